@@ -1,0 +1,174 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { startAdminServer, type AdminServer } from './admin/server.ts';
+import { AuditWriter, createAppLogger } from './audit/index.ts';
+import type { ListenAddress } from './config/index.ts';
+import { buildAgents } from './credentials/agents.ts';
+import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
+import { buildGrants, type Grant } from './credentials/grants.ts';
+import type { Credential } from './credentials/material.ts';
+import { staticCredential } from './credentials/providers/static.ts';
+import { ProxyError } from './errors/index.ts';
+import { GrantRouter } from './policy/access.ts';
+import { createResolver } from './proxy/resolve.ts';
+import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
+import { createProxyServer } from './proxy/server.ts';
+import { createUpstream } from './proxy/upstream.ts';
+import { openServices, type Services } from './services.ts';
+import { loadOrCreateCa, LeafMinter, SecureContextCache, type CertificateAuthority } from './tls/index.ts';
+import { resolveFromHome } from './config/index.ts';
+
+export interface StartOptions {
+  home: string;
+  configFile?: string | undefined;
+  /** Overrides proxy.listen (keyway start --listen). */
+  listen?: ListenAddress | undefined;
+  /** Overrides admin.listen; tests pass port 0. */
+  adminListen?: ListenAddress | undefined;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+export interface RunningKeyway {
+  readonly services: Services;
+  readonly ca: CertificateAuthority;
+  readonly proxyAddress: AddressInfo;
+  readonly adminAddress: AddressInfo | undefined;
+  stop(): Promise<void>;
+}
+
+/** Makes what a first start needs: the CA, the master key, the store. Returns the opened services. */
+export async function initialise(options: Pick<StartOptions, 'home' | 'configFile' | 'env'>): Promise<{ services: Services; ca: CertificateAuthority }> {
+  const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env });
+  const ca = await loadOrCreateCa(services.paths.certsDir);
+  return { services, ca };
+}
+
+/** The composition root: builds every part from the config, starts listening, reloads on change. */
+export async function startKeyway(options: StartOptions): Promise<RunningKeyway> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createAppLogger();
+  const { services, ca } = await initialise(options);
+  const { config, paths, store } = services;
+
+  const audit = await AuditWriter.open({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey });
+  const contexts = new SecureContextCache(new LeafMinter(ca));
+  const resolve = createResolver(config.proxy.hosts);
+  const upstream = createUpstream({
+    resolve,
+    extraCaFiles: config.proxy.upstream_ca.map((p) => resolveFromHome(config, p)),
+    headersTimeoutMs: config.proxy.upstream_timeout,
+  });
+
+  // The request path reads these tables only; a store change (a CLI write) rebuilds them whole.
+  let tables: ProxyTables;
+  const rebuild = () => {
+    const grants = buildGrants(config, store, env);
+    tables = { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, env) };
+  };
+  rebuild();
+  store.watch(
+    () => {
+      try {
+        rebuild();
+        logger.info('store changed: grants and agents reloaded');
+      } catch (err) {
+        logger.error({ err: { message: (err as Error).message } }, 'reload failed; keeping the previous grants');
+      }
+    },
+    250,
+    (err) => logger.error({ err: { message: err.message } }, 'store could not be re-read; keeping the previous grants'),
+  );
+
+  const usage = new UsageRecorder(services);
+  const runtime: ProxyRuntime = {
+    config,
+    tables: () => tables,
+    credential: async (grant) => credentialFor(grant),
+    audit,
+    tlsContext: (host) => contexts.get(host),
+    upstream,
+    resolve,
+    logger,
+    grantUsed: (id) => usage.touch(id),
+  };
+
+  const proxy = createProxyServer(runtime);
+  const listen = options.listen ?? config.proxy.listen;
+  proxy.listener.listen(listen.port, listen.host);
+  await once(proxy.listener, 'listening');
+  const proxyAddress = proxy.listener.address() as AddressInfo;
+
+  let admin: AdminServer | undefined;
+  if (config.admin.enabled) {
+    admin = await startAdminServer({ services, listen: options.adminListen ?? config.admin.listen, tables: () => tables, audit });
+  }
+  logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
+
+  return {
+    services,
+    ca,
+    proxyAddress,
+    adminAddress: admin?.address,
+    async stop() {
+      store.close();
+      await proxy.close();
+      await admin?.close();
+      await usage.flush().catch(() => undefined);
+      usage.stop();
+      await upstream.close();
+      await audit.close();
+    },
+  };
+}
+
+function credentialFor(grant: Grant): Credential {
+  if (grant.status !== 'active') {
+    throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" is ${grant.status}`, {
+      grant: grant.id,
+      hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}`,
+    });
+  }
+  const credential = staticCredential(grant.type, grant.material);
+  if (!credential) {
+    throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" has no usable secret`, {
+      grant: grant.id,
+      hint: `keyway secrets set ${grant.id} --stdin`,
+    });
+  }
+  return credential;
+}
+
+/**
+ * Last use per grant, kept in memory on the request path and written to the store every few
+ * seconds at most: the request path does no disk I/O for it.
+ */
+class UsageRecorder {
+  readonly #services: Services;
+  readonly #pending = new Map<string, string>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(services: Services) {
+    this.#services = services;
+    this.#timer = setInterval(() => void this.flush().catch(() => undefined), 10_000);
+    this.#timer.unref();
+  }
+
+  touch(grantId: string): void {
+    this.#pending.set(grantId, new Date().toISOString());
+  }
+
+  async flush(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const batch = [...this.#pending];
+    this.#pending.clear();
+    await this.#services.store.update((draft) => {
+      for (const [id, at] of batch) draft.set(usageRecordId(id), { last_used_at: at } satisfies GrantUsage);
+    });
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}

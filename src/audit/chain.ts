@@ -1,0 +1,86 @@
+// Checks a hash chain fed one line at a time. It holds only the chain's state, never the lines, so it
+// works on logs of any size and can be fed several files in order (rotated logs continue the chain:
+// pass the previous file's end as `start`, or keep feeding the same checker).
+
+import type { ChainHead } from './head.ts';
+import { expectedHash, GENESIS_HASH, parseLine } from './record.ts';
+
+export interface AuditProblem {
+  /** 1-based line number in the file; 0 for problems with the head file itself. */
+  line: number;
+  reason: string;
+  /** Set when several files are verified together. */
+  file?: string;
+}
+
+// A forged line with a very high seq makes every later line look out of order; the report stays
+// readable and bounded instead of listing each one.
+const MAX_PROBLEMS = 1000;
+
+export class ChainChecker {
+  /** The highest-seq line accepted so far: what the next line must link to. */
+  #last: ChainHead;
+  readonly #watch: ChainHead | undefined;
+  #watchFound = false;
+  #problems: AuditProblem[] = [];
+  #unlisted = 0;
+
+  /** `watch`: a head whose seq and hash should appear on the chain (the head file's). */
+  constructor(opts: { start?: ChainHead; watch?: ChainHead } = {}) {
+    this.#last = opts.start ?? { seq: 0, hash: GENESIS_HASH };
+    this.#watch = opts.watch;
+  }
+
+  feed(text: string, line: number, file?: string): void {
+    const rec = parseLine(text);
+    if (rec === null) {
+      this.#report(line, text.trim() === '' ? 'empty line' : 'unparseable line (not a chained audit record)', file);
+      return;
+    }
+    const reasons: string[] = [];
+    if (expectedHash(rec) !== rec.hash) reasons.push('edited: its content does not match its hash');
+    const last = this.#last;
+    if (rec.seq <= last.seq) {
+      reasons.push(`seq ${rec.seq} after seq ${last.seq}: line inserted, duplicated or reordered`);
+    } else if (rec.seq > last.seq + 1) {
+      const missing = rec.seq - last.seq - 1;
+      reasons.push(`seq jumps from ${last.seq} to ${rec.seq}: ${missing} line(s) removed or reordered before it`);
+    } else if (rec.prev !== last.hash) {
+      reasons.push(`prev does not match the hash of seq ${last.seq}: a line before it was edited or replaced`);
+    }
+    // Only a higher seq moves the chain on. A line that goes back is reported and skipped, so a
+    // swapped pair is reported as exactly those two lines and an inserted copy as just itself.
+    if (rec.seq > last.seq) this.#last = { seq: rec.seq, hash: rec.hash };
+    if (this.#watch !== undefined && rec.seq === this.#watch.seq && rec.hash === this.#watch.hash) {
+      this.#watchFound = true;
+    }
+    if (reasons.length > 0) this.#report(line, reasons.join('; '), file);
+  }
+
+  /** Where the chain ends: the next file (after rotation) continues from here. */
+  get last(): ChainHead {
+    return this.#last;
+  }
+
+  get watchFound(): boolean {
+    return this.#watchFound;
+  }
+
+  /** A problem found outside the lines (the head file); never dropped by the listing cap. */
+  report(line: number, reason: string, file?: string): void {
+    this.#problems.push(file === undefined ? { line, reason } : { line, reason, file });
+  }
+
+  get problems(): AuditProblem[] {
+    if (this.#unlisted === 0) return [...this.#problems];
+    return [...this.#problems, { line: 0, reason: `${this.#unlisted} more problem(s) not listed` }];
+  }
+
+  #report(line: number, reason: string, file: string | undefined): void {
+    if (this.#problems.length >= MAX_PROBLEMS) {
+      this.#unlisted++;
+      return;
+    }
+    this.report(line, reason, file);
+  }
+}

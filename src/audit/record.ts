@@ -1,0 +1,152 @@
+// The audit line format and its hash chain. One definition of "the bytes that are hashed" is shared
+// by the writer (which seals lines) and by verify (which recomputes them), so the two cannot drift.
+
+import { createHash } from 'node:crypto';
+
+export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error';
+
+/** What the proxy reports for one request or tunnel (PRODUCT.md, "Audit line"). */
+export interface AuditEvent {
+  ts: string;
+  id: string;
+  agent: string | null;
+  grant: string | null;
+  decision: AuditDecision;
+  code: string | null;
+  method: string | null;
+  host: string;
+  port: number;
+  /** Never a query string or fragment: the writer applies stripQuery() again to be sure. */
+  path: string | null;
+  status: number | null;
+  duration_ms: number;
+  refreshed: boolean;
+  client: string;
+  [extra: string]: unknown;
+}
+
+/** An event as it sits in the log: chained to the line before it. */
+export type AuditLine = AuditEvent & { seq: number; prev: string; hash: string };
+
+/** The `prev` of the first line of a chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** PRODUCT.md's field order. Extra fields follow, sorted by name, then `seq`, `prev`, `hash`. */
+export const EVENT_FIELDS = [
+  'ts',
+  'id',
+  'agent',
+  'grant',
+  'decision',
+  'code',
+  'method',
+  'host',
+  'port',
+  'path',
+  'status',
+  'duration_ms',
+  'refreshed',
+  'client',
+] as const;
+
+const FIXED = new Set<string>(EVENT_FIELDS);
+const CHAIN = new Set<string>(['seq', 'prev', 'hash']);
+const DECISIONS = new Set<string>(['inject', 'tunnel', 'deny', 'error']);
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Cut a request target at its query string or fragment, which may carry tokens or API keys. */
+export function stripQuery(path: string): string;
+export function stripQuery(path: string | null): string | null;
+export function stripQuery(path: string | null): string | null {
+  if (path === null) return null;
+  const cut = path.search(/[?#]/);
+  return cut === -1 ? path : path.slice(0, cut);
+}
+
+export function sha256hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * The event fields in their fixed order, extras sorted by name. Sorting (rather than keeping the
+ * caller's insertion order) makes the order a function of the key set alone, so verify can rebuild
+ * the exact hashed text from a parsed line. Chain fields are never taken from the input.
+ */
+function orderFields(src: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of EVENT_FIELDS) out[key] = src[key];
+  for (const key of Object.keys(src).sort()) {
+    // `__proto__` would set the prototype rather than a field, so it can never round-trip.
+    if (!FIXED.has(key) && !CHAIN.has(key) && key !== '__proto__') out[key] = src[key];
+  }
+  return out;
+}
+
+/**
+ * The fields parseLine() relies on. The types already demand them; checking at write() keeps a
+ * caller's mistake from producing a line that verify would report as unparseable (a false alarm).
+ */
+export function checkEvent(event: AuditEvent): string | null {
+  if (typeof event.ts !== 'string') return 'ts must be a string';
+  if (typeof event.host !== 'string') return 'host must be a string';
+  if (!DECISIONS.has(event.decision)) return 'decision must be inject, tunnel, deny or error';
+  return null;
+}
+
+/**
+ * Serialise an event once, when it is queued: a value JSON cannot hold (a BigInt, a cycle) then fails
+ * that one write instead of the batch it would have joined.
+ */
+export function serializeEvent(event: AuditEvent): string {
+  const path = typeof event.path === 'string' ? stripQuery(event.path) : event.path;
+  return JSON.stringify(orderFields({ ...event, path }));
+}
+
+/** Text that is hashed: the event JSON with `seq` and `prev` appended as its last fields. */
+function chainedText(bodyJson: string, seq: number, prev: string): string {
+  const open = bodyJson.length > 2 ? `${bodyJson.slice(0, -1)},` : '{';
+  return `${open}"seq":${seq},"prev":${JSON.stringify(prev)}}`;
+}
+
+function chainHash(prev: string, text: string): string {
+  return sha256hex(`${prev}\n${text}`);
+}
+
+/** Give a serialised event its place in the chain. Returns the line (with `\n`) and its hash. */
+export function sealLine(bodyJson: string, seq: number, prev: string): { line: string; hash: string } {
+  const text = chainedText(bodyJson, seq, prev);
+  const hash = chainHash(prev, text);
+  return { line: `${text.slice(0, -1)},"hash":"${hash}"}\n`, hash };
+}
+
+/** The hash a parsed line should carry, given its own content, `seq` and `prev`. */
+export function expectedHash(line: AuditLine): string {
+  const text = chainedText(JSON.stringify(orderFields(line)), line.seq, line.prev);
+  return chainHash(line.prev, text);
+}
+
+/**
+ * Parse one log line. Returns null for anything that is not a chained audit line; callers decide
+ * whether that is a problem (verify) or something to skip (query).
+ */
+export function parseLine(text: string): AuditLine | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const rec = value as Record<string, unknown>;
+  const ok =
+    typeof rec['ts'] === 'string' &&
+    typeof rec['host'] === 'string' &&
+    typeof rec['decision'] === 'string' &&
+    DECISIONS.has(rec['decision']) &&
+    Number.isSafeInteger(rec['seq']) &&
+    typeof rec['prev'] === 'string' &&
+    HEX64.test(rec['prev']) &&
+    typeof rec['hash'] === 'string' &&
+    HEX64.test(rec['hash']);
+  return ok ? (rec as AuditLine) : null;
+}

@@ -1,0 +1,273 @@
+// Appends audit lines to one hash-chained file that several keyway processes may share.
+//
+// Every write() joins a batch; one batch at a time takes the inter-process lock, finds the chain head,
+// appends all its lines with a single write, releases, then publishes the head file. Batching is what
+// makes a lock + stat + append per request affordable at thousands of requests per second, and running
+// one batch at a time is what keeps lines in the order write() was called.
+//
+// Nothing is fsynced: an fsync per batch would cap throughput at the disk's flush rate. What a crash
+// can lose is bounded and visible instead: the head file records the last line written, so lines lost
+// from the page cache show up in verify as a removed tail, and the next writer continues the chain
+// from the head (leaving a seq gap verify reports) rather than silently reusing the lost numbers.
+
+import { mkdir, open } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { lock } from 'proper-lockfile';
+import type { LockOptions } from 'proper-lockfile';
+import { KeywayError, ProxyError } from '../errors/index.ts';
+import { readHead, writeHead } from './head.ts';
+import type { ChainHead } from './head.ts';
+import { readLastLines } from './lines.ts';
+import { checkEvent, GENESIS_HASH, parseLine, sealLine, serializeEvent } from './record.ts';
+import type { AuditEvent } from './record.ts';
+
+export interface AuditWriterOptions {
+  path: string;
+  headPath: string;
+  /** HMAC key for the head file; keep it where the log's readers cannot write (the store). */
+  headKey: Buffer;
+}
+
+interface Pending {
+  body: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Where this writer left the file: if it is unchanged, the cached head is still the chain's head. */
+interface Known {
+  dev: number;
+  ino: number;
+  size: number;
+  head: ChainHead;
+}
+
+// Lines already written by another process are found by reading back this many lines at most;
+// more than one covers a torn last line left by a crash.
+const TAIL_LINES = 8;
+
+// How long the lock stays free after each batch before this writer takes it again (see
+// #pauseBeforeBatch). Adds at most this much latency to a write that arrives right after a batch.
+const LOCK_GAP_MS = 1;
+
+export class AuditWriter {
+  readonly #path: string;
+  readonly #headPath: string;
+  readonly #headKey: Buffer;
+  readonly #lockOptions: LockOptions;
+  #queue: Pending[] = [];
+  #drainLoop: Promise<void> | null = null;
+  #known: Known | null = null;
+  /** The last line this writer appended; kept when the cache is dropped, so a truncation shows. */
+  #lastWritten: ChainHead | null = null;
+  #healthy = true;
+  #releasedAt = -Infinity;
+  #closed = false;
+  #headLatest: ChainHead | null = null;
+  #headLoop: Promise<void> | null = null;
+
+  private constructor(opts: AuditWriterOptions) {
+    this.#path = opts.path;
+    this.#headPath = opts.headPath;
+    this.#headKey = opts.headKey;
+    this.#lockOptions = {
+      realpath: false,
+      // A holder that died frees the lock after `stale` ms (the minimum proper-lockfile allows is 2 s).
+      stale: 5000,
+      // Batches hold the lock for a stat and one append, so waits are short. Polling every few ms
+      // (randomised, so processes do not retry in lockstep) lands in the holder's LOCK_GAP_MS pause
+      // within a few tries. Gives up after about two seconds.
+      retries: { retries: 500, factor: 1.1, minTimeout: 1, maxTimeout: 4, randomize: true },
+      // The default throws from a timer and would kill the proxy. A compromised lock means we stalled
+      // past `stale` and another process may have appended: forget the cached head so the next batch
+      // reads the real one.
+      onCompromised: () => {
+        this.#known = null;
+      },
+    };
+  }
+
+  /** Create the log's folder and file (0600) if missing. Fails with audit_invalid if it cannot. */
+  static async open(opts: AuditWriterOptions): Promise<AuditWriter> {
+    if (opts.headKey.length === 0) throw new KeywayError('audit_invalid', 'audit head key is empty');
+    try {
+      await mkdir(dirname(opts.path), { recursive: true, mode: 0o700 });
+      await mkdir(dirname(opts.headPath), { recursive: true, mode: 0o700 });
+      const fh = await open(opts.path, 'a', 0o600);
+      await fh.close();
+    } catch (err) {
+      throw new KeywayError('audit_invalid', `audit log ${opts.path} cannot be opened for append: ${errCode(err)}`, {
+        cause: err,
+      });
+    }
+    return new AuditWriter(opts);
+  }
+
+  /** False after a batch failed to reach the file; true again once a later batch succeeds. */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  /**
+   * Queue one line. Resolves once it is appended to the file (not fsynced); rejects with
+   * audit_unavailable if it could not be, so the caller can refuse to forward the request.
+   */
+  write(event: AuditEvent): Promise<void> {
+    if (this.#closed) return Promise.reject(new ProxyError('audit_unavailable', 'the audit writer is closed'));
+    const invalid = checkEvent(event);
+    if (invalid !== null) return Promise.reject(new ProxyError('audit_unavailable', `invalid audit event: ${invalid}`));
+    let body: string;
+    try {
+      body = serializeEvent(event);
+    } catch (err) {
+      return Promise.reject(new ProxyError('audit_unavailable', 'the audit event cannot be serialised', { cause: err }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ body, resolve, reject });
+      this.#drainLoop ??= this.#drain();
+    });
+  }
+
+  /** Stop accepting writes, wait for queued lines and the last head update. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#drainLoop;
+    await this.#headLoop;
+  }
+
+  async #drain(): Promise<void> {
+    for (;;) {
+      await this.#pauseBeforeBatch();
+      const batch = this.#queue;
+      if (batch.length === 0) {
+        // Cleared in the same synchronous step as the emptiness check, so a write() arriving later
+        // always starts a new loop instead of waiting on one that has ended.
+        this.#drainLoop = null;
+        return;
+      }
+      this.#queue = [];
+      await this.#runBatch(batch);
+    }
+  }
+
+  /**
+   * Let the rest of this event-loop turn queue its writes so they share the batch, and leave the lock
+   * free for LOCK_GAP_MS after our last release. proper-lockfile has no queue of waiters: a process
+   * that relocks at once, batch after batch, starves the others until their retries run out. The
+   * pause costs no throughput under load, because the writes that arrive during it join the batch.
+   */
+  async #pauseBeforeBatch(): Promise<void> {
+    const wait = this.#releasedAt + LOCK_GAP_MS - performance.now();
+    if (wait > 0) await sleep(wait);
+    else await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  async #runBatch(batch: Pending[]): Promise<void> {
+    let head: ChainHead;
+    try {
+      head = await this.#appendUnderLock(batch.map((p) => p.body));
+    } catch (err) {
+      this.#healthy = false;
+      this.#known = null;
+      const failure = new ProxyError('audit_unavailable', `the audit log could not be written (${errCode(err)})`, {
+        cause: err,
+      });
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    this.#healthy = true;
+    for (const p of batch) p.resolve();
+    this.#publishHead(head);
+  }
+
+  async #appendUnderLock(bodies: string[]): Promise<ChainHead> {
+    // After a failure, the log's folder may be what went missing (someone cleared logs/).
+    if (!this.#healthy) await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 }).catch(() => undefined);
+    const release = await lock(this.#path, this.#lockOptions);
+    try {
+      return await this.#append(bodies);
+    } finally {
+      // A failed release (lock already taken over as stale) does not undo an append that succeeded.
+      await release().catch(() => undefined);
+      this.#releasedAt = performance.now();
+    }
+  }
+
+  async #append(bodies: string[]): Promise<ChainHead> {
+    const fh = await open(this.#path, 'a+', 0o600);
+    try {
+      const st = await fh.stat();
+      const known = this.#known;
+      const unchanged = known !== null && known.dev === st.dev && known.ino === st.ino && known.size === st.size;
+      const found = unchanged ? { head: known.head, needsNewline: false } : await this.#findHead(fh, st.size);
+      let { seq, hash } = found.head;
+      // A torn last line (crash mid-append) is left as one unparseable line rather than glued to ours.
+      let text = found.needsNewline ? '\n' : '';
+      for (const body of bodies) {
+        seq += 1;
+        const sealed = sealLine(body, seq, hash);
+        text += sealed.line;
+        hash = sealed.hash;
+      }
+      const data = Buffer.from(text, 'utf8');
+      this.#known = null;
+      // One append on an O_APPEND handle: the lines land together after whatever is there now.
+      await fh.appendFile(data);
+      this.#known = { dev: st.dev, ino: st.ino, size: st.size + data.length, head: { seq, hash } };
+      this.#lastWritten = { seq, hash };
+      return { seq, hash };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * The head to continue from when another process (or someone else) changed the file: the highest
+   * of the file's last chained line, the authenticated head file, and what this writer itself last
+   * wrote. Taking the highest means a truncated or replaced log continues with a seq gap that verify
+   * reports, instead of reusing numbers and hiding what was removed.
+   */
+  async #findHead(fh: FileHandle, size: number): Promise<{ head: ChainHead; needsNewline: boolean }> {
+    const candidates: ChainHead[] = [{ seq: 0, hash: GENESIS_HASH }];
+    if (this.#lastWritten !== null) candidates.push(this.#lastWritten);
+    const tail = await readLastLines(fh, size, TAIL_LINES);
+    for (const text of tail.lines.toReversed()) {
+      const line = parseLine(text);
+      if (line !== null) {
+        candidates.push({ seq: line.seq, hash: line.hash });
+        break;
+      }
+    }
+    const stored = await readHead(this.#headPath, this.#headKey).catch(() => ({ kind: 'unreadable' as const }));
+    if (stored.kind === 'ok') candidates.push(stored.head);
+    const head = candidates.reduce((best, c) => (c.seq > best.seq ? c : best));
+    return { head, needsNewline: size > 0 && !tail.endsWithNewline };
+  }
+
+  /**
+   * Head files are written after the lock is released, to keep the lock short, and one at a time per
+   * writer; if several batches finish meanwhile, only the newest head is written. Another process may
+   * still replace it with an older head: a head behind the file is valid, it only weakens tail checks
+   * until the next batch. A failed head write does not fail the lines, which are already in the log.
+   */
+  #publishHead(head: ChainHead): void {
+    this.#headLatest = head;
+    this.#headLoop ??= this.#writeHeads();
+  }
+
+  async #writeHeads(): Promise<void> {
+    for (let head = this.#headLatest; head !== null; head = this.#headLatest) {
+      this.#headLatest = null;
+      await writeHead(this.#headPath, this.#headKey, head).catch(() => undefined);
+    }
+    this.#headLoop = null;
+  }
+}
+
+function errCode(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'unknown error';
+}
+

@@ -1,0 +1,99 @@
+import { readAudit, tailAudit, verifyAudit, type AuditFilter, type AuditLine } from '../../audit/index.ts';
+import { keywayPaths } from '../../paths.ts';
+import { parse } from '../args.ts';
+import type { Command } from '../command.ts';
+import { configFor, servicesFor } from '../context.ts';
+import { printJson, usageError, type CommandIO } from '../io.ts';
+
+const DECISIONS = ['inject', 'tunnel', 'deny', 'error'] as const;
+
+function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
+  if (json) {
+    io.out(JSON.stringify(line));
+    return;
+  }
+  const who = `${line.agent ?? '-'}${line.grant ? `/${line.grant}` : ''}`;
+  const what = `${line.method ?? '-'} ${line.host}:${line.port}${line.path ?? ''}`;
+  io.out(`${line.ts}  ${line.decision.padEnd(6)} ${String(line.status ?? '-').padEnd(3)} ${who}  ${what}${line.code ? `  [${line.code}]` : ''}  ${line.duration_ms}ms`);
+}
+
+function parseTime(text: string | undefined, flag: string): Date | undefined {
+  if (text === undefined) return undefined;
+  // "15m" / "2h" / "7d" mean that long ago; anything else must be a date.
+  const relative = /^(\d+)([smhd])$/.exec(text);
+  if (relative) {
+    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(Date.now() - Number(relative[1]) * unit);
+  }
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw usageError(`${flag}: expected an ISO date or a duration such as 15m, got "${text}"`);
+  return date;
+}
+
+export const audit: Command = {
+  name: 'audit',
+  summary: 'read and verify the audit log',
+  usage: `keyway audit tail [-n N] [--follow] [--json]
+keyway audit query [--agent A] [--grant G] [--decision D] [--code C] [--host H] [--since T] [--until T] [--json]
+keyway audit verify [--json]
+
+--since/--until take an ISO date or a duration ago (15m, 2h, 7d). verify checks the hash chain and
+the chain head kept in data/, and exits 1 naming each line that was changed, removed, inserted or
+reordered.`,
+  async run(argv, io) {
+    const args = parse(argv, {
+      lines: { type: 'string', short: 'n' },
+      follow: { type: 'boolean', short: 'f' },
+      agent: { type: 'string' },
+      grant: { type: 'string' },
+      decision: { type: 'string' },
+      code: { type: 'string' },
+      host: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+    });
+    const [action] = args.positionals;
+    if (action === 'tail') {
+      const paths = keywayPaths(configFor(args, io));
+      const lines = Number(args.string('lines') ?? '20');
+      if (!Number.isInteger(lines) || lines < 0) throw usageError('-n: expected a whole number');
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      try {
+        for await (const line of tailAudit(paths.audit, { lines, follow: args.flag('follow'), signal: controller.signal })) printLine(io, line, args.json);
+      } finally {
+        process.off('SIGINT', stop);
+      }
+      return 0;
+    }
+    if (action === 'query') {
+      const paths = keywayPaths(configFor(args, io));
+      const decision = args.string('decision');
+      if (decision !== undefined && !DECISIONS.includes(decision as never)) throw usageError(`--decision: expected one of ${DECISIONS.join(', ')}`);
+      const filter: AuditFilter = {};
+      const set = <K extends keyof AuditFilter>(key: K, value: AuditFilter[K] | undefined) => {
+        if (value !== undefined) filter[key] = value;
+      };
+      set('agent', args.string('agent'));
+      set('grant', args.string('grant'));
+      set('decision', decision as AuditFilter['decision']);
+      set('code', args.string('code'));
+      set('host', args.string('host'));
+      set('since', parseTime(args.string('since'), '--since'));
+      set('until', parseTime(args.string('until'), '--until'));
+      for await (const line of readAudit(paths.audit, filter)) printLine(io, line, args.json);
+      return 0;
+    }
+    if (action === 'verify') {
+      const services = await servicesFor(args, io);
+      const result = await verifyAudit({ path: services.paths.audit, headPath: services.paths.auditHead, headKey: services.auditHeadKey });
+      if (args.json) printJson(io, result);
+      else if (result.ok) io.out(`audit log intact: ${result.lines} lines, chain and head verified`);
+      else for (const p of result.problems) io.out(`line ${p.line}: ${p.reason}`);
+      if (!result.ok && !args.json) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
+      return result.ok ? 0 : 1;
+    }
+    throw usageError('usage: keyway audit tail|query|verify');
+  },
+};

@@ -1,0 +1,15 @@
+import { openServices, type Services } from '../services.ts';
+import { loadConfig, type Config } from '../config/index.ts';
+import { resolveHome } from '../paths.ts';
+import type { Args } from './args.ts';
+import type { CommandIO } from './io.ts';
+
+/** Opens config, master key and store for a command, honouring --home and --config. */
+export function servicesFor(args: Args, io: CommandIO): Promise<Services> {
+  return openServices({ home: resolveHome(args.string('home'), io.env), configFile: args.string('config'), env: io.env });
+}
+
+/** The config only, for commands that need no store (audit tail/query, ca). */
+export function configFor(args: Args, io: CommandIO): Config {
+  return loadConfig({ home: resolveHome(args.string('home'), io.env), file: args.string('config') });
+}

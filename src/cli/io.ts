@@ -1,0 +1,36 @@
+import { KeywayError } from '../errors/index.ts';
+
+/** How a command talks to the terminal; tests and main() both provide one. */
+export interface CommandIO {
+  out(text: string): void;
+  err(text: string): void;
+  readStdin(): Promise<string>;
+  env: NodeJS.ProcessEnv;
+}
+
+export function usageError(message: string): KeywayError {
+  return new KeywayError('usage', message);
+}
+
+export function printTable(io: CommandIO, rows: Array<Record<string, unknown>>, columns: string[]): void {
+  if (rows.length === 0) {
+    io.out('(none)');
+    return;
+  }
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  io.out(line(columns.map((c) => c.toUpperCase())));
+  for (const row of rows) io.out(line(columns.map((c) => cell(row[c]))));
+}
+
+export function printJson(io: CommandIO, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2));
+}
+
+export async function readAllStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw usageError('expected the secret on standard input (pipe it in)');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

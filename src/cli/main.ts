@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// The `keyway` executable: wires the real terminal to the command line in index.ts.
+import { main } from './index.ts';
+import { readAllStdin, type CommandIO } from './io.ts';
+
+const io: CommandIO = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  readStdin: readAllStdin,
+  env: process.env,
+};
+
+main(process.argv.slice(2), io).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`keyway: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,90 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { KeywayError } from '../errors/index.ts';
+import { configSchema, type ParsedConfig } from './schema.ts';
+
+/** The validated config plus where it came from; frozen so nothing changes it behind our back. */
+export interface Config extends ParsedConfig {
+  /** The folder every relative path is taken from (KEYWAY_HOME, --home, or the working folder). */
+  home: string;
+  /** The config file read, or null when built-in defaults apply. */
+  file: string | null;
+}
+
+export interface LoadConfigOptions {
+  home: string;
+  /** An explicit --config; otherwise `home/config/keyway.yaml` if it exists. */
+  file?: string | undefined;
+}
+
+export function defaultConfigPath(home: string): string {
+  return resolve(home, 'config', 'keyway.yaml');
+}
+
+export function loadConfig({ home, file }: LoadConfigOptions): Config {
+  const path = file === undefined ? defaultConfigPath(home) : resolve(home, file);
+  let raw: unknown = {};
+  let source: string | null = null;
+  if (file !== undefined || existsSync(path)) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new KeywayError('config_invalid', `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      raw = parseYaml(text) ?? {};
+    } catch (err) {
+      const where = err instanceof YAMLParseError ? ` at line ${err.linePos?.[0]?.line ?? '?'}` : '';
+      throw new KeywayError('config_invalid', `${path}${where}: not valid YAML`);
+    }
+    source = path;
+  }
+  return parseConfig(raw, home, source);
+}
+
+export function parseConfig(raw: unknown, home: string, file: string | null = null): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    const path = first?.path.join('.') || '(top level)';
+    const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
+    throw new KeywayError('config_invalid', `${file ?? 'config'}: ${path}: ${first?.message ?? 'invalid'}${more}`);
+  }
+  const parsed = result.data;
+  checkCrossReferences(parsed, file);
+  return deepFreeze({ ...parsed, home, file });
+}
+
+function checkCrossReferences(config: ParsedConfig, file: string | null): void {
+  const fail = (path: string, message: string) => {
+    throw new KeywayError('config_invalid', `${file ?? 'config'}: ${path}: ${message}`);
+  };
+  for (const [id, grant] of Object.entries(config.grants)) {
+    if (grant.type === 'api_key' && !grant.inject?.header && !grant.inject?.query) {
+      fail(`grants.${id}.inject`, 'an api_key grant needs inject.header (with format) or inject.query');
+    }
+    if (grant.inject?.header && grant.inject.query) fail(`grants.${id}.inject`, 'use header or query, not both');
+    if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
+      fail(`grants.${id}.secret`, 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
+    }
+  }
+  for (const [id, agent] of Object.entries(config.agents)) {
+    if (agent.lease_ttl !== undefined && agent.max_lease_ttl !== undefined && agent.lease_ttl > agent.max_lease_ttl) {
+      fail(`agents.${id}.lease_ttl`, 'is longer than max_lease_ttl');
+    }
+  }
+}
+
+export function resolveFromHome(config: Pick<Config, 'home'>, path: string): string {
+  return isAbsolute(path) ? path : resolve(config.home, path);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,153 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDomainPattern, type DomainPattern } from './domain-pattern.ts';
+import { parseDuration } from './duration.ts';
+import { parseListen, type ListenAddress } from './listen.ts';
+import { parseSecretRef, type SecretRef } from './secret-ref.ts';
+
+// The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
+// message carries the key path, so a typo is never silently ignored.
+
+export const GRANT_ID = /^[a-z0-9][a-z0-9-]*$/;
+export const GRANT_TYPES = ['oauth2', 'client_credentials', 'api_key', 'bearer', 'basic'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+const listen = z.string().transform((text, ctx): ListenAddress => {
+  const parsed = parseListen(text);
+  if (!parsed) {
+    ctx.addIssue({ code: 'custom', message: `expected HOST:PORT, got "${text}"` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const duration = z.string().transform((text, ctx): number => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as 90s, 15m, 1h or 7d, got "${text}"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const secretRef = z.string().transform((text, ctx): SecretRef => {
+  const ref = parseSecretRef(text);
+  if (!ref) {
+    // Never echo the value: someone may have pasted the secret itself here.
+    ctx.addIssue({ code: 'custom', message: 'expected a reference, env:NAME or file:PATH (never the secret itself)' });
+    return z.NEVER;
+  }
+  return ref;
+});
+
+const domain = z.string().transform((text, ctx): DomainPattern => {
+  const parsed = parseDomainPattern(text);
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const ipAddress = z.string().refine((text) => isIP(text) !== 0, { message: 'expected an IP address' });
+
+const httpsUrl = z.string().refine(
+  (text) => {
+    try {
+      const url = new URL(text);
+      if (url.protocol === 'https:') return true;
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      return url.protocol === 'http:' && (host === 'localhost' || host === '::1' || host.startsWith('127.'));
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an https:// URL (http:// only on loopback)' },
+);
+
+const injectSchema = z.strictObject({
+  header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name').optional(),
+  format: z.string().includes('{secret}', { message: 'must contain {secret}' }).optional(),
+  query: z.string().min(1).optional(),
+});
+
+const providerSchema = z.strictObject({
+  authorize_url: httpsUrl.optional(),
+  token_url: httpsUrl,
+  revoke_url: httpsUrl.optional(),
+  device_authorization_url: httpsUrl.optional(),
+  scopes: z.array(z.string()).default([]),
+  domains: z.array(domain).default([]),
+  client_id: z.string().optional(),
+  client_secret: secretRef.optional(),
+  client_auth: z.enum(['basic', 'body']).default('basic'),
+  token_body: z.enum(['form', 'json']).default('form'),
+  extra_params: z.record(z.string(), z.string()).default({}),
+});
+
+const grantSchema = z.strictObject({
+  type: z.enum(GRANT_TYPES),
+  domains: z.array(domain).min(1, 'expected at least one domain'),
+  inject: injectSchema.optional(),
+  secret: secretRef.optional(),
+  provider: z.string().optional(),
+  allow_http: z.boolean().default(false),
+});
+
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+const ruleSchema = z.strictObject({
+  grant: z.string().regex(GRANT_ID),
+  deny: z.boolean().default(false),
+  methods: z.array(z.string().toUpperCase()).optional(),
+  paths: z.array(z.string().startsWith('/')).optional(),
+  hours: z.string().regex(/^\d\d:\d\d-\d\d:\d\d$/, 'expected HH:MM-HH:MM').optional(),
+  days: z.array(z.enum(WEEKDAYS)).optional(),
+  tz: z.string().optional(),
+  sources: z.array(z.string()).optional(),
+  max_body: z.string().optional(),
+  mode: z.enum(['enforce', 'warn']).optional(),
+});
+
+const agentSchema = z.strictObject({
+  key: secretRef,
+  grants: z.array(z.string().regex(GRANT_ID)).optional(),
+  lease_ttl: duration.optional(),
+  max_lease_ttl: duration.optional(),
+  mode: z.enum(['enforce', 'warn']).default('enforce'),
+  rules: z.array(ruleSchema).default([]),
+});
+
+const slugRecord = <T extends z.ZodType>(value: T) =>
+  z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -'), value).default({});
+
+export const configSchema = z.strictObject({
+  proxy: z
+    .strictObject({
+      listen: listen.default({ host: '127.0.0.1', port: 8787 }),
+      unmatched: z.enum(['tunnel', 'deny']).default('tunnel'),
+      upstream_ca: z.array(z.string()).default([]),
+      hosts: z.record(z.string(), ipAddress).default({}),
+      upstream_timeout: duration.default(60_000),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      listen: listen.default({ host: '127.0.0.1', port: 8788 }),
+      enabled: z.boolean().default(true),
+    })
+    .prefault({}),
+  audit: z.strictObject({ path: z.string().default('logs/audit.jsonl') }).prefault({}),
+  oauth: z.strictObject({ refresh_skew: duration.default(60_000) }).prefault({}),
+  providers: slugRecord(providerSchema),
+  grants: slugRecord(grantSchema),
+  agents: slugRecord(agentSchema),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type GrantConfig = z.output<typeof grantSchema>;
+export type AgentConfig = z.output<typeof agentSchema>;
+export type ProviderConfig = z.output<typeof providerSchema>;
+export type InjectConfig = z.output<typeof injectSchema>;
+export type RuleConfig = z.output<typeof ruleSchema>;

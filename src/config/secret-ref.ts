@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+// Secrets never sit in the config file itself: only references to where they live.
+export type SecretRef = { kind: 'env'; name: string } | { kind: 'file'; path: string };
+
+export function parseSecretRef(text: string): SecretRef | undefined {
+  if (text.startsWith('env:') && /^[A-Za-z_][A-Za-z0-9_]*$/.test(text.slice(4))) {
+    return { kind: 'env', name: text.slice(4) };
+  }
+  if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
+  return undefined;
+}
+
+/** Reads the referenced secret. Throws a message that names the source, never the value. */
+export function readSecretRef(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: string): string {
+  if (ref.kind === 'env') {
+    const value = env[ref.name];
+    if (value === undefined || value === '') throw new Error(`environment variable ${ref.name} is not set`);
+    return value;
+  }
+  const path = resolve(baseDir, ref.path);
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}

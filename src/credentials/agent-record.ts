@@ -1,0 +1,13 @@
+// Agents made with `keyway agents add` live in the store as `agent:<id>`; only a hash of the key.
+export interface StoredAgent {
+  id: string;
+  /** SHA-256 of the key, hex. Keys are 32 random bytes, so a fast hash is enough (no dictionary). */
+  key_sha256: string;
+  grants?: string[] | undefined;
+  lease_ttl_ms?: number | undefined;
+  max_lease_ttl_ms?: number | undefined;
+  created_at: string;
+}
+
+export const agentRecordId = (id: string): string => `agent:${id}`;
+export const AGENT_PREFIX = 'agent:';

@@ -1,0 +1,29 @@
+import type { GrantType, InjectConfig } from '../config/index.ts';
+import type { SecretMaterial } from './material.ts';
+
+// How a grant made with the CLI is kept in the encrypted store (record id `grant:<id>`).
+
+export type GrantStatus = 'active' | 'needs_reconnect' | 'revoked';
+
+export interface StoredGrant {
+  id: string;
+  type: GrantType;
+  domains: string[];
+  inject?: InjectConfig | undefined;
+  allow_http?: boolean | undefined;
+  provider?: string | undefined;
+  status: GrantStatus;
+  secret?: SecretMaterial | undefined;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Last use, kept apart from the grant so the proxy's periodic flush never rewrites secrets. */
+export interface GrantUsage {
+  last_used_at: string;
+}
+
+export const grantRecordId = (id: string): string => `grant:${id}`;
+export const usageRecordId = (id: string): string => `usage:${id}`;
+export const GRANT_PREFIX = 'grant:';
+export const USAGE_PREFIX = 'usage:';

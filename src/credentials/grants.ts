@@ -1,0 +1,84 @@
+import type { Config, DomainPattern, GrantType } from '../config/index.ts';
+import { parseDomainPattern, readSecretRef } from '../config/index.ts';
+import { KeywayError } from '../errors/index.ts';
+import { injectorFor, type Injector } from './injectors/index.ts';
+import type { SecretMaterial } from './material.ts';
+import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
+
+/** A grant as the proxy uses it: parsed patterns, a ready injector, the secret in memory. */
+export interface Grant {
+  readonly id: string;
+  readonly type: GrantType;
+  readonly domains: readonly DomainPattern[];
+  readonly injector: Injector;
+  readonly allowHttp: boolean;
+  readonly status: GrantStatus;
+  readonly source: 'config' | 'store';
+  readonly provider: string | undefined;
+  readonly material: SecretMaterial | undefined;
+}
+
+/** The part of the store the registry reads. */
+export interface RecordSource {
+  entries<T>(prefix: string): Array<[string, T]>;
+}
+
+/**
+ * Builds the grant table from the config (secrets by reference, read once here) and the store
+ * (secrets already decrypted in memory). Called at start and on every store change, never per
+ * request: the request path only reads the resulting Map.
+ */
+export function buildGrants(config: Config, store: RecordSource, env: NodeJS.ProcessEnv): Map<string, Grant> {
+  const grants = new Map<string, Grant>();
+  for (const [id, g] of Object.entries(config.grants)) {
+    let material: SecretMaterial | undefined;
+    if (g.secret) {
+      try {
+        const text = readSecretRef(g.secret, env, config.home);
+        material = g.type === 'basic' ? parseBasic(text) : text;
+      } catch (err) {
+        throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
+      }
+    }
+    grants.set(id, {
+      id,
+      type: g.type,
+      domains: g.domains,
+      injector: injectorFor(g.type, g.inject),
+      allowHttp: g.allow_http,
+      status: 'active',
+      source: 'config',
+      provider: g.provider,
+      material,
+    });
+  }
+  for (const [, stored] of store.entries<StoredGrant>(GRANT_PREFIX)) {
+    if (grants.has(stored.id)) continue; // the config is authoritative for its own ids
+    const domains = stored.domains.map(parseDomainPattern).filter((d): d is DomainPattern => typeof d !== 'string');
+    let injector: Injector;
+    try {
+      injector = injectorFor(stored.type, stored.inject);
+    } catch {
+      continue; // an api_key grant saved without injection settings cannot be used
+    }
+    grants.set(stored.id, {
+      id: stored.id,
+      type: stored.type,
+      domains,
+      injector,
+      allowHttp: stored.allow_http ?? false,
+      status: stored.status,
+      source: 'store',
+      provider: stored.provider,
+      material: stored.secret,
+    });
+  }
+  return grants;
+}
+
+// A config `basic` secret file or variable holds `username:password`.
+function parseBasic(text: string): SecretMaterial {
+  const colon = text.indexOf(':');
+  if (colon < 1) throw new Error('a basic secret is "username:password"');
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}

@@ -1,0 +1,95 @@
+import type { GrantType } from '../config/index.ts';
+
+// Secret material per grant type, as `keyway secrets set` takes it and the store keeps it.
+
+export interface OAuth2Material {
+  clientId?: string | undefined;
+  clientSecret?: string | undefined;
+  refreshToken?: string | undefined;
+  accessToken?: string | undefined;
+  /** Epoch milliseconds. */
+  expiresAt?: number | undefined;
+  scopes?: string[] | undefined;
+}
+export interface ClientCredentialsMaterial {
+  clientId: string;
+  clientSecret: string;
+  scopes?: string[] | undefined;
+  accessToken?: string | undefined;
+  expiresAt?: number | undefined;
+}
+export interface BasicMaterial {
+  username: string;
+  password: string;
+}
+export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial;
+
+/** What an injector puts on the wire. */
+export type Credential = { kind: 'token'; value: string } | { kind: 'basic'; username: string; password: string };
+
+const CAMEL: Record<string, string> = {
+  client_id: 'clientId',
+  client_secret: 'clientSecret',
+  refresh_token: 'refreshToken',
+  access_token: 'accessToken',
+  expires_at: 'expiresAt',
+};
+
+/**
+ * Parses what a user typed or piped for a grant of this type. Throws a message that never quotes
+ * the input, since the input is the secret.
+ */
+export function parseMaterial(type: GrantType, input: string): SecretMaterial {
+  const text = input.replace(/\r?\n$/, '');
+  if (type === 'api_key' || type === 'bearer') {
+    if (text.length === 0 || /[\r\n]/.test(text)) throw new Error(`a ${type} secret is one non-empty line`);
+    return text;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`a ${type} secret is a JSON object`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`a ${type} secret is a JSON object`);
+  const obj: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed)) obj[CAMEL[k] ?? k] = v;
+  const str = (key: string, required: boolean): string | undefined => {
+    const v = obj[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string' || v.length === 0) throw new Error(`${type} secret: "${key}" must be a non-empty string`);
+    return v;
+  };
+  if (type === 'basic') return { username: str('username', true)!, password: str('password', true)! };
+  const scopes = obj['scopes'] ?? (typeof obj['scope'] === 'string' ? String(obj['scope']).split(' ') : undefined);
+  if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((s) => typeof s === 'string'))) {
+    throw new Error(`${type} secret: "scopes" must be a list of strings`);
+  }
+  const expiresAt = obj['expiresAt'];
+  if (expiresAt !== undefined && typeof expiresAt !== 'number' && typeof expiresAt !== 'string') {
+    throw new Error(`${type} secret: "expiresAt" must be epoch milliseconds or an ISO date`);
+  }
+  const expiresMs = expiresAt === undefined ? undefined : typeof expiresAt === 'number' ? expiresAt : Date.parse(expiresAt);
+  if (type === 'client_credentials') {
+    return { clientId: str('clientId', true)!, clientSecret: str('clientSecret', true)!, scopes: scopes as string[] | undefined };
+  }
+  const material: OAuth2Material = {
+    clientId: str('clientId', false),
+    clientSecret: str('clientSecret', false),
+    refreshToken: str('refreshToken', false),
+    accessToken: str('accessToken', false),
+    expiresAt: Number.isFinite(expiresMs) ? expiresMs : undefined,
+    scopes: scopes as string[] | undefined,
+  };
+  if (!material.refreshToken && !material.accessToken) throw new Error('oauth2 secret: needs "refreshToken" or "accessToken"');
+  return material;
+}
+
+/** Every string in the material that must never appear in a log: used by the leak checks. */
+export function secretStrings(material: SecretMaterial | undefined): string[] {
+  if (material === undefined) return [];
+  if (typeof material === 'string') return [material];
+  return Object.entries(material)
+    .filter(([k, v]) => typeof v === 'string' && k !== 'username' && k !== 'clientId')
+    .map(([, v]) => v as string);
+}

@@ -1,0 +1,245 @@
+// The encrypted store as the rest of keyway sees it: everything decrypted in memory for cheap reads,
+// and writes that go read-modify-write under an inter-process lock, so the CLI and a running proxy
+// can both write without losing each other's changes.
+
+import { mkdir, open, stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { KeywayError } from '../../errors/index.ts';
+import { writeFileAtomic } from './atomic-write.ts';
+import { Draft } from './draft.ts';
+import type { StoreDraft } from './draft.ts';
+import { emptyStore, openStoreFile, parseStoreFile, serializeStore } from './format.ts';
+import type { OpenedStore } from './format.ts';
+import { withStoreLock } from './lock.ts';
+
+/** What this process last read or wrote: the file's identity and bytes. */
+interface Snapshot {
+  stamp: string;
+  text: string;
+}
+
+const MISSING = 'missing';
+
+// ino changes on every write (each is a rename of a new file); size and mtime catch anything else.
+function stampOf(st: BigIntStats): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+function isEnoent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** Reads bytes and stat through one handle, so the stamp belongs to exactly the bytes read. */
+async function readSnapshot(path: string): Promise<Snapshot> {
+  const handle = await open(path, 'r');
+  try {
+    const st = await handle.stat({ bigint: true });
+    return { stamp: stampOf(st), text: await handle.readFile('utf8') };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function statStamp(path: string): Promise<string> {
+  try {
+    return stampOf(await stat(path, { bigint: true }));
+  } catch (err) {
+    if (isEnoent(err)) return MISSING;
+    throw err;
+  }
+}
+
+function missing(path: string): KeywayError {
+  return new KeywayError('store_corrupt', `the store ${path} has disappeared since it was opened; restore it from a backup`);
+}
+
+export class Store {
+  readonly path: string;
+  readonly #key: Buffer;
+  #state: OpenedStore;
+  #text: string;
+  #stamp: string;
+  #generation = 0;
+  #sortedIds: string[] | undefined;
+  // Serialises this instance's updates and reloads: proper-lockfile would make a second in-process
+  // update spin on retries, and a reload racing an update could put older state back in memory.
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #polling = false;
+  #onChange: (() => void) | undefined;
+  #onError: ((err: Error) => void) | undefined;
+
+  private constructor(path: string, key: Buffer, state: OpenedStore, snap: Snapshot) {
+    this.path = path;
+    this.#key = key;
+    this.#state = state;
+    this.#text = snap.text;
+    this.#stamp = snap.stamp;
+  }
+
+  /** Opens (creating if missing) and decrypts the store. Throws store_wrong_key or store_corrupt. */
+  static async open(path: string, key: Buffer): Promise<Store> {
+    const abs = resolve(path);
+    await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
+    let snap = await readSnapshot(abs).catch((err: unknown) => {
+      if (isEnoent(err)) return undefined;
+      throw err;
+    });
+    if (snap === undefined) {
+      // Create under the lock and only if still absent, so two first starts cannot both make one
+      // (each with its own check record) and a store made meanwhile is never replaced by an empty one.
+      await withStoreLock(abs, async (lock) => {
+        if ((await statStamp(abs)) !== MISSING) return;
+        const text = serializeStore(emptyStore(key));
+        lock.assertHeld();
+        await writeFileAtomic(abs, text);
+      });
+      snap = await readSnapshot(abs);
+    }
+    const state = openStoreFile(abs, key, parseStoreFile(abs, snap.text));
+    return new Store(abs, key, state, snap);
+  }
+
+  /** Increments whenever the in-memory contents change: a reload of another process's write, or our own. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The value stored under `id`. Values are deep-frozen: they are shared, and change only via update(). */
+  get<T>(id: string): T | undefined {
+    return this.#state.records.get(id)?.value as T | undefined;
+  }
+
+  /** Records whose id starts with `prefix`, sorted by id. */
+  entries<T>(prefix: string): Array<[string, T]> {
+    this.#sortedIds ??= [...this.#state.records.keys()].sort();
+    const out: Array<[string, T]> = [];
+    for (const id of this.#sortedIds) {
+      if (id.startsWith(prefix)) out.push([id, this.#state.records.get(id)?.value as T]);
+    }
+    return out;
+  }
+
+  /**
+   * Read-modify-write under the inter-process lock. The file is re-read first so a change another
+   * process made since we last looked is kept; if it cannot be read (wrong key, damage), this throws
+   * and writes nothing. `fn` must not call update() on this store (it would wait for itself).
+   */
+  update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
+    return this.#serially(() =>
+      withStoreLock(this.path, async (lock) => {
+        const snap = await readSnapshot(this.path).catch((err: unknown) => {
+          throw isEnoent(err) ? missing(this.path) : err;
+        });
+        const base = this.#decode(snap);
+        this.#adopt(snap, base);
+
+        const draft = new Draft(base);
+        let result: R;
+        try {
+          result = await fn(draft);
+        } catch (err) {
+          draft.close();
+          throw err;
+        }
+        if (!draft.changed) {
+          draft.close();
+          return result;
+        }
+        const next = draft.commit(this.#key);
+        const text = serializeStore(next);
+        lock.assertHeld();
+        await writeFileAtomic(this.path, text);
+        // We still hold the lock, so this stat is of the file we just wrote.
+        this.#adopt({ text, stamp: await statStamp(this.path) }, next);
+        return result;
+      }),
+    );
+  }
+
+  /**
+   * Polls the file (one stat per interval) and reloads when it changes, so a running proxy sees CLI
+   * writes within a second. `onChange` runs after every change to memory, ours included. A reload that
+   * fails keeps the previous contents and goes to `onError`, once per distinct bad file. One watcher per
+   * store; calling again replaces it. The timer does not keep the process alive.
+   */
+  watch(onChange: () => void, intervalMs = 250, onError?: (err: Error) => void): void {
+    this.close();
+    this.#onChange = onChange;
+    this.#onError = onError;
+    this.#timer = setInterval(() => void this.#poll(), intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops watching. The store stays usable for get() and update(). */
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#onChange = undefined;
+    this.#onError = undefined;
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      if ((await statStamp(this.path)) === this.#stamp) return;
+      await this.#serially(async () => {
+        const snap = await readSnapshot(this.path).catch((err: unknown) => {
+          if (isEnoent(err)) return undefined;
+          throw err;
+        });
+        if (snap === undefined) {
+          if (this.#stamp !== MISSING) {
+            this.#stamp = MISSING;
+            this.#report(missing(this.path));
+          }
+          return;
+        }
+        if (snap.stamp === this.#stamp) return;
+        try {
+          this.#adopt(snap, this.#decode(snap));
+        } catch (err) {
+          // Remember the bad file so it is reported once, not on every tick; memory keeps the last good state.
+          this.#stamp = snap.stamp;
+          this.#report(err);
+        }
+      });
+    } catch (err) {
+      this.#report(err);
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  #decode(snap: Snapshot): OpenedStore {
+    if (snap.text === this.#text) return this.#state;
+    return openStoreFile(this.path, this.#key, parseStoreFile(this.path, snap.text), this.#state);
+  }
+
+  #adopt(snap: Snapshot, state: OpenedStore): void {
+    this.#stamp = snap.stamp;
+    if (snap.text === this.#text) return;
+    this.#text = snap.text;
+    this.#state = state;
+    this.#sortedIds = undefined;
+    this.#generation++;
+    if (this.#onChange === undefined) return;
+    try {
+      this.#onChange();
+    } catch (err) {
+      this.#report(err);
+    }
+  }
+
+  #report(err: unknown): void {
+    this.#onError?.(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  #serially<R>(task: () => Promise<R>): Promise<R> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,83 @@
+import type { Agent } from '../credentials/agents.ts';
+import type { Grant } from '../credentials/grants.ts';
+import { ProxyError } from '../errors/index.ts';
+import { patternMatches } from './domains.ts';
+
+/** What to do with a connection to host:port, before any request inside it is seen. */
+export type RouteDecision =
+  | { kind: 'intercept'; candidates: readonly Grant[] }
+  | { kind: 'unmatched' }
+  | { kind: 'refuse'; error: ProxyError };
+
+/**
+ * Finds the grants covering a host. Built once per grant-table change; lookups are a Map get plus
+ * a scan of the wildcard patterns only.
+ */
+export class GrantRouter {
+  readonly #exact = new Map<string, Grant[]>();
+  readonly #wildcards: Grant[] = [];
+
+  constructor(grants: Iterable<Grant>) {
+    for (const grant of grants) {
+      for (const pattern of grant.domains) {
+        if (pattern.wildcard) {
+          if (!this.#wildcards.includes(grant)) this.#wildcards.push(grant);
+        } else {
+          const list = this.#exact.get(pattern.host) ?? [];
+          if (!list.includes(grant)) list.push(grant);
+          this.#exact.set(pattern.host, list);
+        }
+      }
+    }
+  }
+
+  covering(host: string, port: number): Grant[] {
+    const found: Grant[] = [];
+    for (const grant of this.#exact.get(host) ?? []) {
+      if (grant.domains.some((p) => patternMatches(p, host, port))) found.push(grant);
+    }
+    for (const grant of this.#wildcards) {
+      if (!found.includes(grant) && grant.domains.some((p) => patternMatches(p, host, port))) found.push(grant);
+    }
+    return found;
+  }
+
+  decide(agent: Agent, host: string, port: number): RouteDecision {
+    const covering = this.covering(host, port);
+    if (covering.length === 0) return { kind: 'unmatched' };
+    const usable = agent.grants ? covering.filter((g) => agent.grants!.has(g.id)) : covering;
+    if (usable.length === 0) {
+      // Refused rather than tunnelled: a host that a grant covers is one the user chose to guard.
+      return {
+        kind: 'refuse',
+        error: new ProxyError(
+          'host_not_allowed',
+          `agent "${agent.id}" may not use the grant covering ${host} (${covering.map((g) => g.id).join(', ')})`,
+          { hint: `add the grant to agent "${agent.id}"` },
+        ),
+      };
+    }
+    return { kind: 'intercept', candidates: usable };
+  }
+}
+
+/**
+ * Picks one grant among the candidates the agent may use: the only one, or the one named by
+ * `X-Keyway-Grant`. Throws `grant_ambiguous` listing the choices otherwise.
+ */
+export function chooseGrant(candidates: readonly Grant[], requested: string | undefined): Grant {
+  if (requested !== undefined && requested !== '') {
+    const chosen = candidates.find((g) => g.id === requested);
+    if (!chosen) {
+      throw new ProxyError('host_not_allowed', `grant "${requested}" does not cover this host or is not available to this agent`, {
+        grant: requested,
+        hint: `grants available here: ${candidates.map((g) => g.id).join(', ')}`,
+      });
+    }
+    return chosen;
+  }
+  if (candidates.length === 1) return candidates[0]!;
+  throw new ProxyError('grant_ambiguous', `${candidates.length} grants cover this host and none was chosen`, {
+    hint: `send the header X-Keyway-Grant with one of: ${candidates.map((g) => g.id).join(', ')}`,
+  });
+}

@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent } from '../audit/index.ts';
+import type { ProxyError } from '../errors/index.ts';
+import type { ProxyRuntime } from './runtime.ts';
+
+const DENY_CODES = new Set([
+  'proxy_auth_required',
+  'host_not_allowed',
+  'policy_denied',
+  'lease_expired',
+  'insecure_upstream',
+  'host_mismatch',
+  'grant_ambiguous',
+  'bad_request',
+]);
+
+/** One audit line's worth of facts, filled in as the stages run. */
+export class AuditDraft {
+  readonly #startedAt = performance.now();
+  readonly event: AuditEvent;
+
+  constructor(fields: Pick<AuditEvent, 'method' | 'host' | 'port' | 'client'> & Partial<AuditEvent>) {
+    this.event = {
+      ts: new Date().toISOString(),
+      id: randomUUID(),
+      agent: null,
+      grant: null,
+      decision: 'error',
+      code: null,
+      path: null,
+      status: null,
+      duration_ms: 0,
+      refreshed: false,
+      ...fields,
+    };
+  }
+
+  failed(err: ProxyError): void {
+    this.event.decision = DENY_CODES.has(err.code) ? 'deny' : 'error';
+    this.event.code = err.code;
+    this.event.status = err.status;
+  }
+
+  /** Writes the line. Never throws: a failed write turns the sink unhealthy, which refuses traffic. */
+  commit(runtime: ProxyRuntime): void {
+    this.event.duration_ms = Math.round((performance.now() - this.#startedAt) * 100) / 100;
+    runtime.audit.write(this.event).catch((err: unknown) => {
+      runtime.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'audit line could not be written');
+    });
+  }
+}
+
+/** Path without its query string: queries carry tokens (api keys as `?key=`) and personal data. */
+export function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}

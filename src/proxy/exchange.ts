@@ -1,0 +1,143 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent } from '../credentials/agents.ts';
+import type { Grant } from '../credentials/grants.ts';
+import type { OutgoingRequest } from '../credentials/injectors/index.ts';
+import { ProxyError } from '../errors/index.ts';
+import { chooseGrant } from '../policy/access.ts';
+import { AuditDraft, pathOnly } from './audit-event.ts';
+import { forward } from './forward.ts';
+import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
+import { asProxyError, sendError } from './respond.ts';
+import type { ProxyRuntime } from './runtime.ts';
+import { formatAuthority, parseAuthority, type Target } from './target.ts';
+import { upstreamError } from './upstream-errors.ts';
+
+/** What is known about a request before its own headers are read. */
+export interface ExchangeContext {
+  readonly agent: Agent;
+  /** The CONNECT target, or the host of an absolute-form URL. */
+  readonly target: Target;
+  /** How keyway talks to the upstream: https inside intercepted TLS, http otherwise. */
+  readonly scheme: 'https' | 'http';
+  readonly client: string;
+}
+
+/**
+ * One request inside an intercepted connection (or an absolute-form http:// request):
+ * prepareOutgoing (identify was done at CONNECT) -> forward -> audit when the response closes.
+ */
+export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, path: string): Promise<void> {
+  const { target } = ctx;
+  const draft = new AuditDraft({
+    method: req.method ?? null,
+    host: target.host,
+    port: target.port,
+    client: ctx.client,
+    agent: ctx.agent.id,
+    path: pathOnly(path),
+  });
+  const aborter = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) {
+      aborter.abort();
+      draft.event.code ??= 'client_closed';
+    }
+    if (draft.event.status === null) draft.event.status = res.headersSent ? res.statusCode : null;
+    draft.commit(runtime);
+  });
+  let grant: Grant | undefined;
+  try {
+    const prepared = await prepareOutgoing(runtime, req, ctx, path, draft);
+    grant = prepared.grant;
+    const outgoing = prepared.outgoing;
+    const authority = formatAuthority(target);
+    try {
+      await forward(runtime.upstream.dispatcher, req, res, {
+        origin: `${ctx.scheme}://${authority}`,
+        method: req.method ?? 'GET',
+        path: outgoing.path,
+        headers: outgoing.headers,
+        signal: aborter.signal,
+      });
+    } catch (err) {
+      if (aborter.signal.aborted) return; // the client left; nothing to answer
+      throw upstreamError(err, authority, grant?.id);
+    }
+    draft.event.status = res.statusCode;
+  } catch (err) {
+    const error = asProxyError(err);
+    if (error.code === 'internal_error') runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
+    draft.failed(error);
+    if (res.headersSent) {
+      res.destroy();
+    } else {
+      sendError(res, error);
+    }
+  }
+}
+
+/**
+ * The stages before forwarding, shared by plain requests and WebSocket upgrades:
+ * checkHost -> chooseGrantFor -> requireAudit -> credential -> inject.
+ */
+export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, path: string, draft: AuditDraft): Promise<{ grant: Grant | undefined; outgoing: OutgoingRequest }> {
+  checkHost(req, ctx.target);
+  const grant = chooseGrantFor(runtime, req, ctx);
+  const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path };
+  requireAudit(runtime);
+  if (grant) {
+    draft.event.grant = grant.id;
+    const credential = await runtime.credential(grant);
+    grant.injector.apply(outgoing, credential);
+    runtime.grantUsed(grant.id);
+    draft.event.decision = 'inject';
+  } else {
+    draft.event.decision = 'tunnel';
+  }
+  return { grant, outgoing };
+}
+
+/** Stage: the Host header must name the CONNECT target; one Host header only. */
+function checkHost(req: IncomingMessage, target: Target): void {
+  if (countHeader(req.rawHeaders, 'host') > 1) throw new ProxyError('host_mismatch', 'the request has more than one Host header');
+  const header = req.headers.host;
+  if (header === undefined) return; // HTTP/1.0 without Host: the CONNECT target stands
+  let host: Target;
+  try {
+    host = parseAuthority(header, target.port);
+  } catch {
+    throw new ProxyError('host_mismatch', 'the Host header is not a valid host');
+  }
+  if (host.host !== target.host || host.port !== target.port) {
+    throw new ProxyError('host_mismatch', `Host ${formatAuthority(host)} differs from the connection's target ${formatAuthority(target)}`);
+  }
+}
+
+/** Stage: which grant, if any, this request uses. undefined means "forward untouched". */
+function chooseGrantFor(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext): Grant | undefined {
+  const route = runtime.tables().router.decide(ctx.agent, ctx.target.host, ctx.target.port);
+  if (route.kind === 'refuse') throw route.error;
+  if (route.kind === 'unmatched') {
+    if (runtime.config.proxy.unmatched === 'deny') {
+      throw new ProxyError('host_not_allowed', `no grant covers ${ctx.target.host} and proxy.unmatched is deny`);
+    }
+    return undefined;
+  }
+  const requested = req.headers[GRANT_HEADER];
+  const grant = chooseGrant(route.candidates, Array.isArray(requested) ? requested[0] : requested);
+  if (ctx.scheme === 'http' && !grant.allowHttp) {
+    throw new ProxyError('insecure_upstream', `grant "${grant.id}" is never sent over plain HTTP`, {
+      grant: grant.id,
+      hint: `use https://, or set allow_http: true on grant "${grant.id}" if the upstream has no TLS`,
+    });
+  }
+  return grant;
+}
+
+function requireAudit(runtime: ProxyRuntime): void {
+  if (!runtime.audit.healthy) {
+    throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can', {
+      hint: 'check free disk space and the permissions of the audit path',
+    });
+  }
+}

@@ -1,0 +1,56 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+// Hop-by-hop headers belong to one connection, never forwarded (RFC 9110 7.6.1). `expect` is
+// here too: Node already answered `100 Continue` to the client, and undici refuses the header.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'http2-settings',
+]);
+
+/** keyway's own request headers, consumed here and never sent upstream. */
+export const GRANT_HEADER = 'x-keyway-grant';
+
+/** Copies request headers for the upstream, without hop-by-hop, Proxy-* or keyway's own. */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const named = connectionTokens(headers.connection);
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name === GRANT_HEADER || named?.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Copies response headers for the client, without hop-by-hop ones. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const named = connectionTokens(headers.connection);
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  if (!text.includes(',') && (text === 'keep-alive' || text === 'close' || text === 'Keep-Alive')) return undefined;
+  return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+}
+
+/** Node keeps the first of two `Host` headers; two are an attack on whoever reads the other. */
+export function countHeader(rawHeaders: readonly string[], lowerName: string): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === lowerName) n++;
+  return n;
+}

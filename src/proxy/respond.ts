@@ -1,0 +1,42 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import { ProxyError } from '../errors/index.ts';
+
+// keyway's own answers: a JSON body, X-Keyway-Error, and Proxy-Authenticate for 407 so that git
+// (which sends credentials only when challenged) retries with them.
+
+function errorHeaders(err: ProxyError, body: string): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-keyway-error': err.code,
+    'cache-control': 'no-store',
+  };
+  if (err.code === 'proxy_auth_required') headers['proxy-authenticate'] = 'Basic realm="keyway"';
+  return headers;
+}
+
+export function sendError(res: ServerResponse, err: ProxyError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = err.toBody();
+  res.writeHead(err.status, errorHeaders(err, body));
+  res.end(body);
+}
+
+/** For a refused CONNECT or upgrade: no ServerResponse, only the raw socket. */
+export function sendErrorOnSocket(socket: Duplex, err: ProxyError): void {
+  if (socket.destroyed) return;
+  const body = err.toBody();
+  const head = Object.entries({ ...errorHeaders(err, body), connection: 'close' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
+}
+
+export function asProxyError(err: unknown): ProxyError {
+  return err instanceof ProxyError ? err : new ProxyError('internal_error', 'keyway failed to handle the request', { cause: err });
+}

@@ -1,0 +1,35 @@
+import type { SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import type { AuditEvent } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
+import type { AgentTable } from '../credentials/agents.ts';
+import type { Grant } from '../credentials/grants.ts';
+import type { Credential } from '../credentials/material.ts';
+import type { GrantRouter } from '../policy/access.ts';
+import type { Resolver } from './resolve.ts';
+import type { Upstream } from './upstream.ts';
+
+/** The tables the proxy reads per request, swapped whole by the app when the store changes. */
+export interface ProxyTables {
+  readonly router: GrantRouter;
+  readonly agents: AgentTable;
+}
+
+export interface AuditSink {
+  write(event: AuditEvent): Promise<void>;
+  readonly healthy: boolean;
+}
+
+/** Everything the proxy needs, built by the composition root (app.ts). */
+export interface ProxyRuntime {
+  readonly config: Config;
+  tables(): ProxyTables;
+  /** A valid credential for the grant, from memory; throws a ProxyError when there is none. */
+  credential(grant: Grant): Promise<Credential>;
+  readonly audit: AuditSink;
+  tlsContext(host: string): SecureContext;
+  readonly upstream: Upstream;
+  readonly resolve: Resolver;
+  readonly logger: Logger;
+  grantUsed(grantId: string): void;
+}

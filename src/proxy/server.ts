@@ -1,0 +1,138 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors/index.ts';
+import { AuditDraft, pathOnly } from './audit-event.ts';
+import { handleExchange, prepareOutgoing, type ExchangeContext } from './exchange.ts';
+import { identifyAgent } from './identify.ts';
+import { intercept } from './intercept.ts';
+import { asProxyError, sendError, sendErrorOnSocket } from './respond.ts';
+import type { ProxyRuntime } from './runtime.ts';
+import { parseAbsoluteUrl, parseAuthority } from './target.ts';
+import { openTunnel } from './tunnel.ts';
+import { WebSocketForwarder } from './websocket.ts';
+
+export interface ProxyServer {
+  /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
+  readonly listener: Server;
+  close(): Promise<void>;
+}
+
+const clientAddress = (socket: { remoteAddress?: string | undefined }) => socket.remoteAddress ?? 'unknown';
+
+/**
+ * Wires the listener. CONNECT: identify -> route -> intercept or tunnel (or refuse). Absolute-form
+ * http:// requests: identify -> exchange. Requests inside intercepted connections arrive on the
+ * inner server, which never listens on a port: sockets are handed to it after TLS termination.
+ */
+export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
+  const contexts = new WeakMap<object, ExchangeContext>();
+  const websockets = new WebSocketForwarder(runtime);
+
+  const inner = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
+  inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const ctx = contexts.get(req.socket);
+    if (ctx) void handleExchange(runtime, req, res, ctx, originPath(req));
+    else sendError(res, new ProxyError('internal_error', 'lost connection context'));
+  });
+  inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const ctx = contexts.get(req.socket);
+    if (ctx) void handleUpgrade(runtime, websockets, req, socket, head, ctx);
+    else socket.destroy();
+  });
+  inner.on('clientError', (_err, socket: Duplex) => sendErrorOnSocket(socket, new ProxyError('bad_request', 'malformed HTTP request')));
+
+  const listener = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
+  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, req, socket, head));
+  listener.on('request', (req: IncomingMessage, res: ServerResponse) => void handlePlainRequest(runtime, req, res));
+  listener.on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
+    sendErrorOnSocket(socket, new ProxyError('bad_request', 'WebSocket over plain HTTP is not proxied; use wss://')),
+  );
+  listener.on('clientError', (_err, socket: Duplex) => sendErrorOnSocket(socket, new ProxyError('bad_request', 'malformed HTTP request')));
+
+  return {
+    listener,
+    async close() {
+      await new Promise<void>((resolve) => {
+        listener.close(() => resolve());
+        listener.closeAllConnections();
+        inner.closeAllConnections();
+      });
+    },
+  };
+}
+
+function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<object, ExchangeContext>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  socket.on('error', () => socket.destroy());
+  const client = clientAddress(req.socket);
+  const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
+  try {
+    const target = parseAuthority(req.url ?? '');
+    draft.event.host = target.host;
+    draft.event.port = target.port;
+    const { router, agents } = runtime.tables();
+    const agent = identifyAgent(req, agents);
+    draft.event.agent = agent.id;
+    const route = router.decide(agent, target.host, target.port);
+    if (route.kind === 'refuse') throw route.error;
+    if (route.kind === 'intercept') {
+      // One audit line per request inside, none for the CONNECT itself.
+      intercept(runtime, inner, contexts, socket, head, { agent, target, client });
+      return;
+    }
+    if (runtime.config.proxy.unmatched === 'deny') {
+      throw new ProxyError('host_not_allowed', `no grant covers ${target.host} and proxy.unmatched is deny`);
+    }
+    if (!runtime.audit.healthy) {
+      throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can');
+    }
+    void openTunnel(runtime, socket, head, target, draft);
+  } catch (err) {
+    const error = asProxyError(err);
+    draft.failed(error);
+    draft.commit(runtime);
+    sendErrorOnSocket(socket, error);
+  }
+}
+
+async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let parsed: ReturnType<typeof parseAbsoluteUrl>;
+  let agent;
+  try {
+    parsed = parseAbsoluteUrl(req.url ?? '');
+    if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
+    agent = identifyAgent(req, runtime.tables().agents);
+  } catch (err) {
+    const error = asProxyError(err);
+    const draft = new AuditDraft({ method: req.method ?? null, host: '', port: 0, client: clientAddress(req.socket) });
+    draft.failed(error);
+    draft.commit(runtime);
+    return sendError(res, error);
+  }
+  await handleExchange(runtime, req, res, { agent, target: parsed.target, scheme: 'http', client: clientAddress(req.socket) }, parsed.path);
+}
+
+async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForwarder, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ExchangeContext): Promise<void> {
+  const path = originPath(req);
+  const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: pathOnly(path) });
+  try {
+    const { grant, outgoing } = await prepareOutgoing(runtime, req, ctx, path, draft);
+    websockets.forward(runtime, req, socket, head, ctx, grant, outgoing, draft);
+  } catch (err) {
+    const error = asProxyError(err);
+    draft.failed(error);
+    draft.commit(runtime);
+    sendErrorOnSocket(socket, error);
+  }
+}
+
+/** Requests inside a tunnel are origin-form; tolerate absolute-form by taking its path. */
+function originPath(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  if (url.startsWith('/')) return url;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    return '/';
+  }
+}

@@ -1,0 +1,41 @@
+import { isIP } from 'node:net';
+import { isValidHostname, normaliseHost } from '../config/index.ts';
+import { ProxyError } from '../errors/index.ts';
+
+export interface Target {
+  /** Normalised: lowercase, no brackets, no trailing dot. */
+  host: string;
+  port: number;
+}
+
+/** `host:port` of a CONNECT, or of a Host header (port optional there). */
+export function parseAuthority(text: string, defaultPort?: number): Target {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/?#@\s]+)(?::(\d{1,5}))?$/.exec(text);
+  const bad = () => new ProxyError('bad_request', 'the target is not host:port');
+  if (!match) throw bad();
+  const host = normaliseHost(match[1]!);
+  const port = match[2] === undefined ? defaultPort : Number(match[2]);
+  if (port === undefined || port < 1 || port > 65535) throw bad();
+  if (match[1]!.startsWith('[') ? isIP(host) !== 6 : !(isIP(host) === 4 || isValidHostname(host))) throw bad();
+  return { host, port };
+}
+
+export function formatAuthority({ host, port }: Target): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An absolute-form request target, `http://host[:port]/path?query`. */
+export function parseAbsoluteUrl(text: string): { target: Target; path: string; scheme: 'http' | 'https' } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ProxyError('bad_request', 'keyway is a proxy: send an absolute http:// URL or CONNECT host:port');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ProxyError('bad_request', `unsupported scheme ${url.protocol}`);
+  }
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  const target = parseAuthority(url.host, scheme === 'https' ? 443 : 80);
+  return { target, path: `${url.pathname}${url.search}`, scheme };
+}

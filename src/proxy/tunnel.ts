@@ -1,0 +1,61 @@
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { AuditDraft } from './audit-event.ts';
+import { sendErrorOnSocket } from './respond.ts';
+import type { ProxyRuntime } from './runtime.ts';
+import { formatAuthority, type Target } from './target.ts';
+import { upstreamError } from './upstream-errors.ts';
+
+/**
+ * A blind tunnel for a host no grant covers: bytes both ways, nothing read, nothing injected.
+ * The client sees the real host's own certificate. One audit line when the tunnel closes.
+ */
+export async function openTunnel(runtime: ProxyRuntime, client: Duplex, head: Buffer, target: Target, draft: AuditDraft): Promise<void> {
+  draft.event.decision = 'tunnel';
+  let upstream: Socket;
+  try {
+    const { address } = await runtime.resolve(target.host);
+    upstream = await dial(address, target.port);
+  } catch (err) {
+    const error = upstreamError(err, formatAuthority(target));
+    draft.failed(error);
+    draft.commit(runtime);
+    sendErrorOnSocket(client, error);
+    return;
+  }
+  draft.event.status = 200;
+  upstream.setNoDelay(true);
+  client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (head.length > 0) upstream.write(head);
+  client.pipe(upstream);
+  upstream.pipe(client);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    client.destroy();
+    upstream.destroy();
+    draft.commit(runtime);
+  };
+  client.on('close', close);
+  upstream.on('close', close);
+  client.on('error', close);
+  upstream.on('error', close);
+}
+
+function dial(address: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: address, port, timeout: 10_000 });
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('timeout', () => fail(Object.assign(new Error('connect timed out'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      socket.off('error', fail);
+      resolve(socket);
+    });
+  });
+}

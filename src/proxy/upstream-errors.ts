@@ -1,0 +1,45 @@
+import { ProxyError } from '../errors/index.ts';
+
+// Wraps what undici and Node raise when talking to a real host into keyway's codes. The message
+// names the kind of failure only: a foreign message may quote a URL with a query string.
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const CONNECT_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'cannot resolve the host',
+  EAI_AGAIN: 'cannot resolve the host',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  UND_ERR_SOCKET: 'the connection closed unexpectedly',
+  UND_ERR_CLOSED: 'the connection closed unexpectedly',
+  EPIPE: 'the connection closed unexpectedly',
+};
+
+export function upstreamError(err: unknown, authority: string, grant?: string): ProxyError {
+  if (err instanceof ProxyError) return err;
+  const code = findCode(err);
+  if (code !== undefined && TIMEOUT_CODES.has(code)) {
+    return new ProxyError('upstream_timeout', `${authority} did not answer in time`, { grant, cause: err });
+  }
+  if (code !== undefined && CONNECT_CODES[code]) {
+    return new ProxyError('upstream_unreachable', `${authority}: ${CONNECT_CODES[code]}`, { grant, cause: err });
+  }
+  if (code !== undefined && (code.includes('CERT') || code.includes('SELF_SIGNED') || code.startsWith('ERR_TLS') || code.includes('SSL'))) {
+    return new ProxyError('upstream_unreachable', `${authority}: TLS verification failed (${code})`, {
+      grant,
+      cause: err,
+      hint: 'if this is an internal API with its own CA, add the CA file to proxy.upstream_ca',
+    });
+  }
+  return new ProxyError('upstream_unreachable', `${authority}: ${code ?? 'request failed'}`, { grant, cause: err });
+}
+
+function findCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}

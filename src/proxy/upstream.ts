@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { Agent, type Dispatcher } from 'undici';
+import { KeywayError } from '../errors/index.ts';
+import { lookupFunction, type Resolver } from './resolve.ts';
+
+export interface UpstreamOptions {
+  resolve: Resolver;
+  /** Extra CA files trusted for upstreams, beside the system's (proxy.upstream_ca). */
+  extraCaFiles: readonly string[];
+  /** How long to wait for response headers. */
+  headersTimeoutMs: number;
+}
+
+/** The connections keyway opens to real hosts: verified TLS, kept alive, one address per name. */
+export interface Upstream {
+  readonly dispatcher: Dispatcher;
+  /** For WebSocket upgrades, which go through http-proxy-3 on Node's own agents. */
+  readonly httpsAgent: HttpsAgent;
+  readonly httpAgent: HttpAgent;
+  readonly headersTimeoutMs: number;
+  close(): Promise<void>;
+}
+
+export function loadTrustedCas(extraCaFiles: readonly string[]): string[] {
+  const extra = extraCaFiles.map((file) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new KeywayError('config_invalid', `proxy.upstream_ca: cannot read ${file}`, { cause: err });
+    }
+  });
+  return [...rootCertificates, ...extra];
+}
+
+export function createUpstream(options: UpstreamOptions): Upstream {
+  const ca = loadTrustedCas(options.extraCaFiles);
+  const lookup = lookupFunction(options.resolve);
+  const dispatcher = new Agent({
+    connect: { ca, lookup, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], timeout: 10_000 },
+    allowH2: false,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+    headersTimeout: options.headersTimeoutMs,
+    // Streams such as SSE may sit quiet for a while; five minutes of silence ends them.
+    bodyTimeout: 300_000,
+  });
+  const httpsAgent = new HttpsAgent({ ca, lookup, keepAlive: false });
+  const httpAgent = new HttpAgent({ lookup, keepAlive: false });
+  return {
+    dispatcher,
+    httpsAgent,
+    httpAgent,
+    headersTimeoutMs: options.headersTimeoutMs,
+    async close() {
+      httpsAgent.destroy();
+      httpAgent.destroy();
+      await dispatcher.close().catch(() => dispatcher.destroy());
+    },
+  };
+}

@@ -1,0 +1,153 @@
+// keyway's local CA: created once in certsDir, loaded on every later start. The user trusts this
+// certificate, so the files are never overwritten: a damaged CA stops keyway with a clear message
+// instead of being silently replaced by one nobody trusts.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import forge from 'node-forge';
+import { KeywayError } from '../errors/index.ts';
+import { ensureBundle } from './bundle.ts';
+import { createCaPem } from './ca-create.ts';
+import { writeNewFile } from './files.ts';
+
+export interface CertificateAuthority {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+  /** System roots plus keyway's CA: the file to give clients whose CA variable replaces their store. */
+  readonly bundlePath: string;
+  /** Colon-separated upper-case hex, as Node's X509Certificate prints it. */
+  readonly fingerprint256: string;
+  readonly notAfter: Date;
+  readonly cert: forge.pki.Certificate;
+  readonly key: KeyObject;
+}
+
+const RACE_WAIT_MS = 200;
+
+interface CaPaths {
+  certPath: string;
+  keyPath: string;
+  bundlePath: string;
+}
+
+export async function loadOrCreateCa(certsDir: string): Promise<CertificateAuthority> {
+  const paths: CaPaths = {
+    certPath: join(certsDir, 'ca.pem'),
+    keyPath: join(certsDir, 'ca-key.pem'),
+    bundlePath: join(certsDir, 'bundle.pem'),
+  };
+  // 0700 only applies when the directory is new; an existing directory's mode is the user's choice.
+  await mkdir(certsDir, { recursive: true, mode: 0o700 });
+
+  const ca = await loadOrCreate(paths);
+  try {
+    await ensureBundle(paths.bundlePath, ca.certPem);
+  } catch (err) {
+    throw invalid(`cannot write ${paths.bundlePath}: ${firstLine(err)}`, err);
+  }
+  return ca;
+}
+
+async function loadOrCreate(paths: CaPaths): Promise<CertificateAuthority> {
+  const existing = await readBoth(paths);
+  if (existing.certPem !== undefined || existing.keyPem !== undefined) return loadExisting(paths, existing);
+
+  const { certPem, keyPem } = await createCaPem();
+  try {
+    // Key first: a ca.pem on disk then always has its key beside it, and a process racing us loses
+    // at the key (link never replaces) and so never writes a certificate that does not match.
+    await writeNewFile(paths.keyPath, keyPem, 0o600);
+    await writeNewFile(paths.certPath, certPem, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw invalid(`cannot create the CA in ${paths.certPath}: ${firstLine(err)}`, err);
+    }
+    // Another process (or a concurrent call) created the CA first; its ca.pem follows its key within
+    // milliseconds, so give it a moment and use that CA.
+    await delay(RACE_WAIT_MS);
+    return loadExisting(paths, await readBoth(paths));
+  }
+  // Read back through the same checks as a loaded CA, so both paths yield identical objects.
+  return parseCa(paths, certPem, keyPem);
+}
+
+function loadExisting(paths: CaPaths, files: { certPem: string | undefined; keyPem: string | undefined }): CertificateAuthority {
+  const { certPem, keyPem } = files;
+  if (certPem === undefined || keyPem === undefined) {
+    const [missing, present] = certPem === undefined ? [paths.certPath, paths.keyPath] : [paths.keyPath, paths.certPath];
+    throw invalid(`${missing} is missing but ${present} exists; restore it, or move both away to create a new CA`);
+  }
+  return parseCa(paths, certPem, keyPem);
+}
+
+async function readBoth(paths: CaPaths): Promise<{ certPem: string | undefined; keyPem: string | undefined }> {
+  const [certPem, keyPem] = await Promise.all([readIfExists(paths.certPath), readIfExists(paths.keyPath)]);
+  return { certPem, keyPem };
+}
+
+function parseCa(paths: CaPaths, certFileText: string, keyPem: string): CertificateAuthority {
+  const { certPath, keyPath } = paths;
+  let x509: X509Certificate;
+  let cert: forge.pki.Certificate;
+  try {
+    x509 = new X509Certificate(certFileText);
+  } catch (err) {
+    throw invalid(`${certPath} is not a PEM certificate: ${firstLine(err)}`, err);
+  }
+  // Canonical PEM of the first certificate, so stray text in the file never reaches the bundle.
+  const certPem = x509.toString();
+  try {
+    cert = forge.pki.certificateFromPem(certPem);
+  } catch (err) {
+    // forge reads RSA only; an EC CA imported by hand lands here.
+    throw invalid(`${certPath} cannot be used (keyway needs an RSA CA): ${firstLine(err)}`, err);
+  }
+  if (!x509.ca) throw invalid(`${certPath} is not a CA certificate (basicConstraints CA:false)`);
+
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw invalid(`${keyPath} is not an unencrypted PEM private key: ${firstLine(err)}`, err);
+  }
+  if (key.asymmetricKeyType !== 'rsa') throw invalid(`${keyPath} holds a ${key.asymmetricKeyType ?? 'unknown'} key; keyway needs RSA`);
+  if (!x509.checkPrivateKey(key)) throw invalid(`${keyPath} does not match the certificate in ${certPath}`);
+
+  const notAfter = cert.validity.notAfter;
+  // Every leaf would fail verification; better to stop at start than to fail each handshake.
+  if (notAfter.getTime() <= Date.now()) {
+    throw invalid(`${certPath} expired on ${notAfter.toISOString()}; move ca.pem and ca-key.pem away to create a new CA, then trust it again`);
+  }
+
+  return {
+    certPem,
+    keyPem,
+    ...paths,
+    fingerprint256: x509.fingerprint256,
+    notAfter,
+    cert,
+    key,
+  };
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw invalid(`cannot read ${path}: ${firstLine(err)}`, err);
+  }
+}
+
+function invalid(message: string, cause?: unknown): KeywayError {
+  return new KeywayError('ca_invalid', message, cause === undefined ? undefined : { cause });
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n', 1)[0] ?? text;
+}

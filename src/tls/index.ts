@@ -1,0 +1,8 @@
+// The TLS module's public surface. node-forge stays behind it: nothing outside src/tls imports forge.
+export { loadOrCreateCa } from './ca.ts';
+export type { CertificateAuthority } from './ca.ts';
+export { LeafMinter } from './leaf.ts';
+export type { LeafCertificate } from './leaf.ts';
+export { SecureContextCache } from './contexts.ts';
+export type { SecureContextCacheOptions } from './contexts.ts';
+export { normaliseHost } from './host.ts';

@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { startKeyway, type RunningKeyway } from '../../src/app.ts';
+import { createAppLogger } from '../../src/audit/index.ts';
+import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
+import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
+import { TLS_FIXTURES } from './fixtures.ts';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface TestGrant {
+  id: string;
+  type: StoredGrant['type'];
+  domains: string[];
+  secret?: StoredGrant['secret'];
+  inject?: StoredGrant['inject'];
+  allow_http?: boolean;
+  status?: StoredGrant['status'];
+}
+
+export interface ProxyOptions {
+  /** Extra config, merged over the test defaults (listen on port 0, test hosts, test CA). */
+  config?: Record<string, unknown>;
+  /** Grants written to the store before start. */
+  grants?: TestGrant[];
+  /** Extra environment for the proxy (env: references). */
+  env?: Record<string, string>;
+  /** Reuse a home folder (a second process on one store). */
+  home?: string;
+}
+
+export interface TestProxy {
+  home: string;
+  port: number;
+  url: string;
+  caPath: string;
+  bundlePath: string;
+  auditPath: string;
+  env: Record<string, string>;
+  running: RunningKeyway;
+  /** Everything the app logger wrote. */
+  logs: string[];
+  auditLines(): Array<Record<string, unknown>>;
+  /** Runs the real CLI in a child process against this home. */
+  cli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+export const TEST_HOSTS = ['api.example.test', 'other.example.test', 'tunnel.example.test', 'bad.example.test', 'plain.example.test', 'slow.example.test'];
+
+export function makeHome(): string {
+  return mkdtempSync(join(tmpdir(), 'keyway-test-'));
+}
+
+export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
+  const home = options.home ?? makeHome();
+  const masterKey = readOrMakeMasterKey(home);
+  const env: Record<string, string> = { KEYWAY_MASTER_KEY: masterKey, ...options.env };
+  const config = {
+    proxy: {
+      listen: '127.0.0.1:0',
+      upstream_ca: [TLS_FIXTURES.caPath],
+      hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
+      ...(options.config?.['proxy'] as object | undefined),
+    },
+    admin: { listen: '127.0.0.1:0', ...(options.config?.['admin'] as object | undefined) },
+    ...Object.fromEntries(Object.entries(options.config ?? {}).filter(([k]) => k !== 'proxy' && k !== 'admin')),
+  };
+  mkdirSync(join(home, 'config'), { recursive: true });
+  writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
+  if (options.grants?.length) await seedGrants(home, masterKey, options.grants);
+
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const running = await startKeyway({ home, env: { ...process.env, ...env }, logger: createAppLogger({ level: 'debug', destination: sink }) });
+  const port = running.proxyAddress.port;
+  const auditPath = running.services.paths.audit;
+  return {
+    home,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    caPath: running.ca.certPath,
+    bundlePath: running.ca.bundlePath,
+    auditPath,
+    env,
+    running,
+    logs,
+    auditLines: () =>
+      existsSync(auditPath)
+        ? readFileSync(auditPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+        : [],
+    cli: (args, stdin) => runCli(args, { KEYWAY_HOME: home, ...env }, stdin),
+    stop: () => running.stop(),
+  };
+}
+
+function readOrMakeMasterKey(home: string): string {
+  const file = join(home, '.test-master-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8');
+  const key = randomBytes(32).toString('base64');
+  writeFileSync(file, key, { mode: 0o600 });
+  return key;
+}
+
+async function seedGrants(home: string, masterKey: string, grants: TestGrant[]): Promise<void> {
+  const { key } = await loadMasterKey({ dataDir: join(home, 'data'), env: { KEYWAY_MASTER_KEY: masterKey } });
+  const store = await Store.open(join(home, 'data', 'store.json'), key);
+  const now = new Date().toISOString();
+  await store.update((draft) => {
+    for (const g of grants) {
+      draft.set(grantRecordId(g.id), { status: 'active', created_at: now, updated_at: now, ...g } satisfies StoredGrant);
+    }
+  });
+  store.close();
+}
+
+export function runCli(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProcess(process.execPath, [CLI, ...args], { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env }, stdin);
+}
+
+/** Runs a program with exactly the given environment (like `env -i`), collecting its output. */
+export function runProcess(command: string, args: string[], env: Record<string, string>, stdin?: string, timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+/** The clean environment for a client under test: PATH and HOME only, plus what the test sets. */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...extra };
+}
