@@ -5,10 +5,11 @@
 // makes a lock + stat + append per request affordable at thousands of requests per second, and running
 // one batch at a time is what keeps lines in the order write() was called.
 //
-// Nothing is fsynced: an fsync per batch would cap throughput at the disk's flush rate. What a crash
-// can lose is bounded and visible instead: the head file records the last line written, so lines lost
-// from the page cache show up in verify as a removed tail, and the next writer continues the chain
-// from the head (leaving a seq gap verify reports) rather than silently reusing the lost numbers.
+// Nothing is fsynced: an fsync per batch would cap throughput at the disk's flush rate. A process
+// crash loses nothing (appended data is in the kernel); a power loss can lose the last unflushed
+// lines, and the head file makes that loss visible rather than silent: if the head reached disk
+// ahead of the lines, verify reports a removed tail, and the next writer continues from the head
+// (leaving a seq gap verify reports) instead of reusing the lost numbers.
 
 import { mkdir, open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const DIST_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const SRC_CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface ChildProxy {
+  child: ChildProcess;
+  port: number;
+  stdout: () => string;
+  stderr: () => string;
+  stop(): Promise<number | null>;
+}
+
+/**
+ * `keyway start` as its own process, as a user runs it. Resolves once it says it is listening;
+ * rejects with its stderr if it exits first.
+ */
+export async function startChildProxy(options: { cli?: string; home: string; env: Record<string, string>; listenHost?: string }): Promise<ChildProxy> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [options.cli ?? SRC_CLI, 'start', '--home', options.home, '--listen', `${options.listenHost ?? '127.0.0.1'}:${port}`, '--admin-listen', '127.0.0.1:0'],
+    { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`keyway did not start in 15 s: ${err}`)), 15_000);
+    const onData = () => {
+      if (err.includes('keyway proxy on')) {
+        clearTimeout(timer);
+        child.stderr!.off('data', onData);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`keyway exited with ${code}: ${err}`));
+    });
+  });
+  return {
+    child,
+    port,
+    stdout: () => out,
+    stderr: () => err,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}
