@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, parseDuration } from '../../src/config/index.ts';
+import { KeywayError } from '../../src/errors/index.ts';
+
+const load = (raw: unknown) => parseConfig(raw, '/home/test');
+const failure = (raw: unknown): string => {
+  try {
+    load(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(KeywayError);
+    return (err as KeywayError).message;
+  }
+  throw new Error('expected the config to be refused');
+};
+
+describe('config', () => {
+  it('fills every default from an empty file, and freezes the result', () => {
+    const config = load({});
+    expect(config.proxy.listen).toEqual({ host: '127.0.0.1', port: 8787 });
+    expect(config.proxy.unmatched).toBe('tunnel');
+    expect(config.admin.listen).toEqual({ host: '127.0.0.1', port: 8788 });
+    expect(config.audit.path).toBe('logs/audit.jsonl');
+    expect(config.oauth.refresh_skew).toBe(60_000);
+    expect(Object.isFrozen(config.proxy)).toBe(true);
+  });
+
+  it('refuses unknown keys, naming the path', () => {
+    expect(failure({ proxy: { listne: '127.0.0.1:1' } })).toMatch(/proxy.*listne|Unrecognized key/);
+    expect(failure({ proxy: { listen: 'nowhere' } })).toContain('proxy.listen: expected HOST:PORT');
+    expect(failure({ proxy: { unmatched: 'maybe' } })).toContain('proxy.unmatched');
+  });
+
+  it('refuses wildcards broader than one registrable domain', () => {
+    for (const pattern of ['*', '*.com', '*.co.uk', '*.test']) {
+      expect(failure({ grants: { g: { type: 'bearer', domains: [pattern], secret: 'env:X' } } }), pattern).toContain('grants.g.domains.0');
+    }
+    const ok = load({ grants: { g: { type: 'bearer', domains: ['*.githubusercontent.com', 'api.github.com:443', '10.1.2.3:8443'], secret: 'env:X' } } });
+    expect(ok.grants['g']?.domains.map((d) => d.wildcard)).toEqual([true, false, false]);
+  });
+
+  it('takes secrets only by reference, and never echoes a pasted secret', () => {
+    const message = failure({ grants: { g: { type: 'bearer', domains: ['a.example.test'], secret: 'ghp_pasted_secret' } } });
+    expect(message).toContain('grants.g.secret');
+    expect(message).not.toContain('ghp_pasted_secret');
+  });
+
+  it('needs injection settings for api_key grants and checks ids and durations', () => {
+    expect(failure({ grants: { g: { type: 'api_key', domains: ['a.example.test'], secret: 'env:K' } } })).toContain('grants.g.inject');
+    expect(failure({ grants: { Bad_Id: { type: 'bearer', domains: ['a.example.test'], secret: 'env:K' } } })).toContain('grants.Bad_Id');
+    expect(failure({ oauth: { refresh_skew: 'soon' } })).toContain('oauth.refresh_skew');
+    expect(failure({ providers: { p: { token_url: 'http://auth.example.test/token' } } })).toContain('providers.p.token_url');
+    expect(load({ providers: { p: { token_url: 'http://127.0.0.1:9/token' } } }).providers['p']?.client_auth).toBe('basic');
+  });
+
+  it('parses durations', () => {
+    expect(parseDuration('90s')).toBe(90_000);
+    expect(parseDuration('15m')).toBe(900_000);
+    expect(parseDuration('7d')).toBe(604_800_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('1 hour')).toBeUndefined();
+  });
+});
