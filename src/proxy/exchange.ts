@@ -109,7 +109,8 @@ function checkHost(req: IncomingMessage, target: Target): void {
     throw new ProxyError('host_mismatch', 'the Host header is not a valid host');
   }
   if (host.host !== target.host || host.port !== target.port) {
-    throw new ProxyError('host_mismatch', `Host ${formatAuthority(host)} differs from the connection's target ${formatAuthority(target)}`);
+    // The message names the target only: header values never go back into an error body.
+    throw new ProxyError('host_mismatch', `the Host header differs from the connection's target ${formatAuthority(target)}`);
   }
 }
 

@@ -39,7 +39,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
     if (ctx) void handleUpgrade(runtime, websockets, req, socket, head, ctx);
     else socket.destroy();
   });
-  inner.on('clientError', (_err, socket: Duplex) => sendErrorOnSocket(socket, new ProxyError('bad_request', 'malformed HTTP request')));
+  inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, contexts.get(socket)));
 
   const listener = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
   listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, req, socket, head));
@@ -47,7 +47,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   listener.on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
     sendErrorOnSocket(socket, new ProxyError('bad_request', 'WebSocket over plain HTTP is not proxied; use wss://')),
   );
-  listener.on('clientError', (_err, socket: Duplex) => sendErrorOnSocket(socket, new ProxyError('bad_request', 'malformed HTTP request')));
+  listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, undefined));
 
   return {
     listener,
@@ -123,6 +123,25 @@ async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForward
     draft.commit(runtime);
     sendErrorOnSocket(socket, error);
   }
+}
+
+/** The HTTP parser refused what the client sent: answer 400 and still write one audit line. */
+function refuseMalformed(runtime: ProxyRuntime, err: NodeJS.ErrnoException, socket: Duplex, ctx: ExchangeContext | undefined): void {
+  if (!err.code?.startsWith('HPE_')) {
+    socket.destroy(); // a reset or timeout, not a request: nothing to answer or audit
+    return;
+  }
+  const error = new ProxyError('bad_request', 'malformed HTTP request');
+  const draft = new AuditDraft({
+    method: null,
+    host: ctx?.target.host ?? '',
+    port: ctx?.target.port ?? 0,
+    client: ctx?.client ?? clientAddress(socket as Duplex & { remoteAddress?: string }),
+    agent: ctx?.agent.id ?? null,
+  });
+  draft.failed(error);
+  draft.commit(runtime);
+  sendErrorOnSocket(socket, error);
 }
 
 /** Requests inside a tunnel are origin-form; tolerate absolute-form by taking its path. */

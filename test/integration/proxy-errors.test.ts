@@ -54,12 +54,6 @@ function exchange(stream: Duplex, text: string, timeoutMs = 5_000): Promise<stri
   });
 }
 
-/** Sends raw bytes to the proxy's port on a new connection and parses the answer. */
-async function rawToProxy(port: number, text: string): Promise<RawResponse> {
-  const socket = netConnect({ host: '127.0.0.1', port });
-  return parseResponse(await exchange(socket, text));
-}
-
 /** CONNECT through the proxy; resolves with the socket once the proxy's answer head has arrived. */
 function openConnect(port: number, authority: string): Promise<{ socket: Socket; status: number; head: string }> {
   return new Promise((resolve, reject) => {
@@ -151,7 +145,6 @@ describe('keyway errors and the blind tunnel', () => {
 
   function expectErrorBody(res: { status: number; headers: Record<string, unknown>; body?: string; text?: string }, status: number, code: string) {
     const text = res.body ?? res.text ?? '';
-    errorBodies.push(text);
     expect(res.status).toBe(status);
     expect(res.headers['x-keyway-error']).toBe(code);
     const parsed = JSON.parse(text) as { error: Record<string, unknown> };
@@ -160,6 +153,15 @@ describe('keyway errors and the blind tunnel', () => {
     expect(typeof parsed.error['message']).toBe('string');
     return parsed.error;
   }
+
+  /** Keeps keyway's error bodies for the canary search. */
+  const keep = (res: RawResponse) => {
+    if (res.headers['x-keyway-error'] !== undefined) errorBodies.push(res.body);
+    return res;
+  };
+
+  /** Sends raw bytes to the proxy's port on a new connection and parses the answer. */
+  const rawToProxy = async (port: number, text: string) => keep(parseResponse(await exchange(netConnect({ host: '127.0.0.1', port }), text)));
 
   /** The one audit line for this host/code, once written. */
   const auditFor = (p: TestProxy, host: string, code: string | null) =>
@@ -249,7 +251,7 @@ describe('keyway errors and the blind tunnel', () => {
 
   it('answers 502 upstream_unreachable for an upstream with a bad certificate, and sends it nothing', async () => {
     const res = await get(proxy, `https://bad.example.test:${untrusted.port}/echo${QUERY}`);
-    const error = expectErrorBody({ ...res }, 502, 'upstream_unreachable');
+    const error = expectErrorBody(res, 502, 'upstream_unreachable');
     expect(error['grant']).toBe('bad');
     expect(untrusted.seen).toEqual([]);
     const line = await auditFor(proxy, 'bad.example.test', 'upstream_unreachable');
@@ -264,7 +266,7 @@ describe('keyway errors and the blind tunnel', () => {
       const { socket, status } = await openConnect(proxy.port, authority);
       expect(status).toBe(200);
       const tls = await startTls(socket, 'api.example.test', keywayCa);
-      return parseResponse(await exchange(tls, `GET /echo${QUERY} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`));
+      return keep(parseResponse(await exchange(tls, `GET /echo${QUERY} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`)));
     };
 
     const control = await send(`Host: ${authority}\r\n`);
@@ -293,7 +295,6 @@ describe('keyway errors and the blind tunnel', () => {
   ])('answers 400 to a malformed CONNECT target (%s) and keeps serving', async (_name, text) => {
     const answer = await rawToProxy(proxy.port, text);
     expect(answer.status).toBe(400);
-    if (answer.headers['x-keyway-error'] !== undefined) errorBodies.push(answer.body);
     const ok = await get(proxy, `https://api.example.test:${upstream.port}/echo`);
     expect(ok.status).toBe(200);
   });

@@ -3,6 +3,7 @@ import type { Credential, SecretMaterial } from '../material.ts';
 
 /**
  * The credential of a static grant (api_key, bearer, basic), straight from its material in memory.
+ * OAuth grants get theirs from the TokenManager.
  * Returns undefined when the grant has no usable secret yet.
  */
 export function staticCredential(type: GrantType, material: SecretMaterial | undefined): Credential | undefined {
@@ -13,10 +14,5 @@ export function staticCredential(type: GrantType, material: SecretMaterial | und
     }
     return undefined;
   }
-  if (typeof material === 'string') return { kind: 'token', value: material };
-  // OAuth grants until issue 3 lands: use a stored access token as is.
-  if ('accessToken' in material && typeof material.accessToken === 'string') {
-    return { kind: 'token', value: material.accessToken };
-  }
-  return undefined;
+  return typeof material === 'string' ? { kind: 'token', value: material } : undefined;
 }

@@ -1,0 +1,168 @@
+// keyway under test, run as a child process (`node src/cli/main.ts start`) so that its memory can be
+// read apart from the benchmark client's, and so it has its own event loop like a real deployment.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { CLI, cleanEnv, runProcess } from '../test/helpers/keyway.ts';
+
+export interface KeywayChildOptions {
+  /** Host names keyway maps to 127.0.0.1 (proxy.hosts). */
+  hosts: readonly string[];
+  /** The grant's domain patterns, e.g. ['*.bench.test']. */
+  domains: readonly string[];
+  /** The bearer token stored in the grant (given to the CLI on stdin). */
+  secret: string;
+  /** CA files keyway trusts for upstreams. */
+  upstreamCa: readonly string[];
+  /** Write a V8 CPU profile of the child into this folder (node --cpu-prof). */
+  cpuProfileDir?: string | undefined;
+  /** Extra node options for the child, e.g. --max-old-space-size=96. */
+  nodeArgs?: readonly string[] | undefined;
+  /** The CLI entry to run: src/cli/main.ts (default) or a built dist/cli/main.js. */
+  cli?: string | undefined;
+}
+
+export interface MemoryReading {
+  rssMiB: number;
+  /** Peak RSS so far (VmHWM). */
+  peakMiB: number;
+}
+
+export interface KeywayChild {
+  pid: number;
+  url: string;
+  port: number;
+  home: string;
+  /** keyway's own CA, which the proxied client must trust. */
+  caPem: string;
+  memory(): MemoryReading;
+  /** Last lines the child wrote, for error reports. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export async function startKeywayChild(options: KeywayChildOptions): Promise<KeywayChild> {
+  const home = mkdtempSync(join(tmpdir(), 'keyway-bench-'));
+  try {
+    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') });
+    const port = await freePort();
+    const config = {
+      proxy: {
+        listen: `127.0.0.1:${port}`,
+        upstream_ca: [...options.upstreamCa],
+        hosts: Object.fromEntries(options.hosts.map((h) => [h, '127.0.0.1'])),
+      },
+      admin: { enabled: false },
+    };
+    mkdirSync(join(home, 'config'), { recursive: true });
+    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
+
+    // The grant goes into the encrypted store through the real CLI, as a user would add it.
+    const added = await runProcess(
+      process.execPath,
+      [CLI, 'grants', 'add', 'bench', '--type', 'bearer', '--domains', options.domains.join(','), '--secret-stdin', '--home', home],
+      env,
+      options.secret,
+      30_000,
+    );
+    if (added.code !== 0) throw new Error(`keyway grants add failed (${added.code}): ${added.stderr.trim()}`);
+
+    const nodeArgs = [...(options.nodeArgs ?? []), ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [])];
+    const child = spawn(process.execPath, [...nodeArgs, options.cli ?? CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const tail: string[] = [];
+    const keep = (chunk: Buffer) => {
+      tail.push(chunk.toString('utf8'));
+      if (tail.length > 40) tail.shift();
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    await waitForStart(child, tail);
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('keyway child has no pid');
+
+    return {
+      pid,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      home,
+      caPem: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'),
+      memory: () => readMemory(pid),
+      output: () => tail.join('').split('\n').slice(-20).join('\n'),
+      stop: async () => {
+        await stopChild(child);
+        rmSync(home, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(home, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** A port that was free a moment ago (bind to 0, read it, close). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function waitForStart(child: ChildProcess, tail: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      child.kill('SIGKILL');
+      reject(new Error(`keyway did not start within ${START_TIMEOUT_MS} ms:\n${tail.join('')}`));
+    }, START_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      if (chunk.toString('utf8').includes('keyway proxy on ') || tail.join('').includes('keyway proxy on ')) {
+        cleanup();
+        resolve();
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      cleanup();
+      reject(new Error(`keyway exited during start (code ${code}, signal ${signal}):\n${tail.join('')}`));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+/** SIGTERM (keyway closes cleanly, and a CPU profile gets written), SIGKILL if it hangs. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+function readMemory(pid: number): MemoryReading {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!match?.[1]) throw new Error(`no ${name} in /proc/${pid}/status`);
+    return Number(match[1]) / 1024;
+  };
+  return { rssMiB: field('VmRSS'), peakMiB: field('VmHWM') };
+}

@@ -1,0 +1,260 @@
+// keyway benchmark: `npm run bench` (full, about a minute) or `node bench/run.ts --quick` (smoke run).
+// Options: --quick, --cpu-prof (profile the keyway child; slows it down, figures are then indicative).
+//
+// One process holds the client (undici) and the HTTPS upstream; keyway runs in a child process so
+// its memory can be read on its own. Every scenario runs direct and through keyway, alternating
+// which goes first, and the figures are medians over the rounds. A MISS is reported, not fatal:
+// the exit code is non-zero only if something errored.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
+import { directRoute, keywayRoute, type Route, type Tally } from './clients.ts';
+import { startKeywayChild, type KeywayChild, type MemoryReading } from './keyway-child.ts';
+import { formatProfile, latestProfile, summariseProfile, type ProfileReport } from './profile.ts';
+import {
+  latencyFigures,
+  latencyTable,
+  newHostFigures,
+  newHostTable,
+  summaryTable,
+  targetLines,
+  throughputFigures,
+  throughputTable,
+  type Pair,
+} from './report.ts';
+import {
+  FULL_PLAN,
+  MAIN_HOST,
+  QUICK_PLAN,
+  newHost,
+  s1Sequential,
+  s2Parallel,
+  s3Download,
+  s4Upload,
+  s5NewHosts,
+  warmHost,
+  type Context,
+  type Plan,
+} from './scenarios.ts';
+import { fixed } from './stats.ts';
+import { startBenchUpstream, type BenchUpstream } from './upstream.ts';
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const SRC_DIR = fileURLToPath(new URL('../src/', import.meta.url));
+const DIST_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const USAGE = `usage: node bench/run.ts [--quick] [--cpu-prof] [--dist] [--node-arg=OPTION]...
+  --quick            short smoke run (1 round, small counts)
+  --cpu-prof         profile the keyway child (node --cpu-prof) and print where its CPU time went
+  --dist             run the built dist/cli/main.js instead of src/cli/main.ts (npm run build first)
+  --node-arg=OPTION  extra node option for the keyway child, e.g. --node-arg=--max-old-space-size=96`;
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const unknown = argv.filter((a) => !['--quick', '--cpu-prof', '--dist'].includes(a) && !a.startsWith('--node-arg='));
+if (unknown.length > 0) {
+  console.error(`unknown option ${unknown.join(' ')}\n${USAGE}`);
+  process.exit(2);
+}
+const quick = argv.includes('--quick');
+const cpuProf = argv.includes('--cpu-prof');
+const childNodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
+const childCli = argv.includes('--dist') ? builtCli() : undefined;
+const plan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
+// No loop starts a request after the budget; the watchdog ends a run that hangs anyway.
+const BUDGET_MS = quick ? 45_000 : 150_000;
+const WATCHDOG_MS = BUDGET_MS + 60_000;
+
+const log = (text = '') => process.stdout.write(`${text}\n`);
+const section = (title: string) => log(`\n== ${title}`);
+
+let child: KeywayChild | undefined;
+let upstream: BenchUpstream | undefined;
+
+const watchdog = setTimeout(() => {
+  process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; giving up\n`);
+  if (child) process.kill(child.pid, 'SIGKILL');
+  process.exit(3);
+}, WATCHDOG_MS);
+watchdog.unref();
+process.once('SIGINT', () => {
+  if (child) process.kill(child.pid, 'SIGKILL');
+  process.exit(130);
+});
+
+/** Runs a scenario for both routes, `rounds` times, alternating which route goes first. */
+async function rounds<T>(routes: readonly [Route, Route], count: number, run: (route: Route) => Promise<T>): Promise<Array<Pair<T>>> {
+  const out: Array<Pair<T>> = [];
+  for (let i = 0; i < count; i++) {
+    const order = i % 2 === 0 ? routes : ([routes[1], routes[0]] as const);
+    const pair: Partial<Pair<T>> = {};
+    for (const route of order) pair[route.name] = await run(route);
+    out.push(pair as Pair<T>);
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const secret = `kwb-${randomBytes(24).toString('hex')}`;
+  const tally: Tally = { badStatus: 0, badBody: 0 };
+  const profileDir = cpuProf ? `${RESULTS_DIR}profile-${Date.now()}` : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+  upstream = await startBenchUpstream(secret);
+  const hosts = [MAIN_HOST, ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)), ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i))];
+  child = await startKeywayChild({ hosts, domains: ['*.bench.test'], secret, upstreamCa: [TLS_FIXTURES.caPath], cpuProfileDir: profileDir, nodeArgs: childNodeArgs, cli: childCli });
+  const routes = [directRoute(TLS_FIXTURES.ca, secret), keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca)] as const;
+  const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + BUDGET_MS };
+
+  log(`keyway benchmark (${quick ? 'quick' : 'full'}: ${plan.rounds} round${plan.rounds > 1 ? 's' : ''}, medians)`);
+  log(`Node ${process.version}, ${cpus().length} CPUs, client undici; keyway child pid ${child.pid} on ${child.url}; upstream https://*.bench.test:${upstream.port} (127.0.0.1)`);
+  log(`keyway child: node ${[...childNodeArgs, relative(process.cwd(), childCli ?? `${SRC_DIR}cli/main.ts`)].join(' ')} start`);
+  if (cpuProf) log('--cpu-prof: the keyway child is being profiled, so its figures are slower than usual');
+  const memory: Record<string, MemoryReading> = { afterStart: child.memory() };
+  log(`keyway RSS after start: ${fixed(memory['afterStart']?.rssMiB ?? NaN, 1)} MiB`);
+
+  section('s1: sequential small GETs on one kept-alive connection');
+  const s1Rounds = await rounds(routes, plan.rounds, (r) => s1Sequential(r, ctx, plan.s1));
+  const s1 = latencyFigures(s1Rounds);
+  log(latencyTable(s1Rounds, s1));
+
+  section(`s2: small GETs on ${plan.s2.connections} kept-alive connections in parallel`);
+  const s2Rounds = await rounds(routes, plan.rounds, (r) => s2Parallel(r, ctx, plan.s2));
+  const s2 = latencyFigures(s2Rounds);
+  log(latencyTable(s2Rounds, s2));
+  memory['afterS2'] = child.memory();
+  log(`keyway RSS after s2: ${fixed(memory['afterS2'].rssMiB, 1)} MiB (peak ${fixed(memory['afterS2'].peakMiB, 1)} MiB)`);
+
+  section(`s3: 1 MiB downloads, ${plan.s3.concurrency} at a time`);
+  const s3Rounds = await rounds(routes, plan.rounds, (r) => s3Download(r, ctx, plan.s3));
+  const s3 = throughputFigures(s3Rounds);
+  log(throughputTable(s3Rounds, s3));
+
+  section(`s4: 1 MiB uploads, ${plan.s4.concurrency} at a time`);
+  const s4Rounds = await rounds(routes, plan.rounds, (r) => s4Upload(r, ctx, plan.s4));
+  const s4 = throughputFigures(s4Rounds);
+  log(throughputTable(s4Rounds, s4));
+
+  section(`s5: first request to each of ${plan.s5.hosts} new host names (h0…h${plan.s5.hosts - 1}.bench.test)`);
+  const [d5, k5] = await s5NewHosts(routes, ctx, plan.s5);
+  const s5 = newHostFigures({ direct: d5, keyway: k5 });
+  log(newHostTable(s5));
+  memory['afterS5'] = child.memory();
+  log(`keyway RSS after s5: ${fixed(memory['afterS5'].rssMiB, 1)} MiB (peak ${fixed(memory['afterS5'].peakMiB, 1)} MiB)`);
+
+  const counts = { ...upstream.counts };
+  section('credential check');
+  log(`upstream saw ${counts.total} requests, ${counts.viaKeyway} of them through keyway`);
+  log(`requests through keyway without the credential: ${counts.withoutCredentialViaKeyway} (without it from any route: ${counts.withoutCredential})`);
+  const incomplete = (s5.keyway.hosts < plan.s5.hosts ? 1 : 0) + [s1Rounds, s2Rounds].flat().filter((p) => p.keyway.requests === 0 || p.direct.requests === 0).length;
+
+  const lines = targetLines({
+    s1,
+    s2,
+    s3,
+    s4,
+    s5,
+    rssAfterS2MiB: memory['afterS2'].rssMiB,
+    rssAfterS5MiB: memory['afterS5'].rssMiB,
+    withoutCredential: counts.withoutCredentialViaKeyway,
+  });
+  const errors: string[] = [];
+  if (tally.badStatus > 0) errors.push(`${tally.badStatus} responses with an unexpected status`);
+  if (tally.badBody > 0) errors.push(`${tally.badBody} responses with a wrong body size`);
+  if (tally.first) errors.push(`first: ${tally.first}`);
+  if (counts.withoutCredential !== counts.withoutCredentialViaKeyway) errors.push('direct requests arrived without the credential (benchmark bug)');
+  if (incomplete > 0) errors.push(`${incomplete} scenario runs ended early (time budget)`);
+
+  await child.stop();
+  const profile: ProfileReport | undefined = profileDir ? profileOf(profileDir) : undefined;
+  const seconds = (performance.now() - started) / 1000;
+
+  section('summary (targets from the issue)');
+  log(summaryTable(lines));
+  log(`\n${lines.filter((l) => l.pass).length}/${lines.length} targets met; run took ${fixed(seconds, 1)} s`);
+  if (profile) log(`\n${formatProfile(profile)}`);
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const reportPath = `${RESULTS_DIR}latest.json`;
+  const report = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    node: process.version,
+    cpus: cpus().length,
+    cpuProfile: cpuProf,
+    keywayChild: { cli: relative(process.cwd(), childCli ?? `${SRC_DIR}cli/main.ts`), nodeArgs: childNodeArgs },
+    plan,
+    seconds,
+    scenarios: {
+      s1: { figures: s1, rounds: s1Rounds },
+      s2: { figures: s2, rounds: s2Rounds },
+      s3: { figures: s3, rounds: s3Rounds },
+      s4: { figures: s4, rounds: s4Rounds },
+      s5: { figures: s5 },
+    },
+    memoryMiB: memory,
+    upstream: counts,
+    requestsWithoutCredential: counts.withoutCredentialViaKeyway,
+    targets: lines,
+    errors,
+    ...(profile ? { profile } : {}),
+  };
+  writeFileSync(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+  log(`results written to ${reportPath}`);
+
+  if (errors.length > 0) {
+    process.stderr.write(`bench: errors:\n  ${errors.join('\n  ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** dist/cli/main.js, refused when missing or older than any file under src/ (a stale build). */
+function builtCli(): string {
+  if (!existsSync(DIST_CLI)) {
+    console.error('--dist: dist/cli/main.js is missing; run `npm run build` first');
+    process.exit(2);
+  }
+  const built = statSync(DIST_CLI).mtimeMs;
+  const stale = readdirSync(SRC_DIR, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => statSync(join(SRC_DIR, f)).mtimeMs > built);
+  if (stale.length > 0) {
+    console.error(`--dist: dist/ is older than src/ (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}); run \`npm run build\` first`);
+    process.exit(2);
+  }
+  return DIST_CLI;
+}
+
+function profileOf(dir: string): ProfileReport | undefined {
+  const file = latestProfile(dir);
+  if (!file) {
+    process.stderr.write(`bench: no .cpuprofile written in ${dir}\n`);
+    return undefined;
+  }
+  return summariseProfile(file);
+}
+
+async function shutdown(): Promise<void> {
+  await child?.stop().catch(() => undefined);
+  await upstream?.close().catch(() => undefined);
+}
+
+main().then(
+  async (code) => {
+    await shutdown();
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    process.stderr.write(`bench: failed: ${(err as Error).stack ?? String(err)}\n`);
+    if (child) process.stderr.write(`keyway output (last lines):\n${child.output()}\n`);
+    await shutdown();
+    process.exitCode = 1;
+  },
+);

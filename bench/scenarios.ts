@@ -1,0 +1,171 @@
+// The timed scenarios. Each runs one route (direct or through keyway) with a fresh dispatcher, after
+// a warm-up on that dispatcher, and every loop is bounded in count and in time.
+import type { Dispatcher } from 'undici';
+import { getBody, upload, type Route, type Tally } from './clients.ts';
+import { MiB, parallel, sequential, summarise, type Bounds, type LatencySummary } from './stats.ts';
+
+export const MAIN_HOST = 'api.bench.test';
+export const newHost = (i: number): string => `h${i}.bench.test`;
+export const warmHost = (i: number): string => `w${i}.bench.test`;
+
+export interface Plan {
+  rounds: number;
+  s1: { warmup: number; bounds: Bounds };
+  s2: { connections: number; warmupPerConnection: number; bounds: Bounds };
+  s3: { concurrency: number; warmup: number; bounds: Bounds };
+  s4: { concurrency: number; warmup: number; bounds: Bounds };
+  s5: { hosts: number; warmupHosts: number; maxMs: number };
+}
+
+export const FULL_PLAN: Plan = {
+  rounds: 3,
+  s1: { warmup: 200, bounds: { maxCount: 2000, maxMs: 4000 } },
+  s2: { connections: 64, warmupPerConnection: 10, bounds: { maxCount: 20_000, maxMs: 4000 } },
+  s3: { concurrency: 8, warmup: 16, bounds: { maxCount: 200, maxMs: 4000 } },
+  s4: { concurrency: 8, warmup: 16, bounds: { maxCount: 200, maxMs: 4000 } },
+  s5: { hosts: 200, warmupHosts: 5, maxMs: 40_000 },
+};
+
+export const QUICK_PLAN: Plan = {
+  rounds: 1,
+  s1: { warmup: 50, bounds: { maxCount: 300, maxMs: 1500 } },
+  s2: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 3000, maxMs: 1500 } },
+  s3: { concurrency: 8, warmup: 8, bounds: { maxCount: 24, maxMs: 1500 } },
+  s4: { concurrency: 8, warmup: 8, bounds: { maxCount: 24, maxMs: 1500 } },
+  s5: { hosts: 20, warmupHosts: 2, maxMs: 10_000 },
+};
+
+export interface Context {
+  upstreamPort: number;
+  tally: Tally;
+  /** performance.now() after which no loop starts another request. */
+  deadline: number;
+}
+
+export interface LatencyResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  latencyMs: LatencySummary;
+}
+
+export interface ThroughputResult {
+  transfers: number;
+  seconds: number;
+  mibPerSecond: number;
+}
+
+export interface NewHostResult {
+  hosts: number;
+  /** Mean time for the first request to a new host (connect, TLS, request, response). */
+  msPerHost: number;
+  latencyMs: LatencySummary;
+}
+
+const PAYLOAD = Buffer.alloc(MiB, 0x62);
+
+const origin = (ctx: Context, host: string) => `https://${host}:${ctx.upstreamPort}`;
+
+/** A scenario's bounds, further cut by what is left of the whole run's time budget. */
+function within(ctx: Context, bounds: Bounds): Bounds {
+  return { maxCount: bounds.maxCount, maxMs: Math.max(0, Math.min(bounds.maxMs, ctx.deadline - performance.now())) };
+}
+
+async function withDispatcher<T>(route: Route, connections: number | undefined, fn: (d: Dispatcher) => Promise<T>): Promise<T> {
+  const dispatcher = route.dispatcher(connections);
+  try {
+    return await fn(dispatcher);
+  } finally {
+    await dispatcher.close().catch(() => dispatcher.destroy());
+  }
+}
+
+/** s1: small GETs one after another on one kept-alive connection. */
+export function s1Sequential(route: Route, ctx: Context, plan: Plan['s1']): Promise<LatencyResult> {
+  return withDispatcher(route, 1, async (d) => {
+    const url = `${origin(ctx, MAIN_HOST)}/small`;
+    await sequential(within(ctx, { maxCount: plan.warmup, maxMs: 5000 }), async () => void (await getBody(route, d, url, ctx.tally)));
+    const samples: number[] = [];
+    const loop = await sequential(within(ctx, plan.bounds), async () => {
+      const t0 = performance.now();
+      await getBody(route, d, url, ctx.tally);
+      samples.push(performance.now() - t0);
+    });
+    return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples) };
+  });
+}
+
+/** s2: small GETs from `connections` concurrent workers, one kept-alive connection each. */
+export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2']): Promise<LatencyResult> {
+  return withDispatcher(route, plan.connections, async (d) => {
+    const url = `${origin(ctx, MAIN_HOST)}/small`;
+    const warm = plan.connections * plan.warmupPerConnection;
+    await parallel(plan.connections, within(ctx, { maxCount: warm, maxMs: 5000 }), async () => void (await getBody(route, d, url, ctx.tally)));
+    const samples: number[] = [];
+    const loop = await parallel(plan.connections, within(ctx, plan.bounds), async () => {
+      const t0 = performance.now();
+      await getBody(route, d, url, ctx.tally);
+      samples.push(performance.now() - t0);
+    });
+    return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples) };
+  });
+}
+
+/** s3: 1 MiB downloads, `concurrency` at a time. */
+export function s3Download(route: Route, ctx: Context, plan: Plan['s3']): Promise<ThroughputResult> {
+  return withDispatcher(route, plan.concurrency, async (d) => {
+    const url = `${origin(ctx, MAIN_HOST)}/download?n=${MiB}`;
+    const one = async () => void (await getBody(route, d, url, ctx.tally, MiB));
+    await parallel(plan.concurrency, within(ctx, { maxCount: plan.warmup, maxMs: 5000 }), one);
+    const loop = await parallel(plan.concurrency, within(ctx, plan.bounds), one);
+    return { transfers: loop.count, seconds: loop.ms / 1000, mibPerSecond: loop.count / (loop.ms / 1000) };
+  });
+}
+
+/** s4: 1 MiB uploads, `concurrency` at a time. */
+export function s4Upload(route: Route, ctx: Context, plan: Plan['s4']): Promise<ThroughputResult> {
+  return withDispatcher(route, plan.concurrency, async (d) => {
+    const url = `${origin(ctx, MAIN_HOST)}/upload`;
+    const one = async () => void (await upload(route, d, url, PAYLOAD, ctx.tally));
+    await parallel(plan.concurrency, within(ctx, { maxCount: plan.warmup, maxMs: 5000 }), one);
+    const loop = await parallel(plan.concurrency, within(ctx, plan.bounds), one);
+    return { transfers: loop.count, seconds: loop.ms / 1000, mibPerSecond: loop.count / (loop.ms / 1000) };
+  });
+}
+
+/**
+ * s5: the first request to each of `hosts` names never seen before (h0.bench.test, …), one after
+ * another. Both routes go host by host in turn (direct h0, keyway h0, direct h1, …) so that any
+ * drift in the machine's load touches both alike. Each route keeps one dispatcher for all hosts,
+ * so each new name costs a new connection and TLS handshake (and, through keyway, a CONNECT, a
+ * minted leaf and a new upstream connection).
+ */
+export async function s5NewHosts(routes: readonly [Route, Route], ctx: Context, plan: Plan['s5']): Promise<[NewHostResult, NewHostResult]> {
+  const [a, b] = routes;
+  const da = a.dispatcher();
+  const db = b.dispatcher();
+  try {
+    const first = async (route: Route, d: Dispatcher, host: string) => void (await getBody(route, d, `${origin(ctx, host)}/small`, ctx.tally));
+    await sequential(within(ctx, { maxCount: plan.warmupHosts, maxMs: 10_000 }), async (i) => {
+      await first(a, da, warmHost(i));
+      await first(b, db, warmHost(i));
+    });
+    const samplesA: number[] = [];
+    const samplesB: number[] = [];
+    await sequential(within(ctx, { maxCount: plan.hosts, maxMs: plan.maxMs }), async (i) => {
+      let t0 = performance.now();
+      await first(a, da, newHost(i));
+      samplesA.push(performance.now() - t0);
+      t0 = performance.now();
+      await first(b, db, newHost(i));
+      samplesB.push(performance.now() - t0);
+    });
+    const result = (samples: number[]): NewHostResult => {
+      const latencyMs = summarise(samples);
+      return { hosts: samples.length, msPerHost: latencyMs.mean, latencyMs };
+    };
+    return [result(samplesA), result(samplesB)];
+  } finally {
+    await Promise.all([da, db].map((d) => d.close().catch(() => d.destroy())));
+  }
+}

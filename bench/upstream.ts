@@ -1,0 +1,130 @@
+// The benchmark's upstream: a real HTTPS server on 127.0.0.1:0 for *.bench.test, with a leaf signed
+// by the test upstream CA (test/fixtures/tls), that answers 401 unless the request carries the
+// bench credential. It counts what arrives without the credential.
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import forge from 'node-forge';
+import { certificateToPem, forgePublicKey, opensslSigner, randomSerial, subjectKeyId } from '../src/tls/x509-util.ts';
+import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
+
+/** Marks requests that the benchmark sent through keyway, so the upstream can count them apart. */
+export const VIA_HEADER = 'x-bench-via';
+
+export interface UpstreamCounts {
+  total: number;
+  viaKeyway: number;
+  /** Requests without `Authorization: Bearer <secret>`, from any route. */
+  withoutCredential: number;
+  /** Of those, the ones that came through keyway: keyway failed to inject. */
+  withoutCredentialViaKeyway: number;
+}
+
+export interface BenchUpstream {
+  port: number;
+  counts: UpstreamCounts;
+  close(): Promise<void>;
+}
+
+const CA_KEY_PATH = fileURLToPath(new URL('../test/fixtures/tls/upstream-ca-key.pem', import.meta.url));
+const SMALL_BODY = Buffer.from(JSON.stringify({ ok: true, note: 'small response for the keyway benchmark', n: 42 }));
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+
+/** A leaf for *.bench.test and bench.test, signed by the test upstream CA, valid for one day. */
+export function benchLeaf(): { cert: string; key: string } {
+  const caCert = forge.pki.certificateFromPem(TLS_FIXTURES.ca);
+  const caKey = createPrivateKey(readFileSync(CA_KEY_PATH, 'utf8'));
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forgePublicKey(publicKey);
+  cert.serialNumber = randomSerial();
+  const now = Date.now();
+  cert.validity.notBefore = new Date(now - 60 * 60 * 1000);
+  cert.validity.notAfter = new Date(now + 24 * 60 * 60 * 1000);
+  cert.setSubject([{ shortName: 'CN', value: 'bench.test' }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: [{ type: 2, value: '*.bench.test' }, { type: 2, value: 'bench.test' }] },
+    { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyId(caCert) },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(opensslSigner(caKey), forge.md.sha256.create());
+  return { cert: certificateToPem(cert), key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+/**
+ * Routes: /small (a ~90-byte JSON body), /download?n=N (N bytes, streamed in 64 KiB writes),
+ * /upload (counts the body, answers {"bytes":N}).
+ */
+export async function startBenchUpstream(secret: string): Promise<BenchUpstream> {
+  const expected = `Bearer ${secret}`;
+  const counts: UpstreamCounts = { total: 0, viaKeyway: 0, withoutCredential: 0, withoutCredentialViaKeyway: 0 };
+  const { cert, key } = benchLeaf();
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    counts.total++;
+    const via = req.headers[VIA_HEADER] === 'keyway';
+    if (via) counts.viaKeyway++;
+    if (req.headers.authorization !== expected) {
+      counts.withoutCredential++;
+      if (via) counts.withoutCredentialViaKeyway++;
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'https://upstream.bench.test');
+    switch (url.pathname) {
+      case '/small':
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(SMALL_BODY.length) }).end(SMALL_BODY);
+        return;
+      case '/download': {
+        req.resume();
+        const total = Math.min(Number(url.searchParams.get('n') ?? '0') || 0, 64 * 1024 * 1024);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+        let sent = 0;
+        const pump = () => {
+          while (sent < total) {
+            const piece = CHUNK.subarray(0, Math.min(CHUNK.length, total - sent));
+            sent += piece.length;
+            if (!res.write(piece)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      case '/upload': {
+        let bytes = 0;
+        req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        req.on('end', () => {
+          const body = JSON.stringify({ bytes });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+        });
+        return;
+      }
+      default:
+        req.resume();
+        res.writeHead(404).end();
+    }
+  };
+
+  const server: Server = createServer({ cert, key, keepAliveTimeout: 30_000 }, onRequest);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    counts,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { ProxyError } from '../errors/index.ts';
+import type { Grant } from './grants.ts';
+import type { Credential } from './material.ts';
+import type { TokenManager } from './providers/oauth-tokens.ts';
+import { staticCredential } from './providers/static.ts';
+
+export interface IssuedCredential {
+  credential: Credential;
+  /** A token refresh happened to produce it. */
+  refreshed: boolean;
+}
+
+const OAUTH_TYPES = new Set(['oauth2', 'client_credentials']);
+
+export const isOAuthGrant = (grant: Grant): boolean => OAUTH_TYPES.has(grant.type);
+
+/** Where the request path gets a grant's credential: static secrets from memory, OAuth tokens from the TokenManager. */
+export class CredentialSource {
+  readonly #tokens: TokenManager;
+
+  constructor(tokens: TokenManager) {
+    this.#tokens = tokens;
+  }
+
+  async get(grant: Grant): Promise<IssuedCredential> {
+    if (isOAuthGrant(grant)) {
+      const { token, refreshed } = await this.#tokens.accessToken(grant);
+      return { credential: { kind: 'token', value: token }, refreshed };
+    }
+    if (grant.status !== 'active') {
+      throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" is ${grant.status}`, {
+        grant: grant.id,
+        hint: `keyway secrets set ${grant.id} --stdin`,
+      });
+    }
+    const credential = staticCredential(grant.type, grant.material);
+    if (!credential) {
+      throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" has no usable secret`, {
+        grant: grant.id,
+        hint: `keyway secrets set ${grant.id} --stdin`,
+      });
+    }
+    return { credential, refreshed: false };
+  }
+
+  /** After an upstream 401 on `used`: a refreshed credential for one replay (OAuth grants only). */
+  async afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential> {
+    const rejected = used.kind === 'token' ? used.value : '';
+    const { token, refreshed } = await this.#tokens.afterRejection(grant, rejected);
+    return { credential: { kind: 'token', value: token }, refreshed };
+  }
+}

@@ -1,0 +1,97 @@
+import type { Config, ProviderConfig } from '../../config/index.ts';
+import { readSecretRef } from '../../config/index.ts';
+import type { Grant } from '../grants.ts';
+import type { ClientCredentialsMaterial, OAuth2Material } from '../material.ts';
+import { findPreset, PROVIDER_PRESETS, type ProviderPreset } from './presets.ts';
+import type { TokenEndpoint } from './token-endpoint.ts';
+
+/** A provider as keyway uses it: a preset, or one from the config (which wins on a name clash). */
+export interface Provider {
+  slug: string;
+  source: 'preset' | 'config';
+  authorizeUrl: string | undefined;
+  tokenUrl: string;
+  revokeUrl: string | undefined;
+  deviceAuthorizationUrl: string | undefined;
+  scopes: readonly string[];
+  domains: readonly string[];
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  clientAuth: 'basic' | 'body';
+  tokenBody: 'form' | 'json';
+  extraParams: Readonly<Record<string, string>>;
+  authorizeParams: Readonly<Record<string, string>>;
+  redirectPort: number | undefined;
+}
+
+export function findProvider(config: Config, name: string, env: NodeJS.ProcessEnv): Provider | undefined {
+  const configured = config.providers[name];
+  if (configured) return fromConfig(name, configured, config, env);
+  const preset = findPreset(name);
+  return preset ? fromPreset(preset.slug, preset.preset) : undefined;
+}
+
+export function providerNames(config: Config): string[] {
+  return [...new Set([...Object.keys(config.providers), ...Object.keys(PROVIDER_PRESETS)])].sort();
+}
+
+function fromConfig(slug: string, p: ProviderConfig, config: Config, env: NodeJS.ProcessEnv): Provider {
+  let clientSecret: string | undefined;
+  if (p.client_secret) {
+    try {
+      clientSecret = readSecretRef(p.client_secret, env, config.home);
+    } catch {
+      clientSecret = undefined; // reported when a token request needs it
+    }
+  }
+  return {
+    slug,
+    source: 'config',
+    authorizeUrl: p.authorize_url,
+    tokenUrl: p.token_url,
+    revokeUrl: p.revoke_url,
+    deviceAuthorizationUrl: p.device_authorization_url,
+    scopes: p.scopes,
+    domains: p.domains.map((d) => d.text),
+    clientId: p.client_id,
+    clientSecret,
+    clientAuth: p.client_auth,
+    tokenBody: p.token_body,
+    extraParams: p.extra_params,
+    authorizeParams: {},
+    redirectPort: undefined,
+  };
+}
+
+function fromPreset(slug: string, p: ProviderPreset): Provider {
+  return {
+    slug,
+    source: 'preset',
+    authorizeUrl: p.authorize_url,
+    tokenUrl: p.token_url,
+    revokeUrl: p.revoke_url,
+    deviceAuthorizationUrl: p.device_authorization_url,
+    scopes: p.scopes,
+    domains: p.domains,
+    clientId: undefined,
+    clientSecret: undefined,
+    clientAuth: p.client_auth,
+    tokenBody: p.token_body,
+    extraParams: p.extra_params,
+    authorizeParams: p.authorize_params,
+    redirectPort: p.redirect_port,
+  };
+}
+
+/** The token endpoint for a grant: its provider's, with the grant's own client (falling back to the provider's). */
+export function tokenEndpointFor(provider: Provider, grant: Grant): TokenEndpoint {
+  const m = (grant.material && typeof grant.material === 'object' ? grant.material : {}) as OAuth2Material | ClientCredentialsMaterial;
+  return {
+    tokenUrl: provider.tokenUrl,
+    clientId: m.clientId ?? provider.clientId,
+    clientSecret: m.clientSecret ?? provider.clientSecret,
+    clientAuth: provider.clientAuth,
+    bodyFormat: provider.tokenBody,
+    extraParams: provider.extraParams,
+  };
+}

@@ -1,0 +1,149 @@
+import { request, type Dispatcher } from 'undici';
+
+// One call to an OAuth2 token endpoint (RFC 6749 section 4/6, RFC 8628 section 3.4), with the
+// quirks a provider may need. Only this file and src/oauth speak to token endpoints.
+
+export interface TokenEndpoint {
+  tokenUrl: string;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  /** 'basic': HTTP Basic with form-encoded id and secret (RFC 6749 2.3.1); 'body': in the parameters. */
+  clientAuth: 'basic' | 'body';
+  bodyFormat: 'form' | 'json';
+  extraParams: Readonly<Record<string, string>>;
+}
+
+export interface TokenSet {
+  accessToken: string;
+  refreshToken: string | undefined;
+  /** Epoch ms; undefined when the endpoint gave no expires_in. */
+  expiresAt: number | undefined;
+  scopes: string[] | undefined;
+}
+
+export type TokenFailureKind = 'invalid_grant' | 'rejected' | 'pending' | 'unreachable' | 'timeout' | 'bad_response' | 'server_error';
+
+/** A failed token request. Messages name the failure only, never a token or a response body. */
+export class TokenEndpointError extends Error {
+  readonly kind: TokenFailureKind;
+  /** The OAuth `error` code the endpoint returned, if any (e.g. invalid_grant, slow_down). */
+  readonly oauthError: string | undefined;
+  readonly status: number | undefined;
+
+  constructor(kind: TokenFailureKind, message: string, details: { oauthError?: string | undefined; status?: number | undefined; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'TokenEndpointError';
+    this.kind = kind;
+    this.oauthError = details.oauthError;
+    this.status = details.status;
+  }
+}
+
+// Device-flow answers that mean "ask again", not failure (RFC 8628 3.5).
+const PENDING = new Set(['authorization_pending', 'slow_down']);
+
+export interface TokenRequestOptions {
+  timeoutMs: number;
+  dispatcher?: Dispatcher | undefined;
+  now?: () => number;
+}
+
+export async function requestToken(endpoint: TokenEndpoint, params: Record<string, string>, options: TokenRequestOptions): Promise<TokenSet> {
+  const body: Record<string, string> = { ...endpoint.extraParams, ...params };
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (endpoint.clientId !== undefined) {
+    if (endpoint.clientAuth === 'basic' && endpoint.clientSecret !== undefined) {
+      const user = encodeURIComponent(endpoint.clientId);
+      const pass = encodeURIComponent(endpoint.clientSecret);
+      headers['authorization'] = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    } else {
+      body['client_id'] = endpoint.clientId;
+      if (endpoint.clientSecret !== undefined) body['client_secret'] = endpoint.clientSecret;
+    }
+  }
+  let payload: string;
+  if (endpoint.bodyFormat === 'json') {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  } else {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    payload = new URLSearchParams(body).toString();
+  }
+
+  let status: number;
+  let text: string;
+  const where = safeOrigin(endpoint.tokenUrl);
+  try {
+    const response = await request(endpoint.tokenUrl, {
+      method: 'POST',
+      headers,
+      body: payload,
+      dispatcher: options.dispatcher,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    status = response.statusCode;
+    text = await response.body.text();
+  } catch (err) {
+    const code = (err as { code?: string; name?: string }).code ?? (err as Error).name;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'TimeoutError' || code === 'AbortError') {
+      throw new TokenEndpointError('timeout', `the token endpoint ${where} did not answer within ${options.timeoutMs} ms`, { cause: err });
+    }
+    throw new TokenEndpointError('unreachable', `the token endpoint ${where} could not be reached (${code ?? 'error'})`, { cause: err });
+  }
+
+  const parsed = parseBody(text);
+  if (status >= 200 && status < 300) {
+    const accessToken = parsed?.['access_token'];
+    if (typeof accessToken !== 'string' || accessToken.length === 0) {
+      throw new TokenEndpointError('bad_response', `the token endpoint ${where} answered ${status} without an access_token`, { status });
+    }
+    const refreshToken = parsed?.['refresh_token'];
+    const expiresIn = Number(parsed?.['expires_in']);
+    const scope = parsed?.['scope'];
+    const now = (options.now ?? Date.now)();
+    return {
+      accessToken,
+      refreshToken: typeof refreshToken === 'string' && refreshToken.length > 0 ? refreshToken : undefined,
+      expiresAt: Number.isFinite(expiresIn) && expiresIn > 0 ? now + expiresIn * 1000 : undefined,
+      scopes: typeof scope === 'string' ? scope.split(/[\s,]+/).filter(Boolean) : undefined,
+    };
+  }
+  const oauthError = typeof parsed?.['error'] === 'string' ? (parsed['error'] as string) : undefined;
+  // Only the error code is kept: error_description is free text from the provider.
+  const detail = oauthError ? ` (${oauthError.replace(/[^\w.-]/g, '').slice(0, 64)})` : '';
+  if (oauthError === 'invalid_grant') {
+    throw new TokenEndpointError('invalid_grant', `the token endpoint ${where} refused the grant (invalid_grant)`, { oauthError, status });
+  }
+  if (oauthError !== undefined && PENDING.has(oauthError)) {
+    throw new TokenEndpointError('pending', `authorization pending${detail}`, { oauthError, status });
+  }
+  if (status >= 500) {
+    throw new TokenEndpointError('server_error', `the token endpoint ${where} failed with HTTP ${status}${detail}`, { oauthError, status });
+  }
+  if (oauthError !== undefined) {
+    throw new TokenEndpointError('rejected', `the token endpoint ${where} refused the request${detail}`, { oauthError, status });
+  }
+  throw new TokenEndpointError('bad_response', `the token endpoint ${where} answered HTTP ${status} with no OAuth error`, { status });
+}
+
+function parseBody(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    // Some endpoints (GitHub without Accept) answer form-encoded.
+    if (/^[\w.-]+=/.test(text)) return Object.fromEntries(new URLSearchParams(text));
+    return undefined;
+  }
+}
+
+/** Scheme, host and port only: a token URL may carry a tenant or a key in its path or query. */
+export function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid URL)';
+  }
+}
