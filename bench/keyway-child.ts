@@ -23,6 +23,8 @@ export interface KeywayChildOptions {
   cpuProfileDir?: string | undefined;
   /** Extra node options for the child, e.g. --max-old-space-size=96. */
   nodeArgs?: readonly string[] | undefined;
+  /** Extra environment for the child (e.g. MALLOC_ARENA_MAX). */
+  env?: Record<string, string> | undefined;
   /** The CLI entry to run: src/cli/main.ts (default) or a built dist/cli/main.js. */
   cli?: string | undefined;
 }
@@ -52,7 +54,7 @@ const STOP_TIMEOUT_MS = 10_000;
 export async function startKeywayChild(options: KeywayChildOptions): Promise<KeywayChild> {
   const home = mkdtempSync(join(tmpdir(), 'keyway-bench-'));
   try {
-    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') });
+    const env = cleanEnv({ ...options.env, KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') });
     const port = await freePort();
     const config = {
       proxy: {
@@ -83,7 +85,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
     const tail: string[] = [];
     const keep = (chunk: Buffer) => {
       tail.push(chunk.toString('utf8'));
-      if (tail.length > 40) tail.shift();
+      if (tail.length > 4000) tail.shift();
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
@@ -98,7 +100,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       home,
       caPem: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'),
       memory: () => readMemory(pid),
-      output: () => tail.join('').split('\n').slice(-20).join('\n'),
+      output: () => tail.join('').split('\n').slice(-20000).join('\n'),
       stop: async () => {
         await stopChild(child);
         rmSync(home, { recursive: true, force: true });

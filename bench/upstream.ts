@@ -22,6 +22,9 @@ export interface UpstreamCounts {
   withoutCredential: number;
   /** Of those, the ones that came through keyway: keyway failed to inject. */
   withoutCredentialViaKeyway: number;
+  /** TLS connections, classified by the first request on each: how well each route reuses them. */
+  connectionsDirect: number;
+  connectionsViaKeyway: number;
 }
 
 export interface BenchUpstream {
@@ -65,13 +68,19 @@ export function benchLeaf(): { cert: string; key: string } {
  */
 export async function startBenchUpstream(secret: string): Promise<BenchUpstream> {
   const expected = `Bearer ${secret}`;
-  const counts: UpstreamCounts = { total: 0, viaKeyway: 0, withoutCredential: 0, withoutCredentialViaKeyway: 0 };
+  const counts: UpstreamCounts = { total: 0, viaKeyway: 0, withoutCredential: 0, withoutCredentialViaKeyway: 0, connectionsDirect: 0, connectionsViaKeyway: 0 };
+  const sockets = new WeakSet<object>();
   const { cert, key } = benchLeaf();
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     counts.total++;
     const via = req.headers[VIA_HEADER] === 'keyway';
     if (via) counts.viaKeyway++;
+    if (!sockets.has(req.socket)) {
+      sockets.add(req.socket);
+      if (via) counts.connectionsViaKeyway++;
+      else counts.connectionsDirect++;
+    }
     if (req.headers.authorization !== expected) {
       counts.withoutCredential++;
       if (via) counts.withoutCredentialViaKeyway++;

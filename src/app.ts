@@ -6,10 +6,10 @@ import { AuditWriter, createAppLogger } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
 import { buildAgents } from './credentials/agents.ts';
 import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
-import { buildGrants, type Grant } from './credentials/grants.ts';
-import type { Credential } from './credentials/material.ts';
-import { staticCredential } from './credentials/providers/static.ts';
-import { ProxyError } from './errors/index.ts';
+import { buildGrants } from './credentials/grants.ts';
+import { CredentialSource } from './credentials/credential-source.ts';
+import { TokenManager } from './credentials/providers/oauth-tokens.ts';
+import { findProvider, tokenEndpointFor } from './credentials/providers/provider-registry.ts';
 import { GrantRouter } from './policy/access.ts';
 import { createResolver } from './proxy/resolve.ts';
 import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
@@ -81,11 +81,24 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     (err) => logger.error({ err: { message: err.message } }, 'store could not be re-read; keeping the previous grants'),
   );
 
+  const tokens = new TokenManager({
+    store,
+    lockDir: paths.locksDir,
+    endpointFor: (grant) => {
+      const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, env);
+      return provider ? tokenEndpointFor(provider, grant) : undefined;
+    },
+    skewMs: config.oauth.refresh_skew,
+    timeoutMs: config.oauth.token_timeout,
+    // Token endpoints are reached like upstreams: proxy.hosts, system CAs plus proxy.upstream_ca.
+    dispatcher: upstream.dispatcher,
+    logger,
+  });
   const usage = new UsageRecorder(services);
   const runtime: ProxyRuntime = {
     config,
     tables: () => tables,
-    credential: async (grant) => credentialFor(grant),
+    credentials: new CredentialSource(tokens),
     audit,
     tlsContext: (host) => contexts.get(host),
     upstream,
@@ -121,23 +134,6 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
       await audit.close();
     },
   };
-}
-
-function credentialFor(grant: Grant): Credential {
-  if (grant.status !== 'active') {
-    throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" is ${grant.status}`, {
-      grant: grant.id,
-      hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}`,
-    });
-  }
-  const credential = staticCredential(grant.type, grant.material);
-  if (!credential) {
-    throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" has no usable secret`, {
-      grant: grant.id,
-      hint: `keyway secrets set ${grant.id} --stdin`,
-    });
-  }
-  return credential;
 }
 
 /**

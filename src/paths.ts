@@ -9,6 +9,8 @@ export interface KeywayPaths {
   certsDir: string;
   dataDir: string;
   store: string;
+  /** Per-grant refresh locks shared by every process on this home. */
+  locksDir: string;
   adminToken: string;
   audit: string;
   auditHead: string;
@@ -28,6 +30,7 @@ export function keywayPaths(config: Config): KeywayPaths {
     certsDir: resolve(home, 'certs'),
     dataDir: resolve(home, 'data'),
     store: resolve(home, 'data', 'store.json'),
+    locksDir: resolve(home, 'data', 'locks'),
     adminToken: resolve(home, 'data', 'admin.token'),
     audit: resolveFromHome(config, config.audit.path),
     auditHead: resolve(home, 'data', 'audit-head.json'),

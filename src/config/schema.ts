@@ -138,7 +138,12 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   audit: z.strictObject({ path: z.string().default('logs/audit.jsonl') }).prefault({}),
-  oauth: z.strictObject({ refresh_skew: duration.default(60_000) }).prefault({}),
+  oauth: z
+    .strictObject({
+      refresh_skew: duration.default(60_000),
+      token_timeout: duration.default(10_000),
+    })
+    .prefault({}),
   providers: slugRecord(providerSchema),
   grants: slugRecord(grantSchema),
   agents: slugRecord(agentSchema),

@@ -30,7 +30,7 @@ export class CredentialSource {
     if (grant.status !== 'active') {
       throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" is ${grant.status}`, {
         grant: grant.id,
-        hint: `keyway secrets set ${grant.id} --stdin`,
+        hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}, or keyway secrets set ${grant.id} --stdin`,
       });
     }
     const credential = staticCredential(grant.type, grant.material);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from '../credentials/agents.ts';
+import { isOAuthGrant, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { ProxyError } from '../errors/index.ts';
@@ -7,6 +8,7 @@ import { chooseGrant } from '../policy/access.ts';
 import { AuditDraft, pathOnly } from './audit-event.ts';
 import { forward } from './forward.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
+import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
 import { asProxyError, sendError } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { formatAuthority, parseAuthority, type Target } from './target.ts';
@@ -22,9 +24,17 @@ export interface ExchangeContext {
   readonly client: string;
 }
 
+/** The request as it will go upstream, and the credential on it (none when forwarded untouched). */
+export interface PreparedRequest {
+  grant: Grant | undefined;
+  issued: IssuedCredential | undefined;
+  outgoing: OutgoingRequest;
+}
+
 /**
  * One request inside an intercepted connection (or an absolute-form http:// request):
- * prepareOutgoing (identify was done at CONNECT) -> forward -> audit when the response closes.
+ * prepareOutgoing (identify was done at CONNECT) -> forward -> [refresh + replay once on 401] ->
+ * audit when the response closes.
  */
 export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, path: string): Promise<void> {
   const { target } = ctx;
@@ -45,34 +55,57 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
     if (draft.event.status === null) draft.event.status = res.headersSent ? res.statusCode : null;
     draft.commit(runtime);
   });
-  let grant: Grant | undefined;
   try {
     const prepared = await prepareOutgoing(runtime, req, ctx, path, draft);
-    grant = prepared.grant;
-    const outgoing = prepared.outgoing;
-    const authority = formatAuthority(target);
+    await forwardWithReplay(runtime, req, res, ctx, path, prepared, draft, aborter.signal);
+    draft.event.status = res.statusCode;
+  } catch (err) {
+    if (aborter.signal.aborted) return; // the client left; nothing to answer
+    const error = asProxyError(err);
+    if (error.code === 'internal_error') runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
+    draft.failed(error);
+    if (res.headersSent) res.destroy();
+    else sendError(res, error);
+  }
+}
+
+/**
+ * Forwards once. For an OAuth grant whose body could be kept (none, or at most 1 MiB), a 401 from
+ * the upstream is withheld: the token is refreshed (joining any refresh in flight) and the request
+ * sent once more; whatever the second answer is goes to the client.
+ */
+async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, path: string, prepared: PreparedRequest, draft: AuditDraft, signal: AbortSignal): Promise<void> {
+  const { grant, issued } = prepared;
+  const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
+  const body: RequestBody = oauth ? await readForReplay(req) : hasBody(req) ? { kind: 'streamed', stream: req } : { kind: 'none' };
+  const canReplay = oauth && body.kind !== 'streamed';
+  const authority = formatAuthority(ctx.target);
+  const send = async (outgoing: OutgoingRequest, withhold: boolean) => {
     try {
-      await forward(runtime.upstream.dispatcher, req, res, {
+      return await forward(runtime.upstream.dispatcher, res, {
         origin: `${ctx.scheme}://${authority}`,
         method: req.method ?? 'GET',
         path: outgoing.path,
         headers: outgoing.headers,
-        signal: aborter.signal,
+        body: body.kind === 'kept' ? body.body : body.kind === 'streamed' ? body.stream : null,
+        signal,
+        withhold: withhold ? (status) => status === 401 : undefined,
       });
     } catch (err) {
-      if (aborter.signal.aborted) return; // the client left; nothing to answer
       throw upstreamError(err, authority, grant?.id);
     }
-    draft.event.status = res.statusCode;
-  } catch (err) {
-    const error = asProxyError(err);
-    if (error.code === 'internal_error') runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
-    draft.failed(error);
-    if (res.headersSent) {
-      res.destroy();
-    } else {
-      sendError(res, error);
-    }
+  };
+
+  const outcome = await send(prepared.outgoing, canReplay);
+  if (outcome === 'withheld' && grant && issued) {
+    const again = await runtime.credentials.afterRejection(grant, issued.credential);
+    const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path };
+    grant.injector.apply(outgoing, again.credential);
+    draft.event.refreshed = draft.event.refreshed || again.refreshed;
+    draft.event['replayed'] = true;
+    await send(outgoing, false);
+  } else if (oauth && !canReplay && res.statusCode === 401) {
+    draft.event['replay'] = 'skipped: body over 1 MiB';
   }
 }
 
@@ -80,21 +113,22 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
  * The stages before forwarding, shared by plain requests and WebSocket upgrades:
  * checkHost -> chooseGrantFor -> requireAudit -> credential -> inject.
  */
-export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, path: string, draft: AuditDraft): Promise<{ grant: Grant | undefined; outgoing: OutgoingRequest }> {
+export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, path: string, draft: AuditDraft): Promise<PreparedRequest> {
   checkHost(req, ctx.target);
   const grant = chooseGrantFor(runtime, req, ctx);
   const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path };
   requireAudit(runtime);
-  if (grant) {
-    draft.event.grant = grant.id;
-    const credential = await runtime.credential(grant);
-    grant.injector.apply(outgoing, credential);
-    runtime.grantUsed(grant.id);
-    draft.event.decision = 'inject';
-  } else {
+  if (!grant) {
     draft.event.decision = 'tunnel';
+    return { grant, issued: undefined, outgoing };
   }
-  return { grant, outgoing };
+  draft.event.grant = grant.id;
+  const issued = await runtime.credentials.get(grant);
+  draft.event.refreshed = issued.refreshed;
+  grant.injector.apply(outgoing, issued.credential);
+  runtime.grantUsed(grant.id);
+  draft.event.decision = 'inject';
+  return { grant, issued, outgoing };
 }
 
 /** Stage: the Host header must name the CONNECT target; one Host header only. */

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { Writable, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders } from './headers.ts';
 
@@ -7,13 +8,14 @@ export interface ForwardRequest {
   method: string;
   path: string;
   headers: Record<string, string | string[]>;
+  body: Buffer | Readable | null;
   signal: AbortSignal;
+  /** Return true to swallow a response with this status instead of relaying it (for a replay). */
+  withhold?: ((statusCode: number) => boolean) | undefined;
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
+/** 'relayed': the response went to the client. 'withheld': it was discarded for a replay. */
+export type ForwardOutcome = 'relayed' | 'withheld';
 
 /**
  * Stage "forward": streams the request body up and the response down without buffering either.
@@ -21,17 +23,22 @@ function hasBody(req: IncomingMessage): boolean {
  * backpressure both ways. Resolves when the response has been fully written; rejects before
  * anything was written to `res` only if the upstream could not be reached or did not answer.
  */
-export async function forward(dispatcher: Dispatcher, req: IncomingMessage, res: ServerResponse, out: ForwardRequest): Promise<void> {
+export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: ForwardRequest): Promise<ForwardOutcome> {
+  let outcome: ForwardOutcome = 'relayed';
   await dispatcher.stream(
     {
       origin: out.origin,
       method: out.method as Dispatcher.HttpMethod,
       path: out.path,
       headers: out.headers,
-      body: hasBody(req) ? req : null,
+      body: out.body,
       signal: out.signal,
     },
     ({ statusCode, headers }) => {
+      if (out.withhold?.(statusCode)) {
+        outcome = 'withheld';
+        return discard();
+      }
       res.writeHead(statusCode, clientResponseHeaders(headers));
       // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
       // A sized body goes out with its head in one write, which is cheaper per request.
@@ -39,4 +46,13 @@ export async function forward(dispatcher: Dispatcher, req: IncomingMessage, res:
       return res;
     },
   );
+  return outcome;
+}
+
+function discard(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
 }

@@ -4,6 +4,7 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { AgentTable } from '../credentials/agents.ts';
 import type { Grant } from '../credentials/grants.ts';
+import type { IssuedCredential } from '../credentials/credential-source.ts';
 import type { Credential } from '../credentials/material.ts';
 import type { GrantRouter } from '../policy/access.ts';
 import type { Resolver } from './resolve.ts';
@@ -24,8 +25,12 @@ export interface AuditSink {
 export interface ProxyRuntime {
   readonly config: Config;
   tables(): ProxyTables;
-  /** A valid credential for the grant, from memory; throws a ProxyError when there is none. */
-  credential(grant: Grant): Promise<Credential>;
+  readonly credentials: {
+    /** A valid credential for the grant (refreshing an OAuth token first when due); throws a ProxyError. */
+    get(grant: Grant): Promise<IssuedCredential>;
+    /** After the upstream refused `used` (401): a refreshed credential for one replay. */
+    afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
+  };
   readonly audit: AuditSink;
   tlsContext(host: string): SecureContext;
   readonly upstream: Upstream;

@@ -24,6 +24,8 @@ export interface UpstreamOptions {
   tls?: 'trusted' | 'untrusted' | 'plain';
   /** Answer 401 unless Authorization equals this. */
   requireAuthorization?: string;
+  /** Answer 401 unless this resolves true (e.g. the token is active at the authorization server). */
+  authorize?: (authorization: string | undefined) => Promise<boolean>;
   handler?: (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => boolean | void;
 }
 
@@ -47,6 +49,25 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Test
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
       return;
     }
+    if (options.authorize) {
+      req.pause();
+      options.authorize(req.headers.authorization).then(
+        (ok) => {
+          if (ok) {
+            serve(req, res, url, record); // attaches its listeners first, so no chunk is lost on resume
+            req.resume();
+            return;
+          }
+          req.resume();
+          res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_token"}');
+        },
+        () => res.writeHead(500).end(),
+      );
+      return;
+    }
+    serve(req, res, url, record);
+  };
+  const serve = (req: IncomingMessage, res: ServerResponse, url: URL, record: SeenRequest) => {
     if (url.pathname === '/upload') {
       req.on('data', (chunk: Buffer) => (record.bodyBytes += chunk.length));
       req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bytes: record.bodyBytes })));

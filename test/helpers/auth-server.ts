@@ -1,0 +1,258 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+
+// A real, certified OAuth 2.0 / OpenID authorization server (oidc-provider) on 127.0.0.1:0, for the
+// OAuth tests. Refresh tokens rotate; reusing a rotated one revokes the whole grant, exactly as at
+// strict providers. A shim in front of it counts token calls and can play an endpoint that is
+// down, slow, failing or talking nonsense.
+
+export const CLIENT_ID = 'keyway-test';
+export const CLIENT_SECRET = 'keyway-test-client-secret-0c5e';
+export const ACCOUNT_ID = 'user-1';
+
+export type EndpointMode = 'normal' | 'down' | 'slow' | 'error500' | 'garbage';
+
+export interface AuthServer {
+  issuer: string;
+  tokenUrl: string;
+  authUrl: string;
+  deviceUrl: string;
+  revokeUrl: string;
+  introspectUrl: string;
+  provider: Provider;
+  /** POSTs to /token that reached the provider, by grant_type. */
+  tokenCalls: Record<string, number>;
+  totalTokenCalls(): number;
+  /** How the token endpoint behaves from now on. */
+  mode: EndpointMode;
+  slowMs: number;
+  /** Access token lifetime for tokens issued from now on, in seconds. */
+  accessTokenTtl: number;
+  /** Is this access token currently valid at the provider? */
+  introspect(token: string): Promise<boolean>;
+  /** Runs the authorization-code + PKCE flow headlessly and returns the token response. */
+  obtainTokens(options?: { scope?: string; redirectUri?: string }): Promise<TokenResponse>;
+  /** Follows an authorization URL through login and consent; returns the final redirect (the callback URL with code). */
+  completeAuthorization(authorizationUrl: string): Promise<string>;
+  /** Approves a device-flow user code as the test account. */
+  approveDevice(userCode: string, scope?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  refresh_token?: string;
+  expires_in: number;
+  scope?: string;
+}
+
+export async function startAuthServer(): Promise<AuthServer> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const state = { mode: 'normal' as EndpointMode, slowMs: 3_000, accessTokenTtl: 3600 };
+
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        application_type: 'native',
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/callback'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: `${CLIENT_ID}-body`,
+        client_secret: CLIENT_SECRET,
+        application_type: 'native',
+        grant_types: ['refresh_token', 'client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      deviceFlow: { enabled: true },
+      // The test's own client may introspect and revoke any token it holds.
+      introspection: { enabled: true, allowedPolicy: async () => true },
+      revocation: { enabled: true, allowedPolicy: async () => true },
+    },
+    scopes: ['openid', 'offline_access', 'api'],
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: () => state.accessTokenTtl,
+      ClientCredentials: () => state.accessTokenTtl,
+      RefreshToken: 86_400,
+      DeviceCode: 600,
+      Grant: 86_400,
+      Interaction: 600,
+      Session: 86_400,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+    },
+    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    pkce: { required: () => true },
+  });
+  const callback = provider.callback();
+  const tokenCalls: Record<string, number> = {};
+  // Every token request the provider handled, successful or not, by grant_type.
+  const count = (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
+    const grantType = String(ctx.oidc?.params?.['grant_type'] ?? 'unknown');
+    tokenCalls[grantType] = (tokenCalls[grantType] ?? 0) + 1;
+  };
+  provider.on('grant.success', count);
+  provider.on('grant.error', count);
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    void route(req, res).catch((err: unknown) => {
+      res.statusCode = 500;
+      res.end(String(err));
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', issuer);
+    if (url.pathname.startsWith('/interaction/')) return interaction(req, res);
+    if (url.pathname === '/token' && req.method === 'POST') {
+      if (state.mode === 'down') {
+        req.socket.destroy();
+        return;
+      }
+      if (state.mode === 'error500') {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream database unavailable');
+        return;
+      }
+      if (state.mode === 'garbage') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"access_tok');
+        return;
+      }
+      if (state.mode === 'slow') await new Promise((r) => setTimeout(r, state.slowMs));
+    }
+    callback(req, res);
+  }
+
+  async function interaction(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const details = await provider.interactionDetails(req, res);
+    if (details.prompt.name === 'login') {
+      await provider.interactionFinished(req, res, { login: { accountId: ACCOUNT_ID } }, { mergeWithLastSubmission: false });
+      return;
+    }
+    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: ACCOUNT_ID, clientId: String(details.params['client_id']) });
+    if (!grant) throw new Error('grant vanished');
+    const requested = String(details.params['scope'] ?? 'openid');
+    grant.addOIDCScope(requested);
+    const grantId = await grant.save();
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+
+  const basic = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`;
+
+  async function completeAuthorization(authorizationUrl: string): Promise<string> {
+    const jar = new Map<string, string>();
+    let next = authorizationUrl;
+    for (let hop = 0; hop < 12; hop++) {
+      if (!next.startsWith(issuer)) return next; // left the server: the client's redirect URI
+      const response = await fetch(next, { redirect: 'manual', headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+      for (const cookie of response.headers.getSetCookie()) {
+        const [pair] = cookie.split(';');
+        const eq = pair!.indexOf('=');
+        jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+      }
+      const location = response.headers.get('location');
+      await response.arrayBuffer();
+      if (!location) throw new Error(`authorization stopped at HTTP ${response.status} (${next})`);
+      next = new URL(location, next).toString();
+    }
+    throw new Error('too many redirects in the authorization flow');
+  }
+
+  const self: AuthServer = {
+    issuer,
+    tokenUrl: `${issuer}/token`,
+    authUrl: `${issuer}/auth`,
+    deviceUrl: `${issuer}/device/auth`,
+    revokeUrl: `${issuer}/token/revocation`,
+    introspectUrl: `${issuer}/token/introspection`,
+    provider,
+    tokenCalls,
+    totalTokenCalls: () => Object.values(tokenCalls).reduce((a, b) => a + b, 0),
+    get mode() {
+      return state.mode;
+    },
+    set mode(value: EndpointMode) {
+      state.mode = value;
+    },
+    get slowMs() {
+      return state.slowMs;
+    },
+    set slowMs(value: number) {
+      state.slowMs = value;
+    },
+    get accessTokenTtl() {
+      return state.accessTokenTtl;
+    },
+    set accessTokenTtl(value: number) {
+      state.accessTokenTtl = value;
+    },
+    async introspect(token) {
+      const response = await fetch(`${issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token }).toString(),
+      });
+      const body = (await response.json()) as { active?: boolean };
+      return body.active === true;
+    },
+    async obtainTokens(options = {}) {
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      const redirectUri = options.redirectUri ?? 'http://127.0.0.1:53682/callback';
+      const params = new URLSearchParams({
+        client_id: CLIENT_ID,
+        response_type: 'code',
+        redirect_uri: redirectUri,
+        scope: options.scope ?? 'openid offline_access api',
+        state: randomBytes(8).toString('hex'),
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        prompt: 'consent',
+      });
+      const final = new URL(await completeAuthorization(`${issuer}/auth?${params}`));
+      const code = final.searchParams.get('code');
+      if (!code) throw new Error(`no code in the redirect: ${final.searchParams.get('error') ?? 'unknown error'}`);
+      const response = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }).toString(),
+      });
+      const tokens = (await response.json()) as TokenResponse & { error?: string };
+      if (!response.ok) throw new Error(`token exchange failed: ${tokens.error}`);
+      return tokens;
+    },
+    completeAuthorization,
+    async approveDevice(userCode, scope = 'openid offline_access api') {
+      const code = await provider.DeviceCode.findByUserCode(userCode);
+      if (!code) throw new Error('unknown user code');
+      const grant = new provider.Grant({ accountId: ACCOUNT_ID, clientId: code.clientId });
+      grant.addOIDCScope(scope);
+      const grantId = await grant.save();
+      Object.assign(code, { grantId, accountId: ACCOUNT_ID, scope, authTime: Math.floor(Date.now() / 1000) });
+      await code.save();
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return self;
+}
