@@ -13,9 +13,9 @@ export const COMMON_OPTIONS: OptionSpec = {
 
 export class Args {
   readonly positionals: string[];
-  readonly #values: Record<string, string | boolean | undefined>;
+  readonly #values: Record<string, string | boolean | string[] | undefined>;
 
-  constructor(values: Record<string, string | boolean | undefined>, positionals: string[]) {
+  constructor(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]) {
     this.#values = values;
     this.positionals = positionals;
   }
@@ -23,6 +23,13 @@ export class Args {
   string(name: string): string | undefined {
     const v = this.#values[name];
     return typeof v === 'string' ? v : undefined;
+  }
+
+  /** A flag given several times (`--scope a --scope b`), or a comma list. */
+  strings(name: string): string[] {
+    const v = this.#values[name];
+    const all = Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+    return all.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   }
 
   flag(name: string): boolean {
@@ -47,7 +54,7 @@ export class Args {
 export function parse(argv: string[], options: OptionSpec = {}): Args {
   try {
     const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
-    return new Args(values as Record<string, string | boolean | undefined>, positionals);
+    return new Args(values as Record<string, string | boolean | string[] | undefined>, positionals);
   } catch (err) {
     throw usageError((err as Error).message.split('\n')[0] ?? 'bad arguments');
   }

@@ -1,4 +1,8 @@
+import type { Dispatcher } from 'undici';
 import { openServices, type Services } from '../services.ts';
+import { resolveFromHome } from '../config/index.ts';
+import { createResolver } from '../proxy/resolve.ts';
+import { createUpstream } from '../proxy/upstream.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { resolveHome } from '../paths.ts';
 import type { Args } from './args.ts';
@@ -12,4 +16,16 @@ export function servicesFor(args: Args, io: CommandIO): Promise<Services> {
 /** The config only, for commands that need no store (audit tail/query, ca). */
 export function configFor(args: Args, io: CommandIO): Config {
   return loadConfig({ home: resolveHome(args.string('home'), io.env), file: args.string('config') });
+}
+
+/**
+ * How the CLI reaches token, device and revocation endpoints: like the proxy reaches upstreams
+ * (proxy.hosts, the system CAs plus proxy.upstream_ca). Close it when done.
+ */
+export function endpointDispatcher(config: Config): Dispatcher {
+  return createUpstream({
+    resolve: createResolver(config.proxy.hosts),
+    extraCaFiles: config.proxy.upstream_ca.map((p) => resolveFromHome(config, p)),
+    headersTimeoutMs: config.oauth.token_timeout,
+  }).dispatcher;
 }

@@ -10,9 +10,13 @@ import { grants } from './commands/grants.ts';
 import { init } from './commands/init.ts';
 import { secrets } from './commands/secrets.ts';
 import { start } from './commands/start.ts';
+import { connect } from './commands/connect.ts';
+import { oauth } from './commands/oauth.ts';
+import { refresh } from './commands/refresh.ts';
+import { revoke } from './commands/revoke.ts';
 import type { CommandIO } from './io.ts';
 
-const COMMANDS: Command[] = [start, init, env, run, ca, grants, secrets, agents, audit];
+const COMMANDS: Command[] = [start, init, env, run, ca, grants, secrets, connect, oauth, refresh, revoke, agents, audit];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,6 +1,8 @@
 import type { Services } from '../services.ts';
 import { injectorFor } from './injectors/index.ts';
-import { GRANT_PREFIX, usageRecordId, type GrantUsage, type StoredGrant } from './grant-record.ts';
+import { GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
+import type { SecretMaterial } from './material.ts';
+import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
 /** One grant as listings show it: never a secret value, only whether one is set and when it expires. */
 export interface GrantListing {
@@ -12,7 +14,9 @@ export interface GrantListing {
   inject: string;
   provider: string | null;
   secret: 'set' | 'missing';
+  scopes: string[] | null;
   token_expires_at: string | null;
+  last_refreshed_at: string | null;
   last_used_at: string | null;
   allow_http: boolean;
 }
@@ -27,32 +31,41 @@ export function listGrants(services: Pick<Services, 'config' | 'store'>): GrantL
       return `invalid: ${(err as Error).message}`;
     }
   };
+  // The token clock: the live state a refresh left, else what the user stored. Never a token value.
+  const tokenFacts = (id: string, base: GrantStatus, material: SecretMaterial | undefined) => {
+    const live = store.get<OAuthState>(oauthStateId(id));
+    const m = material && typeof material === 'object' && !('username' in material) ? material : undefined;
+    const expiresAt = live ? live.expiresAt : m?.expiresAt;
+    return {
+      status: base !== 'active' ? base : (live?.status ?? base),
+      scopes: live?.scopes ?? m?.scopes ?? null,
+      token_expires_at: typeof expiresAt === 'number' ? new Date(expiresAt).toISOString() : null,
+      last_refreshed_at: live?.refreshedAt ?? null,
+    };
+  };
   const rows: GrantListing[] = Object.entries(config.grants).map(([id, g]) => ({
     id,
     type: g.type,
     domains: g.domains.map((d) => d.text),
-    status: 'active',
     source: 'config',
     inject: describe(g.type, g.inject),
     provider: g.provider ?? null,
     secret: g.secret ? 'set' : 'missing',
-    token_expires_at: null,
+    ...tokenFacts(id, 'active', undefined),
     last_used_at: lastUsed(id),
     allow_http: g.allow_http,
   }));
   for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
     if (config.grants[g.id]) continue;
-    const expiresAt = typeof g.secret === 'object' && g.secret && 'expiresAt' in g.secret ? g.secret.expiresAt : undefined;
     rows.push({
       id: g.id,
       type: g.type,
       domains: g.domains,
-      status: g.status,
       source: 'store',
       inject: describe(g.type, g.inject),
       provider: g.provider ?? null,
       secret: g.secret === undefined ? 'missing' : 'set',
-      token_expires_at: typeof expiresAt === 'number' ? new Date(expiresAt).toISOString() : null,
+      ...tokenFacts(g.id, g.status, g.secret),
       last_used_at: lastUsed(g.id),
       allow_http: g.allow_http ?? false,
     });

@@ -4,6 +4,7 @@ import { KeywayError } from '../errors/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
 import type { SecretMaterial } from './material.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
+import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
 /** A grant as the proxy uses it: parsed patterns, a ready injector, the secret in memory. */
 export interface Grant {
@@ -20,6 +21,7 @@ export interface Grant {
 
 /** The part of the store the registry reads. */
 export interface RecordSource {
+  get<T>(id: string): T | undefined;
   entries<T>(prefix: string): Array<[string, T]>;
 }
 
@@ -30,6 +32,11 @@ export interface RecordSource {
  */
 export function buildGrants(config: Config, store: RecordSource, env: NodeJS.ProcessEnv): Map<string, Grant> {
   const grants = new Map<string, Grant>();
+  // A refresh refused (needs_reconnect) or `keyway revoke` is recorded in the live state record.
+  const liveStatus = (id: string, base: GrantStatus): GrantStatus => {
+    if (base !== 'active') return base;
+    return store.get<OAuthState>(oauthStateId(id))?.status ?? base;
+  };
   for (const [id, g] of Object.entries(config.grants)) {
     let material: SecretMaterial | undefined;
     if (g.secret) {
@@ -46,7 +53,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       domains: g.domains,
       injector: injectorFor(g.type, g.inject),
       allowHttp: g.allow_http,
-      status: 'active',
+      status: liveStatus(id, 'active'),
       source: 'config',
       provider: g.provider,
       material,
@@ -67,7 +74,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       domains,
       injector,
       allowHttp: stored.allow_http ?? false,
-      status: stored.status,
+      status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,
       material: stored.secret,

@@ -39,7 +39,7 @@ export const grants: Command = {
     if (action === 'list' || action === undefined) {
       const rows = listGrants(services);
       if (args.json) printJson(io, rows);
-      else printTable(io, rows as never, ['id', 'type', 'status', 'domains', 'secret', 'token_expires_at', 'last_used_at', 'source']);
+      else printTable(io, rows as never, ['id', 'type', 'status', 'domains', 'scopes', 'token_expires_at', 'last_refreshed_at', 'last_used_at']);
       return 0;
     }
     if (!id) throw usageError(`grants ${action}: expected a grant id`);

@@ -1,4 +1,7 @@
+import { GRANT_ID } from '../../config/index.ts';
 import { grantRecordId, type StoredGrant } from '../../credentials/grant-record.ts';
+import { oauthStateId } from '../../credentials/oauth-state.ts';
+import { findPreset } from '../../credentials/providers/presets.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -13,26 +16,41 @@ export const secrets: Command = {
 
 Sets the secret of grant ID (made with \`keyway grants add\`). A plain string for api_key and
 bearer; a JSON object for basic ({"username","password"}), oauth2 ({"clientId","clientSecret",
-"refreshToken",…}) and client_credentials. Prefer --stdin: a --value shows in shell history and ps.
-The value is never printed back.`,
+"refreshToken","accessToken","expiresAt","scopes"}, camelCase or snake_case) and client_credentials.
+When no grant ID exists and ID names a provider preset (spotify, SPOTIFY_OAUTH, github, …), an
+oauth2 grant named after the preset is made with the preset's endpoints and domains.
+Prefer --stdin: a --value shows in shell history and ps. The value is never printed back.`,
   async run(argv, io) {
     const args = parse(argv, { value: { type: 'string' }, stdin: { type: 'boolean' } });
-    const [action, id] = args.positionals;
-    if (action !== 'set' || !id) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
+    const [action, name] = args.positionals;
+    if (action !== 'set' || !name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
     const value = args.string('value');
     if ((value === undefined) === !args.flag('stdin')) throw usageError('give the secret with exactly one of --value or --stdin');
     const input = value ?? (await io.readStdin());
     const services = await servicesFor(args, io);
+    const id = services.store.get(grantRecordId(name)) || services.config.grants[name] ? name : (findPreset(name)?.slug ?? name);
     if (services.config.grants[id]) {
       throw new KeywayError('conflict', `grant "${id}" is defined in the config; its secret comes from there (env: or file:)`);
     }
-    await services.store.update((draft) => {
-      const grant = draft.get<StoredGrant>(grantRecordId(id));
-      if (!grant) throw new KeywayError('not_found', `no grant "${id}"; add it with \`keyway grants add ${id} --type … --domains …\``);
+    const created = await services.store.update((draft) => {
+      const existing = draft.get<StoredGrant>(grantRecordId(id));
+      const now = new Date().toISOString();
+      let grant: StoredGrant;
+      if (existing) {
+        grant = existing;
+      } else {
+        const preset = findPreset(name);
+        if (!preset) throw new KeywayError('not_found', `no grant "${name}"; add it with \`keyway grants add ${GRANT_ID.test(name) ? name : 'ID'} --type … --domains …\``);
+        grant = { id, type: 'oauth2', domains: [...preset.preset.domains], provider: preset.slug, status: 'active', created_at: now, updated_at: now };
+      }
       const secret = parseSecret(grant.type, input);
-      draft.set(grantRecordId(id), { ...grant, secret, status: 'active', updated_at: new Date().toISOString() } satisfies StoredGrant);
+      draft.set(grantRecordId(id), { ...grant, secret, status: 'active', updated_at: now } satisfies StoredGrant);
+      // New material replaces any token state a refresh or a revoke left behind.
+      draft.delete(oauthStateId(id));
+      return !existing;
     });
-    io.out(args.json ? JSON.stringify({ grant: id, secret: 'set' }) : `secret set for grant ${id}`);
+    const message = created ? `made grant ${id} from the ${id} preset and set its secret` : `secret set for grant ${id}`;
+    io.out(args.json ? JSON.stringify({ grant: id, secret: 'set', created }) : message);
     return 0;
   },
 };

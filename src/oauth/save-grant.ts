@@ -1,0 +1,50 @@
+import type { GrantType } from '../config/index.ts';
+import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
+import type { OAuth2Material } from '../credentials/material.ts';
+import { oauthStateId } from '../credentials/oauth-state.ts';
+import type { TokenSet } from '../credentials/providers/token-endpoint.ts';
+import type { Store } from '../credentials/store/index.ts';
+
+export interface ConnectedGrant {
+  id: string;
+  type: Extract<GrantType, 'oauth2'>;
+  provider: string;
+  domains: string[];
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  tokens: TokenSet;
+}
+
+/**
+ * Stores the tokens a connect flow obtained as grant `id` (made or replaced), and drops any live
+ * token state left from before, so the new tokens are the ones in force.
+ */
+export async function saveConnectedGrant(store: Store, grant: ConnectedGrant): Promise<StoredGrant> {
+  const now = new Date().toISOString();
+  const secret: OAuth2Material = {
+    clientId: grant.clientId,
+    clientSecret: grant.clientSecret,
+    refreshToken: grant.tokens.refreshToken,
+    accessToken: grant.tokens.accessToken,
+    expiresAt: grant.tokens.expiresAt,
+    scopes: grant.tokens.scopes,
+  };
+  return store.update((draft) => {
+    const existing = draft.get<StoredGrant>(grantRecordId(grant.id));
+    const record: StoredGrant = {
+      id: grant.id,
+      type: grant.type,
+      domains: grant.domains,
+      inject: existing?.inject,
+      allow_http: existing?.allow_http,
+      provider: grant.provider,
+      status: 'active',
+      secret,
+      created_at: existing?.created_at ?? now,
+      updated_at: now,
+    };
+    draft.set(grantRecordId(grant.id), record);
+    draft.delete(oauthStateId(grant.id));
+    return record;
+  });
+}
