@@ -26,6 +26,8 @@ export interface AuthServer {
   /** POSTs to /token that reached the provider, by grant_type. */
   tokenCalls: Record<string, number>;
   totalTokenCalls(): number;
+  /** POSTs to /token that arrived at the shim, whatever the mode: unlike tokenCalls, counts the ones the shim answers itself (down, error500, garbage). */
+  readonly tokenArrivals: number;
   /** How the token endpoint behaves from now on. */
   mode: EndpointMode;
   slowMs: number;
@@ -105,6 +107,7 @@ export async function startAuthServer(): Promise<AuthServer> {
   });
   const callback = provider.callback();
   const tokenCalls: Record<string, number> = {};
+  let tokenArrivals = 0; // see AuthServer.tokenArrivals
   // Every token request the provider handled, successful or not, by grant_type.
   const count = (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
     const grantType = String(ctx.oidc?.params?.['grant_type'] ?? 'unknown');
@@ -124,6 +127,7 @@ export async function startAuthServer(): Promise<AuthServer> {
     const url = new URL(req.url ?? '/', issuer);
     if (url.pathname.startsWith('/interaction/')) return interaction(req, res);
     if (url.pathname === '/token' && req.method === 'POST') {
+      tokenArrivals++;
       if (state.mode === 'down') {
         req.socket.destroy();
         return;
@@ -186,6 +190,9 @@ export async function startAuthServer(): Promise<AuthServer> {
     provider,
     tokenCalls,
     totalTokenCalls: () => Object.values(tokenCalls).reduce((a, b) => a + b, 0),
+    get tokenArrivals() {
+      return tokenArrivals;
+    },
     get mode() {
       return state.mode;
     },
@@ -241,7 +248,8 @@ export async function startAuthServer(): Promise<AuthServer> {
     },
     completeAuthorization,
     async approveDevice(userCode, scope = 'openid offline_access api') {
-      const code = await provider.DeviceCode.findByUserCode(userCode);
+      // Stored normalised, as the provider's own verification page does: no mask characters, upper case.
+      const code = await provider.DeviceCode.findByUserCode(userCode.replace(/[^a-z0-9]/gi, '').toUpperCase());
       if (!code) throw new Error('unknown user code');
       const grant = new provider.Grant({ accountId: ACCOUNT_ID, clientId: code.clientId });
       grant.addOIDCScope(scope);

@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProxyAgent, request } from 'undici';
+import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
+import { CLI, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+
+// `keyway connect` run as a user runs it, with the provider's login and consent completed over HTTP
+// by the test, ending in a stored grant that the running proxy injects.
+
+interface Running {
+  child: ChildProcess;
+  stderr: () => string;
+  stdout: () => string;
+  exit: Promise<number | null>;
+}
+
+function runConnect(proxy: TestProxy, args: string[]): Running {
+  const child = spawn(process.execPath, [CLI, 'connect', ...args], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stderr: () => err, stdout: () => out, exit };
+}
+
+async function waitForOutput(running: Running, pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const match = pattern.exec(running.stderr());
+    if (match) return match;
+    if (Date.now() > deadline || running.child.exitCode !== null) throw new Error(`no ${pattern} in: ${running.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('keyway connect', () => {
+  let auth: AuthServer;
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+  let client: ProxyAgent;
+  const seenTokens: string[] = [];
+
+  beforeAll(async () => {
+    auth = await startAuthServer();
+    upstream = await startUpstream({
+      authorize: async (header) => {
+        const token = header?.replace(/^Bearer /, '') ?? '';
+        seenTokens.push(token);
+        return token !== '' && auth.introspect(token);
+      },
+    });
+    proxy = await startProxy({
+      config: {
+        providers: {
+          testauth: {
+            authorize_url: auth.authUrl,
+            token_url: auth.tokenUrl,
+            revoke_url: auth.revokeUrl,
+            device_authorization_url: auth.deviceUrl,
+            scopes: ['openid', 'offline_access', 'api'],
+            domains: ['api.example.test'],
+            client_id: CLIENT_ID,
+            client_secret: 'env:TEST_CLIENT_SECRET',
+          },
+        },
+      },
+      env: { TEST_CLIENT_SECRET: CLIENT_SECRET },
+    });
+    client = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await proxy?.stop();
+    await upstream?.close();
+    await auth?.close();
+  });
+
+  async function callThrough(grant: string) {
+    // Until the running proxy has picked up a grant the connect process just stored, the host is
+    // tunnelled blind and the client (trusting keyway's CA only) refuses the real certificate.
+    let res;
+    try {
+      res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: client, headers: { 'x-keyway-grant': grant } });
+    } catch (err) {
+      return { status: 0, body: String((err as Error).message) };
+    }
+    const body = await res.body.text();
+    return { status: res.statusCode, body };
+  }
+
+  async function eventuallyStatus(grant: string, status: number) {
+    const deadline = Date.now() + 3_000;
+    for (;;) {
+      const result = await callThrough(grant);
+      if (result.status === status || Date.now() > deadline) return result;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('runs the authorization code flow with PKCE on a loopback redirect and stores a grant that injects', async () => {
+    const running = runConnect(proxy, ['testauth', '--grant', 'conn', '--no-browser', '--json']);
+    const [url] = await waitForOutput(running, /http:\/\/127\.0\.0\.1:\d+\/auth\?\S+(?=\n)/);
+    const consent = new URL(url);
+    expect(consent.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(consent.searchParams.get('state')).toBeTruthy();
+    const redirect = new URL(await auth.completeAuthorization(url));
+    expect(redirect.hostname).toBe('127.0.0.1');
+
+    // A callback with another state is refused and the flow keeps waiting for the real one.
+    const forged = new URL(redirect);
+    forged.searchParams.set('state', 'forged');
+    expect((await fetch(forged)).status).toBe(400);
+    expect((await fetch(redirect)).status).toBe(200);
+
+    expect(await running.exit).toBe(0);
+    const result = JSON.parse(running.stdout());
+    expect(result).toMatchObject({ grant: 'conn', provider: 'testauth', refresh_token: 'stored' });
+    const call = await eventuallyStatus('conn', 200);
+    expect(call.status, call.body).toBe(200);
+    expect(seenTokens.at(-1)).toMatch(/.{20,}/);
+    const tokenText = seenTokens.at(-1)!;
+    expect(running.stdout() + running.stderr()).not.toContain(tokenText);
+  });
+
+  it('runs the device flow and stores a grant that injects', async () => {
+    const running = runConnect(proxy, ['testauth', '--device', '--grant', 'dev', '--json']);
+    const [, userCode] = await waitForOutput(running, /enter the code: (\S+)\n/);
+    await auth.approveDevice(userCode!);
+    expect(await running.exit).toBe(0);
+    expect(JSON.parse(running.stdout())).toMatchObject({ grant: 'dev', refresh_token: 'stored' });
+    const call = await eventuallyStatus('dev', 200);
+    expect(call.status, call.body).toBe(200);
+  }, 30_000);
+
+  it('refreshes on demand and revokes at the provider, after which the grant stops injecting', async () => {
+    const refreshed = await proxy.cli(['refresh', 'conn', '--json']);
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(JSON.parse(refreshed.stdout)).toMatchObject({ grant: 'conn', refreshed: true });
+    expect((await eventuallyStatus('conn', 200)).status).toBe(200);
+    const lastGood = seenTokens.at(-1)!;
+    expect(await auth.introspect(lastGood)).toBe(true);
+
+    const revoked = await proxy.cli(['revoke', 'conn', '--json']);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({ status: 'revoked', provider: 'revoked at the provider' });
+    expect(await auth.introspect(lastGood)).toBe(false);
+
+    const after = await eventuallyStatus('conn', 401);
+    expect(after.status).toBe(401);
+    expect(JSON.parse(after.body).error.code).toBe('grant_needs_reconnect');
+    const listed = JSON.parse((await proxy.cli(['grants', 'show', 'conn', '--json'])).stdout);
+    expect(listed.status).toBe('revoked');
+  });
+
+  it('prints a consent URL with PKCE for a flow run elsewhere', async () => {
+    const result = await proxy.cli(['oauth', 'setup', '--provider', 'testauth', '--auth-url', auth.authUrl, '--client-id', CLIENT_ID, '--redirect-uri', 'http://127.0.0.1:8765/cb', '--scope', 'openid', '--scope', 'api', '--state', 'xyz', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout);
+    const url = new URL(out.url);
+    expect(url.searchParams.get('state')).toBe('xyz');
+    expect(url.searchParams.get('scope')).toBe('openid api');
+    expect(url.searchParams.get('code_challenge')).toMatch(/^[\w-]{43}$/);
+    expect(out.code_verifier).toMatch(/^[\w-]{43}$/);
+  });
+
+  it('provisions a grant from a preset name with `secrets set`', async () => {
+    const result = await proxy.cli(['secrets', 'set', 'SPOTIFY_OAUTH', '--stdin', '--json'], JSON.stringify({ client_id: 'c', client_secret: 's', refresh_token: 'r' }));
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ grant: 'spotify', created: true });
+    const shown = JSON.parse((await proxy.cli(['grants', 'show', 'spotify', '--json'])).stdout);
+    expect(shown).toMatchObject({ type: 'oauth2', provider: 'spotify', status: 'active' });
+    expect(shown.domains).toContain('api.spotify.com');
+    expect(JSON.stringify(shown)).not.toContain('"r"');
+  });
+});
