@@ -60,6 +60,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       proxy: {
         listen: `127.0.0.1:${port}`,
         upstream_ca: [...options.upstreamCa],
+        allow_networks: ['127.0.0.0/8'], // the bench upstream is on loopback, refused by default
         hosts: Object.fromEntries(options.hosts.map((h) => [h, '127.0.0.1'])),
       },
       admin: { enabled: false },
@@ -85,7 +86,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
     const tail: string[] = [];
     const keep = (chunk: Buffer) => {
       tail.push(chunk.toString('utf8'));
-      if (tail.length > 4000) tail.shift();
+      if (tail.length > 200) tail.shift();
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
@@ -100,7 +101,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       home,
       caPem: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'),
       memory: () => readMemory(pid),
-      output: () => tail.join('').split('\n').slice(-20000).join('\n'),
+      output: () => tail.join('').split('\n').slice(-30).join('\n'),
       stop: async () => {
         await stopChild(child);
         rmSync(home, { recursive: true, force: true });

@@ -11,7 +11,8 @@ import { CredentialSource } from './credentials/credential-source.ts';
 import { TokenManager } from './credentials/providers/oauth-tokens.ts';
 import { findProvider, tokenEndpointFor } from './credentials/providers/provider-registry.ts';
 import { GrantRouter } from './policy/access.ts';
-import { createResolver } from './proxy/resolve.ts';
+import { createResolver, guardResolver, type Resolver } from './proxy/resolve.ts';
+import { EgressPolicy } from './policy/egress.ts';
 import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
 import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
@@ -26,6 +27,8 @@ export interface StartOptions {
   listen?: ListenAddress | undefined;
   /** Overrides admin.listen; tests pass port 0. */
   adminListen?: ListenAddress | undefined;
+  /** Replaces the system resolver (after proxy.hosts): tests script DNS answers with it. */
+  dns?: Resolver | undefined;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
 }
@@ -54,12 +57,13 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
 
   const audit = await AuditWriter.open({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey });
   const contexts = new SecureContextCache(new LeafMinter(ca));
-  const resolve = createResolver(config.proxy.hosts);
-  const upstream = createUpstream({
-    resolve,
-    extraCaFiles: config.proxy.upstream_ca.map((p) => resolveFromHome(config, p)),
-    headersTimeoutMs: config.proxy.upstream_timeout,
-  });
+  const lookupHost = createResolver(config.proxy.hosts, options.dns);
+  // Every destination an agent names is checked after resolution; token endpoints, which only the
+  // user configures, are not (a local authorization server is legitimate).
+  const resolve = guardResolver(lookupHost, new EgressPolicy(config.proxy.allow_networks));
+  const extraCaFiles = config.proxy.upstream_ca.map((p) => resolveFromHome(config, p));
+  const upstream = createUpstream({ resolve, extraCaFiles, headersTimeoutMs: config.proxy.upstream_timeout });
+  const tokenEndpoints = createUpstream({ resolve: lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout });
 
   // The request path reads these tables only; a store change (a CLI write) rebuilds them whole.
   let tables: ProxyTables;
@@ -90,13 +94,16 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     },
     skewMs: config.oauth.refresh_skew,
     timeoutMs: config.oauth.token_timeout,
-    // Token endpoints are reached like upstreams: proxy.hosts, system CAs plus proxy.upstream_ca.
-    dispatcher: upstream.dispatcher,
+    // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
+    dispatcher: tokenEndpoints.dispatcher,
     logger,
   });
   const usage = new UsageRecorder(services);
+  // The proxy never connects to its own listeners (a loop); filled in once they listen.
+  const ownPorts = new Set<number>();
   const runtime: ProxyRuntime = {
     config,
+    ownPorts,
     tables: () => tables,
     credentials: new CredentialSource(tokens),
     audit,
@@ -112,11 +119,13 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   proxy.listener.listen(listen.port, listen.host);
   await once(proxy.listener, 'listening');
   const proxyAddress = proxy.listener.address() as AddressInfo;
+  ownPorts.add(proxyAddress.port);
 
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
     admin = await startAdminServer({ services, listen: options.adminListen ?? config.admin.listen, tables: () => tables, audit });
   }
+  if (admin) ownPorts.add(admin.address.port);
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
 
   return {
@@ -131,6 +140,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
       await usage.flush().catch(() => undefined);
       usage.stop();
       await upstream.close();
+      await tokenEndpoints.close();
       await audit.close();
     },
   };

@@ -1,10 +1,11 @@
 // Reading the audit log for people: filtered listing and `tail [-f]`. Lines that do not parse are
 // skipped here; reporting them is verify's job.
 
-import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../errors/index.ts';
+import { chainFiles, listRotated } from './files.ts';
 import { LineSplitter, readLastLines, readLines } from './lines.ts';
 import { parseLine } from './record.ts';
 import type { AuditDecision, AuditLine } from './record.ts';
@@ -32,17 +33,25 @@ export interface TailOptions {
   intervalMs?: number;
 }
 
-/** Lines matching every given filter field, oldest first. A missing log yields nothing. */
+/**
+ * Lines matching every given filter field, oldest first, across the rotated files and the live one.
+ * A missing log yields nothing; so does a rotated file deleted while it is being read.
+ */
 export async function* readAudit(path: string, filter: AuditFilter = {}): AsyncGenerator<AuditLine> {
   const match = compileFilter(filter);
-  try {
-    for await (const text of readLines(path)) {
-      const line = parseLine(text);
-      if (line !== null && match(line)) yield line;
+  const files = await chainFiles(path).catch((err: unknown) => {
+    throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+  });
+  for (const file of files) {
+    try {
+      for await (const text of readLines(file)) {
+        const line = parseLine(text);
+        if (line !== null && match(line)) yield line;
+      }
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      throw new KeywayError('audit_invalid', `audit log ${file} cannot be read`, { cause: err });
     }
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
   }
 }
 
@@ -67,68 +76,165 @@ function compileFilter(f: AuditFilter): (line: AuditLine) => boolean {
 }
 
 /**
- * The last `lines` lines, then (with `follow`) each line appended later. Polls rather than using
- * fs.watch, which is unreliable on network and container filesystems. Ends quietly when `signal`
- * aborts. A log that shrinks or is replaced is read again from its start.
+ * The last `lines` lines (from the rotated files too when the live file has fewer), then (with
+ * `follow`) each line appended later. Polls rather than using fs.watch, which is unreliable on
+ * network and container filesystems. Ends quietly when `signal` aborts.
+ *
+ * Following keeps the live file open: when the writer rotates it (a rename, so the open handle still
+ * reads the same file), the rest of the old file is read to its end before moving on to the new one,
+ * so no line is skipped. A log replaced or truncated by someone else is read again from its start.
  */
 export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerator<AuditLine> {
   const { signal } = opts;
-  let offset = 0;
-  let ino = -1;
+  let reader: FollowReader | null = null;
   try {
-    const fh = await open(path, 'r');
-    try {
-      const st = await fh.stat();
-      ino = st.ino;
-      const tail = await readLastLines(fh, st.size, opts.lines);
-      const complete = tail.endsWithNewline ? tail.lines : tail.lines.slice(0, -1);
-      const partial = tail.endsWithNewline ? '' : (tail.lines.at(-1) ?? '');
-      offset = st.size - Buffer.byteLength(partial);
-      for (const text of complete) {
-        const line = parseLine(text);
-        if (line !== null) yield line;
+    const first = await openInitial(path, opts.lines);
+    for (const line of first.lines) yield line;
+    reader = first.reader;
+    if (!opts.follow) return;
+    const interval = opts.intervalMs ?? 250;
+    while (!isAborted(signal)) {
+      try {
+        await sleep(interval, undefined, signal === undefined ? {} : { signal });
+      } catch {
+        return; // aborted
       }
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    if (!isNotFound(err)) throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
-  }
-  if (!opts.follow) return;
-
-  const interval = opts.intervalMs ?? 250;
-  while (!isAborted(signal)) {
-    try {
-      await sleep(interval, undefined, signal === undefined ? {} : { signal });
-    } catch {
-      return; // aborted
-    }
-    const st = await stat(path).catch((err: unknown) => {
-      if (isNotFound(err)) return null;
-      throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
-    });
-    if (st === null) {
-      offset = 0;
-      continue;
-    }
-    if (st.ino !== ino || st.size < offset) {
-      ino = st.ino;
-      offset = 0;
-    }
-    if (st.size === offset) continue;
-    const splitter = new LineSplitter();
-    let consumed = 0;
-    for await (const chunk of createReadStream(path, { start: offset, end: st.size - 1 })) {
-      const buf = chunk as Buffer;
-      consumed += buf.length;
-      for (const text of splitter.push(buf)) {
-        const line = parseLine(text);
-        if (line !== null) yield line;
+      if (reader === null) {
+        reader = await FollowReader.open(path, 0);
+        if (reader === null) continue;
+      }
+      for await (const line of reader.readNew()) {
+        yield line;
         if (isAborted(signal)) return;
       }
+      const st = await stat(path).catch((err: unknown) => {
+        if (isNotFound(err)) return null;
+        throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
+      });
+      if (st !== null && st.ino === reader.ino && st.dev === reader.dev) {
+        if (st.size < reader.offset) reader.offset = 0; // truncated in place: read it again
+        continue;
+      }
+      // Rotated (or replaced): finish the old file, then follow the new live file from its start.
+      for await (const line of reader.readNew()) {
+        yield line;
+        if (isAborted(signal)) return;
+      }
+      await reader.close();
+      reader = st === null ? null : await FollowReader.open(path, 0);
+      if (reader !== null) {
+        for await (const line of reader.readNew()) {
+          yield line;
+          if (isAborted(signal)) return;
+        }
+      }
     }
-    // An unterminated last line is still being appended: read it again next time.
-    offset += consumed - splitter.pendingBytes;
+  } finally {
+    await reader?.close();
+  }
+}
+
+/** The last `count` lines across files, and a reader positioned after them on the live file. */
+async function openInitial(path: string, count: number): Promise<{ lines: AuditLine[]; reader: FollowReader | null }> {
+  const reader = await FollowReader.open(path, null);
+  const lines: AuditLine[] = [];
+  if (reader !== null) {
+    try {
+      lines.push(...(await reader.lastLines(count)));
+    } catch (err) {
+      await reader.close();
+      throw err;
+    }
+  }
+  if (lines.length < count) {
+    const rotated = await listRotated(path).catch((err: unknown) => {
+      throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+    });
+    for (const file of rotated.toReversed()) {
+      if (lines.length >= count) break;
+      const older = await lastLinesOf(file.path, count - lines.length);
+      lines.unshift(...older);
+    }
+  }
+  return { lines, reader };
+}
+
+async function lastLinesOf(path: string, count: number): Promise<AuditLine[]> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
+  }
+  try {
+    const st = await fh.stat();
+    const tail = await readLastLines(fh, st.size, count);
+    return tail.lines.map(parseLine).filter((l): l is AuditLine => l !== null);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** An open live file and how far it has been read. */
+class FollowReader {
+  readonly #fh: FileHandle;
+  readonly ino: number;
+  readonly dev: number;
+  offset: number;
+
+  private constructor(fh: FileHandle, ino: number, dev: number, offset: number) {
+    this.#fh = fh;
+    this.ino = ino;
+    this.dev = dev;
+    this.offset = offset;
+  }
+
+  /** Open the live file at `offset` (null: at its end). Null if it does not exist. */
+  static async open(path: string, offset: number | null): Promise<FollowReader | null> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
+    }
+    const st = await fh.stat();
+    return new FollowReader(fh, st.ino, st.dev, offset ?? st.size);
+  }
+
+  /** The last `count` complete lines before the current end; leaves the reader after them. */
+  async lastLines(count: number): Promise<AuditLine[]> {
+    const st = await this.#fh.stat();
+    const tail = await readLastLines(this.#fh, st.size, count);
+    const complete = tail.endsWithNewline ? tail.lines : tail.lines.slice(0, -1);
+    const partial = tail.endsWithNewline ? '' : (tail.lines.at(-1) ?? '');
+    // An unterminated last line is still being appended: follow reads it once it is complete.
+    this.offset = st.size - Buffer.byteLength(partial);
+    return complete.map(parseLine).filter((l): l is AuditLine => l !== null);
+  }
+
+  /** Complete lines appended since the last read. */
+  async *readNew(): AsyncGenerator<AuditLine> {
+    const splitter = new LineSplitter();
+    const buf = Buffer.alloc(64 * 1024);
+    // Bounded: reads at most what the file held when this call started.
+    const { size } = await this.#fh.stat();
+    let pos = this.offset;
+    while (pos < size) {
+      const { bytesRead } = await this.#fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      for (const text of splitter.push(buf.subarray(0, bytesRead))) {
+        const line = parseLine(text);
+        if (line !== null) yield line;
+      }
+    }
+    this.offset = pos - splitter.pendingBytes;
+  }
+
+  close(): Promise<void> {
+    return this.#fh.close().catch(() => undefined);
   }
 }
 

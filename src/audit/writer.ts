@@ -10,14 +10,19 @@
 // lines, and the head file makes that loss visible rather than silent: if the head reached disk
 // ahead of the lines, verify reports a removed tail, and the next writer continues from the head
 // (leaving a seq gap verify reports) instead of reusing the lost numbers.
+//
+// Rotation (files.ts): with `maxBytes`, a line that would take the live file past it first moves the
+// file to its rotated name, inside the same lock hold, so every process sees either the old file or
+// the new one, and the chain (seq, prev) simply continues in the new file.
 
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { lock } from 'proper-lockfile';
 import type { LockOptions } from 'proper-lockfile';
 import { KeywayError, ProxyError } from '../errors/index.ts';
+import { firstChainedLine, lastChainedLine, listRotated, prunedPathFor, readPruned, rotateFile, writePruned } from './files.ts';
 import { readHead, writeHead } from './head.ts';
 import type { ChainHead } from './head.ts';
 import { readLastLines } from './lines.ts';
@@ -29,7 +34,15 @@ export interface AuditWriterOptions {
   headPath: string;
   /** HMAC key for the head file; keep it where the log's readers cannot write (the store). */
   headKey: Buffer;
+  /** Rotate the live file before a line would take it past this many bytes. Unset or 0: never. */
+  maxBytes?: number | undefined;
+  /** How many rotated files to keep; older ones are deleted. Default 10. */
+  keep?: number | undefined;
+  /** Where pruning records the last deleted line; default beside the head file (prunedPathFor). */
+  prunedPath?: string | undefined;
 }
+
+export const DEFAULT_AUDIT_KEEP = 10;
 
 interface Pending {
   body: string;
@@ -58,6 +71,10 @@ export class AuditWriter {
   readonly #headPath: string;
   readonly #headKey: Buffer;
   readonly #lockOptions: LockOptions;
+  readonly #maxBytes: number;
+  readonly #keep: number;
+  readonly #prunedPath: string;
+  #rotationError: Error | null = null;
   #queue: Pending[] = [];
   #drainLoop: Promise<void> | null = null;
   #known: Known | null = null;
@@ -73,6 +90,9 @@ export class AuditWriter {
     this.#path = opts.path;
     this.#headPath = opts.headPath;
     this.#headKey = opts.headKey;
+    this.#maxBytes = opts.maxBytes ?? 0;
+    this.#keep = opts.keep ?? DEFAULT_AUDIT_KEEP;
+    this.#prunedPath = opts.prunedPath ?? prunedPathFor(opts.headPath);
     this.#lockOptions = {
       realpath: false,
       // A holder that died frees the lock after `stale` ms (the minimum proper-lockfile allows is 2 s).
@@ -93,6 +113,12 @@ export class AuditWriter {
   /** Create the log's folder and file (0600) if missing. Fails with audit_invalid if it cannot. */
   static async open(opts: AuditWriterOptions): Promise<AuditWriter> {
     if (opts.headKey.length === 0) throw new KeywayError('audit_invalid', 'audit head key is empty');
+    if (opts.maxBytes !== undefined && (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 0)) {
+      throw new KeywayError('audit_invalid', 'audit maxBytes must be a whole number of bytes');
+    }
+    if (opts.keep !== undefined && (!Number.isSafeInteger(opts.keep) || opts.keep < 1)) {
+      throw new KeywayError('audit_invalid', 'audit keep must be a whole number, at least 1');
+    }
     try {
       await mkdir(dirname(opts.path), { recursive: true, mode: 0o700 });
       await mkdir(dirname(opts.headPath), { recursive: true, mode: 0o700 });
@@ -104,6 +130,14 @@ export class AuditWriter {
       });
     }
     return new AuditWriter(opts);
+  }
+
+  /**
+   * The last rotation or pruning failure, if the latest attempt failed (null once one succeeds).
+   * A failed rotation never fails the lines: they go on into the live file, past maxBytes.
+   */
+  get rotationError(): Error | null {
+    return this.#rotationError;
   }
 
   /** False after a batch failed to reach the file; true again once a later batch succeeds. */
@@ -197,30 +231,99 @@ export class AuditWriter {
   }
 
   async #append(bodies: string[]): Promise<ChainHead> {
-    const fh = await open(this.#path, 'a+', 0o600);
+    let fh = await open(this.#path, 'a+', 0o600);
     try {
-      const st = await fh.stat();
+      let st = await fh.stat();
       const known = this.#known;
       const unchanged = known !== null && known.dev === st.dev && known.ino === st.ino && known.size === st.size;
       const found = unchanged ? { head: known.head, needsNewline: false } : await this.#findHead(fh, st.size);
       let { seq, hash } = found.head;
+      let size = st.size;
       // A torn last line (crash mid-append) is left as one unparseable line rather than glued to ours.
       let text = found.needsNewline ? '\n' : '';
-      for (const body of bodies) {
-        seq += 1;
-        const sealed = sealLine(body, seq, hash);
-        text += sealed.line;
-        hash = sealed.hash;
-      }
-      const data = Buffer.from(text, 'utf8');
+      let textBytes = Buffer.byteLength(text);
       this.#known = null;
+      let rotationFailed = false;
+      for (const body of bodies) {
+        const sealed = sealLine(body, seq + 1, hash);
+        const bytes = Buffer.byteLength(sealed.line);
+        // Rotate before a line would pass the limit; a file always takes at least one line.
+        if (this.#maxBytes > 0 && !rotationFailed && size + textBytes > 0 && size + textBytes + bytes > this.#maxBytes) {
+          if (textBytes > 0) await fh.appendFile(text);
+          this.#lastWritten = { seq, hash };
+          text = '';
+          textBytes = 0;
+          await fh.close();
+          // If it fails, the rest of this batch goes on into the same file; the next batch retries.
+          rotationFailed = !(await this.#rotate({ seq, hash }));
+          fh = await open(this.#path, 'a+', 0o600);
+          st = await fh.stat();
+          size = st.size;
+        }
+        seq += 1;
+        hash = sealed.hash;
+        text += sealed.line;
+        textBytes += bytes;
+      }
       // One append on an O_APPEND handle: the lines land together after whatever is there now.
-      await fh.appendFile(data);
-      this.#known = { dev: st.dev, ino: st.ino, size: st.size + data.length, head: { seq, hash } };
+      if (textBytes > 0) await fh.appendFile(text);
+      this.#known = { dev: st.dev, ino: st.ino, size: size + textBytes, head: { seq, hash } };
       this.#lastWritten = { seq, hash };
       return { seq, hash };
     } finally {
-      await fh.close();
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Move the live file to its rotated name and delete files past `keep`. Runs under the lock.
+   * `head` is the file's last line. Failures are kept in rotationError and do not fail the lines.
+   */
+  async #rotate(head: ChainHead): Promise<boolean> {
+    try {
+      const first = await firstChainedLine(this.#path);
+      await rotateFile(this.#path, first?.seq ?? head.seq);
+    } catch (err) {
+      this.#rotationError = err instanceof Error ? err : new Error(String(err));
+      return false;
+    }
+    try {
+      await this.#prune();
+      this.#rotationError = null;
+    } catch (err) {
+      this.#rotationError = err instanceof Error ? err : new Error(String(err));
+    }
+    return true;
+  }
+
+  /**
+   * Delete rotated files past `keep`, oldest first, after recording (MAC'd) the last line deleted,
+   * so verify can tell pruning from a file removed by hand. Files already covered by the record
+   * (left by a crash between recording and deleting) are deleted too. A pruned record that does not
+   * authenticate is left alone, and nothing is deleted, so verify still reports it.
+   */
+  async #prune(): Promise<void> {
+    const record = await readPruned(this.#prunedPath, this.#headKey);
+    if (record.kind === 'bad_mac' || record.kind === 'unreadable') return;
+    let baseSeq = record.kind === 'ok' ? record.head.seq : 0;
+    const files = await listRotated(this.#path);
+    const leftovers = files.filter((f) => f.firstSeq <= baseSeq);
+    const live = files.filter((f) => f.firstSeq > baseSeq);
+    const doomed = [...leftovers];
+    const excess = live.length - this.#keep;
+    if (excess > 0) {
+      const newest = live[excess - 1]!;
+      const last = await lastChainedLine(newest.path);
+      if (last !== null && last.seq > baseSeq) {
+        await writePruned(this.#prunedPath, this.#headKey, { seq: last.seq, hash: last.hash });
+        baseSeq = last.seq;
+        doomed.push(...live.slice(0, excess));
+      }
+    }
+    for (const f of doomed) {
+      await unlink(f.path).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      });
     }
   }
 
@@ -234,12 +337,21 @@ export class AuditWriter {
     const candidates: ChainHead[] = [{ seq: 0, hash: GENESIS_HASH }];
     if (this.#lastWritten !== null) candidates.push(this.#lastWritten);
     const tail = await readLastLines(fh, size, TAIL_LINES);
+    let inFile = false;
     for (const text of tail.lines.toReversed()) {
       const line = parseLine(text);
       if (line !== null) {
         candidates.push({ seq: line.seq, hash: line.hash });
+        inFile = true;
         break;
       }
+    }
+    // A fresh live file (another process just rotated, or a crash between rotating and appending):
+    // the chain goes on from the newest rotated file.
+    if (!inFile) {
+      const rotated = (await listRotated(this.#path).catch(() => [])).at(-1);
+      const last = rotated === undefined ? null : await lastChainedLine(rotated.path).catch(() => null);
+      if (last !== null) candidates.push({ seq: last.seq, hash: last.hash });
     }
     const stored = await readHead(this.#headPath, this.#headKey).catch(() => ({ kind: 'unreadable' as const }));
     if (stored.kind === 'ok') candidates.push(stored.head);

@@ -4,6 +4,7 @@ import { parseDomainPattern, type DomainPattern } from './domain-pattern.ts';
 import { parseDuration } from './duration.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
 import { parseSecretRef, type SecretRef } from './secret-ref.ts';
+import { parseCidr } from './cidr.ts';
 
 // The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
 // message carries the key path, so a typo is never silently ignored.
@@ -50,6 +51,8 @@ const domain = z.string().transform((text, ctx): DomainPattern => {
 });
 
 const ipAddress = z.string().refine((text) => isIP(text) !== 0, { message: 'expected an IP address' });
+
+const cidr = z.string().refine((text) => parseCidr(text) !== undefined, { message: 'expected a CIDR range such as 10.1.0.0/16 or fd00::/8' });
 
 const httpsUrl = z.string().refine(
   (text) => {
@@ -128,6 +131,11 @@ export const configSchema = z.strictObject({
       unmatched: z.enum(['tunnel', 'deny']).default('tunnel'),
       upstream_ca: z.array(z.string()).default([]),
       hosts: z.record(z.string(), ipAddress).default({}),
+      // Destinations are refused when they resolve to loopback, private, link-local, unique-local,
+      // CGN or metadata addresses; these ranges are let through anyway.
+      allow_networks: z.array(cidr).default([]),
+      // With unmatched: deny, hosts that may still be tunnelled blind.
+      allow_tunnel: z.array(domain).default([]),
       upstream_timeout: duration.default(60_000),
     })
     .prefault({}),

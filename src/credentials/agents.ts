@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { readSecretRef } from '../config/index.ts';
+import { formatDuration } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
+import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './grants.ts';
 
@@ -11,6 +13,44 @@ export interface Agent {
   readonly grants: ReadonlySet<string> | undefined;
   readonly source: 'config' | 'store' | 'anonymous';
   readonly keySha256: Buffer | undefined;
+  /** The agent's compiled rules; undefined or empty: every grant it may use is open. */
+  readonly policy?: AgentPolicy | undefined;
+  readonly mode?: PolicyMode | undefined;
+  /** undefined: no lease clock (policy/leases.ts). */
+  readonly leaseTtlMs?: number | undefined;
+  readonly maxLeaseTtlMs?: number | undefined;
+}
+
+/** What the config or the store says about an agent, without its key: enough for listings and leases. */
+export interface AgentTerms {
+  readonly id: string;
+  readonly source: 'config' | 'store';
+  readonly grants: readonly string[] | undefined;
+  readonly mode: PolicyMode;
+  readonly leaseTtlMs: number | undefined;
+  readonly maxLeaseTtlMs: number | undefined;
+  readonly createdAt: string | undefined;
+}
+
+/** Every configured agent (config first; a store agent with a config agent's id is ignored), sorted by id. */
+export function agentTerms(config: Config, store: RecordSource): AgentTerms[] {
+  const out = new Map<string, AgentTerms>();
+  for (const [id, a] of Object.entries(config.agents)) {
+    out.set(id, { id, source: 'config', grants: a.grants, mode: a.mode, leaseTtlMs: a.lease_ttl, maxLeaseTtlMs: a.max_lease_ttl, createdAt: undefined });
+  }
+  for (const [, stored] of store.entries<StoredAgent>(AGENT_PREFIX)) {
+    if (out.has(stored.id)) continue;
+    out.set(stored.id, {
+      id: stored.id,
+      source: 'store',
+      grants: stored.grants,
+      mode: 'enforce',
+      leaseTtlMs: stored.lease_ttl_ms,
+      maxLeaseTtlMs: stored.max_lease_ttl_ms,
+      createdAt: stored.created_at,
+    });
+  }
+  return [...out.values()].sort((a, b) => a.id.localeCompare(b.id));
 }
 
 /** With no agents configured, one anonymous agent serves loopback clients and may use every grant. */
@@ -56,6 +96,11 @@ export class AgentTable {
 
 const UNKNOWN_AGENT_HASH = hashAgentKey('\u0000no-such-agent');
 
+/**
+ * Builds the agent table, compiling each config agent's rules. Throws config_invalid for a key that
+ * cannot be read, a bad rule value, a rule on a grant the agent may not use (a typo there would
+ * leave the real grant open), or a lease_ttl longer than max_lease_ttl.
+ */
 export function buildAgents(config: Config, store: RecordSource, env: NodeJS.ProcessEnv): AgentTable {
   const agents = new Map<string, Agent>();
   for (const [id, a] of Object.entries(config.agents)) {
@@ -65,7 +110,22 @@ export function buildAgents(config: Config, store: RecordSource, env: NodeJS.Pro
     } catch (err) {
       throw new KeywayError('config_invalid', `agents.${id}.key: ${(err as Error).message}`);
     }
-    agents.set(id, { id, grants: a.grants ? new Set(a.grants) : undefined, source: 'config', keySha256: hashAgentKey(key) });
+    checkLeaseTerms(`agents.${id}`, a.lease_ttl, a.max_lease_ttl);
+    a.rules.forEach((rule, i) => {
+      if (a.grants && !a.grants.includes(rule.grant)) {
+        throw new KeywayError('config_invalid', `agents.${id}.rules[${i}].grant: "${rule.grant}" is not one of this agent's grants (${a.grants.join(', ')})`);
+      }
+    });
+    agents.set(id, {
+      id,
+      grants: a.grants ? new Set(a.grants) : undefined,
+      source: 'config',
+      keySha256: hashAgentKey(key),
+      policy: compileRules(id, a.rules, a.mode),
+      mode: a.mode,
+      leaseTtlMs: a.lease_ttl,
+      maxLeaseTtlMs: a.max_lease_ttl,
+    });
   }
   for (const [, stored] of store.entries<StoredAgent>(AGENT_PREFIX)) {
     if (agents.has(stored.id)) continue;
@@ -74,7 +134,20 @@ export function buildAgents(config: Config, store: RecordSource, env: NodeJS.Pro
       grants: stored.grants ? new Set(stored.grants) : undefined,
       source: 'store',
       keySha256: Buffer.from(stored.key_sha256, 'hex'),
+      policy: compileRules(stored.id, [], 'enforce'),
+      mode: 'enforce',
+      leaseTtlMs: stored.lease_ttl_ms,
+      maxLeaseTtlMs: stored.max_lease_ttl_ms,
     });
   }
   return new AgentTable(agents);
+}
+
+/** A lease_ttl longer than max_lease_ttl could never be granted as written: refuse it at load. */
+export function checkLeaseTerms(at: string, leaseTtlMs: number | undefined, maxLeaseTtlMs: number | undefined): void {
+  if (leaseTtlMs !== undefined && leaseTtlMs <= 0) throw new KeywayError('config_invalid', `${at}.lease_ttl: expected a positive duration`);
+  if (maxLeaseTtlMs !== undefined && maxLeaseTtlMs <= 0) throw new KeywayError('config_invalid', `${at}.max_lease_ttl: expected a positive duration`);
+  if (leaseTtlMs !== undefined && maxLeaseTtlMs !== undefined && leaseTtlMs > maxLeaseTtlMs) {
+    throw new KeywayError('config_invalid', `${at}.lease_ttl: ${formatDuration(leaseTtlMs)} is longer than max_lease_ttl ${formatDuration(maxLeaseTtlMs)}`);
+  }
 }

@@ -5,6 +5,7 @@ import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { ProxyError } from '../errors/index.ts';
 import { chooseGrant } from '../policy/access.ts';
+import { patternMatches } from '../policy/domains.ts';
 import { AuditDraft, pathOnly } from './audit-event.ts';
 import { forward } from './forward.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
@@ -90,6 +91,9 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
         body: body.kind === 'kept' ? body.body : body.kind === 'streamed' ? body.stream : null,
         signal,
         withhold: withhold ? (status) => status === 401 : undefined,
+        onHead: (status) => {
+          if (oauth && !canReplay && status === 401) draft.event['replay'] = 'skipped: body over 1 MiB';
+        },
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id);
@@ -104,8 +108,6 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
     draft.event.refreshed = draft.event.refreshed || again.refreshed;
     draft.event['replayed'] = true;
     await send(outgoing, false);
-  } else if (oauth && !canReplay && res.statusCode === 401) {
-    draft.event['replay'] = 'skipped: body over 1 MiB';
   }
 }
 
@@ -153,7 +155,8 @@ function chooseGrantFor(runtime: ProxyRuntime, req: IncomingMessage, ctx: Exchan
   const route = runtime.tables().router.decide(ctx.agent, ctx.target.host, ctx.target.port);
   if (route.kind === 'refuse') throw route.error;
   if (route.kind === 'unmatched') {
-    if (runtime.config.proxy.unmatched === 'deny') {
+    const allowTunnel = runtime.config.proxy.allow_tunnel;
+    if (runtime.config.proxy.unmatched === 'deny' && !allowTunnel.some((p) => patternMatches(p, ctx.target.host, ctx.target.port))) {
       throw new ProxyError('host_not_allowed', `no grant covers ${ctx.target.host} and proxy.unmatched is deny`);
     }
     return undefined;

@@ -12,6 +12,8 @@ export interface ForwardRequest {
   signal: AbortSignal;
   /** Return true to swallow a response with this status instead of relaying it (for a replay). */
   withhold?: ((statusCode: number) => boolean) | undefined;
+  /** Sees the status before the head goes to the client (the audit line is written at its end). */
+  onHead?: ((statusCode: number) => void) | undefined;
 }
 
 /** 'relayed': the response went to the client. 'withheld': it was discarded for a replay. */
@@ -39,6 +41,7 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
         outcome = 'withheld';
         return discard();
       }
+      out.onHead?.(statusCode);
       res.writeHead(statusCode, clientResponseHeaders(headers));
       // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
       // A sized body goes out with its head in one write, which is cheaper per request.

@@ -24,6 +24,8 @@ export interface AuditSink {
 /** Everything the proxy needs, built by the composition root (app.ts). */
 export interface ProxyRuntime {
   readonly config: Config;
+  /** Ports keyway itself listens on: never a destination. */
+  readonly ownPorts: ReadonlySet<number>;
   tables(): ProxyTables;
   readonly credentials: {
     /** A valid credential for the grant (refreshing an OAuth token first when due); throws a ProxyError. */

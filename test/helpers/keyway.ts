@@ -66,6 +66,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     proxy: {
       listen: '127.0.0.1:0',
       upstream_ca: [TLS_FIXTURES.caPath],
+      // Test upstreams live on loopback, which keyway refuses by default.
+      allow_networks: ['127.0.0.0/8'],
       hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
       ...(options.config?.['proxy'] as object | undefined),
     },

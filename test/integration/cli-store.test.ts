@@ -13,7 +13,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 function writeConfig(home: string): void {
   mkdirSync(join(home, 'config'), { recursive: true });
   const config = {
-    proxy: { upstream_ca: [TLS_FIXTURES.caPath], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+    proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
   };
   writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
 }

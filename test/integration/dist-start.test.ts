@@ -23,7 +23,7 @@ describe('the built CLI, as the Docker image runs it', () => {
     writeFileSync(
       join(home, 'config', 'keyway.yaml'),
       stringify({
-        proxy: { upstream_ca: [TLS_FIXTURES.caPath], hosts: { 'api.example.test': '127.0.0.1' } },
+        proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: { 'api.example.test': '127.0.0.1' } },
         grants: { github: { type: 'bearer', domains: ['api.example.test'], secret: 'env:GITHUB_TOKEN' } },
         agents: { sidecar: { key: 'env:SIDECAR_KEY' } },
       }),

@@ -1,0 +1,265 @@
+import type { RuleConfig } from '../config/index.ts';
+import { KeywayError, ProxyError } from '../errors/index.ts';
+import { compileAddressSet } from './cidr.ts';
+import { compileGlob, requestPathForms, type PathGlob } from './glob.ts';
+import { compileTimeWindow } from './time-window.ts';
+
+// Per-agent rules (PRODUCT.md, "Rules are per agent and grant"). Where an agent has allow rules for
+// a grant, a request on it must match one of them; a matching deny rule refuses whatever else
+// matches; a grant with no rules is open. `mode: warn` (agent or rule) reports a refusal instead of
+// enforcing it. Everything here is pure: the caller passes the request facts and the clock.
+
+export type PolicyMode = 'enforce' | 'warn';
+
+export interface PolicyRequest {
+  grant: string;
+  method: string;
+  /** Without the query string. */
+  path: string;
+  /** The client's address as the socket reports it. */
+  source: string;
+  /** Content-Length when declared; undefined for a chunked or unknown body. */
+  bodyBytes: number | undefined;
+  now: Date;
+}
+
+export interface Verdict {
+  allowed: boolean;
+  /** false when a refusal was only reported (warn mode): then allowed is true and rule/reason say why. */
+  enforced: boolean;
+  outcome: 'allow' | 'deny' | 'warn';
+  /** The rule that fired or allowed, e.g. `agents.claude.rules[3] (deny /admin/**)`; undefined when the grant is open. */
+  rule: string | undefined;
+  reason: string;
+  /**
+   * When the body size was not declared: the largest size the matching allow rules accept. Once a
+   * streamed body passes it, evaluate again with the bytes seen as `bodyBytes` for the final verdict.
+   */
+  maxBodyBytes: number | undefined;
+}
+
+/** One rule: a small object that says whether a request matches and explains why (not). */
+export interface Rule {
+  readonly index: number;
+  readonly name: string;
+  readonly grant: string;
+  readonly deny: boolean;
+  readonly mode: PolicyMode;
+  readonly maxBodyBytes: number | undefined;
+  matches(request: PolicyRequest): boolean;
+  /** For a match, what matched; otherwise the first condition that failed. */
+  explain(request: PolicyRequest): string;
+}
+
+export interface AgentPolicy {
+  readonly agentId: string;
+  readonly mode: PolicyMode;
+  readonly rules: readonly Rule[];
+  /** Grants with at least one rule; any other grant is open to the agent. */
+  readonly grants: ReadonlySet<string>;
+}
+
+interface Condition {
+  /** Shown in the rule's name. */
+  readonly label: string;
+  holds(request: PolicyRequest): boolean;
+  /** Said of a request that fails the condition. */
+  failure(request: PolicyRequest): string;
+  /** Said of a request that meets it. */
+  success(request: PolicyRequest): string;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** `1MiB`, `512KiB`, `100kB`, `2MB`, `1048576`: a byte count, or undefined when not a size. */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[(match[2] || 'b').toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** Compiles and validates an agent's rules; throws config_invalid naming `agents.<id>.rules[<i>].<key>`. */
+export function compileRules(agentId: string, rules: readonly RuleConfig[], agentMode: PolicyMode): AgentPolicy {
+  const compiled = rules.map((rule, index) => compileRule(agentId, rule, index));
+  return Object.freeze({ agentId, mode: agentMode, rules: Object.freeze(compiled), grants: new Set(compiled.map((r) => r.grant)) });
+}
+
+function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
+  const at = `agents.${agentId}.rules[${index}]`;
+  const fail = (key: string, message: string) => new KeywayError('config_invalid', `${at}.${key}: ${message}`);
+  const conditions: Condition[] = [];
+
+  if (config.methods !== undefined) {
+    if (config.methods.length === 0) throw fail('methods', 'expected at least one method (leave methods out for any)');
+    const bad = config.methods.find((m) => !/^[A-Z][A-Z0-9_-]*$/.test(m));
+    if (bad !== undefined) throw fail('methods', `"${bad}" is not an HTTP method`);
+    conditions.push(methodCondition(new Set(config.methods)));
+  }
+  if (config.paths !== undefined) {
+    if (config.paths.length === 0) throw fail('paths', 'expected at least one path glob (leave paths out for any)');
+    const globs = config.paths.map((p) => {
+      const glob = compileGlob(p);
+      if (typeof glob === 'string') throw fail('paths', glob);
+      return glob;
+    });
+    conditions.push(pathCondition(globs, config.deny));
+  }
+  if (config.hours !== undefined || config.days !== undefined || config.tz !== undefined) {
+    const window = compileTimeWindow({ hours: config.hours, days: config.days, tz: config.tz });
+    if ('key' in window) throw fail(window.key, window.message);
+    if (config.hours !== undefined || config.days !== undefined) {
+      conditions.push({
+        label: window.description,
+        holds: (r) => window.contains(r.now),
+        failure: (r) => `${window.describeNow(r.now)} is outside ${window.description}`,
+        success: (r) => `${window.describeNow(r.now)} is within ${window.description}`,
+      });
+    }
+  }
+  if (config.sources !== undefined) {
+    if (config.sources.length === 0) throw fail('sources', 'expected at least one address range (leave sources out for any)');
+    const set = compileAddressSet(config.sources);
+    if (typeof set === 'string') throw fail('sources', set);
+    const label = `from ${set.source.join(',')}`;
+    conditions.push({
+      label,
+      holds: (r) => set.has(r.source),
+      failure: (r) => (r.source ? `source ${r.source} is not in ${set.source.join(', ')}` : 'the source address is unknown'),
+      success: (r) => `source ${r.source} is in ${set.source.join(', ')}`,
+    });
+  }
+  let maxBodyBytes: number | undefined;
+  if (config.max_body !== undefined) {
+    // A deny rule's conditions say what to refuse; "refuse bodies up to N" is never what is meant.
+    if (config.deny) throw fail('max_body', 'max_body belongs on an allow rule (it caps what the rule allows)');
+    const cap = parseByteSize(config.max_body);
+    if (cap === undefined) throw fail('max_body', `expected a size such as 1MiB, 512KiB, 100kB or a number of bytes, got "${config.max_body}"`);
+    maxBodyBytes = cap;
+    conditions.push({
+      label: `body<=${config.max_body}`,
+      // An undeclared size passes here; the caller enforces maxBodyBytes on the stream.
+      holds: (r) => r.bodyBytes === undefined || r.bodyBytes <= cap,
+      failure: (r) => `a body of ${r.bodyBytes ?? '?'} bytes exceeds max_body ${config.max_body} (${cap} bytes)`,
+      success: (r) => (r.bodyBytes === undefined ? `the body size is not declared (max_body ${config.max_body})` : `a body of ${r.bodyBytes} bytes is within ${config.max_body}`),
+    });
+  }
+
+  const mode: PolicyMode = config.mode ?? 'enforce';
+  const labels = conditions.map((c) => c.label);
+  const description = [config.deny ? 'deny' : undefined, ...(labels.length ? labels : ['any request']), mode === 'warn' ? 'warn' : undefined]
+    .filter(Boolean)
+    .join(' ');
+  const name = `${at} (${description})`;
+  return Object.freeze({
+    index,
+    name,
+    grant: config.grant,
+    deny: config.deny,
+    mode,
+    maxBodyBytes,
+    matches: (request: PolicyRequest) => conditions.every((c) => c.holds(request)),
+    explain(request: PolicyRequest): string {
+      const failed = conditions.find((c) => !c.holds(request));
+      if (failed) return failed.failure(request);
+      return conditions.length ? conditions.map((c) => c.success(request)).join('; ') : `it applies to every request on grant ${config.grant}`;
+    },
+  });
+}
+
+function methodCondition(methods: ReadonlySet<string>): Condition {
+  const list = [...methods].join(',');
+  return {
+    label: list,
+    holds: (r) => methods.has(r.method.toUpperCase()),
+    failure: (r) => `method ${r.method.toUpperCase()} is not ${methods.size === 1 ? list : `one of ${list}`}`,
+    success: (r) => `method ${r.method.toUpperCase()}`,
+  };
+}
+
+// Servers differ in how they read `%2F`, `..` and `\`: a deny rule fires when any reading of the path
+// matches it, an allow rule holds only when every reading does. See requestPathForms.
+function pathCondition(globs: readonly PathGlob[], deny: boolean): Condition {
+  const list = globs.map((g) => g.source).join(',');
+  const matchesAny = (path: string) => globs.some((g) => g.matches(path));
+  const holds = (r: PolicyRequest) => {
+    const forms = requestPathForms(r.path);
+    return deny ? forms.some(matchesAny) : forms.every(matchesAny);
+  };
+  return {
+    label: list,
+    holds,
+    failure: (r) => `path ${r.path} does not match ${globs.length === 1 ? list : `any of ${list}`}`,
+    success: (r) => `path ${r.path} matches ${list}`,
+  };
+}
+
+/** Decides one request. Never throws; the caller turns a refusal into policyDenied(). */
+export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
+  const rules = policy.rules.filter((r) => r.grant === request.grant);
+  if (rules.length === 0) return allow(undefined, `grant ${request.grant} has no rules for agent ${policy.agentId}: open`, undefined);
+  const agentEnforces = policy.mode === 'enforce';
+
+  // 1. A matching deny rule wins over any allow rule.
+  const denials = rules.filter((r) => r.deny && r.matches(request));
+  const denial = denials.find((r) => r.mode === 'enforce') ?? denials[0];
+  const denialReason = denial && `deny rule matched: ${denial.explain(request)}`;
+  if (denial && denialReason && denial.mode === 'enforce' && agentEnforces) return refuse(denial.name, denialReason, true);
+
+  // 2. Where there are allow rules, one must match.
+  const allowed = checkAllowRules(policy, rules.filter((r) => !r.deny), request);
+  if (!allowed.ok && allowed.enforced && agentEnforces) return refuse(allowed.rule, allowed.reason, true);
+
+  // 3. Refusals that warn mode only reports: the deny rule first, as the more specific one.
+  if (denial && denialReason) return refuse(denial.name, denialReason, false, allowed.ok ? allowed.maxBodyBytes : undefined);
+  if (!allowed.ok) return refuse(allowed.rule, allowed.reason, false);
+  return allow(allowed.rule, allowed.reason, allowed.maxBodyBytes);
+}
+
+type AllowCheck =
+  | { ok: true; rule: string | undefined; reason: string; maxBodyBytes: number | undefined }
+  | { ok: false; rule: string; reason: string; enforced: boolean };
+
+function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: PolicyRequest): AllowCheck {
+  if (allows.length === 0) {
+    return { ok: true, rule: undefined, reason: `no deny rule for grant ${request.grant} matched and it has no allow rules`, maxBodyBytes: undefined };
+  }
+  const matching = allows.filter((r) => r.matches(request));
+  const first = matching[0];
+  if (first) {
+    // Past the largest cap among the matching rules, none of them can match any more.
+    const caps = matching.map((r) => r.maxBodyBytes);
+    const cap = request.bodyBytes !== undefined || caps.some((c) => c === undefined) ? undefined : Math.max(...(caps as number[]));
+    return { ok: true, rule: first.name, reason: `allowed by ${first.name}: ${first.explain(request)}`, maxBodyBytes: cap };
+  }
+  const only = allows.length === 1 ? allows[0] : undefined;
+  const rule = only ? only.name : `agents.${policy.agentId}.rules[${allows.map((r) => r.index).join(',')}]`;
+  const why = only ? only.explain(request) : allows.map((r) => `rules[${r.index}]: ${r.explain(request)}`).join('; ');
+  return {
+    ok: false,
+    rule,
+    reason: `${request.method.toUpperCase()} ${request.path} matches no allow rule for grant ${request.grant}: ${why}`,
+    // Allow rules that are all in warn mode are a policy being tried out: without them the grant is open.
+    enforced: allows.some((r) => r.mode === 'enforce'),
+  };
+}
+
+function allow(rule: string | undefined, reason: string, maxBodyBytes: number | undefined): Verdict {
+  return { allowed: true, enforced: true, outcome: 'allow', rule, reason, maxBodyBytes };
+}
+
+function refuse(rule: string, reason: string, enforced: boolean, maxBodyBytes?: number): Verdict {
+  return enforced
+    ? { allowed: false, enforced: true, outcome: 'deny', rule, reason, maxBodyBytes: undefined }
+    : { allowed: true, enforced: false, outcome: 'warn', rule, reason: `would be refused (warn mode): ${reason}`, maxBodyBytes };
+}
+
+/** The 403 for a refusal: `message` names the rule and says which condition failed. */
+export function policyDenied(verdict: Verdict, request: Pick<PolicyRequest, 'grant' | 'method' | 'path'>): ProxyError {
+  return new ProxyError('policy_denied', `${verdict.rule ?? 'a rule'} refuses ${request.method.toUpperCase()} ${request.path}: ${verdict.reason}`, {
+    grant: request.grant,
+    hint: 'the agent rules in the keyway config decide this; ask whoever runs keyway',
+  });
+}
