@@ -1,5 +1,5 @@
-// keyway benchmark: `npm run bench` (full, about a minute) or `node bench/run.ts --quick` (smoke run).
-// Options: --quick, --cpu-prof (profile the keyway child; slows it down, figures are then indicative).
+// keyway benchmark: `npm run bench` (full, about a minute) or `node bench/run.ts --quick` (smoke run);
+// the options are listed in USAGE below. Results also go to bench/results/latest.json (git-ignored).
 //
 // One process holds the client (undici) and the HTTPS upstream; keyway runs in a child process so
 // its memory can be read on its own. Every scenario runs direct and through keyway, alternating
@@ -152,6 +152,7 @@ async function main(): Promise<number> {
   section('credential check');
   log(`upstream saw ${counts.total} requests, ${counts.viaKeyway} of them through keyway`);
   log(`requests through keyway without the credential: ${counts.withoutCredentialViaKeyway} (without it from any route: ${counts.withoutCredential})`);
+  log(`upstream TLS connections: ${counts.connectionsDirect} from the direct client, ${counts.connectionsViaKeyway} from keyway`);
   const incomplete = (s5.keyway.hosts < plan.s5.hosts ? 1 : 0) + [s1Rounds, s2Rounds].flat().filter((p) => p.keyway.requests === 0 || p.direct.requests === 0).length;
 
   const lines = targetLines({
@@ -178,6 +179,7 @@ async function main(): Promise<number> {
   section('summary (targets from the issue)');
   log(summaryTable(lines));
   log(`\n${lines.filter((l) => l.pass).length}/${lines.length} targets met; run took ${fixed(seconds, 1)} s`);
+  if (quick) log('quick run: one short round on a cold keyway, a smoke check only; judge the targets with `npm run bench`');
   if (profile) log(`\n${formatProfile(profile)}`);
 
   mkdirSync(RESULTS_DIR, { recursive: true });

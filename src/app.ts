@@ -7,6 +7,7 @@ import type { ListenAddress } from './config/index.ts';
 import { buildAgents } from './credentials/agents.ts';
 import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { buildGrants } from './credentials/grants.ts';
+import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
 import { CredentialSource } from './credentials/credential-source.ts';
 import { TokenManager } from './credentials/providers/oauth-tokens.ts';
 import { findProvider, tokenEndpointFor } from './credentials/providers/provider-registry.ts';
@@ -27,6 +28,8 @@ export interface StartOptions {
   listen?: ListenAddress | undefined;
   /** Overrides admin.listen; tests pass port 0. */
   adminListen?: ListenAddress | undefined;
+  /** The clock for policy (time windows, leases): tests pin it. */
+  now?: (() => Date) | undefined;
   /** Replaces the system resolver (after proxy.hosts): tests script DNS answers with it. */
   dns?: Resolver | undefined;
   env?: NodeJS.ProcessEnv;
@@ -55,7 +58,13 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   const { services, ca } = await initialise(options);
   const { config, paths, store } = services;
 
-  const audit = await AuditWriter.open({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey });
+  const audit = await AuditWriter.open({
+    path: paths.audit,
+    headPath: paths.auditHead,
+    headKey: services.auditHeadKey,
+    maxBytes: config.audit.max_bytes,
+    keep: config.audit.keep,
+  });
   const contexts = new SecureContextCache(new LeafMinter(ca));
   const lookupHost = createResolver(config.proxy.hosts, options.dns);
   // Every destination an agent names is checked after resolution; token endpoints, which only the
@@ -112,6 +121,16 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     resolve,
     logger,
     grantUsed: (id) => usage.touch(id),
+    now: options.now ?? (() => new Date()),
+    leases: {
+      get: (agentId, grantId) => store.get<LeaseRecord>(leaseRecordId(agentId, grantId)),
+      start: async (record) => {
+        const id = leaseRecordId(record.agent, record.grant);
+        await store.update((draft) => {
+          if (!draft.get(id)) draft.set(id, record);
+        });
+      },
+    },
   };
 
   const proxy = createProxyServer(runtime);

@@ -2,7 +2,9 @@
 
 export { GENESIS_HASH, stripQuery } from './record.ts';
 export type { AuditDecision, AuditEvent, AuditLine } from './record.ts';
-export { AuditWriter } from './writer.ts';
+export { AuditWriter, DEFAULT_AUDIT_KEEP } from './writer.ts';
+export { chainFiles, listRotated, prunedPathFor, rotatedPath } from './files.ts';
+export type { RotatedFile } from './files.ts';
 export type { AuditWriterOptions } from './writer.ts';
 export { verifyAudit } from './verify.ts';
 export type { AuditProblem, VerifyOptions, VerifyResult } from './verify.ts';

@@ -89,8 +89,9 @@ export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerato
   let reader: FollowReader | null = null;
   try {
     const first = await openInitial(path, opts.lines);
-    for (const line of first.lines) yield line;
+    // Held before yielding, so a consumer that stops early still closes it (finally below).
     reader = first.reader;
+    for (const line of first.lines) yield line;
     if (!opts.follow) return;
     const interval = opts.intervalMs ?? 250;
     while (!isAborted(signal)) {

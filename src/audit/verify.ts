@@ -36,16 +36,29 @@ export interface VerifyResult {
 }
 
 export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
-  let rotated: RotatedFile[];
-  try {
-    rotated = await listRotated(opts.path);
-  } catch (err) {
-    throw new KeywayError('audit_invalid', `the folder of audit log ${opts.path} cannot be listed`, { cause: err });
+  // A rotation by a running keyway during the walk can make a sound log look broken (the file list
+  // was read before it); such a result is checked again, a few times at most.
+  let result: VerifyResult | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const rotated = await listFiles(opts.path);
+    const prunedPath = opts.prunedPath ?? prunedPathFor(opts.headPath);
+    const head = await loadState(() => readHead(opts.headPath, opts.headKey), `audit head file ${opts.headPath}`);
+    const pruned = await loadState(() => readPruned(prunedPath, opts.headKey), `audit pruned record ${prunedPath}`);
+    result = await verifyChain({ rotated, live: opts.path, head, pruned, prunedPath });
+    if (result.ok) return result;
+    const after = await listFiles(opts.path);
+    const same = after.length === rotated.length && after.every((f, i) => f.path === rotated[i]?.path);
+    if (same) return result;
   }
-  const prunedPath = opts.prunedPath ?? prunedPathFor(opts.headPath);
-  const head = await loadState(() => readHead(opts.headPath, opts.headKey), `audit head file ${opts.headPath}`);
-  const pruned = await loadState(() => readPruned(prunedPath, opts.headKey), `audit pruned record ${prunedPath}`);
-  return verifyChain({ rotated, live: opts.path, head, pruned, prunedPath });
+  return result!;
+}
+
+async function listFiles(path: string): Promise<RotatedFile[]> {
+  try {
+    return await listRotated(path);
+  } catch (err) {
+    throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+  }
 }
 
 interface ChainInput {

@@ -1,7 +1,14 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Config } from '../config/index.ts';
-import { readSecretRef } from '../config/index.ts';
+import type { Config, DomainPattern } from '../config/index.ts';
+import { parseDomainPattern, readSecretRef } from '../config/index.ts';
+import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
+import { findPreset } from '../credentials/providers/presets.ts';
+import { loadMasterKey, MASTER_KEY_FILENAME, Store } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
+import { keywayPaths } from '../paths.ts';
+import { patternMatches } from '../policy/domains.ts';
 import { proxyUrl } from './proxy-url.ts';
 
 /**
@@ -9,8 +16,10 @@ import { proxyUrl } from './proxy-url.ts';
  * variable but NODE_EXTRA_CA_CERTS replaces the client's trust store, so those point at the bundle
  * (system CAs + keyway's), or blind-tunnelled hosts would stop verifying.
  */
-export function clientEnvironment(config: Config, agent?: { id: string; key: string }): Record<string, string> {
-  const url = proxyUrl(config, agent);
+export function clientEnvironment(config: Config, agent?: { id: string; key: string }, proxyAddress?: string): Record<string, string> {
+  // proxyAddress (HOST:PORT) replaces proxy.listen, for a proxy started with --listen (doctor --proxy).
+  const auth = agent ? `${encodeURIComponent(agent.id)}:${encodeURIComponent(agent.key)}@` : '';
+  const url = proxyAddress === undefined ? proxyUrl(config, agent) : `http://${auth}${proxyAddress}`;
   const certs = resolve(config.home, 'certs');
   const bundle = resolve(certs, 'bundle.pem');
   const vars: Record<string, string> = {
@@ -43,4 +52,121 @@ export function agentKeyFor(config: Config, id: string, env: NodeJS.ProcessEnv):
 
 export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+// ---- placeholders ------------------------------------------------------------------------------
+// Many SDKs refuse to start without an API key in their usual variable. keyway replaces whatever
+// credential a request carries, so the agent gets a placeholder there, never the secret.
+
+export const PLACEHOLDER = 'keyway-placeholder';
+
+/**
+ * Well-known API hosts and the variables their SDKs and CLIs read for a static key or token, for
+ * `api_key` and `bearer` grants (OAuth grants get their provider preset's `env_names`).
+ */
+export const HOST_ENV_NAMES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  'api.openai.com': ['OPENAI_API_KEY'],
+  'api.anthropic.com': ['ANTHROPIC_API_KEY'],
+  'api.github.com': ['GITHUB_TOKEN', 'GH_TOKEN'],
+  'gitlab.com': ['GITLAB_TOKEN'],
+  'api.mistral.ai': ['MISTRAL_API_KEY'],
+  'generativelanguage.googleapis.com': ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
+  'api.groq.com': ['GROQ_API_KEY'],
+  'api.stripe.com': ['STRIPE_API_KEY'],
+  'api.cohere.com': ['CO_API_KEY', 'COHERE_API_KEY'],
+  'api.together.xyz': ['TOGETHER_API_KEY'],
+  'api.deepseek.com': ['DEEPSEEK_API_KEY'],
+  'api.x.ai': ['XAI_API_KEY'],
+  'openrouter.ai': ['OPENROUTER_API_KEY'],
+  'api.fireworks.ai': ['FIREWORKS_API_KEY'],
+  'api.perplexity.ai': ['PERPLEXITY_API_KEY'],
+  'api.replicate.com': ['REPLICATE_API_TOKEN'],
+  'huggingface.co': ['HF_TOKEN'],
+  'api.elevenlabs.io': ['ELEVENLABS_API_KEY'],
+  'api.linear.app': ['LINEAR_API_KEY'],
+  'api.notion.com': ['NOTION_TOKEN'],
+  'api.sendgrid.com': ['SENDGRID_API_KEY'],
+});
+
+/** What placeholders need to know about a grant: never its secret. */
+export interface PlaceholderGrant {
+  id: string;
+  type: string;
+  domains: readonly string[];
+  provider?: string | undefined;
+}
+
+/** The placeholder variable names for these grants, sorted. */
+export function placeholderNames(grants: readonly PlaceholderGrant[]): string[] {
+  const names = new Set<string>();
+  for (const grant of grants) {
+    const preset = grant.provider === undefined ? undefined : findPreset(grant.provider);
+    for (const name of preset?.preset.env_names ?? []) names.add(name);
+    if (grant.type !== 'api_key' && grant.type !== 'bearer') continue;
+    const patterns = grant.domains.map(parseDomainPattern).filter((p): p is DomainPattern => typeof p !== 'string');
+    for (const [host, vars] of Object.entries(HOST_ENV_NAMES)) {
+      if (patterns.some((p) => patternMatches(p, host, 443))) for (const name of vars) names.add(name);
+    }
+  }
+  return [...names].sort();
+}
+
+/**
+ * The grants an agent may use (every grant when `agentId` is undefined), from the config and, when
+ * it can be opened without side effects, the store. Revoked grants are left out. `warn` hears why
+ * the store was not read, if it exists and could not be.
+ */
+export async function grantsForAgent(config: Config, agentId: string | undefined, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<PlaceholderGrant[]> {
+  const grants = new Map<string, PlaceholderGrant>();
+  for (const [id, g] of Object.entries(config.grants)) grants.set(id, { id, type: g.type, domains: g.domains.map((d) => d.text), provider: g.provider });
+  let allowed: readonly string[] | undefined = agentId === undefined ? undefined : config.agents[agentId]?.grants;
+  let agentKnown = agentId === undefined || config.agents[agentId] !== undefined;
+  const store = await openStoreQuietly(config, env, warn);
+  if (store !== undefined) {
+    try {
+      for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
+        if (config.grants[g.id] !== undefined) continue;
+        if (g.status === 'revoked') continue;
+        grants.set(g.id, { id: g.id, type: g.type, domains: g.domains, provider: g.provider });
+      }
+      if (agentId !== undefined && !agentKnown) {
+        const stored = store.get<StoredAgent>(agentRecordId(agentId));
+        if (stored !== undefined) {
+          agentKnown = true;
+          allowed = stored.grants;
+        }
+      }
+    } finally {
+      store.close();
+    }
+  }
+  if (!agentKnown) return [];
+  const all = [...grants.values()];
+  return allowed === undefined ? all : all.filter((g) => allowed.includes(g.id));
+}
+
+/**
+ * Opens the store only if it exists and its key is at hand (KEYWAY_MASTER_KEY, KEYWAY_MASTER_KEY_FILE
+ * or data/master.key): printing variables must never create a store or generate a key.
+ */
+async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<Store | undefined> {
+  const paths = keywayPaths(config);
+  if (!existsSync(paths.store)) return undefined;
+  const keyAtHand = env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined || existsSync(resolve(paths.dataDir, MASTER_KEY_FILENAME));
+  if (!keyAtHand) {
+    warn('placeholders for grants in the store skipped: no master key (set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE)');
+    return undefined;
+  }
+  try {
+    const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
+    return await Store.open(paths.store, key);
+  } catch (err) {
+    warn(`placeholders for grants in the store skipped: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+/** `NAME=keyway-placeholder` for each well-known variable of these grants. */
+export function placeholderVariables(grants: readonly PlaceholderGrant[]): Record<string, string> {
+  return Object.fromEntries(placeholderNames(grants).map((name) => [name, PLACEHOLDER]));
 }

@@ -5,6 +5,7 @@ import type { Command } from './command.ts';
 import { agents } from './commands/agents.ts';
 import { audit } from './commands/audit.ts';
 import { ca } from './commands/ca.ts';
+import { doctor } from './commands/doctor.ts';
 import { env, run } from './commands/env.ts';
 import { grants } from './commands/grants.ts';
 import { init } from './commands/init.ts';
@@ -16,7 +17,7 @@ import { refresh } from './commands/refresh.ts';
 import { revoke } from './commands/revoke.ts';
 import type { CommandIO } from './io.ts';
 
-const COMMANDS: Command[] = [start, init, env, run, ca, grants, secrets, connect, oauth, refresh, revoke, agents, audit];
+const COMMANDS: Command[] = [start, init, env, run, doctor, ca, grants, secrets, connect, oauth, refresh, revoke, agents, audit];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -50,6 +50,20 @@ const domain = z.string().transform((text, ctx): DomainPattern => {
   return parsed;
 });
 
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** A size in bytes: a number, or a string such as 512KiB, 50MiB, 1GB (KiB = 1024, KB = 1000). */
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx): number => {
+  const m = typeof value === 'number' ? null : /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = m ? SIZE_UNITS[(m[2] || 'b').toLowerCase()] : 1;
+  const bytes = typeof value === 'number' ? value : m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    ctx.addIssue({ code: 'custom', message: `expected a size such as 50MiB, 512KiB or a number of bytes, got "${String(value)}"` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
 const ipAddress = z.string().refine((text) => isIP(text) !== 0, { message: 'expected an IP address' });
 
 const cidr = z.string().refine((text) => parseCidr(text) !== undefined, { message: 'expected a CIDR range such as 10.1.0.0/16 or fd00::/8' });
@@ -145,7 +159,15 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
     })
     .prefault({}),
-  audit: z.strictObject({ path: z.string().default('logs/audit.jsonl') }).prefault({}),
+  audit: z
+    .strictObject({
+      path: z.string().default('logs/audit.jsonl'),
+      // Rotate logs/audit.jsonl before it would pass this size; the chain continues in the next file.
+      max_bytes: byteSize.default(50 * 1024 * 1024),
+      // Rotated files kept; older ones are deleted (verify still checks what remains).
+      keep: z.number().int().min(1).default(10),
+    })
+    .prefault({}),
   oauth: z
     .strictObject({
       refresh_skew: duration.default(60_000),

@@ -2,6 +2,7 @@ import type { Services } from '../services.ts';
 import { injectorFor } from './injectors/index.ts';
 import { GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
 import type { SecretMaterial } from './material.ts';
+import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
 /** One grant as listings show it: never a secret value, only whether one is set and when it expires. */
@@ -19,11 +20,23 @@ export interface GrantListing {
   last_refreshed_at: string | null;
   last_used_at: string | null;
   allow_http: boolean;
+  /** The second clock: each agent's lease on this grant (agents with a lease_ttl only). */
+  leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
 }
 
 export function listGrants(services: Pick<Services, 'config' | 'store'>): GrantListing[] {
   const { config, store } = services;
   const lastUsed = (id: string) => store.get<GrantUsage>(usageRecordId(id))?.last_used_at ?? null;
+  const now = Date.now();
+  const leasesOf = (id: string) =>
+    store
+      .entries<LeaseRecord>(LEASE_PREFIX)
+      .filter(([, l]) => l.grant === id)
+      .map(([, l]) => ({
+        agent: l.agent,
+        state: l.revoked_at !== undefined ? ('revoked' as const) : Date.parse(l.expires_at) > now ? ('active' as const) : ('expired' as const),
+        expires_at: l.expires_at,
+      }));
   const describe = (type: StoredGrant['type'], inject: StoredGrant['inject']) => {
     try {
       return injectorFor(type, inject).describe();
@@ -54,6 +67,7 @@ export function listGrants(services: Pick<Services, 'config' | 'store'>): GrantL
     ...tokenFacts(id, 'active', undefined),
     last_used_at: lastUsed(id),
     allow_http: g.allow_http,
+    leases: leasesOf(id),
   }));
   for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
     if (config.grants[g.id]) continue;
@@ -68,6 +82,7 @@ export function listGrants(services: Pick<Services, 'config' | 'store'>): GrantL
       ...tokenFacts(g.id, g.status, g.secret),
       last_used_at: lastUsed(g.id),
       allow_http: g.allow_http ?? false,
+      leases: leasesOf(g.id),
     });
   }
   return rows.sort((a, b) => a.id.localeCompare(b.id));

@@ -9,6 +9,7 @@ export const STATUS_BY_CODE = {
   insecure_upstream: 403,
   host_mismatch: 400,
   bad_request: 400,
+  not_found: 404,
   grant_ambiguous: 400,
   grant_needs_reconnect: 401,
   token_refresh_failed: 502,

@@ -16,7 +16,9 @@ export interface PathGlob {
   matches(path: string): boolean;
 }
 
-const UNSUPPORTED = /[?[\]{}!()+@]/;
+// Characters that mean something in other glob dialects but rarely appear in API paths. `@`, `+`,
+// `!` and parentheses stay literal: `/users/@me` is a real path.
+const UNSUPPORTED = /[[\]{}]/;
 
 /** Parses a glob; returns an error message (without the key path) when it is not a valid one. */
 export function compileGlob(pattern: string): PathGlob | string {
@@ -25,7 +27,9 @@ export function compileGlob(pattern: string): PathGlob | string {
   if (UNSUPPORTED.test(pattern)) return `"${pattern}": only * (one segment) and ** (any number of segments) are supported`;
   const segments: Segment[] = [];
   for (const part of splitSegments(pattern)) {
-    if (part === '**') {
+    if (part === '.' || part === '..') {
+      return `"${pattern}": . and .. segments are resolved in request paths before matching; write the path without them`;
+    } else if (part === '**') {
       // Two globstars in a row mean the same as one; keep one so matching stays linear in practice.
       if (segments.at(-1)?.kind !== 'globstar') segments.push({ kind: 'globstar' });
     } else if (part.includes('**')) {

@@ -205,15 +205,15 @@ export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
   // 1. A matching deny rule wins over any allow rule.
   const denials = rules.filter((r) => r.deny && r.matches(request));
   const denial = denials.find((r) => r.mode === 'enforce') ?? denials[0];
-  const denialReason = denial && `deny rule matched: ${denial.explain(request)}`;
-  if (denial && denialReason && denial.mode === 'enforce' && agentEnforces) return refuse(denial.name, denialReason, true);
+  const denialReason = denial ? `deny rule matched: ${denial.explain(request)}` : '';
+  if (denial && denial.mode === 'enforce' && agentEnforces) return refuse(denial.name, denialReason, true);
 
   // 2. Where there are allow rules, one must match.
   const allowed = checkAllowRules(policy, rules.filter((r) => !r.deny), request);
   if (!allowed.ok && allowed.enforced && agentEnforces) return refuse(allowed.rule, allowed.reason, true);
 
   // 3. Refusals that warn mode only reports: the deny rule first, as the more specific one.
-  if (denial && denialReason) return refuse(denial.name, denialReason, false, allowed.ok ? allowed.maxBodyBytes : undefined);
+  if (denial) return refuse(denial.name, denialReason, false, allowed.ok ? allowed.maxBodyBytes : undefined);
   if (!allowed.ok) return refuse(allowed.rule, allowed.reason, false);
   return allow(allowed.rule, allowed.reason, allowed.maxBodyBytes);
 }
@@ -236,11 +236,11 @@ function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: 
   }
   const only = allows.length === 1 ? allows[0] : undefined;
   const rule = only ? only.name : `agents.${policy.agentId}.rules[${allows.map((r) => r.index).join(',')}]`;
-  const why = only ? only.explain(request) : allows.map((r) => `rules[${r.index}]: ${r.explain(request)}`).join('; ');
+  const why = only ? only.explain(request) : `no allow rule for grant ${request.grant} matches: ${allows.map((r) => `rules[${r.index}]: ${r.explain(request)}`).join('; ')}`;
   return {
     ok: false,
     rule,
-    reason: `${request.method.toUpperCase()} ${request.path} matches no allow rule for grant ${request.grant}: ${why}`,
+    reason: why,
     // Allow rules that are all in warn mode are a policy being tried out: without them the grant is open.
     enforced: allows.some((r) => r.mode === 'enforce'),
   };

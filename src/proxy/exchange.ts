@@ -5,11 +5,14 @@ import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { ProxyError } from '../errors/index.ts';
 import { chooseGrant } from '../policy/access.ts';
+import { checkLease } from '../policy/leases.ts';
+import { evaluate, policyDenied } from '../policy/rules.ts';
 import { patternMatches } from '../policy/domains.ts';
 import { AuditDraft, pathOnly } from './audit-event.ts';
 import { forward } from './forward.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
+import { secretNeedles } from './leak-guard.ts';
 import { asProxyError, sendError } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { formatAuthority, parseAuthority, type Target } from './target.ts';
@@ -23,6 +26,8 @@ export interface ExchangeContext {
   /** How keyway talks to the upstream: https inside intercepted TLS, http otherwise. */
   readonly scheme: 'https' | 'http';
   readonly client: string;
+  /** A CONNECT to keyway.internal: keyway answers itself (see self-check.ts). */
+  readonly selfCheck?: boolean | undefined;
 }
 
 /** The request as it will go upstream, and the credential on it (none when forwarded untouched). */
@@ -81,6 +86,7 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
   const body: RequestBody = oauth ? await readForReplay(req) : hasBody(req) ? { kind: 'streamed', stream: req } : { kind: 'none' };
   const canReplay = oauth && body.kind !== 'streamed';
   const authority = formatAuthority(ctx.target);
+  let issuedNow = issued;
   const send = async (outgoing: OutgoingRequest, withhold: boolean) => {
     try {
       return await forward(runtime.upstream.dispatcher, res, {
@@ -94,6 +100,7 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
         onHead: (status) => {
           if (oauth && !canReplay && status === 401) draft.event['replay'] = 'skipped: body over 1 MiB';
         },
+        redact: issuedNow ? { needles: secretNeedles(issuedNow.credential), onRedacted: (count) => (draft.event['leak_redacted'] = Number(draft.event['leak_redacted'] ?? 0) + count) } : undefined,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id);
@@ -103,6 +110,7 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
   const outcome = await send(prepared.outgoing, canReplay);
   if (outcome === 'withheld' && grant && issued) {
     const again = await runtime.credentials.afterRejection(grant, issued.credential);
+    issuedNow = again;
     const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path };
     grant.injector.apply(outgoing, again.credential);
     draft.event.refreshed = draft.event.refreshed || again.refreshed;
@@ -113,7 +121,7 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
 
 /**
  * The stages before forwarding, shared by plain requests and WebSocket upgrades:
- * checkHost -> chooseGrantFor -> requireAudit -> credential -> inject.
+ * checkHost -> chooseGrantFor -> requireAudit -> checkAccess (lease, rules) -> credential -> inject.
  */
 export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, path: string, draft: AuditDraft): Promise<PreparedRequest> {
   checkHost(req, ctx.target);
@@ -125,12 +133,42 @@ export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessag
     return { grant, issued: undefined, outgoing };
   }
   draft.event.grant = grant.id;
+  await checkAccess(runtime, req, ctx, grant, draft);
   const issued = await runtime.credentials.get(grant);
   draft.event.refreshed = issued.refreshed;
   grant.injector.apply(outgoing, issued.credential);
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
   return { grant, issued, outgoing };
+}
+
+/**
+ * Stage: may this agent use this grant for this request now? The lease (second clock), then the
+ * agent's rules. A refusal names the rule; warn mode lets the request through and says so in the
+ * audit line and the log.
+ */
+async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, grant: Grant, draft: AuditDraft): Promise<void> {
+  const now = runtime.now();
+  const lease = checkLease(ctx.agent, grant.id, runtime.leases.get(ctx.agent.id, grant.id), now);
+  if (!lease.ok) throw lease.error;
+  if (lease.startNew) await runtime.leases.start(lease.startNew);
+  if (!ctx.agent.policy) return;
+  const length = Number(req.headers['content-length']);
+  const request = {
+    grant: grant.id,
+    method: req.method ?? 'GET',
+    path: draft.event.path ?? '/',
+    source: ctx.client,
+    bodyBytes: Number.isFinite(length) ? length : undefined,
+    now,
+  };
+  const verdict = evaluate(ctx.agent.policy, request);
+  if (verdict.rule !== undefined) draft.event['rule'] = verdict.rule;
+  if (!verdict.allowed) throw policyDenied(verdict, request);
+  if (verdict.outcome === 'warn') {
+    draft.event['policy'] = 'warn';
+    runtime.logger.warn({ agent: ctx.agent.id, grant: grant.id, rule: verdict.rule }, 'a rule in warn mode would refuse this request');
+  }
 }
 
 /** Stage: the Host header must name the CONNECT target; one Host header only. */

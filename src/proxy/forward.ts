@@ -1,5 +1,6 @@
-import type { ServerResponse } from 'node:http';
-import { Writable, type Readable } from 'node:stream';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline, Writable, type Readable } from 'node:stream';
+import { LeakGuard, REDACTION, shouldScan } from './leak-guard.ts';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders } from './headers.ts';
 
@@ -14,6 +15,8 @@ export interface ForwardRequest {
   withhold?: ((statusCode: number) => boolean) | undefined;
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
   onHead?: ((statusCode: number) => void) | undefined;
+  /** Secrets to redact from textual response bodies (the leak guard), and who hears how many were. */
+  redact?: { needles: Buffer[]; onRedacted: (count: number) => void } | undefined;
 }
 
 /** 'relayed': the response went to the client. 'withheld': it was discarded for a replay. */
@@ -42,11 +45,22 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
         return discard();
       }
       out.onHead?.(statusCode);
-      res.writeHead(statusCode, clientResponseHeaders(headers));
+      const guard = out.redact && out.redact.needles.length > 0 && shouldScan(headers) ? new LeakGuard(out.redact.needles) : undefined;
+      const head = clientResponseHeaders(headers);
+      if (out.redact) redactHeaders(head, out.redact.needles, out.redact.onRedacted);
+      // A redaction changes the length: the body then goes chunked.
+      if (guard) delete head['content-length'];
+      res.writeHead(statusCode, head);
       // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
       // A sized body goes out with its head in one write, which is cheaper per request.
-      if (headers['content-length'] === undefined) res.flushHeaders();
-      return res;
+      if (head['content-length'] === undefined) res.flushHeaders();
+      if (!guard) return res;
+      const { onRedacted } = out.redact!;
+      guard.once('end', () => {
+        if (guard.redactions > 0) onRedacted(guard.redactions);
+      });
+      pipeline(guard, res, () => undefined);
+      return guard;
     },
   );
   return outcome;
@@ -58,4 +72,25 @@ function discard(): Writable {
       done();
     },
   });
+}
+
+/** An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets it redacted there too. */
+function redactHeaders(head: OutgoingHttpHeaders, needles: Buffer[], onRedacted: (count: number) => void): void {
+  let count = 0;
+  const clean = (value: string) => {
+    let text = value;
+    for (const needle of needles) {
+      const secret = needle.toString();
+      if (text.includes(secret)) {
+        count += text.split(secret).length - 1;
+        text = text.split(secret).join(REDACTION.toString());
+      }
+    }
+    return text;
+  };
+  for (const [name, value] of Object.entries(head)) {
+    if (typeof value === 'string') head[name] = clean(value);
+    else if (Array.isArray(value)) head[name] = value.map(clean);
+  }
+  if (count > 0) onRedacted(count);
 }

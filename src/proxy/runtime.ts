@@ -6,6 +6,7 @@ import type { AgentTable } from '../credentials/agents.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { IssuedCredential } from '../credentials/credential-source.ts';
 import type { Credential } from '../credentials/material.ts';
+import type { LeaseRecord } from '../credentials/lease-record.ts';
 import type { GrantRouter } from '../policy/access.ts';
 import type { Resolver } from './resolve.ts';
 import type { Upstream } from './upstream.ts';
@@ -39,4 +40,12 @@ export interface ProxyRuntime {
   readonly resolve: Resolver;
   readonly logger: Logger;
   grantUsed(grantId: string): void;
+  /** The clock policy decisions use (time windows, leases); tests may pin it. */
+  now(): Date;
+  /** Agents' leases on grants (the second clock): read from memory, started on first use. */
+  readonly leases: {
+    get(agentId: string, grantId: string): LeaseRecord | undefined;
+    /** Stores a lease that a first use starts, unless another process stored one first. */
+    start(record: LeaseRecord): Promise<void>;
+  };
 }

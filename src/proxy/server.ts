@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors/index.ts';
 import { AuditDraft, pathOnly } from './audit-event.ts';
 import { handleExchange, prepareOutgoing, type ExchangeContext } from './exchange.ts';
+import { answerSelfCheck, SELF_CHECK_HOST } from './self-check.ts';
 import { identifyAgent } from './identify.ts';
 import { intercept } from './intercept.ts';
 import { asProxyError, sendError, sendErrorOnSocket } from './respond.ts';
@@ -35,7 +36,8 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const inner = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
-    if (ctx) void handleExchange(runtime, req, res, ctx, originPath(req));
+    if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
+    else if (ctx) void handleExchange(runtime, req, res, ctx, originPath(req));
     else sendError(res, new ProxyError('internal_error', 'lost connection context'));
   });
   inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -71,9 +73,9 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
   const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
   routeConnect(runtime, req, draft).then(
     ({ route, agent, target }) => {
-      if (route === 'intercept') {
+      if (route === 'intercept' || route === 'self-check') {
         // One audit line per request inside, none for the CONNECT itself.
-        intercept(runtime, inner, contexts, socket, head, { agent, target, client });
+        intercept(runtime, inner, contexts, socket, head, { agent, target, client, selfCheck: route === 'self-check' });
       } else {
         void openTunnel(runtime, socket, head, target, draft);
       }
@@ -88,13 +90,15 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
 }
 
 /** CONNECT stages: parse the target -> identify -> route -> check the destination. */
-async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft): Promise<{ route: 'intercept' | 'tunnel'; agent: Agent; target: Target }> {
+async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft): Promise<{ route: 'intercept' | 'tunnel' | 'self-check'; agent: Agent; target: Target }> {
   const target = parseAuthority(req.url ?? '');
   draft.event.host = target.host;
   draft.event.port = target.port;
   const { router, agents } = runtime.tables();
   const agent = identifyAgent(req, agents);
   draft.event.agent = agent.id;
+  // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
+  if (target.host === SELF_CHECK_HOST && target.port === 443) return { route: 'self-check', agent, target };
   const route = router.decide(agent, target.host, target.port);
   if (route.kind === 'refuse') throw route.error;
   if (route.kind === 'unmatched') {

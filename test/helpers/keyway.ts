@@ -33,6 +33,8 @@ export interface ProxyOptions {
   env?: Record<string, string>;
   /** Reuse a home folder (a second process on one store). */
   home?: string;
+  /** A pinned clock for policy (time windows, leases). */
+  now?: () => Date;
   /** A scripted resolver in place of the system's (after proxy.hosts). */
   dns?: (host: string) => Promise<{ address: string; family: 4 | 6 }>;
 }
@@ -87,7 +89,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
       done();
     },
   });
-  const running = await startKeyway({ home, env: { ...process.env, ...env }, dns: options.dns, logger: createAppLogger({ level: 'debug', destination: sink }) });
+  const running = await startKeyway({ home, env: { ...process.env, ...env }, dns: options.dns, now: options.now, logger: createAppLogger({ level: 'debug', destination: sink }) });
   const port = running.proxyAddress.port;
   const auditPath = running.services.paths.audit;
   return {

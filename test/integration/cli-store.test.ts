@@ -18,11 +18,21 @@ function writeConfig(home: string): void {
   writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
 }
 
+/**
+ * keyway's bundle plus the test upstream's CA: a blind tunnel (no grant) then reaches the upstream
+ * itself, whose certificate the test CA signed.
+ */
+function clientBundle(home: string): string {
+  const path = join(home, 'client-bundle.pem');
+  writeFileSync(path, `${readFileSync(join(home, 'certs', 'bundle.pem'), 'utf8')}\n${TLS_FIXTURES.ca}`);
+  return path;
+}
+
 async function curlEcho(proxyPort: number, home: string, upstreamPort: number, host = 'api.example.test') {
   const result = await runProcess(
     'curl',
     ['-sS', `https://${host}:${upstreamPort}/echo?token=${CANARY}-query`],
-    cleanEnv({ HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }),
+    cleanEnv({ HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, CURL_CA_BUNDLE: clientBundle(home) }),
   );
   return { ...result, body: result.stdout.startsWith('{') ? (JSON.parse(result.stdout) as { headers?: Record<string, string> }) : undefined };
 }
@@ -59,8 +69,13 @@ describe('keyway start with the CLI beside it', () => {
   });
 
   it('picks up a grant and its secret written by the CLI while serving, within a second or so', async () => {
+    const seenBefore = upstream.seen.length;
     const before = await curlEcho(proxy.port, home, upstream.port);
-    expect(before.body?.headers?.['authorization']).toBeUndefined(); // tunnelled blind: no grant yet
+    // Tunnelled blind: no grant yet, so nothing injected (and nothing for the leak guard to redact).
+    expect(before.stderr).toBe('');
+    expect(upstream.seen.slice(seenBefore).map((s) => s.headers.authorization)).toEqual([undefined]);
+    expect(before.body?.headers).toBeDefined();
+    expect(before.body?.headers?.['authorization']).toBeUndefined();
 
     const add = await runCli(['grants', 'add', 'github', '--type', 'bearer', '--domains', 'api.example.test', '--home', home], env);
     const set = await runCli(['secrets', 'set', 'github', '--stdin', '--home', home], env, CANARY);
@@ -70,13 +85,18 @@ describe('keyway start with the CLI beside it', () => {
 
     const started = Date.now();
     const after = await eventually(async () => {
+      const from = upstream.seen.length;
       const r = await curlEcho(proxy.port, home, upstream.port);
       outputs.push(r.stderr);
       // Between `grants add` and `secrets set` the grant has no secret: keyway answers 401 then.
-      return r.body?.headers?.['authorization'] === `Bearer ${CANARY}` ? r : undefined;
+      const seen = upstream.seen.slice(from);
+      return seen.length === 1 && seen[0]?.headers.authorization === `Bearer ${CANARY}` ? { ...r, seen: seen[0] } : undefined;
     });
-    expect(after.body?.headers?.['authorization']).toBe(`Bearer ${CANARY}`);
+    expect(after.seen.headers.authorization).toBe(`Bearer ${CANARY}`);
     expect(Date.now() - started).toBeLessThan(3_000);
+    // The upstream echoed the secret back: the agent gets it redacted by the leak guard.
+    expect(after.body?.headers?.['authorization']).toBe('Bearer [redacted by keyway]');
+    expect(after.stdout).not.toContain(CANARY);
   });
 
   it('loses no write when several CLI processes write the store at once while the proxy serves', async () => {

@@ -23,7 +23,8 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // Real clients through the real proxy, each in a clean environment (PATH + HOME + exactly the
 // variables under test). The grant's secret is the CANARY: the upstream must see it as the
-// Authorization, and it must show up in no client stderr, app log or audit line.
+// Authorization, and it must show up in no client output (the upstream's echo of it is redacted by
+// keyway's leak guard), app log or audit line.
 
 const HOST = 'api.example.test';
 const CLIENT_AUTH = 'Bearer client-own-token';
@@ -55,31 +56,39 @@ afterAll(async () => {
 const urlFor = (tag: string, path = '/echo') => `https://${HOST}:${upstream.port}${path}?tag=${tag}`;
 const agentUrl = (key: string | undefined) => `http://${key === undefined ? '' : `claude:${encodeURIComponent(key)}@`}127.0.0.1:${agentProxy.port}`;
 
-/** The upstream got the grant's credential, not the client's, and never the proxy credentials. */
+/**
+ * The upstream got the grant's credential, not the client's, and never the proxy credentials.
+ * The client sees the upstream's echo of it with the secret redacted by keyway's leak guard.
+ */
 function expectInjected(tag: string, echo?: Echo): void {
   const seen = seenWithTag(upstream, tag);
   expect(seen.headers.authorization).toBe(`Bearer ${CANARY}`);
   expect(seen.headers['proxy-authorization']).toBeUndefined();
   if (echo) {
     expect(echo.path).toBe(`/echo?tag=${tag}`);
-    expect(echo.headers.authorization).toBe(`Bearer ${CANARY}`);
+    expect(echo.headers.authorization).toBe('Bearer [redacted by keyway]');
     expect(echo.headers['proxy-authorization']).toBeUndefined();
+    expect(JSON.stringify(echo)).not.toContain(CANARY);
   }
 }
 
-function expectNoLeak(p: TestProxy, ...clientStderr: string[]): void {
-  expect(canaryLeaks(p, ...clientStderr)).toEqual([]);
+function expectNoLeak(p: TestProxy, ...clientOutputs: string[]): void {
+  expect(canaryLeaks(p, ...clientOutputs)).toEqual([]);
 }
 
 describe('curl', () => {
   it('injects on an allowed host through HTTPS_PROXY + CURL_CA_BUNDLE, replacing the Authorization it sent', async () => {
+    const auditBefore = proxy.auditLines().length;
     const r = await curl(['--fail-with-body', '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('curl-env')], cleanEnv({ HTTPS_PROXY: proxy.url, CURL_CA_BUNDLE: proxy.bundlePath }));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const echo = JSON.parse(r.stdout) as Echo;
     expectInjected('curl-env', echo);
     expect(JSON.stringify(upstream.seen)).not.toContain('client-own-token');
-    expectNoLeak(proxy, r.stderr);
+    // The echo carried the secret once: the audit line counts that one redaction.
+    const redacted = (l: Record<string, unknown>) => l['decision'] === 'inject' && l['path'] === '/echo' && l['leak_redacted'] === 1;
+    expect(await waitFor(() => proxy.auditLines().slice(auditBefore).some(redacted))).toBe(true);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 
   it('injects through -x with --cacert and no proxy variables at all', async () => {
@@ -87,14 +96,14 @@ describe('curl', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expectInjected('curl-x', JSON.parse(r.stdout) as Echo);
-    expectNoLeak(proxy, r.stderr);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 
   it('replaces a client-sent Authorization through -x + CURL_CA_BUNDLE as well', async () => {
     const r = await curl(['--fail-with-body', '-x', proxy.url, '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('curl-x-auth')], cleanEnv({ CURL_CA_BUNDLE: proxy.bundlePath }));
     expect(r.code).toBe(0);
     expectInjected('curl-x-auth', JSON.parse(r.stdout) as Echo);
-    expectNoLeak(proxy, r.stderr);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 });
 
@@ -106,7 +115,7 @@ describe('Node 24 fetch (child process, NODE_USE_ENV_PROXY=1)', () => {
     const { status, echo } = parseClientEcho(r.stdout);
     expect(status).toBe(200);
     expectInjected('node-fetch', echo);
-    expectNoLeak(proxy, r.stderr);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 });
 
@@ -140,7 +149,7 @@ describe('Python requests', () => {
     const { status, echo } = parseClientEcho(r.stdout);
     expect(status).toBe(200);
     expectInjected('python', echo);
-    expectNoLeak(proxy, r.stderr);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 });
 
@@ -169,7 +178,7 @@ describe('`keyway env` output used verbatim as the environment', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expectInjected('env-curl', JSON.parse(r.stdout) as Echo);
-    expectNoLeak(proxy, r.stderr);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 
   it('is enough for Node fetch', async () => {
@@ -177,14 +186,14 @@ describe('`keyway env` output used verbatim as the environment', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expectInjected('env-node', parseClientEcho(r.stdout).echo);
-    expectNoLeak(proxy, r.stderr);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 
   it('is enough for Python requests', async () => {
     const r = await pythonRequests(urlFor('env-python'), cleanEnv(vars), CLIENT_AUTH);
     expect(r.code, r.stderr).toBe(0);
     expectInjected('env-python', parseClientEcho(r.stdout).echo);
-    expectNoLeak(proxy, r.stderr);
+    expectNoLeak(proxy, r.stderr, r.stdout);
   });
 
   it('with --agent, is enough for curl, Node, Python and git against a proxy that requires agents', async () => {
@@ -208,7 +217,7 @@ describe('`keyway env` output used verbatim as the environment', () => {
       expect(seen.headers.authorization).toBe(`Bearer ${CANARY}`);
       expect(seen.headers['proxy-authorization']).toBeUndefined();
     }
-    expectNoLeak(agentProxy, c.stderr, n.stderr, p.stderr, g.stderr);
+    expectNoLeak(agentProxy, c.stderr, c.stdout, n.stderr, n.stdout, p.stderr, p.stdout, g.stderr, g.stdout);
   });
 });
 
@@ -222,7 +231,7 @@ describe('agents (proxy credentials)', () => {
     expect(r.stderr).toMatch(/^< x-keyway-error: proxy_auth_required/im);
     expect(upstream.seen.some((s) => s.url.includes('tag=agent-none'))).toBe(false);
     expect(await waitFor(() => agentProxy.auditLines().slice(auditBefore).some((l) => l['code'] === 'proxy_auth_required' && l['decision'] === 'deny'))).toBe(true);
-    expectNoLeak(agentProxy, r.stderr);
+    expectNoLeak(agentProxy, r.stderr, r.stdout);
   });
 
   it('answers a raw CONNECT without credentials with the documented error body', async () => {
@@ -242,7 +251,7 @@ describe('agents (proxy credentials)', () => {
     expect(r.stderr).toMatch(/^< HTTP\/1\.1 407/m);
     expect(r.stderr).toMatch(/^< x-keyway-error: proxy_auth_required/im);
     expect(upstream.seen.some((s) => s.url.includes('tag=agent-wrong'))).toBe(false);
-    expectNoLeak(agentProxy, r.stderr);
+    expectNoLeak(agentProxy, r.stderr, r.stdout);
   });
 
   it('refuses a wrong agent key with 407 through -x as well, and an unknown agent id', async () => {
@@ -254,7 +263,7 @@ describe('agents (proxy credentials)', () => {
       expect(r.code).not.toBe(0);
       expect(r.stdout).toBe('407');
       expect(upstream.seen.some((s) => s.url.includes(`tag=${tag}`))).toBe(false);
-      expectNoLeak(agentProxy, r.stderr);
+      expectNoLeak(agentProxy, r.stderr, r.stdout);
     }
   });
 
@@ -273,7 +282,7 @@ describe('agents (proxy credentials)', () => {
     expect(
       await waitFor(() => agentProxy.auditLines().filter((l) => l['agent'] === 'claude' && l['decision'] === 'inject' && l['grant'] === 'github').length >= 3),
     ).toBe(true);
-    expectNoLeak(agentProxy, c.stderr, n.stderr, p.stderr);
+    expectNoLeak(agentProxy, c.stderr, c.stdout, n.stderr, n.stdout, p.stderr, p.stdout);
   });
 });
 
@@ -311,7 +320,7 @@ describe('git (smart HTTP ref advertisement)', () => {
     expect(challenge).toBeGreaterThanOrEqual(0);
     expect(success).toBeGreaterThan(challenge);
     expect(lines[success]?.['status']).toBe(200);
-    expectNoLeak(agentProxy, r.stderr);
+    expectNoLeak(agentProxy, r.stderr, r.stdout);
   });
 
   it('fails with a wrong agent key, and nothing reaches the upstream', async () => {
@@ -320,6 +329,6 @@ describe('git (smart HTTP ref advertisement)', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/407/);
     expect(refsRequests().length).toBe(seenBefore);
-    expectNoLeak(agentProxy, r.stderr);
+    expectNoLeak(agentProxy, r.stderr, r.stdout);
   });
 });

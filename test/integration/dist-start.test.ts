@@ -37,12 +37,21 @@ describe('the built CLI, as the Docker image runs it', () => {
   });
 
   it('serves an agent with credentials and injects the config grant', async () => {
+    const before = upstream.seen.length;
     const result = await runProcess(
       'curl',
       ['-sS', `https://api.example.test:${upstream.port}/echo`],
       cleanEnv({ HTTPS_PROXY: `http://sidecar:sidecar-key@127.0.0.1:${proxy.port}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }),
     );
-    expect(JSON.parse(result.stdout).headers.authorization).toBe(`Bearer ${CANARY}`);
+    expect(result.stderr).toBe('');
+    // The upstream received the config grant's secret, and not the agent's proxy credentials.
+    const seen = upstream.seen.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.headers.authorization).toBe(`Bearer ${CANARY}`);
+    expect(seen[0]?.headers['proxy-authorization']).toBeUndefined();
+    // Its echo reaches the agent with the secret redacted by the leak guard.
+    expect(JSON.parse(result.stdout).headers.authorization).toBe('Bearer [redacted by keyway]');
+    expect(result.stdout).not.toContain(CANARY);
     expect(proxy.stderr() + proxy.stdout()).not.toContain(CANARY);
   });
 

@@ -31,7 +31,30 @@ function parseResponse(raw: string): RawResponse {
     const colon = line.indexOf(':');
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
-  return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body: end === -1 ? '' : raw.slice(end + 4) };
+  const body = end === -1 ? '' : raw.slice(end + 4);
+  return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body: headers['transfer-encoding'] === 'chunked' ? dechunk(body) : body };
+}
+
+/**
+ * Decodes a chunked body (keyway sends a scanned body chunked: a redaction changes its length).
+ * Sizes count bytes, so this works on the bytes; it throws on framing that does not end properly.
+ */
+function dechunk(text: string): string {
+  const raw = Buffer.from(text, 'utf8');
+  const out: Buffer[] = [];
+  let at = 0;
+  for (let guard = 0; guard < 100_000; guard++) {
+    const lineEnd = raw.indexOf('\r\n', at);
+    if (lineEnd === -1) throw new Error(`chunked body without a size line at byte ${at}`);
+    const size = parseInt(raw.subarray(at, lineEnd).toString('latin1').split(';')[0] ?? '', 16);
+    if (!Number.isFinite(size)) throw new Error(`bad chunk size at byte ${at}`);
+    at = lineEnd + 2;
+    if (size === 0) return Buffer.concat(out).toString('utf8');
+    if (raw.length < at + size + 2) throw new Error('chunked body cut short');
+    out.push(raw.subarray(at, at + size));
+    at += size + 2;
+  }
+  throw new Error('too many chunks');
 }
 
 /** Writes `text` on a stream and collects everything until the peer closes (bounded in time). */
@@ -243,10 +266,13 @@ describe('keyway errors and the blind tunnel', () => {
     const line = await auditFor(denyProxy, 'tunnel.example.test', 'host_not_allowed');
     expect(line['decision']).toBe('deny');
     expect(line['status']).toBe(403);
-    // A covered host still works on the deny-mode proxy.
+    // A covered host still works on the deny-mode proxy: the grant is injected (and its echo redacted).
     const ok = await get(denyProxy, `https://api.example.test:${upstream.port}/echo`);
     expect(ok.status).toBe(200);
-    expect((JSON.parse(ok.text) as { headers: Record<string, string> }).headers['authorization']).toBe(`Bearer ${CANARY}`);
+    expect(upstream.seen.length).toBe(before + 1);
+    expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${CANARY}`);
+    expect((JSON.parse(ok.text) as { headers: Record<string, string> }).headers['authorization']).toBe('Bearer [redacted by keyway]');
+    expect(ok.text).not.toContain(CANARY);
   });
 
   it('answers 502 upstream_unreachable for an upstream with a bad certificate, and sends it nothing', async () => {
@@ -271,8 +297,10 @@ describe('keyway errors and the blind tunnel', () => {
 
     const control = await send(`Host: ${authority}\r\n`);
     expect(control.status).toBe(200);
-    expect((JSON.parse(control.body) as { headers: Record<string, string> }).headers['authorization']).toBe(`Bearer ${CANARY}`);
     expect(upstream.seen.length).toBe(before + 1);
+    expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${CANARY}`);
+    expect((JSON.parse(control.body) as { headers: Record<string, string> }).headers['authorization']).toBe('Bearer [redacted by keyway]');
+    expect(control.body).not.toContain(CANARY);
 
     const other = await send('Host: other.example.test\r\n');
     expectErrorBody(other, 400, 'host_mismatch');
@@ -332,12 +360,16 @@ describe('keyway errors and the blind tunnel', () => {
     expect(line['decision']).toBe('deny');
 
     for (const id of ['twin-b', 'twin-a']) {
+      const seenBefore = upstream.seen.length;
       const chosen = await get(proxy, url, { 'x-keyway-grant': id });
       expect(chosen.status).toBe(200);
-      const echoed = JSON.parse(chosen.text) as { headers: Record<string, string> };
-      expect(echoed.headers['authorization']).toBe(`Bearer ${CANARY}-${id.slice(-1)}`);
-      expect(echoed.headers['x-keyway-grant']).toBeUndefined();
+      expect(upstream.seen.length).toBe(seenBefore + 1);
+      expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${CANARY}-${id.slice(-1)}`);
       expect(upstream.seen.at(-1)?.headers['x-keyway-grant']).toBeUndefined();
+      const echoed = JSON.parse(chosen.text) as { headers: Record<string, string> };
+      expect(echoed.headers['authorization']).toBe('Bearer [redacted by keyway]');
+      expect(echoed.headers['x-keyway-grant']).toBeUndefined();
+      expect(chosen.text).not.toContain(CANARY);
     }
     const injected = await waitFor(
       () => proxy.auditLines().find((l) => l['host'] === 'other.example.test' && l['grant'] === 'twin-b' && l['decision'] === 'inject'),
@@ -360,9 +392,10 @@ describe('keyway errors and the blind tunnel', () => {
 
     const allowed = await rawToProxy(proxy.port, absolute('plainok.example.test'));
     expect(allowed.status).toBe(200);
-    expect((JSON.parse(allowed.body) as { headers: Record<string, string> }).headers['authorization']).toBe(`Bearer ${CANARY}`);
     expect(plain.seen).toHaveLength(1);
     expect(plain.seen[0]?.headers.authorization).toBe(`Bearer ${CANARY}`);
+    expect((JSON.parse(allowed.body) as { headers: Record<string, string> }).headers['authorization']).toBe('Bearer [redacted by keyway]');
+    expect(allowed.body).not.toContain(CANARY);
   });
 
   it('answers 401 grant_needs_reconnect with a hint for a grant that needs reconnecting', async () => {

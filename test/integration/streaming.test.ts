@@ -240,9 +240,16 @@ describe('streaming through keyway', () => {
     const partial = upstream.seen.find((r) => r.url === '/upload?hangup=1');
     expect(partial?.bodyBytes).toBeLessThan(20 * MiB);
 
-    const res = await request(`${api}/echo`, { dispatcher: client() });
+    const seenBefore = upstream.seen.length;
+    const res = await request(`${api}/echo?after=hangup`, { dispatcher: client() });
     expect(res.statusCode).toBe(200);
-    expect(((await res.body.json()) as { headers: Record<string, string> }).headers.authorization).toBe(AUTH);
+    const text = await res.body.text();
+    // The upstream got the credential; its echo reaches the client with the secret redacted.
+    const seen = upstream.seen.slice(seenBefore).filter((r) => r.url === '/echo?after=hangup');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.headers.authorization).toBe(AUTH);
+    expect((JSON.parse(text) as { headers: Record<string, string> }).headers.authorization).toBe('Bearer [redacted by keyway]');
+    expect(text).not.toContain(CANARY);
   });
 
   it('reuses connections: 50 sequential requests through one ProxyAgent', async () => {

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { parseConfig, parseDuration } from '../../src/config/index.ts';
 import { KeywayError } from '../../src/errors/index.ts';
 
@@ -50,6 +52,20 @@ describe('config', () => {
     expect(failure({ oauth: { refresh_skew: 'soon' } })).toContain('oauth.refresh_skew');
     expect(failure({ providers: { p: { token_url: 'http://auth.example.test/token' } } })).toContain('providers.p.token_url');
     expect(load({ providers: { p: { token_url: 'http://127.0.0.1:9/token' } } }).providers['p']?.client_auth).toBe('basic');
+  });
+
+  it('accepts the documented example, with its commented examples switched on', () => {
+    const text = readFileSync(new URL('../../config/keyway.example.yaml', import.meta.url), 'utf8');
+    expect(() => load(parseYaml(text))).not.toThrow();
+    // Uncomment the examples under providers, grants and agents: they must be valid too.
+    const enabled = text
+      .replace(/^(providers|grants|agents): \{\}$/gm, '$1:')
+      .replace(/^#(  \S.*|    .*)$/gm, '$1')
+      .replace(/^#( {6}- .*)$/gm, '$1');
+    const config = load(parseYaml(enabled));
+    expect(config.grants['openai']?.type).toBe('api_key');
+    expect(config.agents['claude']?.rules.length).toBeGreaterThan(3);
+    expect(config.providers['acme-helpdesk']?.client_auth).toBe('basic');
   });
 
   it('parses durations', () => {

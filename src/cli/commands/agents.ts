@@ -171,13 +171,14 @@ async function lease(services: Services, args: Args, io: CommandIO, agent: Agent
     return renewal;
   });
   const max = agent.maxLeaseTtlMs === undefined ? null : formatDuration(agent.maxLeaseTtlMs);
+  const asked = args.string('ttl') ?? formatDuration(ttl);
   if (args.json) {
-    printJson(io, { ...result.record, ttl: formatDuration(result.grantedMs), requested_ttl: formatDuration(ttl), capped: result.capped, max_lease_ttl: max, renewed: result.renewed });
+    printJson(io, { ...result.record, ttl: formatDuration(result.grantedMs), requested_ttl: asked, capped: result.capped, max_lease_ttl: max, renewed: result.renewed });
     return 0;
   }
   const verb = result.renewed ? 'renewed' : 'granted';
   io.out(`${verb} lease for agent ${agent.id} on grant ${grantId} until ${result.record.expires_at} (${formatDuration(result.grantedMs)})`);
-  if (result.capped) io.out(`capped at max_lease_ttl ${max}: ${formatDuration(ttl)} was asked for`);
+  if (result.capped) io.out(`capped at max_lease_ttl ${max}: ${asked} was asked for`);
   return 0;
 }
 

@@ -37,9 +37,12 @@ export const audit: Command = {
 keyway audit query [--agent A] [--grant G] [--decision D] [--code C] [--host H] [--since T] [--until T] [--json]
 keyway audit verify [--json]
 
---since/--until take an ISO date or a duration ago (15m, 2h, 7d). verify checks the hash chain and
-the chain head kept in data/, and exits 1 naming each line that was changed, removed, inserted or
-reordered.`,
+All three read across rotated files (logs/audit.<first seq>.jsonl, made when audit.jsonl reaches
+audit.max_bytes; audit.keep of them are kept), oldest first. query prints the lines matching every
+filter given; --since/--until take an ISO date or a duration ago (15m, 2h, 7d); --json prints each
+line as it is stored (one JSON object per line). verify checks the hash chain through every file,
+the chain head and the rotation record kept in data/, and exits 1 naming the file and line of each
+line that was changed, removed, inserted or reordered, and each file removed or renamed.`,
   async run(argv, io) {
     const args = parse(argv, {
       lines: { type: 'string', short: 'n' },
@@ -89,8 +92,12 @@ reordered.`,
       const services = await servicesFor(args, io);
       const result = await verifyAudit({ path: services.paths.audit, headPath: services.paths.auditHead, headKey: services.auditHeadKey });
       if (args.json) printJson(io, result);
-      else if (result.ok) io.out(`audit log intact: ${result.lines} lines, chain and head verified`);
-      else for (const p of result.problems) io.out(`line ${p.line}: ${p.reason}`);
+      else if (result.ok) {
+        const files = result.files === undefined ? '' : ` in ${result.files.length} files`;
+        io.out(`audit log intact: ${result.lines} lines${files}, chain and head verified`);
+      } else {
+        for (const p of result.problems) io.out(`${p.file === undefined ? '' : `${p.file}: `}line ${p.line}: ${p.reason}`);
+      }
       if (!result.ok && !args.json) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
       return result.ok ? 0 : 1;
     }

@@ -1,16 +1,29 @@
 import { spawn } from 'node:child_process';
 import { parse } from '../args.ts';
-import { agentKeyFor, clientEnvironment, shellQuote } from '../client-env.ts';
+import { agentKeyFor, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 
-function variablesFor(args: Args, io: CommandIO): Record<string, string> {
+export interface EnvVariables {
+  /** Proxy and CA variables: always set, over whatever the caller has. */
+  proxy: Record<string, string>;
+  /** Placeholder credentials (NAME=keyway-placeholder) for the grants the agent may use. */
+  placeholders: Record<string, string>;
+}
+
+/** What `keyway env` prints and `keyway run` sets (doctor runs clients with exactly these). */
+export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: string): Promise<EnvVariables> {
   const config = configFor(args, io);
   const agentId = args.string('agent');
   const agent = agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
-  return clientEnvironment(config, agent);
+  const proxy = clientEnvironment(config, agent, proxyAddress);
+  const grants = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
+  const placeholders = placeholderVariables(grants);
+  // A placeholder never replaces a proxy or CA variable.
+  for (const name of Object.keys(proxy)) delete placeholders[name];
+  return { proxy, placeholders };
 }
 
 export const env: Command = {
@@ -19,10 +32,17 @@ export const env: Command = {
   usage: `keyway env [--agent ID] [--json]
 
 Prints export lines: eval "$(keyway env)". With --agent, the proxy URL carries the agent's
-credentials; its key comes from KEYWAY_AGENT_KEY (or the config's reference for config agents).`,
+credentials; its key comes from KEYWAY_AGENT_KEY (or the config's reference for config agents).
+
+Also prints placeholder credentials, set to keyway-placeholder, in the variables SDKs read for the
+grants the agent may use (every grant without --agent): the provider preset's variables
+(GITHUB_TOKEN, GH_TOKEN, …) and, for api_key and bearer grants on well-known hosts,
+OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, … so SDKs that insist on a key start. keyway
+replaces whatever credential a request carries; the real secret is never printed.`,
   async run(argv, io) {
     const args = parse(argv, { agent: { type: 'string' } });
-    const vars = variablesFor(args, io);
+    const { proxy, placeholders } = await variablesFor(args, io);
+    const vars = { ...proxy, ...placeholders };
     if (args.json) printJson(io, vars);
     else for (const [name, value] of Object.entries(vars)) io.out(`export ${name}=${shellQuote(value)}`);
     return 0;
@@ -34,15 +54,18 @@ export const run: Command = {
   summary: 'run a command with those variables set',
   usage: `keyway run [--agent ID] -- CMD [ARGS…]
 
-Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.`,
+Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
+The proxy and CA variables replace any the caller has set. A placeholder credential
+(OPENAI_API_KEY=keyway-placeholder, …) is only added where the caller has not set that variable:
+one already set is passed through unchanged.`,
   async run(argv, io) {
     const split = argv.indexOf('--');
     const own = split === -1 ? argv : argv.slice(0, split);
     const command = split === -1 ? [] : argv.slice(split + 1);
     const args = parse(own, { agent: { type: 'string' } });
     if (command.length === 0) throw usageError('usage: keyway run [--agent ID] -- CMD [ARGS…]');
-    const vars = variablesFor(args, io);
-    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...io.env, ...vars } });
+    const { proxy, placeholders } = await variablesFor(args, io);
+    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...placeholders, ...io.env, ...proxy } });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);

@@ -39,7 +39,11 @@ export const grants: Command = {
     if (action === 'list' || action === undefined) {
       const rows = listGrants(services);
       if (args.json) printJson(io, rows);
-      else printTable(io, rows as never, ['id', 'type', 'status', 'domains', 'scopes', 'token_expires_at', 'last_refreshed_at', 'last_used_at']);
+      else {
+        // Both clocks side by side: the token's expiry and each agent's lease.
+        const table = rows.map((r) => ({ ...r, leases: r.leases.map((l) => `${l.agent}:${l.state === 'active' ? l.expires_at : l.state}`) }));
+        printTable(io, table, ['id', 'type', 'status', 'domains', 'scopes', 'token_expires_at', 'leases', 'last_refreshed_at', 'last_used_at']);
+      }
       return 0;
     }
     if (!id) throw usageError(`grants ${action}: expected a grant id`);

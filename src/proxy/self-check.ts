@@ -1,0 +1,33 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ProxyError } from '../errors/index.ts';
+import { AuditDraft, pathOnly } from './audit-event.ts';
+import type { ExchangeContext } from './exchange.ts';
+import { sendError } from './respond.ts';
+import type { ProxyRuntime } from './runtime.ts';
+
+/**
+ * A name keyway answers itself, inside an intercepted CONNECT: `keyway doctor` checks that a
+ * client goes through keyway and trusts its CA without any real host, grant or network.
+ */
+export const SELF_CHECK_HOST = 'keyway.internal';
+export const SELF_CHECK_PATH = '/healthz';
+
+export function answerSelfCheck(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext): void {
+  const path = pathOnly(req.url ?? '/');
+  const draft = new AuditDraft({ method: req.method ?? null, host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path });
+  draft.event.decision = 'deny'; // nothing was injected or forwarded
+  draft.event.code = 'self_check';
+  res.once('close', () => {
+    draft.event.status = res.statusCode;
+    draft.commit(runtime);
+  });
+  if (path !== SELF_CHECK_PATH) {
+    req.resume();
+    sendError(res, new ProxyError('not_found', `${SELF_CHECK_HOST} answers only ${SELF_CHECK_PATH}`));
+    return;
+  }
+  req.resume();
+  const body = JSON.stringify({ ok: true, service: 'keyway', agent: ctx.agent.id });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
