@@ -65,6 +65,8 @@ const quick = argv.includes('--quick');
 const cpuProf = argv.includes('--cpu-prof');
 const childNodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
 const childCli = argv.includes('--dist') ? builtCli() : undefined;
+/** Passed through to the keyway child, to try allocator settings: MALLOC_ARENA_MAX. */
+const childEnv = (): Record<string, string> => Object.fromEntries(['MALLOC_ARENA_MAX'].filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
 const plan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway.
 const BUDGET_MS = quick ? 45_000 : 150_000;
@@ -108,7 +110,7 @@ async function main(): Promise<number> {
 
   upstream = await startBenchUpstream(secret);
   const hosts = [MAIN_HOST, ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)), ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i))];
-  child = await startKeywayChild({ hosts, domains: ['*.bench.test'], secret, upstreamCa: [TLS_FIXTURES.caPath], cpuProfileDir: profileDir, nodeArgs: childNodeArgs, cli: childCli });
+  child = await startKeywayChild({ hosts, domains: ['*.bench.test'], secret, upstreamCa: [TLS_FIXTURES.caPath], cpuProfileDir: profileDir, nodeArgs: childNodeArgs, cli: childCli, env: childEnv() });
   const routes = [directRoute(TLS_FIXTURES.ca, secret), keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca)] as const;
   const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + BUDGET_MS };
 

@@ -1,5 +1,5 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline, Writable, type Readable } from 'node:stream';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Writable, type Readable } from 'node:stream';
 import { LeakGuard, REDACTION, shouldScan } from './leak-guard.ts';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders } from './headers.ts';
@@ -44,26 +44,40 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
         outcome = 'withheld';
         return discard();
       }
-      out.onHead?.(statusCode);
-      const guard = out.redact && out.redact.needles.length > 0 && shouldScan(headers) ? new LeakGuard(out.redact.needles) : undefined;
-      const head = clientResponseHeaders(headers);
-      if (out.redact) redactHeaders(head, out.redact.needles, out.redact.onRedacted);
-      // A redaction changes the length: the body then goes chunked.
-      if (guard) delete head['content-length'];
-      res.writeHead(statusCode, head);
-      // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
-      // A sized body goes out with its head in one write, which is cheaper per request.
-      if (head['content-length'] === undefined) res.flushHeaders();
-      if (!guard) return res;
-      const { onRedacted } = out.redact!;
-      guard.once('end', () => {
-        if (guard.redactions > 0) onRedacted(guard.redactions);
-      });
-      pipeline(guard, res, () => undefined);
-      return guard;
+      return respondWithUpstream(res, statusCode, headers, out);
     },
   );
   return outcome;
+}
+
+/**
+ * Writes the upstream's head to the client and returns where its body goes: `res` itself, or the
+ * leak guard in front of it for textual bodies when a secret was injected.
+ */
+export function respondWithUpstream(res: ServerResponse, statusCode: number, headers: IncomingHttpHeaders, out: Pick<ForwardRequest, 'onHead' | 'redact'>): Writable {
+  out.onHead?.(statusCode);
+  const guard = out.redact && out.redact.needles.length > 0 && shouldScan(headers) ? new LeakGuard(out.redact.needles) : undefined;
+  const head = clientResponseHeaders(headers);
+  if (out.redact) redactHeaders(head, out.redact.needles, out.redact.onRedacted);
+  // A redaction changes the length: the body then goes chunked.
+  if (guard) delete head['content-length'];
+  res.writeHead(statusCode, head);
+  // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
+  // A sized body goes out with its head in one write, which is cheaper per request.
+  if (head['content-length'] === undefined) res.flushHeaders();
+  if (!guard) return res;
+  const { onRedacted } = out.redact!;
+  guard.once('end', () => {
+    if (guard.redactions > 0) onRedacted(guard.redactions);
+  });
+  // pipe(), not pipeline(): pipeline makes an AbortController and a DOMException per response,
+  // measurable on the hot path. Teardown both ways by hand instead.
+  guard.pipe(res);
+  guard.once('error', () => res.destroy());
+  res.once('close', () => {
+    if (!guard.readableEnded) guard.destroy();
+  });
+  return guard;
 }
 
 function discard(): Writable {
