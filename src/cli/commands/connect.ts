@@ -55,6 +55,7 @@ PROVIDER is a built-in preset (keyway connect --help lists them) or one from the
 
     const endpoint: TokenEndpoint = {
       tokenUrl: provider.tokenUrl,
+      refreshUrl: provider.refreshUrl,
       clientId,
       clientSecret,
       clientAuth: provider.clientAuth,
@@ -71,7 +72,7 @@ PROVIDER is a built-in preset (keyway connect --help lists them) or one from the
         tokens = await pollDeviceToken(endpoint, { ...device, expiresAt: Math.min(device.expiresAt, Date.now() + timeoutMs) }, { dispatcher, timeoutMs: services.config.oauth.token_timeout });
       } else {
         if (!provider.authorizeUrl) throw usageError(`provider ${provider.slug} has no authorization endpoint; try --device`);
-        tokens = await authorizationCodeFlow(io, { authorizeUrl: provider.authorizeUrl, endpoint, clientId, scopes, extraParams: provider.authorizeParams, port: provider.redirectPort, timeoutMs, openBrowser: !args.flag('no-browser'), dispatcher, tokenTimeoutMs: services.config.oauth.token_timeout });
+        tokens = await authorizationCodeFlow(io, { authorizeUrl: provider.authorizeUrl, endpoint, clientId, scopes, scopeSeparator: provider.scopeSeparator, extraParams: provider.authorizeParams, port: provider.redirectPort, timeoutMs, openBrowser: !args.flag('no-browser'), dispatcher, tokenTimeoutMs: services.config.oauth.token_timeout });
       }
       const saved = await saveConnectedGrant(services.store, { id: grantId, type: 'oauth2', provider: provider.slug, domains, clientId, clientSecret, tokens });
       const result = {
@@ -93,13 +94,13 @@ PROVIDER is a built-in preset (keyway connect --help lists them) or one from the
 
 async function authorizationCodeFlow(
   io: CommandIO,
-  o: { authorizeUrl: string; endpoint: TokenEndpoint; clientId: string; scopes: string[]; extraParams: Readonly<Record<string, string>>; port: number | undefined; timeoutMs: number; openBrowser: boolean; dispatcher: import('undici').Dispatcher; tokenTimeoutMs: number },
+  o: { authorizeUrl: string; endpoint: TokenEndpoint; clientId: string; scopes: string[]; scopeSeparator: ' ' | ','; extraParams: Readonly<Record<string, string>>; port: number | undefined; timeoutMs: number; openBrowser: boolean; dispatcher: import('undici').Dispatcher; tokenTimeoutMs: number },
 ): Promise<TokenSet> {
   const pkce = createPkce();
   const state = createState();
   const callback = await startLoopbackCallback({ state, port: o.port, timeoutMs: o.timeoutMs });
   try {
-    const url = buildConsentUrl({ authorizeUrl: o.authorizeUrl, clientId: o.clientId, redirectUri: callback.redirectUri, scopes: o.scopes, state, codeChallenge: pkce.challenge, extraParams: o.extraParams });
+    const url = buildConsentUrl({ authorizeUrl: o.authorizeUrl, clientId: o.clientId, redirectUri: callback.redirectUri, scopes: o.scopes, scopeSeparator: o.scopeSeparator, state, codeChallenge: pkce.challenge, extraParams: o.extraParams });
     io.err(`Open this URL to connect (waiting for the redirect to ${callback.redirectUri}):\n${url}`);
     if (o.openBrowser && process.stdout.isTTY) tryOpenBrowser(url);
     const code = await callback.code;

@@ -22,6 +22,10 @@ export interface Provider {
   extraParams: Readonly<Record<string, string>>;
   authorizeParams: Readonly<Record<string, string>>;
   redirectPort: number | undefined;
+  /** Where refresh_token requests go when not the token URL (Figma). */
+  refreshUrl: string | undefined;
+  /** How scopes are joined in the consent URL: ' ' (RFC 6749) or ',' (Slack, Linear, Strava). */
+  scopeSeparator: ' ' | ',';
 }
 
 export function findProvider(config: Config, name: string, env: NodeJS.ProcessEnv): Provider | undefined {
@@ -60,6 +64,8 @@ function fromConfig(slug: string, p: ProviderConfig, config: Config, env: NodeJS
     extraParams: p.extra_params,
     authorizeParams: {},
     redirectPort: undefined,
+    refreshUrl: undefined,
+    scopeSeparator: ' ',
   };
 }
 
@@ -80,6 +86,8 @@ function fromPreset(slug: string, p: ProviderPreset): Provider {
     extraParams: p.extra_params,
     authorizeParams: p.authorize_params,
     redirectPort: p.redirect_port,
+    refreshUrl: p.refresh_url,
+    scopeSeparator: p.scope_separator ?? ' ',
   };
 }
 
@@ -88,6 +96,7 @@ export function tokenEndpointFor(provider: Provider, grant: Grant): TokenEndpoin
   const m = (grant.material && typeof grant.material === 'object' ? grant.material : {}) as OAuth2Material | ClientCredentialsMaterial;
   return {
     tokenUrl: provider.tokenUrl,
+    refreshUrl: provider.refreshUrl,
     clientId: m.clientId ?? provider.clientId,
     clientSecret: m.clientSecret ?? provider.clientSecret,
     clientAuth: provider.clientAuth,

@@ -5,6 +5,8 @@ import { request, type Dispatcher } from 'undici';
 
 export interface TokenEndpoint {
   tokenUrl: string;
+  /** refresh_token requests go here instead, for the few providers that split them (Figma). */
+  refreshUrl?: string | undefined;
   clientId: string | undefined;
   clientSecret: string | undefined;
   /** 'basic': HTTP Basic with form-encoded id and secret (RFC 6749 2.3.1); 'body': in the parameters. */
@@ -72,9 +74,10 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
 
   let status: number;
   let text: string;
-  const where = safeOrigin(endpoint.tokenUrl);
+  const url = params['grant_type'] === 'refresh_token' && endpoint.refreshUrl ? endpoint.refreshUrl : endpoint.tokenUrl;
+  const where = safeOrigin(url);
   try {
-    const response = await request(endpoint.tokenUrl, {
+    const response = await request(url, {
       method: 'POST',
       headers,
       body: payload,
@@ -93,7 +96,7 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
     throw new TokenEndpointError('unreachable', `the token endpoint ${where} could not be reached (${code ?? 'error'})`, { cause: err });
   }
 
-  const parsed = parseBody(text);
+  const parsed = userTokenOf(parseBody(text));
   if (status >= 200 && status < 300) {
     const accessToken = parsed?.['access_token'];
     if (typeof accessToken !== 'string' || accessToken.length === 0) {
@@ -126,6 +129,18 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
     throw new TokenEndpointError('rejected', `the token endpoint ${where} refused the request${detail}`, { oauthError, status });
   }
   throw new TokenEndpointError('bad_response', `the token endpoint ${where} answered HTTP ${status} with no OAuth error`, { status });
+}
+
+/**
+ * Slack's v2 flow answers with the bot token at the top and the user's token under `authed_user`;
+ * keyway acts for the user, so the user's token is the one kept when there is no top-level one.
+ */
+function userTokenOf(body: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const user = body?.['authed_user'];
+  if (body && typeof body['access_token'] !== 'string' && user && typeof user === 'object' && typeof (user as Record<string, unknown>)['access_token'] === 'string') {
+    return { ...body, ...(user as Record<string, unknown>) };
+  }
+  return body;
 }
 
 function parseBody(text: string): Record<string, unknown> | undefined {
