@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
 import type { Agent } from '../credentials/agents.ts';
 import { isOAuthGrant, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
@@ -35,6 +36,8 @@ export interface PreparedRequest {
   grant: Grant | undefined;
   issued: IssuedCredential | undefined;
   outgoing: OutgoingRequest;
+  /** A rule's max_body for a body of unknown size: enforced as it streams. */
+  maxBodyBytes?: number | undefined;
 }
 
 /**
@@ -83,7 +86,8 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
 async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, path: string, prepared: PreparedRequest, draft: AuditDraft, signal: AbortSignal): Promise<void> {
   const { grant, issued } = prepared;
   const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
-  const body: RequestBody = oauth ? await readForReplay(req) : hasBody(req) ? { kind: 'streamed', stream: req } : { kind: 'none' };
+  const source = prepared.maxBodyBytes === undefined ? req : capBody(req, prepared.maxBodyBytes, grant?.id);
+  const body: RequestBody = oauth ? await readForReplay(req, source) : hasBody(req) ? { kind: 'streamed', stream: source } : { kind: 'none' };
   const canReplay = oauth && body.kind !== 'streamed';
   const authority = formatAuthority(ctx.target);
   let issuedNow = issued;
@@ -119,6 +123,21 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
   }
 }
 
+/** A rule's max_body on a body whose size was not declared: refused once it streams past the cap. */
+function capBody(req: IncomingMessage, cap: number, grant: string | undefined): Readable {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > cap) done(new ProxyError('policy_denied', `the request body passed the rule's max_body of ${cap} bytes`, { grant }));
+      else done(null, chunk);
+    },
+  });
+  req.pipe(counter);
+  req.once('error', (err) => counter.destroy(err));
+  return counter;
+}
+
 /**
  * The stages before forwarding, shared by plain requests and WebSocket upgrades:
  * checkHost -> chooseGrantFor -> requireAudit -> checkAccess (lease, rules) -> credential -> inject.
@@ -133,13 +152,13 @@ export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessag
     return { grant, issued: undefined, outgoing };
   }
   draft.event.grant = grant.id;
-  await checkAccess(runtime, req, ctx, grant, draft);
+  const maxBodyBytes = await checkAccess(runtime, req, ctx, grant, draft);
   const issued = await runtime.credentials.get(grant);
   draft.event.refreshed = issued.refreshed;
   grant.injector.apply(outgoing, issued.credential);
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
-  return { grant, issued, outgoing };
+  return { grant, issued, outgoing, maxBodyBytes };
 }
 
 /**
@@ -147,12 +166,12 @@ export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessag
  * agent's rules. A refusal names the rule; warn mode lets the request through and says so in the
  * audit line and the log.
  */
-async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, grant: Grant, draft: AuditDraft): Promise<void> {
+async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, grant: Grant, draft: AuditDraft): Promise<number | undefined> {
   const now = runtime.now();
   const lease = checkLease(ctx.agent, grant.id, runtime.leases.get(ctx.agent.id, grant.id), now);
   if (!lease.ok) throw lease.error;
   if (lease.startNew) await runtime.leases.start(lease.startNew);
-  if (!ctx.agent.policy) return;
+  if (!ctx.agent.policy) return undefined;
   const length = Number(req.headers['content-length']);
   const request = {
     grant: grant.id,
@@ -169,6 +188,7 @@ async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, ctx: Exc
     draft.event['policy'] = 'warn';
     runtime.logger.warn({ agent: ctx.agent.id, grant: grant.id, rule: verdict.rule }, 'a rule in warn mode would refuse this request');
   }
+  return verdict.enforced ? verdict.maxBodyBytes : undefined;
 }
 
 /** Stage: the Host header must name the CONNECT target; one Host header only. */

@@ -17,14 +17,14 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * Reads a request body for a grant whose requests may be replayed: up to REPLAY_LIMIT bytes are
+ * Reads a request body (from `source`: the request, or a stage in front of it) for a grant whose requests may be replayed: up to REPLAY_LIMIT bytes are
  * kept; past that, what was read is sent first and the rest streams on without being kept.
  */
-export async function readForReplay(req: IncomingMessage): Promise<RequestBody> {
+export async function readForReplay(req: IncomingMessage, source: Readable = req): Promise<RequestBody> {
   if (!hasBody(req)) return { kind: 'none' };
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > REPLAY_LIMIT) return { kind: 'streamed', stream: req };
-  const iterator = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  if (Number.isFinite(declared) && declared > REPLAY_LIMIT) return { kind: 'streamed', stream: source };
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
   let size = 0;
   for (;;) {

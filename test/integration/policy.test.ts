@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
 import { CANARY } from '../helpers/fixtures.ts';
@@ -103,6 +104,19 @@ describe('agent rules and leases through the proxy', () => {
     const big = await call('claude', 'PUT', '/upload', { body: 'x'.repeat(4096) });
     expect(big.status).toBe(403);
     expect(big.error?.['code']).toBe('policy_denied');
+  });
+
+  it('caps a body of undeclared size as it streams', async () => {
+    const chunked = (size: number) => Readable.from((function* () {
+      for (let sent = 0; sent < size; sent += 256) yield Buffer.alloc(256, 0x61);
+    })());
+    const small = await request(`https://api.example.test:${upstream.port}/upload`, { dispatcher: agents['claude']!, method: 'PUT', body: chunked(512) });
+    expect(small.statusCode).toBe(200);
+    expect(JSON.parse(await small.body.text())).toEqual({ bytes: 512 });
+    const big = await request(`https://api.example.test:${upstream.port}/upload`, { dispatcher: agents['claude']!, method: 'PUT', body: chunked(8192) });
+    const text = await big.body.text();
+    expect(big.statusCode, text).toBe(403);
+    expect(JSON.parse(text).error.message).toContain('max_body');
   });
 
   it('warn mode lets a refused request through and records it', async () => {
