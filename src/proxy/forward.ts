@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Writable, type Readable } from 'node:stream';
-import { LeakGuard, REDACTION, shouldScan } from './leak-guard.ts';
+import { LeakGuard, REDACTION, redactAll, shouldScan } from './leak-guard.ts';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders } from './headers.ts';
 
@@ -56,19 +56,25 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
  */
 export function respondWithUpstream(res: ServerResponse, statusCode: number, headers: IncomingHttpHeaders, out: Pick<ForwardRequest, 'onHead' | 'redact'>): Writable {
   out.onHead?.(statusCode);
-  const guard = out.redact && out.redact.needles.length > 0 && shouldScan(headers) ? new LeakGuard(out.redact.needles) : undefined;
   const head = clientResponseHeaders(headers);
-  if (out.redact) redactHeaders(head, out.redact.needles, out.redact.onRedacted);
-  // A redaction changes the length: the body then goes chunked.
-  if (guard) delete head['content-length'];
+  const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
+  if (redact) redactHeaders(head, redact.needles, redact.onRedacted);
+  if (!redact || !shouldScan(headers)) {
+    res.writeHead(statusCode, head);
+    // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
+    // A sized body goes out with its head in one write, which is cheaper per request.
+    if (head['content-length'] === undefined) res.flushHeaders();
+    return res;
+  }
+  const length = Number(headers['content-length']);
+  if (Number.isFinite(length) && length <= SMALL_BODY) return redactWhole(res, statusCode, head, redact);
+  // A redaction changes the length: a larger or unsized body goes chunked through the guard.
+  delete head['content-length'];
   res.writeHead(statusCode, head);
-  // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
-  // A sized body goes out with its head in one write, which is cheaper per request.
-  if (head['content-length'] === undefined) res.flushHeaders();
-  if (!guard) return res;
-  const { onRedacted } = out.redact!;
+  res.flushHeaders();
+  const guard = new LeakGuard(redact.needles);
   guard.once('end', () => {
-    if (guard.redactions > 0) onRedacted(guard.redactions);
+    if (guard.redactions > 0) redact.onRedacted(guard.redactions);
   });
   // pipe(), not pipeline(): pipeline makes an AbortController and a DOMException per response,
   // measurable on the hot path. Teardown both ways by hand instead.
@@ -78,6 +84,31 @@ export function respondWithUpstream(res: ServerResponse, statusCode: number, hea
     if (!guard.readableEnded) guard.destroy();
   });
   return guard;
+}
+
+// Sized textual bodies up to this are read whole, redacted, and sent with their true length:
+// no chunked encoding and no stream stage for the common small JSON answer.
+const SMALL_BODY = 64 * 1024;
+
+function redactWhole(res: ServerResponse, statusCode: number, head: OutgoingHttpHeaders, redact: NonNullable<ForwardRequest['redact']>): Writable {
+  const chunks: Buffer[] = [];
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+    final(done) {
+      const { output, count } = redactAll(Buffer.concat(chunks), redact.needles);
+      if (count > 0) redact.onRedacted(count);
+      head['content-length'] = String(output.length);
+      res.writeHead(statusCode, head);
+      res.end(output, () => done());
+    },
+    destroy(err, done) {
+      if (err && !res.headersSent) res.destroy(err);
+      done(err);
+    },
+  });
 }
 
 function discard(): Writable {

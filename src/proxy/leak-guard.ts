@@ -55,23 +55,8 @@ export class LeakGuard extends Transform {
   }
 
   #redact(data: Buffer): { output: Buffer; rest: Buffer } {
-    const pieces: Buffer[] = [];
-    let from = 0;
-    for (;;) {
-      let at = -1;
-      let needle: Buffer | undefined;
-      for (const n of this.#needles) {
-        const i = data.indexOf(n, from);
-        if (i !== -1 && (at === -1 || i < at)) {
-          at = i;
-          needle = n;
-        }
-      }
-      if (at === -1 || !needle) break;
-      pieces.push(data.subarray(from, at), REDACTION);
-      this.redactions++;
-      from = at + needle.length;
-    }
+    const { pieces, count, from } = replaceNeedles(data, this.#needles);
+    this.redactions += count;
     const hold = this.#partialMatchAtEnd(data, from);
     pieces.push(data.subarray(from, data.length - hold));
     return { output: Buffer.concat(pieces), rest: Buffer.from(data.subarray(data.length - hold)) };
@@ -91,4 +76,34 @@ export class LeakGuard extends Transform {
     }
     return longest;
   }
+}
+
+/** Every needle in `data` replaced; `from` is where the unmatched tail begins. */
+function replaceNeedles(data: Buffer, needles: readonly Buffer[]): { pieces: Buffer[]; count: number; from: number } {
+  const pieces: Buffer[] = [];
+  let from = 0;
+  let count = 0;
+  for (;;) {
+    let at = -1;
+    let needle: Buffer | undefined;
+    for (const n of needles) {
+      const i = data.indexOf(n, from);
+      if (i !== -1 && (at === -1 || i < at)) {
+        at = i;
+        needle = n;
+      }
+    }
+    if (at === -1 || !needle) return { pieces, count, from };
+    pieces.push(data.subarray(from, at), REDACTION);
+    count++;
+    from = at + needle.length;
+  }
+}
+
+/** A whole body at once: the common small JSON answer, sent again with its true length. */
+export function redactAll(data: Buffer, needles: readonly Buffer[]): { output: Buffer; count: number } {
+  const { pieces, count, from } = replaceNeedles(data, needles);
+  if (count === 0) return { output: data, count };
+  pieces.push(data.subarray(from));
+  return { output: Buffer.concat(pieces), count };
 }
