@@ -4,11 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CLI, cleanEnv, runProcess } from '../test/helpers/keyway.ts';
+import { freePort } from '../test/helpers/ports.ts';
 
 export interface KeywayChildOptions {
   /** Host names keyway maps to 127.0.0.1 (proxy.hosts). */
@@ -27,6 +27,10 @@ export interface KeywayChildOptions {
   env?: Record<string, string> | undefined;
   /** The CLI entry to run: src/cli/main.ts (default) or a built dist/cli/main.js. */
   cli?: string | undefined;
+  /** More top-level config sections (e.g. providers, oauth), written beside proxy and admin. */
+  config?: Record<string, unknown> | undefined;
+  /** More CLI commands to run on the home before start, after the bench grant is added (--home is appended). */
+  setup?: ReadonlyArray<{ args: readonly string[]; stdin?: string | undefined }> | undefined;
 }
 
 export interface MemoryReading {
@@ -64,6 +68,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
         hosts: Object.fromEntries(options.hosts.map((h) => [h, '127.0.0.1'])),
       },
       admin: { enabled: false },
+      ...options.config,
     };
     mkdirSync(join(home, 'config'), { recursive: true });
     writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
@@ -77,6 +82,10 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       30_000,
     );
     if (added.code !== 0) throw new Error(`keyway grants add failed (${added.code}): ${added.stderr.trim()}`);
+    for (const step of options.setup ?? []) {
+      const ran = await runProcess(process.execPath, [CLI, ...step.args, '--home', home], env, step.stdin ?? '', 30_000);
+      if (ran.code !== 0) throw new Error(`keyway ${step.args.slice(0, 2).join(' ')} failed (${ran.code}): ${ran.stderr.trim()}`);
+    }
 
     const nodeArgs = [...(options.nodeArgs ?? []), ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [])];
     const child = spawn(process.execPath, [...nodeArgs, options.cli ?? CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`], {
@@ -114,15 +123,6 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
 }
 
 /** A port that was free a moment ago (bind to 0, read it, close). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 function waitForStart(child: ChildProcess, tail: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

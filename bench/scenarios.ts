@@ -7,6 +7,11 @@ import { MiB, parallel, sequential, summarise, type Bounds, type LatencySummary 
 export const MAIN_HOST = 'api.bench.test';
 export const newHost = (i: number): string => `h${i}.bench.test`;
 export const warmHost = (i: number): string => `w${i}.bench.test`;
+/**
+ * The s6 host, covered only by the oauth2 grant. Not under bench.test: the bearer grant covers
+ * *.bench.test, and a second grant on one of those names would make every request grant_ambiguous.
+ */
+export const OAUTH_HOST = 'oauth.benchauth.test';
 
 export interface Plan {
   rounds: number;
@@ -15,6 +20,8 @@ export interface Plan {
   s3: { concurrency: number; warmup: number; bounds: Bounds };
   s4: { concurrency: number; warmup: number; bounds: Bounds };
   s5: { hosts: number; warmupHosts: number; maxMs: number };
+  /** s2's load on the oauth2 grant, whose access token lives `tokenLifetimeS` and is refreshed `refreshSkewS` early. */
+  s6: { connections: number; warmupPerConnection: number; bounds: Bounds; tokenLifetimeS: number; refreshSkewS: number };
 }
 
 export const FULL_PLAN: Plan = {
@@ -24,6 +31,7 @@ export const FULL_PLAN: Plan = {
   s3: { concurrency: 8, warmup: 16, bounds: { maxCount: 200, maxMs: 4000 } },
   s4: { concurrency: 8, warmup: 16, bounds: { maxCount: 200, maxMs: 4000 } },
   s5: { hosts: 200, warmupHosts: 5, maxMs: 40_000 },
+  s6: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 500_000, maxMs: 10_000 }, tokenLifetimeS: 3, refreshSkewS: 1 },
 };
 
 export const QUICK_PLAN: Plan = {
@@ -33,6 +41,7 @@ export const QUICK_PLAN: Plan = {
   s3: { concurrency: 8, warmup: 8, bounds: { maxCount: 24, maxMs: 1500 } },
   s4: { concurrency: 8, warmup: 8, bounds: { maxCount: 24, maxMs: 1500 } },
   s5: { hosts: 20, warmupHosts: 2, maxMs: 10_000 },
+  s6: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 150_000, maxMs: 3000 }, tokenLifetimeS: 3, refreshSkewS: 1 },
 };
 
 export interface Context {
@@ -47,6 +56,25 @@ export interface LatencyResult {
   seconds: number;
   rps: number;
   latencyMs: LatencySummary;
+}
+
+export interface RefreshLoadResult extends LatencyResult {
+  /** Responses other than 200 (or with a wrong body) during the measured window. */
+  failures: number;
+  /** The first of them, for the report. */
+  firstFailure: string | undefined;
+  /** Successful refreshes at the token endpoint during the measured window. */
+  tokenRefreshes: number;
+  /** Every call to the token endpoint during the window, refused ones included. */
+  tokenCalls: number;
+  /** Requests, failures and token endpoint calls during the warm-up (the grant starts with an expired access token). */
+  warmup: { requests: number; failures: number; tokenCalls: number };
+}
+
+/** What s6 reads from the bench token endpoint. */
+export interface TokenCounter {
+  calls(): number;
+  refreshes(): number;
 }
 
 export interface ThroughputResult {
@@ -108,6 +136,42 @@ export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2']): Promis
       samples.push(performance.now() - t0);
     });
     return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples) };
+  });
+}
+
+/**
+ * s6: s2's load (small GETs on `connections` kept-alive connections) through keyway to the host of
+ * the oauth2 grant, whose access token expires every few seconds, so keyway refreshes it under load.
+ * Responses are tallied apart: a non-200 here is the result being measured, not a bench bug.
+ */
+export function s6RefreshUnderLoad(route: Route, ctx: Context, plan: Plan['s6'], tokens: TokenCounter): Promise<RefreshLoadResult> {
+  const warmTally: Tally = { badStatus: 0, badBody: 0 };
+  const tally: Tally = { badStatus: 0, badBody: 0 };
+  return withDispatcher(route, plan.connections, async (d) => {
+    const url = `${origin(ctx, OAUTH_HOST)}/small`;
+    const warm = plan.connections * plan.warmupPerConnection;
+    const callsBefore = tokens.calls();
+    const warmLoop = await parallel(plan.connections, within(ctx, { maxCount: warm, maxMs: 5000 }), async () => void (await getBody(route, d, url, warmTally)));
+    const warmup = { requests: warmLoop.count, failures: warmTally.badStatus + warmTally.badBody, tokenCalls: tokens.calls() - callsBefore };
+    const samples: number[] = [];
+    const calls0 = tokens.calls();
+    const refreshes0 = tokens.refreshes();
+    const loop = await parallel(plan.connections, within(ctx, plan.bounds), async () => {
+      const t0 = performance.now();
+      await getBody(route, d, url, tally);
+      samples.push(performance.now() - t0);
+    });
+    return {
+      requests: loop.count,
+      seconds: loop.ms / 1000,
+      rps: loop.count / (loop.ms / 1000),
+      latencyMs: summarise(samples),
+      failures: tally.badStatus + tally.badBody,
+      firstFailure: tally.first ?? warmTally.first,
+      tokenCalls: tokens.calls() - calls0,
+      tokenRefreshes: tokens.refreshes() - refreshes0,
+      warmup,
+    };
   });
 }
 

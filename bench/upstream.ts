@@ -1,6 +1,7 @@
 // The benchmark's upstream: a real HTTPS server on 127.0.0.1:0 for *.bench.test, with a leaf signed
 // by the test upstream CA (test/fixtures/tls), that answers 401 unless the request carries the
-// bench credential. It counts what arrives without the credential.
+// bench credential. It counts what arrives without the credential. Requests for the OAuth host of
+// scenario s6 are checked against the bench token endpoint's access tokens instead, and counted apart.
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { certificateToPem, forgePublicKey, opensslSigner, randomSerial, subjectKeyId } from '../src/tls/x509-util.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
+import type { TokenCheck } from './token-endpoint.ts';
 
 /** Marks requests that the benchmark sent through keyway, so the upstream can count them apart. */
 export const VIA_HEADER = 'x-bench-via';
@@ -25,6 +27,25 @@ export interface UpstreamCounts {
   /** TLS connections, classified by the first request on each: how well each route reuses them. */
   connectionsDirect: number;
   connectionsViaKeyway: number;
+  /** Requests for the OAuth host (s6); none of them is counted in the fields above. */
+  oauth: OAuthHostCounts;
+}
+
+export interface OAuthHostCounts {
+  total: number;
+  /** 200s: the current access token, or the one it replaced moments ago. */
+  okCurrent: number;
+  okPrevious: number;
+  /** 401s: an access token past its expiry (plus a second), one never issued, or none. */
+  refusedExpired: number;
+  refusedUnknown: number;
+  refusedMissing: number;
+}
+
+/** The s6 host: its requests must carry a token from the bench token endpoint. */
+export interface OAuthHostCheck {
+  host: string;
+  check(authorization: string | undefined): TokenCheck;
 }
 
 export interface BenchUpstream {
@@ -37,8 +58,8 @@ const CA_KEY_PATH = fileURLToPath(new URL('../test/fixtures/tls/upstream-ca-key.
 const SMALL_BODY = Buffer.from(JSON.stringify({ ok: true, note: 'small response for the keyway benchmark', n: 42 }));
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
-/** A leaf for *.bench.test and bench.test, signed by the test upstream CA, valid for one day. */
-export function benchLeaf(): { cert: string; key: string } {
+/** A leaf for *.bench.test, bench.test and `extraNames`, signed by the test upstream CA, valid for one day. */
+export function benchLeaf(extraNames: readonly string[] = []): { cert: string; key: string } {
   const caCert = forge.pki.certificateFromPem(TLS_FIXTURES.ca);
   const caKey = createPrivateKey(readFileSync(CA_KEY_PATH, 'utf8'));
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -54,7 +75,7 @@ export function benchLeaf(): { cert: string; key: string } {
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 2, value: '*.bench.test' }, { type: 2, value: 'bench.test' }] },
+    { name: 'subjectAltName', altNames: [{ type: 2, value: '*.bench.test' }, { type: 2, value: 'bench.test' }, ...extraNames.map((value) => ({ type: 2, value }))] },
     { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyId(caCert) },
     { name: 'subjectKeyIdentifier' },
   ]);
@@ -66,13 +87,40 @@ export function benchLeaf(): { cert: string; key: string } {
  * Routes: /small (a ~90-byte JSON body), /download?n=N (N bytes, streamed in 64 KiB writes),
  * /upload (counts the body, answers {"bytes":N}).
  */
-export async function startBenchUpstream(secret: string): Promise<BenchUpstream> {
+export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck): Promise<BenchUpstream> {
   const expected = `Bearer ${secret}`;
-  const counts: UpstreamCounts = { total: 0, viaKeyway: 0, withoutCredential: 0, withoutCredentialViaKeyway: 0, connectionsDirect: 0, connectionsViaKeyway: 0 };
+  const counts: UpstreamCounts = {
+    total: 0,
+    viaKeyway: 0,
+    withoutCredential: 0,
+    withoutCredentialViaKeyway: 0,
+    connectionsDirect: 0,
+    connectionsViaKeyway: 0,
+    oauth: { total: 0, okCurrent: 0, okPrevious: 0, refusedExpired: 0, refusedUnknown: 0, refusedMissing: 0 },
+  };
   const sockets = new WeakSet<object>();
-  const { cert, key } = benchLeaf();
+  const { cert, key } = benchLeaf(oauth ? [oauth.host] : []);
+  const oauthHost = oauth ? new RegExp(`^${oauth.host.replaceAll('.', '\\.')}(:\\d+)?$`, 'i') : undefined;
+
+  const onOAuthRequest = (req: IncomingMessage, res: ServerResponse, check: OAuthHostCheck['check']) => {
+    const o = counts.oauth;
+    o.total++;
+    req.resume();
+    const verdict = check(req.headers.authorization);
+    if (verdict === 'current' || verdict === 'previous') {
+      if (verdict === 'current') o.okCurrent++;
+      else o.okPrevious++;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(SMALL_BODY.length) }).end(SMALL_BODY);
+      return;
+    }
+    if (verdict === 'expired') o.refusedExpired++;
+    else if (verdict === 'unknown') o.refusedUnknown++;
+    else o.refusedMissing++;
+    res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}');
+  };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (oauth && oauthHost?.test(req.headers.host ?? '')) return onOAuthRequest(req, res, oauth.check);
     counts.total++;
     const via = req.headers[VIA_HEADER] === 'keyway';
     if (via) counts.viaKeyway++;

@@ -10,10 +10,10 @@
 // head file. verify then starts the chain there: the oldest kept file must continue exactly from the
 // recorded line, so deleting any other file (or an old one by hand) still shows as a gap.
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { open, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import type { ChainHead, HeadState } from './head.ts';
+import { readHeadRecord, writeHeadRecord, type ChainHead, type HeadState } from './head.ts';
 import { LineSplitter, readLastLines } from './lines.ts';
 import { parseLine } from './record.ts';
 import type { AuditLine } from './record.ts';
@@ -149,41 +149,11 @@ function prunedMac(key: Buffer, head: ChainHead): string {
   return createHmac('sha256', key).update(`pruned:${head.seq}:${head.hash}`).digest('hex');
 }
 
-let tempCounter = 0;
-
 /** Record the last line removed by pruning. Call only under the audit lock (records only grow). */
 export async function writePruned(path: string, key: Buffer, head: ChainHead): Promise<void> {
-  const body = `${JSON.stringify({ seq: head.seq, hash: head.hash, mac: prunedMac(key, head) })}\n`;
-  const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
-  try {
-    await writeFile(temp, body, { mode: 0o600 });
-    await rename(temp, path);
-  } catch (err) {
-    await unlink(temp).catch(() => undefined);
-    throw err;
-  }
+  await writeHeadRecord(path, head, prunedMac(key, head));
 }
 
 export async function readPruned(path: string, key: Buffer): Promise<HeadState> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    throw err;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { kind: 'unreadable' };
-  }
-  if (typeof value !== 'object' || value === null) return { kind: 'unreadable' };
-  const { seq, hash, mac } = value as Record<string, unknown>;
-  if (!Number.isSafeInteger(seq) || typeof hash !== 'string' || typeof mac !== 'string') return { kind: 'unreadable' };
-  const head: ChainHead = { seq: seq as number, hash };
-  const want = Buffer.from(prunedMac(key, head), 'hex');
-  const got = Buffer.from(mac, 'hex');
-  const authentic = got.length === want.length && timingSafeEqual(got, want);
-  return authentic ? { kind: 'ok', head } : { kind: 'bad_mac', head };
+  return readHeadRecord(path, (h) => prunedMac(key, h));
 }

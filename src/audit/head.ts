@@ -29,7 +29,19 @@ let tempCounter = 0;
  * Not fsynced: see the writer for why a stale head after a crash is acceptable.
  */
 export async function writeHead(path: string, key: Buffer, head: ChainHead): Promise<void> {
-  const body = `${JSON.stringify({ seq: head.seq, hash: head.hash, mac: headMac(key, head) })}\n`;
+  await writeHeadRecord(path, head, headMac(key, head));
+}
+
+/** Read and authenticate the head. Only an absent file is 'missing'; other read errors throw. */
+export async function readHead(path: string, key: Buffer): Promise<HeadState> {
+  return readHeadRecord(path, (head) => headMac(key, head));
+}
+
+// ---- `{seq, hash, mac}` files: the head, and the pruned record (files.ts), differ only in the MAC ----
+
+/** Writes `{seq, hash, mac}` as writeHead does: temp file + rename, mode 0600, not fsynced. */
+export async function writeHeadRecord(path: string, head: ChainHead, mac: string): Promise<void> {
+  const body = `${JSON.stringify({ seq: head.seq, hash: head.hash, mac })}\n`;
   const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
   try {
     await writeFile(temp, body, { mode: 0o600 });
@@ -40,8 +52,8 @@ export async function writeHead(path: string, key: Buffer, head: ChainHead): Pro
   }
 }
 
-/** Read and authenticate the head. Only an absent file is 'missing'; other read errors throw. */
-export async function readHead(path: string, key: Buffer): Promise<HeadState> {
+/** Reads a `{seq, hash, mac}` file and checks its MAC against `macOf`. Only an absent file is 'missing'. */
+export async function readHeadRecord(path: string, macOf: (head: ChainHead) => string): Promise<HeadState> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -61,7 +73,7 @@ export async function readHead(path: string, key: Buffer): Promise<HeadState> {
     return { kind: 'unreadable' };
   }
   const head: ChainHead = { seq: seq as number, hash };
-  const want = Buffer.from(headMac(key, head), 'hex');
+  const want = Buffer.from(macOf(head), 'hex');
   const got = Buffer.from(mac, 'hex');
   const authentic = got.length === want.length && timingSafeEqual(got, want);
   return authentic ? { kind: 'ok', head } : { kind: 'bad_mac', head };

@@ -138,26 +138,24 @@ export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerato
 /** The last `count` lines across files, and a reader positioned after them on the live file. */
 async function openInitial(path: string, count: number): Promise<{ lines: AuditLine[]; reader: FollowReader | null }> {
   const reader = await FollowReader.open(path, null);
-  const lines: AuditLine[] = [];
-  if (reader !== null) {
-    try {
-      lines.push(...(await reader.lastLines(count)));
-    } catch (err) {
-      await reader.close();
-      throw err;
+  try {
+    const lines: AuditLine[] = reader === null ? [] : await reader.lastLines(count);
+    if (lines.length < count) {
+      const rotated = await listRotated(path).catch((err: unknown) => {
+        throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+      });
+      for (const file of rotated.toReversed()) {
+        if (lines.length >= count) break;
+        const older = await lastLinesOf(file.path, count - lines.length);
+        lines.unshift(...older);
+      }
     }
+    return { lines, reader };
+  } catch (err) {
+    // The caller only takes charge of the reader once this returns.
+    await reader?.close();
+    throw err;
   }
-  if (lines.length < count) {
-    const rotated = await listRotated(path).catch((err: unknown) => {
-      throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
-    });
-    for (const file of rotated.toReversed()) {
-      if (lines.length >= count) break;
-      const older = await lastLinesOf(file.path, count - lines.length);
-      lines.unshift(...older);
-    }
-  }
-  return { lines, reader };
 }
 
 async function lastLinesOf(path: string, count: number): Promise<AuditLine[]> {
@@ -200,8 +198,13 @@ class FollowReader {
       if (isNotFound(err)) return null;
       throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
     }
-    const st = await fh.stat();
-    return new FollowReader(fh, st.ino, st.dev, offset ?? st.size);
+    try {
+      const st = await fh.stat();
+      return new FollowReader(fh, st.ino, st.dev, offset ?? st.size);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   /** The last `count` complete lines before the current end; leaves the reader after them. */

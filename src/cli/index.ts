@@ -5,7 +5,7 @@ import type { Command } from './command.ts';
 import { agents } from './commands/agents.ts';
 import { audit } from './commands/audit.ts';
 import { ca } from './commands/ca.ts';
-import { doctor } from './commands/doctor.ts';
+import { doctor } from './commands/doctor/index.ts';
 import { env, run } from './commands/env.ts';
 import { grants } from './commands/grants.ts';
 import { init } from './commands/init.ts';

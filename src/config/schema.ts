@@ -66,7 +66,7 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx): numbe
 
 const ipAddress = z.string().refine((text) => isIP(text) !== 0, { message: 'expected an IP address' });
 
-const cidr = z.string().refine((text) => parseCidr(text) !== undefined, { message: 'expected a CIDR range such as 10.1.0.0/16 or fd00::/8' });
+const cidr = z.string().refine((text) => typeof parseCidr(text) !== 'string', { message: 'expected a CIDR range such as 10.1.0.0/16 or fd00::/8' });
 
 const httpsUrl = z.string().refine(
   (text) => {

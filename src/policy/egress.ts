@@ -46,7 +46,7 @@ export class EgressPolicy {
   constructor(allowNetworks: readonly string[] = []) {
     for (const cidr of allowNetworks) {
       const parsed = parseCidr(cidr);
-      if (!parsed) throw new Error(`"${cidr}" is not a CIDR range`);
+      if (typeof parsed === 'string') throw new Error(`"${cidr}" is not a CIDR range`);
       this.#allowed.addSubnet(parsed.net, parsed.prefix, parsed.family);
     }
   }

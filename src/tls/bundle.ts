@@ -3,7 +3,7 @@
 // system's CAs too, or every host keyway only tunnels (never intercepts) would fail verification.
 import { readFile } from 'node:fs/promises';
 import * as tls from 'node:tls';
-import { replaceFile } from './files.ts';
+import { replaceFile } from '../files/atomic-write.ts';
 
 /** The machine's trusted roots: the OS store when Node can read it, else Node's bundled Mozilla list. */
 export function systemCertificates(): readonly string[] {

@@ -10,7 +10,7 @@ import forge from 'node-forge';
 import { KeywayError } from '../errors/index.ts';
 import { ensureBundle } from './bundle.ts';
 import { createCaPem } from './ca-create.ts';
-import { writeNewFile } from './files.ts';
+import { writeNewFile } from '../files/atomic-write.ts';
 
 export interface CertificateAuthority {
   readonly certPem: string;

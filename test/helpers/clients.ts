@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CANARY } from './fixtures.ts';
 import { cleanEnv, runProcess, type TestProxy } from './keyway.ts';
@@ -17,15 +17,8 @@ export interface Echo {
   headers: Record<string, string | undefined>;
 }
 
-/** A port that was free a moment ago (for configs that `keyway env` reads: port 0 cannot be printed). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+// Re-exported for the tests that take it from here (configs that `keyway env` reads: port 0 cannot be printed).
+export { freePort } from './ports.ts';
 
 /** curl with ~/.curlrc ignored (-q must come first). */
 export function curl(args: string[], env: Record<string, string>): Promise<ProcessResult> {

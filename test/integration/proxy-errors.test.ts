@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { Duplex } from 'node:stream';
+import { connect as netConnect } from 'node:net';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { freePort } from '../helpers/ports.ts';
+import { exchange, openConnect, parseResponse, startTls, type RawResponse } from '../helpers/raw-http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // Errors keyway itself returns, and the blind tunnel, against the real proxy and real upstreams.
 // Every error body is collected and, with the logs and the audit file, searched for the secrets.
@@ -15,125 +16,6 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 const CANARY2 = 'kw-query-canary-4e8d2b6a';
 const QUERY = `?token=${CANARY2}`;
 const EXTRA_HOSTS = ['plainok.example.test', 'stale.example.test', 'down.example.test'];
-
-interface RawResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-function parseResponse(raw: string): RawResponse {
-  const end = raw.indexOf('\r\n\r\n');
-  const head = end === -1 ? raw : raw.slice(0, end);
-  const [statusLine = '', ...lines] = head.split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  const body = end === -1 ? '' : raw.slice(end + 4);
-  return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body: headers['transfer-encoding'] === 'chunked' ? dechunk(body) : body };
-}
-
-/**
- * Decodes a chunked body (keyway sends a scanned body chunked: a redaction changes its length).
- * Sizes count bytes, so this works on the bytes; it throws on framing that does not end properly.
- */
-function dechunk(text: string): string {
-  const raw = Buffer.from(text, 'utf8');
-  const out: Buffer[] = [];
-  let at = 0;
-  for (let guard = 0; guard < 100_000; guard++) {
-    const lineEnd = raw.indexOf('\r\n', at);
-    if (lineEnd === -1) throw new Error(`chunked body without a size line at byte ${at}`);
-    const size = parseInt(raw.subarray(at, lineEnd).toString('latin1').split(';')[0] ?? '', 16);
-    if (!Number.isFinite(size)) throw new Error(`bad chunk size at byte ${at}`);
-    at = lineEnd + 2;
-    if (size === 0) return Buffer.concat(out).toString('utf8');
-    if (raw.length < at + size + 2) throw new Error('chunked body cut short');
-    out.push(raw.subarray(at, at + size));
-    at += size + 2;
-  }
-  throw new Error('too many chunks');
-}
-
-/** Writes `text` on a stream and collects everything until the peer closes (bounded in time). */
-function exchange(stream: Duplex, text: string, timeoutMs = 5_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      stream.destroy();
-      reject(new Error(`no close within ${timeoutMs} ms; got: ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.once('end', done);
-    stream.once('close', done);
-    stream.once('error', done);
-    stream.write(text);
-  });
-}
-
-/** CONNECT through the proxy; resolves with the socket once the proxy's answer head has arrived. */
-function openConnect(port: number, authority: string): Promise<{ socket: Socket; status: number; head: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    let buffered = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('CONNECT got no answer'));
-    }, 5_000);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.pause();
-      const rest = buffered.subarray(end + 4);
-      if (rest.length > 0) socket.unshift(rest);
-      const head = buffered.subarray(0, end).toString('utf8');
-      resolve({ socket, status: Number(head.split(' ')[1]), head });
-    };
-    socket.on('data', onData);
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
-  });
-}
-
-function startTls(socket: Socket, servername: string, ca: string): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const tls = tlsConnect({ socket, servername, ca }, () => resolve(tls));
-    tls.once('error', reject);
-  });
-}
-
-/** Waits for something to show up (an audit line is written after the response closes). */
-async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 3_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createNetServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('keyway errors and the blind tunnel', () => {
   let upstream: TestUpstream;

@@ -1,73 +1,24 @@
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { openTunnel, startTls } from '../helpers/raw-http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // Streaming through an intercepted connection: large bodies both ways, Expect: 100-continue, SSE,
 // WebSocket, a client leaving mid-body, and connection reuse.
 
 const MiB = 1024 * 1024;
 const AUTH = `Bearer ${CANARY}`;
-
-/** CONNECT through the proxy; resolves with the raw socket once the proxy answered 200. */
-function openTunnel(port: number, authority: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    let buffered = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('CONNECT got no answer'));
-    }, 5_000);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.pause();
-      const head = buffered.subarray(0, end).toString('utf8');
-      if (!head.startsWith('HTTP/1.1 200')) {
-        socket.destroy();
-        reject(new Error(`CONNECT refused: ${head.split('\r\n')[0]}`));
-        return;
-      }
-      if (end + 4 < buffered.length) socket.unshift(buffered.subarray(end + 4));
-      resolve(socket);
-    };
-    socket.on('data', onData);
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
-  });
-}
-
-function startTls(socket: Socket, servername: string, ca: string): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const tls = tlsConnect({ socket, servername, ca }, () => resolve(tls));
-    tls.once('error', reject);
-  });
-}
-
-async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** `total` bytes in 64 KiB pieces, made as they are read: never the whole body in memory. */
 async function* generatedBody(total: number): AsyncGenerator<Buffer> {

@@ -74,6 +74,7 @@ async function readKeyFile(path: string, source: string): Promise<Buffer> {
  */
 async function generateKeyFile(dataDir: string, path: string): Promise<MasterKey | undefined> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(MASTER_KEY_BYTES);
   let handle;
   try {
     handle = await open(path, 'wx', 0o600);
@@ -81,7 +82,6 @@ async function generateKeyFile(dataDir: string, path: string): Promise<MasterKey
     if (errnoCode(err) === 'EEXIST') return undefined;
     throw invalid(MASTER_KEY_FILENAME, `(${path}) cannot be created (${errnoCode(err) ?? 'error'})`, err);
   }
-  const key = randomBytes(MASTER_KEY_BYTES);
   try {
     await handle.writeFile(`${key.toString('base64')}\n`);
     await handle.sync();

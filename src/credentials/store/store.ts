@@ -6,7 +6,7 @@ import { mkdir, open, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KeywayError } from '../../errors/index.ts';
-import { writeFileAtomic } from './atomic-write.ts';
+import { replaceFileDurably } from '../../files/atomic-write.ts';
 import { Draft } from './draft.ts';
 import type { StoreDraft } from './draft.ts';
 import { emptyStore, openStoreFile, parseStoreFile, serializeStore } from './format.ts';
@@ -93,7 +93,7 @@ export class Store {
         if ((await statStamp(abs)) !== MISSING) return;
         const text = serializeStore(emptyStore(key));
         lock.assertHeld();
-        await writeFileAtomic(abs, text);
+        await replaceFileDurably(abs, text, 0o600);
       });
       snap = await readSnapshot(abs);
     }
@@ -150,7 +150,7 @@ export class Store {
         const next = draft.commit(this.#key);
         const text = serializeStore(next);
         lock.assertHeld();
-        await writeFileAtomic(this.path, text);
+        await replaceFileDurably(this.path, text, 0o600);
         // We still hold the lock, so this stat is of the file we just wrote.
         this.#adopt({ text, stamp: await statStamp(this.path) }, next);
         return result;

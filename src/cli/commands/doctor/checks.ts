@@ -1,0 +1,66 @@
+// The checks in order; a check that cannot run (an earlier one failed) is reported as skip, with why.
+
+import { join } from 'node:path';
+import { formatListen } from '../../../config/index.ts';
+import { keywayPaths } from '../../../paths.ts';
+import { SELF_CHECK_HOST } from '../../../proxy/self-check.ts';
+import type { CommandIO } from '../../io.ts';
+import { variablesFor } from '../env.ts';
+import { checkBundle, checkCaCert, checkCaKey } from './checks-ca.ts';
+import { checkClient } from './checks-clients.ts';
+import { checkAdmin, checkProxy } from './checks-proxy.ts';
+import { checkThroughProxy } from './checks-through.ts';
+import { CLIENTS } from './clients.ts';
+import type { CheckResult, Context } from './context.ts';
+
+export async function runChecks(ctx: Context): Promise<CheckResult[]> {
+  const paths = keywayPaths(ctx.config);
+  const caPath = join(paths.certsDir, 'ca.pem');
+  const keyPath = join(paths.certsDir, 'ca-key.pem');
+  const bundlePath = join(paths.certsDir, 'bundle.pem');
+  const add = (r: CheckResult) => {
+    ctx.results.push(r);
+    return r;
+  };
+
+  const ca = await checkCaCert(caPath, keyPath);
+  add(ca.result);
+  add(await checkCaKey(keyPath, ca.cert));
+  add(await checkBundle(bundlePath, ca.cert));
+  const proxyOk = add(await checkProxy(ctx)).status === 'ok';
+  add(await checkAdmin(ctx));
+
+  const throughName = ctx.target.selfCheck ? `keyway answers through the proxy (${SELF_CHECK_HOST})` : `keyway intercepts ${ctx.target.host}`;
+  let blocked: string | undefined;
+  if (ca.cert === undefined) blocked = 'needs a working certs/ca.pem';
+  else if (!proxyOk) blocked = 'needs the proxy to answer';
+  if (blocked !== undefined || ca.pem === undefined) {
+    add({ check: throughName, status: 'skip', detail: blocked ?? 'needs certs/ca.pem' });
+  } else {
+    blocked = add(await checkThroughProxy(ctx, ca.pem, throughName)).status === 'ok' ? undefined : 'keyway\'s own check through the proxy failed';
+  }
+
+  let env: Record<string, string> | undefined;
+  if (blocked === undefined) {
+    try {
+      const vars = await variablesFor(ctx.args, quietIO(ctx.io), formatListen(ctx.proxy));
+      env = { PATH: ctx.io.env['PATH'] ?? '/usr/bin:/bin', HOME: ctx.io.env['HOME'] ?? '/tmp', ...vars.proxy, ...vars.placeholders };
+    } catch (err) {
+      blocked = `the variables of keyway env cannot be made: ${(err as Error).message}`;
+    }
+  }
+  const seenAuditIds = new Set<string>();
+  for (const client of CLIENTS) {
+    if (blocked !== undefined || env === undefined) {
+      add({ check: client.name, status: 'skip', detail: `not run: ${blocked ?? 'no environment'}` });
+      continue;
+    }
+    add(await checkClient(ctx, client, env, seenAuditIds));
+  }
+  return ctx.results;
+}
+
+/** variablesFor reports store problems on stderr; doctor's own lines say what matters. */
+function quietIO(io: CommandIO): CommandIO {
+  return { ...io, err: () => undefined };
+}

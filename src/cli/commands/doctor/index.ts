@@ -1,0 +1,124 @@
+// `keyway doctor`: checks, one line each with what to fix, that keyway can work for the clients on
+// this machine: its CA files, the running proxy and admin API, keyway's own answer through the proxy,
+// and then curl, Node, Python (requests) and git, whichever are installed, each run in a clean
+// environment holding exactly the variables of `keyway env`.
+//
+// The test request. A client trusting keyway's CA can only be shown on a host keyway intercepts.
+// doctor must not write a grant (it changes nothing) and cannot use a server of its own on loopback
+// (the egress guard refuses loopback destinations), so the proxy answers one name itself:
+// `CONNECT keyway.internal:443` is always intercepted (after the usual agent check, whatever the
+// grants, proxy.unmatched or egress rules, and never resolved or dialled), with a leaf from keyway's
+// CA, and inside it `GET /healthz` answers 200 {"ok":true,"service":"keyway",...}; any other path
+// answers 404. `.internal` is reserved for private use, so the name never reaches a real host, and a
+// client that bypasses the proxy fails to resolve it instead of passing by accident.
+//
+// `--url https://HOST/PATH` tests against a host a grant covers instead (this sends one request per
+// client to it, with the grant's credential). doctor then first checks that keyway intercepts HOST
+// with its CA, and after each client that keyway's audit log shows the request, so a client that
+// went around the proxy cannot pass.
+
+import { parseDuration, parseListen, type Config, type ListenAddress } from '../../../config/index.ts';
+import { SELF_CHECK_HOST, SELF_CHECK_PATH } from '../../../proxy/self-check.ts';
+import { parse } from '../../args.ts';
+import { agentKeyFor } from '../../client-env.ts';
+import type { Command } from '../../command.ts';
+import { configFor } from '../../context.ts';
+import { printJson, usageError } from '../../io.ts';
+import { proxyAddress } from '../../proxy-url.ts';
+import { runChecks } from './checks.ts';
+import type { CheckResult, Context, Target } from './context.ts';
+
+export type { CheckResult, CheckStatus } from './context.ts';
+
+export const doctor: Command = {
+  name: 'doctor',
+  summary: 'check the CA, the running proxy, and that curl, node, python and git go through it and trust it',
+  usage: `keyway doctor [--agent ID] [--proxy HOST:PORT] [--admin URL] [--url URL] [--timeout D] [--json]
+
+Prints one line per check, ok or FAIL with what to fix (skip when a client is not installed or an
+earlier check failed), and exits 0 only if nothing failed:
+  - certs/ca.pem parses and is a current CA; certs/ca-key.pem is its key, mode 0600; certs/bundle.pem
+    holds the CA
+  - the proxy answers on proxy.listen (or --proxy); the admin /healthz answers (or --admin), when
+    admin.enabled
+  - keyway answers through the proxy with a certificate from its CA: a CONNECT to ${SELF_CHECK_HOST}:443,
+    which keyway answers itself (GET ${SELF_CHECK_PATH}), so nothing leaves the machine
+  - curl, node (this one), python3 with requests, and git, each run in a clean environment (PATH, HOME
+    and exactly the variables of \`keyway env\`; git without your ~/.gitconfig) reach that test request
+    and trust keyway's CA
+
+--agent ID     go through the proxy as this agent (key from KEYWAY_AGENT_KEY or the config)
+--proxy H:P    the proxy to check, when it was started with --listen
+--admin URL    the admin API, when it was started with --admin-listen (e.g. http://127.0.0.1:8788)
+--url URL      test against https://HOST/PATH, a host a grant covers, instead of ${SELF_CHECK_HOST}: one
+               request per client is sent there, with the grant's credential; each must show up in
+               keyway's audit log
+--timeout D    per client (default 15s)`,
+  async run(argv, io) {
+    const args = parse(argv, {
+      agent: { type: 'string' },
+      proxy: { type: 'string' },
+      admin: { type: 'string' },
+      url: { type: 'string' },
+      timeout: { type: 'string' },
+    });
+    const config = configFor(args, io);
+    const timeoutMs = parseDuration(args.string('timeout') ?? '15s');
+    if (timeoutMs === undefined || timeoutMs <= 0) throw usageError('--timeout: expected a duration such as 15s');
+    const agentId = args.string('agent');
+    const ctx: Context = {
+      config,
+      io,
+      args,
+      timeoutMs,
+      agent: agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) },
+      proxy: proxyFromArgs(args.string('proxy'), config),
+      target: targetFromArgs(args.string('url')),
+      results: [],
+    };
+    const results = await runChecks(ctx);
+    const ok = results.every((r) => r.status !== 'fail');
+    if (args.json) printJson(io, { ok, checks: results });
+    else for (const r of results) io.out(formatResult(r));
+    if (!ok && !args.json) io.err(`keyway doctor: ${results.filter((r) => r.status === 'fail').length} check(s) failed`);
+    return ok ? 0 : 1;
+  },
+};
+
+function formatResult(r: CheckResult): string {
+  const mark = r.status === 'ok' ? 'ok  ' : r.status === 'fail' ? 'FAIL' : 'skip';
+  return `${mark}  ${r.check}: ${r.detail}${r.fix === undefined ? '' : ` -> ${r.fix}`}`;
+}
+
+function proxyFromArgs(text: string | undefined, config: Config): ListenAddress {
+  const raw = text ?? proxyAddress(config);
+  // Accept HOST:PORT or a proxy URL (its credentials, if any, are ignored: --agent gives them).
+  let authority = raw;
+  if (/^[a-z]+:\/\//i.test(raw)) {
+    try {
+      const url = new URL(raw);
+      authority = `${url.hostname}:${url.port || '80'}`;
+    } catch {
+      throw usageError(`--proxy: expected HOST:PORT or http://HOST:PORT, got "${raw}"`);
+    }
+  }
+  const parsed = parseListen(authority);
+  if (!parsed || parsed.port === 0) throw usageError(`the proxy address "${raw}" has no usable port: pass --proxy HOST:PORT`);
+  return parsed;
+}
+
+function targetFromArgs(text: string | undefined): Target {
+  if (text === undefined) {
+    const url = new URL(`https://${SELF_CHECK_HOST}${SELF_CHECK_PATH}`);
+    return { url, host: SELF_CHECK_HOST, port: 443, selfCheck: true };
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError(`--url: expected https://HOST/PATH, got "${text}"`);
+  }
+  if (url.protocol !== 'https:') throw usageError('--url: expected an https:// URL (doctor checks that clients trust keyway\'s CA)');
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return { url, host, port: url.port === '' ? 443 : Number(url.port), selfCheck: false };
+}

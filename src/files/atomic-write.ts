@@ -1,0 +1,72 @@
+// Writing a file so that a crash never leaves a half-written one behind: the bytes go to a temporary
+// file in the same directory, fsynced, and only then take the final name. The temporary file is
+// created with 'wx' (never following or reusing anything already there) and with its final mode, so
+// permissions are never loosened after the fact: a secret is not readable by others, not even for
+// the moment before a chmod (umask can only narrow the mode).
+
+import { randomBytes } from 'node:crypto';
+import { link, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Writes `data` to a new temporary file beside `path` and fsyncs it; returns the temporary path. */
+async function writeTemp(path: string, data: string, mode: number): Promise<string> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'wx', mode);
+  try {
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  return tmp;
+}
+
+/** Creates or replaces `path` atomically: readers see the old bytes or the new, never a mix. */
+export async function replaceFile(path: string, data: string, mode: number): Promise<void> {
+  const tmp = await writeTemp(path, data, mode);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Creates `path`, failing with EEXIST if it already exists: link(2) never replaces a file. */
+export async function writeNewFile(path: string, data: string, mode: number): Promise<void> {
+  const tmp = await writeTemp(path, data, mode);
+  try {
+    await link(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * replaceFile, then an fsync of the directory so that the rename itself survives a power cut (the
+ * store: losing a write that was reported done would lose a credential).
+ */
+export async function replaceFileDurably(path: string, data: string, mode: number): Promise<void> {
+  await replaceFile(path, data, mode);
+  await syncDir(dirname(path));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    // Some platforms (Windows) and filesystems cannot open or fsync a directory; the rename has
+    // still happened, it is just less certain to survive a power cut there.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
