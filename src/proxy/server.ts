@@ -73,6 +73,7 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
   const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
   routeConnect(runtime, req, draft).then(
     ({ route, agent, target }) => {
+      if (route === 'intercept') runtime.upstream.prewarm(target.host, target.port);
       if (route === 'intercept' || route === 'self-check') {
         // One audit line per request inside, none for the CONNECT itself.
         intercept(runtime, inner, contexts, socket, head, { agent, target, client, selfCheck: route === 'self-check' });

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { PrewarmingConnector } from './prewarm.ts';
 import { KeywayError } from '../errors/index.ts';
 import { lookupFunction, type Resolver } from './resolve.ts';
 
@@ -20,6 +21,8 @@ export interface Upstream {
   /** For WebSocket upgrades, which go through http-proxy-3 on Node's own agents. */
   readonly httpsAgent: HttpsAgent;
   readonly httpAgent: HttpAgent;
+  /** Starts the TLS connection to a newly intercepted host early (see prewarm.ts). */
+  prewarm(host: string, port: number): void;
   readonly headersTimeoutMs: number;
   close(): Promise<void>;
 }
@@ -41,8 +44,9 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   // whole trust store again for each new connection (measured: ~8 ms and ~1 MiB per connection).
   const secureContext = createSecureContext({ ca });
   const lookup = lookupFunction(options.resolve);
+  const connector = new PrewarmingConnector(buildConnector({ secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], timeout: 10_000 }));
   const dispatcher = new Agent({
-    connect: { secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], timeout: 10_000 },
+    connect: connector.connect,
     allowH2: false,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,
@@ -54,10 +58,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const httpAgent = new HttpAgent({ lookup, keepAlive: false });
   return {
     dispatcher,
+    prewarm: (host, port) => connector.prewarm(host, port),
     httpsAgent,
     httpAgent,
     headersTimeoutMs: options.headersTimeoutMs,
     async close() {
+      connector.close();
       httpsAgent.destroy();
       httpAgent.destroy();
       await dispatcher.close().catch(() => dispatcher.destroy());
