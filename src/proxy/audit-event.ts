@@ -49,9 +49,3 @@ export class AuditDraft {
     });
   }
 }
-
-/** Path without its query string: queries carry tokens (api keys as `?key=`) and personal data. */
-export function pathOnly(path: string): string {
-  const q = path.indexOf('?');
-  return q === -1 ? path : path.slice(0, q);
-}

@@ -9,7 +9,8 @@ import { chooseGrant } from '../policy/access.ts';
 import { checkLease } from '../policy/leases.ts';
 import { evaluate, policyDenied } from '../policy/rules.ts';
 import { patternMatches } from '../policy/domains.ts';
-import { AuditDraft, pathOnly } from './audit-event.ts';
+import { stripQuery } from '../audit/index.ts';
+import { AuditDraft } from './audit-event.ts';
 import { forward } from './forward.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
@@ -53,7 +54,7 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
     port: target.port,
     client: ctx.client,
     agent: ctx.agent.id,
-    path: pathOnly(path),
+    path: stripQuery(path),
   });
   const aborter = new AbortController();
   res.once('close', () => {

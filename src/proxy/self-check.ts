@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProxyError } from '../errors/index.ts';
-import { AuditDraft, pathOnly } from './audit-event.ts';
+import { stripQuery } from '../audit/index.ts';
+import { AuditDraft } from './audit-event.ts';
 import type { ExchangeContext } from './exchange.ts';
 import { sendError } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
@@ -13,7 +14,7 @@ export const SELF_CHECK_HOST = 'keyway.internal';
 export const SELF_CHECK_PATH = '/healthz';
 
 export function answerSelfCheck(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext): void {
-  const path = pathOnly(req.url ?? '/');
+  const path = stripQuery(req.url ?? '/');
   const draft = new AuditDraft({ method: req.method ?? null, host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path });
   draft.event.decision = 'deny'; // nothing was injected or forwarded
   draft.event.code = 'self_check';

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors/index.ts';
-import { AuditDraft, pathOnly } from './audit-event.ts';
+import { stripQuery } from '../audit/index.ts';
+import { AuditDraft } from './audit-event.ts';
 import { handleExchange, prepareOutgoing, type ExchangeContext } from './exchange.ts';
 import { answerSelfCheck, SELF_CHECK_HOST } from './self-check.ts';
 import { identifyAgent } from './identify.ts';
@@ -150,7 +151,7 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
 
 async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForwarder, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ExchangeContext): Promise<void> {
   const path = originPath(req);
-  const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: pathOnly(path) });
+  const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: stripQuery(path) });
   try {
     const { grant, outgoing } = await prepareOutgoing(runtime, req, ctx, path, draft);
     websockets.forward(runtime, req, socket, head, ctx, grant, outgoing, draft);

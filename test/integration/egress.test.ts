@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
 import { CANARY } from '../helpers/fixtures.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -63,13 +64,7 @@ describe('egress safety', () => {
     expect(body.error.code).toBe('host_not_allowed');
     expect(body.error.message).toContain('127.0.0.1 is a loopback address');
     await client.close();
-    // The audit line is written when the response closes: give it a moment.
-    const deadline = Date.now() + 2_000;
-    let line: Record<string, unknown> | undefined;
-    while (!line && Date.now() < deadline) {
-      line = strict.auditLines().find((l) => l['host'] === 'api.example.test');
-      if (!line) await new Promise((r) => setTimeout(r, 25));
-    }
+    const line = await waitFor(() => strict.auditLines().find((l) => l['host'] === 'api.example.test'), 'the audit line');
     expect(line).toMatchObject({ decision: 'deny', code: 'host_not_allowed', grant: 'api' });
   });
 

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
 import { CANARY } from '../helpers/fixtures.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -63,14 +64,7 @@ describe('agent rules and leases through the proxy', () => {
     return { status: res.statusCode, error: res.statusCode >= 400 && text.startsWith('{"error"') ? (JSON.parse(text).error as Record<string, string>) : undefined };
   }
 
-  async function auditLine(predicate: (l: Record<string, unknown>) => boolean) {
-    const deadline = Date.now() + 2_000;
-    for (;;) {
-      const line = proxy.auditLines().findLast(predicate);
-      if (line || Date.now() > deadline) return line;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  const auditLine = (predicate: (l: Record<string, unknown>) => boolean) => waitFor(() => proxy.auditLines().findLast(predicate), 'the audit line');
 
   it('allows what a rule allows and refuses the rest, naming the rule in the error and the audit line', async () => {
     expect((await call('claude', 'GET', '/repos/keyway/pulls')).status).toBe(200);
