@@ -171,7 +171,8 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
  */
 class UsageRecorder {
   readonly #services: Services;
-  readonly #pending = new Map<string, string>();
+  // Epoch ms, formatted only when flushed: the request path does a Map set and nothing more.
+  readonly #pending = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(services: Services) {
@@ -181,7 +182,7 @@ class UsageRecorder {
   }
 
   touch(grantId: string): void {
-    this.#pending.set(grantId, new Date().toISOString());
+    this.#pending.set(grantId, Date.now());
   }
 
   async flush(): Promise<void> {
@@ -189,7 +190,7 @@ class UsageRecorder {
     const batch = [...this.#pending];
     this.#pending.clear();
     await this.#services.store.update((draft) => {
-      for (const [id, at] of batch) draft.set(usageRecordId(id), { last_used_at: at } satisfies GrantUsage);
+      for (const [id, at] of batch) draft.set(usageRecordId(id), { last_used_at: new Date(at).toISOString() } satisfies GrantUsage);
     });
   }
 
