@@ -20,6 +20,7 @@ import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
 import { loadOrCreateCa, LeafMinter, SecureContextCache, type CertificateAuthority } from './tls/index.ts';
 import { resolveFromHome } from './config/index.ts';
+import { loadConfigIsolated } from './config/load-isolated.ts';
 
 export interface StartOptions {
   home: string;
@@ -46,7 +47,7 @@ export interface RunningKeyway {
 
 /** Makes what a first start needs: the CA, the master key, the store. Returns the opened services. */
 export async function initialise(options: Pick<StartOptions, 'home' | 'configFile' | 'env'>): Promise<{ services: Services; ca: CertificateAuthority }> {
-  const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env });
+  const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env, loadConfig: loadConfigIsolated });
   const ca = await loadOrCreateCa(services.paths.certsDir);
   return { services, ca };
 }

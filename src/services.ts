@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import type { Config } from './config/index.ts';
-import { loadConfig } from './config/index.ts';
+import type { LoadConfigOptions } from './config/load.ts';
 import { loadMasterKey, Store } from './credentials/store/index.ts';
 import { keywayPaths, type KeywayPaths } from './paths.ts';
 
@@ -17,9 +17,18 @@ export interface Services {
   auditHeadKey: Buffer;
 }
 
-export async function openServices(options: { home: string; configFile?: string | undefined; env?: NodeJS.ProcessEnv }): Promise<Services> {
+export interface OpenServicesOptions {
+  home: string;
+  configFile?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** How to read the config: in this process by default; the proxy uses loadConfigIsolated. */
+  loadConfig?: (options: LoadConfigOptions) => Config | Promise<Config>;
+}
+
+export async function openServices(options: OpenServicesOptions): Promise<Services> {
   const env = options.env ?? process.env;
-  const config = loadConfig({ home: options.home, file: options.configFile });
+  const load = options.loadConfig ?? (await import('./config/load.ts')).loadConfig;
+  const config = await load({ home: options.home, file: options.configFile });
   const paths = keywayPaths(config);
   const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
   const store = await Store.open(paths.store, key);

@@ -3,7 +3,6 @@ import type { CommandIO } from './io.ts';
 export interface Command {
   /** e.g. "grants", or "start". */
   name: string;
-  summary: string;
   usage: string;
   /** Returns the process exit code. */
   run(argv: string[], io: CommandIO): Promise<number>;

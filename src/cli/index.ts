@@ -2,22 +2,34 @@
 // and turns errors into one line on stderr with a non-zero exit.
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import type { Command } from './command.ts';
-import { agents } from './commands/agents.ts';
-import { audit } from './commands/audit.ts';
-import { ca } from './commands/ca.ts';
-import { doctor } from './commands/doctor/index.ts';
-import { env, run } from './commands/env.ts';
-import { grants } from './commands/grants.ts';
-import { init } from './commands/init.ts';
-import { secrets } from './commands/secrets.ts';
-import { start } from './commands/start.ts';
-import { connect } from './commands/connect.ts';
-import { oauth } from './commands/oauth.ts';
-import { refresh } from './commands/refresh.ts';
-import { revoke } from './commands/revoke.ts';
 import type { CommandIO } from './io.ts';
 
-const COMMANDS: Command[] = [start, init, env, run, doctor, ca, grants, secrets, connect, oauth, refresh, revoke, agents, audit];
+/**
+ * Commands load on demand: `keyway start` then never loads what only other commands use (the
+ * config validator among them, which the proxy runs in a worker), keeping the proxy process small.
+ */
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const COMMANDS: CommandEntry[] = [
+  { name: 'start', summary: 'run the proxy and the admin API', load: async () => (await import('./commands/start.ts')).start },
+  { name: 'init', summary: 'make the config, CA and master key where missing', load: async () => (await import('./commands/init.ts')).init },
+  { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
+  { name: 'run', summary: 'run a command with those variables set', load: async () => (await import('./commands/env.ts')).run },
+  { name: 'doctor', summary: 'check the CA, the proxy, and that curl, node, python and git go through keyway', load: async () => (await import('./commands/doctor/index.ts')).doctor },
+  { name: 'ca', summary: "print the CA's path and fingerprint", load: async () => (await import('./commands/ca.ts')).ca },
+  { name: 'grants', summary: 'list, show, add and remove grants', load: async () => (await import('./commands/grants.ts')).grants },
+  { name: 'secrets', summary: "set a grant's secret", load: async () => (await import('./commands/secrets.ts')).secrets },
+  { name: 'connect', summary: 'connect an OAuth account (browser or device code) and store it as a grant', load: async () => (await import('./commands/connect.ts')).connect },
+  { name: 'oauth', summary: 'print a consent URL (with PKCE) for an OAuth flow run elsewhere', load: async () => (await import('./commands/oauth.ts')).oauth },
+  { name: 'refresh', summary: "refresh an OAuth grant's token now", load: async () => (await import('./commands/refresh.ts')).refresh },
+  { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },
+  { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
+  { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
+];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -36,11 +48,12 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     io.out(help());
     return name === undefined ? 1 : 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     io.err(`keyway: unknown command "${name}" (see keyway --help)`);
     return 2;
   }
+  const command = await entry.load();
   const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
   if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
     io.out(command.usage);

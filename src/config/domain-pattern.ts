@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { getDomain } from 'tldts';
 
 /**
  * A parsed `domains` entry: `api.github.com`, `*.githubusercontent.com`, either with an optional
@@ -29,7 +28,11 @@ export function isValidHostname(host: string): boolean {
   return host.split('.').every((label) => LABEL.test(label) || /^[a-z0-9_-]{1,63}$/.test(label));
 }
 
-/** Returns the pattern, or a reason it is refused. */
+/**
+ * Returns the pattern, or a reason it is refused. The public-suffix check for wildcards is in
+ * domain-breadth.ts, applied where patterns come in (config, CLI), so the proxy process never loads
+ * the suffix list to re-read patterns it stored.
+ */
 export function parseDomainPattern(text: string): DomainPattern | string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(text.trim());
   if (!match) return `"${text}" is not a host, *.domain or host:port`;
@@ -40,10 +43,5 @@ export function parseDomainPattern(text: string): DomainPattern | string {
   const wildcard = raw.startsWith('*.');
   const host = wildcard ? raw.slice(2) : raw;
   if (host.includes('*') || !isValidHostname(host)) return `"${text}" is not a valid host pattern`;
-  // `*.com` or `*.co.uk` would hand a credential to every site under a public suffix: a
-  // wildcard must sit under one registrable domain.
-  if (wildcard && getDomain(host) === null) {
-    return `"${text}" is broader than one registrable domain`;
-  }
   return { text, host, wildcard, port };
 }

@@ -1,16 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { KeywayError } from '../errors/index.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
+import { defaultConfigPath, type Config } from './paths.ts';
+export type { Config } from './paths.ts';
 
-/** The validated config plus where it came from; frozen so nothing changes it behind our back. */
-export interface Config extends ParsedConfig {
-  /** The folder every relative path is taken from (KEYWAY_HOME, --home, or the working folder). */
-  home: string;
-  /** The config file read, or null when built-in defaults apply. */
-  file: string | null;
-}
 
 export interface LoadConfigOptions {
   home: string;
@@ -18,9 +13,6 @@ export interface LoadConfigOptions {
   file?: string | undefined;
 }
 
-export function defaultConfigPath(home: string): string {
-  return resolve(home, 'config', 'keyway.yaml');
-}
 
 export function loadConfig({ home, file }: LoadConfigOptions): Config {
   const path = file === undefined ? defaultConfigPath(home) : resolve(home, file);
@@ -77,9 +69,6 @@ function checkCrossReferences(config: ParsedConfig, file: string | null): void {
   }
 }
 
-export function resolveFromHome(config: Pick<Config, 'home'>, path: string): string {
-  return isAbsolute(path) ? path : resolve(config.home, path);
-}
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDomainPattern, type DomainPattern } from './domain-pattern.ts';
+import type { DomainPattern } from './domain-pattern.ts';
+import { parseDomainPatternStrict as parseDomainPattern } from './domain-breadth.ts';
+import { GRANT_ID, GRANT_TYPES } from './ids.ts';
 import { parseDuration } from './duration.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
 import { parseSecretRef, type SecretRef } from './secret-ref.ts';
@@ -9,9 +11,7 @@ import { parseCidr } from './cidr.ts';
 // The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
 // message carries the key path, so a typo is never silently ignored.
 
-export const GRANT_ID = /^[a-z0-9][a-z0-9-]*$/;
-export const GRANT_TYPES = ['oauth2', 'client_credentials', 'api_key', 'bearer', 'basic'] as const;
-export type GrantType = (typeof GRANT_TYPES)[number];
+export { GRANT_ID, GRANT_TYPES, type GrantType } from './ids.ts';
 
 const listen = z.string().transform((text, ctx): ListenAddress => {
   const parsed = parseListen(text);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { parseConfig, parseDuration } from '../../src/config/index.ts';
+import { parseDuration } from '../../src/config/index.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { KeywayError } from '../../src/errors/index.ts';
 
 const load = (raw: unknown) => parseConfig(raw, '/home/test');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/index.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { buildAgents } from '../../src/credentials/agents.ts';
 import type { RecordSource } from '../../src/credentials/grants.ts';
 import { leaseRecordId, type LeaseRecord } from '../../src/credentials/lease-record.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDomainPattern } from '../../src/config/index.ts';
+import { parseDomainPatternStrict as parseDomainPattern } from '../../src/config/domain-breadth.ts';
 import { PROVIDER_PRESETS, findPreset } from '../../src/credentials/providers/presets.ts';
 import type { ProviderPreset } from '../../src/credentials/providers/presets.ts';
 

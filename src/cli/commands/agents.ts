@@ -30,7 +30,6 @@ once, and it does not restart by itself. \`list\` shows each agent's grants with
 
 export const agents: Command = {
   name: 'agents',
-  summary: 'add, list and remove agents; grant, renew and revoke their leases',
   usage: USAGE,
   async run(argv, io) {
     const args = parse(argv, { grants: { type: 'string' }, 'lease-ttl': { type: 'string' }, 'max-lease-ttl': { type: 'string' }, ttl: { type: 'string' } });

@@ -32,7 +32,6 @@ function parseTime(text: string | undefined, flag: string): Date | undefined {
 
 export const audit: Command = {
   name: 'audit',
-  summary: 'read and verify the audit log',
   usage: `keyway audit tail [-n N] [--follow] [--json]
 keyway audit query [--agent A] [--grant G] [--decision D] [--code C] [--host H] [--since T] [--until T] [--json]
 keyway audit verify [--json]

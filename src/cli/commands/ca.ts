@@ -7,7 +7,6 @@ import { resolveHome } from '../../paths.ts';
 
 export const ca: Command = {
   name: 'ca',
-  summary: "print the CA's path and fingerprint",
   usage: `keyway ca [--pem] [--json] [--home DIR]
 
 Prints where keyway's CA certificate is and its SHA-256 fingerprint; --pem prints the certificate.

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { GRANT_ID, parseDomainPattern, parseDuration } from '../../config/index.ts';
+import { GRANT_ID, parseDuration } from '../../config/index.ts';
 import { findProvider, providerNames } from '../../credentials/providers/provider-registry.ts';
 import { requestToken, type TokenEndpoint, type TokenSet } from '../../credentials/providers/token-endpoint.ts';
 import { KeywayError } from '../../errors/index.ts';
@@ -8,6 +8,7 @@ import { pollDeviceToken, startDeviceAuthorization } from '../../oauth/device-fl
 import { startLoopbackCallback } from '../../oauth/loopback-callback.ts';
 import { createPkce, createState } from '../../oauth/pkce.ts';
 import { saveConnectedGrant } from '../../oauth/save-grant.ts';
+import { parseDomainPatternStrict } from '../../config/domain-breadth.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { endpointDispatcher, servicesFor } from '../context.ts';
@@ -15,7 +16,6 @@ import { printJson, usageError, type CommandIO } from '../io.ts';
 
 export const connect: Command = {
   name: 'connect',
-  summary: 'connect an OAuth account (browser or device code) and store it as a grant',
   usage: `keyway connect PROVIDER [--grant ID] [--scopes S,…] [--domains D,…] [--device]
                        [--client-id C] [--client-secret-stdin] [--no-browser] [--timeout 5m]
 
@@ -49,7 +49,7 @@ PROVIDER is a built-in preset (keyway connect --help lists them) or one from the
     const scopes = args.list('scopes') ?? [...provider.scopes];
     const domains = args.list('domains') ?? [...provider.domains];
     if (domains.length === 0) throw usageError(`provider ${provider.slug} names no API domains: pass --domains`);
-    for (const d of domains) if (typeof parseDomainPattern(d) === 'string') throw usageError(`--domains: ${String(parseDomainPattern(d))}`);
+    for (const d of domains) if (typeof parseDomainPatternStrict(d) === 'string') throw usageError(`--domains: ${String(parseDomainPatternStrict(d))}`);
     const timeoutMs = parseDuration(args.string('timeout') ?? '5m');
     if (timeoutMs === undefined) throw usageError('--timeout: expected a duration such as 5m');
 

@@ -28,7 +28,6 @@ export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: str
 
 export const env: Command = {
   name: 'env',
-  summary: 'print the variables that send a program through keyway',
   usage: `keyway env [--agent ID] [--json]
 
 Prints export lines: eval "$(keyway env)". With --agent, the proxy URL carries the agent's
@@ -51,7 +50,6 @@ replaces whatever credential a request carries; the real secret is never printed
 
 export const run: Command = {
   name: 'run',
-  summary: 'run a command with those variables set',
   usage: `keyway run [--agent ID] -- CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.

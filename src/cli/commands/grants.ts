@@ -1,9 +1,10 @@
-import { GRANT_ID, GRANT_TYPES, parseDomainPattern, type GrantType, type InjectConfig } from '../../config/index.ts';
+import { GRANT_ID, GRANT_TYPES, type GrantType, type InjectConfig } from '../../config/index.ts';
 import { grantRecordId, type StoredGrant } from '../../credentials/grant-record.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
 import { injectorFor } from '../../credentials/injectors/index.ts';
 import { parseMaterial } from '../../credentials/material.ts';
 import { KeywayError } from '../../errors/index.ts';
+import { parseDomainPatternStrict } from '../../config/domain-breadth.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { servicesFor } from '../context.ts';
@@ -21,7 +22,6 @@ Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 
 export const grants: Command = {
   name: 'grants',
-  summary: 'list, show, add and remove grants',
   usage: USAGE,
   async run(argv, io) {
     const args = parse(argv, {
@@ -69,7 +69,7 @@ export const grants: Command = {
       const domains = args.list('domains') ?? [];
       if (domains.length === 0) throw usageError('--domains: expected at least one domain');
       for (const d of domains) {
-        const parsed = parseDomainPattern(d);
+        const parsed = parseDomainPatternStrict(d);
         if (typeof parsed === 'string') throw usageError(`--domains: ${parsed}`);
       }
       const inject: InjectConfig = { header: args.string('header'), format: args.string('format'), query: args.string('query') };

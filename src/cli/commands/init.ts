@@ -11,7 +11,6 @@ import { printJson } from '../io.ts';
 
 export const init: Command = {
   name: 'init',
-  summary: 'make the config, CA and master key where missing',
   usage: `keyway init [--home DIR] [--json]
 
 Writes config/keyway.yaml (a copy of config/keyway.example.yaml) if there is none, and makes the

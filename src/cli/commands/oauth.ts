@@ -6,7 +6,6 @@ import { printJson, usageError } from '../io.ts';
 
 export const oauth: Command = {
   name: 'oauth',
-  summary: 'print a consent URL (with PKCE) for an OAuth flow run elsewhere',
   usage: `keyway oauth setup --provider P --auth-url U --client-id C --redirect-uri R --scope S [--scope S…] [--state X]
 
 Prints the authorization URL (response_type=code, PKCE S256, state) on stdout, and the PKCE

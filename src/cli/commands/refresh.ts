@@ -10,7 +10,6 @@ import { printJson, usageError } from '../io.ts';
 
 export const refresh: Command = {
   name: 'refresh',
-  summary: "refresh an OAuth grant's token now",
   usage: `keyway refresh ID [--json]
 
 Refreshes grant ID's access token now (refresh_token or client_credentials grant), sharing the

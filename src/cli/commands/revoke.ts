@@ -12,7 +12,6 @@ import { printJson, usageError } from '../io.ts';
 
 export const revoke: Command = {
   name: 'revoke',
-  summary: 'revoke a grant at its provider and stop injecting it',
   usage: `keyway revoke ID [--json]
 
 Revokes grant ID's refresh and access tokens at the provider where it has a revocation endpoint

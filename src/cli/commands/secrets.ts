@@ -11,7 +11,6 @@ import { parseSecret } from './grants.ts';
 
 export const secrets: Command = {
   name: 'secrets',
-  summary: "set a grant's secret",
   usage: `keyway secrets set ID [--value TEXT | --stdin]
 
 Sets the secret of grant ID (made with \`keyway grants add\`). A plain string for api_key and

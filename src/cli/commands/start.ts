@@ -7,7 +7,6 @@ import { usageError } from '../io.ts';
 
 export const start: Command = {
   name: 'start',
-  summary: 'run the proxy and the admin API',
   usage: `keyway start [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--home DIR]
 
 Runs the proxy (default 127.0.0.1:8787) and the admin API (default 127.0.0.1:8788). On first start

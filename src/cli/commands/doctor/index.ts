@@ -32,7 +32,6 @@ export type { CheckResult, CheckStatus } from './context.ts';
 
 export const doctor: Command = {
   name: 'doctor',
-  summary: 'check the CA, the running proxy, and that curl, node, python and git go through it and trust it',
   usage: `keyway doctor [--agent ID] [--proxy HOST:PORT] [--admin URL] [--url URL] [--timeout D] [--json]
 
 Prints one line per check, ok or FAIL with what to fix (skip when a client is not installed or an

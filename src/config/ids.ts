@@ -1,0 +1,4 @@
+// Names shared by the config, the store and the command line (no validation library needed).
+export const GRANT_ID = /^[a-z0-9][a-z0-9-]*$/;
+export const GRANT_TYPES = ['oauth2', 'client_credentials', 'api_key', 'bearer', 'basic'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
