@@ -1,10 +1,10 @@
 // Per-host server certificates for intercepted connections, signed by keyway's CA.
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import type { CertificateAuthority } from './ca.ts';
 import { classifyHost, normaliseHost } from './host.ts';
-import { DAY_MS, HOUR_MS, certificateToPem, forgePublicKey, opensslSigner, randomSerial, subjectKeyId } from './x509-util.ts';
+import { DAY_MS, HOUR_MS, certificateToPem, opensslSigner, randomSerial, subjectKeyId } from './x509-util.ts';
 
 // Under the 398-day ceiling Apple and browsers enforce for server certificates. Leaves live only in
 // memory and are re-minted every start, so a long lifetime costs nothing and avoids mid-run expiry.
@@ -21,17 +21,23 @@ export class LeafMinter {
   readonly #ca: CertificateAuthority;
   readonly #caSigner: forge.pki.rsa.PrivateKey;
   readonly #caKeyId: string;
-  readonly #leafPublicKey: forge.pki.PublicKey;
+  readonly #leafSpki: forge.asn1.Asn1;
+  readonly #leafKeyId: string;
   readonly #leafKeyPem: string;
 
   constructor(ca: CertificateAuthority) {
     this.#ca = ca;
     this.#caSigner = opensslSigner(ca.key);
     this.#caKeyId = subjectKeyId(ca.cert);
-    // One key pair for every host: generating RSA costs ~50 ms, signing ~1 ms. Sharing is safe here
-    // because the key never leaves this process and all leaves are trusted only through keyway's CA.
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    this.#leafPublicKey = forgePublicKey(publicKey);
+    // One key pair for every host. Sharing is safe here because the key never leaves this process
+    // and all leaves are trusted only through keyway's CA. ECDSA P-256 rather than RSA: every
+    // client handshake makes the server sign, 0.03 ms with P-256 against 0.4 ms with RSA 2048
+    // (openssl speed on these machines), which is most of what a new host costs keyway.
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    this.#leafSpki = forge.asn1.fromDer(forge.util.createBuffer(spki.toString('binary')));
+    // RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (the 65-byte P-256 point).
+    this.#leafKeyId = createHash('sha1').update(spki.subarray(spki.length - 65)).digest().toString('binary');
     this.#leafKeyPem = exportKey(privateKey);
   }
 
@@ -40,7 +46,9 @@ export class LeafMinter {
     const name = normaliseHost(host);
     const target = classifyHost(name);
     const cert = forge.pki.createCertificate();
-    cert.publicKey = this.#leafPublicKey;
+    // forge only builds RSA key structures: it lays out the certificate around the CA's RSA key,
+    // and the leaf's P-256 key is put in its place before signing (see sign below).
+    cert.publicKey = this.#ca.cert.publicKey;
     cert.serialNumber = randomSerial();
     cert.validity.notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
     // A leaf cannot outlive its issuer in any validator, so do not claim otherwise.
@@ -55,15 +63,32 @@ export class LeafMinter {
         : { type: 2, value: target.name };
     cert.setExtensions([
       { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
       { name: 'subjectAltName', altNames: [altName] },
       // Must be the CA's key id; forge's `keyIdentifier: true` would write this leaf's own id instead.
       { name: 'authorityKeyIdentifier', keyIdentifier: this.#caKeyId },
-      { name: 'subjectKeyIdentifier' },
+      // Given as a value: forge would otherwise derive it from the placeholder (the CA's) key.
+      { name: 'subjectKeyIdentifier', value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, this.#leafKeyId) },
     ]);
-    cert.sign(this.#caSigner, forge.md.sha256.create());
+    this.#sign(cert);
     return { certPem: certificateToPem(cert), keyPem: this.#leafKeyPem };
+  }
+
+  /** forge's cert.sign() with the leaf's EC SubjectPublicKeyInfo swapped into the TBSCertificate first. */
+  #sign(cert: forge.pki.Certificate): void {
+    const signatureOid = forge.pki.oids['sha256WithRSAEncryption']!;
+    const withOids = cert as forge.pki.Certificate & { signatureOid: string; siginfo: { algorithmOid: string }; tbsCertificate: forge.asn1.Asn1 };
+    withOids.signatureOid = signatureOid;
+    withOids.siginfo.algorithmOid = signatureOid;
+    const tbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+    // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, [3] extensions
+    (tbs.value as forge.asn1.Asn1[])[6] = this.#leafSpki;
+    withOids.tbsCertificate = tbs;
+    const md = forge.md.sha256.create();
+    md.update(forge.asn1.toDer(tbs).getBytes());
+    cert.md = md;
+    cert.signature = this.#caSigner.sign(md);
   }
 }
 

@@ -188,7 +188,9 @@ describe('LeafMinter and SecureContextCache', () => {
 
     const text = openssl('x509', '-in', leafPath, '-noout', '-text');
     expect(text).toMatch(/Extended Key Usage:\s+TLS Web Server Authentication/);
-    expect(text).toMatch(/Key Usage: critical\s+Digital Signature, Key Encipherment/);
+    // An ECDSA P-256 leaf key: signing only (RFC 5480 forbids keyEncipherment for EC keys).
+    expect(text).toMatch(/Key Usage: critical\s+Digital Signature\n/);
+    expect(text).toMatch(/Public Key Algorithm: id-ecPublicKey[\s\S]*NIST CURVE: P-256/);
     expect(text).toContain('sha256WithRSAEncryption');
   });
 
