@@ -11,7 +11,7 @@
 // recorded line, so deleting any other file (or an old one by hand) still shows as a gap.
 
 import { createHmac } from 'node:crypto';
-import { open, readdir, rename } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { readHeadRecord, writeHeadRecord, type ChainHead, type HeadState } from './head.ts';
 import { LineSplitter, readLastLines } from './lines.ts';
@@ -72,15 +72,20 @@ export async function chainFiles(path: string): Promise<string[]> {
   return [...(await listRotated(path)).map((f) => f.path), path];
 }
 
-/** The first chained line of a file, looking at most `maxBytes` into it; null if none. */
-export async function firstChainedLine(path: string, maxBytes = 256 * 1024): Promise<AuditLine | null> {
-  let fh;
+/** The file opened for reading, or null when it does not exist (a log not yet written, or rotated away). */
+async function openIfExists(path: string): Promise<FileHandle | null> {
   try {
-    fh = await open(path, 'r');
+    return await open(path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
+}
+
+/** The first chained line of a file, looking at most `maxBytes` into it; null if none. */
+export async function firstChainedLine(path: string, maxBytes = 256 * 1024): Promise<AuditLine | null> {
+  const fh = await openIfExists(path);
+  if (!fh) return null;
   try {
     const splitter = new LineSplitter();
     const buf = Buffer.alloc(64 * 1024);
@@ -102,13 +107,8 @@ export async function firstChainedLine(path: string, maxBytes = 256 * 1024): Pro
 
 /** The last chained line of a file (looking at its last few lines); null if none. */
 export async function lastChainedLine(path: string): Promise<AuditLine | null> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const fh = await openIfExists(path);
+  if (!fh) return null;
   try {
     const st = await fh.stat();
     const tail = await readLastLines(fh, st.size, 8);
