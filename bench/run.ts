@@ -71,8 +71,9 @@ const quick = argv.includes('--quick');
 const cpuProf = argv.includes('--cpu-prof');
 const childNodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
 const childCli = argv.includes('--dist') ? builtCli() : undefined;
-/** Passed through to the keyway child, to try allocator settings: MALLOC_ARENA_MAX. */
-const childEnv = (): Record<string, string> => Object.fromEntries(['MALLOC_ARENA_MAX'].filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
+/** Passed through to the keyway child, to try glibc allocator settings (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_, …). */
+const childEnv = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MALLOC_') && e[1] !== undefined));
 const plan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway.
 const BUDGET_MS = quick ? 45_000 : 150_000;

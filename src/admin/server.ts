@@ -1,6 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { http } from '../net/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/index.ts';
 import type { ProxyTables, AuditSink } from '../proxy/runtime.ts';
@@ -27,7 +28,7 @@ interface AdminOptions {
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
   const tokenHash = sha256(token);
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     void route(req, res, options, tokenHash).catch(() => send(res, 500, { error: { code: 'internal_error' } }));
   });
   server.listen(options.listen.port, options.listen.host);

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { Dispatcher } from '../net/undici.ts';
 import { openServices, type Services } from '../services.ts';
 import { resolveFromHome } from '../config/index.ts';
 import { createResolver } from '../proxy/resolve.ts';

@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import { requestUrl, type Dispatcher } from '../net/undici.ts';
 import { KeywayError } from '../errors/index.ts';
 import { requestToken, safeOrigin, TokenEndpointError, type TokenEndpoint, type TokenSet } from '../credentials/providers/token-endpoint.ts';
 
@@ -22,7 +22,7 @@ export async function startDeviceAuthorization(url: string, endpoint: TokenEndpo
   } else if (endpoint.clientSecret !== undefined) {
     body.set('client_secret', endpoint.clientSecret);
   }
-  const response = await request(url, { method: 'POST', headers, body: body.toString(), dispatcher, signal: AbortSignal.timeout(15_000) }).catch((err: unknown) => {
+  const response = await requestUrl(url, { method: 'POST', headers, body: body.toString(), dispatcher, signal: AbortSignal.timeout(15_000) }).catch((err: unknown) => {
     throw new KeywayError('usage', `the device authorization endpoint ${safeOrigin(url)} could not be reached`, { cause: err });
   });
   const json = (await response.body.json().catch(() => undefined)) as Record<string, unknown> | undefined;

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { http } from '../net/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import { KeywayError } from '../errors/index.ts';
 
@@ -23,7 +24,7 @@ export async function startLoopbackCallback(options: { state: string; port?: num
   let settle: { resolve: (code: string) => void; reject: (err: Error) => void } | undefined;
   const code = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
   code.catch(() => undefined); // observed by the caller; avoid an unhandled rejection before then
-  const server: Server = createServer((req, res) => {
+  const server: Server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/callback') {
       res.writeHead(404).end();

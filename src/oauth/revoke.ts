@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import { requestUrl, type Dispatcher } from '../net/undici.ts';
 import { safeOrigin, type TokenEndpoint } from '../credentials/providers/token-endpoint.ts';
 
 /**
@@ -15,7 +15,7 @@ export async function revokeToken(url: string, endpoint: TokenEndpoint, token: s
     if (endpoint.clientSecret !== undefined) body['client_secret'] = endpoint.clientSecret;
   }
   try {
-    const response = await request(url, { method: 'POST', headers, body: new URLSearchParams(body).toString(), dispatcher, signal: AbortSignal.timeout(15_000) });
+    const response = await requestUrl(url, { method: 'POST', headers, body: new URLSearchParams(body).toString(), dispatcher, signal: AbortSignal.timeout(15_000) });
     await response.body.dump();
     // RFC 7009 2.2: 200 for success, including a token that was already invalid.
     return response.statusCode === 200 ? { ok: true, detail: 'revoked at the provider' } : { ok: false, detail: `${safeOrigin(url)} answered HTTP ${response.statusCode}` };

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
-import type { buildConnector } from 'undici';
+import type { Connector } from '../net/undici.ts';
 
 const PARKED_MS = 10_000;
 
@@ -12,20 +12,20 @@ const PARKED_MS = 10_000;
  * closed after PARKED_MS. Connections go through the same connector (egress check, trust store).
  */
 export class PrewarmingConnector {
-  readonly #base: buildConnector.connector;
+  readonly #base: Connector;
   readonly #parked = new Map<string, Promise<Socket>>();
   // Origins connected lately: undici most likely holds a kept-alive connection to them already.
   readonly #recent = new LRUCache<string, true>({ max: 2_000, ttl: 30_000 });
 
   readonly #parkedMs: number;
 
-  constructor(base: buildConnector.connector, options: { parkedMs?: number } = {}) {
+  constructor(base: Connector, options: { parkedMs?: number } = {}) {
     this.#base = base;
     this.#parkedMs = options.parkedMs ?? PARKED_MS;
   }
 
   /** The `connect` function for undici: a parked connection when there is one, else a new one. */
-  readonly connect: buildConnector.connector = (options, callback) => {
+  readonly connect: Connector = (options, callback) => {
     const key = originKey(options.protocol, options.hostname, options.port);
     this.#recent.set(key, true);
     const parked = this.#parked.get(key);

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { STATUS_CODES } from 'node:http';
+import { http } from '../net/node-http.ts';
 import { ProxyError } from '../errors/index.ts';
 
 // keyway's own answers: a JSON body, X-Keyway-Error, and Proxy-Authenticate for 407 so that git
@@ -34,7 +34,7 @@ export function sendErrorOnSocket(socket: Duplex, err: ProxyError): void {
   const head = Object.entries({ ...errorHeaders(err, body), connection: 'close' })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
+  socket.end(`HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
 }
 
 export function asProxyError(err: unknown): ProxyError {

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../net/node-http.ts';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors/index.ts';
 import { stripQuery } from '../audit/index.ts';
@@ -34,7 +35,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const contexts = new WeakMap<object, ExchangeContext>();
   const websockets = new WebSocketForwarder(runtime);
 
-  const inner = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
+  const inner = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
@@ -48,7 +49,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, contexts.get(socket)));
 
-  const listener = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
+  const listener = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
   listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, req, socket, head));
   listener.on('request', (req: IncomingMessage, res: ServerResponse) => void handlePlainRequest(runtime, req, res));
   listener.on('upgrade', (_req: IncomingMessage, socket: Duplex) =>

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpAgent } from 'node:http';
+import { http } from '../net/node-http.ts';
 import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from '../net/undici.ts';
 import { PrewarmingConnector } from './prewarm.ts';
 import { KeywayError } from '../errors/index.ts';
 import { lookupFunction, type Resolver } from './resolve.ts';
@@ -55,7 +56,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     bodyTimeout: 300_000,
   });
   const httpsAgent = new HttpsAgent({ secureContext, lookup, keepAlive: false });
-  const httpAgent = new HttpAgent({ lookup, keepAlive: false });
+  const httpAgent = new http.Agent({ lookup, keepAlive: false });
   return {
     dispatcher,
     prewarm: (host, port) => connector.prewarm(host, port),

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher } from '../../net/undici.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { Grant } from '../grants.ts';
 import type { ClientCredentialsMaterial } from '../material.ts';

@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import { requestUrl, type Dispatcher } from '../../net/undici.ts';
 
 // One call to an OAuth2 token endpoint (RFC 6749 section 4/6, RFC 8628 section 3.4), with the
 // quirks a provider may need. Only this file and src/oauth speak to token endpoints.
@@ -77,7 +77,7 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
   const url = params['grant_type'] === 'refresh_token' && endpoint.refreshUrl ? endpoint.refreshUrl : endpoint.tokenUrl;
   const where = safeOrigin(url);
   try {
-    const response = await request(url, {
+    const response = await requestUrl(url, {
       method: 'POST',
       headers,
       body: payload,

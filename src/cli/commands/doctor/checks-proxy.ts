@@ -1,7 +1,7 @@
 // Whether the proxy listens, and whether the admin API answers /healthz.
 
 import { once } from 'node:events';
-import { request as httpRequest } from 'node:http';
+import { http } from '../../../net/node-http.ts';
 import { connect as netConnect } from 'node:net';
 import { formatListen, type Config } from '../../../config/index.ts';
 import { usageError } from '../../io.ts';
@@ -60,7 +60,7 @@ function adminAddress(config: Config): string {
 
 function getJson(url: URL, timeoutMs: number): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request(url, { method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
       readBody(res, MAX_OUTPUT).then((text) => {
         let body: unknown;
         try {

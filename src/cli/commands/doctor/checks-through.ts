@@ -1,7 +1,8 @@
 // keyway's own check through the proxy: CONNECT, TLS trusting keyway's CA alone, one GET.
 
 import { once } from 'node:events';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { http } from '../../../net/node-http.ts';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { formatListen } from '../../../config/index.ts';
@@ -24,7 +25,7 @@ export async function checkThroughProxy(ctx: Context, caPem: string, check: stri
     // 1. CONNECT.
     const headers: Record<string, string> = { host: authority };
     if (ctx.agent) headers['proxy-authorization'] = `Basic ${Buffer.from(`${ctx.agent.id}:${ctx.agent.key}`).toString('base64')}`;
-    const connectReq = httpRequest({ host: ctx.proxy.host, port: ctx.proxy.port, method: 'CONNECT', path: authority, headers, agent: false });
+    const connectReq = http.request({ host: ctx.proxy.host, port: ctx.proxy.port, method: 'CONNECT', path: authority, headers, agent: false });
     connectReq.on('socket', (s) => sockets.push(s));
     connectReq.end();
     const [res, socket] = (await once(connectReq, 'connect')) as [IncomingMessage, Socket, Buffer];
@@ -61,7 +62,7 @@ export async function checkThroughProxy(ctx: Context, caPem: string, check: stri
     }
     // 3. The test request.
     const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpRequest(
+      const req = http.request(
         { host: target.host, port: target.port, path: `${target.url.pathname}${target.url.search}`, method: 'GET', createConnection: () => tlsSocket, headers: { host: target.url.host, connection: 'close' } },
         (r) => void readBody(r, MAX_OUTPUT).then((text) => resolve({ status: r.statusCode ?? 0, text }), reject),
       );

@@ -1,0 +1,62 @@
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import * as undici from 'undici';
+import { describe, expect, it } from 'vitest';
+import { Agent, buildConnector, requestUrl } from '../../src/net/undici.ts';
+
+// What the long-running proxy process loads. Every module loaded stays in memory for days, and the
+// issue's RSS budget (120 MiB under load) is tight: src/net/undici.ts reaches into undici's files to
+// avoid its whole index, and node:http is loaded without its ESM namespace (src/net/node-http.ts).
+// These tests fail when a change or an undici upgrade undoes that.
+
+describe('the undici parts keyway loads', () => {
+  it('are the very classes undici exports, with the request API mixed in', () => {
+    expect(Agent).toBe(undici.Agent);
+    expect(buildConnector).toBe(undici.buildConnector);
+    const agent = new Agent();
+    expect(typeof agent.stream).toBe('function');
+    expect(typeof agent.request).toBe('function');
+    void agent.close();
+  });
+
+  it('requestUrl sends the path and query to the URL origin', async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.end('pong');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const response = await requestUrl(`http://127.0.0.1:${port}/token?x=1`, { method: 'POST', body: 'a=b' });
+      expect(response.statusCode).toBe(200);
+      expect(await response.body.text()).toBe('pong');
+      expect(seen).toEqual(['POST /token?x=1']);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the proxy process', () => {
+  it("loads neither undici's index nor Node's own bundled undici", () => {
+    // A fresh Node loads the composition root the way `keyway start` does, then lists what came in.
+    const app = fileURLToPath(new URL('../../src/app.ts', import.meta.url));
+    const script = `
+      import(${JSON.stringify(app)}).then(() => {
+        const files = Object.keys(require.cache);
+        console.log(JSON.stringify({
+          undiciFiles: files.filter((p) => p.includes('/node_modules/undici/')).length,
+          undiciIndex: files.some((p) => p.endsWith('/node_modules/undici/index.js')),
+          nodeBundledUndici: process.moduleLoadList.includes('NativeModule internal/deps/undici/undici'),
+        }));
+      });`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(out).toEqual({ undiciFiles: expect.any(Number), undiciIndex: false, nodeBundledUndici: false });
+    expect(out['undiciFiles']).toBeGreaterThan(3); // the agent and what it needs did load
+  });
+});
