@@ -21,6 +21,6 @@ VOLUME ["/app/certs", "/app/data", "/app/logs"]
 EXPOSE 8787 8788
 # Inside a container keyway must listen on all interfaces. Clients from other containers are not
 # loopback, so configure at least one agent (config/keyway.yaml or `keyway agents add`).
-# A small young generation and a bounded old one: keyway's objects are short-lived and small, and
-# V8's defaults on a large host let the heap grow to hundreds of MiB of RSS (npm run bench).
-CMD ["node", "--max-semi-space-size=2", "--max-old-space-size=128", "dist/cli/main.js", "start", "--listen", "0.0.0.0:8787", "--admin-listen", "0.0.0.0:8788"]
+# keyway start re-executes itself under its runtime settings (heap limits, allocator variables: see
+# src/cli/proxy-runtime.ts), so the command is the plain one.
+CMD ["node", "dist/cli/main.js", "start", "--listen", "0.0.0.0:8787", "--admin-listen", "0.0.0.0:8788"]

@@ -47,6 +47,8 @@ export interface KeywayChild {
   /** keyway's own CA, which the proxied client must trust. */
   caPem: string;
   memory(): MemoryReading;
+  /** The node options and allocator variables the child runs under, read from /proc (after its re-exec). */
+  runtime(): string;
   /** Last lines the child wrote, for error reports. */
   output(): string;
   stop(): Promise<void>;
@@ -110,6 +112,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       home,
       caPem: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'),
       memory: () => readMemory(pid),
+      runtime: () => readRuntime(pid),
       output: () => tail.join('').split('\n').slice(-30).join('\n'),
       stop: async () => {
         await stopChild(child);
@@ -158,6 +161,18 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
+}
+
+function readRuntime(pid: number): string {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const script = argv.findIndex((a) => /cli[/\\]main\.[jt]s$/.test(a));
+    const args = argv.slice(1, script === -1 ? undefined : script);
+    const vars = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((v) => /^(MALLOC_|KEYWAY_RUNTIME=)/.test(v));
+    return [...args, ...vars].join(' ') || '(node defaults)';
+  } catch {
+    return '(unknown: no /proc)';
+  }
 }
 
 function readMemory(pid: number): MemoryReading {

@@ -55,7 +55,10 @@ const USAGE = `usage: node bench/run.ts [--quick] [--cpu-prof] [--dist] [--node-
   --quick            short smoke run (1 round, small counts)
   --cpu-prof         profile the keyway child (node --cpu-prof) and print where its CPU time went
   --dist             run the built dist/cli/main.js instead of src/cli/main.ts (npm run build first)
-  --node-arg=OPTION  extra node option for the keyway child, e.g. --node-arg=--max-old-space-size=96`;
+  --node-arg=OPTION  extra node option for the keyway child, e.g. --node-arg=--max-old-space-size=96
+keyway start re-executes itself under its runtime settings (src/cli/proxy-runtime.ts); node options
+given here come after those and win. KEYWAY_RUNTIME=as-is and MALLOC_* in the environment are passed
+to the child, to compare settings.`;
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -71,9 +74,9 @@ const quick = argv.includes('--quick');
 const cpuProf = argv.includes('--cpu-prof');
 const childNodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
 const childCli = argv.includes('--dist') ? builtCli() : undefined;
-/** Passed through to the keyway child, to try glibc allocator settings (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_, …). */
+/** Passed through to the keyway child, to compare runtime settings: KEYWAY_RUNTIME=as-is, MALLOC_* (glibc). */
 const childEnv = (): Record<string, string> =>
-  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MALLOC_') && e[1] !== undefined));
+  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('MALLOC_') || e[0] === 'KEYWAY_RUNTIME') && e[1] !== undefined));
 const plan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway.
 const BUDGET_MS = quick ? 45_000 : 150_000;
@@ -156,6 +159,7 @@ async function main(): Promise<number> {
   log(`keyway benchmark (${quick ? 'quick' : 'full'}: ${plan.rounds} round${plan.rounds > 1 ? 's' : ''}, medians)`);
   log(`Node ${process.version}, ${cpus().length} CPUs, client undici; keyway child pid ${child.pid} on ${child.url}; upstream https://*.bench.test:${upstream.port} (127.0.0.1)`);
   log(`keyway child: node ${[...childNodeArgs, relative(process.cwd(), childCli ?? `${SRC_DIR}cli/main.ts`)].join(' ')} start`);
+  log(`keyway child runs as: ${child.runtime()}`);
   if (cpuProf) log('--cpu-prof: the keyway child is being profiled, so its figures are slower than usual');
   const memory: Record<string, MemoryReading> = { afterStart: child.memory() };
   log(`keyway RSS after start: ${fixed(memory['afterStart']?.rssMiB ?? NaN, 1)} MiB`);

@@ -2,6 +2,11 @@
 // The `keyway` executable: wires the real terminal to the command line in index.ts.
 import { main } from './index.ts';
 import { readAllStdin, type CommandIO } from './io.ts';
+import { reexecWithProxyRuntime } from './proxy-runtime.ts';
+
+const argv = process.argv.slice(2);
+// The proxy runs for days under load: it re-executes itself under its measured runtime settings.
+if (argv[0] === 'start' && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
 
 const io: CommandIO = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -10,7 +15,7 @@ const io: CommandIO = {
   env: process.env,
 };
 
-main(process.argv.slice(2), io).then(
+main(argv, io).then(
   (code) => {
     process.exitCode = code;
   },

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -7,6 +7,7 @@ import { DIST_CLI, startChildProxy, type ChildProxy } from '../helpers/child-pro
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli, runProcess } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { PROXY_ENV, PROXY_NODE_FLAGS } from '../../src/cli/proxy-runtime.ts';
 
 // The command the Dockerfile runs: the built JavaScript (dist/, made by `npm install` through the
 // prepare script), listening on all interfaces, with an agent since container clients are not loopback.
@@ -65,4 +66,48 @@ describe('the built CLI, as the Docker image runs it', () => {
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain('unknown command');
   });
+
+  it('runs under the proxy runtime settings, re-executed in the same process', () => {
+    // The pid the test spawned is the one serving (the first test), now with keyway's node options
+    // before the script and its allocator variables in the environment.
+    const { args, vars } = runtimeOf(proxy.child.pid!);
+    expect(args).toEqual([...PROXY_NODE_FLAGS]);
+    for (const [name, value] of Object.entries(PROXY_ENV)) expect(vars).toContain(`${name}=${value}`);
+    expect(vars).toContain('KEYWAY_RUNTIME=tuned');
+  });
+
+  it('keeps the runtime as it is with KEYWAY_RUNTIME=as-is, and a MALLOC_* the user set', async () => {
+    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), GITHUB_TOKEN: CANARY, SIDECAR_KEY: 'k' });
+    const asIs = await startChildProxy({ cli: DIST_CLI, home: makeHomeLike(home), env: { ...env, KEYWAY_RUNTIME: 'as-is' } });
+    try {
+      expect(runtimeOf(asIs.child.pid!)).toEqual({ args: [], vars: ['KEYWAY_RUNTIME=as-is'] });
+    } finally {
+      expect(await asIs.stop()).toBe(0);
+    }
+    const own = await startChildProxy({ cli: DIST_CLI, home: makeHomeLike(home), env: { ...env, MALLOC_ARENA_MAX: '4' } });
+    try {
+      const { args, vars } = runtimeOf(own.child.pid!);
+      expect(args).toEqual([...PROXY_NODE_FLAGS]);
+      expect(vars).toContain('MALLOC_ARENA_MAX=4');
+      expect(vars).not.toContain('MALLOC_ARENA_MAX=2');
+    } finally {
+      expect(await own.stop()).toBe(0);
+    }
+  });
 });
+
+/** The node options before the script, and the runtime variables, of a running process (Linux /proc). */
+function runtimeOf(pid: number): { args: string[]; vars: string[] } {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const script = argv.indexOf(DIST_CLI);
+  const vars = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((v) => /^(MALLOC_[A-Z_]+|KEYWAY_RUNTIME)=./.test(v));
+  return { args: argv.slice(1, script), vars };
+}
+
+/** A second home with the same config, so a second proxy does not share the first one's files. */
+function makeHomeLike(home: string): string {
+  const other = makeHome();
+  mkdirSync(join(other, 'config'), { recursive: true });
+  writeFileSync(join(other, 'config', 'keyway.yaml'), readFileSync(join(home, 'config', 'keyway.yaml')));
+  return other;
+}
