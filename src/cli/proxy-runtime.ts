@@ -4,6 +4,9 @@
 // Why each one (figures from `npm run bench` and heaptrack on these 2-core machines):
 // - --max-semi-space-size=2, --max-old-space-size=128: keyway's objects are small and short-lived;
 //   V8's defaults on a large host let the heap grow to hundreds of MiB of RSS under load.
+// - --no-maglev: V8's mid-tier compiler speeds up warm-up, which a proxy that runs for days does not
+//   need; hot code still reaches TurboFan. Its compiled code, compiler memory and the pages of its own
+//   code in the node binary cost ~13 MiB of RSS after s1+s2, with the same req/s (A/B, 5 rounds twice).
 // - --liftoff-only: undici parses HTTP with llhttp compiled to WebAssembly. Under load V8 re-compiles
 //   its one huge function with the optimizing compiler, whose ~15 MiB of compiler memory the
 //   allocator then keeps for the life of the process. The baseline compiler's code parses as fast
@@ -11,7 +14,7 @@
 // - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): V8's background
 //   threads each get a malloc arena that keeps what they freed, and glibc's adaptive thresholds keep
 //   freed TLS buffers in the heap; ~5-10 MiB less RSS after load.
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=128', '--liftoff-only'];
+export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=128', '--no-maglev', '--liftoff-only'];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_TRIM_THRESHOLD_: '131072',
