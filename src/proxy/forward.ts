@@ -98,7 +98,7 @@ function redactWhole(res: ServerResponse, statusCode: number, head: OutgoingHttp
       done();
     },
     final(done) {
-      const { output, count } = redactAll(Buffer.concat(chunks), redact.needles);
+      const { output, count } = redactAll(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), redact.needles);
       if (count > 0) redact.onRedacted(count);
       head['content-length'] = String(output.length);
       res.writeHead(statusCode, head);
@@ -122,10 +122,10 @@ function discard(): Writable {
 /** An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets it redacted there too. */
 function redactHeaders(head: OutgoingHttpHeaders, needles: Buffer[], onRedacted: (count: number) => void): void {
   let count = 0;
+  const secrets = needles.map((needle) => needle.toString());
   const clean = (value: string) => {
     let text = value;
-    for (const needle of needles) {
-      const secret = needle.toString();
+    for (const secret of secrets) {
       if (text.includes(secret)) {
         count += text.split(secret).length - 1;
         text = text.split(secret).join(REDACTION.toString());

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Credential } from '../credentials/material.ts';
@@ -9,12 +10,22 @@ const MIN_SECRET_LENGTH = 8;
 
 /** The byte strings that would reveal a credential if an upstream echoed them back. */
 export function secretNeedles(credential: Credential): Buffer[] {
-  const values =
-    credential.kind === 'token'
-      ? [credential.value]
-      : [Buffer.from(`${credential.username}:${credential.password}`).toString('base64'), credential.password];
-  return values.filter((v) => v.length >= MIN_SECRET_LENGTH).map((v) => Buffer.from(v));
+  // This runs on every intercepted request, and credentials are fresh objects each time: remember
+  // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
+  const key = credential.kind === 'token' ? credential.value : `${credential.username}\0${credential.password}`;
+  let needles = needlesBySecret.get(key);
+  if (!needles) {
+    const values =
+      credential.kind === 'token'
+        ? [credential.value]
+        : [Buffer.from(`${credential.username}:${credential.password}`).toString('base64'), credential.password];
+    needles = values.filter((v) => v.length >= MIN_SECRET_LENGTH).map((v) => Buffer.from(v));
+    needlesBySecret.set(key, needles);
+  }
+  return needles;
 }
+
+const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
 
 /**
  * Textual, unencoded bodies are scanned: an API that echoes the request (headers in a debug
