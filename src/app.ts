@@ -18,6 +18,7 @@ import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
 import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
+import { announceRunningProxy, withdrawRunningProxy } from './running-proxy.ts';
 import { loadOrCreateCa, LeafMinter, SecureContextCache, type CertificateAuthority } from './tls/index.ts';
 import { resolveFromHome } from './config/index.ts';
 import { loadConfigIsolated } from './config/load-isolated.ts';
@@ -147,6 +148,8 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   }
   if (admin) ownPorts.add(admin.address.port);
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
+  const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
+  await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null });
 
   return {
     services,
@@ -154,6 +157,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     proxyAddress,
     adminAddress: admin?.address,
     async stop() {
+      withdrawRunningProxy(paths.runningProxy);
       store.close();
       await proxy.close();
       await admin?.close();

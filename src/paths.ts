@@ -14,6 +14,8 @@ export interface KeywayPaths {
   adminToken: string;
   audit: string;
   auditHead: string;
+  /** Where a running proxy says it listens (see running-proxy.ts). */
+  runningProxy: string;
 }
 
 /** The documented example config, shipped with the package. */
@@ -34,5 +36,6 @@ export function keywayPaths(config: Config): KeywayPaths {
     adminToken: resolve(home, 'data', 'admin.token'),
     audit: resolveFromHome(config, config.audit.path),
     auditHead: resolve(home, 'data', 'audit-head.json'),
+    runningProxy: resolve(home, 'data', 'proxy.json'),
   };
 }

@@ -1,14 +1,31 @@
-import type { Config } from '../config/index.ts';
+import type { Config, ListenAddress } from '../config/index.ts';
 import { formatListen } from '../config/index.ts';
+import { keywayPaths } from '../paths.ts';
+import { findRunningProxy } from '../running-proxy.ts';
 
-/** The address clients should use: a wildcard listen address is reached on loopback. */
+/**
+ * The address clients should use: where a proxy running on this home says it listens (it may have
+ * been started with --listen, or on port 0), else proxy.listen. A wildcard address is reached on loopback.
+ */
 export function proxyAddress(config: Config): string {
-  const { host, port } = config.proxy.listen;
-  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return formatListen({ host: reachable, port });
+  return reachable(findRunningProxy(keywayPaths(config).runningProxy)?.proxy ?? config.proxy.listen);
+}
+
+/** The same for the admin API. */
+export function adminAddress(config: Config): string {
+  return reachable(findRunningProxy(keywayPaths(config).runningProxy)?.admin ?? config.admin.listen);
+}
+
+/** Whether the admin address is known: announced by a running proxy, or a fixed port in the config. */
+export function adminAddressKnown(config: Config): boolean {
+  return findRunningProxy(keywayPaths(config).runningProxy)?.admin != null || config.admin.listen.port !== 0;
 }
 
 export function proxyUrl(config: Config, credentials?: { id: string; key: string }): string {
   const auth = credentials ? `${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.key)}@` : '';
   return `http://${auth}${proxyAddress(config)}`;
+}
+
+function reachable({ host, port }: ListenAddress): string {
+  return formatListen({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
 }

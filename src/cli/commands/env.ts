@@ -30,8 +30,10 @@ export const env: Command = {
   name: 'env',
   usage: `keyway env [--agent ID] [--json]
 
-Prints export lines: eval "$(keyway env)". With --agent, the proxy URL carries the agent's
-credentials; its key comes from KEYWAY_AGENT_KEY (or the config's reference for config agents).
+Prints export lines: eval "$(keyway env)". The proxy address is where a running keyway on this
+home says it listens (data/proxy.json; it may have been started with --listen), else proxy.listen.
+With --agent, the proxy URL carries the agent's credentials; its key comes from KEYWAY_AGENT_KEY
+(or the config's reference for config agents).
 
 Also prints placeholder credentials, set to keyway-placeholder, in the variables SDKs read for the
 grants the agent may use (every grant without --agent): the provider preset's variables

@@ -3,7 +3,8 @@
 import { once } from 'node:events';
 import { http } from '../../../net/node-http.ts';
 import { connect as netConnect } from 'node:net';
-import { formatListen, type Config } from '../../../config/index.ts';
+import { formatListen } from '../../../config/index.ts';
+import { adminAddress, adminAddressKnown } from '../../proxy-url.ts';
 import { usageError } from '../../io.ts';
 import { errCode, MAX_OUTPUT, readBody, type CheckResult, type Context } from './context.ts';
 
@@ -35,8 +36,8 @@ export async function checkAdmin(ctx: Context): Promise<CheckResult> {
   } catch {
     throw usageError(`--admin: expected http://HOST:PORT, got "${given}"`);
   }
-  if (given === undefined && ctx.config.admin.listen.port === 0) {
-    return { check, status: 'skip', detail: 'admin.listen has port 0 (chosen at start): pass --admin http://HOST:PORT to check it' };
+  if (given === undefined && !adminAddressKnown(ctx.config)) {
+    return { check, status: 'skip', detail: 'admin.listen has port 0 (chosen at start) and no running keyway announced it: pass --admin http://HOST:PORT to check it' };
   }
   const url = new URL('/healthz', base);
   try {
@@ -50,12 +51,6 @@ export async function checkAdmin(ctx: Context): Promise<CheckResult> {
   } catch (err) {
     return { check, status: 'fail', detail: `nothing answers at ${url.href} (${errCode(err)})`, fix: 'start keyway, or pass --admin http://HOST:PORT if it listens elsewhere' };
   }
-}
-
-function adminAddress(config: Config): string {
-  const { host, port } = config.admin.listen;
-  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return formatListen({ host: reachable, port });
 }
 
 function getJson(url: URL, timeoutMs: number): Promise<{ status: number; body: unknown }> {

@@ -38,8 +38,8 @@ Prints one line per check, ok or FAIL with what to fix (skip when a client is no
 earlier check failed), and exits 0 only if nothing failed:
   - certs/ca.pem parses and is a current CA; certs/ca-key.pem is its key, mode 0600; certs/bundle.pem
     holds the CA
-  - the proxy answers on proxy.listen (or --proxy); the admin /healthz answers (or --admin), when
-    admin.enabled
+  - the proxy answers where a running keyway says it listens (data/proxy.json), else on proxy.listen
+    (or --proxy); the admin /healthz answers (or --admin), when admin.enabled
   - keyway answers through the proxy with a certificate from its CA: a CONNECT to ${SELF_CHECK_HOST}:443,
     which keyway answers itself (GET ${SELF_CHECK_PATH}), so nothing leaves the machine
   - curl, node (this one), python3 with requests, and git, each run in a clean environment (PATH, HOME
@@ -47,8 +47,8 @@ earlier check failed), and exits 0 only if nothing failed:
     and trust keyway's CA
 
 --agent ID     go through the proxy as this agent (key from KEYWAY_AGENT_KEY or the config)
---proxy H:P    the proxy to check, when it was started with --listen
---admin URL    the admin API, when it was started with --admin-listen (e.g. http://127.0.0.1:8788)
+--proxy H:P    the proxy to check, when it runs on another home or machine
+--admin URL    the admin API to check, likewise (e.g. http://127.0.0.1:8788)
 --url URL      test against https://HOST/PATH, a host a grant covers, instead of ${SELF_CHECK_HOST}: one
                request per client is sent there, with the grant's credential; each must show up in
                keyway's audit log

@@ -1,0 +1,55 @@
+// Where a running `keyway start` really listens, for the commands that point clients at it.
+//
+// `keyway start --listen …` or a port of 0 in the config make the address differ from the config, so
+// `keyway env`, `run`, `agents add` and `doctor` would print or check the wrong one. The proxy writes
+// data/proxy.json once it listens and removes it when it stops; a file left by a process that is gone
+// (a crash, SIGKILL) is ignored. Nothing secret is in it.
+import { readFileSync, rmSync } from 'node:fs';
+import type { ListenAddress } from './config/index.ts';
+import { replaceFile } from './files/atomic-write.ts';
+
+export interface RunningProxy {
+  pid: number;
+  proxy: ListenAddress;
+  admin: ListenAddress | null;
+  since: string;
+}
+
+export async function announceRunningProxy(file: string, running: Omit<RunningProxy, 'pid' | 'since'>): Promise<void> {
+  const record: RunningProxy = { pid: process.pid, ...running, since: new Date().toISOString() };
+  await replaceFile(file, `${JSON.stringify(record, null, 2)}\n`, 0o644);
+}
+
+/** Removes the file if it is still this process's (a newer proxy on the same home may have replaced it). */
+export function withdrawRunningProxy(file: string): void {
+  if (readRunningProxy(file)?.pid === process.pid) rmSync(file, { force: true });
+}
+
+/** The proxy that announced itself in `file`, if its process is still alive. */
+export function findRunningProxy(file: string): RunningProxy | undefined {
+  const running = readRunningProxy(file);
+  return running && isAlive(running.pid) ? running : undefined;
+}
+
+function readRunningProxy(file: string): RunningProxy | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined; // none, or unreadable: the config's address is the fallback
+  }
+  const r = parsed as Partial<RunningProxy>;
+  const isAddress = (a: unknown): a is ListenAddress =>
+    typeof a === 'object' && a !== null && typeof (a as ListenAddress).host === 'string' && Number.isInteger((a as ListenAddress).port);
+  if (!Number.isInteger(r.pid) || !isAddress(r.proxy) || !(r.admin === null || isAddress(r.admin))) return undefined;
+  return r as RunningProxy;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, but another user's
+  }
+}
