@@ -175,7 +175,7 @@ function readRuntime(pid: number): string {
   }
 }
 
-function readMemory(pid: number): MemoryReading {
+export function readMemory(pid: number): MemoryReading {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => {
     const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);

@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
-import { directRoute, keywayRoute, type Route, type Tally } from './clients.ts';
+import { directRoute, keywayRoute, type Tally } from './clients.ts';
 import { startKeywayChild, type KeywayChild, type MemoryReading } from './keyway-child.ts';
 import { formatProfile, latestProfile, summariseProfile, type ProfileReport } from './profile.ts';
 import {
@@ -26,7 +26,6 @@ import {
   targetLines,
   throughputFigures,
   throughputTable,
-  type Pair,
 } from './report.ts';
 import {
   FULL_PLAN,
@@ -34,6 +33,7 @@ import {
   OAUTH_HOST,
   QUICK_PLAN,
   newHost,
+  rounds,
   s1Sequential,
   s2Parallel,
   s3Download,
@@ -99,18 +99,6 @@ process.once('SIGINT', () => {
   if (child) process.kill(child.pid, 'SIGKILL');
   process.exit(130);
 });
-
-/** Runs a scenario for both routes, `rounds` times, alternating which route goes first. */
-async function rounds<T>(routes: readonly [Route, Route], count: number, run: (route: Route) => Promise<T>): Promise<Array<Pair<T>>> {
-  const out: Array<Pair<T>> = [];
-  for (let i = 0; i < count; i++) {
-    const order = i % 2 === 0 ? routes : ([routes[1], routes[0]] as const);
-    const pair: Partial<Pair<T>> = {};
-    for (const route of order) pair[route.name] = await run(route);
-    out.push(pair as Pair<T>);
-  }
-  return out;
-}
 
 async function main(): Promise<number> {
   const started = performance.now();

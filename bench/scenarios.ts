@@ -235,3 +235,15 @@ export async function s5NewHosts(routes: readonly [Route, Route], ctx: Context, 
     await Promise.all([da, db].map((d) => d.close().catch(() => d.destroy())));
   }
 }
+
+/** Runs a scenario for both routes, `count` times, alternating which route goes first. */
+export async function rounds<T>(routes: readonly [Route, Route], count: number, run: (route: Route) => Promise<T>): Promise<Array<Record<Route['name'], T>>> {
+  const out: Array<Record<Route['name'], T>> = [];
+  for (let i = 0; i < count; i++) {
+    const order = i % 2 === 0 ? routes : ([routes[1], routes[0]] as const);
+    const pair: Partial<Record<Route['name'], T>> = {};
+    for (const route of order) pair[route.name] = await run(route);
+    out.push(pair as Record<Route['name'], T>);
+  }
+  return out;
+}
