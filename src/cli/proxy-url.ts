@@ -11,14 +11,13 @@ export function proxyAddress(config: Config): string {
   return reachable(findRunningProxy(keywayPaths(config).runningProxy)?.proxy ?? config.proxy.listen);
 }
 
-/** The same for the admin API. */
-export function adminAddress(config: Config): string {
-  return reachable(findRunningProxy(keywayPaths(config).runningProxy)?.admin ?? config.admin.listen);
-}
-
-/** Whether the admin address is known: announced by a running proxy, or a fixed port in the config. */
-export function adminAddressKnown(config: Config): boolean {
-  return findRunningProxy(keywayPaths(config).runningProxy)?.admin != null || config.admin.listen.port !== 0;
+/**
+ * The same for the admin API; undefined when admin.listen has port 0 (chosen at start) and no
+ * running proxy announced the port it got.
+ */
+export function adminAddress(config: Config): string | undefined {
+  const listen = findRunningProxy(keywayPaths(config).runningProxy)?.admin ?? config.admin.listen;
+  return listen.port === 0 ? undefined : reachable(listen);
 }
 
 export function proxyUrl(config: Config, credentials?: { id: string; key: string }): string {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { LoadConfigOptions } from './load.ts';
 import type { Config } from './paths.ts';
@@ -35,12 +36,4 @@ export async function loadConfigIsolated(options: LoadConfigOptions): Promise<Co
   }
   if (!answer.ok) throw new KeywayError(answer.code as 'config_invalid', answer.message);
   return deepFreeze(answer.config);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }

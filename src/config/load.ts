@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 import { defaultConfigPath, type Config } from './paths.ts';
@@ -67,13 +68,4 @@ function checkCrossReferences(config: ParsedConfig, file: string | null): void {
       fail(`agents.${id}.lease_ttl`, 'is longer than max_lease_ttl');
     }
   }
-}
-
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }

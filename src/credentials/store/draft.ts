@@ -1,7 +1,8 @@
 // The mutable view an update() callback works on. It records which ids changed so that only those are
 // re-sealed; every other record goes back to disk with its ciphertext untouched.
 
-import { CHECK_ID, deepFreeze, seal } from './format.ts';
+import { deepFreeze } from '../../deep-freeze.ts';
+import { CHECK_ID, seal } from './format.ts';
 import type { OpenedRecord, OpenedStore } from './format.ts';
 
 export interface StoreDraft {

@@ -10,6 +10,7 @@
 // the difference between "use the right key" and "restore a backup", and users need to be told which.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { deepFreeze } from '../../deep-freeze.ts';
 import { KeywayError } from '../../errors/index.ts';
 
 export const FORMAT_NAME = 'keyway-store';
@@ -177,16 +178,4 @@ export function serializeStore(store: OpenedStore): string {
   }
   const file: StoreFile = { format: FORMAT_NAME, version: FORMAT_VERSION, cipher: CIPHER, check: store.check, records };
   return `${JSON.stringify(file, null, 2)}\n`;
-}
-
-/**
- * Values handed out by get() are shared with the in-memory store; freezing them means a caller that
- * mutates one gets an error instead of silently diverging from what is on disk.
- */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }

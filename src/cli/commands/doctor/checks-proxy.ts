@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { http } from '../../../net/node-http.ts';
 import { connect as netConnect } from 'node:net';
 import { formatListen } from '../../../config/index.ts';
-import { adminAddress, adminAddressKnown } from '../../proxy-url.ts';
+import { adminAddress } from '../../proxy-url.ts';
 import { usageError } from '../../io.ts';
 import { errCode, MAX_OUTPUT, readBody, type CheckResult, type Context } from './context.ts';
 
@@ -30,14 +30,15 @@ export async function checkAdmin(ctx: Context): Promise<CheckResult> {
   const check = 'admin API';
   const given = ctx.args.string('admin');
   if (given === undefined && !ctx.config.admin.enabled) return { check, status: 'skip', detail: 'admin.enabled is false' };
+  const known = given === undefined ? adminAddress(ctx.config) : undefined;
+  if (given === undefined && known === undefined) {
+    return { check, status: 'skip', detail: 'admin.listen has port 0 (chosen at start) and no running keyway announced it: pass --admin http://HOST:PORT to check it' };
+  }
   let base: URL;
   try {
-    base = new URL(given ?? `http://${adminAddress(ctx.config)}`);
+    base = new URL(given ?? `http://${known}`);
   } catch {
     throw usageError(`--admin: expected http://HOST:PORT, got "${given}"`);
-  }
-  if (given === undefined && !adminAddressKnown(ctx.config)) {
-    return { check, status: 'skip', detail: 'admin.listen has port 0 (chosen at start) and no running keyway announced it: pass --admin http://HOST:PORT to check it' };
   }
   const url = new URL('/healthz', base);
   try {
