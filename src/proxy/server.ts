@@ -122,14 +122,17 @@ async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: 
 /**
  * Stage: the destination itself. An IP literal is checked now (no lookup will happen for it); a
  * name is checked when its one lookup answers, at connect time. keyway's own ports on a local
- * address are refused whatever proxy.allow_networks says.
+ * address are refused whatever proxy.allow_networks says, in any spelling of the address
+ * (::ffff:7f00:1 and 0:0:0:0:0:ffff:7f00:0001 are 127.0.0.1: isLocalAddress folds them first).
  */
 async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<void> {
-  if (isIP(target.host) !== 0) await runtime.resolve(target.host);
-  if (runtime.ownPorts.has(target.port)) {
-    const { address } = await runtime.resolve(target.host);
-    if (isLocalAddress(address)) throw new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
-  }
+  const literal = isIP(target.host) !== 0;
+  const ownPort = runtime.ownPorts.has(target.port);
+  if (!literal && !ownPort) return;
+  const ownListener = () => new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
+  if (ownPort && literal && isLocalAddress(target.host)) throw ownListener();
+  const { address } = await runtime.resolve(target.host);
+  if (ownPort && isLocalAddress(address)) throw ownListener();
 }
 
 async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
