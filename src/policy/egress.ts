@@ -10,6 +10,10 @@ import { specialPurpose } from './special-ranges.ts';
 // 64:ff9b::a9fe:a9fe is a NAT64 address and, through the translator, 169.254.169.254. Each address
 // it names must pass: be outside the special-purpose ranges (special-ranges.ts) or inside
 // proxy.allow_networks. A mapped address (::ffff:a.b.c.d) is the IPv4 host itself, judged as such.
+// An IPv4 address reached through a translator or tunnel (NAT64, 6to4, Teredo) is a host on the
+// far side, not this network: allowing 127.0.0.0/8 does not allow 64:ff9b::7f00:1. Such an
+// embedded special-purpose address passes only when allow_networks names both it and the IPv6
+// address that carries it.
 
 export type EgressVerdict = { allowed: true } | { allowed: false; reason: string };
 
@@ -18,6 +22,8 @@ interface Layer {
   ip: IpAddress;
   /** How the given address leads here, for the message; undefined for the address itself. */
   via?: string;
+  /** Reached through a translator or tunnel: the carrying IPv6 address must be allowed too. */
+  carrier?: IpAddress;
 }
 
 /**
@@ -38,10 +44,10 @@ export class EgressPolicy {
   check(address: string): EgressVerdict {
     const ip = parseIp(address);
     if (!ip) return { allowed: false, reason: `"${address}" is not an IP address` };
+    const allowed = (a: IpAddress) => firstMatch(this.#allowed, a) !== undefined;
     for (const layer of layersOf(ip)) {
-      if (firstMatch(this.#allowed, layer.ip)) continue;
       const why = specialPurpose(layer.ip);
-      if (!why) continue;
+      if (!why || (allowed(layer.ip) && (!layer.carrier || allowed(layer.carrier)))) continue;
       const reason = layer.via ? `${address} is ${layer.via} ${formatIp(layer.ip)}, a ${why}` : `${address} is a ${why}`;
       return { allowed: false, reason };
     }
@@ -59,6 +65,6 @@ export function layersOf(ip: IpAddress): Layer[] {
   }
   layers.push(c.folded ? { ip: c.address, via: `an IPv4-${c.folded.form} form of` } : { ip: c.address });
   const embedded = embeddedIpv4(c.address);
-  if (embedded) layers.push({ ip: embedded.ipv4, via: `a ${embedded.form} address for` });
+  if (embedded) layers.push({ ip: embedded.ipv4, via: `a ${embedded.form} address for`, carrier: c.address });
   return layers;
 }

@@ -75,6 +75,11 @@ describe('one canonical form in every check', () => {
     expect(new EgressPolicy(['64:ff9b:1::/48']).check('64:ff9b:1::8.8.8.8').allowed).toBe(true);
     expect(new EgressPolicy(['64:ff9b:1::/48']).check('64:ff9b:1::a9fe:a9fe').allowed).toBe(false);
     expect(new EgressPolicy(['2001::/32']).check('2001:0:4136:e378:8000:63bf:5601:5601').allowed).toBe(false);
+    // Through a translator: the IPv4 address inside is on the far side, so both must be allowed.
+    expect(new EgressPolicy(['127.0.0.0/8']).check('64:ff9b::7f00:1').allowed).toBe(false);
+    expect(new EgressPolicy(['10.0.0.0/8']).check('2002:a00:1::1').allowed).toBe(false);
+    expect(new EgressPolicy(['10.0.0.0/8', '2002::/16']).check('2002:a00:1::1').allowed).toBe(true);
+    expect(new EgressPolicy(['64:ff9b::/96']).check('64:ff9b::a00:1').allowed).toBe(false);
   });
 
   it('a range written in mapped form is the IPv4 range, and ::/0 covers IPv4 too', () => {
