@@ -1,4 +1,7 @@
 import { lookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
+import { ProxyAgent, request } from 'undici';
+import { CANARY } from '../helpers/fixtures.ts';
 import { BlockList, connect, isIP } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressPolicy } from '../../src/policy/egress.ts';
@@ -126,7 +129,12 @@ describe('Egress suite', () => {
     beforeAll(async () => {
       REFUSED_FORMS.forEach((f, i) => mapNames.set(`h${i}.map.test`, f));
       strict = await startProxy({ config: { proxy: { allow_networks: [] } } });
-      mapped = await startProxy({ config: { proxy: { allow_networks: [], hosts: Object.fromEntries([...mapNames].map(([n, f]) => [n, f.address])) } } });
+      // The same names also under a grant, so the intercepted path (TLS, injection) is tried too.
+      const hosts = Object.fromEntries([...mapNames].flatMap(([n, f]) => [[n, f.address], [n.replace('.map.test', '.grant.test'), f.address]]));
+      mapped = await startProxy({
+        config: { proxy: { allow_networks: [], hosts } },
+        grants: [{ id: 'granted', type: 'bearer', domains: ['*.grant.test'], secret: CANARY }],
+      });
       loopbackAllowed = await startProxy();
       // Numeric names go to the real system resolver, but only names inet_aton reads as numbers,
       // which getaddrinfo answers without asking DNS; anything else would fail the test here.
@@ -164,6 +172,27 @@ describe('Egress suite', () => {
       figures['e2e_requests'] = all.length + 1;
       figures['e2e_refused'] = all.filter((r) => r.status === 403).length + 1;
       figures['e2e_connects_to_refused'] = spy.forbidden().length - before;
+    });
+
+    it('granted (intercepted) names mapped to refused forms: 403 inside the tunnel, the credential never leaves', async () => {
+      const before = spy.forbidden().length;
+      const names = [...mapNames.keys()].map((n) => n.replace('.map.test', '.grant.test'));
+      const sample = names.filter((_, i) => i % Math.max(1, Math.floor(names.length / scale(40, names.length))) === 0);
+      const agent = new ProxyAgent({ uri: mapped.url, requestTls: { ca: readFileSync(mapped.caPath, 'utf8') } });
+      try {
+        const statuses = await pool(sample, 4, async (n) => {
+          const res = await request(`https://${n}:${upstream.port}/echo`, { dispatcher: agent });
+          const body = await res.body.text();
+          expect(body).not.toContain(CANARY);
+          return { status: res.statusCode, code: res.headers['x-keyway-error'] };
+        });
+        expect(statuses.filter((r) => r.status !== 403 || r.code !== 'host_not_allowed')).toEqual([]);
+      } finally {
+        await agent.close();
+      }
+      expect(spy.forbidden().length - before).toBe(0);
+      expect(upstream.seen.length).toBe(0);
+      figures['e2e_intercepted'] = sample.length;
     });
 
     it("every loopback spelling on keyway's own ports is refused although 127.0.0.0/8 is allowed", async () => {
