@@ -66,6 +66,7 @@ const bracket = (a: string) => (isIP(a) === 6 ? `[${a}]` : a);
 describe('Egress suite', () => {
   let spy: ConnectSpy;
   let upstream: TestUpstream;
+  let tlsUpstream: TestUpstream;
   const figures: Record<string, unknown> = {};
   // The only destinations a connection may reach: 127.0.0.1 on these ports (the proxies' own
   // listeners, which the test clients dial, and the test upstream). Admin ports are never here.
@@ -81,11 +82,20 @@ describe('Egress suite', () => {
         return true;
       },
     });
+    tlsUpstream = await startUpstream({
+      tls: 'trusted',
+      handler: (_req, res) => {
+        res.writeHead(200, { connection: 'close', 'content-type': 'text/plain' }).end('ok');
+        return true;
+      },
+    });
     allowedPorts.add(upstream.port);
+    allowedPorts.add(tlsUpstream.port);
   });
   afterAll(async () => {
     spy?.restore();
     await upstream?.close();
+    await tlsUpstream?.close();
     report('egress', figures);
   });
 
@@ -229,10 +239,11 @@ describe('Egress suite', () => {
       '::1', '100.100.100.200', 'fe80::1', '0000:0000:0000:0000:0000:ffff:0a00:0001', '64:ff9b:1::7f00:1', 'fec0::1', '2001:db8::1',
     ];
 
-    it(`${scale(500, 4_000)} requests (tunnels and absolute-form): every refused answer refused, 0 connections to refused addresses`, async () => {
+    it(`${scale(500, 4_000)} requests (tunnels, absolute-form, intercepted): every refused answer refused, 0 connections to refused addresses`, async () => {
       const answers: Array<{ host: string; address: string }> = [];
       const proxy = await startProxy({
         config: { proxy: { allow_networks: ['127.0.0.1/32'], hosts: {} } },
+        grants: [{ id: 'flip', type: 'bearer', domains: ['*.example.test'], secret: CANARY }],
         dns: async (host) => {
           const i = answers.length;
           const address = i % 2 === 0 ? '127.0.0.1' : REFUSED_ANSWERS[(i >> 1) % REFUSED_ANSWERS.length]!;
@@ -246,32 +257,45 @@ describe('Egress suite', () => {
       const deadline = Date.now() + scale(60_000, 600_000);
       const total = scale(500, 4_000);
       const started = Date.now();
+      const agent = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
       try {
         const results = await pool(Array.from({ length: total }, (_, i) => i), 16, async (i) => {
           if (Date.now() > deadline) return { kind: 'skipped', status: 0 };
           // Tunnels re-resolve one name every time (rebinding); absolute-form uses a fresh name each time.
+          // Intercepted: a fresh granted name each time, so keyway's upstream pool looks it up once.
           if (i % 2 === 0) return { kind: 'tunnel', ...(await connectStatus(proxy.port, `flip.egress.test:${upstream.port}`)) };
-          return { kind: 'absolute', ...(await absoluteGet(proxy.port, `n${i}.egress.test:${upstream.port}`)) };
+          if (i % 4 === 1) return { kind: 'absolute', ...(await absoluteGet(proxy.port, `n${i}.egress.test:${upstream.port}`)) };
+          const res = await request(`https://f${i}.example.test:${tlsUpstream.port}/`, { dispatcher: agent });
+          const body = await res.body.text();
+          if (res.statusCode !== 200 && body.includes(CANARY)) throw new Error('the credential came back');
+          return { kind: 'intercepted', status: res.statusCode };
         });
         const done = results.filter((r) => r.kind !== 'skipped');
-        const refusedAnswers = answers.filter((a) => !isTestAddress(a.address)).length;
         const unexpected = done.filter((r) => r.status !== 200 && r.status !== 403);
         expect(unexpected).toEqual([]);
-        // One lookup per request: each refused answer is exactly one 403, each allowed one a 200.
-        expect(answers.length).toBe(done.length);
-        expect(done.filter((r) => r.status === 403).length).toBe(refusedAnswers);
+        // Tunnels and absolute-form make one lookup per request: each refused answer is exactly one
+        // 403. An intercepted host is also warmed up on CONNECT (prewarm.ts); a refused warm-up is
+        // looked up again for the request, so there each connection, not each request, is judged.
+        const refusedFor = (match: (host: string) => boolean) => answers.filter((a) => match(a.host) && !isTestAddress(a.address)).length;
+        const count = (kind: string, status: number) => done.filter((r) => r.kind === kind && r.status === status).length;
+        expect(count('tunnel', 403)).toBe(refusedFor((h) => h === 'flip.egress.test'));
+        expect(count('absolute', 403)).toBe(refusedFor((h) => h.endsWith('.egress.test') && h !== 'flip.egress.test'));
+        expect(answers.length).toBeGreaterThanOrEqual(done.length);
         expect(attempts().filter((a) => a.blocked)).toEqual([]);
         expect(done.length).toBe(total);
         Object.assign(figures, {
           alternating_requests: done.length,
           alternating_lookups: answers.length,
+          alternating_refused_answers: answers.filter((a) => !isTestAddress(a.address)).length,
           alternating_refused: done.filter((r) => r.status === 403).length,
           alternating_allowed: done.filter((r) => r.status === 200).length,
           alternating_connects_to_refused: attempts().filter((a) => a.blocked).length,
-          alternating_connects_to_test_address: attempts().filter((a) => !a.blocked && a.port === upstream.port).length,
+          alternating_connects_to_test_address: attempts().filter((a) => !a.blocked && (a.port === upstream.port || a.port === tlsUpstream.port)).length,
+          alternating_intercepted: done.filter((r) => r.kind === 'intercepted').length,
           alternating_seconds: Math.round((Date.now() - started) / 100) / 10,
         });
       } finally {
+        await agent.close();
         await proxy.stop();
       }
     });
