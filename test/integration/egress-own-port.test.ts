@@ -4,6 +4,7 @@ import { curl } from '../helpers/clients.ts';
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { exchange, openConnect, parseResponse } from '../helpers/raw-http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { spyOnConnects } from '../hostile/egress-connect-spy.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // Issue 8, defect 3: keyway's own ports and the egress policy, reached through IPv6 spellings of
@@ -72,4 +73,35 @@ describe("keyway's own ports in IPv6 forms (allow_networks: 127.0.0.0/8)", () =>
       expect(upstream.seen.length).toBe(seen);
     },
   );
+});
+
+describe("keyway's own ports behind a name that rebinds", () => {
+  it('refuses a DNS name on an own port even when its first answer is not local (the connection would look it up again)', async () => {
+    // First answer 10.0.0.1 (allowed here, not this host), then 127.0.0.1: before the fix the
+    // CONNECT checked the first answer and the tunnel dialled the second, reaching the admin API.
+    // The connect spy blocks anything but 127.0.0.1 before a packet leaves.
+    const answers = ['10.0.0.1', '127.0.0.1'];
+    let lookups = 0;
+    const proxy = await startProxy({
+      config: { proxy: { allow_networks: ['127.0.0.0/8', '10.0.0.0/8'], hosts: {} } },
+      dns: async () => ({ address: answers[lookups++ % 2]!, family: 4 }),
+    });
+    const spy = spyOnConnects((address) => address === '127.0.0.1');
+    try {
+      const admin = proxy.running.adminAddress!.port;
+      for (const port of [admin, proxy.port]) {
+        const { socket, status, head } = await openConnect(proxy.port, `rebind.example.test:${port}`);
+        socket.destroy();
+        expect(status, `port ${port}`).toBe(403);
+        expect(head.toLowerCase()).toContain('x-keyway-error: host_not_allowed');
+        const raw = await exchange(connect(proxy.port, '127.0.0.1'), `GET http://rebind.example.test:${port}/healthz HTTP/1.1\r\nHost: rebind.example.test:${port}\r\nConnection: close\r\n\r\n`);
+        expect(parseResponse(raw).status, `absolute-form, port ${port}`).toBe(403);
+      }
+      expect(spy.forbidden()).toEqual([]);
+      expect(spy.attempts.filter((a) => a.port === admin)).toEqual([]);
+    } finally {
+      spy.restore();
+      await proxy.stop();
+    }
+  });
 });
