@@ -48,7 +48,8 @@ export class EgressPolicy {
     for (const layer of layersOf(ip)) {
       const why = specialPurpose(layer.ip);
       if (!why || (allowed(layer.ip) && (!layer.carrier || allowed(layer.carrier)))) continue;
-      const reason = layer.via ? `${address} is ${layer.via} ${formatIp(layer.ip)}, a ${why}` : `${address} is a ${why}`;
+      const what = `${/^(IPv|IETF|SRv6|unspecified)/.test(why) ? 'an' : 'a'} ${why}`;
+      const reason = layer.via ? `${address} is ${layer.via} ${formatIp(layer.ip)}, ${what}` : `${address} is ${what}`;
       return { allowed: false, reason };
     }
     return { allowed: true };
