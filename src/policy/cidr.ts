@@ -1,9 +1,10 @@
-import { BlockList, isIP } from 'node:net';
-import { parseCidr } from '../config/cidr.ts';
+import { canonicalAddress } from './address.ts';
+import { configRanges, firstMatch, type IpRange } from './ip-ranges.ts';
 
-// Source address ranges for rules: `10.1.0.0/16`, `2001:db8::/32`, or a single address. Node's
-// BlockList does the matching; it treats an IPv4-mapped IPv6 client (`::ffff:10.1.2.3`, as a
-// dual-stack listener reports IPv4 peers) as the IPv4 address, in both directions.
+// Source address ranges for rules: `10.1.0.0/16`, `2001:db8::/32`, or a single address. A client
+// address is folded to its canonical form first (address.ts), so an IPv4-mapped client
+// (`::ffff:10.1.2.3`, as a dual-stack listener reports IPv4 peers) is the IPv4 address, and a
+// range written in mapped form (`::ffff:10.1.0.0/112`) is the IPv4 range.
 
 export interface AddressSet {
   readonly source: readonly string[];
@@ -12,25 +13,17 @@ export interface AddressSet {
 
 /** Builds the set, or returns the first error message. */
 export function compileAddressSet(ranges: readonly string[]): AddressSet | string {
-  const list = new BlockList();
+  const list: IpRange[] = [];
   for (const text of ranges) {
-    const parsed = parseCidr(text);
+    const parsed = configRanges(text);
     if (typeof parsed === 'string') return parsed;
-    list.addSubnet(parsed.net, parsed.prefix, parsed.family);
+    list.push(...parsed);
   }
   return {
     source: [...ranges],
     has(address) {
-      const bare = stripZone(address);
-      const version = isIP(bare);
-      if (version === 0) return false;
-      return list.check(bare, version === 4 ? 'ipv4' : 'ipv6');
+      const c = canonicalAddress(address); // drops a zone (`fe80::1%eth0`): it says nothing about the range
+      return c !== undefined && firstMatch(list, c.address) !== undefined;
     },
   };
-}
-
-// A link-local peer may carry a zone (`fe80::1%eth0`); the zone says nothing about the range.
-function stripZone(address: string): string {
-  const percent = address.indexOf('%');
-  return percent === -1 ? address : address.slice(0, percent);
 }

@@ -122,14 +122,25 @@ async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: 
 /**
  * Stage: the destination itself. An IP literal is checked now (no lookup will happen for it); a
  * name is checked when its one lookup answers, at connect time. keyway's own ports on a local
- * address are refused whatever proxy.allow_networks says.
+ * address are refused whatever proxy.allow_networks says, in any spelling of the address
+ * (::ffff:7f00:1 and 0:0:0:0:0:ffff:7f00:0001 are 127.0.0.1: isLocalAddress folds them first).
+ * A DNS name on one of keyway's own port numbers is refused too: the connection makes its own
+ * lookup later, which a name the agent controls can answer with 127.0.0.1 (DNS rebinding), and
+ * only this stage knows the port. A proxy.hosts entry always answers the same, so it is judged.
  */
 async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<void> {
-  if (isIP(target.host) !== 0) await runtime.resolve(target.host);
-  if (runtime.ownPorts.has(target.port)) {
-    const { address } = await runtime.resolve(target.host);
-    if (isLocalAddress(address)) throw new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
+  const literal = isIP(target.host) !== 0;
+  const ownPort = runtime.ownPorts.has(target.port);
+  if (!literal && !ownPort) return;
+  const ownListener = () => new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
+  if (ownPort && literal && isLocalAddress(target.host)) throw ownListener();
+  if (ownPort && !literal && !Object.keys(runtime.config.proxy.hosts).some((name) => name.toLowerCase() === target.host)) {
+    throw new ProxyError('host_not_allowed', `port ${target.port} is keyway's own, and ${target.host} could resolve to this host by the time the connection is made`, {
+      hint: 'map the name in proxy.hosts to pin its address',
+    });
   }
+  const { address } = await runtime.resolve(target.host);
+  if (ownPort && isLocalAddress(address)) throw ownListener();
 }
 
 async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,9 +1,14 @@
 import { isIP } from 'node:net';
 import { isValidHostname, normaliseHost } from '../config/index.ts';
 import { ProxyError } from '../errors/index.ts';
+import { formatIp, parseIp } from '../policy/address.ts';
 
 export interface Target {
-  /** Normalised: lowercase, no brackets, no trailing dot. */
+  /**
+   * Normalised: lowercase, no brackets, no trailing dot; an IPv6 literal in its RFC 5952 spelling
+   * (as WHATWG URLs write it), so `[0:0:0:0:0:ffff:7f00:0001]`, `[::ffff:127.0.0.1]` and a Host
+   * header naming either are one target. Not folded to IPv4: the host stays what the agent named.
+   */
   host: string;
   port: number;
 }
@@ -17,7 +22,8 @@ export function parseAuthority(text: string, defaultPort?: number): Target {
   const port = match[2] === undefined ? defaultPort : Number(match[2]);
   if (port === undefined || port < 1 || port > 65535) throw bad();
   if (match[1]!.startsWith('[') ? isIP(host) !== 6 : !(isIP(host) === 4 || isValidHostname(host))) throw bad();
-  return { host, port };
+  const ip = isIP(host) === 6 ? parseIp(host) : undefined;
+  return { host: ip ? formatIp(ip) : host, port };
 }
 
 export function formatAuthority({ host, port }: Target): string {

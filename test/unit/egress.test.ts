@@ -27,7 +27,7 @@ describe('egress policy', () => {
     ['::ffff:10.0.0.1', 'private'],
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:169.254.169.254', 'metadata'],
-    ['64:ff9b::10.0.0.1', 'inside an IPv6 address'],
+    ['64:ff9b::10.0.0.1', 'NAT64 address for 10.0.0.1, a private'],
     ['64:ff9b::a9fe:a9fe', 'metadata'],
     ['2002:7f00:1::1', 'loopback'],
   ])('refuses %s (%s)', (address, why) => {
