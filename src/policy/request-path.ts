@@ -17,7 +17,8 @@
 //   %25 + two hex digits refused: double encoding only matters to a server that decodes twice
 //   bad %, bad UTF-8     refused (overlong forms such as %C0%AF included)
 //   . and .. segments    resolved, never above the root; `%2e%2e` is the same `..`
-//   ..; .%20 ... etc     refused: Tomcat reads `..;` as `..`, Windows trims trailing dots/spaces
+//   ..; .%20 ... ;x %20  refused: Tomcat reads `..;` as `..` and `;x` as nothing, Windows trims
+//                        trailing dots and spaces: each would shift the segments after it
 //   //                   collapsed to /: some frameworks read `//x` as an authority
 //   trailing /           kept as sent
 // Case, `;parameters` and `.json` suffixes are kept as sent; deny rules read them loosely instead
@@ -82,9 +83,9 @@ function parsePath(rawPath: string): { path: string; segments: Segment[] } | str
       out.pop();
       continue;
     }
-    if (looksLikeDots(segment.text)) return 'a path segment that some servers read as . or .. (such as ..; or ".. ") is refused';
-    if (segment.text.includes('%2F') && segment.text.split('%2F').some((piece) => piece === '.' || piece === '..' || looksLikeDots(piece))) {
-      return 'an encoded slash (%2F) next to a . or .. segment is refused';
+    if (vanishes(segment.text)) return 'a path segment that some servers read as ., .. or nothing (such as ..; or ;x or %20) is refused';
+    if (segment.text.includes('%2F') && segment.text.split('%2F').some(vanishes)) {
+      return 'an encoded slash (%2F) next to a ., .. or empty segment is refused';
     }
     out.push(segment);
   }
@@ -92,10 +93,13 @@ function parsePath(rawPath: string): { path: string; segments: Segment[] } | str
   return { path: trailingSlash && out.length > 0 ? `${joined}/` : joined, segments: out };
 }
 
-/** `..;x`, `.. `, `...`: dots that a Tomcat, IIS or Windows server may take for `.` or `..`. */
-function looksLikeDots(text: string): boolean {
-  const core = text.split(';')[0]!.replace(/\s+$/u, '');
-  return /^\.+$/.test(core) && text !== '.' && text !== '..';
+/**
+ * `..;x`, `.. `, `...`, `;x`, `%20`: segments that a server dropping `;parameters` (Tomcat, Jetty)
+ * or trimming trailing dots and spaces (IIS, Windows) reads as `.`, `..` or nothing at all, which
+ * would shift every segment after them. Exactly `.` and `..` are resolved before this is asked.
+ */
+function vanishes(text: string): boolean {
+  return text.normalize('NFKC').split(';')[0]!.replace(/[\s.]+$/u, '') === '';
 }
 
 const ENCODED_SLASH = -1;

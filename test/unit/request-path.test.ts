@@ -52,11 +52,16 @@ const REFUSED: Array<[string, RegExp]> = [
   ['/a%FF', /UTF-8/],
   ['/a%C0%AF', /UTF-8/], // an overlong "/"
   ['/caf\u00e9/\u00e9', /UTF-8/],
-  ['/repos/..;/admin', /read as \. or \.\./], // Tomcat
-  ['/repos/.;x/admin', /read as \. or \.\./],
-  ['/repos/..%20/admin', /read as \. or \.\./], // Windows trims trailing spaces
-  ['/repos/.../admin', /read as \. or \.\./],
+  ['/repos/..;/admin', /read as \., \.\. or nothing/], // Tomcat
+  ['/repos/.;x/admin', /read as \., \.\. or nothing/],
+  ['/repos/..%20/admin', /read as \., \.\. or nothing/], // Windows trims trailing spaces
+  ['/repos/.../admin', /read as \., \.\. or nothing/],
   ['/repos/a%2F..%2F..%2Fadmin', /encoded slash/],
+  ['/%3B%2e%2e%2fadmin', /or nothing/], // `;..` vanishes where ;parameters are dropped
+  ['/x/;x=1/admin', /or nothing/],
+  ['/%20/admin', /or nothing/], // IIS trims it away
+  ['/%EF%BC%8E%EF%BC%8E/admin', /or nothing/], // fullwidth dots, NFKC-folded
+  ['/a%2F%2Fb', /encoded slash/],
   ['/repos/%2e%2e%2fadmin', /encoded slash/],
   ['*', /server-wide/],
   ['admin', /starting with \//],
