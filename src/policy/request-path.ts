@@ -59,6 +59,16 @@ export function normaliseRequestTarget(target: string): NormalisedTarget {
  * decodes it would split it. undefined when the path cannot be normalised (rules then fail closed).
  */
 export function pathReadings(path: string): string[][] | undefined {
+  // Every path rule of a grant asks about the same request in turn: parse it once.
+  if (path === memo.path) return memo.readings;
+  const readings = computeReadings(path);
+  memo = { path, readings };
+  return readings;
+}
+
+let memo: { path: string | undefined; readings: string[][] | undefined } = { path: undefined, readings: undefined };
+
+function computeReadings(path: string): string[][] | undefined {
   const parsed = parsePath(path.replace(/[?#].*$/s, ''));
   if (typeof parsed === 'string') return undefined;
   const asSent = parsed.segments.map((s) => s.text);
@@ -99,12 +109,18 @@ function parsePath(rawPath: string): { path: string; segments: Segment[] } | str
  * would shift every segment after them. Exactly `.` and `..` are resolved before this is asked.
  */
 function vanishes(text: string): boolean {
+  // Fast answer for the usual segment: it starts with a character no server trims or drops.
+  if (/^[A-Za-z0-9_~\-!$&'()*+,=:@%]/.test(text)) return false;
   return text.normalize('NFKC').split(';')[0]!.replace(/[\s.]+$/u, '') === '';
 }
 
 const ENCODED_SLASH = -1;
 
+// Most segments need no decoding and no re-encoding.
+const PLAIN_SEGMENT = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$/;
+
 function parseSegment(raw: string): Segment | string {
+  if (PLAIN_SEGMENT.test(raw)) return { wire: raw, text: raw };
   let wire = '';
   // Decoded bytes; ENCODED_SLASH where the client sent %2F.
   const units: number[] = [];

@@ -170,6 +170,18 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
     expect(readFileSync(proxy.auditPath, 'utf8')).not.toContain(CANARY);
   });
 
+  it('takes an absolute-form target inside the tunnel by its path as sent, through the same stage', async () => {
+    const absolute = (target: string) => viaTunnel('api.example.test', upstream.port, `GET ${target} HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`);
+    const before = upstream.seen.length;
+    expect((await absolute('https://HOST/x/../ADMIN.json')).status).toBe(403);
+    expect((await absolute('https://HOST/a\\..\\admin')).status).toBe(400);
+    expect(upstream.seen.length).toBe(before);
+    expect((await absolute('https://HOST/echo?q=1#f')).status).toBe(200);
+    expect(upstream.seen.at(-1)?.url).toBe('/echo?q=1');
+    expect((await absolute('https://HOST?q=2')).status).toBe(200);
+    expect(upstream.seen.at(-1)?.url).toBe('/?q=2');
+  });
+
   it('judges a method override as the method it names (headers and ?_method); a garbled one is refused', async () => {
     for (const extra of ['X-HTTP-Method-Override: DELETE\r\n', 'X-Method-Override: delete\r\n', 'X-HTTP-Method: PATCH\r\n', 'X-HTTP-Method-Override: GET, DELETE\r\n']) {
       const before = upstream.seen.length;
