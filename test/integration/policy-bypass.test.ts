@@ -16,7 +16,7 @@ import { waitFor } from '../helpers/wait.ts';
 const AUTH = `Proxy-Authorization: Basic ${Buffer.from('claude:claude-key').toString('base64')}\r\n`;
 
 /** A TLS upstream that counts every application byte it receives and answers 200 to each request. */
-async function startCountingUpstream(): Promise<{ port: number; bytes: () => number; close: () => Promise<void> }> {
+async function startCountingUpstream(): Promise<{ port: number; bytes: () => number; reset: () => void; close: () => Promise<void> }> {
   let bytes = 0;
   const sockets = new Set<Socket>();
   const server: TlsServer = createTlsServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (socket) => {
@@ -39,6 +39,7 @@ async function startCountingUpstream(): Promise<{ port: number; bytes: () => num
   return {
     port: (server.address() as AddressInfo).port,
     bytes: () => bytes,
+    reset: () => (bytes = 0),
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -231,6 +232,24 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
     expect(under.status, under.body).toBe(200);
     expect(JSON.parse(under.body)).toEqual({ bytes: 512 }); // sent whole, with its length
     expect(counting.bytes()).toBeGreaterThan(512);
+    counting.reset();
+  });
+
+  it('a client that leaves while its body is held sends nothing upstream and still gets its audit line', async () => {
+    const authority = `other.example.test:${counting.port}`;
+    const socket = netConnect({ host: '127.0.0.1', port: proxy.port });
+    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${AUTH}\r\n`);
+    await waitFor(() => (socket.read() as Buffer | null) ?? undefined, 'the CONNECT answer');
+    const tls = await startTls(socket, 'other.example.test', keywayCa);
+    requests++;
+    tls.write(`PUT /upload HTTP/1.1\r\nHost: ${authority}\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n${'a'.repeat(256)}\r\n`);
+    await new Promise((r) => setTimeout(r, 150));
+    tls.destroy();
+    // Node also reports the cut body as a parser error, which server.ts audits as a second line.
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['code'] === 'client_closed' && l['grant'] === 'raw'), 'the client_closed line');
+    expect(line).toMatchObject({ path: '/upload', method: 'PUT' });
+    requests = proxy.auditLines().length;
+    expect(counting.bytes()).toBe(0);
   });
 
   it('answers a request without Host with its own 400 and an audit line, inside a tunnel and on the plain listener', async () => {
