@@ -264,9 +264,9 @@ function refuse(rule: string, reason: string, enforced: boolean, maxBodyBytes?: 
 }
 
 /** The 403 for a refusal: `message` names the rule and says which condition failed. */
-export function policyDenied(verdict: Verdict, request: Pick<PolicyRequest, 'grant' | 'method' | 'path'> & { methodNamedBy?: string | undefined }): ProxyError {
-  const method = `${request.method.toUpperCase()}${request.methodNamedBy ? ` (named by ${request.methodNamedBy})` : ''}`;
-  return new ProxyError('policy_denied', `${verdict.rule ?? 'a rule'} refuses ${method} ${request.path}: ${verdict.reason}`, {
+export function policyDenied(verdict: Verdict, request: Pick<PolicyRequest, 'grant' | 'method' | 'path'> & { namedBy?: string | undefined }): ProxyError {
+  const named = request.namedBy ? ` (named by ${request.namedBy})` : '';
+  return new ProxyError('policy_denied', `${verdict.rule ?? 'a rule'} refuses ${request.method.toUpperCase()} ${request.path}${named}: ${verdict.reason}`, {
     grant: request.grant,
     hint: 'the agent rules in the keyway config decide this; ask whoever runs keyway',
   });

@@ -4,6 +4,7 @@ import type { Grant } from '../credentials/grants.ts';
 import { ProxyError } from '../errors/index.ts';
 import { checkLease } from '../policy/leases.ts';
 import { overrideMethods } from '../policy/method-override.ts';
+import { overridePaths } from '../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../policy/rules.ts';
 import type { AuditDraft } from './audit-event.ts';
 import { HOLD_LIMIT, hasBody, holdBody } from './replay-body.ts';
@@ -22,7 +23,8 @@ export interface AccessRequest {
 
 /**
  * Stage: may this agent use this grant for this request now? The lease (second clock), then the
- * agent's rules, judged for the request's method and every method an override names. A refusal
+ * agent's rules, judged for the request's method and path and for every method or path an override
+ * header names (method-override.ts, path-override.ts). A refusal
  * names the rule; warn mode lets the request through and says so in the audit line and the log.
  * Resolves with the body when a rule's max_body had to be checked by holding it (size undeclared).
  */
@@ -38,6 +40,9 @@ export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, a
   const named = overrideMethods(req.headers, access.query);
   if (typeof named === 'string') throw new ProxyError('bad_request', named, { grant: grant.id });
   if (named.length > 0) draft.event['method_override'] = named.map((n) => n.method).join(',');
+  const paths = overridePaths(req.headers);
+  if (typeof paths === 'string') throw new ProxyError('bad_request', paths, { grant: grant.id });
+  if (paths.length > 0) draft.event['path_override'] = paths.map((p) => p.path).join(',');
   const length = Number(req.headers['content-length']);
   const base: PolicyRequest = {
     grant: grant.id,
@@ -47,13 +52,16 @@ export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, a
     bodyBytes: !hasBody(req) ? 0 : Number.isFinite(length) ? length : undefined,
     now,
   };
-  const asked = [{ request: base, by: undefined as string | undefined }, ...named.map((n) => ({ request: { ...base, method: n.method }, by: n.by }))];
+  const methods = [{ method: base.method, by: undefined as string | undefined }, ...named];
+  const asked = [{ path: base.path, by: undefined as string | undefined }, ...paths].flatMap((p) =>
+    methods.map((m) => ({ request: { ...base, method: m.method, path: p.path }, by: [m.by, p.by].filter(Boolean).join(' and ') || undefined })),
+  );
   const verdicts = asked.map(({ request, by }) => ({ request, by, verdict: evaluate(policy, request) }));
   const refused = verdicts.find((v) => !v.verdict.allowed);
   const first = verdicts[0]!.verdict;
   draft.event['rule'] = (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
   if (draft.event['rule'] === undefined) delete draft.event['rule'];
-  if (refused) throw policyDenied(refused.verdict, { ...refused.request, methodNamedBy: refused.by });
+  if (refused) throw policyDenied(refused.verdict, { ...refused.request, namedBy: refused.by });
   const warned = verdicts.find((v) => v.verdict.outcome === 'warn');
   if (warned) {
     draft.event['policy'] = 'warn';
@@ -84,7 +92,7 @@ async function holdUnderCap(req: IncomingMessage, cap: number, recheck: Recheck)
   const held = await holdBody(req, cap);
   if (held.kind === 'over') {
     const denied = recheck(held.seen);
-    if (denied) throw policyDenied(denied.verdict, { ...denied.request, methodNamedBy: denied.by });
+    if (denied) throw policyDenied(denied.verdict, { ...denied.request, namedBy: denied.by });
     throw refuse(held.seen, `the body passed ${cap} bytes`);
   }
   return held.body;

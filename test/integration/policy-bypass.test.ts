@@ -205,6 +205,19 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
     expect(upstream.seen.at(-1)?.headers['x-http-method-override']).toBe('HEAD');
   });
 
+  it('judges X-Original-URL and X-Rewrite-URL as the paths they name', async () => {
+    const before = upstream.seen.length;
+    for (const extra of ['X-Original-URL: /admin/users\r\n', 'X-Rewrite-URL: /x/../SECRET/keys?y=1\r\n']) {
+      const res = await get('/echo', extra);
+      expect(res.status, extra).toBe(403);
+      expect(errorOf(res)['message'], extra).toMatch(/named by X-(Original|Rewrite)-URL/);
+      expect(await auditOfLast(), extra).toMatchObject({ code: 'policy_denied', path: '/echo' });
+    }
+    expect((await get('/echo', 'X-Original-URL: /a%00\r\n')).status).toBe(400);
+    expect(upstream.seen.length).toBe(before);
+    expect((await get('/echo', 'X-Original-URL: /repos/x\r\n')).status).toBe(200);
+  });
+
   it('holds a chunked body under max_body before anything goes up: over the cap, the upstream receives 0 bytes', async () => {
     const chunked = (size: number) => {
       let body = '';

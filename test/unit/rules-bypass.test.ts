@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { overrideMethods } from '../../src/policy/method-override.ts';
+import { overridePaths } from '../../src/policy/path-override.ts';
 import { normaliseRequestTarget } from '../../src/policy/request-path.ts';
 import { compileRules, evaluate, type AgentPolicy, type PolicyRequest } from '../../src/policy/rules.ts';
 
@@ -88,5 +89,17 @@ describe('method overrides', () => {
     const policy = policyOf([{ grant: 'g', methods: ['GET'] }]);
     const named = overrideMethods({ 'x-http-method-override': 'DELETE' }, '');
     expect(Array.isArray(named) && named.map((n) => evaluate(policy, req('/x', n.method)).allowed)).toEqual([false]);
+  });
+});
+
+describe('path overrides', () => {
+  it('names each path X-Original-URL or X-Rewrite-URL carries, normalised, or refuses one that cannot be', () => {
+    expect(overridePaths({})).toEqual([]);
+    expect(overridePaths({ 'x-original-url': '/a/../Admin?x=1', 'x-rewrite-url': ['/b', '/Admin'] })).toEqual([
+      { path: '/Admin', by: 'X-Original-URL' },
+      { path: '/b', by: 'X-Rewrite-URL' },
+    ]);
+    expect(overridePaths({ 'x-original-url': '/a%00' })).toMatch(/X-Original-URL names a path that cannot be normalised safely: .*NUL/);
+    expect(overridePaths({ 'x-rewrite-url': 'http://evil/x' })).toMatch(/starting with \//);
   });
 });
