@@ -24,8 +24,7 @@ export interface AccessRequest {
 /**
  * Stage: may this agent use this grant for this request now? The lease (second clock), then the
  * agent's rules, judged for the request's method and path and for every method or path an override
- * header names (method-override.ts, path-override.ts). A refusal
- * names the rule; warn mode lets the request through and says so in the audit line and the log.
+ * header names (method-override.ts, path-override.ts). A refusal names the rule; warn mode lets the request through and says so in the audit line and the log.
  * Resolves with the body when a rule's max_body had to be checked by holding it (size undeclared).
  */
 export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, access: AccessRequest, draft: AuditDraft): Promise<Buffer | undefined> {
@@ -37,25 +36,8 @@ export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, a
   const policy = agent.policy;
   if (!policy) return undefined;
 
-  const named = overrideMethods(req.headers, access.query);
-  if (typeof named === 'string') throw new ProxyError('bad_request', named, { grant: grant.id });
-  if (named.length > 0) draft.event['method_override'] = named.map((n) => n.method).join(',');
-  const paths = overridePaths(req.headers);
-  if (typeof paths === 'string') throw new ProxyError('bad_request', paths, { grant: grant.id });
-  if (paths.length > 0) draft.event['path_override'] = paths.map((p) => p.path).join(',');
-  const length = Number(req.headers['content-length']);
-  const base: PolicyRequest = {
-    grant: grant.id,
-    method: req.method ?? 'GET',
-    path: access.path,
-    source: access.client,
-    bodyBytes: !hasBody(req) ? 0 : Number.isFinite(length) ? length : undefined,
-    now,
-  };
-  const methods = [{ method: base.method, by: undefined as string | undefined }, ...named];
-  const asked = [{ path: base.path, by: undefined as string | undefined }, ...paths].flatMap((p) =>
-    methods.map((m) => ({ request: { ...base, method: m.method, path: p.path }, by: [m.by, p.by].filter(Boolean).join(' and ') || undefined })),
-  );
+  const asked = requestsToJudge(req, access, now, draft);
+  const base = asked[0]!.request;
   const verdicts = asked.map(({ request, by }) => ({ request, by, verdict: evaluate(policy, request) }));
   const refused = verdicts.find((v) => !v.verdict.allowed);
   const first = verdicts[0]!.verdict;
@@ -72,7 +54,38 @@ export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, a
   return holdUnderCap(req, Math.min(...caps), (seen) => verdicts.map((v) => ({ ...v, verdict: evaluate(policy, { ...v.request, bodyBytes: seen }) })).find((v) => !v.verdict.allowed));
 }
 
-type Recheck = (seen: number) => { request: PolicyRequest; by: string | undefined; verdict: Verdict } | undefined;
+interface Judged {
+  request: PolicyRequest;
+  /** The override header(s) that named this method or path; undefined for the request itself. */
+  by: string | undefined;
+}
+
+/** The request as sent, then once for each method and path that an override header names. */
+function requestsToJudge(req: IncomingMessage, access: AccessRequest, now: Date, draft: AuditDraft): Judged[] {
+  const grant = access.grant.id;
+  const methods = overrideMethods(req.headers, access.query);
+  if (typeof methods === 'string') throw new ProxyError('bad_request', methods, { grant });
+  const paths = overridePaths(req.headers);
+  if (typeof paths === 'string') throw new ProxyError('bad_request', paths, { grant });
+  if (methods.length > 0) draft.event['method_override'] = methods.map((n) => n.method).join(',');
+  if (paths.length > 0) draft.event['path_override'] = paths.map((p) => p.path).join(',');
+  const length = Number(req.headers['content-length']);
+  const base: PolicyRequest = {
+    grant,
+    method: req.method ?? 'GET',
+    path: access.path,
+    source: access.client,
+    bodyBytes: !hasBody(req) ? 0 : Number.isFinite(length) ? length : undefined,
+    now,
+  };
+  const allMethods = [{ method: base.method, by: undefined as string | undefined }, ...methods];
+  const allPaths = [{ path: base.path, by: undefined as string | undefined }, ...paths];
+  return allPaths.flatMap((p) =>
+    allMethods.map((m) => ({ request: { ...base, method: m.method, path: p.path }, by: [m.by, p.by].filter(Boolean).join(' and ') || undefined })),
+  );
+}
+
+type Recheck = (seen: number) => (Judged & { verdict: Verdict }) | undefined;
 
 /**
  * A rule caps the body but its size was not declared (chunked): hold it, up to the cap, before
