@@ -8,12 +8,24 @@
 // literally, so nobody believes it works.
 //
 // picomatch sits in node_modules only as a transitive dev dependency, so it is not used here.
+//
+// Globs match decoded path segments (request-path.ts). An allow rule matches them exactly, as sent:
+// case-sensitive, a `;parameter` or `.json` suffix is part of the segment, so it fails closed. A deny
+// rule reads them loosely, as the most lenient server might (matchesLoosely): Unicode-compatible
+// (NFKC) and case-folded, without `;parameters`, without trailing dots and spaces, and for the last
+// segment without a `.ext` suffix (Rails and Spring serve `/admin.json` as `/admin`). Over-refusing
+// a rare odd path is the price of never letting `/ADMIN;x=1` past `/admin/**`.
 
 type Segment = { kind: 'globstar' } | { kind: 'exact'; text: string } | { kind: 'pattern'; re: RegExp };
 
 export interface PathGlob {
   readonly source: string;
+  /** Exact match on a path's segments as written (no decoding). */
   matches(path: string): boolean;
+  /** Exact match on decoded segments (an allow rule). */
+  matchesParts(parts: readonly string[]): boolean;
+  /** Lenient match on decoded segments (a deny rule): see the note at the top. */
+  matchesLoosely(parts: readonly string[]): boolean;
 }
 
 // Characters that mean something in other glob dialects but rarely appear in API paths. `@`, `+`,
@@ -26,25 +38,49 @@ export function compileGlob(pattern: string): PathGlob | string {
   if (pattern.includes('?') || pattern.includes('#')) return `"${pattern}": a path glob matches the path only, never a query string or fragment`;
   if (UNSUPPORTED.test(pattern)) return `"${pattern}": only * (one segment) and ** (any number of segments) are supported`;
   const segments: Segment[] = [];
+  const loose: Segment[] = [];
   for (const part of splitSegments(pattern)) {
     if (part === '.' || part === '..') {
       return `"${pattern}": . and .. segments are resolved in request paths before matching; write the path without them`;
     } else if (part === '**') {
       // Two globstars in a row mean the same as one; keep one so matching stays linear in practice.
-      if (segments.at(-1)?.kind !== 'globstar') segments.push({ kind: 'globstar' });
+      if (segments.at(-1)?.kind !== 'globstar') {
+        segments.push({ kind: 'globstar' });
+        loose.push({ kind: 'globstar' });
+      }
     } else if (part.includes('**')) {
       return `"${pattern}": ** must be a whole segment, as in /repos/**`;
-    } else if (part.includes('*')) {
-      const body = part.split('*').map(escapeRegExp).join('[^/]*');
-      segments.push({ kind: 'pattern', re: new RegExp(`^${body}$`) });
     } else {
-      segments.push({ kind: 'exact', text: part });
+      segments.push(literalSegment(part));
+      loose.push(literalSegment(fold(part)));
     }
   }
   return {
     source: pattern,
-    matches: (path) => matchSegments(segments, splitSegments(path)),
+    matches: (path) => matchSegments(segments, splitSegments(path).map((p) => [p])),
+    matchesParts: (parts) => matchSegments(segments, parts.map((p) => [p])),
+    matchesLoosely: (parts) => matchSegments(loose, parts.map((p, i) => looseForms(p, i === parts.length - 1))),
   };
+}
+
+function literalSegment(part: string): Segment {
+  if (!part.includes('*')) return { kind: 'exact', text: part };
+  return { kind: 'pattern', re: new RegExp(`^${part.split('*').map(escapeRegExp).join('[^/]*')}$`, 'u') };
+}
+
+function fold(text: string): string {
+  return text.normalize('NFKC').toLowerCase();
+}
+
+/** The readings of one decoded segment that a lenient server might route on. */
+function looseForms(part: string, last: boolean): string[] {
+  const folded = fold(part);
+  const withoutParams = folded.split(';')[0]!;
+  const trimmed = withoutParams.replace(/[\s.]+$/u, '');
+  const forms = new Set([folded, withoutParams, trimmed]);
+  const dot = trimmed.indexOf('.');
+  if (last && dot > 0) forms.add(trimmed.slice(0, dot));
+  return [...forms];
 }
 
 export function splitSegments(path: string): string[] {
@@ -55,15 +91,16 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function segmentMatches(segment: Segment, part: string): boolean {
-  if (segment.kind === 'exact') return segment.text === part;
-  if (segment.kind === 'pattern') return segment.re.test(part);
+function segmentMatches(segment: Segment, forms: readonly string[]): boolean {
+  if (segment.kind === 'exact') return forms.includes(segment.text);
+  if (segment.kind === 'pattern') return forms.some((f) => segment.re.test(f));
   return true;
 }
 
 // Dynamic programming over (pattern position, path position): O(pattern × path), no backtracking
 // blow-up however many globstars a pattern has.
-function matchSegments(pattern: readonly Segment[], parts: readonly string[]): boolean {
+// Each part comes with the forms it may be read as; a segment matches the part if it matches one.
+function matchSegments(pattern: readonly Segment[], parts: readonly (readonly string[])[]): boolean {
   // reach[j]: pattern[0..i) can match parts[0..j).
   let reach: boolean[] = Array.from({ length: parts.length + 1 }, (_, j) => j === 0);
   for (const segment of pattern) {
@@ -82,45 +119,4 @@ function matchSegments(pattern: readonly Segment[], parts: readonly string[]): b
     reach = next;
   }
   return reach[parts.length] === true;
-}
-
-/**
- * The readings of a request path that a rule must consider, each normalised to `/a/b`: as sent
- * (only unreserved characters decoded, as RFC 3986 allows), and fully percent-decoded (`%2F` as
- * `/`, a backslash as `/`), both with `.` and `..` segments resolved and any query or fragment removed.
- * Upstream servers differ in which reading they act on, so a deny rule fires if any reading matches
- * and an allow rule holds only if every reading matches.
- */
-export function requestPathForms(rawPath: string): string[] {
-  const path = rawPath.replace(/[?#].*$/s, '');
-  const asSent = resolveDots(path.replace(/%([0-9a-fA-F]{2})/g, (whole, hex: string) => decodeUnreserved(whole, hex)));
-  const decoded = resolveDots(decodeAll(path).replace(/\\/g, '/'));
-  return asSent === decoded ? [asSent] : [asSent, decoded];
-}
-
-function decodeUnreserved(whole: string, hex: string): string {
-  const ch = String.fromCharCode(parseInt(hex, 16));
-  return /[A-Za-z0-9._~-]/.test(ch) ? ch : whole.toUpperCase();
-}
-
-// Invalid UTF-8 after decoding (a lone %FF) must not throw: decode what can be, keep the rest.
-function decodeAll(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path.replace(/%([0-9a-fA-F]{2})/g, (whole, hex: string) => {
-      const code = parseInt(hex, 16);
-      return code < 0x80 ? String.fromCharCode(code) : whole;
-    });
-  }
-}
-
-function resolveDots(path: string): string {
-  const out: string[] = [];
-  for (const part of splitSegments(path)) {
-    if (part === '.') continue;
-    if (part === '..') out.pop();
-    else out.push(part);
-  }
-  return `/${out.join('/')}`;
 }

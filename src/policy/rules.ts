@@ -1,7 +1,8 @@
 import type { RuleConfig } from '../config/index.ts';
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import { compileAddressSet } from './cidr.ts';
-import { compileGlob, requestPathForms, type PathGlob } from './glob.ts';
+import { compileGlob, type PathGlob } from './glob.ts';
+import { pathReadings } from './request-path.ts';
 import { compileTimeWindow } from './time-window.ts';
 
 // Per-agent rules (PRODUCT.md, "Rules are per agent and grant"). Where an agent has allow rules for
@@ -179,20 +180,26 @@ function methodCondition(methods: ReadonlySet<string>): Condition {
   };
 }
 
-// Servers differ in how they read `%2F`, `..` and `\`: a deny rule fires when any reading of the path
-// matches it, an allow rule holds only when every reading does. See requestPathForms.
+// The proxy hands over the normalised path it will send (request-path.ts); rules read its decoded
+// segments. Where the path has an encoded slash, a server may split there or not: a deny rule fires
+// when either reading matches it, an allow rule holds only when both do. A deny rule also reads each
+// segment loosely (case, `;parameters`, a `.json` suffix: glob.ts); an allow rule never does, so
+// both kinds fail closed. A path that cannot be normalised at all matches every deny rule on paths
+// and no allow rule (the proxy refuses such paths with 400 before any rule is asked).
 function pathCondition(globs: readonly PathGlob[], deny: boolean): Condition {
   const list = globs.map((g) => g.source).join(',');
-  const matchesAny = (path: string) => globs.some((g) => g.matches(path));
   const holds = (r: PolicyRequest) => {
-    const forms = requestPathForms(r.path);
-    return deny ? forms.some(matchesAny) : forms.every(matchesAny);
+    const readings = pathReadings(r.path);
+    if (readings === undefined) return deny;
+    return deny
+      ? readings.some((parts) => globs.some((g) => g.matchesLoosely(parts)))
+      : readings.every((parts) => globs.some((g) => g.matchesParts(parts)));
   };
   return {
     label: list,
     holds,
     failure: (r) => `path ${r.path} does not match ${globs.length === 1 ? list : `any of ${list}`}`,
-    success: (r) => `path ${r.path} matches ${list}`,
+    success: (r) => (deny ? `path ${r.path} matches ${list} (read loosely: any case, ;parameters or .suffix)` : `path ${r.path} matches ${list}`),
   };
 }
 
@@ -257,8 +264,9 @@ function refuse(rule: string, reason: string, enforced: boolean, maxBodyBytes?: 
 }
 
 /** The 403 for a refusal: `message` names the rule and says which condition failed. */
-export function policyDenied(verdict: Verdict, request: Pick<PolicyRequest, 'grant' | 'method' | 'path'>): ProxyError {
-  return new ProxyError('policy_denied', `${verdict.rule ?? 'a rule'} refuses ${request.method.toUpperCase()} ${request.path}: ${verdict.reason}`, {
+export function policyDenied(verdict: Verdict, request: Pick<PolicyRequest, 'grant' | 'method' | 'path'> & { namedBy?: string | undefined }): ProxyError {
+  const named = request.namedBy ? ` (named by ${request.namedBy})` : '';
+  return new ProxyError('policy_denied', `${verdict.rule ?? 'a rule'} refuses ${request.method.toUpperCase()} ${request.path}${named}: ${verdict.reason}`, {
     grant: request.grant,
     hint: 'the agent rules in the keyway config decide this; ask whoever runs keyway',
   });

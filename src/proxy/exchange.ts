@@ -1,16 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type Readable } from 'node:stream';
 import type { Agent } from '../credentials/agents.ts';
 import { isOAuthGrant, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { ProxyError } from '../errors/index.ts';
 import { chooseGrant } from '../policy/access.ts';
-import { checkLease } from '../policy/leases.ts';
-import { evaluate, policyDenied } from '../policy/rules.ts';
 import { patternMatches } from '../policy/domains.ts';
-import { stripQuery } from '../audit/index.ts';
+import { normaliseRequestTarget } from '../policy/request-path.ts';
 import { AuditDraft } from './audit-event.ts';
+import { checkAccess } from './check-access.ts';
 import { forward } from './forward.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
@@ -37,8 +35,10 @@ export interface PreparedRequest {
   grant: Grant | undefined;
   issued: IssuedCredential | undefined;
   outgoing: OutgoingRequest;
-  /** A rule's max_body for a body of unknown size: enforced as it streams. */
-  maxBodyBytes?: number | undefined;
+  /** The normalised path and query, as sent upstream before any credential went on it. */
+  requestPath: string;
+  /** A body of undeclared size held whole to check a rule's max_body: sent as is. */
+  heldBody?: Buffer | undefined;
 }
 
 /**
@@ -54,7 +54,7 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
     port: target.port,
     client: ctx.client,
     agent: ctx.agent.id,
-    path: stripQuery(path),
+    path: null, // set once the path is normalised: the audit names the path sent, never the raw one
   });
   const aborter = new AbortController();
   res.once('close', () => {
@@ -67,13 +67,15 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
   });
   try {
     const prepared = await prepareOutgoing(runtime, req, ctx, path, draft);
-    await forwardWithReplay(runtime, req, res, ctx, path, prepared, draft, aborter.signal);
+    await forwardWithReplay(runtime, req, res, ctx, prepared, draft, aborter.signal);
     draft.event.status = res.statusCode;
   } catch (err) {
     if (aborter.signal.aborted) return; // the client left; nothing to answer
     const error = asProxyError(err);
     if (error.code === 'internal_error') runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
     draft.failed(error);
+    // Refused before the body was read (or past a cap): answer, then close rather than read on.
+    if (!req.complete) res.shouldKeepAlive = false;
     if (res.headersSent) res.destroy();
     else sendError(res, error);
   }
@@ -84,11 +86,16 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
  * the upstream is withheld: the token is refreshed (joining any refresh in flight) and the request
  * sent once more; whatever the second answer is goes to the client.
  */
-async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, path: string, prepared: PreparedRequest, draft: AuditDraft, signal: AbortSignal): Promise<void> {
+async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, prepared: PreparedRequest, draft: AuditDraft, signal: AbortSignal): Promise<void> {
   const { grant, issued } = prepared;
   const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
-  const source = prepared.maxBodyBytes === undefined ? req : capBody(req, prepared.maxBodyBytes, grant?.id);
-  const body: RequestBody = oauth ? await readForReplay(req, source) : hasBody(req) ? { kind: 'streamed', stream: source } : { kind: 'none' };
+  const body: RequestBody = prepared.heldBody
+    ? { kind: 'kept', body: prepared.heldBody }
+    : oauth
+      ? await readForReplay(req)
+      : hasBody(req)
+        ? { kind: 'streamed', stream: req }
+        : { kind: 'none' };
   const canReplay = oauth && body.kind !== 'streamed';
   const authority = formatAuthority(ctx.target);
   let issuedNow = issued;
@@ -116,7 +123,7 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
   if (outcome === 'withheld' && grant && issued) {
     const again = await runtime.credentials.afterRejection(grant, issued.credential);
     issuedNow = again;
-    const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path };
+    const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path: prepared.requestPath };
     grant.injector.apply(outgoing, again.credential);
     draft.event.refreshed = draft.event.refreshed || again.refreshed;
     draft.event['replayed'] = true;
@@ -124,79 +131,58 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
   }
 }
 
-/** A rule's max_body on a body whose size was not declared: refused once it streams past the cap. */
-function capBody(req: IncomingMessage, cap: number, grant: string | undefined): Readable {
-  let seen = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length;
-      if (seen > cap) done(new ProxyError('policy_denied', `the request body passed the rule's max_body of ${cap} bytes`, { grant }));
-      else done(null, chunk);
-    },
-  });
-  req.pipe(counter);
-  req.once('error', (err) => counter.destroy(err));
-  return counter;
-}
-
 /**
  * The stages before forwarding, shared by plain requests and WebSocket upgrades:
- * checkHost -> chooseGrantFor -> requireAudit -> checkAccess (lease, rules) -> credential -> inject.
+ * normalisePath -> checkHost -> chooseGrantFor -> requireAudit -> checkAccess (lease, rules, held
+ * body) -> credential -> inject. `rawTarget` is the request target as the client sent it.
  */
-export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, path: string, draft: AuditDraft): Promise<PreparedRequest> {
+export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, rawTarget: string, draft: AuditDraft): Promise<PreparedRequest> {
+  const { path, query } = normalisePath(rawTarget, draft);
   checkHost(req, ctx.target);
   const grant = chooseGrantFor(runtime, req, ctx);
-  const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path };
+  const requestPath = `${path}${query}`;
+  const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path: requestPath };
   requireAudit(runtime);
   if (!grant) {
     draft.event.decision = 'tunnel';
-    return { grant, issued: undefined, outgoing };
+    return { grant, issued: undefined, outgoing, requestPath };
   }
   draft.event.grant = grant.id;
-  const maxBodyBytes = await checkAccess(runtime, req, ctx, grant, draft);
+  const heldBody = await checkAccess(runtime, req, { agent: ctx.agent, grant, client: ctx.client, path, query }, draft);
   const issued = await runtime.credentials.get(grant);
   draft.event.refreshed = issued.refreshed;
   grant.injector.apply(outgoing, issued.credential);
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
-  return { grant, issued, outgoing, maxBodyBytes };
+  return { grant, issued, outgoing, requestPath, heldBody };
 }
 
 /**
- * Stage: may this agent use this grant for this request now? The lease (second clock), then the
- * agent's rules. A refusal names the rule; warn mode lets the request through and says so in the
- * audit line and the log.
+ * Stage: one reading of the path, judged and sent (src/policy/request-path.ts); what cannot be put
+ * in one safe form is refused. The audit line gets the normalised path, never the raw target.
  */
-async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, grant: Grant, draft: AuditDraft): Promise<number | undefined> {
-  const now = runtime.now();
-  const lease = checkLease(ctx.agent, grant.id, runtime.leases.get(ctx.agent.id, grant.id), now);
-  if (!lease.ok) throw lease.error;
-  if (lease.startNew) await runtime.leases.start(lease.startNew);
-  if (!ctx.agent.policy) return undefined;
-  const length = Number(req.headers['content-length']);
-  const request = {
-    grant: grant.id,
-    method: req.method ?? 'GET',
-    path: draft.event.path ?? '/',
-    source: ctx.client,
-    bodyBytes: Number.isFinite(length) ? length : undefined,
-    now,
-  };
-  const verdict = evaluate(ctx.agent.policy, request);
-  if (verdict.rule !== undefined) draft.event['rule'] = verdict.rule;
-  if (!verdict.allowed) throw policyDenied(verdict, request);
-  if (verdict.outcome === 'warn') {
-    draft.event['policy'] = 'warn';
-    runtime.logger.warn({ agent: ctx.agent.id, grant: grant.id, rule: verdict.rule }, 'a rule in warn mode would refuse this request');
+function normalisePath(rawTarget: string, draft: AuditDraft): { path: string; query: string } {
+  const target = normaliseRequestTarget(rawTarget);
+  if (!target.ok) {
+    draft.event.path = null;
+    throw new ProxyError('bad_request', `the request path cannot be normalised safely: ${target.reason}`);
   }
-  return verdict.enforced ? verdict.maxBodyBytes : undefined;
+  draft.event.path = target.path;
+  return target;
 }
 
-/** Stage: the Host header must name the CONNECT target; one Host header only. */
+/**
+ * Stage: the Host header must name the CONNECT target; one Host header only. HTTP/1.1 requires Host
+ * (RFC 9112 3.2): keyway answers its absence itself, with an audit line, instead of letting Node's
+ * parser answer a bare 400. An HTTP/1.0 request without Host is judged on the CONNECT target.
+ */
 function checkHost(req: IncomingMessage, target: Target): void {
   if (countHeader(req.rawHeaders, 'host') > 1) throw new ProxyError('host_mismatch', 'the request has more than one Host header');
   const header = req.headers.host;
-  if (header === undefined) return; // HTTP/1.0 without Host: the CONNECT target stands
+  if (header === undefined) {
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return;
+    throw new ProxyError('bad_request', 'an HTTP/1.1 request must carry a Host header');
+  }
   let host: Target;
   try {
     host = parseAuthority(header, target.port);

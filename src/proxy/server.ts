@@ -35,7 +35,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const contexts = new WeakMap<object, ExchangeContext>();
   const websockets = new WebSocketForwarder(runtime);
 
-  const inner = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
+  const inner = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000, requireHostHeader: false }); // exchange.ts checks Host, with an audit line
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
@@ -49,7 +49,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, contexts.get(socket)));
 
-  const listener = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
+  const listener = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000, requireHostHeader: false }); // exchange.ts checks Host, with an audit line
   listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, req, socket, head));
   listener.on('request', (req: IncomingMessage, res: ServerResponse) => void handlePlainRequest(runtime, req, res));
   listener.on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
@@ -194,14 +194,15 @@ function refuseMalformed(runtime: ProxyRuntime, err: NodeJS.ErrnoException, sock
   sendErrorOnSocket(socket, error);
 }
 
-/** Requests inside a tunnel are origin-form; tolerate absolute-form by taking its path. */
+/**
+ * Requests inside a tunnel are origin-form; absolute-form is tolerated by taking its path as sent
+ * (no URL parser: it would resolve dots and backslashes its own way before the rules see them).
+ * Anything else is passed on as is, for the path stage to refuse.
+ */
 function originPath(req: IncomingMessage): string {
   const url = req.url ?? '/';
-  if (url.startsWith('/')) return url;
-  try {
-    const parsed = new URL(url);
-    return `${parsed.pathname}${parsed.search}`;
-  } catch {
-    return '/';
-  }
+  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
+  if (!absolute) return url;
+  const rest = url.slice(absolute[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }

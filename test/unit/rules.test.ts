@@ -3,7 +3,7 @@ import { type RuleConfig } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 import { compileAddressSet } from '../../src/policy/cidr.ts';
-import { compileGlob, requestPathForms } from '../../src/policy/glob.ts';
+import { compileGlob } from '../../src/policy/glob.ts';
 import { compileRules, evaluate, parseByteSize, policyDenied, type AgentPolicy, type PolicyRequest } from '../../src/policy/rules.ts';
 
 // Rules exactly as the config loader hands them over (methods upper-cased, deny defaulted).
@@ -81,14 +81,17 @@ describe('path globs', () => {
     expect(compileGlob('/repos/../admin')).toMatch(/\.\. segments/);
   });
 
-  it('reads a request path as sent and fully decoded, with dot segments resolved', () => {
-    expect(requestPathForms('/repos/acme?token=x')).toEqual(['/repos/acme']);
-    expect(requestPathForms('/repos/../admin/x')).toEqual(['/admin/x']);
-    expect(requestPathForms('/repos/%2e%2e/admin')).toEqual(['/admin']);
-    expect(requestPathForms('/%61dmin/x')).toEqual(['/admin/x']);
-    expect(requestPathForms('/repos/a%2F..%2F..%2Fadmin')).toEqual(['/repos/a%2F..%2F..%2Fadmin', '/admin']);
-    expect(requestPathForms('/a\\..\\admin')).toEqual(['/a\\..\\admin', '/admin']);
-    expect(requestPathForms('/bad/%FF/x')).toEqual(['/bad/%FF/x']);
+  it('an allow glob matches decoded segments exactly; a deny glob reads them loosely', () => {
+    expect(glob('/admin/**').matchesParts(['admin', 'x'])).toBe(true);
+    expect(glob('/admin/**').matchesParts(['Admin', 'x'])).toBe(false);
+    expect(glob('/admin/**').matchesParts(['admin;x=1'])).toBe(false);
+    for (const parts of [['ADMIN'], ['admin;x=1', 'y'], ['admin.json'], ['Admin.JSON;v=2'], ['admin '], ['admin.'], ['\uff41dmin']]) {
+      expect(glob('/admin/**').matchesLoosely(parts), JSON.stringify(parts)).toBe(true);
+    }
+    // The .suffix is dropped on the last segment only: /v1.2/x is not /v1/x.
+    expect(glob('/v1/**').matchesLoosely(['v1.2', 'x'])).toBe(false);
+    expect(glob('/files/*.exe').matchesLoosely(['files', 'A.EXE'])).toBe(true);
+    expect(glob('/files/*.exe').matchesLoosely(['files', 'a.txt'])).toBe(false);
   });
 });
 
@@ -206,6 +209,29 @@ describe('evaluating rules', () => {
     for (const path of ['/admin', '/admin/users', '//admin/users', '/repos/../admin/users', '/%61dmin/users', '/x/%2e%2e/admin', '/repos%2F..%2Fadmin']) {
       expect(evaluate(policy, req({ path })), path).toMatchObject({ allowed: false, rule: 'agents.claude.rules[2] (deny /admin/**)' });
     }
+  });
+
+  it('deny rules hold against case, ;parameters, suffixes, encodings and encoded slashes (issue 8)', () => {
+    const policy = rulesOf([
+      { grant: 'github', deny: true, paths: ['/secret/**'] },
+      { grant: 'github', deny: true, paths: ['/admin/**'] },
+    ]);
+    const denied = ['/SECRET/x', '/Secret', '/admin;x=1', '/admin;x=1/users', '/admin.json', '/ADMIN.json', '/admin%20', '/admin.', '/%EF%BD%81dmin',
+      '/admin%2Fusers', '/x/..;/admin', '/admin%252fx', '/admin%00', '/a\\..\\admin'];
+    for (const path of denied) expect(evaluate(policy, req({ path })).allowed, path).toBe(false);
+    for (const path of ['/repos/x', '/administrator', '/secrets', '/v1/admin.json/x']) expect(evaluate(policy, req({ path })).allowed, path).toBe(true);
+  });
+
+  it('allow rules match exactly as sent, and both readings of an encoded slash', () => {
+    const policy = rulesOf([
+      { grant: 'github', paths: ['/repos/**'] },
+      { grant: 'github', methods: ['POST'], paths: ['/projects/*/issues'] },
+    ]);
+    expect(evaluate(policy, req({ path: '/repos/a%2Fb' })).allowed).toBe(true);
+    expect(evaluate(policy, req({ path: '/REPOS/x' })).allowed).toBe(false);
+    expect(evaluate(policy, req({ path: '/repos;x=1/a' })).allowed).toBe(false);
+    expect(evaluate(policy, req({ method: 'POST', path: '/projects/app/issues' })).allowed).toBe(true);
+    expect(evaluate(policy, req({ method: 'POST', path: '/projects/group%2Fapp/issues' })).allowed).toBe(false);
   });
 
   it('with several allow rules, a request must match one, and the refusal explains each', () => {
