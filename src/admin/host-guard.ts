@@ -12,6 +12,8 @@ export interface BoundAdmin {
   port: number;
   /** The host as written in admin.listen (may be a name such as localhost). */
   configuredHost: string;
+  /** admin.allowed_hosts: more names, each with or without :port (without: any port). */
+  allowedHosts?: readonly string[] | undefined;
 }
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
@@ -37,10 +39,13 @@ export function adminHostGuard(bound: BoundAdmin): (hostHeader: string | undefin
   const names = new Set([boundAddress, bound.configuredHost.toLowerCase().replace(/^\[|\]$/g, '')]);
   if (loopback) names.add('localhost');
   for (const wild of WILDCARDS) names.delete(wild); // 0.0.0.0 as a Host is the "0.0.0.0 day" browser trick
+  const extra = (bound.allowedHosts ?? []).map((entry) => ({ entry: parseHostHeader(entry), anyPort: !/(?:^|[^:]|\]):\d+$/.test(entry) }));
   return (hostHeader) => {
     if (hostHeader === undefined) return false;
     const parsed = parseHostHeader(hostHeader);
-    if (!parsed || parsed.port !== bound.port) return false;
+    if (!parsed) return false;
+    if (extra.some(({ entry, anyPort }) => entry?.host === parsed.host && (anyPort || entry.port === parsed.port))) return true;
+    if (parsed.port !== bound.port) return false;
     const host = parsed.host.startsWith('::ffff:') && isIP(parsed.host.slice(7)) === 4 ? parsed.host.slice(7) : parsed.host;
     if (names.has(host)) return true;
     if (loopback && isLoopbackLiteral(host)) return true;

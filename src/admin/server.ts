@@ -38,7 +38,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
-  hostAllowed = adminHostGuard({ address: address.address, port: address.port, configuredHost: options.listen.host });
+  hostAllowed = adminHostGuard({ address: address.address, port: address.port, configuredHost: options.listen.host, allowedHosts: options.services.config.admin.allowed_hosts });
   return {
     address,
     close: () =>

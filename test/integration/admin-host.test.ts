@@ -89,3 +89,28 @@ describe('admin API authorization', () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe('admin.allowed_hosts', () => {
+  let proxy: TestProxy;
+  let port: number;
+
+  beforeAll(async () => {
+    proxy = await startProxy({ config: { admin: { allowed_hosts: ['keyway', 'admin.test:1'] } } });
+    port = proxy.running.adminAddress!.port;
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  const status = async (host: string) => parseResponse(await exchange(connect({ host: '127.0.0.1', port }), `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).status;
+
+  it('answers the listed names (any port when none is given, else that port only), and still refuses others', async () => {
+    expect(await status('keyway')).toBe(200);
+    expect(await status(`keyway:${port}`)).toBe(200);
+    expect(await status('KEYWAY:18788')).toBe(200);
+    expect(await status('admin.test:1')).toBe(200);
+    expect(await status(`admin.test:${port}`)).toBe(403);
+    expect(await status(`keyway.evil.example:${port}`)).toBe(403);
+    expect(await status(`localhost:${port}`)).toBe(200);
+  });
+});
