@@ -119,6 +119,12 @@ describe('empty secrets are refused', () => {
       expect(res.stderr).toMatch(/non-empty/);
     });
 
+    it('keyway connect refuses an empty client secret from stdin before any request', async () => {
+      const res = await proxy.cli(['connect', 'github', '--client-id', 'c', '--client-secret-stdin', '--no-browser', '--timeout', '1s'], ' \n');
+      expect(res.code).not.toBe(0);
+      expect(res.stderr).toContain('--client-secret-stdin: the client secret read from stdin is empty');
+    });
+
     it('keyway secrets set refuses an oauth2 secret with a blank clientId or refreshToken', async () => {
       await proxy.cli(['grants', 'add', 'oauthy', '--type', 'oauth2', '--domains', 'slow.example.test']);
       for (const value of ['{"clientId":" ","refreshToken":"r"}', '{"client_id":"c","refresh_token":"  "}']) {

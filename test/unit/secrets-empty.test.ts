@@ -104,3 +104,26 @@ describe('the admin token file', () => {
     expect(await loadOrCreateAdminToken(path)).toBe(made);
   });
 });
+
+describe('tokens from a token endpoint', () => {
+  it('refuses a blank access_token and ignores a blank refresh_token', async () => {
+    const { createServer } = await import('node:http');
+    const { once } = await import('node:events');
+    const { requestToken } = await import('../../src/credentials/providers/token-endpoint.ts');
+    const answers: Record<string, object> = { '/blank-access': { access_token: '   ', expires_in: 60 }, '/blank-refresh': { access_token: 'a', refresh_token: ' ', expires_in: 60 } };
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answers[req.url ?? ''] ?? {})));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const endpoint = (path: string) => ({ tokenUrl: `${base}${path}`, clientId: 'c', clientSecret: 's', clientAuth: 'body' as const, bodyFormat: 'form' as const, extraParams: {} });
+    try {
+      await expect(requestToken(endpoint('/blank-access'), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 })).rejects.toMatchObject({ kind: 'bad_response' });
+      expect((await requestToken(endpoint('/blank-refresh'), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 })).refreshToken).toBeUndefined();
+    } finally {
+      server.close();
+    }
+  });
+});
