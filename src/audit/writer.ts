@@ -218,6 +218,12 @@ export class AuditWriter {
     this.#probeTimer = null;
     this.#watch?.close();
     await this.#drainLoop;
+    // Lines a fault left in memory get one last try; if the log is still unwritable they are lost
+    // with the process (keptLines says how many).
+    if (this.#kept.length > 0) {
+      this.#drainLoop = this.#drain(true);
+      await this.#drainLoop;
+    }
     await this.#headLoop;
   }
 

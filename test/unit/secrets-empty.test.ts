@@ -1,6 +1,8 @@
 // Defect 6: empty or whitespace-only secret material is refused wherever it enters keyway, with a
 // message that names where it came from and never the value.
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +11,7 @@ import { readSecretRef } from '../../src/config/index.ts';
 import { AgentTable, hashAgentKey, type Agent } from '../../src/credentials/agents.ts';
 import { parseMaterial } from '../../src/credentials/material.ts';
 import { staticCredential } from '../../src/credentials/providers/static.ts';
+import { requestToken } from '../../src/credentials/providers/token-endpoint.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyway-secrets-'));
 const file = (name: string, text: string): string => {
@@ -107,9 +110,6 @@ describe('the admin token file', () => {
 
 describe('tokens from a token endpoint', () => {
   it('refuses a blank access_token and ignores a blank refresh_token', async () => {
-    const { createServer } = await import('node:http');
-    const { once } = await import('node:events');
-    const { requestToken } = await import('../../src/credentials/providers/token-endpoint.ts');
     const answers: Record<string, object> = { '/blank-access': { access_token: '   ', expires_in: 60 }, '/blank-refresh': { access_token: 'a', refresh_token: ' ', expires_in: 60 } };
     const server = createServer((req, res) => {
       req.resume();
