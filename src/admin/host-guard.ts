@@ -20,7 +20,7 @@ const WILDCARDS = new Set(['0.0.0.0', '::']);
 
 /** `Host` -> lower-case host (no brackets, no trailing dot) and port (80 when absent); undefined if malformed. */
 export function parseHostHeader(value: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/i.exec(value.trim());
+  const match = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9._-]+))(?::(\d{1,5}))?$/i.exec(value.trim());
   if (!match) return undefined;
   const host = (match[1] ?? match[2] ?? '').toLowerCase().replace(/\.$/, '');
   const port = match[3] === undefined ? 80 : Number(match[3]);

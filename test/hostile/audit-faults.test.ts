@@ -6,8 +6,8 @@
 //
 // Faults that work as root (tests run as root, which ignores permission bits, and have no chattr):
 //   file_replaced_by_directory  logs/audit.jsonl moved aside and a directory put in its place
-//   folder_replaced_by_file     logs/ moved aside and a plain file put in its place (so keyway
-//                               cannot simply make the folder again)
+//   folder_replaced_by_file     logs/ moved aside and a plain file put in its place (a folder
+//                               merely removed is made again by keyway at once, so it is no fault)
 //   disk_full_rlimit_fsize      `prlimit --pid` sets the child's RLIMIT_FSIZE to the log's size: any
 //                               append fails with EFBIG (keyway ignores SIGXFSZ), like a full disk
 import { execFileSync } from 'node:child_process';
@@ -101,8 +101,11 @@ describe('audit faults', () => {
     {
       name: 'folder_replaced_by_file',
       make: () => {
+        // The file is made first and renamed in right behind the folder: keyway makes a missing
+        // folder again as soon as it notices, so the gap between the two renames must be tiny.
+        writeFileSync(`${logs()}.blocker`, '');
         renameSync(logs(), `${logs()}.saved`);
-        writeFileSync(logs(), '');
+        renameSync(`${logs()}.blocker`, logs());
       },
       clear: () => {
         unlinkSync(logs());
