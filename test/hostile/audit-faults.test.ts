@@ -29,7 +29,8 @@ const RECOVERY_LIMIT_MS = 5_000;
 interface Fault {
   name: string;
   make(): void;
-  clear(): void;
+  /** Returns when (epoch ms) the fault cleared. */
+  clear(): number;
 }
 
 describe('audit faults', () => {
@@ -73,9 +74,9 @@ describe('audit faults', () => {
   }
 
   /** Milliseconds until `check` holds, polling every 5 ms; Infinity past RECOVERY_LIMIT_MS. */
-  async function timeUntil(check: () => Promise<boolean>, started = performance.now()): Promise<number> {
-    while (performance.now() - started < RECOVERY_LIMIT_MS) {
-      if (await check()) return performance.now() - started;
+  async function timeUntil(check: () => Promise<boolean>, started = Date.now()): Promise<number> {
+    while (Date.now() - started < RECOVERY_LIMIT_MS) {
+      if (await check()) return Date.now() - started;
       await new Promise((r) => setTimeout(r, 5));
     }
     return Number.POSITIVE_INFINITY;
@@ -88,15 +89,18 @@ describe('audit faults', () => {
   // Both file-system faults swap two names in one step (renameat2 RENAME_EXCHANGE, through python3's
   // ctypes: Node has no binding). Two steps (move aside, then put something in place) race keyway,
   // which notices at once and makes a missing file or folder again in between.
-  const exchange = (a: string, b: string) =>
-    execFileSync('python3', ['-c', 'import ctypes,os,sys\nlibc=ctypes.CDLL(None,use_errno=True)\nif libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)!=0: sys.exit(os.strerror(ctypes.get_errno()))', a, b]);
+  // Prints when the swap happened (epoch ms): starting python3 can take a while on a busy machine.
+  const exchange = (a: string, b: string): number =>
+    Number(
+      execFileSync('python3', ['-c', 'import ctypes,os,sys,time\nlibc=ctypes.CDLL(None,use_errno=True)\nif libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)!=0: sys.exit(os.strerror(ctypes.get_errno()))\nprint(time.time()*1000)', a, b]).toString(),
+    );
 
   const faults: Fault[] = [
     {
       name: 'file_replaced_by_directory',
       make: () => {
         mkdirSync(`${auditFile()}.swap`, { recursive: true });
-        exchange(auditFile(), `${auditFile()}.swap`);
+        void exchange(auditFile(), `${auditFile()}.swap`);
       },
       clear: () => exchange(auditFile(), `${auditFile()}.swap`),
     },
@@ -104,7 +108,7 @@ describe('audit faults', () => {
       name: 'folder_replaced_by_file',
       make: () => {
         writeFileSync(`${logs()}.swap`, '');
-        exchange(logs(), `${logs()}.swap`);
+        void exchange(logs(), `${logs()}.swap`);
       },
       clear: () => exchange(logs(), `${logs()}.swap`),
     },
@@ -112,8 +116,13 @@ describe('audit faults', () => {
       name: 'disk_full_rlimit_fsize',
       // Soft limit at the log's current size: the next append passes it. The hard limit stays open
       // so the test can lift the soft one again.
-      make: () => prlimit(`${statSync(auditFile()).size}:unlimited`),
-      clear: () => prlimit('unlimited:unlimited'),
+      make: () => void prlimit(`${statSync(auditFile()).size}:unlimited`),
+      // Counted from before prlimit starts: an upper bound.
+      clear: () => {
+        const before = Date.now();
+        prlimit('unlimited:unlimited');
+        return before;
+      },
     },
   ];
 
@@ -134,7 +143,7 @@ describe('audit faults', () => {
         requests += 1;
         await new Promise((r) => setTimeout(r, 50));
         const seenBefore = credentialsSeen();
-        let clearing = 0;
+        let cleared = 0;
         fault.make();
         try {
           for (let i = 0; i < REQUESTS_IN_FAULT; i++) {
@@ -147,13 +156,10 @@ describe('audit faults', () => {
           healthzDuringFault = `${health.status} ${health.audit}`;
           injectedDuringFault += credentialsSeen() - seenBefore;
         } finally {
-          clearing = performance.now();
-          fault.clear();
+          cleared = fault.clear();
         }
         // Recovery with no traffic at all (the writer's own probe), then a request goes through.
-        // Counted from just before the clearing step (which includes starting python3 or prlimit,
-        // some 10-40 ms), so the figure is an upper bound.
-        recoveryHealthz.push(await timeUntil(async () => (await healthz()).status === 200, clearing));
+        recoveryHealthz.push(await timeUntil(async () => (await healthz()).status === 200, cleared));
         recoveryRequest.push(
           await timeUntil(async () => {
             requests += 1;
