@@ -5,7 +5,7 @@
 // shows only when an append fails (see the writer for the window that leaves).
 
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 
 export interface LogWatch {
   close(): void;
@@ -26,8 +26,14 @@ export function watchLogPath(path: string, onFault: () => void): LogWatch {
     onFault();
   };
   try {
-    // Not persistent: the watch never keeps the process alive.
-    watcher = watch(dirname(path), { persistent: false }, () => {
+    // Only names appearing or going away matter (every append is a 'change' event, and the lock's
+    // folder comes and goes with each batch): the log file itself, or the watched folder (inotify
+    // reports the folder's own name when it is moved or deleted). Not persistent: the watch never
+    // keeps the process alive.
+    const file = basename(path);
+    const folder = basename(dirname(path));
+    watcher = watch(dirname(path), { persistent: false }, (event, name) => {
+      if (event !== 'rename' || (name !== null && name !== file && name !== folder)) return;
       if (!pathLooksWritable(path)) fire();
     });
     watcher.on('error', fire);
