@@ -82,7 +82,7 @@ function offeredToken(req: IncomingMessage): string {
  */
 function refuseHost(res: ServerResponse): void {
   const message = 'the admin API answers only to its own address (such as 127.0.0.1:PORT or localhost:PORT) in Host; this blocks DNS rebinding';
-  send(res, 403, { error: { code: 'host_not_allowed', message, grant: null, hint: 'use the address in data/proxy.json' } }, { 'x-keyway-error': 'host_not_allowed', connection: 'close' });
+  send(res, 403, { error: { code: 'host_not_allowed', message, grant: null, hint: 'use the address in data/proxy.json, or list the name in admin.allowed_hosts' } }, { 'x-keyway-error': 'host_not_allowed', connection: 'close' });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
