@@ -7,6 +7,7 @@ import type { ListenAddress } from '../config/index.ts';
 import type { ProxyTables, AuditSink } from '../proxy/runtime.ts';
 import type { Services } from '../services.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
+import { adminHostGuard } from './host-guard.ts';
 import { loadOrCreateAdminToken } from './token.ts';
 
 export interface AdminServer {
@@ -28,13 +29,18 @@ interface AdminOptions {
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
   const tokenHash = sha256(token);
+  // Set once the listener is bound (its port may be 0 in the config); no request arrives before.
+  let hostAllowed: (host: string | undefined) => boolean = () => false;
   const server = http.createServer((req, res) => {
+    if (!hostAllowed(req.headers.host)) return refuseHost(res);
     void route(req, res, options, tokenHash).catch(() => send(res, 500, { error: { code: 'internal_error' } }));
   });
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  hostAllowed = adminHostGuard({ address: address.address, port: address.port, configuredHost: options.listen.host, allowedHosts: options.services.config.admin.allowed_hosts });
   return {
-    address: server.address() as AddressInfo,
+    address,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -48,9 +54,9 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   if (path === '/healthz') {
     return send(res, options.audit.healthy ? 200 : 503, { ok: options.audit.healthy, audit: options.audit.healthy ? 'ok' : 'unavailable' });
   }
-  const auth = req.headers.authorization ?? '';
-  const offered = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
-  if (!timingSafeEqual(sha256(offered), tokenHash)) {
+  const offered = offeredToken(req);
+  // An empty offer never passes, even if the token were somehow empty too.
+  if (!timingSafeEqual(sha256(offered), tokenHash) || offered.length === 0) {
     return send(res, 401, { error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>' } });
   }
   if (req.method === 'GET' && path === '/api/grants') return send(res, 200, { grants: listGrants(options.services) });
@@ -61,9 +67,27 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   return send(res, 404, { error: { code: 'not_found', message: `no admin route ${req.method} ${path}` } });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+/** `Authorization: Bearer <token>` or `X-API-Key: <token>`; '' when neither is given. */
+function offeredToken(req: IncomingMessage): string {
+  const auth = req.headers.authorization ?? '';
+  if (/^Bearer /i.test(auth)) return auth.slice(7).trim();
+  const apiKey = req.headers['x-api-key'];
+  return typeof apiKey === 'string' ? apiKey.trim() : '';
+}
+
+/**
+ * Every path, /healthz included: a rebinding page has no business reading any of it, and one rule
+ * is easier to reason about than exceptions. The received Host is not echoed (header values never
+ * go into error bodies).
+ */
+function refuseHost(res: ServerResponse): void {
+  const message = 'the admin API answers only to its own address (such as 127.0.0.1:PORT or localhost:PORT) in Host; this blocks DNS rebinding';
+  send(res, 403, { error: { code: 'host_not_allowed', message, grant: null, hint: 'use the address in data/proxy.json, or list the name in admin.allowed_hosts' } }, { 'x-keyway-error': 'host_not_allowed', connection: 'close' });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
   res.end(text);
 }
 

@@ -14,6 +14,14 @@
 // Rotation (files.ts): with `maxBytes`, a line that would take the live file past it first moves the
 // file to its rotated name, inside the same lock hold, so every process sees either the old file or
 // the new one, and the chain (seq, prev) simply continues in the new file.
+//
+// Faults (disk full, the file or its folder gone or replaced): a failed batch marks the writer
+// unhealthy, which makes the proxy refuse every request that would inject (503 audit_unavailable).
+// The batch's lines are kept in memory (bounded) and go first into the next batch, so a request that
+// was forwarded before the failure showed still gets its line, in order, once the log is writable
+// again. While unhealthy, a probe retries every PROBE_MS without waiting for traffic, so keyway
+// recovers on its own within about PROBE_MS of the fault clearing. A failed append is cut back to
+// where it started, so a half-written line (a write stopped by RLIMIT_FSIZE) never stays in the log.
 
 import { mkdir, open, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,7 +33,9 @@ import { KeywayError, ProxyError } from '../errors/index.ts';
 import { firstChainedLine, lastChainedLine, listRotated, prunedPathFor, readPruned, rotateFile, writePruned } from './files.ts';
 import { readHead, writeHead } from './head.ts';
 import type { ChainHead } from './head.ts';
+import { appendOrUndo, ignoreFileSizeSignal } from './append.ts';
 import { readLastLines } from './lines.ts';
+import { watchLogPath, type LogWatch } from './watch.ts';
 import { checkEvent, GENESIS_HASH, parseLine, sealLine, serializeEvent } from './record.ts';
 import type { AuditEvent } from './record.ts';
 
@@ -71,6 +81,15 @@ const LOCK_GAP_MS = 10;
 // How often, at most, the authenticated chain head is rewritten while lines keep coming.
 const HEAD_INTERVAL_MS = 250;
 
+// While unhealthy: how often the kept lines are retried (which is also the health probe).
+const PROBE_MS = 100;
+
+// How many lines (and bytes) a fault may leave waiting in memory. Past this, newer lines are dropped
+// and counted: while unhealthy the proxy injects nothing, so those are refusals; the oldest lines,
+// kept, are the ones that may belong to requests forwarded before the fault was seen.
+const MAX_KEPT_LINES = 10_000;
+const MAX_KEPT_BYTES = 8 * 1024 * 1024;
+
 export class AuditWriter {
   readonly #path: string;
   readonly #headPath: string;
@@ -91,6 +110,14 @@ export class AuditWriter {
   #headLatest: ChainHead | null = null;
   #headLoop: Promise<void> | null = null;
   #headWrittenAt = Number.NEGATIVE_INFINITY;
+  /** Lines a failed batch could not write, oldest first; they lead the next batch. */
+  #kept: string[] = [];
+  #keptBytes = 0;
+  #dropped = 0;
+  #probeTimer: NodeJS.Timeout | null = null;
+  #watch: LogWatch | null = null;
+  /** How many of the current batch's lines are already in the log (a failure after a rotation). */
+  #committed = 0;
 
   private constructor(opts: AuditWriterOptions) {
     this.#path = opts.path;
@@ -125,6 +152,7 @@ export class AuditWriter {
     if (opts.keep !== undefined && (!Number.isSafeInteger(opts.keep) || opts.keep < 1)) {
       throw new KeywayError('audit_invalid', 'audit keep must be a whole number, at least 1');
     }
+    ignoreFileSizeSignal();
     try {
       await mkdir(dirname(opts.path), { recursive: true, mode: 0o700 });
       await mkdir(dirname(opts.headPath), { recursive: true, mode: 0o700 });
@@ -135,7 +163,9 @@ export class AuditWriter {
         cause: err,
       });
     }
-    return new AuditWriter(opts);
+    const writer = new AuditWriter(opts);
+    writer.#armWatch();
+    return writer;
   }
 
   /**
@@ -146,9 +176,19 @@ export class AuditWriter {
     return this.#rotationError;
   }
 
-  /** False after a batch failed to reach the file; true again once a later batch succeeds. */
+  /** False after a batch failed to reach the file; true again once a later batch (or probe) succeeds. */
   get healthy(): boolean {
     return this.#healthy;
+  }
+
+  /** Lines a fault left waiting in memory, written first once the log can be written again. */
+  get keptLines(): number {
+    return this.#kept.length;
+  }
+
+  /** Lines given up since this writer opened, because too many were waiting during a fault. */
+  get droppedLines(): number {
+    return this.#dropped;
   }
 
   /**
@@ -174,15 +214,27 @@ export class AuditWriter {
   /** Stop accepting writes, wait for queued lines and the last head update. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+    this.#watch?.close();
     await this.#drainLoop;
+    // Lines a fault left in memory get one last try; if the log is still unwritable they are lost
+    // with the process (keptLines says how many).
+    if (this.#kept.length > 0) {
+      this.#drainLoop = this.#drain(true);
+      await this.#drainLoop;
+    }
     await this.#headLoop;
   }
 
-  async #drain(): Promise<void> {
+  /** `probe`: run one batch even with nothing queued, to retry the kept lines (or just the file). */
+  async #drain(probe = false): Promise<void> {
     for (;;) {
       await this.#pauseBeforeBatch();
       const batch = this.#queue;
-      if (batch.length === 0) {
+      const runEmpty = probe;
+      probe = false;
+      if (batch.length === 0 && !runEmpty) {
         // Cleared in the same synchronous step as the emptiness check, so a write() arriving later
         // always starts a new loop instead of waiting on one that has ended.
         this.#drainLoop = null;
@@ -207,20 +259,74 @@ export class AuditWriter {
 
   async #runBatch(batch: Pending[]): Promise<void> {
     let head: ChainHead;
+    const kept = this.#kept;
+    this.#committed = 0;
     try {
-      head = await this.#appendUnderLock(batch.map((p) => p.body));
+      head = await this.#appendUnderLock([...kept, ...batch.map((p) => p.body)]);
     } catch (err) {
       this.#healthy = false;
       this.#known = null;
-      const failure = new ProxyError('audit_unavailable', `the audit log could not be written (${errCode(err)})`, {
+      // Keep what did not reach the log (all of it, unless a rotation part-way had appended some).
+      const unwritten = [...kept, ...batch.map((p) => p.body)].slice(this.#committed);
+      this.#kept = [];
+      this.#keptBytes = 0;
+      this.#keepFailed(unwritten);
+      const failure = new ProxyError('audit_unavailable', `the audit log could not be written (${errCode(err)}); the line is kept and retried`, {
         cause: err,
       });
       for (const p of batch) p.reject(failure);
+      this.#scheduleProbe();
       return;
     }
+    this.#kept = [];
+    this.#keptBytes = 0;
+    if (!this.#healthy) this.#armWatch(); // the folder may be a new one: watch what is there now
     this.#healthy = true;
     for (const p of batch) p.resolve();
     this.#publishHead(head);
+  }
+
+  /** Adds a failed batch's lines behind those already kept, up to the bounds; counts the rest. */
+  #keepFailed(bodies: string[]): void {
+    for (const body of bodies) {
+      const bytes = Buffer.byteLength(body);
+      if (this.#kept.length >= MAX_KEPT_LINES || this.#keptBytes + bytes > MAX_KEPT_BYTES) {
+        this.#dropped += 1;
+        continue;
+      }
+      this.#kept.push(body);
+      this.#keptBytes += bytes;
+    }
+  }
+
+  /** Watch the log's folder: a file or folder replaced or removed turns the writer unhealthy at once. */
+  #armWatch(): void {
+    this.#watch?.close();
+    this.#watch = null;
+    if (this.#closed) return;
+    this.#watch = watchLogPath(this.#path, () => {
+      if (this.#closed) return;
+      this.#healthy = false;
+      this.#known = null;
+      // Check at once (a probe batch): if the log is in fact writable, health returns within ms.
+      this.#drainLoop ??= this.#drain(true);
+      // If a drain loop was already running and ends without a failed batch, this probe follows up.
+      this.#scheduleProbe();
+    });
+  }
+
+  /** While unhealthy, retry without waiting for traffic: no request arrives to retry for us when all are refused. */
+  #scheduleProbe(): void {
+    if (this.#closed || this.#probeTimer !== null) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = null;
+      if (this.#healthy || this.#closed) return;
+      // A drain loop already running retries the kept lines with its next batch, or ends and, if
+      // that batch fails too, schedules the next probe.
+      this.#drainLoop ??= this.#drain(true);
+    }, PROBE_MS);
+    // A probe never keeps the process alive on its own.
+    this.#probeTimer.unref();
   }
 
   async #appendUnderLock(bodies: string[]): Promise<ChainHead> {
@@ -250,13 +356,17 @@ export class AuditWriter {
       let textBytes = Buffer.byteLength(text);
       this.#known = null;
       let rotationFailed = false;
+      let inText = 0;
+      this.#committed = 0;
       for (const body of bodies) {
         const sealed = sealLine(body, seq + 1, hash);
         const bytes = Buffer.byteLength(sealed.line);
         // Rotate before a line would pass the limit; a file always takes at least one line.
         if (this.#maxBytes > 0 && !rotationFailed && size + textBytes > 0 && size + textBytes + bytes > this.#maxBytes) {
-          if (textBytes > 0) await fh.appendFile(text);
+          if (textBytes > 0) await appendOrUndo(fh, text, size);
           this.#lastWritten = { seq, hash };
+          this.#committed += inText;
+          inText = 0;
           text = '';
           textBytes = 0;
           await fh.close();
@@ -270,9 +380,10 @@ export class AuditWriter {
         hash = sealed.hash;
         text += sealed.line;
         textBytes += bytes;
+        inText += 1;
       }
       // One append on an O_APPEND handle: the lines land together after whatever is there now.
-      if (textBytes > 0) await fh.appendFile(text);
+      if (textBytes > 0) await appendOrUndo(fh, text, size);
       this.#known = { dev: st.dev, ino: st.ino, size: size + textBytes, head: { seq, hash } };
       this.#lastWritten = { seq, hash };
       return { seq, hash };

@@ -157,6 +157,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       listen: listen.default({ host: '127.0.0.1', port: 8788 }),
       enabled: z.boolean().default(true),
+      // Host names (optionally :port) the admin API also answers to, beyond its own address (DNS rebinding guard).
+      allowed_hosts: z.array(z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/, 'a host name or address, optionally with :port')).default([]),
     })
     .prefault({}),
   audit: z

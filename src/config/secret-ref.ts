@@ -12,17 +12,30 @@ export function parseSecretRef(text: string): SecretRef | undefined {
   return undefined;
 }
 
-/** Reads the referenced secret. Throws a message that names the source, never the value. */
+/** Empty or only whitespace: never usable as secret material (an empty key would match an empty password). */
+export function isBlankSecret(value: string): boolean {
+  return value.trim().length === 0;
+}
+
+/**
+ * Reads the referenced secret. Throws a message that names the source, never the value. An empty or
+ * whitespace-only value is refused: a file truncated by mistake or a variable set to "" must not turn
+ * into a credential that an empty password matches.
+ */
 export function readSecretRef(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: string): string {
   if (ref.kind === 'env') {
     const value = env[ref.name];
-    if (value === undefined || value === '') throw new Error(`environment variable ${ref.name} is not set`);
+    if (value === undefined) throw new Error(`environment variable ${ref.name} is not set`);
+    if (isBlankSecret(value)) throw new Error(`environment variable ${ref.name} is empty`);
     return value;
   }
   const path = resolve(baseDir, ref.path);
+  let value: string;
   try {
-    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    value = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
     throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+  if (isBlankSecret(value)) throw new Error(`file ${path} is empty`);
+  return value;
 }

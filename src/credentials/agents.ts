@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/index.ts';
-import { readSecretRef } from '../config/index.ts';
+import { isBlankSecret, readSecretRef } from '../config/index.ts';
 import { formatDuration } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
@@ -84,13 +84,17 @@ export class AgentTable {
     return [...this.#agents.values()];
   }
 
-  /** Constant-time on the key; an unknown id costs the same as a wrong key. */
+  /**
+   * Constant-time on the key; an unknown id costs the same as a wrong key. An empty or
+   * whitespace-only key never authenticates, whatever hash a record holds (defence in depth: keys
+   * from env:/file: references are refused blank at load, but a store record could hold any hash).
+   */
   authenticate(id: string, key: string): Agent | undefined {
     const agent = this.#agents.get(id);
     const offered = hashAgentKey(key);
     const expected = agent?.keySha256 ?? UNKNOWN_AGENT_HASH;
     const same = timingSafeEqual(offered, expected);
-    return same && agent ? agent : undefined;
+    return same && agent && !isBlankSecret(key) ? agent : undefined;
   }
 }
 

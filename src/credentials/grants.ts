@@ -2,7 +2,7 @@ import type { Config, DomainPattern, GrantType } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
-import type { SecretMaterial } from './material.ts';
+import { usableMaterial, type SecretMaterial } from './material.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
@@ -77,7 +77,8 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,
-      material: stored.secret,
+      // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
+      material: usableMaterial(stored.type, stored.secret) ? stored.secret : undefined,
     });
   }
   return grants;
@@ -87,5 +88,6 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
 function parseBasic(text: string): SecretMaterial {
   const colon = text.indexOf(':');
   if (colon < 1) throw new Error('a basic secret is "username:password"');
+  if (text.slice(colon + 1).trim().length === 0) throw new Error('a basic secret needs a non-empty password ("username:password")');
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }

@@ -1,4 +1,5 @@
 import type { GrantType } from '../config/index.ts';
+import { isBlankSecret } from '../config/index.ts';
 
 // Secret material per grant type, as `keyway secrets set` takes it and the store keeps it.
 
@@ -42,7 +43,7 @@ const CAMEL: Record<string, string> = {
 export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   const text = input.replace(/\r?\n$/, '');
   if (type === 'api_key' || type === 'bearer') {
-    if (text.length === 0 || /[\r\n]/.test(text)) throw new Error(`a ${type} secret is one non-empty line`);
+    if (isBlankSecret(text) || /[\r\n]/.test(text)) throw new Error(`a ${type} secret is one non-empty line`);
     return text;
   }
   let parsed: unknown;
@@ -57,7 +58,7 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   const str = (key: string, required: boolean): string | undefined => {
     const v = obj[key];
     if (v === undefined && !required) return undefined;
-    if (typeof v !== 'string' || v.length === 0) throw new Error(`${type} secret: "${key}" must be a non-empty string`);
+    if (typeof v !== 'string' || isBlankSecret(v)) throw new Error(`${type} secret: "${key}" must be a non-empty string`);
     return v;
   };
   if (type === 'basic') return { username: str('username', true)!, password: str('password', true)! };
@@ -83,6 +84,22 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   };
   if (!material.refreshToken && !material.accessToken) throw new Error('oauth2 secret: needs "refreshToken" or "accessToken"');
   return material;
+}
+
+/**
+ * True when the material can authenticate: no empty or whitespace-only token, password or refresh
+ * token. Material stored before these checks existed (or written by hand) is checked again on use.
+ */
+export function usableMaterial(type: GrantType, material: SecretMaterial | undefined): boolean {
+  if (material === undefined) return false;
+  if (typeof material === 'string') return (type === 'api_key' || type === 'bearer') && !isBlankSecret(material);
+  const blank = (v: unknown): boolean => typeof v === 'string' && isBlankSecret(v);
+  if (type === 'basic') {
+    const m = material as Partial<BasicMaterial>;
+    return typeof m.username === 'string' && typeof m.password === 'string' && !blank(m.username) && !blank(m.password);
+  }
+  // OAuth material: any field present must be non-blank (an empty clientId or refreshToken would be sent as is).
+  return !Object.values(material).some(blank);
 }
 
 /** Every string in the material that must never appear in a log: used by the leak checks. */

@@ -46,6 +46,7 @@ PROVIDER is a built-in preset (keyway connect --help lists them) or one from the
     const clientId = args.string('client-id') ?? provider.clientId;
     if (!clientId) throw usageError(`no OAuth client for ${provider.slug}: pass --client-id (and --client-secret-stdin), or set providers.${provider.slug}.client_id in the config`);
     const clientSecret = args.flag('client-secret-stdin') ? (await io.readStdin()).trim() : args.string('client-id') ? undefined : provider.clientSecret;
+    if (clientSecret === '') throw usageError('--client-secret-stdin: the client secret read from stdin is empty');
     const scopes = args.list('scopes') ?? [...provider.scopes];
     const domains = args.list('domains') ?? [...provider.domains];
     if (domains.length === 0) throw usageError(`provider ${provider.slug} names no API domains: pass --domains`);

@@ -1,4 +1,4 @@
-import { copyFile, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { initialise } from '../../app.ts';
@@ -20,11 +20,7 @@ CA, the master key, the store and the admin token where they are missing. Never 
     const home = resolveHome(args.string('home'), io.env);
     const configPath = args.string('config') ?? defaultConfigPath(home);
     let configCreated = false;
-    if (!existsSync(configPath)) {
-      await mkdir(dirname(configPath), { recursive: true });
-      await copyFile(EXAMPLE_CONFIG, configPath);
-      configCreated = true;
-    }
+    if (!existsSync(configPath)) configCreated = await writeConfigCopy(configPath);
     const { services, ca } = await initialise({ home, configFile: configPath, env: io.env });
     await loadOrCreateAdminToken(services.paths.adminToken);
     const result = { home, config: configPath, config_created: configCreated, ca: ca.certPath, bundle: ca.bundlePath, store: services.paths.store };
@@ -33,3 +29,24 @@ CA, the master key, the store and the admin token where they are missing. Never 
     return 0;
   },
 };
+
+/**
+ * The example config, copied with modes that do not depend on the umask: the folder 0700 like data/
+ * (it may come to hold file: references next to the config), the file 0600. Written with O_EXCL and
+ * its final mode from the start, so there is no moment where it is readable by others, and a config
+ * someone wrote meanwhile is never replaced.
+ */
+async function writeConfigCopy(configPath: string): Promise<boolean> {
+  const dir = dirname(configPath);
+  const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode is masked by the umask; chmod sets it exactly. Only a folder we just made is changed.
+  if (made !== undefined) await chmod(dir, 0o700);
+  try {
+    await writeFile(configPath, await readFile(EXAMPLE_CONFIG), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  }
+  await chmod(configPath, 0o600);
+  return true;
+}

@@ -1,13 +1,13 @@
 import type { GrantType } from '../../config/index.ts';
-import type { Credential, SecretMaterial } from '../material.ts';
+import { usableMaterial, type Credential, type SecretMaterial } from '../material.ts';
 
 /**
  * The credential of a static grant (api_key, bearer, basic), straight from its material in memory.
  * OAuth grants get theirs from the TokenManager.
- * Returns undefined when the grant has no usable secret yet.
+ * Returns undefined when the grant has no usable secret (none yet, or an empty one).
  */
 export function staticCredential(type: GrantType, material: SecretMaterial | undefined): Credential | undefined {
-  if (material === undefined) return undefined;
+  if (!usableMaterial(type, material)) return undefined;
   if (type === 'basic') {
     if (typeof material === 'object' && 'username' in material && 'password' in material) {
       return { kind: 'basic', username: material.username, password: material.password };

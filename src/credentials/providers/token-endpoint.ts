@@ -99,7 +99,7 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
   const parsed = userTokenOf(parseBody(text));
   if (status >= 200 && status < 300) {
     const accessToken = parsed?.['access_token'];
-    if (typeof accessToken !== 'string' || accessToken.length === 0) {
+    if (typeof accessToken !== 'string' || accessToken.trim().length === 0) {
       throw new TokenEndpointError('bad_response', `the token endpoint ${where} answered ${status} without an access_token`, { status });
     }
     const refreshToken = parsed?.['refresh_token'];
@@ -108,7 +108,8 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
     const now = (options.now ?? Date.now)();
     return {
       accessToken,
-      refreshToken: typeof refreshToken === 'string' && refreshToken.length > 0 ? refreshToken : undefined,
+      // A blank refresh token is no refresh token: the stored one is kept.
+      refreshToken: typeof refreshToken === 'string' && refreshToken.trim().length > 0 ? refreshToken : undefined,
       expiresAt: Number.isFinite(expiresIn) && expiresIn > 0 ? now + expiresIn * 1000 : undefined,
       scopes: typeof scope === 'string' ? scope.split(/[\s,]+/).filter(Boolean) : undefined,
     };

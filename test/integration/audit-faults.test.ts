@@ -1,0 +1,129 @@
+// The audit writer under faults, one behaviour per test (the hostile suite measures them together):
+// it recovers with no traffic, keeps the lines it could not write, sees a replaced file before the
+// next request is injected, and survives a file-size limit (SIGXFSZ) without leaving a torn line.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProxyAgent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditWriter, readAudit, verifyAudit, type AuditEvent } from '../../src/audit/index.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+
+function event(i: number): AuditEvent {
+  return { ts: new Date().toISOString(), id: `req-${i}`, agent: 'a', grant: 'github', decision: 'inject', code: null, method: 'GET', host: 'api.example.test', port: 443, path: '/', status: 200, duration_ms: 1, refreshed: false, client: '127.0.0.1' };
+}
+
+function writerOptions() {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-audit-faults-'));
+  return { path: join(dir, 'logs', 'audit.jsonl'), headPath: join(dir, 'data', 'audit-head.json'), headKey: randomBytes(32) };
+}
+
+async function until(check: () => boolean, limitMs: number): Promise<number> {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > limitMs) return Number.POSITIVE_INFINITY;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return performance.now() - started;
+}
+
+async function ids(path: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const line of readAudit(path)) out.push(line.id);
+  return out;
+}
+
+describe('audit writer faults', () => {
+  it('recovers by itself, with no further writes, within 1 s of the fault clearing', async () => {
+    const opts = writerOptions();
+    const writer = await AuditWriter.open(opts);
+    await writer.write(event(1));
+    renameSync(opts.path, `${opts.path}.aside`);
+    mkdirSync(opts.path);
+    await until(() => !writer.healthy, 1_000);
+    await expect(writer.write(event(2))).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(writer.healthy).toBe(false);
+    rmdirSync(opts.path);
+    renameSync(`${opts.path}.aside`, opts.path);
+    expect(await until(() => writer.healthy, 2_000)).toBeLessThan(1_000);
+    await writer.close();
+    // The line that failed was kept and written once the file was back.
+    expect(writer.keptLines).toBe(0);
+    expect(await ids(opts.path)).toEqual(['req-1', 'req-2']);
+    expect((await verifyAudit(opts)).ok).toBe(true);
+  });
+
+  it('sees its folder replaced by a file at once, before any write, and recovers when it is back', async () => {
+    const opts = writerOptions();
+    const writer = await AuditWriter.open(opts);
+    await writer.write(event(1));
+    const logs = join(opts.path, '..');
+    renameSync(logs, `${logs}.aside`);
+    writeFileSync(logs, '');
+    // Seen from the folder watch alone: nothing was written since the fault.
+    expect(await until(() => !writer.healthy, 1_000)).toBeLessThan(1_000);
+    unlinkSync(logs);
+    renameSync(`${logs}.aside`, logs);
+    expect(await until(() => writer.healthy, 2_000)).toBeLessThan(1_000);
+    await writer.write(event(2));
+    await writer.close();
+    expect(await ids(opts.path)).toEqual(['req-1', 'req-2']);
+  });
+});
+
+describe('a request after the audit file is replaced', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+  let dispatcher: ProxyAgent;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    proxy = await startProxy({ grants: [{ id: 'github', type: 'bearer', domains: ['api.example.test'], secret: CANARY }] });
+    dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
+  });
+  afterAll(async () => {
+    await dispatcher?.close();
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  const get = async () => {
+    const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(5_000) });
+    await res.body.text();
+    return res.statusCode;
+  };
+
+  it('is refused with 503 and nothing reaches the upstream; the next after the fault clears goes through', async () => {
+    expect(await get()).toBe(200);
+    await new Promise((r) => setTimeout(r, 50));
+    const before = upstream.seen.length;
+    renameSync(proxy.auditPath, `${proxy.auditPath}.aside`);
+    mkdirSync(proxy.auditPath);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await get()).toBe(503);
+    expect(upstream.seen.length).toBe(before);
+    rmdirSync(proxy.auditPath);
+    renameSync(`${proxy.auditPath}.aside`, proxy.auditPath);
+    await new Promise((r) => setTimeout(r, 300)); // the writer's probe runs every 100 ms
+    expect(await get()).toBe(200);
+  });
+});
+
+describe('a file-size limit (RLIMIT_FSIZE, as a full disk)', () => {
+  it('fails the write with EFBIG instead of killing the process, cuts the partial line, and verifies after', async () => {
+    const opts = writerOptions();
+    const script = fileURLToPath(new URL('../helpers/audit-fsize-child.ts', import.meta.url));
+    const res = await runProcess(process.execPath, [script], { PATH: process.env['PATH'] ?? '', AUDIT_PATH: opts.path, HEAD_PATH: opts.headPath, HEAD_KEY: opts.headKey.toString('base64') });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ failed: 'audit_unavailable', healthyDuring: false, healthyAfter: true });
+    expect(await ids(opts.path)).toEqual(['req-1', 'req-2', 'req-3']);
+    const result = await verifyAudit(opts);
+    expect(result.problems).toEqual([]);
+    expect(result.ok).toBe(true);
+  });
+});
