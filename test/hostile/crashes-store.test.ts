@@ -135,5 +135,5 @@ describe('crashes: kill -9 during store writes', () => {
     report('crashes', { store_writes: figures });
     expect(figures.opened).toBe(figures.kills);
     expect(figures.old_state + figures.new_state).toBe(figures.kills);
-  });
+  }, TIME_LIMIT_MS + 20_000);
 });
