@@ -190,7 +190,8 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
       safe: 0,
       killed_in_window: 0,
       lost_in_window: 0,
-      lost_request_in_flight: 0,
+      lost_provider_rotating: 0,
+      lost_request_sent: 0,
       lost_outside_window: 0,
       token_used_before_stored: 0,
       window_ms: { samples: 0, p50: 0, p99: 0, max: 0 },
@@ -295,13 +296,15 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
       if (state?.status === 'active' && rotated && rotated.used === stored) {
         // The provider rotated and the new refresh token never reached the disk. The old one is spent.
         expect(await auth.introspect(stored)).toBe(false);
-        // Where did the kill land: after the provider's answer (the window), or while the provider
-        // was still working on it (it rotated for a client already dead, or about to be)?
+        // Where did the kill land: after the provider's answer (the window), or before it, while the
+        // provider was rotating or the request was on its way (it then rotated for a dead client:
+        // once the request is out, nothing keyway does can save the grant)?
         if (rotated.durable !== undefined && killedAt >= rotated.durable) {
           f.lost_outside_window++;
           outside.push(`kill ${i}: the refresh was durable ${round(killedAt - rotated.durable)} ms before the kill, yet the store lost it`);
         } else if (killedAt >= rotated.answered) f.lost_in_window++;
-        else f.lost_request_in_flight++;
+        else if (killedAt >= rotated.consumed) f.lost_provider_rotating++;
+        else f.lost_request_sent++;
       } else {
         f.lost_outside_window++;
         outside.push(`kill ${i}: status ${state?.status}, stored #${storedIndex}, tip #${byRefresh.get(tip)?.index ?? 0}`);
