@@ -1,11 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { ProxyAgent, request } from 'undici';
+import { request, type ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
@@ -15,6 +12,7 @@ import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../h
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { makeHome, TEST_HOSTS } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { firstIn, now, percentile, round, stamps, startRefreshChild } from './fixtures/refresh-child.ts';
 import { LONG, report, scale } from './scale.ts';
 
 // kill -9 a real keyway in the middle of OAuth refreshes against oidc-provider with refresh-token
@@ -24,12 +22,10 @@ import { LONG, report, scale } from './scale.ts';
 // short. The suite measures it and checks that no grant is lost outside it, and that an access
 // token never reaches an upstream before the refresh token that came with it is stored.
 
-const CHILD = fileURLToPath(new URL('./fixtures/refresh-crash-keyway.ts', import.meta.url));
 const KILLS = scale(8, 200);
 const TIME_LIMIT_MS = scale(50_000, 3_600_000);
 const GRANT = 'rotating';
 
-const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One refresh_token exchange the provider answered. */
@@ -46,13 +42,6 @@ interface Issued {
   /** Position in the chain since the last seed: later rotations have higher numbers. */
   index: number;
 }
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-const round = (v: number) => Math.round(v * 100) / 100;
 
 describe('crashes: kill -9 during OAuth refresh with rotation', () => {
   let auth: AuthServer;
@@ -130,37 +119,6 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
     return store.get<OAuthState>(oauthStateId(GRANT));
   }
 
-  interface Child {
-    process: ChildProcess;
-    agent: ProxyAgent;
-    output: () => string;
-  }
-
-  async function startChild(): Promise<Child> {
-    const child = spawn(process.execPath, [CHILD, home], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`keyway not ready in 20 s: ${err}`)), 20_000);
-      const onData = () => {
-        const m = /^ready (\d+)$/m.exec(out);
-        if (!m) return;
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve(Number(m[1]));
-      };
-      child.stdout!.on('data', onData);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`keyway exited with ${code}: ${err}`));
-      });
-    });
-    const agent = new ProxyAgent({ uri: `http://127.0.0.1:${port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
-    return { process: child, agent, output: () => out + err };
-  }
-
   async function send(agent: ProxyAgent): Promise<number | 'connection lost'> {
     try {
       const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: agent, headers: { 'x-keyway-grant': GRANT }, headersTimeout: 15_000, bodyTimeout: 15_000 });
@@ -170,17 +128,6 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
       return 'connection lost';
     }
   }
-
-  /** Times of one kind of stamped line in the child's output ("fsync dir data", "fsync file", "token refreshed"). */
-  function stamps(output: string, what: string): number[] {
-    return output
-      .split('\n')
-      .filter((l) => l.includes(what))
-      .map((l) => Number(l.slice(0, l.indexOf(' '))));
-  }
-
-  /** The first time in `times` within [from, to). */
-  const firstIn = (times: number[], from: number, to: number) => times.find((t) => t >= from && t < to);
 
   it(`no grant is lost outside the provider-answer-to-fsync window (${KILLS} kills)`, async () => {
     const f = {
@@ -211,7 +158,7 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
       const t0 = Date.now();
       let killedAt = 0;
       const childStarted = now();
-      const child = await startChild();
+      const child = await startRefreshChild(home, env);
       restarts.push(Date.now() - t0);
       try {
         // The grant as the last kill left it must still refresh (this request refreshes first).
@@ -313,7 +260,7 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
     }
 
     // The last kill's grant must refresh too.
-    const last = await startChild();
+    const last = await startRefreshChild(home, env);
     try {
       rmSync(join(home, 'data', 'locks'), { recursive: true, force: true });
       expect(await send(last.agent)).toBe(200);
