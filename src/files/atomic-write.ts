@@ -5,12 +5,18 @@
 // the moment before a chmod (umask can only narrow the mode).
 
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, rm } from 'node:fs/promises';
+import { link, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+const TEMP_SUFFIX = /^\.\d+\.[0-9a-f]{12}\.tmp$/;
+
+function tempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
 
 /** Writes `data` to a new temporary file beside `path` and fsyncs it; returns the temporary path. */
 async function writeTemp(path: string, data: string, mode: number): Promise<string> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempPath(path);
   const handle = await open(tmp, 'wx', mode);
   try {
     try {
@@ -69,4 +75,27 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * Removes the temporary files of `path` (ours by their name) that were last modified more than
+ * `olderThanMs` ago: what a writer killed between creating one and renaming it leaves behind. Best
+ * effort: one that cannot be listed or removed is left for next time.
+ */
+export async function removeStaleTemps(path: string, olderThanMs: number): Promise<number> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !TEMP_SUFFIX.test(name.slice(prefix.length))) continue;
+    const file = join(dir, name);
+    const st = await stat(file).catch(() => undefined);
+    if (st === undefined || !st.isFile() || Date.now() - st.mtimeMs <= olderThanMs) continue;
+    await rm(file, { force: true }).then(
+      () => removed++,
+      () => undefined,
+    );
+  }
+  return removed;
 }

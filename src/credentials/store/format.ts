@@ -97,8 +97,17 @@ function isSealed(v: unknown): v is SealedRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
   if (typeof r.n !== 'string' || typeof r.c !== 'string' || typeof r.t !== 'string') return false;
-  if (!BASE64.test(r.n) || !BASE64.test(r.c) || !BASE64.test(r.t)) return false;
-  return Buffer.from(r.n, 'base64').length === NONCE_BYTES && Buffer.from(r.t, 'base64').length === TAG_BYTES;
+  return canonicalBase64(r.n, NONCE_BYTES) && canonicalBase64(r.c) && canonicalBase64(r.t, TAG_BYTES);
+}
+
+/**
+ * Base64 as Buffer.toString writes it and nothing else: Buffer.from ignores the unused low bits of
+ * the last character, so without this a flipped bit there would decode to the same bytes unnoticed.
+ */
+function canonicalBase64(text: string, bytes?: number): boolean {
+  if (!BASE64.test(text)) return false;
+  const decoded = Buffer.from(text, 'base64');
+  return decoded.toString('base64') === text && (bytes === undefined || decoded.length === bytes);
 }
 
 function corrupt(path: string, what: string): KeywayError {
@@ -149,6 +158,10 @@ function sameSealed(a: SealedRecord | undefined, b: SealedRecord): boolean {
  */
 export function openStoreFile(path: string, key: Buffer, file: StoreFile, previous?: OpenedStore): OpenedStore {
   if (!sameSealed(previous?.check, file.check) && unseal(key, CHECK_ID, file.check)?.value !== CHECK_VALUE) {
+    // A record that opens proves the key right: then it is the check record that is damaged.
+    if (Object.entries(file.records).some(([id, sealed]) => unseal(key, id, sealed) !== undefined)) {
+      throw corrupt(path, 'the "check" record does not decrypt, though the records do');
+    }
     throw new KeywayError(
       'store_wrong_key',
       `the master key does not open ${path}; set KEYWAY_MASTER_KEY / KEYWAY_MASTER_KEY_FILE to the key it was made with`,
@@ -170,12 +183,29 @@ export function openStoreFile(path: string, key: Buffer, file: StoreFile, previo
 
 /** Serialises a store; records are sorted by id so the file is stable and diffable. */
 export function serializeStore(store: OpenedStore): string {
+  return render(store.check, [...store.records].map(([id, rec]) => [id, rec.sealed]));
+}
+
+/** The one layout keyway writes. Sealed records are rebuilt field by field so nothing else rides along. */
+function render(check: SealedRecord, entries: Array<[string, SealedRecord]>): string {
   // A null-prototype object, so a record named "__proto__" is stored as data, not as the prototype.
   const records = Object.create(null) as Record<string, SealedRecord>;
-  for (const id of [...store.records.keys()].sort()) {
-    const rec = store.records.get(id);
-    if (rec !== undefined) records[id] = rec.sealed;
-  }
-  const file: StoreFile = { format: FORMAT_NAME, version: FORMAT_VERSION, cipher: CIPHER, check: store.check, records };
+  for (const [id, s] of entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) records[id] = { n: s.n, c: s.c, t: s.t };
+  const file: StoreFile = { format: FORMAT_NAME, version: FORMAT_VERSION, cipher: CIPHER, check: { n: check.n, c: check.c, t: check.t }, records };
   return `${JSON.stringify(file, null, 2)}\n`;
+}
+
+/**
+ * Parses, decrypts and then insists that the text is exactly what keyway would write for what it
+ * holds. Decryption catches a changed value; this catches every change that decrypts the same:
+ * whitespace, key order, escapes, and above all a duplicate key (a flipped bit can turn one record
+ * id into another, and JSON.parse silently keeps only the last of the two).
+ */
+export function readStoreText(path: string, key: Buffer, text: string, previous?: OpenedStore): OpenedStore {
+  const file = parseStoreFile(path, text);
+  const opened = openStoreFile(path, key, file, previous);
+  if (render(file.check, Object.entries(file.records)) !== text) {
+    throw corrupt(path, 'its bytes are not the layout keyway writes (changed outside keyway)');
+  }
+  return opened;
 }

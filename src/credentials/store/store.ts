@@ -6,10 +6,10 @@ import { mkdir, open, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KeywayError } from '../../errors/index.ts';
-import { replaceFileDurably } from '../../files/atomic-write.ts';
+import { removeStaleTemps, replaceFileDurably } from '../../files/atomic-write.ts';
 import { Draft } from './draft.ts';
 import type { StoreDraft } from './draft.ts';
-import { emptyStore, openStoreFile, parseStoreFile, serializeStore } from './format.ts';
+import { emptyStore, readStoreText, serializeStore } from './format.ts';
 import type { OpenedStore } from './format.ts';
 import { withStoreLock } from './lock.ts';
 
@@ -20,6 +20,10 @@ interface Snapshot {
 }
 
 const MISSING = 'missing';
+
+// A write holds its temporary file for milliseconds, and one slower than the lock's stale time has
+// lost the lock anyway: a temporary file a minute old was left by a writer that died (kill -9, power).
+const STALE_TEMP_MS = 60_000;
 
 // ino changes on every write (each is a rename of a new file); size and mtime catch anything else.
 function stampOf(st: BigIntStats): string {
@@ -97,7 +101,8 @@ export class Store {
       });
       snap = await readSnapshot(abs);
     }
-    const state = openStoreFile(abs, key, parseStoreFile(abs, snap.text));
+    const state = readStoreText(abs, key, snap.text);
+    await removeStaleTemps(abs, STALE_TEMP_MS);
     return new Store(abs, key, state, snap);
   }
 
@@ -215,7 +220,7 @@ export class Store {
 
   #decode(snap: Snapshot): OpenedStore {
     if (snap.text === this.#text) return this.#state;
-    return openStoreFile(this.path, this.#key, parseStoreFile(this.path, snap.text), this.#state);
+    return readStoreText(this.path, this.#key, snap.text, this.#state);
   }
 
   #adopt(snap: Snapshot, state: OpenedStore): void {
