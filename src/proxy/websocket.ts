@@ -65,6 +65,12 @@ export class WebSocketForwarder {
       upSocket.on('error', () => upSocket.destroy());
       socket.once('close', () => upSocket.destroy());
       upSocket.once('close', () => socket.destroy());
+      // The agent is done (its socket allows half-open, like every HTTP server socket): finish our
+      // side and drop the upstream, rather than wait on an upstream that may never close.
+      socket.once('end', () => {
+        upSocket.destroy();
+        socket.end();
+      });
       draft.event.status = 101;
       if (String(res.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
         upSocket.destroy();
