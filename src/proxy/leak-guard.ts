@@ -99,31 +99,100 @@ export function redactText(value: string, needles: readonly Buffer[]): { text: s
  * made of many echoes costs one pass per needle, not one per echo.
  */
 function replaceNeedles(data: Buffer, needles: readonly Buffer[], style: RedactionStyle, final: boolean): { pieces: Buffer[]; count: number; from: number } {
+  const { roots } = planFor(needles);
   const pieces: Buffer[] = [];
-  const next = needles.map((n) => data.indexOf(n));
+  const next = roots.map((r) => findRoot(data, r, 0));
   let from = 0;
   let count = 0;
   for (;;) {
-    let pick = -1;
-    for (let i = 0; i < needles.length; i++) {
-      const at = next[i]!;
-      if (at === -1) continue;
+    let at = -1;
+    let length = 0;
+    for (let i = 0; i < roots.length; i++) {
+      const found = next[i]!;
+      if (found === -1 || (at !== -1 && found > at)) continue;
       // The earliest match; at one position the longest (a padded base64 over its unpadded prefix).
-      if (pick === -1 || at < next[pick]! || (at === next[pick]! && needles[i]!.length > needles[pick]!.length)) pick = i;
+      const matched = matchLength(data, found, roots[i]!);
+      if (found < at || at === -1 || matched > length) {
+        at = found;
+        length = matched;
+      }
     }
-    if (pick === -1) return { pieces, count, from };
-    const at = next[pick]!;
-    const length = needles[pick]!.length;
+    if (at === -1) return { pieces, count, from };
     // Mid-stream, a longer needle may still complete here with the next chunk (the padded form of
     // a base64 over its unpadded prefix): stop, and let the tail be held from this match on.
     if (!final && needles.some((n) => n.length > length && data.length - at < n.length && data.compare(n, 0, data.length - at, at) === 0)) return { pieces, count, from };
     pieces.push(data.subarray(from, at), style === 'marker' ? REDACTION : Buffer.alloc(length, MASK_BYTE));
     count++;
     from = at + length;
-    for (let i = 0; i < needles.length; i++) {
-      if (next[i] !== -1 && next[i]! < from) next[i] = data.indexOf(needles[i]!, from);
+    for (let i = 0; i < roots.length; i++) {
+      if (next[i] !== -1 && next[i]! < from) next[i] = findRoot(data, roots[i]!, from);
     }
   }
+}
+
+/**
+ * How the needles are searched. A needle that extends another (padded base64 over unpadded over
+ * the bare core) is not searched on its own: it is tried where the shorter one matched. Each
+ * searched needle is looked for from its rarest byte in ordinary text (an upper-case letter rather
+ * than a lower-case one), which lets the byte search skip ahead: base64 forms of a token start
+ * with common letters and cost several times more when searched from their first byte.
+ */
+interface Root {
+  needle: Buffer;
+  /** Where in the needle the search starts, and the needle from there on. */
+  anchor: number;
+  tail: Buffer;
+  /** Needles that begin with this one, longest first. */
+  longer: Buffer[];
+}
+
+const plans = new WeakMap<readonly Buffer[], { roots: Root[] }>();
+
+function planFor(needles: readonly Buffer[]): { roots: Root[] } {
+  let plan = plans.get(needles);
+  if (!plan) {
+    const isPrefix = (short: Buffer, long: Buffer) => short.length < long.length && long.compare(short, 0, short.length, 0, short.length) === 0;
+    const roots = needles
+      .filter((n) => !needles.some((m) => isPrefix(m, n)))
+      .map((needle) => {
+        const anchor = rarestByte(needle);
+        return { needle, anchor, tail: needle.subarray(anchor), longer: needles.filter((m) => isPrefix(needle, m)).sort((a, b) => b.length - a.length) };
+      });
+    plan = { roots };
+    // Keyed by the array: secretNeedles hands out the same array for the same secret.
+    plans.set(needles, plan);
+  }
+  return plan;
+}
+
+function findRoot(data: Buffer, root: Root, from: number): number {
+  const { needle, anchor, tail } = root;
+  for (let at = data.indexOf(tail, from + anchor); at !== -1; at = data.indexOf(tail, at + 1)) {
+    const start = at - anchor;
+    if (anchor === 0 || data.compare(needle, 0, anchor, start, at) === 0) return start;
+  }
+  return -1;
+}
+
+function matchLength(data: Buffer, at: number, root: Root): number {
+  for (const l of root.longer) {
+    if (at + l.length <= data.length && data.compare(l, 0, l.length, at, at + l.length) === 0) return l.length;
+  }
+  return root.needle.length;
+}
+
+/** The position of the needle's least common byte in text and JSON (the earliest among equals). */
+function rarestByte(needle: Buffer): number {
+  let best = 0;
+  for (let i = 1; i < needle.length - 1; i++) if (commonness(needle[i]!) < commonness(needle[best]!)) best = i;
+  return best;
+}
+
+function commonness(byte: number): number {
+  if ((byte >= 0x61 && byte <= 0x7a) || byte === 0x20 || byte === 0x22 || byte === 0x2c || byte === 0x3a) return 3; // a-z, space, " , :
+  if ((byte >= 0x30 && byte <= 0x39) || byte === 0x2e || byte === 0x2f || byte === 0x2d) return 2; // digits . / -
+  if (byte >= 0x41 && byte <= 0x5a) return 1; // A-Z
+  return 0;
 }
 
 /** How many bytes at the end of data (after `from`) could begin a needle continued in the next chunk. */
