@@ -12,6 +12,10 @@ import { SecretScanner } from './leak-guard.ts';
 
 const OPCODE_CONTINUATION = 0x0;
 const MAX_CONTROL_PAYLOAD = 125;
+// Frames wait in #slots only behind a fragment whose last bytes the scanner holds (at most a
+// needle's length), until the next fragment arrives. An upstream that sends pings or empty
+// fragments there without end would grow the queue without bound: past this, it is cut off.
+const MAX_WAITING_FRAMES = 256;
 
 /** One frame on its way out, in wire order. */
 type Slot = { kind: 'data'; header: Buffer; headerSent: boolean; remaining: number } | { kind: 'control'; frame: Buffer };
@@ -93,6 +97,7 @@ export class WebSocketFrameGuard extends Transform {
       this.#inMessage = !header.fin;
       this.#slots.push({ kind: 'data', header: bytes, headerSent: false, remaining: header.length });
     }
+    if (this.#slots.length > MAX_WAITING_FRAMES) throw new WebSocketProtocolError('too many frames waiting behind a fragment');
     this.#frame = { opcode: header.opcode, fin: header.fin, left: header.length };
     if (header.length === 0) this.#endFrame();
     else this.#pump(undefined);

@@ -62,6 +62,7 @@ export class WebSocketForwarder {
 
     upstream.once('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       upstream.setTimeout(0);
+      upSocket.setTimeout(0); // the handshake's timeout; idle sockets are not this code's to judge
       upSocket.on('error', () => upSocket.destroy());
       socket.once('close', () => upSocket.destroy());
       upSocket.once('close', () => socket.destroy());

@@ -162,6 +162,13 @@ describe('the leak guard on WebSocket frames', () => {
     guard.destroy();
   });
 
+  it('cuts off an upstream that piles frames behind a held fragment instead of queueing them without bound', async () => {
+    // A fragment ending with the start of the secret (held back), then pings and no continuation.
+    const first = encode({ fin: false, opcode: 1, payload: Buffer.from(`x ${CANARY.slice(0, 10)}`) });
+    const pings = Buffer.concat(Array.from({ length: 1_000 }, () => encode({ fin: true, opcode: 9, payload: Buffer.from('p') })));
+    await expect(throughGuard([first, pings])).rejects.toThrow(/too many frames/);
+  });
+
   it('refuses compressed (RSV1) and masked frames: no extension was negotiated', async () => {
     const compressed = encode({ fin: true, opcode: 1, payload: Buffer.from('xx') }, 0x40);
     await expect(throughGuard([compressed])).rejects.toThrow(/RSV/);
