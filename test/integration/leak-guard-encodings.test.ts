@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl } from '../helpers/clients.ts';
+import { curl, nodeFetch } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
@@ -143,6 +143,19 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
       const raw = await curl(['-H', 'Accept-Encoding: gzip', url(`/enc?ce=${ce}`)], env);
       expect(findLeak(raw.stdout, CANARY)).toBeUndefined();
       expect(JSON.parse(raw.stdout)['received']).toBe(`Bearer ${REDACTED}`);
+    }
+  });
+
+  it("gives Node's own fetch (which asks for gzip, deflate, br and decodes) a redacted body", async () => {
+    const env = cleanEnv({ NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: proxy.url, NODE_EXTRA_CA_CERTS: proxy.caPath });
+    for (const ce of ['br', 'gzip']) {
+      const r = await nodeFetch(url(`/enc?ce=${ce}&client=node`), env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(findLeak(r.stdout, CANARY)).toBeUndefined();
+      const { status, body } = JSON.parse(r.stdout) as { status: number; body: string };
+      expect(status).toBe(200);
+      expect(JSON.parse(body)).toEqual({ received: `Bearer ${REDACTED}`, message: `you sent Bearer ${REDACTED}` });
+      expect(upstream.seen.findLast((s) => s.url === `/enc?ce=${ce}&client=node`)?.headers['accept-encoding']).toMatch(/gzip/);
     }
   });
 
