@@ -13,7 +13,7 @@ import { chainInto, guardResponse, type BodyGuard, type Redact } from './respons
 import type { ProxyRuntime } from './runtime.ts';
 import { formatAuthority } from './target.ts';
 import { upstreamError } from './upstream-errors.ts';
-import { WebSocketFrameGuard } from './websocket-frames.ts';
+import { WebSocketFrameGuard, WebSocketProtocolError } from './websocket-frames.ts';
 
 /**
  * Which requests with `Connection: Upgrade` take the upgrade path (the inner server's
@@ -42,12 +42,13 @@ export class WebSocketForwarder {
     socket.on('error', () => socket.destroy());
     const guarded = redact && redact.needles.length > 0 ? redact : undefined;
     let frameGuard: WebSocketFrameGuard | undefined;
+    let answered = false;
     socket.once('close', () => {
       if (frameGuard && frameGuard.redactions > 0) guarded?.onRedacted(frameGuard.redactions);
+      if (!answered) draft.event.code ??= 'client_closed';
       draft.commit(runtime);
     });
     const authority = formatAuthority(ctx.target);
-    let answered = false;
     const fail = (err: unknown) => {
       const error = upstreamError(err, authority, draft.event.grant ?? undefined);
       draft.failed(error);
@@ -91,7 +92,9 @@ export class WebSocketForwarder {
       if (guarded) {
         frameGuard = new WebSocketFrameGuard(guarded.needles);
         frameGuard.once('error', (err: Error) => {
-          runtime.logger.debug({ host: ctx.target.host, err: { name: err.name } }, 'websocket frames refused');
+          // Our own message (a frame the guard cannot read), never the frame's bytes.
+          const message = err instanceof WebSocketProtocolError ? err.message : 'the frames could not be scanned';
+          draft.failed(new ProxyError('upstream_unreachable', `${authority}: WebSocket closed by the leak guard: ${message}`));
           upSocket.destroy();
           socket.destroy();
         });

@@ -127,6 +127,13 @@ async function startWsUpstream(): Promise<{ port: number; seen: SeenUpgrade[]; c
         case '/ws-binary':
           socket.write(frame(2, Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(CANARY), Buffer.from([0xff]), Buffer.from(Buffer.from(CANARY).toString('hex'))])));
           break;
+        case '/ws-rsv1': {
+          // A "compressed" frame (RSV1) though no extension was agreed: unreadable, so never relayed.
+          const f = frame(1, `you sent ${auth}`);
+          f[0] = f[0]! | 0x40;
+          socket.write(f);
+          break;
+        }
         case '/ws-close':
           // A server closing: its close frame, then the TCP connection.
           socket.end(frame(8, Buffer.concat([Buffer.from([0x0f, 0xa0]), Buffer.from(`bad ${auth}`)])));
@@ -297,6 +304,16 @@ describe('the leak guard on WebSocket upgrades', () => {
     expect(code).toBe(4000);
     expect(reason).toBe(`bad Bearer ${MASKED}`);
     expect(findLeak(closing.raw(), CANARY)).toBeUndefined();
+  });
+
+  it('closes the connection on a frame it cannot read (RSV1 with no extension agreed), relaying none of it, and says so in the audit line', async () => {
+    const { raw, messages, closed } = await openWs('/ws-rsv1');
+    const { code } = await Promise.race([closed, sleep(5_000).then(() => ({ code: 0, reason: 'no close in 5 s' }))]);
+    expect(code).toBe(1006); // abnormal closure: no close frame, the connection dropped
+    expect(messages).toEqual([]);
+    expect(findLeak(raw(), CANARY)).toBeUndefined();
+    const line = await auditLine('/ws-rsv1');
+    expect(line['code']).toBe('upstream_unreachable');
   });
 
   it('does not offer permessage-deflate upstream when it injects, so frames stay readable (and masked)', async () => {
