@@ -4,12 +4,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LeakGuard, redactAll, REDACTION, secretNeedles } from '../../src/proxy/leak-guard.ts';
 import { CANARY } from '../helpers/fixtures.ts';
+import { scale } from '../hostile/scale.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
 
 // The streaming scanner over a body cut anywhere: whatever the chunking, the agent gets what a
 // scan of the whole body would give, no part of a secret slips out at a chunk boundary, and the
 // mask keeps every length.
 
+// KEYWAY_HOSTILE=long npx vitest run <this file> for the long form.
+const RUNS = scale(300, 20_000);
 const needles = secretNeedles({ kind: 'token', value: CANARY });
 const forms = Object.entries(canaryForms(CANARY))
   .filter(([name]) => !name.includes('half'))
@@ -64,7 +67,7 @@ describe('the leak guard as a stream', () => {
         expect(findLeak(streamed.output, CANARY)).toBeUndefined();
         if (style === 'mask') expect(streamed.output.length).toBe(body.length);
       }),
-      { numRuns: 300 },
+      { numRuns: RUNS },
     );
   });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { redactAll, secretNeedles } from '../../src/proxy/leak-guard.ts';
 import { WebSocketFrameGuard } from '../../src/proxy/websocket-frames.ts';
 import { CANARY } from '../helpers/fixtures.ts';
+import { scale } from '../hostile/scale.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 
 // WebSocket frames from upstream to agent through the leak guard: messages fragmented into
@@ -12,6 +13,8 @@ import { findLeak } from '../helpers/leak-canary.ts';
 // TCP chunks anywhere. Every frame header must come out as it went in (same-length mask, no
 // re-framing), and no message may carry the secret.
 
+// KEYWAY_HOSTILE=long npx vitest run <this file> for the long form.
+const RUNS = scale(300, 20_000);
 const needles = secretNeedles({ kind: 'token', value: CANARY });
 const MASKED = '*'.repeat(CANARY.length);
 
@@ -131,7 +134,7 @@ describe('the leak guard on WebSocket frames', () => {
         expect(findLeak(output, CANARY)).toBeUndefined();
         expect(redactions).toBe(planted);
       }),
-      { numRuns: 300 },
+      { numRuns: RUNS },
     );
   });
 
