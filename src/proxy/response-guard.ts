@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Transform, Writable } from 'node:stream';
+import { type Transform, Writable } from 'node:stream';
 import { clientResponseHeaders } from './headers.ts';
 import { contentCodings, decodeFailure, decodingStages } from './leak-guard-encoding.ts';
 import { LeakGuard, redactAll, redactText, type RedactionStyle } from './leak-guard.ts';
@@ -74,24 +74,38 @@ function scanner(redact: Redact, style: RedactionStyle): LeakGuard {
 }
 
 /**
- * Pipes the stages into `sink` and returns the first, where the upstream body goes. A failure in
- * any stage (a decoder on a corrupt body, the decoded-size cap) destroys the first with it, so the
- * one writing into it (undici) sees the error and stops; the sink is left to the caller.
+ * Pipes the stages into `sink` and returns where the upstream body goes. That writable finishes
+ * only once the last stage has ended, and fails if any stage does: a decoder may fail as late as
+ * its flush (a corrupt last block), and the one writing into it (undici) must hear of it, so the
+ * agent's response is cut and the audit line says why, instead of hanging half-sent. If the
+ * agent leaves, it fails too, which stops the upstream.
  */
 export function chainInto(stages: readonly Transform[], sink: Writable): Writable {
   const first = stages[0];
-  if (!first) return sink;
-  stages.forEach((stage, i) => {
-    stage.pipe(stages[i + 1] ?? sink);
-    if (i > 0) stage.once('error', (err) => first.destroy(decodeFailure(err)));
+  const last = stages.at(-1);
+  if (!first || !last) return sink;
+  stages.forEach((stage, i) => stage.pipe(stages[i + 1] ?? sink));
+  let finished: ((err?: Error | null) => void) | undefined;
+  const entry = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (first.write(chunk)) done();
+      else first.once('drain', () => done());
+    },
+    final(done) {
+      finished = done;
+      first.end();
+    },
+    destroy(err, done) {
+      for (const stage of stages) stage.destroy();
+      done(err);
+    },
   });
-  first.once('error', () => {
-    for (const stage of stages) stage.destroy();
-  });
+  last.once('end', () => finished?.());
+  for (const stage of stages) stage.once('error', (err) => entry.destroy(decodeFailure(err)));
   sink.once('close', () => {
-    for (const stage of stages) if (!stage.destroyed) stage.destroy();
+    if (!last.readableEnded) entry.destroy();
   });
-  return first;
+  return entry;
 }
 
 /**

@@ -161,9 +161,9 @@ function relayAnswer(res: IncomingMessage, socket: Duplex, redact: Redact | unde
     res.pipe(socket);
     return;
   }
-  const first = chainInto(body.stages, socket);
-  first.once('error', () => socket.destroy());
-  res.pipe(first);
+  const entry = chainInto(body.stages, socket);
+  entry.once('error', () => socket.destroy());
+  res.pipe(entry);
 }
 
 /** A response head as bytes. The reason phrase is keyway's own: an upstream's could quote anything. */

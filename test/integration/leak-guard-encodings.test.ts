@@ -87,6 +87,12 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(body.length) }).end(body);
         return true;
       }
+      case '/empty-gzip': {
+        // Says gzip, sends nothing (chunked): an empty body, not an error.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': url.searchParams.get('ce') ?? 'gzip' });
+        res.end();
+        return true;
+      }
       case '/corrupt': {
         // Says gzip, is not: the raw echo inside must not come out.
         const body = Buffer.from(`\x1f\x8b\x08\x00garbage ${auth} more garbage`);
@@ -212,6 +218,13 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
     const r = await get('/enc?ce=identity&head=1', {}, 'HEAD');
     expect(r.status).toBe(200);
     expect(Number(r.headers['content-length'])).toBeGreaterThan(0);
+  });
+
+  it.each(['gzip', 'deflate', 'br', 'zstd'])('relays an empty chunked body that says %s as an empty body', async (ce) => {
+    const r = await get(`/empty-gzip?ce=${ce}`);
+    expect(r.status).toBe(200);
+    expect(r.body.length).toBe(0);
+    expect(r.line['code']).toBeNull();
   });
 
   it('cuts a body that is not the gzip it claims, without relaying its bytes', async () => {
