@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Writable, type Readable } from 'node:stream';
-import { LeakGuard, REDACTION, redactAll, shouldScan } from './leak-guard.ts';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders } from './headers.ts';
+import { decodableAcceptEncoding } from './leak-guard-encoding.ts';
+import { chainInto, guardResponse, type Redact } from './response-guard.ts';
 
 export interface ForwardRequest {
   origin: string;
@@ -15,8 +16,8 @@ export interface ForwardRequest {
   withhold?: ((statusCode: number) => boolean) | undefined;
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
   onHead?: ((statusCode: number) => void) | undefined;
-  /** Secrets to redact from textual response bodies (the leak guard), and who hears how many were. */
-  redact?: { needles: Buffer[]; onRedacted: (count: number) => void } | undefined;
+  /** Secrets to redact from the response (the leak guard), and who hears how many were. */
+  redact?: Redact | undefined;
 }
 
 /** 'relayed': the response went to the client. 'withheld': it was discarded for a replay. */
@@ -35,7 +36,7 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
       origin: out.origin,
       method: out.method as Dispatcher.HttpMethod,
       path: out.path,
-      headers: out.headers,
+      headers: guardedRequestHeaders(out.headers, out.redact),
       body: out.body,
       signal: out.signal,
     },
@@ -52,45 +53,25 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
 
 /**
  * Writes the upstream's head to the client and returns where its body goes: `res` itself, or the
- * leak guard in front of it for textual bodies when a secret was injected.
+ * leak guard's stages in front of it when a secret was injected (response-guard.ts).
  */
-export function respondWithUpstream(res: ServerResponse, statusCode: number, headers: IncomingHttpHeaders, out: Pick<ForwardRequest, 'onHead' | 'redact'>): Writable {
-  out.onHead?.(statusCode);
-  const head = clientResponseHeaders(headers);
+export function respondWithUpstream(res: ServerResponse, statusCode: number, headers: IncomingHttpHeaders, out: Pick<ForwardRequest, 'method' | 'onHead' | 'redact'>): Writable {
   const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
-  if (redact) redactHeaders(head, redact.needles, redact.onRedacted);
-  if (!redact || !shouldScan(headers)) {
-    res.writeHead(statusCode, head);
-    // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
-    // A sized body goes out with its head in one write, which is cheaper per request.
-    if (head['content-length'] === undefined) res.flushHeaders();
-    return res;
-  }
-  const length = Number(headers['content-length']);
-  if (Number.isFinite(length) && length <= SMALL_BODY) return redactWhole(res, statusCode, head, redact);
-  // A redaction changes the length: a larger or unsized body goes chunked through the guard.
-  delete head['content-length'];
+  // Before onHead: a body keyway cannot scan is refused (502) instead of relayed.
+  const guarded = redact ? guardResponse(statusCode, out.method, headers, redact) : { head: clientResponseHeaders(headers), body: undefined };
+  out.onHead?.(statusCode);
+  const { head, body } = guarded;
+  if (body?.kind === 'whole') return redactWhole(res, statusCode, head, body.redact);
   res.writeHead(statusCode, head);
-  res.flushHeaders();
-  const guard = new LeakGuard(redact.needles);
-  guard.once('end', () => {
-    if (guard.redactions > 0) redact.onRedacted(guard.redactions);
-  });
+  // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
+  // A sized body goes out with its head in one write, which is cheaper per request.
+  if (head['content-length'] === undefined) res.flushHeaders();
   // pipe(), not pipeline(): pipeline makes an AbortController and a DOMException per response,
-  // measurable on the hot path. Teardown both ways by hand instead.
-  guard.pipe(res);
-  guard.once('error', () => res.destroy());
-  res.once('close', () => {
-    if (!guard.readableEnded) guard.destroy();
-  });
-  return guard;
+  // measurable on the hot path. chainInto tears down by hand instead.
+  return body ? chainInto(body.stages, res) : res;
 }
 
-// Sized textual bodies up to this are read whole, redacted, and sent with their true length:
-// no chunked encoding and no stream stage for the common small JSON answer.
-const SMALL_BODY = 64 * 1024;
-
-function redactWhole(res: ServerResponse, statusCode: number, head: OutgoingHttpHeaders, redact: NonNullable<ForwardRequest['redact']>): Writable {
+function redactWhole(res: ServerResponse, statusCode: number, head: OutgoingHttpHeaders, redact: (body: Buffer) => Buffer): Writable {
   const chunks: Buffer[] = [];
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -98,8 +79,7 @@ function redactWhole(res: ServerResponse, statusCode: number, head: OutgoingHttp
       done();
     },
     final(done) {
-      const { output, count } = redactAll(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), redact.needles);
-      if (count > 0) redact.onRedacted(count);
+      const output = redact(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       head['content-length'] = String(output.length);
       res.writeHead(statusCode, head);
       res.end(output, () => done());
@@ -119,23 +99,11 @@ function discard(): Writable {
   });
 }
 
-/** An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets it redacted there too. */
-function redactHeaders(head: OutgoingHttpHeaders, needles: Buffer[], onRedacted: (count: number) => void): void {
-  let count = 0;
-  const secrets = needles.map((needle) => needle.toString());
-  const clean = (value: string) => {
-    let text = value;
-    for (const secret of secrets) {
-      if (text.includes(secret)) {
-        count += text.split(secret).length - 1;
-        text = text.split(secret).join(REDACTION.toString());
-      }
-    }
-    return text;
-  };
-  for (const [name, value] of Object.entries(head)) {
-    if (typeof value === 'string') head[name] = clean(value);
-    else if (Array.isArray(value)) head[name] = value.map(clean);
-  }
-  if (count > 0) onRedacted(count);
+/**
+ * Under the leak guard, the agent's Accept-Encoding is narrowed to the codings keyway can decode
+ * to scan (leak-guard-encoding.ts). A copy: the caller's headers serve a replay too.
+ */
+export function guardedRequestHeaders(headers: Record<string, string | string[]>, redact: Redact | undefined): Record<string, string | string[]> {
+  if (!redact || redact.needles.length === 0 || headers['accept-encoding'] === undefined) return headers;
+  return { ...headers, 'accept-encoding': decodableAcceptEncoding(headers['accept-encoding'])! };
 }

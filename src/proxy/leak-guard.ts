@@ -1,120 +1,215 @@
-import { LRUCache } from 'lru-cache';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Credential } from '../credentials/material.ts';
 
+export { secretNeedles, MIN_SECRET_LENGTH } from './leak-guard-needles.ts';
+
+// The leak guard's scanner: finds the secret's needles (leak-guard-needles.ts) in a byte stream and
+// replaces each one. Only a tail that could be the start of a needle is held back between chunks,
+// so streams such as server-sent events still flow chunk by chunk.
+
+/** What a secret becomes in text: says what happened, in the body the agent reads. */
 export const REDACTION = Buffer.from('[redacted by keyway]');
 
-// Too short a needle would match ordinary text; real tokens and keys are far longer.
-const MIN_SECRET_LENGTH = 8;
-
-/** The byte strings that would reveal a credential if an upstream echoed them back. */
-export function secretNeedles(credential: Credential): Buffer[] {
-  // This runs on every intercepted request, and credentials are fresh objects each time: remember
-  // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
-  const key = credential.kind === 'token' ? credential.value : `${credential.username}\0${credential.password}`;
-  let needles = needlesBySecret.get(key);
-  if (!needles) {
-    const values =
-      credential.kind === 'token'
-        ? [credential.value]
-        : [Buffer.from(`${credential.username}:${credential.password}`).toString('base64'), credential.password];
-    needles = values.filter((v) => v.length >= MIN_SECRET_LENGTH).map((v) => Buffer.from(v));
-    needlesBySecret.set(key, needles);
-  }
-  return needles;
-}
-
-const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
-
 /**
- * Textual, unencoded bodies are scanned: an API that echoes the request (headers in a debug
- * endpoint, an error quoting the Authorization header) must not hand the agent the secret it
- * never had. Compressed or binary bodies pass untouched.
+ * 'marker': the needle becomes REDACTION (text; the length changes).
+ * 'mask': the needle becomes as many '*' as it had bytes, so lengths hold: a Content-Length, the
+ * length prefixes of a binary format, a WebSocket frame's header all stay true.
  */
-export function shouldScan(headers: IncomingHttpHeaders): boolean {
-  const encoding = headers['content-encoding'];
-  if (encoding !== undefined && encoding !== 'identity') return false;
-  const type = String(headers['content-type'] ?? '').toLowerCase();
-  return /^text\/|[/+](json|xml|javascript|x-www-form-urlencoded)\b/.test(type) || type.startsWith('application/problem');
-}
+export type RedactionStyle = 'marker' | 'mask';
 
-/**
- * Replaces every occurrence of a needle with REDACTION as the body streams. Only a tail that could
- * be the start of a needle is held back between chunks, so streams such as server-sent events
- * still flow chunk by chunk.
- */
-export class LeakGuard extends Transform {
-  readonly #needles: Buffer[];
+const MASK_BYTE = 0x2a; // '*': ASCII, so a UTF-8 text frame stays valid UTF-8
+
+/** A streaming find-and-replace over one body or one WebSocket message. */
+export class SecretScanner {
+  readonly #needles: readonly Buffer[];
+  readonly #style: RedactionStyle;
   #carry: Buffer = Buffer.alloc(0);
   redactions = 0;
 
-  constructor(needles: Buffer[]) {
-    super();
+  constructor(needles: readonly Buffer[], style: RedactionStyle) {
     this.#needles = needles;
+    this.#style = style;
+  }
+
+  /** The bytes that are safe to pass on now. In 'mask' style, bytes out always catch up with bytes in at end(). */
+  push(chunk: Buffer): Buffer {
+    const data = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
+    const { pieces, count, from } = replaceNeedles(data, this.#needles, this.#style, false);
+    this.redactions += count;
+    const hold = partialMatchAtEnd(data, from, this.#needles);
+    pieces.push(data.subarray(from, data.length - hold));
+    // A copy: the caller's chunk may be reused once this returns.
+    this.#carry = hold ? Buffer.from(data.subarray(data.length - hold)) : EMPTY;
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  }
+
+  /** The held tail, at the end of the stream, with what needles it holds after all (a shorter one, when a longer did not complete). */
+  end(): Buffer {
+    const rest = this.#carry;
+    this.#carry = EMPTY;
+    if (rest.length === 0) return rest;
+    const { output, count } = redactAll(rest, this.#needles, this.#style);
+    this.redactions += count;
+    return output;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A body through the scanner, as a stream stage; `redactions` is final once it has ended. */
+export class LeakGuard extends Transform {
+  readonly #scanner: SecretScanner;
+
+  constructor(needles: readonly Buffer[], style: RedactionStyle = 'marker') {
+    super();
+    this.#scanner = new SecretScanner(needles, style);
+  }
+
+  get redactions(): number {
+    return this.#scanner.redactions;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    const data = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
-    const { output, rest } = this.#redact(data);
-    this.#carry = rest;
+    const output = this.#scanner.push(chunk);
     done(null, output.length ? output : undefined);
   }
 
   override _flush(done: TransformCallback): void {
-    done(null, this.#carry.length ? this.#carry : undefined);
-  }
-
-  #redact(data: Buffer): { output: Buffer; rest: Buffer } {
-    const { pieces, count, from } = replaceNeedles(data, this.#needles);
-    this.redactions += count;
-    const hold = this.#partialMatchAtEnd(data, from);
-    pieces.push(data.subarray(from, data.length - hold));
-    return { output: Buffer.concat(pieces), rest: Buffer.from(data.subarray(data.length - hold)) };
-  }
-
-  /** How many bytes at the end of data (after `from`) could begin a needle continued in the next chunk. */
-  #partialMatchAtEnd(data: Buffer, from: number): number {
-    let longest = 0;
-    for (const n of this.#needles) {
-      const max = Math.min(n.length - 1, data.length - from);
-      for (let len = max; len > longest; len--) {
-        if (data.subarray(data.length - len).equals(n.subarray(0, len))) {
-          longest = len;
-          break;
-        }
-      }
-    }
-    return longest;
-  }
-}
-
-/** Every needle in `data` replaced; `from` is where the unmatched tail begins. */
-function replaceNeedles(data: Buffer, needles: readonly Buffer[]): { pieces: Buffer[]; count: number; from: number } {
-  const pieces: Buffer[] = [];
-  let from = 0;
-  let count = 0;
-  for (;;) {
-    let at = -1;
-    let needle: Buffer | undefined;
-    for (const n of needles) {
-      const i = data.indexOf(n, from);
-      if (i !== -1 && (at === -1 || i < at)) {
-        at = i;
-        needle = n;
-      }
-    }
-    if (at === -1 || !needle) return { pieces, count, from };
-    pieces.push(data.subarray(from, at), REDACTION);
-    count++;
-    from = at + needle.length;
+    const rest = this.#scanner.end();
+    done(null, rest.length ? rest : undefined);
   }
 }
 
 /** A whole body at once: the common small JSON answer, sent again with its true length. */
-export function redactAll(data: Buffer, needles: readonly Buffer[]): { output: Buffer; count: number } {
-  const { pieces, count, from } = replaceNeedles(data, needles);
+export function redactAll(data: Buffer, needles: readonly Buffer[], style: RedactionStyle = 'marker'): { output: Buffer; count: number } {
+  const { pieces, count, from } = replaceNeedles(data, needles, style, true);
   if (count === 0) return { output: data, count };
   pieces.push(data.subarray(from));
   return { output: Buffer.concat(pieces), count };
+}
+
+/** A header value (latin1, as Node gives it) with every needle replaced by the marker. */
+export function redactText(value: string, needles: readonly Buffer[]): { text: string; count: number } {
+  const { output, count } = redactAll(Buffer.from(value, 'latin1'), needles);
+  return { text: count ? output.toString('latin1') : value, count };
+}
+
+/**
+ * Every needle in `data` replaced; `from` is where the unmatched tail begins. Each needle's next
+ * occurrence is searched once and searched again only once a replacement has passed it, so a body
+ * made of many echoes costs one pass per needle, not one per echo.
+ */
+function replaceNeedles(data: Buffer, needles: readonly Buffer[], style: RedactionStyle, final: boolean): { pieces: Buffer[]; count: number; from: number } {
+  const { roots } = planFor(needles);
+  const pieces: Buffer[] = [];
+  const next = roots.map((r) => findRoot(data, r, 0));
+  let from = 0;
+  let count = 0;
+  for (;;) {
+    let at = -1;
+    let length = 0;
+    for (let i = 0; i < roots.length; i++) {
+      const found = next[i]!;
+      if (found === -1 || (at !== -1 && found > at)) continue;
+      // The earliest match; at one position the longest (a padded base64 over its unpadded prefix).
+      const matched = matchLength(data, found, roots[i]!);
+      if (found < at || at === -1 || matched > length) {
+        at = found;
+        length = matched;
+      }
+    }
+    if (at === -1) return { pieces, count, from };
+    // Mid-stream, a longer needle may still complete here with the next chunk (the padded form of
+    // a base64 over its unpadded prefix): stop, and let the tail be held from this match on.
+    if (!final && needles.some((n) => n.length > length && data.length - at < n.length && data.compare(n, 0, data.length - at, at) === 0)) return { pieces, count, from };
+    pieces.push(data.subarray(from, at), style === 'marker' ? REDACTION : Buffer.alloc(length, MASK_BYTE));
+    count++;
+    from = at + length;
+    for (let i = 0; i < roots.length; i++) {
+      if (next[i] !== -1 && next[i]! < from) next[i] = findRoot(data, roots[i]!, from);
+    }
+  }
+}
+
+/**
+ * How the needles are searched. A needle that extends another (padded base64 over unpadded over
+ * the bare core) is not searched on its own: it is tried where the shorter one matched. Each
+ * searched needle is looked for from its rarest byte in ordinary text (an upper-case letter rather
+ * than a lower-case one), which lets the byte search skip ahead: base64 forms of a token start
+ * with common letters and cost several times more when searched from their first byte.
+ */
+interface Root {
+  needle: Buffer;
+  /** Where in the needle the search starts, and the needle from there on. */
+  anchor: number;
+  tail: Buffer;
+  /** Needles that begin with this one, longest first. */
+  longer: Buffer[];
+}
+
+const plans = new WeakMap<readonly Buffer[], { roots: Root[] }>();
+
+function planFor(needles: readonly Buffer[]): { roots: Root[] } {
+  let plan = plans.get(needles);
+  if (!plan) {
+    const isPrefix = (short: Buffer, long: Buffer) => short.length < long.length && long.compare(short, 0, short.length, 0, short.length) === 0;
+    const roots = needles
+      .filter((n) => !needles.some((m) => isPrefix(m, n)))
+      .map((needle) => {
+        const anchor = rarestByte(needle);
+        return { needle, anchor, tail: needle.subarray(anchor), longer: needles.filter((m) => isPrefix(needle, m)).sort((a, b) => b.length - a.length) };
+      });
+    plan = { roots };
+    // Keyed by the array: secretNeedles hands out the same array for the same secret.
+    plans.set(needles, plan);
+  }
+  return plan;
+}
+
+function findRoot(data: Buffer, root: Root, from: number): number {
+  const { needle, anchor, tail } = root;
+  for (let at = data.indexOf(tail, from + anchor); at !== -1; at = data.indexOf(tail, at + 1)) {
+    const start = at - anchor;
+    if (anchor === 0 || data.compare(needle, 0, anchor, start, at) === 0) return start;
+  }
+  return -1;
+}
+
+function matchLength(data: Buffer, at: number, root: Root): number {
+  for (const l of root.longer) {
+    if (at + l.length <= data.length && data.compare(l, 0, l.length, at, at + l.length) === 0) return l.length;
+  }
+  return root.needle.length;
+}
+
+/** The position of the needle's least common byte in text and JSON (the earliest among equals). */
+function rarestByte(needle: Buffer): number {
+  let best = 0;
+  for (let i = 1; i < needle.length - 1; i++) if (commonness(needle[i]!) < commonness(needle[best]!)) best = i;
+  return best;
+}
+
+function commonness(byte: number): number {
+  if ((byte >= 0x61 && byte <= 0x7a) || byte === 0x20 || byte === 0x22 || byte === 0x2c || byte === 0x3a) return 3; // a-z, space, " , :
+  if ((byte >= 0x30 && byte <= 0x39) || byte === 0x2e || byte === 0x2f || byte === 0x2d) return 2; // digits . / -
+  if (byte >= 0x41 && byte <= 0x5a) return 1; // A-Z
+  return 0;
+}
+
+/** How many bytes at the end of data (after `from`) could begin a needle continued in the next chunk. */
+function partialMatchAtEnd(data: Buffer, from: number, needles: readonly Buffer[]): number {
+  let longest = 0;
+  for (const n of needles) {
+    const max = Math.min(n.length - 1, data.length - from);
+    if (max <= longest) continue;
+    // Candidate starts, earliest (longest) first: where the needle's first byte appears.
+    for (let at = data.indexOf(n[0]!, data.length - max); at !== -1; at = data.indexOf(n[0]!, at + 1)) {
+      const len = data.length - at;
+      if (len <= longest) break;
+      if (data.compare(n, 0, len, at, data.length) === 0) {
+        longest = len;
+        break;
+      }
+    }
+  }
+  return longest;
 }

@@ -16,7 +16,8 @@ import { patternMatches } from '../policy/domains.ts';
 import type { Agent } from '../credentials/agents.ts';
 import { isIP } from 'node:net';
 import { openTunnel } from './tunnel.ts';
-import { WebSocketForwarder } from './websocket.ts';
+import { isWebSocketHandshake, WebSocketForwarder } from './websocket.ts';
+import { secretNeedles } from './leak-guard.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
@@ -33,9 +34,11 @@ const clientAddress = (socket: { remoteAddress?: string | undefined }) => socket
  */
 export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const contexts = new WeakMap<object, ExchangeContext>();
-  const websockets = new WebSocketForwarder(runtime);
+  const websockets = new WebSocketForwarder();
 
-  const inner = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000, requireHostHeader: false }); // exchange.ts checks Host, with an audit line
+  // exchange.ts checks Host itself, with an audit line. shouldUpgradeCallback: only a WebSocket
+  // handshake takes the upgrade path; any other request with upgrade headers is an ordinary one.
+  const inner = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000, requireHostHeader: false, shouldUpgradeCallback: isWebSocketHandshake });
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
@@ -161,12 +164,17 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
   await handleExchange(runtime, req, res, { agent, target: parsed.target, scheme: 'http', client: clientAddress(req.socket) }, parsed.path);
 }
 
+/** A WebSocket handshake (only those: see isWebSocketHandshake): the same stages as any request, then the upgrade. */
 async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForwarder, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ExchangeContext): Promise<void> {
   const path = originPath(req);
   const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: stripQuery(path) });
   try {
-    const { grant, outgoing } = await prepareOutgoing(runtime, req, ctx, path, draft);
-    websockets.forward(runtime, req, socket, head, ctx, grant, outgoing, draft);
+    const { issued, outgoing } = await prepareOutgoing(runtime, req, ctx, path, draft);
+    const redact = issued && {
+      needles: secretNeedles(issued.credential),
+      onRedacted: (count: number) => (draft.event['leak_redacted'] = Number(draft.event['leak_redacted'] ?? 0) + count),
+    };
+    websockets.forward(runtime, socket, head, ctx, outgoing, draft, redact);
   } catch (err) {
     const error = asProxyError(err);
     draft.failed(error);

@@ -19,7 +19,7 @@ export interface UpstreamOptions {
 /** The connections keyway opens to real hosts: verified TLS, kept alive, one address per name. */
 export interface Upstream {
   readonly dispatcher: Dispatcher;
-  /** For WebSocket upgrades, which go through http-proxy-3 on Node's own agents. */
+  /** For WebSocket upgrades (websocket.ts), which go through Node's own http(s).request on these agents. */
   readonly httpsAgent: HttpsAgent;
   readonly httpAgent: HttpAgent;
   /** Starts the TLS connection to a newly intercepted host early (see prewarm.ts). */

@@ -1,64 +1,177 @@
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ProxyServer } from 'http-proxy-3';
-import type { Grant } from '../credentials/grants.ts';
-import type { OutgoingRequest } from '../credentials/injectors/index.ts';
+import { http } from '../net/node-http.ts';
+import { ProxyError } from '../errors/index.ts';
 import type { AuditDraft } from './audit-event.ts';
-import { GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import type { ExchangeContext } from './exchange.ts';
+import { clientResponseHeaders } from './headers.ts';
+import { decodableAcceptEncoding } from './leak-guard-encoding.ts';
+import { sendErrorOnSocket } from './respond.ts';
+import { chainInto, guardResponse, type BodyGuard, type Redact } from './response-guard.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { formatAuthority } from './target.ts';
 import { upstreamError } from './upstream-errors.ts';
-import { sendErrorOnSocket } from './respond.ts';
+import { WebSocketFrameGuard, WebSocketProtocolError } from './websocket-frames.ts';
 
 /**
- * WebSocket upgrades inside an intercepted connection go through http-proxy-3, which relays the
- * 101 (or a refusal) and then pipes frames both ways. The credential is set on the upgrade request.
+ * Which requests with `Connection: Upgrade` take the upgrade path (the inner server's
+ * shouldUpgradeCallback). Only a real WebSocket handshake (RFC 6455 4.1: GET, `Upgrade: websocket`,
+ * a 16-byte Sec-WebSocket-Key, version 13) does; anything else (`Upgrade: h2c`, a GET with upgrade
+ * headers and no key) is an ordinary request, forwarded with the upgrade headers removed as
+ * hop-by-hop, so it gets the whole normal path: rules, replay, the leak guard, keep-alive.
+ * Nothing then reaches a raw two-way pipe that keyway does not understand.
+ */
+export function isWebSocketHandshake(req: IncomingMessage): boolean {
+  if (req.method !== 'GET') return false;
+  if (String(req.headers.upgrade ?? '').trim().toLowerCase() !== 'websocket') return false;
+  if (req.headers['sec-websocket-version'] !== '13') return false;
+  const key = req.headers['sec-websocket-key'];
+  return typeof key === 'string' && /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
+}
+
+/**
+ * A WebSocket upgrade inside an intercepted connection: the handshake goes up with the credential,
+ * and the answer comes back through the leak guard when a secret was injected. A 101 is relayed,
+ * then frames flow both ways, upstream-to-agent ones through WebSocketFrameGuard. Any other answer
+ * (an error page quoting the header, an echo) is an ordinary response and redacted like one.
  */
 export class WebSocketForwarder {
-  readonly #proxy: ProxyServer;
-  readonly #drafts = new WeakMap<IncomingMessage, AuditDraft>();
-
-  constructor(runtime: ProxyRuntime) {
-    this.#proxy = new ProxyServer({ xfwd: false, secure: true });
-    this.#proxy.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage) => {
-      const draft = this.#drafts.get(req);
-      if (!draft) return;
-      proxyReq.once('upgrade', () => (draft.event.status = 101));
-      proxyReq.once('response', (r: IncomingMessage) => (draft.event.status = r.statusCode ?? null));
+  forward(runtime: ProxyRuntime, socket: Duplex, clientHead: Buffer, ctx: ExchangeContext, out: { path: string; headers: Record<string, string | string[]> }, draft: AuditDraft, redact: Redact | undefined): void {
+    socket.on('error', () => socket.destroy());
+    const guarded = redact && redact.needles.length > 0 ? redact : undefined;
+    let frameGuard: WebSocketFrameGuard | undefined;
+    let answered = false;
+    socket.once('close', () => {
+      if (frameGuard && frameGuard.redactions > 0) guarded?.onRedacted(frameGuard.redactions);
+      if (!answered) draft.event.code ??= 'client_closed';
+      draft.commit(runtime);
     });
-    // Errors are handled per call; this keeps an unhandled 'error' event from ending the process.
-    this.#proxy.on('error', (err: Error) => runtime.logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'websocket relay error'));
-  }
-
-  forward(runtime: ProxyRuntime, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ExchangeContext, grant: Grant | undefined, out: OutgoingRequest, draft: AuditDraft): void {
-    this.#drafts.set(req, draft);
-    // http-proxy-3 copies req.headers, then lays options.headers over them: drop what must not
-    // travel (Proxy-*, keyway's own header, the client's credential) from req.headers first,
-    // keeping what the upgrade needs (Connection: Upgrade, Upgrade: websocket).
-    const keep = upstreamRequestHeaders(req.headers);
-    for (const name of Object.keys(req.headers)) {
-      if (!(name in keep) && name !== 'connection' && name !== 'upgrade') delete req.headers[name];
-    }
-    delete req.headers[GRANT_HEADER];
-    if (grant?.injector.headerName) delete req.headers[grant.injector.headerName];
-    req.url = out.path;
     const authority = formatAuthority(ctx.target);
-    socket.once('close', () => draft.commit(runtime));
-    this.#proxy.ws(
-      req,
-      socket,
-      head,
-      {
-        target: `${ctx.scheme === 'https' ? 'wss' : 'ws'}://${authority}`,
-        agent: ctx.scheme === 'https' ? runtime.upstream.httpsAgent : runtime.upstream.httpAgent,
-        headers: Object.fromEntries(Object.entries(out.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v ?? ''])),
-      },
-      (err: Error) => {
-        const error = upstreamError(err, authority, grant?.id);
-        draft.failed(error);
-        sendErrorOnSocket(socket, error);
-      },
-    );
+    const fail = (err: unknown) => {
+      const error = upstreamError(err, authority, draft.event.grant ?? undefined);
+      draft.failed(error);
+      // Once a head went out, the agent can only see the connection end.
+      if (answered) socket.destroy();
+      else sendErrorOnSocket(socket, error);
+    };
+    const upstream = openUpstream(runtime, ctx, out, guarded);
+    socket.once('close', () => upstream.destroy());
+    upstream.setTimeout(runtime.upstream.headersTimeoutMs, () => upstream.destroy(Object.assign(new Error('no answer to the upgrade'), { code: 'ETIMEDOUT' })));
+    upstream.once('error', fail);
+
+    upstream.once('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+      upstream.setTimeout(0);
+      upSocket.setTimeout(0); // the handshake's timeout; idle sockets are not this code's to judge
+      upSocket.on('error', () => upSocket.destroy());
+      socket.once('close', () => upSocket.destroy());
+      upSocket.once('close', () => socket.destroy());
+      // The agent is done (its socket allows half-open, like every HTTP server socket): finish our
+      // side and drop the upstream, rather than wait on an upstream that may never close.
+      socket.once('end', () => {
+        upSocket.destroy();
+        socket.end();
+      });
+      draft.event.status = 101;
+      if (String(res.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+        upSocket.destroy();
+        return fail(new ProxyError('upstream_unreachable', `${authority} switched to a protocol other than WebSocket`));
+      }
+      // The offer was removed (openUpstream): frames compressed anyway could not be scanned.
+      if (guarded && res.headers['sec-websocket-extensions'] !== undefined) {
+        upSocket.destroy();
+        return fail(new ProxyError('upstream_unreachable', `${authority} accepted a WebSocket extension keyway did not offer`));
+      }
+      // A 101 has no body: guardResponse only redacts its headers (and drops hop-by-hop ones).
+      const { head } = guarded ? guardResponse(101, 'GET', res.headers, guarded) : { head: clientResponseHeaders(res.headers) };
+      answered = true;
+      socket.write(formatHead(101, { connection: 'Upgrade', upgrade: 'websocket', ...head }));
+      if (upHead.length > 0) upSocket.unshift(upHead);
+      if (clientHead.length > 0) upSocket.write(clientHead);
+      if (guarded) {
+        frameGuard = new WebSocketFrameGuard(guarded.needles);
+        frameGuard.once('error', (err: Error) => {
+          // Our own message (a frame the guard cannot read), never the frame's bytes.
+          const message = err instanceof WebSocketProtocolError ? err.message : 'the frames could not be scanned';
+          draft.failed(new ProxyError('upstream_unreachable', `${authority}: WebSocket closed by the leak guard: ${message}`));
+          upSocket.destroy();
+          socket.destroy();
+        });
+        upSocket.pipe(frameGuard).pipe(socket);
+      } else {
+        upSocket.pipe(socket);
+      }
+      socket.pipe(upSocket);
+    });
+
+    upstream.once('response', (res: IncomingMessage) => {
+      upstream.setTimeout(0);
+      draft.event.status = res.statusCode ?? null;
+      relayAnswer(res, socket, guarded, fail);
+      answered = true;
+    });
+    upstream.end();
   }
+}
+
+/** The handshake upstream: the agent's headers with the credential, the upgrade headers put back. */
+function openUpstream(runtime: ProxyRuntime, ctx: ExchangeContext, out: { path: string; headers: Record<string, string | string[]> }, redact: Redact | undefined): ClientRequest {
+  const headers: Record<string, string | string[]> = { ...out.headers, connection: 'Upgrade', upgrade: 'websocket' };
+  if (redact) {
+    // permessage-deflate would compress the frames the guard must read: not offered.
+    delete headers['sec-websocket-extensions'];
+    const accept = decodableAcceptEncoding(headers['accept-encoding']);
+    if (accept !== undefined) headers['accept-encoding'] = accept;
+  }
+  const options = { host: ctx.target.host, port: ctx.target.port, method: 'GET', path: out.path, headers };
+  return ctx.scheme === 'https'
+    ? httpsRequest({ ...options, agent: runtime.upstream.httpsAgent })
+    : http.request({ ...options, agent: runtime.upstream.httpAgent });
+}
+
+/**
+ * Any answer but 101, on the agent's raw socket: redacted like every response, then the connection
+ * closes (the socket was taken for the upgrade; it serves no further request).
+ */
+function relayAnswer(res: IncomingMessage, socket: Duplex, redact: Redact | undefined, fail: (err: unknown) => void): void {
+  const status = res.statusCode ?? 502;
+  let head: OutgoingHttpHeaders;
+  let body: BodyGuard | undefined;
+  try {
+    ({ head, body } = redact ? guardResponse(status, 'GET', res.headers, redact) : { head: clientResponseHeaders(res.headers), body: undefined });
+  } catch (err) {
+    res.destroy();
+    return fail(err);
+  }
+  res.once('error', () => socket.destroy());
+  if (body?.kind === 'whole') {
+    const whole = body;
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.once('end', () => {
+      const output = whole.redact(Buffer.concat(chunks));
+      socket.end(Buffer.concat([formatHead(status, { ...head, 'content-length': String(output.length), connection: 'close' }), output]));
+    });
+    return;
+  }
+  // With no Content-Length the body ends when the connection does (close-delimited).
+  socket.write(formatHead(status, { ...head, connection: 'close' }));
+  if (!body) {
+    res.pipe(socket);
+    return;
+  }
+  const entry = chainInto(body.stages, socket);
+  entry.once('error', () => socket.destroy());
+  res.pipe(entry);
+}
+
+/** A response head as bytes. The reason phrase is keyway's own: an upstream's could quote anything. */
+function formatHead(status: number, headers: OutgoingHttpHeaders): Buffer {
+  let text = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
+  }
+  return Buffer.from(`${text}\r\n`, 'latin1');
 }

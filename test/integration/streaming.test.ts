@@ -154,7 +154,8 @@ describe('streaming through keyway', () => {
     try {
       const next = messageQueue(ws);
       await Promise.race([once(ws, 'open'), once(ws, 'error').then(([err]) => Promise.reject(err as Error))]);
-      expect(JSON.parse(await next())).toEqual({ authorization: AUTH });
+      // The upstream's report of the header it got comes back through the leak guard, masked.
+      expect(JSON.parse(await next())).toEqual({ authorization: `Bearer ${'*'.repeat(CANARY.length)}` });
       for (const word of ['one', 'two', 'three']) {
         ws.send(word);
         expect(await next()).toBe(`echo:${word}`);

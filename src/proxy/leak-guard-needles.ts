@@ -1,0 +1,88 @@
+import { LRUCache } from 'lru-cache';
+import type { Credential } from '../credentials/material.ts';
+
+// The byte strings that would reveal a credential if an upstream echoed it back: the secret as
+// sent, and the forms an echo commonly re-encodes it into (a debug page dumping bytes in hex, an
+// API wrapping the request in base64 or a URL, a JSON encoder escaping slashes).
+
+// Too short a secret would match ordinary text; real tokens and keys are far longer.
+export const MIN_SECRET_LENGTH = 8;
+
+/** The needles for one credential, remembered for the last few secrets. */
+export function secretNeedles(credential: Credential): Buffer[] {
+  // This runs on every intercepted request, and credentials are fresh objects each time: remember
+  // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
+  const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
+  let needles = needlesBySecret.get(key);
+  if (!needles) {
+    const secret = credential.kind === 'token' ? credential.value : credential.password;
+    const forms = Buffer.byteLength(secret) >= MIN_SECRET_LENGTH ? encodedForms(Buffer.from(secret)) : [];
+    // Basic: the header value is base64 of user:password; its other forms contain the password's.
+    if (credential.kind === 'basic') forms.push(...base64Forms(Buffer.from(`${credential.username}:${credential.password}`)));
+    needles = dedupe(forms.filter((f) => f.length >= MIN_SECRET_LENGTH));
+    needlesBySecret.set(key, needles);
+  }
+  return needles;
+}
+
+const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
+
+/**
+ * The secret and its encoded forms:
+ * - hex, lower and upper case (a byte dump);
+ * - base64 and base64url, padded and not (the secret encoded on its own, as Basic does), and the
+ *   stable core of its encoding at each of the three byte alignments it can have inside a larger
+ *   base64 blob (a JWT or a JSON document wrapped whole). At an alignment other than zero the first
+ *   and last characters mix in neighbouring bytes, so only the characters made of the secret's own
+ *   bits are a fixed string: at most one character (six bits, four of them the secret's) stays at
+ *   each end of a redacted run, which reveals nothing usable;
+ * - percent-encoded (upper and lower hex) and form-encoded (how a query parameter carries it), when
+ *   the secret has characters a URL escapes;
+ * - JSON with escaped slashes (PHP's default), when the secret has a slash.
+ * Doubly encoded forms (base64 of hex, ...) are not covered: each layer would multiply the needles.
+ */
+export function encodedForms(secret: Buffer): Buffer[] {
+  const text = secret.toString('utf8');
+  const hex = secret.toString('hex');
+  const forms = [text, hex, hex.toUpperCase()];
+  const percent = encodeURIComponent(text);
+  if (percent !== text) forms.push(percent, percent.replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()));
+  // As a query injector writes it (form encoding: a space is '+', and !'()~ are escaped too).
+  const form = new URLSearchParams({ s: text }).toString().slice(2);
+  if (form !== text) forms.push(form);
+  if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'));
+  return [...forms.map((f) => Buffer.from(f)), ...base64Forms(secret)];
+}
+
+/** base64 and base64url: on its own (padded, unpadded) and the stable core at each alignment. */
+function base64Forms(secret: Buffer): Buffer[] {
+  const padded = secret.toString('base64');
+  const forms = [padded, padded.replace(/=+$/, '')];
+  for (let align = 0; align < 3; align++) forms.push(base64Core(secret, align));
+  forms.push(...forms.filter((f) => /[+/]/.test(f)).map(toBase64Url));
+  return forms.map((f) => Buffer.from(f));
+}
+
+/**
+ * The characters of base64 that depend on the secret's bytes only, when the secret starts `align`
+ * bytes past a 3-byte group boundary of a larger encoded blob (neighbouring bytes set to zero,
+ * then cut away).
+ */
+function base64Core(secret: Buffer, align: number): string {
+  const encoded = Buffer.concat([Buffer.alloc(align), secret, Buffer.alloc(2)]).toString('base64');
+  const firstBit = align * 8;
+  const endBit = firstBit + secret.length * 8;
+  return encoded.slice(Math.ceil(firstBit / 6), Math.floor(endBit / 6));
+}
+
+const toBase64Url = (b64: string) => b64.replaceAll('+', '-').replaceAll('/', '_');
+
+function dedupe(needles: readonly Buffer[]): Buffer[] {
+  const seen = new Set<string>();
+  return needles.filter((n) => {
+    const key = n.toString('latin1');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,144 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { type Transform, Writable } from 'node:stream';
+import { clientResponseHeaders } from './headers.ts';
+import { contentCodings, decodeFailure, decodingStages } from './leak-guard-encoding.ts';
+import { LeakGuard, redactAll, redactText, type RedactionStyle } from './leak-guard.ts';
+
+// The leak guard applied to one upstream response, whoever writes it to the agent (forward.ts on
+// a ServerResponse, websocket.ts on the raw socket of a refused upgrade). Every body is scanned
+// when a secret was injected, whatever its type: an echo can come back as octet-stream, with no
+// type, or compressed. The scan streams, so it costs a pass over the bytes and no buffering.
+
+export interface Redact {
+  needles: Buffer[];
+  /** Hears every redaction count (headers, then body), for the audit line's leak_redacted. */
+  onRedacted: (count: number) => void;
+}
+
+/** How the body reaches the agent. */
+export type BodyGuard =
+  /** Read whole, redacted, sent with its true length: small text, the common JSON answer. */
+  | { kind: 'whole'; redact: (body: Buffer) => Buffer }
+  /** Through these stages in order (decoders, then the scanner), streaming. */
+  | { kind: 'stream'; stages: readonly Transform[] };
+
+// Sized textual bodies up to this are read whole, redacted, and sent with their true length:
+// no chunked encoding and no stream stage for the common small JSON answer.
+const SMALL_BODY = 64 * 1024;
+
+/**
+ * The head the agent gets (hop-by-hop removed, the secret redacted from values) and what to do
+ * with the body: undefined when there is none (HEAD, 204, 304). Throws the ProxyError to answer
+ * with when the body cannot be scanned (an unknown Content-Encoding).
+ */
+export function guardResponse(statusCode: number, method: string, headers: IncomingHttpHeaders, redact: Redact): { head: OutgoingHttpHeaders; body: BodyGuard | undefined } {
+  const head = clientResponseHeaders(headers);
+  redactHeaders(head, redact);
+  if (!hasBody(statusCode, method, headers)) return { head, body: undefined };
+  const codings = contentCodings(headers['content-encoding']);
+  const style: RedactionStyle = isTextual(headers['content-type']) ? 'marker' : 'mask';
+  if (codings.length > 0) {
+    const decoders = decodingStages(codings);
+    // Sent decoded: the length is the decoded one, known only at the end.
+    delete head['content-encoding'];
+    delete head['content-length'];
+    weakenEtag(head);
+    return { head, body: { kind: 'stream', stages: [...decoders, scanner(redact, style)] } };
+  }
+  delete head['content-encoding']; // "identity", in whatever case: says nothing
+  const length = Number(headers['content-length']);
+  if (style === 'marker' && headers['content-length'] !== undefined && length <= SMALL_BODY) {
+    return {
+      head,
+      body: {
+        kind: 'whole',
+        redact: (body) => {
+          const { output, count } = redactAll(body, redact.needles, style);
+          if (count > 0) redact.onRedacted(count);
+          return output;
+        },
+      },
+    };
+  }
+  // The marker changes the length: a larger or unsized text goes chunked. A mask keeps it.
+  if (style === 'marker') delete head['content-length'];
+  return { head, body: { kind: 'stream', stages: [scanner(redact, style)] } };
+}
+
+function scanner(redact: Redact, style: RedactionStyle): LeakGuard {
+  const guard = new LeakGuard(redact.needles, style);
+  guard.once('end', () => {
+    if (guard.redactions > 0) redact.onRedacted(guard.redactions);
+  });
+  return guard;
+}
+
+/**
+ * Pipes the stages into `sink` and returns where the upstream body goes. That writable finishes
+ * only once the last stage has ended, and fails if any stage does: a decoder may fail as late as
+ * its flush (a corrupt last block), and the one writing into it (undici) must hear of it, so the
+ * agent's response is cut and the audit line says why, instead of hanging half-sent. If the
+ * agent leaves, it fails too, which stops the upstream.
+ */
+export function chainInto(stages: readonly Transform[], sink: Writable): Writable {
+  const first = stages[0];
+  const last = stages.at(-1);
+  if (!first || !last) return sink;
+  stages.forEach((stage, i) => stage.pipe(stages[i + 1] ?? sink));
+  let finished: ((err?: Error | null) => void) | undefined;
+  const entry = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (first.write(chunk)) done();
+      else first.once('drain', () => done());
+    },
+    final(done) {
+      finished = done;
+      first.end();
+    },
+    destroy(err, done) {
+      for (const stage of stages) stage.destroy();
+      done(err);
+    },
+  });
+  last.once('end', () => finished?.());
+  for (const stage of stages) stage.once('error', (err) => entry.destroy(decodeFailure(err)));
+  sink.once('close', () => {
+    if (!last.readableEnded) entry.destroy();
+  });
+  return entry;
+}
+
+/**
+ * Textual types get the visible marker; the rest (binary, unknown, no type) a same-length mask.
+ * Media types are case-insensitive (RFC 9110 8.3.1).
+ */
+export function isTextual(contentType: string | string[] | undefined): boolean {
+  const type = String(contentType ?? '').toLowerCase();
+  return /^text\/|[/+](json|xml|javascript|ecmascript|x-www-form-urlencoded|yaml|x-ndjson|graphql)\b/.test(type) || type.startsWith('application/problem');
+}
+
+function hasBody(statusCode: number, method: string, headers: IncomingHttpHeaders): boolean {
+  if (method === 'HEAD' || statusCode === 204 || statusCode === 304 || statusCode < 200) return false;
+  return headers['content-length'] !== '0';
+}
+
+/** The decoded body is another representation: a strong validator no longer holds (nginx's gunzip does the same). */
+function weakenEtag(head: OutgoingHttpHeaders): void {
+  const etag = head['etag'];
+  if (typeof etag === 'string' && !etag.startsWith('W/')) head['etag'] = `W/${etag}`;
+}
+
+/** An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets it redacted there too. */
+function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
+  let count = 0;
+  const clean = (value: string) => {
+    const r = redactText(value, redact.needles);
+    count += r.count;
+    return r.text;
+  };
+  for (const [name, value] of Object.entries(head)) {
+    if (typeof value === 'string') head[name] = clean(value);
+    else if (Array.isArray(value)) head[name] = value.map(clean);
+  }
+  if (count > 0) redact.onRedacted(count);
+}
