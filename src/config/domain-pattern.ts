@@ -39,9 +39,18 @@ export function parseDomainPattern(text: string): DomainPattern | string {
   const port = match[2] === undefined ? undefined : Number(match[2]);
   if (port !== undefined && (port < 1 || port > 65535)) return `"${text}" has a port outside 1-65535`;
   const raw = normaliseHost(match[1] ?? '');
-  if (isIP(raw)) return { text, host: raw, wildcard: false, port };
+  if (isIP(raw) === 4) return { text, host: raw, wildcard: false, port };
+  if (isIP(raw) === 6) return { text, host: ipv6Spelling(raw), wildcard: false, port };
   const wildcard = raw.startsWith('*.');
   const host = wildcard ? raw.slice(2) : raw;
   if (host.includes('*') || !isValidHostname(host)) return `"${text}" is not a valid host pattern`;
   return { text, host, wildcard, port };
+}
+
+/**
+ * One spelling per IPv6 address, the WHATWG URL one that the proxy's targets use too (see
+ * proxy/target.ts), so a grant written `[fd00:0::1]` matches a CONNECT to `[fd00::0:1]`.
+ */
+function ipv6Spelling(address: string): string {
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }

@@ -6,6 +6,7 @@ import { injectorFor } from '../../src/credentials/injectors/index.ts';
 import { ProxyError } from '../../src/errors/index.ts';
 import { chooseGrant, GrantRouter } from '../../src/policy/access.ts';
 import { patternMatches } from '../../src/policy/domains.ts';
+import { parseAuthority } from '../../src/proxy/target.ts';
 
 const pattern = (text: string) => parseDomainPattern(text) as DomainPattern;
 const grant = (id: string, domains: string[]): Grant => ({
@@ -31,6 +32,9 @@ describe('domain patterns', () => {
     expect(patternMatches(pattern('api.example.test:8443'), 'api.example.test', 8443)).toBe(true);
     expect(patternMatches(pattern('api.example.test:8443'), 'api.example.test', 443)).toBe(false);
     expect(patternMatches(pattern('[::1]:443'), '::1', 443)).toBe(true);
+    // Any spelling of an IPv6 pattern matches the one spelling targets are normalised to.
+    expect(patternMatches(pattern('[FD00:0:0::0:1]'), parseAuthority('[fd00::1]:443').host, 443)).toBe(true);
+    expect(patternMatches(pattern('[0:0:0:0:0:ffff:7f00:0001]'), parseAuthority('[::ffff:127.0.0.1]:443').host, 443)).toBe(true);
   });
 
   it('normalises case and the trailing dot', () => {
