@@ -11,7 +11,8 @@ import { loadOrCreateAdminToken } from './token.ts';
 
 export interface AdminServer {
   readonly address: AddressInfo;
-  close(): Promise<void>;
+  /** Stops accepting; open requests (an event stream) get up to `drainMs`, then are cut. */
+  close(drainMs?: number): Promise<void>;
 }
 
 interface AdminOptions {
@@ -35,10 +36,15 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   await once(server, 'listening');
   return {
     address: server.address() as AddressInfo,
-    close: () =>
+    close: (drainMs = 0) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const cut = setTimeout(() => server.closeAllConnections(), drainMs);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+        if (drainMs === 0) server.closeAllConnections();
       }),
   };
 }

@@ -17,11 +17,21 @@ import type { Agent } from '../credentials/agents.ts';
 import { isIP } from 'node:net';
 import { openTunnel } from './tunnel.ts';
 import { WebSocketForwarder } from './websocket.ts';
+import { ClientConnections } from './connections.ts';
+import { enforceBodyStall, httpServerOptions } from './timeouts.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
   readonly listener: Server;
-  close(): Promise<void>;
+  /** Client connections open now (listener's, CONNECTs, tunnels), for tests and status. */
+  connectionCount(): number;
+  /** Stops accepting; stops listening at once, so that a failed start frees its port. */
+  stopAccepting(): Promise<void>;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `drainMs` (0: none), closes
+   * everything else (idle connections, CONNECTs still waiting, quiet tunnels), then the rest.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 const clientAddress = (socket: { remoteAddress?: string | undefined }) => socket.remoteAddress ?? 'unknown';
@@ -34,8 +44,13 @@ const clientAddress = (socket: { remoteAddress?: string | undefined }) => socket
 export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const contexts = new WeakMap<object, ExchangeContext>();
   const websockets = new WebSocketForwarder(runtime);
+  const timeouts = runtime.config.proxy.timeouts;
+  const connections = new ClientConnections();
 
-  const inner = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
+  const inner = http.createServer(httpServerOptions(timeouts));
+  // The inner server never listens (sockets are handed to it), and Node only checks head
+  // deadlines (headersTimeout) and tracks connections on a server that emitted 'listening'.
+  inner.emit('listening');
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
@@ -49,28 +64,44 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, contexts.get(socket)));
 
-  const listener = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 });
-  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, req, socket, head));
+  const listener = http.createServer(httpServerOptions(timeouts));
+  connections.attach(listener, inner);
+  enforceBodyStall(listener, timeouts, connections);
+  enforceBodyStall(inner, timeouts, connections);
+  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, connections, req, socket, head));
   listener.on('request', (req: IncomingMessage, res: ServerResponse) => void handlePlainRequest(runtime, req, res));
   listener.on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
     sendErrorOnSocket(socket, new ProxyError('bad_request', 'WebSocket over plain HTTP is not proxied; use wss://')),
   );
   listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, undefined));
 
+  // Resolves once the listening socket is closed; net.Server's own callback waits for every
+  // connection, which connections.drain() takes care of.
+  let stopped: Promise<void> | undefined;
+  const stopAccepting = () =>
+    (stopped ??= new Promise<void>((resolve) => {
+      if (!listener.listening) return resolve();
+      listener.close();
+      // 'close' waits for connections; the port is free as soon as the handle is closed.
+      setImmediate(resolve);
+    }));
   return {
     listener,
-    async close() {
-      await new Promise<void>((resolve) => {
-        listener.close(() => resolve());
-        listener.closeAllConnections();
-        inner.closeAllConnections();
-      });
+    connectionCount: () => connections.size,
+    stopAccepting,
+    async close(drainMs = 0) {
+      await stopAccepting();
+      await connections.drain(drainMs);
+      inner.closeAllConnections();
     },
   };
 }
 
-function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<object, ExchangeContext>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<object, ExchangeContext>, connections: ClientConnections, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', () => socket.destroy());
+  // The HTTP server's timers no longer apply: first_byte, handshake or the tunnel's idle do.
+  (socket as Duplex & { setTimeout(ms: number): void }).setTimeout(0);
+  connections.pending(socket);
   const client = clientAddress(req.socket);
   const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
   routeConnect(runtime, req, draft).then(
@@ -78,9 +109,9 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
       if (route === 'intercept') runtime.upstream.prewarm(target.host, target.port);
       if (route === 'intercept' || route === 'self-check') {
         // One audit line per request inside, none for the CONNECT itself.
-        intercept(runtime, inner, contexts, socket, head, { agent, target, client, selfCheck: route === 'self-check' });
+        intercept(runtime, inner, contexts, connections, socket, head, { agent, target, client, selfCheck: route === 'self-check' });
       } else {
-        void openTunnel(runtime, socket, head, target, draft);
+        void openTunnel(runtime, socket, head, target, draft, connections);
       }
     },
     (err: unknown) => {
