@@ -38,12 +38,15 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     address: server.address() as AddressInfo,
     close: (drainMs = 0) =>
       new Promise<void>((resolve) => {
+        // server.close() closes the connections idle at that moment only; one that finishes its
+        // request later would stay open for its keep-alive time: sweep until none is left.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
         const cut = setTimeout(() => server.closeAllConnections(), drainMs);
         server.close(() => {
+          clearInterval(sweep);
           clearTimeout(cut);
           resolve();
         });
-        server.closeIdleConnections();
         if (drainMs === 0) server.closeAllConnections();
       }),
   };

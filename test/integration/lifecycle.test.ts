@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect as netConnect, createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
@@ -130,7 +130,7 @@ describe('SIGTERM drains and exits', () => {
   const exitOf = (keyway: ChildProxy) => once(keyway.child, 'exit').then(([code]) => code as number | null);
   const client = (keyway: ChildProxy, home: string) => new ProxyAgent({ uri: `http://127.0.0.1:${keyway.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
 
-  it('exits 0 promptly with CONNECTs open (waiting, kept alive after a request, a blind tunnel), and removes data/proxy.json', async () => {
+  it('exits 0 promptly with connections open (a waiting CONNECT, one kept alive after a request, a blind tunnel, the admin API), and removes data/proxy.json', async () => {
     const { home, keyway } = await start();
     const target = { proxyPort: keyway.port, authority: `api.example.test:${upstream.port}`, servername: 'api.example.test', ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') };
     const sockets = [
@@ -138,6 +138,12 @@ describe('SIGTERM drains and exits', () => {
       await openSlow('idle-keepalive', target),
       await openTunnel(keyway.port, `tunnel.example.test:${upstream.port}`),
     ];
+    // And a kept-alive connection to the admin API, after a request.
+    const admin = (JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } }).admin;
+    const adminSocket = netConnect({ host: '127.0.0.1', port: admin.port });
+    adminSocket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${admin.port}\r\n\r\n`);
+    await once(adminSocket, 'data');
+    sockets.push(adminSocket);
     for (const s of sockets) s.on('error', () => undefined);
     const started = Date.now();
     const exited = exitOf(keyway);
