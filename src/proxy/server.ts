@@ -93,6 +93,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
       await stopAccepting();
       await connections.drain(drainMs);
       inner.closeAllConnections();
+      inner.close(); // ends its head-deadline timer (it never listened: nothing else to close)
     },
   };
 }
