@@ -11,7 +11,7 @@ import { loadOrCreateAdminToken } from './token.ts';
 
 export interface AdminServer {
   readonly address: AddressInfo;
-  /** Stops accepting; open requests (an event stream) get up to `drainMs`, then are cut. */
+  /** Stops accepting; open requests (an event stream) get up to `drainMs`, then are cut. Idempotent. */
   close(drainMs?: number): Promise<void>;
 }
 
@@ -34,10 +34,11 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   });
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
+  let closing: Promise<void> | undefined;
   return {
     address: server.address() as AddressInfo,
-    close: (drainMs = 0) =>
-      new Promise<void>((resolve) => {
+    close(drainMs = 0) {
+      closing ??= new Promise<void>((resolve) => {
         // server.close() closes the connections idle at that moment only; one that finishes its
         // request later would stay open for its keep-alive time: sweep until none is left.
         const sweep = setInterval(() => server.closeIdleConnections(), 100);
@@ -48,7 +49,9 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
           resolve();
         });
         if (drainMs === 0) server.closeAllConnections();
-      }),
+      });
+      return closing;
+    },
   };
 }
 

@@ -25,11 +25,10 @@ export interface ProxyServer {
   readonly listener: Server;
   /** Client connections open now (listener's, CONNECTs, tunnels), for tests and status. */
   connectionCount(): number;
-  /** Stops accepting; stops listening at once, so that a failed start frees its port. */
-  stopAccepting(): Promise<void>;
   /**
    * Stops accepting, lets requests in flight finish for up to `drainMs` (0: none), closes
    * everything else (idle connections, CONNECTs still waiting, quiet tunnels), then the rest.
+   * Later calls return the first call's promise.
    */
   close(drainMs?: number): Promise<void>;
 }
@@ -75,25 +74,20 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   );
   listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, undefined));
 
-  // Resolves once the listening socket is closed; net.Server's own callback waits for every
-  // connection, which connections.drain() takes care of.
-  let stopped: Promise<void> | undefined;
-  const stopAccepting = () =>
-    (stopped ??= new Promise<void>((resolve) => {
-      if (!listener.listening) return resolve();
-      listener.close();
-      // 'close' waits for connections; the port is free as soon as the handle is closed.
-      setImmediate(resolve);
-    }));
+  let closing: Promise<void> | undefined;
   return {
     listener,
     connectionCount: () => connections.size,
-    stopAccepting,
-    async close(drainMs = 0) {
-      await stopAccepting();
-      await connections.drain(drainMs);
-      inner.closeAllConnections();
-      inner.close(); // ends its head-deadline timer (it never listened: nothing else to close)
+    close(drainMs = 0) {
+      closing ??= (async () => {
+        // The port is free once the handle is closed; net.Server's own 'close' would wait for
+        // every connection, which the drain takes care of.
+        if (listener.listening) listener.close();
+        await connections.drain(drainMs);
+        inner.closeAllConnections();
+        inner.close(); // ends its head-deadline timer (it never listened: nothing else to close)
+      })();
+      return closing;
     },
   };
 }
