@@ -48,6 +48,10 @@ export function intercept(
       contexts.set(client, { ...ctx, scheme: 'http' });
       connections.handedOff(client, client);
       inner.emit('connection', client);
+      // The listener's parser let go of this socket paused and still marked consumed, so the inner
+      // server reads it through 'data' events: without this nothing was read, and every plain
+      // request inside a CONNECT hung.
+      client.resume();
     }
   };
   client.write('HTTP/1.1 200 Connection Established\r\n\r\n');

@@ -4,7 +4,7 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { openConnect, openTunnel, startTls } from '../helpers/raw-http.ts';
+import { exchange, openConnect, openTunnel, parseResponse, startTls } from '../helpers/raw-http.ts';
 import { closedWithin, openSlow, type SlowTarget } from '../helpers/slow-client.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -68,6 +68,30 @@ describe('timeouts on slow and vanishing clients', () => {
       socket.end();
       expect(await closedWithin(socket, AT_ONCE_MS)).toBeLessThan(AT_ONCE_MS);
       await connectionsSettle(patient);
+    });
+
+    it('with a partial request head inside TLS, and with plain HTTP inside the CONNECT', async () => {
+      const target = { ...shortTarget, proxyPort: patient.port, ca: readFileSync(patient.caPath, 'utf8') };
+      const tls = await openSlow('partial-head', target);
+      tls.end();
+      const { socket: plainSocket } = await openConnect(patient.port, `plain.example.test:${plain.port}`);
+      plainSocket.write(`GET /echo HTTP/1.1\r\nHost: plain.example.test:${plain.port}\r\nX-Slow: `);
+      plainSocket.end();
+      expect(await closedWithin(tls, AT_ONCE_MS)).toBeLessThan(AT_ONCE_MS);
+      expect(await closedWithin(plainSocket, AT_ONCE_MS)).toBeLessThan(AT_ONCE_MS);
+      await connectionsSettle(patient);
+    });
+
+    it('from an idle blind tunnel', async () => {
+      const tunnelled = await startUpstream({ tls: 'plain' });
+      try {
+        const sock = await openTunnel(patient.port, `tunnel.example.test:${tunnelled.port}`);
+        sock.end();
+        expect(await closedWithin(sock, AT_ONCE_MS)).toBeLessThan(AT_ONCE_MS);
+        await connectionsSettle(patient);
+      } finally {
+        await tunnelled.close();
+      }
     });
 
     it('a hundred idle CONNECTs that leave give back every descriptor', async () => {
@@ -170,6 +194,15 @@ describe('timeouts on slow and vanishing clients', () => {
       } finally {
         await dispatcher.close();
       }
+    });
+
+    it('plain HTTP inside a CONNECT to an allow_http grant is served, with the credential', async () => {
+      const { socket } = await openConnect(short.port, `plain.example.test:${plain.port}`);
+      socket.resume();
+      const answer = await exchange(socket, `GET /echo HTTP/1.1\r\nHost: plain.example.test:${plain.port}\r\nConnection: close\r\n\r\n`);
+      const res = parseResponse(answer);
+      expect(res.status).toBe(200);
+      expect(plain.seen.at(-1)?.headers.authorization).toBe(`Bearer ${CANARY}`);
     });
 
     it('proxy.timeouts.upstream still answers 504 upstream_timeout', async () => {
