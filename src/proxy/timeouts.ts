@@ -63,6 +63,7 @@ function isStalledByClient(socket: Socket, connections: ClientConnections): bool
  * paused when the bytes are returned, so nothing is lost before the next reader attaches.
  */
 export function awaitFirstBytes(socket: Duplex, ms: number): Promise<Buffer | undefined> {
+  if (socket.destroyed) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const settle = (chunk: Buffer | undefined) => {
       clearTimeout(timer);
