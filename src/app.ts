@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import { AuditWriter, createAppLogger } from './audit/index.ts';
@@ -18,7 +18,7 @@ import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
 import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
-import { announceRunningProxy, withdrawRunningProxy } from './running-proxy.ts';
+import { announceRunningProxy, listenFailure, withdrawRunningProxy } from './running-proxy.ts';
 import { loadOrCreateCa, LeafMinter, SecureContextCache, type CertificateAuthority } from './tls/index.ts';
 import { resolveFromHome } from './config/index.ts';
 import { loadConfigIsolated } from './config/load-isolated.ts';
@@ -43,7 +43,13 @@ export interface RunningKeyway {
   readonly ca: CertificateAuthority;
   readonly proxyAddress: AddressInfo;
   readonly adminAddress: AddressInfo | undefined;
-  stop(): Promise<void>;
+  /** Client connections the proxy holds now (CONNECTs, tunnels, kept-alive HTTP). */
+  connectionCount(): number;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `drainMs` (default 0: close at
+   * once), then closes everything. Calling it again returns the same promise.
+   */
+  stop(options?: { drainMs?: number }): Promise<void>;
 }
 
 /** Makes what a first start needs: the CA, the master key, the store. Returns the opened services. */
@@ -58,8 +64,33 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   const env = options.env ?? process.env;
   const logger = options.logger ?? createAppLogger();
   const { services, ca } = await initialise(options);
-  const { config, paths, store } = services;
+  const { store } = services;
 
+  // Start is all or nothing: each part opened registers how to close it, and any failure (a
+  // port in use above all) closes them all, newest first, before the error goes up. Nothing is
+  // announced in data/proxy.json until every listener is up.
+  const opened: Array<() => unknown> = [() => store.close()];
+  const closeOpened = async () => {
+    for (const close of opened.splice(0).reverse()) await Promise.resolve().then(close).catch(() => undefined);
+  };
+  try {
+    return await startParts(options, env, logger, services, ca, opened, closeOpened);
+  } catch (err) {
+    await closeOpened();
+    throw err;
+  }
+}
+
+async function startParts(
+  options: StartOptions,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  services: Services,
+  ca: CertificateAuthority,
+  opened: Array<() => unknown>,
+  closeOpened: () => Promise<void>,
+): Promise<RunningKeyway> {
+  const { config, paths, store } = services;
   const audit = await AuditWriter.open({
     path: paths.audit,
     headPath: paths.auditHead,
@@ -67,14 +98,17 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     maxBytes: config.audit.max_bytes,
     keep: config.audit.keep,
   });
+  opened.push(() => audit.close());
   const contexts = new SecureContextCache(new LeafMinter(ca));
   const lookupHost = createResolver(config.proxy.hosts, options.dns);
   // Every destination an agent names is checked after resolution; token endpoints, which only the
   // user configures, are not (a local authorization server is legitimate).
   const resolve = guardResolver(lookupHost, new EgressPolicy(config.proxy.allow_networks));
   const extraCaFiles = config.proxy.upstream_ca.map((p) => resolveFromHome(config, p));
-  const upstream = createUpstream({ resolve, extraCaFiles, headersTimeoutMs: config.proxy.upstream_timeout });
+  const upstream = createUpstream({ resolve, extraCaFiles, headersTimeoutMs: config.proxy.timeouts.upstream });
+  opened.push(() => upstream.close());
   const tokenEndpoints = createUpstream({ resolve: lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout });
+  opened.push(() => tokenEndpoints.close());
 
   // The request path reads these tables only; a store change (a CLI write) rebuilds them whole.
   let tables: ProxyTables;
@@ -110,6 +144,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     logger,
   });
   const usage = new UsageRecorder(services);
+  opened.push(() => usage.stop());
   // The proxy never connects to its own listeners (a loop); filled in once they listen.
   const ownPorts = new Set<number>();
   const runtime: ProxyRuntime = {
@@ -136,38 +171,62 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   };
 
   const proxy = createProxyServer(runtime);
+  opened.push(() => proxy.close(0));
   const listen = options.listen ?? config.proxy.listen;
-  proxy.listener.listen(listen.port, listen.host);
-  await once(proxy.listener, 'listening');
+  await listenOn(proxy.listener, listen, 'proxy.listen', paths.runningProxy);
   const proxyAddress = proxy.listener.address() as AddressInfo;
   ownPorts.add(proxyAddress.port);
 
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
-    admin = await startAdminServer({ services, listen: options.adminListen ?? config.admin.listen, tables: () => tables, audit });
+    const adminListen = options.adminListen ?? config.admin.listen;
+    try {
+      admin = await startAdminServer({ services, listen: adminListen, tables: () => tables, audit });
+    } catch (err) {
+      throw isListenError(err) ? listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
+    }
+    const started = admin;
+    opened.push(() => started.close(0));
+    ownPorts.add(admin.address.port);
   }
-  if (admin) ownPorts.add(admin.address.port);
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
   const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
   await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null });
 
+  let stopping: Promise<void> | undefined;
   return {
     services,
     ca,
     proxyAddress,
     adminAddress: admin?.address,
-    async stop() {
-      withdrawRunningProxy(paths.runningProxy);
-      store.close();
-      await proxy.close();
-      await admin?.close();
-      await usage.flush().catch(() => undefined);
-      usage.stop();
-      await upstream.close();
-      await tokenEndpoints.close();
-      await audit.close();
+    connectionCount: () => proxy.connectionCount(),
+    stop(stopOptions = {}) {
+      stopping ??= (async () => {
+        // Agents and the CLI stop finding this process at once; requests in flight still need
+        // the store (a refresh) and the audit log, which close last.
+        const drainMs = stopOptions.drainMs ?? 0;
+        withdrawRunningProxy(paths.runningProxy);
+        await Promise.all([proxy.close(drainMs), admin?.close(drainMs)]);
+        await usage.flush().catch(() => undefined);
+        await closeOpened();
+      })();
+      return stopping;
     },
   };
+}
+
+function isListenError(err: unknown): boolean {
+  return ['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL'].includes((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/** Listens, or fails with one line naming the address (and the keyway already there, if any). */
+async function listenOn(server: Server, address: ListenAddress, key: string, runningFile: string): Promise<void> {
+  server.listen(address.port, address.host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    throw isListenError(err) ? listenFailure(err, key, address, runningFile) : err;
+  }
 }
 
 /**

@@ -5,7 +5,8 @@
 // data/proxy.json once it listens and removes it when it stops; a file left by a process that is gone
 // (a crash, SIGKILL) is ignored. Nothing secret is in it.
 import { readFileSync, rmSync } from 'node:fs';
-import type { ListenAddress } from './config/index.ts';
+import { formatListen, type ListenAddress } from './config/index.ts';
+import { KeywayError } from './errors/index.ts';
 import { replaceFile } from './files/atomic-write.ts';
 
 export interface RunningProxy {
@@ -52,4 +53,20 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, but another user's
   }
+}
+
+/**
+ * One line for a listener that could not start: which port, why, and, when data/proxy.json names a
+ * live keyway on that port, that process (the usual cause: keyway is already running).
+ */
+export function listenFailure(err: unknown, key: string, address: ListenAddress, file: string): KeywayError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${formatListen(address)} (${key})`;
+  const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
+  const running = findRunningProxy(file);
+  const onThatPort = running && [running.proxy, running.admin].some((a) => a !== null && a.port === address.port);
+  const holder = onThatPort
+    ? ` by keyway pid ${running.pid} (proxy ${formatListen(running.proxy)}${running.admin ? `, admin ${formatListen(running.admin)}` : ''})`
+    : '';
+  return new KeywayError('listen_failed', `cannot listen on ${where}: ${why}${holder}`, { cause: err });
 }

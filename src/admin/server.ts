@@ -12,7 +12,8 @@ import { loadOrCreateAdminToken } from './token.ts';
 
 export interface AdminServer {
   readonly address: AddressInfo;
-  close(): Promise<void>;
+  /** Stops accepting; open requests (an event stream) get up to `drainMs`, then are cut. Idempotent. */
+  close(drainMs?: number): Promise<void>;
 }
 
 interface AdminOptions {
@@ -39,13 +40,24 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
   hostAllowed = adminHostGuard({ address: address.address, port: address.port, configuredHost: options.listen.host, allowedHosts: options.services.config.admin.allowed_hosts });
+  let closing: Promise<void> | undefined;
   return {
     address,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close(drainMs = 0) {
+      closing ??= new Promise<void>((resolve) => {
+        // server.close() closes the connections idle at that moment only; one that finishes its
+        // request later would stay open for its keep-alive time: sweep until none is left.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        const cut = setTimeout(() => server.closeAllConnections(), drainMs);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(cut);
+          resolve();
+        });
+        if (drainMs === 0) server.closeAllConnections();
+      });
+      return closing;
+    },
   };
 }
 

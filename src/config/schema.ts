@@ -135,6 +135,20 @@ const agentSchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
 });
 
+// How long keyway waits on a client in each phase of a connection (see src/proxy/timeouts.ts for
+// what each one covers). Every wait is bounded: a client that sends nothing, or too little, is
+// dropped instead of holding a socket and a file descriptor until the process runs out of them.
+const positiveDuration = duration.refine((ms) => ms > 0, { message: 'expected a duration above zero' });
+const timeoutsSchema = z.strictObject({
+  first_byte: positiveDuration.default(10_000),
+  handshake: positiveDuration.default(10_000),
+  headers: positiveDuration.default(30_000),
+  idle: positiveDuration.default(60_000),
+  body_stall: positiveDuration.default(60_000),
+  // No default here: proxy.upstream_timeout (the older key) fills it in when it is absent.
+  upstream: positiveDuration.optional(),
+});
+
 const slugRecord = <T extends z.ZodType>(value: T) =>
   z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -'), value).default({});
 
@@ -150,9 +164,17 @@ export const configSchema = z.strictObject({
       allow_networks: z.array(cidr).default([]),
       // With unmatched: deny, hosts that may still be tunnelled blind.
       allow_tunnel: z.array(domain).default([]),
-      upstream_timeout: duration.default(60_000),
+      timeouts: timeoutsSchema.prefault({}),
+      // On SIGTERM/SIGINT: how long requests in flight may take to finish before everything closes.
+      drain_timeout: duration.default(10_000),
+      // The older name of timeouts.upstream, still accepted; timeouts.upstream wins when both are set.
+      upstream_timeout: positiveDuration.optional(),
     })
-    .prefault({}),
+    .prefault({})
+    .transform(({ timeouts, upstream_timeout, ...proxy }) => {
+      const upstream = timeouts.upstream ?? upstream_timeout ?? 60_000;
+      return { ...proxy, upstream_timeout: upstream, timeouts: { ...timeouts, upstream } };
+    }),
   admin: z
     .strictObject({
       listen: listen.default({ host: '127.0.0.1', port: 8788 }),
@@ -187,4 +209,5 @@ export type GrantConfig = z.output<typeof grantSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;
 export type ProviderConfig = z.output<typeof providerSchema>;
 export type InjectConfig = z.output<typeof injectSchema>;
+export type TimeoutsConfig = ParsedConfig['proxy']['timeouts'];
 export type RuleConfig = z.output<typeof ruleSchema>;

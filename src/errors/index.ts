@@ -64,7 +64,8 @@ export type KeywayErrorCode =
   | 'audit_invalid'
   | 'not_found'
   | 'usage'
-  | 'conflict';
+  | 'conflict'
+  | 'listen_failed';
 
 export class KeywayError extends Error {
   readonly code: KeywayErrorCode;

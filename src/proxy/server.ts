@@ -18,11 +18,20 @@ import { isIP } from 'node:net';
 import { openTunnel } from './tunnel.ts';
 import { isWebSocketHandshake, WebSocketForwarder } from './websocket.ts';
 import { secretNeedles } from './leak-guard.ts';
+import { ClientConnections } from './connections.ts';
+import { enforceBodyStall, httpServerOptions } from './timeouts.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
   readonly listener: Server;
-  close(): Promise<void>;
+  /** Client connections open now (listener's, CONNECTs, tunnels), for tests and status. */
+  connectionCount(): number;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `drainMs` (0: none), closes
+   * everything else (idle connections, CONNECTs still waiting, quiet tunnels), then the rest.
+   * Later calls return the first call's promise.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 const clientAddress = (socket: { remoteAddress?: string | undefined }) => socket.remoteAddress ?? 'unknown';
@@ -35,10 +44,15 @@ const clientAddress = (socket: { remoteAddress?: string | undefined }) => socket
 export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const contexts = new WeakMap<object, ExchangeContext>();
   const websockets = new WebSocketForwarder();
+  const timeouts = runtime.config.proxy.timeouts;
+  const connections = new ClientConnections();
 
   // exchange.ts checks Host itself, with an audit line. shouldUpgradeCallback: only a WebSocket
   // handshake takes the upgrade path; any other request with upgrade headers is an ordinary one.
-  const inner = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000, requireHostHeader: false, shouldUpgradeCallback: isWebSocketHandshake });
+  const inner = http.createServer({ ...httpServerOptions(timeouts), requireHostHeader: false, shouldUpgradeCallback: isWebSocketHandshake });
+  // The inner server never listens (sockets are handed to it), and Node only checks head
+  // deadlines (headersTimeout) and tracks connections on a server that emitted 'listening'.
+  inner.emit('listening');
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
@@ -52,28 +66,40 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, contexts.get(socket)));
 
-  const listener = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000, requireHostHeader: false }); // exchange.ts checks Host, with an audit line
-  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, req, socket, head));
+  const listener = http.createServer({ ...httpServerOptions(timeouts), requireHostHeader: false });
+  connections.attach(listener, inner);
+  enforceBodyStall(listener, timeouts, connections);
+  enforceBodyStall(inner, timeouts, connections);
+  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, connections, req, socket, head));
   listener.on('request', (req: IncomingMessage, res: ServerResponse) => void handlePlainRequest(runtime, req, res));
   listener.on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
     sendErrorOnSocket(socket, new ProxyError('bad_request', 'WebSocket over plain HTTP is not proxied; use wss://')),
   );
   listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, undefined));
 
+  let closing: Promise<void> | undefined;
   return {
     listener,
-    async close() {
-      await new Promise<void>((resolve) => {
-        listener.close(() => resolve());
-        listener.closeAllConnections();
+    connectionCount: () => connections.size,
+    close(drainMs = 0) {
+      closing ??= (async () => {
+        // The port is free once the handle is closed; net.Server's own 'close' would wait for
+        // every connection, which the drain takes care of.
+        if (listener.listening) listener.close();
+        await connections.drain(drainMs);
         inner.closeAllConnections();
-      });
+        inner.close(); // ends its head-deadline timer (it never listened: nothing else to close)
+      })();
+      return closing;
     },
   };
 }
 
-function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<object, ExchangeContext>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<object, ExchangeContext>, connections: ClientConnections, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', () => socket.destroy());
+  // The HTTP server's timers no longer apply: first_byte, handshake or the tunnel's idle do.
+  (socket as Duplex & { setTimeout(ms: number): void }).setTimeout(0);
+  connections.pending(socket);
   const client = clientAddress(req.socket);
   const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
   routeConnect(runtime, req, draft).then(
@@ -81,9 +107,9 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
       if (route === 'intercept') runtime.upstream.prewarm(target.host, target.port);
       if (route === 'intercept' || route === 'self-check') {
         // One audit line per request inside, none for the CONNECT itself.
-        intercept(runtime, inner, contexts, socket, head, { agent, target, client, selfCheck: route === 'self-check' });
+        intercept(runtime, inner, contexts, connections, socket, head, { agent, target, client, selfCheck: route === 'self-check' });
       } else {
-        void openTunnel(runtime, socket, head, target, draft);
+        void openTunnel(runtime, socket, head, target, draft, connections);
       }
     },
     (err: unknown) => {

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AuditDraft } from './audit-event.ts';
+import type { ClientConnections } from './connections.ts';
 import { sendErrorOnSocket } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { formatAuthority, type Target } from './target.ts';
@@ -9,8 +10,13 @@ import { upstreamError } from './upstream-errors.ts';
 /**
  * A blind tunnel for a host no grant covers: bytes both ways, nothing read, nothing injected.
  * The client sees the real host's own certificate. One audit line when the tunnel closes.
+ *
+ * keyway cannot see requests inside, so its one rule is silence: a tunnel with no byte moving
+ * either way for proxy.timeouts.idle is closed (each side's inactivity timer, reset by every read
+ * and write; a client that stops reading stalls both). Half-closes are passed through: a FIN from
+ * one side ends the other's writing, and the tunnel closes when both have ended.
  */
-export async function openTunnel(runtime: ProxyRuntime, client: Duplex, head: Buffer, target: Target, draft: AuditDraft): Promise<void> {
+export async function openTunnel(runtime: ProxyRuntime, client: Duplex, head: Buffer, target: Target, draft: AuditDraft, connections?: ClientConnections): Promise<void> {
   draft.event.decision = 'tunnel';
   let upstream: Socket;
   try {
@@ -21,6 +27,13 @@ export async function openTunnel(runtime: ProxyRuntime, client: Duplex, head: Bu
     draft.failed(error);
     draft.commit(runtime);
     sendErrorOnSocket(client, error);
+    return;
+  }
+  // The dial is bounded (10 s); a client reset meanwhile is noticed here.
+  if (client.destroyed) {
+    upstream.destroy();
+    draft.event.code = 'client_closed';
+    draft.commit(runtime);
     return;
   }
   draft.event.status = 200;
@@ -41,6 +54,15 @@ export async function openTunnel(runtime: ProxyRuntime, client: Duplex, head: Bu
   upstream.on('close', close);
   client.on('error', close);
   upstream.on('error', close);
+  const idle = runtime.config.proxy.timeouts.idle;
+  const quietFor = (ms: number) => {
+    (client as Socket).setTimeout(ms);
+    upstream.setTimeout(ms);
+  };
+  quietFor(idle);
+  client.on('timeout', close);
+  upstream.on('timeout', close);
+  connections?.tunnel(client, (ms) => quietFor(Math.min(ms, idle)));
 }
 
 function dial(address: string, port: number): Promise<Socket> {
