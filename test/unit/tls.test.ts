@@ -254,6 +254,20 @@ describe('LeafMinter and SecureContextCache', () => {
     cache.get('three.example.test');
     expect(cache.size).toBe(2);
   });
+
+  it('keeps few built contexts and rebuilds an evicted one from its kept leaf, without minting again', () => {
+    let mints = 0;
+    const counting = { mint: (host: string) => (mints++, minter.mint(host)) } as LeafMinter;
+    const cache = new SecureContextCache(counting, { max: 100, maxContexts: 2 });
+    const first = cache.get('one.example.test');
+    cache.get('two.example.test');
+    cache.get('three.example.test');
+    expect(cache.contexts).toBe(2);
+    expect(cache.size).toBe(3);
+    const again = cache.get('one.example.test');
+    expect(again).not.toBe(first); // rebuilt: its context had been evicted
+    expect(mints).toBe(3); // but from the kept leaf
+  });
 });
 
 
