@@ -84,7 +84,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     const keyway = { pid: world.keyway.pid, runtime: world.keyway.runtime(), rssAfterStartMiB: probe.rssMiB() };
     const fdsAfterStart = probe.fds();
     hooks.onStarted?.(keyway);
-    const port = world.upstream.port;
+    const port = world.servers.upstreamPort;
     const mixPlan = { newHostEveryMs: options.newHostEveryMs, oauthEvery: options.oauthEvery, maxNewHosts };
 
     // Warm-up: the same mix at the same rate, on its own connections, closed afterwards.
@@ -102,7 +102,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
       send: sender(world.route, warmDispatcher),
     });
     await closeDispatcher(warmDispatcher);
-    world.closeIdleUpstreams();
+    await world.servers.closeIdle();
     const baseline = await steadyFds(probe, SETTLE_MS);
 
     const runMix = mix(port, mixPlan, warmMix.hostsUsed());
@@ -113,7 +113,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     // Bounded by the run: one reading a second, cleared below.
     const sampler = setInterval(sample, 1000);
     const windows: WindowReport[] = [];
-    let refreshesSeen = world.tokenEndpoint.counts.refreshed;
+    let refreshesSeen = world.servers.latest().token.refreshed;
     let cpuSeen = { at: performance.now(), keyway: probe.cpuS(), bench: cpuSeconds() };
     let load: LoadResult;
     try {
@@ -123,7 +123,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
         pick: runMix.pick,
         send: sender(world.route, dispatcher),
         onWindow: (w) => {
-          const refreshed = world.tokenEndpoint.counts.refreshed;
+          const refreshed = world.servers.latest().token.refreshed;
           const cpu = { at: performance.now(), keyway: probe.cpuS(), bench: cpuSeconds() };
           const pct = (used: number) => (used / ((cpu.at - cpuSeen.at) / 1000)) * 100;
           const report: WindowReport = {
@@ -149,14 +149,15 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     // Drain: the client goes away, the upstreams drop idle connections; keyway must let go of all of them.
     const closing = performance.now();
     await closeDispatcher(dispatcher);
-    world.closeIdleUpstreams();
+    await world.servers.closeIdle();
     const settled = await waitForFds(probe, baseline, SETTLE_MS);
 
     const rss = rssFigures(samples, options.durationMs, rssAtEnd);
     const drift = driftFigures(windows, options.durationMs);
     const fds: FdFigures = { afterStart: fdsAfterStart, baseline, peakDuringLoad: peakFds, afterDrain: settled.fds, settledMs: performance.now() - closing };
     // A refresh storm (a rotated refresh token used twice) is keyway's error even if no request failed.
-    const tokenErrors: Record<string, number> = world.tokenEndpoint.counts.invalidGrant > 0 ? { 'token endpoint: invalid_grant': world.tokenEndpoint.counts.invalidGrant } : {};
+    const counts = await world.servers.counts();
+    const tokenErrors: Record<string, number> = counts.token.invalidGrant > 0 ? { 'token endpoint: invalid_grant': counts.token.invalidGrant } : {};
     const errors = merge(merge(warm.errors, load.errors), tokenErrors);
     const targets = judge({ errors, rss, drift, fds });
     const { windows: _omit, ...loadFigures } = load;
@@ -168,8 +169,8 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
       windows,
       okPerS: load.ok / (options.durationMs / 1000),
       newHosts: runMix.hostsUsed() - warmMix.hostsUsed(),
-      tokenEndpoint: { ...world.tokenEndpoint.counts },
-      upstream: { ...world.upstream.counts, oauth: { ...world.upstream.counts.oauth } },
+      tokenEndpoint: counts.token,
+      upstream: counts.upstream,
       rss,
       drift,
       fds,

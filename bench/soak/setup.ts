@@ -10,9 +10,8 @@ import { TLS_FIXTURES } from '../../test/helpers/fixtures.ts';
 import { keywayRoute, type Route } from '../clients.ts';
 import { startKeywayChild, type KeywayChild } from '../keyway-child.ts';
 import { MAIN_HOST, OAUTH_HOST } from '../scenarios.ts';
-import { startTokenEndpoint, type BenchTokenEndpoint } from '../token-endpoint.ts';
-import { startBenchUpstream, type BenchUpstream } from '../upstream.ts';
 import type { Outcome, Target, TargetKind } from './load.ts';
+import { startServers, type Servers } from './servers.ts';
 
 export const DIST_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 export const newHostName = (i: number): string => `n${i}.bench.test`;
@@ -27,11 +26,9 @@ export interface WorldOptions {
 
 export interface World {
   keyway: KeywayChild;
-  upstream: BenchUpstream;
-  tokenEndpoint: BenchTokenEndpoint;
+  /** The upstream and token endpoint (in a worker thread). */
+  servers: Servers;
   route: Route;
-  /** Closes kept-alive connections on the upstream and token endpoint, as idle servers do. */
-  closeIdleUpstreams(): void;
   stop(): Promise<void>;
 }
 
@@ -44,10 +41,15 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
-    const tokenEndpoint = await startTokenEndpoint({ clientId: client.id, clientSecret: client.secret, initialRefreshToken: seedRefreshToken, lifetimeS: options.tokenLifetimeS });
-    stops.push(() => tokenEndpoint.close());
-    const upstream = await startBenchUpstream(secret, { host: OAUTH_HOST, check: tokenEndpoint.check });
-    stops.push(() => upstream.close());
+    const servers = await startServers({
+      secret,
+      clientId: client.id,
+      clientSecret: client.secret,
+      initialRefreshToken: seedRefreshToken,
+      tokenLifetimeS: options.tokenLifetimeS,
+      oauthHost: OAUTH_HOST,
+    });
+    stops.push(() => servers.close());
     const hosts = [MAIN_HOST, OAUTH_HOST, ...Array.from({ length: options.newHosts }, (_, i) => newHostName(i))];
     const keyway = await startKeywayChild({
       hosts,
@@ -58,7 +60,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       env: { SOAK_OAUTH_CLIENT_SECRET: client.secret },
       config: {
         oauth: { refresh_skew: '1s' },
-        providers: { soakauth: { token_url: tokenEndpoint.url, client_id: client.id, client_secret: 'env:SOAK_OAUTH_CLIENT_SECRET' } },
+        providers: { soakauth: { token_url: servers.tokenUrl, client_id: client.id, client_secret: 'env:SOAK_OAUTH_CLIENT_SECRET' } },
       },
       setup: [
         { args: ['grants', 'add', 'oauth', '--type', 'oauth2', '--domains', OAUTH_HOST, '--provider', 'soakauth'] },
@@ -70,17 +72,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       ],
     });
     stops.push(() => keyway.stop());
-    return {
-      keyway,
-      upstream,
-      tokenEndpoint,
-      route: keywayRoute(keyway.url, keyway.caPem, TLS_FIXTURES.ca),
-      closeIdleUpstreams: () => {
-        upstream.closeIdle();
-        tokenEndpoint.closeIdle();
-      },
-      stop,
-    };
+    return { keyway, servers, route: keywayRoute(keyway.url, keyway.caPem, TLS_FIXTURES.ca), stop };
   } catch (err) {
     await stop();
     throw err;
