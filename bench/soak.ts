@@ -58,6 +58,9 @@ async function main(): Promise<number> {
     process.exit(3);
   }, watchdogMs);
   watchdog.unref();
+  // Exiting kills the keyway child (runSoak's exit hook).
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
 
   say(`keyway soak: ${options.rate} req/s open loop for ${options.durationMs / 1000} s (after a ${WARMUP_MS / 1000} s warm-up), windows of ${options.windowMs / 1000} s`);
   say(`machine: ${cpus().length} CPUs, load average ${loadavg().map((n) => n.toFixed(2)).join(' ')} at start (shared: figures are noisy)`);

@@ -43,12 +43,12 @@ export function summary(r: SoakReport): string {
   const behind = l.lagMs.p99 > 10 || l.sentLate10ms > l.sent * 0.01;
   const lines = [
     '',
-    `totals: ${l.slots} requests scheduled over ${fixed(o.durationMs / 1000, 0)} s at ${o.rate}/s; ${l.sent} sent, ${l.ok} ok; ${fixed(r.okPerS, 0)} ok/s achieved`,
+    `totals: ${l.slots} requests scheduled over ${fixed(o.durationMs / 1000, 0)} s at ${o.rate}/s; ${l.sent} sent (${fixed((l.sent / l.slots) * 100, 1)}% of the schedule; the rest over the ${o.maxInFlight} in-flight bound), ${l.ok} ok; ${fixed(r.okPerS, 0)} ok/s achieved`,
     `latency from the scheduled time: p50 ${fixed(l.latencyMs.p50, 2)} ms, p99 ${fixed(l.latencyMs.p99, 2)} ms, max ${fixed(l.latencyMs.max, 1)} ms`,
     `generator lag (sent after due): p50 ${fixed(l.lagMs.p50, 2)} ms, p99 ${fixed(l.lagMs.p99, 2)} ms, max ${fixed(l.lagMs.max, 1)} ms; ${l.sentLate10ms} requests sent over 10 ms late` +
       (behind ? ' -- the generator could not keep the schedule: figures reflect this machine, not only keyway' : ' (kept the schedule)'),
     `mix: ${r.newHosts} new host names (one per ${o.newHostEveryMs / 1000} s), ${r.tokenEndpoint.refreshed} token refreshes in all (rotating; token lifetime ${o.tokenLifetimeS} s), one request in ${o.oauthEvery} on the oauth2 grant`,
-    `upstream: ${r.upstream.viaKeyway} requests on the bearer grant (${r.upstream.withoutCredentialViaKeyway} without the credential), ${r.upstream.oauth.total} on the oauth2 grant (${r.upstream.oauth.refusedExpired + r.upstream.oauth.refusedUnknown + r.upstream.oauth.refusedMissing} refused)`,
+    `upstream (warm-up included): ${r.upstream.viaKeyway} requests on the bearer grant (${r.upstream.withoutCredentialViaKeyway} without the credential), ${r.upstream.oauth.total} on the oauth2 grant (${r.upstream.oauth.refusedExpired + r.upstream.oauth.refusedUnknown + r.upstream.oauth.refusedMissing} refused)`,
     `warm-up: ${fixed(r.warmup.seconds, 1)} s, ${r.warmup.ok} ok, p99 ${fixed(r.warmup.p99Ms, 2)} ms, errors ${errorText(r.warmup.errors)}`,
     `keyway: RSS ${fixed(r.keyway.rssAfterStartMiB, 1)} MiB after start; runs as ${r.keyway.runtime}`,
     '',

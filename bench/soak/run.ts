@@ -1,6 +1,7 @@
 // One soak, as a library (bench/soak.ts and test/hostile/soak.test.ts both call runSoak): start the
 // world, warm up, take the descriptor baseline, run the open-loop load with readings every second,
 // drain, check descriptors come back, and judge the targets.
+import { rmSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import { runOpenLoop, type LoadResult, type WindowStats } from './load.ts';
 import type { SoakOptions } from './options.ts';
@@ -79,9 +80,26 @@ const merge = (a: Record<string, number>, b: Record<string, number>): Record<str
 export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): Promise<SoakReport> {
   const maxNewHosts = Math.ceil((options.warmupMs + options.durationMs) / options.newHostEveryMs) + 2;
   const world: World = await startWorld({ newHosts: maxNewHosts, tokenLifetimeS: options.tokenLifetimeS, cli: options.cli });
+  // keyway must not outlive the run, even when its caller gives up on it (a test's timeout, a
+  // watchdog's exit): killed when this process exits, and in any case once the run's bound is past.
+  const pid = world.keyway.pid;
+  const kill = () => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const killAtExit = () => {
+    kill();
+    rmSync(world.keyway.home, { recursive: true, force: true });
+  };
+  process.once('exit', killAtExit);
+  const guard = setTimeout(kill, options.warmupMs + options.durationMs + DRAIN_MS * 2 + SETTLE_MS * 2 + 60_000);
+  guard.unref();
   try {
-    const probe = procProbe(world.keyway.pid);
-    const keyway = { pid: world.keyway.pid, runtime: world.keyway.runtime(), rssAfterStartMiB: probe.rssMiB() };
+    const probe = procProbe(pid);
+    const keyway = { pid, runtime: world.keyway.runtime(), rssAfterStartMiB: probe.rssMiB() };
     const fdsAfterStart = probe.fds();
     hooks.onStarted?.(keyway);
     const port = world.servers.upstreamPort;
@@ -182,6 +200,8 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     const tail = world.keyway.output();
     throw new Error(`soak failed: ${(err as Error).message}\nkeyway output (last lines):\n${tail}`, { cause: err });
   } finally {
+    clearTimeout(guard);
     await world.stop();
+    process.off('exit', killAtExit);
   }
 }
