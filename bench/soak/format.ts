@@ -47,6 +47,8 @@ export function summary(r: SoakReport): string {
     `latency from the scheduled time: p50 ${fixed(l.latencyMs.p50, 2)} ms, p99 ${fixed(l.latencyMs.p99, 2)} ms, max ${fixed(l.latencyMs.max, 1)} ms`,
     `generator lag (sent after due): p50 ${fixed(l.lagMs.p50, 2)} ms, p99 ${fixed(l.lagMs.p99, 2)} ms, max ${fixed(l.lagMs.max, 1)} ms; ${l.sentLate10ms} requests sent over 10 ms late` +
       (behind ? ' -- the generator could not keep the schedule: figures reflect this machine, not only keyway' : ' (kept the schedule)'),
+    `CPU: keyway got ${fixed(r.cpu.keywayCorePct, 0)}% of a core and spent ${fixed(r.cpu.keywayMsPerRequest, 3)} ms per request; the client and upstreams ${fixed(r.cpu.benchCorePct, 0)}% and ${fixed(r.cpu.benchMsPerRequest, 3)} ms per request` +
+      ` (so ${o.rate}/s needs about ${fixed((r.cpu.keywayMsPerRequest * o.rate) / 10, 0)}% + ${fixed((r.cpu.benchMsPerRequest * o.rate) / 10, 0)}% of a core)`,
     `mix: ${r.newHosts} new host names (one per ${o.newHostEveryMs / 1000} s), ${r.tokenEndpoint.refreshed} token refreshes in all (rotating; token lifetime ${o.tokenLifetimeS} s), one request in ${o.oauthEvery} on the oauth2 grant`,
     `upstream (warm-up included): ${r.upstream.viaKeyway} requests on the bearer grant (${r.upstream.withoutCredentialViaKeyway} without the credential), ${r.upstream.oauth.total} on the oauth2 grant (${r.upstream.oauth.refusedExpired + r.upstream.oauth.refusedUnknown + r.upstream.oauth.refusedMissing} refused)`,
     `warm-up: ${fixed(r.warmup.seconds, 1)} s, ${r.warmup.ok} ok, p99 ${fixed(r.warmup.p99Ms, 2)} ms, errors ${errorText(r.warmup.errors)}`,

@@ -37,6 +37,7 @@ export interface SoakReport {
   windows: WindowReport[];
   /** Achieved good answers per second over the run, against `options.rate`. */
   okPerS: number;
+  cpu: CpuFigures;
   newHosts: number;
   tokenEndpoint: TokenEndpointCounts;
   upstream: UpstreamCounts;
@@ -47,6 +48,15 @@ export interface SoakReport {
   errors: Record<string, number>;
   targets: Target[];
   pass: boolean;
+}
+
+/** CPU over the run: the share of one core each side got, and what one request cost it. */
+export interface CpuFigures {
+  keywayCorePct: number;
+  benchCorePct: number;
+  keywayMsPerRequest: number;
+  /** The client and the upstreams together (this process). */
+  benchMsPerRequest: number;
 }
 
 export interface SoakHooks {
@@ -133,6 +143,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     const windows: WindowReport[] = [];
     let refreshesSeen = world.servers.latest().token.refreshed;
     let cpuSeen = { at: performance.now(), keyway: probe.cpuS(), bench: cpuSeconds() };
+    const cpuAtStart = cpuSeen;
     let load: LoadResult;
     try {
       load = await runOpenLoop({
@@ -162,6 +173,14 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
       clearInterval(sampler);
     }
     const rssAtEnd = probe.rssMiB();
+    const cpuAtEnd = { at: performance.now(), keyway: probe.cpuS(), bench: cpuSeconds() };
+    const loadSeconds = (cpuAtEnd.at - cpuAtStart.at) / 1000;
+    const cpu: CpuFigures = {
+      keywayCorePct: ((cpuAtEnd.keyway - cpuAtStart.keyway) / loadSeconds) * 100,
+      benchCorePct: ((cpuAtEnd.bench - cpuAtStart.bench) / loadSeconds) * 100,
+      keywayMsPerRequest: ((cpuAtEnd.keyway - cpuAtStart.keyway) * 1000) / load.completed,
+      benchMsPerRequest: ((cpuAtEnd.bench - cpuAtStart.bench) * 1000) / load.completed,
+    };
     const peakFds = Math.max(probe.fds(), ...samples.map((s) => s.fds), ...windows.map((w) => w.fds));
 
     // Drain: the client goes away, the upstreams drop idle connections; keyway must let go of all of them.
@@ -186,6 +205,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
       load: loadFigures,
       windows,
       okPerS: load.ok / (options.durationMs / 1000),
+      cpu,
       newHosts: runMix.hostsUsed() - warmMix.hostsUsed(),
       tokenEndpoint: counts.token,
       upstream: counts.upstream,
