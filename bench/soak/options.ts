@@ -29,6 +29,7 @@ export const USAGE = `usage: npm run soak -- [--duration 60s] [--rate 2000] [--w
   --window D         reporting window (default 10s)
   --max-in-flight N  requests in flight at most; one due beyond that is an "overload" error (default 512)
   --connections N    keep-alive connections per origin through keyway (default 64)
+  --new-host-every D one request this often goes to a host name keyway has not seen (default 1s)
   --json             print one JSON document instead of text
   --src              run keyway from src/ (default: the built dist/, which npm run soak builds first)
 Exit 0 when every target is met, 1 when one is missed (the output says which), 2 on bad usage.`;
@@ -88,6 +89,9 @@ export function parseOptions(argv: readonly string[]): SoakOptions {
         break;
       case '--connections':
         options.connections = bounded('--connections', Number(value()), 1, 1024);
+        break;
+      case '--new-host-every':
+        options.newHostEveryMs = bounded('--new-host-every', parseDuration(value()), 10, 3_600_000);
         break;
       case '--json':
         options.json = true;
