@@ -40,6 +40,7 @@ export const headerLine = (): string => line(WINDOW_HEADER);
 export function summary(r: SoakReport): string {
   const o = r.options;
   const l = r.load;
+  const hostsAfterMark = Math.max(1, Math.round(r.newHosts * (1 - (r.rss.markS * 1000) / o.durationMs)));
   const behind = l.lagMs.p99 > 10 || l.sentLate10ms > l.sent * 0.01;
   const lines = [
     '',
@@ -50,6 +51,8 @@ export function summary(r: SoakReport): string {
     `CPU: keyway got ${fixed(r.cpu.keywayCorePct, 0)}% of a core and spent ${fixed(r.cpu.keywayMsPerRequest, 3)} ms per request; the client and upstreams ${fixed(r.cpu.benchCorePct, 0)}% and ${fixed(r.cpu.benchMsPerRequest, 3)} ms per request` +
       ` (so ${o.rate}/s needs about ${fixed((r.cpu.keywayMsPerRequest * o.rate) / 10, 0)}% + ${fixed((r.cpu.benchMsPerRequest * o.rate) / 10, 0)}% of a core)`,
     `mix: ${r.newHosts} new host names (one per ${o.newHostEveryMs / 1000} s), ${r.tokenEndpoint.refreshed} token refreshes in all (rotating; token lifetime ${o.tokenLifetimeS} s), one request in ${o.oauthEvery} on the oauth2 grant`,
+    `RSS: ${fixed(r.rss.growthMiB, 1)} MiB growth ${r.rss.markRule}, over ${hostsAfterMark} new host names in that time: ${fixed((r.rss.growthMiB * 1024) / hostsAfterMark, 0)} KiB a name if they were all of it` +
+      ' (keyway keeps a TLS context per name, up to its cache bound)',
     `upstream (warm-up included): ${r.upstream.viaKeyway} requests on the bearer grant (${r.upstream.withoutCredentialViaKeyway} without the credential), ${r.upstream.oauth.total} on the oauth2 grant (${r.upstream.oauth.refusedExpired + r.upstream.oauth.refusedUnknown + r.upstream.oauth.refusedMissing} refused)`,
     `warm-up: ${fixed(r.warmup.seconds, 1)} s, ${r.warmup.ok} ok, p99 ${fixed(r.warmup.p99Ms, 2)} ms, errors ${errorText(r.warmup.errors)}`,
     `keyway: RSS ${fixed(r.keyway.rssAfterStartMiB, 1)} MiB after start; runs as ${r.keyway.runtime}`,
