@@ -44,6 +44,8 @@ export interface BenchTokenEndpoint {
   refreshTimes: number[];
   /** How the upstream should treat an Authorization header on the OAuth host. */
   check(authorization: string | undefined): TokenCheck;
+  /** Closes kept-alive connections that carry no request now (as an upstream does when idle). */
+  closeIdle(): void;
   close(): Promise<void>;
 }
 
@@ -145,6 +147,7 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
       }
       return 'unknown';
     },
+    closeIdle: () => server.closeIdleConnections(),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

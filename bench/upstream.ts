@@ -51,6 +51,8 @@ export interface OAuthHostCheck {
 export interface BenchUpstream {
   port: number;
   counts: UpstreamCounts;
+  /** Closes kept-alive connections that carry no request now (as an upstream does when idle). */
+  closeIdle(): void;
   close(): Promise<void>;
 }
 
@@ -179,6 +181,7 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck)
   return {
     port: (server.address() as AddressInfo).port,
     counts,
+    closeIdle: () => server.closeIdleConnections(),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
