@@ -8,11 +8,15 @@ import type { ClientCredentialsMaterial, SecretMaterial } from '../material.ts';
 import { oauthStateId, type OAuthState } from '../oauth-state.ts';
 import type { Store, StoreDraft } from '../store/index.ts';
 import { PendingSaves, reasonOf, type PendingState, type WriteOutcome } from './pending-saves.ts';
+import { needsReconnect, pendingSaveError, supersededError } from './token-errors.ts';
 import { acquireRefreshLock, type ReleaseRefreshLock } from './refresh-lock.ts';
 import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenSet } from './token-endpoint.ts';
 
+/** What the TokenManager needs of the store: reads from memory, read-modify-write under its lock. */
+export type TokenStore = Pick<Store, 'get' | 'update'>;
+
 export interface TokenManagerOptions {
-  store: Store;
+  store: TokenStore;
   /** Where the per-grant refresh locks live (data/locks). */
   lockDir: string;
   /** The token endpoint and client for a grant, or undefined when its provider is unknown. */
@@ -100,7 +104,7 @@ export class TokenManager {
       if (!pending) throw err;
       const outcome = await this.#pending.settle(grant.id, this.#now() + SETTLE_WAIT_MS);
       if (outcome === 'saved' && pending.next.accessToken) return { token: pending.next.accessToken, refreshed: true };
-      throw outcome === 'failed' ? this.#pendingError(grant, pending) : supersededError(grant);
+      throw outcome === 'failed' ? pendingSaveError(grant, pending.lastError) : supersededError(grant);
     }
   }
 
@@ -152,7 +156,7 @@ export class TokenManager {
     } catch (err) {
       if (err instanceof ProxyError && err.code === 'grant_needs_reconnect') throw err;
       const held = this.#pending.get(grant.id);
-      if (held) return this.#stillValidOr(grant, force, this.#pendingError(grant, held));
+      if (held) return this.#stillValidOr(grant, force, pendingSaveError(grant, held.lastError));
       const error =
         err instanceof ProxyError
           ? err
@@ -184,19 +188,11 @@ export class TokenManager {
    */
   async #fromPending(grant: Grant, pending: PendingState, staleToken: string | undefined, force: boolean): Promise<AccessToken> {
     const outcome = this.#pending.ready(grant.id) ? await this.#pending.attempt(grant.id) : 'failed';
-    if (outcome === 'failed') return this.#stillValidOr(grant, force, this.#pendingError(grant, pending));
+    if (outcome === 'failed') return this.#stillValidOr(grant, force, pendingSaveError(grant, pending.lastError));
     const next = pending.next;
     if (outcome === 'saved' && next.accessToken && this.#fresh(next)) return { token: next.accessToken, refreshed: true };
     // Saved but already near expiry, or superseded by a newer secret: the usual path, which re-reads the store.
     return this.#refresh(grant, staleToken, force);
-  }
-
-  #pendingError(grant: Grant, pending: PendingState): ProxyError {
-    return new ProxyError('token_refresh_failed', `grant "${grant.id}" was refreshed but its new token could not be saved (${reasonOf(pending.lastError)}); keyway keeps it and retries the save before using it`, {
-      grant: grant.id,
-      cause: pending.lastError,
-      hint: 'check that keyway\'s data/ folder is writable and has free space; retry the request shortly',
-    });
   }
 
   async #refreshLocked(grant: Grant, endpoint: TokenEndpoint, staleToken: string | undefined, force: boolean, release: ReleaseRefreshLock): Promise<AccessToken> {
@@ -242,7 +238,7 @@ export class TokenManager {
       // (and the refresh lock) until a save lands; the request fails meanwhile, it is not handed out.
       const pending = this.#pending.hold(grant.id, { next, write, release, lastError: err });
       this.#o.logger?.warn({ grant: grant.id, reason: reasonOf(err) }, 'token refreshed but not saved; kept in memory, retrying the save');
-      throw this.#pendingError(grant, pending);
+      throw pendingSaveError(grant, pending.lastError);
     }
     if (outcome === 'superseded') {
       this.#o.logger?.warn({ grant: grant.id }, 'refreshed token dropped: the store now holds a newer secret or status for this grant');
@@ -308,15 +304,3 @@ function materialState(m: SecretMaterial | undefined): OAuthState {
   if (!m || typeof m !== 'object' || 'username' in m) return {};
   return { accessToken: m.accessToken, refreshToken: 'refreshToken' in m ? m.refreshToken : undefined, expiresAt: m.expiresAt, scopes: m.scopes };
 }
-
-function supersededError(grant: Grant): ProxyError {
-  return new ProxyError('token_refresh_failed', `grant "${grant.id}" changed (a new secret, a revoke) while it was being refreshed`, { grant: grant.id, hint: 'retry the request' });
-}
-
-function needsReconnect(grant: Grant, message: string): ProxyError {
-  return new ProxyError('grant_needs_reconnect', message, {
-    grant: grant.id,
-    hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}`,
-  });
-}
-

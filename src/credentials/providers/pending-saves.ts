@@ -91,7 +91,9 @@ export class PendingSaves {
       const wait = entry.running ? 0 : entry.nextAttemptAt - this.#o.now();
       if (wait > 0) {
         if (this.#o.now() + wait > deadline) return 'failed';
+        // Then look again: the background timer, due at the same moment, may be the one to attempt.
         await new Promise((resolve) => setTimeout(resolve, wait));
+        continue;
       }
       const outcome = await this.attempt(grantId);
       if (outcome !== 'failed') return outcome;
