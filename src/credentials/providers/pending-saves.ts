@@ -5,6 +5,13 @@
 // retried with a capped backoff until it lands or someone else's write supersedes it, and the holder
 // keeps the grant's refresh lock meanwhile, so no keyway process on this home refreshes with the
 // spent token. Its access token is handed out only once it is saved (persist before use).
+//
+// What is left: the state lives in this process's memory only. A crash (or a stop) before a save
+// lands loses it, exactly like a crash between the provider's answer and the fsync, only the window
+// is now as long as the store stays unwritable. And if this process stalls past the refresh lock's
+// stale time (10 s) while holding it, another process may take the lock over and refresh with the
+// spent token: the provider then revokes the grant, that process marks it needs_reconnect, and
+// this state, superseded by that mark, is dropped rather than written over it.
 
 import type { Logger } from 'pino';
 import type { OAuthState } from '../oauth-state.ts';
