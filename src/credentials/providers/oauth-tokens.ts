@@ -2,15 +2,21 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../../net/undici.ts';
 import { ProxyError } from '../../errors/index.ts';
+import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { Grant } from '../grants.ts';
-import type { ClientCredentialsMaterial } from '../material.ts';
+import type { ClientCredentialsMaterial, SecretMaterial } from '../material.ts';
 import { oauthStateId, type OAuthState } from '../oauth-state.ts';
-import type { Store } from '../store/index.ts';
-import { withRefreshLock } from './refresh-lock.ts';
+import type { Store, StoreDraft } from '../store/index.ts';
+import { PendingSaves, reasonOf, type PendingState, type WriteOutcome } from './pending-saves.ts';
+import { needsReconnect, pendingSaveError, supersededError } from './token-errors.ts';
+import { acquireRefreshLock, type ReleaseRefreshLock } from './refresh-lock.ts';
 import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenSet } from './token-endpoint.ts';
 
+/** What the TokenManager needs of the store: reads from memory, read-modify-write under its lock. */
+export type TokenStore = Pick<Store, 'get' | 'update'>;
+
 export interface TokenManagerOptions {
-  store: Store;
+  store: TokenStore;
   /** Where the per-grant refresh locks live (data/locks). */
   lockDir: string;
   /** The token endpoint and client for a grant, or undefined when its provider is unknown. */
@@ -35,31 +41,38 @@ interface Failure {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+// `keyway refresh` is a short-lived process: it keeps retrying a failed save this long before it
+// gives up (and with it, on a rotating provider, the grant).
+const SETTLE_WAIT_MS = 20_000;
 
 /**
  * Access tokens for oauth2 and client_credentials grants. The request path reads memory only; a
  * refresh happens before expiry (skew), once per grant however many requests wait (single flight in
  * this process, a lock file across processes), persists the rotated refresh token before the new
- * access token is used, and never hands out an expired token.
+ * access token is used, and never hands out an expired token. A refreshed state the store could not
+ * take is kept in memory (PendingSaves) and saved before the grant refreshes again.
  */
 export class TokenManager {
   readonly #o: TokenManagerOptions;
   readonly #now: () => number;
   readonly #inFlight = new Map<string, Promise<AccessToken>>();
   readonly #failures = new Map<string, Failure>();
+  readonly #pending: PendingSaves;
 
   constructor(options: TokenManagerOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#pending = new PendingSaves({ now: this.#now, logger: options.logger });
   }
 
   /** The state in force: the live record if any, else the tokens the user provided. */
   state(grant: Grant): OAuthState {
-    const live = this.#o.store.get<OAuthState>(oauthStateId(grant.id));
-    if (live) return live;
-    const m = grant.material;
-    if (!m || typeof m !== 'object' || 'username' in m) return {};
-    return { accessToken: m.accessToken, refreshToken: 'refreshToken' in m ? m.refreshToken : undefined, expiresAt: m.expiresAt, scopes: m.scopes };
+    return this.#o.store.get<OAuthState>(oauthStateId(grant.id)) ?? materialState(grant.material);
+  }
+
+  /** Does this grant hold refreshed tokens the store has not taken yet? */
+  hasPendingSave(grantId: string): boolean {
+    return this.#pending.has(grantId);
   }
 
   /** A token valid beyond the skew; refreshes first when needed. */
@@ -82,8 +95,17 @@ export class TokenManager {
   }
 
   /** `keyway refresh ID`: refresh now, whatever the expiry. */
-  refreshNow(grant: Grant): Promise<AccessToken> {
-    return this.#singleFlight(grant, this.state(grant).accessToken, true);
+  async refreshNow(grant: Grant): Promise<AccessToken> {
+    try {
+      return await this.#singleFlight(grant, this.state(grant).accessToken, true);
+    } catch (err) {
+      // The caller may be a process about to exit: it must not leave with the only valid refresh token.
+      const pending = this.#pending.get(grant.id);
+      if (!pending) throw err;
+      const outcome = await this.#pending.settle(grant.id, this.#now() + SETTLE_WAIT_MS);
+      if (outcome === 'saved' && pending.next.accessToken) return { token: pending.next.accessToken, refreshed: true };
+      throw outcome === 'failed' ? pendingSaveError(grant, pending.lastError) : supersededError(grant);
+    }
   }
 
   #fresh(state: OAuthState): boolean {
@@ -109,6 +131,8 @@ export class TokenManager {
   }
 
   async #refresh(grant: Grant, staleToken: string | undefined, force: boolean): Promise<AccessToken> {
+    const pending = this.#pending.get(grant.id);
+    if (pending) return this.#fromPending(grant, pending, staleToken, force);
     const failure = this.#failures.get(grant.id);
     if (failure && this.#now() < failure.nextAttemptAt) {
       // Backing off: no call to the endpoint. A token not yet expired is still good to send.
@@ -123,12 +147,16 @@ export class TokenManager {
         hint: 'set the grant\'s provider to a preset or a provider in the config',
       });
     }
+    let release: ReleaseRefreshLock | undefined;
     try {
-      const result = await withRefreshLock(join(this.#o.lockDir), grant.id, this.#o.timeoutMs + 5_000, () => this.#refreshLocked(grant, endpoint, staleToken, force));
+      release = await acquireRefreshLock(join(this.#o.lockDir), grant.id, this.#o.timeoutMs + 5_000);
+      const result = await this.#refreshLocked(grant, endpoint, staleToken, force, release);
       this.#failures.delete(grant.id);
       return result;
     } catch (err) {
       if (err instanceof ProxyError && err.code === 'grant_needs_reconnect') throw err;
+      const held = this.#pending.get(grant.id);
+      if (held) return this.#stillValidOr(grant, force, pendingSaveError(grant, held.lastError));
       const error =
         err instanceof ProxyError
           ? err
@@ -140,13 +168,34 @@ export class TokenManager {
       const count = (failure?.count ?? 0) + 1;
       this.#failures.set(grant.id, { count, nextAttemptAt: this.#now() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (count - 1)), error });
       this.#o.logger?.warn({ grant: grant.id, failures: count }, 'token refresh failed');
-      const state = this.state(grant);
-      if (!force && state.accessToken && this.#notExpired(state)) return { token: state.accessToken, refreshed: false };
-      throw error;
+      return this.#stillValidOr(grant, force, error);
+    } finally {
+      // A pending save owns the lock until it is settled: other processes must not refresh meanwhile.
+      if (release && !this.#pending.has(grant.id)) await release();
     }
   }
 
-  async #refreshLocked(grant: Grant, endpoint: TokenEndpoint, staleToken: string | undefined, force: boolean): Promise<AccessToken> {
+  /** A stored token not expired yet is still good to send when no refresh could be had; otherwise `error`. */
+  #stillValidOr(grant: Grant, force: boolean, error: ProxyError): AccessToken {
+    const state = this.state(grant);
+    if (!force && state.accessToken && this.#notExpired(state)) return { token: state.accessToken, refreshed: false };
+    throw error;
+  }
+
+  /**
+   * A refreshed state waits for its save: retry the save if one is due (or join the one running),
+   * and hand out its token only once saved. Never a token call while it waits.
+   */
+  async #fromPending(grant: Grant, pending: PendingState, staleToken: string | undefined, force: boolean): Promise<AccessToken> {
+    const outcome = this.#pending.ready(grant.id) ? await this.#pending.attempt(grant.id) : 'failed';
+    if (outcome === 'failed') return this.#stillValidOr(grant, force, pendingSaveError(grant, pending.lastError));
+    const next = pending.next;
+    if (outcome === 'saved' && next.accessToken && this.#fresh(next)) return { token: next.accessToken, refreshed: true };
+    // Saved but already near expiry, or superseded by a newer secret: the usual path, which re-reads the store.
+    return this.#refresh(grant, staleToken, force);
+  }
+
+  async #refreshLocked(grant: Grant, endpoint: TokenEndpoint, staleToken: string | undefined, force: boolean, release: ReleaseRefreshLock): Promise<AccessToken> {
     // Another process may have refreshed while we waited for the lock: re-read the store from disk.
     const current = await this.#reread(grant);
     this.#assertUsable(grant, current);
@@ -180,9 +229,46 @@ export class TokenManager {
     };
     // Persist first: a crash after this line keeps the rotated refresh token; the access token
     // is handed out only once it is on disk.
-    await this.#o.store.update((draft) => draft.set(oauthStateId(grant.id), next));
+    const write = () => this.#writeRefreshed(grant, current, next);
+    let outcome: WriteOutcome;
+    try {
+      outcome = await write();
+    } catch (err) {
+      // The provider has spent the old refresh token: this state is the grant's only future. Keep it
+      // (and the refresh lock) until a save lands; the request fails meanwhile, it is not handed out.
+      const pending = this.#pending.hold(grant.id, { next, write, release, lastError: err });
+      this.#o.logger?.warn({ grant: grant.id, reason: reasonOf(err) }, 'token refreshed but not saved; kept in memory, retrying the save');
+      throw pendingSaveError(grant, pending.lastError);
+    }
+    if (outcome === 'superseded') {
+      this.#o.logger?.warn({ grant: grant.id }, 'refreshed token dropped: the store now holds a newer secret or status for this grant');
+      throw supersededError(grant);
+    }
     this.#o.logger?.info({ grant: grant.id, rotated: tokens.refreshToken !== undefined }, 'token refreshed');
     return { token: next.accessToken!, refreshed: true };
+  }
+
+  /**
+   * Writes a refreshed state, unless the store (re-read under its lock) no longer holds the state it
+   * was refreshed from: a new secret, a reconnect or a revoke written meanwhile wins over it.
+   */
+  #writeRefreshed(grant: Grant, from: OAuthState, next: OAuthState): Promise<WriteOutcome> {
+    return this.#o.store.update((draft): WriteOutcome => {
+      const live = this.#stateIn(draft, grant);
+      // Already there: an earlier attempt renamed the file into place and failed after (the directory fsync).
+      if (live.refreshedAt === next.refreshedAt && live.refreshToken === next.refreshToken && live.accessToken === next.accessToken) return 'saved';
+      if (live.refreshToken !== from.refreshToken || (live.status ?? 'active') !== (from.status ?? 'active')) return 'superseded';
+      draft.set(oauthStateId(grant.id), next);
+      return 'saved';
+    });
+  }
+
+  /** state(), as the draft (the file just re-read under the store lock) has it. */
+  #stateIn(draft: StoreDraft, grant: Grant): OAuthState {
+    const live = draft.get<OAuthState>(oauthStateId(grant.id));
+    if (live) return live;
+    // A grant from the config takes its secret from there; one made with the CLI, from its record.
+    return materialState(grant.source === 'store' ? draft.get<StoredGrant>(grantRecordId(grant.id))?.secret : grant.material);
   }
 
   #callEndpoint(grant: Grant, endpoint: TokenEndpoint, current: OAuthState): Promise<TokenSet> {
@@ -213,10 +299,8 @@ export class TokenManager {
   }
 }
 
-function needsReconnect(grant: Grant, message: string): ProxyError {
-  return new ProxyError('grant_needs_reconnect', message, {
-    grant: grant.id,
-    hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}`,
-  });
+/** The tokens the user provided, as a state (a grant with no refresh yet). */
+function materialState(m: SecretMaterial | undefined): OAuthState {
+  if (!m || typeof m !== 'object' || 'username' in m) return {};
+  return { accessToken: m.accessToken, refreshToken: 'refreshToken' in m ? m.refreshToken : undefined, expiresAt: m.expiresAt, scopes: m.scopes };
 }
-
