@@ -208,6 +208,9 @@ async function startParts(
         withdrawRunningProxy(paths.runningProxy);
         await Promise.all([proxy.close(drainMs), admin?.close(drainMs)]);
         await usage.flush().catch(() => undefined);
+        // A refreshed token whose save failed lives only in memory: one last try before exiting.
+        const lost = await tokens.settlePending(Math.max(drainMs, 2_000));
+        if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
         await closeOpened();
       })();
       return stopping;

@@ -207,6 +207,23 @@ describe('TokenManager: a refreshed state the store could not take', () => {
     expect(presented).toEqual([s.refreshToken, fresh.refreshToken]);
   });
 
+  it('a stop settles what is kept: one more save at once, without waiting for the next retry', async () => {
+    const s = await setup();
+    await failFirstWrite(s, 'fail', Number.POSITIVE_INFINITY);
+    faults.mode = 'off'; // the disk has room again, but the next background retry is not due yet
+    expect(await s.tokens.settlePending(2_000)).toEqual([]);
+    expect(s.tokens.hasPendingSave('g')).toBe(false);
+    expect(live(s.store)?.refreshToken).toBeTruthy();
+    expect(presented).toHaveLength(1);
+  });
+
+  it('a stop that still cannot save names the grant it loses', async () => {
+    const s = await setup();
+    await failFirstWrite(s, 'fail', Number.POSITIVE_INFINITY);
+    expect(await s.tokens.settlePending(300)).toEqual(['g']);
+    faults.mode = 'off';
+  });
+
   it('a revoke while the state waits stays a revoke', async () => {
     const s = await setup();
     await failFirstWrite(s, 'fail', Number.POSITIVE_INFINITY);

@@ -94,6 +94,14 @@ export class TokenManager {
     return this.#singleFlight(grant, rejected, true);
   }
 
+  /**
+   * Before the process stops: tries once more to save every refreshed state a failed write left in
+   * memory (it holds the only valid refresh token), for up to `waitMs`. Returns the grants lost.
+   */
+  settlePending(waitMs: number): Promise<string[]> {
+    return this.#pending.settleAll(this.#now() + waitMs);
+  }
+
   /** `keyway refresh ID`: refresh now, whatever the expiry. */
   async refreshNow(grant: Grant): Promise<AccessToken> {
     try {

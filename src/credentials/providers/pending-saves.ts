@@ -107,6 +107,20 @@ export class PendingSaves {
     }
   }
 
+  /**
+   * On stop: one more attempt now for every kept state, then retries until `deadline`. Returns the
+   * grants whose state could still not be saved (those will need `keyway connect`).
+   */
+  async settleAll(deadline: number): Promise<string[]> {
+    const unsaved: string[] = [];
+    await Promise.all(
+      [...this.#entries.keys()].map(async (grantId) => {
+        if ((await this.attempt(grantId)) === 'failed' && (await this.settle(grantId, deadline)) === 'failed') unsaved.push(grantId);
+      }),
+    );
+    return unsaved;
+  }
+
   async #run(grantId: string, entry: PendingState): Promise<SaveOutcome> {
     let outcome: WriteOutcome;
     try {
