@@ -114,6 +114,21 @@ describe('a request after the audit file is replaced', () => {
 });
 
 describe('a file-size limit (RLIMIT_FSIZE, as a full disk)', () => {
+  it('turns unhealthy before any append fails when the room left drops under the reserve, still writes what it promised, and recovers', async () => {
+    const opts = writerOptions();
+    const script = fileURLToPath(new URL('../helpers/audit-room-child.ts', import.meta.url));
+    const res = await runProcess(process.execPath, [script], { PATH: process.env['PATH'] ?? '', AUDIT_PATH: opts.path, HEAD_PATH: opts.headPath, HEAD_KEY: opts.headKey.toString('base64') });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const seen = JSON.parse(res.stdout) as Record<string, unknown>;
+    expect(seen).toMatchObject({ reservedBefore: true, inFlight: true, healthyDuring: false, reservedDuring: false, failures: [], healthyAfterWrites: false, healthyAfter: true, reservedAfter: true, dropped: 0 });
+    // Seen from the writer's own refresh (every 100 ms), with no append failing.
+    expect(seen['waitedMs']).toBeLessThan(1_000);
+    expect(await ids(opts.path)).toEqual(['req-1', 'req-2', 'req-3', 'req-4']);
+    expect((await verifyAudit(opts)).ok).toBe(true);
+  });
+
+
   it('fails the write with EFBIG instead of killing the process, cuts the partial line, and verifies after', async () => {
     const opts = writerOptions();
     const script = fileURLToPath(new URL('../helpers/audit-fsize-child.ts', import.meta.url));
