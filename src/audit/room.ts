@@ -180,7 +180,9 @@ export class AuditRoom {
     const appendedBefore = this.#facts.appendedSinceStatfs;
     const [fs, st, limits] = await Promise.allSettled([statfs(dirname(this.#path)), stat(this.#path), readFile('/proc/self/limits', 'utf8')]);
     if (fs.status === 'fulfilled') {
-      this.#facts.diskFree = fs.value.bavail * fs.value.bsize;
+      // A filesystem that reports no size at all (some FUSE and network ones) tells us nothing:
+      // treat its free space as unknown rather than as none, which would refuse every request.
+      this.#facts.diskFree = fs.value.blocks === 0 ? Number.POSITIVE_INFINITY : fs.value.bavail * fs.value.bsize;
       // Appends that finished while statfs ran may or may not be in its figure: keep counting them.
       this.#facts.appendedSinceStatfs -= appendedBefore;
     }

@@ -226,8 +226,8 @@ function chooseGrantFor(runtime: ProxyRuntime, req: IncomingMessage, ctx: Exchan
 function reserveAuditLine(runtime: ProxyRuntime, draft: AuditDraft): void {
   if (draft.reserved) return; // prepareOutgoing runs once per request; never reserve twice
   if (!runtime.audit.reserveLine()) {
-    throw new ProxyError('audit_unavailable', 'the audit log has no room left for this request; nothing is sent until it has', {
-      hint: 'check free disk space and the permissions of the audit path',
+    throw new ProxyError('audit_unavailable', 'the audit log cannot take this request\'s line (unwritable, or too little room left); nothing is sent until it can', {
+      hint: 'check free disk space (keyway keeps about 1 MiB in reserve), file-size limits, and the permissions of the audit path',
     });
   }
   draft.reserved = true;
