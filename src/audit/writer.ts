@@ -268,6 +268,10 @@ export class AuditWriter {
         // Cleared in the same synchronous step as the emptiness check, so a write() arriving later
         // always starts a new loop instead of waiting on one that has ended.
         this.#drainLoop = null;
+        // A probe that fired while this loop was running (in the pause after a failed batch) left
+        // the retry to it; ending unhealthy without a probe pending would stop retries until the
+        // next request, and every request is refused meanwhile.
+        if (!this.#healthy) this.#scheduleProbe();
         return;
       }
       this.#queue = [];

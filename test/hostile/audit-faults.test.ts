@@ -61,7 +61,6 @@ describe('audit faults', () => {
 
   afterAll(async () => {
     await dispatcher?.close();
-    if (process.env['HR_DEBUG']) console.log('CHILD STDERR', child?.stderr().slice(-4000));
     await child?.stop();
     await upstream?.close();
   });

@@ -1,11 +1,14 @@
 // The audit writer under faults, one behaviour per test (the hostile suite measures them together):
 // it recovers with no traffic, keeps the lines it could not write, sees a replaced file before the
-// next request is injected, and survives a file-size limit (SIGXFSZ) without leaving a torn line.
+// next request is injected, refuses before the room for lines runs out (RLIMIT_FSIZE near the log's
+// end), and survives a file-size limit (SIGXFSZ) without leaving a torn line.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditWriter, readAudit, verifyAudit, type AuditEvent } from '../../src/audit/index.ts';
@@ -16,6 +19,8 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 function event(i: number): AuditEvent {
   return { ts: new Date().toISOString(), id: `req-${i}`, agent: 'a', grant: 'github', decision: 'inject', code: null, method: 'GET', host: 'api.example.test', port: 443, path: '/', status: 200, duration_ms: 1, refreshed: false, client: '127.0.0.1' };
 }
+
+const run = promisify(execFile);
 
 function writerOptions() {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-audit-faults-'));
@@ -56,6 +61,31 @@ describe('audit writer faults', () => {
     expect(await ids(opts.path)).toEqual(['req-1', 'req-2']);
     expect((await verifyAudit(opts)).ok).toBe(true);
   });
+
+  it('keeps probing until the fault clears, even when a probe falls in the pause after a failed batch (20 rounds)', async () => {
+    const opts = writerOptions();
+    const writer = await AuditWriter.open(opts);
+    mkdirSync(`${opts.path}.swap`);
+    // The file and a directory swapped in one step, as the hostile suite does (renameat2 via python3).
+    const swap = () => run('python3', ['-c', 'import ctypes,os,sys\nlibc=ctypes.CDLL(None,use_errno=True)\nif libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)!=0: sys.exit(os.strerror(ctypes.get_errno()))', opts.path, `${opts.path}.swap`]);
+    const recoveries: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      await writer.write(event(round * 100));
+      await new Promise((r) => setTimeout(r, 20));
+      await swap();
+      // Refusals keep the drain loop busy while the fault holds, so probes land in its pauses.
+      for (let i = 1; i <= 20; i++) {
+        void writer.write(event(round * 100 + i)).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await until(() => !writer.healthy, 1_000);
+      await swap();
+      recoveries.push(await until(() => writer.healthy, 2_000));
+    }
+    await writer.close();
+    expect(Math.max(...recoveries)).toBeLessThan(1_000);
+    expect((await verifyAudit(opts)).ok).toBe(true);
+  }, 60_000);
 
   it('sees its folder replaced by a file at once, before any write, and recovers when it is back', async () => {
     const opts = writerOptions();
