@@ -21,6 +21,7 @@
 // is still handled as before (lines kept, partial line cut, SIGXFSZ ignored).
 
 import { readFile, stat, statfs } from 'node:fs/promises';
+import { maxHeaderSize } from 'node:http';
 import { dirname } from 'node:path';
 
 /**
@@ -28,10 +29,11 @@ import { dirname } from 'node:path';
  * request head, which Node's parser caps at 16 KiB (maxHeaderSize; keyway does not raise it): the
  * normalised path (ASCII with `"` and `\` percent-encoded or refused, so one JSON byte per byte), the
  * host, override headers (path_override, method_override; header bytes, at most 6 JSON bytes each for
- * the rare escaped ones) and names from the config (agent, grant, rule). 64 KiB covers a 16 KiB path
- * plus 16 KiB of override values escaped twice over, plus the fixed fields and the chain fields.
+ * the rare escaped ones) and names from the config (agent, grant, rule). 4 x the header limit (64 KiB
+ * by default) covers a path filling the whole head plus override values escaped twice over, plus the
+ * fixed fields and the chain fields. Read from node:http, so --max-http-header-size raises it too.
  */
-export const LINE_BOUND = 64 * 1024;
+export const LINE_BOUND = Math.max(64 * 1024, 4 * maxHeaderSize);
 
 /** Slack kept free beyond every promise: refusal lines, other processes, a refresh's staleness. */
 export const ROOM_FLOOR = 1024 * 1024;
