@@ -7,8 +7,6 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, unlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditWriter, readAudit, verifyAudit, type AuditEvent } from '../../src/audit/index.ts';
@@ -19,8 +17,6 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 function event(i: number): AuditEvent {
   return { ts: new Date().toISOString(), id: `req-${i}`, agent: 'a', grant: 'github', decision: 'inject', code: null, method: 'GET', host: 'api.example.test', port: 443, path: '/', status: 200, duration_ms: 1, refreshed: false, client: '127.0.0.1' };
 }
-
-const run = promisify(execFile);
 
 function writerOptions() {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-audit-faults-'));
@@ -62,24 +58,27 @@ describe('audit writer faults', () => {
     expect((await verifyAudit(opts)).ok).toBe(true);
   });
 
-  it('keeps probing until the fault clears, even when a probe falls in the pause after a failed batch (20 rounds)', async () => {
+  it('keeps probing until the fault clears, even when a probe falls in the pause after a failed batch (25 rounds)', async () => {
     const opts = writerOptions();
     const writer = await AuditWriter.open(opts);
-    mkdirSync(`${opts.path}.swap`);
-    // The file and a directory swapped in one step, as the hostile suite does (renameat2 via python3).
-    const swap = () => run('python3', ['-c', 'import ctypes,os,sys\nlibc=ctypes.CDLL(None,use_errno=True)\nif libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)!=0: sys.exit(os.strerror(ctypes.get_errno()))', opts.path, `${opts.path}.swap`]);
     const recoveries: number[] = [];
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < 25; round++) {
       await writer.write(event(round * 100));
-      await new Promise((r) => setTimeout(r, 20));
-      await swap();
-      // Refusals keep the drain loop busy while the fault holds, so probes land in its pauses.
-      for (let i = 1; i <= 20; i++) {
-        void writer.write(event(round * 100 + i)).catch(() => undefined);
+      // Synchronous steps: the writer, in this process, cannot run between them.
+      renameSync(opts.path, `${opts.path}.aside`);
+      mkdirSync(opts.path);
+      // Refusals keep the drain loop busy while the fault holds. The first probe is due 100 ms after
+      // the fault was seen; the traffic ends at a different moment around it each round, so in some
+      // rounds that probe fires in the loop's pause after its last failed batch.
+      const started = performance.now();
+      const trafficMs = 70 + round * 2;
+      for (let i = 1; i <= 200 && performance.now() - started < trafficMs; i++) {
+        void writer.write(event(round * 1000 + i)).catch(() => undefined);
         await new Promise((r) => setTimeout(r, 2));
       }
-      await until(() => !writer.healthy, 1_000);
-      await swap();
+      await new Promise((r) => setTimeout(r, 40));
+      rmdirSync(opts.path);
+      renameSync(`${opts.path}.aside`, opts.path);
       recoveries.push(await until(() => writer.healthy, 2_000));
     }
     await writer.close();
