@@ -1,8 +1,8 @@
 // Notices at once when the audit log's file or folder is replaced or removed, instead of at the
 // next failed append (up to a batch later, while requests keep being injected). inotify reports
 // the change within the same event-loop turn that a request would take, so a request that arrives
-// after such a fault is refused before anything is sent. A full disk cannot be seen this way: it
-// shows only when an append fails (see the writer for the window that leaves).
+// after such a fault is refused before anything is sent. A full disk cannot be seen this way: room.ts
+// watches the space left instead, and refuses before it runs out.
 
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';

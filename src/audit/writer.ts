@@ -22,6 +22,10 @@
 // again. While unhealthy, a probe retries every PROBE_MS without waiting for traffic, so keyway
 // recovers on its own within about PROBE_MS of the fault clearing. A failed append is cut back to
 // where it started, so a half-written line (a write stopped by RLIMIT_FSIZE) never stays in the log.
+//
+// A full disk is seen before it fails anything: room.ts keeps an account of the room left (free space,
+// the file-size limit) and of what is promised out of it; an injected request must reserve its line
+// (reserveLine) and the writer reports unhealthy once there is not room enough for one more.
 
 import { mkdir, open, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +40,7 @@ import type { ChainHead } from './head.ts';
 import { appendOrUndo, ignoreFileSizeSignal } from './append.ts';
 import { readLastLines } from './lines.ts';
 import { watchLogPath, type LogWatch } from './watch.ts';
+import { AuditRoom, lineCost } from './room.ts';
 import { checkEvent, GENESIS_HASH, parseLine, sealLine, serializeEvent } from './record.ts';
 import type { AuditEvent } from './record.ts';
 
@@ -118,6 +123,7 @@ export class AuditWriter {
   #watch: LogWatch | null = null;
   /** How many of the current batch's lines are already in the log (a failure after a rotation). */
   #committed = 0;
+  readonly #room: AuditRoom;
 
   private constructor(opts: AuditWriterOptions) {
     this.#path = opts.path;
@@ -126,6 +132,7 @@ export class AuditWriter {
     this.#maxBytes = opts.maxBytes ?? 0;
     this.#keep = opts.keep ?? DEFAULT_AUDIT_KEEP;
     this.#prunedPath = opts.prunedPath ?? prunedPathFor(opts.headPath);
+    this.#room = new AuditRoom(opts.path, this.#maxBytes);
     this.#lockOptions = {
       realpath: false,
       // A holder that died frees the lock after `stale` ms (the minimum proper-lockfile allows is 2 s).
@@ -164,6 +171,8 @@ export class AuditWriter {
       });
     }
     const writer = new AuditWriter(opts);
+    await writer.#room.refresh();
+    writer.#room.start();
     writer.#armWatch();
     return writer;
   }
@@ -176,9 +185,21 @@ export class AuditWriter {
     return this.#rotationError;
   }
 
-  /** False after a batch failed to reach the file; true again once a later batch (or probe) succeeds. */
+  /**
+   * False after a batch failed to reach the file, or while there is not room enough for one more
+   * injected request's line; true again once a later batch (or probe) succeeds and room is back.
+   */
   get healthy(): boolean {
-    return this.#healthy;
+    return this.#healthy && this.#room.roomy;
+  }
+
+  /**
+   * Promise the line of a request about to be injected; false (refuse it) when the writer is unhealthy
+   * or the room for it cannot be guaranteed. Synchronous: arithmetic on figures refreshed elsewhere.
+   * Every true must be followed by one write(event, true), which gives the promise back.
+   */
+  reserveLine(): boolean {
+    return !this.#closed && this.#healthy && this.#room.reserve();
   }
 
   /** Lines a fault left waiting in memory, written first once the log can be written again. */
@@ -195,7 +216,8 @@ export class AuditWriter {
    * Queue one line. Resolves once it is appended to the file (not fsynced); rejects with
    * audit_unavailable if it could not be, so the caller can refuse to forward the request.
    */
-  write(event: AuditEvent): Promise<void> {
+  write(event: AuditEvent, reserved = false): Promise<void> {
+    if (reserved) this.#room.release();
     if (this.#closed) return Promise.reject(new ProxyError('audit_unavailable', 'the audit writer is closed'));
     const invalid = checkEvent(event);
     if (invalid !== null) return Promise.reject(new ProxyError('audit_unavailable', `invalid audit event: ${invalid}`));
@@ -205,6 +227,13 @@ export class AuditWriter {
     } catch (err) {
       return Promise.reject(new ProxyError('audit_unavailable', 'the audit event cannot be serialised', { cause: err }));
     }
+    const cost = lineCost(body);
+    // A line nobody reserved (a refusal, a tunnel) never takes room promised to an injected request.
+    if (!reserved && !this.#room.fits(cost)) {
+      this.#dropped += 1;
+      return Promise.reject(new ProxyError('audit_unavailable', 'no room left in the audit log for this line'));
+    }
+    this.#room.queued(cost);
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ body, resolve, reject });
       this.#drainLoop ??= this.#drain();
@@ -217,6 +246,7 @@ export class AuditWriter {
     if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
     this.#probeTimer = null;
     this.#watch?.close();
+    this.#room.stop();
     await this.#drainLoop;
     // Lines a fault left in memory get one last try; if the log is still unwritable they are lost
     // with the process (keptLines says how many).
@@ -238,6 +268,10 @@ export class AuditWriter {
         // Cleared in the same synchronous step as the emptiness check, so a write() arriving later
         // always starts a new loop instead of waiting on one that has ended.
         this.#drainLoop = null;
+        // A probe that fired while this loop was running (in the pause after a failed batch) left
+        // the retry to it; ending unhealthy without a probe pending would stop retries until the
+        // next request, and every request is refused meanwhile.
+        if (!this.#healthy) this.#scheduleProbe();
         return;
       }
       this.#queue = [];
@@ -261,13 +295,19 @@ export class AuditWriter {
     let head: ChainHead;
     const kept = this.#kept;
     this.#committed = 0;
+    const bodies = [...kept, ...batch.map((p) => p.body)];
+    // Fresh figures before each append: a limit or a disk that shrank turns health off now, not
+    // after the append fails. (The lines go on regardless: they were promised their room.)
+    await this.#room.refresh();
     try {
-      head = await this.#appendUnderLock([...kept, ...batch.map((p) => p.body)]);
+      head = await this.#appendUnderLock(bodies);
     } catch (err) {
       this.#healthy = false;
-      this.#known = null;
       // Keep what did not reach the log (all of it, unless a rotation part-way had appended some).
-      const unwritten = [...kept, ...batch.map((p) => p.body)].slice(this.#committed);
+      const written = bodies.slice(0, this.#committed);
+      if (written.length > 0) this.#room.appended(costOf(written));
+      this.#known = null;
+      const unwritten = bodies.slice(this.#committed);
       this.#kept = [];
       this.#keptBytes = 0;
       this.#keepFailed(unwritten);
@@ -280,6 +320,7 @@ export class AuditWriter {
     }
     this.#kept = [];
     this.#keptBytes = 0;
+    this.#room.appended(costOf(bodies), this.#known?.size);
     if (!this.#healthy) this.#armWatch(); // the folder may be a new one: watch what is there now
     this.#healthy = true;
     for (const p of batch) p.resolve();
@@ -292,6 +333,7 @@ export class AuditWriter {
       const bytes = Buffer.byteLength(body);
       if (this.#kept.length >= MAX_KEPT_LINES || this.#keptBytes + bytes > MAX_KEPT_BYTES) {
         this.#dropped += 1;
+        this.#room.settled(lineCost(body));
         continue;
       }
       this.#kept.push(body);
@@ -501,6 +543,12 @@ export class AuditWriter {
     }
     this.#headLoop = null;
   }
+}
+
+function costOf(bodies: readonly string[]): number {
+  let cost = 0;
+  for (const body of bodies) cost += lineCost(body);
+  return cost;
 }
 
 function errCode(err: unknown): string {

@@ -18,6 +18,8 @@ const DENY_CODES = new Set([
 export class AuditDraft {
   readonly #startedAt = performance.now();
   readonly event: AuditEvent;
+  /** The writer promised this line its room (reserveLine): an injected request's line. */
+  reserved = false;
 
   constructor(fields: Pick<AuditEvent, 'method' | 'host' | 'port' | 'client'> & Partial<AuditEvent>) {
     this.event = {
@@ -44,7 +46,9 @@ export class AuditDraft {
   /** Writes the line. Never throws: a failed write turns the sink unhealthy, which refuses traffic. */
   commit(runtime: ProxyRuntime): void {
     this.event.duration_ms = Math.round((performance.now() - this.#startedAt) * 100) / 100;
-    runtime.audit.write(this.event).catch((err: unknown) => {
+    const reserved = this.reserved;
+    this.reserved = false; // given back once, even if a line were committed twice
+    runtime.audit.write(this.event, reserved).catch((err: unknown) => {
       runtime.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'audit line could not be written');
     });
   }

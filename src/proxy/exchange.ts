@@ -151,6 +151,7 @@ export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessag
   const heldBody = await checkAccess(runtime, req, { agent: ctx.agent, grant, client: ctx.client, path, query }, draft);
   const issued = await runtime.credentials.get(grant);
   draft.event.refreshed = issued.refreshed;
+  reserveAuditLine(runtime, draft);
   grant.injector.apply(outgoing, issued.credential);
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
@@ -215,6 +216,21 @@ function chooseGrantFor(runtime: ProxyRuntime, req: IncomingMessage, ctx: Exchan
     });
   }
   return grant;
+}
+
+/**
+ * Stage, just before the credential goes on: the audit writer must promise this request's line room
+ * on disk (src/audit/room.ts), so a disk filling up refuses requests before any line fails. No I/O:
+ * the writer refreshes its figures off the request path.
+ */
+function reserveAuditLine(runtime: ProxyRuntime, draft: AuditDraft): void {
+  if (draft.reserved) return; // prepareOutgoing runs once per request; never reserve twice
+  if (!runtime.audit.reserveLine()) {
+    throw new ProxyError('audit_unavailable', 'the audit log cannot take this request\'s line (unwritable, or too little room left); nothing is sent until it can', {
+      hint: 'check free disk space (keyway keeps about 1 MiB in reserve), file-size limits, and the permissions of the audit path',
+    });
+  }
+  draft.reserved = true;
 }
 
 function requireAudit(runtime: ProxyRuntime): void {

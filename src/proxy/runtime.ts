@@ -18,8 +18,11 @@ export interface ProxyTables {
 }
 
 export interface AuditSink {
-  write(event: AuditEvent): Promise<void>;
+  /** `reserved`: this line's room was promised by reserveLine(), which this gives back. */
+  write(event: AuditEvent, reserved?: boolean): Promise<void>;
   readonly healthy: boolean;
+  /** Promise room for the line of a request about to be injected; false: refuse it. Synchronous. */
+  reserveLine(): boolean;
 }
 
 /** Everything the proxy needs, built by the composition root (app.ts). */

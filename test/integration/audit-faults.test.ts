@@ -1,6 +1,7 @@
 // The audit writer under faults, one behaviour per test (the hostile suite measures them together):
 // it recovers with no traffic, keeps the lines it could not write, sees a replaced file before the
-// next request is injected, and survives a file-size limit (SIGXFSZ) without leaving a torn line.
+// next request is injected, refuses before the room for lines runs out (RLIMIT_FSIZE near the log's
+// end), and survives a file-size limit (SIGXFSZ) without leaving a torn line.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,34 @@ describe('audit writer faults', () => {
     expect(await ids(opts.path)).toEqual(['req-1', 'req-2']);
     expect((await verifyAudit(opts)).ok).toBe(true);
   });
+
+  it('keeps probing until the fault clears, even when a probe falls in the pause after a failed batch (25 rounds)', async () => {
+    const opts = writerOptions();
+    const writer = await AuditWriter.open(opts);
+    const recoveries: number[] = [];
+    for (let round = 0; round < 25; round++) {
+      await writer.write(event(round * 100));
+      // Synchronous steps: the writer, in this process, cannot run between them.
+      renameSync(opts.path, `${opts.path}.aside`);
+      mkdirSync(opts.path);
+      // Refusals keep the drain loop busy while the fault holds. The first probe is due 100 ms after
+      // the fault was seen; the traffic ends at a different moment around it each round, so in some
+      // rounds that probe fires in the loop's pause after its last failed batch.
+      const started = performance.now();
+      const trafficMs = 70 + round * 2;
+      for (let i = 1; i <= 200 && performance.now() - started < trafficMs; i++) {
+        void writer.write(event(round * 1000 + i)).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await new Promise((r) => setTimeout(r, 40));
+      rmdirSync(opts.path);
+      renameSync(`${opts.path}.aside`, opts.path);
+      recoveries.push(await until(() => writer.healthy, 2_000));
+    }
+    await writer.close();
+    expect(Math.max(...recoveries)).toBeLessThan(1_000);
+    expect((await verifyAudit(opts)).ok).toBe(true);
+  }, 60_000);
 
   it('sees its folder replaced by a file at once, before any write, and recovers when it is back', async () => {
     const opts = writerOptions();
@@ -114,6 +143,21 @@ describe('a request after the audit file is replaced', () => {
 });
 
 describe('a file-size limit (RLIMIT_FSIZE, as a full disk)', () => {
+  it('turns unhealthy before any append fails when the room left drops under the reserve, still writes what it promised, and recovers', async () => {
+    const opts = writerOptions();
+    const script = fileURLToPath(new URL('../helpers/audit-room-child.ts', import.meta.url));
+    const res = await runProcess(process.execPath, [script], { PATH: process.env['PATH'] ?? '', AUDIT_PATH: opts.path, HEAD_PATH: opts.headPath, HEAD_KEY: opts.headKey.toString('base64') });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const seen = JSON.parse(res.stdout) as Record<string, unknown>;
+    expect(seen).toMatchObject({ reservedBefore: true, inFlight: true, healthyDuring: false, reservedDuring: false, failures: [], healthyAfterWrites: false, healthyAfter: true, reservedAfter: true, dropped: 0 });
+    // Seen from the writer's own refresh (every 100 ms), with no append failing.
+    expect(seen['waitedMs']).toBeLessThan(1_000);
+    expect(await ids(opts.path)).toEqual(['req-1', 'req-2', 'req-3', 'req-4']);
+    expect((await verifyAudit(opts)).ok).toBe(true);
+  });
+
+
   it('fails the write with EFBIG instead of killing the process, cuts the partial line, and verifies after', async () => {
     const opts = writerOptions();
     const script = fileURLToPath(new URL('../helpers/audit-fsize-child.ts', import.meta.url));

@@ -1,0 +1,91 @@
+// The audit log's space reservation (src/audit/room.ts) as arithmetic: when an injected request may
+// be promised its line, when a line nobody reserved may take room, and how the limits are read.
+import { describe, expect, it } from 'vitest';
+import { serializeEvent } from '../../src/audit/record.ts';
+import { canAdmit, CHAIN_OVERHEAD, fitsUnpromised, LINE_BOUND, lineCost, parseFsizeLimit, ROOM_FLOOR, roomLeft, type RoomFacts } from '../../src/audit/room.ts';
+
+const facts = (over: Partial<RoomFacts>): RoomFacts => ({ fileSize: 0, fsizeLimit: Infinity, maxBytes: 0, diskFree: Infinity, appendedSinceStatfs: 0, ...over });
+const none = { pendingBytes: 0, reservedLines: 0 };
+
+describe('roomLeft', () => {
+  it('is the smaller of the disk free space (less our appends since statfs) and the file-size limit less the file', () => {
+    expect(roomLeft(facts({ diskFree: 10_000_000, appendedSinceStatfs: 1_000 }))).toBe(9_999_000);
+    expect(roomLeft(facts({ fsizeLimit: 5_000_000, fileSize: 4_000_000 }))).toBe(1_000_000);
+    expect(roomLeft(facts({ diskFree: 700, fsizeLimit: 5_000, fileSize: 4_000 }))).toBe(700);
+    expect(roomLeft(facts({}))).toBe(Infinity);
+  });
+
+  it('ignores the file-size limit when rotation starts a new file well before it (the limit is per file)', () => {
+    expect(roomLeft(facts({ fsizeLimit: 100_000_000, fileSize: 99_999_000, maxBytes: 10_000_000 }))).toBe(Infinity);
+    // Rotation at (or near) the limit itself does not help: the file can still reach the limit.
+    expect(roomLeft(facts({ fsizeLimit: 10_000_000, fileSize: 9_999_000, maxBytes: 10_000_000 }))).toBe(1_000);
+  });
+
+  it('goes below zero once the file is past a limit lowered under it (nothing is admitted)', () => {
+    expect(roomLeft(facts({ fsizeLimit: 100, fileSize: 4_000 }))).toBe(-3_900);
+    expect(canAdmit(-3_900, none)).toBe(false);
+  });
+});
+
+describe('canAdmit', () => {
+  it('admits while one more LINE_BOUND still leaves ROOM_FLOOR, counting pending bytes and reserved lines', () => {
+    const exact = ROOM_FLOOR + LINE_BOUND;
+    expect(canAdmit(exact, none)).toBe(true);
+    expect(canAdmit(exact - 1, none)).toBe(false);
+    expect(canAdmit(exact + 500, { pendingBytes: 500, reservedLines: 0 })).toBe(true);
+    expect(canAdmit(exact + 500, { pendingBytes: 501, reservedLines: 0 })).toBe(false);
+    expect(canAdmit(exact + 3 * LINE_BOUND, { pendingBytes: 0, reservedLines: 3 })).toBe(true);
+    expect(canAdmit(exact + 3 * LINE_BOUND - 1, { pendingBytes: 0, reservedLines: 3 })).toBe(false);
+  });
+
+  it('never promises more than the room: admitting until refused leaves every promised line room to spare', () => {
+    for (const room of [0, ROOM_FLOOR, ROOM_FLOOR + LINE_BOUND, 5 * 1024 * 1024 + 12_345, 64 * 1024 * 1024]) {
+      const promised = { pendingBytes: 4_321, reservedLines: 0 };
+      for (let i = 0; i < 10_000 && canAdmit(room, promised); i++) promised.reservedLines += 1;
+      const used = promised.pendingBytes + promised.reservedLines * LINE_BOUND;
+      expect(room - used, `room ${room}`).toBeGreaterThanOrEqual(room >= 4_321 + LINE_BOUND + ROOM_FLOOR ? ROOM_FLOOR : -Infinity);
+      expect(canAdmit(room, promised)).toBe(false);
+    }
+  });
+});
+
+describe('fitsUnpromised', () => {
+  it('lets a line nobody reserved use the floor but never the room promised to injected requests', () => {
+    const promised = { pendingBytes: 1_000, reservedLines: 2 };
+    const room = 1_000 + 2 * LINE_BOUND + 600;
+    expect(fitsUnpromised(room, promised, 600)).toBe(true);
+    expect(fitsUnpromised(room, promised, 601)).toBe(false);
+    expect(canAdmit(room, promised)).toBe(false);
+  });
+});
+
+describe('lineCost and LINE_BOUND', () => {
+  it('counts a body with room for its chain fields and newline', () => {
+    expect(lineCost('{"a":1}')).toBe(7 + CHAIN_OVERHEAD);
+    // seq up to 16 digits, two 64-hex hashes, field names, newline
+    expect(`,"seq":${Number.MAX_SAFE_INTEGER},"prev":"${'0'.repeat(64)}","hash":"${'0'.repeat(64)}"}\n`.length).toBeLessThanOrEqual(CHAIN_OVERHEAD);
+  });
+
+  it('bounds a line whose request head used all of Node\'s 16 KiB in its path and override headers', () => {
+    const path = `/${'a'.repeat(16 * 1024)}`;
+    const overrides = `/${'"'.repeat(16 * 1024)}`; // every byte escaped
+    const body = serializeEvent({
+      ts: new Date().toISOString(), id: 'x'.repeat(36), agent: 'agent-'.repeat(20), grant: 'grant-'.repeat(20), decision: 'inject', code: 'audit_unavailable',
+      method: 'PROPFIND', host: 'h'.repeat(253), port: 65535, path, status: 503, duration_ms: 123456.78, refreshed: true, client: 'ffff:'.repeat(8),
+      path_override: overrides, method_override: 'GET,'.repeat(50), rule: 'r'.repeat(200), policy: 'warn', replay: 'skipped: body over 1 MiB', replayed: true, leak_redacted: 1e9,
+    });
+    expect(lineCost(body)).toBeLessThan(LINE_BOUND);
+  });
+});
+
+describe('parseFsizeLimit', () => {
+  it('reads the soft "Max file size" of /proc/self/limits', () => {
+    const limits = (soft: string) =>
+      `Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax file size             ${soft}            unlimited            bytes\nMax data size             unlimited            unlimited            bytes\n`;
+    expect(parseFsizeLimit(limits('unlimited'))).toBe(Infinity);
+    expect(parseFsizeLimit(limits('1048576'))).toBe(1_048_576);
+    expect(parseFsizeLimit(limits('0'))).toBe(0);
+    expect(parseFsizeLimit('')).toBe(Infinity);
+    expect(parseFsizeLimit(limits('bogus'))).toBe(Infinity);
+  });
+});
