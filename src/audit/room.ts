@@ -21,7 +21,7 @@
 // is still handled as before (lines kept, partial line cut, SIGXFSZ ignored).
 
 import { readFile, stat, statfs } from 'node:fs/promises';
-import { maxHeaderSize } from 'node:http';
+import { http } from '../net/node-http.ts';
 import { dirname } from 'node:path';
 
 /**
@@ -33,7 +33,7 @@ import { dirname } from 'node:path';
  * by default) covers a path filling the whole head plus override values escaped twice over, plus the
  * fixed fields and the chain fields. Read from node:http, so --max-http-header-size raises it too.
  */
-export const LINE_BOUND = Math.max(64 * 1024, 4 * maxHeaderSize);
+export const LINE_BOUND = Math.max(64 * 1024, 4 * http.maxHeaderSize);
 
 /** Slack kept free beyond every promise: refusal lines, other processes, a refresh's staleness. */
 export const ROOM_FLOOR = 1024 * 1024;
