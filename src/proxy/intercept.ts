@@ -34,6 +34,9 @@ export function intercept(runtime: ProxyRuntime, inner: Server, contexts: WeakMa
     } else {
       contexts.set(client, { ...ctx, scheme: 'http' });
       inner.emit('connection', client);
+      // pause() above stopped the flow, and the HTTP server does not restart it: without this the
+      // request sits unread and the socket leaks (issue 8, defect 2).
+      client.resume();
     }
   };
   if (head.length > 0) {
