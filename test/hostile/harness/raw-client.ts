@@ -29,6 +29,8 @@ export interface Answer {
 }
 
 export interface CaseOutcome {
+  /** The loopback address the case came from (keyway's audit lines name it as `client`). */
+  source: string;
   connectStatus?: number;
   answers: Answer[];
   /** keyway sent bytes a strict reader cannot frame as a response. */
@@ -56,17 +58,18 @@ function sourceAddress(): string {
 
 export async function runCase(proxyPort: number, keywayCa: string, input: CaseInput): Promise<CaseOutcome> {
   const started = performance.now();
-  const socket = netConnect({ host: '127.0.0.1', port: proxyPort, localAddress: sourceAddress() });
+  const source = sourceAddress();
+  const socket = netConnect({ host: '127.0.0.1', port: proxyPort, localAddress: source });
   socket.setNoDelay(true);
   socket.on('error', () => undefined);
   try {
     let stream: Duplex = socket;
     if (input.leg !== 'absolute') {
       const status = await connectThrough(socket, input.authority ?? '');
-      if (status !== 200) return { connectStatus: status, answers: [], hang: false, closed: true, ms: performance.now() - started };
+      if (status !== 200) return { source, connectStatus: status, answers: [], hang: false, closed: true, ms: performance.now() - started };
       if (input.leg === 'tunnel-tls') stream = await startTls(socket, input.servername ?? '', keywayCa);
     }
-    return await collect(stream, input, started);
+    return { source, ...(await collect(stream, input, started)) };
   } finally {
     socket.destroy();
   }
@@ -105,7 +108,7 @@ function startTls(socket: Socket, servername: string, ca: string): Promise<Duple
   });
 }
 
-function collect(stream: Duplex, input: CaseInput, started: number): Promise<CaseOutcome> {
+function collect(stream: Duplex, input: CaseInput, started: number): Promise<Omit<CaseOutcome, 'source'>> {
   return new Promise((resolve) => {
     let buffered = Buffer.alloc(0);
     let at = 0;
@@ -113,7 +116,7 @@ function collect(stream: Duplex, input: CaseInput, started: number): Promise<Cas
     let closed = false;
     let settled = false;
     let idle: NodeJS.Timeout | undefined;
-    const finish = (extra: Partial<CaseOutcome> = {}) => {
+    const finish = (extra: Partial<Omit<CaseOutcome, 'source'>> = {}) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);

@@ -39,6 +39,11 @@ export interface RawUpstream {
   failures: FramingFailure[];
   /** Answers for request targets containing `/r/<key>/`: set by the test, used once or many times. */
   scripts: Map<string, Scripted>;
+  /**
+   * Bytes of requests not complete: on connections still open (a body still streaming) and on
+   * connections that closed in the middle of one (kept, up to a thousand).
+   */
+  partial(): string[];
   /** Requests (and failures) recorded so far are handed over and forgotten. */
   drain(): { received: ReceivedRequest[]; failures: FramingFailure[] };
   close(): Promise<void>;
@@ -51,6 +56,8 @@ export async function startRawUpstream(options: { tls: boolean }): Promise<RawUp
   const failures: FramingFailure[] = [];
   const scripts = new Map<string, Scripted>();
   const sockets = new Set<Socket>();
+  const pending = new Map<Socket, () => Buffer>();
+  const abandoned: string[] = [];
   let connections = 0;
 
   const onConnection = (socket: Socket) => {
@@ -59,7 +66,12 @@ export async function startRawUpstream(options: { tls: boolean }): Promise<RawUp
     let buffered: Buffer = Buffer.alloc(0);
     let offset = 0; // bytes of this connection already consumed before `buffered`
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      pending.delete(socket);
+      if (buffered.length > 0 && abandoned.length < 1000) abandoned.push(buffered.subarray(0, 4096).toString('latin1'));
+    });
+    pending.set(socket, () => buffered);
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
       for (;;) {
@@ -103,6 +115,7 @@ export async function startRawUpstream(options: { tls: boolean }): Promise<RawUp
     received,
     failures,
     scripts,
+    partial: () => [...[...pending.values()].map((read) => read().toString('latin1')).filter(Boolean), ...abandoned],
     drain() {
       return { received: received.splice(0), failures: failures.splice(0) };
     },
