@@ -97,7 +97,7 @@ export function fromText(kind: FuzzCase['kind'], leg: Leg, id: string, bytes: Bu
 
 /** Methods a lenient reader might see past where the strict one stopped (an answer to HEAD has no body). */
 function methodsFrom(bytes: Buffer): string[] {
-  return [...bytes.toString('latin1').matchAll(/(?:^|\n)([A-Za-z]+) (?:http:\/\/|\/)\S* HTTP\//g)].map((m) => m[1]!);
+  return [...bytes.toString('latin1').matchAll(/(?:^|[\r\n])([A-Za-z]+) (?:http:\/\/|\/)\S* HTTP\//g)].map((m) => m[1]!);
 }
 
 export function corpusCases(corpus: readonly CorpusEntry[], ports: Ports, idFor: (n: number) => string): FuzzCase[] {

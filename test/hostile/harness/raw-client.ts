@@ -108,6 +108,8 @@ function startTls(socket: Socket, servername: string, ca: string): Promise<Duple
   });
 }
 
+const endsCleanly = (buffered: Buffer, end: number) => end === buffered.length || buffered.subarray(end, end + 7).toString('latin1') === 'HTTP/1.';
+
 function collect(stream: Duplex, input: CaseInput, started: number): Promise<Omit<CaseOutcome, 'source'>> {
   return new Promise((resolve) => {
     let buffered = Buffer.alloc(0);
@@ -135,12 +137,16 @@ function collect(stream: Duplex, input: CaseInput, started: number): Promise<Omi
     );
     const frameMore = (): boolean => {
       for (;;) {
-        let result = frameResponse(buffered, at, input.methods[answers.length] ?? 'GET', closed);
-        // Which request a lenient parser answers is a guess for a case that is not clean: an
-        // answer that frames exactly as the answer to a HEAD is taken as one.
-        if (result.kind === 'incomplete' && input.expected === undefined) {
-          const asHead = frameResponse(buffered, at, 'HEAD', closed);
-          if (asHead.kind === 'message' && asHead.frame.end === buffered.length) result = asHead;
+        const guess = input.methods[answers.length] ?? 'GET';
+        let result = frameResponse(buffered, at, guess, closed);
+        // Which request a lenient parser answers is a guess for a case that is not clean: if the
+        // other reading (HEAD: no body, or not HEAD) frames an answer that ends where the bytes
+        // end or where the next answer starts, take that one.
+        if (result.kind !== 'message' || !endsCleanly(buffered, result.frame.end)) {
+          if (input.expected === undefined) {
+            const other = frameResponse(buffered, at, guess === 'HEAD' ? 'GET' : 'HEAD', closed);
+            if (other.kind === 'message' && endsCleanly(buffered, other.frame.end)) result = other;
+          }
         }
         if (result.kind === 'incomplete') return false;
         if (result.kind === 'invalid') {
