@@ -19,3 +19,6 @@ process.stdout.write(`${JSON.stringify({ port: running.proxyAddress.port })}\n`)
 const stop = () => void running.stop().then(() => process.exit(0));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+// The test runner holds our stdin: if it goes away (killed, crashed), so do we, at once.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
