@@ -128,10 +128,14 @@ function collect(stream: Duplex, input: CaseInput, started: number): Promise<Omi
     };
     // A clean case must be answered in full within HANG_MS. Otherwise silence means keyway waits
     // for bytes the case never sends, which is its right; but a started answer must still finish.
-    const deadline = setTimeout(
+    // An answer already under way when the silence allowance runs out gets the full hang budget.
+    let deadline = setTimeout(
       () => {
-        const partial = buffered.length > at;
-        finish({ hang: input.expected !== undefined || partial });
+        if (input.expected === undefined && buffered.length > at) {
+          deadline = setTimeout(() => finish({ hang: true }), HANG_MS - SILENT_MS);
+          return;
+        }
+        finish({ hang: input.expected !== undefined });
       },
       input.expected !== undefined ? HANG_MS : SILENT_MS,
     );
