@@ -57,13 +57,25 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
     path: null, // set once the path is normalised: the audit names the path sent, never the raw one
   });
   const aborter = new AbortController();
-  res.once('close', () => {
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
     if (!res.writableFinished) {
       aborter.abort();
       draft.event.code ??= 'client_closed';
     }
     if (draft.event.status === null) draft.event.status = res.headersSent ? res.statusCode : null;
     draft.commit(runtime);
+  };
+  // A pipelined request whose answer waits behind another's gets no 'close' on its response when
+  // the connection dies (Node closes only the response on the socket): without the socket's own
+  // 'close' it would go upstream with no audit line.
+  const socket = req.socket;
+  socket.once('close', end);
+  res.once('close', () => {
+    socket.off('close', end);
+    end();
   });
   try {
     const prepared = await prepareOutgoing(runtime, req, ctx, path, draft);

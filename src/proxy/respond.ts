@@ -29,13 +29,22 @@ export function sendError(res: ServerResponse, err: ProxyError): void {
 
 /** For a refused CONNECT or upgrade: no ServerResponse, only the raw socket. */
 export function sendErrorOnSocket(socket: Duplex, err: ProxyError): void {
-  if (socket.destroyed) return;
+  // Already answered: the parser reports an error again for every chunk still arriving after the
+  // first, and a second end() would be a write after end, destroying the socket before the first
+  // answer is flushed (seen inside TLS: the client got a reset instead of its 400).
+  if (socket.destroyed || socket.writableEnded) return;
   const body = err.toBody();
   const head = Object.entries({ ...errorHeaders(err, body), connection: 'close' })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   socket.end(`HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
+  // Closing with unread bytes in the kernel makes it send a reset, which can reach the client
+  // before the answer and destroy it there: read and drop what is still coming, for a moment.
+  socket.resume();
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
+
+const LINGER_MS = 2_000;
 
 export function asProxyError(err: unknown): ProxyError {
   return err instanceof ProxyError ? err : new ProxyError('internal_error', 'keyway failed to handle the request', { cause: err });

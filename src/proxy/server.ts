@@ -211,6 +211,7 @@ async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForward
 
 /** The HTTP parser refused what the client sent: answer 400 and still write one audit line. */
 function refuseMalformed(runtime: ProxyRuntime, err: NodeJS.ErrnoException, socket: Duplex, ctx: ExchangeContext | undefined): void {
+  if (socket.writableEnded) return; // refused already: one answer and one audit line per connection
   if (!err.code?.startsWith('HPE_')) {
     socket.destroy(); // a reset or timeout, not a request: nothing to answer or audit
     return;

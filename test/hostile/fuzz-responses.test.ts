@@ -1,0 +1,105 @@
+// Fuzzing upstream responses: the raw upstream answers clean requests with generated responses
+// (fast-check: status lines, 1xx runs, CL/TE conflicts, duplicate and negative lengths, bad chunk
+// sizes, NUL, obs-fold, truncated bodies). keyway must answer 502 with its own error, cut the
+// answer off when only the body turns out broken, or relay a well-formed answer; never relay bytes
+// a strict reader cannot frame, never hang past 2 s, never crash, and keep serving.
+
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromText } from './harness/cases.ts';
+import { frameResponse } from './harness/frames.ts';
+import { fillTemplate } from './harness/mutate.ts';
+import { runCase, type Leg } from './harness/raw-client.ts';
+import { responseSpecArb, serialiseResponse } from './harness/response-grammar.ts';
+import { startStand, type Stand } from './harness/stand.ts';
+import { report, scale } from './scale.ts';
+
+const CASES = Number(process.env['KEYWAY_FUZZ_RESPONSES'] ?? scale(500, 100_000));
+const BATCH = 500;
+const CONCURRENCY = 32;
+const SEED = Number(process.env['KEYWAY_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+
+/** The final response a strict reader frames from what the upstream sent (1xx skipped), or why not. */
+function reference(bytes: Buffer): { status: number; body: string } | string {
+  let at = 0;
+  for (let guard = 0; guard < 100; guard++) {
+    const result = frameResponse(bytes, at, 'GET', true);
+    if (result.kind !== 'message') return result.kind === 'invalid' ? result.reason : 'incomplete';
+    const status = Number(result.frame.first);
+    if (status >= 200) return result.frame.end === bytes.length ? { status, body: result.frame.body.toString('latin1') } : 'bytes after the response';
+    if (status === 101) return '101 to a plain request';
+    at = result.frame.end;
+  }
+  return 'too many 1xx';
+}
+
+describe('fuzzing upstream responses', () => {
+  let stand: Stand;
+  beforeAll(async () => {
+    stand = await startStand();
+  }, 60_000);
+  afterAll(async () => {
+    await stand?.stop();
+  });
+
+  it(`${CASES} generated upstream responses: 502, cut short, or relayed well-formed; 0 hangs, 0 crashes`, async () => {
+    const counts: Record<string, number> = {};
+    const failures: string[] = [];
+    const lenient: string[] = [];
+    const bump = (key: string) => (counts[key] = (counts[key] ?? 0) + 1);
+    const started = performance.now();
+    let cases = 0;
+    for (let done = 0, batch = 0; done < CASES; done += BATCH, batch++) {
+      const specs = fc.sample(responseSpecArb, { seed: SEED + batch, numRuns: Math.min(BATCH, CASES - done) });
+      let next = 0;
+      const worker = async () => {
+        while (next < specs.length) {
+          const n = done + next;
+          const bytes = Buffer.from(serialiseResponse(specs[next++]!), 'latin1');
+          const key = `q${n.toString(36)}`;
+          for (const upstream of [stand.plain, stand.tls]) upstream.scripts.set(key, { bytes });
+          const leg: Leg = n % 3 === 0 ? 'tunnel-tls' : 'absolute';
+          const id = `u${n.toString(36)}z`;
+          const host = leg === 'absolute' ? `plain.example.test:${stand.plain.port}` : `api.example.test:${stand.tls.port}`;
+          const fill = leg === 'absolute' ? { prefix: `http://${host}`, host, id } : { prefix: '', host, id, authority: host, servername: 'api.example.test' };
+          const c = fromText('corpus', leg, id, Buffer.from(fillTemplate(`GET {PREFIX}/fz/{ID}/r/${key}/ HTTP/1.1\r\nHost: {HOST}\r\n\r\n`, fill), 'latin1'), fill);
+          if (!stand.keyway.alive()) await stand.keyway.ensure();
+          const outcome = await runCase(stand.keyway.port, stand.keywayCa, c.input);
+          for (const upstream of [stand.plain, stand.tls]) upstream.scripts.delete(key);
+          cases++;
+          const ref = reference(bytes);
+          const answer = outcome.answers[0];
+          const sample = () => `${leg} ${JSON.stringify(bytes.toString('latin1').slice(0, 300))} -> ${JSON.stringify(outcome).slice(0, 300)}`;
+          if (outcome.hang || outcome.malformed !== undefined) {
+            bump('FAIL');
+            failures.push(sample());
+          } else if (answer?.error !== undefined) {
+            bump(`${answer.status} ${answer.error}`);
+          } else if (!answer) {
+            bump('cut short');
+          } else if (typeof ref === 'string') {
+            // keyway's parser took what the strict one refuses; what it relayed was still well-formed.
+            bump('relayed, lenient');
+            if (lenient.length < 10) lenient.push(`${ref}: ${sample()}`);
+          } else if (answer.status !== ref.status || (answer.body !== ref.body && answer.body.length < 2048)) {
+            bump('FAIL');
+            failures.push(`relayed differently from the strict framing: ${sample()}`);
+          } else {
+            bump('relayed');
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      await stand.settle();
+    }
+    await stand.settle(true);
+    const figures = { cases, crashes: stand.keyway.crashes.length, outcomes: counts, framing_mismatches: stand.ledger.mismatches.length, cases_per_s: Math.round(cases / ((performance.now() - started) / 1000)), seed: SEED };
+    report('fuzz-responses', figures);
+    if (lenient.length) console.log(JSON.stringify({ lenient }, null, 1));
+    expect(failures.slice(0, 10)).toEqual([]);
+    expect(stand.keyway.crashes).toEqual([]);
+    expect(stand.ledger.mismatches).toEqual([]);
+    const after = await runCase(stand.keyway.port, stand.keywayCa, fromText('corpus', 'absolute', 'uafterz', Buffer.from(`GET http://plain.example.test:${stand.plain.port}/fz/uafterz/ HTTP/1.1\r\nHost: plain.example.test:${stand.plain.port}\r\n\r\n`), {}).input);
+    expect(after.answers[0]?.status).toBe(200);
+  }, scale(60_000, 0));
+});

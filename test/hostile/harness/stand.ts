@@ -1,0 +1,66 @@
+// The test stand the fuzz and smuggling suites share: two raw upstreams (plain HTTP for an
+// allow_http grant, TLS for an intercepted one), keyway in a child process on a seeded home with
+// unmatched: deny (no fuzzed name is ever tunnelled anywhere), its audit log read as it grows, and
+// the ledger that joins the two.
+
+import { readFileSync } from 'node:fs';
+import { CANARY } from '../../helpers/fixtures.ts';
+import { startProxy } from '../../helpers/keyway.ts';
+import { AuditTail } from './audit-tail.ts';
+import { startKeywayChild, type KeywayChild } from './child.ts';
+import { FramingLedger } from './ledger.ts';
+import { startRawUpstream, type RawUpstream } from './raw-upstream.ts';
+
+export interface Stand {
+  plain: RawUpstream;
+  tls: RawUpstream;
+  keyway: KeywayChild;
+  keywayCa: string;
+  audit: AuditTail;
+  ledger: FramingLedger;
+  /** Moves what the upstreams and the audit log recorded into the ledger and matches it. */
+  settle(final?: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startStand(): Promise<Stand> {
+  const [plain, tls] = await Promise.all([startRawUpstream({ tls: false }), startRawUpstream({ tls: true })]);
+  // startProxy writes the config and seeds the grants; the proxy that runs is the child below.
+  const seeded = await startProxy({
+    config: {
+      proxy: { unmatched: 'deny', upstream_timeout: '5s' },
+      // One file for the whole run, so the audit tail never has to follow a rotation.
+      audit: { max_bytes: '16GiB' },
+    },
+    grants: [
+      { id: 'plain', type: 'bearer', domains: ['plain.example.test'], secret: CANARY, allow_http: true },
+      { id: 'api', type: 'bearer', domains: ['api.example.test'], secret: CANARY },
+    ],
+  });
+  await seeded.stop();
+  const keyway = await startKeywayChild(seeded.home, seeded.env);
+  const audit = new AuditTail(seeded.auditPath);
+  const ledger = new FramingLedger();
+  return {
+    plain,
+    tls,
+    keyway,
+    keywayCa: readFileSync(seeded.caPath, 'utf8'),
+    audit,
+    ledger,
+    async settle(final = false) {
+      // Audit lines reach the file some milliseconds after their response ends (batched writes).
+      await new Promise((resolve) => setTimeout(resolve, final ? 500 : 60));
+      for (const upstream of [plain, tls]) {
+        const { received, failures } = upstream.drain();
+        ledger.addUpstream(received, failures);
+      }
+      ledger.addAudit(audit.read());
+      ledger.settle(final);
+    },
+    async stop() {
+      await keyway.stop();
+      await Promise.all([plain.close(), tls.close()]);
+    },
+  };
+}
