@@ -54,7 +54,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   // deadlines (headersTimeout) and tracks connections on a server that emitted 'listening'.
   inner.emit('listening');
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, res);
+    owed.add(req.socket, req, res);
     const ctx = contexts.get(req.socket);
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
     else if (ctx) void handleExchange(runtime, req, res, ctx, req.url ?? '/');
@@ -67,10 +67,10 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   // Node answers an Expect other than 100-continue with a bare 417 itself, unaudited.
   inner.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, res);
+    owed.add(req.socket, req, res);
     refuseExpectation(runtime, req, res, contexts.get(req.socket));
   });
-  inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, contexts.get(socket)));
+  inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, owed, err, socket, contexts.get(socket)));
 
   const listener = http.createServer({ ...httpServerOptions(timeouts), requireHostHeader: false });
   connections.attach(listener, inner);
@@ -78,11 +78,11 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   enforceBodyStall(inner, timeouts, connections);
   listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, connections, req, socket, head));
   listener.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, res);
+    owed.add(req.socket, req, res);
     void handlePlainRequest(runtime, req, res);
   });
   listener.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, res);
+    owed.add(req.socket, req, res);
     refuseExpectation(runtime, req, res, undefined);
   });
   listener.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
@@ -94,7 +94,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
       sendErrorOnSocket(socket, error);
     });
   });
-  listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, undefined));
+  listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, owed, err, socket, undefined));
 
   let closing: Promise<void> | undefined;
   return {
@@ -213,8 +213,10 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
 async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForwarder, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ExchangeContext): Promise<void> {
   // The path is set once normalised: the audit names the path sent, never the raw one.
   const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: null });
-  if (socket.destroyed) {
-    draft.event.code = 'client_closed'; // gone while earlier answers were written: nothing sent
+  if (socket.destroyed || socket.writableEnded) {
+    // Closed while the answers ahead were written (by the agent, or by an answer ahead that ended
+    // the connection): nothing was sent upstream.
+    draft.event.code = 'client_closed';
     draft.commit(runtime);
     return;
   }
@@ -233,13 +235,20 @@ async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForward
   }
 }
 
-/** The HTTP parser refused what the client sent: answer 400 and still write one audit line. */
-function refuseMalformed(runtime: ProxyRuntime, err: NodeJS.ErrnoException, socket: Duplex, ctx: ExchangeContext | undefined): void {
-  if (socket.writableEnded) return; // refused already: one answer and one audit line per connection
+/**
+ * The HTTP parser refused what the client sent: answer 400 and still write one audit line. The
+ * answer waits for those still owed to requests pipelined ahead and read whole: written at once,
+ * it would cut into them (and end the connection before they are sent). A request cut inside its
+ * body is the one refused: answered at once, as its answer can never finish.
+ */
+function refuseMalformed(runtime: ProxyRuntime, owed: AnswersOwed, err: NodeJS.ErrnoException, socket: Duplex, ctx: ExchangeContext | undefined): void {
+  // The parser reports an error again for every chunk still arriving: one answer and one audit line.
+  if (socket.writableEnded || refusedMalformed.has(socket)) return;
   if (!err.code?.startsWith('HPE_')) {
     socket.destroy(); // a reset or timeout, not a request: nothing to answer or audit
     return;
   }
+  refusedMalformed.add(socket);
   const error = new ProxyError('bad_request', 'malformed HTTP request');
   const draft = new AuditDraft({
     method: null,
@@ -249,9 +258,15 @@ function refuseMalformed(runtime: ProxyRuntime, err: NodeJS.ErrnoException, sock
     agent: ctx?.agent.id ?? null,
   });
   draft.failed(error);
-  draft.commit(runtime);
-  sendErrorOnSocket(socket, error);
+  const refuse = () => {
+    draft.commit(runtime);
+    sendErrorOnSocket(socket, error);
+  };
+  if (owed.allRead(socket)) void owed.settled(socket).then(refuse);
+  else refuse();
 }
+
+const refusedMalformed = new WeakSet<object>();
 
 /**
  * An `Expect` other than 100-continue (Node's 'checkExpectation'): keyway knows no other

@@ -187,14 +187,23 @@ function formatHead(status: number, headers: OutgoingHttpHeaders): Buffer {
  * connection (Node leaves the socket paused until someone reads it).
  */
 export class AnswersOwed {
-  private readonly owed = new WeakMap<object, Set<object>>();
+  private readonly owed = new WeakMap<object, Map<Closing, { readonly complete: boolean }>>();
 
-  /** An answer now owed on `socket`, settled when `res` closes (finished, or the connection died). */
-  add(socket: object, res: { once(event: 'close', listener: () => void): unknown }): void {
+  /** An answer now owed on `socket` to `req`, settled when `res` closes (finished, or the connection died). */
+  add(socket: object, req: { readonly complete: boolean }, res: Closing): void {
     let pending = this.owed.get(socket);
-    if (!pending) this.owed.set(socket, (pending = new Set()));
-    pending.add(res);
+    if (!pending) this.owed.set(socket, (pending = new Map()));
+    pending.set(res, req);
     res.once('close', () => pending.delete(res));
+  }
+
+  /**
+   * Whether every request owed an answer on `socket` was read whole: their answers need nothing
+   * more from the agent. Not so when the parser failed inside a request's body: that request is
+   * the one refused, at once.
+   */
+  allRead(socket: object): boolean {
+    return [...(this.owed.get(socket)?.values() ?? [])].every((req) => req.complete);
   }
 
   /** Resolves once every answer owed on `socket` is written, or the socket closed. */
@@ -202,13 +211,21 @@ export class AnswersOwed {
     const pending = this.owed.get(socket);
     // Bounded: each round waits for one answer to close or the socket to; answers are finite.
     for (let round = 0; pending && pending.size > 0 && !socket.destroyed && round < 10_000; round++) {
-      const [first] = pending as Set<{ once(event: 'close', listener: () => void): unknown }>;
+      const [first] = pending.keys();
       await new Promise<void>((resolve) => {
-        first!.once('close', resolve);
-        socket.once('close', resolve);
+        const done = () => {
+          socket.off('close', done);
+          resolve();
+        };
+        first!.once('close', done);
+        socket.once('close', done);
       });
       // Node hands the connection to the next queued answer in the same turn as 'finish'.
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
+}
+
+interface Closing {
+  once(event: 'close', listener: () => void): unknown;
 }

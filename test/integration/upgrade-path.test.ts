@@ -134,6 +134,22 @@ describe('the upgrade path and request framing inside tunnels', () => {
       ]);
     });
 
+    it('a request the parser refuses, pipelined behind an unfinished answer, is refused after it is sent', async () => {
+      // Bytes after an HTTP/1.0 request (no keep-alive) are an error to llhttp; keyway's 400 used to
+      // be written at once, ending the connection before the answer ahead was sent.
+      const text = `GET /slow?ms=300&h10-ahead HTTP/1.0\r\nHost: ${authority}\r\n\r\nGET /ws?after-close HTTP/1.1\r\nHost: ${authority}\r\n${wsHeaders}\r\n`;
+      const { result: raw, lines } = await newAuditLines(2, async () => exchange(await tunnel(), text));
+      // The answer ahead arrives whole; it closes the connection (HTTP/1.0), so the 400 may never go out.
+      expect(raw.startsWith('HTTP/1.1 200 '), raw).toBe(true);
+      expect(parseResponse(raw).body.startsWith('slow'), raw).toBe(true);
+      expect(raw).not.toContain('HTTP/1.1 101');
+      expect(upstreamSaw('after-close')).toEqual([]);
+      expect(lines.map((l) => [l['path'], l['status'], l['code']]).sort()).toEqual([
+        [null, 400, 'bad_request'],
+        ['/slow', 200, null],
+      ]);
+    });
+
     it('waits for the answer ahead before a 101, then the frames flow', async () => {
       const text = `GET /slow?ms=400 HTTP/1.1\r\nHost: ${authority}\r\n\r\nGET /ws HTTP/1.1\r\nHost: ${authority}\r\n${wsHeaders}\r\n`;
       const { result: raw, lines } = await newAuditLines(2, async () => collect(await tunnel(), text, (got) => got.includes('authorization')));
