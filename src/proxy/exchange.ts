@@ -173,8 +173,8 @@ export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessag
 
 /**
  * Stage: HTTP/1.x only. A request line without a version (`GET /x{y/1.1`) is HTTP/0.9 to llhttp:
- * no headers by that protocol's rules, yet Node reads some, and the answer would have no status
- * line at all. Such a request is a typo or an attack, never an agent: refused.
+ * no headers by that protocol's rules, yet Node reads some, and an upstream may answer it in
+ * HTTP/0.9 (no status line, or an `HTTP/0.9 200` one). It is a typo or an attack, never an agent.
  */
 function checkVersion(req: IncomingMessage): void {
   if (req.httpVersionMajor !== 1) throw new ProxyError('bad_request', `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} requests are not proxied; send HTTP/1.1`);

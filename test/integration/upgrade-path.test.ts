@@ -166,6 +166,16 @@ describe('the upgrade path and request framing inside tunnels', () => {
     });
   });
 
+  it('audits a WebSocket handshake refused on the plain listener (ws:// is not proxied)', async () => {
+    const socket = netConnect({ host: '127.0.0.1', port: proxy.port });
+    const { result: raw, lines } = await newAuditLines(1, () =>
+      exchange(socket, `GET http://plain.example.test:${upstream.port}/ws-plain HTTP/1.1\r\nHost: plain.example.test:${upstream.port}\r\n${wsHeaders}\r\n`),
+    );
+    expect(parseResponse(raw).headers['x-keyway-error']).toBe('bad_request');
+    expect(upstreamSaw('/ws-plain')).toEqual([]);
+    expect(lines[0]).toMatchObject({ method: 'GET', code: 'bad_request', status: 400 });
+  });
+
   describe('Expect other than 100-continue', () => {
     it('is refused inside a tunnel with keyway\'s own error and one audit line', async () => {
       const { result: raw, lines } = await newAuditLines(1, async () =>
