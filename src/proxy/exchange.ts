@@ -149,7 +149,8 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
  * body) -> credential -> inject. `rawTarget` is the request target as the client sent it.
  */
 export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, rawTarget: string, draft: AuditDraft): Promise<PreparedRequest> {
-  const { path, query } = normalisePath(rawTarget, draft);
+  checkVersion(req);
+  const { path, query } = normalisePath(originForm(rawTarget, ctx.target), draft);
   checkHost(req, ctx.target);
   const grant = chooseGrantFor(runtime, req, ctx);
   const requestPath = `${path}${query}`;
@@ -168,6 +169,39 @@ export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessag
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
   return { grant, issued, outgoing, requestPath, heldBody };
+}
+
+/**
+ * Stage: HTTP/1.x only. A request line without a version (`GET /x{y/1.1`) is HTTP/0.9 to llhttp:
+ * no headers by that protocol's rules, yet Node reads some, and an upstream may answer it in
+ * HTTP/0.9 (no status line, or an `HTTP/0.9 200` one). It is a typo or an attack, never an agent.
+ */
+function checkVersion(req: IncomingMessage): void {
+  if (req.httpVersionMajor !== 1) throw new ProxyError('bad_request', `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} requests are not proxied; send HTTP/1.1`);
+}
+
+/**
+ * Stage: requests inside a tunnel are origin-form. An absolute-form target (RFC 9112 3.2.2) is
+ * taken as its path, as sent (no URL parser: it would resolve dots and backslashes its own way
+ * before the rules see them), if its authority is the connection's target: the target's authority
+ * would win over Host at an upstream that reads it, so one naming another host is refused.
+ * Anything else is passed on as is, for the path stage to refuse.
+ */
+function originForm(rawTarget: string, target: Target): string {
+  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(rawTarget);
+  if (!absolute) return rawTarget;
+  const scheme = absolute[1]!.toLowerCase();
+  let named: Target | undefined;
+  try {
+    named = parseAuthority(absolute[2]!, scheme === 'https' ? 443 : scheme === 'http' ? 80 : undefined);
+  } catch {
+    named = undefined;
+  }
+  if (!named || named.host !== target.host || named.port !== target.port) {
+    throw new ProxyError('host_mismatch', `the request target names another authority than the connection's target ${formatAuthority(target)}`);
+  }
+  const rest = rawTarget.slice(absolute[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /**

@@ -2,7 +2,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { http } from '../net/node-http.ts';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors/index.ts';
-import { stripQuery } from '../audit/index.ts';
 import { AuditDraft } from './audit-event.ts';
 import { handleExchange, prepareOutgoing, type ExchangeContext } from './exchange.ts';
 import { answerSelfCheck, SELF_CHECK_HOST } from './self-check.ts';
@@ -16,7 +15,7 @@ import { patternMatches } from '../policy/domains.ts';
 import type { Agent } from '../credentials/agents.ts';
 import { isIP } from 'node:net';
 import { openTunnel } from './tunnel.ts';
-import { isWebSocketHandshake, WebSocketForwarder } from './websocket.ts';
+import { AnswersOwed, isWebSocketHandshake, WebSocketForwarder } from './websocket.ts';
 import { secretNeedles } from './leak-guard.ts';
 import { ClientConnections } from './connections.ts';
 import { enforceBodyStall, httpServerOptions } from './timeouts.ts';
@@ -46,6 +45,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const websockets = new WebSocketForwarder();
   const timeouts = runtime.config.proxy.timeouts;
   const connections = new ClientConnections();
+  const owed = new AnswersOwed();
 
   // exchange.ts checks Host itself, with an audit line. shouldUpgradeCallback: only a WebSocket
   // handshake takes the upgrade path; any other request with upgrade headers is an ordinary one.
@@ -54,28 +54,47 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   // deadlines (headersTimeout) and tracks connections on a server that emitted 'listening'.
   inner.emit('listening');
   inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
     const ctx = contexts.get(req.socket);
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
-    else if (ctx) void handleExchange(runtime, req, res, ctx, originPath(req));
+    else if (ctx) void handleExchange(runtime, req, res, ctx, req.url ?? '/');
     else sendError(res, new ProxyError('internal_error', 'lost connection context'));
   });
   inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const ctx = contexts.get(req.socket);
-    if (ctx) void handleUpgrade(runtime, websockets, req, socket, head, ctx);
+    if (ctx) void owed.settled(socket).then(() => handleUpgrade(runtime, websockets, req, socket, head, ctx));
     else socket.destroy();
   });
-  inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, contexts.get(socket)));
+  // Node answers an Expect other than 100-continue with a bare 417 itself, unaudited.
+  inner.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    refuseExpectation(runtime, req, res, contexts.get(req.socket));
+  });
+  inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, owed, err, socket, contexts.get(socket)));
 
   const listener = http.createServer({ ...httpServerOptions(timeouts), requireHostHeader: false });
   connections.attach(listener, inner);
   enforceBodyStall(listener, timeouts, connections);
   enforceBodyStall(inner, timeouts, connections);
   listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, connections, req, socket, head));
-  listener.on('request', (req: IncomingMessage, res: ServerResponse) => void handlePlainRequest(runtime, req, res));
-  listener.on('upgrade', (_req: IncomingMessage, socket: Duplex) =>
-    sendErrorOnSocket(socket, new ProxyError('bad_request', 'WebSocket over plain HTTP is not proxied; use wss://')),
-  );
-  listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, err, socket, undefined));
+  listener.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    void handlePlainRequest(runtime, req, res);
+  });
+  listener.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    refuseExpectation(runtime, req, res, undefined);
+  });
+  listener.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    const error = new ProxyError('bad_request', 'WebSocket over plain HTTP is not proxied; use wss://');
+    const draft = new AuditDraft({ method: req.method ?? null, host: '', port: 0, client: clientAddress(req.socket) });
+    draft.failed(error);
+    void owed.settled(socket).then(() => {
+      draft.commit(runtime);
+      sendErrorOnSocket(socket, error);
+    });
+  });
+  listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, owed, err, socket, undefined));
 
   let closing: Promise<void> | undefined;
   return {
@@ -192,10 +211,17 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
 
 /** A WebSocket handshake (only those: see isWebSocketHandshake): the same stages as any request, then the upgrade. */
 async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForwarder, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ExchangeContext): Promise<void> {
-  const path = originPath(req);
-  const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: stripQuery(path) });
+  // The path is set once normalised: the audit names the path sent, never the raw one.
+  const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: null });
+  if (socket.destroyed || socket.writableEnded) {
+    // Closed while the answers ahead were written (by the agent, or by an answer ahead that ended
+    // the connection): nothing was sent upstream.
+    draft.event.code = 'client_closed';
+    draft.commit(runtime);
+    return;
+  }
   try {
-    const { issued, outgoing } = await prepareOutgoing(runtime, req, ctx, path, draft);
+    const { issued, outgoing } = await prepareOutgoing(runtime, req, ctx, req.url ?? '/', draft);
     const redact = issued && {
       needles: secretNeedles(issued.credential),
       onRedacted: (count: number) => (draft.event['leak_redacted'] = Number(draft.event['leak_redacted'] ?? 0) + count),
@@ -209,13 +235,20 @@ async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForward
   }
 }
 
-/** The HTTP parser refused what the client sent: answer 400 and still write one audit line. */
-function refuseMalformed(runtime: ProxyRuntime, err: NodeJS.ErrnoException, socket: Duplex, ctx: ExchangeContext | undefined): void {
-  if (socket.writableEnded) return; // refused already: one answer and one audit line per connection
+/**
+ * The HTTP parser refused what the client sent: answer 400 and still write one audit line. The
+ * answer waits for those still owed to requests pipelined ahead and read whole: written at once,
+ * it would cut into them (and end the connection before they are sent). A request cut inside its
+ * body is the one refused: answered at once, as its answer can never finish.
+ */
+function refuseMalformed(runtime: ProxyRuntime, owed: AnswersOwed, err: NodeJS.ErrnoException, socket: Duplex, ctx: ExchangeContext | undefined): void {
+  // The parser reports an error again for every chunk still arriving: one answer and one audit line.
+  if (socket.writableEnded || refusedMalformed.has(socket)) return;
   if (!err.code?.startsWith('HPE_')) {
     socket.destroy(); // a reset or timeout, not a request: nothing to answer or audit
     return;
   }
+  refusedMalformed.add(socket);
   const error = new ProxyError('bad_request', 'malformed HTTP request');
   const draft = new AuditDraft({
     method: null,
@@ -225,19 +258,32 @@ function refuseMalformed(runtime: ProxyRuntime, err: NodeJS.ErrnoException, sock
     agent: ctx?.agent.id ?? null,
   });
   draft.failed(error);
-  draft.commit(runtime);
-  sendErrorOnSocket(socket, error);
+  const refuse = () => {
+    draft.commit(runtime);
+    sendErrorOnSocket(socket, error);
+  };
+  if (owed.allRead(socket)) void owed.settled(socket).then(refuse);
+  else refuse();
 }
 
+const refusedMalformed = new WeakSet<object>();
+
 /**
- * Requests inside a tunnel are origin-form; absolute-form is tolerated by taking its path as sent
- * (no URL parser: it would resolve dots and backslashes its own way before the rules see them).
- * Anything else is passed on as is, for the path stage to refuse.
+ * An `Expect` other than 100-continue (Node's 'checkExpectation'): keyway knows no other
+ * expectation, so it refuses the request with its own error and one audit line, and closes rather
+ * than read a body the agent may be holding back.
  */
-function originPath(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
-  if (!absolute) return url;
-  const rest = url.slice(absolute[0].length);
-  return rest.startsWith('/') ? rest : `/${rest}`;
+function refuseExpectation(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext | undefined): void {
+  const error = new ProxyError('bad_request', 'keyway supports no Expect other than 100-continue');
+  const draft = new AuditDraft({
+    method: req.method ?? null,
+    host: ctx?.target.host ?? '',
+    port: ctx?.target.port ?? 0,
+    client: ctx?.client ?? clientAddress(req.socket),
+    agent: ctx?.agent.id ?? null,
+  });
+  draft.failed(error);
+  draft.commit(runtime);
+  res.shouldKeepAlive = false;
+  sendError(res, error);
 }

@@ -108,6 +108,9 @@ export class WebSocketForwarder {
     upstream.once('response', (res: IncomingMessage) => {
       upstream.setTimeout(0);
       draft.event.status = res.statusCode ?? null;
+      // The connection ends with this answer: what the agent pipelined behind its handshake is
+      // read and dropped, never parsed (closing on unread bytes would reset the answer away).
+      socket.resume();
       relayAnswer(res, socket, guarded, fail);
       answered = true;
     });
@@ -174,4 +177,55 @@ function formatHead(status: number, headers: OutgoingHttpHeaders): Buffer {
     for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
   }
   return Buffer.from(`${text}\r\n`, 'latin1');
+}
+
+/**
+ * Answers still owed on each client connection. Node emits 'upgrade' as soon as it parses the
+ * handshake, even behind pipelined requests whose answers are still being written: those keep
+ * writing to the socket, so an upgrade's answer (raw bytes, not a ServerResponse) would land in
+ * the middle of them. An upgrade waits its turn here; meanwhile nothing more is read from the
+ * connection (Node leaves the socket paused until someone reads it).
+ */
+export class AnswersOwed {
+  private readonly owed = new WeakMap<object, Map<Closing, { readonly complete: boolean }>>();
+
+  /** An answer now owed on `socket` to `req`, settled when `res` closes (finished, or the connection died). */
+  add(socket: object, req: { readonly complete: boolean }, res: Closing): void {
+    let pending = this.owed.get(socket);
+    if (!pending) this.owed.set(socket, (pending = new Map()));
+    pending.set(res, req);
+    res.once('close', () => pending.delete(res));
+  }
+
+  /**
+   * Whether every request owed an answer on `socket` was read whole: their answers need nothing
+   * more from the agent. Not so when the parser failed inside a request's body: that request is
+   * the one refused, at once.
+   */
+  allRead(socket: object): boolean {
+    return [...(this.owed.get(socket)?.values() ?? [])].every((req) => req.complete);
+  }
+
+  /** Resolves once every answer owed on `socket` is written, or the socket closed. */
+  async settled(socket: Duplex): Promise<void> {
+    const pending = this.owed.get(socket);
+    // Bounded: each round waits for one answer to close or the socket to; answers are finite.
+    for (let round = 0; pending && pending.size > 0 && !socket.destroyed && round < 10_000; round++) {
+      const [first] = pending.keys();
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off('close', done);
+          resolve();
+        };
+        first!.once('close', done);
+        socket.once('close', done);
+      });
+      // Node hands the connection to the next queued answer in the same turn as 'finish'.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
+
+interface Closing {
+  once(event: 'close', listener: () => void): unknown;
 }
