@@ -13,11 +13,12 @@ export interface RunningProxy {
   pid: number;
   proxy: ListenAddress;
   admin: ListenAddress | null;
-  since: string;
+  /** When the process began starting (ISO 8601): `keyway status` counts uptime from it. */
+  started_at: string;
 }
 
-export async function announceRunningProxy(file: string, running: Omit<RunningProxy, 'pid' | 'since'>): Promise<void> {
-  const record: RunningProxy = { pid: process.pid, ...running, since: new Date().toISOString() };
+export async function announceRunningProxy(file: string, running: Omit<RunningProxy, 'pid'>): Promise<void> {
+  const record: RunningProxy = { pid: process.pid, ...running };
   await replaceFile(file, `${JSON.stringify(record, null, 2)}\n`, 0o644);
 }
 
@@ -30,6 +31,26 @@ export function withdrawRunningProxy(file: string): void {
 export function findRunningProxy(file: string): RunningProxy | undefined {
   const running = readRunningProxy(file);
   return running && isAlive(running.pid) ? running : undefined;
+}
+
+/** What data/proxy.json says: a live proxy, one whose process is gone (a crash, SIGKILL), or none. */
+export type RunningProxyState = { state: 'running'; proxy: RunningProxy } | { state: 'stale'; pid: number } | { state: 'none' };
+
+export function runningProxyState(file: string): RunningProxyState {
+  const running = readRunningProxy(file);
+  if (!running) return { state: 'none' };
+  return isAlive(running.pid) ? { state: 'running', proxy: running } : { state: 'stale', pid: running.pid };
+}
+
+/**
+ * Removes a proxy.json whose process is gone. Read again just before removing, so a proxy that
+ * started meanwhile (and replaced the file) keeps its announcement.
+ */
+export function clearStaleRunningProxy(file: string, pid: number): boolean {
+  const now = readRunningProxy(file);
+  if (now?.pid !== pid || isAlive(pid)) return false;
+  rmSync(file, { force: true });
+  return true;
 }
 
 function readRunningProxy(file: string): RunningProxy | undefined {
@@ -46,7 +67,7 @@ function readRunningProxy(file: string): RunningProxy | undefined {
   return r as RunningProxy;
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

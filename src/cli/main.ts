@@ -13,6 +13,7 @@ const io: CommandIO = {
   err: (text) => process.stderr.write(`${text}\n`),
   readStdin: readAllStdin,
   env: process.env,
+  terminal: { out: process.stdout.isTTY === true, err: process.stderr.isTTY === true },
 };
 
 main(argv, io).then(
