@@ -2,6 +2,7 @@
 // (pid and addresses), confirmed and completed by the admin API's /api/status (live counts). The
 // admin answer also proves the pid is keyway's and not a process that reused a dead proxy's pid.
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import type { ListenAddress } from '../config/index.ts';
 import { http } from '../net/node-http.ts';
 import { runningProxyFiles } from '../paths.ts';
@@ -39,6 +40,9 @@ export async function lookUpProxy(home: string): Promise<ProxyLookup> {
   }
   const { proxy } = found;
   if (proxy.admin === null) return { state: 'running', proxy, live: undefined, why: 'the admin API is disabled (admin.enabled: false)' };
+  // A listener's address is always an IP: a name here was not written by keyway, and the token is
+  // not sent through a DNS lookup to wherever that name points.
+  if (isIP(proxy.admin.host) === 0) return { state: 'running', proxy, live: undefined, why: `data/proxy.json names the admin API by a host name (${proxy.admin.host}), not an address` };
   let token: string;
   try {
     token = (await readFile(files.adminToken, 'utf8')).trim();

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,6 +141,30 @@ describe('a data/proxy.json that does not describe a running keyway', () => {
       expect(JSON.parse(status.stdout)).toMatchObject({ running: true, pid: other.pid, grants: null, live_counts_unavailable: expect.stringContaining('admin API is disabled') });
     } finally {
       other.kill('SIGKILL');
+    }
+  });
+
+  it('naming the admin API by a host name: the admin token is not sent there', async () => {
+    const home = makeHome();
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const heard: string[] = [];
+    const listener = createServer((req, res) => {
+      heard.push(req.headers.authorization ?? '');
+      res.end('{}');
+    });
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    try {
+      mkdirSync(join(home, 'data'), { recursive: true });
+      writeFileSync(join(home, 'data', 'admin.token'), 'planted-admin-token\n');
+      const port = (listener.address() as AddressInfo).port;
+      writeFileSync(join(home, 'data', 'proxy.json'), JSON.stringify({ pid: other.pid, proxy: { host: '127.0.0.1', port: 1 }, admin: { host: 'localhost', port }, started_at: new Date().toISOString() }));
+      const status = await runCli(['status', '--json', '--home', home], cleanEnv());
+      expect(JSON.parse(status.stdout)).toMatchObject({ running: true, live_counts_unavailable: expect.stringContaining('host name (localhost)') });
+      expect(heard).toEqual([]);
+    } finally {
+      other.kill('SIGKILL');
+      listener.close();
     }
   });
 });
