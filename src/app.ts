@@ -192,7 +192,7 @@ async function startParts(
       const activity = () => ({ pid: process.pid, started_at: startedAt, requests: audit.requests, refused: audit.refused });
       admin = await startAdminServer({ services, listen: adminListen, tables: () => tables, audit, activity });
     } catch (err) {
-      throw isListenError(err) ? listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
+      throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }
     const started = admin;
     opened.push(() => started.close(0));
@@ -238,7 +238,7 @@ async function listenOn(server: Server, address: ListenAddress, key: string, run
   try {
     await once(server, 'listening');
   } catch (err) {
-    throw isListenError(err) ? listenFailure(err, key, address, runningFile) : err;
+    throw isListenError(err) ? await listenFailure(err, key, address, runningFile) : err;
   }
 }
 

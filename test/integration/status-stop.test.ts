@@ -86,6 +86,30 @@ describe('keyway status and stop', () => {
     expect((await status())['pid']).toBe(proxy.child.pid);
   });
 
+  it('a start with another home on that port says another keyway holds it; a port held by something else says only that it is in use', async () => {
+    const elsewhere = await runCli(['start', '--home', makeHome(), '--listen', `127.0.0.1:${proxy.port}`, '--admin-listen', '127.0.0.1:0'], { ...env, KEYWAY_RUNTIME: 'as-is' });
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr.trim().split('\n')).toHaveLength(1);
+    expect(elsewhere.stderr).toContain(`cannot listen on 127.0.0.1:${proxy.port} (proxy.listen): the port is in use by another keyway, started with another home`);
+
+    const { admin } = JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } };
+    const onAdmin = await runCli(['start', '--home', makeHome(), '--listen', '127.0.0.1:0', '--admin-listen', `127.0.0.1:${admin.port}`], { ...env, KEYWAY_RUNTIME: 'as-is' });
+    expect(onAdmin.code).toBe(1);
+    expect(onAdmin.stderr).toContain(`cannot listen on 127.0.0.1:${admin.port} (admin.listen): the port is in use by another keyway`);
+
+    const plain = createServer((_req, res) => res.end('not keyway'));
+    plain.listen(0, '127.0.0.1');
+    await once(plain, 'listening');
+    try {
+      const port = (plain.address() as AddressInfo).port;
+      const taken = await runCli(['start', '--home', makeHome(), '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], { ...env, KEYWAY_RUNTIME: 'as-is' });
+      expect(taken.code).toBe(1);
+      expect(taken.stderr.trim()).toBe(`keyway start: cannot listen on 127.0.0.1:${port} (proxy.listen): the port is in use`);
+    } finally {
+      plain.close();
+    }
+  });
+
   it('stop ends it gracefully, removes proxy.json, and status then says none runs', async () => {
     const exited = once(proxy.child, 'exit');
     const stop = await runCli(['stop', '--home', home], env);
