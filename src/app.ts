@@ -14,8 +14,8 @@ import { findProvider, tokenEndpointFor } from './credentials/providers/provider
 import { GrantRouter } from './policy/access.ts';
 import { createResolver, guardResolver, type Resolver } from './proxy/resolve.ts';
 import { EgressPolicy } from './policy/egress.ts';
-import type { AuditSink, ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
-import type { AuditEvent } from './audit/index.ts';
+import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
+import { CountingAudit } from './counting-audit.ts';
 import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
@@ -239,34 +239,6 @@ async function listenOn(server: Server, address: ListenAddress, key: string, run
     await once(server, 'listening');
   } catch (err) {
     throw isListenError(err) ? await listenFailure(err, key, address, runningFile) : err;
-  }
-}
-
-/**
- * The audit writer as the proxy sees it, counting what it is given: every proxied request writes
- * exactly one line, so these are the requests served (and refused) that `keyway status` reports.
- */
-class CountingAudit implements AuditSink {
-  readonly #writer: AuditWriter;
-  requests = 0;
-  refused = 0;
-
-  constructor(writer: AuditWriter) {
-    this.#writer = writer;
-  }
-
-  get healthy(): boolean {
-    return this.#writer.healthy;
-  }
-
-  reserveLine(): boolean {
-    return this.#writer.reserveLine();
-  }
-
-  write(event: AuditEvent, reserved?: boolean): Promise<void> {
-    this.requests++;
-    if (event.decision === 'deny' || event.decision === 'error') this.refused++;
-    return this.#writer.write(event, reserved);
   }
 }
 
