@@ -206,6 +206,32 @@ export class AnswersOwed {
     return [...(this.owed.get(socket)?.values() ?? [])].every((req) => req.complete);
   }
 
+  /**
+   * Resolves once every answer owed on `socket` ahead of `res` is written (or the socket closed):
+   * then `res` is the one Node writes to the connection. Answers are owed in the order requests
+   * arrived (a Map keeps insertion order).
+   */
+  async settledBefore(socket: Duplex, res: Closing): Promise<void> {
+    const pending = this.owed.get(socket);
+    if (!pending) return;
+    const answers = [...pending.keys()];
+    const ahead = answers.slice(0, Math.max(0, answers.indexOf(res)));
+    for (const answer of ahead) {
+      if (socket.destroyed) return;
+      if (!pending.has(answer)) continue;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off('close', done);
+          resolve();
+        };
+        answer.once('close', done);
+        socket.once('close', done);
+      });
+    }
+    // Node hands the connection to the next queued answer in the same turn as 'finish'.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   /** Resolves once every answer owed on `socket` is written, or the socket closed. */
   async settled(socket: Duplex): Promise<void> {
     const pending = this.owed.get(socket);
