@@ -63,8 +63,11 @@ export class WebSocketForwarder {
 
     upstream.once('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       upstream.setTimeout(0);
-      upSocket.setTimeout(0); // the handshake's timeout; idle sockets are not this code's to judge
       upSocket.on('error', () => upSocket.destroy());
+      // Like a blind tunnel: no frame either way for proxy.timeouts.idle closes both sides, so idle
+      // WebSockets cannot pile up until descriptors run out. Applications that keep a socket open
+      // while quiet send pings, which count as traffic.
+      closeWhenQuiet(socket, upSocket, runtime.config.proxy.timeouts.idle);
       socket.once('close', () => upSocket.destroy());
       upSocket.once('close', () => socket.destroy());
       // The agent is done (its socket allows half-open, like every HTTP server socket): finish our
@@ -116,6 +119,18 @@ export class WebSocketForwarder {
     });
     upstream.end();
   }
+}
+
+/** Closes both sockets once neither has read or written anything for `idleMs`. */
+function closeWhenQuiet(client: Duplex, upstream: Socket, idleMs: number): void {
+  const close = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  (client as Duplex & { setTimeout(ms: number): void }).setTimeout(idleMs);
+  upstream.setTimeout(idleMs);
+  client.once('timeout', close);
+  upstream.once('timeout', close);
 }
 
 /** The handshake upstream: the agent's headers with the credential, the upgrade headers put back. */
