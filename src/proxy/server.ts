@@ -210,8 +210,8 @@ async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<
 }
 
 async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  let parsed: ReturnType<typeof parseAbsoluteUrl>;
-  let agent;
+  let parsed: ReturnType<typeof parseAbsoluteUrl> | undefined;
+  let agent: Agent | undefined;
   try {
     parsed = parseAbsoluteUrl(req.url ?? '');
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
@@ -219,7 +219,8 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
     await checkDestination(runtime, parsed.target);
   } catch (err) {
     const error = asProxyError(err);
-    const draft = new AuditDraft({ method: req.method ?? null, host: '', port: 0, client: clientAddress(req.socket) });
+    // Whatever was known when the refusal came: the target (never its query) and the agent.
+    const draft = new AuditDraft({ method: req.method ?? null, host: parsed?.target.host ?? '', port: parsed?.target.port ?? 0, client: clientAddress(req.socket), agent: agent?.id ?? null });
     draft.failed(error);
     draft.commit(runtime);
     return sendError(res, error);
