@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // The `keyway` executable: wires the real terminal to the command line in index.ts.
 import { main } from './index.ts';
-import { readAllStdin, type CommandIO } from './io.ts';
+import { endQuietlyOnClosedPipe, readAllStdin, type CommandIO } from './io.ts';
 import { reexecWithProxyRuntime } from './proxy-runtime.ts';
 
 const argv = process.argv.slice(2);
 // The proxy runs for days under load: it re-executes itself under its measured runtime settings.
 if (argv[0] === 'start' && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
+
+endQuietlyOnClosedPipe(process.stdout);
+// A closed stderr has nobody left to tell.
+process.stderr.on('error', () => undefined);
 
 const io: CommandIO = {
   out: (text) => process.stdout.write(`${text}\n`),

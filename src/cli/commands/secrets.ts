@@ -14,7 +14,7 @@ export const secrets: Command = {
   usage: `keyway secrets set ID [--value TEXT | --stdin]
 
 Sets the secret of grant ID (made with \`keyway grants add\`). A plain string for api_key and
-bearer; a JSON object for basic ({"username","password"}), oauth2 ({"clientId","clientSecret",
+bearer; for basic, username:password or a JSON object {"username","password"}; a JSON object for oauth2 ({"clientId","clientSecret",
 "refreshToken","accessToken","expiresAt","scopes"}, camelCase or snake_case) and client_credentials.
 When no grant ID exists and ID names a provider preset (spotify, SPOTIFY_OAUTH, github, …), an
 oauth2 grant named after the preset is made with the preset's endpoints and domains.
@@ -22,7 +22,8 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
   async run(argv, io) {
     const args = parse(argv, { value: { type: 'string' }, stdin: { type: 'boolean' } });
     const [action, name] = args.positionals;
-    if (action !== 'set' || !name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
+    if (action !== undefined && action !== 'set') throw usageError(`secrets: unknown subcommand "${action}" (expected: set)`);
+    if (!name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
     const value = args.string('value');
     if ((value === undefined) === !args.flag('stdin')) throw usageError('give the secret with exactly one of --value or --stdin');
     const input = value ?? (await io.readStdin());
