@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { PROVIDER_PRESETS } from '../../src/credentials/providers/presets.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { CLI, makeHome, runCli } from '../helpers/keyway.ts';
 
@@ -128,6 +129,25 @@ describe('unknown subcommands', () => {
     const au = await cli(['audit', 'frob']);
     expect(au.code).toBe(2);
     expect(au.stderr).toMatch(/tail.*query.*verify/);
+  });
+});
+
+describe('connect --help', () => {
+  it('lists every provider connect accepts: the presets and the config\'s own', async () => {
+    mkdirSync(join(home, 'config'), { recursive: true });
+    writeFileSync(join(home, 'config', 'keyway.yaml'), 'providers:\n  acme-helpdesk:\n    token_url: https://helpdesk.acme.test/token\n');
+    const r = await cli(['connect', '--help']);
+    expect(r.code).toBe(0);
+    const listed = /^Built-in providers: (.*)\.$/m.exec(r.stdout)?.[1]?.split(', ');
+    expect(listed).toEqual(Object.keys(PROVIDER_PRESETS).sort());
+    expect(r.stdout).toMatch(/^From the config: acme-helpdesk\.$/m);
+    expect(r.stdout).toMatch(/^With --device \(device code\): .*github/m);
+    // A broken config still shows the presets, and names the problem.
+    writeFileSync(join(home, 'config', 'keyway.yaml'), 'providers:\n  acme-helpdesk:\n    token_ur: x\n');
+    const broken = await cli(['connect', '--help']);
+    expect(broken.code).toBe(0);
+    expect(broken.stdout).toContain('Built-in providers: ');
+    expect(broken.stdout).toContain('did you mean token_url?');
   });
 });
 
