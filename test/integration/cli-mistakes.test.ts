@@ -98,6 +98,11 @@ describe('grants', () => {
     expect((await cli(['grants', 'set', 'svc'])).code).toBe(2);
     expect((await cli(['grants', 'set', 'svc', '--format', 'no placeholder'])).stderr).toContain('{secret}');
     expect((await cli(['grants', 'set', 'nope', '--domains', 'a.test'])).stderr).toContain('no grant "nope"');
+    // set cannot widen a grant past what add allows: a wildcard over a public suffix is refused.
+    const broad = await cli(['grants', 'set', 'svc', '--domains', '*.com']);
+    expect(broad.code).toBe(2);
+    expect(broad.stderr).toContain('broader than one registrable domain');
+    expect(JSON.parse((await cli(['grants', 'show', 'svc', '--json'])).stdout)).toMatchObject({ domains: ['api.svc.test', 'up.svc.test'], secret: 'set' });
     expect(r.stdout + q.stdout).not.toContain(CANARY);
   });
 });

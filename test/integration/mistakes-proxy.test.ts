@@ -12,7 +12,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 // Mistakes that show on the wire, through the real proxy and real curl: an internal API whose CA
 // keyway does not trust, a basic secret written either way in the config, and an agent key rotated.
 
-const HOSTS = ['api.example.test', 'internal.example.test', 'basic-json.example.test', 'basic-pair.example.test'];
+const HOSTS = ['api.example.test', 'other.example.test', 'internal.example.test', 'basic-json.example.test', 'basic-pair.example.test'];
 
 let upstream: TestUpstream;
 let internal: Server;
@@ -40,6 +40,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
   internalPort = (internal.address() as AddressInfo).port;
   proxy = await startProxy({
+    grants: [{ id: 'svc', type: 'api_key', domains: ['other.example.test'], secret: CANARY, inject: { header: 'X-Api-Key', format: '{secret}' } }],
     config: {
       proxy: { hosts: Object.fromEntries(HOSTS.map((h) => [h, '127.0.0.1'])) },
       grants: {
@@ -94,6 +95,20 @@ describe('a basic secret in the config', () => {
       const sent = upstream.seen.at(-1)?.headers.authorization;
       expect(sent).toBe(`Basic ${Buffer.from(`${user}:${CANARY}`).toString('base64')}`);
     }
+  });
+});
+
+describe('grants set', () => {
+  it('changes how a running proxy injects a grant, with the same secret', async () => {
+    const url = `https://other.example.test:${upstream.port}/echo`;
+    expect((await through(url)).status).toBe(200);
+    expect(upstream.seen.at(-1)?.headers['x-api-key']).toBe(CANARY);
+    const r = await proxy.cli(['grants', 'set', 'svc', '--header', 'Authorization', '--format', 'Token {secret}']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('secret kept');
+    await eventually(async () => (await through(url)).status === 200 && upstream.seen.at(-1)?.headers.authorization === `Token ${CANARY}`);
+    expect(upstream.seen.at(-1)?.headers['x-api-key']).toBeUndefined();
+    expect(r.stdout + r.stderr).not.toContain(CANARY);
   });
 });
 
