@@ -56,6 +56,11 @@ describe('grants', () => {
     expect(r.stderr).toContain('keyway agents add ID --grants gh-work');
     const apart = await addGrant('gitlab', 'gitlab.com');
     expect(apart.stderr).toBe('');
+    // A grant made from a provider preset by secrets set is checked the same way.
+    const preset = await cli(['secrets', 'set', 'github', '--stdin'], JSON.stringify({ refreshToken: CANARY }));
+    expect(preset.code, preset.stderr).toBe(0);
+    expect(preset.stderr).toContain('grant "github" overlaps grant "gh-personal"');
+    expect(preset.stdout + preset.stderr).not.toContain(CANARY);
   });
 
   it('lists a grant with no secret as "no secret" with the command to set it', async () => {

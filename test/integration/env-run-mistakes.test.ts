@@ -80,6 +80,14 @@ describe('keyway run without --', () => {
     expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${CANARY}`);
   });
 
+  it("leaves --help after the command to the command", async () => {
+    const r = await proxy.cli(['run', 'sh', '-c', 'echo "got $0"', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('got --help');
+    const own = await proxy.cli(['run', '--help']);
+    expect(own.stdout).toContain('keyway run [--agent ID] [--] CMD');
+  });
+
   it('splits keyway options from the command at the first word that is not an option', () => {
     expect(splitRunArgs(['curl', '-sS', 'https://x.test'])).toEqual({ own: [], command: ['curl', '-sS', 'https://x.test'] });
     expect(splitRunArgs(['--agent', 'a1', '--json', 'curl', '-v'])).toEqual({ own: ['--agent', 'a1', '--json'], command: ['curl', '-v'] });

@@ -11,10 +11,12 @@ import { startLoopbackCallback } from '../../oauth/loopback-callback.ts';
 import { createPkce, createState } from '../../oauth/pkce.ts';
 import { saveConnectedGrant } from '../../oauth/save-grant.ts';
 import { parseDomainPatternStrict } from '../../config/domain-breadth.ts';
+import { listGrants } from '../../credentials/grant-listing.ts';
 import { Args, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, endpointDispatcher, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
+import { overlapWarnings } from './grant-input.ts';
 
 export const connect: Command = {
   name: 'connect',
@@ -80,6 +82,7 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
         if (!provider.authorizeUrl) throw usageError(`provider ${provider.slug} has no authorization endpoint; try --device`);
         tokens = await authorizationCodeFlow(io, { authorizeUrl: provider.authorizeUrl, endpoint, clientId, scopes, scopeSeparator: provider.scopeSeparator, extraParams: provider.authorizeParams, port: provider.redirectPort, timeoutMs, openBrowser: !args.flag('no-browser'), dispatcher, tokenTimeoutMs: services.config.oauth.token_timeout });
       }
+      const others = listGrants(services);
       const saved = await saveConnectedGrant(services.store, { id: grantId, type: 'oauth2', provider: provider.slug, domains, clientId, clientSecret, tokens });
       const result = {
         grant: saved.id,
@@ -91,6 +94,7 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
       };
       if (args.json) printJson(io, result);
       else io.out(`connected ${provider.slug} as grant ${saved.id} (${saved.domains.join(', ')}; refresh token ${result.refresh_token}${result.token_expires_at ? `; token expires ${result.token_expires_at}` : ''})`);
+      for (const line of overlapWarnings(saved.id, saved.domains, others)) io.err(line);
       return 0;
     } finally {
       await dispatcher.close();

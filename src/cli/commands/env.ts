@@ -85,6 +85,8 @@ with -. The proxy and CA variables replace any the caller has set. A placeholder
 (OPENAI_API_KEY=keyway-placeholder, …) is only added where the caller has not set that variable:
 one already set is passed through unchanged. When CMD runs on node and the node on your PATH
 is older than 24, run warns that it will go around keyway (older Node ignores HTTPS_PROXY).`,
+  // `keyway run curl --help` is curl's help, not keyway's.
+  ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
     const { own, command } = splitRunArgs(argv);
     const args = parse(own, { agent: { type: 'string' } });

@@ -1,5 +1,6 @@
 import { GRANT_ID } from '../../config/index.ts';
 import { grantRecordId, type StoredGrant } from '../../credentials/grant-record.ts';
+import { listGrants } from '../../credentials/grant-listing.ts';
 import { oauthStateId } from '../../credentials/oauth-state.ts';
 import { findPreset } from '../../credentials/providers/presets.ts';
 import { KeywayError } from '../../errors/index.ts';
@@ -7,6 +8,7 @@ import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { servicesFor } from '../context.ts';
 import { usageError } from '../io.ts';
+import { overlapWarnings } from './grant-input.ts';
 import { parseSecret } from './grants.ts';
 
 export const secrets: Command = {
@@ -32,6 +34,7 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
     if (services.config.grants[id]) {
       throw new KeywayError('conflict', `grant "${id}" is defined in the config; its secret comes from there (env: or file:)`);
     }
+    const others = listGrants(services);
     const created = await services.store.update((draft) => {
       const existing = draft.get<StoredGrant>(grantRecordId(id));
       const now = new Date().toISOString();
@@ -51,6 +54,7 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
     });
     const message = created ? `made grant ${id} from the ${id} preset and set its secret` : `secret set for grant ${id}`;
     io.out(args.json ? JSON.stringify({ grant: id, secret: 'set', created }) : message);
+    if (created) for (const line of overlapWarnings(id, listGrants(services).find((g) => g.id === id)?.domains ?? [], others)) io.err(line);
     return 0;
   },
 };
