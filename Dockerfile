@@ -1,5 +1,6 @@
 # keyway as a sidecar: agents in other containers set HTTPS_PROXY=http://AGENT:KEY@keyway:8787.
 # Build:  docker build -t keyway .
+# Its home is /app (KEYWAY_HOME), not ~/.keyway: the volumes below hold certs, data and logs.
 # Run:    docker run -p 8787:8787 -v keyway-certs:/app/certs -v keyway-data:/app/data -v keyway-logs:/app/logs keyway
 FROM node:24-slim AS build
 WORKDIR /app

@@ -15,6 +15,7 @@ import { GrantRouter } from './policy/access.ts';
 import { createResolver, guardResolver, type Resolver } from './proxy/resolve.ts';
 import { EgressPolicy } from './policy/egress.ts';
 import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
+import { CountingAudit } from './counting-audit.ts';
 import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
@@ -45,6 +46,8 @@ export interface RunningKeyway {
   readonly adminAddress: AddressInfo | undefined;
   /** Client connections the proxy holds now (CONNECTs, tunnels, kept-alive HTTP). */
   connectionCount(): number;
+  /** Grants and agents in the tables now (config and store): the start banner shows them. */
+  counts(): { grants: number; agents: number };
   /**
    * Stops accepting, lets requests in flight finish for up to `drainMs` (default 0: close at
    * once), then closes everything. Calling it again returns the same promise.
@@ -63,6 +66,7 @@ export async function initialise(options: Pick<StartOptions, 'home' | 'configFil
 export async function startKeyway(options: StartOptions): Promise<RunningKeyway> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createAppLogger();
+  const startedAt = new Date().toISOString();
   const { services, ca } = await initialise(options);
   const { store } = services;
 
@@ -74,7 +78,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     for (const close of opened.splice(0).reverse()) await Promise.resolve().then(close).catch(() => undefined);
   };
   try {
-    return await startParts(options, env, logger, services, ca, opened, closeOpened);
+    return await startParts(options, env, logger, services, ca, opened, closeOpened, startedAt);
   } catch (err) {
     await closeOpened();
     throw err;
@@ -89,16 +93,18 @@ async function startParts(
   ca: CertificateAuthority,
   opened: Array<() => unknown>,
   closeOpened: () => Promise<void>,
+  startedAt: string,
 ): Promise<RunningKeyway> {
   const { config, paths, store } = services;
-  const audit = await AuditWriter.open({
+  const auditWriter = await AuditWriter.open({
     path: paths.audit,
     headPath: paths.auditHead,
     headKey: services.auditHeadKey,
     maxBytes: config.audit.max_bytes,
     keep: config.audit.keep,
   });
-  opened.push(() => audit.close());
+  opened.push(() => auditWriter.close());
+  const audit = new CountingAudit(auditWriter);
   const contexts = new SecureContextCache(new LeafMinter(ca));
   const lookupHost = createResolver(config.proxy.hosts, options.dns);
   // Every destination an agent names is checked after resolution; token endpoints, which only the
@@ -112,9 +118,11 @@ async function startParts(
 
   // The request path reads these tables only; a store change (a CLI write) rebuilds them whole.
   let tables: ProxyTables;
+  let grantCount = 0;
   const rebuild = () => {
     const grants = buildGrants(config, store, env);
     tables = { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, env) };
+    grantCount = grants.size;
   };
   rebuild();
   store.watch(
@@ -181,9 +189,10 @@ async function startParts(
   if (config.admin.enabled) {
     const adminListen = options.adminListen ?? config.admin.listen;
     try {
-      admin = await startAdminServer({ services, listen: adminListen, tables: () => tables, audit });
+      const activity = () => ({ pid: process.pid, started_at: startedAt, requests: audit.requests, refused: audit.refused });
+      admin = await startAdminServer({ services, listen: adminListen, tables: () => tables, audit, activity });
     } catch (err) {
-      throw isListenError(err) ? listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
+      throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }
     const started = admin;
     opened.push(() => started.close(0));
@@ -191,7 +200,7 @@ async function startParts(
   }
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
   const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
-  await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null });
+  await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null, started_at: startedAt });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -200,6 +209,7 @@ async function startParts(
     proxyAddress,
     adminAddress: admin?.address,
     connectionCount: () => proxy.connectionCount(),
+    counts: () => ({ grants: grantCount, agents: tables.agents.list().length }),
     stop(stopOptions = {}) {
       stopping ??= (async () => {
         // Agents and the CLI stop finding this process at once; requests in flight still need
@@ -228,7 +238,7 @@ async function listenOn(server: Server, address: ListenAddress, key: string, run
   try {
     await once(server, 'listening');
   } catch (err) {
-    throw isListenError(err) ? listenFailure(err, key, address, runningFile) : err;
+    throw isListenError(err) ? await listenFailure(err, key, address, runningFile) : err;
   }
 }
 

@@ -8,16 +8,18 @@ import { readFileSync, rmSync } from 'node:fs';
 import { formatListen, type ListenAddress } from './config/index.ts';
 import { KeywayError } from './errors/index.ts';
 import { replaceFile } from './files/atomic-write.ts';
+import { http } from './net/node-http.ts';
 
 export interface RunningProxy {
   pid: number;
   proxy: ListenAddress;
   admin: ListenAddress | null;
-  since: string;
+  /** When the process began starting (ISO 8601): `keyway status` counts uptime from it. */
+  started_at: string;
 }
 
-export async function announceRunningProxy(file: string, running: Omit<RunningProxy, 'pid' | 'since'>): Promise<void> {
-  const record: RunningProxy = { pid: process.pid, ...running, since: new Date().toISOString() };
+export async function announceRunningProxy(file: string, running: Omit<RunningProxy, 'pid'>): Promise<void> {
+  const record: RunningProxy = { pid: process.pid, ...running };
   await replaceFile(file, `${JSON.stringify(record, null, 2)}\n`, 0o644);
 }
 
@@ -30,6 +32,26 @@ export function withdrawRunningProxy(file: string): void {
 export function findRunningProxy(file: string): RunningProxy | undefined {
   const running = readRunningProxy(file);
   return running && isAlive(running.pid) ? running : undefined;
+}
+
+/** What data/proxy.json says: a live proxy, one whose process is gone (a crash, SIGKILL), or none. */
+export type RunningProxyState = { state: 'running'; proxy: RunningProxy } | { state: 'stale'; pid: number } | { state: 'none' };
+
+export function runningProxyState(file: string): RunningProxyState {
+  const running = readRunningProxy(file);
+  if (!running) return { state: 'none' };
+  return isAlive(running.pid) ? { state: 'running', proxy: running } : { state: 'stale', pid: running.pid };
+}
+
+/**
+ * Removes a proxy.json whose process is gone. Read again just before removing, so a proxy that
+ * started meanwhile (and replaced the file) keeps its announcement.
+ */
+export function clearStaleRunningProxy(file: string, pid: number): boolean {
+  const now = readRunningProxy(file);
+  if (now?.pid !== pid || isAlive(pid)) return false;
+  rmSync(file, { force: true });
+  return true;
 }
 
 function readRunningProxy(file: string): RunningProxy | undefined {
@@ -46,7 +68,7 @@ function readRunningProxy(file: string): RunningProxy | undefined {
   return r as RunningProxy;
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -56,17 +78,42 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * One line for a listener that could not start: which port, why, and, when data/proxy.json names a
- * live keyway on that port, that process (the usual cause: keyway is already running).
+ * One line for a listener that could not start: which port, why, and who holds it when that is a
+ * keyway: the one data/proxy.json names (the usual cause: keyway is already running for this home),
+ * or else one that answers on the port like keyway (started with another home).
  */
-export function listenFailure(err: unknown, key: string, address: ListenAddress, file: string): KeywayError {
+export async function listenFailure(err: unknown, key: string, address: ListenAddress, file: string): Promise<KeywayError> {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${formatListen(address)} (${key})`;
   const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
   const running = findRunningProxy(file);
   const onThatPort = running && [running.proxy, running.admin].some((a) => a !== null && a.port === address.port);
-  const holder = onThatPort
-    ? ` by keyway pid ${running.pid} (proxy ${formatListen(running.proxy)}${running.admin ? `, admin ${formatListen(running.admin)}` : ''})`
-    : '';
+  let holder = '';
+  if (onThatPort) {
+    holder = ` by keyway pid ${running.pid} (proxy ${formatListen(running.proxy)}${running.admin ? `, admin ${formatListen(running.admin)}` : ''})`;
+  } else if (code === 'EADDRINUSE' && (await answersLikeKeyway(address))) {
+    holder = ' by another keyway, started with another home (`keyway status --home DIR` finds it; --listen picks another port)';
+  }
   return new KeywayError('listen_failed', `cannot listen on ${where}: ${why}${holder}`, { cause: err });
+}
+
+const PROBE_TIMEOUT_MS = 1_000;
+
+/**
+ * Whether what holds the port is a keyway: its proxy answers a plain request with X-Keyway-Error,
+ * its admin API an unauthenticated one with admin_auth_required. One request, a second at most.
+ */
+function answersLikeKeyway(address: ListenAddress): Promise<boolean> {
+  const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  return new Promise((resolve) => {
+    const req = http.request({ host, port: address.port, path: '/api/keyway-probe', method: 'GET', agent: false, timeout: PROBE_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.length < 16 && chunks.push(c));
+      res.on('end', () => resolve(res.headers['x-keyway-error'] !== undefined || Buffer.concat(chunks).includes('"admin_auth_required"')));
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }

@@ -1,7 +1,9 @@
-import { hkdfSync } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { Config } from './config/index.ts';
 import type { LoadConfigOptions } from './config/load.ts';
-import { loadMasterKey, Store } from './credentials/store/index.ts';
+import { KeywayError } from './errors/index.ts';
+import { findMasterKey, loadMasterKey, MASTER_KEY_BYTES, Store } from './credentials/store/index.ts';
 import { keywayPaths, type KeywayPaths } from './paths.ts';
 
 /**
@@ -23,6 +25,12 @@ export interface OpenServicesOptions {
   env?: NodeJS.ProcessEnv;
   /** How to read the config: in this process by default; the proxy uses loadConfigIsolated. */
   loadConfig?: (options: LoadConfigOptions) => Config | Promise<Config>;
+  /**
+   * The command line's way: make no master key and no store until the first write, so a command
+   * that only reads (`grants list` on a new home) leaves the home as it found it. The proxy makes
+   * both at start.
+   */
+  createOnFirstWrite?: boolean;
 }
 
 export async function openServices(options: OpenServicesOptions): Promise<Services> {
@@ -30,9 +38,37 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
   const load = options.loadConfig ?? (await import('./config/load.ts')).loadConfig;
   const config = await load({ home: options.home, file: options.configFile });
   const paths = keywayPaths(config);
+  if (options.createOnFirstWrite) return openLazily(config, paths, env);
   const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
   const store = await Store.open(paths.store, key);
   return { config, paths, store, masterKey: key, auditHeadKey: deriveAuditHeadKey(key) };
+}
+
+async function openLazily(config: Config, paths: KeywayPaths, env: NodeJS.ProcessEnv): Promise<Services> {
+  const found = await findMasterKey({ dataDir: paths.dataDir, env });
+  if (found === undefined && existsSync(paths.store)) {
+    // Generating a key now would only make a second key that cannot open this store.
+    throw new KeywayError(
+      'master_key_invalid',
+      `the store ${paths.store} exists but its master key does not: ${paths.dataDir}/master.key is missing and neither KEYWAY_MASTER_KEY nor KEYWAY_MASTER_KEY_FILE is set`,
+    );
+  }
+  // No key yet: a stand-in seals the empty in-memory store; the first write settles the real one
+  // (generating data/master.key, or reading the one another process made meanwhile).
+  let key = found?.key ?? randomBytes(MASTER_KEY_BYTES);
+  const settleKey = async () => (key = (await loadMasterKey({ dataDir: paths.dataDir, env })).key);
+  const store = await Store.open(paths.store, key, { createOnFirstWrite: found ? {} : { settleKey } });
+  return {
+    config,
+    paths,
+    store,
+    get masterKey() {
+      return key;
+    },
+    get auditHeadKey() {
+      return deriveAuditHeadKey(key);
+    },
+  };
 }
 
 export function deriveAuditHeadKey(masterKey: Buffer): Buffer {

@@ -21,6 +21,18 @@ interface AdminOptions {
   listen: ListenAddress;
   tables: () => ProxyTables;
   audit: AuditSink;
+  /** What `keyway status` shows beyond the tables: counted by the composition root. */
+  activity: () => ProxyActivity;
+}
+
+/** Live numbers only the running process knows. Nothing in it is secret. */
+export interface ProxyActivity {
+  pid: number;
+  started_at: string;
+  /** Audit lines written for proxied requests since start: every request served, refused ones too. */
+  requests: number;
+  /** Of those, the ones keyway refused or failed (decision deny or error). */
+  refused: number;
 }
 
 /**
@@ -71,12 +83,30 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   if (!timingSafeEqual(sha256(offered), tokenHash) || offered.length === 0) {
     return send(res, 401, { error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>' } });
   }
+  if (req.method === 'GET' && path === '/api/status') return send(res, 200, statusOf(options));
   if (req.method === 'GET' && path === '/api/grants') return send(res, 200, { grants: listGrants(options.services) });
   if (req.method === 'GET' && path === '/api/agents') {
     const agents = options.tables().agents.list().map((a) => ({ id: a.id, source: a.source, grants: a.grants ? [...a.grants] : null }));
     return send(res, 200, { agents });
   }
   return send(res, 404, { error: { code: 'not_found', message: `no admin route ${req.method} ${path}` } });
+}
+
+/** For `keyway status`: counts and states, never a name of a secret or a value. */
+function statusOf(options: AdminOptions): Record<string, unknown> {
+  const activity = options.activity();
+  const grants = listGrants(options.services);
+  return {
+    service: 'keyway',
+    pid: activity.pid,
+    started_at: activity.started_at,
+    uptime_s: Math.max(0, Math.round((Date.now() - Date.parse(activity.started_at)) / 1000)),
+    grants: grants.length,
+    agents: options.tables().agents.list().length,
+    requests: activity.requests,
+    refused: activity.refused,
+    audit: options.audit.healthy ? 'ok' : 'failing',
+  };
 }
 
 /** `Authorization: Bearer <token>` or `X-API-Key: <token>`; '' when neither is given. */

@@ -11,4 +11,5 @@ export type { AuditProblem, VerifyOptions, VerifyResult } from './verify.ts';
 export { readAudit, tailAudit } from './query.ts';
 export type { AuditFilter, TailOptions } from './query.ts';
 export { createAppLogger, REDACT_PATHS, REDACTED } from './logger.ts';
+export { formatLogLine, prettyDestination } from './pretty-log.ts';
 export type { AppLoggerOptions } from './logger.ts';

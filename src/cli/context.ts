@@ -9,9 +9,12 @@ import { resolveHome } from '../paths.ts';
 import type { Args } from './args.ts';
 import type { CommandIO } from './io.ts';
 
-/** Opens config, master key and store for a command, honouring --home and --config. */
+/**
+ * Opens config, master key and store for a command, honouring --home and --config. Nothing is made
+ * on disk until the command first writes to the store: reading a new home leaves it untouched.
+ */
 export function servicesFor(args: Args, io: CommandIO): Promise<Services> {
-  return openServices({ home: resolveHome(args.string('home'), io.env), configFile: args.string('config'), env: io.env });
+  return openServices({ home: resolveHome(args.string('home'), io.env), configFile: args.string('config'), env: io.env, createOnFirstWrite: true });
 }
 
 /** The config only, for commands that need no store (audit tail/query, ca). */

@@ -3,6 +3,7 @@
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import type { Command } from './command.ts';
 import type { CommandIO } from './io.ts';
+import { keywayVersion } from './version.ts';
 
 /**
  * Commands load on demand: `keyway start` then never loads what only other commands use (the
@@ -17,6 +18,8 @@ interface CommandEntry {
 const COMMANDS: CommandEntry[] = [
   { name: 'start', summary: 'run the proxy and the admin API', load: async () => (await import('./commands/start.ts')).start },
   { name: 'init', summary: 'make the config, CA and master key where missing', load: async () => (await import('./commands/init.ts')).init },
+  { name: 'status', summary: 'is a proxy running for this home: pid, addresses, uptime, counts', load: async () => (await import('./commands/status.ts')).status },
+  { name: 'stop', summary: 'stop the proxy running for this home, gracefully', load: async () => (await import('./commands/stop.ts')).stop },
   { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
   { name: 'run', summary: 'run a command with those variables set', load: async () => (await import('./commands/env.ts')).run },
   { name: 'doctor', summary: 'check the CA, the proxy, and that curl, node, python and git go through keyway', load: async () => (await import('./commands/doctor/index.ts')).doctor },
@@ -37,6 +40,9 @@ function help(): string {
     'keyway: a local proxy that puts credentials on an agent\'s requests, so the agent never holds them.',
     '',
     'usage: keyway COMMAND [options]   (every command takes --help, --json, --home DIR, --config FILE)',
+    '       keyway --version',
+    '',
+    'home: --home DIR, else KEYWAY_HOME, else ~/.keyway',
     '',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
   ].join('\n');
@@ -47,6 +53,10 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(help());
     return name === undefined ? 1 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    io.out(keywayVersion());
+    return 0;
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {

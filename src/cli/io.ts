@@ -6,6 +6,8 @@ export interface CommandIO {
   err(text: string): void;
   readStdin(): Promise<string>;
   env: NodeJS.ProcessEnv;
+  /** Whether out and err are terminals (main.ts sets it; absent: neither, as in tests and pipes). */
+  terminal?: { out: boolean; err: boolean };
 }
 
 export function usageError(message: string): KeywayError {

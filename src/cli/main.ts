@@ -4,6 +4,14 @@ import { main } from './index.ts';
 import { endQuietlyOnClosedPipe, readAllStdin, type CommandIO } from './io.ts';
 import { reexecWithProxyRuntime } from './proxy-runtime.ts';
 
+// An installed `keyway` runs on whatever `node` the PATH finds first. Before 22 it fails deep in an
+// import (undici needs zlib's zstd); one line saying what to do is kinder.
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+if (nodeMajor < 22) {
+  process.stderr.write(`keyway needs Node.js 22 or later, but the node on PATH is ${process.version} (${process.execPath}); install Node 22+ and put it first on PATH\n`);
+  process.exit(1);
+}
+
 const argv = process.argv.slice(2);
 // The proxy runs for days under load: it re-executes itself under its measured runtime settings.
 if (argv[0] === 'start' && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
@@ -19,6 +27,7 @@ const io: CommandIO = {
   err: (text) => process.stderr.write(`${text}\n`),
   readStdin: readAllStdin,
   env: process.env,
+  terminal: { out: process.stdout.isTTY === true, err: process.stderr.isTTY === true },
 };
 
 main(argv, io).then(

@@ -25,6 +25,7 @@ export function proxyUrl(config: Config, credentials?: { id: string; key: string
   return `http://${auth}${proxyAddress(config)}`;
 }
 
-function reachable({ host, port }: ListenAddress): string {
+/** A wildcard listener is reached on loopback. */
+export function reachable({ host, port }: ListenAddress): string {
   return formatListen({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
 }

@@ -3,7 +3,7 @@ import type { ParsedConfig } from './schema.ts';
 
 /** The validated config plus where it came from; frozen so nothing changes it behind our back. */
 export interface Config extends ParsedConfig {
-  /** The folder every relative path is taken from (KEYWAY_HOME, --home, or the working folder). */
+  /** The folder every relative path is taken from (--home, else KEYWAY_HOME, else ~/.keyway). */
   home: string;
   /** The config file read, or null when built-in defaults apply. */
   file: string | null;

@@ -34,16 +34,34 @@ interface CaPaths {
   bundlePath: string;
 }
 
-export async function loadOrCreateCa(certsDir: string): Promise<CertificateAuthority> {
-  const paths: CaPaths = {
+function caPaths(certsDir: string): CaPaths {
+  return {
     certPath: join(certsDir, 'ca.pem'),
     keyPath: join(certsDir, 'ca-key.pem'),
     bundlePath: join(certsDir, 'bundle.pem'),
   };
+}
+
+export async function loadOrCreateCa(certsDir: string): Promise<CertificateAuthority> {
+  const paths = caPaths(certsDir);
   // 0700 only applies when the directory is new; an existing directory's mode is the user's choice.
   await mkdir(certsDir, { recursive: true, mode: 0o700 });
+  return withBundle(paths, await loadOrCreate(paths));
+}
 
-  const ca = await loadOrCreate(paths);
+/**
+ * The CA if there is one, else undefined: for commands that only show it (`keyway ca`), which must
+ * not make a CA nobody asked for (and the user would then trust by mistake). The bundle, derived
+ * from the CA, is brought up to date as at start.
+ */
+export async function loadExistingCa(certsDir: string): Promise<CertificateAuthority | undefined> {
+  const paths = caPaths(certsDir);
+  const files = await readBoth(paths);
+  if (files.certPem === undefined && files.keyPem === undefined) return undefined;
+  return withBundle(paths, loadExisting(paths, files));
+}
+
+async function withBundle(paths: CaPaths, ca: CertificateAuthority): Promise<CertificateAuthority> {
   try {
     await ensureBundle(paths.bundlePath, ca.certPem);
   } catch (err) {

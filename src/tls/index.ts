@@ -1,5 +1,5 @@
 // The TLS module's public surface. node-forge stays behind it: nothing outside src/tls imports forge.
-export { loadOrCreateCa } from './ca.ts';
+export { loadExistingCa, loadOrCreateCa } from './ca.ts';
 export type { CertificateAuthority } from './ca.ts';
 export { LeafMinter } from './leaf.ts';
 export type { LeafCertificate } from './leaf.ts';

@@ -9,6 +9,15 @@ import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../io.ts';
 
+/** What a new user runs after init, in order, each with why. */
+const NEXT_STEPS: ReadonlyArray<readonly [string, string]> = [
+  ['keyway start', 'runs the proxy; leave it running (`keyway status`, `keyway stop` from any folder)'],
+  ['keyway grants add github --type bearer --domains api.github.com', 'says which hosts get which credential'],
+  [`printf '%s' "$GITHUB_TOKEN" | keyway secrets set github --stdin`, 'stores its secret (or: keyway connect google, for OAuth)'],
+  ['keyway run -- curl https://api.github.com/user', 'runs a program through keyway (or: eval "$(keyway env)")'],
+  ['keyway doctor', 'checks that curl, node, python and git go through it'],
+];
+
 export const init: Command = {
   name: 'init',
   usage: `keyway init [--home DIR] [--json]
@@ -23,9 +32,12 @@ CA, the master key, the store and the admin token where they are missing. Never 
     if (!existsSync(configPath)) configCreated = await writeConfigCopy(configPath);
     const { services, ca } = await initialise({ home, configFile: configPath, env: io.env });
     await loadOrCreateAdminToken(services.paths.adminToken);
-    const result = { home, config: configPath, config_created: configCreated, ca: ca.certPath, bundle: ca.bundlePath, store: services.paths.store };
+    const result = { home, config: configPath, config_created: configCreated, ca: ca.certPath, bundle: ca.bundlePath, store: services.paths.store, next: NEXT_STEPS.map(([command]) => command) };
     if (args.json) printJson(io, result);
-    else io.out(`config ${configPath}${configCreated ? ' (created)' : ''}\nCA     ${ca.certPath}\nbundle ${ca.bundlePath}\nstore  ${services.paths.store}`);
+    else {
+      io.out(`home   ${home}\nconfig ${configPath}${configCreated ? ' (created)' : ''}\nCA     ${ca.certPath}\nbundle ${ca.bundlePath}\nstore  ${services.paths.store}`);
+      io.out(['', 'Next steps:', ...NEXT_STEPS.flatMap(([command, why], i) => [`  ${i + 1}. ${command}`, `     ${why}`])].join('\n'));
+    }
     return 0;
   },
 };

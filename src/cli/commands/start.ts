@@ -1,16 +1,26 @@
 import { startKeyway } from '../../app.ts';
-import { formatDuration, parseListen, formatListen } from '../../config/index.ts';
+import { createAppLogger, prettyDestination } from '../../audit/index.ts';
+import { formatDuration, parseListen } from '../../config/index.ts';
 import { resolveHome } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
-import { usageError } from '../io.ts';
+import { usageError, type CommandIO } from '../io.ts';
+import { banner, listeningLine } from '../start-banner.ts';
+
+const LOG_FORMATS = ['json', 'pretty'] as const;
+type LogFormat = (typeof LOG_FORMATS)[number];
 
 export const start: Command = {
   name: 'start',
   usage: `keyway start [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--home DIR]
+             [--log-format json|pretty]
 
 Runs the proxy (default 127.0.0.1:8787) and the admin API (default 127.0.0.1:8788). On first start
-it makes the CA (certs/), the master key and store (data/) and the audit log (logs/).
+it makes the CA (certs/), the master key and store (data/) and the audit log (logs/) in the home
+(--home, else KEYWAY_HOME, else ~/.keyway).
+On a terminal it prints a short banner (addresses, CA, counts, what to run next) and human log
+lines; otherwise one line ("keyway proxy on http://…") and JSON log lines on stdout. --log-format
+chooses the log lines either way.
 Stop with Ctrl-C (SIGINT) or SIGTERM: keyway stops accepting, lets requests in flight finish for up
 to proxy.drain_timeout (default 10s), closes every connection and exits 0. A second signal exits at
 once, with status 130 (SIGINT) or 143 (SIGTERM).
@@ -18,7 +28,8 @@ once, with status 130 (SIGINT) or 143 (SIGTERM).
 If a port is taken (or anything else fails), start closes what it opened, writes nothing to
 data/proxy.json and exits 1 with one line naming the port (and the keyway process already there).`,
   async run(argv, io) {
-    const args = parse(argv, { listen: { type: 'string' }, 'admin-listen': { type: 'string' } });
+    const args = parse(argv, { listen: { type: 'string' }, 'admin-listen': { type: 'string' }, 'log-format': { type: 'string' } });
+    const format = logFormat(args.string('log-format'), io);
     const listenText = args.string('listen');
     const listen = listenText === undefined ? undefined : parseListen(listenText);
     if (listenText !== undefined && !listen) throw usageError(`--listen: expected HOST:PORT, got "${listenText}"`);
@@ -26,9 +37,11 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
     const adminListen = adminText === undefined ? undefined : parseListen(adminText);
     if (adminText !== undefined && !adminListen) throw usageError(`--admin-listen: expected HOST:PORT, got "${adminText}"`);
 
-    const running = await startKeyway({ home: resolveHome(args.string('home'), io.env), configFile: args.string('config'), listen, adminListen, env: io.env });
-    const proxy = formatListen({ host: running.proxyAddress.address, port: running.proxyAddress.port });
-    io.err(`keyway proxy on http://${proxy}; CA ${running.ca.certPath}; run \`keyway env\` for the client settings`);
+    // JSON lines go to stdout through pino's own fast writer; human lines through io.out.
+    const logger = format === 'pretty' ? createAppLogger({ destination: prettyDestination((line) => io.out(line)) }) : createAppLogger();
+    const running = await startKeyway({ home: resolveHome(args.string('home'), io.env), configFile: args.string('config'), listen, adminListen, env: io.env, logger });
+    if (onTerminal(io)) for (const line of banner(running)) io.err(line);
+    else io.err(listeningLine(running));
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -49,3 +62,14 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
     return 0;
   },
 };
+
+function onTerminal(io: CommandIO): boolean {
+  return io.terminal?.out === true && io.terminal.err === true;
+}
+
+/** --log-format, else human lines on a terminal and JSON elsewhere (a service manager, a pipe, a file). */
+function logFormat(given: string | undefined, io: CommandIO): LogFormat {
+  if (given === undefined) return onTerminal(io) ? 'pretty' : 'json';
+  if (!(LOG_FORMATS as readonly string[]).includes(given)) throw usageError(`--log-format: expected json or pretty, got "${given}"`);
+  return given as LogFormat;
+}

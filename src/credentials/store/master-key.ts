@@ -111,6 +111,17 @@ async function readExistingKeyFile(path: string): Promise<Buffer> {
 }
 
 export async function loadMasterKey(opts: LoadMasterKeyOptions): Promise<MasterKey> {
+  const found = await findMasterKey(opts);
+  if (found !== undefined) return found;
+  const path = join(opts.dataDir, MASTER_KEY_FILENAME);
+  return (await generateKeyFile(opts.dataDir, path)) ?? { key: await readExistingKeyFile(path), source: 'existing' };
+}
+
+/**
+ * The key from the environment, the key file or data/master.key, or undefined when there is none
+ * yet (loadMasterKey would generate it): for commands that must not make a key nobody asked for.
+ */
+export async function findMasterKey(opts: LoadMasterKeyOptions): Promise<MasterKey | undefined> {
   const env = opts.env ?? process.env;
 
   const fromEnv = env.KEYWAY_MASTER_KEY;
@@ -136,5 +147,5 @@ export async function loadMasterKey(opts: LoadMasterKeyOptions): Promise<MasterK
     const missing = err instanceof KeywayError && errnoCode(err.cause) === 'ENOENT';
     if (!missing) throw err;
   }
-  return (await generateKeyFile(opts.dataDir, path)) ?? { key: await readExistingKeyFile(path), source: 'existing' };
+  return undefined;
 }

@@ -58,9 +58,34 @@ function missing(path: string): KeywayError {
   return new KeywayError('store_corrupt', `the store ${path} has disappeared since it was opened; restore it from a backup`);
 }
 
+export interface OpenStoreOptions {
+  /**
+   * Leave a missing store missing until the first update(): commands that only read (`grants list`)
+   * must not make a store nobody asked for. Until then the store reads as empty. `settleKey`, if
+   * given, is called once before that first write for the real key (it may generate data/master.key),
+   * the `key` given to open() having been a stand-in.
+   */
+  createOnFirstWrite?: { settleKey?: () => Promise<Buffer> };
+}
+
+/**
+ * Makes an empty store under the lock and only if still absent, so two first starts cannot both make
+ * one (each with its own check record) and a store made meanwhile is never replaced by an empty one.
+ */
+async function createIfMissing(path: string, key: Buffer): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await withStoreLock(path, async (lock) => {
+    if ((await statStamp(path)) !== MISSING) return;
+    const text = serializeStore(emptyStore(key));
+    lock.assertHeld();
+    await replaceFileDurably(path, text, 0o600);
+  });
+}
+
 export class Store {
   readonly path: string;
-  readonly #key: Buffer;
+  #key: Buffer;
+  #deferred: OpenStoreOptions['createOnFirstWrite'];
   #state: OpenedStore;
   #text: string;
   #stamp: string;
@@ -82,23 +107,23 @@ export class Store {
     this.#stamp = snap.stamp;
   }
 
-  /** Opens (creating if missing) and decrypts the store. Throws store_wrong_key or store_corrupt. */
-  static async open(path: string, key: Buffer): Promise<Store> {
+  /**
+   * Opens and decrypts the store, creating it if missing (or, with createOnFirstWrite, at the first
+   * update). Throws store_wrong_key or store_corrupt.
+   */
+  static async open(path: string, key: Buffer, options: OpenStoreOptions = {}): Promise<Store> {
     const abs = resolve(path);
-    await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
     let snap = await readSnapshot(abs).catch((err: unknown) => {
       if (isEnoent(err)) return undefined;
       throw err;
     });
+    if (snap === undefined && options.createOnFirstWrite) {
+      const store = new Store(abs, key, emptyStore(key), { stamp: MISSING, text: '' });
+      store.#deferred = options.createOnFirstWrite;
+      return store;
+    }
     if (snap === undefined) {
-      // Create under the lock and only if still absent, so two first starts cannot both make one
-      // (each with its own check record) and a store made meanwhile is never replaced by an empty one.
-      await withStoreLock(abs, async (lock) => {
-        if ((await statStamp(abs)) !== MISSING) return;
-        const text = serializeStore(emptyStore(key));
-        lock.assertHeld();
-        await replaceFileDurably(abs, text, 0o600);
-      });
+      await createIfMissing(abs, key);
       snap = await readSnapshot(abs);
     }
     const state = readStoreText(abs, key, snap.text);
@@ -132,8 +157,9 @@ export class Store {
    * and writes nothing. `fn` must not call update() on this store (it would wait for itself).
    */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
-    return this.#serially(() =>
-      withStoreLock(this.path, async (lock) => {
+    return this.#serially(async () => {
+      if (this.#deferred) await this.#createDeferred(this.#deferred);
+      return withStoreLock(this.path, async (lock) => {
         const snap = await readSnapshot(this.path).catch((err: unknown) => {
           throw isEnoent(err) ? missing(this.path) : err;
         });
@@ -159,8 +185,20 @@ export class Store {
         // We still hold the lock, so this stat is of the file we just wrote.
         this.#adopt({ text, stamp: await statStamp(this.path) }, next);
         return result;
-      }),
-    );
+      });
+    });
+  }
+
+  /** The first write to a store opened with createOnFirstWrite: settle the key, then make the file. */
+  async #createDeferred(deferred: NonNullable<OpenStoreOptions['createOnFirstWrite']>): Promise<void> {
+    const key = deferred.settleKey ? await deferred.settleKey() : this.#key;
+    if (!key.equals(this.#key)) {
+      // Still empty (nothing was ever written): the same empty store, sealed with the real key.
+      this.#key = key;
+      this.#state = emptyStore(key);
+    }
+    await createIfMissing(this.path, key);
+    this.#deferred = undefined;
   }
 
   /**

@@ -1,0 +1,146 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { runProcess } from '../helpers/keyway.ts';
+import { freePort } from '../helpers/ports.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+// What `npm pack` makes must install and run on a clean prefix with nothing but Node: pack a clean
+// copy of the checkout (its `prepare` builds dist/), install the tarball globally into a temporary prefix, and
+// use the installed `keyway` from a folder that is not the checkout, with its own HOME.
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+
+describe('the packed package, installed on a clean prefix', () => {
+  const work = mkdtempSync(join(tmpdir(), 'keyway-pack-'));
+  const prefix = join(work, 'prefix');
+  const home = join(work, 'home');
+  const cwd = join(work, 'elsewhere');
+  // Node first (the one running the tests: Node 24), then the system's tools (curl), nothing else.
+  const env = { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: home, npm_config_cache: process.env['npm_config_cache'] ?? '', GITHUB_TOKEN: CANARY };
+  const keyway = (args: string[]) => runProcess(join(prefix, 'bin', 'keyway'), args, env);
+  let upstream: TestUpstream;
+  let proxy: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    mkdirSync(home);
+    mkdirSync(cwd);
+    upstream = await startUpstream();
+    const npm = (args: string[], timeoutMs: number) => runProcess('npm', [...args, '--no-audit', '--no-fund', '--no-update-notifier'], env, undefined, timeoutMs);
+    // A clean clone: the files git knows (committed or not yet), without dist/, so the pack's own
+    // `prepare` must build it; node_modules linked for the compiler. Packing in the checkout itself
+    // would rewrite the dist/ other test files are running.
+    const clone = join(work, 'clone');
+    const listed = await runProcess('git', ['-C', ROOT, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    for (const file of listed.stdout.split('\0').filter((f) => f !== '' && existsSync(join(ROOT, f)))) {
+      mkdirSync(dirname(join(clone, file)), { recursive: true });
+      copyFileSync(join(ROOT, file), join(clone, file));
+    }
+    expect(existsSync(join(clone, 'dist'))).toBe(false);
+    symlinkSync(join(ROOT, 'node_modules'), join(clone, 'node_modules'));
+    const packed = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = spawn('npm', ['pack', '--pack-destination', work, '--no-update-notifier'], { cwd: clone, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stderr });
+      });
+    });
+    expect(packed.code, packed.stderr).toBe(0);
+    const tarball = join(work, `${PACKAGE.name}-${PACKAGE.version}.tgz`);
+    // Offline from the npm cache when it holds the dependencies, the registry otherwise.
+    const installed = await npm(['install', '-g', '--prefix', prefix, '--prefer-offline', tarball], 45_000);
+    expect(installed.code, installed.stderr).toBe(0);
+  }, 90_000);
+
+  afterAll(async () => {
+    if (proxy && proxy.exitCode === null) {
+      proxy.kill('SIGKILL');
+      await once(proxy, 'exit');
+    }
+    await upstream?.close();
+  });
+
+  it('is named keyway-proxy and ships no sources or tests', () => {
+    expect(PACKAGE.name).toBe('keyway-proxy');
+    const installedAt = join(prefix, 'lib', 'node_modules', 'keyway-proxy');
+    const top = readdirSync(installedAt).sort();
+    expect(top).toEqual(expect.arrayContaining(['config', 'dist', 'package.json']));
+    expect(top).not.toContain('src');
+    expect(top).not.toContain('test');
+  });
+
+  it('prints its version, initialises ~/.keyway, starts and injects a request', async () => {
+    const version = await keyway(['--version']);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout.trim()).toBe(PACKAGE.version);
+
+    const init = await keyway(['init']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain(join(home, '.keyway', 'certs', 'ca.pem'));
+    writeFileSync(
+      join(home, '.keyway', 'config', 'keyway.yaml'),
+      stringify({
+        proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: { 'api.example.test': '127.0.0.1' } },
+        grants: { github: { type: 'bearer', domains: ['api.example.test'], secret: 'env:GITHUB_TOKEN' } },
+      }),
+    );
+
+    const port = await freePort();
+    const child = spawn(join(prefix, 'bin', 'keyway'), ['start', '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proxy = child;
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout!.resume();
+    await waitFor(() => (stderr.includes('keyway proxy on') ? true : child.exitCode !== null ? fail(stderr) : undefined), 'keyway start', 20_000);
+
+    const before = upstream.seen.length;
+    const curl = await runProcess('curl', ['-sS', `https://api.example.test:${upstream.port}/echo`], { PATH: env.PATH, HOME: home, HTTPS_PROXY: `http://127.0.0.1:${port}`, CURL_CA_BUNDLE: join(home, '.keyway', 'certs', 'bundle.pem') });
+    expect(curl.stderr).toBe('');
+    const seen = upstream.seen.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.headers.authorization).toBe(`Bearer ${CANARY}`);
+    expect(curl.stdout).not.toContain(CANARY);
+
+    const status = await keyway(['status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: true, pid: child.pid, requests: 1 });
+    const exited = once(child, 'exit');
+    const stop = await keyway(['stop']);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect((await exited)[0]).toBe(0);
+    expect(stderr).not.toContain(CANARY);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('run by a node before 22 (first on PATH), says in one line what to do', async () => {
+    // The system node of these machines is 20 (NOTES.md); on a machine whose /usr/bin/node is newer
+    // the installed command simply works, which is checked instead.
+    const system = await runProcess('/usr/bin/node', ['-p', 'process.versions.node'], env).catch(() => undefined);
+    const major = Number(system?.stdout.split('.')[0] ?? 'NaN');
+    const result = await runProcess(join(prefix, 'bin', 'keyway'), ['--version'], { ...env, PATH: '/usr/bin:/bin' });
+    if (Number.isFinite(major) && major < 22) {
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain(`keyway needs Node.js 22 or later, but the node on PATH is v${system?.stdout.trim()}`);
+    } else if (system === undefined) {
+      expect(result.code).not.toBe(0); // no node there at all: env(1) says so
+    } else {
+      expect(result.stdout.trim()).toBe(PACKAGE.version);
+    }
+  });
+});
+
+function fail(stderr: string): never {
+  throw new Error(`keyway start exited: ${stderr}`);
+}

@@ -1,0 +1,11 @@
+// Every test file runs with HOME pointing at a fresh temporary folder, so nothing a test starts (the
+// CLI in a child that inherits HOME, a helper that forgot --home) can reach the developer's real
+// ~/.keyway. Tests that care about the home still pass --home or KEYWAY_HOME explicitly.
+import { mkdtempSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// npm's download cache is not keyway's: the packed-install test keeps using the real one (offline).
+process.env['npm_config_cache'] ??= join(homedir(), '.npm');
+process.env['HOME'] = mkdtempSync(join(tmpdir(), 'keyway-test-user-'));
+delete process.env['KEYWAY_HOME'];
