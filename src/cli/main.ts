@@ -16,11 +16,11 @@ const argv = process.argv.slice(2);
 // The proxy runs for days under load: it re-executes itself under its measured runtime settings.
 if (argv[0] === 'start' && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
 
-// Not for `start`: a proxy must not end because whoever read its first lines went away.
-if (argv[0] !== 'start') {
-  endQuietlyOnClosedPipe(process.stdout);
-  process.stderr.on('error', () => undefined); // a closed stderr has nobody left to tell
-}
+// Not for `start`: a proxy must not end because whoever read its first lines went away; it keeps
+// serving and drops what it would have printed (pino's own stdout writer does the same on EPIPE).
+if (argv[0] !== 'start') endQuietlyOnClosedPipe(process.stdout);
+else process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined); // a closed stderr has nobody left to tell
 
 const io: CommandIO = {
   out: (text) => process.stdout.write(`${text}\n`),

@@ -74,6 +74,39 @@ describe('first run', () => {
     for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
   });
 
+  for (const format of ['json', 'pretty']) {
+    it(`keeps serving when whoever read its output goes away (keyway start --log-format ${format} 2>&1 | head -1)`, async () => {
+      const home = makeHome();
+      const port = await freePort();
+      const child = spawn(process.execPath, [SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', format], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let exited: number | null | undefined;
+      child.on('exit', (code) => (exited = code));
+      try {
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        await waitFor(() => (out.includes('keyway is listening') ? true : undefined), 'the listening line', 20_000);
+        // The reader leaves, as head does after its line: both streams (2>&1) go to a closed pipe.
+        child.stdout.destroy();
+        child.stderr.destroy();
+        // Two store changes: each makes keyway log a line to the closed pipe.
+        for (const id of ['one', 'two']) {
+          const added = await runCli(['grants', 'add', id, '--type', 'bearer', '--domains', `${id}.example.test`, '--home', home], cleanEnv());
+          expect(added.code, added.stderr).toBe(0);
+          await new Promise((resolve) => setTimeout(resolve, 1_500)); // the proxy notices within a second
+        }
+        expect(exited).toBeUndefined();
+        const { admin } = JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { host: string; port: number } };
+        const health = await fetch(`http://${admin.host}:${admin.port}/healthz`);
+        expect(health.status).toBe(200);
+      } finally {
+        if (exited === undefined) {
+          child.kill('SIGTERM');
+          await once(child, 'exit');
+        }
+      }
+    });
+  }
+
   it('--log-format pretty off a terminal gives human lines; an unknown format is a usage error', async () => {
     const home = makeHome();
     const port = await freePort();
