@@ -29,6 +29,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },
   { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
+  { name: 'fetch', summary: 'send one request through keyway and print the response body', load: async () => (await import('./commands/fetch.ts')).fetchCommand },
 ];
 
 function help(): string {
