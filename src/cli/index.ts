@@ -8,13 +8,13 @@ import type { CommandIO } from './io.ts';
  * Commands load on demand: `keyway start` then never loads what only other commands use (the
  * config validator among them, which the proxy runs in a worker), keeping the proxy process small.
  */
-interface CommandEntry {
+export interface CommandEntry {
   name: string;
   summary: string;
   load: () => Promise<Command>;
 }
 
-const COMMANDS: CommandEntry[] = [
+export const COMMANDS: CommandEntry[] = [
   { name: 'start', summary: 'run the proxy and the admin API', load: async () => (await import('./commands/start.ts')).start },
   { name: 'init', summary: 'make the config, CA and master key where missing', load: async () => (await import('./commands/init.ts')).init },
   { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
@@ -30,6 +30,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
   { name: 'fetch', summary: 'send one request through keyway and print the response body', load: async () => (await import('./commands/fetch.ts')).fetchCommand },
+  { name: 'completion', summary: 'print a shell completion script (bash, zsh or fish)', load: async () => (await import('./commands/completion.ts')).completion },
 ];
 
 function help(): string {
