@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { pino } from 'pino';
@@ -29,10 +30,10 @@ export interface AgentCredentials {
 
 export async function openFetchProxy(config: Config, configFile: string | undefined, agent: AgentCredentials | undefined, env: NodeJS.ProcessEnv): Promise<FetchProxy> {
   const paths = keywayPaths(config);
-  const caPath = `${paths.certsDir}/ca.pem`;
+  const caPath = join(paths.certsDir, 'ca.pem');
   // A one-request proxy must not set keyway up as a side effect (a CA, a key, a store).
   if (!existsSync(caPath) || !existsSync(paths.store)) {
-    throw new KeywayError('usage', `keyway is not set up in ${config.home} (no CA or store): run \`keyway init\` there, or pass --home`);
+    throw new KeywayError('not_found', `keyway is not set up in ${config.home} (no CA or store): run \`keyway init\` there, or pass --home`);
   }
   if (findRunningProxy(paths.runningProxy) !== undefined) return { url: proxyUrl(config, agent), caPath, close: async () => undefined };
   const running = await startKeyway({

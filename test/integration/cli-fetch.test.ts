@@ -104,6 +104,20 @@ describe('keyway fetch', () => {
     expect(noKey.stderr).toBe('keyway fetch: proxy_auth_required: unknown agent or wrong agent key\n');
   });
 
+  it('sends http:// as an absolute-form request (keyway\'s plain-HTTP path), and exits 1 when nothing answers', async () => {
+    const env = { KEYWAY_AGENT: AGENT, KEYWAY_AGENT_KEY: AGENT_KEY };
+    const before = proxy.auditLines().length;
+    const plain = await fetchCli([`http://tunnel.example.test:${upstream.port}/plain?token=x`], env);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toBe('keyway fetch: host_not_allowed: no grant covers tunnel.example.test and proxy.unmatched is deny\n');
+    const line = await waitFor(() => proxy.auditLines().slice(before).find((l) => l['host'] === 'tunnel.example.test'), 'the audit line');
+    expect(line).toMatchObject({ method: 'GET', decision: 'deny', code: 'host_not_allowed' });
+
+    const nobody = await fetchCli([`https://api.example.test:1/`, '--grant', 'api'], env);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toMatch(/^keyway fetch: upstream_unreachable: api\.example\.test:1: connection refused\n$/);
+  });
+
   it('refuses bad arguments with one line and exit 2', async () => {
     for (const [args, message] of [
       [[], 'expected a URL'],
@@ -140,7 +154,7 @@ describe('keyway fetch', () => {
   it('does not set keyway up where it is not: no CA, key or store is made', async () => {
     const empty = join(home, 'elsewhere');
     const r = await runCli(['fetch', url('/')], { KEYWAY_HOME: empty, HOME: empty });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain('keyway is not set up in');
     expect(existsSync(join(empty, 'certs'))).toBe(false);
     expect(existsSync(join(empty, 'data'))).toBe(false);

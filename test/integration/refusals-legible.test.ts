@@ -6,7 +6,7 @@ import { fetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
-import { curl, pythonRequests, rawConnect } from '../helpers/clients.ts';
+import { curl, nodeFetch, pythonRequests, rawConnect } from '../helpers/clients.ts';
 import { exchange, openConnect, parseResponse, startTls } from '../helpers/raw-http.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -90,6 +90,15 @@ describe('refusals legible to an agent', () => {
     }
   });
 
+  it("Node's own fetch (NODE_USE_ENV_PROXY) sees the same refusal", async () => {
+    const r = await nodeFetch(forbiddenUrl('node'), cleanEnv({ NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: proxyUrl, NODE_EXTRA_CA_CERTS: proxy.caPath }));
+    outputs.push(r.stdout, r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    const { status, body } = JSON.parse(r.stdout) as { status: number; body: string };
+    expect(status).toBe(403);
+    expectRefusalBody(body);
+  });
+
   it('Python requests sees the same refusal', async () => {
     const r = await pythonRequests(forbiddenUrl('python'), agentEnv());
     outputs.push(r.stdout, r.stderr);
@@ -102,8 +111,8 @@ describe('refusals legible to an agent', () => {
   it('audits each refused request as a deny with its code and message, and no upstream connection was made', async () => {
     const lines = await waitFor(() => {
       const found = proxy.auditLines().filter((l) => l['host'] === 'other.example.test' && l['method'] === 'GET');
-      return found.length >= 3 ? found : undefined;
-    }, 'three audit lines');
+      return found.length >= 4 ? found : undefined;
+    }, 'four audit lines');
     for (const line of lines) {
       expect(line).toMatchObject({ agent: AGENT, grant: null, decision: 'deny', code: 'host_not_allowed', status: 403, path: '/v1/items', port: upstreamPort });
       expect(line['message']).toContain('may not use the grant covering other.example.test');

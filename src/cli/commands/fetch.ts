@@ -6,7 +6,6 @@ import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import { fetchClient, openFetchProxy, type ConnectRefusal } from '../fetch-proxy.ts';
-import { KeywayError } from '../../errors/index.ts';
 
 // `keyway fetch`: one request through keyway, for agents and scripts that cannot set a proxy. The
 // request goes through the proxy exactly as any client's would (CONNECT, interception, rules,
@@ -66,7 +65,8 @@ export const fetchCommand: Command = {
       } catch (err) {
         const refused = client.refusal();
         if (refused) return reportConnectRefusal(refused, args.json, io);
-        throw new KeywayError('usage', `the request could not be sent: ${failureReason(err)}`, { cause: err });
+        io.err(`keyway fetch: the request could not be sent: ${failureReason(err)}`);
+        return 1;
       }
       const text = await res.body.text();
       const refusal = res.headers['x-keyway-error'];
@@ -86,7 +86,7 @@ const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 /** keyway refused the CONNECT itself (a host it never intercepts, proxy credentials): say why. */
 function reportConnectRefusal(refused: ConnectRefusal, json: boolean, io: CommandIO): number {
-  if (json) printJson(io, { status: refused.status, headers: { 'x-keyway-error': refused.code ?? null }, body: refused.body });
+  if (json) printJson(io, { status: refused.status, headers: { 'x-keyway-error': refused.code ?? null, 'x-keyway-reason': refused.reason ?? null }, body: refused.body });
   const line = refused.code === undefined ? `the proxy refused the connection (${refused.status})` : refusalLine(refused.code, refused.body, refused.reason);
   io.err(`keyway fetch: ${line}`);
   return 1;
