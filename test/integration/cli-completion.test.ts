@@ -88,7 +88,9 @@ describe('keyway completion', () => {
     const complete = (current: number, ...words: string[]) =>
       runProcess('zsh', ['-f', '-c', `${stubs}; source "$1"; shift; words=("$@"); CURRENT=${current}; _keyway`, 'x', scripts['zsh']!, ...words], env);
     expect(sorted((await complete(2, 'keyway', '')).stdout)).toEqual([...names].sort());
-    expect(sorted((await complete(3, 'keyway', 'agents', '')).stdout)).toEqual(['add', 'lease', 'list', 'revoke-lease', 'rm']);
+    const agents = (await describeCommands()).find((c) => c.name === 'agents')!;
+    expect(agents.subcommands).toEqual(expect.arrayContaining(['add', 'lease', 'list', 'revoke-lease', 'rm']));
+    expect(sorted((await complete(3, 'keyway', 'agents', '')).stdout)).toEqual([...agents.subcommands].sort());
     expect(sorted((await complete(3, 'keyway', 'fetch', '--')).stdout)).toEqual(expect.arrayContaining(['--data', '--data-file', '--grant', '--header', '--request', '--json']));
     expect((await complete(4, 'keyway', 'fetch', '--data-file', '')).stdout.trim()).toBe('<files>');
   });
@@ -106,6 +108,9 @@ describe('keyway completion', () => {
       return sorted(r.stdout).map((l) => l.split('\t')[0]!);
     };
     expect(await complete('keyway ')).toEqual(expect.arrayContaining(names));
+    for (const command of await describeCommands()) {
+      if (command.subcommands.length > 0) expect(await complete(`keyway ${command.name} `), command.name).toEqual([...command.subcommands].sort());
+    }
     expect(await complete('keyway audit ')).toEqual(['query', 'tail', 'verify']);
     expect(await complete('keyway agents add bot --')).toEqual(expect.arrayContaining(['--grants', '--lease-ttl', '--json', '--home']));
   });
