@@ -50,7 +50,8 @@ describe('refusals legible to an agent', () => {
     proxy = await startProxy({
       env: { SCOUT_KEY: AGENT_KEY },
       config: {
-        proxy: { unmatched: 'deny', hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+        // Short client timeouts: a refused connection is held no longer than any other.
+        proxy: { unmatched: 'deny', hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])), timeouts: { first_byte: '1s', handshake: '1s', headers: '1s' } },
         agents: { [AGENT]: { key: 'env:SCOUT_KEY', grants: ['api'] } },
       },
       grants: [
@@ -162,6 +163,40 @@ describe('refusals legible to an agent', () => {
     const line = await waitFor(() => proxy.auditLines().find((l) => l['host'] === 'other.example.test' && l['method'] === 'CONNECT' && l['agent'] === AGENT), 'the CONNECT line');
     expect(line).toMatchObject({ agent: AGENT, decision: 'deny', code: 'host_not_allowed', status: 403 });
     expect(line['message']).toContain('may not use the grant');
+    expect(upstreamConnections).toBe(0);
+  });
+
+  it('holds a refused connection no longer than the usual timeouts: silent after CONNECT, after TLS, mid-head', async () => {
+    const auth = `Proxy-Authorization: Basic ${Buffer.from(`${AGENT}:${AGENT_KEY}`).toString('base64')}`;
+    const closedWithin = async (socket: { once(e: 'close', f: () => void): unknown; destroy(): void }, ms: number) => {
+      const started = performance.now();
+      const closed = await Promise.race([once(socket as never, 'close').then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+      socket.destroy();
+      return closed ? performance.now() - started : Infinity;
+    };
+    const before = proxy.auditLines().filter((l) => l['method'] === 'CONNECT' && l['agent'] === AGENT).length;
+    const silent = await connectWith(proxy.port, `other.example.test:${upstreamPort}`, auth);
+    expect(await closedWithin(silent, 4_000)).toBeLessThan(3_000);
+    const afterTls = await startTls(await connectWith(proxy.port, `other.example.test:${upstreamPort}`, auth), 'other.example.test', keywayCa);
+    expect(await closedWithin(afterTls, 4_000)).toBeLessThan(3_000);
+    const midHead = await startTls(await connectWith(proxy.port, `other.example.test:${upstreamPort}`, auth), 'other.example.test', keywayCa);
+    midHead.write(`GET /slow HTTP/1.1\r\nHost: other.example.test:${upstreamPort}\r\nX-Partial: `);
+    expect(await closedWithin(midHead, 4_000)).toBeLessThan(3_000);
+    // A body that never ends: answered, then the connection closes rather than read on.
+    const endless = await startTls(await connectWith(proxy.port, `other.example.test:${upstreamPort}`, auth), 'other.example.test', keywayCa);
+    const received: Buffer[] = [];
+    endless.on('data', (c: Buffer) => received.push(c));
+    endless.on('error', () => undefined);
+    endless.write(`POST /upload HTTP/1.1\r\nHost: other.example.test:${upstreamPort}\r\nContent-Length: 100000000\r\n\r\n`);
+    const pump = setInterval(() => endless.writable && endless.write(Buffer.alloc(16 * 1024, 0x61)), 20);
+    try {
+      expect(await closedWithin(endless, 4_000)).toBeLessThan(3_000);
+    } finally {
+      clearInterval(pump);
+    }
+    expect(parseResponse(Buffer.concat(received).toString('utf8')).status).toBe(403);
+    // Each silent one left its CONNECT's audit line (no request was answered on it); nothing went upstream.
+    await waitFor(() => (proxy.auditLines().filter((l) => l['method'] === 'CONNECT' && l['agent'] === AGENT).length >= before + 3 ? true : undefined), 'three CONNECT lines');
     expect(upstreamConnections).toBe(0);
   });
 
