@@ -102,6 +102,13 @@ describe('keyway fetch', () => {
     const noKey = await fetchCli([url('/echo')], { KEYWAY_AGENT: AGENT, KEYWAY_AGENT_KEY: 'wrong-key-000000000000' });
     expect(noKey.code).toBe(1);
     expect(noKey.stderr).toBe('keyway fetch: proxy_auth_required: unknown agent or wrong agent key\n');
+
+    const anonymous = await fetchCli([url('/echo')]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toBe(
+      'keyway fetch: proxy_auth_required: proxy credentials required (hint: use the proxy URL printed by `keyway agents add` (http://AGENT_ID:AGENT_KEY@host:port))\n' +
+        'keyway fetch: agents are configured: pass --agent ID (or KEYWAY_AGENT) with KEYWAY_AGENT_KEY\n',
+    );
   });
 
   it('sends http:// as an absolute-form request (keyway\'s plain-HTTP path), and exits 1 when nothing answers', async () => {
