@@ -37,6 +37,11 @@ export interface StartOptions {
   dns?: Resolver | undefined;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /**
+   * Write data/proxy.json so the CLI and clients find this proxy (default true). A proxy started
+   * for one command (`keyway fetch` when none runs) keeps itself to itself.
+   */
+  announce?: boolean | undefined;
 }
 
 export interface RunningKeyway {
@@ -200,7 +205,7 @@ async function startParts(
   }
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
   const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
-  await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null, started_at: startedAt });
+  if (options.announce !== false) await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null, started_at: startedAt });
 
   let stopping: Promise<void> | undefined;
   return {

@@ -22,6 +22,13 @@ export interface AuditEvent {
   duration_ms: number;
   refreshed: boolean;
   client: string;
+  /**
+   * For `deny` and `error`: keyway's own one-line reason and what to do about it, as the agent was
+   * told (ProxyError message and hint). Text keyway writes from names it knows (hosts, grant and
+   * agent ids, rule names, normalised paths): never a header value, token or query string.
+   */
+  message?: string;
+  hint?: string;
   [extra: string]: unknown;
 }
 

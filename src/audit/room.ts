@@ -29,7 +29,8 @@ import { dirname } from 'node:path';
  * request head, which Node's parser caps at 16 KiB (maxHeaderSize; keyway does not raise it): the
  * normalised path (ASCII with `"` and `\` percent-encoded or refused, so one JSON byte per byte), the
  * host, override headers (path_override, method_override; header bytes, at most 6 JSON bytes each for
- * the rare escaped ones) and names from the config (agent, grant, rule). 4 x the header limit (64 KiB
+ * the rare escaped ones), names from the config (agent, grant, rule) and a refusal's message and
+ * hint (at most 500 characters each: a few KiB however escaped). 4 x the header limit (64 KiB
  * by default) covers a path filling the whole head plus override values escaped twice over, plus the
  * fixed fields and the chain fields. Read from node:http, so --max-http-header-size raises it too.
  */

@@ -32,6 +32,12 @@ export class Args {
     return all.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   }
 
+  /** Every value of a flag given several times, each as given (no comma splitting: -H values). */
+  each(name: string): string[] {
+    const v = this.#values[name];
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  }
+
   flag(name: string): boolean {
     return this.#values[name] === true;
   }

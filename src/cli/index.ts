@@ -9,13 +9,13 @@ import { keywayVersion } from './version.ts';
  * Commands load on demand: `keyway start` then never loads what only other commands use (the
  * config validator among them, which the proxy runs in a worker), keeping the proxy process small.
  */
-interface CommandEntry {
+export interface CommandEntry {
   name: string;
   summary: string;
   load: () => Promise<Command>;
 }
 
-const COMMANDS: CommandEntry[] = [
+export const COMMANDS: CommandEntry[] = [
   { name: 'start', summary: 'run the proxy and the admin API', load: async () => (await import('./commands/start.ts')).start },
   { name: 'init', summary: 'make the config, CA and master key where missing', load: async () => (await import('./commands/init.ts')).init },
   { name: 'status', summary: 'is a proxy running for this home: pid, addresses, uptime, counts', load: async () => (await import('./commands/status.ts')).status },
@@ -32,6 +32,8 @@ const COMMANDS: CommandEntry[] = [
   { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },
   { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
+  { name: 'fetch', summary: 'send one request through keyway and print the response body', load: async () => (await import('./commands/fetch.ts')).fetchCommand },
+  { name: 'completion', summary: 'print a shell completion script (bash, zsh or fish)', load: async () => (await import('./commands/completion.ts')).completion },
 ];
 
 function help(): string {

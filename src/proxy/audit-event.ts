@@ -14,6 +14,13 @@ const DENY_CODES = new Set([
   'bad_request',
 ]);
 
+/** Keeps one refusal from growing an audit line without bound (a host name is at most 253). */
+const MAX_TEXT = 500;
+
+function boundText(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`;
+}
+
 /** One audit line's worth of facts, filled in as the stages run. */
 export class AuditDraft {
   readonly #startedAt = performance.now();
@@ -41,6 +48,10 @@ export class AuditDraft {
     this.event.decision = DENY_CODES.has(err.code) ? 'deny' : 'error';
     this.event.code = err.code;
     this.event.status = err.status;
+    // What the agent was told, so that `keyway audit tail` can say why without a second source.
+    this.event.message = boundText(err.message);
+    if (err.hint === undefined) delete this.event.hint;
+    else this.event.hint = boundText(err.hint);
   }
 
   /** Writes the line. Never throws: a failed write turns the sink unhealthy, which refuses traffic. */

@@ -14,6 +14,7 @@ import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts'
 import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
 import { secretNeedles } from './leak-guard.ts';
 import { asProxyError, sendError } from './respond.ts';
+import type { RefusedInside } from './refuse-inside.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { formatAuthority, parseAuthority, type Target } from './target.ts';
 import { upstreamError } from './upstream-errors.ts';
@@ -28,6 +29,8 @@ export interface ExchangeContext {
   readonly client: string;
   /** A CONNECT to keyway.internal: keyway answers itself (see self-check.ts). */
   readonly selfCheck?: boolean | undefined;
+  /** Refused at CONNECT for a host keyway intercepts: every request gets this answer (refuse-inside.ts). */
+  readonly refused?: RefusedInside | undefined;
 }
 
 /** The request as it will go upstream, and the credential on it (none when forwarded untouched). */

@@ -3,14 +3,25 @@ import type { Duplex } from 'node:stream';
 import { http } from '../net/node-http.ts';
 import { ProxyError } from '../errors/index.ts';
 
-// keyway's own answers: a JSON body, X-Keyway-Error, and Proxy-Authenticate for 407 so that git
-// (which sends credentials only when challenged) retries with them.
+// keyway's own answers: a JSON body, X-Keyway-Error with the code, X-Keyway-Reason with the
+// message on one line, and Proxy-Authenticate for 407 so that git (which sends credentials only
+// when challenged) retries with them. The reason header is for answers whose body clients drop:
+// a refused CONNECT (curl -v shows its headers, never its body).
+
+/** Header values and reason phrases are one line of visible ASCII; the message is keyway's own text. */
+const MAX_REASON = 300;
+
+export function reasonLine(text: string): string {
+  const visible = text.replace(/[^\x20-\x7e]/g, '?');
+  return visible.length <= MAX_REASON ? visible : `${visible.slice(0, MAX_REASON - 3)}...`;
+}
 
 function errorHeaders(err: ProxyError, body: string): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(body)),
     'x-keyway-error': err.code,
+    'x-keyway-reason': reasonLine(err.message),
     'cache-control': 'no-store',
   };
   if (err.code === 'proxy_auth_required') headers['proxy-authenticate'] = 'Basic realm="keyway"';
@@ -37,7 +48,10 @@ export function sendErrorOnSocket(socket: Duplex, err: ProxyError): void {
   const head = Object.entries({ ...errorHeaders(err, body), connection: 'close' })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  socket.end(`HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
+  // The reason phrase carries the code and message too: Python (http.client) reports a refused
+  // CONNECT as "Tunnel connection failed: <status> <reason phrase>" and nothing else.
+  const phrase = reasonLine(`${http.STATUS_CODES[err.status] ?? 'Refused'} (keyway ${err.code}: ${err.message})`);
+  socket.end(`HTTP/1.1 ${err.status} ${phrase}\r\n${head}\r\n${body}`);
   // Closing with unread bytes in the kernel makes it send a reset, which can reach the client
   // before the answer and destroy it there: read and drop what is still coming, for a moment.
   socket.resume();

@@ -18,6 +18,7 @@ import { openTunnel } from './tunnel.ts';
 import { AnswersOwed, isWebSocketHandshake, WebSocketForwarder } from './websocket.ts';
 import { secretNeedles } from './leak-guard.ts';
 import { ClientConnections } from './connections.ts';
+import { answerRefused, answerRefusedUpgrade, auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
 import { enforceBodyStall, httpServerOptions } from './timeouts.ts';
 import { continueInTurn, refuseChunkedUpgrade, refuseExpectation } from './parser-quirks.ts';
 
@@ -57,7 +58,8 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const innerRequest = (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
     if (refuseChunkedUpgrade(runtime, req, res, ctx)) return;
-    if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
+    if (ctx?.refused) answerRefused(runtime, req, res, ctx, ctx.refused);
+    else if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
     else if (ctx) void handleExchange(runtime, req, res, ctx, req.url ?? '/');
     else sendError(res, new ProxyError('internal_error', 'lost connection context'));
   };
@@ -72,7 +74,10 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const ctx = contexts.get(req.socket);
-    if (ctx) void owed.settled(socket).then(() => handleUpgrade(runtime, websockets, req, socket, head, ctx));
+    if (ctx?.refused) {
+      const refused = ctx.refused;
+      void owed.settled(socket).then(() => answerRefusedUpgrade(runtime, req, socket, ctx, refused));
+    } else if (ctx) void owed.settled(socket).then(() => handleUpgrade(runtime, websockets, req, socket, head, ctx));
     else socket.destroy();
   });
   // Node answers an Expect other than 100-continue with a bare 417 itself, unaudited.
@@ -140,9 +145,14 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
   const client = clientAddress(req.socket);
   const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
   routeConnect(runtime, req, draft).then(
-    ({ route, agent, target }) => {
+    ({ route, agent, target, refusal }) => {
       if (route === 'intercept') runtime.upstream.prewarm(target.host, target.port);
-      if (route === 'intercept' || route === 'self-check') {
+      if (route === 'refuse-inside' && refusal) {
+        // Refused inside TLS, where clients show the body; nothing goes upstream (refuse-inside.ts).
+        const refused = new RefusedInside(refusal);
+        auditIfUnanswered(runtime, socket, draft, refused);
+        intercept(runtime, inner, contexts, connections, socket, head, { agent, target, client, refused });
+      } else if (route === 'intercept' || route === 'self-check') {
         // One audit line per request inside, none for the CONNECT itself.
         intercept(runtime, inner, contexts, connections, socket, head, { agent, target, client, selfCheck: route === 'self-check' });
       } else {
@@ -158,8 +168,20 @@ function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<o
   );
 }
 
-/** CONNECT stages: parse the target -> identify -> route -> check the destination. */
-async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft): Promise<{ route: 'intercept' | 'tunnel' | 'self-check'; agent: Agent; target: Target }> {
+interface ConnectRoute {
+  route: 'intercept' | 'tunnel' | 'self-check' | 'refuse-inside';
+  agent: Agent;
+  target: Target;
+  /** With refuse-inside: a host keyway intercepts but this agent may not use, refused inside TLS. */
+  refusal?: ProxyError | undefined;
+}
+
+/**
+ * CONNECT stages: parse the target -> identify -> route -> check the destination. A refusal for a
+ * host no grant covers (or before the agent is known) is given on the CONNECT itself: keyway would
+ * never terminate TLS for it. One for a host a grant covers resolves with `refusal`.
+ */
+async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft): Promise<ConnectRoute> {
   const target = parseAuthority(req.url ?? '');
   draft.event.host = target.host;
   draft.event.port = target.port;
@@ -169,7 +191,7 @@ async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: 
   // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
   if (target.host === SELF_CHECK_HOST && target.port === 443) return { route: 'self-check', agent, target };
   const route = router.decide(agent, target.host, target.port);
-  if (route.kind === 'refuse') throw route.error;
+  if (route.kind === 'refuse') return { route: 'refuse-inside', agent, target, refusal: route.error };
   if (route.kind === 'unmatched') {
     const allowTunnel = runtime.config.proxy.allow_tunnel;
     if (runtime.config.proxy.unmatched === 'deny' && !allowTunnel.some((p) => patternMatches(p, target.host, target.port))) {

@@ -15,6 +15,15 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   const who = `${line.agent ?? '-'}${line.grant ? `/${line.grant}` : ''}`;
   const what = `${line.method ?? '-'} ${line.host}:${line.port}${line.path ?? ''}`;
   io.out(`${line.ts}  ${line.decision.padEnd(6)} ${String(line.status ?? '-').padEnd(3)} ${who}  ${what}${line.code ? `  [${line.code}]` : ''}  ${line.duration_ms}ms`);
+  // A refusal says why and what to do, as the agent was told (lines written before keyway kept
+  // these fields have only the code).
+  if (typeof line.message === 'string') io.out(`    ${oneLine(line.message)}`);
+  if (typeof line.hint === 'string') io.out(`    hint: ${oneLine(line.hint)}`);
+}
+
+/** A stored field printed on one terminal line: no control characters from an edited log. */
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }
 
 function parseTime(text: string | undefined, flag: string): Date | undefined {

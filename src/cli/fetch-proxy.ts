@@ -1,0 +1,128 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { pino } from 'pino';
+import { Client, ProxyAgent, type Dispatcher } from 'undici';
+import { startKeyway } from '../app.ts';
+import type { Config } from '../config/index.ts';
+import { KeywayError } from '../errors/index.ts';
+import { keywayPaths } from '../paths.ts';
+import { findRunningProxy } from '../running-proxy.ts';
+import { proxyUrl } from './proxy-url.ts';
+
+// Where `keyway fetch` sends its request: the proxy running for this home, or one started in this
+// process for the one request. And a client for it that keeps what keyway said when it refused the
+// CONNECT itself (undici reports only "Proxy response (403) !== 200").
+
+export interface FetchProxy {
+  /** The proxy URL, with the agent's credentials when given. */
+  url: string;
+  caPath: string;
+  /** Stops the in-process proxy (after its audit lines are written); nothing for a running one. */
+  close(): Promise<void>;
+}
+
+export interface AgentCredentials {
+  id: string;
+  key: string;
+}
+
+export async function openFetchProxy(config: Config, configFile: string | undefined, agent: AgentCredentials | undefined, env: NodeJS.ProcessEnv): Promise<FetchProxy> {
+  const paths = keywayPaths(config);
+  const caPath = join(paths.certsDir, 'ca.pem');
+  // A one-request proxy must not set keyway up as a side effect (a CA, a key, a store).
+  if (!existsSync(caPath) || !existsSync(paths.store)) {
+    throw new KeywayError('not_found', `keyway is not set up in ${config.home} (no CA or store): run \`keyway init\` there, or pass --home`);
+  }
+  if (findRunningProxy(paths.runningProxy) !== undefined) return { url: proxyUrl(config, agent), caPath, close: async () => undefined };
+  const running = await startKeyway({
+    home: config.home,
+    configFile,
+    listen: { host: '127.0.0.1', port: 0 },
+    adminListen: { host: '127.0.0.1', port: 0 },
+    env,
+    // Only what would stop it: this process's stdout is the response body.
+    logger: pino({ level: 'error' }, pino.destination(2)),
+    announce: false,
+  });
+  const auth = agent ? `${encodeURIComponent(agent.id)}:${encodeURIComponent(agent.key)}@` : '';
+  return { url: `http://${auth}127.0.0.1:${running.proxyAddress.port}`, caPath: running.ca.certPath, close: () => running.stop({ drainMs: 2_000 }) };
+}
+
+/** What keyway answered to a CONNECT it refused: its code, one-line reason and JSON body. */
+export interface ConnectRefusal {
+  status: number;
+  code: string | undefined;
+  reason: string | undefined;
+  body: string;
+}
+
+export interface FetchClient {
+  dispatcher: Dispatcher;
+  /** Set when the proxy refused the CONNECT (the request then fails with a bare status in undici). */
+  refusal(): ConnectRefusal | undefined;
+}
+
+/**
+ * A ProxyAgent trusting keyway's CA explicitly (plus the system's, for hosts keyway tunnels blind).
+ * http:// goes as an absolute-form request (keyway's plain-HTTP path), https:// through CONNECT.
+ */
+export function fetchClient(proxy: FetchProxy, target: URL): FetchClient {
+  let refused: ConnectRefusal | undefined;
+  const dispatcher = new ProxyAgent({
+    uri: proxy.url,
+    requestTls: { ca: [...rootCertificates, readFileSync(proxy.caPath, 'utf8')] },
+    proxyTunnel: target.protocol === 'https:',
+    clientFactory: (origin, options) => {
+      const client = new Client(origin, options);
+      const connect = client.connect.bind(client) as (params: Dispatcher.ConnectOptions) => Promise<Dispatcher.ConnectData>;
+      // undici destroys the socket of a refused CONNECT unread: read keyway's answer first.
+      client.connect = (async (params: Dispatcher.ConnectOptions) => {
+        const answer = await connect(params);
+        if (answer.statusCode !== 200) refused = await readRefusal(answer);
+        return answer;
+      }) as typeof client.connect;
+      return client;
+    },
+  });
+  return { dispatcher, refusal: () => refused };
+}
+
+const MAX_REFUSAL_BODY = 16 * 1024;
+const REFUSAL_READ_MS = 2_000;
+
+async function readRefusal(answer: Dispatcher.ConnectData): Promise<ConnectRefusal> {
+  const header = (name: string) => {
+    const value = answer.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const length = Math.min(Number(header('content-length') ?? MAX_REFUSAL_BODY), MAX_REFUSAL_BODY);
+  const body = await readUpTo(answer.socket, Number.isFinite(length) ? length : MAX_REFUSAL_BODY);
+  return { status: answer.statusCode, code: header('x-keyway-error'), reason: header('x-keyway-reason'), body };
+}
+
+/** Up to `limit` bytes, until the peer closes, or for REFUSAL_READ_MS at most. */
+function readUpTo(socket: Duplex, limit: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      resolve(Buffer.concat(chunks).subarray(0, limit).toString('utf8'));
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= limit) done();
+    };
+    const timer = setTimeout(done, REFUSAL_READ_MS);
+    socket.on('data', onData);
+    socket.once('end', done);
+    socket.once('close', done);
+    socket.once('error', done);
+    socket.resume();
+    if (limit === 0) done();
+  });
+}

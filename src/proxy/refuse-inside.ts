@@ -1,0 +1,76 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ProxyError } from '../errors/index.ts';
+import { normaliseRequestTarget } from '../policy/request-path.ts';
+import { AuditDraft } from './audit-event.ts';
+import type { ExchangeContext } from './exchange.ts';
+import { sendError, sendErrorOnSocket } from './respond.ts';
+import type { ProxyRuntime } from './runtime.ts';
+
+// A CONNECT refused for a host keyway intercepts anyway (a grant covers it, but this agent may not
+// use that grant) is refused inside TLS instead of on the CONNECT: most clients drop the body of a
+// refused CONNECT (curl prints only "CONNECT tunnel failed, response 403"), while the answer to a
+// request inside the tunnel reaches the agent whole, with its code, message and hint.
+//
+// What the agent gets from it: a TLS handshake with the leaf keyway would mint for the host anyway
+// (a leaf proves nothing: every intercepted host gets one), and one JSON error per connection.
+// Nothing is forwarded, no upstream is dialled or resolved, no credential is read, and no request
+// byte is interpreted beyond the head: the body is drained and dropped and the connection closed
+// after the answer, so a later decision (a grant added, a lease renewed) is taken on a new CONNECT.
+// The inner server's timeouts (head, body stall, keep-alive) bound how long it can hold the socket.
+
+/** The decision taken at CONNECT time, carried on the connection's context. */
+export class RefusedInside {
+  readonly error: ProxyError;
+  /** Requests answered on this connection; none means the CONNECT's own line is written. */
+  answered = 0;
+
+  constructor(error: ProxyError) {
+    this.error = error;
+  }
+}
+
+/** A request inside a refused connection: the refusal, one audit line, then close. */
+export function answerRefused(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, refusal: RefusedInside): void {
+  refusal.answered++;
+  const draft = requestDraft(req, ctx);
+  draft.failed(refusal.error);
+  draft.commit(runtime);
+  req.resume(); // read and drop the body: never interpreted, never kept
+  res.shouldKeepAlive = false;
+  sendError(res, refusal.error);
+}
+
+/** A WebSocket handshake inside a refused connection: the same answer on the raw socket. */
+export function answerRefusedUpgrade(runtime: ProxyRuntime, req: IncomingMessage, socket: Duplex, ctx: ExchangeContext, refusal: RefusedInside): void {
+  refusal.answered++;
+  const draft = requestDraft(req, ctx);
+  draft.failed(refusal.error);
+  draft.commit(runtime);
+  sendErrorOnSocket(socket, refusal.error);
+}
+
+/**
+ * Every refused CONNECT leaves at least one audit line: when the connection closes with no request
+ * answered (the client did not trust the CA, or sent nothing), the CONNECT's own line is written.
+ */
+export function auditIfUnanswered(runtime: ProxyRuntime, client: Duplex, connectDraft: AuditDraft, refusal: RefusedInside): void {
+  client.once('close', () => {
+    if (refusal.answered > 0) return;
+    connectDraft.failed(refusal.error);
+    connectDraft.commit(runtime);
+  });
+}
+
+function requestDraft(req: IncomingMessage, ctx: ExchangeContext): AuditDraft {
+  // The audit names a normalised path without its query, or none: never the raw target.
+  const target = normaliseRequestTarget(req.url ?? '/');
+  return new AuditDraft({
+    method: req.method ?? null,
+    host: ctx.target.host,
+    port: ctx.target.port,
+    client: ctx.client,
+    agent: ctx.agent.id,
+    path: target.ok ? target.path : null,
+  });
+}
