@@ -109,6 +109,6 @@ line that was changed, removed, inserted or reordered, and each file removed or 
       if (!result.ok && !args.json) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
       return result.ok ? 0 : 1;
     }
-    throw usageError('usage: keyway audit tail|query|verify');
+    throw usageError(action === undefined ? 'audit: expected a subcommand (one of: tail, query, verify)' : `audit: unknown subcommand "${action}" (expected one of: tail, query, verify)`);
   },
 };
