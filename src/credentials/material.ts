@@ -101,12 +101,3 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
   // OAuth material: any field present must be non-blank (an empty clientId or refreshToken would be sent as is).
   return !Object.values(material).some(blank);
 }
-
-/** Every string in the material that must never appear in a log: used by the leak checks. */
-export function secretStrings(material: SecretMaterial | undefined): string[] {
-  if (material === undefined) return [];
-  if (typeof material === 'string') return [material];
-  return Object.entries(material)
-    .filter(([k, v]) => typeof v === 'string' && k !== 'username' && k !== 'clientId')
-    .map(([, v]) => v as string);
-}

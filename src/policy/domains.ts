@@ -7,7 +7,3 @@ export function patternMatches(pattern: DomainPattern, host: string, port: numbe
   // Any subdomain at any depth, never the apex itself.
   return host.length > pattern.host.length + 1 && host.endsWith(`.${pattern.host}`);
 }
-
-export function anyPatternMatches(patterns: readonly DomainPattern[], host: string, port: number): boolean {
-  return patterns.some((p) => patternMatches(p, host, port));
-}
