@@ -6,6 +6,7 @@ export type * from './schema.ts';
 export * from './ids.ts';
 export * from './paths.ts';
 export * from './duration.ts';
+export * from './byte-size.ts';
 export * from './listen.ts';
 export * from './secret-ref.ts';
 export * from './domain-pattern.ts';

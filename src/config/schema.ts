@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { DomainPattern } from './domain-pattern.ts';
 import { parseDomainPatternStrict as parseDomainPattern } from './domain-breadth.ts';
 import { GRANT_ID, GRANT_TYPES } from './ids.ts';
+import { parseByteSize } from './byte-size.ts';
 import { parseDuration } from './duration.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
 import { parseSecretRef, type SecretRef } from './secret-ref.ts';
@@ -50,13 +51,9 @@ const domain = z.string().transform((text, ctx): DomainPattern => {
   return parsed;
 });
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
 /** A size in bytes: a number, or a string such as 512KiB, 50MiB, 1GB (KiB = 1024, KB = 1000). */
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx): number => {
-  const m = typeof value === 'number' ? null : /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-  const unit = m ? SIZE_UNITS[(m[2] || 'b').toLowerCase()] : 1;
-  const bytes = typeof value === 'number' ? value : m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+  const bytes = typeof value === 'number' ? value : (parseByteSize(value) ?? NaN);
   if (!Number.isSafeInteger(bytes) || bytes < 1) {
     ctx.addIssue({ code: 'custom', message: `expected a size such as 50MiB, 512KiB or a number of bytes, got "${String(value)}"` });
     return z.NEVER;

@@ -1,4 +1,4 @@
-import type { RuleConfig } from '../config/index.ts';
+import { parseByteSize, type RuleConfig } from '../config/index.ts';
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import { compileAddressSet } from './cidr.ts';
 import { compileGlob, type PathGlob } from './glob.ts';
@@ -68,18 +68,6 @@ interface Condition {
   failure(request: PolicyRequest): string;
   /** Said of a request that meets it. */
   success(request: PolicyRequest): string;
-}
-
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
-/** `1MiB`, `512KiB`, `100kB`, `2MB`, `1048576`: a byte count, or undefined when not a size. */
-export function parseByteSize(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
-  if (!match) return undefined;
-  const unit = SIZE_UNITS[(match[2] || 'b').toLowerCase()];
-  if (unit === undefined) return undefined;
-  const bytes = Math.floor(Number(match[1]) * unit);
-  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
 /** Compiles and validates an agent's rules; throws config_invalid naming `agents.<id>.rules[<i>].<key>`. */

@@ -4,7 +4,8 @@ import { parseConfig } from '../../src/config/load.ts';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 import { compileAddressSet } from '../../src/policy/cidr.ts';
 import { compileGlob } from '../../src/policy/glob.ts';
-import { compileRules, evaluate, parseByteSize, policyDenied, type AgentPolicy, type PolicyRequest } from '../../src/policy/rules.ts';
+import { parseByteSize } from '../../src/config/byte-size.ts';
+import { compileRules, evaluate, policyDenied, type AgentPolicy, type PolicyRequest } from '../../src/policy/rules.ts';
 
 // Rules exactly as the config loader hands them over (methods upper-cased, deny defaulted).
 const rulesOf = (rules: unknown[], mode: 'enforce' | 'warn' = 'enforce'): AgentPolicy => {
