@@ -11,3 +11,4 @@ export * from './listen.ts';
 export * from './secret-ref.ts';
 export * from './domain-pattern.ts';
 export * from './cidr.ts';
+export * from './loopback.ts';

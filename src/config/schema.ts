@@ -6,6 +6,7 @@ import { GRANT_ID, GRANT_TYPES } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
 import { parseDuration } from './duration.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
+import { isLoopbackAddress } from './loopback.ts';
 import { parseSecretRef, type SecretRef } from './secret-ref.ts';
 import { parseCidr } from './cidr.ts';
 
@@ -70,8 +71,7 @@ const httpsUrl = z.string().refine(
     try {
       const url = new URL(text);
       if (url.protocol === 'https:') return true;
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      return url.protocol === 'http:' && (host === 'localhost' || host === '::1' || host.startsWith('127.'));
+      return url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname));
     } catch {
       return false;
     }
