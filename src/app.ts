@@ -9,8 +9,7 @@ import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { buildGrants } from './credentials/grants.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
 import { CredentialSource } from './credentials/credential-source.ts';
-import { TokenManager } from './credentials/providers/oauth-tokens.ts';
-import { findProvider, tokenEndpointFor } from './credentials/providers/provider-registry.ts';
+import { tokenManagerFor } from './credentials/providers/config-tokens.ts';
 import { GrantRouter } from './policy/access.ts';
 import { createResolver, guardResolver, type Resolver } from './proxy/resolve.ts';
 import { EgressPolicy } from './policy/egress.ts';
@@ -130,19 +129,8 @@ async function startParts(
     (err) => logger.error({ err: { message: err.message } }, 'store could not be re-read; keeping the previous grants'),
   );
 
-  const tokens = new TokenManager({
-    store,
-    lockDir: paths.locksDir,
-    endpointFor: (grant) => {
-      const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, env);
-      return provider ? tokenEndpointFor(provider, grant) : undefined;
-    },
-    skewMs: config.oauth.refresh_skew,
-    timeoutMs: config.oauth.token_timeout,
-    // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
-    dispatcher: tokenEndpoints.dispatcher,
-    logger,
-  });
+  // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
+  const tokens = tokenManagerFor(config, { store, lockDir: paths.locksDir, env, dispatcher: tokenEndpoints.dispatcher, logger });
   const usage = new UsageRecorder(services);
   opened.push(() => usage.stop());
   // The proxy never connects to its own listeners (a loop); filled in once they listen.
