@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import { AuditWriter, createAppLogger } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
-import { buildAgents } from './credentials/agents.ts';
+import { buildAgents, compileConfigAgents } from './credentials/agents.ts';
 import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { buildGrants } from './credentials/grants.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
@@ -111,9 +111,10 @@ async function startParts(
 
   // The request path reads these tables only; a store change (a CLI write) rebuilds them whole.
   let tables: ProxyTables;
+  const configAgents = compileConfigAgents(config, env);
   const rebuild = () => {
     const grants = buildGrants(config, store, env);
-    tables = { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, env) };
+    tables = { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, env, configAgents) };
   };
   rebuild();
   store.watch(

@@ -12,3 +12,4 @@ export * from './secret-ref.ts';
 export * from './domain-pattern.ts';
 export * from './cidr.ts';
 export * from './loopback.ts';
+export * from './rule-syntax.ts';
