@@ -170,7 +170,7 @@ async function startParts(
   if (config.admin.enabled) {
     const adminListen = options.adminListen ?? config.admin.listen;
     try {
-      admin = await startAdminServer({ services, listen: adminListen, tables: () => tables, audit });
+      admin = await startAdminServer({ services, listen: adminListen, agents: () => tables.agents, audit });
     } catch (err) {
       throw isListenError(err) ? listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }
