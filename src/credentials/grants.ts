@@ -87,7 +87,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
 // A config `basic` secret file or variable holds `username:password`.
 function parseBasic(text: string): SecretMaterial {
   const colon = text.indexOf(':');
-  if (colon < 1) throw new Error('a basic secret is "username:password"');
-  if (text.slice(colon + 1).trim().length === 0) throw new Error('a basic secret needs a non-empty password ("username:password")');
+  if (colon < 1) throw new KeywayError('config_invalid', 'a basic secret is "username:password"');
+  if (text.slice(colon + 1).trim().length === 0) throw new KeywayError('config_invalid', 'a basic secret needs a non-empty password ("username:password")');
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }

@@ -1,18 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.ts';
-import type { ProxyError } from '../errors/index.ts';
+import { auditDecisionOf, type ProxyError } from '../errors/index.ts';
 import type { ProxyRuntime } from './runtime.ts';
-
-const DENY_CODES = new Set([
-  'proxy_auth_required',
-  'host_not_allowed',
-  'policy_denied',
-  'lease_expired',
-  'insecure_upstream',
-  'host_mismatch',
-  'grant_ambiguous',
-  'bad_request',
-]);
 
 /** One audit line's worth of facts, filled in as the stages run. */
 export class AuditDraft {
@@ -38,7 +27,7 @@ export class AuditDraft {
   }
 
   failed(err: ProxyError): void {
-    this.event.decision = DENY_CODES.has(err.code) ? 'deny' : 'error';
+    this.event.decision = auditDecisionOf(err.code);
     this.event.code = err.code;
     this.event.status = err.status;
   }
