@@ -31,6 +31,8 @@ export interface StartOptions {
   adminListen?: ListenAddress | undefined;
   /** The clock for policy (time windows, leases): tests pin it. */
   now?: (() => Date) | undefined;
+  /** The clock for OAuth token expiry and refresh backoff (epoch ms): tests move it forward instead of sleeping. */
+  tokenClock?: (() => number) | undefined;
   /** Replaces the system resolver (after proxy.hosts): tests script DNS answers with it. */
   dns?: Resolver | undefined;
   env?: NodeJS.ProcessEnv;
@@ -131,7 +133,7 @@ async function startParts(
   );
 
   // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
-  const tokens = tokenManagerFor(config, { store, lockDir: paths.locksDir, env, dispatcher: tokenEndpoints.dispatcher, logger });
+  const tokens = tokenManagerFor(config, { store, lockDir: paths.locksDir, env, dispatcher: tokenEndpoints.dispatcher, logger, now: options.tokenClock });
   const usage = new UsageRecorder(services);
   opened.push(() => usage.stop());
   // The proxy never connects to its own listeners (a loop); filled in once they listen.

@@ -12,6 +12,8 @@ export interface ConfigTokensOptions {
   /** How token endpoints are reached: like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca). */
   dispatcher: Dispatcher;
   logger?: Logger | undefined;
+  /** The clock for token expiry and refresh backoff (epoch ms); tests move it instead of sleeping. */
+  now?: (() => number) | undefined;
 }
 
 /**
@@ -31,5 +33,6 @@ export function tokenManagerFor(config: Config, options: ConfigTokensOptions): T
     timeoutMs: config.oauth.token_timeout,
     dispatcher: options.dispatcher,
     logger: options.logger,
+    ...(options.now ? { now: options.now } : {}),
   });
 }
