@@ -193,7 +193,7 @@ async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<
 
 async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   let parsed: ReturnType<typeof parseAbsoluteUrl>;
-  let agent;
+  let agent: Agent;
   try {
     parsed = parseAbsoluteUrl(req.url ?? '');
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');

@@ -38,6 +38,8 @@ function ipv6Bytes(address: string): Buffer {
   const zeros = rest === undefined ? 0 : 8 - headGroups.length - tailGroups.length;
   const groups = [...headGroups, ...Array<string>(zeros).fill('0'), ...tailGroups];
   const bytes = Buffer.alloc(16);
-  groups.forEach((group, i) => bytes.writeUInt16BE(Number.parseInt(group, 16), i * 2));
+  groups.forEach((group, i) => {
+    bytes.writeUInt16BE(Number.parseInt(group, 16), i * 2);
+  });
   return bytes;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type RuleConfig } from '../../src/config/index.ts';
+import type { RuleConfig } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 import { compileAddressSet } from '../../src/policy/cidr.ts';
