@@ -41,6 +41,20 @@ export function clientEnvironment(config: Config, agent?: { id: string; key: str
   return vars;
 }
 
+/**
+ * Refuses when the CA or the bundle is not where the variables would point: before the first
+ * `keyway init` or `keyway start` on this home, or after the files were removed.
+ */
+export function checkCaFiles(config: Config): void {
+  const certs = resolve(config.home, 'certs');
+  const missing = ['ca.pem', 'bundle.pem'].filter((name) => !existsSync(resolve(certs, name)));
+  if (missing.length === 0) return;
+  throw new KeywayError(
+    'not_found',
+    `no CA yet in ${certs} (${missing.join(', ')} missing): run \`keyway init\` or \`keyway start\` on this home first`,
+  );
+}
+
 /** An agent's key for `env`/`run`: KEYWAY_AGENT_KEY, or the reference in the config. */
 export function agentKeyFor(config: Config, id: string, env: NodeJS.ProcessEnv): string {
   const fromEnv = env['KEYWAY_AGENT_KEY'];

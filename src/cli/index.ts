@@ -54,9 +54,9 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     return 2;
   }
   const command = await entry.load();
-  const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
+  const beforeDashes = command.ownArgs ? command.ownArgs(rest) : rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
   if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
-    io.out(command.usage);
+    io.out(command.help ? await command.help(rest, io) : command.usage);
     return 0;
   }
   try {

@@ -34,3 +34,20 @@ export async function readAllStdin(): Promise<string> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/**
+ * `keyway audit query | head -1`: once the reader closes the pipe, a write fails with EPIPE, which
+ * Node raises as an 'error' event and, unhandled, a stack trace. The output is no longer wanted,
+ * so the command ends quietly with 0, as `cat` and `grep` do under a shell without pipefail noise.
+ * Other write errors end the command with one line on stderr.
+ */
+export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (code) => process.exit(code)): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return exit(0);
+    try {
+      process.stderr.write(`keyway: cannot write output: ${err.code ?? err.message}\n`);
+    } finally {
+      exit(1);
+    }
+  });
+}

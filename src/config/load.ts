@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
+import { duplicateKeyPath, describeIssue } from './messages.ts';
 import { configSchema } from './schema.ts';
 import { defaultConfigPath, type Config } from './paths.ts';
 export type { Config } from './paths.ts';
@@ -30,6 +31,10 @@ export function loadConfig({ home, file }: LoadConfigOptions): Config {
       raw = parseYaml(text) ?? {};
     } catch (err) {
       const where = err instanceof YAMLParseError ? ` at line ${err.linePos?.[0]?.line ?? '?'}` : '';
+      if (err instanceof YAMLParseError && err.code === 'DUPLICATE_KEY') {
+        const key = duplicateKeyPath(text, err.pos[0]);
+        throw new KeywayError('config_invalid', `${path}${where}: ${key === undefined ? 'a key' : `the key ${key}`} is given twice; keep one`);
+      }
       throw new KeywayError('config_invalid', `${path}${where}: not valid YAML`);
     }
     source = path;
@@ -40,10 +45,10 @@ export function loadConfig({ home, file }: LoadConfigOptions): Config {
 export function parseConfig(raw: unknown, home: string, file: string | null = null): Config {
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const first = result.error.issues[0];
-    const path = first?.path.join('.') || '(top level)';
+    // A misspelt key explains the "required" issue its correct spelling raises: report it first.
+    const [first] = [...result.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
     const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
-    throw new KeywayError('config_invalid', `${file ?? 'config'}: ${path}: ${first?.message ?? 'invalid'}${more}`);
+    throw new KeywayError('config_invalid', `${file ?? 'config'}: ${first ? describeIssue(first, raw, configSchema) : 'invalid'}${more}`);
   }
   return deepFreeze({ ...result.data, home, file });
 }

@@ -16,7 +16,10 @@ import { globSyntaxError, HTTP_METHOD, WEEKDAYS, parseHours, timeZoneError } fro
 
 export { GRANT_ID, GRANT_TYPES, type GrantType } from './ids.ts';
 
-const listen = z.string().transform((text, ctx): ListenAddress => {
+/** zod's "expected string" for a value keyway reads as text, in words that say what to write. */
+const text = (what: string) => z.string({ error: (issue) => (issue.code === 'invalid_type' ? `expected ${what}` : undefined) });
+
+const listen = text('HOST:PORT such as 127.0.0.1:8787').transform((text, ctx): ListenAddress => {
   const parsed = parseListen(text);
   if (!parsed) {
     ctx.addIssue({ code: 'custom', message: `expected HOST:PORT, got "${text}"` });
@@ -25,16 +28,16 @@ const listen = z.string().transform((text, ctx): ListenAddress => {
   return parsed;
 });
 
-const duration = z.string().transform((text, ctx): number => {
+const duration = text('a duration like 60s (or 500ms, 15m, 1h, 7d)').transform((text, ctx): number => {
   const ms = parseDuration(text);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 90s, 15m, 1h or 7d, got "${text}"` });
+    ctx.addIssue({ code: 'custom', message: `expected a duration like 60s (or 500ms, 15m, 1h, 7d), got "${text}"` });
     return z.NEVER;
   }
   return ms;
 });
 
-const secretRef = z.string().transform((text, ctx): SecretRef => {
+const secretRef = text('a reference, env:NAME or file:PATH').transform((text, ctx): SecretRef => {
   const ref = parseSecretRef(text);
   if (!ref) {
     // Never echo the value: someone may have pasted the secret itself here.

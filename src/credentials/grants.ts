@@ -2,7 +2,7 @@ import type { Config, DomainPattern, GrantType } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
-import { usableMaterial, type SecretMaterial } from './material.ts';
+import { parseBasicSecret, usableMaterial, type SecretMaterial } from './material.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
@@ -42,7 +42,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     if (g.secret) {
       try {
         const text = readSecretRef(g.secret, env, config.home);
-        material = g.type === 'basic' ? parseBasic(text) : text;
+        material = g.type === 'basic' ? parseBasicSecret(text) : text;
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }
@@ -82,12 +82,4 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     });
   }
   return grants;
-}
-
-// A config `basic` secret file or variable holds `username:password`.
-function parseBasic(text: string): SecretMaterial {
-  const colon = text.indexOf(':');
-  if (colon < 1) throw new KeywayError('config_invalid', 'a basic secret is "username:password"');
-  if (text.slice(colon + 1).trim().length === 0) throw new KeywayError('config_invalid', 'a basic secret needs a non-empty password ("username:password")');
-  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }

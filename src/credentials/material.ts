@@ -47,11 +47,12 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
     if (isBlankSecret(text) || /[\r\n]/.test(text)) throw new KeywayError('usage', `a ${type} secret is one non-empty line`);
     return text;
   }
+  if (type === 'basic' && !text.trimStart().startsWith('{')) return parseBasicPair(text);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new KeywayError('usage', `a ${type} secret is a JSON object`);
+    throw new KeywayError('usage', type === 'basic' ? 'a basic secret is username:password or a JSON object {"username","password"}' : `a ${type} secret is a JSON object`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', `a ${type} secret is a JSON object`);
   const obj: Record<string, unknown> = {};
@@ -85,6 +86,23 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   };
   if (!material.refreshToken && !material.accessToken) throw new KeywayError('usage', 'oauth2 secret: needs "refreshToken" or "accessToken"');
   return material;
+}
+
+/**
+ * A basic secret written `username:password` (the first colon splits: a password may hold colons,
+ * a username may not, as in RFC 7617). Messages never quote the input.
+ */
+function parseBasicPair(text: string): BasicMaterial {
+  const colon = text.indexOf(':');
+  if (colon < 1 || /[\r\n]/.test(text)) throw new KeywayError('usage', 'a basic secret is username:password or a JSON object {"username","password"}');
+  const password = text.slice(colon + 1);
+  if (isBlankSecret(password)) throw new KeywayError('usage', 'a basic secret needs a non-empty password (username:password)');
+  return { username: text.slice(0, colon), password };
+}
+
+/** A basic secret in either form, as the config's env: or file: reference holds it. */
+export function parseBasicSecret(text: string): BasicMaterial {
+  return parseMaterial('basic', text.replace(/\r?\n$/, '')) as BasicMaterial;
 }
 
 /**

@@ -19,6 +19,7 @@ import { AnswersOwed, isWebSocketHandshake, WebSocketForwarder } from './websock
 import { secretNeedles } from './leak-guard.ts';
 import { ClientConnections } from './connections.ts';
 import { enforceBodyStall, httpServerOptions } from './timeouts.ts';
+import { continueInTurn, refuseChunkedUpgrade, refuseExpectation } from './parser-quirks.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
@@ -53,12 +54,21 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   // The inner server never listens (sockets are handed to it), and Node only checks head
   // deadlines (headersTimeout) and tracks connections on a server that emitted 'listening'.
   inner.emit('listening');
-  inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, req, res);
+  const innerRequest = (req: IncomingMessage, res: ServerResponse) => {
     const ctx = contexts.get(req.socket);
+    if (refuseChunkedUpgrade(runtime, req, res, ctx)) return;
     if (ctx?.selfCheck) answerSelfCheck(runtime, req, res, ctx);
     else if (ctx) void handleExchange(runtime, req, res, ctx, req.url ?? '/');
     else sendError(res, new ProxyError('internal_error', 'lost connection context'));
+  };
+  inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    innerRequest(req, res);
+  });
+  inner.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    continueInTurn(owed, req, res);
+    innerRequest(req, res);
   });
   inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const ctx = contexts.get(req.socket);
@@ -77,9 +87,17 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   enforceBodyStall(listener, timeouts, connections);
   enforceBodyStall(inner, timeouts, connections);
   listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, connections, req, socket, head));
+  const plainRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (!refuseChunkedUpgrade(runtime, req, res, undefined)) void handlePlainRequest(runtime, req, res);
+  };
   listener.on('request', (req: IncomingMessage, res: ServerResponse) => {
     owed.add(req.socket, req, res);
-    void handlePlainRequest(runtime, req, res);
+    plainRequest(req, res);
+  });
+  listener.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    continueInTurn(owed, req, res);
+    plainRequest(req, res);
   });
   listener.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     owed.add(req.socket, req, res);
@@ -192,8 +210,8 @@ async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<
 }
 
 async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  let parsed: ReturnType<typeof parseAbsoluteUrl>;
-  let agent: Agent;
+  let parsed: ReturnType<typeof parseAbsoluteUrl> | undefined;
+  let agent: Agent | undefined;
   try {
     parsed = parseAbsoluteUrl(req.url ?? '');
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
@@ -201,7 +219,8 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
     await checkDestination(runtime, parsed.target);
   } catch (err) {
     const error = asProxyError(err);
-    const draft = new AuditDraft({ method: req.method ?? null, host: '', port: 0, client: clientAddress(req.socket) });
+    // Whatever was known when the refusal came: the target (never its query) and the agent.
+    const draft = new AuditDraft({ method: req.method ?? null, host: parsed?.target.host ?? '', port: parsed?.target.port ?? 0, client: clientAddress(req.socket), agent: agent?.id ?? null });
     draft.failed(error);
     draft.commit(runtime);
     return sendError(res, error);
@@ -267,23 +286,3 @@ function refuseMalformed(runtime: ProxyRuntime, owed: AnswersOwed, err: NodeJS.E
 }
 
 const refusedMalformed = new WeakSet<object>();
-
-/**
- * An `Expect` other than 100-continue (Node's 'checkExpectation'): keyway knows no other
- * expectation, so it refuses the request with its own error and one audit line, and closes rather
- * than read a body the agent may be holding back.
- */
-function refuseExpectation(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext | undefined): void {
-  const error = new ProxyError('bad_request', 'keyway supports no Expect other than 100-continue');
-  const draft = new AuditDraft({
-    method: req.method ?? null,
-    host: ctx?.target.host ?? '',
-    port: ctx?.target.port ?? 0,
-    client: ctx?.client ?? clientAddress(req.socket),
-    agent: ctx?.agent.id ?? null,
-  });
-  draft.failed(error);
-  draft.commit(runtime);
-  res.shouldKeepAlive = false;
-  sendError(res, error);
-}

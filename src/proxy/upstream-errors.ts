@@ -17,6 +17,21 @@ const CONNECT_CODES: Record<string, string> = {
   EPIPE: 'the connection closed unexpectedly',
 };
 
+/**
+ * OpenSSL's verify results for a chain that ends at no trusted root: an internal CA, a self-signed
+ * certificate, a missing intermediate. proxy.upstream_ca is the fix for these (not for an expired
+ * certificate or a wrong name). UNABLE_TO_VERIFY_LEAF_SIGNATURE names neither CERT nor TLS.
+ */
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_UNTRUSTED',
+  'INVALID_CA',
+]);
+
 export function upstreamError(err: unknown, authority: string, grant?: string): ProxyError {
   if (err instanceof ProxyError) return err;
   const refused = findProxyError(err);
@@ -28,11 +43,18 @@ export function upstreamError(err: unknown, authority: string, grant?: string): 
   if (code !== undefined && CONNECT_CODES[code]) {
     return new ProxyError('upstream_unreachable', `${authority}: ${CONNECT_CODES[code]}`, { grant, cause: err });
   }
-  if (code !== undefined && (code.includes('CERT') || code.includes('SELF_SIGNED') || code.startsWith('ERR_TLS') || code.includes('SSL'))) {
+  if (code !== undefined && UNTRUSTED_CODES.has(code)) {
+    return new ProxyError('upstream_unreachable', `${authority}: TLS verification failed: its certificate is signed by a CA keyway does not trust (${code})`, {
+      grant,
+      cause: err,
+      hint: "if this is an internal API with its own CA, add that CA's PEM file to proxy.upstream_ca in the config",
+    });
+  }
+  if (code !== undefined && (code.includes('CERT') || code.includes('CRL') || code.startsWith('ERR_TLS') || code.includes('SSL'))) {
     return new ProxyError('upstream_unreachable', `${authority}: TLS verification failed (${code})`, {
       grant,
       cause: err,
-      hint: 'if this is an internal API with its own CA, add the CA file to proxy.upstream_ca',
+      hint: 'the certificate is expired, not yet valid or for another name: fix it on that host (proxy.upstream_ca only adds CAs to trust)',
     });
   }
   return new ProxyError('upstream_unreachable', `${authority}: ${code ?? 'request failed'}`, { grant, cause: err });

@@ -63,8 +63,11 @@ export class WebSocketForwarder {
 
     upstream.once('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       upstream.setTimeout(0);
-      upSocket.setTimeout(0); // the handshake's timeout; idle sockets are not this code's to judge
       upSocket.on('error', () => upSocket.destroy());
+      // Like a blind tunnel: no frame either way for proxy.timeouts.idle closes both sides, so idle
+      // WebSockets cannot pile up until descriptors run out. Applications that keep a socket open
+      // while quiet send pings, which count as traffic.
+      closeWhenQuiet(socket, upSocket, runtime.config.proxy.timeouts.idle);
       socket.once('close', () => upSocket.destroy());
       upSocket.once('close', () => socket.destroy());
       // The agent is done (its socket allows half-open, like every HTTP server socket): finish our
@@ -116,6 +119,18 @@ export class WebSocketForwarder {
     });
     upstream.end();
   }
+}
+
+/** Closes both sockets once neither has read or written anything for `idleMs`. */
+function closeWhenQuiet(client: Duplex, upstream: Socket, idleMs: number): void {
+  const close = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  (client as Duplex & { setTimeout(ms: number): void }).setTimeout(idleMs);
+  upstream.setTimeout(idleMs);
+  client.once('timeout', close);
+  upstream.once('timeout', close);
 }
 
 /** The handshake upstream: the agent's headers with the credential, the upgrade headers put back. */
@@ -207,6 +222,32 @@ export class AnswersOwed {
    */
   allRead(socket: object): boolean {
     return [...(this.owed.get(socket)?.values() ?? [])].every((req) => req.complete);
+  }
+
+  /**
+   * Resolves once every answer owed on `socket` ahead of `res` is written (or the socket closed):
+   * then `res` is the one Node writes to the connection. Answers are owed in the order requests
+   * arrived (a Map keeps insertion order).
+   */
+  async settledBefore(socket: Duplex, res: Closing): Promise<void> {
+    const pending = this.owed.get(socket);
+    if (!pending) return;
+    const answers = [...pending.keys()];
+    const ahead = answers.slice(0, Math.max(0, answers.indexOf(res)));
+    for (const answer of ahead) {
+      if (socket.destroyed) return;
+      if (!pending.has(answer)) continue;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off('close', done);
+          resolve();
+        };
+        answer.once('close', done);
+        socket.once('close', done);
+      });
+    }
+    // Node hands the connection to the next queued answer in the same turn as 'finish'.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Resolves once every answer owed on `socket` is written, or the socket closed. */

@@ -47,7 +47,12 @@ describe("keyway's own ports in IPv6 forms (allow_networks: 127.0.0.0/8)", () =>
       expect(res.headers['x-keyway-error']).toBe('host_not_allowed');
       expect(JSON.parse(res.body).error.message).toContain("keyway's own listener");
     }
-    await waitFor(() => proxy.auditLines().filter((l) => l['method'] === 'GET' && l['code'] === 'host_not_allowed').length >= 2 || undefined, 'two audit lines');
+    const lines = await waitFor(() => {
+      const refused = proxy.auditLines().filter((l) => l['method'] === 'GET' && l['code'] === 'host_not_allowed');
+      return refused.length >= 2 ? refused : undefined;
+    }, 'two audit lines');
+    // The refusal names the target it refused (it used to say host '' and port 0).
+    expect(lines.map((l) => [l['host'], l['port']]).sort()).toEqual([adminPort, proxy.port].sort().map((port) => ['::ffff:7f00:1', port]));
   });
 
   it('refuses the fully expanded form through curl too', async () => {

@@ -1,7 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { exchange, openConnect, openTunnel, parseResponse, startTls } from '../helpers/raw-http.ts';
@@ -158,6 +161,36 @@ describe('timeouts on slow and vanishing clients', () => {
       const [a, b] = await Promise.all([closedWithin(idle, 400 + SLACK_MS + 1_000), closedWithin(partial, 400 + SLACK_MS + 1_000)]);
       expect(a).toBeLessThan(400 + SLACK_MS);
       expect(b).toBeLessThan(400 + SLACK_MS);
+    });
+
+    it('a WebSocket with no frame either way (idle), closed on both sides; one with frames outlasts it', async () => {
+      const open = async () => {
+        const tunnel = await openTunnel(short.port, shortTarget.authority);
+        const ws = new WebSocket(`wss://${shortTarget.authority}/ws`, {
+          createConnection: (() => tlsConnect({ socket: tunnel, servername: 'api.example.test', ca: shortTarget.ca })) as unknown as typeof netConnect,
+        });
+        ws.on('error', () => undefined);
+        await once(ws, 'open');
+        await once(ws, 'message'); // the upstream's greeting: the authorization it saw
+        return ws;
+      };
+      const quiet = await open();
+      const started = performance.now();
+      await once(quiet, 'close');
+      expect(performance.now() - started).toBeLessThan(400 + SLACK_MS);
+      // Frames every 100 ms for 1.2 s, three times idle: still open, every echo back.
+      const busy = await open();
+      try {
+        for (let i = 0; i < 12; i++) {
+          busy.send(`ping-${i}`);
+          const [data] = await once(busy, 'message');
+          expect(String(data)).toBe(`echo:ping-${i}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(busy.readyState).toBe(WebSocket.OPEN);
+      } finally {
+        busy.terminate();
+      }
     });
 
     it('a blind tunnel with no byte either way (idle), closed on both sides', async () => {

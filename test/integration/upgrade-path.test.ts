@@ -201,6 +201,65 @@ describe('the upgrade path and request framing inside tunnels', () => {
     });
   });
 
+  describe('Expect: 100-continue pipelined behind an unfinished answer (fuzz finding)', () => {
+    // Node's own 100 Continue went into the response's buffer behind the answer ahead, and the final
+    // answer's head was then put in front of it: head, 100, body. The 100 now waits its turn.
+    const text = (prefix: string, host: string, marker: string) =>
+      `GET ${prefix}/slow?ms=300 HTTP/1.1\r\nHost: ${host}\r\n\r\n` +
+      `POST ${prefix}/${marker} HTTP/1.1\r\nHost: ${host}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello`;
+    const inOrder = (raw: string, marker: string) => {
+      expect(raw.startsWith('HTTP/1.1 200 '), raw).toBe(true);
+      // After the answer ahead: a 100 Continue, or none (RFC 9110 10.1.1: the body had arrived
+      // already), then the final answer whole, with nothing in the middle of it.
+      let rest = raw.slice(raw.indexOf('0\r\n\r\n', raw.indexOf('slow')) + '0\r\n\r\n'.length);
+      if (rest.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) rest = rest.slice('HTTP/1.1 100 Continue\r\n\r\n'.length);
+      const answer = parseResponse(rest);
+      expect(answer.status, JSON.stringify(raw)).toBe(200);
+      expect(answer.body, raw).not.toContain('HTTP/1.1 100');
+      expect(JSON.parse(answer.body)).toMatchObject({ method: 'POST', path: `/${marker}`, body: 'hello' });
+    };
+
+    it('inside a tunnel: the answer ahead, then the 100 (or none), then the final answer whole', async () => {
+      const { result: raw } = await newAuditLines(2, async () => collect(await tunnel(), text('', authority, 'expect-in-turn'), (got) => got.includes('"body":"hello"}')));
+      inOrder(raw, 'expect-in-turn');
+    });
+
+    it('on the listener (absolute form, blind) the same', async () => {
+      const plain = await startUpstream({ tls: 'plain' });
+      try {
+        const socket = netConnect({ host: '127.0.0.1', port: proxy.port });
+        const host = `plain.example.test:${plain.port}`;
+        const { result: raw } = await newAuditLines(2, () => collect(socket, text(`http://${host}`, host, 'expect-in-turn-l'), (got) => got.includes('"body":"hello"}')));
+        inOrder(raw, 'expect-in-turn-l');
+      } finally {
+        await plain.close();
+      }
+    });
+  });
+
+  describe('an upgrade other than WebSocket with a chunked body (fuzz finding)', () => {
+    it('is refused with 400 and one audit line; nothing goes upstream (it used to hang until body_stall)', async () => {
+      const text =
+        `POST /h2c-chunked HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `3\r\nabc\r\n0\r\nContent-Length: 5\r\n\r\n`;
+      const { result: raw, lines } = await newAuditLines(1, async () => exchange(await tunnel(), text));
+      const r = parseResponse(raw);
+      expect(r.status, raw).toBe(400);
+      expect(r.headers['x-keyway-error']).toBe('bad_request');
+      expect(upstreamSaw('/h2c-chunked')).toEqual([]);
+      expect(lines[0]).toMatchObject({ method: 'POST', code: 'bad_request', status: 400, host: 'api.example.test' });
+    });
+
+    it('still serves an h2c upgrade request without a body as plain HTTP/1.1, with the credential', async () => {
+      const text = `GET /h2c-get HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n`;
+      const { result: raw } = await newAuditLines(1, async () => collect(await tunnel(), text, (got) => got.includes('}')));
+      const r = parseResponse(raw);
+      expect(r.status, raw).toBe(200);
+      expect(upstreamSaw('/h2c-get')[0]?.headers['authorization']).toBe(`Bearer ${CANARY}`);
+      expect(upstreamSaw('/h2c-get')[0]?.headers['upgrade']).toBeUndefined();
+    });
+  });
+
   describe('absolute-form targets inside a tunnel', () => {
     it('refuses one naming another authority than the CONNECT target (host_mismatch); nothing goes upstream', async () => {
       for (const [target, extra] of [

@@ -16,11 +16,15 @@ import { proxyUrl } from '../proxy-url.ts';
 const USAGE = `keyway agents add ID [--grants G,…] [--lease-ttl D] [--max-lease-ttl D] [--json]
 keyway agents list [--json]
 keyway agents rm ID
+keyway agents rotate-key ID [--json]
 keyway agents lease AGENT GRANT [--ttl D] [--json]
 keyway agents revoke-lease AGENT GRANT [--json]
 
 \`add\` prints the agent's proxy URL with its key, once: keyway keeps only a hash of the key.
-Once any agent exists, every client must send agent credentials (HTTPS_PROXY=http://ID:KEY@…).
+Once any agent exists, every client must send agent credentials (HTTPS_PROXY=http://ID:KEY@…):
+anonymous access ends, so add an agent for each client. --grants names existing grants only.
+\`rotate-key\` gives the agent a new key (the old one is refused from then on) and prints the new
+proxy URL, once.
 
 Leases are the second clock, beside the token's own expiry. An agent with a lease_ttl may use a
 grant only while it holds a lease on it: the first use starts one of lease_ttl; when it runs out,
@@ -28,16 +32,22 @@ requests get 403 lease_expired until \`lease\` gives a new one. \`lease\` sets t
 (default: the agent's lease_ttl), never more than max_lease_ttl from now. \`revoke-lease\` ends it at
 once, and it does not restart by itself. \`list\` shows each agent's grants with both clocks.`;
 
+const ACTIONS = ['add', 'list', 'rm', 'rotate-key', 'lease', 'revoke-lease'] as const;
+
 export const agents: Command = {
   name: 'agents',
   usage: USAGE,
   async run(argv, io) {
     const args = parse(argv, { grants: { type: 'string' }, 'lease-ttl': { type: 'string' }, 'max-lease-ttl': { type: 'string' }, ttl: { type: 'string' } });
     const [action, id, grantId] = args.positionals;
+    if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
+      throw usageError(`agents: unknown subcommand "${action}" (expected one of: ${ACTIONS.join(', ')})`);
+    }
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);
     if (!id) throw usageError(`agents ${action}: expected an agent id`);
     if (action === 'add') return add(services, args, io, id);
+    if (action === 'rotate-key') return rotateKey(services, args, io, id);
     if (action === 'rm') {
       const removed = await services.store.update((draft) => {
         const existed = draft.delete(agentRecordId(id));
@@ -53,7 +63,7 @@ export const agents: Command = {
       const agent = leasedAgent(services, id, grantId, action);
       return action === 'lease' ? lease(services, args, io, agent, grantId) : revoke(services, args, io, agent, grantId);
     }
-    throw usageError(`agents: unknown action "${action}"`);
+    throw usageError(`agents: unknown subcommand "${action}" (expected one of: ${ACTIONS.join(', ')})`);
   },
 };
 
@@ -73,15 +83,19 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
   if (leaseTtl !== undefined && maxLeaseTtl !== undefined && leaseTtl > maxLeaseTtl) {
     throw usageError(`--lease-ttl ${formatDuration(leaseTtl)} is longer than --max-lease-ttl ${formatDuration(maxLeaseTtl)}`);
   }
-  const key = randomBytes(32).toString('base64url');
+  const grants = args.list('grants');
+  if (grants !== undefined) checkGrantsExist(services, grants);
+  const key = newAgentKey();
   const record: StoredAgent = {
     id,
     key_sha256: hashAgentKey(key).toString('hex'),
-    grants: args.list('grants'),
+    grants,
     lease_ttl_ms: leaseTtl,
     max_lease_ttl_ms: maxLeaseTtl,
     created_at: new Date().toISOString(),
   };
+  // Counted before the write: with no agent at all, keyway serves anonymous loopback clients.
+  const firstAgent = agentTerms(services.config, services.store).length === 0;
   await services.store.update((draft) => {
     if (draft.get(agentRecordId(id))) throw new KeywayError('conflict', `agent "${id}" exists; remove it first`);
     // Leases left by an earlier agent of the same id must not carry over.
@@ -91,6 +105,43 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
   const url = proxyUrl(services.config, { id, key });
   if (args.json) printJson(io, { id, key, proxy_url: url, grants: record.grants ?? null });
   else io.out(`${url}\n(shown once; run programs with \`keyway run --agent ${id} -- CMD\` and KEYWAY_AGENT_KEY set, or export HTTPS_PROXY to this URL)`);
+  // On stderr so that --json and scripted use still read one clean result on stdout.
+  if (firstAgent) {
+    io.err(
+      `keyway: this is the first agent, so anonymous access has ended: every other client must now send agent credentials ` +
+        `or get 407 proxy_auth_required. Keep other clients working by adding an agent for each (keyway agents add ID).`,
+    );
+  }
+  return 0;
+}
+
+function newAgentKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Refuses grant ids that exist nowhere: an agent bound to a typo would be refused everything, silently. */
+function checkGrantsExist(services: Services, wanted: readonly string[]): void {
+  const known = listGrants(services).map((g) => g.id);
+  const unknown = wanted.filter((g) => !known.includes(g));
+  if (unknown.length === 0) return;
+  const plural = unknown.length > 1 ? 's' : '';
+  throw usageError(`--grants: no grant${plural} ${unknown.map((g) => `"${g}"`).join(', ')} (known grants: ${known.join(', ') || 'none; add one with keyway grants add'})`);
+}
+
+/** A new key for a store agent; the old key's hash is replaced, so the old key is refused from the next reload. */
+async function rotateKey(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
+  if (services.config.agents[id]) {
+    throw new KeywayError('conflict', `agent "${id}" is defined in the config; its key comes from agents.${id}.key there`);
+  }
+  const key = newAgentKey();
+  await services.store.update((draft) => {
+    const existing = draft.get<StoredAgent>(agentRecordId(id));
+    if (!existing) throw new KeywayError('not_found', `no agent "${id}" (see keyway agents list)`);
+    draft.set(agentRecordId(id), { ...existing, key_sha256: hashAgentKey(key).toString('hex') } satisfies StoredAgent);
+  });
+  const url = proxyUrl(services.config, { id, key });
+  if (args.json) printJson(io, { id, key, proxy_url: url });
+  else io.out(`${url}\n(new key, shown once; the old key is refused from now on)`);
   return 0;
 }
 

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { GRANT_ID, parseDuration } from '../../config/index.ts';
+import { parseArgs } from 'node:util';
+import { PROVIDER_PRESETS } from '../../credentials/providers/presets.ts';
 import { findProvider, providerNames } from '../../credentials/providers/provider-registry.ts';
 import { requestToken, type TokenEndpoint, type TokenSet } from '../../credentials/providers/token-endpoint.ts';
 import { KeywayError } from '../../errors/index.ts';
@@ -9,10 +11,12 @@ import { startLoopbackCallback } from '../../oauth/loopback-callback.ts';
 import { createPkce, createState } from '../../oauth/pkce.ts';
 import { saveConnectedGrant } from '../../oauth/save-grant.ts';
 import { parseDomainPatternStrict } from '../../config/domain-breadth.ts';
-import { parse } from '../args.ts';
+import { listGrants } from '../../credentials/grant-listing.ts';
+import { Args, parse } from '../args.ts';
 import type { Command } from '../command.ts';
-import { endpointDispatcher, servicesFor } from '../context.ts';
+import { configFor, endpointDispatcher, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
+import { overlapWarnings } from './grant-input.ts';
 
 export const connect: Command = {
   name: 'connect',
@@ -23,7 +27,10 @@ Runs the provider's OAuth flow with keyway's client for it (providers.NAME.clien
 or --client-id: the authorization code with PKCE and a loopback redirect on 127.0.0.1, or with
 --device the device-code flow (RFC 8628). The tokens are stored in grant ID (default: the provider's
 name), which then injects on the provider's domains (or --domains).
-PROVIDER is a built-in preset (keyway connect --help lists them) or one from the config.`,
+PROVIDER is a built-in preset or one from the config (providers:), listed below.`,
+  async help(argv, io) {
+    return `${this.usage}\n\n${providerHelp(argv, io)}`;
+  },
   async run(argv, io) {
     const args = parse(argv, {
       grant: { type: 'string' },
@@ -75,6 +82,7 @@ PROVIDER is a built-in preset (keyway connect --help lists them) or one from the
         if (!provider.authorizeUrl) throw usageError(`provider ${provider.slug} has no authorization endpoint; try --device`);
         tokens = await authorizationCodeFlow(io, { authorizeUrl: provider.authorizeUrl, endpoint, clientId, scopes, scopeSeparator: provider.scopeSeparator, extraParams: provider.authorizeParams, port: provider.redirectPort, timeoutMs, openBrowser: !args.flag('no-browser'), dispatcher, tokenTimeoutMs: services.config.oauth.token_timeout });
       }
+      const others = listGrants(services);
       const saved = await saveConnectedGrant(services.store, { id: grantId, type: 'oauth2', provider: provider.slug, domains, clientId, clientSecret, tokens });
       const result = {
         grant: saved.id,
@@ -86,12 +94,36 @@ PROVIDER is a built-in preset (keyway connect --help lists them) or one from the
       };
       if (args.json) printJson(io, result);
       else io.out(`connected ${provider.slug} as grant ${saved.id} (${saved.domains.join(', ')}; refresh token ${result.refresh_token}${result.token_expires_at ? `; token expires ${result.token_expires_at}` : ''})`);
+      for (const line of overlapWarnings(saved.id, saved.domains, others)) io.err(line);
       return 0;
     } finally {
       await dispatcher.close();
     }
   },
 };
+
+/**
+ * The providers `connect` accepts here: every preset and the config's own. The config is read
+ * leniently: a help screen must show even when the config has an error (which is then named).
+ */
+function providerHelp(argv: string[], io: CommandIO): string {
+  const presets = Object.keys(PROVIDER_PRESETS).sort();
+  let configured: string[] = [];
+  let problem = '';
+  try {
+    const { home, config } = parseArgs({ args: argv, options: { home: { type: 'string' }, config: { type: 'string' } }, strict: false }).values;
+    configured = Object.keys(configFor(new Args({ home, config }, []), io).providers).sort();
+  } catch (err) {
+    problem = `\n(the config could not be read for its providers: ${(err as Error).message})`;
+  }
+  const device = presets.filter((p) => PROVIDER_PRESETS[p]?.device_authorization_url !== undefined);
+  return [
+    `Built-in providers: ${presets.join(', ')}.`,
+    `With --device (device code): ${device.join(', ') || 'none'}, and config providers with device_authorization_url.`,
+    `From the config: ${configured.length === 0 ? 'none (add them under providers:)' : configured.join(', ')}.${problem}`,
+    'Each needs an OAuth client you registered with the provider: providers.NAME.client_id in the config, or --client-id.',
+  ].join('\n');
+}
 
 async function authorizationCodeFlow(
   io: CommandIO,

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { parse } from '../args.ts';
-import { agentKeyFor, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
+import { agentKeyFor, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
+import { findUserNode, nodeBypassWarning, runsOnNode } from '../user-node.ts';
 
 export interface EnvVariables {
   /** Proxy and CA variables: always set, over whatever the caller has. */
@@ -16,6 +17,8 @@ export interface EnvVariables {
 /** What `keyway env` prints and `keyway run` sets (doctor runs clients with exactly these). */
 export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: string): Promise<EnvVariables> {
   const config = configFor(args, io);
+  // Never hand out a path to a CA file that is not there: clients would fail on it later, obscurely.
+  checkCaFiles(config);
   const agentId = args.string('agent');
   const agent = agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
   const proxy = clientEnvironment(config, agent, proxyAddress);
@@ -39,10 +42,17 @@ Also prints placeholder credentials, set to keyway-placeholder, in the variables
 grants the agent may use (every grant without --agent): the provider preset's variables
 (GITHUB_TOKEN, GH_TOKEN, …) and, for api_key and bearer grants on well-known hosts,
 OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, … so SDKs that insist on a key start. keyway
-replaces whatever credential a request carries; the real secret is never printed.`,
+replaces whatever credential a request carries; the real secret is never printed. A variable
+already set in your environment is left as it is (like \`keyway run\`), and said so on stderr.
+Before the CA exists (keyway init or keyway start make it), env refuses rather than print its path.`,
   async run(argv, io) {
     const args = parse(argv, { agent: { type: 'string' } });
     const { proxy, placeholders } = await variablesFor(args, io);
+    const kept = Object.keys(placeholders).filter((name) => io.env[name] !== undefined);
+    for (const name of kept) delete placeholders[name];
+    if (kept.length > 0) {
+      io.err(`keyway: ${kept.join(', ')} already set in your environment: kept as it is, not replaced by a placeholder (unset it first if programs run behind keyway should not see it)`);
+    }
     const vars = { ...proxy, ...placeholders };
     if (args.json) printJson(io, vars);
     else for (const [name, value] of Object.entries(vars)) io.out(`export ${name}=${shellQuote(value)}`);
@@ -50,21 +60,43 @@ replaces whatever credential a request carries; the real secret is never printed
   },
 };
 
+/** keyway's own options that take a value: the word after them is not the command. */
+const RUN_VALUE_OPTIONS = new Set(['--agent', '--home', '--config']);
+
+/**
+ * keyway's options and the command, split at `--`, or else at the first word that is not an
+ * option: in `keyway run curl -sS URL`, -sS belongs to curl.
+ */
+export function splitRunArgs(argv: readonly string[]): { own: string[]; command: string[] } {
+  const dashes = argv.indexOf('--');
+  if (dashes !== -1) return { own: argv.slice(0, dashes), command: argv.slice(dashes + 1) };
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-')) i += RUN_VALUE_OPTIONS.has(argv[i]!) ? 2 : 1;
+  return { own: argv.slice(0, i), command: argv.slice(i) };
+}
+
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID] -- CMD [ARGS…]
+  usage: `keyway run [--agent ID] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
-The proxy and CA variables replace any the caller has set. A placeholder credential
+Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
+with -. The proxy and CA variables replace any the caller has set. A placeholder credential
 (OPENAI_API_KEY=keyway-placeholder, …) is only added where the caller has not set that variable:
-one already set is passed through unchanged.`,
+one already set is passed through unchanged. When CMD runs on node and the node on your PATH
+is older than 24, run warns that it will go around keyway (older Node ignores HTTPS_PROXY).`,
+  // `keyway run curl --help` is curl's help, not keyway's.
+  ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
-    const split = argv.indexOf('--');
-    const own = split === -1 ? argv : argv.slice(0, split);
-    const command = split === -1 ? [] : argv.slice(split + 1);
+    const { own, command } = splitRunArgs(argv);
     const args = parse(own, { agent: { type: 'string' } });
-    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] -- CMD [ARGS…]');
+    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--] CMD [ARGS…]');
     const { proxy, placeholders } = await variablesFor(args, io);
+    if (await runsOnNode(command[0]!, io.env['PATH'])) {
+      const node = await findUserNode(io.env);
+      const warning = node === undefined ? undefined : nodeBypassWarning(node);
+      if (warning !== undefined) io.err(`keyway: warning: ${warning}`);
+    }
     const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...placeholders, ...io.env, ...proxy } });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);

@@ -1,5 +1,6 @@
 import { GRANT_ID } from '../../config/index.ts';
 import { grantRecordId, type StoredGrant } from '../../credentials/grant-record.ts';
+import { listGrants } from '../../credentials/grant-listing.ts';
 import { oauthStateId } from '../../credentials/oauth-state.ts';
 import { findPreset } from '../../credentials/providers/presets.ts';
 import { KeywayError } from '../../errors/index.ts';
@@ -7,6 +8,7 @@ import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { servicesFor } from '../context.ts';
 import { usageError } from '../io.ts';
+import { overlapWarnings } from './grant-input.ts';
 import { parseSecret } from './grants.ts';
 
 export const secrets: Command = {
@@ -14,7 +16,7 @@ export const secrets: Command = {
   usage: `keyway secrets set ID [--value TEXT | --stdin]
 
 Sets the secret of grant ID (made with \`keyway grants add\`). A plain string for api_key and
-bearer; a JSON object for basic ({"username","password"}), oauth2 ({"clientId","clientSecret",
+bearer; for basic, username:password or a JSON object {"username","password"}; a JSON object for oauth2 ({"clientId","clientSecret",
 "refreshToken","accessToken","expiresAt","scopes"}, camelCase or snake_case) and client_credentials.
 When no grant ID exists and ID names a provider preset (spotify, SPOTIFY_OAUTH, github, …), an
 oauth2 grant named after the preset is made with the preset's endpoints and domains.
@@ -22,7 +24,8 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
   async run(argv, io) {
     const args = parse(argv, { value: { type: 'string' }, stdin: { type: 'boolean' } });
     const [action, name] = args.positionals;
-    if (action !== 'set' || !name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
+    if (action !== undefined && action !== 'set') throw usageError(`secrets: unknown subcommand "${action}" (expected: set)`);
+    if (!name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
     const value = args.string('value');
     if ((value === undefined) === !args.flag('stdin')) throw usageError('give the secret with exactly one of --value or --stdin');
     const input = value ?? (await io.readStdin());
@@ -31,6 +34,7 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
     if (services.config.grants[id]) {
       throw new KeywayError('conflict', `grant "${id}" is defined in the config; its secret comes from there (env: or file:)`);
     }
+    const others = listGrants(services);
     const created = await services.store.update((draft) => {
       const existing = draft.get<StoredGrant>(grantRecordId(id));
       const now = new Date().toISOString();
@@ -50,6 +54,7 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
     });
     const message = created ? `made grant ${id} from the ${id} preset and set its secret` : `secret set for grant ${id}`;
     io.out(args.json ? JSON.stringify({ grant: id, secret: 'set', created }) : message);
+    if (created) for (const line of overlapWarnings(id, listGrants(services).find((g) => g.id === id)?.domains ?? [], others)) io.err(line);
     return 0;
   },
 };

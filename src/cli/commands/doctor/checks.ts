@@ -8,6 +8,7 @@ import type { CommandIO } from '../../io.ts';
 import { variablesFor } from '../env.ts';
 import { checkBundle, checkCaCert, checkCaKey } from './checks-ca.ts';
 import { checkClient } from './checks-clients.ts';
+import { checkUserNode } from './checks-node.ts';
 import { checkAdmin, checkProxy } from './checks-proxy.ts';
 import { checkThroughProxy } from './checks-through.ts';
 import { CLIENTS } from './clients.ts';
@@ -57,6 +58,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
     }
     add(await checkClient(ctx, client, env, seenAuditIds));
   }
+  add(await checkUserNode(ctx));
   return ctx.results;
 }
 

@@ -6,7 +6,8 @@ import type { Config, ListenAddress } from '../../../config/index.ts';
 import type { Args } from '../../args.ts';
 import type { CommandIO } from '../../io.ts';
 
-export type CheckStatus = 'ok' | 'fail' | 'skip';
+/** warn: works, but something will go around keyway (does not fail doctor). */
+export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
 
 export interface CheckResult {
   check: string;

@@ -45,6 +45,8 @@ earlier check failed), and exits 0 only if nothing failed:
   - curl, node (this one), python3 with requests, and git, each run in a clean environment (PATH, HOME
     and exactly the variables of \`keyway env\`; git without your ~/.gitconfig) reach that test request
     and trust keyway's CA
+  - the node on your PATH (leaving out node_modules/.bin, which npm puts first) is Node 24 or later:
+    an older one ignores HTTPS_PROXY and goes around keyway (WARN, with the fix; not a failure)
 
 --agent ID     go through the proxy as this agent (key from KEYWAY_AGENT_KEY or the config)
 --proxy H:P    the proxy to check, when it runs on another home or machine
@@ -85,7 +87,7 @@ earlier check failed), and exits 0 only if nothing failed:
 };
 
 function formatResult(r: CheckResult): string {
-  const mark = r.status === 'ok' ? 'ok  ' : r.status === 'fail' ? 'FAIL' : 'skip';
+  const mark = r.status === 'ok' ? 'ok  ' : r.status === 'fail' ? 'FAIL' : r.status === 'warn' ? 'WARN' : 'skip';
   return `${mark}  ${r.check}: ${r.detail}${r.fix === undefined ? '' : ` -> ${r.fix}`}`;
 }
 

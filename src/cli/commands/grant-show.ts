@@ -1,0 +1,45 @@
+import type { GrantListing } from '../../credentials/grant-listing.ts';
+import type { CommandIO } from '../io.ts';
+
+// `keyway grants show ID` for a person: words, not field names (--json keeps the field names).
+
+const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
+  ['id', 'Grant'],
+  ['type', 'Type'],
+  ['status', 'Status'],
+  ['domains', 'Domains'],
+  ['inject', 'Injected as'],
+  ['secret', 'Secret'],
+  ['provider', 'OAuth provider'],
+  ['scopes', 'Scopes'],
+  ['token_expires_at', 'Token expires'],
+  ['last_refreshed_at', 'Last refreshed'],
+  ['last_used_at', 'Last used'],
+  ['allow_http', 'Plain HTTP'],
+  ['leases', 'Agent leases'],
+  ['source', 'Defined in'],
+];
+
+function value(row: GrantListing, key: keyof GrantListing): string {
+  switch (key) {
+    case 'secret':
+      if (row.secret === 'set') return 'set (never shown)';
+      return row.source === 'config' ? `not set (grants.${row.id}.secret in the config)` : `not set (keyway secrets set ${row.id} --stdin)`;
+    case 'allow_http':
+      return row.allow_http ? 'allowed' : 'refused (HTTPS only)';
+    case 'source':
+      return row.source === 'config' ? 'the config file' : 'the store (keyway grants add / connect)';
+    case 'leases':
+      return row.leases.length === 0 ? 'none' : row.leases.map((l) => `${l.agent} ${l.state} until ${l.expires_at}`).join('; ');
+    default: {
+      const v = row[key];
+      if (v === null || v === undefined) return key === 'last_used_at' || key === 'last_refreshed_at' ? 'never' : '-';
+      return Array.isArray(v) ? v.join(', ') : String(v);
+    }
+  }
+}
+
+export function printGrant(io: CommandIO, row: GrantListing): void {
+  const width = Math.max(...LABELS.map(([, label]) => label.length)) + 2;
+  for (const [key, label] of LABELS) io.out(`${`${label}:`.padEnd(width)}${value(row, key)}`);
+}

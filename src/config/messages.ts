@@ -1,0 +1,127 @@
+import { isPair, isScalar, parseDocument, visit } from 'yaml';
+import type { z } from 'zod';
+
+// Config errors in a person's words: one line, the key path first, and what to write instead.
+// zod's own wording ("expected string, received number", "Unrecognized key") names types, not
+// what keyway wants; these turn each issue into the fix.
+
+type Issue = z.core.$ZodIssue;
+
+/** `path: message` for one validation issue; `raw` is the parsed YAML, `schema` the config schema. */
+export function describeIssue(issue: Issue, raw: unknown, schema: z.ZodType): string {
+  const path = issue.path.map(String);
+  const where = path.join('.') || '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(schema, path);
+    return issue.keys
+      .map((key) => {
+        const near = nearest(key, known);
+        const keyPath = [...path, key].join('.');
+        return near === undefined ? `${keyPath}: unknown key (known here: ${known.join(', ')})` : `${keyPath}: unknown key; did you mean ${near}?`;
+      })
+      .join('; ');
+  }
+  if (issue.code === 'invalid_type') {
+    const value = valueAt(raw, issue.path);
+    if (value === undefined) return `${where}: is required`;
+    // A custom message set in the schema (durations, addresses) already says what to write.
+    if (!issue.message.startsWith('Invalid input')) return `${where}: ${issue.message}, got ${kindOf(value)}`;
+    return `${where}: expected ${article(issue.expected)}, got ${kindOf(value)}`;
+  }
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `${where}: expected one of ${issue.values.map(String).join(', ')}`;
+  }
+  return `${where}: ${issue.message}`;
+}
+
+function article(expected: string): string {
+  if (expected === 'array') return 'a list';
+  if (expected === 'object' || expected === 'record') return 'a map of keys';
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+/** What a YAML value is, without quoting strings (someone may have pasted a secret there). */
+function kindOf(value: unknown): string {
+  if (value === null) return 'nothing (null)';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a map';
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  return `a ${typeof value}`;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v = raw;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[seg];
+  }
+  return v;
+}
+
+interface Def {
+  type: string;
+  shape?: Record<string, { _zod: { def: Def } }>;
+  innerType?: { _zod: { def: Def } };
+  in?: { _zod: { def: Def } };
+  valueType?: { _zod: { def: Def } };
+  element?: { _zod: { def: Def } };
+}
+
+/** The keys an object in the schema takes at this path (record and list entries consume a segment). */
+export function knownKeysAt(schema: z.ZodType, path: readonly string[]): string[] {
+  let def = (schema as unknown as { _zod: { def: Def } })._zod.def;
+  let i = 0;
+  for (let guard = 0; guard < 64; guard++) {
+    const next = def.innerType ?? def.in;
+    if (next) def = next._zod.def;
+    else if (i >= path.length) return def.shape ? Object.keys(def.shape) : [];
+    else if (def.shape) {
+      const child = def.shape[path[i++]!];
+      if (!child) return [];
+      def = child._zod.def;
+    } else if (def.valueType ?? def.element) {
+      def = (def.valueType ?? def.element)!._zod.def;
+      i++;
+    } else return [];
+  }
+  return [];
+}
+
+/** The closest candidate by edit distance, when close enough to be a typo (at most a third of the word). */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of candidates) {
+    const distance = editDistance(word.toLowerCase(), name);
+    if (best === undefined || distance < best.distance) best = { name, distance };
+  }
+  return best !== undefined && best.distance <= Math.max(2, Math.floor(word.length / 3)) ? best.name : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * For a duplicate key at `offset` in the YAML text: its full key path (`proxy.listen`). The yaml
+ * package reports the position only; reading the document again with duplicates allowed finds the key.
+ */
+export function duplicateKeyPath(text: string, offset: number): string | undefined {
+  let found: string | undefined;
+  visit(parseDocument(text, { uniqueKeys: false }), {
+    Pair(_, pair, ancestors) {
+      if (!isScalar(pair.key) || pair.key.range?.[0] !== offset) return undefined;
+      const names = [...ancestors, pair].flatMap((node) => (isPair(node) && isScalar(node.key) ? [String(node.key.value)] : []));
+      found = names.join('.');
+      return visit.BREAK;
+    },
+  });
+  return found;
+}

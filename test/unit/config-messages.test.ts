@@ -1,0 +1,69 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig } from '../../src/config/load.ts';
+import { parseBasicSecret, parseMaterial } from '../../src/credentials/material.ts';
+import { makeHome } from '../helpers/keyway.ts';
+
+// Config mistakes read as the fix: one line, the key path first.
+
+const messageFor = (raw: unknown): string => {
+  try {
+    parseConfig(raw, '/nonexistent-home');
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('expected the config to be refused');
+};
+
+describe('config error messages', () => {
+  it('suggest the nearest known key for a typo', () => {
+    expect(messageFor({ proxy: { allow_network: ['10.0.0.0/8'] } })).toBe('config: proxy.allow_network: unknown key; did you mean allow_networks?');
+    expect(messageFor({ agents: { a: { key: 'env:K', lease_tl: '1h' } } })).toContain('agents.a.lease_tl: unknown key; did you mean lease_ttl?');
+    expect(messageFor({ prxy: {} })).toContain('prxy: unknown key; did you mean proxy?');
+    // A misspelt required key is reported as the typo, not as the missing key.
+    expect(messageFor({ grants: { gh: { type: 'bearer', domain: ['a.example.test'], secret: 'env:X' } } })).toMatch(/^config: grants\.gh\.domain: unknown key; did you mean domains\?/);
+    // Nothing close: the keys that are known there.
+    expect(messageFor({ proxy: { zzzzzzzz: 1 } })).toContain('proxy.zzzzzzzz: unknown key (known here: listen, unmatched,');
+  });
+
+  it('ask for a duration like 60s, not a type', () => {
+    const message = messageFor({ proxy: { drain_timeout: 60 } });
+    expect(message).toBe('config: proxy.drain_timeout: expected a duration like 60s (or 500ms, 15m, 1h, 7d), got number 60');
+    expect(message).not.toMatch(/received|Invalid input/);
+    expect(messageFor({ proxy: { timeouts: { idle: 30 } } })).toContain('proxy.timeouts.idle: expected a duration like 60s');
+    expect(messageFor({ oauth: { refresh_skew: '60' } })).toContain('oauth.refresh_skew: expected a duration like 60s');
+    expect(messageFor({ proxy: { listen: 8787 } })).toContain('proxy.listen: expected HOST:PORT such as 127.0.0.1:8787, got number 8787');
+    expect(messageFor({ audit: { keep: 'ten' } })).toBe('config: audit.keep: expected a number, got a string');
+    expect(messageFor({ proxy: { unmatched: 'block' } })).toBe('config: proxy.unmatched: expected one of tunnel, deny');
+  });
+
+  it('never quote a string value (it may be a pasted secret)', () => {
+    expect(messageFor({ agents: { a: { key: 'kw-pasted-secret-123' } } })).not.toContain('kw-pasted-secret-123');
+    expect(messageFor({ audit: { keep: 'kw-pasted-secret-123' } })).not.toContain('kw-pasted-secret-123');
+  });
+
+  it('name a duplicate YAML key with its line and path', () => {
+    const home = makeHome();
+    mkdirSync(join(home, 'config'));
+    writeFileSync(join(home, 'config', 'keyway.yaml'), 'proxy:\n  listen: 127.0.0.1:8787\n  unmatched: deny\n  listen: 127.0.0.1:9999\n');
+    expect(() => loadConfig({ home })).toThrow(/keyway\.yaml at line 4: the key proxy\.listen is given twice; keep one$/);
+  });
+});
+
+describe('basic secrets', () => {
+  it('take username:password or JSON, and never quote the input', () => {
+    expect(parseMaterial('basic', 'user:pa:ss\n')).toEqual({ username: 'user', password: 'pa:ss' });
+    expect(parseMaterial('basic', '{"username":"user","password":"pass"}')).toEqual({ username: 'user', password: 'pass' });
+    expect(parseBasicSecret('{"username":"u","password":"p"}\n')).toEqual({ username: 'u', password: 'p' });
+    expect(parseBasicSecret('u:p')).toEqual({ username: 'u', password: 'p' });
+    for (const bad of ['nocolon-kw-secret', ':kw-secret', 'user:', 'user:   ', 'us\ner:kw-secret']) {
+      expect(() => parseMaterial('basic', bad)).toThrow(/username:password/);
+      try {
+        parseMaterial('basic', bad);
+      } catch (err) {
+        expect((err as Error).message).not.toContain('kw-secret');
+      }
+    }
+  });
+});
