@@ -1,13 +1,19 @@
 import { defineConfig } from 'vitest/config';
 
+// Three projects, one run: `npm test` runs them all; `npm run test:unit` runs only test/unit (pure
+// modules and files in temp folders, no proxy, no listening sockets) for a quick loop while editing.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // No test may touch the developer's real home (~/.keyway): see the file.
+    // No test may touch the developer's real home (~/.keyway): see the file. Every project extends this.
     setupFiles: ['test/setup/isolated-home.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Integration tests start real proxies and servers; two cores do not gain from more workers.
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      { extends: true, test: { name: 'hostile', include: ['test/hostile/**/*.test.ts'] } },
+    ],
   },
 });

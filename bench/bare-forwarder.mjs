@@ -22,7 +22,10 @@ const contexts = new Map();
 const contextFor = (host) => {
   let context = contexts.get(host);
   const leaf = leaves[host];
-  if (!context && leaf) contexts.set(host, (context = createSecureContext({ cert: leaf.certPem, key: leaf.keyPem })));
+  if (!context && leaf) {
+    context = createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
+    contexts.set(host, context);
+  }
   return context;
 };
 

@@ -4,13 +4,12 @@ import type { Logger } from 'pino';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import { AuditWriter, createAppLogger } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
-import { buildAgents } from './credentials/agents.ts';
+import { buildAgents, compileConfigAgents } from './credentials/agents.ts';
 import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { buildGrants } from './credentials/grants.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
 import { CredentialSource } from './credentials/credential-source.ts';
-import { TokenManager } from './credentials/providers/oauth-tokens.ts';
-import { findProvider, tokenEndpointFor } from './credentials/providers/provider-registry.ts';
+import { tokenManagerFor } from './credentials/providers/config-tokens.ts';
 import { GrantRouter } from './policy/access.ts';
 import { createResolver, guardResolver, type Resolver } from './proxy/resolve.ts';
 import { EgressPolicy } from './policy/egress.ts';
@@ -33,6 +32,8 @@ export interface StartOptions {
   adminListen?: ListenAddress | undefined;
   /** The clock for policy (time windows, leases): tests pin it. */
   now?: (() => Date) | undefined;
+  /** The clock for OAuth token expiry and refresh backoff (epoch ms): tests move it forward instead of sleeping. */
+  tokenClock?: (() => number) | undefined;
   /** Replaces the system resolver (after proxy.hosts): tests script DNS answers with it. */
   dns?: Resolver | undefined;
   env?: NodeJS.ProcessEnv;
@@ -124,9 +125,10 @@ async function startParts(
   // The request path reads these tables only; a store change (a CLI write) rebuilds them whole.
   let tables: ProxyTables;
   let grantCount = 0;
+  const configAgents = compileConfigAgents(config, env);
   const rebuild = () => {
     const grants = buildGrants(config, store, env);
-    tables = { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, env) };
+    tables = { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, env, configAgents) };
     grantCount = grants.size;
   };
   rebuild();
@@ -143,19 +145,8 @@ async function startParts(
     (err) => logger.error({ err: { message: err.message } }, 'store could not be re-read; keeping the previous grants'),
   );
 
-  const tokens = new TokenManager({
-    store,
-    lockDir: paths.locksDir,
-    endpointFor: (grant) => {
-      const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, env);
-      return provider ? tokenEndpointFor(provider, grant) : undefined;
-    },
-    skewMs: config.oauth.refresh_skew,
-    timeoutMs: config.oauth.token_timeout,
-    // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
-    dispatcher: tokenEndpoints.dispatcher,
-    logger,
-  });
+  // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
+  const tokens = tokenManagerFor(config, { store, lockDir: paths.locksDir, env, dispatcher: tokenEndpoints.dispatcher, logger, now: options.tokenClock });
   const usage = new UsageRecorder(services);
   opened.push(() => usage.stop());
   // The proxy never connects to its own listeners (a loop); filled in once they listen.
@@ -195,7 +186,7 @@ async function startParts(
     const adminListen = options.adminListen ?? config.admin.listen;
     try {
       const activity = () => ({ pid: process.pid, started_at: startedAt, requests: audit.requests, refused: audit.refused });
-      admin = await startAdminServer({ services, listen: adminListen, tables: () => tables, audit, activity });
+      admin = await startAdminServer({ services, listen: adminListen, agents: () => tables.agents, audit, activity });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }

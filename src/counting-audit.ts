@@ -1,6 +1,5 @@
 // Requests served since start, for `keyway status` (admin GET /api/status).
-import type { AuditEvent, AuditWriter } from './audit/index.ts';
-import type { AuditSink } from './proxy/runtime.ts';
+import type { AuditEvent, AuditSink, AuditWriter } from './audit/index.ts';
 
 /**
  * The audit writer as the proxy sees it, counting what it is given: every proxied request writes

@@ -81,7 +81,9 @@ const newHistogram = (): RecordableHistogram => createHistogram({ lowest: 1, hig
 const recordMs = (h: RecordableHistogram, ms: number) => h.record(Math.max(1, Math.round(ms * US_PER_MS)));
 const figuresOf = (h: RecordableHistogram): LatencyFigures =>
   h.count === 0 ? { p50: Number.NaN, p99: Number.NaN, max: Number.NaN } : { p50: h.percentile(50) / US_PER_MS, p99: h.percentile(99) / US_PER_MS, max: h.max / US_PER_MS };
-const addTo = (into: Record<string, number>, kind: string, n = 1) => void (into[kind] = (into[kind] ?? 0) + n);
+const addTo = (into: Record<string, number>, kind: string, n = 1): void => {
+  into[kind] = (into[kind] ?? 0) + n;
+};
 
 class Window {
   due = 0;

@@ -5,6 +5,7 @@
 
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { isLoopbackAddress } from '../config/index.ts';
 
 export interface BoundAdmin {
   /** The address the listener is bound to (from server.address()). */
@@ -29,13 +30,11 @@ export function parseHostHeader(value: string): { host: string; port: number } |
   return { host, port };
 }
 
-const isLoopbackLiteral = (host: string): boolean => host === '::1' || (host.startsWith('127.') && isIP(host) === 4);
-
 /** The names this listener answers to, as a predicate on the raw Host header. */
 export function adminHostGuard(bound: BoundAdmin): (hostHeader: string | undefined) => boolean {
   const boundAddress = bound.address.toLowerCase();
   const wildcard = WILDCARDS.has(boundAddress);
-  const loopback = wildcard || isLoopbackLiteral(boundAddress) || boundAddress.startsWith('::ffff:127.');
+  const loopback = wildcard || isLoopbackAddress(boundAddress);
   const names = new Set([boundAddress, bound.configuredHost.toLowerCase().replace(/^\[|\]$/g, '')]);
   if (loopback) names.add('localhost');
   for (const wild of WILDCARDS) names.delete(wild); // 0.0.0.0 as a Host is the "0.0.0.0 day" browser trick
@@ -48,7 +47,7 @@ export function adminHostGuard(bound: BoundAdmin): (hostHeader: string | undefin
     if (parsed.port !== bound.port) return false;
     const host = parsed.host.startsWith('::ffff:') && isIP(parsed.host.slice(7)) === 4 ? parsed.host.slice(7) : parsed.host;
     if (names.has(host)) return true;
-    if (loopback && isLoopbackLiteral(host)) return true;
+    if (loopback && isLoopbackAddress(host)) return true;
     // Bound to every interface: any of this machine's own addresses, read now (interfaces change).
     return wildcard && isIP(host) !== 0 && interfaceAddresses().has(host);
   };

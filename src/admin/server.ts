@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { http } from '../net/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/index.ts';
-import type { ProxyTables, AuditSink } from '../proxy/runtime.ts';
+import type { AuditSink } from '../audit/index.ts';
+import type { AgentTable } from '../credentials/agents.ts';
 import type { Services } from '../services.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { adminHostGuard } from './host-guard.ts';
@@ -19,7 +20,8 @@ export interface AdminServer {
 interface AdminOptions {
   services: Services;
   listen: ListenAddress;
-  tables: () => ProxyTables;
+  /** The agent table in force (swapped whole when the store changes). */
+  agents: () => AgentTable;
   audit: AuditSink;
   /** What `keyway status` shows beyond the tables: counted by the composition root. */
   activity: () => ProxyActivity;
@@ -86,7 +88,7 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   if (req.method === 'GET' && path === '/api/status') return send(res, 200, statusOf(options));
   if (req.method === 'GET' && path === '/api/grants') return send(res, 200, { grants: listGrants(options.services) });
   if (req.method === 'GET' && path === '/api/agents') {
-    const agents = options.tables().agents.list().map((a) => ({ id: a.id, source: a.source, grants: a.grants ? [...a.grants] : null }));
+    const agents = options.agents().list().map((a) => ({ id: a.id, source: a.source, grants: a.grants ? [...a.grants] : null }));
     return send(res, 200, { agents });
   }
   return send(res, 404, { error: { code: 'not_found', message: `no admin route ${req.method} ${path}` } });
@@ -102,7 +104,7 @@ function statusOf(options: AdminOptions): Record<string, unknown> {
     started_at: activity.started_at,
     uptime_s: Math.max(0, Math.round((Date.now() - Date.parse(activity.started_at)) / 1000)),
     grants: grants.length,
-    agents: options.tables().agents.list().length,
+    agents: options.agents().list().length,
     requests: activity.requests,
     refused: activity.refused,
     audit: options.audit.healthy ? 'ok' : 'failing',

@@ -6,8 +6,7 @@
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { lock } from 'proper-lockfile';
-import type { LockOptions } from 'proper-lockfile';
+import { acquireFileLock, type FileLockOptions } from '../files/file-lock.ts';
 import { firstChainedLine, lastChainedLine, listRotated, readPruned, rotateFile, writePruned } from './files.ts';
 import { readHead } from './head.ts';
 import type { ChainHead } from './head.ts';
@@ -42,7 +41,7 @@ export class LogFiles {
   readonly #path: string;
   readonly #headPath: string;
   readonly #headKey: Buffer;
-  readonly #lockOptions: LockOptions;
+  readonly #lockOptions: FileLockOptions;
   readonly #maxBytes: number;
   readonly #keep: number;
   readonly #prunedPath: string;
@@ -62,16 +61,13 @@ export class LogFiles {
     this.#keep = opts.keep;
     this.#prunedPath = opts.prunedPath;
     this.#lockOptions = {
-      realpath: false,
-      // A holder that died frees the lock after `stale` ms (the minimum proper-lockfile allows is 2 s).
-      stale: 5000,
-      // Batches hold the lock for a stat and one append, so waits are short. Polling every few ms
-      // (randomised, so processes do not retry in lockstep) lands in the holder's LOCK_GAP_MS pause
-      // (writer.ts) within a few tries. Gives up after about two seconds.
-      retries: { retries: 500, factor: 1.1, minTimeout: 1, maxTimeout: 4, randomize: true },
-      // The default throws from a timer and would kill the proxy. A compromised lock means we stalled
-      // past `stale` and another process may have appended: forget the cached head so the next batch
-      // reads the real one.
+      // A holder that died frees the lock after this long.
+      staleMs: 5000,
+      // Batches hold the lock for a stat and one append, so waits are short: the shared policy's
+      // short polls land in the holder's LOCK_GAP_MS pause (writer.ts) within a few tries.
+      waitMs: 2000,
+      // A compromised lock means we stalled past `staleMs` and another process may have appended:
+      // forget the cached head so the next batch reads the real one.
       onCompromised: () => {
         this.#known = null;
       },
@@ -110,12 +106,12 @@ export class LogFiles {
   async appendUnderLock(bodies: string[], recreateFolder: boolean): Promise<ChainHead> {
     this.#committed = 0;
     if (recreateFolder) await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 }).catch(() => undefined);
-    const release = await lock(this.#path, this.#lockOptions);
+    const release = await acquireFileLock(this.#path, this.#lockOptions);
     try {
       return await this.#append(bodies);
     } finally {
       // A failed release (lock already taken over as stale) does not undo an append that succeeded.
-      await release().catch(() => undefined);
+      await release();
       this.#releasedAt = performance.now();
     }
   }

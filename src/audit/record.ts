@@ -2,6 +2,7 @@
 // by the writer (which seals lines) and by verify (which recomputes them), so the two cannot drift.
 
 import { createHash } from 'node:crypto';
+import type { AuditCode } from '../errors/index.ts';
 
 export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error';
 
@@ -12,7 +13,8 @@ export interface AuditEvent {
   agent: string | null;
   grant: string | null;
   decision: AuditDecision;
-  code: string | null;
+  /** The refusal's or note's code (errors/codes.ts); null for a request that went through. */
+  code: AuditCode | null;
   method: string | null;
   host: string;
   port: number;
@@ -22,14 +24,28 @@ export interface AuditEvent {
   duration_ms: number;
   refreshed: boolean;
   client: string;
+  // Extra fields, each only when it applies; written after the fixed ones, sorted by name.
+  /** The rule that refused the request, or allowed it with a warning (`agents.x.rules[3] (…)`). */
+  rule?: string | undefined;
+  /** `warn`: a refusal was only reported (policy mode warn). */
+  policy?: 'warn' | undefined;
+  /** X-HTTP-Method-Override and its kin that the request carried (names only). */
+  method_override?: string | undefined;
+  /** X-Original-URL and its kin that the request carried (names only). */
+  path_override?: string | undefined;
+  /** How many copies of the injected secret the response guard redacted. */
+  leak_redacted?: number | undefined;
+  /** Why a 401 was not replayed after a refresh. */
+  replay?: string | undefined;
+  /** The request was replayed once with a refreshed token after a 401. */
+  replayed?: boolean | undefined;
   /**
    * For `deny` and `error`: keyway's own one-line reason and what to do about it, as the agent was
    * told (ProxyError message and hint). Text keyway writes from names it knows (hosts, grant and
    * agent ids, rule names, normalised paths): never a header value, token or query string.
    */
-  message?: string;
-  hint?: string;
-  [extra: string]: unknown;
+  message?: string | undefined;
+  hint?: string | undefined;
 }
 
 /** An event as it sits in the log: chained to the line before it. */
@@ -79,7 +95,9 @@ export function sha256hex(text: string): string {
  * caller's insertion order) makes the order a function of the key set alone, so verify can rebuild
  * the exact hashed text from a parsed line. Chain fields are never taken from the input.
  */
-function orderFields(src: Readonly<Record<string, unknown>>): Record<string, unknown> {
+function orderFields(event: AuditEvent | AuditLine): Record<string, unknown> {
+  // Read as a plain record: a line read back may carry extras this version does not know.
+  const src = event as unknown as Readonly<Record<string, unknown>>;
   const out: Record<string, unknown> = {};
   for (const key of EVENT_FIELDS) out[key] = src[key];
   // Only the extras need sorting (usually none or one: this runs for every request).
@@ -157,5 +175,5 @@ export function parseLine(text: string): AuditLine | null {
     HEX64.test(rec['prev']) &&
     typeof rec['hash'] === 'string' &&
     HEX64.test(rec['hash']);
-  return ok ? (rec as AuditLine) : null;
+  return ok ? (rec as unknown as AuditLine) : null;
 }

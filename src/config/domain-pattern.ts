@@ -14,11 +14,25 @@ export interface DomainPattern {
   port: number | undefined;
 }
 
+/**
+ * One spelling per host, for every place a host is compared or keyed (domain patterns, proxy
+ * targets, TLS leaves and their cache): lowercase, no surrounding space, IPv6 brackets or trailing
+ * dot, and an IPv6 literal in its one WHATWG URL spelling (RFC 5952: `[FD00:0::1]` -> `fd00::1`),
+ * so a grant written one way matches a CONNECT written another. A zone id (`fe80::1%eth0`) is left
+ * as written, unnormalised: it names an interface of this machine, so every caller refuses it (the
+ * pattern and target grammars have no `%`, and tls/host.ts classifyHost refuses it).
+ */
 export function normaliseHost(host: string): string {
-  let h = host.toLowerCase();
+  let h = host.trim().toLowerCase();
   if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
   if (h.endsWith('.')) h = h.slice(0, -1);
+  if (isIP(h) === 6 && !h.includes('%')) h = new URL(`http://[${h}]/`).hostname.slice(1, -1);
   return h;
+}
+
+/** An IPv6 zone id (`fe80::1%eth0`): local to this machine, never a destination keyway names. */
+export function hasZoneId(host: string): boolean {
+  return host.includes('%');
 }
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
@@ -39,18 +53,9 @@ export function parseDomainPattern(text: string): DomainPattern | string {
   const port = match[2] === undefined ? undefined : Number(match[2]);
   if (port !== undefined && (port < 1 || port > 65535)) return `"${text}" has a port outside 1-65535`;
   const raw = normaliseHost(match[1] ?? '');
-  if (isIP(raw) === 4) return { text, host: raw, wildcard: false, port };
-  if (isIP(raw) === 6) return { text, host: ipv6Spelling(raw), wildcard: false, port };
+  if (isIP(raw) !== 0) return { text, host: raw, wildcard: false, port };
   const wildcard = raw.startsWith('*.');
   const host = wildcard ? raw.slice(2) : raw;
   if (host.includes('*') || !isValidHostname(host)) return `"${text}" is not a valid host pattern`;
   return { text, host, wildcard, port };
-}
-
-/**
- * One spelling per IPv6 address, the WHATWG URL one that the proxy's targets use too (see
- * proxy/target.ts), so a grant written `[fd00:0::1]` matches a CONNECT to `[fd00::0:1]`.
- */
-function ipv6Spelling(address: string): string {
-  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }

@@ -4,7 +4,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
 import { duplicateKeyPath, describeIssue } from './messages.ts';
-import { configSchema, type ParsedConfig } from './schema.ts';
+import { configSchema } from './schema.ts';
 import { defaultConfigPath, type Config } from './paths.ts';
 export type { Config } from './paths.ts';
 
@@ -50,27 +50,5 @@ export function parseConfig(raw: unknown, home: string, file: string | null = nu
     const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
     throw new KeywayError('config_invalid', `${file ?? 'config'}: ${first ? describeIssue(first, raw, configSchema) : 'invalid'}${more}`);
   }
-  const parsed = result.data;
-  checkCrossReferences(parsed, file);
-  return deepFreeze({ ...parsed, home, file });
-}
-
-function checkCrossReferences(config: ParsedConfig, file: string | null): void {
-  const fail = (path: string, message: string) => {
-    throw new KeywayError('config_invalid', `${file ?? 'config'}: ${path}: ${message}`);
-  };
-  for (const [id, grant] of Object.entries(config.grants)) {
-    if (grant.type === 'api_key' && !grant.inject?.header && !grant.inject?.query) {
-      fail(`grants.${id}.inject`, 'an api_key grant needs inject.header (with format) or inject.query');
-    }
-    if (grant.inject?.header && grant.inject.query) fail(`grants.${id}.inject`, 'use header or query, not both');
-    if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
-      fail(`grants.${id}.secret`, 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
-    }
-  }
-  for (const [id, agent] of Object.entries(config.agents)) {
-    if (agent.lease_ttl !== undefined && agent.max_lease_ttl !== undefined && agent.lease_ttl > agent.max_lease_ttl) {
-      fail(`agents.${id}.lease_ttl`, 'is longer than max_lease_ttl');
-    }
-  }
+  return deepFreeze({ ...result.data, home, file });
 }

@@ -3,10 +3,13 @@ import { z } from 'zod';
 import type { DomainPattern } from './domain-pattern.ts';
 import { parseDomainPatternStrict as parseDomainPattern } from './domain-breadth.ts';
 import { GRANT_ID, GRANT_TYPES } from './ids.ts';
-import { parseDuration } from './duration.ts';
+import { parseByteSize } from './byte-size.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
+import { isLoopbackAddress } from './loopback.ts';
 import { parseSecretRef, type SecretRef } from './secret-ref.ts';
 import { parseCidr } from './cidr.ts';
+import { globSyntaxError, HTTP_METHOD, WEEKDAYS, parseHours, timeZoneError } from './rule-syntax.ts';
 
 // The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
 // message carries the key path, so a typo is never silently ignored.
@@ -53,13 +56,9 @@ const domain = z.string().transform((text, ctx): DomainPattern => {
   return parsed;
 });
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
 /** A size in bytes: a number, or a string such as 512KiB, 50MiB, 1GB (KiB = 1024, KB = 1000). */
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx): number => {
-  const m = typeof value === 'number' ? null : /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-  const unit = m ? SIZE_UNITS[(m[2] || 'b').toLowerCase()] : 1;
-  const bytes = typeof value === 'number' ? value : m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+  const bytes = typeof value === 'number' ? value : (parseByteSize(value) ?? NaN);
   if (!Number.isSafeInteger(bytes) || bytes < 1) {
     ctx.addIssue({ code: 'custom', message: `expected a size such as 50MiB, 512KiB or a number of bytes, got "${String(value)}"` });
     return z.NEVER;
@@ -76,8 +75,7 @@ const httpsUrl = z.string().refine(
     try {
       const url = new URL(text);
       if (url.protocol === 'https:') return true;
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      return url.protocol === 'http:' && (host === 'localhost' || host === '::1' || host.startsWith('127.'));
+      return url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname));
     } catch {
       return false;
     }
@@ -105,38 +103,104 @@ const providerSchema = z.strictObject({
   extra_params: z.record(z.string(), z.string()).default({}),
 });
 
-const grantSchema = z.strictObject({
-  type: z.enum(GRANT_TYPES),
-  domains: z.array(domain).min(1, 'expected at least one domain'),
-  inject: injectSchema.optional(),
-  secret: secretRef.optional(),
-  provider: z.string().optional(),
-  allow_http: z.boolean().default(false),
-});
+const grantSchema = z
+  .strictObject({
+    type: z.enum(GRANT_TYPES),
+    domains: z.array(domain).min(1, 'expected at least one domain'),
+    inject: injectSchema.optional(),
+    secret: secretRef.optional(),
+    provider: z.string().optional(),
+    allow_http: z.boolean().default(false),
+  })
+  .check((ctx) => {
+    const grant = ctx.value;
+    const fail = (key: string, message: string) => ctx.issues.push({ code: 'custom', input: grant, path: [key], message });
+    if (grant.type === 'api_key' && !grant.inject?.header && !grant.inject?.query) {
+      fail('inject', 'an api_key grant needs inject.header (with format) or inject.query');
+    }
+    if (grant.inject?.header && grant.inject.query) fail('inject', 'use header or query, not both');
+    if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
+      fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
+    }
+  });
 
-const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+/** A check from a function that says why a value is refused (undefined: it is fine). */
+function messageCheck(why: (text: string) => string | undefined) {
+  return (ctx: z.core.ParsePayload<string>) => {
+    const message = why(ctx.value);
+    if (message !== undefined) ctx.issues.push({ code: 'custom', input: ctx.value, message });
+  };
+}
 
-const ruleSchema = z.strictObject({
-  grant: z.string().regex(GRANT_ID),
-  deny: z.boolean().default(false),
-  methods: z.array(z.string().toUpperCase()).optional(),
-  paths: z.array(z.string().startsWith('/')).optional(),
-  hours: z.string().regex(/^\d\d:\d\d-\d\d:\d\d$/, 'expected HH:MM-HH:MM').optional(),
-  days: z.array(z.enum(WEEKDAYS)).optional(),
-  tz: z.string().optional(),
-  sources: z.array(z.string()).optional(),
-  max_body: z.string().optional(),
-  mode: z.enum(['enforce', 'warn']).optional(),
-});
+// Every rule value is checked here, once, so any command that loads the config refuses a bad glob,
+// time zone or range (config/rule-syntax.ts); policy/rules.ts compiles values already checked.
+const ruleSchema = z
+  .strictObject({
+    grant: z.string().regex(GRANT_ID),
+    deny: z.boolean().default(false),
+    methods: z
+      .array(
+        z
+          .string()
+          .toUpperCase()
+          .refine((m) => HTTP_METHOD.test(m), { error: (issue) => `"${String(issue.input).toUpperCase()}" is not an HTTP method` }),
+      )
+      .refine((list) => list.length > 0, 'expected at least one method (leave methods out for any)')
+      .optional(),
+    paths: z
+      .array(z.string().check(messageCheck(globSyntaxError)))
+      .refine((list) => list.length > 0, 'expected at least one path glob (leave paths out for any)')
+      .optional(),
+    hours: z
+      .string()
+      .check(messageCheck((text) => { const parsed = parseHours(text); return typeof parsed === 'string' ? parsed : undefined; }))
+      .optional(),
+    days: z.array(z.enum(WEEKDAYS)).refine((list) => list.length > 0, 'expected at least one day (leave days out for every day)').optional(),
+    tz: z.string().check(messageCheck(timeZoneError)).optional(),
+    sources: z
+      .array(z.string().check(messageCheck((text) => { const parsed = parseCidr(text); return typeof parsed === 'string' ? parsed : undefined; })))
+      .refine((list) => list.length > 0, 'expected at least one address range (leave sources out for any)')
+      .optional(),
+    max_body: z
+      .string()
+      .refine((text) => parseByteSize(text) !== undefined, {
+        error: (issue) => `expected a size such as 1MiB, 512KiB, 100kB or a number of bytes, got "${String(issue.input)}"`,
+      })
+      .optional(),
+    mode: z.enum(['enforce', 'warn']).optional(),
+  })
+  .check((ctx) => {
+    // A deny rule's conditions say what to refuse; "refuse bodies up to N" is never what is meant.
+    if (ctx.value.deny && ctx.value.max_body !== undefined) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['max_body'], message: 'max_body belongs on an allow rule (it caps what the rule allows)' });
+    }
+  });
 
-const agentSchema = z.strictObject({
-  key: secretRef,
-  grants: z.array(z.string().regex(GRANT_ID)).optional(),
-  lease_ttl: duration.optional(),
-  max_lease_ttl: duration.optional(),
-  mode: z.enum(['enforce', 'warn']).default('enforce'),
-  rules: z.array(ruleSchema).default([]),
-});
+const agentSchema = z
+  .strictObject({
+    key: secretRef,
+    grants: z.array(z.string().regex(GRANT_ID)).optional(),
+    lease_ttl: duration.optional(),
+    max_lease_ttl: duration.optional(),
+    mode: z.enum(['enforce', 'warn']).default('enforce'),
+    rules: z.array(ruleSchema).default([]),
+  })
+  .check((ctx) => {
+    const agent = ctx.value;
+    const fail = (path: (string | number)[], message: string) => ctx.issues.push({ code: 'custom', input: agent, path, message });
+    // A rule on a grant the agent may not use is a typo that would leave the real grant open.
+    agent.rules.forEach((rule, i) => {
+      if (agent.grants && !agent.grants.includes(rule.grant)) {
+        fail(['rules', i, 'grant'], `"${rule.grant}" is not one of this agent's grants (${agent.grants.join(', ')})`);
+      }
+    });
+    // A lease_ttl longer than max_lease_ttl could never be granted as written.
+    if (agent.lease_ttl !== undefined && agent.lease_ttl <= 0) fail(['lease_ttl'], 'expected a positive duration');
+    if (agent.max_lease_ttl !== undefined && agent.max_lease_ttl <= 0) fail(['max_lease_ttl'], 'expected a positive duration');
+    if (agent.lease_ttl !== undefined && agent.max_lease_ttl !== undefined && agent.lease_ttl > agent.max_lease_ttl) {
+      fail(['lease_ttl'], `${formatDuration(agent.lease_ttl)} is longer than max_lease_ttl ${formatDuration(agent.max_lease_ttl)}`);
+    }
+  });
 
 // How long keyway waits on a client in each phase of a connection (see src/proxy/timeouts.ts for
 // what each one covers). Every wait is bounded: a client that sends nothing, or too little, is

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { KeywayError } from '../errors/index.ts';
 
 // Secrets never sit in the config file itself: only references to where they live.
 export type SecretRef = { kind: 'env'; name: string } | { kind: 'file'; path: string };
@@ -25,8 +26,8 @@ export function isBlankSecret(value: string): boolean {
 export function readSecretRef(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: string): string {
   if (ref.kind === 'env') {
     const value = env[ref.name];
-    if (value === undefined) throw new Error(`environment variable ${ref.name} is not set`);
-    if (isBlankSecret(value)) throw new Error(`environment variable ${ref.name} is empty`);
+    if (value === undefined) throw new KeywayError('config_invalid', `environment variable ${ref.name} is not set`);
+    if (isBlankSecret(value)) throw new KeywayError('config_invalid', `environment variable ${ref.name} is empty`);
     return value;
   }
   const path = resolve(baseDir, ref.path);
@@ -34,8 +35,8 @@ export function readSecretRef(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: s
   try {
     value = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new KeywayError('config_invalid', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  if (isBlankSecret(value)) throw new Error(`file ${path} is empty`);
+  if (isBlankSecret(value)) throw new KeywayError('config_invalid', `file ${path} is empty`);
   return value;
 }

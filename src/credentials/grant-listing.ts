@@ -1,4 +1,5 @@
-import type { Services } from '../services.ts';
+import type { Config } from '../config/index.ts';
+import type { RecordSource } from './grants.ts';
 import { injectorFor } from './injectors/index.ts';
 import { GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
 import type { SecretMaterial } from './material.ts';
@@ -24,7 +25,8 @@ export interface GrantListing {
   leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
 }
 
-export function listGrants(services: Pick<Services, 'config' | 'store'>): GrantListing[] {
+/** `services` is what openServices returns (services.ts), or anything with a config and the store's reads. */
+export function listGrants(services: { config: Config; store: RecordSource }): GrantListing[] {
   const { config, store } = services;
   const lastUsed = (id: string) => store.get<GrantUsage>(usageRecordId(id))?.last_used_at ?? null;
   const now = Date.now();

@@ -26,4 +26,3 @@ export interface GrantUsage {
 export const grantRecordId = (id: string): string => `grant:${id}`;
 export const usageRecordId = (id: string): string => `usage:${id}`;
 export const GRANT_PREFIX = 'grant:';
-export const USAGE_PREFIX = 'usage:';

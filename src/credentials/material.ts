@@ -1,5 +1,6 @@
 import type { GrantType } from '../config/index.ts';
 import { isBlankSecret } from '../config/index.ts';
+import { KeywayError } from '../errors/index.ts';
 
 // Secret material per grant type, as `keyway secrets set` takes it and the store keeps it.
 
@@ -43,7 +44,7 @@ const CAMEL: Record<string, string> = {
 export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   const text = input.replace(/\r?\n$/, '');
   if (type === 'api_key' || type === 'bearer') {
-    if (isBlankSecret(text) || /[\r\n]/.test(text)) throw new Error(`a ${type} secret is one non-empty line`);
+    if (isBlankSecret(text) || /[\r\n]/.test(text)) throw new KeywayError('usage', `a ${type} secret is one non-empty line`);
     return text;
   }
   if (type === 'basic' && !text.trimStart().startsWith('{')) return parseBasicPair(text);
@@ -51,25 +52,25 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new Error(type === 'basic' ? 'a basic secret is username:password or a JSON object {"username","password"}' : `a ${type} secret is a JSON object`);
+    throw new KeywayError('usage', type === 'basic' ? 'a basic secret is username:password or a JSON object {"username","password"}' : `a ${type} secret is a JSON object`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`a ${type} secret is a JSON object`);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', `a ${type} secret is a JSON object`);
   const obj: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(parsed)) obj[CAMEL[k] ?? k] = v;
   const str = (key: string, required: boolean): string | undefined => {
     const v = obj[key];
     if (v === undefined && !required) return undefined;
-    if (typeof v !== 'string' || isBlankSecret(v)) throw new Error(`${type} secret: "${key}" must be a non-empty string`);
+    if (typeof v !== 'string' || isBlankSecret(v)) throw new KeywayError('usage', `${type} secret: "${key}" must be a non-empty string`);
     return v;
   };
   if (type === 'basic') return { username: str('username', true)!, password: str('password', true)! };
   const scopes = obj['scopes'] ?? (typeof obj['scope'] === 'string' ? String(obj['scope']).split(' ') : undefined);
   if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((s) => typeof s === 'string'))) {
-    throw new Error(`${type} secret: "scopes" must be a list of strings`);
+    throw new KeywayError('usage', `${type} secret: "scopes" must be a list of strings`);
   }
   const expiresAt = obj['expiresAt'];
   if (expiresAt !== undefined && typeof expiresAt !== 'number' && typeof expiresAt !== 'string') {
-    throw new Error(`${type} secret: "expiresAt" must be epoch milliseconds or an ISO date`);
+    throw new KeywayError('usage', `${type} secret: "expiresAt" must be epoch milliseconds or an ISO date`);
   }
   const expiresMs = expiresAt === undefined ? undefined : typeof expiresAt === 'number' ? expiresAt : Date.parse(expiresAt);
   if (type === 'client_credentials') {
@@ -83,7 +84,7 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
     expiresAt: Number.isFinite(expiresMs) ? expiresMs : undefined,
     scopes: scopes as string[] | undefined,
   };
-  if (!material.refreshToken && !material.accessToken) throw new Error('oauth2 secret: needs "refreshToken" or "accessToken"');
+  if (!material.refreshToken && !material.accessToken) throw new KeywayError('usage', 'oauth2 secret: needs "refreshToken" or "accessToken"');
   return material;
 }
 
@@ -93,9 +94,9 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
  */
 function parseBasicPair(text: string): BasicMaterial {
   const colon = text.indexOf(':');
-  if (colon < 1 || /[\r\n]/.test(text)) throw new Error('a basic secret is username:password or a JSON object {"username","password"}');
+  if (colon < 1 || /[\r\n]/.test(text)) throw new KeywayError('usage', 'a basic secret is username:password or a JSON object {"username","password"}');
   const password = text.slice(colon + 1);
-  if (isBlankSecret(password)) throw new Error('a basic secret needs a non-empty password (username:password)');
+  if (isBlankSecret(password)) throw new KeywayError('usage', 'a basic secret needs a non-empty password (username:password)');
   return { username: text.slice(0, colon), password };
 }
 
@@ -118,13 +119,4 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
   }
   // OAuth material: any field present must be non-blank (an empty clientId or refreshToken would be sent as is).
   return !Object.values(material).some(blank);
-}
-
-/** Every string in the material that must never appear in a log: used by the leak checks. */
-export function secretStrings(material: SecretMaterial | undefined): string[] {
-  if (material === undefined) return [];
-  if (typeof material === 'string') return [material];
-  return Object.entries(material)
-    .filter(([k, v]) => typeof v === 'string' && k !== 'username' && k !== 'clientId')
-    .map(([, v]) => v as string);
 }

@@ -1,25 +1,11 @@
-// Every error keyway reports carries a stable `code`. Codes that reach an agent over HTTP are
-// listed in PRODUCT.md; the HTTP status for each lives only in STATUS_BY_CODE below.
+// Every error keyway reports carries a stable `code` from the one table in codes.ts, which also
+// holds each code's HTTP status and audit decision. Two classes share it: ProxyError answers an
+// agent over HTTP, KeywayError stops a command or a start. Foreign errors are wrapped with `cause`.
 
-export const STATUS_BY_CODE = {
-  proxy_auth_required: 407,
-  host_not_allowed: 403,
-  policy_denied: 403,
-  lease_expired: 403,
-  insecure_upstream: 403,
-  host_mismatch: 400,
-  bad_request: 400,
-  not_found: 404,
-  grant_ambiguous: 400,
-  grant_needs_reconnect: 401,
-  token_refresh_failed: 502,
-  upstream_unreachable: 502,
-  upstream_timeout: 504,
-  audit_unavailable: 503,
-  internal_error: 500,
-} as const;
+import { STATUS_BY_CODE, type KeywayErrorCode, type ProxyErrorCode } from './codes.ts';
 
-export type ProxyErrorCode = keyof typeof STATUS_BY_CODE;
+export { auditDecisionOf, ERROR_CODES, STATUS_BY_CODE } from './codes.ts';
+export type { AuditCode, ErrorCode, KeywayErrorCode, ProxyErrorCode } from './codes.ts';
 
 export interface ErrorDetails {
   grant?: string | undefined;
@@ -54,19 +40,6 @@ export class ProxyError extends Error {
 }
 
 /** Errors that stop a command or a start: shown as one line on stderr, exit non-zero. */
-export type KeywayErrorCode =
-  | 'config_invalid'
-  | 'store_wrong_key'
-  | 'store_corrupt'
-  | 'store_locked'
-  | 'master_key_invalid'
-  | 'ca_invalid'
-  | 'audit_invalid'
-  | 'not_found'
-  | 'usage'
-  | 'conflict'
-  | 'listen_failed';
-
 export class KeywayError extends Error {
   readonly code: KeywayErrorCode;
 

@@ -5,7 +5,7 @@
 // the moment before a chmod (umask can only narrow the mode).
 
 import { randomBytes } from 'node:crypto';
-import { link, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, link, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 const TEMP_SUFFIX = /^\.\d+\.[0-9a-f]{12}\.tmp$/;
@@ -63,7 +63,7 @@ export async function replaceFileDurably(path: string, data: string, mode: numbe
 }
 
 async function syncDir(dir: string): Promise<void> {
-  let handle;
+  let handle: FileHandle | undefined;
   try {
     handle = await open(dir, 'r');
     await handle.sync();

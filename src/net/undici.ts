@@ -31,5 +31,10 @@ let defaultAgent: Undici.Agent | undefined;
 export function requestUrl(url: string | URL, options: RequestUrlOptions): Promise<Undici.Dispatcher.ResponseData> {
   const { dispatcher, ...rest } = options;
   const target = new URL(url);
-  return (dispatcher ?? (defaultAgent ??= new Agent())).request({ ...rest, origin: target.origin, path: `${target.pathname}${target.search}` });
+  let via = dispatcher;
+  if (via === undefined) {
+    defaultAgent ??= new Agent();
+    via = defaultAgent;
+  }
+  return via.request({ ...rest, origin: target.origin, path: `${target.pathname}${target.search}` });
 }

@@ -1,11 +1,25 @@
-import type { Agent } from '../credentials/agents.ts';
-import type { Grant } from '../credentials/grants.ts';
+import type { DomainPattern } from '../config/index.ts';
 import { ProxyError } from '../errors/index.ts';
 import { patternMatches } from './domains.ts';
 
+// Policy's own small input types, so policy never imports credentials: a grant (credentials/grants.ts)
+// and an agent (credentials/agents.ts) are passed in as what routing needs of them.
+
+/** What routing needs of a grant: its id and the domains it covers. */
+export interface RoutedGrant {
+  readonly id: string;
+  readonly domains: readonly DomainPattern[];
+}
+
+/** What routing needs of an agent: its id and the grants it may use (undefined: every grant). */
+export interface GrantScope {
+  readonly id: string;
+  readonly grants: ReadonlySet<string> | undefined;
+}
+
 /** What to do with a connection to host:port, before any request inside it is seen. */
-export type RouteDecision =
-  | { kind: 'intercept'; candidates: readonly Grant[] }
+export type RouteDecision<G extends RoutedGrant = RoutedGrant> =
+  | { kind: 'intercept'; candidates: readonly G[] }
   | { kind: 'unmatched' }
   | { kind: 'refuse'; error: ProxyError };
 
@@ -13,11 +27,11 @@ export type RouteDecision =
  * Finds the grants covering a host. Built once per grant-table change; lookups are a Map get plus
  * a scan of the wildcard patterns only.
  */
-export class GrantRouter {
-  readonly #exact = new Map<string, Grant[]>();
-  readonly #wildcards: Grant[] = [];
+export class GrantRouter<G extends RoutedGrant = RoutedGrant> {
+  readonly #exact = new Map<string, G[]>();
+  readonly #wildcards: G[] = [];
 
-  constructor(grants: Iterable<Grant>) {
+  constructor(grants: Iterable<G>) {
     for (const grant of grants) {
       for (const pattern of grant.domains) {
         if (pattern.wildcard) {
@@ -31,8 +45,8 @@ export class GrantRouter {
     }
   }
 
-  covering(host: string, port: number): Grant[] {
-    const found: Grant[] = [];
+  covering(host: string, port: number): G[] {
+    const found: G[] = [];
     for (const grant of this.#exact.get(host) ?? []) {
       if (grant.domains.some((p) => patternMatches(p, host, port))) found.push(grant);
     }
@@ -42,7 +56,7 @@ export class GrantRouter {
     return found;
   }
 
-  decide(agent: Agent, host: string, port: number): RouteDecision {
+  decide(agent: GrantScope, host: string, port: number): RouteDecision<G> {
     const covering = this.covering(host, port);
     if (covering.length === 0) return { kind: 'unmatched' };
     const usable = agent.grants ? covering.filter((g) => agent.grants!.has(g.id)) : covering;
@@ -65,7 +79,7 @@ export class GrantRouter {
  * Picks one grant among the candidates the agent may use: the only one, or the one named by
  * `X-Keyway-Grant`. Throws `grant_ambiguous` listing the choices otherwise.
  */
-export function chooseGrant(candidates: readonly Grant[], requested: string | undefined): Grant {
+export function chooseGrant<G extends RoutedGrant>(candidates: readonly G[], requested: string | undefined): G {
   if (requested !== undefined && requested !== '') {
     const chosen = candidates.find((g) => g.id === requested);
     if (!chosen) {

@@ -8,10 +8,6 @@ export function patternMatches(pattern: DomainPattern, host: string, port: numbe
   return host.length > pattern.host.length + 1 && host.endsWith(`.${pattern.host}`);
 }
 
-export function anyPatternMatches(patterns: readonly DomainPattern[], host: string, port: number): boolean {
-  return patterns.some((p) => patternMatches(p, host, port));
-}
-
 /**
  * True when some host and port match both patterns: two grants on overlapping domains make a
  * request on that host ambiguous unless the agent's binding or `X-Keyway-Grant` picks one.

@@ -1,6 +1,7 @@
 import { canonical, embeddedIpv4, formatIp, parseIp, type IpAddress } from './address.ts';
 import { configRanges, firstMatch, type IpRange } from './ip-ranges.ts';
 import { specialPurpose } from './special-ranges.ts';
+import { KeywayError } from '../errors/index.ts';
 
 // Where traffic may go at all. An agent can name any host; without this, a name that resolves to
 // 127.0.0.1, 10.0.0.5 or 169.254.169.254 would let it reach services behind the proxy (SSRF).
@@ -36,7 +37,7 @@ export class EgressPolicy {
   constructor(allowNetworks: readonly string[] = []) {
     for (const cidr of allowNetworks) {
       const ranges = configRanges(cidr);
-      if (typeof ranges === 'string') throw new Error(`"${cidr}" is not a CIDR range`);
+      if (typeof ranges === 'string') throw new KeywayError('config_invalid', `proxy.allow_networks: "${cidr}" is not a CIDR range`);
       this.#allowed.push(...ranges);
     }
   }

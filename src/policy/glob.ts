@@ -16,6 +16,8 @@
 // segment without a `.ext` suffix (Rails and Spring serve `/admin.json` as `/admin`). Over-refusing
 // a rare odd path is the price of never letting `/ADMIN;x=1` past `/admin/**`.
 
+import { globSyntaxError } from '../config/index.ts';
+
 type Segment = { kind: 'globstar' } | { kind: 'exact'; text: string } | { kind: 'pattern'; re: RegExp };
 
 export interface PathGlob {
@@ -28,28 +30,22 @@ export interface PathGlob {
   matchesLoosely(parts: readonly string[]): boolean;
 }
 
-// Characters that mean something in other glob dialects but rarely appear in API paths. `@`, `+`,
-// `!` and parentheses stay literal: `/users/@me` is a real path.
-const UNSUPPORTED = /[[\]{}]/;
-
-/** Parses a glob; returns an error message (without the key path) when it is not a valid one. */
+/**
+ * Compiles a glob; returns an error message (without the key path) when it is not a valid one. The
+ * config schema has already refused invalid globs (config/rule-syntax.ts) in everything it loads.
+ */
 export function compileGlob(pattern: string): PathGlob | string {
-  if (!pattern.startsWith('/')) return `expected a path starting with /, got "${pattern}"`;
-  if (pattern.includes('?') || pattern.includes('#')) return `"${pattern}": a path glob matches the path only, never a query string or fragment`;
-  if (UNSUPPORTED.test(pattern)) return `"${pattern}": only * (one segment) and ** (any number of segments) are supported`;
+  const error = globSyntaxError(pattern);
+  if (error !== undefined) return error;
   const segments: Segment[] = [];
   const loose: Segment[] = [];
   for (const part of splitSegments(pattern)) {
-    if (part === '.' || part === '..') {
-      return `"${pattern}": . and .. segments are resolved in request paths before matching; write the path without them`;
-    } else if (part === '**') {
+    if (part === '**') {
       // Two globstars in a row mean the same as one; keep one so matching stays linear in practice.
       if (segments.at(-1)?.kind !== 'globstar') {
         segments.push({ kind: 'globstar' });
         loose.push({ kind: 'globstar' });
       }
-    } else if (part.includes('**')) {
-      return `"${pattern}": ** must be a whole segment, as in /repos/**`;
     } else {
       segments.push(literalSegment(part));
       loose.push(literalSegment(fold(part)));

@@ -1,5 +1,4 @@
 import { formatDuration } from '../config/index.ts';
-import type { LeaseRecord } from '../credentials/lease-record.ts';
 import { ProxyError } from '../errors/index.ts';
 
 // Leases: the second clock. An agent with a `lease_ttl` may use a grant only while it holds an
@@ -14,6 +13,22 @@ import { ProxyError } from '../errors/index.ts';
 //   unattended access. A live lease keeps its granted_at; a lapsed or revoked one starts afresh.
 // - `keyway agents revoke-lease` ends a lease at once by storing it as revoked (not deleting it), so
 //   the next request cannot start a fresh automatic lease and undo the revocation.
+
+/**
+ * An agent's lease on a grant as stored (`lease:<agent>:<grant>`, credentials/lease-record.ts).
+ */
+export interface LeaseRecord {
+  agent: string;
+  grant: string;
+  /** ISO time after which the agent may not use the grant. */
+  expires_at: string;
+  /** When this lease began: the first use (automatic) or a `keyway agents lease` after a lapse. */
+  granted_at: string;
+  /** The last `keyway agents lease` that extended a live lease; null until then. */
+  renewed_at: string | null;
+  /** Set by `keyway agents revoke-lease`: the lease ended then, and does not restart by itself. */
+  revoked_at?: string | undefined;
+}
 
 /** What the lease clock needs to know about an agent. */
 export interface LeaseTerms {

@@ -1,4 +1,4 @@
-import type { RuleConfig } from '../config/index.ts';
+import { parseByteSize, type RuleConfig } from '../config/index.ts';
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import { compileAddressSet } from './cidr.ts';
 import { compileGlob, type PathGlob } from './glob.ts';
@@ -70,19 +70,10 @@ interface Condition {
   success(request: PolicyRequest): string;
 }
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
-/** `1MiB`, `512KiB`, `100kB`, `2MB`, `1048576`: a byte count, or undefined when not a size. */
-export function parseByteSize(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
-  if (!match) return undefined;
-  const unit = SIZE_UNITS[(match[2] || 'b').toLowerCase()];
-  if (unit === undefined) return undefined;
-  const bytes = Math.floor(Number(match[1]) * unit);
-  return Number.isSafeInteger(bytes) ? bytes : undefined;
-}
-
-/** Compiles and validates an agent's rules; throws config_invalid naming `agents.<id>.rules[<i>].<key>`. */
+/**
+ * Compiles an agent's rules, once per config. The values were checked where the config was loaded
+ * (config/schema.ts); a value that is not well-formed here is a caller's bug, refused all the same.
+ */
 export function compileRules(agentId: string, rules: readonly RuleConfig[], agentMode: PolicyMode): AgentPolicy {
   const compiled = rules.map((rule, index) => compileRule(agentId, rule, index));
   return Object.freeze({ agentId, mode: agentMode, rules: Object.freeze(compiled), grants: new Set(compiled.map((r) => r.grant)) });
@@ -90,27 +81,22 @@ export function compileRules(agentId: string, rules: readonly RuleConfig[], agen
 
 function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
   const at = `agents.${agentId}.rules[${index}]`;
-  const fail = (key: string, message: string) => new KeywayError('config_invalid', `${at}.${key}: ${message}`);
+  // Only reached with values the config schema did not check (a caller's bug).
+  const checked = <T>(key: string, value: T | string | undefined): T => {
+    if (typeof value === 'string' || value === undefined) throw new KeywayError('config_invalid', `${at}.${key}: ${value ?? 'invalid'}`);
+    return value;
+  };
   const conditions: Condition[] = [];
 
   if (config.methods !== undefined) {
-    if (config.methods.length === 0) throw fail('methods', 'expected at least one method (leave methods out for any)');
-    const bad = config.methods.find((m) => !/^[A-Z][A-Z0-9_-]*$/.test(m));
-    if (bad !== undefined) throw fail('methods', `"${bad}" is not an HTTP method`);
     conditions.push(methodCondition(new Set(config.methods)));
   }
   if (config.paths !== undefined) {
-    if (config.paths.length === 0) throw fail('paths', 'expected at least one path glob (leave paths out for any)');
-    const globs = config.paths.map((p) => {
-      const glob = compileGlob(p);
-      if (typeof glob === 'string') throw fail('paths', glob);
-      return glob;
-    });
-    conditions.push(pathCondition(globs, config.deny));
+    conditions.push(pathCondition(config.paths.map((p) => checked('paths', compileGlob(p))), config.deny));
   }
   if (config.hours !== undefined || config.days !== undefined || config.tz !== undefined) {
     const window = compileTimeWindow({ hours: config.hours, days: config.days, tz: config.tz });
-    if ('key' in window) throw fail(window.key, window.message);
+    if ('key' in window) throw new KeywayError('config_invalid', `${at}.${window.key}: ${window.message}`);
     if (config.hours !== undefined || config.days !== undefined) {
       conditions.push({
         label: window.description,
@@ -121,9 +107,7 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
     }
   }
   if (config.sources !== undefined) {
-    if (config.sources.length === 0) throw fail('sources', 'expected at least one address range (leave sources out for any)');
-    const set = compileAddressSet(config.sources);
-    if (typeof set === 'string') throw fail('sources', set);
+    const set = checked('sources', compileAddressSet(config.sources));
     const label = `from ${set.source.join(',')}`;
     conditions.push({
       label,
@@ -134,10 +118,7 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
   }
   let maxBodyBytes: number | undefined;
   if (config.max_body !== undefined) {
-    // A deny rule's conditions say what to refuse; "refuse bodies up to N" is never what is meant.
-    if (config.deny) throw fail('max_body', 'max_body belongs on an allow rule (it caps what the rule allows)');
-    const cap = parseByteSize(config.max_body);
-    if (cap === undefined) throw fail('max_body', `expected a size such as 1MiB, 512KiB, 100kB or a number of bytes, got "${config.max_body}"`);
+    const cap = checked('max_body', parseByteSize(config.max_body));
     maxBodyBytes = cap;
     conditions.push({
       label: `body<=${config.max_body}`,

@@ -6,8 +6,7 @@
 // day. A window whose end is before its start runs overnight (22:00-06:00), and belongs to the day
 // it starts on: with `days: [fri]`, Saturday 02:00 is inside and Friday 02:00 is not.
 
-export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
-export type Weekday = (typeof WEEKDAYS)[number];
+import { parseHours, timeZoneError, WEEKDAYS, type Weekday } from '../config/index.ts';
 
 export interface LocalTime {
   /** Index into WEEKDAYS (0 = mon). */
@@ -29,12 +28,9 @@ const SHORT_DAY: Record<string, number> = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri:
 
 /** A formatter for `tz`, or an error message when the time zone is unknown. */
 export function localClock(tz: string): ((now: Date) => LocalTime) | string {
-  let format: Intl.DateTimeFormat;
-  try {
-    format = new Intl.DateTimeFormat('en-US', { timeZone: tz, weekday: 'short', hour: 'numeric', minute: 'numeric', hourCycle: 'h23' });
-  } catch {
-    return `unknown time zone "${tz}"; expected an IANA name such as Europe/Paris or UTC`;
-  }
+  const unknown = timeZoneError(tz);
+  if (unknown !== undefined) return unknown;
+  const format = new Intl.DateTimeFormat('en-US', { timeZone: tz, weekday: 'short', hour: 'numeric', minute: 'numeric', hourCycle: 'h23' });
   return (now) => {
     let day = 0;
     let hour = 0;
@@ -46,18 +42,6 @@ export function localClock(tz: string): ((now: Date) => LocalTime) | string {
     }
     return { day, minute: hour * 60 + minute };
   };
-}
-
-/** Parses `HH:MM-HH:MM` into minutes; returns an error message when invalid. */
-export function parseHours(text: string): { start: number; end: number } | string {
-  const match = /^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(text.trim());
-  if (!match) return `expected HH:MM-HH:MM such as 09:00-18:00, got "${text}"`;
-  const [sh, sm, eh, em] = match.slice(1).map(Number) as [number, number, number, number];
-  if (sh > 23 || sm > 59 || eh > 24 || em > 59 || (eh === 24 && em !== 0)) return `"${text}": hours are 00:00 to 23:59 (24:00 only as an end)`;
-  const start = sh * 60 + sm;
-  const end = eh * 60 + em;
-  if (start === end) return `"${text}" is an empty window; write 00:00-24:00 for the whole day`;
-  return { start, end };
 }
 
 export function compileTimeWindow(options: { hours?: string | undefined; days?: readonly Weekday[] | undefined; tz?: string | undefined }): TimeWindow | { key: 'hours' | 'days' | 'tz'; message: string } {

@@ -1,18 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.ts';
-import type { ProxyError } from '../errors/index.ts';
+import { auditDecisionOf, type ProxyError } from '../errors/index.ts';
 import type { ProxyRuntime } from './runtime.ts';
-
-const DENY_CODES = new Set([
-  'proxy_auth_required',
-  'host_not_allowed',
-  'policy_denied',
-  'lease_expired',
-  'insecure_upstream',
-  'host_mismatch',
-  'grant_ambiguous',
-  'bad_request',
-]);
 
 /** Keeps one refusal from growing an audit line without bound (a host name is at most 253). */
 const MAX_TEXT = 500;
@@ -45,7 +34,7 @@ export class AuditDraft {
   }
 
   failed(err: ProxyError): void {
-    this.event.decision = DENY_CODES.has(err.code) ? 'deny' : 'error';
+    this.event.decision = auditDecisionOf(err.code);
     this.event.code = err.code;
     this.event.status = err.status;
     // What the agent was told, so that `keyway audit tail` can say why without a second source.

@@ -41,12 +41,12 @@ export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, a
   const verdicts = asked.map(({ request, by }) => ({ request, by, verdict: evaluate(policy, request) }));
   const refused = verdicts.find((v) => !v.verdict.allowed);
   const first = verdicts[0]!.verdict;
-  draft.event['rule'] = (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
-  if (draft.event['rule'] === undefined) delete draft.event['rule'];
+  draft.event.rule = (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
+  if (draft.event.rule === undefined) delete draft.event.rule;
   if (refused) throw policyDenied(refused.verdict, { ...refused.request, namedBy: refused.by });
   const warned = verdicts.find((v) => v.verdict.outcome === 'warn');
   if (warned) {
-    draft.event['policy'] = 'warn';
+    draft.event.policy = 'warn';
     runtime.logger.warn({ agent: agent.id, grant: grant.id, rule: warned.verdict.rule }, 'a rule in warn mode would refuse this request');
   }
   const caps = verdicts.map((v) => v.verdict).filter((v) => v.enforced && v.maxBodyBytes !== undefined).map((v) => v.maxBodyBytes!);
@@ -67,8 +67,8 @@ function requestsToJudge(req: IncomingMessage, access: AccessRequest, now: Date,
   if (typeof methods === 'string') throw new ProxyError('bad_request', methods, { grant });
   const paths = overridePaths(req.headers);
   if (typeof paths === 'string') throw new ProxyError('bad_request', paths, { grant });
-  if (methods.length > 0) draft.event['method_override'] = methods.map((n) => n.method).join(',');
-  if (paths.length > 0) draft.event['path_override'] = paths.map((p) => p.path).join(',');
+  if (methods.length > 0) draft.event.method_override = methods.map((n) => n.method).join(',');
+  if (paths.length > 0) draft.event.path_override = paths.map((p) => p.path).join(',');
   const length = Number(req.headers['content-length']);
   const base: PolicyRequest = {
     grant,

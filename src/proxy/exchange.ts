@@ -125,9 +125,9 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
         signal,
         withhold: withhold ? (status) => status === 401 : undefined,
         onHead: (status) => {
-          if (oauth && !canReplay && status === 401) draft.event['replay'] = 'skipped: body over 1 MiB';
+          if (oauth && !canReplay && status === 401) draft.event.replay = 'skipped: body over 1 MiB';
         },
-        redact: issuedNow ? { needles: secretNeedles(issuedNow.credential), onRedacted: (count) => (draft.event['leak_redacted'] = Number(draft.event['leak_redacted'] ?? 0) + count) } : undefined,
+        redact: issuedNow ? { needles: secretNeedles(issuedNow.credential), onRedacted: (count) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count) } : undefined,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id);
@@ -141,7 +141,7 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
     const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path: prepared.requestPath };
     grant.injector.apply(outgoing, again.credential);
     draft.event.refreshed = draft.event.refreshed || again.refreshed;
-    draft.event['replayed'] = true;
+    draft.event.replayed = true;
     await send(outgoing, false);
   }
 }

@@ -1,13 +1,9 @@
 import type { IncomingMessage } from 'node:http';
+import { isLoopbackAddress } from '../config/index.ts';
 import type { Agent, AgentTable } from '../credentials/agents.ts';
 import { ANONYMOUS_AGENT } from '../credentials/agents.ts';
 import { ProxyError } from '../errors/index.ts';
 
-/** Loopback clients only, for the anonymous agent: 127.0.0.0/8, ::1, and v4-mapped loopback. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
 
 /**
  * Stage 1, identify: who is calling, from Proxy-Authorization (Basic AGENT_ID:AGENT_KEY, as clients

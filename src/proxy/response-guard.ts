@@ -84,7 +84,9 @@ export function chainInto(stages: readonly Transform[], sink: Writable): Writabl
   const first = stages[0];
   const last = stages.at(-1);
   if (!first || !last) return sink;
-  stages.forEach((stage, i) => stage.pipe(stages[i + 1] ?? sink));
+  stages.forEach((stage, i) => {
+    stage.pipe(stages[i + 1] ?? sink);
+  });
   let finished: ((err?: Error | null) => void) | undefined;
   const entry = new Writable({
     write(chunk: Buffer, _encoding, done) {

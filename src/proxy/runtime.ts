@@ -1,6 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import type { AuditEvent } from '../audit/index.ts';
+import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { AgentTable } from '../credentials/agents.ts';
 import type { Grant } from '../credentials/grants.ts';
@@ -13,16 +13,8 @@ import type { Upstream } from './upstream.ts';
 
 /** The tables the proxy reads per request, swapped whole by the app when the store changes. */
 export interface ProxyTables {
-  readonly router: GrantRouter;
+  readonly router: GrantRouter<Grant>;
   readonly agents: AgentTable;
-}
-
-export interface AuditSink {
-  /** `reserved`: this line's room was promised by reserveLine(), which this gives back. */
-  write(event: AuditEvent, reserved?: boolean): Promise<void>;
-  readonly healthy: boolean;
-  /** Promise room for the line of a request about to be injected; false: refuse it. Synchronous. */
-  reserveLine(): boolean;
 }
 
 /** Everything the proxy needs, built by the composition root (app.ts). */

@@ -265,7 +265,7 @@ async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForward
     const { issued, outgoing } = await prepareOutgoing(runtime, req, ctx, req.url ?? '/', draft);
     const redact = issued && {
       needles: secretNeedles(issued.credential),
-      onRedacted: (count: number) => (draft.event['leak_redacted'] = Number(draft.event['leak_redacted'] ?? 0) + count),
+      onRedacted: (count: number) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count),
     };
     websockets.forward(runtime, socket, head, ctx, outgoing, draft, redact);
   } catch (err) {

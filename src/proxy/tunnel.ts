@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { AuditDraft } from './audit-event.ts';
+import type { AuditDraft } from './audit-event.ts';
 import type { ClientConnections } from './connections.ts';
 import { sendErrorOnSocket } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';

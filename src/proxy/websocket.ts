@@ -207,7 +207,10 @@ export class AnswersOwed {
   /** An answer now owed on `socket` to `req`, settled when `res` closes (finished, or the connection died). */
   add(socket: object, req: { readonly complete: boolean }, res: Closing): void {
     let pending = this.owed.get(socket);
-    if (!pending) this.owed.set(socket, (pending = new Map()));
+    if (!pending) {
+      pending = new Map();
+      this.owed.set(socket, pending);
+    }
     pending.set(res, req);
     res.once('close', () => pending.delete(res));
   }

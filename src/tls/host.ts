@@ -2,29 +2,21 @@
 // Everything that ends up in a certificate or a cache key goes through here first, so one host has
 // one spelling (and one cached context) and nothing odd is ever written into a SAN.
 import { isIP } from 'node:net';
+import { hasZoneId } from '../config/index.ts';
 import { ProxyError } from '../errors/index.ts';
+
+export { normaliseHost } from '../config/index.ts';
 
 // Lenient on purpose: real hosts use underscores and odd hyphens; the aim is only to keep spaces,
 // slashes, wildcards and non-ASCII out of the certificate (SNI carries IDNs as punycode anyway).
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
 
-/** Lowercase, drop a trailing dot and IPv6 brackets or zone, and canonicalise IPv6 (`0::1` -> `::1`). */
-export function normaliseHost(host: string): string {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  if (h.endsWith('.')) h = h.slice(0, -1);
-  // A zone id (`fe80::1%eth0`) is local to this machine and has no place in a certificate.
-  const zone = h.indexOf('%');
-  if (zone !== -1 && isIP(h) === 6) h = h.slice(0, zone);
-  if (isIP(h) === 6) h = new URL(`http://[${h}]`).hostname.slice(1, -1);
-  return h;
-}
-
 export type HostKind = { kind: 'dns'; name: string } | { kind: 'ip'; address: string; bytes: Buffer };
 
 /** Classify an already normalised host, refusing anything that is neither a DNS name nor an IP. */
 export function classifyHost(host: string): HostKind {
-  const family = isIP(host);
+  // isIP accepts `fe80::1%eth0`, but a zone id names an interface of this machine: not a SAN.
+  const family = hasZoneId(host) ? 0 : isIP(host);
   if (family === 4) return { kind: 'ip', address: host, bytes: Buffer.from(host.split('.').map(Number)) };
   if (family === 6) return { kind: 'ip', address: host, bytes: ipv6Bytes(host) };
   if (DNS_NAME.test(host)) return { kind: 'dns', name: host };
@@ -46,6 +38,8 @@ function ipv6Bytes(address: string): Buffer {
   const zeros = rest === undefined ? 0 : 8 - headGroups.length - tailGroups.length;
   const groups = [...headGroups, ...Array<string>(zeros).fill('0'), ...tailGroups];
   const bytes = Buffer.alloc(16);
-  groups.forEach((group, i) => bytes.writeUInt16BE(Number.parseInt(group, 16), i * 2));
+  groups.forEach((group, i) => {
+    bytes.writeUInt16BE(Number.parseInt(group, 16), i * 2);
+  });
   return bytes;
 }

@@ -35,6 +35,8 @@ export interface ProxyOptions {
   home?: string;
   /** A pinned clock for policy (time windows, leases). */
   now?: () => Date;
+  /** The clock for OAuth token expiry and refresh backoff: move it forward instead of sleeping. */
+  tokenClock?: () => number;
   /** A scripted resolver in place of the system's (after proxy.hosts). */
   dns?: (host: string) => Promise<{ address: string; family: 4 | 6 }>;
 }
@@ -89,7 +91,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
       done();
     },
   });
-  const running = await startKeyway({ home, env: { ...process.env, ...env }, dns: options.dns, now: options.now, logger: createAppLogger({ level: 'debug', destination: sink }) });
+  const running = await startKeyway({ home, env: { ...process.env, ...env }, dns: options.dns, now: options.now, tokenClock: options.tokenClock, logger: createAppLogger({ level: 'debug', destination: sink }) });
   const port = running.proxyAddress.port;
   const auditPath = running.services.paths.audit;
   return {

@@ -26,6 +26,7 @@ export interface UpstreamOptions {
   requireAuthorization?: string;
   /** Answer 401 unless this resolves true (e.g. the token is active at the authorization server). */
   authorize?: (authorization: string | undefined) => Promise<boolean>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that only watches returns nothing at all
   handler?: (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => boolean | void;
 }
 

@@ -139,7 +139,9 @@ describe('Egress suite', () => {
     const mapNames = new Map<string, AddressForm>();
 
     beforeAll(async () => {
-      REFUSED_FORMS.forEach((f, i) => mapNames.set(`h${i}.map.test`, f));
+      REFUSED_FORMS.forEach((f, i) => {
+        mapNames.set(`h${i}.map.test`, f);
+      });
       strict = await startProxy({ config: { proxy: { allow_networks: [] } } });
       // The same names also under a grant, so the intercepted path (TLS, injection) is tried too.
       const hosts = Object.fromEntries([...mapNames].flatMap(([n, f]) => [[n, f.address], [n.replace('.map.test', '.grant.test'), f.address]]));

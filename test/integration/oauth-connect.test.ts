@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProxyAgent, request } from 'undici';
+import { type Dispatcher, ProxyAgent, request } from 'undici';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
 import { CLI, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -84,7 +84,7 @@ describe('keyway connect', () => {
   async function callThrough(grant: string) {
     // Until the running proxy has picked up a grant the connect process just stored, the host is
     // tunnelled blind and the client (trusting keyway's CA only) refuses the real certificate.
-    let res;
+    let res: Dispatcher.ResponseData;
     try {
       res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: client, headers: { 'x-keyway-grant': grant } });
     } catch (err) {

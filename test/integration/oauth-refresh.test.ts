@@ -57,6 +57,9 @@ describe('OAuth2 refresh', () => {
   const scriptedCalls: ScriptedCall[] = [];
   const scriptedTokens = new Set<string>();
   const hits: Hit[] = [];
+  /** How far each proxy's token clock (expiry, refresh backoff) runs ahead of real time: tests move it instead of sleeping. */
+  let proxyClockAheadMs = 0;
+  let failingClockAheadMs = 0;
   /** Every real token value this file handled, for the canary search at the end. */
   const secrets = new Set<string>();
   /** Everything keyway said back: error bodies and CLI output, for the canary search. */
@@ -111,10 +114,12 @@ describe('OAuth2 refresh', () => {
         },
       },
       env: { TEST_CLIENT_SECRET: CLIENT_SECRET },
+      tokenClock: () => Date.now() + proxyClockAheadMs,
     });
     failing = await startProxy({
       config: { oauth: { token_timeout: '1s' }, providers: { testauth } },
       env: { TEST_CLIENT_SECRET: CLIENT_SECRET },
+      tokenClock: () => Date.now() + failingClockAheadMs,
     });
     // Enough connections for every request of the burst test to be in flight at once.
     client = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') }, connections: 200 });
@@ -388,7 +393,7 @@ describe('OAuth2 refresh', () => {
   });
 
   it('client_credentials: fetches its token on first use, reuses it while fresh, fetches again once it expires', async () => {
-    auth.accessTokenTtl = 2; // seconds; refresh_skew is 1s in this proxy's config
+    auth.accessTokenTtl = 60; // seconds; refresh_skew is 1s in this proxy's config
     await addGrant('machine', { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }, { type: 'client_credentials' });
     const calls = () => auth.tokenCalls['client_credentials'] ?? 0;
     const before = calls();
@@ -403,8 +408,9 @@ describe('OAuth2 refresh', () => {
     expect(calls() - before).toBe(1);
     expect(hits.at(-1)!.token).toBe(t1);
 
-    await sleep(2_300);
-    expect(await auth.introspect(t1)).toBe(false); // really expired at the provider
+    // Past the token's 60 s on keyway's clock, without waiting: the provider would still take t1,
+    // so only keyway's own expiry check keeps it from being sent again.
+    proxyClockAheadMs += 61_000;
     const third = await send('machine', { path: '/echo?cc-3' });
     expect(third.status, third.text).toBe(200);
     expect(calls() - before).toBe(2);
@@ -455,7 +461,7 @@ describe('OAuth2 refresh', () => {
     }
 
     it('once the endpoint is back and the backoff has passed, the same grants refresh and serve', async () => {
-      await sleep(1_100); // the first backoff step is 1 s
+      failingClockAheadMs += 1_100; // past the first backoff step (1 s), on keyway's clock
       // 'slow' is left out: its refresh reached the provider after keyway gave up, which rotated it away.
       for (const mode of ['down', 'error500', 'garbage']) {
         const arrivals = auth.tokenArrivals;

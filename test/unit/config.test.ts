@@ -61,7 +61,7 @@ describe('config', () => {
     // Uncomment the examples under providers, grants and agents: they must be valid too.
     const enabled = text
       .replace(/^(providers|grants|agents): \{\}$/gm, '$1:')
-      .replace(/^#(  \S.*|    .*)$/gm, '$1')
+      .replace(/^#( {2}\S.*| {4}.*)$/gm, '$1')
       .replace(/^#( {6}- .*)$/gm, '$1');
     const config = load(parseYaml(enabled));
     expect(config.grants['openai']?.type).toBe('api_key');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EgressPolicy } from '../../src/policy/egress.ts';
 import { guardResolver, lookupFunction, type ResolvedAddress } from '../../src/proxy/resolve.ts';
-import { ProxyError } from '../../src/errors/index.ts';
+import type { ProxyError } from '../../src/errors/index.ts';
 
 // The address check as a pure function: no packet leaves this machine in these tests.
 

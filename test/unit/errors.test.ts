@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProxyError, STATUS_BY_CODE } from '../../src/errors/index.ts';
+import { auditDecisionOf, ERROR_CODES, ProxyError, STATUS_BY_CODE, type ErrorCode, type ProxyErrorCode } from '../../src/errors/index.ts';
 
 describe('ProxyError', () => {
   it('maps each code to its documented status and never serialises the cause', () => {
@@ -14,5 +14,45 @@ describe('ProxyError', () => {
       error: { code: 'upstream_unreachable', message: 'TLS failure to api.example.test:443', grant: 'github', hint: null },
     });
     expect(err.toBody()).not.toContain('secret-canary');
+  });
+});
+
+describe('the one error table', () => {
+  // PRODUCT.md, "Errors keyway itself returns": the contract, copied here so a change to either shows.
+  const PRODUCT_TABLE: Record<string, number> = {
+    proxy_auth_required: 407,
+    host_not_allowed: 403,
+    policy_denied: 403,
+    lease_expired: 403,
+    insecure_upstream: 403,
+    host_mismatch: 400,
+    grant_ambiguous: 400,
+    grant_needs_reconnect: 401,
+    token_refresh_failed: 502,
+    upstream_unreachable: 502,
+    upstream_timeout: 504,
+    audit_unavailable: 503,
+    bad_request: 400,
+  };
+
+  it('keeps every code and status PRODUCT.md lists', () => {
+    for (const [code, status] of Object.entries(PRODUCT_TABLE)) {
+      expect(ERROR_CODES[code as ErrorCode]?.status, code).toBe(status);
+      expect(new ProxyError(code as ProxyErrorCode, 'x').status, code).toBe(status);
+    }
+  });
+
+  it('records refusals as deny and failures as error in the audit line', () => {
+    const deny = ['proxy_auth_required', 'host_not_allowed', 'policy_denied', 'lease_expired', 'insecure_upstream', 'host_mismatch', 'grant_ambiguous', 'bad_request'];
+    for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
+      expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');
+    }
+  });
+
+  it('gives every code with a status an audit decision, and none to the codes that never reach an agent', () => {
+    for (const [code, entry] of Object.entries(ERROR_CODES)) {
+      expect(entry.status === null, code).toBe(entry.audit === null);
+      if (entry.kind === 'refusal') expect(entry.status, code).not.toBeNull();
+    }
   });
 });

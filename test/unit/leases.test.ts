@@ -175,9 +175,9 @@ describe('agents built from config and store', () => {
       }
       throw new Error('expected a config error');
     };
-    expect(fail({ claude: { key: 'env:CLAUDE_KEY', rules: [{ grant: 'github', sources: ['300.1.1.1/8'] }] } })).toMatch(/^agents\.claude\.rules\[0\]\.sources: /);
+    expect(fail({ claude: { key: 'env:CLAUDE_KEY', rules: [{ grant: 'github', sources: ['300.1.1.1/8'] }] } })).toMatch(/^config: agents\.claude\.rules\.0\.sources\.0: /);
     expect(fail({ claude: { key: 'env:CLAUDE_KEY', grants: ['github'], rules: [{ grant: 'githb', methods: ['GET'] }] } })).toBe(
-      'agents.claude.rules[0].grant: "githb" is not one of this agent\'s grants (github)',
+      'config: agents.claude.rules.0.grant: "githb" is not one of this agent\'s grants (github)',
     );
   });
 });

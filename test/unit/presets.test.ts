@@ -64,8 +64,6 @@ describe('provider presets', () => {
     for (const [slug, preset] of entries) {
       expect(['basic', 'body'], slug).toContain(preset.client_auth);
       expect(['form', 'json'], slug).toContain(preset.token_body);
-      expect(['standard', 'slack_v2', 'github'], slug).toContain(preset.token_response);
-      expect(typeof preset.rotates_refresh_tokens, slug).toBe('boolean');
       for (const value of [...Object.values(preset.extra_params), ...Object.values(preset.authorize_params)]) {
         expect(typeof value, slug).toBe('string');
       }
@@ -84,13 +82,7 @@ describe('provider presets', () => {
     expect(PROVIDER_PRESETS.atlassian?.authorize_params.audience).toBe('api.atlassian.com');
     expect(PROVIDER_PRESETS.dropbox?.authorize_params.token_access_type).toBe('offline');
     expect(PROVIDER_PRESETS.reddit?.authorize_params.duration).toBe('permanent');
-    expect(PROVIDER_PRESETS.slack?.token_response).toBe('slack_v2');
-    expect(PROVIDER_PRESETS.github?.token_response).toBe('github');
     expect(PROVIDER_PRESETS.github?.env_names).toEqual(['GITHUB_TOKEN', 'GH_TOKEN']);
-    for (const slug of ['xero', 'quickbooks', 'atlassian', 'github', 'spotify']) {
-      expect(PROVIDER_PRESETS[slug]?.rotates_refresh_tokens, slug).toBe(true);
-    }
-    expect(PROVIDER_PRESETS.salesforce?.rotates_refresh_tokens).toBe(false);
   });
 
   it('is frozen', () => {

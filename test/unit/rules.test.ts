@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type RuleConfig } from '../../src/config/index.ts';
+import type { RuleConfig } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 import { compileAddressSet } from '../../src/policy/cidr.ts';
 import { compileGlob } from '../../src/policy/glob.ts';
-import { compileRules, evaluate, parseByteSize, policyDenied, type AgentPolicy, type PolicyRequest } from '../../src/policy/rules.ts';
+import { parseByteSize } from '../../src/config/byte-size.ts';
+import { compileRules, evaluate, policyDenied, type AgentPolicy, type PolicyRequest } from '../../src/policy/rules.ts';
 
 // Rules exactly as the config loader hands them over (methods upper-cased, deny defaulted).
 const rulesOf = (rules: unknown[], mode: 'enforce' | 'warn' = 'enforce'): AgentPolicy => {
@@ -136,19 +137,19 @@ describe('body sizes', () => {
 });
 
 describe('rule compilation', () => {
-  it('names agents.<id>.rules[<i>].<key> for every bad value', () => {
-    expect(compileError({ grant: 'github', sources: ['10.0.0.0/40'] })).toMatch(/^agents\.claude\.rules\[1\]\.sources: .*0 to 32/);
-    expect(compileError({ grant: 'github', sources: ['nope'] })).toMatch(/^agents\.claude\.rules\[1\]\.sources: /);
-    expect(compileError({ grant: 'github', hours: '09:00-18:00', tz: 'Mars/Olympus' })).toMatch(/^agents\.claude\.rules\[1\]\.tz: unknown time zone "Mars\/Olympus"/);
-    expect(compileError({ grant: 'github', paths: ['/repos/a**'] })).toMatch(/^agents\.claude\.rules\[1\]\.paths: /);
-    expect(compileError({ grant: 'github', paths: ['/x/{a,b}'] })).toMatch(/^agents\.claude\.rules\[1\]\.paths: /);
-    expect(compileError({ grant: 'github', hours: '25:00-26:00' })).toMatch(/^agents\.claude\.rules\[1\]\.hours: /);
-    expect(compileError({ grant: 'github', hours: '09:00-09:00' })).toMatch(/^agents\.claude\.rules\[1\]\.hours: .*empty window/);
-    expect(compileError({ grant: 'github', max_body: 'huge' })).toMatch(/^agents\.claude\.rules\[1\]\.max_body: /);
-    expect(compileError({ grant: 'github', deny: true, max_body: '1MiB' })).toMatch(/^agents\.claude\.rules\[1\]\.max_body: .*allow rule/);
-    expect(compileError({ grant: 'github', methods: [] })).toMatch(/^agents\.claude\.rules\[1\]\.methods: /);
-    expect(compileError({ grant: 'github', methods: ['GET POST'] })).toMatch(/^agents\.claude\.rules\[1\]\.methods: /);
-    expect(compileError({ grant: 'github', days: [] })).toMatch(/^agents\.claude\.rules\[1\]\.days: /);
+  it('refuses every bad value when the config loads, naming agents.<id>.rules.<i>.<key>', () => {
+    expect(compileError({ grant: 'github', sources: ['10.0.0.0/40'] })).toMatch(/^config: agents\.claude\.rules\.1\.sources\.0: .*0 to 32/);
+    expect(compileError({ grant: 'github', sources: ['nope'] })).toMatch(/^config: agents\.claude\.rules\.1\.sources\.0: /);
+    expect(compileError({ grant: 'github', hours: '09:00-18:00', tz: 'Mars/Olympus' })).toMatch(/^config: agents\.claude\.rules\.1\.tz: unknown time zone "Mars\/Olympus"/);
+    expect(compileError({ grant: 'github', paths: ['/repos/a**'] })).toMatch(/^config: agents\.claude\.rules\.1\.paths\.0: /);
+    expect(compileError({ grant: 'github', paths: ['/x/{a,b}'] })).toMatch(/^config: agents\.claude\.rules\.1\.paths\.0: /);
+    expect(compileError({ grant: 'github', hours: '25:00-26:00' })).toMatch(/^config: agents\.claude\.rules\.1\.hours: /);
+    expect(compileError({ grant: 'github', hours: '09:00-09:00' })).toMatch(/^config: agents\.claude\.rules\.1\.hours: .*empty window/);
+    expect(compileError({ grant: 'github', max_body: 'huge' })).toMatch(/^config: agents\.claude\.rules\.1\.max_body: /);
+    expect(compileError({ grant: 'github', deny: true, max_body: '1MiB' })).toMatch(/^config: agents\.claude\.rules\.1\.max_body: .*allow rule/);
+    expect(compileError({ grant: 'github', methods: [] })).toMatch(/^config: agents\.claude\.rules\.1\.methods: /);
+    expect(compileError({ grant: 'github', methods: ['GET POST'] })).toMatch(/^config: agents\.claude\.rules\.1\.methods\.0: /);
+    expect(compileError({ grant: 'github', days: [] })).toMatch(/^config: agents\.claude\.rules\.1\.days: /);
   });
 
   it('gives each rule a readable name', () => {

@@ -1,7 +1,6 @@
 import { isOAuthGrant } from '../../credentials/credential-source.ts';
 import { buildGrants } from '../../credentials/grants.ts';
-import { TokenManager } from '../../credentials/providers/oauth-tokens.ts';
-import { findProvider, tokenEndpointFor } from '../../credentials/providers/provider-registry.ts';
+import { tokenManagerFor } from '../../credentials/providers/config-tokens.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -24,17 +23,7 @@ refresh lock with any running proxy, and stores the result. Prints the new expir
     if (!isOAuthGrant(grant)) throw usageError(`grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants refresh`);
     const dispatcher = endpointDispatcher(services.config);
     try {
-      const tokens = new TokenManager({
-        store: services.store,
-        lockDir: services.paths.locksDir,
-        endpointFor: (g) => {
-          const provider = g.provider === undefined ? undefined : findProvider(services.config, g.provider, io.env);
-          return provider ? tokenEndpointFor(provider, g) : undefined;
-        },
-        skewMs: services.config.oauth.refresh_skew,
-        timeoutMs: services.config.oauth.token_timeout,
-        dispatcher,
-      });
+      const tokens = tokenManagerFor(services.config, { store: services.store, lockDir: services.paths.locksDir, env: io.env, dispatcher });
       await tokens.refreshNow(grant);
       const state = tokens.state(grant);
       const expires = state.expiresAt ? new Date(state.expiresAt).toISOString() : null;

@@ -1,6 +1,7 @@
 import type { InjectConfig } from '../../config/index.ts';
 import type { GrantType } from '../../config/index.ts';
 import type { Credential } from '../material.ts';
+import { KeywayError } from '../../errors/index.ts';
 
 // How a credential goes on the wire. Pure functions on the outgoing request: no I/O, no state.
 
@@ -70,6 +71,6 @@ export function injectorFor(type: GrantType, inject: InjectConfig | undefined): 
   if (inject?.header) return headerInjector(inject.header, inject.format ?? '{secret}');
   if (inject?.format) return headerInjector('Authorization', inject.format);
   if (type === 'basic') return basicInjector();
-  if (type === 'api_key') throw new Error('an api_key grant needs --header/--format or --query');
+  if (type === 'api_key') throw new KeywayError('usage', 'an api_key grant needs --header/--format or --query');
   return headerInjector('Authorization', 'Bearer {secret}');
 }

@@ -4,8 +4,9 @@
  * Users extend or override these with `providers:` in the config.
  *
  * Conventions:
- * - `rotates_refresh_tokens: true` wherever a refresh may return a new refresh token that replaces
- *   the old one, or where the docs do not say (keyway persists any returned refresh token anyway).
+ * - Whether a provider rotates refresh tokens is noted in a comment only: keyway persists any
+ *   returned refresh token, and the token endpoint handles the response quirks (Slack v2
+ *   `authed_user`, GitHub form-encoded) for every provider alike, so no code reads either.
  * - `revoke_url` is set only where the endpoint takes the token in the request body (RFC 7009 or
  *   close to it); provider endpoints of another shape are named in a comment instead.
  * - Tenant-specific providers (Zendesk, Shopify, Okta, Auth0, Jira Server…) are not presets: their
@@ -35,10 +36,6 @@ export interface ProviderPreset {
   extra_params: Record<string, string>;
   /** Added to the authorization URL (e.g. access_type=offline). */
   authorize_params: Record<string, string>;
-  /** Does a refresh return a new refresh token that invalidates the old one. */
-  rotates_refresh_tokens: boolean;
-  /** Quirks in the token response shape. */
-  token_response: 'standard' | 'slack_v2' | 'github';
   /** Only where the provider requires a fixed loopback port. */
   redirect_port?: number;
   /** Environment variables SDKs read for this service's token. */
@@ -63,8 +60,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     extra_params: {},
     // A refresh token is only issued with access_type=offline; prompt=consent re-issues it on reconnect.
     authorize_params: { access_type: 'offline', prompt: 'consent' },
-    rotates_refresh_tokens: false,
-    token_response: 'standard',
     env_names: ['GOOGLE_OAUTH_ACCESS_TOKEN'],
     docs: 'https://developers.google.com/identity/protocols/oauth2/web-server',
   },
@@ -83,8 +78,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     extra_params: {},
     authorize_params: {},
     // OAuth-app tokens never expire; GitHub App user tokens expire and each refresh invalidates the old refresh token.
-    rotates_refresh_tokens: true,
-    token_response: 'github',
     env_names: ['GITHUB_TOKEN', 'GH_TOKEN'],
     docs: 'https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps',
   },
@@ -100,8 +93,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true,
-    token_response: 'standard',
     env_names: ['GITLAB_TOKEN', 'GITLAB_ACCESS_TOKEN'],
     docs: 'https://docs.gitlab.com/api/oauth2/',
   },
@@ -119,8 +110,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     extra_params: {},
     authorize_params: { user_scope: 'channels:history,channels:read,chat:write,users:read,search:read' },
     // With token rotation enabled each refresh revokes the refresh token used; without it there is none.
-    rotates_refresh_tokens: true,
-    token_response: 'slack_v2',
     env_names: ['SLACK_USER_TOKEN', 'SLACK_BOT_TOKEN'],
     docs: 'https://docs.slack.dev/authentication/installing-with-oauth',
   },
@@ -138,8 +127,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     extra_params: {},
     authorize_params: {},
     // A refresh returns a new refresh token, but the old one is not revoked (it stays valid until it expires).
-    rotates_refresh_tokens: false,
-    token_response: 'standard',
     env_names: [],
     docs: 'https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow',
   },
@@ -155,8 +142,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'json',
     extra_params: {},
     authorize_params: { audience: 'api.atlassian.com', prompt: 'consent' },
-    rotates_refresh_tokens: true, // rotating refresh tokens
-    token_response: 'standard',
+    // Refresh tokens rotate: rotating refresh tokens.
     env_names: [],
     docs: 'https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/',
   },
@@ -171,8 +157,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'json',
     extra_params: {},
     authorize_params: { owner: 'user' },
-    rotates_refresh_tokens: true, // refresh returns a new access token and a new refresh token
-    token_response: 'standard',
+    // Refresh tokens rotate: refresh returns a new access token and a new refresh token.
     env_names: ['NOTION_TOKEN'],
     docs: 'https://developers.notion.com/docs/authorization',
   },
@@ -188,8 +173,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // unsure: docs describe refresh tokens (mandatory since 2026-04-01) without saying
-    token_response: 'standard',
+    // Refresh-token rotation unsure: docs describe refresh tokens (mandatory since 2026-04-01) without saying.
     env_names: ['LINEAR_API_KEY'],
     docs: 'https://linear.app/developers/oauth-2-0-authentication',
   },
@@ -204,8 +188,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: { token_access_type: 'offline' }, // without it Dropbox issues no refresh token
-    rotates_refresh_tokens: false, // long-lived refresh token, not returned again on refresh
-    token_response: 'standard',
+    // Refresh tokens do not rotate: long-lived refresh token, not returned again on refresh.
     env_names: [],
     docs: 'https://developers.dropbox.com/oauth-guide',
   },
@@ -220,8 +203,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // refresh tokens are single use
-    token_response: 'standard',
+    // Refresh tokens rotate: refresh tokens are single use.
     env_names: [],
     docs: 'https://developer.box.com/guides/authentication/oauth2/',
   },
@@ -238,8 +220,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // each refresh returns a new refresh token and invalidates the old one
-    token_response: 'standard',
+    // Refresh tokens rotate: each refresh returns a new refresh token and invalidates the old one.
     env_names: [],
     docs: 'https://developers.zoom.us/docs/integrations/oauth/',
   },
@@ -254,8 +235,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // "a new refresh token might be returned too"
-    token_response: 'standard',
+    // Refresh tokens rotate: "a new refresh token might be returned too".
     env_names: [],
     docs: 'https://developer.spotify.com/documentation/web-api/tutorials/code-flow',
   },
@@ -273,8 +253,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: false, // refresh token rotation is an opt-in app setting, off by default
-    token_response: 'standard',
+    // Refresh tokens do not rotate: refresh token rotation is an opt-in app setting, off by default.
     env_names: [],
     docs: 'https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_web_server_flow.htm',
   },
@@ -289,8 +268,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: false,
-    token_response: 'standard',
     env_names: [],
     docs: 'https://developers.hubspot.com/docs/api-reference/auth-oauth-v3/guide',
   },
@@ -306,8 +283,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true,
-    token_response: 'standard',
     env_names: [],
     docs: 'https://developer.xero.com/documentation/guides/oauth2/auth-flow',
   },
@@ -322,8 +297,6 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true,
-    token_response: 'standard',
     env_names: [],
     docs: 'https://developer.intuit.com/app/developer/qbo/docs/develop/authentication-and-authorization/oauth-2.0',
   },
@@ -338,8 +311,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: { duration: 'permanent' }, // without it no refresh token is issued
-    rotates_refresh_tokens: true, // unsure: the docs do not say whether a refresh returns a new refresh token
-    token_response: 'standard',
+    // Refresh-token rotation unsure: the docs do not say whether a refresh returns a new refresh token.
     env_names: [],
     docs: 'https://github.com/reddit-archive/reddit/wiki/OAuth2',
   },
@@ -354,8 +326,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // unsure: a refresh returns a refresh_token; whether the old one dies is not stated
-    token_response: 'standard',
+    // Refresh-token rotation unsure: a refresh returns a refresh_token; whether the old one dies is not stated.
     env_names: [],
     docs: 'https://discord.com/developers/docs/topics/oauth2',
   },
@@ -371,8 +342,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // unsure: a refresh appears to return only a new access token
-    token_response: 'standard',
+    // Refresh-token rotation unsure: a refresh appears to return only a new access token.
     env_names: [],
     docs: 'https://developers.figma.com/docs/rest-api/authentication/',
   },
@@ -389,8 +359,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: false, // the refresh token is long-lived and not returned on refresh
-    token_response: 'standard',
+    // Refresh tokens do not rotate: the refresh token is long-lived and not returned on refresh.
     env_names: [],
     docs: 'https://developers.asana.com/docs/oauth',
   },
@@ -405,8 +374,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // unsure: a refresh returns a refresh_token; reuse of the old one is not stated
-    token_response: 'standard',
+    // Refresh-token rotation unsure: a refresh returns a refresh_token; reuse of the old one is not stated.
     env_names: [],
     docs: 'https://developer.atlassian.com/cloud/bitbucket/oauth-2/',
   },
@@ -422,8 +390,8 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // "refresh tokens may change"
-    token_response: 'standard', // note: `scope` comes back as a JSON array
+    // Refresh tokens rotate: "refresh tokens may change".
+    // Token response: `scope` comes back as a JSON array.
     env_names: [],
     docs: 'https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/',
   },
@@ -439,8 +407,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // a refresh may return a new refresh token; always keep the latest
-    token_response: 'standard',
+    // Refresh tokens rotate: a refresh may return a new refresh token; always keep the latest.
     env_names: [],
     docs: 'https://developers.strava.com/docs/authentication/',
   },
@@ -455,8 +422,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // unsure: a refresh returns a new refresh token; old-token behaviour is not stated
-    token_response: 'standard',
+    // Refresh-token rotation unsure: a refresh returns a new refresh token; old-token behaviour is not stated.
     env_names: [],
     docs: 'https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code',
   },
@@ -472,8 +438,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // unsure: docs say the refresh token's lifetime is not extended, not whether it changes
-    token_response: 'standard',
+    // Refresh-token rotation unsure: docs say the refresh token's lifetime is not extended, not whether it changes.
     env_names: [],
     docs: 'https://learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow',
   },
@@ -488,8 +453,7 @@ export const PROVIDER_PRESETS: Readonly<Record<string, ProviderPreset>> = Object
     token_body: 'form',
     extra_params: {},
     authorize_params: {},
-    rotates_refresh_tokens: true, // refresh tokens are single use
-    token_response: 'standard',
+    // Refresh tokens rotate: refresh tokens are single use.
     env_names: ['AIRTABLE_API_KEY'],
     docs: 'https://airtable.com/developers/web/api/oauth-reference',
   },

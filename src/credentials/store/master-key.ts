@@ -4,7 +4,7 @@
 // fails validation is often a real secret pasted into the wrong variable.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../../errors/index.ts';
@@ -75,7 +75,7 @@ async function readKeyFile(path: string, source: string): Promise<Buffer> {
 async function generateKeyFile(dataDir: string, path: string): Promise<MasterKey | undefined> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(MASTER_KEY_BYTES);
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, 'wx', 0o600);
   } catch (err) {

@@ -59,7 +59,12 @@ describe('TokenManager: a refreshed state the store could not take', () => {
   const presented: string[] = [];
   const faults: Faults = { armed: undefined, mode: 'off', remaining: 0, injected: 0 };
   const logs: string[] = [];
-  const logger = pino({ level: 'debug' }, new Writable({ write: (chunk: Buffer, _e, done) => (logs.push(chunk.toString()), done()) }));
+  const logger = pino({ level: 'debug' }, new Writable({
+    write: (chunk: Buffer, _e, done) => {
+      logs.push(chunk.toString());
+      done();
+    },
+  }));
   const endpoint: TokenEndpoint = { tokenUrl: '', clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, clientAuth: 'basic', bodyFormat: 'form', extraParams: {} };
   const secrets = new Set<string>();
 

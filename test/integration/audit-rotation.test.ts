@@ -112,7 +112,7 @@ describe('rotation by size', () => {
   it('writes a line larger than max_bytes into a file of its own rather than failing', async () => {
     const writer = await AuditWriter.open({ ...opts, maxBytes: 600, keep: 1000 });
     await writer.write(event(1));
-    await writer.write(event(2, { note: 'x'.repeat(2000) }));
+    await writer.write(event(2, { rule: 'x'.repeat(2000) }));
     await writer.write(event(3));
     await writer.close();
     const rotated = await listRotated(opts.path);

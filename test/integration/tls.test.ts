@@ -258,7 +258,12 @@ describe('LeafMinter and SecureContextCache', () => {
 
   it('keeps few built contexts and rebuilds an evicted one from its kept leaf, without minting again', () => {
     let mints = 0;
-    const counting = { mint: (host: string) => (mints++, minter.mint(host)) } as LeafMinter;
+    const counting = {
+      mint: (host: string) => {
+        mints++;
+        return minter.mint(host);
+      },
+    } as LeafMinter;
     const cache = new SecureContextCache(counting, { max: 100, maxContexts: 2 });
     const first = cache.get('one.example.test');
     cache.get('two.example.test');

@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config/index.ts';
+import type { Dispatcher } from '../../net/undici.ts';
+import { TokenManager, type TokenStore } from './oauth-tokens.ts';
+import { findProvider, tokenEndpointFor } from './provider-registry.ts';
+
+export interface ConfigTokensOptions {
+  store: TokenStore;
+  /** Where the per-grant refresh locks live (data/locks): shared by the proxy and `keyway refresh`. */
+  lockDir: string;
+  env: NodeJS.ProcessEnv;
+  /** How token endpoints are reached: like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca). */
+  dispatcher: Dispatcher;
+  logger?: Logger | undefined;
+  /** The clock for token expiry and refresh backoff (epoch ms); tests move it instead of sleeping. */
+  now?: (() => number) | undefined;
+}
+
+/**
+ * The TokenManager as the config sets it up: each grant's token endpoint from its provider (a
+ * preset or the config's), the config's refresh skew and token timeout. The proxy (app.ts) and
+ * `keyway refresh` build it here, so both refresh a grant the same way under the same lock.
+ */
+export function tokenManagerFor(config: Config, options: ConfigTokensOptions): TokenManager {
+  return new TokenManager({
+    store: options.store,
+    lockDir: options.lockDir,
+    endpointFor: (grant) => {
+      const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, options.env);
+      return provider ? tokenEndpointFor(provider, grant) : undefined;
+    },
+    skewMs: config.oauth.refresh_skew,
+    timeoutMs: config.oauth.token_timeout,
+    dispatcher: options.dispatcher,
+    logger: options.logger,
+    ...(options.now ? { now: options.now } : {}),
+  });
+}

@@ -1,0 +1,60 @@
+// The one inter-process file lock: the store, the audit log and each grant's token refresh are
+// locked through here. proper-lockfile makes `<path>.lock` with mkdir (atomic on every filesystem
+// we care about) and keeps its mtime fresh while held, so a lock left by a crashed process goes
+// stale and is taken over instead of blocking everyone forever.
+//
+// One retry policy for every caller: try, and while another process holds the lock, try again
+// after a short, jittered pause (1 ms growing to 4 ms, times 1 to 2) until `waitMs` has passed.
+// Why short: proper-lockfile has no queue of waiters, so a waiter gets the lock only by trying
+// during a gap between two holds. The audit writer leaves a 10 ms gap between batches
+// (audit/writer.ts LOCK_GAP_MS); a pause longer than that can miss every gap and starve. Why
+// jittered: processes that wait together do not retry in lockstep. Why it is cheap anyway: a
+// failed try is one mkdir, so even the longest wait (a token refresh, about 15 s) costs little.
+// The callers differ only in what they say in options:
+// - store (credentials/store/lock.ts): stale 5 s, waits 7 s, longer than stale, so a dead holder's
+//   lock is taken over before giving up; a lock lost while held refuses to commit.
+// - audit log (audit/log-files.ts): stale 5 s, waits 2 s (a batch holds it for one append);
+//   a lost lock forgets the cached chain head.
+// - token refresh (credentials/providers/refresh-lock.ts): stale 10 s, waits the token timeout
+//   plus 5 s, since the holder keeps it across one call to the token endpoint.
+// Before, the three had their own policies (store: backoff 20-250 ms; refresh: 25-75 ms polls;
+// audit: 1-8 ms polls); only the audit's was needed for fairness, and it serves the others too.
+
+import lockfile from 'proper-lockfile';
+
+export interface FileLockOptions {
+  /** A holder that has not refreshed its lock for this long is presumed dead (proper-lockfile's minimum is 2 s). */
+  staleMs: number;
+  /** Give up after waiting this long, with proper-lockfile's ELOCKED error. */
+  waitMs: number;
+  /** The lock was lost while held (this process stalled past staleMs and another took it over). */
+  onCompromised?: ((err: Error) => void) | undefined;
+}
+
+/** Gives the lock back; never throws (a lock already lost has nothing left to give back). */
+export type ReleaseFileLock = () => Promise<void>;
+
+const FIRST_PAUSE_MS = 1;
+const LAST_PAUSE_MS = 4;
+const GROWTH = 1.1;
+
+export async function acquireFileLock(path: string, options: FileLockOptions): Promise<ReleaseFileLock> {
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const release = await lockfile.lock(path, {
+        stale: options.staleMs,
+        retries: 0,
+        // The file locked may not exist yet (the store is created under its lock).
+        realpath: false,
+        // The default throws from a timer and kills the process.
+        onCompromised: options.onCompromised ?? (() => undefined),
+      });
+      return () => release().catch(() => undefined);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() - started >= options.waitMs) throw err;
+      const pause = Math.min(LAST_PAUSE_MS, FIRST_PAUSE_MS * GROWTH ** attempt) * (1 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}

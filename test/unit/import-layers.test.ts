@@ -1,0 +1,86 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// Imports point one way (GUIDE.md): cli -> app -> {admin, proxy, oauth} -> {policy, credentials,
+// tls, audit} -> {config, errors}. Each module of src/ has a layer; a file may import its own module
+// and any module of a lower layer, never one above. Inside the middle layer, credentials may use
+// policy's decisions but policy never imports credentials (policy works on its own small input
+// types), so policy sits one step lower. Nothing imports cli.
+
+const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+
+/** Module -> layer; a module is src/<dir> or a file at the top of src/. Higher imports lower. */
+const LAYERS: Record<string, number> = {
+  errors: 0,
+  'deep-freeze.ts': 0,
+  files: 0,
+  net: 0,
+  config: 1,
+  'paths.ts': 2,
+  'running-proxy.ts': 2,
+  policy: 2,
+  credentials: 3,
+  tls: 3,
+  audit: 3,
+  'services.ts': 4,
+  admin: 5,
+  proxy: 5,
+  oauth: 5,
+  'app.ts': 6,
+  cli: 7,
+};
+
+function moduleOf(file: string): string {
+  const [first = ''] = relative(SRC, file).split('/');
+  return first;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Relative specifiers of every static import, re-export and dynamic import() in a file. */
+function importsOf(text: string): string[] {
+  const found: string[] = [];
+  for (const match of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"`;]*?\bfrom\s*'([^']+)'|\bimport\s*\(\s*'([^']+)'\s*\)|(?:^|\n)\s*import\s*'([^']+)'/g)) {
+    const spec = match[1] ?? match[2] ?? match[3];
+    if (spec?.startsWith('.')) found.push(spec);
+  }
+  return found;
+}
+
+function violations(): string[] {
+  const out: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = moduleOf(file);
+    const fromLayer = LAYERS[from];
+    if (fromLayer === undefined) {
+      out.push(`${relative(SRC, file)}: module "${from}" has no layer in this test`);
+      continue;
+    }
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const to = moduleOf(resolve(dirname(file), spec));
+      if (to === from) continue;
+      const toLayer = LAYERS[to];
+      if (toLayer === undefined || toLayer >= fromLayer) out.push(`${relative(SRC, file)} (${from}, layer ${fromLayer}) imports ${spec} (${to}, layer ${toLayer ?? '?'})`);
+    }
+  }
+  return out;
+}
+
+describe('import layering', () => {
+  it('every import in src/ points down the layers', () => {
+    expect(violations()).toEqual([]);
+  });
+
+  it('the scanner sees the import forms used in src/', () => {
+    const text = "import a from '../x.ts';\nimport type { B } from './b.ts';\nexport { c } from '../c.ts';\nexport * from './d.ts';\nconst e = await import('../e.ts');\nimport './f.ts';\nimport {\n  g,\n} from '../g.ts';";
+    expect(importsOf(text)).toEqual(['../x.ts', './b.ts', '../c.ts', './d.ts', '../g.ts', '../e.ts', './f.ts'].sort((a, b) => text.indexOf(a) - text.indexOf(b)));
+  });
+});
