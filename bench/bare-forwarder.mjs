@@ -45,10 +45,13 @@ const inner = http.createServer((req, res) => {
   const headers = { ...strip(req.headers), authorization: `Bearer ${options.secret}` };
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   agent
-    .stream({ origin: `https://${req.headers.host}`, path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasBody ? req : null }, ({ statusCode, headers: upstreamHeaders }) => {
-      res.writeHead(statusCode, strip(upstreamHeaders));
-      return res;
-    })
+    .stream(
+      { origin: `https://${req.headers.host}`, path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasBody ? req : null },
+      ({ statusCode, headers: upstreamHeaders }) => {
+        res.writeHead(statusCode, strip(upstreamHeaders));
+        return res;
+      },
+    )
     .catch(() => res.destroy());
 });
 

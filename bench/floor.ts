@@ -28,7 +28,11 @@ const dir = mkdtempSync(join(tmpdir(), 'keyway-floor-'));
 const upstream = await startBenchUpstream(secret);
 const ca = await loadOrCreateCa(join(dir, 'certs'));
 const minter = new LeafMinter(ca);
-const hosts = [MAIN_HOST, ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)), ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i))];
+const hosts = [
+  MAIN_HOST,
+  ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)),
+  ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i)),
+];
 const leavesFile = join(dir, 'leaves.json');
 writeFileSync(leavesFile, JSON.stringify(Object.fromEntries(hosts.map((h) => [h, minter.mint(h)]))));
 
@@ -53,7 +57,11 @@ const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance
 const routes = [directRoute(TLS_FIXTURES.ca, secret), keywayRoute(url, ca.certPem, TLS_FIXTURES.ca)] as const;
 const rss = () => fixed(readMemory(child.pid!).rssMiB, 1);
 
-log(`floor: the bare forwarder (bench/bare-forwarder.mjs) in the "keyway" column, node ${PROXY_NODE_FLAGS.join(' ')}, ${Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+log(
+  `floor: the bare forwarder (bench/bare-forwarder.mjs) in the "keyway" column, node ${PROXY_NODE_FLAGS.join(' ')}, ${Object.entries(PROXY_ENV)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`,
+);
 log(`RSS after start: ${rss()} MiB`);
 log('\n== s1: sequential small GETs on one kept-alive connection');
 const s1 = await rounds(routes, plan.rounds, (r) => s1Sequential(r, ctx, plan.s1));

@@ -168,7 +168,9 @@ function readRuntime(pid: number): string {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const script = argv.findIndex((a) => /cli[/\\]main\.[jt]s$/.test(a));
     const args = argv.slice(1, script === -1 ? undefined : script);
-    const vars = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((v) => /^(MALLOC_|KEYWAY_RUNTIME=)/.test(v));
+    const vars = readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter((v) => /^(MALLOC_|KEYWAY_RUNTIME=)/.test(v));
     return [...args, ...vars].join(' ') || '(node defaults)';
   } catch {
     return '(unknown: no /proc)';

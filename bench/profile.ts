@@ -86,7 +86,9 @@ export function summariseProfile(file: string, top = 15): ProfileReport {
 
 /** The newest .cpuprofile in a folder, if any. */
 export function latestProfile(dir: string): string | undefined {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   const last = files.at(-1);
   return last === undefined ? undefined : join(dir, last);
 }

@@ -125,7 +125,10 @@ export function refreshTable(r: RefreshLoadResult, f: RefreshFigures, plan: Plan
   const u = f.upstream;
   const refused = u.refusedExpired + u.refusedUnknown + u.refusedMissing;
   return [
-    table(['route', 'requests', 's', 'req/s', 'p50 ms', 'p99 ms'], [['keyway', String(r.requests), fixed(r.seconds), fixed(f.rps, 0), fixed(f.p50, 3), fixed(f.p99, 3)]]),
+    table(
+      ['route', 'requests', 's', 'req/s', 'p50 ms', 'p99 ms'],
+      [['keyway', String(r.requests), fixed(r.seconds), fixed(f.rps, 0), fixed(f.p50, 3), fixed(f.p99, 3)]],
+    ),
     `req/s ÷ s2 direct: ${ratio(f.ratioToS2Direct)} (÷ s2 through keyway: ${ratio(f.ratioToS2Keyway)})`,
     `access token: expires_in ${plan.tokenLifetimeS} s, refreshed ${plan.refreshSkewS} s early (refresh_skew), so each lasts ${f.tokenUseS} s: ${fixed(f.seconds)} s ÷ ${f.tokenUseS} s = ${fixed(f.expiries)} expiries in the window`,
     `token endpoint calls in the window: ${f.tokenCalls} (${f.tokenRefreshes} answered with new tokens); warm-up: ${f.warmup.tokenCalls} call(s) for the expired seed token`,
@@ -195,7 +198,11 @@ export function targetLines(s: SummaryInput): TargetLine[] {
     { target: 's5 new host: keyway adds <= 5 ms per host', measured: `${signed(s.s5.addedMsPerHost)} ms`, pass: s.s5.addedMsPerHost <= 5 },
     { target: 'keyway RSS after s2 <= 120 MiB', measured: `${fixed(s.rssAfterS2MiB, 1)} MiB`, pass: s.rssAfterS2MiB <= 120 },
     { target: 'keyway RSS after s5 <= 120 MiB', measured: `${fixed(s.rssAfterS5MiB, 1)} MiB`, pass: s.rssAfterS5MiB <= 120 },
-    { target: 'requests reaching the upstream through keyway without the credential == 0', measured: String(s.withoutCredential), pass: s.withoutCredential === 0 },
+    {
+      target: 'requests reaching the upstream through keyway without the credential == 0',
+      measured: String(s.withoutCredential),
+      pass: s.withoutCredential === 0,
+    },
     {
       target: 's6 refresh under load: req/s vs s2 direct (no target)',
       measured: `${ratio3(s.s6.ratioToS2Direct)} (${fixed(s.s6.rps, 0)} req/s)`,
@@ -207,7 +214,11 @@ export function targetLines(s: SummaryInput): TargetLine[] {
       measured: `${s.s6.tokenCalls} calls, ${fixed(s.s6.expiries, 1)} expiries`,
       pass: s.s6.onePerExpiry,
     },
-    { target: 's6 refresh under load: non-200 responses == 0', measured: String(s.s6.failures + s.s6.warmup.failures), pass: s.s6.failures + s.s6.warmup.failures === 0 },
+    {
+      target: 's6 refresh under load: non-200 responses == 0',
+      measured: String(s.s6.failures + s.s6.warmup.failures),
+      pass: s.s6.failures + s.s6.warmup.failures === 0,
+    },
   ];
 }
 

@@ -76,7 +76,9 @@ const childNodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) =>
 const childCli = argv.includes('--dist') ? builtCli() : undefined;
 /** Passed through to the keyway child, to compare runtime settings: KEYWAY_RUNTIME=as-is, MALLOC_* (glibc). */
 const childEnv = (): Record<string, string> =>
-  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('MALLOC_') || e[0] === 'KEYWAY_RUNTIME') && e[1] !== undefined));
+  Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('MALLOC_') || e[0] === 'KEYWAY_RUNTIME') && e[1] !== undefined),
+  );
 const plan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway.
 const BUDGET_MS = quick ? 45_000 : 150_000;
@@ -110,9 +112,19 @@ async function main(): Promise<number> {
   // s6: an oauth2 grant on its own host, refreshed at a local token endpoint that rotates tokens.
   const oauthClient = { id: 'keyway-bench', secret: `kwb-client-${randomBytes(16).toString('hex')}` };
   const seedRefreshToken = `kwb-rt-${randomBytes(24).toString('hex')}`;
-  tokenEndpoint = await startTokenEndpoint({ clientId: oauthClient.id, clientSecret: oauthClient.secret, initialRefreshToken: seedRefreshToken, lifetimeS: plan.s6.tokenLifetimeS });
+  tokenEndpoint = await startTokenEndpoint({
+    clientId: oauthClient.id,
+    clientSecret: oauthClient.secret,
+    initialRefreshToken: seedRefreshToken,
+    lifetimeS: plan.s6.tokenLifetimeS,
+  });
   upstream = await startBenchUpstream(secret, { host: OAUTH_HOST, check: tokenEndpoint.check });
-  const hosts = [MAIN_HOST, OAUTH_HOST, ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)), ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i))];
+  const hosts = [
+    MAIN_HOST,
+    OAUTH_HOST,
+    ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)),
+    ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i)),
+  ];
   child = await startKeywayChild({
     hosts,
     domains: ['*.bench.test'],
@@ -145,7 +157,9 @@ async function main(): Promise<number> {
   const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + BUDGET_MS };
 
   log(`keyway benchmark (${quick ? 'quick' : 'full'}: ${plan.rounds} round${plan.rounds > 1 ? 's' : ''}, medians)`);
-  log(`Node ${process.version}, ${cpus().length} CPUs, client undici; keyway child pid ${child.pid} on ${child.url}; upstream https://*.bench.test:${upstream.port} (127.0.0.1)`);
+  log(
+    `Node ${process.version}, ${cpus().length} CPUs, client undici; keyway child pid ${child.pid} on ${child.url}; upstream https://*.bench.test:${upstream.port} (127.0.0.1)`,
+  );
   log(`keyway child: node ${[...childNodeArgs, relative(process.cwd(), childCli ?? `${SRC_DIR}cli/main.ts`)].join(' ')} start`);
   log(`keyway child runs as: ${child.runtime()}`);
   if (cpuProf) log('--cpu-prof: the keyway child is being profiled, so its figures are slower than usual');
@@ -182,7 +196,9 @@ async function main(): Promise<number> {
   log(`keyway RSS after s5: ${fixed(memory['afterS5'].rssMiB, 1)} MiB (peak ${fixed(memory['afterS5'].peakMiB, 1)} MiB)`);
 
   const te = tokenEndpoint;
-  section(`s6: s2's load (${plan.s6.connections} kept-alive connections) on an oauth2 grant whose token expires every ${plan.s6.tokenLifetimeS} s (${OAUTH_HOST})`);
+  section(
+    `s6: s2's load (${plan.s6.connections} kept-alive connections) on an oauth2 grant whose token expires every ${plan.s6.tokenLifetimeS} s (${OAUTH_HOST})`,
+  );
   const s6Result = await s6RefreshUnderLoad(routes[1], ctx, plan.s6, { calls: () => te.counts.calls, refreshes: () => te.counts.refreshed });
   const s6 = refreshFigures(s6Result, plan.s6, s2, upstream.counts.oauth);
   log(refreshTable(s6Result, s6, plan.s6));

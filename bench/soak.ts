@@ -62,8 +62,14 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => process.exit(130));
   process.once('SIGTERM', () => process.exit(143));
 
-  say(`keyway soak: ${options.rate} req/s open loop for ${options.durationMs / 1000} s (after a ${WARMUP_MS / 1000} s warm-up), windows of ${options.windowMs / 1000} s`);
-  say(`machine: ${cpus().length} CPUs, load average ${loadavg().map((n) => n.toFixed(2)).join(' ')} at start (shared: figures are noisy)`);
+  say(
+    `keyway soak: ${options.rate} req/s open loop for ${options.durationMs / 1000} s (after a ${WARMUP_MS / 1000} s warm-up), windows of ${options.windowMs / 1000} s`,
+  );
+  say(
+    `machine: ${cpus().length} CPUs, load average ${loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')} at start (shared: figures are noisy)`,
+  );
   const report = await runSoak(
     { ...options, cli, warmupMs: WARMUP_MS },
     {
@@ -72,7 +78,10 @@ async function main(): Promise<number> {
     },
   );
   clearTimeout(watchdog);
-  if (options.json) process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadavgAtEnd: loadavg(), ...report }, null, 2)}\n`);
+  if (options.json)
+    process.stdout.write(
+      `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadavgAtEnd: loadavg(), ...report }, null, 2)}\n`,
+    );
   else say(summary(report));
   return report.pass ? 0 : 1;
 }

@@ -77,7 +77,10 @@ export function benchLeaf(extraNames: readonly string[] = []): { cert: string; k
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 2, value: '*.bench.test' }, { type: 2, value: 'bench.test' }, ...extraNames.map((value) => ({ type: 2, value }))] },
+    {
+      name: 'subjectAltName',
+      altNames: [{ type: 2, value: '*.bench.test' }, { type: 2, value: 'bench.test' }, ...extraNames.map((value) => ({ type: 2, value }))],
+    },
     { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyId(caCert) },
     { name: 'subjectKeyIdentifier' },
   ]);

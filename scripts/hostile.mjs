@@ -7,6 +7,12 @@ const argv = process.argv.slice(2);
 const long = argv.includes('--long');
 const suites = argv.filter((a) => a !== '--long').map((name) => `test/hostile/${name}`);
 const env = { ...process.env, KEYWAY_HOSTILE: long ? 'long' : 'short' };
-const args = ['vitest', 'run', '--reporter=verbose', ...(long ? ['--testTimeout=0', '--hookTimeout=120000', '--maxWorkers=1'] : []), ...(suites.length ? suites : ['test/hostile'])];
+const args = [
+  'vitest',
+  'run',
+  '--reporter=verbose',
+  ...(long ? ['--testTimeout=0', '--hookTimeout=120000', '--maxWorkers=1'] : []),
+  ...(suites.length ? suites : ['test/hostile']),
+];
 const run = spawnSync('npx', args, { stdio: 'inherit', env });
 process.exit(run.status ?? 1);

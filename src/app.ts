@@ -81,7 +81,10 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   // announced in data/proxy.json until every listener is up.
   const opened: Array<() => unknown> = [() => store.close()];
   const closeOpened = async () => {
-    for (const close of opened.splice(0).reverse()) await Promise.resolve().then(close).catch(() => undefined);
+    for (const close of opened.splice(0).reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => undefined);
   };
   try {
     return await startParts(options, env, logger, services, ca, opened, closeOpened, startedAt);
@@ -196,7 +199,8 @@ async function startParts(
   }
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
   const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
-  if (options.announce !== false) await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null, started_at: startedAt });
+  if (options.announce !== false)
+    await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null, started_at: startedAt });
 
   let stopping: Promise<void> | undefined;
   return {

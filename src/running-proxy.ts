@@ -85,7 +85,14 @@ export function isAlive(pid: number): boolean {
 export async function listenFailure(err: unknown, key: string, address: ListenAddress, file: string): Promise<KeywayError> {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${formatListen(address)} (${key})`;
-  const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the port is in use'
+      : code === 'EACCES'
+        ? 'permission denied'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no such local address'
+          : (err as Error).message;
   const running = findRunningProxy(file);
   const onThatPort = running && [running.proxy, running.admin].some((a) => a !== null && a.port === address.port);
   let holder = '';

@@ -7,7 +7,20 @@ const errorText = (errors: Record<string, number>): string => {
   return entries.length === 0 ? '0' : entries.map(([k, n]) => `${k} x${n}`).join('; ');
 };
 
-export const WINDOW_HEADER = ['window', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'lag p99 ms', 'in flight', 'refreshes', 'RSS MiB', 'fds', 'CPU % kw/bench', 'errors'];
+export const WINDOW_HEADER = [
+  'window',
+  'ok/s',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  'lag p99 ms',
+  'in flight',
+  'refreshes',
+  'RSS MiB',
+  'fds',
+  'CPU % kw/bench',
+  'errors',
+];
 
 export function windowRow(w: WindowReport): string[] {
   return [
@@ -62,7 +75,12 @@ export function summary(r: SoakReport): string {
       r.targets.map((t) => [t.name, t.pass ? 'met' : 'MISSED', t.detail]),
     ),
     '',
-    r.pass ? 'soak: every target met' : `soak: MISSED ${r.targets.filter((t) => !t.pass).map((t) => t.name).join(', ')}`,
+    r.pass
+      ? 'soak: every target met'
+      : `soak: MISSED ${r.targets
+          .filter((t) => !t.pass)
+          .map((t) => t.name)
+          .join(', ')}`,
   ];
   return lines.join('\n');
 }

@@ -80,7 +80,9 @@ const US_PER_MS = 1000;
 const newHistogram = (): RecordableHistogram => createHistogram({ lowest: 1, highest: 3_600_000_000, figures: 3 });
 const recordMs = (h: RecordableHistogram, ms: number) => h.record(Math.max(1, Math.round(ms * US_PER_MS)));
 const figuresOf = (h: RecordableHistogram): LatencyFigures =>
-  h.count === 0 ? { p50: Number.NaN, p99: Number.NaN, max: Number.NaN } : { p50: h.percentile(50) / US_PER_MS, p99: h.percentile(99) / US_PER_MS, max: h.max / US_PER_MS };
+  h.count === 0
+    ? { p50: Number.NaN, p99: Number.NaN, max: Number.NaN }
+    : { p50: h.percentile(50) / US_PER_MS, p99: h.percentile(99) / US_PER_MS, max: h.max / US_PER_MS };
 const addTo = (into: Record<string, number>, kind: string, n = 1): void => {
   into[kind] = (into[kind] ?? 0) + n;
 };
@@ -204,10 +206,13 @@ export async function runOpenLoop(plan: LoadPlan): Promise<LoadResult> {
   const armWindow = () => {
     const boundary = (current.index + 1) * plan.windowMs;
     if (boundary >= plan.durationMs) return;
-    windowTimer = setTimeout(() => {
-      closeWindow(boundary);
-      armWindow();
-    }, Math.max(0, t0 + boundary - performance.now()));
+    windowTimer = setTimeout(
+      () => {
+        closeWindow(boundary);
+        armWindow();
+      },
+      Math.max(0, t0 + boundary - performance.now()),
+    );
   };
   armWindow();
 

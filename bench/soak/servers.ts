@@ -76,7 +76,15 @@ export async function startServers(setup: ServersSetup): Promise<Servers> {
       worker.postMessage({ type, id } satisfies ServersRequest);
     });
   const zero: Counts = {
-    upstream: { total: 0, viaKeyway: 0, withoutCredential: 0, withoutCredentialViaKeyway: 0, connectionsDirect: 0, connectionsViaKeyway: 0, oauth: { total: 0, okCurrent: 0, okPrevious: 0, refusedExpired: 0, refusedUnknown: 0, refusedMissing: 0 } },
+    upstream: {
+      total: 0,
+      viaKeyway: 0,
+      withoutCredential: 0,
+      withoutCredentialViaKeyway: 0,
+      connectionsDirect: 0,
+      connectionsViaKeyway: 0,
+      oauth: { total: 0, okCurrent: 0, okPrevious: 0, refusedExpired: 0, refusedUnknown: 0, refusedMissing: 0 },
+    },
     token: { calls: 0, refreshed: 0, invalidGrant: 0, invalidClient: 0, otherErrors: 0 },
   };
 

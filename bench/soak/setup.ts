@@ -67,7 +67,13 @@ export async function startWorld(options: WorldOptions): Promise<World> {
         {
           args: ['secrets', 'set', 'oauth', '--stdin'],
           // Already expired: the first request refreshes it.
-          stdin: JSON.stringify({ clientId: client.id, clientSecret: client.secret, refreshToken: seedRefreshToken, accessToken: `kws-expired-${randomBytes(16).toString('hex')}`, expiresAt: Date.now() - 1000 }),
+          stdin: JSON.stringify({
+            clientId: client.id,
+            clientSecret: client.secret,
+            refreshToken: seedRefreshToken,
+            accessToken: `kws-expired-${randomBytes(16).toString('hex')}`,
+            expiresAt: Date.now() - 1000,
+          }),
         },
       ],
     });

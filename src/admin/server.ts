@@ -53,7 +53,12 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
-  hostAllowed = adminHostGuard({ address: address.address, port: address.port, configuredHost: options.listen.host, allowedHosts: options.services.config.admin.allowed_hosts });
+  hostAllowed = adminHostGuard({
+    address: address.address,
+    port: address.port,
+    configuredHost: options.listen.host,
+    allowedHosts: options.services.config.admin.allowed_hosts,
+  });
   let closing: Promise<void> | undefined;
   return {
     address,
@@ -88,7 +93,10 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   if (req.method === 'GET' && path === '/api/status') return send(res, 200, statusOf(options));
   if (req.method === 'GET' && path === '/api/grants') return send(res, 200, { grants: listGrants(options.services) });
   if (req.method === 'GET' && path === '/api/agents') {
-    const agents = options.agents().list().map((a) => ({ id: a.id, source: a.source, grants: a.grants ? [...a.grants] : null }));
+    const agents = options
+      .agents()
+      .list()
+      .map((a) => ({ id: a.id, source: a.source, grants: a.grants ? [...a.grants] : null }));
     return send(res, 200, { agents });
   }
   return send(res, 404, { error: { code: 'not_found', message: `no admin route ${req.method} ${path}` } });
@@ -126,7 +134,12 @@ function offeredToken(req: IncomingMessage): string {
  */
 function refuseHost(res: ServerResponse): void {
   const message = 'the admin API answers only to its own address (such as 127.0.0.1:PORT or localhost:PORT) in Host; this blocks DNS rebinding';
-  send(res, 403, { error: { code: 'host_not_allowed', message, grant: null, hint: 'use the address in data/proxy.json, or list the name in admin.allowed_hosts' } }, { 'x-keyway-error': 'host_not_allowed', connection: 'close' });
+  send(
+    res,
+    403,
+    { error: { code: 'host_not_allowed', message, grant: null, hint: 'use the address in data/proxy.json, or list the name in admin.allowed_hosts' } },
+    { 'x-keyway-error': 'host_not_allowed', connection: 'close' },
+  );
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

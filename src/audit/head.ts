@@ -11,11 +11,7 @@ export interface ChainHead {
   hash: string;
 }
 
-export type HeadState =
-  | { kind: 'missing' }
-  | { kind: 'unreadable' }
-  | { kind: 'bad_mac'; head: ChainHead }
-  | { kind: 'ok'; head: ChainHead };
+export type HeadState = { kind: 'missing' } | { kind: 'unreadable' } | { kind: 'bad_mac'; head: ChainHead } | { kind: 'ok'; head: ChainHead };
 
 export function headMac(key: Buffer, head: ChainHead): string {
   return createHmac('sha256', key).update(`${head.seq}:${head.hash}`).digest('hex');

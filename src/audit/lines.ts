@@ -75,12 +75,7 @@ export interface TailLines {
  * The last `count` lines of the first `size` bytes of an open file, read backwards in chunks so the
  * cost does not grow with the file. `maxBytes` bounds the scan when lines are unexpectedly long.
  */
-export async function readLastLines(
-  fh: FileHandle,
-  size: number,
-  count: number,
-  maxBytes = 4 * 1024 * 1024,
-): Promise<TailLines> {
+export async function readLastLines(fh: FileHandle, size: number, count: number, maxBytes = 4 * 1024 * 1024): Promise<TailLines> {
   if (size === 0 || count <= 0) return { lines: [], endsWithNewline: true };
   const chunks: Buffer[] = [];
   let pos = size;

@@ -146,7 +146,11 @@ async function loadState(read: () => Promise<HeadState>, what: string): Promise<
 }
 
 /** Feed every line of one file to the checker; returns how many lines it had and its first seq. */
-async function feedFile(checker: ChainChecker, path: string, tag: string | undefined): Promise<{ lines: number; firstSeq: number | undefined; firstLine: number }> {
+async function feedFile(
+  checker: ChainChecker,
+  path: string,
+  tag: string | undefined,
+): Promise<{ lines: number; firstSeq: number | undefined; firstLine: number }> {
   let n = 0;
   let firstSeq: number | undefined;
   let firstLine = 0;

@@ -314,4 +314,3 @@ function errCode(err: unknown): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === 'string' ? code : 'unknown error';
 }
-

@@ -29,7 +29,10 @@ export class Args {
   strings(name: string): string[] {
     const v = this.#values[name];
     const all = Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
-    return all.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+    return all
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   /** Every value of a flag given several times, each as given (no comma splitting: -H values). */
@@ -44,7 +47,12 @@ export class Args {
 
   list(name: string): string[] | undefined {
     const v = this.string(name);
-    return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+    return v === undefined
+      ? undefined
+      : v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
   }
 
   get json(): boolean {

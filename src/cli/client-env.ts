@@ -49,10 +49,7 @@ export function checkCaFiles(config: Config): void {
   const certs = resolve(config.home, 'certs');
   const missing = ['ca.pem', 'bundle.pem'].filter((name) => !existsSync(resolve(certs, name)));
   if (missing.length === 0) return;
-  throw new KeywayError(
-    'not_found',
-    `no CA yet in ${certs} (${missing.join(', ')} missing): run \`keyway init\` or \`keyway start\` on this home first`,
-  );
+  throw new KeywayError('not_found', `no CA yet in ${certs} (${missing.join(', ')} missing): run \`keyway init\` or \`keyway start\` on this home first`);
 }
 
 /** An agent's key for `env`/`run`: KEYWAY_AGENT_KEY, or the reference in the config. */
@@ -130,7 +127,12 @@ export function placeholderNames(grants: readonly PlaceholderGrant[]): string[] 
  * it can be opened without side effects, the store. Revoked grants are left out. `warn` hears why
  * the store was not read, if it exists and could not be.
  */
-export async function grantsForAgent(config: Config, agentId: string | undefined, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<PlaceholderGrant[]> {
+export async function grantsForAgent(
+  config: Config,
+  agentId: string | undefined,
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
+): Promise<PlaceholderGrant[]> {
   const grants = new Map<string, PlaceholderGrant>();
   for (const [id, g] of Object.entries(config.grants)) grants.set(id, { id, type: g.type, domains: g.domains.map((d) => d.text), provider: g.provider });
   let allowed: readonly string[] | undefined = agentId === undefined ? undefined : config.agents[agentId]?.grants;
@@ -166,7 +168,8 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
 async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<Store | undefined> {
   const paths = keywayPaths(config);
   if (!existsSync(paths.store)) return undefined;
-  const keyAtHand = env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined || existsSync(resolve(paths.dataDir, MASTER_KEY_FILENAME));
+  const keyAtHand =
+    env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined || existsSync(resolve(paths.dataDir, MASTER_KEY_FILENAME));
   if (!keyAtHand) {
     warn('placeholders for grants in the store skipped: no master key (set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE)');
     return undefined;

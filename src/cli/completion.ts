@@ -61,9 +61,7 @@ function quoted(text: string, shell: Shell): string {
 }
 
 function bashScript(commands: readonly CompletionCommand[]): string {
-  const cases = commands
-    .map((c) => `    ${c.name}) subs=${quoted(words(c.subcommands), 'bash')}; flags="$flags ${words(c.flags)}" ;;`)
-    .join('\n');
+  const cases = commands.map((c) => `    ${c.name}) subs=${quoted(words(c.subcommands), 'bash')}; flags="$flags ${words(c.flags)}" ;;`).join('\n');
   return `# keyway completion for bash. Load it with: eval "$(keyway completion bash)"
 # or save it as ~/.local/share/bash-completion/completions/keyway
 _keyway() {
@@ -138,7 +136,9 @@ function fishScript(commands: readonly CompletionCommand[]): string {
     const when = `'__fish_seen_subcommand_from ${c.name}'`;
     if (c.subcommands.length > 0) {
       // Only as the word right after the command: `keyway grants show ID` offers no more subcommands.
-      lines.push(`complete -c keyway -n ${quoted(`__fish_seen_subcommand_from ${c.name}; and test (count (commandline -opc)) -eq 2`, 'fish')} -a ${quoted(words(c.subcommands), 'fish')}`);
+      lines.push(
+        `complete -c keyway -n ${quoted(`__fish_seen_subcommand_from ${c.name}; and test (count (commandline -opc)) -eq 2`, 'fish')} -a ${quoted(words(c.subcommands), 'fish')}`,
+      );
     }
     for (const f of c.flags) lines.push(`complete -c keyway -n ${when} -l ${f.slice(2)}${PATH_FLAGS.includes(f) ? ' -r -F' : ''}`);
   }

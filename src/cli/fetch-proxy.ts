@@ -28,7 +28,12 @@ export interface AgentCredentials {
   key: string;
 }
 
-export async function openFetchProxy(config: Config, configFile: string | undefined, agent: AgentCredentials | undefined, env: NodeJS.ProcessEnv): Promise<FetchProxy> {
+export async function openFetchProxy(
+  config: Config,
+  configFile: string | undefined,
+  agent: AgentCredentials | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<FetchProxy> {
   const paths = keywayPaths(config);
   const caPath = join(paths.certsDir, 'ca.pem');
   // A one-request proxy must not set keyway up as a side effect (a CA, a key, a store).

@@ -18,28 +18,48 @@ export interface CommandEntry {
 export const COMMANDS: CommandEntry[] = [
   { name: 'start', summary: 'run the proxy and the admin API', load: async () => (await import('./commands/start.ts')).start },
   { name: 'init', summary: 'make the config, CA and master key where missing', load: async () => (await import('./commands/init.ts')).init },
-  { name: 'status', summary: 'is a proxy running for this home: pid, addresses, uptime, counts', load: async () => (await import('./commands/status.ts')).status },
+  {
+    name: 'status',
+    summary: 'is a proxy running for this home: pid, addresses, uptime, counts',
+    load: async () => (await import('./commands/status.ts')).status,
+  },
   { name: 'stop', summary: 'stop the proxy running for this home, gracefully', load: async () => (await import('./commands/stop.ts')).stop },
   { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
   { name: 'run', summary: 'run a command with those variables set', load: async () => (await import('./commands/env.ts')).run },
-  { name: 'doctor', summary: 'check the CA, the proxy, and that curl, node, python and git go through keyway', load: async () => (await import('./commands/doctor/index.ts')).doctor },
+  {
+    name: 'doctor',
+    summary: 'check the CA, the proxy, and that curl, node, python and git go through keyway',
+    load: async () => (await import('./commands/doctor/index.ts')).doctor,
+  },
   { name: 'ca', summary: "print the CA's path and fingerprint", load: async () => (await import('./commands/ca.ts')).ca },
   { name: 'grants', summary: 'list, show, add and remove grants', load: async () => (await import('./commands/grants.ts')).grants },
   { name: 'secrets', summary: "set a grant's secret", load: async () => (await import('./commands/secrets.ts')).secrets },
-  { name: 'connect', summary: 'connect an OAuth account (browser or device code) and store it as a grant', load: async () => (await import('./commands/connect.ts')).connect },
+  {
+    name: 'connect',
+    summary: 'connect an OAuth account (browser or device code) and store it as a grant',
+    load: async () => (await import('./commands/connect.ts')).connect,
+  },
   { name: 'oauth', summary: 'print a consent URL (with PKCE) for an OAuth flow run elsewhere', load: async () => (await import('./commands/oauth.ts')).oauth },
   { name: 'refresh', summary: "refresh an OAuth grant's token now", load: async () => (await import('./commands/refresh.ts')).refresh },
   { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },
   { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
-  { name: 'fetch', summary: 'send one request through keyway and print the response body', load: async () => (await import('./commands/fetch.ts')).fetchCommand },
-  { name: 'completion', summary: 'print a shell completion script (bash, zsh or fish)', load: async () => (await import('./commands/completion.ts')).completion },
+  {
+    name: 'fetch',
+    summary: 'send one request through keyway and print the response body',
+    load: async () => (await import('./commands/fetch.ts')).fetchCommand,
+  },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script (bash, zsh or fish)',
+    load: async () => (await import('./commands/completion.ts')).completion,
+  },
 ];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
-    'keyway: a local proxy that puts credentials on an agent\'s requests, so the agent never holds them.',
+    "keyway: a local proxy that puts credentials on an agent's requests, so the agent never holds them.",
     '',
     'usage: keyway COMMAND [options]   (every command takes --help, --json, --home DIR, --config FILE)',
     '       keyway --version',
@@ -82,4 +102,3 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     return 1;
   }
 }
-

@@ -21,7 +21,11 @@ export function printTable(io: CommandIO, rows: Array<Record<string, unknown>>, 
   }
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   io.out(line(columns.map((c) => c.toUpperCase())));
   for (const row of rows) io.out(line(columns.map((c) => cell(row[c]))));
 }

@@ -8,7 +8,9 @@ import { reexecWithProxyRuntime } from './proxy-runtime.ts';
 // import (undici needs zlib's zstd); one line saying what to do is kinder.
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 if (nodeMajor < 22) {
-  process.stderr.write(`keyway needs Node.js 22 or later, but the node on PATH is ${process.version} (${process.execPath}); install Node 22+ and put it first on PATH\n`);
+  process.stderr.write(
+    `keyway needs Node.js 22 or later, but the node on PATH is ${process.version} (${process.execPath}); install Node 22+ and put it first on PATH\n`,
+  );
   process.exit(1);
 }
 

@@ -42,7 +42,8 @@ export async function lookUpProxy(home: string): Promise<ProxyLookup> {
   if (proxy.admin === null) return { state: 'running', proxy, live: undefined, why: 'the admin API is disabled (admin.enabled: false)' };
   // A listener's address is always an IP: a name here was not written by keyway, and the token is
   // not sent through a DNS lookup to wherever that name points.
-  if (isIP(proxy.admin.host) === 0) return { state: 'running', proxy, live: undefined, why: `data/proxy.json names the admin API by a host name (${proxy.admin.host}), not an address` };
+  if (isIP(proxy.admin.host) === 0)
+    return { state: 'running', proxy, live: undefined, why: `data/proxy.json names the admin API by a host name (${proxy.admin.host}), not an address` };
   let token: string;
   try {
     token = (await readFile(files.adminToken, 'utf8')).trim();
@@ -51,7 +52,8 @@ export async function lookUpProxy(home: string): Promise<ProxyLookup> {
   }
   try {
     const live = await getStatus(proxy.admin, token);
-    if (live.pid !== proxy.pid) return { state: 'running', proxy, live: undefined, why: `the admin API at ${reachable(proxy.admin)} is keyway pid ${live.pid}, not ${proxy.pid}` };
+    if (live.pid !== proxy.pid)
+      return { state: 'running', proxy, live: undefined, why: `the admin API at ${reachable(proxy.admin)} is keyway pid ${live.pid}, not ${proxy.pid}` };
     return { state: 'running', proxy, live, why: undefined };
   } catch (err) {
     return { state: 'running', proxy, live: undefined, why: `the admin API at ${reachable(proxy.admin)} did not answer: ${(err as Error).message}` };
@@ -62,19 +64,23 @@ function getStatus(admin: ListenAddress, token: string): Promise<LiveStatus> {
   const address = reachable(admin);
   return new Promise((resolve, reject) => {
     // agent: false and a plain node:http request: no proxy variable the user set (keyway env) applies.
-    const req = http.request(`http://${address}/api/status`, { method: 'GET', agent: false, timeout: ADMIN_TIMEOUT_MS, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as LiveStatus);
-        } catch {
-          reject(new Error('not JSON'));
-        }
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      `http://${address}/api/status`,
+      { method: 'GET', agent: false, timeout: ADMIN_TIMEOUT_MS, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as LiveStatus);
+          } catch {
+            reject(new Error('not JSON'));
+          }
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer in ${ADMIN_TIMEOUT_MS / 1000}s`)));
     req.on('error', reject);
     req.end();

@@ -23,7 +23,7 @@ export function banner(running: RunningKeyway): string[] {
     lines.push(
       'No grants yet. Add one (in another terminal):',
       '  keyway grants add github --type bearer --domains api.github.com',
-      "  printf '%s' \"$GITHUB_TOKEN\" | keyway secrets set github --stdin",
+      '  printf \'%s\' "$GITHUB_TOKEN" | keyway secrets set github --stdin',
       '  or connect an OAuth account: keyway connect google',
       '',
     );

@@ -8,13 +8,11 @@ import { configSchema } from './schema.ts';
 import { defaultConfigPath, type Config } from './paths.ts';
 export type { Config } from './paths.ts';
 
-
 export interface LoadConfigOptions {
   home: string;
   /** An explicit --config; otherwise `home/config/keyway.yaml` if it exists. */
   file?: string | undefined;
 }
-
 
 export function loadConfig({ home, file }: LoadConfigOptions): Config {
   const path = file === undefined ? defaultConfigPath(home) : resolve(home, file);

@@ -84,7 +84,10 @@ const httpsUrl = z.string().refine(
 );
 
 const injectSchema = z.strictObject({
-  header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name').optional(),
+  header: z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name')
+    .optional(),
   format: z.string().includes('{secret}', { message: 'must contain {secret}' }).optional(),
   query: z.string().min(1).optional(),
 });
@@ -153,12 +156,27 @@ const ruleSchema = z
       .optional(),
     hours: z
       .string()
-      .check(messageCheck((text) => { const parsed = parseHours(text); return typeof parsed === 'string' ? parsed : undefined; }))
+      .check(
+        messageCheck((text) => {
+          const parsed = parseHours(text);
+          return typeof parsed === 'string' ? parsed : undefined;
+        }),
+      )
       .optional(),
-    days: z.array(z.enum(WEEKDAYS)).refine((list) => list.length > 0, 'expected at least one day (leave days out for every day)').optional(),
+    days: z
+      .array(z.enum(WEEKDAYS))
+      .refine((list) => list.length > 0, 'expected at least one day (leave days out for every day)')
+      .optional(),
     tz: z.string().check(messageCheck(timeZoneError)).optional(),
     sources: z
-      .array(z.string().check(messageCheck((text) => { const parsed = parseCidr(text); return typeof parsed === 'string' ? parsed : undefined; })))
+      .array(
+        z.string().check(
+          messageCheck((text) => {
+            const parsed = parseCidr(text);
+            return typeof parsed === 'string' ? parsed : undefined;
+          }),
+        ),
+      )
       .refine((list) => list.length > 0, 'expected at least one address range (leave sources out for any)')
       .optional(),
     max_body: z
@@ -216,8 +234,7 @@ const timeoutsSchema = z.strictObject({
   upstream: positiveDuration.optional(),
 });
 
-const slugRecord = <T extends z.ZodType>(value: T) =>
-  z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -'), value).default({});
+const slugRecord = <T extends z.ZodType>(value: T) => z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -'), value).default({});
 
 export const configSchema = z.strictObject({
   proxy: z
@@ -247,7 +264,9 @@ export const configSchema = z.strictObject({
       listen: listen.default({ host: '127.0.0.1', port: 8788 }),
       enabled: z.boolean().default(true),
       // Host names (optionally :port) the admin API also answers to, beyond its own address (DNS rebinding guard).
-      allowed_hosts: z.array(z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/, 'a host name or address, optionally with :port')).default([]),
+      allowed_hosts: z
+        .array(z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/, 'a host name or address, optionally with :port'))
+        .default([]),
     })
     .prefault({}),
   audit: z

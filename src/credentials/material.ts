@@ -52,7 +52,10 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new KeywayError('usage', type === 'basic' ? 'a basic secret is username:password or a JSON object {"username","password"}' : `a ${type} secret is a JSON object`);
+    throw new KeywayError(
+      'usage',
+      type === 'basic' ? 'a basic secret is username:password or a JSON object {"username","password"}' : `a ${type} secret is a JSON object`,
+    );
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', `a ${type} secret is a JSON object`);
   const obj: Record<string, unknown> = {};

@@ -12,19 +12,27 @@ export interface DeviceAuthorization {
 }
 
 /** RFC 8628 3.1-3.2: ask for a device code and the user code to show. */
-export async function startDeviceAuthorization(url: string, endpoint: TokenEndpoint, scopes: readonly string[], dispatcher?: Dispatcher): Promise<DeviceAuthorization> {
+export async function startDeviceAuthorization(
+  url: string,
+  endpoint: TokenEndpoint,
+  scopes: readonly string[],
+  dispatcher?: Dispatcher,
+): Promise<DeviceAuthorization> {
   const body = new URLSearchParams();
   if (endpoint.clientId !== undefined) body.set('client_id', endpoint.clientId);
   if (scopes.length > 0) body.set('scope', scopes.join(' '));
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (endpoint.clientAuth === 'basic' && endpoint.clientId !== undefined && endpoint.clientSecret !== undefined) {
-    headers['authorization'] = `Basic ${Buffer.from(`${encodeURIComponent(endpoint.clientId)}:${encodeURIComponent(endpoint.clientSecret)}`).toString('base64')}`;
+    headers['authorization'] =
+      `Basic ${Buffer.from(`${encodeURIComponent(endpoint.clientId)}:${encodeURIComponent(endpoint.clientSecret)}`).toString('base64')}`;
   } else if (endpoint.clientSecret !== undefined) {
     body.set('client_secret', endpoint.clientSecret);
   }
-  const response = await requestUrl(url, { method: 'POST', headers, body: body.toString(), dispatcher, signal: AbortSignal.timeout(15_000) }).catch((err: unknown) => {
-    throw new KeywayError('usage', `the device authorization endpoint ${safeOrigin(url)} could not be reached`, { cause: err });
-  });
+  const response = await requestUrl(url, { method: 'POST', headers, body: body.toString(), dispatcher, signal: AbortSignal.timeout(15_000) }).catch(
+    (err: unknown) => {
+      throw new KeywayError('usage', `the device authorization endpoint ${safeOrigin(url)} could not be reached`, { cause: err });
+    },
+  );
   const json = (await response.body.json().catch(() => undefined)) as Record<string, unknown> | undefined;
   if (response.statusCode !== 200 || typeof json?.['device_code'] !== 'string' || typeof json['user_code'] !== 'string') {
     const error = typeof json?.['error'] === 'string' ? ` (${String(json['error']).replace(/[^\w.-]/g, '')})` : '';
@@ -48,14 +56,22 @@ export async function startDeviceAuthorization(url: string, endpoint: TokenEndpo
  * `authorization_pending` waits, `slow_down` adds 5 s to the interval, `expired_token` and
  * `access_denied` end the flow.
  */
-export async function pollDeviceToken(endpoint: TokenEndpoint, device: DeviceAuthorization, options: { dispatcher?: Dispatcher | undefined; timeoutMs: number; sleep?: (ms: number) => Promise<void> }): Promise<TokenSet> {
+export async function pollDeviceToken(
+  endpoint: TokenEndpoint,
+  device: DeviceAuthorization,
+  options: { dispatcher?: Dispatcher | undefined; timeoutMs: number; sleep?: (ms: number) => Promise<void> },
+): Promise<TokenSet> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let interval = device.intervalMs;
   for (;;) {
     if (Date.now() >= device.expiresAt) throw new KeywayError('usage', 'the device code expired before it was approved; run connect again');
     await sleep(interval);
     try {
-      return await requestToken(endpoint, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.deviceCode }, { timeoutMs: options.timeoutMs, dispatcher: options.dispatcher });
+      return await requestToken(
+        endpoint,
+        { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.deviceCode },
+        { timeoutMs: options.timeoutMs, dispatcher: options.dispatcher },
+      );
     } catch (err) {
       if (!(err instanceof TokenEndpointError)) throw err;
       if (err.oauthError === 'authorization_pending') continue;

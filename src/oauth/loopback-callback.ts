@@ -31,7 +31,9 @@ export async function startLoopbackCallback(options: { state: string; port?: num
       return;
     }
     if (url.searchParams.get('state') !== options.state) {
-      res.writeHead(400, { 'content-type': 'text/html' }).end(PAGE('keyway: wrong state', 'This callback does not belong to the running sign-in. Nothing was stored.'));
+      res
+        .writeHead(400, { 'content-type': 'text/html' })
+        .end(PAGE('keyway: wrong state', 'This callback does not belong to the running sign-in. Nothing was stored.'));
       return;
     }
     const error = url.searchParams.get('error');
@@ -46,7 +48,10 @@ export async function startLoopbackCallback(options: { state: string; port?: num
   });
   server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
-  const timer = setTimeout(() => settle?.reject(new KeywayError('usage', `no authorization arrived within ${Math.round(options.timeoutMs / 1000)} s`)), options.timeoutMs);
+  const timer = setTimeout(
+    () => settle?.reject(new KeywayError('usage', `no authorization arrived within ${Math.round(options.timeoutMs / 1000)} s`)),
+    options.timeoutMs,
+  );
   timer.unref();
   const { port } = server.address() as AddressInfo;
   return {

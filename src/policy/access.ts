@@ -64,11 +64,9 @@ export class GrantRouter<G extends RoutedGrant = RoutedGrant> {
       // Refused rather than tunnelled: a host that a grant covers is one the user chose to guard.
       return {
         kind: 'refuse',
-        error: new ProxyError(
-          'host_not_allowed',
-          `agent "${agent.id}" may not use the grant covering ${host} (${covering.map((g) => g.id).join(', ')})`,
-          { hint: `add the grant to agent "${agent.id}"` },
-        ),
+        error: new ProxyError('host_not_allowed', `agent "${agent.id}" may not use the grant covering ${host} (${covering.map((g) => g.id).join(', ')})`, {
+          hint: `add the grant to agent "${agent.id}"`,
+        }),
       };
     }
     return { kind: 'intercept', candidates: usable };

@@ -53,9 +53,21 @@ export function compileGlob(pattern: string): PathGlob | string {
   }
   return {
     source: pattern,
-    matches: (path) => matchSegments(segments, splitSegments(path).map((p) => [p])),
-    matchesParts: (parts) => matchSegments(segments, parts.map((p) => [p])),
-    matchesLoosely: (parts) => matchSegments(loose, parts.map((p, i) => looseForms(p, i === parts.length - 1))),
+    matches: (path) =>
+      matchSegments(
+        segments,
+        splitSegments(path).map((p) => [p]),
+      ),
+    matchesParts: (parts) =>
+      matchSegments(
+        segments,
+        parts.map((p) => [p]),
+      ),
+    matchesLoosely: (parts) =>
+      matchSegments(
+        loose,
+        parts.map((p, i) => looseForms(p, i === parts.length - 1)),
+      ),
   };
 }
 

@@ -46,8 +46,10 @@ export function configRanges(cidr: string): Array<IpRange> | string {
   if (!address) return `"${cidr}" is not an address`;
   const given: IpRange = { address, prefix: parsed.prefix, label: undefined };
   if (address.version === 4) return [given];
-  if (parsed.prefix <= 96 && inRange(MAPPED_PREFIX.address, given)) return [given, { address: { version: 4, bytes: new Uint8Array(4) }, prefix: 0, label: undefined }];
-  if (parsed.prefix > 96 && inRange(address, MAPPED_PREFIX)) return [given, { address: { version: 4, bytes: address.bytes.slice(12) }, prefix: parsed.prefix - 96, label: undefined }];
+  if (parsed.prefix <= 96 && inRange(MAPPED_PREFIX.address, given))
+    return [given, { address: { version: 4, bytes: new Uint8Array(4) }, prefix: 0, label: undefined }];
+  if (parsed.prefix > 96 && inRange(address, MAPPED_PREFIX))
+    return [given, { address: { version: 4, bytes: address.bytes.slice(12) }, prefix: parsed.prefix - 96, label: undefined }];
   return [given];
 }
 

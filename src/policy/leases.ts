@@ -126,7 +126,14 @@ export function revokeLease(agent: LeaseTerms, grantId: string, existing: LeaseR
   const expiresAt = existing ? validIso(existing.expires_at) : null;
   // Keep an earlier expiry: the record should say the lease ended at the first of the two.
   const ended = expiresAt !== null && Date.parse(expiresAt) < now.getTime() ? expiresAt : stamp;
-  return { agent: agent.id, grant: grantId, granted_at: existing?.granted_at ?? stamp, renewed_at: existing?.renewed_at ?? null, expires_at: ended, revoked_at: stamp };
+  return {
+    agent: agent.id,
+    grant: grantId,
+    granted_at: existing?.granted_at ?? stamp,
+    renewed_at: existing?.renewed_at ?? null,
+    expires_at: ended,
+    revoked_at: stamp,
+  };
 }
 
 function validIso(text: string | undefined): string | null {

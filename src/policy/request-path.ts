@@ -25,7 +25,7 @@
 // (glob.ts), so `/Admin.json;x=1` is refused by a deny on `/admin/**`.
 
 export type NormalisedTarget =
-  | { ok: true; /** Canonical path, as sent upstream. */ path: string; /** `''` or `?…`, unchanged. */ query: string }
+  | { ok: true /** Canonical path, as sent upstream. */; path: string /** `''` or `?…`, unchanged. */; query: string }
   | { ok: false; reason: string };
 
 interface Segment {
@@ -111,7 +111,12 @@ function parsePath(rawPath: string): { path: string; segments: Segment[] } | str
 function vanishes(text: string): boolean {
   // Fast answer for the usual segment: it starts with a character no server trims or drops.
   if (/^[A-Za-z0-9_~\-!$&'()*+,=:@%]/.test(text)) return false;
-  return text.normalize('NFKC').split(';')[0]!.replace(/[\s.]+$/u, '') === '';
+  return (
+    text
+      .normalize('NFKC')
+      .split(';')[0]!
+      .replace(/[\s.]+$/u, '') === ''
+  );
 }
 
 const ENCODED_SLASH = -1;

@@ -92,7 +92,12 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
     conditions.push(methodCondition(new Set(config.methods)));
   }
   if (config.paths !== undefined) {
-    conditions.push(pathCondition(config.paths.map((p) => checked('paths', compileGlob(p))), config.deny));
+    conditions.push(
+      pathCondition(
+        config.paths.map((p) => checked('paths', compileGlob(p))),
+        config.deny,
+      ),
+    );
   }
   if (config.hours !== undefined || config.days !== undefined || config.tz !== undefined) {
     const window = compileTimeWindow({ hours: config.hours, days: config.days, tz: config.tz });
@@ -125,7 +130,10 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
       // An undeclared size passes here; the caller enforces maxBodyBytes on the stream.
       holds: (r) => r.bodyBytes === undefined || r.bodyBytes <= cap,
       failure: (r) => `a body of ${r.bodyBytes ?? '?'} bytes exceeds max_body ${config.max_body} (${cap} bytes)`,
-      success: (r) => (r.bodyBytes === undefined ? `the body size is not declared (max_body ${config.max_body})` : `a body of ${r.bodyBytes} bytes is within ${config.max_body}`),
+      success: (r) =>
+        r.bodyBytes === undefined
+          ? `the body size is not declared (max_body ${config.max_body})`
+          : `a body of ${r.bodyBytes} bytes is within ${config.max_body}`,
     });
   }
 
@@ -172,9 +180,7 @@ function pathCondition(globs: readonly PathGlob[], deny: boolean): Condition {
   const holds = (r: PolicyRequest) => {
     const readings = pathReadings(r.path);
     if (readings === undefined) return deny;
-    return deny
-      ? readings.some((parts) => globs.some((g) => g.matchesLoosely(parts)))
-      : readings.every((parts) => globs.some((g) => g.matchesParts(parts)));
+    return deny ? readings.some((parts) => globs.some((g) => g.matchesLoosely(parts))) : readings.every((parts) => globs.some((g) => g.matchesParts(parts)));
   };
   return {
     label: list,
@@ -197,7 +203,11 @@ export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
   if (denial && denial.mode === 'enforce' && agentEnforces) return refuse(denial.name, denialReason, true);
 
   // 2. Where there are allow rules, one must match.
-  const allowed = checkAllowRules(policy, rules.filter((r) => !r.deny), request);
+  const allowed = checkAllowRules(
+    policy,
+    rules.filter((r) => !r.deny),
+    request,
+  );
   if (!allowed.ok && allowed.enforced && agentEnforces) return refuse(allowed.rule, allowed.reason, true);
 
   // 3. Refusals that warn mode only reports: the deny rule first, as the more specific one.
@@ -224,7 +234,9 @@ function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: 
   }
   const only = allows.length === 1 ? allows[0] : undefined;
   const rule = only ? only.name : `agents.${policy.agentId}.rules[${allows.map((r) => r.index).join(',')}]`;
-  const why = only ? only.explain(request) : `no allow rule for grant ${request.grant} matches: ${allows.map((r) => `rules[${r.index}]: ${r.explain(request)}`).join('; ')}`;
+  const why = only
+    ? only.explain(request)
+    : `no allow rule for grant ${request.grant} matches: ${allows.map((r) => `rules[${r.index}]: ${r.explain(request)}`).join('; ')}`;
   return {
     ok: false,
     rule,

@@ -44,7 +44,11 @@ export function localClock(tz: string): ((now: Date) => LocalTime) | string {
   };
 }
 
-export function compileTimeWindow(options: { hours?: string | undefined; days?: readonly Weekday[] | undefined; tz?: string | undefined }): TimeWindow | { key: 'hours' | 'days' | 'tz'; message: string } {
+export function compileTimeWindow(options: {
+  hours?: string | undefined;
+  days?: readonly Weekday[] | undefined;
+  tz?: string | undefined;
+}): TimeWindow | { key: 'hours' | 'days' | 'tz'; message: string } {
   const tz = options.tz ?? 'UTC';
   const clock = localClock(tz);
   if (typeof clock === 'string') return { key: 'tz', message: clock };

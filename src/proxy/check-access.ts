@@ -49,9 +49,14 @@ export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, a
     draft.event.policy = 'warn';
     runtime.logger.warn({ agent: agent.id, grant: grant.id, rule: warned.verdict.rule }, 'a rule in warn mode would refuse this request');
   }
-  const caps = verdicts.map((v) => v.verdict).filter((v) => v.enforced && v.maxBodyBytes !== undefined).map((v) => v.maxBodyBytes!);
+  const caps = verdicts
+    .map((v) => v.verdict)
+    .filter((v) => v.enforced && v.maxBodyBytes !== undefined)
+    .map((v) => v.maxBodyBytes!);
   if (caps.length === 0 || base.bodyBytes !== undefined) return undefined;
-  return holdUnderCap(req, Math.min(...caps), (seen) => verdicts.map((v) => ({ ...v, verdict: evaluate(policy, { ...v.request, bodyBytes: seen }) })).find((v) => !v.verdict.allowed));
+  return holdUnderCap(req, Math.min(...caps), (seen) =>
+    verdicts.map((v) => ({ ...v, verdict: evaluate(policy, { ...v.request, bodyBytes: seen }) })).find((v) => !v.verdict.allowed),
+  );
 }
 
 interface Judged {
@@ -97,7 +102,10 @@ async function holdUnderCap(req: IncomingMessage, cap: number, recheck: Recheck)
   const refuse = (seen: number, why: string) => {
     const denied = recheck(seen);
     const rule = denied?.verdict.rule ?? 'a rule';
-    return new ProxyError('policy_denied', `${rule} caps the body at ${cap} bytes: ${why}`, { grant: denied?.request.grant, hint: 'the agent rules in the keyway config decide this; ask whoever runs keyway' });
+    return new ProxyError('policy_denied', `${rule} caps the body at ${cap} bytes: ${why}`, {
+      grant: denied?.request.grant,
+      hint: 'the agent rules in the keyway config decide this; ask whoever runs keyway',
+    });
   };
   if (cap > HOLD_LIMIT) {
     throw refuse(Number.MAX_SAFE_INTEGER, `a body of undeclared size is held to check it, and keyway holds at most ${HOLD_LIMIT} bytes; send Content-Length`);

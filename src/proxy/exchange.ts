@@ -101,7 +101,15 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
  * the upstream is withheld: the token is refreshed (joining any refresh in flight) and the request
  * sent once more; whatever the second answer is goes to the client.
  */
-async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, prepared: PreparedRequest, draft: AuditDraft, signal: AbortSignal): Promise<void> {
+async function forwardWithReplay(
+  runtime: ProxyRuntime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: ExchangeContext,
+  prepared: PreparedRequest,
+  draft: AuditDraft,
+  signal: AbortSignal,
+): Promise<void> {
   const { grant, issued } = prepared;
   const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
   const body: RequestBody = prepared.heldBody
@@ -127,7 +135,9 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
         onHead: (status) => {
           if (oauth && !canReplay && status === 401) draft.event.replay = 'skipped: body over 1 MiB';
         },
-        redact: issuedNow ? { needles: secretNeedles(issuedNow.credential), onRedacted: (count) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count) } : undefined,
+        redact: issuedNow
+          ? { needles: secretNeedles(issuedNow.credential), onRedacted: (count) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count) }
+          : undefined,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id);
@@ -151,7 +161,13 @@ async function forwardWithReplay(runtime: ProxyRuntime, req: IncomingMessage, re
  * normalisePath -> checkHost -> chooseGrantFor -> requireAudit -> checkAccess (lease, rules, held
  * body) -> credential -> inject. `rawTarget` is the request target as the client sent it.
  */
-export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext, rawTarget: string, draft: AuditDraft): Promise<PreparedRequest> {
+export async function prepareOutgoing(
+  runtime: ProxyRuntime,
+  req: IncomingMessage,
+  ctx: ExchangeContext,
+  rawTarget: string,
+  draft: AuditDraft,
+): Promise<PreparedRequest> {
   checkVersion(req);
   const { path, query } = normalisePath(originForm(rawTarget, ctx.target), draft);
   checkHost(req, ctx.target);
@@ -180,7 +196,8 @@ export async function prepareOutgoing(runtime: ProxyRuntime, req: IncomingMessag
  * HTTP/0.9 (no status line, or an `HTTP/0.9 200` one). It is a typo or an attack, never an agent.
  */
 function checkVersion(req: IncomingMessage): void {
-  if (req.httpVersionMajor !== 1) throw new ProxyError('bad_request', `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} requests are not proxied; send HTTP/1.1`);
+  if (req.httpVersionMajor !== 1)
+    throw new ProxyError('bad_request', `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} requests are not proxied; send HTTP/1.1`);
 }
 
 /**
@@ -275,9 +292,13 @@ function chooseGrantFor(runtime: ProxyRuntime, req: IncomingMessage, ctx: Exchan
 function reserveAuditLine(runtime: ProxyRuntime, draft: AuditDraft): void {
   if (draft.reserved) return; // prepareOutgoing runs once per request; never reserve twice
   if (!runtime.audit.reserveLine()) {
-    throw new ProxyError('audit_unavailable', 'the audit log cannot take this request\'s line (unwritable, or too little room left); nothing is sent until it can', {
-      hint: 'check free disk space (keyway keeps about 1 MiB in reserve), file-size limits, and the permissions of the audit path',
-    });
+    throw new ProxyError(
+      'audit_unavailable',
+      "the audit log cannot take this request's line (unwritable, or too little room left); nothing is sent until it can",
+      {
+        hint: 'check free disk space (keyway keeps about 1 MiB in reserve), file-size limits, and the permissions of the audit path',
+      },
+    );
   }
   draft.reserved = true;
 }

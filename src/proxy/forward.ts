@@ -55,7 +55,12 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
  * Writes the upstream's head to the client and returns where its body goes: `res` itself, or the
  * leak guard's stages in front of it when a secret was injected (response-guard.ts).
  */
-export function respondWithUpstream(res: ServerResponse, statusCode: number, headers: IncomingHttpHeaders, out: Pick<ForwardRequest, 'method' | 'onHead' | 'redact'>): Writable {
+export function respondWithUpstream(
+  res: ServerResponse,
+  statusCode: number,
+  headers: IncomingHttpHeaders,
+  out: Pick<ForwardRequest, 'method' | 'onHead' | 'redact'>,
+): Writable {
   const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
   // Before onHead: a body keyway cannot scan is refused (502) instead of relayed.
   const guarded = redact ? guardResponse(statusCode, out.method, headers, redact) : { head: clientResponseHeaders(headers), body: undefined };

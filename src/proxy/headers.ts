@@ -45,7 +45,12 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   if (value === undefined) return undefined;
   const text = Array.isArray(value) ? value.join(',') : value;
   if (!text.includes(',') && (text === 'keep-alive' || text === 'close' || text === 'Keep-Alive')) return undefined;
-  return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    text
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 /** Node keeps the first of two `Host` headers; two are an attack on whoever reads the other. */

@@ -4,7 +4,6 @@ import type { Agent, AgentTable } from '../credentials/agents.ts';
 import { ANONYMOUS_AGENT } from '../credentials/agents.ts';
 import { ProxyError } from '../errors/index.ts';
 
-
 /**
  * Stage 1, identify: who is calling, from Proxy-Authorization (Basic AGENT_ID:AGENT_KEY, as clients
  * send the userinfo of HTTPS_PROXY). Returns the agent or throws 407.

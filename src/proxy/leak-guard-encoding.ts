@@ -52,7 +52,10 @@ export function contentCodings(value: string | string[] | undefined): string[] {
  */
 export function decodingStages(codings: readonly string[], maxBytes = MAX_DECODED_BYTES): Transform[] {
   if (codings.length > MAX_LAYERS) {
-    throw new ProxyError('upstream_unreachable', `the upstream's response has ${codings.length} content codings; keyway decodes at most ${MAX_LAYERS} to scan it for the secret`);
+    throw new ProxyError(
+      'upstream_unreachable',
+      `the upstream's response has ${codings.length} content codings; keyway decodes at most ${MAX_LAYERS} to scan it for the secret`,
+    );
   }
   const unknown = codings.find((c) => !(c in DECODERS));
   if (unknown !== undefined) {
@@ -100,7 +103,12 @@ class ByteCap extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.#seen += chunk.length;
     if (this.#seen > this.#max) {
-      done(new ProxyError('upstream_unreachable', `the upstream's compressed body decodes to more than ${this.#max / (1024 * 1024)} MiB; keyway cut it rather than pass bytes it has not scanned`));
+      done(
+        new ProxyError(
+          'upstream_unreachable',
+          `the upstream's compressed body decodes to more than ${this.#max / (1024 * 1024)} MiB; keyway cut it rather than pass bytes it has not scanned`,
+        ),
+      );
       return;
     }
     done(null, chunk);

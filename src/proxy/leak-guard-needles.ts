@@ -46,7 +46,11 @@ export function encodedForms(secret: Buffer): Buffer[] {
   const hex = secret.toString('hex');
   const forms = [text, hex, hex.toUpperCase()];
   const percent = encodeURIComponent(text);
-  if (percent !== text) forms.push(percent, percent.replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()));
+  if (percent !== text)
+    forms.push(
+      percent,
+      percent.replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()),
+    );
   // As a query injector writes it (form encoding: a space is '+', and !'()~ are escaped too).
   const form = new URLSearchParams({ s: text }).toString().slice(2);
   if (form !== text) forms.push(form);

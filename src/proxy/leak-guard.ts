@@ -120,7 +120,8 @@ function replaceNeedles(data: Buffer, needles: readonly Buffer[], style: Redacti
     if (at === -1) return { pieces, count, from };
     // Mid-stream, a longer needle may still complete here with the next chunk (the padded form of
     // a base64 over its unpadded prefix): stop, and let the tail be held from this match on.
-    if (!final && needles.some((n) => n.length > length && data.length - at < n.length && data.compare(n, 0, data.length - at, at) === 0)) return { pieces, count, from };
+    if (!final && needles.some((n) => n.length > length && data.length - at < n.length && data.compare(n, 0, data.length - at, at) === 0))
+      return { pieces, count, from };
     pieces.push(data.subarray(from, at), style === 'marker' ? REDACTION : Buffer.alloc(length, MASK_BYTE));
     count++;
     from = at + length;

@@ -53,12 +53,19 @@ export class PrewarmingConnector {
     setTimeout(() => {
       if (this.#parked.get(key) !== socket) return;
       this.#parked.delete(key);
-      void socket.then((s) => s.destroy(), () => undefined);
+      void socket.then(
+        (s) => s.destroy(),
+        () => undefined,
+      );
     }, this.#parkedMs).unref();
   }
 
   close(): void {
-    for (const socket of this.#parked.values()) void socket.then((s) => s.destroy(), () => undefined);
+    for (const socket of this.#parked.values())
+      void socket.then(
+        (s) => s.destroy(),
+        () => undefined,
+      );
     this.#parked.clear();
   }
 }

@@ -31,7 +31,12 @@ const SMALL_BODY = 64 * 1024;
  * with the body: undefined when there is none (HEAD, 204, 304). Throws the ProxyError to answer
  * with when the body cannot be scanned (an unknown Content-Encoding).
  */
-export function guardResponse(statusCode: number, method: string, headers: IncomingHttpHeaders, redact: Redact): { head: OutgoingHttpHeaders; body: BodyGuard | undefined } {
+export function guardResponse(
+  statusCode: number,
+  method: string,
+  headers: IncomingHttpHeaders,
+  redact: Redact,
+): { head: OutgoingHttpHeaders; body: BodyGuard | undefined } {
   const head = clientResponseHeaders(headers);
   redactHeaders(head, redact);
   if (!hasBody(statusCode, method, headers)) return { head, body: undefined };

@@ -137,7 +137,15 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   };
 }
 
-function handleConnect(runtime: ProxyRuntime, inner: Server, contexts: WeakMap<object, ExchangeContext>, connections: ClientConnections, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+function handleConnect(
+  runtime: ProxyRuntime,
+  inner: Server,
+  contexts: WeakMap<object, ExchangeContext>,
+  connections: ClientConnections,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
   socket.on('error', () => socket.destroy());
   // The HTTP server's timers no longer apply: first_byte, handshake or the tunnel's idle do.
   (socket as Duplex & { setTimeout(ms: number): void }).setTimeout(0);
@@ -223,9 +231,13 @@ async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<
   const ownListener = () => new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
   if (ownPort && literal && isLocalAddress(target.host)) throw ownListener();
   if (ownPort && !literal && !Object.keys(runtime.config.proxy.hosts).some((name) => name.toLowerCase() === target.host)) {
-    throw new ProxyError('host_not_allowed', `port ${target.port} is keyway's own, and ${target.host} could resolve to this host by the time the connection is made`, {
-      hint: 'map the name in proxy.hosts to pin its address',
-    });
+    throw new ProxyError(
+      'host_not_allowed',
+      `port ${target.port} is keyway's own, and ${target.host} could resolve to this host by the time the connection is made`,
+      {
+        hint: 'map the name in proxy.hosts to pin its address',
+      },
+    );
   }
   const { address } = await runtime.resolve(target.host);
   if (ownPort && isLocalAddress(address)) throw ownListener();
@@ -242,7 +254,13 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
   } catch (err) {
     const error = asProxyError(err);
     // Whatever was known when the refusal came: the target (never its query) and the agent.
-    const draft = new AuditDraft({ method: req.method ?? null, host: parsed?.target.host ?? '', port: parsed?.target.port ?? 0, client: clientAddress(req.socket), agent: agent?.id ?? null });
+    const draft = new AuditDraft({
+      method: req.method ?? null,
+      host: parsed?.target.host ?? '',
+      port: parsed?.target.port ?? 0,
+      client: clientAddress(req.socket),
+      agent: agent?.id ?? null,
+    });
     draft.failed(error);
     draft.commit(runtime);
     return sendError(res, error);
@@ -251,9 +269,23 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
 }
 
 /** A WebSocket handshake (only those: see isWebSocketHandshake): the same stages as any request, then the upgrade. */
-async function handleUpgrade(runtime: ProxyRuntime, websockets: WebSocketForwarder, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ExchangeContext): Promise<void> {
+async function handleUpgrade(
+  runtime: ProxyRuntime,
+  websockets: WebSocketForwarder,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  ctx: ExchangeContext,
+): Promise<void> {
   // The path is set once normalised: the audit names the path sent, never the raw one.
-  const draft = new AuditDraft({ method: req.method ?? 'GET', host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path: null });
+  const draft = new AuditDraft({
+    method: req.method ?? 'GET',
+    host: ctx.target.host,
+    port: ctx.target.port,
+    client: ctx.client,
+    agent: ctx.agent.id,
+    path: null,
+  });
   if (socket.destroyed || socket.writableEnded) {
     // Closed while the answers ahead were written (by the agent, or by an answer ahead that ended
     // the connection): nothing was sent upstream.

@@ -16,7 +16,14 @@ import { upstreamError } from './upstream-errors.ts';
  * and write; a client that stops reading stalls both). Half-closes are passed through: a FIN from
  * one side ends the other's writing, and the tunnel closes when both have ended.
  */
-export async function openTunnel(runtime: ProxyRuntime, client: Duplex, head: Buffer, target: Target, draft: AuditDraft, connections?: ClientConnections): Promise<void> {
+export async function openTunnel(
+  runtime: ProxyRuntime,
+  client: Duplex,
+  head: Buffer,
+  target: Target,
+  draft: AuditDraft,
+  connections?: ClientConnections,
+): Promise<void> {
   draft.event.decision = 'tunnel';
   let upstream: Socket;
   try {

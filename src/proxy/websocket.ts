@@ -25,7 +25,12 @@ import { WebSocketFrameGuard, WebSocketProtocolError } from './websocket-frames.
  */
 export function isWebSocketHandshake(req: IncomingMessage): boolean {
   if (req.method !== 'GET') return false;
-  if (String(req.headers.upgrade ?? '').trim().toLowerCase() !== 'websocket') return false;
+  if (
+    String(req.headers.upgrade ?? '')
+      .trim()
+      .toLowerCase() !== 'websocket'
+  )
+    return false;
   if (req.headers['sec-websocket-version'] !== '13') return false;
   const key = req.headers['sec-websocket-key'];
   return typeof key === 'string' && /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
@@ -38,7 +43,15 @@ export function isWebSocketHandshake(req: IncomingMessage): boolean {
  * (an error page quoting the header, an echo) is an ordinary response and redacted like one.
  */
 export class WebSocketForwarder {
-  forward(runtime: ProxyRuntime, socket: Duplex, clientHead: Buffer, ctx: ExchangeContext, out: { path: string; headers: Record<string, string | string[]> }, draft: AuditDraft, redact: Redact | undefined): void {
+  forward(
+    runtime: ProxyRuntime,
+    socket: Duplex,
+    clientHead: Buffer,
+    ctx: ExchangeContext,
+    out: { path: string; headers: Record<string, string | string[]> },
+    draft: AuditDraft,
+    redact: Redact | undefined,
+  ): void {
     socket.on('error', () => socket.destroy());
     const guarded = redact && redact.needles.length > 0 ? redact : undefined;
     let frameGuard: WebSocketFrameGuard | undefined;
@@ -134,7 +147,12 @@ function closeWhenQuiet(client: Duplex, upstream: Socket, idleMs: number): void 
 }
 
 /** The handshake upstream: the agent's headers with the credential, the upgrade headers put back. */
-function openUpstream(runtime: ProxyRuntime, ctx: ExchangeContext, out: { path: string; headers: Record<string, string | string[]> }, redact: Redact | undefined): ClientRequest {
+function openUpstream(
+  runtime: ProxyRuntime,
+  ctx: ExchangeContext,
+  out: { path: string; headers: Record<string, string | string[]> },
+  redact: Redact | undefined,
+): ClientRequest {
   const headers: Record<string, string | string[]> = { ...out.headers, connection: 'Upgrade', upgrade: 'websocket' };
   if (redact) {
     // permessage-deflate would compress the frames the guard must read: not offered.

@@ -37,7 +37,10 @@ export class LeafMinter {
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     this.#leafSpki = forge.asn1.fromDer(forge.util.createBuffer(spki.toString('binary')));
     // RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (the 65-byte P-256 point).
-    this.#leafKeyId = createHash('sha1').update(spki.subarray(spki.length - 65)).digest().toString('binary');
+    this.#leafKeyId = createHash('sha1')
+      .update(spki.subarray(spki.length - 65))
+      .digest()
+      .toString('binary');
     this.#leafKeyPem = exportKey(privateKey);
   }
 
@@ -57,10 +60,7 @@ export class LeafMinter {
     cert.setIssuer(this.#ca.cert.subject.attributes);
 
     // Clients match on the SAN, not the CN; an IP must be an iPAddress entry (type 7), a name a dNSName (type 2).
-    const altName =
-      target.kind === 'ip'
-        ? { type: 7, value: target.bytes.toString('binary') }
-        : { type: 2, value: target.name };
+    const altName = target.kind === 'ip' ? { type: 7, value: target.bytes.toString('binary') } : { type: 2, value: target.name };
     cert.setExtensions([
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, critical: true },

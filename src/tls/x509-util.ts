@@ -17,10 +17,7 @@ export function opensslSigner(key: KeyObject): forge.pki.rsa.PrivateKey {
       // The DigestInfo prefix above is SHA-256's; forge defaults to SHA-1 if a caller forgets the md.
       if (md.algorithm !== 'sha256') throw new Error(`refusing to sign with ${md.algorithm}; use forge.md.sha256`);
       const digest = Buffer.from(md.digest().getBytes(), 'binary');
-      const signature = privateEncrypt(
-        { key, padding: constants.RSA_PKCS1_PADDING },
-        Buffer.concat([SHA256_DIGEST_INFO, digest]),
-      );
+      const signature = privateEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([SHA256_DIGEST_INFO, digest]));
       return signature.toString('binary');
     },
   };

@@ -8,7 +8,22 @@ import { statSync } from 'node:fs';
 import { AuditWriter, type AuditEvent } from '../../src/audit/index.ts';
 
 const env = process.env;
-const event = (i: number): AuditEvent => ({ ts: new Date().toISOString(), id: `req-${i}`, agent: 'a', grant: 'github', decision: 'inject', code: null, method: 'GET', host: 'api.example.test', port: 443, path: '/', status: 200, duration_ms: 1, refreshed: false, client: '127.0.0.1' });
+const event = (i: number): AuditEvent => ({
+  ts: new Date().toISOString(),
+  id: `req-${i}`,
+  agent: 'a',
+  grant: 'github',
+  decision: 'inject',
+  code: null,
+  method: 'GET',
+  host: 'api.example.test',
+  port: 443,
+  path: '/',
+  status: 200,
+  duration_ms: 1,
+  refreshed: false,
+  client: '127.0.0.1',
+});
 const limit = (value: string) => execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${value}`]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,7 +40,9 @@ const reservedDuring = writer.reserveLine();
 const failures: string[] = [];
 await writer.write(event(2), inFlight).catch((err: { code?: string }) => failures.push(err.code ?? 'unknown'));
 // A refusal's line (nothing reserved) fits in the room that is left.
-await writer.write({ ...event(3), decision: 'error', code: 'audit_unavailable', status: 503 }).catch((err: { code?: string }) => failures.push(err.code ?? 'unknown'));
+await writer
+  .write({ ...event(3), decision: 'error', code: 'audit_unavailable', status: 503 })
+  .catch((err: { code?: string }) => failures.push(err.code ?? 'unknown'));
 const healthyAfterWrites = writer.healthy;
 limit('unlimited:unlimited');
 for (let i = 0; i < 400 && !writer.healthy; i++) await sleep(5);
@@ -33,4 +50,6 @@ const healthyAfter = writer.healthy;
 const reservedAfter = writer.reserveLine();
 await writer.write(event(4), reservedAfter);
 await writer.close();
-process.stdout.write(`${JSON.stringify({ reservedBefore, inFlight, healthyDuring, reservedDuring, failures, healthyAfterWrites, healthyAfter, reservedAfter, waitedMs, dropped: writer.droppedLines })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ reservedBefore, inFlight, healthyDuring, reservedDuring, failures, healthyAfterWrites, healthyAfter, reservedAfter, waitedMs, dropped: writer.droppedLines })}\n`,
+);

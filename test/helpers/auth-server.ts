@@ -151,7 +151,9 @@ export async function startAuthServer(): Promise<AuthServer> {
       await provider.interactionFinished(req, res, { login: { accountId: ACCOUNT_ID } }, { mergeWithLastSubmission: false });
       return;
     }
-    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: ACCOUNT_ID, clientId: String(details.params['client_id']) });
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: ACCOUNT_ID, clientId: String(details.params['client_id']) });
     if (!grant) throw new Error('grant vanished');
     const requested = String(details.params['scope'] ?? 'openid');
     grant.addOIDCScope(requested);

@@ -162,7 +162,12 @@ export function gitHandler(req: IncomingMessage, res: ServerResponse): boolean {
  * connection after refusing a CONNECT). Bounded by timeoutMs; for checking status, headers and body
  * exactly as the proxy wrote them.
  */
-export async function rawConnect(proxyPort: number, authority: string, extraHeaders: string[] = [], timeoutMs = 5_000): Promise<{ status: number; headers: Map<string, string>; body: string }> {
+export async function rawConnect(
+  proxyPort: number,
+  authority: string,
+  extraHeaders: string[] = [],
+  timeoutMs = 5_000,
+): Promise<{ status: number; headers: Map<string, string>; body: string }> {
   const socket = connect(proxyPort, '127.0.0.1');
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));

@@ -91,7 +91,14 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
       done();
     },
   });
-  const running = await startKeyway({ home, env: { ...process.env, ...env }, dns: options.dns, now: options.now, tokenClock: options.tokenClock, logger: createAppLogger({ level: 'debug', destination: sink }) });
+  const running = await startKeyway({
+    home,
+    env: { ...process.env, ...env },
+    dns: options.dns,
+    now: options.now,
+    tokenClock: options.tokenClock,
+    logger: createAppLogger({ level: 'debug', destination: sink }),
+  });
   const port = running.proxyAddress.port;
   const auditPath = running.services.paths.audit;
   return {
@@ -106,7 +113,10 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     logs,
     auditLines: () =>
       existsSync(auditPath)
-        ? readFileSync(auditPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+        ? readFileSync(auditPath, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
         : [],
     cli: (args, stdin) => runCli(args, { KEYWAY_HOME: home, ...env }, stdin),
     stop: () => running.stop(),
@@ -138,7 +148,13 @@ export function runCli(args: string[], env: Record<string, string>, stdin?: stri
 }
 
 /** Runs a program with exactly the given environment (like `env -i`), collecting its output. */
-export function runProcess(command: string, args: string[], env: Record<string, string>, stdin?: string, timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  stdin?: string,
+  timeoutMs = 30_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

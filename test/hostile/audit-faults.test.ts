@@ -70,7 +70,10 @@ describe('audit faults', () => {
   async function get(): Promise<{ status: number; code: string | undefined }> {
     const res = await request(`https://${HOST}:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(5_000) });
     const text = await res.body.text();
-    return { status: res.statusCode, code: res.statusCode === 200 ? undefined : ((JSON.parse(text) as { error?: { code?: string } }).error?.code ?? text.slice(0, 80)) };
+    return {
+      status: res.statusCode,
+      code: res.statusCode === 200 ? undefined : ((JSON.parse(text) as { error?: { code?: string } }).error?.code ?? text.slice(0, 80)),
+    };
   }
 
   async function healthz(): Promise<{ status: number; audit: string }> {
@@ -103,7 +106,12 @@ describe('audit faults', () => {
   // Prints when the swap happened (epoch ms): starting python3 can take a while on a busy machine.
   const exchange = (a: string, b: string): number =>
     Number(
-      execFileSync('python3', ['-c', 'import ctypes,os,sys,time\nlibc=ctypes.CDLL(None,use_errno=True)\nif libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)!=0: sys.exit(os.strerror(ctypes.get_errno()))\nprint(time.time()*1000)', a, b]).toString(),
+      execFileSync('python3', [
+        '-c',
+        'import ctypes,os,sys,time\nlibc=ctypes.CDLL(None,use_errno=True)\nif libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)!=0: sys.exit(os.strerror(ctypes.get_errno()))\nprint(time.time()*1000)',
+        a,
+        b,
+      ]).toString(),
     );
 
   const faults: Fault[] = [
@@ -149,7 +157,14 @@ describe('audit faults', () => {
   it('refuses with 503 audit_unavailable, injects nothing unaudited, and recovers by itself', async () => {
     const figures: Record<string, unknown> = { rounds: ROUNDS, requests_in_fault: REQUESTS_IN_FAULT };
     let requests = 0;
-    const outcomes: Array<{ fault: string; healthzDuringFault: string; recoveryMax: number; otherAnswers: number; injectedDuringFault: number; unauditedAtFaultEnd: number }> = [];
+    const outcomes: Array<{
+      fault: string;
+      healthzDuringFault: string;
+      recoveryMax: number;
+      otherAnswers: number;
+      injectedDuringFault: number;
+      unauditedAtFaultEnd: number;
+    }> = [];
     for (const fault of faults) {
       const recoveryHealthz: number[] = [];
       const recoveryRequest: number[] = [];
@@ -205,7 +220,14 @@ describe('audit faults', () => {
         recovery_healthz_ms: { p50: p50(recoveryHealthz), max: Math.round(Math.max(...recoveryHealthz)) },
         recovery_request_ms: { p50: p50(recoveryRequest), max: Math.round(Math.max(...recoveryRequest)) },
       };
-      outcomes.push({ fault: fault.name, healthzDuringFault, recoveryMax: Math.max(...recoveryHealthz), otherAnswers, injectedDuringFault, unauditedAtFaultEnd });
+      outcomes.push({
+        fault: fault.name,
+        healthzDuringFault,
+        recoveryMax: Math.max(...recoveryHealthz),
+        otherAnswers,
+        injectedDuringFault,
+        unauditedAtFaultEnd,
+      });
     }
     report('audit-faults', figures);
     for (const o of outcomes) {
@@ -227,7 +249,10 @@ describe('audit faults', () => {
     // Every credential the upstream saw has its audit line (kept in memory through the fault), and
     // the chain verifies end to end.
     await new Promise((r) => setTimeout(r, 300));
-    const lines = readFileSync(auditFile(), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(auditFile(), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const injectLines = lines.filter((l) => l['decision'] === 'inject' && l['grant'] === 'github').length;
     figures['requests'] = requests;
     figures['credentials_upstream'] = credentialsSeen();
@@ -235,7 +260,12 @@ describe('audit faults', () => {
     figures['unaudited_injections'] = credentialsSeen() - injectLines;
     const verify = await runCli(['audit', 'verify', '--home', home], env);
     figures['verify_exit'] = verify.code;
-    report('audit-faults', { requests, credentials_upstream: figures['credentials_upstream'], unaudited_injections: figures['unaudited_injections'], verify_exit: verify.code });
+    report('audit-faults', {
+      requests,
+      credentials_upstream: figures['credentials_upstream'],
+      unaudited_injections: figures['unaudited_injections'],
+      verify_exit: verify.code,
+    });
     expect(credentialsSeen() - injectLines).toBe(0);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(lines.some((l) => JSON.stringify(l).includes(CANARY))).toBe(false);

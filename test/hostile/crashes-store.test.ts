@@ -82,59 +82,63 @@ describe('crashes: kill -9 during store writes', () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  it(`the store is always the old or the new state, and opens (${KILLS} kills)`, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'keyway-crash-store-'));
-    dirs.push(dir);
-    const path = join(dir, 'store.json');
-    const key = randomBytes(32);
-    const keyText = key.toString('base64');
-    const first = await Store.open(path, key);
-    await first.update((d) => applyState(d, 0));
+  it(
+    `the store is always the old or the new state, and opens (${KILLS} kills)`,
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'keyway-crash-store-'));
+      dirs.push(dir);
+      const path = join(dir, 'store.json');
+      const key = randomBytes(32);
+      const keyText = key.toString('base64');
+      const first = await Store.open(path, key);
+      await first.update((d) => applyState(d, 0));
 
-    const figures = { kills: 0, opened: 0, old_state: 0, new_state: 0, killed_mid_write: 0, writes: 0, temp_files_left: 0, temp_files_removed: 0 };
-    let committed = 0;
-    const started = Date.now();
-    for (let i = 0; i < KILLS && Date.now() - started < TIME_LIMIT_MS; i++) {
-      // Mostly within the first few writes after start; now and then much later, when the writer
-      // has been busy a while (different file sizes, a warm process).
-      const delay = i % 10 === 9 ? randomInt(0, 200) : randomInt(0, 25);
-      const run = await killWriterAt(path, keyText, delay);
-      figures.kills++;
-      expect(run.ready, 'the writer read the state the last check found').toBe(committed);
-      if (run.begun > run.done) figures.killed_mid_write++;
-      figures.writes += run.done - run.ready;
+      const figures = { kills: 0, opened: 0, old_state: 0, new_state: 0, killed_mid_write: 0, writes: 0, temp_files_left: 0, temp_files_removed: 0 };
+      let committed = 0;
+      const started = Date.now();
+      for (let i = 0; i < KILLS && Date.now() - started < TIME_LIMIT_MS; i++) {
+        // Mostly within the first few writes after start; now and then much later, when the writer
+        // has been busy a while (different file sizes, a warm process).
+        const delay = i % 10 === 9 ? randomInt(0, 200) : randomInt(0, 25);
+        const run = await killWriterAt(path, keyText, delay);
+        figures.kills++;
+        expect(run.ready, 'the writer read the state the last check found').toBe(committed);
+        if (run.begun > run.done) figures.killed_mid_write++;
+        figures.writes += run.done - run.ready;
 
-      // The writer died holding the store lock (most kills land inside a write); it would go stale
-      // in 5 s and be taken over, as the store tests show. The parent knows the holder is dead, so
-      // it clears it rather than make every restart wait.
-      await rm(`${path}.lock`, { recursive: true, force: true });
+        // The writer died holding the store lock (most kills land inside a write); it would go stale
+        // in 5 s and be taken over, as the store tests show. The parent knows the holder is dead, so
+        // it clears it rather than make every restart wait.
+        await rm(`${path}.lock`, { recursive: true, force: true });
 
-      const store = await Store.open(path, key); // throws store_corrupt / store_wrong_key on a bad file
-      figures.opened++;
-      const seq = store.get<number>('seq');
-      expect(seq === run.done || seq === run.begun, `state ${seq} after kill ${i}: done ${run.done}, begun ${run.begun}`).toBe(true);
-      if (seq === run.done) figures.old_state++;
-      else figures.new_state++;
-      expect(contents(store)).toEqual(stateRecords(seq!));
-      committed = seq!;
-    }
+        const store = await Store.open(path, key); // throws store_corrupt / store_wrong_key on a bad file
+        figures.opened++;
+        const seq = store.get<number>('seq');
+        expect(seq === run.done || seq === run.begun, `state ${seq} after kill ${i}: done ${run.done}, begun ${run.begun}`).toBe(true);
+        if (seq === run.done) figures.old_state++;
+        else figures.new_state++;
+        expect(contents(store)).toEqual(stateRecords(seq!));
+        committed = seq!;
+      }
 
-    // Temporary files of writes cut short are harmless (they never took the store's name); once
-    // they are old, the next open removes them.
-    const temps = (await readdir(dir)).filter((f) => f.endsWith('.tmp'));
-    figures.temp_files_left = temps.length;
-    const longAgo = new Date(Date.now() - 3_600_000);
-    for (const t of temps) await utimes(join(dir, t), longAgo, longAgo);
-    const last = await Store.open(path, key);
-    expect(last.get<number>('seq')).toBe(committed);
-    const after = (await readdir(dir)).filter((f) => f.endsWith('.tmp'));
-    figures.temp_files_removed = temps.length - after.length;
-    expect(after).toEqual([]);
+      // Temporary files of writes cut short are harmless (they never took the store's name); once
+      // they are old, the next open removes them.
+      const temps = (await readdir(dir)).filter((f) => f.endsWith('.tmp'));
+      figures.temp_files_left = temps.length;
+      const longAgo = new Date(Date.now() - 3_600_000);
+      for (const t of temps) await utimes(join(dir, t), longAgo, longAgo);
+      const last = await Store.open(path, key);
+      expect(last.get<number>('seq')).toBe(committed);
+      const after = (await readdir(dir)).filter((f) => f.endsWith('.tmp'));
+      figures.temp_files_removed = temps.length - after.length;
+      expect(after).toEqual([]);
 
-    report('crashes', { store_writes: figures });
-    // The long form must reach its count; the short one may be cut by its time limit on a busy machine.
-    expect(figures.kills).toBeGreaterThanOrEqual(LONG ? KILLS : Math.min(KILLS, 10));
-    expect(figures.opened).toBe(figures.kills);
-    expect(figures.old_state + figures.new_state).toBe(figures.kills);
-  }, TIME_LIMIT_MS + 20_000);
+      report('crashes', { store_writes: figures });
+      // The long form must reach its count; the short one may be cut by its time limit on a busy machine.
+      expect(figures.kills).toBeGreaterThanOrEqual(LONG ? KILLS : Math.min(KILLS, 10));
+      expect(figures.opened).toBe(figures.kills);
+      expect(figures.old_state + figures.new_state).toBe(figures.kills);
+    },
+    TIME_LIMIT_MS + 20_000,
+  );
 });

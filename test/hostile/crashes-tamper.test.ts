@@ -99,7 +99,13 @@ describe('crashes: tampering with the store file', () => {
         }
       }
     }
-    report('crashes', { flips: FLIPS, flips_detected: outcomes['store_corrupt'] ?? 0, exhaustive_flips: exhaustive, exhaustive_detected: outcomes['exhaustive_store_corrupt'] ?? 0, outcomes });
+    report('crashes', {
+      flips: FLIPS,
+      flips_detected: outcomes['store_corrupt'] ?? 0,
+      exhaustive_flips: exhaustive,
+      exhaustive_detected: outcomes['exhaustive_store_corrupt'] ?? 0,
+      outcomes,
+    });
     expect(escaped).toEqual([]);
     expect(outcomes['store_corrupt']).toBe(FLIPS);
   });
@@ -108,7 +114,13 @@ describe('crashes: tampering with the store file', () => {
     await makeStore(20);
     const original = JSON.parse(await readFile(path, 'utf8')) as Doc;
     const ids = Object.keys(original.records);
-    const kinds = ['swap two records', 'move a record under another id', 'rename a record', 'swap a record with the check', 'swap ciphertext and tag only'] as const;
+    const kinds = [
+      'swap two records',
+      'move a record under another id',
+      'rename a record',
+      'swap a record with the check',
+      'swap ciphertext and tag only',
+    ] as const;
     const detected: Record<string, number> = {};
     const escaped: string[] = [];
     for (let i = 0; i < SWAPS; i++) {
@@ -125,7 +137,11 @@ describe('crashes: tampering with the store file', () => {
         delete doc.records[a];
         doc.records[`${a}-renamed`] = ra;
       } else if (kind === 'swap a record with the check') [doc.check, doc.records[a]] = [ra, doc.check];
-      else [doc.records[a], doc.records[b]] = [{ ...ra, c: rb.c, t: rb.t }, { ...rb, c: ra.c, t: ra.t }];
+      else
+        [doc.records[a], doc.records[b]] = [
+          { ...ra, c: rb.c, t: rb.t },
+          { ...rb, c: ra.c, t: ra.t },
+        ];
       await writeDoc(doc);
       const { code, message } = await verdict();
       // The error must say which record failed, so a user knows what the damage touched.

@@ -54,7 +54,11 @@ export function spyOnConnects(allowed: (address: string, port: number) => boolea
       if (!options.lookup?.[WRAPPED]) {
         const wrapped: LookupFunction & { [WRAPPED]?: true } = (hostname, lookupOptions, callback) => {
           if (hostname === BLOCKED_HOST) return callback(Object.assign(new Error('blocked by the egress spy'), { code: 'ENOTFOUND' }), '', 0);
-          inner(hostname, lookupOptions, ((err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => {
+          inner(hostname, lookupOptions, ((
+            err: NodeJS.ErrnoException | null,
+            address: string | Array<{ address: string; family: number }>,
+            family?: number,
+          ) => {
             if (err) return (callback as (e: unknown) => void)(err);
             const all = Array.isArray(address) ? address : [{ address, family: family ?? 4 }];
             const blocked = all.filter((a) => record(hostname, port, a.address));

@@ -6,13 +6,38 @@ import { BlockList, isIP } from 'node:net';
 
 /** Ranges keyway must refuse by default: the contract, restated (IANA special-purpose registries). */
 export const REFUSED_V4 = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
-  '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24',
-  '224.0.0.0/4', '240.0.0.0/4',
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.0.2.0/24',
+  '192.88.99.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '198.51.100.0/24',
+  '203.0.113.0/24',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
 ];
 export const REFUSED_V6 = [
-  '::/128', '::1/128', '::/96', '::ffff:0:0:0/96', '64:ff9b:1::/48', '100::/64', '100:0:0:1::/64', '2001::/23',
-  '2001:db8::/32', '3fff::/20', '5f00::/16', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8',
+  '::/128',
+  '::1/128',
+  '::/96',
+  '::ffff:0:0:0/96',
+  '64:ff9b:1::/48',
+  '100::/64',
+  '100:0:0:1::/64',
+  '2001::/23',
+  '2001:db8::/32',
+  '3fff::/20',
+  '5f00::/16',
+  'fc00::/7',
+  'fe80::/10',
+  'fec0::/10',
+  'ff00::/8',
 ];
 /** Everything outside global unicast is reserved, except the NAT64 well-known prefix. */
 const ROUTED_V6 = ['2000::/3', '64:ff9b::/96'];
@@ -110,7 +135,10 @@ export function rangeEdges(): AddressForm[] {
     const text = (n: bigint) => (bits === 32 ? intToV4(n) : intToV6(n));
     forms.push({ address: text(first), what: `first of ${cidr}`, refused: true });
     if (last !== first) forms.push({ address: text(last), what: `last of ${cidr}`, refused: true });
-    for (const [n, what] of [[first - 1n, 'below'], [last + 1n, 'above']] as const) {
+    for (const [n, what] of [
+      [first - 1n, 'below'],
+      [last + 1n, 'above'],
+    ] as const) {
       if (n < 0n || n > max) continue;
       forms.push({ address: text(n), what: `just ${what} ${cidr}`, refused: oracleRefuses(text(n)) });
     }

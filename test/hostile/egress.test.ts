@@ -112,7 +112,16 @@ describe('Egress suite', () => {
 
     it('every spelling of a loopback or this-network address is local, so own ports stay closed whatever allow_networks says', () => {
       const loopbacks = ['127.0.0.1', '127.255.255.255', '0.0.0.0', '::1', '::'];
-      const forms = loopbacks.flatMap((a) => (isIP(a) === 4 ? [a, ...ipv6FormsOf(a).filter((f) => !/6to4|Teredo/.test(f.what)).map((f) => f.address)] : [a]));
+      const forms = loopbacks.flatMap((a) =>
+        isIP(a) === 4
+          ? [
+              a,
+              ...ipv6FormsOf(a)
+                .filter((f) => !/6to4|Teredo/.test(f.what))
+                .map((f) => f.address),
+            ]
+          : [a],
+      );
       expect(forms.filter((a) => !isLocalAddress(a))).toEqual([]);
       const permissive = new EgressPolicy(['127.0.0.0/8']);
       // Allowing 127.0.0.0/8 lets the mapped spellings through (the same address) and nothing else.
@@ -144,7 +153,12 @@ describe('Egress suite', () => {
       });
       strict = await startProxy({ config: { proxy: { allow_networks: [] } } });
       // The same names also under a grant, so the intercepted path (TLS, injection) is tried too.
-      const hosts = Object.fromEntries([...mapNames].flatMap(([n, f]) => [[n, f.address], [n.replace('.map.test', '.grant.test'), f.address]]));
+      const hosts = Object.fromEntries(
+        [...mapNames].flatMap(([n, f]) => [
+          [n, f.address],
+          [n.replace('.map.test', '.grant.test'), f.address],
+        ]),
+      );
       mapped = await startProxy({
         config: { proxy: { allow_networks: [], hosts } },
         grants: [{ id: 'granted', type: 'bearer', domains: ['*.grant.test'], secret: CANARY }],
@@ -238,9 +252,26 @@ describe('Egress suite', () => {
 
   describe('(c) a resolver that alternates between an allowed and a refused answer', () => {
     const REFUSED_ANSWERS = [
-      '127.0.0.2', '10.0.0.1', '169.254.169.254', '::ffff:169.254.169.254', '::ffff:a9fe:a9fe', '0:0:0:0:0:ffff:7f00:2',
-      '64:ff9b::a9fe:a9fe', 'fd00:ec2::254', '::127.0.0.1', '::ffff:0:127.0.0.1', '2002:a9fe:a9fe::1', '192.0.2.1', '0.0.0.0',
-      '::1', '100.100.100.200', 'fe80::1', '0000:0000:0000:0000:0000:ffff:0a00:0001', '64:ff9b:1::7f00:1', 'fec0::1', '2001:db8::1',
+      '127.0.0.2',
+      '10.0.0.1',
+      '169.254.169.254',
+      '::ffff:169.254.169.254',
+      '::ffff:a9fe:a9fe',
+      '0:0:0:0:0:ffff:7f00:2',
+      '64:ff9b::a9fe:a9fe',
+      'fd00:ec2::254',
+      '::127.0.0.1',
+      '::ffff:0:127.0.0.1',
+      '2002:a9fe:a9fe::1',
+      '192.0.2.1',
+      '0.0.0.0',
+      '::1',
+      '100.100.100.200',
+      'fe80::1',
+      '0000:0000:0000:0000:0000:ffff:0a00:0001',
+      '64:ff9b:1::7f00:1',
+      'fec0::1',
+      '2001:db8::1',
     ];
 
     it(`${scale(500, 4_000)} requests (tunnels, absolute-form, intercepted): every refused answer refused, 0 connections to refused addresses`, async () => {
@@ -263,17 +294,21 @@ describe('Egress suite', () => {
       const started = Date.now();
       const agent = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
       try {
-        const results = await pool(Array.from({ length: total }, (_, i) => i), 16, async (i) => {
-          if (Date.now() > deadline) return { kind: 'skipped', status: 0 };
-          // Tunnels re-resolve one name every time (rebinding); absolute-form uses a fresh name each time.
-          // Intercepted: a fresh granted name each time, so keyway's upstream pool looks it up once.
-          if (i % 2 === 0) return { kind: 'tunnel', ...(await connectStatus(proxy.port, `flip.egress.test:${upstream.port}`)) };
-          if (i % 4 === 1) return { kind: 'absolute', ...(await absoluteGet(proxy.port, `n${i}.egress.test:${upstream.port}`)) };
-          const res = await request(`https://f${i}.example.test:${tlsUpstream.port}/`, { dispatcher: agent });
-          const body = await res.body.text();
-          if (res.statusCode !== 200 && body.includes(CANARY)) throw new Error('the credential came back');
-          return { kind: 'intercepted', status: res.statusCode };
-        });
+        const results = await pool(
+          Array.from({ length: total }, (_, i) => i),
+          16,
+          async (i) => {
+            if (Date.now() > deadline) return { kind: 'skipped', status: 0 };
+            // Tunnels re-resolve one name every time (rebinding); absolute-form uses a fresh name each time.
+            // Intercepted: a fresh granted name each time, so keyway's upstream pool looks it up once.
+            if (i % 2 === 0) return { kind: 'tunnel', ...(await connectStatus(proxy.port, `flip.egress.test:${upstream.port}`)) };
+            if (i % 4 === 1) return { kind: 'absolute', ...(await absoluteGet(proxy.port, `n${i}.egress.test:${upstream.port}`)) };
+            const res = await request(`https://f${i}.example.test:${tlsUpstream.port}/`, { dispatcher: agent });
+            const body = await res.body.text();
+            if (res.statusCode !== 200 && body.includes(CANARY)) throw new Error('the credential came back');
+            return { kind: 'intercepted', status: res.statusCode };
+          },
+        );
         const done = results.filter((r) => r.kind !== 'skipped');
         const unexpected = done.filter((r) => r.status !== 200 && r.status !== 403);
         expect(unexpected).toEqual([]);

@@ -79,64 +79,92 @@ describe('fuzzing upstream responses', () => {
     await stand?.stop();
   });
 
-  it(`${CASES} generated upstream responses: 502, cut short, or relayed well-formed; 0 hangs, 0 crashes`, async () => {
-    const counts: Record<string, number> = {};
-    const failures: string[] = [];
-    const lenient: string[] = [];
-    const bump = (key: string) => (counts[key] = (counts[key] ?? 0) + 1);
-    const started = performance.now();
-    let cases = 0;
-    for (let done = 0, batch = 0; done < CASES; done += BATCH, batch++) {
-      const specs = fc.sample(responseSpecArb, { seed: SEED + batch, numRuns: Math.min(BATCH, CASES - done) });
-      let next = 0;
-      const worker = async () => {
-        while (next < specs.length) {
-          const n = done + next;
-          const bytes = Buffer.from(serialiseResponse(specs[next++]!), 'latin1');
-          const key = `q${n.toString(36)}`;
-          for (const upstream of [stand.plain, stand.tls]) upstream.scripts.set(key, { bytes });
-          const leg: Leg = n % 3 === 0 ? 'tunnel-tls' : 'absolute';
-          const id = `u${n.toString(36)}z`;
-          const host = leg === 'absolute' ? `plain.example.test:${stand.plain.port}` : `api.example.test:${stand.tls.port}`;
-          const fill = leg === 'absolute' ? { prefix: `http://${host}`, host, id } : { prefix: '', host, id, authority: host, servername: 'api.example.test' };
-          const c = fromText('corpus', leg, id, Buffer.from(fillTemplate(`GET {PREFIX}/fz/{ID}/r/${key}/ HTTP/1.1\r\nHost: {HOST}\r\n\r\n`, fill), 'latin1'), fill);
-          if (!stand.keyway.alive()) await stand.keyway.ensure();
-          const outcome = await runCase(stand.keyway.port, stand.keywayCa, c.input);
-          for (const upstream of [stand.plain, stand.tls]) upstream.scripts.delete(key);
-          cases++;
-          const ref = reference(bytes);
-          const answer = outcome.answers[0];
-          const sample = () => `${leg} ${JSON.stringify(bytes.toString('latin1').slice(0, 300))} -> ${JSON.stringify(outcome).slice(0, 300)}`;
-          if (outcome.hang || outcome.malformed !== undefined) {
-            bump('FAIL');
-            failures.push(sample());
-          } else if (answer?.error !== undefined) {
-            bump(`${answer.status} ${answer.error}`);
-          } else if (!answer) {
-            bump('cut short');
-          } else if (typeof ref === 'string') {
-            // keyway's parser took what the strict one refuses; what it relayed was still well-formed.
-            bump('relayed, lenient');
-            if (lenient.length < 10) lenient.push(`${ref}: ${sample()}`);
-          } else if (answer.status !== ref.status || (answer.body !== ref.body && answer.body.length < 2048)) {
-            bump('FAIL');
-            failures.push(`relayed differently from the strict framing: ${sample()}`);
-          } else {
-            bump('relayed');
+  it(
+    `${CASES} generated upstream responses: 502, cut short, or relayed well-formed; 0 hangs, 0 crashes`,
+    async () => {
+      const counts: Record<string, number> = {};
+      const failures: string[] = [];
+      const lenient: string[] = [];
+      const bump = (key: string) => (counts[key] = (counts[key] ?? 0) + 1);
+      const started = performance.now();
+      let cases = 0;
+      for (let done = 0, batch = 0; done < CASES; done += BATCH, batch++) {
+        const specs = fc.sample(responseSpecArb, { seed: SEED + batch, numRuns: Math.min(BATCH, CASES - done) });
+        let next = 0;
+        const worker = async () => {
+          while (next < specs.length) {
+            const n = done + next;
+            const bytes = Buffer.from(serialiseResponse(specs[next++]!), 'latin1');
+            const key = `q${n.toString(36)}`;
+            for (const upstream of [stand.plain, stand.tls]) upstream.scripts.set(key, { bytes });
+            const leg: Leg = n % 3 === 0 ? 'tunnel-tls' : 'absolute';
+            const id = `u${n.toString(36)}z`;
+            const host = leg === 'absolute' ? `plain.example.test:${stand.plain.port}` : `api.example.test:${stand.tls.port}`;
+            const fill =
+              leg === 'absolute' ? { prefix: `http://${host}`, host, id } : { prefix: '', host, id, authority: host, servername: 'api.example.test' };
+            const c = fromText(
+              'corpus',
+              leg,
+              id,
+              Buffer.from(fillTemplate(`GET {PREFIX}/fz/{ID}/r/${key}/ HTTP/1.1\r\nHost: {HOST}\r\n\r\n`, fill), 'latin1'),
+              fill,
+            );
+            if (!stand.keyway.alive()) await stand.keyway.ensure();
+            const outcome = await runCase(stand.keyway.port, stand.keywayCa, c.input);
+            for (const upstream of [stand.plain, stand.tls]) upstream.scripts.delete(key);
+            cases++;
+            const ref = reference(bytes);
+            const answer = outcome.answers[0];
+            const sample = () => `${leg} ${JSON.stringify(bytes.toString('latin1').slice(0, 300))} -> ${JSON.stringify(outcome).slice(0, 300)}`;
+            if (outcome.hang || outcome.malformed !== undefined) {
+              bump('FAIL');
+              failures.push(sample());
+            } else if (answer?.error !== undefined) {
+              bump(`${answer.status} ${answer.error}`);
+            } else if (!answer) {
+              bump('cut short');
+            } else if (typeof ref === 'string') {
+              // keyway's parser took what the strict one refuses; what it relayed was still well-formed.
+              bump('relayed, lenient');
+              if (lenient.length < 10) lenient.push(`${ref}: ${sample()}`);
+            } else if (answer.status !== ref.status || (answer.body !== ref.body && answer.body.length < 2048)) {
+              bump('FAIL');
+              failures.push(`relayed differently from the strict framing: ${sample()}`);
+            } else {
+              bump('relayed');
+            }
           }
-        }
+        };
+        await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+        await stand.settle();
+      }
+      await stand.settle(true);
+      const figures = {
+        cases,
+        crashes: stand.keyway.crashes.length,
+        outcomes: counts,
+        framing_mismatches: stand.ledger.mismatches.length,
+        cases_per_s: Math.round(cases / ((performance.now() - started) / 1000)),
+        seed: SEED,
       };
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-      await stand.settle();
-    }
-    await stand.settle(true);
-    const figures = { cases, crashes: stand.keyway.crashes.length, outcomes: counts, framing_mismatches: stand.ledger.mismatches.length, cases_per_s: Math.round(cases / ((performance.now() - started) / 1000)), seed: SEED };
-    report('fuzz-responses', figures);
-    if (lenient.length) console.log(JSON.stringify({ lenient }, null, 1));
-    expect(failures.slice(0, 10)).toEqual([]);
-    expect(stand.keyway.crashes).toEqual([]);
-    expect(stand.ledger.mismatches).toEqual([]);
-    const after = await runCase(stand.keyway.port, stand.keywayCa, fromText('corpus', 'absolute', 'uafterz', Buffer.from(`GET http://plain.example.test:${stand.plain.port}/fz/uafterz/ HTTP/1.1\r\nHost: plain.example.test:${stand.plain.port}\r\n\r\n`), {}).input);
-    expect(after.answers[0]?.status).toBe(200);
-  }, scale(60_000, 0));
+      report('fuzz-responses', figures);
+      if (lenient.length) console.log(JSON.stringify({ lenient }, null, 1));
+      expect(failures.slice(0, 10)).toEqual([]);
+      expect(stand.keyway.crashes).toEqual([]);
+      expect(stand.ledger.mismatches).toEqual([]);
+      const after = await runCase(
+        stand.keyway.port,
+        stand.keywayCa,
+        fromText(
+          'corpus',
+          'absolute',
+          'uafterz',
+          Buffer.from(`GET http://plain.example.test:${stand.plain.port}/fz/uafterz/ HTTP/1.1\r\nHost: plain.example.test:${stand.plain.port}\r\n\r\n`),
+          {},
+        ).input,
+      );
+      expect(after.answers[0]?.status).toBe(200);
+    },
+    scale(60_000, 0),
+  );
 });

@@ -55,7 +55,11 @@ function summary(tally: Tally, stand: Stand): Record<string, unknown> {
 }
 
 function expectNoFindings(tally: Tally, stand: Stand): void {
-  const detail = JSON.stringify({ findings: tally.findings.slice(0, 5), mismatches: stand.ledger.mismatches.slice(0, 5), crashes: stand.keyway.crashes.slice(0, 2) }, null, 1);
+  const detail = JSON.stringify(
+    { findings: tally.findings.slice(0, 5), mismatches: stand.ledger.mismatches.slice(0, 5), crashes: stand.keyway.crashes.slice(0, 2) },
+    null,
+    1,
+  );
   expect(tally.crashes, detail).toBe(0);
   expect(tally.hangs, detail).toBe(0);
   expect(tally.malformed, detail).toBe(0);
@@ -85,7 +89,12 @@ describe('fuzzing the request line, CONNECT authority, headers, chunked framing 
     await runBatch(stand, recorded, 16, tally);
     const answered = tally.answered;
     // Cases earlier runs found: the same invariants, whatever keyway answers.
-    await runBatch(stand, corpusCases(foundCorpus, ports, (n) => caseId('d', n)), 16, tally);
+    await runBatch(
+      stand,
+      corpusCases(foundCorpus, ports, (n) => caseId('d', n)),
+      16,
+      tally,
+    );
     await stand.settle(true);
     report('fuzz-corpus', summary(tally, stand));
     expectNoFindings(tally, stand);
@@ -93,26 +102,38 @@ describe('fuzzing the request line, CONNECT authority, headers, chunked framing 
     expect(answered).toBe(recorded.length);
   }, 60_000);
 
-  it(`${FRESH} fresh cases: 0 crashes, 0 hangs over 2 s, 0 framing mismatches`, async () => {
-    const tally = newTally();
-    const arb = sampleArb(corpus.length);
-    const started = performance.now();
-    for (let done = 0, batch = 0; done < FRESH; done += BATCH, batch++) {
-      if (BUDGET_MS > 0 && performance.now() - started > BUDGET_MS) {
-        report('fuzz-budget', { stopped_after_s: Math.round((performance.now() - started) / 1000), cases: tally.cases, of: FRESH });
-        break;
+  it(
+    `${FRESH} fresh cases: 0 crashes, 0 hangs over 2 s, 0 framing mismatches`,
+    async () => {
+      const tally = newTally();
+      const arb = sampleArb(corpus.length);
+      const started = performance.now();
+      for (let done = 0, batch = 0; done < FRESH; done += BATCH, batch++) {
+        if (BUDGET_MS > 0 && performance.now() - started > BUDGET_MS) {
+          report('fuzz-budget', { stopped_after_s: Math.round((performance.now() - started) / 1000), cases: tally.cases, of: FRESH });
+          break;
+        }
+        const size = Math.min(BATCH, FRESH - done);
+        const samples = fc.sample(arb, { seed: SEED + batch, numRuns: size });
+        const cases = samples.map((s, i) => buildCase(s, caseId('f', done + i), ports, corpus));
+        await runBatch(stand, cases, CONCURRENCY, tally);
+        if (LONG && batch % 50 === 0) {
+          report('fuzz-progress', {
+            cases: tally.cases,
+            crashes: tally.crashes,
+            hangs: tally.hangs,
+            mismatches: stand.ledger.mismatches.length,
+            cases_per_s: Math.round(tally.cases / (tally.ms / 1000)),
+            first: stand.ledger.mismatches[0] ?? tally.findings[0],
+          });
+        }
       }
-      const size = Math.min(BATCH, FRESH - done);
-      const samples = fc.sample(arb, { seed: SEED + batch, numRuns: size });
-      const cases = samples.map((s, i) => buildCase(s, caseId('f', done + i), ports, corpus));
-      await runBatch(stand, cases, CONCURRENCY, tally);
-      if (LONG && batch % 50 === 0) {
-        report('fuzz-progress', { cases: tally.cases, crashes: tally.crashes, hangs: tally.hangs, mismatches: stand.ledger.mismatches.length, cases_per_s: Math.round(tally.cases / (tally.ms / 1000)), first: stand.ledger.mismatches[0] ?? tally.findings[0] });
-      }
-    }
-    await stand.settle(true);
-    report('fuzz', summary(tally, stand));
-    if (tally.findings.length || stand.ledger.mismatches.length) console.log(JSON.stringify({ findings: tally.findings, mismatches: stand.ledger.mismatches.slice(0, 50) }, null, 1));
-    expectNoFindings(tally, stand);
-  }, scale(120_000, 0));
+      await stand.settle(true);
+      report('fuzz', summary(tally, stand));
+      if (tally.findings.length || stand.ledger.mismatches.length)
+        console.log(JSON.stringify({ findings: tally.findings, mismatches: stand.ledger.mismatches.slice(0, 50) }, null, 1));
+      expectNoFindings(tally, stand);
+    },
+    scale(120_000, 0),
+  );
 });

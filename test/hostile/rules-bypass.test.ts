@@ -27,7 +27,13 @@ const req = (path: string, method = 'GET'): PolicyRequest => ({ grant: 'g', meth
 
 // How servers in the wild may route a path: decode %2F or not, fold case, drop ;parameters
 // (Tomcat, Jetty), trim trailing dots and spaces (IIS, Windows), drop a format suffix (Rails, Spring).
-interface Reading { slash: boolean; fold: boolean; params: boolean; trim: boolean; suffix: boolean }
+interface Reading {
+  slash: boolean;
+  fold: boolean;
+  params: boolean;
+  trim: boolean;
+  suffix: boolean;
+}
 const READINGS: Reading[] = [];
 for (let bits = 0; bits < 32; bits++) {
   READINGS.push({ slash: !!(bits & 1), fold: !!(bits & 2), params: !!(bits & 4), trim: !!(bits & 8), suffix: !!(bits & 16) });
@@ -49,7 +55,42 @@ function serverPath(sent: string, r: Reading): string[] {
   return parts;
 }
 
-const PIECES = ['admin', 'ADMIN', 'Admin', '%61dmin', '%41DMIN', '%EF%BD%81dmin', 'repos', 'REPOS', 'x', '/', '//', '.', '..', '%2e', '%2E%2e', ';', ';x=1', '.json', '%20', ' ', '%2F', '%2f', '%25', '%252f', '%00', '%5C', '\\', '%C0%AF', '#', '?', '%3B', '..;', 'dmin', '%2e%2e%2f'];
+const PIECES = [
+  'admin',
+  'ADMIN',
+  'Admin',
+  '%61dmin',
+  '%41DMIN',
+  '%EF%BD%81dmin',
+  'repos',
+  'REPOS',
+  'x',
+  '/',
+  '//',
+  '.',
+  '..',
+  '%2e',
+  '%2E%2e',
+  ';',
+  ';x=1',
+  '.json',
+  '%20',
+  ' ',
+  '%2F',
+  '%2f',
+  '%25',
+  '%252f',
+  '%00',
+  '%5C',
+  '\\',
+  '%C0%AF',
+  '#',
+  '?',
+  '%3B',
+  '..;',
+  'dmin',
+  '%2e%2e%2f',
+];
 const targets = fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 8 }).map((p) => `/${p.join('')}`);
 
 const RUNS = scale(20_000, 1_000_000);
@@ -87,7 +128,6 @@ describe('no server reading of an accepted path escapes the rules (fuzzed)', () 
     );
   });
 });
-
 
 /** One keep-alive TLS connection through keyway, one request at a time, every wait bounded. */
 class Tunnel {
@@ -194,7 +234,10 @@ describe('through the real proxy: the upstream receives exactly what keyway judg
   it('random hostile targets: 0 escapes, 0 differences between judged, sent and audited', async () => {
     // No raw space: it would end the request line (the smuggling suite covers malformed lines).
     const pieces = [...PIECES.filter((p) => p !== ' '), '\u00e9', '%E9', '?q=%2F..', '#/../admin'];
-    const cases = fc.sample(fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 8 }).map((p) => `/${p.join('')}`), scale(400, 20_000));
+    const cases = fc.sample(
+      fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 8 }).map((p) => `/${p.join('')}`),
+      scale(400, 20_000),
+    );
     const authority = `api.example.test:${upstream.port}`;
     const figures = { cases: cases.length, forwarded: 0, refused400: 0, denied403: 0, parserRefused: 0, escapes: 0, mismatches: 0 };
     const expectedAudit: Array<string | null> = [];
@@ -208,7 +251,12 @@ describe('through the real proxy: the upstream receives exactly what keyway judg
       if (status === 200) {
         figures.forwarded++;
         const seen = upstream.seen.at(-1);
-        if (!judged.ok || upstream.seen.length !== before + 1 || seen?.url !== `${judged.path}${judged.query}` || seen.headers.authorization !== `Bearer ${CANARY}`) {
+        if (
+          !judged.ok ||
+          upstream.seen.length !== before + 1 ||
+          seen?.url !== `${judged.path}${judged.query}` ||
+          seen.headers.authorization !== `Bearer ${CANARY}`
+        ) {
           figures.mismatches++;
           expect.fail(`${JSON.stringify(target)}: upstream got ${JSON.stringify(seen?.url)}, keyway judged ${JSON.stringify(judged)}`);
         }
@@ -221,7 +269,8 @@ describe('through the real proxy: the upstream receives exactly what keyway judg
       } else {
         expect(upstream.seen.length, target).toBe(before);
         if (status === 403) figures.denied403++;
-        else if (status === 400 && judged.ok) figures.parserRefused++; // Node's parser refused it first
+        else if (status === 400 && judged.ok)
+          figures.parserRefused++; // Node's parser refused it first
         else if (status === 400) figures.refused400++;
         else expect.fail(`${JSON.stringify(target)}: unexpected status ${status}`);
         expectedAudit.push(status === 403 && judged.ok ? judged.path : null);
@@ -232,7 +281,12 @@ describe('through the real proxy: the upstream receives exactly what keyway judg
     // One audit line per request, each naming the path that was judged (null when none could be).
     const lines = await waitFor(() => (proxy.auditLines().length >= cases.length ? proxy.auditLines() : undefined), 'every audit line', 10_000);
     const sortKey = (p: string | null) => p ?? '';
-    expect(lines.map((l) => l['path'] as string | null).map(sortKey).sort()).toEqual(expectedAudit.map(sortKey).sort());
+    expect(
+      lines
+        .map((l) => l['path'] as string | null)
+        .map(sortKey)
+        .sort(),
+    ).toEqual(expectedAudit.map(sortKey).sort());
     expect(readFileSync(proxy.auditPath, 'utf8')).not.toContain(CANARY);
     report('rules-bypass', { property: 'end-to-end', ...figures, ms_per_request: Math.round((elapsed / cases.length) * 100) / 100 });
   });

@@ -140,9 +140,16 @@ describe('slow clients', () => {
     // timed from the moment it reached its phase to the moment keyway closed it.
     const openingStarted = performance.now();
     const openingEnded = openingStarted + (SLOW_CONNECTIONS / OPEN_RATE) * 1000;
-    const driver = spawn(process.execPath, [DRIVER, JSON.stringify({ target, count: SLOW_CONNECTIONS, ratePerSecond: OPEN_RATE, timeoutsMs: TIMEOUTS_MS, slackMs: SLACK_MS, hardSlackMs: HARD_SLACK_MS })], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const driver = spawn(
+      process.execPath,
+      [
+        DRIVER,
+        JSON.stringify({ target, count: SLOW_CONNECTIONS, ratePerSecond: OPEN_RATE, timeoutsMs: TIMEOUTS_MS, slackMs: SLACK_MS, hardSlackMs: HARD_SLACK_MS }),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let driverOut = '';
     driver.stdout.on('data', (c: Buffer) => (driverOut += c.toString()));
     const killer = setTimeout(() => driver.kill('SIGKILL'), (SLOW_CONNECTIONS / OPEN_RATE) * 1000 + 30_000);
@@ -228,7 +235,9 @@ function rssMiB(pid: number): number {
 
 function nofileLimit(pid: number): string {
   try {
-    return execFileSync('prlimit', ['--pid', String(pid), '--nofile', '--output=SOFT,HARD', '--noheadings'], { encoding: 'utf8' }).trim().replace(/\s+/g, '/');
+    return execFileSync('prlimit', ['--pid', String(pid), '--nofile', '--output=SOFT,HARD', '--noheadings'], { encoding: 'utf8' })
+      .trim()
+      .replace(/\s+/g, '/');
   } catch {
     return 'unknown';
   }

@@ -58,7 +58,8 @@ function judge(c: SmugglingCase, outcome: CaseOutcome, upstream: ReceivedRequest
   // Node hands pipelined requests over as soon as they are parsed, so they may reach the upstream in
   // any order (their answers still go back in order): compare the lengths as a set.
   const sorted = (list: number[]) => [...list].sort((a, b) => a - b).join(',');
-  if (c.bodies && !upstream.some((r) => r.bodyBytes === -1) && sorted(upstream.map((r) => r.bodyBytes)) !== sorted(c.bodies)) return { verdict: 'FAIL', why: `body lengths: ${why}` };
+  if (c.bodies && !upstream.some((r) => r.bodyBytes === -1) && sorted(upstream.map((r) => r.bodyBytes)) !== sorted(c.bodies))
+    return { verdict: 'FAIL', why: `body lengths: ${why}` };
   return { verdict: 're-framed', why };
 }
 
@@ -81,13 +82,26 @@ describe('request smuggling and malformed upstream responses', () => {
       return { method, target, bodyBytes: -1, connection: 0, start: 0, end: 0, headers: [] } satisfies ReceivedRequest;
     });
     const received = [...stand.plain.received, ...stand.tls.received, ...streaming];
-    const judged = outcomes.map((r) => ({ ...r, ...judge(r.c, r.outcome, received.filter((q) => q.target.includes(`/fz/${r.id}/`))) }));
+    const judged = outcomes.map((r) => ({
+      ...r,
+      ...judge(
+        r.c,
+        r.outcome,
+        received.filter((q) => q.target.includes(`/fz/${r.id}/`)),
+      ),
+    }));
     await stand.settle(true);
 
     const counts: Record<string, number> = {};
     for (const j of judged) counts[j.verdict] = (counts[j.verdict] ?? 0) + 1;
     const perCase = Object.fromEntries(judged.map((j) => [`${j.c.family} | ${j.c.name} | ${j.leg}`, j.verdict]));
-    report('smuggling', { request_cases: SMUGGLING_CASES.length, runs: judged.length, outcomes: counts, framing_mismatches: stand.ledger.mismatches.length, crashes: stand.keyway.crashes.length });
+    report('smuggling', {
+      request_cases: SMUGGLING_CASES.length,
+      runs: judged.length,
+      outcomes: counts,
+      framing_mismatches: stand.ledger.mismatches.length,
+      crashes: stand.keyway.crashes.length,
+    });
     console.log(JSON.stringify(perCase, null, 1));
     // A refusal by the parser is audited once per connection, however many bytes follow it
     // (each run comes from its own loopback address, which the audit line names as `client`).
@@ -149,7 +163,12 @@ describe('request smuggling and malformed upstream responses', () => {
       const id = `v${i}z`;
       ids.push(`${id}a`, `${id}b`);
       const leg = i % 2 === 0 ? 'tunnel-tls' : 'absolute';
-      await send(stand, leg, id, `GET {PREFIX}/fz/{ID}a/ HTTP/1.1\r\nHost: {HOST}\r\n\r\nPOST {PREFIX}/fz/{ID}b/ HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 2\r\n\r\nokCONNECT {PREFIX}/fz/{ID}c/ HTTP/1.1\r\nHost: {HOST}\r\n\r\n`);
+      await send(
+        stand,
+        leg,
+        id,
+        `GET {PREFIX}/fz/{ID}a/ HTTP/1.1\r\nHost: {HOST}\r\n\r\nPOST {PREFIX}/fz/{ID}b/ HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 2\r\n\r\nokCONNECT {PREFIX}/fz/{ID}c/ HTTP/1.1\r\nHost: {HOST}\r\n\r\n`,
+      );
     }
     await stand.settle(true);
     expect(stand.ledger.mismatches).toEqual([]);

@@ -12,7 +12,10 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 /** `keyway start` in a child; resolves with its stderr once it failed, or once it said it listens. */
 function startChild(home: string): Promise<{ stderr: string; code: number | null }> {
   const env = { ...cleanEnv(), KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') };
-  const child = spawn(process.execPath, [CLI, 'start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   return new Promise((resolve) => {
@@ -51,18 +54,30 @@ describe('empty secrets are refused', () => {
     const home = makeHome();
     const keyFile = join(home, 'claude.key');
     writeFileSync(keyFile, '');
-    await expect(startProxy({ home, config: { agents: { claude: { key: `file:${keyFile}` } } } })).rejects.toThrow(`agents.claude.key: file ${keyFile} is empty`);
+    await expect(startProxy({ home, config: { agents: { claude: { key: `file:${keyFile}` } } } })).rejects.toThrow(
+      `agents.claude.key: file ${keyFile} is empty`,
+    );
   });
 
   it('an agent key from a blank variable is refused at start', async () => {
-    await expect(startProxy({ env: { CLAUDE_KEY: '  ' }, config: { agents: { claude: { key: 'env:CLAUDE_KEY' } } } })).rejects.toThrow('agents.claude.key: environment variable CLAUDE_KEY is empty');
+    await expect(startProxy({ env: { CLAUDE_KEY: '  ' }, config: { agents: { claude: { key: 'env:CLAUDE_KEY' } } } })).rejects.toThrow(
+      'agents.claude.key: environment variable CLAUDE_KEY is empty',
+    );
   });
 
   it('a grant secret from a blank variable or a basic secret with an empty password is refused at start', async () => {
-    const grant = (type: string, secret: string) => ({ grants: { openai: { type, domains: ['api.example.test'], secret, ...(type === 'api_key' ? { inject: { header: 'x-api-key' } } : {}) } } });
-    await expect(startProxy({ env: { OPENAI_KEY: ' \t ' }, config: grant('api_key', 'env:OPENAI_KEY') })).rejects.toThrow('grants.openai.secret: environment variable OPENAI_KEY is empty');
-    await expect(startProxy({ env: { BASIC: 'user:' }, config: grant('basic', 'env:BASIC') })).rejects.toThrow(/grants\.openai\.secret: a basic secret needs a non-empty password/);
-    await expect(startProxy({ env: { BASIC: 'user:  ' }, config: grant('basic', 'env:BASIC') })).rejects.toThrow(/grants\.openai\.secret: a basic secret needs a non-empty password/);
+    const grant = (type: string, secret: string) => ({
+      grants: { openai: { type, domains: ['api.example.test'], secret, ...(type === 'api_key' ? { inject: { header: 'x-api-key' } } : {}) } },
+    });
+    await expect(startProxy({ env: { OPENAI_KEY: ' \t ' }, config: grant('api_key', 'env:OPENAI_KEY') })).rejects.toThrow(
+      'grants.openai.secret: environment variable OPENAI_KEY is empty',
+    );
+    await expect(startProxy({ env: { BASIC: 'user:' }, config: grant('basic', 'env:BASIC') })).rejects.toThrow(
+      /grants\.openai\.secret: a basic secret needs a non-empty password/,
+    );
+    await expect(startProxy({ env: { BASIC: 'user:  ' }, config: grant('basic', 'env:BASIC') })).rejects.toThrow(
+      /grants\.openai\.secret: a basic secret needs a non-empty password/,
+    );
   });
 
   describe('with a running proxy', () => {
@@ -83,7 +98,11 @@ describe('empty secrets are refused', () => {
     });
 
     const curl = (url: string, agent: string) =>
-      runProcess('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-x', `http://${agent}@127.0.0.1:${proxy.port}`, '--proxy-cacert', proxy.caPath, url], cleanEnv({ CURL_CA_BUNDLE: proxy.bundlePath }));
+      runProcess(
+        'curl',
+        ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-x', `http://${agent}@127.0.0.1:${proxy.port}`, '--proxy-cacert', proxy.caPath, url],
+        cleanEnv({ CURL_CA_BUNDLE: proxy.bundlePath }),
+      );
 
     it('an empty or blank proxy password never authenticates', async () => {
       const before = upstream.seen.length;

@@ -41,7 +41,12 @@ describe('agents lease, revoke-lease and list', () => {
         },
       },
       grants: [
-        { id: 'github', type: 'oauth2', domains: ['api.example.test'], secret: { clientId: 'c', refreshToken: 'r', accessToken: 'a', expiresAt: TOKEN_EXPIRES_AT } },
+        {
+          id: 'github',
+          type: 'oauth2',
+          domains: ['api.example.test'],
+          secret: { clientId: 'c', refreshToken: 'r', accessToken: 'a', expiresAt: TOKEN_EXPIRES_AT },
+        },
         { id: 'openai', type: 'bearer', domains: ['other.example.test'], secret: 'sk-test' },
         { id: 'slack', type: 'bearer', domains: ['tunnel.example.test'], secret: 'xoxb-test' },
       ],
@@ -76,7 +81,14 @@ describe('agents lease, revoke-lease and list', () => {
     const claude = rows[0]!;
     expect(claude).toMatchObject({ source: 'config', grants: ['github', 'openai'], lease_ttl: '1h', max_lease_ttl: '8h' });
     expect(claude.access).toEqual([
-      { grant: 'github', lease: 'pending', lease_expires_at: null, lease_granted_at: null, lease_renewed_at: null, token_expires_at: new Date(TOKEN_EXPIRES_AT).toISOString() },
+      {
+        grant: 'github',
+        lease: 'pending',
+        lease_expires_at: null,
+        lease_granted_at: null,
+        lease_renewed_at: null,
+        token_expires_at: new Date(TOKEN_EXPIRES_AT).toISOString(),
+      },
       { grant: 'openai', lease: 'pending', lease_expires_at: null, lease_granted_at: null, lease_renewed_at: null, token_expires_at: null },
     ]);
     expect(rows[1]!.access).toMatchObject([{ grant: 'github', lease: 'not_required' }]);
@@ -84,7 +96,11 @@ describe('agents lease, revoke-lease and list', () => {
 
   it('grants a lease for --ttl, then renews it capped by max_lease_ttl, keeping when it was first granted', async () => {
     const before = Date.now();
-    const granted = JSON.parse(await ok('agents', 'lease', 'claude', 'github', '--ttl', '15m', '--json')) as LeaseRecord & { capped: boolean; ttl: string; renewed: boolean };
+    const granted = JSON.parse(await ok('agents', 'lease', 'claude', 'github', '--ttl', '15m', '--json')) as LeaseRecord & {
+      capped: boolean;
+      ttl: string;
+      renewed: boolean;
+    };
     expect(granted).toMatchObject({ agent: 'claude', grant: 'github', capped: false, ttl: '15m', renewed: false, renewed_at: null });
     expect(Date.parse(granted.expires_at)).toBeGreaterThanOrEqual(before + 15 * MIN);
     expect(Date.parse(granted.expires_at)).toBeLessThanOrEqual(Date.now() + 15 * MIN);
@@ -123,7 +139,13 @@ describe('agents lease, revoke-lease and list', () => {
   it('shows a lease that ran out as expired', async () => {
     const { key } = await loadMasterKey({ dataDir: join(proxy.home, 'data'), env: { KEYWAY_MASTER_KEY: proxy.env['KEYWAY_MASTER_KEY']! } });
     const store = await Store.open(join(proxy.home, 'data', 'store.json'), key);
-    const past: LeaseRecord = { agent: 'claude', grant: 'openai', granted_at: '2025-01-01T09:00:00.000Z', renewed_at: null, expires_at: '2025-01-01T10:00:00.000Z' };
+    const past: LeaseRecord = {
+      agent: 'claude',
+      grant: 'openai',
+      granted_at: '2025-01-01T09:00:00.000Z',
+      renewed_at: null,
+      expires_at: '2025-01-01T10:00:00.000Z',
+    };
     await store.update((draft) => draft.set(leaseRecordId('claude', 'openai'), past));
     store.close();
     expect(await access('claude', 'openai')).toMatchObject({ lease: 'expired', lease_expires_at: past.expires_at });
@@ -156,7 +178,11 @@ describe('agents lease, revoke-lease and list', () => {
 
   it('works for agents in the store, and removing an agent removes its leases', async () => {
     await ok('agents', 'add', 'bot', '--grants', 'github', '--lease-ttl', '10m', '--max-lease-ttl', '1h');
-    const capped = JSON.parse(await ok('agents', 'lease', 'bot', 'github', '--ttl', '2h', '--json')) as LeaseRecord & { capped: boolean; ttl: string; max_lease_ttl: string };
+    const capped = JSON.parse(await ok('agents', 'lease', 'bot', 'github', '--ttl', '2h', '--json')) as LeaseRecord & {
+      capped: boolean;
+      ttl: string;
+      max_lease_ttl: string;
+    };
     expect(capped).toMatchObject({ capped: true, ttl: '1h', max_lease_ttl: '1h' });
     near(capped.expires_at, Date.now() + HOUR);
     expect(await access('bot', 'github')).toMatchObject({ lease: 'active', lease_expires_at: capped.expires_at });

@@ -15,7 +15,22 @@ import { runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 function event(i: number): AuditEvent {
-  return { ts: new Date().toISOString(), id: `req-${i}`, agent: 'a', grant: 'github', decision: 'inject', code: null, method: 'GET', host: 'api.example.test', port: 443, path: '/', status: 200, duration_ms: 1, refreshed: false, client: '127.0.0.1' };
+  return {
+    ts: new Date().toISOString(),
+    id: `req-${i}`,
+    agent: 'a',
+    grant: 'github',
+    decision: 'inject',
+    code: null,
+    method: 'GET',
+    host: 'api.example.test',
+    port: 443,
+    path: '/',
+    status: 200,
+    duration_ms: 1,
+    refreshed: false,
+    client: '127.0.0.1',
+  };
 }
 
 function writerOptions() {
@@ -146,22 +161,41 @@ describe('a file-size limit (RLIMIT_FSIZE, as a full disk)', () => {
   it('turns unhealthy before any append fails when the room left drops under the reserve, still writes what it promised, and recovers', async () => {
     const opts = writerOptions();
     const script = fileURLToPath(new URL('../helpers/audit-room-child.ts', import.meta.url));
-    const res = await runProcess(process.execPath, [script], { PATH: process.env['PATH'] ?? '', AUDIT_PATH: opts.path, HEAD_PATH: opts.headPath, HEAD_KEY: opts.headKey.toString('base64') });
+    const res = await runProcess(process.execPath, [script], {
+      PATH: process.env['PATH'] ?? '',
+      AUDIT_PATH: opts.path,
+      HEAD_PATH: opts.headPath,
+      HEAD_KEY: opts.headKey.toString('base64'),
+    });
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const seen = JSON.parse(res.stdout) as Record<string, unknown>;
-    expect(seen).toMatchObject({ reservedBefore: true, inFlight: true, healthyDuring: false, reservedDuring: false, failures: [], healthyAfterWrites: false, healthyAfter: true, reservedAfter: true, dropped: 0 });
+    expect(seen).toMatchObject({
+      reservedBefore: true,
+      inFlight: true,
+      healthyDuring: false,
+      reservedDuring: false,
+      failures: [],
+      healthyAfterWrites: false,
+      healthyAfter: true,
+      reservedAfter: true,
+      dropped: 0,
+    });
     // Seen from the writer's own refresh (every 100 ms), with no append failing.
     expect(seen['waitedMs']).toBeLessThan(1_000);
     expect(await ids(opts.path)).toEqual(['req-1', 'req-2', 'req-3', 'req-4']);
     expect((await verifyAudit(opts)).ok).toBe(true);
   });
 
-
   it('fails the write with EFBIG instead of killing the process, cuts the partial line, and verifies after', async () => {
     const opts = writerOptions();
     const script = fileURLToPath(new URL('../helpers/audit-fsize-child.ts', import.meta.url));
-    const res = await runProcess(process.execPath, [script], { PATH: process.env['PATH'] ?? '', AUDIT_PATH: opts.path, HEAD_PATH: opts.headPath, HEAD_KEY: opts.headKey.toString('base64') });
+    const res = await runProcess(process.execPath, [script], {
+      PATH: process.env['PATH'] ?? '',
+      AUDIT_PATH: opts.path,
+      HEAD_PATH: opts.headPath,
+      HEAD_KEY: opts.headKey.toString('base64'),
+    });
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ failed: 'audit_unavailable', healthyDuring: false, healthyAfter: true });

@@ -195,7 +195,11 @@ describe('verify across rotated files', () => {
     const files = new Set(result.problems.map((p) => p.file));
     expect(files).toContain(a.path);
     expect(files).toContain(b.path);
-    expect(result.problems).toContainEqual({ file: a.path, line: 1, reason: expect.stringContaining(`named for seq ${a.firstSeq} but its first line is seq ${b.firstSeq}`) });
+    expect(result.problems).toContainEqual({
+      file: a.path,
+      line: 1,
+      reason: expect.stringContaining(`named for seq ${a.firstSeq} but its first line is seq ${b.firstSeq}`),
+    });
   });
 
   it('finds the oldest file removed by hand (no rotation record covers it)', async () => {
@@ -238,9 +242,7 @@ describe('keep: pruning old files', () => {
     await unlink(rotated[0]!.path);
     const result = await verifyAudit(opts);
     expect(result.ok).toBe(false);
-    expect(result.problems).toEqual([
-      { file: rotated[1]!.path, line: 1, reason: expect.stringContaining('does not start where rotation last pruned') },
-    ]);
+    expect(result.problems).toEqual([{ file: rotated[1]!.path, line: 1, reason: expect.stringContaining('does not start where rotation last pruned') }]);
 
     // Moving the record forward to hide the deletion needs the head key.
     const prunedPath = prunedPathFor(opts.headPath);
@@ -279,7 +281,18 @@ describe('query and tail across files', () => {
     const ids = async (f: Parameters<typeof readAudit>[1]) => (await collect(readAudit(opts.path, f))).map((l) => l.id);
     expect(await ids({ decision: 'deny' })).toEqual(Array.from({ length: 30 }, (_, i) => `req-${(i + 1) * 10}`));
     expect(await ids({ code: 'policy_denied', agent: 'even' })).toHaveLength(30);
-    expect(await ids({ grant: 'openai', decision: 'deny' })).toEqual(['req-30', 'req-60', 'req-90', 'req-120', 'req-150', 'req-180', 'req-210', 'req-240', 'req-270', 'req-300']);
+    expect(await ids({ grant: 'openai', decision: 'deny' })).toEqual([
+      'req-30',
+      'req-60',
+      'req-90',
+      'req-120',
+      'req-150',
+      'req-180',
+      'req-210',
+      'req-240',
+      'req-270',
+      'req-300',
+    ]);
     expect(await ids({ host: 'API.OPENAI.COM' })).toHaveLength(100);
     const at = (i: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, 0) + i * 1000);
     // The range spans several files (about 8 lines each).
@@ -347,9 +360,15 @@ describe('config and command line', () => {
     expect(ok.stdout).toContain(`audit log intact: 120 lines in ${rotated.length + 1} files`);
     expect(ok.code).toBe(0);
 
-    const q = await runCli(['audit', 'query', '--json', '--agent', 'even', '--decision', 'deny', '--since', '2025-01-01T00:00:20Z', '--until', '2025-01-01T00:01:31Z'], env);
+    const q = await runCli(
+      ['audit', 'query', '--json', '--agent', 'even', '--decision', 'deny', '--since', '2025-01-01T00:00:20Z', '--until', '2025-01-01T00:01:31Z'],
+      env,
+    );
     expect(q.code, q.stderr).toBe(0);
-    const found = q.stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditLine);
+    const found = q.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditLine);
     expect(found.map((l) => l.id)).toEqual(['req-20', 'req-30', 'req-40', 'req-50', 'req-60', 'req-70', 'req-80', 'req-90']);
     const byCode = await runCli(['audit', 'query', '--code', 'policy_denied', '--host', 'api.openai.com'], env);
     expect(byCode.code, byCode.stderr).toBe(0);

@@ -5,24 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  AuditWriter,
-  createAppLogger,
-  GENESIS_HASH,
-  readAudit,
-  stripQuery,
-  tailAudit,
-  verifyAudit,
-} from '../../src/audit/index.ts';
+import { AuditWriter, createAppLogger, GENESIS_HASH, readAudit, stripQuery, tailAudit, verifyAudit } from '../../src/audit/index.ts';
 import type { AuditEvent, AuditLine } from '../../src/audit/index.ts';
 
 const run = promisify(execFile);
 const FIXTURE = new URL('../fixtures/audit-writer.ts', import.meta.url).pathname;
 
-const PRODUCT_FIELDS = [
-  'ts', 'id', 'agent', 'grant', 'decision', 'code', 'method', 'host', 'port', 'path', 'status',
-  'duration_ms', 'refreshed', 'client',
-];
+const PRODUCT_FIELDS = ['ts', 'id', 'agent', 'grant', 'decision', 'code', 'method', 'host', 'port', 'path', 'status', 'duration_ms', 'refreshed', 'client'];
 
 let dir: string;
 let opts: { path: string; headPath: string; headKey: Buffer };
@@ -86,7 +75,10 @@ describe('audit lines', () => {
 
     const raw = await readFile(opts.path, 'utf8');
     expect(raw).not.toContain('secret-canary');
-    const lines = raw.trimEnd().split('\n').map((l) => JSON.parse(l) as AuditLine);
+    const lines = raw
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditLine);
     expect(lines).toHaveLength(3);
     for (const line of lines) {
       const keys = Object.keys(line);
@@ -201,8 +193,7 @@ describe('AuditWriter', () => {
     const key = opts.headKey.toString('hex');
     // Both children wait for the same moment, so start-up time does not run them one after the other.
     const startAt = String(Date.now() + 1000);
-    const child = (agent: string) =>
-      run(process.execPath, [FIXTURE, opts.path, opts.headPath, key, '200', agent, startAt]);
+    const child = (agent: string) => run(process.execPath, [FIXTURE, opts.path, opts.headPath, key, '200', agent, startAt]);
     await Promise.all([child('p1'), child('p2')]);
 
     const lines = await collect(readAudit(opts.path));
@@ -243,7 +234,11 @@ describe('AuditWriter', () => {
 
     const lines = await collect(readAudit(opts.path));
     // The line that failed was kept in memory and written first once the log could be written.
-    expect(lines.map((l) => [l.id, l.seq])).toEqual([['req-1', 1], ['req-2', 2], ['req-3', 3]]);
+    expect(lines.map((l) => [l.id, l.seq])).toEqual([
+      ['req-1', 1],
+      ['req-2', 2],
+      ['req-3', 3],
+    ]);
     expect((await verifyAudit(opts)).ok).toBe(true);
   });
 

@@ -33,7 +33,12 @@ async function shellFound(shell: string): Promise<boolean> {
 }
 
 /** Lines a shell printed, sorted, for comparing word sets. */
-const sorted = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean).sort();
+const sorted = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .sort();
 
 describe('keyway completion', () => {
   const names = COMMANDS.map((c) => c.name);
@@ -60,13 +65,24 @@ describe('keyway completion', () => {
     const check = await runProcess('bash', ['-n', scripts['bash']!], env);
     expect(check.code, check.stderr).toBe(0);
     const complete = (...words: string[]) =>
-      runProcess('bash', ['-c', `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _keyway; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', scripts['bash']!, ...words], env);
+      runProcess(
+        'bash',
+        [
+          '-c',
+          `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _keyway; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          'complete',
+          scripts['bash']!,
+          ...words,
+        ],
+        env,
+      );
     const registered = await runProcess('bash', ['-c', `source "$1"; complete -p keyway`, 'x', scripts['bash']!], env);
     expect(registered.stdout.trim()).toBe('complete -F _keyway keyway');
     expect(sorted((await complete('keyway', '')).stdout)).toEqual([...names].sort());
     expect(sorted((await complete('keyway', 'au')).stdout)).toEqual(['audit']);
     for (const command of await describeCommands()) {
-      if (command.subcommands.length > 0) expect(sorted((await complete('keyway', command.name, '')).stdout), command.name).toEqual([...command.subcommands].sort());
+      if (command.subcommands.length > 0)
+        expect(sorted((await complete('keyway', command.name, '')).stdout), command.name).toEqual([...command.subcommands].sort());
       const flags = sorted((await complete('keyway', command.name, '--')).stdout);
       for (const flag of ['--help', '--json', ...command.flags]) expect(flags, command.name).toContain(flag);
     }
@@ -81,7 +97,11 @@ describe('keyway completion', () => {
     }
     const check = await runProcess('zsh', ['-n', scripts['zsh']!], env);
     expect(check.code, check.stderr).toBe(0);
-    const registered = await runProcess('zsh', ['-f', '-c', `autoload -Uz compinit; compinit -u -D; eval "$(cat "$1")"; print -r -- \${_comps[keyway]}`, 'x', scripts['zsh']!], env);
+    const registered = await runProcess(
+      'zsh',
+      ['-f', '-c', `autoload -Uz compinit; compinit -u -D; eval "$(cat "$1")"; print -r -- \${_comps[keyway]}`, 'x', scripts['zsh']!],
+      env,
+    );
     expect(registered.stdout.trim(), registered.stderr).toBe('_keyway');
     // The completion builtins only work inside a completion widget: stand-ins print what they are given.
     const stubs = `compadd() { while [[ $1 != -- ]]; do shift; done; shift; print -l -- "$@"; }; _describe() { print -l -- \${(P)2%%:*}; }; _files() { print -- '<files>'; }`;
@@ -91,7 +111,9 @@ describe('keyway completion', () => {
     const agents = (await describeCommands()).find((c) => c.name === 'agents')!;
     expect(agents.subcommands).toEqual(expect.arrayContaining(['add', 'lease', 'list', 'revoke-lease', 'rm']));
     expect(sorted((await complete(3, 'keyway', 'agents', '')).stdout)).toEqual([...agents.subcommands].sort());
-    expect(sorted((await complete(3, 'keyway', 'fetch', '--')).stdout)).toEqual(expect.arrayContaining(['--data', '--data-file', '--grant', '--header', '--request', '--json']));
+    expect(sorted((await complete(3, 'keyway', 'fetch', '--')).stdout)).toEqual(
+      expect.arrayContaining(['--data', '--data-file', '--grant', '--header', '--request', '--json']),
+    );
     expect((await complete(4, 'keyway', 'fetch', '--data-file', '')).stdout.trim()).toBe('<files>');
   });
 

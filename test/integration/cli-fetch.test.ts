@@ -57,7 +57,10 @@ describe('keyway fetch', () => {
     const echo = JSON.parse(r.stdout) as { headers: Record<string, string> };
     expect(echo.headers['authorization']).toBe('Bearer [redacted by keyway]');
     expect(echo.headers['x-keyway-grant']).toBeUndefined();
-    const line = await waitFor(() => proxy.auditLines().find((l) => l['agent'] === AGENT && l['decision'] === 'inject' && l['path'] === '/echo'), 'the inject line');
+    const line = await waitFor(
+      () => proxy.auditLines().find((l) => l['agent'] === AGENT && l['decision'] === 'inject' && l['path'] === '/echo'),
+      'the inject line',
+    );
     expect(line['grant']).toBe('api');
   });
 
@@ -65,7 +68,10 @@ describe('keyway fetch', () => {
     const file = join(home, 'body.json');
     writeFileSync(file, '{"from":"file"}');
     const env = { KEYWAY_AGENT: AGENT, KEYWAY_AGENT_KEY: AGENT_KEY };
-    const r = await fetchCli(['-X', 'put', '-H', 'Content-Type: application/json', '-H', 'X-Note: a, b', '--grant', 'api-b', '--data-file', file, url('/echo'), '--json'], env);
+    const r = await fetchCli(
+      ['-X', 'put', '-H', 'Content-Type: application/json', '-H', 'X-Note: a, b', '--grant', 'api-b', '--data-file', file, url('/echo'), '--json'],
+      env,
+    );
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { status: number; headers: Record<string, string>; body: string };
     expect(out.status).toBe(200);
@@ -87,17 +93,23 @@ describe('keyway fetch', () => {
     const ambiguous = await fetchCli([url('/echo')], env);
     expect(ambiguous.code).toBe(1);
     expect(ambiguous.stdout).toBe('');
-    expect(ambiguous.stderr).toBe('keyway fetch: grant_ambiguous: 2 grants cover this host and none was chosen (hint: send the header X-Keyway-Grant with one of: api, api-b)\n');
+    expect(ambiguous.stderr).toBe(
+      'keyway fetch: grant_ambiguous: 2 grants cover this host and none was chosen (hint: send the header X-Keyway-Grant with one of: api, api-b)\n',
+    );
 
     const notHers = await fetchCli([url('/echo', 'other.example.test')], env);
     expect(notHers.code).toBe(1);
-    expect(notHers.stderr).toBe(`keyway fetch: host_not_allowed: agent "${AGENT}" may not use the grant covering other.example.test (other) (hint: add the grant to agent "${AGENT}")\n`);
+    expect(notHers.stderr).toBe(
+      `keyway fetch: host_not_allowed: agent "${AGENT}" may not use the grant covering other.example.test (other) (hint: add the grant to agent "${AGENT}")\n`,
+    );
   });
 
   it('exits 1 with code, message and hint when keyway refuses the CONNECT itself', async () => {
     const blind = await fetchCli([url('/', 'tunnel.example.test')], { KEYWAY_AGENT: AGENT, KEYWAY_AGENT_KEY: AGENT_KEY });
     expect(blind.code).toBe(1);
-    expect(blind.stderr).toBe('keyway fetch: host_not_allowed: no grant covers tunnel.example.test and proxy.unmatched is deny (hint: add the host to proxy.allow_tunnel to let it through untouched)\n');
+    expect(blind.stderr).toBe(
+      'keyway fetch: host_not_allowed: no grant covers tunnel.example.test and proxy.unmatched is deny (hint: add the host to proxy.allow_tunnel to let it through untouched)\n',
+    );
 
     const noKey = await fetchCli([url('/echo')], { KEYWAY_AGENT: AGENT, KEYWAY_AGENT_KEY: 'wrong-key-000000000000' });
     expect(noKey.code).toBe(1);
@@ -111,13 +123,20 @@ describe('keyway fetch', () => {
     );
   });
 
-  it('sends http:// as an absolute-form request (keyway\'s plain-HTTP path), and exits 1 when nothing answers', async () => {
+  it("sends http:// as an absolute-form request (keyway's plain-HTTP path), and exits 1 when nothing answers", async () => {
     const env = { KEYWAY_AGENT: AGENT, KEYWAY_AGENT_KEY: AGENT_KEY };
     const before = proxy.auditLines().length;
     const plain = await fetchCli([`http://tunnel.example.test:${upstream.port}/plain?token=x`], env);
     expect(plain.code).toBe(1);
     expect(plain.stderr).toBe('keyway fetch: host_not_allowed: no grant covers tunnel.example.test and proxy.unmatched is deny\n');
-    const line = await waitFor(() => proxy.auditLines().slice(before).find((l) => l['host'] === 'tunnel.example.test'), 'the audit line');
+    const line = await waitFor(
+      () =>
+        proxy
+          .auditLines()
+          .slice(before)
+          .find((l) => l['host'] === 'tunnel.example.test'),
+      'the audit line',
+    );
     expect(line).toMatchObject({ method: 'GET', decision: 'deny', code: 'host_not_allowed' });
 
     const nobody = await fetchCli([`https://api.example.test:1/`, '--grant', 'api'], env);

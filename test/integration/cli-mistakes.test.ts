@@ -91,7 +91,10 @@ describe('grants', () => {
   });
 
   it('changes domains and injection with grants set, keeping the secret', async () => {
-    await cli(['grants', 'add', 'svc', '--type', 'api_key', '--domains', 'api.svc.test', '--header', 'X-Api-Key', '--format', '{secret}', '--secret-stdin'], CANARY);
+    await cli(
+      ['grants', 'add', 'svc', '--type', 'api_key', '--domains', 'api.svc.test', '--header', 'X-Api-Key', '--format', '{secret}', '--secret-stdin'],
+      CANARY,
+    );
     const r = await cli(['grants', 'set', 'svc', '--domains', 'api.svc.test,up.svc.test', '--header', 'Authorization', '--format', 'Token {secret}', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const row = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -114,7 +117,10 @@ describe('grants', () => {
 
 describe('basic secrets', () => {
   it('accept JSON and user:password on the command line', async () => {
-    for (const [id, input] of [['b-json', JSON.stringify({ username: 'u1', password: CANARY })], ['b-pair', `u2:${CANARY}:with-colon`]] as const) {
+    for (const [id, input] of [
+      ['b-json', JSON.stringify({ username: 'u1', password: CANARY })],
+      ['b-pair', `u2:${CANARY}:with-colon`],
+    ] as const) {
       const added = await cli(['grants', 'add', id, '--type', 'basic', '--domains', `${id}.example.test`, '--secret-stdin'], input);
       expect(added.code, added.stderr).toBe(0);
       expect(added.stdout).toContain('secret set');
@@ -143,7 +149,7 @@ describe('unknown subcommands', () => {
 });
 
 describe('connect --help', () => {
-  it('lists every provider connect accepts: the presets and the config\'s own', async () => {
+  it("lists every provider connect accepts: the presets and the config's own", async () => {
     mkdirSync(join(home, 'config'), { recursive: true });
     writeFileSync(join(home, 'config', 'keyway.yaml'), 'providers:\n  acme-helpdesk:\n    token_url: https://helpdesk.acme.test/token\n');
     const r = await cli(['connect', '--help']);
@@ -164,7 +170,26 @@ describe('connect --help', () => {
 describe('a closed output pipe', () => {
   it('ends `keyway audit query` quietly when its reader stops after one line', async () => {
     mkdirSync(join(home, 'logs'), { recursive: true });
-    const line = (i: number) => JSON.stringify({ ts: new Date(0).toISOString(), id: `r${i}`, agent: null, grant: 'github', decision: 'inject', code: null, method: 'GET', host: 'api.github.com', port: 443, path: `/repos/${'x'.repeat(150)}/${i}`, status: 200, duration_ms: 1, refreshed: false, client: '127.0.0.1', seq: i, prev: '0'.repeat(64), hash: 'a'.repeat(64) });
+    const line = (i: number) =>
+      JSON.stringify({
+        ts: new Date(0).toISOString(),
+        id: `r${i}`,
+        agent: null,
+        grant: 'github',
+        decision: 'inject',
+        code: null,
+        method: 'GET',
+        host: 'api.github.com',
+        port: 443,
+        path: `/repos/${'x'.repeat(150)}/${i}`,
+        status: 200,
+        duration_ms: 1,
+        refreshed: false,
+        client: '127.0.0.1',
+        seq: i,
+        prev: '0'.repeat(64),
+        hash: 'a'.repeat(64),
+      });
     // About 2 MB: far more than a pipe holds, so the writer meets the closed pipe.
     writeFileSync(join(home, 'logs', 'audit.jsonl'), `${Array.from({ length: 8_000 }, (_, i) => line(i)).join('\n')}\n`);
     const child = spawn(process.execPath, [CLI, 'audit', 'query'], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

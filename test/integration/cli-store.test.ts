@@ -151,12 +151,22 @@ describe('keyway start with the CLI beside it', () => {
 
 describe('keyway start refuses a store it cannot trust, and leaves it untouched', () => {
   async function startFails(home: string, env: Record<string, string>) {
-    const result = await runProcess(process.execPath, [join(import.meta.dirname, '../../src/cli/main.ts'), 'start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], env, undefined, 15_000);
+    const result = await runProcess(
+      process.execPath,
+      [join(import.meta.dirname, '../../src/cli/main.ts'), 'start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'],
+      env,
+      undefined,
+      15_000,
+    );
     return result;
   }
 
   function snapshot(dir: string): Record<string, string> {
-    return Object.fromEntries(readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => [f, readFileSync(join(dir, f), 'base64')]));
+    return Object.fromEntries(
+      readdirSync(dir)
+        .filter((f) => statSync(join(dir, f)).isFile())
+        .map((f) => [f, readFileSync(join(dir, f), 'base64')]),
+    );
   }
 
   it('a wrong master key is a one-line error naming the key, never an empty store', async () => {
@@ -182,7 +192,9 @@ describe('keyway start refuses a store it cannot trust, and leaves it untouched'
     const home = makeHome();
     writeConfig(home);
     const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') });
-    expect((await runCli(['grants', 'add', 'github', '--type', 'bearer', '--domains', 'api.example.test', '--secret-stdin', '--home', home], env, CANARY)).code).toBe(0);
+    expect(
+      (await runCli(['grants', 'add', 'github', '--type', 'bearer', '--domains', 'api.example.test', '--secret-stdin', '--home', home], env, CANARY)).code,
+    ).toBe(0);
     const storePath = join(home, 'data', 'store.json');
     const text = readFileSync(storePath, 'utf8');
     writeFileSync(storePath, text.slice(0, text.length / 2));

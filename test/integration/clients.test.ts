@@ -79,7 +79,10 @@ function expectNoLeak(p: TestProxy, ...clientOutputs: string[]): void {
 describe('curl', () => {
   it('injects on an allowed host through HTTPS_PROXY + CURL_CA_BUNDLE, replacing the Authorization it sent', async () => {
     const auditBefore = proxy.auditLines().length;
-    const r = await curl(['--fail-with-body', '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('curl-env')], cleanEnv({ HTTPS_PROXY: proxy.url, CURL_CA_BUNDLE: proxy.bundlePath }));
+    const r = await curl(
+      ['--fail-with-body', '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('curl-env')],
+      cleanEnv({ HTTPS_PROXY: proxy.url, CURL_CA_BUNDLE: proxy.bundlePath }),
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const echo = JSON.parse(r.stdout) as Echo;
@@ -100,7 +103,10 @@ describe('curl', () => {
   });
 
   it('replaces a client-sent Authorization through -x + CURL_CA_BUNDLE as well', async () => {
-    const r = await curl(['--fail-with-body', '-x', proxy.url, '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('curl-x-auth')], cleanEnv({ CURL_CA_BUNDLE: proxy.bundlePath }));
+    const r = await curl(
+      ['--fail-with-body', '-x', proxy.url, '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('curl-x-auth')],
+      cleanEnv({ CURL_CA_BUNDLE: proxy.bundlePath }),
+    );
     expect(r.code).toBe(0);
     expectInjected('curl-x-auth', JSON.parse(r.stdout) as Echo);
     expectNoLeak(proxy, r.stderr, r.stdout);
@@ -109,7 +115,11 @@ describe('curl', () => {
 
 describe('Node 24 fetch (child process, NODE_USE_ENV_PROXY=1)', () => {
   it('injects and replaces the client Authorization, trusting keyway through NODE_EXTRA_CA_CERTS', async () => {
-    const r = await nodeFetch(urlFor('node-fetch'), cleanEnv({ NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: proxy.url, NODE_EXTRA_CA_CERTS: proxy.caPath }), CLIENT_AUTH);
+    const r = await nodeFetch(
+      urlFor('node-fetch'),
+      cleanEnv({ NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: proxy.url, NODE_EXTRA_CA_CERTS: proxy.caPath }),
+      CLIENT_AUTH,
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const { status, echo } = parseClientEcho(r.stdout);
@@ -230,7 +240,14 @@ describe('agents (proxy credentials)', () => {
     expect(r.stderr).toMatch(/^< proxy-authenticate: Basic/im);
     expect(r.stderr).toMatch(/^< x-keyway-error: proxy_auth_required/im);
     expect(upstream.seen.some((s) => s.url.includes('tag=agent-none'))).toBe(false);
-    expect(await waitFor(() => agentProxy.auditLines().slice(auditBefore).some((l) => l['code'] === 'proxy_auth_required' && l['decision'] === 'deny'))).toBe(true);
+    expect(
+      await waitFor(() =>
+        agentProxy
+          .auditLines()
+          .slice(auditBefore)
+          .some((l) => l['code'] === 'proxy_auth_required' && l['decision'] === 'deny'),
+      ),
+    ).toBe(true);
     expectNoLeak(agentProxy, r.stderr, r.stdout);
   });
 
@@ -269,11 +286,18 @@ describe('agents (proxy credentials)', () => {
 
   it('injects for the right key, with no proxy credentials forwarded (curl, Node fetch, Python)', async () => {
     const url = agentUrl(AGENT_KEY);
-    const c = await curl(['--fail-with-body', '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('agent-ok-curl')], cleanEnv({ HTTPS_PROXY: url, CURL_CA_BUNDLE: agentProxy.bundlePath }));
+    const c = await curl(
+      ['--fail-with-body', '-H', `Authorization: ${CLIENT_AUTH}`, urlFor('agent-ok-curl')],
+      cleanEnv({ HTTPS_PROXY: url, CURL_CA_BUNDLE: agentProxy.bundlePath }),
+    );
     expect(c.stderr).toBe('');
     expect(c.code).toBe(0);
     expectInjected('agent-ok-curl', JSON.parse(c.stdout) as Echo);
-    const n = await nodeFetch(urlFor('agent-ok-node'), cleanEnv({ NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: url, NODE_EXTRA_CA_CERTS: agentProxy.caPath }), CLIENT_AUTH);
+    const n = await nodeFetch(
+      urlFor('agent-ok-node'),
+      cleanEnv({ NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: url, NODE_EXTRA_CA_CERTS: agentProxy.caPath }),
+      CLIENT_AUTH,
+    );
     expect(n.code, n.stderr).toBe(0);
     expectInjected('agent-ok-node', parseClientEcho(n.stdout).echo);
     const p = await pythonRequests(urlFor('agent-ok-python'), cleanEnv({ HTTPS_PROXY: url, REQUESTS_CA_BUNDLE: agentProxy.bundlePath }), CLIENT_AUTH);

@@ -22,7 +22,7 @@ describe('a command that only loads the config refuses a bad rule value', () => 
     [{ grant: 'github', hours: '09:00-18:00', tz: 'Mars/Olympus' }, 'agents.claude.rules.1.tz', 'unknown time zone "Mars/Olympus"'],
     [{ grant: 'github', paths: ['/repos/a**'] }, 'agents.claude.rules.1.paths.0', '** must be a whole segment'],
     [{ grant: 'github', sources: ['10.0.0.0/40'] }, 'agents.claude.rules.1.sources.0', 'prefix length'],
-    [{ grant: 'gihub' }, 'agents.claude.rules.1.grant', 'is not one of this agent\'s grants'],
+    [{ grant: 'gihub' }, 'agents.claude.rules.1.grant', "is not one of this agent's grants"],
   ])('grants list: %j', async (rule, keyPath, reason) => {
     const home = homeWith(agentWithRule(rule));
     const result = await runCli(['grants', 'list', '--home', home], cleanEnv({ HOME: home, CLAUDE_KEY: 'k' }));

@@ -32,7 +32,14 @@ async function scriptedEndpoint(answers: Array<{ status: number; body: object }>
   };
 }
 
-const device = (): DeviceAuthorization => ({ deviceCode: 'dc', userCode: 'ABCD', verificationUri: 'https://x.test/device', verificationUriComplete: undefined, expiresAt: Date.now() + 60_000, intervalMs: 5_000 });
+const device = (): DeviceAuthorization => ({
+  deviceCode: 'dc',
+  userCode: 'ABCD',
+  verificationUri: 'https://x.test/device',
+  verificationUriComplete: undefined,
+  expiresAt: Date.now() + 60_000,
+  intervalMs: 5_000,
+});
 
 describe('device flow polling', () => {
   it('waits on authorization_pending, adds 5 s on slow_down, then returns the tokens', async () => {

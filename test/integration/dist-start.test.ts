@@ -100,7 +100,9 @@ describe('the built CLI, as the Docker image runs it', () => {
 function runtimeOf(pid: number): { args: string[]; vars: string[] } {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const script = argv.indexOf(DIST_CLI);
-  const vars = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((v) => /^(MALLOC_[A-Z_]+|KEYWAY_RUNTIME)=./.test(v));
+  const vars = readFileSync(`/proc/${pid}/environ`, 'utf8')
+    .split('\0')
+    .filter((v) => /^(MALLOC_[A-Z_]+|KEYWAY_RUNTIME)=./.test(v));
   return { args: argv.slice(1, script), vars };
 }
 

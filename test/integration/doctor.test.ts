@@ -68,7 +68,10 @@ describe('keyway doctor on a healthy setup', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     for (const name of ['CA certificate', 'CA private key', 'CA bundle', 'proxy', 'admin API', `keyway intercepts ${HOST}`, ...CLIENT_CHECKS]) {
-      expect(lines.find((l) => l.includes(`${name}:`)), `${name} in\n${r.stdout}`).toMatch(/^ok /);
+      expect(
+        lines.find((l) => l.includes(`${name}:`)),
+        `${name} in\n${r.stdout}`,
+      ).toMatch(/^ok /);
     }
     expect(r.stdout).not.toMatch(/^FAIL/m);
     // The in-process check, curl, node, python and git each sent a request there, with the grant's credential.
@@ -95,7 +98,11 @@ describe('keyway doctor on a healthy setup', () => {
     const without = await agentProxy.cli(['doctor', '--json', '--url', testUrl()]);
     expect(without.code).toBe(1);
     const failed = JSON.parse(without.stdout) as { checks: Check[] };
-    expect(byName(failed.checks, `keyway intercepts ${HOST}`)).toMatchObject({ status: 'fail', detail: expect.stringContaining('407'), fix: expect.stringContaining('--agent') });
+    expect(byName(failed.checks, `keyway intercepts ${HOST}`)).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('407'),
+      fix: expect.stringContaining('--agent'),
+    });
     expect(byName(failed.checks, 'admin API')).toMatchObject({ status: 'skip' });
 
     const r = await agentProxy.cli(['doctor', '--json', '--agent', 'claude', '--url', testUrl()]);
@@ -110,7 +117,10 @@ describe('keyway doctor on a healthy setup', () => {
     const seenBefore = upstream.seen.length;
     const r = await proxy.cli(['doctor', '--json']);
     const result = JSON.parse(r.stdout) as { ok: boolean; checks: Check[] };
-    expect(byName(result.checks, 'keyway answers through the proxy (keyway.internal)')).toMatchObject({ status: 'ok', detail: expect.stringContaining('as agent local') });
+    expect(byName(result.checks, 'keyway answers through the proxy (keyway.internal)')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('as agent local'),
+    });
     for (const name of CLIENT_CHECKS) expect(byName(result.checks, name), name).toMatchObject({ status: 'ok' });
     expect(r.code, r.stdout).toBe(0);
     expect(upstream.seen.length).toBe(seenBefore); // keyway answered itself: nothing was forwarded
@@ -131,7 +141,8 @@ describe('keyway doctor on a broken setup', () => {
       expect(line).toMatch(/^FAIL +CA certificate: .*certs\/ca\.pem is missing -> restore certs\/ca\.pem from a backup/);
       // The proxy itself still answers; what needs the CA is not run.
       expect(r.stdout).toMatch(/^ok +proxy: answers at 127\.0\.0\.1:\d+$/m);
-      for (const name of CLIENT_CHECKS) expect(r.stdout).toMatch(new RegExp(`^skip +${name.replace(/[()]/g, '\\$&')}: not run: needs a working certs/ca\\.pem$`, 'm'));
+      for (const name of CLIENT_CHECKS)
+        expect(r.stdout).toMatch(new RegExp(`^skip +${name.replace(/[()]/g, '\\$&')}: not run: needs a working certs/ca\\.pem$`, 'm'));
       expect(r.stderr).toContain('check(s) failed');
     } finally {
       rmSync(home, { recursive: true, force: true });
@@ -162,7 +173,7 @@ describe('keyway doctor on a broken setup', () => {
     }
   });
 
-  it('names a bundle without keyway\'s CA, and the clients that then refuse keyway\'s certificate', async () => {
+  it("names a bundle without keyway's CA, and the clients that then refuse keyway's certificate", async () => {
     const bundle = join(proxy.home, 'certs', 'bundle.pem');
     const original = readFileSync(bundle);
     try {
@@ -171,11 +182,16 @@ describe('keyway doctor on a broken setup', () => {
       const r = await proxy.cli(['doctor', '--json', '--url', testUrl()]);
       expect(r.code).toBe(1);
       const { checks } = JSON.parse(r.stdout) as { checks: Check[] };
-      expect(byName(checks, 'CA bundle')).toMatchObject({ status: 'fail', detail: expect.stringContaining('does not hold keyway\'s CA') });
+      expect(byName(checks, 'CA bundle')).toMatchObject({ status: 'fail', detail: expect.stringContaining("does not hold keyway's CA") });
       // curl, python and git read the bundle; Node adds certs/ca.pem to its own roots.
-      expect(byName(checks, 'curl')).toMatchObject({ status: 'fail', detail: expect.stringContaining('curl: (60)'), fix: expect.stringContaining('does not trust keyway\'s CA') });
+      expect(byName(checks, 'curl')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringContaining('curl: (60)'),
+        fix: expect.stringContaining("does not trust keyway's CA"),
+      });
       expect(byName(checks, 'git')).toMatchObject({ status: 'fail', fix: expect.stringContaining('GIT_SSL_CAINFO') });
-      if (await findPythonWithRequests()) expect(byName(checks, 'python3 (requests)')).toMatchObject({ status: 'fail', fix: expect.stringContaining('REQUESTS_CA_BUNDLE') });
+      if (await findPythonWithRequests())
+        expect(byName(checks, 'python3 (requests)')).toMatchObject({ status: 'fail', fix: expect.stringContaining('REQUESTS_CA_BUNDLE') });
       expect(byName(checks, 'node').status).toBe('ok');
     } finally {
       writeFileSync(bundle, original);
@@ -189,4 +205,3 @@ describe('keyway doctor on a broken setup', () => {
     expect(byName(checks, 'keyway intercepts tunnel.example.test')).toMatchObject({ status: 'fail', fix: expect.stringContaining('add a grant covering it') });
   });
 });
-

@@ -10,7 +10,13 @@ import { waitFor } from '../helpers/wait.ts';
 // Issue 8, defect 3: keyway's own ports and the egress policy, reached through IPv6 spellings of
 // an IPv4 address. Loopback only: every address here is 127.0.0.1 or ::1 in some form.
 
-const spellings = (v4Hex: string) => [`::ffff:${v4Hex}`, `0000:0000:0000:0000:0000:ffff:${v4Hex.replace(/^(\w+):(\w+)$/, (_, a: string, b: string) => `${a.padStart(4, '0')}:${b.padStart(4, '0')}`)}`, `0:0:0:0:0:ffff:${v4Hex}`, '::ffff:127.0.0.1', '::FFFF:127.0.0.1'];
+const spellings = (v4Hex: string) => [
+  `::ffff:${v4Hex}`,
+  `0000:0000:0000:0000:0000:ffff:${v4Hex.replace(/^(\w+):(\w+)$/, (_, a: string, b: string) => `${a.padStart(4, '0')}:${b.padStart(4, '0')}`)}`,
+  `0:0:0:0:0:ffff:${v4Hex}`,
+  '::ffff:127.0.0.1',
+  '::FFFF:127.0.0.1',
+];
 
 describe("keyway's own ports in IPv6 forms (allow_networks: 127.0.0.0/8)", () => {
   let proxy: TestProxy;
@@ -34,14 +40,20 @@ describe("keyway's own ports in IPv6 forms (allow_networks: 127.0.0.0/8)", () =>
       expect(status, `[${address}]:${port}`).toBe(403);
       expect(head.toLowerCase()).toContain('x-keyway-error: host_not_allowed');
     }
-    const line = await waitFor(() => proxy.auditLines().find((l) => l['method'] === 'CONNECT' && l['host'] === '::ffff:7f00:1' && l['port'] === adminPort), 'the audit line');
+    const line = await waitFor(
+      () => proxy.auditLines().find((l) => l['method'] === 'CONNECT' && l['host'] === '::ffff:7f00:1' && l['port'] === adminPort),
+      'the audit line',
+    );
     expect(line).toMatchObject({ decision: 'deny', code: 'host_not_allowed' });
   });
 
   it('refuses absolute-form http://[::ffff:127.0.0.1]:<port>/ to the admin port and to itself (raw socket)', async () => {
     for (const port of [adminPort, proxy.port]) {
       const socket = connect(proxy.port, '127.0.0.1');
-      const raw = await exchange(socket, `GET http://[::ffff:127.0.0.1]:${port}/healthz HTTP/1.1\r\nHost: [::ffff:127.0.0.1]:${port}\r\nConnection: close\r\n\r\n`);
+      const raw = await exchange(
+        socket,
+        `GET http://[::ffff:127.0.0.1]:${port}/healthz HTTP/1.1\r\nHost: [::ffff:127.0.0.1]:${port}\r\nConnection: close\r\n\r\n`,
+      );
       const res = parseResponse(raw);
       expect(res.status, `port ${port}`).toBe(403);
       expect(res.headers['x-keyway-error']).toBe('host_not_allowed');
@@ -63,7 +75,10 @@ describe("keyway's own ports in IPv6 forms (allow_networks: 127.0.0.0/8)", () =>
 
   it('still lets ::ffff:127.0.0.1 reach an upstream that 127.0.0.0/8 allows (the same address)', async () => {
     const socket = connect(proxy.port, '127.0.0.1');
-    const raw = await exchange(socket, `GET http://[::ffff:127.0.0.1]:${upstream.port}/echo HTTP/1.1\r\nHost: [::ffff:127.0.0.1]:${upstream.port}\r\nConnection: close\r\n\r\n`);
+    const raw = await exchange(
+      socket,
+      `GET http://[::ffff:127.0.0.1]:${upstream.port}/echo HTTP/1.1\r\nHost: [::ffff:127.0.0.1]:${upstream.port}\r\nConnection: close\r\n\r\n`,
+    );
     expect(parseResponse(raw).status).toBe(200);
   });
 
@@ -99,7 +114,10 @@ describe("keyway's own ports behind a name that rebinds", () => {
         socket.destroy();
         expect(status, `port ${port}`).toBe(403);
         expect(head.toLowerCase()).toContain('x-keyway-error: host_not_allowed');
-        const raw = await exchange(connect(proxy.port, '127.0.0.1'), `GET http://rebind.example.test:${port}/healthz HTTP/1.1\r\nHost: rebind.example.test:${port}\r\nConnection: close\r\n\r\n`);
+        const raw = await exchange(
+          connect(proxy.port, '127.0.0.1'),
+          `GET http://rebind.example.test:${port}/healthz HTTP/1.1\r\nHost: rebind.example.test:${port}\r\nConnection: close\r\n\r\n`,
+        );
         expect(parseResponse(raw).status, `absolute-form, port ${port}`).toBe(403);
       }
       expect(spy.forbidden()).toEqual([]);

@@ -43,7 +43,15 @@ describe('egress safety', () => {
     // The keyway default: no loopback at all.
     strict = await startProxy({ grants, config: { proxy: { allow_networks: [] } } });
     // Only 127.0.0.1; the name other.example.test maps to 127.0.0.2.
-    narrow = await startProxy({ grants, config: { proxy: { allow_networks: ['127.0.0.1/32'], hosts: { 'api.example.test': '127.0.0.1', 'other.example.test': '127.0.0.2', 'tunnel.example.test': '127.0.0.1' } } } });
+    narrow = await startProxy({
+      grants,
+      config: {
+        proxy: {
+          allow_networks: ['127.0.0.1/32'],
+          hosts: { 'api.example.test': '127.0.0.1', 'other.example.test': '127.0.0.2', 'tunnel.example.test': '127.0.0.1' },
+        },
+      },
+    });
     open = await startProxy({ grants });
   });
   afterAll(async () => {

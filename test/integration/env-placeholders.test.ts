@@ -14,7 +14,13 @@ const GRANTS: TestGrant[] = [
   // A static key for OpenAI, also covering the test host so a request can show the swap in flight.
   { id: 'openai', type: 'bearer', domains: ['api.openai.com', 'api.example.test'], secret: CANARY },
   // An OAuth grant from the GitHub preset: its env_names are GITHUB_TOKEN and GH_TOKEN.
-  { id: 'github', type: 'oauth2', domains: ['api.github.com'], secret: { clientId: 'c', clientSecret: CANARY, refreshToken: CANARY }, provider: 'github' } as TestGrant,
+  {
+    id: 'github',
+    type: 'oauth2',
+    domains: ['api.github.com'],
+    secret: { clientId: 'c', clientSecret: CANARY, refreshToken: CANARY },
+    provider: 'github',
+  } as TestGrant,
   // A wildcard that covers api.groq.com.
   { id: 'groq', type: 'api_key', domains: ['*.groq.com'], secret: CANARY, inject: { header: 'Authorization', format: 'Bearer {secret}' } },
   // Revoked: no placeholder.
@@ -34,7 +40,9 @@ beforeAll(async () => {
     config: {
       proxy: { listen: `127.0.0.1:${await freePort()}` },
       // A config grant (secret by reference) for Anthropic, and an agent limited to two grants.
-      grants: { anthropic: { type: 'api_key', domains: ['api.anthropic.com'], inject: { header: 'x-api-key', format: '{secret}' }, secret: 'env:ANTHROPIC_SECRET' } },
+      grants: {
+        anthropic: { type: 'api_key', domains: ['api.anthropic.com'], inject: { header: 'x-api-key', format: '{secret}' }, secret: 'env:ANTHROPIC_SECRET' },
+      },
       agents: { claude: { key: 'env:CLAUDE_KEY', grants: ['github', 'anthropic'] }, sdk: { key: 'env:SDK_KEY', grants: ['openai'] } },
     },
     env: { ANTHROPIC_SECRET: CANARY, CLAUDE_KEY: AGENT_KEY, SDK_KEY: 'sdk-agent-key' },
@@ -63,7 +71,10 @@ describe('keyway env placeholders', () => {
     expect(vars['ANTHROPIC_API_KEY']).toBe(PLACEHOLDER);
     expect(vars).not.toHaveProperty('MISTRAL_API_KEY');
     // Nothing but proxy, CA and placeholder variables.
-    const placeholders = Object.entries(vars).filter(([, v]) => v === PLACEHOLDER).map(([k]) => k).sort();
+    const placeholders = Object.entries(vars)
+      .filter(([, v]) => v === PLACEHOLDER)
+      .map(([k]) => k)
+      .sort();
     expect(placeholders).toEqual(['ANTHROPIC_API_KEY', 'GH_TOKEN', 'GITHUB_TOKEN', 'GROQ_API_KEY', 'OPENAI_API_KEY']);
     expect(vars['HTTPS_PROXY']).toBe(proxy.url);
   });
@@ -80,12 +91,17 @@ describe('keyway env placeholders', () => {
     const r = await proxy.cli(['env', '--json', '--agent', 'claude']);
     expect(r.code, r.stderr).toBe(0);
     const vars = JSON.parse(r.stdout) as Record<string, string>;
-    expect(Object.entries(vars).filter(([, v]) => v === PLACEHOLDER).map(([k]) => k).sort()).toEqual(['ANTHROPIC_API_KEY', 'GH_TOKEN', 'GITHUB_TOKEN']);
+    expect(
+      Object.entries(vars)
+        .filter(([, v]) => v === PLACEHOLDER)
+        .map(([k]) => k)
+        .sort(),
+    ).toEqual(['ANTHROPIC_API_KEY', 'GH_TOKEN', 'GITHUB_TOKEN']);
     noCanary(r.stdout, r.stderr);
     expect(r.stdout).toContain(`claude:${AGENT_KEY}@`); // the proxy URL carries the agent's own key, which is meant
   });
 
-  it('without the master key, still prints the config grants\' placeholders and says why the store was skipped', async () => {
+  it("without the master key, still prints the config grants' placeholders and says why the store was skipped", async () => {
     const r = await runCli(['env', '--json'], { KEYWAY_HOME: proxy.home });
     expect(r.code, r.stderr).toBe(0);
     const vars = JSON.parse(r.stdout) as Record<string, string>;
@@ -114,9 +130,17 @@ describe('keyway run placeholders', () => {
     expect(r.stdout.trim()).toBe(`callers-own-value|${PLACEHOLDER}|${proxy.url}`);
   });
 
-  it('the placeholder an SDK sends is replaced by the grant\'s secret in flight', async () => {
+  it("the placeholder an SDK sends is replaced by the grant's secret in flight", async () => {
     const url = `https://api.example.test:${upstream.port}/echo?tag=placeholder-run`;
-    const r = await proxy.cli(['run', '--agent', 'sdk', '--', 'sh', '-c', `curl -q -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" '${url}'`]);
+    const r = await proxy.cli([
+      'run',
+      '--agent',
+      'sdk',
+      '--',
+      'sh',
+      '-c',
+      `curl -q -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" '${url}'`,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('200');
     const seen = upstream.seen.filter((s) => s.url.includes('tag=placeholder-run'));

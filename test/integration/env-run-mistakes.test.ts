@@ -36,7 +36,13 @@ describe('keyway env', () => {
   it('keeps a variable already set in the shell instead of printing a placeholder over it', async () => {
     // What the user types: eval "$(keyway env)" in a shell that has its own GITHUB_TOKEN.
     const script = `eval "$("${process.execPath}" "${CLI}" env)"; printf '%s|%s|%s' "$GITHUB_TOKEN" "$GH_TOKEN" "$HTTPS_PROXY"`;
-    const r = await runProcess('bash', ['-c', script], { PATH: SYSTEM_PATH, HOME: proxy.home, KEYWAY_HOME: proxy.home, ...proxy.env, GITHUB_TOKEN: REAL_TOKEN });
+    const r = await runProcess('bash', ['-c', script], {
+      PATH: SYSTEM_PATH,
+      HOME: proxy.home,
+      KEYWAY_HOME: proxy.home,
+      ...proxy.env,
+      GITHUB_TOKEN: REAL_TOKEN,
+    });
     expect(r.code, r.stderr).toBe(0);
     const [github, gh, httpsProxy] = r.stdout.split('|');
     expect(github).toBe(REAL_TOKEN);
@@ -72,7 +78,19 @@ describe('keyway env', () => {
 describe('keyway run without --', () => {
   it('passes the options after the command to it: keyway run curl -sS … goes through keyway', async () => {
     const before = upstream.seen.length;
-    const r = await proxy.cli(['run', 'curl', '-q', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', `https://api.example.test:${upstream.port}/echo`]);
+    const r = await proxy.cli([
+      'run',
+      'curl',
+      '-q',
+      '-sS',
+      '--max-time',
+      '10',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `https://api.example.test:${upstream.port}/echo`,
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('200');
@@ -80,7 +98,7 @@ describe('keyway run without --', () => {
     expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${CANARY}`);
   });
 
-  it("leaves --help after the command to the command", async () => {
+  it('leaves --help after the command to the command', async () => {
     const r = await proxy.cli(['run', 'sh', '-c', 'echo "got $0"', '--help']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('got --help');

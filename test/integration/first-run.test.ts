@@ -34,7 +34,9 @@ describe('first run', () => {
   it('on a terminal, start prints the banner and human log lines', async () => {
     const home = makeHome();
     const port = await freePort();
-    const command = [process.execPath, SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'].map((a) => `'${a}'`).join(' ');
+    const command = [process.execPath, SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0']
+      .map((a) => `'${a}'`)
+      .join(' ');
     // util-linux script(1) runs the command on a pseudo-terminal: stdout and stderr are a TTY.
     const child = spawn('script', ['-qfec', command, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
@@ -78,7 +80,11 @@ describe('first run', () => {
     it(`keeps serving when whoever read its output goes away (keyway start --log-format ${format} 2>&1 | head -1)`, async () => {
       const home = makeHome();
       const port = await freePort();
-      const child = spawn(process.execPath, [SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', format], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', format],
+        { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let exited: number | null | undefined;
       child.on('exit', (code) => (exited = code));
       try {
@@ -110,7 +116,11 @@ describe('first run', () => {
   it('--log-format pretty off a terminal gives human lines; an unknown format is a usage error', async () => {
     const home = makeHome();
     const port = await freePort();
-    const child = spawn(process.execPath, [SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', 'pretty'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', 'pretty'],
+      { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {

@@ -9,7 +9,11 @@ import { CLI, cleanEnv, makeHome, runProcess } from '../helpers/keyway.ts';
 /** `keyway init` in a child whose umask is set first (process.umask is per process). */
 function initWithUmask(home: string, umask: number) {
   const script = `process.umask(${umask}); process.argv.splice(1, 0, ${JSON.stringify(CLI)}); await import(${JSON.stringify(CLI)});`;
-  return runProcess(process.execPath, ['--input-type=module', '-e', script, '--', 'init', '--home', home], cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }));
+  return runProcess(
+    process.execPath,
+    ['--input-type=module', '-e', script, '--', 'init', '--home', home],
+    cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }),
+  );
 }
 
 describe('keyway init file modes', () => {

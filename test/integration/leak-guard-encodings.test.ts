@@ -71,7 +71,12 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
         // The header re-encoded the ways an echo might: inside a base64 blob at three alignments, hex.
         const token = auth.slice(7);
         const blobs = ['', 'x', 'xy'].map((pad) => Buffer.from(`${pad}{"token":"${token}"}`).toString('base64'));
-        const text = JSON.stringify({ blobs, url: Buffer.from(`{"t":"${token}"}`).toString('base64url'), hex: Buffer.from(token).toString('hex'), HEX: Buffer.from(token).toString('hex').toUpperCase() });
+        const text = JSON.stringify({
+          blobs,
+          url: Buffer.from(`{"t":"${token}"}`).toString('base64url'),
+          hex: Buffer.from(token).toString('hex'),
+          HEX: Buffer.from(token).toString('hex').toUpperCase(),
+        });
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
         return true;
       }
@@ -123,20 +128,30 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
     const before = proxy.auditLines().length;
     const res = await request(url(path), { dispatcher, method, headers, signal: AbortSignal.timeout(20_000) });
     const body = Buffer.from(await res.body.arrayBuffer());
-    const line = await waitFor(() => proxy.auditLines().slice(before).find((l) => l['grant'] === 'api'), `the audit line for ${path}`);
+    const line = await waitFor(
+      () =>
+        proxy
+          .auditLines()
+          .slice(before)
+          .find((l) => l['grant'] === 'api'),
+      `the audit line for ${path}`,
+    );
     return { status: res.statusCode, headers: res.headers, body, text: body.toString('utf8'), line };
   }
 
-  it.each(['gzip', 'x-gzip', 'deflate', 'br', 'zstd', 'GZIP', 'gzip, br', 'identity', 'Identity'])('decodes Content-Encoding: %s, redacts, and sends the body decoded', async (ce) => {
-    const r = await get(`/enc?ce=${encodeURIComponent(ce)}`, { 'accept-encoding': 'gzip, deflate, br, zstd' });
-    expect(r.status).toBe(200);
-    expect(findLeak(r.body, CANARY)).toBeUndefined();
-    expect(r.headers['content-encoding']).toBeUndefined();
-    expect(JSON.parse(r.text)).toEqual({ received: `Bearer ${REDACTED}`, message: `you sent Bearer ${REDACTED}` });
-    // A decoded body is another representation: its validator turns weak.
-    expect(r.headers['etag']).toBe(ce.toLowerCase() === 'identity' ? '"v1"' : 'W/"v1"');
-    expect(r.line['leak_redacted']).toBe(2);
-  });
+  it.each(['gzip', 'x-gzip', 'deflate', 'br', 'zstd', 'GZIP', 'gzip, br', 'identity', 'Identity'])(
+    'decodes Content-Encoding: %s, redacts, and sends the body decoded',
+    async (ce) => {
+      const r = await get(`/enc?ce=${encodeURIComponent(ce)}`, { 'accept-encoding': 'gzip, deflate, br, zstd' });
+      expect(r.status).toBe(200);
+      expect(findLeak(r.body, CANARY)).toBeUndefined();
+      expect(r.headers['content-encoding']).toBeUndefined();
+      expect(JSON.parse(r.text)).toEqual({ received: `Bearer ${REDACTED}`, message: `you sent Bearer ${REDACTED}` });
+      // A decoded body is another representation: its validator turns weak.
+      expect(r.headers['etag']).toBe(ce.toLowerCase() === 'identity' ? '"v1"' : 'W/"v1"');
+      expect(r.line['leak_redacted']).toBe(2);
+    },
+  );
 
   it('gives curl --compressed a redacted body, and curl without it a readable one', async () => {
     const env = cleanEnv({ HTTPS_PROXY: proxy.url, CURL_CA_BUNDLE: proxy.bundlePath });
@@ -187,13 +202,16 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
     expect(r.line['leak_redacted']).toBe(2);
   });
 
-  it.each(['none', 'application/octet-stream', 'image/png'])('masks the secret with as many bytes in a body typed %s, keeping its Content-Length', async (type) => {
-    const r = await get(`/enc?type=${encodeURIComponent(type)}`);
-    expect(findLeak(r.body, CANARY)).toBeUndefined();
-    expect(JSON.parse(r.text)).toEqual({ received: `Bearer ${MASKED}`, message: `you sent Bearer ${MASKED}` });
-    expect(r.headers['content-length']).toBe(String(r.body.length));
-    expect(r.line['leak_redacted']).toBe(2);
-  });
+  it.each(['none', 'application/octet-stream', 'image/png'])(
+    'masks the secret with as many bytes in a body typed %s, keeping its Content-Length',
+    async (type) => {
+      const r = await get(`/enc?type=${encodeURIComponent(type)}`);
+      expect(findLeak(r.body, CANARY)).toBeUndefined();
+      expect(JSON.parse(r.text)).toEqual({ received: `Bearer ${MASKED}`, message: `you sent Bearer ${MASKED}` });
+      expect(r.headers['content-length']).toBe(String(r.body.length));
+      expect(r.line['leak_redacted']).toBe(2);
+    },
+  );
 
   it('masks the secret near the end of a 2 MiB binary download, which keeps its Content-Length', async () => {
     const r = await get('/octet-big');
@@ -235,7 +253,14 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
       for await (const chunk of res.body) received.push(chunk as Buffer);
     })().catch(() => undefined);
     expect(findLeak(Buffer.concat(received), CANARY)).toBeUndefined();
-    const line = await waitFor(() => proxy.auditLines().slice(before).find((l) => l['path'] === '/corrupt'), 'the audit line');
+    const line = await waitFor(
+      () =>
+        proxy
+          .auditLines()
+          .slice(before)
+          .find((l) => l['path'] === '/corrupt'),
+      'the audit line',
+    );
     expect(line['code']).toBe('upstream_unreachable');
   });
 
@@ -256,7 +281,15 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
     expect(failed).toBe(true);
     expect(bytes).toBeLessThanOrEqual(256 * MiB);
     expect(leaked).toBeUndefined();
-    const line = await waitFor(() => proxy.auditLines().slice(before).find((l) => l['path'] === '/bomb'), 'the audit line', 10_000);
+    const line = await waitFor(
+      () =>
+        proxy
+          .auditLines()
+          .slice(before)
+          .find((l) => l['path'] === '/bomb'),
+      'the audit line',
+      10_000,
+    );
     expect(line['code']).toBe('upstream_unreachable');
     // Everyone else is still served.
     expect((await get('/enc?ce=gzip&after=bomb')).status).toBe(200);

@@ -125,7 +125,9 @@ async function startWsUpstream(): Promise<{ port: number; seen: SeenUpgrade[]; c
           break;
         }
         case '/ws-binary':
-          socket.write(frame(2, Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(CANARY), Buffer.from([0xff]), Buffer.from(Buffer.from(CANARY).toString('hex'))])));
+          socket.write(
+            frame(2, Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(CANARY), Buffer.from([0xff]), Buffer.from(Buffer.from(CANARY).toString('hex'))])),
+          );
           break;
         case '/ws-rsv1': {
           // A "compressed" frame (RSV1) though no extension was agreed: unreadable, so never relayed.
@@ -236,8 +238,13 @@ describe('the leak guard on WebSocket upgrades', () => {
     // No Sec-WebSocket-Key: not a WebSocket handshake. Then a second request on the same connection.
     tls.write(`GET /upgrade-echo?n=1 HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
     await waitFor(() => (Buffer.concat(received).toString().includes('"headers"') ? true : undefined), 'the first answer');
-    tls.write(`GET /upgrade-echo?n=2 HTTP/1.1\r\nHost: ${authority}\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n`);
-    await waitFor(() => (upstream.seen.some((s) => s.url === '/upgrade-echo?n=2') && Buffer.concat(received).toString().split('"headers"').length === 3 ? true : undefined), 'the second answer');
+    tls.write(
+      `GET /upgrade-echo?n=2 HTTP/1.1\r\nHost: ${authority}\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n`,
+    );
+    await waitFor(
+      () => (upstream.seen.some((s) => s.url === '/upgrade-echo?n=2') && Buffer.concat(received).toString().split('"headers"').length === 3 ? true : undefined),
+      'the second answer',
+    );
     tls.destroy();
     const all = Buffer.concat(received);
     expect(findLeak(all, CANARY)).toBeUndefined();
@@ -253,7 +260,9 @@ describe('the leak guard on WebSocket upgrades', () => {
   });
 
   /** A ws client through keyway, with every decrypted byte it received kept for the leak check. */
-  async function openWs(path: string): Promise<{ ws: WebSocket; raw: () => Buffer; messages: Array<{ data: Buffer; binary: boolean }>; closed: Promise<{ code: number; reason: string }> }> {
+  async function openWs(
+    path: string,
+  ): Promise<{ ws: WebSocket; raw: () => Buffer; messages: Array<{ data: Buffer; binary: boolean }>; closed: Promise<{ code: number; reason: string }> }> {
     const tunnel: Socket = await openTunnel(proxy.port, authority);
     const received: Buffer[] = [];
     const ws = new WebSocket(`wss://${authority}${path}`, {
@@ -265,8 +274,14 @@ describe('the leak guard on WebSocket upgrades', () => {
     });
     const messages: Array<{ data: Buffer; binary: boolean }> = [];
     ws.on('message', (data: Buffer, binary: boolean) => messages.push({ data, binary }));
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
-    await Promise.race([once(ws, 'open'), once(ws, 'error').then(([err]) => Promise.reject(err as Error)), sleep(5_000).then(() => Promise.reject(new Error('no open in 5 s')))]);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })),
+    );
+    await Promise.race([
+      once(ws, 'open'),
+      once(ws, 'error').then(([err]) => Promise.reject(err as Error)),
+      sleep(5_000).then(() => Promise.reject(new Error('no open in 5 s'))),
+    ]);
     return { ws, raw: () => Buffer.concat(received), messages, closed };
   }
 
@@ -295,7 +310,11 @@ describe('the leak guard on WebSocket upgrades', () => {
     await waitFor(() => (bin.messages.length >= 1 ? true : undefined), 'the binary message');
     bin.ws.terminate();
     expect(bin.messages[0]!.binary).toBe(true);
-    expect(bin.messages[0]!.data.equals(Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(MASKED), Buffer.from([0xff]), Buffer.from('*'.repeat(CANARY.length * 2))]))).toBe(true);
+    expect(
+      bin.messages[0]!.data.equals(
+        Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(MASKED), Buffer.from([0xff]), Buffer.from('*'.repeat(CANARY.length * 2))]),
+      ),
+    ).toBe(true);
     expect(findLeak(bin.raw(), CANARY)).toBeUndefined();
     expect((await auditLine('/ws-binary'))['leak_redacted']).toBe(2);
 

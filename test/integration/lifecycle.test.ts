@@ -24,7 +24,12 @@ function writeConfig(home: string, proxy: Record<string, unknown> = {}): void {
   writeFileSync(
     join(home, 'config', 'keyway.yaml'),
     stringify({
-      proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: { 'api.example.test': '127.0.0.1', 'tunnel.example.test': '127.0.0.1' }, ...proxy },
+      proxy: {
+        upstream_ca: [TLS_FIXTURES.caPath],
+        allow_networks: ['127.0.0.0/8'],
+        hosts: { 'api.example.test': '127.0.0.1', 'tunnel.example.test': '127.0.0.1' },
+        ...proxy,
+      },
       grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
     }),
   );
@@ -128,11 +133,17 @@ describe('SIGTERM drains and exits', () => {
     return { home, keyway: await startChildProxy({ home, env: newEnv() }) };
   };
   const exitOf = (keyway: ChildProxy) => once(keyway.child, 'exit').then(([code]) => code as number | null);
-  const client = (keyway: ChildProxy, home: string) => new ProxyAgent({ uri: `http://127.0.0.1:${keyway.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
+  const client = (keyway: ChildProxy, home: string) =>
+    new ProxyAgent({ uri: `http://127.0.0.1:${keyway.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
 
   it('exits 0 promptly with connections open (a waiting CONNECT, one kept alive after a request, a blind tunnel, the admin API), and removes data/proxy.json', async () => {
     const { home, keyway } = await start();
-    const target = { proxyPort: keyway.port, authority: `api.example.test:${upstream.port}`, servername: 'api.example.test', ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') };
+    const target = {
+      proxyPort: keyway.port,
+      authority: `api.example.test:${upstream.port}`,
+      servername: 'api.example.test',
+      ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'),
+    };
     const sockets = [
       (await openConnect(keyway.port, target.authority)).socket,
       await openSlow('idle-keepalive', target),

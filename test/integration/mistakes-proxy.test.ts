@@ -24,9 +24,56 @@ let proxy: TestProxy;
 function makeUnknownCa(): { cert: string; key: string } {
   const dir = makeHome();
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Internal Test CA']);
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf-key.pem', '-out', 'leaf.csr', '-subj', '/CN=internal.example.test', '-addext', 'subjectAltName=DNS:internal.example.test']);
-  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'leaf.pem', '-days', '2', '-copy_extensions', 'copy']);
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca-key.pem',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Internal Test CA',
+  ]);
+  run([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'leaf-key.pem',
+    '-out',
+    'leaf.csr',
+    '-subj',
+    '/CN=internal.example.test',
+    '-addext',
+    'subjectAltName=DNS:internal.example.test',
+  ]);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca-key.pem',
+    '-CAcreateserial',
+    '-out',
+    'leaf.pem',
+    '-days',
+    '2',
+    '-copy_extensions',
+    'copy',
+  ]);
   return { cert: readFileSync(join(dir, 'leaf.pem'), 'utf8'), key: readFileSync(join(dir, 'leaf-key.pem'), 'utf8') };
 }
 
@@ -89,7 +136,10 @@ describe('an upstream whose CA keyway does not trust', () => {
 
 describe('a basic secret in the config', () => {
   it('is read as JSON or as user:password', async () => {
-    for (const [host, user] of [['basic-json.example.test', 'json-user'], ['basic-pair.example.test', 'pair-user']] as const) {
+    for (const [host, user] of [
+      ['basic-json.example.test', 'json-user'],
+      ['basic-pair.example.test', 'pair-user'],
+    ] as const) {
       const r = await through(`https://${host}:${upstream.port}/echo`);
       expect(r.status, r.body).toBe(200);
       const sent = upstream.seen.at(-1)?.headers.authorization;

@@ -159,7 +159,25 @@ describe('keyway connect', () => {
   });
 
   it('prints a consent URL with PKCE for a flow run elsewhere', async () => {
-    const result = await proxy.cli(['oauth', 'setup', '--provider', 'testauth', '--auth-url', auth.authUrl, '--client-id', CLIENT_ID, '--redirect-uri', 'http://127.0.0.1:8765/cb', '--scope', 'openid', '--scope', 'api', '--state', 'xyz', '--json']);
+    const result = await proxy.cli([
+      'oauth',
+      'setup',
+      '--provider',
+      'testauth',
+      '--auth-url',
+      auth.authUrl,
+      '--client-id',
+      CLIENT_ID,
+      '--redirect-uri',
+      'http://127.0.0.1:8765/cb',
+      '--scope',
+      'openid',
+      '--scope',
+      'api',
+      '--state',
+      'xyz',
+      '--json',
+    ]);
     expect(result.code, result.stderr).toBe(0);
     const out = JSON.parse(result.stdout);
     const url = new URL(out.url);
@@ -170,7 +188,10 @@ describe('keyway connect', () => {
   });
 
   it('provisions a grant from a preset name with `secrets set`', async () => {
-    const result = await proxy.cli(['secrets', 'set', 'SPOTIFY_OAUTH', '--stdin', '--json'], JSON.stringify({ client_id: 'c', client_secret: 's', refresh_token: 'r' }));
+    const result = await proxy.cli(
+      ['secrets', 'set', 'SPOTIFY_OAUTH', '--stdin', '--json'],
+      JSON.stringify({ client_id: 'c', client_secret: 's', refresh_token: 'r' }),
+    );
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ grant: 'spotify', created: true });
     const shown = JSON.parse((await proxy.cli(['grants', 'show', 'spotify', '--json'])).stdout);

@@ -112,7 +112,7 @@ describe('OAuth refresh across keyway processes', () => {
     const codes = await Promise.all(children.filter((c) => c.child.exitCode === null && c.child.signalCode === null).map((c) => c.stop()));
     for (const c of children) {
       const out = c.stdout() + c.stderr();
-      for (const s of secrets) expect(out.includes(s), 'a token in keyway\'s output').toBe(false);
+      for (const s of secrets) expect(out.includes(s), "a token in keyway's output").toBe(false);
     }
     expect(codes.every((c) => c === 0)).toBe(true);
     await upstream?.close();
@@ -201,7 +201,10 @@ describe('OAuth refresh across keyway processes', () => {
       ...Array.from({ length: 20 }, (_, i) => send(b.agent, 'shared', `/echo?b=${i}`)),
     ]);
 
-    expect(results.filter((r) => r.status !== 200), results.find((r) => r.status !== 200)?.text).toEqual([]);
+    expect(
+      results.filter((r) => r.status !== 200),
+      results.find((r) => r.status !== 200)?.text,
+    ).toEqual([]);
     expect(auth.tokenArrivals - arrivals).toBe(1);
     expect((auth.tokenCalls['refresh_token'] ?? 0) - calls).toBe(1);
     const used = new Set(sent.slice(sentBefore));

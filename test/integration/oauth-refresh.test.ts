@@ -102,7 +102,13 @@ describe('OAuth2 refresh', () => {
     await once(scripted, 'listening');
     scriptedUrl = `http://127.0.0.1:${(scripted.address() as AddressInfo).port}/token`;
 
-    const testauth = { token_url: auth.tokenUrl, authorize_url: auth.authUrl, revoke_url: auth.revokeUrl, client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET' };
+    const testauth = {
+      token_url: auth.tokenUrl,
+      authorize_url: auth.authUrl,
+      revoke_url: auth.revokeUrl,
+      client_id: CLIENT_ID,
+      client_secret: 'env:TEST_CLIENT_SECRET',
+    };
     proxy = await startProxy({
       config: {
         oauth: { refresh_skew: '1s' },
@@ -157,7 +163,17 @@ describe('OAuth2 refresh', () => {
   /** Adds a grant with the CLI and waits until the running proxy has loaded its secret. */
   async function addGrant(id: string, material: Record<string, unknown>, options: { p?: TestProxy; type?: string; provider?: string } = {}): Promise<void> {
     const p = options.p ?? proxy;
-    const add = await cli(p, ['grants', 'add', id, '--type', options.type ?? 'oauth2', '--domains', 'api.example.test', '--provider', options.provider ?? 'testauth']);
+    const add = await cli(p, [
+      'grants',
+      'add',
+      id,
+      '--type',
+      options.type ?? 'oauth2',
+      '--domains',
+      'api.example.test',
+      '--provider',
+      options.provider ?? 'testauth',
+    ]);
     expect(add.code, add.stderr).toBe(0);
     const set = await cli(p, ['secrets', 'set', id, '--stdin'], JSON.stringify(material));
     expect(set.code, set.stderr).toBe(0);
@@ -168,7 +184,10 @@ describe('OAuth2 refresh', () => {
     }
   }
 
-  async function send(grant: string, options: { p?: TestProxy; method?: string; path?: string; body?: string | Buffer | Readable; headers?: Record<string, string> } = {}): Promise<Result> {
+  async function send(
+    grant: string,
+    options: { p?: TestProxy; method?: string; path?: string; body?: string | Buffer | Readable; headers?: Record<string, string> } = {},
+  ): Promise<Result> {
     const started = Date.now();
     const dispatcher = (options.p ?? proxy) === proxy ? client : failingClient;
     const res = await request(`https://api.example.test:${upstream.port}${options.path ?? '/echo'}`, {
@@ -246,7 +265,10 @@ describe('OAuth2 refresh', () => {
     auth.mode = 'normal';
 
     const statuses = results.map((r) => r.status);
-    expect(statuses.filter((s) => s !== 200), results.find((r) => r.status !== 200)?.text).toEqual([]);
+    expect(
+      statuses.filter((s) => s !== 200),
+      results.find((r) => r.status !== 200)?.text,
+    ).toEqual([]);
     expect(auth.tokenArrivals - arrivals).toBe(1);
     expect((auth.tokenCalls['refresh_token'] ?? 0) - calls).toBe(1);
     const burstHits = hits.slice(hitsBefore).filter((h) => h.path.startsWith('/echo?i='));
@@ -287,7 +309,10 @@ describe('OAuth2 refresh', () => {
     // Someone else refreshes with it first: the provider rotates it away.
     const direct = await request(auth.tokenUrl, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }).toString(),
     });
     const rotated = (await direct.body.json()) as TokenResponse;
@@ -369,9 +394,11 @@ describe('OAuth2 refresh', () => {
     const chunked = await send('replay', {
       method: 'POST',
       path: '/echo?big-chunked',
-      body: Readable.from((function* () {
-        for (let i = 0; i < 24; i++) yield big.subarray(i * 64 * 1024, (i + 1) * 64 * 1024);
-      })()),
+      body: Readable.from(
+        (function* () {
+          for (let i = 0; i < 24; i++) yield big.subarray(i * 64 * 1024, (i + 1) * 64 * 1024);
+        })(),
+      ),
     });
     expect(chunked.status).toBe(401);
 
@@ -503,7 +530,11 @@ describe('OAuth2 refresh', () => {
     it('client_auth body, form body: id and secret as parameters, no Authorization header (refresh_token grant)', async () => {
       const refreshToken = `scripted-rt-${randomBytes(8).toString('hex')}`;
       secrets.add(refreshToken);
-      await addGrant('quirk-body', { clientId, clientSecret, refreshToken, accessToken: 'quirk-old', expiresAt: Date.now() - 1000 }, { provider: 'scripted-body' });
+      await addGrant(
+        'quirk-body',
+        { clientId, clientSecret, refreshToken, accessToken: 'quirk-old', expiresAt: Date.now() - 1000 },
+        { provider: 'scripted-body' },
+      );
       const n = scriptedCalls.length;
       const res = await send('quirk-body');
       expect(res.status, res.text).toBe(200);

@@ -51,7 +51,15 @@ interface LockingGate {
 }
 
 async function startLockingGate(target: string): Promise<LockingGate> {
-  const gate: LockingGate = { url: '', lockStoreOnAnswer: undefined, answers: [], locked: deferred(), unlock: deferred(), lockSettled: undefined, close: async () => undefined };
+  const gate: LockingGate = {
+    url: '',
+    lockStoreOnAnswer: undefined,
+    answers: [],
+    locked: deferred(),
+    unlock: deferred(),
+    lockSettled: undefined,
+    close: async () => undefined,
+  };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

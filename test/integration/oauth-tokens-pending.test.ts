@@ -59,12 +59,15 @@ describe('TokenManager: a refreshed state the store could not take', () => {
   const presented: string[] = [];
   const faults: Faults = { armed: undefined, mode: 'off', remaining: 0, injected: 0 };
   const logs: string[] = [];
-  const logger = pino({ level: 'debug' }, new Writable({
-    write: (chunk: Buffer, _e, done) => {
-      logs.push(chunk.toString());
-      done();
-    },
-  }));
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write: (chunk: Buffer, _e, done) => {
+        logs.push(chunk.toString());
+        done();
+      },
+    }),
+  );
   const endpoint: TokenEndpoint = { tokenUrl: '', clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, clientAuth: 'basic', bodyFormat: 'form', extraParams: {} };
   const secrets = new Set<string>();
 
@@ -100,7 +103,17 @@ describe('TokenManager: a refreshed state the store could not take', () => {
   }
 
   function grantWith(material: OAuth2Material): Grant {
-    return { id: 'g', type: 'oauth2', domains: [], injector: injectorFor('oauth2', undefined), allowHttp: false, status: 'active', source: 'store', provider: 'test', material };
+    return {
+      id: 'g',
+      type: 'oauth2',
+      domains: [],
+      injector: injectorFor('oauth2', undefined),
+      allowHttp: false,
+      status: 'active',
+      source: 'store',
+      provider: 'test',
+      material,
+    };
   }
 
   async function material(): Promise<OAuth2Material> {
@@ -114,7 +127,16 @@ describe('TokenManager: a refreshed state the store could not take', () => {
   async function setMaterial(store: Store, m: OAuth2Material): Promise<void> {
     const now = new Date().toISOString();
     await store.update((draft) => {
-      draft.set(grantRecordId('g'), { id: 'g', type: 'oauth2', domains: ['api.example.test'], provider: 'test', status: 'active', secret: m, created_at: now, updated_at: now } satisfies StoredGrant);
+      draft.set(grantRecordId('g'), {
+        id: 'g',
+        type: 'oauth2',
+        domains: ['api.example.test'],
+        provider: 'test',
+        status: 'active',
+        secret: m,
+        created_at: now,
+        updated_at: now,
+      } satisfies StoredGrant);
       draft.delete(oauthStateId('g')); // as `keyway secrets set` does
     });
   }
@@ -179,7 +201,7 @@ describe('TokenManager: a refreshed state the store could not take', () => {
     expect(logs.join('')).toContain('refreshed token saved after a failed write');
   });
 
-  it('a write that failed after its rename is recognised as saved, not as someone else\'s', async () => {
+  it("a write that failed after its rename is recognised as saved, not as someone else's", async () => {
     const s = await setup();
     faults.armed = 'fail-after-write';
     faults.remaining = 1;

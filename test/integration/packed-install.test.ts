@@ -33,7 +33,8 @@ describe('the packed package, installed on a clean prefix', () => {
     mkdirSync(home);
     mkdirSync(cwd);
     upstream = await startUpstream();
-    const npm = (args: string[], timeoutMs: number) => runProcess('npm', [...args, '--no-audit', '--no-fund', '--no-update-notifier'], env, undefined, timeoutMs);
+    const npm = (args: string[], timeoutMs: number) =>
+      runProcess('npm', [...args, '--no-audit', '--no-fund', '--no-update-notifier'], env, undefined, timeoutMs);
     // A clean clone: the files git knows (committed or not yet), without dist/, so the pack's own
     // `prepare` must build it; node_modules linked for the compiler. Packing in the checkout itself
     // would rewrite the dist/ other test files are running.
@@ -97,7 +98,11 @@ describe('the packed package, installed on a clean prefix', () => {
     );
 
     const port = await freePort();
-    const child = spawn(join(prefix, 'bin', 'keyway'), ['start', '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(prefix, 'bin', 'keyway'), ['start', '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     proxy = child;
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -105,7 +110,12 @@ describe('the packed package, installed on a clean prefix', () => {
     await waitFor(() => (stderr.includes('keyway proxy on') ? true : child.exitCode !== null ? fail(stderr) : undefined), 'keyway start', 20_000);
 
     const before = upstream.seen.length;
-    const curl = await runProcess('curl', ['-sS', `https://api.example.test:${upstream.port}/echo`], { PATH: env.PATH, HOME: home, HTTPS_PROXY: `http://127.0.0.1:${port}`, CURL_CA_BUNDLE: join(home, '.keyway', 'certs', 'bundle.pem') });
+    const curl = await runProcess('curl', ['-sS', `https://api.example.test:${upstream.port}/echo`], {
+      PATH: env.PATH,
+      HOME: home,
+      HTTPS_PROXY: `http://127.0.0.1:${port}`,
+      CURL_CA_BUNDLE: join(home, '.keyway', 'certs', 'bundle.pem'),
+    });
     expect(curl.stderr).toBe('');
     const seen = upstream.seen.slice(before);
     expect(seen).toHaveLength(1);

@@ -109,7 +109,8 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
     return parseResponse(await exchange(tls, request.replaceAll('HOST', authority)));
   }
 
-  const get = (path: string, extra = '') => viaTunnel('api.example.test', upstream.port, `GET ${path} HTTP/1.1\r\nHost: HOST\r\n${extra}Connection: close\r\n\r\n`);
+  const get = (path: string, extra = '') =>
+    viaTunnel('api.example.test', upstream.port, `GET ${path} HTTP/1.1\r\nHost: HOST\r\n${extra}Connection: close\r\n\r\n`);
   // Every request here writes exactly one audit line (an intercepted CONNECT writes none): the n-th
   // request's line is the n-th line, however late it lands.
   let requests = 0;
@@ -117,8 +118,22 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
   const errorOf = (res: RawResponse) => (JSON.parse(res.body) as { error: Record<string, string> }).error;
 
   it('a deny rule holds against case, ;parameters, suffixes, encodings and dot segments; nothing reaches the upstream', async () => {
-    const denied = ['/SECRET/x', '/Secret/keys', '/admin;x=1', '/admin;x=1/users', '/admin.json', '/ADMIN.JSON', '/admin%20', '/admin.', '/%61dmin/x',
-      '/x/../admin/x', '/x/%2e%2e/admin', '//admin', '/admin%2Fusers', '/%EF%BD%81dmin'];
+    const denied = [
+      '/SECRET/x',
+      '/Secret/keys',
+      '/admin;x=1',
+      '/admin;x=1/users',
+      '/admin.json',
+      '/ADMIN.JSON',
+      '/admin%20',
+      '/admin.',
+      '/%61dmin/x',
+      '/x/../admin/x',
+      '/x/%2e%2e/admin',
+      '//admin',
+      '/admin%2Fusers',
+      '/%EF%BD%81dmin',
+    ];
     for (const path of denied) {
       const before = upstream.seen.length;
       const res = await get(path);
@@ -133,7 +148,17 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
   });
 
   it('refuses with 400 bad_request what cannot be normalised safely, audited without the raw path', async () => {
-    const refused = ['/admin%00', '/admin%00.json', '/secret%252fx', '/x/..;/admin', '/a\\..\\admin', '/x%2F..%2Fadmin', '/a%FF', '/a%C0%AF', '/%2e%2e%5cadmin'];
+    const refused = [
+      '/admin%00',
+      '/admin%00.json',
+      '/secret%252fx',
+      '/x/..;/admin',
+      '/a\\..\\admin',
+      '/x%2F..%2Fadmin',
+      '/a%FF',
+      '/a%C0%AF',
+      '/%2e%2e%5cadmin',
+    ];
     for (const path of refused) {
       const before = upstream.seen.length;
       const res = await get(`${path}?token=${CANARY}`);
@@ -184,7 +209,12 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
   });
 
   it('judges a method override as the method it names (headers and ?_method); a garbled one is refused', async () => {
-    for (const extra of ['X-HTTP-Method-Override: DELETE\r\n', 'X-Method-Override: delete\r\n', 'X-HTTP-Method: PATCH\r\n', 'X-HTTP-Method-Override: GET, DELETE\r\n']) {
+    for (const extra of [
+      'X-HTTP-Method-Override: DELETE\r\n',
+      'X-Method-Override: delete\r\n',
+      'X-HTTP-Method: PATCH\r\n',
+      'X-HTTP-Method-Override: GET, DELETE\r\n',
+    ]) {
       const before = upstream.seen.length;
       const res = await get('/echo', extra);
       expect(res.status, extra).toBe(403);
@@ -225,7 +255,11 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
       return `${body}0\r\n\r\n`;
     };
     const put = (path: string, size: number, method = 'PUT') =>
-      viaTunnel('other.example.test', counting.port, `${method} ${path} HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked(size)}`);
+      viaTunnel(
+        'other.example.test',
+        counting.port,
+        `${method} ${path} HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked(size)}`,
+      );
 
     const over = await put('/upload', 4096);
     expect(over.status, over.body).toBe(403);
@@ -276,7 +310,9 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
 
     const url = `http://plain.example.test:${plain.port}/echo`;
     requests++;
-    const outside = parseResponse(await exchange(netConnect({ host: '127.0.0.1', port: proxy.port }), `GET ${url} HTTP/1.1\r\n${AUTH}Connection: close\r\n\r\n`));
+    const outside = parseResponse(
+      await exchange(netConnect({ host: '127.0.0.1', port: proxy.port }), `GET ${url} HTTP/1.1\r\n${AUTH}Connection: close\r\n\r\n`),
+    );
     expect(outside.status).toBe(400);
     expect(outside.headers['x-keyway-error']).toBe('bad_request');
     expect(await auditOfLast()).toMatchObject({ decision: 'deny', code: 'bad_request', host: 'plain.example.test' });

@@ -30,7 +30,14 @@ describe('agent rules and leases through the proxy', () => {
             grants: ['github'],
             rules: [
               { grant: 'github', methods: ['GET'], paths: ['/repos/**'] },
-              { grant: 'github', methods: ['POST'], paths: ['/repos/*/issues'], hours: '09:00-18:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'], tz: 'Europe/Paris' },
+              {
+                grant: 'github',
+                methods: ['POST'],
+                paths: ['/repos/*/issues'],
+                hours: '09:00-18:00',
+                days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+                tz: 'Europe/Paris',
+              },
               { grant: 'github', methods: ['PUT'], paths: ['/upload'], max_body: '1KiB' },
               { grant: 'github', deny: true, paths: ['/repos/secret/**'] },
             ],
@@ -43,7 +50,13 @@ describe('agent rules and leases through the proxy', () => {
       },
     });
     const ca = readFileSync(proxy.caPath, 'utf8');
-    for (const [id, key] of [['claude', 'claude-key'], ['watcher', 'watcher-key'], ['leased', 'leased-key'], ['worker', 'worker-key'], ['both', 'both-key']] as const) {
+    for (const [id, key] of [
+      ['claude', 'claude-key'],
+      ['watcher', 'watcher-key'],
+      ['leased', 'leased-key'],
+      ['worker', 'worker-key'],
+      ['both', 'both-key'],
+    ] as const) {
       agents[id] = new ProxyAgent({ uri: `http://${id}:${key}@127.0.0.1:${proxy.port}`, requestTls: { ca } });
     }
   });
@@ -61,7 +74,10 @@ describe('agent rules and leases through the proxy', () => {
       headers: options.headers,
     });
     const text = await res.body.text();
-    return { status: res.statusCode, error: res.statusCode >= 400 && text.startsWith('{"error"') ? (JSON.parse(text).error as Record<string, string>) : undefined };
+    return {
+      status: res.statusCode,
+      error: res.statusCode >= 400 && text.startsWith('{"error"') ? (JSON.parse(text).error as Record<string, string>) : undefined,
+    };
   }
 
   const auditLine = (predicate: (l: Record<string, unknown>) => boolean) => waitFor(() => proxy.auditLines().findLast(predicate), 'the audit line');
@@ -101,9 +117,12 @@ describe('agent rules and leases through the proxy', () => {
   });
 
   it('caps a body of undeclared size as it streams', async () => {
-    const chunked = (size: number) => Readable.from((function* () {
-      for (let sent = 0; sent < size; sent += 256) yield Buffer.alloc(256, 0x61);
-    })());
+    const chunked = (size: number) =>
+      Readable.from(
+        (function* () {
+          for (let sent = 0; sent < size; sent += 256) yield Buffer.alloc(256, 0x61);
+        })(),
+      );
     const small = await request(`https://api.example.test:${upstream.port}/upload`, { dispatcher: agents['claude']!, method: 'PUT', body: chunked(512) });
     expect(small.statusCode).toBe(200);
     expect(JSON.parse(await small.body.text())).toEqual({ bytes: 512 });

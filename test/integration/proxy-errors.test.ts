@@ -112,19 +112,14 @@ describe('keyway errors and the blind tunnel', () => {
     const tls = await startTls(socket, 'tunnel.example.test', TLS_FIXTURES.ca);
     const peer = tls.getPeerCertificate();
     expect(peer.issuer.CN).toBe('keyway test upstream CA');
-    const answer = parseResponse(
-      await exchange(tls, `GET /echo${QUERY} HTTP/1.1\r\nHost: tunnel.example.test:${upstream.port}\r\nConnection: close\r\n\r\n`),
-    );
+    const answer = parseResponse(await exchange(tls, `GET /echo${QUERY} HTTP/1.1\r\nHost: tunnel.example.test:${upstream.port}\r\nConnection: close\r\n\r\n`));
     expect(answer.status).toBe(200);
     const echoed = JSON.parse(answer.body) as { headers: Record<string, string> };
     expect(echoed.headers['authorization']).toBeUndefined();
     expect(upstream.seen.length).toBe(before + 1);
     expect(upstream.seen.at(-1)?.headers.authorization).toBeUndefined();
 
-    const line = await waitFor(
-      () => proxy.auditLines().find((l) => l['host'] === 'tunnel.example.test' && l['method'] === 'CONNECT'),
-      'tunnel audit line',
-    );
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['host'] === 'tunnel.example.test' && l['method'] === 'CONNECT'), 'tunnel audit line');
     expect(line['decision']).toBe('tunnel');
     expect(line['grant']).toBeNull();
     expect(line['port']).toBe(upstream.port);
@@ -261,8 +256,7 @@ describe('keyway errors and the blind tunnel', () => {
   });
 
   it('refuses to send a grant over plain HTTP (403 insecure_upstream) unless it has allow_http', async () => {
-    const absolute = (host: string) =>
-      `GET http://${host}:${plain.port}/echo${QUERY} HTTP/1.1\r\nHost: ${host}:${plain.port}\r\nConnection: close\r\n\r\n`;
+    const absolute = (host: string) => `GET http://${host}:${plain.port}/echo${QUERY} HTTP/1.1\r\nHost: ${host}:${plain.port}\r\nConnection: close\r\n\r\n`;
     const refused = await rawToProxy(proxy.port, absolute('plain.example.test'));
     const error = expectErrorBody(refused, 403, 'insecure_upstream');
     expect(error['grant']).toBe('plain');
@@ -306,10 +300,7 @@ describe('keyway errors and the blind tunnel', () => {
     // Let late audit lines (tunnels closing) land before reading.
     await new Promise((r) => setTimeout(r, 100));
     expect(errorBodies.length).toBeGreaterThanOrEqual(10);
-    const texts = [
-      ...errorBodies,
-      ...[proxy, denyProxy, timeoutProxy].flatMap((p) => [p.logs.join(''), readFileSync(p.auditPath, 'utf8')]),
-    ];
+    const texts = [...errorBodies, ...[proxy, denyProxy, timeoutProxy].flatMap((p) => [p.logs.join(''), readFileSync(p.auditPath, 'utf8')])];
     for (const text of texts) {
       expect(text).not.toContain(CANARY);
       expect(text).not.toContain(CANARY2);

@@ -51,7 +51,11 @@ describe('refusals legible to an agent', () => {
       env: { SCOUT_KEY: AGENT_KEY },
       config: {
         // Short client timeouts: a refused connection is held no longer than any other.
-        proxy: { unmatched: 'deny', hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])), timeouts: { first_byte: '1s', handshake: '1s', headers: '1s' } },
+        proxy: {
+          unmatched: 'deny',
+          hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
+          timeouts: { first_byte: '1s', handshake: '1s', headers: '1s' },
+        },
         agents: { [AGENT]: { key: 'env:SCOUT_KEY', grants: ['api'] } },
       },
       grants: [
@@ -148,7 +152,10 @@ describe('refusals legible to an agent', () => {
     const ws = await connectWith(proxy.port, `other.example.test:${upstreamPort}`, auth);
     const wsTls = await startTls(ws, 'other.example.test', keywayCa);
     const handshake = parseResponse(
-      await exchange(wsTls, `GET /ws HTTP/1.1\r\nHost: other.example.test:${upstreamPort}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`),
+      await exchange(
+        wsTls,
+        `GET /ws HTTP/1.1\r\nHost: other.example.test:${upstreamPort}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      ),
     );
     expect(handshake.status).toBe(403);
     expect(handshake.headers['x-keyway-error']).toBe('host_not_allowed');
@@ -160,7 +167,10 @@ describe('refusals legible to an agent', () => {
     const r = await curl([`https://other.example.test:${upstreamPort}/never`], cleanEnv({ HTTPS_PROXY: proxyUrl }));
     outputs.push(r.stdout, r.stderr);
     expect(r.code).not.toBe(0);
-    const line = await waitFor(() => proxy.auditLines().find((l) => l['host'] === 'other.example.test' && l['method'] === 'CONNECT' && l['agent'] === AGENT), 'the CONNECT line');
+    const line = await waitFor(
+      () => proxy.auditLines().find((l) => l['host'] === 'other.example.test' && l['method'] === 'CONNECT' && l['agent'] === AGENT),
+      'the CONNECT line',
+    );
     expect(line).toMatchObject({ agent: AGENT, decision: 'deny', code: 'host_not_allowed', status: 403 });
     expect(line['message']).toContain('may not use the grant');
     expect(upstreamConnections).toBe(0);
@@ -196,7 +206,10 @@ describe('refusals legible to an agent', () => {
     }
     expect(parseResponse(Buffer.concat(received).toString('utf8')).status).toBe(403);
     // Each silent one left its CONNECT's audit line (no request was answered on it); nothing went upstream.
-    await waitFor(() => (proxy.auditLines().filter((l) => l['method'] === 'CONNECT' && l['agent'] === AGENT).length >= before + 3 ? true : undefined), 'three CONNECT lines');
+    await waitFor(
+      () => (proxy.auditLines().filter((l) => l['method'] === 'CONNECT' && l['agent'] === AGENT).length >= before + 3 ? true : undefined),
+      'three CONNECT lines',
+    );
     expect(upstreamConnections).toBe(0);
   });
 

@@ -49,7 +49,10 @@ describe('the address of the running proxy', () => {
     // A crash leaves the file behind: its pid no longer runs (this one has exited already).
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     mkdirSync(join(home, 'data'), { recursive: true });
-    writeFileSync(join(home, 'data', 'proxy.json'), JSON.stringify({ pid: Number(gone.stdout), proxy: { host: '127.0.0.1', port: 1 }, admin: null, started_at: new Date().toISOString() }));
+    writeFileSync(
+      join(home, 'data', 'proxy.json'),
+      JSON.stringify({ pid: Number(gone.stdout), proxy: { host: '127.0.0.1', port: 1 }, admin: null, started_at: new Date().toISOString() }),
+    );
     expect((await envOutput())['HTTPS_PROXY']).toBe('http://127.0.0.1:8787');
   });
 });

@@ -97,7 +97,9 @@ describe('the admin token file', () => {
     ['whitespace', ' \n\n'],
   ])('refuses an %s data/admin.token with one line that says what to do', async (_what, text) => {
     const path = file(`admin-${text.length}.token`, text);
-    await expect(loadOrCreateAdminToken(path)).rejects.toThrow(`the admin token file ${path} is empty; delete it and keyway makes a new token at the next start`);
+    await expect(loadOrCreateAdminToken(path)).rejects.toThrow(
+      `the admin token file ${path} is empty; delete it and keyway makes a new token at the next start`,
+    );
   });
 
   it('makes a token when the file is missing, and reads it back', async () => {
@@ -110,7 +112,10 @@ describe('the admin token file', () => {
 
 describe('tokens from a token endpoint', () => {
   it('refuses a blank access_token and ignores a blank refresh_token', async () => {
-    const answers: Record<string, object> = { '/blank-access': { access_token: '   ', expires_in: 60 }, '/blank-refresh': { access_token: 'a', refresh_token: ' ', expires_in: 60 } };
+    const answers: Record<string, object> = {
+      '/blank-access': { access_token: '   ', expires_in: 60 },
+      '/blank-refresh': { access_token: 'a', refresh_token: ' ', expires_in: 60 },
+    };
     const server = createServer((req, res) => {
       req.resume();
       req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answers[req.url ?? ''] ?? {})));
@@ -118,10 +123,21 @@ describe('tokens from a token endpoint', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    const endpoint = (path: string) => ({ tokenUrl: `${base}${path}`, clientId: 'c', clientSecret: 's', clientAuth: 'body' as const, bodyFormat: 'form' as const, extraParams: {} });
+    const endpoint = (path: string) => ({
+      tokenUrl: `${base}${path}`,
+      clientId: 'c',
+      clientSecret: 's',
+      clientAuth: 'body' as const,
+      bodyFormat: 'form' as const,
+      extraParams: {},
+    });
     try {
-      await expect(requestToken(endpoint('/blank-access'), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 })).rejects.toMatchObject({ kind: 'bad_response' });
-      expect((await requestToken(endpoint('/blank-refresh'), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 })).refreshToken).toBeUndefined();
+      await expect(requestToken(endpoint('/blank-access'), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 })).rejects.toMatchObject({
+        kind: 'bad_response',
+      });
+      expect(
+        (await requestToken(endpoint('/blank-refresh'), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 })).refreshToken,
+      ).toBeUndefined();
     } finally {
       server.close();
     }

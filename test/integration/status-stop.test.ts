@@ -47,13 +47,31 @@ describe('keyway status and stop', () => {
 
   it('shows pid, addresses, uptime, counts, requests served and the audit state', async () => {
     const before = await status();
-    expect(before).toMatchObject({ running: true, home, pid: proxy.child.pid, proxy: `127.0.0.1:${proxy.port}`, grants: 1, agents: 0, requests: 0, refused: 0, audit: 'ok' });
+    expect(before).toMatchObject({
+      running: true,
+      home,
+      pid: proxy.child.pid,
+      proxy: `127.0.0.1:${proxy.port}`,
+      grants: 1,
+      agents: 0,
+      requests: 0,
+      refused: 0,
+      audit: 'ok',
+    });
     expect(before['admin']).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(before['uptime_s']).toBeGreaterThanOrEqual(0);
 
-    const curl = await runProcess('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `https://api.example.test:${upstream.port}/echo`], cleanEnv({ HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }));
+    const curl = await runProcess(
+      'curl',
+      ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `https://api.example.test:${upstream.port}/echo`],
+      cleanEnv({ HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }),
+    );
     expect(curl.stdout).toBe('200');
-    const refused = await runProcess('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${proxy.port}/not-a-proxy-request`], cleanEnv());
+    const refused = await runProcess(
+      'curl',
+      ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${proxy.port}/not-a-proxy-request`],
+      cleanEnv(),
+    );
     expect(refused.stdout).not.toBe('200');
     const after = await status();
     expect(after).toMatchObject({ requests: 2, refused: 1 });
@@ -78,7 +96,10 @@ describe('keyway status and stop', () => {
   });
 
   it('a second start on the busy port fails with one line naming the keyway there', async () => {
-    const second = await runCli(['start', '--home', home, '--listen', `127.0.0.1:${proxy.port}`, '--admin-listen', '127.0.0.1:0'], { ...env, KEYWAY_RUNTIME: 'as-is' });
+    const second = await runCli(['start', '--home', home, '--listen', `127.0.0.1:${proxy.port}`, '--admin-listen', '127.0.0.1:0'], {
+      ...env,
+      KEYWAY_RUNTIME: 'as-is',
+    });
     expect(second.code).toBe(1);
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
     expect(second.stderr).toContain(`cannot listen on 127.0.0.1:${proxy.port} (proxy.listen): the port is in use by keyway pid ${proxy.child.pid}`);
@@ -87,13 +108,21 @@ describe('keyway status and stop', () => {
   });
 
   it('a start with another home on that port says another keyway holds it; a port held by something else says only that it is in use', async () => {
-    const elsewhere = await runCli(['start', '--home', makeHome(), '--listen', `127.0.0.1:${proxy.port}`, '--admin-listen', '127.0.0.1:0'], { ...env, KEYWAY_RUNTIME: 'as-is' });
+    const elsewhere = await runCli(['start', '--home', makeHome(), '--listen', `127.0.0.1:${proxy.port}`, '--admin-listen', '127.0.0.1:0'], {
+      ...env,
+      KEYWAY_RUNTIME: 'as-is',
+    });
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr.trim().split('\n')).toHaveLength(1);
-    expect(elsewhere.stderr).toContain(`cannot listen on 127.0.0.1:${proxy.port} (proxy.listen): the port is in use by another keyway, started with another home`);
+    expect(elsewhere.stderr).toContain(
+      `cannot listen on 127.0.0.1:${proxy.port} (proxy.listen): the port is in use by another keyway, started with another home`,
+    );
 
     const { admin } = JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } };
-    const onAdmin = await runCli(['start', '--home', makeHome(), '--listen', '127.0.0.1:0', '--admin-listen', `127.0.0.1:${admin.port}`], { ...env, KEYWAY_RUNTIME: 'as-is' });
+    const onAdmin = await runCli(['start', '--home', makeHome(), '--listen', '127.0.0.1:0', '--admin-listen', `127.0.0.1:${admin.port}`], {
+      ...env,
+      KEYWAY_RUNTIME: 'as-is',
+    });
     expect(onAdmin.code).toBe(1);
     expect(onAdmin.stderr).toContain(`cannot listen on 127.0.0.1:${admin.port} (admin.listen): the port is in use by another keyway`);
 
@@ -102,7 +131,10 @@ describe('keyway status and stop', () => {
     await once(plain, 'listening');
     try {
       const port = (plain.address() as AddressInfo).port;
-      const taken = await runCli(['start', '--home', makeHome(), '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], { ...env, KEYWAY_RUNTIME: 'as-is' });
+      const taken = await runCli(['start', '--home', makeHome(), '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], {
+        ...env,
+        KEYWAY_RUNTIME: 'as-is',
+      });
       expect(taken.code).toBe(1);
       expect(taken.stderr.trim()).toBe(`keyway start: cannot listen on 127.0.0.1:${port} (proxy.listen): the port is in use`);
     } finally {
@@ -141,7 +173,10 @@ describe('a data/proxy.json that does not describe a running keyway', () => {
     const file = join(home, 'data', 'proxy.json');
     for (const command of ['status', 'stop']) {
       mkdirSync(join(home, 'data'), { recursive: true });
-      writeFileSync(file, JSON.stringify({ pid: Number(gone.stdout), proxy: { host: '127.0.0.1', port: 1 }, admin: null, started_at: new Date().toISOString() }));
+      writeFileSync(
+        file,
+        JSON.stringify({ pid: Number(gone.stdout), proxy: { host: '127.0.0.1', port: 1 }, admin: null, started_at: new Date().toISOString() }),
+      );
       const result = await runCli([command, '--home', home], env);
       expect(result.code, command).toBe(1);
       expect(result.stderr, command).toContain(`removed data/proxy.json left by pid ${gone.stdout}, which is gone`);
@@ -154,7 +189,10 @@ describe('a data/proxy.json that does not describe a running keyway', () => {
     const other = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
       mkdirSync(join(home, 'data'), { recursive: true });
-      writeFileSync(join(home, 'data', 'proxy.json'), JSON.stringify({ pid: other.pid, proxy: { host: '127.0.0.1', port: 1 }, admin: null, started_at: new Date().toISOString() }));
+      writeFileSync(
+        join(home, 'data', 'proxy.json'),
+        JSON.stringify({ pid: other.pid, proxy: { host: '127.0.0.1', port: 1 }, admin: null, started_at: new Date().toISOString() }),
+      );
       const result = await runCli(['stop', '--home', home], cleanEnv());
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`cannot confirm that pid ${other.pid} is keyway`);
@@ -162,7 +200,12 @@ describe('a data/proxy.json that does not describe a running keyway', () => {
       expect(other.signalCode).toBeNull();
       // status still reports what the file says, without live counts.
       const status = await runCli(['status', '--json', '--home', home], cleanEnv());
-      expect(JSON.parse(status.stdout)).toMatchObject({ running: true, pid: other.pid, grants: null, live_counts_unavailable: expect.stringContaining('admin API is disabled') });
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        running: true,
+        pid: other.pid,
+        grants: null,
+        live_counts_unavailable: expect.stringContaining('admin API is disabled'),
+      });
     } finally {
       other.kill('SIGKILL');
     }
@@ -182,7 +225,10 @@ describe('a data/proxy.json that does not describe a running keyway', () => {
       mkdirSync(join(home, 'data'), { recursive: true });
       writeFileSync(join(home, 'data', 'admin.token'), 'planted-admin-token\n');
       const port = (listener.address() as AddressInfo).port;
-      writeFileSync(join(home, 'data', 'proxy.json'), JSON.stringify({ pid: other.pid, proxy: { host: '127.0.0.1', port: 1 }, admin: { host: 'localhost', port }, started_at: new Date().toISOString() }));
+      writeFileSync(
+        join(home, 'data', 'proxy.json'),
+        JSON.stringify({ pid: other.pid, proxy: { host: '127.0.0.1', port: 1 }, admin: { host: 'localhost', port }, started_at: new Date().toISOString() }),
+      );
       const status = await runCli(['status', '--json', '--home', home], cleanEnv());
       expect(JSON.parse(status.stdout)).toMatchObject({ running: true, live_counts_unavailable: expect.stringContaining('host name (localhost)') });
       expect(heard).toEqual([]);

@@ -65,7 +65,11 @@ describe('Store across processes', () => {
     const watcher = await Store.open(path, key);
     await watcher.update((d) => d.set('a', 'good'));
     const errors: Error[] = [];
-    watcher.watch(() => undefined, 50, (err) => errors.push(err));
+    watcher.watch(
+      () => undefined,
+      50,
+      (err) => errors.push(err),
+    );
     try {
       await writeFile(path, '{"format":"keyway-store"');
       await until(() => errors.length > 0, 1000);

@@ -39,7 +39,12 @@ describe('timeouts on slow and vanishing clients', () => {
     short = await startProxy({ config: { proxy: { timeouts: SHORT } }, grants: grants() });
     // Default timeouts (10 s and more): a close seen quickly here is the FIN handling, not a timer.
     patient = await startProxy({ grants: grants() });
-    shortTarget = { proxyPort: short.port, authority: `api.example.test:${upstream.port}`, servername: 'api.example.test', ca: readFileSync(short.caPath, 'utf8') };
+    shortTarget = {
+      proxyPort: short.port,
+      authority: `api.example.test:${upstream.port}`,
+      servername: 'api.example.test',
+      ca: readFileSync(short.caPath, 'utf8'),
+    };
   });
   afterAll(async () => {
     await short?.stop();
@@ -48,7 +53,8 @@ describe('timeouts on slow and vanishing clients', () => {
     await plain?.close();
   });
 
-  const connectionsSettle = (p: TestProxy) => waitFor(() => (p.running.connectionCount() === 0 ? true : undefined), 'keyway to hold no client connection', 3_000);
+  const connectionsSettle = (p: TestProxy) =>
+    waitFor(() => (p.running.connectionCount() === 0 ? true : undefined), 'keyway to hold no client connection', 3_000);
 
   describe('a client that closes while keyway waits is released at once', () => {
     it('after CONNECT, before any byte (no CLOSE-WAIT)', async () => {
@@ -100,7 +106,9 @@ describe('timeouts on slow and vanishing clients', () => {
     it('a hundred idle CONNECTs that leave give back every descriptor', async () => {
       const fds = () => readdirSync('/proc/self/fd').length;
       const before = fds();
-      const sockets = await Promise.all(Array.from({ length: 100 }, () => openConnect(patient.port, `api.example.test:${upstream.port}`).then((r) => r.socket)));
+      const sockets = await Promise.all(
+        Array.from({ length: 100 }, () => openConnect(patient.port, `api.example.test:${upstream.port}`).then((r) => r.socket)),
+      );
       for (const s of sockets) s.end();
       await Promise.all(sockets.map((s) => closedWithin(s, 3_000)));
       await connectionsSettle(patient);

@@ -284,7 +284,6 @@ describe('LeafMinter and SecureContextCache', () => {
   });
 });
 
-
 interface HandshakeResult {
   authorized: boolean;
   subjectaltname: string | undefined;

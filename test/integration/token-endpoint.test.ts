@@ -20,7 +20,11 @@ beforeAll(async () => {
       const answer: Record<string, object> = {
         '/token': { access_token: 'from-token-url', expires_in: 60 },
         '/refresh': { access_token: 'from-refresh-url', refresh_token: 'rotated', expires_in: 60 },
-        '/slack': { ok: true, access_token: undefined as never, authed_user: { id: 'U1', access_token: 'xoxp-user', refresh_token: 'xoxe-user', expires_in: 43200, scope: 'chat:write,users:read' } },
+        '/slack': {
+          ok: true,
+          access_token: undefined as never,
+          authed_user: { id: 'U1', access_token: 'xoxp-user', refresh_token: 'xoxe-user', expires_in: 43200, scope: 'chat:write,users:read' },
+        },
         '/github-form': {},
         '/invalid': { error: 'invalid_grant', error_description: 'secret-ish detail' },
       };
@@ -38,11 +42,23 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-const endpoint = (tokenUrl: string, refreshUrl?: string): TokenEndpoint => ({ tokenUrl, refreshUrl, clientId: 'c', clientSecret: 's', clientAuth: 'body', bodyFormat: 'form', extraParams: {} });
+const endpoint = (tokenUrl: string, refreshUrl?: string): TokenEndpoint => ({
+  tokenUrl,
+  refreshUrl,
+  clientId: 'c',
+  clientSecret: 's',
+  clientAuth: 'body',
+  bodyFormat: 'form',
+  extraParams: {},
+});
 
 describe('token endpoint quirks', () => {
   it('sends refresh_token grants to the refresh URL when the provider has one (Figma), others to the token URL', async () => {
-    const refreshed = await requestToken(endpoint(`${base}/token`, `${base}/refresh`), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 });
+    const refreshed = await requestToken(
+      endpoint(`${base}/token`, `${base}/refresh`),
+      { grant_type: 'refresh_token', refresh_token: 'r' },
+      { timeoutMs: 2_000 },
+    );
     expect(refreshed).toMatchObject({ accessToken: 'from-refresh-url', refreshToken: 'rotated' });
     const code = await requestToken(endpoint(`${base}/token`, `${base}/refresh`), { grant_type: 'authorization_code', code: 'x' }, { timeoutMs: 2_000 });
     expect(code.accessToken).toBe('from-token-url');
@@ -60,14 +76,27 @@ describe('token endpoint quirks', () => {
   });
 
   it('reports invalid_grant by its code only, never the provider free text', async () => {
-    const err = await requestToken(endpoint(`${base}/invalid`), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 }).catch((e: unknown) => e);
+    const err = await requestToken(endpoint(`${base}/invalid`), { grant_type: 'refresh_token', refresh_token: 'r' }, { timeoutMs: 2_000 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TokenEndpointError);
     expect((err as TokenEndpointError).kind).toBe('invalid_grant');
     expect((err as Error).message).not.toContain('secret-ish');
   });
 
   it('joins scopes with the provider separator in the consent URL', () => {
-    const url = (sep?: ' ' | ',') => new URL(buildConsentUrl({ authorizeUrl: 'https://auth.example.test/a', clientId: 'c', redirectUri: 'http://127.0.0.1:1/callback', scopes: ['a', 'b'], state: 's', codeChallenge: 'x', ...(sep ? { scopeSeparator: sep } : {}) }));
+    const url = (sep?: ' ' | ',') =>
+      new URL(
+        buildConsentUrl({
+          authorizeUrl: 'https://auth.example.test/a',
+          clientId: 'c',
+          redirectUri: 'http://127.0.0.1:1/callback',
+          scopes: ['a', 'b'],
+          state: 's',
+          codeChallenge: 'x',
+          ...(sep ? { scopeSeparator: sep } : {}),
+        }),
+      );
     expect(url().searchParams.get('scope')).toBe('a b');
     expect(url(',').searchParams.get('scope')).toBe('a,b');
   });

@@ -79,7 +79,10 @@ describe('the upgrade path and request framing inside tunnels', () => {
   const upstreamSaw = (marker: string) => upstream.seen.filter((s) => s.url.includes(marker));
 
   describe('a request line without a version (HTTP/0.9 to llhttp)', () => {
-    for (const [name, extra] of [['a plain GET', ''], ['a WebSocket handshake', wsHeaders]] as const) {
+    for (const [name, extra] of [
+      ['a plain GET', ''],
+      ['a WebSocket handshake', wsHeaders],
+    ] as const) {
       it(`refuses ${name} with keyway's 400 and one audit line; nothing goes upstream`, async () => {
         const { result: raw, lines } = await newAuditLines(1, async () => exchange(await tunnel(), `GET /h09{I/1.1\r\nHost: ${authority}\r\n${extra}\r\n`));
         const r = parseResponse(raw);
@@ -177,7 +180,7 @@ describe('the upgrade path and request framing inside tunnels', () => {
   });
 
   describe('Expect other than 100-continue', () => {
-    it('is refused inside a tunnel with keyway\'s own error and one audit line', async () => {
+    it("is refused inside a tunnel with keyway's own error and one audit line", async () => {
       const { result: raw, lines } = await newAuditLines(1, async () =>
         exchange(await tunnel(), `POST /expect HTTP/1.1\r\nHost: ${authority}\r\nExpect: fancy\r\nContent-Length: 5\r\n\r\nhello`),
       );
@@ -192,7 +195,10 @@ describe('the upgrade path and request framing inside tunnels', () => {
     it('is refused on the listener the same way', async () => {
       const socket = netConnect({ host: '127.0.0.1', port: proxy.port });
       const { result: raw, lines } = await newAuditLines(1, () =>
-        exchange(socket, `GET http://plain.example.test:${upstream.port}/expect-l HTTP/1.1\r\nHost: plain.example.test:${upstream.port}\r\nExpect: fancy\r\n\r\n`),
+        exchange(
+          socket,
+          `GET http://plain.example.test:${upstream.port}/expect-l HTTP/1.1\r\nHost: plain.example.test:${upstream.port}\r\nExpect: fancy\r\n\r\n`,
+        ),
       );
       const r = parseResponse(raw);
       expect(r.headers['x-keyway-error']).toBe('bad_request');
@@ -220,7 +226,9 @@ describe('the upgrade path and request framing inside tunnels', () => {
     };
 
     it('inside a tunnel: the answer ahead, then the 100 (or none), then the final answer whole', async () => {
-      const { result: raw } = await newAuditLines(2, async () => collect(await tunnel(), text('', authority, 'expect-in-turn'), (got) => got.includes('"body":"hello"}')));
+      const { result: raw } = await newAuditLines(2, async () =>
+        collect(await tunnel(), text('', authority, 'expect-in-turn'), (got) => got.includes('"body":"hello"}')),
+      );
       inOrder(raw, 'expect-in-turn');
     });
 
@@ -229,7 +237,9 @@ describe('the upgrade path and request framing inside tunnels', () => {
       try {
         const socket = netConnect({ host: '127.0.0.1', port: proxy.port });
         const host = `plain.example.test:${plain.port}`;
-        const { result: raw } = await newAuditLines(2, () => collect(socket, text(`http://${host}`, host, 'expect-in-turn-l'), (got) => got.includes('"body":"hello"}')));
+        const { result: raw } = await newAuditLines(2, () =>
+          collect(socket, text(`http://${host}`, host, 'expect-in-turn-l'), (got) => got.includes('"body":"hello"}')),
+        );
         inOrder(raw, 'expect-in-turn-l');
       } finally {
         await plain.close();
@@ -267,7 +277,9 @@ describe('the upgrade path and request framing inside tunnels', () => {
         [`https://api.example.test/absother-port`, ''], // port 443, not the CONNECT target's
         [`https://other.example.test:${upstream.port}/absother-ws`, wsHeaders],
       ] as const) {
-        const { result: raw, lines } = await newAuditLines(1, async () => exchange(await tunnel(), `GET ${target} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n${extra}\r\n`));
+        const { result: raw, lines } = await newAuditLines(1, async () =>
+          exchange(await tunnel(), `GET ${target} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n${extra}\r\n`),
+        );
         expect(parseResponse(raw).headers['x-keyway-error'], target).toBe('host_mismatch');
         expect(lines[0]).toMatchObject({ code: 'host_mismatch', status: 400 });
       }

@@ -19,7 +19,16 @@ beforeEach(async () => {
   await mkdir(join(dir, 'logs'));
   // Lines as tailAudit parses them; the hash chain is not checked when reading for people.
   const line = (seq: number) =>
-    JSON.stringify({ ts: new Date().toISOString(), id: `req-${seq - 1}`, decision: 'inject', host: 'api.github.com', port: 443, seq, prev: '0'.repeat(64), hash: '1'.repeat(64) });
+    JSON.stringify({
+      ts: new Date().toISOString(),
+      id: `req-${seq - 1}`,
+      decision: 'inject',
+      host: 'api.github.com',
+      port: 443,
+      seq,
+      prev: '0'.repeat(64),
+      hash: '1'.repeat(64),
+    });
   await writeFile(logPath, [1, 2, 3, 4, 5].map((seq) => `${line(seq)}\n`).join(''));
 });
 

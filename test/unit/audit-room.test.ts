@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { serializeEvent } from '../../src/audit/record.ts';
 import { canAdmit, CHAIN_OVERHEAD, fitsUnpromised, LINE_BOUND, lineCost, parseFsizeLimit, ROOM_FLOOR, roomLeft, type RoomFacts } from '../../src/audit/room.ts';
 
-const facts = (over: Partial<RoomFacts>): RoomFacts => ({ fileSize: 0, fsizeLimit: Infinity, maxBytes: 0, diskFree: Infinity, appendedSinceStatfs: 0, ...over });
+const facts = (over: Partial<RoomFacts>): RoomFacts => ({
+  fileSize: 0,
+  fsizeLimit: Infinity,
+  maxBytes: 0,
+  diskFree: Infinity,
+  appendedSinceStatfs: 0,
+  ...over,
+});
 const none = { pendingBytes: 0, reservedLines: 0 };
 
 describe('roomLeft', () => {
@@ -66,13 +73,31 @@ describe('lineCost and LINE_BOUND', () => {
     expect(`,"seq":${Number.MAX_SAFE_INTEGER},"prev":"${'0'.repeat(64)}","hash":"${'0'.repeat(64)}"}\n`.length).toBeLessThanOrEqual(CHAIN_OVERHEAD);
   });
 
-  it('bounds a line whose request head used all of Node\'s 16 KiB in its path and override headers', () => {
+  it("bounds a line whose request head used all of Node's 16 KiB in its path and override headers", () => {
     const path = `/${'a'.repeat(16 * 1024)}`;
     const overrides = `/${'"'.repeat(16 * 1024)}`; // every byte escaped
     const body = serializeEvent({
-      ts: new Date().toISOString(), id: 'x'.repeat(36), agent: 'agent-'.repeat(20), grant: 'grant-'.repeat(20), decision: 'inject', code: 'audit_unavailable',
-      method: 'PROPFIND', host: 'h'.repeat(253), port: 65535, path, status: 503, duration_ms: 123456.78, refreshed: true, client: 'ffff:'.repeat(8),
-      path_override: overrides, method_override: 'GET,'.repeat(50), rule: 'r'.repeat(200), policy: 'warn', replay: 'skipped: body over 1 MiB', replayed: true, leak_redacted: 1e9,
+      ts: new Date().toISOString(),
+      id: 'x'.repeat(36),
+      agent: 'agent-'.repeat(20),
+      grant: 'grant-'.repeat(20),
+      decision: 'inject',
+      code: 'audit_unavailable',
+      method: 'PROPFIND',
+      host: 'h'.repeat(253),
+      port: 65535,
+      path,
+      status: 503,
+      duration_ms: 123456.78,
+      refreshed: true,
+      client: 'ffff:'.repeat(8),
+      path_override: overrides,
+      method_override: 'GET,'.repeat(50),
+      rule: 'r'.repeat(200),
+      policy: 'warn',
+      replay: 'skipped: body over 1 MiB',
+      replayed: true,
+      leak_redacted: 1e9,
     });
     expect(lineCost(body)).toBeLessThan(LINE_BOUND);
   });

@@ -22,7 +22,9 @@ describe('config error messages', () => {
     expect(messageFor({ agents: { a: { key: 'env:K', lease_tl: '1h' } } })).toContain('agents.a.lease_tl: unknown key; did you mean lease_ttl?');
     expect(messageFor({ prxy: {} })).toContain('prxy: unknown key; did you mean proxy?');
     // A misspelt required key is reported as the typo, not as the missing key.
-    expect(messageFor({ grants: { gh: { type: 'bearer', domain: ['a.example.test'], secret: 'env:X' } } })).toMatch(/^config: grants\.gh\.domain: unknown key; did you mean domains\?/);
+    expect(messageFor({ grants: { gh: { type: 'bearer', domain: ['a.example.test'], secret: 'env:X' } } })).toMatch(
+      /^config: grants\.gh\.domain: unknown key; did you mean domains\?/,
+    );
     // Nothing close: the keys that are known there.
     expect(messageFor({ proxy: { zzzzzzzz: 1 } })).toContain('proxy.zzzzzzzz: unknown key (known here: listen, unmatched,');
   });

@@ -43,9 +43,12 @@ describe('canonicalAddress', () => {
     expect(c?.folded).toBeUndefined();
   });
 
-  it.each(['2130706433', '0x7f.1', '0177.0.0.1', '127.1', 'localhost', '', '1.2.3.4.5', '::ffff:127.1', '[::1'])('is not an address: %s (a lookup decides those)', (text) => {
-    expect(canonicalAddress(text)).toBeUndefined();
-  });
+  it.each(['2130706433', '0x7f.1', '0177.0.0.1', '127.1', 'localhost', '', '1.2.3.4.5', '::ffff:127.1', '[::1'])(
+    'is not an address: %s (a lookup decides those)',
+    (text) => {
+      expect(canonicalAddress(text)).toBeUndefined();
+    },
+  );
 
   it('reads the IPv4 address inside NAT64, local-use NAT64, 6to4 and Teredo addresses', () => {
     const inside = (text: string) => {
@@ -64,7 +67,8 @@ describe('canonicalAddress', () => {
 describe('one canonical form in every check', () => {
   it('allow_networks 127.0.0.0/8 allows ::ffff:127.0.0.1 (the same address) but not the deprecated forms', () => {
     const policy = new EgressPolicy(['127.0.0.0/8']);
-    for (const a of ['127.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0000:0000:0000:0000:0000:ffff:7f00:0001']) expect(policy.check(a), a).toEqual({ allowed: true });
+    for (const a of ['127.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0000:0000:0000:0000:0000:ffff:7f00:0001'])
+      expect(policy.check(a), a).toEqual({ allowed: true });
     for (const a of ['::127.0.0.1', '::ffff:0:127.0.0.1', '64:ff9b:1::7f00:1']) expect(policy.check(a).allowed, a).toBe(false);
   });
 
@@ -91,7 +95,19 @@ describe('one canonical form in every check', () => {
   });
 
   it('isLocalAddress sees loopback in every spelling, and this host by its interface addresses', () => {
-    for (const a of ['127.0.0.1', '127.255.255.254', '::1', '::', '0.0.0.0', '::ffff:7f00:1', '0000:0000:0000:0000:0000:ffff:7f00:0001', '::127.0.0.1', '::ffff:0:7f00:1', '0:0:0:0:0:0:0:1', '64:ff9b::7f00:1']) {
+    for (const a of [
+      '127.0.0.1',
+      '127.255.255.254',
+      '::1',
+      '::',
+      '0.0.0.0',
+      '::ffff:7f00:1',
+      '0000:0000:0000:0000:0000:ffff:7f00:0001',
+      '::127.0.0.1',
+      '::ffff:0:7f00:1',
+      '0:0:0:0:0:0:0:1',
+      '64:ff9b::7f00:1',
+    ]) {
       expect(isLocalAddress(a), a).toBe(true);
     }
     for (const a of ['8.8.8.8', '2606:4700::1111', 'not-an-address']) expect(isLocalAddress(a), a).toBe(false);

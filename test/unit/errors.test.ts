@@ -43,7 +43,16 @@ describe('the one error table', () => {
   });
 
   it('records refusals as deny and failures as error in the audit line', () => {
-    const deny = ['proxy_auth_required', 'host_not_allowed', 'policy_denied', 'lease_expired', 'insecure_upstream', 'host_mismatch', 'grant_ambiguous', 'bad_request'];
+    const deny = [
+      'proxy_auth_required',
+      'host_not_allowed',
+      'policy_denied',
+      'lease_expired',
+      'insecure_upstream',
+      'host_mismatch',
+      'grant_ambiguous',
+      'bad_request',
+    ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');
     }

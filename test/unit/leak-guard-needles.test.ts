@@ -62,7 +62,12 @@ describe('the leak guard needles', () => {
 
   it('redacts the percent-encoded and form-encoded secret when it has reserved characters, and its JSON form with escaped slashes', () => {
     const secret = 'sk/abc+def=ghi jk!';
-    const cases = [encodeURIComponent(secret), encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()), new URLSearchParams({ k: secret }).toString().slice(2), secret.replace(/\//g, '\\/')];
+    const cases = [
+      encodeURIComponent(secret),
+      encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()),
+      new URLSearchParams({ k: secret }).toString().slice(2),
+      secret.replace(/\//g, '\\/'),
+    ];
     for (const form of cases) {
       const r = redact(`url=/x?key=${form}&y=1`, secret);
       expect(r, form).toEqual({ text: `url=/x?key=${MARK}&y=1`, count: 1 });

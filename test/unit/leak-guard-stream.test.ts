@@ -49,7 +49,13 @@ function cut(body: Buffer, points: number[]): Buffer[] {
 
 /** Text with secrets in random forms at random places, and how many were planted. */
 const plantedBody = fc
-  .array(fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom(...forms).map((f) => ({ secret: f }))), { maxLength: 30 })
+  .array(
+    fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom(...forms).map((f) => ({ secret: f })),
+    ),
+    { maxLength: 30 },
+  )
   .map((parts) => ({
     body: Buffer.from(parts.map((p) => (typeof p === 'string' ? p : p.secret)).join('')),
     planted: parts.filter((p) => typeof p !== 'string').length,
@@ -58,15 +64,20 @@ const plantedBody = fc
 describe('the leak guard as a stream', () => {
   it('gives what a whole-body scan gives, for any chunking, and leaks no form of the secret', async () => {
     await fc.assert(
-      fc.asyncProperty(plantedBody, fc.array(fc.nat(), { maxLength: 20 }), fc.constantFrom('marker' as const, 'mask' as const), async ({ body, planted }, points, style) => {
-        const whole = redactAll(body, needles, style);
-        const streamed = await throughGuard(cut(body, points), style);
-        expect(streamed.output.equals(whole.output)).toBe(true);
-        expect(streamed.redactions).toBe(whole.count);
-        expect(whole.count).toBe(planted);
-        expect(findLeak(streamed.output, CANARY)).toBeUndefined();
-        if (style === 'mask') expect(streamed.output.length).toBe(body.length);
-      }),
+      fc.asyncProperty(
+        plantedBody,
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.constantFrom('marker' as const, 'mask' as const),
+        async ({ body, planted }, points, style) => {
+          const whole = redactAll(body, needles, style);
+          const streamed = await throughGuard(cut(body, points), style);
+          expect(streamed.output.equals(whole.output)).toBe(true);
+          expect(streamed.redactions).toBe(whole.count);
+          expect(whole.count).toBe(planted);
+          expect(findLeak(streamed.output, CANARY)).toBeUndefined();
+          if (style === 'mask') expect(streamed.output.length).toBe(body.length);
+        },
+      ),
       { numRuns: RUNS },
     );
   });

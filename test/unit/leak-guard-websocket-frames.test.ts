@@ -142,7 +142,11 @@ describe('the leak guard on WebSocket frames', () => {
     const reason = Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from(`bad token ${CANARY}`)]);
     const big = Buffer.alloc(70_000, 0x41);
     Buffer.from(CANARY).copy(big, 65_530); // across the 64 KiB mark
-    const wire = Buffer.concat([encode({ fin: true, opcode: 2, payload: big }), encode({ fin: true, opcode: 10, payload: Buffer.from(CANARY) }), encode({ fin: true, opcode: 8, payload: reason })]);
+    const wire = Buffer.concat([
+      encode({ fin: true, opcode: 2, payload: big }),
+      encode({ fin: true, opcode: 10, payload: Buffer.from(CANARY) }),
+      encode({ fin: true, opcode: 8, payload: reason }),
+    ]);
     const { output, redactions } = await throughGuard(cutAt(wire, [1, 3, 9, 65_540, 70_005]));
     const frames = decode(output);
     expect(frames.map((f) => f.opcode)).toEqual([2, 10, 8]);

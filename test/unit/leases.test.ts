@@ -93,7 +93,13 @@ describe('renewal', () => {
     const first = startLease(claude, 'github', T0);
     const renewed = renewLease(claude, 'github', first, 2 * HOUR, at(30 * MIN));
     expect(renewed.renewed).toBe(true);
-    expect(renewed.record).toEqual({ agent: 'claude', grant: 'github', granted_at: T0.toISOString(), renewed_at: at(30 * MIN).toISOString(), expires_at: at(150 * MIN).toISOString() });
+    expect(renewed.record).toEqual({
+      agent: 'claude',
+      grant: 'github',
+      granted_at: T0.toISOString(),
+      renewed_at: at(30 * MIN).toISOString(),
+      expires_at: at(150 * MIN).toISOString(),
+    });
     const lapsedAt = at(3 * HOUR);
     const fresh = renewLease(claude, 'github', renewed.record, HOUR, lapsedAt);
     expect(fresh.renewed).toBe(false);
@@ -153,12 +159,24 @@ describe('agents built from config and store', () => {
 
   it('carries the lease terms, mode and compiled rules', () => {
     const table = build(
-      { claude: { key: 'env:CLAUDE_KEY', grants: ['github'], lease_ttl: '1h', max_lease_ttl: '8h', mode: 'warn', rules: [{ grant: 'github', methods: ['GET'] }] } },
+      {
+        claude: {
+          key: 'env:CLAUDE_KEY',
+          grants: ['github'],
+          lease_ttl: '1h',
+          max_lease_ttl: '8h',
+          mode: 'warn',
+          rules: [{ grant: 'github', methods: ['GET'] }],
+        },
+      },
       { 'agent:bot': { id: 'bot', key_sha256: '00'.repeat(32), lease_ttl_ms: 15 * MIN, max_lease_ttl_ms: HOUR, created_at: T0.toISOString() } },
     );
     const agent = table.get('claude')!;
     expect(agent).toMatchObject({ leaseTtlMs: HOUR, maxLeaseTtlMs: 8 * HOUR, mode: 'warn' });
-    expect(evaluate(agent.policy!, { grant: 'github', method: 'POST', path: '/', source: '127.0.0.1', bodyBytes: 0, now: T0 })).toMatchObject({ allowed: true, enforced: false });
+    expect(evaluate(agent.policy!, { grant: 'github', method: 'POST', path: '/', source: '127.0.0.1', bodyBytes: 0, now: T0 })).toMatchObject({
+      allowed: true,
+      enforced: false,
+    });
     const bot = table.get('bot')!;
     expect(bot).toMatchObject({ leaseTtlMs: 15 * MIN, maxLeaseTtlMs: HOUR, source: 'store' });
     expect(checkLease(bot, 'github', undefined, T0)).toMatchObject({ ok: true, startNew: { expires_at: at(15 * MIN).toISOString() } });
@@ -175,7 +193,9 @@ describe('agents built from config and store', () => {
       }
       throw new Error('expected a config error');
     };
-    expect(fail({ claude: { key: 'env:CLAUDE_KEY', rules: [{ grant: 'github', sources: ['300.1.1.1/8'] }] } })).toMatch(/^config: agents\.claude\.rules\.0\.sources\.0: /);
+    expect(fail({ claude: { key: 'env:CLAUDE_KEY', rules: [{ grant: 'github', sources: ['300.1.1.1/8'] }] } })).toMatch(
+      /^config: agents\.claude\.rules\.0\.sources\.0: /,
+    );
     expect(fail({ claude: { key: 'env:CLAUDE_KEY', grants: ['github'], rules: [{ grant: 'githb', methods: ['GET'] }] } })).toBe(
       'config: agents.claude.rules.0.grant: "githb" is not one of this agent\'s grants (github)',
     );

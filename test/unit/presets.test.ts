@@ -6,7 +6,10 @@ import type { ProviderPreset } from '../../src/credentials/providers/presets.ts'
 const entries = Object.entries(PROVIDER_PRESETS);
 
 const urlsOf = (preset: ProviderPreset): [string, string][] => {
-  const urls: [string, string][] = [['token_url', preset.token_url], ['docs', preset.docs]];
+  const urls: [string, string][] = [
+    ['token_url', preset.token_url],
+    ['docs', preset.docs],
+  ];
   if (preset.authorize_url !== undefined) urls.push(['authorize_url', preset.authorize_url]);
   if (preset.refresh_url !== undefined) urls.push(['refresh_url', preset.refresh_url]);
   if (preset.revoke_url !== undefined) urls.push(['revoke_url', preset.revoke_url]);
@@ -18,8 +21,26 @@ describe('provider presets', () => {
   it('ships at least 20 presets, including the common services', () => {
     expect(entries.length).toBeGreaterThanOrEqual(20);
     for (const slug of [
-      'google', 'github', 'gitlab', 'slack', 'microsoft', 'atlassian', 'notion', 'linear', 'dropbox', 'box',
-      'zoom', 'spotify', 'salesforce', 'hubspot', 'xero', 'quickbooks', 'reddit', 'discord', 'figma', 'asana',
+      'google',
+      'github',
+      'gitlab',
+      'slack',
+      'microsoft',
+      'atlassian',
+      'notion',
+      'linear',
+      'dropbox',
+      'box',
+      'zoom',
+      'spotify',
+      'salesforce',
+      'hubspot',
+      'xero',
+      'quickbooks',
+      'reddit',
+      'discord',
+      'figma',
+      'asana',
     ]) {
       expect(PROVIDER_PRESETS[slug], slug).toBeDefined();
     }

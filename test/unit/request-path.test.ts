@@ -34,7 +34,7 @@ const SENT: Array<[string, string, string]> = [
   ['/a/', '/a/', ''], // trailing slash kept
   ['/a..b/.well-known/x.json', '/a..b/.well-known/x.json', ''],
   ['/100%25', '/100%25', ''], // a percent sign, not double encoding
-  ['/@me:1/!$&\'()*+,=', '/@me:1/!$&\'()*+,=', ''],
+  ["/@me:1/!$&'()*+,=", "/@me:1/!$&'()*+,=", ''],
 ];
 
 const REFUSED: Array<[string, RegExp]> = [

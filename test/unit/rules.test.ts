@@ -140,7 +140,9 @@ describe('rule compilation', () => {
   it('refuses every bad value when the config loads, naming agents.<id>.rules.<i>.<key>', () => {
     expect(compileError({ grant: 'github', sources: ['10.0.0.0/40'] })).toMatch(/^config: agents\.claude\.rules\.1\.sources\.0: .*0 to 32/);
     expect(compileError({ grant: 'github', sources: ['nope'] })).toMatch(/^config: agents\.claude\.rules\.1\.sources\.0: /);
-    expect(compileError({ grant: 'github', hours: '09:00-18:00', tz: 'Mars/Olympus' })).toMatch(/^config: agents\.claude\.rules\.1\.tz: unknown time zone "Mars\/Olympus"/);
+    expect(compileError({ grant: 'github', hours: '09:00-18:00', tz: 'Mars/Olympus' })).toMatch(
+      /^config: agents\.claude\.rules\.1\.tz: unknown time zone "Mars\/Olympus"/,
+    );
     expect(compileError({ grant: 'github', paths: ['/repos/a**'] })).toMatch(/^config: agents\.claude\.rules\.1\.paths\.0: /);
     expect(compileError({ grant: 'github', paths: ['/x/{a,b}'] })).toMatch(/^config: agents\.claude\.rules\.1\.paths\.0: /);
     expect(compileError({ grant: 'github', hours: '25:00-26:00' })).toMatch(/^config: agents\.claude\.rules\.1\.hours: /);
@@ -217,8 +219,22 @@ describe('evaluating rules', () => {
       { grant: 'github', deny: true, paths: ['/secret/**'] },
       { grant: 'github', deny: true, paths: ['/admin/**'] },
     ]);
-    const denied = ['/SECRET/x', '/Secret', '/admin;x=1', '/admin;x=1/users', '/admin.json', '/ADMIN.json', '/admin%20', '/admin.', '/%EF%BD%81dmin',
-      '/admin%2Fusers', '/x/..;/admin', '/admin%252fx', '/admin%00', '/a\\..\\admin'];
+    const denied = [
+      '/SECRET/x',
+      '/Secret',
+      '/admin;x=1',
+      '/admin;x=1/users',
+      '/admin.json',
+      '/ADMIN.json',
+      '/admin%20',
+      '/admin.',
+      '/%EF%BD%81dmin',
+      '/admin%2Fusers',
+      '/x/..;/admin',
+      '/admin%252fx',
+      '/admin%00',
+      '/a\\..\\admin',
+    ];
     for (const path of denied) expect(evaluate(policy, req({ path })).allowed, path).toBe(false);
     for (const path of ['/repos/x', '/administrator', '/secrets', '/v1/admin.json/x']) expect(evaluate(policy, req({ path })).allowed, path).toBe(true);
   });
@@ -240,7 +256,10 @@ describe('evaluating rules', () => {
       { grant: 'github', methods: ['GET'], paths: ['/repos/**'] },
       { grant: 'github', methods: ['POST'], paths: ['/repos/*/issues'] },
     ]);
-    expect(evaluate(policy, req({ method: 'POST', path: '/repos/app/issues' }))).toMatchObject({ allowed: true, rule: 'agents.claude.rules[1] (POST /repos/*/issues)' });
+    expect(evaluate(policy, req({ method: 'POST', path: '/repos/app/issues' }))).toMatchObject({
+      allowed: true,
+      rule: 'agents.claude.rules[1] (POST /repos/*/issues)',
+    });
     const v = evaluate(policy, req({ method: 'POST', path: '/repos/app/pulls' }));
     expect(v).toMatchObject({ allowed: false, rule: 'agents.claude.rules[0,1]' });
     expect(v.reason).toContain('rules[0]: method POST is not GET');
@@ -279,7 +298,10 @@ describe('evaluating rules', () => {
     ]);
     expect(evaluate(capped, req({ grant: 'openai', path: '/v1/files', bodyBytes: undefined })).maxBodyBytes).toBe(10 * 1_048_576);
     expect(evaluate(capped, req({ grant: 'openai', path: '/v1/chat', bodyBytes: undefined })).maxBodyBytes).toBe(1_048_576);
-    const open = rulesOf([{ grant: 'openai', max_body: '1MiB' }, { grant: 'openai', methods: ['GET'] }]);
+    const open = rulesOf([
+      { grant: 'openai', max_body: '1MiB' },
+      { grant: 'openai', methods: ['GET'] },
+    ]);
     expect(evaluate(open, req({ grant: 'openai', method: 'GET', bodyBytes: undefined })).maxBodyBytes).toBeUndefined();
   });
 
@@ -350,14 +372,23 @@ describe('time windows (injected clock)', () => {
   it('a deny window refuses only inside it', () => {
     const policy = rulesOf([{ grant: 'github', deny: true, methods: ['POST'], days: ['sat', 'sun'], tz: 'Europe/Paris' }]);
     expect(at(policy, '2025-07-05T10:00:00Z').allowed).toBe(true); // a GET is not what the rule refuses
-    expect(evaluate(policy, req({ method: 'POST', now: new Date('2025-07-05T10:00:00Z') }))).toMatchObject({ allowed: false, rule: 'agents.claude.rules[0] (deny POST sat,sun Europe/Paris)' });
+    expect(evaluate(policy, req({ method: 'POST', now: new Date('2025-07-05T10:00:00Z') }))).toMatchObject({
+      allowed: false,
+      rule: 'agents.claude.rules[0] (deny POST sat,sun Europe/Paris)',
+    });
     expect(evaluate(policy, req({ method: 'POST', now: new Date('2025-07-07T10:00:00Z') })).allowed).toBe(true);
   });
 });
 
 describe('warn mode', () => {
   it('agent-level: reports what would be refused, with the rule and reason, and refuses nothing', () => {
-    const policy = rulesOf([{ grant: 'github', methods: ['GET'] }, { grant: 'github', deny: true, paths: ['/admin/**'] }], 'warn');
+    const policy = rulesOf(
+      [
+        { grant: 'github', methods: ['GET'] },
+        { grant: 'github', deny: true, paths: ['/admin/**'] },
+      ],
+      'warn',
+    );
     const v = evaluate(policy, req({ method: 'POST' }));
     expect(v).toMatchObject({ allowed: true, enforced: false, outcome: 'warn', rule: 'agents.claude.rules[0] (GET)' });
     expect(v.reason).toContain('would be refused (warn mode)');
@@ -371,14 +402,31 @@ describe('warn mode', () => {
       { grant: 'github', deny: true, paths: ['/admin/**'], mode: 'warn' },
       { grant: 'github', deny: true, methods: ['DELETE'] },
     ]);
-    expect(evaluate(policy, req({ path: '/admin/x' }))).toMatchObject({ allowed: true, enforced: false, outcome: 'warn', rule: 'agents.claude.rules[0] (deny /admin/** warn)' });
-    expect(evaluate(policy, req({ method: 'DELETE', path: '/admin/x' }))).toMatchObject({ allowed: false, enforced: true, rule: 'agents.claude.rules[1] (deny DELETE)' });
+    expect(evaluate(policy, req({ path: '/admin/x' }))).toMatchObject({
+      allowed: true,
+      enforced: false,
+      outcome: 'warn',
+      rule: 'agents.claude.rules[0] (deny /admin/** warn)',
+    });
+    expect(evaluate(policy, req({ method: 'DELETE', path: '/admin/x' }))).toMatchObject({
+      allowed: false,
+      enforced: true,
+      rule: 'agents.claude.rules[1] (deny DELETE)',
+    });
   });
 
   it('rule-level allow: allow rules all in warn mode refuse nothing; beside an enforced one they do not soften it', () => {
     const trial = rulesOf([{ grant: 'github', methods: ['GET'], mode: 'warn' }]);
-    expect(evaluate(trial, req({ method: 'POST' }))).toMatchObject({ allowed: true, enforced: false, outcome: 'warn', rule: 'agents.claude.rules[0] (GET warn)' });
-    const mixed = rulesOf([{ grant: 'github', methods: ['GET'] }, { grant: 'github', methods: ['POST'], mode: 'warn' }]);
+    expect(evaluate(trial, req({ method: 'POST' }))).toMatchObject({
+      allowed: true,
+      enforced: false,
+      outcome: 'warn',
+      rule: 'agents.claude.rules[0] (GET warn)',
+    });
+    const mixed = rulesOf([
+      { grant: 'github', methods: ['GET'] },
+      { grant: 'github', methods: ['POST'], mode: 'warn' },
+    ]);
     expect(evaluate(mixed, req({ method: 'PUT' }))).toMatchObject({ allowed: false, enforced: true });
     expect(evaluate(mixed, req({ method: 'POST' }))).toMatchObject({ allowed: true, enforced: true, outcome: 'allow' });
   });
@@ -389,7 +437,11 @@ describe('warn mode', () => {
       { grant: 'github', deny: true, paths: ['/admin/**'], mode: 'warn' },
     ]);
     expect(evaluate(policy, req({ method: 'POST', path: '/admin/x' }))).toMatchObject({ allowed: false, enforced: true, rule: 'agents.claude.rules[0] (GET)' });
-    expect(evaluate(policy, req({ method: 'GET', path: '/admin/x' }))).toMatchObject({ allowed: true, enforced: false, rule: 'agents.claude.rules[1] (deny /admin/** warn)' });
+    expect(evaluate(policy, req({ method: 'GET', path: '/admin/x' }))).toMatchObject({
+      allowed: true,
+      enforced: false,
+      rule: 'agents.claude.rules[1] (deny /admin/** warn)',
+    });
   });
 });
 
@@ -401,7 +453,14 @@ describe('the PRODUCT.md example', () => {
           key: 'env:K',
           rules: [
             { grant: 'github', methods: ['GET'], paths: ['/repos/**'] },
-            { grant: 'github', methods: ['POST'], paths: ['/repos/*/issues'], hours: '09:00-18:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'], tz: 'Europe/Paris' },
+            {
+              grant: 'github',
+              methods: ['POST'],
+              paths: ['/repos/*/issues'],
+              hours: '09:00-18:00',
+              days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+              tz: 'Europe/Paris',
+            },
             { grant: 'openai', sources: ['10.1.0.0/16'], max_body: '1MiB' },
             { grant: 'github', deny: true, paths: ['/admin/**'] },
           ],

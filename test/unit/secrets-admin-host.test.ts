@@ -12,11 +12,16 @@ describe('admin Host check', () => {
     for (const bad of ['', ':8788', '[nothex]:1', 'a b:1', 'host:99999', 'user@host:1']) expect(parseHostHeader(bad), bad).toBeUndefined();
   });
 
-  it('bound to every interface: loopback names and this machine\'s own addresses on its port', () => {
+  it("bound to every interface: loopback names and this machine's own addresses on its port", () => {
     const allowed = adminHostGuard({ address: '0.0.0.0', port: 8788, configuredHost: '0.0.0.0' });
-    const own = Object.values(networkInterfaces()).flat().map((i) => i?.address).filter((a): a is string => a !== undefined && !a.includes(':'));
-    for (const ok of ['localhost:8788', '127.0.0.1:8788', '127.1.2.3:8788', '[::1]:8788', '[::ffff:127.0.0.1]:8788', ...own.map((a) => `${a}:8788`)]) expect(allowed(ok), ok).toBe(true);
-    for (const no of ['0.0.0.0:8788', 'evil.example:8788', 'localhost:8789', '203.0.113.9:8788', '[::]:8788', undefined]) expect(allowed(no), String(no)).toBe(false);
+    const own = Object.values(networkInterfaces())
+      .flat()
+      .map((i) => i?.address)
+      .filter((a): a is string => a !== undefined && !a.includes(':'));
+    for (const ok of ['localhost:8788', '127.0.0.1:8788', '127.1.2.3:8788', '[::1]:8788', '[::ffff:127.0.0.1]:8788', ...own.map((a) => `${a}:8788`)])
+      expect(allowed(ok), ok).toBe(true);
+    for (const no of ['0.0.0.0:8788', 'evil.example:8788', 'localhost:8789', '203.0.113.9:8788', '[::]:8788', undefined])
+      expect(allowed(no), String(no)).toBe(false);
   });
 
   it('bound to a LAN address: that address only (no loopback names: they cannot reach it)', () => {

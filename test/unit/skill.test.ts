@@ -64,7 +64,10 @@ describe('skills/keyway/SKILL.md', () => {
     }
     // What an agent most needs is there: fetch, doctor, and the two commands only a human can run.
     for (const wanted of ['keyway fetch', 'keyway doctor', 'keyway connect', 'keyway agents lease']) {
-      expect(named.some((n) => n.startsWith(wanted)), wanted).toBe(true);
+      expect(
+        named.some((n) => n.startsWith(wanted)),
+        wanted,
+      ).toBe(true);
     }
   });
 });

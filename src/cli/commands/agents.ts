@@ -54,7 +54,8 @@ export const agents: Command = {
         if (existed) for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
         return existed;
       });
-      if (!removed) throw new KeywayError('not_found', services.config.agents[id] ? `agent "${id}" is defined in the config; remove it there` : `no agent "${id}"`);
+      if (!removed)
+        throw new KeywayError('not_found', services.config.agents[id] ? `agent "${id}" is defined in the config; remove it there` : `no agent "${id}"`);
       io.out(args.json ? JSON.stringify({ removed: id }) : `removed agent ${id}`);
       return 0;
     }
@@ -125,7 +126,9 @@ function checkGrantsExist(services: Services, wanted: readonly string[]): void {
   const unknown = wanted.filter((g) => !known.includes(g));
   if (unknown.length === 0) return;
   const plural = unknown.length > 1 ? 's' : '';
-  throw usageError(`--grants: no grant${plural} ${unknown.map((g) => `"${g}"`).join(', ')} (known grants: ${known.join(', ') || 'none; add one with keyway grants add'})`);
+  throw usageError(
+    `--grants: no grant${plural} ${unknown.map((g) => `"${g}"`).join(', ')} (known grants: ${known.join(', ') || 'none; add one with keyway grants add'})`,
+  );
 }
 
 /** A new key for a store agent; the old key's hash is replaced, so the old key is refused from the next reload. */
@@ -223,7 +226,14 @@ async function lease(services: Services, args: Args, io: CommandIO, agent: Agent
   const max = agent.maxLeaseTtlMs === undefined ? null : formatDuration(agent.maxLeaseTtlMs);
   const asked = args.string('ttl') ?? formatDuration(ttl);
   if (args.json) {
-    printJson(io, { ...result.record, ttl: formatDuration(result.grantedMs), requested_ttl: asked, capped: result.capped, max_lease_ttl: max, renewed: result.renewed });
+    printJson(io, {
+      ...result.record,
+      ttl: formatDuration(result.grantedMs),
+      requested_ttl: asked,
+      capped: result.capped,
+      max_lease_ttl: max,
+      renewed: result.renewed,
+    });
     return 0;
   }
   const verb = result.renewed ? 'renewed' : 'granted';
@@ -239,6 +249,9 @@ async function revoke(services: Services, args: Args, io: CommandIO, agent: Agen
     return ended;
   });
   if (args.json) printJson(io, record);
-  else io.out(`revoked the lease of agent ${agent.id} on grant ${grantId}; it ended at ${record.expires_at} (renew with keyway agents lease ${agent.id} ${grantId} --ttl D)`);
+  else
+    io.out(
+      `revoked the lease of agent ${agent.id} on grant ${grantId}; it ended at ${record.expires_at} (renew with keyway agents lease ${agent.id} ${grantId} --ttl D)`,
+    );
   return 0;
 }

@@ -14,7 +14,9 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   }
   const who = `${line.agent ?? '-'}${line.grant ? `/${line.grant}` : ''}`;
   const what = `${line.method ?? '-'} ${line.host}:${line.port}${line.path ?? ''}`;
-  io.out(`${line.ts}  ${line.decision.padEnd(6)} ${String(line.status ?? '-').padEnd(3)} ${who}  ${what}${line.code ? `  [${line.code}]` : ''}  ${line.duration_ms}ms`);
+  io.out(
+    `${line.ts}  ${line.decision.padEnd(6)} ${String(line.status ?? '-').padEnd(3)} ${who}  ${what}${line.code ? `  [${line.code}]` : ''}  ${line.duration_ms}ms`,
+  );
   // A refusal says why and what to do, as the agent was told (lines written before keyway kept
   // these fields have only the code).
   if (typeof line.message === 'string') io.out(`    ${oneLine(line.message)}`);
@@ -23,6 +25,7 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
 
 /** A stored field printed on one terminal line: no control characters from an edited log. */
 function oneLine(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }
 
@@ -109,6 +112,10 @@ line that was changed, removed, inserted or reordered, and each file removed or 
       if (!result.ok && !args.json) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
       return result.ok ? 0 : 1;
     }
-    throw usageError(action === undefined ? 'audit: expected a subcommand (one of: tail, query, verify)' : `audit: unknown subcommand "${action}" (expected one of: tail, query, verify)`);
+    throw usageError(
+      action === undefined
+        ? 'audit: expected a subcommand (one of: tail, query, verify)'
+        : `audit: unknown subcommand "${action}" (expected one of: tail, query, verify)`,
+    );
   },
 };

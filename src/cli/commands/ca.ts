@@ -18,7 +18,13 @@ Only shows the CA: when the home has none yet, says so (\`keyway init\` or \`key
     const authority = await loadExistingCa(resolve(home, 'certs'));
     if (!authority) throw new KeywayError('ca_invalid', `no CA yet in ${home}; \`keyway init\` (or \`keyway start\`) makes one`);
     if (args.flag('pem')) io.out(authority.certPem.trimEnd());
-    else if (args.json) printJson(io, { path: authority.certPath, bundle: authority.bundlePath, fingerprint256: authority.fingerprint256, not_after: authority.notAfter.toISOString() });
+    else if (args.json)
+      printJson(io, {
+        path: authority.certPath,
+        bundle: authority.bundlePath,
+        fingerprint256: authority.fingerprint256,
+        not_after: authority.notAfter.toISOString(),
+      });
     else io.out(`${authority.certPath}\nSHA-256 ${authority.fingerprint256}\nbundle ${authority.bundlePath}`);
     return 0;
   },

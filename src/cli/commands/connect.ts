@@ -51,7 +51,10 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
     if (!GRANT_ID.test(grantId)) throw usageError(`--grant "${grantId}": expected a-z, 0-9 and -`);
     if (services.config.grants[grantId]) throw new KeywayError('conflict', `grant "${grantId}" is defined in the config; choose another --grant`);
     const clientId = args.string('client-id') ?? provider.clientId;
-    if (!clientId) throw usageError(`no OAuth client for ${provider.slug}: pass --client-id (and --client-secret-stdin), or set providers.${provider.slug}.client_id in the config`);
+    if (!clientId)
+      throw usageError(
+        `no OAuth client for ${provider.slug}: pass --client-id (and --client-secret-stdin), or set providers.${provider.slug}.client_id in the config`,
+      );
     const clientSecret = args.flag('client-secret-stdin') ? (await io.readStdin()).trim() : args.string('client-id') ? undefined : provider.clientSecret;
     if (clientSecret === '') throw usageError('--client-secret-stdin: the client secret read from stdin is empty');
     const scopes = args.list('scopes') ?? [...provider.scopes];
@@ -77,10 +80,26 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
         if (!provider.deviceAuthorizationUrl) throw usageError(`provider ${provider.slug} has no device authorization endpoint; connect without --device`);
         const device = await startDeviceAuthorization(provider.deviceAuthorizationUrl, endpoint, scopes, dispatcher);
         io.err(`To connect ${provider.slug}, open ${device.verificationUriComplete ?? device.verificationUri} and enter the code: ${device.userCode}`);
-        tokens = await pollDeviceToken(endpoint, { ...device, expiresAt: Math.min(device.expiresAt, Date.now() + timeoutMs) }, { dispatcher, timeoutMs: services.config.oauth.token_timeout });
+        tokens = await pollDeviceToken(
+          endpoint,
+          { ...device, expiresAt: Math.min(device.expiresAt, Date.now() + timeoutMs) },
+          { dispatcher, timeoutMs: services.config.oauth.token_timeout },
+        );
       } else {
         if (!provider.authorizeUrl) throw usageError(`provider ${provider.slug} has no authorization endpoint; try --device`);
-        tokens = await authorizationCodeFlow(io, { authorizeUrl: provider.authorizeUrl, endpoint, clientId, scopes, scopeSeparator: provider.scopeSeparator, extraParams: provider.authorizeParams, port: provider.redirectPort, timeoutMs, openBrowser: !args.flag('no-browser'), dispatcher, tokenTimeoutMs: services.config.oauth.token_timeout });
+        tokens = await authorizationCodeFlow(io, {
+          authorizeUrl: provider.authorizeUrl,
+          endpoint,
+          clientId,
+          scopes,
+          scopeSeparator: provider.scopeSeparator,
+          extraParams: provider.authorizeParams,
+          port: provider.redirectPort,
+          timeoutMs,
+          openBrowser: !args.flag('no-browser'),
+          dispatcher,
+          tokenTimeoutMs: services.config.oauth.token_timeout,
+        });
       }
       const others = listGrants(services);
       const saved = await saveConnectedGrant(services.store, { id: grantId, type: 'oauth2', provider: provider.slug, domains, clientId, clientSecret, tokens });
@@ -93,7 +112,10 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
         token_expires_at: tokens.expiresAt ? new Date(tokens.expiresAt).toISOString() : null,
       };
       if (args.json) printJson(io, result);
-      else io.out(`connected ${provider.slug} as grant ${saved.id} (${saved.domains.join(', ')}; refresh token ${result.refresh_token}${result.token_expires_at ? `; token expires ${result.token_expires_at}` : ''})`);
+      else
+        io.out(
+          `connected ${provider.slug} as grant ${saved.id} (${saved.domains.join(', ')}; refresh token ${result.refresh_token}${result.token_expires_at ? `; token expires ${result.token_expires_at}` : ''})`,
+        );
       for (const line of overlapWarnings(saved.id, saved.domains, others)) io.err(line);
       return 0;
     } finally {
@@ -127,17 +149,42 @@ function providerHelp(argv: string[], io: CommandIO): string {
 
 async function authorizationCodeFlow(
   io: CommandIO,
-  o: { authorizeUrl: string; endpoint: TokenEndpoint; clientId: string; scopes: string[]; scopeSeparator: ' ' | ','; extraParams: Readonly<Record<string, string>>; port: number | undefined; timeoutMs: number; openBrowser: boolean; dispatcher: import('undici').Dispatcher; tokenTimeoutMs: number },
+  o: {
+    authorizeUrl: string;
+    endpoint: TokenEndpoint;
+    clientId: string;
+    scopes: string[];
+    scopeSeparator: ' ' | ',';
+    extraParams: Readonly<Record<string, string>>;
+    port: number | undefined;
+    timeoutMs: number;
+    openBrowser: boolean;
+    dispatcher: import('undici').Dispatcher;
+    tokenTimeoutMs: number;
+  },
 ): Promise<TokenSet> {
   const pkce = createPkce();
   const state = createState();
   const callback = await startLoopbackCallback({ state, port: o.port, timeoutMs: o.timeoutMs });
   try {
-    const url = buildConsentUrl({ authorizeUrl: o.authorizeUrl, clientId: o.clientId, redirectUri: callback.redirectUri, scopes: o.scopes, scopeSeparator: o.scopeSeparator, state, codeChallenge: pkce.challenge, extraParams: o.extraParams });
+    const url = buildConsentUrl({
+      authorizeUrl: o.authorizeUrl,
+      clientId: o.clientId,
+      redirectUri: callback.redirectUri,
+      scopes: o.scopes,
+      scopeSeparator: o.scopeSeparator,
+      state,
+      codeChallenge: pkce.challenge,
+      extraParams: o.extraParams,
+    });
     io.err(`Open this URL to connect (waiting for the redirect to ${callback.redirectUri}):\n${url}`);
     if (o.openBrowser && process.stdout.isTTY) tryOpenBrowser(url);
     const code = await callback.code;
-    return await requestToken(o.endpoint, { grant_type: 'authorization_code', code, redirect_uri: callback.redirectUri, code_verifier: pkce.verifier }, { timeoutMs: o.tokenTimeoutMs, dispatcher: o.dispatcher });
+    return await requestToken(
+      o.endpoint,
+      { grant_type: 'authorization_code', code, redirect_uri: callback.redirectUri, code_verifier: pkce.verifier },
+      { timeoutMs: o.tokenTimeoutMs, dispatcher: o.dispatcher },
+    );
   } finally {
     await callback.close();
   }

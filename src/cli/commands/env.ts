@@ -51,7 +51,9 @@ Before the CA exists (keyway init or keyway start make it), env refuses rather t
     const kept = Object.keys(placeholders).filter((name) => io.env[name] !== undefined);
     for (const name of kept) delete placeholders[name];
     if (kept.length > 0) {
-      io.err(`keyway: ${kept.join(', ')} already set in your environment: kept as it is, not replaced by a placeholder (unset it first if programs run behind keyway should not see it)`);
+      io.err(
+        `keyway: ${kept.join(', ')} already set in your environment: kept as it is, not replaced by a placeholder (unset it first if programs run behind keyway should not see it)`,
+      );
     }
     const vars = { ...proxy, ...placeholders };
     if (args.json) printJson(io, vars);

@@ -86,11 +86,17 @@ const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 /** keyway refused the CONNECT itself (a host it never intercepts, proxy credentials): say why. */
 function reportConnectRefusal(refused: ConnectRefusal, json: boolean, io: CommandIO, anonymous: boolean): number {
-  if (json) printJson(io, { status: refused.status, headers: { 'x-keyway-error': refused.code ?? null, 'x-keyway-reason': refused.reason ?? null }, body: refused.body });
+  if (json)
+    printJson(io, {
+      status: refused.status,
+      headers: { 'x-keyway-error': refused.code ?? null, 'x-keyway-reason': refused.reason ?? null },
+      body: refused.body,
+    });
   const line = refused.code === undefined ? `the proxy refused the connection (${refused.status})` : refusalLine(refused.code, refused.body, refused.reason);
   io.err(`keyway fetch: ${line}`);
   // The proxy's hint speaks of proxy URLs; this command takes the agent another way.
-  if (refused.code === 'proxy_auth_required' && anonymous) io.err('keyway fetch: agents are configured: pass --agent ID (or KEYWAY_AGENT) with KEYWAY_AGENT_KEY');
+  if (refused.code === 'proxy_auth_required' && anonymous)
+    io.err('keyway fetch: agents are configured: pass --agent ID (or KEYWAY_AGENT) with KEYWAY_AGENT_KEY');
   return 1;
 }
 

@@ -80,10 +80,18 @@ function list(services: Services, args: Args, io: CommandIO): number {
     return 0;
   }
   // Both clocks side by side: the token's expiry and each agent's lease.
-  const table = rows.map((r) => ({ ...r, status: displayStatus(r), leases: r.leases.map((l) => `${l.agent}:${l.state === 'active' ? l.expires_at : l.state}`) }));
+  const table = rows.map((r) => ({
+    ...r,
+    status: displayStatus(r),
+    leases: r.leases.map((l) => `${l.agent}:${l.state === 'active' ? l.expires_at : l.state}`),
+  }));
   printTable(io, table, ['id', 'type', 'status', 'domains', 'scopes', 'token_expires_at', 'leases', 'last_refreshed_at', 'last_used_at']);
   for (const row of table.filter((r) => r.status === 'no secret')) {
-    io.out(row.source === 'config' ? `grant ${row.id} has no secret: set grants.${row.id}.secret in the config` : `grant ${row.id} has no secret: keyway secrets set ${row.id} --stdin`);
+    io.out(
+      row.source === 'config'
+        ? `grant ${row.id} has no secret: set grants.${row.id}.secret in the config`
+        : `grant ${row.id} has no secret: keyway secrets set ${row.id} --stdin`,
+    );
   }
   return 0;
 }
@@ -113,7 +121,8 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
   };
   const others = listGrants(services);
   await services.store.update((draft) => {
-    if (draft.get(grantRecordId(id))) throw new KeywayError('conflict', `grant "${id}" exists; change it with \`keyway grants set ${id}\` or its secret with \`keyway secrets set ${id}\``);
+    if (draft.get(grantRecordId(id)))
+      throw new KeywayError('conflict', `grant "${id}" exists; change it with \`keyway grants set ${id}\` or its secret with \`keyway secrets set ${id}\``);
     draft.set(grantRecordId(id), record);
   });
   const row = listGrants(services).find((g) => g.id === id);
@@ -147,7 +156,12 @@ async function set(services: Services, args: Args, io: CommandIO, id: string): P
       inject = { header: header ?? old?.header, format: format ?? old?.format };
     }
     checkInjection(existing.type, inject ?? {});
-    const changed: StoredGrant = { ...existing, domains: domains ?? existing.domains, inject: hasInjection(inject) ? inject : undefined, updated_at: new Date().toISOString() };
+    const changed: StoredGrant = {
+      ...existing,
+      domains: domains ?? existing.domains,
+      inject: hasInjection(inject) ? inject : undefined,
+      updated_at: new Date().toISOString(),
+    };
     draft.set(grantRecordId(id), changed);
   });
   const row = listGrants(services).find((g) => g.id === id)!;

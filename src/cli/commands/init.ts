@@ -32,10 +32,20 @@ CA, the master key, the store and the admin token where they are missing. Never 
     if (!existsSync(configPath)) configCreated = await writeConfigCopy(configPath);
     const { services, ca } = await initialise({ home, configFile: configPath, env: io.env });
     await loadOrCreateAdminToken(services.paths.adminToken);
-    const result = { home, config: configPath, config_created: configCreated, ca: ca.certPath, bundle: ca.bundlePath, store: services.paths.store, next: NEXT_STEPS.map(([command]) => command) };
+    const result = {
+      home,
+      config: configPath,
+      config_created: configCreated,
+      ca: ca.certPath,
+      bundle: ca.bundlePath,
+      store: services.paths.store,
+      next: NEXT_STEPS.map(([command]) => command),
+    };
     if (args.json) printJson(io, result);
     else {
-      io.out(`home   ${home}\nconfig ${configPath}${configCreated ? ' (created)' : ''}\nCA     ${ca.certPath}\nbundle ${ca.bundlePath}\nstore  ${services.paths.store}`);
+      io.out(
+        `home   ${home}\nconfig ${configPath}${configCreated ? ' (created)' : ''}\nCA     ${ca.certPath}\nbundle ${ca.bundlePath}\nstore  ${services.paths.store}`,
+      );
       io.out(['', 'Next steps:', ...NEXT_STEPS.flatMap(([command, why], i) => [`  ${i + 1}. ${command}`, `     ${why}`])].join('\n'));
     }
     return 0;

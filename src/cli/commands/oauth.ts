@@ -24,7 +24,12 @@ verifier. Store the resulting tokens with \`keyway secrets set\`.`,
     const authUrl = args.string('auth-url');
     const clientId = args.string('client-id');
     const redirectUri = args.string('redirect-uri');
-    for (const [flag, value] of [['--provider', args.string('provider')], ['--auth-url', authUrl], ['--client-id', clientId], ['--redirect-uri', redirectUri]] as const) {
+    for (const [flag, value] of [
+      ['--provider', args.string('provider')],
+      ['--auth-url', authUrl],
+      ['--client-id', clientId],
+      ['--redirect-uri', redirectUri],
+    ] as const) {
       if (!value) throw usageError(`${flag} is required`);
     }
     try {
@@ -35,7 +40,14 @@ verifier. Store the resulting tokens with \`keyway secrets set\`.`,
     }
     const pkce = createPkce();
     const state = args.string('state') ?? createState();
-    const url = buildConsentUrl({ authorizeUrl: authUrl!, clientId: clientId!, redirectUri: redirectUri!, scopes: args.strings('scope'), state, codeChallenge: pkce.challenge });
+    const url = buildConsentUrl({
+      authorizeUrl: authUrl!,
+      clientId: clientId!,
+      redirectUri: redirectUri!,
+      scopes: args.strings('scope'),
+      state,
+      codeChallenge: pkce.challenge,
+    });
     if (args.json) {
       printJson(io, { provider: args.string('provider'), url, state, code_verifier: pkce.verifier, code_challenge_method: 'S256' });
     } else {

@@ -43,7 +43,8 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
         grant = existing;
       } else {
         const preset = findPreset(name);
-        if (!preset) throw new KeywayError('not_found', `no grant "${name}"; add it with \`keyway grants add ${GRANT_ID.test(name) ? name : 'ID'} --type … --domains …\``);
+        if (!preset)
+          throw new KeywayError('not_found', `no grant "${name}"; add it with \`keyway grants add ${GRANT_ID.test(name) ? name : 'ID'} --type … --domains …\``);
         grant = { id, type: 'oauth2', domains: [...preset.preset.domains], provider: preset.slug, status: 'active', created_at: now, updated_at: now };
       }
       const secret = parseSecret(grant.type, input);

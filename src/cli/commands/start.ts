@@ -39,7 +39,14 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
 
     // JSON lines go to stdout through pino's own fast writer; human lines through io.out.
     const logger = format === 'pretty' ? createAppLogger({ destination: prettyDestination((line) => io.out(line)) }) : createAppLogger();
-    const running = await startKeyway({ home: resolveHome(args.string('home'), io.env), configFile: args.string('config'), listen, adminListen, env: io.env, logger });
+    const running = await startKeyway({
+      home: resolveHome(args.string('home'), io.env),
+      configFile: args.string('config'),
+      listen,
+      adminListen,
+      env: io.env,
+      logger,
+    });
     if (onTerminal(io)) for (const line of banner(running)) io.err(line);
     else io.err(listeningLine(running));
     const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -152,7 +152,7 @@ export class TokenManager {
     if (!endpoint) {
       throw new ProxyError('token_refresh_failed', `grant "${grant.id}" has no known provider to refresh with`, {
         grant: grant.id,
-        hint: 'set the grant\'s provider to a preset or a provider in the config',
+        hint: "set the grant's provider to a preset or a provider in the config",
       });
     }
     let release: ReleaseRefreshLock | undefined;
@@ -171,7 +171,7 @@ export class TokenManager {
           : new ProxyError('token_refresh_failed', err instanceof TokenEndpointError ? err.message : `refresh of grant "${grant.id}" failed`, {
               grant: grant.id,
               cause: err,
-              hint: 'keyway retries with backoff; check the provider\'s status',
+              hint: "keyway retries with backoff; check the provider's status",
             });
       const count = (failure?.count ?? 0) + 1;
       this.#failures.set(grant.id, { count, nextAttemptAt: this.#now() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (count - 1)), error });
@@ -203,7 +203,13 @@ export class TokenManager {
     return this.#refresh(grant, staleToken, force);
   }
 
-  async #refreshLocked(grant: Grant, endpoint: TokenEndpoint, staleToken: string | undefined, force: boolean, release: ReleaseRefreshLock): Promise<AccessToken> {
+  async #refreshLocked(
+    grant: Grant,
+    endpoint: TokenEndpoint,
+    staleToken: string | undefined,
+    force: boolean,
+    release: ReleaseRefreshLock,
+  ): Promise<AccessToken> {
     // Another process may have refreshed while we waited for the lock: re-read the store from disk.
     const current = await this.#reread(grant);
     this.#assertUsable(grant, current);

@@ -138,7 +138,13 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
  */
 function userTokenOf(body: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   const user = body?.['authed_user'];
-  if (body && typeof body['access_token'] !== 'string' && user && typeof user === 'object' && typeof (user as Record<string, unknown>)['access_token'] === 'string') {
+  if (
+    body &&
+    typeof body['access_token'] !== 'string' &&
+    user &&
+    typeof user === 'object' &&
+    typeof (user as Record<string, unknown>)['access_token'] === 'string'
+  ) {
     return { ...body, ...(user as Record<string, unknown>) };
   }
   return body;

@@ -21,7 +21,7 @@ export function pendingSaveError(grant: Grant, lastError: unknown): ProxyError {
   return new ProxyError(
     'token_refresh_failed',
     `grant "${grant.id}" was refreshed but its new token could not be saved (${reasonOf(lastError)}); keyway keeps it and retries the save before using it`,
-    { grant: grant.id, cause: lastError, hint: 'check that keyway\'s data/ folder is writable and has free space; retry the request shortly' },
+    { grant: grant.id, cause: lastError, hint: "check that keyway's data/ folder is writable and has free space; retry the request shortly" },
   );
 }
 

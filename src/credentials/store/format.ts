@@ -129,10 +129,7 @@ export function parseStoreFile(path: string, text: string): StoreFile {
   if (d.format !== FORMAT_NAME) throw corrupt(path, `"format" is not "${FORMAT_NAME}"`);
   if (d.version !== FORMAT_VERSION) {
     // Most likely written by a newer keyway; say so rather than guessing at its layout.
-    throw new KeywayError(
-      'store_corrupt',
-      `the store ${path} has format version ${JSON.stringify(d.version)}; this keyway reads version ${FORMAT_VERSION}`,
-    );
+    throw new KeywayError('store_corrupt', `the store ${path} has format version ${JSON.stringify(d.version)}; this keyway reads version ${FORMAT_VERSION}`);
   }
   if (d.cipher !== CIPHER) throw corrupt(path, `"cipher" is not "${CIPHER}"`);
   if (!isSealed(d.check)) throw corrupt(path, `"check" is not a sealed record`);
@@ -183,7 +180,10 @@ export function openStoreFile(path: string, key: Buffer, file: StoreFile, previo
 
 /** Serialises a store; records are sorted by id so the file is stable and diffable. */
 export function serializeStore(store: OpenedStore): string {
-  return render(store.check, [...store.records].map(([id, rec]) => [id, rec.sealed]));
+  return render(
+    store.check,
+    [...store.records].map(([id, rec]) => [id, rec.sealed]),
+  );
 }
 
 /** The one layout keyway writes. Sealed records are rebuilt field by field so nothing else rides along. */

@@ -29,9 +29,7 @@ export async function withStoreLock<R>(path: string, fn: (lock: HeldLock) => Pro
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'ELOCKED'
-        ? `another keyway process holds ${path}.lock; if none is running, remove that directory`
-        : `could not lock it (${code ?? 'error'})`;
+      code === 'ELOCKED' ? `another keyway process holds ${path}.lock; if none is running, remove that directory` : `could not lock it (${code ?? 'error'})`;
     throw new KeywayError('store_locked', `the store ${path} is locked: ${why}`, { cause: err });
   }
   const lock: HeldLock = {

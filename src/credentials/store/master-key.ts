@@ -49,9 +49,7 @@ function invalid(source: string, detail: string, cause?: unknown): KeywayError {
 }
 
 function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
-    ? err.code
-    : undefined;
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
 async function readKeyFile(path: string, source: string): Promise<Buffer> {
@@ -102,7 +100,10 @@ async function readExistingKeyFile(path: string): Promise<Buffer> {
       return await readKeyFile(path, MASTER_KEY_FILENAME);
     } catch (err) {
       if (Date.now() >= deadline) throw err;
-      const size = await readFile(path).then((b) => b.length, () => -1);
+      const size = await readFile(path).then(
+        (b) => b.length,
+        () => -1,
+      );
       // Only a file still being written (shorter than any valid key) is worth waiting for.
       if (size < 0 || size >= MASTER_KEY_BYTES) throw err;
       await sleep(20);

@@ -28,19 +28,61 @@ type Sample =
   | { kind: 'mutation'; leg: Leg; entry: number; mutations: Mutation[] }
   | { kind: 'authority'; host: string; sep: string; port: string; version: string; hostHeader: boolean; follow: boolean };
 
-const legArb = fc.constantFrom<Leg>('absolute', 'absolute', 'absolute', 'absolute', 'absolute', 'absolute', 'tunnel-plain', 'tunnel-plain', 'tunnel-tls', 'tunnel-tls');
+const legArb = fc.constantFrom<Leg>(
+  'absolute',
+  'absolute',
+  'absolute',
+  'absolute',
+  'absolute',
+  'absolute',
+  'tunnel-plain',
+  'tunnel-plain',
+  'tunnel-tls',
+  'tunnel-tls',
+);
 
 const AUTHORITY_HOSTS = [
-  'api.example.test', 'plain.example.test', 'API.Example.TEST', 'api.example.test.', 'other.example.test', '127.0.0.1', '127.1', '[::1]', '[::ffff:127.0.0.1]',
-  '[::ffff:7f00:1]', '[0:0:0:0:0:ffff:7f00:1]', 'localhost', '0x7f000001', '2130706433', '', 'user@api.example.test', 'a'.repeat(300), '%61pi.example.test',
-  'api.example.test\0', '[::1', 'api..example.test', '*.example.test', 'api.example.test/x', 'api_example.test', '[fe80::1%25lo]', '-api.example.test',
+  'api.example.test',
+  'plain.example.test',
+  'API.Example.TEST',
+  'api.example.test.',
+  'other.example.test',
+  '127.0.0.1',
+  '127.1',
+  '[::1]',
+  '[::ffff:127.0.0.1]',
+  '[::ffff:7f00:1]',
+  '[0:0:0:0:0:ffff:7f00:1]',
+  'localhost',
+  '0x7f000001',
+  '2130706433',
+  '',
+  'user@api.example.test',
+  'a'.repeat(300),
+  '%61pi.example.test',
+  'api.example.test\0',
+  '[::1',
+  'api..example.test',
+  '*.example.test',
+  'api.example.test/x',
+  'api_example.test',
+  '[fe80::1%25lo]',
+  '-api.example.test',
 ];
 const PORTS = ['{TLS}', '{PLAIN}', '{KEYWAY}', '0', '65536', '99999', '-1', '', '+{TLS}', ' {TLS}', '0{TLS}', '{TLS} ', '{TLS}a', '443'];
 
 export function sampleArb(corpusSize: number): fc.Arbitrary<Sample> {
   return fc.oneof(
     { arbitrary: fc.record({ kind: fc.constant('grammar' as const), leg: legArb, specs: pipelineArb }), weight: 5 },
-    { arbitrary: fc.record({ kind: fc.constant('mutation' as const), leg: legArb, entry: fc.integer({ min: 0, max: corpusSize - 1 }), mutations: mutationsArb }), weight: 4 },
+    {
+      arbitrary: fc.record({
+        kind: fc.constant('mutation' as const),
+        leg: legArb,
+        entry: fc.integer({ min: 0, max: corpusSize - 1 }),
+        mutations: mutationsArb,
+      }),
+      weight: 4,
+    },
     {
       arbitrary: fc.record({
         kind: fc.constant('authority' as const),
@@ -57,7 +99,8 @@ export function sampleArb(corpusSize: number): fc.Arbitrary<Sample> {
 }
 
 function fillFor(leg: Leg, ports: Ports, id: string): { prefix: string; host: string; id: string; authority?: string; servername?: string } {
-  if (leg === 'tunnel-tls') return { prefix: '', host: `api.example.test:${ports.tls}`, id, authority: `api.example.test:${ports.tls}`, servername: 'api.example.test' };
+  if (leg === 'tunnel-tls')
+    return { prefix: '', host: `api.example.test:${ports.tls}`, id, authority: `api.example.test:${ports.tls}`, servername: 'api.example.test' };
   const host = `plain.example.test:${ports.plain}`;
   return leg === 'absolute' ? { prefix: `http://${host}`, host, id } : { prefix: '', host, id, authority: host };
 }
@@ -68,7 +111,12 @@ export function buildCase(sample: Sample, id: string, ports: Ports, corpus: read
     const authority = `${sample.host}${sample.sep}${port}`;
     const follow = sample.follow ? `GET /fz/${id}/ HTTP/1.1\r\nHost: ${authority}\r\n\r\n` : '';
     const text = `CONNECT ${authority} ${sample.version}\r\n${sample.hostHeader ? `Host: ${authority}\r\n` : ''}\r\n${follow}`;
-    return { id, kind: 'authority', input: { leg: 'absolute', bytes: Buffer.from(text, 'latin1'), methods: ['CONNECT', 'GET'], expected: undefined }, bodies: new Map() };
+    return {
+      id,
+      kind: 'authority',
+      input: { leg: 'absolute', bytes: Buffer.from(text, 'latin1'), methods: ['CONNECT', 'GET'], expected: undefined },
+      bodies: new Map(),
+    };
   }
   const fill = fillFor(sample.leg, ports, id);
   const text =
@@ -90,7 +138,14 @@ export function fromText(kind: FuzzCase['kind'], leg: Leg, id: string, bytes: Bu
   return {
     id,
     kind,
-    input: { leg, authority: fill.authority, servername: fill.servername, bytes, methods: clean ? reference.frames.map((f) => f.first) : [...reference.frames.map((f) => f.first), ...methodsFrom(bytes.subarray(reference.restAt))], expected: clean ? reference.frames.length : undefined },
+    input: {
+      leg,
+      authority: fill.authority,
+      servername: fill.servername,
+      bytes,
+      methods: clean ? reference.frames.map((f) => f.first) : [...reference.frames.map((f) => f.first), ...methodsFrom(bytes.subarray(reference.restAt))],
+      expected: clean ? reference.frames.length : undefined,
+    },
     bodies: clean ? bodies : new Map(),
   };
 }

@@ -24,7 +24,10 @@ export async function startKeywayChild(home: string, env: Record<string, string>
   let stopping = false;
 
   const launch = async () => {
-    const proc = spawn(process.execPath, [SCRIPT, home], { env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [SCRIPT, home], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stderr = '';
     proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-8192)));
     proc.once('exit', (code, signal) => {

@@ -16,10 +16,7 @@ export interface Frame {
   end: number;
 }
 
-export type FrameResult =
-  | { kind: 'message'; frame: Frame }
-  | { kind: 'incomplete' }
-  | { kind: 'invalid'; reason: string };
+export type FrameResult = { kind: 'message'; frame: Frame } | { kind: 'incomplete' } | { kind: 'invalid'; reason: string };
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, obs-text, SP and HTAB; nothing else (no CR, LF, NUL, other controls).
@@ -66,14 +63,19 @@ function frame(buf: Buffer, at: number, kind: 'request' | 'response', method = '
   if (cl.length > 1) return { kind: 'invalid', reason: 'repeated Content-Length' };
   const bodyStart = headEnd + 4;
   const status = Number(parsedLine.first);
-  const noBody = kind === 'response' && (method === 'HEAD' || (method === 'CONNECT' && status >= 200 && status < 300) || (status >= 100 && status < 200) || status === 204 || status === 304);
+  const noBody =
+    kind === 'response' &&
+    (method === 'HEAD' || (method === 'CONNECT' && status >= 200 && status < 300) || (status >= 100 && status < 200) || status === 204 || status === 304);
   const done = (body: Buffer, end: number): FrameResult => ({
     kind: 'message',
     frame: { first: parsedLine.first, second: parsedLine.second, version: parsedLine.version, headers, body, start: at, end },
   });
   if (noBody) return done(Buffer.alloc(0), bodyStart);
   if (te.length > 0) {
-    const codings = te.join(',').split(',').map((c) => c.trim().toLowerCase());
+    const codings = te
+      .join(',')
+      .split(',')
+      .map((c) => c.trim().toLowerCase());
     if (codings.length !== 1 || codings[0] !== 'chunked') return { kind: 'invalid', reason: 'Transfer-Encoding other than chunked' };
     return dechunkAt(buf, bodyStart, (body, end) => done(body, end));
   }

@@ -39,26 +39,113 @@ const VISIBLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)
 const pathArb = fc
   .tuple(
     fc.array(fc.oneof({ arbitrary: chars(`${LOWER}._~-`, 8), weight: 20 }, { arbitrary: fc.constantFrom(...ODD), weight: 1 }), { maxLength: 4 }),
-    weighted('', chars(`${LOWER}%&=`, 12).map((q) => `?q=${q}`), 1, 2),
+    weighted(
+      '',
+      chars(`${LOWER}%&=`, 12).map((q) => `?q=${q}`),
+      1,
+      2,
+    ),
   )
   .map(([segments, query]) => `${segments.join('/')}${query}`);
 
 const tokenArb = chars(`${LOWER}ABCXYZ-`, 14, 1).map((t) => `X${t}`);
 
-const CL_VALUES = ['{LEN}', '{LEN}', '{LEN}', ' {LEN}', '{LEN} ', '+{LEN}', '-1', '0x{LEN}', '0{LEN}', '{LEN}, {LEN}', '{LEN},{LEN}', '99999999999999999999', '{LEN}\0', '1e3', ''];
-const TE_VALUES = ['chunked', 'chunked', 'chunked', 'Chunked', 'CHUNKED', ' chunked', 'chunked ', 'gzip, chunked', 'chunked, identity', 'identity', 'chunked;q=1', 'x-chunked', 'chunked\x0b', '"chunked"', 'chunked, chunked'];
-const SIZES = ['{SIZE}', '{SIZE}', '{SIZE}', '{SIZE}', '0{SIZE}', '{SIZE} ', '-{SIZE}', '0x{SIZE}', 'ffffffffffffffffff', '10000000000000001', '{SIZE}\0', '{SIZE};ext="a\rb"', ''];
+const CL_VALUES = [
+  '{LEN}',
+  '{LEN}',
+  '{LEN}',
+  ' {LEN}',
+  '{LEN} ',
+  '+{LEN}',
+  '-1',
+  '0x{LEN}',
+  '0{LEN}',
+  '{LEN}, {LEN}',
+  '{LEN},{LEN}',
+  '99999999999999999999',
+  '{LEN}\0',
+  '1e3',
+  '',
+];
+const TE_VALUES = [
+  'chunked',
+  'chunked',
+  'chunked',
+  'Chunked',
+  'CHUNKED',
+  ' chunked',
+  'chunked ',
+  'gzip, chunked',
+  'chunked, identity',
+  'identity',
+  'chunked;q=1',
+  'x-chunked',
+  'chunked\x0b',
+  '"chunked"',
+  'chunked, chunked',
+];
+const SIZES = [
+  '{SIZE}',
+  '{SIZE}',
+  '{SIZE}',
+  '{SIZE}',
+  '0{SIZE}',
+  '{SIZE} ',
+  '-{SIZE}',
+  '0x{SIZE}',
+  'ffffffffffffffffff',
+  '10000000000000001',
+  '{SIZE}\0',
+  '{SIZE};ext="a\rb"',
+  '',
+];
 
 const headerArb = fc.record({
   name: fc.oneof(
-    { arbitrary: fc.constantFrom('Accept', 'User-Agent', 'X-Test', 'Authorization', 'Cookie', 'Connection', 'Upgrade', 'Expect', 'X-Keyway-Grant', 'X-HTTP-Method-Override', 'Proxy-Authorization', 'Keep-Alive', 'TE', 'Trailer', 'Content-Type', 'Accept-Encoding'), weight: 12 },
+    {
+      arbitrary: fc.constantFrom(
+        'Accept',
+        'User-Agent',
+        'X-Test',
+        'Authorization',
+        'Cookie',
+        'Connection',
+        'Upgrade',
+        'Expect',
+        'X-Keyway-Grant',
+        'X-HTTP-Method-Override',
+        'Proxy-Authorization',
+        'Keep-Alive',
+        'TE',
+        'Trailer',
+        'Content-Type',
+        'Accept-Encoding',
+      ),
+      weight: 12,
+    },
     { arbitrary: tokenArb, weight: 3 },
     { arbitrary: fc.constantFrom('Bad Name', 'Bad\0Name', '', 'X-\u00ff', 'Transfer-Encoding ', ' Host', 'Content-Length\t'), weight: 1 },
   ),
   sep: weighted(': ', fc.constantFrom(...SEPS), 1, 6),
   value: fc.oneof(
     { arbitrary: chars(VISIBLE, 24), weight: 20 },
-    { arbitrary: fc.constantFrom('close', 'keep-alive', 'Upgrade', 'websocket', '100-continue', 'content-length', 'host', 'transfer-encoding', 'x-test, authorization', 'trailers', 'api', 'nope'), weight: 3 },
+    {
+      arbitrary: fc.constantFrom(
+        'close',
+        'keep-alive',
+        'Upgrade',
+        'websocket',
+        '100-continue',
+        'content-length',
+        'host',
+        'transfer-encoding',
+        'x-test, authorization',
+        'trailers',
+        'api',
+        'nope',
+      ),
+      weight: 3,
+    },
     { arbitrary: fc.constantFrom('a\0b', 'a\rb', 'a\nb', 'a\x7fb', '\u00ff\u00fe', 'x'.repeat(9000)), weight: 1 },
   ),
   eol: weighted('\r\n', fc.constantFrom(...EOLS), 1, 40),
@@ -74,14 +161,24 @@ const lengthBody = fc.record({
 const chunkedBody = fc.record({
   kind: fc.constant('chunked' as const),
   te: weighted('chunked', fc.constantFrom(...TE_VALUES), 1, 4),
-  chunks: fc.array(fc.record({ data: chars(VISIBLE, 20, 1), size: weighted('{SIZE}', fc.constantFrom(...SIZES), 1, 12), ext: weighted('', fc.constantFrom(';a=b', ';a', '; a=b', ';\0')) }), { maxLength: 4 }),
+  chunks: fc.array(
+    fc.record({
+      data: chars(VISIBLE, 20, 1),
+      size: weighted('{SIZE}', fc.constantFrom(...SIZES), 1, 12),
+      ext: weighted('', fc.constantFrom(';a=b', ';a', '; a=b', ';\0')),
+    }),
+    { maxLength: 4 },
+  ),
   last: weighted('0\r\n', fc.constantFrom('0;ext\r\n', '00\r\n', '0\n', '000000000000000000\r\n', '0 \r\n', '')),
   trailers: weighted('\r\n', fc.constantFrom('X-T: 1\r\n\r\n', 'Content-Length: 5\r\n\r\n', 'X-T:\0\r\n\r\n', '', '\n')),
   alsoLength: weighted(null, fc.constantFrom('5', '0', '{LEN}', '100'), 1, 6),
 });
 
 export const requestSpecArb: fc.Arbitrary<RequestSpec> = fc.record({
-  method: fc.oneof({ arbitrary: fc.constantFrom('GET', 'GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH'), weight: 12 }, { arbitrary: fc.constantFrom(...METHODS), weight: 1 }),
+  method: fc.oneof(
+    { arbitrary: fc.constantFrom('GET', 'GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH'), weight: 12 },
+    { arbitrary: fc.constantFrom(...METHODS), weight: 1 },
+  ),
   path: pathArb,
   version: weighted('HTTP/1.1', fc.constantFrom(...VERSIONS), 1, 12),
   headers: fc.array(headerArb, { maxLength: 4 }),
@@ -91,7 +188,10 @@ export const requestSpecArb: fc.Arbitrary<RequestSpec> = fc.record({
 });
 
 /** One to three requests on one connection (pipelining), mostly one. */
-export const pipelineArb = fc.oneof({ arbitrary: fc.array(requestSpecArb, { minLength: 1, maxLength: 1 }), weight: 6 }, { arbitrary: fc.array(requestSpecArb, { minLength: 2, maxLength: 3 }), weight: 1 });
+export const pipelineArb = fc.oneof(
+  { arbitrary: fc.array(requestSpecArb, { minLength: 1, maxLength: 1 }), weight: 6 },
+  { arbitrary: fc.array(requestSpecArb, { minLength: 2, maxLength: 3 }), weight: 1 },
+);
 
 export interface Fill {
   /** Request target prefix: '' for origin-form, 'http://host:port' for absolute-form. */
@@ -105,7 +205,14 @@ export function serialise(spec: RequestSpec, fill: Fill, index: number): string 
   const sub = (text: string) => text.replaceAll('{ID}', id).replaceAll('{HOST}', fill.host);
   const eol = spec.lineEnd;
   const lines: string[] = [`${spec.method} ${fill.prefix}/fz/${id}/${spec.path} ${spec.version}`];
-  const hostLine = { right: `Host: ${fill.host}`, none: null, twice: `Host: ${fill.host}${eol}Host: ${fill.host}`, wrong: 'Host: other.example.test', upper: `Host: ${fill.host.toUpperCase()}`, folded: `Host:${eol} ${fill.host}` }[spec.host];
+  const hostLine = {
+    right: `Host: ${fill.host}`,
+    none: null,
+    twice: `Host: ${fill.host}${eol}Host: ${fill.host}`,
+    wrong: 'Host: other.example.test',
+    upper: `Host: ${fill.host.toUpperCase()}`,
+    folded: `Host:${eol} ${fill.host}`,
+  }[spec.host];
   if (hostLine !== null) lines.push(hostLine);
   const headerText = spec.headers.map((h) => `${h.name}${h.sep}${sub(h.value)}${h.eol}`).join('');
   let body = '';

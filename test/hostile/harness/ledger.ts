@@ -48,7 +48,10 @@ export class FramingLedger {
       const id = CASE_ID.exec(request.target)?.[1];
       const lengths = id === undefined ? undefined : this.#bodies.get(id)?.lengths;
       if (lengths && !lengths.includes(request.bodyBytes)) {
-        this.mismatches.push({ kind: 'body length', detail: `${request.method} ${request.target}: upstream got ${request.bodyBytes} bytes, the case sent ${lengths.join('/')}` });
+        this.mismatches.push({
+          kind: 'body length',
+          detail: `${request.method} ${request.target}: upstream got ${request.bodyBytes} bytes, the case sent ${lengths.join('/')}`,
+        });
       }
     }
   }
@@ -63,7 +66,10 @@ export class FramingLedger {
       const { request } = this.#waiting[i]!;
       const list = this.#audited.get(keyOf(request.method, pathOf(request.target)));
       if (!list?.length) continue;
-      const pick = Math.max(0, list.findIndex((a) => a.required));
+      const pick = Math.max(
+        0,
+        list.findIndex((a) => a.required),
+      );
       list.splice(pick, 1);
       this.#waiting.splice(i, 1);
       this.matched++;

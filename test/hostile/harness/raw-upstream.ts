@@ -83,7 +83,15 @@ export async function startRawUpstream(options: { tls: boolean }): Promise<RawUp
           return;
         }
         const { frame } = result;
-        received.push({ method: frame.first, target: frame.second, bodyBytes: frame.body.length, connection, start: offset, end: offset + frame.end, headers: frame.headers });
+        received.push({
+          method: frame.first,
+          target: frame.second,
+          bodyBytes: frame.body.length,
+          connection,
+          start: offset,
+          end: offset + frame.end,
+          headers: frame.headers,
+        });
         buffered = buffered.subarray(frame.end);
         offset += frame.end;
         const key = SCRIPT_KEY.exec(frame.second)?.[1];
@@ -98,7 +106,9 @@ export async function startRawUpstream(options: { tls: boolean }): Promise<RawUp
         }
         const body = JSON.stringify({ target: frame.second, bytes: frame.body.length });
         const close = header(frame, 'connection')?.toLowerCase() === 'close';
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`);
+        socket.write(
+          `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`,
+        );
         if (close) {
           socket.end();
           return;

@@ -50,7 +50,9 @@ const HOST = 'api.example.test:8443';
 // curl runs as a child while this process serves it, so never spawnSync here.
 async function curlAsync(args: string[], input?: string): Promise<void> {
   const { spawn } = await import('node:child_process');
-  const child = spawn('curl', ['-s', '-o', '/dev/null', '--max-time', '5', '--proxy', proxy, '--cacert', TLS_FIXTURES.caPath, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: '/tmp' } });
+  const child = spawn('curl', ['-s', '-o', '/dev/null', '--max-time', '5', '--proxy', proxy, '--cacert', TLS_FIXTURES.caPath, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: '/tmp' },
+  });
   if (input !== undefined) child.stdin.end(input);
   else child.stdin.end();
   await once(child, 'exit');

@@ -29,8 +29,16 @@ export const RESPONSE_CASES: ResponseCase[] = [
   { name: 'space before a colon', bytes: `${OK}Content-Length : 2\r\n\r\nok`, broken: 'head' },
   { name: 'space in a header name', bytes: `${OK}Bad Header: x\r\nContent-Length: 2\r\n\r\nok`, broken: 'head' },
   { name: 'bare CR in a header value', bytes: `${OK}X-A: a\rb\r\nContent-Length: 2\r\n\r\nok`, broken: 'head' },
-  { name: '1xx flood, then a broken final head', bytes: `${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(200)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!`, broken: 'head' },
-  { name: '101 Switching Protocols to a plain request', bytes: 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\nraw bytes', broken: 'head' },
+  {
+    name: '1xx flood, then a broken final head',
+    bytes: `${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(200)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!`,
+    broken: 'head',
+  },
+  {
+    name: '101 Switching Protocols to a plain request',
+    bytes: 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\nraw bytes',
+    broken: 'head',
+  },
   { name: 'chunk size beyond 2^64', bytes: `${OK}Transfer-Encoding: chunked\r\n\r\n10000000000000000\r\nok\r\n0\r\n\r\n`, broken: 'body' },
   { name: 'negative chunk size', bytes: `${OK}Transfer-Encoding: chunked\r\n\r\n-2\r\nok\r\n0\r\n\r\n`, broken: 'body' },
   { name: 'chunk data without its CRLF', bytes: `${OK}Transfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n`, broken: 'body' },

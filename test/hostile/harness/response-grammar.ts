@@ -10,14 +10,59 @@ const weighted = <T>(common: T, rare: fc.Arbitrary<T>, rareWeight = 1, commonWei
   fc.oneof({ arbitrary: fc.constant(common), weight: commonWeight }, { arbitrary: rare, weight: rareWeight });
 
 const STATUS_LINES = [
-  'HTTP/1.1 201 Created', 'HTTP/1.1 204 No Content', 'HTTP/1.0 200 OK', 'HTTP/1.1 404 Not Found', 'HTTP/1.1 500 Oops', 'HTTP/1.1 304 Not Modified',
-  'HTTP/1.1 200', 'HTTP/1.1 2OO OK', 'HTTP/2.0 200 OK', 'HTTP/1.1 99 Low', 'HTTP/1.1 1000 High', 'HTTP/1.1  200 OK', 'http/1.1 200 OK',
-  'HTTP/1.1 200 OK\0', 'HTTP/1.1 101 Switching Protocols', 'HTTP/1.1 200 \u00ff', 'HTTP/1.1 -200 OK', '', 'HTTP/1.1 200 OK\r',
+  'HTTP/1.1 201 Created',
+  'HTTP/1.1 204 No Content',
+  'HTTP/1.0 200 OK',
+  'HTTP/1.1 404 Not Found',
+  'HTTP/1.1 500 Oops',
+  'HTTP/1.1 304 Not Modified',
+  'HTTP/1.1 200',
+  'HTTP/1.1 2OO OK',
+  'HTTP/2.0 200 OK',
+  'HTTP/1.1 99 Low',
+  'HTTP/1.1 1000 High',
+  'HTTP/1.1  200 OK',
+  'http/1.1 200 OK',
+  'HTTP/1.1 200 OK\0',
+  'HTTP/1.1 101 Switching Protocols',
+  'HTTP/1.1 200 \u00ff',
+  'HTTP/1.1 -200 OK',
+  '',
+  'HTTP/1.1 200 OK\r',
 ];
 const INTERIM = ['HTTP/1.1 100 Continue\r\n\r\n', 'HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n', 'HTTP/1.1 102 Processing\r\n\r\n'];
-const NAMES = ['Content-Type', 'Set-Cookie', 'X-A', 'Connection', 'Keep-Alive', 'Transfer-Encoding', 'Content-Length', 'Trailer', 'Upgrade', 'Location', 'Content-Encoding', 'WWW-Authenticate', 'Proxy-Authenticate'];
+const NAMES = [
+  'Content-Type',
+  'Set-Cookie',
+  'X-A',
+  'Connection',
+  'Keep-Alive',
+  'Transfer-Encoding',
+  'Content-Length',
+  'Trailer',
+  'Upgrade',
+  'Location',
+  'Content-Encoding',
+  'WWW-Authenticate',
+  'Proxy-Authenticate',
+];
 const ODD_NAMES = ['Bad Name', 'X-\0', '', 'Content-Length ', ' X-A', 'X:A', '\u00ff'];
-const VALUES = ['close', 'keep-alive', 'chunked', 'gzip', 'text/plain', 'application/json', '0', '5', '-1', '99999999999999999999', 'chunked, chunked', 'a\0b', 'a\rb', 'x'.repeat(9000)];
+const VALUES = [
+  'close',
+  'keep-alive',
+  'chunked',
+  'gzip',
+  'text/plain',
+  'application/json',
+  '0',
+  '5',
+  '-1',
+  '99999999999999999999',
+  'chunked, chunked',
+  'a\0b',
+  'a\rb',
+  'x'.repeat(9000),
+];
 const CL_FORMS = ['{LEN}', '{LEN}', '{LEN}', '{MORE}', '{LESS}', '+{LEN}', '{LEN}, {LEN}', '{LEN}, {MORE}', '0x{LEN}', '-{LEN}', ''];
 const SIZES = ['{SIZE}', '{SIZE}', '{SIZE}', '{SIZE}', '0{SIZE}', '-{SIZE}', 'ffffffffffffffffff', '{SIZE};ext', '{SIZE} ', 'g'];
 
@@ -47,7 +92,15 @@ export const responseSpecArb: fc.Arbitrary<ResponseSpec> = fc.record({
   ),
   body: fc.oneof(
     { arbitrary: fc.constant({ kind: 'none' as const }), weight: 1 },
-    { arbitrary: fc.record({ kind: fc.constant('length' as const), data: chars(VISIBLE, 60), declared: fc.constantFrom(...CL_FORMS), twice: weighted(false, fc.constant(true), 1, 12) }), weight: 4 },
+    {
+      arbitrary: fc.record({
+        kind: fc.constant('length' as const),
+        data: chars(VISIBLE, 60),
+        declared: fc.constantFrom(...CL_FORMS),
+        twice: weighted(false, fc.constant(true), 1, 12),
+      }),
+      weight: 4,
+    },
     {
       arbitrary: fc.record({
         kind: fc.constant('chunked' as const),
@@ -70,7 +123,10 @@ export function serialiseResponse(spec: ResponseSpec): string {
   const b = spec.body;
   if (b.kind === 'length') {
     const len = b.data.length;
-    const cl = b.declared.replaceAll('{LEN}', String(len)).replaceAll('{MORE}', String(len + 7)).replaceAll('{LESS}', String(Math.max(0, len - 3)));
+    const cl = b.declared
+      .replaceAll('{LEN}', String(len))
+      .replaceAll('{MORE}', String(len + 7))
+      .replaceAll('{LESS}', String(Math.max(0, len - 3)));
     lines.push(`Content-Length: ${cl}`);
     if (b.twice) lines.push(`Content-Length: ${cl}`);
     body = b.data;

@@ -38,7 +38,8 @@ export function newTally(): Tally {
 const MAX_FINDINGS = 50;
 
 function note(tally: Tally, c: FuzzCase, what: string): void {
-  if (tally.findings.length < MAX_FINDINGS) tally.findings.push({ id: c.id, kind: c.kind, leg: c.input.leg, what, bytes: c.input.bytes.subarray(0, 2000).toString('latin1') });
+  if (tally.findings.length < MAX_FINDINGS)
+    tally.findings.push({ id: c.id, kind: c.kind, leg: c.input.leg, what, bytes: c.input.bytes.subarray(0, 2000).toString('latin1') });
 }
 
 function record(tally: Tally, c: FuzzCase, outcome: CaseOutcome): void {

@@ -32,9 +32,23 @@ const HELLO = '5\r\nhello\r\n0\r\n\r\n';
 
 export const SMUGGLING_CASES: SmugglingCase[] = [
   // CL/TE conflicts and variants
-  { name: 'CL then TE, smuggled request after the last chunk', family: 'CL/TE', text: post('Content-Length: 6\r\nTransfer-Encoding: chunked\r\n', `0\r\n\r\n${SMUGGLED}`), bodies: [0] },
-  { name: 'TE then CL, CL covering only the last chunk', family: 'CL/TE', text: post('Transfer-Encoding: chunked\r\nContent-Length: 3\r\n', `0\r\n\r\n${SMUGGLED}`), bodies: [0] },
-  { name: 'TE chunked with CL 0 and a chunk hiding a request', family: 'CL/TE', text: post('Transfer-Encoding: chunked\r\nContent-Length: 0\r\n', `${(SMUGGLED.length).toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`) },
+  {
+    name: 'CL then TE, smuggled request after the last chunk',
+    family: 'CL/TE',
+    text: post('Content-Length: 6\r\nTransfer-Encoding: chunked\r\n', `0\r\n\r\n${SMUGGLED}`),
+    bodies: [0],
+  },
+  {
+    name: 'TE then CL, CL covering only the last chunk',
+    family: 'CL/TE',
+    text: post('Transfer-Encoding: chunked\r\nContent-Length: 3\r\n', `0\r\n\r\n${SMUGGLED}`),
+    bodies: [0],
+  },
+  {
+    name: 'TE chunked with CL 0 and a chunk hiding a request',
+    family: 'CL/TE',
+    text: post('Transfer-Encoding: chunked\r\nContent-Length: 0\r\n', `${(SMUGGLED.length).toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`),
+  },
   { name: 'two different Content-Length', family: 'CL/TE', text: post('Content-Length: 5\r\nContent-Length: 6\r\n', 'hello!'), refuseOnly: true },
   { name: 'two equal Content-Length', family: 'CL/TE', text: post('Content-Length: 5\r\nContent-Length: 5\r\n', 'hello'), bodies: [5] },
   { name: 'Content-Length list "5, 6"', family: 'CL/TE', text: post('Content-Length: 5, 6\r\n', 'hello!'), refuseOnly: true },
@@ -62,8 +76,18 @@ export const SMUGGLING_CASES: SmugglingCase[] = [
   { name: 'obs-fold on Content-Length', family: 'obs-fold', text: post('Content-Length:\r\n 5\r\n', 'hello'), bodies: [5] },
   // bare CR / LF
   { name: 'bare LF line endings', family: 'bare CR/LF', text: `GET ${P}/ HTTP/1.1\n${H.replace('\r\n', '\n')}\n`, bodies: [0] },
-  { name: 'bare LF in a value hiding TE', family: 'bare CR/LF', text: post('X-A: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n', 'hello'), bodies: [5] },
-  { name: 'bare CR in a value hiding TE', family: 'bare CR/LF', text: post('X-A: a\rTransfer-Encoding: chunked\r\nContent-Length: 5\r\n', 'hello'), bodies: [5] },
+  {
+    name: 'bare LF in a value hiding TE',
+    family: 'bare CR/LF',
+    text: post('X-A: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n', 'hello'),
+    bodies: [5],
+  },
+  {
+    name: 'bare CR in a value hiding TE',
+    family: 'bare CR/LF',
+    text: post('X-A: a\rTransfer-Encoding: chunked\r\nContent-Length: 5\r\n', 'hello'),
+    bodies: [5],
+  },
   { name: 'CR in the request target', family: 'bare CR/LF', text: `GET ${P}/a\rb HTTP/1.1\r\n${H}\r\n`, refuseOnly: true },
   { name: 'chunk size line ended by a bare LF', family: 'bare CR/LF', text: chunked('', '5\nhello\r\n0\r\n\r\n'), bodies: [5] },
   { name: 'chunk data longer than its size', family: 'bare CR/LF', text: chunked('', `5\r\nhelloXX\r\n0\r\n\r\n`), refuseOnly: true, midBody: true },
@@ -81,15 +105,42 @@ export const SMUGGLING_CASES: SmugglingCase[] = [
   { name: 'chunk size 0x5', family: 'chunk size', text: chunked('', '0x5\r\nhello\r\n0\r\n\r\n'), refuseOnly: true },
   { name: 'chunk size with trailing spaces', family: 'chunk size', text: chunked('', '5  \r\nhello\r\n0\r\n\r\n'), bodies: [5] },
   { name: 'chunk extension of 32 KiB', family: 'chunk size', text: chunked('', `5;x=${'a'.repeat(32 * 1024)}\r\nhello\r\n0\r\n\r\n`), bodies: [5] },
-  { name: 'trailers carrying CL and TE', family: 'chunk size', text: chunked('', '5\r\nhello\r\n0\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n'), bodies: [5] },
+  {
+    name: 'trailers carrying CL and TE',
+    family: 'chunk size',
+    text: chunked('', '5\r\nhello\r\n0\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n'),
+    bodies: [5],
+  },
   // pipelining
   { name: 'two GETs pipelined', family: 'pipelining', text: `GET ${P}/ HTTP/1.1\r\n${H}\r\nGET ${P}/second HTTP/1.1\r\n${H}\r\n`, up: 2, bodies: [0, 0] },
-  { name: 'POST with CL, then GET', family: 'pipelining', text: `${post('Content-Length: 5\r\n', 'hello')}GET ${P}/second HTTP/1.1\r\n${H}\r\n`, up: 2, bodies: [5, 0] },
+  {
+    name: 'POST with CL, then GET',
+    family: 'pipelining',
+    text: `${post('Content-Length: 5\r\n', 'hello')}GET ${P}/second HTTP/1.1\r\n${H}\r\n`,
+    up: 2,
+    bodies: [5, 0],
+  },
   { name: 'chunked POST, then GET', family: 'pipelining', text: `${chunked('', HELLO)}GET ${P}/second HTTP/1.1\r\n${H}\r\n`, up: 2, bodies: [5, 0] },
   { name: 'GET whose CL body is a request', family: 'pipelining', text: `GET ${P}/ HTTP/1.1\r\n${H}Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}` },
   { name: 'HEAD whose CL body is a request', family: 'pipelining', text: `HEAD ${P}/ HTTP/1.1\r\n${H}Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}` },
-  { name: 'Connection: close, then a pipelined request', family: 'pipelining', text: `GET ${P}/ HTTP/1.1\r\n${H}Connection: close\r\n\r\n${SMUGGLED}`, bodies: [0] },
+  {
+    name: 'Connection: close, then a pipelined request',
+    family: 'pipelining',
+    text: `GET ${P}/ HTTP/1.1\r\n${H}Connection: close\r\n\r\n${SMUGGLED}`,
+    bodies: [0],
+  },
   { name: 'HTTP/1.0, then a pipelined request', family: 'pipelining', text: `GET ${P}/ HTTP/1.0\r\n${H}\r\n${SMUGGLED}`, bodies: [0] },
-  { name: 'Expect: 100-continue with a body, then GET', family: 'pipelining', text: `${post('Expect: 100-continue\r\nContent-Length: 5\r\n', 'hello')}GET ${P}/second HTTP/1.1\r\n${H}\r\n`, up: 2, bodies: [5, 0] },
-  { name: 'absolute-form target naming another host inside the connection', family: 'pipelining', text: `GET http://other.example.test/fz/{ID}/ HTTP/1.1\r\n${H}\r\n`, bodies: [0] },
+  {
+    name: 'Expect: 100-continue with a body, then GET',
+    family: 'pipelining',
+    text: `${post('Expect: 100-continue\r\nContent-Length: 5\r\n', 'hello')}GET ${P}/second HTTP/1.1\r\n${H}\r\n`,
+    up: 2,
+    bodies: [5, 0],
+  },
+  {
+    name: 'absolute-form target naming another host inside the connection',
+    family: 'pipelining',
+    text: `GET http://other.example.test/fz/{ID}/ HTTP/1.1\r\n${H}\r\n`,
+    bodies: [0],
+  },
 ];

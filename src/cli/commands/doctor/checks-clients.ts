@@ -22,7 +22,12 @@ export async function checkClient(ctx: Context, client: ClientSpec, env: Record<
   // For git the self-check path is not a repository: a 404 from keyway is the expected answer.
   const expected = ctx.target.selfCheck && client.name !== 'git' ? outcome.status === 200 : outcome.status >= 100;
   if (!expected) {
-    return { check: client.name, status: 'fail', detail: `${found.path}: ${url} answered ${outcome.status}, not keyway's self-check`, fix: 'is the program at the proxy address keyway?' };
+    return {
+      check: client.name,
+      status: 'fail',
+      detail: `${found.path}: ${url} answered ${outcome.status}, not keyway's self-check`,
+      fix: 'is the program at the proxy address keyway?',
+    };
   }
   if (!ctx.target.selfCheck) {
     const seen = await auditShows(ctx, started, seenAuditIds);
@@ -39,12 +44,14 @@ export async function checkClient(ctx: Context, client: ClientSpec, env: Record<
 }
 
 function fixFor(client: ClientSpec, error: string): string {
-  if (/certificate|SSL|TLS|self.signed|issuer|CERT_|verif/i.test(error)) return `${client.name} does not trust keyway's CA: ${client.trustVars} must point at keyway's CA or bundle (eval "$(keyway env)")`;
+  if (/certificate|SSL|TLS|self.signed|issuer|CERT_|verif/i.test(error))
+    return `${client.name} does not trust keyway's CA: ${client.trustVars} must point at keyway's CA or bundle (eval "$(keyway env)")`;
   if (/407/.test(error)) return 'the proxy wants agent credentials: run doctor with --agent ID';
   if (/ENOTFOUND|EAI_AGAIN|resolve host|getaddrinfo|Name or service not known|NameResolution/i.test(error)) {
     return `${client.name} did not use the proxy (it looked the name up itself): check HTTPS_PROXY/https_proxy${client.name === 'node' ? ' and NODE_USE_ENV_PROXY=1 (Node 24 or later)' : ''}`;
   }
-  if (/ECONNREFUSED|refused|Failed to connect|Unable to connect|ProxyError/i.test(error)) return 'it could not reach the proxy: check HTTPS_PROXY against the proxy address';
+  if (/ECONNREFUSED|refused|Failed to connect|Unable to connect|ProxyError/i.test(error))
+    return 'it could not reach the proxy: check HTTPS_PROXY against the proxy address';
   if (/timed out|timeout/i.test(error)) return 'raise --timeout, or check that the proxy is not stuck';
   return `run \`keyway run -- ${client.name} …\` by hand to see more`;
 }

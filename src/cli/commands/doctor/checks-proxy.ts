@@ -21,7 +21,12 @@ export async function checkProxy(ctx: Context): Promise<CheckResult> {
       socket.destroy();
     }
   } catch (err) {
-    return { check, status: 'fail', detail: `nothing answers at ${where} (${errCode(err)})`, fix: `start keyway (\`keyway start\`), or pass --proxy HOST:PORT if it listens elsewhere` };
+    return {
+      check,
+      status: 'fail',
+      detail: `nothing answers at ${where} (${errCode(err)})`,
+      fix: `start keyway (\`keyway start\`), or pass --proxy HOST:PORT if it listens elsewhere`,
+    };
   }
   return { check, status: 'ok', detail: `answers at ${where}` };
 }
@@ -32,7 +37,11 @@ export async function checkAdmin(ctx: Context): Promise<CheckResult> {
   if (given === undefined && !ctx.config.admin.enabled) return { check, status: 'skip', detail: 'admin.enabled is false' };
   const known = given === undefined ? adminAddress(ctx.config) : undefined;
   if (given === undefined && known === undefined) {
-    return { check, status: 'skip', detail: 'admin.listen has port 0 (chosen at start) and no running keyway announced it: pass --admin http://HOST:PORT to check it' };
+    return {
+      check,
+      status: 'skip',
+      detail: 'admin.listen has port 0 (chosen at start) and no running keyway announced it: pass --admin http://HOST:PORT to check it',
+    };
   }
   let base: URL;
   try {
@@ -46,11 +55,21 @@ export async function checkAdmin(ctx: Context): Promise<CheckResult> {
     const audit = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['audit'] : undefined;
     if (status === 200) return { check, status: 'ok', detail: `${url.href} answers 200` };
     if (status === 503 && audit === 'unavailable') {
-      return { check, status: 'fail', detail: `${url.href} answers 503: the audit log cannot be written, so keyway forwards nothing`, fix: 'check that logs/ is writable and the disk is not full' };
+      return {
+        check,
+        status: 'fail',
+        detail: `${url.href} answers 503: the audit log cannot be written, so keyway forwards nothing`,
+        fix: 'check that logs/ is writable and the disk is not full',
+      };
     }
     return { check, status: 'fail', detail: `${url.href} answers ${status}`, fix: 'is another program listening on the admin port?' };
   } catch (err) {
-    return { check, status: 'fail', detail: `nothing answers at ${url.href} (${errCode(err)})`, fix: 'start keyway, or pass --admin http://HOST:PORT if it listens elsewhere' };
+    return {
+      check,
+      status: 'fail',
+      detail: `nothing answers at ${url.href} (${errCode(err)})`,
+      fix: 'start keyway, or pass --admin http://HOST:PORT if it listens elsewhere',
+    };
   }
 }
 

@@ -18,9 +18,12 @@ export async function checkThroughProxy(ctx: Context, caPem: string, check: stri
   const { target } = ctx;
   const authority = `${isIP(target.host) === 6 ? `[${target.host}]` : target.host}:${target.port}`;
   const sockets: Array<Socket | TLSSocket> = [];
-  const timer = setTimeout(() => {
-    for (const s of sockets) s.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
-  }, Math.min(ctx.timeoutMs, 10_000));
+  const timer = setTimeout(
+    () => {
+      for (const s of sockets) s.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+    },
+    Math.min(ctx.timeoutMs, 10_000),
+  );
   try {
     // 1. CONNECT.
     const headers: Record<string, string> = { host: authority };
@@ -34,7 +37,12 @@ export async function checkThroughProxy(ctx: Context, caPem: string, check: stri
       const code = res.headers['x-keyway-error'];
       socket.destroy();
       if (res.statusCode === 407) {
-        return { check, status: 'fail', detail: `the proxy asked for agent credentials (407)`, fix: 'run doctor with --agent ID (its key in KEYWAY_AGENT_KEY, or in the config)' };
+        return {
+          check,
+          status: 'fail',
+          detail: `the proxy asked for agent credentials (407)`,
+          fix: 'run doctor with --agent ID (its key in KEYWAY_AGENT_KEY, or in the config)',
+        };
       }
       return {
         check,
@@ -63,13 +71,21 @@ export async function checkThroughProxy(ctx: Context, caPem: string, check: stri
     // 3. The test request.
     const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = http.request(
-        { host: target.host, port: target.port, path: `${target.url.pathname}${target.url.search}`, method: 'GET', createConnection: () => tlsSocket, headers: { host: target.url.host, connection: 'close' } },
+        {
+          host: target.host,
+          port: target.port,
+          path: `${target.url.pathname}${target.url.search}`,
+          method: 'GET',
+          createConnection: () => tlsSocket,
+          headers: { host: target.url.host, connection: 'close' },
+        },
         (r) => void readBody(r, MAX_OUTPUT).then((text) => resolve({ status: r.statusCode ?? 0, text }), reject),
       );
       req.on('error', reject);
       req.end();
     });
-    if (!target.selfCheck) return { check, status: 'ok', detail: `with a certificate from keyway's CA; GET ${target.url.pathname} answered ${response.status}` };
+    if (!target.selfCheck)
+      return { check, status: 'ok', detail: `with a certificate from keyway's CA; GET ${target.url.pathname} answered ${response.status}` };
     let body: Record<string, unknown> | undefined;
     try {
       body = JSON.parse(response.text) as Record<string, unknown>;
@@ -77,12 +93,22 @@ export async function checkThroughProxy(ctx: Context, caPem: string, check: stri
       body = undefined;
     }
     if (response.status !== 200 || body?.['ok'] !== true || body['service'] !== 'keyway') {
-      return { check, status: 'fail', detail: `GET https://${SELF_CHECK_HOST}${SELF_CHECK_PATH} answered ${response.status}, not keyway's self-check`, fix: `this keyway does not answer ${SELF_CHECK_HOST} itself; pass --url https://HOST/ for a host one of your grants covers` };
+      return {
+        check,
+        status: 'fail',
+        detail: `GET https://${SELF_CHECK_HOST}${SELF_CHECK_PATH} answered ${response.status}, not keyway's self-check`,
+        fix: `this keyway does not answer ${SELF_CHECK_HOST} itself; pass --url https://HOST/ for a host one of your grants covers`,
+      };
     }
     const agent = typeof body['agent'] === 'string' ? `, as agent ${body['agent']}` : '';
     return { check, status: 'ok', detail: `with a certificate from keyway's CA${agent}` };
   } catch (err) {
-    return { check, status: 'fail', detail: `the check through ${formatListen(ctx.proxy)} failed (${errCode(err)})`, fix: 'is the program at the proxy address keyway?' };
+    return {
+      check,
+      status: 'fail',
+      detail: `the check through ${formatListen(ctx.proxy)} failed (${errCode(err)})`,
+      fix: 'is the program at the proxy address keyway?',
+    };
   } finally {
     clearTimeout(timer);
     for (const s of sockets) s.destroy();

@@ -38,7 +38,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   if (blocked !== undefined || ca.pem === undefined) {
     add({ check: throughName, status: 'skip', detail: blocked ?? 'needs certs/ca.pem' });
   } else {
-    blocked = add(await checkThroughProxy(ctx, ca.pem, throughName)).status === 'ok' ? undefined : 'keyway\'s own check through the proxy failed';
+    blocked = add(await checkThroughProxy(ctx, ca.pem, throughName)).status === 'ok' ? undefined : "keyway's own check through the proxy failed";
   }
 
   let env: Record<string, string> | undefined;

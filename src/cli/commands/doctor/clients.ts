@@ -42,7 +42,10 @@ const statusFromStdout = (r: ProcessResult): { status: number } | { error: strin
 
 /** The line of a client's stderr that says what went wrong (curl explains at length after it). */
 function errorLine(r: ProcessResult): string {
-  const lines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = r.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const marked = lines.find((l) => /^(curl: \(\d+\)|fatal:|error:)/i.test(l));
   return marked ?? lines.at(-1) ?? (r.timedOut ? 'timed out' : `exit code ${r.code}`);
 }

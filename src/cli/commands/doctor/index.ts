@@ -119,7 +119,7 @@ function targetFromArgs(text: string | undefined): Target {
   } catch {
     throw usageError(`--url: expected https://HOST/PATH, got "${text}"`);
   }
-  if (url.protocol !== 'https:') throw usageError('--url: expected an https:// URL (doctor checks that clients trust keyway\'s CA)');
+  if (url.protocol !== 'https:') throw usageError("--url: expected an https:// URL (doctor checks that clients trust keyway's CA)");
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return { url, host, port: url.port === '' ? 443 : Number(url.port), selfCheck: false };
 }
