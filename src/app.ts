@@ -15,6 +15,8 @@ import { createResolver, guardResolver, type Resolver } from './proxy/resolve.ts
 import { EgressPolicy } from './policy/egress.ts';
 import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
 import { CountingAudit } from './counting-audit.ts';
+import { KeywayMetrics } from './metrics/index.ts';
+import { readinessOf } from './admin/readiness.ts';
 import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
@@ -105,12 +107,14 @@ async function startParts(
   startedAt: string,
 ): Promise<RunningKeyway> {
   const { config, paths, store } = services;
+  const metrics = new KeywayMetrics();
   const auditWriter = await AuditWriter.open({
     path: paths.audit,
     headPath: paths.auditHead,
     headKey: services.auditHeadKey,
     maxBytes: config.audit.max_bytes,
     keep: config.audit.keep,
+    onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
   });
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);
@@ -149,7 +153,15 @@ async function startParts(
   );
 
   // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
-  const tokens = tokenManagerFor(config, { store, lockDir: paths.locksDir, env, dispatcher: tokenEndpoints.dispatcher, logger, now: options.tokenClock });
+  const tokens = tokenManagerFor(config, {
+    store,
+    lockDir: paths.locksDir,
+    env,
+    dispatcher: tokenEndpoints.dispatcher,
+    logger,
+    now: options.tokenClock,
+    observer: metrics,
+  });
   const usage = new UsageRecorder(services);
   opened.push(() => usage.stop());
   // The proxy never connects to its own listeners (a loop); filled in once they listen.
@@ -160,6 +172,7 @@ async function startParts(
     tables: () => tables,
     credentials: new CredentialSource(tokens),
     audit,
+    metrics,
     tlsContext: (host) => contexts.get(host),
     upstream,
     resolve,
@@ -183,13 +196,19 @@ async function startParts(
   await listenOn(proxy.listener, listen, 'proxy.listen', paths.runningProxy);
   const proxyAddress = proxy.listener.address() as AddressInfo;
   ownPorts.add(proxyAddress.port);
+  metrics.watch({
+    openConnections: () => proxy.connectionCount(),
+    certificates: () => contexts.stats,
+    audit: () => ({ queued: auditWriter.pendingLines, dropped: auditWriter.droppedLines }),
+  });
 
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
     const adminListen = options.adminListen ?? config.admin.listen;
     try {
       const activity = () => ({ pid: process.pid, started_at: startedAt, requests: audit.requests, refused: audit.refused });
-      admin = await startAdminServer({ services, listen: adminListen, agents: () => tables.agents, audit, activity });
+      const readiness = () => readinessOf({ ca, store, audit });
+      admin = await startAdminServer({ services, listen: adminListen, agents: () => tables.agents, audit, activity, readiness, metrics });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }

@@ -9,6 +9,7 @@ import type { AgentTable } from '../credentials/agents.ts';
 import type { Services } from '../services.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { adminHostGuard } from './host-guard.ts';
+import { readinessAnswer, sendMetrics, type MetricsText, type Readiness } from './operate-routes.ts';
 import { loadOrCreateAdminToken } from './token.ts';
 
 export interface AdminServer {
@@ -25,6 +26,10 @@ interface AdminOptions {
   audit: AuditSink;
   /** What `keyway status` shows beyond the tables: counted by the composition root. */
   activity: () => ProxyActivity;
+  /** For /readyz: checked on every call. */
+  readiness: () => Readiness;
+  /** For /metrics. */
+  metrics: MetricsText;
 }
 
 /** Live numbers only the running process knows. Nothing in it is secret. */
@@ -38,8 +43,9 @@ export interface ProxyActivity {
 }
 
 /**
- * The admin API: `/healthz` (open, for health checks and `keyway doctor`) and read-only JSON under
- * `/api/` that needs `Authorization: Bearer <data/admin.token>`. It never returns a secret.
+ * The admin API: `/healthz` and `/readyz` (open, for health checks and `keyway doctor`), then, with
+ * `Authorization: Bearer <data/admin.token>`, `/metrics` and read-only JSON under `/api/`. It never
+ * returns a secret.
  */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
@@ -85,11 +91,16 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   if (path === '/healthz') {
     return send(res, options.audit.healthy ? 200 : 503, { ok: options.audit.healthy, audit: options.audit.healthy ? 'ok' : 'unavailable' });
   }
+  if (path === '/readyz') {
+    const { status, body } = readinessAnswer(options.readiness());
+    return send(res, status, body);
+  }
   const offered = offeredToken(req);
   // An empty offer never passes, even if the token were somehow empty too.
   if (!timingSafeEqual(sha256(offered), tokenHash) || offered.length === 0) {
     return send(res, 401, { error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>' } });
   }
+  if (req.method === 'GET' && path === '/metrics') return sendMetrics(res, options.metrics);
   if (req.method === 'GET' && path === '/api/status') return send(res, 200, statusOf(options));
   if (req.method === 'GET' && path === '/api/grants') return send(res, 200, { grants: listGrants(options.services) });
   if (req.method === 'GET' && path === '/api/agents') {
