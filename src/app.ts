@@ -190,6 +190,7 @@ async function startParts(
   const listen = options.listen ?? config.proxy.listen;
   await listenOn(proxy.listener, listen, 'proxy.listen', paths.runningProxy);
   const proxyAddress = proxy.listener.address() as AddressInfo;
+  live.onApply((next) => proxy.retime(next.proxy.timeouts));
   ownPorts.add(proxyAddress.port);
 
   let admin: AdminServer | undefined;

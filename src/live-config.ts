@@ -18,20 +18,9 @@ import type { Services } from './services.ts';
 /**
  * Keys whose value the running process took once, at start (listeners, the audit writer, the
  * upstream and token-endpoint clients, the token manager's clock settings): a reload records the
- * change and says a restart applies it. Every other key applies to the next request.
+ * change and says a restart applies it. Every other key applies to the next request or connection.
  */
-export const RESTART_KEYS = [
-  'proxy.listen',
-  'proxy.upstream_ca',
-  'proxy.timeouts.headers',
-  'proxy.timeouts.idle',
-  'proxy.timeouts.body_stall',
-  'proxy.timeouts.upstream',
-  'proxy.upstream_timeout',
-  'admin',
-  'audit',
-  'oauth',
-] as const;
+export const RESTART_KEYS = ['proxy.listen', 'proxy.upstream_ca', 'proxy.timeouts.upstream', 'proxy.upstream_timeout', 'admin', 'audit', 'oauth'] as const;
 
 /** Who asked for a reload, as its audit line records it. */
 export interface ReloadOrigin {
@@ -81,6 +70,7 @@ export class LiveConfig {
   #built: Built;
   // One reload at a time: two at once would both diff against the same old config.
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #appliers: Array<(config: Config) => void> = [];
 
   constructor(options: LiveConfigOptions) {
     this.#o = options;
@@ -103,6 +93,11 @@ export class LiveConfig {
   readonly resolve: Resolver = (host) => this.#built.resolve(host);
   /** proxy.hosts, then the system resolver, unchecked: token endpoints, which only the user configures. */
   readonly lookupHost: Resolver = (host) => this.#built.lookupHost(host);
+
+  /** Runs after each reload that is taken, for parts that hold a setting themselves (the servers' timeouts). */
+  onApply(apply: (config: Config) => void): void {
+    this.#appliers.push(apply);
+  }
 
   /** After a store change (a CLI write): grants and agents again, from the config in force. Throws to keep the old. */
   rebuildTables(): void {
@@ -127,6 +122,7 @@ export class LiveConfig {
       const changed = changedKeys(this.#built.config, config);
       this.#built = built;
       this.#o.services.config = config;
+      for (const apply of this.#appliers) apply(config);
       outcome = { reloaded: true, changed, needs_restart: changed.filter(needsRestart) };
       this.#o.logger.info({ via: origin.client, changed, needs_restart: outcome.needs_restart }, 'config reloaded');
     } catch (err) {

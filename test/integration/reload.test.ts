@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { connect as netConnect } from 'node:net';
+import { connect as netConnectTo, type connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +206,26 @@ describe('live reload of a running proxy', () => {
     const back = await runCli(['reload', '--home', home], env);
     reloads++;
     expect(back.stdout).toContain('changed proxy.listen, proxy.timeouts.first_byte; a restart applies proxy.listen');
+  });
+
+  it('applies server-side timeouts to the next connection: a request head slower than the new proxy.timeouts.headers is cut', async () => {
+    writeConfig(KEY_ON_OTHER, { timeouts: { headers: '1s' } });
+    const ok = await postReload();
+    reloads++;
+    expect(await ok.json()).toEqual({ reloaded: true, changed: ['proxy.timeouts.headers'], needs_restart: [] });
+    // Half a request head, never finished: with the start's 30s it would stay open far past 6 s.
+    const socket = netConnectTo(proxy.port);
+    await once(socket, 'connect');
+    const startedAt = Date.now();
+    socket.write(`GET http://other.example.test:${upstream.port}/ HTTP/1.1\r\nHost: other.example.test\r\n`);
+    socket.resume();
+    const closed = await Promise.race([once(socket, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 6_000))]);
+    socket.destroy();
+    expect(closed).toBe(true);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(900);
+    writeConfig(KEY_ON_OTHER);
+    expect((await postReload()).status).toBe(200);
+    reloads++;
   });
 
   it('a slow request, an intercepted WebSocket and a blind tunnel already open survive a reload that removes their grant and tunnel', async () => {
