@@ -21,6 +21,7 @@ import { waitFor } from '../helpers/wait.ts';
 // with its reason and the old one keeps serving; requests, tunnels and WebSockets already open are
 // not dropped; every reload, taken or refused, is an audit line with decision admin.
 
+const BOT_KEY = 'kw-bot-key-5d1e8a';
 const BEARER_ON_API = { github: { type: 'bearer', domains: ['api.example.test'], secret: 'env:GITHUB_TOKEN' } };
 const KEY_ON_OTHER = {
   github: { type: 'api_key', domains: ['other.example.test'], inject: { header: 'x-api-key', format: 'key={secret}' }, secret: 'env:GITHUB_TOKEN' },
@@ -58,7 +59,7 @@ describe('live reload of a running proxy', () => {
     home = makeHome();
     mkdirSync(join(home, 'config'), { recursive: true });
     writeConfig(BEARER_ON_API);
-    env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), GITHUB_TOKEN: CANARY });
+    env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), GITHUB_TOKEN: CANARY, BOT_KEY });
     proxy = await startChildProxy({ home, env });
     adminPort = (JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } }).admin.port;
     adminToken = readFileSync(join(home, 'data', 'admin.token'), 'utf8').trim();
@@ -162,7 +163,47 @@ describe('live reload of a running proxy', () => {
     expect(adminLines().at(-1)).toMatchObject({ client: '127.0.0.1', method: 'POST', path: '/api/reload', status: 200, port: adminPort });
   });
 
+  it('agents, their rules and proxy.hosts apply to the next request', async () => {
+    // A new name in proxy.hosts (unresolvable before: .test is not in DNS), a grant on it, and an agent with a deny rule: all in one reload.
+    writeConfig(
+      { github: { ...KEY_ON_OTHER.github, domains: ['other.example.test', 'slow.example.test'] } },
+      { hosts: { 'other.example.test': '127.0.0.1', 'slow.example.test': '127.0.0.1' } },
+    );
+    writeFileSync(
+      join(home, 'config', 'keyway.yaml'),
+      `${readFileSync(join(home, 'config', 'keyway.yaml'), 'utf8')}agents:\n  bot:\n    key: env:BOT_KEY\n    rules: [{ grant: github, deny: true, paths: ["/admin/**"] }]\n`,
+    );
+    const ok = await postReload();
+    reloads++;
+    expect(await ok.json()).toEqual({ reloaded: true, changed: ['agents.bot', 'grants.github', 'proxy.hosts'], needs_restart: [] });
+    const through = (auth: string, host: string, path: string) =>
+      runProcess(
+        'curl',
+        ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{http_connect}', `https://${host}:${upstream.port}${path}`],
+        cleanEnv({ HTTPS_PROXY: `http://${auth}127.0.0.1:${proxy.port}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }),
+      ).then((r) => r.stdout);
+    // With an agent configured, a request without its key is refused.
+    expect(await through('', 'other.example.test', '/echo')).toBe('000 407');
+    expect(await through(`bot:${BOT_KEY}@`, 'slow.example.test', '/echo?tag=slow-host')).toBe('200 200');
+    expect(seenWithTag(upstream, 'slow-host').headers['x-api-key']).toBe(`key=${CANARY}`);
+    expect(await through(`bot:${BOT_KEY}@`, 'other.example.test', '/admin/users')).toBe('403 200');
+
+    writeConfig(KEY_ON_OTHER);
+    expect((await postReload()).status).toBe(200);
+    reloads++;
+    await expectKeyOnOther();
+  });
+
   it('a broken config is refused by each way with the key path, and the running config keeps serving', async () => {
+    // A secret pasted into the config instead of a reference: refused, and never quoted back.
+    writeConfig({ github: { ...KEY_ON_OTHER.github, secret: CANARY } });
+    const pasted = await runCli(['reload', '--json', '--home', home], env);
+    reloads++;
+    expect(pasted.code).toBe(1);
+    expect(JSON.parse(pasted.stdout)).toMatchObject({ reloaded: false, error: { code: 'config_invalid' } });
+    expect(pasted.stderr).toContain('grants.github.secret: expected a reference, env:NAME or file:PATH (never the secret itself)');
+    expect(findLeak(pasted.stdout + pasted.stderr, CANARY)).toBeUndefined();
+
     writeConfig({ github: { ...KEY_ON_OTHER.github, domains: [] } });
     const cli = await runCli(['reload', '--home', home], env);
     reloads++;
@@ -286,6 +327,7 @@ describe('live reload of a running proxy', () => {
     for (const text of outputs) {
       expect(findLeak(text, CANARY)).toBeUndefined();
       expect(text).not.toContain(adminToken);
+      expect(text).not.toContain(BOT_KEY);
     }
     // The reloads were logged too.
     expect(proxy.stdout()).toContain('config reloaded');
