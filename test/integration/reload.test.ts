@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect as netConnectTo, type connect as netConnect } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { connect as netConnectTo, type AddressInfo, type connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +38,7 @@ describe('live reload of a running proxy', () => {
   /** Reloads asked for so far (each must leave exactly one admin audit line). */
   let reloads = 0;
 
-  const writeConfig = (grants: object, proxyExtra: object = {}) =>
+  const writeConfig = (grants: object, proxyExtra: object = {}, extra: object = {}) =>
     writeFileSync(
       join(home, 'config', 'keyway.yaml'),
       stringify({
@@ -51,6 +52,7 @@ describe('live reload of a running proxy', () => {
           ...proxyExtra,
         },
         grants,
+        ...extra,
       }),
     );
 
@@ -309,6 +311,46 @@ describe('live reload of a running proxy', () => {
     tunnel.destroy();
   });
 
+  it("a provider's token endpoint changed by a reload is the one the next token comes from", async () => {
+    // Two token endpoints that tag their tokens; each token is already due (expires_in below
+    // oauth.refresh_skew), so every request fetches a new one from the provider in force.
+    const endpoints = await Promise.all(['first', 'second'].map((name) => startTokenEndpoint(name)));
+    try {
+      const providers = (url: string) => ({ providers: { tok: { token_url: url } } });
+      const hosts = { 'other.example.test': '127.0.0.1', 'slow.example.test': '127.0.0.1' };
+      writeConfig(KEY_ON_OTHER, { hosts }, providers(endpoints[0]!.url));
+      expect((await postReload()).status).toBe(200);
+      reloads++;
+      const add = await runCli(
+        ['grants', 'add', 'machine', '--type', 'client_credentials', '--domains', 'slow.example.test', '--provider', 'tok', '--home', home],
+        env,
+      );
+      expect(add.code, add.stderr).toBe(0);
+      const set = await runCli(['secrets', 'set', 'machine', '--stdin', '--home', home], env, JSON.stringify({ clientId: 'c', clientSecret: 's' }));
+      expect(set.code, set.stderr).toBe(0);
+      const viaMachine = async () => {
+        const r = await request('slow.example.test');
+        return r.status === '200' ? String(r.seen().authorization) : `refused ${r.status} ${r.connect}`;
+      };
+      // The store change reaches the proxy within a second (its watch), bounded here.
+      let first = '';
+      for (let i = 0; i < 20 && !first.startsWith('Bearer first-'); i++) {
+        first = await viaMachine();
+        if (!first.startsWith('Bearer first-')) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(first).toMatch(/^Bearer first-/);
+
+      writeConfig(KEY_ON_OTHER, { hosts }, providers(endpoints[1]!.url));
+      const ok = await postReload();
+      reloads++;
+      expect(await ok.json()).toEqual({ reloaded: true, changed: ['providers.tok'], needs_restart: [] });
+      expect(await viaMachine()).toMatch(/^Bearer second-/);
+      expect(endpoints[1]!.calls()).toBeGreaterThanOrEqual(1);
+    } finally {
+      await Promise.all(endpoints.map((e) => e.close()));
+    }
+  });
+
   it('audits every reload (taken or refused) with decision admin, keeps the chain valid, and leaks nothing', async () => {
     const lines = adminLines();
     expect(lines).toHaveLength(reloads);
@@ -374,4 +416,28 @@ async function openWebSocket(proxyPort: number, authority: string, keywayCa: str
   socket.on('message', (data: Buffer) => queue.push(data.toString()));
   await Promise.race([once(socket, 'open'), new Promise((_, reject) => setTimeout(() => reject(new Error('no WebSocket open in 5 s')), 5_000))]);
   return { socket, next: () => waitFor(() => queue.shift(), 'a WebSocket message') };
+}
+
+/** A loopback OAuth token endpoint whose tokens say which endpoint issued them, due at once. */
+async function startTokenEndpoint(name: string): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> {
+  let calls = 0;
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      calls++;
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: `${name}-${randomBytes(6).toString('hex')}`, token_type: 'Bearer', expires_in: 1 }));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
+    calls: () => calls,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
