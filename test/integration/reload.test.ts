@@ -441,3 +441,60 @@ async function startTokenEndpoint(name: string): Promise<{ url: string; calls: (
     },
   };
 }
+
+describe('keyway reload with the admin API off', () => {
+  let home: string;
+  let env: Record<string, string>;
+  let proxy: ChildProxy;
+  let upstream: TestUpstream;
+
+  const writeConfig = (domain: string) =>
+    writeFileSync(
+      join(home, 'config', 'keyway.yaml'),
+      stringify({
+        admin: { enabled: false },
+        proxy: {
+          upstream_ca: [TLS_FIXTURES.caPath],
+          allow_networks: ['127.0.0.0/8'],
+          hosts: { 'api.example.test': '127.0.0.1', 'other.example.test': '127.0.0.1' },
+          unmatched: 'deny',
+        },
+        grants: { github: { type: 'bearer', domains: [domain], secret: 'env:GITHUB_TOKEN' } },
+      }),
+    );
+  const status = async (host: string) =>
+    (
+      await runProcess(
+        'curl',
+        ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{http_connect}', `https://${host}:${upstream.port}/echo`],
+        cleanEnv({ HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }),
+      )
+    ).stdout;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    home = makeHome();
+    mkdirSync(join(home, 'config'), { recursive: true });
+    writeConfig('api.example.test');
+    env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), GITHUB_TOKEN: CANARY });
+    proxy = await startChildProxy({ home, env });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  it('sends SIGHUP to the confirmed keyway process, which reloads; the audit line says so', async () => {
+    expect(await status('other.example.test')).toBe('000 403');
+    writeConfig('other.example.test');
+    const result = await runCli(['reload', '--home', home], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe(
+      `sent SIGHUP to keyway (pid ${proxy.child.pid}); its log and \`keyway audit query --decision admin\` say whether the config was taken`,
+    );
+    const audit = join(home, 'logs', 'audit.jsonl');
+    await waitFor(() => (existsSync(audit) && readFileSync(audit, 'utf8').includes('"decision":"admin"') ? true : undefined), 'the reload audit line', 15_000);
+    expect(await status('other.example.test')).toBe('200 200');
+    expect(proxy.child.exitCode).toBeNull();
+  });
+});
