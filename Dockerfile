@@ -1,7 +1,8 @@
 # keyway as a sidecar: agents in other containers set HTTPS_PROXY=http://AGENT:KEY@keyway:8787.
-# Build:  docker build -t keyway .
-# Its home is /app (KEYWAY_HOME), not ~/.keyway: the volumes below hold certs, data and logs.
-# Run:    docker run -p 8787:8787 -v keyway-certs:/app/certs -v keyway-data:/app/data -v keyway-logs:/app/logs keyway
+# Build (from the checkout):  docker build -t keyway-proxy .
+# Its home is /app (KEYWAY_HOME), not ~/.keyway: volumes hold certs (with the CA key: keyway only),
+# data, logs, and ca-public (ca.pem + bundle.pem, for agents). deploy/ has compose and Kubernetes files.
+# Run:    docker run -p 8787:8787 -v keyway-certs:/app/certs -v keyway-data:/app/data -v keyway-logs:/app/logs keyway-proxy
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
@@ -10,18 +11,23 @@ COPY src ./src
 RUN npm ci --ignore-scripts --no-audit --no-fund && npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM node:24-slim
-ENV NODE_ENV=production KEYWAY_HOME=/app
+ENV NODE_ENV=production KEYWAY_HOME=/app KEYWAY_PUBLIC_CA_DIR=/app/ca-public
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config/keyway.example.yaml ./config/keyway.example.yaml
-RUN mkdir -p certs data logs && chown -R node:node /app
+COPY deploy/docker-entrypoint.sh ./docker-entrypoint.sh
+# The folders exist in the image, owned by node, so named volumes mounted there start out writable.
+RUN mkdir -p certs data logs ca-public && chown -R node:node /app
 USER node
-VOLUME ["/app/certs", "/app/data", "/app/logs"]
+VOLUME ["/app/certs", "/app/data", "/app/logs", "/app/ca-public"]
 EXPOSE 8787 8788
 # Inside a container keyway must listen on all interfaces. Clients from other containers are not
 # loopback, so configure at least one agent (config/keyway.yaml or `keyway agents add`).
 # keyway start re-executes itself under its runtime settings (heap limits, allocator variables: see
-# src/cli/proxy-runtime.ts), so the command is the plain one.
-CMD ["node", "dist/cli/main.js", "start", "--listen", "0.0.0.0:8787", "--admin-listen", "0.0.0.0:8788"]
+# src/cli/proxy-runtime.ts), so the command is the plain one. The entrypoint runs `keyway init` and
+# publishes the public CA first (deploy/docker-entrypoint.sh); other commands pass straight through:
+# docker run --rm -v keyway-data:/app/data keyway-proxy agents list
+ENTRYPOINT ["/bin/sh", "/app/docker-entrypoint.sh"]
+CMD ["start", "--listen", "0.0.0.0:8787", "--admin-listen", "0.0.0.0:8788"]

@@ -2,13 +2,29 @@
 // Expect header and upgrade requests that are not WebSocket handshakes. Both listeners (plain and
 // inside a CONNECT) route these requests through here. Found by the fuzz suite (issue 8).
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ProxyError } from '../errors/index.ts';
 import { AuditDraft } from './audit-event.ts';
 import type { ExchangeContext } from './exchange.ts';
 import { sendError } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import type { AnswersOwed } from './websocket.ts';
+
+/**
+ * Hands every request on `server` to `handle`, with its answer owed in turn: plain ones ('request')
+ * and those sent with `Expect: 100-continue` ('checkContinue'), whose 100 waits its turn too.
+ */
+export function serveRequests(server: Server, owed: AnswersOwed, handle: (req: IncomingMessage, res: ServerResponse) => void): void {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    handle(req, res);
+  });
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    owed.add(req.socket, req, res);
+    continueInTurn(owed, req, res);
+    handle(req, res);
+  });
+}
 
 /**
  * `Expect: 100-continue` (Node's 'checkContinue'). Node's own handling writes the 100 at once,
@@ -18,7 +34,7 @@ import type { AnswersOwed } from './websocket.ts';
  * answers ahead, and is skipped when the final answer has started by then (the client sends its
  * body after its own wait; Node then closes the connection after the answer, as it should).
  */
-export function continueInTurn(owed: AnswersOwed, req: IncomingMessage, res: ServerResponse): void {
+function continueInTurn(owed: AnswersOwed, req: IncomingMessage, res: ServerResponse): void {
   const socket = req.socket; // req.socket is null once the exchange is over
   void owed.settledBefore(socket, res).then(() => {
     if (!res.headersSent && !res.writableEnded && !socket.destroyed) res.writeContinue();

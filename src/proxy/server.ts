@@ -21,7 +21,7 @@ import { secretNeedles } from './leak-guard.ts';
 import { ClientConnections } from './connections.ts';
 import { answerRefused, answerRefusedUpgrade, auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
-import { continueInTurn, refuseChunkedUpgrade, refuseExpectation } from './parser-quirks.ts';
+import { refuseChunkedUpgrade, refuseExpectation, serveRequests } from './parser-quirks.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
@@ -66,15 +66,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
     else if (ctx) void handleExchange(runtime, req, res, ctx, req.url ?? '/');
     else sendError(res, new ProxyError('internal_error', 'lost connection context'));
   };
-  inner.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, req, res);
-    innerRequest(req, res);
-  });
-  inner.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, req, res);
-    continueInTurn(owed, req, res);
-    innerRequest(req, res);
-  });
+  serveRequests(inner, owed, innerRequest);
   inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const ctx = contexts.get(req.socket);
     if (ctx?.refused) {
@@ -98,15 +90,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const plainRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (!refuseChunkedUpgrade(runtime, req, res, undefined)) void handlePlainRequest(runtime, req, res);
   };
-  listener.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, req, res);
-    plainRequest(req, res);
-  });
-  listener.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    owed.add(req.socket, req, res);
-    continueInTurn(owed, req, res);
-    plainRequest(req, res);
-  });
+  serveRequests(listener, owed, plainRequest);
   listener.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     owed.add(req.socket, req, res);
     refuseExpectation(runtime, req, res, undefined);

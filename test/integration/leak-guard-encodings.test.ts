@@ -128,12 +128,15 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
     const before = proxy.auditLines().length;
     const res = await request(url(path), { dispatcher, method, headers, signal: AbortSignal.timeout(20_000) });
     const body = Buffer.from(await res.body.arrayBuffer());
+    // This request's line: its path (the audit keeps no query), not just the next line on the
+    // grant, which may be an earlier request's written late on a busy machine.
+    const auditPath = path.split('?')[0];
     const line = await waitFor(
       () =>
         proxy
           .auditLines()
           .slice(before)
-          .find((l) => l['grant'] === 'api'),
+          .findLast((l) => l['grant'] === 'api' && l['path'] === auditPath),
       `the audit line for ${path}`,
     );
     return { status: res.statusCode, headers: res.headers, body, text: body.toString('utf8'), line };

@@ -15,6 +15,7 @@ import { freePort } from '../helpers/ports.ts';
 import { openConnect, openTunnel } from '../helpers/raw-http.ts';
 import { openSlow } from '../helpers/slow-client.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // keyway start and stop as a user runs them, in a child process: start is all or nothing (a port
 // in use closes what was opened and says so in one line), and SIGTERM drains and exits 0.
@@ -133,6 +134,8 @@ describe('SIGTERM drains and exits', () => {
     return { home, keyway: await startChildProxy({ home, env: newEnv() }) };
   };
   const exitOf = (keyway: ChildProxy) => once(keyway.child, 'exit').then(([code]) => code as number | null);
+  /** Resolves once the upstream has the request sent after it had seen `before` (a fixed sleep was too short under load). */
+  const withUpstream = (before: number) => waitFor(() => (upstream.seen.length > before ? true : undefined), 'the request to reach the upstream');
   const client = (keyway: ChildProxy, home: string) =>
     new ProxyAgent({ uri: `http://127.0.0.1:${keyway.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
 
@@ -169,8 +172,9 @@ describe('SIGTERM drains and exits', () => {
     const { home, keyway } = await start();
     const dispatcher = client(keyway, home);
     try {
+      const before = upstream.seen.length;
       const pending = request(`https://api.example.test:${upstream.port}/slow?ms=1500`, { dispatcher });
-      await new Promise((r) => setTimeout(r, 300)); // the request is with the upstream now
+      await withUpstream(before); // the request is with the upstream now
       const exited = exitOf(keyway);
       keyway.child.kill('SIGTERM');
       const res = await pending;
@@ -186,11 +190,12 @@ describe('SIGTERM drains and exits', () => {
     const { home, keyway } = await start({ drain_timeout: '1s' });
     const dispatcher = client(keyway, home);
     try {
+      const before = upstream.seen.length;
       const pending = request(`https://api.example.test:${upstream.port}/slow?ms=30000`, { dispatcher }).then(
         (r) => r.statusCode,
         (err: Error) => err.name,
       );
-      await new Promise((r) => setTimeout(r, 300));
+      await withUpstream(before);
       const started = Date.now();
       const exited = exitOf(keyway);
       keyway.child.kill('SIGTERM');
@@ -208,11 +213,13 @@ describe('SIGTERM drains and exits', () => {
     const { home, keyway } = await start({ drain_timeout: '30s' });
     const dispatcher = client(keyway, home);
     try {
+      const before = upstream.seen.length;
       const pending = request(`https://api.example.test:${upstream.port}/slow?ms=30000`, { dispatcher }).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 300));
+      await withUpstream(before);
       const exited = exitOf(keyway);
       keyway.child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300));
+      // The second signal once keyway is draining, not before it has read the first.
+      await waitFor(() => (keyway.stderr().includes('stopping') ? true : undefined), 'keyway to start draining');
       const started = Date.now();
       keyway.child.kill('SIGTERM');
       expect(await exited).toBe(143);

@@ -133,9 +133,10 @@ export class PendingSaves {
       return 'failed';
     }
     this.#entries.delete(grantId);
-    await entry.release();
+    // Said before the lock is released: whoever sees the state gone can already read why.
     if (outcome === 'saved') this.#o.logger?.info({ grant: grantId, failures: entry.failures }, 'refreshed token saved after a failed write');
     else this.#o.logger?.warn({ grant: grantId }, 'refreshed token dropped: the store now holds a newer secret or status for this grant');
+    await entry.release();
     return outcome;
   }
 
