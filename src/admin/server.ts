@@ -25,6 +25,8 @@ interface AdminOptions {
   audit: AuditSink;
   /** What `keyway status` shows beyond the tables: counted by the composition root. */
   activity: () => ProxyActivity;
+  /** POST /api/reload: re-reads the config file, as SIGHUP does (app.ts audits it); `client` is the caller's address. */
+  reload: (client: string) => Promise<{ reloaded: boolean }>;
 }
 
 /** Live numbers only the running process knows. Nothing in it is secret. */
@@ -38,8 +40,9 @@ export interface ProxyActivity {
 }
 
 /**
- * The admin API: `/healthz` (open, for health checks and `keyway doctor`) and read-only JSON under
- * `/api/` that needs `Authorization: Bearer <data/admin.token>`. It never returns a secret.
+ * The admin API: `/healthz` (open, for health checks and `keyway doctor`) and JSON under `/api/`
+ * (read-only, and POST /api/reload) that needs `Authorization: Bearer <data/admin.token>`. It
+ * never returns a secret.
  */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
@@ -91,6 +94,11 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
     return send(res, 401, { error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>' } });
   }
   if (req.method === 'GET' && path === '/api/status') return send(res, 200, statusOf(options));
+  if (req.method === 'POST' && path === '/api/reload') {
+    // 422: the request was fine, the config file it points at is not (the running config stays).
+    const outcome = await options.reload(req.socket.remoteAddress ?? 'unknown');
+    return send(res, outcome.reloaded ? 200 : 422, outcome);
+  }
   if (req.method === 'GET' && path === '/api/grants') return send(res, 200, { grants: listGrants(options.services) });
   if (req.method === 'GET' && path === '/api/agents') {
     const agents = options
