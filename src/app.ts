@@ -4,16 +4,13 @@ import type { Logger } from 'pino';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import { AuditWriter, createAppLogger } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
-import { buildAgents, compileConfigAgents } from './credentials/agents.ts';
 import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
-import { buildGrants } from './credentials/grants.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
 import { CredentialSource } from './credentials/credential-source.ts';
 import { tokenManagerFor } from './credentials/providers/config-tokens.ts';
-import { GrantRouter } from './policy/access.ts';
-import { createResolver, guardResolver, type Resolver } from './proxy/resolve.ts';
-import { EgressPolicy } from './policy/egress.ts';
-import type { ProxyRuntime, ProxyTables } from './proxy/runtime.ts';
+import type { Resolver } from './proxy/resolve.ts';
+import type { ProxyRuntime } from './proxy/runtime.ts';
+import { LiveConfig, type ReloadOutcome } from './live-config.ts';
 import { CountingAudit } from './counting-audit.ts';
 import { KeywayMetrics } from './metrics/index.ts';
 import { readinessOf } from './admin/readiness.ts';
@@ -56,6 +53,8 @@ export interface RunningKeyway {
   connectionCount(): number;
   /** Grants and agents in the tables now (config and store): the start banner shows them. */
   counts(): { grants: number; agents: number };
+  /** Re-reads the config file (SIGHUP): applied to new requests, or refused with the reason. */
+  reload(signal?: string): Promise<ReloadOutcome>;
   /**
    * Stops accepting, lets requests in flight finish for up to `drainMs` (default 0: close at
    * once), then closes everything. Calling it again returns the same promise.
@@ -119,30 +118,30 @@ async function startParts(
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);
   const contexts = new SecureContextCache(new LeafMinter(ca));
-  const lookupHost = createResolver(config.proxy.hosts, options.dns);
+  // The config in force and the tables built from it: a store change rebuilds the tables, a reload
+  // (SIGHUP, `keyway reload`, POST /api/reload) everything the request path reads.
+  const live = new LiveConfig({
+    services,
+    env,
+    load: () => loadConfigIsolated({ home: options.home, file: options.configFile }),
+    dns: options.dns,
+    audit: auditWriter,
+    logger,
+  });
   // Every destination an agent names is checked after resolution; token endpoints, which only the
   // user configures, are not (a local authorization server is legitimate).
-  const resolve = guardResolver(lookupHost, new EgressPolicy(config.proxy.allow_networks));
+  const { resolve, lookupHost } = live;
   const extraCaFiles = config.proxy.upstream_ca.map((p) => resolveFromHome(config, p));
   const upstream = createUpstream({ resolve, extraCaFiles, headersTimeoutMs: config.proxy.timeouts.upstream });
   opened.push(() => upstream.close());
   const tokenEndpoints = createUpstream({ resolve: lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout });
   opened.push(() => tokenEndpoints.close());
 
-  // The request path reads these tables only; a store change (a CLI write) rebuilds them whole.
-  let tables: ProxyTables;
-  let grantCount = 0;
-  const configAgents = compileConfigAgents(config, env);
-  const rebuild = () => {
-    const grants = buildGrants(config, store, env);
-    tables = { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, env, configAgents) };
-    grantCount = grants.size;
-  };
-  rebuild();
+  // The request path reads the tables only; a store change (a CLI write) rebuilds them whole.
   store.watch(
     () => {
       try {
-        rebuild();
+        live.rebuildTables();
         logger.info('store changed: grants and agents reloaded');
       } catch (err) {
         logger.error({ err: { message: (err as Error).message } }, 'reload failed; keeping the previous grants');
@@ -153,7 +152,7 @@ async function startParts(
   );
 
   // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
-  const tokens = tokenManagerFor(config, {
+  const tokens = tokenManagerFor(() => live.config, {
     store,
     lockDir: paths.locksDir,
     env,
@@ -167,9 +166,11 @@ async function startParts(
   // The proxy never connects to its own listeners (a loop); filled in once they listen.
   const ownPorts = new Set<number>();
   const runtime: ProxyRuntime = {
-    config,
+    get config() {
+      return live.config;
+    },
     ownPorts,
-    tables: () => tables,
+    tables: () => live.tables,
     credentials: new CredentialSource(tokens),
     audit,
     metrics,
@@ -195,6 +196,7 @@ async function startParts(
   const listen = options.listen ?? config.proxy.listen;
   await listenOn(proxy.listener, listen, 'proxy.listen', paths.runningProxy);
   const proxyAddress = proxy.listener.address() as AddressInfo;
+  live.onApply((next) => proxy.retime(next.proxy.timeouts));
   ownPorts.add(proxyAddress.port);
   metrics.watch({
     openConnections: () => proxy.connectionCount(),
@@ -207,8 +209,10 @@ async function startParts(
     const adminListen = options.adminListen ?? config.admin.listen;
     try {
       const activity = () => ({ pid: process.pid, started_at: startedAt, requests: audit.requests, refused: audit.refused });
+      const reload = (client: string) =>
+        live.reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? adminListen.host, port: admin?.address.port ?? 0, client });
       const readiness = () => readinessOf({ ca, store, audit });
-      admin = await startAdminServer({ services, listen: adminListen, agents: () => tables.agents, audit, activity, readiness, metrics });
+      admin = await startAdminServer({ services, listen: adminListen, agents: () => live.tables.agents, audit, activity, reload, readiness, metrics });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }
@@ -228,7 +232,8 @@ async function startParts(
     proxyAddress,
     adminAddress: admin?.address,
     connectionCount: () => proxy.connectionCount(),
-    counts: () => ({ grants: grantCount, agents: tables.agents.list().length }),
+    counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
+    reload: (signal = 'SIGHUP') => live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal }),
     stop(stopOptions = {}) {
       stopping ??= (async () => {
         // Agents and the CLI stop finding this process at once; requests in flight still need

@@ -26,6 +26,8 @@ interface AdminOptions {
   audit: AuditSink;
   /** What `keyway status` shows beyond the tables: counted by the composition root. */
   activity: () => ProxyActivity;
+  /** POST /api/reload: re-reads the config file, as SIGHUP does (app.ts audits it); `client` is the caller's address. */
+  reload: (client: string) => Promise<{ reloaded: boolean }>;
   /** For /readyz: checked on every call. */
   readiness: () => Readiness;
   /** For /metrics. */
@@ -44,8 +46,8 @@ export interface ProxyActivity {
 
 /**
  * The admin API: `/healthz` and `/readyz` (open, for health checks and `keyway doctor`), then, with
- * `Authorization: Bearer <data/admin.token>`, `/metrics` and read-only JSON under `/api/`. It never
- * returns a secret.
+ * `Authorization: Bearer <data/admin.token>`, `/metrics` and JSON under `/api/` (read-only, and
+ * POST /api/reload). It never returns a secret.
  */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
@@ -102,6 +104,11 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   }
   if (req.method === 'GET' && path === '/metrics') return sendMetrics(res, options.metrics);
   if (req.method === 'GET' && path === '/api/status') return send(res, 200, statusOf(options));
+  if (req.method === 'POST' && path === '/api/reload') {
+    // 422: the request was fine, the config file it points at is not (the running config stays).
+    const outcome = await options.reload(req.socket.remoteAddress ?? 'unknown');
+    return send(res, outcome.reloaded ? 200 : 422, outcome);
+  }
   if (req.method === 'GET' && path === '/api/grants') return send(res, 200, { grants: listGrants(options.services) });
   if (req.method === 'GET' && path === '/api/agents') {
     const agents = options

@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import type { AuditCode } from '../errors/index.ts';
 
-export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error';
+/** `admin`: not a proxied request but a change an operator made (a config reload, an admin API write). */
+export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error' | 'admin';
 
 /** What the proxy reports for one request or tunnel (PRODUCT.md, "Audit line"). */
 export interface AuditEvent {
@@ -46,6 +47,10 @@ export interface AuditEvent {
    */
   message?: string | undefined;
   hint?: string | undefined;
+  /** For `admin`: what the operator did (`reload`). */
+  action?: string | undefined;
+  /** For `admin`: the config keys a reload changed (`grants.github,proxy.hosts`): names, never values. */
+  changed?: string | undefined;
 }
 
 /** An event as it sits in the log: chained to the line before it. */
@@ -74,7 +79,7 @@ export const EVENT_FIELDS = [
 
 const FIXED = new Set<string>(EVENT_FIELDS);
 const CHAIN = new Set<string>(['seq', 'prev', 'hash']);
-const DECISIONS = new Set<string>(['inject', 'tunnel', 'deny', 'error']);
+const DECISIONS = new Set<string>(['inject', 'tunnel', 'deny', 'error', 'admin']);
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Cut a request target at its query string or fragment, which may carry tokens or API keys. */
@@ -115,7 +120,7 @@ function orderFields(event: AuditEvent | AuditLine): Record<string, unknown> {
 export function checkEvent(event: AuditEvent): string | null {
   if (typeof event.ts !== 'string') return 'ts must be a string';
   if (typeof event.host !== 'string') return 'host must be a string';
-  if (!DECISIONS.has(event.decision)) return 'decision must be inject, tunnel, deny or error';
+  if (!DECISIONS.has(event.decision)) return 'decision must be inject, tunnel, deny, error or admin';
   return null;
 }
 

@@ -24,6 +24,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/status.ts')).status,
   },
   { name: 'stop', summary: 'stop the proxy running for this home, gracefully', load: async () => (await import('./commands/stop.ts')).stop },
+  {
+    name: 'reload',
+    summary: 'make the proxy running for this home re-read its config',
+    load: async () => (await import('./commands/reload.ts')).reload,
+  },
   { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
   { name: 'run', summary: 'run a command with those variables set', load: async () => (await import('./commands/env.ts')).run },
   {

@@ -60,28 +60,39 @@ export async function lookUpProxy(home: string): Promise<ProxyLookup> {
   }
 }
 
-function getStatus(admin: ListenAddress, token: string): Promise<LiveStatus> {
+async function getStatus(admin: ListenAddress, token: string): Promise<LiveStatus> {
+  const { status, body } = await callAdmin(admin, token, 'GET', '/api/status');
+  if (status !== 200) throw new Error(`status ${status}`);
+  return body as LiveStatus;
+}
+
+/**
+ * One call to a running proxy's admin API: its status and JSON body. Rejects when it does not
+ * answer in `timeoutMs` or answers with something other than JSON.
+ */
+export function callAdmin(
+  admin: ListenAddress,
+  token: string,
+  method: 'GET' | 'POST',
+  path: string,
+  timeoutMs = ADMIN_TIMEOUT_MS,
+): Promise<{ status: number; body: unknown }> {
   const address = reachable(admin);
   return new Promise((resolve, reject) => {
     // agent: false and a plain node:http request: no proxy variable the user set (keyway env) applies.
-    const req = http.request(
-      `http://${address}/api/status`,
-      { method: 'GET', agent: false, timeout: ADMIN_TIMEOUT_MS, headers: { authorization: `Bearer ${token}` } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as LiveStatus);
-          } catch {
-            reject(new Error('not JSON'));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${ADMIN_TIMEOUT_MS / 1000}s`)));
+    const req = http.request(`http://${address}${path}`, { method, agent: false, timeout: timeoutMs, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
+        } catch {
+          reject(new Error(`status ${res.statusCode}, not JSON`));
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000}s`)));
     req.on('error', reject);
     req.end();
   });

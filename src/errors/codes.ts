@@ -1,12 +1,12 @@
 // Every code keyway reports, in one table. For each: the HTTP status an agent gets with it (null:
 // it never reaches an agent), how the request's audit line records it (`deny`: keyway refused the
-// request; `error`: something failed), and its kind:
+// request; `error`: something failed; `admin`: an operator's change was refused), and its kind:
 // - refusal: an answer to an agent, `{"error":{code,…}}` plus X-Keyway-Error (PRODUCT.md, "Errors
 //   keyway itself returns": those codes and statuses are the contract, keep them as they are);
 // - command: stops a command or a start, one line on stderr (KeywayError);
 // - note: written in an audit line's `code`, never thrown (a client hung up; keyway's self check).
 
-type Entry = { readonly kind: 'refusal' | 'command' | 'note'; readonly status: number | null; readonly audit: 'deny' | 'error' | null };
+type Entry = { readonly kind: 'refusal' | 'command' | 'note'; readonly status: number | null; readonly audit: 'deny' | 'error' | 'admin' | null };
 
 export const ERROR_CODES = {
   proxy_auth_required: { kind: 'refusal', status: 407, audit: 'deny' },
@@ -25,7 +25,8 @@ export const ERROR_CODES = {
   internal_error: { kind: 'refusal', status: 500, audit: 'error' },
   // A command's "no such grant/agent", and the self-check host's answer to any other path.
   not_found: { kind: 'command', status: 404, audit: 'error' },
-  config_invalid: { kind: 'command', status: null, audit: null },
+  // Also the code of a refused reload's audit line (decision admin): the running config stays.
+  config_invalid: { kind: 'command', status: null, audit: 'admin' },
   store_wrong_key: { kind: 'command', status: null, audit: null },
   store_corrupt: { kind: 'command', status: null, audit: null },
   store_locked: { kind: 'command', status: null, audit: null },
@@ -48,7 +49,10 @@ export type ProxyErrorCode = { [C in ErrorCode]: Table[C]['status'] extends numb
 /** Codes that stop a command or a start. */
 export type KeywayErrorCode = { [C in ErrorCode]: Table[C]['kind'] extends 'command' ? C : never }[ErrorCode];
 /** Codes an audit line's `code` may hold. */
-export type AuditCode = ProxyErrorCode | { [C in ErrorCode]: Table[C]['kind'] extends 'note' ? C : never }[ErrorCode];
+export type AuditCode =
+  | ProxyErrorCode
+  | { [C in ErrorCode]: Table[C]['kind'] extends 'note' ? C : never }[ErrorCode]
+  | { [C in ErrorCode]: Table[C]['audit'] extends 'admin' ? C : never }[ErrorCode];
 
 /** The HTTP status for each code an agent can get. */
 export const STATUS_BY_CODE = Object.freeze(

@@ -13,13 +13,14 @@ import { formatAuthority, parseAbsoluteUrl, parseAuthority, type Target } from '
 import { isLocalAddress } from './local-addresses.ts';
 import { patternMatches } from '../policy/domains.ts';
 import type { Agent } from '../credentials/agents.ts';
+import type { TimeoutsConfig } from '../config/index.ts';
 import { isIP } from 'node:net';
 import { openTunnel } from './tunnel.ts';
 import { AnswersOwed, isWebSocketHandshake, WebSocketForwarder } from './websocket.ts';
 import { secretNeedles } from './leak-guard.ts';
 import { ClientConnections } from './connections.ts';
 import { answerRefused, answerRefusedUpgrade, auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
-import { enforceBodyStall, httpServerOptions } from './timeouts.ts';
+import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
 import { refuseChunkedUpgrade, refuseExpectation, serveRequests } from './parser-quirks.ts';
 
 export interface ProxyServer {
@@ -27,6 +28,8 @@ export interface ProxyServer {
   readonly listener: Server;
   /** Client connections open now (listener's, CONNECTs, tunnels), for tests and status. */
   connectionCount(): number;
+  /** After a config reload: proxy.timeouts for the connections and requests that come next. */
+  retime(timeouts: TimeoutsConfig): void;
   /**
    * Stops accepting, lets requests in flight finish for up to `drainMs` (0: none), closes
    * everything else (idle connections, CONNECTs still waiting, quiet tunnels), then the rest.
@@ -107,6 +110,10 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   return {
     listener,
     connectionCount: () => connections.size,
+    retime(t) {
+      retimeServer(listener, t);
+      retimeServer(inner, t);
+    },
     close(drainMs = 0) {
       closing ??= (async () => {
         // The port is free once the handle is closed; net.Server's own 'close' would wait for

@@ -36,6 +36,18 @@ export function httpServerOptions(t: TimeoutsConfig): ServerOptions {
 }
 
 /**
+ * After a config reload: the server-side timeouts for connections accepted from now on (Node reads
+ * these properties per connection or per check; connectionsCheckingInterval stays the start's).
+ */
+export function retimeServer(server: Server, t: TimeoutsConfig): void {
+  const options = httpServerOptions(t);
+  server.headersTimeout = t.headers;
+  server.keepAliveTimeout = t.idle;
+  server.keepAliveTimeoutBuffer = options.keepAliveTimeoutBuffer ?? server.keepAliveTimeoutBuffer;
+  server.timeout = t.body_stall;
+}
+
+/**
  * body_stall on an HTTP server: its sockets' inactivity timer (reset by every byte read or
  * written) runs with that period, and when it fires this decides whose fault the silence is.
  * Node's default would destroy the socket on any timeout; with a listener here, it is up to us.
@@ -45,7 +57,8 @@ export function enforceBodyStall(server: Server, t: TimeoutsConfig, connections:
   server.on('timeout', (socket: Socket) => {
     if (isStalledByClient(socket, connections)) socket.destroy();
     // Waiting on the upstream (its head, or a quiet stream): the upstream's own timeouts decide.
-    else socket.setTimeout(t.body_stall);
+    // server.timeout, not t: a reload may have changed it (retimeServer).
+    else socket.setTimeout(server.timeout);
   });
 }
 

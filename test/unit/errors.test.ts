@@ -60,6 +60,11 @@ describe('the one error table', () => {
 
   it('gives every code with a status an audit decision, and none to the codes that never reach an agent', () => {
     for (const [code, entry] of Object.entries(ERROR_CODES)) {
+      // An operator's refused change (a reload) is audited as admin, and never reaches an agent.
+      if (entry.audit === 'admin') {
+        expect(entry.status, code).toBeNull();
+        continue;
+      }
       expect(entry.status === null, code).toBe(entry.audit === null);
       if (entry.kind === 'refusal') expect(entry.status, code).not.toBeNull();
     }

@@ -30,6 +30,8 @@ const LAYERS: Record<string, number> = {
   admin: 5,
   proxy: 5,
   oauth: 5,
+  // The reload half of the composition root: builds the proxy's tables and resolver from a config.
+  'live-config.ts': 5.5,
   'app.ts': 6,
   cli: 7,
 };

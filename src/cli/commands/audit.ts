@@ -5,7 +5,7 @@ import type { Command } from '../command.ts';
 import { configFor, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 
-const DECISIONS = ['inject', 'tunnel', 'deny', 'error'] as const;
+const DECISIONS = ['inject', 'tunnel', 'deny', 'error', 'admin'] as const;
 
 function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   if (json) {
@@ -13,7 +13,11 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
     return;
   }
   const who = `${line.agent ?? '-'}${line.grant ? `/${line.grant}` : ''}`;
-  const what = `${line.method ?? '-'} ${line.host}:${line.port}${line.path ?? ''}`;
+  // An admin line is an operator's change: what was done, and through which door (a route, a signal).
+  const what =
+    line.decision === 'admin'
+      ? `${line.action ?? 'admin'} (${line.method === null ? line.client : `${line.method} ${line.path ?? ''} from ${line.client}`})`
+      : `${line.method ?? '-'} ${line.host}:${line.port}${line.path ?? ''}`;
   io.out(
     `${line.ts}  ${line.decision.padEnd(6)} ${String(line.status ?? '-').padEnd(3)} ${who}  ${what}${line.code ? `  [${line.code}]` : ''}  ${line.duration_ms}ms`,
   );
@@ -21,6 +25,7 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   // these fields have only the code).
   if (typeof line.message === 'string') io.out(`    ${oneLine(line.message)}`);
   if (typeof line.hint === 'string') io.out(`    hint: ${oneLine(line.hint)}`);
+  if (typeof line.changed === 'string') io.out(`    changed: ${oneLine(line.changed)}`);
 }
 
 /** A stored field printed on one terminal line: no control characters from an edited log. */

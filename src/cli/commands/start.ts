@@ -21,6 +21,9 @@ it makes the CA (certs/), the master key and store (data/) and the audit log (lo
 On a terminal it prints a short banner (addresses, CA, counts, what to run next) and human log
 lines; otherwise one line ("keyway proxy on http://…") and JSON log lines on stdout. --log-format
 chooses the log lines either way.
+SIGHUP (or \`keyway reload\`) re-reads the config file: the changes apply to new requests, no
+connection is dropped, and a config that does not load is refused with the reason (the running
+one stays); each reload is logged and audited (decision admin).
 Stop with Ctrl-C (SIGINT) or SIGTERM: keyway stops accepting, lets requests in flight finish for up
 to proxy.drain_timeout (default 10s), closes every connection and exits 0. A second signal exits at
 once, with status 130 (SIGINT) or 143 (SIGTERM).
@@ -49,6 +52,17 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
     });
     if (onTerminal(io)) for (const line of banner(running)) io.err(line);
     else io.err(listeningLine(running));
+    // The outcome is logged and audited by the reload itself; a refusal is one line here too. The
+    // handler stays while stopping (ignoring the signal): without one, SIGHUP would end the process
+    // and cut the requests being drained.
+    let stopping = false;
+    const onHangup = () => {
+      if (stopping) return;
+      void running.reload('SIGHUP').then((outcome) => {
+        if (!outcome.reloaded) io.err(`keyway: SIGHUP: the config was refused, the running one stays: ${outcome.error.message}`);
+      });
+    };
+    process.on('SIGHUP', onHangup);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -61,6 +75,7 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
     };
     process.on('SIGINT', now);
     process.on('SIGTERM', now);
+    stopping = true;
     io.err(`keyway: ${signal}: stopping; requests in flight have ${formatDuration(drainMs)} to finish`);
     await running.stop({ drainMs });
     // Anything still holding the event loop (a stray socket, a timer) must not keep a stopped

@@ -66,7 +66,7 @@ function drainMs(args: ReturnType<typeof parse>, io: Parameters<Command['run']>[
  * Without the admin API, the process's own command line (Linux /proc) is the check: keyway's entry
  * script followed by `start`. Elsewhere there is no cheap check, and the answer is no.
  */
-function commandLineIsKeyway(pid: number): boolean {
+export function commandLineIsKeyway(pid: number): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const script = argv.findIndex((a) => /(^|\/)(keyway|main\.[jt]s)$/.test(a));

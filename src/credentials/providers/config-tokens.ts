@@ -23,16 +23,20 @@ export interface ConfigTokensOptions {
  * preset or the config's), the config's refresh skew and token timeout. The proxy (app.ts) and
  * `keyway refresh` build it here, so both refresh a grant the same way under the same lock.
  */
-export function tokenManagerFor(config: Config, options: ConfigTokensOptions): TokenManager {
+export function tokenManagerFor(config: Config | (() => Config), options: ConfigTokensOptions): TokenManager {
+  // The proxy passes the config in force (a reload may change providers); the skew and timeout are
+  // the start's, like the token-endpoint client they go with.
+  const current = typeof config === 'function' ? config : () => config;
+  const { oauth } = current();
   return new TokenManager({
     store: options.store,
     lockDir: options.lockDir,
     endpointFor: (grant) => {
-      const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, options.env);
+      const provider = grant.provider === undefined ? undefined : findProvider(current(), grant.provider, options.env);
       return provider ? tokenEndpointFor(provider, grant) : undefined;
     },
-    skewMs: config.oauth.refresh_skew,
-    timeoutMs: config.oauth.token_timeout,
+    skewMs: oauth.refresh_skew,
+    timeoutMs: oauth.token_timeout,
     dispatcher: options.dispatcher,
     logger: options.logger,
     observer: options.observer,
