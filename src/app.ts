@@ -12,6 +12,8 @@ import type { Resolver } from './proxy/resolve.ts';
 import type { ProxyRuntime } from './proxy/runtime.ts';
 import { LiveConfig, type ReloadOutcome } from './live-config.ts';
 import { CountingAudit } from './counting-audit.ts';
+import { KeywayMetrics } from './metrics/index.ts';
+import { readinessOf } from './admin/readiness.ts';
 import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
@@ -104,12 +106,14 @@ async function startParts(
   startedAt: string,
 ): Promise<RunningKeyway> {
   const { config, paths, store } = services;
+  const metrics = new KeywayMetrics();
   const auditWriter = await AuditWriter.open({
     path: paths.audit,
     headPath: paths.auditHead,
     headKey: services.auditHeadKey,
     maxBytes: config.audit.max_bytes,
     keep: config.audit.keep,
+    onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
   });
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);
@@ -155,6 +159,7 @@ async function startParts(
     dispatcher: tokenEndpoints.dispatcher,
     logger,
     now: options.tokenClock,
+    observer: metrics,
   });
   const usage = new UsageRecorder(services);
   opened.push(() => usage.stop());
@@ -168,6 +173,7 @@ async function startParts(
     tables: () => live.tables,
     credentials: new CredentialSource(tokens),
     audit,
+    metrics,
     tlsContext: (host) => contexts.get(host),
     upstream,
     resolve,
@@ -192,6 +198,11 @@ async function startParts(
   const proxyAddress = proxy.listener.address() as AddressInfo;
   live.onApply((next) => proxy.retime(next.proxy.timeouts));
   ownPorts.add(proxyAddress.port);
+  metrics.watch({
+    openConnections: () => proxy.connectionCount(),
+    certificates: () => contexts.stats,
+    audit: () => ({ queued: auditWriter.pendingLines, dropped: auditWriter.droppedLines }),
+  });
 
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
@@ -200,7 +211,8 @@ async function startParts(
       const activity = () => ({ pid: process.pid, started_at: startedAt, requests: audit.requests, refused: audit.refused });
       const reload = (client: string) =>
         live.reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? adminListen.host, port: admin?.address.port ?? 0, client });
-      admin = await startAdminServer({ services, listen: adminListen, agents: () => live.tables.agents, audit, activity, reload });
+      const readiness = () => readinessOf({ ca, store, audit });
+      admin = await startAdminServer({ services, listen: adminListen, agents: () => live.tables.agents, audit, activity, reload, readiness, metrics });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }

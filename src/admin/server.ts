@@ -9,6 +9,7 @@ import type { AgentTable } from '../credentials/agents.ts';
 import type { Services } from '../services.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { adminHostGuard } from './host-guard.ts';
+import { readinessAnswer, sendMetrics, type MetricsText, type Readiness } from './operate-routes.ts';
 import { loadOrCreateAdminToken } from './token.ts';
 
 export interface AdminServer {
@@ -27,6 +28,10 @@ interface AdminOptions {
   activity: () => ProxyActivity;
   /** POST /api/reload: re-reads the config file, as SIGHUP does (app.ts audits it); `client` is the caller's address. */
   reload: (client: string) => Promise<{ reloaded: boolean }>;
+  /** For /readyz: checked on every call. */
+  readiness: () => Readiness;
+  /** For /metrics. */
+  metrics: MetricsText;
 }
 
 /** Live numbers only the running process knows. Nothing in it is secret. */
@@ -40,9 +45,9 @@ export interface ProxyActivity {
 }
 
 /**
- * The admin API: `/healthz` (open, for health checks and `keyway doctor`) and JSON under `/api/`
- * (read-only, and POST /api/reload) that needs `Authorization: Bearer <data/admin.token>`. It
- * never returns a secret.
+ * The admin API: `/healthz` and `/readyz` (open, for health checks and `keyway doctor`), then, with
+ * `Authorization: Bearer <data/admin.token>`, `/metrics` and JSON under `/api/` (read-only, and
+ * POST /api/reload). It never returns a secret.
  */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
@@ -88,11 +93,16 @@ async function route(req: IncomingMessage, res: ServerResponse, options: AdminOp
   if (path === '/healthz') {
     return send(res, options.audit.healthy ? 200 : 503, { ok: options.audit.healthy, audit: options.audit.healthy ? 'ok' : 'unavailable' });
   }
+  if (path === '/readyz') {
+    const { status, body } = readinessAnswer(options.readiness());
+    return send(res, status, body);
+  }
   const offered = offeredToken(req);
   // An empty offer never passes, even if the token were somehow empty too.
   if (!timingSafeEqual(sha256(offered), tokenHash) || offered.length === 0) {
     return send(res, 401, { error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>' } });
   }
+  if (req.method === 'GET' && path === '/metrics') return sendMetrics(res, options.metrics);
   if (req.method === 'GET' && path === '/api/status') return send(res, 200, statusOf(options));
   if (req.method === 'POST' && path === '/api/reload') {
     // 422: the request was fine, the config file it points at is not (the running config stays).

@@ -53,6 +53,8 @@ export interface AuditWriterOptions {
   keep?: number | undefined;
   /** Where pruning records the last deleted line; default beside the head file (prunedPathFor). */
   prunedPath?: string | undefined;
+  /** Hears how long each batch took to append (lock, append, unlock) and whether it reached the file. */
+  onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
 }
 
 export const DEFAULT_AUDIT_KEEP = 10;
@@ -86,9 +88,11 @@ export class AuditWriter {
   #probeTimer: NodeJS.Timeout | null = null;
   #watch: LogWatch | null = null;
   readonly #room: AuditRoom;
+  readonly #onBatch: AuditWriterOptions['onBatch'];
 
   private constructor(opts: AuditWriterOptions) {
     this.#path = opts.path;
+    this.#onBatch = opts.onBatch;
     const maxBytes = opts.maxBytes ?? 0;
     this.#files = new LogFiles({
       path: opts.path,
@@ -157,6 +161,11 @@ export class AuditWriter {
   /** Lines a fault left waiting in memory, written first once the log can be written again. */
   get keptLines(): number {
     return this.#kept.count;
+  }
+
+  /** Lines not in the file yet: queued for the next batch, or kept through a fault. */
+  get pendingLines(): number {
+    return this.#queue.length + this.#kept.count;
   }
 
   /** Lines given up since this writer opened, because too many were waiting during a fault. */
@@ -249,9 +258,11 @@ export class AuditWriter {
     // Fresh figures before each append: a limit or a disk that shrank turns health off now, not
     // after the append fails. (The lines go on regardless: they were promised their room.)
     await this.#room.refresh();
+    const started = performance.now();
     try {
       head = await this.#files.appendUnderLock(bodies, !this.#healthy);
     } catch (err) {
+      this.#onBatch?.((performance.now() - started) / 1000, false);
       this.#healthy = false;
       // Keep what did not reach the log (all of it, unless a rotation part-way had appended some).
       const committed = this.#files.committed;
@@ -271,6 +282,7 @@ export class AuditWriter {
       this.#scheduleProbe();
       return;
     }
+    this.#onBatch?.((performance.now() - started) / 1000, true);
     this.#kept.clear();
     this.#room.appended(costOf(bodies), this.#files.knownSize);
     if (!this.#healthy) this.#armWatch(); // the folder may be a new one: watch what is there now

@@ -16,6 +16,8 @@ export class AuditDraft {
   readonly event: AuditEvent;
   /** The writer promised this line its room (reserveLine): an injected request's line. */
   reserved = false;
+  /** Seconds from sending upstream to the response head, once one came (the metrics' upstream latency). */
+  upstreamSeconds: number | undefined;
 
   constructor(fields: Pick<AuditEvent, 'method' | 'host' | 'port' | 'client'> & Partial<AuditEvent>) {
     this.event = {
@@ -48,6 +50,8 @@ export class AuditDraft {
     this.event.duration_ms = Math.round((performance.now() - this.#startedAt) * 100) / 100;
     const reserved = this.reserved;
     this.reserved = false; // given back once, even if a line were committed twice
+    // The one place every request passes once: counted here, from the line's own fields.
+    runtime.metrics.request(this.event, this.upstreamSeconds);
     runtime.audit.write(this.event, reserved).catch((err: unknown) => {
       runtime.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'audit line could not be written');
     });

@@ -123,6 +123,7 @@ async function forwardWithReplay(
   const authority = formatAuthority(ctx.target);
   let issuedNow = issued;
   const send = async (outgoing: OutgoingRequest, withhold: boolean) => {
+    const sentAt = performance.now();
     try {
       return await forward(runtime.upstream.dispatcher, res, {
         origin: `${ctx.scheme}://${authority}`,
@@ -133,6 +134,7 @@ async function forwardWithReplay(
         signal,
         withhold: withhold ? (status) => status === 401 : undefined,
         onHead: (status) => {
+          draft.upstreamSeconds = (performance.now() - sentAt) / 1000;
           if (oauth && !canReplay && status === 401) draft.event.replay = 'skipped: body over 1 MiB';
         },
         redact: issuedNow

@@ -7,6 +7,7 @@ import type { Grant } from '../credentials/grants.ts';
 import type { IssuedCredential } from '../credentials/credential-source.ts';
 import type { Credential } from '../credentials/material.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
+import type { KeywayMetrics } from '../metrics/index.ts';
 import type { GrantRouter } from '../policy/access.ts';
 import type { Resolver } from './resolve.ts';
 import type { Upstream } from './upstream.ts';
@@ -30,6 +31,8 @@ export interface ProxyRuntime {
     afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
   };
   readonly audit: AuditSink;
+  /** Counts each request when its audit line is committed (audit-event.ts). */
+  readonly metrics: Pick<KeywayMetrics, 'request'>;
   tlsContext(host: string): SecureContext;
   readonly upstream: Upstream;
   readonly resolve: Resolver;

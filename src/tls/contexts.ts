@@ -30,6 +30,9 @@ export class SecureContextCache {
   readonly #minter: LeafMinter;
   readonly #leaves: LRUCache<string, LeafCertificate>;
   readonly #contexts: LRUCache<string, SecureContext>;
+  // Plain counts for the metrics, read when scraped.
+  #hits = 0;
+  #mints = 0;
 
   constructor(minter: LeafMinter, options: SecureContextCacheOptions = {}) {
     this.#minter = minter;
@@ -47,11 +50,12 @@ export class SecureContextCache {
       let leaf = this.#leaves.get(key);
       if (leaf === undefined) {
         leaf = this.#minter.mint(key);
+        this.#mints++;
         this.#leaves.set(key, leaf);
-      }
+      } else this.#hits++;
       context = createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
       this.#contexts.set(key, context);
-    }
+    } else this.#hits++;
     return context;
   }
 
@@ -63,5 +67,10 @@ export class SecureContextCache {
   /** Hosts with a built context kept. */
   get contexts(): number {
     return this.#contexts.size;
+  }
+
+  /** Since start: handshakes served from a kept leaf or context (hits), and leaves minted. */
+  get stats(): { leaves: number; contexts: number; hits: number; mints: number } {
+    return { leaves: this.#leaves.size, contexts: this.#contexts.size, hits: this.#hits, mints: this.#mints };
   }
 }

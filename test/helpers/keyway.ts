@@ -22,6 +22,7 @@ export interface TestGrant {
   inject?: StoredGrant['inject'];
   allow_http?: boolean;
   status?: StoredGrant['status'];
+  provider?: StoredGrant['provider'];
 }
 
 export interface ProxyOptions {

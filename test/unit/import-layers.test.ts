@@ -26,6 +26,7 @@ const LAYERS: Record<string, number> = {
   audit: 3,
   'services.ts': 4,
   'counting-audit.ts': 4,
+  metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it
   admin: 5,
   proxy: 5,
   oauth: 5,

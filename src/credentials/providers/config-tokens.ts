@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
-import { TokenManager, type TokenStore } from './oauth-tokens.ts';
+import { TokenManager, type TokenObserver, type TokenStore } from './oauth-tokens.ts';
 import { findProvider, tokenEndpointFor } from './provider-registry.ts';
 
 export interface ConfigTokensOptions {
@@ -14,6 +14,8 @@ export interface ConfigTokensOptions {
   logger?: Logger | undefined;
   /** The clock for token expiry and refresh backoff (epoch ms); tests move it instead of sleeping. */
   now?: (() => number) | undefined;
+  /** Hears of token endpoint calls and refreshes (the proxy's metrics). */
+  observer?: TokenObserver | undefined;
 }
 
 /**
@@ -37,6 +39,7 @@ export function tokenManagerFor(config: Config | (() => Config), options: Config
     timeoutMs: oauth.token_timeout,
     dispatcher: options.dispatcher,
     logger: options.logger,
+    observer: options.observer,
     ...(options.now ? { now: options.now } : {}),
   });
 }

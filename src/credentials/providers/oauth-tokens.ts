@@ -10,7 +10,7 @@ import type { Store, StoreDraft } from '../store/index.ts';
 import { PendingSaves, reasonOf, type PendingState, type WriteOutcome } from './pending-saves.ts';
 import { needsReconnect, pendingSaveError, supersededError } from './token-errors.ts';
 import { acquireRefreshLock, type ReleaseRefreshLock } from './refresh-lock.ts';
-import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenSet } from './token-endpoint.ts';
+import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenFailureKind, type TokenSet } from './token-endpoint.ts';
 
 /** What the TokenManager needs of the store: reads from memory, read-modify-write under its lock. */
 export type TokenStore = Pick<Store, 'get' | 'update'>;
@@ -26,6 +26,17 @@ export interface TokenManagerOptions {
   dispatcher?: Dispatcher | undefined;
   logger?: Logger | undefined;
   now?: () => number;
+  /** Hears of every token endpoint call and every saved refresh (the proxy's metrics). */
+  observer?: TokenObserver | undefined;
+}
+
+/** How a token endpoint call ended: ok, a failure the endpoint module names, or anything else. */
+export type TokenRequestResult = 'ok' | TokenFailureKind | 'error';
+
+export interface TokenObserver {
+  tokenRequest(grantId: string, seconds: number, result: TokenRequestResult): void;
+  /** A refreshed token was saved and is handed out. */
+  tokenRefreshed(grantId: string): void;
 }
 
 export interface AccessToken {
@@ -259,6 +270,7 @@ export class TokenManager {
       throw supersededError(grant);
     }
     this.#o.logger?.info({ grant: grant.id, rotated: tokens.refreshToken !== undefined }, 'token refreshed');
+    this.#o.observer?.tokenRefreshed(grant.id);
     return { token: next.accessToken!, refreshed: true };
   }
 
@@ -291,12 +303,31 @@ export class TokenManager {
       const m = grant.material as ClientCredentialsMaterial | undefined;
       const params: Record<string, string> = { grant_type: 'client_credentials' };
       if (m?.scopes?.length) params['scope'] = m.scopes.join(' ');
-      return requestToken(endpoint, params, options);
+      return this.#timed(grant, () => requestToken(endpoint, params, options));
     }
     if (!current.refreshToken) {
       throw new TokenEndpointError('invalid_grant', `grant "${grant.id}" has no refresh token`);
     }
-    return requestToken(endpoint, { grant_type: 'refresh_token', refresh_token: current.refreshToken }, options);
+    const refreshToken = current.refreshToken;
+    return this.#timed(grant, () => requestToken(endpoint, { grant_type: 'refresh_token', refresh_token: refreshToken }, options));
+  }
+
+  /** One call to the token endpoint, told to the observer with its latency and result. */
+  async #timed(grant: Grant, call: () => Promise<TokenSet>): Promise<TokenSet> {
+    const observer = this.#o.observer;
+    if (!observer) return call();
+    const started = performance.now();
+    let result: TokenRequestResult = 'error';
+    try {
+      const tokens = await call();
+      result = 'ok';
+      return tokens;
+    } catch (err) {
+      if (err instanceof TokenEndpointError) result = err.kind;
+      throw err;
+    } finally {
+      observer.tokenRequest(grant.id, (performance.now() - started) / 1000, result);
+    }
   }
 
   async #reread(grant: Grant): Promise<OAuthState> {

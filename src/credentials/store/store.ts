@@ -98,6 +98,7 @@ export class Store {
   #polling = false;
   #onChange: (() => void) | undefined;
   #onError: ((err: Error) => void) | undefined;
+  #readError: Error | undefined;
 
   private constructor(path: string, key: Buffer, state: OpenedStore, snap: Snapshot) {
     this.path = path;
@@ -129,6 +130,15 @@ export class Store {
     const state = readStoreText(abs, key, snap.text);
     await removeStaleTemps(abs, STALE_TEMP_MS);
     return new Store(abs, key, state, snap);
+  }
+
+  /**
+   * Why the file could not be re-read the last time a change was seen (gone, damaged, another
+   * key); undefined while it reads. Memory keeps the last good contents either way. Only a watched
+   * store (watch()) re-reads.
+   */
+  get readError(): Error | undefined {
+    return this.#readError;
   }
 
   /** Increments whenever the in-memory contents change: a reload of another process's write, or our own. */
@@ -263,6 +273,7 @@ export class Store {
 
   #adopt(snap: Snapshot, state: OpenedStore): void {
     this.#stamp = snap.stamp;
+    this.#readError = undefined;
     if (snap.text === this.#text) return;
     this.#text = snap.text;
     this.#state = state;
@@ -277,7 +288,9 @@ export class Store {
   }
 
   #report(err: unknown): void {
-    this.#onError?.(err instanceof Error ? err : new Error(String(err)));
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.#readError = error;
+    this.#onError?.(error);
   }
 
   #serially<R>(task: () => Promise<R>): Promise<R> {

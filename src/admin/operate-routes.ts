@@ -1,0 +1,37 @@
+// The admin listener's operational routes: /readyz (open, like /healthz) and /metrics (needs the
+// admin token, like every route but the two probes: PRODUCT.md, "Admin API").
+
+import type { ServerResponse } from 'node:http';
+
+/** Why a part is not ready, or null when it is. */
+export type Check = string | null;
+
+/** What must hold before keyway should be sent traffic. */
+export interface Readiness {
+  /** The CA is loaded and within its validity: intercepted hosts get certificates clients trust. */
+  ca: Check;
+  /** The store is open and its file still reads with the master key. */
+  store: Check;
+  /** The audit log can take lines: without it every injected request is refused (503). */
+  audit: Check;
+}
+
+/** The metrics as Prometheus reads them. */
+export interface MetricsText {
+  scrape(): Promise<{ contentType: string; text: string }>;
+}
+
+/** `/readyz`: 200 with every check ok, else 503 naming the first failing part as `reason`. */
+export function readinessAnswer(readiness: Readiness): { status: number; body: unknown } {
+  const checks = Object.fromEntries(Object.entries(readiness).map(([part, problem]) => [part, problem ?? 'ok']));
+  const failing = Object.entries(readiness).find(([, problem]) => problem !== null);
+  if (!failing) return { status: 200, body: { ready: true, checks } };
+  return { status: 503, body: { ready: false, reason: `${failing[0]}: ${failing[1]}`, checks } };
+}
+
+/** `/metrics`: the Prometheus text format. Nothing in it is secret (keyway-metrics.ts says why). */
+export async function sendMetrics(res: ServerResponse, metrics: MetricsText): Promise<void> {
+  const { contentType, text } = await metrics.scrape();
+  res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}

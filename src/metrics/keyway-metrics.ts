@@ -1,0 +1,195 @@
+// Every metric keyway exposes at the admin listener's /metrics, defined in this one place.
+//
+// Cost on the request path: a request is counted once, when its audit line is committed
+// (proxy/audit-event.ts), with Map lookups on values the line already holds (tally.ts) and one
+// unlabelled histogram observation; the counts reach prom-client only when /metrics is scraped.
+// Sizes and totals that other parts keep anyway (open connections, the certificate cache, the
+// audit queue) are read at scrape time and cost the request path nothing.
+//
+// Labels: decision and code come from fixed tables; grant and agent are ids from the config or
+// the store, bounded again by BoundedLabels. No label ever holds a host, a path or a header value.
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AuditEvent } from '../audit/index.ts';
+import type { TokenObserver, TokenRequestResult } from '../credentials/providers/oauth-tokens.ts';
+import { BoundedLabels } from './labels.ts';
+import { Tally } from './tally.ts';
+
+/** Figures other parts keep, read when /metrics is scraped. */
+export interface MetricSources {
+  /** Client connections the proxy holds now. */
+  openConnections(): number;
+  certificates(): { leaves: number; contexts: number; hits: number; mints: number };
+  /** Lines waiting to reach the audit file, and lines given up during a fault. */
+  audit(): { queued: number; dropped: number };
+}
+
+/** The one code an audit line holds, or this when it holds none (the request went through). */
+const NO_CODE = 'none';
+
+export class KeywayMetrics implements TokenObserver {
+  readonly registry = new Registry();
+  readonly #grants = new BoundedLabels();
+  readonly #agents = new BoundedLabels();
+  readonly #requests = new Tally(); // decision, code
+  readonly #byGrant = new Tally(); // grant, agent, decision
+  readonly #leaks = new Tally(); // grant
+  readonly #policy = new Tally(); // grant, agent, outcome
+  readonly #upstream: Histogram;
+  readonly #auditWrite: Histogram<'result'>;
+  readonly #tokenSeconds: Histogram<'grant'>;
+  readonly #tokenRequests: Counter<'grant' | 'result'>;
+  readonly #refreshes: Counter<'grant'>;
+  #sources: MetricSources | undefined;
+
+  constructor() {
+    const registers = [this.registry];
+    const tallied = (name: string, help: string, labelNames: string[], tally: Tally) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [a, b, c, n] of tally.entries()) this.inc(Object.fromEntries(labelNames.map((label, i) => [label, [a, b, c][i]!])), n);
+        },
+      });
+    tallied(
+      'keyway_requests_total',
+      'Proxied requests and tunnels, one per audit line, by decision and code (none: went through).',
+      ['decision', 'code'],
+      this.#requests,
+    );
+    tallied(
+      'keyway_grant_requests_total',
+      'Proxied requests by grant and agent (_none: no grant or no agent known).',
+      ['grant', 'agent', 'decision'],
+      this.#byGrant,
+    );
+    tallied('keyway_leak_redactions_total', 'Copies of an injected secret the response guard redacted, by grant.', ['grant'], this.#leaks);
+    tallied(
+      'keyway_policy_denials_total',
+      'Requests the agent rules or leases refused (denied, lease_expired) or let through in warn mode (warned).',
+      ['grant', 'agent', 'outcome'],
+      this.#policy,
+    );
+    this.#upstream = new Histogram({
+      name: 'keyway_upstream_response_seconds',
+      help: 'Time from sending a request upstream to its response head, for intercepted requests.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#tokenRequests = new Counter({
+      name: 'keyway_token_requests_total',
+      help: 'Calls to a token endpoint by grant and result (ok, or the failure: invalid_grant, rejected, unreachable, timeout, ...).',
+      labelNames: ['grant', 'result'],
+      registers,
+    });
+    this.#tokenSeconds = new Histogram({
+      name: 'keyway_token_request_seconds',
+      help: 'Token endpoint latency by grant, failures included.',
+      labelNames: ['grant'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#refreshes = new Counter({
+      name: 'keyway_token_refreshes_total',
+      help: 'Access tokens refreshed and saved, by grant.',
+      labelNames: ['grant'],
+      registers,
+    });
+    this.#auditWrite = new Histogram({
+      name: 'keyway_audit_write_seconds',
+      help: 'Time to append one batch of audit lines (lock, append, unlock), by result.',
+      labelNames: ['result'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.#scraped();
+  }
+
+  /** Where the scrape-time figures come from; set once the parts exist. */
+  watch(sources: MetricSources): void {
+    this.#sources = sources;
+  }
+
+  /** One proxied request or tunnel, as its audit line says; `upstreamSeconds` when it reached an upstream. */
+  request(event: AuditEvent, upstreamSeconds: number | undefined): void {
+    this.#requests.add(event.decision, event.code ?? NO_CODE);
+    const grant = this.#grants.label(event.grant);
+    const agent = this.#agents.label(event.agent);
+    this.#byGrant.add(grant, agent, event.decision);
+    if (event.leak_redacted) this.#leaks.add(grant, '', '', event.leak_redacted);
+    if (event.code === 'policy_denied') this.#policy.add(grant, agent, 'denied');
+    else if (event.code === 'lease_expired') this.#policy.add(grant, agent, 'lease_expired');
+    else if (event.policy === 'warn') this.#policy.add(grant, agent, 'warned');
+    if (upstreamSeconds !== undefined) this.#upstream.observe(upstreamSeconds);
+  }
+
+  tokenRequest(grantId: string, seconds: number, result: TokenRequestResult): void {
+    const grant = this.#grants.label(grantId);
+    this.#tokenRequests.inc({ grant, result });
+    this.#tokenSeconds.observe({ grant }, seconds);
+  }
+
+  tokenRefreshed(grantId: string): void {
+    this.#refreshes.inc({ grant: this.#grants.label(grantId) });
+  }
+
+  /** One batch of audit lines appended (ok) or failed. */
+  auditBatch(seconds: number, ok: boolean): void {
+    this.#auditWrite.observe({ result: ok ? 'ok' : 'failed' }, seconds);
+  }
+
+  /** The text Prometheus reads, and its content type. */
+  async scrape(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+
+  /** Gauges and counters read from their sources at scrape time. */
+  #scraped(): void {
+    const registers = [this.registry];
+    const sources = () => this.#sources;
+    new Gauge({
+      name: 'keyway_open_connections',
+      help: 'Client connections the proxy holds (CONNECTs, tunnels, kept-alive HTTP).',
+      registers,
+      collect() {
+        this.set(sources()?.openConnections() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'keyway_certificate_cache_size',
+      help: 'Intercepted hosts with a minted leaf kept (leaves) and with a TLS context built (contexts).',
+      labelNames: ['tier'],
+      registers,
+      collect() {
+        const certs = sources()?.certificates();
+        this.set({ tier: 'leaves' }, certs?.leaves ?? 0);
+        this.set({ tier: 'contexts' }, certs?.contexts ?? 0);
+      },
+    });
+    const total = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    total('keyway_certificate_cache_hits_total', 'TLS handshakes served from a kept leaf, without minting.', () => sources()?.certificates().hits ?? 0);
+    total('keyway_certificate_mints_total', 'Leaf certificates minted.', () => sources()?.certificates().mints ?? 0);
+    total('keyway_audit_dropped_lines_total', 'Audit lines given up because too many were waiting during a fault.', () => sources()?.audit().dropped ?? 0);
+    new Gauge({
+      name: 'keyway_audit_queue_lines',
+      help: 'Audit lines waiting to reach the file (queued, or kept through a fault).',
+      registers,
+      collect() {
+        this.set(sources()?.audit().queued ?? 0);
+      },
+    });
+  }
+}
