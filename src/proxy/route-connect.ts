@@ -1,0 +1,80 @@
+// The stages a CONNECT goes through before keyway intercepts, tunnels or refuses it, and the check
+// on the destination that absolute-form requests share.
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import type { Agent } from '../credentials/agents.ts';
+import { ProxyError } from '../errors/index.ts';
+import { patternMatches } from '../policy/domains.ts';
+import type { AuditDraft } from './audit-event.ts';
+import { identifyAgent } from './identify.ts';
+import { isLocalAddress } from './local-addresses.ts';
+import type { ProxyRuntime } from './runtime.ts';
+import { SELF_CHECK_HOST } from './self-check.ts';
+import { formatAuthority, parseAuthority, type Target } from './target.ts';
+
+export interface ConnectRoute {
+  route: 'intercept' | 'tunnel' | 'self-check' | 'refuse-inside';
+  agent: Agent;
+  target: Target;
+  /** With refuse-inside: a host keyway intercepts but this agent may not use, refused inside TLS. */
+  refusal?: ProxyError | undefined;
+}
+
+/**
+ * CONNECT stages: parse the target -> identify -> route -> check the destination. A refusal for a
+ * host no grant covers (or before the agent is known) is given on the CONNECT itself: keyway would
+ * never terminate TLS for it. One for a host a grant covers resolves with `refusal`.
+ */
+export async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft): Promise<ConnectRoute> {
+  const target = parseAuthority(req.url ?? '');
+  draft.event.host = target.host;
+  draft.event.port = target.port;
+  const { router, agents } = runtime.tables();
+  const agent = identifyAgent(req, agents);
+  draft.event.agent = agent.id;
+  // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
+  if (target.host === SELF_CHECK_HOST && target.port === 443) return { route: 'self-check', agent, target };
+  const route = router.decide(agent, target.host, target.port);
+  if (route.kind === 'refuse') return { route: 'refuse-inside', agent, target, refusal: route.error };
+  if (route.kind === 'unmatched') {
+    const allowTunnel = runtime.config.proxy.allow_tunnel;
+    if (runtime.config.proxy.unmatched === 'deny' && !allowTunnel.some((p) => patternMatches(p, target.host, target.port))) {
+      throw new ProxyError('host_not_allowed', `no grant covers ${target.host} and proxy.unmatched is deny`, {
+        hint: 'add the host to proxy.allow_tunnel to let it through untouched',
+      });
+    }
+    if (!runtime.audit.healthy) {
+      throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can');
+    }
+  }
+  await checkDestination(runtime, target);
+  return { route: route.kind === 'intercept' ? 'intercept' : 'tunnel', agent, target };
+}
+
+/**
+ * Stage: the destination itself. An IP literal is checked now (no lookup will happen for it); a
+ * name is checked when its one lookup answers, at connect time. keyway's own ports on a local
+ * address are refused whatever proxy.allow_networks says, in any spelling of the address
+ * (::ffff:7f00:1 and 0:0:0:0:0:ffff:7f00:0001 are 127.0.0.1: isLocalAddress folds them first).
+ * A DNS name on one of keyway's own port numbers is refused too: the connection makes its own
+ * lookup later, which a name the agent controls can answer with 127.0.0.1 (DNS rebinding), and
+ * only this stage knows the port. A proxy.hosts entry always answers the same, so it is judged.
+ */
+export async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<void> {
+  const literal = isIP(target.host) !== 0;
+  const ownPort = runtime.ownPorts.has(target.port);
+  if (!literal && !ownPort) return;
+  const ownListener = () => new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
+  if (ownPort && literal && isLocalAddress(target.host)) throw ownListener();
+  if (ownPort && !literal && !Object.keys(runtime.config.proxy.hosts).some((name) => name.toLowerCase() === target.host)) {
+    throw new ProxyError(
+      'host_not_allowed',
+      `port ${target.port} is keyway's own, and ${target.host} could resolve to this host by the time the connection is made`,
+      {
+        hint: 'map the name in proxy.hosts to pin its address',
+      },
+    );
+  }
+  const { address } = await runtime.resolve(target.host);
+  if (ownPort && isLocalAddress(address)) throw ownListener();
+}
