@@ -9,7 +9,6 @@ import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { normaliseHost } from './host.ts';
-import { noteNativeDiscard } from './native-garbage.ts';
 import type { LeafCertificate, LeafMinter } from './leaf.ts';
 import { DAY_MS } from './x509-util.ts';
 
@@ -37,8 +36,7 @@ export class SecureContextCache {
   constructor(minter: LeafMinter, options: SecureContextCacheOptions = {}) {
     this.#minter = minter;
     this.#leaves = new LRUCache<string, LeafCertificate>({ max: options.max ?? 1000, ttl: LEAF_TTL_MS });
-    // A replaced or evicted context is native memory only a full collection frees (native-garbage.ts).
-    this.#contexts = new LRUCache<string, SecureContext>({ max: options.maxContexts ?? 64, ttl: CONTEXT_TTL_MS, dispose: noteNativeDiscard });
+    this.#contexts = new LRUCache<string, SecureContext>({ max: options.maxContexts ?? 64, ttl: CONTEXT_TTL_MS });
   }
 
   /** The context for `host` (name or IP; case, trailing dot and IPv6 brackets ignored). */

@@ -11,7 +11,6 @@ import { KeywayError } from '../../src/errors/index.ts';
 import { LeafMinter, SecureContextCache, loadOrCreateCa } from '../../src/tls/index.ts';
 import type { CertificateAuthority } from '../../src/tls/index.ts';
 import { systemCertificates } from '../../src/tls/bundle.ts';
-import { nativeCollections } from '../../src/tls/native-garbage.ts';
 
 const OPENSSL = '/usr/bin/openssl';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -273,14 +272,6 @@ describe('LeafMinter and SecureContextCache', () => {
     const again = cache.get('one.example.test');
     expect(again).not.toBe(first); // rebuilt: its context had been evicted
     expect(mints).toBe(3); // but from the kept leaf
-  });
-
-  it('asks for a full collection after every 100 discarded contexts (their OpenSSL memory is invisible to V8)', async () => {
-    const cache = new SecureContextCache(minter, { max: 1000, maxContexts: 2 });
-    const before = nativeCollections();
-    for (let i = 0; i < 150; i++) cache.get(`gc${i}.example.test`);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(nativeCollections() - before).toBe(1); // 148 discarded: one collection, the next at 200
   });
 });
 
