@@ -3,25 +3,11 @@
 // part-way, then the limit is lifted. Prints what it saw as one JSON line.
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { AuditWriter, type AuditEvent } from '../../src/audit/index.ts';
+import { AuditWriter } from '../../src/audit/index.ts';
+import { injectEvent } from './audit-events.ts';
 
 const env = process.env;
-const event = (i: number): AuditEvent => ({
-  ts: new Date().toISOString(),
-  id: `req-${i}`,
-  agent: 'a',
-  grant: 'github',
-  decision: 'inject',
-  code: null,
-  method: 'GET',
-  host: 'api.example.test',
-  port: 443,
-  path: '/',
-  status: 200,
-  duration_ms: 1,
-  refreshed: false,
-  client: '127.0.0.1',
-});
+const event = injectEvent;
 const limit = (value: string) => execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${value}`]);
 
 const writer = await AuditWriter.open({ path: env['AUDIT_PATH']!, headPath: env['HEAD_PATH']!, headKey: Buffer.from(env['HEAD_KEY']!, 'base64') });

@@ -9,29 +9,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditWriter, readAudit, verifyAudit, type AuditEvent } from '../../src/audit/index.ts';
+import { AuditWriter, readAudit, verifyAudit } from '../../src/audit/index.ts';
+import { injectEvent } from '../helpers/audit-events.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
-function event(i: number): AuditEvent {
-  return {
-    ts: new Date().toISOString(),
-    id: `req-${i}`,
-    agent: 'a',
-    grant: 'github',
-    decision: 'inject',
-    code: null,
-    method: 'GET',
-    host: 'api.example.test',
-    port: 443,
-    path: '/',
-    status: 200,
-    duration_ms: 1,
-    refreshed: false,
-    client: '127.0.0.1',
-  };
-}
+const event = injectEvent;
 
 function writerOptions() {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-audit-faults-'));
