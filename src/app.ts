@@ -212,7 +212,17 @@ async function startParts(
       const reload = (client: string) =>
         live.reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? adminListen.host, port: admin?.address.port ?? 0, client });
       const readiness = () => readinessOf({ ca, store, audit });
-      admin = await startAdminServer({ services, listen: adminListen, agents: () => live.tables.agents, audit, activity, reload, readiness, metrics });
+      admin = await startAdminServer({
+        services,
+        listen: adminListen,
+        agents: () => live.tables.agents,
+        audit,
+        adminAudit: auditWriter,
+        activity,
+        reload,
+        readiness,
+        metrics,
+      });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;
     }

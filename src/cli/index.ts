@@ -3,7 +3,7 @@
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import type { Command } from './command.ts';
 import type { CommandIO } from './io.ts';
-import { keywayVersion } from './version.ts';
+import { keywayVersion } from '../version.ts';
 
 /**
  * Commands load on demand: `keyway start` then never loads what only other commands use (the

@@ -15,6 +15,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 const LAYERS: Record<string, number> = {
   errors: 0,
   'deep-freeze.ts': 0,
+  'version.ts': 0,
   files: 0,
   net: 0,
   config: 1,

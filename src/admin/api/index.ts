@@ -1,0 +1,12 @@
+// Every admin route, from each area's module. A new area adds its module here, and nowhere else.
+
+import type { AdminDeps } from '../deps.ts';
+import type { Route } from '../router.ts';
+import { agentRoutes } from './agents.ts';
+import { grantRoutes } from './grants.ts';
+import { operateRoutes } from './operate.ts';
+
+/** `table()` is the finished table, for the routes that describe it (/api/openapi.json). */
+export function adminRoutes(deps: AdminDeps, table: () => readonly Route[]): Route[] {
+  return [...operateRoutes(deps, table), ...grantRoutes(deps), ...agentRoutes(deps)];
+}

@@ -1,0 +1,114 @@
+// The operational routes: the two probes (open), the metrics, the running process's status, the
+// config reload, and this API's own description.
+
+import { listGrants } from '../../credentials/grant-listing.ts';
+import type { AdminDeps } from '../deps.ts';
+import { errorResponse, jsonResponse, openApiDocument } from '../openapi.ts';
+import { readinessAnswer, sendMetrics } from '../operate-routes.ts';
+import type { Route } from '../router.ts';
+
+const TAGS = ['operate'];
+
+/** `routes()` gives the whole table, for /api/openapi.json (it describes itself too). */
+export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/healthz',
+      open: true,
+      doc: {
+        operationId: 'healthz',
+        summary: 'Is the process alive and its audit log writable',
+        tags: TAGS,
+        responses: { '200': jsonResponse('Alive'), '503': jsonResponse('The audit log cannot take lines') },
+      },
+      handle: () => {
+        const ok = deps.audit.healthy;
+        return { status: ok ? 200 : 503, body: { ok, audit: ok ? 'ok' : 'unavailable' } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/readyz',
+      open: true,
+      doc: {
+        operationId: 'readyz',
+        summary: 'Should keyway be sent traffic: CA, store and audit log checked',
+        tags: TAGS,
+        responses: { '200': jsonResponse('Ready'), '503': jsonResponse('Not ready; `reason` names the first failing part') },
+      },
+      handle: () => readinessAnswer(deps.readiness()),
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      doc: {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics (text format)',
+        tags: TAGS,
+        responses: { '200': { description: 'The metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+      handle: async (ctx) => {
+        await sendMetrics(ctx.res, deps.metrics);
+        return { streamed: true, status: 200 };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/status',
+      doc: {
+        operationId: 'status',
+        summary: 'The running process: pid, uptime, counts, audit health (what `keyway status` shows)',
+        tags: TAGS,
+        responses: { '200': jsonResponse('The status') },
+      },
+      handle: () => ({ status: 200, body: statusOf(deps) }),
+    },
+    {
+      method: 'POST',
+      path: '/api/reload',
+      auditsItself: true,
+      doc: {
+        operationId: 'reload',
+        summary: 'Re-read the config file, as SIGHUP does; a bad config is refused and the running one stays',
+        tags: TAGS,
+        responses: {
+          '200': jsonResponse('Reloaded: `changed` and `needs_restart` list the keys'),
+          '422': errorResponse('The config file is invalid; nothing changed'),
+        },
+      },
+      handle: async (ctx) => {
+        // 422: the request was fine, the config file it points at is not (the running config stays).
+        const outcome = await deps.reload(ctx.client);
+        return { status: outcome.reloaded ? 200 : 422, body: outcome };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/openapi.json',
+      doc: {
+        operationId: 'openapi',
+        summary: 'This document',
+        tags: TAGS,
+        responses: { '200': jsonResponse('The OpenAPI 3.1 document') },
+      },
+      handle: () => ({ status: 200, body: openApiDocument(routes()) }),
+    },
+  ];
+}
+
+/** For `keyway status`: counts and states, never a name of a secret or a value. */
+function statusOf(deps: AdminDeps): Record<string, unknown> {
+  const activity = deps.activity();
+  return {
+    service: 'keyway',
+    pid: activity.pid,
+    started_at: activity.started_at,
+    uptime_s: Math.max(0, Math.round((Date.now() - Date.parse(activity.started_at)) / 1000)),
+    grants: listGrants(deps.services).length,
+    agents: deps.agents().list().length,
+    requests: activity.requests,
+    refused: activity.refused,
+    audit: deps.audit.healthy ? 'ok' : 'failing',
+  };
+}

@@ -1,0 +1,36 @@
+// What the admin routes are given by the composition root (app.ts): the shared services and the
+// running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
+
+import type { AuditSink } from '../audit/index.ts';
+import type { AgentTable } from '../credentials/agents.ts';
+import type { Services } from '../services.ts';
+import type { MetricsText, Readiness } from './operate-routes.ts';
+import type { AdminAuditTarget } from './router.ts';
+
+/** Live numbers only the running process knows. Nothing in it is secret. */
+export interface ProxyActivity {
+  pid: number;
+  started_at: string;
+  /** Audit lines written for proxied requests since start: every request served, refused ones too. */
+  requests: number;
+  /** Of those, the ones keyway refused or failed (decision deny or error). */
+  refused: number;
+}
+
+export interface AdminDeps {
+  services: Services;
+  /** The agent table in force (swapped whole when the store changes). */
+  agents: () => AgentTable;
+  /** The proxied requests' sink: its health is the audit log's. */
+  audit: AuditSink;
+  /** The audit writer itself, for the admin lines (not proxied requests: `keyway status` does not count them). */
+  adminAudit: AdminAuditTarget;
+  /** What `keyway status` shows beyond the tables: counted by the composition root. */
+  activity: () => ProxyActivity;
+  /** POST /api/reload: re-reads the config file, as SIGHUP does (live-config.ts audits it); `client` is the caller's address. */
+  reload: (client: string) => Promise<{ reloaded: boolean }>;
+  /** For /readyz: checked on every call. */
+  readiness: () => Readiness;
+  /** For /metrics. */
+  metrics: MetricsText;
+}
