@@ -7,8 +7,9 @@ FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/build.mjs ./scripts/build.mjs
 # --ignore-scripts: the image already has Node 24, so the pinned node devDependency is not needed.
-RUN npm ci --ignore-scripts --no-audit --no-fund && npx tsc -p tsconfig.build.json && npm prune --omit=dev
+RUN npm ci --ignore-scripts --no-audit --no-fund && node scripts/build.mjs && npm prune --omit=dev
 
 FROM node:24-slim
 ENV NODE_ENV=production KEYWAY_HOME=/app KEYWAY_PUBLIC_CA_DIR=/app/ca-public

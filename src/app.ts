@@ -208,7 +208,13 @@ async function startParts(
   if (config.admin.enabled) {
     const adminListen = options.adminListen ?? config.admin.listen;
     try {
-      const activity = () => ({ pid: process.pid, started_at: startedAt, requests: audit.requests, refused: audit.refused });
+      const activity = () => ({
+        pid: process.pid,
+        started_at: startedAt,
+        requests: audit.requests,
+        refused: audit.refused,
+        minutes: audit.recent.snapshot(),
+      });
       const reload = (client: string) =>
         live.reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? adminListen.host, port: admin?.address.port ?? 0, client });
       const readiness = () => readinessOf({ ca, store, audit });

@@ -1,5 +1,61 @@
-// Requests served since start, for `keyway status` (admin GET /api/status).
+// Requests served since start, for `keyway status` (admin GET /api/status), and the last hour minute
+// by minute, for the dashboard's overview (admin GET /api/overview).
 import type { AuditEvent, AuditSink, AuditWriter } from './audit/index.ts';
+
+/** One minute of proxied requests: counts by decision, in-request token refreshes, refusal codes. */
+export interface MinuteCount {
+  /** The minute's start (ISO 8601). */
+  minute: string;
+  inject: number;
+  tunnel: number;
+  deny: number;
+  error: number;
+  refreshed: number;
+  /** By refusal or error code; codes are keyway's own (a fixed set), so this stays small. */
+  codes: Record<string, number>;
+}
+
+/** A ring of the last `size` minutes. Costs one array lookup per request. */
+export class RecentMinutes {
+  readonly #size: number;
+  readonly #now: () => number;
+  readonly #ring: Array<MinuteCount | undefined>;
+
+  constructor(size = 60, now: () => number = Date.now) {
+    this.#size = size;
+    this.#now = now;
+    this.#ring = new Array(size);
+  }
+
+  add(event: AuditEvent): void {
+    if (event.decision === 'admin') return;
+    const minute = Math.floor(this.#now() / 60_000);
+    const slot = minute % this.#size;
+    let count = this.#ring[slot];
+    const start = new Date(minute * 60_000).toISOString();
+    if (count === undefined || count.minute !== start) {
+      count = { minute: start, inject: 0, tunnel: 0, deny: 0, error: 0, refreshed: 0, codes: {} };
+      this.#ring[slot] = count;
+    }
+    count[event.decision]++;
+    if (event.refreshed) count.refreshed++;
+    if (event.code !== null) count.codes[event.code] = (count.codes[event.code] ?? 0) + 1;
+  }
+
+  /** The last `size` minutes, oldest first, the current one last; quiet minutes as zeros. */
+  snapshot(): MinuteCount[] {
+    const now = Math.floor(this.#now() / 60_000);
+    const out: MinuteCount[] = [];
+    for (let minute = now - this.#size + 1; minute <= now; minute++) {
+      const start = new Date(minute * 60_000).toISOString();
+      const count = this.#ring[minute % this.#size];
+      out.push(
+        count?.minute === start ? { ...count, codes: { ...count.codes } } : { minute: start, inject: 0, tunnel: 0, deny: 0, error: 0, refreshed: 0, codes: {} },
+      );
+    }
+    return out;
+  }
+}
 
 /**
  * The audit writer as the proxy sees it, counting what it is given: every proxied request writes
@@ -7,11 +63,13 @@ import type { AuditEvent, AuditSink, AuditWriter } from './audit/index.ts';
  */
 export class CountingAudit implements AuditSink {
   readonly #writer: AuditWriter;
+  readonly recent: RecentMinutes;
   requests = 0;
   refused = 0;
 
-  constructor(writer: AuditWriter) {
+  constructor(writer: AuditWriter, recent = new RecentMinutes()) {
     this.#writer = writer;
+    this.recent = recent;
   }
 
   get healthy(): boolean {
@@ -25,6 +83,7 @@ export class CountingAudit implements AuditSink {
   write(event: AuditEvent, reserved?: boolean): Promise<void> {
     this.requests++;
     if (event.decision === 'deny' || event.decision === 'error') this.refused++;
+    this.recent.add(event);
     return this.#writer.write(event, reserved);
   }
 }

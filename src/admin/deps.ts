@@ -2,6 +2,7 @@
 // running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
 
 import type { AuditSink } from '../audit/index.ts';
+import type { MinuteCount } from '../counting-audit.ts';
 import type { AgentTable } from '../credentials/agents.ts';
 import type { Services } from '../services.ts';
 import type { MetricsText, Readiness } from './operate-routes.ts';
@@ -15,6 +16,8 @@ export interface ProxyActivity {
   requests: number;
   /** Of those, the ones keyway refused or failed (decision deny or error). */
   refused: number;
+  /** The last hour of proxied requests, minute by minute (the dashboard's overview). */
+  minutes: MinuteCount[];
 }
 
 export interface AdminDeps {

@@ -39,7 +39,11 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
     if (!route.open) {
       responses['401'] ??= errorResponse('No admin token, a wrong one, or no session');
     }
-    responses['403'] ??= errorResponse('Host is not one of the listener’s own names (DNS rebinding guard)');
+    responses['403'] ??= errorResponse(
+      route.method === 'GET' || route.open
+        ? 'Host is not one of the listener’s own names (DNS rebinding guard)'
+        : 'Host is not one of the listener’s own names (DNS rebinding guard), or a dashboard session’s write without its X-Keyway-CSRF header',
+    );
     const operation: Record<string, unknown> = {
       operationId: route.doc.operationId,
       summary: route.doc.summary,
@@ -62,12 +66,18 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
         'Manage the grants, agents and leases of a running keyway, read its audit log, and operate it. No response carries secret material; every write is audited (decision admin).',
     },
     servers: [{ url: '/' }],
-    security: [{ bearer: [] }, { apiKey: [] }],
+    security: [{ bearer: [] }, { apiKey: [] }, { session: [] }],
     paths,
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'The admin token from data/admin.token' },
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The admin token from data/admin.token' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'keyway_session',
+          description: 'The dashboard session (POST /api/session); writes also need its CSRF token in X-Keyway-CSRF',
+        },
       },
       schemas: { Error: ERROR_SCHEMA },
     },

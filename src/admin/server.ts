@@ -4,10 +4,13 @@ import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/index.ts';
 import { http } from '../net/node-http.ts';
 import { adminRoutes } from './api/index.ts';
-import { tokenAuth, type AdminAuth } from './auth.ts';
+import { adminAuth, tokenCheck, type AdminAuth } from './auth.ts';
+import { dashboardFiles, setSecurityHeaders, type DashboardFiles } from './dashboard-files.ts';
 import type { AdminDeps } from './deps.ts';
 import { adminHostGuard } from './host-guard.ts';
 import { dispatch, RouteTable, sendJson } from './router.ts';
+import { csrfMatches, SessionStore } from './session.ts';
+import { SignInLimiter } from './sign-in-limit.ts';
 import { loadOrCreateAdminToken } from './token.ts';
 
 export type { ProxyActivity } from './deps.ts';
@@ -23,21 +26,25 @@ interface AdminOptions extends AdminDeps {
 }
 
 /**
- * The admin listener: `/healthz` and `/readyz` open (health checks, `keyway doctor`); everything
- * else needs the admin token (auth.ts). The routes are in api/; router.ts runs them, audits every
+ * The admin listener: `/healthz` and `/readyz` open (health checks, `keyway doctor`), and the
+ * dashboard's files and sign-in; everything else needs the admin token or a dashboard session (auth.ts). The routes are in api/; router.ts runs them, audits every
  * write, and builds /api/openapi.json from the same table. No answer ever carries a secret.
  */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
-  const authorized = tokenAuth(token);
-  const table: RouteTable = new RouteTable(adminRoutes(options, () => table.routes));
+  const isToken = tokenCheck(token);
+  const sessions = new SessionStore();
+  const authorized = adminAuth(isToken, sessions);
+  const dashboard = dashboardFiles();
+  const table: RouteTable = new RouteTable(adminRoutes(options, () => table.routes, { sessions, isToken, limiter: new SignInLimiter() }));
   // Set once the listener is bound (its port may be 0 in the config); no request arrives before.
   let hostAllowed: (host: string | undefined) => boolean = () => false;
   let address: AddressInfo | undefined;
   const server = http.createServer((req, res) => {
+    setSecurityHeaders(res);
     if (!hostAllowed(req.headers.host)) return refuseHost(res);
     const where = { audit: options.adminAudit, host: address?.address ?? '', port: address?.port ?? 0 };
-    void answer(req, res, table, authorized, where).catch(() => {
+    void answer(req, res, { table, authorized, dashboard }, where).catch(() => {
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal_error', message: 'the admin API failed; the keyway log has the reason' } });
     });
   });
@@ -75,16 +82,23 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
 async function answer(
   req: IncomingMessage,
   res: ServerResponse,
-  table: RouteTable,
-  authorized: AdminAuth,
+  { table, authorized, dashboard }: { table: RouteTable; authorized: AdminAuth; dashboard: DashboardFiles },
   where: { audit: AdminDeps['adminAudit']; host: string; port: number },
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (dashboard(req.method ?? 'GET', path, res)) return;
   const found = table.match(req.method ?? 'GET', path);
   const open = 'found' in found && found.found.route.open === true;
   // Before anything else, even a 404: without the token, nothing says which routes exist.
-  if (!open && !authorized(req)) {
-    return sendJson(res, 401, { error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>' } });
+  const caller = open ? null : authorized(req);
+  if (!open && !caller) {
+    return sendJson(res, 401, {
+      error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>, or sign in to the dashboard' },
+    });
+  }
+  // A cookie is sent by the browser on its own; only the page that signed in knows the CSRF token.
+  if (caller?.kind === 'session' && req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(req, caller.session)) {
+    return sendJson(res, 403, { error: { code: 'csrf_required', message: 'a write made with the dashboard session needs its X-Keyway-CSRF header' } });
   }
   if ('found' in found) return dispatch(found.found, req, res, path, where);
   if (found.allowed.length > 0) {

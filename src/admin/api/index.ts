@@ -5,8 +5,10 @@ import type { Route } from '../router.ts';
 import { agentRoutes } from './agents.ts';
 import { grantRoutes } from './grants.ts';
 import { operateRoutes } from './operate.ts';
+import { overviewRoutes } from './overview.ts';
+import { sessionRoutes, type SessionDeps } from './session.ts';
 
 /** `table()` is the finished table, for the routes that describe it (/api/openapi.json). */
-export function adminRoutes(deps: AdminDeps, table: () => readonly Route[]): Route[] {
-  return [...operateRoutes(deps, table), ...grantRoutes(deps), ...agentRoutes(deps)];
+export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], session: SessionDeps): Route[] {
+  return [...operateRoutes(deps, table), ...grantRoutes(deps), ...agentRoutes(deps), ...sessionRoutes(session), ...overviewRoutes(deps)];
 }

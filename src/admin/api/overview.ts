@@ -1,0 +1,68 @@
+// The dashboard's overview: the last hour of proxied requests minute by minute (by decision), the
+// token refreshes and the refusal codes in it, and the grants by status. Built from what the process
+// already counts (counting-audit.ts) and the store: no log is read to answer it. No secret in it.
+
+import { listGrants } from '../../credentials/grant-listing.ts';
+import type { AdminDeps } from '../deps.ts';
+import { jsonResponse } from '../openapi.ts';
+import type { Route } from '../router.ts';
+
+const COUNT = { type: 'integer', minimum: 0 };
+const MINUTE_SCHEMA = {
+  type: 'object',
+  properties: { minute: { type: 'string' }, inject: COUNT, tunnel: COUNT, deny: COUNT, error: COUNT, refreshed: COUNT, codes: { type: 'object' } },
+};
+
+export function overviewRoutes(deps: AdminDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/api/overview',
+      doc: {
+        operationId: 'overview',
+        summary: 'The last hour at a glance: requests per minute by decision, token refreshes, refusal and error codes, grants by status',
+        tags: ['operate'],
+        responses: {
+          '200': jsonResponse('The overview', {
+            type: 'object',
+            properties: {
+              minutes: { type: 'array', items: MINUTE_SCHEMA, description: 'Oldest first, the current minute last' },
+              totals: { type: 'object', properties: { inject: COUNT, tunnel: COUNT, deny: COUNT, error: COUNT, refreshed: COUNT } },
+              codes: { type: 'array', items: { type: 'object', properties: { code: { type: 'string' }, count: COUNT } } },
+              grants: { type: 'object', description: 'Grant count by status' },
+              agents: COUNT,
+              audit: { type: 'string', enum: ['ok', 'failing'] },
+              started_at: { type: 'string' },
+            },
+          }),
+        },
+      },
+      handle: () => ({ status: 200, body: overviewOf(deps) }),
+    },
+  ];
+}
+
+function overviewOf(deps: AdminDeps): Record<string, unknown> {
+  const activity = deps.activity();
+  const totals = { inject: 0, tunnel: 0, deny: 0, error: 0, refreshed: 0 };
+  const codes = new Map<string, number>();
+  for (const m of activity.minutes) {
+    totals.inject += m.inject;
+    totals.tunnel += m.tunnel;
+    totals.deny += m.deny;
+    totals.error += m.error;
+    totals.refreshed += m.refreshed;
+    for (const [code, n] of Object.entries(m.codes)) codes.set(code, (codes.get(code) ?? 0) + n);
+  }
+  const grants: Record<string, number> = {};
+  for (const g of listGrants(deps.services)) grants[g.status] = (grants[g.status] ?? 0) + 1;
+  return {
+    minutes: activity.minutes,
+    totals,
+    codes: [...codes].map(([code, count]) => ({ code, count })).sort((a, b) => b.count - a.count),
+    grants,
+    agents: deps.agents().list().length,
+    audit: deps.audit.healthy ? 'ok' : 'failing',
+    started_at: activity.started_at,
+  };
+}

@@ -1,0 +1,100 @@
+// The dashboard's sign-in: the admin token typed once, exchanged for a session cookie (session.ts).
+// POST is open (it is how a browser gets in); its wrong tries are bounded per client address.
+
+import type { TokenCheck } from '../auth.ts';
+import { errorResponse, jsonBody, jsonResponse } from '../openapi.ts';
+import { AdminError, type Route } from '../router.ts';
+import { clearedSessionCookie, sessionCookie, sessionIdOf, type SessionStore } from '../session.ts';
+import type { SignInLimiter } from '../sign-in-limit.ts';
+
+const TAGS = ['session'];
+
+export interface SessionDeps {
+  sessions: SessionStore;
+  isToken: TokenCheck;
+  limiter: SignInLimiter;
+}
+
+const SESSION_SCHEMA = {
+  type: 'object',
+  properties: {
+    signed_in: { type: 'boolean' },
+    csrf: { type: 'string', description: 'Send it as X-Keyway-CSRF on every write made with the session cookie' },
+    idle_expires_at: { type: 'string' },
+    expires_at: { type: 'string' },
+  },
+};
+
+export function sessionRoutes({ sessions, isToken, limiter }: SessionDeps): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/api/session',
+      open: true,
+      doc: {
+        operationId: 'session.create',
+        summary: 'Sign in to the dashboard with the admin token: sets an HttpOnly, SameSite=Strict session cookie',
+        tags: TAGS,
+        requestBody: jsonBody({ type: 'object', required: ['token'], properties: { token: { type: 'string' } } }),
+        responses: {
+          '200': jsonResponse('Signed in; the cookie is set and `csrf` is the token for writes', SESSION_SCHEMA),
+          '400': errorResponse('No token in the body'),
+          '401': errorResponse('Not the admin token'),
+          '413': errorResponse('The body is too large'),
+          '415': errorResponse('The body is not application/json'),
+          '429': errorResponse('Too many wrong tries from this address; Retry-After says when to try again'),
+        },
+      },
+      handle: async (ctx) => {
+        const wait = limiter.retryAfter(ctx.client);
+        if (wait > 0) {
+          ctx.res.setHeader('retry-after', String(wait));
+          throw new AdminError(429, 'sign_in_limited', `too many wrong tokens from this address; try again in ${wait} s`);
+        }
+        const { token } = await ctx.body();
+        if (typeof token !== 'string' || token.trim() === '') throw new AdminError(400, 'bad_request', 'send {"token": "<data/admin.token>"}');
+        if (!isToken(token.trim())) {
+          limiter.failed(ctx.client);
+          throw new AdminError(401, 'admin_auth_failed', 'that is not the admin token', 'the token is in data/admin.token under the keyway home');
+        }
+        const session = sessions.create();
+        return {
+          status: 200,
+          body: { signed_in: true, csrf: session.csrf, ...sessions.expiry(session) },
+          headers: { 'set-cookie': sessionCookie(session.id, sessions.maxAgeSeconds()) },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/session',
+      doc: {
+        operationId: 'session.show',
+        summary: 'The dashboard session this request carries, with its CSRF token (signed_in false for a token caller)',
+        tags: TAGS,
+        responses: { '200': jsonResponse('The session', SESSION_SCHEMA) },
+      },
+      handle: (ctx) => {
+        const id = sessionIdOf(ctx.req);
+        const session = id === undefined ? undefined : sessions.touch(id);
+        if (!session) return { status: 200, body: { signed_in: false } };
+        return { status: 200, body: { signed_in: true, csrf: session.csrf, ...sessions.expiry(session) } };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/session',
+      doc: {
+        operationId: 'session.delete',
+        summary: 'Sign out: the session ends on the server and its cookie is cleared',
+        tags: TAGS,
+        responses: { '200': jsonResponse('Signed out') },
+      },
+      handle: (ctx) => {
+        const id = sessionIdOf(ctx.req);
+        if (id !== undefined) sessions.destroy(id);
+        return { status: 200, body: { signed_out: true }, headers: { 'set-cookie': clearedSessionCookie() } };
+      },
+    },
+  ];
+}

@@ -1,0 +1,101 @@
+// Agents with the grants they may use and their leases: grant or renew a lease (for a TTL, capped by
+// the agent's max_lease_ttl on the server), revoke it at once.
+
+import { api } from './api.js';
+import { act, h, when } from './dom.js';
+
+export async function renderAgents(main) {
+  const holder = h('div', { id: 'agent-list', class: 'stack' });
+  main.append(holder);
+  const load = async () => {
+    const [{ agents }, { grants }] = await Promise.all([api('GET', '/api/agents'), api('GET', '/api/grants')]);
+    holder.replaceChildren(
+      ...(agents.length
+        ? agents.map((a) => agentSection(a, grants, load))
+        : [h('p', { class: 'muted' }, 'No agents defined: every loopback client is the anonymous agent.')]),
+    );
+  };
+  await load();
+}
+
+/** The agent's leases: from the agent listing when it has them, else from the grants' lease clocks. */
+function leasesOf(agent, grants) {
+  if (Array.isArray(agent.leases)) return agent.leases;
+  return grants.flatMap((g) => (g.leases ?? []).filter((l) => l.agent === agent.id).map((l) => ({ ...l, grant: g.id })));
+}
+
+function agentSection(agent, grants, reload) {
+  const headingId = `agent-${agent.id}`;
+  const leases = leasesOf(agent, grants);
+  const names = agent.grants ?? grants.map((g) => g.id);
+  const rows = names.map((grant) =>
+    leaseRow(
+      agent,
+      grant,
+      leases.find((l) => l.grant === grant),
+      reload,
+    ),
+  );
+  const facts = [`defined in ${agent.source ?? 'config'}`];
+  if (agent.lease_ttl) facts.push(`lease ${agent.lease_ttl}`);
+  if (agent.max_lease_ttl) facts.push(`at most ${agent.max_lease_ttl}`);
+  return h(
+    'section',
+    { class: 'card agent', 'aria-labelledby': headingId, 'data-agent': agent.id },
+    h('header', {}, h('h2', { id: headingId }, agent.id), h('span', { class: 'muted' }, facts.join(' · '))),
+    rows.length
+      ? h(
+          'div',
+          { class: 'table-wrap' },
+          h(
+            'table',
+            {},
+            h('caption', { class: 'visually-hidden' }, `Grants and leases of ${agent.id}`),
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Grant'), h('th', { scope: 'col' }, 'Lease'), h('th', { scope: 'col' }, 'Actions'))),
+            h('tbody', {}, rows),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'This agent may use no grant.'),
+  );
+}
+
+function leaseRow(agent, grant, lease, reload) {
+  const path = `/api/agents/${encodeURIComponent(agent.id)}/leases/${encodeURIComponent(grant)}`;
+  const ttlId = `ttl-${agent.id}-${grant}`;
+  const ttl = h('input', { id: ttlId, type: 'text', size: '5', value: agent.lease_ttl ?? '1h', inputmode: 'text', autocomplete: 'off' });
+  const active = lease?.state === 'active';
+  const put = h('button', { type: 'button', 'aria-label': `${active ? 'Renew' : 'Grant'} the lease of ${agent.id} on ${grant}` }, active ? 'Renew' : 'Grant');
+  put.addEventListener('click', () =>
+    act(
+      put,
+      async () => {
+        const value = ttl.value.trim();
+        await api('PUT', path, value ? { ttl: value } : {});
+        await reload();
+      },
+      `Lease of ${agent.id} on ${grant} ${active ? 'renewed' : 'granted'}.`,
+    ),
+  );
+  const revoke = h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke the lease of ${agent.id} on ${grant}` }, 'Revoke');
+  revoke.disabled = !active;
+  revoke.addEventListener('click', () =>
+    act(
+      revoke,
+      async () => {
+        await api('DELETE', path);
+        await reload();
+      },
+      `Lease of ${agent.id} on ${grant} revoked.`,
+    ),
+  );
+  const state = lease
+    ? [h('span', { class: `badge ${active ? 'ok' : 'bad'}` }, lease.state), ' ', active ? ['until ', when(lease.expires_at)] : null]
+    : h('span', { class: 'muted' }, 'none');
+  return h(
+    'tr',
+    {},
+    h('th', { scope: 'row' }, grant),
+    h('td', {}, state),
+    h('td', { class: 'actions' }, h('label', { for: ttlId, class: 'inline' }, 'TTL'), ttl, put, revoke),
+  );
+}

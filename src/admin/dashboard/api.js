@@ -1,0 +1,48 @@
+// Calls to the admin API from the page. The session cookie goes along by itself (same origin); every
+// write also carries the session's CSRF token, which only this page knows (it came from sign-in).
+
+let csrf = '';
+let onSignedOut = () => {};
+
+export function setCsrf(token) {
+  csrf = token;
+}
+
+/** What to do when the API says the session is gone (expired, signed out elsewhere, restart). */
+export function whenSignedOut(callback) {
+  onSignedOut = callback;
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message, hint) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** `method path` with a JSON body for writes; resolves to the parsed answer, throws ApiError. */
+export async function api(method, path, body) {
+  const headers = { accept: 'application/json' };
+  const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+  if (method !== 'GET') headers['x-keyway-csrf'] = csrf;
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body ?? {});
+  }
+  const res = await fetch(path, init);
+  const json = (res.headers.get('content-type') ?? '').startsWith('application/json') ? await res.json() : null;
+  if (res.ok) return json;
+  if (res.status === 401 && path !== '/api/session') onSignedOut();
+  const error = json?.error ?? {};
+  throw new ApiError(res.status, error.code ?? `http_${res.status}`, error.message ?? res.statusText, error.hint ?? null);
+}
+
+/** A path with query parameters, the empty ones left out. */
+export function withQuery(path, params) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== '') query.set(name, String(value));
+  const text = query.toString();
+  return text === '' ? path : `${path}?${text}`;
+}

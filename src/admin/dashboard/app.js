@@ -1,0 +1,100 @@
+// The dashboard's shell: signs in (or finds the session the cookie already carries), then shows one
+// section at a time by the URL's hash (#/grants), so the back button and bookmarks work.
+
+import { api, setCsrf, whenSignedOut } from './api.js';
+import { renderAgents } from './agents.js';
+import { renderAudit } from './audit.js';
+import { h, notify } from './dom.js';
+import { renderGrants } from './grants.js';
+import { renderOverview } from './overview.js';
+import { renderSignIn } from './signin.js';
+
+const SECTIONS = {
+  overview: { title: 'Overview', render: renderOverview },
+  grants: { title: 'Grants', render: renderGrants },
+  agents: { title: 'Agents', render: renderAgents },
+  audit: { title: 'Audit', render: renderAudit },
+};
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const signOut = document.getElementById('sign-out');
+let signedIn = false;
+/** What the section on screen must stop when it goes (an event stream, a timer). */
+let leave = () => {};
+
+function sectionName() {
+  const name = location.hash.replace(/^#\/?/, '').split('?')[0];
+  return Object.hasOwn(SECTIONS, name) ? name : 'overview';
+}
+
+async function show() {
+  leave();
+  leave = () => {};
+  if (!signedIn) return showSignIn();
+  const name = sectionName();
+  const section = SECTIONS[name];
+  for (const link of nav.querySelectorAll('a')) {
+    if (link.getAttribute('href') === `#/${name}`) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  document.title = `${section.title} · keyway`;
+  const heading = h('h1', { tabindex: '-1' }, section.title);
+  main.replaceChildren(heading);
+  try {
+    leave = (await section.render(main)) ?? (() => {});
+  } catch (err) {
+    main.append(h('p', { class: 'error', role: 'alert' }, `Could not load ${section.title.toLowerCase()}: ${err?.message ?? err}`));
+  }
+}
+
+function showSignIn() {
+  nav.hidden = true;
+  signOut.hidden = true;
+  document.title = 'Sign in · keyway';
+  renderSignIn(main, (session) => {
+    setCsrf(session.csrf);
+    signedIn = true;
+    nav.hidden = false;
+    signOut.hidden = false;
+    notify('Signed in.');
+    if (location.hash === '' || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/overview';
+    else void show();
+  });
+}
+
+whenSignedOut(() => {
+  if (!signedIn) return;
+  signedIn = false;
+  notify('Your session ended; sign in again.', 'error');
+  void show();
+});
+
+signOut.addEventListener('click', async () => {
+  try {
+    await api('DELETE', '/api/session');
+  } finally {
+    signedIn = false;
+    setCsrf('');
+    notify('Signed out.');
+    void show();
+  }
+});
+
+window.addEventListener('hashchange', () => {
+  void show().then(() => main.querySelector('h1')?.focus());
+});
+
+// A reload keeps the session (the cookie); its CSRF token is asked for again.
+try {
+  const session = await api('GET', '/api/session');
+  if (session?.signed_in) {
+    setCsrf(session.csrf);
+    signedIn = true;
+    nav.hidden = false;
+    signOut.hidden = false;
+  }
+} catch {
+  // 401: not signed in.
+}
+void show();

@@ -1,0 +1,143 @@
+// The live audit view: the latest lines (GET /api/audit), then each new one as it is written (the
+// event stream GET /api/audit/stream), filtered by agent, grant, decision and code. A polite live
+// region says what arrived, at most every few seconds, so a screen reader is told without a flood.
+
+import { api, withQuery } from './api.js';
+import { h } from './dom.js';
+
+const KEEP_ROWS = 200;
+const ANNOUNCE_EVERY_MS = 3000;
+const DECISIONS = ['inject', 'tunnel', 'deny', 'error', 'admin'];
+
+export async function renderAudit(main) {
+  const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
+  const text = (id) => h('input', { id, name: id.replace('audit-', ''), type: 'text', autocomplete: 'off', spellcheck: 'false' });
+  const decision = h(
+    'select',
+    { id: 'audit-decision', name: 'decision' },
+    h('option', { value: '' }, 'any'),
+    DECISIONS.map((d) => h('option', { value: d }, d)),
+  );
+  const form = h(
+    'form',
+    { class: 'filters', role: 'search', 'aria-label': 'Filter the audit log' },
+    field('audit-agent', 'Agent', text('audit-agent')),
+    field('audit-grant', 'Grant', text('audit-grant')),
+    field('audit-decision', 'Decision', decision),
+    field('audit-code', 'Code', text('audit-code')),
+    h('button', { type: 'submit' }, 'Apply'),
+  );
+  const state = h('p', { id: 'audit-state', class: 'muted' }, 'Connecting…');
+  const announce = h('p', { id: 'audit-live', class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
+  const body = h('tbody', { id: 'audit-rows' });
+  const table = h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { class: 'audit' },
+      h('caption', { class: 'visually-hidden' }, 'Audit lines, newest first'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Time', 'Decision', 'Agent', 'Grant', 'Request', 'Status', 'Code'].map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      body,
+    ),
+  );
+  main.append(form, state, announce, table);
+
+  let stream;
+  let pending = 0;
+  let latest = '';
+  const timer = setInterval(() => {
+    if (pending === 0) return;
+    announce.textContent = `${pending} new audit ${pending === 1 ? 'line' : 'lines'}; latest: ${latest}`;
+    pending = 0;
+  }, ANNOUNCE_EVERY_MS);
+
+  const start = async () => {
+    stream?.close();
+    const filters = {
+      agent: form.querySelector('#audit-agent').value.trim(),
+      grant: form.querySelector('#audit-grant').value.trim(),
+      decision: decision.value,
+      code: form.querySelector('#audit-code').value.trim(),
+    };
+    body.replaceChildren();
+    try {
+      const { lines } = await api('GET', withQuery('/api/audit', { ...filters, limit: 50 }));
+      // Newest first on screen, whichever order the page came in.
+      const sorted = [...lines].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0) || String(a.ts).localeCompare(String(b.ts)));
+      for (const line of sorted) body.prepend(row(line));
+    } catch (err) {
+      state.textContent = `Could not read the audit log: ${err.message}`;
+    }
+    stream = new EventSource(withQuery('/api/audit/stream', filters));
+    stream.addEventListener('open', () => {
+      state.textContent = 'Live: new lines appear at the top.';
+    });
+    stream.addEventListener('audit', (event) => {
+      let line;
+      try {
+        line = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      body.prepend(row(line));
+      while (body.childElementCount > KEEP_ROWS) body.lastElementChild.remove();
+      pending++;
+      latest = summary(line);
+    });
+    stream.addEventListener('error', () => {
+      state.textContent = stream.readyState === EventSource.CLOSED ? 'The live feed stopped; choose Apply to reconnect.' : 'The live feed is reconnecting…';
+    });
+  };
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void start();
+  });
+  await start();
+  return () => {
+    clearInterval(timer);
+    stream?.close();
+  };
+}
+
+function summary(line) {
+  return [line.decision, line.method, `${line.host}${line.path ?? ''}`, line.status ?? line.code ?? ''].filter(Boolean).join(' ');
+}
+
+function row(line) {
+  const at = Date.parse(line.ts);
+  const time = Number.isNaN(at) ? String(line.ts) : new Date(at).toLocaleTimeString();
+  const request = [
+    line.method,
+    ' ',
+    h('span', { class: 'host' }, `${line.host}${line.port && line.port !== 443 ? `:${line.port}` : ''}`),
+    h('span', { class: 'path' }, line.path ?? ''),
+  ];
+  return h(
+    'tr',
+    { 'data-decision': line.decision, 'data-grant': line.grant ?? '' },
+    h('td', {}, h('time', { datetime: line.ts }, time)),
+    h(
+      'td',
+      {},
+      h(
+        'span',
+        { class: `badge ${line.decision === 'inject' || line.decision === 'tunnel' ? 'ok' : line.decision === 'admin' ? 'info' : 'bad'}` },
+        line.decision,
+      ),
+    ),
+    h('td', {}, line.agent ?? '—'),
+    h('td', {}, line.grant ?? '—'),
+    h('td', { class: 'request' }, line.action ? `${line.action} ` : '', request),
+    h('td', {}, line.status ?? '—'),
+    h('td', {}, line.code ?? ''),
+  );
+}

@@ -1,0 +1,68 @@
+// Building the page without innerHTML: every text (grant ids, hosts, paths an agent chose) goes in
+// as a text node, so nothing an agent sends can become markup or script.
+
+/** `h('button', { class: 'x', onclick: f, 'aria-label': 'y' }, 'text', child)` */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'class') el.className = value;
+    else if (name.startsWith('on') && typeof value === 'function') el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? '' : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** An SVG element (the overview's chart): attributes, not inline styles, so the CSP allows it. */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
+  for (const child of children.flat()) if (child) el.append(child instanceof Node ? child : String(child));
+  return el;
+}
+
+/** A <time> saying "in 5 min" or "3 h ago", with the exact time as its title and datetime. */
+export function when(iso) {
+  if (!iso) return h('span', { class: 'muted' }, 'never');
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return h('span', {}, String(iso));
+  return h('time', { datetime: iso, title: new Date(at).toLocaleString() }, relative(at - Date.now()));
+}
+
+export function relative(deltaMs) {
+  const ahead = deltaMs >= 0;
+  const s = Math.abs(deltaMs) / 1000;
+  const text = s < 45 ? 'moments' : s < 90 * 60 ? `${Math.round(s / 60)} min` : s < 36 * 3600 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} days`;
+  if (text === 'moments') return ahead ? 'in moments' : 'just now';
+  return ahead ? `in ${text}` : `${text} ago`;
+}
+
+/** Tells screen readers (and everyone) what an action did, in the page's one status region. */
+export function notify(text, kind = 'ok') {
+  const region = document.getElementById('notice');
+  if (!region) return;
+  region.className = `notice ${kind}`;
+  region.textContent = text;
+}
+
+/** Runs an action from a button: disables it meanwhile and reports the outcome. */
+export async function act(button, work, done) {
+  button.disabled = true;
+  try {
+    await work();
+    if (done) notify(done);
+  } catch (err) {
+    notify(err?.hint ? `${err.message} (${err.hint})` : (err?.message ?? String(err)), 'error');
+  } finally {
+    button.disabled = false;
+  }
+}

@@ -1,0 +1,161 @@
+// Grants as a wallet: one card per connected account or stored secret, its status at a glance (in
+// words, not only colour), both clocks (the token's expiry and each agent's lease), last use, scopes
+// and account; with connect (OAuth through the admin callback), refresh, revoke and delete.
+
+import { api } from './api.js';
+import { act, append, h, notify, when } from './dom.js';
+
+const EXPIRING_MS = 10 * 60_000;
+
+/** The status a person reads: the API's display status when it gives one, else worked out here. */
+export function displayStatus(grant) {
+  if (typeof grant.display_status === 'string') return grant.display_status;
+  if (grant.status === 'active' && grant.secret === 'missing') return 'no secret';
+  if (grant.status === 'active' && grant.token_expires_at && Date.parse(grant.token_expires_at) - Date.now() < EXPIRING_MS) return 'expiring';
+  return String(grant.status ?? 'unknown').replaceAll('_', ' ');
+}
+
+function statusClass(status) {
+  if (status === 'active') return 'ok';
+  if (status === 'expiring') return 'warn';
+  return 'bad';
+}
+
+export async function renderGrants(main) {
+  const list = h('div', { class: 'cards', id: 'grant-list' });
+  main.append(connectForm(), h('h2', { class: 'visually-hidden' }, 'Your grants'), list);
+  const load = async () => {
+    const { grants } = await api('GET', '/api/grants');
+    list.replaceChildren(
+      ...(grants.length
+        ? grants.map((g) => card(g, load))
+        : [h('p', { class: 'muted' }, 'No grants yet. Connect an account above, or add one with `keyway grants add`.')]),
+    );
+  };
+  await load();
+}
+
+function card(grant, reload) {
+  const status = displayStatus(grant);
+  const headingId = `grant-${grant.id}`;
+  const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
+  const leases = (grant.leases ?? []).map((l) => h('li', {}, `${l.agent}: ${l.state} `, l.state === 'active' ? ['until ', when(l.expires_at)] : null));
+  const account = grant.account ?? grant.account_identity ?? null;
+  const accountText = account && typeof account === 'object' ? (account.email ?? account.name ?? account.id ?? JSON.stringify(account)) : account;
+  const buttons = h('div', { class: 'actions' });
+  const canRefresh = grant.provider !== null && grant.provider !== undefined;
+  if (canRefresh)
+    buttons.append(
+      button(
+        'Refresh',
+        `Refresh ${grant.id} now`,
+        async () => {
+          await api('POST', `/api/grants/${encodeURIComponent(grant.id)}/refresh`);
+          await reload();
+        },
+        `Refreshed ${grant.id}.`,
+      ),
+    );
+  if (grant.status !== 'revoked')
+    buttons.append(
+      button(
+        'Revoke',
+        `Revoke ${grant.id}`,
+        async () => {
+          if (!confirm(`Revoke ${grant.id}? Agents lose it at once${canRefresh ? ' and the provider is told' : ''}.`)) throw cancelled();
+          await api('POST', `/api/grants/${encodeURIComponent(grant.id)}/revoke`);
+          await reload();
+        },
+        `Revoked ${grant.id}.`,
+        'danger',
+      ),
+    );
+  buttons.append(
+    button(
+      'Delete',
+      `Delete ${grant.id}`,
+      async () => {
+        if (!confirm(`Delete ${grant.id} and its stored secret? This cannot be undone.`)) throw cancelled();
+        await api('DELETE', `/api/grants/${encodeURIComponent(grant.id)}`);
+        await reload();
+      },
+      `Deleted ${grant.id}.`,
+      'danger',
+    ),
+  );
+  return h(
+    'article',
+    { class: `card grant status-${statusClass(status)}`, 'aria-labelledby': headingId, 'data-grant': grant.id },
+    h('header', {}, h('h3', { id: headingId }, grant.id), h('span', { class: `badge ${statusClass(status)}` }, status)),
+    append(h('dl', {}), [
+      row('Account', accountText ? String(accountText) : h('span', { class: 'muted' }, 'unknown')),
+      row('Type', grant.type, grant.provider ? ` (${grant.provider})` : ''),
+      row('Domains', (grant.domains ?? []).join(', ')),
+      row('Scopes', grant.scopes?.length ? grant.scopes.join(' ') : h('span', { class: 'muted' }, '—')),
+      row('Token expires', grant.token_expires_at ? when(grant.token_expires_at) : h('span', { class: 'muted' }, 'does not expire')),
+      row('Leases', leases.length ? h('ul', { class: 'plain' }, leases) : h('span', { class: 'muted' }, 'none')),
+      row('Last used', when(grant.last_used_at)),
+      grant.last_refreshed_at ? row('Last refresh', when(grant.last_refreshed_at)) : [],
+      grant.labels && Object.keys(grant.labels).length
+        ? row(
+            'Labels',
+            Object.entries(grant.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', '),
+          )
+        : [],
+    ]),
+    buttons,
+  );
+}
+
+function cancelled() {
+  const err = new Error('Cancelled.');
+  err.hint = null;
+  return err;
+}
+
+function button(text, label, work, done, kind = '') {
+  const el = h('button', { type: 'button', class: kind, 'aria-label': label }, text);
+  el.addEventListener('click', () => act(el, work, done));
+  return el;
+}
+
+/** Connect an account by OAuth: keyway gives the consent URL; the provider sends the browser back to keyway's callback. */
+function connectForm() {
+  const field = (id, label, help, attrs = {}) => [
+    h('label', { for: id }, label),
+    h('input', { id, name: id, type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-help`, ...attrs }),
+    h('p', { id: `${id}-help`, class: 'help muted' }, help),
+  ];
+  const submit = h('button', { type: 'submit' }, 'Connect');
+  const form = h(
+    'form',
+    { class: 'connect', 'aria-labelledby': 'connect-title' },
+    h('h2', { id: 'connect-title' }, 'Connect an account'),
+    h(
+      'div',
+      { class: 'fields' },
+      h('div', {}, field('connect-provider', 'Provider', 'A preset (github, google, …) or a provider in the config.', { required: true })),
+      h('div', {}, field('connect-grant', 'Grant id', 'Optional: defaults to the provider’s name.')),
+      h('div', {}, field('connect-scopes', 'Scopes', 'Optional, separated by spaces.')),
+    ),
+    submit,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const value = (id) => form.querySelector(`#${id}`).value.trim();
+    const scopes = value('connect-scopes').split(/\s+/).filter(Boolean);
+    void act(submit, async () => {
+      const body = { provider: value('connect-provider') };
+      if (value('connect-grant')) body.grant = value('connect-grant');
+      if (scopes.length) body.scopes = scopes;
+      const { consent_url: consentUrl } = await api('POST', '/api/oauth/connect', body);
+      const url = new URL(consentUrl);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('the consent URL is not a web address');
+      notify('Opening the provider’s consent page…');
+      location.assign(url.href);
+    });
+  });
+  return form;
+}
