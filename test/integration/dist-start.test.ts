@@ -56,6 +56,16 @@ describe('the built CLI, as the Docker image runs it', () => {
     expect(proxy.stderr() + proxy.stdout()).not.toContain(CANARY);
   });
 
+  it('serves the dashboard from dist/ (the build copies its files beside the admin server)', async () => {
+    const running = JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } };
+    const base = `http://127.0.0.1:${running.admin.port}`;
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/assets/app.js');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    for (const asset of ['app.js', 'api.js', 'style.css']) expect((await fetch(`${base}/assets/${asset}`)).status, asset).toBe(200);
+  });
+
   it('answers --help for every command from the built files', async () => {
     for (const command of ['start', 'init', 'env', 'run', 'ca', 'grants', 'secrets', 'agents', 'audit']) {
       const r = await runProcess(process.execPath, [DIST_CLI, command, '--help'], cleanEnv());

@@ -46,12 +46,16 @@ export function relative(deltaMs) {
   return ahead ? `in ${text}` : `${text} ago`;
 }
 
-/** Tells screen readers (and everyone) what an action did, in the page's one status region. */
+let fade;
+
+/** Tells screen readers (and everyone) what an action did, in the page's one status region. Errors stay until the next notice. */
 export function notify(text, kind = 'ok') {
   const region = document.getElementById('notice');
   if (!region) return;
+  clearTimeout(fade);
   region.className = `notice ${kind}`;
   region.textContent = text;
+  if (kind === 'ok') fade = setTimeout(() => (region.textContent = ''), 8000);
 }
 
 /** Runs an action from a button: disables it meanwhile and reports the outcome. */

@@ -1,0 +1,66 @@
+// A real browser for the dashboard tests: Debian's chromium, driven by playwright-core (which brings
+// no browser of its own). Headless, no proxy, a temporary profile and HOME. Each page records its
+// console errors and Content-Security-Policy violations, so a test can require that there were none.
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+
+export const CHROMIUM = process.env['KEYWAY_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
+
+/** Screenshots for a person to look at (gitignored). */
+export const SCREENSHOTS = fileURLToPath(new URL('../../.test-output/', import.meta.url));
+
+export interface WatchedPage {
+  page: Page;
+  context: BrowserContext;
+  /** Console errors and uncaught exceptions, as text. */
+  errors: string[];
+  /** CSP violations the page reported (directive and blocked URI). */
+  violations(): Promise<string[]>;
+  screenshot(name: string): Promise<string>;
+}
+
+export async function launchChromium(): Promise<Browser> {
+  const home = mkdtempSync(join(tmpdir(), 'keyway-chromium-'));
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // As root (CI containers) chromium refuses to start with its sandbox on.
+    chromiumSandbox: process.getuid?.() !== 0,
+    // Loopback only: no proxy from the environment, no network services of its own.
+    args: ['--no-proxy-server', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    env: { HOME: home, PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    timeout: 60_000,
+  });
+}
+
+export async function openPage(browser: Browser, viewport = { width: 1200, height: 860 }): Promise<WatchedPage> {
+  const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
+  context.setDefaultTimeout(20_000);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+  // Runs before the page's own scripts, outside its CSP (it is the browser's, not the page's). Page
+  // code is given as text: this project's TypeScript has no DOM types.
+  await context.addInitScript(`
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+  `);
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return {
+    page,
+    context,
+    errors,
+    violations: () => page.evaluate<string[]>('[...(window.__cspViolations ?? [])]'),
+    screenshot: async (name) => {
+      const path = join(SCREENSHOTS, `${name}.png`);
+      await page.screenshot({ path, fullPage: true });
+      return path;
+    },
+  };
+}
