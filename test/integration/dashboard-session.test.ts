@@ -70,6 +70,10 @@ describe('dashboard session, CSRF and headers', () => {
     expect((await call('POST', '/api/session', {}, { token: 'not-the-token' })).status).toBe(401);
     expect((await call('POST', '/api/session', {}, {})).status).toBe(400);
     expect((await call('GET', '/api/grants', { cookie: `keyway_session=${'A'.repeat(43)}` })).status).toBe(401);
+    // The page asks on load whether it has a session: "no" is an answer, and carries nothing.
+    const none = await call('GET', '/api/session', { cookie: `keyway_session=${'A'.repeat(43)}` });
+    expect(none.status).toBe(200);
+    expect(none.json).toEqual({ signed_in: false });
     expect((await call('GET', '/api/grants', { cookie: 'keyway_session=../../etc' })).status).toBe(401);
     // A form post (the only cross-site write a page can make without CORS) is not JSON: 415.
     const form = await fetch(`${admin.base}/api/session`, {

@@ -68,9 +68,12 @@ export function sessionRoutes({ sessions, isToken, limiter }: SessionDeps): Rout
     {
       method: 'GET',
       path: '/api/session',
+      // Open: the page asks on load whether its cookie still holds a session, and "no" is an answer
+      // (200, signed_in false), not an error. It says nothing to a caller without the cookie.
+      open: true,
       doc: {
         operationId: 'session.show',
-        summary: 'The dashboard session this request carries, with its CSRF token (signed_in false for a token caller)',
+        summary: 'The dashboard session this request carries, with its CSRF token (signed_in false without one)',
         tags: TAGS,
         responses: { '200': jsonResponse('The session', SESSION_SCHEMA) },
       },

@@ -18,9 +18,14 @@ export async function renderAgents(main) {
   await load();
 }
 
-/** The agent's leases: from the agent listing when it has them, else from the grants' lease clocks. */
+/**
+ * The agent's leases as { grant, state, expires_at }: from the agent listing (`lease`,
+ * `lease_expires_at` per grant) when it has them, else from the grants' lease clocks.
+ */
 function leasesOf(agent, grants) {
-  if (Array.isArray(agent.leases)) return agent.leases;
+  if (Array.isArray(agent.leases)) {
+    return agent.leases.map((l) => ({ grant: l.grant, state: l.state ?? l.lease, expires_at: l.expires_at ?? l.lease_expires_at ?? null }));
+  }
   return grants.flatMap((g) => (g.leases ?? []).filter((l) => l.agent === agent.id).map((l) => ({ ...l, grant: g.id })));
 }
 
@@ -60,6 +65,9 @@ function agentSection(agent, grants, reload) {
 }
 
 function leaseRow(agent, grant, lease, reload) {
+  if (lease?.state === 'not_required' || (!agent.lease_ttl && !lease)) {
+    return h('tr', {}, h('th', { scope: 'row' }, grant), h('td', { colspan: '2', class: 'muted' }, 'always allowed (this agent has no lease_ttl)'));
+  }
   const path = `/api/agents/${encodeURIComponent(agent.id)}/leases/${encodeURIComponent(grant)}`;
   const ttlId = `ttl-${agent.id}-${grant}`;
   const ttl = h('input', { id: ttlId, type: 'text', size: '5', value: agent.lease_ttl ?? '1h', inputmode: 'text', autocomplete: 'off' });
@@ -88,14 +96,15 @@ function leaseRow(agent, grant, lease, reload) {
       `Lease of ${agent.id} on ${grant} revoked.`,
     ),
   );
-  const state = lease
-    ? [h('span', { class: `badge ${active ? 'ok' : 'bad'}` }, lease.state), ' ', active ? ['until ', when(lease.expires_at)] : null]
-    : h('span', { class: 'muted' }, 'none');
+  const state =
+    lease && lease.state !== 'pending'
+      ? [h('span', { class: `badge ${active ? 'ok' : 'bad'}` }, lease.state), ' ', active ? ['until ', when(lease.expires_at)] : null]
+      : h('span', { class: 'muted' }, 'none yet');
   return h(
     'tr',
     {},
     h('th', { scope: 'row' }, grant),
     h('td', {}, state),
-    h('td', { class: 'actions' }, h('label', { for: ttlId, class: 'inline' }, 'TTL'), ttl, put, revoke),
+    h('td', {}, h('div', { class: 'actions' }, h('label', { for: ttlId, class: 'inline' }, 'TTL'), ttl, put, revoke)),
   );
 }

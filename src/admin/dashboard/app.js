@@ -95,6 +95,6 @@ try {
     signOut.hidden = false;
   }
 } catch {
-  // 401: not signed in.
+  // keyway unreachable: the sign-in page says so when it is used.
 }
 void show();

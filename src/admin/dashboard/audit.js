@@ -123,7 +123,7 @@ function row(line) {
   ];
   return h(
     'tr',
-    { 'data-decision': line.decision, 'data-grant': line.grant ?? '' },
+    { 'data-decision': line.decision, 'data-grant': line.grant ?? '', 'data-code': line.code ?? '' },
     h('td', {}, h('time', { datetime: line.ts }, time)),
     h(
       'td',

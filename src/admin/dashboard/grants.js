@@ -9,7 +9,7 @@ const EXPIRING_MS = 10 * 60_000;
 
 /** The status a person reads: the API's display status when it gives one, else worked out here. */
 export function displayStatus(grant) {
-  if (typeof grant.display_status === 'string') return grant.display_status;
+  if (typeof grant.display_status === 'string') return grant.display_status.replaceAll('_', ' ');
   if (grant.status === 'active' && grant.secret === 'missing') return 'no secret';
   if (grant.status === 'active' && grant.token_expires_at && Date.parse(grant.token_expires_at) - Date.now() < EXPIRING_MS) return 'expiring';
   return String(grant.status ?? 'unknown').replaceAll('_', ' ');
@@ -87,6 +87,7 @@ function card(grant, reload) {
     'article',
     { class: `card grant status-${statusClass(status)}`, 'aria-labelledby': headingId, 'data-grant': grant.id },
     h('header', {}, h('h3', { id: headingId }, grant.id), h('span', { class: `badge ${statusClass(status)}` }, status)),
+    grant.status_detail && status !== 'active' ? h('p', { class: 'detail' }, grant.status_detail) : null,
     append(h('dl', {}), [
       row('Account', accountText ? String(accountText) : h('span', { class: 'muted' }, 'unknown')),
       row('Type', grant.type, grant.provider ? ` (${grant.provider})` : ''),
