@@ -98,7 +98,7 @@ function leaseRow(agent, grant, lease, reload) {
   );
   const state =
     lease && lease.state !== 'pending'
-      ? [h('span', { class: `badge ${active ? 'ok' : 'bad'}` }, lease.state), ' ', active ? ['until ', when(lease.expires_at)] : null]
+      ? [h('span', { class: `badge ${active ? 'ok' : 'bad'}` }, lease.state), ' ', active ? ['ends ', when(lease.expires_at)] : null]
       : h('span', { class: 'muted' }, 'none yet');
   return h(
     'tr',

@@ -39,7 +39,7 @@ function card(grant, reload) {
   const status = displayStatus(grant);
   const headingId = `grant-${grant.id}`;
   const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
-  const leases = (grant.leases ?? []).map((l) => h('li', {}, `${l.agent}: ${l.state} `, l.state === 'active' ? ['until ', when(l.expires_at)] : null));
+  const leases = (grant.leases ?? []).map((l) => h('li', {}, `${l.agent}: ${l.state}`, l.state === 'active' ? [', ends ', when(l.expires_at)] : null));
   const account = grant.account ?? grant.account_identity ?? null;
   const accountText = account && typeof account === 'object' ? (account.email ?? account.name ?? account.id ?? JSON.stringify(account)) : account;
   const buttons = h('div', { class: 'actions' });
