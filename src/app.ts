@@ -80,7 +80,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   // Start is all or nothing: each part opened registers how to close it, and any failure (a
   // port in use above all) closes them all, newest first, before the error goes up. Nothing is
   // announced in data/proxy.json until every listener is up.
-  const opened: Array<() => unknown> = [() => store.close()];
+  const opened: Array<() => unknown> = [() => (store.end ? store.end() : store.close())];
   const closeOpened = async () => {
     for (const close of opened.splice(0).reverse())
       await Promise.resolve()

@@ -269,6 +269,19 @@ export const configSchema = z.strictObject({
         .default([]),
     })
     .prefault({}),
+  // Where grants, agents and tokens are kept: the file data/store.json (default), or a PostgreSQL
+  // database shared by several replicas. The URL holds a password, so only a reference to it.
+  store: z
+    .strictObject({
+      backend: z.enum(['file', 'postgres']).default('file'),
+      url: secretRef.optional(),
+    })
+    .prefault({})
+    .superRefine((store, ctx) => {
+      if (store.backend === 'postgres' && store.url === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['url'], message: 'store.backend postgres needs store.url: env:NAME or file:PATH holding postgres://…' });
+      }
+    }),
   audit: z
     .strictObject({
       path: z.string().default('logs/audit.jsonl'),
