@@ -62,6 +62,8 @@ export async function renderAudit(main) {
 
   const start = async () => {
     stream?.close();
+    // Until the new stream is open, lines written now may be in neither the page read nor the stream.
+    state.textContent = 'Connecting…';
     const filters = {
       agent: form.querySelector('#audit-agent').value.trim(),
       grant: form.querySelector('#audit-grant').value.trim(),
