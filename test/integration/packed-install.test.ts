@@ -79,6 +79,8 @@ describe('the packed package, installed on a clean prefix', () => {
     expect(top).toEqual(expect.arrayContaining(['config', 'dist', 'package.json']));
     expect(top).not.toContain('src');
     expect(top).not.toContain('test');
+    // The dashboard's pages, copied into dist/ by the build (they are not TypeScript).
+    expect(existsSync(join(installedAt, 'dist', 'admin', 'dashboard', 'index.html'))).toBe(true);
   });
 
   it('prints its version, initialises ~/.keyway, starts and injects a request', async () => {
