@@ -126,20 +126,21 @@ function row(line) {
   return h(
     'tr',
     { 'data-decision': line.decision, 'data-grant': line.grant ?? '', 'data-code': line.code ?? '' },
-    h('td', {}, h('time', { datetime: line.ts }, time)),
+    // data-label: the column's name, shown beside each value when a narrow screen stacks the row.
+    h('td', { 'data-label': 'Time' }, h('time', { datetime: line.ts }, time)),
     h(
       'td',
-      {},
+      { 'data-label': 'Decision' },
       h(
         'span',
         { class: `badge ${line.decision === 'inject' || line.decision === 'tunnel' ? 'ok' : line.decision === 'admin' ? 'info' : 'bad'}` },
         line.decision,
       ),
     ),
-    h('td', {}, line.agent ?? '—'),
-    h('td', {}, line.grant ?? '—'),
-    h('td', { class: 'request' }, line.action ? `${line.action} ` : '', request),
-    h('td', {}, line.status ?? '—'),
-    h('td', {}, line.code ?? ''),
+    h('td', { 'data-label': 'Agent' }, line.agent ?? '—'),
+    h('td', { 'data-label': 'Grant' }, line.grant ?? '—'),
+    h('td', { 'data-label': 'Request', class: 'request' }, line.action ? `${line.action} ` : '', request),
+    h('td', { 'data-label': 'Status' }, line.status ?? '—'),
+    h('td', { 'data-label': 'Code' }, line.code ?? ''),
   );
 }
