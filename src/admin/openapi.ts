@@ -40,9 +40,9 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       responses['401'] ??= errorResponse('No admin token, a wrong one, or no session');
     }
     responses['403'] ??= errorResponse(
-      route.method === 'GET' || route.open
+      route.open
         ? 'Host is not one of the listener’s own names (DNS rebinding guard)'
-        : 'Host is not one of the listener’s own names (DNS rebinding guard), or a dashboard session’s write without its X-Keyway-CSRF header',
+        : 'Host is not one of the listener’s own names (DNS rebinding guard), or a dashboard session’s call without its X-Keyway-CSRF header',
     );
     const operation: Record<string, unknown> = {
       operationId: route.doc.operationId,
@@ -76,7 +76,7 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
           type: 'apiKey',
           in: 'cookie',
           name: 'keyway_session',
-          description: 'The dashboard session (POST /api/session); writes also need its CSRF token in X-Keyway-CSRF',
+          description: 'The dashboard session (POST /api/session); every call also needs its CSRF token in X-Keyway-CSRF',
         },
       },
       schemas: { Error: ERROR_SCHEMA },

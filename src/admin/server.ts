@@ -96,9 +96,10 @@ async function answer(
       error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>, or sign in to the dashboard' },
     });
   }
-  // A cookie is sent by the browser on its own; only the page that signed in knows the CSRF token.
-  if (caller?.kind === 'session' && req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(req, caller.session)) {
-    return sendJson(res, 403, { error: { code: 'csrf_required', message: 'a write made with the dashboard session needs its X-Keyway-CSRF header' } });
+  // A cookie is sent by the browser on its own, to every port of the host; only the page that signed
+  // in knows the CSRF token (session.ts says why reads need it too).
+  if (caller?.kind === 'session' && !csrfMatches(req, caller.session)) {
+    return sendJson(res, 403, { error: { code: 'csrf_required', message: 'a call made with the dashboard session needs its X-Keyway-CSRF header' } });
   }
   if ('found' in found) return dispatch(found.found, req, res, path, where);
   if (found.allowed.length > 0) {

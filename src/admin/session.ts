@@ -2,7 +2,13 @@
 // random session id in an `HttpOnly; SameSite=Strict` cookie, so the token itself never sits in the
 // browser (no localStorage, nothing a script on the page could read). Sessions live in memory only:
 // a restart signs everyone out, which is the safe failure. Each session has an idle and an absolute
-// expiry, and its own CSRF token that every write made with the cookie must echo in X-Keyway-CSRF.
+// expiry, and its own CSRF token that every call made with the cookie must echo in X-Keyway-CSRF.
+//
+// Every call, reads included: browsers do not keep cookies apart by port, so any other web server on
+// 127.0.0.1 (one an agent starts, say) that this browser visits is sent the session cookie too. The
+// CSRF token lives in the page's own storage, which is kept apart by port (the origin), so the
+// cookie alone reads nothing. The SSE stream, which a browser opens without custom headers, may
+// carry the token as its `csrf` query parameter instead (GET only; no GET is audited or logged).
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -106,11 +112,18 @@ export function sessionIdOf(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-/** Does the request carry this session's CSRF token? Constant time. */
+/** Does the request carry this session's CSRF token (header, or `csrf` query parameter on a GET)? Constant time. */
 export function csrfMatches(req: IncomingMessage, session: Session): boolean {
-  const offered = req.headers[CSRF_HEADER];
-  if (typeof offered !== 'string' || offered === '') return false;
+  const offered = offeredCsrf(req);
+  if (offered === '') return false;
   return timingSafeEqual(sha256(offered), sha256(session.csrf));
+}
+
+function offeredCsrf(req: IncomingMessage): string {
+  const header = req.headers[CSRF_HEADER];
+  if (typeof header === 'string') return header;
+  if (req.method !== 'GET') return '';
+  return new URL(req.url ?? '/', 'http://admin.invalid').searchParams.get('csrf') ?? '';
 }
 
 /**

@@ -36,8 +36,10 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-export async function openPage(browser: Browser, viewport = { width: 1200, height: 860 }): Promise<WatchedPage> {
-  const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
+/** A page in a new context; `signedInAs` carries another page's cookies and storage over (its session). */
+export async function openPage(browser: Browser, viewport = { width: 1200, height: 860 }, signedInAs?: WatchedPage): Promise<WatchedPage> {
+  const storageState = signedInAs ? await signedInAs.context.storageState() : undefined;
+  const context = await browser.newContext({ viewport, reducedMotion: 'reduce', ...(storageState ? { storageState } : {}) });
   context.setDefaultTimeout(20_000);
   const page = await context.newPage();
   const errors: string[] = [];

@@ -60,9 +60,11 @@ describe('dashboard session, CSRF and headers', () => {
     expect(attributes).toEqual(expect.arrayContaining(['httponly', 'samesite=strict', 'path=/']));
     expect(session.setCookie).not.toContain(admin.token);
     expect(session.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const me = await call('GET', '/api/session', { cookie: session.cookie });
-    expect(me.json).toMatchObject({ signed_in: true, csrf: session.csrf });
-    const grants = await call('GET', '/api/grants', { cookie: session.cookie });
+    const me = await call('GET', '/api/session', { cookie: session.cookie, 'x-keyway-csrf': session.csrf });
+    expect(me.json).toMatchObject({ signed_in: true });
+    // The CSRF token is given out once, at sign-in: never for a cookie.
+    expect(me.text).not.toContain(session.csrf);
+    const grants = await call('GET', '/api/grants', { cookie: session.cookie, 'x-keyway-csrf': session.csrf });
     expect(grants.status).toBe(200);
   });
 
@@ -101,6 +103,19 @@ describe('dashboard session, CSRF and headers', () => {
     // The refused write was not made: only the two accepted reloads are audited.
     const reloads = proxy.auditLines().filter((l) => l['decision'] === 'admin' && l['action'] === 'reload');
     expect(reloads).toHaveLength(2);
+  });
+
+  it('the cookie alone reads nothing: browsers send it to every port of the host, so reads need the CSRF token too', async () => {
+    const session = await signIn();
+    for (const path of ['/api/grants', '/api/agents', '/api/overview', '/api/status', '/metrics', '/api/openapi.json']) {
+      const res = await call('GET', path, { cookie: session.cookie });
+      expect(res.status, path).toBe(403);
+      expect(res.json?.['error'], path).toMatchObject({ code: 'csrf_required' });
+    }
+    expect((await call('GET', '/api/session', { cookie: session.cookie })).json).toEqual({ signed_in: false });
+    // The event stream (no custom headers in a browser) may carry it in the query; a write may not.
+    expect((await call('GET', `/api/grants?csrf=${session.csrf}`, { cookie: session.cookie })).status).toBe(200);
+    expect((await call('POST', `/api/reload?csrf=${session.csrf}`, { cookie: session.cookie })).status).toBe(403);
   });
 
   it('signs out: the session ends on the server and the cookie is cleared', async () => {

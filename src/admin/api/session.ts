@@ -4,7 +4,7 @@
 import type { TokenCheck } from '../auth.ts';
 import { errorResponse, jsonBody, jsonResponse } from '../openapi.ts';
 import { AdminError, type Route } from '../router.ts';
-import { clearedSessionCookie, sessionCookie, sessionIdOf, type SessionStore } from '../session.ts';
+import { clearedSessionCookie, csrfMatches, sessionCookie, sessionIdOf, type SessionStore } from '../session.ts';
 import type { SignInLimiter } from '../sign-in-limit.ts';
 
 const TAGS = ['session'];
@@ -19,7 +19,7 @@ const SESSION_SCHEMA = {
   type: 'object',
   properties: {
     signed_in: { type: 'boolean' },
-    csrf: { type: 'string', description: 'Send it as X-Keyway-CSRF on every write made with the session cookie' },
+    csrf: { type: 'string', description: 'Sign-in only: send it as X-Keyway-CSRF on every call made with the session cookie' },
     idle_expires_at: { type: 'string' },
     expires_at: { type: 'string' },
   },
@@ -68,20 +68,21 @@ export function sessionRoutes({ sessions, isToken, limiter }: SessionDeps): Rout
     {
       method: 'GET',
       path: '/api/session',
-      // Open: the page asks on load whether its cookie still holds a session, and "no" is an answer
-      // (200, signed_in false), not an error. It says nothing to a caller without the cookie.
+      // Open: the page asks on load whether its cookie and stored CSRF token still make a session,
+      // and "no" is an answer (200, signed_in false), not an error. It never gives the CSRF token
+      // out: the cookie alone (which other ports of this host are sent too) must not lead to it.
       open: true,
       doc: {
         operationId: 'session.show',
-        summary: 'The dashboard session this request carries, with its CSRF token (signed_in false without one)',
+        summary: 'Whether this request’s session cookie and X-Keyway-CSRF make a live dashboard session, and when it ends',
         tags: TAGS,
         responses: { '200': jsonResponse('The session', SESSION_SCHEMA) },
       },
       handle: (ctx) => {
         const id = sessionIdOf(ctx.req);
         const session = id === undefined ? undefined : sessions.touch(id);
-        if (!session) return { status: 200, body: { signed_in: false } };
-        return { status: 200, body: { signed_in: true, csrf: session.csrf, ...sessions.expiry(session) } };
+        if (!session || !csrfMatches(ctx.req, session)) return { status: 200, body: { signed_in: false } };
+        return { status: 200, body: { signed_in: true, ...sessions.expiry(session) } };
       },
     },
     {

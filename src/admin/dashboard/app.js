@@ -66,6 +66,7 @@ function showSignIn() {
 whenSignedOut(() => {
   if (!signedIn) return;
   signedIn = false;
+  setCsrf('');
   notify('Your session ended; sign in again.', 'error');
   void show();
 });
@@ -85,11 +86,10 @@ window.addEventListener('hashchange', () => {
   void show().then(() => main.querySelector('h1')?.focus());
 });
 
-// A reload keeps the session (the cookie); its CSRF token is asked for again.
+// A reload keeps the session: the cookie, and the CSRF token in this origin's storage.
 try {
   const session = await api('GET', '/api/session');
   if (session?.signed_in) {
-    setCsrf(session.csrf);
     signedIn = true;
     nav.hidden = false;
     signOut.hidden = false;

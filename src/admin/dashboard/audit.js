@@ -2,7 +2,7 @@
 // event stream GET /api/audit/stream), filtered by agent, grant, decision and code. A polite live
 // region says what arrived, at most every few seconds, so a screen reader is told without a flood.
 
-import { api, withQuery } from './api.js';
+import { api, csrfToken, withQuery } from './api.js';
 import { h } from './dom.js';
 
 const KEEP_ROWS = 200;
@@ -79,7 +79,7 @@ export async function renderAudit(main) {
     } catch (err) {
       state.textContent = `Could not read the audit log: ${err.message}`;
     }
-    stream = new EventSource(withQuery('/api/audit/stream', filters));
+    stream = new EventSource(withQuery('/api/audit/stream', { ...filters, csrf: csrfToken() }));
     stream.addEventListener('open', () => {
       state.textContent = 'Live: new lines appear at the top.';
     });
