@@ -9,7 +9,7 @@ import { dashboardFiles, setSecurityHeaders, type DashboardFiles } from './dashb
 import type { AdminDeps } from './deps.ts';
 import { adminHostGuard } from './host-guard.ts';
 import { dispatch, RouteTable, sendJson } from './router.ts';
-import { csrfMatches, SessionStore } from './session.ts';
+import { csrfMatches, dropCsrfParam, SessionStore } from './session.ts';
 import { SignInLimiter } from './sign-in-limit.ts';
 import { loadOrCreateAdminToken } from './token.ts';
 
@@ -101,6 +101,7 @@ async function answer(
   if (caller?.kind === 'session' && !csrfMatches(req, caller.session)) {
     return sendJson(res, 403, { error: { code: 'csrf_required', message: 'a call made with the dashboard session needs its X-Keyway-CSRF header' } });
   }
+  dropCsrfParam(req);
   if ('found' in found) return dispatch(found.found, req, res, path, where);
   if (found.allowed.length > 0) {
     return sendJson(

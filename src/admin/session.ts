@@ -119,6 +119,21 @@ export function csrfMatches(req: IncomingMessage, session: Session): boolean {
   return timingSafeEqual(sha256(offered), sha256(session.csrf));
 }
 
+/**
+ * Takes a `csrf` query parameter off the request's URL once it has been checked: it is the auth
+ * layer's, and the routes (which refuse parameters they do not know) never see it.
+ */
+export function dropCsrfParam(req: IncomingMessage): void {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  if (q < 0) return;
+  const query = new URLSearchParams(url.slice(q + 1));
+  if (!query.has('csrf')) return;
+  query.delete('csrf');
+  const rest = query.toString();
+  req.url = rest === '' ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`;
+}
+
 function offeredCsrf(req: IncomingMessage): string {
   const header = req.headers[CSRF_HEADER];
   if (typeof header === 'string') return header;

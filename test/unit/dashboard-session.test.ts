@@ -1,7 +1,7 @@
 // The dashboard's session clocks, the sign-in limit and the overview's minute ring, on pinned clocks.
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { csrfMatches, SessionStore, sessionIdOf } from '../../src/admin/session.ts';
+import { csrfMatches, dropCsrfParam, SessionStore, sessionIdOf } from '../../src/admin/session.ts';
 import { SignInLimiter } from '../../src/admin/sign-in-limit.ts';
 import { RecentMinutes } from '../../src/counting-audit.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
@@ -50,6 +50,20 @@ describe('SessionStore', () => {
     expect(csrfMatches(req({ 'x-keyway-csrf': `${s.csrf} ` }), s)).toBe(false);
     expect(csrfMatches(req({ 'x-keyway-csrf': '' }), s)).toBe(false);
     expect(csrfMatches(req({}), s)).toBe(false);
+  });
+
+  it('takes the csrf query parameter off the URL, and only that one', () => {
+    const cases: Array<[string, string]> = [
+      ['/api/audit/stream?grant=github&csrf=abc&decision=deny', '/api/audit/stream?grant=github&decision=deny'],
+      ['/api/audit/stream?csrf=abc', '/api/audit/stream'],
+      ['/api/grants', '/api/grants'],
+      ['/api/audit?grant=a%2Fb', '/api/audit?grant=a%2Fb'],
+    ];
+    for (const [url, expected] of cases) {
+      const r = { url, headers: {} } as unknown as IncomingMessage;
+      dropCsrfParam(r);
+      expect(r.url).toBe(expected);
+    }
   });
 });
 
