@@ -187,4 +187,58 @@ describe('replicas on one PostgreSQL store: one refresh per expiry', () => {
     const again = await runCli(['refresh', 'crashy', '--home', survivor.home], survivor.env);
     expect(again.code, again.stderr).toBe(0);
   }, 60_000);
+
+  it('the database stopped 10 s under load: cached tokens keep serving, a refresh-needing request gets 502, recovery within 2 s', async () => {
+    const [first, second, third] = replicas;
+    if (!first || !second || !third) throw new Error('no replicas');
+    await addExpiredGrant(first, 'warm', 'testauth');
+    const { stale } = await addExpiredGrant(first, 'cold', 'testauth');
+    await new Promise((r) => setTimeout(r, 1_500));
+    // 'warm' gets a fresh token (an hour) now; 'cold' keeps its expired one until the database is gone.
+    for (const r of replicas) expect((await send(r.agent, 'warm')).status).toBe(200);
+
+    await db.stop();
+    const counts = { warmOk: 0, warmOther: [] as string[], cold502: 0, coldOther: [] as string[] };
+    const sentBefore = sent.length;
+    try {
+      const until = Date.now() + 10_000;
+      let budget = 20_000; // bounded in count as well as time
+      const warmLoop = async (agent: ProxyAgent) => {
+        while (Date.now() < until && budget-- > 0) {
+          const r = await send(agent, 'warm');
+          if (r.status === 200) counts.warmOk++;
+          else counts.warmOther.push(`${r.status} ${r.text.slice(0, 120)}`);
+        }
+      };
+      const coldLoop = async () => {
+        while (Date.now() < until) {
+          const r = await send(second.agent, 'cold');
+          if (r.status === 502 && r.text.includes('token_refresh_failed')) counts.cold502++;
+          else counts.coldOther.push(`${r.status} ${r.text.slice(0, 120)}`);
+          await new Promise((res) => setTimeout(res, 250));
+        }
+      };
+      await Promise.all([...replicas.flatMap((r) => [warmLoop(r.agent), warmLoop(r.agent)]), coldLoop()]);
+    } finally {
+      await db.start();
+    }
+    const back = Date.now();
+    let recoveredMs = Number.POSITIVE_INFINITY;
+    while (Date.now() - back < 10_000) {
+      if ((await send(second.agent, 'cold')).status === 200) {
+        recoveredMs = Date.now() - back;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    console.log(
+      `database down 10 s: ${counts.warmOk} cached-token requests served, ${counts.cold502} refresh-needing requests answered 502; a refresh worked ${recoveredMs} ms after the database returned`,
+    );
+    expect(counts.warmOther).toEqual([]);
+    expect(counts.warmOk).toBeGreaterThan(100);
+    expect(counts.coldOther).toEqual([]);
+    expect(counts.cold502).toBeGreaterThan(10);
+    expect(sent.slice(sentBefore)).not.toContain(stale);
+    expect(recoveredMs).toBeLessThan(2_000);
+  }, 90_000);
 });
