@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
@@ -114,6 +115,7 @@ async function startParts(
     maxBytes: config.audit.max_bytes,
     keep: config.audit.keep,
     onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
+    replica: config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined),
   });
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);

@@ -289,6 +289,12 @@ export const configSchema = z.strictObject({
       max_bytes: byteSize.default(50 * 1024 * 1024),
       // Rotated files kept; older ones are deleted (verify still checks what remains).
       keep: z.number().int().min(1).default(10),
+      // Written as `replica` on every line. With store.backend postgres it defaults to the host name
+      // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
+      replica: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", up to 63')
+        .optional(),
     })
     .prefault({}),
   oauth: z

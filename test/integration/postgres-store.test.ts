@@ -5,6 +5,7 @@
 // several replicas start at the same moment.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
@@ -26,7 +27,10 @@ describe('store on PostgreSQL, shared by replicas', () => {
     db = await startPostgres();
     upstream = await startUpstream();
     // Both at once: the migration's advisory lock makes one apply it and the other wait.
-    [a, b] = await Promise.all([startProxy({ config: STORE_CONFIG, env: env() }), startProxy({ config: STORE_CONFIG, env: env() })]);
+    [a, b] = await Promise.all([
+      startProxy({ config: { ...STORE_CONFIG, audit: { replica: 'replica-a' } }, env: env() }),
+      startProxy({ config: STORE_CONFIG, env: env() }),
+    ]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
@@ -140,6 +144,17 @@ describe('store on PostgreSQL, shared by replicas', () => {
     const after = await a.cli(['grants', 'rm', 'steady']);
     expect(after.code, after.stderr).toBe(0);
     expect(await msUntil(async () => (await through(b)).authorization === undefined)).toBeLessThan(1_000);
+  });
+
+  it("each replica's audit lines carry its replica id: audit.replica, or the host name by default; the chain verifies", async () => {
+    const linesA = a.auditLines();
+    const linesB = b.auditLines();
+    expect(linesA.length).toBeGreaterThan(0);
+    expect(linesB.length).toBeGreaterThan(0);
+    expect(new Set(linesA.map((l) => l['replica']))).toEqual(new Set(['replica-a']));
+    expect(new Set(linesB.map((l) => l['replica']))).toEqual(new Set([hostname()]));
+    const verified = await a.cli(['audit', 'verify']);
+    expect(verified.code, verified.stderr + verified.stdout).toBe(0);
   });
 
   it('a replica with another master key is refused with store_wrong_key, and the database is untouched', async () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../../net/undici.ts';
-import { ProxyError } from '../../errors/index.ts';
+import { KeywayError, ProxyError } from '../../errors/index.ts';
 import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { Grant } from '../grants.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../material.ts';
@@ -180,6 +180,16 @@ export class TokenManager {
       if (err instanceof ProxyError && err.code === 'grant_needs_reconnect') throw err;
       const held = this.#pending.get(grant.id);
       if (held) return this.#stillValidOr(grant, force, pendingSaveError(grant, held.lastError));
+      if (err instanceof KeywayError && err.code === 'store_unavailable') {
+        // The store's database, not the provider, failed (no token call was made): no backoff, so
+        // the first request after the database returns refreshes. A still-valid token is still sent.
+        const down = new ProxyError('token_refresh_failed', `grant "${grant.id}" cannot be refreshed while the store's database is unavailable`, {
+          grant: grant.id,
+          cause: err,
+          hint: "keyway refreshes on the next request once the database is back; /readyz shows the store's state",
+        });
+        return this.#stillValidOr(grant, force, down);
+      }
       const error =
         err instanceof ProxyError
           ? err

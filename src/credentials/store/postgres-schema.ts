@@ -7,7 +7,8 @@
 // AES-256-GCM, the record id bound in as associated data (format.ts), as base64 nonce, ciphertext
 // and tag. Ids and versions are the only plaintext. The master key never reaches the database.
 
-import type { PoolClient } from 'pg';
+import type { ClientBase } from 'pg';
+import { KeywayError } from '../../errors/index.ts';
 
 /** pg_advisory_xact_lock key for migrations ("keyway" in ASCII, as a number). */
 export const MIGRATION_LOCK = 0x6b6579776179;
@@ -44,7 +45,7 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
 /** Applies the migrations this database lacks; returns the versions applied (none: already current). */
-export async function migrate(client: PoolClient): Promise<number[]> {
+export async function migrate(client: ClientBase): Promise<number[]> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -52,7 +53,10 @@ export async function migrate(client: PoolClient): Promise<number[]> {
     const { rows } = await client.query<{ version: number }>('SELECT coalesce(max(version), 0) AS version FROM keyway_schema');
     const current = rows[0]?.version ?? 0;
     if (current > SCHEMA_VERSION) {
-      throw new Error(`the database's keyway schema is version ${current}; this keyway knows up to ${SCHEMA_VERSION}: upgrade keyway`);
+      throw new KeywayError(
+        'store_unavailable',
+        `the database's keyway schema is version ${current}; this keyway knows up to ${SCHEMA_VERSION}: upgrade keyway`,
+      );
     }
     const applied: number[] = [];
     for (const step of MIGRATIONS.filter((m) => m.version > current)) {

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { KeywayError } from '../../errors/index.ts';
 import { Draft, type StoreDraft } from './draft.ts';
 import { CHECK_ID, emptyStore, openStoreFile, type OpenedStore, type SealedRecord, type StoreFile, CIPHER, FORMAT_NAME, FORMAT_VERSION } from './format.ts';
-import { migrate, REFRESH_LOCK_SPACE, STORE_CHANNEL, STORE_WRITE_LOCK } from './postgres-schema.ts';
+import { migrate, REFRESH_LOCK_SPACE, SCHEMA_VERSION, STORE_CHANNEL, STORE_WRITE_LOCK } from './postgres-schema.ts';
 
 export interface PostgresStoreOptions {
   /** Longest any statement may run; a hung database fails a write instead of holding it. */
@@ -105,6 +105,21 @@ export class PostgresStore {
       throw err instanceof KeywayError ? err : unavailable(store.path, err);
     }
     return store;
+  }
+
+  /** Brings the schema up to date, nothing more (`keyway store migrate`); the master key is not needed. */
+  static async migrate(url: string): Promise<{ applied: number[]; version: number }> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'keyway-migrate' });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const applied = await migrate(client);
+      return { applied, version: SCHEMA_VERSION };
+    } catch (err) {
+      throw err instanceof KeywayError ? err : unavailable(describeDatabase(url), err);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   get readError(): Error | undefined {
