@@ -13,7 +13,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { directRoute, keywayRoute, type Tally } from './clients.ts';
-import { startKeywayChild, type KeywayChild, type MemoryReading } from './keyway-child.ts';
+import { startKeywayChild, tuningEnv, type KeywayChild, type MemoryReading } from './keyway-child.ts';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { formatProfile, latestProfile, summariseProfile, type ProfileReport } from './profile.ts';
 import {
@@ -77,11 +77,6 @@ const cpuProf = argv.includes('--cpu-prof');
 const childNodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
 const childCli = argv.includes('--dist') ? builtCli() : undefined;
 const onPostgres = argv.includes('--store=postgres');
-/** Passed through to the keyway child, to compare runtime settings: KEYWAY_RUNTIME=as-is, MALLOC_* (glibc). */
-const childEnv = (): Record<string, string> =>
-  Object.fromEntries(
-    Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('MALLOC_') || e[0] === 'KEYWAY_RUNTIME') && e[1] !== undefined),
-  );
 const plan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway.
 const BUDGET_MS = quick ? 45_000 : 150_000;
@@ -140,7 +135,7 @@ async function main(): Promise<number> {
     cpuProfileDir: profileDir,
     nodeArgs: childNodeArgs,
     cli: childCli,
-    env: { ...childEnv(), BENCH_OAUTH_CLIENT_SECRET: oauthClient.secret, ...(database ? { KEYWAY_DATABASE_URL: database.url } : {}) },
+    env: { ...tuningEnv(), BENCH_OAUTH_CLIENT_SECRET: oauthClient.secret, ...(database ? { KEYWAY_DATABASE_URL: database.url } : {}) },
     config: {
       ...(database ? { store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' } } : {}),
       oauth: { refresh_skew: `${plan.s6.refreshSkewS}s` },
