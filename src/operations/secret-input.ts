@@ -1,0 +1,16 @@
+// A grant's secret as a caller gives it: the text typed or piped to `keyway secrets set`, or, in a
+// JSON body, a string or an object (an oauth2 or basic secret). Errors never quote the input.
+import type { GrantType } from '../config/index.ts';
+import { parseMaterial, type SecretMaterial } from '../credentials/material.ts';
+import { usage } from './fields.ts';
+
+export type SecretInput = string | Record<string, unknown>;
+
+export function parseSecretInput(type: GrantType, input: SecretInput): SecretMaterial {
+  const text = typeof input === 'string' ? input : JSON.stringify(input);
+  try {
+    return parseMaterial(type, text);
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+}
