@@ -7,6 +7,8 @@ import { usage } from './fields.ts';
 export type SecretInput = string | Record<string, unknown>;
 
 export function parseSecretInput(type: GrantType, input: SecretInput): SecretMaterial {
+  // An object's JSON text would otherwise pass as a one-line token.
+  if (typeof input !== 'string' && (type === 'api_key' || type === 'bearer')) throw usage(`a ${type} secret is a string`);
   const text = typeof input === 'string' ? input : JSON.stringify(input);
   try {
     return parseMaterial(type, text);
