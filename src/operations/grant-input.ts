@@ -44,7 +44,7 @@ const MAX_LABEL_VALUE = 256;
  */
 export function checkLabels(labels: unknown, caller: Caller): Record<string, string> | undefined {
   if (labels === undefined) return undefined;
-  const name = fieldName('labels', caller);
+  const name = caller === 'cli' ? '--label' : 'labels';
   if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw usage(`${name}: expected an object of string values`);
   const entries = Object.entries(labels);
   if (entries.length > MAX_LABELS) throw usage(`${name}: at most ${MAX_LABELS} labels`);
@@ -52,7 +52,7 @@ export function checkLabels(labels: unknown, caller: Caller): Record<string, str
   for (const [key, value] of entries.sort(([a], [b]) => a.localeCompare(b))) {
     if (!LABEL_KEY.test(key)) throw usage(`${name}: a label name is a-z, 0-9, ".", "_", "/" and "-" (up to 63 characters)`);
     if (typeof value !== 'string' || value.length > MAX_LABEL_VALUE || /\p{Cc}/u.test(value)) {
-      throw usage(`${name}.${key}: expected a string of at most ${MAX_LABEL_VALUE} printable characters`);
+      throw usage(`${name} ${key}: expected a string of at most ${MAX_LABEL_VALUE} printable characters`);
     }
     out[key] = value;
   }

@@ -94,7 +94,7 @@ export async function updateGrant(services: GrantServices, id: string, change: G
   if (domains === undefined && header === undefined && format === undefined && query === undefined && labels === undefined) {
     throw usage(
       caller === 'cli'
-        ? 'grants set: give at least one of --domains, --header, --format, --query'
+        ? 'grants set: give at least one of --domains, --header, --format, --query, --label'
         : 'give at least one of domains, inject.header, inject.format, inject.query, labels',
     );
   }

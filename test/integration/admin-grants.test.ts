@@ -172,6 +172,26 @@ describe('admin API: grants', () => {
     expect((res.body as { error: { message: string } }).error.message).toContain('only oauth2 and client_credentials grants refresh');
   });
 
+  it('the CLI and the API change the same grant: labels set with one show in the other', async () => {
+    const cli = await proxy.cli(['grants', 'set', 'github', '--label', 'owner=ada', '--label', 'env=']);
+    expect(cli.code, cli.stderr).toBe(0);
+    // The running proxy sees a CLI write within a second (it polls the store).
+    let labels: Record<string, string> = {};
+    for (let i = 0; i < 40 && labels['owner'] !== 'ada'; i++) {
+      labels = ((await call('GET', '/api/grants/github')).body as { grant: Grant }).grant.labels;
+      if (labels['owner'] !== 'ada') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(labels).toEqual({ owner: 'ada' });
+    expect((await call('PATCH', '/api/grants/github', { labels: { owner: 'grace', team: 'payments' } })).status).toBe(200);
+    const show = await proxy.cli(['grants', 'show', 'github']);
+    expect(show.stdout).toMatch(/^Labels: +owner=grace, team=payments$/m);
+    expect(show.stdout).toMatch(/^Status: +active$/m);
+    expect(show.stdout).not.toContain(CANARY);
+    const bad = await proxy.cli(['grants', 'set', 'github', '--label', 'novalue']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--label: expected KEY=VALUE');
+  });
+
   it('a grant defined in the config is 409 for every change, and keeps working', async () => {
     for (const [method, path, body] of [
       ['PATCH', '/api/grants/fromconfig', { labels: { a: 'b' } }],
@@ -239,7 +259,7 @@ describe('admin API: grants', () => {
     const ok = (action: string, grant: string) =>
       lines.filter((l) => l['action'] === action && l['grant'] === grant && [200, 201].includes(l['status'] as number));
     expect(ok('grants.create', 'github')).toHaveLength(1);
-    expect(ok('grants.update', 'github')).toHaveLength(2);
+    expect(ok('grants.update', 'github')).toHaveLength(3);
     expect(ok('grants.set_secret', 'github')).toHaveLength(2);
     expect(ok('grants.revoke', 'github')).toHaveLength(1);
     expect(ok('grants.delete', 'github')).toHaveLength(1);

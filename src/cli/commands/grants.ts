@@ -12,13 +12,15 @@ const USAGE = `keyway grants list [--json]
 keyway grants show ID [--json]
 keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--provider P]
-                     [--allow-http] [--secret-stdin]
-keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--json]
+                     [--allow-http] [--label K=V]… [--secret-stdin]
+keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]… [--json]
 
 Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 "Authorization: Bearer {secret}"; basic sets "Authorization: Basic …"; api_key needs
 --header (with --format, e.g. "token {secret}") or --query. Secret values are never printed.
 \`set\` changes a grant's domains or how it is injected and keeps its secret and tokens.
+--label K=V names a grant for people and scripts (team=payments; shown in listings, never secret);
+on \`set\` it adds or changes one label, and --label K= removes it.
 Two grants whose domains overlap are told apart per request by the agent's binding
 (keyway agents add ID --grants G) or the header X-Keyway-Grant: ID; add and set warn about it.`;
 
@@ -38,6 +40,7 @@ export const grants: Command = {
       provider: { type: 'string' },
       'allow-http': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
+      label: { type: 'string', multiple: true },
     });
     const [action, id] = args.positionals;
     if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
@@ -85,6 +88,21 @@ function list(services: Services, args: Args, io: CommandIO): number {
   return 0;
 }
 
+/** `--label K=V`, repeatable, over `base`; `K=` removes K. Checked by the operation (checkLabels). */
+function labelFlags(args: Args, base: Record<string, string> = {}): Record<string, string> | undefined {
+  const given = args.each('label');
+  if (given.length === 0) return undefined;
+  const labels = { ...base };
+  for (const pair of given) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw usageError(`--label: expected KEY=VALUE, got "${pair.slice(0, 40)}"`);
+    const value = pair.slice(eq + 1);
+    if (value === '') delete labels[pair.slice(0, eq)];
+    else labels[pair.slice(0, eq)] = value;
+  }
+  return labels;
+}
+
 function injectFlags(args: Args) {
   return { header: args.string('header'), format: args.string('format'), query: args.string('query') };
 }
@@ -100,6 +118,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
       inject: injectFlags(args),
       provider: args.string('provider'),
       allowHttp: args.flag('allow-http'),
+      labels: labelFlags(args),
       secret,
     },
     'cli',
@@ -115,7 +134,9 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
 
 /** Changes domains or injection in place: the secret, tokens, leases and usage stay. */
 async function set(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
-  const { grant, warnings } = await updateGrant(services, id, { domains: args.list('domains'), inject: injectFlags(args) }, 'cli');
+  // Labels given on the command line change one at a time (the API's PATCH replaces the map).
+  const labels = labelFlags(args, listGrants(services).find((g) => g.id === id)?.labels);
+  const { grant, warnings } = await updateGrant(services, id, { domains: args.list('domains'), inject: injectFlags(args), labels }, 'cli');
   if (args.json) printJson(io, grant);
   else io.out(`changed grant ${id} (${grant.domains.join(', ')}; ${grant.inject}; secret kept)`);
   for (const line of warnings) io.err(line);
