@@ -2,6 +2,7 @@
 // field (never its value: a body may hold a secret), and no field the route does not know (a typo,
 // or `secret` sent where it is not taken, is refused rather than silently ignored).
 import type { IncomingMessage } from 'node:http';
+import type { InjectConfig } from '../../config/index.ts';
 import { AdminError, type AdminContext } from '../router.ts';
 
 export type JsonBody = Record<string, unknown>;
@@ -53,7 +54,7 @@ export function optionalBoolean(body: JsonBody, name: string): boolean | undefin
 }
 
 /** `inject`: { header?, format?, query? }, each a string. */
-export function optionalInject(body: JsonBody): { header?: string; format?: string; query?: string } | undefined {
+export function optionalInject(body: JsonBody): InjectConfig | undefined {
   const v = body['inject'];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'object' || Array.isArray(v)) throw bad('inject: expected an object with header, format or query');
@@ -66,14 +67,7 @@ export function optionalInject(body: JsonBody): { header?: string; format?: stri
     if (typeof s !== 'string') throw bad(`inject.${name}: expected a string`);
     return s;
   };
-  const out: { header?: string; format?: string; query?: string } = {};
-  const header = part('header');
-  const format = part('format');
-  const query = part('query');
-  if (header !== undefined) out.header = header;
-  if (format !== undefined) out.format = format;
-  if (query !== undefined) out.query = query;
-  return out;
+  return { header: part('header'), format: part('format'), query: part('query') };
 }
 
 /** A secret: a string (api_key, bearer, basic `user:password`) or an object (oauth2, client_credentials, basic). */
