@@ -3,6 +3,7 @@
 // a loopback HTTPS upstream); no answer, audit line or log carries the secret; every write leaves
 // one audit line; a hostile caller gets 401/404/409/413/415 and nothing changes.
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminCall, type AdminClient } from '../helpers/admin-api.ts';
 import { curl, waitFor } from '../helpers/clients.ts';
@@ -219,6 +220,25 @@ describe('admin API: grants', () => {
     expect(await broken.text()).not.toContain(CANARY);
     const array = await post('[]', 'application/json');
     expect(array.status).toBe(400);
+
+    // A page that rebinds a name it owns to 127.0.0.1 sends its own Host: refused before anything runs.
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const body = JSON.stringify({ id: 'rebound', type: 'bearer', domains: ['api.example.test'] });
+      const req = httpRequest(
+        `${admin.base}/api/grants`,
+        {
+          method: 'POST',
+          headers: { host: `evil.example:${new URL(admin.base).port}`, authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(rebound).toBe(403);
 
     for (const id of ['..', '%2e%2e', 'a%2fb', 'GITHUB-personal', 'no-such-grant']) {
       for (const [method, path] of [
