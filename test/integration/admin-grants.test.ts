@@ -188,6 +188,16 @@ describe('admin API: grants', () => {
     expect(show.stdout).toMatch(/^Labels: +owner=grace, team=payments$/m);
     expect(show.stdout).toMatch(/^Status: +active$/m);
     expect(show.stdout).not.toContain(CANARY);
+    // A grant added with the CLI, labels and all, is one the API can see and remove.
+    const added = await proxy.cli(['grants', 'add', 'labelled', '--type', 'bearer', '--domains', 'plain.example.test', '--label', 'team=ops', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    expect((JSON.parse(added.stdout) as Grant).labels).toEqual({ team: 'ops' });
+    let removed = 0;
+    for (let i = 0; i < 40 && removed !== 200; i++) {
+      removed = (await call('DELETE', '/api/grants/labelled')).status;
+      if (removed !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(removed).toBe(200);
     const bad = await proxy.cli(['grants', 'set', 'github', '--label', 'novalue']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--label: expected KEY=VALUE');
