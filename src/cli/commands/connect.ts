@@ -16,7 +16,7 @@ import { Args, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, endpointDispatcher, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
-import { overlapWarnings } from './grant-input.ts';
+import { overlapWarnings } from '../../operations/grant-input.ts';
 
 export const connect: Command = {
   name: 'connect',
