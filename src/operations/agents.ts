@@ -59,7 +59,7 @@ export interface AgentKey {
 
 export async function addAgent(services: GrantServices, input: NewAgent, caller: Caller): Promise<AgentKey> {
   const { id } = input;
-  if (!GRANT_ID.test(id)) throw usage(`agent id "${id}": expected a-z, 0-9 and -`);
+  if (!GRANT_ID.test(id)) throw usage(`agent id "${id}": expected a-z, 0-9 and -, up to 63 characters`);
   if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config`);
   const leaseTtl = durationInput(input.leaseTtl, 'lease_ttl', caller);
   const maxLeaseTtl = durationInput(input.maxLeaseTtl, 'max_lease_ttl', caller);

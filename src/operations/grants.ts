@@ -41,7 +41,7 @@ export interface NewGrant {
 
 export async function addGrant(services: GrantServices, input: NewGrant, caller: Caller): Promise<GrantResult> {
   const { id } = input;
-  if (!GRANT_ID.test(id)) throw usage(`grant id "${id}": expected a-z, 0-9 and - (starting with a letter or digit)`);
+  if (!GRANT_ID.test(id)) throw usage(`grant id "${id}": expected a-z, 0-9 and - (starting with a letter or digit), up to 63 characters`);
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is already defined in the config`);
   const type = input.type as GrantType | undefined;
   if (!type || !GRANT_TYPES.includes(type)) throw usage(`${fieldName('type', caller)}: expected one of ${GRANT_TYPES.join(', ')}`);
