@@ -177,6 +177,17 @@ function readRuntime(pid: number): string {
   }
 }
 
+/**
+ * This process's KEYWAY_RUNTIME and MALLOC_* (glibc) variables, passed through to the keyway child so
+ * runtime settings can be compared without editing code: `MALLOC_MMAP_THRESHOLD_=32768 npm run soak`.
+ * The child keeps a MALLOC_* it is given over its own defaults (src/cli/proxy-runtime.ts).
+ */
+export function tuningEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('MALLOC_') || e[0] === 'KEYWAY_RUNTIME') && e[1] !== undefined),
+  );
+}
+
 export function readMemory(pid: number): MemoryReading {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => {

@@ -13,7 +13,8 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { directRoute, keywayRoute, type Tally } from './clients.ts';
-import { startKeywayChild, type KeywayChild, type MemoryReading } from './keyway-child.ts';
+import { startKeywayChild, tuningEnv, type KeywayChild, type MemoryReading } from './keyway-child.ts';
+import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { formatProfile, latestProfile, summariseProfile, type ProfileReport } from './profile.ts';
 import {
   latencyFigures,
@@ -51,10 +52,11 @@ import { startBenchUpstream, type BenchUpstream } from './upstream.ts';
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const SRC_DIR = fileURLToPath(new URL('../src/', import.meta.url));
 const DIST_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const USAGE = `usage: node bench/run.ts [--quick] [--cpu-prof] [--dist] [--node-arg=OPTION]...
+const USAGE = `usage: node bench/run.ts [--quick] [--cpu-prof] [--dist] [--store=postgres] [--node-arg=OPTION]...
   --quick            short smoke run (1 round, small counts)
   --cpu-prof         profile the keyway child (node --cpu-prof) and print where its CPU time went
   --dist             run the built dist/cli/main.js instead of src/cli/main.ts (npm run build first)
+  --store=postgres   keep keyway's store in a throwaway PostgreSQL (store.backend: postgres) instead of the file
   --node-arg=OPTION  extra node option for the keyway child, e.g. --node-arg=--max-old-space-size=96
 keyway start re-executes itself under its runtime settings (src/cli/proxy-runtime.ts); node options
 given here come after those and win. KEYWAY_RUNTIME=as-is and MALLOC_* in the environment are passed
@@ -65,7 +67,7 @@ if (argv.includes('--help') || argv.includes('-h')) {
   console.log(USAGE);
   process.exit(0);
 }
-const unknown = argv.filter((a) => !['--quick', '--cpu-prof', '--dist'].includes(a) && !a.startsWith('--node-arg='));
+const unknown = argv.filter((a) => !['--quick', '--cpu-prof', '--dist', '--store=postgres', '--store=file'].includes(a) && !a.startsWith('--node-arg='));
 if (unknown.length > 0) {
   console.error(`unknown option ${unknown.join(' ')}\n${USAGE}`);
   process.exit(2);
@@ -74,11 +76,7 @@ const quick = argv.includes('--quick');
 const cpuProf = argv.includes('--cpu-prof');
 const childNodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
 const childCli = argv.includes('--dist') ? builtCli() : undefined;
-/** Passed through to the keyway child, to compare runtime settings: KEYWAY_RUNTIME=as-is, MALLOC_* (glibc). */
-const childEnv = (): Record<string, string> =>
-  Object.fromEntries(
-    Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('MALLOC_') || e[0] === 'KEYWAY_RUNTIME') && e[1] !== undefined),
-  );
+const onPostgres = argv.includes('--store=postgres');
 const plan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway.
 const BUDGET_MS = quick ? 45_000 : 150_000;
@@ -90,6 +88,7 @@ const section = (title: string) => log(`\n== ${title}`);
 let child: KeywayChild | undefined;
 let upstream: BenchUpstream | undefined;
 let tokenEndpoint: BenchTokenEndpoint | undefined;
+let database: TestPostgres | undefined;
 
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; giving up\n`);
@@ -125,6 +124,9 @@ async function main(): Promise<number> {
     ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)),
     ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i)),
   ];
+  // --store=postgres: the request path must not touch the database, so s2 should not move; s6's
+  // refreshes take the database's lock and write the rotated token there.
+  if (onPostgres) database = await startPostgres();
   child = await startKeywayChild({
     hosts,
     domains: ['*.bench.test'],
@@ -133,8 +135,9 @@ async function main(): Promise<number> {
     cpuProfileDir: profileDir,
     nodeArgs: childNodeArgs,
     cli: childCli,
-    env: { ...childEnv(), BENCH_OAUTH_CLIENT_SECRET: oauthClient.secret },
+    env: { ...tuningEnv(), BENCH_OAUTH_CLIENT_SECRET: oauthClient.secret, ...(database ? { KEYWAY_DATABASE_URL: database.url } : {}) },
     config: {
+      ...(database ? { store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' } } : {}),
       oauth: { refresh_skew: `${plan.s6.refreshSkewS}s` },
       providers: { benchauth: { token_url: tokenEndpoint.url, client_id: oauthClient.id, client_secret: 'env:BENCH_OAUTH_CLIENT_SECRET' } },
     },
@@ -162,6 +165,7 @@ async function main(): Promise<number> {
   );
   log(`keyway child: node ${[...childNodeArgs, relative(process.cwd(), childCli ?? `${SRC_DIR}cli/main.ts`)].join(' ')} start`);
   log(`keyway child runs as: ${child.runtime()}`);
+  log(`keyway store: ${database ? `PostgreSQL (throwaway cluster on 127.0.0.1:${database.port})` : 'the file data/store.json'}`);
   if (cpuProf) log('--cpu-prof: the keyway child is being profiled, so its figures are slower than usual');
   const memory: Record<string, MemoryReading> = { afterStart: child.memory() };
   log(`keyway RSS after start: ${fixed(memory['afterStart']?.rssMiB ?? NaN, 1)} MiB`);
@@ -314,6 +318,7 @@ async function shutdown(): Promise<void> {
   await child?.stop().catch(() => undefined);
   await upstream?.close().catch(() => undefined);
   await tokenEndpoint?.close().catch(() => undefined);
+  await database?.destroy().catch(() => undefined);
 }
 
 main().then(

@@ -5,7 +5,8 @@
 // (a new leaf), one in ten to an oauth2 grant whose token is refreshed, with rotation, every few
 // seconds. Prints a line per window (ok/s, p50/p99, errors by kind, keyway's RSS and descriptors),
 // then the targets: 0 errors, RSS growth < 10 MiB after the first minute, p99 drift < 20%,
-// descriptors back to baseline once the load drains. Exit 1 when one is missed.
+// descriptors back to baseline once the load drains. Exit 1 when one is missed. KEYWAY_RUNTIME and
+// MALLOC_* set for this command reach the keyway child, to compare allocator settings (A/B).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

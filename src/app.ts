@@ -20,7 +20,7 @@ import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
 import { announceRunningProxy, listenFailure, withdrawRunningProxy } from './running-proxy.ts';
 import { loadOrCreateCa, LeafMinter, SecureContextCache, type CertificateAuthority } from './tls/index.ts';
-import { resolveFromHome } from './config/index.ts';
+import { proxyUrlFor, resolveFromHome } from './config/index.ts';
 import { loadConfigIsolated } from './config/load-isolated.ts';
 
 export interface StartOptions {
@@ -230,6 +230,9 @@ async function startParts(
         reload,
         readiness,
         metrics,
+        env,
+        tokens: { tokens, dispatcher: tokenEndpoints.dispatcher },
+        proxyUrl: (credentials) => proxyUrlFor({ host: proxyAddress.address, port: proxyAddress.port }, credentials),
       });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;

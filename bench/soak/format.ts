@@ -17,6 +17,7 @@ export const WINDOW_HEADER = [
   'in flight',
   'refreshes',
   'RSS MiB',
+  'heap MiB',
   'fds',
   'CPU % kw/bench',
   'errors',
@@ -33,6 +34,7 @@ export function windowRow(w: WindowReport): string[] {
     String(w.peakInFlight),
     String(w.refreshes),
     fixed(w.rssMiB, 1),
+    fixed(w.heapMiB, 1),
     String(w.fds),
     `${fixed(w.keywayCpuPct, 0)}/${fixed(w.benchCpuPct, 0)}`,
     errorText(w.errors),
@@ -40,7 +42,7 @@ export function windowRow(w: WindowReport): string[] {
 }
 
 // Windows print one at a time as the run goes on, so the columns have fixed widths.
-const WIDTHS = [13, 6, 7, 7, 7, 10, 9, 9, 8, 5, 14];
+const WIDTHS = [13, 6, 7, 7, 7, 10, 9, 9, 8, 8, 5, 14];
 const line = (cells: readonly string[]) =>
   cells
     .map((c, i) => c.padEnd(WIDTHS[i] ?? 0))

@@ -5,6 +5,12 @@ import { readMemory } from '../keyway-child.ts';
 
 export interface ProcessProbe {
   rssMiB(): number;
+  /**
+   * Resident size of glibc's main-arena heap (the `[heap]` mapping): where native allocations
+   * (OpenSSL, buffers' backing stores, libuv) live. Growth here and not in the rest of RSS points
+   * at the allocator or native code, not at V8's heap.
+   */
+  heapMiB(): number;
   fds(): number;
   /** CPU time (user + system) the process has used so far, in seconds. */
   cpuS(): number;
@@ -15,6 +21,12 @@ const TICKS_PER_S = 100; // USER_HZ on Linux
 export function procProbe(pid: number): ProcessProbe {
   return {
     rssMiB: () => readMemory(pid).rssMiB,
+    heapMiB: () => {
+      const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+      const at = smaps.indexOf('[heap]');
+      const rss = at < 0 ? null : /\nRss:\s+(\d+) kB/.exec(smaps.slice(at));
+      return rss?.[1] ? Number(rss[1]) / 1024 : 0;
+    },
     fds: () => readdirSync(`/proc/${pid}/fd`).length,
     cpuS: () => {
       // Fields after the command name, which sits in parentheses and may hold spaces.

@@ -21,6 +21,8 @@ export interface SoakRunOptions extends SoakOptions {
 /** A window line's worth, as it closes: the load's figures plus keyway's memory and descriptors. */
 export interface WindowReport extends WindowStats {
   rssMiB: number;
+  /** Of that, glibc's main-arena heap (probe.ts says why it is worth watching). */
+  heapMiB: number;
   fds: number;
   /** Refreshes the token endpoint answered during the window. */
   refreshes: number;
@@ -158,6 +160,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
           const report: WindowReport = {
             ...w,
             rssMiB: probe.rssMiB(),
+            heapMiB: probe.heapMiB(),
             fds: probe.fds(),
             refreshes: refreshed - refreshesSeen,
             keywayCpuPct: pct(cpu.keyway - cpuSeen.keyway),

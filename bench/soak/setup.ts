@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { request, type Dispatcher } from 'undici';
 import { TLS_FIXTURES } from '../../test/helpers/fixtures.ts';
 import { keywayRoute, type Route } from '../clients.ts';
-import { startKeywayChild, type KeywayChild } from '../keyway-child.ts';
+import { startKeywayChild, tuningEnv, type KeywayChild } from '../keyway-child.ts';
 import { MAIN_HOST, OAUTH_HOST } from '../scenarios.ts';
 import type { Outcome, Target, TargetKind } from './load.ts';
 import { startServers, type Servers } from './servers.ts';
@@ -57,7 +57,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       secret,
       upstreamCa: [TLS_FIXTURES.caPath],
       cli: options.cli,
-      env: { SOAK_OAUTH_CLIENT_SECRET: client.secret },
+      env: { ...tuningEnv(), SOAK_OAUTH_CLIENT_SECRET: client.secret },
       config: {
         oauth: { refresh_skew: '1s' },
         providers: { soakauth: { token_url: servers.tokenUrl, client_id: client.id, client_secret: 'env:SOAK_OAUTH_CLIENT_SECRET' } },

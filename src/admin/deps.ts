@@ -4,6 +4,7 @@
 import type { AuditSink } from '../audit/index.ts';
 import type { MinuteCount } from '../counting-audit.ts';
 import type { AgentTable } from '../credentials/agents.ts';
+import type { TokenTools } from '../operations/tokens.ts';
 import type { Services } from '../services.ts';
 import type { MetricsText, Readiness } from './operate-routes.ts';
 import type { AdminAuditTarget } from './router.ts';
@@ -36,4 +37,13 @@ export interface AdminDeps {
   readiness: () => Readiness;
   /** For /metrics. */
   metrics: MetricsText;
+  /** The running proxy's environment, for the config's env: references (grant secrets, provider client secrets). */
+  env: NodeJS.ProcessEnv;
+  /**
+   * The running proxy's token manager and token-endpoint client: a refresh asked for over the API
+   * joins the proxy's single flight for that grant instead of racing it.
+   */
+  tokens: TokenTools;
+  /** The proxy URL an agent uses with these credentials: where this process's proxy listens. */
+  proxyUrl: (credentials: { id: string; key: string }) => string;
 }

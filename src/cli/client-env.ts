@@ -5,7 +5,7 @@ import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
-import { loadMasterKey, MASTER_KEY_FILENAME, Store } from '../credentials/store/index.ts';
+import { type CredentialStore, loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
 import { patternMatches } from '../policy/domains.ts';
@@ -153,7 +153,8 @@ export async function grantsForAgent(
         }
       }
     } finally {
-      store.close();
+      if (store.end) await store.end();
+      else store.close();
     }
   }
   if (!agentKnown) return [];
@@ -165,9 +166,10 @@ export async function grantsForAgent(
  * Opens the store only if it exists and its key is at hand (KEYWAY_MASTER_KEY, KEYWAY_MASTER_KEY_FILE
  * or data/master.key): printing variables must never create a store or generate a key.
  */
-async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<Store | undefined> {
+async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<CredentialStore | undefined> {
   const paths = keywayPaths(config);
-  if (!existsSync(paths.store)) return undefined;
+  const onDatabase = config.store.backend === 'postgres' && config.store.url !== undefined;
+  if (!onDatabase && !existsSync(paths.store)) return undefined;
   const keyAtHand =
     env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined || existsSync(resolve(paths.dataDir, MASTER_KEY_FILENAME));
   if (!keyAtHand) {
@@ -176,6 +178,7 @@ async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (m
   }
   try {
     const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
+    if (onDatabase && config.store.url) return await PostgresStore.open(readSecretRef(config.store.url, env, config.home), key);
     return await Store.open(paths.store, key);
   } catch (err) {
     warn(`placeholders for grants in the store skipped: ${(err as Error).message.split('\n')[0]}`);

@@ -1,8 +1,4 @@
-import type { Dispatcher } from '../net/undici.ts';
 import { openServices, type Services } from '../services.ts';
-import { resolveFromHome } from '../config/index.ts';
-import { createResolver } from '../proxy/resolve.ts';
-import { createUpstream } from '../proxy/upstream.ts';
 import type { Config } from '../config/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { resolveHome } from '../paths.ts';
@@ -22,14 +18,5 @@ export function configFor(args: Args, io: CommandIO): Config {
   return loadConfig({ home: resolveHome(args.string('home'), io.env), file: args.string('config') });
 }
 
-/**
- * How the CLI reaches token, device and revocation endpoints: like the proxy reaches upstreams
- * (proxy.hosts, the system CAs plus proxy.upstream_ca). Close it when done.
- */
-export function endpointDispatcher(config: Config): Dispatcher {
-  return createUpstream({
-    resolve: createResolver(config.proxy.hosts),
-    extraCaFiles: config.proxy.upstream_ca.map((p) => resolveFromHome(config, p)),
-    headersTimeoutMs: config.oauth.token_timeout,
-  }).dispatcher;
-}
+// How the CLI reaches token, device and revocation endpoints (shared with refresh and revoke).
+export { endpointDispatcher } from '../operations/tokens.ts';

@@ -1,5 +1,5 @@
-import type { Config, ListenAddress } from '../config/index.ts';
-import { formatListen } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
+import { proxyUrlFor, reachable } from '../config/index.ts';
 import { keywayPaths } from '../paths.ts';
 import { findRunningProxy } from '../running-proxy.ts';
 
@@ -21,11 +21,7 @@ export function adminAddress(config: Config): string | undefined {
 }
 
 export function proxyUrl(config: Config, credentials?: { id: string; key: string }): string {
-  const auth = credentials ? `${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.key)}@` : '';
-  return `http://${auth}${proxyAddress(config)}`;
+  return proxyUrlFor(findRunningProxy(keywayPaths(config).runningProxy)?.proxy ?? config.proxy.listen, credentials);
 }
 
-/** A wildcard listener is reached on loopback. */
-export function reachable({ host, port }: ListenAddress): string {
-  return formatListen({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
-}
+export { reachable };

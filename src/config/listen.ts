@@ -19,3 +19,14 @@ export function parseListen(text: string): ListenAddress | undefined {
 export function formatListen({ host, port }: ListenAddress): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** A wildcard listener is reached on loopback. */
+export function reachable({ host, port }: ListenAddress): string {
+  return formatListen({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
+}
+
+/** The proxy URL a client uses (`HTTPS_PROXY`), with an agent's credentials when given. */
+export function proxyUrlFor(address: ListenAddress, credentials?: { id: string; key: string }): string {
+  const auth = credentials ? `${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.key)}@` : '';
+  return `http://${auth}${reachable(address)}`;
+}

@@ -28,6 +28,10 @@ export function describeIssue(issue: Issue, raw: unknown, schema: z.ZodType): st
     if (!issue.message.startsWith('Invalid input')) return `${where}: ${issue.message}, got ${kindOf(value)}`;
     return `${where}: expected ${article(issue.expected)}, got ${kindOf(value)}`;
   }
+  if (issue.code === 'invalid_key') {
+    // A map key (a grant or agent id) that breaks its rule: say the rule, not "Invalid key in record".
+    return `${where}: ${issue.issues[0]?.message ?? 'not a valid id'}`;
+  }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `${where}: expected one of ${issue.values.map(String).join(', ')}`;
   }

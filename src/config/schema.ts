@@ -234,7 +234,8 @@ const timeoutsSchema = z.strictObject({
   upstream: positiveDuration.optional(),
 });
 
-const slugRecord = <T extends z.ZodType>(value: T) => z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -'), value).default({});
+const slugRecord = <T extends z.ZodType>(value: T) =>
+  z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -, up to 63 characters'), value).default({});
 
 export const configSchema = z.strictObject({
   proxy: z

@@ -1,8 +1,9 @@
 import type { Config } from '../config/index.ts';
+import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
 import { injectorFor } from './injectors/index.ts';
 import { GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import type { SecretMaterial } from './material.ts';
+import { usableMaterial, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
@@ -12,18 +13,26 @@ export interface GrantListing {
   type: string;
   domains: string[];
   status: string;
+  /** The status at a glance (grant-display.ts): adds `expiring` and `no secret`; `status_detail` says why. */
+  display_status: DisplayStatus;
+  status_detail: string;
   source: 'config' | 'store';
   inject: string;
   provider: string | null;
+  /** Who the grant belongs to at the provider, where keyway learnt it; null otherwise. */
+  account: string | null;
   secret: 'set' | 'missing';
   scopes: string[] | null;
   token_expires_at: string | null;
   last_refreshed_at: string | null;
   last_used_at: string | null;
   allow_http: boolean;
+  labels: Record<string, string>;
   /** The second clock: each agent's lease on this grant (agents with a lease_ttl only). */
   leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
 }
+
+type GrantFacts = Omit<GrantListing, 'display_status' | 'status_detail'> & { usable: boolean; expiresAt: number | undefined; renewable: boolean };
 
 /** `services` is what openServices returns (services.ts), or anything with a config and the store's reads. */
 export function listGrants(services: { config: Config; store: RecordSource }): GrantListing[] {
@@ -47,45 +56,65 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     }
   };
   // The token clock: the live state a refresh left, else what the user stored. Never a token value.
-  const tokenFacts = (id: string, base: GrantStatus, material: SecretMaterial | undefined) => {
+  const tokenFacts = (id: string, type: StoredGrant['type'], base: GrantStatus, material: SecretMaterial | undefined) => {
     const live = store.get<OAuthState>(oauthStateId(id));
     const m = material && typeof material === 'object' && !('username' in material) ? material : undefined;
     const expiresAt = live ? live.expiresAt : m?.expiresAt;
+    const refreshToken = live?.refreshToken ?? (m && 'refreshToken' in m ? m.refreshToken : undefined);
     return {
       status: base !== 'active' ? base : (live?.status ?? base),
       scopes: live?.scopes ?? m?.scopes ?? null,
       token_expires_at: typeof expiresAt === 'number' ? new Date(expiresAt).toISOString() : null,
       last_refreshed_at: live?.refreshedAt ?? null,
+      expiresAt: typeof expiresAt === 'number' ? expiresAt : undefined,
+      renewable: type === 'client_credentials' || refreshToken !== undefined,
+      // Tokens a refresh left count as a secret in force, whatever the stored material says.
+      liveToken: live?.accessToken !== undefined,
     };
   };
-  const rows: GrantListing[] = Object.entries(config.grants).map(([id, g]) => ({
-    id,
-    type: g.type,
-    domains: g.domains.map((d) => d.text),
-    source: 'config',
-    inject: describe(g.type, g.inject),
-    provider: g.provider ?? null,
-    secret: g.secret ? 'set' : 'missing',
-    ...tokenFacts(id, 'active', undefined),
-    last_used_at: lastUsed(id),
-    allow_http: g.allow_http,
-    leases: leasesOf(id),
-  }));
+  const facts: GrantFacts[] = Object.entries(config.grants).map(([id, g]) => {
+    const { liveToken, ...token } = tokenFacts(id, g.type, 'active', undefined);
+    return {
+      id,
+      type: g.type,
+      domains: g.domains.map((d) => d.text),
+      source: 'config',
+      inject: describe(g.type, g.inject),
+      provider: g.provider ?? null,
+      account: null,
+      secret: g.secret ? 'set' : 'missing',
+      ...token,
+      usable: g.secret !== undefined || liveToken,
+      last_used_at: lastUsed(id),
+      allow_http: g.allow_http,
+      labels: {},
+      leases: leasesOf(id),
+    };
+  });
   for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
     if (config.grants[g.id]) continue;
-    rows.push({
+    const { liveToken, ...token } = tokenFacts(g.id, g.type, g.status, g.secret);
+    facts.push({
       id: g.id,
       type: g.type,
       domains: g.domains,
       source: 'store',
       inject: describe(g.type, g.inject),
       provider: g.provider ?? null,
+      account: g.account ?? null,
       secret: g.secret === undefined ? 'missing' : 'set',
-      ...tokenFacts(g.id, g.status, g.secret),
+      ...token,
+      usable: usableMaterial(g.type, g.secret) || liveToken,
       last_used_at: lastUsed(g.id),
       allow_http: g.allow_http ?? false,
+      labels: { ...g.labels },
       leases: leasesOf(g.id),
     });
   }
-  return rows.sort((a, b) => a.id.localeCompare(b.id));
+  return facts
+    .map(({ usable, expiresAt, renewable, ...row }) => ({
+      ...row,
+      ...displayStatus({ status: row.status, usable, tokenExpiresAt: expiresAt, renewable, leases: row.leases }, now),
+    }))
+    .sort((a, b) => a.id.localeCompare(b.id));
 }

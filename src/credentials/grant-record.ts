@@ -14,6 +14,10 @@ export interface StoredGrant {
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;
+  /** Free-form names for people and scripts (`team: payments`); never secret. */
+  labels?: Record<string, string> | undefined;
+  /** Who the provider says the grant belongs to (an email or subject), where a connect flow learnt it. */
+  account?: string | undefined;
   created_at: string;
   updated_at: string;
 }

@@ -88,6 +88,17 @@ describe('keyway store copy / migrate', () => {
     expect(listed.stderr).toMatch(/the master key does not open postgres:\/\/keyway@127\.0\.0\.1:\d+\/keyway; set KEYWAY_MASTER_KEY/);
   });
 
+  it('keyway env on a home whose store is the database prints placeholders for the grants there', async () => {
+    const onDb = home({ backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' });
+    const added = await runCli(['grants', 'add', 'gh-db', '--type', 'bearer', '--domains', 'api.github.com'], onDb.env);
+    expect(added.code, added.stderr).toBe(0);
+    expect((await runCli(['init'], onDb.env)).code).toBe(0);
+    const printed = await runCli(['env'], onDb.env);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toMatch(/GITHUB_TOKEN=/);
+    expect(printed.stderr).not.toContain('skipped');
+  });
+
   it('migrate: says the schema is current; a file store has none', async () => {
     const onDb = home({ backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' });
     const migrated = await runCli(['store', 'migrate', '--json'], onDb.env);

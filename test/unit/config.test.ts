@@ -41,6 +41,15 @@ describe('config', () => {
     expect(ok.grants['g']?.domains.map((d) => d.wildcard)).toEqual([true, false, false]);
   });
 
+  it('ids are at most 63 characters (they go into audit lines, metric labels and file names)', () => {
+    const long = `a${'b'.repeat(63)}`;
+    expect(load({ grants: { [long.slice(0, 63)]: { type: 'bearer', domains: ['a.example.test'], secret: 'env:X' } } }).grants).toHaveProperty(
+      long.slice(0, 63),
+    );
+    expect(failure({ grants: { [long]: { type: 'bearer', domains: ['a.example.test'], secret: 'env:X' } } })).toContain('up to 63 characters');
+    expect(failure({ agents: { [long]: { key: 'env:K' } } })).toContain('up to 63 characters');
+  });
+
   it('store: file by default; postgres needs a url, by reference only, never echoed', () => {
     expect(load({}).store).toEqual({ backend: 'file' });
     expect(load({ store: { backend: 'postgres', url: 'env:DB_URL' } }).store).toEqual({ backend: 'postgres', url: { kind: 'env', name: 'DB_URL' } });

@@ -28,9 +28,11 @@ const LAYERS: Record<string, number> = {
   'services.ts': 4,
   'counting-audit.ts': 4,
   metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it
-  admin: 5,
   proxy: 5,
   oauth: 5,
+  // The operations the CLI and the admin API share (grants, secrets, agents, leases, refresh, revoke).
+  operations: 5.2,
+  admin: 5.4,
   // The reload half of the composition root: builds the proxy's tables and resolver from a config.
   'live-config.ts': 5.5,
   'app.ts': 6,

@@ -16,7 +16,7 @@ import { Args, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, endpointDispatcher, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
-import { overlapWarnings } from './grant-input.ts';
+import { overlapWarnings } from '../../operations/grant-input.ts';
 
 export const connect: Command = {
   name: 'connect',
@@ -48,7 +48,7 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
     const provider = findProvider(services.config, name, io.env);
     if (!provider) throw usageError(`unknown provider "${name}"; providers: ${providerNames(services.config).join(', ')}`);
     const grantId = args.string('grant') ?? provider.slug;
-    if (!GRANT_ID.test(grantId)) throw usageError(`--grant "${grantId}": expected a-z, 0-9 and -`);
+    if (!GRANT_ID.test(grantId)) throw usageError(`--grant "${grantId}": expected a-z, 0-9 and -, up to 63 characters`);
     if (services.config.grants[grantId]) throw new KeywayError('conflict', `grant "${grantId}" is defined in the config; choose another --grant`);
     const clientId = args.string('client-id') ?? provider.clientId;
     if (!clientId)

@@ -6,17 +6,19 @@ import type { CommandIO } from '../io.ts';
 const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['id', 'Grant'],
   ['type', 'Type'],
-  ['status', 'Status'],
+  ['display_status', 'Status'],
   ['domains', 'Domains'],
   ['inject', 'Injected as'],
   ['secret', 'Secret'],
   ['provider', 'OAuth provider'],
+  ['account', 'Account'],
   ['scopes', 'Scopes'],
   ['token_expires_at', 'Token expires'],
   ['last_refreshed_at', 'Last refreshed'],
   ['last_used_at', 'Last used'],
   ['allow_http', 'Plain HTTP'],
   ['leases', 'Agent leases'],
+  ['labels', 'Labels'],
   ['source', 'Defined in'],
 ];
 
@@ -29,6 +31,12 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       return row.allow_http ? 'allowed' : 'refused (HTTPS only)';
     case 'source':
       return row.source === 'config' ? 'the config file' : 'the store (keyway grants add / connect)';
+    case 'display_status':
+      return row.status_detail === row.display_status ? row.display_status : `${row.display_status} (${row.status_detail})`;
+    case 'labels': {
+      const pairs = Object.entries(row.labels);
+      return pairs.length === 0 ? 'none' : pairs.map(([k, v]) => `${k}=${v}`).join(', ');
+    }
     case 'leases':
       return row.leases.length === 0 ? 'none' : row.leases.map((l) => `${l.agent} ${l.state} until ${l.expires_at}`).join('; ');
     default: {

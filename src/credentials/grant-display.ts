@@ -1,0 +1,42 @@
+// The one word a person reads first about a grant (the wallet's "status at a glance"), with a line
+// saying why. Derived from facts the listing already has; never from a secret's value.
+
+export type DisplayStatus = 'active' | 'expiring' | 'needs_reconnect' | 'revoked' | 'no secret';
+
+/** A token that cannot renew itself (no refresh token) is "expiring" this long before it ends. */
+export const TOKEN_EXPIRING_WITHIN_MS = 24 * 3_600_000;
+/** An agent's lease on the grant is "expiring" this long before it ends. */
+export const LEASE_EXPIRING_WITHIN_MS = 15 * 60_000;
+
+export interface DisplayFacts {
+  /** The stored or live status: active, needs_reconnect, revoked. */
+  status: string;
+  /** A secret that can authenticate is there (blank material counts as none). */
+  usable: boolean;
+  /** Epoch ms of the access token's expiry, if known. */
+  tokenExpiresAt: number | undefined;
+  /** The grant gets a new token by itself (a refresh token, or client credentials). */
+  renewable: boolean;
+  leases: ReadonlyArray<{ agent: string; state: string; expires_at: string }>;
+}
+
+export function displayStatus(facts: DisplayFacts, now: number): { display_status: DisplayStatus; status_detail: string } {
+  if (facts.status === 'revoked') return { display_status: 'revoked', status_detail: 'revoked: connect again or set a new secret to use it' };
+  if (facts.status === 'needs_reconnect') {
+    return { display_status: 'needs_reconnect', status_detail: 'the provider refused the refresh token: connect again' };
+  }
+  if (!facts.usable) return { display_status: 'no secret', status_detail: 'no secret yet: set one to use this grant' };
+  const expiry = facts.tokenExpiresAt;
+  if (expiry !== undefined && !facts.renewable) {
+    const when = new Date(expiry).toISOString();
+    if (expiry <= now) return { display_status: 'needs_reconnect', status_detail: `the token expired at ${when} and cannot be refreshed` };
+    if (expiry - now <= TOKEN_EXPIRING_WITHIN_MS) {
+      return { display_status: 'expiring', status_detail: `the token expires at ${when} and cannot be refreshed` };
+    }
+  }
+  const ending = facts.leases
+    .filter((l) => l.state === 'active' && Date.parse(l.expires_at) - now <= LEASE_EXPIRING_WITHIN_MS)
+    .sort((a, b) => a.expires_at.localeCompare(b.expires_at))[0];
+  if (ending) return { display_status: 'expiring', status_detail: `agent ${ending.agent}'s lease ends at ${ending.expires_at}` };
+  return { display_status: 'active', status_detail: 'active' };
+}

@@ -1,0 +1,133 @@
+// Agents: add, list, remove, rotate a key. One implementation for `keyway agents …` and the admin
+// API (src/admin/api/agents.ts). A key is returned once, by add and rotate-key; keyway keeps only
+// its hash. Leases are in leases.ts.
+
+import { randomBytes } from 'node:crypto';
+import { formatDuration, GRANT_ID } from '../config/index.ts';
+import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { agentTerms, hashAgentKey } from '../credentials/agents.ts';
+import { listGrants } from '../credentials/grant-listing.ts';
+import { agentLeasePrefix } from '../credentials/lease-record.ts';
+import { KeywayError } from '../errors/index.ts';
+import type { GrantServices } from './grants.ts';
+import { durationInput, fieldName, usage, type Caller } from './fields.ts';
+import { agentAccess, type AgentAccess } from './leases.ts';
+
+export interface AgentListing {
+  id: string;
+  source: 'config' | 'store';
+  /** The grants it may use; `['*']` for every grant. */
+  grants: string[];
+  mode: string;
+  lease_ttl: string | null;
+  max_lease_ttl: string | null;
+  created_at: string | null;
+  /** Each grant it may use, with both clocks: its lease and the token's expiry. */
+  access: AgentAccess[];
+}
+
+export function listAgents(services: GrantServices, now = new Date()): AgentListing[] {
+  const grants = listGrants(services);
+  return agentTerms(services.config, services.store).map((agent) => ({
+    id: agent.id,
+    source: agent.source,
+    grants: agent.grants ? [...agent.grants] : ['*'],
+    mode: agent.mode,
+    lease_ttl: agent.leaseTtlMs === undefined ? null : formatDuration(agent.leaseTtlMs),
+    max_lease_ttl: agent.maxLeaseTtlMs === undefined ? null : formatDuration(agent.maxLeaseTtlMs),
+    created_at: agent.createdAt ?? null,
+    access: agentAccess(services, agent, grants, now),
+  }));
+}
+
+export interface NewAgent {
+  id: string;
+  grants?: readonly string[] | undefined;
+  /** Durations as written: `1h`. */
+  leaseTtl?: string | undefined;
+  maxLeaseTtl?: string | undefined;
+}
+
+export interface AgentKey {
+  id: string;
+  /** Shown once: keyway keeps only its hash. */
+  key: string;
+  grants: string[] | null;
+  /** With no agent before this one, anonymous access has just ended. */
+  firstAgent: boolean;
+}
+
+export async function addAgent(services: GrantServices, input: NewAgent, caller: Caller): Promise<AgentKey> {
+  const { id } = input;
+  if (!GRANT_ID.test(id)) throw usage(`agent id "${id}": expected a-z, 0-9 and -, up to 63 characters`);
+  if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config`);
+  const leaseTtl = durationInput(input.leaseTtl, 'lease_ttl', caller);
+  const maxLeaseTtl = durationInput(input.maxLeaseTtl, 'max_lease_ttl', caller);
+  if (leaseTtl !== undefined && maxLeaseTtl !== undefined && leaseTtl > maxLeaseTtl) {
+    throw usage(
+      `${fieldName('lease_ttl', caller)} ${formatDuration(leaseTtl)} is longer than ${fieldName('max_lease_ttl', caller)} ${formatDuration(maxLeaseTtl)}`,
+    );
+  }
+  const grants = input.grants === undefined ? undefined : [...input.grants];
+  if (grants !== undefined) checkGrantsExist(services, grants, caller);
+  const key = newAgentKey();
+  const record: StoredAgent = {
+    id,
+    key_sha256: hashAgentKey(key).toString('hex'),
+    grants,
+    lease_ttl_ms: leaseTtl,
+    max_lease_ttl_ms: maxLeaseTtl,
+    created_at: new Date().toISOString(),
+  };
+  // Counted before the write: with no agent at all, keyway serves anonymous loopback clients.
+  const firstAgent = agentTerms(services.config, services.store).length === 0;
+  await services.store.update((draft) => {
+    if (draft.get(agentRecordId(id))) throw new KeywayError('conflict', `agent "${id}" exists; remove it first`);
+    // Leases left by an earlier agent of the same id must not carry over.
+    for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
+    draft.set(agentRecordId(id), record);
+  });
+  return { id, key, grants: record.grants ?? null, firstAgent };
+}
+
+function newAgentKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Refuses grant ids that exist nowhere: an agent bound to a typo would be refused everything, silently. */
+function checkGrantsExist(services: GrantServices, wanted: readonly string[], caller: Caller): void {
+  const known = listGrants(services).map((g) => g.id);
+  const unknown = wanted.filter((g) => !known.includes(g));
+  if (unknown.length === 0) return;
+  const plural = unknown.length > 1 ? 's' : '';
+  throw usage(
+    `${fieldName('grants', caller)}: no grant${plural} ${unknown.map((g) => `"${g}"`).join(', ')} (known grants: ${known.join(', ') || 'none; add one with keyway grants add'})`,
+  );
+}
+
+/** A new key for a store agent; the old key's hash is replaced, so the old key is refused from now on. */
+export async function rotateAgentKey(services: GrantServices, id: string): Promise<AgentKey> {
+  if (services.config.agents[id]) {
+    throw new KeywayError('conflict', `agent "${id}" is defined in the config; its key comes from agents.${id}.key there`);
+  }
+  const key = newAgentKey();
+  const grants = await services.store.update((draft) => {
+    const existing = draft.get<StoredAgent>(agentRecordId(id));
+    if (!existing) throw new KeywayError('not_found', `no agent "${id}" (see keyway agents list)`);
+    draft.set(agentRecordId(id), { ...existing, key_sha256: hashAgentKey(key).toString('hex') } satisfies StoredAgent);
+    return existing.grants ?? null;
+  });
+  return { id, key, grants, firstAgent: false };
+}
+
+/** Removes a store agent and its leases. An agent from the config is removed there. */
+export async function removeAgent(services: GrantServices, id: string): Promise<{ removed: string }> {
+  if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config; remove it there`);
+  const removed = await services.store.update((draft) => {
+    const existed = draft.delete(agentRecordId(id));
+    if (existed) for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
+    return existed;
+  });
+  if (!removed) throw new KeywayError('not_found', `no agent "${id}"`);
+  return { removed: id };
+}

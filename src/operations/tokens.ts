@@ -1,0 +1,126 @@
+// Refresh now and revoke, for `keyway refresh|revoke` and the admin API. A running proxy passes its
+// own token manager and token-endpoint client (TokenTools), so a refresh asked for over the API
+// joins the proxy's single flight for that grant; the command line makes a short-lived pair, which
+// shares the cross-process refresh lock with any running proxy.
+
+import { resolveFromHome, type Config } from '../config/index.ts';
+import { isOAuthGrant } from '../credentials/credential-source.ts';
+import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
+import { buildGrants, type Grant } from '../credentials/grants.ts';
+import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
+import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
+import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
+import { findProvider, tokenEndpointFor } from '../credentials/providers/provider-registry.ts';
+import { KeywayError } from '../errors/index.ts';
+import type { Dispatcher } from '../net/undici.ts';
+import { revokeToken } from '../oauth/revoke.ts';
+import { createResolver } from '../proxy/resolve.ts';
+import { createUpstream } from '../proxy/upstream.ts';
+import type { Services } from '../services.ts';
+import { usage } from './fields.ts';
+
+/** A running proxy's token manager and the client it reaches token endpoints with. */
+export interface TokenTools {
+  tokens: TokenManager;
+  dispatcher: Dispatcher;
+}
+
+export interface TokenContext {
+  services: Pick<Services, 'config' | 'store' | 'paths'>;
+  /** For the config's env: references (grant secrets, provider client secrets). */
+  env: NodeJS.ProcessEnv;
+  /** The running proxy's; absent (the command line), a pair is made for this call and closed after. */
+  tools?: TokenTools | undefined;
+}
+
+/**
+ * How the command line reaches token, device and revocation endpoints: like the proxy reaches
+ * upstreams (proxy.hosts, the system CAs plus proxy.upstream_ca). Close it when done.
+ */
+export function endpointDispatcher(config: Config): Dispatcher {
+  return createUpstream({
+    resolve: createResolver(config.proxy.hosts),
+    extraCaFiles: config.proxy.upstream_ca.map((p) => resolveFromHome(config, p)),
+    headersTimeoutMs: config.oauth.token_timeout,
+  }).dispatcher;
+}
+
+function grantFor(context: TokenContext, id: string): Grant {
+  const { config, store } = context.services;
+  const grant = buildGrants(config, store, context.env).get(id);
+  if (!grant) throw new KeywayError('not_found', `no grant "${id}"`);
+  return grant;
+}
+
+/** Runs `use` with the running proxy's tools, or with a pair made for it and closed after. */
+async function withTools<T>(context: TokenContext, use: (tools: TokenTools) => Promise<T>): Promise<T> {
+  if (context.tools) return use(context.tools);
+  const { config, store, paths } = context.services;
+  const dispatcher = endpointDispatcher(config);
+  try {
+    return await use({ tokens: tokenManagerFor(config, { store, lockDir: paths.locksDir, env: context.env, dispatcher }), dispatcher });
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+export interface Refreshed {
+  grant: string;
+  refreshed: true;
+  token_expires_at: string | null;
+}
+
+/** Refreshes grant `id`'s access token now, whatever its expiry, and stores the result. Never returns a token. */
+export async function refreshGrant(context: TokenContext, id: string): Promise<Refreshed> {
+  const grant = grantFor(context, id);
+  if (!isOAuthGrant(grant)) throw usage(`grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants refresh`);
+  return withTools(context, async ({ tokens }) => {
+    await tokens.refreshNow(grant);
+    const { expiresAt } = tokens.state(grant);
+    return { grant: id, refreshed: true, token_expires_at: expiresAt ? new Date(expiresAt).toISOString() : null };
+  });
+}
+
+export interface Revoked {
+  grant: string;
+  status: 'revoked';
+  /** What the provider said, in words (never a token). */
+  provider: string;
+}
+
+/**
+ * Revokes grant `id`'s refresh and access tokens at the provider where it has a revocation
+ * endpoint (RFC 7009), then marks the grant revoked either way: it stops injecting at once, in
+ * every running proxy.
+ */
+export async function revokeGrant(context: TokenContext, id: string): Promise<Revoked> {
+  const grant = grantFor(context, id);
+  const { config, store } = context.services;
+  let atProvider = 'no revocation endpoint: revoked in keyway only';
+  if (isOAuthGrant(grant)) {
+    const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, context.env);
+    const live = store.get<OAuthState>(oauthStateId(id));
+    const material = grant.material && typeof grant.material === 'object' && !('username' in grant.material) ? grant.material : undefined;
+    const refreshToken = live?.refreshToken ?? (material && 'refreshToken' in material ? material.refreshToken : undefined);
+    const accessToken = live?.accessToken ?? material?.accessToken;
+    const revokeUrl = provider?.revokeUrl;
+    if (provider && revokeUrl) {
+      atProvider = await withTools(context, async ({ dispatcher }) => {
+        const endpoint = tokenEndpointFor(provider, grant);
+        const results = [];
+        // Revoking the refresh token ends the whole grant at most providers; the access token too, for those that don't.
+        if (refreshToken) results.push(await revokeToken(revokeUrl, endpoint, refreshToken, 'refresh_token', dispatcher));
+        if (accessToken) results.push(await revokeToken(revokeUrl, endpoint, accessToken, 'access_token', dispatcher));
+        const failed = results.find((r) => !r.ok);
+        return failed ? `the provider refused: ${failed.detail}; revoked in keyway anyway` : 'revoked at the provider';
+      });
+    }
+  }
+  await store.update((draft) => {
+    const stored = draft.get<StoredGrant>(grantRecordId(id));
+    if (stored) draft.set(grantRecordId(id), { ...stored, status: 'revoked', updated_at: new Date().toISOString() } satisfies StoredGrant);
+    // Config grants have no stored record: the live state carries the status for them.
+    draft.set(oauthStateId(id), { status: 'revoked' } satisfies OAuthState);
+  });
+  return { grant: id, status: 'revoked', provider: atProvider };
+}
