@@ -33,4 +33,6 @@ export interface AdminDeps {
   readiness: () => Readiness;
   /** For /metrics. */
   metrics: MetricsText;
+  /** Aborted when the admin server starts closing: long-lived answers (event streams, device polls) end. Set by server.ts. */
+  closing: AbortSignal;
 }

@@ -5,23 +5,11 @@ import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../errors/index.ts';
-import { chainFiles, listRotated } from './files.ts';
+import { listRotated } from './files.ts';
 import { LineSplitter, readLastLines, readLines } from './lines.ts';
 import { parseLine } from './record.ts';
-import type { AuditDecision, AuditLine } from './record.ts';
-
-export interface AuditFilter {
-  agent?: string;
-  grant?: string;
-  decision?: AuditDecision;
-  code?: string;
-  /** Compared without regard to case. */
-  host?: string;
-  /** Lines at or after this time. */
-  since?: Date;
-  /** Lines before this time. */
-  until?: Date;
-}
+import type { AuditLine } from './record.ts';
+import { compileFilter, type AuditFilter } from './filter.ts';
 
 export interface TailOptions {
   /** How many existing lines to show first. */
@@ -33,46 +21,47 @@ export interface TailOptions {
   intervalMs?: number;
 }
 
+/** Which part of the chain to read, by `seq`; files wholly outside it are not opened. */
+export interface SeqRange {
+  /** Only lines with a greater seq. */
+  after?: number | undefined;
+  /** Only lines with a smaller seq. */
+  before?: number | undefined;
+}
+
 /**
  * Lines matching every given filter field, oldest first, across the rotated files and the live one.
- * A missing log yields nothing; so does a rotated file deleted while it is being read.
+ * A missing log yields nothing; so does a rotated file deleted while it is being read. With `range`,
+ * a rotated file whose name puts all its lines outside the range is skipped unread (a rotated
+ * file's name is its first seq, so the next file's name bounds its last).
  */
-export async function* readAudit(path: string, filter: AuditFilter = {}): AsyncGenerator<AuditLine> {
+export async function* readAudit(path: string, filter: AuditFilter = {}, range: SeqRange = {}): AsyncGenerator<AuditLine> {
   const match = compileFilter(filter);
-  const files = await chainFiles(path).catch((err: unknown) => {
+  const rotated = await listRotated(path).catch((err: unknown) => {
     throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
   });
+  const { after, before } = range;
+  const files: string[] = [];
+  for (const [i, file] of rotated.entries()) {
+    const nextFirst = rotated[i + 1]?.firstSeq;
+    if (after !== undefined && nextFirst !== undefined && nextFirst <= after + 1) continue;
+    if (before !== undefined && file.firstSeq >= before) continue;
+    files.push(file.path);
+  }
+  files.push(path);
   for (const file of files) {
     try {
       for await (const text of readLines(file)) {
         const line = parseLine(text);
-        if (line !== null && match(line)) yield line;
+        if (line === null || !match(line)) continue;
+        if ((after !== undefined && line.seq <= after) || (before !== undefined && line.seq >= before)) continue;
+        yield line;
       }
     } catch (err) {
       if (isNotFound(err)) continue;
       throw new KeywayError('audit_invalid', `audit log ${file} cannot be read`, { cause: err });
     }
   }
-}
-
-function compileFilter(f: AuditFilter): (line: AuditLine) => boolean {
-  const host = f.host?.toLowerCase();
-  const since = f.since?.getTime();
-  const until = f.until?.getTime();
-  return (line) => {
-    if (f.agent !== undefined && line.agent !== f.agent) return false;
-    if (f.grant !== undefined && line.grant !== f.grant) return false;
-    if (f.decision !== undefined && line.decision !== f.decision) return false;
-    if (f.code !== undefined && line.code !== f.code) return false;
-    if (host !== undefined && line.host.toLowerCase() !== host) return false;
-    if (since !== undefined || until !== undefined) {
-      const t = Date.parse(line.ts);
-      if (Number.isNaN(t)) return false;
-      if (since !== undefined && t < since) return false;
-      if (until !== undefined && t >= until) return false;
-    }
-    return true;
-  };
 }
 
 /**

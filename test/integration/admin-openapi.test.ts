@@ -34,7 +34,9 @@ describe('admin API: /api/openapi.json', () => {
     expect(doc.openapi).toBe('3.1.0');
     const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids).toEqual(expect.arrayContaining(['healthz', 'readyz', 'metrics', 'status', 'reload', 'openapi', 'grants.list', 'agents.list']));
+    expect(ids).toEqual(
+      expect.arrayContaining(['healthz', 'readyz', 'metrics', 'status', 'reload', 'openapi', 'grants.list', 'agents.list', 'audit.query', 'audit.stream']),
+    );
     const text = JSON.stringify(doc);
     expect(text).not.toContain(CANARY);
     expect(text).not.toContain(admin.token);
