@@ -222,6 +222,7 @@ async function startParts(
         reload,
         readiness,
         metrics,
+        oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },
       });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;

@@ -35,7 +35,22 @@ describe('admin API: /api/openapi.json', () => {
     const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual(
-      expect.arrayContaining(['healthz', 'readyz', 'metrics', 'status', 'reload', 'openapi', 'grants.list', 'agents.list', 'audit.query', 'audit.stream']),
+      expect.arrayContaining([
+        'healthz',
+        'readyz',
+        'metrics',
+        'status',
+        'reload',
+        'openapi',
+        'grants.list',
+        'agents.list',
+        'audit.query',
+        'audit.stream',
+        'oauth.connect',
+        'oauth.callback',
+        'oauth.device.start',
+        'oauth.device.status',
+      ]),
     );
     const text = JSON.stringify(doc);
     expect(text).not.toContain(CANARY);

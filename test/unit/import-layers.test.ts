@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 // tls, audit} -> {config, errors}. Each module of src/ has a layer; a file may import its own module
 // and any module of a lower layer, never one above. Inside the middle layer, credentials may use
 // policy's decisions but policy never imports credentials (policy works on its own small input
-// types), so policy sits one step lower. Nothing imports cli.
+// types), so policy sits one step lower. oauth sits half a step below admin, whose OAuth routes run
+// its flows. Nothing imports cli.
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
@@ -28,9 +29,10 @@ const LAYERS: Record<string, number> = {
   'services.ts': 4,
   'counting-audit.ts': 4,
   metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it
+  // The connect flows: `keyway connect` and the admin API's OAuth routes run the same ones.
+  oauth: 4.5,
   admin: 5,
   proxy: 5,
-  oauth: 5,
   // The reload half of the composition root: builds the proxy's tables and resolver from a config.
   'live-config.ts': 5.5,
   'app.ts': 6,
