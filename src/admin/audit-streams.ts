@@ -21,6 +21,8 @@ export class AuditStreams {
   readonly #feed: AuditFeed;
   readonly #limits: AuditStreamLimits;
   readonly #open = new Set<EventStream>();
+  /** Streams admitted but not open yet (waiting for the feed to be placed). */
+  #starting = 0;
   #closed = false;
 
   constructor(auditPath: string, closing: AbortSignal, limits: AuditStreamLimits = AUDIT_STREAM_LIMITS) {
@@ -40,36 +42,42 @@ export class AuditStreams {
    */
   async serve(res: ServerResponse, filter: AuditFilter, lastId: number | undefined): Promise<void> {
     if (this.#closed) throw new AdminError(503, 'shutting_down', 'keyway is stopping; no new audit streams');
-    if (this.#open.size >= this.#limits.maxStreams) {
+    if (this.#open.size + this.#starting >= this.#limits.maxStreams) {
       throw new AdminError(429, 'too_many_streams', `${this.#limits.maxStreams} audit streams are open already; close one or page GET /api/audit`);
     }
-    const stream = new EventStream(res, this.#limits);
-    this.#open.add(stream);
+    // The slot is taken before the first await, so concurrent requests cannot pass the cap together.
+    this.#starting++;
     const match = compileFilter(filter);
-    // Subscribed before the replay is read, so nothing appended meanwhile is missed; seq ordering
+    // Subscribed (and placed at the log's end) before the head is sent and before the replay is
+    // read: a line written once the client sees the stream open is never missed; seq ordering
     // drops what the replay already sent.
+    let stream: EventStream | null = null;
     let sentUpTo = lastId ?? 0;
-    let held: AuditLine[] | null = lastId === undefined ? null : [];
+    let held: AuditLine[] | null = [];
     const send = (line: AuditLine) => {
-      if (line.seq <= sentUpTo) return;
+      if (line.seq <= sentUpTo || stream === null) return;
       sentUpTo = line.seq;
       stream.send('audit', String(line.seq), JSON.stringify(line));
     };
-    const unsubscribe = this.#feed.subscribe((line) => {
+    const subscription = this.#feed.subscribe((line) => {
       if (!match(line)) return;
       if (held !== null) held.push(line);
       else send(line);
     });
     try {
-      if (held !== null) {
-        await this.#replay(lastId ?? 0, filter, send, stream);
-        for (const line of held) send(line);
-        held = null;
-      }
+      await subscription.ready;
+      stream = new EventStream(res, this.#limits);
+      this.#open.add(stream);
+      this.#starting--;
+      if (this.#closed) stream.end();
+      if (lastId !== undefined) await this.#replay(lastId, filter, send, stream);
+      for (const line of held) send(line);
+      held = null;
       await stream.closed;
     } finally {
-      unsubscribe();
-      this.#open.delete(stream);
+      if (stream === null) this.#starting--;
+      else this.#open.delete(stream);
+      subscription.unsubscribe();
     }
   }
 

@@ -33,11 +33,14 @@ export class EventStream {
       // Tells a buffering reverse proxy (nginx) to pass events on at once.
       'x-accel-buffering': 'no',
     });
-    this.closed = new Promise((resolve) => res.once('close', () => resolve()));
-    res.once('close', () => this.#finish('client'));
-    this.#write(`retry: ${options.retryMs}\n: keyway audit stream\n\n`);
+    // The client may have left already (while the stream was being set up): then it is over at once.
+    const gone = res.closed || res.destroyed;
+    this.closed = gone ? Promise.resolve() : new Promise((resolve) => res.once('close', () => resolve()));
     this.#heartbeat = setInterval(() => this.#write(': heartbeat\n\n'), options.heartbeatMs);
     this.#heartbeat.unref();
+    res.once('close', () => this.#finish('client'));
+    if (gone) this.#finish('client');
+    this.#write(`retry: ${options.retryMs}\n: keyway audit stream\n\n`);
   }
 
   get ended(): boolean {

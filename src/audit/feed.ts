@@ -19,6 +19,9 @@ export class AuditFeed {
   readonly #listeners = new Set<AuditListener>();
   #stop: AbortController | null = null;
   #running: Promise<void> | null = null;
+  /** Resolves once the current follower is placed at the file's end (or has failed to be). */
+  #positioned: Promise<void> = Promise.resolve();
+  #markPositioned: () => void = () => undefined;
   /** The last failure to read the log, until a later read succeeds; listeners are told nothing. */
   #failure: Error | null = null;
 
@@ -36,15 +39,19 @@ export class AuditFeed {
   }
 
   /**
-   * Hear every line appended from now on. The follower starts with the first listener (positioned
-   * at the file's end) and stops with the last. Returns the unsubscribe function.
+   * Hear every line appended from now on. The follower starts with the first listener (placed at the
+   * file's end) and stops with the last. `ready` resolves once every line appended after it is sure
+   * to be heard.
    */
-  subscribe(listener: AuditListener): () => void {
+  subscribe(listener: AuditListener): { ready: Promise<void>; unsubscribe: () => void } {
     this.#listeners.add(listener);
     if (this.#stop === null) this.#start();
-    return () => {
-      this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) this.#halt();
+    return {
+      ready: this.#positioned,
+      unsubscribe: () => {
+        this.#listeners.delete(listener);
+        if (this.#listeners.size === 0) this.#halt();
+      },
     };
   }
 
@@ -58,11 +65,13 @@ export class AuditFeed {
   #start(): void {
     const stop = new AbortController();
     this.#stop = stop;
+    this.#positioned = new Promise((resolve) => (this.#markPositioned = resolve));
     const previous = this.#running ?? Promise.resolve();
     this.#running = previous.then(() => this.#follow(stop.signal));
   }
 
   #halt(): void {
+    this.#markPositioned();
     this.#stop?.abort();
     this.#stop = null;
   }
@@ -72,7 +81,8 @@ export class AuditFeed {
     // the end of the file as it then is: bounded retries are not needed, the listeners' lifetime is.
     while (!signal.aborted) {
       try {
-        for await (const line of tailAudit(this.#path, { lines: 0, follow: true, signal, intervalMs: this.#pollMs })) {
+        const follow = { lines: 0, follow: true, signal, intervalMs: this.#pollMs, onPositioned: this.#markPositioned };
+        for await (const line of tailAudit(this.#path, follow)) {
           this.#failure = null;
           for (const listener of this.#listeners) {
             try {
@@ -83,6 +93,8 @@ export class AuditFeed {
           }
         }
       } catch (err) {
+        // A listener waiting for `ready` is not held up by a log that cannot be read.
+        this.#markPositioned();
         this.#failure = err instanceof Error ? err : new Error(String(err));
         await new Promise((resolve) => setTimeout(resolve, 1_000).unref());
       }

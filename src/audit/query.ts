@@ -19,6 +19,8 @@ export interface TailOptions {
   signal?: AbortSignal;
   /** Poll interval while following; default 250 ms. */
   intervalMs?: number;
+  /** Called once the reader is placed after the initial lines: every line appended later is followed. */
+  onPositioned?: () => void;
 }
 
 /** Which part of the chain to read, by `seq`; files wholly outside it are not opened. */
@@ -80,6 +82,7 @@ export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerato
     const first = await openInitial(path, opts.lines);
     // Held before yielding, so a consumer that stops early still closes it (finally below).
     reader = first.reader;
+    opts.onPositioned?.();
     for (const line of first.lines) yield line;
     if (!opts.follow) return;
     const interval = opts.intervalMs ?? 250;

@@ -231,13 +231,16 @@ describe('admin API: audit query and live stream', () => {
     s.close();
   }, 60_000);
 
-  it('ends every open stream when keyway stops', async () => {
+  it('ends every open stream when keyway stops, at once even with a drain period', async () => {
     const s = await stream();
     expect(s.status).toBe(200);
     const started = Date.now();
-    await proxy.stop();
+    // A 10 s drain lets requests in flight finish; a stream never finishes, so it is ended rather than waited for.
+    const stopping = proxy.running.stop({ drainMs: 10_000 });
     await s.ended;
     expect(Date.now() - started).toBeLessThan(2_000);
+    await stopping;
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
 

@@ -238,4 +238,30 @@ describe('admin API: OAuth connect through the admin callback, and the device fl
     }, 'the device flow audit lines');
     expect(actions).toEqual(['oauth.device.start', 'oauth.device.connected']);
   }, 40_000);
+
+  it('reports a device flow the person refused as failed, and stores nothing', async () => {
+    const res = await call('POST', '/api/oauth/device', { provider: 'testauth', grant: 'refused' });
+    expect(res.status, res.text).toBe(200);
+    const flow = res.body as { flow: string; user_code: string };
+    // The person says no at the provider's verification page.
+    const code = await auth.provider.DeviceCode.findByUserCode(flow.user_code.replace(/[^a-z0-9]/gi, '').toUpperCase());
+    Object.assign(code!, { error: 'access_denied', errorDescription: 'the user said no' });
+    await code!.save();
+    const deadline = Date.now() + 20_000;
+    let status: { state: string; message?: string } = { state: 'pending' };
+    while (status.state === 'pending' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      status = (await call('GET', `/api/oauth/device/${flow.flow}`)).body as typeof status;
+    }
+    expect(status).toMatchObject({ state: 'failed', message: 'the authorization was denied' });
+    expect(await grantIds()).not.toContain('refused');
+    const actions = await waitFor(() => {
+      const found = proxy.auditLines().filter((l) => l['grant'] === 'refused');
+      return found.length >= 2 ? found.map((l) => [l['action'], l['message'] ?? null]) : undefined;
+    }, 'the refused flow audit lines');
+    expect(actions).toEqual([
+      ['oauth.device.start', null],
+      ['oauth.device.failed', 'the authorization was denied'],
+    ]);
+  }, 40_000);
 });
