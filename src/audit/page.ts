@@ -5,6 +5,7 @@
 import { KeywayError } from '../errors/index.ts';
 import type { AuditFilter } from './filter.ts';
 import { readAudit } from './query.ts';
+import { readAuditBackwards } from './reverse.ts';
 import type { AuditLine } from './record.ts';
 
 export type AuditOrder = 'desc' | 'asc';
@@ -28,9 +29,8 @@ export interface AuditPage {
 export const MAX_AUDIT_PAGE = 1000;
 
 /**
- * One page of matching lines. Newest first reads the chain forwards and keeps only the last
- * `limit + 1` matches (memory bounded by the page, time by the log below the cursor); oldest first
- * stops as soon as the page is full.
+ * One page of matching lines: the chain read from the cursor on (backwards for newest first), until
+ * the page is full and one more line says whether there is a next page.
  */
 export async function pageAudit(path: string, request: AuditPageRequest): Promise<AuditPage> {
   const { limit, order } = request;
@@ -43,12 +43,12 @@ export async function pageAudit(path: string, request: AuditPageRequest): Promis
     }
     return finish(lines, limit, order);
   }
-  const ring: AuditLine[] = [];
-  for await (const line of readAudit(path, request.filter, { before: position })) {
-    ring.push(line);
-    if (ring.length > limit + 1) ring.shift();
+  const lines: AuditLine[] = [];
+  for await (const line of readAuditBackwards(path, request.filter, position)) {
+    lines.push(line);
+    if (lines.length > limit) break;
   }
-  return finish(ring.reverse(), limit, order);
+  return finish(lines, limit, order);
 }
 
 /** `lines` holds up to limit + 1 in page order: the extra one only says there is a next page. */
