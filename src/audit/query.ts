@@ -23,46 +23,63 @@ export interface TailOptions {
   onPositioned?: () => void;
 }
 
-/** Which part of the chain to read, by `seq`; files wholly outside it are not opened. */
+/** Which part of the chain to read, by `seq`; files wholly before it are not opened. */
 export interface SeqRange {
   /** Only lines with a greater seq. */
   after?: number | undefined;
-  /** Only lines with a smaller seq. */
-  before?: number | undefined;
 }
 
 /**
  * Lines matching every given filter field, oldest first, across the rotated files and the live one.
  * A missing log yields nothing; so does a rotated file deleted while it is being read. With `range`,
- * a rotated file whose name puts all its lines outside the range is skipped unread (a rotated
- * file's name is its first seq, so the next file's name bounds its last).
+ * a rotated file whose name puts all its lines before it is skipped unread (a rotated file's name is
+ * its first seq, so the next file's name bounds its last).
+ *
+ * The live file is opened before the rotated files are listed: if the writer rotates it in between,
+ * its lines are met under the new name and again through the open handle, which then gives only the
+ * lines past the highest seq already read. (Listing first could miss that file altogether.)
  */
 export async function* readAudit(path: string, filter: AuditFilter = {}, range: SeqRange = {}): AsyncGenerator<AuditLine> {
   const match = compileFilter(filter);
-  const rotated = await listRotated(path).catch((err: unknown) => {
-    throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+  const { after } = range;
+  const live = await open(path, 'r').catch((err: unknown) => {
+    if (isNotFound(err)) return null;
+    throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
   });
-  const { after, before } = range;
-  const files: string[] = [];
-  for (const [i, file] of rotated.entries()) {
-    const nextFirst = rotated[i + 1]?.firstSeq;
-    if (after !== undefined && nextFirst !== undefined && nextFirst <= after + 1) continue;
-    if (before !== undefined && file.firstSeq >= before) continue;
-    files.push(file.path);
-  }
-  files.push(path);
-  for (const file of files) {
-    try {
-      for await (const text of readLines(file)) {
-        const line = parseLine(text);
-        if (line === null || !match(line)) continue;
-        if ((after !== undefined && line.seq <= after) || (before !== undefined && line.seq >= before)) continue;
-        yield line;
+  try {
+    const rotated = await listRotated(path).catch((err: unknown) => {
+      throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+    });
+    let highest = after ?? Number.NEGATIVE_INFINITY;
+    for (const [i, file] of rotated.entries()) {
+      const nextFirst = rotated[i + 1]?.firstSeq;
+      if (after !== undefined && nextFirst !== undefined && nextFirst <= after + 1) continue;
+      try {
+        for await (const line of matchingLines(readLines(file.path), match, after)) {
+          highest = Math.max(highest, line.seq);
+          yield line;
+        }
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw new KeywayError('audit_invalid', `audit log ${file.path} cannot be read`, { cause: err });
       }
-    } catch (err) {
-      if (isNotFound(err)) continue;
-      throw new KeywayError('audit_invalid', `audit log ${file} cannot be read`, { cause: err });
     }
+    if (live === null) return;
+    try {
+      yield* matchingLines(readLines(live), match, Number.isFinite(highest) ? highest : undefined);
+    } catch (err) {
+      throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
+    }
+  } finally {
+    await live?.close().catch(() => undefined);
+  }
+}
+
+async function* matchingLines(texts: AsyncIterable<string>, match: (line: AuditLine) => boolean, after: number | undefined): AsyncGenerator<AuditLine> {
+  for await (const text of texts) {
+    const line = parseLine(text);
+    if (line === null || !match(line) || (after !== undefined && line.seq <= after)) continue;
+    yield line;
   }
 }
 
