@@ -4,6 +4,7 @@
 // through the proxy carrying the new token (checked by the upstream at the provider). Then what a
 // hostile caller of the open callback can try, and the device flow end to end.
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
@@ -264,4 +265,29 @@ describe('admin API: OAuth connect through the admin callback, and the device fl
       ['oauth.device.failed', 'the authorization was denied'],
     ]);
   }, 40_000);
+
+  it('holds against a hostile caller on the same machine: wrong token, foreign Host, huge body, odd flow ids', async () => {
+    const wrong = await fetch(`${admin.base}/api/oauth/device`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer not-the-token', 'content-type': 'application/json' },
+      body: '{"provider":"testauth"}',
+    });
+    expect(wrong.status).toBe(401);
+    // A rebinding page reaching the open callback under its own name is refused before anything runs.
+    const foreign = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${admin.base}/oauth/callback?state=x&code=y`, { headers: { host: 'evil.example:80' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(foreign).toBe(403);
+    const huge = await call('POST', '/api/oauth/connect', { provider: 'testauth', scopes: ['x'.repeat(70 * 1024)] });
+    expect(huge.status).toBe(413);
+    for (const id of ['..', '%2e%2e', '%2fetc', 'UPPER', `${'a'.repeat(300)}`]) {
+      const res = await call('GET', `/api/oauth/device/${id}`);
+      expect(res.status, id).toBe(404);
+    }
+  });
 });
