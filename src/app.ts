@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
@@ -80,7 +81,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   // Start is all or nothing: each part opened registers how to close it, and any failure (a
   // port in use above all) closes them all, newest first, before the error goes up. Nothing is
   // announced in data/proxy.json until every listener is up.
-  const opened: Array<() => unknown> = [() => store.close()];
+  const opened: Array<() => unknown> = [() => (store.end ? store.end() : store.close())];
   const closeOpened = async () => {
     for (const close of opened.splice(0).reverse())
       await Promise.resolve()
@@ -114,6 +115,7 @@ async function startParts(
     maxBytes: config.audit.max_bytes,
     keep: config.audit.keep,
     onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
+    replica: config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined),
   });
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import type { Config } from './config/index.ts';
 import type { LoadConfigOptions } from './config/load.ts';
 import { KeywayError } from './errors/index.ts';
-import { findMasterKey, loadMasterKey, MASTER_KEY_BYTES, Store } from './credentials/store/index.ts';
+import { readSecretRef } from './config/secret-ref.ts';
+import { type CredentialStore, findMasterKey, loadMasterKey, MASTER_KEY_BYTES, PostgresStore, Store } from './credentials/store/index.ts';
 import { keywayPaths, type KeywayPaths } from './paths.ts';
 
 /**
@@ -13,7 +14,8 @@ import { keywayPaths, type KeywayPaths } from './paths.ts';
 export interface Services {
   config: Config;
   paths: KeywayPaths;
-  store: Store;
+  /** The file store (data/store.json) or, with store.backend postgres, the database. */
+  store: CredentialStore;
   masterKey: Buffer;
   /** HMAC key for the audit chain head, derived so the master key itself is used only for the store. */
   auditHeadKey: Buffer;
@@ -38,6 +40,14 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
   const load = options.loadConfig ?? (await import('./config/load.ts')).loadConfig;
   const config = await load({ home: options.home, file: options.configFile });
   const paths = keywayPaths(config);
+  if (config.store.backend === 'postgres') {
+    // Replicas share the database, so they must share the key: a key generated here would only be
+    // refused by a database another replica sealed (store_wrong_key says so).
+    const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
+    const url = readSecretRef(config.store.url as NonNullable<typeof config.store.url>, env, config.home);
+    const store = await PostgresStore.open(url, key);
+    return { config, paths, store, masterKey: key, auditHeadKey: deriveAuditHeadKey(key) };
+  }
   if (options.createOnFirstWrite) return openLazily(config, paths, env);
   const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
   const store = await Store.open(paths.store, key);

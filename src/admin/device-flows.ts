@@ -7,7 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEvent } from '../audit/index.ts';
-import type { Store } from '../credentials/store/index.ts';
+import type { CredentialStore } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { storeConnection, type ConnectPlan, type ConnectResult } from '../oauth/connect-plan.ts';
@@ -30,7 +30,7 @@ export interface DeviceFlowView {
 }
 
 export interface DeviceFlowOptions {
-  store: Store;
+  store: CredentialStore;
   dispatcher: Dispatcher;
   /** oauth.token_timeout, read when a flow starts (a reload may change it). */
   tokenTimeoutMs: () => number;

@@ -1,12 +1,12 @@
 // What /readyz checks: the parts without which keyway should not be sent traffic.
 import type { Readiness } from './operate-routes.ts';
 import type { AuditSink } from '../audit/index.ts';
-import type { Store } from '../credentials/store/index.ts';
+import type { CredentialStore } from '../credentials/store/index.ts';
 import type { CertificateAuthority } from '../tls/index.ts';
 
 interface ReadinessParts {
   ca: Pick<CertificateAuthority, 'notAfter'>;
-  store: Pick<Store, 'readError'>;
+  store: Pick<CredentialStore, 'readError'>;
   audit: Pick<AuditSink, 'healthy'>;
   now?: () => Date;
 }
@@ -21,9 +21,14 @@ export function readinessOf(parts: ReadinessParts): Readiness {
   const storeError = parts.store.readError;
   return {
     ca: parts.ca.notAfter.getTime() > now.getTime() ? null : 'the CA certificate has expired; run `keyway ca` for its dates',
-    store: storeError === undefined ? null : `the store file cannot be read (${codeOf(storeError)}); the proxy serves from its last good copy`,
+    store: storeError === undefined ? null : storeProblem(codeOf(storeError)),
     audit: parts.audit.healthy ? null : 'the audit log cannot be written (unwritable, or too little room left); injected requests are refused',
   };
+}
+
+function storeProblem(code: string): string {
+  const what = code === 'store_unavailable' ? "the store's database cannot be used" : 'the store file cannot be read';
+  return `${what} (${code}); the proxy serves from its last good copy`;
 }
 
 function codeOf(err: Error): string {

@@ -51,6 +51,8 @@ export interface AuditEvent {
   action?: string | undefined;
   /** For `admin`: the config keys a reload changed (`grants.github,proxy.hosts`): names, never values. */
   changed?: string | undefined;
+  /** Which keyway wrote the line, when several replicas share one store (audit.replica). */
+  replica?: string | undefined;
 }
 
 /** An event as it sits in the log: chained to the line before it. */
@@ -128,8 +130,10 @@ export function checkEvent(event: AuditEvent): string | null {
  * Serialise an event once, when it is queued: a value JSON cannot hold (a BigInt, a cycle) then fails
  * that one write instead of the batch it would have joined.
  */
-export function serializeEvent(event: AuditEvent): string {
+export function serializeEvent(event: AuditEvent, replica?: string): string {
   const ordered = orderFields(event);
+  // Stamped here, not by copying the event: this runs for every request.
+  if (replica !== undefined && ordered['replica'] === undefined) ordered['replica'] = replica;
   if (typeof ordered['path'] === 'string') ordered['path'] = stripQuery(ordered['path']);
   return JSON.stringify(ordered);
 }

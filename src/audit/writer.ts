@@ -55,6 +55,8 @@ export interface AuditWriterOptions {
   prunedPath?: string | undefined;
   /** Hears how long each batch took to append (lock, append, unlock) and whether it reached the file. */
   onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
+  /** Written as `replica` on every line: which keyway it was, when replicas share one store. */
+  replica?: string | undefined;
 }
 
 export const DEFAULT_AUDIT_KEEP = 10;
@@ -76,6 +78,7 @@ const PROBE_MS = 100;
 
 export class AuditWriter {
   readonly #path: string;
+  readonly #replica: string | undefined;
   readonly #files: LogFiles;
   #queue: Pending[] = [];
   #drainLoop: Promise<void> | null = null;
@@ -93,6 +96,7 @@ export class AuditWriter {
   private constructor(opts: AuditWriterOptions) {
     this.#path = opts.path;
     this.#onBatch = opts.onBatch;
+    this.#replica = opts.replica;
     const maxBytes = opts.maxBytes ?? 0;
     this.#files = new LogFiles({
       path: opts.path,
@@ -184,7 +188,7 @@ export class AuditWriter {
     if (invalid !== null) return Promise.reject(new ProxyError('audit_unavailable', `invalid audit event: ${invalid}`));
     let body: string;
     try {
-      body = serializeEvent(event);
+      body = serializeEvent(event, this.#replica);
     } catch (err) {
       return Promise.reject(new ProxyError('audit_unavailable', 'the audit event cannot be serialised', { cause: err }));
     }

@@ -48,6 +48,11 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'refresh', summary: "refresh an OAuth grant's token now", load: async () => (await import('./commands/refresh.ts')).refresh },
   { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },
   { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
+  {
+    name: 'store',
+    summary: "migrate the PostgreSQL store's schema; copy a store between backends",
+    load: async () => (await import('./commands/store.ts')).store,
+  },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
   {
     name: 'fetch',

@@ -269,6 +269,19 @@ export const configSchema = z.strictObject({
         .default([]),
     })
     .prefault({}),
+  // Where grants, agents and tokens are kept: the file data/store.json (default), or a PostgreSQL
+  // database shared by several replicas. The URL holds a password, so only a reference to it.
+  store: z
+    .strictObject({
+      backend: z.enum(['file', 'postgres']).default('file'),
+      url: secretRef.optional(),
+    })
+    .prefault({})
+    .superRefine((store, ctx) => {
+      if (store.backend === 'postgres' && store.url === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['url'], message: 'store.backend postgres needs store.url: env:NAME or file:PATH holding postgres://…' });
+      }
+    }),
   audit: z
     .strictObject({
       path: z.string().default('logs/audit.jsonl'),
@@ -276,6 +289,12 @@ export const configSchema = z.strictObject({
       max_bytes: byteSize.default(50 * 1024 * 1024),
       // Rotated files kept; older ones are deleted (verify still checks what remains).
       keep: z.number().int().min(1).default(10),
+      // Written as `replica` on every line. With store.backend postgres it defaults to the host name
+      // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
+      replica: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", up to 63')
+        .optional(),
     })
     .prefault({}),
   oauth: z

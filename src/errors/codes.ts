@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   store_wrong_key: { kind: 'command', status: null, audit: null },
   store_corrupt: { kind: 'command', status: null, audit: null },
   store_locked: { kind: 'command', status: null, audit: null },
+  // store.backend postgres: the database cannot be reached or refused us (not the key: store_wrong_key).
+  store_unavailable: { kind: 'command', status: null, audit: null },
   master_key_invalid: { kind: 'command', status: null, audit: null },
   ca_invalid: { kind: 'command', status: null, audit: null },
   audit_invalid: { kind: 'command', status: null, audit: null },

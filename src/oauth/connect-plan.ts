@@ -7,7 +7,7 @@ import { GRANT_ID, type Config } from '../config/index.ts';
 import { parseDomainPatternStrict } from '../config/domain-breadth.ts';
 import { findProvider, providerNames, type Provider } from '../credentials/providers/provider-registry.ts';
 import { requestToken, type TokenEndpoint, type TokenSet } from '../credentials/providers/token-endpoint.ts';
-import type { Store } from '../credentials/store/index.ts';
+import type { CredentialStore } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { buildConsentUrl } from './consent-url.ts';
@@ -127,7 +127,7 @@ export function exchangeCode(
 }
 
 /** Stores the tokens as the plan's grant, as `keyway connect` always has, and says what was stored. */
-export async function storeConnection(store: Store, plan: ConnectPlan, tokens: TokenSet): Promise<ConnectResult> {
+export async function storeConnection(store: CredentialStore, plan: ConnectPlan, tokens: TokenSet): Promise<ConnectResult> {
   const saved = await saveConnectedGrant(store, {
     id: plan.grantId,
     type: 'oauth2',

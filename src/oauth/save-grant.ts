@@ -3,7 +3,7 @@ import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts'
 import type { OAuth2Material } from '../credentials/material.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import type { TokenSet } from '../credentials/providers/token-endpoint.ts';
-import type { Store } from '../credentials/store/index.ts';
+import type { CredentialStore } from '../credentials/store/index.ts';
 
 export interface ConnectedGrant {
   id: string;
@@ -19,7 +19,7 @@ export interface ConnectedGrant {
  * Stores the tokens a connect flow obtained as grant `id` (made or replaced), and drops any live
  * token state left from before, so the new tokens are the ones in force.
  */
-export async function saveConnectedGrant(store: Store, grant: ConnectedGrant): Promise<StoredGrant> {
+export async function saveConnectedGrant(store: CredentialStore, grant: ConnectedGrant): Promise<StoredGrant> {
   const now = new Date().toISOString();
   const secret: OAuth2Material = {
     clientId: grant.clientId,

@@ -1,7 +1,8 @@
 // Audit faults: the audit log stops being writable under a running `keyway start` (a child process,
 // so a file-size limit can be put on it alone). For each fault: requests for a granted host get 503
-// audit_unavailable and the upstream sees no credential; /healthz says the audit is unavailable;
-// once the fault clears keyway recovers by itself (measured with no traffic, from /healthz, then
+// audit_unavailable and the upstream sees no credential; /readyz says the audit is unavailable while
+// /healthz (liveness) stays 200; once the fault clears keyway recovers by itself (measured with no
+// traffic, from /readyz, then
 // with a request); every credential the upstream ever saw has its audit line; `audit verify` passes.
 //
 // Faults that work as root (tests run as root, which ignores permission bits, and have no chattr):
@@ -76,10 +77,14 @@ describe('audit faults', () => {
     };
   }
 
+  /** /readyz's status and its audit check; /healthz must say 200 (alive) through every fault. */
   async function healthz(): Promise<{ status: number; audit: string }> {
-    const res = await request(`http://127.0.0.1:${adminPort}/healthz`, { signal: AbortSignal.timeout(5_000) });
-    const body = (await res.body.json()) as { audit: string };
-    return { status: res.statusCode, audit: body.audit };
+    const live = await request(`http://127.0.0.1:${adminPort}/healthz`, { signal: AbortSignal.timeout(5_000) });
+    const liveness = (await live.body.json()) as { audit: string };
+    const res = await request(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    const body = (await res.body.json()) as { checks: { audit: string } };
+    expect(live.statusCode, '/healthz is liveness: 200 while keyway answers').toBe(200);
+    return { status: res.statusCode, audit: `${body.checks.audit === 'ok' ? 'ok' : 'unavailable'}/${liveness.audit}` };
   }
 
   /** Milliseconds until `check` holds, polling every 5 ms; Infinity past RECOVERY_LIMIT_MS. */
@@ -231,7 +236,7 @@ describe('audit faults', () => {
     }
     report('audit-faults', figures);
     for (const o of outcomes) {
-      expect(o.healthzDuringFault, o.fault).toBe('503 unavailable');
+      expect(o.healthzDuringFault, o.fault).toBe('503 unavailable/unavailable');
       expect(o.recoveryMax, o.fault).toBeLessThan(1_000);
       // The only answers that are not 503: requests that passed the health gate before the fault
       // showed. A replaced file or folder is seen at once (inotify). A disk filling up is seen at

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
@@ -10,6 +8,7 @@ import { stringify } from 'yaml';
 import { OAUTH_STATE_PREFIX, type OAuthState } from '../../src/credentials/oauth-state.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer, type TokenResponse } from '../helpers/auth-server.ts';
+import { startGate, type Gate } from '../helpers/token-gate.ts';
 import { SRC_CLI, startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
@@ -26,60 +25,6 @@ async function until(what: string, fn: () => boolean, ms: number): Promise<void>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
-}
-
-interface Parked {
-  closed: boolean;
-}
-
-/**
- * A pass-through in front of the provider's token endpoint that can hold requests: a held request
- * is never forwarded, so killing the keyway process that sent it leaves the provider untouched
- * (as a crash before the request left would). The auth server's own 'slow' mode would forward it
- * after its delay, and the provider would then rotate a refresh token nobody stored.
- */
-interface Gate {
-  url: string;
-  hold: boolean;
-  parked: Parked[];
-  forwarded: number;
-  close(): Promise<void>;
-}
-
-async function startGate(target: string): Promise<Gate> {
-  const gate: Gate = { url: '', hold: false, parked: [], forwarded: 0, close: async () => undefined };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (gate.hold) {
-        const parked: Parked = { closed: false };
-        gate.parked.push(parked);
-        res.on('close', () => (parked.closed = true));
-        return;
-      }
-      gate.forwarded++;
-      const headers: Record<string, string> = {};
-      for (const name of ['authorization', 'content-type', 'accept']) {
-        const v = req.headers[name];
-        if (typeof v === 'string') headers[name] = v;
-      }
-      request(target, { method: 'POST', headers, body: Buffer.concat(chunks) })
-        .then(async (up) => {
-          const text = await up.body.text();
-          res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') }).end(text);
-        })
-        .catch(() => res.destroy());
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  gate.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
-  gate.close = async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  return gate;
 }
 
 describe('OAuth refresh across keyway processes', () => {

@@ -41,6 +41,16 @@ describe('config', () => {
     expect(ok.grants['g']?.domains.map((d) => d.wildcard)).toEqual([true, false, false]);
   });
 
+  it('store: file by default; postgres needs a url, by reference only, never echoed', () => {
+    expect(load({}).store).toEqual({ backend: 'file' });
+    expect(load({ store: { backend: 'postgres', url: 'env:DB_URL' } }).store).toEqual({ backend: 'postgres', url: { kind: 'env', name: 'DB_URL' } });
+    expect(failure({ store: { backend: 'postgres' } })).toContain('store.url');
+    const pasted = failure({ store: { backend: 'postgres', url: 'postgres://keyway:hunter2@db/keyway' } });
+    expect(pasted).toContain('store.url');
+    expect(pasted).not.toContain('hunter2');
+    expect(failure({ store: { backend: 'mysql' } })).toContain('store.backend');
+  });
+
   it('takes secrets only by reference, and never echoes a pasted secret', () => {
     const message = failure({ grants: { g: { type: 'bearer', domains: ['a.example.test'], secret: 'ghp_pasted_secret' } } });
     expect(message).toContain('grants.g.secret');

@@ -6,14 +6,14 @@ import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { Grant } from '../grants.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../material.ts';
 import { oauthStateId, type OAuthState } from '../oauth-state.ts';
-import type { Store, StoreDraft } from '../store/index.ts';
+import type { CredentialStore, StoreDraft } from '../store/index.ts';
 import { PendingSaves, reasonOf, type PendingState, type WriteOutcome } from './pending-saves.ts';
 import { needsReconnect, pendingSaveError, supersededError } from './token-errors.ts';
 import { acquireRefreshLock, type ReleaseRefreshLock } from './refresh-lock.ts';
 import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenFailureKind, type TokenSet } from './token-endpoint.ts';
 
 /** What the TokenManager needs of the store: reads from memory, read-modify-write under its lock. */
-export type TokenStore = Pick<Store, 'get' | 'update'>;
+export type TokenStore = Pick<CredentialStore, 'get' | 'update' | 'acquireRefreshLock'>;
 
 export interface TokenManagerOptions {
   store: TokenStore;
@@ -168,7 +168,11 @@ export class TokenManager {
     }
     let release: ReleaseRefreshLock | undefined;
     try {
-      release = await acquireRefreshLock(join(this.#o.lockDir), grant.id, this.#o.timeoutMs + 5_000);
+      const waitMs = this.#o.timeoutMs + 5_000;
+      // The store's own lock where it has one (PostgreSQL: across machines), else a file per grant.
+      release = this.#o.store.acquireRefreshLock
+        ? await this.#o.store.acquireRefreshLock(grant.id, waitMs)
+        : await acquireRefreshLock(join(this.#o.lockDir), grant.id, waitMs);
       const result = await this.#refreshLocked(grant, endpoint, staleToken, force, release);
       this.#failures.delete(grant.id);
       return result;

@@ -4,3 +4,5 @@ export type { LoadMasterKeyOptions, MasterKey, MasterKeySource } from './master-
 export { Store } from './store.ts';
 export type { StoreDraft } from './draft.ts';
 export type { OpenStoreOptions } from './store.ts';
+export type { CredentialStore } from './credential-store.ts';
+export { describeDatabase, PostgresStore } from './postgres-store.ts';

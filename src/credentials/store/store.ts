@@ -12,6 +12,7 @@ import type { StoreDraft } from './draft.ts';
 import { emptyStore, readStoreText, serializeStore } from './format.ts';
 import type { OpenedStore } from './format.ts';
 import { withStoreLock } from './lock.ts';
+import type { CredentialStore } from './credential-store.ts';
 
 /** What this process last read or wrote: the file's identity and bytes. */
 interface Snapshot {
@@ -82,7 +83,7 @@ async function createIfMissing(path: string, key: Buffer): Promise<void> {
   });
 }
 
-export class Store {
+export class Store implements CredentialStore {
   readonly path: string;
   #key: Buffer;
   #deferred: OpenStoreOptions['createOnFirstWrite'];

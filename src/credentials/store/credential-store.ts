@@ -1,0 +1,28 @@
+// What keyway needs of a store, whichever backend holds it: the file (store.ts, the default) or
+// PostgreSQL (postgres-store.ts, for replicas). Reads come from memory; update() is
+// read-modify-write under the backend's lock; watch() brings in other processes' writes.
+
+import type { StoreDraft } from './draft.ts';
+
+export interface CredentialStore {
+  /** Where the store lives, as messages name it (a file path, or the database without its password). */
+  readonly path: string;
+  /** Why the last re-read failed, while it does; memory keeps the last good contents. */
+  readonly readError: Error | undefined;
+  /** Increments whenever the in-memory contents change. */
+  readonly generation: number;
+  get<T>(id: string): T | undefined;
+  entries<T>(prefix: string): Array<[string, T]>;
+  update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R>;
+  watch(onChange: () => void, intervalMs?: number, onError?: (err: Error) => void): void;
+  /** Stops watching; reads and writes still work. */
+  close(): void;
+  /** Releases what the store holds open (database connections); the file store holds nothing. */
+  end?(): Promise<void>;
+  /**
+   * One token refresh per grant across every process on this store, where the store itself can
+   * lock across machines (PostgreSQL: an advisory lock held by a session, released if the holder
+   * dies). Without it, the refresh lock is a file under data/locks (one host only).
+   */
+  acquireRefreshLock?(grantId: string, waitMs: number): Promise<() => Promise<void>>;
+}

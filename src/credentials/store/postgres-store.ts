@@ -1,0 +1,420 @@
+// The store on PostgreSQL, for several keyway replicas sharing grants (store.backend: postgres).
+// It behaves as the file store does (store.ts), with the database in the file's place:
+//   - reads come from memory, always: the request path never waits on the database, and a replica
+//     keeps serving what it holds while the database is down;
+//   - update() is read-modify-write in one transaction under an advisory lock, the database's form
+//     of the file lock: it re-reads every row first, so a change another replica made is kept, and
+//     writes only the records that changed, each compare-and-set on its version;
+//   - every write bumps one generation counter and NOTIFYs it; watch() LISTENs, and also polls the
+//     counter once a second in case a notification is lost (a dropped connection), so a change
+//     reaches every replica within about a second.
+// Rows hold what the file holds: records sealed one by one (format.ts), the id as associated data.
+
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { KeywayError } from '../../errors/index.ts';
+import { Draft, type StoreDraft } from './draft.ts';
+import { CHECK_ID, emptyStore, openStoreFile, type OpenedStore, type SealedRecord, type StoreFile, CIPHER, FORMAT_NAME, FORMAT_VERSION } from './format.ts';
+import { migrate, REFRESH_LOCK_SPACE, SCHEMA_VERSION, STORE_CHANNEL, STORE_WRITE_LOCK } from './postgres-schema.ts';
+
+export interface PostgresStoreOptions {
+  /** Longest any statement may run; a hung database fails a write instead of holding it. */
+  statementTimeoutMs?: number;
+  /** How often watch() checks the generation when no notification came. */
+  pollMs?: number;
+}
+
+interface Row {
+  id: string;
+  nonce: string;
+  ciphertext: string;
+  tag: string;
+  version: string;
+}
+
+/** The URL as messages show it: never the password or the query (which may carry sslkey paths or secrets). */
+export function describeDatabase(url: string): string {
+  try {
+    const u = new URL(url);
+    return `postgres://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'the database (store.url)';
+  }
+}
+
+function unavailable(where: string, err: unknown): KeywayError {
+  // pg's own messages are the server's or the socket's, never the connection string; the code names the cause.
+  const e = err as { code?: string; message?: string };
+  const reason = e.code && e.message ? `${e.message} (${e.code})` : (e.code ?? e.message ?? 'unknown error');
+  return new KeywayError('store_unavailable', `the store's database ${where} cannot be used: ${reason}`, { cause: err });
+}
+
+export class PostgresStore {
+  /** The database, as messages name it (no password). */
+  readonly path: string;
+  readonly #pool: pg.Pool;
+  readonly #url: string;
+  readonly #key: Buffer;
+  readonly #pollMs: number;
+  #state: OpenedStore;
+  #dbGeneration = '0';
+  #generation = 0;
+  #sortedIds: string[] | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #readError: Error | undefined;
+  #watch: { onChange: () => void; onError?: ((err: Error) => void) | undefined; timer: NodeJS.Timeout; listener?: pg.Client | undefined } | undefined;
+  #reloading = false;
+  #ended = false;
+
+  private constructor(url: string, pool: pg.Pool, key: Buffer, state: OpenedStore, pollMs: number) {
+    this.#url = url;
+    this.path = describeDatabase(url);
+    this.#pool = pool;
+    this.#key = key;
+    this.#state = state;
+    this.#pollMs = pollMs;
+  }
+
+  /** Connects, migrates (safe from several replicas at once), checks the key, reads every record. */
+  static async open(url: string, key: Buffer, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 4,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: options.statementTimeoutMs ?? 5_000,
+      application_name: 'keyway',
+      // A command (`keyway grants list`) exits when done instead of waiting for idle connections to time out.
+      allowExitOnIdle: true,
+    });
+    // An idle connection dropped by a restarting database must not crash the process: the next
+    // query gets a fresh one, or fails and says so.
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(url, pool, key, emptyStore(key), options.pollMs ?? 1_000);
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client);
+        await store.#ensureCheck(client);
+        await store.#reloadWith(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err instanceof KeywayError ? err : unavailable(store.path, err);
+    }
+    return store;
+  }
+
+  /** Brings the schema up to date, nothing more (`keyway store migrate`); the master key is not needed. */
+  static async migrate(url: string): Promise<{ applied: number[]; version: number }> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'keyway-migrate' });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const applied = await migrate(client);
+      return { applied, version: SCHEMA_VERSION };
+    } catch (err) {
+      throw err instanceof KeywayError ? err : unavailable(describeDatabase(url), err);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  get readError(): Error | undefined {
+    return this.#readError;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get<T>(id: string): T | undefined {
+    return this.#state.records.get(id)?.value as T | undefined;
+  }
+
+  entries<T>(prefix: string): Array<[string, T]> {
+    this.#sortedIds ??= [...this.#state.records.keys()].sort();
+    const out: Array<[string, T]> = [];
+    for (const id of this.#sortedIds) {
+      if (id.startsWith(prefix)) out.push([id, this.#state.records.get(id)?.value as T]);
+    }
+    return out;
+  }
+
+  /** Read-modify-write in one transaction under the store's advisory lock. Throws store_unavailable when the database is. */
+  update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
+    return this.#serially(async () => {
+      let client: pg.PoolClient;
+      try {
+        client = await this.#pool.connect();
+      } catch (err) {
+        throw unavailable(this.path, err);
+      }
+      let inTransaction = false;
+      try {
+        await client.query('BEGIN');
+        inTransaction = true;
+        await client.query('SELECT pg_advisory_xact_lock($1)', [STORE_WRITE_LOCK]);
+        const base = await this.#readAll(client);
+        const draft = new Draft(base.state);
+        let result: R;
+        try {
+          result = await fn(draft);
+        } catch (err) {
+          draft.close();
+          throw err;
+        }
+        if (!draft.changed) {
+          draft.close();
+          await client.query('COMMIT');
+          inTransaction = false;
+          this.#adopt(base.state, base.generation);
+          return result;
+        }
+        const next = draft.commit(this.#key);
+        await this.#writeChanges(client, base.state, next, base.versions);
+        const bumped = await client.query<{ generation: string }>('UPDATE keyway_store_generation SET generation = generation + 1 RETURNING generation');
+        const generation = bumped.rows[0]?.generation ?? base.generation;
+        await client.query('SELECT pg_notify($1, $2)', [STORE_CHANNEL, generation]);
+        await client.query('COMMIT');
+        inTransaction = false;
+        this.#adopt(next, generation);
+        return result;
+      } catch (err) {
+        if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
+        if (err instanceof KeywayError || !isDatabaseFailure(err)) throw err;
+        throw unavailable(this.path, err);
+      } finally {
+        client.release();
+      }
+    });
+  }
+
+  /** LISTENs for other replicas' writes and polls the generation every pollMs as the fallback. */
+  watch(onChange: () => void, _intervalMs?: number, onError?: (err: Error) => void): void {
+    this.close();
+    const timer = setInterval(() => void this.#checkGeneration(), this.#pollMs);
+    timer.unref();
+    this.#watch = { onChange, onError, timer };
+    void this.#listen();
+  }
+
+  /**
+   * The per-grant refresh lock, across replicas: a session advisory lock on a connection of its own,
+   * held across one token call. A replica that dies mid-refresh loses its session, and with it the
+   * lock, so the others go on at once. Waits up to `waitMs`, then fails (the request gets 502).
+   */
+  async acquireRefreshLock(grantId: string, waitMs: number): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionString: this.#url, application_name: 'keyway-refresh-lock', connectionTimeoutMillis: 5_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      // lock_timeout bounds the wait; no statement timeout on this connection, which only waits.
+      await client.query(`SET lock_timeout = ${Math.max(1, Math.round(waitMs))}`);
+      await client.query('SELECT pg_advisory_lock($1, $2)', [REFRESH_LOCK_SPACE, grantLockKey(grantId)]);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw unavailable(this.path, err);
+    }
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      // Ending the session releases the lock even when the unlock itself cannot be sent.
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [REFRESH_LOCK_SPACE, grantLockKey(grantId)]).catch(() => undefined);
+      await client.end().catch(() => undefined);
+    };
+  }
+
+  /** Stops watching; get() and update() still work. */
+  close(): void {
+    const watching = this.#watch;
+    this.#watch = undefined;
+    if (!watching) return;
+    clearInterval(watching.timer);
+    watching.listener?.end().catch(() => undefined);
+  }
+
+  /** Stops watching and closes every connection. */
+  async end(): Promise<void> {
+    this.#ended = true;
+    this.close();
+    await this.#pool.end().catch(() => undefined);
+  }
+
+  async #listen(): Promise<void> {
+    const watching = this.#watch;
+    if (!watching || this.#ended) return;
+    const listener = new pg.Client({ connectionString: this.#url, application_name: 'keyway-listen', connectionTimeoutMillis: 5_000 });
+    watching.listener = listener;
+    let retried = false;
+    // A lost connection loses notifications: the poll covers the gap, and a new listener is made.
+    const retry = () => {
+      if (retried || this.#watch !== watching || this.#ended) return;
+      retried = true;
+      setTimeout(() => void this.#listen(), this.#pollMs).unref();
+    };
+    listener.on('error', retry);
+    listener.on('end', retry);
+    listener.on('notification', () => void this.#reload());
+    try {
+      await listener.connect();
+      await listener.query(`LISTEN ${STORE_CHANNEL}`);
+      // Whatever was written while no one listened.
+      void this.#reload();
+    } catch {
+      await listener.end().catch(() => undefined);
+      retry();
+    }
+  }
+
+  async #checkGeneration(): Promise<void> {
+    try {
+      const { rows } = await this.#pool.query<{ generation: string }>('SELECT generation FROM keyway_store_generation');
+      if (rows[0]?.generation !== this.#dbGeneration || this.#readError) await this.#reload();
+    } catch (err) {
+      this.#report(unavailable(this.path, err));
+    }
+  }
+
+  async #reload(): Promise<void> {
+    if (this.#reloading) return;
+    this.#reloading = true;
+    try {
+      await this.#serially(async () => {
+        const client = await this.#pool.connect();
+        try {
+          await this.#reloadWith(client);
+        } finally {
+          client.release();
+        }
+      });
+    } catch (err) {
+      this.#report(err instanceof KeywayError ? err : unavailable(this.path, err));
+    } finally {
+      this.#reloading = false;
+    }
+  }
+
+  async #reloadWith(client: pg.PoolClient): Promise<void> {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const read = await this.#readAll(client);
+      await client.query('COMMIT');
+      this.#adopt(read.state, read.generation);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Every row, decrypted (a row whose sealed bytes this replica already opened is reused). */
+  async #readAll(client: pg.PoolClient): Promise<{ state: OpenedStore; versions: Map<string, string>; generation: string }> {
+    const { rows } = await client.query<Row>('SELECT id, nonce, ciphertext, tag, version::text AS version FROM keyway_records');
+    const gen = await client.query<{ generation: string }>('SELECT generation::text AS generation FROM keyway_store_generation');
+    let check: SealedRecord | undefined;
+    const records: Record<string, SealedRecord> = Object.create(null);
+    const versions = new Map<string, string>();
+    for (const row of rows) {
+      const sealed = { n: row.nonce, c: row.ciphertext, t: row.tag };
+      if (row.id === CHECK_ID) check = sealed;
+      else {
+        records[row.id] = sealed;
+        versions.set(row.id, row.version);
+      }
+    }
+    if (!check) throw new KeywayError('store_corrupt', `the store ${this.path} has no check record; restore it from a backup`);
+    const file: StoreFile = { format: FORMAT_NAME, version: FORMAT_VERSION, cipher: CIPHER, check, records };
+    // openStoreFile tells a wrong key (store_wrong_key) from a damaged record (store_corrupt), as for the file.
+    return { state: openStoreFile(this.path, this.#key, file, this.#state), versions, generation: gen.rows[0]?.generation ?? '0' };
+  }
+
+  async #writeChanges(client: pg.PoolClient, base: OpenedStore, next: OpenedStore, versions: Map<string, string>): Promise<void> {
+    for (const [id, record] of next.records) {
+      const before = base.records.get(id);
+      if (before?.sealed === record.sealed) continue;
+      const { n, c, t } = record.sealed;
+      if (before === undefined) {
+        await client.query('INSERT INTO keyway_records (id, nonce, ciphertext, tag, version) VALUES ($1, $2, $3, $4, 1)', [id, n, c, t]);
+        continue;
+      }
+      const updated = await client.query(
+        'UPDATE keyway_records SET nonce = $2, ciphertext = $3, tag = $4, version = version + 1, updated_at = now() WHERE id = $1 AND version = $5',
+        [id, n, c, t, versions.get(id)],
+      );
+      if (updated.rowCount !== 1) throw casFailure(this.path, id);
+    }
+    for (const id of base.records.keys()) {
+      if (next.records.has(id)) continue;
+      const removed = await client.query('DELETE FROM keyway_records WHERE id = $1 AND version = $2', [id, versions.get(id)]);
+      if (removed.rowCount !== 1) throw casFailure(this.path, id);
+    }
+  }
+
+  /** The first replica on an empty database seals the check record with its key; the others verify it. */
+  async #ensureCheck(client: pg.PoolClient): Promise<void> {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [STORE_WRITE_LOCK]);
+      const { rowCount } = await client.query('SELECT 1 FROM keyway_records WHERE id = $1', [CHECK_ID]);
+      if (rowCount === 0) {
+        const { n, c, t } = emptyStore(this.#key).check;
+        await client.query('INSERT INTO keyway_records (id, nonce, ciphertext, tag) VALUES ($1, $2, $3, $4)', [CHECK_ID, n, c, t]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  #adopt(state: OpenedStore, generation: string): void {
+    this.#dbGeneration = generation;
+    this.#readError = undefined;
+    if (state === this.#state) return;
+    const changed = state.records.size !== this.#state.records.size || [...state.records].some(([id, r]) => this.#state.records.get(id) !== r);
+    this.#state = state;
+    if (!changed) return;
+    this.#sortedIds = undefined;
+    this.#generation++;
+    try {
+      this.#watch?.onChange();
+    } catch (err) {
+      this.#report(err);
+    }
+  }
+
+  #report(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    const first = this.#readError?.message !== error.message;
+    this.#readError = error;
+    if (first) this.#watch?.onError?.(error);
+  }
+
+  #serially<R>(task: () => Promise<R>): Promise<R> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/**
+ * A grant's half of its advisory lock key: 32 bits of SHA-256 of its id, computed here so the key
+ * does not depend on a server's internal hash function. Two grants sharing a key only share a lock.
+ */
+function grantLockKey(grantId: string): number {
+  return createHash('sha256').update(grantId).digest().readInt32BE(0);
+}
+
+/** A version that moved under the advisory lock means a writer that does not take it: refuse, write nothing. */
+function casFailure(where: string, id: string): KeywayError {
+  return new KeywayError('store_corrupt', `the store ${where} changed record ${JSON.stringify(id)} outside keyway's write lock; nothing was written`);
+}
+
+/** Errors from the database or the connection to it (not a callback's own error). */
+function isDatabaseFailure(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown };
+  return typeof e?.code === 'string' && (e.severity !== undefined || /^E[A-Z]+$/.test(e.code));
+}
