@@ -56,6 +56,12 @@ describe('admin API: /api/openapi.json', () => {
         'agents.delete',
         'agents.lease',
         'agents.revoke_lease',
+        'audit.query',
+        'audit.stream',
+        'oauth.connect',
+        'oauth.callback',
+        'oauth.device.start',
+        'oauth.device.status',
       ]),
     );
     const text = JSON.stringify(doc);

@@ -3,10 +3,12 @@
 import type { AdminDeps } from '../deps.ts';
 import type { Route } from '../router.ts';
 import { agentRoutes } from './agents.ts';
+import { auditRoutes } from './audit.ts';
 import { grantRoutes } from './grants.ts';
+import { oauthRoutes } from './oauth.ts';
 import { operateRoutes } from './operate.ts';
 
 /** `table()` is the finished table, for the routes that describe it (/api/openapi.json). */
 export function adminRoutes(deps: AdminDeps, table: () => readonly Route[]): Route[] {
-  return [...operateRoutes(deps, table), ...grantRoutes(deps), ...agentRoutes(deps)];
+  return [...operateRoutes(deps, table), ...grantRoutes(deps), ...agentRoutes(deps), ...auditRoutes(deps), ...oauthRoutes(deps)];
 }
