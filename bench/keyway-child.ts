@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { PROXY_ENV, PROXY_NODE_FLAGS, RUNTIME_VARIABLE } from '../src/cli/proxy-runtime.ts';
 import { CLI, cleanEnv, runProcess } from '../test/helpers/keyway.ts';
 import { freePort } from '../test/helpers/ports.ts';
 
@@ -29,6 +30,12 @@ export interface KeywayChildOptions {
   cli?: string | undefined;
   /** More top-level config sections (e.g. providers, oauth), written beside proxy and admin. */
   config?: Record<string, unknown> | undefined;
+  /**
+   * A command to run keyway under (heaptrack, valgrind), prefixed to node. keyway's own re-execution
+   * with its runtime settings is turned off and the settings are given on the command line instead,
+   * so the wrapper sees one process; `pid` is then keyway's, read from data/proxy.json.
+   */
+  wrapper?: readonly string[] | undefined;
   /** More CLI commands to run on the home before start, after the bench grant is added (--home is appended). */
   setup?: ReadonlyArray<{ args: readonly string[]; stdin?: string | undefined }> | undefined;
 }
@@ -90,10 +97,15 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
     }
 
     const nodeArgs = [...(options.nodeArgs ?? []), ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [])];
-    const child = spawn(process.execPath, [...nodeArgs, options.cli ?? CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const startArgs = [options.cli ?? CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`];
+    const wrapper = options.wrapper ?? [];
+    const child =
+      wrapper.length === 0
+        ? spawn(process.execPath, [...nodeArgs, ...startArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn(wrapper[0] as string, [...wrapper.slice(1), process.execPath, ...PROXY_NODE_FLAGS, ...nodeArgs, ...startArgs], {
+            env: { ...PROXY_ENV, ...env, [RUNTIME_VARIABLE]: 'as-is' },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
     const tail: string[] = [];
     const keep = (chunk: Buffer) => {
       tail.push(chunk.toString('utf8'));
@@ -102,7 +114,8 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     await waitForStart(child, tail);
-    const pid = child.pid;
+    // Under a wrapper the spawned process is the wrapper; keyway says its own pid in data/proxy.json.
+    const pid = wrapper.length === 0 ? child.pid : (JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { pid: number }).pid;
     if (pid === undefined) throw new Error('keyway child has no pid');
 
     return {

@@ -233,6 +233,7 @@ async function startParts(
         env,
         tokens: { tokens, dispatcher: tokenEndpoints.dispatcher },
         proxyUrl: (credentials) => proxyUrlFor({ host: proxyAddress.address, port: proxyAddress.port }, credentials),
+        oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },
       });
     } catch (err) {
       throw isListenError(err) ? await listenFailure(err, 'admin.listen', adminListen, paths.runningProxy) : err;

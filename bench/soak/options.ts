@@ -21,6 +21,8 @@ export interface SoakOptions {
   json: boolean;
   /** Run src/cli/main.ts instead of the built dist/cli/main.js. */
   fromSource: boolean;
+  /** A command keyway runs under (e.g. heaptrack), split on spaces; empty: none. */
+  wrap: string[];
 }
 
 export const USAGE = `usage: npm run soak -- [--duration 60s] [--rate 2000] [--window 10s] [--max-in-flight 512] [--json] [--src]
@@ -32,6 +34,8 @@ export const USAGE = `usage: npm run soak -- [--duration 60s] [--rate 2000] [--w
   --new-host-every D one request this often goes to a host name keyway has not seen (default 1s)
   --json             print one JSON document instead of text
   --src              run keyway from src/ (default: the built dist/, which npm run soak builds first)
+  --wrap "CMD ARGS"  run keyway under a command, e.g. --wrap "heaptrack -o /tmp/kw" (keyway's runtime
+                     flags are then given on its command line; figures are the wrapped process's)
 Exit 0 when every target is met, 1 when one is missed (the output says which), 2 on bad usage.`;
 
 export const DEFAULTS: SoakOptions = {
@@ -45,6 +49,7 @@ export const DEFAULTS: SoakOptions = {
   tokenLifetimeS: 4,
   json: false,
   fromSource: false,
+  wrap: [],
 };
 
 const MAX_DURATION_MS = 2 * 60 * 60 * 1000;
@@ -98,6 +103,10 @@ export function parseOptions(argv: readonly string[]): SoakOptions {
         break;
       case '--src':
         options.fromSource = true;
+        break;
+      case '--wrap':
+        options.wrap = value().split(/\s+/).filter(Boolean);
+        if (options.wrap.length === 0) throw new UsageError('--wrap: expected a command');
         break;
       default:
         throw new UsageError(`unknown option ${arg}`);

@@ -91,7 +91,7 @@ const merge = (a: Record<string, number>, b: Record<string, number>): Record<str
 
 export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): Promise<SoakReport> {
   const maxNewHosts = Math.ceil((options.warmupMs + options.durationMs) / options.newHostEveryMs) + 2;
-  const world: World = await startWorld({ newHosts: maxNewHosts, tokenLifetimeS: options.tokenLifetimeS, cli: options.cli });
+  const world: World = await startWorld({ newHosts: maxNewHosts, tokenLifetimeS: options.tokenLifetimeS, cli: options.cli, wrap: options.wrap });
   // keyway must not outlive the run, even when its caller gives up on it (a test's timeout, a
   // watchdog's exit): killed when this process exits, and in any case once the run's bound is past.
   const pid = world.keyway.pid;

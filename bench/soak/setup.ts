@@ -22,6 +22,8 @@ export interface WorldOptions {
   tokenLifetimeS: number;
   /** The keyway CLI to run: dist/cli/main.js, or undefined for src/cli/main.ts. */
   cli: string | undefined;
+  /** A command to run keyway under (heaptrack); empty: none. */
+  wrap?: readonly string[] | undefined;
 }
 
 export interface World {
@@ -52,6 +54,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     stops.push(() => servers.close());
     const hosts = [MAIN_HOST, OAUTH_HOST, ...Array.from({ length: options.newHosts }, (_, i) => newHostName(i))];
     const keyway = await startKeywayChild({
+      wrapper: options.wrap,
       hosts,
       domains: ['*.bench.test'],
       secret,

@@ -2,9 +2,11 @@
 // running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
 
 import type { AuditSink } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
 import type { MinuteCount } from '../counting-audit.ts';
 import type { AgentTable } from '../credentials/agents.ts';
 import type { TokenTools } from '../operations/tokens.ts';
+import type { Dispatcher } from '../net/undici.ts';
 import type { Services } from '../services.ts';
 import type { MetricsText, Readiness } from './operate-routes.ts';
 import type { AdminAuditTarget } from './router.ts';
@@ -46,4 +48,17 @@ export interface AdminDeps {
   tokens: TokenTools;
   /** The proxy URL an agent uses with these credentials: where this process's proxy listens. */
   proxyUrl: (credentials: { id: string; key: string }) => string;
+  /** For the OAuth routes: providers are reached as `keyway connect` and the token refresher reach them. */
+  oauth: OAuthDeps;
+  /** Aborted when the admin server starts closing: long-lived answers (event streams, device polls) end. Set by server.ts. */
+  closing: AbortSignal;
+}
+
+export interface OAuthDeps {
+  /** The config in force: a reload may add or change providers. */
+  config: () => Config;
+  /** Where `env:` references (a provider's client_secret) are read. */
+  env: NodeJS.ProcessEnv;
+  /** Token and device endpoints go through this (proxy.hosts, the system CAs plus proxy.upstream_ca). */
+  dispatcher: Dispatcher;
 }

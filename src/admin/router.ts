@@ -59,6 +59,8 @@ export interface Route {
   path: string;
   /** Open routes (the probes, the OAuth callback) answer without the admin token. */
   open?: boolean;
+  /** A GET that changes something (the OAuth callback stores a grant): audited as a write is. */
+  audited?: boolean;
   /** A write that writes its own, richer audit line (reload: what changed); the router writes none. */
   auditsItself?: boolean;
   doc: RouteDoc;
@@ -209,7 +211,7 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
     if (!res.headersSent) sendJson(res, answer.status, { error: { code: answer.code, message: answer.message, hint: answer.hint ?? null } });
     else res.destroy();
   }
-  if (route.method === 'GET' || route.auditsItself) return;
+  if ((route.method === 'GET' && route.audited !== true) || route.auditsItself) return;
   const event: AuditEvent = {
     ts: new Date().toISOString(),
     id: randomUUID(),

@@ -17,11 +17,11 @@ export type { ProxyActivity } from './deps.ts';
 
 export interface AdminServer {
   readonly address: AddressInfo;
-  /** Stops accepting; open requests (an event stream) get up to `drainMs`, then are cut. Idempotent. */
+  /** Stops accepting; event streams end at once, other open requests get up to `drainMs`, then are cut. Idempotent. */
   close(drainMs?: number): Promise<void>;
 }
 
-interface AdminOptions extends AdminDeps {
+interface AdminOptions extends Omit<AdminDeps, 'closing'> {
   listen: ListenAddress;
 }
 
@@ -36,7 +36,10 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   const sessions = new SessionStore();
   const authorized = adminAuth(isToken, sessions);
   const dashboard = dashboardFiles();
-  const table: RouteTable = new RouteTable(adminRoutes(options, () => table.routes, { sessions, isToken, limiter: new SignInLimiter() }));
+  const closing = new AbortController();
+  const table: RouteTable = new RouteTable(
+    adminRoutes({ ...options, closing: closing.signal }, () => table.routes, { sessions, isToken, limiter: new SignInLimiter() }),
+  );
   // Set once the listener is bound (its port may be 0 in the config); no request arrives before.
   let hostAllowed: (host: string | undefined) => boolean = () => false;
   let address: AddressInfo | undefined;
@@ -58,11 +61,12 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     allowedHosts: options.services.config.admin.allowed_hosts,
   });
   const bound = address;
-  let closing: Promise<void> | undefined;
+  let closed: Promise<void> | undefined;
   return {
     address: bound,
     close(drainMs = 0) {
-      closing ??= new Promise<void>((resolve) => {
+      closing.abort();
+      closed ??= new Promise<void>((resolve) => {
         // server.close() closes the connections idle at that moment only; one that finishes its
         // request later would stay open for its keep-alive time: sweep until none is left.
         const sweep = setInterval(() => server.closeIdleConnections(), 100);
@@ -74,7 +78,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
         });
         if (drainMs === 0) server.closeAllConnections();
       });
-      return closing;
+      return closed;
     },
   };
 }

@@ -52,12 +52,15 @@ export class LineSplitter {
 }
 
 /**
- * Every line of a file from byte `start`, including an unterminated last line. Rejects with the fs
- * error (ENOENT, EISDIR, ...) for the caller to translate.
+ * Every line of a file (by path, or an open handle, which stays open) from byte `start`, including an
+ * unterminated last line. Rejects with the fs error (ENOENT, EISDIR, ...) for the caller to translate.
  */
-export async function* readLines(path: string, start = 0): AsyncGenerator<string> {
+export async function* readLines(source: string | FileHandle, start = 0): AsyncGenerator<string> {
   const splitter = new LineSplitter();
-  const stream = createReadStream(path, { start, highWaterMark: CHUNK });
+  const stream =
+    typeof source === 'string'
+      ? createReadStream(source, { start, highWaterMark: CHUNK })
+      : source.createReadStream({ start, highWaterMark: CHUNK, autoClose: false });
   for await (const chunk of stream) {
     yield* splitter.push(chunk as Buffer);
   }

@@ -5,23 +5,11 @@ import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../errors/index.ts';
-import { chainFiles, listRotated } from './files.ts';
+import { listRotated } from './files.ts';
 import { LineSplitter, readLastLines, readLines } from './lines.ts';
 import { parseLine } from './record.ts';
-import type { AuditDecision, AuditLine } from './record.ts';
-
-export interface AuditFilter {
-  agent?: string;
-  grant?: string;
-  decision?: AuditDecision;
-  code?: string;
-  /** Compared without regard to case. */
-  host?: string;
-  /** Lines at or after this time. */
-  since?: Date;
-  /** Lines before this time. */
-  until?: Date;
-}
+import type { AuditLine } from './record.ts';
+import { compileFilter, type AuditFilter } from './filter.ts';
 
 export interface TailOptions {
   /** How many existing lines to show first. */
@@ -31,48 +19,68 @@ export interface TailOptions {
   signal?: AbortSignal;
   /** Poll interval while following; default 250 ms. */
   intervalMs?: number;
+  /** Called once the reader is placed after the initial lines: every line appended later is followed. */
+  onPositioned?: () => void;
+}
+
+/** Which part of the chain to read, by `seq`; files wholly before it are not opened. */
+export interface SeqRange {
+  /** Only lines with a greater seq. */
+  after?: number | undefined;
 }
 
 /**
  * Lines matching every given filter field, oldest first, across the rotated files and the live one.
- * A missing log yields nothing; so does a rotated file deleted while it is being read.
+ * A missing log yields nothing; so does a rotated file deleted while it is being read. With `range`,
+ * a rotated file whose name puts all its lines before it is skipped unread (a rotated file's name is
+ * its first seq, so the next file's name bounds its last).
+ *
+ * The live file is opened before the rotated files are listed: if the writer rotates it in between,
+ * its lines are met under the new name and again through the open handle, which then gives only the
+ * lines past the highest seq already read. (Listing first could miss that file altogether.)
  */
-export async function* readAudit(path: string, filter: AuditFilter = {}): AsyncGenerator<AuditLine> {
+export async function* readAudit(path: string, filter: AuditFilter = {}, range: SeqRange = {}): AsyncGenerator<AuditLine> {
   const match = compileFilter(filter);
-  const files = await chainFiles(path).catch((err: unknown) => {
-    throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+  const { after } = range;
+  const live = await open(path, 'r').catch((err: unknown) => {
+    if (isNotFound(err)) return null;
+    throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
   });
-  for (const file of files) {
-    try {
-      for await (const text of readLines(file)) {
-        const line = parseLine(text);
-        if (line !== null && match(line)) yield line;
+  try {
+    const rotated = await listRotated(path).catch((err: unknown) => {
+      throw new KeywayError('audit_invalid', `the folder of audit log ${path} cannot be listed`, { cause: err });
+    });
+    let highest = after ?? Number.NEGATIVE_INFINITY;
+    for (const [i, file] of rotated.entries()) {
+      const nextFirst = rotated[i + 1]?.firstSeq;
+      if (after !== undefined && nextFirst !== undefined && nextFirst <= after + 1) continue;
+      try {
+        for await (const line of matchingLines(readLines(file.path), match, after)) {
+          highest = Math.max(highest, line.seq);
+          yield line;
+        }
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw new KeywayError('audit_invalid', `audit log ${file.path} cannot be read`, { cause: err });
       }
-    } catch (err) {
-      if (isNotFound(err)) continue;
-      throw new KeywayError('audit_invalid', `audit log ${file} cannot be read`, { cause: err });
     }
+    if (live === null) return;
+    try {
+      yield* matchingLines(readLines(live), match, Number.isFinite(highest) ? highest : undefined);
+    } catch (err) {
+      throw new KeywayError('audit_invalid', `audit log ${path} cannot be read`, { cause: err });
+    }
+  } finally {
+    await live?.close().catch(() => undefined);
   }
 }
 
-function compileFilter(f: AuditFilter): (line: AuditLine) => boolean {
-  const host = f.host?.toLowerCase();
-  const since = f.since?.getTime();
-  const until = f.until?.getTime();
-  return (line) => {
-    if (f.agent !== undefined && line.agent !== f.agent) return false;
-    if (f.grant !== undefined && line.grant !== f.grant) return false;
-    if (f.decision !== undefined && line.decision !== f.decision) return false;
-    if (f.code !== undefined && line.code !== f.code) return false;
-    if (host !== undefined && line.host.toLowerCase() !== host) return false;
-    if (since !== undefined || until !== undefined) {
-      const t = Date.parse(line.ts);
-      if (Number.isNaN(t)) return false;
-      if (since !== undefined && t < since) return false;
-      if (until !== undefined && t >= until) return false;
-    }
-    return true;
-  };
+async function* matchingLines(texts: AsyncIterable<string>, match: (line: AuditLine) => boolean, after: number | undefined): AsyncGenerator<AuditLine> {
+  for await (const text of texts) {
+    const line = parseLine(text);
+    if (line === null || !match(line) || (after !== undefined && line.seq <= after)) continue;
+    yield line;
+  }
 }
 
 /**
@@ -91,6 +99,7 @@ export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerato
     const first = await openInitial(path, opts.lines);
     // Held before yielding, so a consumer that stops early still closes it (finally below).
     reader = first.reader;
+    opts.onPositioned?.();
     for (const line of first.lines) yield line;
     if (!opts.follow) return;
     const interval = opts.intervalMs ?? 250;

@@ -66,7 +66,8 @@ export async function startAuthServer(): Promise<AuthServer> {
         application_type: 'native',
         grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'],
         response_types: ['code'],
-        redirect_uris: ['http://127.0.0.1/callback'],
+        // Any port on loopback (RFC 8252 7.3): `keyway connect`'s own listener, and the admin listener's callback.
+        redirect_uris: ['http://127.0.0.1/callback', 'http://127.0.0.1/oauth/callback'],
         token_endpoint_auth_method: 'client_secret_basic',
       },
       {

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 // tls, audit} -> {config, errors}. Each module of src/ has a layer; a file may import its own module
 // and any module of a lower layer, never one above. Inside the middle layer, credentials may use
 // policy's decisions but policy never imports credentials (policy works on its own small input
-// types), so policy sits one step lower. Nothing imports cli.
+// types), so policy sits one step lower. oauth sits half a step below admin, whose OAuth routes run
+// its flows. Nothing imports cli.
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
@@ -28,8 +29,9 @@ const LAYERS: Record<string, number> = {
   'services.ts': 4,
   'counting-audit.ts': 4,
   metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it
+  // The connect flows: `keyway connect` and the admin API's OAuth routes run the same ones.
+  oauth: 4.5,
   proxy: 5,
-  oauth: 5,
   // The operations the CLI and the admin API share (grants, secrets, agents, leases, refresh, revoke).
   operations: 5.2,
   admin: 5.4,

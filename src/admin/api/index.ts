@@ -3,12 +3,22 @@
 import type { AdminDeps } from '../deps.ts';
 import type { Route } from '../router.ts';
 import { agentRoutes } from './agents.ts';
+import { auditRoutes } from './audit.ts';
 import { grantRoutes } from './grants.ts';
+import { oauthRoutes } from './oauth.ts';
 import { operateRoutes } from './operate.ts';
 import { overviewRoutes } from './overview.ts';
 import { sessionRoutes, type SessionDeps } from './session.ts';
 
 /** `table()` is the finished table, for the routes that describe it (/api/openapi.json). */
 export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], session: SessionDeps): Route[] {
-  return [...operateRoutes(deps, table), ...grantRoutes(deps), ...agentRoutes(deps), ...sessionRoutes(session), ...overviewRoutes(deps)];
+  return [
+    ...operateRoutes(deps, table),
+    ...grantRoutes(deps),
+    ...agentRoutes(deps),
+    ...auditRoutes(deps),
+    ...oauthRoutes(deps),
+    ...sessionRoutes(session),
+    ...overviewRoutes(deps),
+  ];
 }

@@ -1,11 +1,9 @@
-import { readAudit, tailAudit, verifyAudit, type AuditFilter, type AuditLine } from '../../audit/index.ts';
+import { parseAuditFilter, readAudit, tailAudit, verifyAudit, type AuditLine } from '../../audit/index.ts';
 import { keywayPaths } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
-
-const DECISIONS = ['inject', 'tunnel', 'deny', 'error', 'admin'] as const;
 
 function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   if (json) {
@@ -32,19 +30,6 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
 function oneLine(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
-}
-
-function parseTime(text: string | undefined, flag: string): Date | undefined {
-  if (text === undefined) return undefined;
-  // "15m" / "2h" / "7d" mean that long ago; anything else must be a date.
-  const relative = /^(\d+)([smhd])$/.exec(text);
-  if (relative) {
-    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd'];
-    return new Date(Date.now() - Number(relative[1]) * unit);
-  }
-  const date = new Date(text);
-  if (Number.isNaN(date.getTime())) throw usageError(`${flag}: expected an ISO date or a duration such as 15m, got "${text}"`);
-  return date;
 }
 
 export const audit: Command = {
@@ -88,19 +73,18 @@ line that was changed, removed, inserted or reordered, and each file removed or 
     }
     if (action === 'query') {
       const paths = keywayPaths(configFor(args, io));
-      const decision = args.string('decision');
-      if (decision !== undefined && !DECISIONS.includes(decision as never)) throw usageError(`--decision: expected one of ${DECISIONS.join(', ')}`);
-      const filter: AuditFilter = {};
-      const set = <K extends keyof AuditFilter>(key: K, value: AuditFilter[K] | undefined) => {
-        if (value !== undefined) filter[key] = value;
-      };
-      set('agent', args.string('agent'));
-      set('grant', args.string('grant'));
-      set('decision', decision as AuditFilter['decision']);
-      set('code', args.string('code'));
-      set('host', args.string('host'));
-      set('since', parseTime(args.string('since'), '--since'));
-      set('until', parseTime(args.string('until'), '--until'));
+      const filter = parseAuditFilter(
+        {
+          agent: args.string('agent'),
+          grant: args.string('grant'),
+          decision: args.string('decision'),
+          code: args.string('code'),
+          host: args.string('host'),
+          since: args.string('since'),
+          until: args.string('until'),
+        },
+        (field) => `--${field}`,
+      );
       for await (const line of readAudit(paths.audit, filter)) printLine(io, line, args.json);
       return 0;
     }

@@ -1,16 +1,14 @@
 import { spawn } from 'node:child_process';
-import { GRANT_ID, parseDuration } from '../../config/index.ts';
+import { parseDuration } from '../../config/index.ts';
 import { parseArgs } from 'node:util';
 import { PROVIDER_PRESETS } from '../../credentials/providers/presets.ts';
-import { findProvider, providerNames } from '../../credentials/providers/provider-registry.ts';
-import { requestToken, type TokenEndpoint, type TokenSet } from '../../credentials/providers/token-endpoint.ts';
-import { KeywayError } from '../../errors/index.ts';
-import { buildConsentUrl } from '../../oauth/consent-url.ts';
+import { providerNames } from '../../credentials/providers/provider-registry.ts';
+import type { TokenSet } from '../../credentials/providers/token-endpoint.ts';
+import type { Dispatcher } from '../../net/undici.ts';
+import { beginAuthorization, exchangeCode, planConnect, storeConnection, type ConnectPlan } from '../../oauth/connect-plan.ts';
 import { pollDeviceToken, startDeviceAuthorization } from '../../oauth/device-flow.ts';
 import { startLoopbackCallback } from '../../oauth/loopback-callback.ts';
-import { createPkce, createState } from '../../oauth/pkce.ts';
-import { saveConnectedGrant } from '../../oauth/save-grant.ts';
-import { parseDomainPatternStrict } from '../../config/domain-breadth.ts';
+import { createState } from '../../oauth/pkce.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
 import { Args, parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -45,55 +43,34 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
     const [name] = args.positionals;
     const services = await servicesFor(args, io);
     if (!name) throw usageError(`keyway connect PROVIDER; providers: ${providerNames(services.config).join(', ')}`);
-    const provider = findProvider(services.config, name, io.env);
-    if (!provider) throw usageError(`unknown provider "${name}"; providers: ${providerNames(services.config).join(', ')}`);
-    const grantId = args.string('grant') ?? provider.slug;
-    if (!GRANT_ID.test(grantId)) throw usageError(`--grant "${grantId}": expected a-z, 0-9 and -, up to 63 characters`);
-    if (services.config.grants[grantId]) throw new KeywayError('conflict', `grant "${grantId}" is defined in the config; choose another --grant`);
-    const clientId = args.string('client-id') ?? provider.clientId;
-    if (!clientId)
-      throw usageError(
-        `no OAuth client for ${provider.slug}: pass --client-id (and --client-secret-stdin), or set providers.${provider.slug}.client_id in the config`,
-      );
-    const clientSecret = args.flag('client-secret-stdin') ? (await io.readStdin()).trim() : args.string('client-id') ? undefined : provider.clientSecret;
+    const clientId = args.string('client-id');
+    const clientSecret = args.flag('client-secret-stdin') ? (await io.readStdin()).trim() : undefined;
     if (clientSecret === '') throw usageError('--client-secret-stdin: the client secret read from stdin is empty');
-    const scopes = args.list('scopes') ?? [...provider.scopes];
-    const domains = args.list('domains') ?? [...provider.domains];
-    if (domains.length === 0) throw usageError(`provider ${provider.slug} names no API domains: pass --domains`);
-    for (const d of domains) if (typeof parseDomainPatternStrict(d) === 'string') throw usageError(`--domains: ${String(parseDomainPatternStrict(d))}`);
+    const plan = planConnect(
+      services.config,
+      io.env,
+      { provider: name, grant: args.string('grant'), scopes: args.list('scopes'), domains: args.list('domains'), clientId, clientSecret },
+      (field) => (field === 'client_secret' ? '--client-secret-stdin' : `--${field.replace('_', '-')}`),
+    );
+    const { provider } = plan;
     const timeoutMs = parseDuration(args.string('timeout') ?? '5m');
     if (timeoutMs === undefined) throw usageError('--timeout: expected a duration such as 5m');
 
-    const endpoint: TokenEndpoint = {
-      tokenUrl: provider.tokenUrl,
-      refreshUrl: provider.refreshUrl,
-      clientId,
-      clientSecret,
-      clientAuth: provider.clientAuth,
-      bodyFormat: provider.tokenBody,
-      extraParams: provider.extraParams,
-    };
     const dispatcher = endpointDispatcher(services.config);
     try {
       let tokens: TokenSet;
       if (args.flag('device')) {
         if (!provider.deviceAuthorizationUrl) throw usageError(`provider ${provider.slug} has no device authorization endpoint; connect without --device`);
-        const device = await startDeviceAuthorization(provider.deviceAuthorizationUrl, endpoint, scopes, dispatcher);
+        const device = await startDeviceAuthorization(provider.deviceAuthorizationUrl, plan.endpoint, plan.scopes, dispatcher);
         io.err(`To connect ${provider.slug}, open ${device.verificationUriComplete ?? device.verificationUri} and enter the code: ${device.userCode}`);
         tokens = await pollDeviceToken(
-          endpoint,
+          plan.endpoint,
           { ...device, expiresAt: Math.min(device.expiresAt, Date.now() + timeoutMs) },
           { dispatcher, timeoutMs: services.config.oauth.token_timeout },
         );
       } else {
         if (!provider.authorizeUrl) throw usageError(`provider ${provider.slug} has no authorization endpoint; try --device`);
-        tokens = await authorizationCodeFlow(io, {
-          authorizeUrl: provider.authorizeUrl,
-          endpoint,
-          clientId,
-          scopes,
-          scopeSeparator: provider.scopeSeparator,
-          extraParams: provider.authorizeParams,
+        tokens = await authorizationCodeFlow(io, plan, {
           port: provider.redirectPort,
           timeoutMs,
           openBrowser: !args.flag('no-browser'),
@@ -102,21 +79,13 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
         });
       }
       const others = listGrants(services);
-      const saved = await saveConnectedGrant(services.store, { id: grantId, type: 'oauth2', provider: provider.slug, domains, clientId, clientSecret, tokens });
-      const result = {
-        grant: saved.id,
-        provider: provider.slug,
-        domains: saved.domains,
-        scopes: tokens.scopes ?? scopes,
-        refresh_token: tokens.refreshToken ? 'stored' : 'none',
-        token_expires_at: tokens.expiresAt ? new Date(tokens.expiresAt).toISOString() : null,
-      };
+      const result = await storeConnection(services.store, plan, tokens);
       if (args.json) printJson(io, result);
       else
         io.out(
-          `connected ${provider.slug} as grant ${saved.id} (${saved.domains.join(', ')}; refresh token ${result.refresh_token}${result.token_expires_at ? `; token expires ${result.token_expires_at}` : ''})`,
+          `connected ${provider.slug} as grant ${result.grant} (${result.domains.join(', ')}; refresh token ${result.refresh_token}${result.token_expires_at ? `; token expires ${result.token_expires_at}` : ''})`,
         );
-      for (const line of overlapWarnings(saved.id, saved.domains, others)) io.err(line);
+      for (const line of overlapWarnings(result.grant, result.domains, others)) io.err(line);
       return 0;
     } finally {
       await dispatcher.close();
@@ -149,42 +118,17 @@ function providerHelp(argv: string[], io: CommandIO): string {
 
 async function authorizationCodeFlow(
   io: CommandIO,
-  o: {
-    authorizeUrl: string;
-    endpoint: TokenEndpoint;
-    clientId: string;
-    scopes: string[];
-    scopeSeparator: ' ' | ',';
-    extraParams: Readonly<Record<string, string>>;
-    port: number | undefined;
-    timeoutMs: number;
-    openBrowser: boolean;
-    dispatcher: import('undici').Dispatcher;
-    tokenTimeoutMs: number;
-  },
+  plan: ConnectPlan,
+  o: { port: number | undefined; timeoutMs: number; openBrowser: boolean; dispatcher: Dispatcher; tokenTimeoutMs: number },
 ): Promise<TokenSet> {
-  const pkce = createPkce();
   const state = createState();
   const callback = await startLoopbackCallback({ state, port: o.port, timeoutMs: o.timeoutMs });
   try {
-    const url = buildConsentUrl({
-      authorizeUrl: o.authorizeUrl,
-      clientId: o.clientId,
-      redirectUri: callback.redirectUri,
-      scopes: o.scopes,
-      scopeSeparator: o.scopeSeparator,
-      state,
-      codeChallenge: pkce.challenge,
-      extraParams: o.extraParams,
-    });
-    io.err(`Open this URL to connect (waiting for the redirect to ${callback.redirectUri}):\n${url}`);
-    if (o.openBrowser && process.stdout.isTTY) tryOpenBrowser(url);
+    const pending = beginAuthorization(plan, callback.redirectUri, state);
+    io.err(`Open this URL to connect (waiting for the redirect to ${callback.redirectUri}):\n${pending.consentUrl}`);
+    if (o.openBrowser && process.stdout.isTTY) tryOpenBrowser(pending.consentUrl);
     const code = await callback.code;
-    return await requestToken(
-      o.endpoint,
-      { grant_type: 'authorization_code', code, redirect_uri: callback.redirectUri, code_verifier: pkce.verifier },
-      { timeoutMs: o.tokenTimeoutMs, dispatcher: o.dispatcher },
-    );
+    return await exchangeCode(plan, pending, code, { dispatcher: o.dispatcher, timeoutMs: o.tokenTimeoutMs });
   } finally {
     await callback.close();
   }
