@@ -40,6 +40,8 @@ export async function saveConnectedGrant(store: CredentialStore, grant: Connecte
       provider: grant.provider,
       status: 'active',
       secret,
+      // Who connected (an OpenID Connect id_token's name); a reconnect without one keeps the last known.
+      account: grant.tokens.account ?? existing?.account,
       created_at: existing?.created_at ?? now,
       updated_at: now,
     };

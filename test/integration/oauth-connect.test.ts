@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dispatcher, ProxyAgent, request } from 'undici';
-import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
+import { ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
 import { CLI, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -126,6 +126,9 @@ describe('keyway connect', () => {
     expect(seenTokens.at(-1)).toMatch(/.{20,}/);
     const tokenText = seenTokens.at(-1)!;
     expect(running.stdout() + running.stderr()).not.toContain(tokenText);
+    // The wallet knows whose account it is, from the OpenID Connect id_token (its `sub` here).
+    const shown = JSON.parse((await proxy.cli(['grants', 'show', 'conn', '--json'])).stdout);
+    expect(shown.account).toBe(ACCOUNT_ID);
   });
 
   it('runs the device flow and stores a grant that injects', async () => {

@@ -21,6 +21,8 @@ export interface TokenSet {
   /** Epoch ms; undefined when the endpoint gave no expires_in. */
   expiresAt: number | undefined;
   scopes: string[] | undefined;
+  /** Who the tokens belong to, from an OpenID Connect id_token (accountOf); undefined without one. */
+  account?: string | undefined;
 }
 
 export type TokenFailureKind = 'invalid_grant' | 'rejected' | 'pending' | 'unreachable' | 'timeout' | 'bad_response' | 'server_error';
@@ -112,6 +114,7 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
       refreshToken: typeof refreshToken === 'string' && refreshToken.trim().length > 0 ? refreshToken : undefined,
       expiresAt: Number.isFinite(expiresIn) && expiresIn > 0 ? now + expiresIn * 1000 : undefined,
       scopes: typeof scope === 'string' ? scope.split(/[\s,]+/).filter(Boolean) : undefined,
+      account: accountOf(parsed?.['id_token']),
     };
   }
   const oauthError = typeof parsed?.['error'] === 'string' ? (parsed['error'] as string) : undefined;
@@ -168,4 +171,26 @@ export function safeOrigin(url: string): string {
   } catch {
     return '(invalid URL)';
   }
+}
+
+/**
+ * The account an OpenID Connect id_token names (email, else preferred_username, else sub), for the
+ * wallet to show. Only its payload is read, not its signature: it came from the token endpoint over
+ * verified TLS, in the same answer as the tokens, and it is only ever displayed. The id_token itself
+ * is not kept. Printable text up to 200 characters, or undefined.
+ */
+export function accountOf(idToken: unknown): string | undefined {
+  if (typeof idToken !== 'string') return undefined;
+  const payload = idToken.split('.')[1];
+  if (payload === undefined) return undefined;
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof claims !== 'object' || claims === null) return undefined;
+  const c = claims as Record<string, unknown>;
+  const name = [c['email'], c['preferred_username'], c['sub']].find((v): v is string => typeof v === 'string' && v.trim().length > 0);
+  return name !== undefined && /^[\x20-\x7e\u00a0-\uffff]{1,200}$/.test(name) ? name : undefined;
 }
