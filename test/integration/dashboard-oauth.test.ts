@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
-import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
+import { ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
 import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -79,6 +79,8 @@ describe('dashboard: connect an OAuth account', () => {
       expect(await card.locator('.badge').textContent()).toBe('active');
       // The scopes the provider granted (it keeps offline_access out of the token's scope).
       expect(await card.textContent()).toContain('openid api');
+      // Whose account it is, from the id_token.
+      expect(await card.textContent()).toContain(ACCOUNT_ID);
       await watched.screenshot('dashboard-oauth-grants');
 
       // Refresh from the wallet: one refresh_token call at the provider.
