@@ -128,7 +128,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       runtime: () => readRuntime(pid),
       output: () => tail.join('').split('\n').slice(-30).join('\n'),
       stop: async () => {
-        await stopChild(child);
+        await stopChild(child, pid);
         rmSync(home, { recursive: true, force: true });
       },
     };
@@ -167,11 +167,22 @@ function waitForStart(child: ChildProcess, tail: string[]): Promise<void> {
 }
 
 /** SIGTERM (keyway closes cleanly, and a CPU profile gets written), SIGKILL if it hangs. */
-async function stopChild(child: ChildProcess): Promise<void> {
+/** Stops keyway (`pid`: itself, when a wrapper such as heaptrack, which does not pass signals on, is `child`). */
+async function stopChild(child: ChildProcess, pid: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  const wrapped = pid !== child.pid;
+  const signal = (name: NodeJS.Signals, wrapperToo: boolean) => {
+    try {
+      if (wrapped) process.kill(pid, name);
+    } catch {
+      // Already gone.
+    }
+    if (!wrapped || wrapperToo) child.kill(name);
+  };
+  // A wrapper is left to finish on its own once keyway exits (heaptrack then writes its file).
+  signal('SIGTERM', false);
+  const timer = setTimeout(() => signal('SIGKILL', true), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
 }
