@@ -45,7 +45,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     // refused by a database another replica sealed (store_wrong_key says so).
     const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
     const url = readSecretRef(config.store.url as NonNullable<typeof config.store.url>, env, config.home);
-    const store = await PostgresStore.open(url, key);
+    const store = await PostgresStore.open(url, key, { poolSize: config.store.pool_size, statementTimeoutMs: config.store.statement_timeout });
     return { config, paths, store, masterKey: key, auditHeadKey: deriveAuditHeadKey(key) };
   }
   if (options.createOnFirstWrite) return openLazily(config, paths, env);

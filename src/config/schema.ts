@@ -276,6 +276,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       backend: z.enum(['file', 'postgres']).default('file'),
       url: secretRef.optional(),
+      // postgres: connections each keyway keeps (writes, re-reads; refresh locks take their own).
+      pool_size: z.number().int().min(1).max(64).default(4),
+      // postgres: the longest a statement may run before it fails (a hung database fails a write
+      // instead of holding it; the request path never waits on the database).
+      statement_timeout: positiveDuration.default(5_000),
     })
     .prefault({})
     .superRefine((store, ctx) => {

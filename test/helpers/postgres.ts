@@ -2,11 +2,12 @@
 // `postgres` user (the server refuses to run as root), on a free loopback port, its socket in the
 // temp folder. Never a system service. `.ci/run` installs Debian's postgresql when it is missing.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { TLS_FIXTURES } from './fixtures.ts';
 
 export interface TestPostgres {
   /** postgres://keyway:PASSWORD@127.0.0.1:PORT/keyway */
@@ -54,7 +55,15 @@ function runAsPostgres(bin: string, args: string[]): void {
   execFileSync(command as string, argv as string[], { stdio: 'pipe', timeout: 60_000 });
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+export interface PostgresOptions {
+  /**
+   * Serve TLS with the test fixtures' certificate (for 127.0.0.1, signed by the test CA), and accept
+   * TCP logins over TLS only (pg_hba `hostssl`).
+   */
+  tls?: boolean;
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
   const bin = postgresBin();
   const dir = mkdtempSync(join(tmpdir(), 'keyway-pg-'));
   chmodSync(dir, 0o700);
@@ -66,11 +75,21 @@ export async function startPostgres(): Promise<TestPostgres> {
     chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
   }
   runAsPostgres(bin, ['initdb', '-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync']);
+  const tlsArgs: string[] = [];
+  if (options.tls) {
+    // The server reads its key only if the postgres user owns it and nobody else can read it.
+    writeFileSync(join(data, 'server.crt'), TLS_FIXTURES.cert);
+    writeFileSync(join(data, 'server.key'), TLS_FIXTURES.key, { mode: 0o600 });
+    if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', join(data, 'server.crt'), join(data, 'server.key')]);
+    const hba = readFileSync(join(data, 'pg_hba.conf'), 'utf8').replace(/^host(\s)/gm, 'hostssl$1');
+    writeFileSync(join(data, 'pg_hba.conf'), hba);
+    tlsArgs.push('-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key');
+  }
   const port = await freePort();
   let server: ChildProcess | undefined;
 
   const start = async () => {
-    const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'fsync=off', '-c', 'max_connections=200'];
+    const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'fsync=off', '-c', 'max_connections=200', ...tlsArgs];
     const asRoot = process.getuid?.() === 0;
     server = asRoot
       ? spawn('runuser', ['-u', 'postgres', '--', join(bin, 'postgres'), ...args], { stdio: 'ignore' })

@@ -20,6 +20,8 @@ import { migrate, REFRESH_LOCK_SPACE, SCHEMA_VERSION, STORE_CHANNEL, STORE_WRITE
 export interface PostgresStoreOptions {
   /** Longest any statement may run; a hung database fails a write instead of holding it. */
   statementTimeoutMs?: number;
+  /** Connections in the pool (store.pool_size). */
+  poolSize?: number;
   /** How often watch() checks the generation when no notification came. */
   pollMs?: number;
 }
@@ -79,7 +81,7 @@ export class PostgresStore {
   static async open(url: string, key: Buffer, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const pool = new pg.Pool({
       connectionString: url,
-      max: 4,
+      max: options.poolSize ?? 4,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
       statement_timeout: options.statementTimeoutMs ?? 5_000,
