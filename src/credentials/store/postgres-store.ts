@@ -15,6 +15,7 @@ import pg from 'pg';
 import { KeywayError } from '../../errors/index.ts';
 import { Draft, type StoreDraft } from './draft.ts';
 import { CHECK_ID, emptyStore, openStoreFile, type OpenedStore, type SealedRecord, type StoreFile, CIPHER, FORMAT_NAME, FORMAT_VERSION } from './format.ts';
+import { RecordsView, SerialQueue } from './records-view.ts';
 import { migrate, REFRESH_LOCK_SPACE, SCHEMA_VERSION, STORE_CHANNEL, STORE_WRITE_LOCK } from './postgres-schema.ts';
 
 export interface PostgresStoreOptions {
@@ -58,11 +59,10 @@ export class PostgresStore {
   readonly #url: string;
   readonly #key: Buffer;
   readonly #pollMs: number;
-  #state: OpenedStore;
+  #view: RecordsView;
   #dbGeneration = '0';
   #generation = 0;
-  #sortedIds: string[] | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  #queue = new SerialQueue();
   #readError: Error | undefined;
   #watch: { onChange: () => void; onError?: ((err: Error) => void) | undefined; timer: NodeJS.Timeout; listener?: pg.Client | undefined } | undefined;
   #reloading = false;
@@ -73,7 +73,7 @@ export class PostgresStore {
     this.path = describeDatabase(url);
     this.#pool = pool;
     this.#key = key;
-    this.#state = state;
+    this.#view = new RecordsView(state);
     this.#pollMs = pollMs;
   }
 
@@ -133,21 +133,16 @@ export class PostgresStore {
   }
 
   get<T>(id: string): T | undefined {
-    return this.#state.records.get(id)?.value as T | undefined;
+    return this.#view.get<T>(id);
   }
 
   entries<T>(prefix: string): Array<[string, T]> {
-    this.#sortedIds ??= [...this.#state.records.keys()].sort();
-    const out: Array<[string, T]> = [];
-    for (const id of this.#sortedIds) {
-      if (id.startsWith(prefix)) out.push([id, this.#state.records.get(id)?.value as T]);
-    }
-    return out;
+    return this.#view.entries<T>(prefix);
   }
 
   /** Read-modify-write in one transaction under the store's advisory lock. Throws store_unavailable when the database is. */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
-    return this.#serially(async () => {
+    return this.#queue.run(async () => {
       let client: pg.PoolClient;
       try {
         client = await this.#pool.connect();
@@ -285,7 +280,7 @@ export class PostgresStore {
     if (this.#reloading) return;
     this.#reloading = true;
     try {
-      await this.#serially(async () => {
+      await this.#queue.run(async () => {
         const client = await this.#pool.connect();
         try {
           await this.#reloadWith(client);
@@ -330,7 +325,7 @@ export class PostgresStore {
     if (!check) throw new KeywayError('store_corrupt', `the store ${this.path} has no check record; restore it from a backup`);
     const file: StoreFile = { format: FORMAT_NAME, version: FORMAT_VERSION, cipher: CIPHER, check, records };
     // openStoreFile tells a wrong key (store_wrong_key) from a damaged record (store_corrupt), as for the file.
-    return { state: openStoreFile(this.path, this.#key, file, this.#state), versions, generation: gen.rows[0]?.generation ?? '0' };
+    return { state: openStoreFile(this.path, this.#key, file, this.#view.state), versions, generation: gen.rows[0]?.generation ?? '0' };
   }
 
   async #writeChanges(client: pg.PoolClient, base: OpenedStore, next: OpenedStore, versions: Map<string, string>): Promise<void> {
@@ -375,11 +370,10 @@ export class PostgresStore {
   #adopt(state: OpenedStore, generation: string): void {
     this.#dbGeneration = generation;
     this.#readError = undefined;
-    if (state === this.#state) return;
-    const changed = state.records.size !== this.#state.records.size || [...state.records].some(([id, r]) => this.#state.records.get(id) !== r);
-    this.#state = state;
+    if (state === this.#view.state) return;
+    const changed = state.records.size !== this.#view.state.records.size || [...state.records].some(([id, r]) => this.#view.state.records.get(id) !== r);
+    this.#view = new RecordsView(state);
     if (!changed) return;
-    this.#sortedIds = undefined;
     this.#generation++;
     try {
       this.#watch?.onChange();
@@ -393,12 +387,6 @@ export class PostgresStore {
     const first = this.#readError?.message !== error.message;
     this.#readError = error;
     if (first) this.#watch?.onError?.(error);
-  }
-
-  #serially<R>(task: () => Promise<R>): Promise<R> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
 

@@ -12,6 +12,7 @@ import type { StoreDraft } from './draft.ts';
 import { emptyStore, readStoreText, serializeStore } from './format.ts';
 import type { OpenedStore } from './format.ts';
 import { withStoreLock } from './lock.ts';
+import { RecordsView, SerialQueue } from './records-view.ts';
 import type { CredentialStore } from './credential-store.ts';
 
 /** What this process last read or wrote: the file's identity and bytes. */
@@ -87,14 +88,13 @@ export class Store implements CredentialStore {
   readonly path: string;
   #key: Buffer;
   #deferred: OpenStoreOptions['createOnFirstWrite'];
-  #state: OpenedStore;
+  #view: RecordsView;
   #text: string;
   #stamp: string;
   #generation = 0;
-  #sortedIds: string[] | undefined;
   // Serialises this instance's updates and reloads: proper-lockfile would make a second in-process
   // update spin on retries, and a reload racing an update could put older state back in memory.
-  #queue: Promise<unknown> = Promise.resolve();
+  #queue = new SerialQueue();
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
   #onChange: (() => void) | undefined;
@@ -104,7 +104,7 @@ export class Store implements CredentialStore {
   private constructor(path: string, key: Buffer, state: OpenedStore, snap: Snapshot) {
     this.path = path;
     this.#key = key;
-    this.#state = state;
+    this.#view = new RecordsView(state);
     this.#text = snap.text;
     this.#stamp = snap.stamp;
   }
@@ -149,17 +149,12 @@ export class Store implements CredentialStore {
 
   /** The value stored under `id`. Values are deep-frozen: they are shared, and change only via update(). */
   get<T>(id: string): T | undefined {
-    return this.#state.records.get(id)?.value as T | undefined;
+    return this.#view.get<T>(id);
   }
 
   /** Records whose id starts with `prefix`, sorted by id. */
   entries<T>(prefix: string): Array<[string, T]> {
-    this.#sortedIds ??= [...this.#state.records.keys()].sort();
-    const out: Array<[string, T]> = [];
-    for (const id of this.#sortedIds) {
-      if (id.startsWith(prefix)) out.push([id, this.#state.records.get(id)?.value as T]);
-    }
-    return out;
+    return this.#view.entries<T>(prefix);
   }
 
   /**
@@ -168,7 +163,7 @@ export class Store implements CredentialStore {
    * and writes nothing. `fn` must not call update() on this store (it would wait for itself).
    */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
-    return this.#serially(async () => {
+    return this.#queue.run(async () => {
       if (this.#deferred) await this.#createDeferred(this.#deferred);
       return withStoreLock(this.path, async (lock) => {
         const snap = await readSnapshot(this.path).catch((err: unknown) => {
@@ -206,7 +201,7 @@ export class Store implements CredentialStore {
     if (!key.equals(this.#key)) {
       // Still empty (nothing was ever written): the same empty store, sealed with the real key.
       this.#key = key;
-      this.#state = emptyStore(key);
+      this.#view = new RecordsView(emptyStore(key));
     }
     await createIfMissing(this.path, key);
     this.#deferred = undefined;
@@ -239,7 +234,7 @@ export class Store implements CredentialStore {
     this.#polling = true;
     try {
       if ((await statStamp(this.path)) === this.#stamp) return;
-      await this.#serially(async () => {
+      await this.#queue.run(async () => {
         const snap = await readSnapshot(this.path).catch((err: unknown) => {
           if (isEnoent(err)) return undefined;
           throw err;
@@ -268,8 +263,8 @@ export class Store implements CredentialStore {
   }
 
   #decode(snap: Snapshot): OpenedStore {
-    if (snap.text === this.#text) return this.#state;
-    return readStoreText(this.path, this.#key, snap.text, this.#state);
+    if (snap.text === this.#text) return this.#view.state;
+    return readStoreText(this.path, this.#key, snap.text, this.#view.state);
   }
 
   #adopt(snap: Snapshot, state: OpenedStore): void {
@@ -277,8 +272,7 @@ export class Store implements CredentialStore {
     this.#readError = undefined;
     if (snap.text === this.#text) return;
     this.#text = snap.text;
-    this.#state = state;
-    this.#sortedIds = undefined;
+    this.#view = new RecordsView(state);
     this.#generation++;
     if (this.#onChange === undefined) return;
     try {
@@ -292,11 +286,5 @@ export class Store implements CredentialStore {
     const error = err instanceof Error ? err : new Error(String(err));
     this.#readError = error;
     this.#onError?.(error);
-  }
-
-  #serially<R>(task: () => Promise<R>): Promise<R> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
