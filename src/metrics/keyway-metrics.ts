@@ -6,10 +6,12 @@
 // Sizes and totals that other parts keep anyway (open connections, the certificate cache, the
 // audit queue) are read at scrape time and cost the request path nothing.
 //
+// Beside keyway's own figures, prom-client's default process_* and nodejs_* metrics.
+//
 // Labels: decision and code come from fixed tables; grant and agent are ids from the config or
 // the store, bounded again by BoundedLabels. No label ever holds a host, a path or a header value.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEvent } from '../audit/index.ts';
 import type { TokenObserver, TokenRequestResult } from '../credentials/providers/oauth-tokens.ts';
 import { BoundedLabels } from './labels.ts';
@@ -107,6 +109,9 @@ export class KeywayMetrics implements TokenObserver {
       registers,
     });
     this.#scraped();
+    // prom-client's process_* and nodejs_* set (resident memory, heap spaces, open descriptors, CPU,
+    // event-loop delay, GC): what an operator watches first, and what a memory question starts from.
+    collectDefaultMetrics({ register: this.registry });
   }
 
   /** Where the scrape-time figures come from; set once the parts exist. */

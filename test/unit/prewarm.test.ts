@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { buildConnector } from 'undici';
 import { PrewarmingConnector } from '../../src/proxy/prewarm.ts';
 
@@ -59,5 +59,24 @@ describe('prewarming connector', () => {
     failing.prewarm('down.example.test', 443);
     await connectVia(failing, 'down.example.test');
     expect(attempts).toBe(2);
+  });
+
+  describe('with a fake clock', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("lets go of a claimed connection at once: no timer keeps it (and undici's pool for the origin) alive", async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const { base } = recordingBase();
+      const connector = new PrewarmingConnector(base);
+      connector.prewarm('api.example.test', 443);
+      expect(vi.getTimerCount()).toBe(1);
+      await connectVia(connector, 'api.example.test');
+      expect(vi.getTimerCount()).toBe(0);
+      connector.prewarm('other.example.test', 443);
+      connector.close();
+      expect(vi.getTimerCount()).toBe(0);
+    });
   });
 });
