@@ -4,7 +4,7 @@
 import { type Route, proxyRoute } from './clients.ts';
 import { type FloorChild, startFloorChild } from './floor-child.ts';
 import type { MemoryReading } from './proc.ts';
-import { SQUID_MISSING, type SquidChild, squidAvailable, startSquidChild } from './squid-child.ts';
+import { type SquidChild, squidAvailable, squidBinary, squidMissing, startSquidChild } from './squid-child.ts';
 
 export interface PeerOptions {
   squid: boolean;
@@ -16,6 +16,8 @@ export interface PeerOptions {
   secret: string;
   upstreamCaPath: string;
   upstreamCa: string;
+  /** Default: squidBinary() (/usr/sbin/squid, or KEYWAY_BENCH_SQUID). */
+  squidBinary?: string | undefined;
   log(line: string): void;
 }
 
@@ -37,9 +39,10 @@ export async function startPeers(o: PeerOptions): Promise<Peers> {
     },
   };
   try {
-    if (o.squid && !squidAvailable()) o.log(SQUID_MISSING);
+    const binary = o.squidBinary ?? squidBinary();
+    if (o.squid && !squidAvailable(binary)) o.log(squidMissing(binary));
     else if (o.squid) {
-      const squid = await startSquidChild({ hosts: o.hosts, injectDomains: [o.domainSuffix], secret: o.secret, upstreamCaPath: o.upstreamCaPath });
+      const squid = await startSquidChild({ hosts: o.hosts, injectDomains: [o.domainSuffix], secret: o.secret, upstreamCaPath: o.upstreamCaPath, binary });
       peers.squid = squid;
       peers.routes.push(proxyRoute('squid', squid.url, squid.caPem, o.upstreamCa, squid.cpuMs));
       o.log(`squid ${squid.version} (ssl-bump, request_header_add) pid ${squid.pid} on ${squid.url}`);

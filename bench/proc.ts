@@ -42,6 +42,16 @@ function readStat(pid: number): StatFields | undefined {
   return { ppid: field(4), own: field(14) + field(15), reaped: field(16) + field(17) };
 }
 
+/** True for a process that has exited and waits for its parent to collect it. */
+export function isZombie(pid: number): boolean {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
 /** The pid and every live process below it. */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();

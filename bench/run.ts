@@ -43,7 +43,7 @@ import {
   type Context,
   type Plan,
 } from './scenarios.ts';
-import { SQUID_MISSING } from './squid-child.ts';
+import { squidMissing } from './squid-child.ts';
 import { type Bounds, fixed } from './stats.ts';
 import { startTokenEndpoint, type BenchTokenEndpoint } from './token-endpoint.ts';
 import { startBenchUpstream, type BenchUpstream } from './upstream.ts';
@@ -298,7 +298,7 @@ async function main(): Promise<number> {
   log(`\n${targets.filter((l) => l.pass).length}/${targets.length} targets met; run took ${fixed(seconds, 1)} s`);
   if (quick) log('quick run: one short round on a cold keyway, a smoke check only; judge the targets with `npm run bench`');
   else if (plan.rounds < 3) log(`${plan.rounds} round(s): the targets are judged on medians of at least 3`);
-  if (!peers.squid && options.squid) log(SQUID_MISSING);
+  if (!peers.squid && options.squid) log(squidMissing());
   if (profile) log(`\n${formatProfile(profile)}`);
 
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -11,11 +11,19 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createCaPem } from '../src/tls/ca-create.ts';
 import { freePort } from '../test/helpers/ports.ts';
-import { processTreeCpuMs, processTreeMemory, type MemoryReading } from './proc.ts';
+import { isZombie, processTree, processTreeCpuMs, processTreeMemory, type MemoryReading } from './proc.ts';
 
-const SQUID = '/usr/sbin/squid';
 const CERTGEN = '/usr/lib/squid/security_file_certgen';
-export const SQUID_MISSING = 'squid peer skipped: /usr/sbin/squid (with ssl-bump) is not installed; `apt-get install squid-openssl` adds it';
+
+/** Debian's path, or KEYWAY_BENCH_SQUID for a squid (built with ssl-bump) installed elsewhere. */
+export function squidBinary(): string {
+  return process.env['KEYWAY_BENCH_SQUID'] || '/usr/sbin/squid';
+}
+
+/** The one line the bench prints when it runs without squid. */
+export function squidMissing(binary: string = squidBinary()): string {
+  return `squid peer skipped: ${binary} (squid with ssl-bump) is not installed; \`apt-get install squid-openssl\` adds it`;
+}
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -27,11 +35,14 @@ export interface SquidChildOptions {
   secret: string;
   /** The CA file squid trusts for upstreams. */
   upstreamCaPath: string;
+  binary?: string | undefined;
 }
 
 export interface SquidChild {
   pid: number;
   url: string;
+  /** Its config, CA key, certificate database and logs; removed by stop(). */
+  dir: string;
   /** squid's generated CA, which the proxied client must trust. */
   caPem: string;
   version: string;
@@ -43,11 +54,12 @@ export interface SquidChild {
 }
 
 /** True when the ssl-bump build of squid and its certificate helper are here. */
-export function squidAvailable(): boolean {
-  return existsSync(SQUID) && existsSync(CERTGEN);
+export function squidAvailable(binary: string = squidBinary()): boolean {
+  return existsSync(binary) && existsSync(CERTGEN);
 }
 
 export async function startSquidChild(options: SquidChildOptions): Promise<SquidChild> {
+  const binary = options.binary ?? squidBinary();
   const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-squid-'));
   try {
     const port = await freePort();
@@ -60,7 +72,7 @@ export async function startSquidChild(options: SquidChildOptions): Promise<Squid
     // Started as root, squid drops to the `proxy` user, which must own its state.
     if (userInfo().uid === 0) chownTree(dir, 'proxy');
 
-    const child = spawn(SQUID, ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/bin' } });
+    const child = spawn(binary, ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/bin' } });
     const tail: string[] = [];
     const keep = (chunk: Buffer) => {
       tail.push(chunk.toString('utf8'));
@@ -74,13 +86,16 @@ export async function startSquidChild(options: SquidChildOptions): Promise<Squid
     return {
       pid,
       url: `http://127.0.0.1:${port}`,
+      dir,
       caPem: ca.certPem,
-      version: squidVersion(),
+      version: squidVersion(binary),
       cpuMs: () => processTreeCpuMs(pid),
       memory: () => processTreeMemory(pid),
       output,
       stop: async () => {
+        const helpers = processTree(pid).filter((p) => p !== pid);
         await stopChild(child);
+        await reapHelpers(helpers);
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -114,6 +129,9 @@ function squidConfig(dir: string, port: number, o: SquidChildOptions): string {
     // Loopback only: names come from this hosts file; anything else asks a resolver that is not there.
     `hosts_file ${at('hosts')}`,
     'dns_nameservers 127.0.0.1',
+    'dns_timeout 2 seconds',
+    // Its ICMP pinger sends probes to the servers it talks to, and outlives squid's own exit.
+    'pinger_enable off',
     'access_log none',
     'cache_store_log none',
     `cache_log ${at('cache.log')}`,
@@ -132,9 +150,9 @@ function chownTree(dir: string, user: string): void {
   for (const entry of readdirSync(dir, { recursive: true, encoding: 'utf8' })) chownSync(join(dir, entry), uid, gid);
 }
 
-function squidVersion(): string {
+function squidVersion(binary: string): string {
   try {
-    return /Version (\S+)/.exec(execFileSync(SQUID, ['-v'], { encoding: 'utf8', timeout: 5000 }))?.[1] ?? 'unknown';
+    return /Version (\S+)/.exec(execFileSync(binary, ['-v'], { encoding: 'utf8', timeout: 5000 }))?.[1] ?? 'unknown';
   } catch {
     return 'unknown';
   }
@@ -168,6 +186,23 @@ async function waitForPort(child: ChildProcess, port: number, output: () => stri
   }
   child.kill('SIGKILL');
   throw new Error(`squid did not listen within ${START_TIMEOUT_MS} ms:\n${output()}`);
+}
+
+/**
+ * squid's helpers (the certificate generator) exit when squid closes their stdin; a squid that had
+ * to be killed may leave them a moment longer. Waits for them, then kills any left, by pid.
+ */
+async function reapHelpers(pids: readonly number[]): Promise<void> {
+  const alive = () => pids.filter((p) => existsSync(`/proc/${p}`) && !isZombie(p));
+  const until = Date.now() + STOP_TIMEOUT_MS / 2;
+  while (alive().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const p of alive()) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
