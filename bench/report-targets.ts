@@ -147,10 +147,6 @@ export function directTargetLines(s: SummaryInput): TargetLine[] {
   ];
 }
 
-export function targetLines(s: SummaryInput): TargetLine[] {
-  return [...squidTargetLines(s), ...directTargetLines(s)];
-}
-
 export function summaryTable(lines: readonly TargetLine[]): string {
   return table(
     ['target', 'measured', 'result'],
