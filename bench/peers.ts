@@ -28,6 +28,8 @@ export interface Peers {
   /** RSS of each peer that ran (squid: with its helpers). */
   memory(): { squid?: MemoryReading | undefined; floor?: MemoryReading | undefined };
   stop(): Promise<void>;
+  /** SIGKILL every peer process at once, for a run that must end now. */
+  killNow(): void;
 }
 
 export async function startPeers(o: PeerOptions): Promise<Peers> {
@@ -36,6 +38,14 @@ export async function startPeers(o: PeerOptions): Promise<Peers> {
     memory: () => ({ squid: peers.squid?.memory(), floor: peers.floor?.memory() }),
     stop: async () => {
       await Promise.all([peers.squid?.stop(), peers.floor?.stop()].map((p) => p?.catch(() => undefined)));
+    },
+    killNow: () => {
+      peers.squid?.killNow();
+      try {
+        if (peers.floor) process.kill(peers.floor.pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
     },
   };
   try {

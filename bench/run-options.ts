@@ -1,4 +1,10 @@
 // The options of `npm run bench -- ...` (bench/run.ts).
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC_DIR = fileURLToPath(new URL('../src/', import.meta.url));
+const DIST_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=SECONDS] [--no-squid] [--no-floor] [--cpu-prof] [--dist] [--store=postgres] [--node-arg=OPTION]...
   --quick            short smoke run (1 round, small counts, 0.2 s warm-up)
@@ -56,4 +62,21 @@ export function parseRunOptions(argv: readonly string[]): RunOptions | { error: 
     squid: !argv.includes('--no-squid'),
     floor: !argv.includes('--no-floor'),
   };
+}
+
+/** dist/cli/main.js, refused when missing or older than any file under src/ (a stale build). */
+export function builtCli(): string {
+  if (!existsSync(DIST_CLI)) {
+    console.error('--dist: dist/cli/main.js is missing; run `npm run build` first');
+    process.exit(2);
+  }
+  const built = statSync(DIST_CLI).mtimeMs;
+  const stale = readdirSync(SRC_DIR, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => statSync(join(SRC_DIR, f)).mtimeMs > built);
+  if (stale.length > 0) {
+    console.error(`--dist: dist/ is older than src/ (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}); run \`npm run build\` first`);
+    process.exit(2);
+  }
+  return DIST_CLI;
 }

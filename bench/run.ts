@@ -9,14 +9,15 @@
 // against a local token endpoint and is compared with s2; s7 (HTTP/2) is keyway against direct only.
 // A MISS is reported, not fatal: the exit code is non-zero only if something errored.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { BENCH_SUFFIX, directRoute, keywayRoute, type Route, type Tally } from './clients.ts';
 import { directH2, keywayH2, s7Rounds, s7Streams, startH2Upstream, type H2Upstream } from './h2.ts';
-import { startKeywayChild, tuningEnv, type KeywayChild, type MemoryReading } from './keyway-child.ts';
+import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
+import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
 import { startPeers, type Peers } from './peers.ts';
 import { processCpuMs } from './proc.ts';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
@@ -25,13 +26,13 @@ import { latencyFigures, newHostFigures, throughputFigures } from './report.ts';
 import { refreshFigures, refreshTable } from './report-refresh.ts';
 import { PEER_NOTES, latencyTable, newHostTable, throughputTable } from './report-tables.ts';
 import { directTargetLines, squidTargetLines, summaryTable, type RssReadings } from './report-targets.ts';
-import { parseRunOptions, type RunOptions, USAGE } from './run-options.ts';
+import { builtCli, parseRunOptions, type RunOptions, USAGE } from './run-options.ts';
+import { MemoryLog } from './memory-log.ts';
 import {
   FULL_PLAN,
   MAIN_HOST,
   OAUTH_HOST,
   QUICK_PLAN,
-  newHost,
   rounds,
   s1Sequential,
   s2Parallel,
@@ -39,18 +40,15 @@ import {
   s4Upload,
   s5NewHosts,
   s6RefreshUnderLoad,
-  warmHost,
   type Context,
   type Plan,
 } from './scenarios.ts';
-import { squidMissing } from './squid-child.ts';
 import { type Bounds, fixed } from './stats.ts';
 import { startTokenEndpoint, type BenchTokenEndpoint } from './token-endpoint.ts';
 import { startBenchUpstream, type BenchUpstream } from './upstream.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const SRC_DIR = fileURLToPath(new URL('../src/', import.meta.url));
-const DIST_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const parsed = parseRunOptions(process.argv.slice(2));
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(USAGE);
@@ -90,13 +88,13 @@ let database: TestPostgres | undefined;
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; giving up\n`);
   if (child) process.kill(child.pid, 'SIGKILL');
-  void peers?.stop();
+  peers?.killNow();
   process.exit(3);
 }, WATCHDOG_MS);
 watchdog.unref();
 process.once('SIGINT', () => {
   if (child) process.kill(child.pid, 'SIGKILL');
-  void peers?.stop();
+  peers?.killNow();
   process.exit(130);
 });
 
@@ -108,53 +106,18 @@ async function main(): Promise<number> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
   // s6: an oauth2 grant on its own host, refreshed at a local token endpoint that rotates tokens.
-  const oauthClient = { id: 'keyway-bench', secret: `kwb-client-${randomBytes(16).toString('hex')}` };
-  const seedRefreshToken = `kwb-rt-${randomBytes(24).toString('hex')}`;
+  const oauth = newOAuthClient();
   tokenEndpoint = await startTokenEndpoint({
-    clientId: oauthClient.id,
-    clientSecret: oauthClient.secret,
-    initialRefreshToken: seedRefreshToken,
+    clientId: oauth.id,
+    clientSecret: oauth.secret,
+    initialRefreshToken: oauth.seedRefreshToken,
     lifetimeS: plan.s6.tokenLifetimeS,
   });
   upstream = await startBenchUpstream(secret, { host: OAUTH_HOST, check: tokenEndpoint.check });
-  const hosts = [
-    MAIN_HOST,
-    OAUTH_HOST,
-    ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)),
-    ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i)),
-  ];
-  // --store=postgres: the request path must not touch the database, so s2 should not move; s6's
-  // refreshes take the database's lock and write the rotated token there.
+  const hosts = benchHosts(plan);
   if (onPostgres) database = await startPostgres();
-  child = await startKeywayChild({
-    hosts,
-    domains: ['*.bench.test'],
-    secret,
-    upstreamCa: [TLS_FIXTURES.caPath],
-    cpuProfileDir: profileDir,
-    nodeArgs: childNodeArgs,
-    cli: childCli,
-    env: { ...tuningEnv(), BENCH_OAUTH_CLIENT_SECRET: oauthClient.secret, ...(database ? { KEYWAY_DATABASE_URL: database.url } : {}) },
-    config: {
-      ...(database ? { store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' } } : {}),
-      oauth: { refresh_skew: `${plan.s6.refreshSkewS}s` },
-      providers: { benchauth: { token_url: tokenEndpoint.url, client_id: oauthClient.id, client_secret: 'env:BENCH_OAUTH_CLIENT_SECRET' } },
-    },
-    setup: [
-      { args: ['grants', 'add', 'oauth', '--type', 'oauth2', '--domains', OAUTH_HOST, '--provider', 'benchauth'] },
-      {
-        args: ['secrets', 'set', 'oauth', '--stdin'],
-        // Already expired: the first request through keyway refreshes it.
-        stdin: JSON.stringify({
-          clientId: oauthClient.id,
-          clientSecret: oauthClient.secret,
-          refreshToken: seedRefreshToken,
-          accessToken: `kwb-expired-${randomBytes(16).toString('hex')}`,
-          expiresAt: Date.now() - 1000,
-        }),
-      },
-    ],
-  });
+  const setup = { plan, secret, hosts, oauth, tokenUrl: tokenEndpoint.url, database, profileDir, nodeArgs: childNodeArgs, cli: childCli };
+  child = await startKeywayChild(keywayBenchOptions(setup));
   const keywayPid = child.pid;
   const keyway = keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(keywayPid));
   const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + BUDGET_MS, warmupMs: plan.warmupMs };
@@ -185,21 +148,8 @@ async function main(): Promise<number> {
   log(`keyway child runs as: ${child.runtime()}`);
   log(`keyway store: ${database ? `PostgreSQL (throwaway cluster on 127.0.0.1:${database.port})` : 'the file data/store.json'}`);
   if (cpuProf) log('--cpu-prof: the keyway child is being profiled, so its figures are slower than usual');
-  const memory: Record<string, MemoryReading> = { afterStart: child.memory() };
-  const peerMemory: Record<string, ReturnType<Peers['memory']>> = { afterStart: peers.memory() };
-  const readRss = (when: string): RssReadings => {
-    memory[when] = child?.memory() ?? { rssMiB: Number.NaN, peakMiB: Number.NaN };
-    const m = peers?.memory() ?? {};
-    peerMemory[when] = m;
-    const r: RssReadings = { keyway: memory[when].rssMiB, squid: m.squid?.rssMiB, floor: m.floor?.rssMiB };
-    const peak = (x: MemoryReading | undefined) => (x ? ` (peak ${fixed(x.peakMiB, 1)})` : '');
-    log(
-      `RSS ${when.replace(/^after(.)/, (_, c: string) => `after ${c.toLowerCase()}`)}: keyway ${fixed(r.keyway, 1)} MiB${peak(memory[when])}` +
-        (r.squid === undefined ? '' : `, squid with its helpers ${fixed(r.squid, 1)} MiB${peak(m.squid)}`) +
-        (r.floor === undefined ? '' : `, bare forwarder ${fixed(r.floor, 1)} MiB${peak(m.floor)}`),
-    );
-    return r;
-  };
+  const memory = new MemoryLog(child, peers, log);
+  const readRss = (when: string): RssReadings => memory.read(when);
   readRss('afterStart');
 
   section('s1: sequential small GETs on one kept-alive connection');
@@ -235,8 +185,7 @@ async function main(): Promise<number> {
   const s6Result = await s6RefreshUnderLoad(keyway, ctx, plan.s6, { calls: () => te.counts.calls, refreshes: () => te.counts.refreshed });
   const s6 = refreshFigures(s6Result, plan.s6, s2, upstream.counts.oauth);
   log(refreshTable(s6Result, s6, plan.s6));
-  memory['afterS6'] = child.memory();
-  log(`keyway RSS after s6: ${fixed(memory['afterS6'].rssMiB, 1)} MiB (peak ${fixed(memory['afterS6'].peakMiB, 1)} MiB)`);
+  readRss('afterS6');
 
   section(`s7: ${plan.s7.streams} concurrent streams on one HTTP/2 connection (upstream speaks h2; keyway vs direct, squid has no HTTP/2)`);
   const h2 = await startH2Upstream(secret);
@@ -303,7 +252,6 @@ async function main(): Promise<number> {
   log(`\n${targets.filter((l) => l.pass).length}/${targets.length} targets met; run took ${fixed(seconds, 1)} s`);
   if (quick) log('quick run: one short round on a cold keyway, a smoke check only; judge the targets with `npm run bench`');
   else if (plan.rounds < 3) log(`${plan.rounds} round(s): the targets are judged on medians of at least 3`);
-  if (!peers.squid && options.squid) log(squidMissing());
   if (profile) log(`\n${formatProfile(profile)}`);
 
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -328,8 +276,8 @@ async function main(): Promise<number> {
       s6: { figures: s6, result: s6Result, tokenEndpoint: { ...te.counts } },
       s7: { ...s7, upstream: { ...h2.counts } },
     },
-    memoryMiB: memory,
-    peerMemoryMiB: peerMemory,
+    memoryMiB: memory.keyway,
+    peerMemoryMiB: memory.peers,
     upstream: counts,
     requestsWithoutCredential: counts.withoutCredentialViaKeyway,
     targets: lines,
@@ -344,23 +292,6 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
-}
-
-/** dist/cli/main.js, refused when missing or older than any file under src/ (a stale build). */
-function builtCli(): string {
-  if (!existsSync(DIST_CLI)) {
-    console.error('--dist: dist/cli/main.js is missing; run `npm run build` first');
-    process.exit(2);
-  }
-  const built = statSync(DIST_CLI).mtimeMs;
-  const stale = readdirSync(SRC_DIR, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts'))
-    .filter((f) => statSync(join(SRC_DIR, f)).mtimeMs > built);
-  if (stale.length > 0) {
-    console.error(`--dist: dist/ is older than src/ (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}); run \`npm run build\` first`);
-    process.exit(2);
-  }
-  return DIST_CLI;
 }
 
 function profileOf(dir: string): ProfileReport | undefined {

@@ -51,6 +51,8 @@ export interface SquidChild {
   memory(): MemoryReading;
   output(): string;
   stop(): Promise<void>;
+  /** For a run that must end now (watchdog, Ctrl-C): SIGKILL squid and its helpers, by pid. */
+  killNow(): void;
 }
 
 /** True when the ssl-bump build of squid and its certificate helper are here. */
@@ -92,6 +94,16 @@ export async function startSquidChild(options: SquidChildOptions): Promise<Squid
       cpuMs: () => processTreeCpuMs(pid),
       memory: () => processTreeMemory(pid),
       output,
+      killNow: () => {
+        for (const p of processTree(pid).reverse()) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+        rmSync(dir, { recursive: true, force: true });
+      },
       stop: async () => {
         const helpers = processTree(pid).filter((p) => p !== pid);
         await stopChild(child);
