@@ -1,14 +1,21 @@
-// The one client library for both routes: undici. Direct: an Agent that trusts the test CA, maps
-// *.bench.test to 127.0.0.1 and sends the credential itself. Through keyway: a ProxyAgent that
-// trusts keyway's CA (and the test CA) and sends no credential; keyway injects it.
+// The one client library for every route: undici. Direct: an Agent that trusts the test CA, maps
+// *.bench.test to 127.0.0.1 and sends the credential itself. Through a proxy (keyway, or a peer it
+// is compared with: squid, the bare forwarder): a ProxyAgent that trusts that proxy's CA (and the
+// test CA) and sends no credential; the proxy injects it.
 import type { LookupFunction } from 'node:net';
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { VIA_HEADER } from './upstream.ts';
 
-export type RouteName = 'direct' | 'keyway';
+/** direct, keyway, and the peers measured in the same run: squid (ssl-bump) and the bare forwarder (the floor). */
+export type RouteName = 'direct' | 'keyway' | 'squid' | 'floor';
+export type ProxyName = Exclude<RouteName, 'direct'>;
+/** One figure per route: direct and keyway always, the peers when they ran. */
+export type PerRoute<T> = { direct: T; keyway: T; squid?: T | undefined; floor?: T | undefined };
 
 export interface Route {
   name: RouteName;
+  /** CPU time the proxy process(es) of this route have used so far, in ms (none for direct). */
+  cpuMs?: (() => number) | undefined;
   /** A fresh dispatcher with at most `connections` connections per origin. */
   dispatcher(connections?: number): Dispatcher;
   /** Fresh headers for one request (ProxyAgent writes into the object it is given). */
@@ -53,19 +60,25 @@ export function directRoute(testCa: string, secret: string): Route {
   };
 }
 
-export function keywayRoute(proxyUrl: string, keywayCa: string, testCa: string): Route {
+export function keywayRoute(proxyUrl: string, keywayCa: string, testCa: string, cpuMs?: () => number): Route {
+  return proxyRoute('keyway', proxyUrl, keywayCa, testCa, cpuMs);
+}
+
+/** A route through an intercepting proxy whose CA is `proxyCa`; the marker header names the route. */
+export function proxyRoute(name: ProxyName, proxyUrl: string, proxyCa: string, testCa: string, cpuMs?: () => number): Route {
   return {
-    name: 'keyway',
+    name,
+    cpuMs,
     dispatcher: (connections) =>
       new ProxyAgent({
         uri: proxyUrl,
         ...TIMEOUTS,
         ...(connections === undefined ? {} : { connections }),
         keepAliveTimeout: 30_000,
-        requestTls: { ca: [keywayCa, testCa], timeout: TIMEOUTS.connectTimeout },
+        requestTls: { ca: [proxyCa, testCa], timeout: TIMEOUTS.connectTimeout },
       }),
-    // No Authorization: keyway must add it. The marker lets the upstream count keyway's requests.
-    headers: () => ({ [VIA_HEADER]: 'keyway' }),
+    // No Authorization: the proxy must add it. The marker lets the upstream count each proxy's requests.
+    headers: () => ({ [VIA_HEADER]: name }),
   };
 }
 

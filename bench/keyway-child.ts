@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { PROXY_ENV, PROXY_NODE_FLAGS, RUNTIME_VARIABLE } from '../src/cli/proxy-runtime.ts';
 import { CLI, cleanEnv, runProcess } from '../test/helpers/keyway.ts';
+import { type MemoryReading, readMemory } from './proc.ts';
+
+export { type MemoryReading, readMemory } from './proc.ts';
 import { freePort } from '../test/helpers/ports.ts';
 
 export interface KeywayChildOptions {
@@ -38,12 +41,6 @@ export interface KeywayChildOptions {
   wrapper?: readonly string[] | undefined;
   /** More CLI commands to run on the home before start, after the bench grant is added (--home is appended). */
   setup?: ReadonlyArray<{ args: readonly string[]; stdin?: string | undefined }> | undefined;
-}
-
-export interface MemoryReading {
-  rssMiB: number;
-  /** Peak RSS so far (VmHWM). */
-  peakMiB: number;
 }
 
 export interface KeywayChild {
@@ -210,14 +207,4 @@ export function tuningEnv(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('MALLOC_') || e[0] === 'KEYWAY_RUNTIME') && e[1] !== undefined),
   );
-}
-
-export function readMemory(pid: number): MemoryReading {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => {
-    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
-    if (!match?.[1]) throw new Error(`no ${name} in /proc/${pid}/status`);
-    return Number(match[1]) / 1024;
-  };
-  return { rssMiB: field('VmRSS'), peakMiB: field('VmHWM') };
 }

@@ -1,7 +1,8 @@
-// The timed scenarios. Each runs one route (direct or through keyway) with a fresh dispatcher, after
-// a warm-up on that dispatcher, and every loop is bounded in count and in time.
+// The timed scenarios. Each runs one route (direct, keyway, or a peer) with a fresh dispatcher, after
+// a warm-up on that dispatcher (`Context.warmupMs`, 1 s by default), and every loop is bounded in
+// count and in time.
 import type { Dispatcher } from 'undici';
-import { getBody, upload, type Route, type Tally } from './clients.ts';
+import { getBody, upload, type PerRoute, type Route, type RouteName, type Tally } from './clients.ts';
 import { MiB, parallel, sequential, summarise, type Bounds, type LatencySummary } from './stats.ts';
 
 export const MAIN_HOST = 'api.bench.test';
@@ -15,42 +16,55 @@ export const OAUTH_HOST = 'oauth.benchauth.test';
 
 export interface Plan {
   rounds: number;
-  s1: { warmup: number; bounds: Bounds };
-  s2: { connections: number; warmupPerConnection: number; bounds: Bounds };
-  s3: { concurrency: number; warmup: number; bounds: Bounds };
-  s4: { concurrency: number; warmup: number; bounds: Bounds };
+  /** Warm-up of each route before each timed run (the user's first requests matter: 1 s by default). */
+  warmupMs: number;
+  s1: { bounds: Bounds };
+  s2: { connections: number; bounds: Bounds };
+  s3: { concurrency: number; bounds: Bounds };
+  s4: { concurrency: number; bounds: Bounds };
   s5: { hosts: number; warmupHosts: number; maxMs: number };
   /** s2's load on the oauth2 grant, whose access token lives `tokenLifetimeS` and is refreshed `refreshSkewS` early. */
   s6: { connections: number; warmupPerConnection: number; bounds: Bounds; tokenLifetimeS: number; refreshSkewS: number };
+  /** Concurrent streams on one HTTP/2 connection. */
+  s7: { streams: number; bounds: Bounds };
 }
 
 export const FULL_PLAN: Plan = {
   rounds: 3,
-  // s1 measures steady-state latency: keyway runs without Maglev (src/cli/proxy-runtime.ts), so its
-  // request path reaches optimised code only after ~3000 calls. The warm-up (at most 5 s) covers that.
-  s1: { warmup: 3000, bounds: { maxCount: 2000, maxMs: 4000 } },
-  s2: { connections: 64, warmupPerConnection: 10, bounds: { maxCount: 20_000, maxMs: 4000 } },
-  s3: { concurrency: 8, warmup: 16, bounds: { maxCount: 200, maxMs: 4000 } },
-  s4: { concurrency: 8, warmup: 16, bounds: { maxCount: 200, maxMs: 4000 } },
+  // keyway runs without Maglev (src/cli/proxy-runtime.ts), so its request path reaches optimised code
+  // only after ~3000 calls: 1 s of warm-up shows what a user's first thousand requests see, and
+  // `--warmup=10` the steady state.
+  warmupMs: 1000,
+  s1: { bounds: { maxCount: 2000, maxMs: 4000 } },
+  s2: { connections: 64, bounds: { maxCount: 20_000, maxMs: 4000 } },
+  s3: { concurrency: 8, bounds: { maxCount: 200, maxMs: 4000 } },
+  s4: { concurrency: 8, bounds: { maxCount: 200, maxMs: 4000 } },
   s5: { hosts: 200, warmupHosts: 5, maxMs: 40_000 },
   s6: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 500_000, maxMs: 10_000 }, tokenLifetimeS: 3, refreshSkewS: 1 },
+  s7: { streams: 64, bounds: { maxCount: 20_000, maxMs: 4000 } },
 };
 
 export const QUICK_PLAN: Plan = {
   rounds: 1,
-  s1: { warmup: 50, bounds: { maxCount: 300, maxMs: 1500 } },
-  s2: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 3000, maxMs: 1500 } },
-  s3: { concurrency: 8, warmup: 8, bounds: { maxCount: 24, maxMs: 1500 } },
-  s4: { concurrency: 8, warmup: 8, bounds: { maxCount: 24, maxMs: 1500 } },
+  warmupMs: 200,
+  s1: { bounds: { maxCount: 300, maxMs: 1500 } },
+  s2: { connections: 64, bounds: { maxCount: 3000, maxMs: 1500 } },
+  s3: { concurrency: 8, bounds: { maxCount: 24, maxMs: 1500 } },
+  s4: { concurrency: 8, bounds: { maxCount: 24, maxMs: 1500 } },
   s5: { hosts: 20, warmupHosts: 2, maxMs: 10_000 },
   s6: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 150_000, maxMs: 3000 }, tokenLifetimeS: 3, refreshSkewS: 1 },
+  s7: { streams: 64, bounds: { maxCount: 3000, maxMs: 1500 } },
 };
+
+/** Warm-ups are bounded by time (Plan.warmupMs); this only caps their count. */
+const WARMUP_MAX_COUNT = 1_000_000;
 
 export interface Context {
   upstreamPort: number;
   tally: Tally;
   /** performance.now() after which no loop starts another request. */
   deadline: number;
+  warmupMs: number;
 }
 
 export interface LatencyResult {
@@ -58,6 +72,8 @@ export interface LatencyResult {
   seconds: number;
   rps: number;
   latencyMs: LatencySummary;
+  /** CPU time the route's proxy spent during the timed loop (s2; none for direct). */
+  cpuMs?: number | undefined;
 }
 
 export interface RefreshLoadResult extends LatencyResult {
@@ -101,6 +117,8 @@ function within(ctx: Context, bounds: Bounds): Bounds {
   return { maxCount: bounds.maxCount, maxMs: Math.max(0, Math.min(bounds.maxMs, ctx.deadline - performance.now())) };
 }
 
+const warmup = (ctx: Context): Bounds => within(ctx, { maxCount: WARMUP_MAX_COUNT, maxMs: ctx.warmupMs });
+
 async function withDispatcher<T>(route: Route, connections: number | undefined, fn: (d: Dispatcher) => Promise<T>): Promise<T> {
   const dispatcher = route.dispatcher(connections);
   try {
@@ -114,7 +132,7 @@ async function withDispatcher<T>(route: Route, connections: number | undefined, 
 export function s1Sequential(route: Route, ctx: Context, plan: Plan['s1']): Promise<LatencyResult> {
   return withDispatcher(route, 1, async (d) => {
     const url = `${origin(ctx, MAIN_HOST)}/small`;
-    await sequential(within(ctx, { maxCount: plan.warmup, maxMs: 5000 }), async () => void (await getBody(route, d, url, ctx.tally)));
+    await sequential(warmup(ctx), async () => void (await getBody(route, d, url, ctx.tally)));
     const samples: number[] = [];
     const loop = await sequential(within(ctx, plan.bounds), async () => {
       const t0 = performance.now();
@@ -125,19 +143,23 @@ export function s1Sequential(route: Route, ctx: Context, plan: Plan['s1']): Prom
   });
 }
 
-/** s2: small GETs from `connections` concurrent workers, one kept-alive connection each. */
+/**
+ * s2: small GETs from `connections` concurrent workers, one kept-alive connection each. The proxy's
+ * CPU time is read around the timed loop (not the warm-up), for CPU per request.
+ */
 export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2']): Promise<LatencyResult> {
   return withDispatcher(route, plan.connections, async (d) => {
     const url = `${origin(ctx, MAIN_HOST)}/small`;
-    const warm = plan.connections * plan.warmupPerConnection;
-    await parallel(plan.connections, within(ctx, { maxCount: warm, maxMs: 5000 }), async () => void (await getBody(route, d, url, ctx.tally)));
+    await parallel(plan.connections, warmup(ctx), async () => void (await getBody(route, d, url, ctx.tally)));
     const samples: number[] = [];
+    const cpu0 = route.cpuMs?.();
     const loop = await parallel(plan.connections, within(ctx, plan.bounds), async () => {
       const t0 = performance.now();
       await getBody(route, d, url, ctx.tally);
       samples.push(performance.now() - t0);
     });
-    return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples) };
+    const cpuMs = cpu0 === undefined ? undefined : (route.cpuMs?.() ?? Number.NaN) - cpu0;
+    return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples), cpuMs };
   });
 }
 
@@ -182,7 +204,7 @@ export function s3Download(route: Route, ctx: Context, plan: Plan['s3']): Promis
   return withDispatcher(route, plan.concurrency, async (d) => {
     const url = `${origin(ctx, MAIN_HOST)}/download?n=${MiB}`;
     const one = async () => void (await getBody(route, d, url, ctx.tally, MiB));
-    await parallel(plan.concurrency, within(ctx, { maxCount: plan.warmup, maxMs: 5000 }), one);
+    await parallel(plan.concurrency, warmup(ctx), one);
     const loop = await parallel(plan.concurrency, within(ctx, plan.bounds), one);
     return { transfers: loop.count, seconds: loop.ms / 1000, mibPerSecond: loop.count / (loop.ms / 1000) };
   });
@@ -193,7 +215,7 @@ export function s4Upload(route: Route, ctx: Context, plan: Plan['s4']): Promise<
   return withDispatcher(route, plan.concurrency, async (d) => {
     const url = `${origin(ctx, MAIN_HOST)}/upload`;
     const one = async () => void (await upload(route, d, url, PAYLOAD, ctx.tally));
-    await parallel(plan.concurrency, within(ctx, { maxCount: plan.warmup, maxMs: 5000 }), one);
+    await parallel(plan.concurrency, warmup(ctx), one);
     const loop = await parallel(plan.concurrency, within(ctx, plan.bounds), one);
     return { transfers: loop.count, seconds: loop.ms / 1000, mibPerSecond: loop.count / (loop.ms / 1000) };
   });
@@ -201,49 +223,51 @@ export function s4Upload(route: Route, ctx: Context, plan: Plan['s4']): Promise<
 
 /**
  * s5: the first request to each of `hosts` names never seen before (h0.bench.test, …), one after
- * another. Both routes go host by host in turn (direct h0, keyway h0, direct h1, …) so that any
- * drift in the machine's load touches both alike. Each route keeps one dispatcher for all hosts,
- * so each new name costs a new connection and TLS handshake (and, through keyway, a CONNECT, a
- * minted leaf and a new upstream connection).
+ * another. The routes go host by host in turn (direct h0, keyway h0, squid h0, direct h1, …; the
+ * first route moves on by one each host) so that any drift in the machine's load touches all alike.
+ * Each route keeps one dispatcher for all hosts, so each new name costs a new connection and TLS
+ * handshake (and, through a proxy, a CONNECT, a minted leaf and a new upstream connection).
  */
-export async function s5NewHosts(routes: readonly [Route, Route], ctx: Context, plan: Plan['s5']): Promise<[NewHostResult, NewHostResult]> {
-  const [a, b] = routes;
-  const da = a.dispatcher();
-  const db = b.dispatcher();
+export async function s5NewHosts(routes: readonly Route[], ctx: Context, plan: Plan['s5']): Promise<PerRoute<NewHostResult>> {
+  const dispatchers = new Map(routes.map((r) => [r, r.dispatcher()]));
+  const samples = new Map<Route, number[]>(routes.map((r) => [r, []]));
   try {
-    const first = async (route: Route, d: Dispatcher, host: string) => void (await getBody(route, d, `${origin(ctx, host)}/small`, ctx.tally));
+    const first = async (route: Route, host: string) =>
+      void (await getBody(route, dispatchers.get(route) as Dispatcher, `${origin(ctx, host)}/small`, ctx.tally));
     await sequential(within(ctx, { maxCount: plan.warmupHosts, maxMs: 10_000 }), async (i) => {
-      await first(a, da, warmHost(i));
-      await first(b, db, warmHost(i));
+      for (const route of rotate(routes, i)) await first(route, warmHost(i));
     });
-    const samplesA: number[] = [];
-    const samplesB: number[] = [];
     await sequential(within(ctx, { maxCount: plan.hosts, maxMs: plan.maxMs }), async (i) => {
-      let t0 = performance.now();
-      await first(a, da, newHost(i));
-      samplesA.push(performance.now() - t0);
-      t0 = performance.now();
-      await first(b, db, newHost(i));
-      samplesB.push(performance.now() - t0);
+      for (const route of rotate(routes, i)) {
+        const t0 = performance.now();
+        await first(route, newHost(i));
+        samples.get(route)?.push(performance.now() - t0);
+      }
     });
-    const result = (samples: number[]): NewHostResult => {
-      const latencyMs = summarise(samples);
-      return { hosts: samples.length, msPerHost: latencyMs.mean, latencyMs };
-    };
-    return [result(samplesA), result(samplesB)];
+    const out: Partial<Record<RouteName, NewHostResult>> = {};
+    for (const route of routes) {
+      const latencyMs = summarise(samples.get(route) ?? []);
+      out[route.name] = { hosts: latencyMs.count, msPerHost: latencyMs.mean, latencyMs };
+    }
+    return out as PerRoute<NewHostResult>;
   } finally {
-    await Promise.all([da, db].map((d) => d.close().catch(() => d.destroy())));
+    await Promise.all([...dispatchers.values()].map((d) => d.close().catch(() => d.destroy())));
   }
 }
 
-/** Runs a scenario for both routes, `count` times, alternating which route goes first. */
-export async function rounds<T>(routes: readonly [Route, Route], count: number, run: (route: Route) => Promise<T>): Promise<Array<Record<Route['name'], T>>> {
-  const out: Array<Record<Route['name'], T>> = [];
+/** The routes starting at index `by` (mod length): round-robin, so no route always goes first. */
+export function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = items.length === 0 ? 0 : by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/** Runs a scenario for every route, `count` times, round-robin: each round starts one route later. */
+export async function rounds<T>(routes: readonly Route[], count: number, run: (route: Route) => Promise<T>): Promise<Array<PerRoute<T>>> {
+  const out: Array<PerRoute<T>> = [];
   for (let i = 0; i < count; i++) {
-    const order = i % 2 === 0 ? routes : ([routes[1], routes[0]] as const);
-    const pair: Partial<Record<Route['name'], T>> = {};
-    for (const route of order) pair[route.name] = await run(route);
-    out.push(pair as Record<Route['name'], T>);
+    const round: Partial<Record<RouteName, T>> = {};
+    for (const route of rotate(routes, i)) round[route.name] = await run(route);
+    out.push(round as PerRoute<T>);
   }
   return out;
 }

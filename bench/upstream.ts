@@ -27,8 +27,16 @@ export interface UpstreamCounts {
   /** TLS connections, classified by the first request on each: how well each route reuses them. */
   connectionsDirect: number;
   connectionsViaKeyway: number;
+  /** The same for the peers measured beside keyway (squid, floor), by their marker. */
+  viaPeer: Record<string, PeerCounts>;
   /** Requests for the OAuth host (s6); none of them is counted in the fields above. */
   oauth: OAuthHostCounts;
+}
+
+export interface PeerCounts {
+  requests: number;
+  withoutCredential: number;
+  connections: number;
 }
 
 export interface OAuthHostCounts {
@@ -101,6 +109,7 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck)
     withoutCredentialViaKeyway: 0,
     connectionsDirect: 0,
     connectionsViaKeyway: 0,
+    viaPeer: {},
     oauth: { total: 0, okCurrent: 0, okPrevious: 0, refusedExpired: 0, refusedUnknown: 0, refusedMissing: 0 },
   };
   const sockets = new WeakSet<object>();
@@ -127,16 +136,23 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck)
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (oauth && oauthHost?.test(req.headers.host ?? '')) return onOAuthRequest(req, res, oauth.check);
     counts.total++;
-    const via = req.headers[VIA_HEADER] === 'keyway';
+    const marker = req.headers[VIA_HEADER];
+    const via = marker === 'keyway';
+    if (typeof marker === 'string' && !via && counts.viaPeer[marker] === undefined)
+      counts.viaPeer[marker] = { requests: 0, withoutCredential: 0, connections: 0 };
+    const peer = typeof marker === 'string' && !via ? counts.viaPeer[marker] : undefined;
     if (via) counts.viaKeyway++;
+    if (peer) peer.requests++;
     if (!sockets.has(req.socket)) {
       sockets.add(req.socket);
       if (via) counts.connectionsViaKeyway++;
+      else if (peer) peer.connections++;
       else counts.connectionsDirect++;
     }
     if (req.headers.authorization !== expected) {
       counts.withoutCredential++;
       if (via) counts.withoutCredentialViaKeyway++;
+      if (peer) peer.withoutCredential++;
       req.resume();
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
       return;

@@ -83,6 +83,7 @@ export async function startServers(setup: ServersSetup): Promise<Servers> {
       withoutCredentialViaKeyway: 0,
       connectionsDirect: 0,
       connectionsViaKeyway: 0,
+      viaPeer: {},
       oauth: { total: 0, okCurrent: 0, okPrevious: 0, refusedExpired: 0, refusedUnknown: 0, refusedMissing: 0 },
     },
     token: { calls: 0, refreshed: 0, invalidGrant: 0, invalidClient: 0, otherErrors: 0 },

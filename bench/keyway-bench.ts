@@ -1,0 +1,74 @@
+// How the bench sets keyway up: the host names every route uses, and keyway's child options with
+// the bearer grant on *.bench.test and, for s6, an oauth2 grant on its own host whose seed access
+// token has already expired (so the first request refreshes it at the bench token endpoint).
+import { randomBytes } from 'node:crypto';
+import type { TestPostgres } from '../test/helpers/postgres.ts';
+import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
+import { type KeywayChildOptions, tuningEnv } from './keyway-child.ts';
+import { MAIN_HOST, OAUTH_HOST, newHost, warmHost, type Plan } from './scenarios.ts';
+
+export interface BenchOAuthClient {
+  id: string;
+  secret: string;
+  seedRefreshToken: string;
+}
+
+export function newOAuthClient(): BenchOAuthClient {
+  return { id: 'keyway-bench', secret: `kwb-client-${randomBytes(16).toString('hex')}`, seedRefreshToken: `kwb-rt-${randomBytes(24).toString('hex')}` };
+}
+
+/** Every host name the scenarios use; all map to 127.0.0.1 in every proxy. */
+export function benchHosts(plan: Plan): string[] {
+  return [
+    MAIN_HOST,
+    OAUTH_HOST,
+    ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)),
+    ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i)),
+  ];
+}
+
+export interface KeywayBenchSetup {
+  plan: Plan;
+  secret: string;
+  hosts: readonly string[];
+  oauth: BenchOAuthClient;
+  tokenUrl: string;
+  /** --store=postgres: the request path must not touch it, so s2 should not move; s6's refreshes lock and write there. */
+  database?: TestPostgres | undefined;
+  profileDir?: string | undefined;
+  nodeArgs: readonly string[];
+  cli?: string | undefined;
+}
+
+export function keywayBenchOptions(o: KeywayBenchSetup): KeywayChildOptions {
+  const { database, oauth } = o;
+  return {
+    hosts: o.hosts,
+    domains: ['*.bench.test'],
+    secret: o.secret,
+    upstreamCa: [TLS_FIXTURES.caPath],
+    cpuProfileDir: o.profileDir,
+    nodeArgs: o.nodeArgs,
+    cli: o.cli,
+    env: { ...tuningEnv(), BENCH_OAUTH_CLIENT_SECRET: oauth.secret, ...(database ? { KEYWAY_DATABASE_URL: database.url } : {}) },
+    config: {
+      ...(database ? { store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' } } : {}),
+      oauth: { refresh_skew: `${o.plan.s6.refreshSkewS}s` },
+      providers: { benchauth: { token_url: o.tokenUrl, client_id: oauth.id, client_secret: 'env:BENCH_OAUTH_CLIENT_SECRET' } },
+    },
+    setup: [
+      { args: ['grants', 'add', 'oauth', '--type', 'oauth2', '--domains', OAUTH_HOST, '--provider', 'benchauth'] },
+      {
+        args: ['secrets', 'set', 'oauth', '--stdin'],
+        // Already expired: the first request through keyway refreshes it.
+        stdin: JSON.stringify({
+          clientId: oauth.id,
+          clientSecret: oauth.secret,
+          refreshToken: oauth.seedRefreshToken,
+          accessToken: `kwb-expired-${randomBytes(16).toString('hex')}`,
+          expiresAt: Date.now() - 1000,
+        }),
+      },
+    ],
+  };
+}

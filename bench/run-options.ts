@@ -1,0 +1,82 @@
+// The options of `npm run bench -- ...` (bench/run.ts).
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC_DIR = fileURLToPath(new URL('../src/', import.meta.url));
+const DIST_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=SECONDS] [--no-squid] [--no-floor] [--cpu-prof] [--dist] [--store=postgres] [--node-arg=OPTION]...
+  --quick            short smoke run (1 round, small counts, 0.2 s warm-up)
+  --rounds=N         rounds per scenario (default 3; the figures are medians over them, targets need >= 3)
+  --warmup=SECONDS   warm-up of each route before each timed run (default 1: what a user's first
+                     requests see); a long one (e.g. 10) shows the steady state
+  --no-squid         leave out the squid peer (squid ssl-bump, run from /usr/sbin/squid)
+  --no-floor         leave out the bare-forwarder peer (bench/bare-forwarder.mjs)
+  --cpu-prof         profile the keyway child (node --cpu-prof) and print where its CPU time went
+  --dist             run the built dist/cli/main.js instead of src/cli/main.ts (npm run build first)
+  --store=postgres   keep keyway's store in a throwaway PostgreSQL (store.backend: postgres) instead of the file
+  --node-arg=OPTION  extra node option for the keyway child, e.g. --node-arg=--max-old-space-size=96
+keyway start re-executes itself under its runtime settings (src/cli/proxy-runtime.ts); node options
+given here come after those and win. KEYWAY_RUNTIME=as-is and MALLOC_* in the environment are passed
+to the child, to compare settings.`;
+
+export interface RunOptions {
+  quick: boolean;
+  cpuProf: boolean;
+  dist: boolean;
+  postgres: boolean;
+  nodeArgs: string[];
+  /** Undefined: the plan's own (3 full, 1 quick). */
+  rounds: number | undefined;
+  warmupMs: number | undefined;
+  squid: boolean;
+  floor: boolean;
+}
+
+const FLAGS = ['--quick', '--cpu-prof', '--dist', '--store=postgres', '--store=file', '--no-squid', '--no-floor'];
+const MAX_ROUNDS = 20;
+const MAX_WARMUP_S = 120;
+
+/** Parses argv; an unknown or malformed option is returned as an error message. */
+export function parseRunOptions(argv: readonly string[]): RunOptions | { error: string } {
+  const valued = (name: string) => argv.filter((a) => a.startsWith(`${name}=`)).map((a) => a.slice(name.length + 1));
+  const unknown = argv.filter((a) => !FLAGS.includes(a) && !/^--(node-arg|rounds|warmup)=/.test(a));
+  if (unknown.length > 0) return { error: `unknown option ${unknown.join(' ')}` };
+  const rounds = valued('--rounds').at(-1);
+  const warmup = valued('--warmup').at(-1);
+  if (rounds !== undefined && !(/^\d+$/.test(rounds) && Number(rounds) >= 1 && Number(rounds) <= MAX_ROUNDS)) {
+    return { error: `--rounds must be a whole number from 1 to ${MAX_ROUNDS}` };
+  }
+  if (warmup !== undefined && !(/^\d+(\.\d+)?$/.test(warmup) && Number(warmup) <= MAX_WARMUP_S)) {
+    return { error: `--warmup must be a number of seconds from 0 to ${MAX_WARMUP_S}` };
+  }
+  return {
+    quick: argv.includes('--quick'),
+    cpuProf: argv.includes('--cpu-prof'),
+    dist: argv.includes('--dist'),
+    postgres: argv.includes('--store=postgres'),
+    nodeArgs: valued('--node-arg'),
+    rounds: rounds === undefined ? undefined : Number(rounds),
+    warmupMs: warmup === undefined ? undefined : Number(warmup) * 1000,
+    squid: !argv.includes('--no-squid'),
+    floor: !argv.includes('--no-floor'),
+  };
+}
+
+/** dist/cli/main.js, refused when missing or older than any file under src/ (a stale build). */
+export function builtCli(): string {
+  if (!existsSync(DIST_CLI)) {
+    console.error('--dist: dist/cli/main.js is missing; run `npm run build` first');
+    process.exit(2);
+  }
+  const built = statSync(DIST_CLI).mtimeMs;
+  const stale = readdirSync(SRC_DIR, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => statSync(join(SRC_DIR, f)).mtimeMs > built);
+  if (stale.length > 0) {
+    console.error(`--dist: dist/ is older than src/ (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}); run \`npm run build\` first`);
+    process.exit(2);
+  }
+  return DIST_CLI;
+}

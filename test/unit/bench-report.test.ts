@@ -1,0 +1,115 @@
+// The bench's pure parts: round-robin order across routes, its options, medians with CPU per
+// request, and the issue-12 target lines judged against squid (and the floor's memory).
+import { describe, expect, it } from 'vitest';
+import type { PerRoute, Route, RouteName } from '../../bench/clients.ts';
+import type { H2Figures } from '../../bench/h2.ts';
+import { latencyFigures, newHostFigures, throughputFigures } from '../../bench/report.ts';
+import type { RefreshFigures } from '../../bench/report-refresh.ts';
+import { squidTargetLines, type SummaryInput } from '../../bench/report-targets.ts';
+import { parseRunOptions } from '../../bench/run-options.ts';
+import { rounds, type LatencyResult, type NewHostResult, type ThroughputResult } from '../../bench/scenarios.ts';
+
+const fakeRoute = (name: RouteName): Route => ({ name, dispatcher: () => undefined as never, headers: () => ({}) });
+
+const latency = (rps: number, p50: number, cpuMs?: number): LatencyResult => ({
+  requests: rps,
+  seconds: 1,
+  rps,
+  latencyMs: { count: rps, p50, p99: p50 * 3, mean: p50 },
+  cpuMs,
+});
+const throughput = (mibPerSecond: number): ThroughputResult => ({ transfers: mibPerSecond, seconds: 1, mibPerSecond });
+const newHost = (msPerHost: number): NewHostResult => ({ hosts: 10, msPerHost, latencyMs: { count: 10, p50: msPerHost, p99: msPerHost, mean: msPerHost } });
+
+describe('bench rounds', () => {
+  it('runs every route each round, each round starting one route later (round-robin)', async () => {
+    const order: string[] = [];
+    const routes = (['direct', 'keyway', 'squid', 'floor'] as const).map(fakeRoute);
+    const out = await rounds(routes, 3, async (r) => {
+      order.push(r.name);
+      return r.name;
+    });
+    expect(order).toEqual(['direct', 'keyway', 'squid', 'floor', 'keyway', 'squid', 'floor', 'direct', 'squid', 'floor', 'direct', 'keyway']);
+    expect(out).toHaveLength(3);
+    expect(out[2]).toEqual({ direct: 'direct', keyway: 'keyway', squid: 'squid', floor: 'floor' });
+  });
+});
+
+describe('bench options', () => {
+  it('defaults to the plan, with both peers', () => {
+    expect(parseRunOptions([])).toMatchObject({ quick: false, rounds: undefined, warmupMs: undefined, squid: true, floor: true });
+  });
+
+  it('takes rounds, a warm-up in seconds and leaving peers out', () => {
+    expect(parseRunOptions(['--rounds=5', '--warmup=10', '--no-squid', '--no-floor'])).toMatchObject({
+      rounds: 5,
+      warmupMs: 10_000,
+      squid: false,
+      floor: false,
+    });
+    expect(parseRunOptions(['--warmup=0.5'])).toMatchObject({ warmupMs: 500 });
+  });
+
+  it('refuses what it cannot honour, naming the option', () => {
+    for (const bad of [['--rounds=0'], ['--rounds=2.5'], ['--rounds=100'], ['--warmup=-1'], ['--warmup=1e3'], ['--squid-please']]) {
+      expect(parseRunOptions(bad), bad.join(' ')).toEqual({ error: expect.stringMatching(/--rounds|--warmup|unknown option/) });
+    }
+  });
+});
+
+describe('bench figures and targets against squid', () => {
+  const s2Rounds: Array<PerRoute<LatencyResult>> = [
+    { direct: latency(4000, 1), keyway: latency(1000, 5, 500), squid: latency(900, 4, 200) },
+    { direct: latency(4200, 1), keyway: latency(1100, 5, 440), squid: latency(1000, 4, 300) },
+    { direct: latency(3800, 1), keyway: latency(1050, 5, 420), squid: latency(950, 4, 285) },
+  ];
+
+  it('takes medians per route, CPU per request included', () => {
+    const f = latencyFigures(s2Rounds);
+    expect(f.keyway.rps).toBe(1050);
+    expect(f.routes.squid?.rps).toBe(950);
+    expect(f.keyway.cpuMsPerRequest).toBeCloseTo(0.4, 6); // 0.5, 0.4, 0.4
+    expect(f.routes.squid?.cpuMsPerRequest).toBeCloseTo(0.3, 6); // 0.222, 0.3, 0.3
+    expect(Number.isNaN(f.direct.cpuMsPerRequest)).toBe(true);
+  });
+
+  const input = (over: Partial<SummaryInput> = {}): SummaryInput => ({
+    s1: latencyFigures([{ direct: latency(5000, 0.2), keyway: latency(2000, 0.4), squid: latency(2500, 0.45) }]),
+    s2: latencyFigures(s2Rounds),
+    s3: throughputFigures([{ direct: throughput(500), keyway: throughput(200), squid: throughput(210) }]),
+    s4: throughputFigures([{ direct: throughput(400), keyway: throughput(250), squid: throughput(240) }]),
+    s5: newHostFigures({ direct: newHost(3), keyway: newHost(5), squid: newHost(10) }),
+    s7: { ran: false, note: 'n/a (keyway did not negotiate h2; it chose http/1.1)', rounds: [], ratio: Number.NaN } satisfies H2Figures,
+    rssAfterS2: { keyway: 60, squid: 50, floor: 52 },
+    rssAfterS5: { keyway: 63, squid: 55, floor: 52 },
+    withoutCredential: 0,
+    s6: {} as RefreshFigures,
+    ...over,
+  });
+
+  it('judges each target against squid in the same run, and memory against the floor + 10 MiB', () => {
+    const lines = Object.fromEntries(squidTargetLines(input()).map((l) => [l.target.slice(0, 12), l]));
+    expect(lines['s2 64 connec']).toMatchObject({ pass: true, measured: '1.105x' });
+    expect(lines['s1 sequentia']).toMatchObject({ pass: true }); // +0.2 ms vs +0.25 ms
+    expect(lines['s3 1 MiB dow']).toMatchObject({ pass: false, measured: '0.952x' });
+    expect(lines['s4 1 MiB upl']).toMatchObject({ pass: true });
+    expect(lines['s5 new host:']).toMatchObject({ pass: true }); // +2 ms vs +7 ms
+    expect(lines['s2 CPU per r']).toMatchObject({ pass: false }); // 0.4 vs 0.3: 1.33x > 1.2x
+    const rss = squidTargetLines(input()).filter((l) => l.target.startsWith('keyway RSS'));
+    expect(rss.map((l) => l.pass)).toEqual([true, false]); // 60 <= 62; 63 > 62
+    expect(lines['s7 64 stream']).toMatchObject({ info: true, measured: 'n/a (keyway did not negotiate h2; it chose http/1.1)' });
+  });
+
+  it('without squid or the floor, says n/a and counts nothing instead of passing or failing', () => {
+    const noSquid = input({
+      s1: latencyFigures([{ direct: latency(5000, 0.2), keyway: latency(2000, 0.4) }]),
+      s2: latencyFigures(s2Rounds.map(({ direct, keyway }) => ({ direct, keyway }))),
+      rssAfterS2: { keyway: 60 },
+      rssAfterS5: { keyway: 63 },
+    });
+    const lines = squidTargetLines(noSquid);
+    expect(lines.every((l) => l.info)).toBe(true);
+    expect(lines.filter((l) => l.measured === 'n/a (squid did not run)')).toHaveLength(6);
+    expect(lines.filter((l) => l.measured === 'n/a (floor did not run)')).toHaveLength(2);
+  });
+});
