@@ -20,9 +20,10 @@
 // (or lowering the limit) faster than one refresh; ROOM_FLOOR absorbs some of that, and a failed append
 // is still handled as before (lines kept, partial line cut, SIGXFSZ ignored).
 
-import { readFile, stat, statfs } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
 import { http } from '../net/node-http.ts';
 import { dirname } from 'node:path';
+import { FileSizeLimit } from './proc-limits.ts';
 
 /**
  * The most bytes one line can take, sealed, with its newline. What varies in a line comes from the
@@ -95,13 +96,7 @@ export function lineCost(body: string): number {
   return Buffer.byteLength(body) + CHAIN_OVERHEAD;
 }
 
-/** The soft "Max file size" of /proc/self/limits, in bytes; Infinity when unlimited or absent. */
-export function parseFsizeLimit(limits: string): number {
-  const match = /^Max file size\s+(\S+)/m.exec(limits);
-  if (match === null || match[1] === 'unlimited') return Number.POSITIVE_INFINITY;
-  const value = Number(match[1]);
-  return Number.isSafeInteger(value) && value >= 0 ? value : Number.POSITIVE_INFINITY;
-}
+export { parseFsizeLimit } from './proc-limits.ts';
 
 /** The writer's account of room and promises; every method the request path calls is synchronous. */
 export class AuditRoom {
@@ -110,6 +105,7 @@ export class AuditRoom {
   readonly #promised: Promised = { pendingBytes: 0, reservedLines: 0 };
   #refreshing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  readonly #fsizeLimit = new FileSizeLimit();
   /** Counts our appends, so a refresh can tell whether one happened while it was reading. */
   #appends = 0;
 
@@ -176,12 +172,13 @@ export class AuditRoom {
   stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    this.#fsizeLimit.close();
   }
 
   async #read(): Promise<void> {
     const appendsBefore = this.#appends;
     const appendedBefore = this.#facts.appendedSinceStatfs;
-    const [fs, st, limits] = await Promise.allSettled([statfs(dirname(this.#path)), stat(this.#path), readFile('/proc/self/limits', 'utf8')]);
+    const [fs, st, limits] = await Promise.allSettled([statfs(dirname(this.#path)), stat(this.#path), this.#fsizeLimit.read()]);
     if (fs.status === 'fulfilled') {
       // A filesystem that reports no size at all (some FUSE and network ones) tells us nothing:
       // treat its free space as unknown rather than as none, which would refuse every request.
@@ -194,6 +191,6 @@ export class AuditRoom {
       // then counts the old size, which errs on the side of less room until the next refresh).
       this.#facts.fileSize = this.#appends === appendsBefore ? st.value.size : Math.max(st.value.size, this.#facts.fileSize);
     }
-    if (limits.status === 'fulfilled') this.#facts.fsizeLimit = parseFsizeLimit(limits.value);
+    if (limits.status === 'fulfilled') this.#facts.fsizeLimit = limits.value;
   }
 }

@@ -1,6 +1,9 @@
 // The audit log's space reservation (src/audit/room.ts) as arithmetic: when an injected request may
 // be promised its line, when a line nobody reserved may take room, and how the limits are read.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { FileSizeLimit } from '../../src/audit/proc-limits.ts';
 import { serializeEvent } from '../../src/audit/record.ts';
 import { canAdmit, CHAIN_OVERHEAD, fitsUnpromised, LINE_BOUND, lineCost, parseFsizeLimit, ROOM_FLOOR, roomLeft, type RoomFacts } from '../../src/audit/room.ts';
 
@@ -112,5 +115,31 @@ describe('parseFsizeLimit', () => {
     expect(parseFsizeLimit(limits('0'))).toBe(0);
     expect(parseFsizeLimit('')).toBe(Infinity);
     expect(parseFsizeLimit(limits('bogus'))).toBe(Infinity);
+  });
+});
+
+describe('FileSizeLimit', () => {
+  it('reads the limit through one kept handle and sees a prlimit from outside at once', async () => {
+    const reader = new FileSizeLimit();
+    try {
+      expect(await reader.read()).toBe(parseFsizeLimit(readFileSync('/proc/self/limits', 'utf8')));
+      const fdsBefore = readdirSync('/proc/self/fd').length;
+      const previous = parseFsizeLimit(readFileSync('/proc/self/limits', 'utf8'));
+      const soft = 987_654_321;
+      // The soft limit only ("N:" leaves the hard one as it is), put back afterwards.
+      execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${soft}:`]);
+      try {
+        expect(await reader.read()).toBe(soft);
+      } finally {
+        execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${Number.isFinite(previous) ? previous : 'unlimited'}:`]);
+      }
+      expect(await reader.read()).toBe(previous);
+      // No descriptor opened per read.
+      expect(readdirSync('/proc/self/fd').length).toBe(fdsBefore);
+    } finally {
+      reader.close();
+    }
+    // After close, a read still answers (opening and closing the file itself).
+    expect(await reader.read()).toBe(parseFsizeLimit(readFileSync('/proc/self/limits', 'utf8')));
   });
 });
