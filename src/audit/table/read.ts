@@ -1,0 +1,118 @@
+// Reading the audit table for people (audit.sink: postgres): `keyway audit query` and `tail [-f]`.
+// Lines of every replica, ordered by time, then replica, then seq. Rows that do not parse are
+// skipped here; reporting them is verify's job.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { compileFilter, type AuditFilter } from '../filter.ts';
+import { parseLine, type AuditLine } from '../record.ts';
+import type { TailOptions } from '../query.ts';
+import { connectAudit, isMissingTable, tableUnavailable, type AuditDatabase } from './connection.ts';
+
+const PAGE = 1000;
+
+interface Row {
+  ts: string;
+  replica: string;
+  seq: string;
+  line: string;
+}
+
+const COLUMNS = `to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts, replica, seq::text AS seq, line`;
+
+/** Lines matching every filter field, oldest first. since/until are applied in the query (the ts index), the rest as for the file. */
+export async function* readAuditTable(db: AuditDatabase, filter: AuditFilter = {}): AsyncGenerator<AuditLine> {
+  const match = compileFilter(filter);
+  const client = await connect(db);
+  try {
+    const since = filter.since?.toISOString() ?? null;
+    const until = filter.until?.toISOString() ?? null;
+    // Keyset pages on (ts, replica, seq): a page boundary stays put while rows are added.
+    let after: Row | undefined;
+    for (;;) {
+      const page = await query<Row>(
+        client,
+        `SELECT ${COLUMNS} FROM keyway_audit
+         WHERE ($1::timestamptz IS NULL OR ts >= $1) AND ($2::timestamptz IS NULL OR ts < $2)
+           AND ($3::timestamp IS NULL OR (ts AT TIME ZONE 'UTC', replica, seq) > ($3::timestamp, $4::text, $5::bigint))
+         ORDER BY ts, replica, seq LIMIT ${PAGE}`,
+        [since, until, after?.ts ?? null, after?.replica ?? null, after?.seq ?? null],
+      );
+      for (const line of parsed(page)) if (match(line)) yield line;
+      after = page.at(-1);
+      if (page.length < PAGE) return;
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The last `lines` lines, then (with `follow`) each line committed later. Following polls the head
+ * rows (one per replica, written in the same statement as the lines) and reads, for each chain
+ * that moved, the rows past where it was: by (replica, seq), which a commit never goes back on.
+ */
+export async function* tailAuditTable(db: AuditDatabase, opts: TailOptions): AsyncGenerator<AuditLine> {
+  const client = await connect(db);
+  try {
+    // The last lines and the chains' ends as of one moment: nothing between them is missed or shown twice.
+    await query(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const last =
+      opts.lines === 0 ? [] : await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit ORDER BY ts DESC, replica DESC, seq DESC LIMIT $1`, [opts.lines]);
+    const known = await heads(client);
+    await query(client, 'COMMIT');
+    opts.onPositioned?.();
+    yield* parsed(last.toReversed());
+    const interval = opts.intervalMs ?? 250;
+    while (opts.follow && opts.signal?.aborted !== true) {
+      try {
+        await sleep(interval, undefined, opts.signal === undefined ? {} : { signal: opts.signal });
+      } catch {
+        return; // aborted
+      }
+      const fresh: Row[] = [];
+      for (const [replica, seq] of await heads(client)) {
+        const from = known.get(replica) ?? 0n;
+        if (seq <= from) continue;
+        const rows = await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit WHERE replica = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [
+          replica,
+          String(from),
+        ]);
+        const end = rows.at(-1);
+        if (end !== undefined) known.set(replica, BigInt(end.seq));
+        fresh.push(...rows);
+      }
+      fresh.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.replica < b.replica ? -1 : a.replica > b.replica ? 1 : Number(a.seq) - Number(b.seq)));
+      yield* parsed(fresh);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function heads(client: pg.Client): Promise<Map<string, bigint>> {
+  const rows = await query<{ replica: string; seq: string }>(client, 'SELECT replica, seq::text AS seq FROM keyway_audit_head');
+  return new Map(rows.map((r) => [r.replica, BigInt(r.seq)]));
+}
+
+function parsed(rows: readonly Row[]): AuditLine[] {
+  return rows.map((r) => parseLine(r.line)).filter((l): l is AuditLine => l !== null);
+}
+
+async function connect(db: AuditDatabase): Promise<pg.Client> {
+  try {
+    return await connectAudit(db, 'keyway-audit-read');
+  } catch (err) {
+    throw tableUnavailable(err);
+  }
+}
+
+/** A query whose failure says so in one line; a database with no audit table yet has no rows. */
+async function query<T extends pg.QueryResultRow>(client: pg.Client, sql: string, params: unknown[] = []): Promise<T[]> {
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } catch (err) {
+    if (isMissingTable(err)) return [];
+    throw tableUnavailable(err);
+  }
+}
