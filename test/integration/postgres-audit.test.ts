@@ -7,12 +7,18 @@
 // nowhere in the table or any output.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CANARY } from '../helpers/fixtures.ts';
-import { CLI, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { stringify } from 'yaml';
+import { SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
+import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { CLI, cleanEnv, makeHome, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import { startPgCutter } from '../helpers/pg-cutter.ts';
+import { headMac } from '../../src/audit/head.ts';
+import { deriveAuditHeadKey } from '../../src/services.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -57,21 +63,40 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
   }
 
   /** One GET through `proxy`: its status and error code (a refusal's JSON body). */
-  async function get(proxy: TestProxy, path = '/echo'): Promise<{ status: number; code?: string }> {
+  async function get(proxy: Pick<TestProxy, 'url' | 'caPath'>, path = '/echo'): Promise<{ status: number; code?: string }> {
     const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
     try {
       const res = await request(`https://api.example.test:${upstream.port}${path}`, { dispatcher, signal: AbortSignal.timeout(10_000) });
       const body = await res.body.text();
       outputs.push(body);
-      return res.statusCode === 200 ? { status: 200 } : { status: res.statusCode, code: (JSON.parse(body) as { code?: string }).code };
+      return res.statusCode === 200 ? { status: 200 } : { status: res.statusCode, code: String(res.headers['x-keyway-error']) };
     } finally {
       await dispatcher.close();
     }
   }
 
-  async function rowsOf(replica: string): Promise<Array<{ seq: number; line: string }>> {
-    const { rows } = await db.query('SELECT seq::int AS seq, line FROM keyway_audit WHERE replica = $1 ORDER BY seq', [replica]);
-    return rows as Array<{ seq: number; line: string }>;
+  interface AuditRow {
+    replica: string;
+    seq: number;
+    event_id: string;
+    ts: Date;
+    line: string;
+  }
+
+  async function rowsOf(replica: string): Promise<AuditRow[]> {
+    const { rows } = await db.query('SELECT replica, seq::int AS seq, event_id, ts, line FROM keyway_audit WHERE replica = $1 ORDER BY seq', [replica]);
+    return rows as AuditRow[];
+  }
+
+  /** The chain is 1, 2, 3, … with no gap and no line twice. */
+  function expectWhole(rows: AuditRow[]): void {
+    expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
+    expect(new Set(rows.map((r) => r.event_id)).size).toBe(rows.length);
+  }
+
+  async function verifyLines(): Promise<{ code: number; lines: string[] }> {
+    const result = await cli(a, ['audit', 'verify']);
+    return { code: result.code, lines: result.stdout.trim().split('\n') };
   }
 
   /** Resolves once `check` holds (polling every 20 ms), or fails after `ms`. */
@@ -92,7 +117,7 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     for (const replica of ['ra', 'rb']) {
       const rows = await rowsOf(replica);
       // One chain each: seq 1, 2, 3, … with no gap, every line stamped with its replica.
-      expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
+      expectWhole(rows);
       expect(rows.every((r) => JSON.parse(r.line).replica === replica)).toBe(true);
     }
     expect(a.auditLines()).toEqual([]);
@@ -153,6 +178,154 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
       follower.kill('SIGINT');
       outputs.push(followed);
     }
+  });
+
+  it("tampering behind keyway's back is found by verify, one line per problem, and the chain is whole again once undone", async () => {
+    const rows = await rowsOf('ra');
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    const mid = rows[2] as AuditRow;
+    const last = rows.at(-1) as AuditRow;
+    const beforeLast = rows.at(-2) as AuditRow;
+    const put = (r: AuditRow) =>
+      db.query('INSERT INTO keyway_audit (replica, seq, event_id, ts, line) VALUES ($1, $2, $3, $4, $5)', [r.replica, r.seq, r.event_id, r.ts, r.line]);
+
+    // A line edited (its status changed).
+    await db.query('UPDATE keyway_audit SET line = replace(line, $1, $2) WHERE replica = $3 AND seq = $4', ['"status":200', '"status":201', 'ra', mid.seq]);
+    expect(await verifyLines()).toEqual({ code: 1, lines: [`replica ra: seq ${mid.seq}: edited: its content does not match its hash`] });
+    await db.query('UPDATE keyway_audit SET line = $1 WHERE replica = $2 AND seq = $3', [mid.line, 'ra', mid.seq]);
+
+    // A middle row removed.
+    await db.query('DELETE FROM keyway_audit WHERE replica = $1 AND seq = $2', ['ra', mid.seq]);
+    expect(await verifyLines()).toEqual({
+      code: 1,
+      lines: [`replica ra: seq ${mid.seq + 1}: seq jumps from ${mid.seq - 1} to ${mid.seq + 1}: 1 line(s) removed or reordered before it`],
+    });
+    await put(mid);
+
+    // The tail cut: the head row still names it.
+    await db.query('DELETE FROM keyway_audit WHERE replica = $1 AND seq = $2', ['ra', last.seq]);
+    expect(await verifyLines()).toEqual({
+      code: 1,
+      lines: [
+        `replica ra: seq ${beforeLast.seq}: tail removed: the head row records seq ${last.seq} but the chain ends at seq ${beforeLast.seq} (1 line(s) missing)`,
+      ],
+    });
+    // … and the head row rewritten to match, by someone without the head key.
+    const head = (await db.query('SELECT mac FROM keyway_audit_head WHERE replica = $1', ['ra'])).rows[0] as { mac: string };
+    await db.query('UPDATE keyway_audit_head SET seq = $1, hash = $2 WHERE replica = $3', [beforeLast.seq, JSON.parse(beforeLast.line).hash, 'ra']);
+    expect(await verifyLines()).toEqual({
+      code: 1,
+      lines: ['replica ra: head: head row tampered: its MAC does not match (or the head key is not the one that wrote it)'],
+    });
+    // A row past the head: the head (here MAC'd with the real key, as if it were stale) must name the
+    // last row, since a writer puts its rows and its head in one statement.
+    await put(last);
+    const headKey = deriveAuditHeadKey(Buffer.from(masterKey, 'base64'));
+    const stale = { seq: beforeLast.seq, hash: JSON.parse(beforeLast.line).hash as string };
+    await db.query('UPDATE keyway_audit_head SET mac = $1 WHERE replica = $2', [headMac(headKey, stale), 'ra']);
+    expect(await verifyLines()).toEqual({
+      code: 1,
+      lines: [
+        `replica ra: seq ${last.seq}: rows after the head: the head row records seq ${beforeLast.seq} but the chain runs to seq ${last.seq} (added without the head key)`,
+      ],
+    });
+    await db.query('UPDATE keyway_audit_head SET seq = $1, hash = $2, mac = $3 WHERE replica = $4', [last.seq, JSON.parse(last.line).hash, head.mac, 'ra']);
+    const whole = await verifyLines();
+    expect(whole.code, whole.lines.join('\n')).toBe(0);
+    expectWhole(await rowsOf('ra'));
+  });
+
+  it('the database stopped mid-traffic: injection is refused 503 audit_unavailable; back up, every line lands once, no gap', async () => {
+    const since = Date.now();
+    const results: Array<{ status: number; code?: string }> = [];
+    let stopped = false;
+    let recoveredAt = 0;
+    const traffic = (async () => {
+      // Bounded: at most 1500 requests or 30 s.
+      for (let i = 0; i < 1500 && !stopped && Date.now() - since < 30_000; i++) {
+        results.push(await get(a, '/echo').catch(() => ({ status: -1 })));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    await until(async () => results.length >= 5);
+    await db.stop();
+    try {
+      await until(async () => results.some((r) => r.status === 503), 10_000);
+      expect(results.find((r) => r.status === 503)).toEqual({ status: 503, code: 'audit_unavailable' });
+    } finally {
+      await db.start();
+    }
+    const restarted = Date.now();
+    await until(async () => results.at(-1)?.status === 200 && results.filter((r) => r.status === 200).length > 0, 10_000);
+    recoveredAt = Date.now() - restarted;
+    const seen = results.length;
+    await until(async () => results.length >= seen + 5, 5_000);
+    stopped = true;
+    await traffic;
+    // Every request has its one line: the 200s as inject, the refusals as error audit_unavailable.
+    await until(async () => (await rowsOf('ra')).filter((r) => Date.parse(JSON.parse(r.line).ts) >= since).length >= results.length, 5_000);
+    const rows = await rowsOf('ra');
+    expectWhole(rows);
+    const lines = rows.map((r) => JSON.parse(r.line) as { ts: string; decision: string; code: string | null }).filter((l) => Date.parse(l.ts) >= since);
+    expect(lines.filter((l) => l.decision === 'inject')).toHaveLength(results.filter((r) => r.status === 200).length);
+    expect(lines.filter((l) => l.code === 'audit_unavailable')).toHaveLength(results.filter((r) => r.status === 503).length);
+    expect(results.every((r) => r.status === 200 || (r.status === 503 && r.code === 'audit_unavailable'))).toBe(true);
+    expect(recoveredAt).toBeLessThan(5_000);
+    const whole = await verifyLines();
+    expect(whole.code, whole.lines.join('\n')).toBe(0);
+  });
+
+  it('a commit whose answer was lost is not written twice: the retry finds its lines by event id', async () => {
+    const cutter = await startPgCutter(db.port);
+    const c = await startProxy({ config: config('rc'), env: { ...env(), KEYWAY_TEST_DATABASE_URL: cutter.urlFor(db.url) } });
+    try {
+      expect(await get(c)).toEqual({ status: 200 });
+      await until(async () => (await rowsOf('rc')).length === 1);
+      cutter.arm('INSERT INTO keyway_audit_head');
+      expect(await get(c)).toEqual({ status: 200 });
+      await cutter.cut();
+      // The line went in; keyway was told nothing. It must neither write it again nor stay stuck.
+      await until(async () => (await get(c)).status === 200, 10_000);
+      await until(async () => (await rowsOf('rc')).length >= 3);
+      const rows = await rowsOf('rc');
+      expectWhole(rows);
+    } finally {
+      await c.stop();
+      await cutter.close();
+    }
+    const whole = await verifyLines();
+    expect(whole.code, whole.lines.join('\n')).toBe(0);
+  });
+
+  it('kill -9 of a writer, then a restart: the chain goes on where it ended', async () => {
+    const home = makeHome();
+    mkdirSync(join(home, 'config'), { recursive: true });
+    writeFileSync(
+      join(home, 'config', 'keyway.yaml'),
+      stringify({
+        proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+        ...config('rk'),
+      }),
+    );
+    const childEnv = cleanEnv({ ...env(), HOME: home });
+    const through = (port: number) => ({ url: `http://127.0.0.1:${port}`, caPath: join(home, 'certs', 'ca.pem') });
+    const first = await startChildProxy({ cli: SRC_CLI, home, env: childEnv });
+    for (let i = 0; i < 3; i++) expect(await get(through(first.port))).toEqual({ status: 200 });
+    await until(async () => (await rowsOf('rk')).length >= 3);
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+    outputs.push(first.stdout(), first.stderr());
+    const second = await startChildProxy({ cli: SRC_CLI, home, env: childEnv });
+    try {
+      for (let i = 0; i < 3; i++) expect(await get(through(second.port))).toEqual({ status: 200 });
+      await until(async () => (await rowsOf('rk')).length >= 6);
+    } finally {
+      expect(await second.stop()).toBe(0);
+      outputs.push(second.stdout(), second.stderr());
+    }
+    expectWhole(await rowsOf('rk'));
+    const whole = await verifyLines();
+    expect(whole.code, whole.lines.join('\n')).toBe(0);
   });
 
   it('a second keyway with the same replica id is refused at start, naming the reason', async () => {

@@ -18,7 +18,8 @@ interface Row {
   line: string;
 }
 
-const COLUMNS = `to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts, replica, seq::text AS seq, line`;
+// Read from `keyway_audit a`; ORDER BY names a.* because the text aliases here would sort as text.
+const COLUMNS = `to_char(a.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts, a.replica, a.seq::text AS seq, a.line`;
 
 /** Lines matching every filter field, oldest first. since/until are applied in the query (the ts index), the rest as for the file. */
 export async function* readAuditTable(db: AuditDatabase, filter: AuditFilter = {}): AsyncGenerator<AuditLine> {
@@ -32,10 +33,10 @@ export async function* readAuditTable(db: AuditDatabase, filter: AuditFilter = {
     for (;;) {
       const page = await query<Row>(
         client,
-        `SELECT ${COLUMNS} FROM keyway_audit
-         WHERE ($1::timestamptz IS NULL OR ts >= $1) AND ($2::timestamptz IS NULL OR ts < $2)
-           AND ($3::timestamp IS NULL OR (ts AT TIME ZONE 'UTC', replica, seq) > ($3::timestamp, $4::text, $5::bigint))
-         ORDER BY ts, replica, seq LIMIT ${PAGE}`,
+        `SELECT ${COLUMNS} FROM keyway_audit a
+         WHERE ($1::timestamptz IS NULL OR a.ts >= $1) AND ($2::timestamptz IS NULL OR a.ts < $2)
+           AND ($3::timestamp IS NULL OR (a.ts AT TIME ZONE 'UTC', a.replica, a.seq) > ($3::timestamp, $4::text, $5::bigint))
+         ORDER BY a.ts, a.replica, a.seq LIMIT ${PAGE}`,
         [since, until, after?.ts ?? null, after?.replica ?? null, after?.seq ?? null],
       );
       for (const line of parsed(page)) if (match(line)) yield line;
@@ -58,7 +59,9 @@ export async function* tailAuditTable(db: AuditDatabase, opts: TailOptions): Asy
     // The last lines and the chains' ends as of one moment: nothing between them is missed or shown twice.
     await query(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const last =
-      opts.lines === 0 ? [] : await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit ORDER BY ts DESC, replica DESC, seq DESC LIMIT $1`, [opts.lines]);
+      opts.lines === 0
+        ? []
+        : await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit a ORDER BY a.ts DESC, a.replica DESC, a.seq DESC LIMIT $1`, [opts.lines]);
     const known = await heads(client);
     await query(client, 'COMMIT');
     opts.onPositioned?.();
@@ -74,7 +77,7 @@ export async function* tailAuditTable(db: AuditDatabase, opts: TailOptions): Asy
       for (const [replica, seq] of await heads(client)) {
         const from = known.get(replica) ?? 0n;
         if (seq <= from) continue;
-        const rows = await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit WHERE replica = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [
+        const rows = await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit a WHERE a.replica = $1 AND a.seq > $2 ORDER BY a.seq LIMIT ${PAGE}`, [
           replica,
           String(from),
         ]);

@@ -63,7 +63,7 @@ async function verifyChain(client: pg.Client, replica: string, head: HeadState):
   // Keyset pages by seq: bounded memory whatever the chain's length.
   for (let after = '0'; ; ) {
     const page = await client.query<{ seq: string; event_id: string; line: string }>(
-      'SELECT seq::text AS seq, event_id, line FROM keyway_audit WHERE replica = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      'SELECT seq::text AS seq, event_id, line FROM keyway_audit a WHERE replica = $1 AND a.seq > $2 ORDER BY a.seq LIMIT $3',
       [replica, after, PAGE],
     );
     for (const row of page.rows) {
