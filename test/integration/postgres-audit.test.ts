@@ -16,6 +16,8 @@ import { SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { CLI, cleanEnv, makeHome, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import { adminClient } from '../helpers/admin-api.ts';
+import { openEventStream } from '../helpers/event-stream.ts';
 import { startPgCutter } from '../helpers/pg-cutter.ts';
 import { headMac } from '../../src/audit/head.ts';
 import { deriveAuditHeadKey } from '../../src/services.ts';
@@ -44,6 +46,8 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     [a, b] = await Promise.all([startProxy({ config: config('ra'), env: env() }), startProxy({ config: config('rb'), env: env() })]);
     const added = await cli(a, ['grants', 'add', 'api', '--type', 'bearer', '--domains', 'api.example.test', '--secret-stdin'], SECRET);
     expect(added.code, added.stderr).toBe(0);
+    // The grant reaches replica b through the database within about a second.
+    for (const proxy of [a, b]) await until(async () => (await get(proxy).catch(() => ({ status: 0 }))).status === 200);
   }, 60_000);
 
   afterAll(async () => {
@@ -177,6 +181,68 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     } finally {
       follower.kill('SIGINT');
       outputs.push(followed);
+    }
+  });
+
+  it("the admin API pages every replica's lines newest first and streams them live, resuming after Last-Event-ID", async () => {
+    const admin = adminClient(a);
+    const call = async (path: string, headers?: Record<string, string>) => {
+      const res = await admin.call('GET', path, undefined, headers);
+      outputs.push(res.text);
+      return res;
+    };
+    type Line = { id: string; ts: string; replica: string; decision: string };
+    // Every page of 3, newest first: each line once, in the table's order, both replicas.
+    const { rows } = await db.query('SELECT line FROM keyway_audit ORDER BY ts DESC, replica DESC, seq DESC');
+    const paged: Line[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < 100; i++) {
+      const res = await call(`/api/audit?limit=3${cursor === null ? '' : `&cursor=${cursor}`}`);
+      expect(res.status, res.text).toBe(200);
+      const body = res.body as { lines: Line[]; next: string | null };
+      paged.push(...body.lines);
+      cursor = body.next;
+      if (cursor === null) break;
+    }
+    expect(paged.map((l) => l.id)).toEqual(rows.map((r) => JSON.parse(r.line as string).id));
+    expect(new Set(paged.map((l) => l.replica))).toEqual(new Set(['ra', 'rb']));
+    const asc = (await call('/api/audit?order=asc&limit=2&decision=inject')).body as { lines: Line[]; next: string };
+    expect(asc.lines.map((l) => l.decision)).toEqual(['inject', 'inject']);
+    expect((await call(`/api/audit?order=desc&cursor=${asc.next}`)).status).toBe(400);
+    expect((await call(`/api/audit?cursor=${Buffer.from('desc.x|1|ra').toString('base64url')}`)).status).toBe(400);
+
+    // Live: a line replica b writes reaches a stream on replica a's admin API.
+    const stream = await openEventStream(`${admin.base}/api/audit/stream?decision=inject`, { authorization: `Bearer ${admin.token}` });
+    try {
+      expect(stream.status).toBe(200);
+      expect(await get(b, '/echo')).toEqual({ status: 200 });
+      const event = await stream.next((e) => e.event === 'audit', 3_000);
+      const line = JSON.parse(event.data) as Line;
+      expect(line).toMatchObject({ replica: 'rb', decision: 'inject' });
+      // Missed while away: one line from each replica, replayed after the last id seen.
+      stream.close();
+      expect(await get(a, '/echo')).toEqual({ status: 200 });
+      expect(await get(b, '/echo')).toEqual({ status: 200 });
+      await until(async () => (await db.query('SELECT 1 FROM keyway_audit WHERE ts > $1', [line.ts])).rows.length >= 2);
+      const resumed = await openEventStream(`${admin.base}/api/audit/stream?decision=inject`, {
+        authorization: `Bearer ${admin.token}`,
+        'last-event-id': event.id ?? '',
+      });
+      try {
+        await resumed.next((e) => e.event === 'audit', 3_000);
+        await resumed.next((e) => e.event === 'audit', 3_000, 1);
+        await new Promise((r) => setTimeout(r, 300));
+        const replayed = resumed.events.map((e) => JSON.parse(e.data) as Line);
+        expect(replayed.map((l) => l.replica).sort()).toEqual(['ra', 'rb']);
+        outputs.push(...resumed.events.map((e) => e.data));
+      } finally {
+        resumed.close();
+      }
+      const bad = await openEventStream(`${admin.base}/api/audit/stream`, { authorization: `Bearer ${admin.token}`, 'last-event-id': '12' });
+      expect(bad.status).toBe(400);
+      bad.close();
+    } finally {
+      stream.close();
     }
   });
 
