@@ -318,6 +318,9 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     try {
       await until(async () => results.some((r) => r.status === 503), 10_000);
       expect(results.find((r) => r.status === 503)).toEqual({ status: 503, code: 'audit_unavailable' });
+      const ready = await fetch(`http://127.0.0.1:${a.running.adminAddress?.port}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { checks: { audit: string } }).checks.audit).toMatch(/^the audit log cannot be written .*database unreachable/);
     } finally {
       await db.start();
     }
