@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { KeywayError } from '../../errors/index.ts';
 import { headMac, type ChainHead } from '../head.ts';
-import { GENESIS_HASH, parseLine, sealLine } from '../record.ts';
+import { GENESIS_HASH, sealLine } from '../record.ts';
 import { AUDIT_LOCK_SPACE, chainLockKey, connectAudit, type AuditDatabase } from './connection.ts';
 import { readTableHead } from './head-row.ts';
 
@@ -40,8 +40,11 @@ export class ChainSession {
 
   /**
    * Connects, takes the chain's lock (`chain_taken` if another session holds it) and finds where the
-   * chain ends: the highest of the authenticated head, the last row, and `floor` (what this process
-   * wrote last), so numbers are never reused even after rows were removed (verify reports the gap).
+   * chain goes on. It links only to what keyway itself sealed: the authenticated head, or `floor`
+   * (what this process wrote last), whichever is further, so rows removed since show as a gap. Rows
+   * past that point can only have been added by a writer without the head key (this writer puts rows
+   * and head in one statement): they are numbered past but not linked to, so verify reports them
+   * instead of the chain adopting them.
    */
   static async open(db: AuditDatabase, replica: string, key: Buffer, floor: ChainHead | null, onLost: () => void): Promise<ChainSession> {
     const client = await connectAudit(db, 'keyway-audit');
@@ -52,10 +55,10 @@ export class ChainSession {
       if (floor !== null) candidates.push(floor);
       const stored = await readTableHead(client, replica, key);
       if (stored.kind === 'ok') candidates.push(stored.head);
-      const last = await client.query<{ line: string }>('SELECT line FROM keyway_audit WHERE replica = $1 ORDER BY seq DESC LIMIT 1', [replica]);
-      const line = last.rows[0] === undefined ? null : parseLine(last.rows[0].line);
-      if (line !== null) candidates.push({ seq: line.seq, hash: line.hash });
-      const head = candidates.reduce((best, c) => (c.seq > best.seq ? c : best));
+      const trusted = candidates.reduce((best, c) => (c.seq > best.seq ? c : best));
+      const last = await client.query<{ seq: string }>('SELECT max(seq)::text AS seq FROM keyway_audit WHERE replica = $1', [replica]);
+      const lastSeq = Number(last.rows[0]?.seq ?? 0);
+      const head = lastSeq > trusted.seq ? { seq: lastSeq, hash: trusted.hash } : trusted;
       const session = new ChainSession(client, replica, key, head);
       client.on('error', onLost);
       client.on('end', onLost);
