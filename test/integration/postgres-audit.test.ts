@@ -21,6 +21,7 @@ import { openEventStream } from '../helpers/event-stream.ts';
 import { startPgCutter } from '../helpers/pg-cutter.ts';
 import { headMac } from '../../src/audit/head.ts';
 import { sealLine } from '../../src/audit/record.ts';
+import { TableAuditWriter } from '../../src/audit/index.ts';
 import { deriveAuditHeadKey } from '../../src/services.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -348,6 +349,8 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     expect(lines.filter((l) => l.code === 'audit_unavailable')).toHaveLength(results.filter((r) => r.status === 503).length);
     expect(results.every((r) => r.status === 200 || (r.status === 503 && r.code === 'audit_unavailable'))).toBe(true);
     expect(recoveredAt).toBeLessThan(5_000);
+    const refused = results.filter((r) => r.status === 503).length;
+    console.log(`audit table outage: ${refused} request(s) refused 503; injecting again within ${recoveredAt} ms of the database accepting connections again`);
     const whole = await verifyLines();
     expect(whole.code, whole.lines.join('\n')).toBe(0);
   });
@@ -440,5 +443,51 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     });
     await db.query(`DELETE FROM keyway_audit WHERE replica = 'rf'`);
     await db.query(`DELETE FROM keyway_audit_head WHERE replica = 'rf'`);
+  });
+
+  it('batches: 2000 parallel writes go in as a few statements, in the order they were made, one chain', async () => {
+    const batches: number[] = [];
+    const writer = await TableAuditWriter.open({
+      url: db.url,
+      replica: 'rw',
+      headKey: deriveAuditHeadKey(Buffer.from(masterKey, 'base64')),
+      onBatch: (seconds, ok) => {
+        expect(ok).toBe(true);
+        batches.push(seconds);
+      },
+    });
+    const started = performance.now();
+    try {
+      await Promise.all(
+        Array.from({ length: 2000 }, (_, i) =>
+          writer.write({
+            ts: new Date().toISOString(),
+            id: randomUUID(),
+            agent: 'agent-w',
+            grant: null,
+            decision: 'tunnel',
+            code: null,
+            method: null,
+            host: 'api.example.test',
+            port: 443,
+            path: `/n/${i}`,
+            status: null,
+            duration_ms: 1,
+            refreshed: false,
+            client: '127.0.0.1',
+          }),
+        ),
+      );
+    } finally {
+      await writer.close();
+    }
+    const ms = performance.now() - started;
+    const rows = await rowsOf('rw');
+    expectWhole(rows);
+    expect(rows.map((r) => JSON.parse(r.line).path)).toEqual(Array.from({ length: 2000 }, (_, i) => `/n/${i}`));
+    expect(batches.length).toBeLessThan(20);
+    console.log(`audit table: 2000 parallel lines in ${batches.length} statement(s), ${ms.toFixed(0)} ms in all`);
+    const whole = await verifyLines();
+    expect(whole.code, whole.lines.join('\n')).toBe(0);
   });
 });
