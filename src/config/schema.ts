@@ -237,92 +237,92 @@ const timeoutsSchema = z.strictObject({
 const slugRecord = <T extends z.ZodType>(value: T) =>
   z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -, up to 63 characters'), value).default({});
 
-export const configSchema = z
-  .strictObject({
-    proxy: z
-      .strictObject({
-        listen: listen.default({ host: '127.0.0.1', port: 8787 }),
-        unmatched: z.enum(['tunnel', 'deny']).default('tunnel'),
-        upstream_ca: z.array(z.string()).default([]),
-        hosts: z.record(z.string(), ipAddress).default({}),
-        // Destinations are refused when they resolve to loopback, private, link-local, unique-local,
-        // CGN or metadata addresses; these ranges are let through anyway.
-        allow_networks: z.array(cidr).default([]),
-        // With unmatched: deny, hosts that may still be tunnelled blind.
-        allow_tunnel: z.array(domain).default([]),
-        timeouts: timeoutsSchema.prefault({}),
-        // On SIGTERM/SIGINT: how long requests in flight may take to finish before everything closes.
-        drain_timeout: duration.default(10_000),
-        // The older name of timeouts.upstream, still accepted; timeouts.upstream wins when both are set.
-        upstream_timeout: positiveDuration.optional(),
-      })
-      .prefault({})
-      .transform(({ timeouts, upstream_timeout, ...proxy }) => {
-        const upstream = timeouts.upstream ?? upstream_timeout ?? 60_000;
-        return { ...proxy, upstream_timeout: upstream, timeouts: { ...timeouts, upstream } };
-      }),
-    admin: z
-      .strictObject({
-        listen: listen.default({ host: '127.0.0.1', port: 8788 }),
-        enabled: z.boolean().default(true),
-        // Host names (optionally :port) the admin API also answers to, beyond its own address (DNS rebinding guard).
-        allowed_hosts: z
-          .array(z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/, 'a host name or address, optionally with :port'))
-          .default([]),
-      })
-      .prefault({}),
-    // Where grants, agents and tokens are kept: the file data/store.json (default), or a PostgreSQL
-    // database shared by several replicas. The URL holds a password, so only a reference to it.
-    store: z
-      .strictObject({
-        backend: z.enum(['file', 'postgres']).default('file'),
-        url: secretRef.optional(),
-        // postgres: connections each keyway keeps (writes, re-reads; refresh locks take their own).
-        pool_size: z.number().int().min(1).max(64).default(4),
-        // postgres: the longest a statement may run before it fails (a hung database fails a write
-        // instead of holding it; the request path never waits on the database).
-        statement_timeout: positiveDuration.default(5_000),
-      })
-      .prefault({})
-      .superRefine((store, ctx) => {
-        if (store.backend === 'postgres' && store.url === undefined) {
-          ctx.addIssue({ code: 'custom', path: ['url'], message: 'store.backend postgres needs store.url: env:NAME or file:PATH holding postgres://…' });
-        }
-      }),
-    audit: z
-      .strictObject({
-        path: z.string().default('logs/audit.jsonl'),
-        // Rotate logs/audit.jsonl before it would pass this size; the chain continues in the next file.
-        max_bytes: byteSize.default(50 * 1024 * 1024),
-        // Rotated files kept; older ones are deleted (verify still checks what remains).
-        keep: z.number().int().min(1).default(10),
-        // Written as `replica` on every line. With store.backend postgres it defaults to the host name
-        // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
-        replica: z
-          .string()
-          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", up to 63')
-          .optional(),
-        // Where the lines go: the file above (default), or the table keyway_audit in the store's
-        // PostgreSQL database, one hash chain per replica (store.backend postgres only).
-        sink: z.enum(['file', 'postgres']).default('file'),
-      })
-      .prefault({}),
-    oauth: z
-      .strictObject({
-        refresh_skew: duration.default(60_000),
-        token_timeout: duration.default(10_000),
-      })
-      .prefault({}),
-    providers: slugRecord(providerSchema),
-    grants: slugRecord(grantSchema),
-    agents: slugRecord(agentSchema),
-  })
-  .superRefine((config, ctx) => {
-    // The audit table lives in the store's database: there is no other database to write it to.
-    if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
-      ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });
-    }
-  });
+const configObject = z.strictObject({
+  proxy: z
+    .strictObject({
+      listen: listen.default({ host: '127.0.0.1', port: 8787 }),
+      unmatched: z.enum(['tunnel', 'deny']).default('tunnel'),
+      upstream_ca: z.array(z.string()).default([]),
+      hosts: z.record(z.string(), ipAddress).default({}),
+      // Destinations are refused when they resolve to loopback, private, link-local, unique-local,
+      // CGN or metadata addresses; these ranges are let through anyway.
+      allow_networks: z.array(cidr).default([]),
+      // With unmatched: deny, hosts that may still be tunnelled blind.
+      allow_tunnel: z.array(domain).default([]),
+      timeouts: timeoutsSchema.prefault({}),
+      // On SIGTERM/SIGINT: how long requests in flight may take to finish before everything closes.
+      drain_timeout: duration.default(10_000),
+      // The older name of timeouts.upstream, still accepted; timeouts.upstream wins when both are set.
+      upstream_timeout: positiveDuration.optional(),
+    })
+    .prefault({})
+    .transform(({ timeouts, upstream_timeout, ...proxy }) => {
+      const upstream = timeouts.upstream ?? upstream_timeout ?? 60_000;
+      return { ...proxy, upstream_timeout: upstream, timeouts: { ...timeouts, upstream } };
+    }),
+  admin: z
+    .strictObject({
+      listen: listen.default({ host: '127.0.0.1', port: 8788 }),
+      enabled: z.boolean().default(true),
+      // Host names (optionally :port) the admin API also answers to, beyond its own address (DNS rebinding guard).
+      allowed_hosts: z
+        .array(z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/, 'a host name or address, optionally with :port'))
+        .default([]),
+    })
+    .prefault({}),
+  // Where grants, agents and tokens are kept: the file data/store.json (default), or a PostgreSQL
+  // database shared by several replicas. The URL holds a password, so only a reference to it.
+  store: z
+    .strictObject({
+      backend: z.enum(['file', 'postgres']).default('file'),
+      url: secretRef.optional(),
+      // postgres: connections each keyway keeps (writes, re-reads; refresh locks take their own).
+      pool_size: z.number().int().min(1).max(64).default(4),
+      // postgres: the longest a statement may run before it fails (a hung database fails a write
+      // instead of holding it; the request path never waits on the database).
+      statement_timeout: positiveDuration.default(5_000),
+    })
+    .prefault({})
+    .superRefine((store, ctx) => {
+      if (store.backend === 'postgres' && store.url === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['url'], message: 'store.backend postgres needs store.url: env:NAME or file:PATH holding postgres://…' });
+      }
+    }),
+  audit: z
+    .strictObject({
+      path: z.string().default('logs/audit.jsonl'),
+      // Rotate logs/audit.jsonl before it would pass this size; the chain continues in the next file.
+      max_bytes: byteSize.default(50 * 1024 * 1024),
+      // Rotated files kept; older ones are deleted (verify still checks what remains).
+      keep: z.number().int().min(1).default(10),
+      // Written as `replica` on every line. With store.backend postgres it defaults to the host name
+      // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
+      replica: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", up to 63')
+        .optional(),
+      // Where the lines go: the file above (default), or the table keyway_audit in the store's
+      // PostgreSQL database, one hash chain per replica (store.backend postgres only).
+      sink: z.enum(['file', 'postgres']).default('file'),
+    })
+    .prefault({}),
+  oauth: z
+    .strictObject({
+      refresh_skew: duration.default(60_000),
+      token_timeout: duration.default(10_000),
+    })
+    .prefault({}),
+  providers: slugRecord(providerSchema),
+  grants: slugRecord(grantSchema),
+  agents: slugRecord(agentSchema),
+});
+
+export const configSchema = configObject.superRefine((config, ctx) => {
+  // The audit table lives in the store's database: there is no other database to write it to.
+  if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
+    ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });
+  }
+});
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
