@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
-import { AuditWriter, createAppLogger } from './audit/index.ts';
+import { auditDatabaseOf, AuditWriter, createAppLogger, TableAuditWriter, type AuditLog } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
 import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
@@ -108,15 +108,7 @@ async function startParts(
 ): Promise<RunningKeyway> {
   const { config, paths, store } = services;
   const metrics = new KeywayMetrics();
-  const auditWriter = await AuditWriter.open({
-    path: paths.audit,
-    headPath: paths.auditHead,
-    headKey: services.auditHeadKey,
-    maxBytes: config.audit.max_bytes,
-    keep: config.audit.keep,
-    onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
-    replica: config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined),
-  });
+  const auditWriter = await openAuditLog(services, env, metrics);
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);
   const contexts = new SecureContextCache(new LeafMinter(ca));
@@ -272,6 +264,24 @@ async function startParts(
       return stopping;
     },
   };
+}
+
+/** The audit writer audit.sink names: the hash-chained file (default), or this replica's chain in the store's database. */
+async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics: KeywayMetrics): Promise<AuditLog> {
+  const { config, paths } = services;
+  const replica = config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined);
+  const onBatch = (seconds: number, ok: boolean) => metrics.auditBatch(seconds, ok);
+  const db = auditDatabaseOf(config, env);
+  if (db !== null) return TableAuditWriter.open({ ...db, replica: replica ?? hostname(), headKey: services.auditHeadKey, onBatch });
+  return AuditWriter.open({
+    path: paths.audit,
+    headPath: paths.auditHead,
+    headKey: services.auditHeadKey,
+    maxBytes: config.audit.max_bytes,
+    keep: config.audit.keep,
+    onBatch,
+    replica,
+  });
 }
 
 function isListenError(err: unknown): boolean {

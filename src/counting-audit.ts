@@ -1,6 +1,6 @@
 // Requests served since start, for `keyway status` (admin GET /api/status), and the last hour minute
 // by minute, for the dashboard's overview (admin GET /api/overview).
-import type { AuditEvent, AuditSink, AuditWriter } from './audit/index.ts';
+import type { AuditEvent, AuditSink } from './audit/index.ts';
 
 /** One minute of proxied requests: counts by decision, in-request token refreshes, refusal codes. */
 export interface MinuteCount {
@@ -62,12 +62,12 @@ export class RecentMinutes {
  * exactly one line, so these are the requests served (and refused) that `keyway status` reports.
  */
 export class CountingAudit implements AuditSink {
-  readonly #writer: AuditWriter;
+  readonly #writer: AuditSink;
   readonly recent: RecentMinutes;
   requests = 0;
   refused = 0;
 
-  constructor(writer: AuditWriter, recent = new RecentMinutes()) {
+  constructor(writer: AuditSink, recent = new RecentMinutes()) {
     this.#writer = writer;
     this.recent = recent;
   }

@@ -1,8 +1,9 @@
 // The live audit streams of one admin server (GET /api/audit/stream): how many may be open, what
 // each is sent, and their end when the server closes. Lines come from one shared AuditFeed, which
-// reads the log file, so a stream shows what every keyway process sharing the home writes.
+// reads the log file (so a stream shows what every keyway process sharing the home writes) or, with
+// audit.sink: postgres, the table (what every replica writes).
 
-import { AuditFeed, compileFilter, readAudit, type AuditFilter, type AuditLine } from '../audit/index.ts';
+import { AuditFeed, compileFilter, type AuditFilter, type AuditSource, type StreamLine } from '../audit/index.ts';
 import { EventStream, EVENT_STREAM_DEFAULTS, type EventStreamOptions } from './event-stream.ts';
 import { AdminError } from './router.ts';
 import type { ServerResponse } from 'node:http';
@@ -17,7 +18,7 @@ export interface AuditStreamLimits extends EventStreamOptions {
 export const AUDIT_STREAM_LIMITS: AuditStreamLimits = { ...EVENT_STREAM_DEFAULTS, maxStreams: 8, maxReplay: 1000 };
 
 export class AuditStreams {
-  readonly #auditPath: string;
+  readonly #source: AuditSource;
   readonly #feed: AuditFeed;
   readonly #limits: AuditStreamLimits;
   readonly #open = new Set<EventStream>();
@@ -25,9 +26,9 @@ export class AuditStreams {
   #starting = 0;
   #closed = false;
 
-  constructor(auditPath: string, closing: AbortSignal, limits: AuditStreamLimits = AUDIT_STREAM_LIMITS) {
-    this.#auditPath = auditPath;
-    this.#feed = new AuditFeed(auditPath);
+  constructor(source: AuditSource, closing: AbortSignal, limits: AuditStreamLimits = AUDIT_STREAM_LIMITS) {
+    this.#source = source;
+    this.#feed = new AuditFeed((opts) => source.follow(opts));
     this.#limits = limits;
     closing.addEventListener('abort', () => void this.close(), { once: true });
   }
@@ -38,9 +39,9 @@ export class AuditStreams {
 
   /**
    * Answers with an event stream of the lines matching `filter`, from now on (or, with `lastId`, from
-   * just after that seq, up to maxReplay lines). Resolves when the stream has ended.
+   * just after that event, up to maxReplay lines). Resolves when the stream has ended.
    */
-  async serve(res: ServerResponse, filter: AuditFilter, lastId: number | undefined): Promise<void> {
+  async serve(res: ServerResponse, filter: AuditFilter, lastId: string | undefined): Promise<void> {
     if (this.#closed) throw new AdminError(503, 'shutting_down', 'keyway is stopping; no new audit streams');
     if (this.#open.size + this.#starting >= this.#limits.maxStreams) {
       throw new AdminError(429, 'too_many_streams', `${this.#limits.maxStreams} audit streams are open already; close one or page GET /api/audit`);
@@ -52,17 +53,19 @@ export class AuditStreams {
     // read: a line written once the client sees the stream open is never missed; seq ordering
     // drops what the replay already sent.
     let stream: EventStream | null = null;
-    let sentUpTo = lastId ?? 0;
-    let held: AuditLine[] | null = [];
-    const send = (line: AuditLine) => {
-      if (line.seq <= sentUpTo || stream === null) return;
-      sentUpTo = line.seq;
-      stream.send('audit', String(line.seq), JSON.stringify(line));
+    // The highest seq sent per chain (the file has one; the table one per replica): a line the
+    // replay already sent is not sent again by the feed.
+    const sentUpTo = new Map<string, number>();
+    let held: StreamLine[] | null = [];
+    const send = (entry: StreamLine) => {
+      if (entry.line.seq <= (sentUpTo.get(entry.chain) ?? 0) || stream === null) return;
+      sentUpTo.set(entry.chain, entry.line.seq);
+      stream.send('audit', entry.id, JSON.stringify(entry.line));
     };
-    const subscription = this.#feed.subscribe((line) => {
-      if (!match(line)) return;
-      if (held !== null) held.push(line);
-      else send(line);
+    const subscription = this.#feed.subscribe((entry) => {
+      if (!match(entry.line)) return;
+      if (held !== null) held.push(entry);
+      else send(entry);
     });
     try {
       await subscription.ready;
@@ -81,9 +84,9 @@ export class AuditStreams {
     }
   }
 
-  async #replay(after: number, filter: AuditFilter, send: (line: AuditLine) => void, stream: EventStream): Promise<void> {
+  async #replay(after: string, filter: AuditFilter, send: (line: StreamLine) => void, stream: EventStream): Promise<void> {
     let count = 0;
-    for await (const line of readAudit(this.#auditPath, filter, { after })) {
+    for await (const line of this.#source.replay(after, filter)) {
       if (stream.ended || count >= this.#limits.maxReplay) return;
       send(line);
       count++;

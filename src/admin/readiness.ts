@@ -22,7 +22,9 @@ export function readinessOf(parts: ReadinessParts): Readiness {
   return {
     ca: parts.ca.notAfter.getTime() > now.getTime() ? null : 'the CA certificate has expired; run `keyway ca` for its dates',
     store: storeError === undefined ? null : storeProblem(codeOf(storeError)),
-    audit: parts.audit.healthy ? null : 'the audit log cannot be written (unwritable, or too little room left); injected requests are refused',
+    audit: parts.audit.healthy
+      ? null
+      : 'the audit log cannot be written (unwritable, too little room left, or its database unreachable); injected requests are refused',
   };
 }
 

@@ -1,20 +1,24 @@
-// New audit lines as they reach the file, for any number of listeners (the admin API's live
-// streams). One follower reads the file for all of them, so ten open dashboards cost one poll.
+// New audit lines as they reach the file (or, with audit.sink: postgres, the table), for any number
+// of listeners (the admin API's live streams). One follower reads for all of them, so ten open
+// dashboards cost one poll.
 //
-// Read from the file rather than hooked into this process's writer: other keyway processes may
-// share the home and append to the same chain, and what a listener gets is then exactly what the
-// file holds (already free of secrets, sealed, with its seq). The writer appends within ~10 ms of a
+// Read from the log rather than hooked into this process's writer: other keyway processes may
+// share the home (or the database) and append their lines, and what a listener gets is then exactly
+// what the log holds (already free of secrets, sealed, with its seq). The writer appends within ~10 ms of a
 // response (writer.ts LOCK_GAP_MS); polling every 50 ms keeps a line's way to a listener under 100 ms.
 
-import { tailAudit } from './query.ts';
-import type { AuditLine } from './record.ts';
+import type { TailOptions } from './query.ts';
+import type { StreamLine } from './source.ts';
 
-export type AuditListener = (line: AuditLine) => void;
+export type AuditListener = (line: StreamLine) => void;
+
+/** What the feed follows: an AuditSource's follow (the file, or the table's chains). */
+export type AuditFollow = (opts: TailOptions) => AsyncIterable<StreamLine>;
 
 export const FEED_POLL_MS = 50;
 
 export class AuditFeed {
-  readonly #path: string;
+  readonly #tail: AuditFollow;
   readonly #pollMs: number;
   readonly #listeners = new Set<AuditListener>();
   #stop: AbortController | null = null;
@@ -25,8 +29,8 @@ export class AuditFeed {
   /** The last failure to read the log, until a later read succeeds; listeners are told nothing. */
   #failure: Error | null = null;
 
-  constructor(path: string, pollMs = FEED_POLL_MS) {
-    this.#path = path;
+  constructor(follow: AuditFollow, pollMs = FEED_POLL_MS) {
+    this.#tail = follow;
     this.#pollMs = pollMs;
   }
 
@@ -82,7 +86,7 @@ export class AuditFeed {
     while (!signal.aborted) {
       try {
         const follow = { lines: 0, follow: true, signal, intervalMs: this.#pollMs, onPositioned: this.#markPositioned };
-        for await (const line of tailAudit(this.#path, follow)) {
+        for await (const line of this.#tail(follow)) {
           this.#failure = null;
           for (const listener of this.#listeners) {
             try {

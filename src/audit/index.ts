@@ -2,7 +2,7 @@
 
 export { GENESIS_HASH, stripQuery } from './record.ts';
 export type { AuditDecision, AuditEvent, AuditLine } from './record.ts';
-export type { AuditSink } from './sink.ts';
+export type { AuditLog, AuditSink } from './sink.ts';
 export { AuditWriter, DEFAULT_AUDIT_KEEP } from './writer.ts';
 export { chainFiles, listRotated, prunedPathFor, rotatedPath } from './files.ts';
 export type { RotatedFile } from './files.ts';
@@ -20,4 +20,13 @@ export type { AuditFilterText } from './filter.ts';
 export { MAX_AUDIT_PAGE, pageAudit } from './page.ts';
 export type { AuditOrder, AuditPage, AuditPageRequest } from './page.ts';
 export { AuditFeed } from './feed.ts';
-export type { AuditListener } from './feed.ts';
+export type { AuditFollow, AuditListener } from './feed.ts';
+export { fileSource, tableSource } from './source.ts';
+export type { AuditSource, StreamLine } from './source.ts';
+export { TableAuditWriter } from './table/writer.ts';
+export type { TableWriterOptions } from './table/writer.ts';
+export { auditDatabaseOf } from './table/connection.ts';
+export type { AuditDatabase } from './table/connection.ts';
+export { verifyAuditTable } from './table/verify.ts';
+export type { TableProblem, TableVerifyResult } from './table/verify.ts';
+export { readAuditTable, tailAuditTable } from './table/read.ts';

@@ -10,16 +10,22 @@ import { lineCost } from './room.ts';
 const MAX_KEPT_LINES = 10_000;
 const MAX_KEPT_BYTES = 8 * 1024 * 1024;
 
-export class KeptLines {
+export class KeptLines<T = string> {
   /** Oldest first. */
-  #lines: string[] = [];
+  #lines: T[] = [];
   #bytes = 0;
+  /** The text of a kept item, whose size counts against the bound. */
+  readonly #bodyOf: (item: T) => string;
+
+  constructor(...bodyOf: T extends string ? [] : [(item: T) => string]) {
+    this.#bodyOf = bodyOf[0] ?? ((item) => item as unknown as string);
+  }
 
   get count(): number {
     return this.#lines.length;
   }
 
-  get lines(): readonly string[] {
+  get lines(): readonly T[] {
     return this.#lines;
   }
 
@@ -28,15 +34,21 @@ export class KeptLines {
     this.#bytes = 0;
   }
 
+  /** Keeps only the items `keepIt` accepts (a retry found the others already written). */
+  retain(keepIt: (item: T) => boolean): void {
+    this.#lines = this.#lines.filter(keepIt);
+    this.#bytes = this.#lines.reduce((n, item) => n + Buffer.byteLength(this.#bodyOf(item)), 0);
+  }
+
   /** Adds a failed batch's lines behind those already kept, up to the bounds; `drop` gets the rest. */
-  keep(bodies: readonly string[], drop: (body: string) => void): void {
-    for (const body of bodies) {
-      const bytes = Buffer.byteLength(body);
+  keep(items: readonly T[], drop: (item: T) => void): void {
+    for (const item of items) {
+      const bytes = Buffer.byteLength(this.#bodyOf(item));
       if (this.#lines.length >= MAX_KEPT_LINES || this.#bytes + bytes > MAX_KEPT_BYTES) {
-        drop(body);
+        drop(item);
         continue;
       }
-      this.#lines.push(body);
+      this.#lines.push(item);
       this.#bytes += bytes;
     }
   }

@@ -8,3 +8,13 @@ export interface AuditSink {
   /** Promise room for the line of a request about to be injected; false: refuse it. Synchronous. */
   reserveLine(): boolean;
 }
+
+/** A whole audit writer as the composition root holds it: the file's (writer.ts) or the table's (table/writer.ts). */
+export interface AuditLog extends AuditSink {
+  /** Lines not written yet: queued for the next batch, or kept through a fault. */
+  readonly pendingLines: number;
+  /** Lines given up since the writer opened, because too many were waiting during a fault. */
+  readonly droppedLines: number;
+  /** Stop accepting writes and wait for the queued lines (one last try for the kept ones). */
+  close(): Promise<void>;
+}

@@ -41,6 +41,7 @@ import { watchLogPath, type LogWatch } from './watch.ts';
 import { AuditRoom, lineCost } from './room.ts';
 import { checkEvent, serializeEvent } from './record.ts';
 import type { AuditEvent } from './record.ts';
+import type { AuditLog } from './sink.ts';
 
 export interface AuditWriterOptions {
   path: string;
@@ -76,7 +77,7 @@ const LOCK_GAP_MS = 10;
 // While unhealthy: how often the kept lines are retried (which is also the health probe).
 const PROBE_MS = 100;
 
-export class AuditWriter {
+export class AuditWriter implements AuditLog {
   readonly #path: string;
   readonly #replica: string | undefined;
   readonly #files: LogFiles;

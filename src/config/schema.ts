@@ -237,7 +237,7 @@ const timeoutsSchema = z.strictObject({
 const slugRecord = <T extends z.ZodType>(value: T) =>
   z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -, up to 63 characters'), value).default({});
 
-export const configSchema = z.strictObject({
+const configObject = z.strictObject({
   proxy: z
     .strictObject({
       listen: listen.default({ host: '127.0.0.1', port: 8787 }),
@@ -301,6 +301,9 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", up to 63')
         .optional(),
+      // Where the lines go: the file above (default), or the table keyway_audit in the store's
+      // PostgreSQL database, one hash chain per replica (store.backend postgres only).
+      sink: z.enum(['file', 'postgres']).default('file'),
     })
     .prefault({}),
   oauth: z
@@ -312,6 +315,13 @@ export const configSchema = z.strictObject({
   providers: slugRecord(providerSchema),
   grants: slugRecord(grantSchema),
   agents: slugRecord(agentSchema),
+});
+
+export const configSchema = configObject.superRefine((config, ctx) => {
+  // The audit table lives in the store's database: there is no other database to write it to.
+  if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
+    ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });
+  }
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

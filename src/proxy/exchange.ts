@@ -296,7 +296,7 @@ function reserveAuditLine(runtime: ProxyRuntime, draft: AuditDraft): void {
   if (!runtime.audit.reserveLine()) {
     throw new ProxyError(
       'audit_unavailable',
-      "the audit log cannot take this request's line (unwritable, or too little room left); nothing is sent until it can",
+      "the audit log cannot take this request's line (unwritable, too little room left, or its database unreachable); nothing is sent until it can",
       {
         hint: 'check free disk space (keyway keeps about 1 MiB in reserve), file-size limits, and the permissions of the audit path',
       },

@@ -66,6 +66,16 @@ describe('config', () => {
     expect(failure({ store: { backend: 'mysql' } })).toContain('store.backend');
   });
 
+  it('audit.sink: file by default; postgres only with the postgres store, refused in one line otherwise', () => {
+    expect(load({}).audit.sink).toBe('file');
+    expect(load({ store: { backend: 'postgres', url: 'env:DB_URL' }, audit: { sink: 'postgres' } }).audit.sink).toBe('postgres');
+    const message = failure({ audit: { sink: 'postgres' } });
+    expect(message).toContain('audit.sink');
+    expect(message).toContain('store.backend postgres');
+    expect(message.split('\n')).toHaveLength(1);
+    expect(failure({ store: { backend: 'postgres', url: 'env:DB_URL' }, audit: { sink: 'mysql' } })).toContain('audit.sink');
+  });
+
   it('takes secrets only by reference, and never echoes a pasted secret', () => {
     const message = failure({ grants: { g: { type: 'bearer', domains: ['a.example.test'], secret: 'ghp_pasted_secret' } } });
     expect(message).toContain('grants.g.secret');

@@ -2,7 +2,16 @@
 // Server-Sent Events. Every line passed on is the line as the file holds it (secret-free by
 // construction: the writer never gets a token, a header value or a query string).
 
-import { MAX_AUDIT_PAGE, pageAudit, parseAuditFilter, type AuditFilter, type AuditFilterText, type AuditOrder } from '../../audit/index.ts';
+import {
+  auditDatabaseOf,
+  fileSource,
+  MAX_AUDIT_PAGE,
+  parseAuditFilter,
+  tableSource,
+  type AuditFilter,
+  type AuditFilterText,
+  type AuditOrder,
+} from '../../audit/index.ts';
 import { AuditStreams } from '../audit-streams.ts';
 import type { AdminDeps } from '../deps.ts';
 import { errorResponse, jsonResponse } from '../openapi.ts';
@@ -27,7 +36,10 @@ const filterParameters = (fields: readonly string[]) =>
   }));
 
 export function auditRoutes(deps: AdminDeps): Route[] {
-  const streams = new AuditStreams(deps.services.paths.audit, deps.closing);
+  // audit.sink: the file (default), or the table of every replica's chain in the store's database.
+  const db = auditDatabaseOf(deps.services.config, deps.env);
+  const source = db === null ? fileSource(deps.services.paths.audit) : tableSource(db);
+  const streams = new AuditStreams(source, deps.closing);
   return [
     {
       method: 'GET',
@@ -59,7 +71,7 @@ export function auditRoutes(deps: AdminDeps): Route[] {
         if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) throw badRequest(`limit: expected a whole number from 1 to ${MAX_AUDIT_PAGE}`);
         const order = query['order'] ?? 'desc';
         if (order !== 'desc' && order !== 'asc') throw badRequest('order: expected desc or asc');
-        const page = await pageAudit(deps.services.paths.audit, { filter, limit, order: order as AuditOrder, cursor: query['cursor'] });
+        const page = await source.page({ filter, limit, order: order as AuditOrder, cursor: query['cursor'] });
         return { status: 200, body: page };
       },
     },
@@ -74,7 +86,13 @@ export function auditRoutes(deps: AdminDeps): Route[] {
         tags: TAGS,
         parameters: [
           ...filterParameters(FILTERS),
-          { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'Resume after this seq' },
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            required: false,
+            schema: { type: 'string' },
+            description: 'Resume after this event (the id of the last event received)',
+          },
         ],
         responses: {
           '200': { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
@@ -86,10 +104,10 @@ export function auditRoutes(deps: AdminDeps): Route[] {
       handle: async (ctx) => {
         const filter = filterOf(readQuery(ctx.query, FILTERS));
         const header = ctx.req.headers['last-event-id'];
-        let lastId: number | undefined;
+        let lastId: string | undefined;
         if (typeof header === 'string' && header !== '') {
-          if (!/^\d{1,15}$/.test(header)) throw badRequest('Last-Event-ID: expected the id of an audit event (a seq)');
-          lastId = Number(header);
+          if (!source.isEventId(header)) throw badRequest('Last-Event-ID: expected the id of an audit event this stream sent');
+          lastId = header;
         }
         await streams.serve(ctx.res, filter, lastId);
         return { streamed: true, status: 200 };

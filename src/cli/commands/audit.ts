@@ -1,4 +1,15 @@
-import { parseAuditFilter, readAudit, tailAudit, verifyAudit, type AuditLine } from '../../audit/index.ts';
+import {
+  auditDatabaseOf,
+  parseAuditFilter,
+  readAudit,
+  readAuditTable,
+  tailAudit,
+  tailAuditTable,
+  verifyAudit,
+  verifyAuditTable,
+  type AuditLine,
+  type TableVerifyResult,
+} from '../../audit/index.ts';
 import { keywayPaths } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -32,6 +43,20 @@ function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }
 
+/** verify's report for audit.sink postgres: each replica's chain in the table. */
+function reportTable(io: CommandIO, result: TableVerifyResult, json: boolean): number {
+  if (json) printJson(io, result);
+  else if (result.ok) {
+    io.out(
+      `audit table intact: ${result.lines} lines in ${result.replicas.length} chain(s) (${result.replicas.join(', ') || 'none'}), chains and heads verified`,
+    );
+  } else {
+    for (const p of result.problems) io.out(`replica ${p.replica}: ${p.seq === 0 ? 'head' : `seq ${p.seq}`}: ${oneLine(p.reason)}`);
+    io.err(`audit table verification failed: ${result.problems.length} problem(s)`);
+  }
+  return result.ok ? 0 : 1;
+}
+
 export const audit: Command = {
   name: 'audit',
   usage: `keyway audit tail [-n N] [--follow] [--json]
@@ -43,7 +68,10 @@ audit.max_bytes; audit.keep of them are kept), oldest first. query prints the li
 filter given; --since/--until take an ISO date or a duration ago (15m, 2h, 7d); --json prints each
 line as it is stored (one JSON object per line). verify checks the hash chain through every file,
 the chain head and the rotation record kept in data/, and exits 1 naming the file and line of each
-line that was changed, removed, inserted or reordered, and each file removed or renamed.`,
+line that was changed, removed, inserted or reordered, and each file removed or renamed.
+
+With audit.sink: postgres all three read the table keyway_audit in the store's database instead:
+every replica's lines, ordered by time; verify checks each replica's chain and its head row.`,
   async run(argv, io) {
     const args = parse(argv, {
       lines: { type: 'string', short: 'n' },
@@ -58,21 +86,24 @@ line that was changed, removed, inserted or reordered, and each file removed or 
     });
     const [action] = args.positionals;
     if (action === 'tail') {
-      const paths = keywayPaths(configFor(args, io));
+      const config = configFor(args, io);
+      const db = auditDatabaseOf(config, io.env);
       const lines = Number(args.string('lines') ?? '20');
       if (!Number.isInteger(lines) || lines < 0) throw usageError('-n: expected a whole number');
       const controller = new AbortController();
       const stop = () => controller.abort();
       process.once('SIGINT', stop);
       try {
-        for await (const line of tailAudit(paths.audit, { lines, follow: args.flag('follow'), signal: controller.signal })) printLine(io, line, args.json);
+        const options = { lines, follow: args.flag('follow'), signal: controller.signal };
+        const tail = db === null ? tailAudit(keywayPaths(config).audit, options) : tailAuditTable(db, options);
+        for await (const line of tail) printLine(io, line, args.json);
       } finally {
         process.off('SIGINT', stop);
       }
       return 0;
     }
     if (action === 'query') {
-      const paths = keywayPaths(configFor(args, io));
+      const config = configFor(args, io);
       const filter = parseAuditFilter(
         {
           agent: args.string('agent'),
@@ -85,11 +116,14 @@ line that was changed, removed, inserted or reordered, and each file removed or 
         },
         (field) => `--${field}`,
       );
-      for await (const line of readAudit(paths.audit, filter)) printLine(io, line, args.json);
+      const db = auditDatabaseOf(config, io.env);
+      for await (const line of db === null ? readAudit(keywayPaths(config).audit, filter) : readAuditTable(db, filter)) printLine(io, line, args.json);
       return 0;
     }
     if (action === 'verify') {
       const services = await servicesFor(args, io);
+      const db = auditDatabaseOf(services.config, io.env);
+      if (db !== null) return reportTable(io, await verifyAuditTable(db, services.auditHeadKey), args.json);
       const result = await verifyAudit({ path: services.paths.audit, headPath: services.paths.auditHead, headKey: services.auditHeadKey });
       if (args.json) printJson(io, result);
       else if (result.ok) {

@@ -40,6 +40,31 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       INSERT INTO keyway_store_generation (generation) VALUES (0);
     `,
   },
+  {
+    // audit.sink: postgres (src/audit/table/). One hash chain per replica: each row is one sealed
+    // audit line, exactly as the file would hold it; seq and ts are copied out of it for ordering.
+    // The head of each chain is kept beside it with a MAC by the audit head key (derived from the
+    // master key, which never reaches the database), written in the same statement as the lines,
+    // so a database writer without the key cannot cut or rewrite a chain without verify noticing.
+    version: 2,
+    sql: `
+      CREATE TABLE keyway_audit (
+        replica text NOT NULL,
+        seq bigint NOT NULL,
+        event_id text NOT NULL UNIQUE,
+        ts timestamptz NOT NULL,
+        line text NOT NULL,
+        PRIMARY KEY (replica, seq)
+      );
+      CREATE INDEX keyway_audit_ts ON keyway_audit (ts, replica, seq);
+      CREATE TABLE keyway_audit_head (
+        replica text PRIMARY KEY,
+        seq bigint NOT NULL,
+        hash text NOT NULL,
+        mac text NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
