@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 
 // A request from the agent reaches the pipeline (exchange.ts) over HTTP/1.x, as node:http's
 // IncomingMessage, or as one HTTP/2 stream, as node:http2's compatibility request. The two agree
@@ -22,4 +22,15 @@ export function isHttp2Response(res: ClientResponse): res is Http2ServerResponse
 export function writeHead(res: ClientResponse, statusCode: number, head: OutgoingHttpHeaders): void {
   if (isHttp2Response(res)) res.writeHead(statusCode, head);
   else res.writeHead(statusCode, head);
+}
+
+/**
+ * Cuts a response whose head was sent. HTTP/1.1: the connection is destroyed, so the client sees a
+ * body cut short. HTTP/2: the stream is reset with INTERNAL_ERROR; a plain destroy() would reset it
+ * with NO_ERROR, which a client may take for a complete body.
+ */
+export function cutResponse(res: ClientResponse): void {
+  if (isHttp2Response(res)) {
+    if (!res.stream.destroyed) res.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  } else res.destroy();
 }

@@ -8,7 +8,7 @@ import { patternMatches } from '../policy/domains.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
 import { AuditDraft } from './audit-event.ts';
 import { checkAccess } from './check-access.ts';
-import { type ClientRequest, type ClientResponse, isHttp2Request } from './client-message.ts';
+import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request } from './client-message.ts';
 import { forward } from './forward.ts';
 import { checkAuthority } from './http2-request.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
@@ -92,7 +92,7 @@ export async function handleExchange(runtime: ProxyRuntime, req: ClientRequest, 
     draft.failed(error);
     // Refused before the body was read (or past a cap): answer, then close rather than read on.
     if (!req.complete && !isHttp2Request(req)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
-    if (res.headersSent) res.destroy();
+    if (res.headersSent) cutResponse(res);
     else sendError(res, error);
   }
 }

@@ -101,7 +101,13 @@ export function createHttp2Inner(
         adopting = undefined;
       }
       if (!pending.session) throw new Error('node:http2 made no session for the socket');
-      return pending.session;
+      const session = pending.session;
+      // The client closed its side (FIN or close_notify). tls.Server's sockets would end with it
+      // (allowHalfOpen false); this one, made by hand, stays half-open and node:http2 does not
+      // notice: the session would hold the socket until the idle timeout. Streams in flight
+      // finish, then it closes.
+      tlsSocket.once('end', () => session.close());
+      return session;
     },
     contextOf,
     retime(t) {

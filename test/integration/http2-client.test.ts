@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
 import { canaryLeaks, curl, waitFor } from '../helpers/clients.ts';
-import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
+import { PREFACE, settingsFrame } from '../helpers/h2-frames.ts';
+import { h2Request, h2ThroughProxy, tlsThroughProxy } from '../helpers/http2-client.ts';
 import { cleanEnv, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -83,5 +84,17 @@ describe('HTTP/2 clients through keyway', () => {
     expect(out.status).toBe(200);
     expect(out.body).toContain('Bearer [redacted by keyway]');
     expect(upstream.seen.find((s) => s.url === '/echo?tag=httpx')?.headers.authorization).toBe(`Bearer ${CANARY}`);
+  });
+
+  it('a client that closes its side of an h2 connection is let go at once, not at the idle timeout', async () => {
+    expect(await waitFor(() => proxy.running.connectionCount() === 0, 5_000)).toBe(true);
+    const tls = await tlsThroughProxy(proxy.port, authority, proxy.caPath);
+    expect(tls.alpnProtocol).toBe('h2');
+    tls.write(Buffer.concat([PREFACE, settingsFrame()]));
+    tls.on('data', () => undefined);
+    expect(proxy.running.connectionCount()).toBe(1);
+    tls.end();
+    expect(await waitFor(() => proxy.running.connectionCount() === 0, 3_000)).toBe(true);
+    tls.destroy();
   });
 });
