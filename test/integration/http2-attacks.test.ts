@@ -171,6 +171,43 @@ describe('HTTP/2 attacks are bounded', () => {
     });
   }
 
+  it('connection-specific fields (RFC 9113 8.2.2) make a stream malformed: reset, never forwarded', async () => {
+    const { tls, reader } = await attacker();
+    const cases: Array<[string, string]> = [
+      ['connection', 'keep-alive'],
+      ['keep-alive', 'timeout=5'],
+      ['proxy-connection', 'keep-alive'],
+      ['transfer-encoding', 'chunked'],
+      ['upgrade', 'websocket'],
+      ['te', 'gzip'],
+    ];
+    cases.forEach(([name, value], i) => {
+      tls.write(
+        frame(
+          FRAME.HEADERS,
+          FLAG.END_HEADERS | FLAG.END_STREAM,
+          2 * i + 1,
+          headerBlock(requestFields(authority, `/echo?tag=conn-${name}`, 'GET', [[name, value]])),
+        ),
+      );
+    });
+    const resets = () => reader.frames.filter((f) => f.type === FRAME.RST_STREAM && f.payload.readUInt32BE(0) === PROTOCOL_ERROR);
+    expect(await until(() => resets().length === cases.length || reader.goaway() !== undefined, 5_000)).toBe(true);
+    expect(resets().map((f) => f.streamId)).toEqual(cases.map((_, i) => 2 * i + 1));
+    // TE: trailers is the one TE allowed: that stream is served.
+    tls.write(
+      frame(
+        FRAME.HEADERS,
+        FLAG.END_HEADERS | FLAG.END_STREAM,
+        101,
+        headerBlock(requestFields(authority, '/echo?tag=conn-te-trailers', 'GET', [['te', 'trailers']])),
+      ),
+    );
+    expect(await until(() => seenTagged('conn-te-trailers') === 1, 5_000)).toBe(true);
+    expect(upstream.seen.filter((r) => r.url.includes('tag=conn-') && !r.url.includes('te-trailers'))).toEqual([]);
+    tls.destroy();
+  });
+
   it('memory stays bounded after every attack', () => {
     const growthMiB = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
     expect(growthMiB).toBeLessThan(200);
