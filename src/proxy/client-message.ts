@@ -34,3 +34,13 @@ export function cutResponse(res: ClientResponse): void {
     if (!res.stream.destroyed) res.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   } else res.destroy();
 }
+
+/**
+ * Whether the whole response went out. HTTP/2: a stream reset (by the client, or by keyway for a
+ * stall) also counts as "finished" for node's compat response, so its reset code decides.
+ */
+export function responseCompleted(res: ClientResponse): boolean {
+  if (!isHttp2Response(res)) return res.writableFinished;
+  const code = res.stream.rstCode;
+  return res.writableEnded && (code === undefined || code === constants.NGHTTP2_NO_ERROR);
+}

@@ -8,7 +8,7 @@ import { patternMatches } from '../policy/domains.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
 import { AuditDraft } from './audit-event.ts';
 import { checkAccess } from './check-access.ts';
-import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request } from './client-message.ts';
+import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request, responseCompleted } from './client-message.ts';
 import { forward } from './forward.ts';
 import { checkAuthority } from './http2-request.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
@@ -65,7 +65,7 @@ export async function handleExchange(runtime: ProxyRuntime, req: ClientRequest, 
   const end = () => {
     if (ended) return;
     ended = true;
-    if (!res.writableFinished) {
+    if (!responseCompleted(res)) {
       aborter.abort();
       draft.event.code ??= 'client_closed';
     }

@@ -1,4 +1,4 @@
-import { createServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerOptions } from 'node:http2';
+import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerOptions } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { TimeoutsConfig } from '../config/index.ts';
 import type { ExchangeContext } from './exchange.ts';
@@ -82,9 +82,11 @@ export function createHttp2Inner(
     if ((adopted.get(session)?.openStreams ?? 0) === 0) session.close();
   });
   const contextOf = (req: Http2ServerRequest) => adopted.get(req.stream.session as Http2Session)?.ctx;
+  let bodyStallMs = timeouts.body_stall;
   const request = (req: Http2ServerRequest, res: Http2ServerResponse) => {
     // Errors on a stream (a reset by the client) close it; the response's 'close' is what the audit hears.
     req.stream.on('error', () => undefined);
+    enforceStreamStall(req, res, bodyStallMs);
     onRequest(req, res, contextOf(req));
   };
   server.on('request', request);
@@ -112,12 +114,28 @@ export function createHttp2Inner(
     contextOf,
     retime(t) {
       server.setTimeout(t.idle);
+      bodyStallMs = t.body_stall;
     },
     closeAll() {
       for (const session of sessions) session.destroy();
       server.close();
     },
   };
+}
+
+/**
+ * body_stall for one stream, as timeouts.ts does for an HTTP/1.1 connection: the stream's
+ * inactivity timer (reset by every frame either way) fires after body_stall, and the stream is
+ * cancelled if the silence is the client's: a request body that stopped, or a response it stopped
+ * reading. Waiting on the upstream is left to the upstream's own timeouts.
+ */
+function enforceStreamStall(req: Http2ServerRequest, res: Http2ServerResponse, ms: number): void {
+  req.stream.setTimeout(ms, () => {
+    // END_STREAM received (req.complete would wait for the body to be read, and a GET's never is).
+    const bodyDone = req.stream.endAfterHeaders || req.stream.state.remoteClose === 1;
+    const stalledByClient = !bodyDone || (res.headersSent && res.writableNeedDrain);
+    if (stalledByClient && !req.stream.destroyed) req.stream.close(constants.NGHTTP2_CANCEL);
+  });
 }
 
 interface Adopted {
