@@ -38,10 +38,8 @@ export const HTTP2_LIMITS = {
 } as const;
 
 export interface Http2Inner {
-  /** Serves HTTP/2 on a client's TLS socket whose ALPN chose h2; calls `onClose` when its session ends. */
+  /** Serves HTTP/2 on a client's TLS socket whose ALPN chose h2: every stream gets `ctx`. */
   adopt(tlsSocket: TLSSocket, ctx: ExchangeContext): Http2Session;
-  /** The context of the connection a stream arrived on. */
-  contextOf(req: Http2ServerRequest): ExchangeContext | undefined;
   retime(timeouts: TimeoutsConfig): void;
   /** Every session still open: destroyed (stop, once the drain is over). */
   closeAll(): void;
@@ -111,7 +109,6 @@ export function createHttp2Inner(
       tlsSocket.once('end', () => session.close());
       return session;
     },
-    contextOf,
     retime(t) {
       server.setTimeout(t.idle);
       bodyStallMs = t.body_stall;

@@ -97,4 +97,15 @@ describe('HTTP/2 clients through keyway', () => {
     expect(await waitFor(() => proxy.running.connectionCount() === 0, 3_000)).toBe(true);
     tls.destroy();
   });
+
+  it('the self-check name (keyway doctor) answers over h2 too', async () => {
+    const r = await curl(
+      ['--http2', '-w', '\n%{http_version}', 'https://keyway.internal/healthz'],
+      cleanEnv({ HTTPS_PROXY: proxy.url, CURL_CA_BUNDLE: proxy.bundlePath }),
+    );
+    expect(r.stderr).toBe('');
+    const [body, version] = r.stdout.split('\n');
+    expect(version).toBe('2');
+    expect(JSON.parse(body!)).toMatchObject({ ok: true, service: 'keyway' });
+  });
 });

@@ -45,10 +45,13 @@ describe('HTTP/2 streams through every stage', () => {
     });
     authority = `api.example.test:${upstream.port}`;
     proxy = await startProxy({
-      env: { H2_AGENT_KEY: 'h2-agent-key' },
+      env: { H2_AGENT_KEY: 'h2-agent-key', OUTSIDER_KEY: 'outsider-key' },
       config: {
         providers: { tok: { token_url: `http://127.0.0.1:${(tokens.address() as AddressInfo).port}/token` } },
-        agents: { h2agent: { key: 'env:H2_AGENT_KEY', grants: ['oauthy'], rules: [{ grant: 'oauthy', methods: ['GET', 'POST'], paths: ['/oauth/**'] }] } },
+        agents: {
+          h2agent: { key: 'env:H2_AGENT_KEY', grants: ['oauthy'], rules: [{ grant: 'oauthy', methods: ['GET', 'POST'], paths: ['/oauth/**'] }] },
+          outsider: { key: 'env:OUTSIDER_KEY', grants: ['spare'] },
+        },
       },
       grants: [
         {
@@ -58,6 +61,7 @@ describe('HTTP/2 streams through every stage', () => {
           provider: 'tok',
           secret: { clientId: 'c', clientSecret: 's', refreshToken: 'r', accessToken: `stale-${CANARY}`, expiresAt: Date.now() + 3_600_000 },
         },
+        { id: 'spare', type: 'bearer', domains: ['other.example.test'], secret: `${CANARY}-spare` },
       ],
     });
   });
@@ -145,5 +149,21 @@ describe('HTTP/2 streams through every stage', () => {
       session.close();
     }
     expect(canaryLeaks(proxy)).toEqual([]);
+  });
+
+  it('an agent refused at CONNECT gets the refusal inside TLS over h2, audited, and the session ends (GOAWAY)', async () => {
+    const session = await h2ThroughProxy(proxy.port, authority, proxy.caPath, 'outsider:outsider-key');
+    let goaway = false;
+    session.once('goaway', () => (goaway = true));
+    try {
+      const r = await h2Request(session, { ':path': '/oauth/echo?tag=outsider' });
+      expect(r.headers[':status']).toBe(403);
+      expect(r.headers['x-keyway-error']).toBeDefined();
+      expect(await waitFor(() => goaway || session.closed, 3_000)).toBe(true);
+    } finally {
+      session.close();
+    }
+    expect(upstream.seen.some((s) => s.url.includes('tag=outsider'))).toBe(false);
+    expect(await waitFor(() => proxy.auditLines().some((l) => l['agent'] === 'outsider' && l['path'] === '/oauth/echo'))).toBe(true);
   });
 });
