@@ -151,7 +151,7 @@ async function forwardWithReplay(
   if (outcome === 'withheld' && grant && issued) {
     const again = await runtime.credentials.afterRejection(grant, issued.credential);
     issuedNow = again;
-    const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path: prepared.requestPath };
+    const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: prepared.requestPath };
     grant.injector.apply(outgoing, again.credential);
     draft.event.refreshed = draft.event.refreshed || again.refreshed;
     draft.event.replayed = true;
@@ -176,7 +176,7 @@ export async function prepareOutgoing(
   checkHost(req, ctx.target);
   const grant = chooseGrantFor(runtime, req, ctx);
   const requestPath = `${path}${query}`;
-  const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path: requestPath };
+  const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: requestPath };
   requireAudit(runtime);
   if (!grant) {
     draft.event.decision = 'tunnel';
@@ -191,6 +191,16 @@ export async function prepareOutgoing(
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
   return { grant, issued, outgoing, requestPath, heldBody };
+}
+
+/**
+ * The request's headers as they go upstream. An HTTP/2 client's `TE: trailers` (the one TE HTTP/2
+ * allows) is kept: gRPC clients send it and gRPC servers may refuse a call without it.
+ */
+function outgoingHeaders(req: ClientRequest): Record<string, string | string[]> {
+  const headers = upstreamRequestHeaders(req.headers);
+  if (isHttp2Request(req) && req.headers.te === 'trailers') headers['te'] = 'trailers';
+  return headers;
 }
 
 /**
