@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Agent } from '../credentials/agents.ts';
 import type { Grant } from '../credentials/grants.ts';
 import { ProxyError } from '../errors/index.ts';
@@ -7,6 +6,7 @@ import { overrideMethods } from '../policy/method-override.ts';
 import { overridePaths } from '../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../policy/rules.ts';
 import type { AuditDraft } from './audit-event.ts';
+import type { ClientRequest } from './client-message.ts';
 import { HOLD_LIMIT, hasBody, holdBody } from './replay-body.ts';
 import type { ProxyRuntime } from './runtime.ts';
 
@@ -27,7 +27,7 @@ export interface AccessRequest {
  * header names (method-override.ts, path-override.ts). A refusal names the rule; warn mode lets the request through and says so in the audit line and the log.
  * Resolves with the body when a rule's max_body had to be checked by holding it (size undeclared).
  */
-export async function checkAccess(runtime: ProxyRuntime, req: IncomingMessage, access: AccessRequest, draft: AuditDraft): Promise<Buffer | undefined> {
+export async function checkAccess(runtime: ProxyRuntime, req: ClientRequest, access: AccessRequest, draft: AuditDraft): Promise<Buffer | undefined> {
   const { agent, grant } = access;
   const now = runtime.now();
   const lease = checkLease(agent, grant.id, runtime.leases.get(agent.id, grant.id), now);
@@ -66,7 +66,7 @@ interface Judged {
 }
 
 /** The request as sent, then once for each method and path that an override header names. */
-function requestsToJudge(req: IncomingMessage, access: AccessRequest, now: Date, draft: AuditDraft): Judged[] {
+function requestsToJudge(req: ClientRequest, access: AccessRequest, now: Date, draft: AuditDraft): Judged[] {
   const grant = access.grant.id;
   const methods = overrideMethods(req.headers, access.query);
   if (typeof methods === 'string') throw new ProxyError('bad_request', methods, { grant });
@@ -98,7 +98,7 @@ type Recheck = (seen: number) => (Judged & { verdict: Verdict }) | undefined;
  * bytes seen, and their refusal names the rule. Memory is bounded by the cap, and the cap by
  * HOLD_LIMIT: above it, a body of undeclared size is refused and must declare Content-Length.
  */
-async function holdUnderCap(req: IncomingMessage, cap: number, recheck: Recheck): Promise<Buffer> {
+async function holdUnderCap(req: ClientRequest, cap: number, recheck: Recheck): Promise<Buffer> {
   const refuse = (seen: number, why: string) => {
     const denied = recheck(seen);
     const rule = denied?.verdict.rule ?? 'a rule';

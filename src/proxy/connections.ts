@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 // HTTP server's books but still counts for net.Server, so close() waited on it forever.
 
 /** What a connection is doing, which decides what a drain does to it. */
-type Phase = 'http' | 'pending' | 'tunnel';
+type Phase = 'http' | 'http2' | 'pending' | 'tunnel';
 
 interface Tracked {
   readonly raw: Duplex;
@@ -19,8 +19,10 @@ interface Tracked {
   /** Requests whose response has not closed yet. */
   inFlight: number;
   latest: { req: IncomingMessage; res: ServerResponse } | undefined;
-  /** For a tunnel: make it close once quiet. */
+  /** For a tunnel: make it close once quiet. For HTTP/2: GOAWAY, and close once its streams are done. */
   onDrain?: (() => void) | undefined;
+  /** For HTTP/2: end the session now (its socket closes with it). */
+  destroySession?: (() => void) | undefined;
 }
 
 /** How quiet a blind tunnel must be, once stop has begun, before it is closed. */
@@ -66,6 +68,20 @@ export class ClientConnections {
     tracked.phase = 'http';
     tracked.http = httpSocket;
     this.#byHttp.set(httpSocket, tracked);
+  }
+
+  /**
+   * An HTTP/2 session (whose streams the HTTP/1.1 books do not see): when stop begins, it sends
+   * GOAWAY and lets its streams finish; the drain deadline destroys it.
+   */
+  http2(raw: Duplex, session: { close(): void; destroy(): void }): void {
+    const tracked = this.#byRaw.get(raw);
+    if (!tracked) return;
+    tracked.phase = 'http2';
+    const closeGracefully = () => session.close();
+    tracked.onDrain = closeGracefully;
+    tracked.destroySession = () => session.destroy();
+    if (this.#draining) closeGracefully();
   }
 
   /** A blind tunnel; `closeWhenQuiet` shortens its idle timeout when stop begins. */
@@ -119,7 +135,7 @@ export class ClientConnections {
 
   #drainOne(tracked: Tracked): void {
     if (tracked.phase === 'pending') return destroy(tracked);
-    if (tracked.phase === 'tunnel') return tracked.onDrain?.();
+    if (tracked.phase === 'tunnel' || tracked.phase === 'http2') return tracked.onDrain?.();
     if (tracked.inFlight === 0) return destroy(tracked);
     // A response not begun yet tells the client not to send another request on this connection.
     if (tracked.latest && !tracked.latest.res.headersSent) tracked.latest.res.setHeader('connection', 'close');
@@ -127,6 +143,8 @@ export class ClientConnections {
 }
 
 function destroy(tracked: Tracked): void {
+  // Destroyed underneath an HTTP/2 session, the sockets never emitted 'close' (the session holds them).
+  tracked.destroySession?.();
   tracked.http.destroy();
   tracked.raw.destroy();
 }

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from '../credentials/agents.ts';
 import { isOAuthGrant, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
@@ -9,7 +8,9 @@ import { patternMatches } from '../policy/domains.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
 import { AuditDraft } from './audit-event.ts';
 import { checkAccess } from './check-access.ts';
+import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request, responseCompleted } from './client-message.ts';
 import { forward } from './forward.ts';
+import { checkAuthority } from './http2-request.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
 import { secretNeedles } from './leak-guard.ts';
@@ -49,7 +50,7 @@ export interface PreparedRequest {
  * prepareOutgoing (identify was done at CONNECT) -> forward -> [refresh + replay once on 401] ->
  * audit when the response closes.
  */
-export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, path: string): Promise<void> {
+export async function handleExchange(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext, path: string): Promise<void> {
   const { target } = ctx;
   const draft = new AuditDraft({
     method: req.method ?? null,
@@ -64,7 +65,7 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
   const end = () => {
     if (ended) return;
     ended = true;
-    if (!res.writableFinished) {
+    if (!responseCompleted(res)) {
       aborter.abort();
       draft.event.code ??= 'client_closed';
     }
@@ -73,11 +74,11 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
   };
   // A pipelined request whose answer waits behind another's gets no 'close' on its response when
   // the connection dies (Node closes only the response on the socket): without the socket's own
-  // 'close' it would go upstream with no audit line.
-  const socket = req.socket;
-  socket.once('close', end);
+  // 'close' it would go upstream with no audit line. An HTTP/2 stream always closes its response.
+  const socket = isHttp2Request(req) ? undefined : req.socket;
+  socket?.once('close', end);
   res.once('close', () => {
-    socket.off('close', end);
+    socket?.off('close', end);
     end();
   });
   try {
@@ -90,8 +91,8 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
     if (error.code === 'internal_error') runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
     draft.failed(error);
     // Refused before the body was read (or past a cap): answer, then close rather than read on.
-    if (!req.complete) res.shouldKeepAlive = false;
-    if (res.headersSent) res.destroy();
+    if (!req.complete && !isHttp2Request(req)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
+    if (res.headersSent) cutResponse(res);
     else sendError(res, error);
   }
 }
@@ -103,8 +104,8 @@ export async function handleExchange(runtime: ProxyRuntime, req: IncomingMessage
  */
 async function forwardWithReplay(
   runtime: ProxyRuntime,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: ClientRequest,
+  res: ClientResponse,
   ctx: ExchangeContext,
   prepared: PreparedRequest,
   draft: AuditDraft,
@@ -150,7 +151,7 @@ async function forwardWithReplay(
   if (outcome === 'withheld' && grant && issued) {
     const again = await runtime.credentials.afterRejection(grant, issued.credential);
     issuedNow = again;
-    const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path: prepared.requestPath };
+    const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: prepared.requestPath };
     grant.injector.apply(outgoing, again.credential);
     draft.event.refreshed = draft.event.refreshed || again.refreshed;
     draft.event.replayed = true;
@@ -165,7 +166,7 @@ async function forwardWithReplay(
  */
 export async function prepareOutgoing(
   runtime: ProxyRuntime,
-  req: IncomingMessage,
+  req: ClientRequest,
   ctx: ExchangeContext,
   rawTarget: string,
   draft: AuditDraft,
@@ -175,7 +176,7 @@ export async function prepareOutgoing(
   checkHost(req, ctx.target);
   const grant = chooseGrantFor(runtime, req, ctx);
   const requestPath = `${path}${query}`;
-  const outgoing: OutgoingRequest = { headers: upstreamRequestHeaders(req.headers), path: requestPath };
+  const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: requestPath };
   requireAudit(runtime);
   if (!grant) {
     draft.event.decision = 'tunnel';
@@ -193,12 +194,22 @@ export async function prepareOutgoing(
 }
 
 /**
+ * The request's headers as they go upstream. An HTTP/2 client's `TE: trailers` (the one TE HTTP/2
+ * allows) is kept: gRPC clients send it and gRPC servers may refuse a call without it.
+ */
+function outgoingHeaders(req: ClientRequest): Record<string, string | string[]> {
+  const headers = upstreamRequestHeaders(req.headers);
+  if (isHttp2Request(req) && req.headers.te === 'trailers') headers['te'] = 'trailers';
+  return headers;
+}
+
+/**
  * Stage: HTTP/1.x only. A request line without a version (`GET /x{y/1.1`) is HTTP/0.9 to llhttp:
  * no headers by that protocol's rules, yet Node reads some, and an upstream may answer it in
  * HTTP/0.9 (no status line, or an `HTTP/0.9 200` one). It is a typo or an attack, never an agent.
  */
-function checkVersion(req: IncomingMessage): void {
-  if (req.httpVersionMajor !== 1)
+function checkVersion(req: ClientRequest): void {
+  if (req.httpVersionMajor !== 1 && !isHttp2Request(req))
     throw new ProxyError('bad_request', `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} requests are not proxied; send HTTP/1.1`);
 }
 
@@ -245,7 +256,8 @@ function normalisePath(rawTarget: string, draft: AuditDraft): { path: string; qu
  * (RFC 9112 3.2): keyway answers its absence itself, with an audit line, instead of letting Node's
  * parser answer a bare 400. An HTTP/1.0 request without Host is judged on the CONNECT target.
  */
-function checkHost(req: IncomingMessage, target: Target): void {
+function checkHost(req: ClientRequest, target: Target): void {
+  if (isHttp2Request(req)) return checkAuthority(req, target);
   if (countHeader(req.rawHeaders, 'host') > 1) throw new ProxyError('host_mismatch', 'the request has more than one Host header');
   const header = req.headers.host;
   if (header === undefined) {
@@ -265,7 +277,7 @@ function checkHost(req: IncomingMessage, target: Target): void {
 }
 
 /** Stage: which grant, if any, this request uses. undefined means "forward untouched". */
-function chooseGrantFor(runtime: ProxyRuntime, req: IncomingMessage, ctx: ExchangeContext): Grant | undefined {
+function chooseGrantFor(runtime: ProxyRuntime, req: ClientRequest, ctx: ExchangeContext): Grant | undefined {
   const route = runtime.tables().router.decide(ctx.agent, ctx.target.host, ctx.target.port);
   if (route.kind === 'refuse') throw route.error;
   if (route.kind === 'unmatched') {

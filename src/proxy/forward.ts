@@ -1,7 +1,10 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Writable, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
+import { type ClientResponse, isHttp2Response, writeHead } from './client-message.ts';
 import { clientResponseHeaders } from './headers.ts';
+import { endWithTrailers, leaveOpen } from './http2-response.ts';
 import { decodableAcceptEncoding } from './leak-guard-encoding.ts';
 import { chainInto, guardResponse, type Redact } from './response-guard.ts';
 
@@ -29,9 +32,13 @@ export type ForwardOutcome = 'relayed' | 'withheld';
  * backpressure both ways. Resolves when the response has been fully written; rejects before
  * anything was written to `res` only if the upstream could not be reached or did not answer.
  */
-export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: ForwardRequest): Promise<ForwardOutcome> {
+export async function forward(dispatcher: Dispatcher, res: ClientResponse, out: ForwardRequest): Promise<ForwardOutcome> {
   let outcome: ForwardOutcome = 'relayed';
-  await dispatcher.stream(
+  // An HTTP/2 answer carries the upstream's trailers (gRPC's status is one): its body goes through
+  // a sink that leaves the response open, which ends once undici hands the trailers over.
+  const http2 = isHttp2Response(res);
+  let opened: Writable | undefined;
+  const { trailers } = await dispatcher.stream(
     {
       origin: out.origin,
       method: out.method as Dispatcher.HttpMethod,
@@ -45,9 +52,14 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
         outcome = 'withheld';
         return discard();
       }
-      return respondWithUpstream(res, statusCode, headers, out);
+      return respondWithUpstream(res, statusCode, headers, out, http2 ? () => (opened = leaveOpen(res)) : undefined);
     },
   );
+  if (http2 && outcome === 'relayed') {
+    // The last leak-guard stage may still be writing into the sink when undici is done.
+    if (opened && !opened.writableFinished) await finished(opened);
+    endWithTrailers(res, trailers, out.redact);
+  }
   return outcome;
 }
 
@@ -56,10 +68,11 @@ export async function forward(dispatcher: Dispatcher, res: ServerResponse, out: 
  * leak guard's stages in front of it when a secret was injected (response-guard.ts).
  */
 export function respondWithUpstream(
-  res: ServerResponse,
+  res: ClientResponse,
   statusCode: number,
   headers: IncomingHttpHeaders,
   out: Pick<ForwardRequest, 'method' | 'onHead' | 'redact'>,
+  sinkFor?: () => Writable,
 ): Writable {
   const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
   // Before onHead: a body keyway cannot scan is refused (502) instead of relayed.
@@ -67,16 +80,18 @@ export function respondWithUpstream(
   out.onHead?.(statusCode);
   const { head, body } = guarded;
   if (body?.kind === 'whole') return redactWhole(res, statusCode, head, body.redact);
-  res.writeHead(statusCode, head);
+  writeHead(res, statusCode, head);
   // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
   // A sized body goes out with its head in one write, which is cheaper per request.
-  if (head['content-length'] === undefined) res.flushHeaders();
+  // (An HTTP/2 response sends its HEADERS frame at writeHead.)
+  if (head['content-length'] === undefined && !isHttp2Response(res)) res.flushHeaders();
   // pipe(), not pipeline(): pipeline makes an AbortController and a DOMException per response,
   // measurable on the hot path. chainInto tears down by hand instead.
-  return body ? chainInto(body.stages, res) : res;
+  const sink = sinkFor?.() ?? (res as Writable);
+  return body ? chainInto(body.stages, sink) : sink;
 }
 
-function redactWhole(res: ServerResponse, statusCode: number, head: OutgoingHttpHeaders, redact: (body: Buffer) => Buffer): Writable {
+function redactWhole(res: ClientResponse, statusCode: number, head: OutgoingHttpHeaders, redact: (body: Buffer) => Buffer): Writable {
   const chunks: Buffer[] = [];
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -86,7 +101,7 @@ function redactWhole(res: ServerResponse, statusCode: number, head: OutgoingHttp
     final(done) {
       const output = redact(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       head['content-length'] = String(output.length);
-      res.writeHead(statusCode, head);
+      writeHead(res, statusCode, head);
       res.end(output, () => done());
     },
     destroy(err, done) {

@@ -16,26 +16,31 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+const COLON = 0x3a;
+
 /** keyway's own request headers, consumed here and never sent upstream. */
 export const GRANT_HEADER = 'x-keyway-grant';
 
-/** Copies request headers for the upstream, without hop-by-hop, Proxy-* or keyway's own. */
+/**
+ * Copies request headers for the upstream, without hop-by-hop, Proxy-* or keyway's own, nor an
+ * HTTP/2 request's pseudo-headers (`:authority` and the rest: undici writes its own).
+ */
 export function upstreamRequestHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const named = connectionTokens(headers.connection);
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name === GRANT_HEADER || named?.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || name === GRANT_HEADER || named?.has(name) || name.charCodeAt(0) === COLON) continue;
     out[name] = value;
   }
   return out;
 }
 
-/** Copies response headers for the client, without hop-by-hop ones. */
+/** Copies response headers (or trailers) for the client, without hop-by-hop ones or HTTP/2 pseudo-headers. */
 export function clientResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const named = connectionTokens(headers.connection);
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name) || name.charCodeAt(0) === COLON) continue;
     out[name] = value;
   }
   return out;

@@ -4,20 +4,28 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { ClientConnections } from './connections.ts';
 import type { ExchangeContext } from './exchange.ts';
+import type { Http2Inner } from './http2-server.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { awaitFirstBytes, limitHandshake } from './timeouts.ts';
 
 const TLS_HANDSHAKE = 0x16;
 
+/** The servers that read intercepted connections; they never listen on a port. */
+export interface InnerServers {
+  readonly http1: Server;
+  readonly http2: Http2Inner;
+}
+
 /**
  * Terminates the client's TLS with a leaf for the CONNECT target, signed by keyway's CA, and hands
- * the decrypted stream to the inner HTTP server, which runs each request through handleExchange.
+ * the decrypted stream to an inner server, which runs each request through handleExchange: the
+ * HTTP/2 one when the client chose h2 in ALPN, the HTTP/1.1 one otherwise.
  * A client that speaks plain HTTP inside the tunnel is served too, as http (grants then need
  * allow_http). The first byte and the handshake are each bounded in time (proxy.timeouts).
  */
 export function intercept(
   runtime: ProxyRuntime,
-  inner: Server,
+  inner: InnerServers,
   contexts: WeakMap<object, ExchangeContext>,
   connections: ClientConnections,
   client: Duplex,
@@ -34,7 +42,7 @@ export function intercept(
       const tlsSocket = new TLSSocket(client as Socket, {
         isServer: true,
         secureContext: runtime.tlsContext(ctx.target.host),
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: ['h2', 'http/1.1'],
       });
       tlsSocket.on('error', (err: NodeJS.ErrnoException) => {
         runtime.logger.debug({ host: ctx.target.host, code: err.code }, 'client TLS failed (does it trust the keyway CA?)');
@@ -43,11 +51,20 @@ export function intercept(
       limitHandshake(tlsSocket, client, timeouts.handshake);
       contexts.set(tlsSocket, { ...ctx, scheme: 'https' });
       connections.handedOff(client, tlsSocket);
-      inner.emit('connection', tlsSocket);
+      // Which server reads it is known once ALPN has chosen, at the end of the handshake.
+      tlsSocket.once('secure', () => {
+        if (tlsSocket.alpnProtocol === 'h2') {
+          // tls.Server clears this flag when it emits 'secureConnection'; a TLSSocket made by hand
+          // keeps it set, and node:http2 would wait for a 'secureConnect' that never comes.
+          (tlsSocket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+          const session = inner.http2.adopt(tlsSocket, { ...ctx, scheme: 'https' });
+          connections.http2(client, session);
+        } else inner.http1.emit('connection', tlsSocket);
+      });
     } else {
       contexts.set(client, { ...ctx, scheme: 'http' });
       connections.handedOff(client, client);
-      inner.emit('connection', client);
+      inner.http1.emit('connection', client);
       // The listener's parser let go of this socket paused and still marked consumed, so the inner
       // server reads it through 'data' events: without this nothing was read, and every plain
       // request inside a CONNECT hung.

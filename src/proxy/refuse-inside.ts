@@ -1,8 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../errors/index.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
 import { AuditDraft } from './audit-event.ts';
+import { type ClientRequest, type ClientResponse, isHttp2Request } from './client-message.ts';
 import type { ExchangeContext } from './exchange.ts';
 import { sendError, sendErrorOnSocket } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
@@ -31,14 +32,21 @@ export class RefusedInside {
 }
 
 /** A request inside a refused connection: the refusal, one audit line, then close. */
-export function answerRefused(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, refusal: RefusedInside): void {
+export function answerRefused(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext, refusal: RefusedInside): void {
   refusal.answered++;
+  if (!isHttp2Request(req)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
+  answerError(runtime, req, res, ctx, refusal.error);
+  // HTTP/2: the session ends once its streams have (GOAWAY), as the HTTP/1.1 connection does.
+  if (isHttp2Request(req)) req.stream.session?.close();
+}
+
+/** A request refused before any stage ran (or inside a refused connection): one audit line and the error. */
+export function answerError(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext, error: ProxyError): void {
   const draft = requestDraft(req, ctx);
-  draft.failed(refusal.error);
+  draft.failed(error);
   draft.commit(runtime);
   req.resume(); // read and drop the body: never interpreted, never kept
-  res.shouldKeepAlive = false;
-  sendError(res, refusal.error);
+  sendError(res, error);
 }
 
 /** A WebSocket handshake inside a refused connection: the same answer on the raw socket. */
@@ -62,7 +70,7 @@ export function auditIfUnanswered(runtime: ProxyRuntime, client: Duplex, connect
   });
 }
 
-function requestDraft(req: IncomingMessage, ctx: ExchangeContext): AuditDraft {
+function requestDraft(req: ClientRequest, ctx: ExchangeContext): AuditDraft {
   // The audit names a normalised path without its query, or none: never the raw target.
   const target = normaliseRequestTarget(req.url ?? '/');
   return new AuditDraft({

@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import { type ClientRequest, isHttp2Request } from './client-message.ts';
 
 /** Bodies up to this size are kept so a request can be replayed once after a refresh (PRODUCT.md). */
 export const REPLAY_LIMIT = 1024 * 1024;
@@ -11,8 +11,10 @@ export type RequestBody =
   /** Larger than the limit: streamed once, never replayed. */
   | { kind: 'streamed'; stream: Readable };
 
-export function hasBody(req: IncomingMessage): boolean {
+export function hasBody(req: ClientRequest): boolean {
   const length = req.headers['content-length'];
+  // HTTP/2 has no Transfer-Encoding: a body of undeclared size is one whose HEADERS did not end the stream.
+  if (isHttp2Request(req)) return length !== '0' && !req.stream.endAfterHeaders;
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
@@ -20,7 +22,7 @@ export function hasBody(req: IncomingMessage): boolean {
  * Reads a request body (from `source`: the request, or a stage in front of it) for a grant whose requests may be replayed: up to REPLAY_LIMIT bytes are
  * kept; past that, what was read is sent first and the rest streams on without being kept.
  */
-export async function readForReplay(req: IncomingMessage, source: Readable = req): Promise<RequestBody> {
+export async function readForReplay(req: ClientRequest, source: Readable = req): Promise<RequestBody> {
   if (!hasBody(req)) return { kind: 'none' };
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > REPLAY_LIMIT) return { kind: 'streamed', stream: source };
@@ -59,7 +61,7 @@ export type HeldBody = { kind: 'held'; body: Buffer } | { kind: 'over'; seen: nu
  * rest drain unread (so the connection can still carry keyway's answer), and reports the bytes seen.
  * Rejects if the client goes away before the body ends.
  */
-export function holdBody(req: IncomingMessage, cap: number): Promise<HeldBody> {
+export function holdBody(req: ClientRequest, cap: number): Promise<HeldBody> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,7 +1,7 @@
-import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { http } from '../net/node-http.ts';
 import { ProxyError } from '../errors/index.ts';
+import { type ClientResponse, cutResponse, writeHead } from './client-message.ts';
 
 // keyway's own answers: a JSON body, X-Keyway-Error with the code, X-Keyway-Reason with the
 // message on one line, and Proxy-Authenticate for 407 so that git (which sends credentials only
@@ -28,13 +28,13 @@ function errorHeaders(err: ProxyError, body: string): Record<string, string> {
   return headers;
 }
 
-export function sendError(res: ServerResponse, err: ProxyError): void {
+export function sendError(res: ClientResponse, err: ProxyError): void {
   if (res.headersSent) {
-    res.destroy();
+    cutResponse(res);
     return;
   }
   const body = err.toBody();
-  res.writeHead(err.status, errorHeaders(err, body));
+  writeHead(res, err.status, errorHeaders(err, body));
   res.end(body);
 }
 

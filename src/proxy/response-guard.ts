@@ -136,7 +136,7 @@ function weakenEtag(head: OutgoingHttpHeaders): void {
 }
 
 /** An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets it redacted there too. */
-function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
+export function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
   let count = 0;
   const clean = (value: string) => {
     const r = redactText(value, redact.needles);

@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProxyError } from '../errors/index.ts';
 import { stripQuery } from '../audit/index.ts';
 import { AuditDraft } from './audit-event.ts';
+import { type ClientRequest, type ClientResponse, writeHead } from './client-message.ts';
 import type { ExchangeContext } from './exchange.ts';
 import { sendError } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
@@ -13,7 +13,7 @@ import type { ProxyRuntime } from './runtime.ts';
 export const SELF_CHECK_HOST = 'keyway.internal';
 export const SELF_CHECK_PATH = '/healthz';
 
-export function answerSelfCheck(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext): void {
+export function answerSelfCheck(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext): void {
   const path = stripQuery(req.url ?? '/');
   const draft = new AuditDraft({ method: req.method ?? null, host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path });
   draft.event.decision = 'deny'; // nothing was injected or forwarded
@@ -29,6 +29,6 @@ export function answerSelfCheck(runtime: ProxyRuntime, req: IncomingMessage, res
   }
   req.resume();
   const body = JSON.stringify({ ok: true, service: 'keyway', agent: ctx.agent.id });
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  writeHead(res, 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }

@@ -7,7 +7,9 @@ import { handleExchange, prepareOutgoing, type ExchangeContext } from './exchang
 import { answerSelfCheck } from './self-check.ts';
 import { checkDestination, routeConnect } from './route-connect.ts';
 import { identifyAgent } from './identify.ts';
-import { intercept } from './intercept.ts';
+import { intercept, type InnerServers } from './intercept.ts';
+import { createHttp2Inner } from './http2-server.ts';
+import { refusedHttp2Request } from './http2-request.ts';
 import { asProxyError, sendError, sendErrorOnSocket } from './respond.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { parseAbsoluteUrl } from './target.ts';
@@ -17,7 +19,7 @@ import { openTunnel } from './tunnel.ts';
 import { AnswersOwed, isWebSocketHandshake, WebSocketForwarder } from './websocket.ts';
 import { secretNeedles } from './leak-guard.ts';
 import { ClientConnections } from './connections.ts';
-import { answerRefused, answerRefusedUpgrade, auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
+import { answerError, answerRefused, answerRefusedUpgrade, auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
 import { refuseChunkedUpgrade, refuseExpectation, serveRequests } from './parser-quirks.ts';
 
@@ -80,11 +82,23 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, owed, err, socket, contexts.get(socket)));
 
+  // HTTP/2 streams: the same dispatch. A CONNECT or an Expect other than 100-continue (node:http2
+  // would answer both itself, unaudited) is refused with an audit line.
+  const http2 = createHttp2Inner(timeouts, (req, res, ctx) => {
+    const refused = refusedHttp2Request(req);
+    if (!ctx) sendError(res, new ProxyError('internal_error', 'lost connection context'));
+    else if (ctx.refused) answerRefused(runtime, req, res, ctx, ctx.refused);
+    else if (refused) answerError(runtime, req, res, ctx, refused);
+    else if (ctx.selfCheck) answerSelfCheck(runtime, req, res, ctx);
+    else void handleExchange(runtime, req, res, ctx, req.url ?? '/');
+  });
+  const servers: InnerServers = { http1: inner, http2 };
+
   const listener = http.createServer({ ...httpServerOptions(timeouts), requireHostHeader: false });
   connections.attach(listener, inner);
   enforceBodyStall(listener, timeouts, connections);
   enforceBodyStall(inner, timeouts, connections);
-  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, inner, contexts, connections, req, socket, head));
+  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, servers, contexts, connections, req, socket, head));
   const plainRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (!refuseChunkedUpgrade(runtime, req, res, undefined)) void handlePlainRequest(runtime, req, res);
   };
@@ -111,6 +125,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
     retime(t) {
       retimeServer(listener, t);
       retimeServer(inner, t);
+      http2.retime(t);
     },
     close(drainMs = 0) {
       closing ??= (async () => {
@@ -119,6 +134,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
         if (listener.listening) listener.close();
         await connections.drain(drainMs);
         inner.closeAllConnections();
+        http2.closeAll();
         inner.close(); // ends its head-deadline timer (it never listened: nothing else to close)
       })();
       return closing;
@@ -128,7 +144,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
 
 function handleConnect(
   runtime: ProxyRuntime,
-  inner: Server,
+  inner: InnerServers,
   contexts: WeakMap<object, ExchangeContext>,
   connections: ClientConnections,
   req: IncomingMessage,

@@ -45,10 +45,14 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   // whole trust store again for each new connection (measured: ~8 ms and ~1 MiB per connection).
   const secureContext = createSecureContext({ ca });
   const lookup = lookupFunction(options.resolve);
-  const connector = new PrewarmingConnector(buildConnector({ secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], timeout: 10_000 }));
+  // HTTP/2 to upstreams that offer it in ALPN (kept alive, streams multiplexed on one connection),
+  // HTTP/1.1 to the rest. undici picks by what the handshake chose.
+  const connector = new PrewarmingConnector(
+    buildConnector({ secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 }),
+  );
   const dispatcher = new Agent({
     connect: connector.connect,
-    allowH2: false,
+    allowH2: true,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,
     headersTimeout: options.headersTimeoutMs,
