@@ -75,6 +75,9 @@ export function proxyRoute(name: ProxyName, proxyUrl: string, proxyCa: string, t
         ...TIMEOUTS,
         ...(connections === undefined ? {} : { connections }),
         keepAliveTimeout: 30_000,
+        // HTTP/1.1 inside the tunnel, as squid (ssl-bump offers no h2) and the direct route speak:
+        // undici asks for h2 by default, and keyway now offers it. s7 measures HTTP/2 on its own.
+        allowH2: false,
         requestTls: { ca: [proxyCa, testCa], timeout: TIMEOUTS.connectTimeout },
       }),
     // No Authorization: the proxy must add it. The marker lets the upstream count each proxy's requests.
