@@ -1,7 +1,7 @@
 // The audit line format and its hash chain. One definition of "the bytes that are hashed" is shared
 // by the writer (which seals lines) and by verify (which recomputes them), so the two cannot drift.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditCode } from '../errors/index.ts';
 
 /** `admin`: not a proxied request but a change an operator made (a config reload, an admin API write). */
@@ -94,7 +94,8 @@ export function stripQuery(path: string | null): string | null {
 }
 
 export function sha256hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  // One-shot: no Hash object per line (this runs for every audit line and every verified one).
+  return hash('sha256', text, 'hex');
 }
 
 /**

@@ -89,6 +89,9 @@ export function redactAll(data: Buffer, needles: readonly Buffer[], style: Redac
 
 /** A header value (latin1, as Node gives it) with every needle replaced by the marker. */
 export function redactText(value: string, needles: readonly Buffer[]): { text: string; count: number } {
+  // Most header values hold no needle: say so without a Buffer or a search plan per value (every
+  // response header of every injected request comes through here).
+  if (!mayHoldNeedle(value, planFor(needles))) return { text: value, count: 0 };
   const { output, count } = redactAll(Buffer.from(value, 'latin1'), needles);
   return { text: count ? output.toString('latin1') : value, count };
 }
@@ -147,9 +150,28 @@ interface Root {
   longer: Buffer[];
 }
 
-const plans = new WeakMap<readonly Buffer[], { roots: Root[] }>();
+interface Plan {
+  roots: Root[];
+  /** Each root needle as a latin1 string, for header values (strings) that hold none of them. */
+  rootTexts: string[];
+}
 
-function planFor(needles: readonly Buffer[]): { roots: Root[] } {
+const plans = new WeakMap<readonly Buffer[], Plan>();
+
+/**
+ * False only when `value` holds no needle. Every needle begins with a root, and a latin1 string
+ * holds a byte string exactly when its latin1 encoding does; a character past U+00FF (which latin1
+ * encoding would cut to its low byte) sends the value to the byte search instead.
+ */
+function mayHoldNeedle(value: string, plan: Plan): boolean {
+  if (BEYOND_LATIN1.test(value)) return true;
+  for (const text of plan.rootTexts) if (value.includes(text)) return true;
+  return false;
+}
+
+const BEYOND_LATIN1 = /[\u0100-\uffff]/;
+
+function planFor(needles: readonly Buffer[]): Plan {
   let plan = plans.get(needles);
   if (!plan) {
     const isPrefix = (short: Buffer, long: Buffer) => short.length < long.length && long.compare(short, 0, short.length, 0, short.length) === 0;
@@ -159,7 +181,7 @@ function planFor(needles: readonly Buffer[]): { roots: Root[] } {
         const anchor = rarestByte(needle);
         return { needle, anchor, tail: needle.subarray(anchor), longer: needles.filter((m) => isPrefix(needle, m)).sort((a, b) => b.length - a.length) };
       });
-    plan = { roots };
+    plan = { roots, rootTexts: roots.map((r) => r.needle.toString('latin1')) };
     // Keyed by the array: secretNeedles hands out the same array for the same secret.
     plans.set(needles, plan);
   }

@@ -143,7 +143,8 @@ export function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
     count += r.count;
     return r.text;
   };
-  for (const [name, value] of Object.entries(head)) {
+  for (const name in head) {
+    const value = head[name];
     if (typeof value === 'string') head[name] = clean(value);
     else if (Array.isArray(value)) head[name] = value.map(clean);
   }
