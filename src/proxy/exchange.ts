@@ -264,6 +264,9 @@ function checkHost(req: ClientRequest, target: Target): void {
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return;
     throw new ProxyError('bad_request', 'an HTTP/1.1 request must carry a Host header');
   }
+  // The spellings clients send (the target's own name, with or without its port) need no parse.
+  // Not for an IPv6 target: its Host header must be bracketed, which the parse checks.
+  if (!target.host.includes(':') && (header === target.host || header === `${target.host}:${target.port}`)) return;
   let host: Target;
   try {
     host = parseAuthority(header, target.port);
