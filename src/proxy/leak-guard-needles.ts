@@ -19,13 +19,30 @@ export function secretNeedles(credential: Credential): Buffer[] {
     const forms = Buffer.byteLength(secret) >= MIN_SECRET_LENGTH ? encodedForms(Buffer.from(secret)) : [];
     // Basic: the header value is base64 of user:password; its other forms contain the password's.
     if (credential.kind === 'basic') forms.push(...base64Forms(Buffer.from(`${credential.username}:${credential.password}`)));
-    needles = dedupe(forms.filter((f) => f.length >= MIN_SECRET_LENGTH));
+    needles = unpooled(dedupe(forms.filter((f) => f.length >= MIN_SECRET_LENGTH)));
     needlesBySecret.set(key, needles);
   }
   return needles;
 }
 
 const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
+
+/**
+ * The needles copied into one buffer of their own. A small Buffer.from() is a slice of Node's shared
+ * 64 KiB pool (Node 24), and a kept slice keeps its whole slab alive: 256 remembered secrets of a
+ * rotating OAuth grant held ~16 MiB that way (found by the soak's heap snapshots).
+ */
+function unpooled(needles: readonly Buffer[]): Buffer[] {
+  let total = 0;
+  for (const n of needles) total += n.length;
+  const backing = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  return needles.map((n) => {
+    n.copy(backing, at);
+    at += n.length;
+    return backing.subarray(at - n.length, at);
+  });
+}
 
 /**
  * The secret and its encoded forms:

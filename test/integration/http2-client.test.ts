@@ -86,6 +86,19 @@ describe('HTTP/2 clients through keyway', () => {
     expect(upstream.seen.find((s) => s.url === '/echo?tag=httpx')?.headers.authorization).toBe(`Bearer ${CANARY}`);
   });
 
+  it('ALPN: h2 whenever offered, http/1.1 when only it is, no protocol when none is offered, and a handshake refused when only unknown ones are', async () => {
+    const chosen = async (alpn: string[]) => {
+      const tls = await tlsThroughProxy(proxy.port, authority, proxy.caPath, { alpn });
+      const protocol = tls.alpnProtocol;
+      tls.destroy();
+      return protocol;
+    };
+    expect(await chosen(['http/1.1', 'h2'])).toBe('h2');
+    expect(await chosen(['http/1.1'])).toBe('http/1.1');
+    expect(await chosen([])).toBe(false);
+    await expect(chosen(['spdy/3'])).rejects.toThrow(/no application protocol/i);
+  });
+
   it('a client that closes its side of an h2 connection is let go at once, not at the idle timeout', async () => {
     expect(await waitFor(() => proxy.running.connectionCount() === 0, 5_000)).toBe(true);
     const tls = await tlsThroughProxy(proxy.port, authority, proxy.caPath);

@@ -16,6 +16,14 @@ const redact = (text: string, value = CANARY) => {
 };
 
 describe('the leak guard needles', () => {
+  it('keeps its needles in one buffer of their own, not in slices of the shared Buffer pool (a kept slice holds the whole 64 KiB slab)', () => {
+    const needles = token(`kw-pool-${randomBytes(20).toString('hex')}`);
+    expect(needles.length).toBeGreaterThan(5);
+    const backing = needles[0]!.buffer;
+    for (const n of needles) expect(n.buffer).toBe(backing);
+    expect(backing.byteLength).toBe(needles.reduce((sum, n) => sum + n.length, 0));
+  });
+
   it('redacts the secret in hex, lower and upper case', () => {
     const hex = Buffer.from(CANARY).toString('hex');
     for (const form of [hex, hex.toUpperCase()]) {

@@ -1,0 +1,64 @@
+// A/B of two keyway builds on s2 (64 kept-alive connections, small GETs with a bearer credential
+// injected): both run as children at once against the same upstream, measured in turns (A, B, A,
+// B, ...), so that drift in the machine's load falls on both alike. Prints req/s and keyway CPU per
+// request for each turn and the medians. This is how a request-path change is judged here: single
+// runs of one build move ±15% on these shared machines.
+//
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--pairs=5] [--seconds=4]
+//
+// Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
+// for the figures against peers.
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
+import { keywayRoute, type Tally } from './clients.ts';
+import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
+import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
+import { processCpuMs } from './proc.ts';
+import { FULL_PLAN as PLAN, s2Parallel, type Context } from './scenarios.ts';
+import { median } from './stats.ts';
+import { startBenchUpstream } from './upstream.ts';
+
+const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const builds = { A: arg('a'), B: arg('b') };
+if (!builds.A || !builds.B) {
+  console.error('usage: node bench/ab.ts --a=CHECKOUT --b=CHECKOUT [--pairs=5] [--seconds=4]');
+  process.exit(2);
+}
+const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
+const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
+
+const secret = `kwb-${randomBytes(24).toString('hex')}`;
+const upstream = await startBenchUpstream(secret);
+const hosts = benchHosts(PLAN);
+const children: KeywayChild[] = [];
+try {
+  const routes = [];
+  for (const [name, dir] of Object.entries(builds)) {
+    const setup = { plan: PLAN, secret, hosts, oauth: newOAuthClient(), tokenUrl: 'https://127.0.0.1:9/unused', nodeArgs: [], cli: join(resolve(dir as string), 'dist/cli/main.js') };
+    const child = await startKeywayChild(keywayBenchOptions(setup));
+    children.push(child);
+    routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
+  }
+  const tally: Tally = { badStatus: 0, badBody: 0 };
+  const figures: Record<string, Array<{ rps: number; cpuPerReqMs: number }>> = { A: [], B: [] };
+  const s2 = { connections: 64, bounds: { maxCount: 200_000, maxMs: seconds * 1000 } };
+  for (let i = 0; i < pairs; i++) {
+    for (const { name, route } of i % 2 === 0 ? routes : [...routes].reverse()) {
+      const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 1000 };
+      const r = await s2Parallel(route, ctx, s2);
+      const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
+      figures[name]?.push({ rps: r.rps, cpuPerReqMs });
+      console.log(`${name} turn ${i + 1}: ${r.rps.toFixed(0)} req/s, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request, p50 ${r.latencyMs.p50.toFixed(2)} ms`);
+    }
+  }
+  for (const [name, list] of Object.entries(figures)) {
+    console.log(
+      `${name} median: ${median(list.map((f) => f.rps)).toFixed(0)} req/s, ${(median(list.map((f) => f.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request (${builds[name as 'A' | 'B']})`,
+    );
+  }
+  if (tally.badStatus + tally.badBody > 0) console.log(`bad answers: ${tally.badStatus} status, ${tally.badBody} body (the figures are not valid)`);
+} finally {
+  for (const c of children) await c.stop().catch(() => undefined);
+  await upstream.close();
+}
