@@ -9,7 +9,7 @@ import { normaliseRequestTarget } from '../policy/request-path.ts';
 import { AuditDraft } from './audit-event.ts';
 import { checkAccess } from './check-access.ts';
 import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request, responseCompleted } from './client-message.ts';
-import { forward } from './forward.ts';
+import { ClientDeparture, forward } from './forward.ts';
 import { checkAuthority } from './http2-request.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
@@ -60,13 +60,13 @@ export async function handleExchange(runtime: ProxyRuntime, req: ClientRequest, 
     agent: ctx.agent.id,
     path: null, // set once the path is normalised: the audit names the path sent, never the raw one
   });
-  const aborter = new AbortController();
+  const departure = new ClientDeparture();
   let ended = false;
   const end = () => {
     if (ended) return;
     ended = true;
     if (!responseCompleted(res)) {
-      aborter.abort();
+      departure.leave();
       draft.event.code ??= 'client_closed';
     }
     if (draft.event.status === null) draft.event.status = res.headersSent ? res.statusCode : null;
@@ -83,10 +83,10 @@ export async function handleExchange(runtime: ProxyRuntime, req: ClientRequest, 
   });
   try {
     const prepared = await prepareOutgoing(runtime, req, ctx, path, draft);
-    await forwardWithReplay(runtime, req, res, ctx, prepared, draft, aborter.signal);
+    await forwardWithReplay(runtime, req, res, ctx, prepared, draft, departure);
     draft.event.status = res.statusCode;
   } catch (err) {
-    if (aborter.signal.aborted) return; // the client left; nothing to answer
+    if (departure.left) return; // the client left; nothing to answer
     const error = asProxyError(err);
     if (error.code === 'internal_error') runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
     draft.failed(error);
@@ -109,7 +109,7 @@ async function forwardWithReplay(
   ctx: ExchangeContext,
   prepared: PreparedRequest,
   draft: AuditDraft,
-  signal: AbortSignal,
+  departure: ClientDeparture,
 ): Promise<void> {
   const { grant, issued } = prepared;
   const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
@@ -132,7 +132,7 @@ async function forwardWithReplay(
         path: outgoing.path,
         headers: outgoing.headers,
         body: body.kind === 'kept' ? body.body : body.kind === 'streamed' ? body.stream : null,
-        signal,
+        departure,
         withhold: withhold ? (status) => status === 401 : undefined,
         onHead: (status) => {
           draft.upstreamSeconds = (performance.now() - sentAt) / 1000;

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { Writable, type Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type ClientResponse, isHttp2Response, writeHead } from './client-message.ts';
 import { clientResponseHeaders } from './headers.ts';
@@ -14,7 +13,8 @@ export interface ForwardRequest {
   path: string;
   headers: Record<string, string | string[]>;
   body: Buffer | Readable | null;
-  signal: AbortSignal;
+  /** Stops this forward when the client leaves. */
+  departure: ClientDeparture;
   /** Return true to swallow a response with this status instead of relaying it (for a replay). */
   withhold?: ((statusCode: number) => boolean) | undefined;
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
@@ -27,96 +27,259 @@ export interface ForwardRequest {
 export type ForwardOutcome = 'relayed' | 'withheld';
 
 /**
- * Stage "forward": streams the request body up and the response down without buffering either.
- * undici's stream() writes the response straight into `res` (no intermediate Readable), honouring
- * backpressure both ways. Resolves when the response has been fully written; rejects before
- * anything was written to `res` only if the upstream could not be reached or did not answer.
+ * One per request: set when the client has gone (its response closed before it was complete),
+ * which stops the forward in flight, if any, and any started later (a replay).
  */
-export async function forward(dispatcher: Dispatcher, res: ClientResponse, out: ForwardRequest): Promise<ForwardOutcome> {
-  let outcome: ForwardOutcome = 'relayed';
-  // An HTTP/2 answer carries the upstream's trailers (gRPC's status is one): its body goes through
-  // a sink that leaves the response open, which ends once undici hands the trailers over.
-  const http2 = isHttp2Response(res);
-  let opened: Writable | undefined;
-  const { trailers } = await dispatcher.stream(
-    {
-      origin: out.origin,
-      method: out.method as Dispatcher.HttpMethod,
-      path: out.path,
-      headers: guardedRequestHeaders(out.headers, out.redact),
-      body: out.body,
-      signal: out.signal,
-    },
-    ({ statusCode, headers }) => {
-      if (out.withhold?.(statusCode)) {
-        outcome = 'withheld';
-        return discard();
-      }
-      return respondWithUpstream(res, statusCode, headers, out, http2 ? () => (opened = leaveOpen(res)) : undefined);
-    },
-  );
-  if (http2 && outcome === 'relayed') {
-    // The last leak-guard stage may still be writing into the sink when undici is done.
-    if (opened && !opened.writableFinished) await finished(opened);
-    endWithTrailers(res, trailers, out.redact);
+export class ClientDeparture {
+  #left = false;
+  #inFlight: UpstreamExchange | null = null;
+
+  get left(): boolean {
+    return this.#left;
   }
-  return outcome;
+
+  leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#inFlight?.stop();
+  }
+
+  follow(exchange: UpstreamExchange): void {
+    this.#inFlight = exchange;
+    if (this.#left) exchange.stop();
+  }
 }
 
 /**
- * Writes the upstream's head to the client and returns where its body goes: `res` itself, or the
- * leak guard's stages in front of it when a secret was injected (response-guard.ts).
+ * Stage "forward": streams the request body up and the response down without buffering either
+ * (except a small text body the leak guard reads whole). Resolves once the response is handed to
+ * the client whole; rejects with what went wrong otherwise, before or after the head went out (the
+ * caller answers or cuts the response).
+ *
+ * A dispatch handler of our own rather than undici's stream(): that API wraps every request in an
+ * AsyncResource, an abort-signal listener, three lifecycle listeners and a Writable for us to
+ * return, all measurable per request on a small answer. Here the chunks go straight to the client
+ * response (or to the leak guard), with backpressure by pausing the upstream.
  */
-export function respondWithUpstream(
-  res: ClientResponse,
-  statusCode: number,
-  headers: IncomingHttpHeaders,
-  out: Pick<ForwardRequest, 'method' | 'onHead' | 'redact'>,
-  sinkFor?: () => Writable,
-): Writable {
-  const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
-  // Before onHead: a body keyway cannot scan is refused (502) instead of relayed.
-  const guarded = redact ? guardResponse(statusCode, out.method, headers, redact) : { head: clientResponseHeaders(headers), body: undefined };
-  out.onHead?.(statusCode);
-  const { head, body } = guarded;
-  if (body?.kind === 'whole') return redactWhole(res, statusCode, head, body.redact);
-  writeHead(res, statusCode, head);
-  // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
-  // A sized body goes out with its head in one write, which is cheaper per request.
-  // (An HTTP/2 response sends its HEADERS frame at writeHead.)
-  if (head['content-length'] === undefined && !isHttp2Response(res)) res.flushHeaders();
-  // pipe(), not pipeline(): pipeline makes an AbortController and a DOMException per response,
-  // measurable on the hot path. chainInto tears down by hand instead.
-  const sink = sinkFor?.() ?? (res as Writable);
-  return body ? chainInto(body.stages, sink) : sink;
-}
-
-function redactWhole(res: ClientResponse, statusCode: number, head: OutgoingHttpHeaders, redact: (body: Buffer) => Buffer): Writable {
-  const chunks: Buffer[] = [];
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-    final(done) {
-      const output = redact(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-      head['content-length'] = String(output.length);
-      writeHead(res, statusCode, head);
-      res.end(output, () => done());
-    },
-    destroy(err, done) {
-      if (err && !res.headersSent) res.destroy(err);
-      done(err);
-    },
+export function forward(dispatcher: Dispatcher, res: ClientResponse, out: ForwardRequest): Promise<ForwardOutcome> {
+  return new Promise<ForwardOutcome>((resolve, reject) => {
+    const exchange = new UpstreamExchange(res, out, resolve, reject);
+    out.departure.follow(exchange);
+    if (exchange.settled) return;
+    try {
+      dispatcher.dispatch(
+        {
+          origin: out.origin,
+          method: out.method as Dispatcher.HttpMethod,
+          path: out.path,
+          headers: guardedRequestHeaders(out.headers, out.redact),
+          body: out.body,
+        },
+        exchange,
+      );
+    } catch (err) {
+      exchange.fail(err as Error);
+    }
   });
 }
 
-function discard(): Writable {
-  return new Writable({
-    write(_chunk, _encoding, done) {
-      done();
-    },
-  });
+/**
+ * Where the response body goes, decided at its head. waiting: no head yet (or only 1xx); discard:
+ * withheld for a replay, read and dropped; client: straight into the client response; whole:
+ * collected, redacted whole, then sent with its true length; stages: through the leak guard's
+ * stages (decoders, scanner) into the client response.
+ */
+type Sink = 'waiting' | 'discard' | 'client' | 'whole' | 'stages';
+
+/** The client's view of one upstream request: undici's handler callbacks, as one object. */
+export class UpstreamExchange implements Dispatcher.DispatchHandler {
+  readonly #res: ClientResponse;
+  readonly #out: ForwardRequest;
+  readonly #resolve: (outcome: ForwardOutcome) => void;
+  readonly #reject: (err: Error) => void;
+  #controller: Dispatcher.DispatchController | null = null;
+  #sink: Sink = 'waiting';
+  #outcome: ForwardOutcome = 'relayed';
+  #settled = false;
+  #stopped: Error | null = null;
+  // 'whole': the head held back, and the chunks collected.
+  #status = 0;
+  #head: OutgoingHttpHeaders | null = null;
+  #chunks: Buffer[] = [];
+  #redactWhole: ((body: Buffer) => Buffer) | null = null;
+  // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
+  #entry: Writable | null = null;
+  #opened: Writable | null = null;
+
+  constructor(res: ClientResponse, out: ForwardRequest, resolve: (outcome: ForwardOutcome) => void, reject: (err: Error) => void) {
+    this.#res = res;
+    this.#out = out;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** The client left: stop the upstream request (undici then reports the abort to onResponseError). */
+  stop(): void {
+    if (this.#settled) return;
+    this.#stopped ??= new Error('the client left');
+    if (this.#controller) this.#controller.abort(this.#stopped);
+    else this.fail(this.#stopped);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#stopped) controller.abort(this.#stopped);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200 || this.#settled) return; // 1xx: not relayed (Node answered the client's Expect itself)
+    try {
+      if (this.#out.withhold?.(statusCode)) {
+        this.#outcome = 'withheld';
+        this.#sink = 'discard';
+        return;
+      }
+      this.#start(statusCode, headers);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    switch (this.#sink) {
+      case 'client':
+        if (!(this.#res as Writable).write(chunk)) this.#pauseUntilDrain(controller, this.#res);
+        return;
+      case 'whole':
+        this.#chunks.push(chunk);
+        return;
+      case 'stages':
+        if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
+        return;
+      default:
+        return; // Discard, or a failed exchange whose abort has not landed yet
+    }
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    if (this.#settled) return;
+    const res = this.#res;
+    try {
+      switch (this.#sink) {
+        case 'client':
+          if (isHttp2Response(res)) endWithTrailers(res, trailers, this.#out.redact);
+          else res.end();
+          break;
+        case 'whole':
+          this.#sendWhole(trailers);
+          break;
+        case 'stages':
+          this.#endStages(trailers);
+          return; // settles once the last stage has written its part
+        default:
+          break;
+      }
+      this.#settle();
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.fail(err);
+  }
+
+  /**
+   * Rejects the forward (once) and stops the upstream. The client response is left to the caller,
+   * which records why in the audit line before it cuts the response (or answers, if no head went).
+   */
+  fail(err: Error): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#entry?.destroy();
+    const controller = this.#controller;
+    if (controller && !controller.aborted) controller.abort(err);
+    this.#reject(err);
+  }
+
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#resolve(this.#outcome);
+  }
+
+  /** Writes the upstream's head to the client and picks where its body goes. */
+  #start(statusCode: number, headers: IncomingHttpHeaders): void {
+    const res = this.#res;
+    const out = this.#out;
+    const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
+    // Before onHead: a body keyway cannot scan is refused (502) instead of relayed.
+    const { head, body } = redact ? guardResponse(statusCode, out.method, headers, redact) : { head: clientResponseHeaders(headers), body: undefined };
+    out.onHead?.(statusCode);
+    if (body?.kind === 'whole') {
+      this.#sink = 'whole';
+      this.#status = statusCode;
+      this.#head = head;
+      this.#redactWhole = body.redact;
+      return;
+    }
+    writeHead(res, statusCode, head);
+    const http2 = isHttp2Response(res);
+    // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
+    // A sized body goes out with its head in one write, which is cheaper per request.
+    // (An HTTP/2 response sends its HEADERS frame at writeHead.)
+    if (head['content-length'] === undefined && !http2) res.flushHeaders();
+    if (!body) {
+      this.#sink = 'client';
+      return;
+    }
+    // An HTTP/2 answer ends with the upstream's trailers, which come after the last stage's output:
+    // the stages end into a writable that leaves the response open.
+    if (http2) this.#opened = leaveOpen(res);
+    const entry = chainInto(body.stages, this.#opened ?? (res as Writable));
+    entry.once('error', (err) => this.fail(err));
+    this.#entry = entry;
+    this.#sink = 'stages';
+  }
+
+  #sendWhole(trailers: IncomingHttpHeaders): void {
+    const res = this.#res;
+    const chunks = this.#chunks;
+    const output = this.#redactWhole!(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    const head = this.#head!;
+    head['content-length'] = String(output.length);
+    writeHead(res, this.#status, head);
+    if (isHttp2Response(res)) {
+      (res as Writable).write(output);
+      endWithTrailers(res, trailers, this.#out.redact);
+    } else res.end(output);
+  }
+
+  #endStages(trailers: IncomingHttpHeaders): void {
+    const entry = this.#entry!;
+    entry.once('finish', () => {
+      const opened = this.#opened;
+      const res = this.#res;
+      if (!opened || !isHttp2Response(res)) return this.#settle();
+      // The last stage may still be writing into the sink when the entry is done.
+      const close = () => {
+        endWithTrailers(res, trailers, this.#out.redact);
+        this.#settle();
+      };
+      if (opened.writableFinished) close();
+      else opened.once('finish', close);
+    });
+    entry.end();
+  }
+
+  #pauseUntilDrain(controller: Dispatcher.DispatchController, writable: { once(event: 'drain', listener: () => void): unknown }): void {
+    controller.pause();
+    writable.once('drain', () => controller.resume());
+  }
 }
 
 /**
