@@ -20,11 +20,14 @@ export class RecentMinutes {
   readonly #size: number;
   readonly #now: () => number;
   readonly #ring: Array<MinuteCount | undefined>;
+  /** The minute (ms since the epoch / 60,000) each slot of the ring counts. */
+  readonly #ringMinute: number[];
 
   constructor(size = 60, now: () => number = Date.now) {
     this.#size = size;
     this.#now = now;
     this.#ring = new Array(size);
+    this.#ringMinute = new Array<number>(size).fill(-1);
   }
 
   add(event: AuditEvent): void {
@@ -32,10 +35,11 @@ export class RecentMinutes {
     const minute = Math.floor(this.#now() / 60_000);
     const slot = minute % this.#size;
     let count = this.#ring[slot];
-    const start = new Date(minute * 60_000).toISOString();
-    if (count === undefined || count.minute !== start) {
-      count = { minute: start, inject: 0, tunnel: 0, deny: 0, error: 0, refreshed: 0, codes: {} };
+    // Compared as a number: this runs for every request, the ISO string once a minute.
+    if (count === undefined || this.#ringMinute[slot] !== minute) {
+      count = { minute: new Date(minute * 60_000).toISOString(), inject: 0, tunnel: 0, deny: 0, error: 0, refreshed: 0, codes: {} };
       this.#ring[slot] = count;
+      this.#ringMinute[slot] = minute;
     }
     count[event.decision]++;
     if (event.refreshed) count.refreshed++;
