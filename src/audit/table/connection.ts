@@ -3,7 +3,8 @@
 // version 2), which every keyway on a postgres store runs at start.
 
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPg } from '../../net/pg.ts';
 import type { Config } from '../../config/index.ts';
 import { readSecretRef } from '../../config/secret-ref.ts';
 import { KeywayError } from '../../errors/index.ts';
@@ -28,7 +29,8 @@ export function auditDatabaseOf(config: Config, env: NodeJS.ProcessEnv): AuditDa
  */
 export async function connectAudit(db: AuditDatabase, name: string): Promise<pg.Client> {
   const timeout = db.statementTimeoutMs ?? 5_000;
-  const client = new pg.Client({
+  const { Client } = await loadPg();
+  const client = new Client({
     connectionString: db.url,
     application_name: name,
     connectionTimeoutMillis: 5_000,

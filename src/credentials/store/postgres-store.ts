@@ -11,7 +11,8 @@
 // Rows hold what the file holds: records sealed one by one (format.ts), the id as associated data.
 
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPg } from '../../net/pg.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { Draft, type StoreDraft } from './draft.ts';
 import { CHECK_ID, emptyStore, openStoreFile, type OpenedStore, type SealedRecord, type StoreFile, CIPHER, FORMAT_NAME, FORMAT_VERSION } from './format.ts';
@@ -79,7 +80,8 @@ export class PostgresStore {
 
   /** Connects, migrates (safe from several replicas at once), checks the key, reads every record. */
   static async open(url: string, key: Buffer, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const pool = new pg.Pool({
+    const { Pool } = await loadPg();
+    const pool = new Pool({
       connectionString: url,
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: 5_000,
@@ -111,7 +113,8 @@ export class PostgresStore {
 
   /** Brings the schema up to date, nothing more (`keyway store migrate`); the master key is not needed. */
   static async migrate(url: string): Promise<{ applied: number[]; version: number }> {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'keyway-migrate' });
+    const { Client } = await loadPg();
+    const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'keyway-migrate' });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -204,7 +207,8 @@ export class PostgresStore {
    * lock, so the others go on at once. Waits up to `waitMs`, then fails (the request gets 502).
    */
   async acquireRefreshLock(grantId: string, waitMs: number): Promise<() => Promise<void>> {
-    const client = new pg.Client({ connectionString: this.#url, application_name: 'keyway-refresh-lock', connectionTimeoutMillis: 5_000 });
+    const { Client } = await loadPg();
+    const client = new Client({ connectionString: this.#url, application_name: 'keyway-refresh-lock', connectionTimeoutMillis: 5_000 });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -242,9 +246,10 @@ export class PostgresStore {
   }
 
   async #listen(): Promise<void> {
+    const { Client } = await loadPg(); // loaded by open() already: resolves at once
     const watching = this.#watch;
     if (!watching || this.#ended) return;
-    const listener = new pg.Client({ connectionString: this.#url, application_name: 'keyway-listen', connectionTimeoutMillis: 5_000 });
+    const listener = new Client({ connectionString: this.#url, application_name: 'keyway-listen', connectionTimeoutMillis: 5_000 });
     watching.listener = listener;
     let retried = false;
     // A lost connection loses notifications: the poll covers the gap, and a new listener is made.
