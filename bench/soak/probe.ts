@@ -59,16 +59,3 @@ export async function waitForFds(probe: ProcessProbe, target: number, maxMs: num
   }
   return { fds: probe.fds(), ms: performance.now() - start, reached: false };
 }
-
-/** Polls until two readings 500 ms apart agree (at most `maxMs`): the count once nothing is closing. */
-export async function steadyFds(probe: ProcessProbe, maxMs: number): Promise<number> {
-  const start = performance.now();
-  let last = probe.fds();
-  while (performance.now() - start < maxMs) {
-    await sleep(500);
-    const now = probe.fds();
-    if (now === last) return now;
-    last = now;
-  }
-  return last;
-}
