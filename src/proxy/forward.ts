@@ -122,12 +122,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     return this.#settled;
   }
 
-  /** The client left: stop the upstream request (undici then reports the abort to onResponseError). */
+  /**
+   * The client left: settle now and stop the upstream request (or, if undici has not started it
+   * yet, stop it as it starts). Settling here rather than when undici reports the abort also covers
+   * a response undici has finished while the leak guard's stages still had it.
+   */
   stop(): void {
-    if (this.#settled) return;
     this.#stopped ??= new Error('the client left');
-    if (this.#controller) this.#controller.abort(this.#stopped);
-    else this.fail(this.#stopped);
+    this.fail(this.#stopped);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -150,18 +152,24 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    switch (this.#sink) {
-      case 'client':
-        if (!(this.#res as Writable).write(chunk)) this.#pauseUntilDrain(controller, this.#res);
-        return;
-      case 'whole':
-        this.#chunks.push(chunk);
-        return;
-      case 'stages':
-        if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
-        return;
-      default:
-        return; // Discard, or a failed exchange whose abort has not landed yet
+    if (this.#settled) return; // failed: its abort has not landed yet
+    try {
+      switch (this.#sink) {
+        case 'client':
+          if (!(this.#res as Writable).write(chunk)) this.#pauseUntilDrain(controller, this.#res);
+          return;
+        case 'whole':
+          this.#chunks.push(chunk);
+          return;
+        case 'stages':
+          if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
+          return;
+        default:
+          return; // withheld for a replay: dropped
+      }
+    } catch (err) {
+      // An HTTP/2 response whose stream has just closed throws on write (before its 'close' event).
+      this.fail(err as Error);
     }
   }
 

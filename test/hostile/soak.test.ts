@@ -79,11 +79,15 @@ describe('soak arithmetic (the schedule and the targets, without sockets)', () =
     expect(rssFigures(samples, 60_000, 112)).toMatchObject({ atMarkMiB: 103, growthMiB: 9, peakMiB: 112 });
   });
 
-  it('takes p99 drift from the first window past the mark to the last, and judges every target', () => {
+  it('takes p99 drift from the median of the first windows past the mark to that of the last ones, and judges every target', () => {
     const w = (index: number, p99: number) => ({ index, startS: index * 10, endS: index * 10 + 10, latencyMs: { p50: 1, p99, max: p99 } }) as WindowStats;
-    const drift = driftFigures([w(0, 50), w(1, 9), w(2, 10), w(3, 11), w(4, 20), w(5, 11.5)], 60_000);
-    expect(drift).toMatchObject({ firstWindow: 2, lastWindow: 5, firstP99Ms: 10, lastP99Ms: 11.5 });
-    expect(drift.driftPct).toBeCloseTo(15);
+    // A 60 s run: the mark is at 12 s, so windows 2-5 are steady; two against two. Window 0's 50 ms is before the mark.
+    const drift = driftFigures([w(0, 50), w(1, 9), w(2, 10), w(3, 12), w(4, 11), w(5, 12)], 60_000);
+    expect(drift).toMatchObject({ firstWindows: [2, 3], lastWindows: [4, 5], firstP99Ms: 11, lastP99Ms: 11.5 });
+    expect(drift.driftPct).toBeCloseTo(4.5, 1);
+    // A long run: twelve against twelve, so one slow window at either end moves nothing.
+    const long = Array.from({ length: 60 }, (_, i) => w(i, i === 6 || i === 59 ? 90 : 20));
+    expect(driftFigures(long, 600_000)).toMatchObject({ firstWindows: [6, 17], lastWindows: [48, 59], firstP99Ms: 20, lastP99Ms: 20, driftPct: 0 });
     const rss = { markS: 12, markRule: '', atMarkMiB: 100, atEndMiB: 109, growthMiB: 9, peakMiB: 110 };
     const fds = { afterStart: 23, baseline: 23, peakDuringLoad: 300, afterDrain: 23, settledMs: 100 };
     expect(judge({ errors: {}, rss, drift, fds }).every((t) => t.pass)).toBe(true);
