@@ -35,7 +35,15 @@ const children: KeywayChild[] = [];
 try {
   const routes = [];
   for (const [name, dir] of Object.entries(builds)) {
-    const setup = { plan: PLAN, secret, hosts, oauth: newOAuthClient(), tokenUrl: 'https://127.0.0.1:9/unused', nodeArgs: [], cli: join(resolve(dir as string), 'dist/cli/main.js') };
+    const setup = {
+      plan: PLAN,
+      secret,
+      hosts,
+      oauth: newOAuthClient(),
+      tokenUrl: 'https://127.0.0.1:9/unused',
+      nodeArgs: [],
+      cli: join(resolve(dir as string), 'dist/cli/main.js'),
+    };
     const child = await startKeywayChild(keywayBenchOptions(setup));
     children.push(child);
     routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
@@ -49,7 +57,9 @@ try {
       const r = await s2Parallel(route, ctx, s2);
       const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
       figures[name]?.push({ rps: r.rps, cpuPerReqMs });
-      console.log(`${name} turn ${i + 1}: ${r.rps.toFixed(0)} req/s, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request, p50 ${r.latencyMs.p50.toFixed(2)} ms`);
+      console.log(
+        `${name} turn ${i + 1}: ${r.rps.toFixed(0)} req/s, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request, p50 ${r.latencyMs.p50.toFixed(2)} ms`,
+      );
     }
   }
   for (const [name, list] of Object.entries(figures)) {
