@@ -1,6 +1,6 @@
 // One soak, as a library (bench/soak.ts and test/hostile/soak.test.ts both call runSoak): start the
-// world, warm up, take the descriptor baseline, run the open-loop load with readings every second,
-// drain, check descriptors come back, and judge the targets.
+// world (its descriptor count right after start is the baseline), warm up, run the open-loop load
+// with readings every second, drain, check descriptors come back, and judge the targets.
 import { rmSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import { runOpenLoop, type LoadResult, type WindowStats } from './load.ts';
@@ -135,7 +135,6 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
       pick: warmMix.pick,
       send: sender(world.route, dispatcher),
     });
-    const baseline = fdsAfterStart;
 
     const runMix = mix(port, mixPlan, warmMix.hostsUsed());
     const samples: Sample[] = [];
@@ -191,11 +190,17 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     const closing = performance.now();
     await closeDispatcher(dispatcher);
     await world.servers.closeIdle();
-    const settled = await waitForFds(probe, baseline, SETTLE_MS);
+    const settled = await waitForFds(probe, fdsAfterStart, SETTLE_MS);
 
     const rss = rssFigures(samples, options.durationMs, rssAtEnd);
     const drift = driftFigures(windows, options.durationMs);
-    const fds: FdFigures = { afterStart: fdsAfterStart, baseline, peakDuringLoad: peakFds, afterDrain: settled.fds, settledMs: performance.now() - closing };
+    const fds: FdFigures = {
+      afterStart: fdsAfterStart,
+      baseline: fdsAfterStart,
+      peakDuringLoad: peakFds,
+      afterDrain: settled.fds,
+      settledMs: performance.now() - closing,
+    };
     // A refresh storm (a rotated refresh token used twice) is keyway's error even if no request failed.
     const counts = await world.servers.counts();
     const tokenErrors: Record<string, number> = counts.token.invalidGrant > 0 ? { 'token endpoint: invalid_grant': counts.token.invalidGrant } : {};

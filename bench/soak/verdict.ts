@@ -1,5 +1,6 @@
 // The soak's targets, judged from the figures alone (no I/O): 0 errors, RSS growth under 10 MiB
 // after the first minute, p99 drift under 20%, descriptors back to baseline once the load drains.
+import { median } from '../stats.ts';
 import type { WindowStats } from './load.ts';
 
 export const TARGETS = { rssGrowthMiB: 10, p99DriftPct: 20 } as const;
@@ -39,7 +40,7 @@ export interface DriftFigures {
 
 export interface FdFigures {
   afterStart: number;
-  /** After the warm-up, its connections closed: what the run must come back to. */
+  /** What the run must come back to: the count right after start, before any connection. */
   baseline: number;
   peakDuringLoad: number;
   afterDrain: number;
@@ -87,10 +88,7 @@ export function driftFigures(windows: readonly WindowStats[], durationMs: number
 const DRIFT_WINDOWS = 12;
 
 function medianP99(windows: readonly WindowStats[]): number {
-  if (windows.length === 0) return Number.NaN;
-  const sorted = windows.map((w) => w.latencyMs.p99).sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return median(windows.map((w) => w.latencyMs.p99));
 }
 
 export function judge(input: { errors: Record<string, number>; rss: RssFigures; drift: DriftFigures; fds: FdFigures }): Target[] {
