@@ -5,7 +5,7 @@ import { type ClientResponse, isHttp2Response, writeHead } from './client-messag
 import { clientResponseHeaders } from './headers.ts';
 import { endWithTrailers, leaveOpen } from './http2-response.ts';
 import { decodableAcceptEncoding } from './leak-guard-encoding.ts';
-import { chainInto, guardResponse, type Redact } from './response-guard.ts';
+import { type BodyScan, chainInto, guardResponse, streamStages, type Redact } from './response-guard.ts';
 
 export interface ForwardRequest {
   origin: string;
@@ -86,10 +86,11 @@ export function forward(dispatcher: Dispatcher, res: ClientResponse, out: Forwar
 /**
  * Where the response body goes, decided at its head. waiting: no head yet (or only 1xx); discard:
  * withheld for a replay, read and dropped; client: straight into the client response; whole:
- * collected, redacted whole, then sent with its true length; stages: through the leak guard's
- * stages (decoders, scanner) into the client response.
+ * collected, redacted whole, then sent with its true length; scan: through the leak guard's
+ * scanner, called in place, into the client response; stages: an encoded body, through the leak
+ * guard's stream stages (decoders, then the scanner) into the client response.
  */
-type Sink = 'waiting' | 'discard' | 'client' | 'whole' | 'stages';
+type Sink = 'waiting' | 'discard' | 'client' | 'whole' | 'scan' | 'stages';
 
 /** The client's view of one upstream request: undici's handler callbacks, as one object. */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
@@ -107,6 +108,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #head: OutgoingHttpHeaders | null = null;
   #chunks: Buffer[] = [];
   #redactWhole: ((body: Buffer) => Buffer) | null = null;
+  #scan: BodyScan | null = null;
   // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
   #entry: Writable | null = null;
   #opened: Writable | null = null;
@@ -161,6 +163,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
         case 'whole':
           this.#chunks.push(chunk);
           return;
+        case 'scan': {
+          const res = this.#res as Writable;
+          let flowing = true;
+          for (const piece of this.#scan!.scan(chunk)) flowing = res.write(piece);
+          if (!flowing) this.#pauseUntilDrain(controller, res);
+          return;
+        }
         case 'stages':
           if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
           return;
@@ -184,6 +193,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
           break;
         case 'whole':
           this.#sendWhole(trailers);
+          break;
+        case 'scan':
+          this.#endScan(trailers);
           break;
         case 'stages':
           this.#endStages(trailers);
@@ -245,10 +257,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.#sink = 'client';
       return;
     }
+    // The common case, a body sent as it came: the scanner is called in place, with no stream
+    // stages between undici and the client response.
+    if (body.decoders.length === 0) {
+      this.#scan = body.scan;
+      this.#sink = 'scan';
+      return;
+    }
     // An HTTP/2 answer ends with the upstream's trailers, which come after the last stage's output:
     // the stages end into a writable that leaves the response open.
     if (http2) this.#opened = leaveOpen(res);
-    const entry = chainInto(body.stages, this.#opened ?? (res as Writable));
+    const entry = chainInto(streamStages(body), this.#opened ?? (res as Writable));
     entry.once('error', (err) => this.fail(err));
     this.#entry = entry;
     this.#sink = 'stages';
@@ -265,6 +284,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       (res as Writable).write(output);
       endWithTrailers(res, trailers, this.#out.redact);
     } else res.end(output);
+  }
+
+  #endScan(trailers: IncomingHttpHeaders): void {
+    const res = this.#res;
+    const rest = this.#scan!.end();
+    if (isHttp2Response(res)) {
+      if (rest.length) (res as Writable).write(rest);
+      endWithTrailers(res, trailers, this.#out.redact);
+    } else res.end(rest.length ? rest : undefined);
   }
 
   #endStages(trailers: IncomingHttpHeaders): void {

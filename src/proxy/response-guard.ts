@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { type Transform, Writable } from 'node:stream';
 import { clientResponseHeaders } from './headers.ts';
 import { contentCodings, decodeFailure, decodingStages } from './leak-guard-encoding.ts';
-import { LeakGuard, redactAll, redactText, type RedactionStyle } from './leak-guard.ts';
+import { LeakGuard, redactAll, redactText, type RedactionStyle, SecretScanner } from './leak-guard.ts';
 
 // The leak guard applied to one upstream response, whoever writes it to the agent (forward.ts on
 // a ServerResponse, websocket.ts on the raw socket of a refused upgrade). Every body is scanned
@@ -19,8 +19,36 @@ export interface Redact {
 export type BodyGuard =
   /** Read whole, redacted, sent with its true length: small text, the common JSON answer. */
   | { kind: 'whole'; redact: (body: Buffer) => Buffer }
-  /** Through these stages in order (decoders, then the scanner), streaming. */
-  | { kind: 'stream'; stages: readonly Transform[] };
+  /** Streamed through the scan, after these decoders when the body is encoded. */
+  | { kind: 'stream'; decoders: readonly Transform[]; scan: BodyScan };
+
+/** One body's streaming scan, which reports its redactions (for the audit line) when it ends. */
+export class BodyScan {
+  readonly #scanner: SecretScanner;
+  readonly #redact: Redact;
+
+  constructor(redact: Redact, style: RedactionStyle) {
+    this.#scanner = new SecretScanner(redact.needles, style);
+    this.#redact = redact;
+  }
+
+  /** What may go to the agent now, in pieces. */
+  scan(chunk: Buffer): Buffer[] {
+    return this.#scanner.scan(chunk);
+  }
+
+  /** The rest, at the end of the body. */
+  end(): Buffer {
+    const rest = this.#scanner.end();
+    if (this.#scanner.redactions > 0) this.#redact.onRedacted(this.#scanner.redactions);
+    return rest;
+  }
+}
+
+/** A streamed body's decoders and scan as stream stages, for chainInto. */
+export function streamStages(body: { decoders: readonly Transform[]; scan: BodyScan }): Transform[] {
+  return [...body.decoders, new LeakGuard(body.scan)];
+}
 
 // Sized textual bodies up to this are read whole, redacted, and sent with their true length:
 // no chunked encoding and no stream stage for the common small JSON answer.
@@ -48,7 +76,7 @@ export function guardResponse(
     delete head['content-encoding'];
     delete head['content-length'];
     weakenEtag(head);
-    return { head, body: { kind: 'stream', stages: [...decoders, scanner(redact, style)] } };
+    return { head, body: { kind: 'stream', decoders, scan: new BodyScan(redact, style) } };
   }
   delete head['content-encoding']; // "identity", in whatever case: says nothing
   const length = Number(headers['content-length']);
@@ -67,15 +95,7 @@ export function guardResponse(
   }
   // The marker changes the length: a larger or unsized text goes chunked. A mask keeps it.
   if (style === 'marker') delete head['content-length'];
-  return { head, body: { kind: 'stream', stages: [scanner(redact, style)] } };
-}
-
-function scanner(redact: Redact, style: RedactionStyle): LeakGuard {
-  const guard = new LeakGuard(redact.needles, style);
-  guard.once('end', () => {
-    if (guard.redactions > 0) redact.onRedacted(guard.redactions);
-  });
-  return guard;
+  return { head, body: { kind: 'stream', decoders: [], scan: new BodyScan(redact, style) } };
 }
 
 /**

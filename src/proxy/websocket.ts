@@ -9,7 +9,7 @@ import type { ExchangeContext } from './exchange.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { decodableAcceptEncoding } from './leak-guard-encoding.ts';
 import { sendErrorOnSocket } from './respond.ts';
-import { chainInto, guardResponse, type BodyGuard, type Redact } from './response-guard.ts';
+import { chainInto, guardResponse, streamStages, type BodyGuard, type Redact } from './response-guard.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { formatAuthority } from './target.ts';
 import { upstreamError } from './upstream-errors.ts';
@@ -197,7 +197,7 @@ function relayAnswer(res: IncomingMessage, socket: Duplex, redact: Redact | unde
     res.pipe(socket);
     return;
   }
-  const entry = chainInto(body.stages, socket);
+  const entry = chainInto(streamStages(body), socket);
   entry.once('error', () => socket.destroy());
   res.pipe(entry);
 }
