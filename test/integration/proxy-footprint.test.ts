@@ -43,7 +43,7 @@ describe('the undici parts keyway loads', () => {
 });
 
 describe('the proxy process', () => {
-  it("loads neither undici's index nor Node's own bundled undici, nor pg (loaded on a first database connection)", () => {
+  it("loads neither undici's index nor Node's own bundled undici, nor pg (loaded on a first database connection), nor tldts (by a first wildcard to check)", () => {
     // A fresh Node loads the composition root the way `keyway start` does, then lists what came in.
     const app = fileURLToPath(new URL('../../src/app.ts', import.meta.url));
     const script = `
@@ -54,10 +54,11 @@ describe('the proxy process', () => {
           undiciIndex: files.some((p) => p.endsWith('/node_modules/undici/index.js')),
           nodeBundledUndici: process.moduleLoadList.includes('NativeModule internal/deps/undici/undici'),
           pg: files.some((p) => p.includes('/node_modules/pg/')),
+          tldts: files.some((p) => p.includes('/node_modules/tldts')),
         }));
       });`;
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
-    expect(out).toEqual({ undiciFiles: expect.any(Number), undiciIndex: false, nodeBundledUndici: false, pg: false });
+    expect(out).toEqual({ undiciFiles: expect.any(Number), undiciIndex: false, nodeBundledUndici: false, pg: false, tldts: false });
     expect(out['undiciFiles']).toBeGreaterThan(3); // the agent and what it needs did load
   });
 });
