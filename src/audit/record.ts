@@ -103,7 +103,7 @@ export function sha256hex(text: string): string {
  * caller's insertion order) makes the order a function of the key set alone, so verify can rebuild
  * the exact hashed text from a parsed line. Chain fields are never taken from the input.
  */
-function orderFields(event: AuditEvent | AuditLine): Record<string, unknown> {
+function orderFields(event: AuditEvent | AuditLine, replica?: string): Record<string, unknown> {
   // Read as a plain record: a line read back may carry extras this version does not know.
   const src = event as unknown as Readonly<Record<string, unknown>>;
   const out: Record<string, unknown> = {};
@@ -111,8 +111,11 @@ function orderFields(event: AuditEvent | AuditLine): Record<string, unknown> {
   // Only the extras need sorting (usually none or one: this runs for every request).
   // `__proto__` would set the prototype rather than a field, so it can never round-trip.
   const extras = Object.keys(src).filter((key) => !FIXED.has(key) && !CHAIN.has(key) && key !== '__proto__');
+  // A stamped replica takes its sorted place among the extras, where verify will look for it.
+  const stamp = replica !== undefined && src['replica'] === undefined;
+  if (stamp && !extras.includes('replica')) extras.push('replica');
   if (extras.length > 1) extras.sort();
-  for (const key of extras) out[key] = src[key];
+  for (const key of extras) out[key] = stamp && key === 'replica' ? replica : src[key];
   return out;
 }
 
@@ -132,12 +135,39 @@ export function checkEvent(event: AuditEvent): string | null {
  * that one write instead of the batch it would have joined.
  */
 export function serializeEvent(event: AuditEvent, replica?: string): string {
-  const ordered = orderFields(event);
-  // Stamped here, not by copying the event: this runs for every request.
-  if (replica !== undefined && ordered['replica'] === undefined) ordered['replica'] = replica;
+  // Most lines: nothing to stamp or cut, so the event is serialised as it is, its fields named in
+  // order (JSON.stringify's property list) instead of copied into an ordered object first.
+  const order = replica === undefined || event.replica !== undefined ? fieldOrderInPlace(event) : undefined;
+  if (order) return JSON.stringify(event, order);
+  const ordered = orderFields(event, replica);
   if (typeof ordered['path'] === 'string') ordered['path'] = stripQuery(ordered['path']);
   return JSON.stringify(ordered);
 }
+
+// A property list for JSON.stringify, which types it mutable; never changed.
+const FIXED_ORDER: string[] = [...EVENT_FIELDS];
+
+/**
+ * The fields of `event` in orderFields' order, when it can be serialised as it is: no path with a
+ * query to cut, and no nested value (a property list would apply to it too). Undefined otherwise.
+ */
+function fieldOrderInPlace(event: AuditEvent): string[] | undefined {
+  if (typeof event.path === 'string' && QUERY_OR_FRAGMENT.test(event.path)) return undefined;
+  const src = event as unknown as Readonly<Record<string, unknown>>;
+  let extras: string[] | undefined;
+  for (const key of Object.keys(src)) {
+    const value = src[key];
+    if (typeof value === 'object' && value !== null) return undefined;
+    if (FIXED.has(key) || CHAIN.has(key) || key === '__proto__') continue;
+    if (extras) extras.push(key);
+    else extras = [key];
+  }
+  if (!extras) return FIXED_ORDER;
+  if (extras.length > 1) extras.sort();
+  return [...FIXED_ORDER, ...extras];
+}
+
+const QUERY_OR_FRAGMENT = /[?#]/;
 
 /** Text that is hashed: the event JSON with `seq` and `prev` appended as its last fields. */
 function chainedText(bodyJson: string, seq: number, prev: string): string {

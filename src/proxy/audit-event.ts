@@ -10,6 +10,9 @@ function boundText(text: string): string {
   return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`;
 }
 
+/** What is known of a request when its draft is started. */
+export type DraftStart = Pick<AuditEvent, 'method' | 'host' | 'port' | 'client'> & Partial<Pick<AuditEvent, 'agent' | 'path'>>;
+
 /** One audit line's worth of facts, filled in as the stages run. */
 export class AuditDraft {
   readonly #startedAt = performance.now();
@@ -19,19 +22,24 @@ export class AuditDraft {
   /** Seconds from sending upstream to the response head, once one came (the metrics' upstream latency). */
   upstreamSeconds: number | undefined;
 
-  constructor(fields: Pick<AuditEvent, 'method' | 'host' | 'port' | 'client'> & Partial<AuditEvent>) {
+  constructor(start: DraftStart) {
+    // Every fixed field, in the audit line's order: one object shape for all drafts, which the
+    // writer serialises as it is (serializeEvent).
     this.event = {
       ts: new Date().toISOString(),
       id: randomUUID(),
-      agent: null,
+      agent: start.agent ?? null,
       grant: null,
       decision: 'error',
       code: null,
-      path: null,
+      method: start.method,
+      host: start.host,
+      port: start.port,
+      path: start.path ?? null,
       status: null,
       duration_ms: 0,
       refreshed: false,
-      ...fields,
+      client: start.client,
     };
   }
 
