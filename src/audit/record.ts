@@ -135,36 +135,29 @@ export function checkEvent(event: AuditEvent): string | null {
  * that one write instead of the batch it would have joined.
  */
 export function serializeEvent(event: AuditEvent, replica?: string): string {
-  // Most lines: nothing to stamp or cut, so the event is serialised as it is, its fields named in
-  // order (JSON.stringify's property list) instead of copied into an ordered object first.
-  const order = replica === undefined || event.replica !== undefined ? fieldOrderInPlace(event) : undefined;
-  if (order) return JSON.stringify(event, order);
+  // Most lines: an AuditDraft's event, its fields already in order, nothing to stamp or cut. It is
+  // serialised as it is, which is V8's fast path (a property list or a copy costs 2-3x as much).
+  if ((replica === undefined || event.replica !== undefined) && inOrderAsItIs(event)) return JSON.stringify(event);
   const ordered = orderFields(event, replica);
   if (typeof ordered['path'] === 'string') ordered['path'] = stripQuery(ordered['path']);
   return JSON.stringify(ordered);
 }
 
-// A property list for JSON.stringify, which types it mutable; never changed.
-const FIXED_ORDER: string[] = [...EVENT_FIELDS];
-
 /**
- * The fields of `event` in orderFields' order, when it can be serialised as it is: no path with a
- * query to cut, and no nested value (a property list would apply to it too). Undefined otherwise.
+ * Whether JSON.stringify(event) already gives orderFields' text: the fixed fields first and in
+ * order, then the extras sorted, no chain field, and no path with a query to cut.
  */
-function fieldOrderInPlace(event: AuditEvent): string[] | undefined {
-  if (typeof event.path === 'string' && QUERY_OR_FRAGMENT.test(event.path)) return undefined;
-  const src = event as unknown as Readonly<Record<string, unknown>>;
-  let extras: string[] | undefined;
-  for (const key of Object.keys(src)) {
-    const value = src[key];
-    if (typeof value === 'object' && value !== null) return undefined;
-    if (FIXED.has(key) || CHAIN.has(key) || key === '__proto__') continue;
-    if (extras) extras.push(key);
-    else extras = [key];
+function inOrderAsItIs(event: AuditEvent): boolean {
+  if (typeof event.path === 'string' && QUERY_OR_FRAGMENT.test(event.path)) return false;
+  const keys = Object.keys(event);
+  if (keys.length < EVENT_FIELDS.length) return false;
+  for (let i = 0; i < EVENT_FIELDS.length; i++) if (keys[i] !== EVENT_FIELDS[i]) return false;
+  for (let i = EVENT_FIELDS.length; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (FIXED.has(key) || CHAIN.has(key) || key === '__proto__') return false;
+    if (i > EVENT_FIELDS.length && !(keys[i - 1]! < key)) return false;
   }
-  if (!extras) return FIXED_ORDER;
-  if (extras.length > 1) extras.sort();
-  return [...FIXED_ORDER, ...extras];
+  return true;
 }
 
 const QUERY_OR_FRAGMENT = /[?#]/;
