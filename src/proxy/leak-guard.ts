@@ -107,6 +107,7 @@ export class LeakGuard extends Transform {
 
 /** A whole body at once: the common small JSON answer, sent again with its true length. */
 export function redactAll(data: Buffer, needles: readonly Buffer[], style: RedactionStyle = 'marker'): { output: Buffer; count: number } {
+  if (!mayHoldRoot(data, needles)) return { output: data, count: 0 };
   const { pieces, count, from } = replaceNeedles(data, needles, style, true);
   if (count === 0) return { output: data, count };
   pieces.push(data.subarray(from));
