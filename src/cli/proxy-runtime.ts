@@ -2,8 +2,13 @@
 // global install and `npm run bench` all get them, because the proxy applies them to itself.
 //
 // Why each one (figures from `npm run bench` and heaptrack on these 2-core machines):
-// - --max-semi-space-size=2, --max-old-space-size=128: keyway's objects are small and short-lived;
-//   V8's defaults on a large host let the heap grow to hundreds of MiB of RSS under load.
+// - --max-semi-space-size=4, --max-old-space-size=128: V8's defaults on a large host let the heap
+//   grow to hundreds of MiB of RSS under load. The young generation still gets some room: a
+//   request's objects live a few milliseconds, and with 2 MiB semi-spaces (the setting before) those
+//   in flight at each scavenge were promoted, then collected by a full mark-compact every few tens
+//   of milliseconds. s2 (64 connections, in turns, medians of 4): 2 MiB ~195 µs of CPU per request,
+//   108 MiB RSS after; 4 MiB ~171 µs, 112.5 MiB; 8 MiB ~148 µs, 120 MiB. After s3-s5 (1 MiB bodies,
+//   then 200 new hosts) 8 MiB left 186 MiB of RSS against 147 with 4 and 138 with 2: 4 it is.
 // - --no-maglev: V8's mid-tier compiler speeds up warm-up, which a proxy that runs for days does not
 //   need; hot code still reaches TurboFan. Its compiled code, compiler memory and the pages of its own
 //   code in the node binary cost ~13 MiB of RSS after s1+s2, with the same req/s (A/B, 5 rounds twice).
@@ -14,7 +19,7 @@
 // - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): V8's background
 //   threads each get a malloc arena that keeps what they freed, and glibc's adaptive thresholds keep
 //   freed TLS buffers in the heap; ~5-10 MiB less RSS after load.
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=128', '--no-maglev', '--liftoff-only'];
+export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=128', '--no-maglev', '--liftoff-only'];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_TRIM_THRESHOLD_: '131072',
