@@ -19,7 +19,7 @@ import { createProxyServer } from './proxy/server.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
 import { announceRunningProxy, listenFailure, withdrawRunningProxy } from './running-proxy.ts';
-import { loadOrCreateCa, LeafMinter, SecureContextCache, type CertificateAuthority } from './tls/index.ts';
+import { loadOrCreateCa, LeafMinter, SecureContextCache, writeBundleInChild, type BundleWriter, type CertificateAuthority } from './tls/index.ts';
 import { proxyUrlFor, resolveFromHome } from './config/index.ts';
 import { loadConfigIsolated } from './config/load-isolated.ts';
 
@@ -63,10 +63,17 @@ export interface RunningKeyway {
   stop(options?: { drainMs?: number }): Promise<void>;
 }
 
-/** Makes what a first start needs: the CA, the master key, the store. Returns the opened services. */
-export async function initialise(options: Pick<StartOptions, 'home' | 'configFile' | 'env'>): Promise<{ services: Services; ca: CertificateAuthority }> {
+/**
+ * Makes what a first start needs: the CA, the master key, the store. Returns the opened services.
+ * `writeBundle`: how the CA bundle is written, if it must be (in this process by default; the
+ * proxy, which runs for days, has a child do it: Node would keep the system roots it read).
+ */
+export async function initialise(
+  options: Pick<StartOptions, 'home' | 'configFile' | 'env'>,
+  writeBundle?: BundleWriter,
+): Promise<{ services: Services; ca: CertificateAuthority }> {
   const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env, loadConfig: loadConfigIsolated });
-  const ca = await loadOrCreateCa(services.paths.certsDir);
+  const ca = await loadOrCreateCa(services.paths.certsDir, writeBundle);
   return { services, ca };
 }
 
@@ -75,7 +82,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   const env = options.env ?? process.env;
   const logger = options.logger ?? createAppLogger();
   const startedAt = new Date().toISOString();
-  const { services, ca } = await initialise(options);
+  const { services, ca } = await initialise(options, writeBundleInChild);
   const { store } = services;
 
   // Start is all or nothing: each part opened registers how to close it, and any failure (a

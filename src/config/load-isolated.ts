@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
+import { runOneShotChild } from '../process/one-shot-child.ts';
 import type { LoadConfigOptions } from './load.ts';
 import type { Config } from './paths.ts';
 
@@ -17,17 +16,12 @@ type Answer = { ok: true; config: Config } | { ok: false; code: string; message:
  * (two paths), the answer comes back as plain JSON on stdout and is frozen again here.
  */
 export async function loadConfigIsolated(options: LoadConfigOptions): Promise<Config> {
-  // Run from source (.ts, Node strips types) or from the build (.js), like this module itself.
-  const entry = new URL(import.meta.url.endsWith('.ts') ? './load-child.ts' : './load-child.js', import.meta.url);
-  const stdout = await new Promise<string>((resolve, reject) => {
-    // No execArgv: the parent's heap limits and profilers are not meant for a one-shot validator.
-    const args = [fileURLToPath(entry), JSON.stringify({ home: options.home, file: options.file })];
-    execFile(process.execPath, args, { timeout: LOAD_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => {
-      if (out) return resolve(out);
-      const reason = errOut.trim().split('\n').at(-1) || err?.message || 'no answer';
-      reject(new KeywayError('config_invalid', `the config could not be loaded: ${reason}`));
-    });
-  });
+  let stdout: string;
+  try {
+    stdout = await runOneShotChild(import.meta.url, 'load-child', [JSON.stringify({ home: options.home, file: options.file })], LOAD_TIMEOUT_MS);
+  } catch (err) {
+    throw new KeywayError('config_invalid', `the config could not be loaded: ${(err as Error).message}`);
+  }
   let answer: Answer;
   try {
     answer = JSON.parse(stdout) as Answer;

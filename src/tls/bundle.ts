@@ -19,6 +19,14 @@ export function systemCertificates(): readonly string[] {
   return tls.rootCertificates;
 }
 
+/** How ensureBundle writes the bundle: in this process (the default), or in a child (bundle-in-child.ts). */
+export type BundleWriter = (bundlePath: string, caCertPem: string) => Promise<void>;
+
+/** Writes the bundle from the system roots read in this process. */
+export async function writeBundle(bundlePath: string, caCertPem: string): Promise<void> {
+  await replaceFile(bundlePath, buildBundle(caCertPem), 0o644);
+}
+
 /** The base64 body of a PEM, so the same certificate compares equal however it is wrapped. */
 function pemBody(pem: string): string {
   return pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
@@ -43,7 +51,7 @@ export function buildBundle(caCertPem: string, roots: readonly string[] = system
  * Write the bundle if it is missing, or if it no longer holds this CA (a bundle left from an earlier CA
  * would make every intercepted host fail). An existing, current bundle is left alone.
  */
-export async function ensureBundle(bundlePath: string, caCertPem: string): Promise<void> {
+export async function ensureBundle(bundlePath: string, caCertPem: string, write: BundleWriter = writeBundle): Promise<void> {
   let existing: string | undefined;
   try {
     existing = await readFile(bundlePath, 'utf8');
@@ -51,5 +59,5 @@ export async function ensureBundle(bundlePath: string, caCertPem: string): Promi
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   if (existing !== undefined && pemBody(existing).includes(pemBody(caCertPem))) return;
-  await replaceFile(bundlePath, buildBundle(caCertPem), 0o644);
+  await write(bundlePath, caCertPem);
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import forge from 'node-forge';
 import { KeywayError } from '../errors/index.ts';
-import { ensureBundle } from './bundle.ts';
+import { type BundleWriter, ensureBundle } from './bundle.ts';
 import { createCaPem } from './ca-create.ts';
 import { writeNewFile } from '../files/atomic-write.ts';
 
@@ -42,11 +42,12 @@ function caPaths(certsDir: string): CaPaths {
   };
 }
 
-export async function loadOrCreateCa(certsDir: string): Promise<CertificateAuthority> {
+/** `writeBundle`: how the CA bundle is written when it must be (bundle.ts). */
+export async function loadOrCreateCa(certsDir: string, writeBundle?: BundleWriter): Promise<CertificateAuthority> {
   const paths = caPaths(certsDir);
   // 0700 only applies when the directory is new; an existing directory's mode is the user's choice.
   await mkdir(certsDir, { recursive: true, mode: 0o700 });
-  return withBundle(paths, await loadOrCreate(paths));
+  return withBundle(paths, await loadOrCreate(paths), writeBundle);
 }
 
 /**
@@ -61,9 +62,9 @@ export async function loadExistingCa(certsDir: string): Promise<CertificateAutho
   return withBundle(paths, loadExisting(paths, files));
 }
 
-async function withBundle(paths: CaPaths, ca: CertificateAuthority): Promise<CertificateAuthority> {
+async function withBundle(paths: CaPaths, ca: CertificateAuthority, writeBundle?: BundleWriter): Promise<CertificateAuthority> {
   try {
-    await ensureBundle(paths.bundlePath, ca.certPem);
+    await ensureBundle(paths.bundlePath, ca.certPem, writeBundle);
   } catch (err) {
     throw invalid(`cannot write ${paths.bundlePath}: ${firstLine(err)}`, err);
   }

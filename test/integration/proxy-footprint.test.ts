@@ -1,11 +1,18 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getCACertificates } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as undici from 'undici';
 import { describe, expect, it } from 'vitest';
 import { Agent, buildConnector, requestUrl } from '../../src/net/undici.ts';
+import { startChildProxy } from '../helpers/child-proxy.ts';
+import { cleanEnv, makeHome } from '../helpers/keyway.ts';
 
 // What the long-running proxy process loads. Every module loaded stays in memory for days, and the
 // issue's RSS budget (120 MiB under load) is tight: src/net/undici.ts reaches into undici's files to
@@ -60,5 +67,43 @@ describe('the proxy process', () => {
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
     expect(out).toEqual({ undiciFiles: expect.any(Number), undiciIndex: false, nodeBundledUndici: false, pg: false, tldts: false });
     expect(out['undiciFiles']).toBeGreaterThan(3); // the agent and what it needs did load
+  });
+});
+
+describe('the CA bundle written at a first start', () => {
+  it('is written by a child: the proxy process never reads the OS store, which Node would keep (~4 MiB)', async () => {
+    // A preload in every Node process of the run (NODE_OPTIONS) notes which process reads the store.
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-roots-'));
+    const readers = join(dir, 'readers.txt');
+    const preload = join(dir, 'note-store-readers.mjs');
+    writeFileSync(
+      preload,
+      `import { appendFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import tls from 'node:tls';
+const read = tls.getCACertificates;
+tls.getCACertificates = function (type, ...rest) {
+  if (type === 'system') appendFileSync(${JSON.stringify(readers)}, process.pid + '\\n');
+  return read.call(this, type, ...rest);
+};
+syncBuiltinESMExports();
+`,
+    );
+    const home = makeHome();
+    const env = { ...cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }), NODE_OPTIONS: `--import=${preload}` };
+    const proxy = await startChildProxy({ home, env });
+    try {
+      const pids = existsSync(readers) ? readFileSync(readers, 'utf8').trim().split('\n') : [];
+      expect(pids.length).toBeGreaterThan(0); // the child did read it (and the preload works)
+      expect(pids).not.toContain(String(proxy.child.pid));
+      const bundle = readFileSync(join(home, 'certs', 'bundle.pem'), 'utf8');
+      const system = getCACertificates('system');
+      const body = (pem: string) => pem.replace(/-----[A-Z ]+-----|\s+/g, '');
+      expect(system.length).toBeGreaterThan(0);
+      expect(body(bundle)).toContain(body(system[0]!));
+      expect(body(bundle).endsWith(body(readFileSync(join(home, 'certs', 'ca.pem'), 'utf8')))).toBe(true);
+    } finally {
+      expect(await proxy.stop()).toBe(0);
+    }
   });
 });

@@ -19,6 +19,7 @@ const LAYERS: Record<string, number> = {
   'version.ts': 0,
   files: 0,
   net: 0,
+  process: 0, // one-shot child processes for work whose memory must not stay in the proxy
   config: 1,
   'paths.ts': 2,
   'running-proxy.ts': 2,
