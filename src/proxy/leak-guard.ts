@@ -44,17 +44,12 @@ export class SecretScanner {
       carry = EMPTY;
     }
     const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-    let from = 0;
-    // Most chunks hold no needle: know that without the search state replaceNeedles allocates.
-    if (mayHoldRoot(data, this.#needles)) {
-      const replaced = replaceNeedles(data, this.#needles, this.#style, false);
-      this.redactions += replaced.count;
-      from = replaced.from;
-      for (const piece of replaced.pieces) if (piece.length) out.push(piece);
-    }
+    const { pieces, count, from } = replaceNeedles(data, this.#needles, this.#style, false);
+    this.redactions += count;
+    for (const piece of pieces) if (piece.length) out.push(piece);
     const hold = partialMatchAtEnd(data, from, this.#needles);
-    if (from === 0 && hold === 0) out.push(data);
-    else if (data.length - hold > from) out.push(data.subarray(from, data.length - hold));
+    const end = data.length - hold;
+    if (end > from) out.push(from === 0 && end === data.length ? data : data.subarray(from, end));
     // A copy: the caller's chunk may be reused once this returns.
     this.#carry = hold ? Buffer.from(data.subarray(data.length - hold)) : EMPTY;
     return out;
@@ -107,7 +102,6 @@ export class LeakGuard extends Transform {
 
 /** A whole body at once: the common small JSON answer, sent again with its true length. */
 export function redactAll(data: Buffer, needles: readonly Buffer[], style: RedactionStyle = 'marker'): { output: Buffer; count: number } {
-  if (!mayHoldRoot(data, needles)) return { output: data, count: 0 };
   const { pieces, count, from } = replaceNeedles(data, needles, style, true);
   if (count === 0) return { output: data, count };
   pieces.push(data.subarray(from));
@@ -128,10 +122,21 @@ export function redactText(value: string, needles: readonly Buffer[]): { text: s
  * occurrence is searched once and searched again only once a replacement has passed it, so a body
  * made of many echoes costs one pass per needle, not one per echo.
  */
+/** replaceNeedles' answer for data with no needle in it (shared: callers only read it then). */
+const NO_NEEDLE: { pieces: Buffer[]; count: number; from: number } = Object.freeze({ pieces: Object.freeze([]) as unknown as Buffer[], count: 0, from: 0 });
+
 function replaceNeedles(data: Buffer, needles: readonly Buffer[], style: RedactionStyle, final: boolean): { pieces: Buffer[]; count: number; from: number } {
   const { roots } = planFor(needles);
+  // Most data holds no needle: say so without allocating the search state.
+  let first = 0;
+  let firstAt = -1;
+  for (; first < roots.length; first++) {
+    firstAt = findRoot(data, roots[first]!, 0);
+    if (firstAt !== -1) break;
+  }
+  if (firstAt === -1) return NO_NEEDLE;
+  const next = roots.map((r, i) => (i < first ? -1 : i === first ? firstAt : findRoot(data, r, 0)));
   const pieces: Buffer[] = [];
-  const next = roots.map((r) => findRoot(data, r, 0));
   let from = 0;
   let count = 0;
   for (;;) {
@@ -213,12 +218,6 @@ function planFor(needles: readonly Buffer[]): Plan {
     plans.set(needles, plan);
   }
   return plan;
-}
-
-/** False only when no root needle (and so no needle) begins in data. */
-function mayHoldRoot(data: Buffer, needles: readonly Buffer[]): boolean {
-  for (const root of planFor(needles).roots) if (findRoot(data, root, 0) !== -1) return true;
-  return false;
 }
 
 function findRoot(data: Buffer, root: Root, from: number): number {
