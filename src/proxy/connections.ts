@@ -126,7 +126,8 @@ export class ClientConnections {
     tracked.inFlight++;
     tracked.latest = { req, res };
     if (this.#draining) res.setHeader('connection', 'close');
-    res.once('close', () => {
+    // 'on': a response closes once, and once's wrapper costs per request.
+    res.on('close', () => {
       tracked.inFlight--;
       if (tracked.latest?.res === res) tracked.latest = undefined;
       if (this.#draining && tracked.inFlight === 0) closeGently(tracked);

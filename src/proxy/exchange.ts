@@ -9,11 +9,12 @@ import { normaliseRequestTarget } from '../policy/request-path.ts';
 import { AuditDraft } from './audit-event.ts';
 import { checkAccess } from './check-access.ts';
 import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request, responseCompleted } from './client-message.ts';
-import { ClientDeparture, forward } from './forward.ts';
+import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome } from './forward.ts';
 import { checkAuthority } from './http2-request.ts';
 import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
 import { secretNeedles } from './leak-guard.ts';
+import type { Redact } from './response-guard.ts';
 import { asProxyError, sendError } from './respond.ts';
 import type { RefusedInside } from './refuse-inside.ts';
 import type { ProxyRuntime } from './runtime.ts';
@@ -50,112 +51,165 @@ export interface PreparedRequest {
  * prepareOutgoing (identify was done at CONNECT) -> forward -> [refresh + replay once on 401] ->
  * audit when the response closes.
  */
-export async function handleExchange(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext, path: string): Promise<void> {
-  const { target } = ctx;
-  const draft = new AuditDraft({
-    method: req.method ?? null,
-    host: target.host,
-    port: target.port,
-    client: ctx.client,
-    agent: ctx.agent.id,
-    path: null, // set once the path is normalised: the audit names the path sent, never the raw one
-  });
-  const departure = new ClientDeparture();
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    if (!responseCompleted(res)) {
-      departure.leave();
-      draft.event.code ??= 'client_closed';
-    }
-    if (draft.event.status === null) draft.event.status = res.headersSent ? res.statusCode : null;
-    draft.commit(runtime);
-  };
-  // A pipelined request whose answer waits behind another's gets no 'close' on its response when
-  // the connection dies (Node closes only the response on the socket): without the socket's own
-  // 'close' it would go upstream with no audit line. An HTTP/2 stream always closes its response.
-  const socket = isHttp2Request(req) ? undefined : req.socket;
-  socket?.once('close', end);
-  res.once('close', () => {
-    socket?.off('close', end);
-    end();
-  });
-  try {
-    const prepared = await prepareOutgoing(runtime, req, ctx, path, draft);
-    await forwardWithReplay(runtime, req, res, ctx, prepared, draft, departure);
-    draft.event.status = res.statusCode;
-  } catch (err) {
-    if (departure.left) return; // the client left; nothing to answer
-    const error = asProxyError(err);
-    if (error.code === 'internal_error') runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
-    draft.failed(error);
-    // Refused before the body was read (or past a cap): answer, then close rather than read on.
-    if (!req.complete && !isHttp2Request(req)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
-    if (res.headersSent) cutResponse(res);
-    else sendError(res, error);
-  }
+export function handleExchange(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext, path: string): Promise<void> {
+  return new Exchange(runtime, req, res, ctx).run(path);
 }
 
+// Shared by every exchange: they carry nothing of a request's own.
+const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
+const NO_NEEDLES: Buffer[] = [];
+
 /**
- * Forwards once. For an OAuth grant whose body could be kept (none, or at most 1 MiB), a 401 from
- * the upstream is withheld: the token is refreshed (joining any refresh in flight) and the request
- * sent once more; whatever the second answer is goes to the client.
+ * One exchange's state and the callbacks the stages call back on (the response's close, the
+ * upstream's head, a redaction), as one object: as closures they were an allocation each, per
+ * request, and showed in allocation profiles.
  */
-async function forwardWithReplay(
-  runtime: ProxyRuntime,
-  req: ClientRequest,
-  res: ClientResponse,
-  ctx: ExchangeContext,
-  prepared: PreparedRequest,
-  draft: AuditDraft,
-  departure: ClientDeparture,
-): Promise<void> {
-  const { grant, issued } = prepared;
-  const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
-  const body: RequestBody = prepared.heldBody
-    ? { kind: 'kept', body: prepared.heldBody }
-    : oauth
-      ? await readForReplay(req)
-      : hasBody(req)
-        ? { kind: 'streamed', stream: req }
-        : { kind: 'none' };
-  const canReplay = oauth && body.kind !== 'streamed';
-  const authority = formatAuthority(ctx.target);
-  let issuedNow = issued;
-  const send = async (outgoing: OutgoingRequest, withhold: boolean) => {
-    const sentAt = performance.now();
+class Exchange implements ForwardObserver, Redact {
+  readonly #runtime: ProxyRuntime;
+  readonly #req: ClientRequest;
+  readonly #res: ClientResponse;
+  readonly #ctx: ExchangeContext;
+  readonly #draft: AuditDraft;
+  readonly #departure = new ClientDeparture();
+  /** Listened to only by a pipelined response queued behind another's (see the constructor). */
+  readonly #socket: ClientRequest['socket'] | undefined;
+  #ended = false;
+  // Set for each forward: whether a 401 is withheld for a replay, and when the request went up.
+  #oauth = false;
+  #canReplay = false;
+  #withholding = false;
+  #sentAt = 0;
+  /** The leak guard's needles for the credential on the request now in flight. */
+  needles: Buffer[] = NO_NEEDLES;
+
+  constructor(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext) {
+    this.#runtime = runtime;
+    this.#req = req;
+    this.#res = res;
+    this.#ctx = ctx;
+    this.#draft = new AuditDraft({
+      method: req.method ?? null,
+      host: ctx.target.host,
+      port: ctx.target.port,
+      client: ctx.client,
+      agent: ctx.agent.id,
+      path: null, // set once the path is normalised: the audit names the path sent, never the raw one
+    });
+    // A pipelined request whose answer waits behind another's gets no 'close' on its response when
+    // the connection dies (Node closes only the response that holds the socket): without the
+    // socket's own 'close' it would go upstream with no audit line. Only such a queued response
+    // (no socket yet) listens on the socket: a listener added and removed per request showed in
+    // profiles. An HTTP/2 stream always closes its response.
+    this.#socket = isHttp2Request(req) || res.socket !== null ? undefined : req.socket;
+    this.#socket?.once('close', this.#onClose);
+    // 'on', not 'once': a response closes once, and once's wrapper costs per request.
+    res.on('close', this.#onClose);
+  }
+
+  readonly #onClose = (): void => {
+    this.#socket?.off('close', this.#onClose);
+    if (this.#ended) return;
+    this.#ended = true;
+    const { event } = this.#draft;
+    const res = this.#res;
+    if (!responseCompleted(res)) {
+      this.#departure.leave();
+      event.code ??= 'client_closed';
+    }
+    if (event.status === null) event.status = res.headersSent ? res.statusCode : null;
+    this.#draft.commit(this.#runtime);
+  };
+
+  async run(path: string): Promise<void> {
+    const req = this.#req;
+    const res = this.#res;
+    const draft = this.#draft;
     try {
-      return await forward(runtime.upstream.dispatcher, res, {
+      const prepared = await prepareOutgoing(this.#runtime, req, this.#ctx, path, draft);
+      await this.#forwardWithReplay(prepared);
+      draft.event.status = res.statusCode;
+    } catch (err) {
+      if (this.#departure.left) return; // the client left; nothing to answer
+      const error = asProxyError(err);
+      if (error.code === 'internal_error') this.#runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
+      draft.failed(error);
+      // Refused before the body was read (or past a cap): answer, then close rather than read on.
+      if (!req.complete && !isHttp2Request(req)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
+      if (res.headersSent) cutResponse(res);
+      else sendError(res, error);
+    }
+  }
+
+  /**
+   * Forwards once. For an OAuth grant whose body could be kept (none, or at most 1 MiB), a 401 from
+   * the upstream is withheld: the token is refreshed (joining any refresh in flight) and the request
+   * sent once more; whatever the second answer is goes to the client.
+   */
+  async #forwardWithReplay(prepared: PreparedRequest): Promise<void> {
+    const { grant, issued } = prepared;
+    const req = this.#req;
+    const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
+    const body: RequestBody = prepared.heldBody
+      ? { kind: 'kept', body: prepared.heldBody }
+      : oauth
+        ? await readForReplay(req)
+        : hasBody(req)
+          ? { kind: 'streamed', stream: req }
+          : NO_BODY;
+    this.#oauth = oauth;
+    this.#canReplay = oauth && body.kind !== 'streamed';
+    const outcome = await this.#send(prepared.outgoing, body, issued, this.#canReplay, grant);
+    if (outcome === 'withheld' && grant && issued) {
+      const again = await this.#runtime.credentials.afterRejection(grant, issued.credential);
+      const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: prepared.requestPath };
+      grant.injector.apply(outgoing, again.credential);
+      const { event } = this.#draft;
+      event.refreshed = event.refreshed || again.refreshed;
+      event.replayed = true;
+      await this.#send(outgoing, body, again, false, grant);
+    }
+  }
+
+  async #send(
+    outgoing: OutgoingRequest,
+    body: RequestBody,
+    issued: IssuedCredential | undefined,
+    withhold: boolean,
+    grant: Grant | undefined,
+  ): Promise<ForwardOutcome> {
+    const ctx = this.#ctx;
+    const authority = formatAuthority(ctx.target);
+    this.#withholding = withhold;
+    this.#sentAt = performance.now();
+    this.needles = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
+    try {
+      return await forward(this.#runtime.upstream.dispatcher, this.#res, {
         origin: `${ctx.scheme}://${authority}`,
-        method: req.method ?? 'GET',
+        method: this.#req.method ?? 'GET',
         path: outgoing.path,
         headers: outgoing.headers,
         body: body.kind === 'kept' ? body.body : body.kind === 'streamed' ? body.stream : null,
-        departure,
-        withhold: withhold ? (status) => status === 401 : undefined,
-        onHead: (status) => {
-          draft.upstreamSeconds = (performance.now() - sentAt) / 1000;
-          if (oauth && !canReplay && status === 401) draft.event.replay = 'skipped: body over 1 MiB';
-        },
-        redact: issuedNow
-          ? { needles: secretNeedles(issuedNow.credential), onRedacted: (count) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count) }
-          : undefined,
+        departure: this.#departure,
+        observer: this,
+        redact: issued ? this : undefined,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id);
     }
-  };
+  }
 
-  const outcome = await send(prepared.outgoing, canReplay);
-  if (outcome === 'withheld' && grant && issued) {
-    const again = await runtime.credentials.afterRejection(grant, issued.credential);
-    issuedNow = again;
-    const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: prepared.requestPath };
-    grant.injector.apply(outgoing, again.credential);
-    draft.event.refreshed = draft.event.refreshed || again.refreshed;
-    draft.event.replayed = true;
-    await send(outgoing, false);
+  withhold(status: number): boolean {
+    return this.#withholding && status === 401;
+  }
+
+  onHead(status: number): void {
+    this.#draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
+    if (this.#oauth && !this.#canReplay && status === 401) this.#draft.event.replay = 'skipped: body over 1 MiB';
+  }
+
+  onRedacted(count: number): void {
+    const { event } = this.#draft;
+    event.leak_redacted = (event.leak_redacted ?? 0) + count;
   }
 }
 

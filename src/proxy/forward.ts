@@ -15,12 +15,18 @@ export interface ForwardRequest {
   body: Buffer | Readable | null;
   /** Stops this forward when the client leaves. */
   departure: ClientDeparture;
-  /** Return true to swallow a response with this status instead of relaying it (for a replay). */
-  withhold?: ((statusCode: number) => boolean) | undefined;
-  /** Sees the status before the head goes to the client (the audit line is written at its end). */
-  onHead?: ((statusCode: number) => void) | undefined;
+  /** Hears the response's status, and may withhold it. */
+  observer?: ForwardObserver | undefined;
   /** Secrets to redact from the response (the leak guard), and who hears how many were. */
   redact?: Redact | undefined;
+}
+
+/** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
+export interface ForwardObserver {
+  /** Return true to swallow a response with this status instead of relaying it (for a replay). */
+  withhold(statusCode: number): boolean;
+  /** Sees the status before the head goes to the client (the audit line is written at its end). */
+  onHead(statusCode: number): void;
 }
 
 /** 'relayed': the response went to the client. 'withheld': it was discarded for a replay. */
@@ -142,7 +148,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200 || this.#settled) return; // 1xx: not relayed (Node answered the client's Expect itself)
     try {
-      if (this.#out.withhold?.(statusCode)) {
+      if (this.#out.observer?.withhold(statusCode)) {
         this.#outcome = 'withheld';
         this.#sink = 'discard';
         return;
@@ -239,7 +245,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
     // Before onHead: a body keyway cannot scan is refused (502) instead of relayed.
     const { head, body } = redact ? guardResponse(statusCode, out.method, headers, redact) : { head: clientResponseHeaders(headers), body: undefined };
-    out.onHead?.(statusCode);
+    out.observer?.onHead(statusCode);
     if (body?.kind === 'whole') {
       this.#sink = 'whole';
       this.#status = statusCode;

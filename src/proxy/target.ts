@@ -26,8 +26,13 @@ export function parseAuthority(text: string, defaultPort?: number): Target {
   return { host: ip ? formatIp(ip) : host, port };
 }
 
+/**
+ * `host:port`, with an IPv6 literal bracketed. A normalised target's host holds a colon only when it
+ * is IPv6 (names and IPv4 never do): checked so, as this runs on every request, and isIP's pattern
+ * showed in profiles.
+ */
 export function formatAuthority({ host, port }: Target): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** An absolute-form request target, `http://host[:port]/path?query`. */

@@ -230,7 +230,8 @@ export class AnswersOwed {
       this.owed.set(socket, pending);
     }
     pending.set(res, req);
-    res.once('close', () => pending.delete(res));
+    // 'on': a response closes once, and once's wrapper costs per request.
+    res.on('close', () => pending.delete(res));
   }
 
   /**
@@ -290,4 +291,5 @@ export class AnswersOwed {
 
 interface Closing {
   once(event: 'close', listener: () => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
 }

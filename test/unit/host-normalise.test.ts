@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normaliseHost, parseDomainPattern } from '../../src/config/index.ts';
-import { parseAuthority } from '../../src/proxy/target.ts';
+import { formatAuthority, parseAuthority } from '../../src/proxy/target.ts';
 import { classifyHost } from '../../src/tls/host.ts';
 
 // One normaliseHost serves domain patterns, proxy targets and TLS leaves: a host written any of the
@@ -45,6 +45,19 @@ describe('one IPv6 spelling across patterns, targets and leaves', () => {
     expect(typeof pattern === 'object' ? pattern.host : pattern).toBe('api.example.com');
     expect(parseAuthority('Api.Example.Com.:443').host).toBe('api.example.com');
     expect(classifyHost(normaliseHost('API.EXAMPLE.COM'))).toEqual({ kind: 'dns', name: 'api.example.com' });
+  });
+});
+
+describe('formatAuthority writes back what parseAuthority read', () => {
+  it.each([
+    ['api.example.com:443', 'api.example.com:443'],
+    ['127.0.0.1:8080', '127.0.0.1:8080'],
+    ['[FD00:0::1]:443', '[fd00::1]:443'],
+    ['[::ffff:127.0.0.1]:443', '[::ffff:7f00:1]:443'],
+  ])('%s -> %s', (text, expected) => {
+    const target = parseAuthority(text);
+    expect(formatAuthority(target)).toBe(expected);
+    expect(parseAuthority(formatAuthority(target))).toEqual(target);
   });
 });
 
