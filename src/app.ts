@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import { auditDatabaseOf, AuditWriter, createAppLogger, TableAuditWriter, type AuditLog } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
-import { usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
+import { USAGE_PREFIX, usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
 import { CredentialSource } from './credentials/credential-source.ts';
 import { tokenManagerFor } from './credentials/providers/config-tokens.ts';
@@ -139,8 +139,14 @@ async function startParts(
   opened.push(() => tokenEndpoints.close());
 
   // The request path reads the tables only; a store change (a CLI write) rebuilds them whole.
+  // Not a change to usage records alone: the recorder below writes those every few seconds under
+  // traffic, and rebuilding (and logging "store changed") for each of them was wasted work and noise.
+  let tableInputs = recordsBesideUsage(store);
   store.watch(
     () => {
+      const inputs = recordsBesideUsage(store);
+      if (sameRecords(inputs, tableInputs)) return;
+      tableInputs = inputs;
       try {
         live.rebuildTables();
         logger.info('store changed: grants and agents reloaded');
@@ -303,6 +309,19 @@ async function listenOn(server: Server, address: ListenAddress, key: string, run
   } catch (err) {
     throw isListenError(err) ? await listenFailure(err, key, address, runningFile) : err;
   }
+}
+
+/** Every store record but the usage ones, by id: what the grant and agent tables may be built from. */
+function recordsBesideUsage(store: Services['store']): Array<[string, unknown]> {
+  return store.entries<unknown>('').filter(([id]) => !id.startsWith(USAGE_PREFIX));
+}
+
+/**
+ * Whether two listings hold the same records. By identity: both store backends keep the value of a
+ * record that did not change (values are frozen and replaced whole), so this costs no deep compare.
+ */
+function sameRecords(a: Array<[string, unknown]>, b: Array<[string, unknown]>): boolean {
+  return a.length === b.length && a.every(([id, value], i) => b[i]![0] === id && b[i]![1] === value);
 }
 
 /**

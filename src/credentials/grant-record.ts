@@ -28,5 +28,6 @@ export interface GrantUsage {
 }
 
 export const grantRecordId = (id: string): string => `grant:${id}`;
-export const usageRecordId = (id: string): string => `usage:${id}`;
+export const USAGE_PREFIX = 'usage:';
+export const usageRecordId = (id: string): string => `${USAGE_PREFIX}${id}`;
 export const GRANT_PREFIX = 'grant:';

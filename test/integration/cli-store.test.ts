@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli, runProcess, TEST_HOSTS } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+
+const STORE_WRITER = fileURLToPath(new URL('../fixtures/store-writer.ts', import.meta.url));
 
 // keyway as a user runs it: `keyway start` in its own process, changed by the CLI while it serves.
 
@@ -110,6 +113,19 @@ describe('keyway start with the CLI beside it', () => {
     const names = (JSON.parse(list.stdout) as Array<{ id: string }>).map((g) => g.id);
     expect(names).toEqual(expect.arrayContaining(['github', ...ids]));
     outputs.push(list.stdout);
+  });
+
+  it('rebuilds its tables for a grant change, not for usage records alone (written every few seconds under traffic)', async () => {
+    const reloads = () => (proxy.stdout() + proxy.stderr()).split('store changed: grants and agents reloaded').length - 1;
+    const before = reloads();
+    // What the proxy's usage recorder writes (last use per grant), here from another process.
+    const usage = await runProcess(process.execPath, [STORE_WRITER, join(home, 'data', 'store.json'), 'usage:', '3'], env);
+    expect(usage.stdout).toContain('done');
+    await new Promise((r) => setTimeout(r, 1_200)); // the store is polled every 250 ms
+    expect(reloads()).toBe(before);
+    const add = await runCli(['grants', 'add', 'noted', '--type', 'bearer', '--domains', 'noted.example.test', '--home', home], env);
+    expect(add.code).toBe(0);
+    await eventually(async () => (reloads() > before ? true : undefined));
   });
 
   it('keeps a verifiable audit chain, and `audit verify` finds an edited, a removed and a reordered line', async () => {
