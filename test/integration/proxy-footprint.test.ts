@@ -50,10 +50,13 @@ describe('the undici parts keyway loads', () => {
 });
 
 describe('the proxy process', () => {
-  it("loads neither undici's index nor Node's own bundled undici, nor pg (loaded on a first database connection), nor tldts (by a first wildcard to check)", () => {
-    // A fresh Node loads the composition root the way `keyway start` does, then lists what came in.
+  it("loads neither undici's index nor Node's own bundled undici, nor pg (loaded on a first database connection), nor tldts (by a first wildcard to check), nor the admin server (by an admin listener)", () => {
+    // A fresh Node loads the composition root the way `keyway start` does, then lists what came in
+    // (CommonJS from require's cache; keyway's own ES modules as a resolve hook saw them).
     const app = fileURLToPath(new URL('../../src/app.ts', import.meta.url));
     const script = `
+      const esm = [];
+      require('node:module').registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); esm.push(r.url); return r; } });
       import(${JSON.stringify(app)}).then(() => {
         const files = Object.keys(require.cache);
         console.log(JSON.stringify({
@@ -62,11 +65,22 @@ describe('the proxy process', () => {
           nodeBundledUndici: process.moduleLoadList.includes('NativeModule internal/deps/undici/undici'),
           pg: files.some((p) => p.includes('/node_modules/pg/')),
           tldts: files.some((p) => p.includes('/node_modules/tldts')),
+          ownModules: esm.filter((u) => u.includes('/src/')).length,
+          admin: esm.filter((u) => u.includes('/src/admin/')),
         }));
       });`;
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
-    expect(out).toEqual({ undiciFiles: expect.any(Number), undiciIndex: false, nodeBundledUndici: false, pg: false, tldts: false });
+    expect(out).toEqual({
+      undiciFiles: expect.any(Number),
+      undiciIndex: false,
+      nodeBundledUndici: false,
+      pg: false,
+      tldts: false,
+      ownModules: expect.any(Number),
+      admin: [],
+    });
     expect(out['undiciFiles']).toBeGreaterThan(3); // the agent and what it needs did load
+    expect(out['ownModules']).toBeGreaterThan(50); // the hook did see keyway's own modules load
   });
 });
 
