@@ -3,7 +3,7 @@
 import { generateKeyPair, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import { forge } from './forge.ts';
 import { DAY_MS, HOUR_MS, certificateToPem, forgePublicKey, opensslSigner, randomSerial } from './x509-util.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);

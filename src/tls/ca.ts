@@ -6,7 +6,8 @@ import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import forge from 'node-forge';
+import type * as Forge from 'node-forge';
+import { forge } from './forge.ts';
 import { KeywayError } from '../errors/index.ts';
 import { type BundleWriter, ensureBundle } from './bundle.ts';
 import { createCaPem } from './ca-create.ts';
@@ -22,7 +23,7 @@ export interface CertificateAuthority {
   /** Colon-separated upper-case hex, as Node's X509Certificate prints it. */
   readonly fingerprint256: string;
   readonly notAfter: Date;
-  readonly cert: forge.pki.Certificate;
+  readonly cert: Forge.pki.Certificate;
   readonly key: KeyObject;
 }
 
@@ -111,7 +112,7 @@ async function readBoth(paths: CaPaths): Promise<{ certPem: string | undefined; 
 function parseCa(paths: CaPaths, certFileText: string, keyPem: string): CertificateAuthority {
   const { certPath, keyPath } = paths;
   let x509: X509Certificate;
-  let cert: forge.pki.Certificate;
+  let cert: Forge.pki.Certificate;
   try {
     x509 = new X509Certificate(certFileText);
   } catch (err) {

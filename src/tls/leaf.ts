@@ -1,7 +1,8 @@
 // Per-host server certificates for intercepted connections, signed by keyway's CA.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import type * as Forge from 'node-forge';
+import { forge } from './forge.ts';
 import type { CertificateAuthority } from './ca.ts';
 import { classifyHost, normaliseHost } from './host.ts';
 import { DAY_MS, HOUR_MS, certificateToPem, opensslSigner, randomSerial, subjectKeyId } from './x509-util.ts';
@@ -19,9 +20,9 @@ export interface LeafCertificate {
 
 export class LeafMinter {
   readonly #ca: CertificateAuthority;
-  readonly #caSigner: forge.pki.rsa.PrivateKey;
+  readonly #caSigner: Forge.pki.rsa.PrivateKey;
   readonly #caKeyId: string;
-  readonly #leafSpki: forge.asn1.Asn1;
+  readonly #leafSpki: Forge.asn1.Asn1;
   readonly #leafKeyId: string;
   readonly #leafKeyPem: string;
 
@@ -76,14 +77,14 @@ export class LeafMinter {
   }
 
   /** forge's cert.sign() with the leaf's EC SubjectPublicKeyInfo swapped into the TBSCertificate first. */
-  #sign(cert: forge.pki.Certificate): void {
+  #sign(cert: Forge.pki.Certificate): void {
     const signatureOid = forge.pki.oids['sha256WithRSAEncryption']!;
-    const withOids = cert as forge.pki.Certificate & { signatureOid: string; siginfo: { algorithmOid: string }; tbsCertificate: forge.asn1.Asn1 };
+    const withOids = cert as Forge.pki.Certificate & { signatureOid: string; siginfo: { algorithmOid: string }; tbsCertificate: Forge.asn1.Asn1 };
     withOids.signatureOid = signatureOid;
     withOids.siginfo.algorithmOid = signatureOid;
-    const tbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+    const tbs = (forge.pki as unknown as { getTBSCertificate(c: Forge.pki.Certificate): Forge.asn1.Asn1 }).getTBSCertificate(cert);
     // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, [3] extensions
-    (tbs.value as forge.asn1.Asn1[])[6] = this.#leafSpki;
+    (tbs.value as Forge.asn1.Asn1[])[6] = this.#leafSpki;
     withOids.tbsCertificate = tbs;
     const md = forge.md.sha256.create();
     md.update(forge.asn1.toDer(tbs).getBytes());

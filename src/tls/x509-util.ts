@@ -2,7 +2,8 @@
 // node:crypto) holds the private keys and does the RSA arithmetic, which is ~25x faster than forge's JS.
 import { constants, privateEncrypt, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import type * as Forge from 'node-forge';
+import { forge } from './forge.ts';
 
 // DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-256 (RFC 8017 section 9.2, note 1); the 32-byte digest follows.
 const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
@@ -11,9 +12,9 @@ const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420',
  * A stand-in for a forge RSA private key. forge's `cert.sign(key, md)` only ever calls `key.sign(md)`,
  * so this object is all it needs; the key material itself never enters forge.
  */
-export function opensslSigner(key: KeyObject): forge.pki.rsa.PrivateKey {
+export function opensslSigner(key: KeyObject): Forge.pki.rsa.PrivateKey {
   const signer = {
-    sign(md: forge.md.MessageDigest): string {
+    sign(md: Forge.md.MessageDigest): string {
       // The DigestInfo prefix above is SHA-256's; forge defaults to SHA-1 if a caller forgets the md.
       if (md.algorithm !== 'sha256') throw new Error(`refusing to sign with ${md.algorithm}; use forge.md.sha256`);
       const digest = Buffer.from(md.digest().getBytes(), 'binary');
@@ -21,7 +22,7 @@ export function opensslSigner(key: KeyObject): forge.pki.rsa.PrivateKey {
       return signature.toString('binary');
     },
   };
-  return signer as unknown as forge.pki.rsa.PrivateKey;
+  return signer as unknown as Forge.pki.rsa.PrivateKey;
 }
 
 /** 16 random bytes as hex, top bit clear so the INTEGER is positive, second bit set so DER needs no 00 pad. */
@@ -31,12 +32,12 @@ export function randomSerial(): string {
   return bytes.toString('hex');
 }
 
-export function forgePublicKey(key: KeyObject): forge.pki.PublicKey {
+export function forgePublicKey(key: KeyObject): Forge.pki.PublicKey {
   return forge.pki.publicKeyFromPem(key.export({ type: 'spki', format: 'pem' }).toString());
 }
 
 /** The CA's subjectKeyIdentifier as forge bytes, computed from the key if a foreign CA lacks the extension. */
-export function subjectKeyId(cert: forge.pki.Certificate): string {
+export function subjectKeyId(cert: Forge.pki.Certificate): string {
   const ext = cert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
   if (ext?.subjectKeyIdentifier) return forge.util.hexToBytes(ext.subjectKeyIdentifier);
   return cert.generateSubjectKeyIdentifier().getBytes();
@@ -46,6 +47,6 @@ export const HOUR_MS = 60 * 60 * 1000;
 export const DAY_MS = 24 * HOUR_MS;
 
 /** forge writes CRLF line ends; LF matches Node, OpenSSL and every bundle the PEM is appended to. */
-export function certificateToPem(cert: forge.pki.Certificate): string {
+export function certificateToPem(cert: Forge.pki.Certificate): string {
   return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }
