@@ -38,12 +38,19 @@ export function checkAuthority(req: Http2ServerRequest, target: Target): void {
   }
 }
 
+const LOWER_CASE = /[a-z]/;
+
 /**
  * What keyway refuses before the stages, as over HTTP/1.1: CONNECT inside an intercepted connection
- * (a tunnel keyway cannot see into) and an Expect other than 100-continue.
+ * (a tunnel keyway cannot see into), a method not in upper case, and an Expect other than 100-continue.
  */
 export function refusedHttp2Request(req: Http2ServerRequest): ProxyError | undefined {
   if (req.method === 'CONNECT') return new ProxyError('bad_request', 'CONNECT inside an intercepted HTTP/2 connection is not proxied');
+  // Methods are case-sensitive (RFC 9110 9.1), but rules name them in upper case and many servers
+  // read `delete` as DELETE: `get` would pass a GET rule, `delete` slip past a DELETE deny. Over
+  // HTTP/1.1 Node's parser takes only upper-case methods; HTTP/2's :method is any token, so refuse
+  // what HTTP/1.1 would. The method is not echoed: it is the agent's text.
+  if (LOWER_CASE.test(req.method)) return new ProxyError('bad_request', 'the :method must be in upper case (methods are case-sensitive)');
   const expect = req.headers.expect;
   if (expect !== undefined && expect.toLowerCase() !== '100-continue')
     return new ProxyError('bad_request', 'keyway supports no Expect other than 100-continue');

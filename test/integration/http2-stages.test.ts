@@ -107,6 +107,24 @@ describe('HTTP/2 streams through every stage', () => {
     expect(await waitFor(() => proxy.auditLines().some((l) => l['code'] === 'policy_denied' && l['method'] === 'DELETE'))).toBe(true);
   });
 
+  it('a :method not in upper case (`get` against a GET rule, `delete`) is refused as bad_request, never matched or sent upstream', async () => {
+    const session = await h2ThroughProxy(proxy.port, authority, proxy.caPath, 'h2agent:h2-agent-key');
+    try {
+      for (const method of ['get', 'Get', 'delete']) {
+        const r = await h2Request(session, { ':method': method, ':path': `/oauth/echo?tag=case-${method}` });
+        expect(r.headers[':status']).toBe(400);
+        expect(r.headers['x-keyway-error']).toBe('bad_request');
+      }
+      // The upper-case form is still served on the same connection.
+      const ok = await h2Request(session, { ':method': 'GET', ':path': '/oauth/echo?tag=case-ok' });
+      expect(ok.headers[':status']).toBe(200);
+    } finally {
+      session.close();
+    }
+    expect(upstream.seen.some((s) => /tag=case-(get|Get|delete)/.test(s.url))).toBe(false);
+    expect(await waitFor(() => proxy.auditLines().filter((l) => l['code'] === 'bad_request' && l['path'] === '/oauth/echo').length === 3)).toBe(true);
+  });
+
   it(':authority (or a Host beside it) naming another host than the CONNECT target is refused as host_mismatch', async () => {
     const session = await h2ThroughProxy(proxy.port, authority, proxy.caPath, 'h2agent:h2-agent-key');
     try {
