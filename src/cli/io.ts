@@ -1,3 +1,4 @@
+import { displaySafe } from '../config/display-text.ts';
 import { KeywayError } from '../errors/index.ts';
 
 /** How a command talks to the terminal; tests and main() both provide one. */
@@ -19,7 +20,8 @@ export function printTable(io: CommandIO, rows: Array<Record<string, unknown>>, 
     io.out('(none)');
     return;
   }
-  const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
+  // Cells hold what people and providers named (labels, accounts): shown with no control or bidi characters.
+  const cell = (v: unknown) => displaySafe(v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) =>
     values

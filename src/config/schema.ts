@@ -1,3 +1,4 @@
+import { unsafeDisplayText } from './display-text.ts';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { DomainPattern } from './domain-pattern.ts';
@@ -88,7 +89,11 @@ const injectSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name')
     .optional(),
-  format: z.string().includes('{secret}', { message: 'must contain {secret}' }).optional(),
+  format: z
+    .string()
+    .includes('{secret}', { message: 'must contain {secret}' })
+    .refine((f) => unsafeDisplayText(f) === undefined, { error: (issue) => unsafeDisplayText(String(issue.input)) ?? 'unsafe text' })
+    .optional(),
   query: z.string().min(1).optional(),
 });
 

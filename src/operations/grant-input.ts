@@ -1,6 +1,7 @@
 // Checks on what a grant is made or changed with, shared by `keyway grants add|set` and the admin
 // API: domains (syntax and breadth), injection, labels, and the warning for domains another grant
 // already covers.
+import { unsafeDisplayText } from '../config/display-text.ts';
 import { parseDomainPatternStrict } from '../config/domain-breadth.ts';
 import { parseDomainPattern, type DomainPattern, type GrantType, type InjectConfig } from '../config/index.ts';
 import type { GrantListing } from '../credentials/grant-listing.ts';
@@ -23,6 +24,8 @@ export function checkDomains(domains: readonly string[] | undefined, caller: Cal
 /** Refuses an injection this grant type cannot use, in the injector's own words. */
 export function checkInjection(type: GrantType, inject: InjectConfig, caller: Caller): void {
   if (inject.format !== undefined && !inject.format.includes('{secret}')) throw usage(`${fieldName('inject.format', caller)} must contain {secret}`);
+  const unsafe = inject.format === undefined ? undefined : unsafeDisplayText(inject.format);
+  if (unsafe) throw usage(`${fieldName('inject.format', caller)}: ${unsafe}`);
   try {
     injectorFor(type, inject);
   } catch (err) {
@@ -51,9 +54,9 @@ export function checkLabels(labels: unknown, caller: Caller): Record<string, str
   const out: Record<string, string> = {};
   for (const [key, value] of entries.sort(([a], [b]) => a.localeCompare(b))) {
     if (!LABEL_KEY.test(key)) throw usage(`${name}: a label name is a-z, 0-9, ".", "_", "/" and "-" (up to 63 characters)`);
-    if (typeof value !== 'string' || value.length > MAX_LABEL_VALUE || /\p{Cc}/u.test(value)) {
-      throw usage(`${name} ${key}: expected a string of at most ${MAX_LABEL_VALUE} printable characters`);
-    }
+    if (typeof value !== 'string' || value.length > MAX_LABEL_VALUE) throw usage(`${name} ${key}: expected a string of at most ${MAX_LABEL_VALUE} characters`);
+    const unsafe = unsafeDisplayText(value);
+    if (unsafe) throw usage(`${name} ${key}: ${unsafe}`);
     out[key] = value;
   }
   return out;

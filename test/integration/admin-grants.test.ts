@@ -144,6 +144,17 @@ describe('admin API: grants', () => {
     expect(tooBroad.status).toBe(400);
     const badLabel = await call('PATCH', '/api/grants/github', { labels: { 'Bad Key': 'x' } });
     expect(badLabel.status).toBe(400);
+    // A right-to-left override would reverse the listing after it (in the dashboard and grants show).
+    const bidiLabel = await call('PATCH', '/api/grants/github', { labels: { team: 'pay\u202Ements' } });
+    expect(bidiLabel.status).toBe(400);
+    expect((bidiLabel.body as { error: { message: string } }).error.message).toBe(
+      'labels team: it holds U+202E, a control or bidirectional-formatting character',
+    );
+    const bidiFormat = await call('PATCH', '/api/grants/github', { inject: { format: 'Bearer {secret}\u2066' } });
+    expect(bidiFormat.status).toBe(400);
+    const cliBidi = await proxy.cli(['grants', 'set', 'github', '--label', 'owner=\u2067ada']);
+    expect(cliBidi.code).not.toBe(0);
+    expect(cliBidi.stderr).toContain('U+2067');
 
     // Back to the default injection, for the rest of the file.
     const back = await call('PATCH', '/api/grants/github', { inject: { header: 'Authorization', format: 'Bearer {secret}' } });

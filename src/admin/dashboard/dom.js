@@ -17,9 +17,19 @@ export function h(tag, props = {}, ...children) {
 export function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
+    el.append(child instanceof Node ? child : shown(String(child)));
   }
   return el;
+}
+
+// Bidirectional-formatting characters (U+202E reverses the text after it) in what a person, a
+// provider or an agent named: shown as a visible <U+XXXX>, as the CLI does
+// (src/config/display-text.ts). Controls do nothing in a text node, so they are left.
+const UNSAFE = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+/** The text with each bidi formatting character made visible. */
+export function shown(text) {
+  return text.replace(UNSAFE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
 }
 
 /** An SVG element (the overview's chart): attributes, not inline styles, so the CSP allows it. */

@@ -1,3 +1,4 @@
+import { displaySafe } from '../../config/display-text.ts';
 import type { GrantListing } from '../../credentials/grant-listing.ts';
 import type { CommandIO } from '../io.ts';
 
@@ -49,5 +50,6 @@ function value(row: GrantListing, key: keyof GrantListing): string {
 
 export function printGrant(io: CommandIO, row: GrantListing): void {
   const width = Math.max(...LABELS.map(([, label]) => label.length)) + 2;
-  for (const [key, label] of LABELS) io.out(`${`${label}:`.padEnd(width)}${value(row, key)}`);
+  // Values hold what people and providers named (labels, accounts): shown with no control or bidi characters.
+  for (const [key, label] of LABELS) io.out(`${`${label}:`.padEnd(width)}${displaySafe(value(row, key))}`);
 }
