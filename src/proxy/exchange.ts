@@ -18,7 +18,7 @@ import type { Redact } from './response-guard.ts';
 import { asProxyError, sendError } from './respond.ts';
 import type { RefusedInside } from './refuse-inside.ts';
 import type { ProxyRuntime } from './runtime.ts';
-import { formatAuthority, parseAuthority, type Target } from './target.ts';
+import { formatAuthority, originFormOf, parseAuthority, splitAbsoluteForm, type Target } from './target.ts';
 import { upstreamError } from './upstream-errors.ts';
 
 /** What is known about a request before its own headers are read. */
@@ -269,26 +269,25 @@ function checkVersion(req: ClientRequest): void {
 
 /**
  * Stage: requests inside a tunnel are origin-form. An absolute-form target (RFC 9112 3.2.2) is
- * taken as its path, as sent (no URL parser: it would resolve dots and backslashes its own way
- * before the rules see them), if its authority is the connection's target: the target's authority
- * would win over Host at an upstream that reads it, so one naming another host is refused.
- * Anything else is passed on as is, for the path stage to refuse.
+ * taken as its path, as sent (splitAbsoluteForm: the same reading as a plain request's), if its
+ * authority is the connection's target: the target's authority would win over Host at an upstream
+ * that reads it, so one naming another host is refused. Anything else is passed on as is, for the
+ * path stage to refuse.
  */
 function originForm(rawTarget: string, target: Target): string {
-  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(rawTarget);
+  const absolute = splitAbsoluteForm(rawTarget);
   if (!absolute) return rawTarget;
-  const scheme = absolute[1]!.toLowerCase();
+  const { scheme } = absolute;
   let named: Target | undefined;
   try {
-    named = parseAuthority(absolute[2]!, scheme === 'https' ? 443 : scheme === 'http' ? 80 : undefined);
+    named = parseAuthority(absolute.authority, scheme === 'https' ? 443 : scheme === 'http' ? 80 : undefined);
   } catch {
     named = undefined;
   }
   if (!named || named.host !== target.host || named.port !== target.port) {
     throw new ProxyError('host_mismatch', `the request target names another authority than the connection's target ${formatAuthority(target)}`);
   }
-  const rest = rawTarget.slice(absolute[0].length);
-  return rest.startsWith('/') ? rest : `/${rest}`;
+  return originFormOf(absolute.rest);
 }
 
 /**

@@ -35,18 +35,49 @@ export function formatAuthority({ host, port }: Target): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** An absolute-form request target, `http://host[:port]/path?query`. */
-export function parseAbsoluteUrl(text: string): { target: Target; path: string; scheme: 'http' | 'https' } {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ProxyError('bad_request', 'keyway is a proxy: send an absolute http:// URL or CONNECT host:port');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ProxyError('bad_request', `unsupported scheme ${url.protocol}`);
-  }
-  const scheme = url.protocol === 'https:' ? 'https' : 'http';
-  const target = parseAuthority(url.host, scheme === 'https' ? 443 : 80);
-  return { target, path: `${url.pathname}${url.search}`, scheme };
+/**
+ * An absolute-form request target (RFC 9112 3.2.2), `scheme://authority` and the rest as sent, or
+ * undefined for any other form. The one reading of absolute form, for plain requests to the proxy
+ * and for requests inside a tunnel alike: no URL parser, which would resolve dots, turn backslashes
+ * into slashes and percent-decode the host its own way before the rules and the path stage see them.
+ */
+export function splitAbsoluteForm(rawTarget: string): { scheme: string; authority: string; rest: string } | undefined {
+  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(rawTarget);
+  if (!absolute) return undefined;
+  return { scheme: absolute[1]!.toLowerCase(), authority: absolute[2]!, rest: rawTarget.slice(absolute[0].length) };
 }
+
+/** An absolute-form target's rest as an origin-form target: `/` when it names none. */
+export function originFormOf(rest: string): string {
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/**
+ * A plain request to the proxy, `http://host[:port]/path?query`: its target, and its path as sent
+ * (the path stage normalises it, or refuses it, as it does inside a tunnel).
+ */
+export function parseAbsoluteUrl(text: string): { target: Target; path: string; scheme: 'http' | 'https' } {
+  const split = splitAbsoluteForm(text);
+  if (!split) throw new ProxyError('bad_request', 'keyway is a proxy: send an absolute http:// URL or CONNECT host:port');
+  if (split.scheme !== 'http' && split.scheme !== 'https') throw new ProxyError('bad_request', 'unsupported scheme: send http:// or CONNECT');
+  const scheme = split.scheme;
+  const named = parseAuthority(split.authority, scheme === 'https' ? 443 : 80);
+  return { target: { host: numericHostAsIp(named.host), port: named.port }, path: originFormOf(split.rest), scheme };
+}
+
+/**
+ * A name a URL parser reads as an IPv4 address (`2852039166`, `0x7f.1`, `0251.0376.0251.0376`), as
+ * that address. A plain request is forwarded to an origin URL, and undici's URL parser would turn
+ * such a name into the address and dial it with no lookup: the egress check must see the address.
+ */
+function numericHostAsIp(host: string): string {
+  if (!NUMERIC_LOOKING.test(host)) return host;
+  try {
+    const hostname = new URL(`http://${host}/`).hostname;
+    return isIP(hostname) === 4 ? hostname : host;
+  } catch {
+    return host;
+  }
+}
+
+const NUMERIC_LOOKING = /^[0-9a-fx.]+$/i;

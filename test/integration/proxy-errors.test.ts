@@ -274,6 +274,26 @@ describe('keyway errors and the blind tunnel', () => {
     expect(allowed.body).not.toContain(CANARY);
   });
 
+  it('an absolute-form plain request is read as a tunnelled one is: a backslash or dot segment is refused, not resolved by a URL parser', async () => {
+    const before = plain.seen.length;
+    // A WHATWG URL parser would turn `\` into `/` and resolve `..`, so `/a\..\admin` became `/admin`
+    // before the rules saw it; inside a tunnel the same path is refused.
+    for (const path of ['/echo\\..\\admin', '/echo/a\\b']) {
+      const res = await rawToProxy(
+        proxy.port,
+        `GET http://plainok.example.test:${plain.port}${path} HTTP/1.1\r\nHost: plainok.example.test:${plain.port}\r\nConnection: close\r\n\r\n`,
+      );
+      expectErrorBody(res, 400, 'bad_request');
+    }
+    // http:host (no slashes) is a URL parser's leniency, not absolute form.
+    const lenient = await rawToProxy(
+      proxy.port,
+      `GET http:plainok.example.test:${plain.port}/echo HTTP/1.1\r\nHost: plainok.example.test\r\nConnection: close\r\n\r\n`,
+    );
+    expectErrorBody(lenient, 400, 'bad_request');
+    expect(plain.seen.length).toBe(before);
+  });
+
   it('answers 401 grant_needs_reconnect with a hint for a grant that needs reconnecting', async () => {
     const before = upstream.seen.length;
     const res = await get(proxy, `https://stale.example.test:${upstream.port}/echo${QUERY}`);
