@@ -79,7 +79,11 @@ export async function checkDestination(runtime: ProxyRuntime, target: Target): P
   if (!literal && isLocalAddress(address)) refuseListener(runtime, target);
 }
 
-/** Throws if a keyway listens on the target's port (the target is a local address). */
+/**
+ * Throws if a keyway listens on the target's port (the target is a local address). Any local
+ * address, not only the one the listener is bound to: a wildcard bind answers on all of them, and
+ * refusing a port on an address it does not answer on costs nothing.
+ */
 function refuseListener(runtime: ProxyRuntime, target: Target): void {
   if (runtime.ownPorts.has(target.port)) throw new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
   const other = runtime.listeners.listenerOn(target.port);
