@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,6 +159,8 @@ describe('two keyways of two homes, default registry (allow_networks: 127.0.0.0/
     const after = await openConnect(a.keyway.port, `127.0.0.1:${killed.keyway.port}`);
     after.socket.destroy();
     expect(after.status).toBe(502);
+    // Leave the shared directory as it was.
+    for (const name of readdirSync(DEFAULT_REGISTRY).filter((n) => n.startsWith(`${killed.keyway.child.pid}-`))) rmSync(join(DEFAULT_REGISTRY, name));
   });
 
   it('a keyway that stops removes its entry', async () => {
