@@ -15,6 +15,7 @@ import { LiveConfig, type ReloadOutcome } from './live-config.ts';
 import { CountingAudit } from './counting-audit.ts';
 import { KeywayMetrics } from './metrics/index.ts';
 import { createProxyServer } from './proxy/server.ts';
+import { ListenerRegistry, listenersDir, registerListeners, type KeywayListener, type Registration } from './proxy/listener-registry.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
 import { announceRunningProxy, listenFailure, withdrawRunningProxy } from './running-proxy.ts';
@@ -42,6 +43,8 @@ export interface StartOptions {
    * for one command (`keyway fetch` when none runs) keeps itself to itself.
    */
   announce?: boolean | undefined;
+  /** `keyway fetch`'s own proxy: the one-time key its request must carry (ProxyRuntime.callerKey). */
+  callerKey?: string | undefined;
 }
 
 export interface RunningKeyway {
@@ -169,13 +172,19 @@ async function startParts(
   });
   const usage = new UsageRecorder(services);
   opened.push(() => usage.stop());
-  // The proxy never connects to its own listeners (a loop); filled in once they listen.
+  // The proxy never connects to its own listeners (a loop); filled in once they listen. Nor to
+  // any other keyway's on this host (another home's, a `keyway fetch`'s): the shared registry.
   const ownPorts = new Set<number>();
+  const registryDir = listenersDir(env);
+  const listeners = new ListenerRegistry(registryDir);
+  opened.push(() => listeners.close());
   const runtime: ProxyRuntime = {
     get config() {
       return live.config;
     },
     ownPorts,
+    listeners,
+    callerKey: options.callerKey,
     tables: () => live.tables,
     credentials: new CredentialSource(tokens),
     audit,
@@ -250,6 +259,8 @@ async function startParts(
     ownPorts.add(admin.address.port);
   }
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
+  const registration = await announceListeners(registryDir, proxyAddress, admin?.address, logger);
+  opened.push(() => registration?.remove());
   const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
   if (options.announce !== false)
     await announceRunningProxy(paths.runningProxy, { proxy: listening(proxyAddress), admin: admin ? listening(admin.address) : null, started_at: startedAt });
@@ -269,6 +280,7 @@ async function startParts(
         // the store (a refresh) and the audit log, which close last.
         const drainMs = stopOptions.drainMs ?? 0;
         withdrawRunningProxy(paths.runningProxy);
+        registration?.remove();
         await Promise.all([proxy.close(drainMs), admin?.close(drainMs)]);
         await usage.flush().catch(() => undefined);
         // A refreshed token whose save failed lives only in memory: one last try before exiting.
@@ -297,6 +309,24 @@ async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics:
     onBatch,
     replica,
   });
+}
+
+/**
+ * Enters this process's listeners in the host's registry, so that other keyways refuse them as
+ * destinations. A registry this process cannot trust or write is not a reason to stop: it warns.
+ */
+async function announceListeners(dir: string, proxy: AddressInfo, admin: AddressInfo | undefined, logger: Logger): Promise<Registration | undefined> {
+  const entries: KeywayListener[] = [{ kind: 'proxy', host: proxy.address, port: proxy.port }];
+  if (admin) entries.push({ kind: 'admin', host: admin.address, port: admin.port });
+  try {
+    return await registerListeners(dir, entries);
+  } catch (err) {
+    logger.warn(
+      { err: { message: (err as Error).message } },
+      "could not register this keyway's listeners; other keyways on this host will not refuse them as destinations",
+    );
+    return undefined;
+  }
 }
 
 function isListenError(err: unknown): boolean {

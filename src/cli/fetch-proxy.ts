@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -8,6 +9,7 @@ import { startKeyway } from '../app.ts';
 import type { Config } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
+import { fetchProxyCredentials } from '../proxy/identify.ts';
 import { findRunningProxy } from '../running-proxy.ts';
 import { proxyUrl } from './proxy-url.ts';
 
@@ -41,6 +43,9 @@ export async function openFetchProxy(
     throw new KeywayError('not_found', `keyway is not set up in ${config.home} (no CA or store): run \`keyway init\` there, or pass --home`);
   }
   if (findRunningProxy(paths.runningProxy) !== undefined) return { url: proxyUrl(config, agent), caPath, close: async () => undefined };
+  // Its port is on loopback, where any local process (another home's agent, through its keyway)
+  // could find it: it serves only this request, whose proxy password starts with this key.
+  const callerKey = randomBytes(32).toString('base64url');
   const running = await startKeyway({
     home: config.home,
     configFile,
@@ -50,8 +55,10 @@ export async function openFetchProxy(
     // Only what would stop it: this process's stdout is the response body.
     logger: pino({ level: 'error' }, pino.destination(2)),
     announce: false,
+    callerKey,
   });
-  const auth = agent ? `${encodeURIComponent(agent.id)}:${encodeURIComponent(agent.key)}@` : '';
+  const credentials = fetchProxyCredentials(callerKey, agent);
+  const auth = `${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.key)}@`;
   return { url: `http://${auth}127.0.0.1:${running.proxyAddress.port}`, caPath: running.ca.certPath, close: () => running.stop({ drainMs: 2_000 }) };
 }
 

@@ -30,7 +30,7 @@ export async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, 
   draft.event.host = target.host;
   draft.event.port = target.port;
   const { router, agents } = runtime.tables();
-  const agent = identifyAgent(req, agents);
+  const agent = identifyAgent(req, agents, runtime.callerKey);
   draft.event.agent = agent.id;
   // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
   if (target.host === SELF_CHECK_HOST && target.port === 443) return { route: 'self-check', agent, target };
@@ -53,28 +53,39 @@ export async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, 
 
 /**
  * Stage: the destination itself. An IP literal is checked now (no lookup will happen for it); a
- * name is checked when its one lookup answers, at connect time. keyway's own ports on a local
- * address are refused whatever proxy.allow_networks says, in any spelling of the address
- * (::ffff:7f00:1 and 0:0:0:0:0:ffff:7f00:0001 are 127.0.0.1: isLocalAddress folds them first).
- * A DNS name on one of keyway's own port numbers is refused too: the connection makes its own
- * lookup later, which a name the agent controls can answer with 127.0.0.1 (DNS rebinding), and
- * only this stage knows the port. A proxy.hosts entry always answers the same, so it is judged.
+ * name is checked when its one lookup answers, at connect time. keyway's own ports, and those of
+ * every other keyway on this host (listener-registry.ts), on a local address are refused whatever
+ * proxy.allow_networks says, in any spelling of the address (::ffff:7f00:1 and
+ * 0:0:0:0:0:ffff:7f00:0001 are 127.0.0.1: isLocalAddress folds them first). A DNS name on one of
+ * those port numbers is refused too: the connection makes its own lookup later, which a name the
+ * agent controls can answer with 127.0.0.1 (DNS rebinding), and only this stage knows the port. A
+ * proxy.hosts entry always answers the same, so it is judged.
  */
 export async function checkDestination(runtime: ProxyRuntime, target: Target): Promise<void> {
   const literal = isIP(target.host) !== 0;
-  const ownPort = runtime.ownPorts.has(target.port);
-  if (!literal && !ownPort) return;
-  const ownListener = () => new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
-  if (ownPort && literal && isLocalAddress(target.host)) throw ownListener();
-  if (ownPort && !literal && !Object.keys(runtime.config.proxy.hosts).some((name) => name.toLowerCase() === target.host)) {
+  const listenerPort = runtime.ownPorts.has(target.port) || runtime.listeners.mayListenOn(target.port);
+  if (!literal && !listenerPort) return;
+  if (literal && isLocalAddress(target.host)) refuseListener(runtime, target);
+  if (listenerPort && !literal && !Object.keys(runtime.config.proxy.hosts).some((name) => name.toLowerCase() === target.host)) {
     throw new ProxyError(
       'host_not_allowed',
-      `port ${target.port} is keyway's own, and ${target.host} could resolve to this host by the time the connection is made`,
+      `port ${target.port} is a keyway listener's, and ${target.host} could resolve to this host by the time the connection is made`,
       {
         hint: 'map the name in proxy.hosts to pin its address',
       },
     );
   }
   const { address } = await runtime.resolve(target.host);
-  if (ownPort && isLocalAddress(address)) throw ownListener();
+  if (!literal && isLocalAddress(address)) refuseListener(runtime, target);
+}
+
+/**
+ * Throws if a keyway listens on the target's port (the target is a local address). Any local
+ * address, not only the one the listener is bound to: a wildcard bind answers on all of them, and
+ * refusing a port on an address it does not answer on costs nothing.
+ */
+function refuseListener(runtime: ProxyRuntime, target: Target): void {
+  if (runtime.ownPorts.has(target.port)) throw new ProxyError('host_not_allowed', `${formatAuthority(target)} is keyway's own listener`);
+  const other = runtime.listeners.listenerOn(target.port);
+  if (other) throw new ProxyError('host_not_allowed', `${formatAuthority(target)} is another keyway's ${other.kind} listener on this host`);
 }

@@ -9,6 +9,7 @@ import type { Credential } from '../credentials/material.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { GrantRouter } from '../policy/access.ts';
+import type { ListenerRegistry } from './listener-registry.ts';
 import type { Resolver } from './resolve.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -23,6 +24,13 @@ export interface ProxyRuntime {
   readonly config: Config;
   /** Ports keyway itself listens on: never a destination. */
   readonly ownPorts: ReadonlySet<number>;
+  /** Every keyway's listeners on this host (other homes, other users): never a destination either. */
+  readonly listeners: Pick<ListenerRegistry, 'mayListenOn' | 'listenerOn'>;
+  /**
+   * Set for `keyway fetch`'s own proxy: the one-time key its request carries in the proxy
+   * credentials (identify.ts); a client without it is refused with 407.
+   */
+  readonly callerKey?: string | undefined;
   tables(): ProxyTables;
   readonly credentials: {
     /** A valid credential for the grant (refreshing an OAuth token first when due); throws a ProxyError. */

@@ -187,7 +187,7 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
   try {
     parsed = parseAbsoluteUrl(req.url ?? '');
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
-    agent = identifyAgent(req, runtime.tables().agents);
+    agent = identifyAgent(req, runtime.tables().agents, runtime.callerKey);
     await checkDestination(runtime, parsed.target);
   } catch (err) {
     const error = asProxyError(err);

@@ -145,7 +145,10 @@ async function seedGrants(home: string, masterKey: string, grants: TestGrant[]):
 }
 
 export function runCli(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runProcess(process.execPath, [CLI, ...args], { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env }, stdin);
+  // The test file's own registry of keyway listeners (test/setup), unless the test gives one.
+  const listeners = process.env['KEYWAY_LISTENERS_DIR'];
+  const base = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...(listeners ? { KEYWAY_LISTENERS_DIR: listeners } : {}) };
+  return runProcess(process.execPath, [CLI, ...args], { ...base, ...env }, stdin);
 }
 
 /** Runs a program with exactly the given environment (like `env -i`), collecting its output. */

@@ -9,3 +9,7 @@ import { join } from 'node:path';
 process.env['npm_config_cache'] ??= join(homedir(), '.npm');
 process.env['HOME'] = mkdtempSync(join(tmpdir(), 'keyway-test-user-'));
 delete process.env['KEYWAY_HOME'];
+
+// keyway's host-wide registry of listeners (/tmp/keyway-listeners) is shared by every keyway on the
+// machine: each test file gets its own, and a test about the shared one removes this variable.
+process.env['KEYWAY_LISTENERS_DIR'] = mkdtempSync(join(tmpdir(), 'keyway-test-listeners-'));

@@ -16,7 +16,8 @@ const USAGE = `keyway fetch [--agent ID] [--grant G] [-X METHOD] [-H 'Name: valu
 
 One request through keyway, as an agent's client would send it; prints the response body.
 Uses the proxy running for this home (data/proxy.json); when none runs, starts one in this process
-on a free loopback port for the one request and stops it after (the request is audited either way).
+on a free loopback port for the one request, which no other client may use, and stops it after
+(the request is audited either way).
 
   --agent ID       send as this agent (or set KEYWAY_AGENT); its key comes from KEYWAY_AGENT_KEY,
                    or from the config's reference for a config agent
