@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   host_mismatch: { kind: 'refusal', status: 400, audit: 'deny' },
   bad_request: { kind: 'refusal', status: 400, audit: 'deny' },
   grant_ambiguous: { kind: 'refusal', status: 400, audit: 'deny' },
+  // A request head that did not finish within proxy.timeouts.headers.
+  request_timeout: { kind: 'refusal', status: 408, audit: 'deny' },
   grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error' },
   token_refresh_failed: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },

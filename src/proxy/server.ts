@@ -255,12 +255,17 @@ async function handleUpgrade(
 function refuseMalformed(runtime: ProxyRuntime, owed: AnswersOwed, err: NodeJS.ErrnoException, socket: Duplex, ctx: ExchangeContext | undefined): void {
   // The parser reports an error again for every chunk still arriving: one answer and one audit line.
   if (socket.writableEnded || refusedMalformed.has(socket)) return;
-  if (!err.code?.startsWith('HPE_')) {
-    socket.destroy(); // a reset or timeout, not a request: nothing to answer or audit
+  // Node's headersTimeout (proxy.timeouts.headers): a head begun and never finished is answered
+  // 408 and audited, as a malformed one is, so a client holding heads open is on record.
+  const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  if (!timedOut && !err.code?.startsWith('HPE_')) {
+    socket.destroy(); // a reset, not a request: nothing to answer or audit
     return;
   }
   refusedMalformed.add(socket);
-  const error = new ProxyError('bad_request', 'malformed HTTP request');
+  const error = timedOut
+    ? new ProxyError('request_timeout', 'the request head did not arrive in time (proxy.timeouts.headers)')
+    : new ProxyError('bad_request', 'malformed HTTP request');
   const draft = new AuditDraft({
     method: null,
     host: ctx?.target.host ?? '',

@@ -117,6 +117,47 @@ describe('timeouts on slow and vanishing clients', () => {
     });
   });
 
+  describe('a request head that never ends (headers) is answered and on record', () => {
+    // headers shorter than body_stall and idle, as with the defaults (30 s against 60 s): the head's
+    // own deadline is the one that fires.
+    let headed: TestProxy;
+    beforeAll(async () => {
+      headed = await startProxy({ config: { proxy: { timeouts: { headers: '300ms', body_stall: '10s', idle: '10s' } } }, grants: grants() });
+    });
+    afterAll(async () => {
+      await headed?.stop();
+    });
+
+    const unfinishedHead = async (socket: Socket, head: string) => {
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
+      socket.write(head);
+      expect(await closedWithin(socket, 300 + SLACK_MS + 1_000)).toBeLessThan(300 + SLACK_MS);
+      return Buffer.concat(received).toString();
+    };
+
+    it('inside a CONNECT: 408 request_timeout, and an audit line naming the target', async () => {
+      const { socket } = await openConnect(headed.port, `plain.example.test:${plain.port}`);
+      const answer = await unfinishedHead(socket, `GET /echo HTTP/1.1\r\nHost: plain.example.test:${plain.port}\r\nX-Slow: `);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(answer).toMatch(/x-keyway-error: request_timeout/i);
+      const line = await waitFor(
+        () => headed.auditLines().find((l) => l['code'] === 'request_timeout' && l['host'] === 'plain.example.test'),
+        'the audit line',
+      );
+      expect(line['decision']).toBe('deny');
+    });
+
+    it('on the listener itself: 408 request_timeout, and an audit line', async () => {
+      const before = headed.auditLines().filter((l) => l['code'] === 'request_timeout').length;
+      const socket = netConnect({ host: '127.0.0.1', port: headed.port });
+      await once(socket, 'connect');
+      const answer = await unfinishedHead(socket, 'GET http://plain.example.test/ HTTP/1.1\r\nX-Slow: ');
+      expect(answer).toMatch(/^HTTP\/1\.1 408 [^]*x-keyway-error: request_timeout/i);
+      await waitFor(() => (headed.auditLines().filter((l) => l['code'] === 'request_timeout').length > before ? true : undefined), 'the audit line');
+    });
+  });
+
   describe('a client that sends nothing, or too little, is dropped after its timeout', () => {
     const cases = [
       ['an idle CONNECT (first_byte)', 'connect-idle', 300],
