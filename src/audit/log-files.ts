@@ -3,11 +3,14 @@
 // rotate and prune on the way when `maxBytes` is set. The writer (writer.ts) decides when a batch
 // runs and what a failure means; this module only touches the files.
 
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, open, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { acquireFileLock, type FileLockOptions } from '../files/file-lock.ts';
-import { firstChainedLine, lastChainedLine, listRotated, readPruned, rotateFile, writePruned } from './files.ts';
+import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from './files.ts';
+import type { RotatedFile } from './files.ts';
+import { readPruned, withRange, writePruned } from './pruned.ts';
+import type { RetentionHold } from './retention.ts';
 import { readHead } from './head.ts';
 import type { ChainHead } from './head.ts';
 import { appendOrUndo } from './append.ts';
@@ -22,7 +25,11 @@ export interface LogFilesOptions {
   maxBytes: number;
   /** How many rotated files to keep. */
   keep: number;
+  /** A file last written less than this long ago is never deleted, even past `keep`; 0: off. */
+  minRetentionMs: number;
   prunedPath: string;
+  /** Hears when min_retention starts or stops keeping files past `keep` (null: none held now). */
+  onRetention?: ((hold: RetentionHold | null) => void) | undefined;
 }
 
 /** Where this writer left the file: if it is unchanged, the cached head is still the chain's head. */
@@ -44,7 +51,10 @@ export class LogFiles {
   readonly #lockOptions: FileLockOptions;
   readonly #maxBytes: number;
   readonly #keep: number;
+  readonly #minRetentionMs: number;
   readonly #prunedPath: string;
+  readonly #onRetention: LogFilesOptions['onRetention'];
+  #hold: RetentionHold | null = null;
   #rotationError: Error | null = null;
   #known: Known | null = null;
   /** The last line this writer appended; kept when the cache is dropped, so a truncation shows. */
@@ -59,7 +69,9 @@ export class LogFiles {
     this.#headKey = opts.headKey;
     this.#maxBytes = opts.maxBytes;
     this.#keep = opts.keep;
+    this.#minRetentionMs = opts.minRetentionMs;
     this.#prunedPath = opts.prunedPath;
+    this.#onRetention = opts.onRetention;
     this.#lockOptions = {
       // A holder that died frees the lock after this long.
       staleMs: 5000,
@@ -77,6 +89,11 @@ export class LogFiles {
   /** The last rotation or pruning failure, if the latest attempt failed (null once one succeeds). */
   get rotationError(): Error | null {
     return this.#rotationError;
+  }
+
+  /** Files min_retention kept past `keep` at the last rotation; null when none. */
+  get retentionHold(): RetentionHold | null {
+    return this.#hold;
   }
 
   /** How many lines of the last batch reached the log; after a failure, the ones not to keep. */
@@ -188,34 +205,72 @@ export class LogFiles {
   }
 
   /**
-   * Delete rotated files past `keep`, oldest first, after recording (MAC'd) the last line deleted,
-   * so verify can tell pruning from a file removed by hand. Files already covered by the record
-   * (left by a crash between recording and deleting) are deleted too. A pruned record that does not
-   * authenticate is left alone, and nothing is deleted, so verify still reports it.
+   * Delete rotated files past `keep`, oldest first, after recording (MAC'd) the last line deleted and
+   * the range deleted, so verify can tell pruning from a file removed by hand and name what pruning
+   * took. A file last written less than min_retention ago stops the pruning there: it and every newer
+   * file are kept past `keep` (and the hold reported), so a flood of lines cannot push recent
+   * evidence out; the disk guard (room.ts) still refuses injection when the disk truly fills.
+   * Files already covered by the record (left by a crash between recording and deleting) are deleted
+   * too. A record that does not authenticate is left alone, and nothing is deleted, so verify still
+   * reports it (extending it would sign over the tampering).
    */
   async #prune(): Promise<void> {
     const record = await readPruned(this.#prunedPath, this.#headKey);
     if (record.kind === 'bad_mac' || record.kind === 'unreadable') return;
-    let baseSeq = record.kind === 'ok' ? record.head.seq : 0;
+    if (record.ranges !== undefined && (record.ranges.kind === 'bad_mac' || record.ranges.kind === 'unreadable')) return;
+    const baseSeq = record.kind === 'ok' ? record.head.seq : 0;
+    const ranges = record.ranges?.kind === 'ok' ? record.ranges.list : [];
     const files = await listRotated(this.#path);
-    const leftovers = files.filter((f) => f.firstSeq <= baseSeq);
+    const doomed = files.filter((f) => f.firstSeq <= baseSeq);
     const live = files.filter((f) => f.firstSeq > baseSeq);
-    const doomed = [...leftovers];
-    const excess = live.length - this.#keep;
-    if (excess > 0) {
-      const newest = live[excess - 1]!;
-      const last = await lastChainedLine(newest.path);
+    const excess = Math.max(0, live.length - this.#keep);
+    const now = Date.now();
+    const aged = await this.#aged(live.slice(0, excess), now);
+    const young = aged.findIndex((f) => f.ageMs < this.#minRetentionMs);
+    const pruning = young === -1 ? aged : aged.slice(0, young);
+    const held = aged.slice(pruning.length);
+    if (pruning.length > 0) {
+      const newest = pruning.at(-1)!;
+      const last = await lastChainedLine(newest.file.path);
       if (last !== null && last.seq > baseSeq) {
-        await writePruned(this.#prunedPath, this.#headKey, { seq: last.seq, hash: last.hash });
-        baseSeq = last.seq;
-        doomed.push(...live.slice(0, excess));
+        const first = await firstChainedLine(pruning[0]!.file.path).catch(() => null);
+        const range = {
+          first_seq: baseSeq + 1,
+          last_seq: last.seq,
+          files: pruning.length,
+          bytes: pruning.reduce((sum, f) => sum + f.bytes, 0),
+          pruned_at: new Date(now).toISOString(),
+          age_ms: Math.max(0, Math.round(newest.ageMs)),
+          first_ts: first?.ts ?? null,
+          last_ts: last.ts,
+          prunings: 1,
+        };
+        await writePruned(this.#prunedPath, this.#headKey, { seq: last.seq, hash: last.hash }, withRange(ranges, range));
+        doomed.push(...pruning.map((f) => f.file));
       }
     }
+    this.#setHold(held.length === 0 ? null : { files: held.length, bytes: held.reduce((sum, f) => sum + f.bytes, 0), oldestAgeMs: Math.round(held[0]!.ageMs) });
     for (const f of doomed) {
       await unlink(f.path).catch((err: unknown) => {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       });
     }
+  }
+
+  /** Each file with its size and how long ago it was last written (its mtime; rename keeps it). */
+  async #aged(files: RotatedFile[], now: number): Promise<Array<{ file: RotatedFile; bytes: number; ageMs: number }>> {
+    const out = [];
+    for (const file of files) {
+      const st = await stat(file.path);
+      out.push({ file, bytes: st.size, ageMs: now - st.mtimeMs });
+    }
+    return out;
+  }
+
+  #setHold(hold: RetentionHold | null): void {
+    const was = this.#hold;
+    this.#hold = hold;
+    if ((was === null) !== (hold === null) || (was !== null && hold !== null && was.files !== hold.files)) this.#onRetention?.(hold);
   }
 
   /**
