@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { AdminServer } from './admin/server.ts';
-import { auditDatabaseOf, AuditWriter, createAppLogger, retentionWarning, TableAuditWriter, type AuditLog } from './audit/index.ts';
+import { auditDatabaseOf, AuditWriter, createAppLogger, logRetention, TableAuditWriter, type AuditLog } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
 import { USAGE_PREFIX, usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
@@ -296,11 +296,8 @@ async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics:
     keep: config.audit.keep,
     minRetentionMs: config.audit.min_retention,
     // Files past keep that min_retention keeps: someone should look (a flood of lines, or keep and
-    // max_bytes too small for the traffic) before the disk fills; said again whenever the count changes.
-    onRetention: (hold) => {
-      if (hold === null) logger.info('audit rotation: no file is kept past audit.keep by audit.min_retention any more');
-      else logger.warn({ files: hold.files, bytes: hold.bytes, keep: config.audit.keep }, retentionWarning(hold, config.audit.min_retention));
-    },
+    // max_bytes too small for the traffic) before the disk fills.
+    onRetention: logRetention(logger, config.audit.keep, config.audit.min_retention),
     onBatch,
     replica,
   });

@@ -9,7 +9,7 @@ export { prunedPathFor } from './pruned.ts';
 export type { PrunedRange } from './pruned.ts';
 export type { RotatedFile } from './files.ts';
 export type { AuditWriterOptions } from './writer.ts';
-export { retentionWarning } from './retention.ts';
+export { logRetention, retentionWarning } from './retention.ts';
 export type { RetentionHold } from './retention.ts';
 export { verifyAudit } from './verify.ts';
 export type { AuditProblem, PrunedReport, VerifyOptions, VerifyResult } from './verify.ts';

@@ -55,6 +55,8 @@ export class LogFiles {
   readonly #prunedPath: string;
   readonly #onRetention: LogFilesOptions['onRetention'];
   #hold: RetentionHold | null = null;
+  /** Size and mtime of rotated files seen by #aged: rotated files do not change. */
+  readonly #fileFacts = new Map<string, { bytes: number; mtimeMs: number }>();
   #rotationError: Error | null = null;
   #known: Known | null = null;
   /** The last line this writer appended; kept when the cache is dropped, so a truncation shows. */
@@ -257,12 +259,27 @@ export class LogFiles {
     }
   }
 
-  /** Each file with its size and how long ago it was last written (its mtime; rename keeps it). */
+  /**
+   * Each file with its size and how long ago it was last written (its mtime; rename keeps it). A
+   * rotated file is never appended to again, so its figures are cached: while min_retention holds
+   * hundreds of files, a rotation stats only the file it just made, not every held one (which made
+   * a flood's rotations O(files) each and slowed the writer until the backlog refused requests).
+   */
   async #aged(files: RotatedFile[], now: number): Promise<Array<{ file: RotatedFile; bytes: number; ageMs: number }>> {
     const out = [];
     for (const file of files) {
-      const st = await stat(file.path);
-      out.push({ file, bytes: st.size, ageMs: now - st.mtimeMs });
+      let facts = this.#fileFacts.get(file.path);
+      if (facts === undefined) {
+        const st = await stat(file.path);
+        facts = { bytes: st.size, mtimeMs: st.mtimeMs };
+        this.#fileFacts.set(file.path, facts);
+      }
+      out.push({ file, bytes: facts.bytes, ageMs: now - facts.mtimeMs });
+    }
+    // Forget files no longer listed (pruned, by us or another process).
+    if (this.#fileFacts.size > files.length) {
+      const listed = new Set(files.map((f) => f.path));
+      for (const path of this.#fileFacts.keys()) if (!listed.has(path)) this.#fileFacts.delete(path);
     }
     return out;
   }

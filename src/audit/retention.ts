@@ -21,3 +21,28 @@ export function retentionWarning(hold: RetentionHold, minRetentionMs: number): s
     'audit.keep x audit.max_bytes holds (a flood of lines?) and uses more disk until they age'
   );
 }
+
+/** The app log's side of a hold: what the writer's onRetention is given. */
+interface WarnLog {
+  warn(fields: object, msg: string): void;
+  info(msg: string): void;
+}
+
+/**
+ * The writer's onRetention for the app log: warn when files start being held, and again each time
+ * their number doubles (a flood rotates every few ms: a line per rotation would flood the app log
+ * too); one line when none are held any more. /metrics and /readyz always show the current count.
+ */
+export function logRetention(log: WarnLog, keep: number, minRetentionMs: number): (hold: RetentionHold | null) => void {
+  let warnedAt = 0;
+  return (hold) => {
+    if (hold === null) {
+      if (warnedAt > 0) log.info('audit rotation: no file is kept past audit.keep by audit.min_retention any more');
+      warnedAt = 0;
+      return;
+    }
+    if (hold.files < 2 * warnedAt) return;
+    warnedAt = hold.files;
+    log.warn({ files: hold.files, bytes: hold.bytes, keep }, retentionWarning(hold, minRetentionMs));
+  };
+}
