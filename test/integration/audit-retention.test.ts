@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, listRotated, prunedPathFor, readAudit, verifyAudit } from '../../src/audit/index.ts';
 import type { PrunedRange, RetentionHold, RotatedFile } from '../../src/audit/index.ts';
+import { MAX_RANGES } from '../../src/audit/pruned.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { deriveAuditHeadKey } from '../../src/services.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
@@ -101,6 +102,22 @@ describe('verify names what rotation pruned', () => {
     expect(ranges.at(-1)!.last_seq).toBe(kept[0]!.firstSeq - 1);
     expect(ranges.every((r) => r.bytes > 0 && r.files >= 1)).toBe(true);
     expect((await seqs())[0]).toBe(kept[0]!.firstSeq);
+  });
+
+  it('stays bounded: past 100 prunings the oldest are folded together, still covering every seq', async () => {
+    const writer = await AuditWriter.open({ ...opts, maxBytes: 600, keep: 1, minRetentionMs: 0 }); // a line per file
+    for (let i = 1; i <= 220; i++) await writer.write(injectEvent(i));
+    await writer.close();
+    const result = await verifyAudit(opts);
+    expect(result.ok).toBe(true);
+    const ranges = result.pruned!.ranges;
+    expect(ranges).toHaveLength(MAX_RANGES);
+    expect(ranges[0]!.first_seq).toBe(1);
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]!.first_seq).toBe(ranges[i - 1]!.last_seq + 1);
+    expect(ranges.reduce((n, r) => n + r.prunings, 0)).toBe(ranges.at(-1)!.last_seq); // one pruning per line here
+    expect(ranges[0]!.prunings).toBeGreaterThan(1);
+    expect(ranges.at(-1)!.prunings).toBe(1);
+    expect((await readFile(prunedPathFor(opts.headPath))).length).toBeLessThan(40_000);
   });
 
   it('a kept file removed by hand is still tampering (no pruning covers the gap), and the ranges are still named', async () => {
