@@ -1,15 +1,14 @@
 // One batch's trip into the log's files, under the inter-process lock: find the chain head (from a
 // cache of where this writer left the file, or by reading the file), seal and append the lines, and
-// rotate and prune on the way when `maxBytes` is set. The writer (writer.ts) decides when a batch
+// rotate and prune (prune.ts) on the way when `maxBytes` is set. The writer (writer.ts) decides when a batch
 // runs and what a failure means; this module only touches the files.
 
-import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { acquireFileLock, type FileLockOptions } from '../files/file-lock.ts';
 import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from './files.ts';
-import type { RotatedFile } from './files.ts';
-import { readPruned, withRange, writePruned } from './pruned.ts';
+import { Pruner } from './prune.ts';
 import type { RetentionHold } from './retention.ts';
 import { readHead } from './head.ts';
 import type { ChainHead } from './head.ts';
@@ -50,13 +49,9 @@ export class LogFiles {
   readonly #headKey: Buffer;
   readonly #lockOptions: FileLockOptions;
   readonly #maxBytes: number;
-  readonly #keep: number;
-  readonly #minRetentionMs: number;
-  readonly #prunedPath: string;
   readonly #onRetention: LogFilesOptions['onRetention'];
+  readonly #pruner: Pruner;
   #hold: RetentionHold | null = null;
-  /** Size and mtime of rotated files seen by #aged: rotated files do not change. */
-  readonly #fileFacts = new Map<string, { bytes: number; mtimeMs: number }>();
   #rotationError: Error | null = null;
   #known: Known | null = null;
   /** The last line this writer appended; kept when the cache is dropped, so a truncation shows. */
@@ -70,9 +65,7 @@ export class LogFiles {
     this.#headPath = opts.headPath;
     this.#headKey = opts.headKey;
     this.#maxBytes = opts.maxBytes;
-    this.#keep = opts.keep;
-    this.#minRetentionMs = opts.minRetentionMs;
-    this.#prunedPath = opts.prunedPath;
+    this.#pruner = new Pruner(opts);
     this.#onRetention = opts.onRetention;
     this.#lockOptions = {
       // A holder that died frees the lock after this long.
@@ -198,90 +191,12 @@ export class LogFiles {
       return false;
     }
     try {
-      await this.#prune();
+      this.#setHold(await this.#pruner.prune());
       this.#rotationError = null;
     } catch (err) {
       this.#rotationError = err instanceof Error ? err : new Error(String(err));
     }
     return true;
-  }
-
-  /**
-   * Delete rotated files past `keep`, oldest first, after recording (MAC'd) the last line deleted and
-   * the range deleted, so verify can tell pruning from a file removed by hand and name what pruning
-   * took. A file last written less than min_retention ago stops the pruning there: it and every newer
-   * file are kept past `keep` (and the hold reported), so a flood of lines cannot push recent
-   * evidence out; the disk guard (room.ts) still refuses injection when the disk truly fills.
-   * Files already covered by the record (left by a crash between recording and deleting) are deleted
-   * too. A record that does not authenticate is left alone, and nothing is deleted, so verify still
-   * reports it (extending it would sign over the tampering).
-   */
-  async #prune(): Promise<void> {
-    const record = await readPruned(this.#prunedPath, this.#headKey);
-    if (record.kind === 'bad_mac' || record.kind === 'unreadable') return;
-    if (record.ranges !== undefined && (record.ranges.kind === 'bad_mac' || record.ranges.kind === 'unreadable')) return;
-    const baseSeq = record.kind === 'ok' ? record.head.seq : 0;
-    const ranges = record.ranges?.kind === 'ok' ? record.ranges.list : [];
-    const files = await listRotated(this.#path);
-    const doomed = files.filter((f) => f.firstSeq <= baseSeq);
-    const live = files.filter((f) => f.firstSeq > baseSeq);
-    const excess = Math.max(0, live.length - this.#keep);
-    const now = Date.now();
-    const aged = await this.#aged(live.slice(0, excess), now);
-    const young = aged.findIndex((f) => f.ageMs < this.#minRetentionMs);
-    const pruning = young === -1 ? aged : aged.slice(0, young);
-    const held = aged.slice(pruning.length);
-    if (pruning.length > 0) {
-      const newest = pruning.at(-1)!;
-      const last = await lastChainedLine(newest.file.path);
-      if (last !== null && last.seq > baseSeq) {
-        const first = await firstChainedLine(pruning[0]!.file.path).catch(() => null);
-        const range = {
-          first_seq: baseSeq + 1,
-          last_seq: last.seq,
-          files: pruning.length,
-          bytes: pruning.reduce((sum, f) => sum + f.bytes, 0),
-          pruned_at: new Date(now).toISOString(),
-          age_ms: Math.max(0, Math.round(newest.ageMs)),
-          first_ts: first?.ts ?? null,
-          last_ts: last.ts,
-          prunings: 1,
-        };
-        await writePruned(this.#prunedPath, this.#headKey, { seq: last.seq, hash: last.hash }, withRange(ranges, range));
-        doomed.push(...pruning.map((f) => f.file));
-      }
-    }
-    this.#setHold(held.length === 0 ? null : { files: held.length, bytes: held.reduce((sum, f) => sum + f.bytes, 0), oldestAgeMs: Math.round(held[0]!.ageMs) });
-    for (const f of doomed) {
-      await unlink(f.path).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      });
-    }
-  }
-
-  /**
-   * Each file with its size and how long ago it was last written (its mtime; rename keeps it). A
-   * rotated file is never appended to again, so its figures are cached: while min_retention holds
-   * hundreds of files, a rotation stats only the file it just made, not every held one (which made
-   * a flood's rotations O(files) each and slowed the writer until the backlog refused requests).
-   */
-  async #aged(files: RotatedFile[], now: number): Promise<Array<{ file: RotatedFile; bytes: number; ageMs: number }>> {
-    const out = [];
-    for (const file of files) {
-      let facts = this.#fileFacts.get(file.path);
-      if (facts === undefined) {
-        const st = await stat(file.path);
-        facts = { bytes: st.size, mtimeMs: st.mtimeMs };
-        this.#fileFacts.set(file.path, facts);
-      }
-      out.push({ file, bytes: facts.bytes, ageMs: now - facts.mtimeMs });
-    }
-    // Forget files no longer listed (pruned, by us or another process).
-    if (this.#fileFacts.size > files.length) {
-      const listed = new Set(files.map((f) => f.path));
-      for (const path of this.#fileFacts.keys()) if (!listed.has(path)) this.#fileFacts.delete(path);
-    }
-    return out;
   }
 
   #setHold(hold: RetentionHold | null): void {
