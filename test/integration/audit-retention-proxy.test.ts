@@ -101,7 +101,7 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     expect(lines.find((l) => l.id === allowed.id)?.path).toBe('/echo');
     expect(lines[0]?.seq).toBe(1); // nothing pruned
     const rotated = await listRotated(p.auditPath);
-    expect(rotated.length).toBeGreaterThan(10);
+    expect(rotated.length).toBeGreaterThan(4); // past keep (2), whatever size the lines are recorded at
 
     const admin = `http://127.0.0.1:${p.running.adminAddress!.port}`;
     const ready = await request(`${admin}/readyz`, { signal: AbortSignal.timeout(5_000) });
