@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { AdminServer } from './admin/server.ts';
-import { auditDatabaseOf, AuditWriter, createAppLogger, TableAuditWriter, type AuditLog } from './audit/index.ts';
+import { auditDatabaseOf, AuditWriter, createAppLogger, logRetention, TableAuditWriter, type AuditLog } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
 import { USAGE_PREFIX, usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
@@ -117,7 +117,7 @@ async function startParts(
 ): Promise<RunningKeyway> {
   const { config, paths, store } = services;
   const metrics = new KeywayMetrics();
-  const auditWriter = await openAuditLog(services, env, metrics);
+  const auditWriter = await openAuditLog(services, env, metrics, logger);
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);
   const contexts = new SecureContextCache(new LeafMinter(ca));
@@ -216,7 +216,7 @@ async function startParts(
   metrics.watch({
     openConnections: () => proxy.connectionCount(),
     certificates: () => contexts.stats,
-    audit: () => ({ queued: auditWriter.pendingLines, dropped: auditWriter.droppedLines }),
+    audit: () => ({ queued: auditWriter.pendingLines, dropped: auditWriter.droppedLines, held: auditWriter.retentionHold ?? null }),
   });
 
   let admin: AdminServer | undefined;
@@ -235,7 +235,7 @@ async function startParts(
       });
       const reload = (client: string) =>
         live.reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? adminListen.host, port: admin?.address.port ?? 0, client });
-      const readiness = () => readinessOf({ ca, store, audit });
+      const readiness = () => readinessOf({ ca, store, audit, retention: () => auditWriter.retentionHold ?? null, minRetentionMs: config.audit.min_retention });
       admin = await startAdminServer({
         services,
         listen: adminListen,
@@ -294,7 +294,7 @@ async function startParts(
 }
 
 /** The audit writer audit.sink names: the hash-chained file (default), or this replica's chain in the store's database. */
-async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics: KeywayMetrics): Promise<AuditLog> {
+async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics: KeywayMetrics, logger: Logger): Promise<AuditLog> {
   const { config, paths } = services;
   const replica = config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined);
   const onBatch = (seconds: number, ok: boolean) => metrics.auditBatch(seconds, ok);
@@ -306,6 +306,10 @@ async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics:
     headKey: services.auditHeadKey,
     maxBytes: config.audit.max_bytes,
     keep: config.audit.keep,
+    minRetentionMs: config.audit.min_retention,
+    // Files past keep that min_retention keeps: someone should look (a flood of lines, or keep and
+    // max_bytes too small for the traffic) before the disk fills.
+    onRetention: logRetention(logger, config.audit.keep, config.audit.min_retention),
     onBatch,
     replica,
   });

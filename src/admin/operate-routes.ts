@@ -14,6 +14,11 @@ export interface Readiness {
   store: Check;
   /** The audit log can take lines: without it every injected request is refused (503). */
   audit: Check;
+  /**
+   * What deserves a look but does not make keyway unready (audit.min_retention keeping files past
+   * audit.keep): in the body, whatever the status. Absent when there is none.
+   */
+  warnings?: Record<string, string>;
 }
 
 /** The metrics as Prometheus reads them. */
@@ -23,10 +28,12 @@ export interface MetricsText {
 
 /** `/readyz`: 200 with every check ok, else 503 naming the first failing part as `reason`. */
 export function readinessAnswer(readiness: Readiness): { status: number; body: unknown } {
-  const checks = Object.fromEntries(Object.entries(readiness).map(([part, problem]) => [part, problem ?? 'ok']));
-  const failing = Object.entries(readiness).find(([, problem]) => problem !== null);
-  if (!failing) return { status: 200, body: { ready: true, checks } };
-  return { status: 503, body: { ready: false, reason: `${failing[0]}: ${failing[1]}`, checks } };
+  const { warnings, ...parts } = readiness;
+  const checks = Object.fromEntries(Object.entries(parts).map(([part, problem]) => [part, problem ?? 'ok']));
+  const failing = Object.entries(parts).find(([, problem]) => problem !== null);
+  const extra = warnings === undefined ? {} : { warnings };
+  if (!failing) return { status: 200, body: { ready: true, checks, ...extra } };
+  return { status: 503, body: { ready: false, reason: `${failing[0]}: ${failing[1]}`, checks, ...extra } };
 }
 
 /** `/metrics`: the Prometheus text format. Nothing in it is secret (keyway-metrics.ts says why). */

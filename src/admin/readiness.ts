@@ -1,6 +1,6 @@
 // What /readyz checks: the parts without which keyway should not be sent traffic.
 import type { Readiness } from './operate-routes.ts';
-import type { AuditSink } from '../audit/index.ts';
+import { retentionWarning, type AuditSink, type RetentionHold } from '../audit/index.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import type { CertificateAuthority } from '../tls/index.ts';
 
@@ -8,6 +8,9 @@ interface ReadinessParts {
   ca: Pick<CertificateAuthority, 'notAfter'>;
   store: Pick<CredentialStore, 'readError'>;
   audit: Pick<AuditSink, 'healthy'>;
+  /** Rotated audit files min_retention keeps past keep: a warning, never a failed check. */
+  retention?: () => RetentionHold | null;
+  minRetentionMs?: number;
   now?: () => Date;
 }
 
@@ -19,7 +22,9 @@ interface ReadinessParts {
 export function readinessOf(parts: ReadinessParts): Readiness {
   const now = (parts.now ?? (() => new Date()))();
   const storeError = parts.store.readError;
+  const hold = parts.retention?.() ?? null;
   return {
+    ...(hold === null ? {} : { warnings: { audit_retention: retentionWarning(hold, parts.minRetentionMs ?? 0) } }),
     ca: parts.ca.notAfter.getTime() > now.getTime() ? null : 'the CA certificate has expired; run `keyway ca` for its dates',
     store: storeError === undefined ? null : storeProblem(codeOf(storeError)),
     audit: parts.audit.healthy

@@ -5,15 +5,14 @@
 // see a half-shifted set of names (as with logrotate's .1 -> .2 shifting), and a file's name says
 // where in the chain it starts, which verify checks.
 //
-// Files past `audit.keep` are deleted oldest first. Before deleting, the writer records the last
-// line it is about to delete (seq and hash, MAC'd with the head key) in a "pruned" file next to the
-// head file. verify then starts the chain there: the oldest kept file must continue exactly from the
+// Files past `audit.keep` are deleted oldest first (unless younger than `audit.min_retention`).
+// Before deleting, the writer records the last line it is about to delete and the range it deletes
+// (pruned.ts, MAC'd with the head key) in a "pruned" file next to the head file. verify then starts
+// the chain there and names every range pruned: the oldest kept file must continue exactly from the
 // recorded line, so deleting any other file (or an old one by hand) still shows as a gap.
 
-import { createHmac } from 'node:crypto';
 import { type FileHandle, open, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { readHeadRecord, writeHeadRecord, type ChainHead, type HeadState } from './head.ts';
 import { LineSplitter, readLastLines } from './lines.ts';
 import { parseLine } from './record.ts';
 import type { AuditLine } from './record.ts';
@@ -135,25 +134,4 @@ export async function rotateFile(path: string, firstSeq: number): Promise<string
     return target;
   }
   throw new Error(`too many rotated audit files named for seq ${firstSeq}`);
-}
-
-// ---- the pruned record ---------------------------------------------------------------------------
-
-/** Where the pruned record lives: beside the head file (`data/audit-head.json` -> `data/audit-head-pruned.json`). */
-export function prunedPathFor(headPath: string): string {
-  return headPath.endsWith('.json') ? `${headPath.slice(0, -5)}-pruned.json` : `${headPath}-pruned.json`;
-}
-
-function prunedMac(key: Buffer, head: ChainHead): string {
-  // Prefixed so a head file's MAC can never pass as a pruned record's.
-  return createHmac('sha256', key).update(`pruned:${head.seq}:${head.hash}`).digest('hex');
-}
-
-/** Record the last line removed by pruning. Call only under the audit lock (records only grow). */
-export async function writePruned(path: string, key: Buffer, head: ChainHead): Promise<void> {
-  await writeHeadRecord(path, head, prunedMac(key, head));
-}
-
-export async function readPruned(path: string, key: Buffer): Promise<HeadState> {
-  return readHeadRecord(path, (h) => prunedMac(key, h));
 }

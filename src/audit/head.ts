@@ -35,9 +35,12 @@ export async function readHead(path: string, key: Buffer): Promise<HeadState> {
 
 // ---- `{seq, hash, mac}` files: the head, and the pruned record (files.ts), differ only in the MAC ----
 
-/** Writes `{seq, hash, mac}` as writeHead does: temp file + rename, mode 0600, not fsynced. */
-export async function writeHeadRecord(path: string, head: ChainHead, mac: string): Promise<void> {
-  const body = `${JSON.stringify({ seq: head.seq, hash: head.hash, mac })}\n`;
+/**
+ * Writes `{seq, hash, mac}` as writeHead does: temp file + rename, mode 0600, not fsynced. `extra`
+ * fields follow (the pruned record's ranges); a reader that does not know them ignores them.
+ */
+export async function writeHeadRecord(path: string, head: ChainHead, mac: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const body = `${JSON.stringify({ seq: head.seq, hash: head.hash, mac, ...extra })}\n`;
   const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
   try {
     await writeFile(temp, body, { mode: 0o600 });
@@ -50,13 +53,22 @@ export async function writeHeadRecord(path: string, head: ChainHead, mac: string
 
 /** Reads a `{seq, hash, mac}` file and checks its MAC against `macOf`. Only an absent file is 'missing'. */
 export async function readHeadRecord(path: string, macOf: (head: ChainHead) => string): Promise<HeadState> {
-  let text: string;
+  const text = await readIfExists(path);
+  return text === null ? { kind: 'missing' } : parseHeadRecord(text, macOf);
+}
+
+/** The file's text, or null when it does not exist; other read errors throw. */
+export async function readIfExists(path: string): Promise<string | null> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
+}
+
+/** A `{seq, hash, mac}` record's text, its MAC checked against `macOf`. */
+export function parseHeadRecord(text: string, macOf: (head: ChainHead) => string): HeadState {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -69,8 +81,12 @@ export async function readHeadRecord(path: string, macOf: (head: ChainHead) => s
     return { kind: 'unreadable' };
   }
   const head: ChainHead = { seq: seq as number, hash };
-  const want = Buffer.from(macOf(head), 'hex');
-  const got = Buffer.from(mac, 'hex');
-  const authentic = got.length === want.length && timingSafeEqual(got, want);
-  return authentic ? { kind: 'ok', head } : { kind: 'bad_mac', head };
+  return sameMac(mac, macOf(head)) ? { kind: 'ok', head } : { kind: 'bad_mac', head };
+}
+
+/** Whether a stored hex MAC is the expected one (in constant time). */
+export function sameMac(got: string, want: string): boolean {
+  const a = Buffer.from(got, 'hex');
+  const b = Buffer.from(want, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
 }

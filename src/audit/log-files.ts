@@ -1,13 +1,15 @@
 // One batch's trip into the log's files, under the inter-process lock: find the chain head (from a
 // cache of where this writer left the file, or by reading the file), seal and append the lines, and
-// rotate and prune on the way when `maxBytes` is set. The writer (writer.ts) decides when a batch
+// rotate and prune (prune.ts) on the way when `maxBytes` is set. The writer (writer.ts) decides when a batch
 // runs and what a failure means; this module only touches the files.
 
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { acquireFileLock, type FileLockOptions } from '../files/file-lock.ts';
-import { firstChainedLine, lastChainedLine, listRotated, readPruned, rotateFile, writePruned } from './files.ts';
+import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from './files.ts';
+import { Pruner } from './prune.ts';
+import type { RetentionHold } from './retention.ts';
 import { readHead } from './head.ts';
 import type { ChainHead } from './head.ts';
 import { appendOrUndo } from './append.ts';
@@ -22,7 +24,11 @@ export interface LogFilesOptions {
   maxBytes: number;
   /** How many rotated files to keep. */
   keep: number;
+  /** A file last written less than this long ago is never deleted, even past `keep`; 0: off. */
+  minRetentionMs: number;
   prunedPath: string;
+  /** Hears when min_retention starts or stops keeping files past `keep` (null: none held now). */
+  onRetention?: ((hold: RetentionHold | null) => void) | undefined;
 }
 
 /** Where this writer left the file: if it is unchanged, the cached head is still the chain's head. */
@@ -43,8 +49,9 @@ export class LogFiles {
   readonly #headKey: Buffer;
   readonly #lockOptions: FileLockOptions;
   readonly #maxBytes: number;
-  readonly #keep: number;
-  readonly #prunedPath: string;
+  readonly #onRetention: LogFilesOptions['onRetention'];
+  readonly #pruner: Pruner;
+  #hold: RetentionHold | null = null;
   #rotationError: Error | null = null;
   #known: Known | null = null;
   /** The last line this writer appended; kept when the cache is dropped, so a truncation shows. */
@@ -58,8 +65,8 @@ export class LogFiles {
     this.#headPath = opts.headPath;
     this.#headKey = opts.headKey;
     this.#maxBytes = opts.maxBytes;
-    this.#keep = opts.keep;
-    this.#prunedPath = opts.prunedPath;
+    this.#pruner = new Pruner(opts);
+    this.#onRetention = opts.onRetention;
     this.#lockOptions = {
       // A holder that died frees the lock after this long.
       staleMs: 5000,
@@ -77,6 +84,11 @@ export class LogFiles {
   /** The last rotation or pruning failure, if the latest attempt failed (null once one succeeds). */
   get rotationError(): Error | null {
     return this.#rotationError;
+  }
+
+  /** Files min_retention kept past `keep` at the last rotation; null when none. */
+  get retentionHold(): RetentionHold | null {
+    return this.#hold;
   }
 
   /** How many lines of the last batch reached the log; after a failure, the ones not to keep. */
@@ -179,7 +191,7 @@ export class LogFiles {
       return false;
     }
     try {
-      await this.#prune();
+      this.#setHold(await this.#pruner.prune());
       this.#rotationError = null;
     } catch (err) {
       this.#rotationError = err instanceof Error ? err : new Error(String(err));
@@ -187,35 +199,10 @@ export class LogFiles {
     return true;
   }
 
-  /**
-   * Delete rotated files past `keep`, oldest first, after recording (MAC'd) the last line deleted,
-   * so verify can tell pruning from a file removed by hand. Files already covered by the record
-   * (left by a crash between recording and deleting) are deleted too. A pruned record that does not
-   * authenticate is left alone, and nothing is deleted, so verify still reports it.
-   */
-  async #prune(): Promise<void> {
-    const record = await readPruned(this.#prunedPath, this.#headKey);
-    if (record.kind === 'bad_mac' || record.kind === 'unreadable') return;
-    let baseSeq = record.kind === 'ok' ? record.head.seq : 0;
-    const files = await listRotated(this.#path);
-    const leftovers = files.filter((f) => f.firstSeq <= baseSeq);
-    const live = files.filter((f) => f.firstSeq > baseSeq);
-    const doomed = [...leftovers];
-    const excess = live.length - this.#keep;
-    if (excess > 0) {
-      const newest = live[excess - 1]!;
-      const last = await lastChainedLine(newest.path);
-      if (last !== null && last.seq > baseSeq) {
-        await writePruned(this.#prunedPath, this.#headKey, { seq: last.seq, hash: last.hash });
-        baseSeq = last.seq;
-        doomed.push(...live.slice(0, excess));
-      }
-    }
-    for (const f of doomed) {
-      await unlink(f.path).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      });
-    }
+  #setHold(hold: RetentionHold | null): void {
+    const was = this.#hold;
+    this.#hold = hold;
+    if ((was === null) !== (hold === null) || (was !== null && hold !== null && was.files !== hold.files)) this.#onRetention?.(hold);
   }
 
   /**

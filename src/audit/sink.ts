@@ -1,3 +1,4 @@
+import type { RetentionHold } from './retention.ts';
 import type { AuditEvent } from './record.ts';
 
 /** What the proxy and the admin API need of the audit writer. */
@@ -15,6 +16,8 @@ export interface AuditLog extends AuditSink {
   readonly pendingLines: number;
   /** Lines given up since the writer opened, because too many were waiting during a fault. */
   readonly droppedLines: number;
+  /** Rotated files audit.min_retention keeps past audit.keep (the file sink only; null when none). */
+  readonly retentionHold?: RetentionHold | null;
   /** Stop accepting writes and wait for the queued lines (one last try for the kept ones). */
   close(): Promise<void>;
 }

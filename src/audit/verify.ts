@@ -4,12 +4,14 @@
 // Where rotation deleted old files, the chain starts at the line the pruned record names (MAC'd with
 // the head key): the oldest kept file must continue from exactly that line. So a middle file that was
 // edited, removed or renamed shows as a problem naming that file and line, and so does an old file
-// deleted by hand (no record covers it).
+// deleted by hand (no record covers it). A log rotation pruned is intact but not whole: the result
+// names every range pruned (pruned.ts), and which were pruned sooner than audit.min_retention.
 
 import { KeywayError } from '../errors/index.ts';
 import { ChainChecker } from './chain.ts';
 import type { AuditProblem } from './chain.ts';
-import { listRotated, prunedPathFor, readPruned } from './files.ts';
+import { listRotated } from './files.ts';
+import { prunedPathFor, readPruned, type PrunedRange, type PrunedState } from './pruned.ts';
 import type { RotatedFile } from './files.ts';
 import { readHead } from './head.ts';
 import type { ChainHead, HeadState } from './head.ts';
@@ -24,6 +26,21 @@ export interface VerifyOptions {
   headKey: Buffer;
   /** The pruned record written by rotation; default beside the head file (prunedPathFor). */
   prunedPath?: string | undefined;
+  /** audit.min_retention: a range whose newest line was younger than this when pruned is flagged `early`. */
+  minRetentionMs?: number | undefined;
+}
+
+/** What rotation deleted: present only when it deleted something. */
+export interface PrunedReport {
+  /** Every pruning recorded, oldest first; `early`: its newest line was younger than min_retention. */
+  ranges: Array<PrunedRange & { early: boolean }>;
+  /** Lines pruned by a keyway that did not record ranges yet (before issue 21): seq and nothing more known. */
+  unrecorded?: { first_seq: number; last_seq: number };
+  /** Lines deleted by rotation in all: seq 1 up to the last line pruned. */
+  lines: number;
+  /** How many ranges were pruned sooner than min_retention_ms after their newest line was written. */
+  early: number;
+  min_retention_ms: number;
 }
 
 export interface VerifyResult {
@@ -33,6 +50,8 @@ export interface VerifyResult {
   problems: AuditProblem[];
   /** The files checked, oldest first; present only when the log has rotated files. */
   files?: string[];
+  /** What rotation deleted (the chain starts after it); present only when it deleted something. */
+  pruned?: PrunedReport;
 }
 
 export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
@@ -44,7 +63,7 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
     const prunedPath = opts.prunedPath ?? prunedPathFor(opts.headPath);
     const head = await loadState(() => readHead(opts.headPath, opts.headKey), `audit head file ${opts.headPath}`);
     const pruned = await loadState(() => readPruned(prunedPath, opts.headKey), `audit pruned record ${prunedPath}`);
-    result = await verifyChain({ rotated, live: opts.path, head, pruned, prunedPath });
+    result = await verifyChain({ rotated, live: opts.path, head, pruned, prunedPath, minRetentionMs: opts.minRetentionMs ?? 0 });
     if (result.ok) return result;
     const after = await listFiles(opts.path);
     const same = after.length === rotated.length && after.every((f, i) => f.path === rotated[i]?.path);
@@ -65,8 +84,9 @@ interface ChainInput {
   rotated: RotatedFile[];
   live: string;
   head: HeadState;
-  pruned: HeadState;
+  pruned: PrunedState;
   prunedPath: string;
+  minRetentionMs: number;
 }
 
 async function verifyChain(input: ChainInput): Promise<VerifyResult> {
@@ -80,6 +100,7 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   } else if (pruned.kind === 'unreadable') {
     checker.report(0, 'pruned record unreadable', input.prunedPath);
   }
+  const report = prunedReport(input, checker);
   // Files wholly before the base were already recorded as pruned (a crash kept them from being
   // deleted): they are no longer part of the chain that is checked.
   const kept = input.rotated.filter((f) => f.firstSeq > base.seq);
@@ -122,7 +143,46 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   const problems = tagFiles ? checker.problems.map((p) => explainFileGap(p, files[0]?.path, firstLines, pruned.kind === 'ok')) : checker.problems;
   const result: VerifyResult = { ok: problems.length === 0, lines, problems };
   if (tagFiles) result.files = files.map((f) => f.path);
+  if (report !== undefined) result.pruned = report;
   return result;
+}
+
+/**
+ * What the pruned record says rotation deleted, checked against its own seq: the ranges must follow
+ * each other and end at the last line pruned. Problems go to the checker (the record is then not
+ * to be trusted as a list); undefined when nothing was pruned.
+ */
+function prunedReport(input: ChainInput, checker: ChainChecker): PrunedReport | undefined {
+  const { pruned, prunedPath, minRetentionMs } = input;
+  if (pruned.kind !== 'ok' || pruned.head.seq === 0) return undefined;
+  const ranges = pruned.ranges ?? { kind: 'absent' as const };
+  if (ranges.kind === 'bad_mac') {
+    checker.report(0, 'pruned record tampered: its list of pruned ranges does not match its MAC', prunedPath);
+    return undefined;
+  }
+  if (ranges.kind === 'unreadable') {
+    checker.report(0, 'pruned record unreadable: its list of pruned ranges', prunedPath);
+    return undefined;
+  }
+  const list = ranges.kind === 'ok' ? ranges.list : [];
+  const firstRecorded = list[0]?.first_seq ?? pruned.head.seq + 1;
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    const next = list[i + 1]?.first_seq ?? pruned.head.seq + 1;
+    if (r.first_seq > r.last_seq || r.last_seq + 1 !== next) {
+      checker.report(0, `pruned record inconsistent: range seq ${r.first_seq}-${r.last_seq} does not end where the next one starts`, prunedPath);
+      return undefined;
+    }
+  }
+  const report: PrunedReport = {
+    ranges: list.map((r) => ({ ...r, early: r.age_ms < minRetentionMs })),
+    lines: pruned.head.seq,
+    early: 0,
+    min_retention_ms: minRetentionMs,
+  };
+  report.early = report.ranges.filter((r) => r.early).length;
+  if (firstRecorded > 1) report.unrecorded = { first_seq: 1, last_seq: firstRecorded - 1 };
+  return report;
 }
 
 /** A gap at the first line of a file is most likely a whole file removed before it: say so. */
@@ -137,7 +197,7 @@ function explainFileGap(p: AuditProblem, firstFile: string | undefined, firstLin
   return { ...p, reason: `${p.reason} (${hint})` };
 }
 
-async function loadState(read: () => Promise<HeadState>, what: string): Promise<HeadState> {
+async function loadState<T extends HeadState>(read: () => Promise<T>, what: string): Promise<T> {
   try {
     return await read();
   } catch (err) {

@@ -31,12 +31,13 @@ import { mkdir, open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import { KeywayError, ProxyError } from '../errors/index.ts';
-import { prunedPathFor } from './files.ts';
+import { prunedPathFor } from './pruned.ts';
 import type { ChainHead } from './head.ts';
 import { ignoreFileSizeSignal } from './append.ts';
 import { HeadPublisher } from './head-publisher.ts';
 import { costOf, KeptLines } from './kept-lines.ts';
 import { LogFiles } from './log-files.ts';
+import type { RetentionHold } from './retention.ts';
 import { watchLogPath, type LogWatch } from './watch.ts';
 import { AuditRoom, lineCost } from './room.ts';
 import { checkEvent, serializeEvent } from './record.ts';
@@ -52,6 +53,13 @@ export interface AuditWriterOptions {
   maxBytes?: number | undefined;
   /** How many rotated files to keep; older ones are deleted. Default 10. */
   keep?: number | undefined;
+  /**
+   * A rotated file last written less than this many ms ago is not deleted, even past `keep`
+   * (audit.min_retention). Unset or 0: off (the config's default is not: see schema.ts).
+   */
+  minRetentionMs?: number | undefined;
+  /** Hears when min_retention starts or stops keeping files past `keep`, or keeps a different number. */
+  onRetention?: ((hold: RetentionHold | null) => void) | undefined;
   /** Where pruning records the last deleted line; default beside the head file (prunedPathFor). */
   prunedPath?: string | undefined;
   /** Hears how long each batch took to append (lock, append, unlock) and whether it reached the file. */
@@ -105,6 +113,8 @@ export class AuditWriter implements AuditLog {
       headKey: opts.headKey,
       maxBytes,
       keep: opts.keep ?? DEFAULT_AUDIT_KEEP,
+      minRetentionMs: opts.minRetentionMs ?? 0,
+      onRetention: opts.onRetention,
       prunedPath: opts.prunedPath ?? prunedPathFor(opts.headPath),
     });
     this.#heads = new HeadPublisher(opts.headPath, opts.headKey, () => this.#closed);
@@ -116,6 +126,9 @@ export class AuditWriter implements AuditLog {
     if (opts.headKey.length === 0) throw new KeywayError('audit_invalid', 'audit head key is empty');
     if (opts.maxBytes !== undefined && (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 0)) {
       throw new KeywayError('audit_invalid', 'audit maxBytes must be a whole number of bytes');
+    }
+    if (opts.minRetentionMs !== undefined && !(opts.minRetentionMs >= 0)) {
+      throw new KeywayError('audit_invalid', 'audit minRetentionMs must be 0 or more');
     }
     if (opts.keep !== undefined && (!Number.isSafeInteger(opts.keep) || opts.keep < 1)) {
       throw new KeywayError('audit_invalid', 'audit keep must be a whole number, at least 1');
@@ -144,6 +157,11 @@ export class AuditWriter implements AuditLog {
    */
   get rotationError(): Error | null {
     return this.#files.rotationError;
+  }
+
+  /** Rotated files min_retention keeps past `keep`, as of the last rotation; null when none. */
+  get retentionHold(): RetentionHold | null {
+    return this.#files.retentionHold;
   }
 
   /**

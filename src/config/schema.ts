@@ -300,6 +300,13 @@ const configObject = z.strictObject({
       max_bytes: byteSize.default(50 * 1024 * 1024),
       // Rotated files kept; older ones are deleted (verify still checks what remains).
       keep: z.number().int().min(1).default(10),
+      // Rotation never deletes a file last written less than this long ago, even past `keep`: a flood
+      // of lines (an agent's refusals) cannot push recent evidence out; it costs disk instead, and
+      // the disk guard refuses injection (503 audit_unavailable) if the disk fills. 1h by default:
+      // a file pruned younger than that means keep x max_bytes (500 MiB by default) was written in
+      // under an hour, a flood rather than traffic, and an hour leaves time for an alert
+      // (keyway_audit_retention_held_files, /readyz) to reach someone. 0s: off (keep alone decides).
+      min_retention: z.union([z.literal(0), duration]).default(3_600_000),
       // Written as `replica` on every line. With store.backend postgres it defaults to the host name
       // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
       replica: z

@@ -12,7 +12,7 @@
 // the store, bounded again by BoundedLabels. No label ever holds a host, a path or a header value.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditEvent } from '../audit/index.ts';
+import type { AuditEvent, RetentionHold } from '../audit/index.ts';
 import type { TokenObserver, TokenRequestResult } from '../credentials/providers/oauth-tokens.ts';
 import { BoundedLabels } from './labels.ts';
 import { Tally } from './tally.ts';
@@ -22,8 +22,11 @@ export interface MetricSources {
   /** Client connections the proxy holds now. */
   openConnections(): number;
   certificates(): { leaves: number; contexts: number; hits: number; mints: number };
-  /** Lines waiting to reach the audit file, and lines given up during a fault. */
-  audit(): { queued: number; dropped: number };
+  /**
+   * Lines waiting to reach the audit file, lines given up during a fault, and rotated files
+   * audit.min_retention keeps past audit.keep (null: none).
+   */
+  audit(): { queued: number; dropped: number; held: RetentionHold | null };
 }
 
 /** The one code an audit line holds, or this when it holds none (the request went through). */
@@ -194,6 +197,24 @@ export class KeywayMetrics implements TokenObserver {
       registers,
       collect() {
         this.set(sources()?.audit().queued ?? 0);
+      },
+    });
+    // Above 0: rotation would have deleted files written less than audit.min_retention ago (a flood
+    // of lines, or keep x max_bytes too small); they are kept, and use disk, until they age.
+    new Gauge({
+      name: 'keyway_audit_retention_held_files',
+      help: 'Rotated audit files kept past audit.keep because they were written less than audit.min_retention ago.',
+      registers,
+      collect() {
+        this.set(sources()?.audit().held?.files ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'keyway_audit_retention_held_bytes',
+      help: 'Bytes in the rotated audit files kept past audit.keep by audit.min_retention.',
+      registers,
+      collect() {
+        this.set(sources()?.audit().held?.bytes ?? 0);
       },
     });
   }

@@ -18,13 +18,29 @@ export interface ChildProxy {
  * `keyway start` as its own process, as a user runs it. Resolves once it says it is listening;
  * rejects with its stderr if it exits first.
  */
-export async function startChildProxy(options: { cli?: string; home: string; env: Record<string, string>; listenHost?: string }): Promise<ChildProxy> {
+export async function startChildProxy(options: {
+  cli?: string;
+  home: string;
+  env: Record<string, string>;
+  listenHost?: string;
+  adminPort?: number;
+  /** A command that runs keyway's command line (appended to it) in a changed setting: `unshare …`. */
+  wrap?: string[];
+}): Promise<ChildProxy> {
   const port = await freePort();
-  const child = spawn(
+  const keyway = [
     process.execPath,
-    [options.cli ?? SRC_CLI, 'start', '--home', options.home, '--listen', `${options.listenHost ?? '127.0.0.1'}:${port}`, '--admin-listen', '127.0.0.1:0'],
-    { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    options.cli ?? SRC_CLI,
+    'start',
+    '--home',
+    options.home,
+    '--listen',
+    `${options.listenHost ?? '127.0.0.1'}:${port}`,
+    '--admin-listen',
+    `127.0.0.1:${options.adminPort ?? 0}`,
+  ];
+  const [file, ...args] = [...(options.wrap ?? []), ...keyway] as [string, ...string[]];
+  const child = spawn(file, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));

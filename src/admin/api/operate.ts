@@ -37,7 +37,10 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
         operationId: 'readyz',
         summary: 'Should keyway be sent traffic: CA, store and audit log checked',
         tags: TAGS,
-        responses: { '200': jsonResponse('Ready'), '503': jsonResponse('Not ready; `reason` names the first failing part') },
+        responses: {
+          '200': jsonResponse('Ready; `warnings` (when present) names what deserves a look without stopping traffic'),
+          '503': jsonResponse('Not ready; `reason` names the first failing part'),
+        },
       },
       handle: () => readinessAnswer(deps.readiness()),
     },

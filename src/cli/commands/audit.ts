@@ -14,6 +14,7 @@ import { keywayPaths } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, servicesFor } from '../context.ts';
+import { reportFile } from './audit-verify.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 
 function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
@@ -68,7 +69,9 @@ audit.max_bytes; audit.keep of them are kept), oldest first. query prints the li
 filter given; --since/--until take an ISO date or a duration ago (15m, 2h, 7d); --json prints each
 line as it is stored (one JSON object per line). verify checks the hash chain through every file,
 the chain head and the rotation record kept in data/, and exits 1 naming the file and line of each
-line that was changed, removed, inserted or reordered, and each file removed or renamed.
+line that was changed, removed, inserted or reordered, and each file removed or renamed. A log that
+rotation pruned is intact, and verify lists each range pruned (seq, when, bytes), warning about any
+pruned sooner than audit.min_retention after it was written.
 
 With audit.sink: postgres all three read the table keyway_audit in the store's database instead:
 every replica's lines, ordered by time; verify checks each replica's chain and its head row.`,
@@ -124,16 +127,13 @@ every replica's lines, ordered by time; verify checks each replica's chain and i
       const services = await servicesFor(args, io);
       const db = auditDatabaseOf(services.config, io.env);
       if (db !== null) return reportTable(io, await verifyAuditTable(db, services.auditHeadKey), args.json);
-      const result = await verifyAudit({ path: services.paths.audit, headPath: services.paths.auditHead, headKey: services.auditHeadKey });
-      if (args.json) printJson(io, result);
-      else if (result.ok) {
-        const files = result.files === undefined ? '' : ` in ${result.files.length} files`;
-        io.out(`audit log intact: ${result.lines} lines${files}, chain and head verified`);
-      } else {
-        for (const p of result.problems) io.out(`${p.file === undefined ? '' : `${p.file}: `}line ${p.line}: ${p.reason}`);
-      }
-      if (!result.ok && !args.json) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
-      return result.ok ? 0 : 1;
+      const result = await verifyAudit({
+        path: services.paths.audit,
+        headPath: services.paths.auditHead,
+        headKey: services.auditHeadKey,
+        minRetentionMs: services.config.audit.min_retention,
+      });
+      return reportFile(io, result, args.json);
     }
     throw usageError(
       action === undefined

@@ -1,0 +1,54 @@
+// `keyway audit verify`'s report for the audit file: intact or the problems found, and what rotation
+// pruned. A log that rotation pruned is intact (nothing was changed behind keyway's back) but not
+// whole: the report names every range deleted, so "intact" never hides lost lines.
+
+import type { PrunedReport, VerifyResult } from '../../audit/index.ts';
+import { formatDuration } from '../../config/duration.ts';
+import { printJson, type CommandIO } from '../io.ts';
+import { formatUptime } from '../running-status.ts';
+
+export function reportFile(io: CommandIO, result: VerifyResult, json: boolean): number {
+  if (json) {
+    printJson(io, result);
+    return result.ok ? 0 : 1;
+  }
+  const pruned = result.pruned;
+  if (result.ok) {
+    const files = result.files === undefined ? '' : ` in ${result.files.length} files`;
+    io.out(`audit log intact: ${result.lines} lines${files}, chain and head verified${pruned === undefined ? '' : `; ${prunedSummary(pruned)}:`}`);
+  } else {
+    for (const p of result.problems) io.out(`${p.file === undefined ? '' : `${p.file}: `}line ${p.line}: ${p.reason}`);
+    if (pruned !== undefined) io.out(`${prunedSummary(pruned)}:`);
+  }
+  if (pruned !== undefined) {
+    for (const line of prunedLines(pruned)) io.out(`  ${line}`);
+    if (pruned.early > 0) {
+      io.out(
+        `warning: ${pruned.early} range(s) pruned sooner than audit.min_retention (${formatDuration(pruned.min_retention_ms)}) after their newest line was written`,
+      );
+    }
+  }
+  if (!result.ok) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
+  return result.ok ? 0 : 1;
+}
+
+function prunedSummary(p: PrunedReport): string {
+  const count = p.ranges.length + (p.unrecorded === undefined ? 0 : 1);
+  return `${count} range(s) pruned by rotation (seq 1-${p.lines}, ${p.lines} line(s))`;
+}
+
+function prunedLines(p: PrunedReport): string[] {
+  const out: string[] = [];
+  if (p.unrecorded !== undefined) {
+    out.push(`seq ${p.unrecorded.first_seq}-${p.unrecorded.last_seq}: pruned by an earlier keyway (when and how many bytes were not recorded)`);
+  }
+  for (const r of p.ranges) {
+    const when = r.prunings > 1 ? `${r.prunings} prunings, the last at ${r.pruned_at}` : `pruned ${r.pruned_at}`;
+    const span = r.first_ts !== null && r.last_ts !== null ? `, lines from ${r.first_ts} to ${r.last_ts}` : '';
+    const early = r.early ? ` (sooner than audit.min_retention ${formatDuration(p.min_retention_ms)})` : '';
+    out.push(
+      `seq ${r.first_seq}-${r.last_seq}: ${when}, ${r.files} file(s), ${r.bytes} bytes${span}; its newest line was ${formatUptime(Math.floor(r.age_ms / 1000))} old${early}`,
+    );
+  }
+  return out;
+}
