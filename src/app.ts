@@ -116,7 +116,10 @@ async function startParts(
   const metrics = new KeywayMetrics();
   // Refusals past their budgets are folded into summary lines (audit/refusal-budget.ts); closing it
   // writes the summaries still pending, then closes the writer.
-  const auditWriter = new RefusalBudget(await openAuditLog(services, env, metrics));
+  const auditWriter = new RefusalBudget(await openAuditLog(services, env, metrics), {
+    budget: config.audit.refusal_budget,
+    intervalMs: config.audit.refusal_interval,
+  });
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);
   const contexts = new SecureContextCache(new LeafMinter(ca));

@@ -23,14 +23,15 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from './record.ts';
 import type { AuditLog } from './sink.ts';
 
+// The defaults of audit.refusal_interval and audit.refusal_budget.
 /** Length of one budget interval. */
 export const REFUSAL_INTERVAL_MS = 10_000;
 /** Identical refusals written in full per interval; the rest are counted in the summary line. */
 export const IDENTICAL_BUDGET = 20;
-/** Refusal lines written in full per actor per interval, whatever they are. */
-export const ACTOR_BUDGET = 100;
-/** Refusal lines written in full per interval, all actors together (many client addresses). */
-export const TOTAL_BUDGET = 400;
+/** Refusal lines written in full per actor per interval, whatever they are: this many times the budget. */
+const ACTOR_FACTOR = 5;
+/** Refusal lines written in full per interval, all actors together (many client addresses): this many times. */
+const TOTAL_FACTOR = 20;
 /** Distinct summaries one actor may have per interval; past it, its refusals share one per code. */
 export const ACTOR_SUMMARIES = 20;
 /** Summaries tracked per interval; past it, new ones share one per decision and code (`overflow`). */
@@ -49,6 +50,8 @@ interface Summary {
 }
 
 export interface RefusalBudgetOptions {
+  /** audit.refusal_budget: identical refusals written in full per interval. */
+  budget?: number | undefined;
   intervalMs?: number | undefined;
   now?: (() => Date) | undefined;
 }
@@ -57,6 +60,9 @@ export interface RefusalBudgetOptions {
 export class RefusalBudget implements AuditLog {
   readonly #inner: AuditLog;
   readonly #intervalMs: number;
+  readonly #identical: number;
+  readonly #perActor: number;
+  readonly #overall: number;
   readonly #now: () => Date;
   #summaries = new Map<string, Summary>();
   /** Per actor: lines written in full and summaries started, this interval. */
@@ -68,6 +74,9 @@ export class RefusalBudget implements AuditLog {
   constructor(inner: AuditLog, options: RefusalBudgetOptions = {}) {
     this.#inner = inner;
     this.#intervalMs = options.intervalMs ?? REFUSAL_INTERVAL_MS;
+    this.#identical = options.budget ?? IDENTICAL_BUDGET;
+    this.#perActor = ACTOR_FACTOR * this.#identical;
+    this.#overall = TOTAL_FACTOR * this.#identical;
     this.#now = options.now ?? (() => new Date());
   }
 
@@ -189,7 +198,7 @@ export class RefusalBudget implements AuditLog {
       }
       this.#timer ??= this.#armTimer();
     }
-    if (!summary.overflow && actor !== undefined && summary.full < IDENTICAL_BUDGET && actor.full < ACTOR_BUDGET && this.#total < TOTAL_BUDGET) {
+    if (!summary.overflow && actor !== undefined && summary.full < this.#identical && actor.full < this.#perActor && this.#total < this.#overall) {
       summary.full++;
       actor.full++;
       this.#total++;
