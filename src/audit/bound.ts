@@ -53,6 +53,16 @@ export function cutUtf8(text: string, max: number): string {
  * length comparisons), else a copy with those fields cut and the cut recorded.
  */
 export function boundEvent(event: AuditEvent): AuditEvent {
+  // Every line passes here: the usual one (a short path, method and host, no override) returns at once.
+  const { path, method } = event;
+  if (
+    (path === null || path.length <= MAX_PATH_BYTES / 3) &&
+    (method === null || method.length <= MAX_METHOD_BYTES / 3) &&
+    event.host.length <= MAX_HOST_BYTES / 3 &&
+    event.method_override === undefined &&
+    event.path_override === undefined
+  )
+    return event;
   const longPath = typeof event.path === 'string' && event.path.length > MAX_PATH_BYTES / 3 && over(event.path, MAX_PATH_BYTES);
   let others = false;
   for (const [field, max] of OTHER_FIELDS) {
