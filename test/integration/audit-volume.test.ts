@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
@@ -94,6 +95,22 @@ function plainRequest(port: number, auth: string, localAddress = '127.0.0.1'): P
     req.on('timeout', () => req.destroy(new Error('no answer')));
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Writes `text` on a new connection and collects the answer until keyway closes it (bounded in time). */
+function rawConnect(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(new Error('no close within 5 s')), 5_000);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    socket.write(text);
   });
 }
 
@@ -197,6 +214,13 @@ describe('proxy authentication failures are throttled per client address', () =>
     expect(throttled.headers['retry-after']).toBe('10');
     expect(throttled.headers['x-keyway-error']).toBe('rate_limited');
     expect(throttled.headers['connection']).toBe('close');
+    // A CONNECT from the throttled address with a wrong key gets the same answer.
+    const connect = await rawConnect(
+      proxy.port,
+      `CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\nProxy-Authorization: Basic ${Buffer.from(wrong).toString('base64')}\r\n\r\n`,
+    );
+    expect(connect).toMatch(/^HTTP\/1\.1 429 /);
+    expect(connect).toMatch(/\r\nretry-after: 10\r\n/i);
     // Another client address is not locked out: its own failures are its own.
     expect((await plainRequest(proxy.port, wrong, '127.0.0.2')).status).toBe(407);
     // The real agent on the throttled address: its key is still checked, and it goes through
@@ -208,7 +232,7 @@ describe('proxy authentication failures are throttled per client address', () =>
 
     await proxy.stop();
     const limited = proxy.auditLines().filter((l) => l['code'] === 'rate_limited');
-    expect(limited).toHaveLength(1);
+    expect(limited).toHaveLength(2);
     expect(limited[0]).toMatchObject({ decision: 'deny', status: 429, agent: null, client: '127.0.0.1' });
   });
 
