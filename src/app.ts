@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { AdminServer } from './admin/server.ts';
-import { auditDatabaseOf, AuditWriter, createAppLogger, logRetention, TableAuditWriter, type AuditLog } from './audit/index.ts';
+import { auditDatabaseOf, AuditWriter, createAppLogger, logRetention, RefusalBudget, TableAuditWriter, type AuditLog } from './audit/index.ts';
 import type { ListenAddress } from './config/index.ts';
 import { USAGE_PREFIX, usageRecordId, type GrantUsage } from './credentials/grant-record.ts';
 import { leaseRecordId, type LeaseRecord } from './credentials/lease-record.ts';
@@ -117,7 +117,12 @@ async function startParts(
 ): Promise<RunningKeyway> {
   const { config, paths, store } = services;
   const metrics = new KeywayMetrics();
-  const auditWriter = await openAuditLog(services, env, metrics, logger);
+  // Refusals past their budgets are folded into summary lines (audit/refusal-budget.ts); closing it
+  // writes the summaries still pending, then closes the writer.
+  const auditWriter = new RefusalBudget(await openAuditLog(services, env, metrics, logger), {
+    budget: config.audit.refusal_budget,
+    intervalMs: config.audit.refusal_interval,
+  });
   opened.push(() => auditWriter.close());
   const audit = new CountingAudit(auditWriter);
   const contexts = new SecureContextCache(new LeafMinter(ca));

@@ -4,6 +4,7 @@ export { GENESIS_HASH, stripQuery } from './record.ts';
 export type { AuditDecision, AuditEvent, AuditLine } from './record.ts';
 export type { AuditLog, AuditSink } from './sink.ts';
 export { AuditWriter, DEFAULT_AUDIT_KEEP } from './writer.ts';
+export { RefusalBudget } from './refusal-budget.ts';
 export { chainFiles, listRotated, rotatedPath } from './files.ts';
 export { prunedPathFor } from './pruned.ts';
 export type { PrunedRange } from './pruned.ts';

@@ -3,6 +3,7 @@
 
 import { hash } from 'node:crypto';
 import type { AuditCode } from '../errors/index.ts';
+import { boundEvent } from './bound.ts';
 
 /** `admin`: not a proxied request but a change an operator made (a config reload, an admin API write). */
 export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error' | 'admin';
@@ -53,6 +54,20 @@ export interface AuditEvent {
   changed?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */
   replica?: string | undefined;
+  /** A path over 1 KiB is recorded cut (bound.ts): the SHA-256 (hex) of the whole path, and true. */
+  path_sha256?: string | undefined;
+  path_truncated?: boolean | undefined;
+  /** Other agent-controlled fields that were cut to their bound (bound.ts), comma-separated. */
+  truncated?: string | undefined;
+  /**
+   * A summary line (refusal-budget.ts): this many identical refusals past the budget, counted
+   * instead of written one by one, the first and last of them at these times (ISO 8601).
+   */
+  repeated?: number | undefined;
+  first?: string | undefined;
+  last?: string | undefined;
+  /** A summary of refusals past every budget, whatever their agent, client, host or method. */
+  overflow?: boolean | undefined;
 }
 
 /** An event as it sits in the log: chained to the line before it. */
@@ -134,7 +149,9 @@ export function checkEvent(event: AuditEvent): string | null {
  * Serialise an event once, when it is queued: a value JSON cannot hold (a BigInt, a cycle) then fails
  * that one write instead of the batch it would have joined.
  */
-export function serializeEvent(event: AuditEvent, replica?: string): string {
+export function serializeEvent(whole: AuditEvent, replica?: string): string {
+  // Agent-controlled fields cut to their bounds (bound.ts); the same object when none is over.
+  const event = boundEvent(whole);
   // Most lines: an AuditDraft's event, its fields already in order, nothing to stamp or cut. It is
   // serialised as it is, which is V8's fast path (a property list or a copy costs 2-3x as much).
   if ((replica === undefined || event.replica !== undefined) && inOrderAsItIs(event)) return JSON.stringify(event);

@@ -316,6 +316,12 @@ const configObject = z.strictObject({
       // Where the lines go: the file above (default), or the table keyway_audit in the store's
       // PostgreSQL database, one hash chain per replica (store.backend postgres only).
       sink: z.enum(['file', 'postgres']).default('file'),
+      // Identical refusals (same agent, or client address before one is identified, decision, code,
+      // method, host, port; not the path) written in full per refusal_interval; past it they are
+      // counted into one summary line (repeated: N). One agent's refusals of any kind: 5x this; all
+      // agents and addresses together: 20x (audit/refusal-budget.ts).
+      refusal_budget: z.number().int().min(1).max(1_000_000).default(20),
+      refusal_interval: positiveDuration.default(10_000),
     })
     .prefault({}),
   oauth: z

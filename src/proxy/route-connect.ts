@@ -6,7 +6,7 @@ import type { Agent } from '../credentials/agents.ts';
 import { ProxyError } from '../errors/index.ts';
 import { patternMatches } from '../policy/domains.ts';
 import type { AuditDraft } from './audit-event.ts';
-import { identifyAgent } from './identify.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
 import { isLocalAddress } from './local-addresses.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { SELF_CHECK_HOST } from './self-check.ts';
@@ -25,12 +25,12 @@ export interface ConnectRoute {
  * host no grant covers (or before the agent is known) is given on the CONNECT itself: keyway would
  * never terminate TLS for it. One for a host a grant covers resolves with `refusal`.
  */
-export async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft): Promise<ConnectRoute> {
+export async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, draft: AuditDraft, auth: AuthThrottle): Promise<ConnectRoute> {
   const target = parseAuthority(req.url ?? '');
   draft.event.host = target.host;
   draft.event.port = target.port;
   const { router, agents } = runtime.tables();
-  const agent = identifyAgent(req, agents, runtime.callerKey);
+  const agent = auth.identify(req, agents, draft.event.client, runtime.callerKey);
   draft.event.agent = agent.id;
   // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
   if (target.host === SELF_CHECK_HOST && target.port === 443) return { route: 'self-check', agent, target };

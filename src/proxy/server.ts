@@ -6,7 +6,7 @@ import { AuditDraft } from './audit-event.ts';
 import { handleExchange, prepareOutgoing, type ExchangeContext } from './exchange.ts';
 import { answerSelfCheck } from './self-check.ts';
 import { checkDestination, routeConnect } from './route-connect.ts';
-import { identifyAgent } from './identify.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import { intercept, type InnerServers } from './intercept.ts';
 import { createHttp2Inner } from './http2-server.ts';
 import { refusedHttp2Request } from './http2-request.ts';
@@ -51,6 +51,8 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const timeouts = runtime.config.proxy.timeouts;
   const connections = new ClientConnections();
   const owed = new AnswersOwed();
+  // Proxy authentication failures per client address: 429 after a few in a row (auth-throttle.ts).
+  const auth = new AuthThrottle();
 
   // exchange.ts checks Host itself, with an audit line. shouldUpgradeCallback: only a WebSocket
   // handshake takes the upgrade path; any other request with upgrade headers is an ordinary one.
@@ -98,9 +100,11 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   connections.attach(listener, inner);
   enforceBodyStall(listener, timeouts, connections);
   enforceBodyStall(inner, timeouts, connections);
-  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(runtime, servers, contexts, connections, req, socket, head));
+  listener.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    handleConnect(runtime, servers, contexts, connections, auth, req, socket, head),
+  );
   const plainRequest = (req: IncomingMessage, res: ServerResponse) => {
-    if (!refuseChunkedUpgrade(runtime, req, res, undefined)) void handlePlainRequest(runtime, req, res);
+    if (!refuseChunkedUpgrade(runtime, req, res, undefined)) void handlePlainRequest(runtime, auth, req, res);
   };
   serveRequests(listener, owed, plainRequest);
   listener.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
@@ -147,6 +151,7 @@ function handleConnect(
   inner: InnerServers,
   contexts: WeakMap<object, ExchangeContext>,
   connections: ClientConnections,
+  auth: AuthThrottle,
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
@@ -157,7 +162,7 @@ function handleConnect(
   connections.pending(socket);
   const client = clientAddress(req.socket);
   const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client });
-  routeConnect(runtime, req, draft).then(
+  routeConnect(runtime, req, draft, auth).then(
     ({ route, agent, target, refusal }) => {
       if (route === 'intercept') runtime.upstream.prewarm(target.host, target.port);
       if (route === 'refuse-inside' && refusal) {
@@ -181,13 +186,13 @@ function handleConnect(
   );
 }
 
-async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handlePlainRequest(runtime: ProxyRuntime, auth: AuthThrottle, req: IncomingMessage, res: ServerResponse): Promise<void> {
   let parsed: ReturnType<typeof parseAbsoluteUrl> | undefined;
   let agent: Agent | undefined;
   try {
     parsed = parseAbsoluteUrl(req.url ?? '');
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
-    agent = identifyAgent(req, runtime.tables().agents, runtime.callerKey);
+    agent = auth.identify(req, runtime.tables().agents, clientAddress(req.socket), runtime.callerKey);
     await checkDestination(runtime, parsed.target);
   } catch (err) {
     const error = asProxyError(err);
@@ -201,6 +206,8 @@ async function handlePlainRequest(runtime: ProxyRuntime, req: IncomingMessage, r
     });
     draft.failed(error);
     draft.commit(runtime);
+    // Throttled: one answer per connection, so each further try costs the client a new one.
+    if (error.code === 'rate_limited') res.shouldKeepAlive = false;
     return sendError(res, error);
   }
   await handleExchange(runtime, req, res, { agent, target: parsed.target, scheme: 'http', client: clientAddress(req.socket) }, parsed.path);

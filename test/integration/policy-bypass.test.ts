@@ -63,6 +63,8 @@ describe('rule bypasses and requests without Host (issue 8)', () => {
       ],
       env: { CLAUDE_KEY: 'claude-key' },
       config: {
+        // Every refusal here is checked by its own line (auditOfLast): none folded into a summary.
+        audit: { refusal_budget: 10_000 },
         agents: {
           claude: {
             key: 'env:CLAUDE_KEY',

@@ -33,6 +33,8 @@ describe('the one error table', () => {
     upstream_timeout: 504,
     audit_unavailable: 503,
     bad_request: 400,
+    // PRODUCT.md, the later error table: 429 with Retry-After.
+    rate_limited: 429,
   };
 
   it('keeps every code and status PRODUCT.md lists', () => {
@@ -53,6 +55,7 @@ describe('the one error table', () => {
       'grant_ambiguous',
       'bad_request',
       'request_timeout',
+      'rate_limited',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');

@@ -122,6 +122,9 @@ function row(line) {
     ' ',
     h('span', { class: 'host' }, `${line.host}${line.port && line.port !== 443 ? `:${line.port}` : ''}`),
     h('span', { class: 'path' }, line.path ?? ''),
+    // A path recorded cut (path_truncated, path_sha256), and a summary of refusals past the budget.
+    line.path_truncated === true ? h('span', { class: 'cut', title: `sha256 of the whole path: ${line.path_sha256 ?? ''}` }, '…') : '',
+    typeof line.repeated === 'number' ? h('span', { class: 'repeated' }, ` ×${line.repeated}`) : '',
   ];
   return h(
     'tr',

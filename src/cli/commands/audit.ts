@@ -36,6 +36,12 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   if (typeof line.message === 'string') io.out(`    ${oneLine(line.message)}`);
   if (typeof line.hint === 'string') io.out(`    hint: ${oneLine(line.hint)}`);
   if (typeof line.changed === 'string') io.out(`    changed: ${oneLine(line.changed)}`);
+  // A summary of refusals past the budget (audit/refusal-budget.ts), and a path recorded cut.
+  if (typeof line.repeated === 'number')
+    io.out(
+      `    repeated ${line.repeated} times from ${oneLine(String(line.first))} to ${oneLine(String(line.last))}${line.overflow ? ' (several hosts or clients)' : ''}`,
+    );
+  if (line.path_truncated === true) io.out(`    path cut at 1 KiB; sha256 of the whole path: ${oneLine(String(line.path_sha256))}`);
 }
 
 /** A stored field printed on one terminal line: no control characters from an edited log. */
