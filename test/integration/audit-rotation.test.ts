@@ -336,7 +336,15 @@ describe('query and tail across files', () => {
 describe('config and command line', () => {
   it('parses audit.max_bytes sizes and audit.keep, with defaults', () => {
     const parse = (audit: Record<string, unknown>) => configSchema.safeParse({ audit });
-    expect(parse({}).data?.audit).toEqual({ path: 'logs/audit.jsonl', max_bytes: 50 * 1024 * 1024, keep: 10, min_retention: 3_600_000, sink: 'file' });
+    expect(parse({}).data?.audit).toEqual({
+      path: 'logs/audit.jsonl',
+      max_bytes: 50 * 1024 * 1024,
+      keep: 10,
+      min_retention: 3_600_000,
+      sink: 'file',
+      refusal_budget: 20,
+      refusal_interval: 10_000,
+    });
     expect(parse({ max_bytes: '512KiB', keep: 3 }).data?.audit).toMatchObject({ max_bytes: 512 * 1024, keep: 3 });
     expect(parse({ max_bytes: 4000 }).data?.audit.max_bytes).toBe(4000);
     expect(parse({ max_bytes: '1GB' }).data?.audit.max_bytes).toBe(1e9);

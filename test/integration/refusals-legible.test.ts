@@ -178,8 +178,11 @@ describe('refusals legible to an agent', () => {
 
   it('holds a refused connection no longer than the usual timeouts: silent after CONNECT, after TLS, mid-head', async () => {
     const auth = `Proxy-Authorization: Basic ${Buffer.from(`${AGENT}:${AGENT_KEY}`).toString('base64')}`;
-    const closedWithin = async (socket: { once(e: 'close', f: () => void): unknown; destroy(): void }, ms: number) => {
+    const closedWithin = async (socket: { once(e: 'close', f: () => void): unknown; destroy(): void; resume(): unknown }, ms: number) => {
       const started = performance.now();
+      // Read what keyway answers (a 408 for a head that never came): an unread answer would hold
+      // the client's own end of the connection open.
+      socket.resume();
       const closed = await Promise.race([once(socket as never, 'close').then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
       socket.destroy();
       return closed ? performance.now() - started : Infinity;
