@@ -15,6 +15,7 @@ import { LiveConfig, type ReloadOutcome } from './live-config.ts';
 import { CountingAudit } from './counting-audit.ts';
 import { KeywayMetrics } from './metrics/index.ts';
 import { createProxyServer } from './proxy/server.ts';
+import { AgentLoad } from './proxy/agent-load.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
 import { announceRunningProxy, listenFailure, withdrawRunningProxy } from './running-proxy.ts';
@@ -182,6 +183,7 @@ async function startParts(
     metrics,
     tlsContext: (host) => contexts.get(host),
     upstream,
+    load: new AgentLoad(() => live.config.proxy),
     resolve,
     logger,
     grantUsed: (id) => usage.touch(id),

@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_timeout: { kind: 'refusal', status: 504, audit: 'error' },
   audit_unavailable: { kind: 'refusal', status: 503, audit: 'error' },
+  // An agent past its share of keyway (proxy.max_in_flight_per_agent); the answer has Retry-After.
+  rate_limited: { kind: 'refusal', status: 429, audit: 'deny' },
   internal_error: { kind: 'refusal', status: 500, audit: 'error' },
   // A command's "no such grant/agent", and the self-check host's answer to any other path.
   not_found: { kind: 'command', status: 404, audit: 'error' },

@@ -11,6 +11,8 @@ export interface ErrorDetails {
   grant?: string | undefined;
   hint?: string | undefined;
   cause?: unknown;
+  /** Seconds the agent should wait before trying again: sent as Retry-After (429 answers). */
+  retryAfter?: number | undefined;
 }
 
 /** An error that becomes an HTTP answer to the agent: `{"error":{code,message,grant,hint}}`. */
@@ -18,6 +20,7 @@ export class ProxyError extends Error {
   readonly code: ProxyErrorCode;
   readonly grant: string | undefined;
   readonly hint: string | undefined;
+  readonly retryAfter: number | undefined;
 
   constructor(code: ProxyErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -25,6 +28,7 @@ export class ProxyError extends Error {
     this.code = code;
     this.grant = details.grant;
     this.hint = details.hint;
+    this.retryAfter = details.retryAfter;
   }
 
   get status(): number {

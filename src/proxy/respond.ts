@@ -25,6 +25,7 @@ function errorHeaders(err: ProxyError, body: string): Record<string, string> {
     'cache-control': 'no-store',
   };
   if (err.code === 'proxy_auth_required') headers['proxy-authenticate'] = 'Basic realm="keyway"';
+  if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
   return headers;
 }
 

@@ -52,6 +52,7 @@ describe('the one error table', () => {
       'host_mismatch',
       'grant_ambiguous',
       'bad_request',
+      'rate_limited',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');
