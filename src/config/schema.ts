@@ -114,6 +114,9 @@ const grantSchema = z
     secret: secretRef.optional(),
     provider: z.string().optional(),
     allow_http: z.boolean().default(false),
+    // Range and If-Range go upstream on injected requests only with this (proxy/headers.ts): an
+    // upstream that echoes the secret could otherwise hand it out in slices the leak guard misses.
+    allow_range: z.boolean().default(false),
   })
   .check((ctx) => {
     const grant = ctx.value;

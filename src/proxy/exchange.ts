@@ -12,7 +12,7 @@ import { checkAccess } from './check-access.ts';
 import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request, responseCompleted } from './client-message.ts';
 import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome } from './forward.ts';
 import { checkAuthority } from './http2-request.ts';
-import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
+import { countHeader, dropRange, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
 import { hasBody, readForReplay, type ReplayHolder, type RequestBody } from './replay-body.ts';
 import { secretNeedles } from './leak-guard.ts';
 import type { Redact } from './response-guard.ts';
@@ -218,6 +218,7 @@ class Exchange implements ForwardObserver, Redact, ReplayHolder {
       const again = await this.#runtime.credentials.afterRejection(grant, issued.credential);
       const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: prepared.requestPath };
       grant.injector.apply(outgoing, again.credential);
+      if (!grant.allowRange) dropRange(outgoing.headers);
       const { event } = this.#draft;
       event.refreshed = event.refreshed || again.refreshed;
       event.replayed = true;
@@ -297,6 +298,7 @@ export async function prepareOutgoing(
   draft.event.refreshed = issued.refreshed;
   reserveAuditLine(runtime, draft);
   grant.injector.apply(outgoing, issued.credential);
+  if (!grant.allowRange) dropRange(outgoing.headers);
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
   return { grant, issued, outgoing, requestPath, heldBody };

@@ -21,6 +21,7 @@ export interface TestGrant {
   secret?: StoredGrant['secret'];
   inject?: StoredGrant['inject'];
   allow_http?: boolean;
+  allow_range?: boolean;
   status?: StoredGrant['status'];
   provider?: StoredGrant['provider'];
 }

@@ -82,11 +82,11 @@ describe('agent load: replay memory and requests in flight', () => {
     text: string;
   }
 
-  function post(agent: AgentId, path: string, signal?: AbortSignal): Promise<Answer> {
+  function post(agent: AgentId, path: string, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<Answer> {
     return request(`https://api.example.test:${upstream.port}${path}`, {
       method: 'POST',
       body: BODY,
-      headers: { 'content-type': 'application/octet-stream' },
+      headers: { 'content-type': 'application/octet-stream', ...headers },
       dispatcher: clientOf(agent),
       signal,
     }).then(async (res) => ({ status: res.statusCode, headers: res.headers, text: await res.body.text() }));
@@ -156,6 +156,16 @@ describe('agent load: replay memory and requests in flight', () => {
     await until('back at the gate', () => ids.every((id) => waiting.has(id)));
     openGates(ids);
     expect((await Promise.all(sent)).map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  it('drops Range and If-Range from the replay too, not only from the first attempt', async () => {
+    const sent = post('b', '/gate?id=ranged', undefined, { range: 'bytes=0-3', 'if-range': '"v1"' });
+    await until('ranged at the gate', () => waiting.has('ranged'));
+    openGates(['ranged']);
+    expect((await sent).status).toBe(200);
+    const attemptsSeen = upstream.seen.filter((r) => r.url === '/gate?id=ranged');
+    expect(attemptsSeen).toHaveLength(2);
+    for (const r of attemptsSeen) expect([r.headers['range'], r.headers['if-range']]).toEqual([undefined, undefined]);
   });
 
   it('refuses an agent past its requests in flight with 429 rate_limited and Retry-After; other agents are served', async () => {
