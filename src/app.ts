@@ -15,6 +15,7 @@ import { LiveConfig, type ReloadOutcome } from './live-config.ts';
 import { CountingAudit } from './counting-audit.ts';
 import { KeywayMetrics } from './metrics/index.ts';
 import { createProxyServer } from './proxy/server.ts';
+import { AgentLoad } from './proxy/agent-load.ts';
 import { ListenerRegistry, listenersDir, registerListeners, type KeywayListener, type Registration } from './proxy/listener-registry.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { openServices, type Services } from './services.ts';
@@ -196,6 +197,7 @@ async function startParts(
     metrics,
     tlsContext: (host) => contexts.get(host),
     upstream,
+    load: new AgentLoad(() => live.config.proxy),
     resolve,
     logger,
     grantUsed: (id) => usage.touch(id),

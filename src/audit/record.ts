@@ -37,7 +37,10 @@ export interface AuditEvent {
   path_override?: string | undefined;
   /** How many copies of the injected secret the response guard redacted. */
   leak_redacted?: number | undefined;
-  /** Why a 401 was not replayed after a refresh. */
+  /**
+   * Why this request could not be replayed after a 401: `skipped: body over 1 MiB` (written when
+   * the 401 came), `skipped: replay memory full` (proxy.max_replay_memory*: written whenever).
+   */
   replay?: string | undefined;
   /** The request was replayed once with a refreshed token after a 401. */
   replayed?: boolean | undefined;

@@ -119,6 +119,9 @@ const grantSchema = z
     secret: secretRef.optional(),
     provider: z.string().optional(),
     allow_http: z.boolean().default(false),
+    // Range and If-Range go upstream on injected requests only with this (proxy/headers.ts): an
+    // upstream that echoes the secret could otherwise hand it out in slices the leak guard misses.
+    allow_range: z.boolean().default(false),
   })
   .check((ctx) => {
     const grant = ctx.value;
@@ -257,6 +260,12 @@ const configObject = z.strictObject({
       timeouts: timeoutsSchema.prefault({}),
       // On SIGTERM/SIGINT: how long requests in flight may take to finish before everything closes.
       drain_timeout: duration.default(10_000),
+      // One agent's share of keyway, so that one agent cannot take it down for all (agent-load.ts):
+      // its requests in flight (past it: 429 rate_limited), and the request bodies kept in memory
+      // for a replay after a 401, by all agents and by one (past it: streamed, not replayed).
+      max_in_flight_per_agent: z.number().int().min(1).default(256),
+      max_replay_memory: byteSize.default(64 * 1024 * 1024),
+      max_replay_memory_per_agent: byteSize.default(16 * 1024 * 1024),
       // The older name of timeouts.upstream, still accepted; timeouts.upstream wins when both are set.
       upstream_timeout: positiveDuration.optional(),
     })

@@ -27,6 +27,8 @@ export interface GrantListing {
   last_refreshed_at: string | null;
   last_used_at: string | null;
   allow_http: boolean;
+  /** Range requests are passed on (weakens the leak guard); dropped by default. */
+  allow_range: boolean;
   labels: Record<string, string>;
   /** The second clock: each agent's lease on this grant (agents with a lease_ttl only). */
   leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
@@ -87,6 +89,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       usable: g.secret !== undefined || liveToken,
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
+      allow_range: g.allow_range,
       labels: {},
       leases: leasesOf(id),
     };
@@ -107,6 +110,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       usable: usableMaterial(g.type, g.secret) || liveToken,
       last_used_at: lastUsed(g.id),
       allow_http: g.allow_http ?? false,
+      allow_range: g.allow_range ?? false,
       labels: { ...g.labels },
       leases: leasesOf(g.id),
     });

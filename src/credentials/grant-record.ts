@@ -11,6 +11,7 @@ export interface StoredGrant {
   domains: string[];
   inject?: InjectConfig | undefined;
   allow_http?: boolean | undefined;
+  allow_range?: boolean | undefined;
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;

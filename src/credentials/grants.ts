@@ -13,6 +13,8 @@ export interface Grant {
   readonly domains: readonly DomainPattern[];
   readonly injector: Injector;
   readonly allowHttp: boolean;
+  /** Range and If-Range are forwarded on injected requests (dropped otherwise: proxy/headers.ts). */
+  readonly allowRange: boolean;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -53,6 +55,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       domains: g.domains,
       injector: injectorFor(g.type, g.inject),
       allowHttp: g.allow_http,
+      allowRange: g.allow_range,
       status: liveStatus(id, 'active'),
       source: 'config',
       provider: g.provider,
@@ -74,6 +77,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       domains,
       injector,
       allowHttp: stored.allow_http ?? false,
+      allowRange: stored.allow_range ?? false,
       status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,

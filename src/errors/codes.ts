@@ -19,8 +19,9 @@ export const ERROR_CODES = {
   grant_ambiguous: { kind: 'refusal', status: 400, audit: 'deny' },
   // A request head that did not finish within proxy.timeouts.headers.
   request_timeout: { kind: 'refusal', status: 408, audit: 'deny' },
-  // With Retry-After. Today: proxy authentication failed too many times in a row from one client
-  // address (proxy/auth-throttle.ts); PRODUCT.md also names it for agent rate limits.
+  // With Retry-After: proxy authentication failed too many times in a row from one client address
+  // (proxy/auth-throttle.ts), or an agent past its share of keyway (proxy.max_in_flight_per_agent);
+  // PRODUCT.md also names it for agent rate limits.
   rate_limited: { kind: 'refusal', status: 429, audit: 'deny' },
   grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error' },
   token_refresh_failed: { kind: 'refusal', status: 502, audit: 'error' },

@@ -37,6 +37,7 @@ export async function saveConnectedGrant(store: CredentialStore, grant: Connecte
       domains: grant.domains,
       inject: existing?.inject,
       allow_http: existing?.allow_http,
+      allow_range: existing?.allow_range,
       provider: grant.provider,
       status: 'active',
       secret,

@@ -34,6 +34,7 @@ export interface NewGrant {
   inject?: InjectConfig | undefined;
   provider?: string | undefined;
   allowHttp?: boolean | undefined;
+  allowRange?: boolean | undefined;
   labels?: unknown;
   /** Write-only: parsed for the grant's type, stored encrypted, never returned. */
   secret?: SecretInput | undefined;
@@ -58,6 +59,7 @@ export async function addGrant(services: GrantServices, input: NewGrant, caller:
     domains,
     inject: hasInjection(inject) ? inject : undefined,
     allow_http: input.allowHttp || undefined,
+    allow_range: input.allowRange || undefined,
     provider: input.provider,
     status: 'active',
     secret,
@@ -80,6 +82,8 @@ export interface GrantChange {
   inject?: InjectConfig | undefined;
   /** Replaces the labels as a whole ({} clears them). */
   labels?: unknown;
+  /** Range and If-Range passed on (true) or dropped (false) on injected requests. */
+  allowRange?: boolean | undefined;
 }
 
 /**
@@ -91,11 +95,12 @@ export async function updateGrant(services: GrantServices, id: string, change: G
   const domains = checkDomains(change.domains, caller);
   const { header, format, query } = change.inject ?? {};
   const labels = checkLabels(change.labels, caller);
-  if (domains === undefined && header === undefined && format === undefined && query === undefined && labels === undefined) {
+  const { allowRange } = change;
+  if (domains === undefined && header === undefined && format === undefined && query === undefined && labels === undefined && allowRange === undefined) {
     throw usage(
       caller === 'cli'
-        ? 'grants set: give at least one of --domains, --header, --format, --query, --label'
-        : 'give at least one of domains, inject.header, inject.format, inject.query, labels',
+        ? 'grants set: give at least one of --domains, --header, --format, --query, --label, --allow-range, --no-allow-range'
+        : 'give at least one of domains, inject.header, inject.format, inject.query, labels, allow_range',
     );
   }
   if (query !== undefined && (header !== undefined || format !== undefined)) {
@@ -117,6 +122,7 @@ export async function updateGrant(services: GrantServices, id: string, change: G
       domains: domains ?? existing.domains,
       inject: hasInjection(inject) ? inject : undefined,
       labels: nextLabels,
+      allow_range: allowRange === undefined ? existing.allow_range : allowRange || undefined,
       updated_at: new Date().toISOString(),
     };
     draft.set(grantRecordId(id), changed);

@@ -6,13 +6,14 @@ import { ProxyError } from '../errors/index.ts';
 import { chooseGrant } from '../policy/access.ts';
 import { patternMatches } from '../policy/domains.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
+import type { AgentShare } from './agent-load.ts';
 import { AuditDraft } from './audit-event.ts';
 import { checkAccess } from './check-access.ts';
 import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request, responseCompleted } from './client-message.ts';
 import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome } from './forward.ts';
 import { checkAuthority } from './http2-request.ts';
-import { countHeader, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
-import { hasBody, readForReplay, type RequestBody } from './replay-body.ts';
+import { countHeader, dropRange, GRANT_HEADER, upstreamRequestHeaders } from './headers.ts';
+import { hasBody, readForReplay, type ReplayHolder, type RequestBody } from './replay-body.ts';
 import { secretNeedles } from './leak-guard.ts';
 import type { Redact } from './response-guard.ts';
 import { asProxyError, sendError } from './respond.ts';
@@ -58,13 +59,16 @@ export function handleExchange(runtime: ProxyRuntime, req: ClientRequest, res: C
 // Shared by every exchange: they carry nothing of a request's own.
 const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
 const NO_NEEDLES: Buffer[] = [];
+/** The audit line's `replay`: why this request could not be replayed after a 401. */
+const SKIPPED_SIZE = 'skipped: body over 1 MiB';
+const SKIPPED_BUDGET = 'skipped: replay memory full';
 
 /**
  * One exchange's state and the callbacks the stages call back on (the response's close, the
  * upstream's head, a redaction), as one object: as closures they were an allocation each, per
  * request, and showed in allocation profiles.
  */
-class Exchange implements ForwardObserver, Redact {
+class Exchange implements ForwardObserver, Redact, ReplayHolder {
   readonly #runtime: ProxyRuntime;
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
@@ -74,6 +78,9 @@ class Exchange implements ForwardObserver, Redact {
   /** Listened to only by a pipelined response queued behind another's (see the constructor). */
   readonly #socket: ClientRequest['socket'] | undefined;
   #ended = false;
+  /** The agent's slot taken for this request (agent-load.ts), and the body bytes it keeps for a replay. */
+  #share: AgentShare | undefined;
+  #held = 0;
   // Set for each forward: whether a 401 is withheld for a replay, and when the request went up.
   #oauth = false;
   #canReplay = false;
@@ -110,6 +117,7 @@ class Exchange implements ForwardObserver, Redact {
     this.#socket?.off('close', this.#onClose);
     if (this.#ended) return;
     this.#ended = true;
+    this.#leave();
     const { event } = this.#draft;
     const res = this.#res;
     if (!responseCompleted(res)) {
@@ -125,6 +133,7 @@ class Exchange implements ForwardObserver, Redact {
     const res = this.#res;
     const draft = this.#draft;
     try {
+      this.#enter();
       const prepared = await prepareOutgoing(this.#runtime, req, this.#ctx, path, draft);
       await this.#forwardWithReplay(prepared);
       draft.event.status = res.statusCode;
@@ -134,10 +143,53 @@ class Exchange implements ForwardObserver, Redact {
       if (error.code === 'internal_error') this.#runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
       draft.failed(error);
       // Refused before the body was read (or past a cap): answer, then close rather than read on.
-      if (!req.complete && !isHttp2Request(req)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
+      // Not a 429, whose client is told to come back: closing with its body still coming resets
+      // the connection before the client reads the Retry-After. Node reads the rest and drops it.
+      if (!req.complete && !isHttp2Request(req) && error.code !== 'rate_limited') (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
       if (res.headersSent) cutResponse(res);
       else sendError(res, error);
+    } finally {
+      this.#releaseHeld(); // the body is needed no more, whatever happened
     }
+  }
+
+  /** Stage "admit": one more request of this agent in flight, unless it has its limit already. */
+  #enter(): void {
+    const runtime = this.#runtime;
+    const agent = this.#ctx.agent.id;
+    const share = runtime.load.enter(agent);
+    if (share === undefined) {
+      const max = runtime.config.proxy.max_in_flight_per_agent;
+      throw new ProxyError('rate_limited', `agent "${agent}" has ${max} requests in flight already (proxy.max_in_flight_per_agent)`, {
+        hint: 'wait for some of them to finish, then retry',
+        retryAfter: 1,
+      });
+    }
+    // The response may have closed while the request waited to run: give the slot back at once.
+    if (this.#ended) return void runtime.load.leave(share);
+    this.#share = share;
+  }
+
+  #leave(): void {
+    const share = this.#share;
+    if (share === undefined) return;
+    this.#share = undefined;
+    this.#releaseHeld(share);
+    this.#runtime.load.leave(share);
+  }
+
+  /** Reserves body bytes to keep for a replay (readForReplay), within the agent's and keyway's budget. */
+  hold(bytes: number): boolean {
+    const share = this.#share;
+    if (share === undefined || !this.#runtime.load.hold(share, bytes)) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  #releaseHeld(share = this.#share): void {
+    if (this.#held === 0 || share === undefined) return;
+    this.#runtime.load.release(share, this.#held);
+    this.#held = 0;
   }
 
   /**
@@ -152,17 +204,21 @@ class Exchange implements ForwardObserver, Redact {
     const body: RequestBody = prepared.heldBody
       ? { kind: 'kept', body: prepared.heldBody }
       : oauth
-        ? await readForReplay(req)
+        ? await readForReplay(req, this)
         : hasBody(req)
-          ? { kind: 'streamed', stream: req }
+          ? { kind: 'streamed', stream: req, why: 'size' }
           : NO_BODY;
     this.#oauth = oauth;
     this.#canReplay = oauth && body.kind !== 'streamed';
+    // A body not kept for want of memory: said on the line whether or not a 401 comes, so an
+    // operator sees the budget bite (proxy.max_replay_memory, max_replay_memory_per_agent).
+    if (oauth && body.kind === 'streamed' && body.why === 'budget') this.#draft.event.replay = SKIPPED_BUDGET;
     const outcome = await this.#send(prepared.outgoing, body, issued, this.#canReplay, grant);
     if (outcome === 'withheld' && grant && issued) {
       const again = await this.#runtime.credentials.afterRejection(grant, issued.credential);
       const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: prepared.requestPath };
       grant.injector.apply(outgoing, again.credential);
+      if (!grant.allowRange) dropRange(outgoing.headers);
       const { event } = this.#draft;
       event.refreshed = event.refreshed || again.refreshed;
       event.replayed = true;
@@ -204,7 +260,7 @@ class Exchange implements ForwardObserver, Redact {
 
   onHead(status: number): void {
     this.#draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
-    if (this.#oauth && !this.#canReplay && status === 401) this.#draft.event.replay = 'skipped: body over 1 MiB';
+    if (this.#oauth && !this.#canReplay && status === 401) this.#draft.event.replay ??= SKIPPED_SIZE;
   }
 
   onRedacted(count: number): void {
@@ -242,6 +298,7 @@ export async function prepareOutgoing(
   draft.event.refreshed = issued.refreshed;
   reserveAuditLine(runtime, draft);
   grant.injector.apply(outgoing, issued.credential);
+  if (!grant.allowRange) dropRange(outgoing.headers);
   runtime.grantUsed(grant.id);
   draft.event.decision = 'inject';
   return { grant, issued, outgoing, requestPath, heldBody };

@@ -35,6 +35,18 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders): Record<str
   return out;
 }
 
+/**
+ * On a request keyway injects a credential into, Range and If-Range are dropped unless the grant
+ * says allow_range: an upstream that echoes the secret (a debug endpoint, an error page) could
+ * otherwise hand it out in slices, each too short for the leak guard to recognise. Without them
+ * the upstream sends the whole answer, which the guard scans.
+ */
+export function dropRange(headers: Record<string, string | string[]>): void {
+  // `delete` only when present (rare): deleting turns the object into a slower dictionary.
+  if (headers.range !== undefined) delete headers.range;
+  if (headers['if-range'] !== undefined) delete headers['if-range'];
+}
+
 /** Copies response headers (or trailers) for the client, without hop-by-hop ones or HTTP/2 pseudo-headers. */
 export function clientResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};

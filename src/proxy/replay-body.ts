@@ -8,8 +8,13 @@ export type RequestBody =
   | { kind: 'none' }
   /** Whole body in memory: can be sent twice. */
   | { kind: 'kept'; body: Buffer }
-  /** Larger than the limit: streamed once, never replayed. */
-  | { kind: 'streamed'; stream: Readable };
+  /** Streamed once, never replayed: larger than the limit ('size'), or no memory left to keep it ('budget'). */
+  | { kind: 'streamed'; stream: Readable; why: 'size' | 'budget' };
+
+/** Where the bytes kept for a replay are counted (agent-load.ts); `hold` says no past a budget. */
+export interface ReplayHolder {
+  hold(bytes: number): boolean;
+}
 
 export function hasBody(req: ClientRequest): boolean {
   const length = req.headers['content-length'];
@@ -19,13 +24,23 @@ export function hasBody(req: ClientRequest): boolean {
 }
 
 /**
- * Reads a request body (from `source`: the request, or a stage in front of it) for a grant whose requests may be replayed: up to REPLAY_LIMIT bytes are
- * kept; past that, what was read is sent first and the rest streams on without being kept.
+ * Reads a request body (from `source`: the request, or a stage in front of it) for a grant whose
+ * requests may be replayed: up to REPLAY_LIMIT bytes are kept, each byte first reserved with
+ * `holder`. Past the limit, or when the holder refuses, what was read is sent first and the rest
+ * streams on without being kept (what was reserved stays reserved until the caller releases it).
  */
-export async function readForReplay(req: ClientRequest, source: Readable = req): Promise<RequestBody> {
+export async function readForReplay(req: ClientRequest, holder: ReplayHolder, source: Readable = req): Promise<RequestBody> {
   if (!hasBody(req)) return { kind: 'none' };
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > REPLAY_LIMIT) return { kind: 'streamed', stream: source };
+  const sized = Number.isFinite(declared);
+  if (sized && declared > REPLAY_LIMIT) return { kind: 'streamed', stream: source, why: 'size' };
+  // A declared size is reserved whole, before a byte is read; an undeclared one (or bytes past the
+  // declared size, which an HTTP/2 client could send) as they come.
+  let reserved = 0;
+  if (sized) {
+    if (!holder.hold(declared)) return { kind: 'streamed', stream: source, why: 'budget' };
+    reserved = declared;
+  }
   const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -34,7 +49,13 @@ export async function readForReplay(req: ClientRequest, source: Readable = req):
     if (done) return { kind: 'kept', body: Buffer.concat(chunks, size) };
     chunks.push(value);
     size += value.length;
-    if (size > REPLAY_LIMIT) return { kind: 'streamed', stream: Readable.from(continueAfter(chunks, iterator), { objectMode: false }) };
+    let why: 'size' | 'budget' | undefined;
+    if (size > REPLAY_LIMIT) why = 'size';
+    else if (size > reserved) {
+      if (holder.hold(size - reserved)) reserved = size;
+      else why = 'budget';
+    }
+    if (why) return { kind: 'streamed', stream: Readable.from(continueAfter(chunks, iterator), { objectMode: false }), why };
   }
 }
 

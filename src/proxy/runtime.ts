@@ -9,6 +9,7 @@ import type { Credential } from '../credentials/material.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { GrantRouter } from '../policy/access.ts';
+import type { AgentLoad } from './agent-load.ts';
 import type { ListenerRegistry } from './listener-registry.ts';
 import type { Resolver } from './resolve.ts';
 import type { Upstream } from './upstream.ts';
@@ -43,6 +44,8 @@ export interface ProxyRuntime {
   readonly metrics: Pick<KeywayMetrics, 'request'>;
   tlsContext(host: string): SecureContext;
   readonly upstream: Upstream;
+  /** Each agent's requests in flight and body bytes kept for a replay, against their limits. */
+  readonly load: AgentLoad;
   readonly resolve: Resolver;
   readonly logger: Logger;
   grantUsed(grantId: string): void;

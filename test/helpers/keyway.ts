@@ -21,6 +21,7 @@ export interface TestGrant {
   secret?: StoredGrant['secret'];
   inject?: StoredGrant['inject'];
   allow_http?: boolean;
+  allow_range?: boolean;
   status?: StoredGrant['status'];
   provider?: StoredGrant['provider'];
 }
@@ -132,7 +133,7 @@ function readOrMakeMasterKey(home: string): string {
   return key;
 }
 
-async function seedGrants(home: string, masterKey: string, grants: TestGrant[]): Promise<void> {
+export async function seedGrants(home: string, masterKey: string, grants: TestGrant[]): Promise<void> {
   const { key } = await loadMasterKey({ dataDir: join(home, 'data'), env: { KEYWAY_MASTER_KEY: masterKey } });
   const store = await Store.open(join(home, 'data', 'store.json'), key);
   const now = new Date().toISOString();

@@ -109,6 +109,7 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       domains: [],
       injector: injectorFor('oauth2', undefined),
       allowHttp: false,
+      allowRange: false,
       status: 'active',
       source: 'store',
       provider: 'test',

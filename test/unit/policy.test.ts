@@ -15,6 +15,7 @@ const grant = (id: string, domains: string[]): Grant => ({
   domains: domains.map(pattern),
   injector: injectorFor('bearer', undefined),
   allowHttp: false,
+  allowRange: false,
   status: 'active',
   source: 'store',
   provider: undefined,

@@ -36,6 +36,7 @@ export const GRANT_SCHEMA = {
     last_refreshed_at: nullableString,
     last_used_at: nullableString,
     allow_http: { type: 'boolean' },
+    allow_range: { type: 'boolean' },
     labels: LABELS_SCHEMA,
     leases: {
       type: 'array',

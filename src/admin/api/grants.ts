@@ -58,6 +58,7 @@ export function grantRoutes(deps: AdminDeps): Route[] {
             inject: INJECT_SCHEMA,
             provider: { type: 'string' },
             allow_http: { type: 'boolean' },
+            allow_range: { type: 'boolean' },
             labels: LABELS_SCHEMA,
             secret: SECRET_SCHEMA,
           },
@@ -69,7 +70,7 @@ export function grantRoutes(deps: AdminDeps): Route[] {
         },
       },
       handle: async (ctx) => {
-        const body = await readBody(ctx, ['id', 'type', 'domains', 'inject', 'provider', 'allow_http', 'labels', 'secret']);
+        const body = await readBody(ctx, ['id', 'type', 'domains', 'inject', 'provider', 'allow_http', 'allow_range', 'labels', 'secret']);
         const id = requiredString(body, 'id');
         const { grant, warnings } = await addGrant(
           deps.services,
@@ -80,6 +81,7 @@ export function grantRoutes(deps: AdminDeps): Route[] {
             inject: optionalInject(body),
             provider: optionalString(body, 'provider'),
             allowHttp: optionalBoolean(body, 'allow_http'),
+            allowRange: optionalBoolean(body, 'allow_range'),
             labels: body['labels'] ?? undefined,
             secret: secretField(body, false),
           },
@@ -93,17 +95,27 @@ export function grantRoutes(deps: AdminDeps): Route[] {
       path: '/api/grants/{grant}',
       doc: {
         operationId: 'grants.update',
-        summary: 'Change domains, injection or labels; the secret and tokens stay',
+        summary: 'Change domains, injection, labels or allow_range; the secret and tokens stay',
         tags: TAGS,
         requestBody: jsonBody({
           type: 'object',
-          properties: { domains: { type: 'array', items: { type: 'string' } }, inject: INJECT_SCHEMA, labels: LABELS_SCHEMA },
+          properties: {
+            domains: { type: 'array', items: { type: 'string' } },
+            inject: INJECT_SCHEMA,
+            labels: LABELS_SCHEMA,
+            allow_range: { type: 'boolean' },
+          },
         }),
         responses: { '200': grantAnswer('Changed'), ...BAD_BODY, '404': NOT_FOUND, '409': errorResponse('The grant is defined in the config file') },
       },
       handle: async (ctx) => {
-        const body = await readBody(ctx, ['domains', 'inject', 'labels']);
-        const change = { domains: optionalStrings(body, 'domains'), inject: optionalInject(body), labels: body['labels'] ?? undefined };
+        const body = await readBody(ctx, ['domains', 'inject', 'labels', 'allow_range']);
+        const change = {
+          domains: optionalStrings(body, 'domains'),
+          inject: optionalInject(body),
+          labels: body['labels'] ?? undefined,
+          allowRange: optionalBoolean(body, 'allow_range'),
+        };
         const { grant, warnings } = await updateGrant(deps.services, ctx.params['grant'] ?? '', change, 'api');
         return { status: 200, body: { grant, warnings } };
       },

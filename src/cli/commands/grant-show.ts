@@ -18,6 +18,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['last_refreshed_at', 'Last refreshed'],
   ['last_used_at', 'Last used'],
   ['allow_http', 'Plain HTTP'],
+  ['allow_range', 'Range requests'],
   ['leases', 'Agent leases'],
   ['labels', 'Labels'],
   ['source', 'Defined in'],
@@ -30,6 +31,8 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       return row.source === 'config' ? `not set (grants.${row.id}.secret in the config)` : `not set (keyway secrets set ${row.id} --stdin)`;
     case 'allow_http':
       return row.allow_http ? 'allowed' : 'refused (HTTPS only)';
+    case 'allow_range':
+      return row.allow_range ? 'passed on (weakens the leak guard)' : 'Range and If-Range dropped';
     case 'source':
       return row.source === 'config' ? 'the config file' : 'the store (keyway grants add / connect)';
     case 'display_status':

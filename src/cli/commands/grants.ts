@@ -12,8 +12,9 @@ const USAGE = `keyway grants list [--json]
 keyway grants show ID [--json]
 keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--provider P]
-                     [--allow-http] [--label K=V]… [--secret-stdin]
-keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]… [--json]
+                     [--allow-http] [--allow-range] [--label K=V]… [--secret-stdin]
+keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
+                     [--allow-range | --no-allow-range] [--json]
 
 Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 "Authorization: Bearer {secret}"; basic sets "Authorization: Basic …"; api_key needs
@@ -21,6 +22,8 @@ Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 \`set\` changes a grant's domains or how it is injected and keeps its secret and tokens.
 --label K=V names a grant for people and scripts (team=payments; shown in listings, never secret);
 on \`set\` it adds or changes one label, and --label K= removes it.
+--allow-range passes Range and If-Range upstream on requests keyway injects into (dropped by
+default: an upstream that echoes the secret could hand it out in slices the leak guard misses).
 Two grants whose domains overlap are told apart per request by the agent's binding
 (keyway agents add ID --grants G) or the header X-Keyway-Grant: ID; add and set warn about it.`;
 
@@ -39,6 +42,8 @@ export const grants: Command = {
       query: { type: 'string' },
       provider: { type: 'string' },
       'allow-http': { type: 'boolean' },
+      'allow-range': { type: 'boolean' },
+      'no-allow-range': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
       label: { type: 'string', multiple: true },
     });
@@ -118,6 +123,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
       inject: injectFlags(args),
       provider: args.string('provider'),
       allowHttp: args.flag('allow-http'),
+      allowRange: args.flag('allow-range'),
       labels: labelFlags(args),
       secret,
     },
@@ -136,7 +142,9 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
 async function set(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
   // Labels given on the command line change one at a time (the API's PATCH replaces the map).
   const labels = labelFlags(args, listGrants(services).find((g) => g.id === id)?.labels);
-  const { grant, warnings } = await updateGrant(services, id, { domains: args.list('domains'), inject: injectFlags(args), labels }, 'cli');
+  if (args.flag('allow-range') && args.flag('no-allow-range')) throw usageError('grants set: --allow-range or --no-allow-range, not both');
+  const allowRange = args.flag('allow-range') ? true : args.flag('no-allow-range') ? false : undefined;
+  const { grant, warnings } = await updateGrant(services, id, { domains: args.list('domains'), inject: injectFlags(args), labels, allowRange }, 'cli');
   if (args.json) printJson(io, grant);
   else io.out(`changed grant ${id} (${grant.domains.join(', ')}; ${grant.inject}; secret kept)`);
   for (const line of warnings) io.err(line);
