@@ -71,7 +71,19 @@ export function encodedForms(secret: Buffer): Buffer[] {
   // As a query injector writes it (form encoding: a space is '+', and !'()~ are escaped too).
   const form = new URLSearchParams({ s: text }).toString().slice(2);
   if (form !== text) forms.push(form);
-  if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'));
+  // Every byte escaped, as an encoder that escapes all it writes does (unreserved characters too).
+  const everyByte = hex.toUpperCase().replace(/../g, '%$&');
+  forms.push(everyByte, everyByte.toLowerCase());
+  // Every UTF-16 unit as \uXXXX (a JSON or JavaScript encoder told to emit ASCII only, at its most).
+  const unicode = Array.from({ length: text.length }, (_, i) => `\\u${text.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+  forms.push(
+    unicode,
+    unicode.replace(/\\u([0-9a-f]{4})/g, (_, h: string) => `\\u${h.toUpperCase()}`),
+  );
+  // Inside a JSON string: a quote, a backslash or a control character escaped; and slashes too.
+  const json = JSON.stringify(text).slice(1, -1);
+  if (json !== text) forms.push(json);
+  if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'), json.replaceAll('/', '\\/'));
   return [...forms.map((f) => Buffer.from(f)), ...base64Forms(secret)];
 }
 

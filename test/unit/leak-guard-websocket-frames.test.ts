@@ -158,8 +158,9 @@ describe('the leak guard on WebSocket frames', () => {
   });
 
   it('does not hold a finished message back waiting for the next one', async () => {
-    // The message ends with the first half of the secret: it must come out whole at once.
-    const half = CANARY.slice(0, 10);
+    // The message ends with the secret's first characters, too few to count as a slice of it
+    // (a longer slice is masked: leak-guard-edges.ts): it must come out whole at once.
+    const half = CANARY.slice(0, 5);
     const guard = new WebSocketFrameGuard(needles);
     const out: Buffer[] = [];
     guard.on('data', (c: Buffer) => out.push(c));
