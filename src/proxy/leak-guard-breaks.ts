@@ -1,17 +1,18 @@
-import type { Plan, Split } from './leak-guard-plan.ts';
+import { findRoot, type Plan, type Probe } from './leak-guard-plan.ts';
 
 // base64 wrapped in lines: MIME breaks every 76 characters with CRLF, PEM every 64 with LF, GitHub's
 // contents API every 60 with LF, wherever the secret falls relative to the breaks. Rather than a
 // needle per break position (and per line width), a base64 needle is matched skipping CR and LF
-// bytes between its characters. Only line breaks are looked at: at each one, the two bytes before
-// and after it (4 in all) are looked up among the 4-byte runs of the needles that straddle a split;
-// a hit (rare in text that holds no needle) is then matched out both ways. Lines shorter than 4
-// characters are not followed (no encoder writes them).
+// bytes between its characters, from pieces of it that one line must hold whole (probesOf in
+// leak-guard-plan.ts): a fixed number of byte searches per body, however many lines it has, and a
+// match tried only where a piece is found (rare in a body that holds no needle).
 
 const CR = 0x0d;
 const LF = 0x0a;
+/** Break bytes passed over in a row: one CRLF. More is no encoder's line break, and would let a held tail grow. */
+const MAX_BREAK = 2;
 
-/** A match across line breaks: [start, end) in the data, break bytes included. */
+/** A match: [start, end) in the data, break bytes included. */
 export interface Span {
   start: number;
   end: number;
@@ -26,36 +27,18 @@ export interface Broken {
 
 const NONE: Broken = Object.freeze({ spans: Object.freeze([]) as unknown as Span[], pending: -1 });
 
-/** The breakable needles in data[from..] that span a line break. `data` must hold an LF (the caller's cheap check). */
+/** The wrappable needles in data[from..], whole or across line breaks. */
 export function brokenMatches(data: Buffer, from: number, plan: Plan): Broken {
-  if (plan.breakable.length === 0) return NONE;
   let spans: Span[] | undefined;
   let pending = -1;
-  const length = data.length;
-  for (let lf = data.indexOf(LF, from); lf !== -1; ) {
-    let b0 = lf;
-    while (b0 > from && data[b0 - 1] === CR) b0--;
-    let b1 = lf + 1;
-    while (b1 < length && (data[b1] === LF || data[b1] === CR)) b1++;
-    lf = b1 < length ? data.indexOf(LF, b1) : -1;
-    for (let before = 1; before <= 3; before++) {
-      const keyStart = b0 - before;
-      const after = 4 - before;
-      if (keyStart < from || b1 + after > length) continue;
-      let key = 0;
-      for (let i = keyStart; i < b0; i++) key = key * 256 + data[i]!;
-      for (let i = b1; i < b1 + after; i++) key = key * 256 + data[i]!;
-      const splits = plan.breakKeys[before - 1]!.get(key);
-      if (!splits) continue;
-      for (const split of splits) {
-        const found = matchAround(data, from, b0, b1, split);
-        if (found === undefined) continue;
-        if (found.end === -1) {
-          if (pending === -1 || found.start < pending) pending = found.start;
-        } else {
-          spans ??= [];
-          spans.push(found);
-        }
+  for (const probe of plan.probes) {
+    for (let at = findRoot(data, probe.piece, from); at !== -1; at = findRoot(data, probe.piece, at + 1)) {
+      const found = matchAround(data, from, at, probe);
+      if (!found) continue;
+      if (found.partial && (pending === -1 || found.start < pending)) pending = found.start;
+      if (found.end !== -1) {
+        spans ??= [];
+        spans.push({ start: found.start, end: found.end });
       }
     }
   }
@@ -65,29 +48,55 @@ export function brokenMatches(data: Buffer, from: number, plan: Plan): Broken {
 }
 
 /**
- * The needle of `split` matched out from a break run [b0, b1) where it is split, skipping break
- * bytes: its span, or end -1 when the data ends before the needle does, or undefined.
+ * The probe's needle matched out both ways from where its piece was found, skipping break bytes:
+ * its span (the longest of the needles that begin with it), or end -1 when the data ends first;
+ * partial when the data ends before this needle or a longer one could; or undefined.
  */
-function matchAround(data: Buffer, from: number, b0: number, b1: number, split: Split): Span | undefined {
-  const { needle, at } = split;
-  let p = b0 - 1;
-  for (let i = at - 1; i >= 0; p--) {
+function matchAround(data: Buffer, from: number, found: number, probe: Probe): { start: number; end: number; partial: boolean } | undefined {
+  const { needle, longer } = probe.root;
+  let p = found - 1;
+  for (let i = probe.at - 1, breaks = 0; i >= 0; p--) {
     if (p < from) return undefined;
     const byte = data[p]!;
-    if (byte === LF || byte === CR) continue;
+    if (byte === LF || byte === CR) {
+      if (++breaks > MAX_BREAK) return undefined;
+      continue;
+    }
     if (byte !== needle[i]) return undefined;
+    breaks = 0;
     i--;
   }
   const start = p + 1;
-  let q = b1;
-  for (let j = at; j < needle.length; q++) {
-    if (q >= data.length) return { start, end: -1 };
-    const byte = data[q]!;
-    if (byte === LF || byte === CR) continue;
-    if (byte !== needle[j]) return undefined;
-    j++;
+  const end = goOn(data, found + probe.piece.needle.length, needle, probe.at + probe.piece.needle.length);
+  if (end === -1) return undefined;
+  if (end === data.length + 1) return { start, end: -1, partial: true };
+  // A longer needle over this one (the padded form over the unpadded one), longest first.
+  let partial = false;
+  for (const more of longer) {
+    const longerEnd = goOn(data, end, more, needle.length);
+    if (longerEnd === data.length + 1) partial = true;
+    else if (longerEnd !== -1) return { start, end: longerEnd, partial };
   }
-  return { start, end: q };
+  return { start, end, partial };
+}
+
+/**
+ * Where needle[j..] ends when matched in data from `at` on, skipping break bytes; -1 if it does
+ * not match; data.length + 1 if the data ends first.
+ */
+function goOn(data: Buffer, at: number, needle: Buffer, j: number): number {
+  let q = at;
+  for (let breaks = 0; j < needle.length; ) {
+    if (q >= data.length) return data.length + 1;
+    const byte = data[q++]!;
+    if (byte === LF || byte === CR) {
+      if (++breaks > MAX_BREAK) return -1;
+      continue;
+    }
+    if (byte !== needle[j++]) return -1;
+    breaks = 0;
+  }
+  return q;
 }
 
 /**
@@ -106,10 +115,14 @@ export function brokenTailAtEnd(data: Buffer, from: number, plan: Plan): number 
     }
   }
   if (!hasBreak) return 0;
-  // The positions of the last characters that are not breaks, last first.
+  // The positions of the last characters that are not breaks, last first (within the window: the
+  // held tail stays bounded whatever number of breaks an upstream sends).
   const positions: number[] = [];
-  for (let p = data.length - 1; p >= from && positions.length < plan.longestBreakable - 1; p--) {
-    if (data[p] !== LF && data[p] !== CR) positions.push(p);
+  for (let p = data.length - 1, breaks = 0; p >= data.length - window && positions.length < plan.longestBreakable - 1; p--) {
+    if (data[p] !== LF && data[p] !== CR) {
+      positions.push(p);
+      breaks = 0;
+    } else if (++breaks > MAX_BREAK) break;
   }
   let hold = 0;
   for (const needle of plan.breakable) {

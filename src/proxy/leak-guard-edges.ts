@@ -10,7 +10,7 @@ import type { Plan } from './leak-guard-plan.ts';
 const CR = 0x0d;
 const LF = 0x0a;
 const isBreak = (byte: number | undefined) => byte === LF || byte === CR;
-/** Break bytes at an edge passed over to find a slice: one CRLF. */
+/** Break bytes in a row passed over in a slice (and before or after it, at the edge): one CRLF. */
 const EDGE_BREAK = 2;
 
 /**
@@ -27,13 +27,12 @@ export function sliceAtStart(data: Buffer, plan: Plan, final: boolean): number {
     const wrapped = plan.breakableSet.has(needle);
     let p = first;
     let j = at;
-    while (j < needle.length && p < data.length) {
+    for (let breaks = 0; j < needle.length && p < data.length; p++) {
       const byte = data[p]!;
-      if (!(wrapped && isBreak(byte))) {
-        if (byte !== needle[j]) break;
-        j++;
-      }
-      p++;
+      if (wrapped && isBreak(byte) && ++breaks <= EDGE_BREAK) continue;
+      if (byte !== needle[j]) break;
+      breaks = 0;
+      j++;
     }
     if (j === needle.length) best = Math.max(best, p);
     else if (p === data.length && !final) return -1;
@@ -51,10 +50,11 @@ export function sliceAtEnd(data: Buffer, from: number, plan: Plan): number {
     const wrapped = plan.breakableSet.has(needle);
     let p = last;
     let j = length;
-    while (j > 0 && p > from) {
+    for (let breaks = 0; j > 0 && p > from; ) {
       const byte = data[--p]!;
-      if (wrapped && isBreak(byte)) continue;
+      if (wrapped && isBreak(byte) && ++breaks <= EDGE_BREAK) continue;
       if (byte !== needle[j - 1]) break;
+      breaks = 0;
       j--;
     }
     if (j === 0) best = Math.max(best, data.length - p);

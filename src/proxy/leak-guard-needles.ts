@@ -20,12 +20,23 @@ export function secretNeedles(credential: Credential): Buffer[] {
     // Basic: the header value is base64 of user:password; its other forms contain the password's.
     if (credential.kind === 'basic') forms.push(...base64Forms(Buffer.from(`${credential.username}:${credential.password}`)));
     needles = unpooled(dedupe(forms.filter((f) => f.length >= MIN_SECRET_LENGTH)));
+    // The base64 forms: an encoder may wrap them in lines (leak-guard-breaks.ts).
+    const base64 = new Set(
+      [
+        ...base64Forms(Buffer.from(secret)),
+        ...(credential.kind === 'basic' ? base64Forms(Buffer.from(`${credential.username}:${credential.password}`)) : []),
+      ].map((f) => f.toString('latin1')),
+    );
+    for (const n of needles) if (base64.has(n.toString('latin1'))) WRAPPABLE.add(n);
     needlesBySecret.set(key, needles);
   }
   return needles;
 }
 
 const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
+
+/** The needles (of secretNeedles) that are base64, which an encoder may break into lines: searched across line breaks too. */
+export const WRAPPABLE = new WeakSet<Buffer>();
 
 /**
  * The needles copied into one buffer of their own. A small Buffer.from() is a slice of Node's shared

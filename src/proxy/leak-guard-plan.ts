@@ -1,6 +1,8 @@
+import { WRAPPABLE } from './leak-guard-needles.ts';
+
 // How one set of needles is searched (built once per needle list, kept while the list lives):
-// the roots searched with Buffer#indexOf, what the line-broken base64 search keys on, and the
-// indexes the edge-slice checks read. leak-guard.ts runs the search.
+// the roots searched with Buffer#indexOf, the probes that find base64 wrapped in lines, and the
+// indexes the edge-slice checks read. leak-guard-search.ts runs the search.
 
 /**
  * A needle searched on its own. A needle that extends another (padded base64 over unpadded over
@@ -16,26 +18,41 @@ export interface Root {
   tail: Buffer;
   /** Needles that begin with this one, longest first. */
   longer: Buffer[];
+  /**
+   * Needles searched together with this one, itself included: the same but for letter case (hex,
+   * percent and \u forms in upper and lower case). The search is then for a stretch they share.
+   */
+  alts?: Buffer[];
 }
 
 export interface Plan {
   roots: Root[];
+  /**
+   * The roots searched whole in data with no line feed, and in data with one: all but the
+   * wrappable ones, which their probes then find, across line breaks or not.
+   */
+  searched: Root[];
+  searchedBesideProbes: Root[];
   /** Each root needle as a latin1 string, for header values (strings) that hold none of them. */
   rootTexts: string[];
   longest: number;
-  /** The needles an encoder may wrap in lines (base64 alphabets only), and their keys (leak-guard-breaks.ts). */
+  /** The needles an encoder may wrap in lines (the base64 forms), longest first, and the same as a set. */
   breakable: Buffer[];
   breakableSet: ReadonlySet<Buffer>;
   longestBreakable: number;
-  /**
-   * 4-byte keys around a line break inside a breakable needle, by how many of the 4 bytes come
-   * before the break (1, 2 or 3: index 0, 1, 2), each to the (needle, split) pairs that have it.
-   */
-  breakKeys: [Map<number, Split[]>, Map<number, Split[]>, Map<number, Split[]>];
+  /** Pieces of the wrappable roots searched to find them across line breaks (leak-guard-breaks.ts). */
+  probes: Probe[];
   /** For each byte value: the (needle, offset) pairs where a needle's slice a body may begin with starts with that byte. */
   sliceStarts: Split[][];
   /** For each byte value: the (needle, length) pairs of needle prefixes a body may end with that end with that byte. */
   sliceEnds: Split[][];
+}
+
+/** A piece of a root's needle, from `at`, searched as a root of its own is. */
+export interface Probe {
+  root: Root;
+  at: number;
+  piece: Root;
 }
 
 /** A needle and a position in it. */
@@ -72,21 +89,8 @@ function buildPlan(needles: readonly Buffer[]): Plan {
       const anchor = rarestByte(needle);
       return { needle, anchor, tail: needle.subarray(anchor), longer: needles.filter((m) => isPrefix(needle, m)).sort((a, b) => b.length - a.length) };
     });
-  const breakable = needles.filter((n) => n.every((b) => BASE64_BYTES[b] === 1));
-  const breakKeys: Plan['breakKeys'] = [new Map(), new Map(), new Map()];
-  for (const needle of breakable) {
-    for (let at = 1; at < needle.length; at++) {
-      for (let before = 1; before <= 3; before++) {
-        const start = at - before;
-        if (start < 0 || start + 4 > needle.length) continue;
-        const map = breakKeys[before - 1]!;
-        const key = needle.readUInt32BE(start);
-        const list = map.get(key);
-        if (list) list.push({ needle, at });
-        else map.set(key, [{ needle, at }]);
-      }
-    }
-  }
+  const breakable = needles.filter((n) => WRAPPABLE.has(n)).sort((a, b) => b.length - a.length);
+  const probes = roots.filter((r) => WRAPPABLE.has(r.needle)).flatMap((root) => probesOf(root));
   const sliceStarts: Split[][] = Array.from({ length: 256 }, () => []);
   const sliceEnds: Split[][] = Array.from({ length: 256 }, () => []);
   for (const needle of needles) {
@@ -95,28 +99,85 @@ function buildPlan(needles: readonly Buffer[]): Plan {
   }
   return {
     roots,
+    searched: caseTwinsTogether(roots),
+    searchedBesideProbes: caseTwinsTogether(roots.filter((r) => !WRAPPABLE.has(r.needle))),
     rootTexts: roots.map((r) => r.needle.toString('latin1')),
     longest: Math.max(0, ...needles.map((n) => n.length)),
     breakable,
     breakableSet: new Set(breakable),
-    longestBreakable: Math.max(0, ...breakable.map((n) => n.length)),
-    breakKeys,
+    longestBreakable: breakable[0]?.length ?? 0,
+    probes,
     sliceStarts,
     sliceEnds,
   };
 }
 
-/** 1 for the bytes of base64 and base64url (with padding). */
-const BASE64_BYTES = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=') BASE64_BYTES[c.charCodeAt(0)] = 1;
+/**
+ * Pieces of a wrappable needle such that one of them lies whole between two line breaks, wherever
+ * the breaks fall, as long as lines are 60 characters or more (every standard encoder's: 60, 64,
+ * 76): each half of a needle up to 60 characters (a single break leaves one half whole), and
+ * pieces of 30 at every multiple of 30 plus the last 30 for a longer one (lines of 60 or more
+ * leave one of them whole). Two more searches per wrappable root, whatever the body holds.
+ */
+function probesOf(root: Root): Probe[] {
+  const length = root.needle.length;
+  const size = length <= 60 ? Math.ceil(length / 2) : 30;
+  const starts = new Set<number>();
+  for (let at = 0; at + size <= length; at += size) starts.add(at);
+  starts.add(length - size);
+  return [...starts].map((at) => {
+    // Searched from its rarest byte, as roots are: from a first byte that is a lower-case letter, a
+    // piece cost 20 times more in JSON text (measured), though a little less in binary data.
+    const piece = root.needle.subarray(at, at + size);
+    const anchor = rarestByte(piece);
+    return { root, at, piece: { needle: piece, anchor, tail: piece.subarray(anchor), longer: [] } };
+  });
+}
 
 export function findRoot(data: Buffer, root: Root, from: number): number {
-  const { needle, anchor, tail } = root;
+  const { needle, anchor, tail, alts } = root;
   for (let at = data.indexOf(tail, from + anchor); at !== -1; at = data.indexOf(tail, at + 1)) {
     const start = at - anchor;
-    if (anchor === 0 || data.compare(needle, 0, anchor, start, at) === 0) return start;
+    if (!alts) {
+      if (anchor === 0 || data.compare(needle, 0, anchor, start, at) === 0) return start;
+      continue;
+    }
+    if (start < 0 || start + needle.length > data.length) continue;
+    for (const alt of alts) if (data.compare(alt, 0, alt.length, start, start + alt.length) === 0) return start;
   }
   return -1;
+}
+
+/**
+ * Roots that differ only in letter case (and have no longer needles over them) made one, searched
+ * by the longest stretch they share: one pass over the body for hex in both cases, not two.
+ */
+function caseTwinsTogether(roots: Root[]): Root[] {
+  const groups = new Map<string, Root[]>();
+  for (const r of roots) {
+    const key = r.longer.length ? `\0${r.needle.toString('latin1')}` : r.needle.toString('latin1').toLowerCase();
+    const group = groups.get(key);
+    if (group) group.push(r);
+    else groups.set(key, [r]);
+  }
+  return [...groups.values()].flatMap((group) => {
+    if (group.length === 1) return group;
+    const alts = group.map((r) => r.needle);
+    const needle = alts[0]!;
+    // The longest run of positions where every twin has the same byte.
+    let best = [0, 0];
+    for (let i = 0, runStart = 0; i <= needle.length; i++) {
+      if (i === needle.length || alts.some((a) => a[i] !== needle[i])) {
+        if (i - runStart > best[1]! - best[0]!) best = [runStart, i];
+        runStart = i + 1;
+      }
+    }
+    const [from, to] = best as [number, number];
+    if (to - from < 4) return group; // too little in common: each searched on its own
+    const piece = needle.subarray(from, to);
+    const anchor = from + rarestByte(piece);
+    return [{ needle, anchor, tail: needle.subarray(anchor, to), longer: [], alts }];
+  });
 }
 
 export function matchLength(data: Buffer, at: number, root: Root): number {

@@ -27,7 +27,10 @@ const NO_SPANS: readonly Span[] = Object.freeze([]);
  * a longer needle may still extend with the next chunk (the padded base64 over the unpadded one).
  */
 export function findNeedles(data: Buffer, needles: readonly Buffer[], plan: Plan, final: boolean, start: number, end: boolean): Found {
-  const { roots } = plan;
+  // base64 wrapped in lines needs a line feed: without one, each needle is searched whole (fewer,
+  // longer strings to search for, which is faster); with one, the wrappable ones by their probes.
+  const wrapped = plan.probes.length > 0 && data.includes(LF);
+  const roots = wrapped ? plan.searchedBesideProbes : plan.searched;
   // Most data holds no needle: say so without allocating the search state.
   let first = 0;
   let firstAt = -1;
@@ -35,7 +38,7 @@ export function findNeedles(data: Buffer, needles: readonly Buffer[], plan: Plan
     firstAt = findRoot(data, roots[first]!, 0);
     if (firstAt !== -1) break;
   }
-  const broken = data.includes(LF) ? brokenMatches(data, 0, plan) : undefined;
+  const broken = wrapped ? brokenMatches(data, 0, plan) : undefined;
   const endSlice = end ? sliceAtEnd(data, 0, plan) : 0;
   let extra: readonly Span[] = broken ? broken.spans : NO_SPANS;
   if (start > 0 || endSlice > 0) {

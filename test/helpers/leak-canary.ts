@@ -43,11 +43,11 @@ export function canaryForms(secret: string): Record<string, string> {
 /** The name of the first form of `secret` found in `bytes`, or undefined: what a test asserts on. */
 export function findLeak(bytes: Buffer | string, secret: string): string | undefined {
   const haystack = Buffer.isBuffer(bytes) ? bytes.toString('latin1') : bytes;
-  // Also with line breaks taken out: base64 wrapped in lines (MIME, PEM) still gives the secret.
+  // The base64 forms also with line breaks taken out: wrapped in lines (MIME, PEM), they still give the secret.
   const unwrapped = haystack.replace(/[\r\n]/g, '');
   for (const [name, form] of Object.entries(canaryForms(secret))) {
     if (form.length >= 8 && haystack.includes(form)) return name;
-    if (form.length >= 8 && /^[A-Za-z0-9+/_=-]+$/.test(form) && unwrapped.includes(form)) return `${name}, across line breaks`;
+    if (form.length >= 8 && name.startsWith('base64') && unwrapped.includes(form)) return `${name}, across line breaks`;
   }
   return undefined;
 }
