@@ -65,8 +65,11 @@ function unpooled(needles: readonly Buffer[]): Buffer[] {
  *   bits are a fixed string: at most one character (six bits, four of them the secret's) stays at
  *   each end of a redacted run, which reveals nothing usable;
  * - percent-encoded (upper and lower hex) and form-encoded (how a query parameter carries it), when
- *   the secret has characters a URL escapes;
- * - JSON with escaped slashes (PHP's default), when the secret has a slash.
+ *   the secret has characters a URL escapes; and with every byte escaped (either case);
+ * - every UTF-16 unit \u-escaped (either case);
+ * - inside a JSON string (a quote, a backslash, a control character escaped), when that differs
+ *   from the secret; with escaped slashes (PHP's default) too, when the secret has a slash.
+ * The base64 forms are also found wrapped in lines (WRAPPABLE, leak-guard-breaks.ts).
  * Doubly encoded forms (base64 of hex, ...) are not covered: each layer would multiply the needles.
  */
 export function encodedForms(secret: Buffer): Buffer[] {

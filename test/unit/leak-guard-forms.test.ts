@@ -38,6 +38,22 @@ describe('the leak guard on forms a standard encoder emits', () => {
     }
   });
 
+  it('redacts a long secret (two or three line breaks in its base64) wrapped at 60, 64 and 76', () => {
+    const long = `kw-long-${'0123456789abcdef'.repeat(6)}-end`; // 107 bytes: ~143 characters of base64
+    for (const [width, eol] of [
+      [60, '\n'],
+      [64, '\n'],
+      [76, '\r\n'],
+    ] as const) {
+      for (let shift = 0; shift < width; shift += 7) {
+        const blob = Buffer.concat([Buffer.alloc(shift, 0x41), Buffer.from(`{"k":"${long}"}`)]);
+        const r = redact(wrap(blob.toString('base64'), width, eol), long);
+        expect(findLeak(r.text, long), `width ${width} shift ${shift}`).toBeUndefined();
+        expect(r.count, `width ${width} shift ${shift}`).toBe(1);
+      }
+    }
+  });
+
   it('redacts the secret base64-encoded on its own and wrapped, padding after the break included', () => {
     const secret = `${CANARY}-x`; // 24 bytes: 32 characters, no padding; and one with padding
     for (const s of [secret, `${secret}y`]) {
