@@ -35,6 +35,8 @@ export interface Plan {
   searchedBesideProbes: Root[];
   /** Each root needle as a latin1 string, for header values (strings) that hold none of them. */
   rootTexts: string[];
+  /** The length of the shortest needle: a shorter header value or name holds none. */
+  shortest: number;
   longest: number;
   /** The needles an encoder may wrap in lines (the base64 forms), longest first, and the same as a set. */
   breakable: Buffer[];
@@ -102,6 +104,7 @@ function buildPlan(needles: readonly Buffer[]): Plan {
     searched: caseTwinsTogether(roots),
     searchedBesideProbes: caseTwinsTogether(roots.filter((r) => !WRAPPABLE.has(r.needle))),
     rootTexts: roots.map((r) => r.needle.toString('latin1')),
+    shortest: Math.min(...needles.map((n) => n.length)),
     longest: Math.max(0, ...needles.map((n) => n.length)),
     breakable,
     breakableSet: new Set(breakable),

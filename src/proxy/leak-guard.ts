@@ -181,11 +181,15 @@ const loweredNeedles = new WeakMap<readonly Buffer[], Buffer[]>();
 export function nameHoldsNeedle(name: string, needles: readonly Buffer[]): boolean {
   let lowered = loweredNeedles.get(needles);
   if (!lowered) {
-    lowered = [...new Set(needles.map((n) => n.toString('latin1').toLowerCase()))].map((text) => Buffer.from(text, 'latin1'));
+    // Only needles made of the characters a name may have (RFC 9110 5.6.2 tchar) can be in one.
+    const texts = new Set(needles.map((n) => n.toString('latin1').toLowerCase()).filter((t) => TOKEN.test(t)));
+    lowered = [...texts].map((text) => Buffer.from(text, 'latin1'));
     loweredNeedles.set(needles, lowered);
   }
-  return redactText(name.toLowerCase(), lowered).count > 0;
+  return lowered.length > 0 && redactText(name.toLowerCase(), lowered).count > 0;
 }
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 /**
  * False only when `value` holds no needle. Every needle begins with a root, and a latin1 string
@@ -193,6 +197,8 @@ export function nameHoldsNeedle(name: string, needles: readonly Buffer[]): boole
  * encoding would cut to its low byte) sends the value to the byte search instead.
  */
 function mayHoldNeedle(value: string, plan: Plan): boolean {
+  // Most header values and names are shorter than any needle (latin1: one byte per character).
+  if (value.length < plan.shortest) return false;
   if (BEYOND_LATIN1.test(value)) return true;
   for (const text of plan.rootTexts) if (value.includes(text)) return true;
   return false;
