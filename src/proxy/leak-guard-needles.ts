@@ -43,7 +43,7 @@ export const WRAPPABLE = new WeakSet<Buffer>();
  * 64 KiB pool (Node 24), and a kept slice keeps its whole slab alive: 256 remembered secrets of a
  * rotating OAuth grant held ~16 MiB that way (found by the soak's heap snapshots).
  */
-function unpooled(needles: readonly Buffer[]): Buffer[] {
+export function unpooled(needles: readonly Buffer[]): Buffer[] {
   let total = 0;
   for (const n of needles) total += n.length;
   const backing = Buffer.allocUnsafeSlow(total);

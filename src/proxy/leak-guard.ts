@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { sliceAtStart } from './leak-guard-edges.ts';
+import { unpooled } from './leak-guard-needles.ts';
 import { planFor, type Plan } from './leak-guard-plan.ts';
 import { findNeedles, heldTail, mayStartIn } from './leak-guard-search.ts';
 
@@ -183,7 +184,8 @@ export function nameHoldsNeedle(name: string, needles: readonly Buffer[]): boole
   if (!lowered) {
     // Only needles made of the characters a name may have (RFC 9110 5.6.2 tchar) can be in one.
     const texts = new Set(needles.map((n) => n.toString('latin1').toLowerCase()).filter((t) => TOKEN.test(t)));
-    lowered = [...texts].map((text) => Buffer.from(text, 'latin1'));
+    // Unpooled, as the needles are: kept as long as the needles, a pooled slice would hold its slab.
+    lowered = unpooled([...texts].map((text) => Buffer.from(text, 'latin1')));
     loweredNeedles.set(needles, lowered);
   }
   return lowered.length > 0 && redactText(name.toLowerCase(), lowered).count > 0;
