@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { redactAll, redactText, REDACTION, secretNeedles } from '../../src/proxy/leak-guard.ts';
+import { redactAll, redactText, REDACTION, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
 
@@ -128,5 +128,37 @@ describe('the leak guard on a needle cut at the edge of a body', () => {
     const { output, count } = redactAll(body, secretNeedles({ kind: 'token', value: CANARY }), 'mask');
     expect(output.toString()).toBe(`${'*'.repeat(CANARY.length - 4)} middle ${'*'.repeat(9)}`);
     expect(count).toBe(2);
+  });
+});
+
+describe('the new forms through the streaming scanner, the body cut at every position', () => {
+  const b64 = Buffer.from(CANARY).toString('base64');
+  const forms = canaryForms(AWKWARD);
+  const cases: Array<[string, string, string]> = [
+    ...['percent, every byte', 'percent, every byte, lower', 'unicode escapes', 'unicode escapes, upper', 'json string', 'json string, slashes'].map(
+      (name) => [name, AWKWARD, forms[name]!] as [string, string, string],
+    ),
+    ...[1, 10, 20, 29].map((at) => [`base64 broken after ${at}`, CANARY, `${b64.slice(0, at)}\r\n${b64.slice(at)}`] as [string, string, string]),
+    ['a slice at each edge', CANARY, `${CANARY.slice(7)} and ${CANARY.slice(0, 8)}`],
+  ];
+
+  it.each(cases)('%s: what a whole-body scan gives, in two chunks or one byte at a time', (name, secret, form) => {
+    const needles = secretNeedles({ kind: 'token', value: secret });
+    // Slices count at the body's edges only: that body is the form itself.
+    const body = Buffer.from(name.startsWith('a slice') ? form : `{"echo":"${form}"} ${form}`);
+    const whole = redactAll(body, needles, 'mask');
+    expect(findLeak(whole.output, secret)).toBeUndefined();
+    const through = (chunks: Buffer[]) => {
+      const scanner = new SecretScanner(needles, 'mask');
+      const out = Buffer.concat([...chunks.flatMap((c) => scanner.scan(Buffer.from(c))), scanner.end()]);
+      return { out, count: scanner.redactions };
+    };
+    for (let cut = 0; cut <= body.length; cut++) {
+      const r = through([body.subarray(0, cut), body.subarray(cut)]);
+      expect(r.out.equals(whole.output), `cut at ${cut}`).toBe(true);
+      expect(r.count).toBe(whole.count);
+    }
+    const bytes = through([...body].map((b) => Buffer.from([b])));
+    expect(bytes.out.equals(whole.output)).toBe(true);
   });
 });
