@@ -192,7 +192,10 @@ describe('the leak guard on a secret handed out in pieces or in other encodings'
       for (const cut of cuts) {
         const first = await get(`/range?type=${encodeURIComponent(type)}`, { range: `bytes=0-${cut}` });
         const second = await get(`/range?type=${encodeURIComponent(type)}`, { range: `bytes=${cut + 1}-${total - 1}` });
-        expect([first.status, second.status]).toEqual([206, 206]);
+        // 206 while keyway passes Range on; 200 (the whole echo, redacted) if it drops Range on
+        // the requests it injects into: the windows must not give the secret either way.
+        expect([200, 206]).toContain(first.status);
+        expect([200, 206]).toContain(second.status);
         const joined = Buffer.concat([first.body, second.body]);
         expect(findLeak(joined, CANARY), `cut after byte ${cut}`).toBeUndefined();
         // Nothing else is touched: the text around the secret arrives as it was.
@@ -208,7 +211,7 @@ describe('the leak guard on a secret handed out in pieces or in other encodings'
         const windows = [];
         for (const range of [`bytes=0-${cut}`, `bytes=${cut + 1}-${total - 1}`]) {
           const r = await h2Request(session, { ':method': 'GET', ':path': '/range', range });
-          expect(r.headers[':status']).toBe(206);
+          expect([200, 206]).toContain(r.headers[':status']);
           windows.push(r.body);
         }
         expect(findLeak(Buffer.concat(windows), CANARY), `cut after byte ${cut}`).toBeUndefined();
