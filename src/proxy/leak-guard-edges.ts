@@ -1,4 +1,4 @@
-import type { Plan } from './leak-guard-plan.ts';
+import { MIN_SLICE, type Plan } from './leak-guard-plan.ts';
 
 // Slices of a needle at the edges of a body or a WebSocket message. An upstream that cuts an echo
 // (answers Range: bytes=0-25, then bytes=26-60; truncates a field) hands the agent the secret in
@@ -46,7 +46,8 @@ export function sliceAtEnd(data: Buffer, from: number, plan: Plan): number {
   while (last > from && data.length - last < EDGE_BREAK && isBreak(data[last - 1])) last--;
   if (last === from) return 0;
   let best = 0;
-  for (const { needle, at: length } of plan.sliceEnds[data[last - 1]!]!) {
+  for (const { needle, at: length } of plan.prefixEnds[data[last - 1]!]!) {
+    if (length < MIN_SLICE) break; // longest first: the rest are shorter still
     const wrapped = plan.breakableSet.has(needle);
     let p = last;
     let j = length;

@@ -46,8 +46,11 @@ export interface Plan {
   probes: Probe[];
   /** For each byte value: the (needle, offset) pairs where a needle's slice a body may begin with starts with that byte. */
   sliceStarts: Split[][];
-  /** For each byte value: the (needle, length) pairs of needle prefixes a body may end with that end with that byte. */
-  sliceEnds: Split[][];
+  /**
+   * For each byte value: the (needle, length) pairs of the needles' first bytes (not all of them)
+   * that end with that byte, longest first: what a body or a chunk may end with.
+   */
+  prefixEnds: Split[][];
 }
 
 /** A piece of a root's needle, from `at`, searched as a root of its own is. */
@@ -94,10 +97,10 @@ function buildPlan(needles: readonly Buffer[]): Plan {
   const breakable = needles.filter((n) => WRAPPABLE.has(n)).sort((a, b) => b.length - a.length);
   const probes = roots.filter((r) => WRAPPABLE.has(r.needle)).flatMap((root) => probesOf(root));
   const sliceStarts: Split[][] = Array.from({ length: 256 }, () => []);
-  const sliceEnds: Split[][] = Array.from({ length: 256 }, () => []);
+  const prefixEnds: Split[][] = Array.from({ length: 256 }, () => []);
   for (const needle of needles) {
     for (let at = 1; at <= needle.length - MIN_SLICE; at++) sliceStarts[needle[at]!]!.push({ needle, at });
-    for (let length = MIN_SLICE; length < needle.length; length++) sliceEnds[needle[length - 1]!]!.push({ needle, at: length });
+    for (let length = 1; length < needle.length; length++) prefixEnds[needle[length - 1]!]!.push({ needle, at: length });
   }
   return {
     roots,
@@ -111,7 +114,7 @@ function buildPlan(needles: readonly Buffer[]): Plan {
     longestBreakable: breakable[0]?.length ?? 0,
     probes,
     sliceStarts,
-    sliceEnds,
+    prefixEnds: prefixEnds.map((list) => list.sort((a, b) => b.at - a.at)),
   };
 }
 

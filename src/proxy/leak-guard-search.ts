@@ -124,19 +124,15 @@ function goesOnTo(data: Buffer, at: number, needle: Buffer, wrapped: boolean): b
 }
 
 /** How many bytes at the end of data (after `from`) could begin a needle continued in the next chunk. */
-export function heldTail(data: Buffer, from: number, needles: readonly Buffer[], plan: Plan): number {
+export function heldTail(data: Buffer, from: number, plan: Plan): number {
   let longest = brokenTailAtEnd(data, from, plan);
-  for (const n of needles) {
-    // Candidate starts, earliest (longest) first. Compared byte by byte in JS: most candidates fail
-    // at their first or second byte, where a native compare per candidate costs a call each (a
-    // body of one repeated letter that starts a needle made that ~10% of keyway's time on 1 MiB
-    // downloads).
-    for (let len = Math.min(n.length - 1, data.length - from); len > longest; len--) {
-      if (endsWithPrefix(data, n, len)) {
-        longest = len;
-        break;
-      }
-    }
+  if (data.length === from) return longest;
+  // Only needle prefixes that end with the data's last byte, longest first (leak-guard-plan.ts):
+  // a dozen candidates instead of every length of every needle, on every chunk.
+  const room = data.length - from;
+  for (const { needle, at: len } of plan.prefixEnds[data[data.length - 1]!]!) {
+    if (len <= longest) break;
+    if (len <= room && endsWithPrefix(data, needle, len)) longest = len;
   }
   return longest;
 }

@@ -67,7 +67,7 @@ export class SecretScanner {
     const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
     const { spans, from } = findNeedles(data, this.#needles, this.#plan, false, start, false);
     this.#replace(data, spans, out);
-    const hold = heldTail(data, from, this.#needles, this.#plan);
+    const hold = heldTail(data, from, this.#plan);
     const end = data.length - hold;
     if (end > from) out.push(from === 0 && end === data.length ? data : data.subarray(from, end));
     // A copy: the caller's chunk may be reused once this returns.
