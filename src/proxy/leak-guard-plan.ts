@@ -37,7 +37,6 @@ export interface Plan {
   rootTexts: string[];
   /** The length of the shortest needle: a shorter header value or name holds none. */
   shortest: number;
-  longest: number;
   /** The needles an encoder may wrap in lines (the base64 forms), longest first, and the same as a set. */
   breakable: Buffer[];
   breakableSet: ReadonlySet<Buffer>;
@@ -108,7 +107,6 @@ function buildPlan(needles: readonly Buffer[]): Plan {
     searchedBesideProbes: caseTwinsTogether(roots.filter((r) => !WRAPPABLE.has(r.needle))),
     rootTexts: roots.map((r) => r.needle.toString('latin1')),
     shortest: Math.min(...needles.map((n) => n.length)),
-    longest: Math.max(0, ...needles.map((n) => n.length)),
     breakable,
     breakableSet: new Set(breakable),
     longestBreakable: breakable[0]?.length ?? 0,
@@ -123,7 +121,8 @@ function buildPlan(needles: readonly Buffer[]): Plan {
  * the breaks fall, as long as lines are 60 characters or more (every standard encoder's: 60, 64,
  * 76): each half of a needle up to 60 characters (a single break leaves one half whole), and
  * pieces of 30 at every multiple of 30 plus the last 30 for a longer one (lines of 60 or more
- * leave one of them whole). Two more searches per wrappable root, whatever the body holds.
+ * leave one of them whole). In data with a line feed the wrappable roots are found by these
+ * instead of being searched whole: two searches (more for a long needle) instead of one.
  */
 function probesOf(root: Root): Probe[] {
   const length = root.needle.length;
