@@ -20,6 +20,14 @@ export function secretNeedles(credential: Credential): Buffer[] {
     // Basic: the header value is base64 of user:password; its other forms contain the password's.
     if (credential.kind === 'basic') forms.push(...base64Forms(Buffer.from(`${credential.username}:${credential.password}`)));
     needles = unpooled(dedupe(forms.filter((f) => f.length >= MIN_SECRET_LENGTH)));
+    // The base64 forms: an encoder may wrap them in lines (leak-guard-breaks.ts).
+    const base64 = new Set(
+      [
+        ...base64Forms(Buffer.from(secret)),
+        ...(credential.kind === 'basic' ? base64Forms(Buffer.from(`${credential.username}:${credential.password}`)) : []),
+      ].map((f) => f.toString('latin1')),
+    );
+    for (const n of needles) if (base64.has(n.toString('latin1'))) WRAPPABLE.add(n);
     needlesBySecret.set(key, needles);
   }
   return needles;
@@ -27,12 +35,15 @@ export function secretNeedles(credential: Credential): Buffer[] {
 
 const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
 
+/** The needles (of secretNeedles) that are base64, which an encoder may break into lines: searched across line breaks too. */
+export const WRAPPABLE = new WeakSet<Buffer>();
+
 /**
  * The needles copied into one buffer of their own. A small Buffer.from() is a slice of Node's shared
  * 64 KiB pool (Node 24), and a kept slice keeps its whole slab alive: 256 remembered secrets of a
  * rotating OAuth grant held ~16 MiB that way (found by the soak's heap snapshots).
  */
-function unpooled(needles: readonly Buffer[]): Buffer[] {
+export function unpooled(needles: readonly Buffer[]): Buffer[] {
   let total = 0;
   for (const n of needles) total += n.length;
   const backing = Buffer.allocUnsafeSlow(total);
@@ -54,8 +65,11 @@ function unpooled(needles: readonly Buffer[]): Buffer[] {
  *   bits are a fixed string: at most one character (six bits, four of them the secret's) stays at
  *   each end of a redacted run, which reveals nothing usable;
  * - percent-encoded (upper and lower hex) and form-encoded (how a query parameter carries it), when
- *   the secret has characters a URL escapes;
- * - JSON with escaped slashes (PHP's default), when the secret has a slash.
+ *   the secret has characters a URL escapes; and with every byte escaped (either case);
+ * - every UTF-16 unit \u-escaped (either case);
+ * - inside a JSON string (a quote, a backslash, a control character escaped), when that differs
+ *   from the secret; with escaped slashes (PHP's default) too, when the secret has a slash.
+ * The base64 forms are also found wrapped in lines (WRAPPABLE, leak-guard-breaks.ts).
  * Doubly encoded forms (base64 of hex, ...) are not covered: each layer would multiply the needles.
  */
 export function encodedForms(secret: Buffer): Buffer[] {
@@ -71,7 +85,19 @@ export function encodedForms(secret: Buffer): Buffer[] {
   // As a query injector writes it (form encoding: a space is '+', and !'()~ are escaped too).
   const form = new URLSearchParams({ s: text }).toString().slice(2);
   if (form !== text) forms.push(form);
-  if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'));
+  // Every byte escaped, as an encoder that escapes all it writes does (unreserved characters too).
+  const everyByte = hex.toUpperCase().replace(/../g, '%$&');
+  forms.push(everyByte, everyByte.toLowerCase());
+  // Every UTF-16 unit as \uXXXX (a JSON or JavaScript encoder told to emit ASCII only, at its most).
+  const unicode = Array.from({ length: text.length }, (_, i) => `\\u${text.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+  forms.push(
+    unicode,
+    unicode.replace(/\\u([0-9a-f]{4})/g, (_, h: string) => `\\u${h.toUpperCase()}`),
+  );
+  // Inside a JSON string: a quote, a backslash or a control character escaped; and slashes too.
+  const json = JSON.stringify(text).slice(1, -1);
+  if (json !== text) forms.push(json);
+  if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'), json.replaceAll('/', '\\/'));
   return [...forms.map((f) => Buffer.from(f)), ...base64Forms(secret)];
 }
 

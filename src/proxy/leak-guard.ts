@@ -1,4 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { sliceAtStart } from './leak-guard-edges.ts';
+import { unpooled } from './leak-guard-needles.ts';
+import { planFor, type Plan } from './leak-guard-plan.ts';
+import { findNeedles, heldTail, mayStartIn } from './leak-guard-search.ts';
 
 export { secretNeedles, MIN_SECRET_LENGTH } from './leak-guard-needles.ts';
 
@@ -21,12 +25,16 @@ const MASK_BYTE = 0x2a; // '*': ASCII, so a UTF-8 text frame stays valid UTF-8
 /** A streaming find-and-replace over one body or one WebSocket message. */
 export class SecretScanner {
   readonly #needles: readonly Buffer[];
+  readonly #plan: Plan;
   readonly #style: RedactionStyle;
   #carry: Buffer = Buffer.alloc(0);
+  /** Until the start of the body is known not to be a needle's last characters (or is redacted). */
+  #atStart = true;
   redactions = 0;
 
   constructor(needles: readonly Buffer[], style: RedactionStyle) {
     this.#needles = needles;
+    this.#plan = planFor(needles);
     this.#style = style;
   }
 
@@ -37,17 +45,29 @@ export class SecretScanner {
   scan(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     let carry = this.#carry;
-    // A held tail is mostly nothing after all (the next chunk does not go on with the needle it
-    // began): pass it on by itself, rather than copy the whole chunk behind it to search both.
-    if (carry.length && !mayStartIn(carry, chunk, this.#needles)) {
+    let start = 0;
+    if (this.#atStart) {
+      // The first bytes: held while they may still turn out to be a needle's end (a few bytes at
+      // most, and only when they look like one).
+      const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+      start = sliceAtStart(data, this.#plan, false);
+      if (start === -1) {
+        this.#carry = Buffer.from(data);
+        return out;
+      }
+      this.#atStart = false;
+      carry = EMPTY;
+      chunk = data;
+    } else if (carry.length && !mayStartIn(carry, chunk, this.#needles, this.#plan)) {
+      // A held tail is mostly nothing after all (the next chunk does not go on with the needle it
+      // began): pass it on by itself, rather than copy the whole chunk behind it to search both.
       out.push(carry);
       carry = EMPTY;
     }
     const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-    const { pieces, count, from } = replaceNeedles(data, this.#needles, this.#style, false);
-    this.redactions += count;
-    for (const piece of pieces) if (piece.length) out.push(piece);
-    const hold = partialMatchAtEnd(data, from, this.#needles);
+    const { spans, from } = findNeedles(data, this.#needles, this.#plan, false, start, false);
+    this.#replace(data, spans, out);
+    const hold = heldTail(data, from, this.#plan);
     const end = data.length - hold;
     if (end > from) out.push(from === 0 && end === data.length ? data : data.subarray(from, end));
     // A copy: the caller's chunk may be reused once this returns.
@@ -61,15 +81,40 @@ export class SecretScanner {
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   }
 
-  /** The held tail, at the end of the stream, with what needles it holds after all (a shorter one, when a longer did not complete). */
+  /**
+   * The held tail, at the end of the stream, with what needles it holds after all (a shorter one,
+   * when a longer did not complete) and the slice of one it ends with.
+   */
   end(): Buffer {
     const rest = this.#carry;
     this.#carry = EMPTY;
+    const start = this.#atStart ? sliceAtStart(rest, this.#plan, true) : 0;
+    this.#atStart = false;
     if (rest.length === 0) return rest;
-    const { output, count } = redactAll(rest, this.#needles, this.#style);
-    this.redactions += count;
-    return output;
+    const { spans, from } = findNeedles(rest, this.#needles, this.#plan, true, start, true);
+    if (spans.length === 0) return rest;
+    const out: Buffer[] = [];
+    this.#replace(rest, spans, out);
+    out.push(rest.subarray(from));
+    return Buffer.concat(out);
   }
+
+  /** The bytes before each match, then its replacement, into `out`. */
+  #replace(data: Buffer, spans: readonly number[], out: Buffer[]): void {
+    let at = 0;
+    for (let i = 0; i < spans.length; i += 2) {
+      const start = spans[i]!;
+      const end = spans[i + 1]!;
+      if (start > at) out.push(data.subarray(at, start));
+      out.push(replacement(end - start, this.#style));
+      at = end;
+    }
+    this.redactions += spans.length / 2;
+  }
+}
+
+function replacement(length: number, style: RedactionStyle): Buffer {
+  return style === 'marker' ? REDACTION : Buffer.alloc(length, MASK_BYTE);
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -100,12 +145,23 @@ export class LeakGuard extends Transform {
   }
 }
 
-/** A whole body at once: the common small JSON answer, sent again with its true length. */
-export function redactAll(data: Buffer, needles: readonly Buffer[], style: RedactionStyle = 'marker'): { output: Buffer; count: number } {
-  const { pieces, count, from } = replaceNeedles(data, needles, style, true);
-  if (count === 0) return { output: data, count };
+/**
+ * A whole body at once: the common small JSON answer, sent again with its true length. `edges`:
+ * with the slices of a needle at its start and end (a body; not a header value).
+ */
+export function redactAll(data: Buffer, needles: readonly Buffer[], style: RedactionStyle = 'marker', edges = true): { output: Buffer; count: number } {
+  const plan = planFor(needles);
+  const start = edges ? sliceAtStart(data, plan, true) : 0;
+  const { spans, from } = findNeedles(data, needles, plan, true, start, edges);
+  if (spans.length === 0) return { output: data, count: 0 };
+  const pieces: Buffer[] = [];
+  let at = 0;
+  for (let i = 0; i < spans.length; i += 2) {
+    pieces.push(data.subarray(at, spans[i]!), replacement(spans[i + 1]! - spans[i]!, style));
+    at = spans[i + 1]!;
+  }
   pieces.push(data.subarray(from));
-  return { output: Buffer.concat(pieces), count };
+  return { output: Buffer.concat(pieces), count: spans.length / 2 };
 }
 
 /** A header value (latin1, as Node gives it) with every needle replaced by the marker. */
@@ -113,82 +169,29 @@ export function redactText(value: string, needles: readonly Buffer[]): { text: s
   // Most header values hold no needle: say so without a Buffer or a search plan per value (every
   // response header of every injected request comes through here).
   if (!mayHoldNeedle(value, planFor(needles))) return { text: value, count: 0 };
-  const { output, count } = redactAll(Buffer.from(value, 'latin1'), needles);
+  const { output, count } = redactAll(Buffer.from(value, 'latin1'), needles, 'marker', false);
   return { text: count ? output.toString('latin1') : value, count };
 }
 
-/**
- * Every needle in `data` replaced; `from` is where the unmatched tail begins. Each needle's next
- * occurrence is searched once and searched again only once a replacement has passed it, so a body
- * made of many echoes costs one pass per needle, not one per echo.
- */
-/** replaceNeedles' answer for data with no needle in it (shared: callers only read it then). */
-const NO_NEEDLE: { pieces: Buffer[]; count: number; from: number } = Object.freeze({ pieces: Object.freeze([]) as unknown as Buffer[], count: 0, from: 0 });
-
-function replaceNeedles(data: Buffer, needles: readonly Buffer[], style: RedactionStyle, final: boolean): { pieces: Buffer[]; count: number; from: number } {
-  const { roots } = planFor(needles);
-  // Most data holds no needle: say so without allocating the search state.
-  let first = 0;
-  let firstAt = -1;
-  for (; first < roots.length; first++) {
-    firstAt = findRoot(data, roots[first]!, 0);
-    if (firstAt !== -1) break;
-  }
-  if (firstAt === -1) return NO_NEEDLE;
-  const next = roots.map((r, i) => (i < first ? -1 : i === first ? firstAt : findRoot(data, r, 0)));
-  const pieces: Buffer[] = [];
-  let from = 0;
-  let count = 0;
-  for (;;) {
-    let at = -1;
-    let length = 0;
-    for (let i = 0; i < roots.length; i++) {
-      const found = next[i]!;
-      if (found === -1 || (at !== -1 && found > at)) continue;
-      // The earliest match; at one position the longest (a padded base64 over its unpadded prefix).
-      const matched = matchLength(data, found, roots[i]!);
-      if (found < at || at === -1 || matched > length) {
-        at = found;
-        length = matched;
-      }
-    }
-    if (at === -1) return { pieces, count, from };
-    // Mid-stream, a longer needle may still complete here with the next chunk (the padded form of
-    // a base64 over its unpadded prefix): stop, and let the tail be held from this match on.
-    if (!final && needles.some((n) => n.length > length && data.length - at < n.length && data.compare(n, 0, data.length - at, at) === 0))
-      return { pieces, count, from };
-    pieces.push(data.subarray(from, at), style === 'marker' ? REDACTION : Buffer.alloc(length, MASK_BYTE));
-    count++;
-    from = at + length;
-    for (let i = 0; i < roots.length; i++) {
-      if (next[i] !== -1 && next[i]! < from) next[i] = findRoot(data, roots[i]!, from);
-    }
-  }
-}
+const loweredNeedles = new WeakMap<readonly Buffer[], Buffer[]>();
 
 /**
- * How the needles are searched. A needle that extends another (padded base64 over unpadded over
- * the bare core) is not searched on its own: it is tried where the shorter one matched. Each
- * searched needle is looked for from its rarest byte in ordinary text (an upper-case letter rather
- * than a lower-case one), which lets the byte search skip ahead: base64 forms of a token start
- * with common letters and cost several times more when searched from their first byte.
+ * Whether a header name holds a needle. Compared in lower case: Node gives every name lower-cased,
+ * so a secret echoed into a name arrives lower-cased, which still gives most of it away.
  */
-interface Root {
-  needle: Buffer;
-  /** Where in the needle the search starts, and the needle from there on. */
-  anchor: number;
-  tail: Buffer;
-  /** Needles that begin with this one, longest first. */
-  longer: Buffer[];
+export function nameHoldsNeedle(name: string, needles: readonly Buffer[]): boolean {
+  let lowered = loweredNeedles.get(needles);
+  if (!lowered) {
+    // Only needles made of the characters a name may have (RFC 9110 5.6.2 tchar) can be in one.
+    const texts = new Set(needles.map((n) => n.toString('latin1').toLowerCase()).filter((t) => TOKEN.test(t)));
+    // Unpooled, as the needles are: kept as long as the needles, a pooled slice would hold its slab.
+    lowered = unpooled([...texts].map((text) => Buffer.from(text, 'latin1')));
+    loweredNeedles.set(needles, lowered);
+  }
+  return lowered.length > 0 && redactText(name.toLowerCase(), lowered).count > 0;
 }
 
-interface Plan {
-  roots: Root[];
-  /** Each root needle as a latin1 string, for header values (strings) that hold none of them. */
-  rootTexts: string[];
-}
-
-const plans = new WeakMap<readonly Buffer[], Plan>();
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 /**
  * False only when `value` holds no needle. Every needle begins with a root, and a latin1 string
@@ -196,100 +199,11 @@ const plans = new WeakMap<readonly Buffer[], Plan>();
  * encoding would cut to its low byte) sends the value to the byte search instead.
  */
 function mayHoldNeedle(value: string, plan: Plan): boolean {
+  // Most header values and names are shorter than any needle (latin1: one byte per character).
+  if (value.length < plan.shortest) return false;
   if (BEYOND_LATIN1.test(value)) return true;
   for (const text of plan.rootTexts) if (value.includes(text)) return true;
   return false;
 }
 
 const BEYOND_LATIN1 = /[\u0100-\uffff]/;
-
-function planFor(needles: readonly Buffer[]): Plan {
-  let plan = plans.get(needles);
-  if (!plan) {
-    const isPrefix = (short: Buffer, long: Buffer) => short.length < long.length && long.compare(short, 0, short.length, 0, short.length) === 0;
-    const roots = needles
-      .filter((n) => !needles.some((m) => isPrefix(m, n)))
-      .map((needle) => {
-        const anchor = rarestByte(needle);
-        return { needle, anchor, tail: needle.subarray(anchor), longer: needles.filter((m) => isPrefix(needle, m)).sort((a, b) => b.length - a.length) };
-      });
-    plan = { roots, rootTexts: roots.map((r) => r.needle.toString('latin1')) };
-    // Keyed by the array: secretNeedles hands out the same array for the same secret.
-    plans.set(needles, plan);
-  }
-  return plan;
-}
-
-function findRoot(data: Buffer, root: Root, from: number): number {
-  const { needle, anchor, tail } = root;
-  for (let at = data.indexOf(tail, from + anchor); at !== -1; at = data.indexOf(tail, at + 1)) {
-    const start = at - anchor;
-    if (anchor === 0 || data.compare(needle, 0, anchor, start, at) === 0) return start;
-  }
-  return -1;
-}
-
-function matchLength(data: Buffer, at: number, root: Root): number {
-  for (const l of root.longer) {
-    if (at + l.length <= data.length && data.compare(l, 0, l.length, at, at + l.length) === 0) return l.length;
-  }
-  return root.needle.length;
-}
-
-/** The position of the needle's least common byte in text and JSON (the earliest among equals). */
-function rarestByte(needle: Buffer): number {
-  let best = 0;
-  for (let i = 1; i < needle.length - 1; i++) if (commonness(needle[i]!) < commonness(needle[best]!)) best = i;
-  return best;
-}
-
-function commonness(byte: number): number {
-  if ((byte >= 0x61 && byte <= 0x7a) || byte === 0x20 || byte === 0x22 || byte === 0x2c || byte === 0x3a) return 3; // a-z, space, " , :
-  if ((byte >= 0x30 && byte <= 0x39) || byte === 0x2e || byte === 0x2f || byte === 0x2d) return 2; // digits . / -
-  if (byte >= 0x41 && byte <= 0x5a) return 1; // A-Z
-  return 0;
-}
-
-/** How many bytes at the end of data (after `from`) could begin a needle continued in the next chunk. */
-function partialMatchAtEnd(data: Buffer, from: number, needles: readonly Buffer[]): number {
-  let longest = 0;
-  for (const n of needles) {
-    // Candidate starts, earliest (longest) first. Compared byte by byte in JS: most candidates fail
-    // at their first or second byte, where a native compare per candidate costs a call each (a
-    // body of one repeated letter that starts a needle made that ~10% of keyway's time on 1 MiB
-    // downloads).
-    for (let len = Math.min(n.length - 1, data.length - from); len > longest; len--) {
-      if (endsWithPrefix(data, n, len)) {
-        longest = len;
-        break;
-      }
-    }
-  }
-  return longest;
-}
-
-/** Whether the last `len` bytes of data are the first `len` bytes of needle. */
-function endsWithPrefix(data: Buffer, needle: Buffer, len: number): boolean {
-  const at = data.length - len;
-  for (let i = 0; i < len; i++) if (data[at + i] !== needle[i]) return false;
-  return true;
-}
-
-/**
- * Whether a needle may begin inside `carry` (the tail held from the last chunk): one that lies
- * whole in it, or that `chunk` goes on with for as many bytes as it has.
- */
-function mayStartIn(carry: Buffer, chunk: Buffer, needles: readonly Buffer[]): boolean {
-  for (let start = 0; start < carry.length; start++) {
-    for (const n of needles) if (matchesAcross(carry, start, chunk, n)) return true;
-  }
-  return false;
-}
-
-function matchesAcross(carry: Buffer, start: number, chunk: Buffer, needle: Buffer): boolean {
-  const inCarry = Math.min(carry.length - start, needle.length);
-  for (let i = 0; i < inCarry; i++) if (carry[start + i] !== needle[i]) return false;
-  const inChunk = Math.min(needle.length - inCarry, chunk.length);
-  for (let i = 0; i < inChunk; i++) if (chunk[i] !== needle[inCarry + i]) return false;
-  return true;
-}

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { type Transform, Writable } from 'node:stream';
 import { clientResponseHeaders } from './headers.ts';
 import { contentCodings, decodeFailure, decodingStages } from './leak-guard-encoding.ts';
-import { LeakGuard, redactAll, redactText, type RedactionStyle, SecretScanner } from './leak-guard.ts';
+import { LeakGuard, nameHoldsNeedle, redactAll, redactText, type RedactionStyle, SecretScanner } from './leak-guard.ts';
 
 // The leak guard applied to one upstream response, whoever writes it to the agent (forward.ts on
 // a ServerResponse, websocket.ts on the raw socket of a refused upgrade). Every body is scanned
@@ -155,7 +155,11 @@ function weakenEtag(head: OutgoingHttpHeaders): void {
   if (typeof etag === 'string' && !etag.startsWith('W/')) head['etag'] = `W/${etag}`;
 }
 
-/** An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets it redacted there too. */
+/**
+ * An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets
+ * it redacted there too. A header whose name holds it is dropped: a renamed header would mean
+ * nothing, and the name alone was the leak.
+ */
 export function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
   let count = 0;
   const clean = (value: string) => {
@@ -164,6 +168,11 @@ export function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
     return r.text;
   };
   for (const name in head) {
+    if (nameHoldsNeedle(name, redact.needles)) {
+      delete head[name];
+      count++;
+      continue;
+    }
     const value = head[name];
     if (typeof value === 'string') head[name] = clean(value);
     else if (Array.isArray(value)) head[name] = value.map(clean);

@@ -26,6 +26,12 @@ export function canaryForms(secret: string): Record<string, string> {
     percent: encodeURIComponent(secret),
     form: new URLSearchParams({ s: secret }).toString().slice(2),
     'json slashes': secret.replace(/\//g, '\\/'),
+    'json string': JSON.stringify(secret).slice(1, -1),
+    'json string, slashes': JSON.stringify(secret).slice(1, -1).replace(/\//g, '\\/'),
+    'percent, every byte': [...bytes].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join(''),
+    'percent, every byte, lower': [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''),
+    'unicode escapes': [...secret].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    'unicode escapes, upper': [...secret].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`).join(''),
   };
   for (let align = 0; align < 3; align++) {
     forms[`base64 core @${align}`] = base64Core(bytes, align);
@@ -37,8 +43,11 @@ export function canaryForms(secret: string): Record<string, string> {
 /** The name of the first form of `secret` found in `bytes`, or undefined: what a test asserts on. */
 export function findLeak(bytes: Buffer | string, secret: string): string | undefined {
   const haystack = Buffer.isBuffer(bytes) ? bytes.toString('latin1') : bytes;
+  // The base64 forms also with line breaks taken out: wrapped in lines (MIME, PEM), they still give the secret.
+  const unwrapped = haystack.replace(/[\r\n]/g, '');
   for (const [name, form] of Object.entries(canaryForms(secret))) {
     if (form.length >= 8 && haystack.includes(form)) return name;
+    if (form.length >= 8 && name.startsWith('base64') && unwrapped.includes(form)) return `${name}, across line breaks`;
   }
   return undefined;
 }

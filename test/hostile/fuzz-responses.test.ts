@@ -12,10 +12,14 @@ import { frameResponse } from './harness/frames.ts';
 import { fillTemplate } from './harness/mutate.ts';
 import { runCase, type Leg } from './harness/raw-client.ts';
 import { responseSpecArb, serialiseResponse } from './harness/response-grammar.ts';
+import { leakResponseArb } from './harness/response-leaks.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
 import { startStand, type Stand } from './harness/stand.ts';
 import { report, scale } from './scale.ts';
 
 const CASES = Number(process.env['KEYWAY_FUZZ_RESPONSES'] ?? scale(500, 100_000));
+const LEAK_CASES = Number(process.env['KEYWAY_FUZZ_LEAKS'] ?? scale(200, 20_000));
 const BATCH = 500;
 const CONCURRENCY = 32;
 const SEED = Number(process.env['KEYWAY_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -164,6 +168,61 @@ describe('fuzzing upstream responses', () => {
         ).input,
       );
       expect(after.answers[0]?.status).toBe(200);
+    },
+    scale(60_000, 0),
+  );
+
+  it(
+    `${LEAK_CASES} generated upstream echoes of the secret (whole, re-encoded, wrapped, cut at an edge, in a header): none reaches the client`,
+    async () => {
+      const failures: string[] = [];
+      let relayed = 0;
+      for (let done = 0, batch = 0; done < LEAK_CASES; done += BATCH, batch++) {
+        const specs = fc.sample(leakResponseArb, { seed: SEED + 7919 + batch, numRuns: Math.min(BATCH, LEAK_CASES - done) });
+        let next = 0;
+        const worker = async () => {
+          while (next < specs.length) {
+            const n = done + next;
+            const spec = specs[next++]!;
+            const key = `l${n.toString(36)}`;
+            for (const upstream of [stand.plain, stand.tls]) upstream.scripts.set(key, { bytes: Buffer.from(spec.bytes, 'latin1') });
+            const leg: Leg = n % 2 === 0 ? 'tunnel-tls' : 'absolute';
+            const id = `v${n.toString(36)}z`;
+            const host = leg === 'absolute' ? `plain.example.test:${stand.plain.port}` : `api.example.test:${stand.tls.port}`;
+            const fill =
+              leg === 'absolute' ? { prefix: `http://${host}`, host, id } : { prefix: '', host, id, authority: host, servername: 'api.example.test' };
+            const c = fromText(
+              'corpus',
+              leg,
+              id,
+              Buffer.from(fillTemplate(`GET {PREFIX}/fz/{ID}/r/${key}/ HTTP/1.1\r\nHost: {HOST}\r\n\r\n`, fill), 'latin1'),
+              fill,
+            );
+            if (!stand.keyway.alive()) await stand.keyway.ensure();
+            const outcome = await runCase(stand.keyway.port, stand.keywayCa, c.input);
+            for (const upstream of [stand.plain, stand.tls]) upstream.scripts.delete(key);
+            const answer = outcome.answers[0];
+            const sample = () => `${leg} ${JSON.stringify(spec.bytes.slice(0, 400))} -> ${JSON.stringify(answer ?? outcome).slice(0, 400)}`;
+            if (answer?.status !== 200) {
+              failures.push(`not relayed: ${sample()}`);
+              continue;
+            }
+            relayed++;
+            const unwrap = (text: string) => text.replace(/[\r\n]/g, '');
+            const leak =
+              findLeak(answer.body, CANARY) ??
+              findLeak(JSON.stringify(answer.headers), CANARY) ??
+              (spec.startSlice !== undefined && unwrap(answer.body).startsWith(unwrap(spec.startSlice)) ? 'a slice at the start' : undefined) ??
+              (spec.endSlice !== undefined && unwrap(answer.body).endsWith(unwrap(spec.endSlice)) ? 'a slice at the end' : undefined);
+            if (leak) failures.push(`${leak}: ${sample()}`);
+          }
+        };
+        await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+        await stand.settle();
+      }
+      report('fuzz-responses-leaks', { cases: LEAK_CASES, relayed, failures: failures.length, seed: SEED });
+      expect(failures.slice(0, 5)).toEqual([]);
+      expect(stand.keyway.crashes).toEqual([]);
     },
     scale(60_000, 0),
   );

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { redactAll, redactText, secretNeedles } from '../../src/proxy/leak-guard.ts';
+import { redactHeaders } from '../../src/proxy/response-guard.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 
 // Header values skip the byte search when they hold no needle (leak-guard.ts, mayHoldNeedle): the
@@ -8,7 +9,7 @@ import { CANARY } from '../helpers/fixtures.ts';
 const SECRET = `${CANARY}-header-Tok3n/+=`;
 const needles = secretNeedles({ kind: 'token', value: SECRET });
 const byBytes = (value: string) => {
-  const { output, count } = redactAll(Buffer.from(value, 'latin1'), needles);
+  const { output, count } = redactAll(Buffer.from(value, 'latin1'), needles, 'marker', false);
   return { text: count ? output.toString('latin1') : value, count };
 };
 
@@ -41,5 +42,15 @@ describe('leak guard on header values', () => {
     const value = 'application/json; charset=utf-8';
     expect(redactText(value, needles).text).toBe(value);
     expect(redactText(value, needles).count).toBe(0);
+  });
+
+  it('drops a header whose name holds the secret, matched in lower case (Node lower-cases names), and counts it', () => {
+    const mixed = 'kwMixedCase-Secret-9F8e7D';
+    const counts: number[] = [];
+    const redact = { needles: secretNeedles({ kind: 'token', value: mixed }), onRedacted: (n: number) => counts.push(n) };
+    const head = { [`x-echo-${mixed.toLowerCase()}`]: '1', [`x-${Buffer.from(mixed).toString('hex')}`]: '2', 'x-kept': 'fine', 'content-type': 'text/plain' };
+    redactHeaders(head, redact);
+    expect(head).toEqual({ 'x-kept': 'fine', 'content-type': 'text/plain' });
+    expect(counts).toEqual([2]);
   });
 });

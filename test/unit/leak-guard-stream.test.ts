@@ -14,13 +14,29 @@ import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
 // KEYWAY_HOSTILE=long npx vitest run <this file> for the long form.
 const RUNS = scale(300, 20_000);
 const needles = secretNeedles({ kind: 'token', value: CANARY });
-const forms = Object.entries(canaryForms(CANARY))
-  .filter(([name]) => !name.includes('half'))
-  .map(([, form]) => form);
+/** A secret with characters JSON and URLs escape, whose JSON-string form differs from it. */
+const AWKWARD = 'kw"canary\\7f/3a9c+1e=5b2d';
+const awkwardNeedles = secretNeedles({ kind: 'token', value: AWKWARD });
+
+/**
+ * The forms of `secret` the guard must catch, and each base64 form also wrapped in lines at any
+ * point in it (CRLF or LF), as MIME (76), PEM (64) and GitHub's contents API (60) wrap base64:
+ * these forms are under 60 characters, so a line break falls in them once at most.
+ */
+function formsOf(secret: string): fc.Arbitrary<string> {
+  const entries = Object.entries(canaryForms(secret)).filter(([name]) => !name.includes('half'));
+  const plain = entries.map(([, form]) => form);
+  const base64 = entries.filter(([name]) => name.startsWith('base64')).map(([, form]) => form);
+  const wrapped = fc.tuple(fc.constantFrom(...base64), fc.nat(), fc.constantFrom('\n', '\r\n')).map(([form, at, eol]) => {
+    const p = 1 + (at % (form.length - 1));
+    return `${form.slice(0, p)}${eol}${form.slice(p)}`;
+  });
+  return fc.oneof(fc.constantFrom(...plain), wrapped);
+}
 
 /** Runs `body` through a LeakGuard in the given chunks and returns what came out. */
-async function throughGuard(chunks: Buffer[], style: 'marker' | 'mask'): Promise<{ output: Buffer; redactions: number }> {
-  const scanner = new SecretScanner(needles, style);
+async function throughGuard(chunks: Buffer[], style: 'marker' | 'mask', list = needles): Promise<{ output: Buffer; redactions: number }> {
+  const scanner = new SecretScanner(list, style);
   const guard = new LeakGuard(scanner);
   const out: Buffer[] = [];
   await pipeline(
@@ -54,34 +70,75 @@ function cut(body: Buffer, points: number[]): Buffer[] {
  * shorter than half the secret, which findLeak would call a leak.
  */
 const DECOY_MAX = Math.ceil(CANARY.length / 2) - 1;
-const plantedBody = fc
-  .array(
-    fc.oneof(
-      fc.string({ maxLength: 40 }),
-      fc.constantFrom(...forms).map((f) => ({ secret: f })),
-      fc.tuple(fc.constantFrom(...forms), fc.nat()).map(([f, n]) => `${f.slice(0, 1 + (n % DECOY_MAX))} `),
-    ),
-    { maxLength: 30 },
-  )
-  .map((parts) => ({
-    body: Buffer.from(parts.map((p) => (typeof p === 'string' ? p : p.secret)).join('')),
-    planted: parts.filter((p) => typeof p !== 'string').length,
-  }));
+const plantedBody = (secret: string) =>
+  fc
+    .array(
+      fc.oneof(
+        fc.string({ maxLength: 40 }),
+        formsOf(secret).map((f) => ({ secret: f })),
+        fc.tuple(formsOf(secret), fc.nat()).map(([f, n]) => `${f.slice(0, 1 + (n % DECOY_MAX))} `),
+      ),
+      { maxLength: 30 },
+    )
+    // Starts and ends with a space: no part of a form at an edge (the edge-slice property below).
+    .map((parts) => ({
+      body: Buffer.from(` ${parts.map((p) => (typeof p === 'string' ? p : p.secret)).join('')} `),
+      planted: parts.filter((p) => typeof p !== 'string').length,
+    }));
+
+/** A body that begins with a form's last characters and ends with another's first (6 or more each). */
+const edgeBody = (secret: string) =>
+  fc
+    .tuple(formsOf(secret), fc.nat(), fc.string({ maxLength: 40 }), formsOf(secret), fc.nat())
+    .filter(([a, , , b]) => a.length > 12 && b.length > 12)
+    .map(([a, i, middle, b, j]) => {
+      const suffix = a.slice(1 + (i % (a.length - 7)));
+      const prefix = b.slice(0, 6 + (j % (b.length - 7)));
+      return { body: Buffer.from(`${suffix} ${middle} ${prefix}`), suffix, prefix };
+    })
+    // 6 characters of the form or more, not counting line breaks.
+    .filter(({ suffix, prefix }) => unwrap(suffix).length >= 6 && unwrap(prefix).length >= 6);
+const unwrap = (s: string) => s.replace(/[\r\n]/g, '');
 
 describe('the leak guard as a stream', () => {
-  it('gives what a whole-body scan gives, for any chunking, and leaks no form of the secret', async () => {
+  it.each([
+    ['the canary', CANARY, needles],
+    ['a secret with a quote, a backslash, a slash', AWKWARD, awkwardNeedles],
+  ] as const)('gives what a whole-body scan gives, for any chunking, and leaks no form of %s', async (_name, secret, secretNeedles) => {
     await fc.assert(
       fc.asyncProperty(
-        plantedBody,
+        plantedBody(secret),
         fc.array(fc.nat(), { maxLength: 20 }),
         fc.constantFrom('marker' as const, 'mask' as const),
         async ({ body, planted }, points, style) => {
+          const whole = redactAll(body, secretNeedles, style);
+          const streamed = await throughGuard(cut(body, points), style, secretNeedles);
+          expect(streamed.output.equals(whole.output)).toBe(true);
+          expect(streamed.redactions).toBe(whole.count);
+          expect(whole.count).toBe(planted);
+          expect(findLeak(streamed.output, secret)).toBeUndefined();
+          if (style === 'mask') expect(streamed.output.length).toBe(body.length);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('redacts a form cut at the start and at the end of the body (a Range window), for any chunking', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        edgeBody(CANARY),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.constantFrom('marker' as const, 'mask' as const),
+        async ({ body, suffix, prefix }, points, style) => {
           const whole = redactAll(body, needles, style);
           const streamed = await throughGuard(cut(body, points), style);
           expect(streamed.output.equals(whole.output)).toBe(true);
           expect(streamed.redactions).toBe(whole.count);
-          expect(whole.count).toBe(planted);
-          expect(findLeak(streamed.output, CANARY)).toBeUndefined();
+          const text = streamed.output.toString('latin1');
+          // Line breaks taken out: a wrapped form's slice counts whole.
+          expect(unwrap(text).startsWith(unwrap(suffix))).toBe(false);
+          expect(unwrap(text).endsWith(unwrap(prefix))).toBe(false);
           if (style === 'mask') expect(streamed.output.length).toBe(body.length);
         },
       ),
@@ -140,5 +197,18 @@ describe('the leak guard as a stream', () => {
       expect(scanner.redactions).toBe(1);
       expect(output).not.toContain('abcabd');
     }
+  });
+
+  it('holds back a bounded tail whatever number of line breaks follows the start of a base64 form', () => {
+    const b64 = Buffer.from(CANARY).toString('base64');
+    const scanner = new SecretScanner(needles, 'mask');
+    let out = scanner.scan(Buffer.from(`x ${b64.slice(0, 12)}`)).reduce((n, b) => n + b.length, 0);
+    let sent = 2 + 12;
+    for (let i = 0; i < 100; i++) {
+      out += scanner.scan(Buffer.from('\r\n'.repeat(500))).reduce((n, b) => n + b.length, 0);
+      sent += 1000;
+      expect(sent - out).toBeLessThanOrEqual(200);
+    }
+    expect(out + scanner.end().length).toBe(sent);
   });
 });

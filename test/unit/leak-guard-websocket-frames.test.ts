@@ -6,7 +6,7 @@ import { redactAll, secretNeedles } from '../../src/proxy/leak-guard.ts';
 import { WebSocketFrameGuard } from '../../src/proxy/websocket-frames.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { scale } from '../hostile/scale.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
+import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
 
 // WebSocket frames from upstream to agent through the leak guard: messages fragmented into
 // continuation frames at any point, control frames between fragments, the byte stream cut into
@@ -157,9 +157,35 @@ describe('the leak guard on WebSocket frames', () => {
     expect(redactions).toBe(3);
   });
 
+  it('masks every-byte escapes, wrapped base64 and edge slices in a message cut into two frames at every position', async () => {
+    const forms = canaryForms(CANARY);
+    const b64 = Buffer.from(CANARY).toString('base64');
+    const payloads = [
+      `pct ${forms['percent, every byte']} lower ${forms['percent, every byte, lower']}`,
+      `u ${forms['unicode escapes']} U ${forms['unicode escapes, upper']}`.slice(0, 300),
+      `wrapped ${b64.slice(0, 13)}\r\n${b64.slice(13)} and ${b64.slice(0, 20)}\n${b64.slice(20)} end`,
+      `${CANARY.slice(9)} in between ${CANARY.slice(0, 9)}`,
+    ];
+    for (const text of payloads) {
+      const payload = Buffer.from(text);
+      const expected = redactAll(payload, needles, 'mask').output;
+      expect(findLeak(expected, CANARY)).toBeUndefined();
+      for (let cut = 0; cut <= payload.length; cut++) {
+        const wire = Buffer.concat([
+          encode({ fin: false, opcode: 1, payload: payload.subarray(0, cut) }),
+          encode({ fin: true, opcode: 0, payload: payload.subarray(cut) }),
+        ]);
+        const { output } = await throughGuard([wire]);
+        const frames = decode(output);
+        expect(Buffer.concat(frames.map((f) => f.payload)).equals(expected), `${text.slice(0, 20)} cut at ${cut}`).toBe(true);
+      }
+    }
+  });
+
   it('does not hold a finished message back waiting for the next one', async () => {
-    // The message ends with the first half of the secret: it must come out whole at once.
-    const half = CANARY.slice(0, 10);
+    // The message ends with the secret's first characters, too few to count as a slice of it
+    // (a longer slice is masked: leak-guard-edges.ts): it must come out whole at once.
+    const half = CANARY.slice(0, 5);
     const guard = new WebSocketFrameGuard(needles);
     const out: Buffer[] = [];
     guard.on('data', (c: Buffer) => out.push(c));

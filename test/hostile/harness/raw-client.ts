@@ -26,6 +26,8 @@ export interface Answer {
   status: number;
   error: string | undefined;
   body: string;
+  /** Header fields as received, names lower-cased. */
+  headers: Array<[string, string]>;
 }
 
 export interface CaseOutcome {
@@ -160,7 +162,12 @@ function collect(stream: Duplex, input: CaseInput, started: number): Promise<Omi
         at = result.frame.end;
         const status = Number(result.frame.first);
         if (status < 200 && status !== 101) continue; // interim: 100 Continue
-        answers.push({ status, error: header(result.frame, 'x-keyway-error'), body: result.frame.body.subarray(0, 2048).toString('latin1') });
+        answers.push({
+          status,
+          error: header(result.frame, 'x-keyway-error'),
+          body: result.frame.body.subarray(0, 2048).toString('latin1'),
+          headers: result.frame.headers,
+        });
         if (status === 101 || header(result.frame, 'connection')?.toLowerCase() === 'close') {
           finish();
           return true;
