@@ -5,6 +5,8 @@
 // body streams without being kept, and is not replayed). Without these, 500 parallel 1 MiB POSTs
 // to a stalled upstream on an OAuth grant took keyway from 86 to 1,205 MiB RSS.
 
+import { ProxyError } from '../errors/index.ts';
+
 /** The limits, read from the live config at each use: a reload applies to the next request. */
 export interface LoadLimits {
   readonly max_in_flight_per_agent: number;
@@ -45,6 +47,20 @@ export class AgentLoad {
     if (share.inFlight >= this.#limits().max_in_flight_per_agent) return undefined;
     share.inFlight++;
     return share;
+  }
+
+  /**
+   * enter(), or the refusal an agent past its limit gets (429 rate_limited, Retry-After: 1): the
+   * same answer for a request, an HTTP/2 stream and a WebSocket handshake.
+   */
+  admit(agentId: string): AgentShare {
+    const share = this.enter(agentId);
+    if (share !== undefined) return share;
+    const max = this.#limits().max_in_flight_per_agent;
+    throw new ProxyError('rate_limited', `agent "${agentId}" has ${max} requests in flight already (proxy.max_in_flight_per_agent)`, {
+      hint: 'wait for some of them to finish, then retry',
+      retryAfter: 1,
+    });
   }
 
   leave(share: AgentShare): void {

@@ -157,14 +157,7 @@ class Exchange implements ForwardObserver, Redact, ReplayHolder {
   #enter(): void {
     const runtime = this.#runtime;
     const agent = this.#ctx.agent.id;
-    const share = runtime.load.enter(agent);
-    if (share === undefined) {
-      const max = runtime.config.proxy.max_in_flight_per_agent;
-      throw new ProxyError('rate_limited', `agent "${agent}" has ${max} requests in flight already (proxy.max_in_flight_per_agent)`, {
-        hint: 'wait for some of them to finish, then retry',
-        retryAfter: 1,
-      });
-    }
+    const share = runtime.load.admit(agent);
     // The response may have closed while the request waited to run: give the slot back at once.
     if (this.#ended) return void runtime.load.leave(share);
     this.#share = share;

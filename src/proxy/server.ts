@@ -239,6 +239,10 @@ async function handleUpgrade(
     return;
   }
   try {
+    // An open WebSocket holds a slot of its agent's requests in flight until its connection closes
+    // (proxy.max_in_flight_per_agent): otherwise an agent could hold any number of them open.
+    const share = runtime.load.admit(ctx.agent.id);
+    socket.once('close', () => runtime.load.leave(share));
     const { issued, outgoing } = await prepareOutgoing(runtime, req, ctx, req.url ?? '/', draft);
     const redact = issued && {
       needles: secretNeedles(issued.credential),

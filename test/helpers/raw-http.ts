@@ -68,7 +68,7 @@ export function exchange(stream: Duplex, text: string, timeoutMs = 5_000): Promi
 }
 
 /** CONNECT through the proxy; resolves with the socket once the proxy's answer head has arrived. */
-export function openConnect(port: number, authority: string): Promise<{ socket: Socket; status: number; head: string }> {
+export function openConnect(port: number, authority: string, headers = ''): Promise<{ socket: Socket; status: number; head: string }> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: '127.0.0.1', port });
     let buffered = Buffer.alloc(0);
@@ -93,13 +93,14 @@ export function openConnect(port: number, authority: string): Promise<{ socket: 
       clearTimeout(timer);
       reject(err);
     });
-    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${headers}\r\n`);
   });
 }
 
 /** CONNECT through the proxy; resolves with the socket once the proxy answered 200, rejects otherwise. */
-export async function openTunnel(port: number, authority: string): Promise<Socket> {
-  const { socket, head } = await openConnect(port, authority);
+/** A CONNECT that was answered 200; `headers` are extra header lines (each ending in CRLF), e.g. Proxy-Authorization. */
+export async function openTunnel(port: number, authority: string, headers = ''): Promise<Socket> {
+  const { socket, head } = await openConnect(port, authority, headers);
   if (!head.startsWith('HTTP/1.1 200')) {
     socket.destroy();
     throw new Error(`CONNECT refused: ${head.split('\r\n')[0]}`);

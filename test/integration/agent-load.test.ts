@@ -2,9 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { ProxyAgent, request } from 'undici';
+import { connect as tlsConnect } from 'node:tls';
+import type { connect as netConnect } from 'node:net';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { openConnect, openTunnel } from '../helpers/raw-http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // One agent's share of keyway (issue 21): the bodies kept for a replay after a 401 are bounded per
@@ -209,5 +214,57 @@ describe('agent load: replay memory and requests in flight', () => {
     await until('f6 at the gate', () => waiting.has('f6'));
     openGates(['f6']);
     expect((await again).status).toBe(200);
+  });
+
+  it('an open WebSocket counts as a request in flight: past the limit the handshake gets 429, and a closed one gives its slot back', async () => {
+    const authority = `api.example.test:${upstream.port}`;
+    const auth = `Proxy-Authorization: Basic ${Buffer.from(`c:${KEYS.c}`).toString('base64')}\r\n`;
+    const open = async (): Promise<WebSocket> => {
+      const tunnel = await openTunnel(proxy.port, authority, auth);
+      const ws = new WebSocket(`wss://${authority}/ws`, {
+        createConnection: (() => tlsConnect({ socket: tunnel, servername: 'api.example.test', ca })) as unknown as typeof netConnect,
+      });
+      ws.on('error', () => undefined);
+      return ws;
+    };
+    const opened: WebSocket[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const ws = await open();
+        await once(ws, 'open');
+        opened.push(ws);
+      }
+      // The fifth, while four are open: refused before anything goes upstream.
+      const fifth = await open();
+      const outcome = await Promise.race([
+        once(fifth, 'open').then(() => ({ statusCode: 101, headers: {} as Record<string, string> })),
+        once(fifth, 'unexpected-response').then(([, res]) => res as { statusCode: number; headers: Record<string, string> }),
+      ]);
+      fifth.terminate();
+      expect(outcome.statusCode).toBe(429);
+      expect(outcome.headers['x-keyway-error']).toBe('rate_limited');
+      expect(outcome.headers['retry-after']).toBe('1');
+      // One closes: its slot comes back (when keyway sees the close), and a new one opens.
+      const closing = opened.pop()!;
+      closing.close();
+      await once(closing, 'close');
+      let again: WebSocket | undefined;
+      for (let attempt = 0; attempt < 50 && again === undefined; attempt++) {
+        const ws = await open();
+        const event = await Promise.race([once(ws, 'open').then(() => 'open'), once(ws, 'unexpected-response').then(() => 'refused')]);
+        if (event === 'open') again = ws;
+        else {
+          ws.terminate();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      expect(again).toBeDefined();
+      opened.push(again!);
+    } finally {
+      for (const ws of opened) ws.terminate();
+    }
+    // Other agents were never limited by c's sockets.
+    const { status } = await openConnect(proxy.port, authority, `Proxy-Authorization: Basic ${Buffer.from(`a:${KEYS.a}`).toString('base64')}\r\n`);
+    expect(status).toBe(200);
   });
 });
