@@ -7,7 +7,7 @@ import { overridePaths } from '../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../policy/rules.ts';
 import type { AuditDraft } from './audit-event.ts';
 import type { ClientRequest } from './client-message.ts';
-import { HOLD_LIMIT, hasBody, holdBody } from './replay-body.ts';
+import { HOLD_LIMIT, hasBody, holdBody, type ReplayHolder } from './replay-body.ts';
 import type { ProxyRuntime } from './runtime.ts';
 
 /** What the access stage needs to know about the request, all of it already normalised. */
@@ -19,6 +19,11 @@ export interface AccessRequest {
   readonly path: string;
   /** `''` or `?…`: read for a `_method` override only. */
   readonly query: string;
+  /**
+   * The budget a body held to check max_body comes out of (the exchange's share of the replay
+   * memory: agent-load.ts). Without one (a WebSocket handshake has no body), nothing is reserved.
+   */
+  readonly holder?: ReplayHolder | undefined;
 }
 
 /**
@@ -54,7 +59,7 @@ export async function checkAccess(runtime: ProxyRuntime, req: ClientRequest, acc
     .filter((v) => v.enforced && v.maxBodyBytes !== undefined)
     .map((v) => v.maxBodyBytes!);
   if (caps.length === 0 || base.bodyBytes !== undefined) return undefined;
-  return holdUnderCap(req, Math.min(...caps), (seen) =>
+  return holdUnderCap(req, Math.min(...caps), access.holder, (seen) =>
     verdicts.map((v) => ({ ...v, verdict: evaluate(policy, { ...v.request, bodyBytes: seen }) })).find((v) => !v.verdict.allowed),
   );
 }
@@ -98,7 +103,7 @@ type Recheck = (seen: number) => (Judged & { verdict: Verdict }) | undefined;
  * bytes seen, and their refusal names the rule. Memory is bounded by the cap, and the cap by
  * HOLD_LIMIT: above it, a body of undeclared size is refused and must declare Content-Length.
  */
-async function holdUnderCap(req: ClientRequest, cap: number, recheck: Recheck): Promise<Buffer> {
+async function holdUnderCap(req: ClientRequest, cap: number, holder: ReplayHolder | undefined, recheck: Recheck): Promise<Buffer> {
   const refuse = (seen: number, why: string) => {
     const denied = recheck(seen);
     const rule = denied?.verdict.rule ?? 'a rule';
@@ -110,7 +115,14 @@ async function holdUnderCap(req: ClientRequest, cap: number, recheck: Recheck): 
   if (cap > HOLD_LIMIT) {
     throw refuse(Number.MAX_SAFE_INTEGER, `a body of undeclared size is held to check it, and keyway holds at most ${HOLD_LIMIT} bytes; send Content-Length`);
   }
-  const held = await holdBody(req, cap);
+  const held = await holdBody(req, cap, holder);
+  if (held.kind === 'full') {
+    throw new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
+      grant: recheck(0)?.request.grant,
+      hint: 'send Content-Length (a declared size is checked without holding the body), or retry',
+      retryAfter: 1,
+    });
+  }
   if (held.kind === 'over') {
     const denied = recheck(held.seen);
     if (denied) throw policyDenied(denied.verdict, { ...denied.request, namedBy: denied.by });

@@ -134,7 +134,7 @@ class Exchange implements ForwardObserver, Redact, ReplayHolder {
     const draft = this.#draft;
     try {
       this.#enter();
-      const prepared = await prepareOutgoing(this.#runtime, req, this.#ctx, path, draft);
+      const prepared = await prepareOutgoing(this.#runtime, req, this.#ctx, path, draft, this);
       await this.#forwardWithReplay(prepared);
       draft.event.status = res.statusCode;
     } catch (err) {
@@ -273,6 +273,7 @@ export async function prepareOutgoing(
   ctx: ExchangeContext,
   rawTarget: string,
   draft: AuditDraft,
+  holder?: ReplayHolder,
 ): Promise<PreparedRequest> {
   checkVersion(req);
   const { path, query } = normalisePath(originForm(rawTarget, ctx.target), draft);
@@ -286,7 +287,7 @@ export async function prepareOutgoing(
     return { grant, issued: undefined, outgoing, requestPath };
   }
   draft.event.grant = grant.id;
-  const heldBody = await checkAccess(runtime, req, { agent: ctx.agent, grant, client: ctx.client, path, query }, draft);
+  const heldBody = await checkAccess(runtime, req, { agent: ctx.agent, grant, client: ctx.client, path, query, holder }, draft);
   const issued = await runtime.credentials.get(grant);
   draft.event.refreshed = issued.refreshed;
   reserveAuditLine(runtime, draft);

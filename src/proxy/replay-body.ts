@@ -75,14 +75,15 @@ async function* continueAfter(prefix: Buffer[], iterator: AsyncIterator<Buffer>)
  */
 export const HOLD_LIMIT = 8 * 1024 * 1024;
 
-export type HeldBody = { kind: 'held'; body: Buffer } | { kind: 'over'; seen: number };
+/** 'full': the holder's budget ran out first (nothing more is read; the caller refuses). */
+export type HeldBody = { kind: 'held'; body: Buffer } | { kind: 'over'; seen: number } | { kind: 'full' };
 
 /**
  * Reads a whole request body, keeping at most `cap` bytes. Past the cap it stops keeping, lets the
  * rest drain unread (so the connection can still carry keyway's answer), and reports the bytes seen.
  * Rejects if the client goes away before the body ends.
  */
-export function holdBody(req: ClientRequest, cap: number): Promise<HeldBody> {
+export function holdBody(req: ClientRequest, cap: number, holder?: ReplayHolder): Promise<HeldBody> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -94,7 +95,17 @@ export function holdBody(req: ClientRequest, cap: number): Promise<HeldBody> {
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= cap) return void chunks.push(chunk);
+      if (size <= cap) {
+        // Each chunk kept is reserved from the holder's budget; what was reserved is given back
+        // with the exchange's, whatever the outcome.
+        if (holder && !holder.hold(chunk.length)) {
+          stop();
+          chunks.length = 0;
+          req.resume();
+          return void resolve({ kind: 'full' });
+        }
+        return void chunks.push(chunk);
+      }
       stop();
       chunks.length = 0;
       req.resume(); // flowing with no listener: the rest is discarded

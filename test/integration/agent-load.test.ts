@@ -5,6 +5,7 @@ import { ProxyAgent, request } from 'undici';
 import { connect as tlsConnect } from 'node:tls';
 import type { connect as netConnect } from 'node:net';
 import { once } from 'node:events';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
@@ -19,7 +20,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 // client_credentials grant on a real authorization server (oidc-provider).
 
 const BODY = randomBytes(1024 * 1024 - 512); // under REPLAY_LIMIT: a replay candidate
-const KEYS = { a: 'agent-a-key-0123456789', b: 'agent-b-key-0123456789', c: 'agent-c-key-0123456789' };
+const KEYS = { a: 'agent-a-key-0123456789', b: 'agent-b-key-0123456789', c: 'agent-c-key-0123456789', d: 'agent-d-key-0123456789' };
 type AgentId = keyof typeof KEYS;
 
 describe('agent load: replay memory and requests in flight', () => {
@@ -50,9 +51,15 @@ describe('agent load: replay memory and requests in flight', () => {
       config: {
         proxy: { max_in_flight_per_agent: 4, max_replay_memory: '3MiB', max_replay_memory_per_agent: '2MiB' },
         providers: { testauth: { token_url: auth.tokenUrl, client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET' } },
-        agents: Object.fromEntries(Object.keys(KEYS).map((id) => [id, { key: `env:KEY_${id.toUpperCase()}`, grants: ['machine'] }])),
+        agents: Object.fromEntries(
+          Object.keys(KEYS).map((id) => [
+            id,
+            // d's rule caps the body: one of undeclared size is held whole to check it.
+            { key: `env:KEY_${id.toUpperCase()}`, grants: ['machine'], ...(id === 'd' ? { rules: [{ grant: 'machine', max_body: '1MiB' }] } : {}) },
+          ]),
+        ),
       },
-      env: { TEST_CLIENT_SECRET: CLIENT_SECRET, KEY_A: KEYS.a, KEY_B: KEYS.b, KEY_C: KEYS.c },
+      env: { TEST_CLIENT_SECRET: CLIENT_SECRET, KEY_A: KEYS.a, KEY_B: KEYS.b, KEY_C: KEYS.c, KEY_D: KEYS.d },
       grants: [
         {
           id: 'machine',
@@ -173,6 +180,34 @@ describe('agent load: replay memory and requests in flight', () => {
     for (const r of attemptsSeen) expect([r.headers['range'], r.headers['if-range']]).toEqual([undefined, undefined]);
   });
 
+  it('bodies held to check a max_body rule (no Content-Length) come out of the same budget: past it, 429 before anything is read upstream', async () => {
+    // Chunked: no declared size, so each body is held whole (up to the rule's 1 MiB) before it goes on.
+    const chunked = (id: string) =>
+      request(`https://api.example.test:${upstream.port}/gate?id=${id}`, {
+        method: 'POST',
+        body: Readable.from([BODY.subarray(0, 512 * 1024), BODY.subarray(512 * 1024)]),
+        headers: { 'content-type': 'application/octet-stream' },
+        dispatcher: clientOf('d'),
+      }).then(async (res) => ({ status: res.statusCode, headers: res.headers, text: await res.body.text() }));
+    // d's 2 MiB: two bodies held (and kept for the replay) while they wait at the gate.
+    const ids = ['h1', 'h2'];
+    const held = ids.map(chunked);
+    await until('d holds two bodies', () => ids.every((id) => waiting.has(id)));
+    const third = await chunked('h3');
+    expect(third.status, third.text).toBe(429);
+    expect(third.headers['x-keyway-error']).toBe('rate_limited');
+    expect(third.headers['retry-after']).toBe('1');
+    expect(JSON.parse(third.text).error.hint).toContain('send Content-Length');
+    expect(attempts.has('h3')).toBe(false);
+    openGates(ids);
+    expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
+    // Given back: the next one is held and goes through.
+    const after = chunked('h4');
+    await until('h4 at the gate', () => waiting.has('h4'));
+    openGates(['h4']);
+    expect((await after).status).toBe(200);
+  });
+
   it('refuses an agent past its requests in flight with 429 rate_limited and Retry-After; other agents are served', async () => {
     const ids = ['f1', 'f2', 'f3', 'f4'];
     const held = ids.map((id) => post('c', `/gate?id=${id}`));
@@ -202,8 +237,8 @@ describe('agent load: replay memory and requests in flight', () => {
     await other.body.text();
     expect(other.statusCode).toBe(200);
 
-    await until('the refusal audited', () => proxy.auditLines().some((l) => l['code'] === 'rate_limited'));
-    const line = proxy.auditLines().find((l) => l['code'] === 'rate_limited')!;
+    await until('the refusal audited', () => proxy.auditLines().some((l) => l['code'] === 'rate_limited' && l['agent'] === 'c'));
+    const line = proxy.auditLines().find((l) => l['code'] === 'rate_limited' && l['agent'] === 'c')!;
     expect(line).toMatchObject({ agent: 'c', decision: 'deny', status: 429 });
 
     openGates(ids);
