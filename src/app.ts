@@ -242,7 +242,15 @@ async function startParts(
       });
       const reload = (client: string) =>
         live.reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? adminListen.host, port: admin?.address.port ?? 0, client });
-      const readiness = () => readinessOf({ ca, store, audit, retention: () => auditWriter.retentionHold ?? null, minRetentionMs: config.audit.min_retention });
+      const readiness = () =>
+        readinessOf({
+          ca,
+          store,
+          audit,
+          retention: () => auditWriter.retentionHold ?? null,
+          minRetentionMs: config.audit.min_retention,
+          rotation: () => auditWriter.rotationError ?? null,
+        });
       admin = await startAdminServer({
         services,
         listen: adminListen,
@@ -317,6 +325,11 @@ async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics:
     // Files past keep that min_retention keeps: someone should look (a flood of lines, or keep and
     // max_bytes too small for the traffic) before the disk fills.
     onRetention: logRetention(logger, config.audit.keep, config.audit.min_retention),
+    // Rotation failing leaves one file growing: say so once when it starts and once when it ends.
+    onRotationError: (err) =>
+      err === null
+        ? logger.info('audit rotation works again')
+        : logger.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'audit rotation fails; lines are still written, to one growing file'),
     onBatch,
     replica,
   });

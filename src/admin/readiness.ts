@@ -11,6 +11,8 @@ interface ReadinessParts {
   /** Rotated audit files min_retention keeps past keep: a warning, never a failed check. */
   retention?: () => RetentionHold | null;
   minRetentionMs?: number;
+  /** Why audit rotation fails, if it does: a warning (lines are still written, to one growing file). */
+  rotation?: () => Error | null;
   now?: () => Date;
 }
 
@@ -23,14 +25,24 @@ export function readinessOf(parts: ReadinessParts): Readiness {
   const now = (parts.now ?? (() => new Date()))();
   const storeError = parts.store.readError;
   const hold = parts.retention?.() ?? null;
+  const rotation = parts.rotation?.() ?? null;
+  const warnings = {
+    ...(hold === null ? {} : { audit_retention: retentionWarning(hold, parts.minRetentionMs ?? 0) }),
+    ...(rotation === null ? {} : { audit_rotation: rotationWarning(rotation) }),
+  };
   return {
-    ...(hold === null ? {} : { warnings: { audit_retention: retentionWarning(hold, parts.minRetentionMs ?? 0) } }),
+    ...(Object.keys(warnings).length === 0 ? {} : { warnings }),
     ca: parts.ca.notAfter.getTime() > now.getTime() ? null : 'the CA certificate has expired; run `keyway ca` for its dates',
     store: storeError === undefined ? null : storeProblem(codeOf(storeError)),
     audit: parts.audit.healthy
       ? null
       : 'the audit log cannot be written (unwritable, too little room left, or its database unreachable); injected requests are refused',
   };
+}
+
+/** In keyway's words: the error's code (ENOSPC, EISDIR, ...), never its message (a path). */
+export function rotationWarning(err: Error): string {
+  return `audit rotation fails (${codeOf(err)}): lines are still written and chained, to one file that grows past audit.max_bytes`;
 }
 
 function storeProblem(code: string): string {

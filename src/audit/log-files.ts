@@ -29,6 +29,8 @@ export interface LogFilesOptions {
   prunedPath: string;
   /** Hears when min_retention starts or stops keeping files past `keep` (null: none held now). */
   onRetention?: ((hold: RetentionHold | null) => void) | undefined;
+  /** Hears when rotation starts failing (the error) or works again (null). */
+  onRotationError?: ((err: Error | null) => void) | undefined;
 }
 
 /** Where this writer left the file: if it is unchanged, the cached head is still the chain's head. */
@@ -50,6 +52,7 @@ export class LogFiles {
   readonly #lockOptions: FileLockOptions;
   readonly #maxBytes: number;
   readonly #onRetention: LogFilesOptions['onRetention'];
+  readonly #onRotationError: LogFilesOptions['onRotationError'];
   readonly #pruner: Pruner;
   #hold: RetentionHold | null = null;
   #rotationError: Error | null = null;
@@ -67,6 +70,7 @@ export class LogFiles {
     this.#maxBytes = opts.maxBytes;
     this.#pruner = new Pruner(opts);
     this.#onRetention = opts.onRetention;
+    this.#onRotationError = opts.onRotationError;
     this.#lockOptions = {
       // A holder that died frees the lock after this long.
       staleMs: 5000,
@@ -187,16 +191,23 @@ export class LogFiles {
       const first = await firstChainedLine(this.#path);
       await rotateFile(this.#path, first?.seq ?? head.seq);
     } catch (err) {
-      this.#rotationError = err instanceof Error ? err : new Error(String(err));
+      this.#setRotationError(err);
       return false;
     }
     try {
       this.#setHold(await this.#pruner.prune());
-      this.#rotationError = null;
+      this.#setRotationError(null);
     } catch (err) {
-      this.#rotationError = err instanceof Error ? err : new Error(String(err));
+      this.#setRotationError(err);
     }
     return true;
+  }
+
+  /** Kept for /readyz; heard (the app log) when it starts or ends, not at every failed attempt. */
+  #setRotationError(err: unknown): void {
+    const was = this.#rotationError;
+    this.#rotationError = err === null ? null : err instanceof Error ? err : new Error(String(err));
+    if ((was === null) !== (this.#rotationError === null)) this.#onRotationError?.(this.#rotationError);
   }
 
   #setHold(hold: RetentionHold | null): void {

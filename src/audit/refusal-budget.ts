@@ -101,6 +101,10 @@ export class RefusalBudget implements AuditLog {
     return this.#inner.retentionHold ?? null;
   }
 
+  get rotationError(): Error | null {
+    return this.#inner.rotationError ?? null;
+  }
+
   /** Refusals counted into summaries not written yet (for tests and status). */
   get foldedPending(): number {
     let n = 0;

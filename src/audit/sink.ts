@@ -18,6 +18,8 @@ export interface AuditLog extends AuditSink {
   readonly droppedLines: number;
   /** Rotated files audit.min_retention keeps past audit.keep (the file sink only; null when none). */
   readonly retentionHold?: RetentionHold | null;
+  /** Why the last rotation or pruning failed (the file sink only; null when it works). */
+  readonly rotationError?: Error | null;
   /** Stop accepting writes and wait for the queued lines (one last try for the kept ones). */
   close(): Promise<void>;
 }

@@ -60,6 +60,8 @@ export interface AuditWriterOptions {
   minRetentionMs?: number | undefined;
   /** Hears when min_retention starts or stops keeping files past `keep`, or keeps a different number. */
   onRetention?: ((hold: RetentionHold | null) => void) | undefined;
+  /** Hears when rotation starts failing (the error) or works again (null). */
+  onRotationError?: ((err: Error | null) => void) | undefined;
   /** Where pruning records the last deleted line; default beside the head file (prunedPathFor). */
   prunedPath?: string | undefined;
   /** Hears how long each batch took to append (lock, append, unlock) and whether it reached the file. */
@@ -115,6 +117,7 @@ export class AuditWriter implements AuditLog {
       keep: opts.keep ?? DEFAULT_AUDIT_KEEP,
       minRetentionMs: opts.minRetentionMs ?? 0,
       onRetention: opts.onRetention,
+      onRotationError: opts.onRotationError,
       prunedPath: opts.prunedPath ?? prunedPathFor(opts.headPath),
     });
     this.#heads = new HeadPublisher(opts.headPath, opts.headKey, () => this.#closed);

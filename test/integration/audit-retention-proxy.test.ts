@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listRotated, readAudit, type AuditLine, type PrunedReport } from '../../src/audit/index.ts';
+import { listRotated, readAudit, rotatedPath, type AuditLine, type PrunedReport } from '../../src/audit/index.ts';
 import { canaryLeaks, curl, waitFor } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
@@ -125,5 +125,50 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toBe(`audit log intact: ${FLOOD + allowed.seq} lines in ${rotated.length + 1} files, chain and head verified\n`);
     expect(canaryLeaks(p, text.stdout, JSON.stringify(body))).toEqual([]);
+  });
+
+  it('a rotation that fails is not silent: /readyz warns (still ready), the app log says so once, and every line is still written', async () => {
+    const { proxy: p, authority } = await start({ min_retention: '0s' });
+    // A directory named as the oldest rotated file: pruning it fails (EISDIR), as root too.
+    const blocker = rotatedPath(p.auditPath, 0);
+    mkdirSync(blocker);
+    const session = await h2ThroughProxy(p.port, authority, p.caPath);
+    try {
+      for (let i = 0; i < 10; i++) expect((await h2Request(session, { ':method': 'GET', ':path': `/grow/${i}/${LONG}` })).headers[':status']).toBe(200);
+    } finally {
+      session.close();
+    }
+    const admin = `http://127.0.0.1:${p.running.adminAddress!.port}`;
+    const readyz = async () => {
+      const ready = await request(`${admin}/readyz`, { signal: AbortSignal.timeout(5_000) });
+      return { status: ready.statusCode, body: (await ready.body.json()) as { ready: boolean; warnings?: Record<string, string> } };
+    };
+    const until = async (check: (warning: string | undefined) => boolean) => {
+      for (let i = 0; i < 100; i++) {
+        if (check((await readyz()).body.warnings?.['audit_rotation'])) return true;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return false;
+    };
+    expect(await until((w) => w !== undefined)).toBe(true);
+    const failing = await readyz();
+    expect(failing.status).toBe(200);
+    expect(failing.body.warnings?.['audit_rotation']).toMatch(/^audit rotation fails \(EISDIR\): lines are still written/);
+    expect(p.logs.filter((l) => l.includes('audit rotation fails'))).toHaveLength(1);
+    // Nothing was lost meanwhile: every request has its line, in the files rotation made and the live one.
+    const files = [...(await listRotated(p.auditPath)).map((f) => f.path).filter((f) => f !== blocker), p.auditPath];
+    const grown = files.flatMap((f) => readFileSync(f, 'utf8').split('\n')).filter((l) => l.includes('"/grow/'));
+    expect(grown).toHaveLength(10);
+
+    // The way cleared: the next rotation works, the warning goes, the log says so.
+    rmdirSync(blocker);
+    const again = await h2ThroughProxy(p.port, authority, p.caPath);
+    try {
+      for (let i = 0; i < 4; i++) await h2Request(again, { ':method': 'GET', ':path': `/grow/again/${i}/${LONG}` });
+    } finally {
+      again.close();
+    }
+    expect(await until((w) => w === undefined)).toBe(true);
+    expect(p.logs.some((l) => l.includes('audit rotation works again'))).toBe(true);
   });
 });
