@@ -4,7 +4,7 @@ import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { ProxyError } from '../errors/index.ts';
 import { chooseGrant } from '../policy/access.ts';
-import { patternMatches } from '../policy/domains.ts';
+import { refuseUnmatched } from './route-connect.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
 import type { AgentShare } from './agent-load.ts';
 import { AuditDraft } from './audit-event.ts';
@@ -388,10 +388,7 @@ function chooseGrantFor(runtime: ProxyRuntime, req: ClientRequest, ctx: Exchange
   const route = runtime.tables().router.decide(ctx.agent, ctx.target.host, ctx.target.port);
   if (route.kind === 'refuse') throw route.error;
   if (route.kind === 'unmatched') {
-    const allowTunnel = runtime.config.proxy.allow_tunnel;
-    if (runtime.config.proxy.unmatched === 'deny' && !allowTunnel.some((p) => patternMatches(p, ctx.target.host, ctx.target.port))) {
-      throw new ProxyError('host_not_allowed', `no grant covers ${ctx.target.host} and proxy.unmatched is deny`);
-    }
+    refuseUnmatched(runtime, ctx.target);
     return undefined;
   }
   const requested = req.headers[GRANT_HEADER];

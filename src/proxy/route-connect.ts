@@ -37,18 +37,25 @@ export async function routeConnect(runtime: ProxyRuntime, req: IncomingMessage, 
   const route = router.decide(agent, target.host, target.port);
   if (route.kind === 'refuse') return { route: 'refuse-inside', agent, target, refusal: route.error };
   if (route.kind === 'unmatched') {
-    const allowTunnel = runtime.config.proxy.allow_tunnel;
-    if (runtime.config.proxy.unmatched === 'deny' && !allowTunnel.some((p) => patternMatches(p, target.host, target.port))) {
-      throw new ProxyError('host_not_allowed', `no grant covers ${target.host} and proxy.unmatched is deny`, {
-        hint: 'add the host to proxy.allow_tunnel to let it through untouched',
-      });
-    }
+    refuseUnmatched(runtime, target);
     if (!runtime.audit.healthy) {
       throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can');
     }
   }
   await checkDestination(runtime, target);
   return { route: route.kind === 'intercept' ? 'intercept' : 'tunnel', agent, target };
+}
+
+/**
+ * Stage: a host no grant covers, under proxy.unmatched deny, unless proxy.allow_tunnel names it.
+ * The one rule for CONNECT and for requests (plain http://, or inside an intercepted connection).
+ */
+export function refuseUnmatched(runtime: ProxyRuntime, target: Target): void {
+  if (runtime.config.proxy.unmatched !== 'deny') return;
+  if (runtime.config.proxy.allow_tunnel.some((p) => patternMatches(p, target.host, target.port))) return;
+  throw new ProxyError('host_not_allowed', `no grant covers ${target.host} and proxy.unmatched is deny`, {
+    hint: 'add the host to proxy.allow_tunnel to let it through untouched',
+  });
 }
 
 /**

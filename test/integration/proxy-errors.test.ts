@@ -143,6 +143,15 @@ describe('keyway errors and the blind tunnel', () => {
     const line = await auditFor(denyProxy, 'tunnel.example.test', 'host_not_allowed');
     expect(line['decision']).toBe('deny');
     expect(line['status']).toBe(403);
+    // A plain http:// request to it gets the same refusal, hint included (one rule for both).
+    const plainRefused = await rawToProxy(
+      denyProxy.port,
+      `GET http://tunnel.example.test:${plain.port}/echo HTTP/1.1\r\nHost: tunnel.example.test:${plain.port}\r\nConnection: close\r\n\r\n`,
+    );
+    const plainError = expectErrorBody(plainRefused, 403, 'host_not_allowed');
+    expect(plainError['message']).toBe(`no grant covers tunnel.example.test and proxy.unmatched is deny`);
+    expect(plainError['hint']).toBe(error['hint']);
+    expect(plain.seen.some((s) => s.url === '/echo' && s.headers.host?.startsWith('tunnel.example.test'))).toBe(false);
     // A covered host still works on the deny-mode proxy: the grant is injected (and its echo redacted).
     const ok = await get(denyProxy, `https://api.example.test:${upstream.port}/echo`);
     expect(ok.status).toBe(200);
