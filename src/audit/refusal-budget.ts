@@ -12,7 +12,9 @@
 // or for a refusal made before any agent was identified (407, 429, a malformed request) the client
 // address. The path, message, hint and rule are not part of it: varying the path (which is free)
 // does not make a refusal new. What an agent could still vary, host and method, is bounded by the
-// per-actor budgets below, and client addresses (an attacker may own many) by the global ones.
+// per-actor budgets below, and client addresses (an attacker may own many) by the global ones, which
+// count only refusals with no agent: an agent's are bounded by its own budgets, so no flood of
+// unauthenticated refusals can take an agent's lines or its summaries (which name it).
 //
 // Only `decision: deny` is budgeted: a refusal taken before anything went upstream. `error` lines
 // (an upstream unreachable, a timeout) may follow a request that carried a credential, and an
@@ -35,7 +37,7 @@ const ACTOR_FACTOR = 5;
 const TOTAL_FACTOR = 20;
 /** Distinct summaries one actor may have per interval; past it, its refusals share one per code. */
 export const ACTOR_SUMMARIES = 20;
-/** Summaries tracked per interval; past it, new ones share one per decision and code (`overflow`). */
+/** Summaries tracked per interval for refusals with no agent; past it, new ones share one per decision and code (`overflow`). */
 export const MAX_SUMMARIES = 1_000;
 
 interface Summary {
@@ -168,8 +170,13 @@ export class RefusalBudget implements AuditLog {
     let key = `${actorKey}\n${event.decision}\n${event.code}\n${event.method}\n${event.host}\n${event.port}`;
     let summary = this.#summaries.get(key);
     let overflow = false;
+    // An identified agent is one of those configured (few, bounded by the operator): the bounds for
+    // all actors together, which exist for client addresses (anyone on the host may use any of
+    // 127.0.0.0/8), never apply to it. Otherwise unauthenticated refusals from many addresses could
+    // fold every agent's refusals into lines naming no agent, host or path, or take their share.
+    const identified = event.agent !== null;
     if (summary === undefined) {
-      if (this.#summaries.size >= MAX_SUMMARIES) {
+      if (!identified && this.#summaries.size >= MAX_SUMMARIES) {
         // Past every bound: one summary per decision and code, naming no agent, client or host.
         overflow = true;
         key = `*\n${event.decision}\n${event.code}`;
@@ -207,10 +214,16 @@ export class RefusalBudget implements AuditLog {
       }
       this.#timer ??= this.#armTimer();
     }
-    if (!summary.overflow && actor !== undefined && summary.full < this.#identical && actor.full < this.#perActor && this.#total < this.#overall) {
+    if (
+      !summary.overflow &&
+      actor !== undefined &&
+      summary.full < this.#identical &&
+      actor.full < this.#perActor &&
+      (identified || this.#total < this.#overall)
+    ) {
       summary.full++;
       actor.full++;
-      this.#total++;
+      if (!identified) this.#total++;
       return this.#inner.write(event);
     }
     if (summary.repeated === 0) summary.first = event.ts;

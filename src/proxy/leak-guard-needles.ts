@@ -85,6 +85,17 @@ export function encodedForms(secret: Buffer): Buffer[] {
   // As a query injector writes it (form encoding: a space is '+', and !'()~ are escaped too).
   const form = new URLSearchParams({ s: text }).toString().slice(2);
   if (form !== text) forms.push(form);
+  // Every character but RFC 3986's unreserved ones escaped (Python's urllib.parse.quote, Go's
+  // QueryEscape), and so with '/' kept (quote's default): a secret with '/' and '+' (AWS keys) is
+  // neither of the forms above then. Either case; dedupe drops those equal to another form.
+  for (const keep of ['', '/']) {
+    const quoted = quoteRfc3986(text, keep);
+    if (quoted !== text)
+      forms.push(
+        quoted,
+        quoted.replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()),
+      );
+  }
   // Every byte escaped, as an encoder that escapes all it writes does (unreserved characters too).
   const everyByte = hex.toUpperCase().replace(/../g, '%$&');
   forms.push(everyByte, everyByte.toLowerCase());
@@ -99,6 +110,13 @@ export function encodedForms(secret: Buffer): Buffer[] {
   if (json !== text) forms.push(json);
   if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'), json.replaceAll('/', '\\/'));
   return [...forms.map((f) => Buffer.from(f)), ...base64Forms(secret)];
+}
+
+/** `text` percent-encoded (UTF-8, upper-case hex) but for RFC 3986's unreserved characters and those in `keep`. */
+function quoteRfc3986(text: string, keep: string): string {
+  return encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => (keep.includes(c) ? c : `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .replace(/%2F/g, keep.includes('/') ? '/' : '%2F');
 }
 
 /** base64 and base64url: on its own (padded, unpadded) and the stable core at each alignment. */
