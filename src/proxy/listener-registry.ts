@@ -8,7 +8,7 @@
 // Many users, one directory: /tmp/keyway-listeners, sticky and writable by all like /tmp, so every
 // user's keyway can announce itself and no user can remove or replace another's file (the sticky
 // bit; file names carry a random part, so none can be taken in advance either). A file anyone
-// plants can only add refusals, the safe direction. The directory's owner could delete others'
+// plants can only add refusals, the safe direction, and another user's only of local addresses. The directory's owner could delete others'
 // files, so a writer uses it only if root or itself owns it; otherwise it warns and goes on (a local
 // user able to do that could as well relay a loopback port to the same listener).
 
@@ -41,6 +41,8 @@ export interface KeywayListener {
 
 export interface RegisteredListener extends KeywayListener {
   pid: number;
+  /** The entry's file belongs to root or to this process's user (see mayListenOn). */
+  trusted: boolean;
 }
 
 /** KEYWAY_LISTENERS_DIR (tests isolate themselves with it), else the one directory of this host. */
@@ -131,7 +133,10 @@ export class ListenerRegistry {
    */
   mayListenOn(port: number): boolean {
     this.#refresh(false);
-    return this.#byPort.has(port);
+    // Only entries of root or this user: the refusal this feeds comes before any lookup, for every
+    // name on the port, so one file another local user plants (port 443, a live pid) would refuse
+    // every HTTPS name on the host. Other users' entries still refuse a local address (listenerOn).
+    return this.#byPort.get(port)?.some((l) => l.trusted) ?? false;
   }
 
   /** Up to date (one stat): a live keyway's listener on this port, if any. For a local destination. */
@@ -177,13 +182,17 @@ function readEntries(dir: string): Map<number, RegisteredListener[]> {
   } catch {
     return byPort;
   }
+  const uid = process.getuid?.();
   for (const name of names.slice(0, MAX_ENTRIES)) {
-    const entry = parseEntry(readSmallFile(join(dir, name)));
-    if (!entry || !isAlive(entry.pid)) continue;
+    const file = readSmallFile(join(dir, name));
+    const entry = parseEntry(file?.text);
+    if (!file || !entry || !isAlive(entry.pid)) continue;
+    const trusted = uid === undefined || file.uid === 0 || file.uid === uid;
     for (const l of entry.listeners) {
+      const listener = { ...l, pid: entry.pid, trusted };
       const list = byPort.get(l.port);
-      if (list) list.push({ ...l, pid: entry.pid });
-      else byPort.set(l.port, [{ ...l, pid: entry.pid }]);
+      if (list) list.push(listener);
+      else byPort.set(l.port, [listener]);
     }
   }
   return byPort;
@@ -193,7 +202,7 @@ function readEntries(dir: string): Map<number, RegisteredListener[]> {
  * A regular file of at most MAX_ENTRY_BYTES, or undefined. Anyone may put anything here: a FIFO
  * (opened non-blocking, then refused by fstat) or a symlink (not followed) must not stall the reader.
  */
-function readSmallFile(path: string): string | undefined {
+function readSmallFile(path: string): { text: string; uid: number } | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -201,7 +210,7 @@ function readSmallFile(path: string): string | undefined {
     if (!st.isFile() || st.size > MAX_ENTRY_BYTES) return undefined;
     const buffer = Buffer.alloc(st.size);
     const read = readSync(fd, buffer, 0, st.size, 0);
-    return buffer.toString('utf8', 0, read);
+    return { text: buffer.toString('utf8', 0, read), uid: st.uid };
   } catch {
     return undefined;
   } finally {

@@ -1,14 +1,14 @@
-import { writeFileSync } from 'node:fs';
+import { chownSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 
-// KNOWN WEAKNESS, not fixed (issue 21 review): the host-wide listener registry is writable by every
-// local user, and a name on any port some entry announces is refused before its lookup (DNS
-// rebinding), whatever the entry's pid really listens on. One planted file naming a live pid (pid 1:
-// EPERM counts as alive) and port 443 makes every keyway on the host refuse every HTTPS name not in
-// proxy.hosts. `it.fails` passes while the weakness is there: with the fix, make it `it`.
+// Found in review (issue 21): the host-wide listener registry is writable by every local user, and a
+// name on a port some entry announces is refused before its lookup (DNS rebinding). One file another
+// user plants, naming a live pid (pid 1: EPERM counts as alive) and port 443, made every keyway on
+// the host refuse every HTTPS name not in proxy.hosts. Now only entries of root or keyway's own user
+// feed that early refusal; another user's still refuse a local address after the lookup.
 
 let proxy: TestProxy | undefined;
 afterEach(async () => {
@@ -36,20 +36,30 @@ function connectStatus(port: number, authority: string, auth: string): Promise<s
 }
 
 describe('listener registry: an entry planted by another local user', () => {
-  it.fails('does not make keyway refuse every name on port 443', async () => {
+  it('does not make keyway refuse every name on port 443; one of its own user does, as before', async () => {
     proxy = await startProxy({
       env: { A_KEY: 'a-agent-key' },
-      config: { agents: { a: { key: 'env:A_KEY', rules: [] } } },
-      // The name resolves to a routable address, never dialled by this test (refused or not before).
+      // No loopback in allow_networks: a name that resolves to 127.0.0.9 is refused by the egress
+      // check after its lookup, never dialled; the early refusal, when it fires, names the port.
+      config: { proxy: { allow_networks: [] }, agents: { a: { key: 'env:A_KEY', rules: [] } } },
       dns: async () => ({ address: '127.0.0.9', family: 4 }),
     });
     const auth = 'a:a-agent-key';
-    expect(await connectStatus(proxy.port, 'api.github.example:443', auth)).not.toMatch(/ 403 /);
-    writeFileSync(
-      join(process.env['KEYWAY_LISTENERS_DIR']!, `${process.pid}-0123456789abcdef.json`),
-      `${JSON.stringify({ pid: 1, listeners: [{ kind: 'proxy', host: '127.0.0.1', port: 443 }] })}\n`,
-    );
+    const afterLookup = /resolves to a refused destination/;
+    expect(await connectStatus(proxy.port, 'api.github.example:443', auth)).toMatch(afterLookup);
+    const planted = join(process.env['KEYWAY_LISTENERS_DIR']!, `${process.pid}-0123456789abcdef.json`);
+    writeFileSync(planted, `${JSON.stringify({ pid: 1, listeners: [{ kind: 'proxy', host: '127.0.0.1', port: 443 }] })}\n`);
+    // Another user's file (the tests run as root: give it to nobody).
+    chownSync(planted, 65534, 65534);
     await new Promise((r) => setTimeout(r, 1_500)); // the registry rereads on change (watch, or within its recheck)
-    expect(await connectStatus(proxy.port, 'api.github.example:443', auth)).not.toMatch(/ 403 /);
+    const withForeign = await connectStatus(proxy.port, 'api.github.example:443', auth);
+    expect(withForeign).toMatch(afterLookup);
+    expect(withForeign).not.toMatch(/keyway listener/);
+    // The same file owned by keyway's own user: the name is refused before its lookup, as for
+    // keyway's own ports (a name could be re-pointed at this host between check and dial).
+    chownSync(planted, process.getuid!(), process.getgid!());
+    writeFileSync(planted, `${JSON.stringify({ pid: 1, listeners: [{ kind: 'proxy', host: '127.0.0.1', port: 443 }] })}\n`);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await connectStatus(proxy.port, 'api.github.example:443', auth)).toMatch(/port 443 is a keyway listener/);
   }, 30_000);
 });

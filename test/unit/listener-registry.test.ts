@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,12 +27,29 @@ describe('listener registry', () => {
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(new RegExp(`^${process.pid}-[0-9a-f]{16}\\.json$`));
     const registry = new ListenerRegistry(dir);
-    expect(registry.listenerOn(40001)).toEqual({ kind: 'proxy', host: '127.0.0.1', port: 40001, pid: process.pid });
+    expect(registry.listenerOn(40001)).toEqual({ kind: 'proxy', host: '127.0.0.1', port: 40001, pid: process.pid, trusted: true });
     registration.remove();
     registration.remove();
     expect(readdirSync(dir)).toEqual([]);
     expect(registry.listenerOn(40001)).toBeUndefined();
     registry.close();
+  });
+
+  it("another user's entry refuses its local address (listenerOn) but never a name before its lookup (mayListenOn)", () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    chmodSync(dir, 0o1777);
+    const file = join(dir, `${process.pid}-00000000000000aa.json`);
+    writeFileSync(file, JSON.stringify({ pid: process.pid, listeners: [{ kind: 'admin', host: '127.0.0.1', port: 40443 }] }));
+    chownSync(file, 65534, 65534);
+    const registry = new ListenerRegistry(dir);
+    expect(registry.listenerOn(40443)).toMatchObject({ port: 40443, trusted: false });
+    expect(registry.mayListenOn(40443)).toBe(false);
+    registry.close();
+    chownSync(file, process.getuid!(), process.getgid!());
+    const again = new ListenerRegistry(dir);
+    expect(again.mayListenOn(40443)).toBe(true);
+    again.close();
   });
 
   it("ignores a dead process's entry, and reads a live one planted by anyone (it only adds a refusal)", () => {
