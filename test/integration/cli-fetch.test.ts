@@ -128,7 +128,10 @@ describe('keyway fetch', () => {
     const before = proxy.auditLines().length;
     const plain = await fetchCli([`http://tunnel.example.test:${upstream.port}/plain?token=x`], env);
     expect(plain.code).toBe(1);
-    expect(plain.stderr).toBe('keyway fetch: host_not_allowed: no grant covers tunnel.example.test and proxy.unmatched is deny\n');
+    // The same refusal, hint included, as the CONNECT above gets (one unmatched rule for both).
+    expect(plain.stderr).toBe(
+      'keyway fetch: host_not_allowed: no grant covers tunnel.example.test and proxy.unmatched is deny (hint: add the host to proxy.allow_tunnel to let it through untouched)\n',
+    );
     const line = await waitFor(
       () =>
         proxy
