@@ -1,10 +1,11 @@
 // A/B of two keyway builds on s2 (64 kept-alive connections, small GETs with a bearer credential
-// injected): both run as children at once against the same upstream, measured in turns (A, B, A,
-// B, ...), so that drift in the machine's load falls on both alike. Prints req/s and keyway CPU per
-// request for each turn and the medians. This is how a request-path change is judged here: single
-// runs of one build move ±15% on these shared machines.
+// injected) or s4 (1 MiB uploads, 8 at a time): both run as children at once against the same
+// upstream, measured in turns (A, B, B, A, ...), so that drift in the machine's load falls on both
+// alike. Prints, for each turn and as medians, req/s and keyway CPU per request (s2) or MiB/s (s4).
+// This is how a request-path change is judged here: single runs of one build move ±15% on these
+// shared machines.
 //
-//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--pairs=5] [--seconds=4]
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4] [--pairs=5] [--seconds=4]
 //
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
@@ -15,7 +16,7 @@ import { keywayRoute, type Tally } from './clients.ts';
 import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
-import { FULL_PLAN as PLAN, s2Parallel, type Context } from './scenarios.ts';
+import { FULL_PLAN as PLAN, s2Parallel, s4Upload, type Context } from './scenarios.ts';
 import { median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
@@ -27,6 +28,11 @@ if (!builds.A || !builds.B) {
 }
 const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
 const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
+const scenario = arg('scenario') ?? 's2';
+if (scenario !== 's2' && scenario !== 's4') {
+  console.error('--scenario is s2 or s4');
+  process.exit(2);
+}
 
 const secret = `kwb-${randomBytes(24).toString('hex')}`;
 const upstream = await startBenchUpstream(secret);
@@ -50,10 +56,18 @@ try {
   }
   const tally: Tally = { badStatus: 0, badBody: 0 };
   const figures: Record<string, Array<{ rps: number; cpuPerReqMs: number }>> = { A: [], B: [] };
+  const mibs: Record<string, number[]> = { A: [], B: [] };
   const s2 = { connections: 64, bounds: { maxCount: 200_000, maxMs: seconds * 1000 } };
+  const s4 = { concurrency: 8, bounds: { maxCount: 10_000, maxMs: seconds * 1000 } };
   for (let i = 0; i < pairs; i++) {
     for (const { name, route } of i % 2 === 0 ? routes : [...routes].reverse()) {
       const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 1000 };
+      if (scenario === 's4') {
+        const r = await s4Upload(route, ctx, s4);
+        mibs[name]?.push(r.mibPerSecond);
+        console.log(`${name} turn ${i + 1}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
+        continue;
+      }
       const r = await s2Parallel(route, ctx, s2);
       const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
       figures[name]?.push({ rps: r.rps, cpuPerReqMs });
@@ -62,10 +76,13 @@ try {
       );
     }
   }
-  for (const [name, list] of Object.entries(figures)) {
+  for (const [name, list] of Object.entries(scenario === 's4' ? {} : figures)) {
     console.log(
       `${name} median: ${median(list.map((f) => f.rps)).toFixed(0)} req/s, ${(median(list.map((f) => f.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request (${builds[name as 'A' | 'B']})`,
     );
+  }
+  for (const [name, list] of Object.entries(scenario === 's4' ? mibs : {})) {
+    console.log(`${name} median: ${median(list).toFixed(1)} MiB/s up (${builds[name as 'A' | 'B']})`);
   }
   if (tally.badStatus + tally.badBody > 0) console.log(`bad answers: ${tally.badStatus} status, ${tally.badBody} body (the figures are not valid)`);
 } finally {

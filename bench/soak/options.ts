@@ -32,6 +32,8 @@ export const USAGE = `usage: npm run soak -- [--duration 60s] [--rate 2000] [--w
   --max-in-flight N  requests in flight at most; one due beyond that is an "overload" error (default 512)
   --connections N    keep-alive connections per origin through keyway (default 64)
   --new-host-every D one request this often goes to a host name keyway has not seen (default 1s)
+  --token-lifetime D expires_in of the oauth2 grant's access tokens (default 4s; keyway refreshes 1 s
+                     early, so 2s rotates a token a second: ten minutes' worth of tokens in four)
   --json             print one JSON document instead of text
   --src              run keyway from src/ (default: the built dist/, which npm run soak builds first)
   --wrap "CMD ARGS"  run keyway under a command, e.g. --wrap "heaptrack -o /tmp/kw" (keyway's runtime
@@ -97,6 +99,9 @@ export function parseOptions(argv: readonly string[]): SoakOptions {
         break;
       case '--new-host-every':
         options.newHostEveryMs = bounded('--new-host-every', parseDuration(value()), 10, 3_600_000);
+        break;
+      case '--token-lifetime':
+        options.tokenLifetimeS = bounded('--token-lifetime', parseDuration(value()) / 1000, 2, 3600);
         break;
       case '--json':
         options.json = true;

@@ -3,9 +3,10 @@
 // reads the log file (so a stream shows what every keyway process sharing the home writes) or, with
 // audit.sink: postgres, the table (what every replica writes).
 
+import { AdminError } from '../errors/index.ts';
 import { AuditFeed, compileFilter, type AuditFilter, type AuditSource, type StreamLine } from '../audit/index.ts';
 import { EventStream, EVENT_STREAM_DEFAULTS, type EventStreamOptions } from './event-stream.ts';
-import { AdminError } from './router.ts';
+
 import type { ServerResponse } from 'node:http';
 
 export interface AuditStreamLimits extends EventStreamOptions {
@@ -42,9 +43,9 @@ export class AuditStreams {
    * just after that event, up to maxReplay lines). Resolves when the stream has ended.
    */
   async serve(res: ServerResponse, filter: AuditFilter, lastId: string | undefined): Promise<void> {
-    if (this.#closed) throw new AdminError(503, 'shutting_down', 'keyway is stopping; no new audit streams');
+    if (this.#closed) throw new AdminError('shutting_down', 'keyway is stopping; no new audit streams');
     if (this.#open.size + this.#starting >= this.#limits.maxStreams) {
-      throw new AdminError(429, 'too_many_streams', `${this.#limits.maxStreams} audit streams are open already; close one or page GET /api/audit`);
+      throw new AdminError('too_many_streams', `${this.#limits.maxStreams} audit streams are open already; close one or page GET /api/audit`);
     }
     // The slot is taken before the first await, so concurrent requests cannot pass the cap together.
     this.#starting++;

@@ -1,4 +1,4 @@
-// What the admin routes are given by the composition root (app.ts): the shared services and the
+// What the admin routes are given by the composition root (src/app/): the shared services and the
 // running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
 
 import type { AuditSink } from '../audit/index.ts';
@@ -33,7 +33,7 @@ export interface AdminDeps {
   adminAudit: AdminAuditTarget;
   /** What `keyway status` shows beyond the tables: counted by the composition root. */
   activity: () => ProxyActivity;
-  /** POST /api/reload: re-reads the config file, as SIGHUP does (live-config.ts audits it); `client` is the caller's address. */
+  /** POST /api/reload: re-reads the config file, as SIGHUP does (app/live-config.ts audits it); `client` is the caller's address. */
   reload: (client: string) => Promise<{ reloaded: boolean }>;
   /** For /readyz: checked on every call. */
   readiness: () => Readiness;

@@ -8,11 +8,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEvent } from '../audit/index.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
-import { KeywayError } from '../errors/index.ts';
+import { AdminError, KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { storeConnection, type ConnectPlan, type ConnectResult } from '../oauth/connect-plan.ts';
 import { pollDeviceToken, startDeviceAuthorization } from '../oauth/device-flow.ts';
-import { AdminError, type AdminAuditTarget } from './router.ts';
+import type { AdminAuditTarget } from './router.ts';
 
 export interface DeviceFlowView {
   flow: string;
@@ -64,10 +64,10 @@ export class DeviceFlows {
     this.#sweep();
     const url = plan.provider.deviceAuthorizationUrl;
     if (!url) throw new KeywayError('usage', `provider ${plan.provider.slug} has no device authorization endpoint; use POST /api/oauth/connect`);
-    if (this.#o.closing.aborted) throw new AdminError(503, 'shutting_down', 'keyway is stopping; start the flow again once it runs');
+    if (this.#o.closing.aborted) throw new AdminError('shutting_down', 'keyway is stopping; start the flow again once it runs');
     const polling = [...this.#flows.values()].filter((f) => f.finishedAt === null).length;
     if (polling >= MAX_DEVICE_FLOWS)
-      throw new AdminError(429, 'too_many_flows', `${MAX_DEVICE_FLOWS} device flows are waiting for approval already; finish or let one expire`);
+      throw new AdminError('too_many_flows', `${MAX_DEVICE_FLOWS} device flows are waiting for approval already; finish or let one expire`);
     const device = await startDeviceAuthorization(url, plan.endpoint, plan.scopes, this.#o.dispatcher);
     const expiresAt = Math.min(device.expiresAt, Date.now() + MAX_FLOW_MS);
     const view: DeviceFlowView = {

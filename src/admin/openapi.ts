@@ -26,12 +26,19 @@ export function errorResponse(description: string): unknown {
   return { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 }
 
+/** A schema in the document's components, by name (its grant schemas: api/grant-schemas.ts). */
+export function schemaRef(name: string): unknown {
+  return { $ref: `#/components/schemas/${name}` };
+}
+
 /** A JSON request body with the given schema. */
 export function jsonBody(schema: unknown, required = true): unknown {
   return { required, content: { 'application/json': { schema } } };
 }
 
-export function openApiDocument(routes: readonly Route[]): Record<string, unknown> {
+export async function openApiDocument(routes: readonly Route[]): Promise<Record<string, unknown>> {
+  // Derived from zod, loaded here on first use: the proxy process runs without zod until then.
+  const { grantSchemas } = await import('./api/grant-schemas.ts');
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const parameters = [...route.path.matchAll(/\{([a-z_]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
@@ -79,7 +86,7 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
           description: 'The dashboard session (POST /api/session); every call also needs its CSRF token in X-Keyway-CSRF',
         },
       },
-      schemas: { Error: ERROR_SCHEMA },
+      schemas: { Error: ERROR_SCHEMA, ...grantSchemas() },
     },
   };
 }

@@ -1,5 +1,5 @@
 // The admin listener's operational routes: /readyz (open, like /healthz) and /metrics (needs the
-// admin token, like every route but the two probes: PRODUCT.md, "Admin API").
+// admin token, like every route but the two probes: the README's "Admin API").
 
 import type { ServerResponse } from 'node:http';
 

@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent } from '../audit/index.ts';
-import { KeywayError, ProxyError } from '../errors/index.ts';
+import { MalformedInput } from '../operations/fields.ts';
+import { ADMIN_STATUS_BY_CODE, AdminError, KeywayError, ProxyError, type AdminCode } from '../errors/index.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -69,32 +70,6 @@ export interface Route {
 
 /** Largest JSON body a write accepts: grants and secrets are small. */
 export const MAX_BODY_BYTES = 64 * 1024;
-
-/** An error a handler throws to answer with a status and a stable code (`{"error":{code,message}}`). */
-export class AdminError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly hint: string | undefined;
-
-  constructor(status: number, code: string, message: string, hint?: string) {
-    super(message);
-    this.name = 'AdminError';
-    this.status = status;
-    this.code = code;
-    this.hint = hint;
-  }
-}
-
-// The HTTP status of a command's error when an operation shared with the CLI throws it.
-const STATUS_OF_COMMAND_CODE: Readonly<Record<string, number>> = {
-  not_found: 404,
-  conflict: 409,
-  usage: 400,
-  config_invalid: 422,
-  store_locked: 503,
-  store_corrupt: 500,
-  store_wrong_key: 500,
-};
 
 interface CompiledRoute {
   route: Route;
@@ -196,7 +171,7 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
   };
   let status: number;
   let touch: AuditTouch = {};
-  let code: string | null = null;
+  let code: AdminCode | null = null;
   let message: string | undefined;
   try {
     const reply = await route.handle(ctx);
@@ -208,7 +183,7 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
     status = answer.status;
     code = answer.code;
     message = answer.message;
-    if (!res.headersSent) sendJson(res, answer.status, { error: { code: answer.code, message: answer.message, hint: answer.hint ?? null } });
+    if (!res.headersSent) sendError(res, answer.code, { message: answer.message, hint: answer.hint ?? null });
     else res.destroy();
   }
   if ((route.method === 'GET' && route.audited !== true) || route.auditsItself) return;
@@ -218,8 +193,7 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
     agent: touch.agent !== undefined ? touch.agent : (params['agent'] ?? null),
     grant: touch.grant !== undefined ? touch.grant : (params['grant'] ?? null),
     decision: 'admin',
-    // Admin codes are not the proxy's: the line keeps the answer's code for the reader.
-    code: code as AuditEvent['code'],
+    code,
     method: route.method,
     host: options.host,
     port: options.port,
@@ -235,24 +209,30 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
   await options.audit.write(event).catch(() => undefined);
 }
 
-function errorAnswer(err: unknown): { status: number; code: string; message: string; hint?: string | undefined } {
-  if (err instanceof AdminError) return { status: err.status, code: err.code, message: err.message, hint: err.hint };
-  if (err instanceof KeywayError) return { status: STATUS_OF_COMMAND_CODE[err.code] ?? 400, code: err.code, message: err.message };
-  if (err instanceof ProxyError) return { status: err.status, code: err.code, message: err.message, hint: err.hint };
-  return { status: 500, code: 'internal_error', message: 'the admin API failed; the keyway log has the reason' };
+/** What an unexpected failure answers: its own text may quote a secret, so the log has it instead. */
+export const INTERNAL_ERROR_MESSAGE = 'the admin API failed; the keyway log has the reason';
+
+/** Any error as the admin API answers it: keyway's own keep their code, message and hint; the status is the code's there. */
+function errorAnswer(err: unknown): AdminError {
+  if (err instanceof AdminError) return err;
+  if (err instanceof ProxyError) return new AdminError(err.code, err.message, err.hint);
+  // A grant's input of the wrong shape reads as any malformed body does.
+  if (err instanceof MalformedInput) return new AdminError('bad_request', err.message);
+  if (err instanceof KeywayError) return new AdminError(err.code, err.message);
+  return new AdminError('internal_error', INTERNAL_ERROR_MESSAGE);
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   // A form or text/plain body is what a cross-site page can send without a preflight: refused.
-  if (type !== 'application/json') throw new AdminError(415, 'unsupported_media_type', 'send the body as Content-Type: application/json');
+  if (type !== 'application/json') throw new AdminError('unsupported_media_type', 'send the body as Content-Type: application/json');
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new AdminError(413, 'body_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
+  if (declared > MAX_BODY_BYTES) throw new AdminError('body_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new AdminError(413, 'body_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw new AdminError('body_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
   let parsed: unknown;
@@ -260,9 +240,9 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
     parsed = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
   } catch {
     // The parser's message may quote the body, which may hold a secret: not echoed.
-    throw new AdminError(400, 'bad_request', 'the body is not valid JSON');
+    throw new AdminError('bad_request', 'the body is not valid JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AdminError(400, 'bad_request', 'the body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AdminError('bad_request', 'the body must be a JSON object');
   return parsed as Record<string, unknown>;
 }
 
@@ -270,4 +250,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
   res.end(text);
+}
+
+/** An error answer `{"error":{code,…fields}}` with the code's admin status (errors/codes.ts). */
+export function sendError(res: ServerResponse, code: AdminCode, fields: { message: string } & Record<string, unknown>, headers?: Record<string, string>): void {
+  sendJson(res, ADMIN_STATUS_BY_CODE[code], { error: { code, ...fields } }, headers);
 }

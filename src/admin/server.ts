@@ -8,7 +8,7 @@ import { adminAuth, tokenCheck, type AdminAuth } from './auth.ts';
 import { dashboardFiles, setSecurityHeaders, type DashboardFiles } from './dashboard-files.ts';
 import type { AdminDeps } from './deps.ts';
 import { adminHostGuard } from './host-guard.ts';
-import { dispatch, RouteTable, sendJson } from './router.ts';
+import { dispatch, INTERNAL_ERROR_MESSAGE, RouteTable, sendError } from './router.ts';
 import { csrfMatches, dropCsrfParam, SessionStore } from './session.ts';
 import { SignInLimiter } from './sign-in-limit.ts';
 import { loadOrCreateAdminToken } from './token.ts';
@@ -48,7 +48,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     if (!hostAllowed(req.headers.host)) return refuseHost(res);
     const where = { audit: options.adminAudit, host: address?.address ?? '', port: address?.port ?? 0 };
     void answer(req, res, { table, authorized, dashboard }, where).catch(() => {
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal_error', message: 'the admin API failed; the keyway log has the reason' } });
+      if (!res.headersSent) sendError(res, 'internal_error', { message: INTERNAL_ERROR_MESSAGE });
     });
   });
   server.listen(options.listen.port, options.listen.host);
@@ -96,26 +96,19 @@ async function answer(
   // Before anything else, even a 404: without the token, nothing says which routes exist.
   const caller = open ? null : authorized(req);
   if (!open && !caller) {
-    return sendJson(res, 401, {
-      error: { code: 'admin_auth_required', message: 'send Authorization: Bearer <data/admin.token>, or sign in to the dashboard' },
-    });
+    return sendError(res, 'admin_auth_required', { message: 'send Authorization: Bearer <data/admin.token>, or sign in to the dashboard' });
   }
   // A cookie is sent by the browser on its own, to every port of the host; only the page that signed
   // in knows the CSRF token (session.ts says why reads need it too).
   if (caller?.kind === 'session' && !csrfMatches(req, caller.session)) {
-    return sendJson(res, 403, { error: { code: 'csrf_required', message: 'a call made with the dashboard session needs its X-Keyway-CSRF header' } });
+    return sendError(res, 'csrf_required', { message: 'a call made with the dashboard session needs its X-Keyway-CSRF header' });
   }
   dropCsrfParam(req);
   if ('found' in found) return dispatch(found.found, req, res, path, where);
   if (found.allowed.length > 0) {
-    return sendJson(
-      res,
-      405,
-      { error: { code: 'method_not_allowed', message: `${path} answers ${found.allowed.join(', ')}` } },
-      { allow: found.allowed.join(', ') },
-    );
+    return sendError(res, 'method_not_allowed', { message: `${path} answers ${found.allowed.join(', ')}` }, { allow: found.allowed.join(', ') });
   }
-  return sendJson(res, 404, { error: { code: 'not_found', message: `no admin route ${req.method} ${path}` } });
+  return sendError(res, 'not_found', { message: `no admin route ${req.method} ${path}` });
 }
 
 /**
@@ -125,10 +118,10 @@ async function answer(
  */
 function refuseHost(res: ServerResponse): void {
   const message = 'the admin API answers only to its own address (such as 127.0.0.1:PORT or localhost:PORT) in Host; this blocks DNS rebinding';
-  sendJson(
+  sendError(
     res,
-    403,
-    { error: { code: 'host_not_allowed', message, grant: null, hint: 'use the address in data/proxy.json, or list the name in admin.allowed_hosts' } },
+    'host_not_allowed',
+    { message, grant: null, hint: 'use the address in data/proxy.json, or list the name in admin.allowed_hosts' },
     { 'x-keyway-error': 'host_not_allowed', connection: 'close' },
   );
 }

@@ -1,5 +1,5 @@
-// Bounds on what an agent can put into one audit line (issue 21: the volume of audit an agent can
-// force is how fast it can push older evidence out through rotation). Every field whose text comes
+// Bounds on what an agent can put into one audit line (the volume of audit an agent can force is
+// how fast it can push older evidence out through rotation). Every field whose text comes
 // from the request is cut here, in the one place every line passes (serializeEvent), whichever
 // writer (file or table) and whichever code path made the event:
 //   path           the normalised path (up to ~16 KiB on HTTP/1.1, ~64 KiB as an HTTP/2 :path)

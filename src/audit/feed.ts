@@ -5,7 +5,7 @@
 // Read from the log rather than hooked into this process's writer: other keyway processes may
 // share the home (or the database) and append their lines, and what a listener gets is then exactly
 // what the log holds (already free of secrets, sealed, with its seq). The writer appends within ~10 ms of a
-// response (writer.ts LOCK_GAP_MS); polling every 50 ms keeps a line's way to a listener under 100 ms.
+// response (file/writer.ts LOCK_GAP_MS); polling every 50 ms keeps a line's way to a listener under 100 ms.
 
 import type { TailOptions } from './query.ts';
 import type { StreamLine } from './source.ts';

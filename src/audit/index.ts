@@ -3,13 +3,13 @@
 export { GENESIS_HASH, stripQuery } from './record.ts';
 export type { AuditDecision, AuditEvent, AuditLine } from './record.ts';
 export type { AuditLog, AuditSink } from './sink.ts';
-export { AuditWriter, DEFAULT_AUDIT_KEEP } from './writer.ts';
+export { AuditWriter, DEFAULT_AUDIT_KEEP } from './file/writer.ts';
 export { RefusalBudget } from './refusal-budget.ts';
 export { chainFiles, listRotated, rotatedPath } from './files.ts';
 export { prunedPathFor } from './pruned.ts';
 export type { PrunedRange } from './pruned.ts';
 export type { RotatedFile } from './files.ts';
-export type { AuditWriterOptions } from './writer.ts';
+export type { AuditWriterOptions } from './file/writer.ts';
 export { logRetention, retentionWarning } from './retention.ts';
 export type { RetentionHold } from './retention.ts';
 export { verifyAudit } from './verify.ts';

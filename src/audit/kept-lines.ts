@@ -2,8 +2,6 @@
 // request forwarded before the failure showed still gets its line, in order, once the log is
 // writable again.
 
-import { lineCost } from './room.ts';
-
 // How many lines (and bytes) a fault may leave waiting in memory. Past this, newer lines are dropped
 // and counted: while unhealthy the proxy injects nothing, so those are refusals; the oldest lines,
 // kept, are the ones that may belong to requests forwarded before the fault was seen.
@@ -52,11 +50,4 @@ export class KeptLines<T = string> {
       this.#bytes += bytes;
     }
   }
-}
-
-/** The room (room.ts) a set of lines takes in the log. */
-export function costOf(bodies: readonly string[]): number {
-  let cost = 0;
-  for (const body of bodies) cost += lineCost(body);
-  return cost;
 }

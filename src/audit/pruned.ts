@@ -6,7 +6,7 @@
 // `seq`/`hash` name the last line deleted: verify starts the chain there, so the oldest kept file
 // must continue from exactly that line and any other file removed shows as a gap. `ranges` say
 // what each pruning deleted (seq range, bytes, when, how old its newest line was), so verify can
-// name them instead of saying "intact" over a log that lost lines (keyway issue 21).
+// name them instead of saying "intact" over a log that lost lines.
 //
 // Why a record here rather than an `audit_pruned` line in the chain: the line would itself be pruned
 // a few rotations later (only `keep` files stay), exactly when the history matters, and writing a
@@ -41,7 +41,7 @@ export interface PrunedRange {
 
 /**
  * The record as read. `ranges`: 'ok' with the list; 'absent' when the record predates ranges (a
- * keyway before issue 21 pruned, and its ranges are unknown); 'bad_mac' or 'unreadable' otherwise.
+ * keyway that did not record prunings yet pruned, and its ranges are unknown); 'bad_mac' or 'unreadable' otherwise.
  */
 export type PrunedState = HeadState & { ranges?: { kind: 'ok'; list: PrunedRange[] } | { kind: 'absent' | 'bad_mac' | 'unreadable' } };
 

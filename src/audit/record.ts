@@ -8,7 +8,7 @@ import { boundEvent } from './bound.ts';
 /** `admin`: not a proxied request but a change an operator made (a config reload, an admin API write). */
 export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error' | 'admin';
 
-/** What the proxy reports for one request or tunnel (PRODUCT.md, "Audit line"). */
+/** What the proxy reports for one request or tunnel (the README's "Audit log"). */
 export interface AuditEvent {
   ts: string;
   id: string;
@@ -79,7 +79,7 @@ export type AuditLine = AuditEvent & { seq: number; prev: string; hash: string }
 /** The `prev` of the first line of a chain. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** PRODUCT.md's field order. Extra fields follow, sorted by name, then `seq`, `prev`, `hash`. */
+/** The documented field order (README, "Audit log"). Extra fields follow, sorted by name, then `seq`, `prev`, `hash`. */
 export const EVENT_FIELDS = [
   'ts',
   'id',

@@ -1,5 +1,4 @@
-// Refusals past a budget are counted, not written one by one (issue 21: "the agent can erase its
-// own trail"). A refusal costs an agent almost nothing and each one used to write a line, so an agent
+// Refusals past a budget are counted, not written one by one (else an agent could erase its own trail). A refusal costs an agent almost nothing and each one used to write a line, so an agent
 // could fill the log as fast as it could send, and rotation then deletes the oldest files: the
 // evidence. Here a refusal's line is written in full while its budgets last; past them, identical
 // refusals are counted into ONE summary line per interval (`repeated: N`, `first`, `last`), written

@@ -1,8 +1,8 @@
 // audit.min_retention's hold: rotated files past audit.keep that rotation kept because they were
-// written too recently to delete (log-files.ts), and the one sentence the app log and /readyz say
+// written too recently to delete (file/log-files.ts), and the one sentence the app log and /readyz say
 // about it. A hold means lines arrive faster than keep x max_bytes can hold for min_retention: an
 // agent flooding the log, or keep and max_bytes too small for the traffic. It is a warning, not a
-// fault: keyway goes on serving, and the disk guard (room.ts) refuses injection if the disk fills.
+// fault: keyway goes on serving, and the disk guard (file/room.ts) refuses injection if the disk fills.
 
 import { formatDuration } from '../config/duration.ts';
 

@@ -10,7 +10,7 @@ export interface AuditSink {
   reserveLine(): boolean;
 }
 
-/** A whole audit writer as the composition root holds it: the file's (writer.ts) or the table's (table/writer.ts). */
+/** A whole audit writer as the composition root holds it: the file's (file/writer.ts) or the table's (table/writer.ts). */
 export interface AuditLog extends AuditSink {
   /** Lines not written yet: queued for the next batch, or kept through a fault. */
   readonly pendingLines: number;

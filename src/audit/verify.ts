@@ -34,7 +34,7 @@ export interface VerifyOptions {
 export interface PrunedReport {
   /** Every pruning recorded, oldest first; `early`: its newest line was younger than min_retention. */
   ranges: Array<PrunedRange & { early: boolean }>;
-  /** Lines pruned by a keyway that did not record ranges yet (before issue 21): seq and nothing more known. */
+  /** Lines pruned by a keyway that did not record ranges yet (before pruning was recorded): seq and nothing more known. */
   unrecorded?: { first_seq: number; last_seq: number };
   /** Lines deleted by rotation in all: seq 1 up to the last line pruned. */
   lines: number;

@@ -5,11 +5,11 @@ import type { Duplex } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { pino } from 'pino';
 import { Client, ProxyAgent, type Dispatcher } from 'undici';
-import { startKeyway } from '../app.ts';
+import { startKeyway } from '../app/index.ts';
 import type { Config } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
-import { fetchProxyCredentials } from '../proxy/identify.ts';
+import { fetchProxyCredentials } from '../proxy/identify/agent.ts';
 import { findRunningProxy } from '../running-proxy.ts';
 import { proxyUrl } from './proxy-url.ts';
 

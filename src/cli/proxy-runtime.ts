@@ -1,24 +1,14 @@
 // The runtime settings `keyway start` runs under, in one place: `npm start`, the Docker image, a
 // global install and `npm run bench` all get them, because the proxy applies them to itself.
 //
-// Why each one (figures from `npm run bench` and heaptrack on these 2-core machines):
-// - --max-semi-space-size=4, --max-old-space-size=128: V8's defaults on a large host let the heap
-//   grow to hundreds of MiB of RSS under load. The young generation still gets some room: a
-//   request's objects live a few milliseconds, and with 2 MiB semi-spaces (the setting before) those
-//   in flight at each scavenge were promoted, then collected by a full mark-compact every few tens
-//   of milliseconds. s2 (64 connections, in turns, medians of 4): 2 MiB ~195 µs of CPU per request,
-//   108 MiB RSS after; 4 MiB ~171 µs, 112.5 MiB; 8 MiB ~148 µs, 120 MiB. After s3-s5 (1 MiB bodies,
-//   then 200 new hosts) 8 MiB left 186 MiB of RSS against 147 with 4 and 138 with 2: 4 it is.
-// - --no-maglev: V8's mid-tier compiler speeds up warm-up, which a proxy that runs for days does not
-//   need; hot code still reaches TurboFan. Its compiled code, compiler memory and the pages of its own
-//   code in the node binary cost ~13 MiB of RSS after s1+s2, with the same req/s (A/B, 5 rounds twice).
-// - --liftoff-only: undici parses HTTP with llhttp compiled to WebAssembly. Under load V8 re-compiles
-//   its one huge function with the optimizing compiler, whose ~15 MiB of compiler memory the
-//   allocator then keeps for the life of the process. The baseline compiler's code parses as fast
-//   here (s2 and s3 unchanged in A/B runs) and costs no such memory.
-// - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): V8's background
-//   threads each get a malloc arena that keeps what they freed, and glibc's adaptive thresholds keep
-//   freed TLS buffers in the heap; ~5-10 MiB less RSS after load.
+// Why each one, in a line (the measurements behind them: docs/perf/README.md, "Runtime settings"):
+// - --max-semi-space-size=4, --max-old-space-size=128: a heap bounded for a small sidecar, with a
+//   young generation large enough that a request's short-lived objects die young.
+// - --no-maglev: warm-up speed a long-running proxy does not need, for ~13 MiB of RSS.
+// - --liftoff-only: undici's WebAssembly HTTP parser stays on the baseline compiler, as fast here,
+//   without the optimizing compiler's memory kept for the life of the process.
+// - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): freed memory goes
+//   back to the system instead of staying in per-thread arenas.
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=128', '--no-maglev', '--liftoff-only'];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',

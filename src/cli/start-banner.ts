@@ -1,7 +1,7 @@
 // What `keyway start` says on a terminal once it listens: where it is, what it serves, and what to
 // run next. Off a terminal (a service manager, a pipe) it says one line instead, which scripts and
 // tests wait for: "keyway proxy on http://HOST:PORT".
-import type { RunningKeyway } from '../app.ts';
+import type { RunningKeyway } from '../app/index.ts';
 import { formatListen } from '../config/index.ts';
 
 export function listeningLine(running: RunningKeyway): string {

@@ -1,9 +1,9 @@
-import { unsafeDisplayText } from './display-text.ts';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { DomainPattern } from './domain-pattern.ts';
-import { parseDomainPatternStrict as parseDomainPattern } from './domain-breadth.ts';
-import { GRANT_ID, GRANT_TYPES } from './ids.ts';
+import { parseDomainPatternStrict } from './domain-breadth.ts';
+import { domainText, grantFields, type injectSchema, messageCheck } from './grant-fields.ts';
+import { GRANT_ID } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
@@ -48,14 +48,9 @@ const secretRef = text('a reference, env:NAME or file:PATH').transform((text, ct
   return ref;
 });
 
-const domain = z.string().transform((text, ctx): DomainPattern => {
-  const parsed = parseDomainPattern(text);
-  if (typeof parsed === 'string') {
-    ctx.addIssue({ code: 'custom', message: parsed });
-    return z.NEVER;
-  }
-  return parsed;
-});
+// Checked by domainText, so the pattern it parses to is never an error string here.
+const toPattern = (text: string) => parseDomainPatternStrict(text) as DomainPattern;
+const domain = domainText.transform(toPattern);
 
 /** A size in bytes: a number, or a string such as 512KiB, 50MiB, 1GB (KiB = 1024, KB = 1000). */
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx): number => {
@@ -84,19 +79,6 @@ const httpsUrl = z.string().refine(
   { message: 'expected an https:// URL (http:// only on loopback)' },
 );
 
-const injectSchema = z.strictObject({
-  header: z
-    .string()
-    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name')
-    .optional(),
-  format: z
-    .string()
-    .includes('{secret}', { message: 'must contain {secret}' })
-    .refine((f) => unsafeDisplayText(f) === undefined, { error: (issue) => unsafeDisplayText(String(issue.input)) ?? 'unsafe text' })
-    .optional(),
-  query: z.string().min(1).optional(),
-});
-
 const providerSchema = z.strictObject({
   authorize_url: httpsUrl.optional(),
   token_url: httpsUrl,
@@ -111,17 +93,11 @@ const providerSchema = z.strictObject({
   extra_params: z.record(z.string(), z.string()).default({}),
 });
 
-const grantSchema = z
-  .strictObject({
-    type: z.enum(GRANT_TYPES),
-    domains: z.array(domain).min(1, 'expected at least one domain'),
-    inject: injectSchema.optional(),
+// The grant's fields (grant-fields.ts), with its domains parsed and its secret as a reference.
+const grantSchema = grantFields
+  .extend({
+    domains: grantFields.shape.domains.transform((list) => list.map(toPattern)),
     secret: secretRef.optional(),
-    provider: z.string().optional(),
-    allow_http: z.boolean().default(false),
-    // Range and If-Range go upstream on injected requests only with this (proxy/headers.ts): an
-    // upstream that echoes the secret could otherwise hand it out in slices the leak guard misses.
-    allow_range: z.boolean().default(false),
   })
   .check((ctx) => {
     const grant = ctx.value;
@@ -134,14 +110,6 @@ const grantSchema = z
       fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
     }
   });
-
-/** A check from a function that says why a value is refused (undefined: it is fine). */
-function messageCheck(why: (text: string) => string | undefined) {
-  return (ctx: z.core.ParsePayload<string>) => {
-    const message = why(ctx.value);
-    if (message !== undefined) ctx.issues.push({ code: 'custom', input: ctx.value, message });
-  };
-}
 
 // Every rule value is checked here, once, so any command that loads the config refuses a bad glob,
 // time zone or range (config/rule-syntax.ts); policy/rules.ts compiles values already checked.

@@ -1,12 +1,21 @@
 // Every code keyway reports, in one table. For each: the HTTP status an agent gets with it (null:
 // it never reaches an agent), how the request's audit line records it (`deny`: keyway refused the
 // request; `error`: something failed; `admin`: an operator's change was refused), and its kind:
-// - refusal: an answer to an agent, `{"error":{code,…}}` plus X-Keyway-Error (PRODUCT.md, "Errors
-//   keyway itself returns": those codes and statuses are the contract, keep them as they are);
+// - refusal: an answer to an agent, `{"error":{code,…}}` plus X-Keyway-Error (the README's
+//   "Errors the proxy returns": those codes and statuses are the contract, keep them as they are);
 // - command: stops a command or a start, one line on stderr (KeywayError);
-// - note: written in an audit line's `code`, never thrown (a client hung up; keyway's self check).
+// - note: written in an audit line's `code`, never thrown (a client hung up; keyway's self check);
+// - admin: an answer of the admin API only, to an operator (AdminError): `status` null, since no
+//   agent ever gets it, and `audit` admin, since the router audits every write with decision admin.
+// The admin API answers any code with `adminStatus` where the row has one, else with `status`; a
+// row with neither never reaches it (admin/router.ts writes the answer).
 
-type Entry = { readonly kind: 'refusal' | 'command' | 'note'; readonly status: number | null; readonly audit: 'deny' | 'error' | 'admin' | null };
+type Entry = {
+  readonly kind: 'refusal' | 'command' | 'note' | 'admin';
+  readonly status: number | null;
+  readonly audit: 'deny' | 'error' | 'admin' | null;
+  readonly adminStatus?: number;
+};
 
 export const ERROR_CODES = {
   proxy_auth_required: { kind: 'refusal', status: 407, audit: 'deny' },
@@ -20,32 +29,50 @@ export const ERROR_CODES = {
   // A request head that did not finish within proxy.timeouts.headers.
   request_timeout: { kind: 'refusal', status: 408, audit: 'deny' },
   // With Retry-After: proxy authentication failed too many times in a row from one client address
-  // (proxy/auth-throttle.ts), or an agent past its share of keyway (proxy.max_in_flight_per_agent);
-  // PRODUCT.md also names it for agent rate limits.
+  // (proxy/identify/throttle.ts), or an agent past its share of keyway (proxy.max_in_flight_per_agent);
+  // Also the code for agent rate limits.
   rate_limited: { kind: 'refusal', status: 429, audit: 'deny' },
-  grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error' },
+  // 409 on the admin API: a 401 there would read as "your admin token is wrong".
+  grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   token_refresh_failed: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_timeout: { kind: 'refusal', status: 504, audit: 'error' },
   audit_unavailable: { kind: 'refusal', status: 503, audit: 'error' },
   internal_error: { kind: 'refusal', status: 500, audit: 'error' },
-  // A command's "no such grant/agent", and the self-check host's answer to any other path.
+  // A command's "no such grant/agent", the admin API's unknown route or id, and the self-check
+  // host's answer to any other path.
   not_found: { kind: 'command', status: 404, audit: 'error' },
   // Also the code of a refused reload's audit line (decision admin): the running config stays.
-  config_invalid: { kind: 'command', status: null, audit: 'admin' },
-  store_wrong_key: { kind: 'command', status: null, audit: null },
-  store_corrupt: { kind: 'command', status: null, audit: null },
-  store_locked: { kind: 'command', status: null, audit: null },
+  config_invalid: { kind: 'command', status: null, audit: 'admin', adminStatus: 422 },
+  store_wrong_key: { kind: 'command', status: null, audit: null, adminStatus: 500 },
+  store_corrupt: { kind: 'command', status: null, audit: null, adminStatus: 500 },
+  store_locked: { kind: 'command', status: null, audit: null, adminStatus: 503 },
   // store.backend postgres: the database cannot be reached or refused us (not the key: store_wrong_key).
-  store_unavailable: { kind: 'command', status: null, audit: null },
-  master_key_invalid: { kind: 'command', status: null, audit: null },
-  ca_invalid: { kind: 'command', status: null, audit: null },
-  audit_invalid: { kind: 'command', status: null, audit: null },
-  usage: { kind: 'command', status: null, audit: null },
-  conflict: { kind: 'command', status: null, audit: null },
-  listen_failed: { kind: 'command', status: null, audit: null },
+  // adminStatus 400 here and on the next four: what the admin API has always answered them with.
+  store_unavailable: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  master_key_invalid: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  ca_invalid: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  audit_invalid: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  listen_failed: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  usage: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  conflict: { kind: 'command', status: null, audit: null, adminStatus: 409 },
   client_closed: { kind: 'note', status: null, audit: null },
   self_check: { kind: 'note', status: null, audit: null },
+  // No admin token (or a wrong one) on a route that needs it, and no dashboard session.
+  admin_auth_required: { kind: 'admin', status: null, audit: 'admin', adminStatus: 401 },
+  // POST /api/session with a wrong token.
+  admin_auth_failed: { kind: 'admin', status: null, audit: 'admin', adminStatus: 401 },
+  // Too many wrong tokens from one address (admin/sign-in-limit.ts).
+  sign_in_limited: { kind: 'admin', status: null, audit: 'admin', adminStatus: 429 },
+  // A dashboard session's call without its X-Keyway-CSRF header.
+  csrf_required: { kind: 'admin', status: null, audit: 'admin', adminStatus: 403 },
+  method_not_allowed: { kind: 'admin', status: null, audit: 'admin', adminStatus: 405 },
+  unsupported_media_type: { kind: 'admin', status: null, audit: 'admin', adminStatus: 415 },
+  body_too_large: { kind: 'admin', status: null, audit: 'admin', adminStatus: 413 },
+  // keyway is stopping: no new audit stream or device flow.
+  shutting_down: { kind: 'admin', status: null, audit: 'admin', adminStatus: 503 },
+  too_many_streams: { kind: 'admin', status: null, audit: 'admin', adminStatus: 429 },
+  too_many_flows: { kind: 'admin', status: null, audit: 'admin', adminStatus: 429 },
 } as const satisfies Record<string, Entry>;
 
 type Table = typeof ERROR_CODES;
@@ -56,9 +83,12 @@ export type ErrorCode = keyof Table;
 export type ProxyErrorCode = { [C in ErrorCode]: Table[C]['status'] extends number ? C : never }[ErrorCode];
 /** Codes that stop a command or a start. */
 export type KeywayErrorCode = { [C in ErrorCode]: Table[C]['kind'] extends 'command' ? C : never }[ErrorCode];
-/** Codes an audit line's `code` may hold. */
+/** Codes the admin API answers with: those with an adminStatus or a status. */
+export type AdminCode = { [C in ErrorCode]: Table[C] extends { adminStatus: number } ? C : Table[C]['status'] extends number ? C : never }[ErrorCode];
+/** Codes an audit line's `code` may hold (an admin write's line holds its answer's code). */
 export type AuditCode =
   | ProxyErrorCode
+  | AdminCode
   | { [C in ErrorCode]: Table[C]['kind'] extends 'note' ? C : never }[ErrorCode]
   | { [C in ErrorCode]: Table[C]['audit'] extends 'admin' ? C : never }[ErrorCode];
 
@@ -66,6 +96,16 @@ export type AuditCode =
 export const STATUS_BY_CODE = Object.freeze(
   Object.fromEntries(Object.entries(ERROR_CODES).flatMap(([code, e]) => (e.status === null ? [] : [[code, e.status]]))),
 ) as { readonly [C in ProxyErrorCode]: Table[C]['status'] };
+
+/** The admin API's HTTP status for each code it answers with. */
+export const ADMIN_STATUS_BY_CODE = Object.freeze(
+  Object.fromEntries(
+    Object.entries(ERROR_CODES as Record<ErrorCode, Entry>).flatMap(([code, e]) => {
+      const status = e.adminStatus ?? e.status;
+      return status === null ? [] : [[code, status]];
+    }),
+  ),
+) as { readonly [C in AdminCode]: number };
 
 /** How a request's audit line records a refusal with this code. */
 export function auditDecisionOf(code: ProxyErrorCode): 'deny' | 'error' {

@@ -1,11 +1,12 @@
 // Every error keyway reports carries a stable `code` from the one table in codes.ts, which also
-// holds each code's HTTP status and audit decision. Two classes share it: ProxyError answers an
-// agent over HTTP, KeywayError stops a command or a start. Foreign errors are wrapped with `cause`.
+// holds each code's HTTP status and audit decision. Three classes share it: ProxyError answers an
+// agent over HTTP, AdminError an operator on the admin API, KeywayError stops a command or a start.
+// Foreign errors are wrapped with `cause`.
 
-import { STATUS_BY_CODE, type KeywayErrorCode, type ProxyErrorCode } from './codes.ts';
+import { ADMIN_STATUS_BY_CODE, STATUS_BY_CODE, type AdminCode, type KeywayErrorCode, type ProxyErrorCode } from './codes.ts';
 
-export { auditDecisionOf, ERROR_CODES, STATUS_BY_CODE } from './codes.ts';
-export type { AuditCode, ErrorCode, KeywayErrorCode, ProxyErrorCode } from './codes.ts';
+export { ADMIN_STATUS_BY_CODE, auditDecisionOf, ERROR_CODES, STATUS_BY_CODE } from './codes.ts';
+export type { AdminCode, AuditCode, ErrorCode, KeywayErrorCode, ProxyErrorCode } from './codes.ts';
 
 export interface ErrorDetails {
   grant?: string | undefined;
@@ -40,6 +41,26 @@ export class ProxyError extends Error {
     return JSON.stringify({
       error: { code: this.code, message: this.message, grant: this.grant ?? null, hint: this.hint ?? null },
     });
+  }
+}
+
+/**
+ * An error an admin route throws: answered with its code's admin status and
+ * `{"error":{code,message,hint}}` (admin/router.ts). The message is keyway's own, never a foreign one.
+ */
+export class AdminError extends Error {
+  readonly code: AdminCode;
+  readonly hint: string | undefined;
+
+  constructor(code: AdminCode, message: string, hint?: string) {
+    super(message);
+    this.name = 'AdminError';
+    this.code = code;
+    this.hint = hint;
+  }
+
+  get status(): number {
+    return ADMIN_STATUS_BY_CODE[this.code];
   }
 }
 

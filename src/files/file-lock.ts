@@ -7,13 +7,13 @@
 // after a short, jittered pause (1 ms growing to 4 ms, times 1 to 2) until `waitMs` has passed.
 // Why short: proper-lockfile has no queue of waiters, so a waiter gets the lock only by trying
 // during a gap between two holds. The audit writer leaves a 10 ms gap between batches
-// (audit/writer.ts LOCK_GAP_MS); a pause longer than that can miss every gap and starve. Why
+// (audit/file/writer.ts LOCK_GAP_MS); a pause longer than that can miss every gap and starve. Why
 // jittered: processes that wait together do not retry in lockstep. Why it is cheap anyway: a
 // failed try is one mkdir, so even the longest wait (a token refresh, about 15 s) costs little.
 // The callers differ only in what they say in options:
 // - store (credentials/store/lock.ts): stale 5 s, waits 7 s, longer than stale, so a dead holder's
 //   lock is taken over before giving up; a lock lost while held refuses to commit.
-// - audit log (audit/log-files.ts): stale 5 s, waits 2 s (a batch holds it for one append);
+// - audit log (audit/file/log-files.ts): stale 5 s, waits 2 s (a batch holds it for one append);
 //   a lost lock forgets the cached chain head.
 // - token refresh (credentials/providers/refresh-lock.ts): stale 10 s, waits the token timeout
 //   plus 5 s, since the holder keeps it across one call to the token endpoint.

@@ -19,6 +19,17 @@ export function usage(message: string): KeywayError {
   return new KeywayError('usage', message);
 }
 
+/**
+ * A usage error about the input's shape: a field left out, of the wrong JSON type, or unknown. The
+ * command line shows it as any usage error; the admin API answers it as a malformed body (bad_request).
+ */
+export class MalformedInput extends KeywayError {
+  constructor(message: string) {
+    super('usage', message);
+    this.name = 'MalformedInput';
+  }
+}
+
 /** A positive duration such as `15m`; undefined when not given. */
 export function durationInput(text: string | undefined, name: string, caller: Caller): number | undefined {
   if (text === undefined) return undefined;

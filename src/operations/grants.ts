@@ -2,15 +2,15 @@
 // (src/admin/api/grants.ts): plain inputs in, listing rows out, KeywayError on refusal. A secret
 // goes in and never comes back out.
 
-import { GRANT_ID, GRANT_TYPES, type GrantType, type InjectConfig } from '../config/index.ts';
+import type { InjectConfig } from '../config/index.ts';
 import { listGrants, type GrantListing } from '../credentials/grant-listing.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
-import { fieldName, usage, type Caller } from './fields.ts';
-import { checkDomains, checkInjection, checkLabels, hasInjection, overlapWarnings } from './grant-input.ts';
-import { parseSecretInput, type SecretInput } from './secret-input.ts';
+import { usage, type Caller } from './fields.ts';
+import { checkInjection, hasInjection, overlapWarnings } from './grant-input.ts';
+import { parseSecretInput } from './secret-input.ts';
 
 /** The part of Services a grant operation reads and writes. */
 export type GrantServices = Pick<Services, 'config' | 'store'>;
@@ -27,43 +27,33 @@ export function showGrant(services: GrantServices, id: string): GrantListing {
   return row;
 }
 
-export interface NewGrant {
-  id: string;
-  type: string | undefined;
-  domains: readonly string[] | undefined;
-  inject?: InjectConfig | undefined;
-  provider?: string | undefined;
-  allowHttp?: boolean | undefined;
-  allowRange?: boolean | undefined;
-  labels?: unknown;
-  /** Write-only: parsed for the grant's type, stored encrypted, never returned. */
-  secret?: SecretInput | undefined;
-}
+/** The zod input checks (grant-schema.ts), loaded by the first grant written: the proxy process runs without zod until then. */
+const inputChecks = () => import('./grant-schema.ts');
 
-export async function addGrant(services: GrantServices, input: NewGrant, caller: Caller): Promise<GrantResult> {
-  const { id } = input;
-  if (!GRANT_ID.test(id)) throw usage(`grant id "${id}": expected a-z, 0-9 and - (starting with a letter or digit), up to 63 characters`);
+/**
+ * Adds a grant to the store. `input` is a grant as grant-schema.ts's grantCreateInput describes it
+ * (a JSON body, or what the command line's flags say), checked there: a refusal names the field
+ * the way `caller` wrote it.
+ */
+export async function addGrant(services: GrantServices, input: unknown, caller: Caller): Promise<GrantResult> {
+  const { parseInput, grantCreateInput } = await inputChecks();
+  const { id, type, domains, inject: given, provider, allow_http, allow_range, labels, secret: secretInput } = parseInput(grantCreateInput, input, caller);
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is already defined in the config`);
-  const type = input.type as GrantType | undefined;
-  if (!type || !GRANT_TYPES.includes(type)) throw usage(`${fieldName('type', caller)}: expected one of ${GRANT_TYPES.join(', ')}`);
-  const domains = checkDomains(input.domains, caller);
-  if (domains === undefined) throw usage(`${fieldName('domains', caller)}: expected at least one domain`);
-  const inject: InjectConfig = { header: input.inject?.header, format: input.inject?.format, query: input.inject?.query };
-  checkInjection(type, inject, caller);
-  const labels = checkLabels(input.labels, caller);
-  const secret = input.secret === undefined ? undefined : parseSecretInput(type, input.secret);
+  const inject: InjectConfig = { header: given?.header, format: given?.format, query: given?.query };
+  checkInjection(type, inject);
+  const secret = secretInput === undefined ? undefined : parseSecretInput(type, secretInput);
   const now = new Date().toISOString();
   const record: StoredGrant = {
     id,
     type,
     domains,
     inject: hasInjection(inject) ? inject : undefined,
-    allow_http: input.allowHttp || undefined,
-    allow_range: input.allowRange || undefined,
-    provider: input.provider,
+    allow_http: allow_http || undefined,
+    allow_range: allow_range || undefined,
+    provider,
     status: 'active',
     secret,
-    labels: labels && Object.keys(labels).length > 0 ? labels : undefined,
+    labels: sortedLabels(labels),
     created_at: now,
     updated_at: now,
   };
@@ -76,26 +66,16 @@ export async function addGrant(services: GrantServices, input: NewGrant, caller:
   return { grant: showGrant(services, id), warnings: overlapWarnings(id, domains, others) };
 }
 
-export interface GrantChange {
-  domains?: readonly string[] | undefined;
-  /** Each given part changes; `query` replaces a header injection and a header replaces `query`. */
-  inject?: InjectConfig | undefined;
-  /** Replaces the labels as a whole ({} clears them). */
-  labels?: unknown;
-  /** Range and If-Range passed on (true) or dropped (false) on injected requests. */
-  allowRange?: boolean | undefined;
-}
-
 /**
- * Changes domains, injection or labels in place: the secret, tokens, leases and usage stay. The
- * injection parts replace the old injection as a whole where they conflict (query drops a header and back).
+ * Changes domains, injection, labels or allow_range in place (grant-schema.ts's grantChangeInput):
+ * the secret, tokens, leases and usage stay. Each given injection part changes; `query` replaces a
+ * header injection and a header replaces `query`. Labels are replaced as a whole ({} clears them).
  */
-export async function updateGrant(services: GrantServices, id: string, change: GrantChange, caller: Caller): Promise<GrantResult> {
+export async function updateGrant(services: GrantServices, id: string, change: unknown, caller: Caller): Promise<GrantResult> {
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is defined in the config; change it there`);
-  const domains = checkDomains(change.domains, caller);
-  const { header, format, query } = change.inject ?? {};
-  const labels = checkLabels(change.labels, caller);
-  const { allowRange } = change;
+  const { parseInput, grantChangeInput } = await inputChecks();
+  const { domains, inject: given, labels, allow_range: allowRange } = parseInput(grantChangeInput, change, caller);
+  const { header, format, query } = given ?? {};
   if (domains === undefined && header === undefined && format === undefined && query === undefined && labels === undefined && allowRange === undefined) {
     throw usage(
       caller === 'cli'
@@ -115,8 +95,8 @@ export async function updateGrant(services: GrantServices, id: string, change: G
       const old = existing.inject?.query === undefined ? existing.inject : undefined;
       inject = { header: header ?? old?.header, format: format ?? old?.format };
     }
-    checkInjection(existing.type, inject ?? {}, caller);
-    const nextLabels = labels === undefined ? existing.labels : Object.keys(labels).length > 0 ? labels : undefined;
+    checkInjection(existing.type, inject ?? {});
+    const nextLabels = labels === undefined ? existing.labels : sortedLabels(labels);
     const changed: StoredGrant = {
       ...existing,
       domains: domains ?? existing.domains,
@@ -129,6 +109,12 @@ export async function updateGrant(services: GrantServices, id: string, change: G
   });
   const grant = showGrant(services, id);
   return { grant, warnings: domains === undefined ? [] : overlapWarnings(id, domains, listGrants(services)) };
+}
+
+/** Labels as kept: by name, none at all rather than an empty map. */
+function sortedLabels(labels: Record<string, string> | undefined): Record<string, string> | undefined {
+  const entries = Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 /** Removes a stored grant with its token state. A grant from the config is removed there. */

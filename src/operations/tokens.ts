@@ -14,8 +14,8 @@ import { findProvider, tokenEndpointFor } from '../credentials/providers/provide
 import { KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { revokeToken } from '../oauth/revoke.ts';
-import { createResolver } from '../proxy/resolve.ts';
-import { createUpstream } from '../proxy/upstream.ts';
+import { createResolver } from '../egress/resolve.ts';
+import { createUpstream } from '../egress/upstream.ts';
 import type { Services } from '../services.ts';
 import { usage } from './fields.ts';
 

@@ -6,7 +6,8 @@ import { isIP } from 'node:net';
 // bypassed by the others. Every check (egress, keyway's own ports, local addresses, rules'
 // sources) parses with parseIp and folds with canonicalAddress first, then decides on bytes.
 // Pure: no lookup, no I/O. Host text that only a resolver accepts (2130706433, 0x7f.1, 0177.0.0.1)
-// is not an address here: keyway decides on the address the lookup returns (NOTES.md).
+// is not an address here: keyway decides on the address the lookup returns (dns.lookup reads
+// 2130706433 as 127.0.0.1, and 0127.0.0.1 as 87.0.0.1).
 
 export interface IpAddress {
   readonly version: 4 | 6;

@@ -5,7 +5,7 @@ import { compileGlob, type PathGlob } from './glob.ts';
 import { pathReadings } from './request-path.ts';
 import { compileTimeWindow } from './time-window.ts';
 
-// Per-agent rules (PRODUCT.md, "Rules are per agent and grant"). Where an agent has allow rules for
+// Per-agent rules (the README's "Rules are per agent and grant"). Where an agent has allow rules for
 // a grant, a request on it must match one of them; a matching deny rule refuses whatever else
 // matches; a grant with no rules is open. `mode: warn` (agent or rule) reports a refusal instead of
 // enforcing it. Everything here is pure: the caller passes the request facts and the clock.

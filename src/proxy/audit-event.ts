@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.ts';
 import { auditDecisionOf, type ProxyError } from '../errors/index.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import type { Records } from './runtime.ts';
 
 /** Keeps one refusal from growing an audit line without bound (a host name is at most 253). */
 const MAX_TEXT = 500;
@@ -67,14 +67,14 @@ export class AuditDraft {
   }
 
   /** Writes the line. Never throws: a failed write turns the sink unhealthy, which refuses traffic. */
-  commit(runtime: ProxyRuntime): void {
+  commit(records: Records): void {
     this.event.duration_ms = Math.round((performance.now() - this.#startedAt) * 100) / 100;
     const reserved = this.reserved;
     this.reserved = false; // given back once, even if a line were committed twice
     // The one place every request passes once: counted here, from the line's own fields.
-    runtime.metrics.request(this.event, this.upstreamSeconds);
-    runtime.audit.write(this.event, reserved).catch((err: unknown) => {
-      runtime.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'audit line could not be written');
+    records.metrics.request(this.event, this.upstreamSeconds);
+    records.audit.write(this.event, reserved).catch((err: unknown) => {
+      records.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'audit line could not be written');
     });
   }
 }

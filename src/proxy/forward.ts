@@ -2,10 +2,12 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type ClientResponse, isHttp2Response, writeHead } from './client-message.ts';
+import { endWithTrailers, leaveOpen } from './http2/response.ts';
+import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
+import { type BodyScan, chainInto, streamStages, type Redact } from './leak-guard/response-guard.ts';
 import { clientResponseHeaders } from './headers.ts';
-import { endWithTrailers, leaveOpen } from './http2-response.ts';
-import { decodableAcceptEncoding } from './leak-guard-encoding.ts';
-import { type BodyScan, chainInto, guardResponse, streamStages, type Redact } from './response-guard.ts';
+import { runResponseStages } from './stages/index.ts';
+import type { UpstreamAnswer } from './stages/response.ts';
 
 export interface ForwardRequest {
   origin: string;
@@ -99,7 +101,7 @@ export function forward(dispatcher: Dispatcher, res: ClientResponse, out: Forwar
 type Sink = 'waiting' | 'discard' | 'client' | 'whole' | 'scan' | 'stages';
 
 /** The client's view of one upstream request: undici's handler callbacks, as one object. */
-export class UpstreamExchange implements Dispatcher.DispatchHandler {
+export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAnswer {
   readonly #res: ClientResponse;
   readonly #out: ForwardRequest;
   readonly #resolve: (outcome: ForwardOutcome) => void;
@@ -110,7 +112,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #settled = false;
   #stopped: Error | null = null;
   // 'whole': the head held back, and the chunks collected.
+  // The upstream's answer as the response stages read it (UpstreamAnswer).
   #status = 0;
+  #headers: IncomingHttpHeaders = {};
   #head: OutgoingHttpHeaders | null = null;
   #chunks: Buffer[] = [];
   #redactWhole: ((body: Buffer) => Buffer) | null = null;
@@ -128,6 +132,22 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   get settled(): boolean {
     return this.#settled;
+  }
+
+  get status(): number {
+    return this.#status;
+  }
+
+  get method(): string {
+    return this.#out.method;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.#headers;
+  }
+
+  get redact(): Redact | undefined {
+    return this.#out.redact;
   }
 
   /**
@@ -242,13 +262,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #start(statusCode: number, headers: IncomingHttpHeaders): void {
     const res = this.#res;
     const out = this.#out;
-    const redact = out.redact && out.redact.needles.length > 0 ? out.redact : undefined;
+    this.#status = statusCode;
+    this.#headers = headers;
     // Before onHead: a body keyway cannot scan is refused (502) instead of relayed.
-    const { head, body } = redact ? guardResponse(statusCode, out.method, headers, redact) : { head: clientResponseHeaders(headers), body: undefined };
+    const head = clientResponseHeaders(headers);
+    const body = runResponseStages(head, this);
     out.observer?.onHead(statusCode);
     if (body?.kind === 'whole') {
       this.#sink = 'whole';
-      this.#status = statusCode;
       this.#head = head;
       this.#redactWhole = body.redact;
       return;
@@ -326,7 +347,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
 /**
  * Under the leak guard, the agent's Accept-Encoding is narrowed to the codings keyway can decode
- * to scan (leak-guard-encoding.ts). A copy: the caller's headers serve a replay too.
+ * to scan (leak-guard/encoding.ts). A copy: the caller's headers serve a replay too.
  */
 export function guardedRequestHeaders(headers: Record<string, string | string[]>, redact: Redact | undefined): Record<string, string | string[]> {
   if (!redact || redact.needles.length === 0 || headers['accept-encoding'] === undefined) return headers;

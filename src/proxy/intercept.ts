@@ -1,11 +1,8 @@
-import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import type { ClientConnections } from './connections.ts';
-import type { ExchangeContext } from './exchange.ts';
-import type { Http2Inner } from './http2-server.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import type { ProxyWiring } from './connect.ts';
+import type { Connection } from './connection.ts';
 import { awaitFirstBytes, limitHandshake } from './timeouts.ts';
 
 const TLS_HANDSHAKE = 0x16;
@@ -23,28 +20,15 @@ function chooseProtocol({ protocols }: { protocols: string[] }): string | undefi
   return undefined;
 }
 
-/** The servers that read intercepted connections; they never listen on a port. */
-export interface InnerServers {
-  readonly http1: Server;
-  readonly http2: Http2Inner;
-}
-
 /**
  * Terminates the client's TLS with a leaf for the CONNECT target, signed by keyway's CA, and hands
- * the decrypted stream to an inner server, which runs each request through handleExchange: the
- * HTTP/2 one when the client chose h2 in ALPN, the HTTP/1.1 one otherwise.
+ * the decrypted stream to an inner server (inner.ts): the HTTP/2 one when the client chose h2 in
+ * ALPN, the HTTP/1.1 one otherwise.
  * A client that speaks plain HTTP inside the tunnel is served too, as http (grants then need
  * allow_http). The first byte and the handshake are each bounded in time (proxy.timeouts).
  */
-export function intercept(
-  runtime: ProxyRuntime,
-  inner: InnerServers,
-  contexts: WeakMap<object, ExchangeContext>,
-  connections: ClientConnections,
-  client: Duplex,
-  head: Buffer,
-  ctx: Omit<ExchangeContext, 'scheme'>,
-): void {
+export function intercept({ inner, connections }: ProxyWiring, conn: Connection, client: Duplex, head: Buffer): void {
+  const { runtime, target } = conn;
   const timeouts = runtime.config.proxy.timeouts;
   connections.pending(client);
   const start = (first: Buffer) => {
@@ -54,15 +38,15 @@ export function intercept(
       // the target, so a certificate for any other name would only hide a mismatch.
       const tlsSocket = new TLSSocket(client as Socket, {
         isServer: true,
-        secureContext: runtime.tlsContext(ctx.target.host),
+        secureContext: runtime.tlsContext(target.host),
         ALPNCallback: chooseProtocol,
       });
       tlsSocket.on('error', (err: NodeJS.ErrnoException) => {
-        runtime.logger.debug({ host: ctx.target.host, code: err.code }, 'client TLS failed (does it trust the keyway CA?)');
+        runtime.logger.debug({ host: target.host, code: err.code }, 'client TLS failed (does it trust the keyway CA?)');
         client.destroy();
       });
       limitHandshake(tlsSocket, client, timeouts.handshake);
-      contexts.set(tlsSocket, { ...ctx, scheme: 'https' });
+      conn.scheme = 'https';
       connections.handedOff(client, tlsSocket);
       // Which server reads it is known once ALPN has chosen, at the end of the handshake.
       tlsSocket.once('secure', () => {
@@ -70,14 +54,13 @@ export function intercept(
           // tls.Server clears this flag when it emits 'secureConnection'; a TLSSocket made by hand
           // keeps it set, and node:http2 would wait for a 'secureConnect' that never comes.
           (tlsSocket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-          const session = inner.http2.adopt(tlsSocket, { ...ctx, scheme: 'https' });
-          connections.http2(client, session);
-        } else inner.http1.emit('connection', tlsSocket);
+          connections.http2(client, inner.http2(tlsSocket, conn));
+        } else inner.http1(tlsSocket, conn);
       });
     } else {
-      contexts.set(client, { ...ctx, scheme: 'http' });
+      conn.scheme = 'http';
       connections.handedOff(client, client);
-      inner.http1.emit('connection', client);
+      inner.http1(client, conn);
       // The listener's parser let go of this socket paused and still marked consumed, so the inner
       // server reads it through 'data' events: without this nothing was read, and every plain
       // request inside a CONNECT hung.
@@ -90,7 +73,7 @@ export function intercept(
     return;
   }
   void awaitFirstBytes(client, timeouts.first_byte).then((first) => {
-    if (first === undefined) runtime.logger.debug({ host: ctx.target.host }, 'CONNECT closed or timed out before its first byte');
+    if (first === undefined) runtime.logger.debug({ host: target.host }, 'CONNECT closed or timed out before its first byte');
     else start(first);
   });
 }

@@ -2,11 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../errors/index.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
-import { AuditDraft } from './audit-event.ts';
+import type { AuditDraft } from './audit-event.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request } from './client-message.ts';
-import type { ExchangeContext } from './exchange.ts';
-import { sendError, sendErrorOnSocket } from './respond.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import type { Connection } from './connection.ts';
+import { draftOn, refuse } from './refuse.ts';
+import type { Records } from './runtime.ts';
 
 // A CONNECT refused for a host keyway intercepts anyway (a grant covers it, but this agent may not
 // use that grant) is refused inside TLS instead of on the CONNECT: most clients drop the body of a
@@ -32,53 +32,40 @@ export class RefusedInside {
 }
 
 /** A request inside a refused connection: the refusal, one audit line, then close. */
-export function answerRefused(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext, refusal: RefusedInside): void {
+export function answerRefused(conn: Connection, req: ClientRequest, res: ClientResponse, refusal: RefusedInside): void {
   refusal.answered++;
   if (!isHttp2Request(req)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
-  answerError(runtime, req, res, ctx, refusal.error);
+  answerError(conn, req, res, refusal.error);
   // HTTP/2: the session ends once its streams have (GOAWAY), as the HTTP/1.1 connection does.
   if (isHttp2Request(req)) req.stream.session?.close();
 }
 
 /** A request refused before any stage ran (or inside a refused connection): one audit line and the error. */
-export function answerError(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext, error: ProxyError): void {
-  const draft = requestDraft(req, ctx);
-  draft.failed(error);
-  draft.commit(runtime);
+export function answerError(conn: Connection, req: ClientRequest, res: ClientResponse, error: ProxyError): void {
   req.resume(); // read and drop the body: never interpreted, never kept
-  sendError(res, error);
+  refuse(conn.runtime, requestDraft(req, conn), error, res);
 }
 
 /** A WebSocket handshake inside a refused connection: the same answer on the raw socket. */
-export function answerRefusedUpgrade(runtime: ProxyRuntime, req: IncomingMessage, socket: Duplex, ctx: ExchangeContext, refusal: RefusedInside): void {
+export function answerRefusedUpgrade(conn: Connection, req: IncomingMessage, socket: Duplex, refusal: RefusedInside): void {
   refusal.answered++;
-  const draft = requestDraft(req, ctx);
-  draft.failed(refusal.error);
-  draft.commit(runtime);
-  sendErrorOnSocket(socket, refusal.error);
+  refuse(conn.runtime, requestDraft(req, conn), refusal.error, socket);
 }
 
 /**
  * Every refused CONNECT leaves at least one audit line: when the connection closes with no request
  * answered (the client did not trust the CA, or sent nothing), the CONNECT's own line is written.
  */
-export function auditIfUnanswered(runtime: ProxyRuntime, client: Duplex, connectDraft: AuditDraft, refusal: RefusedInside): void {
+export function auditIfUnanswered(records: Records, client: Duplex, connectDraft: AuditDraft, refusal: RefusedInside): void {
   client.once('close', () => {
     if (refusal.answered > 0) return;
     connectDraft.failed(refusal.error);
-    connectDraft.commit(runtime);
+    connectDraft.commit(records);
   });
 }
 
-function requestDraft(req: ClientRequest, ctx: ExchangeContext): AuditDraft {
+function requestDraft(req: ClientRequest, conn: Connection): AuditDraft {
   // The audit names a normalised path without its query, or none: never the raw target.
   const target = normaliseRequestTarget(req.url ?? '/');
-  return new AuditDraft({
-    method: req.method ?? null,
-    host: ctx.target.host,
-    port: ctx.target.port,
-    client: ctx.client,
-    agent: ctx.agent.id,
-    path: target.ok ? target.path : null,
-  });
+  return draftOn(conn, req.method ?? null, conn.client, target.ok ? target.path : null);
 }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { type ClientRequest, isHttp2Request } from './client-message.ts';
 
-/** Bodies up to this size are kept so a request can be replayed once after a refresh (PRODUCT.md). */
+/** Bodies up to this size are kept so a request can be replayed once after a refresh. */
 export const REPLAY_LIMIT = 1024 * 1024;
 
 export type RequestBody =

@@ -2,53 +2,24 @@ import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import type { AgentTable } from '../credentials/agents.ts';
-import type { Grant } from '../credentials/grants.ts';
 import type { IssuedCredential } from '../credentials/credential-source.ts';
-import type { Credential } from '../credentials/material.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
+import type { Grant } from '../credentials/grants.ts';
+import type { Credential } from '../credentials/material.ts';
+import type { ProxyTables } from '../credentials/tables.ts';
+import type { ListenerRegistry } from '../egress/listener-registry.ts';
+import type { Resolver } from '../egress/resolve.ts';
+import type { Upstream } from '../egress/upstream.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
-import type { GrantRouter } from '../policy/access.ts';
 import type { AgentLoad } from './agent-load.ts';
-import type { ListenerRegistry } from './listener-registry.ts';
-import type { Resolver } from './resolve.ts';
-import type { Upstream } from './upstream.ts';
 
-/** The tables the proxy reads per request, swapped whole by the app when the store changes. */
-export interface ProxyTables {
-  readonly router: GrantRouter<Grant>;
-  readonly agents: AgentTable;
-}
+// What the proxy reads from the composition root, split by what it is for. A file names the
+// parts it reads (Records for an audit line, Decisions for a route), so its reach shows at its head.
 
-/** Everything the proxy needs, built by the composition root (app.ts). */
-export interface ProxyRuntime {
+/** What a decision reads: the tables, the config, the clock, leases, and where keyway itself listens. */
+export interface Decisions {
   readonly config: Config;
-  /** Ports keyway itself listens on: never a destination. */
-  readonly ownPorts: ReadonlySet<number>;
-  /** Every keyway's listeners on this host (other homes, other users): never a destination either. */
-  readonly listeners: Pick<ListenerRegistry, 'mayListenOn' | 'listenerOn'>;
-  /**
-   * Set for `keyway fetch`'s own proxy: the one-time key its request carries in the proxy
-   * credentials (identify.ts); a client without it is refused with 407.
-   */
-  readonly callerKey?: string | undefined;
   tables(): ProxyTables;
-  readonly credentials: {
-    /** A valid credential for the grant (refreshing an OAuth token first when due); throws a ProxyError. */
-    get(grant: Grant): Promise<IssuedCredential>;
-    /** After the upstream refused `used` (401): a refreshed credential for one replay. */
-    afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
-  };
-  readonly audit: AuditSink;
-  /** Counts each request when its audit line is committed (audit-event.ts). */
-  readonly metrics: Pick<KeywayMetrics, 'request'>;
-  tlsContext(host: string): SecureContext;
-  readonly upstream: Upstream;
-  /** Each agent's requests in flight and body bytes kept for a replay, against their limits. */
-  readonly load: AgentLoad;
-  readonly resolve: Resolver;
-  readonly logger: Logger;
-  grantUsed(grantId: string): void;
   /** The clock policy decisions use (time windows, leases); tests may pin it. */
   now(): Date;
   /** Agents' leases on grants (the second clock): read from memory, started on first use. */
@@ -57,4 +28,41 @@ export interface ProxyRuntime {
     /** Stores a lease that a first use starts, unless another process stored one first. */
     start(record: LeaseRecord): Promise<void>;
   };
+  /** Ports keyway itself listens on: never a destination. */
+  readonly ownPorts: ReadonlySet<number>;
+  /** Every keyway's listeners on this host (other homes, other users): never a destination either. */
+  readonly listeners: Pick<ListenerRegistry, 'mayListenOn' | 'listenerOn'>;
+  /** Set for `keyway fetch`'s own proxy: the one-time key its caller's proxy credentials carry (identify/agent.ts). */
+  readonly callerKey?: string | undefined;
 }
+
+/** What issuing a credential reads: the credential source and the grant's usage stamp. */
+export interface Issuing {
+  readonly credentials: {
+    /** A valid credential for the grant (refreshing an OAuth token first when due); throws a ProxyError. */
+    get(grant: Grant): Promise<IssuedCredential>;
+    /** After the upstream refused `used` (401): a refreshed credential for one replay. */
+    afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
+  };
+  grantUsed(grantId: string): void;
+}
+
+/** Where a request leaves its trace: the audit line, the metrics it is counted in, the app log. */
+export interface Records {
+  readonly audit: AuditSink;
+  /** Counts each request when its audit line is committed (audit-event.ts). */
+  readonly metrics: Pick<KeywayMetrics, 'request'>;
+  readonly logger: Logger;
+}
+
+/** The wire: the client leg's TLS, the outbound client, and each agent's share of keyway. */
+export interface Transport {
+  tlsContext(host: string): SecureContext;
+  readonly upstream: Upstream;
+  readonly resolve: Resolver;
+  /** Each agent's requests in flight and body bytes kept for a replay, against their limits. */
+  readonly load: AgentLoad;
+}
+
+/** Everything the proxy reads, built once by the composition root. */
+export type ProxyRuntime = Decisions & Issuing & Records & Transport;

@@ -1,10 +1,9 @@
 import { ProxyError } from '../errors/index.ts';
 import { stripQuery } from '../audit/index.ts';
-import { AuditDraft } from './audit-event.ts';
 import { type ClientRequest, type ClientResponse, writeHead } from './client-message.ts';
-import type { ExchangeContext } from './exchange.ts';
+import type { Connection } from './connection.ts';
+import { draftOn } from './refuse.ts';
 import { sendError } from './respond.ts';
-import type { ProxyRuntime } from './runtime.ts';
 
 /**
  * A name keyway answers itself, inside an intercepted CONNECT: `keyway doctor` checks that a
@@ -13,14 +12,14 @@ import type { ProxyRuntime } from './runtime.ts';
 export const SELF_CHECK_HOST = 'keyway.internal';
 export const SELF_CHECK_PATH = '/healthz';
 
-export function answerSelfCheck(runtime: ProxyRuntime, req: ClientRequest, res: ClientResponse, ctx: ExchangeContext): void {
+export function answerSelfCheck(conn: Connection, req: ClientRequest, res: ClientResponse): void {
   const path = stripQuery(req.url ?? '/');
-  const draft = new AuditDraft({ method: req.method ?? null, host: ctx.target.host, port: ctx.target.port, client: ctx.client, agent: ctx.agent.id, path });
+  const draft = draftOn(conn, req.method ?? null, conn.client, path);
   draft.event.decision = 'deny'; // nothing was injected or forwarded
   draft.event.code = 'self_check';
   res.once('close', () => {
     draft.event.status = res.statusCode;
-    draft.commit(runtime);
+    draft.commit(conn.runtime);
   });
   if (path !== SELF_CHECK_PATH) {
     req.resume();
@@ -28,7 +27,7 @@ export function answerSelfCheck(runtime: ProxyRuntime, req: ClientRequest, res: 
     return;
   }
   req.resume();
-  const body = JSON.stringify({ ok: true, service: 'keyway', agent: ctx.agent.id });
+  const body = JSON.stringify({ ok: true, service: 'keyway', agent: conn.agent.id });
   writeHead(res, 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }

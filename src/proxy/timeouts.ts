@@ -15,7 +15,7 @@ import type { ClientConnections } from './connections.ts';
 //   a body that stops moving either way ........ body_stall  (the socket's inactivity timer)
 //   an upstream's response head ................ upstream    (undici's headersTimeout, 504)
 //   a blind tunnel with no byte either way ..... idle        (tunnel.ts)
-//   a WebSocket with no frame either way ....... idle        (websocket.ts)
+//   a WebSocket with no frame either way ....... idle        (websocket/forwarder.ts)
 
 /**
  * Options for both HTTP servers (the listener and the inner one for intercepted connections).

@@ -1,11 +1,11 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuditDraft } from './audit-event.ts';
-import type { ClientConnections } from './connections.ts';
-import { sendErrorOnSocket } from './respond.ts';
-import type { ProxyRuntime } from './runtime.ts';
-import { formatAuthority, type Target } from './target.ts';
-import { upstreamError } from './upstream-errors.ts';
+import type { ProxyWiring } from './connect.ts';
+import type { Connection } from './connection.ts';
+import { refuse } from './refuse.ts';
+import { formatAuthority } from './target.ts';
+import { upstreamError } from '../egress/upstream-errors.ts';
 
 /**
  * A blind tunnel for a host no grant covers: bytes both ways, nothing read, nothing injected.
@@ -16,24 +16,15 @@ import { upstreamError } from './upstream-errors.ts';
  * and write; a client that stops reading stalls both). Half-closes are passed through: a FIN from
  * one side ends the other's writing, and the tunnel closes when both have ended.
  */
-export async function openTunnel(
-  runtime: ProxyRuntime,
-  client: Duplex,
-  head: Buffer,
-  target: Target,
-  draft: AuditDraft,
-  connections?: ClientConnections,
-): Promise<void> {
+export async function openTunnel({ connections }: ProxyWiring, conn: Connection, client: Duplex, head: Buffer, draft: AuditDraft): Promise<void> {
+  const { runtime, target } = conn;
   draft.event.decision = 'tunnel';
   let upstream: Socket;
   try {
     const { address } = await runtime.resolve(target.host);
     upstream = await dial(address, target.port);
   } catch (err) {
-    const error = upstreamError(err, formatAuthority(target));
-    draft.failed(error);
-    draft.commit(runtime);
-    sendErrorOnSocket(client, error);
+    refuse(runtime, draft, upstreamError(err, formatAuthority(target)), client);
     return;
   }
   // The dial is bounded (10 s); a client reset meanwhile is noticed here.
@@ -69,7 +60,7 @@ export async function openTunnel(
   quietFor(idle);
   client.on('timeout', close);
   upstream.on('timeout', close);
-  connections?.tunnel(client, (ms) => quietFor(Math.min(ms, idle)));
+  connections.tunnel(client, (ms) => quietFor(Math.min(ms, idle)));
 }
 
 function dial(address: string, port: number): Promise<Socket> {

@@ -95,7 +95,7 @@ export function seenWithTag(upstream: TestUpstream, tag: string): SeenRequest {
 /** Polls until check() is true, at most timeoutMs (the audit line is written as the response ends). */
 export async function waitFor(check: () => boolean, timeoutMs = 2_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
+  for (let i = 0; i < Math.ceil(timeoutMs / 20) && Date.now() < deadline; i++) {
     if (check()) return true;
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { startKeyway, type RunningKeyway } from '../../src/app.ts';
+import { startKeyway, type RunningKeyway } from '../../src/app/index.ts';
 import { createAppLogger } from '../../src/audit/index.ts';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';

@@ -1,5 +1,5 @@
 // Every form of a planted secret a test looks for in the bytes a client received. Written apart
-// from src/proxy/leak-guard-needles.ts on purpose: a test that reused the guard's own list would
+// from src/proxy/leak-guard/needles.ts on purpose: a test that reused the guard's own list would
 // only check the guard against itself.
 
 /** The stable base64 characters of `secret` when it starts `align` bytes into a 3-byte group. */

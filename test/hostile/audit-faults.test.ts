@@ -13,7 +13,7 @@
 //                               append fails with EFBIG (keyway ignores SIGXFSZ), like a disk filled
 //                               all at once by someone else between two of keyway's refreshes
 //   disk_nearly_full_rlimit_fsize  the limit 256 KiB past the log's end: room for lines, but under
-//                               the reserve keyway keeps (src/audit/room.ts), like a disk filling up.
+//                               the reserve keyway keeps (src/audit/file/room.ts), like a disk filling up.
 //                               keyway must refuse before any append fails: every credential that
 //                               reached the upstream has its line on disk while the fault still holds
 import { execFileSync } from 'node:child_process';

@@ -5,7 +5,7 @@ import { CANARY } from '../helpers/fixtures.ts';
 import { BlockList, connect, isIP } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressPolicy } from '../../src/policy/egress.ts';
-import { isLocalAddress } from '../../src/proxy/local-addresses.ts';
+import { isLocalAddress } from '../../src/egress/local-addresses.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { exchange, openConnect, parseResponse } from '../helpers/raw-http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';

@@ -24,7 +24,7 @@ const BATCH = 500;
 const CONCURRENCY = 32;
 const SEED = Number(process.env['KEYWAY_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
-// The leak guard decodes compressed bodies and relays them decoded (src/proxy/leak-guard-encoding.ts),
+// The leak guard decodes compressed bodies and relays them decoded (src/proxy/leak-guard/encoding.ts),
 // lenient at the end as fetch is: this is the same reading, done independently with zlib's sync API.
 const { Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH, ZSTD_e_flush } = constants;
 const DECODE: Record<string, (b: Buffer) => Buffer> = {

@@ -102,5 +102,7 @@ describe('soak arithmetic (the schedule and the targets, without sockets)', () =
     expect(() => parseOptions(['--rate', '0'])).toThrow(UsageError);
     expect(() => parseOptions(['--duration', '3h'])).toThrow(UsageError);
     expect(() => parseOptions(['--bogus'])).toThrow(UsageError);
+    expect(parseOptions(['--token-lifetime', '2s']).tokenLifetimeS).toBe(2);
+    expect(() => parseOptions(['--token-lifetime', '1s'])).toThrow(UsageError);
   });
 });

@@ -295,7 +295,8 @@ describe('admin API: grants', () => {
   });
 
   it('every write left one audit line (decision admin, action, grant), and the secret is in no answer, audit line or log', async () => {
-    await waitFor(() => adminLines().some((l) => l['action'] === 'grants.delete' && l['status'] === 404), 3_000);
+    // The last write's line; up to 10 s, as the full suite on 2 cores can hold a batch back for seconds.
+    await waitFor(() => adminLines().some((l) => l['action'] === 'grants.delete' && l['status'] === 404), 10_000);
     const lines = adminLines();
     const ok = (action: string, grant: string) =>
       lines.filter((l) => l['action'] === action && l['grant'] === grant && [200, 201].includes(l['status'] as number));

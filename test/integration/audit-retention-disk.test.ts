@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listRotated, readAudit, verifyAudit } from '../../src/audit/index.ts';
-import { LINE_BOUND, ROOM_FLOOR } from '../../src/audit/room.ts';
+import { LINE_BOUND, ROOM_FLOOR } from '../../src/audit/file/room.ts';
 import { deriveAuditHeadKey } from '../../src/services.ts';
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { curl } from '../helpers/clients.ts';
@@ -19,7 +19,7 @@ import { freePort } from '../helpers/ports.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // audit.min_retention trades evidence for disk: files it keeps past audit.keep use space, and when
-// the space truly runs out the disk guard (src/audit/room.ts) must still fail closed: injected
+// the space truly runs out the disk guard (src/audit/file/room.ts) must still fail closed: injected
 // requests refused 503 audit_unavailable, nothing forwarded, and the kept lines still there.
 // A real small disk: keyway runs in its own mount namespace (unshare) with logs/ on a 3 MiB tmpfs.
 // It needs unshare (util-linux, installed by .ci/run) and user namespaces: where they are missing
@@ -96,12 +96,12 @@ describe('audit.min_retention on a disk that fills', () => {
     // Refused before forwarding: the upstream saw exactly the requests that were served.
     expect(upstream.seen.filter((s) => s.url.startsWith('/flood/'))).toHaveLength(served);
 
-    // KNOWN GAP (issue 21 note): under the full suite /readyz can still say 200 here while injected
-    // requests are refused 503 (the per-request room reservation and `healthy` disagree near the
-    // threshold); passes alone. Readiness is not asserted until that is fixed; the refusal above is.
+    // Not ready while injected requests are refused: once short of room, the writer stays so until
+    // RESUME_SPARE is back (the lines appended after the refusal give back a little, never that much).
     const ready = await request(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(5_000) });
     const body = (await ready.body.json()) as { reason?: string; warnings?: Record<string, string> };
-    if (ready.statusCode === 503) expect(body.reason).toMatch(/^audit: /);
+    expect(ready.statusCode).toBe(503);
+    expect(body.reason).toMatch(/^audit: /);
     expect(body.warnings?.['audit_retention']).toMatch(/past audit.keep/);
 
     // The log as keyway's mount namespace sees it. Lines of served requests still queued when the

@@ -155,9 +155,17 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     expect(failing.status).toBe(200);
     expect(failing.body.warnings?.['audit_rotation']).toMatch(/^audit rotation fails \(EISDIR\): lines are still written/);
     expect(p.logs.filter((l) => l.includes('audit rotation fails'))).toHaveLength(1);
-    // Nothing was lost meanwhile: every request has its line, in the files rotation made and the live one.
-    const files = [...(await listRotated(p.auditPath)).map((f) => f.path).filter((f) => f !== blocker), p.auditPath];
-    const grown = files.flatMap((f) => readFileSync(f, 'utf8').split('\n')).filter((l) => l.includes('"/grow/'));
+    // Nothing was lost meanwhile: every request has its line, in the files rotation made and the live
+    // one. Lines are appended in batches after their responses: the warning can come before the last
+    // batch (seen under a loaded full run), so wait for them, bounded.
+    const grownLines = async () => {
+      const files = [...(await listRotated(p.auditPath)).map((f) => f.path).filter((f) => f !== blocker), p.auditPath];
+      return files.flatMap((f) => readFileSync(f, 'utf8').split('\n')).filter((l) => l.includes('"/grow/'));
+    };
+    let grown = await grownLines();
+    for (const deadline = Date.now() + 10_000; grown.length < 10 && Date.now() < deadline; grown = await grownLines()) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(grown).toHaveLength(10);
 
     // The way cleared: the next rotation works, the warning goes, the log says so.

@@ -226,7 +226,7 @@ describe('/metrics after real traffic', () => {
       const statuses = await Promise.all(urls.slice(i, i + 25).map((url) => get(url)));
       expect(statuses.every((s) => s === 200)).toBe(true);
     }
-    // From one address: 407 five times in a row, then 429 rate_limited (proxy/auth-throttle.ts).
+    // From one address: 407 five times in a row, then 429 rate_limited (proxy/identify/throttle.ts).
     for (let i = 0; i < 50; i++) {
       const answer = get(`http://plain.example.test:${plain.port}/echo`, agentClient(`made-up-${i}`, 'whatever'));
       if (i < 5) await expect(answer).rejects.toThrow('407');

@@ -53,7 +53,7 @@ describe('the proxy process', () => {
   it("loads neither undici's index nor Node's own bundled undici, nor pg (loaded on a first database connection), nor tldts (by a first wildcard to check), nor the admin server (by an admin listener), nor the parts of node-forge keyway never uses", () => {
     // A fresh Node loads the composition root the way `keyway start` does, then lists what came in
     // (CommonJS from require's cache; keyway's own ES modules as a resolve hook saw them).
-    const app = fileURLToPath(new URL('../../src/app.ts', import.meta.url));
+    const app = fileURLToPath(new URL('../../src/app/index.ts', import.meta.url));
     const script = `
       const esm = [];
       require('node:module').registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); esm.push(r.url); return r; } });

@@ -1,11 +1,24 @@
-// The audit log's space reservation (src/audit/room.ts) as arithmetic: when an injected request may
+// The audit log's space reservation (src/audit/file/room.ts) as arithmetic: when an injected request may
 // be promised its line, when a line nobody reserved may take room, and how the limits are read.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FileSizeLimit } from '../../src/audit/proc-limits.ts';
+import { FileSizeLimit } from '../../src/audit/file/proc-limits.ts';
 import { serializeEvent } from '../../src/audit/record.ts';
-import { canAdmit, CHAIN_OVERHEAD, fitsUnpromised, LINE_BOUND, lineCost, parseFsizeLimit, ROOM_FLOOR, roomLeft, type RoomFacts } from '../../src/audit/room.ts';
+import {
+  canAdmit,
+  CHAIN_OVERHEAD,
+  fitsUnpromised,
+  LINE_BOUND,
+  lineCost,
+  parseFsizeLimit,
+  RESUME_SPARE,
+  ROOM_FLOOR,
+  roomLeft,
+  type RoomFacts,
+  shortOfRoom,
+  spareRoom,
+} from '../../src/audit/file/room.ts';
 
 const facts = (over: Partial<RoomFacts>): RoomFacts => ({
   fileSize: 0,
@@ -56,6 +69,29 @@ describe('canAdmit', () => {
       expect(room - used, `room ${room}`).toBeGreaterThanOrEqual(room >= 4_321 + LINE_BOUND + ROOM_FLOOR ? ROOM_FLOOR : -Infinity);
       expect(canAdmit(room, promised)).toBe(false);
     }
+  });
+});
+
+describe('shortOfRoom', () => {
+  it('refuses from the first spare byte missing and admits again only once RESUME_SPARE is back', () => {
+    const exact = ROOM_FLOOR + LINE_BOUND;
+    expect(shortOfRoom(false, spareRoom(exact, none))).toBe(false);
+    expect(shortOfRoom(false, spareRoom(exact - 1, none))).toBe(true);
+    // Short: a few lines appended at less than their promised cost give a little room back; still short.
+    expect(shortOfRoom(true, spareRoom(exact, none))).toBe(true);
+    expect(shortOfRoom(true, spareRoom(exact + RESUME_SPARE - 1, none))).toBe(true);
+    expect(shortOfRoom(true, spareRoom(exact + RESUME_SPARE, none))).toBe(false);
+    expect(shortOfRoom(true, spareRoom(exact + RESUME_SPARE + 2 * LINE_BOUND, { pendingBytes: 0, reservedLines: 2 }))).toBe(false);
+  });
+
+  it('does not flap: room that rises and falls by less than RESUME_SPARE after a refusal keeps refusing', () => {
+    let short = false;
+    const answers: boolean[] = [];
+    for (const extra of [LINE_BOUND, 0, -1, 0, 1_000, RESUME_SPARE / 2, 0, RESUME_SPARE, 0, -1]) {
+      short = shortOfRoom(short, spareRoom(ROOM_FLOOR + LINE_BOUND + extra, none));
+      answers.push(short);
+    }
+    expect(answers).toEqual([false, false, true, true, true, true, true, false, false, true]);
   });
 });
 

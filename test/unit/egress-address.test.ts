@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalAddress, embeddedIpv4, formatIp, parseIp } from '../../src/policy/address.ts';
 import { EgressPolicy } from '../../src/policy/egress.ts';
 import { compileAddressSet } from '../../src/policy/cidr.ts';
-import { isLocalAddress } from '../../src/proxy/local-addresses.ts';
+import { isLocalAddress } from '../../src/egress/local-addresses.ts';
 import { parseAuthority, parseAbsoluteUrl } from '../../src/proxy/target.ts';
 
 // The one canonical form (issue 8, defect 3): pure functions, no packet leaves this machine.

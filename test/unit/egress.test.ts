@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EgressPolicy } from '../../src/policy/egress.ts';
-import { guardResolver, lookupFunction, type ResolvedAddress } from '../../src/proxy/resolve.ts';
+import { guardResolver, lookupFunction, type ResolvedAddress } from '../../src/egress/resolve.ts';
 import type { ProxyError } from '../../src/errors/index.ts';
 
 // The address check as a pure function: no packet leaves this machine in these tests.

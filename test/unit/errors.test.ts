@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { auditDecisionOf, ERROR_CODES, ProxyError, STATUS_BY_CODE, type ErrorCode, type ProxyErrorCode } from '../../src/errors/index.ts';
+import {
+  ADMIN_STATUS_BY_CODE,
+  AdminError,
+  auditDecisionOf,
+  ERROR_CODES,
+  ProxyError,
+  STATUS_BY_CODE,
+  type AdminCode,
+  type ErrorCode,
+  type ProxyErrorCode,
+} from '../../src/errors/index.ts';
 
 describe('ProxyError', () => {
   it('maps each code to its documented status and never serialises the cause', () => {
@@ -71,6 +81,41 @@ describe('the one error table', () => {
       }
       expect(entry.status === null, code).toBe(entry.audit === null);
       if (entry.kind === 'refusal') expect(entry.status, code).not.toBeNull();
+    }
+  });
+});
+
+describe('the admin API in the same table', () => {
+  it('answers each of its codes with the status the table gives it, and every command code has one', () => {
+    const expected: Record<string, number> = {
+      bad_request: 400,
+      not_found: 404,
+      conflict: 409,
+      usage: 400,
+      config_invalid: 422,
+      store_locked: 503,
+      internal_error: 500,
+      host_not_allowed: 403,
+      grant_needs_reconnect: 409,
+      token_refresh_failed: 502,
+      admin_auth_required: 401,
+      admin_auth_failed: 401,
+      sign_in_limited: 429,
+      csrf_required: 403,
+      method_not_allowed: 405,
+      unsupported_media_type: 415,
+      body_too_large: 413,
+      shutting_down: 503,
+      too_many_streams: 429,
+      too_many_flows: 429,
+    };
+    for (const [code, status] of Object.entries(expected)) {
+      expect(new AdminError(code as AdminCode, 'x').status, code).toBe(status);
+    }
+    for (const [code, entry] of Object.entries(ERROR_CODES)) {
+      if (entry.kind === 'command') expect(ADMIN_STATUS_BY_CODE[code as AdminCode], code).toBeTypeOf('number');
+      // An admin-only code never reaches an agent, and its audit line is a write's (decision admin).
+      if (entry.kind === 'admin') expect([entry.status, entry.audit], code).toEqual([null, 'admin']);
     }
   });
 });

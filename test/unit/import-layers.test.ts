@@ -27,6 +27,8 @@ const LAYERS: Record<string, number> = {
   credentials: 3,
   tls: 3,
   audit: 3,
+  // The outbound client: lookups under the egress policy, the undici agents, keyway listeners refused as destinations.
+  egress: 3.5,
   'services.ts': 4,
   'counting-audit.ts': 4,
   metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it
@@ -36,9 +38,9 @@ const LAYERS: Record<string, number> = {
   // The operations the CLI and the admin API share (grants, secrets, agents, leases, refresh, revoke).
   operations: 5.2,
   admin: 5.4,
-  // The reload half of the composition root: builds the proxy's tables and resolver from a config.
-  'live-config.ts': 5.5,
-  'app.ts': 6,
+  // The composition root: builds every part once, owns start, stop and reload (live-config.ts is its
+  // reload half; nothing below imports it, admin's reload route takes a callback).
+  app: 6,
   cli: 7,
 };
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { redactAll, redactText, REDACTION, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard.ts';
+import { redactAll, redactText, REDACTION, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
 

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { redactAll, redactText, secretNeedles } from '../../src/proxy/leak-guard.ts';
-import { redactHeaders } from '../../src/proxy/response-guard.ts';
+import { redactAll, redactText, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
+import { redactHeaders } from '../../src/proxy/leak-guard/response-guard.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 
-// Header values skip the byte search when they hold no needle (leak-guard.ts, mayHoldNeedle): the
+// Header values skip the byte search when they hold no needle (src/proxy/leak-guard/index.ts, mayHoldNeedle): the
 // answer must be exactly the byte search's, whatever the value holds.
 const SECRET = `${CANARY}-header-Tok3n/+=`;
 const needles = secretNeedles({ kind: 'token', value: SECRET });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { redactAll, REDACTION, secretNeedles } from '../../src/proxy/leak-guard.ts';
+import { redactAll, REDACTION, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 

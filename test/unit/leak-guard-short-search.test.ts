@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { redactAll, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard.ts';
+import { redactAll, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
 
 // The needles are looked for by a stretch of at most 6 bytes when that stretch starts with a byte
-// rare in text (leak-guard-plan.ts, searchedPart): Node searches such a string by memchr, many
+// rare in text (leak-guard/plan.ts, searchedPart): Node searches such a string by memchr, many
 // times faster in binary and base64 bodies. The rest of the needle is then compared where the
 // stretch is found: a near miss is no match, and a needle cut by the end of the data is no error.
 

@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LeakGuard, REDACTION, redactAll, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard.ts';
+import { LeakGuard, REDACTION, redactAll, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { scale } from '../hostile/scale.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';

@@ -2,8 +2,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { redactAll, secretNeedles } from '../../src/proxy/leak-guard.ts';
-import { WebSocketFrameGuard } from '../../src/proxy/websocket-frames.ts';
+import { redactAll, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
+import { WebSocketFrameGuard } from '../../src/proxy/websocket/frames.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { scale } from '../hostile/scale.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
@@ -184,7 +184,7 @@ describe('the leak guard on WebSocket frames', () => {
 
   it('does not hold a finished message back waiting for the next one', async () => {
     // The message ends with the secret's first characters, too few to count as a slice of it
-    // (a longer slice is masked: leak-guard-edges.ts): it must come out whole at once.
+    // (a longer slice is masked: leak-guard/edges.ts): it must come out whole at once.
     const half = CANARY.slice(0, 5);
     const guard = new WebSocketFrameGuard(needles);
     const out: Buffer[] = [];

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, statSync, sy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ListenerRegistry, listenersDir, registerListeners } from '../../src/proxy/listener-registry.ts';
+import { ListenerRegistry, listenersDir, registerListeners } from '../../src/egress/listener-registry.ts';
 
 // The host-wide registry of keyway listeners (issue 21): what a reader believes, whatever another
 // user of the host put in the directory. Planted entries may only add refusals; nothing planted

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { buildConnector } from 'undici';
-import { PrewarmingConnector } from '../../src/proxy/prewarm.ts';
+import { PrewarmingConnector } from '../../src/egress/prewarm.ts';
 
 // The warm-up logic with a recording base connector: no network.
 

@@ -15,7 +15,8 @@ import {
 import { AuditStreams } from '../audit-streams.ts';
 import type { AdminDeps } from '../deps.ts';
 import { errorResponse, jsonResponse } from '../openapi.ts';
-import { AdminError, type Route } from '../router.ts';
+import type { Route } from '../router.ts';
+import { AdminError } from '../../errors/index.ts';
 
 const TAGS = ['audit'];
 const FILTERS = ['agent', 'grant', 'decision', 'code', 'host', 'since', 'until'] as const;
@@ -136,5 +137,5 @@ function filterOf(query: Record<string, string | undefined>): AuditFilter {
 }
 
 function badRequest(message: string): AdminError {
-  return new AdminError(400, 'bad_request', message);
+  return new AdminError('bad_request', message);
 }

@@ -1,46 +1,47 @@
-// The OpenAPI schemas of a grant as the admin API shows and takes it (credentials/grant-listing.ts).
+// The OpenAPI schemas of a grant as the admin API takes and shows it, derived from the zod schemas
+// (z.toJSONSchema): what a write takes is exactly what operations/grant-schema.ts checks. Loaded
+// by the first GET /api/openapi.json (openapi.ts), so zod stays out of the proxy process until then.
+import { z } from 'zod';
+import { grantFields, labelsSchema } from '../../config/grant-fields.ts';
+import { grantChangeInput, grantCreateInput, secretSetInput } from '../../operations/grant-schema.ts';
 
-const nullableString = { type: ['string', 'null'] };
+const nullableString = z.string().nullable();
 
-export const INJECT_SCHEMA = {
-  type: 'object',
-  description: 'header (with format, e.g. "token {secret}") or query; absent: the type’s default',
-  properties: { header: { type: 'string' }, format: { type: 'string' }, query: { type: 'string' } },
-  additionalProperties: false,
-};
+/** A grant as listings show it (credentials/grant-listing.ts): never a secret, only whether one is set. */
+const grantListing = z.object({
+  id: z.string(),
+  type: grantFields.shape.type,
+  domains: z.array(z.string()),
+  status: z.enum(['active', 'needs_reconnect', 'revoked']),
+  display_status: z.enum(['active', 'expiring', 'needs_reconnect', 'revoked', 'no secret']),
+  status_detail: z.string(),
+  source: z.enum(['config', 'store']),
+  inject: z.string().meta({ description: 'How the secret goes on the wire, in words' }),
+  provider: nullableString,
+  account: nullableString,
+  secret: z.enum(['set', 'missing']),
+  scopes: z.array(z.string()).nullable(),
+  token_expires_at: nullableString,
+  last_refreshed_at: nullableString,
+  last_used_at: nullableString,
+  allow_http: grantFields.shape.allow_http.unwrap(),
+  allow_range: grantFields.shape.allow_range.unwrap(),
+  labels: labelsSchema,
+  leases: z.array(z.object({ agent: z.string(), state: z.enum(['active', 'expired', 'revoked']), expires_at: z.string() })),
+});
 
-export const LABELS_SCHEMA = { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, description: 'Free-form names; not secret' };
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  // Checks JSON Schema cannot say (a domain's breadth, {secret} in a format) stay in the text the API answers with.
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+  return rest;
+}
 
-export const SECRET_SCHEMA = {
-  description: 'Write-only. A string for api_key, bearer and basic (user:password); an object for oauth2, client_credentials and basic',
-  oneOf: [{ type: 'string' }, { type: 'object' }],
-  writeOnly: true,
-};
-
-export const GRANT_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    type: { type: 'string' },
-    domains: { type: 'array', items: { type: 'string' } },
-    status: { type: 'string', enum: ['active', 'needs_reconnect', 'revoked'] },
-    display_status: { type: 'string', enum: ['active', 'expiring', 'needs_reconnect', 'revoked', 'no secret'] },
-    status_detail: { type: 'string' },
-    source: { type: 'string', enum: ['config', 'store'] },
-    inject: { type: 'string' },
-    provider: nullableString,
-    account: nullableString,
-    secret: { type: 'string', enum: ['set', 'missing'] },
-    scopes: { type: ['array', 'null'], items: { type: 'string' } },
-    token_expires_at: nullableString,
-    last_refreshed_at: nullableString,
-    last_used_at: nullableString,
-    allow_http: { type: 'boolean' },
-    allow_range: { type: 'boolean' },
-    labels: LABELS_SCHEMA,
-    leases: {
-      type: 'array',
-      items: { type: 'object', properties: { agent: { type: 'string' }, state: { type: 'string' }, expires_at: { type: 'string' } } },
-    },
-  },
-};
+/** The components /api/openapi.json refers to (`#/components/schemas/Grant` and the rest). */
+export function grantSchemas(): Record<string, unknown> {
+  return {
+    Grant: jsonSchema(grantListing, 'output'),
+    GrantCreate: jsonSchema(grantCreateInput, 'input'),
+    GrantChange: jsonSchema(grantChangeInput, 'input'),
+    GrantSecret: jsonSchema(secretSetInput, 'input'),
+  };
+}

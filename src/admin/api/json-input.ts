@@ -2,13 +2,13 @@
 // field (never its value: a body may hold a secret), and no field the route does not know (a typo,
 // or `secret` sent where it is not taken, is refused rather than silently ignored).
 import type { IncomingMessage } from 'node:http';
-import type { InjectConfig } from '../../config/index.ts';
-import { AdminError, type AdminContext } from '../router.ts';
+import type { AdminContext } from '../router.ts';
+import { AdminError } from '../../errors/index.ts';
 
 export type JsonBody = Record<string, unknown>;
 
 function bad(message: string): AdminError {
-  return new AdminError(400, 'bad_request', message);
+  return new AdminError('bad_request', message);
 }
 
 /** The body, refusing fields not in `known`. An empty body (no Content-Type, no bytes) is `{}` where `optional`. */
@@ -46,28 +46,18 @@ export function optionalStrings(body: JsonBody, name: string): string[] | undefi
   return v as string[];
 }
 
-export function optionalBoolean(body: JsonBody, name: string): boolean | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw bad(`${name}: expected true or false`);
-  return v;
-}
-
-/** `inject`: { header?, format?, query? }, each a string. */
-export function optionalInject(body: JsonBody): InjectConfig | undefined {
-  const v = body['inject'];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw bad('inject: expected an object with header, format or query');
-  const inject = v as JsonBody;
-  const unknown = Object.keys(inject).filter((k) => !['header', 'format', 'query'].includes(k));
-  if (unknown.length > 0) throw bad('inject: expected only header, format and query');
-  const part = (name: string) => {
-    const s = inject[name];
-    if (s === undefined || s === null) return undefined;
-    if (typeof s !== 'string') throw bad(`inject.${name}: expected a string`);
-    return s;
-  };
-  return { header: part('header'), format: part('format'), query: part('query') };
+/**
+ * A body with its null fields left out, as JSON clients write an absent one: `{"inject": null}` or
+ * `{"inject": {"query": null}}` says nothing. The grant's schemas (operations/grant-schema.ts) take
+ * absent fields, never null ones.
+ */
+export function withoutNulls(body: JsonBody): JsonBody {
+  const out: JsonBody = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (value === null) continue;
+    out[key] = key === 'inject' && typeof value === 'object' && !Array.isArray(value) ? withoutNulls(value as JsonBody) : value;
+  }
+  return out;
 }
 
 /** A secret: a string (api_key, bearer, basic `user:password`) or an object (oauth2, client_credentials, basic). */

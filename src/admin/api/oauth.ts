@@ -3,14 +3,14 @@
 // grant the same way as `keyway connect` (src/oauth/connect-plan.ts); no answer carries a token.
 
 import type { TokenSet } from '../../credentials/providers/token-endpoint.ts';
-import { KeywayError } from '../../errors/index.ts';
+import { AdminError, KeywayError } from '../../errors/index.ts';
 import { beginAuthorization, exchangeCode, planConnect, storeConnection, type ConnectRequest } from '../../oauth/connect-plan.ts';
 import type { AdminDeps } from '../deps.ts';
 import { DeviceFlows } from '../device-flows.ts';
 import { PendingAuthorizations } from '../oauth-states.ts';
 import { sendCallbackPage } from '../oauth-page.ts';
 import { errorResponse, jsonBody, jsonResponse } from '../openapi.ts';
-import { AdminError, type AdminContext, type Route } from '../router.ts';
+import type { AdminContext, Route } from '../router.ts';
 
 const TAGS = ['oauth'];
 export const CALLBACK_PATH = '/oauth/callback';
@@ -197,7 +197,7 @@ export function oauthRoutes(deps: AdminDeps): Route[] {
       },
       handle: (ctx) => {
         const view = devices.get(ctx.params['flow'] ?? '');
-        if (!view) throw new AdminError(404, 'not_found', 'no such device flow; it may have finished over 10 minutes ago');
+        if (!view) throw new AdminError('not_found', 'no such device flow; it may have finished over 10 minutes ago');
         return { status: 200, body: view };
       },
     },
@@ -231,5 +231,5 @@ function connectRequest(body: Record<string, unknown>): ConnectRequest {
 }
 
 function bad(message: string): AdminError {
-  return new AdminError(400, 'bad_request', message);
+  return new AdminError('bad_request', message);
 }

@@ -97,7 +97,7 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
         tags: TAGS,
         responses: { '200': jsonResponse('The OpenAPI 3.1 document') },
       },
-      handle: () => ({ status: 200, body: openApiDocument(routes()) }),
+      handle: async () => ({ status: 200, body: await openApiDocument(routes()) }),
     },
   ];
 }

@@ -3,7 +3,8 @@
 
 import type { TokenCheck } from '../auth.ts';
 import { errorResponse, jsonBody, jsonResponse } from '../openapi.ts';
-import { AdminError, type Route } from '../router.ts';
+import type { Route } from '../router.ts';
+import { AdminError } from '../../errors/index.ts';
 import { clearedSessionCookie, csrfMatches, sessionCookie, sessionIdOf, type SessionStore } from '../session.ts';
 import type { SignInLimiter } from '../sign-in-limit.ts';
 
@@ -49,13 +50,13 @@ export function sessionRoutes({ sessions, isToken, limiter }: SessionDeps): Rout
         const wait = limiter.retryAfter(ctx.client);
         if (wait > 0) {
           ctx.res.setHeader('retry-after', String(wait));
-          throw new AdminError(429, 'sign_in_limited', `too many wrong tokens from this address; try again in ${wait} s`);
+          throw new AdminError('sign_in_limited', `too many wrong tokens from this address; try again in ${wait} s`);
         }
         const { token } = await ctx.body();
-        if (typeof token !== 'string' || token.trim() === '') throw new AdminError(400, 'bad_request', 'send {"token": "<data/admin.token>"}');
+        if (typeof token !== 'string' || token.trim() === '') throw new AdminError('bad_request', 'send {"token": "<data/admin.token>"}');
         if (!isToken(token.trim())) {
           limiter.failed(ctx.client);
-          throw new AdminError(401, 'admin_auth_failed', 'that is not the admin token', 'the token is in data/admin.token under the keyway home');
+          throw new AdminError('admin_auth_failed', 'that is not the admin token', 'the token is in data/admin.token under the keyway home');
         }
         const session = sessions.create();
         return {

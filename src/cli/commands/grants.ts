@@ -93,7 +93,7 @@ function list(services: Services, args: Args, io: CommandIO): number {
   return 0;
 }
 
-/** `--label K=V`, repeatable, over `base`; `K=` removes K. Checked by the operation (checkLabels). */
+/** `--label K=V`, repeatable, over `base`; `K=` removes K. Checked by the operation (grant-schema.ts). */
 function labelFlags(args: Args, base: Record<string, string> = {}): Record<string, string> | undefined {
   const given = args.each('label');
   if (given.length === 0) return undefined;
@@ -114,21 +114,18 @@ function injectFlags(args: Args) {
 
 async function add(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
   const secret = args.flag('secret-stdin') ? await io.readStdin() : undefined;
-  const { grant, warnings } = await addGrant(
-    services,
-    {
-      id,
-      type: args.string('type'),
-      domains: args.list('domains'),
-      inject: injectFlags(args),
-      provider: args.string('provider'),
-      allowHttp: args.flag('allow-http'),
-      allowRange: args.flag('allow-range'),
-      labels: labelFlags(args),
-      secret,
-    },
-    'cli',
-  );
+  const input = {
+    id,
+    type: args.string('type'),
+    domains: args.list('domains'),
+    inject: injectFlags(args),
+    provider: args.string('provider'),
+    allow_http: args.flag('allow-http'),
+    allow_range: args.flag('allow-range'),
+    labels: labelFlags(args),
+    secret,
+  };
+  const { grant, warnings } = await addGrant(services, input, 'cli');
   if (args.json) printJson(io, grant);
   else
     io.out(
@@ -144,7 +141,8 @@ async function set(services: Services, args: Args, io: CommandIO, id: string): P
   const labels = labelFlags(args, listGrants(services).find((g) => g.id === id)?.labels);
   if (args.flag('allow-range') && args.flag('no-allow-range')) throw usageError('grants set: --allow-range or --no-allow-range, not both');
   const allowRange = args.flag('allow-range') ? true : args.flag('no-allow-range') ? false : undefined;
-  const { grant, warnings } = await updateGrant(services, id, { domains: args.list('domains'), inject: injectFlags(args), labels, allowRange }, 'cli');
+  const change = { domains: args.list('domains'), inject: injectFlags(args), labels, allow_range: allowRange };
+  const { grant, warnings } = await updateGrant(services, id, change, 'cli');
   if (args.json) printJson(io, grant);
   else io.out(`changed grant ${id} (${grant.domains.join(', ')}; ${grant.inject}; secret kept)`);
   for (const line of warnings) io.err(line);

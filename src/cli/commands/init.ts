@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { initialise } from '../../app.ts';
+import { initialise } from '../../app/index.ts';
 import { defaultConfigPath } from '../../config/index.ts';
 import { EXAMPLE_CONFIG, resolveHome } from '../../paths.ts';
 import { loadOrCreateAdminToken } from '../../admin/token.ts';

@@ -1,4 +1,4 @@
-import { startKeyway } from '../../app.ts';
+import { startKeyway } from '../../app/index.ts';
 import { createAppLogger, prettyDestination } from '../../audit/index.ts';
 import { formatDuration, parseListen } from '../../config/index.ts';
 import { resolveHome } from '../../paths.ts';

@@ -20,7 +20,7 @@ export interface ConfigTokensOptions {
 
 /**
  * The TokenManager as the config sets it up: each grant's token endpoint from its provider (a
- * preset or the config's), the config's refresh skew and token timeout. The proxy (app.ts) and
+ * preset or the config's), the config's refresh skew and token timeout. The proxy (app/) and
  * `keyway refresh` build it here, so both refresh a grant the same way under the same lock.
  */
 export function tokenManagerFor(config: Config | (() => Config), options: ConfigTokensOptions): TokenManager {

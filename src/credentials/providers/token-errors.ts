@@ -2,7 +2,7 @@ import { ProxyError } from '../../errors/index.ts';
 import type { Grant } from '../grants.ts';
 import { reasonOf } from './pending-saves.ts';
 
-// The errors a token refresh ends in, as the agent sees them (PRODUCT.md's table). Messages name the
+// The errors a token refresh ends in, as the agent sees them (the README's error table). Messages name the
 // grant and a reason code, never a token or a foreign message.
 
 export function needsReconnect(grant: Grant, message: string): ProxyError {

@@ -92,3 +92,21 @@ export class Draft implements StoreDraft {
     if (this.#closed) throw new Error('store draft used after its update() finished');
   }
 }
+
+/**
+ * Runs an update's `fn` on a draft of `base`. A draft that `fn` threw from, or left unchanged, is
+ * closed: `changed` is undefined then, and nothing is to be written.
+ */
+export async function runDraft<R>(base: OpenedStore, fn: (draft: StoreDraft) => R | Promise<R>): Promise<{ result: R; changed: Draft | undefined }> {
+  const draft = new Draft(base);
+  let result: R;
+  try {
+    result = await fn(draft);
+  } catch (err) {
+    draft.close();
+    throw err;
+  }
+  if (draft.changed) return { result, changed: draft };
+  draft.close();
+  return { result, changed: undefined };
+}

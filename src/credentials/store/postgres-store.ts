@@ -14,9 +14,9 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { loadPg } from '../../net/pg.ts';
 import { KeywayError } from '../../errors/index.ts';
-import { Draft, type StoreDraft } from './draft.ts';
+import { runDraft, type StoreDraft } from './draft.ts';
 import { CHECK_ID, emptyStore, openStoreFile, type OpenedStore, type SealedRecord, type StoreFile, CIPHER, FORMAT_NAME, FORMAT_VERSION } from './format.ts';
-import { RecordsView, SerialQueue } from './records-view.ts';
+import { RecordsView, SerialQueue, StoreReads } from './records-view.ts';
 import { migrate, REFRESH_LOCK_SPACE, SCHEMA_VERSION, STORE_CHANNEL, STORE_WRITE_LOCK } from './postgres-schema.ts';
 
 export interface PostgresStoreOptions {
@@ -53,28 +53,25 @@ function unavailable(where: string, err: unknown): KeywayError {
   return new KeywayError('store_unavailable', `the store's database ${where} cannot be used: ${reason}`, { cause: err });
 }
 
-export class PostgresStore {
+export class PostgresStore extends StoreReads {
   /** The database, as messages name it (no password). */
   readonly path: string;
   readonly #pool: pg.Pool;
   readonly #url: string;
   readonly #key: Buffer;
   readonly #pollMs: number;
-  #view: RecordsView;
   #dbGeneration = '0';
-  #generation = 0;
   #queue = new SerialQueue();
-  #readError: Error | undefined;
   #watch: { onChange: () => void; onError?: ((err: Error) => void) | undefined; timer: NodeJS.Timeout; listener?: pg.Client | undefined } | undefined;
   #reloading = false;
   #ended = false;
 
   private constructor(url: string, pool: pg.Pool, key: Buffer, state: OpenedStore, pollMs: number) {
+    super(state);
     this.#url = url;
     this.path = describeDatabase(url);
     this.#pool = pool;
     this.#key = key;
-    this.#view = new RecordsView(state);
     this.#pollMs = pollMs;
   }
 
@@ -127,22 +124,6 @@ export class PostgresStore {
     }
   }
 
-  get readError(): Error | undefined {
-    return this.#readError;
-  }
-
-  get generation(): number {
-    return this.#generation;
-  }
-
-  get<T>(id: string): T | undefined {
-    return this.#view.get<T>(id);
-  }
-
-  entries<T>(prefix: string): Array<[string, T]> {
-    return this.#view.entries<T>(prefix);
-  }
-
   /** Read-modify-write in one transaction under the store's advisory lock. Throws store_unavailable when the database is. */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
     return this.#queue.run(async () => {
@@ -158,22 +139,14 @@ export class PostgresStore {
         inTransaction = true;
         await client.query('SELECT pg_advisory_xact_lock($1)', [STORE_WRITE_LOCK]);
         const base = await this.#readAll(client);
-        const draft = new Draft(base.state);
-        let result: R;
-        try {
-          result = await fn(draft);
-        } catch (err) {
-          draft.close();
-          throw err;
-        }
-        if (!draft.changed) {
-          draft.close();
+        const { result, changed } = await runDraft(base.state, fn);
+        if (!changed) {
           await client.query('COMMIT');
           inTransaction = false;
           this.#adopt(base.state, base.generation);
           return result;
         }
-        const next = draft.commit(this.#key);
+        const next = changed.commit(this.#key);
         await this.#writeChanges(client, base.state, next, base.versions);
         const bumped = await client.query<{ generation: string }>('UPDATE keyway_store_generation SET generation = generation + 1 RETURNING generation');
         const generation = bumped.rows[0]?.generation ?? base.generation;
@@ -275,7 +248,7 @@ export class PostgresStore {
   async #checkGeneration(): Promise<void> {
     try {
       const { rows } = await this.#pool.query<{ generation: string }>('SELECT generation FROM keyway_store_generation');
-      if (rows[0]?.generation !== this.#dbGeneration || this.#readError) await this.#reload();
+      if (rows[0]?.generation !== this.#dbGeneration || this.lastReadError) await this.#reload();
     } catch (err) {
       this.#report(unavailable(this.path, err));
     }
@@ -330,7 +303,7 @@ export class PostgresStore {
     if (!check) throw new KeywayError('store_corrupt', `the store ${this.path} has no check record; restore it from a backup`);
     const file: StoreFile = { format: FORMAT_NAME, version: FORMAT_VERSION, cipher: CIPHER, check, records };
     // openStoreFile tells a wrong key (store_wrong_key) from a damaged record (store_corrupt), as for the file.
-    return { state: openStoreFile(this.path, this.#key, file, this.#view.state), versions, generation: gen.rows[0]?.generation ?? '0' };
+    return { state: openStoreFile(this.path, this.#key, file, this.view.state), versions, generation: gen.rows[0]?.generation ?? '0' };
   }
 
   async #writeChanges(client: pg.PoolClient, base: OpenedStore, next: OpenedStore, versions: Map<string, string>): Promise<void> {
@@ -374,12 +347,12 @@ export class PostgresStore {
 
   #adopt(state: OpenedStore, generation: string): void {
     this.#dbGeneration = generation;
-    this.#readError = undefined;
-    if (state === this.#view.state) return;
-    const changed = state.records.size !== this.#view.state.records.size || [...state.records].some(([id, r]) => this.#view.state.records.get(id) !== r);
-    this.#view = new RecordsView(state);
+    this.lastReadError = undefined;
+    if (state === this.view.state) return;
+    const changed = state.records.size !== this.view.state.records.size || [...state.records].some(([id, r]) => this.view.state.records.get(id) !== r);
+    this.view = new RecordsView(state);
     if (!changed) return;
-    this.#generation++;
+    this.changes++;
     try {
       this.#watch?.onChange();
     } catch (err) {
@@ -389,8 +362,8 @@ export class PostgresStore {
 
   #report(err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    const first = this.#readError?.message !== error.message;
-    this.#readError = error;
+    const first = this.lastReadError?.message !== error.message;
+    this.lastReadError = error;
     if (first) this.#watch?.onError?.(error);
   }
 }

@@ -29,6 +29,44 @@ export class RecordsView {
   }
 }
 
+/**
+ * The read side both backends share: the records in memory (replaced whole when the store
+ * changes), how often they changed, and why the last re-read failed, if it did.
+ */
+export abstract class StoreReads {
+  protected view: RecordsView;
+  protected changes = 0;
+  protected lastReadError: Error | undefined;
+
+  constructor(state: OpenedStore) {
+    this.view = new RecordsView(state);
+  }
+
+  /**
+   * Why the store could not be re-read the last time a change was seen (gone, damaged, another
+   * key); undefined while it reads. Memory keeps the last good contents either way. Only a watched
+   * store re-reads.
+   */
+  get readError(): Error | undefined {
+    return this.lastReadError;
+  }
+
+  /** Increments whenever the in-memory contents change: a reload of another process's write, or our own. */
+  get generation(): number {
+    return this.changes;
+  }
+
+  /** The value stored under `id`. Values are deep-frozen: they are shared, and change only via update(). */
+  get<T>(id: string): T | undefined {
+    return this.view.get<T>(id);
+  }
+
+  /** Records whose id starts with `prefix`, sorted by id. */
+  entries<T>(prefix: string): Array<[string, T]> {
+    return this.view.entries<T>(prefix);
+  }
+}
+
 /** Runs tasks one after another; a task that fails does not stop the next. */
 export class SerialQueue {
   #tail: Promise<unknown> = Promise.resolve();

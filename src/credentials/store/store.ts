@@ -7,12 +7,12 @@ import type { BigIntStats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KeywayError } from '../../errors/index.ts';
 import { removeStaleTemps, replaceFileDurably } from '../../files/atomic-write.ts';
-import { Draft } from './draft.ts';
+import { runDraft } from './draft.ts';
 import type { StoreDraft } from './draft.ts';
 import { emptyStore, readStoreText, serializeStore } from './format.ts';
 import type { OpenedStore } from './format.ts';
 import { withStoreLock } from './lock.ts';
-import { RecordsView, SerialQueue } from './records-view.ts';
+import { RecordsView, SerialQueue, StoreReads } from './records-view.ts';
 import type { CredentialStore } from './credential-store.ts';
 
 /** What this process last read or wrote: the file's identity and bytes. */
@@ -84,14 +84,12 @@ async function createIfMissing(path: string, key: Buffer): Promise<void> {
   });
 }
 
-export class Store implements CredentialStore {
+export class Store extends StoreReads implements CredentialStore {
   readonly path: string;
   #key: Buffer;
   #deferred: OpenStoreOptions['createOnFirstWrite'];
-  #view: RecordsView;
   #text: string;
   #stamp: string;
-  #generation = 0;
   // Serialises this instance's updates and reloads: proper-lockfile would make a second in-process
   // update spin on retries, and a reload racing an update could put older state back in memory.
   #queue = new SerialQueue();
@@ -99,12 +97,11 @@ export class Store implements CredentialStore {
   #polling = false;
   #onChange: (() => void) | undefined;
   #onError: ((err: Error) => void) | undefined;
-  #readError: Error | undefined;
 
   private constructor(path: string, key: Buffer, state: OpenedStore, snap: Snapshot) {
+    super(state);
     this.path = path;
     this.#key = key;
-    this.#view = new RecordsView(state);
     this.#text = snap.text;
     this.#stamp = snap.stamp;
   }
@@ -134,30 +131,6 @@ export class Store implements CredentialStore {
   }
 
   /**
-   * Why the file could not be re-read the last time a change was seen (gone, damaged, another
-   * key); undefined while it reads. Memory keeps the last good contents either way. Only a watched
-   * store (watch()) re-reads.
-   */
-  get readError(): Error | undefined {
-    return this.#readError;
-  }
-
-  /** Increments whenever the in-memory contents change: a reload of another process's write, or our own. */
-  get generation(): number {
-    return this.#generation;
-  }
-
-  /** The value stored under `id`. Values are deep-frozen: they are shared, and change only via update(). */
-  get<T>(id: string): T | undefined {
-    return this.#view.get<T>(id);
-  }
-
-  /** Records whose id starts with `prefix`, sorted by id. */
-  entries<T>(prefix: string): Array<[string, T]> {
-    return this.#view.entries<T>(prefix);
-  }
-
-  /**
    * Read-modify-write under the inter-process lock. The file is re-read first so a change another
    * process made since we last looked is kept; if it cannot be read (wrong key, damage), this throws
    * and writes nothing. `fn` must not call update() on this store (it would wait for itself).
@@ -172,19 +145,9 @@ export class Store implements CredentialStore {
         const base = this.#decode(snap);
         this.#adopt(snap, base);
 
-        const draft = new Draft(base);
-        let result: R;
-        try {
-          result = await fn(draft);
-        } catch (err) {
-          draft.close();
-          throw err;
-        }
-        if (!draft.changed) {
-          draft.close();
-          return result;
-        }
-        const next = draft.commit(this.#key);
+        const { result, changed } = await runDraft(base, fn);
+        if (!changed) return result;
+        const next = changed.commit(this.#key);
         const text = serializeStore(next);
         lock.assertHeld();
         await replaceFileDurably(this.path, text, 0o600);
@@ -201,7 +164,7 @@ export class Store implements CredentialStore {
     if (!key.equals(this.#key)) {
       // Still empty (nothing was ever written): the same empty store, sealed with the real key.
       this.#key = key;
-      this.#view = new RecordsView(emptyStore(key));
+      this.view = new RecordsView(emptyStore(key));
     }
     await createIfMissing(this.path, key);
     this.#deferred = undefined;
@@ -263,17 +226,17 @@ export class Store implements CredentialStore {
   }
 
   #decode(snap: Snapshot): OpenedStore {
-    if (snap.text === this.#text) return this.#view.state;
-    return readStoreText(this.path, this.#key, snap.text, this.#view.state);
+    if (snap.text === this.#text) return this.view.state;
+    return readStoreText(this.path, this.#key, snap.text, this.view.state);
   }
 
   #adopt(snap: Snapshot, state: OpenedStore): void {
     this.#stamp = snap.stamp;
-    this.#readError = undefined;
+    this.lastReadError = undefined;
     if (snap.text === this.#text) return;
     this.#text = snap.text;
-    this.#view = new RecordsView(state);
-    this.#generation++;
+    this.view = new RecordsView(state);
+    this.changes++;
     if (this.#onChange === undefined) return;
     try {
       this.#onChange();
@@ -284,7 +247,7 @@ export class Store implements CredentialStore {
 
   #report(err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    this.#readError = error;
+    this.lastReadError = error;
     this.#onError?.(error);
   }
 }

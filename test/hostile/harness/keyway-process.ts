@@ -1,7 +1,7 @@
 // Run as its own process by child.ts: keyway on a prepared home, listening on 127.0.0.1:0, with a
 // resolver that refuses every name (test names come from proxy.hosts), so no fuzzed host can make
 // keyway ask real DNS. A crash here ends this process, not the test runner, and the test counts it.
-import { startKeyway } from '../../../src/app.ts';
+import { startKeyway } from '../../../src/app/index.ts';
 import { createAppLogger } from '../../../src/audit/index.ts';
 
 const home = process.argv[2];

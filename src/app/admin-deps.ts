@@ -1,0 +1,61 @@
+// The admin API's dependencies, built once from start's parts (parts.ts): the same audit writer,
+// tables, token manager and token-endpoint client the proxy uses, so a refresh asked for over the
+// API joins the proxy's single flight and a reload swaps what both read.
+import type { AddressInfo } from 'node:net';
+import type { AdminDeps } from '../admin/deps.ts';
+import type { readinessOf } from '../admin/readiness.ts';
+import type { AdminServer } from '../admin/server.ts';
+import { proxyUrlFor, type ListenAddress } from '../config/index.ts';
+import { asListenFailure } from './listen.ts';
+import type { Parts } from './parts.ts';
+
+/** Where the admin listener is asked to listen and where it did (its port may be 0 in the config). */
+interface AdminPlace {
+  listen: ListenAddress;
+  bound: () => AddressInfo | undefined;
+  proxy: AddressInfo;
+}
+
+export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof readinessOf): Omit<AdminDeps, 'closing'> {
+  const { services, ca, audit, auditWriter, live, metrics, env, tokens, tokenEndpoints } = parts;
+  const { config, store } = services;
+  return {
+    services,
+    agents: () => live.tables.agents,
+    audit,
+    adminAudit: auditWriter,
+    activity: () => ({ pid: process.pid, started_at: parts.startedAt, requests: audit.requests, refused: audit.refused, minutes: audit.recent.snapshot() }),
+    reload: (client) =>
+      live.reload({ method: 'POST', path: '/api/reload', host: place.bound()?.address ?? place.listen.host, port: place.bound()?.port ?? 0, client }),
+    readiness: () =>
+      readiness({
+        ca,
+        store,
+        audit,
+        retention: () => auditWriter.retentionHold ?? null,
+        minRetentionMs: config.audit.min_retention,
+        rotation: () => auditWriter.rotationError ?? null,
+      }),
+    metrics,
+    env,
+    tokens: { tokens, dispatcher: tokenEndpoints.dispatcher },
+    proxyUrl: (credentials) => proxyUrlFor({ host: place.proxy.address, port: place.proxy.port }, credentials),
+    oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },
+  };
+}
+
+/** Starts the admin listener on admin.listen (or the test's override), or fails naming the address. */
+export async function startAdmin(parts: Parts, proxy: AddressInfo): Promise<AdminServer> {
+  const { options, services } = parts;
+  const listen = options.adminListen ?? services.config.admin.listen;
+  // Loaded only when there is an admin listener: its modules (API, dashboard, OAuth connect)
+  // are ~0.5 MiB of heap and ~1 MiB of RSS a proxy without one never needs.
+  const [{ startAdminServer }, { readinessOf }] = await Promise.all([import('../admin/server.ts'), import('../admin/readiness.ts')]);
+  let admin: AdminServer | undefined;
+  try {
+    admin = await startAdminServer({ ...adminDeps(parts, { listen, bound: () => admin?.address, proxy }, readinessOf), listen });
+  } catch (err) {
+    throw await asListenFailure(err, 'admin.listen', listen, services.paths.runningProxy);
+  }
+  return admin;
+}

@@ -1,0 +1,90 @@
+// The composition root: builds every part once from the config (parts.ts), gives the proxy its
+// runtime (proxy-runtime.ts) and the admin API its dependencies (admin-deps.ts), listens, and
+// hands back the running handle (running.ts). A reload is live-config.ts's.
+import type { AddressInfo } from 'node:net';
+import { createAppLogger } from '../audit/index.ts';
+import { loadConfigIsolated } from '../config/load-isolated.ts';
+import { createProxyServer } from '../proxy/server.ts';
+import { announceRunningProxy } from '../running-proxy.ts';
+import { openServices, type Services } from '../services.ts';
+import { loadOrCreateCa, writeBundleInChild, type BundleWriter, type CertificateAuthority } from '../tls/index.ts';
+import { startAdmin } from './admin-deps.ts';
+import { Closers } from './closers.ts';
+import { announceListeners, listenOn } from './listen.ts';
+import type { StartOptions } from './options.ts';
+import { buildParts, type Parts } from './parts.ts';
+import { proxyRuntime } from './proxy-runtime.ts';
+import { runningKeyway, type Listening, type RunningKeyway } from './running.ts';
+
+export type { StartOptions } from './options.ts';
+export type { RunningKeyway } from './running.ts';
+
+/**
+ * Makes what a first start needs: the CA, the master key, the store. Returns the opened services.
+ * `writeBundle`: how the CA bundle is written, if it must be (in this process by default; the
+ * proxy, which runs for days, has a child do it: Node would keep the system roots it read).
+ */
+export async function initialise(
+  options: Pick<StartOptions, 'home' | 'configFile' | 'env'>,
+  writeBundle?: BundleWriter,
+): Promise<{ services: Services; ca: CertificateAuthority }> {
+  const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env, loadConfig: loadConfigIsolated });
+  const ca = await loadOrCreateCa(services.paths.certsDir, writeBundle);
+  return { services, ca };
+}
+
+/** Builds every part from the config, starts listening, reloads on change. */
+export async function startKeyway(options: StartOptions): Promise<RunningKeyway> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createAppLogger();
+  const startedAt = new Date().toISOString();
+  const { services, ca } = await initialise(options, writeBundleInChild);
+  const { store } = services;
+
+  // Start is all or nothing: any failure (a port in use above all) closes every part opened so
+  // far, newest first, before the error goes up. Nothing is announced in data/proxy.json until
+  // every listener is up.
+  const closers = new Closers();
+  closers.add('store', () => (store.end ? store.end() : store.close()));
+  try {
+    const parts = await buildParts({ options, env, logger, services, ca, startedAt }, closers);
+    return runningKeyway(parts, await listen(parts, closers), closers);
+  } catch (err) {
+    await closers.closeAll();
+    throw err;
+  }
+}
+
+/** Binds the proxy, then the admin listener if there is one; only then says where they are. */
+async function listen(parts: Parts, closers: Closers): Promise<Listening> {
+  const { options, services, live, metrics, auditWriter, contexts, ownPorts, logger } = parts;
+  const { config, paths } = services;
+  const proxy = createProxyServer(proxyRuntime(parts));
+  closers.add('proxy listener', () => proxy.close(0));
+  await listenOn(proxy.listener, options.listen ?? config.proxy.listen, 'proxy.listen', paths.runningProxy);
+  const proxyAddress = proxy.listener.address() as AddressInfo;
+  live.onApply((next) => proxy.retime(next.proxy.timeouts));
+  ownPorts.add(proxyAddress.port);
+  metrics.watch({
+    openConnections: () => proxy.connectionCount(),
+    certificates: () => contexts.stats,
+    audit: () => ({ queued: auditWriter.pendingLines, dropped: auditWriter.droppedLines, held: auditWriter.retentionHold ?? null }),
+  });
+
+  const admin = config.admin.enabled ? await startAdmin(parts, proxyAddress) : undefined;
+  if (admin) {
+    closers.add('admin listener', () => admin.close(0));
+    ownPorts.add(admin.address.port);
+  }
+  logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
+  const registration = await announceListeners(parts.registryDir, proxyAddress, admin?.address, logger);
+  closers.add('listener registration', () => registration?.remove());
+  const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
+  if (options.announce !== false)
+    await announceRunningProxy(paths.runningProxy, {
+      proxy: listening(proxyAddress),
+      admin: admin ? listening(admin.address) : null,
+      started_at: parts.startedAt,
+    });
+  return { proxy, proxyAddress, admin, registration };
+}

@@ -1,0 +1,45 @@
+// Binding a listener and telling the host about it. A port that cannot be bound fails start with
+// one line naming it (and the keyway already there, if any), never a raw socket error.
+import { once } from 'node:events';
+import type { AddressInfo, Server } from 'node:net';
+import type { Logger } from 'pino';
+import type { ListenAddress } from '../config/index.ts';
+import { registerListeners, type KeywayListener, type Registration } from '../egress/listener-registry.ts';
+import { listenFailure } from '../running-proxy.ts';
+
+/** Listens, or fails with one line naming the address (and the keyway already there, if any). */
+export async function listenOn(server: Server, address: ListenAddress, key: string, runningFile: string): Promise<void> {
+  server.listen(address.port, address.host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    throw await asListenFailure(err, key, address, runningFile);
+  }
+}
+
+/** A listen error (port in use, no permission, no such address) as keyway's one line; any other error as it is. */
+export async function asListenFailure(err: unknown, key: string, address: ListenAddress, runningFile: string): Promise<unknown> {
+  return isListenError(err) ? await listenFailure(err, key, address, runningFile) : err;
+}
+
+function isListenError(err: unknown): boolean {
+  return ['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL'].includes((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * Enters this process's listeners in the host's registry, so that other keyways refuse them as
+ * destinations. A registry this process cannot trust or write is not a reason to stop: it warns.
+ */
+export async function announceListeners(dir: string, proxy: AddressInfo, admin: AddressInfo | undefined, logger: Logger): Promise<Registration | undefined> {
+  const entries: KeywayListener[] = [{ kind: 'proxy', host: proxy.address, port: proxy.port }];
+  if (admin) entries.push({ kind: 'admin', host: admin.address, port: admin.port });
+  try {
+    return await registerListeners(dir, entries);
+  } catch (err) {
+    logger.warn(
+      { err: { message: (err as Error).message } },
+      "could not register this keyway's listeners; other keyways on this host will not refuse them as destinations",
+    );
+    return undefined;
+  }
+}

@@ -1,0 +1,175 @@
+// Live reload: SIGHUP, `keyway reload` and POST /api/reload re-read the config file while the proxy
+// runs. The new config is validated (in the isolated loader) and every table built from it before
+// anything is swapped, so a bad config is refused whole and the running one stays. A swap only
+// replaces what new requests read; connections and requests in flight keep what they started with.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditEvent } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
+import { buildAgents, compileConfigAgents, type Agent } from '../credentials/agents.ts';
+import { buildGrants } from '../credentials/grants.ts';
+import { KeywayError } from '../errors/index.ts';
+import { GrantRouter } from '../policy/access.ts';
+import { EgressPolicy } from '../policy/egress.ts';
+import { createResolver, guardResolver, type Resolver } from '../egress/resolve.ts';
+import type { ProxyTables } from '../credentials/tables.ts';
+import type { Services } from '../services.ts';
+import { changedKeys, needsRestart } from './config-changes.ts';
+
+/** Who asked for a reload, as its audit line records it. */
+export interface ReloadOrigin {
+  /** The admin route (`POST /api/reload`), or null for a signal. */
+  method: string | null;
+  path: string | null;
+  /** The listener that took the request (the proxy's own for a signal). */
+  host: string;
+  port: number;
+  /** The caller's address, or the signal's name (`SIGHUP`). */
+  client: string;
+}
+
+export type ReloadOutcome =
+  | { reloaded: true; changed: string[]; needs_restart: string[] }
+  | { reloaded: false; error: { code: 'config_invalid'; message: string } };
+
+export interface LiveConfigOptions {
+  services: Services;
+  env: NodeJS.ProcessEnv;
+  /** Reads and validates the config file again (the isolated loader, with start's home and file). */
+  load: () => Promise<Config>;
+  /** Replaces the system resolver after proxy.hosts (tests script DNS with it). */
+  dns?: Resolver | undefined;
+  /** The audit writer itself: admin lines are not proxied requests, so `keyway status` does not count them. */
+  audit: { write(event: AuditEvent): Promise<void> };
+  logger: Logger;
+}
+
+/** What is built from one config: swapped as a whole, never piece by piece. */
+interface Built {
+  config: Config;
+  configAgents: ReadonlyMap<string, Agent>;
+  tables: ProxyTables;
+  grantCount: number;
+  lookupHost: Resolver;
+  resolve: Resolver;
+}
+
+/**
+ * The config in force and everything the request path derives from it. The proxy reads `config`,
+ * `tables`, `resolve` and `lookupHost` on each request; a store change rebuilds the tables, a
+ * reload rebuilds everything.
+ */
+export class LiveConfig {
+  readonly #o: LiveConfigOptions;
+  #built: Built;
+  // One reload at a time: two at once would both diff against the same old config.
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #appliers: Array<(config: Config) => void> = [];
+
+  constructor(options: LiveConfigOptions) {
+    this.#o = options;
+    this.#built = this.#build(options.services.config);
+  }
+
+  get config(): Config {
+    return this.#built.config;
+  }
+
+  get tables(): ProxyTables {
+    return this.#built.tables;
+  }
+
+  get grantCount(): number {
+    return this.#built.grantCount;
+  }
+
+  /** proxy.hosts, then the system resolver, then the egress check (proxy.allow_networks). */
+  readonly resolve: Resolver = (host) => this.#built.resolve(host);
+  /** proxy.hosts, then the system resolver, unchecked: token endpoints, which only the user configures. */
+  readonly lookupHost: Resolver = (host) => this.#built.lookupHost(host);
+
+  /** Runs after each reload that is taken, for parts that hold a setting themselves (the servers' timeouts). */
+  onApply(apply: (config: Config) => void): void {
+    this.#appliers.push(apply);
+  }
+
+  /** After a store change (a CLI write): grants and agents again, from the config in force. Throws to keep the old. */
+  rebuildTables(): void {
+    const { config, configAgents } = this.#built;
+    this.#built = { ...this.#built, ...this.#tables(config, configAgents) };
+  }
+
+  /** Re-reads the config file; applies it, or refuses it with the reason. Audited and logged either way. */
+  reload(origin: ReloadOrigin): Promise<ReloadOutcome> {
+    const next = this.#queue.then(() => this.#reloadNow(origin));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #reloadNow(origin: ReloadOrigin): Promise<ReloadOutcome> {
+    const startedAt = performance.now();
+    let outcome: ReloadOutcome;
+    try {
+      const config = await this.#o.load();
+      // Built in full before the swap: a grant secret or agent key that cannot be read refuses it.
+      const built = this.#build(config);
+      const changed = changedKeys(this.#built.config, config);
+      this.#built = built;
+      this.#o.services.config = config;
+      for (const apply of this.#appliers) apply(config);
+      outcome = { reloaded: true, changed, needs_restart: changed.filter(needsRestart) };
+      this.#o.logger.info({ via: origin.client, changed, needs_restart: outcome.needs_restart }, 'config reloaded');
+    } catch (err) {
+      // A KeywayError's message is keyway's own one line (key path first, no value quoted).
+      const message = err instanceof KeywayError ? err.message : 'the config could not be loaded';
+      outcome = { reloaded: false, error: { code: 'config_invalid', message } };
+      this.#o.logger.warn({ via: origin.client, reason: message }, 'config reload refused; the running config stays');
+    }
+    await this.#audit(origin, outcome, performance.now() - startedAt);
+    return outcome;
+  }
+
+  async #audit(origin: ReloadOrigin, outcome: ReloadOutcome, ms: number): Promise<void> {
+    const event: AuditEvent = {
+      ts: new Date().toISOString(),
+      id: randomUUID(),
+      agent: null,
+      grant: null,
+      decision: 'admin',
+      code: outcome.reloaded ? null : 'config_invalid',
+      method: origin.method,
+      host: origin.host,
+      port: origin.port,
+      path: origin.path,
+      status: origin.method === null ? null : outcome.reloaded ? 200 : 422,
+      duration_ms: Math.round(ms * 100) / 100,
+      refreshed: false,
+      client: origin.client,
+      action: 'reload',
+      ...(outcome.reloaded ? { changed: outcome.changed.join(',') } : { message: outcome.error.message }),
+    };
+    // A reload is not undone for want of its audit line (the file is the truth, and the operator
+    // asked for it); the failure is logged, and the audit sink turns unhealthy for proxied requests.
+    await this.#o.audit.write(event).catch((err: unknown) => {
+      this.#o.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'the audit line of a reload could not be written');
+    });
+  }
+
+  #build(config: Config): Built {
+    const configAgents = compileConfigAgents(config, this.#o.env);
+    const lookupHost = createResolver(config.proxy.hosts, this.#o.dns);
+    return {
+      config,
+      configAgents,
+      ...this.#tables(config, configAgents),
+      lookupHost,
+      resolve: guardResolver(lookupHost, new EgressPolicy(config.proxy.allow_networks)),
+    };
+  }
+
+  #tables(config: Config, configAgents: ReadonlyMap<string, Agent>): Pick<Built, 'tables' | 'grantCount'> {
+    const { store } = this.#o.services;
+    const grants = buildGrants(config, store, this.#o.env);
+    return { tables: { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, this.#o.env, configAgents) }, grantCount: grants.size };
+  }
+}

@@ -1,0 +1,107 @@
+// What start builds once, before anything listens. The proxy's runtime (proxy-runtime.ts) and the
+// admin's dependencies (admin-deps.ts) are both read from these parts, so the two share one audit
+// writer, one set of tables and one token manager, and neither builds its own.
+import type { Logger } from 'pino';
+import type { RefusalBudget } from '../audit/index.ts';
+import { resolveFromHome } from '../config/index.ts';
+import { loadConfigIsolated } from '../config/load-isolated.ts';
+import { CountingAudit } from '../counting-audit.ts';
+import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
+import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
+import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
+import { createUpstream, type Upstream } from '../egress/upstream.ts';
+import { KeywayMetrics } from '../metrics/index.ts';
+import type { Services } from '../services.ts';
+import { LeafMinter, SecureContextCache, type CertificateAuthority } from '../tls/index.ts';
+import { openAudit } from './audit-log.ts';
+import type { Closers } from './closers.ts';
+import { LiveConfig } from './live-config.ts';
+import type { StartOptions } from './options.ts';
+import { rebuildTablesOnStoreChange } from './store-watch.ts';
+import { UsageRecorder } from './usage-recorder.ts';
+
+/** What start has in hand before it builds: the options, the opened services and the CA. */
+export interface StartContext {
+  readonly options: StartOptions;
+  readonly env: NodeJS.ProcessEnv;
+  readonly logger: Logger;
+  readonly services: Services;
+  readonly ca: CertificateAuthority;
+  /** When the process began starting (ISO 8601): `keyway status` counts uptime from it. */
+  readonly startedAt: string;
+}
+
+export interface Parts extends StartContext {
+  readonly metrics: KeywayMetrics;
+  /** The audit writer itself: admin and reload lines go here, not counted as proxied requests. */
+  readonly auditWriter: RefusalBudget;
+  /** The proxied requests' sink, counting them for `keyway status` and the dashboard. */
+  readonly audit: CountingAudit;
+  readonly contexts: SecureContextCache;
+  /** The config in force and the tables built from it: a store change rebuilds the tables, a reload everything. */
+  readonly live: LiveConfig;
+  /** Agents' destinations, each checked against the egress policy after resolution. */
+  readonly upstream: Upstream;
+  /** Token endpoints, which only the user configures: not checked (a local authorization server is legitimate). */
+  readonly tokenEndpoints: Upstream;
+  readonly tokens: TokenManager;
+  readonly usage: UsageRecorder;
+  /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
+  readonly ownPorts: Set<number>;
+  /** Nor to any other keyway's on this host (another home's, a `keyway fetch`'s): the shared registry. */
+  readonly listeners: ListenerRegistry;
+  readonly registryDir: string;
+}
+
+/** Builds every part once; each that must be closed is added to `closers` as it opens. */
+export async function buildParts(context: StartContext, closers: Closers): Promise<Parts> {
+  const { options, env, logger, services } = context;
+  const { config, paths, store } = services;
+  const metrics = new KeywayMetrics();
+  const auditWriter = await openAudit(services, env, metrics, logger);
+  closers.add('audit log', () => auditWriter.close());
+  const live = new LiveConfig({
+    services,
+    env,
+    load: () => loadConfigIsolated({ home: options.home, file: options.configFile }),
+    dns: options.dns,
+    audit: auditWriter,
+    logger,
+  });
+  const extraCaFiles = config.proxy.upstream_ca.map((p) => resolveFromHome(config, p));
+  const upstream = createUpstream({ resolve: live.resolve, extraCaFiles, headersTimeoutMs: config.proxy.timeouts.upstream });
+  closers.add('upstream client', () => upstream.close());
+  const tokenEndpoints = createUpstream({ resolve: live.lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout });
+  closers.add('token-endpoint client', () => tokenEndpoints.close());
+  rebuildTablesOnStoreChange(store, live, logger);
+  // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
+  const tokens = tokenManagerFor(() => live.config, {
+    store,
+    lockDir: paths.locksDir,
+    env,
+    dispatcher: tokenEndpoints.dispatcher,
+    logger,
+    now: options.tokenClock,
+    observer: metrics,
+  });
+  const usage = new UsageRecorder(store);
+  closers.add('usage recorder', () => usage.stop());
+  const registryDir = listenersDir(env);
+  const listeners = new ListenerRegistry(registryDir);
+  closers.add('listener registry', () => listeners.close());
+  return {
+    ...context,
+    metrics,
+    auditWriter,
+    audit: new CountingAudit(auditWriter),
+    contexts: new SecureContextCache(new LeafMinter(context.ca)),
+    live,
+    upstream,
+    tokenEndpoints,
+    tokens,
+    usage,
+    ownPorts: new Set<number>(),
+    listeners,
+    registryDir,
+  };
+}

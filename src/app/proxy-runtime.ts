@@ -1,0 +1,42 @@
+import { CredentialSource } from '../credentials/credential-source.ts';
+import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
+import { AgentLoad } from '../proxy/agent-load.ts';
+import type { ProxyRuntime } from '../proxy/runtime.ts';
+import type { Parts } from './parts.ts';
+
+/**
+ * The one object the proxy reads, built once from start's parts. Config and tables are read
+ * through `live` on each request, so a reload or a store change needs no new runtime.
+ */
+export function proxyRuntime(parts: Parts): ProxyRuntime {
+  const { live, options, contexts, usage, services } = parts;
+  const { store } = services;
+  return {
+    get config() {
+      return live.config;
+    },
+    ownPorts: parts.ownPorts,
+    listeners: parts.listeners,
+    callerKey: options.callerKey,
+    tables: () => live.tables,
+    credentials: new CredentialSource(parts.tokens),
+    audit: parts.audit,
+    metrics: parts.metrics,
+    tlsContext: (host) => contexts.get(host),
+    upstream: parts.upstream,
+    load: new AgentLoad(() => live.config.proxy),
+    resolve: live.resolve,
+    logger: parts.logger,
+    grantUsed: (id) => usage.touch(id),
+    now: options.now ?? (() => new Date()),
+    leases: {
+      get: (agentId, grantId) => store.get<LeaseRecord>(leaseRecordId(agentId, grantId)),
+      start: async (record) => {
+        const id = leaseRecordId(record.agent, record.grant);
+        await store.update((draft) => {
+          if (!draft.get(id)) draft.set(id, record);
+        });
+      },
+    },
+  };
+}

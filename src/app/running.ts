@@ -1,0 +1,69 @@
+// The handle startKeyway returns: where keyway listens, its counts, reload, and stop.
+import type { AddressInfo } from 'node:net';
+import type { AdminServer } from '../admin/server.ts';
+import type { Registration } from '../egress/listener-registry.ts';
+import type { ProxyServer } from '../proxy/server.ts';
+import { withdrawRunningProxy } from '../running-proxy.ts';
+import type { Services } from '../services.ts';
+import type { CertificateAuthority } from '../tls/index.ts';
+import type { Closers } from './closers.ts';
+import type { ReloadOutcome } from './live-config.ts';
+import type { Parts } from './parts.ts';
+
+export interface RunningKeyway {
+  readonly services: Services;
+  readonly ca: CertificateAuthority;
+  readonly proxyAddress: AddressInfo;
+  readonly adminAddress: AddressInfo | undefined;
+  /** Client connections the proxy holds now (CONNECTs, tunnels, kept-alive HTTP). */
+  connectionCount(): number;
+  /** Grants and agents in the tables now (config and store): the start banner shows them. */
+  counts(): { grants: number; agents: number };
+  /** Re-reads the config file (SIGHUP): applied to new requests, or refused with the reason. */
+  reload(signal?: string): Promise<ReloadOutcome>;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `drainMs` (default 0: close at
+   * once), then closes everything. Calling it again returns the same promise.
+   */
+  stop(options?: { drainMs?: number }): Promise<void>;
+}
+
+/** The listeners start bound, beside the parts they serve. */
+export interface Listening {
+  readonly proxy: ProxyServer;
+  readonly proxyAddress: AddressInfo;
+  readonly admin: AdminServer | undefined;
+  readonly registration: Registration | undefined;
+}
+
+export function runningKeyway(parts: Parts, listening: Listening, closers: Closers): RunningKeyway {
+  const { services, live, usage, tokens, logger } = parts;
+  const { proxy, proxyAddress, admin, registration } = listening;
+  let stopping: Promise<void> | undefined;
+  return {
+    services,
+    ca: parts.ca,
+    proxyAddress,
+    adminAddress: admin?.address,
+    connectionCount: () => proxy.connectionCount(),
+    counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
+    reload: (signal = 'SIGHUP') => live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal }),
+    stop(stopOptions = {}) {
+      stopping ??= (async () => {
+        // Agents and the CLI stop finding this process at once; requests in flight still need
+        // the store (a refresh) and the audit log, which close last.
+        const drainMs = stopOptions.drainMs ?? 0;
+        withdrawRunningProxy(services.paths.runningProxy);
+        registration?.remove();
+        await Promise.all([proxy.close(drainMs), admin?.close(drainMs)]);
+        await usage.flush().catch(() => undefined);
+        // A refreshed token whose save failed lives only in memory: one last try before exiting.
+        const lost = await tokens.settlePending(Math.max(drainMs, 2_000));
+        if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
+        const failed = await closers.closeAll();
+        if (failed.length > 0) logger.debug({ parts: failed }, 'some parts failed to close while stopping');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,233 @@
+// The batch queue both audit writers run on (file/writer.ts, table/writer.ts); each brings only its
+// store: how a batch is appended, and what a success or a failure means there.
+//
+// Every write joins a batch; one batch at a time goes to the store, so lines keep the order they were
+// written in. A failed batch marks the queue unhealthy, which makes the proxy refuse every request
+// that would inject (503 audit_unavailable). The batch's lines are kept in memory (bounded,
+// kept-lines.ts) and lead the next batch, so a request forwarded before the failure showed still gets
+// its line, in order, once the store can be written again. While unhealthy, a probe retries every
+// `probeMs` without waiting for traffic: keyway recovers by itself soon after the fault clears.
+
+import { ProxyError } from '../errors/index.ts';
+import type { KeptLines } from './kept-lines.ts';
+import { checkEvent, serializeEvent, type AuditEvent } from './record.ts';
+
+/** Where the batches go: the log's files, or the audit table. */
+export interface BatchStore<T, R> {
+  /** Waits before each batch; the writes that arrive meanwhile join it. Default: the next turn (nextTurn). */
+  pause?(): Promise<void>;
+  /** Runs before each batch, outside the time onBatch hears. */
+  prepare?(): Promise<void>;
+  /**
+   * Appends the kept lines, then `batch`, in that order; rejects if they did not all reach the store.
+   * `kept` is the queue's own: a store may first drop from it lines a doubtful batch did write.
+   */
+  append(kept: KeptLines<T>, batch: readonly T[], healthy: boolean): Promise<R>;
+  /** After an append succeeded (`lines`: all it appended), before health returns and the writes resolve. */
+  appended?(lines: readonly T[], result: R, wasHealthy: boolean): void;
+  /** After an append failed: which of `lines` did not reach the store (they are kept), and what the batch's writes are rejected with. */
+  failed(lines: readonly T[], err: unknown): { unwritten: readonly T[]; failure: Error };
+  /** Hears each line given up because too many are kept. */
+  dropped?(line: T): void;
+}
+
+export interface BatchQueueOptions<T> {
+  /** Holds the lines failed batches could not write. */
+  kept: KeptLines<T>;
+  /** While unhealthy: how often the kept lines are retried (which is also the health probe). */
+  probeMs: number;
+  /** Hears how long each batch took to append and whether it reached the store. */
+  onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
+}
+
+interface Pending<T> {
+  line: T;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class BatchQueue<T, R = void> {
+  readonly #store: BatchStore<T, R>;
+  readonly #kept: KeptLines<T>;
+  readonly #probeMs: number;
+  readonly #onBatch: BatchQueueOptions<T>['onBatch'];
+  #queue: Pending<T>[] = [];
+  #drainLoop: Promise<void> | null = null;
+  #healthy = true;
+  #closed = false;
+  #dropped = 0;
+  #probeTimer: NodeJS.Timeout | null = null;
+
+  constructor(store: BatchStore<T, R>, opts: BatchQueueOptions<T>) {
+    this.#store = store;
+    this.#kept = opts.kept;
+    this.#probeMs = opts.probeMs;
+    this.#onBatch = opts.onBatch;
+  }
+
+  /** False from a failed batch (or a fault) until a later batch or probe succeeds. */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Open and healthy: a line written now is expected to reach the store. */
+  get writable(): boolean {
+    return !this.#closed && this.#healthy;
+  }
+
+  /** Lines a fault left waiting in memory, written first once the store can be written again. */
+  get keptLines(): number {
+    return this.#kept.count;
+  }
+
+  /** Lines not in the store yet: queued for the next batch, or kept through a fault. */
+  get pendingLines(): number {
+    return this.#queue.length + this.#kept.count;
+  }
+
+  /** Lines given up since the queue was made, because too many were waiting during a fault. */
+  get droppedLines(): number {
+    return this.#dropped;
+  }
+
+  /** Counts a line given up before it was queued (file/writer.ts: no room left for it). */
+  countDrop(): void {
+    this.#dropped += 1;
+  }
+
+  /** The serialised line of `event`, or the error its write() rejects with (closed, invalid, unserialisable). */
+  bodyOf(event: AuditEvent, replica: string | undefined): string | ProxyError {
+    if (this.#closed) return new ProxyError('audit_unavailable', 'the audit writer is closed');
+    const invalid = checkEvent(event);
+    if (invalid !== null) return new ProxyError('audit_unavailable', `invalid audit event: ${invalid}`);
+    try {
+      return serializeEvent(event, replica);
+    } catch (err) {
+      return new ProxyError('audit_unavailable', 'the audit event cannot be serialised', { cause: err });
+    }
+  }
+
+  /** Queues one line; resolves once its batch reached the store, rejects with the store's failure if not. */
+  push(line: T): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ line, resolve, reject });
+      this.#drainLoop ??= this.#drain();
+    });
+  }
+
+  /** The store is lost (its file replaced, its connection gone): unhealthy now; `now` also probes at once. */
+  fault(now = false): void {
+    if (this.#closed) return;
+    this.#healthy = false;
+    if (now) this.#drainLoop ??= this.#drain(true);
+    // If a drain loop was already running and ends without a failed batch, this probe follows up.
+    this.#scheduleProbe();
+  }
+
+  /** Stop taking writes and wait for the queued lines. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+    await this.#drainLoop;
+    // Lines a fault left in memory get one last try; if the store is still unwritable they are lost
+    // with the process (keptLines says how many).
+    if (this.#kept.count > 0) {
+      this.#drainLoop = this.#drain(true);
+      await this.#drainLoop;
+    }
+  }
+
+  /** `probe`: run one batch even with nothing queued, to retry the kept lines (or just the store). */
+  async #drain(probe = false): Promise<void> {
+    for (;;) {
+      await (this.#store.pause?.() ?? nextTurn());
+      const batch = this.#queue;
+      const runEmpty = probe;
+      probe = false;
+      if (batch.length === 0 && !runEmpty) {
+        // Cleared in the same synchronous step as the emptiness check, so a write arriving later
+        // always starts a new loop instead of waiting on one that has ended.
+        this.#drainLoop = null;
+        // A probe that fired while this loop was running (in the pause after a failed batch) left
+        // the retry to it; ending unhealthy without a probe pending would stop retries until the
+        // next request, and every request is refused meanwhile.
+        if (!this.#healthy) this.#scheduleProbe();
+        return;
+      }
+      this.#queue = [];
+      await this.#runBatch(batch);
+    }
+  }
+
+  async #runBatch(batch: Pending<T>[]): Promise<void> {
+    const items = batch.map((p) => p.line);
+    await this.#store.prepare?.();
+    const started = performance.now();
+    let result: R;
+    try {
+      result = await this.#store.append(this.#kept, items, this.#healthy);
+    } catch (err) {
+      this.#onBatch?.((performance.now() - started) / 1000, false);
+      this.#healthy = false;
+      const { unwritten, failure } = this.#store.failed([...this.#kept.lines, ...items], err);
+      this.#kept.clear();
+      this.#kept.keep(unwritten, (line) => {
+        this.#dropped += 1;
+        this.#store.dropped?.(line);
+      });
+      for (const p of batch) p.reject(failure);
+      this.#scheduleProbe();
+      return;
+    }
+    this.#onBatch?.((performance.now() - started) / 1000, true);
+    const lines = [...this.#kept.lines, ...items];
+    this.#kept.clear();
+    this.#store.appended?.(lines, result, this.#healthy);
+    this.#healthy = true;
+    for (const p of batch) p.resolve();
+  }
+
+  /** While unhealthy, retry without waiting for traffic: no request arrives to retry for us when all are refused. */
+  #scheduleProbe(): void {
+    if (this.#closed || this.#probeTimer !== null) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = null;
+      if (this.#healthy || this.#closed) return;
+      // A drain loop already running retries the kept lines with its next batch, or ends and, if
+      // that batch fails too, schedules the next probe.
+      this.#drainLoop ??= this.#drain(true);
+    }, this.#probeMs);
+    // A probe never keeps the process alive on its own.
+    this.#probeTimer.unref();
+  }
+}
+
+/** What every writer on a batch queue reports of its lines (AuditLog's counts), read from the queue. */
+export abstract class QueuedAuditLog<T, R = void> {
+  protected abstract readonly queue: BatchQueue<T, R>;
+
+  /** Lines a fault left waiting in memory, written first once the store can be written again. */
+  get keptLines(): number {
+    return this.queue.keptLines;
+  }
+
+  /** Lines not in the store yet: queued for the next batch, or kept through a fault. */
+  get pendingLines(): number {
+    return this.queue.pendingLines;
+  }
+
+  /** Lines given up since the writer opened, because too many were waiting during a fault. */
+  get droppedLines(): number {
+    return this.queue.droppedLines;
+  }
+}
+
+/** Lets the rest of this event-loop turn queue its writes, so they share the batch. */
+export function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,250 @@
+// One batch's trip into the log's files, under the inter-process lock: find the chain head (from a
+// cache of where this writer left the file, or by reading the file), seal and append the lines, and
+// rotate and prune (prune.ts) on the way when `maxBytes` is set. The writer (writer.ts) decides when a batch
+// runs and what a failure means; this module only touches the files.
+
+import { mkdir, open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { acquireFileLock, type FileLockOptions } from '../../files/file-lock.ts';
+import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from '../files.ts';
+import { Pruner } from './prune.ts';
+import type { RetentionHold } from '../retention.ts';
+import { readHead } from '../head.ts';
+import type { ChainHead } from '../head.ts';
+import { appendOrUndo } from './append.ts';
+import { readLastLines } from '../lines.ts';
+import { GENESIS_HASH, parseLine, sealLine } from '../record.ts';
+
+export interface LogFilesOptions {
+  path: string;
+  headPath: string;
+  headKey: Buffer;
+  /** Rotate before a line would take the live file past this many bytes; 0: never. */
+  maxBytes: number;
+  /** How many rotated files to keep. */
+  keep: number;
+  /** A file last written less than this long ago is never deleted, even past `keep`; 0: off. */
+  minRetentionMs: number;
+  prunedPath: string;
+  /** Hears when min_retention starts or stops keeping files past `keep` (null: none held now). */
+  onRetention?: ((hold: RetentionHold | null) => void) | undefined;
+  /** Hears when rotation starts failing (the error) or works again (null). */
+  onRotationError?: ((err: Error | null) => void) | undefined;
+}
+
+/** Where this writer left the file: if it is unchanged, the cached head is still the chain's head. */
+interface Known {
+  dev: number;
+  ino: number;
+  size: number;
+  head: ChainHead;
+}
+
+// Lines already written by another process are found by reading back this many lines at most;
+// more than one covers a torn last line left by a crash.
+const TAIL_LINES = 8;
+
+export class LogFiles {
+  readonly #path: string;
+  readonly #headPath: string;
+  readonly #headKey: Buffer;
+  readonly #lockOptions: FileLockOptions;
+  readonly #maxBytes: number;
+  readonly #onRetention: LogFilesOptions['onRetention'];
+  readonly #onRotationError: LogFilesOptions['onRotationError'];
+  readonly #pruner: Pruner;
+  #hold: RetentionHold | null = null;
+  #rotationError: Error | null = null;
+  #known: Known | null = null;
+  /** The last line this writer appended; kept when the cache is dropped, so a truncation shows. */
+  #lastWritten: ChainHead | null = null;
+  /** How many of the current batch's lines are already in the log (a failure after a rotation). */
+  #committed = 0;
+  #releasedAt = -Infinity;
+
+  constructor(opts: LogFilesOptions) {
+    this.#path = opts.path;
+    this.#headPath = opts.headPath;
+    this.#headKey = opts.headKey;
+    this.#maxBytes = opts.maxBytes;
+    this.#pruner = new Pruner(opts);
+    this.#onRetention = opts.onRetention;
+    this.#onRotationError = opts.onRotationError;
+    this.#lockOptions = {
+      // A holder that died frees the lock after this long.
+      staleMs: 5000,
+      // Batches hold the lock for a stat and one append, so waits are short: the shared policy's
+      // short polls land in the holder's LOCK_GAP_MS pause (writer.ts) within a few tries.
+      waitMs: 2000,
+      // A compromised lock means we stalled past `staleMs` and another process may have appended:
+      // forget the cached head so the next batch reads the real one.
+      onCompromised: () => {
+        this.#known = null;
+      },
+    };
+  }
+
+  /** The last rotation or pruning failure, if the latest attempt failed (null once one succeeds). */
+  get rotationError(): Error | null {
+    return this.#rotationError;
+  }
+
+  /** Files min_retention kept past `keep` at the last rotation; null when none. */
+  get retentionHold(): RetentionHold | null {
+    return this.#hold;
+  }
+
+  /** How many lines of the last batch reached the log; after a failure, the ones not to keep. */
+  get committed(): number {
+    return this.#committed;
+  }
+
+  /** The live file's size after this writer's last append, while the cached head is trusted. */
+  get knownSize(): number | undefined {
+    return this.#known?.size;
+  }
+
+  /** When (performance.now()) this writer last released the lock. */
+  get releasedAt(): number {
+    return this.#releasedAt;
+  }
+
+  /** Drop the cached head: the next batch reads the file (after a failure, or a change seen outside). */
+  forget(): void {
+    this.#known = null;
+  }
+
+  /**
+   * Take the lock, append `bodies` as chained lines, release. Returns the new chain head.
+   * `recreateFolder`: after a failure, the log's folder may be what went missing (someone cleared logs/).
+   */
+  async appendUnderLock(bodies: string[], recreateFolder: boolean): Promise<ChainHead> {
+    this.#committed = 0;
+    if (recreateFolder) await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 }).catch(() => undefined);
+    const release = await acquireFileLock(this.#path, this.#lockOptions);
+    try {
+      return await this.#append(bodies);
+    } finally {
+      // A failed release (lock already taken over as stale) does not undo an append that succeeded.
+      await release();
+      this.#releasedAt = performance.now();
+    }
+  }
+
+  async #append(bodies: string[]): Promise<ChainHead> {
+    let fh = await open(this.#path, 'a+', 0o600);
+    try {
+      let st = await fh.stat();
+      const known = this.#known;
+      const unchanged = known !== null && known.dev === st.dev && known.ino === st.ino && known.size === st.size;
+      const found = unchanged ? { head: known.head, needsNewline: false } : await this.#findHead(fh, st.size);
+      let { seq, hash } = found.head;
+      let size = st.size;
+      // A torn last line (crash mid-append) is left as one unparseable line rather than glued to ours.
+      let text = found.needsNewline ? '\n' : '';
+      let textBytes = Buffer.byteLength(text);
+      this.#known = null;
+      let rotationFailed = false;
+      let inText = 0;
+      this.#committed = 0;
+      for (const body of bodies) {
+        const sealed = sealLine(body, seq + 1, hash);
+        const bytes = Buffer.byteLength(sealed.line);
+        // Rotate before a line would pass the limit; a file always takes at least one line.
+        if (this.#maxBytes > 0 && !rotationFailed && size + textBytes > 0 && size + textBytes + bytes > this.#maxBytes) {
+          if (textBytes > 0) await appendOrUndo(fh, text, size);
+          this.#lastWritten = { seq, hash };
+          this.#committed += inText;
+          inText = 0;
+          text = '';
+          textBytes = 0;
+          await fh.close();
+          // If it fails, the rest of this batch goes on into the same file; the next batch retries.
+          rotationFailed = !(await this.#rotate({ seq, hash }));
+          fh = await open(this.#path, 'a+', 0o600);
+          st = await fh.stat();
+          size = st.size;
+        }
+        seq += 1;
+        hash = sealed.hash;
+        text += sealed.line;
+        textBytes += bytes;
+        inText += 1;
+      }
+      // One append on an O_APPEND handle: the lines land together after whatever is there now.
+      if (textBytes > 0) await appendOrUndo(fh, text, size);
+      this.#known = { dev: st.dev, ino: st.ino, size: size + textBytes, head: { seq, hash } };
+      this.#lastWritten = { seq, hash };
+      return { seq, hash };
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Move the live file to its rotated name and delete files past `keep`. Runs under the lock.
+   * `head` is the file's last line. Failures are kept in rotationError and do not fail the lines.
+   */
+  async #rotate(head: ChainHead): Promise<boolean> {
+    try {
+      const first = await firstChainedLine(this.#path);
+      await rotateFile(this.#path, first?.seq ?? head.seq);
+    } catch (err) {
+      this.#setRotationError(err);
+      return false;
+    }
+    try {
+      this.#setHold(await this.#pruner.prune());
+      this.#setRotationError(null);
+    } catch (err) {
+      this.#setRotationError(err);
+    }
+    return true;
+  }
+
+  /** Kept for /readyz; heard (the app log) when it starts or ends, not at every failed attempt. */
+  #setRotationError(err: unknown): void {
+    const was = this.#rotationError;
+    this.#rotationError = err === null ? null : err instanceof Error ? err : new Error(String(err));
+    if ((was === null) !== (this.#rotationError === null)) this.#onRotationError?.(this.#rotationError);
+  }
+
+  #setHold(hold: RetentionHold | null): void {
+    const was = this.#hold;
+    this.#hold = hold;
+    if ((was === null) !== (hold === null) || (was !== null && hold !== null && was.files !== hold.files)) this.#onRetention?.(hold);
+  }
+
+  /**
+   * The head to continue from when another process (or someone else) changed the file: the highest
+   * of the file's last chained line, the authenticated head file, and what this writer itself last
+   * wrote. Taking the highest means a truncated or replaced log continues with a seq gap that verify
+   * reports, instead of reusing numbers and hiding what was removed.
+   */
+  async #findHead(fh: FileHandle, size: number): Promise<{ head: ChainHead; needsNewline: boolean }> {
+    const candidates: ChainHead[] = [{ seq: 0, hash: GENESIS_HASH }];
+    if (this.#lastWritten !== null) candidates.push(this.#lastWritten);
+    const tail = await readLastLines(fh, size, TAIL_LINES);
+    let inFile = false;
+    for (const text of tail.lines.toReversed()) {
+      const line = parseLine(text);
+      if (line !== null) {
+        candidates.push({ seq: line.seq, hash: line.hash });
+        inFile = true;
+        break;
+      }
+    }
+    // A fresh live file (another process just rotated, or a crash between rotating and appending):
+    // the chain goes on from the newest rotated file.
+    if (!inFile) {
+      const rotated = (await listRotated(this.#path).catch(() => [])).at(-1);
+      const last = rotated === undefined ? null : await lastChainedLine(rotated.path).catch(() => null);
+      if (last !== null) candidates.push({ seq: last.seq, hash: last.hash });
+    }
+    const stored = await readHead(this.#headPath, this.#headKey).catch(() => ({ kind: 'unreadable' as const }));
+    if (stored.kind === 'ok') candidates.push(stored.head);
+    const head = candidates.reduce((best, c) => (c.seq > best.seq ? c : best));
+    return { head, needsNewline: size > 0 && !tail.endsWithNewline };
+  }
+}

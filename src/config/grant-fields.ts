@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { unsafeDisplayText } from './display-text.ts';
+import { parseDomainPatternStrict } from './domain-breadth.ts';
+import { GRANT_ID, GRANT_TYPES } from './ids.ts';
+
+// A grant's fields, described once. The config's grant (schema.ts) and what `keyway grants add|set`
+// and the admin API take (operations/grant-schema.ts) are built from these, and the admin API's
+// OpenAPI schemas are derived from those (z.toJSONSchema, admin/api/grant-schemas.ts).
+
+/** A check from a function that says why a value is refused (undefined: it is fine). */
+export function messageCheck(why: (text: string) => string | undefined) {
+  return (ctx: z.core.ParsePayload<string>) => {
+    const message = why(ctx.value);
+    if (message !== undefined) ctx.issues.push({ code: 'custom', input: ctx.value, message });
+  };
+}
+
+/** A domain pattern as written (`api.github.com`, `*.example.com`): syntax and breadth checked. */
+export const domainText = z.string().check(
+  messageCheck((text) => {
+    const parsed = parseDomainPatternStrict(text);
+    return typeof parsed === 'string' ? parsed : undefined;
+  }),
+);
+
+export const grantId = z.string().regex(GRANT_ID, 'expected a-z, 0-9 and - (starting with a letter or digit), up to 63 characters');
+
+export const injectSchema = z
+  .strictObject({
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name')
+      .optional(),
+    // A pattern rather than .includes(), which JSON Schema has no word for (z.toJSONSchema).
+    format: z
+      .string()
+      .regex(/\{secret\}/, 'must contain {secret}')
+      .check(messageCheck(unsafeDisplayText))
+      .optional(),
+    query: z.string().min(1).optional(),
+  })
+  .meta({ description: 'header (with format, e.g. "token {secret}") or query; absent: the type’s default' });
+
+const LABEL_KEY = /^[a-z0-9][a-z0-9._/-]{0,62}$/;
+const MAX_LABELS = 32;
+const MAX_LABEL_VALUE = 256;
+const labelValue = `expected a string of at most ${MAX_LABEL_VALUE} characters`;
+
+/**
+ * Labels: a small free-form map for people and scripts (`team: payments`). Not secret, so never a
+ * place for one: they are shown in every listing. A grant kept in the store has them.
+ */
+export const labelsSchema = z
+  .record(
+    z.string().regex(LABEL_KEY, 'a label name is a-z, 0-9, ".", "_", "/" and "-" (up to 63 characters)'),
+    z.string({ error: labelValue }).max(MAX_LABEL_VALUE, labelValue).check(messageCheck(unsafeDisplayText)),
+    { error: 'expected an object of string values' },
+  )
+  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
+  .meta({ description: 'Free-form names; not secret' });
+
+/** What every grant has, wherever it is written; the secret differs (a reference in the config, the value when added). */
+export const grantFields = z.strictObject({
+  type: z.enum(GRANT_TYPES),
+  domains: z
+    .array(domainText, { error: (issue) => (issue.input === undefined ? 'expected at least one domain' : undefined) })
+    .min(1, 'expected at least one domain'),
+  inject: injectSchema.optional(),
+  provider: z.string().optional(),
+  allow_http: z.boolean().default(false),
+  // Range and If-Range go upstream on injected requests only with this (proxy/headers.ts): an
+  // upstream that echoes the secret could otherwise hand it out in slices the leak guard misses.
+  allow_range: z.boolean().default(false),
+});

@@ -1,0 +1,81 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors/index.ts';
+import { AuditDraft } from './audit-event.ts';
+import type { AuthThrottle } from './identify/throttle.ts';
+import { Connection, type Route } from './connection.ts';
+import type { ClientConnections } from './connections.ts';
+import { checkDestination, refuseUnmatched } from './destination.ts';
+import type { InnerServers } from './inner.ts';
+import { intercept } from './intercept.ts';
+import { clientAddress, refuse } from './refuse.ts';
+import { auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
+import { asProxyError } from './respond.ts';
+import type { ProxyRuntime } from './runtime.ts';
+import { SELF_CHECK_HOST } from './self-check.ts';
+import { parseAuthority } from './target.ts';
+import { openTunnel } from './tunnel.ts';
+
+/** What the listener's handlers share, made once per proxy server (server.ts). */
+export interface ProxyWiring {
+  readonly runtime: ProxyRuntime;
+  readonly inner: InnerServers;
+  readonly connections: ClientConnections;
+  /** Proxy authentication failures per client address: 429 after a few in a row. */
+  readonly auth: AuthThrottle;
+}
+
+const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
+const SELF_CHECK: Route = Object.freeze({ kind: 'self-check' });
+const TUNNEL: Route = Object.freeze({ kind: 'tunnel' });
+
+/**
+ * A CONNECT: identify -> route (decided here, once, on the Connection) -> intercept, tunnel, or
+ * refuse. A refusal for a host no grant covers (or before the agent is known) is given on the
+ * CONNECT itself; one for a host a grant covers is given inside TLS, where clients show the body.
+ */
+export function handleConnect(wiring: ProxyWiring, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const { runtime, connections } = wiring;
+  socket.on('error', () => socket.destroy());
+  // The HTTP server's timers no longer apply: first_byte, handshake or the tunnel's idle do.
+  (socket as Duplex & { setTimeout(ms: number): void }).setTimeout(0);
+  connections.pending(socket);
+  const draft = new AuditDraft({ method: 'CONNECT', host: '', port: 0, client: clientAddress(req.socket) });
+  routeConnect(wiring, req, draft).then(
+    (conn) => {
+      const { route } = conn;
+      if (route.kind === 'tunnel') return void openTunnel(wiring, conn, socket, head, draft);
+      if (route.kind === 'intercept') runtime.upstream.prewarm(conn.target.host, conn.target.port);
+      // Refused inside TLS: nothing goes upstream (refuse-inside.ts). Otherwise one audit line per
+      // request inside, none for the CONNECT itself.
+      if (route.kind === 'refuse-inside') auditIfUnanswered(runtime, socket, draft, route.refusal);
+      intercept(wiring, conn, socket, head);
+    },
+    (err: unknown) => refuse(runtime, draft, asProxyError(err), socket),
+  );
+}
+
+/** parse the target -> identify -> route -> check the destination. */
+async function routeConnect({ runtime, auth }: ProxyWiring, req: IncomingMessage, draft: AuditDraft): Promise<Connection> {
+  const target = parseAuthority(req.url ?? '');
+  draft.event.host = target.host;
+  draft.event.port = target.port;
+  const agent = auth.identify(req, runtime.tables().agents, draft.event.client, runtime.callerKey);
+  draft.event.agent = agent.id;
+  const conn = new Connection(runtime, target, agent, draft.event.client);
+  // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
+  if (target.host === SELF_CHECK_HOST && target.port === 443) return withRoute(conn, SELF_CHECK);
+  const grants = conn.grants();
+  if (grants.kind === 'refuse') return withRoute(conn, { kind: 'refuse-inside', refusal: new RefusedInside(grants.error) });
+  if (grants.kind === 'unmatched') {
+    refuseUnmatched(runtime, target);
+    if (!runtime.audit.healthy) throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can');
+  }
+  await checkDestination(runtime, target);
+  return withRoute(conn, grants.kind === 'intercept' ? INTERCEPT : TUNNEL);
+}
+
+function withRoute(conn: Connection, route: Route): Connection {
+  conn.route = route;
+  return conn;
+}

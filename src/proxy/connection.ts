@@ -1,0 +1,56 @@
+import type { Agent } from '../credentials/agents.ts';
+import type { Grant } from '../credentials/grants.ts';
+import type { ProxyTables } from '../credentials/tables.ts';
+import type { RouteDecision } from '../policy/access.ts';
+import type { RefusedInside } from './refuse-inside.ts';
+import type { ProxyRuntime } from './runtime.ts';
+import type { Target } from './target.ts';
+
+/**
+ * What keyway does with a connection, decided once when it is identified:
+ * intercept: TLS terminated (or plain HTTP read) and every request run through the stages;
+ * refuse-inside: a host keyway intercepts but this agent may not use, answered inside TLS;
+ * self-check: keyway.internal, answered by keyway itself; tunnel: bytes both ways, unread.
+ */
+export type Route =
+  | { readonly kind: 'intercept' }
+  | { readonly kind: 'refuse-inside'; readonly refusal: RefusedInside }
+  | { readonly kind: 'self-check' }
+  | { readonly kind: 'tunnel' };
+
+/**
+ * One per CONNECT (and per plain http:// request): who is calling, where to, and the route. Every
+ * request on the connection reads it; nothing per request is kept here.
+ */
+export class Connection {
+  readonly runtime: ProxyRuntime;
+  readonly target: Target;
+  readonly agent: Agent;
+  /** The client's address, as the audit line names it. */
+  readonly client: string;
+  route: Route = { kind: 'intercept' };
+  /** How keyway talks to the upstream: https inside intercepted TLS, http otherwise. */
+  scheme: 'https' | 'http' = 'http';
+  #decidedOn: ProxyTables | undefined;
+  #decision: RouteDecision<Grant> | undefined;
+
+  constructor(runtime: ProxyRuntime, target: Target, agent: Agent, client: string) {
+    this.runtime = runtime;
+    this.target = target;
+    this.agent = agent;
+    this.client = client;
+  }
+
+  /**
+   * Which grants cover this agent and target: decided once, and again only after the tables
+   * change (a reload, a grant added or removed), so a long-lived connection follows the store.
+   */
+  grants(): RouteDecision<Grant> {
+    const tables = this.runtime.tables();
+    if (tables !== this.#decidedOn || this.#decision === undefined) {
+      this.#decidedOn = tables;
+      this.#decision = tables.router.decide(this.agent, this.target.host, this.target.port);
+    }
+    return this.#decision;
+  }
+}

@@ -1,0 +1,153 @@
+import { LRUCache } from 'lru-cache';
+import type { Credential } from '../../credentials/material.ts';
+
+// The byte strings that would reveal a credential if an upstream echoed it back: the secret as
+// sent, and the forms an echo commonly re-encodes it into (a debug page dumping bytes in hex, an
+// API wrapping the request in base64 or a URL, a JSON encoder escaping slashes).
+
+// Too short a secret would match ordinary text; real tokens and keys are far longer.
+export const MIN_SECRET_LENGTH = 8;
+
+/** The needles for one credential, remembered for the last few secrets. */
+export function secretNeedles(credential: Credential): Buffer[] {
+  // This runs on every intercepted request, and credentials are fresh objects each time: remember
+  // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
+  const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
+  let needles = needlesBySecret.get(key);
+  if (!needles) {
+    const secret = credential.kind === 'token' ? credential.value : credential.password;
+    const forms = Buffer.byteLength(secret) >= MIN_SECRET_LENGTH ? encodedForms(Buffer.from(secret)) : [];
+    // Basic: the header value is base64 of user:password; its other forms contain the password's.
+    if (credential.kind === 'basic') forms.push(...base64Forms(Buffer.from(`${credential.username}:${credential.password}`)));
+    needles = unpooled(dedupe(forms.filter((f) => f.length >= MIN_SECRET_LENGTH)));
+    // The base64 forms: an encoder may wrap them in lines (leak-guard/breaks.ts).
+    const base64 = new Set(
+      [
+        ...base64Forms(Buffer.from(secret)),
+        ...(credential.kind === 'basic' ? base64Forms(Buffer.from(`${credential.username}:${credential.password}`)) : []),
+      ].map((f) => f.toString('latin1')),
+    );
+    for (const n of needles) if (base64.has(n.toString('latin1'))) WRAPPABLE.add(n);
+    needlesBySecret.set(key, needles);
+  }
+  return needles;
+}
+
+const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
+
+/** The needles (of secretNeedles) that are base64, which an encoder may break into lines: searched across line breaks too. */
+export const WRAPPABLE = new WeakSet<Buffer>();
+
+/**
+ * The needles copied into one buffer of their own. A small Buffer.from() is a slice of Node's shared
+ * 64 KiB pool (Node 24), and a kept slice keeps its whole slab alive: 256 remembered secrets of a
+ * rotating OAuth grant held ~16 MiB that way (found by the soak's heap snapshots).
+ */
+export function unpooled(needles: readonly Buffer[]): Buffer[] {
+  let total = 0;
+  for (const n of needles) total += n.length;
+  const backing = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  return needles.map((n) => {
+    n.copy(backing, at);
+    at += n.length;
+    return backing.subarray(at - n.length, at);
+  });
+}
+
+/**
+ * The secret and its encoded forms:
+ * - hex, lower and upper case (a byte dump);
+ * - base64 and base64url, padded and not (the secret encoded on its own, as Basic does), and the
+ *   stable core of its encoding at each of the three byte alignments it can have inside a larger
+ *   base64 blob (a JWT or a JSON document wrapped whole). At an alignment other than zero the first
+ *   and last characters mix in neighbouring bytes, so only the characters made of the secret's own
+ *   bits are a fixed string: at most one character (six bits, four of them the secret's) stays at
+ *   each end of a redacted run, which reveals nothing usable;
+ * - percent-encoded (upper and lower hex) and form-encoded (how a query parameter carries it), when
+ *   the secret has characters a URL escapes; and with every byte escaped (either case);
+ * - every UTF-16 unit \u-escaped (either case);
+ * - inside a JSON string (a quote, a backslash, a control character escaped), when that differs
+ *   from the secret; with escaped slashes (PHP's default) too, when the secret has a slash.
+ * The base64 forms are also found wrapped in lines (WRAPPABLE, leak-guard/breaks.ts).
+ * Doubly encoded forms (base64 of hex, ...) are not covered: each layer would multiply the needles.
+ */
+export function encodedForms(secret: Buffer): Buffer[] {
+  const text = secret.toString('utf8');
+  const hex = secret.toString('hex');
+  const forms = [text, hex, hex.toUpperCase()];
+  const percent = encodeURIComponent(text);
+  if (percent !== text)
+    forms.push(
+      percent,
+      percent.replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()),
+    );
+  // As a query injector writes it (form encoding: a space is '+', and !'()~ are escaped too).
+  const form = new URLSearchParams({ s: text }).toString().slice(2);
+  if (form !== text) forms.push(form);
+  // Every character but RFC 3986's unreserved ones escaped (Python's urllib.parse.quote, Go's
+  // QueryEscape), and so with '/' kept (quote's default): a secret with '/' and '+' (AWS keys) is
+  // neither of the forms above then. Either case; dedupe drops those equal to another form.
+  for (const keep of ['', '/']) {
+    const quoted = quoteRfc3986(text, keep);
+    if (quoted !== text)
+      forms.push(
+        quoted,
+        quoted.replace(/%[0-9A-F]{2}/g, (p) => p.toLowerCase()),
+      );
+  }
+  // Every byte escaped, as an encoder that escapes all it writes does (unreserved characters too).
+  const everyByte = hex.toUpperCase().replace(/../g, '%$&');
+  forms.push(everyByte, everyByte.toLowerCase());
+  // Every UTF-16 unit as \uXXXX (a JSON or JavaScript encoder told to emit ASCII only, at its most).
+  const unicode = Array.from({ length: text.length }, (_, i) => `\\u${text.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+  forms.push(
+    unicode,
+    unicode.replace(/\\u([0-9a-f]{4})/g, (_, h: string) => `\\u${h.toUpperCase()}`),
+  );
+  // Inside a JSON string: a quote, a backslash or a control character escaped; and slashes too.
+  const json = JSON.stringify(text).slice(1, -1);
+  if (json !== text) forms.push(json);
+  if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'), json.replaceAll('/', '\\/'));
+  return [...forms.map((f) => Buffer.from(f)), ...base64Forms(secret)];
+}
+
+/** `text` percent-encoded (UTF-8, upper-case hex) but for RFC 3986's unreserved characters and those in `keep`. */
+function quoteRfc3986(text: string, keep: string): string {
+  return encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => (keep.includes(c) ? c : `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .replace(/%2F/g, keep.includes('/') ? '/' : '%2F');
+}
+
+/** base64 and base64url: on its own (padded, unpadded) and the stable core at each alignment. */
+function base64Forms(secret: Buffer): Buffer[] {
+  const padded = secret.toString('base64');
+  const forms = [padded, padded.replace(/=+$/, '')];
+  for (let align = 0; align < 3; align++) forms.push(base64Core(secret, align));
+  forms.push(...forms.filter((f) => /[+/]/.test(f)).map(toBase64Url));
+  return forms.map((f) => Buffer.from(f));
+}
+
+/**
+ * The characters of base64 that depend on the secret's bytes only, when the secret starts `align`
+ * bytes past a 3-byte group boundary of a larger encoded blob (neighbouring bytes set to zero,
+ * then cut away).
+ */
+function base64Core(secret: Buffer, align: number): string {
+  const encoded = Buffer.concat([Buffer.alloc(align), secret, Buffer.alloc(2)]).toString('base64');
+  const firstBit = align * 8;
+  const endBit = firstBit + secret.length * 8;
+  return encoded.slice(Math.ceil(firstBit / 6), Math.floor(endBit / 6));
+}
+
+const toBase64Url = (b64: string) => b64.replaceAll('+', '-').replaceAll('/', '_');
+
+function dedupe(needles: readonly Buffer[]): Buffer[] {
+  const seen = new Set<string>();
+  return needles.filter((n) => {
+    const key = n.toString('latin1');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,171 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { type Transform, Writable } from 'node:stream';
+import { contentCodings, decodeFailure, decodingStages } from './encoding.ts';
+import { LeakGuard, nameHoldsNeedle, redactAll, redactText, type RedactionStyle, SecretScanner } from './index.ts';
+
+// The leak guard applied to one upstream response, whoever writes it to the agent (forward.ts on
+// a ServerResponse, websocket/forwarder.ts on the raw socket of a refused upgrade). Every body is scanned
+// when a secret was injected, whatever its type: an echo can come back as octet-stream, with no
+// type, or compressed. The scan streams, so it costs a pass over the bytes and no buffering.
+
+export interface Redact {
+  needles: Buffer[];
+  /** Hears every redaction count (headers, then body), for the audit line's leak_redacted. */
+  onRedacted: (count: number) => void;
+}
+
+/** How the body reaches the agent. */
+export type BodyGuard =
+  /** Read whole, redacted, sent with its true length: small text, the common JSON answer. */
+  | { kind: 'whole'; redact: (body: Buffer) => Buffer }
+  /** Streamed through the scan, after these decoders when the body is encoded. */
+  | { kind: 'stream'; decoders: readonly Transform[]; scan: BodyScan };
+
+/** One body's streaming scan, which reports its redactions (for the audit line) when it ends. */
+export class BodyScan {
+  readonly #scanner: SecretScanner;
+  readonly #redact: Redact;
+
+  constructor(redact: Redact, style: RedactionStyle) {
+    this.#scanner = new SecretScanner(redact.needles, style);
+    this.#redact = redact;
+  }
+
+  /** What may go to the agent now, in pieces. */
+  scan(chunk: Buffer): Buffer[] {
+    return this.#scanner.scan(chunk);
+  }
+
+  /** The rest, at the end of the body. */
+  end(): Buffer {
+    const rest = this.#scanner.end();
+    if (this.#scanner.redactions > 0) this.#redact.onRedacted(this.#scanner.redactions);
+    return rest;
+  }
+}
+
+/** A streamed body's decoders and scan as stream stages, for chainInto. */
+export function streamStages(body: { decoders: readonly Transform[]; scan: BodyScan }): Transform[] {
+  return [...body.decoders, new LeakGuard(body.scan)];
+}
+
+// Sized textual bodies up to this are read whole, redacted, and sent with their true length:
+// no chunked encoding and no stream stage for the common small JSON answer.
+const SMALL_BODY = 64 * 1024;
+
+/**
+ * How the body reaches the agent under the leak guard (stages/response.ts): undefined when there
+ * is none (HEAD, 204, 304). Adjusts `head`'s framing to match (a decoded body loses its encoding
+ * and length). Throws the ProxyError to answer with when the body cannot be scanned (an unknown
+ * Content-Encoding).
+ */
+export function planBody(statusCode: number, method: string, headers: IncomingHttpHeaders, head: OutgoingHttpHeaders, redact: Redact): BodyGuard | undefined {
+  if (!hasBody(statusCode, method, headers)) return undefined;
+  const codings = contentCodings(headers['content-encoding']);
+  const style: RedactionStyle = isTextual(headers['content-type']) ? 'marker' : 'mask';
+  if (codings.length > 0) {
+    const decoders = decodingStages(codings);
+    // Sent decoded: the length is the decoded one, known only at the end.
+    delete head['content-encoding'];
+    delete head['content-length'];
+    weakenEtag(head);
+    return { kind: 'stream', decoders, scan: new BodyScan(redact, style) };
+  }
+  delete head['content-encoding']; // "identity", in whatever case: says nothing
+  const length = Number(headers['content-length']);
+  if (style === 'marker' && headers['content-length'] !== undefined && length <= SMALL_BODY) {
+    return {
+      kind: 'whole',
+      redact: (body) => {
+        const { output, count } = redactAll(body, redact.needles, style);
+        if (count > 0) redact.onRedacted(count);
+        return output;
+      },
+    };
+  }
+  // The marker changes the length: a larger or unsized text goes chunked. A mask keeps it.
+  if (style === 'marker') delete head['content-length'];
+  return { kind: 'stream', decoders: [], scan: new BodyScan(redact, style) };
+}
+
+/**
+ * Pipes the stages into `sink` and returns where the upstream body goes. That writable finishes
+ * only once the last stage has ended, and fails if any stage does: a decoder may fail as late as
+ * its flush (a corrupt last block), and the one writing into it (undici) must hear of it, so the
+ * agent's response is cut and the audit line says why, instead of hanging half-sent. If the
+ * agent leaves, it fails too, which stops the upstream.
+ */
+export function chainInto(stages: readonly Transform[], sink: Writable): Writable {
+  const first = stages[0];
+  const last = stages.at(-1);
+  if (!first || !last) return sink;
+  stages.forEach((stage, i) => {
+    stage.pipe(stages[i + 1] ?? sink);
+  });
+  let finished: ((err?: Error | null) => void) | undefined;
+  const entry = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (first.write(chunk)) done();
+      else first.once('drain', () => done());
+    },
+    final(done) {
+      finished = done;
+      first.end();
+    },
+    destroy(err, done) {
+      for (const stage of stages) stage.destroy();
+      done(err);
+    },
+  });
+  last.once('end', () => finished?.());
+  for (const stage of stages) stage.once('error', (err) => entry.destroy(decodeFailure(err)));
+  sink.once('close', () => {
+    if (!last.readableEnded) entry.destroy();
+  });
+  return entry;
+}
+
+/**
+ * Textual types get the visible marker; the rest (binary, unknown, no type) a same-length mask.
+ * Media types are case-insensitive (RFC 9110 8.3.1).
+ */
+export function isTextual(contentType: string | string[] | undefined): boolean {
+  const type = String(contentType ?? '').toLowerCase();
+  return /^text\/|[/+](json|xml|javascript|ecmascript|x-www-form-urlencoded|yaml|x-ndjson|graphql)\b/.test(type) || type.startsWith('application/problem');
+}
+
+function hasBody(statusCode: number, method: string, headers: IncomingHttpHeaders): boolean {
+  if (method === 'HEAD' || statusCode === 204 || statusCode === 304 || statusCode < 200) return false;
+  return headers['content-length'] !== '0';
+}
+
+/** The decoded body is another representation: a strong validator no longer holds (nginx's gunzip does the same). */
+function weakenEtag(head: OutgoingHttpHeaders): void {
+  const etag = head['etag'];
+  if (typeof etag === 'string' && !etag.startsWith('W/')) head['etag'] = `W/${etag}`;
+}
+
+/**
+ * An upstream that quotes the secret in a response header (a debug echo, a WWW-Authenticate) gets
+ * it redacted there too. A header whose name holds it is dropped: a renamed header would mean
+ * nothing, and the name alone was the leak.
+ */
+export function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
+  let count = 0;
+  const clean = (value: string) => {
+    const r = redactText(value, redact.needles);
+    count += r.count;
+    return r.text;
+  };
+  for (const name in head) {
+    if (nameHoldsNeedle(name, redact.needles)) {
+      delete head[name];
+      count++;
+      continue;
+    }
+    const value = head[name];
+    if (typeof value === 'string') head[name] = clean(value);
+    else if (Array.isArray(value)) head[name] = value.map(clean);
+  }
+  if (count > 0) redact.onRedacted(count);
+}

@@ -1,0 +1,39 @@
+import type { Duplex } from 'node:stream';
+import type { ProxyError } from '../errors/index.ts';
+import { AuditDraft } from './audit-event.ts';
+import type { ClientResponse } from './client-message.ts';
+import type { Connection } from './connection.ts';
+import { sendError, sendErrorOnSocket } from './respond.ts';
+import type { Records } from './runtime.ts';
+
+/** Where a refusal goes: a response (HTTP/1.1, or an HTTP/2 stream's) or a raw socket (a CONNECT, an upgrade). */
+export type RefusalTarget = ClientResponse | Duplex;
+
+/**
+ * Every refusal keyway gives: the audit line (which counts it in the metrics), then the error in
+ * the framing its target needs. A response whose head already went out is cut instead (respond.ts).
+ */
+export function refuse(records: Records, draft: AuditDraft, error: ProxyError, to: RefusalTarget): void {
+  draft.failed(error);
+  draft.commit(records);
+  if ('writeHead' in to) sendError(to, error);
+  else sendErrorOnSocket(to, error);
+}
+
+/**
+ * A draft with what the connection knows (target, agent, client), or only the client's address
+ * before a connection was made. The path is given only once normalised: never the raw target.
+ */
+export function draftOn(conn: Connection | undefined, method: string | null, client: string, path: string | null = null): AuditDraft {
+  return new AuditDraft({
+    method,
+    host: conn?.target.host ?? '',
+    port: conn?.target.port ?? 0,
+    client: conn?.client ?? client,
+    agent: conn?.agent.id ?? null,
+    path,
+  });
+}
+
+/** The client's address as the audit line names it. */
+export const clientAddress = (socket: { remoteAddress?: string | undefined } | null | undefined): string => socket?.remoteAddress ?? 'unknown';

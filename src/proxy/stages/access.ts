@@ -1,0 +1,133 @@
+import { ProxyError } from '../../errors/index.ts';
+import { checkLease } from '../../policy/leases.ts';
+import { overrideMethods } from '../../policy/method-override.ts';
+import { overridePaths } from '../../policy/path-override.ts';
+import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
+import type { ClientRequest } from '../client-message.ts';
+import { HOLD_LIMIT, hasBody, holdBody, type ReplayHolder } from '../replay-body.ts';
+import type { HeadStage, StagedRequest } from './request.ts';
+
+/**
+ * May this agent use this grant for this request now? The lease (second clock), then the agent's
+ * rules, judged for the request's method and path and for every method or path an override header
+ * names (method-override.ts, path-override.ts). A refusal names the rule; warn mode lets the
+ * request through and says so in the audit line and the log. A rule's max_body on a body of
+ * undeclared size is checked by holding the body (request.heldBody), bounded.
+ */
+export const access: HeadStage = {
+  name: 'access',
+  injected: true,
+  // Returns a promise only when it must wait (a lease to store, a body to hold): most requests
+  // pass without one.
+  run(request) {
+    const { agent, runtime } = request.conn;
+    const grant = request.grant!;
+    request.draft.event.grant = grant.id;
+    const now = runtime.now();
+    const lease = checkLease(agent, grant.id, runtime.leases.get(agent.id, grant.id), now);
+    if (!lease.ok) throw lease.error;
+    if (lease.startNew) return runtime.leases.start(lease.startNew).then(() => judge(request, now));
+    return judge(request, now);
+  },
+};
+
+/** The agent's rules; a body held to check max_body lands in request.heldBody. */
+function judge(request: StagedRequest, now: Date): void | Promise<void> {
+  const { conn, req, draft } = request;
+  const { agent, runtime } = conn;
+  const grant = request.grant!;
+  const policy = agent.policy;
+  if (!policy) return;
+
+  const asked = requestsToJudge(req, request, now);
+  const base = asked[0]!.request;
+  const verdicts = asked.map(({ request, by }) => ({ request, by, verdict: evaluate(policy, request) }));
+  const refused = verdicts.find((v) => !v.verdict.allowed);
+  const first = verdicts[0]!.verdict;
+  draft.event.rule = (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
+  if (draft.event.rule === undefined) delete draft.event.rule;
+  if (refused) throw policyDenied(refused.verdict, { ...refused.request, namedBy: refused.by });
+  const warned = verdicts.find((v) => v.verdict.outcome === 'warn');
+  if (warned) {
+    draft.event.policy = 'warn';
+    runtime.logger.warn({ agent: agent.id, grant: grant.id, rule: warned.verdict.rule }, 'a rule in warn mode would refuse this request');
+  }
+  const caps = verdicts
+    .map((v) => v.verdict)
+    .filter((v) => v.enforced && v.maxBodyBytes !== undefined)
+    .map((v) => v.maxBodyBytes!);
+  if (caps.length === 0 || base.bodyBytes !== undefined) return;
+  return holdUnderCap(req, Math.min(...caps), request.holder, (seen) =>
+    verdicts.map((v) => ({ ...v, verdict: evaluate(policy, { ...v.request, bodyBytes: seen }) })).find((v) => !v.verdict.allowed),
+  ).then((body) => {
+    request.heldBody = body;
+  });
+}
+
+interface Judged {
+  request: PolicyRequest;
+  /** The override header(s) that named this method or path; undefined for the request itself. */
+  by: string | undefined;
+}
+
+/** The request as sent, then once for each method and path that an override header names. */
+function requestsToJudge(req: ClientRequest, request: StagedRequest, now: Date): Judged[] {
+  const { draft } = request;
+  const grant = request.grant!.id;
+  const methods = overrideMethods(req.headers, request.query);
+  if (typeof methods === 'string') throw new ProxyError('bad_request', methods, { grant });
+  const paths = overridePaths(req.headers);
+  if (typeof paths === 'string') throw new ProxyError('bad_request', paths, { grant });
+  if (methods.length > 0) draft.event.method_override = methods.map((n) => n.method).join(',');
+  if (paths.length > 0) draft.event.path_override = paths.map((p) => p.path).join(',');
+  const length = Number(req.headers['content-length']);
+  const base: PolicyRequest = {
+    grant,
+    method: req.method ?? 'GET',
+    path: request.path,
+    source: request.conn.client,
+    bodyBytes: !hasBody(req) ? 0 : Number.isFinite(length) ? length : undefined,
+    now,
+  };
+  const allMethods = [{ method: base.method, by: undefined as string | undefined }, ...methods];
+  const allPaths = [{ path: base.path, by: undefined as string | undefined }, ...paths];
+  return allPaths.flatMap((p) =>
+    allMethods.map((m) => ({ request: { ...base, method: m.method, path: p.path }, by: [m.by, p.by].filter(Boolean).join(' and ') || undefined })),
+  );
+}
+
+type Recheck = (seen: number) => (Judged & { verdict: Verdict }) | undefined;
+
+/**
+ * A rule caps the body but its size was not declared (chunked): hold it, up to the cap, before
+ * anything (head, credential, body) goes upstream. Past the cap, the rules are asked again with the
+ * bytes seen, and their refusal names the rule. Memory is bounded by the cap, and the cap by
+ * HOLD_LIMIT: above it, a body of undeclared size is refused and must declare Content-Length.
+ */
+async function holdUnderCap(req: ClientRequest, cap: number, holder: ReplayHolder | undefined, recheck: Recheck): Promise<Buffer> {
+  const refuse = (seen: number, why: string) => {
+    const denied = recheck(seen);
+    const rule = denied?.verdict.rule ?? 'a rule';
+    return new ProxyError('policy_denied', `${rule} caps the body at ${cap} bytes: ${why}`, {
+      grant: denied?.request.grant,
+      hint: 'the agent rules in the keyway config decide this; ask whoever runs keyway',
+    });
+  };
+  if (cap > HOLD_LIMIT) {
+    throw refuse(Number.MAX_SAFE_INTEGER, `a body of undeclared size is held to check it, and keyway holds at most ${HOLD_LIMIT} bytes; send Content-Length`);
+  }
+  const held = await holdBody(req, cap, holder);
+  if (held.kind === 'full') {
+    throw new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
+      grant: recheck(0)?.request.grant,
+      hint: 'send Content-Length (a declared size is checked without holding the body), or retry',
+      retryAfter: 1,
+    });
+  }
+  if (held.kind === 'over') {
+    const denied = recheck(held.seen);
+    if (denied) throw policyDenied(denied.verdict, { ...denied.request, namedBy: denied.by });
+    throw refuse(held.seen, `the body passed ${cap} bytes`);
+  }
+  return held.body;
+}

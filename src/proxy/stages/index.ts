@@ -1,0 +1,82 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { BodyGuard } from '../leak-guard/response-guard.ts';
+import { access } from './access.ts';
+import { auditReady } from './audit-ready.ts';
+import { auditReservation } from './audit-reservation.ts';
+import type { RequestBody } from '../replay-body.ts';
+import { heldBody, keepForReplay, type RequestBodyStage } from './body.ts';
+import { credential } from './credential.ts';
+import { grant } from './grant.ts';
+import { host } from './host.ts';
+import { inject } from './inject.ts';
+import { originForm } from './origin-form.ts';
+import { outgoing } from './outgoing.ts';
+import { path } from './path.ts';
+import type { HeadStage, StagedRequest } from './request.ts';
+import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, type UpstreamAnswer } from './response.ts';
+import { version } from './version.ts';
+
+// The request path, in order. A request inside an intercepted connection (or a plain http:// one)
+// runs the head stages, then its body through the body stages, goes upstream (forward.ts), and the
+// answer comes back through the response stages. Adding a stage is one file and one line here.
+
+/** Before anything goes upstream: read, decide, refuse (throw), or wait (a refresh, a hold). */
+export const HEAD_STAGES: readonly HeadStage[] = [
+  version,
+  originForm,
+  path,
+  host,
+  grant,
+  outgoing,
+  auditReady,
+  // Only when a grant was chosen: the request gets its credential.
+  access,
+  credential,
+  auditReservation,
+  inject,
+];
+
+/** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, keepForReplay];
+
+/** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
+export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders];
+
+/** Where the response body goes: the first stage with a plan for it decides (none: relayed as is). */
+export const RESPONSE_BODY_STAGES: readonly ResponseBodyStage[] = [leakGuardBody];
+
+/** Runs the head stages in order; awaits only a stage that returned a promise. */
+export async function runHeadStages(request: StagedRequest): Promise<void> {
+  for (let i = 0; i < HEAD_STAGES.length; i++) {
+    const stage = HEAD_STAGES[i]!;
+    if (stage.injected && request.grant === undefined) continue;
+    const pending = stage.run(request);
+    if (pending !== undefined) await pending;
+  }
+}
+
+/**
+ * Runs the body stages in order on the body as the client sent it. A promise only once a stage
+ * returns one: most requests (no body, or one streamed as is) pass without any.
+ */
+export function runBodyStages(request: StagedRequest, body: RequestBody, from = 0): RequestBody | Promise<RequestBody> {
+  for (let i = from; i < REQUEST_BODY_STAGES.length; i++) {
+    const next = REQUEST_BODY_STAGES[i]!.run(request, body);
+    if (next instanceof Promise) return next.then((changed) => runBodyStages(request, changed, i + 1));
+    if (next !== undefined) body = next;
+  }
+  return body;
+}
+
+/**
+ * Runs the response stages on `head` (a copy of the answer's head without hop-by-hop fields:
+ * clientResponseHeaders) and returns the plan for the body; undefined: relayed as it comes.
+ */
+export function runResponseStages(head: OutgoingHttpHeaders, answer: UpstreamAnswer): BodyGuard | undefined {
+  for (let i = 0; i < RESPONSE_HEAD_STAGES.length; i++) RESPONSE_HEAD_STAGES[i]!.run(head, answer);
+  for (let i = 0; i < RESPONSE_BODY_STAGES.length; i++) {
+    const body = RESPONSE_BODY_STAGES[i]!.run(head, answer);
+    if (body) return body;
+  }
+  return undefined;
+}

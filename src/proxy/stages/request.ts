@@ -1,0 +1,56 @@
+import type { IssuedCredential } from '../../credentials/credential-source.ts';
+import type { Grant } from '../../credentials/grants.ts';
+import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
+import type { AuditDraft } from '../audit-event.ts';
+import type { ClientRequest } from '../client-message.ts';
+import type { Connection } from '../connection.ts';
+import type { ReplayHolder } from '../replay-body.ts';
+
+/**
+ * One request on its way through the head stages (stages/index.ts): what the client sent, and
+ * what each stage has found or decided so far. The exchange (exchange.ts) is one of these, so a
+ * request costs one object; a WebSocket handshake uses one on its own.
+ */
+export class StagedRequest {
+  readonly conn: Connection;
+  readonly req: ClientRequest;
+  readonly draft: AuditDraft;
+  /** The request target: as sent, then in origin form (stage origin-form). */
+  target: string;
+  /** The normalised path and query (stage path); the query is `''` or `?…`. */
+  path = '';
+  query = '';
+  /** The grant this request uses (stage grant); undefined: forwarded untouched. */
+  grant: Grant | undefined = undefined;
+  /** The request as it goes upstream (stage outgoing), the credential on it once injected. */
+  outgoing: OutgoingRequest | undefined = undefined;
+  issued: IssuedCredential | undefined = undefined;
+  /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */
+  heldBody: Buffer | undefined = undefined;
+  /** The budget held bodies come out of; none for a handshake, which has no body. */
+  holder: ReplayHolder | undefined;
+
+  constructor(conn: Connection, req: ClientRequest, draft: AuditDraft, target: string, holder?: ReplayHolder) {
+    this.conn = conn;
+    this.req = req;
+    this.draft = draft;
+    this.target = target;
+    this.holder = holder;
+  }
+
+  /** The normalised path and query, as sent upstream before any credential went on it. */
+  get requestPath(): string {
+    return `${this.path}${this.query}`;
+  }
+}
+
+/**
+ * A head stage: reads and decides on the request before anything goes upstream. It refuses by
+ * throwing a ProxyError, and may return a promise (a token refresh, a lease written, a hold).
+ * `injected`: runs only when a grant was chosen (the request gets a credential).
+ */
+export interface HeadStage {
+  readonly name: string;
+  readonly injected: boolean;
+  run(request: StagedRequest): void | Promise<void>;
+}

@@ -1,0 +1,89 @@
+// The batch queue both audit writers run on (src/audit/batch-queue.ts), against a store in memory:
+// order, one batch per turn, lines kept through a failure and leading the next batch, the probe that
+// retries without traffic, and close's last try. The writers' own tests cover it with a real file
+// and a real PostgreSQL; this pins the contract a store relies on.
+
+import { describe, expect, it } from 'vitest';
+import { BatchQueue, type BatchStore } from '../../src/audit/batch-queue.ts';
+import { KeptLines } from '../../src/audit/kept-lines.ts';
+
+/** A store that records each append and fails while `down` is set. */
+function memoryStore() {
+  const appends: string[][] = [];
+  const state = { down: false };
+  const store: BatchStore<string, number> = {
+    append: async (kept, batch) => {
+      if (state.down) throw new Error('down');
+      appends.push([...kept.lines, ...batch]);
+      return appends.length;
+    },
+    failed: (lines, err) => ({ unwritten: lines, failure: new Error(`failed: ${(err as Error).message}`) }),
+  };
+  return { store, appends, state };
+}
+
+function queueOn(store: BatchStore<string, number>, probeMs = 5): BatchQueue<string, number> {
+  return new BatchQueue(store, { kept: new KeptLines(), probeMs });
+}
+
+async function until(check: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+describe('BatchQueue', () => {
+  it('writes what one turn queued as one batch, in the order it was pushed', async () => {
+    const { store, appends } = memoryStore();
+    const queue = queueOn(store);
+    await Promise.all(['a', 'b', 'c'].map((line) => queue.push(line)));
+    await queue.push('d');
+    expect(appends).toEqual([['a', 'b', 'c'], ['d']]);
+    expect(queue.pendingLines).toBe(0);
+    await queue.close();
+  });
+
+  it('keeps a failed batch, rejects its writes, and writes the kept lines first once the probe finds the store back', async () => {
+    const { store, appends, state } = memoryStore();
+    const queue = queueOn(store);
+    state.down = true;
+    await expect(queue.push('a')).rejects.toThrow('failed: down');
+    expect(queue.healthy).toBe(false);
+    expect(queue.writable).toBe(false);
+    expect(queue.keptLines).toBe(1);
+    state.down = false;
+    // No traffic: the probe alone brings the queue back and writes the kept line.
+    await until(() => queue.healthy);
+    expect(appends).toEqual([['a']]);
+    expect(queue.keptLines).toBe(0);
+    await queue.push('b');
+    expect(appends).toEqual([['a'], ['b']]);
+    await queue.close();
+  });
+
+  it('close gives kept lines one last try, then refuses new lines', async () => {
+    const { store, appends, state } = memoryStore();
+    const queue = queueOn(store, 60_000);
+    state.down = true;
+    await expect(queue.push('a')).rejects.toThrow();
+    state.down = false;
+    await queue.close();
+    expect(appends).toEqual([['a']]);
+    const refused = queue.bodyOf({} as never, undefined);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toBe('the audit writer is closed');
+  });
+
+  it('a fault turns the queue unhealthy until a probe batch reaches the store', async () => {
+    const { store, appends } = memoryStore();
+    const queue = queueOn(store, 60_000);
+    queue.fault(true);
+    expect(queue.healthy).toBe(false);
+    await until(() => queue.healthy);
+    // The probe ran an empty batch: nothing written, health back.
+    expect(appends).toEqual([[]]);
+    await queue.close();
+  });
+});

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.ts';
+import { changedKeys, RESTART_KEYS } from '../../src/app/config-changes.ts';
+
+const load = (raw: unknown) => parseConfig(raw, '/home/test');
+const grant = { type: 'bearer', domains: ['api.example.test'], secret: 'env:TOKEN' };
+
+// What a reload reports as changed: key paths one level into each section (names, never values),
+// so `keyway reload` can say which changes a restart applies.
+describe('changedKeys', () => {
+  it('is empty for the same config, and ignores where it was read from', () => {
+    expect(changedKeys(load({ grants: { a: grant } }), parseConfig({ grants: { a: grant } }, '/home/test', '/elsewhere.yaml'))).toEqual([]);
+  });
+
+  it('names grants, agents and providers by id, added, removed or edited', () => {
+    const before = load({ grants: { a: grant, b: grant } });
+    const after = load({ grants: { a: { ...grant, domains: ['other.example.test'] }, c: grant }, agents: { bot: { key: 'env:K' } } });
+    expect(changedKeys(before, after)).toEqual(['agents.bot', 'grants.a', 'grants.b', 'grants.c']);
+  });
+
+  it('names proxy keys, and timeouts one by one; a value never appears', () => {
+    const before = load({ proxy: { hosts: { 'x.test': '127.0.0.1' } } });
+    const after = load({ proxy: { hosts: { 'x.test': '127.0.0.2' }, listen: '127.0.0.1:9999', timeouts: { idle: '5s' } } });
+    const changed = changedKeys(before, after);
+    expect(changed).toEqual(['proxy.hosts', 'proxy.listen', 'proxy.timeouts.idle']);
+    expect(changed.join()).not.toContain('127.0.0.2');
+  });
+
+  it('counts timeouts.upstream and its older name proxy.upstream_timeout as one setting that needs a restart', () => {
+    const changed = changedKeys(load({}), load({ proxy: { upstream_timeout: '5s' } }));
+    expect(changed).toEqual(['proxy.timeouts.upstream', 'proxy.upstream_timeout']);
+    for (const key of changed) expect(RESTART_KEYS).toContain(key);
+  });
+});

@@ -1,0 +1,46 @@
+import { readdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { HEAD_STAGES, REQUEST_BODY_STAGES, RESPONSE_BODY_STAGES, RESPONSE_HEAD_STAGES } from '../../src/proxy/stages/index.ts';
+
+// The request path is the list in src/proxy/stages/index.ts. Moving a stage changes what keyway
+// does (a refresh before the rules would spend a token on a refused request; the audit reservation
+// after injection would let a request out without its line): a reorder must be deliberate.
+
+describe('the request path', () => {
+  it('runs the head stages in this order, the credential ones only once a grant is chosen', () => {
+    expect(HEAD_STAGES.map((s) => `${s.name}${s.injected ? ' (injected)' : ''}`)).toEqual([
+      'version',
+      'origin-form',
+      'path',
+      'host',
+      'grant',
+      'outgoing',
+      'audit-ready',
+      'access (injected)',
+      'credential (injected)',
+      'audit-reservation (injected)',
+      'inject (injected)',
+    ]);
+    // Every stage that reads or puts on the credential comes after the one that chooses the grant.
+    const grant = HEAD_STAGES.findIndex((s) => s.name === 'grant');
+    for (const [i, stage] of HEAD_STAGES.entries()) if (stage.injected) expect(i).toBeGreaterThan(grant);
+  });
+
+  it('runs the body and response stages in this order', () => {
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'keep-for-replay']);
+    expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers']);
+    expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['leak-guard-body']);
+  });
+
+  it('lists every stage file once, and each file is a listed stage', () => {
+    const dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/proxy/stages');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts'].includes(f));
+    const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
+    expect(new Set(names).size).toBe(names.length);
+    // body.ts and response.ts hold a kind of stage each (their type and its uses); the rest one head stage.
+    const headFiles = files.filter((f) => !['body.ts', 'response.ts'].includes(f)).map((f) => f.replace(/\.ts$/, ''));
+    expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
+  });
+});
