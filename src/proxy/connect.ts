@@ -25,6 +25,13 @@ export interface ProxyWiring {
   readonly auth: AuthThrottle;
 }
 
+/** The CONNECT's own side: the client's socket, what it sent past the head, and the CONNECT's audit line. */
+export interface ConnectClient {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  readonly draft: AuditDraft;
+}
+
 const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
 const SELF_CHECK: Route = Object.freeze({ kind: 'self-check' });
 const TUNNEL: Route = Object.freeze({ kind: 'tunnel' });
@@ -44,7 +51,7 @@ export function handleConnect(wiring: ProxyWiring, req: IncomingMessage, socket:
   routeConnect(wiring, req, draft).then(
     (conn) => {
       const { route } = conn;
-      if (route.kind === 'tunnel') return void openTunnel(wiring, conn, socket, head, draft);
+      if (route.kind === 'tunnel') return void openTunnel(wiring, conn, { socket, head, draft });
       if (route.kind === 'intercept') runtime.upstream.prewarm(conn.target.host, conn.target.port);
       // Refused inside TLS: nothing goes upstream (refuse-inside.ts). Otherwise one audit line per
       // request inside, none for the CONNECT itself.
@@ -64,18 +71,13 @@ async function routeConnect({ runtime, auth }: ProxyWiring, req: IncomingMessage
   draft.event.agent = agent.id;
   const conn = new Connection(runtime, target, agent, draft.event.client);
   // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
-  if (target.host === SELF_CHECK_HOST && target.port === 443) return withRoute(conn, SELF_CHECK);
+  if (target.host === SELF_CHECK_HOST && target.port === 443) return conn.decide(SELF_CHECK);
   const grants = conn.grants();
-  if (grants.kind === 'refuse') return withRoute(conn, { kind: 'refuse-inside', refusal: new RefusedInside(grants.error) });
+  if (grants.kind === 'refuse') return conn.decide({ kind: 'refuse-inside', refusal: new RefusedInside(grants.error) });
   if (grants.kind === 'unmatched') {
     refuseUnmatched(runtime, target);
     if (!runtime.audit.healthy) throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can');
   }
   await checkDestination(runtime, target);
-  return withRoute(conn, grants.kind === 'intercept' ? INTERCEPT : TUNNEL);
-}
-
-function withRoute(conn: Connection, route: Route): Connection {
-  conn.route = route;
-  return conn;
+  return conn.decide(grants.kind === 'intercept' ? INTERCEPT : TUNNEL);
 }

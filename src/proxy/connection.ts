@@ -18,6 +18,8 @@ export type Route =
   | { readonly kind: 'self-check' }
   | { readonly kind: 'tunnel' };
 
+const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
+
 /**
  * One per CONNECT (and per plain http:// request): who is calling, where to, and the route. Every
  * request on the connection reads it; nothing per request is kept here.
@@ -28,8 +30,8 @@ export class Connection {
   readonly agent: Agent;
   /** The client's address, as the audit line names it. */
   readonly client: string;
-  route: Route = { kind: 'intercept' };
-  /** How keyway talks to the upstream: https inside intercepted TLS, http otherwise. */
+  #route: Route | undefined;
+  /** How keyway talks to the upstream: https inside intercepted TLS (set by intercept.ts), http otherwise. */
   scheme: 'https' | 'http' = 'http';
   #decidedOn: ProxyTables | undefined;
   #decision: RouteDecision<Grant> | undefined;
@@ -39,6 +41,18 @@ export class Connection {
     this.target = target;
     this.agent = agent;
     this.client = client;
+  }
+
+  /** What keyway does with this connection; a plain http:// request is always intercepted. */
+  get route(): Route {
+    return this.#route ?? INTERCEPT;
+  }
+
+  /** Decides the route: once, when the CONNECT is identified (connect.ts). */
+  decide(route: Route): this {
+    if (this.#route !== undefined) throw new Error("a connection's route is decided once");
+    this.#route = route;
+    return this;
   }
 
   /**

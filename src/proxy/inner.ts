@@ -6,13 +6,12 @@ import type { TimeoutsConfig } from '../config/index.ts';
 import { http } from '../net/node-http.ts';
 import type { AnswersOwed } from './http1/answers-owed.ts';
 import type { Connection } from './connection.ts';
-import { dispatch } from './dispatch.ts';
+import { dispatch, dispatchUpgrade } from './dispatch.ts';
 import { createHttp2Inner } from './http2/server.ts';
 import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from './http1/parser-quirks.ts';
-import { answerRefusedUpgrade } from './refuse-inside.ts';
 import type { Records } from './runtime.ts';
 import { httpServerOptions, retimeServer } from './timeouts.ts';
-import { handleUpgrade, isWebSocketHandshake } from './websocket/forwarder.ts';
+import { isWebSocketHandshake } from './websocket/forwarder.ts';
 
 /**
  * The servers that read intercepted connections. They never listen on a port: intercept.ts hands
@@ -46,10 +45,7 @@ export function createInnerServers(records: Records, owed: AnswersOwed, timeouts
   inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const conn = connectionOf.get(req.socket);
     if (!conn) return void socket.destroy();
-    const { route } = conn;
-    void owed
-      .settled(socket)
-      .then(() => (route.kind === 'refuse-inside' ? answerRefusedUpgrade(conn, req, socket, route.refusal) : handleUpgrade(conn, req, socket, head)));
+    void owed.settled(socket).then(() => dispatchUpgrade(req, socket, head, conn));
   });
   // Node answers an Expect other than 100-continue with a bare 417 itself, unaudited.
   inner.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {

@@ -1,7 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import type { AuditDraft } from './audit-event.ts';
-import type { ProxyWiring } from './connect.ts';
+import type { ConnectClient, ProxyWiring } from './connect.ts';
 import type { Connection } from './connection.ts';
 import { refuse } from './refuse.ts';
 import { formatAuthority } from './target.ts';
@@ -16,7 +14,7 @@ import { upstreamError } from '../egress/upstream-errors.ts';
  * and write; a client that stops reading stalls both). Half-closes are passed through: a FIN from
  * one side ends the other's writing, and the tunnel closes when both have ended.
  */
-export async function openTunnel({ connections }: ProxyWiring, conn: Connection, client: Duplex, head: Buffer, draft: AuditDraft): Promise<void> {
+export async function openTunnel({ connections }: ProxyWiring, conn: Connection, { socket: client, head, draft }: ConnectClient): Promise<void> {
   const { runtime, target } = conn;
   draft.event.decision = 'tunnel';
   let upstream: Socket;

@@ -146,8 +146,10 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
       .map((l) => JSON.parse(l) as { ts: string; replica: string; decision: string; path: string | null });
     expect(new Set(lines.map((l) => l.replica))).toEqual(new Set(['ra', 'rb']));
     expect(lines.map((l) => l.ts)).toEqual(lines.map((l) => l.ts).toSorted());
-    // A line refused before its path was read has none (path: null); no line has a query string.
+    // No line has a query string. Only a blind tunnel's line has no path: a replica polled before it
+    // read the new grant tunnels the CONNECT (proxy.unmatched: tunnel) and cannot see inside it.
     expect(lines.some((l) => l.path?.includes('?'))).toBe(false);
+    expect(lines.filter((l) => l.path === null && l.decision !== 'tunnel')).toEqual([]);
     const injected = await cli(b, ['audit', 'query', '--json', '--decision', 'inject', '--host', 'API.example.test']);
     const injectedLines = injected.stdout
       .trim()

@@ -40,8 +40,7 @@ export const WRAPPABLE = new WeakSet<Buffer>();
 
 /**
  * The needles copied into one buffer of their own. A small Buffer.from() is a slice of Node's shared
- * 64 KiB pool (Node 24), and a kept slice keeps its whole slab alive: 256 remembered secrets of a
- * rotating OAuth grant held ~16 MiB that way (found by the soak's heap snapshots).
+ * 64 KiB pool, and a kept slice keeps its whole slab alive for as long as the secret is remembered.
  */
 export function unpooled(needles: readonly Buffer[]): Buffer[] {
   let total = 0;

@@ -66,11 +66,9 @@ export interface Probe {
 
 /**
  * (needle, position) pairs grouped by a byte value, in three typed arrays: the pairs for byte b are
- * the k from from[b] up to from[b + 1], each plan.needles[needle[k]] at at[k]. Kept as arrays of
- * small objects, these were one object per position of every needle (about 2,000 and 512 arrays for
- * a 40-character token's ~1 KiB of needles: ~140 KiB of old space a plan), and a plan lives as long
- * as its secret is remembered (256 of them): a rotating OAuth grant grew the live heap by ~35 MiB
- * over its first 256 tokens, which every full collection then marked (the soak's p99 drift).
+ * the k from from[b] up to from[b + 1], each plan.needles[needle[k]] at at[k]. Typed arrays, not
+ * small objects: a plan lives as long as its secret is remembered, and objects would be old space
+ * that every full collection marks (docs/perf/README.md, "Leak guard memory").
  */
 export interface ByteIndex {
   from: Uint32Array;
@@ -245,15 +243,11 @@ export function matchLength(data: Buffer, at: number, root: Root): number {
 
 /**
  * What Buffer#indexOf is given for a needle searched from `anchor`: at most LINEAR bytes when the
- * anchor byte is an upper-case letter G-Z, the rest compared where they match. Node searches a
- * string shorter than 7 bytes by memchr of its first byte, fast when that byte is rare (a few hits
- * per KiB), and a longer one by Boyer-Moore-Horspool, which steps through every few bytes whatever
- * their values: on 1 MiB with no match, 0.04 ms (binary) and 0.1 ms (base64) for 6 bytes against
- * 0.35 ms for 11 and 0.15 ms for 25 (measured). But memchr stops at every byte that is the anchor:
- * 5.5 ms on a body made of it (0.6 for the longer string). So not for the bytes a body may be
- * made of: a-z, digits (text), A-F (hex dumps; base64 of zeros is AAAA), '/' (base64 of 0xff), '%'
- * and '\' (escaped forms). An upstream that sends a run of one letter G-Z still costs that, for
- * the few pieces searched from that letter: linear, and the agent does not know which letters.
+ * anchor byte is an upper-case letter G-Z, the rest compared where they match. Node searches under
+ * 7 bytes by memchr of the first byte (fast when that byte is rare) and longer strings by
+ * Boyer-Moore-Horspool (steady, slower); memchr is slow on a body made of the anchor byte, so not
+ * for the bytes bodies are made of: a-z, digits, A-F (hex), '/' and the escapes' '%' and '\'.
+ * Figures, and the worst case a hostile upstream can choose: docs/perf/README.md, "Leak guard search".
  */
 function searchedPart(needle: Buffer, anchor: number, end: number): Buffer {
   return needle.subarray(anchor, commonness(needle[anchor]!) === 1 ? Math.min(end, anchor + LINEAR) : end);
