@@ -3,18 +3,18 @@ import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
 import type { AgentShare } from './agent-load.ts';
-import { type ClientRequest, type ClientResponse, cutResponse, isHttp2Request, responseCompleted } from './client-message.ts';
+import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted } from './client-message.ts';
 import type { Connection } from './connection.ts';
 import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome } from './forward.ts';
 import { secretNeedles } from './leak-guard/index.ts';
 import type { Redact } from './leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from './replay-body.ts';
-import { asProxyError, sendError } from './respond.ts';
+import { asProxyError } from './respond.ts';
 import { runBodyStages, runHeadStages } from './stages/index.ts';
 import { injectInto } from './stages/inject.ts';
 import { outgoingHeaders } from './stages/outgoing.ts';
 import { StagedRequest } from './stages/request.ts';
-import { draftOn } from './refuse.ts';
+import { draftOn, refuseOnClose } from './refuse.ts';
 import { formatAuthority } from './target.ts';
 
 /**
@@ -99,13 +99,12 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       if (this.#departure.left) return; // the client left; nothing to answer
       const error = asProxyError(err);
       if (error.code === 'internal_error') this.conn.runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
-      draft.failed(error);
       // Refused before the body was read (or past a cap): answer, then close rather than read on.
       // Not a 429, whose client is told to come back: closing with its body still coming resets
       // the connection before the client reads the Retry-After. Node reads the rest and drops it.
       if (!req.complete && !isHttp2Request(req) && error.code !== 'rate_limited') (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
-      if (res.headersSent) cutResponse(res);
-      else sendError(res, error);
+      // A response whose head already went out is cut (respond.ts); the line is written on close.
+      refuseOnClose(draft, error, res);
     } finally {
       this.#releaseHeld(); // the body is needed no more, whatever happened
     }

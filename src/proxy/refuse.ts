@@ -16,6 +16,19 @@ export type RefusalTarget = ClientResponse | Duplex;
 export function refuse(records: Records, draft: AuditDraft, error: ProxyError, to: RefusalTarget): void {
   draft.failed(error);
   draft.commit(records);
+  answer(to, error);
+}
+
+/**
+ * The same refusal for an exchange or a WebSocket whose audit line is committed when its response
+ * or socket closes (exchange.ts, websocket/forwarder.ts): recorded on the line, answered now.
+ */
+export function refuseOnClose(draft: AuditDraft, error: ProxyError, to: RefusalTarget): void {
+  draft.failed(error);
+  answer(to, error);
+}
+
+function answer(to: RefusalTarget, error: ProxyError): void {
   if ('writeHead' in to) sendError(to, error);
   else sendErrorOnSocket(to, error);
 }

@@ -66,7 +66,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 describe('audit lines', () => {
-  it('carry every PRODUCT.md field in order, no query string, and a valid chain', async () => {
+  it('carry every field of the product contract audit line in order, no query string, and a valid chain', async () => {
     const writer = await AuditWriter.open(opts);
     await writer.write(event(1, { path: '/search?q=secret-canary&access_token=abc' }));
     await writer.write(event(2, { decision: 'deny', code: 'policy_denied', rule: 'no-delete' }));

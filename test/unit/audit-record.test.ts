@@ -5,7 +5,7 @@ import { AuditDraft } from '../../src/proxy/audit-event.ts';
 
 // serializeEvent writes most events as they are, naming their fields in order, and copies them into
 // an ordered object only when it must (a replica to stamp, a query to cut). Whichever way a line is
-// written, it must be the text PRODUCT.md's order gives, and the text verify rebuilds from the
+// written, it must be the text the contract's field order gives, and the text verify rebuilds from the
 // parsed line (expectedHash), or a correct log would fail `keyway audit verify`. (The second test
 // found that a stamped replica used to go after every extra, so a replica's line with a `rule`
 // failed verify.)

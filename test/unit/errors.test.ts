@@ -28,7 +28,7 @@ describe('ProxyError', () => {
 });
 
 describe('the one error table', () => {
-  // PRODUCT.md, "Errors keyway itself returns": the contract, copied here so a change to either shows.
+  // The product contract's table of errors keyway itself returns, copied here so a change to either shows.
   const PRODUCT_TABLE: Record<string, number> = {
     proxy_auth_required: 407,
     host_not_allowed: 403,
@@ -43,11 +43,11 @@ describe('the one error table', () => {
     upstream_timeout: 504,
     audit_unavailable: 503,
     bad_request: 400,
-    // PRODUCT.md, the later error table: 429 with Retry-After.
+    // The contract's later error table: 429 with Retry-After.
     rate_limited: 429,
   };
 
-  it('keeps every code and status PRODUCT.md lists', () => {
+  it('keeps every code and status the product contract lists', () => {
     for (const [code, status] of Object.entries(PRODUCT_TABLE)) {
       expect(ERROR_CODES[code as ErrorCode]?.status, code).toBe(status);
       expect(new ProxyError(code as ProxyErrorCode, 'x').status, code).toBe(status);

@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-// Imports point one way (GUIDE.md): cli -> app -> {admin, proxy, oauth} -> {policy, credentials,
+// Imports point one way: cli -> app -> {admin, proxy, oauth} -> egress -> {policy, credentials,
 // tls, audit} -> {config, errors}. Each module of src/ has a layer; a file may import its own module
 // and any module of a lower layer, never one above. Inside the middle layer, credentials may use
 // policy's decisions but policy never imports credentials (policy works on its own small input
@@ -89,9 +89,49 @@ function violations(): string[] {
   return out;
 }
 
+/**
+ * Inside src/proxy/: the request path's rooms point one way too. The leak guard and agent
+ * identification are self-contained; the stages are run by the drivers (the listener, the
+ * connection, the inner servers, the exchange, the forward, WebSocket) and never reach back to them.
+ */
+const PROXY = join(SRC, 'proxy');
+const PROXY_ROOMS: Record<string, { mayImport: (target: string) => boolean }> = {
+  'leak-guard': { mayImport: (target) => target.startsWith('leak-guard/') },
+  identify: { mayImport: (target) => target.startsWith('identify/') },
+  stages: {
+    mayImport: (target) =>
+      !['server.ts', 'connect.ts', 'intercept.ts', 'inner.ts', 'dispatch.ts', 'exchange.ts', 'forward.ts', 'plain-request.ts', 'tunnel.ts'].includes(target) &&
+      !target.startsWith('websocket/') &&
+      !target.startsWith('http1/') &&
+      target !== 'http2/server.ts',
+  },
+};
+
+function proxyRoomViolations(): string[] {
+  const out: string[] = [];
+  for (const file of sourceFiles(PROXY)) {
+    const room = relative(PROXY, file).split('/')[0] ?? '';
+    const rule = PROXY_ROOMS[room];
+    if (!rule) continue;
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const target = relative(PROXY, resolve(dirname(file), spec));
+      if (target.startsWith('..')) continue; // outside src/proxy/: the layers above decide
+      if (!rule.mayImport(target)) out.push(`proxy/${relative(PROXY, file)} imports proxy/${target}`);
+    }
+  }
+  return out;
+}
+
 describe('import layering', () => {
   it('every import in src/ points down the layers', () => {
     expect(violations()).toEqual([]);
+  });
+
+  it('inside src/proxy/, the leak guard and identify stand alone and the stages never import what runs them', () => {
+    expect(proxyRoomViolations()).toEqual([]);
+    // The rule bites: a stage importing the exchange would be named.
+    expect(PROXY_ROOMS['stages']?.mayImport('exchange.ts')).toBe(false);
+    expect(PROXY_ROOMS['leak-guard']?.mayImport('stages/index.ts')).toBe(false);
   });
 
   it('the scanner sees the import forms used in src/', () => {

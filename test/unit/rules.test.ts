@@ -445,7 +445,7 @@ describe('warn mode', () => {
   });
 });
 
-describe('the PRODUCT.md example', () => {
+describe('the product contract example', () => {
   const example: RuleConfig[] = parseConfig(
     {
       agents: {

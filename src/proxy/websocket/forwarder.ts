@@ -7,12 +7,11 @@ import { ProxyError } from '../../errors/index.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { Connection } from '../connection.ts';
 import { secretNeedles } from '../leak-guard/index.ts';
-import { draftOn, refuse } from '../refuse.ts';
+import { draftOn, refuse, refuseOnClose } from '../refuse.ts';
 import { asProxyError } from '../respond.ts';
 import { runHeadStages } from '../stages/index.ts';
 import { StagedRequest } from '../stages/request.ts';
 import { decodableAcceptEncoding } from '../leak-guard/encoding.ts';
-import { sendErrorOnSocket } from '../respond.ts';
 import { chainInto, streamStages, type BodyGuard, type Redact } from '../leak-guard/response-guard.ts';
 import { clientResponseHeaders } from '../headers.ts';
 import { runResponseStages } from '../stages/index.ts';
@@ -95,10 +94,10 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
   const authority = formatAuthority(conn.target);
   const fail = (err: unknown) => {
     const error = upstreamError(err, authority, draft.event.grant ?? undefined);
-    draft.failed(error);
+    if (!answered) return refuseOnClose(draft, error, socket);
     // Once a head went out, the agent can only see the connection end.
-    if (answered) socket.destroy();
-    else sendErrorOnSocket(socket, error);
+    draft.failed(error);
+    socket.destroy();
   };
   const upstream = openUpstream(conn, out, guarded);
   socket.once('close', () => upstream.destroy());
