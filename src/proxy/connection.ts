@@ -3,7 +3,7 @@ import type { Grant } from '../credentials/grants.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { RouteDecision } from '../policy/access.ts';
 import type { RefusedInside } from './refuse-inside.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import type { Decisions, Issuing, ProxyRuntime, Records, Transport } from './runtime.ts';
 import type { Target } from './target.ts';
 
 /**
@@ -25,7 +25,13 @@ const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
  * request on the connection reads it; nothing per request is kept here.
  */
 export class Connection {
+  /** Everything, for the drivers (connect, intercept, exchange); a stage reads one of the views below. */
   readonly runtime: ProxyRuntime;
+  /** The same runtime by what it is for (runtime.ts), so a stage's reach shows in what it names. */
+  readonly decisions: Decisions;
+  readonly issuing: Issuing;
+  readonly records: Records;
+  readonly transport: Transport;
   readonly target: Target;
   readonly agent: Agent;
   /** The client's address, as the audit line names it. */
@@ -38,6 +44,10 @@ export class Connection {
 
   constructor(runtime: ProxyRuntime, target: Target, agent: Agent, client: string) {
     this.runtime = runtime;
+    this.decisions = runtime;
+    this.issuing = runtime;
+    this.records = runtime;
+    this.transport = runtime;
     this.target = target;
     this.agent = agent;
     this.client = client;

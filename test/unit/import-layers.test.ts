@@ -134,6 +134,11 @@ describe('import layering', () => {
     expect(PROXY_ROOMS['leak-guard']?.mayImport('stages/index.ts')).toBe(false);
   });
 
+  it('a stage reads the runtime through the view it needs (decisions, issuing, records, transport), never whole', () => {
+    const whole = sourceFiles(join(PROXY, 'stages')).filter((file) => /\.runtime\b/.test(readFileSync(file, 'utf8')));
+    expect(whole.map((file) => relative(SRC, file))).toEqual([]);
+  });
+
   it('the scanner sees the import forms used in src/', () => {
     const text =
       "import a from '../x.ts';\nimport type { B } from './b.ts';\nexport { c } from '../c.ts';\nexport * from './d.ts';\nconst e = await import('../e.ts');\nimport './f.ts';\nimport {\n  g,\n} from '../g.ts';";

@@ -20,13 +20,13 @@ export const access: HeadStage = {
   // Returns a promise only when it must wait (a lease to store, a body to hold): most requests
   // pass without one.
   run(request) {
-    const { agent, runtime } = request.conn;
+    const { agent, decisions } = request.conn;
     const grant = request.grant!;
     request.draft.event.grant = grant.id;
-    const now = runtime.now();
-    const lease = checkLease(agent, grant.id, runtime.leases.get(agent.id, grant.id), now);
+    const now = decisions.now();
+    const lease = checkLease(agent, grant.id, decisions.leases.get(agent.id, grant.id), now);
     if (!lease.ok) throw lease.error;
-    if (lease.startNew) return runtime.leases.start(lease.startNew).then(() => judge(request, now));
+    if (lease.startNew) return decisions.leases.start(lease.startNew).then(() => judge(request, now));
     return judge(request, now);
   },
 };
@@ -34,7 +34,7 @@ export const access: HeadStage = {
 /** The agent's rules; a body held to check max_body lands in request.heldBody. */
 function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const { conn, req, draft } = request;
-  const { agent, runtime } = conn;
+  const { agent, records } = conn;
   const grant = request.grant!;
   const policy = agent.policy;
   if (!policy) return;
@@ -50,7 +50,7 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const warned = verdicts.find((v) => v.verdict.outcome === 'warn');
   if (warned) {
     draft.event.policy = 'warn';
-    runtime.logger.warn({ agent: agent.id, grant: grant.id, rule: warned.verdict.rule }, 'a rule in warn mode would refuse this request');
+    records.logger.warn({ agent: agent.id, grant: grant.id, rule: warned.verdict.rule }, 'a rule in warn mode would refuse this request');
   }
   const caps = verdicts
     .map((v) => v.verdict)

@@ -11,7 +11,7 @@ export const auditReservation: HeadStage = {
   injected: true,
   run({ conn, draft }) {
     if (draft.reserved) return; // never reserve twice for one line
-    if (!conn.runtime.audit.reserveLine()) {
+    if (!conn.records.audit.reserveLine()) {
       throw new ProxyError(
         'audit_unavailable',
         "the audit log cannot take this request's line (unwritable, too little room left, or its database unreachable); nothing is sent until it can",

@@ -5,7 +5,7 @@ export const credential: HeadStage = {
   name: 'credential',
   injected: true,
   run(request) {
-    return request.conn.runtime.credentials.get(request.grant!).then((issued) => {
+    return request.conn.issuing.credentials.get(request.grant!).then((issued) => {
       request.draft.event.refreshed = issued.refreshed;
       request.issued = issued;
     });

@@ -17,7 +17,7 @@ export const grant: HeadStage = {
     const route = conn.grants();
     if (route.kind === 'refuse') throw route.error;
     if (route.kind === 'unmatched') {
-      refuseUnmatched(conn.runtime, conn.target);
+      refuseUnmatched(conn.decisions, conn.target);
       request.draft.event.decision = 'tunnel';
       return;
     }

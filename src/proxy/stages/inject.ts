@@ -11,7 +11,7 @@ export const inject: HeadStage = {
   run(request) {
     const grant = request.grant!;
     injectInto(request.outgoing!, grant, request.issued!);
-    request.conn.runtime.grantUsed(grant.id);
+    request.conn.issuing.grantUsed(grant.id);
     request.draft.event.decision = 'inject';
   },
 };
