@@ -150,9 +150,13 @@ export function fromText(kind: FuzzCase['kind'], leg: Leg, id: string, bytes: Bu
   };
 }
 
-/** Methods a lenient reader might see past where the strict one stopped (an answer to HEAD has no body). */
+/**
+ * Methods a lenient reader might see past where the strict one stopped (an answer to HEAD, or a 2xx to
+ * CONNECT, has no body). Node's parser takes more than one space before the version, so this does too:
+ * missing such a line once made the framer read a DELETE's answer as a CONNECT's and call it malformed.
+ */
 function methodsFrom(bytes: Buffer): string[] {
-  return [...bytes.toString('latin1').matchAll(/(?:^|[\r\n])([A-Za-z]+) (?:http:\/\/|\/)\S* HTTP\//g)].map((m) => m[1]!);
+  return [...bytes.toString('latin1').matchAll(/(?:^|[\r\n])([A-Za-z]+) +(?:http:\/\/|\/)\S* +HTTP\//g)].map((m) => m[1]!);
 }
 
 export function corpusCases(corpus: readonly CorpusEntry[], ports: Ports, idFor: (n: number) => string): FuzzCase[] {
