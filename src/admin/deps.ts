@@ -34,7 +34,7 @@ export interface AdminDeps {
   /** What `keyway status` shows beyond the tables: counted by the composition root. */
   activity: () => ProxyActivity;
   /** POST /api/reload: re-reads the config file, as SIGHUP does (app/live-config.ts audits it); `client` is the caller's address. */
-  reload: (client: string) => Promise<{ reloaded: boolean }>;
+  reload: (client: string, actor: string | null) => Promise<{ reloaded: boolean }>;
   /** For /readyz: checked on every call. */
   readiness: () => Readiness;
   /** For /metrics. */

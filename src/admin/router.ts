@@ -23,6 +23,8 @@ export interface AdminContext {
   query: URLSearchParams;
   /** The caller's address, as audit lines record it. */
   client: string;
+  /** How the caller signed in, as audit lines record it (`actor`); null on an open route. */
+  actor: 'token' | 'session' | null;
   /** The JSON request body (an object; 400/413/415 before the handler runs otherwise). Read once. */
   body(): Promise<Record<string, unknown>>;
 }
@@ -146,6 +148,8 @@ export interface DispatchOptions {
   /** The listener's own address, as audit lines record it. */
   host: string;
   port: number;
+  /** How the caller signed in (`token`, `session`), as the write's audit line records it; null on an open route. */
+  actor?: 'token' | 'session' | null | undefined;
 }
 
 /**
@@ -164,6 +168,7 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
     params,
     query: new URL(req.url ?? '/', 'http://admin.invalid').searchParams,
     client,
+    actor: options.actor ?? null,
     body: () => {
       bodyRead ??= readJsonBody(req);
       return bodyRead;
@@ -203,6 +208,7 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
     refreshed: false,
     client,
     action: route.doc.operationId,
+    ...(options.actor ? { actor: options.actor } : {}),
     ...(message !== undefined ? { message } : {}),
   };
   // The change is made; a lost audit line is logged by the writer and turns the sink unhealthy.

@@ -104,7 +104,7 @@ async function answer(
     return sendError(res, 'csrf_required', { message: 'a call made with the dashboard session needs its X-Keyway-CSRF header' });
   }
   dropCsrfParam(req);
-  if ('found' in found) return dispatch(found.found, req, res, path, where);
+  if ('found' in found) return dispatch(found.found, req, res, path, { ...where, actor: caller?.kind ?? null });
   if (found.allowed.length > 0) {
     return sendError(res, 'method_not_allowed', { message: `${path} answers ${found.allowed.join(', ')}` }, { allow: found.allowed.join(', ') });
   }

@@ -25,8 +25,8 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
     audit,
     adminAudit: auditWriter,
     activity: () => ({ pid: process.pid, started_at: parts.startedAt, requests: audit.requests, refused: audit.refused, minutes: audit.recent.snapshot() }),
-    reload: (client) =>
-      live.reload({ method: 'POST', path: '/api/reload', host: place.bound()?.address ?? place.listen.host, port: place.bound()?.port ?? 0, client }),
+    reload: (client, actor) =>
+      live.reload({ method: 'POST', path: '/api/reload', host: place.bound()?.address ?? place.listen.host, port: place.bound()?.port ?? 0, client, actor }),
     readiness: () =>
       readiness({
         ca,

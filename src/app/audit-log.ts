@@ -11,16 +11,33 @@ import type { Services } from '../services.ts';
  */
 export async function openAudit(services: Services, env: NodeJS.ProcessEnv, metrics: KeywayMetrics, logger: Logger): Promise<RefusalBudget> {
   const { audit } = services.config;
-  return new RefusalBudget(await openAuditLog(services, env, metrics, logger), { budget: audit.refusal_budget, intervalMs: audit.refusal_interval });
+  const log = await openAuditLog(services, env, {
+    onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
+    logger,
+  });
+  return new RefusalBudget(log, { budget: audit.refusal_budget, intervalMs: audit.refusal_interval });
 }
 
-/** The hash-chained file (default), or this replica's chain in the store's database. */
-async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics: KeywayMetrics, logger: Logger): Promise<AuditLog> {
+export interface OpenAuditLogOptions {
+  /** Hears how long each batch took to append and whether it reached the log. */
+  onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
+  /** Where rotation and retention warnings go; without one they are not reported (a one-shot CLI write). */
+  logger?: Pick<Logger, 'info' | 'warn'> | undefined;
+  /**
+   * The chain to write in the database (audit.sink postgres), instead of this replica's: a chain's
+   * writer holds its lock for as long as it runs, so a command-line write beside a running proxy
+   * needs a chain of its own (cli/audit-change.ts).
+   */
+  tableChain?: string | undefined;
+}
+
+/** The hash-chained file (default), or a chain in the store's database. */
+export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, options: OpenAuditLogOptions = {}): Promise<AuditLog> {
   const { config, paths } = services;
+  const { logger, onBatch } = options;
   const replica = config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined);
-  const onBatch = (seconds: number, ok: boolean) => metrics.auditBatch(seconds, ok);
   const db = auditDatabaseOf(config, env);
-  if (db !== null) return TableAuditWriter.open({ ...db, replica: replica ?? hostname(), headKey: services.auditHeadKey, onBatch });
+  if (db !== null) return TableAuditWriter.open({ ...db, replica: options.tableChain ?? replica ?? hostname(), headKey: services.auditHeadKey, onBatch });
   return AuditWriter.open({
     path: paths.audit,
     headPath: paths.auditHead,
@@ -30,12 +47,13 @@ async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, metrics:
     minRetentionMs: config.audit.min_retention,
     // Files past keep that min_retention keeps: someone should look (a flood of lines, or keep and
     // max_bytes too small for the traffic) before the disk fills.
-    onRetention: logRetention(logger, config.audit.keep, config.audit.min_retention),
+    onRetention: logger === undefined ? undefined : logRetention(logger, config.audit.keep, config.audit.min_retention),
     // Rotation failing leaves one file growing: say so once when it starts and once when it ends.
-    onRotationError: (err) =>
-      err === null
-        ? logger.info('audit rotation works again')
-        : logger.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'audit rotation fails; lines are still written, to one growing file'),
+    onRotationError: (err) => {
+      if (logger === undefined) return;
+      if (err === null) logger.info('audit rotation works again');
+      else logger.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'audit rotation fails; lines are still written, to one growing file');
+    },
     onBatch,
     replica,
   });

@@ -26,6 +26,8 @@ export interface ReloadOrigin {
   port: number;
   /** The caller's address, or the signal's name (`SIGHUP`). */
   client: string;
+  /** Who asked: `token` or `session` through the admin API, the signal's name for a signal. */
+  actor?: string | null | undefined;
 }
 
 export type ReloadOutcome =
@@ -146,6 +148,7 @@ export class LiveConfig {
       refreshed: false,
       client: origin.client,
       action: 'reload',
+      ...(origin.actor ? { actor: origin.actor } : {}),
       ...(outcome.reloaded ? { changed: outcome.changed.join(',') } : { message: outcome.error.message }),
     };
     // A reload is not undone for want of its audit line (the file is the truth, and the operator

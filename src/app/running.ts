@@ -47,7 +47,8 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     adminAddress: admin?.address,
     connectionCount: () => proxy.connectionCount(),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
-    reload: (signal = 'SIGHUP') => live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal }),
+    reload: (signal = 'SIGHUP') =>
+      live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal, actor: signal }),
     stop(stopOptions = {}) {
       stopping ??= (async () => {
         // Agents and the CLI stop finding this process at once; requests in flight still need

@@ -53,8 +53,13 @@ export interface AuditEvent {
   hint?: string | undefined;
   /** For `admin`: what the operator did (`reload`). */
   action?: string | undefined;
-  /** For `admin`: the config keys a reload changed (`grants.github,proxy.hosts`): names, never values. */
+  /** For `admin`: the config keys a reload changed (`grants.github,proxy.hosts`), or the fields a write changed: names, never values. */
   changed?: string | undefined;
+  /**
+   * For `admin`: who made the change. The command line: KEYWAY_ACTOR, else OS user@host; the admin
+   * API: `token` (the admin token) or `session` (a dashboard sign-in); a reload by signal: the signal.
+   */
+  actor?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */
   replica?: string | undefined;
   /** A path over 1 KiB is recorded cut (bound.ts): the SHA-256 (hex) of the whole path, and true. */

@@ -306,7 +306,7 @@ describe('admin API: grants', () => {
     expect(ok('grants.revoke', 'github')).toHaveLength(1);
     expect(ok('grants.delete', 'github')).toHaveLength(1);
     for (const line of lines) {
-      expect(line).toMatchObject({ decision: 'admin', method: expect.stringMatching(/^(POST|PUT|PATCH|DELETE)$/) });
+      expect(line).toMatchObject({ decision: 'admin', actor: 'token', method: expect.stringMatching(/^(POST|PUT|PATCH|DELETE)$/) });
       expect(String(line['path'])).toMatch(/^\/api\/grants/);
     }
     // Refused writes are audited too, with their code.

@@ -144,7 +144,7 @@ describe('keyway start with the CLI beside it', () => {
       writeFileSync(auditPath, original);
       return r;
     };
-    const edited = await tamper(lines.map((l, i) => (i === 1 ? l.replace(/"status":\d+/, '"status":299') : l)));
+    const edited = await tamper(lines.map((l, i) => (i === 1 ? l.replace(/"duration_ms":[\d.]+/, '"duration_ms":299') : l)));
     expect(edited.code).toBe(1);
     expect(edited.stdout).toMatch(/line 2/);
     const removed = await tamper(lines.filter((_, i) => i !== 1));

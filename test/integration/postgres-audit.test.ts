@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,8 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const SECRET = `${CANARY}-audit-table`;
+// The CLI's writes (the grant the suite starts with) go to a chain of their own (cli/audit-change.ts).
+const CLI_CHAIN = `cli@${hostname()}`;
 
 describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
   let db: TestPostgres;
@@ -132,9 +135,15 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     expect(a.auditLines()).toEqual([]);
     const verified = await cli(a, ['audit', 'verify']);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
-    expect(verified.stdout).toMatch(/^audit table intact: \d+ lines in 2 chain\(s\) \(ra, rb\)/);
+    expect(verified.stdout).toContain(`lines in 3 chain(s) (${[CLI_CHAIN, 'ra', 'rb'].sort().join(', ')})`);
     const heads = await db.query('SELECT replica, seq::int AS seq FROM keyway_audit_head ORDER BY replica');
-    expect(heads.rows.map((r) => r.replica)).toEqual(['ra', 'rb']);
+    expect(heads.rows.map((r) => r.replica)).toEqual([CLI_CHAIN, 'ra', 'rb'].sort());
+    // The grant the suite began with was added by the CLI: its line is in the CLI's chain, with its actor.
+    const cliRows = await rowsOf(CLI_CHAIN);
+    expectWhole(cliRows);
+    expect(cliRows.map((r) => JSON.parse(r.line))).toContainEqual(
+      expect.objectContaining({ decision: 'admin', action: 'grants.create', grant: 'api', client: 'cli', actor: expect.stringContaining('@') }),
+    );
   });
 
   it('audit query filters and orders by time; tail shows the last lines and follows new ones', async () => {
@@ -144,12 +153,13 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { ts: string; replica: string; decision: string; path: string | null });
-    expect(new Set(lines.map((l) => l.replica))).toEqual(new Set(['ra', 'rb']));
+    expect(new Set(lines.map((l) => l.replica))).toEqual(new Set([CLI_CHAIN, 'ra', 'rb']));
     expect(lines.map((l) => l.ts)).toEqual(lines.map((l) => l.ts).toSorted());
     // No line has a query string. Only a blind tunnel's line has no path: a replica polled before it
     // read the new grant tunnels the CONNECT (proxy.unmatched: tunnel) and cannot see inside it.
     expect(lines.some((l) => l.path?.includes('?'))).toBe(false);
-    expect(lines.filter((l) => l.path === null && l.decision !== 'tunnel')).toEqual([]);
+    // A CLI change has no path either: it is not a request.
+    expect(lines.filter((l) => l.path === null && l.decision !== 'tunnel' && l.replica !== CLI_CHAIN)).toEqual([]);
     const injected = await cli(b, ['audit', 'query', '--json', '--decision', 'inject', '--host', 'API.example.test']);
     const injectedLines = injected.stdout
       .trim()
@@ -220,7 +230,7 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
       if (cursor === null) break;
     }
     expect(paged.map((l) => l.id)).toEqual(rows.map((r) => JSON.parse(r.line as string).id));
-    expect(new Set(paged.map((l) => l.replica))).toEqual(new Set(['ra', 'rb']));
+    expect(new Set(paged.map((l) => l.replica))).toEqual(new Set([CLI_CHAIN, 'ra', 'rb']));
     const asc = (await call('/api/audit?order=asc&limit=2&decision=inject')).body as { lines: Line[]; next: string };
     expect(asc.lines.map((l) => l.decision)).toEqual(['inject', 'inject']);
     expect((await call(`/api/audit?order=desc&cursor=${asc.next}`)).status).toBe(400);

@@ -122,7 +122,15 @@ describe('live reload of a running proxy', () => {
     reloads++;
     await waitFor(() => (adminLines().length > before ? true : undefined), 'the audit line of the SIGHUP reload', 15_000);
     await expectBearerOnApi();
-    expect(adminLines().at(-1)).toMatchObject({ decision: 'admin', action: 'reload', client: 'SIGHUP', method: null, code: null, changed: 'grants.github' });
+    expect(adminLines().at(-1)).toMatchObject({
+      decision: 'admin',
+      action: 'reload',
+      client: 'SIGHUP',
+      actor: 'SIGHUP',
+      method: null,
+      code: null,
+      changed: 'grants.github',
+    });
     // The process did not die of the signal.
     expect(proxy.child.exitCode).toBeNull();
   });
@@ -352,7 +360,8 @@ describe('live reload of a running proxy', () => {
   });
 
   it('audits every reload (taken or refused) with decision admin, keeps the chain valid, and leaks nothing', async () => {
-    const lines = adminLines();
+    // The CLI's own writes (grants add, …) are admin lines too (cli-audit.test.ts): only reloads here.
+    const lines = adminLines().filter((l) => l['action'] === 'reload');
     expect(lines).toHaveLength(reloads);
     for (const line of lines) {
       expect(line).toMatchObject({ decision: 'admin', action: 'reload', agent: null, grant: null, refreshed: false });
@@ -362,7 +371,7 @@ describe('live reload of a running proxy', () => {
     const query = await runCli(['audit', 'query', '--decision', 'admin', '--home', home], env);
     expect(query.code, query.stderr).toBe(0);
     expect(query.stdout).toContain('reload (SIGHUP)');
-    expect(query.stdout).toContain('reload (POST /api/reload from 127.0.0.1)');
+    expect(query.stdout).toContain('reload (POST /api/reload from 127.0.0.1, by token)');
     expect(query.stdout).toContain('changed: grants.github');
 
     const outputs = [readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8'), proxy.stdout(), proxy.stderr(), query.stdout];

@@ -84,7 +84,7 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
       },
       handle: async (ctx) => {
         // 422: the request was fine, the config file it points at is not (the running config stays).
-        const outcome = await deps.reload(ctx.client);
+        const outcome = await deps.reload(ctx.client, ctx.actor);
         return { status: outcome.reloaded ? 200 : 422, body: outcome };
       },
     },

@@ -3,6 +3,7 @@ import { endLease, grantLease } from '../../operations/leases.ts';
 import type { Services } from '../../services.ts';
 import { parse, type Args } from '../args.ts';
 import type { Command } from '../command.ts';
+import { audited } from '../audit-change.ts';
 import { servicesFor } from '../context.ts';
 import { printJson, printTable, usageError, type CommandIO } from '../io.ts';
 import { proxyUrl } from '../proxy-url.ts';
@@ -44,7 +45,7 @@ export const agents: Command = {
     if (action === 'add') return add(services, args, io, id);
     if (action === 'rotate-key') return rotateKey(services, args, io, id);
     if (action === 'rm') {
-      await removeAgent(services, id);
+      await audited(services, io, { action: 'agents.delete', agent: id }, () => removeAgent(services, id));
       io.out(args.json ? JSON.stringify({ removed: id }) : `removed agent ${id}`);
       return 0;
     }
@@ -54,11 +55,14 @@ export const agents: Command = {
 };
 
 async function add(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
-  const added = await addAgent(
-    services,
-    { id, grants: args.list('grants'), leaseTtl: args.string('lease-ttl'), maxLeaseTtl: args.string('max-lease-ttl') },
-    'cli',
-  );
+  const input = { id, grants: args.list('grants'), leaseTtl: args.string('lease-ttl'), maxLeaseTtl: args.string('max-lease-ttl') };
+  const changed = [
+    'key',
+    ...(input.grants !== undefined ? ['grants'] : []),
+    ...(input.leaseTtl ? ['lease_ttl'] : []),
+    ...(input.maxLeaseTtl ? ['max_lease_ttl'] : []),
+  ];
+  const added = await audited(services, io, { action: 'agents.create', agent: id, changed }, () => addAgent(services, input, 'cli'));
   const url = proxyUrl(services.config, { id, key: added.key });
   if (args.json) printJson(io, { id, key: added.key, proxy_url: url, grants: added.grants });
   else io.out(`${url}\n(shown once; run programs with \`keyway run --agent ${id} -- CMD\` and KEYWAY_AGENT_KEY set, or export HTTPS_PROXY to this URL)`);
@@ -73,7 +77,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
 }
 
 async function rotateKey(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
-  const { key } = await rotateAgentKey(services, id);
+  const { key } = await audited(services, io, { action: 'agents.rotate_key', agent: id, changed: ['key'] }, () => rotateAgentKey(services, id));
   const url = proxyUrl(services.config, { id, key });
   if (args.json) printJson(io, { id, key, proxy_url: url });
   else io.out(`${url}\n(new key, shown once; the old key is refused from now on)`);
@@ -97,7 +101,9 @@ function list(services: Services, args: Args, io: CommandIO): number {
 }
 
 async function lease(services: Services, args: Args, io: CommandIO, agentId: string, grantId: string): Promise<number> {
-  const result = await grantLease(services, agentId, grantId, args.string('ttl'), 'cli');
+  const result = await audited(services, io, { action: 'agents.lease', agent: agentId, grant: grantId, changed: ['lease'] }, () =>
+    grantLease(services, agentId, grantId, args.string('ttl'), 'cli'),
+  );
   if (args.json) {
     const { lease: record, ...facts } = result;
     printJson(io, { ...record, ...facts });
@@ -110,7 +116,9 @@ async function lease(services: Services, args: Args, io: CommandIO, agentId: str
 }
 
 async function revoke(services: Services, args: Args, io: CommandIO, agentId: string, grantId: string): Promise<number> {
-  const record = await endLease(services, agentId, grantId);
+  const record = await audited(services, io, { action: 'agents.revoke_lease', agent: agentId, grant: grantId, changed: ['lease'] }, () =>
+    endLease(services, agentId, grantId),
+  );
   if (args.json) printJson(io, record);
   else
     io.out(

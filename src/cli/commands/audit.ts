@@ -26,7 +26,7 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   // An admin line is an operator's change: what was done, and through which door (a route, a signal).
   const what =
     line.decision === 'admin'
-      ? `${line.action ?? 'admin'} (${line.method === null ? line.client : `${line.method} ${line.path ?? ''} from ${line.client}`})`
+      ? `${line.action ?? 'admin'} (${line.method === null ? line.client : `${line.method} ${line.path ?? ''} from ${line.client}`}${line.actor && line.actor !== line.client ? `, by ${line.actor}` : ''})`
       : `${line.method ?? '-'} ${line.host}:${line.port}${line.path ?? ''}`;
   io.out(
     `${line.ts}  ${line.decision.padEnd(6)} ${String(line.status ?? '-').padEnd(3)} ${who}  ${what}${line.code ? `  [${line.code}]` : ''}  ${line.duration_ms}ms`,

@@ -4,6 +4,7 @@ import { addGrant, removeGrant, showGrant, updateGrant } from '../../operations/
 import type { Services } from '../../services.ts';
 import { parse, type Args } from '../args.ts';
 import type { Command } from '../command.ts';
+import { audited, fieldsSet } from '../audit-change.ts';
 import { servicesFor } from '../context.ts';
 import { printJson, printTable, usageError, type CommandIO } from '../io.ts';
 import { printGrant } from './grant-show.ts';
@@ -61,7 +62,7 @@ export const grants: Command = {
       return 0;
     }
     if (action === 'rm') {
-      await removeGrant(services, id);
+      await audited(services, io, { action: 'grants.delete', grant: id }, () => removeGrant(services, id));
       io.out(args.json ? JSON.stringify({ removed: id }) : `removed grant ${id}`);
       return 0;
     }
@@ -125,7 +126,9 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     labels: labelFlags(args),
     secret,
   };
-  const { grant, warnings } = await addGrant(services, input, 'cli');
+  const { grant, warnings } = await audited(services, io, { action: 'grants.create', grant: id, changed: fieldsSet(input, ['id']) }, () =>
+    addGrant(services, input, 'cli'),
+  );
   if (args.json) printJson(io, grant);
   else
     io.out(
@@ -142,7 +145,9 @@ async function set(services: Services, args: Args, io: CommandIO, id: string): P
   if (args.flag('allow-range') && args.flag('no-allow-range')) throw usageError('grants set: --allow-range or --no-allow-range, not both');
   const allowRange = args.flag('allow-range') ? true : args.flag('no-allow-range') ? false : undefined;
   const change = { domains: args.list('domains'), inject: injectFlags(args), labels, allow_range: allowRange };
-  const { grant, warnings } = await updateGrant(services, id, change, 'cli');
+  // allow_range false is a change here (--no-allow-range), unlike on add.
+  const changed = [...fieldsSet(change, ['allow_range']), ...(allowRange !== undefined ? ['allow_range'] : [])];
+  const { grant, warnings } = await audited(services, io, { action: 'grants.update', grant: id, changed }, () => updateGrant(services, id, change, 'cli'));
   if (args.json) printJson(io, grant);
   else io.out(`changed grant ${id} (${grant.domains.join(', ')}; ${grant.inject}; secret kept)`);
   for (const line of warnings) io.err(line);

@@ -1,6 +1,7 @@
 import { revokeGrant } from '../../operations/tokens.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
+import { audited } from '../audit-change.ts';
 import { servicesFor } from '../context.ts';
 import { printJson, usageError } from '../io.ts';
 
@@ -17,7 +18,7 @@ proxy. \`keyway connect\` or \`keyway secrets set\` makes it active again.`,
     if (!id) throw usageError('usage: keyway revoke ID');
     const services = await servicesFor(args, io);
     // Shared with POST /api/grants/{grant}/revoke (src/operations/tokens.ts).
-    const result = await revokeGrant({ services, env: io.env }, id);
+    const result = await audited(services, io, { action: 'grants.revoke', grant: id, changed: ['tokens'] }, () => revokeGrant({ services, env: io.env }, id));
     if (args.json) printJson(io, result);
     else io.out(`grant ${id} revoked (${result.provider})`);
     return 0;

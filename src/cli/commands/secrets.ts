@@ -1,6 +1,7 @@
 import { setSecret } from '../../operations/secrets.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
+import { audited } from '../audit-change.ts';
 import { servicesFor } from '../context.ts';
 import { usageError } from '../io.ts';
 
@@ -24,7 +25,9 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
     const input = value ?? (await io.readStdin());
     const services = await servicesFor(args, io);
     // The operation is shared with PUT /api/grants/{grant}/secret (src/operations/secrets.ts).
-    const { grant, created, warnings } = await setSecret(services, name, input);
+    const { grant, created, warnings } = await audited(services, io, { action: 'grants.set_secret', grant: name, changed: ['secret'] }, () =>
+      setSecret(services, name, input),
+    );
     const message = created ? `made grant ${grant.id} from the ${grant.id} preset and set its secret` : `secret set for grant ${grant.id}`;
     io.out(args.json ? JSON.stringify({ grant: grant.id, secret: 'set', created }) : message);
     for (const line of warnings) io.err(line);

@@ -4,6 +4,7 @@ import { KeywayError } from '../../errors/index.ts';
 import { resolve } from 'node:path';
 import { parse, type Args } from '../args.ts';
 import type { Command } from '../command.ts';
+import { audited } from '../audit-change.ts';
 import { configFor, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 
@@ -44,6 +45,13 @@ async function migrateCommand(json: boolean, io: CommandIO, args: Args): Promise
   }
   const url = readSecretRef(config.store.url, io.env, config.home);
   const { applied, version } = await PostgresStore.migrate(url);
+  // Audited once the schema is current: only then does the store (and with it the audit head key) open.
+  const services = await servicesFor(args, io);
+  try {
+    await audited(services, io, { action: 'store.migrate', changed: applied.length > 0 ? ['schema'] : [] }, async () => undefined);
+  } finally {
+    await end(services.store);
+  }
   if (json) printJson(io, { backend: 'postgres', database: describeDatabase(url), applied, version });
   else
     io.out(
@@ -63,23 +71,26 @@ async function copyCommand(to: string, json: boolean, io: CommandIO, args: Args)
     const existing = target.store.entries('').length;
     if (existing > 0) throw new KeywayError('conflict', `store copy: ${target.name} already holds ${existing} records; copy only into an empty store`);
     const records = source.entries<unknown>('');
-    await target.store.update((draft) => {
-      for (const [id, value] of records) draft.set(id, value);
-    });
-    // Verified from a fresh read of the target, not from the copy in memory.
-    const reread = await openTarget(to, services.masterKey, services.config.home, io.env);
-    try {
-      const copied = new Map(reread.store.entries<unknown>(''));
-      const wrong = records.filter(([id, value]) => JSON.stringify(copied.get(id)) !== JSON.stringify(value)).map(([id]) => id);
-      if (wrong.length > 0 || copied.size !== records.length) {
-        throw new KeywayError(
-          'store_corrupt',
-          `store copy: ${target.name} does not read back as copied (${wrong.length} records differ, ${copied.size} of ${records.length} present)`,
-        );
+    // The line goes to this home's audit (the copy's source), whether the copy succeeds or is refused.
+    await audited(services, io, { action: 'store.copy', changed: ['records'] }, async () => {
+      await target.store.update((draft) => {
+        for (const [id, value] of records) draft.set(id, value);
+      });
+      // Verified from a fresh read of the target, not from the copy in memory.
+      const reread = await openTarget(to, services.masterKey, services.config.home, io.env);
+      try {
+        const copied = new Map(reread.store.entries<unknown>(''));
+        const wrong = records.filter(([id, value]) => JSON.stringify(copied.get(id)) !== JSON.stringify(value)).map(([id]) => id);
+        if (wrong.length > 0 || copied.size !== records.length) {
+          throw new KeywayError(
+            'store_corrupt',
+            `store copy: ${target.name} does not read back as copied (${wrong.length} records differ, ${copied.size} of ${records.length} present)`,
+          );
+        }
+      } finally {
+        await end(reread.store);
       }
-    } finally {
-      await end(reread.store);
-    }
+    });
     if (json) printJson(io, { copied: records.length, to: target.name, verified: true });
     else io.out(`copied ${records.length} records to ${target.name}, and read them all back`);
     return 0;

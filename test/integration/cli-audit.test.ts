@@ -1,0 +1,145 @@
+// Changes made from the command line are audited as the admin API's are (issue 23): one `admin` line
+// per write, with the API's action name, the actor (KEYWAY_ACTOR, else OS user@host) and the names of
+// what changed, never a value; in the same hash chain as a running proxy's lines (the CLI appends
+// under the same lock), and with no proxy running at all.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { ProxyAgent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditLine } from '../../src/audit/index.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { makeHome, runCli, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+
+const SECRET = `${CANARY}-cli-audit`;
+
+function auditLines(home: string): AuditLine[] {
+  return readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as AuditLine);
+}
+
+describe('CLI writes in the audit chain, with no proxy running', () => {
+  const home = makeHome();
+  const env = { KEYWAY_HOME: home, KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), KEYWAY_ACTOR: 'ops-alice' };
+  const outputs: string[] = [];
+  async function cli(args: string[], stdin?: string, extra: Record<string, string> = {}) {
+    const result = await runCli(args, { ...env, ...extra }, stdin);
+    outputs.push(result.stdout, result.stderr);
+    return result;
+  }
+
+  it('writes one admin line per change, named as the admin API names it, with the actor and the fields, never the secret', async () => {
+    const steps: Array<[string[], string | undefined]> = [
+      [['grants', 'add', 'api', '--type', 'bearer', '--domains', 'api.example.test', '--secret-stdin', '--label', 'team=ops'], SECRET],
+      [['secrets', 'set', 'api', '--stdin'], `${SECRET}-2`],
+      [['grants', 'set', 'api', '--domains', 'api.example.test,other.example.test', '--no-allow-range'], undefined],
+      [['agents', 'add', 'bot', '--grants', 'api', '--lease-ttl', '1h'], undefined],
+      [['agents', 'lease', 'bot', 'api', '--ttl', '10m'], undefined],
+      [['agents', 'revoke-lease', 'bot', 'api'], undefined],
+      [['agents', 'rotate-key', 'bot'], undefined],
+      [['agents', 'rm', 'bot'], undefined],
+      [['store', 'copy', '--to', join(home, 'copy.json')], undefined],
+      [['grants', 'rm', 'api'], undefined],
+    ];
+    for (const [args, stdin] of steps) {
+      const result = await cli(args, stdin);
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+    }
+    const admin = auditLines(home).filter((l) => l.decision === 'admin');
+    expect(admin.map((l) => [l.action, l.grant, l.agent, l.changed ?? null])).toEqual([
+      ['grants.create', 'api', null, 'type,domains,labels,secret'],
+      ['grants.set_secret', 'api', null, 'secret'],
+      ['grants.update', 'api', null, 'domains,allow_range'],
+      ['agents.create', null, 'bot', 'key,grants,lease_ttl'],
+      ['agents.lease', 'api', 'bot', 'lease'],
+      ['agents.revoke_lease', 'api', 'bot', 'lease'],
+      ['agents.rotate_key', null, 'bot', 'key'],
+      ['agents.delete', null, 'bot', null],
+      ['store.copy', null, null, 'records'],
+      ['grants.delete', 'api', null, null],
+    ]);
+    for (const line of admin) {
+      expect(line).toMatchObject({ actor: 'ops-alice', client: 'cli', code: null, method: null, path: null });
+    }
+    const verify = await cli(['audit', 'verify']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    const tail = await cli(['audit', 'tail', '-n', '3']);
+    expect(tail.stdout).toContain('grants.delete');
+    expect(tail.stdout).toContain('ops-alice');
+  });
+
+  it('records a refused write with its code and reason, and names the OS user when KEYWAY_ACTOR is unset', async () => {
+    const { KEYWAY_ACTOR: _, ...noActor } = env;
+    const refused = await runCli(['grants', 'set', 'nosuch', '--domains', 'x.example.test'], noActor);
+    outputs.push(refused.stdout, refused.stderr);
+    expect(refused.code).not.toBe(0);
+    const last = auditLines(home).at(-1)!;
+    expect(last).toMatchObject({ decision: 'admin', action: 'grants.update', grant: 'nosuch', actor: `${userInfo().username}@${hostname()}` });
+    expect(last.code).toBe('not_found');
+    expect(last.message).toMatch(/nosuch/);
+  });
+
+  it('strips control characters from KEYWAY_ACTOR and bounds it', async () => {
+    const result = await cli(['agents', 'add', 'bot2'], undefined, { KEYWAY_ACTOR: `eve\n{"forged":true}\u001b[2J${'x'.repeat(300)}` });
+    expect(result.code, result.stderr).toBe(0);
+    const actor = auditLines(home).at(-1)!.actor!;
+    expect(actor.startsWith('eve{"forged":true}[2Jxxx')).toBe(true);
+    expect(actor.includes('\n') || actor.includes('\u001b')).toBe(false);
+    expect(actor.length).toBeLessThanOrEqual(128);
+  });
+
+  afterAll(() => {
+    const text = readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8');
+    for (const out of [text, ...outputs]) expect(findLeak(out, SECRET), 'the canary in the audit log or an output').toBeUndefined();
+  });
+});
+
+describe('CLI writes beside a running proxy', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    proxy = await startProxy({ grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET }] });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  async function get(): Promise<number> {
+    const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
+    try {
+      const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher });
+      await res.body.text();
+      return res.statusCode;
+    } finally {
+      await dispatcher.close();
+    }
+  }
+
+  it("interleaves its lines with the proxy's in one chain that verifies", async () => {
+    const traffic = Promise.all(Array.from({ length: 20 }, () => get()));
+    const changes = [];
+    for (let i = 0; i < 4; i++) changes.push(await proxy.cli(['agents', 'add', `a${i}`, '--grants', 'api'], undefined));
+    expect(await traffic).toEqual(Array(20).fill(200));
+    for (const c of changes) expect(c.code, c.stderr).toBe(0);
+    // The proxy's lines reach the file a few ms after their responses.
+    let lines: AuditLine[] = [];
+    for (let tries = 0; tries < 50; tries++) {
+      lines = auditLines(proxy.home);
+      if (lines.filter((l) => l.decision === 'inject').length >= 20) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(lines.filter((l) => l.decision === 'inject')).toHaveLength(20);
+    expect(lines.filter((l) => l.action === 'agents.create').map((l) => l.agent)).toEqual(['a0', 'a1', 'a2', 'a3']);
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
+    const verify = await proxy.cli(['audit', 'verify']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+});
