@@ -31,7 +31,8 @@ export class RecentMinutes {
   }
 
   add(event: AuditEvent): void {
-    if (event.decision === 'admin') return;
+    // Not traffic: an operator's change, or keyway answering its own check host.
+    if (event.decision === 'admin' || event.decision === 'self_check') return;
     const minute = Math.floor(this.#now() / 60_000);
     const slot = minute % this.#size;
     let count = this.#ring[slot];

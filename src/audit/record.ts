@@ -5,8 +5,11 @@ import { hash } from 'node:crypto';
 import type { AuditCode } from '../errors/index.ts';
 import { boundEvent } from './bound.ts';
 
-/** `admin`: not a proxied request but a change an operator made (a config reload, an admin API write). */
-export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error' | 'admin';
+/**
+ * `admin`: not a proxied request but a change an operator made (a config reload, an admin API or CLI
+ * write). `self_check`: keyway answered its own check host (`keyway doctor`): neither traffic nor a refusal.
+ */
+export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error' | 'admin' | 'self_check';
 
 /** What the proxy reports for one request or tunnel (the README's "Audit log"). */
 export interface AuditEvent {
@@ -104,7 +107,7 @@ export const EVENT_FIELDS = [
 
 const FIXED = new Set<string>(EVENT_FIELDS);
 const CHAIN = new Set<string>(['seq', 'prev', 'hash']);
-const DECISIONS = new Set<string>(['inject', 'tunnel', 'deny', 'error', 'admin']);
+const DECISIONS = new Set<string>(['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check']);
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Cut a request target at its query string or fragment, which may carry tokens or API keys. */

@@ -15,7 +15,9 @@ export const SELF_CHECK_PATH = '/healthz';
 export function answerSelfCheck(conn: Connection, req: ClientRequest, res: ClientResponse): void {
   const path = stripQuery(req.url ?? '/');
   const draft = draftOn(conn, req.method ?? null, conn.client, path);
-  draft.event.decision = 'deny'; // nothing was injected or forwarded
+  // Its own decision: nothing was injected or forwarded, and nothing was refused either (not a denial
+  // in the dashboard, /metrics or the overview).
+  draft.event.decision = 'self_check';
   draft.event.code = 'self_check';
   res.once('close', () => {
     draft.event.status = res.statusCode;

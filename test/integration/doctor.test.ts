@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPythonWithRequests, freePort } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
+import { adminClient } from '../helpers/admin-api.ts';
 import { makeHome, runCli, startProxy, type TestGrant, type TestProxy } from '../helpers/keyway.ts';
+import { delta, parseMetrics } from '../helpers/metrics-text.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // `keyway doctor` against a real proxy and real clients (curl, this Node, python3 with requests, git),
@@ -115,6 +117,10 @@ describe('keyway doctor on a healthy setup', () => {
 
   it("passes on keyway's own answer (keyway.internal), with no --url and no upstream", async () => {
     const seenBefore = upstream.seen.length;
+    const admin = adminClient(proxy);
+    const scrape = async () => parseMetrics((await admin.call('GET', '/metrics')).text);
+    const refused = async () => (JSON.parse((await proxy.cli(['status', '--json'])).stdout) as { refused: number }).refused;
+    const [metricsBefore, refusedBefore] = [await scrape(), await refused()];
     const r = await proxy.cli(['doctor', '--json']);
     const result = JSON.parse(r.stdout) as { ok: boolean; checks: Check[] };
     expect(byName(result.checks, 'keyway answers through the proxy (keyway.internal)')).toMatchObject({
@@ -126,7 +132,14 @@ describe('keyway doctor on a healthy setup', () => {
     expect(upstream.seen.length).toBe(seenBefore); // keyway answered itself: nothing was forwarded
     const selfChecks = proxy.auditLines().filter((l) => l['host'] === 'keyway.internal');
     expect(selfChecks.length).toBeGreaterThan(0);
-    expect(selfChecks.every((l) => l['code'] === 'self_check' && l['grant'] === null)).toBe(true);
+    expect(selfChecks.every((l) => l['decision'] === 'self_check' && l['code'] === 'self_check' && l['grant'] === null)).toBe(true);
+    // A self-check is not a refusal: not counted as one in /metrics, `keyway status` or the overview.
+    const metricsAfter = await scrape();
+    expect(delta(metricsBefore, metricsAfter, 'keyway_requests_total', { decision: 'self_check', code: 'self_check' })).toBe(selfChecks.length);
+    expect(delta(metricsBefore, metricsAfter, 'keyway_requests_total', { decision: 'deny', code: 'self_check' })).toBe(0);
+    expect(await refused()).toBe(refusedBefore);
+    const overview = (await admin.call('GET', '/api/overview')).text;
+    expect(overview).not.toContain('self_check');
   });
 });
 
