@@ -27,6 +27,8 @@ const OTHER_FIELDS = [
   ['host', MAX_HOST_BYTES],
   ['method_override', MAX_OVERRIDE_BYTES],
   ['path_override', MAX_OVERRIDE_BYTES],
+  // Cut to 200 characters where it is read (proxy/stages/purpose.ts); bounded here in case that changes.
+  ['purpose', MAX_OVERRIDE_BYTES],
 ] as const;
 
 /**
@@ -60,7 +62,8 @@ export function boundEvent(event: AuditEvent): AuditEvent {
     (method === null || method.length <= MAX_METHOD_BYTES / 3) &&
     event.host.length <= MAX_HOST_BYTES / 3 &&
     event.method_override === undefined &&
-    event.path_override === undefined
+    event.path_override === undefined &&
+    (event.purpose === undefined || event.purpose.length <= MAX_OVERRIDE_BYTES / 3)
   )
     return event;
   const longPath = typeof event.path === 'string' && event.path.length > MAX_PATH_BYTES / 3 && over(event.path, MAX_PATH_BYTES);

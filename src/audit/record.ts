@@ -63,6 +63,8 @@ export interface AuditEvent {
    * API: `token` (the admin token) or `session` (a dashboard sign-in); a reload by signal: the signal.
    */
   actor?: string | undefined;
+  /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
+  purpose?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */
   replica?: string | undefined;
   /** A path over 1 KiB is recorded cut (bound.ts): the SHA-256 (hex) of the whole path, and true. */

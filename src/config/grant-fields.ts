@@ -71,4 +71,6 @@ export const grantFields = z.strictObject({
   // Range and If-Range go upstream on injected requests only with this (proxy/headers.ts): an
   // upstream that echoes the secret could otherwise hand it out in slices the leak guard misses.
   allow_range: z.boolean().default(false),
+  // Every request through this grant must say why (X-Keyway-Purpose): 400 purpose_required without.
+  require_purpose: z.boolean().default(false),
 });

@@ -162,8 +162,18 @@ const ruleSchema = z
       })
       .optional(),
     mode: z.enum(['enforce', 'warn']).optional(),
+    // A request this rule allows must say why (X-Keyway-Purpose): 400 purpose_required without.
+    require_purpose: z.boolean().optional(),
   })
   .check((ctx) => {
+    if (ctx.value.deny && ctx.value.require_purpose !== undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        path: ['require_purpose'],
+        message: 'require_purpose belongs on an allow rule (a deny rule refuses whatever the purpose)',
+      });
+    }
     // A deny rule's conditions say what to refuse; "refuse bodies up to N" is never what is meant.
     if (ctx.value.deny && ctx.value.max_body !== undefined) {
       ctx.issues.push({ code: 'custom', input: ctx.value, path: ['max_body'], message: 'max_body belongs on an allow rule (it caps what the rule allows)' });

@@ -12,6 +12,7 @@ export interface StoredGrant {
   inject?: InjectConfig | undefined;
   allow_http?: boolean | undefined;
   allow_range?: boolean | undefined;
+  require_purpose?: boolean | undefined;
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;

@@ -15,6 +15,8 @@ export interface Grant {
   readonly allowHttp: boolean;
   /** Range and If-Range are forwarded on injected requests (dropped otherwise: proxy/headers.ts). */
   readonly allowRange: boolean;
+  /** Every request through it must carry X-Keyway-Purpose (proxy/stages/purpose.ts). */
+  readonly requirePurpose: boolean;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -56,6 +58,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       injector: injectorFor(g.type, g.inject),
       allowHttp: g.allow_http,
       allowRange: g.allow_range,
+      requirePurpose: g.require_purpose,
       status: liveStatus(id, 'active'),
       source: 'config',
       provider: g.provider,
@@ -78,6 +81,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       injector,
       allowHttp: stored.allow_http ?? false,
       allowRange: stored.allow_range ?? false,
+      requirePurpose: stored.require_purpose ?? false,
       status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,

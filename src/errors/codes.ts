@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   host_mismatch: { kind: 'refusal', status: 400, audit: 'deny' },
   bad_request: { kind: 'refusal', status: 400, audit: 'deny' },
   grant_ambiguous: { kind: 'refusal', status: 400, audit: 'deny' },
+  // A grant or rule with require_purpose, and no X-Keyway-Purpose on the request.
+  purpose_required: { kind: 'refusal', status: 400, audit: 'deny' },
   // A request head that did not finish within proxy.timeouts.headers.
   request_timeout: { kind: 'refusal', status: 408, audit: 'deny' },
   // With Retry-After: proxy authentication failed too many times in a row from one client address

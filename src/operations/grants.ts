@@ -37,7 +37,18 @@ const inputChecks = () => import('./grant-schema.ts');
  */
 export async function addGrant(services: GrantServices, input: unknown, caller: Caller): Promise<GrantResult> {
   const { parseInput, grantCreateInput } = await inputChecks();
-  const { id, type, domains, inject: given, provider, allow_http, allow_range, labels, secret: secretInput } = parseInput(grantCreateInput, input, caller);
+  const {
+    id,
+    type,
+    domains,
+    inject: given,
+    provider,
+    allow_http,
+    allow_range,
+    require_purpose,
+    labels,
+    secret: secretInput,
+  } = parseInput(grantCreateInput, input, caller);
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is already defined in the config`);
   const inject: InjectConfig = { header: given?.header, format: given?.format, query: given?.query };
   checkInjection(type, inject);
@@ -50,6 +61,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     inject: hasInjection(inject) ? inject : undefined,
     allow_http: allow_http || undefined,
     allow_range: allow_range || undefined,
+    require_purpose: require_purpose || undefined,
     provider,
     status: 'active',
     secret,

@@ -37,6 +37,8 @@ export interface Verdict {
    * streamed body passes it, evaluate again with the bytes seen as `bodyBytes` for the final verdict.
    */
   maxBodyBytes: number | undefined;
+  /** An allowed request whose every matching allow rule says require_purpose: the first of them. */
+  purposeRequiredBy?: string | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */
@@ -47,6 +49,8 @@ export interface Rule {
   readonly deny: boolean;
   readonly mode: PolicyMode;
   readonly maxBodyBytes: number | undefined;
+  /** Requests this allow rule lets through must carry X-Keyway-Purpose. */
+  readonly requirePurpose: boolean;
   matches(request: PolicyRequest): boolean;
   /** For a match, what matched; otherwise the first condition that failed. */
   explain(request: PolicyRequest): string;
@@ -150,6 +154,7 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
     deny: config.deny,
     mode,
     maxBodyBytes,
+    requirePurpose: config.require_purpose === true,
     matches: (request: PolicyRequest) => conditions.every((c) => c.holds(request)),
     explain(request: PolicyRequest): string {
       const failed = conditions.find((c) => !c.holds(request));
@@ -213,11 +218,13 @@ export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
   // 3. Refusals that warn mode only reports: the deny rule first, as the more specific one.
   if (denial) return refuse(denial.name, denialReason, false, allowed.ok ? allowed.maxBodyBytes : undefined);
   if (!allowed.ok) return refuse(allowed.rule, allowed.reason, false);
-  return allow(allowed.rule, allowed.reason, allowed.maxBodyBytes);
+  const verdict = allow(allowed.rule, allowed.reason, allowed.maxBodyBytes);
+  if (allowed.purposeRequiredBy !== undefined) verdict.purposeRequiredBy = allowed.purposeRequiredBy;
+  return verdict;
 }
 
 type AllowCheck =
-  | { ok: true; rule: string | undefined; reason: string; maxBodyBytes: number | undefined }
+  | { ok: true; rule: string | undefined; reason: string; maxBodyBytes: number | undefined; purposeRequiredBy?: string | undefined }
   | { ok: false; rule: string; reason: string; enforced: boolean };
 
 function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: PolicyRequest): AllowCheck {
@@ -230,7 +237,9 @@ function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: 
     // Past the largest cap among the matching rules, none of them can match any more.
     const caps = matching.map((r) => r.maxBodyBytes);
     const cap = request.bodyBytes !== undefined || caps.some((c) => c === undefined) ? undefined : Math.max(...(caps as number[]));
-    return { ok: true, rule: first.name, reason: `allowed by ${first.name}: ${first.explain(request)}`, maxBodyBytes: cap };
+    // A purpose is needed only when no matching rule lets the request through without one.
+    const purposeRequiredBy = matching.every((r) => r.requirePurpose) ? first.name : undefined;
+    return { ok: true, rule: first.name, reason: `allowed by ${first.name}: ${first.explain(request)}`, maxBodyBytes: cap, purposeRequiredBy };
   }
   const only = allows.length === 1 ? allows[0] : undefined;
   const rule = only ? only.name : `agents.${policy.agentId}.rules[${allows.map((r) => r.index).join(',')}]`;

@@ -20,6 +20,7 @@ const COLON = 0x3a;
 
 /** keyway's own request headers, consumed here and never sent upstream. */
 export const GRANT_HEADER = 'x-keyway-grant';
+export const PURPOSE_HEADER = 'x-keyway-purpose';
 
 /**
  * Copies request headers for the upstream, without hop-by-hop, Proxy-* or keyway's own, nor an
@@ -29,7 +30,8 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders): Record<str
   const out: Record<string, string | string[]> = {};
   const named = connectionTokens(headers.connection);
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name === GRANT_HEADER || named?.has(name) || name.charCodeAt(0) === COLON) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || name === GRANT_HEADER || name === PURPOSE_HEADER || named?.has(name) || name.charCodeAt(0) === COLON)
+      continue;
     out[name] = value;
   }
   return out;

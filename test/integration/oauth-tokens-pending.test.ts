@@ -110,6 +110,7 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       injector: injectorFor('oauth2', undefined),
       allowHttp: false,
       allowRange: false,
+      requirePurpose: false,
       status: 'active',
       source: 'store',
       provider: 'test',

@@ -45,6 +45,7 @@ describe('the one error table', () => {
     bad_request: 400,
     // The contract's later error table: 429 with Retry-After.
     rate_limited: 429,
+    purpose_required: 400,
   };
 
   it('keeps every code and status the product contract lists', () => {
@@ -63,6 +64,7 @@ describe('the one error table', () => {
       'insecure_upstream',
       'host_mismatch',
       'grant_ambiguous',
+      'purpose_required',
       'bad_request',
       'request_timeout',
       'rate_limited',

@@ -16,6 +16,7 @@ const grant = (id: string, domains: string[]): Grant => ({
   injector: injectorFor('bearer', undefined),
   allowHttp: false,
   allowRange: false,
+  requirePurpose: false,
   status: 'active',
   source: 'store',
   provider: undefined,

@@ -481,3 +481,22 @@ describe('the product contract example', () => {
     expect(evaluate(policy, req({ grant: 'slack' })).allowed).toBe(true);
   });
 });
+
+describe('require_purpose on allow rules', () => {
+  it('names the rule when every allow rule that matches wants a purpose, and none when one does not', () => {
+    const policy = rulesOf([
+      { grant: 'github', methods: ['DELETE'], paths: ['/repos/**'], require_purpose: true },
+      { grant: 'github', methods: ['GET'], paths: ['/repos/**'], require_purpose: true },
+      { grant: 'github', methods: ['GET'], paths: ['/repos/acme/**'] },
+    ]);
+    expect(evaluate(policy, req({ method: 'DELETE' })).purposeRequiredBy).toMatch(/^agents\.claude\.rules\[0\]/);
+    // rules[2] also matches and asks for nothing: the request is allowed without a purpose.
+    expect(evaluate(policy, req({ method: 'GET' })).purposeRequiredBy).toBeUndefined();
+    expect(evaluate(policy, req({ method: 'GET', path: '/repos/other/x' })).purposeRequiredBy).toMatch(/rules\[1\]/);
+    expect(evaluate(policy, req({ method: 'POST' })).allowed).toBe(false);
+  });
+
+  it('is refused on a deny rule', () => {
+    expect(compileError({ grant: 'github', deny: true, require_purpose: true })).toMatch(/require_purpose belongs on an allow rule/);
+  });
+});

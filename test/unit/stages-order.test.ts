@@ -17,9 +17,11 @@ describe('the request path', () => {
       'host',
       'grant',
       'outgoing',
+      'purpose',
       'audit-ready',
       'access (injected)',
       'credential (injected)',
+      'purpose-redaction (injected)',
       'audit-reservation (injected)',
       'inject (injected)',
     ]);

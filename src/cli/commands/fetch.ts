@@ -22,6 +22,8 @@ on a free loopback port for the one request, which no other client may use, and 
   --agent ID       send as this agent (or set KEYWAY_AGENT); its key comes from KEYWAY_AGENT_KEY,
                    or from the config's reference for a config agent
   --grant G        choose the grant when several cover the host (sends X-Keyway-Grant: G)
+  --purpose TEXT   why this request is made, for the audit line (sends X-Keyway-Purpose; keyway
+                   records it and removes it before the request goes upstream)
   -X, --request M  the method (default GET, or POST with a body)
   -H, --header H   a request header, 'Name: value'; repeat for more
   -d, --data D     the request body (as given; Content-Type defaults to
@@ -37,6 +39,7 @@ tunnels blind); the credential keyway injects is never printed.`;
 const OPTIONS = {
   agent: { type: 'string' },
   grant: { type: 'string' },
+  purpose: { type: 'string' },
   request: { type: 'string', short: 'X' },
   header: { type: 'string', short: 'H', multiple: true },
   data: { type: 'string', short: 'd' },
@@ -137,6 +140,9 @@ function requestHeaders(args: Args, hasBody: boolean): Record<string, string> {
   }
   const grant = args.string('grant');
   if (grant !== undefined) headers['x-keyway-grant'] = grant;
+  const purpose = args.string('purpose');
+  // Sent as UTF-8 bytes (a header value is bytes; keyway reads them back as UTF-8).
+  if (purpose !== undefined) headers['x-keyway-purpose'] = Buffer.from(purpose, 'utf8').toString('latin1');
   if (hasBody && headers['content-type'] === undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
   return headers;
 }

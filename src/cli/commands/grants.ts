@@ -13,7 +13,7 @@ const USAGE = `keyway grants list [--json]
 keyway grants show ID [--json]
 keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--provider P]
-                     [--allow-http] [--allow-range] [--label K=V]… [--secret-stdin]
+                     [--allow-http] [--allow-range] [--require-purpose] [--label K=V]… [--secret-stdin]
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
                      [--allow-range | --no-allow-range] [--json]
 
@@ -25,6 +25,8 @@ Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 on \`set\` it adds or changes one label, and --label K= removes it.
 --allow-range passes Range and If-Range upstream on requests keyway injects into (dropped by
 default: an upstream that echoes the secret could hand it out in slices the leak guard misses).
+--require-purpose refuses a request through the grant that does not say why in X-Keyway-Purpose
+(400 purpose_required); the audit line records the purpose.
 Two grants whose domains overlap are told apart per request by the agent's binding
 (keyway agents add ID --grants G) or the header X-Keyway-Grant: ID; add and set warn about it.`;
 
@@ -45,6 +47,7 @@ export const grants: Command = {
       'allow-http': { type: 'boolean' },
       'allow-range': { type: 'boolean' },
       'no-allow-range': { type: 'boolean' },
+      'require-purpose': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
       label: { type: 'string', multiple: true },
     });
@@ -123,6 +126,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     provider: args.string('provider'),
     allow_http: args.flag('allow-http'),
     allow_range: args.flag('allow-range'),
+    require_purpose: args.flag('require-purpose'),
     labels: labelFlags(args),
     secret,
   };

@@ -12,6 +12,8 @@ import { inject } from './inject.ts';
 import { originForm } from './origin-form.ts';
 import { outgoing } from './outgoing.ts';
 import { path } from './path.ts';
+import { purpose } from './purpose.ts';
+import { purposeRedaction } from './purpose-redaction.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
@@ -28,10 +30,12 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   host,
   grant,
   outgoing,
+  purpose,
   auditReady,
   // Only when a grant was chosen: the request gets its credential.
   access,
   credential,
+  purposeRedaction,
   auditReservation,
   inject,
 ];

@@ -25,6 +25,8 @@ export class StagedRequest {
   /** The request as it goes upstream (stage outgoing), the credential on it once injected. */
   outgoing: OutgoingRequest | undefined = undefined;
   issued: IssuedCredential | undefined = undefined;
+  /** What the agent said the request is for (X-Keyway-Purpose), cleaned (stage purpose). */
+  purpose: string | undefined = undefined;
   /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */
   heldBody: Buffer | undefined = undefined;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
