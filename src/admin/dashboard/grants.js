@@ -1,9 +1,11 @@
 // Grants as a wallet: one card per connected account or stored secret, its status at a glance (in
 // words, not only colour), both clocks (the token's expiry and each agent's lease), last use, scopes
-// and account; with connect (OAuth through the admin callback), refresh, revoke and delete.
+// and account; with connect (OAuth through the admin callback), add a static grant, set or replace
+// a secret (grant-forms.js), refresh, revoke and delete.
 
 import { api } from './api.js';
 import { act, append, h, notify, when } from './dom.js';
+import { addGrantForm, secretForm } from './grant-forms.js';
 
 const EXPIRING_MS = 10 * 60_000;
 
@@ -23,15 +25,15 @@ function statusClass(status) {
 
 export async function renderGrants(main) {
   const list = h('div', { class: 'cards', id: 'grant-list' });
-  main.append(connectForm(), h('h2', { class: 'visually-hidden' }, 'Your grants'), list);
   const load = async () => {
     const { grants } = await api('GET', '/api/grants');
     list.replaceChildren(
       ...(grants.length
         ? grants.map((g) => card(g, load))
-        : [h('p', { class: 'muted' }, 'No grants yet. Connect an account above, or add one with `keyway grants add`.')]),
+        : [h('p', { class: 'muted' }, 'No grants yet. Connect an account or add one above, or use `keyway grants add`.')]),
     );
   };
+  main.append(connectForm(), addGrantForm(load), h('h2', { class: 'visually-hidden' }, 'Your grants'), list);
   await load();
 }
 
@@ -92,6 +94,7 @@ function card(grant, reload) {
       row('Account', accountText ? String(accountText) : h('span', { class: 'muted' }, 'unknown')),
       row('Type', grant.type, grant.provider ? ` (${grant.provider})` : ''),
       row('Domains', (grant.domains ?? []).join(', ')),
+      grant.inject ? row('Injects', grant.inject) : [],
       row('Scopes', grant.scopes?.length ? grant.scopes.join(' ') : h('span', { class: 'muted' }, '—')),
       row('Token expires', grant.token_expires_at ? when(grant.token_expires_at) : h('span', { class: 'muted' }, 'does not expire')),
       row('Leases', leases.length ? h('ul', { class: 'plain' }, leases) : h('span', { class: 'muted' }, 'none')),
@@ -106,6 +109,7 @@ function card(grant, reload) {
           )
         : [],
     ]),
+    grant.source === 'store' ? secretForm(grant, reload) : h('p', { class: 'help muted' }, `Its secret comes from the config (grants.${grant.id}.secret).`),
     buttons,
   );
 }
