@@ -3,7 +3,7 @@
 // region says what arrived, at most every few seconds, so a screen reader is told without a flood.
 
 import { api, csrfToken, withQuery } from './api.js';
-import { h } from './dom.js';
+import { h, localTimes } from './dom.js';
 
 const KEEP_ROWS = 200;
 const ANNOUNCE_EVERY_MS = 3000;
@@ -171,8 +171,8 @@ function row(line) {
       'td',
       { 'data-label': 'Code', class: 'outcome' },
       line.code ? h('code', {}, line.code) : '',
-      message ? h('span', { class: 'message' }, message) : '',
-      hint ? h('span', { class: 'hint' }, h('span', { class: 'muted' }, 'hint: '), hint) : '',
+      message ? h('span', { class: 'message' }, localTimes(message)) : '',
+      hint ? h('span', { class: 'hint' }, h('span', { class: 'muted' }, 'hint: '), localTimes(hint)) : '',
       textOf(line.changed) ? h('span', { class: 'hint' }, h('span', { class: 'muted' }, 'changed: '), line.changed) : '',
     ),
   );

@@ -4,24 +4,9 @@
 // a secret (grant-forms.js), refresh, revoke and delete.
 
 import { api } from './api.js';
-import { act, append, h, notify, when } from './dom.js';
+import { act, append, h, localTimes, notify, when } from './dom.js';
 import { addGrantForm, secretForm } from './grant-forms.js';
-
-const EXPIRING_MS = 10 * 60_000;
-
-/** The status a person reads: the API's display status when it gives one, else worked out here. */
-export function displayStatus(grant) {
-  if (typeof grant.display_status === 'string') return grant.display_status.replaceAll('_', ' ');
-  if (grant.status === 'active' && grant.secret === 'missing') return 'no secret';
-  if (grant.status === 'active' && grant.token_expires_at && Date.parse(grant.token_expires_at) - Date.now() < EXPIRING_MS) return 'expiring';
-  return String(grant.status ?? 'unknown').replaceAll('_', ' ');
-}
-
-function statusClass(status) {
-  if (status === 'active') return 'ok';
-  if (status === 'expiring') return 'warn';
-  return 'bad';
-}
+import { statusClass, statusLabel } from './grant-status.js';
 
 export async function renderGrants(main) {
   const list = h('div', { class: 'cards', id: 'grant-list' });
@@ -38,7 +23,7 @@ export async function renderGrants(main) {
 }
 
 function card(grant, reload) {
-  const status = displayStatus(grant);
+  const status = statusLabel(grant.display_status);
   const headingId = `grant-${grant.id}`;
   const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
   const leases = (grant.leases ?? []).map((l) => h('li', {}, `${l.agent}: ${l.state}`, l.state === 'active' ? [', ends ', when(l.expires_at)] : null));
@@ -89,7 +74,8 @@ function card(grant, reload) {
     'article',
     { class: `card grant status-${statusClass(status)}`, 'aria-labelledby': headingId, 'data-grant': grant.id },
     h('header', {}, h('h3', { id: headingId }, grant.id), h('span', { class: `badge ${statusClass(status)}` }, status)),
-    grant.status_detail && status !== 'active' ? h('p', { class: 'detail' }, grant.status_detail) : null,
+    // Why, in the API's words, its times shown in local time: also which agent's lease ends soon.
+    grant.status_detail && grant.status_detail !== status ? h('p', { class: 'detail' }, localTimes(grant.status_detail)) : null,
     append(h('dl', {}), [
       row('Account', accountText ? String(accountText) : h('span', { class: 'muted' }, 'unknown')),
       row('Type', grant.type, grant.provider ? ` (${grant.provider})` : ''),
