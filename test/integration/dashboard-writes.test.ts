@@ -16,7 +16,16 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const SLOW = 90_000;
 const FIRST_SECRET = CANARY;
-const SECOND_SECRET = `${CANARY}-rotated`;
+// Unrelated to the canary's text, so that finding one (or half of one) never stands for another.
+const SECOND_SECRET = 'kw-second-4b8e2d7a1c9f';
+/** Typed into the add form on an attempt the API refuses: the field must be empty after it too. */
+const REFUSED_SECRET = 'kw-refused-6e1f0a3b5d8c';
+/** The one request each typed secret may travel in. */
+const CARRIERS: Record<string, string> = {
+  [REFUSED_SECRET]: 'POST /api/grants',
+  [FIRST_SECRET]: 'PUT /api/grants/form/secret',
+  [SECOND_SECRET]: 'PUT /api/grants/form/secret',
+};
 const OLDER_SECRET = 'older-grant-token-31c8';
 
 interface Seen {
@@ -38,6 +47,8 @@ describe('dashboard: writes', () => {
   const seen: Seen[] = [];
   const pending: Array<Promise<void>> = [];
   const agentKeys: string[] = [];
+  /** Every request the page sent, answered or not (an event stream, a fetch cut short). */
+  const sent: Array<{ method: string; url: string; body: string }> = [];
 
   beforeAll(async () => {
     upstream = await startUpstream();
@@ -45,7 +56,9 @@ describe('dashboard: writes', () => {
     admin = adminClient(proxy);
     browser = await launchChromium();
     watched = await openPage(browser);
-    // Every exchange the page makes, with both bodies (an event stream's never ends: not read).
+    watched.page.on('request', (req) => sent.push({ method: req.method(), url: req.url(), body: req.postData() ?? '' }));
+    // Every exchange the page makes, with both bodies (an event stream's never ends: not read; its
+    // lines are the audit lines, checked whole below, and what the Audit page shows of them).
     watched.page.on('response', (res: Response) => {
       const req = res.request();
       const streamed = (res.headers()['content-type'] ?? '').startsWith('text/event-stream');
@@ -88,7 +101,7 @@ describe('dashboard: writes', () => {
     const text = (await page.content()) + (await page.evaluate<string>('document.body.innerText'));
     const values = await page.evaluate<string>('JSON.stringify([...document.querySelectorAll("input")].map((i) => i.value))');
     const storage = await page.evaluate<string>('JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage })');
-    for (const secret of [FIRST_SECRET, SECOND_SECRET, OLDER_SECRET, ...agentKeys]) {
+    for (const secret of [REFUSED_SECRET, FIRST_SECRET, SECOND_SECRET, OLDER_SECRET, ...agentKeys]) {
       expect(findLeak(text, secret), 'page text').toBeUndefined();
       expect(findLeak(values, secret), 'input values').toBeUndefined();
       expect(findLeak(storage, secret), 'storage').toBeUndefined();
@@ -111,10 +124,15 @@ describe('dashboard: writes', () => {
       await form.getByLabel('Inject into').selectOption('header');
       await form.getByLabel('Header').fill('x-api-key');
       await form.getByLabel('Format').fill('Key {secret}');
+      await form.getByLabel('Secret').fill(REFUSED_SECRET);
       await form.getByRole('button', { name: 'Add grant' }).click();
       // The CLI's own check, as the API answers it: a pattern broader than one registrable domain.
       await expect.poll(() => form.locator('[role=alert]').textContent()).toMatch(/domains.*\*/);
       expect(await page.locator('article[data-grant="form"]').count()).toBe(0);
+      // Refused, the form stays as typed but for the secret: sent once, then gone from the page.
+      expect(await form.getByLabel('Secret').inputValue()).toBe('');
+      expect(await form.getByLabel('Domains').inputValue()).toBe('*');
+      await pageHoldsNoSecret();
 
       await form.getByLabel('Domains').fill('api.example.test');
       await form.getByRole('button', { name: 'Add grant' }).click();
@@ -226,6 +244,29 @@ describe('dashboard: writes', () => {
   );
 
   it(
+    'after the writes, every section as screenshotted shows no secret and no key, in its text or its accessibility tree',
+    async () => {
+      for (const section of ['overview', 'grants', 'agents', 'audit']) {
+        const { page } = watched;
+        await page.goto(`${admin.base}/#/${section}`);
+        await page.getByRole('heading', { level: 1 }).filter({ hasNotText: 'Sign in' }).waitFor();
+        if (section === 'audit') {
+          // The admin lines of the writes above, read from the log and then live.
+          await expect.poll(() => page.locator('#audit-rows tr[data-decision="admin"]').count()).toBeGreaterThanOrEqual(7);
+          await expect.poll(() => page.locator('#audit-state').textContent()).toContain('Live');
+        }
+        await watched.screenshot(`dashboard-writes-after-${section}`);
+        // What a screenshot shows is the rendered text; the accessibility tree is what a screen reader reads.
+        const shown = (await page.evaluate<string>('document.body.innerText')) + (await page.locator('body').ariaSnapshot());
+        for (const secret of [REFUSED_SECRET, FIRST_SECRET, SECOND_SECRET, OLDER_SECRET, ...agentKeys])
+          expect(findLeak(shown, secret), section).toBeUndefined();
+        await pageHoldsNoSecret();
+      }
+    },
+    SLOW,
+  );
+
+  it(
     'each write is one admin audit line; no audit line, response or other request carries a secret',
     async () => {
       await Promise.all(pending);
@@ -241,7 +282,8 @@ describe('dashboard: writes', () => {
         ['agents.update', 200, 'bot'],
       ]);
       const auditText = JSON.stringify(proxy.auditLines());
-      for (const secret of [FIRST_SECRET, SECOND_SECRET, OLDER_SECRET, ...agentKeys]) expect(findLeak(auditText, secret), 'audit').toBeUndefined();
+      for (const secret of [REFUSED_SECRET, FIRST_SECRET, SECOND_SECRET, OLDER_SECRET, ...agentKeys])
+        expect(findLeak(auditText, secret), 'audit').toBeUndefined();
 
       const puts = seen.filter((s) => s.method === 'PUT' && s.url.endsWith('/api/grants/form/secret'));
       expect(puts.map((s) => JSON.parse(s.requestBody))).toEqual([{ secret: FIRST_SECRET }, { secret: SECOND_SECRET }]);
@@ -249,20 +291,32 @@ describe('dashboard: writes', () => {
       const writesSent = seen.filter((s) => s.method !== 'GET' && s.url.includes('/api/') && !s.url.endsWith('/api/session'));
       expect(writesSent.map((s) => s.method)).toEqual(['POST', 'POST', 'PUT', 'PUT', 'POST', 'POST', 'PATCH']);
       for (const s of writesSent) expect([s.csrf, s.authorization], s.url).toEqual([true, false]);
+      const secrets = [REFUSED_SECRET, FIRST_SECRET, SECOND_SECRET, OLDER_SECRET, ...agentKeys];
       for (const s of seen) {
         const where = `${s.method} ${s.url}`;
-        for (const secret of [FIRST_SECRET, SECOND_SECRET, OLDER_SECRET]) {
-          expect(findLeak(s.responseBody, secret), `${where} response`).toBeUndefined();
-          if (!puts.includes(s)) expect(findLeak(s.requestBody, secret), `${where} request`).toBeUndefined();
-          expect(findLeak(s.url, secret), where).toBeUndefined();
-        }
-        // An agent's key comes back once, in the answer that made it, and goes nowhere else.
+        // No answer carries a secret; an agent's key comes back once, in the answer that made it.
         const keyed = s.method === 'POST' && (s.url.endsWith('/api/agents') || s.url.endsWith('/rotate-key'));
-        for (const key of agentKeys) {
-          if (!keyed) expect(findLeak(s.responseBody + s.requestBody + s.url, key), where).toBeUndefined();
+        for (const secret of secrets) {
+          if (keyed && agentKeys.includes(secret)) continue;
+          expect(findLeak(s.responseBody, secret), `${where} response`).toBeUndefined();
         }
       }
       expect(seen.filter((s) => s.method === 'POST' && s.url.endsWith('/api/agents')).length).toBe(1);
+      // Every request the page sent (the event stream's included): a typed secret in exactly one
+      // body, the write that sends it; nothing else anywhere, in a body or a URL.
+      expect(sent.length).toBeGreaterThanOrEqual(seen.length);
+      const carried = new Map<string, string[]>();
+      for (const r of sent) {
+        const where = `${r.method} ${new URL(r.url).pathname}`;
+        for (const secret of secrets) {
+          expect(findLeak(r.url, secret), r.url).toBeUndefined();
+          if (findLeak(r.body, secret) === undefined) continue;
+          expect(JSON.parse(r.body).secret, where).toBe(secret);
+          carried.set(secret, [...(carried.get(secret) ?? []), where]);
+        }
+      }
+      expect(Object.fromEntries(carried)).toEqual(Object.fromEntries(Object.entries(CARRIERS).map(([secret, where]) => [secret, [where]])));
+      expect(sent.some((r) => r.url.includes('/api/audit/stream'))).toBe(true);
       await pageHoldsNoSecret();
       expect(watched.errors.filter((e) => !e.includes('400 (Bad Request)'))).toEqual([]);
       expect(await watched.violations()).toEqual([]);
