@@ -5,7 +5,7 @@ export type DisplayStatus = 'active' | 'expiring' | 'needs_reconnect' | 'revoked
 
 /** A token that cannot renew itself (no refresh token) is "expiring" this long before it ends. */
 export const TOKEN_EXPIRING_WITHIN_MS = 24 * 3_600_000;
-/** An agent's lease on the grant is "expiring" this long before it ends. */
+/** An agent's lease on the grant is "ending soon" this long before it ends (said in the detail, not the status). */
 export const LEASE_EXPIRING_WITHIN_MS = 15 * 60_000;
 
 export interface DisplayFacts {
@@ -34,9 +34,16 @@ export function displayStatus(facts: DisplayFacts, now: number): { display_statu
       return { display_status: 'expiring', status_detail: `the token expires at ${when} and cannot be refreshed` };
     }
   }
-  const ending = facts.leases
-    .filter((l) => l.state === 'active' && Date.parse(l.expires_at) - now <= LEASE_EXPIRING_WITHIN_MS)
-    .sort((a, b) => a.expires_at.localeCompare(b.expires_at))[0];
-  if (ending) return { display_status: 'expiring', status_detail: `agent ${ending.agent}'s lease ends at ${ending.expires_at}` };
+  // An agent's lease is that agent's clock, not the grant's: the grant stays active for the others,
+  // and the detail names the lease that ends soon.
+  const ending = leasesEndingSoon(facts.leases, now)[0];
+  if (ending) return { display_status: 'active', status_detail: `agent ${ending.agent}'s lease on it ends at ${ending.expires_at}` };
   return { display_status: 'active', status_detail: 'active' };
+}
+
+/** Active leases that end within LEASE_EXPIRING_WITHIN_MS, soonest first (the overview lists them). */
+export function leasesEndingSoon<L extends { state: string; expires_at: string }>(leases: ReadonlyArray<L>, now: number): L[] {
+  return leases
+    .filter((l) => l.state === 'active' && Date.parse(l.expires_at) - now <= LEASE_EXPIRING_WITHIN_MS)
+    .sort((a, b) => a.expires_at.localeCompare(b.expires_at));
 }

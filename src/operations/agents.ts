@@ -95,7 +95,7 @@ function newAgentKey(): string {
 }
 
 /** Refuses grant ids that exist nowhere: an agent bound to a typo would be refused everything, silently. */
-function checkGrantsExist(services: GrantServices, wanted: readonly string[], caller: Caller): void {
+export function checkGrantsExist(services: GrantServices, wanted: readonly string[], caller: Caller): void {
   const known = listGrants(services).map((g) => g.id);
   const unknown = wanted.filter((g) => !known.includes(g));
   if (unknown.length === 0) return;

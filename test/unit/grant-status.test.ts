@@ -57,7 +57,7 @@ describe('grant status at a glance', () => {
     expect(statusOf([grant('o', { type: 'oauth2', secret: { accessToken: SECRET, refreshToken: SECRET, expiresAt: soon } })], 'o')[0]).toBe('active');
   });
 
-  it("expiring: an agent's active lease ends within 15 minutes; a revoked lease does not count", () => {
+  it("an agent's lease ending within 15 minutes leaves the grant active and is named in the detail; a revoked lease is not", () => {
     const lease = (expiresInMs: number, revoked = false): [string, LeaseRecord] => [
       leaseRecordId('bot', 'a'),
       {
@@ -69,11 +69,12 @@ describe('grant status at a glance', () => {
         ...(revoked ? { revoked_at: new Date().toISOString() } : {}),
       },
     ];
+    // The lease is that agent's clock: the grant itself does not expire.
     const [status, detail] = statusOf([grant('a', { secret: SECRET }), lease(5 * 60_000)], 'a');
-    expect(status).toBe('expiring');
-    expect(detail).toContain("agent bot's lease ends");
-    expect(statusOf([grant('a', { secret: SECRET }), lease(HOUR)], 'a')[0]).toBe('active');
-    expect(statusOf([grant('a', { secret: SECRET }), lease(5 * 60_000, true)], 'a')[0]).toBe('active');
+    expect(status).toBe('active');
+    expect(detail).toMatch(/^agent bot's lease on it ends at \d{4}-/);
+    expect(statusOf([grant('a', { secret: SECRET }), lease(HOUR)], 'a')).toEqual(['active', 'active']);
+    expect(statusOf([grant('a', { secret: SECRET }), lease(5 * 60_000, true)], 'a')).toEqual(['active', 'active']);
   });
 
   it('labels and account are shown as stored; a grant without them has {} and null', () => {

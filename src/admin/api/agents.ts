@@ -2,10 +2,12 @@
 // Every write calls the operation the CLI calls (src/operations/), and the router audits it.
 
 import { addAgent, listAgents, removeAgent, rotateAgentKey, type AgentListing } from '../../operations/agents.ts';
+import { setAgentGrants } from '../../operations/agent-grants.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import type { AdminDeps } from '../deps.ts';
 import { errorResponse, jsonBody, jsonResponse } from '../openapi.ts';
 import type { Route } from '../router.ts';
+import { AdminError } from '../../errors/index.ts';
 import { optionalString, optionalStrings, readBody, requiredString } from './json-input.ts';
 
 const TAGS = ['agents'];
@@ -89,6 +91,29 @@ export function agentRoutes(deps: AdminDeps): Route[] {
         const id = ctx.params['agent'] ?? '';
         const { key } = await rotateAgentKey(deps.services, id);
         return { status: 200, body: { agent: findAgent(id), key, proxy_url: deps.proxyUrl({ id, key }) } };
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/api/agents/{agent}',
+      doc: {
+        operationId: 'agents.update',
+        summary: 'Change the grants a store agent may use; its key and lease terms stay, leases on grants it loses end',
+        tags: TAGS,
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['grants'],
+          properties: { grants: { type: 'array', items: { type: 'string' }, description: 'Grant ids, or ["*"] for every grant' } },
+        }),
+        responses: { '200': jsonResponse('Changed: the agent as listed'), ...BAD_BODY, '404': NOT_FOUND, '409': IN_CONFIG },
+      },
+      handle: async (ctx) => {
+        const body = await readBody(ctx, ['grants']);
+        const grants = optionalStrings(body, 'grants');
+        if (grants === undefined) throw new AdminError('bad_request', 'grants: required (grant ids, or ["*"] for every grant)');
+        const id = ctx.params['agent'] ?? '';
+        await setAgentGrants(deps.services, id, grants, 'api');
+        return { status: 200, body: { agent: findAgent(id) } };
       },
     },
     {

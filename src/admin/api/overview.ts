@@ -1,7 +1,10 @@
 // The dashboard's overview: the last hour of proxied requests minute by minute (by decision), the
 // token refreshes and the refusal codes in it, and the grants by status. Built from what the process
 // already counts (counting-audit.ts) and the store: no log is read to answer it. No secret in it.
+// Grants are counted by the status the wallet shows (display_status, grant-display.ts), so the two
+// pages cannot disagree; an agent's lease ending soon is listed beside them, not counted as a status.
 
+import { leasesEndingSoon } from '../../credentials/grant-display.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
 import type { AdminDeps } from '../deps.ts';
 import { jsonResponse } from '../openapi.ts';
@@ -29,7 +32,12 @@ export function overviewRoutes(deps: AdminDeps): Route[] {
               minutes: { type: 'array', items: MINUTE_SCHEMA, description: 'Oldest first, the current minute last' },
               totals: { type: 'object', properties: { inject: COUNT, tunnel: COUNT, deny: COUNT, error: COUNT, refreshed: COUNT } },
               codes: { type: 'array', items: { type: 'object', properties: { code: { type: 'string' }, count: COUNT } } },
-              grants: { type: 'object', description: 'Grant count by status' },
+              grants: { type: 'object', description: 'Grant count by display_status, as GET /api/grants shows each (active, expiring, no secret, …)' },
+              leases_ending: {
+                type: 'array',
+                description: 'Active agent leases that end within 15 minutes, soonest first',
+                items: { type: 'object', properties: { agent: { type: 'string' }, grant: { type: 'string' }, expires_at: { type: 'string' } } },
+              },
               agents: COUNT,
               audit: { type: 'string', enum: ['ok', 'failing'] },
               started_at: { type: 'string' },
@@ -55,12 +63,18 @@ function overviewOf(deps: AdminDeps): Record<string, unknown> {
     for (const [code, n] of Object.entries(m.codes)) codes.set(code, (codes.get(code) ?? 0) + n);
   }
   const grants: Record<string, number> = {};
-  for (const g of listGrants(deps.services)) grants[g.status] = (grants[g.status] ?? 0) + 1;
+  const listed = listGrants(deps.services);
+  for (const g of listed) grants[g.display_status] = (grants[g.display_status] ?? 0) + 1;
+  const now = Date.now();
+  const leasesEnding = listed
+    .flatMap((g) => leasesEndingSoon(g.leases, now).map((l) => ({ agent: l.agent, grant: g.id, expires_at: l.expires_at })))
+    .sort((a, b) => a.expires_at.localeCompare(b.expires_at));
   return {
     minutes: activity.minutes,
     totals,
     codes: [...codes].map(([code, count]) => ({ code, count })).sort((a, b) => b.count - a.count),
     grants,
+    leases_ending: leasesEnding,
     agents: deps.agents().list().length,
     audit: deps.audit.healthy ? 'ok' : 'failing',
     started_at: activity.started_at,

@@ -1,21 +1,27 @@
 // Agents with the grants they may use and their leases: grant or renew a lease (for a TTL, capped by
-// the agent's max_lease_ttl on the server), revoke it at once.
+// the agent's max_lease_ttl on the server), revoke it at once; add an agent, rotate its key and
+// change its grants (agent-forms.js).
 
+import { addAgentForm, agentActions, keyPanel } from './agent-forms.js';
 import { api } from './api.js';
 import { act, h, when } from './dom.js';
 
 export async function renderAgents(main) {
   const holder = h('div', { id: 'agent-list', class: 'stack' });
-  main.append(holder);
+  const keys = keyPanel();
+  const form = h('div');
+  main.append(form, keys.element, holder);
   const load = async () => {
     const [{ agents }, { grants }] = await Promise.all([api('GET', '/api/agents'), api('GET', '/api/grants')]);
     holder.replaceChildren(
       ...(agents.length
-        ? agents.map((a) => agentSection(a, grants, load))
+        ? agents.map((a) => agentSection(a, grants, keys, load))
         : [h('p', { class: 'muted' }, 'No agents defined: every loopback client is the anonymous agent.')]),
     );
+    return grants;
   };
-  await load();
+  const grants = await load();
+  form.replaceChildren(addAgentForm(grants, keys, load));
 }
 
 /**
@@ -29,10 +35,11 @@ function leasesOf(agent, grants) {
   return grants.flatMap((g) => (g.leases ?? []).filter((l) => l.agent === agent.id).map((l) => ({ ...l, grant: g.id })));
 }
 
-function agentSection(agent, grants, reload) {
+function agentSection(agent, grants, keys, reload) {
   const headingId = `agent-${agent.id}`;
   const leases = leasesOf(agent, grants);
-  const names = agent.grants ?? grants.map((g) => g.id);
+  // `['*']`: every grant, as the listing says it.
+  const names = !agent.grants || agent.grants.includes('*') ? grants.map((g) => g.id) : agent.grants;
   const rows = names.map((grant) =>
     leaseRow(
       agent,
@@ -61,6 +68,7 @@ function agentSection(agent, grants, reload) {
           ),
         )
       : h('p', { class: 'muted' }, 'This agent may use no grant.'),
+    agent.source === 'store' ? agentActions(agent, grants, keys, reload) : null,
   );
 }
 

@@ -3,7 +3,7 @@
 // region says what arrived, at most every few seconds, so a screen reader is told without a flood.
 
 import { api, csrfToken, withQuery } from './api.js';
-import { h } from './dom.js';
+import { h, localTimes } from './dom.js';
 
 const KEEP_ROWS = 200;
 const ANNOUNCE_EVERY_MS = 3000;
@@ -114,9 +114,15 @@ function summary(line) {
   return [line.decision, line.method, `${line.host}${line.path ?? ''}`, line.status ?? line.code ?? ''].filter(Boolean).join(' ');
 }
 
+/** A stored text field, or null: lines written by older keyways, or other decisions, lack it. */
+function textOf(value) {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
 function row(line) {
   const at = Date.parse(line.ts);
   const time = Number.isNaN(at) ? String(line.ts) : new Date(at).toLocaleTimeString();
+  const purpose = textOf(line.purpose);
   const request = [
     line.method,
     ' ',
@@ -125,12 +131,18 @@ function row(line) {
     // A path recorded cut (path_truncated, path_sha256), and a summary of refusals past the budget.
     line.path_truncated === true ? h('span', { class: 'cut', title: `sha256 of the whole path: ${line.path_sha256 ?? ''}` }, '…') : '',
     typeof line.repeated === 'number' ? h('span', { class: 'repeated' }, ` ×${line.repeated}`) : '',
+    // Why the agent said it made the request (X-Keyway-Purpose), as it stated it.
+    purpose ? h('span', { class: 'purpose' }, h('span', { class: 'muted' }, 'purpose: '), purpose) : '',
   ];
+  // As `keyway audit tail` prints them: a refusal's reason and what to do, as the agent was told.
+  const message = textOf(line.message);
+  const hint = textOf(line.hint);
+  const redacted = typeof line.leak_redacted === 'number' && line.leak_redacted > 0 ? line.leak_redacted : 0;
   return h(
     'tr',
-    { 'data-decision': line.decision, 'data-grant': line.grant ?? '', 'data-code': line.code ?? '' },
+    { 'data-decision': line.decision, 'data-grant': line.grant ?? '', 'data-code': line.code ?? '', 'data-id': line.id ?? '' },
     // data-label: the column's name, shown beside each value when a narrow screen stacks the row.
-    h('td', { 'data-label': 'Time' }, h('time', { datetime: line.ts }, time)),
+    h('td', { 'data-label': 'Time' }, h('time', { datetime: line.ts, title: Number.isNaN(at) ? null : new Date(at).toLocaleString() }, time)),
     h(
       'td',
       { 'data-label': 'Decision' },
@@ -143,7 +155,25 @@ function row(line) {
     h('td', { 'data-label': 'Agent' }, line.agent ?? '—'),
     h('td', { 'data-label': 'Grant' }, line.grant ?? '—'),
     h('td', { 'data-label': 'Request', class: 'request' }, line.action ? `${line.action} ` : '', request),
-    h('td', { 'data-label': 'Status' }, line.status ?? '—'),
-    h('td', { 'data-label': 'Code' }, line.code ?? ''),
+    h(
+      'td',
+      { 'data-label': 'Status' },
+      line.status ?? '—',
+      redacted
+        ? h(
+            'span',
+            { class: 'redacted', title: 'copies of the injected secret the leak guard removed from the answer' },
+            ` · ${redacted} ${redacted === 1 ? 'copy' : 'copies'} of the secret redacted`,
+          )
+        : '',
+    ),
+    h(
+      'td',
+      { 'data-label': 'Code', class: 'outcome' },
+      line.code ? h('code', {}, line.code) : '',
+      message ? h('span', { class: 'message' }, localTimes(message)) : '',
+      hint ? h('span', { class: 'hint' }, h('span', { class: 'muted' }, 'hint: '), localTimes(hint)) : '',
+      textOf(line.changed) ? h('span', { class: 'hint' }, h('span', { class: 'muted' }, 'changed: '), line.changed) : '',
+    ),
   );
 }

@@ -48,6 +48,26 @@ export function when(iso) {
   return h('time', { datetime: iso, title: new Date(at).toLocaleString() }, relative(at - Date.now()));
 }
 
+const ISO_TIME = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})/g;
+
+/**
+ * A message with each ISO 8601 time in it (as the API and audit lines write them) shown as a local,
+ * readable date and time, the exact time kept in the <time> element's datetime.
+ */
+export function localTimes(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of String(text).matchAll(ISO_TIME)) {
+    const at = Date.parse(match[0]);
+    if (Number.isNaN(at)) continue;
+    parts.push(String(text).slice(last, match.index));
+    parts.push(h('time', { datetime: match[0], title: relative(at - Date.now()) }, new Date(at).toLocaleString()));
+    last = match.index + match[0].length;
+  }
+  parts.push(String(text).slice(last));
+  return parts;
+}
+
 export function relative(deltaMs) {
   const ahead = deltaMs >= 0;
   const s = Math.abs(deltaMs) / 1000;

@@ -1,42 +1,29 @@
 // Grants as a wallet: one card per connected account or stored secret, its status at a glance (in
 // words, not only colour), both clocks (the token's expiry and each agent's lease), last use, scopes
-// and account; with connect (OAuth through the admin callback), refresh, revoke and delete.
+// and account; with connect (OAuth through the admin callback), add a static grant, set or replace
+// a secret (grant-forms.js), refresh, revoke and delete.
 
 import { api } from './api.js';
-import { act, append, h, notify, when } from './dom.js';
-
-const EXPIRING_MS = 10 * 60_000;
-
-/** The status a person reads: the API's display status when it gives one, else worked out here. */
-export function displayStatus(grant) {
-  if (typeof grant.display_status === 'string') return grant.display_status.replaceAll('_', ' ');
-  if (grant.status === 'active' && grant.secret === 'missing') return 'no secret';
-  if (grant.status === 'active' && grant.token_expires_at && Date.parse(grant.token_expires_at) - Date.now() < EXPIRING_MS) return 'expiring';
-  return String(grant.status ?? 'unknown').replaceAll('_', ' ');
-}
-
-function statusClass(status) {
-  if (status === 'active') return 'ok';
-  if (status === 'expiring') return 'warn';
-  return 'bad';
-}
+import { act, append, h, localTimes, notify, when } from './dom.js';
+import { addGrantForm, secretForm } from './grant-forms.js';
+import { statusClass, statusLabel } from './grant-status.js';
 
 export async function renderGrants(main) {
   const list = h('div', { class: 'cards', id: 'grant-list' });
-  main.append(connectForm(), h('h2', { class: 'visually-hidden' }, 'Your grants'), list);
   const load = async () => {
     const { grants } = await api('GET', '/api/grants');
     list.replaceChildren(
       ...(grants.length
         ? grants.map((g) => card(g, load))
-        : [h('p', { class: 'muted' }, 'No grants yet. Connect an account above, or add one with `keyway grants add`.')]),
+        : [h('p', { class: 'muted' }, 'No grants yet. Connect an account or add one above, or use `keyway grants add`.')]),
     );
   };
+  main.append(connectForm(), addGrantForm(load), h('h2', { class: 'visually-hidden' }, 'Your grants'), list);
   await load();
 }
 
 function card(grant, reload) {
-  const status = displayStatus(grant);
+  const status = statusLabel(grant.display_status);
   const headingId = `grant-${grant.id}`;
   const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
   const leases = (grant.leases ?? []).map((l) => h('li', {}, `${l.agent}: ${l.state}`, l.state === 'active' ? [', ends ', when(l.expires_at)] : null));
@@ -87,11 +74,13 @@ function card(grant, reload) {
     'article',
     { class: `card grant status-${statusClass(status)}`, 'aria-labelledby': headingId, 'data-grant': grant.id },
     h('header', {}, h('h3', { id: headingId }, grant.id), h('span', { class: `badge ${statusClass(status)}` }, status)),
-    grant.status_detail && status !== 'active' ? h('p', { class: 'detail' }, grant.status_detail) : null,
+    // Why, in the API's words, its times shown in local time: also which agent's lease ends soon.
+    grant.status_detail && grant.status_detail !== status ? h('p', { class: 'detail' }, localTimes(grant.status_detail)) : null,
     append(h('dl', {}), [
       row('Account', accountText ? String(accountText) : h('span', { class: 'muted' }, 'unknown')),
       row('Type', grant.type, grant.provider ? ` (${grant.provider})` : ''),
       row('Domains', (grant.domains ?? []).join(', ')),
+      grant.inject ? row('Injects', grant.inject) : [],
       row('Scopes', grant.scopes?.length ? grant.scopes.join(' ') : h('span', { class: 'muted' }, '—')),
       row('Token expires', grant.token_expires_at ? when(grant.token_expires_at) : h('span', { class: 'muted' }, 'does not expire')),
       row('Leases', leases.length ? h('ul', { class: 'plain' }, leases) : h('span', { class: 'muted' }, 'none')),
@@ -106,6 +95,7 @@ function card(grant, reload) {
           )
         : [],
     ]),
+    grant.source === 'store' ? secretForm(grant, reload) : h('p', { class: 'help muted' }, `Its secret comes from the config (grants.${grant.id}.secret).`),
     buttons,
   );
 }

@@ -1,8 +1,10 @@
 // The overview: the last hour of proxied requests per minute by decision (a stacked bar chart, with
-// the same numbers in words for screen readers), token refreshes, refusal codes, grants by status.
+// the same numbers in words for screen readers), token refreshes, refusal codes, grants by the status
+// the Grants page shows (grant-status.js), and the agents' leases that end soon.
 
 import { api } from './api.js';
-import { h, svg } from './dom.js';
+import { h, svg, when } from './dom.js';
+import { STATUS_ORDER, statusClass, statusLabel } from './grant-status.js';
 
 const DECISIONS = ['inject', 'tunnel', 'deny', 'error'];
 const REFRESH_MS = 10_000;
@@ -19,7 +21,11 @@ export async function renderOverview(main) {
 function view(o) {
   const total = (name) => o.totals?.[name] ?? 0;
   const tile = (label, value, kind) => h('div', { class: `tile ${kind}` }, h('span', { class: 'value' }, String(value)), h('span', { class: 'label' }, label));
-  const grants = Object.entries(o.grants ?? {});
+  const rank = (label) => (STATUS_ORDER.includes(label) ? STATUS_ORDER.indexOf(label) : STATUS_ORDER.length);
+  const grants = Object.entries(o.grants ?? {})
+    .map(([status, n]) => [statusLabel(status), n])
+    .sort(([a], [b]) => rank(a) - rank(b));
+  const ending = o.leases_ending ?? [];
   return [
     h(
       'section',
@@ -58,10 +64,20 @@ function view(o) {
         grants.length
           ? h(
               'ul',
-              { class: 'plain counts' },
-              grants.map(([status, n]) => h('li', {}, `${status.replaceAll('_', ' ')}: ${n}`)),
+              { class: 'plain counts', id: 'grant-counts' },
+              grants.map(([status, n]) => h('li', { 'data-status': status }, h('span', { class: `badge ${statusClass(status)}` }, status), ` ${n}`)),
             )
           : h('p', { class: 'muted' }, 'No grants.'),
+        ending.length
+          ? [
+              h('h3', { id: 'leases-ending' }, 'Leases ending soon'),
+              h(
+                'ul',
+                { class: 'plain counts', 'aria-labelledby': 'leases-ending' },
+                ending.map((l) => h('li', { 'data-agent': l.agent, 'data-grant': l.grant }, `${l.agent} on ${l.grant}: ends `, when(l.expires_at))),
+              ),
+            ]
+          : null,
         h('p', { class: 'muted' }, `${o.agents ?? 0} agents · audit log ${o.audit ?? 'unknown'}`),
       ),
     ),
