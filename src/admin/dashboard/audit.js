@@ -7,7 +7,7 @@ import { h, localTimes } from './dom.js';
 
 const KEEP_ROWS = 200;
 const ANNOUNCE_EVERY_MS = 3000;
-const DECISIONS = ['inject', 'tunnel', 'deny', 'error', 'admin'];
+const DECISIONS = ['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check'];
 
 export async function renderAudit(main) {
   const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
@@ -133,6 +133,8 @@ function row(line) {
     typeof line.repeated === 'number' ? h('span', { class: 'repeated' }, ` ×${line.repeated}`) : '',
     // Why the agent said it made the request (X-Keyway-Purpose), as it stated it.
     purpose ? h('span', { class: 'purpose' }, h('span', { class: 'muted' }, 'purpose: '), purpose) : '',
+    // Who made an operator's change: a CLI user, the admin token, a dashboard session, a signal.
+    textOf(line.actor) ? h('span', { class: 'actor' }, h('span', { class: 'muted' }, ' by '), line.actor) : '',
   ];
   // As `keyway audit tail` prints them: a refusal's reason and what to do, as the agent was told.
   const message = textOf(line.message);
