@@ -23,6 +23,12 @@ export interface ConnectRequest {
   clientId?: string | undefined;
   /** The client's secret; unset: the configured one, unless clientId names another client. */
   clientSecret?: string | undefined;
+  /**
+   * What a grant already stored under the id has (connecting again): its scopes are kept and the ones
+   * asked for added, so a re-consent for one more scope never drops another; its domains stay unless
+   * new ones are given.
+   */
+  existing?: ((grantId: string) => { scopes: readonly string[]; domains: readonly string[] } | undefined) | undefined;
 }
 
 export interface ConnectPlan {
@@ -67,8 +73,10 @@ export function planConnect(config: Config, env: NodeJS.ProcessEnv, request: Con
   }
   // A client given in the request brings its own secret (or none); the configured secret belongs to the configured client.
   const clientSecret = request.clientSecret ?? (request.clientId !== undefined ? undefined : provider.clientSecret);
-  const scopes = request.scopes !== undefined ? [...request.scopes] : [...provider.scopes];
-  const domains = request.domains !== undefined ? [...request.domains] : [...provider.domains];
+  const had = request.existing?.(grantId);
+  const asked = request.scopes !== undefined ? [...request.scopes] : [...provider.scopes];
+  const scopes = [...new Set([...(had?.scopes ?? []), ...asked])];
+  const domains = request.domains !== undefined ? [...request.domains] : had !== undefined ? [...had.domains] : [...provider.domains];
   if (domains.length === 0) throw new KeywayError('usage', `provider ${provider.slug} names no API domains: give ${label('domains')}`);
   for (const d of domains) {
     const problem = parseDomainPatternStrict(d);

@@ -38,6 +38,9 @@ export async function saveConnectedGrant(store: CredentialStore, grant: Connecte
       inject: existing?.inject,
       allow_http: existing?.allow_http,
       allow_range: existing?.allow_range,
+      require_purpose: existing?.require_purpose,
+      // Connecting again keeps what people gave the grant: its labels (its agents and leases name its id).
+      labels: existing?.labels,
       provider: grant.provider,
       status: 'active',
       secret,

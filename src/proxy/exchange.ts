@@ -1,7 +1,9 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { isOAuthGrant, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
+import { lacksScope } from '../oauth/insufficient-scope.ts';
 import type { AgentShare } from './agent-load.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted } from './client-message.ts';
 import type { Connection } from './connection.ts';
@@ -192,19 +194,31 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         departure: this.#departure,
         observer: this,
         redact: issued ? this : undefined,
+        grant: issued ? grant : undefined,
+        hints: this,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id);
     }
   }
 
-  withhold(status: number): boolean {
-    return this.#withholding && status === 401;
+  /**
+   * A 401 is held back for a refresh and one replay, unless it says the token lacks a scope: a
+   * fresh token would lack it too, so the answer goes to the client with a re-consent hint instead.
+   */
+  withhold(status: number, headers: IncomingHttpHeaders): boolean {
+    return this.#withholding && status === 401 && !lacksScope(headers['www-authenticate']);
   }
 
   onHead(status: number): void {
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
     if (this.#oauth && !this.#canReplay && status === 401) this.draft.event.replay ??= SKIPPED_SIZE;
+  }
+
+  onHint(message: string, hint: string): void {
+    const { event } = this.draft;
+    event.message = message;
+    event.hint = hint;
   }
 
   onRedacted(count: number): void {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { Grant } from '../credentials/grants.ts';
 import { type ClientResponse, isHttp2Response, writeHead } from './client-message.ts';
 import { endWithTrailers, leaveOpen } from './http2/response.ts';
 import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
@@ -21,12 +22,16 @@ export interface ForwardRequest {
   observer?: ForwardObserver | undefined;
   /** Secrets to redact from the response (the leak guard), and who hears how many were. */
   redact?: Redact | undefined;
+  /** The grant whose credential is on the request (the response stages read it). */
+  grant?: Grant | undefined;
+  /** Hears a hint a response stage adds (the audit line records it). */
+  hints?: { onHint(message: string, hint: string): void } | undefined;
 }
 
 /** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
 export interface ForwardObserver {
-  /** Return true to swallow a response with this status instead of relaying it (for a replay). */
-  withhold(statusCode: number): boolean;
+  /** Return true to swallow a response with this status and head instead of relaying it (for a replay). */
+  withhold(statusCode: number, headers: IncomingHttpHeaders): boolean;
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
   onHead(statusCode: number): void;
 }
@@ -150,6 +155,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     return this.#out.redact;
   }
 
+  get grant(): Grant | undefined {
+    return this.#out.grant;
+  }
+
+  get hints(): { onHint(message: string, hint: string): void } | undefined {
+    return this.#out.hints;
+  }
+
   /**
    * The client left: settle now and stop the upstream request (or, if undici has not started it
    * yet, stop it as it starts). Settling here rather than when undici reports the abort also covers
@@ -168,7 +181,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200 || this.#settled) return; // 1xx: not relayed (Node answered the client's Expect itself)
     try {
-      if (this.#out.observer?.withhold(statusCode)) {
+      if (this.#out.observer?.withhold(statusCode, headers)) {
         this.#outcome = 'withheld';
         this.#sink = 'discard';
         return;

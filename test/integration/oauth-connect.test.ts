@@ -202,4 +202,75 @@ describe('keyway connect', () => {
     expect(shown.domains).toContain('api.spotify.com');
     expect(JSON.stringify(shown)).not.toContain('"r"');
   });
+
+  let rcbotUrl = '';
+
+  /** Runs the code flow to the end for `args`; returns the consent URL's scope. */
+  async function connectThrough(args: string[]): Promise<{ scope: string | null; code: number | null; stdout: string; stderr: string }> {
+    const running = runConnect(proxy, [...args, '--no-browser', '--json']);
+    const [url] = await waitForOutput(running, /http:\/\/127\.0\.0\.1:\d+\/auth\?\S+(?=\n)/);
+    const redirect = await auth.completeAuthorization(url!);
+    expect((await fetch(redirect)).status).toBe(200);
+    const code = await running.exit;
+    return { scope: new URL(url!).searchParams.get('scope'), code, stdout: running.stdout(), stderr: running.stderr() };
+  }
+
+  it('connect on an existing grant asks for the scopes it had plus the new ones, and keeps its id, labels, agents and leases', async () => {
+    const first = await connectThrough(['testauth', '--grant', 'rc', '--scopes', 'openid,offline_access']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.scope).toBe('openid offline_access');
+    // What the provider granted (it may grant less than was asked): the scopes a reconnect keeps.
+    const granted = JSON.parse(first.stdout).scopes as string[];
+    expect(granted).toContain('openid');
+    expect((await proxy.cli(['grants', 'set', 'rc', '--label', 'team=ops'])).code).toBe(0);
+    const added = await proxy.cli(['agents', 'add', 'rcbot', '--grants', 'rc', '--lease-ttl', '1h', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    rcbotUrl = JSON.parse(added.stdout).proxy_url;
+    expect((await proxy.cli(['agents', 'lease', 'rcbot', 'rc', '--ttl', '30m'])).code).toBe(0);
+    const before = JSON.parse((await proxy.cli(['grants', 'show', 'rc', '--json'])).stdout);
+
+    const again = await connectThrough(['testauth', '--grant', 'rc', '--scopes', 'api']);
+    expect(again.code, again.stderr).toBe(0);
+    // Asked for the union: a re-consent for one scope never drops another.
+    const union = [...new Set([...granted, 'api'])].sort();
+    expect(again.scope!.split(' ').sort()).toEqual(union);
+    expect(JSON.parse(again.stdout).scopes.sort()).toEqual(union);
+    const after = JSON.parse((await proxy.cli(['grants', 'show', 'rc', '--json'])).stdout);
+    expect(after).toMatchObject({ id: 'rc', labels: { team: 'ops' }, domains: before.domains });
+    expect(after.scopes.sort()).toEqual(union);
+    const agents = JSON.parse((await proxy.cli(['agents', 'list', '--json'])).stdout) as Array<{
+      id: string;
+      grants: string[];
+      access: Array<{ grant: string; lease: string }>;
+    }>;
+    const bot = agents.find((a) => a.id === 'rcbot')!;
+    expect(bot.grants).toEqual(['rc']);
+    expect(bot.access.find((a) => a.grant === 'rc')?.lease).toBe('active');
+  });
+
+  it('a re-consent the provider refuses leaves the grant and its tokens as they were', async () => {
+    // The suite's proxy has an agent now (the test before): calls go as that agent.
+    const asBot = new ProxyAgent({ uri: rcbotUrl, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    const viaBot = async () => {
+      const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: asBot });
+      await res.body.text();
+      return res.statusCode;
+    };
+    expect(await viaBot()).toBe(200);
+    const tokenBefore = seenTokens.at(-1);
+    const running = runConnect(proxy, ['testauth', '--grant', 'rc', '--scopes', 'api', '--no-browser']);
+    const [url] = await waitForOutput(running, /http:\/\/127\.0\.0\.1:\d+\/auth\?\S+(?=\n)/);
+    const consent = new URL(url!);
+    const refused = new URL(consent.searchParams.get('redirect_uri')!);
+    refused.searchParams.set('error', 'access_denied');
+    refused.searchParams.set('state', consent.searchParams.get('state')!);
+    await fetch(refused);
+    expect(await running.exit).not.toBe(0);
+    expect(running.stderr()).toContain('the provider refused the authorization (access_denied)');
+    expect(await viaBot()).toBe(200);
+    expect(seenTokens.at(-1)).toBe(tokenBefore);
+    await asBot.close();
+    const shown = JSON.parse((await proxy.cli(['grants', 'show', 'rc', '--json'])).stdout);
+    expect(shown).toMatchObject({ status: 'active', labels: { team: 'ops' } });
+  });
 });

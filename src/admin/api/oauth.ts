@@ -5,6 +5,7 @@
 import type { TokenSet } from '../../credentials/providers/token-endpoint.ts';
 import { AdminError, KeywayError } from '../../errors/index.ts';
 import { beginAuthorization, exchangeCode, planConnect, storeConnection, type ConnectRequest } from '../../oauth/connect-plan.ts';
+import { existingOAuthGrant } from '../../oauth/existing-grant.ts';
 import type { AdminDeps } from '../deps.ts';
 import { DeviceFlows } from '../device-flows.ts';
 import { PendingAuthorizations } from '../oauth-states.ts';
@@ -38,7 +39,8 @@ export function oauthRoutes(deps: AdminDeps): Route[] {
     audit: deps.adminAudit,
     closing: deps.closing,
   });
-  const plan = async (ctx: AdminContext) => planConnect(deps.oauth.config(), deps.oauth.env, connectRequest(await ctx.body()));
+  const plan = async (ctx: AdminContext) =>
+    planConnect(deps.oauth.config(), deps.oauth.env, { ...connectRequest(await ctx.body()), existing: existingOAuthGrant(deps.services.store) });
 
   return [
     {

@@ -15,6 +15,8 @@ import type { Command } from '../command.ts';
 import { configFor, endpointDispatcher, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import { overlapWarnings } from '../../operations/grant-input.ts';
+import { existingOAuthGrant } from '../../oauth/existing-grant.ts';
+import { audited } from '../audit-change.ts';
 
 export const connect: Command = {
   name: 'connect',
@@ -49,7 +51,15 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
     const plan = planConnect(
       services.config,
       io.env,
-      { provider: name, grant: args.string('grant'), scopes: args.list('scopes'), domains: args.list('domains'), clientId, clientSecret },
+      {
+        provider: name,
+        grant: args.string('grant'),
+        scopes: args.list('scopes'),
+        domains: args.list('domains'),
+        clientId,
+        clientSecret,
+        existing: existingOAuthGrant(services.store),
+      },
       (field) => (field === 'client_secret' ? '--client-secret-stdin' : `--${field.replace('_', '-')}`),
     );
     const { provider } = plan;
@@ -79,7 +89,11 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
         });
       }
       const others = listGrants(services);
-      const result = await storeConnection(services.store, plan, tokens);
+      // The tokens are replaced only now, once the new consent succeeded: a refused or abandoned one
+      // leaves the grant as it was.
+      const result = await audited(services, io, { action: 'oauth.connect', grant: plan.grantId, changed: ['tokens', 'scopes'] }, () =>
+        storeConnection(services.store, plan, tokens),
+      );
       if (args.json) printJson(io, result);
       else
         io.out(

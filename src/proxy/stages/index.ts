@@ -15,7 +15,7 @@ import { path } from './path.ts';
 import { purpose } from './purpose.ts';
 import { purposeRedaction } from './purpose-redaction.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
-import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, type UpstreamAnswer } from './response.ts';
+import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
 
 // The request path, in order. A request inside an intercepted connection (or a plain http:// one)
@@ -44,7 +44,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, keepForReplay];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
-export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders];
+export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];
 
 /** Where the response body goes: the first stage with a plan for it decides (none: relayed as is). */
 export const RESPONSE_BODY_STAGES: readonly ResponseBodyStage[] = [leakGuardBody];

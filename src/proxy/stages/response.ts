@@ -1,4 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Grant } from '../../credentials/grants.ts';
+import type { OAuth2Material } from '../../credentials/material.ts';
+import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, planBody, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
 
 /** The upstream's answer as the response stages see it. */
@@ -9,6 +12,10 @@ export interface UpstreamAnswer {
   readonly headers: IncomingHttpHeaders;
   /** The secret injected on the request, to keep out of the answer; none when nothing was injected. */
   readonly redact: Redact | undefined;
+  /** The grant whose credential went on the request, if any. */
+  readonly grant?: Grant | undefined;
+  /** Hears a hint keyway adds to the answer, for the audit line. */
+  readonly hints?: { onHint(message: string, hint: string): void } | undefined;
 }
 
 /** Rewrites the head the client gets (already a copy without hop-by-hop fields). */
@@ -33,6 +40,27 @@ export const leakGuardHeaders: ResponseHeadStage = {
   name: 'leak-guard-headers',
   run(head, { redact }) {
     if (redact && redact.needles.length > 0) redactHeaders(head, redact);
+  },
+};
+
+/** The header keyway adds to an upstream's answer when it knows what would fix it. */
+export const HINT_HEADER = 'x-keyway-hint';
+
+/**
+ * An OAuth grant's token refused for want of a scope (401/403 with WWW-Authenticate error=
+ * "insufficient_scope"): the answer gains X-Keyway-Hint naming the `keyway connect` that adds the
+ * scope, and the audit line the same hint. The upstream's answer is otherwise relayed as it is.
+ */
+export const scopeHint: ResponseHeadStage = {
+  name: 'scope-hint',
+  run(head, { status, headers, grant, hints }) {
+    if ((status !== 401 && status !== 403) || grant?.type !== 'oauth2' || grant.provider === undefined) return;
+    const wanted = insufficientScope(headers['www-authenticate']);
+    if (wanted === undefined) return;
+    const had = (grant.material as OAuth2Material | undefined)?.scopes ?? [];
+    const hint = reconsentCommand(grant.provider, grant.id, wanted, had);
+    head[HINT_HEADER] = hint;
+    hints?.onHint(`the upstream wants scope ${wanted.join(' ')}, which grant ${grant.id}'s token does not carry`, hint);
   },
 };
 
