@@ -10,6 +10,8 @@ import { parseSecretRef } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import {
   DEPLOY,
+  imageNamingFiles,
+  imageReferences,
   KUBERNETES,
   REPO,
   kubernetesObject,
@@ -37,6 +39,37 @@ describe('the Dockerfile', () => {
     expect(posix.dirname(PUBLIC_CA)).toBe(HOME);
     const volumes = /^VOLUME (.*)$/m.exec(readFileSync(`${REPO}Dockerfile`, 'utf8'))?.[1];
     expect(JSON.parse(volumes ?? '[]')).toEqual(['certs', 'data', 'logs', 'ca-public'].map((d) => `${HOME}/${d}`));
+  });
+});
+
+describe('the image name', () => {
+  // One name and tag everywhere: a manifest naming another tag than the one the README says to
+  // build pulls an image that does not exist (or an old one). The tag is the package's version.
+  const expected = `keyway-proxy:${(JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as { version: string }).version}`;
+
+  it('is the same in the Dockerfile, deploy/compose.yaml, deploy/kubernetes/ and deploy/README.md', () => {
+    const byFile = Object.fromEntries(imageNamingFiles().map((f) => [f.slice(REPO.length), imageReferences(readFileSync(f, 'utf8'))]));
+    for (const file of ['Dockerfile', 'deploy/compose.yaml', 'deploy/kubernetes/deployment.yaml', 'deploy/README.md'])
+      expect(byFile[file]?.length ?? 0, `${file} names the image`).toBeGreaterThan(0);
+    const mismatched = Object.entries(byFile).flatMap(([file, refs]) => refs.filter((r) => r !== expected).map((r) => `${file}: ${r}`));
+    expect(mismatched, `every reference is ${expected}`).toEqual([]);
+  });
+
+  it('is what compose and Kubernetes run for keyway', () => {
+    const services = readCompose({ KEYWAY_AGENT_KEY: 'x' })['services'] as Record<string, Json>;
+    expect(services['keyway']!['image']).toBe(expected);
+    const images = kubernetesObjects().flatMap(({ object }) => JSON.stringify(object).match(/"image":"keyway-proxy[^"]*"/g) ?? []);
+    expect(images.length).toBeGreaterThan(0);
+    expect(new Set(images)).toEqual(new Set([`"image":"${expected}"`]));
+  });
+
+  it('finds every spelling of the name, and not the npm tarball', () => {
+    expect(imageReferences('docker build -t keyway-proxy . && run keyway-proxy:local; see keyway-proxy:1.2.3.')).toEqual([
+      'keyway-proxy',
+      'keyway-proxy:local',
+      'keyway-proxy:1.2.3',
+    ]);
+    expect(imageReferences('npm install -g ./keyway-proxy-0.1.0.tgz')).toEqual([]);
   });
 });
 
