@@ -31,7 +31,7 @@ interface AdminOptions extends Omit<AdminDeps, 'closing'> {
  * write, and builds /api/openapi.json from the same table. No answer ever carries a secret.
  */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
-  const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
+  const token = await loadOrCreateAdminToken(options.services.paths.adminToken, options.env);
   const isToken = tokenCheck(token);
   const sessions = new SessionStore();
   const authorized = adminAuth(isToken, sessions);
