@@ -36,6 +36,8 @@ export interface SecretValues {
   masterKey: string;
   agentKey: string;
   githubToken: string;
+  /** The admin token Prometheus is also given (Kubernetes); compose keeps keyway's own. */
+  adminToken: string;
 }
 
 export function composeDeployment(values: SecretValues): Deployment {
@@ -70,7 +72,9 @@ export function composeDeployment(values: SecretValues): Deployment {
 }
 
 export function kubernetesDeployment(values: SecretValues): Deployment {
-  const secrets = { keyway: { 'master-key': values.masterKey, 'agent-key': values.agentKey, 'github-token': values.githubToken } };
+  const secrets = {
+    keyway: { 'master-key': values.masterKey, 'agent-key': values.agentKey, 'github-token': values.githubToken, 'admin-token': values.adminToken },
+  };
   const pod = podSpec();
   const volumes = new Map((pod['volumes'] as Json[]).map((v) => [v['name'] as string, v]));
   const container = (c: PodContainer): ContainerSpec => ({

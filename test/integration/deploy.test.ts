@@ -27,7 +27,12 @@ import { freePort } from '../helpers/ports.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 
-const values = { masterKey: randomBytes(32).toString('base64'), agentKey: randomBytes(32).toString('hex'), githubToken: CANARY };
+const values = {
+  masterKey: randomBytes(32).toString('base64'),
+  agentKey: randomBytes(32).toString('hex'),
+  githubToken: CANARY,
+  adminToken: randomBytes(32).toString('hex'),
+};
 const PROXY_PORT = 8787;
 const ADMIN_PORT = 8788;
 
@@ -37,7 +42,7 @@ const NODE_AGENT = 'fetch(process.argv[1]).then(async (r) => console.log(JSON.st
 describe.each([
   ['compose', composeDeployment],
   ['kubernetes', kubernetesDeployment],
-] as const)('deploy/%s, keyway run from the image command', (_kind, describeDeployment) => {
+] as const)('deploy/%s, keyway run from the image command', (kind, describeDeployment) => {
   const image = readDockerfile();
   const deployment: Deployment = describeDeployment(values);
   let root: string;
@@ -86,6 +91,19 @@ describe.each([
     expect(await healthy(deployment, keyway)).toBe(true);
   });
 
+  it('answers /metrics to the admin token a scraper is given: the Secret in Kubernetes, data/admin.token in compose', async () => {
+    const tokenFile = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/data/admin.token`)!;
+    // Kubernetes hands keyway the Secret's token (KEYWAY_ADMIN_TOKEN_FILE): no token of its own is made.
+    expect(existsSync(tokenFile)).toBe(kind === 'compose');
+    const token = kind === 'kubernetes' ? values.adminToken : readFileSync(tokenFile, 'utf8').trim();
+    const metrics = `http://127.0.0.1:${keyway.ports[ADMIN_PORT]}/metrics`;
+    const scraped = await fetch(metrics, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toMatch(/^# HELP keyway_/m);
+    const guessed = await fetch(metrics, { headers: { authorization: 'Bearer not-the-token' }, signal: AbortSignal.timeout(5_000) });
+    expect(guessed.status).toBe(401);
+  });
+
   it('answers `keyway status` run inside its container, as deploy/README.md says to operate it', async () => {
     const status = await execInContainer(container, ['status', '--json']);
     outputs.push(status.stdout, status.stderr);
@@ -131,6 +149,7 @@ describe.each([
       expect(findLeak(text, CANARY)).toBeUndefined();
       expect(text).not.toContain(values.masterKey);
       expect(text).not.toContain(values.agentKey);
+      expect(text).not.toContain(values.adminToken);
     }
     expect(await keyway.stop()).toBe(0);
     expect(await healthy(deployment, keyway)).toBe(false);

@@ -24,7 +24,7 @@ import {
 } from '../helpers/deploy-files.ts';
 import { composeDeployment, initContainer, kubernetesDeployment, podSpec, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
 
-const values = { masterKey: 'master-key-value', agentKey: 'agent-key-value', githubToken: 'github-token-value' };
+const values = { masterKey: 'master-key-value', agentKey: 'agent-key-value', githubToken: 'github-token-value', adminToken: 'admin-token-value' };
 const image = readDockerfile();
 const HOME = image.env['KEYWAY_HOME']!;
 const PUBLIC_CA = image.env['KEYWAY_PUBLIC_CA_DIR']!;
@@ -189,7 +189,7 @@ describe('deploy/kubernetes', () => {
     const files = readdirSync(KUBERNETES).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'secret.yaml');
     expect(resources).toEqual(files.sort());
     const secret = kubernetesObject('Secret', 'keyway');
-    expect(Object.keys(secret['stringData'] as Json).sort()).toEqual(['agent-key', 'github-token', 'master-key']);
+    expect(Object.keys(secret['stringData'] as Json).sort()).toEqual(['admin-token', 'agent-key', 'github-token', 'master-key']);
     expect(Object.values(secret['stringData'] as Json).every((v) => v === '')).toBe(true);
   });
 
@@ -207,17 +207,53 @@ describe('deploy/kubernetes', () => {
     expect(keys).toEqual(['agent-key']);
   });
 
-  it('selects the agent pod in the NetworkPolicy: no ingress from other pods, egress to DNS and 443 only', () => {
+  it('selects the agent pod in the NetworkPolicy: ingress from the scraper to the admin port only, egress to DNS and 443 only', () => {
     const policy = kubernetesObject('NetworkPolicy', 'agent-pod');
     const spec = policy['spec'] as Json;
     expect((spec['podSelector'] as Json)['matchLabels']).toEqual(labels);
     expect(spec['policyTypes']).toEqual(['Ingress', 'Egress']);
-    expect(spec['ingress']).toEqual([]);
+    const adminPort = initContainer('keyway').ports?.find((p) => p.name === 'admin')?.containerPort;
+    const ingress = spec['ingress'] as Array<{ from?: Json[]; ports?: Array<{ protocol: string; port: number }> }>;
+    expect(ingress).toHaveLength(1);
+    // Never "from anywhere" (a rule with no from admits every pod), and never another port.
+    expect(ingress[0]!.from?.length).toBe(1);
+    expect(ingress[0]!.from![0]).toHaveProperty('podSelector');
+    expect(ingress[0]!.from![0]).toHaveProperty('namespaceSelector');
+    expect(ingress[0]!.ports).toEqual([{ protocol: 'TCP', port: adminPort }]);
     const ports = (spec['egress'] as Array<{ ports: Array<{ protocol: string; port: number }> }>).flatMap((rule) =>
       rule.ports.map((p) => `${p.protocol}/${p.port}`),
     );
     expect(ports.sort()).toEqual(['TCP/443', 'TCP/53', 'UDP/53']);
     expect(kubernetesObjects().every(({ object }) => typeof meta(object)['name'] === 'string')).toBe(true);
+  });
+});
+
+describe('scraping keyway in Kubernetes', () => {
+  const template = (kubernetesObject('Deployment', 'agent')['spec'] as Json)['template'] as Json;
+  const annotations = (template['metadata'] as Json)['annotations'] as Record<string, string>;
+  const keyway = initContainer('keyway');
+  const scrape = (readYaml(`${DEPLOY}prometheus-scrape.yaml`)['scrape_configs'] as Json[])[0]!;
+
+  it("annotates the pod with keyway's admin port and /metrics", () => {
+    expect(annotations['prometheus.io/scrape']).toBe('true');
+    expect(Number(annotations['prometheus.io/port'])).toBe(keyway.ports?.find((p) => p.name === 'admin')?.containerPort);
+    expect(annotations['prometheus.io/path']).toBe('/metrics');
+  });
+
+  it('gives keyway its admin token from the Secret, by file, as the scrape job sends it', () => {
+    const env = Object.fromEntries((keyway.env ?? []).map((e) => [e.name, e.value]));
+    expect(env['KEYWAY_ADMIN_TOKEN_FILE']).toBe('/run/secrets/keyway/admin-token');
+    expect(keyway.volumeMounts?.find((m) => m.mountPath === '/run/secrets/keyway')?.name).toBe('keyway-secrets');
+    const items = (((podSpec()['volumes'] as Json[]).find((v) => v['name'] === 'keyway-secrets')!['secret'] as Json)['items'] as Json[]).map((i) => i['key']);
+    expect(items).toContain('admin-token');
+    expect(scrape['authorization']).toEqual({ type: 'Bearer', credentials_file: expect.stringMatching(/\/admin-token$/) });
+  });
+
+  it('keeps only annotated pods, on the annotated port and path, with no ServiceMonitor', () => {
+    const relabel = scrape['relabel_configs'] as Json[];
+    expect(relabel[0]).toEqual({ source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scrape'], action: 'keep', regex: 'true' });
+    expect(relabel.map((r) => r['target_label'])).toEqual(expect.arrayContaining(['__metrics_path__', '__address__']));
+    expect(kubernetesObjects().some(({ object }) => object['kind'] === 'ServiceMonitor')).toBe(false);
   });
 });
 
