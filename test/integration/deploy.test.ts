@@ -4,9 +4,9 @@
 // client (Node's fetch, curl) given exactly the agent container's environment. Not run here: Docker,
 // compose's networks, a cluster, the NetworkPolicy, the kubelet's probes (the probe's request is).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { DIST_CLI } from '../helpers/child-proxy.ts';
@@ -19,11 +19,12 @@ import {
   type ContainerOptions,
   type ContainerProcess,
 } from '../helpers/container-process.ts';
-import { readDockerfile, type ImageSpec } from '../helpers/deploy-files.ts';
+import { DEPLOY, KUBERNETES, readDockerfile, type ImageSpec } from '../helpers/deploy-files.ts';
 import { composeDeployment, kubernetesDeployment, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { runProcess } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 
@@ -142,9 +143,42 @@ describe.each([
     expect(upstream.seen.length).toBe(before);
   });
 
+  it('applies an edited config only on `keyway reload` run inside its container, as the config file says', async () => {
+    const comment = configComment(kind);
+    expect(comment).toMatch(/not watch/);
+    expect(comment).toMatch(/node dist\/cli\/main\.js reload/);
+    const configPath = hostPath(keywayFs, image.workdir, deployment.configPath)!;
+    const edited = readFileSync(configPath, 'utf8').replace('- api.example.test', '- api.example.test\n      - other.example.test');
+    expect(edited).toContain('other.example.test');
+    // The kubelet updates a ConfigMap folder by writing a new timestamped folder and swapping the
+    // ..data symlink over to it; compose's bind mount shows an edit made in place.
+    if (kind === 'kubernetes') kubeletUpdate(dirname(configPath), basename(configPath), edited);
+    else writeFileSync(configPath, edited);
+    const env = agentEnv(deployment.agent, agentFs, keyway);
+    const other = ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `https://other.example.test:${upstream.port}/echo`];
+    await new Promise((r) => setTimeout(r, 1_500));
+    const before = await runProcess('curl', other, env);
+    outputs.push(before.stdout, before.stderr);
+    expect(before.stderr).toContain('403'); // not watched: the running config stays until told
+    const reload = await execInContainer(container, ['reload']);
+    outputs.push(reload.stdout, reload.stderr);
+    expect(reload.stderr).toBe('');
+    expect(reload.code).toBe(0);
+    expect(reload.stdout).toMatch(/reloaded its config: changed grants/);
+    const after = await runProcess('curl', other, env);
+    expect(after.stdout).toBe('200');
+    // The audit line is written as the response ends: wait for it, so the count below is settled.
+    const audit = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!;
+    const injected = () =>
+      readFileSync(audit, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"decision":"inject"') && l.includes('other.example.test'));
+    await waitFor(() => (injected().length === 1 ? true : undefined), 'the audit line of the injected request');
+  });
+
   it('leaks no secret into any output, and stops cleanly on SIGTERM, failing its health check after', async () => {
     const audit = readFileSync(hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!, 'utf8');
-    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"'))).toHaveLength(2);
+    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"'))).toHaveLength(3);
     for (const text of [keyway.output(), audit, ...outputs]) {
       expect(findLeak(text, CANARY)).toBeUndefined();
       expect(text).not.toContain(values.masterKey);
@@ -155,6 +189,33 @@ describe.each([
     expect(await healthy(deployment, keyway)).toBe(false);
   });
 });
+
+/** The comment at the top of the config file each deployment mounts: what it says about edits. */
+function configComment(kind: 'compose' | 'kubernetes'): string {
+  const text = readFileSync(kind === 'compose' ? `${DEPLOY}keyway.yaml` : `${KUBERNETES}configmap.yaml`, 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('#'))
+    .join(' ')
+    .replace(/\s*#\s*/g, ' ');
+}
+
+/**
+ * What the kubelet does to a ConfigMap volume (atomic_writer): the data in a new hidden folder, the
+ * ..data symlink swapped to it by rename, and each key a symlink through ..data. The first call also
+ * turns the plain folder the test made into that layout.
+ */
+function kubeletUpdate(dir: string, key: string, content: string): void {
+  const version = `..${Date.now()}_${randomBytes(4).toString('hex')}`;
+  mkdirSync(join(dir, version));
+  writeFileSync(join(dir, version, key), content);
+  symlinkSync(version, join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  if (!lstatSync(join(dir, key)).isSymbolicLink()) {
+    rmSync(join(dir, key));
+    symlinkSync(join('..data', key), join(dir, key));
+  }
+}
 
 /** Each mount as a folder (or file) here: under the image's WORKDIR inside `app`, else a volume folder shared by every container that mounts it. */
 function materialise(spec: ContainerSpec, image: ImageSpec, app: string, root: string, volumeDirs: Map<string, string>): ContainerFs {
