@@ -17,6 +17,8 @@ export interface Mount {
 export interface ContainerSpec {
   name: string;
   args?: string[] | undefined;
+  /** The whole command, for the agent (its image's entrypoint only runs it): compose `command`, Kubernetes `command`. */
+  argv?: string[] | undefined;
   env: Record<string, string>;
   mounts: Mount[];
 }
@@ -58,7 +60,13 @@ export function composeDeployment(values: SecretValues): Deployment {
       if (content === undefined) throw new Error(`compose: the test has no value for secret ${secret}`);
       mounts.push({ path: `/run/secrets/${secret}`, volume: `secret:${secret}`, readOnly: true, file: { content } });
     }
-    return { name, args: s['command'] as string[] | undefined, env: (s['environment'] ?? {}) as Record<string, string>, mounts };
+    return {
+      name,
+      args: s['command'] as string[] | undefined,
+      argv: s['command'] as string[] | undefined,
+      env: (s['environment'] ?? {}) as Record<string, string>,
+      mounts,
+    };
   };
   const healthTest = (services['keyway']!['healthcheck'] as Json)['test'] as string[];
   if (healthTest[0] !== 'CMD') throw new Error('compose: the healthcheck is expected in CMD form');
@@ -80,6 +88,7 @@ export function kubernetesDeployment(values: SecretValues): Deployment {
   const container = (c: PodContainer): ContainerSpec => ({
     name: c.name,
     args: c.args,
+    argv: c.command ?? c.args,
     env: kubernetesEnv(c, secrets),
     mounts: (c.volumeMounts ?? []).map((m) => {
       const volume = volumes.get(m.name);

@@ -3,6 +3,7 @@
 // environment, its volumes as temporary folders at the paths it mounts them; the agent is a real
 // client (Node's fetch, curl) given exactly the agent container's environment. Not run here: Docker,
 // compose's networks, a cluster, the NetworkPolicy, the kubelet's probes (the probe's request is).
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -143,6 +144,27 @@ describe.each([
     expect(upstream.seen.length).toBe(before);
   });
 
+  it('runs the demo agent as a long-running process that gets through keyway, not one that exits and is restarted', async () => {
+    const demo = 'https://api.github.com/user';
+    const [command, ...args] = deployment.agent.argv ?? [];
+    expect(command).toBe('node');
+    expect(args.join(' ')).toContain(demo);
+    const here = args.map((a) => a.replace(demo, `https://api.example.test:${upstream.port}/echo`));
+    const agent = spawn(process.execPath, here, { env: agentEnv(deployment.agent, agentFs, keyway), stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    agent.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    agent.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    try {
+      await waitFor(() => (/\b200\b/.test(output) ? true : undefined), `the demo agent's first answer (${output})`, 10_000);
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(agent.exitCode, output).toBeNull(); // still running: nothing for the orchestrator to restart
+      expect(agent.signalCode).toBeNull();
+    } finally {
+      agent.kill('SIGTERM');
+    }
+    outputs.push(output);
+  });
+
   it('applies an edited config only on `keyway reload` run inside its container, as the config file says', async () => {
     const comment = configComment(kind);
     expect(comment).toMatch(/not watch/);
@@ -178,7 +200,7 @@ describe.each([
 
   it('leaks no secret into any output, and stops cleanly on SIGTERM, failing its health check after', async () => {
     const audit = readFileSync(hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!, 'utf8');
-    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"'))).toHaveLength(3);
+    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"'))).toHaveLength(4);
     for (const text of [keyway.output(), audit, ...outputs]) {
       expect(findLeak(text, CANARY)).toBeUndefined();
       expect(text).not.toContain(values.masterKey);
