@@ -40,6 +40,8 @@ export interface SecretValues {
   githubToken: string;
   /** The admin token Prometheus is also given (Kubernetes); compose keeps keyway's own. */
   adminToken: string;
+  /** The CA every replica shares (Kubernetes: the Secret keyway-ca), made once elsewhere. */
+  ca: { cert: string; key: string };
 }
 
 export function composeDeployment(values: SecretValues): Deployment {
@@ -82,6 +84,7 @@ export function composeDeployment(values: SecretValues): Deployment {
 export function kubernetesDeployment(values: SecretValues): Deployment {
   const secrets = {
     keyway: { 'master-key': values.masterKey, 'agent-key': values.agentKey, 'github-token': values.githubToken, 'admin-token': values.adminToken },
+    'keyway-ca': { 'ca.pem': values.ca.cert, 'ca-key.pem': values.ca.key },
   };
   const pod = podSpec();
   const volumes = new Map((pod['volumes'] as Json[]).map((v) => [v['name'] as string, v]));

@@ -3,14 +3,14 @@
 // environment, its volumes as temporary folders at the paths it mounts them; the agent is a real
 // client (Node's fetch, curl) given exactly the agent container's environment. Not run here: Docker,
 // compose's networks, a cluster, the NetworkPolicy, the kubelet's probes (the probe's request is).
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { DIST_CLI } from '../helpers/child-proxy.ts';
+import { DIST_CLI, SRC_CLI } from '../helpers/child-proxy.ts';
 import {
   execInContainer,
   fillImageRoot,
@@ -34,6 +34,7 @@ const values = {
   agentKey: randomBytes(32).toString('hex'),
   githubToken: CANARY,
   adminToken: randomBytes(32).toString('hex'),
+  ca: sharedCa(),
 };
 const PROXY_PORT = 8787;
 const ADMIN_PORT = 8788;
@@ -87,6 +88,13 @@ describe.each([
     expect(readdirSync(shared).sort()).toEqual(['bundle.pem', 'ca.pem']);
     // And the agent mounts that one volume only: not certs/, data/, the config or the secrets.
     expect(deployment.agent.mounts.map((m) => m.volume)).toEqual([deployment.keyway.mounts.find((m) => m.path === image.env['KEYWAY_PUBLIC_CA_DIR'])!.volume]);
+  });
+
+  it('presents the shared CA from the Secret in Kubernetes (every replica the same), a CA of its own in compose', () => {
+    const certs = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/certs`)!;
+    const fingerprint = new X509Certificate(readFileSync(join(certs, 'ca.pem'))).fingerprint256;
+    const shared = new X509Certificate(values.ca.cert).fingerprint256;
+    expect(fingerprint === shared).toBe(kind === 'kubernetes');
   });
 
   it("passes the orchestrator's health check", async () => {
@@ -206,11 +214,19 @@ describe.each([
       expect(text).not.toContain(values.masterKey);
       expect(text).not.toContain(values.agentKey);
       expect(text).not.toContain(values.adminToken);
+      expect(text).not.toContain(values.ca.key.split('\n')[1]);
     }
     expect(await keyway.stop()).toBe(0);
     expect(await healthy(deployment, keyway)).toBe(false);
   });
 });
+
+/** A CA made once in a home of its own, as deploy/kubernetes/secret.yaml says to (`keyway init`). */
+function sharedCa(): { cert: string; key: string } {
+  const home = mkdtempSync(join(tmpdir(), 'keyway-shared-ca-'));
+  execFileSync(process.execPath, [SRC_CLI, 'init', '--home', home], { env: { PATH: process.env['PATH'] ?? '', HOME: home }, stdio: 'ignore' });
+  return { cert: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'), key: readFileSync(join(home, 'certs', 'ca-key.pem'), 'utf8') };
+}
 
 /** The comment at the top of the config file each deployment mounts: what it says about edits. */
 function configComment(kind: 'compose' | 'kubernetes'): string {

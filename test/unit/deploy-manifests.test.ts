@@ -24,7 +24,13 @@ import {
 } from '../helpers/deploy-files.ts';
 import { composeDeployment, initContainer, kubernetesDeployment, podSpec, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
 
-const values = { masterKey: 'master-key-value', agentKey: 'agent-key-value', githubToken: 'github-token-value', adminToken: 'admin-token-value' };
+const values = {
+  masterKey: 'master-key-value',
+  agentKey: 'agent-key-value',
+  githubToken: 'github-token-value',
+  adminToken: 'admin-token-value',
+  ca: { cert: 'ca-cert-value', key: 'ca-key-value' },
+};
 const image = readDockerfile();
 const HOME = image.env['KEYWAY_HOME']!;
 const PUBLIC_CA = image.env['KEYWAY_PUBLIC_CA_DIR']!;
