@@ -10,7 +10,7 @@ if [ "${1:-}" = start ] && [ -n "${KEYWAY_CA_CERT_FILE:-}" ]; then
   # Replicas behind one Service share one CA, made once and mounted from a Secret (read-only, so it
   # is copied into certs/, where keyway also writes bundle.pem). Same CA already there: no change;
   # another CA there: refused, and the container does not start.
-  node dist/cli/main.js ca import --cert "$KEYWAY_CA_CERT_FILE" --key "${KEYWAY_CA_KEY_FILE:?set KEYWAY_CA_KEY_FILE with KEYWAY_CA_CERT_FILE}" >/dev/null
+  node dist/cli/main.js ca import "$KEYWAY_CA_CERT_FILE" "${KEYWAY_CA_KEY_FILE:?set KEYWAY_CA_KEY_FILE with KEYWAY_CA_CERT_FILE}" >/dev/null
 fi
 if [ "${1:-}" = start ] && [ -n "${KEYWAY_PUBLIC_CA_DIR:-}" ]; then
   node dist/cli/main.js init >/dev/null

@@ -50,7 +50,7 @@ describe('keyway ca import: one CA for every replica', () => {
     await upstream?.close();
   });
 
-  const source = () => ['--cert', join(made, 'certs', 'ca.pem'), '--key', join(made, 'certs', 'ca-key.pem')];
+  const source = () => [join(made, 'certs', 'ca.pem'), join(made, 'certs', 'ca-key.pem')];
 
   it('imports the CA into each replica home, and again without change when a replica restarts', async () => {
     const made256 = (await caOf(made)).fingerprint256;
@@ -84,7 +84,7 @@ describe('keyway ca import: one CA for every replica', () => {
     }
   });
 
-  it('refuses a home that holds another CA, a key that does not match, and a missing flag, each in one line', async () => {
+  it('refuses a home that holds another CA, a key that does not match, and a missing file argument, each in one line', async () => {
     const other = replicaHome();
     expect((await runCli(['init', '--home', other], env)).code).toBe(0);
     const before = (await caOf(other)).fingerprint256;
@@ -93,16 +93,13 @@ describe('keyway ca import: one CA for every replica', () => {
     expect(replace.stderr).toMatch(/already holds another CA .*Move ca\.pem and ca-key\.pem away first/);
     expect((await caOf(other)).fingerprint256).toBe(before);
 
-    const mismatched = await runCli(
-      ['ca', 'import', '--cert', join(made, 'certs', 'ca.pem'), '--key', join(other, 'certs', 'ca-key.pem'), '--home', makeHome()],
-      env,
-    );
+    const mismatched = await runCli(['ca', 'import', join(made, 'certs', 'ca.pem'), join(other, 'certs', 'ca-key.pem'), '--home', makeHome()], env);
     expect(mismatched.code).toBe(1);
     expect(mismatched.stderr).toMatch(/ca-key\.pem does not match the certificate in .*ca\.pem/);
 
-    const missing = await runCli(['ca', 'import', '--cert', join(made, 'certs', 'ca.pem'), '--home', makeHome()], env);
+    const missing = await runCli(['ca', 'import', join(made, 'certs', 'ca.pem'), '--home', makeHome()], env);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/import needs --cert FILE and --key FILE/);
+    expect(missing.stderr).toMatch(/usage: keyway ca import CERT KEY/);
     for (const r of [replace, mismatched, missing]) {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       outputs.push(r.stdout, r.stderr);

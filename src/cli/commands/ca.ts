@@ -9,21 +9,20 @@ import { resolveHome } from '../../paths.ts';
 export const ca: Command = {
   name: 'ca',
   usage: `keyway ca [--pem] [--json] [--home DIR]
-keyway ca import --cert FILE --key FILE [--json] [--home DIR]
+keyway ca import CERT KEY [--json] [--home DIR]
 
 Prints where keyway's CA certificate is and its SHA-256 fingerprint; --pem prints the certificate.
 Only shows the CA: when the home has none yet, says so (\`keyway init\` or \`keyway start\` makes it).
-\`ca import\` puts a CA made elsewhere (ca.pem and ca-key.pem of another home) into this home's certs/,
+\`ca import\` puts a CA made elsewhere (CERT and KEY: ca.pem and ca-key.pem of another home) into certs/,
 so replicas behind one Service share one CA: checked as at start (RSA, a CA, key matching, not
 expired). A home that already holds the same CA is left as it is; one holding another is refused.`,
   async run(argv, io) {
-    const args = parse(argv, { pem: { type: 'boolean' }, cert: { type: 'string' }, key: { type: 'string' } });
+    const args = parse(argv, { pem: { type: 'boolean' } });
     const home = resolveHome(args.string('home'), io.env);
     if (args.positionals[0] === 'import') {
-      const certPath = args.string('cert');
-      const keyPath = args.string('key');
-      if (certPath === undefined || keyPath === undefined)
-        throw usageError('import needs --cert FILE and --key FILE (ca.pem and ca-key.pem of the home that made the CA)');
+      const [, certPath, keyPath, extra] = args.positionals;
+      if (certPath === undefined || keyPath === undefined || extra !== undefined)
+        throw usageError('usage: keyway ca import CERT KEY (ca.pem and ca-key.pem of the home that made the CA)');
       const { ca: imported, imported: written } = await importCa(resolve(home, 'certs'), { certPath: resolve(certPath), keyPath: resolve(keyPath) });
       if (args.json) printJson(io, { imported: written, path: imported.certPath, fingerprint256: imported.fingerprint256 });
       else io.out(`${written ? 'imported the CA into' : 'already holds this CA:'} ${imported.certPath}\nSHA-256 ${imported.fingerprint256}`);
