@@ -1,8 +1,8 @@
 # keyway as a sidecar: agents in other containers set HTTPS_PROXY=http://AGENT:KEY@keyway:8787.
-# Build (from the checkout):  docker build -t keyway-proxy .
+# Build (from the checkout):  docker build -t keyway-proxy:0.1.0 .
 # Its home is /app (KEYWAY_HOME), not ~/.keyway: volumes hold certs (with the CA key: keyway only),
 # data, logs, and ca-public (ca.pem + bundle.pem, for agents). deploy/ has compose and Kubernetes files.
-# Run:    docker run -p 8787:8787 -v keyway-certs:/app/certs -v keyway-data:/app/data -v keyway-logs:/app/logs keyway-proxy
+# Run:    docker run -p 8787:8787 -v keyway-certs:/app/certs -v keyway-data:/app/data -v keyway-logs:/app/logs keyway-proxy:0.1.0
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
@@ -29,6 +29,6 @@ EXPOSE 8787 8788
 # keyway start re-executes itself under its runtime settings (heap limits, allocator variables: see
 # src/cli/proxy-runtime.ts), so the command is the plain one. The entrypoint runs `keyway init` and
 # publishes the public CA first (deploy/docker-entrypoint.sh); other commands pass straight through:
-# docker run --rm -v keyway-data:/app/data keyway-proxy agents list
+# docker run --rm -v keyway-data:/app/data keyway-proxy:0.1.0 agents list
 ENTRYPOINT ["/bin/sh", "/app/docker-entrypoint.sh"]
 CMD ["start", "--listen", "0.0.0.0:8787", "--admin-listen", "0.0.0.0:8788"]

@@ -1,10 +1,17 @@
 #!/bin/sh
-# The image's entrypoint (WORKDIR /app). For `start`, it first makes what a first start makes (CA,
+# The image's entrypoint (WORKDIR /app). For `start`, it first imports a shared CA when
+# KEYWAY_CA_CERT_FILE and KEYWAY_CA_KEY_FILE name one, then makes what a first start makes (CA,
 # master key, store, admin token: `keyway init` never overwrites), then copies the CA's public half,
 # ca.pem and bundle.pem, into KEYWAY_PUBLIC_CA_DIR: the one folder shared with agent containers.
 # certs/ itself also holds ca-key.pem, which must stay with keyway. Then it becomes keyway (exec),
 # so keyway gets SIGTERM directly and drains.
 set -eu
+if [ "${1:-}" = start ] && [ -n "${KEYWAY_CA_CERT_FILE:-}" ]; then
+  # Replicas behind one Service share one CA, made once and mounted from a Secret (read-only, so it
+  # is copied into certs/, where keyway also writes bundle.pem). Same CA already there: no change;
+  # another CA there: refused, and the container does not start.
+  node dist/cli/main.js ca import "$KEYWAY_CA_CERT_FILE" "${KEYWAY_CA_KEY_FILE:?set KEYWAY_CA_KEY_FILE with KEYWAY_CA_CERT_FILE}" >/dev/null
+fi
 if [ "${1:-}" = start ] && [ -n "${KEYWAY_PUBLIC_CA_DIR:-}" ]; then
   node dist/cli/main.js init >/dev/null
   for name in ca.pem bundle.pem; do

@@ -31,7 +31,7 @@ interface AdminOptions extends Omit<AdminDeps, 'closing'> {
  * write, and builds /api/openapi.json from the same table. No answer ever carries a secret.
  */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
-  const token = await loadOrCreateAdminToken(options.services.paths.adminToken);
+  const token = await loadOrCreateAdminToken(options.services.paths.adminToken, options.env);
   const isToken = tokenCheck(token);
   const sessions = new SessionStore();
   const authorized = adminAuth(isToken, sessions);
@@ -96,7 +96,9 @@ async function answer(
   // Before anything else, even a 404: without the token, nothing says which routes exist.
   const caller = open ? null : authorized(req);
   if (!open && !caller) {
-    return sendError(res, 'admin_auth_required', { message: 'send Authorization: Bearer <data/admin.token>, or sign in to the dashboard' });
+    return sendError(res, 'admin_auth_required', {
+      message: 'send Authorization: Bearer <the admin token: data/admin.token, or KEYWAY_ADMIN_TOKEN(_FILE) when set>, or sign in to the dashboard',
+    });
   }
   // A cookie is sent by the browser on its own, to every port of the host; only the page that signed
   // in knows the CSRF token (session.ts says why reads need it too).

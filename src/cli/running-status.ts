@@ -1,9 +1,10 @@
 // What `keyway status` and `keyway stop` know about the proxy running for a home: data/proxy.json
 // (pid and addresses), confirmed and completed by the admin API's /api/status (live counts). The
 // admin answer also proves the pid is keyway's and not a process that reused a dead proxy's pid.
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { readAdminToken } from '../admin/token.ts';
 import type { ListenAddress } from '../config/index.ts';
+import { KeywayError } from '../errors/index.ts';
 import { http } from '../net/node-http.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { reachable } from './proxy-url.ts';
@@ -30,7 +31,7 @@ export type ProxyLookup =
 
 const ADMIN_TIMEOUT_MS = 3_000;
 
-export async function lookUpProxy(home: string): Promise<ProxyLookup> {
+export async function lookUpProxy(home: string, env: NodeJS.ProcessEnv = process.env): Promise<ProxyLookup> {
   const files = runningProxyFiles(home);
   const found = runningProxyState(files.runningProxy);
   if (found.state === 'none') return found;
@@ -46,9 +47,11 @@ export async function lookUpProxy(home: string): Promise<ProxyLookup> {
     return { state: 'running', proxy, live: undefined, why: `data/proxy.json names the admin API by a host name (${proxy.admin.host}), not an address` };
   let token: string;
   try {
-    token = (await readFile(files.adminToken, 'utf8')).trim();
+    token = await readAdminToken(files.adminToken, env);
   } catch (err) {
-    return { state: 'running', proxy, live: undefined, why: `cannot read ${files.adminToken} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+    // A supplied token (KEYWAY_ADMIN_TOKEN…) that is refused says why; a file that cannot be read says which.
+    const why = err instanceof KeywayError ? err.message : `cannot read ${files.adminToken} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+    return { state: 'running', proxy, live: undefined, why };
   }
   try {
     const live = await getStatus(proxy.admin, token);

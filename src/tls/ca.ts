@@ -63,6 +63,45 @@ export async function loadExistingCa(certsDir: string): Promise<CertificateAutho
   return withBundle(paths, loadExisting(paths, files));
 }
 
+export interface ImportedCa {
+  ca: CertificateAuthority;
+  /** false when the home already held this very CA (a replica restarting): nothing was written. */
+  imported: boolean;
+}
+
+/**
+ * Puts a CA made elsewhere (`keyway init --home DIR` once, kept in a Secret) into certsDir, so
+ * replicas behind one Service present leaves from one CA their clients trust. The pair gets the
+ * same checks as a CA loaded at start, naming the files given. A home that already holds this CA is
+ * left as it is; one that holds another is refused: its CA is what clients trust now.
+ */
+export async function importCa(certsDir: string, source: { certPath: string; keyPath: string }): Promise<ImportedCa> {
+  const paths = caPaths(certsDir);
+  const given = await readBoth({ ...source, bundlePath: '' });
+  if (given.certPem === undefined) throw invalid(`${source.certPath} does not exist`);
+  if (given.keyPem === undefined) throw invalid(`${source.keyPath} does not exist`);
+  const incoming = parseCa({ ...source, bundlePath: paths.bundlePath }, given.certPem, given.keyPem);
+  await mkdir(certsDir, { recursive: true, mode: 0o700 });
+  const existing = await readBoth(paths);
+  if (existing.certPem !== undefined || existing.keyPem !== undefined) {
+    const current = loadExisting(paths, existing);
+    if (current.fingerprint256 !== incoming.fingerprint256) {
+      throw invalid(
+        `${paths.certPath} already holds another CA (SHA-256 ${current.fingerprint256}); clients trust it now. Move ca.pem and ca-key.pem away first to replace it`,
+      );
+    }
+    return { ca: await withBundle(paths, current), imported: false };
+  }
+  try {
+    // Key first, as at creation: a ca.pem on disk always has its key beside it.
+    await writeNewFile(paths.keyPath, incoming.keyPem, 0o600);
+    await writeNewFile(paths.certPath, incoming.certPem, 0o644);
+  } catch (err) {
+    throw invalid(`cannot write the CA into ${certsDir}: ${firstLine(err)}`, err);
+  }
+  return { ca: await withBundle(paths, parseCa(paths, incoming.certPem, incoming.keyPem)), imported: true };
+}
+
 async function withBundle(paths: CaPaths, ca: CertificateAuthority, writeBundle?: BundleWriter): Promise<CertificateAuthority> {
   try {
     await ensureBundle(paths.bundlePath, ca.certPem, writeBundle);

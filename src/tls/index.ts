@@ -1,6 +1,6 @@
 // The TLS module's public surface. node-forge stays behind it: nothing outside src/tls imports forge.
-export { loadExistingCa, loadOrCreateCa } from './ca.ts';
-export type { CertificateAuthority } from './ca.ts';
+export { importCa, loadExistingCa, loadOrCreateCa } from './ca.ts';
+export type { CertificateAuthority, ImportedCa } from './ca.ts';
 export type { BundleWriter } from './bundle.ts';
 export { LeafMinter } from './leaf.ts';
 export type { LeafCertificate } from './leaf.ts';

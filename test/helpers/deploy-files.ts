@@ -149,3 +149,20 @@ export function kubernetesEnv(container: PodContainer, secrets: Record<string, R
   }
   return env;
 }
+
+// ---- the image's name ----
+
+/** Where the image is named: the Dockerfile's comments, and every file under deploy/ (the manifests and their README). */
+export function imageNamingFiles(): string[] {
+  const under = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? under(`${dir}${e.name}/`) : [`${dir}${e.name}`]));
+  return [`${REPO}Dockerfile`, ...under(DEPLOY).filter((f) => /\.(ya?ml|md)$/.test(f))];
+}
+
+/**
+ * Every spelling of the image's name in a text: `keyway-proxy` with or without a `:tag`. The npm
+ * tarball's name (`keyway-proxy-0.1.0.tgz`) is not an image reference and is not matched.
+ */
+export function imageReferences(text: string): string[] {
+  return [...text.matchAll(/(?<![\w./-])keyway-proxy(?::[\w.-]+)?(?![\w-])/g)].map((m) => m[0].replace(/\.$/, ''));
+}

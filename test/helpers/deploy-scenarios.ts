@@ -17,6 +17,8 @@ export interface Mount {
 export interface ContainerSpec {
   name: string;
   args?: string[] | undefined;
+  /** The whole command, for the agent (its image's entrypoint only runs it): compose `command`, Kubernetes `command`. */
+  argv?: string[] | undefined;
   env: Record<string, string>;
   mounts: Mount[];
 }
@@ -36,6 +38,10 @@ export interface SecretValues {
   masterKey: string;
   agentKey: string;
   githubToken: string;
+  /** The admin token Prometheus is also given (Kubernetes); compose keeps keyway's own. */
+  adminToken: string;
+  /** The CA every replica shares (Kubernetes: the Secret keyway-ca), made once elsewhere. */
+  ca: { cert: string; key: string };
 }
 
 export function composeDeployment(values: SecretValues): Deployment {
@@ -56,7 +62,13 @@ export function composeDeployment(values: SecretValues): Deployment {
       if (content === undefined) throw new Error(`compose: the test has no value for secret ${secret}`);
       mounts.push({ path: `/run/secrets/${secret}`, volume: `secret:${secret}`, readOnly: true, file: { content } });
     }
-    return { name, args: s['command'] as string[] | undefined, env: (s['environment'] ?? {}) as Record<string, string>, mounts };
+    return {
+      name,
+      args: s['command'] as string[] | undefined,
+      argv: s['command'] as string[] | undefined,
+      env: (s['environment'] ?? {}) as Record<string, string>,
+      mounts,
+    };
   };
   const healthTest = (services['keyway']!['healthcheck'] as Json)['test'] as string[];
   if (healthTest[0] !== 'CMD') throw new Error('compose: the healthcheck is expected in CMD form');
@@ -70,12 +82,16 @@ export function composeDeployment(values: SecretValues): Deployment {
 }
 
 export function kubernetesDeployment(values: SecretValues): Deployment {
-  const secrets = { keyway: { 'master-key': values.masterKey, 'agent-key': values.agentKey, 'github-token': values.githubToken } };
+  const secrets = {
+    keyway: { 'master-key': values.masterKey, 'agent-key': values.agentKey, 'github-token': values.githubToken, 'admin-token': values.adminToken },
+    'keyway-ca': { 'ca.pem': values.ca.cert, 'ca-key.pem': values.ca.key },
+  };
   const pod = podSpec();
   const volumes = new Map((pod['volumes'] as Json[]).map((v) => [v['name'] as string, v]));
   const container = (c: PodContainer): ContainerSpec => ({
     name: c.name,
     args: c.args,
+    argv: c.command ?? c.args,
     env: kubernetesEnv(c, secrets),
     mounts: (c.volumeMounts ?? []).map((m) => {
       const volume = volumes.get(m.name);

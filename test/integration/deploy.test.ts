@@ -3,13 +3,14 @@
 // environment, its volumes as temporary folders at the paths it mounts them; the agent is a real
 // client (Node's fetch, curl) given exactly the agent container's environment. Not run here: Docker,
 // compose's networks, a cluster, the NetworkPolicy, the kubelet's probes (the probe's request is).
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { DIST_CLI } from '../helpers/child-proxy.ts';
+import { DIST_CLI, SRC_CLI } from '../helpers/child-proxy.ts';
 import {
   execInContainer,
   fillImageRoot,
@@ -19,15 +20,22 @@ import {
   type ContainerOptions,
   type ContainerProcess,
 } from '../helpers/container-process.ts';
-import { readDockerfile, type ImageSpec } from '../helpers/deploy-files.ts';
+import { DEPLOY, KUBERNETES, readDockerfile, type ImageSpec } from '../helpers/deploy-files.ts';
 import { composeDeployment, kubernetesDeployment, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { runProcess } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 
-const values = { masterKey: randomBytes(32).toString('base64'), agentKey: randomBytes(32).toString('hex'), githubToken: CANARY };
+const values = {
+  masterKey: randomBytes(32).toString('base64'),
+  agentKey: randomBytes(32).toString('hex'),
+  githubToken: CANARY,
+  adminToken: randomBytes(32).toString('hex'),
+  ca: sharedCa(),
+};
 const PROXY_PORT = 8787;
 const ADMIN_PORT = 8788;
 
@@ -37,7 +45,7 @@ const NODE_AGENT = 'fetch(process.argv[1]).then(async (r) => console.log(JSON.st
 describe.each([
   ['compose', composeDeployment],
   ['kubernetes', kubernetesDeployment],
-] as const)('deploy/%s, keyway run from the image command', (_kind, describeDeployment) => {
+] as const)('deploy/%s, keyway run from the image command', (kind, describeDeployment) => {
   const image = readDockerfile();
   const deployment: Deployment = describeDeployment(values);
   let root: string;
@@ -82,8 +90,28 @@ describe.each([
     expect(deployment.agent.mounts.map((m) => m.volume)).toEqual([deployment.keyway.mounts.find((m) => m.path === image.env['KEYWAY_PUBLIC_CA_DIR'])!.volume]);
   });
 
+  it('presents the shared CA from the Secret in Kubernetes (every replica the same), a CA of its own in compose', () => {
+    const certs = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/certs`)!;
+    const fingerprint = new X509Certificate(readFileSync(join(certs, 'ca.pem'))).fingerprint256;
+    const shared = new X509Certificate(values.ca.cert).fingerprint256;
+    expect(fingerprint === shared).toBe(kind === 'kubernetes');
+  });
+
   it("passes the orchestrator's health check", async () => {
     expect(await healthy(deployment, keyway)).toBe(true);
+  });
+
+  it('answers /metrics to the admin token a scraper is given: the Secret in Kubernetes, data/admin.token in compose', async () => {
+    const tokenFile = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/data/admin.token`)!;
+    // Kubernetes hands keyway the Secret's token (KEYWAY_ADMIN_TOKEN_FILE): no token of its own is made.
+    expect(existsSync(tokenFile)).toBe(kind === 'compose');
+    const token = kind === 'kubernetes' ? values.adminToken : readFileSync(tokenFile, 'utf8').trim();
+    const metrics = `http://127.0.0.1:${keyway.ports[ADMIN_PORT]}/metrics`;
+    const scraped = await fetch(metrics, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toMatch(/^# HELP keyway_/m);
+    const guessed = await fetch(metrics, { headers: { authorization: 'Bearer not-the-token' }, signal: AbortSignal.timeout(5_000) });
+    expect(guessed.status).toBe(401);
   });
 
   it('answers `keyway status` run inside its container, as deploy/README.md says to operate it', async () => {
@@ -124,18 +152,108 @@ describe.each([
     expect(upstream.seen.length).toBe(before);
   });
 
+  it('runs the demo agent as a long-running process that gets through keyway, not one that exits and is restarted', async () => {
+    const demo = 'https://api.github.com/user';
+    const [command, ...args] = deployment.agent.argv ?? [];
+    expect(command).toBe('node');
+    expect(args.join(' ')).toContain(demo);
+    const here = args.map((a) => a.replace(demo, `https://api.example.test:${upstream.port}/echo`));
+    const agent = spawn(process.execPath, here, { env: agentEnv(deployment.agent, agentFs, keyway), stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    agent.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    agent.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    try {
+      await waitFor(() => (/\b200\b/.test(output) ? true : undefined), `the demo agent's first answer (${output})`, 10_000);
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(agent.exitCode, output).toBeNull(); // still running: nothing for the orchestrator to restart
+      expect(agent.signalCode).toBeNull();
+    } finally {
+      agent.kill('SIGTERM');
+    }
+    outputs.push(output);
+  });
+
+  it('applies an edited config only on `keyway reload` run inside its container, as the config file says', async () => {
+    const comment = configComment(kind);
+    expect(comment).toMatch(/not watch/);
+    expect(comment).toMatch(/node dist\/cli\/main\.js reload/);
+    const configPath = hostPath(keywayFs, image.workdir, deployment.configPath)!;
+    const edited = readFileSync(configPath, 'utf8').replace('- api.example.test', '- api.example.test\n      - other.example.test');
+    expect(edited).toContain('other.example.test');
+    // The kubelet updates a ConfigMap folder by writing a new timestamped folder and swapping the
+    // ..data symlink over to it; compose's bind mount shows an edit made in place.
+    if (kind === 'kubernetes') kubeletUpdate(dirname(configPath), basename(configPath), edited);
+    else writeFileSync(configPath, edited);
+    const env = agentEnv(deployment.agent, agentFs, keyway);
+    const other = ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `https://other.example.test:${upstream.port}/echo`];
+    await new Promise((r) => setTimeout(r, 1_500));
+    const before = await runProcess('curl', other, env);
+    outputs.push(before.stdout, before.stderr);
+    expect(before.stderr).toContain('403'); // not watched: the running config stays until told
+    const reload = await execInContainer(container, ['reload']);
+    outputs.push(reload.stdout, reload.stderr);
+    expect(reload.stderr).toBe('');
+    expect(reload.code).toBe(0);
+    expect(reload.stdout).toMatch(/reloaded its config: changed grants/);
+    const after = await runProcess('curl', other, env);
+    expect(after.stdout).toBe('200');
+    // The audit line is written as the response ends: wait for it, so the count below is settled.
+    const audit = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!;
+    const injected = () =>
+      readFileSync(audit, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"decision":"inject"') && l.includes('other.example.test'));
+    await waitFor(() => (injected().length === 1 ? true : undefined), 'the audit line of the injected request');
+  });
+
   it('leaks no secret into any output, and stops cleanly on SIGTERM, failing its health check after', async () => {
     const audit = readFileSync(hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!, 'utf8');
-    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"'))).toHaveLength(2);
+    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"'))).toHaveLength(4);
     for (const text of [keyway.output(), audit, ...outputs]) {
       expect(findLeak(text, CANARY)).toBeUndefined();
       expect(text).not.toContain(values.masterKey);
       expect(text).not.toContain(values.agentKey);
+      expect(text).not.toContain(values.adminToken);
+      expect(text).not.toContain(values.ca.key.split('\n')[1]);
     }
     expect(await keyway.stop()).toBe(0);
     expect(await healthy(deployment, keyway)).toBe(false);
   });
 });
+
+/** A CA made once in a home of its own, as deploy/kubernetes/secret.yaml says to (`keyway init`). */
+function sharedCa(): { cert: string; key: string } {
+  const home = mkdtempSync(join(tmpdir(), 'keyway-shared-ca-'));
+  execFileSync(process.execPath, [SRC_CLI, 'init', '--home', home], { env: { PATH: process.env['PATH'] ?? '', HOME: home }, stdio: 'ignore' });
+  return { cert: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'), key: readFileSync(join(home, 'certs', 'ca-key.pem'), 'utf8') };
+}
+
+/** The comment at the top of the config file each deployment mounts: what it says about edits. */
+function configComment(kind: 'compose' | 'kubernetes'): string {
+  const text = readFileSync(kind === 'compose' ? `${DEPLOY}keyway.yaml` : `${KUBERNETES}configmap.yaml`, 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('#'))
+    .join(' ')
+    .replace(/\s*#\s*/g, ' ');
+}
+
+/**
+ * What the kubelet does to a ConfigMap volume (atomic_writer): the data in a new hidden folder, the
+ * ..data symlink swapped to it by rename, and each key a symlink through ..data. The first call also
+ * turns the plain folder the test made into that layout.
+ */
+function kubeletUpdate(dir: string, key: string, content: string): void {
+  const version = `..${Date.now()}_${randomBytes(4).toString('hex')}`;
+  mkdirSync(join(dir, version));
+  writeFileSync(join(dir, version, key), content);
+  symlinkSync(version, join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  if (!lstatSync(join(dir, key)).isSymbolicLink()) {
+    rmSync(join(dir, key));
+    symlinkSync(join('..data', key), join(dir, key));
+  }
+}
 
 /** Each mount as a folder (or file) here: under the image's WORKDIR inside `app`, else a volume folder shared by every container that mounts it. */
 function materialise(spec: ContainerSpec, image: ImageSpec, app: string, root: string, volumeDirs: Map<string, string>): ContainerFs {

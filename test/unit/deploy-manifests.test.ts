@@ -10,6 +10,8 @@ import { parseSecretRef } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import {
   DEPLOY,
+  imageNamingFiles,
+  imageReferences,
   KUBERNETES,
   REPO,
   kubernetesObject,
@@ -22,7 +24,13 @@ import {
 } from '../helpers/deploy-files.ts';
 import { composeDeployment, initContainer, kubernetesDeployment, podSpec, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
 
-const values = { masterKey: 'master-key-value', agentKey: 'agent-key-value', githubToken: 'github-token-value' };
+const values = {
+  masterKey: 'master-key-value',
+  agentKey: 'agent-key-value',
+  githubToken: 'github-token-value',
+  adminToken: 'admin-token-value',
+  ca: { cert: 'ca-cert-value', key: 'ca-key-value' },
+};
 const image = readDockerfile();
 const HOME = image.env['KEYWAY_HOME']!;
 const PUBLIC_CA = image.env['KEYWAY_PUBLIC_CA_DIR']!;
@@ -37,6 +45,37 @@ describe('the Dockerfile', () => {
     expect(posix.dirname(PUBLIC_CA)).toBe(HOME);
     const volumes = /^VOLUME (.*)$/m.exec(readFileSync(`${REPO}Dockerfile`, 'utf8'))?.[1];
     expect(JSON.parse(volumes ?? '[]')).toEqual(['certs', 'data', 'logs', 'ca-public'].map((d) => `${HOME}/${d}`));
+  });
+});
+
+describe('the image name', () => {
+  // One name and tag everywhere: a manifest naming another tag than the one the README says to
+  // build pulls an image that does not exist (or an old one). The tag is the package's version.
+  const expected = `keyway-proxy:${(JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as { version: string }).version}`;
+
+  it('is the same in the Dockerfile, deploy/compose.yaml, deploy/kubernetes/ and deploy/README.md', () => {
+    const byFile = Object.fromEntries(imageNamingFiles().map((f) => [f.slice(REPO.length), imageReferences(readFileSync(f, 'utf8'))]));
+    for (const file of ['Dockerfile', 'deploy/compose.yaml', 'deploy/kubernetes/deployment.yaml', 'deploy/README.md'])
+      expect(byFile[file]?.length ?? 0, `${file} names the image`).toBeGreaterThan(0);
+    const mismatched = Object.entries(byFile).flatMap(([file, refs]) => refs.filter((r) => r !== expected).map((r) => `${file}: ${r}`));
+    expect(mismatched, `every reference is ${expected}`).toEqual([]);
+  });
+
+  it('is what compose and Kubernetes run for keyway', () => {
+    const services = readCompose({ KEYWAY_AGENT_KEY: 'x' })['services'] as Record<string, Json>;
+    expect(services['keyway']!['image']).toBe(expected);
+    const images = kubernetesObjects().flatMap(({ object }) => JSON.stringify(object).match(/"image":"keyway-proxy[^"]*"/g) ?? []);
+    expect(images.length).toBeGreaterThan(0);
+    expect(new Set(images)).toEqual(new Set([`"image":"${expected}"`]));
+  });
+
+  it('finds every spelling of the name, and not the npm tarball', () => {
+    expect(imageReferences('docker build -t keyway-proxy . && run keyway-proxy:local; see keyway-proxy:1.2.3.')).toEqual([
+      'keyway-proxy',
+      'keyway-proxy:local',
+      'keyway-proxy:1.2.3',
+    ]);
+    expect(imageReferences('npm install -g ./keyway-proxy-0.1.0.tgz')).toEqual([]);
   });
 });
 
@@ -156,7 +195,7 @@ describe('deploy/kubernetes', () => {
     const files = readdirSync(KUBERNETES).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'secret.yaml');
     expect(resources).toEqual(files.sort());
     const secret = kubernetesObject('Secret', 'keyway');
-    expect(Object.keys(secret['stringData'] as Json).sort()).toEqual(['agent-key', 'github-token', 'master-key']);
+    expect(Object.keys(secret['stringData'] as Json).sort()).toEqual(['admin-token', 'agent-key', 'github-token', 'master-key']);
     expect(Object.values(secret['stringData'] as Json).every((v) => v === '')).toBe(true);
   });
 
@@ -174,17 +213,53 @@ describe('deploy/kubernetes', () => {
     expect(keys).toEqual(['agent-key']);
   });
 
-  it('selects the agent pod in the NetworkPolicy: no ingress from other pods, egress to DNS and 443 only', () => {
+  it('selects the agent pod in the NetworkPolicy: ingress from the scraper to the admin port only, egress to DNS and 443 only', () => {
     const policy = kubernetesObject('NetworkPolicy', 'agent-pod');
     const spec = policy['spec'] as Json;
     expect((spec['podSelector'] as Json)['matchLabels']).toEqual(labels);
     expect(spec['policyTypes']).toEqual(['Ingress', 'Egress']);
-    expect(spec['ingress']).toEqual([]);
+    const adminPort = initContainer('keyway').ports?.find((p) => p.name === 'admin')?.containerPort;
+    const ingress = spec['ingress'] as Array<{ from?: Json[]; ports?: Array<{ protocol: string; port: number }> }>;
+    expect(ingress).toHaveLength(1);
+    // Never "from anywhere" (a rule with no from admits every pod), and never another port.
+    expect(ingress[0]!.from?.length).toBe(1);
+    expect(ingress[0]!.from![0]).toHaveProperty('podSelector');
+    expect(ingress[0]!.from![0]).toHaveProperty('namespaceSelector');
+    expect(ingress[0]!.ports).toEqual([{ protocol: 'TCP', port: adminPort }]);
     const ports = (spec['egress'] as Array<{ ports: Array<{ protocol: string; port: number }> }>).flatMap((rule) =>
       rule.ports.map((p) => `${p.protocol}/${p.port}`),
     );
     expect(ports.sort()).toEqual(['TCP/443', 'TCP/53', 'UDP/53']);
     expect(kubernetesObjects().every(({ object }) => typeof meta(object)['name'] === 'string')).toBe(true);
+  });
+});
+
+describe('scraping keyway in Kubernetes', () => {
+  const template = (kubernetesObject('Deployment', 'agent')['spec'] as Json)['template'] as Json;
+  const annotations = (template['metadata'] as Json)['annotations'] as Record<string, string>;
+  const keyway = initContainer('keyway');
+  const scrape = (readYaml(`${DEPLOY}prometheus-scrape.yaml`)['scrape_configs'] as Json[])[0]!;
+
+  it("annotates the pod with keyway's admin port and /metrics", () => {
+    expect(annotations['prometheus.io/scrape']).toBe('true');
+    expect(Number(annotations['prometheus.io/port'])).toBe(keyway.ports?.find((p) => p.name === 'admin')?.containerPort);
+    expect(annotations['prometheus.io/path']).toBe('/metrics');
+  });
+
+  it('gives keyway its admin token from the Secret, by file, as the scrape job sends it', () => {
+    const env = Object.fromEntries((keyway.env ?? []).map((e) => [e.name, e.value]));
+    expect(env['KEYWAY_ADMIN_TOKEN_FILE']).toBe('/run/secrets/keyway/admin-token');
+    expect(keyway.volumeMounts?.find((m) => m.mountPath === '/run/secrets/keyway')?.name).toBe('keyway-secrets');
+    const items = (((podSpec()['volumes'] as Json[]).find((v) => v['name'] === 'keyway-secrets')!['secret'] as Json)['items'] as Json[]).map((i) => i['key']);
+    expect(items).toContain('admin-token');
+    expect(scrape['authorization']).toEqual({ type: 'Bearer', credentials_file: expect.stringMatching(/\/admin-token$/) });
+  });
+
+  it('keeps only annotated pods, on the annotated port and path, with no ServiceMonitor', () => {
+    const relabel = scrape['relabel_configs'] as Json[];
+    expect(relabel[0]).toEqual({ source_labels: ['__meta_kubernetes_pod_annotation_prometheus_io_scrape'], action: 'keep', regex: 'true' });
+    expect(relabel.map((r) => r['target_label'])).toEqual(expect.arrayContaining(['__metrics_path__', '__address__']));
+    expect(kubernetesObjects().some(({ object }) => object['kind'] === 'ServiceMonitor')).toBe(false);
   });
 });
 

@@ -56,7 +56,11 @@ export function sessionRoutes({ sessions, isToken, limiter }: SessionDeps): Rout
         if (typeof token !== 'string' || token.trim() === '') throw new AdminError('bad_request', 'send {"token": "<data/admin.token>"}');
         if (!isToken(token.trim())) {
           limiter.failed(ctx.client);
-          throw new AdminError('admin_auth_failed', 'that is not the admin token', 'the token is in data/admin.token under the keyway home');
+          throw new AdminError(
+            'admin_auth_failed',
+            'that is not the admin token',
+            'the token is in data/admin.token under the keyway home, or the one KEYWAY_ADMIN_TOKEN or KEYWAY_ADMIN_TOKEN_FILE gave keyway',
+          );
         }
         const session = sessions.create();
         return {

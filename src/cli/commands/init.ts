@@ -31,7 +31,7 @@ CA, the master key, the store and the admin token where they are missing. Never 
     let configCreated = false;
     if (!existsSync(configPath)) configCreated = await writeConfigCopy(configPath);
     const { services, ca } = await initialise({ home, configFile: configPath, env: io.env });
-    await loadOrCreateAdminToken(services.paths.adminToken);
+    await loadOrCreateAdminToken(services.paths.adminToken, io.env);
     const result = {
       home,
       config: configPath,

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readAdminToken } from '../../admin/token.ts';
 import { resolveHome, runningProxyFiles } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -25,7 +25,7 @@ log). Exits 1 with one line when no proxy runs.`,
   async run(argv, io) {
     const args = parse(argv);
     const home = resolveHome(args.string('home'), io.env);
-    const found = await lookUpProxy(home);
+    const found = await lookUpProxy(home, io.env);
     if (found.state !== 'running') {
       if (args.json) printJson(io, { reloaded: false, running: false, home });
       const stale = found.state === 'stale' ? ` (removed data/proxy.json left by pid ${found.pid}, which is gone)` : '';
@@ -38,7 +38,7 @@ log). Exits 1 with one line when no proxy runs.`,
       io.err(`keyway reload: cannot reach pid ${proxy.pid}: ${why}`);
       return 1;
     }
-    const token = (await readFile(runningProxyFiles(home).adminToken, 'utf8')).trim();
+    const token = await readAdminToken(runningProxyFiles(home).adminToken, io.env);
     let answer: { status: number; body: unknown };
     try {
       answer = await callAdmin(proxy.admin, token, 'POST', '/api/reload', RELOAD_TIMEOUT_MS);

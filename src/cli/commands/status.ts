@@ -17,7 +17,7 @@ Exits 1 with one line when no proxy runs; a data/proxy.json left by a process th
   async run(argv, io) {
     const args = parse(argv);
     const home = resolveHome(args.string('home'), io.env);
-    const found = await lookUpProxy(home);
+    const found = await lookUpProxy(home, io.env);
     if (found.state !== 'running') {
       if (args.json) printJson(io, { running: false, home });
       const stale = found.state === 'stale' ? ` (removed data/proxy.json left by pid ${found.pid}, which is gone)` : '';

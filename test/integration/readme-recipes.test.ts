@@ -1,0 +1,118 @@
+// The README's recipes are config a reader pastes: each block must load as keyway config, and its
+// `keyway grants add` line must make the same grant, putting the key where that API expects it.
+// The contents line at the top must reach every section (Operate among them) and nothing else.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load.ts';
+import { REPO } from '../helpers/deploy-files.ts';
+import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
+
+const README = readFileSync(`${REPO}README.md`, 'utf8');
+
+/** Where each API takes its key: what the grant must inject, as `grants list` describes it. */
+const EXPECTED: Record<string, { host: string; inject: string }> = {
+  GitHub: { host: 'api.github.com', inject: 'header Authorization: Bearer {secret}' },
+  OpenAI: { host: 'api.openai.com', inject: 'header Authorization: Bearer {secret}' },
+  Anthropic: { host: 'api.anthropic.com', inject: 'header x-api-key: {secret}' },
+  'Google API key': { host: 'generativelanguage.googleapis.com', inject: 'header x-goog-api-key: {secret}' },
+  Slack: { host: 'slack.com', inject: 'header Authorization: Bearer {secret}' },
+  Stripe: { host: 'api.stripe.com', inject: 'header Authorization: Bearer {secret}' },
+};
+
+interface Recipe {
+  name: string;
+  yaml: string;
+  command: string;
+}
+
+function section(title: string): string {
+  const start = README.indexOf(`\n## ${title}\n`);
+  if (start < 0) throw new Error(`README has no section ${title}`);
+  const end = README.indexOf('\n## ', start + 1);
+  return README.slice(start, end < 0 ? undefined : end);
+}
+
+/** Each `**Name**` paragraph of the Recipes section with its yaml block and its `keyway grants add` line. */
+function recipes(): Recipe[] {
+  return section('Recipes')
+    .split(/\n(?=\*\*[^*]+\*\*)/)
+    .slice(1)
+    .map((part) => {
+      const name = /^\*\*([^*]+)\*\*/.exec(part)![1]!.replace(/\s*\(.*$/, '');
+      const yaml = /```yaml\n([\s\S]*?)```/.exec(part)?.[1] ?? '';
+      const command = /^`(keyway grants add [^`]+)`$/m.exec(part)?.[1] ?? '';
+      return { name, yaml, command };
+    });
+}
+
+/** A shell-like split of a one-line command: words, "double-quoted" words kept whole. */
+function words(command: string): string[] {
+  return [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+describe("the README's recipes", () => {
+  const found = recipes();
+
+  it('cover GitHub, OpenAI, Anthropic, a Google API key, Slack and Stripe, each with a config block and a command', () => {
+    expect(found.map((r) => r.name)).toEqual(Object.keys(EXPECTED));
+    for (const r of found) {
+      expect(r.yaml, r.name).not.toBe('');
+      expect(r.command, r.name).not.toBe('');
+    }
+  });
+
+  it.each(Object.keys(EXPECTED))('%s: the block loads as keyway config, one grant on its API host', (name) => {
+    const recipe = found.find((r) => r.name === name)!;
+    const config = parseConfig(parse(recipe.yaml), makeHome());
+    const grants = Object.values(config.grants);
+    expect(grants).toHaveLength(1);
+    expect(grants[0]!.domains.map((d) => d.text)).toEqual([EXPECTED[name]!.host]);
+  });
+
+  it('make the same grants from the config and from the commands, each injecting where its API expects the key', async () => {
+    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') });
+    // All the blocks in one config file, as a reader who took several would have it.
+    const fromConfig = makeHome();
+    mkdirSync(join(fromConfig, 'config'));
+    const merged = { grants: Object.assign({}, ...found.map((r) => (parse(r.yaml) as { grants: object }).grants)) };
+    writeFileSync(join(fromConfig, 'config', 'keyway.yaml'), stringify(merged));
+    const fromCommands = makeHome();
+    for (const r of found) {
+      const [keyway, ...args] = words(r.command);
+      expect(keyway).toBe('keyway');
+      const added = await runCli([...args, '--home', fromCommands], env);
+      expect(added.code, `${r.command}: ${added.stderr}`).toBe(0);
+    }
+    const list = async (home: string) => {
+      const result = await runCli(['grants', 'list', '--json', '--home', home], env);
+      expect(result.code, result.stderr).toBe(0);
+      const grants = JSON.parse(result.stdout) as Array<{ id: string; type: string; domains: string[]; inject: string }>;
+      return grants.map(({ id, type, domains, inject }) => ({ id, type, domains, inject })).sort((a, b) => a.id.localeCompare(b.id));
+    };
+    const configured = await list(fromConfig);
+    expect(await list(fromCommands)).toEqual(configured);
+    const byHost = Object.fromEntries(configured.map((g) => [g.domains[0], g.inject]));
+    for (const { host, inject } of Object.values(EXPECTED)) expect(byHost[host], host).toBe(inject);
+  });
+});
+
+describe("the README's contents line", () => {
+  const slug = (heading: string) =>
+    heading
+      .toLowerCase()
+      .replace(/[^a-z0-9 -]/g, '')
+      .replace(/ /g, '-');
+
+  it('links every section, Operate among them, and only sections that exist', () => {
+    const headings = [...README.matchAll(/^## (.+)$/gm)].map((m) => slug(m[1]!));
+    const contents = /\*\*Contents:\*\*([\s\S]*?)\n\n/.exec(README)?.[1] ?? '';
+    const links = [...contents.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]);
+    expect(links).toEqual(headings);
+    expect(links).toContain('operate');
+    // Near the top: before the first section, so it is the first thing a reader can use.
+    expect(README.indexOf('**Contents:**')).toBeLessThan(README.indexOf('\n## '));
+  });
+});
