@@ -14,6 +14,14 @@ const OAUTH_TYPES = new Set(['oauth2', 'client_credentials']);
 
 export const isOAuthGrant = (grant: Grant): boolean => OAUTH_TYPES.has(grant.type);
 
+/** 401 grant_no_secret, with where this grant's secret is set: the store (the CLI) or the config file. */
+function noSecret(grant: Grant): ProxyError {
+  return new ProxyError('grant_no_secret', `grant "${grant.id}" has no usable secret set`, {
+    grant: grant.id,
+    hint: grant.source === 'config' ? `set grants.${grant.id}.secret in the config` : `keyway secrets set ${grant.id} --stdin`,
+  });
+}
+
 /** Where the request path gets a grant's credential: static secrets from memory, OAuth tokens from the TokenManager. */
 export class CredentialSource {
   readonly #tokens: TokenManager;
@@ -24,6 +32,12 @@ export class CredentialSource {
 
   async get(grant: Grant): Promise<IssuedCredential> {
     if (isOAuthGrant(grant)) {
+      const state = this.#tokens.state(grant);
+      // Nothing to send and nothing to refresh with: not a refused refresh token (which would also
+      // mark the grant needs_reconnect), only a secret never set.
+      if (grant.material === undefined && grant.status === 'active' && (state.status ?? 'active') === 'active' && !state.accessToken && !state.refreshToken) {
+        throw noSecret(grant);
+      }
       const { token, refreshed } = await this.#tokens.accessToken(grant);
       return { credential: { kind: 'token', value: token }, refreshed };
     }
@@ -34,12 +48,7 @@ export class CredentialSource {
       });
     }
     const credential = staticCredential(grant.type, grant.material);
-    if (!credential) {
-      throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" has no usable secret`, {
-        grant: grant.id,
-        hint: `keyway secrets set ${grant.id} --stdin`,
-      });
-    }
+    if (!credential) throw noSecret(grant);
     return { credential, refreshed: false };
   }
 
