@@ -32,12 +32,7 @@ export class CredentialSource {
 
   async get(grant: Grant): Promise<IssuedCredential> {
     if (isOAuthGrant(grant)) {
-      const state = this.#tokens.state(grant);
-      // Nothing to send and nothing to refresh with: not a refused refresh token (which would also
-      // mark the grant needs_reconnect), only a secret never set.
-      if (grant.material === undefined && grant.status === 'active' && (state.status ?? 'active') === 'active' && !state.accessToken && !state.refreshToken) {
-        throw noSecret(grant);
-      }
+      if (grant.material === undefined && this.#nothingToUse(grant)) throw noSecret(grant);
       const { token, refreshed } = await this.#tokens.accessToken(grant);
       return { credential: { kind: 'token', value: token }, refreshed };
     }
@@ -50,6 +45,15 @@ export class CredentialSource {
     const credential = staticCredential(grant.type, grant.material);
     if (!credential) throw noSecret(grant);
     return { credential, refreshed: false };
+  }
+
+  /**
+   * An active OAuth grant with no token to send and none to refresh with: a secret never set, not a
+   * refresh token the provider refused (refreshing would fail and mark it needs_reconnect).
+   */
+  #nothingToUse(grant: Grant): boolean {
+    const state = this.#tokens.state(grant);
+    return grant.status === 'active' && (state.status ?? 'active') === 'active' && !state.accessToken && !state.refreshToken;
   }
 
   /** After an upstream 401 on `used`: a refreshed credential for one replay (OAuth grants only). */
