@@ -320,6 +320,10 @@ describe('keyway errors and the blind tunnel', () => {
       const line = await auditFor(proxy, host, 'grant_no_secret');
       expect(line).toMatchObject({ grant, decision: 'error', status: 401 });
     }
+    // `keyway refresh` (and the admin API's refresh, the same operation) says the same.
+    const refresh = await proxy.cli(['refresh', 'unset-oauth']);
+    expect(refresh.code).toBe(1);
+    expect(refresh.stderr).toBe('keyway refresh: grant "unset-oauth" has no usable secret set\n');
     // Not marked needs_reconnect, as a refused refresh token would be: it still waits for its secret.
     const shown = await proxy.cli(['grants', 'show', 'unset-oauth', '--json']);
     expect(shown.code, shown.stderr).toBe(0);
