@@ -81,6 +81,10 @@ export class CountingAudit implements AuditSink {
     return this.#writer.healthy;
   }
 
+  get medium(): AuditSink['medium'] {
+    return this.#writer.medium;
+  }
+
   reserveLine(): boolean {
     return this.#writer.reserveLine();
   }

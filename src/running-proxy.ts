@@ -98,10 +98,18 @@ export async function listenFailure(err: unknown, key: string, address: ListenAd
   let holder = '';
   if (onThatPort) {
     holder = ` by keyway pid ${running.pid} (proxy ${formatListen(running.proxy)}${running.admin ? `, admin ${formatListen(running.admin)}` : ''})`;
-  } else if (code === 'EADDRINUSE' && (await answersLikeKeyway(address))) {
-    holder = ' by another keyway, started with another home (`keyway status --home DIR` finds it; --listen picks another port)';
+  } else if (code === 'EADDRINUSE') {
+    if (await answersLikeKeyway(address)) holder = ' by another keyway, started with another home (`keyway status --home DIR` finds it)';
+    // Two keyways with different homes still both default to the admin port 8788: the flag that
+    // moves this listener, not the other one, is what gets the second one started.
+    holder += `; ${otherPortHint(key)}`;
   }
   return new KeywayError('listen_failed', `cannot listen on ${where}: ${why}${holder}`, { cause: err });
+}
+
+function otherPortHint(key: string): string {
+  const flag = key === 'admin.listen' ? '--admin-listen' : '--listen';
+  return `start with ${flag} HOST:PORT to use another port (127.0.0.1:0 takes a free one), or set ${key} in the config`;
 }
 
 const PROBE_TIMEOUT_MS = 1_000;

@@ -86,6 +86,10 @@ export class RefusalBudget implements AuditLog {
     return this.#inner.healthy;
   }
 
+  get medium(): AuditLog['medium'] {
+    return this.#inner.medium;
+  }
+
   reserveLine(): boolean {
     return this.#inner.reserveLine();
   }

@@ -6,6 +6,8 @@ export interface AuditSink {
   /** `reserved`: this line's room was promised by reserveLine(), which this gives back. */
   write(event: AuditEvent, reserved?: boolean): Promise<void>;
   readonly healthy: boolean;
+  /** Where the lines go: a file on disk, or a table in a database (what a refusal tells to check). */
+  readonly medium: 'file' | 'database';
   /** Promise room for the line of a request about to be injected; false: refuse it. Synchronous. */
   reserveLine(): boolean;
 }

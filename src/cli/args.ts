@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { didYouMean } from './did-you-mean.ts';
 import { usageError } from './io.ts';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -64,12 +65,37 @@ export class Args {
   }
 }
 
-/** util.parseArgs with keyway's common flags; errors become one-line usage errors. */
+/** util.parseArgs with keyway's common flags; errors become keyway's own one-line usage errors. */
 export function parse(argv: string[], options: OptionSpec = {}): Args {
+  const spec = { ...COMMON_OPTIONS, ...options };
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
     return new Args(values as Record<string, string | boolean | string[] | undefined>, positionals);
   } catch (err) {
-    throw usageError((err as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw usageError(argumentProblem(err, spec));
   }
+}
+
+/**
+ * What was wrong with the options, in keyway's words: Node's parseArgs text talks about its own API
+ * ("To specify a positional argument starting with a '-'…"), which is no help to a person.
+ * The option is read back from its message, the only place parseArgs names it.
+ */
+function argumentProblem(err: unknown, spec: OptionSpec): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const message = err instanceof Error ? err.message : '';
+  const [, short, long] = /'(?:(-\w), )?(--[^' =<]+)/.exec(message) ?? [];
+  const named = long ?? /'(-[^' =<]+)/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && named !== undefined) {
+    const known = Object.keys(spec).map((name) => `--${name}`);
+    const guess = named.startsWith('--') ? didYouMean(named, known) : '';
+    return `unknown option "${named}"${guess} (see --help)`;
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && named !== undefined) {
+    const name = named.replace(/^-+/, '');
+    const option = spec[name] ?? Object.values(spec).find((o) => o.short === name);
+    const shown = short === undefined ? named : `${short} (${named})`;
+    return option?.type === 'boolean' ? `${shown} takes no value` : `${shown} needs a value`;
+  }
+  return 'the options could not be read (see --help)';
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config, DomainPattern } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
-import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
 import { type CredentialStore, loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store } from '../credentials/store/index.ts';
@@ -122,24 +122,28 @@ export function placeholderNames(grants: readonly PlaceholderGrant[]): string[] 
   return [...names].sort();
 }
 
+export interface AgentView {
+  /** The grants the agent may use (every grant when no agent was named). */
+  grants: PlaceholderGrant[];
+  /** Agents exist (config or store), so a client without agent credentials gets 407. */
+  agentsConfigured: boolean;
+}
+
 /**
  * The grants an agent may use (every grant when `agentId` is undefined), from the config and, when
- * it can be opened without side effects, the store. Revoked grants are left out. `warn` hears why
- * the store was not read, if it exists and could not be.
+ * it can be opened without side effects, the store, and whether any agent is configured there.
+ * Revoked grants are left out. `warn` hears why the store was not read, if it exists and could not be.
  */
-export async function grantsForAgent(
-  config: Config,
-  agentId: string | undefined,
-  env: NodeJS.ProcessEnv,
-  warn: (message: string) => void,
-): Promise<PlaceholderGrant[]> {
+export async function grantsForAgent(config: Config, agentId: string | undefined, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<AgentView> {
   const grants = new Map<string, PlaceholderGrant>();
   for (const [id, g] of Object.entries(config.grants)) grants.set(id, { id, type: g.type, domains: g.domains.map((d) => d.text), provider: g.provider });
   let allowed: readonly string[] | undefined = agentId === undefined ? undefined : config.agents[agentId]?.grants;
   let agentKnown = agentId === undefined || config.agents[agentId] !== undefined;
+  let agentsConfigured = Object.keys(config.agents).length > 0;
   const store = await openStoreQuietly(config, env, warn);
   if (store !== undefined) {
     try {
+      agentsConfigured ||= store.entries(AGENT_PREFIX).length > 0;
       for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
         if (config.grants[g.id] !== undefined) continue;
         if (g.status === 'revoked') continue;
@@ -157,9 +161,9 @@ export async function grantsForAgent(
       else store.close();
     }
   }
-  if (!agentKnown) return [];
+  if (!agentKnown) return { grants: [], agentsConfigured };
   const all = [...grants.values()];
-  return allowed === undefined ? all : all.filter((g) => allowed.includes(g.id));
+  return { grants: allowed === undefined ? all : all.filter((g) => allowed.includes(g.id)), agentsConfigured };
 }
 
 /**

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Client, ProxyAgent, type Dispatcher } from 'undici';
 import { startKeyway } from '../app/index.ts';
 import type { Config } from '../config/index.ts';
+import { findMasterKey } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
 import { fetchProxyCredentials } from '../proxy/identify/agent.ts';
@@ -39,10 +40,13 @@ export async function openFetchProxy(
   const paths = keywayPaths(config);
   const caPath = join(paths.certsDir, 'ca.pem');
   // A one-request proxy must not set keyway up as a side effect (a CA, a key, a store).
-  if (!existsSync(caPath) || !existsSync(paths.store)) {
-    throw new KeywayError('not_found', `keyway is not set up in ${config.home} (no CA or store): run \`keyway init\` there, or pass --home`);
-  }
+  if (!existsSync(caPath)) throw notSetUp(config, 'no CA');
   if (findRunningProxy(paths.runningProxy) !== undefined) return { url: proxyUrl(config, agent), caPath, close: async () => undefined };
+  // With store.backend postgres there is no store file: the store is the database, and what this
+  // process would make is a master key (the database's schema is made by whoever set it up).
+  if (config.store.backend === 'postgres') {
+    if ((await findMasterKey({ dataDir: paths.dataDir, env })) === undefined) throw notSetUp(config, 'no master key for the database store');
+  } else if (!existsSync(paths.store)) throw notSetUp(config, 'no store');
   // Its port is on loopback, where any local process (another home's agent, through its keyway)
   // could find it: it serves only this request, whose proxy password starts with this key.
   const callerKey = randomBytes(32).toString('base64url');
@@ -60,6 +64,10 @@ export async function openFetchProxy(
   const credentials = fetchProxyCredentials(callerKey, agent);
   const auth = `${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.key)}@`;
   return { url: `http://${auth}127.0.0.1:${running.proxyAddress.port}`, caPath: running.ca.certPath, close: () => running.stop({ drainMs: 2_000 }) };
+}
+
+function notSetUp(config: Config, what: string): KeywayError {
+  return new KeywayError('not_found', `keyway is not set up in ${config.home} (${what}): run \`keyway init\` there, or pass --home`);
 }
 
 /** What keyway answered to a CONNECT it refused: its code, one-line reason and JSON body. */

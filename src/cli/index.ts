@@ -2,6 +2,7 @@
 // and turns errors into one line on stderr with a non-zero exit.
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import type { Command } from './command.ts';
+import { didYouMean } from './did-you-mean.ts';
 import type { CommandIO } from './io.ts';
 import { keywayVersion } from '../version.ts';
 
@@ -92,7 +93,12 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
-    io.err(`keyway: unknown command "${name}" (see keyway --help)`);
+    const guess = didYouMean(
+      name,
+      COMMANDS.map((c) => c.name),
+      (command) => `keyway ${command}`,
+    );
+    io.err(`keyway: unknown command "${name}"${guess} (see keyway --help)`);
     return 2;
   }
   const command = await entry.load();

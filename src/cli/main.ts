@@ -1,20 +1,29 @@
 #!/usr/bin/env node
 // The `keyway` executable: wires the real terminal to the command line in index.ts.
-import { main } from './index.ts';
-import { endQuietlyOnClosedPipe, readAllStdin, type CommandIO } from './io.ts';
-import { reexecWithProxyRuntime } from './proxy-runtime.ts';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CommandIO } from './io.ts';
+import { nodeTooOldMessage } from './node-too-old.ts';
+
+const argv = process.argv.slice(2);
 
 // An installed `keyway` runs on whatever `node` the PATH finds first. Before 22 it fails deep in an
-// import (undici needs zlib's zstd); one line saying what to do is kinder.
-const nodeMajor = Number(process.versions.node.split('.')[0]);
-if (nodeMajor < 22) {
-  process.stderr.write(
-    `keyway needs Node.js 22 or later, but the node on PATH is ${process.version} (${process.execPath}); install Node 22+ and put it first on PATH\n`,
-  );
+// import (undici needs zlib's zstd); one line saying what to do is kinder. Checked before the rest
+// is imported (below, dynamically), so no import can fail first.
+const tooOld = nodeTooOldMessage({
+  version: process.version,
+  execPath: process.execPath,
+  root: dirname(dirname(dirname(fileURLToPath(import.meta.url)))),
+  argv,
+});
+if (tooOld !== undefined) {
+  process.stderr.write(`${tooOld}\n`);
   process.exit(1);
 }
 
-const argv = process.argv.slice(2);
+const { main } = await import('./index.ts');
+const { endQuietlyOnClosedPipe, readAllStdin } = await import('./io.ts');
+const { reexecWithProxyRuntime } = await import('./proxy-runtime.ts');
 // The proxy runs for days under load: it re-executes itself under its measured runtime settings.
 if (argv[0] === 'start' && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
 

@@ -14,6 +14,25 @@ const OAUTH_TYPES = new Set(['oauth2', 'client_credentials']);
 
 export const isOAuthGrant = (grant: Grant): boolean => OAUTH_TYPES.has(grant.type);
 
+/** 401 grant_no_secret, with where this grant's secret is set: the store (the CLI) or the config file. */
+export function noSecret(grant: Grant): ProxyError {
+  return new ProxyError('grant_no_secret', `grant "${grant.id}" has no usable secret set`, {
+    grant: grant.id,
+    hint: grant.source === 'config' ? `set grants.${grant.id}.secret in the config` : `keyway secrets set ${grant.id} --stdin`,
+  });
+}
+
+/**
+ * An active OAuth grant with no material, no token to send and none to refresh with: a secret never
+ * set, not a refresh token the provider refused (a refresh would fail and mark it needs_reconnect).
+ * The token state is read only for a grant with no material.
+ */
+export function oauthSecretNeverSet(grant: Grant, tokens: Pick<TokenManager, 'state'>): boolean {
+  if (grant.material !== undefined || grant.status !== 'active') return false;
+  const state = tokens.state(grant);
+  return (state.status ?? 'active') === 'active' && !state.accessToken && !state.refreshToken;
+}
+
 /** Where the request path gets a grant's credential: static secrets from memory, OAuth tokens from the TokenManager. */
 export class CredentialSource {
   readonly #tokens: TokenManager;
@@ -24,6 +43,7 @@ export class CredentialSource {
 
   async get(grant: Grant): Promise<IssuedCredential> {
     if (isOAuthGrant(grant)) {
+      if (oauthSecretNeverSet(grant, this.#tokens)) throw noSecret(grant);
       const { token, refreshed } = await this.#tokens.accessToken(grant);
       return { credential: { kind: 'token', value: token }, refreshed };
     }
@@ -34,12 +54,7 @@ export class CredentialSource {
       });
     }
     const credential = staticCredential(grant.type, grant.material);
-    if (!credential) {
-      throw new ProxyError('grant_needs_reconnect', `grant "${grant.id}" has no usable secret`, {
-        grant: grant.id,
-        hint: `keyway secrets set ${grant.id} --stdin`,
-      });
-    }
+    if (!credential) throw noSecret(grant);
     return { credential, refreshed: false };
   }
 

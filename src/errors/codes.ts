@@ -36,6 +36,9 @@ export const ERROR_CODES = {
   rate_limited: { kind: 'refusal', status: 429, audit: 'deny' },
   // 409 on the admin API: a 401 there would read as "your admin token is wrong".
   grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
+  // The grant has no secret yet (added without one, or blank): the fix is `keyway secrets set`, not a
+  // reconnect. 409 on the admin API for the same reason as grant_needs_reconnect.
+  grant_no_secret: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   token_refresh_failed: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_timeout: { kind: 'refusal', status: 504, audit: 'error' },

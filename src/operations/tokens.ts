@@ -4,7 +4,7 @@
 // shares the cross-process refresh lock with any running proxy.
 
 import { resolveFromHome, type Config } from '../config/index.ts';
-import { isOAuthGrant } from '../credentials/credential-source.ts';
+import { isOAuthGrant, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { buildGrants, type Grant } from '../credentials/grants.ts';
 import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
@@ -75,6 +75,8 @@ export async function refreshGrant(context: TokenContext, id: string): Promise<R
   const grant = grantFor(context, id);
   if (!isOAuthGrant(grant)) throw usage(`grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants refresh`);
   return withTools(context, async ({ tokens }) => {
+    // Nothing to refresh with yet: say so, rather than let the refresh fail and mark it needs_reconnect.
+    if (oauthSecretNeverSet(grant, tokens)) throw noSecret(grant);
     await tokens.refreshNow(grant);
     const { expiresAt } = tokens.state(grant);
     return { grant: id, refreshed: true, token_expires_at: expiresAt ? new Date(expiresAt).toISOString() : null };

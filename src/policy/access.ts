@@ -65,6 +65,8 @@ export class GrantRouter<G extends RoutedGrant = RoutedGrant> {
       return {
         kind: 'refuse',
         error: new ProxyError('host_not_allowed', `agent "${agent.id}" may not use the grant covering ${host} (${covering.map((g) => g.id).join(', ')})`, {
+          // The grant the agent was refused (the first, when several cover the host: the message lists them all).
+          grant: covering[0]!.id,
           hint: `add the grant to agent "${agent.id}"`,
         }),
       };

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ProxyError } from '../errors/index.ts';
+import { auditUnavailable } from '../audit/unavailable.ts';
 import { AuditDraft } from './audit-event.ts';
 import type { AuthThrottle } from './identify/throttle.ts';
 import { Connection, type Route } from './connection.ts';
@@ -76,7 +76,7 @@ async function routeConnect({ runtime, auth }: ProxyWiring, req: IncomingMessage
   if (grants.kind === 'refuse') return conn.decide({ kind: 'refuse-inside', refusal: new RefusedInside(grants.error) });
   if (grants.kind === 'unmatched') {
     refuseUnmatched(runtime, target);
-    if (!runtime.audit.healthy) throw new ProxyError('audit_unavailable', 'the audit log cannot be written; nothing is sent until it can');
+    if (!runtime.audit.healthy) throw auditUnavailable(runtime.audit, 'down');
   }
   await checkDestination(runtime, target);
   return conn.decide(grants.kind === 'intercept' ? INTERCEPT : TUNNEL);

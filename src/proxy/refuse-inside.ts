@@ -43,13 +43,13 @@ export function answerRefused(conn: Connection, req: ClientRequest, res: ClientR
 /** A request refused before any stage ran (or inside a refused connection): one audit line and the error. */
 export function answerError(conn: Connection, req: ClientRequest, res: ClientResponse, error: ProxyError): void {
   req.resume(); // read and drop the body: never interpreted, never kept
-  refuse(conn.runtime, requestDraft(req, conn), error, res);
+  refuse(conn.runtime, requestDraft(req, conn, error), error, res);
 }
 
 /** A WebSocket handshake inside a refused connection: the same answer on the raw socket. */
 export function answerRefusedUpgrade(conn: Connection, req: IncomingMessage, socket: Duplex, refusal: RefusedInside): void {
   refusal.answered++;
-  refuse(conn.runtime, requestDraft(req, conn), refusal.error, socket);
+  refuse(conn.runtime, requestDraft(req, conn, refusal.error), refusal.error, socket);
 }
 
 /**
@@ -59,13 +59,17 @@ export function answerRefusedUpgrade(conn: Connection, req: IncomingMessage, soc
 export function auditIfUnanswered(records: Records, client: Duplex, connectDraft: AuditDraft, refusal: RefusedInside): void {
   client.once('close', () => {
     if (refusal.answered > 0) return;
+    connectDraft.event.grant = refusal.error.grant ?? null;
     connectDraft.failed(refusal.error);
     connectDraft.commit(records);
   });
 }
 
-function requestDraft(req: ClientRequest, conn: Connection): AuditDraft {
+function requestDraft(req: ClientRequest, conn: Connection, error: ProxyError): AuditDraft {
   // The audit names a normalised path without its query, or none: never the raw target.
   const target = normaliseRequestTarget(req.url ?? '/');
-  return draftOn(conn, req.method ?? null, conn.client, target.ok ? target.path : null);
+  const draft = draftOn(conn, req.method ?? null, conn.client, target.ok ? target.path : null);
+  // The grant the refusal is about (one the agent may not use), as its answer names it.
+  draft.event.grant = error.grant ?? null;
+  return draft;
 }

@@ -113,7 +113,7 @@ describe('empty secrets are refused', () => {
       expect(upstream.seen.length).toBe(before);
     });
 
-    it('blank material already in the store is never injected: 401 grant_needs_reconnect, nothing upstream', async () => {
+    it('blank material already in the store is never injected: 401 grant_no_secret, nothing upstream', async () => {
       const before = upstream.seen.length;
       for (const host of ['api.example.test', 'other.example.test']) {
         const res = await curl(`https://${host}:${upstream.port}/echo`, 'claude:claude-agent-key');
@@ -123,7 +123,7 @@ describe('empty secrets are refused', () => {
       const lines = () => proxy.auditLines().filter((l) => l['grant'] === 'blank' || l['grant'] === 'basic');
       // Audit lines are appended in batches, a few ms after the response.
       await waitFor(() => lines().length >= 2);
-      expect(lines().map((l) => l['code'])).toEqual(['grant_needs_reconnect', 'grant_needs_reconnect']);
+      expect(lines().map((l) => l['code'])).toEqual(['grant_no_secret', 'grant_no_secret']);
     });
 
     it.each([

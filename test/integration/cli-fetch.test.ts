@@ -119,7 +119,8 @@ describe('keyway fetch', () => {
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toBe(
       'keyway fetch: proxy_auth_required: proxy credentials required (hint: use the proxy URL printed by `keyway agents add` (http://AGENT_ID:AGENT_KEY@host:port))\n' +
-        'keyway fetch: agents are configured: pass --agent ID (or KEYWAY_AGENT) with KEYWAY_AGENT_KEY\n',
+        'keyway fetch: agents are configured, so requests without agent credentials get 407 proxy_auth_required: ' +
+        'pass --agent ID (or KEYWAY_AGENT) to keyway fetch, its key in KEYWAY_AGENT_KEY (or, for an agent in the config, read from its reference)\n',
     );
   });
 

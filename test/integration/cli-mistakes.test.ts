@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PROVIDER_PRESETS } from '../../src/credentials/providers/presets.ts';
@@ -145,6 +145,54 @@ describe('unknown subcommands', () => {
     const au = await cli(['audit', 'frob']);
     expect(au.code).toBe(2);
     expect(au.stderr).toContain('audit: unknown subcommand "frob" (expected one of: tail, query, verify)');
+  });
+});
+
+describe('unknown options and commands', () => {
+  it("get keyway's own one line, never Node's parseArgs text, with the nearest option when one is close", async () => {
+    const cases: Array<[string[], string]> = [
+      [['status', '--bogus'], 'keyway status: unknown option "--bogus" (see --help)'],
+      [['grants', 'list', '--hmoe', home], 'keyway grants: unknown option "--hmoe": did you mean "--home"? (see --help)'],
+      [['fetch', '--agnet=bot', 'https://api.example.test/'], 'keyway fetch: unknown option "--agnet": did you mean "--agent"? (see --help)'],
+      [['fetch', 'https://api.example.test/', '-X'], 'keyway fetch: -X (--request) needs a value'],
+      [['agents', 'add', 'bot', '--grants'], 'keyway agents: --grants needs a value'],
+      [['status', '--json=yes'], 'keyway status: --json takes no value'],
+      [['audit', 'tail', '-z'], 'keyway audit: unknown option "-z" (see --help)'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toBe(`${line}\n`);
+      expect(r.stderr).not.toMatch(/positional argument|<value>|argument missing/);
+    }
+  });
+
+  it('says "did you mean" for a mistyped command, and only when one is close', async () => {
+    const cases: Array<[string, string]> = [
+      ['stauts', 'keyway: unknown command "stauts": did you mean "keyway status"? (see keyway --help)'],
+      ['agent', 'keyway: unknown command "agent": did you mean "keyway agents"? (see keyway --help)'],
+      ['sercets', 'keyway: unknown command "sercets": did you mean "keyway secrets"? (see keyway --help)'],
+      ['xyzzy', 'keyway: unknown command "xyzzy" (see keyway --help)'],
+    ];
+    for (const [name, line] of cases) {
+      const r = await cli([name]);
+      expect(r.code, name).toBe(2);
+      expect(r.stderr, name).toBe(`${line}\n`);
+    }
+  });
+});
+
+describe('init', () => {
+  it('makes logs/ for the audit log, 0700 like data/, and says where it is', async () => {
+    const r = await cli(['init', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const logs = join(home, 'logs');
+    expect(JSON.parse(r.stdout)).toMatchObject({ logs });
+    expect(statSync(logs).isDirectory()).toBe(true);
+    expect(statSync(logs).mode & 0o777).toBe(0o700);
+    const again = await cli(['init']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`logs   ${logs}\n`);
   });
 });
 

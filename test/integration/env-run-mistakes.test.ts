@@ -164,3 +164,66 @@ describe('a node on PATH older than 24', () => {
     expect(userPath('/a/node_modules/.bin:/usr/bin:/b/node_modules/.bin/::/bin')).toBe('/usr/bin:/bin');
   });
 });
+
+describe('env and run with agents configured and no --agent', () => {
+  const AGENT_KEY = 'bot-key-0123456789abcdef';
+  const NO_AGENT =
+    'agents are configured, so requests without agent credentials get 407 proxy_auth_required: pass --agent ID to keyway %s, ' +
+    'its key in KEYWAY_AGENT_KEY (or, for an agent in the config, read from its reference)';
+  const line = (command: string) => `keyway: warning: ${NO_AGENT.replace('%s', command)}\n`;
+  let withAgents: TestProxy;
+  let cli: (args: string[], env?: Record<string, string>) => ReturnType<typeof runCli>;
+
+  beforeAll(async () => {
+    withAgents = await startProxy({
+      env: { BOT_KEY: AGENT_KEY },
+      config: { agents: { bot: { key: 'env:BOT_KEY', grants: ['api'] } } },
+      grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: CANARY }],
+    });
+    cli = (args, env = {}) => runCli(args, { KEYWAY_HOME: withAgents.home, HOME: withAgents.home, ...withAgents.env, ...env });
+  });
+  afterAll(async () => {
+    await withAgents?.stop();
+  });
+
+  it('env says on stderr that requests will get 407 and how to pass the agent; stdout stays eval-able', async () => {
+    const r = await cli(['env']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(line('env'));
+    expect(r.stdout).toContain(`export HTTPS_PROXY='http://127.0.0.1:${withAgents.port}'`);
+    const named = await cli(['env', '--agent', 'bot'], { KEYWAY_AGENT_KEY: AGENT_KEY });
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stderr).toBe('');
+  });
+
+  it('run says it too, and the request it warned of does get 407', async () => {
+    const url = `https://api.example.test:${upstream.port}/echo`;
+    const r = await cli(['run', 'curl', '-q', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', url]);
+    expect(r.stderr).toContain(line('run'));
+    expect(r.stdout).toBe('000'); // curl reports the refused CONNECT as no HTTP answer
+    expect(r.stderr).toMatch(/CONNECT tunnel failed, response 407/);
+    const named = await cli(['run', '--agent', 'bot', 'curl', '-q', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', url], {
+      KEYWAY_AGENT_KEY: AGENT_KEY,
+    });
+    expect(named.stderr).toBe('');
+    expect(named.stdout).toBe('200');
+    expect(r.stdout + r.stderr + named.stdout + named.stderr).not.toContain(CANARY);
+  });
+
+  it('counts agents added with `keyway agents add` (in the store), and run warns when no proxy runs for the home', async () => {
+    const home = makeHome();
+    const env = { KEYWAY_HOME: home, HOME: home, KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') };
+    expect((await runCli(['init'], env)).code).toBe(0);
+    const before = await runCli(['run', '--', 'true'], env);
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stderr).toBe(
+      `keyway: warning: no keyway proxy is running for ${home}, so true's requests through it will fail to connect: start one with \`keyway start\` (same home) first\n`,
+    );
+    const added = await runCli(['agents', 'add', 'bot'], env);
+    expect(added.code, added.stderr).toBe(0);
+    const envLine = await runCli(['env'], env);
+    expect(envLine.stderr).toBe(line('env'));
+    const run = await runCli(['run', '--', 'true'], env);
+    expect(run.stderr.split('\n')).toEqual([line('run').trimEnd(), expect.stringContaining('no keyway proxy is running'), '']);
+  });
+});

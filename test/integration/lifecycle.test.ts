@@ -78,6 +78,8 @@ describe('keyway start is all or nothing', () => {
       expect(lines, result.stderr).toHaveLength(1);
       expect(lines[0]).toContain(`127.0.0.1:${held.port} (admin.listen)`);
       expect(lines[0]).toContain('in use');
+      // The flag that moves the admin listener, not the proxy's.
+      expect(lines[0]).toContain('start with --admin-listen HOST:PORT to use another port (127.0.0.1:0 takes a free one), or set admin.listen in the config');
       expect(leftovers(home)).toEqual([]);
     } finally {
       held.server.close();

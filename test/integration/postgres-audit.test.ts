@@ -343,6 +343,19 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     try {
       await until(async () => results.some((r) => r.status === 503), 10_000);
       expect(results.find((r) => r.status === 503)).toEqual({ status: 503, code: 'audit_unavailable' });
+      // What the agent is told speaks of the database, never of disk space (there is no disk here).
+      const told = outputs
+        .map((body) => {
+          try {
+            return (JSON.parse(body) as { error?: { code?: string; message?: string; hint?: string } }).error;
+          } catch {
+            return undefined;
+          }
+        })
+        .find((error) => error?.code === 'audit_unavailable');
+      expect(told?.message).toContain('the audit table cannot be written (its database is unreachable or refused the write)');
+      expect(told?.hint).toContain('check the audit database (audit.sink: postgres)');
+      expect(`${told?.message} ${told?.hint}`).not.toMatch(/disk|file-size|permissions of the audit path/);
       const ready = await fetch(`http://127.0.0.1:${a.running.adminAddress?.port}/readyz`);
       expect(ready.status).toBe(503);
       expect(((await ready.json()) as { checks: { audit: string } }).checks.audit).toMatch(/^the audit log cannot be written .*database unreachable/);

@@ -4,12 +4,13 @@
 // ciphertext; a wrong master key is refused as for the file store; the schema migrates once when
 // several replicas start at the same moment.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
-import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { makeHome, runCli, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -155,6 +156,34 @@ describe('store on PostgreSQL, shared by replicas', () => {
     expect(new Set(linesB.map((l) => l['replica']))).toEqual(new Set([hostname()]));
     const verified = await a.cli(['audit', 'verify']);
     expect(verified.code, verified.stderr + verified.stdout).toBe(0);
+  });
+
+  it('keyway fetch works on a PostgreSQL-store home: through a running replica, and with none running for the home', async () => {
+    const added = await a.cli(['grants', 'add', 'fetched', '--type', 'bearer', '--domains', 'plain.example.test', '--secret-stdin'], `${CANARY}-fetched`);
+    expect(added.code, added.stderr).toBe(0);
+    const url = `https://plain.example.test:${upstream.port}/echo`;
+    const seen = () => upstream.seen.at(-1)?.headers.authorization;
+
+    // The replica's home: a proxy runs there, its store is the database (no data/store.json).
+    const running = await a.cli(['fetch', url]);
+    expect(running.code, running.stderr).toBe(0);
+    expect(seen()).toBe(`Bearer ${CANARY}-fetched`);
+    expect(JSON.parse(running.stdout).headers.authorization).toBe('Bearer [redacted by keyway]');
+
+    // A home of its own on the same database, set up with init, with no proxy running: fetch starts
+    // one in its process for the one request.
+    const home = makeHome();
+    mkdirSync(join(home, 'config'));
+    writeFileSync(join(home, 'config', 'keyway.yaml'), readFileSync(join(a.home, 'config', 'keyway.yaml')));
+    const homeEnv = { KEYWAY_HOME: home, HOME: home, ...a.env, ...env() };
+    expect((await runCli(['init'], homeEnv)).code).toBe(0);
+    const before = upstream.seen.length;
+    const own = await runCli(['fetch', url, '--json'], homeEnv);
+    expect(own.code, own.stderr).toBe(0);
+    expect(JSON.parse(own.stdout)).toMatchObject({ status: 200 });
+    expect(upstream.seen.length).toBe(before + 1);
+    expect(seen()).toBe(`Bearer ${CANARY}-fetched`);
+    for (const r of [running, own]) expect(r.stdout + r.stderr).not.toContain(CANARY);
   });
 
   it('a replica with another master key is refused with store_wrong_key, and the database is untouched', async () => {

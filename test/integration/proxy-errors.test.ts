@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/wait.ts';
 /** A second secret, sent by the client in query strings: it must never be logged either. */
 const CANARY2 = 'kw-query-canary-4e8d2b6a';
 const QUERY = `?token=${CANARY2}`;
-const EXTRA_HOSTS = ['plainok.example.test', 'stale.example.test', 'down.example.test'];
+const EXTRA_HOSTS = ['plainok.example.test', 'stale.example.test', 'down.example.test', 'unset.example.test', 'unsetoauth.example.test'];
 
 describe('keyway errors and the blind tunnel', () => {
   let upstream: TestUpstream;
@@ -92,6 +92,9 @@ describe('keyway errors and the blind tunnel', () => {
         bearer('plain-ok', ['plainok.example.test'], { allow_http: true }),
         bearer('stale', ['stale.example.test'], { status: 'needs_reconnect' }),
         bearer('down', ['down.example.test']),
+        // Added without a secret (grants add, no --secret-stdin), a static one and an OAuth one.
+        { id: 'unset', type: 'bearer', domains: ['unset.example.test'] },
+        { id: 'unset-oauth', type: 'oauth2', domains: ['unsetoauth.example.test'] },
       ],
     });
     denyProxy = await startProxy({ config: { proxy: { unmatched: 'deny' } }, grants: [bearer('api', ['api.example.test'])] });
@@ -301,6 +304,30 @@ describe('keyway errors and the blind tunnel', () => {
     );
     expectErrorBody(lenient, 400, 'bad_request');
     expect(plain.seen.length).toBe(before);
+  });
+
+  it('answers 401 grant_no_secret, hint `keyway secrets set`, for a grant with no secret yet, static or OAuth, and leaves it as it was', async () => {
+    for (const [host, grant] of [
+      ['unset.example.test', 'unset'],
+      ['unsetoauth.example.test', 'unset-oauth'],
+    ] as const) {
+      const before = upstream.seen.length;
+      const res = await get(proxy, `https://${host}:${upstream.port}/echo${QUERY}`);
+      const error = expectErrorBody(res, 401, 'grant_no_secret');
+      expect(error['grant']).toBe(grant);
+      expect(error['hint']).toBe(`keyway secrets set ${grant} --stdin`);
+      expect(upstream.seen.length).toBe(before);
+      const line = await auditFor(proxy, host, 'grant_no_secret');
+      expect(line).toMatchObject({ grant, decision: 'error', status: 401 });
+    }
+    // `keyway refresh` (and the admin API's refresh, the same operation) says the same.
+    const refresh = await proxy.cli(['refresh', 'unset-oauth']);
+    expect(refresh.code).toBe(1);
+    expect(refresh.stderr).toBe('keyway refresh: grant "unset-oauth" has no usable secret set\n');
+    // Not marked needs_reconnect, as a refused refresh token would be: it still waits for its secret.
+    const shown = await proxy.cli(['grants', 'show', 'unset-oauth', '--json']);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'active', display_status: 'no secret' });
   });
 
   it('answers 401 grant_needs_reconnect with a hint for a grant that needs reconnecting', async () => {

@@ -35,8 +35,10 @@ describe('refusals legible to an agent', () => {
 
   function expectRefusalBody(body: string) {
     outputs.push(body);
-    const parsed = JSON.parse(body) as { error: { code: string; message: string; hint: string | null } };
+    const parsed = JSON.parse(body) as { error: { code: string; message: string; grant: string | null; hint: string | null } };
     expect(parsed.error.code).toBe('host_not_allowed');
+    // The grant the agent may not use is named, not null.
+    expect(parsed.error.grant).toBe('other');
     expect(parsed.error.message).toContain(`agent "${AGENT}" may not use the grant covering other.example.test`);
     expect(parsed.error.hint).toContain(`add the grant to agent "${AGENT}"`);
   }
@@ -119,7 +121,15 @@ describe('refusals legible to an agent', () => {
       return found.length >= 4 ? found : undefined;
     }, 'four audit lines');
     for (const line of lines) {
-      expect(line).toMatchObject({ agent: AGENT, grant: null, decision: 'deny', code: 'host_not_allowed', status: 403, path: '/v1/items', port: upstreamPort });
+      expect(line).toMatchObject({
+        agent: AGENT,
+        grant: 'other',
+        decision: 'deny',
+        code: 'host_not_allowed',
+        status: 403,
+        path: '/v1/items',
+        port: upstreamPort,
+      });
       expect(line['message']).toContain('may not use the grant covering other.example.test');
       expect(line['hint']).toContain('add the grant');
     }
@@ -171,7 +181,7 @@ describe('refusals legible to an agent', () => {
       () => proxy.auditLines().find((l) => l['host'] === 'other.example.test' && l['method'] === 'CONNECT' && l['agent'] === AGENT),
       'the CONNECT line',
     );
-    expect(line).toMatchObject({ agent: AGENT, decision: 'deny', code: 'host_not_allowed', status: 403 });
+    expect(line).toMatchObject({ agent: AGENT, grant: 'other', decision: 'deny', code: 'host_not_allowed', status: 403 });
     expect(line['message']).toContain('may not use the grant');
     expect(upstreamConnections).toBe(0);
   });
@@ -255,7 +265,7 @@ describe('refusals legible to an agent', () => {
     outputs.push(tail.stdout, tail.stderr);
     expect(tail.code, tail.stderr).toBe(0);
     const lines = tail.stdout.split('\n');
-    const refused = lines.findIndex((l) => / deny +403 scout +GET other\.example\.test:\d+\/v1\/items +\[host_not_allowed\]/.test(l));
+    const refused = lines.findIndex((l) => / deny +403 scout\/other +GET other\.example\.test:\d+\/v1\/items +\[host_not_allowed\]/.test(l));
     expect(refused, tail.stdout).toBeGreaterThan(-1);
     expect(lines[refused + 1]).toBe(`    agent "${AGENT}" may not use the grant covering other.example.test (other)`);
     expect(lines[refused + 2]).toBe(`    hint: add the grant to agent "${AGENT}"`);

@@ -125,6 +125,7 @@ describe('keyway status and stop', () => {
     });
     expect(onAdmin.code).toBe(1);
     expect(onAdmin.stderr).toContain(`cannot listen on 127.0.0.1:${admin.port} (admin.listen): the port is in use by another keyway`);
+    expect(onAdmin.stderr).toContain('; start with --admin-listen HOST:PORT to use another port');
 
     const plain = createServer((_req, res) => res.end('not keyway'));
     plain.listen(0, '127.0.0.1');
@@ -136,7 +137,10 @@ describe('keyway status and stop', () => {
         KEYWAY_RUNTIME: 'as-is',
       });
       expect(taken.code).toBe(1);
-      expect(taken.stderr.trim()).toBe(`keyway start: cannot listen on 127.0.0.1:${port} (proxy.listen): the port is in use`);
+      expect(taken.stderr.trim()).toBe(
+        `keyway start: cannot listen on 127.0.0.1:${port} (proxy.listen): the port is in use; ` +
+          'start with --listen HOST:PORT to use another port (127.0.0.1:0 takes a free one), or set proxy.listen in the config',
+      );
     } finally {
       plain.close();
     }

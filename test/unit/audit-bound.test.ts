@@ -75,6 +75,7 @@ describe('bounded fields through the real writer', () => {
 class MemoryLog implements AuditLog {
   lines: AuditEvent[] = [];
   healthy = true;
+  readonly medium = 'file';
   pendingLines = 0;
   droppedLines = 0;
   reserveLine(): boolean {

@@ -43,9 +43,10 @@ describe('the one error table', () => {
     upstream_timeout: 504,
     audit_unavailable: 503,
     bad_request: 400,
-    // The contract's later error table: 429 with Retry-After.
+    // The contract's later error table: 429 with Retry-After; a grant with no secret yet.
     rate_limited: 429,
     purpose_required: 400,
+    grant_no_secret: 401,
   };
 
   it('keeps every code and status the product contract lists', () => {
@@ -99,6 +100,7 @@ describe('the admin API in the same table', () => {
       internal_error: 500,
       host_not_allowed: 403,
       grant_needs_reconnect: 409,
+      grant_no_secret: 409,
       token_refresh_failed: 502,
       admin_auth_required: 401,
       admin_auth_failed: 401,

@@ -102,7 +102,9 @@ export function grantRoutes(deps: AdminDeps): Route[] {
           '200': jsonResponse('Refreshed: the new expiry, never the token'),
           '400': errorResponse('Only oauth2 and client_credentials grants refresh'),
           '404': NOT_FOUND,
-          '409': errorResponse('The grant needs reconnecting (the provider refused its refresh token, or it was revoked)'),
+          '409': errorResponse(
+            'The grant needs reconnecting (the provider refused its refresh token, or it was revoked: grant_needs_reconnect), or has no secret yet (grant_no_secret)',
+          ),
           '502': errorResponse('The token endpoint failed or could not be reached'),
         },
       },

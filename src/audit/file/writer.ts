@@ -175,6 +175,10 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     return this.queue.healthy && this.#room.roomy;
   }
 
+  get medium(): 'file' {
+    return 'file';
+  }
+
   /**
    * Promise the line of a request about to be injected; false (refuse it) when the writer is unhealthy
    * or the room for it cannot be guaranteed. Synchronous: arithmetic on figures refreshed elsewhere.

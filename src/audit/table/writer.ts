@@ -74,6 +74,10 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
     return this.queue.writable;
   }
 
+  get medium(): 'database' {
+    return 'database';
+  }
+
   /** No disk to account for: a line is promised whenever the table is being written. */
   reserveLine(): boolean {
     return this.queue.writable;

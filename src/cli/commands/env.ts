@@ -6,12 +6,19 @@ import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 import { findUserNode, nodeBypassWarning, runsOnNode } from '../user-node.ts';
+import { noAgentLine } from '../agent-hint.ts';
+import { keywayPaths, resolveHome } from '../../paths.ts';
+import { findRunningProxy } from '../../running-proxy.ts';
 
 export interface EnvVariables {
   /** Proxy and CA variables: always set, over whatever the caller has. */
   proxy: Record<string, string>;
   /** Placeholder credentials (NAME=keyway-placeholder) for the grants the agent may use. */
   placeholders: Record<string, string>;
+  /** Agents are configured and none was given: every request through these variables gets 407. */
+  noAgent: boolean;
+  /** No proxy runs for this home (data/proxy.json): the proxy variables point at nothing yet. */
+  noProxyRunning: boolean;
 }
 
 /** What `keyway env` prints and `keyway run` sets (doctor runs clients with exactly these). */
@@ -22,11 +29,12 @@ export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: str
   const agentId = args.string('agent');
   const agent = agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
   const proxy = clientEnvironment(config, agent, proxyAddress);
-  const grants = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
+  const { grants, agentsConfigured } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
   const placeholders = placeholderVariables(grants);
   // A placeholder never replaces a proxy or CA variable.
   for (const name of Object.keys(proxy)) delete placeholders[name];
-  return { proxy, placeholders };
+  const noProxyRunning = findRunningProxy(keywayPaths(config).runningProxy) === undefined;
+  return { proxy, placeholders, noAgent: agentsConfigured && agent === undefined, noProxyRunning };
 }
 
 export const env: Command = {
@@ -44,10 +52,13 @@ grants the agent may use (every grant without --agent): the provider preset's va
 OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, … so SDKs that insist on a key start. keyway
 replaces whatever credential a request carries; the real secret is never printed. A variable
 already set in your environment is left as it is (like \`keyway run\`), and said so on stderr.
-Before the CA exists (keyway init or keyway start make it), env refuses rather than print its path.`,
+Before the CA exists (keyway init or keyway start make it), env refuses rather than print its path.
+Where agents are configured and no --agent is given, a warning on stderr says requests will get 407.`,
   async run(argv, io) {
     const args = parse(argv, { agent: { type: 'string' } });
-    const { proxy, placeholders } = await variablesFor(args, io);
+    const { proxy, placeholders, noAgent } = await variablesFor(args, io);
+    // stderr: stdout is for eval, and the line must reach the person who typed the command.
+    if (noAgent) io.err(`keyway: warning: ${noAgentLine('env')}`);
     const kept = Object.keys(placeholders).filter((name) => io.env[name] !== undefined);
     for (const name of kept) delete placeholders[name];
     if (kept.length > 0) {
@@ -86,14 +97,21 @@ Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only bef
 with -. The proxy and CA variables replace any the caller has set. A placeholder credential
 (OPENAI_API_KEY=keyway-placeholder, …) is only added where the caller has not set that variable:
 one already set is passed through unchanged. When CMD runs on node and the node on your PATH
-is older than 24, run warns that it will go around keyway (older Node ignores HTTPS_PROXY).`,
+is older than 24, run warns that it will go around keyway (older Node ignores HTTPS_PROXY). It also
+warns when no proxy runs for this home, and when agents are configured and no --agent is given (407).`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
     const { own, command } = splitRunArgs(argv);
     const args = parse(own, { agent: { type: 'string' } });
     if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--] CMD [ARGS…]');
-    const { proxy, placeholders } = await variablesFor(args, io);
+    const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);
+    if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
+    if (noProxyRunning) {
+      io.err(
+        `keyway: warning: no keyway proxy is running for ${resolveHome(args.string('home'), io.env)}, so ${command[0]}'s requests through it will fail to connect: start one with \`keyway start\` (same home) first`,
+      );
+    }
     if (await runsOnNode(command[0]!, io.env['PATH'])) {
       const node = await findUserNode(io.env);
       const warning = node === undefined ? undefined : nodeBypassWarning(node);

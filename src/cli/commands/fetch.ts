@@ -6,6 +6,7 @@ import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import { fetchClient, openFetchProxy, type ConnectRefusal } from '../fetch-proxy.ts';
+import { noAgentLine } from '../agent-hint.ts';
 
 // `keyway fetch`: one request through keyway, for agents and scripts that cannot set a proxy. The
 // request goes through the proxy exactly as any client's would (CONNECT, interception, rules,
@@ -99,8 +100,7 @@ function reportConnectRefusal(refused: ConnectRefusal, json: boolean, io: Comman
   const line = refused.code === undefined ? `the proxy refused the connection (${refused.status})` : refusalLine(refused.code, refused.body, refused.reason);
   io.err(`keyway fetch: ${line}`);
   // The proxy's hint speaks of proxy URLs; this command takes the agent another way.
-  if (refused.code === 'proxy_auth_required' && anonymous)
-    io.err('keyway fetch: agents are configured: pass --agent ID (or KEYWAY_AGENT) with KEYWAY_AGENT_KEY');
+  if (refused.code === 'proxy_auth_required' && anonymous) io.err(`keyway fetch: ${noAgentLine('fetch', { envName: true })}`);
   return 1;
 }
 

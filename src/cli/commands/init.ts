@@ -23,7 +23,8 @@ export const init: Command = {
   usage: `keyway init [--home DIR] [--json]
 
 Writes config/keyway.yaml (a copy of config/keyway.example.yaml) if there is none, and makes the
-CA, the master key, the store and the admin token where they are missing. Never overwrites.`,
+CA, the master key, the store, the admin token and the audit log's folder (logs/) where they are
+missing. Never overwrites.`,
   async run(argv, io) {
     const args = parse(argv);
     const home = resolveHome(args.string('home'), io.env);
@@ -32,6 +33,10 @@ CA, the master key, the store and the admin token where they are missing. Never 
     if (!existsSync(configPath)) configCreated = await writeConfigCopy(configPath);
     const { services, ca } = await initialise({ home, configFile: configPath, env: io.env });
     await loadOrCreateAdminToken(services.paths.adminToken, io.env);
+    // The audit log's folder, like data/ (0700): made now so the layout a user reads about after
+    // init is the one on disk, not one that appears at the first request.
+    const logs = dirname(services.paths.audit);
+    await mkdir(logs, { recursive: true, mode: 0o700 });
     const result = {
       home,
       config: configPath,
@@ -39,12 +44,13 @@ CA, the master key, the store and the admin token where they are missing. Never 
       ca: ca.certPath,
       bundle: ca.bundlePath,
       store: services.paths.store,
+      logs,
       next: NEXT_STEPS.map(([command]) => command),
     };
     if (args.json) printJson(io, result);
     else {
       io.out(
-        `home   ${home}\nconfig ${configPath}${configCreated ? ' (created)' : ''}\nCA     ${ca.certPath}\nbundle ${ca.bundlePath}\nstore  ${services.paths.store}`,
+        `home   ${home}\nconfig ${configPath}${configCreated ? ' (created)' : ''}\nCA     ${ca.certPath}\nbundle ${ca.bundlePath}\nstore  ${services.paths.store}\nlogs   ${logs}`,
       );
       io.out(['', 'Next steps:', ...NEXT_STEPS.flatMap(([command, why], i) => [`  ${i + 1}. ${command}`, `     ${why}`])].join('\n'));
     }

@@ -1,4 +1,4 @@
-import { ProxyError } from '../../errors/index.ts';
+import { auditUnavailable } from '../../audit/unavailable.ts';
 import type { HeadStage } from './request.ts';
 
 /**
@@ -11,13 +11,7 @@ export const auditReservation: HeadStage = {
   injected: true,
   run({ conn, draft }) {
     if (draft.reserved) return; // never reserve twice for one line
-    if (!conn.records.audit.reserveLine()) {
-      throw new ProxyError(
-        'audit_unavailable',
-        "the audit log cannot take this request's line (unwritable, too little room left, or its database unreachable); nothing is sent until it can",
-        { hint: 'check free disk space (keyway keeps about 1 MiB in reserve), file-size limits, and the permissions of the audit path' },
-      );
-    }
+    if (!conn.records.audit.reserveLine()) throw auditUnavailable(conn.records.audit, 'no-room');
     draft.reserved = true;
   },
 };

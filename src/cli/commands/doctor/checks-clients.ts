@@ -3,6 +3,7 @@
 
 import { tailAudit } from '../../../audit/index.ts';
 import { formatListen } from '../../../config/index.ts';
+import { noAgentLine } from '../../agent-hint.ts';
 import { keywayPaths } from '../../../paths.ts';
 import type { ClientSpec } from './clients.ts';
 import type { CheckResult, Context } from './context.ts';
@@ -46,7 +47,7 @@ export async function checkClient(ctx: Context, client: ClientSpec, env: Record<
 function fixFor(client: ClientSpec, error: string): string {
   if (/certificate|SSL|TLS|self.signed|issuer|CERT_|verif/i.test(error))
     return `${client.name} does not trust keyway's CA: ${client.trustVars} must point at keyway's CA or bundle (eval "$(keyway env)")`;
-  if (/407/.test(error)) return 'the proxy wants agent credentials: run doctor with --agent ID';
+  if (/407/.test(error)) return noAgentLine('doctor');
   if (/ENOTFOUND|EAI_AGAIN|resolve host|getaddrinfo|Name or service not known|NameResolution/i.test(error)) {
     return `${client.name} did not use the proxy (it looked the name up itself): check HTTPS_PROXY/https_proxy${client.name === 'node' ? ' and NODE_USE_ENV_PROXY=1 (Node 24 or later)' : ''}`;
   }

@@ -6,6 +6,7 @@ import { http } from '../../../net/node-http.ts';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { formatListen } from '../../../config/index.ts';
+import { noAgentLine } from '../../agent-hint.ts';
 import { SELF_CHECK_HOST, SELF_CHECK_PATH } from '../../../proxy/self-check.ts';
 import { errCode, MAX_OUTPUT, readBody, type CheckResult, type Context } from './context.ts';
 
@@ -41,7 +42,7 @@ export async function checkThroughProxy(ctx: Context, caPem: string, check: stri
           check,
           status: 'fail',
           detail: `the proxy asked for agent credentials (407)`,
-          fix: 'run doctor with --agent ID (its key in KEYWAY_AGENT_KEY, or in the config)',
+          fix: noAgentLine('doctor'),
         };
       }
       return {

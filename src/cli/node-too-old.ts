@@ -1,0 +1,41 @@
+// What to say when `keyway` runs on a Node older than 22 (before anything else is loaded: undici
+// fails deep in an import there). The fix depends on where keyway is: a git checkout carries its own
+// pinned Node 24 (the `node` devDependency, in node_modules/.bin), which `npm run keyway -- …` uses
+// because npm puts that folder first on PATH; an installed package has only the Node on PATH.
+//
+// Loaded by main.ts on the old Node itself: node: built-ins only, nothing newer than Node 18.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const FIRST_SUPPORTED_NODE = 22;
+
+export interface NodeCheck {
+  /** process.version, e.g. v20.19.2. */
+  version: string;
+  /** process.execPath: which node the PATH found. */
+  execPath: string;
+  /** The package root: the folder of package.json (two up from src/cli/ or dist/cli/). */
+  root: string;
+  /** keyway's own arguments, to repeat them in the command to run instead. */
+  argv: readonly string[];
+}
+
+/** The one line to print and exit on, or undefined when this Node is recent enough. */
+export function nodeTooOldMessage(check: NodeCheck): string | undefined {
+  const major = Number(/^v?(\d+)/.exec(check.version)?.[1]);
+  if (Number.isFinite(major) && major >= FIRST_SUPPORTED_NODE) return undefined;
+  const what = `keyway needs Node.js ${FIRST_SUPPORTED_NODE} or later, but the node on PATH is ${check.version} (${check.execPath})`;
+  const again = ['npm', 'run', 'keyway', '--', ...check.argv].map(shellWord).join(' ');
+  const install = `install Node ${FIRST_SUPPORTED_NODE}+ (https://nodejs.org/en/download, or \`nvm install ${FIRST_SUPPORTED_NODE}\`) and put it first on PATH`;
+  // A checkout: the sources are there beside package.json (the published package ships dist/ only).
+  if (!existsSync(join(check.root, 'src', 'cli', 'main.ts')) || !existsSync(join(check.root, 'package.json'))) return `${what}: ${install}`;
+  const at = `(in ${check.root})`;
+  if (existsSync(join(check.root, 'node_modules', '.bin', 'node'))) return `${what}: run this checkout's pinned Node 24 with \`${again}\` ${at}, or ${install}`;
+  return `${what}: run \`npm install\` ${at} to get this checkout's pinned Node 24 (not with --ignore-scripts), then \`${again}\`; or ${install}`;
+}
+
+/** A word as a POSIX shell reads it back: plain when it can be, single-quoted otherwise. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,84 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from '../helpers/keyway.ts';
+
+// The real entry on the machine's own old Node: these machines' /usr/bin/node is 20 (NOTES.md).
+// What it prints must get the person running again: in this checkout, the `npm run keyway -- …` it
+// names really runs the command on the pinned Node; from an installed copy, how to get Node 22+.
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+const DIST_CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const SYSTEM_NODE = '/usr/bin/node';
+// A user's shell: the system's folders, not npm's node_modules/.bin.
+const USER_ENV = { PATH: '/usr/bin:/bin', HOME: tmpdir() };
+
+let systemVersion: string;
+let systemMajor: number;
+
+beforeAll(async () => {
+  expect(existsSync(DIST_CLI), 'dist/cli/main.js is missing: run `node scripts/build.mjs` (npm test does)').toBe(true);
+  const version = await runProcess(SYSTEM_NODE, ['-p', 'process.versions.node'], USER_ENV);
+  systemVersion = version.stdout.trim();
+  systemMajor = Number(systemVersion.split('.')[0]);
+  expect(Number.isFinite(systemMajor), `${SYSTEM_NODE} -p process.versions.node: ${version.stderr}`).toBe(true);
+});
+
+describe('keyway run by a Node older than 22', () => {
+  it("from this checkout: one line naming `npm run keyway -- …` (the checkout's pinned Node), which works", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'keyway-cwd-'));
+    const r = await runProcessIn(cwd, SYSTEM_NODE, [DIST_CLI, 'status', '--json']);
+    if (systemMajor >= 22) {
+      // A machine whose system Node is recent: nothing to say, the command runs.
+      expect(r.stderr).not.toContain('needs Node.js');
+      return;
+    }
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`keyway needs Node.js 22 or later, but the node on PATH is v${systemMajor}.`);
+    expect(r.stderr).toContain(`run this checkout's pinned Node 24 with \`npm run keyway -- status --json\` (in ${ROOT})`);
+    expect(r.stderr).toContain('or install Node 22+');
+    // Doing what it says, from a shell whose node is the old one:
+    const again = await runProcessIn(ROOT, 'npm', ['run', '--silent', 'keyway', '--', '--version']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('from an installed copy (no sources beside it): one line saying how to install Node 22+', async () => {
+    const prefix = mkdtempSync(join(tmpdir(), 'keyway-installed-'));
+    mkdirSync(join(prefix, 'dist'));
+    cpSync(join(ROOT, 'dist', 'cli'), join(prefix, 'dist', 'cli'), { recursive: true });
+    writeFileSync(join(prefix, 'package.json'), '{"name":"keyway-proxy","type":"module"}');
+    const r = await runProcessIn(prefix, SYSTEM_NODE, [join(prefix, 'dist', 'cli', 'main.js'), '--version']);
+    if (systemMajor >= 22) {
+      expect(r.stderr).not.toContain('needs Node.js');
+      return;
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `keyway needs Node.js 22 or later, but the node on PATH is v${systemVersion} (${SYSTEM_NODE}): ` +
+        'install Node 22+ (https://nodejs.org/en/download, or `nvm install 22`) and put it first on PATH\n',
+    );
+  });
+
+  it("npm scripts' own check (scripts/check-node.mjs) gives the same ways out", async () => {
+    const r = await runProcessIn(ROOT, SYSTEM_NODE, [join(ROOT, 'scripts', 'check-node.mjs')]);
+    if (systemMajor >= 22) {
+      expect(r.code).toBe(0);
+      return;
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain("run `npm install` here (not with --ignore-scripts) to get this checkout's pinned Node 24");
+    expect(r.stderr).toContain('or install Node 22+ (https://nodejs.org/en/download, or `nvm install 22`) and put it first on PATH');
+  });
+});
+
+function runProcessIn(cwd: string, command: string, args: string[]) {
+  // runProcess has no cwd: go through sh, whose PATH is the user's.
+  const quoted = [command, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return runProcess('/bin/sh', ['-c', `cd '${cwd}' && exec ${quoted}`], USER_ENV, undefined, 60_000);
+}
