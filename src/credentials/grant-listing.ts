@@ -29,6 +29,8 @@ export interface GrantListing {
   allow_http: boolean;
   /** Range requests are passed on (weakens the leak guard); dropped by default. */
   allow_range: boolean;
+  /** Every request through it must say why (X-Keyway-Purpose). */
+  require_purpose: boolean;
   labels: Record<string, string>;
   /** The second clock: each agent's lease on this grant (agents with a lease_ttl only). */
   leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
@@ -90,6 +92,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
       allow_range: g.allow_range,
+      require_purpose: g.require_purpose,
       labels: {},
       leases: leasesOf(id),
     };
@@ -111,6 +114,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       last_used_at: lastUsed(g.id),
       allow_http: g.allow_http ?? false,
       allow_range: g.allow_range ?? false,
+      require_purpose: g.require_purpose ?? false,
       labels: { ...g.labels },
       leases: leasesOf(g.id),
     });

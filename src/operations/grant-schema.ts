@@ -20,6 +20,7 @@ export const grantChangeInput = z.strictObject({
   inject: grantFields.shape.inject,
   labels: labelsSchema.optional(),
   allow_range: grantFields.shape.allow_range.unwrap().optional(),
+  require_purpose: grantFields.shape.require_purpose.unwrap().optional(),
 });
 
 /** The body of PUT /api/grants/{grant}/secret. */

@@ -86,13 +86,14 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
 export async function updateGrant(services: GrantServices, id: string, change: unknown, caller: Caller): Promise<GrantResult> {
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is defined in the config; change it there`);
   const { parseInput, grantChangeInput } = await inputChecks();
-  const { domains, inject: given, labels, allow_range: allowRange } = parseInput(grantChangeInput, change, caller);
+  const { domains, inject: given, labels, allow_range: allowRange, require_purpose: requirePurpose } = parseInput(grantChangeInput, change, caller);
   const { header, format, query } = given ?? {};
-  if (domains === undefined && header === undefined && format === undefined && query === undefined && labels === undefined && allowRange === undefined) {
+  const nothing = [domains, header, format, query, labels, allowRange, requirePurpose].every((v) => v === undefined);
+  if (nothing) {
     throw usage(
       caller === 'cli'
-        ? 'grants set: give at least one of --domains, --header, --format, --query, --label, --allow-range, --no-allow-range'
-        : 'give at least one of domains, inject.header, inject.format, inject.query, labels, allow_range',
+        ? 'grants set: give at least one of --domains, --header, --format, --query, --label, --allow-range, --no-allow-range, --require-purpose, --no-require-purpose'
+        : 'give at least one of domains, inject.header, inject.format, inject.query, labels, allow_range, require_purpose',
     );
   }
   if (query !== undefined && (header !== undefined || format !== undefined)) {
@@ -115,6 +116,7 @@ export async function updateGrant(services: GrantServices, id: string, change: u
       inject: hasInjection(inject) ? inject : undefined,
       labels: nextLabels,
       allow_range: allowRange === undefined ? existing.allow_range : allowRange || undefined,
+      require_purpose: requirePurpose === undefined ? existing.require_purpose : requirePurpose || undefined,
       updated_at: new Date().toISOString(),
     };
     draft.set(grantRecordId(id), changed);

@@ -56,6 +56,15 @@ describe('X-Keyway-Purpose', () => {
     return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
   }
 
+  /** Polls `check` until it holds (a store change reaches the running proxy within a second or so). */
+  async function until(check: () => Promise<boolean>, ms = 5_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error('the change did not apply in time');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** The audit line of the request whose path is `path` (unique per test). */
   async function lineFor(path: string): Promise<Record<string, unknown>> {
     return waitFor(() => proxy.auditLines().find((l) => l['path'] === path), `the audit line of ${path}`);
@@ -110,6 +119,18 @@ describe('X-Keyway-Purpose', () => {
     const given = await call('DELETE', '/repos/acme/gadgets', { 'X-Keyway-Purpose': 'the user asked to delete the old repository' });
     expect(given.status).toBe(200);
     expect(await lineFor('/repos/acme/gadgets')).toMatchObject({ decision: 'inject', purpose: 'the user asked to delete the old repository' });
+  });
+
+  it('grants set --require-purpose turns it on for a stored grant (and shows in grants show), --no-require-purpose off', async () => {
+    const on = await proxy.cli(['grants', 'set', 'api', '--require-purpose']);
+    expect(on.code, on.stderr).toBe(0);
+    expect(JSON.parse((await proxy.cli(['grants', 'show', 'api', '--json'])).stdout)).toMatchObject({ require_purpose: true });
+    expect((await proxy.cli(['grants', 'show', 'api'])).stdout).toContain('required (X-Keyway-Purpose)');
+    // The running proxy reads the store change within a second or so.
+    await until(async () => (await call('GET', '/free/on')).code === 'purpose_required');
+    expect((await call('GET', '/free/on', { 'X-Keyway-Purpose': 'a reason' })).status).toBe(200);
+    expect((await proxy.cli(['grants', 'set', 'api', '--no-require-purpose'])).code).toBe(0);
+    await until(async () => (await call('GET', '/free/off')).status === 200);
   });
 
   it('keyway fetch --purpose sends it', async () => {

@@ -26,6 +26,7 @@ const grantListing = z.object({
   last_used_at: nullableString,
   allow_http: grantFields.shape.allow_http.unwrap(),
   allow_range: grantFields.shape.allow_range.unwrap(),
+  require_purpose: grantFields.shape.require_purpose.unwrap(),
   labels: labelsSchema,
   leases: z.array(z.object({ agent: z.string(), state: z.enum(['active', 'expired', 'revoked']), expires_at: z.string() })),
 });

@@ -63,7 +63,7 @@ export function grantRoutes(deps: AdminDeps): Route[] {
       path: '/api/grants/{grant}',
       doc: {
         operationId: 'grants.update',
-        summary: 'Change domains, injection, labels or allow_range; the secret and tokens stay',
+        summary: 'Change domains, injection, labels, allow_range or require_purpose; the secret and tokens stay',
         tags: TAGS,
         requestBody: jsonBody(schemaRef('GrantChange')),
         responses: { '200': grantAnswer('Changed'), ...BAD_BODY, '404': NOT_FOUND, '409': errorResponse('The grant is defined in the config file') },

@@ -19,6 +19,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['last_used_at', 'Last used'],
   ['allow_http', 'Plain HTTP'],
   ['allow_range', 'Range requests'],
+  ['require_purpose', 'Purpose'],
   ['leases', 'Agent leases'],
   ['labels', 'Labels'],
   ['source', 'Defined in'],
@@ -33,6 +34,8 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       return row.allow_http ? 'allowed' : 'refused (HTTPS only)';
     case 'allow_range':
       return row.allow_range ? 'passed on (weakens the leak guard)' : 'Range and If-Range dropped';
+    case 'require_purpose':
+      return row.require_purpose ? 'required (X-Keyway-Purpose)' : 'optional';
     case 'source':
       return row.source === 'config' ? 'the config file' : 'the store (keyway grants add / connect)';
     case 'display_status':

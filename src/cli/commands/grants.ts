@@ -15,7 +15,7 @@ keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--provider P]
                      [--allow-http] [--allow-range] [--require-purpose] [--label K=V]… [--secret-stdin]
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
-                     [--allow-range | --no-allow-range] [--json]
+                     [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--json]
 
 Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 "Authorization: Bearer {secret}"; basic sets "Authorization: Basic …"; api_key needs
@@ -48,6 +48,7 @@ export const grants: Command = {
       'allow-range': { type: 'boolean' },
       'no-allow-range': { type: 'boolean' },
       'require-purpose': { type: 'boolean' },
+      'no-require-purpose': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
       label: { type: 'string', multiple: true },
     });
@@ -148,9 +149,15 @@ async function set(services: Services, args: Args, io: CommandIO, id: string): P
   const labels = labelFlags(args, listGrants(services).find((g) => g.id === id)?.labels);
   if (args.flag('allow-range') && args.flag('no-allow-range')) throw usageError('grants set: --allow-range or --no-allow-range, not both');
   const allowRange = args.flag('allow-range') ? true : args.flag('no-allow-range') ? false : undefined;
-  const change = { domains: args.list('domains'), inject: injectFlags(args), labels, allow_range: allowRange };
-  // allow_range false is a change here (--no-allow-range), unlike on add.
-  const changed = [...fieldsSet(change, ['allow_range']), ...(allowRange !== undefined ? ['allow_range'] : [])];
+  if (args.flag('require-purpose') && args.flag('no-require-purpose')) throw usageError('grants set: --require-purpose or --no-require-purpose, not both');
+  const requirePurpose = args.flag('require-purpose') ? true : args.flag('no-require-purpose') ? false : undefined;
+  const change = { domains: args.list('domains'), inject: injectFlags(args), labels, allow_range: allowRange, require_purpose: requirePurpose };
+  // false is a change here (--no-allow-range, --no-require-purpose), unlike on add.
+  const changed = [
+    ...fieldsSet(change, ['allow_range', 'require_purpose']),
+    ...(allowRange !== undefined ? ['allow_range'] : []),
+    ...(requirePurpose !== undefined ? ['require_purpose'] : []),
+  ];
   const { grant, warnings } = await audited(services, io, { action: 'grants.update', grant: id, changed }, () => updateGrant(services, id, change, 'cli'));
   if (args.json) printJson(io, grant);
   else io.out(`changed grant ${id} (${grant.domains.join(', ')}; ${grant.inject}; secret kept)`);
