@@ -25,7 +25,7 @@ export function renderSignIn(main, onSignedIn) {
     h(
       'p',
       { id: 'token-help', class: 'muted' },
-      'The token is in data/admin.token under the keyway home (~/.keyway by default). It is sent once; the browser keeps only a session cookie.',
+      'The token is in data/admin.token under the keyway home (~/.keyway by default), or the one keyway was given in KEYWAY_ADMIN_TOKEN or KEYWAY_ADMIN_TOKEN_FILE. It is sent once; the browser keeps only a session cookie.',
     ),
     button,
     error,
