@@ -38,7 +38,7 @@ export function cliActor(env: NodeJS.ProcessEnv): string {
   // Control characters would let a value forge the look of a second line in a terminal reading the log.
   const clean = (text: string) =>
     text
-      .replace(/[\p{Cc}\p{Cf}]/gu, '')
+      .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '')
       .trim()
       .slice(0, MAX_ACTOR_CHARS);
   if (named !== undefined && clean(named) !== '') return clean(named);
@@ -53,23 +53,42 @@ export function cliActor(env: NodeJS.ProcessEnv): string {
 
 /**
  * Runs `work` (a write to the store) and writes its audit line: after the change, or with the
- * refusal's code and message when keyway refused it. A refusal on a home whose store was never
- * written leaves no line: the store's key would have to be made to seal the chain's head, and a
- * refused command must not create a home.
+ * refusal's code and message when keyway refused it. Fails closed as the proxy does: on a home in
+ * use, an audit log that cannot be opened (its folder not writable, its database down or its chain
+ * held) stops the command before anything changes. A new home's first write makes the home, then
+ * its line. A refusal on a home whose store was never written leaves no line: the store's key would
+ * have to be made to seal the chain's head, and a refused command must not create a home.
  */
 export async function audited<T>(services: Services, io: CommandIO, change: CliChange | ((result: T) => CliChange), work: () => Promise<T>): Promise<T> {
   const startedAt = performance.now();
+  if (homeWasWritten(services)) await checkAuditable(services, io);
   let result: T;
   try {
     result = await work();
   } catch (err) {
     if (err instanceof KeywayError && typeof change !== 'function' && homeWasWritten(services)) {
-      await writeLine(services, io, change, startedAt, { code: err.code, message: err.message });
+      await writeLine(services, io, change, startedAt, { code: err.code, message: err.message }).catch((lost: Error) =>
+        io.err(`keyway: warning: ${lost.message}`),
+      );
     }
     throw err;
   }
   await writeLine(services, io, typeof change === 'function' ? change(result) : change, startedAt, null);
   return result;
+}
+
+/** Opens the audit log and closes it again: the one way to know a line can be written before the change is made. */
+async function checkAuditable(services: Services, io: CommandIO): Promise<void> {
+  try {
+    const log = await openAuditLog(services, io.env, { tableChain: `cli@${hostname()}` });
+    await log.close();
+  } catch (err) {
+    throw new KeywayError('audit_invalid', `the audit log cannot be written (${reasonOf(err)}), so nothing was changed`);
+  }
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof KeywayError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'an unexpected error');
 }
 
 function homeWasWritten(services: Services): boolean {
@@ -112,9 +131,10 @@ async function writeLine(
       await log.close();
     }
   } catch (err) {
-    // The change is made (or was refused) either way, as with the admin API's writes: say plainly
-    // that its record is missing.
-    const reason = err instanceof KeywayError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'an unexpected error');
-    io.err(`keyway: warning: the audit line of this change could not be written (${reason}); the change itself ${refused ? 'was refused' : 'is made'}`);
+    // Rare past checkAuditable (the disk filled in between): the command fails, saying what is done.
+    throw new KeywayError(
+      'audit_invalid',
+      `the audit line of this change could not be written (${reasonOf(err)}); the change itself ${refused ? 'was refused' : 'is made'}`,
+    );
   }
 }

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   grant_ambiguous: { kind: 'refusal', status: 400, audit: 'deny' },
   // A grant or rule with require_purpose, and no X-Keyway-Purpose on the request.
   purpose_required: { kind: 'refusal', status: 400, audit: 'deny' },
+  // A request shape keyway cannot re-sign (an aws_sigv4 grant): refused rather than signed wrong.
+  signature_unsupported: { kind: 'refusal', status: 400, audit: 'deny' },
   // A request head that did not finish within proxy.timeouts.headers.
   request_timeout: { kind: 'refusal', status: 408, audit: 'deny' },
   // With Retry-After: proxy authentication failed too many times in a row from one client address
@@ -73,7 +75,8 @@ export const ERROR_CODES = {
   csrf_required: { kind: 'admin', status: null, audit: 'admin', adminStatus: 403 },
   method_not_allowed: { kind: 'admin', status: null, audit: 'admin', adminStatus: 405 },
   unsupported_media_type: { kind: 'admin', status: null, audit: 'admin', adminStatus: 415 },
-  body_too_large: { kind: 'admin', status: null, audit: 'admin', adminStatus: 413 },
+  // The admin API's body limit; and a body keyway must hash to sign it, over the grant's max_signed_body.
+  body_too_large: { kind: 'refusal', status: 413, audit: 'deny', adminStatus: 413 },
   // keyway is stopping: no new audit stream or device flow.
   shutting_down: { kind: 'admin', status: null, audit: 'admin', adminStatus: 503 },
   too_many_streams: { kind: 'admin', status: null, audit: 'admin', adminStatus: 429 },

@@ -219,7 +219,8 @@ export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
   if (denial) return refuse(denial.name, denialReason, false, allowed.ok ? allowed.maxBodyBytes : undefined);
   if (!allowed.ok) return refuse(allowed.rule, allowed.reason, false);
   const verdict = allow(allowed.rule, allowed.reason, allowed.maxBodyBytes);
-  if (allowed.purposeRequiredBy !== undefined) verdict.purposeRequiredBy = allowed.purposeRequiredBy;
+  // An agent in warn mode refuses nothing, a missing purpose included.
+  if (allowed.purposeRequiredBy !== undefined && agentEnforces) verdict.purposeRequiredBy = allowed.purposeRequiredBy;
   return verdict;
 }
 
@@ -238,7 +239,8 @@ function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: 
     const caps = matching.map((r) => r.maxBodyBytes);
     const cap = request.bodyBytes !== undefined || caps.some((c) => c === undefined) ? undefined : Math.max(...(caps as number[]));
     // A purpose is needed only when no matching rule lets the request through without one.
-    const purposeRequiredBy = matching.every((r) => r.requirePurpose) ? first.name : undefined;
+    // A rule in warn mode only reports: it requires nothing.
+    const purposeRequiredBy = matching.every((r) => r.requirePurpose && r.mode === 'enforce') ? first.name : undefined;
     return { ok: true, rule: first.name, reason: `allowed by ${first.name}: ${first.explain(request)}`, maxBodyBytes: cap, purposeRequiredBy };
   }
   const only = allows.length === 1 ? allows[0] : undefined;

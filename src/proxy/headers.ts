@@ -17,6 +17,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 const COLON = 0x3a;
+const KEYWAY_PREFIX = 'x-keyway-';
 
 /** keyway's own request headers, consumed here and never sent upstream. */
 export const GRANT_HEADER = 'x-keyway-grant';
@@ -49,12 +50,16 @@ export function dropRange(headers: Record<string, string | string[]>): void {
   if (headers['if-range'] !== undefined) delete headers['if-range'];
 }
 
-/** Copies response headers (or trailers) for the client, without hop-by-hop ones or HTTP/2 pseudo-headers. */
+/**
+ * Copies response headers (or trailers) for the client, without hop-by-hop ones, HTTP/2
+ * pseudo-headers, or keyway's own (X-Keyway-Error, -Reason, -Hint): only keyway writes those, so an
+ * upstream cannot pass off a refusal or a command to run as keyway's.
+ */
 export function clientResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const named = connectionTokens(headers.connection);
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name) || name.charCodeAt(0) === COLON) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name) || name.charCodeAt(0) === COLON || name.startsWith(KEYWAY_PREFIX)) continue;
     out[name] = value;
   }
   return out;

@@ -3,7 +3,7 @@
 // what changed, never a value; in the same hash chain as a running proxy's lines (the CLI appends
 // under the same lock), and with no proxy running at all.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
@@ -93,6 +93,22 @@ describe('CLI writes in the audit chain, with no proxy running', () => {
     expect(actor.length).toBeLessThanOrEqual(128);
   });
 
+  it('changes nothing when the audit log cannot take its line (fails closed, as the proxy does)', async () => {
+    const other = makeHome();
+    const otherEnv = { ...env, KEYWAY_HOME: other };
+    expect((await runCli(['grants', 'add', 'first', '--type', 'bearer', '--domains', 'a.example.test'], otherEnv)).code).toBe(0);
+    // The live log replaced by a folder: it cannot be opened for append.
+    const live = join(other, 'logs', 'audit.jsonl');
+    renameSync(live, `${live}.moved`);
+    mkdirSync(live);
+    const refused = await runCli(['grants', 'add', 'second', '--type', 'bearer', '--domains', 'b.example.test'], otherEnv);
+    outputs.push(refused.stdout, refused.stderr);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/the audit log cannot be written .*nothing was changed/);
+    const listed = await runCli(['grants', 'list', '--json'], otherEnv);
+    expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((g) => g.id)).toEqual(['first']);
+  });
+
   afterAll(() => {
     const text = readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8');
     for (const out of [text, ...outputs]) expect(findLeak(out, SECRET), 'the canary in the audit log or an output').toBeUndefined();
@@ -124,20 +140,35 @@ describe('CLI writes beside a running proxy', () => {
   }
 
   it("interleaves its lines with the proxy's in one chain that verifies", async () => {
-    const traffic = Promise.all(Array.from({ length: 20 }, () => get()));
+    // Traffic runs the whole time the CLI writes: four clients, each sending until the CLI is done.
+    let writing = true;
+    let sent = 0;
+    const client = async () => {
+      while (writing && sent < 2_000) {
+        sent++;
+        expect(await get()).toBe(200);
+      }
+    };
+    const traffic = Promise.all([client(), client(), client(), client()]);
     const changes = [];
-    for (let i = 0; i < 4; i++) changes.push(await proxy.cli(['agents', 'add', `a${i}`, '--grants', 'api'], undefined));
-    expect(await traffic).toEqual(Array(20).fill(200));
+    // Grants for other hosts: a change that leaves the traffic's own requests as they were.
+    for (let i = 0; i < 4; i++) changes.push(await proxy.cli(['grants', 'add', `g${i}`, '--type', 'bearer', '--domains', `g${i}.example.test`], undefined));
+    writing = false;
+    await traffic;
     for (const c of changes) expect(c.code, c.stderr).toBe(0);
     // The proxy's lines reach the file a few ms after their responses.
     let lines: AuditLine[] = [];
     for (let tries = 0; tries < 50; tries++) {
       lines = auditLines(proxy.home);
-      if (lines.filter((l) => l.decision === 'inject').length >= 20) break;
+      if (lines.filter((l) => l.decision === 'inject').length >= sent) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(lines.filter((l) => l.decision === 'inject')).toHaveLength(20);
-    expect(lines.filter((l) => l.action === 'agents.create').map((l) => l.agent)).toEqual(['a0', 'a1', 'a2', 'a3']);
+    expect(lines.filter((l) => l.decision === 'inject')).toHaveLength(sent);
+    const created = lines.filter((l) => l.action === 'grants.create');
+    expect(created.map((l) => l.grant)).toEqual(['g0', 'g1', 'g2', 'g3']);
+    // Proxy lines on both sides of the CLI's: the two writers really took turns on one chain.
+    expect(lines.slice(0, lines.indexOf(created[0]!)).some((l) => l.decision === 'inject')).toBe(true);
+    expect(lines.slice(lines.indexOf(created[3]!)).some((l) => l.decision === 'inject')).toBe(true);
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
     const verify = await proxy.cli(['audit', 'verify']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);

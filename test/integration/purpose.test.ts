@@ -23,7 +23,7 @@ describe('X-Keyway-Purpose', () => {
     upstream = await startUpstream();
     proxy = await startProxy({
       grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
-      env: { BOT_KEY: 'bot-key', STRICT_SECRET: `${SECRET}-strict` },
+      env: { BOT_KEY: 'bot-key', WATCH_KEY: 'watch-key', STRICT_SECRET: `${SECRET}-strict` },
       config: {
         grants: { strict: { type: 'bearer', domains: ['other.example.test'], secret: 'env:STRICT_SECRET', require_purpose: true } },
         agents: {
@@ -36,6 +36,8 @@ describe('X-Keyway-Purpose', () => {
               { grant: 'strict', methods: ['GET'] },
             ],
           },
+          // Warn mode refuses nothing: a rule's require_purpose is only reported.
+          watch: { key: 'env:WATCH_KEY', grants: ['api'], mode: 'warn', rules: [{ grant: 'api', methods: ['DELETE'], require_purpose: true }] },
         },
       },
     });
@@ -131,6 +133,17 @@ describe('X-Keyway-Purpose', () => {
     expect((await call('GET', '/free/on', { 'X-Keyway-Purpose': 'a reason' })).status).toBe(200);
     expect((await proxy.cli(['grants', 'set', 'api', '--no-require-purpose'])).code).toBe(0);
     await until(async () => (await call('GET', '/free/off')).status === 200);
+  });
+
+  it('an agent in warn mode is not refused for a missing purpose', async () => {
+    const watcher = new ProxyAgent({ uri: `http://watch:watch-key@127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    try {
+      const res = await request(`https://api.example.test:${upstream.port}/repos/acme/watched`, { dispatcher: watcher, method: 'DELETE' });
+      outputs.push(await res.body.text());
+      expect(res.statusCode).toBe(200);
+    } finally {
+      await watcher.close();
+    }
   });
 
   it('keyway fetch --purpose sends it', async () => {

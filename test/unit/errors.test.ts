@@ -66,6 +66,8 @@ describe('the one error table', () => {
       'host_mismatch',
       'grant_ambiguous',
       'purpose_required',
+      'signature_unsupported',
+      'body_too_large',
       'bad_request',
       'request_timeout',
       'rate_limited',

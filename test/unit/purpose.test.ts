@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanPurpose, MAX_PURPOSE_CHARS } from '../../src/proxy/stages/purpose.ts';
+import { cleanPurpose, MAX_PURPOSE_CHARS, recordedPurpose } from '../../src/proxy/stages/purpose.ts';
 
 // X-Keyway-Purpose as the audit line records it (stages/purpose.ts).
 describe('cleanPurpose', () => {
@@ -17,9 +17,19 @@ describe('cleanPurpose', () => {
     expect(cleanPurpose(['one', 'two'])).toBe('one, two');
   });
 
-  it(`cuts at ${MAX_PURPOSE_CHARS} characters, never inside one`, () => {
-    const cut = cleanPurpose('✓'.repeat(500))!;
+  it(`records at most ${MAX_PURPOSE_CHARS} characters, never cutting inside one`, () => {
+    const cut = recordedPurpose(cleanPurpose('✓'.repeat(500))!, undefined);
     expect([...cut]).toHaveLength(MAX_PURPOSE_CHARS);
     expect(cut.endsWith('✓…')).toBe(true);
+    // Characters outside the BMP count once each: 150 of them are not cut.
+    expect(recordedPurpose('😀'.repeat(150), undefined)).toBe('😀'.repeat(150));
+  });
+
+  it('redacts the secret before cutting, so a secret across the cut leaves no part of itself', () => {
+    const secret = 'sk-live-0123456789abcdefghij0123456789';
+    const text = `${'a'.repeat(180)} ${secret}`;
+    const recorded = recordedPurpose(text, { kind: 'token', value: secret });
+    expect(recorded).not.toContain('sk-live-0123');
+    expect(recorded).toContain('[redacted');
   });
 });

@@ -20,6 +20,7 @@ describe('the request path', () => {
       'purpose',
       'audit-ready',
       'access (injected)',
+      'purpose-required (injected)',
       'credential (injected)',
       'purpose-redaction (injected)',
       'audit-reservation (injected)',

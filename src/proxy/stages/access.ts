@@ -5,7 +5,6 @@ import { overridePaths } from '../../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import type { ClientRequest } from '../client-message.ts';
 import { HOLD_LIMIT, hasBody, holdBody, type ReplayHolder } from '../replay-body.ts';
-import { checkRulePurpose } from './purpose.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -48,7 +47,7 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   draft.event.rule = (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
   if (draft.event.rule === undefined) delete draft.event.rule;
   if (refused) throw policyDenied(refused.verdict, { ...refused.request, namedBy: refused.by });
-  checkRulePurpose(request, verdicts.find((v) => v.verdict.purposeRequiredBy !== undefined)?.verdict.purposeRequiredBy);
+  request.purposeRule = verdicts.find((v) => v.verdict.purposeRequiredBy !== undefined)?.verdict.purposeRequiredBy;
   const warned = verdicts.find((v) => v.verdict.outcome === 'warn');
   if (warned) {
     draft.event.policy = 'warn';

@@ -14,6 +14,7 @@ import { outgoing } from './outgoing.ts';
 import { path } from './path.ts';
 import { purpose } from './purpose.ts';
 import { purposeRedaction } from './purpose-redaction.ts';
+import { purposeRequired } from './purpose-required.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
@@ -34,6 +35,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   auditReady,
   // Only when a grant was chosen: the request gets its credential.
   access,
+  purposeRequired,
   credential,
   purposeRedaction,
   auditReservation,

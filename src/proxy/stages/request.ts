@@ -27,6 +27,8 @@ export class StagedRequest {
   issued: IssuedCredential | undefined = undefined;
   /** What the agent said the request is for (X-Keyway-Purpose), cleaned (stage purpose). */
   purpose: string | undefined = undefined;
+  /** The allow rule that wants a purpose for this request (stage access), if every matching one does. */
+  purposeRule: string | undefined = undefined;
   /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */
   heldBody: Buffer | undefined = undefined;
   /** The budget held bodies come out of; none for a handshake, which has no body. */

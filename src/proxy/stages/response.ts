@@ -53,9 +53,11 @@ export const HINT_HEADER = 'x-keyway-hint';
  */
 export const scopeHint: ResponseHeadStage = {
   name: 'scope-hint',
-  run(head, { status, headers, grant, hints }) {
+  run(head, { status, grant, hints }) {
     if ((status !== 401 && status !== 403) || grant?.type !== 'oauth2' || grant.provider === undefined) return;
-    const wanted = insufficientScope(headers['www-authenticate']);
+    // The challenge as the leak guard left it (this stage runs after it): a `scope` that echoes the
+    // token is redacted there, and a redacted value is no scope a hint prints.
+    const wanted = insufficientScope(head['www-authenticate'] as string | string[] | undefined);
     if (wanted === undefined) return;
     const had = (grant.material as OAuth2Material | undefined)?.scopes ?? [];
     const hint = reconsentCommand(grant.provider, grant.id, wanted, had);
