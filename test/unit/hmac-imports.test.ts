@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-// The HMAC signer is pure: it may use node:crypto and zod, nothing that does I/O. The sign: block's
+// The HMAC signer is pure: it may use node:crypto, zod and keyway's error classes, nothing that does I/O. The sign: block's
 // schema and its template parser import only zod and each other, so config/ (a lower layer than
 // credentials/) can take those two files as they are when the grant types gain `hmac`.
 
@@ -15,9 +15,11 @@ function importsOf(file: string): string[] {
 }
 
 describe('the hmac signing module', () => {
-  it('imports only node:crypto, zod and its own files', () => {
+  it('imports only node:crypto, zod, keyway errors and its own files', () => {
     for (const file of readdirSync(DIR)) {
-      for (const spec of importsOf(file)) expect(['node:crypto', 'zod'].includes(spec) || /^\.\/[a-z-]+\.ts$/.test(spec), `${file} imports ${spec}`).toBe(true);
+      for (const spec of importsOf(file)) {
+        expect(['node:crypto', 'zod', '../../../errors/index.ts'].includes(spec) || /^\.\/[a-z-]+\.ts$/.test(spec), `${file} imports ${spec}`).toBe(true);
+      }
     }
   });
 

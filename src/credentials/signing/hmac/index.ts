@@ -4,6 +4,7 @@
 export { compileHmacScheme } from './compile.ts';
 export { HmacSignError, type HmacSignErrorCode } from './errors.ts';
 export { decodeKey, type HmacMaterial, type KeyEncoding, keyEncodingProblem, parseHmacMaterial } from './material.ts';
+export { hmacMaterialProblem } from './material-fit.ts';
 export {
   HMAC_PRESETS,
   type HmacPresetName,
