@@ -206,6 +206,12 @@ describe('where things go', () => {
     expect(sign({ key: KEY, keyId: 'k' })).toThrow(/no passphrase, .* sends in query pp/);
   });
 
+  it('refuses a form field on a GET, which has no body to carry it', () => {
+    const attempt = () =>
+      signWith({ string: '{nonce}', nonce: { form: 'nonce', format: 'counter_ms' } }, { ...baseRequest, method: 'get', headers: {}, body: undefined });
+    expect(attempt).toThrow(/puts nonce in a form body; a GET request has no body/);
+  });
+
   it('refuses a form field on a body that is not a form', () => {
     const attempt = () => signWith({ string: '{nonce}', nonce: { form: 'nonce', format: 'counter_ms' } });
     expect(attempt).toThrow(/puts nonce in a form body; this request's body is application\/json/);

@@ -116,6 +116,13 @@ export function signHmacRequest(request: HmacRequest, material: HmacMaterial, sc
 function rewriteForm(request: HmacRequest, scheme: HmacScheme, set: readonly QueryPair[]): Buffer | undefined {
   const strip = (scheme.stripFormFields ?? []).filter((name) => !set.some(([setName]) => setName === name));
   if (set.length === 0 && strip.length === 0) return undefined;
+  const method = request.method.toUpperCase();
+  if (set.length > 0 && (method === 'GET' || method === 'HEAD')) {
+    throw new HmacSignError(
+      'signature_unsupported',
+      `${scheme.describe()} puts ${set.map(([name]) => name).join(', ')} in a form body; a ${method} request has no body`,
+    );
+  }
   const type = headerText(request.headers['content-type']);
   const isForm = type === undefined ? (request.body?.length ?? 0) === 0 : type.split(';')[0]?.trim().toLowerCase() === FORM;
   if (!isForm) {
