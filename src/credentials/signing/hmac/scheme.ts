@@ -82,7 +82,7 @@ export function placementText(place: Placement): string {
 }
 
 /** A custom scheme from a validated `sign:` block. */
-export function customScheme(config: Omit<CustomSignConfig, 'kind' | 'string'> & { string?: string }, name = 'custom'): HmacScheme {
+export function customScheme(config: Omit<CustomSignConfig, 'kind' | 'string'>, name = 'custom'): HmacScheme {
   const { parts } = config;
   return {
     name,
