@@ -19,7 +19,8 @@ export function formatTimestamp(ms: number, format: TimestampFormat): string {
 /**
  * The proxy's sources. Counters never repeat or go back within the process, even when the clock
  * steps back or two requests share a millisecond: Kraken and others refuse a nonce that is not
- * larger than the last one the key used.
+ * larger than the last one the key used. Make one per process and share it across requests: each
+ * instance keeps its own counters. (Replicas sharing one key do not share counters.)
  */
 export function systemSources(clock: () => number = Date.now): SigningSources {
   let lastMs = 0;
