@@ -25,9 +25,9 @@ export const AWS_CLI = '/usr/bin/aws';
 export const PYTHON = '/usr/bin/python3';
 const BOTO3_SCRIPT = fileURLToPath(new URL('./boto3-s3.py', import.meta.url));
 
-/** Resolves the test's AWS-shaped names (and their bucket subdomains) to 127.0.0.1; fails any other. */
+/** Resolves the test's AWS-shaped names (and their bucket subdomains) and *.example.test to 127.0.0.1; fails any other. */
 export const loopbackLookup: LookupFunction = (hostname, options, callback) => {
-  const known = hostname === 'localhost' || AWS_TEST_HOSTS.some((h) => hostname === h || hostname.endsWith(`.${h}`));
+  const known = hostname === 'localhost' || hostname.endsWith('.example.test') || AWS_TEST_HOSTS.some((h) => hostname === h || hostname.endsWith(`.${h}`));
   if (!known) {
     callback(Object.assign(new Error(`test lookup refuses ${hostname}`), { code: 'ENOTFOUND' }), '', 4);
     return;
