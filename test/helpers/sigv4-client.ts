@@ -69,6 +69,8 @@ interface ChunkedInput {
   region?: string;
   /** Adds a signed trailer with this checksum (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER). */
   trailer?: 'x-amz-checksum-crc32' | 'x-amz-checksum-sha256';
+  /** More headers to sign (x-amz-storage-class, content-type, ...). */
+  headers?: Record<string, string>;
   /** The trailer's checksum value, when a test wants a wrong one (default: the data's). */
   checksumValue?: string;
   date?: Date;
@@ -101,6 +103,7 @@ export async function signChunkedUpload(input: ChunkedInput): Promise<HandSigned
   const encodedLength = encode(new Array(input.chunks.length + 1).fill(placeholder), placeholder).length;
   const headers: Record<string, string> = {
     host: parts.host,
+    ...input.headers,
     'content-encoding': 'aws-chunked',
     'content-length': String(encodedLength),
     'x-amz-content-sha256': mode,

@@ -123,6 +123,23 @@ describe('@aws-sdk/client-s3 straight at the front', () => {
     expect(Buffer.from(got).equals(Buffer.concat(pieces))).toBe(true);
   });
 
+  it('takes virtual-hosted requests (bkt.s3.us-east-1.amazonaws.com, resolved to loopback by the client) as S3 does', async () => {
+    const vhost = jsS3Client(`https://s3.us-east-1.amazonaws.com:${front.port}`, REAL, { forcePathStyle: false });
+    try {
+      const seen = await watch(async () => {
+        await vhost.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'js/vhost.txt', Body: 'by host name' }));
+        expect(await (await vhost.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'js/vhost.txt' }))).Body?.transformToString()).toBe('by host name');
+      });
+      expect(seen.map((r) => [r.host, r.url.split('?')[0], r.virtualBucket])).toEqual([
+        [`${BUCKET}.s3.us-east-1.amazonaws.com:${front.port}`, '/js/vhost.txt', BUCKET],
+        [`${BUCKET}.s3.us-east-1.amazonaws.com:${front.port}`, '/js/vhost.txt', BUCKET],
+      ]);
+      expect(accepted(seen)).toBe(true);
+    } finally {
+      vhost.destroy();
+    }
+  });
+
   it('serves a presigned GET fetched with undici; refuses one presigned with a wrong secret or tampered', async () => {
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'js/presigned.txt', Body: 'presigned body' }));
     const good = await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: 'js/presigned.txt' }), { expiresIn: 60 });
