@@ -6,7 +6,7 @@
 // error AWS gives for a bad signature.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type AwsKey, type Refused, verifySigV4 } from './sigv4-verifier.ts';
@@ -14,6 +14,8 @@ import { mintTestLeaf } from './test-leaf.ts';
 
 export interface JsonCall {
   target: string;
+  /** Every header as received. */
+  headers: IncomingHttpHeaders;
   body: unknown;
   accessKeyId: string;
   region: string;
@@ -79,6 +81,7 @@ export async function startAwsJsonDouble(options: AwsJsonDoubleOptions): Promise
     }
     const call: JsonCall = {
       target,
+      headers: req.headers,
       body: parsed,
       accessKeyId: verified.accessKeyId,
       region: verified.region,

@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type IncomingHttpHeaders, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -49,6 +49,8 @@ export interface SeenS3Request {
   host: string;
   /** Request target as received. */
   url: string;
+  /** Every header as received: a test can check that no placeholder or stale signature got through. */
+  headers: IncomingHttpHeaders;
   /** Bucket from the host name, when virtual-hosted. */
   virtualBucket?: string;
   auth: 'header' | 'query' | 'none';
@@ -167,6 +169,7 @@ export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
       method: req.method ?? '',
       host,
       url: req.url ?? '/',
+      headers: req.headers,
       ...(virtualBucket !== undefined ? { virtualBucket } : {}),
       auth: 'none',
       signedHeaders: [],

@@ -70,6 +70,7 @@ describe('@aws-sdk/client-s3 straight at the front', () => {
     expect(seen[1]).toMatchObject({ checksum: { name: 'x-amz-checksum-crc32', verified: true } });
     expect(seen[1]!.signedHeaders).toEqual(expect.arrayContaining(['host', 'x-amz-content-sha256', 'x-amz-date', 'x-amz-checksum-crc32', 'content-length']));
     expect(seen.every((r) => r.auth === 'header' && r.region === 'us-east-1' && !r.securityToken)).toBe(true);
+    expect(seen[0]!.headers['authorization']).toContain(`Credential=${REAL.accessKeyId}/`);
   });
 
   it('is refused with a wrong secret: 403 SignatureDoesNotMatch, for a list and for a put', async () => {
