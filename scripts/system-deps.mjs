@@ -21,6 +21,8 @@ export const REQUIREMENTS = [
   { name: 'PostgreSQL (initdb)', packages: ['postgresql'], why: 'store.backend postgres: each test makes its own throwaway cluster' },
   { name: 'squid with ssl-bump', packages: ['squid-openssl'], why: "the bench's same-run peer (bench-peers.test.ts)" },
   { name: 'Python httpx with h2', packages: ['python3-httpx', 'python3-h2'], why: 'a real HTTP/2 client (run with /usr/bin/python3)' },
+  { name: 'aws CLI', packages: ['awscli'], why: 'a real S3 client for SigV4 signing (run as /usr/bin/aws, not a newer one first on PATH)' },
+  { name: 'Python boto3', packages: ['python3-boto3'], why: 'a real S3 client for SigV4 signing (run with /usr/bin/python3)' },
 ];
 
 /**
@@ -82,6 +84,8 @@ export function probeSystem() {
     'PostgreSQL (initdb)': initdbInstalled(),
     'squid with ssl-bump': executable('/usr/sbin/squid') && executable('/usr/lib/squid/security_file_certgen'),
     'Python httpx with h2': runs('/usr/bin/python3', ['-c', 'import httpx, h2']),
+    'aws CLI': executable('/usr/bin/aws'),
+    'Python boto3': runs('/usr/bin/python3', ['-c', 'import boto3']),
   };
 }
 

@@ -26,7 +26,20 @@ const without = (...names: string[]) => ({ ...allPresent(), ...Object.fromEntrie
 describe('what npm test does about missing system programs', () => {
   it('asks for the same packages .ci/run used to install, each under the check that needs it', () => {
     expect(requirements.flatMap((r) => r.packages).sort()).toEqual(
-      ['chromium', 'curl', 'git', 'openssl', 'postgresql', 'python3-h2', 'python3-httpx', 'python3-requests', 'squid-openssl', 'util-linux'].sort(),
+      [
+        'awscli',
+        'chromium',
+        'curl',
+        'git',
+        'openssl',
+        'postgresql',
+        'python3-boto3',
+        'python3-h2',
+        'python3-httpx',
+        'python3-requests',
+        'squid-openssl',
+        'util-linux',
+      ].sort(),
     );
   });
 
