@@ -63,6 +63,10 @@ export interface AuditEvent {
    * API: `token` (the admin token) or `session` (a dashboard sign-in); a reload by signal: the signal.
    */
   actor?: string | undefined;
+  /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
+  signed?: 'sigv4' | 'hmac' | undefined;
+  region?: string | undefined;
+  service?: string | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
   purpose?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */

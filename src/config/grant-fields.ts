@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { unsafeDisplayText } from './display-text.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
 import { GRANT_ID, GRANT_TYPES } from './ids.ts';
+import { parseByteSize } from './byte-size.ts';
 
 // A grant's fields, described once. The config's grant (schema.ts) and what `keyway grants add|set`
 // and the admin API take (operations/grant-schema.ts) are built from these, and the admin API's
@@ -59,6 +60,13 @@ export const labelsSchema = z
   .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
   .meta({ description: 'Free-form names; not secret' });
 
+/** A region or service name as AWS writes them (eu-west-1, s3, execute-api). */
+const awsName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a name such as eu-west-1 or s3 (a-z, 0-9 and -)');
+
+const byteSizeText = z.string().refine((text) => parseByteSize(text) !== undefined, {
+  error: (issue) => `expected a size such as 16MiB, 512KiB or a number of bytes, got "${String(issue.input).slice(0, 40)}"`,
+});
+
 /** What every grant has, wherever it is written; the secret differs (a reference in the config, the value when added). */
 export const grantFields = z.strictObject({
   type: z.enum(GRANT_TYPES),
@@ -73,4 +81,15 @@ export const grantFields = z.strictObject({
   allow_range: z.boolean().default(false),
   // Every request through this grant must say why (X-Keyway-Purpose): 400 purpose_required without.
   require_purpose: z.boolean().default(false),
+  // aws_sigv4 only (credentials/signing/aws): the scope to sign for (else from the host name, else
+  // the client's own scope), the regions and services a request may be signed for, and the largest
+  // body keyway holds to hash it.
+  region: awsName.optional(),
+  service: awsName.optional(),
+  regions: z.array(awsName).min(1, 'expected at least one region (leave regions out for any)').optional(),
+  services: z.array(awsName).min(1, 'expected at least one service (leave services out for any)').optional(),
+  max_signed_body: byteSizeText.optional(),
 });
+
+/** Fields only an aws_sigv4 grant may have. */
+export const AWS_GRANT_FIELDS = ['region', 'service', 'regions', 'services', 'max_signed_body'] as const;

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { DomainPattern } from './domain-pattern.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
-import { domainText, grantFields, type injectSchema, messageCheck } from './grant-fields.ts';
+import { AWS_GRANT_FIELDS, domainText, grantFields, type injectSchema, messageCheck } from './grant-fields.ts';
 import { GRANT_ID } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
 import { formatDuration, parseDuration } from './duration.ts';
@@ -108,6 +108,11 @@ const grantSchema = grantFields
     if (grant.inject?.header && grant.inject.query) fail('inject', 'use header or query, not both');
     if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
       fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
+    }
+    if (grant.type !== 'aws_sigv4') {
+      for (const key of AWS_GRANT_FIELDS) if (grant[key] !== undefined) fail(key, `${key} belongs to an aws_sigv4 grant`);
+    } else if (grant.inject !== undefined) {
+      fail('inject', 'an aws_sigv4 grant signs each request; it has no inject settings');
     }
   });
 

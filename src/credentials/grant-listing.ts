@@ -62,7 +62,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
   // The token clock: the live state a refresh left, else what the user stored. Never a token value.
   const tokenFacts = (id: string, type: StoredGrant['type'], base: GrantStatus, material: SecretMaterial | undefined) => {
     const live = store.get<OAuthState>(oauthStateId(id));
-    const m = material && typeof material === 'object' && !('username' in material) ? material : undefined;
+    const m = material && typeof material === 'object' && !('username' in material) && !('secretAccessKey' in material) ? material : undefined;
     const expiresAt = live ? live.expiresAt : m?.expiresAt;
     const refreshToken = live?.refreshToken ?? (m && 'refreshToken' in m ? m.refreshToken : undefined);
     return {

@@ -13,6 +13,12 @@ export interface StoredGrant {
   allow_http?: boolean | undefined;
   allow_range?: boolean | undefined;
   require_purpose?: boolean | undefined;
+  /** aws_sigv4 only (signing/aws/config.ts). */
+  region?: string | undefined;
+  service?: string | undefined;
+  regions?: string[] | undefined;
+  services?: string[] | undefined;
+  max_signed_body?: string | undefined;
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;

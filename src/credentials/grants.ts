@@ -2,7 +2,8 @@ import type { Config, DomainPattern, GrantType } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
-import { parseBasicSecret, usableMaterial, type SecretMaterial } from './material.ts';
+import { parseBasicSecret, parseMaterial, usableMaterial, type SecretMaterial } from './material.ts';
+import { awsSigningOf, type AwsSigning } from './signing/aws/config.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
@@ -17,6 +18,8 @@ export interface Grant {
   readonly allowRange: boolean;
   /** Every request through it must carry X-Keyway-Purpose (proxy/stages/purpose.ts). */
   readonly requirePurpose: boolean;
+  /** aws_sigv4: how its requests are signed (proxy/stages/aws-scope.ts, body.ts). */
+  readonly aws: AwsSigning | undefined;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -46,7 +49,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     if (g.secret) {
       try {
         const text = readSecretRef(g.secret, env, config.home);
-        material = g.type === 'basic' ? parseBasicSecret(text) : text;
+        material = g.type === 'basic' ? parseBasicSecret(text) : g.type === 'aws_sigv4' ? parseMaterial('aws_sigv4', text) : text;
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }
@@ -59,6 +62,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowHttp: g.allow_http,
       allowRange: g.allow_range,
       requirePurpose: g.require_purpose,
+      aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
       status: liveStatus(id, 'active'),
       source: 'config',
       provider: g.provider,
@@ -82,6 +86,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowHttp: stored.allow_http ?? false,
       allowRange: stored.allow_range ?? false,
       requirePurpose: stored.require_purpose ?? false,
+      aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
       status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,

@@ -24,10 +24,19 @@ export interface BasicMaterial {
   username: string;
   password: string;
 }
-export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial;
+/** An AWS access key (aws_sigv4): keyway signs with it, never sends it. */
+export interface AwsMaterial {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string | undefined;
+}
+export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial | AwsMaterial;
 
-/** What an injector puts on the wire. */
-export type Credential = { kind: 'token'; value: string } | { kind: 'basic'; username: string; password: string };
+/** What an injector puts on the wire (or, for `aws`, signs the request with). */
+export type Credential =
+  | { kind: 'token'; value: string }
+  | { kind: 'basic'; username: string; password: string }
+  | { kind: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined };
 
 const CAMEL: Record<string, string> = {
   client_id: 'clientId',
@@ -35,6 +44,13 @@ const CAMEL: Record<string, string> = {
   refresh_token: 'refreshToken',
   access_token: 'accessToken',
   expires_at: 'expiresAt',
+  access_key_id: 'accessKeyId',
+  secret_access_key: 'secretAccessKey',
+  session_token: 'sessionToken',
+  // As the AWS CLI's credential_process and `aws configure export-credentials` print them.
+  AccessKeyId: 'accessKeyId',
+  SecretAccessKey: 'secretAccessKey',
+  SessionToken: 'sessionToken',
 };
 
 /**
@@ -54,7 +70,11 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   } catch {
     throw new KeywayError(
       'usage',
-      type === 'basic' ? 'a basic secret is username:password or a JSON object {"username","password"}' : `a ${type} secret is a JSON object`,
+      type === 'basic'
+        ? 'a basic secret is username:password or a JSON object {"username","password"}'
+        : type === 'aws_sigv4'
+          ? 'an aws_sigv4 secret is a JSON object {"accessKeyId","secretAccessKey","sessionToken"?}'
+          : `a ${type} secret is a JSON object`,
     );
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', `a ${type} secret is a JSON object`);
@@ -67,6 +87,9 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
     return v;
   };
   if (type === 'basic') return { username: str('username', true)!, password: str('password', true)! };
+  if (type === 'aws_sigv4') {
+    return { accessKeyId: str('accessKeyId', true)!, secretAccessKey: str('secretAccessKey', true)!, sessionToken: str('sessionToken', false) };
+  }
   const scopes = obj['scopes'] ?? (typeof obj['scope'] === 'string' ? String(obj['scope']).split(' ') : undefined);
   if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((s) => typeof s === 'string'))) {
     throw new KeywayError('usage', `${type} secret: "scopes" must be a list of strings`);
@@ -116,6 +139,12 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
   if (material === undefined) return false;
   if (typeof material === 'string') return (type === 'api_key' || type === 'bearer') && !isBlankSecret(material);
   const blank = (v: unknown): boolean => typeof v === 'string' && isBlankSecret(v);
+  if (type === 'aws_sigv4') {
+    const m = material as Partial<AwsMaterial>;
+    return (
+      typeof m.accessKeyId === 'string' && typeof m.secretAccessKey === 'string' && !blank(m.accessKeyId) && !blank(m.secretAccessKey) && !blank(m.sessionToken)
+    );
+  }
   if (type === 'basic') {
     const m = material as Partial<BasicMaterial>;
     return typeof m.username === 'string' && typeof m.password === 'string' && !blank(m.username) && !blank(m.password);

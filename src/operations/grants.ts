@@ -48,6 +48,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     require_purpose,
     labels,
     secret: secretInput,
+    ...signing
   } = parseInput(grantCreateInput, input, caller);
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is already defined in the config`);
   const inject: InjectConfig = { header: given?.header, format: given?.format, query: given?.query };
@@ -62,6 +63,8 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_http: allow_http || undefined,
     allow_range: allow_range || undefined,
     require_purpose: require_purpose || undefined,
+    // aws_sigv4's region, service, allowlists and body bound (config/grant-fields.ts).
+    ...(type === 'aws_sigv4' ? signing : {}),
     provider,
     status: 'active',
     secret,

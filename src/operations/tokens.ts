@@ -102,7 +102,10 @@ export async function revokeGrant(context: TokenContext, id: string): Promise<Re
   if (isOAuthGrant(grant)) {
     const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, context.env);
     const live = store.get<OAuthState>(oauthStateId(id));
-    const material = grant.material && typeof grant.material === 'object' && !('username' in grant.material) ? grant.material : undefined;
+    const material =
+      grant.material && typeof grant.material === 'object' && !('username' in grant.material) && !('secretAccessKey' in grant.material)
+        ? grant.material
+        : undefined;
     const refreshToken = live?.refreshToken ?? (material && 'refreshToken' in material ? material.refreshToken : undefined);
     const accessToken = live?.accessToken ?? material?.accessToken;
     const revokeUrl = provider?.revokeUrl;

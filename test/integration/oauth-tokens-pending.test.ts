@@ -111,6 +111,7 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       allowHttp: false,
       allowRange: false,
       requirePurpose: false,
+      aws: undefined,
       status: 'active',
       source: 'store',
       provider: 'test',

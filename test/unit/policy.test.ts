@@ -17,6 +17,7 @@ const grant = (id: string, domains: string[]): Grant => ({
   allowHttp: false,
   allowRange: false,
   requirePurpose: false,
+  aws: undefined,
   status: 'active',
   source: 'store',
   provider: undefined,

@@ -1,7 +1,7 @@
 import type { InjectConfig } from '../../config/index.ts';
 import type { GrantType } from '../../config/index.ts';
 import type { Credential } from '../material.ts';
-import { KeywayError } from '../../errors/index.ts';
+import { KeywayError, ProxyError } from '../../errors/index.ts';
 
 // How a credential goes on the wire. Pure functions on the outgoing request: no I/O, no state.
 
@@ -28,7 +28,7 @@ export function headerInjector(name: string, format: string): Injector {
     headerName: key,
     describe: () => `header ${name}: ${format}`,
     apply(request, credential) {
-      const secret = credential.kind === 'token' ? credential.value : basicToken(credential);
+      const secret = credentialText(credential);
       // split/join rather than replace(): a `$` in a secret is not a replacement pattern here.
       request.headers[key] = format.split('{secret}').join(secret);
     },
@@ -40,7 +40,7 @@ export function basicInjector(): Injector {
     headerName: 'authorization',
     describe: () => 'header Authorization: Basic {username:password}',
     apply(request, credential) {
-      const token = credential.kind === 'basic' ? basicToken(credential) : credential.value;
+      const token = credentialText(credential);
       request.headers['authorization'] = `Basic ${token}`;
     },
   };
@@ -51,7 +51,7 @@ export function queryInjector(param: string): Injector {
     headerName: undefined,
     describe: () => `query ${param}={secret}`,
     apply(request, credential) {
-      const value = credential.kind === 'token' ? credential.value : basicToken(credential);
+      const value = credentialText(credential);
       const q = request.path.indexOf('?');
       const pathname = q === -1 ? request.path : request.path.slice(0, q);
       const params = new URLSearchParams(q === -1 ? '' : request.path.slice(q + 1));
@@ -61,12 +61,40 @@ export function queryInjector(param: string): Injector {
   };
 }
 
+/** What a header or query parameter carries: the token, or Basic's base64 pair. Never an AWS key: that is signed with. */
+function credentialText(credential: Credential): string {
+  if (credential.kind === 'token') return credential.value;
+  if (credential.kind === 'basic') return basicToken(credential);
+  throw new ProxyError('internal_error', 'an AWS key is only ever signed with, never put on the request');
+}
+
 function basicToken(credential: Extract<Credential, { kind: 'basic' }>): string {
   return Buffer.from(`${credential.username}:${credential.password}`).toString('base64');
 }
 
+/**
+ * aws_sigv4: the client's own signature (made with placeholder keys) and security token come off
+ * here; the request is signed again once its body is known (proxy/stages/body.ts, awsSign).
+ */
+export function awsSigV4Injector(): Injector {
+  return {
+    headerName: 'authorization',
+    describe: () => 'AWS Signature Version 4, signed again per request',
+    apply(request) {
+      delete request.headers['authorization'];
+      delete request.headers['x-amz-security-token'];
+    },
+  };
+}
+
 /** The injector a grant uses: its own `inject` settings, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
+  if (type === 'aws_sigv4') {
+    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined)) {
+      throw new KeywayError('usage', 'an aws_sigv4 grant signs each request; it takes no --header, --format or --query');
+    }
+    return awsSigV4Injector();
+  }
   if (inject?.query) return queryInjector(inject.query);
   if (inject?.header) return headerInjector(inject.header, inject.format ?? '{secret}');
   if (inject?.format) return headerInjector('Authorization', inject.format);

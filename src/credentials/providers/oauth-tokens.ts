@@ -360,6 +360,6 @@ export class TokenManager {
 
 /** The tokens the user provided, as a state (a grant with no refresh yet). */
 function materialState(m: SecretMaterial | undefined): OAuthState {
-  if (!m || typeof m !== 'object' || 'username' in m) return {};
+  if (!m || typeof m !== 'object' || 'username' in m || 'secretAccessKey' in m) return {};
   return { accessToken: m.accessToken, refreshToken: 'refreshToken' in m ? m.refreshToken : undefined, expiresAt: m.expiresAt, scopes: m.scopes };
 }

@@ -8,6 +8,12 @@ import { usableMaterial, type Credential, type SecretMaterial } from '../materia
  */
 export function staticCredential(type: GrantType, material: SecretMaterial | undefined): Credential | undefined {
   if (!usableMaterial(type, material)) return undefined;
+  if (type === 'aws_sigv4') {
+    if (typeof material === 'object' && 'secretAccessKey' in material) {
+      return { kind: 'aws', accessKeyId: material.accessKeyId, secretAccessKey: material.secretAccessKey, sessionToken: material.sessionToken };
+    }
+    return undefined;
+  }
   if (type === 'basic') {
     if (typeof material === 'object' && 'username' in material && 'password' in material) {
       return { kind: 'basic', username: material.username, password: material.password };

@@ -12,6 +12,7 @@ export const MIN_SECRET_LENGTH = 8;
 export function secretNeedles(credential: Credential): Buffer[] {
   // This runs on every intercepted request, and credentials are fresh objects each time: remember
   // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
+  if (credential.kind === 'aws') return awsNeedles(credential);
   const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
   let needles = needlesBySecret.get(key);
   if (!needles) {
@@ -34,6 +35,17 @@ export function secretNeedles(credential: Credential): Buffer[] {
 }
 
 const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
+
+/**
+ * What of an AWS key goes upstream, and so could come back: its session token (in
+ * X-Amz-Security-Token), never the secret access key, of which only a signature is sent. Without a
+ * session token there is nothing to look for, and answers are relayed unscanned.
+ */
+function awsNeedles(credential: Extract<Credential, { kind: 'aws' }>): Buffer[] {
+  return credential.sessionToken === undefined ? NO_NEEDLES : secretNeedles({ kind: 'token', value: credential.sessionToken });
+}
+
+const NO_NEEDLES: Buffer[] = [];
 
 /** The needles (of secretNeedles) that are base64, which an encoder may break into lines: searched across line breaks too. */
 export const WRAPPABLE = new WeakSet<Buffer>();

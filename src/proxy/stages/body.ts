@@ -1,5 +1,10 @@
+import { hash } from 'node:crypto';
 import { isOAuthGrant } from '../../credentials/credential-source.ts';
-import { readForReplay, type RequestBody } from '../replay-body.ts';
+import { signAwsRequest } from '../../credentials/signing/aws/sign.ts';
+import { ProxyError } from '../../errors/index.ts';
+import { holdBody, readForReplay, type RequestBody } from '../replay-body.ts';
+import { formatAuthority } from '../target.ts';
+import type { AwsRequestSigning } from './aws-scope.ts';
 import type { StagedRequest } from './request.ts';
 
 /**
@@ -32,3 +37,71 @@ export const keepForReplay: RequestBodyStage = {
     return readForReplay(request.req, request.holder, body.stream);
   },
 };
+
+/**
+ * An aws_sigv4 grant's request is signed here, once its body is known (stage aws-scope planned
+ * how): a body whose hash the signature covers is held whole, up to the grant's max_signed_body,
+ * hashed, and sent as it was read; an unsigned payload streams as sent. Over the bound: 413
+ * body_too_large, never a signature over a body keyway did not hash.
+ */
+export const awsSign: RequestBodyStage = {
+  name: 'aws-sign',
+  run(request, body) {
+    return request.aws === undefined ? undefined : signAws(request, body, request.aws);
+  },
+};
+
+async function signAws(request: StagedRequest, body: RequestBody, plan: AwsRequestSigning): Promise<RequestBody> {
+  const grant = request.grant!;
+  const credential = request.issued!.credential;
+  if (credential.kind !== 'aws') throw new ProxyError('internal_error', `grant "${grant.id}" has no AWS key to sign with`);
+  let out = body;
+  let payloadHash: string;
+  if (plan.payload.kind === 'keep') payloadHash = plan.payload.value;
+  else {
+    let bytes: Buffer;
+    if (body.kind === 'none') bytes = Buffer.alloc(0);
+    else if (body.kind === 'kept') bytes = body.body;
+    else {
+      const max = grant.aws!.maxSignedBody;
+      const declared = Number(request.req.headers['content-length']);
+      if (declared > max) throw tooLarge(grant.id, max);
+      const held = await holdBody(request.req, max, request.holder);
+      if (held.kind !== 'held') throw tooLarge(grant.id, max, held.kind === 'full');
+      bytes = held.body;
+      out = { kind: 'kept', body: bytes };
+    }
+    payloadHash = hash('sha256', bytes, 'hex');
+  }
+  const outgoing = request.outgoing!;
+  // The Host the upstream reads is the one signed: an HTTP/2 client sends none (it has :authority).
+  const port = request.conn.target.port;
+  const host = firstValue(outgoing.headers['host']) ?? (port === 443 ? request.conn.target.host : formatAuthority(request.conn.target));
+  outgoing.headers['host'] = host;
+  const signed = await signAwsRequest(
+    { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers, signedHeaders: plan.signedHeaders, payloadHash },
+    credential,
+    plan.scope,
+    request.conn.decisions.now(),
+  );
+  outgoing.headers['authorization'] = signed.authorization;
+  outgoing.headers['x-amz-date'] = signed['x-amz-date'];
+  outgoing.headers['x-amz-content-sha256'] = signed['x-amz-content-sha256'];
+  if (signed['x-amz-security-token'] !== undefined) outgoing.headers['x-amz-security-token'] = signed['x-amz-security-token'];
+  else delete outgoing.headers['x-amz-security-token'];
+  return out;
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function tooLarge(grantId: string, max: number, memory = false): ProxyError {
+  return new ProxyError(
+    'body_too_large',
+    memory
+      ? `grant "${grantId}" must hold this body to sign it, and the agent's memory for held bodies is spent`
+      : `grant "${grantId}" must hold a body to sign it, and this one is over max_signed_body (${max} bytes)`,
+    { grant: grantId, hint: 'send it in parts (a multipart upload), as UNSIGNED-PAYLOAD, or raise max_signed_body on the grant' },
+  );
+}

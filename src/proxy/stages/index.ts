@@ -2,9 +2,10 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { BodyGuard } from '../leak-guard/response-guard.ts';
 import { access } from './access.ts';
 import { auditReady } from './audit-ready.ts';
+import { awsScope } from './aws-scope.ts';
 import { auditReservation } from './audit-reservation.ts';
 import type { RequestBody } from '../replay-body.ts';
-import { heldBody, keepForReplay, type RequestBodyStage } from './body.ts';
+import { awsSign, heldBody, keepForReplay, type RequestBodyStage } from './body.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
 import { host } from './host.ts';
@@ -36,6 +37,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   // Only when a grant was chosen: the request gets its credential.
   access,
   purposeRequired,
+  awsScope,
   credential,
   purposeRedaction,
   auditReservation,
@@ -43,7 +45,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
-export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, keepForReplay];
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, keepForReplay, awsSign];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];

@@ -22,5 +22,13 @@ export const inject: HeadStage = {
  */
 export function injectInto(outgoing: OutgoingRequest, grant: Grant, issued: IssuedCredential): void {
   grant.injector.apply(outgoing, issued.credential);
-  if (!grant.allowRange) dropRange(outgoing.headers);
+  if (!grant.allowRange && !neverSent(issued)) dropRange(outgoing.headers);
+}
+
+/**
+ * An AWS key without a session token never goes upstream (only a signature made with it does), so
+ * no answer can echo it, in slices or whole: Range stays (the CLI downloads large objects in ranges).
+ */
+function neverSent(issued: IssuedCredential): boolean {
+  return issued.credential.kind === 'aws' && issued.credential.sessionToken === undefined;
 }

@@ -2,6 +2,7 @@ import type { IssuedCredential } from '../../credentials/credential-source.ts';
 import type { Grant } from '../../credentials/grants.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';
+import type { AwsRequestSigning } from './aws-scope.ts';
 import type { ClientRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
 import type { ReplayHolder } from '../replay-body.ts';
@@ -27,6 +28,8 @@ export class StagedRequest {
   issued: IssuedCredential | undefined = undefined;
   /** What the agent said the request is for (X-Keyway-Purpose), cleaned (stage purpose). */
   purpose: string | undefined = undefined;
+  /** An aws_sigv4 grant's signing plan (stage aws-scope); signed once the body is known (body.ts). */
+  aws: AwsRequestSigning | undefined = undefined;
   /** The allow rule that wants a purpose for this request (stage access), if every matching one does. */
   purposeRule: string | undefined = undefined;
   /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */

@@ -1,0 +1,38 @@
+import { parseByteSize } from '../../../config/byte-size.ts';
+
+/** An aws_sigv4 grant's signing settings, as the request path reads them. */
+export interface AwsSigning {
+  /** The scope to sign for; unset: from the host name, else from the client's own signature. */
+  readonly region: string | undefined;
+  readonly service: string | undefined;
+  /** Allowlists: a request signed for another region or service is refused (policy_denied). */
+  readonly regions: ReadonlySet<string> | undefined;
+  readonly services: ReadonlySet<string> | undefined;
+  /** The largest body keyway holds in memory to hash it for the signature. */
+  readonly maxSignedBody: number;
+}
+
+/**
+ * 16 MiB: S3's single PUT takes far more, but the SDKs and the CLI send large objects as multipart
+ * uploads (8 MiB parts by default) or unsigned streams, which are not held; a larger body must be
+ * allowed on purpose, as each one held is memory for as long as it uploads.
+ */
+export const DEFAULT_MAX_SIGNED_BODY = 16 * 1024 * 1024;
+
+export interface AwsSigningFields {
+  region?: string | undefined;
+  service?: string | undefined;
+  regions?: readonly string[] | undefined;
+  services?: readonly string[] | undefined;
+  max_signed_body?: string | undefined;
+}
+
+export function awsSigningOf(fields: AwsSigningFields): AwsSigning {
+  return {
+    region: fields.region,
+    service: fields.service,
+    regions: fields.regions ? new Set(fields.regions) : undefined,
+    services: fields.services ? new Set(fields.services) : undefined,
+    maxSignedBody: (fields.max_signed_body !== undefined ? parseByteSize(fields.max_signed_body) : undefined) ?? DEFAULT_MAX_SIGNED_BODY,
+  };
+}

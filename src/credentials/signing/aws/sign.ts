@@ -1,0 +1,114 @@
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { LRUCache } from 'lru-cache';
+import { ProxyError } from '../../../errors/index.ts';
+import type { Credential } from '../../material.ts';
+
+// Signature Version 4 with AWS's own implementation (@smithy/signature-v4, the signer of the AWS
+// SDK for JavaScript): keyway builds the request to sign from what it will send, and takes back
+// only the headers the signature adds.
+
+type AwsCredential = Extract<Credential, { kind: 'aws' }>;
+
+export interface RequestToSign {
+  method: string;
+  /** The Host header as it goes upstream (host, or host:port). */
+  host: string;
+  /** Path and query as they go upstream (already percent-encoded once). */
+  path: string;
+  /** Headers as they go upstream, lower-case names. */
+  headers: Readonly<Record<string, string | string[]>>;
+  /**
+   * The headers to sign: the ones the client signed (what the upstream may check), or undefined to
+   * sign every header the signer may (a request the client did not sign at all).
+   */
+  signedHeaders: readonly string[] | undefined;
+  /** The payload hash to sign with: the body's SHA-256 (hex), or UNSIGNED-PAYLOAD and its kin. */
+  payloadHash: string;
+}
+
+export interface SigningScope {
+  region: string;
+  service: string;
+}
+
+/** What goes on the outgoing request: set each (undefined: remove). */
+export interface SignatureHeaders {
+  authorization: string;
+  'x-amz-date': string;
+  'x-amz-security-token': string | undefined;
+  'x-amz-content-sha256': string;
+}
+
+// Headers keyway itself adds to what it signs, whatever the client signed.
+const ALWAYS_SIGNED = ['host', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token'];
+
+// A signer per key, region and service: each caches its derived signing keys (one per day).
+const signers = new LRUCache<string, SignatureV4>({ max: 256 });
+
+function signerFor(credential: AwsCredential, scope: SigningScope): SignatureV4 {
+  const key = `${credential.accessKeyId}\0${credential.secretAccessKey}\0${credential.sessionToken ?? ''}\0${scope.region}\0${scope.service}`;
+  let signer = signers.get(key);
+  if (!signer) {
+    signer = new SignatureV4({
+      credentials: { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey, sessionToken: credential.sessionToken },
+      region: scope.region,
+      service: scope.service,
+      sha256: Hash.bind(null, 'sha256'),
+      // S3 signs the path as sent; every other service signs it URI-encoded once more.
+      uriEscapePath: scope.service !== 's3',
+      applyChecksum: false,
+    });
+    signers.set(key, signer);
+  }
+  return signer;
+}
+
+export async function signAwsRequest(request: RequestToSign, credential: AwsCredential, scope: SigningScope, now: Date): Promise<SignatureHeaders> {
+  const q = request.path.indexOf('?');
+  const path = q === -1 ? request.path : request.path.slice(0, q);
+  const query = parseQuery(q === -1 ? '' : request.path.slice(q + 1));
+  const wanted = request.signedHeaders === undefined ? undefined : new Set([...request.signedHeaders, ...ALWAYS_SIGNED]);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (name === 'host' || name === 'authorization' || name === 'x-amz-security-token' || name === 'x-amz-date') continue;
+    if (wanted !== undefined && !wanted.has(name)) continue;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  headers['host'] = request.host;
+  headers['x-amz-content-sha256'] = request.payloadHash;
+  const signed = await signerFor(credential, scope).sign(
+    { method: request.method, protocol: 'https:', hostname: request.host, path, query, headers },
+    // Headers the client signed are signed again even where the signer would not sign them itself
+    // (user-agent, say): the upstream checks exactly the list in SignedHeaders.
+    { signingDate: now, ...(wanted !== undefined ? { signableHeaders: wanted } : {}) },
+  );
+  const out = signed.headers;
+  return {
+    authorization: out['authorization']!,
+    'x-amz-date': out['x-amz-date']!,
+    'x-amz-security-token': out['x-amz-security-token'],
+    'x-amz-content-sha256': request.payloadHash,
+  };
+}
+
+/** A query string as SigV4 canonicalises it: percent-decoded names and values (`+` is a plus, not a space). */
+function parseQuery(text: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  if (text === '') return query;
+  for (const pair of text.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    let name: string;
+    let value: string;
+    try {
+      name = decodeURIComponent(eq === -1 ? pair : pair.slice(0, eq));
+      value = decodeURIComponent(eq === -1 ? '' : pair.slice(eq + 1));
+    } catch {
+      throw new ProxyError('signature_unsupported', 'the query string has an escape that does not decode; keyway cannot sign it as AWS would read it');
+    }
+    const had = query[name];
+    query[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+  }
+  return query;
+}

@@ -1,0 +1,68 @@
+import { type PayloadMode, payloadMode } from '../../credentials/signing/aws/payload.ts';
+import { parseClientAuthorization, scopeFromHost } from '../../credentials/signing/aws/scope.ts';
+import type { SigningScope } from '../../credentials/signing/aws/sign.ts';
+import { ProxyError } from '../../errors/index.ts';
+import type { HeadStage } from './request.ts';
+
+/** How an aws_sigv4 grant's request will be signed, decided before anything is read of its body. */
+export interface AwsRequestSigning {
+  scope: SigningScope;
+  payload: PayloadMode;
+  /** The headers the client signed (signed again), or undefined when it signed none. */
+  signedHeaders: readonly string[] | undefined;
+}
+
+/**
+ * For an aws_sigv4 grant: the region and service to sign for (the grant's, else the host name's,
+ * else the client's own scope), checked against the grant's allowlists, and how the body enters the
+ * signature. A shape keyway cannot re-sign is refused here (signature_unsupported), before the
+ * credential is fetched or the body read: never sent with a signature that is wrong.
+ */
+export const awsScope: HeadStage = {
+  name: 'aws-scope',
+  injected: true,
+  run(request) {
+    const grant = request.grant!;
+    const signing = grant.aws;
+    if (signing === undefined) return;
+    const unsupported = (what: string, hint: string) =>
+      new ProxyError('signature_unsupported', `grant "${grant.id}" cannot re-sign ${what}`, { grant: grant.id, hint });
+    if (/(?:^|[?&])X-Amz-(?:Signature|Credential)=/i.test(request.query)) {
+      throw unsupported('a presigned URL (a signature in the query)', 'send the request with the signature in the Authorization header, as the SDKs do');
+    }
+    const auth = parseClientAuthorization(request.req.headers.authorization);
+    if (auth.kind === 'other') throw unsupported(`a request signed with ${auth.scheme}`, "sign with AWS4-HMAC-SHA256 (SigV4), the SDKs' default");
+    const client = auth.kind === 'sigv4' ? auth.signature : undefined;
+    const named = scopeFromHost(request.conn.target.host);
+    const region = signing.region ?? named?.region ?? client?.region;
+    const service = signing.service ?? named?.service ?? client?.service;
+    if (region === undefined || service === undefined) {
+      throw unsupported(
+        `a request to ${request.conn.target.host}: its region and service are not in the host name or a client signature`,
+        `set region and service on grant "${grant.id}"`,
+      );
+    }
+    if (signing.regions !== undefined && !signing.regions.has(region)) {
+      throw denied(grant.id, `region ${region}`, `regions: ${[...signing.regions].join(', ')}`);
+    }
+    if (signing.services !== undefined && !signing.services.has(service)) {
+      throw denied(grant.id, `service ${service}`, `services: ${[...signing.services].join(', ')}`);
+    }
+    request.aws = {
+      scope: { region, service },
+      payload: payloadMode(request.req.headers['x-amz-content-sha256'], grant.id),
+      signedHeaders: client?.signedHeaders,
+    };
+    const { event } = request.draft;
+    event.signed = 'sigv4';
+    event.region = region;
+    event.service = service;
+  },
+};
+
+function denied(grantId: string, what: string, allowed: string): ProxyError {
+  return new ProxyError('policy_denied', `grant "${grantId}" does not sign for ${what} (${allowed})`, {
+    grant: grantId,
+    hint: `the grant's ${allowed.split(':')[0]} in the keyway config decide this; ask whoever runs keyway`,
+  });
+}

@@ -1,0 +1,237 @@
+// Signed requests (issue 24): an aws_sigv4 grant. The agent's clients sign with placeholder keys;
+// keyway discards that signature and signs each request again with the real key, and the S3 front
+// (test/helpers/s3-front.ts) verifies every signature, body hash and chunk with AWS's own signer
+// before s3rver sees the request. The real clients: @aws-sdk/client-s3 (with lib-storage for
+// multipart), Debian's aws CLI and boto3, each through keyway as an agent would run it.
+import { Agent as HttpsAgent } from 'node:https';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ProxyAgent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AWS_CLI, awsEnv, boto3, run } from '../helpers/aws-clients.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { type S3Front, type SeenS3Request, startS3Front } from '../helpers/s3-front.ts';
+import { AWS_TEST_HOSTS } from '../helpers/test-leaf.ts';
+
+const REAL = { accessKeyId: 'AKIAKEYWAYREAL000001', secretAccessKey: `${CANARY}-aws-secret/kw+7f3a9c1e5b2d` };
+// What the agent holds: keyway env sets these for an aws_sigv4 grant.
+const PLACEHOLDER = { accessKeyId: 'AKIAKEYWAYPLACEHOLDR', secretAccessKey: 'keyway-placeholder-secret-access-key00' };
+const BUCKET = 'bkt';
+const MiB = 1024 * 1024;
+
+describe('aws_sigv4: keyway signs the agent AWS requests again with the real key', () => {
+  let front: S3Front;
+  let proxy: TestProxy;
+  let endpoint: string;
+  let agent: HttpsAgent;
+  let s3: S3Client;
+  const outputs: string[] = [];
+
+  beforeAll(async () => {
+    front = await startS3Front({ keys: [REAL], buckets: [BUCKET], region: 'us-east-1' });
+    endpoint = `https://s3.us-east-1.amazonaws.com:${front.port}`;
+    proxy = await startProxy({
+      env: { AWS_REAL: JSON.stringify(REAL) },
+      config: {
+        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, ...AWS_TEST_HOSTS, `${BUCKET}.s3.us-east-1.amazonaws.com`].map((h) => [h, '127.0.0.1'])) },
+        grants: {
+          aws: { type: 'aws_sigv4', domains: ['s3.us-east-1.amazonaws.com', '*.s3.us-east-1.amazonaws.com'], secret: 'env:AWS_REAL', max_signed_body: '6MiB' },
+          // The allowlists refuse what they do not name: this host is us-east-1 and dynamodb.
+          'eu-only': { type: 'aws_sigv4', domains: ['dynamodb.us-east-1.amazonaws.com'], secret: 'env:AWS_REAL', regions: ['eu-west-1'], services: ['s3'] },
+        },
+      },
+    });
+    // Node 24's own proxy support (proxyEnv): the SDK ignores HTTPS_PROXY, so it is given an agent.
+    agent = new HttpsAgent({ proxyEnv: { HTTPS_PROXY: proxy.url }, ca: readFileSync(proxy.bundlePath, 'utf8'), keepAlive: true } as never);
+    s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint,
+      forcePathStyle: true,
+      credentials: PLACEHOLDER,
+      maxAttempts: 1,
+      requestHandler: { httpsAgent: agent, connectionTimeout: 5000, requestTimeout: 20000 },
+    });
+  });
+
+  afterAll(async () => {
+    s3?.destroy();
+    agent?.destroy();
+    const audit = readFileSync(proxy.auditPath, 'utf8');
+    for (const text of [audit, ...outputs, ...proxy.logs]) expect(findLeak(text, REAL.secretAccessKey), 'the real secret in an output').toBeUndefined();
+    // The placeholder never reaches the upstream: not as the key id, not anywhere in a header.
+    for (const seen of front.seen) expect(JSON.stringify(seen.headers)).not.toContain(PLACEHOLDER.accessKeyId);
+    await proxy?.stop();
+    await front?.close();
+  });
+
+  /** What the front saw while `action` ran. */
+  async function watch(action: () => Promise<unknown>): Promise<SeenS3Request[]> {
+    const from = front.seen.length;
+    await action();
+    return front.seen.slice(from);
+  }
+  const verified = (seen: SeenS3Request[]) => seen.length > 0 && seen.every((r) => r.refused === undefined && r.accessKeyId === REAL.accessKeyId);
+
+  it('the JS SDK: put, get, list, delete, each signed again with the real key and verified by the front', async () => {
+    const seen = await watch(async () => {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'js/small.txt', Body: 'hello, re-signed world' }));
+      expect(await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'js/small.txt' }))).Body?.transformToString()).toBe('hello, re-signed world');
+      expect((await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'js/' }))).Contents?.map((o) => o.Key)).toEqual(['js/small.txt']);
+      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'js/small.txt' }));
+    });
+    expect(seen.map((r) => r.method)).toEqual(['PUT', 'GET', 'GET', 'DELETE']);
+    expect(verified(seen)).toBe(true);
+    // The client's own signed headers are signed again (the put's CRC32 among them).
+    expect(seen[0]!.signedHeaders).toEqual(expect.arrayContaining(['host', 'x-amz-content-sha256', 'x-amz-date', 'x-amz-checksum-crc32']));
+    const lines = proxy.auditLines().filter((l) => l['decision'] === 'inject');
+    expect(lines.at(-1)).toMatchObject({ grant: 'aws', signed: 'sigv4', region: 'us-east-1', service: 's3' });
+  });
+
+  it('the JS SDK: a multipart upload (lib-storage) and a streamed put (STREAMING-UNSIGNED-PAYLOAD-TRAILER)', async () => {
+    const seen = await watch(async () => {
+      const upload = new Upload({
+        client: s3,
+        params: { Bucket: BUCKET, Key: 'js/multi.bin', Body: Buffer.alloc(11 * MiB, 'm') },
+        partSize: 5 * MiB,
+        queueSize: 2,
+      });
+      await upload.done();
+      const streamed = Readable.from([Buffer.alloc(300_000, 's'), Buffer.alloc(200_000, 't')]);
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'js/streamed.bin', Body: streamed, ContentLength: 500_000 }));
+    });
+    expect(verified(seen)).toBe(true);
+    expect(seen.filter((r) => r.method === 'PUT' && r.url.includes('partNumber='))).toHaveLength(3);
+    expect(seen.at(-1)!.payloadMode).toBe('STREAMING-UNSIGNED-PAYLOAD-TRAILER');
+    const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'js/multi.bin' }));
+    expect((await got.Body!.transformToByteArray()).length).toBe(11 * MiB);
+  });
+
+  it('the aws CLI through HTTPS_PROXY: cp up, ls, cp down', async () => {
+    const aws = awsEnv(PLACEHOLDER, proxy.bundlePath);
+    try {
+      const env = { ...aws.env, HTTPS_PROXY: proxy.url };
+      const file = join(aws.dir, 'up.txt');
+      writeFileSync(file, 'from the aws cli');
+      const seen = await watch(async () => {
+        const up = await run(AWS_CLI, ['s3', 'cp', file, `s3://${BUCKET}/cli/up.txt`, '--endpoint-url', endpoint], env);
+        outputs.push(up.stdout, up.stderr);
+        expect(up.code, up.stderr).toBe(0);
+        const ls = await run(AWS_CLI, ['s3', 'ls', `s3://${BUCKET}/cli/`, '--endpoint-url', endpoint], env);
+        outputs.push(ls.stdout, ls.stderr);
+        expect(ls.stdout).toContain('up.txt');
+        const down = await run(AWS_CLI, ['s3', 'cp', `s3://${BUCKET}/cli/up.txt`, join(aws.dir, 'down.txt'), '--endpoint-url', endpoint], env);
+        outputs.push(down.stdout, down.stderr);
+        expect(down.code, down.stderr).toBe(0);
+      });
+      expect(readFileSync(join(aws.dir, 'down.txt'), 'utf8')).toBe('from the aws cli');
+      expect(verified(seen)).toBe(true);
+      // Past 8 MiB the CLI uploads in parts and downloads in ranges: Range must reach the upstream
+      // (an AWS key is never sent, so no answer can echo it in slices).
+      const big = Buffer.alloc(9 * MiB);
+      for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);
+      writeFileSync(join(aws.dir, 'big.bin'), big);
+      const ranged = await watch(async () => {
+        for (const args of [
+          ['s3', 'cp', join(aws.dir, 'big.bin'), `s3://${BUCKET}/cli/big.bin`],
+          ['s3', 'cp', `s3://${BUCKET}/cli/big.bin`, join(aws.dir, 'big-down.bin')],
+        ]) {
+          const r = await run(AWS_CLI, [...args, '--endpoint-url', endpoint], env);
+          outputs.push(r.stdout, r.stderr);
+          expect(r.code, r.stderr).toBe(0);
+        }
+      });
+      expect(readFileSync(join(aws.dir, 'big-down.bin')).equals(big)).toBe(true);
+      expect(ranged.some((r) => r.method === 'GET' && r.headers['range'] !== undefined)).toBe(true);
+      expect(verified(ranged)).toBe(true);
+    } finally {
+      aws.cleanup();
+    }
+  });
+
+  it('boto3 through HTTPS_PROXY: put_object, get_object, list_objects_v2, and a multipart upload_fileobj', async () => {
+    const aws = awsEnv(PLACEHOLDER, proxy.bundlePath);
+    try {
+      const env = { ...aws.env, HTTPS_PROXY: proxy.url };
+      const seen = await watch(async () => {
+        for (const args of [
+          ['put_object', BUCKET, 'py/small.bin', '1000'],
+          ['get_object', BUCKET, 'py/small.bin'],
+          ['list_objects_v2', BUCKET],
+          ['upload_fileobj', BUCKET, 'py/big.bin', String(9 * MiB)],
+        ]) {
+          const result = await boto3(endpoint, { ...aws, env }, args);
+          outputs.push(result.stdout, result.stderr);
+          expect(result.code, `${args[0]}: ${result.stdout} ${result.stderr}`).toBe(0);
+        }
+      });
+      expect(verified(seen)).toBe(true);
+    } finally {
+      aws.cleanup();
+    }
+  });
+
+  describe('what keyway will not sign wrong', () => {
+    let raw: ProxyAgent;
+    beforeAll(() => {
+      raw = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    });
+    afterAll(async () => {
+      await raw?.close();
+    });
+    async function call(path: string, headers: Record<string, string>, method = 'GET', body?: string) {
+      const res = await request(`${endpoint}${path}`, { dispatcher: raw, method: method as 'GET', headers, body });
+      const text = await res.body.text();
+      outputs.push(text);
+      return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
+    }
+
+    it('a signed aws-chunked stream, SigV4a and a presigned URL: 400 signature_unsupported, nothing sent upstream', async () => {
+      const seen = await watch(async () => {
+        const chunked = await call(
+          `/${BUCKET}/x`,
+          { 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD', 'content-encoding': 'aws-chunked' },
+          'PUT',
+          '0;chunk-signature=00\r\n\r\n',
+        );
+        expect(chunked).toMatchObject({ status: 400, code: 'signature_unsupported' });
+        expect(chunked.text).toContain('STREAMING-AWS4-HMAC-SHA256-PAYLOAD');
+        const sigv4a = await call(`/${BUCKET}/x`, {
+          authorization: 'AWS4-ECDSA-P256-SHA256 Credential=X/20260101/s3/aws4_request, SignedHeaders=host, Signature=00',
+        });
+        expect(sigv4a).toMatchObject({ status: 400, code: 'signature_unsupported' });
+        const presigned = new URL(await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: 'js/streamed.bin' }), { expiresIn: 60 }));
+        const query = await call(`${presigned.pathname}${presigned.search}`, {});
+        expect(query).toMatchObject({ status: 400, code: 'signature_unsupported' });
+      });
+      expect(seen).toEqual([]);
+    });
+
+    it('a body to hash over max_signed_body: 413 body_too_large; an unsigned payload of any size streams', async () => {
+      const big = 'b'.repeat(6 * MiB + 1);
+      const seen = await watch(async () => {
+        expect(await call(`/${BUCKET}/too-big`, {}, 'PUT', big)).toMatchObject({ status: 413, code: 'body_too_large' });
+        expect((await call(`/${BUCKET}/unsigned-big`, { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }, 'PUT', big)).status).toBe(200);
+      });
+      expect(seen.map((r) => r.url)).toEqual([`/${BUCKET}/unsigned-big`]);
+      expect(verified(seen)).toBe(true);
+    });
+
+    it('an unsigned request is signed too, and the allowlists refuse a region or service they do not name', async () => {
+      const seen = await watch(async () => {
+        expect((await call(`/${BUCKET}?list-type=2`, {})).status).toBe(200);
+      });
+      expect(verified(seen)).toBe(true);
+      const dynamo = await request(`https://dynamodb.us-east-1.amazonaws.com:${front.port}/`, { dispatcher: raw, method: 'POST', body: '{}' });
+      const text = await dynamo.body.text();
+      expect(dynamo.statusCode).toBe(403);
+      expect(dynamo.headers['x-keyway-error']).toBe('policy_denied');
+      expect(JSON.parse(text).error.message).toContain('region us-east-1');
+    });
+  });
+});
