@@ -8,6 +8,8 @@ import type { HeadStage } from './request.ts';
 export interface AwsRequestSigning {
   scope: SigningScope;
   payload: PayloadMode;
+  /** A presigned URL: signed again in the query, not in a header. */
+  presigned: boolean;
   /** The headers the client signed (signed again), or undefined when it signed none. */
   signedHeaders: readonly string[] | undefined;
 }
@@ -27,12 +29,10 @@ export const awsScope: HeadStage = {
     if (signing === undefined) return;
     const unsupported = (what: string, hint: string) =>
       new ProxyError('signature_unsupported', `grant "${grant.id}" cannot re-sign ${what}`, { grant: grant.id, hint });
-    if (/(?:^|[?&])X-Amz-(?:Signature|Credential)=/i.test(request.query)) {
-      throw unsupported('a presigned URL (a signature in the query)', 'send the request with the signature in the Authorization header, as the SDKs do');
-    }
-    const auth = parseClientAuthorization(request.req.headers.authorization);
+    const presigned = /(?:^|[?&])X-Amz-(?:Signature|Credential)=/i.test(request.query);
+    const auth = presigned ? ({ kind: 'none' } as const) : parseClientAuthorization(request.req.headers.authorization);
     if (auth.kind === 'other') throw unsupported(`a request signed with ${auth.scheme}`, "sign with AWS4-HMAC-SHA256 (SigV4), the SDKs' default");
-    const client = auth.kind === 'sigv4' ? auth.signature : undefined;
+    const client = auth.kind === 'sigv4' ? auth.signature : presigned ? presignedScope(request.query) : undefined;
     const named = scopeFromHost(request.conn.target.host);
     const region = signing.region ?? named?.region ?? client?.region;
     const service = signing.service ?? named?.service ?? client?.service;
@@ -50,7 +50,9 @@ export const awsScope: HeadStage = {
     }
     request.aws = {
       scope: { region, service },
-      payload: payloadMode(request.req.headers['x-amz-content-sha256'], grant.id),
+      // A presigned request's body is never signed (S3 signs it as UNSIGNED-PAYLOAD).
+      payload: presigned ? { kind: 'keep', value: 'UNSIGNED-PAYLOAD' } : payloadMode(request.req.headers['x-amz-content-sha256'], grant.id),
+      presigned,
       signedHeaders: client?.signedHeaders,
     };
     const { event } = request.draft;
@@ -59,6 +61,20 @@ export const awsScope: HeadStage = {
     event.service = service;
   },
 };
+
+/** The scope a presigned URL's X-Amz-Credential names (its region and service), if it names one. */
+function presignedScope(query: string): { region: string; service: string; signedHeaders: string[] } | undefined {
+  const credential = /(?:^|[?&])X-Amz-Credential=([^&]*)/i.exec(query)?.[1];
+  if (credential === undefined) return undefined;
+  let parts: string[];
+  try {
+    parts = decodeURIComponent(credential).split('/');
+  } catch {
+    return undefined;
+  }
+  if (parts.length < 5) return undefined;
+  return { region: parts[parts.length - 3]!, service: parts[parts.length - 2]!, signedHeaders: [] };
+}
 
 function denied(grantId: string, what: string, allowed: string): ProxyError {
   return new ProxyError('policy_denied', `grant "${grantId}" does not sign for ${what} (${allowed})`, {

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { isOAuthGrant } from '../../credentials/credential-source.ts';
-import { signAwsRequest } from '../../credentials/signing/aws/sign.ts';
+import { presignAwsRequest, signAwsRequest } from '../../credentials/signing/aws/sign.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { holdBody, readForReplay, type RequestBody } from '../replay-body.ts';
 import { formatAuthority } from '../target.ts';
@@ -78,6 +78,15 @@ async function signAws(request: StagedRequest, body: RequestBody, plan: AwsReque
   const port = request.conn.target.port;
   const host = firstValue(outgoing.headers['host']) ?? (port === 443 ? request.conn.target.host : formatAuthority(request.conn.target));
   outgoing.headers['host'] = host;
+  if (plan.presigned) {
+    outgoing.path = await presignAwsRequest(
+      { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers },
+      credential,
+      plan.scope,
+      request.conn.decisions.now(),
+    );
+    return out;
+  }
   const signed = await signAwsRequest(
     { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers, signedHeaders: plan.signedHeaders, payloadHash },
     credential,

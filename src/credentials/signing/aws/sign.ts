@@ -112,3 +112,84 @@ function parseQuery(text: string): Record<string, string | string[]> {
   }
   return query;
 }
+
+export interface RequestToPresign {
+  method: string;
+  host: string;
+  /** Path and query as they go upstream, the client's own presigned parameters still in it. */
+  path: string;
+  headers: Readonly<Record<string, string | string[]>>;
+}
+
+// The query parameters a presigned URL's signature is made of: the client's are dropped, keyway's go in.
+const PRESIGN_PARAMS = new Set([
+  'x-amz-algorithm',
+  'x-amz-credential',
+  'x-amz-date',
+  'x-amz-expires',
+  'x-amz-signedheaders',
+  'x-amz-signature',
+  'x-amz-security-token',
+]);
+const MAX_PRESIGNED_SECONDS = 7 * 24 * 3600;
+
+/**
+ * A presigned URL (the signature in the query) signed again in the query, for the same headers and
+ * lifetime the client's named, from now. Returns the path and query to send.
+ */
+export async function presignAwsRequest(request: RequestToPresign, credential: AwsCredential, scope: SigningScope, now: Date): Promise<string> {
+  const q = request.path.indexOf('?');
+  const path = q === -1 ? request.path : request.path.slice(0, q);
+  const given = parseQuery(q === -1 ? '' : request.path.slice(q + 1));
+  const param = (name: string) => {
+    const key = Object.keys(given).find((k) => k.toLowerCase() === name);
+    const value = key === undefined ? undefined : given[key];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const expires = Number(param('x-amz-expires') ?? 900);
+  if (!Number.isSafeInteger(expires) || expires < 1 || expires > MAX_PRESIGNED_SECONDS) {
+    throw new ProxyError('signature_unsupported', 'a presigned URL whose X-Amz-Expires is not a whole number of seconds up to a week');
+  }
+  const signedHeaders = (param('x-amz-signedheaders') ?? 'host').toLowerCase().split(';').filter(Boolean);
+  const payload = param('x-amz-content-sha256');
+  const query: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(given)) {
+    const lower = name.toLowerCase();
+    if (!PRESIGN_PARAMS.has(lower) && lower !== 'x-amz-content-sha256') query[name] = value;
+  }
+  const headers: Record<string, string> = { host: request.host };
+  for (const name of signedHeaders) {
+    const value = request.headers[name];
+    if (name !== 'host' && value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  // The payload hash: the one the URL names (put back into the query as the client had it), else
+  // S3's UNSIGNED-PAYLOAD (neither sent nor signed as a header), else an empty body's.
+  const unhoisted = new Set<string>();
+  if (payload !== undefined) headers['x-amz-content-sha256'] = payload;
+  else if (scope.service === 's3') {
+    headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    unhoisted.add('x-amz-content-sha256');
+  }
+  const signed = await signerFor(credential, scope).presign(
+    { method: request.method, protocol: 'https:', hostname: request.host, path, query, headers },
+    {
+      signingDate: now,
+      expiresIn: expires,
+      signableHeaders: new Set(signedHeaders),
+      unhoistableHeaders: unhoisted,
+      unsignableHeaders: unhoisted,
+    },
+  );
+  return `${path}?${serializeQuery(signed.query ?? {})}`;
+}
+
+/** A query as AWS reads it back: each name and value percent-encoded (RFC 3986 unreserved kept). */
+function serializeQuery(query: Record<string, string | string[] | null>): string {
+  const encode = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(query)) {
+    if (value === null) continue;
+    for (const one of Array.isArray(value) ? value : [value]) parts.push(`${encode(name)}=${encode(one)}`);
+  }
+  return parts.join('&');
+}
