@@ -113,6 +113,9 @@ export function placeholderNames(grants: readonly PlaceholderGrant[]): string[] 
   for (const grant of grants) {
     const preset = grant.provider === undefined ? undefined : findPreset(grant.provider);
     for (const name of preset?.preset.env_names ?? []) names.add(name);
+    // The AWS SDKs and CLI sign every request themselves and will not start without a key: they get
+    // a placeholder one, and keyway signs again with the real key (credentials/signing/aws).
+    if (grant.type === 'aws_sigv4') for (const name of AWS_KEY_NAMES) names.add(name);
     if (grant.type !== 'api_key' && grant.type !== 'bearer') continue;
     const patterns = grant.domains.map(parseDomainPattern).filter((p): p is DomainPattern => typeof p !== 'string');
     for (const [host, vars] of Object.entries(HOST_ENV_NAMES)) {
@@ -188,6 +191,13 @@ async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (m
     warn(`placeholders for grants in the store skipped: ${(err as Error).message.split('\n')[0]}`);
     return undefined;
   }
+}
+
+const AWS_KEY_NAMES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
+
+/** The AWS CLI, boto3 and the SDKs trust only AWS_CA_BUNDLE: the bundle, when an aws_sigv4 grant is usable. */
+export function awsCaVariables(config: Config, grants: readonly PlaceholderGrant[]): Record<string, string> {
+  return grants.some((g) => g.type === 'aws_sigv4') ? { AWS_CA_BUNDLE: resolve(config.home, 'certs', 'bundle.pem') } : {};
 }
 
 /** `NAME=keyway-placeholder` for each well-known variable of these grants. */

@@ -154,6 +154,25 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
     }
   });
 
+  it('keyway env gives the aws CLI placeholder keys and AWS_CA_BUNDLE, and the CLI works with exactly those', async () => {
+    const printed = await proxy.cli(['env', '--json']);
+    expect(printed.code, printed.stderr).toBe(0);
+    const vars = JSON.parse(printed.stdout) as Record<string, string>;
+    expect(vars).toMatchObject({ AWS_ACCESS_KEY_ID: 'keyway-placeholder', AWS_SECRET_ACCESS_KEY: 'keyway-placeholder', AWS_CA_BUNDLE: proxy.bundlePath });
+    const aws = awsEnv(PLACEHOLDER);
+    try {
+      const env = { ...aws.env, ...vars };
+      const seen = await watch(async () => {
+        const ls = await run(AWS_CLI, ['s3', 'ls', `s3://${BUCKET}/`, '--endpoint-url', endpoint], env);
+        outputs.push(ls.stdout, ls.stderr);
+        expect(ls.code, ls.stderr).toBe(0);
+      });
+      expect(verified(seen)).toBe(true);
+    } finally {
+      aws.cleanup();
+    }
+  });
+
   it('boto3 through HTTPS_PROXY: put_object, get_object, list_objects_v2, and a multipart upload_fileobj', async () => {
     const aws = awsEnv(PLACEHOLDER, proxy.bundlePath);
     try {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { parse } from '../args.ts';
-import { agentKeyFor, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
+import { agentKeyFor, awsCaVariables, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
@@ -28,8 +28,8 @@ export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: str
   checkCaFiles(config);
   const agentId = args.string('agent');
   const agent = agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
-  const proxy = clientEnvironment(config, agent, proxyAddress);
   const { grants, agentsConfigured } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
+  const proxy = { ...clientEnvironment(config, agent, proxyAddress), ...awsCaVariables(config, grants) };
   const placeholders = placeholderVariables(grants);
   // A placeholder never replaces a proxy or CA variable.
   for (const name of Object.keys(proxy)) delete placeholders[name];
@@ -49,7 +49,8 @@ With --agent, the proxy URL carries the agent's credentials; its key comes from 
 Also prints placeholder credentials, set to keyway-placeholder, in the variables SDKs read for the
 grants the agent may use (every grant without --agent): the provider preset's variables
 (GITHUB_TOKEN, GH_TOKEN, …) and, for api_key and bearer grants on well-known hosts,
-OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, … so SDKs that insist on a key start. keyway
+OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, …, and AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY (with AWS_CA_BUNDLE) for aws_sigv4 grants, so SDKs that insist on a key start. keyway
 replaces whatever credential a request carries; the real secret is never printed. A variable
 already set in your environment is left as it is (like \`keyway run\`), and said so on stderr.
 Before the CA exists (keyway init or keyway start make it), env refuses rather than print its path.
