@@ -3,6 +3,7 @@ import { unsafeDisplayText } from './display-text.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
 import { GRANT_ID, GRANT_TYPES } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
+import { hmacSignSchema } from './hmac/sign-schema.ts';
 
 // A grant's fields, described once. The config's grant (schema.ts) and what `keyway grants add|set`
 // and the admin API take (operations/grant-schema.ts) are built from these, and the admin API's
@@ -89,6 +90,8 @@ export const grantFields = z.strictObject({
   regions: z.array(awsName).min(1, 'expected at least one region (leave regions out for any)').optional(),
   services: z.array(awsName).min(1, 'expected at least one service (leave services out for any)').optional(),
   max_signed_body: byteSizeText.optional(),
+  // hmac only (credentials/signing/hmac): the scheme, a preset or described as data.
+  sign: hmacSignSchema.optional(),
 });
 
 /** Fields only an aws_sigv4 grant may have. */

@@ -109,11 +109,17 @@ const grantSchema = grantFields
     if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
       fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
     }
+    const signs = grant.type === 'aws_sigv4' || grant.type === 'hmac';
     if (grant.type !== 'aws_sigv4') {
-      for (const key of AWS_GRANT_FIELDS) if (grant[key] !== undefined) fail(key, `${key} belongs to an aws_sigv4 grant`);
-    } else if (grant.inject !== undefined) {
-      fail('inject', 'an aws_sigv4 grant signs each request; it has no inject settings');
+      for (const key of AWS_GRANT_FIELDS) {
+        // max_signed_body bounds what an hmac grant holds to hash, too.
+        if (grant[key] !== undefined && !(key === 'max_signed_body' && signs)) fail(key, `${key} belongs to an aws_sigv4 grant`);
+      }
     }
+    if (signs && grant.inject !== undefined) fail('inject', `an ${grant.type} grant signs each request; it has no inject settings`);
+    if (grant.type === 'hmac' && grant.sign === undefined)
+      fail('sign', 'an hmac grant needs sign: {preset: NAME} or the scheme (see the README, "Signed requests")');
+    if (grant.type !== 'hmac' && grant.sign !== undefined) fail('sign', 'sign belongs to an hmac grant');
   });
 
 // Every rule value is checked here, once, so any command that loads the config refuses a bad glob,

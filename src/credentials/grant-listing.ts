@@ -3,7 +3,7 @@ import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
 import { injectorFor } from './injectors/index.ts';
 import { GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { usableMaterial, type SecretMaterial } from './material.ts';
+import { oauthMaterialOf, usableMaterial, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
@@ -62,7 +62,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
   // The token clock: the live state a refresh left, else what the user stored. Never a token value.
   const tokenFacts = (id: string, type: StoredGrant['type'], base: GrantStatus, material: SecretMaterial | undefined) => {
     const live = store.get<OAuthState>(oauthStateId(id));
-    const m = material && typeof material === 'object' && !('username' in material) && !('secretAccessKey' in material) ? material : undefined;
+    const m = oauthMaterialOf(material);
     const expiresAt = live ? live.expiresAt : m?.expiresAt;
     const refreshToken = live?.refreshToken ?? (m && 'refreshToken' in m ? m.refreshToken : undefined);
     return {

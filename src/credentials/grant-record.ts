@@ -1,3 +1,4 @@
+import type { HmacSignConfig } from '../config/hmac/sign-schema.ts';
 import type { GrantType, InjectConfig } from '../config/index.ts';
 import type { SecretMaterial } from './material.ts';
 
@@ -19,6 +20,8 @@ export interface StoredGrant {
   regions?: string[] | undefined;
   services?: string[] | undefined;
   max_signed_body?: string | undefined;
+  /** hmac only: the scheme (config/hmac/sign-schema.ts), as parsed. */
+  sign?: HmacSignConfig | undefined;
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;

@@ -3,7 +3,10 @@ import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
 import { parseBasicSecret, parseMaterial, usableMaterial, type SecretMaterial } from './material.ts';
-import { awsSigningOf, type AwsSigning } from './signing/aws/config.ts';
+import { awsSigningOf, DEFAULT_MAX_SIGNED_BODY, type AwsSigning } from './signing/aws/config.ts';
+import { compileHmacScheme, type HmacScheme } from './signing/hmac/index.ts';
+import type { HmacSignConfig } from '../config/hmac/sign-schema.ts';
+import { parseByteSize } from '../config/byte-size.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 
@@ -20,6 +23,8 @@ export interface Grant {
   readonly requirePurpose: boolean;
   /** aws_sigv4: how its requests are signed (proxy/stages/aws-scope.ts, body.ts). */
   readonly aws: AwsSigning | undefined;
+  /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
+  readonly hmac: { scheme: HmacScheme; maxSignedBody: number } | undefined;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -49,7 +54,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     if (g.secret) {
       try {
         const text = readSecretRef(g.secret, env, config.home);
-        material = g.type === 'basic' ? parseBasicSecret(text) : g.type === 'aws_sigv4' ? parseMaterial('aws_sigv4', text) : text;
+        material = g.type === 'basic' ? parseBasicSecret(text) : g.type === 'aws_sigv4' || g.type === 'hmac' ? parseMaterial(g.type, text) : text;
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }
@@ -63,6 +68,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowRange: g.allow_range,
       requirePurpose: g.require_purpose,
       aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
+      hmac: hmacSigningOf(g),
       status: liveStatus(id, 'active'),
       source: 'config',
       provider: g.provider,
@@ -87,6 +93,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowRange: stored.allow_range ?? false,
       requirePurpose: stored.require_purpose ?? false,
       aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
+      hmac: hmacSigningOf(stored),
       status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,
@@ -95,4 +102,11 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     });
   }
   return grants;
+}
+
+/** An hmac grant's compiled scheme and body bound; undefined for any other grant (or one with no scheme). */
+function hmacSigningOf(grant: { type: string; sign?: HmacSignConfig | undefined; max_signed_body?: string | undefined }): Grant['hmac'] {
+  if (grant.type !== 'hmac' || grant.sign === undefined) return undefined;
+  const max = grant.max_signed_body === undefined ? undefined : parseByteSize(grant.max_signed_body);
+  return { scheme: compileHmacScheme(grant.sign), maxSignedBody: max ?? DEFAULT_MAX_SIGNED_BODY };
 }

@@ -30,13 +30,27 @@ export interface AwsMaterial {
   secretAccessKey: string;
   sessionToken?: string | undefined;
 }
-export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial | AwsMaterial;
+/** An HMAC key (hmac): keyway signs with it, never sends it; the key id and passphrase go where the scheme says. */
+export interface HmacKeyMaterial {
+  key: string;
+  keyId?: string | undefined;
+  passphrase?: string | undefined;
+}
+export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial | AwsMaterial | HmacKeyMaterial;
+
+/** The material of an OAuth grant (oauth2, client_credentials), or undefined for any other kind. */
+export function oauthMaterialOf(material: SecretMaterial | undefined): OAuth2Material | ClientCredentialsMaterial | undefined {
+  if (!material || typeof material !== 'object') return undefined;
+  if ('username' in material || 'secretAccessKey' in material || 'key' in material) return undefined;
+  return material;
+}
 
 /** What an injector puts on the wire (or, for `aws`, signs the request with). */
 export type Credential =
   | { kind: 'token'; value: string }
   | { kind: 'basic'; username: string; password: string }
-  | { kind: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined };
+  | { kind: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined }
+  | { kind: 'hmac'; key: string; keyId: string | undefined; passphrase: string | undefined };
 
 const CAMEL: Record<string, string> = {
   client_id: 'clientId',
@@ -44,6 +58,7 @@ const CAMEL: Record<string, string> = {
   refresh_token: 'refreshToken',
   access_token: 'accessToken',
   expires_at: 'expiresAt',
+  key_id: 'keyId',
   access_key_id: 'accessKeyId',
   secret_access_key: 'secretAccessKey',
   session_token: 'sessionToken',
@@ -87,6 +102,7 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
     return v;
   };
   if (type === 'basic') return { username: str('username', true)!, password: str('password', true)! };
+  if (type === 'hmac') return { key: str('key', true)!, keyId: str('keyId', false), passphrase: str('passphrase', false) };
   if (type === 'aws_sigv4') {
     return { accessKeyId: str('accessKeyId', true)!, secretAccessKey: str('secretAccessKey', true)!, sessionToken: str('sessionToken', false) };
   }
@@ -139,6 +155,10 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
   if (material === undefined) return false;
   if (typeof material === 'string') return (type === 'api_key' || type === 'bearer') && !isBlankSecret(material);
   const blank = (v: unknown): boolean => typeof v === 'string' && isBlankSecret(v);
+  if (type === 'hmac') {
+    const m = material as Partial<HmacKeyMaterial>;
+    return typeof m.key === 'string' && !blank(m.key) && !blank(m.keyId) && !blank(m.passphrase);
+  }
   if (type === 'aws_sigv4') {
     const m = material as Partial<AwsMaterial>;
     return (

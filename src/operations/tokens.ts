@@ -7,6 +7,7 @@ import { resolveFromHome, type Config } from '../config/index.ts';
 import { isOAuthGrant, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { buildGrants, type Grant } from '../credentials/grants.ts';
+import { oauthMaterialOf } from '../credentials/material.ts';
 import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
@@ -102,10 +103,7 @@ export async function revokeGrant(context: TokenContext, id: string): Promise<Re
   if (isOAuthGrant(grant)) {
     const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, context.env);
     const live = store.get<OAuthState>(oauthStateId(id));
-    const material =
-      grant.material && typeof grant.material === 'object' && !('username' in grant.material) && !('secretAccessKey' in grant.material)
-        ? grant.material
-        : undefined;
+    const material = oauthMaterialOf(grant.material);
     const refreshToken = live?.refreshToken ?? (material && 'refreshToken' in material ? material.refreshToken : undefined);
     const accessToken = live?.accessToken ?? material?.accessToken;
     const revokeUrl = provider?.revokeUrl;

@@ -112,6 +112,7 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       allowRange: false,
       requirePurpose: false,
       aws: undefined,
+      hmac: undefined,
       status: 'active',
       source: 'store',
       provider: 'test',

@@ -18,6 +18,7 @@ const grant = (id: string, domains: string[]): Grant => ({
   allowRange: false,
   requirePurpose: false,
   aws: undefined,
+  hmac: undefined,
   status: 'active',
   source: 'store',
   provider: undefined,

@@ -65,7 +65,7 @@ export function queryInjector(param: string): Injector {
 function credentialText(credential: Credential): string {
   if (credential.kind === 'token') return credential.value;
   if (credential.kind === 'basic') return basicToken(credential);
-  throw new ProxyError('internal_error', 'an AWS key is only ever signed with, never put on the request');
+  throw new ProxyError('internal_error', 'a signing key (aws_sigv4, hmac) is only ever signed with, never put on the request');
 }
 
 function basicToken(credential: Extract<Credential, { kind: 'basic' }>): string {
@@ -87,13 +87,25 @@ export function awsSigV4Injector(): Injector {
   };
 }
 
+/**
+ * hmac: nothing goes on at this point; the scheme signs the request once its body is known
+ * (proxy/stages/body.ts, hmacSign), replacing the client's placeholder signature headers.
+ */
+export function hmacInjector(): Injector {
+  return {
+    headerName: undefined,
+    describe: () => "HMAC signature, per the grant's sign: scheme",
+    apply() {},
+  };
+}
+
 /** The injector a grant uses: its own `inject` settings, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
-  if (type === 'aws_sigv4') {
+  if (type === 'aws_sigv4' || type === 'hmac') {
     if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined)) {
-      throw new KeywayError('usage', 'an aws_sigv4 grant signs each request; it takes no --header, --format or --query');
+      throw new KeywayError('usage', `an ${type} grant signs each request; it takes no --header, --format or --query`);
     }
-    return awsSigV4Injector();
+    return type === 'aws_sigv4' ? awsSigV4Injector() : hmacInjector();
   }
   if (inject?.query) return queryInjector(inject.query);
   if (inject?.header) return headerInjector(inject.header, inject.format ?? '{secret}');

@@ -4,7 +4,7 @@ import type { Dispatcher } from '../../net/undici.ts';
 import { KeywayError, ProxyError } from '../../errors/index.ts';
 import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { Grant } from '../grants.ts';
-import type { ClientCredentialsMaterial, SecretMaterial } from '../material.ts';
+import { type ClientCredentialsMaterial, oauthMaterialOf, type SecretMaterial } from '../material.ts';
 import { oauthStateId, type OAuthState } from '../oauth-state.ts';
 import type { CredentialStore, StoreDraft } from '../store/index.ts';
 import { PendingSaves, reasonOf, type PendingState, type WriteOutcome } from './pending-saves.ts';
@@ -360,6 +360,7 @@ export class TokenManager {
 
 /** The tokens the user provided, as a state (a grant with no refresh yet). */
 function materialState(m: SecretMaterial | undefined): OAuthState {
-  if (!m || typeof m !== 'object' || 'username' in m || 'secretAccessKey' in m) return {};
-  return { accessToken: m.accessToken, refreshToken: 'refreshToken' in m ? m.refreshToken : undefined, expiresAt: m.expiresAt, scopes: m.scopes };
+  const o = oauthMaterialOf(m);
+  if (!o) return {};
+  return { accessToken: o.accessToken, refreshToken: 'refreshToken' in o ? o.refreshToken : undefined, expiresAt: o.expiresAt, scopes: o.scopes };
 }

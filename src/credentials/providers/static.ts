@@ -8,6 +8,10 @@ import { usableMaterial, type Credential, type SecretMaterial } from '../materia
  */
 export function staticCredential(type: GrantType, material: SecretMaterial | undefined): Credential | undefined {
   if (!usableMaterial(type, material)) return undefined;
+  if (type === 'hmac') {
+    if (typeof material === 'object' && 'key' in material) return { kind: 'hmac', key: material.key, keyId: material.keyId, passphrase: material.passphrase };
+    return undefined;
+  }
   if (type === 'aws_sigv4') {
     if (typeof material === 'object' && 'secretAccessKey' in material) {
       return { kind: 'aws', accessKeyId: material.accessKeyId, secretAccessKey: material.secretAccessKey, sessionToken: material.sessionToken };

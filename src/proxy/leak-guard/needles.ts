@@ -13,6 +13,7 @@ export function secretNeedles(credential: Credential): Buffer[] {
   // This runs on every intercepted request, and credentials are fresh objects each time: remember
   // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
   if (credential.kind === 'aws') return awsNeedles(credential);
+  if (credential.kind === 'hmac') return hmacNeedles(credential);
   const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
   let needles = needlesBySecret.get(key);
   if (!needles) {
@@ -46,6 +47,16 @@ function awsNeedles(credential: Extract<Credential, { kind: 'aws' }>): Buffer[] 
 }
 
 const NO_NEEDLES: Buffer[] = [];
+
+/**
+ * What of an HMAC key goes upstream: the passphrase, where a scheme sends one (Coinbase, OKX); the
+ * key itself never does (only signatures made with it). The key's own forms are looked for too, in
+ * case a scheme's template were written to send it: keyway would rather redact than leak.
+ */
+function hmacNeedles(credential: Extract<Credential, { kind: 'hmac' }>): Buffer[] {
+  const parts = [credential.key, credential.passphrase].filter((s): s is string => s !== undefined);
+  return [...new Set(parts.flatMap((part) => secretNeedles({ kind: 'token', value: part })))];
+}
 
 /** The needles (of secretNeedles) that are base64, which an encoder may break into lines: searched across line breaks too. */
 export const WRAPPABLE = new WeakSet<Buffer>();

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { isOAuthGrant } from '../../credentials/credential-source.ts';
 import { presignAwsRequest, signAwsRequest } from '../../credentials/signing/aws/sign.ts';
+import { HmacSignError, signHmacRequest, systemSources } from '../../credentials/signing/hmac/index.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { holdBody, readForReplay, type RequestBody } from '../replay-body.ts';
 import { formatAuthority } from '../target.ts';
@@ -113,4 +114,68 @@ function tooLarge(grantId: string, max: number, memory = false): ProxyError {
       : `grant "${grantId}" must hold a body to sign it, and this one is over max_signed_body (${max} bytes)`,
     { grant: grantId, hint: 'send it in parts (a multipart upload), as UNSIGNED-PAYLOAD, or raise max_signed_body on the grant' },
   );
+}
+
+// One per process: its nonce counters only ever increase within it.
+const HMAC_SOURCES = systemSources();
+
+/**
+ * An hmac grant's request is signed here by its scheme (credentials/signing/hmac): a scheme that
+ * signs the body holds it whole, up to max_signed_body; the client's placeholder signature headers
+ * and parameters are replaced; a scheme that rewrites the body (Kraken's nonce) sends the new one.
+ */
+export const hmacSign: RequestBodyStage = {
+  name: 'hmac-sign',
+  run(request, body) {
+    return request.grant?.hmac === undefined || request.issued === undefined ? undefined : signHmac(request, body);
+  },
+};
+
+async function signHmac(request: StagedRequest, body: RequestBody): Promise<RequestBody> {
+  const grant = request.grant!;
+  const { scheme, maxSignedBody } = grant.hmac!;
+  const credential = request.issued!.credential;
+  if (credential.kind !== 'hmac') throw new ProxyError('internal_error', `grant "${grant.id}" has no HMAC key to sign with`);
+  let out = body;
+  let bytes: Buffer | undefined;
+  if (scheme.needsBody && body.kind !== 'none') {
+    if (body.kind === 'kept') bytes = body.body;
+    else {
+      const declared = Number(request.req.headers['content-length']);
+      if (declared > maxSignedBody) throw tooLarge(grant.id, maxSignedBody);
+      const held = await holdBody(request.req, maxSignedBody, request.holder);
+      if (held.kind !== 'held') throw tooLarge(grant.id, maxSignedBody, held.kind === 'full');
+      bytes = held.body;
+      out = { kind: 'kept', body: bytes };
+    }
+  }
+  const outgoing = request.outgoing!;
+  const q = outgoing.path.indexOf('?');
+  const port = request.conn.target.port;
+  const host = firstValue(outgoing.headers['host']) ?? (port === 443 ? request.conn.target.host : formatAuthority(request.conn.target));
+  let signed: ReturnType<typeof signHmacRequest>;
+  try {
+    signed = signHmacRequest(
+      {
+        method: request.req.method ?? 'GET',
+        path: q === -1 ? outgoing.path : outgoing.path.slice(0, q),
+        query: q === -1 ? '' : outgoing.path.slice(q + 1),
+        headers: outgoing.headers,
+        body: bytes,
+        host,
+      },
+      { key: credential.key, keyId: credential.keyId, passphrase: credential.passphrase },
+      scheme,
+      HMAC_SOURCES,
+    );
+  } catch (err) {
+    if (err instanceof HmacSignError) throw new ProxyError(err.code, err.message, { grant: grant.id });
+    throw err;
+  }
+  for (const name of signed.removeHeaders) delete outgoing.headers[name];
+  for (const [name, value] of Object.entries(signed.setHeaders)) outgoing.headers[name] = value;
+  outgoing.path = signed.target;
+  if (signed.body !== undefined) out = { kind: 'kept', body: signed.body };
+  request.draft.event.signed = 'hmac';
+  return out;
 }

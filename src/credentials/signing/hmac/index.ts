@@ -13,7 +13,7 @@ export {
   type NonceFormat,
   type Placement,
   type TimestampFormat,
-} from './sign-schema.ts';
+} from '../../../config/hmac/sign-schema.ts';
 export type { HmacScheme, MessageInput } from './scheme.ts';
 export { type HmacRequest, type HmacSigned, signHmacRequest } from './sign.ts';
 export { fixedSources, formatTimestamp, type SigningSources, systemSources } from './sources.ts';

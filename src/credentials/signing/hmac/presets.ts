@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type HmacScheme, customScheme } from './scheme.ts';
-import type { HmacPresetName } from './sign-schema.ts';
-import { parseTemplate, type TemplatePart } from './template.ts';
+import type { HmacPresetName } from '../../../config/hmac/sign-schema.ts';
+import { parseTemplate, type TemplatePart } from '../../../config/hmac/template.ts';
 
 // Published schemes of real APIs. Each is tested against the worked example in the API's own
 // documentation where it publishes one (test/unit/hmac-presets.test.ts).

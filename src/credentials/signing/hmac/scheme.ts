@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { KeyEncoding } from './material.ts';
-import type { CustomSignConfig, NonceFormat, Placement, TimestampFormat } from './sign-schema.ts';
-import { type HashAlgorithm, type TemplatePart, templateNeedsBody } from './template.ts';
+import type { CustomSignConfig, NonceFormat, Placement, TimestampFormat } from '../../../config/hmac/sign-schema.ts';
+import { type HashAlgorithm, type TemplatePart, templateNeedsBody } from '../../../config/hmac/template.ts';
 
 // A signing scheme compiled from config: where each value goes, and how the bytes to sign are
 // built from the request. Presets are schemes too, most of them plain data (presets.ts).

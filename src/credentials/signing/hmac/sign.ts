@@ -3,7 +3,7 @@ import { HmacSignError } from './errors.ts';
 import { decodeKey, type HmacMaterial } from './material.ts';
 import { editQuery, type QueryPair, queryNames } from './query.ts';
 import { type HmacScheme, placementText } from './scheme.ts';
-import type { Placement } from './sign-schema.ts';
+import type { Placement } from '../../../config/hmac/sign-schema.ts';
 import { formatTimestamp, type SigningSources } from './sources.ts';
 
 // Signs one request: a pure function from the request as the client sent it to the changes that

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { NonceFormat, TimestampFormat } from './sign-schema.ts';
+import type { NonceFormat, TimestampFormat } from '../../../config/hmac/sign-schema.ts';
 
 // Time and nonces come in from outside, so signing stays a pure function a test can pin down.
 
