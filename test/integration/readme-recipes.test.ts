@@ -99,6 +99,17 @@ describe("the README's recipes", () => {
   });
 });
 
+describe("the README's signed requests", () => {
+  it('has an AWS and an HMAC example, each loading as keyway config with its signing settings', () => {
+    const blocks = [...section('Signed requests').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks).toHaveLength(2);
+    const grants = blocks.flatMap((yaml) => Object.values(parseConfig(parse(yaml), makeHome()).grants));
+    expect(grants.map((g) => g.type)).toEqual(['aws_sigv4', 'hmac']);
+    expect(grants[0]).toMatchObject({ regions: ['eu-west-1'], services: ['s3', 'dynamodb'] });
+    expect(grants[1]!.sign).toBeDefined();
+  });
+});
+
 describe("the README's contents line", () => {
   const slug = (heading: string) =>
     heading
