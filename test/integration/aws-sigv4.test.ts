@@ -4,7 +4,9 @@
 // before s3rver sees the request. The real clients: @aws-sdk/client-s3 (with lib-storage for
 // multipart), Debian's aws CLI and boto3, each through keyway as an agent would run it.
 import { Agent as HttpsAgent } from 'node:https';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -14,7 +16,7 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_CLI, awsEnv, boto3, run } from '../helpers/aws-clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { cleanEnv, runCli, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { type S3Front, type SeenS3Request, startS3Front } from '../helpers/s3-front.ts';
 import { AWS_TEST_HOSTS } from '../helpers/test-leaf.ts';
@@ -192,6 +194,33 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       expect(verified(seen)).toBe(true);
     } finally {
       aws.cleanup();
+    }
+  });
+
+  it('grants add --from-aws-profile imports a profile key from the shared files, never printing it; a role or SSO profile is refused by name', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'keyway-aws-profile-'));
+    try {
+      mkdirSync(join(home, '.aws'));
+      writeFileSync(join(home, '.aws', 'credentials'), `[work]\naws_access_key_id = ${REAL.accessKeyId}\naws_secret_access_key = ${REAL.secretAccessKey}\n`);
+      writeFileSync(
+        join(home, '.aws', 'config'),
+        '[profile work]\nregion = eu-west-1\n[profile admin]\nrole_arn = arn:aws:iam::123456789012:role/admin\nsource_profile = work\n',
+      );
+      const env = { ...cleanEnv({ HOME: home, KEYWAY_HOME: join(home, 'keyway'), KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }) };
+      const added = await runCli(['grants', 'add', 'imported', '--from-aws-profile', 'work'], env);
+      outputs.push(added.stdout, added.stderr);
+      expect(added.code, added.stderr).toBe(0);
+      const shown = await runCli(['grants', 'show', 'imported', '--json'], env);
+      outputs.push(shown.stdout);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ type: 'aws_sigv4', domains: ['*.amazonaws.com'], secret: 'set' });
+      const role = await runCli(['grants', 'add', 'admin', '--from-aws-profile', 'admin'], env);
+      outputs.push(role.stdout, role.stderr);
+      expect(role.code).not.toBe(0);
+      expect(role.stderr).toContain('profile "admin" assumes a role');
+      const missing = await runCli(['grants', 'add', 'x', '--from-aws-profile', 'nope'], env);
+      expect(missing.stderr).toContain('no profile "nope"');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   });
 

@@ -8,12 +8,14 @@ import { audited, fieldsSet } from '../audit-change.ts';
 import { servicesFor } from '../context.ts';
 import { printJson, printTable, usageError, type CommandIO } from '../io.ts';
 import { printGrant } from './grant-show.ts';
+import { readAwsProfile } from '../aws-profile.ts';
 
 const USAGE = `keyway grants list [--json]
 keyway grants show ID [--json]
 keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--provider P]
                      [--allow-http] [--allow-range] [--require-purpose] [--label K=V]… [--secret-stdin]
+keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]]
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
                      [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--json]
 
@@ -25,6 +27,10 @@ Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 on \`set\` it adds or changes one label, and --label K= removes it.
 --allow-range passes Range and If-Range upstream on requests keyway injects into (dropped by
 default: an upstream that echoes the secret could hand it out in slices the leak guard misses).
+--from-aws-profile imports the static key of a profile in the AWS shared files (~/.aws/credentials
+and config, or AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE) as an aws_sigv4 grant's secret
+(the region comes from each request's host name); --domains defaults to *.amazonaws.com. The key is
+never printed.
 --require-purpose refuses a request through the grant that does not say why in X-Keyway-Purpose
 (400 purpose_required); the audit line records the purpose.
 Two grants whose domains overlap are told apart per request by the agent's binding
@@ -48,6 +54,7 @@ export const grants: Command = {
       'allow-range': { type: 'boolean' },
       'no-allow-range': { type: 'boolean' },
       'require-purpose': { type: 'boolean' },
+      'from-aws-profile': { type: 'string' },
       'no-require-purpose': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
       label: { type: 'string', multiple: true },
@@ -118,11 +125,17 @@ function injectFlags(args: Args) {
 }
 
 async function add(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
-  const secret = args.flag('secret-stdin') ? await io.readStdin() : undefined;
+  const profileName = args.string('from-aws-profile');
+  if (profileName !== undefined && args.string('type') !== undefined && args.string('type') !== 'aws_sigv4') {
+    throw usageError('--from-aws-profile makes an aws_sigv4 grant; leave out --type or give --type aws_sigv4');
+  }
+  if (profileName !== undefined && args.flag('secret-stdin')) throw usageError('--from-aws-profile or --secret-stdin, not both');
+  const profile = profileName === undefined ? undefined : await readAwsProfile(profileName, io.env);
+  const secret = profile !== undefined ? profile.material : args.flag('secret-stdin') ? await io.readStdin() : undefined;
   const input = {
     id,
-    type: args.string('type'),
-    domains: args.list('domains'),
+    type: profile !== undefined ? 'aws_sigv4' : args.string('type'),
+    domains: args.list('domains') ?? (profile !== undefined ? ['*.amazonaws.com'] : undefined),
     inject: injectFlags(args),
     provider: args.string('provider'),
     allow_http: args.flag('allow-http'),
