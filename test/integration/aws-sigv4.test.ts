@@ -16,7 +16,7 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_CLI, awsEnv, boto3, run } from '../helpers/aws-clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, runCli, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { cleanEnv, runCli, runProcess, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { type S3Front, type SeenS3Request, startS3Front } from '../helpers/s3-front.ts';
 import { AWS_TEST_HOSTS } from '../helpers/test-leaf.ts';
@@ -154,6 +154,31 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
     } finally {
       aws.cleanup();
     }
+  });
+
+  it('curl --aws-sigv4 over HTTP/2 inside the tunnel (no Host header, :authority instead) is signed for the right host', async () => {
+    const seen = await watch(async () => {
+      const res = await runProcess(
+        'curl',
+        [
+          '-sS',
+          '--http2',
+          '-w',
+          '\\n%{http_version} %{http_code}',
+          '--aws-sigv4',
+          'aws:amz:us-east-1:s3',
+          '--user',
+          `${PLACEHOLDER.accessKeyId}:${PLACEHOLDER.secretAccessKey}`,
+          '-H',
+          'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+          `${endpoint}/${BUCKET}?list-type=2`,
+        ],
+        cleanEnv({ HTTPS_PROXY: proxy.url, CURL_CA_BUNDLE: proxy.bundlePath }),
+      );
+      outputs.push(res.stdout, res.stderr);
+      expect(res.stdout.trim().split('\n').at(-1)).toBe('2 200');
+    });
+    expect(verified(seen)).toBe(true);
   });
 
   it('keyway env gives the aws CLI placeholder keys and AWS_CA_BUNDLE, and the CLI works with exactly those', async () => {
