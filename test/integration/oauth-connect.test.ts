@@ -159,6 +159,9 @@ describe('keyway connect', () => {
     expect(JSON.parse(after.body).error.code).toBe('grant_needs_reconnect');
     const listed = JSON.parse((await proxy.cli(['grants', 'show', 'conn', '--json'])).stdout);
     expect(listed.status).toBe('revoked');
+    // connect, refresh and revoke from the command line are each an admin line in the audit chain.
+    const admin = proxy.auditLines().filter((l) => l['decision'] === 'admin' && l['grant'] === 'conn' && l['client'] === 'cli');
+    expect(admin.map((l) => l['action'])).toEqual(['oauth.connect', 'grants.refresh', 'grants.revoke']);
   });
 
   it('prints a consent URL with PKCE for a flow run elsewhere', async () => {

@@ -1,6 +1,7 @@
 import { refreshGrant } from '../../operations/tokens.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
+import { audited } from '../audit-change.ts';
 import { servicesFor } from '../context.ts';
 import { printJson, usageError } from '../io.ts';
 
@@ -16,7 +17,7 @@ refresh lock with any running proxy, and stores the result. Prints the new expir
     if (!id) throw usageError('usage: keyway refresh ID');
     const services = await servicesFor(args, io);
     // Shared with POST /api/grants/{grant}/refresh (src/operations/tokens.ts).
-    const result = await refreshGrant({ services, env: io.env }, id);
+    const result = await audited(services, io, { action: 'grants.refresh', grant: id, changed: ['tokens'] }, () => refreshGrant({ services, env: io.env }, id));
     const expires = result.token_expires_at;
     if (args.json) printJson(io, result);
     else io.out(`refreshed grant ${id}${expires ? `; token expires ${expires}` : ''}`);
