@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_CLI, awsEnv, boto3, run } from '../helpers/aws-clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { type S3Front, type SeenS3Request, startS3Front } from '../helpers/s3-front.ts';
 import { signChunkedUpload } from '../helpers/sigv4-client.ts';
@@ -284,6 +285,30 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       }
       const lines = proxy.auditLines().filter((l) => l['decision'] === 'inject');
       expect(lines.at(-1)).toMatchObject({ grant: 'aws', signed: 'sigv4', status: 200 });
+    });
+
+    it('over HTTP/2 from the agent (no Transfer-Encoding, the body in DATA frames): verified by the front the same', async () => {
+      const authority = `s3.us-east-1.amazonaws.com:${front.port}`;
+      const chunks = [Buffer.alloc(70_000, 'h'), Buffer.alloc(3, '2')];
+      const signed = await signChunkedUpload({
+        url: `https://${authority}/${BUCKET}/chunked/h2.bin`,
+        key: PLACEHOLDER,
+        chunks,
+        trailer: 'x-amz-checksum-sha256',
+      });
+      const session = await h2ThroughProxy(proxy.port, authority, proxy.caPath);
+      try {
+        const { host: _host, ...headers } = signed.headers;
+        const seen = await watch(async () => {
+          const answer = await h2Request(session, { ':method': 'PUT', ':path': `/${BUCKET}/chunked/h2.bin`, ':authority': authority, ...headers }, signed.body);
+          outputs.push(answer.body.toString());
+          expect(answer.headers[':status']).toBe(200);
+        });
+        expect(verified(seen)).toBe(true);
+        expect(seen[0]).toMatchObject({ chunkSizes: [70_000, 3], checksum: { name: 'x-amz-checksum-sha256', verified: true } });
+      } finally {
+        session.close();
+      }
     });
 
     it('signed again with a stored key that is not the real one: refused by the front (SignatureDoesNotMatch)', async () => {

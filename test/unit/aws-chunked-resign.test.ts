@@ -66,7 +66,7 @@ async function resign(pieces: Buffer[], body: ChunkedBody): Promise<Buffer> {
 async function resignedAndVerified(client: HandSigned, cut: (body: Buffer) => Buffer[], trailer: boolean) {
   const { headers, chain } = await signHead(client);
   const decodedLength = Number(client.headers['x-amz-decoded-content-length']);
-  const body = await resign(cut(client.body), { chain, trailer, maxChunk: 1024 * 1024, decodedLength, grantId: 'aws' });
+  const body = await resign(cut(client.body), { chain, trailer, maxChunk: 1024 * 1024, reserve: undefined, decodedLength, grantId: 'aws' });
   const verified = await verifySigV4(
     { method: 'PUT', url: new URL(client.url).pathname, headers: Object.fromEntries(Object.entries(headers).map(([n, v]) => [n, [v]])), body },
     { keys: [{ accessKeyId: REAL.accessKeyId, secretAccessKey: REAL.secretAccessKey }], region: 'us-east-1', service: 's3' },
@@ -113,7 +113,7 @@ describe('aws-chunked bodies signed again chunk by chunk', () => {
       await rest;
       yield client.body.subarray(firstChunkEnd);
     }
-    const out = resignChunkedBody(slowClient(), { chain, trailer: false, maxChunk: 1024, decodedLength: undefined, grantId: 'aws' });
+    const out = resignChunkedBody(slowClient(), { chain, trailer: false, maxChunk: 1024, reserve: undefined, decodedLength: undefined, grantId: 'aws' });
     const header = (await out.next()).value!.toString('latin1');
     expect(header).toMatch(/^64;chunk-signature=[0-9a-f]{64}\r\n$/);
     expect((await out.next()).value).toEqual(chunks[0]);
@@ -145,6 +145,7 @@ describe('aws-chunked bodies signed again chunk by chunk', () => {
       chain,
       trailer: false,
       maxChunk: 1024,
+      reserve: undefined,
       decodedLength: undefined,
       grantId: 'aws',
       ...extra,
@@ -190,6 +191,16 @@ describe('aws-chunked bodies signed again chunk by chunk', () => {
       expect(await refusal(`3;chunk-signature=${'c'.repeat(10_000)}`)).toMatchObject({ code: 'bad_request', message: expect.stringContaining('longer than') });
       const over = await refusal(`401;chunk-signature=${sig}\r\n`);
       expect(over).toMatchObject({ code: 'body_too_large', message: expect.stringContaining('1025 > 1024') });
+    });
+
+    it("the chunk held is counted against the agent's memory for held bodies: its peak, once; refused when spent", async () => {
+      const body = (sizes: number[]) =>
+        Buffer.from(`${sizes.map((n) => `${n.toString(16)};chunk-signature=${sig}\r\n${'d'.repeat(n)}\r\n`).join('')}0;chunk-signature=${sig}\r\n\r\n`);
+      const asked: number[] = [];
+      await resign([body([100, 37, 300, 64])], options({ reserve: (bytes) => asked.push(bytes) > 0 }));
+      expect(asked).toEqual([100, 200]);
+      const spent = await refusal(body([100, 300]), { reserve: (bytes) => bytes <= 100 });
+      expect(spent).toMatchObject({ code: 'body_too_large', message: expect.stringContaining('memory') });
     });
 
     it('data that does not add up to x-amz-decoded-content-length: 400 bad_request', async () => {

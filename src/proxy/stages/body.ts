@@ -118,6 +118,7 @@ async function resignChunks(request: StagedRequest, body: RequestBody, trailer: 
     chain,
     trailer,
     maxChunk: grant.aws!.maxSignedBody,
+    reserve: request.holder === undefined ? undefined : (bytes) => request.holder!.hold(bytes),
     decodedLength: declared === undefined ? undefined : Number(declared),
     grantId: grant.id,
   });

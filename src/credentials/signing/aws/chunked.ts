@@ -36,6 +36,12 @@ export interface ChunkedBody {
   trailer: boolean;
   /** The largest chunk held to hash it. */
   maxChunk: number;
+  /**
+   * Reserves memory for the chunk held, from the agent's budget for held bodies: called with what
+   * a chunk needs beyond the largest before it, so the reservation is the most held at once.
+   * False: the budget is spent, and the body is refused. Undefined: nothing to count against.
+   */
+  reserve: ((bytes: number) => boolean) | undefined;
   /** x-amz-decoded-content-length, when the client declared it: the data must add up to it. */
   decodedLength: number | undefined;
   grantId: string;
@@ -62,6 +68,7 @@ export async function* resignChunkedBody(source: AsyncIterator<Buffer>, body: Ch
   const sign = (algorithm: string, ...lines: string[]) => chain.sign([algorithm, chain.amzDate, chain.credentialScope, ...lines].join('\n'));
   let previous = chain.seedSignature;
   let decoded = 0;
+  let reserved = 0;
   try {
     for (;;) {
       const header = (await reader.line(MAX_LINE, 'a chunk header')).toString('latin1');
@@ -70,6 +77,10 @@ export async function* resignChunkedBody(source: AsyncIterator<Buffer>, body: Ch
       const sizeText = match[1]!;
       const size = Number.parseInt(sizeText, 16);
       if (size > body.maxChunk) throw chunkTooLarge(body, size);
+      if (size > reserved) {
+        if (body.reserve !== undefined && !body.reserve(size - reserved)) throw memorySpent(body);
+        reserved = size;
+      }
       decoded += size;
       if (body.decodedLength !== undefined && decoded > body.decodedLength) throw lengthMismatch(body.decodedLength, `more than ${body.decodedLength}`);
       const data = size === 0 ? [] : await reader.pieces(size, 'a chunk');
@@ -142,6 +153,13 @@ function chunkTooLarge(body: ChunkedBody, size: number): ProxyError {
       hint: 'send smaller chunks (the SDKs send 64 KiB), or raise max_signed_body on the grant',
     },
   );
+}
+
+function memorySpent(body: ChunkedBody): ProxyError {
+  return new ProxyError('body_too_large', `grant "${body.grantId}" holds one aws-chunked chunk to sign it, and the agent's memory for held bodies is spent`, {
+    grant: body.grantId,
+    hint: 'send smaller chunks, or fewer large uploads at once',
+  });
 }
 
 function lengthMismatch(declared: number, got: string): FramingError {
