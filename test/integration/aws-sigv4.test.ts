@@ -17,13 +17,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_CLI, awsEnv, boto3, run } from '../helpers/aws-clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, runCli, runProcess, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { type S3Front, type SeenS3Request, startS3Front } from '../helpers/s3-front.ts';
+import { signChunkedUpload } from '../helpers/sigv4-client.ts';
 import { AWS_TEST_HOSTS } from '../helpers/test-leaf.ts';
 
 const REAL = { accessKeyId: 'AKIAKEYWAYREAL000001', secretAccessKey: `${CANARY}-aws-secret/kw+7f3a9c1e5b2d` };
 // What the agent holds: keyway env sets these for an aws_sigv4 grant.
 const PLACEHOLDER = { accessKeyId: 'AKIAKEYWAYPLACEHOLDR', secretAccessKey: 'keyway-placeholder-secret-access-key00' };
+// A grant whose stored key is not the one the front knows: what it signs must be refused there.
+const WRONG = { accessKeyId: REAL.accessKeyId, secretAccessKey: `${CANARY}-aws-wrong/kw+0000000000` };
 const BUCKET = 'bkt';
 const MiB = 1024 * 1024;
 
@@ -39,12 +43,13 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
     front = await startS3Front({ keys: [REAL], buckets: [BUCKET], region: 'us-east-1' });
     endpoint = `https://s3.us-east-1.amazonaws.com:${front.port}`;
     proxy = await startProxy({
-      env: { AWS_REAL: JSON.stringify(REAL) },
+      env: { AWS_REAL: JSON.stringify(REAL), AWS_WRONG: JSON.stringify(WRONG) },
       config: {
         proxy: { hosts: Object.fromEntries([...TEST_HOSTS, ...AWS_TEST_HOSTS, `${BUCKET}.s3.us-east-1.amazonaws.com`].map((h) => [h, '127.0.0.1'])) },
         grants: {
           aws: { type: 'aws_sigv4', domains: ['s3.us-east-1.amazonaws.com', '*.s3.us-east-1.amazonaws.com'], secret: 'env:AWS_REAL', max_signed_body: '6MiB' },
           // The allowlists refuse what they do not name: this host is us-east-1 and dynamodb.
+          wrong: { type: 'aws_sigv4', domains: ['s3.amazonaws.com'], secret: 'env:AWS_WRONG' },
           'eu-only': { type: 'aws_sigv4', domains: ['dynamodb.us-east-1.amazonaws.com'], secret: 'env:AWS_REAL', regions: ['eu-west-1'], services: ['s3'] },
         },
       },
@@ -65,7 +70,10 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
     s3?.destroy();
     agent?.destroy();
     const audit = readFileSync(proxy.auditPath, 'utf8');
-    for (const text of [audit, ...outputs, ...proxy.logs]) expect(findLeak(text, REAL.secretAccessKey), 'the real secret in an output').toBeUndefined();
+    for (const text of [audit, ...outputs, ...proxy.logs]) {
+      expect(findLeak(text, REAL.secretAccessKey), 'the real secret in an output').toBeUndefined();
+      expect(findLeak(text, WRONG.secretAccessKey), 'a stored secret in an output').toBeUndefined();
+    }
     // The placeholder never reaches the upstream: not as the key id, not anywhere in a header.
     for (const seen of front.seen) expect(JSON.stringify(seen.headers)).not.toContain(PLACEHOLDER.accessKeyId);
     await proxy?.stop();
@@ -264,7 +272,7 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
     }
 
-    it('a signed aws-chunked stream and SigV4a: 400 signature_unsupported, nothing sent upstream', async () => {
+    it('aws-chunked framing keyway cannot read and SigV4a: 400 bad_request or signature_unsupported, nothing sent upstream', async () => {
       const seen = await watch(async () => {
         const chunked = await call(
           `/${BUCKET}/x`,
@@ -272,8 +280,8 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
           'PUT',
           '0;chunk-signature=00\r\n\r\n',
         );
-        expect(chunked).toMatchObject({ status: 400, code: 'signature_unsupported' });
-        expect(chunked.text).toContain('STREAMING-AWS4-HMAC-SHA256-PAYLOAD');
+        expect(chunked).toMatchObject({ status: 400, code: 'bad_request' });
+        expect(chunked.text).toContain('chunk-signature');
         const sigv4a = await call(`/${BUCKET}/x`, {
           authorization: 'AWS4-ECDSA-P256-SHA256 Credential=X/20260101/s3/aws4_request, SignedHeaders=host, Signature=00',
         });
@@ -318,6 +326,112 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       expect(dynamo.statusCode).toBe(403);
       expect(dynamo.headers['x-keyway-error']).toBe('policy_denied');
       expect(JSON.parse(text).error.message).toContain('region us-east-1');
+    });
+  });
+
+  describe('signed aws-chunked streams (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): each chunk signed again as it passes', () => {
+    let raw: ProxyAgent;
+    beforeAll(() => {
+      raw = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    });
+    afterAll(async () => {
+      await raw?.close();
+    });
+    /** Sends a hand-signed request through keyway, its body in `pieces` when given (streamed). */
+    async function send(signed: { method: string; url: string; headers: Record<string, string>; body: Buffer }, pieces?: Buffer[]) {
+      const headers = { ...signed.headers };
+      delete headers['host']; // undici writes Host from the URL (the same name and port)
+      const body = pieces ? Readable.from(pieces) : signed.body;
+      const res = await request(signed.url, { dispatcher: raw, method: signed.method as 'PUT', headers, body });
+      const text = await res.body.text();
+      outputs.push(text);
+      return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
+    }
+    const pieces = (body: Buffer, size: number) => Array.from({ length: Math.ceil(body.length / size) }, (_, i) => body.subarray(i * size, (i + 1) * size));
+
+    it('signed with the placeholder, with and without a trailer: the front verifies every chunk against the real key', async () => {
+      const chunks = [Buffer.alloc(64 * 1024, 'a'), Buffer.alloc(64 * 1024, 'b'), Buffer.alloc(1000, 'c')];
+      for (const trailer of [undefined, 'x-amz-checksum-crc32'] as const) {
+        const key = `chunked/${trailer ?? 'plain'}.bin`;
+        const signed = await signChunkedUpload({ url: `${endpoint}/${BUCKET}/${key}`, key: PLACEHOLDER, chunks, ...(trailer ? { trailer } : {}) });
+        // The body comes in pieces that cut chunk headers and signatures (streamed, never whole).
+        const seen = await watch(async () => {
+          expect(await send(signed, pieces(signed.body, 997))).toMatchObject({ status: 200 });
+        });
+        expect(verified(seen)).toBe(true);
+        expect(seen[0]).toMatchObject({
+          payloadMode: trailer ? 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER' : 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+          chunkSizes: chunks.map((c) => c.length),
+          // Each signature replaced by one of the same length: the Content-Length the client signed holds.
+          contentLength: signed.headers['content-length'],
+          ...(trailer ? { checksum: { name: trailer, verified: true } } : {}),
+        });
+        const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+        expect(Buffer.from(await got.Body!.transformToByteArray()).equals(Buffer.concat(chunks))).toBe(true);
+      }
+      const lines = proxy.auditLines().filter((l) => l['decision'] === 'inject');
+      expect(lines.at(-1)).toMatchObject({ grant: 'aws', signed: 'sigv4', status: 200 });
+    });
+
+    it('over HTTP/2 from the agent (no Transfer-Encoding, the body in DATA frames): verified by the front the same', async () => {
+      const authority = `s3.us-east-1.amazonaws.com:${front.port}`;
+      const chunks = [Buffer.alloc(70_000, 'h'), Buffer.alloc(3, '2')];
+      const signed = await signChunkedUpload({
+        url: `https://${authority}/${BUCKET}/chunked/h2.bin`,
+        key: PLACEHOLDER,
+        chunks,
+        trailer: 'x-amz-checksum-sha256',
+      });
+      const session = await h2ThroughProxy(proxy.port, authority, proxy.caPath);
+      try {
+        const { host: _host, ...headers } = signed.headers;
+        const seen = await watch(async () => {
+          const answer = await h2Request(session, { ':method': 'PUT', ':path': `/${BUCKET}/chunked/h2.bin`, ':authority': authority, ...headers }, signed.body);
+          outputs.push(answer.body.toString());
+          expect(answer.headers[':status']).toBe(200);
+        });
+        expect(verified(seen)).toBe(true);
+        expect(seen[0]).toMatchObject({ chunkSizes: [70_000, 3], checksum: { name: 'x-amz-checksum-sha256', verified: true } });
+      } finally {
+        session.close();
+      }
+    });
+
+    it('signed again with a stored key that is not the real one: refused by the front (SignatureDoesNotMatch)', async () => {
+      const url = `https://s3.amazonaws.com:${front.port}/${BUCKET}/chunked/wrong.bin`;
+      const signed = await signChunkedUpload({ url, key: PLACEHOLDER, chunks: [Buffer.alloc(5000, 'w')], trailer: 'x-amz-checksum-crc32' });
+      const seen = await watch(async () => {
+        expect((await send(signed)).status).toBe(403);
+      });
+      expect(seen.map((r) => r.refused?.code)).toEqual(['SignatureDoesNotMatch']);
+    });
+
+    it('a chunk over max_signed_body: 413 body_too_large before anything goes upstream; bad framing later in the body: refused, never passed on', async () => {
+      const head = await signChunkedUpload({ url: `${endpoint}/${BUCKET}/chunked/big.bin`, key: PLACEHOLDER, chunks: [Buffer.alloc(10)] });
+      const huge = Buffer.from(`${(7 * MiB).toString(16)};chunk-signature=${'0'.repeat(64)}\r\n`);
+      const early = await watch(async () => {
+        const answer = await send({ ...head, headers: { ...head.headers, 'content-length': String(huge.length) }, body: huge });
+        expect(answer).toMatchObject({ status: 413, code: 'body_too_large' });
+        expect(answer.text).toContain('max_signed_body');
+      });
+      expect(early).toEqual([]);
+      // A good first chunk, then a second whose data runs past its size: the upstream gets a cut
+      // body (the request is aborted), never a complete one; the agent gets keyway's refusal.
+      const signed = await signChunkedUpload({
+        url: `${endpoint}/${BUCKET}/chunked/broken.bin`,
+        key: PLACEHOLDER,
+        chunks: [Buffer.alloc(1000, 'x'), Buffer.alloc(10, 'y')],
+      });
+      const broken = Buffer.from(signed.body.toString('latin1').replace('yyyyyyyyyy\r\n', 'yyyyyyyyyyz\r'), 'latin1');
+      const later = await watch(async () => {
+        expect(await send({ ...signed, body: broken })).toMatchObject({
+          status: 400,
+          code: 'bad_request',
+          text: expect.stringContaining('not followed by CRLF'),
+        });
+      });
+      expect(later.every((r) => r.refused !== undefined || r.status === undefined)).toBe(true);
+      await expect(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'chunked/broken.bin' }))).rejects.toThrow();
     });
   });
 });

@@ -1,6 +1,8 @@
 import { hash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { isOAuthGrant } from '../../credentials/credential-source.ts';
-import { presignAwsRequest, signAwsRequest } from '../../credentials/signing/aws/sign.ts';
+import { type ChunkChain, resignChunkedBody } from '../../credentials/signing/aws/chunked.ts';
+import { presignAwsRequest, signAwsRequest, stringSigner } from '../../credentials/signing/aws/sign.ts';
 import { HmacSignError, signHmacRequest, systemSources } from '../../credentials/signing/hmac/index.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { holdBody, readForReplay, type RequestBody } from '../replay-body.ts';
@@ -42,7 +44,8 @@ export const keepForReplay: RequestBodyStage = {
 /**
  * An aws_sigv4 grant's request is signed here, once its body is known (stage aws-scope planned
  * how): a body whose hash the signature covers is held whole, up to the grant's max_signed_body,
- * hashed, and sent as it was read; an unsigned payload streams as sent. Over the bound: 413
+ * hashed, and sent as it was read; an unsigned payload streams as sent; an aws-chunked stream signed
+ * chunk by chunk streams with each chunk signed again (chunked.ts). Over the bound: 413
  * body_too_large, never a signature over a body keyway did not hash.
  */
 export const awsSign: RequestBodyStage = {
@@ -58,7 +61,7 @@ async function signAws(request: StagedRequest, body: RequestBody, plan: AwsReque
   if (credential.kind !== 'aws') throw new ProxyError('internal_error', `grant "${grant.id}" has no AWS key to sign with`);
   let out = body;
   let payloadHash: string;
-  if (plan.payload.kind === 'keep') payloadHash = plan.payload.value;
+  if (plan.payload.kind === 'keep' || plan.payload.kind === 'chunked') payloadHash = plan.payload.value;
   else {
     let bytes: Buffer;
     if (body.kind === 'none') bytes = Buffer.alloc(0);
@@ -88,18 +91,59 @@ async function signAws(request: StagedRequest, body: RequestBody, plan: AwsReque
     );
     return out;
   }
+  const now = request.conn.decisions.now();
   const signed = await signAwsRequest(
     { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers, signedHeaders: plan.signedHeaders, payloadHash },
     credential,
     plan.scope,
-    request.conn.decisions.now(),
+    now,
   );
   outgoing.headers['authorization'] = signed.authorization;
   outgoing.headers['x-amz-date'] = signed['x-amz-date'];
   outgoing.headers['x-amz-content-sha256'] = signed['x-amz-content-sha256'];
   if (signed['x-amz-security-token'] !== undefined) outgoing.headers['x-amz-security-token'] = signed['x-amz-security-token'];
   else delete outgoing.headers['x-amz-security-token'];
+  if (plan.payload.kind === 'chunked') {
+    const chain = { seedSignature: signed.signature, amzDate: signed['x-amz-date'], credentialScope: signed.credentialScope };
+    return resignChunks(request, body, plan.payload.trailer, { ...chain, sign: stringSigner(credential, plan.scope, now) });
+  }
   return out;
+}
+
+/**
+ * The aws-chunked body with keyway's chunk signatures, streamed. Its length is the client's (each
+ * signature is replaced by one of the same 64 digits), so the Content-Length the client sent, and
+ * signed, goes on as it is. The first chunk is read and signed before the body is handed on: a body
+ * that is refused from its first bytes (framing, a chunk too large) sends nothing upstream.
+ */
+async function resignChunks(request: StagedRequest, body: RequestBody, trailer: boolean, chain: ChunkChain): Promise<RequestBody> {
+  const grant = request.grant!;
+  const declared = firstValue(request.req.headers['x-amz-decoded-content-length']);
+  if (declared !== undefined && !/^\d{1,15}$/.test(declared)) {
+    throw new ProxyError('bad_request', `x-amz-decoded-content-length is not a number of bytes: ${JSON.stringify(declared.slice(0, 20))}`, { grant: grant.id });
+  }
+  const source: AsyncIterator<Buffer> =
+    body.kind === 'streamed' ? body.stream.iterator({ destroyOnReturn: false }) : bytesOf(body.kind === 'kept' ? body.body : Buffer.alloc(0));
+  const chunks = resignChunkedBody(source, {
+    chain,
+    trailer,
+    maxChunk: grant.aws!.maxSignedBody,
+    reserve: request.holder === undefined ? undefined : (bytes) => request.holder!.hold(bytes),
+    decodedLength: declared === undefined ? undefined : Number(declared),
+    grantId: grant.id,
+  });
+  const first = await chunks.next();
+  return { kind: 'streamed', stream: Readable.from(firstThenRest(first, chunks), { objectMode: false }), why: 'size' };
+}
+
+async function* bytesOf(bytes: Buffer): AsyncGenerator<Buffer> {
+  yield bytes;
+}
+
+async function* firstThenRest(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.done) return;
+  yield first.value;
+  yield* rest;
 }
 
 function firstValue(value: string | string[] | undefined): string | undefined {

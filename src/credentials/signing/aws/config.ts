@@ -8,7 +8,7 @@ export interface AwsSigning {
   /** Allowlists: a request signed for another region or service is refused (policy_denied). */
   readonly regions: ReadonlySet<string> | undefined;
   readonly services: ReadonlySet<string> | undefined;
-  /** The largest body keyway holds in memory to hash it for the signature. */
+  /** The largest body keyway holds in memory to hash it for the signature (and the largest aws-chunked chunk). */
   readonly maxSignedBody: number;
 }
 

@@ -40,6 +40,14 @@ export interface SignatureHeaders {
   'x-amz-content-sha256': string;
 }
 
+/** The headers, and what an aws-chunked body's chunk signatures chain from (chunked.ts). */
+export interface SignedHead extends SignatureHeaders {
+  /** The request's signature (64 hex digits): the seed of a chunk chain. */
+  signature: string;
+  /** DATE/REGION/SERVICE/aws4_request, as in the Authorization header. */
+  credentialScope: string;
+}
+
 // Headers keyway itself adds to what it signs, whatever the client signed.
 const ALWAYS_SIGNED = ['host', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token'];
 
@@ -64,7 +72,7 @@ function signerFor(credential: AwsCredential, scope: SigningScope): SignatureV4 
   return signer;
 }
 
-export async function signAwsRequest(request: RequestToSign, credential: AwsCredential, scope: SigningScope, now: Date): Promise<SignatureHeaders> {
+export async function signAwsRequest(request: RequestToSign, credential: AwsCredential, scope: SigningScope, now: Date): Promise<SignedHead> {
   const q = request.path.indexOf('?');
   const path = q === -1 ? request.path : request.path.slice(0, q);
   const query = parseQuery(q === -1 ? '' : request.path.slice(q + 1));
@@ -84,12 +92,25 @@ export async function signAwsRequest(request: RequestToSign, credential: AwsCred
     { signingDate: now, ...(wanted !== undefined ? { signableHeaders: wanted } : {}) },
   );
   const out = signed.headers;
+  const authorization = out['authorization']!;
+  const amzDate = out['x-amz-date']!;
   return {
-    authorization: out['authorization']!,
-    'x-amz-date': out['x-amz-date']!,
+    authorization,
+    signature: authorization.slice(authorization.lastIndexOf('=') + 1),
+    credentialScope: `${amzDate.slice(0, 8)}/${scope.region}/${scope.service}/aws4_request`,
+    'x-amz-date': amzDate,
     'x-amz-security-token': out['x-amz-security-token'],
     'x-amz-content-sha256': request.payloadHash,
   };
+}
+
+/**
+ * Signs any string to sign (an aws-chunked chunk's, a trailer's) with the key derived for `scope`
+ * on the day of `date`: the request's own signing date, so a chain started on one day stays on it.
+ */
+export function stringSigner(credential: AwsCredential, scope: SigningScope, date: Date): (stringToSign: string) => Promise<string> {
+  const signer = signerFor(credential, scope);
+  return (stringToSign) => signer.sign(stringToSign, { signingDate: date, signingRegion: scope.region, signingService: scope.service });
 }
 
 /** A query string as SigV4 canonicalises it: percent-decoded names and values (`+` is a plus, not a space). */
