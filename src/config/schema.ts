@@ -113,6 +113,8 @@ const grantSchema = grantFields
       for (const key of AWS_GRANT_FIELDS) if (grant[key] !== undefined) fail(key, `${key} belongs to an aws_sigv4 grant`);
     } else if (grant.inject !== undefined) {
       fail('inject', 'an aws_sigv4 grant signs each request; it has no inject settings');
+    } else if (grant.sts_endpoint !== undefined && grant.assume_role === undefined) {
+      fail('sts_endpoint', 'sts_endpoint is where assume_role gets its credentials: set assume_role too');
     }
   });
 

@@ -1,5 +1,6 @@
 import type { GrantType, InjectConfig } from '../config/index.ts';
 import type { SecretMaterial } from './material.ts';
+import type { AssumeRoleFields } from './signing/aws/config.ts';
 
 // How a grant made with the CLI is kept in the encrypted store (record id `grant:<id>`).
 
@@ -19,6 +20,8 @@ export interface StoredGrant {
   regions?: string[] | undefined;
   services?: string[] | undefined;
   max_signed_body?: string | undefined;
+  assume_role?: AssumeRoleFields | undefined;
+  sts_endpoint?: string | undefined;
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;
