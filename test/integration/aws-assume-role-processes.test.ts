@@ -1,6 +1,7 @@
-// assume_role across keyway processes that share one home and store: `keyway start` run twice as
-// its own process, both facing a grant with no role credentials yet. One AssumeRole in total (the
-// grant's refresh lock, the store re-read under it), both processes sign with its answer, and the
+// assume_role across keyway processes: `keyway start` run as its own process, twice on one home
+// (the file store and its lock files) and three times on one PostgreSQL store (homes that share
+// nothing but the database, whose advisory lock is the refresh lock), each facing a grant with no
+// role credentials yet. One AssumeRole in total, every process signs with its answer, and the
 // temporary credentials are kept sealed in the store, not in the clear.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { type ChildProxy, SRC_CLI, startChildProxy } from '../helpers/child-prox
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { type S3Front, startS3Front } from '../helpers/s3-front.ts';
 import { type StsDouble, startStsDouble } from '../helpers/sts-double.ts';
 import { AWS_TEST_HOSTS } from '../helpers/test-leaf.ts';
@@ -44,7 +46,8 @@ describe('assume_role across keyway processes on one home', () => {
     await Promise.all([front?.close(), sts?.close()]);
   });
 
-  it('two processes, 20 requests each, no role credentials yet: one AssumeRole in total, both sign with it', async () => {
+  /** A home whose config has the role grant (and `extra`: a store backend). */
+  function writeHome(extra: Record<string, unknown> = {}): string {
     const home = makeHome();
     mkdirSync(join(home, 'config'), { recursive: true });
     const config = {
@@ -62,41 +65,54 @@ describe('assume_role across keyway processes on one home', () => {
           sts_endpoint: sts.url,
         },
       },
+      ...extra,
     };
     writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
-    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), AWS_LONG_TERM: JSON.stringify(LONG_TERM) });
-    const start = async () => {
-      const child = await startChildProxy({ cli: SRC_CLI, home, env });
-      children.push(child);
-      const agent = new ProxyAgent({ uri: `http://127.0.0.1:${child.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
-      agents.push(agent);
-      return agent;
-    };
-    const a = await start();
-    const b = await start();
+    return home;
+  }
 
-    // Each AssumeRole is held 800 ms, so the other process's requests arrive while it is in flight
-    // and wait on the grant's lock, rather than find the answer already in the store.
+  async function start(home: string, env: Record<string, string>): Promise<ProxyAgent> {
+    const child = await startChildProxy({ cli: SRC_CLI, home, env });
+    children.push(child);
+    const agent = new ProxyAgent({ uri: `http://127.0.0.1:${child.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
+    agents.push(agent);
+    return agent;
+  }
+
+  /**
+   * 20 requests through each agent at once, each AssumeRole held 800 ms (so the other processes'
+   * requests arrive while it is in flight and wait on the grant's lock, rather than find the answer
+   * already in the store): all succeed, one AssumeRole, every request signed with its answer.
+   */
+  async function onceAcross(agents: ProxyAgent[], tag: string) {
+    const calls = sts.calls.length;
     sts.setDelay(800);
     const send = async (agent: ProxyAgent, i: number) => {
-      const res = await request(`https://s3.us-east-1.amazonaws.com:${front.port}/${BUCKET}?list-type=2&n=${i}`, {
+      const res = await request(`https://s3.us-east-1.amazonaws.com:${front.port}/${BUCKET}?list-type=2&${tag}=${i}`, {
         dispatcher: agent,
         headersTimeout: 30_000,
         bodyTimeout: 30_000,
       });
       return { status: res.statusCode, text: await res.body.text() };
     };
-    const results = await Promise.all([...Array.from({ length: 20 }, (_, i) => send(a, i)), ...Array.from({ length: 20 }, (_, i) => send(b, 100 + i))]);
+    const results = await Promise.all(agents.flatMap((agent, n) => Array.from({ length: 20 }, (_, i) => send(agent, n * 100 + i))));
     sts.setDelay(0);
     expect(
       results.filter((r) => r.status !== 200),
       results.find((r) => r.status !== 200)?.text,
     ).toEqual([]);
-    expect(sts.calls).toHaveLength(1);
-    const issued = sts.issued[0]!;
-    const seen = front.seen.filter((r) => r.url.startsWith(`/${BUCKET}?list-type=2`));
-    expect(seen).toHaveLength(40);
+    expect(sts.calls.length - calls).toBe(1);
+    const issued = sts.issued.at(-1)!;
+    const seen = front.seen.filter((r) => r.url.includes(`&${tag}=`));
+    expect(seen).toHaveLength(20 * agents.length);
     expect(seen.every((r) => r.refused === undefined && r.securityToken && r.accessKeyId === issued.accessKeyId)).toBe(true);
+    return issued;
+  }
+
+  it('two processes on one home, 20 requests each, no role credentials yet: one AssumeRole in total, both sign with it', async () => {
+    const home = writeHome();
+    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), AWS_LONG_TERM: JSON.stringify(LONG_TERM) });
+    const issued = await onceAcross([await start(home, env), await start(home, env)], 'home');
 
     // Kept in the store, sealed: readable with the master key, nowhere in the file as written.
     const { key } = await loadMasterKey({ dataDir: join(home, 'data'), env: { KEYWAY_MASTER_KEY: env['KEYWAY_MASTER_KEY']! } });
@@ -113,5 +129,22 @@ describe('assume_role across keyway processes on one home', () => {
     }
     const onDisk = readFileSync(join(home, 'data', 'store.json'), 'utf8');
     for (const secret of [issued.secretAccessKey, issued.sessionToken]) expect(findLeak(onDisk, secret)).toBeUndefined();
+  });
+
+  describe('replicas on one PostgreSQL store', () => {
+    let db: TestPostgres;
+    beforeAll(async () => {
+      db = await startPostgres();
+    }, 90_000);
+    afterAll(async () => {
+      await db?.destroy();
+    });
+
+    it('three replicas, 20 requests each: one AssumeRole in total (the advisory lock), all sign with it', async () => {
+      const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), AWS_LONG_TERM: JSON.stringify(LONG_TERM), KEYWAY_DATABASE_URL: db.url });
+      const replicas: ProxyAgent[] = [];
+      for (let i = 0; i < 3; i++) replicas.push(await start(writeHome({ store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' } }), env));
+      await onceAcross(replicas, 'pg');
+    });
   });
 });
