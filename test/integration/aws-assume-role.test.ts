@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
@@ -105,8 +106,8 @@ describe('aws_sigv4 with assume_role: requests signed as the role, its credentia
     ahead = at - Date.now();
   };
 
-  async function call(path: string, host = endpoint) {
-    const res = await request(`${host}${path}`, { dispatcher: raw, method: 'GET' });
+  async function call(path: string, host = endpoint, headers: Record<string, string> = {}) {
+    const res = await request(`${host}${path}`, { dispatcher: raw, method: 'GET', headers });
     const text = await res.body.text();
     outputs.push(text, JSON.stringify(res.headers));
     return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
@@ -228,5 +229,40 @@ describe('aws_sigv4 with assume_role: requests signed as the role, its credentia
     } finally {
       sts.setFailure(undefined);
     }
+  });
+
+  it('a grant added through the admin API takes assume_role too: listed with its role, signing as it; a bad ARN is refused by name', async () => {
+    const admin = adminClient(proxy);
+    const added = await admin.call('POST', '/api/grants', {
+      id: 'api-role',
+      type: 'aws_sigv4',
+      // Beside the config's grant on this host: a request names which (X-Keyway-Grant).
+      domains: ['s3.us-east-1.amazonaws.com'],
+      assume_role: { role_arn: ROLE, duration: '30m', session_name: 'from-api' },
+      sts_endpoint: sts.url,
+      secret: LONG_TERM,
+    });
+    outputs.push(added.text);
+    expect(added.status, added.text).toBe(201);
+    expect(added.body).toMatchObject({ grant: { id: 'api-role', role: ROLE, role_expires_at: null } });
+    moveTo(Date.now());
+    const calls = sts.calls.length;
+    const seen = await watch(async () => {
+      const listed = await call(`/${BUCKET}?list-type=2`, endpoint, { 'x-keyway-grant': 'api-role' });
+      expect(listed.status, listed.text).toBe(200);
+    });
+    expect(sts.calls.slice(calls)).toMatchObject([{ roleArn: ROLE, roleSessionName: 'from-api', durationSeconds: 1800 }]);
+    expect(signedAsRole(seen)).toBe(true);
+    const shown = await admin.call('GET', '/api/grants/api-role');
+    outputs.push(shown.text);
+    expect(shown.body).toMatchObject({ grant: { role: ROLE, role_expires_at: wholeSeconds(sts.issued.at(-1)!.expiration) } });
+    const bad = await admin.call('POST', '/api/grants', {
+      id: 'bad-role',
+      type: 'aws_sigv4',
+      domains: ['sts.amazonaws.com'],
+      assume_role: { role_arn: 'admin' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('assume_role.role_arn: expected a role ARN');
   });
 });
