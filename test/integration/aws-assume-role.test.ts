@@ -198,6 +198,32 @@ describe('aws_sigv4 with assume_role: requests signed as the role, its credentia
     }
   });
 
+  it('STS failing inside the refresh window: credentials a minute or more from Expiration still sign; closer than that, 502', async () => {
+    const current = sts.issued.at(-1)!;
+    const expiration = current.expiration.getTime();
+    moveTo(expiration - 3 * MINUTE);
+    sts.setFailure({ status: 500, code: 'InternalFailure', message: 'down' });
+    const calls = sts.calls.length;
+    try {
+      const seen = await watch(() => s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'a.txt' })));
+      expect(sts.calls.length - calls).toBe(1);
+      expect(seen.map((r) => [r.refused, r.accessKeyId])).toEqual([[undefined, current.accessKeyId]]);
+      moveTo(expiration - 30_000);
+      const late = await watch(async () => {
+        expect(await call(`/${BUCKET}/a.txt`)).toMatchObject({ status: 502, code: 'token_refresh_failed' });
+      });
+      expect(late).toEqual([]);
+      expect(sts.calls.length - calls).toBe(2);
+    } finally {
+      sts.setFailure(undefined);
+    }
+    // STS back, past the backoff: new credentials, and the failures forgotten.
+    ahead += 2_100;
+    const back = await watch(() => s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'a.txt' })));
+    expect(signedAsRole(back)).toBe(true);
+    expect(back[0]!.accessKeyId).not.toBe(current.accessKeyId);
+  });
+
   it('STS failing (5xx, a 200 without credentials, unreachable): 502 token_refresh_failed with the reason, nothing reaches the front, backoff', async () => {
     moveTo(sts.issued.at(-1)!.expiration.getTime() + MINUTE);
     sts.setFailure({ status: 503, code: 'ServiceUnavailable', message: 'try later' });

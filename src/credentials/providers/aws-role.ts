@@ -65,7 +65,7 @@ export class AwsRoleCredentials {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The role credentials in force for this grant and key (never expired ones are filtered here: see get). */
+  /** The newest role credentials held for this grant, role and key, expired or not (callers check). */
   state(grant: Grant, role: AssumeRole, key: AwsKey): AwsRoleState | undefined {
     const stored = this.#o.store.get<AwsRoleState>(awsRoleStateId(grant.id));
     const held = this.#unsaved.get(grant.id);
