@@ -6,6 +6,7 @@ import type { RefusalBudget } from '../audit/index.ts';
 import { resolveFromHome } from '../config/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { CountingAudit } from '../counting-audit.ts';
+import { AwsRoleCredentials } from '../credentials/providers/aws-role.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
 import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
@@ -45,6 +46,8 @@ export interface Parts extends StartContext {
   /** Token endpoints, which only the user configures: not checked (a local authorization server is legitimate). */
   readonly tokenEndpoints: Upstream;
   readonly tokens: TokenManager;
+  /** aws_sigv4 grants' assume_role credentials, from STS through the token-endpoint client. */
+  readonly roles: AwsRoleCredentials;
   readonly usage: UsageRecorder;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
   readonly ownPorts: Set<number>;
@@ -84,6 +87,14 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     now: options.tokenClock,
     observer: metrics,
   });
+  const roles = new AwsRoleCredentials({
+    store,
+    lockDir: paths.locksDir,
+    timeoutMs: config.oauth.token_timeout,
+    dispatcher: tokenEndpoints.dispatcher,
+    logger,
+    now: options.tokenClock,
+  });
   const usage = new UsageRecorder(store);
   closers.add('usage recorder', () => usage.stop());
   const registryDir = listenersDir(env);
@@ -99,6 +110,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     upstream,
     tokenEndpoints,
     tokens,
+    roles,
     usage,
     ownPorts: new Set<number>(),
     listeners,

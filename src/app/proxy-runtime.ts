@@ -19,7 +19,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     listeners: parts.listeners,
     callerKey: options.callerKey,
     tables: () => live.tables,
-    credentials: new CredentialSource(parts.tokens),
+    credentials: new CredentialSource(parts.tokens, parts.roles),
     audit: parts.audit,
     metrics: parts.metrics,
     tlsContext: (host) => contexts.get(host),

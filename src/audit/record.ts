@@ -67,6 +67,8 @@ export interface AuditEvent {
   signed?: 'sigv4' | 'hmac' | undefined;
   region?: string | undefined;
   service?: string | undefined;
+  /** The role an aws_sigv4 grant signed as (assume_role): its ARN, never a key. */
+  role?: string | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
   purpose?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */

@@ -4,6 +4,7 @@ import { parseDomainPatternStrict } from './domain-breadth.ts';
 import { GRANT_ID, GRANT_TYPES } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
 import { hmacSignSchema } from './hmac/sign-schema.ts';
+import { parseDuration } from './duration.ts';
 
 // A grant's fields, described once. The config's grant (schema.ts) and what `keyway grants add|set`
 // and the admin API take (operations/grant-schema.ts) are built from these, and the admin API's
@@ -68,6 +69,41 @@ const byteSizeText = z.string().refine((text) => parseByteSize(text) !== undefin
   error: (issue) => `expected a size such as 16MiB, 512KiB or a number of bytes, got "${String(issue.input).slice(0, 40)}"`,
 });
 
+// STS takes DurationSeconds from 900 (15 minutes) to 43200 (12 hours; the role's own maximum may be lower).
+const ROLE_MIN_MS = 15 * 60_000;
+const ROLE_MAX_MS = 12 * 3_600_000;
+const roleDuration = z.string().refine(
+  (text) => {
+    const ms = parseDuration(text);
+    return ms !== undefined && ms >= ROLE_MIN_MS && ms <= ROLE_MAX_MS && ms % 1000 === 0;
+  },
+  { error: (issue) => `expected a duration from 15m to 12h such as 1h, got "${String(issue.input).slice(0, 40)}"` },
+);
+
+function stsEndpointOk(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}
+
+/** aws_sigv4's assume_role: keyway signs with the role's temporary credentials, which it gets from STS with the stored key. */
+export const assumeRoleSchema = z.strictObject({
+  role_arn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'expected a role ARN such as arn:aws:iam::123456789012:role/NAME'),
+  duration: roleDuration.default('1h'),
+  // Not a secret (AWS calls it an identifier), but it goes only to STS.
+  external_id: z
+    .string()
+    .regex(/^[\w+=,.@:/-]{2,1224}$/, 'expected 2 to 1224 of a-z, A-Z, 0-9 and +=,.@:/-')
+    .optional(),
+  session_name: z
+    .string()
+    .regex(/^[\w+=,.@-]{2,64}$/, 'expected 2 to 64 of a-z, A-Z, 0-9 and +=,.@-')
+    .optional(),
+});
+
 /** What every grant has, wherever it is written; the secret differs (a reference in the config, the value when added). */
 export const grantFields = z.strictObject({
   type: z.enum(GRANT_TYPES),
@@ -92,7 +128,13 @@ export const grantFields = z.strictObject({
   max_signed_body: byteSizeText.optional(),
   // hmac only (credentials/signing/hmac): the scheme, a preset or described as data.
   sign: hmacSignSchema.optional(),
+  // The role to sign as, and the STS endpoint that issues its credentials (default: AWS's global one).
+  assume_role: assumeRoleSchema.optional(),
+  sts_endpoint: z
+    .string()
+    .refine(stsEndpointOk, 'expected an https:// URL with no user, query or fragment, such as https://sts.eu-west-1.amazonaws.com')
+    .optional(),
 });
 
 /** Fields only an aws_sigv4 grant may have. */
-export const AWS_GRANT_FIELDS = ['region', 'service', 'regions', 'services', 'max_signed_body'] as const;
+export const AWS_GRANT_FIELDS = ['region', 'service', 'regions', 'services', 'max_signed_body', 'assume_role', 'sts_endpoint'] as const;

@@ -116,6 +116,9 @@ const grantSchema = grantFields
         if (grant[key] !== undefined && !(key === 'max_signed_body' && signs)) fail(key, `${key} belongs to an aws_sigv4 grant`);
       }
     }
+    if (grant.type === 'aws_sigv4' && grant.sts_endpoint !== undefined && grant.assume_role === undefined) {
+      fail('sts_endpoint', 'sts_endpoint is where assume_role gets its credentials: set assume_role too');
+    }
     if (signs && grant.inject !== undefined) fail('inject', `an ${grant.type} grant signs each request; it has no inject settings`);
     if (grant.type === 'hmac' && grant.sign === undefined)
       fail('sign', 'an hmac grant needs sign: {preset: NAME} or the scheme (see the README, "Signed requests")');

@@ -1,12 +1,13 @@
 import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grants.ts';
 import type { Credential } from './material.ts';
+import type { AwsRoleCredentials } from './providers/aws-role.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import { staticCredential } from './providers/static.ts';
 
 export interface IssuedCredential {
   credential: Credential;
-  /** A token refresh happened to produce it. */
+  /** A token refresh (or an STS AssumeRole) happened to produce it. */
   refreshed: boolean;
 }
 
@@ -33,12 +34,17 @@ export function oauthSecretNeverSet(grant: Grant, tokens: Pick<TokenManager, 'st
   return (state.status ?? 'active') === 'active' && !state.accessToken && !state.refreshToken;
 }
 
-/** Where the request path gets a grant's credential: static secrets from memory, OAuth tokens from the TokenManager. */
+/**
+ * Where the request path gets a grant's credential: static secrets from memory, OAuth tokens from
+ * the TokenManager, an aws_sigv4 grant's role credentials from AwsRoleCredentials.
+ */
 export class CredentialSource {
   readonly #tokens: TokenManager;
+  readonly #roles: AwsRoleCredentials | undefined;
 
-  constructor(tokens: TokenManager) {
+  constructor(tokens: TokenManager, roles?: AwsRoleCredentials) {
     this.#tokens = tokens;
+    this.#roles = roles;
   }
 
   async get(grant: Grant): Promise<IssuedCredential> {
@@ -55,6 +61,12 @@ export class CredentialSource {
     }
     const credential = staticCredential(grant.type, grant.material);
     if (!credential) throw noSecret(grant);
+    const role = grant.aws?.assumeRole;
+    if (role !== undefined && credential.kind === 'aws') {
+      // The stored key only ever signs the AssumeRole call; requests are signed as the role.
+      if (!this.#roles) throw new ProxyError('internal_error', `grant "${grant.id}" assumes a role, and this process cannot`);
+      return this.#roles.get(grant, role, credential);
+    }
     return { credential, refreshed: false };
   }
 

@@ -6,6 +6,7 @@ import { GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type St
 import { oauthMaterialOf, usableMaterial, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
+import { awsRoleStateId, type AwsRoleState } from './aws-role-state.ts';
 
 /** One grant as listings show it: never a secret value, only whether one is set and when it expires. */
 export interface GrantListing {
@@ -25,6 +26,9 @@ export interface GrantListing {
   scopes: string[] | null;
   token_expires_at: string | null;
   last_refreshed_at: string | null;
+  /** aws_sigv4 with assume_role: the role's ARN, and when the temporary credentials keyway holds for it expire (never a key). */
+  role: string | null;
+  role_expires_at: string | null;
   last_used_at: string | null;
   allow_http: boolean;
   /** Range requests are passed on (weakens the leak guard); dropped by default. */
@@ -76,6 +80,16 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       liveToken: live?.accessToken !== undefined,
     };
   };
+  // The role's clock: the temporary credentials a refresh left for this role, if any.
+  const roleFacts = (id: string, roleArn: string | undefined, token: { last_refreshed_at: string | null }) => {
+    const live = roleArn === undefined ? undefined : store.get<AwsRoleState>(awsRoleStateId(id));
+    const held = live?.roleArn === roleArn ? live : undefined;
+    return {
+      role: roleArn ?? null,
+      role_expires_at: held ? new Date(held.expiresAt).toISOString() : null,
+      last_refreshed_at: held?.refreshedAt ?? token.last_refreshed_at,
+    };
+  };
   const facts: GrantFacts[] = Object.entries(config.grants).map(([id, g]) => {
     const { liveToken, ...token } = tokenFacts(id, g.type, 'active', undefined);
     return {
@@ -88,6 +102,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       account: null,
       secret: g.secret ? 'set' : 'missing',
       ...token,
+      ...roleFacts(id, g.assume_role?.role_arn, token),
       usable: g.secret !== undefined || liveToken,
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
@@ -110,6 +125,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       account: g.account ?? null,
       secret: g.secret === undefined ? 'missing' : 'set',
       ...token,
+      ...roleFacts(g.id, g.assume_role?.role_arn, token),
       usable: usableMaterial(g.type, g.secret) || liveToken,
       last_used_at: lastUsed(g.id),
       allow_http: g.allow_http ?? false,

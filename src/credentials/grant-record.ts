@@ -1,6 +1,7 @@
 import type { HmacSignConfig } from '../config/hmac/sign-schema.ts';
 import type { GrantType, InjectConfig } from '../config/index.ts';
 import type { SecretMaterial } from './material.ts';
+import type { AssumeRoleFields } from './signing/aws/config.ts';
 
 // How a grant made with the CLI is kept in the encrypted store (record id `grant:<id>`).
 
@@ -22,6 +23,8 @@ export interface StoredGrant {
   max_signed_body?: string | undefined;
   /** hmac only: the scheme (config/hmac/sign-schema.ts), as parsed. */
   sign?: HmacSignConfig | undefined;
+  assume_role?: AssumeRoleFields | undefined;
+  sts_endpoint?: string | undefined;
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;

@@ -5,6 +5,7 @@
 import type { InjectConfig } from '../config/index.ts';
 import { listGrants, type GrantListing } from '../credentials/grant-listing.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
+import { awsRoleStateId } from '../credentials/aws-role-state.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
@@ -140,7 +141,10 @@ export async function removeGrant(services: GrantServices, id: string): Promise<
   const removed = await services.store.update((draft) => {
     const existed = draft.delete(grantRecordId(id));
     // Tokens a refresh left would otherwise outlive the grant, and come back with a new one of the same id.
-    if (existed) draft.delete(oauthStateId(id));
+    if (existed) {
+      draft.delete(oauthStateId(id));
+      draft.delete(awsRoleStateId(id));
+    }
     return existed;
   });
   if (!removed) throw new KeywayError('not_found', `no grant "${id}"`);

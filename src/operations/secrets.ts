@@ -2,6 +2,7 @@
 import { GRANT_ID } from '../config/index.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
+import { awsRoleStateId } from '../credentials/aws-role-state.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -40,6 +41,8 @@ export async function setSecret(services: GrantServices, name: string, input: Se
     const secret = parseSecretInput(grant.type, input);
     draft.set(grantRecordId(id), { ...grant, secret, status: 'active', updated_at: now } satisfies StoredGrant);
     draft.delete(oauthStateId(id));
+    // Role credentials got with the old key go with it (a key replaced may be a key leaked).
+    draft.delete(awsRoleStateId(id));
     return !existing;
   });
   const grant = showGrant(services, id);

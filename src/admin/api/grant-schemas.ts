@@ -23,6 +23,8 @@ const grantListing = z.object({
   scopes: z.array(z.string()).nullable(),
   token_expires_at: nullableString,
   last_refreshed_at: nullableString,
+  role: nullableString.meta({ description: 'aws_sigv4 with assume_role: the role ARN keyway signs as' }),
+  role_expires_at: nullableString.meta({ description: "When the role's temporary credentials keyway holds expire" }),
   last_used_at: nullableString,
   allow_http: grantFields.shape.allow_http.unwrap(),
   allow_range: grantFields.shape.allow_range.unwrap(),

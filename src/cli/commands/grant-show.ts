@@ -15,6 +15,8 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['account', 'Account'],
   ['scopes', 'Scopes'],
   ['token_expires_at', 'Token expires'],
+  ['role', 'AWS role'],
+  ['role_expires_at', 'Role credentials expire'],
   ['last_refreshed_at', 'Last refreshed'],
   ['last_used_at', 'Last used'],
   ['allow_http', 'Plain HTTP'],
@@ -57,5 +59,7 @@ function value(row: GrantListing, key: keyof GrantListing): string {
 export function printGrant(io: CommandIO, row: GrantListing): void {
   const width = Math.max(...LABELS.map(([, label]) => label.length)) + 2;
   // Values hold what people and providers named (labels, accounts): shown with no control or bidi characters.
-  for (const [key, label] of LABELS) io.out(`${`${label}:`.padEnd(width)}${displaySafe(value(row, key))}`);
+  // A grant that assumes no role has no role lines.
+  const shown = row.role === null ? LABELS.filter(([key]) => key !== 'role' && key !== 'role_expires_at') : LABELS;
+  for (const [key, label] of shown) io.out(`${`${label}:`.padEnd(width)}${displaySafe(value(row, key))}`);
 }

@@ -59,6 +59,7 @@ export const awsScope: HeadStage = {
     event.signed = 'sigv4';
     event.region = region;
     event.service = service;
+    if (signing.assumeRole !== undefined) event.role = signing.assumeRole.roleArn;
   },
 };
 

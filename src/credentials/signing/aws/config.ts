@@ -1,4 +1,5 @@
 import { parseByteSize } from '../../../config/byte-size.ts';
+import { parseDuration } from '../../../config/duration.ts';
 
 /** An aws_sigv4 grant's signing settings, as the request path reads them. */
 export interface AwsSigning {
@@ -10,7 +11,29 @@ export interface AwsSigning {
   readonly services: ReadonlySet<string> | undefined;
   /** The largest body keyway holds in memory to hash it for the signature (and the largest aws-chunked chunk). */
   readonly maxSignedBody: number;
+  /** Sign as this role, with temporary credentials from STS (providers/aws-role.ts); unset: with the stored key. */
+  readonly assumeRole: AssumeRole | undefined;
 }
+
+export interface AssumeRole {
+  readonly roleArn: string;
+  readonly durationSeconds: number;
+  readonly externalId: string | undefined;
+  readonly sessionName: string;
+  /** Where AssumeRole goes: the grant's sts_endpoint, else AWS's global endpoint. */
+  readonly stsEndpoint: string;
+}
+
+/** assume_role as the config and the store write it (config/grant-fields.ts checks it). */
+export interface AssumeRoleFields {
+  role_arn: string;
+  duration?: string | undefined;
+  external_id?: string | undefined;
+  session_name?: string | undefined;
+}
+
+export const DEFAULT_STS_ENDPOINT = 'https://sts.amazonaws.com';
+const DEFAULT_ROLE_SECONDS = 3600;
 
 /**
  * 16 MiB: S3's single PUT takes far more, but the SDKs and the CLI send large objects as multipart
@@ -25,6 +48,8 @@ export interface AwsSigningFields {
   regions?: readonly string[] | undefined;
   services?: readonly string[] | undefined;
   max_signed_body?: string | undefined;
+  assume_role?: AssumeRoleFields | undefined;
+  sts_endpoint?: string | undefined;
 }
 
 export function awsSigningOf(fields: AwsSigningFields): AwsSigning {
@@ -34,5 +59,18 @@ export function awsSigningOf(fields: AwsSigningFields): AwsSigning {
     regions: fields.regions ? new Set(fields.regions) : undefined,
     services: fields.services ? new Set(fields.services) : undefined,
     maxSignedBody: (fields.max_signed_body !== undefined ? parseByteSize(fields.max_signed_body) : undefined) ?? DEFAULT_MAX_SIGNED_BODY,
+    assumeRole: fields.assume_role === undefined ? undefined : assumeRoleOf(fields.assume_role, fields.sts_endpoint),
+  };
+}
+
+function assumeRoleOf(role: AssumeRoleFields, stsEndpoint: string | undefined): AssumeRole {
+  const ms = role.duration === undefined ? undefined : parseDuration(role.duration);
+  return {
+    roleArn: role.role_arn,
+    durationSeconds: ms === undefined ? DEFAULT_ROLE_SECONDS : Math.round(ms / 1000),
+    externalId: role.external_id,
+    // CloudTrail shows the session name: say who assumed the role.
+    sessionName: role.session_name ?? 'keyway',
+    stsEndpoint: (stsEndpoint ?? DEFAULT_STS_ENDPOINT).replace(/\/+$/, ''),
   };
 }
