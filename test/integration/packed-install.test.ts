@@ -72,9 +72,10 @@ describe('the packed package, installed on a clean prefix', () => {
     expect(packed.code, packed.stderr).toBe(0);
     const tarball = join(work, `${PACKAGE.name}-${PACKAGE.version}.tgz`);
     // Offline from the npm cache when it holds the dependencies, the registry otherwise (npm ci
-    // caches tarballs, not the metadata a tarball install asks for): 4-12 s here. Killed at 120 s.
+    // caches tarballs, not the metadata a tarball install asks for): 4-12 s here. Killed at 120 s;
+    // --loglevel=http puts each fetch in the stderr the failure prints (a hang once showed nothing).
     const started = Date.now();
-    const installed = await npm(['install', '-g', '--prefix', prefix, '--prefer-offline', tarball], 120_000);
+    const installed = await npm(['install', '-g', '--prefix', prefix, '--prefer-offline', '--loglevel=http', tarball], 120_000);
     expect(installed.code, `npm install -g: ${Date.now() - started} ms\n${installed.stderr}`).toBe(0);
   }, 200_000);
 
