@@ -218,6 +218,7 @@ async function main(): Promise<number> {
   const s8Rounds = await s8SignedGets(keyway, ctx, plan.s8, plan.rounds);
   const s8 = signedGetFigures(s8Rounds, s2);
   log(signedGetTable(s8Rounds, s8, s2));
+  readRss('afterS8');
 
   section(
     `s9: s4's 1 MiB uploads (${plan.s9.concurrency} at a time) through keyway on the aws_sigv4 grant with a hex x-amz-content-sha256 (each body held and hashed), against the bearer grant`,
