@@ -1,11 +1,14 @@
 // How the bench sets keyway up: the host names every route uses, and keyway's child options with
-// the bearer grant on *.bench.test and, for s6, an oauth2 grant on its own host whose seed access
-// token has already expired (so the first request refreshes it at the bench token endpoint).
+// the bearer grant on *.bench.test, for s6 an oauth2 grant on its own host whose seed access
+// token has already expired (so the first request refreshes it at the bench token endpoint), and
+// for s8/s9 an aws_sigv4 grant on its own host, in the config (its key from the environment).
 import { randomBytes } from 'node:crypto';
+import type { AwsKey } from '../test/helpers/sigv4-verifier.ts';
 import type { TestPostgres } from '../test/helpers/postgres.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
+import { AWS_REGION, AWS_SERVICE } from './aws-host.ts';
 import { type KeywayChildOptions, tuningEnv } from './keyway-child.ts';
-import { MAIN_HOST, OAUTH_HOST, newHost, warmHost, type Plan } from './scenarios.ts';
+import { AWS_HOST, MAIN_HOST, OAUTH_HOST, newHost, warmHost, type Plan } from './scenarios.ts';
 
 export interface BenchOAuthClient {
   id: string;
@@ -22,6 +25,7 @@ export function benchHosts(plan: Plan): string[] {
   return [
     MAIN_HOST,
     OAUTH_HOST,
+    AWS_HOST,
     ...Array.from({ length: plan.s5.warmupHosts }, (_, i) => warmHost(i)),
     ...Array.from({ length: plan.s5.hosts }, (_, i) => newHost(i)),
   ];
@@ -38,10 +42,12 @@ export interface KeywayBenchSetup {
   profileDir?: string | undefined;
   nodeArgs: readonly string[];
   cli?: string | undefined;
+  /** The aws_sigv4 grant's key (s8, s9); no such grant without it. */
+  aws?: AwsKey | undefined;
 }
 
 export function keywayBenchOptions(o: KeywayBenchSetup): KeywayChildOptions {
-  const { database, oauth } = o;
+  const { database, oauth, aws } = o;
   return {
     hosts: o.hosts,
     domains: ['*.bench.test'],
@@ -50,11 +56,19 @@ export function keywayBenchOptions(o: KeywayBenchSetup): KeywayChildOptions {
     cpuProfileDir: o.profileDir,
     nodeArgs: o.nodeArgs,
     cli: o.cli,
-    env: { ...tuningEnv(), BENCH_OAUTH_CLIENT_SECRET: oauth.secret, ...(database ? { KEYWAY_DATABASE_URL: database.url } : {}) },
+    env: {
+      ...tuningEnv(),
+      BENCH_OAUTH_CLIENT_SECRET: oauth.secret,
+      ...(database ? { KEYWAY_DATABASE_URL: database.url } : {}),
+      ...(aws ? { BENCH_AWS_KEY: JSON.stringify(aws) } : {}),
+    },
     config: {
       ...(database ? { store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' } } : {}),
       oauth: { refresh_skew: `${o.plan.s6.refreshSkewS}s` },
       providers: { benchauth: { token_url: o.tokenUrl, client_id: oauth.id, client_secret: 'env:BENCH_OAUTH_CLIENT_SECRET' } },
+      // Not an amazonaws.com name, so the scope is the grant's own. The default max_signed_body
+      // (16 MiB) holds s9's 1 MiB bodies.
+      ...(aws ? { grants: { aws: { type: 'aws_sigv4', domains: [AWS_HOST], secret: 'env:BENCH_AWS_KEY', region: AWS_REGION, service: AWS_SERVICE } } } : {}),
     },
     setup: [
       { args: ['grants', 'add', 'oauth', '--type', 'oauth2', '--domains', OAUTH_HOST, '--provider', 'benchauth'] },

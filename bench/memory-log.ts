@@ -1,4 +1,4 @@
-// RSS of keyway and of each peer at named moments of the run (after start, s2, s5, s6): printed on
+// RSS of keyway and of each peer at named moments of the run (after start, s2, s5, s6, s8, s9): printed on
 // one line each, and kept for the JSON report.
 import type { KeywayChild, MemoryReading } from './keyway-child.ts';
 import type { Peers } from './peers.ts';

@@ -2,6 +2,8 @@
 // same run (and its memory against the bare forwarder's); the older ratios to direct follow them.
 import { addedP50, addedPerHost, type LatencyFigures, type NewHostFigures, type ThroughputFigures } from './report.ts';
 import type { RefreshFigures } from './report-refresh.ts';
+import { SIGV4_CPU_TARGET, type SignedGetFigures, type SignedUploadFigures } from './report-signed.ts';
+import type { AwsHostCounts } from './aws-host.ts';
 import type { H2Figures } from './h2.ts';
 import { fixed, signed, table } from './stats.ts';
 
@@ -143,6 +145,40 @@ export function directTargetLines(s: SummaryInput): TargetLine[] {
       target: 's6 refresh under load: non-200 responses == 0',
       measured: String(s.s6.failures + s.s6.warmup.failures),
       pass: s.s6.failures + s.s6.warmup.failures === 0,
+    },
+  ];
+}
+
+/** Issue 24's: what signing costs, keyway on the SigV4 grant against keyway on the bearer grant in the same rounds. */
+export function signedTargetLines(s8: SignedGetFigures, s9: SignedUploadFigures, aws: AwsHostCounts): TargetLine[] {
+  return [
+    {
+      target: `s8 s2's load on a SigV4 grant: keyway CPU per request <= ${SIGV4_CPU_TARGET}x on the bearer grant`,
+      measured: `${fixed(s8.sigv4.cpuMsPerRequest, 3)} ms vs ${fixed(s8.bearer.cpuMsPerRequest, 3)} ms (${ratio3(s8.cpuRatio)})`,
+      pass: s8.cpuRatio <= SIGV4_CPU_TARGET,
+    },
+    {
+      target: 's8 SigV4 grant: req/s ÷ bearer grant (no target)',
+      measured: `${ratio3(s8.rpsRatio)} (${fixed(s8.sigv4.rps, 0)} req/s; p50 ${signed(s8.addedP50Ms, 3)} ms)`,
+      pass: true,
+      info: true,
+    },
+    {
+      target: 's9 s4 uploads on the SigV4 grant, each body held and hashed: MiB/s ÷ bearer grant (no target)',
+      measured: `${ratio3(s9.throughputRatio)} (${fixed(s9.sigv4.mibPerSecond, 1)} vs ${fixed(s9.bearer.mibPerSecond, 1)} MiB/s)`,
+      pass: true,
+      info: true,
+    },
+    {
+      target: 's9 the same: keyway CPU per MiB ÷ bearer grant (no target)',
+      measured: `${ratio3(s9.cpuRatio)} (${fixed(s9.sigv4.cpuMsPerMiB, 2)} vs ${fixed(s9.bearer.cpuMsPerMiB, 2)} ms)`,
+      pass: true,
+      info: true,
+    },
+    {
+      target: "s8/s9 requests reaching the SigV4 host without keyway's signature == 0, and sampled ones verify",
+      measured: `${aws.refused} without; ${aws.verified} verified, ${aws.verifyFailed} failed`,
+      pass: aws.refused === 0 && aws.verifyFailed === 0 && aws.verified > 0,
     },
   ];
 }

@@ -7,6 +7,8 @@
 // route later, so drift in the machine's load hits all alike), and the figures are medians over the
 // rounds; s5 goes host by host across the routes. s6 (refresh under load) runs once through keyway
 // against a local token endpoint and is compared with s2; s7 (HTTP/2) is keyway against direct only.
+// s8 and s9 (signed.ts) run s2's and s4's loads through keyway on an aws_sigv4 grant, each round
+// paired with the same load on the bearer grant, for what signing costs.
 // A MISS is reported, not fatal: the exit code is non-zero only if something errored.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { relative } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
+import { awsHost, newBenchAwsKey } from './aws-host.ts';
 import { BENCH_SUFFIX, directRoute, keywayRoute, type Route, type Tally } from './clients.ts';
 import { directH2, keywayH2, s7Rounds, s7Streams, startH2Upstream, type H2Upstream } from './h2.ts';
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
@@ -25,10 +28,12 @@ import { formatProfile, latestProfile, summariseProfile, type ProfileReport } fr
 import { latencyFigures, newHostFigures, throughputFigures } from './report.ts';
 import { refreshFigures, refreshTable } from './report-refresh.ts';
 import { PEER_NOTES, latencyTable, newHostTable, throughputTable } from './report-tables.ts';
-import { directTargetLines, squidTargetLines, summaryTable, type RssReadings } from './report-targets.ts';
+import { awsHostLine, signedGetFigures, signedGetTable, signedUploadFigures, signedUploadTable } from './report-signed.ts';
+import { directTargetLines, signedTargetLines, squidTargetLines, summaryTable, type RssReadings } from './report-targets.ts';
 import { builtCli, parseRunOptions, type RunOptions, USAGE } from './run-options.ts';
 import { MemoryLog } from './memory-log.ts';
 import {
+  AWS_HOST,
   FULL_PLAN,
   MAIN_HOST,
   OAUTH_HOST,
@@ -43,6 +48,7 @@ import {
   type Context,
   type Plan,
 } from './scenarios.ts';
+import { s8SignedGets, s9SignedUploads } from './signed.ts';
 import { type Bounds, fixed } from './stats.ts';
 import { startTokenEndpoint, type BenchTokenEndpoint } from './token-endpoint.ts';
 import { startBenchUpstream, type BenchUpstream } from './upstream.ts';
@@ -65,11 +71,13 @@ const basePlan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 const plan: Plan = { ...basePlan, rounds: options.rounds ?? basePlan.rounds, warmupMs: options.warmupMs ?? basePlan.warmupMs };
 const routeCount = 2 + (options.squid ? 1 : 0) + (options.floor ? 1 : 0);
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway. The budget
-// grows with what the run does: s1-s4 and s7 per route and round (warm-up + timed loop), plus s5 and s6.
+// grows with what the run does: s1-s4 and s7 per route and round (warm-up + timed loop), s8 and s9
+// twice per round (bearer and SigV4 grant), plus s5 and s6.
 const perRun = (b: { maxMs: number }) => plan.warmupMs + b.maxMs + 1000;
 const BUDGET_MS =
   plan.rounds *
-    (routeCount * (perRun(plan.s1.bounds) + perRun(plan.s2.bounds) + perRun(plan.s3.bounds) + perRun(plan.s4.bounds)) + 2 * perRun(plan.s7.bounds)) +
+    (routeCount * (perRun(plan.s1.bounds) + perRun(plan.s2.bounds) + perRun(plan.s3.bounds) + perRun(plan.s4.bounds)) +
+      2 * (perRun(plan.s7.bounds) + perRun(plan.s8.bounds) + perRun(plan.s9.bounds))) +
   plan.s5.maxMs +
   plan.s6.bounds.maxMs +
   30_000;
@@ -113,10 +121,13 @@ async function main(): Promise<number> {
     initialRefreshToken: oauth.seedRefreshToken,
     lifetimeS: plan.s6.tokenLifetimeS,
   });
-  upstream = await startBenchUpstream(secret, { host: OAUTH_HOST, check: tokenEndpoint.check });
+  // s8/s9: an aws_sigv4 grant on its own host, whose requests the upstream checks for keyway's signature.
+  const awsKey = newBenchAwsKey();
+  const aws = awsHost(AWS_HOST, awsKey);
+  upstream = await startBenchUpstream(secret, { host: OAUTH_HOST, check: tokenEndpoint.check }, aws);
   const hosts = benchHosts(plan);
   if (onPostgres) database = await startPostgres();
-  const setup = { plan, secret, hosts, oauth, tokenUrl: tokenEndpoint.url, database, profileDir, nodeArgs: childNodeArgs, cli: childCli };
+  const setup = { plan, secret, hosts, oauth, tokenUrl: tokenEndpoint.url, database, profileDir, nodeArgs: childNodeArgs, cli: childCli, aws: awsKey };
   child = await startKeywayChild(keywayBenchOptions(setup));
   const keywayPid = child.pid;
   const keyway = keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(keywayPid));
@@ -201,6 +212,24 @@ async function main(): Promise<number> {
     `h2 upstream: ${h2.counts.requests} requests (${h2.counts.overH2} over HTTP/2), ${h2.counts.withoutCredentialViaKeyway} through keyway without the credential`,
   );
 
+  section(
+    `s8: s2's load (${plan.s8.connections} kept-alive connections) through keyway on an aws_sigv4 grant (${AWS_HOST}), unsigned GETs keyway signs, against the bearer grant in the same rounds`,
+  );
+  const s8Rounds = await s8SignedGets(keyway, ctx, plan.s8, plan.rounds);
+  const s8 = signedGetFigures(s8Rounds, s2);
+  log(signedGetTable(s8Rounds, s8, s2));
+  readRss('afterS8');
+
+  section(
+    `s9: s4's 1 MiB uploads (${plan.s9.concurrency} at a time) through keyway on the aws_sigv4 grant with a hex x-amz-content-sha256 (each body held and hashed), against the bearer grant`,
+  );
+  const s9Rounds = await s9SignedUploads(keyway, ctx, plan.s9, plan.rounds);
+  const s9 = signedUploadFigures(s9Rounds, s4.keywayMiBps);
+  log(signedUploadTable(s9Rounds, s9, s4.keywayMiBps));
+  await aws.settled();
+  log(awsHostLine(aws.counts));
+  readRss('afterS9');
+
   const counts = { ...upstream.counts, oauth: { ...upstream.counts.oauth } };
   const peerCounts = Object.entries(counts.viaPeer);
   const withoutViaPeers = peerCounts.reduce((n, [, c]) => n + c.withoutCredential, 0);
@@ -215,16 +244,18 @@ async function main(): Promise<number> {
   log(
     `upstream TLS connections: ${counts.connectionsDirect} from the direct client, ${counts.connectionsViaKeyway} from keyway${peerCounts.map(([p, c]) => `, ${c.connections} from ${p}`).join('')}`,
   );
-  log(`(s6's ${counts.oauth.total} requests to ${OAUTH_HOST} are counted apart, above)`);
+  log(`(s6's ${counts.oauth.total} requests to ${OAUTH_HOST} and s8/s9's ${aws.counts.total} to ${AWS_HOST} are counted apart, above)`);
   const incomplete =
     (s5.keyway.hosts < plan.s5.hosts ? 1 : 0) +
     (s6Result.requests === 0 ? 1 : 0) +
-    [s1Rounds, s2Rounds].flat().filter((p) => p.keyway.requests === 0 || p.direct.requests === 0).length;
+    [s1Rounds, s2Rounds].flat().filter((p) => p.keyway.requests === 0 || p.direct.requests === 0).length +
+    s8Rounds.filter((p) => p.bearer.requests === 0 || p.sigv4.requests === 0).length;
 
   const summary = { s1, s2, s3, s4, s5, s7, rssAfterS2, rssAfterS5, withoutCredential: withoutViaKeyway, s6 };
   const againstSquid = squidTargetLines(summary);
   const earlier = directTargetLines(summary);
-  const lines = [...againstSquid, ...earlier];
+  const signing = signedTargetLines(s8, s9, aws.counts);
+  const lines = [...againstSquid, ...earlier, ...signing];
   const errors: string[] = [];
   if (tally.badStatus > 0) errors.push(`${tally.badStatus} responses with an unexpected status`);
   if (tally.badBody > 0) errors.push(`${tally.badBody} responses with a wrong body size`);
@@ -238,6 +269,8 @@ async function main(): Promise<number> {
   // invalid_grant is keyway's doing (a refresh storm) and shows in s6; these are the benchmark's.
   const tokenSetupErrors = te.counts.invalidClient + te.counts.otherErrors;
   if (tokenSetupErrors > 0) errors.push(`the s6 token endpoint refused ${tokenSetupErrors} calls for client authentication or form (benchmark bug)`);
+  if (aws.counts.refused > 0) errors.push(`${aws.counts.refused} requests reached the SigV4 host without keyway's signature`);
+  if (aws.counts.verifyFailed > 0) errors.push(`${aws.counts.verifyFailed} sampled SigV4 signatures failed verification; first: ${aws.counts.firstProblem}`);
 
   await child.stop();
   await peers.stop();
@@ -248,6 +281,8 @@ async function main(): Promise<number> {
   log(summaryTable(againstSquid));
   section('summary: earlier targets, keyway against direct');
   log(summaryTable(earlier));
+  section('summary: issue 24 targets, keyway on an aws_sigv4 grant against keyway on the bearer grant in the same rounds');
+  log(summaryTable(signing));
   const targets = lines.filter((l) => !l.info);
   log(`\n${targets.filter((l) => l.pass).length}/${targets.length} targets met; run took ${fixed(seconds, 1)} s`);
   if (quick) log('quick run: one short round on a cold keyway, a smoke check only; judge the targets with `npm run bench`');
@@ -275,10 +310,12 @@ async function main(): Promise<number> {
       s5: { figures: s5 },
       s6: { figures: s6, result: s6Result, tokenEndpoint: { ...te.counts } },
       s7: { ...s7, upstream: { ...h2.counts } },
+      s8: { figures: s8, rounds: s8Rounds },
+      s9: { figures: s9, rounds: s9Rounds },
     },
     memoryMiB: memory.keyway,
     peerMemoryMiB: memory.peers,
-    upstream: counts,
+    upstream: { ...counts, aws: { ...aws.counts } },
     requestsWithoutCredential: counts.withoutCredentialViaKeyway,
     targets: lines,
     errors,

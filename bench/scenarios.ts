@@ -13,6 +13,11 @@ export const warmHost = (i: number): string => `w${i}.bench.test`;
  * *.bench.test, and a second grant on one of those names would make every request grant_ambiguous.
  */
 export const OAUTH_HOST = 'oauth.benchauth.test';
+/**
+ * The s8/s9 host, covered only by the aws_sigv4 grant (not under bench.test, for the same reason).
+ * Not an amazonaws.com name either, so the grant sets its region and service itself.
+ */
+export const AWS_HOST = 's3.bench-aws.test';
 
 export interface Plan {
   rounds: number;
@@ -27,6 +32,10 @@ export interface Plan {
   s6: { connections: number; warmupPerConnection: number; bounds: Bounds; tokenLifetimeS: number; refreshSkewS: number };
   /** Concurrent streams on one HTTP/2 connection. */
   s7: { streams: number; bounds: Bounds };
+  /** s2's load through keyway on the aws_sigv4 grant, paired round by round with the same load on the bearer grant. */
+  s8: Plan['s2'];
+  /** s4's uploads through keyway on the aws_sigv4 grant with a hex x-amz-content-sha256 (held and hashed), paired with s4 on the bearer grant. */
+  s9: Plan['s4'];
 }
 
 export const FULL_PLAN: Plan = {
@@ -42,6 +51,8 @@ export const FULL_PLAN: Plan = {
   s5: { hosts: 200, warmupHosts: 5, maxMs: 40_000 },
   s6: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 500_000, maxMs: 10_000 }, tokenLifetimeS: 3, refreshSkewS: 1 },
   s7: { streams: 64, bounds: { maxCount: 20_000, maxMs: 4000 } },
+  s8: { connections: 64, bounds: { maxCount: 20_000, maxMs: 4000 } },
+  s9: { concurrency: 8, bounds: { maxCount: 200, maxMs: 4000 } },
 };
 
 export const QUICK_PLAN: Plan = {
@@ -54,6 +65,8 @@ export const QUICK_PLAN: Plan = {
   s5: { hosts: 20, warmupHosts: 2, maxMs: 10_000 },
   s6: { connections: 64, warmupPerConnection: 2, bounds: { maxCount: 150_000, maxMs: 3000 }, tokenLifetimeS: 3, refreshSkewS: 1 },
   s7: { streams: 64, bounds: { maxCount: 3000, maxMs: 1500 } },
+  s8: { connections: 64, bounds: { maxCount: 3000, maxMs: 1500 } },
+  s9: { concurrency: 8, bounds: { maxCount: 24, maxMs: 1500 } },
 };
 
 /** Warm-ups are bounded by time (Plan.warmupMs); this only caps their count. */
@@ -99,6 +112,8 @@ export interface ThroughputResult {
   transfers: number;
   seconds: number;
   mibPerSecond: number;
+  /** CPU time the route's proxy spent during the timed loop (s4, s9; none for direct). */
+  cpuMs?: number | undefined;
 }
 
 export interface NewHostResult {
@@ -108,7 +123,8 @@ export interface NewHostResult {
   latencyMs: LatencySummary;
 }
 
-const PAYLOAD = Buffer.alloc(MiB, 0x62);
+/** s4's and s9's upload body (s9's client sends its SHA-256 as x-amz-content-sha256). */
+export const UPLOAD_PAYLOAD = Buffer.alloc(MiB, 0x62);
 
 const origin = (ctx: Context, host: string) => `https://${host}:${ctx.upstreamPort}`;
 
@@ -145,11 +161,12 @@ export function s1Sequential(route: Route, ctx: Context, plan: Plan['s1']): Prom
 
 /**
  * s2: small GETs from `connections` concurrent workers, one kept-alive connection each. The proxy's
- * CPU time is read around the timed loop (not the warm-up), for CPU per request.
+ * CPU time is read around the timed loop (not the warm-up), for CPU per request. s8 runs it on the
+ * aws_sigv4 grant's host.
  */
-export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2']): Promise<LatencyResult> {
+export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2'], host = MAIN_HOST): Promise<LatencyResult> {
   return withDispatcher(route, plan.connections, async (d) => {
-    const url = `${origin(ctx, MAIN_HOST)}/small`;
+    const url = `${origin(ctx, host)}/small`;
     await parallel(plan.connections, warmup(ctx), async () => void (await getBody(route, d, url, ctx.tally)));
     const samples: number[] = [];
     const cpu0 = route.cpuMs?.();
@@ -210,14 +227,16 @@ export function s3Download(route: Route, ctx: Context, plan: Plan['s3']): Promis
   });
 }
 
-/** s4: 1 MiB uploads, `concurrency` at a time. */
-export function s4Upload(route: Route, ctx: Context, plan: Plan['s4']): Promise<ThroughputResult> {
+/** s4: 1 MiB uploads, `concurrency` at a time (s9: on the aws_sigv4 grant's host), with the proxy's CPU time around the timed loop. */
+export function s4Upload(route: Route, ctx: Context, plan: Plan['s4'], host = MAIN_HOST): Promise<ThroughputResult> {
   return withDispatcher(route, plan.concurrency, async (d) => {
-    const url = `${origin(ctx, MAIN_HOST)}/upload`;
-    const one = async () => void (await upload(route, d, url, PAYLOAD, ctx.tally));
+    const url = `${origin(ctx, host)}/upload`;
+    const one = async () => void (await upload(route, d, url, UPLOAD_PAYLOAD, ctx.tally));
     await parallel(plan.concurrency, warmup(ctx), one);
+    const cpu0 = route.cpuMs?.();
     const loop = await parallel(plan.concurrency, within(ctx, plan.bounds), one);
-    return { transfers: loop.count, seconds: loop.ms / 1000, mibPerSecond: loop.count / (loop.ms / 1000) };
+    const cpuMs = cpu0 === undefined ? undefined : (route.cpuMs?.() ?? Number.NaN) - cpu0;
+    return { transfers: loop.count, seconds: loop.ms / 1000, mibPerSecond: loop.count / (loop.ms / 1000), cpuMs };
   });
 }
 

@@ -1,7 +1,8 @@
 // The benchmark's upstream: a real HTTPS server on 127.0.0.1:0 for *.bench.test, with a leaf signed
 // by the test upstream CA (test/fixtures/tls), that answers 401 unless the request carries the
 // bench credential. It counts what arrives without the credential. Requests for the OAuth host of
-// scenario s6 are checked against the bench token endpoint's access tokens instead, and counted apart.
+// scenario s6 are checked against the bench token endpoint's access tokens instead, and counted apart;
+// so are those for the SigV4 host of s8/s9, which must carry keyway's signature (aws-host.ts).
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
+import type { AwsHost } from './aws-host.ts';
 import { certificateToPem, forgePublicKey, opensslSigner, randomSerial, subjectKeyId } from '../src/tls/x509-util.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import type { TokenCheck } from './token-endpoint.ts';
@@ -100,7 +102,7 @@ export function benchLeaf(extraNames: readonly string[] = []): { cert: string; k
  * Routes: /small (a ~90-byte JSON body), /download?n=N (N bytes, streamed in 64 KiB writes),
  * /upload (counts the body, answers {"bytes":N}).
  */
-export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck): Promise<BenchUpstream> {
+export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck, aws?: AwsHost): Promise<BenchUpstream> {
   const expected = `Bearer ${secret}`;
   const counts: UpstreamCounts = {
     total: 0,
@@ -113,8 +115,10 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck)
     oauth: { total: 0, okCurrent: 0, okPrevious: 0, refusedExpired: 0, refusedUnknown: 0, refusedMissing: 0 },
   };
   const sockets = new WeakSet<object>();
-  const { cert, key } = benchLeaf(oauth ? [oauth.host] : []);
-  const oauthHost = oauth ? new RegExp(`^${oauth.host.replaceAll('.', '\\.')}(:\\d+)?$`, 'i') : undefined;
+  const { cert, key } = benchLeaf([...(oauth ? [oauth.host] : []), ...(aws ? [aws.host] : [])]);
+  const hostPattern = (host: string) => new RegExp(`^${host.replaceAll('.', '\\.')}(:\\d+)?$`, 'i');
+  const oauthHost = oauth ? hostPattern(oauth.host) : undefined;
+  const awsHostName = aws ? hostPattern(aws.host) : undefined;
 
   const onOAuthRequest = (req: IncomingMessage, res: ServerResponse, check: OAuthHostCheck['check']) => {
     const o = counts.oauth;
@@ -135,6 +139,7 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck)
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (oauth && oauthHost?.test(req.headers.host ?? '')) return onOAuthRequest(req, res, oauth.check);
+    if (aws && awsHostName?.test(req.headers.host ?? '')) return aws.onRequest(req, res, serve);
     counts.total++;
     const marker = req.headers[VIA_HEADER];
     const via = marker === 'keyway';
@@ -157,6 +162,11 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck)
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
       return;
     }
+    serve(req, res);
+  };
+
+  /** The routes, once the request's credential has been checked. */
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'https://upstream.bench.test');
     switch (url.pathname) {
       case '/small':
