@@ -7,6 +7,7 @@ import { oauthMaterialOf, usableMaterial, type SecretMaterial } from './material
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { awsRoleStateId, type AwsRoleState } from './aws-role-state.ts';
+import { compileHmacScheme } from './signing/hmac/index.ts';
 
 /** One grant as listings show it: never a secret value, only whether one is set and when it expires. */
 export interface GrantListing {
@@ -29,6 +30,8 @@ export interface GrantListing {
   /** aws_sigv4 with assume_role: the role's ARN, and when the temporary credentials keyway holds for it expire (never a key). */
   role: string | null;
   role_expires_at: string | null;
+  /** aws_sigv4 and hmac grants in the store: the public key id the secret goes with (never the secret). */
+  key_id: string | null;
   last_used_at: string | null;
   allow_http: boolean;
   /** Range requests are passed on (weakens the leak guard); dropped by default. */
@@ -56,8 +59,10 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
         state: l.revoked_at !== undefined ? ('revoked' as const) : Date.parse(l.expires_at) > now ? ('active' as const) : ('expired' as const),
         expires_at: l.expires_at,
       }));
-  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject']) => {
+  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], sign?: StoredGrant['sign']) => {
     try {
+      // An hmac grant's scheme says more than its injector: which preset, or which algorithm.
+      if (type === 'hmac' && sign !== undefined) return compileHmacScheme(sign).describe();
       return injectorFor(type, inject).describe();
     } catch (err) {
       return `invalid: ${(err as Error).message}`;
@@ -97,9 +102,11 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       type: g.type,
       domains: g.domains.map((d) => d.text),
       source: 'config',
-      inject: describe(g.type, g.inject),
+      inject: describe(g.type, g.inject, g.sign),
       provider: g.provider ?? null,
       account: null,
+      // A config grant's secret is a reference, not read to list it.
+      key_id: null,
       secret: g.secret ? 'set' : 'missing',
       ...token,
       ...roleFacts(id, g.assume_role?.role_arn, token),
@@ -120,9 +127,10 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       type: g.type,
       domains: g.domains,
       source: 'store',
-      inject: describe(g.type, g.inject),
+      inject: describe(g.type, g.inject, g.sign),
       provider: g.provider ?? null,
       account: g.account ?? null,
+      key_id: keyIdOf(g.secret),
       secret: g.secret === undefined ? 'missing' : 'set',
       ...token,
       ...roleFacts(g.id, g.assume_role?.role_arn, token),
@@ -141,4 +149,12 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       ...displayStatus({ status: row.status, usable, tokenExpiresAt: expiresAt, renewable, leases: row.leases }, now),
     }))
     .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** The public half of a signing key: an AWS access key id, an HMAC key id. */
+function keyIdOf(material: SecretMaterial | undefined): string | null {
+  if (!material || typeof material !== 'object') return null;
+  if ('accessKeyId' in material && typeof material.accessKeyId === 'string') return material.accessKeyId;
+  if ('keyId' in material && typeof material.keyId === 'string') return material.keyId;
+  return null;
 }

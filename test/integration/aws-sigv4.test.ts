@@ -245,7 +245,11 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       expect(added.code, added.stderr).toBe(0);
       const shown = await runCli(['grants', 'show', 'imported', '--json'], env);
       outputs.push(shown.stdout);
-      expect(JSON.parse(shown.stdout)).toMatchObject({ type: 'aws_sigv4', domains: ['*.amazonaws.com'], secret: 'set' });
+      // The key id is shown (it names the key, as a user name does); the secret never.
+      expect(JSON.parse(shown.stdout)).toMatchObject({ type: 'aws_sigv4', domains: ['*.amazonaws.com'], secret: 'set', key_id: REAL.accessKeyId });
+      const words = await runCli(['grants', 'show', 'imported'], env);
+      outputs.push(words.stdout);
+      expect(words.stdout).toMatch(new RegExp(`Key id:\\s+${REAL.accessKeyId}`));
       const role = await runCli(['grants', 'add', 'admin', '--from-aws-profile', 'admin'], env);
       outputs.push(role.stdout, role.stderr);
       expect(role.code).not.toBe(0);

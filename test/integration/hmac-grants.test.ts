@@ -103,6 +103,10 @@ describe('hmac grants: keyway signs each request by the grant scheme', () => {
       expect(JSON.stringify(seen)).not.toContain('placeholder');
       const line = await waitFor(() => proxy.auditLines().find((l) => l['host'] === c.host && l['decision'] === 'inject'), 'the audit line');
       expect(line).toMatchObject({ signed: 'hmac', grant: c.preset.replace('_', '-') });
+      // The listing names the scheme (never the key).
+      const shown = await proxy.cli(['grants', 'show', c.preset.replace('_', '-'), '--json']);
+      outputs.push(shown.stdout);
+      expect(JSON.parse(shown.stdout).inject).toContain(c.preset);
     });
   }
 

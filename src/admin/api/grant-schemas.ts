@@ -25,6 +25,7 @@ const grantListing = z.object({
   last_refreshed_at: nullableString,
   role: nullableString.meta({ description: 'aws_sigv4 with assume_role: the role ARN keyway signs as' }),
   role_expires_at: nullableString.meta({ description: "When the role's temporary credentials keyway holds expire" }),
+  key_id: nullableString.meta({ description: 'aws_sigv4 and hmac grants in the store: the key id (an AWS access key id), never the secret' }),
   last_used_at: nullableString,
   allow_http: grantFields.shape.allow_http.unwrap(),
   allow_range: grantFields.shape.allow_range.unwrap(),

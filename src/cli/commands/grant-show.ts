@@ -15,6 +15,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['account', 'Account'],
   ['scopes', 'Scopes'],
   ['token_expires_at', 'Token expires'],
+  ['key_id', 'Key id'],
   ['role', 'AWS role'],
   ['role_expires_at', 'Role credentials expire'],
   ['last_refreshed_at', 'Last refreshed'],
@@ -60,6 +61,7 @@ export function printGrant(io: CommandIO, row: GrantListing): void {
   const width = Math.max(...LABELS.map(([, label]) => label.length)) + 2;
   // Values hold what people and providers named (labels, accounts): shown with no control or bidi characters.
   // A grant that assumes no role has no role lines.
-  const shown = row.role === null ? LABELS.filter(([key]) => key !== 'role' && key !== 'role_expires_at') : LABELS;
+  // A grant that signs with no key id has no key id line.
+  const shown = LABELS.filter(([key]) => !(row.role === null && (key === 'role' || key === 'role_expires_at')) && !(row.key_id === null && key === 'key_id'));
   for (const [key, label] of shown) io.out(`${`${label}:`.padEnd(width)}${displaySafe(value(row, key))}`);
 }
