@@ -7,6 +7,7 @@
 import { Agent as HttpsAgent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { jsS3Client } from '../helpers/aws-clients.ts';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient } from '../helpers/admin-api.ts';
@@ -69,14 +70,7 @@ describe('aws_sigv4 with assume_role: requests signed as the role, its credentia
       },
     });
     agent = new HttpsAgent({ proxyEnv: { HTTPS_PROXY: proxy.url }, ca: readFileSync(proxy.bundlePath, 'utf8'), keepAlive: true } as never);
-    s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint,
-      forcePathStyle: true,
-      credentials: PLACEHOLDER,
-      maxAttempts: 1,
-      requestHandler: { httpsAgent: agent, connectionTimeout: 5000, requestTimeout: 20000 },
-    });
+    s3 = jsS3Client(endpoint, PLACEHOLDER, { agent });
     raw = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
   });
 

@@ -9,12 +9,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AWS_CLI, awsEnv, boto3, run } from '../helpers/aws-clients.ts';
+import { AWS_CLI, awsEnv, boto3, jsS3Client, run } from '../helpers/aws-clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, runCli, runProcess, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
@@ -56,14 +56,7 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
     });
     // Node 24's own proxy support (proxyEnv): the SDK ignores HTTPS_PROXY, so it is given an agent.
     agent = new HttpsAgent({ proxyEnv: { HTTPS_PROXY: proxy.url }, ca: readFileSync(proxy.bundlePath, 'utf8'), keepAlive: true } as never);
-    s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint,
-      forcePathStyle: true,
-      credentials: PLACEHOLDER,
-      maxAttempts: 1,
-      requestHandler: { httpsAgent: agent, connectionTimeout: 5000, requestTimeout: 20000 },
-    });
+    s3 = jsS3Client(endpoint, PLACEHOLDER, { agent });
   });
 
   afterAll(async () => {

@@ -62,25 +62,15 @@ async function signAws(request: StagedRequest, body: RequestBody, plan: AwsReque
   let out = body;
   let payloadHash: string;
   if (plan.payload.kind === 'keep' || plan.payload.kind === 'chunked') payloadHash = plan.payload.value;
+  else if (body.kind === 'none') payloadHash = EMPTY_SHA256;
   else {
-    let bytes: Buffer;
-    if (body.kind === 'none') bytes = Buffer.alloc(0);
-    else if (body.kind === 'kept') bytes = body.body;
-    else {
-      const max = grant.aws!.maxSignedBody;
-      const declared = Number(request.req.headers['content-length']);
-      if (declared > max) throw tooLarge(grant.id, max);
-      const held = await holdBody(request.req, max, request.holder);
-      if (held.kind !== 'held') throw tooLarge(grant.id, max, held.kind === 'full');
-      bytes = held.body;
-      out = { kind: 'kept', body: bytes };
-    }
-    payloadHash = hash('sha256', bytes, 'hex');
+    const whole = await wholeBody(request, body, grant.aws!.maxSignedBody);
+    out = whole.body;
+    payloadHash = hash('sha256', whole.bytes, 'hex');
   }
   const outgoing = request.outgoing!;
   // The Host the upstream reads is the one signed: an HTTP/2 client sends none (it has :authority).
-  const port = request.conn.target.port;
-  const host = firstValue(outgoing.headers['host']) ?? (port === 443 ? request.conn.target.host : formatAuthority(request.conn.target));
+  const host = upstreamHost(request);
   outgoing.headers['host'] = host;
   if (plan.presigned) {
     outgoing.path = await presignAwsRequest(
@@ -146,6 +136,29 @@ async function* firstThenRest(first: IteratorResult<Buffer>, rest: AsyncGenerato
   yield* rest;
 }
 
+/** SHA-256 of no bytes: the payload hash of every request without a body. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/**
+ * A body a signature covers, whole: as it was kept, or held now up to `max` bytes (the agent's
+ * memory for held bodies counted); over either, 413 body_too_large. Returns the bytes and the
+ * body to send on (held bodies go on as they were read).
+ */
+async function wholeBody(request: StagedRequest, body: Exclude<RequestBody, { kind: 'none' }>, max: number): Promise<{ bytes: Buffer; body: RequestBody }> {
+  if (body.kind === 'kept') return { bytes: body.body, body };
+  const grantId = request.grant!.id;
+  if (Number(request.req.headers['content-length']) > max) throw tooLarge(grantId, max);
+  const held = await holdBody(request.req, max, request.holder);
+  if (held.kind !== 'held') throw tooLarge(grantId, max, held.kind === 'full');
+  return { bytes: held.body, body: { kind: 'kept', body: held.body } };
+}
+
+/** The Host the upstream reads, which a signature covers: the client's, else the target's (an HTTP/2 client sends :authority). */
+function upstreamHost(request: StagedRequest): string {
+  const { target } = request.conn;
+  return firstValue(request.outgoing!.headers['host']) ?? (target.port === 443 ? target.host : formatAuthority(target));
+}
+
 function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -183,20 +196,13 @@ async function signHmac(request: StagedRequest, body: RequestBody): Promise<Requ
   let out = body;
   let bytes: Buffer | undefined;
   if (scheme.needsBody && body.kind !== 'none') {
-    if (body.kind === 'kept') bytes = body.body;
-    else {
-      const declared = Number(request.req.headers['content-length']);
-      if (declared > maxSignedBody) throw tooLarge(grant.id, maxSignedBody);
-      const held = await holdBody(request.req, maxSignedBody, request.holder);
-      if (held.kind !== 'held') throw tooLarge(grant.id, maxSignedBody, held.kind === 'full');
-      bytes = held.body;
-      out = { kind: 'kept', body: bytes };
-    }
+    const whole = await wholeBody(request, body, maxSignedBody);
+    bytes = whole.bytes;
+    out = whole.body;
   }
   const outgoing = request.outgoing!;
   const q = outgoing.path.indexOf('?');
-  const port = request.conn.target.port;
-  const host = firstValue(outgoing.headers['host']) ?? (port === 443 ? request.conn.target.host : formatAuthority(request.conn.target));
+  const host = upstreamHost(request);
   let signed: ReturnType<typeof signHmacRequest>;
   try {
     signed = signHmacRequest(
