@@ -1,12 +1,15 @@
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { ProxyError } from '../../../errors/index.ts';
 import type { Credential } from '../../material.ts';
+import { canonicalHeaders, canonicalPath, escapeUri, canonicalQuery, canonicalRequest, parseQuery } from './canonical.ts';
 
-// Signature Version 4 with AWS's own implementation (@smithy/signature-v4, the signer of the AWS
-// SDK for JavaScript): keyway builds the request to sign from what it will send, and takes back
-// only the headers the signature adds.
+// Signature Version 4. Requests signed in headers, and aws-chunked chunks, are signed here with
+// the canonical request canonical.ts builds (synchronously: it is on every request's path);
+// presigned URLs, rarer, with AWS's own implementation (@smithy/signature-v4). Both take back only
+// what the signature adds.
 
 type AwsCredential = Extract<Credential, { kind: 'aws' }>;
 
@@ -51,7 +54,80 @@ export interface SignedHead extends SignatureHeaders {
 // Headers keyway itself adds to what it signs, whatever the client signed.
 const ALWAYS_SIGNED = ['host', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token'];
 
-// A signer per key, region and service: each caches its derived signing keys (one per day).
+// Headers the client sent that keyway never signs: the ones the signature sets (the signer drops a
+// Date header too, as smithy's does: X-Amz-Date is the date signed).
+const NEVER_SIGNED = new Set(['host', 'authorization', 'x-amz-security-token', 'x-amz-date', 'date']);
+
+export function signAwsRequest(request: RequestToSign, credential: AwsCredential, scope: SigningScope, now: Date): SignedHead {
+  const q = request.path.indexOf('?');
+  const path = q === -1 ? request.path : request.path.slice(0, q);
+  const query = parseQuery(q === -1 ? '' : request.path.slice(q + 1));
+  const wanted = request.signedHeaders === undefined ? undefined : new Set([...request.signedHeaders, ...ALWAYS_SIGNED]);
+  const amzDate = longDate(now);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (NEVER_SIGNED.has(name)) continue;
+    if (wanted !== undefined && !wanted.has(name)) continue;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  headers['host'] = request.host;
+  headers['x-amz-content-sha256'] = request.payloadHash;
+  headers['x-amz-date'] = amzDate;
+  if (credential.sessionToken) headers['x-amz-security-token'] = credential.sessionToken;
+  const credentialScope = `${amzDate.slice(0, 8)}/${scope.region}/${scope.service}/aws4_request`;
+  // Headers the client signed are signed again even where the signer would not sign them itself
+  // (user-agent, say): the upstream checks exactly the list in SignedHeaders.
+  const canonical = canonicalRequest(
+    request.method,
+    canonicalPath(path, scope.service),
+    canonicalQuery(query),
+    canonicalHeaders(headers, wanted),
+    request.payloadHash,
+  );
+  const signature = signString(credential, scope, amzDate, `AWS4-HMAC-SHA256\n${amzDate}\n${credentialScope}\n${hash('sha256', canonical.text, 'hex')}`);
+  return {
+    authorization: `AWS4-HMAC-SHA256 Credential=${credential.accessKeyId}/${credentialScope}, SignedHeaders=${canonical.signedHeaders}, Signature=${signature}`,
+    signature,
+    credentialScope,
+    'x-amz-date': amzDate,
+    'x-amz-security-token': credential.sessionToken || undefined,
+    'x-amz-content-sha256': request.payloadHash,
+  };
+}
+
+/**
+ * Signs any string to sign (an aws-chunked chunk's, a trailer's) with the key derived for `scope`
+ * on the day of `date`: the request's own signing date, so a chain started on one day stays on it.
+ */
+export function stringSigner(credential: AwsCredential, scope: SigningScope, date: Date): (stringToSign: string) => Promise<string> {
+  const amzDate = longDate(date);
+  return (stringToSign) => Promise.resolve(signString(credential, scope, amzDate, stringToSign));
+}
+
+/** 20130524T000000Z: the date as X-Amz-Date writes it (whole seconds, UTC). */
+function longDate(date: Date): string {
+  const iso = date.toISOString();
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+}
+
+// Derived signing keys, one per secret, day, region and service, as KeyObjects: an HMAC keyed with
+// a KeyObject costs a seventh of one keyed with bytes on Node 24 (hmac-sha256.ts says why).
+const signingKeys = new LRUCache<string, KeyObject>({ max: 256 });
+
+function signString(credential: AwsCredential, scope: SigningScope, amzDate: string, stringToSign: string): string {
+  const day = amzDate.slice(0, 8);
+  const name = `${credential.secretAccessKey}\0${day}\0${scope.region}\0${scope.service}`;
+  let key = signingKeys.get(name);
+  if (!key) {
+    let derived: Buffer = Buffer.from(`AWS4${credential.secretAccessKey}`, 'utf8');
+    for (const part of [day, scope.region, scope.service, 'aws4_request']) derived = createHmac('sha256', derived).update(part, 'utf8').digest();
+    key = createSecretKey(derived);
+    signingKeys.set(name, key);
+  }
+  return createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex');
+}
+
+// Presigning is AWS's signer's: one per key, region and service, each caching its derived signing keys (one per day).
 const signers = new LRUCache<string, SignatureV4>({ max: 256 });
 
 function signerFor(credential: AwsCredential, scope: SigningScope): SignatureV4 {
@@ -70,68 +146,6 @@ function signerFor(credential: AwsCredential, scope: SigningScope): SignatureV4 
     signers.set(key, signer);
   }
   return signer;
-}
-
-export async function signAwsRequest(request: RequestToSign, credential: AwsCredential, scope: SigningScope, now: Date): Promise<SignedHead> {
-  const q = request.path.indexOf('?');
-  const path = q === -1 ? request.path : request.path.slice(0, q);
-  const query = parseQuery(q === -1 ? '' : request.path.slice(q + 1));
-  const wanted = request.signedHeaders === undefined ? undefined : new Set([...request.signedHeaders, ...ALWAYS_SIGNED]);
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (name === 'host' || name === 'authorization' || name === 'x-amz-security-token' || name === 'x-amz-date') continue;
-    if (wanted !== undefined && !wanted.has(name)) continue;
-    headers[name] = Array.isArray(value) ? value.join(',') : value;
-  }
-  headers['host'] = request.host;
-  headers['x-amz-content-sha256'] = request.payloadHash;
-  const signed = await signerFor(credential, scope).sign(
-    { method: request.method, protocol: 'https:', hostname: request.host, path, query, headers },
-    // Headers the client signed are signed again even where the signer would not sign them itself
-    // (user-agent, say): the upstream checks exactly the list in SignedHeaders.
-    { signingDate: now, ...(wanted !== undefined ? { signableHeaders: wanted } : {}) },
-  );
-  const out = signed.headers;
-  const authorization = out['authorization']!;
-  const amzDate = out['x-amz-date']!;
-  return {
-    authorization,
-    signature: authorization.slice(authorization.lastIndexOf('=') + 1),
-    credentialScope: `${amzDate.slice(0, 8)}/${scope.region}/${scope.service}/aws4_request`,
-    'x-amz-date': amzDate,
-    'x-amz-security-token': out['x-amz-security-token'],
-    'x-amz-content-sha256': request.payloadHash,
-  };
-}
-
-/**
- * Signs any string to sign (an aws-chunked chunk's, a trailer's) with the key derived for `scope`
- * on the day of `date`: the request's own signing date, so a chain started on one day stays on it.
- */
-export function stringSigner(credential: AwsCredential, scope: SigningScope, date: Date): (stringToSign: string) => Promise<string> {
-  const signer = signerFor(credential, scope);
-  return (stringToSign) => signer.sign(stringToSign, { signingDate: date, signingRegion: scope.region, signingService: scope.service });
-}
-
-/** A query string as SigV4 canonicalises it: percent-decoded names and values (`+` is a plus, not a space). */
-function parseQuery(text: string): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {};
-  if (text === '') return query;
-  for (const pair of text.split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    let name: string;
-    let value: string;
-    try {
-      name = decodeURIComponent(eq === -1 ? pair : pair.slice(0, eq));
-      value = decodeURIComponent(eq === -1 ? '' : pair.slice(eq + 1));
-    } catch {
-      throw new ProxyError('signature_unsupported', 'the query string has an escape that does not decode; keyway cannot sign it as AWS would read it');
-    }
-    const had = query[name];
-    query[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
-  }
-  return query;
 }
 
 export interface RequestToPresign {
@@ -162,11 +176,7 @@ export async function presignAwsRequest(request: RequestToPresign, credential: A
   const q = request.path.indexOf('?');
   const path = q === -1 ? request.path : request.path.slice(0, q);
   const given = parseQuery(q === -1 ? '' : request.path.slice(q + 1));
-  const param = (name: string) => {
-    const key = Object.keys(given).find((k) => k.toLowerCase() === name);
-    const value = key === undefined ? undefined : given[key];
-    return Array.isArray(value) ? value[0] : value;
-  };
+  const param = (name: string) => [...given].find(([k]) => k.toLowerCase() === name)?.[1][0];
   const expires = Number(param('x-amz-expires') ?? 900);
   if (!Number.isSafeInteger(expires) || expires < 1 || expires > MAX_PRESIGNED_SECONDS) {
     throw new ProxyError('signature_unsupported', 'a presigned URL whose X-Amz-Expires is not a whole number of seconds up to a week');
@@ -174,9 +184,9 @@ export async function presignAwsRequest(request: RequestToPresign, credential: A
   const signedHeaders = (param('x-amz-signedheaders') ?? 'host').toLowerCase().split(';').filter(Boolean);
   const payload = param('x-amz-content-sha256');
   const query: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(given)) {
+  for (const [name, values] of given) {
     const lower = name.toLowerCase();
-    if (!PRESIGN_PARAMS.has(lower) && lower !== 'x-amz-content-sha256') query[name] = value;
+    if (!PRESIGN_PARAMS.has(lower) && lower !== 'x-amz-content-sha256') query[name] = values.length === 1 ? values[0]! : values;
   }
   const headers: Record<string, string> = { host: request.host };
   for (const name of signedHeaders) {
@@ -206,11 +216,10 @@ export async function presignAwsRequest(request: RequestToPresign, credential: A
 
 /** A query as AWS reads it back: each name and value percent-encoded (RFC 3986 unreserved kept). */
 function serializeQuery(query: Record<string, string | string[] | null>): string {
-  const encode = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   const parts: string[] = [];
   for (const [name, value] of Object.entries(query)) {
     if (value === null) continue;
-    for (const one of Array.isArray(value) ? value : [value]) parts.push(`${encode(name)}=${encode(one)}`);
+    for (const one of Array.isArray(value) ? value : [value]) parts.push(`${escapeUri(name)}=${escapeUri(one)}`);
   }
   return parts.join('&');
 }
