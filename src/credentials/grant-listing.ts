@@ -59,11 +59,13 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
         state: l.revoked_at !== undefined ? ('revoked' as const) : Date.parse(l.expires_at) > now ? ('active' as const) : ('expired' as const),
         expires_at: l.expires_at,
       }));
-  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], sign?: StoredGrant['sign']) => {
+  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], sign?: StoredGrant['sign'], region?: string, service?: string) => {
     try {
       // An hmac grant's scheme says more than its injector: which preset, or which algorithm.
       if (type === 'hmac' && sign !== undefined) return compileHmacScheme(sign).describe();
-      return injectorFor(type, inject).describe();
+      // An aws_sigv4 grant's fixed scope, where it has one (else each request's host names it).
+      const scope = [region, service].filter((s) => s !== undefined).join('/');
+      return `${injectorFor(type, inject).describe()}${type === 'aws_sigv4' && scope !== '' ? ` (${scope})` : ''}`;
     } catch (err) {
       return `invalid: ${(err as Error).message}`;
     }
@@ -102,7 +104,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       type: g.type,
       domains: g.domains.map((d) => d.text),
       source: 'config',
-      inject: describe(g.type, g.inject, g.sign),
+      inject: describe(g.type, g.inject, g.sign, g.region, g.service),
       provider: g.provider ?? null,
       account: null,
       // A config grant's secret is a reference, not read to list it.
@@ -127,7 +129,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       type: g.type,
       domains: g.domains,
       source: 'store',
-      inject: describe(g.type, g.inject, g.sign),
+      inject: describe(g.type, g.inject, g.sign, g.region, g.service),
       provider: g.provider ?? null,
       account: g.account ?? null,
       key_id: keyIdOf(g.secret),

@@ -84,6 +84,7 @@ function nameOf(path: readonly PropertyKey[], input: unknown, caller: Caller): s
   const [field, key] = names;
   const id = valueAt(input, ['id']);
   if (field === 'id' && typeof id === 'string') return `grant id ${JSON.stringify(id.slice(0, 64))}`;
+  if (field === 'sign' && caller === 'cli') return `--sign${names.length > 1 ? ` ${names.slice(1).join('.')}` : ''}`;
   if (field === 'labels') return `${caller === 'cli' ? '--label' : 'labels'}${key === undefined ? '' : ` ${key}`}`;
   return names.length === 0 ? '' : fieldName(names.join('.'), caller);
 }

@@ -243,6 +243,13 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       const words = await runCli(['grants', 'show', 'imported'], env);
       outputs.push(words.stdout);
       expect(words.stdout).toMatch(new RegExp(`Key id:\\s+${REAL.accessKeyId}`));
+      const scoped = await runCli(['grants', 'add', 'scoped', '--from-aws-profile', 'work', '--region', 'eu-west-1', '--service', 's3'], env);
+      outputs.push(scoped.stdout, scoped.stderr);
+      expect(scoped.code, scoped.stderr).toBe(0);
+      expect(JSON.parse((await runCli(['grants', 'show', 'scoped', '--json'], env)).stdout).inject).toMatch(/\(eu-west-1\/s3\)$/);
+      const badRegion = await runCli(['grants', 'add', 'bad', '--from-aws-profile', 'work', '--region', 'Not A Region'], env);
+      expect(badRegion.code).toBe(2);
+      expect(badRegion.stderr).toContain('--region');
       const role = await runCli(['grants', 'add', 'admin', '--from-aws-profile', 'admin'], env);
       outputs.push(role.stdout, role.stderr);
       expect(role.code).not.toBe(0);

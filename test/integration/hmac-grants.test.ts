@@ -110,6 +110,44 @@ describe('hmac grants: keyway signs each request by the grant scheme', () => {
     });
   }
 
+  it('grants add --sign-preset makes a signing grant from the command line; a wrong preset, bad JSON or both flags are refused by name', async () => {
+    const okx = CASES.find((c) => c.preset === 'okx')!;
+    const verifier = verifiers.get('okx')!;
+    const refusals = await Promise.all([
+      proxy.cli(['grants', 'add', 'x1', '--type', 'hmac', '--domains', 'plain.example.test', '--sign-preset', 'nope']),
+      proxy.cli(['grants', 'add', 'x2', '--type', 'hmac', '--domains', 'plain.example.test', '--sign', '{not json']),
+      proxy.cli(['grants', 'add', 'x3', '--type', 'hmac', '--domains', 'plain.example.test', '--sign-preset', 'okx', '--sign', '{}']),
+      proxy.cli(['grants', 'add', 'x4', '--type', 'hmac', '--domains', 'plain.example.test', '--sign', '{"algorithm":"md5","string":"{method}"}']),
+    ]);
+    for (const r of refusals) outputs.push(r.stdout, r.stderr);
+    expect(refusals.map((r) => r.code)).toEqual([2, 2, 2, 2]);
+    expect(refusals[0]!.stderr).toMatch(/--sign preset/);
+    expect(refusals[1]!.stderr).toMatch(/--sign: expected a JSON object/);
+    expect(refusals[2]!.stderr).toMatch(/--sign-preset or --sign, not both/);
+    expect(refusals[3]!.stderr).toMatch(/--sign algorithm/);
+
+    const added = await proxy.cli(
+      ['grants', 'add', 'okx-cli', '--type', 'hmac', '--domains', 'plain.example.test', '--sign-preset', 'okx', '--secret-stdin'],
+      JSON.stringify(okx.material),
+    );
+    outputs.push(added.stdout, added.stderr);
+    expect(added.code, added.stderr).toBe(0);
+    const shown = await proxy.cli(['grants', 'show', 'okx-cli', '--json']);
+    outputs.push(shown.stdout);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ type: 'hmac', key_id: 'okx-key-id' });
+    expect(JSON.parse(shown.stdout).inject).toContain('okx');
+    // The running proxy takes the new grant from the store and signs with it.
+    let status = 0;
+    for (let tries = 0; tries < 40 && status !== 200; tries++) {
+      if (tries > 0) await new Promise((r) => setTimeout(r, 250));
+      const res = await request(`https://plain.example.test:${verifier.port}${okx.call.path}`, { dispatcher: client, headers: okx.call.headers });
+      outputs.push(await res.body.text());
+      status = res.statusCode;
+    }
+    expect(status, verifier.refused.join('; ')).toBe(200);
+    expect(JSON.stringify(verifier.accepted.at(-1))).not.toContain('placeholder');
+  });
+
   it('a grant whose key is not the API key is refused by the API: the verifier would catch a wrong signer', async () => {
     const verifier = verifiers.get('kraken')!;
     const res = await request(`https://bad.example.test:${verifier.port}/0/private/Balance`, {

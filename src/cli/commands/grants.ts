@@ -15,7 +15,8 @@ keyway grants show ID [--json]
 keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--provider P]
                      [--allow-http] [--allow-range] [--require-purpose] [--label K=V]… [--secret-stdin]
-keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]]
+keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]] [--region R] [--service S]
+keyway grants add ID --type hmac --domains D[,D…] (--sign-preset NAME | --sign JSON) [--secret-stdin]
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
                      [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--json]
 
@@ -31,6 +32,10 @@ default: an upstream that echoes the secret could hand it out in slices the leak
 and config, or AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE) as an aws_sigv4 grant's secret
 (the region comes from each request's host name); --domains defaults to *.amazonaws.com. The key is
 never printed.
+--region and --service fix an aws_sigv4 grant's signing scope (else read from each request's host).
+--sign-preset names an hmac grant's scheme (binance, kraken, coinbase_exchange, okx); --sign gives a
+scheme as a JSON object, the config's sign: block (algorithm, key_encoding, string, timestamp,
+nonce, output, key_id).
 --require-purpose refuses a request through the grant that does not say why in X-Keyway-Purpose
 (400 purpose_required); the audit line records the purpose.
 Two grants whose domains overlap are told apart per request by the agent's binding
@@ -55,6 +60,10 @@ export const grants: Command = {
       'no-allow-range': { type: 'boolean' },
       'require-purpose': { type: 'boolean' },
       'from-aws-profile': { type: 'string' },
+      region: { type: 'string' },
+      service: { type: 'string' },
+      'sign-preset': { type: 'string' },
+      sign: { type: 'string' },
       'no-require-purpose': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
       label: { type: 'string', multiple: true },
@@ -142,6 +151,9 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     allow_range: args.flag('allow-range'),
     require_purpose: args.flag('require-purpose'),
     labels: labelFlags(args),
+    region: args.string('region'),
+    service: args.string('service'),
+    sign: signFlags(args),
     secret,
   };
   const { grant, warnings } = await audited(services, io, { action: 'grants.create', grant: id, changed: fieldsSet(input, ['id']) }, () =>
@@ -154,6 +166,20 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     );
   for (const line of warnings) io.err(line);
   return 0;
+}
+
+/** An hmac grant's scheme: `--sign-preset NAME` or `--sign JSON` (checked by the operation, as the API's `sign`). */
+function signFlags(args: Args): unknown {
+  const preset = args.string('sign-preset');
+  const json = args.string('sign');
+  if (preset !== undefined && json !== undefined) throw usageError('--sign-preset or --sign, not both');
+  if (preset !== undefined) return { preset };
+  if (json === undefined) return undefined;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    throw usageError('--sign: expected a JSON object, e.g. \'{"algorithm":"sha256","string":"{timestamp}{method}{path_query}{body}",…}\'');
+  }
 }
 
 /** Changes domains or injection in place: the secret, tokens, leases and usage stay. */
