@@ -17,7 +17,7 @@ interface AdminPlace {
 }
 
 export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof readinessOf): Omit<AdminDeps, 'closing'> {
-  const { services, ca, audit, auditWriter, live, metrics, env, tokens, tokenEndpoints } = parts;
+  const { services, ca, audit, auditWriter, live, metrics, env, tokens, roles, tokenEndpoints } = parts;
   const { config, store } = services;
   return {
     services,
@@ -38,7 +38,7 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
       }),
     metrics,
     env,
-    tokens: { tokens, dispatcher: tokenEndpoints.dispatcher },
+    tokens: { tokens, roles, dispatcher: tokenEndpoints.dispatcher },
     proxyUrl: (credentials) => proxyUrlFor({ host: place.proxy.address, port: place.proxy.port }, credentials),
     oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },
   };

@@ -94,6 +94,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     dispatcher: tokenEndpoints.dispatcher,
     logger,
     now: options.tokenClock,
+    observer: metrics,
   });
   const usage = new UsageRecorder(store);
   closers.add('usage recorder', () => usage.stop());

@@ -46,7 +46,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/connect.ts')).connect,
   },
   { name: 'oauth', summary: 'print a consent URL (with PKCE) for an OAuth flow run elsewhere', load: async () => (await import('./commands/oauth.ts')).oauth },
-  { name: 'refresh', summary: "refresh an OAuth grant's token now", load: async () => (await import('./commands/refresh.ts')).refresh },
+  {
+    name: 'refresh',
+    summary: "refresh an OAuth grant's token (or an AWS role's credentials) now",
+    load: async () => (await import('./commands/refresh.ts')).refresh,
+  },
   { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },
   { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
   {

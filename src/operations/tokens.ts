@@ -9,7 +9,10 @@ import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts'
 import { buildGrants, type Grant } from '../credentials/grants.ts';
 import { oauthMaterialOf } from '../credentials/material.ts';
 import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
+import { AwsRoleCredentials } from '../credentials/providers/aws-role.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
+import { staticCredential } from '../credentials/providers/static.ts';
+import type { AssumeRole } from '../credentials/signing/aws/config.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
 import { findProvider, tokenEndpointFor } from '../credentials/providers/provider-registry.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -20,9 +23,10 @@ import { createUpstream } from '../egress/upstream.ts';
 import type { Services } from '../services.ts';
 import { usage } from './fields.ts';
 
-/** A running proxy's token manager and the client it reaches token endpoints with. */
+/** A running proxy's token manager, role credentials, and the client it reaches token endpoints with. */
 export interface TokenTools {
   tokens: TokenManager;
+  roles: AwsRoleCredentials;
   dispatcher: Dispatcher;
 }
 
@@ -59,7 +63,11 @@ async function withTools<T>(context: TokenContext, use: (tools: TokenTools) => P
   const { config, store, paths } = context.services;
   const dispatcher = endpointDispatcher(config);
   try {
-    return await use({ tokens: tokenManagerFor(config, { store, lockDir: paths.locksDir, env: context.env, dispatcher }), dispatcher });
+    return await use({
+      tokens: tokenManagerFor(config, { store, lockDir: paths.locksDir, env: context.env, dispatcher }),
+      roles: new AwsRoleCredentials({ store, lockDir: paths.locksDir, timeoutMs: config.oauth.token_timeout, dispatcher }),
+      dispatcher,
+    });
   } finally {
     await dispatcher.close();
   }
@@ -74,13 +82,27 @@ export interface Refreshed {
 /** Refreshes grant `id`'s access token now, whatever its expiry, and stores the result. Never returns a token. */
 export async function refreshGrant(context: TokenContext, id: string): Promise<Refreshed> {
   const grant = grantFor(context, id);
-  if (!isOAuthGrant(grant)) throw usage(`grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants refresh`);
+  const role = grant.aws?.assumeRole;
+  if (role !== undefined) return renewRole(context, grant, role);
+  if (!isOAuthGrant(grant)) {
+    throw usage(`grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants, and aws_sigv4 grants with assume_role, refresh`);
+  }
   return withTools(context, async ({ tokens }) => {
     // Nothing to refresh with yet: say so, rather than let the refresh fail and mark it needs_reconnect.
     if (oauthSecretNeverSet(grant, tokens)) throw noSecret(grant);
     await tokens.refreshNow(grant);
     const { expiresAt } = tokens.state(grant);
     return { grant: id, refreshed: true, token_expires_at: expiresAt ? new Date(expiresAt).toISOString() : null };
+  });
+}
+
+/** An aws_sigv4 grant's role: STS AssumeRole now, under the same lock and single flight as the proxy's. */
+async function renewRole(context: TokenContext, grant: Grant, role: AssumeRole): Promise<Refreshed> {
+  const key = staticCredential(grant.type, grant.material);
+  if (key?.kind !== 'aws') throw noSecret(grant);
+  return withTools(context, async ({ roles }) => {
+    const state = await roles.refreshNow(grant, role, key);
+    return { grant: grant.id, refreshed: true, token_expires_at: new Date(state.expiresAt).toISOString() };
   });
 }
 

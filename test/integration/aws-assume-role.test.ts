@@ -14,6 +14,7 @@ import { adminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import { delta, parseMetrics } from '../helpers/metrics-text.ts';
 import { freePort } from '../helpers/ports.ts';
 import { type S3Front, type SeenS3Request, startS3Front } from '../helpers/s3-front.ts';
 import { type StsDouble, startStsDouble } from '../helpers/sts-double.ts';
@@ -142,16 +143,66 @@ describe('aws_sigv4 with assume_role: requests signed as the role, its credentia
     expect(words.stdout).toMatch(/Role credentials expire:\s+\d{4}-/);
   });
 
+  it('keyway refresh and POST /api/grants/{grant}/refresh assume the role now (one STS call each), counted in /metrics; STS failing is token_refresh_failed', async () => {
+    // Second in the file, while the clock is the real one: the command line signs its AssumeRole
+    // with the real clock, as the STS double checks it.
+    expect(ahead).toBe(0);
+    const admin = adminClient(proxy);
+    const scrape = async () => parseMetrics((await admin.call('GET', '/metrics')).text);
+    const before = await scrape();
+    const calls = sts.calls.length;
+    const cli = await proxy.cli(['refresh', 'role']);
+    outputs.push(cli.stdout, cli.stderr);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toBe(`refreshed grant role; token expires ${wholeSeconds(sts.issued.at(-1)!.expiration)}\n`);
+    expect(sts.calls.length - calls).toBe(1);
+    // The running proxy signs with what the command stored, without a call of its own.
+    let seen: SeenS3Request[] = [];
+    for (let i = 0; i < 20 && seen.at(-1)?.accessKeyId !== sts.issued.at(-1)!.accessKeyId; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 250));
+      seen = await watch(() => call(`/${BUCKET}/a.txt`));
+    }
+    expect(signedAsRole(seen)).toBe(true);
+    expect(sts.calls.length - calls).toBe(1);
+
+    const api = await admin.call('POST', '/api/grants/role/refresh');
+    outputs.push(api.text);
+    expect(api.status, api.text).toBe(200);
+    expect(api.body).toMatchObject({ grant: { id: 'role', role: ROLE }, token_expires_at: wholeSeconds(sts.issued.at(-1)!.expiration) });
+    expect(sts.calls.length - calls).toBe(2);
+    const after = await scrape();
+    // The API's call ran in the proxy: its STS call and the credentials it saved are in /metrics.
+    expect(delta(before, after, 'keyway_token_requests_total', { grant: 'role', result: 'ok' })).toBe(1);
+    expect(delta(before, after, 'keyway_token_refreshes_total', { grant: 'role' })).toBe(1);
+
+    sts.setFailure({ status: 503, code: 'ServiceUnavailable', message: 'try later' });
+    try {
+      const failed = await proxy.cli(['refresh', 'role']);
+      outputs.push(failed.stdout, failed.stderr);
+      expect(failed.code).not.toBe(0);
+      expect(failed.stderr).toContain(`STS ${sts.url} refused AssumeRole for ${ROLE} (ServiceUnavailable, HTTP 503)`);
+      const failedApi = await admin.call('POST', '/api/grants/role/refresh');
+      outputs.push(failedApi.text);
+      expect(failedApi.status).toBe(502);
+      expect((failedApi.body as { error: { code: string } }).error.code).toBe('token_refresh_failed');
+      expect(delta(after, await scrape(), 'keyway_token_requests_total', { grant: 'role', result: 'error' })).toBe(1);
+    } finally {
+      sts.setFailure(undefined);
+    }
+  });
+
   it('before Expiration: untouched until 5 minutes before it, then one AssumeRole and the new key', async () => {
     const expiration = sts.issued.at(-1)!.expiration.getTime();
+    const calls = sts.calls.length;
+    const issued = sts.issued.length;
     moveTo(expiration - 6 * MINUTE);
     await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'a.txt' }));
-    expect(sts.calls).toHaveLength(1);
+    expect(sts.calls).toHaveLength(calls);
     moveTo(expiration - 4 * MINUTE);
     const stamp = new Date().toISOString();
     const seen = await watch(() => s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'a.txt' })));
-    expect(sts.calls).toHaveLength(2);
-    expect(sts.issued).toHaveLength(2);
+    expect(sts.calls).toHaveLength(calls + 1);
+    expect(sts.issued).toHaveLength(issued + 1);
     expect(signedAsRole(seen)).toBe(true);
     const line = await waitFor(
       () => proxy.auditLines().find((l) => l['grant'] === 'role' && l['refreshed'] === true && String(l['ts']) >= stamp),
@@ -164,6 +215,7 @@ describe('aws_sigv4 with assume_role: requests signed as the role, its credentia
     moveTo(sts.issued.at(-1)!.expiration.getTime() + MINUTE);
     sts.setDelay(300);
     const calls = sts.calls.length;
+    const linesBefore = proxy.auditLines().length;
     // 200 connections at once through keyway, each a CONNECT and a TLS handshake, on a shared 2-core
     // machine: a patient client, so the test measures single flight and not the machine's load.
     const patient = new S3Client({
@@ -186,6 +238,15 @@ describe('aws_sigv4 with assume_role: requests signed as the role, its credentia
       expect(sts.calls.length - calls).toBe(1);
       expect(seen).toHaveLength(200);
       expect(signedAsRole(seen)).toBe(true);
+      // Only the request that made the call says `refreshed`; the 199 that joined it do not.
+      const lines = await waitFor(() => {
+        const mine = proxy
+          .auditLines()
+          .slice(linesBefore)
+          .filter((l) => l['grant'] === 'role' && l['decision'] === 'inject');
+        return mine.length >= 200 ? mine : undefined;
+      }, 'the 200 audit lines');
+      expect(lines.filter((l) => l['refreshed'] === true)).toHaveLength(1);
     } finally {
       patient.destroy();
       sts.setDelay(0);

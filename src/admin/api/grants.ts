@@ -96,16 +96,16 @@ export function grantRoutes(deps: AdminDeps): Route[] {
       path: '/api/grants/{grant}/refresh',
       doc: {
         operationId: 'grants.refresh',
-        summary: "Refresh the access token now, in the running proxy's single flight",
+        summary: "Refresh the access token (or assume an aws_sigv4 grant's role) now, in the running proxy's single flight",
         tags: TAGS,
         responses: {
           '200': jsonResponse('Refreshed: the new expiry, never the token'),
-          '400': errorResponse('Only oauth2 and client_credentials grants refresh'),
+          '400': errorResponse('Only oauth2 and client_credentials grants, and aws_sigv4 grants with assume_role, refresh'),
           '404': NOT_FOUND,
           '409': errorResponse(
             'The grant needs reconnecting (the provider refused its refresh token, or it was revoked: grant_needs_reconnect), or has no secret yet (grant_no_secret)',
           ),
-          '502': errorResponse('The token endpoint failed or could not be reached'),
+          '502': errorResponse('The token endpoint (STS for a role) failed or could not be reached'),
         },
       },
       handle: async (ctx) => {

@@ -5,7 +5,7 @@ import { awsRoleStateId, type AwsRoleState } from '../aws-role-state.ts';
 import type { Grant } from '../grants.ts';
 import type { Credential } from '../material.ts';
 import type { AssumeRole } from '../signing/aws/config.ts';
-import type { TokenStore } from './oauth-tokens.ts';
+import type { TokenObserver, TokenStore } from './oauth-tokens.ts';
 import { acquireRefreshLock, type ReleaseRefreshLock } from './refresh-lock.ts';
 import { assumeRole, StsError } from './sts-assume-role.ts';
 
@@ -21,6 +21,8 @@ export interface AwsRoleOptions {
   logger?: Logger | undefined;
   /** The token clock (epoch ms): expiry, refresh and backoff; tests move it instead of sleeping. */
   now?: (() => number) | undefined;
+  /** /metrics: each STS call (keyway_token_requests_total) and each credential saved (keyway_token_refreshes_total). */
+  observer?: TokenObserver | undefined;
 }
 
 export interface RoleCredential {
@@ -77,9 +79,29 @@ export class AwsRoleCredentials {
   async get(grant: Grant, role: AssumeRole, key: AwsKey): Promise<RoleCredential> {
     const current = this.state(grant, role, key);
     if (current && this.#fresh(current)) return { credential: credentialOf(current), refreshed: false };
+    return this.#single(grant, () => this.#refresh(grant, role, key, false));
+  }
+
+  /**
+   * Assumes the role now, whatever the held credentials' expiry (`keyway refresh`, POST
+   * /api/grants/{grant}/refresh): joins a call already in flight, else makes one, past any backoff.
+   * Throws token_refresh_failed when STS fails (never falls back to the held credentials).
+   */
+  async refreshNow(grant: Grant, role: AssumeRole, key: AwsKey): Promise<AwsRoleState> {
+    await this.#single(grant, () => this.#refresh(grant, role, key, true));
+    const state = this.state(grant, role, key);
+    if (!state) throw new ProxyError('token_refresh_failed', `grant "${grant.id}" holds no role credentials after assuming its role`, { grant: grant.id });
+    return state;
+  }
+
+  /**
+   * One STS call per grant at a time: callers that come while one runs share its answer, and only
+   * the caller that started it is told `refreshed` (the audit line of the request that paid for it).
+   */
+  #single(grant: Grant, start: () => Promise<RoleCredential>): Promise<RoleCredential> {
     const running = this.#inFlight.get(grant.id);
-    if (running) return running;
-    const attempt = this.#refresh(grant, role, key).finally(() => this.#inFlight.delete(grant.id));
+    if (running) return running.then((r) => ({ ...r, refreshed: false }));
+    const attempt = start().finally(() => this.#inFlight.delete(grant.id));
     this.#inFlight.set(grant.id, attempt);
     return attempt;
   }
@@ -95,9 +117,9 @@ export class AwsRoleCredentials {
     throw error;
   }
 
-  async #refresh(grant: Grant, role: AssumeRole, key: AwsKey): Promise<RoleCredential> {
+  async #refresh(grant: Grant, role: AssumeRole, key: AwsKey, forced: boolean): Promise<RoleCredential> {
     const failure = this.#failures.get(grant.id);
-    if (failure && this.#now() < failure.nextAttemptAt) return this.#stillUsableOr(grant, role, key, failure.error);
+    if (!forced && failure && this.#now() < failure.nextAttemptAt) return this.#stillUsableOr(grant, role, key, failure.error);
     let release: ReleaseRefreshLock | undefined;
     try {
       const waitMs = this.#o.timeoutMs + 5_000;
@@ -106,7 +128,7 @@ export class AwsRoleCredentials {
       release = this.#o.store.acquireRefreshLock
         ? await this.#o.store.acquireRefreshLock(grant.id, waitMs)
         : await acquireRefreshLock(this.#o.lockDir, grant.id, waitMs);
-      const result = await this.#refreshLocked(grant, role, key);
+      const result = await this.#refreshLocked(grant, role, key, forced);
       this.#failures.delete(grant.id);
       return result;
     } catch (err) {
@@ -117,6 +139,7 @@ export class AwsRoleCredentials {
           cause: err,
           hint: "keyway tries again on the next request once the database is back; /readyz shows the store's state",
         });
+        if (forced) throw down;
         return this.#stillUsableOr(grant, role, key, down);
       }
       const error =
@@ -127,22 +150,24 @@ export class AwsRoleCredentials {
               cause: err,
               hint: "keyway retries with backoff; check the role's trust policy, the stored key and sts_endpoint",
             });
+      this.#o.logger?.warn({ grant: grant.id, role: role.roleArn, forced, reason: error.message }, 'assume role failed');
+      // A refresh a person asked for fails to them; the request path keeps its own backoff.
+      if (forced) throw error;
       const count = (failure?.count ?? 0) + 1;
       this.#failures.set(grant.id, { count, nextAttemptAt: this.#now() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (count - 1)), error });
-      this.#o.logger?.warn({ grant: grant.id, role: role.roleArn, failures: count, reason: error.message }, 'assume role failed');
       return this.#stillUsableOr(grant, role, key, error);
     } finally {
       if (release) await release();
     }
   }
 
-  async #refreshLocked(grant: Grant, role: AssumeRole, key: AwsKey): Promise<RoleCredential> {
+  async #refreshLocked(grant: Grant, role: AssumeRole, key: AwsKey, forced: boolean): Promise<RoleCredential> {
     // Another process may have called STS while we waited for the lock: update() re-reads the store.
     await this.#o.store.update(() => undefined);
     const current = this.state(grant, role, key);
-    if (current && this.#fresh(current)) return { credential: credentialOf(current), refreshed: false };
+    if (!forced && current && this.#fresh(current)) return { credential: credentialOf(current), refreshed: false };
     const now = this.#now();
-    const issued = await assumeRole(role, key, { timeoutMs: this.#o.timeoutMs, dispatcher: this.#o.dispatcher, now });
+    const issued = await this.#timed(grant, () => assumeRole(role, key, { timeoutMs: this.#o.timeoutMs, dispatcher: this.#o.dispatcher, now }));
     if (issued.expiresAt - STILL_USABLE_MS <= this.#now()) {
       throw new StsError(
         `STS answered AssumeRole for ${role.roleArn} with credentials that expire at ${new Date(issued.expiresAt).toISOString()}, too soon to use`,
@@ -165,7 +190,23 @@ export class AwsRoleCredentials {
       this.#o.logger?.warn({ grant: grant.id, reason: (err as Error).message }, 'role credentials not saved; used from memory');
     }
     this.#o.logger?.info({ grant: grant.id, role: role.roleArn, expires_at: new Date(next.expiresAt).toISOString() }, 'role assumed');
+    this.#o.observer?.tokenRefreshed(grant.id);
     return { credential: credentialOf(next), refreshed: true };
+  }
+
+  /** An STS call, timed and counted like a token endpoint call (result ok or error). */
+  async #timed<T>(grant: Grant, call: () => Promise<T>): Promise<T> {
+    const observer = this.#o.observer;
+    if (!observer) return call();
+    const started = performance.now();
+    let result: 'ok' | 'error' = 'error';
+    try {
+      const out = await call();
+      result = 'ok';
+      return out;
+    } finally {
+      observer.tokenRequest(grant.id, (performance.now() - started) / 1000, result);
+    }
   }
 }
 
