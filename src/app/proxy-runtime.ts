@@ -1,6 +1,8 @@
 import { CredentialSource } from '../credentials/credential-source.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
+import { RateLimiter } from '../policy/rate-limits.ts';
+import { QuotaLedger } from './quota-ledger.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
 import type { Parts } from './parts.ts';
 
@@ -25,6 +27,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     tlsContext: (host) => contexts.get(host),
     upstream: parts.upstream,
     load: new AgentLoad(() => live.config.proxy),
+    rates: new RateLimiter(),
+    quotas: new QuotaLedger(store),
     resolve: live.resolve,
     logger: parts.logger,
     grantUsed: (id) => usage.touch(id),

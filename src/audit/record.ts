@@ -69,6 +69,8 @@ export interface AuditEvent {
   service?: string | undefined;
   /** The role an aws_sigv4 grant signed as (assume_role): its ARN, never a key. */
   role?: string | undefined;
+  /** For rate_limited and quota_exhausted from `limits:`: whose limit refused it (agent, grant, agent_grant). */
+  limit?: 'agent' | 'grant' | 'agent_grant' | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
   purpose?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */

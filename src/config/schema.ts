@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { limitsSchema } from './limits.ts';
 import type { DomainPattern } from './domain-pattern.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
 import { AWS_GRANT_FIELDS, domainText, grantFields, type injectSchema, messageCheck } from './grant-fields.ts';
@@ -98,6 +99,8 @@ const grantSchema = grantFields
   .extend({
     domains: grantFields.shape.domains.transform((list) => list.map(toPattern)),
     secret: secretRef.optional(),
+    // Every agent's requests through this grant together (config/limits.ts).
+    limits: limitsSchema.optional(),
   })
   .check((ctx) => {
     const grant = ctx.value;
@@ -202,6 +205,9 @@ const agentSchema = z
     max_lease_ttl: duration.optional(),
     mode: z.enum(['enforce', 'warn']).default('enforce'),
     rules: z.array(ruleSchema).default([]),
+    // This agent's requests (config/limits.ts); grant_limits: its requests through one grant.
+    limits: limitsSchema.optional(),
+    grant_limits: z.record(z.string().regex(GRANT_ID), limitsSchema).optional(),
   })
   .check((ctx) => {
     const agent = ctx.value;
@@ -212,6 +218,10 @@ const agentSchema = z
         fail(['rules', i, 'grant'], `"${rule.grant}" is not one of this agent's grants (${agent.grants.join(', ')})`);
       }
     });
+    for (const grant of Object.keys(agent.grant_limits ?? {})) {
+      if (agent.grants && !agent.grants.includes(grant))
+        fail(['grant_limits', grant], `"${grant}" is not one of this agent's grants (${agent.grants.join(', ')})`);
+    }
     // A lease_ttl longer than max_lease_ttl could never be granted as written.
     if (agent.lease_ttl !== undefined && agent.lease_ttl <= 0) fail(['lease_ttl'], 'expected a positive duration');
     if (agent.max_lease_ttl !== undefined && agent.max_lease_ttl <= 0) fail(['max_lease_ttl'], 'expected a positive duration');

@@ -34,8 +34,10 @@ export const ERROR_CODES = {
   request_timeout: { kind: 'refusal', status: 408, audit: 'deny' },
   // With Retry-After: proxy authentication failed too many times in a row from one client address
   // (proxy/identify/throttle.ts), or an agent past its share of keyway (proxy.max_in_flight_per_agent);
-  // Also the code for agent rate limits.
+  // also an agent's or grant's rate (config limits.rate).
   rate_limited: { kind: 'refusal', status: 429, audit: 'deny' },
+  // An agent's or grant's request quota for the UTC day is used up (config limits.quota); Retry-After: until the next day.
+  quota_exhausted: { kind: 'refusal', status: 429, audit: 'deny' },
   // 409 on the admin API: a 401 there would read as "your admin token is wrong".
   grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   // The grant has no secret yet (added without one, or blank): the fix is `keyway secrets set`, not a

@@ -40,6 +40,7 @@ export class KeywayMetrics implements TokenObserver {
   readonly #byGrant = new Tally(); // grant, agent, decision
   readonly #leaks = new Tally(); // grant
   readonly #policy = new Tally(); // grant, agent, outcome
+  readonly #limited = new Tally(); // grant, agent, rate | quota
   readonly #upstream: Histogram;
   readonly #auditWrite: Histogram<'result'>;
   readonly #tokenSeconds: Histogram<'grant'>;
@@ -78,6 +79,12 @@ export class KeywayMetrics implements TokenObserver {
       'Requests the agent rules or leases refused (denied, lease_expired) or let through in warn mode (warned).',
       ['grant', 'agent', 'outcome'],
       this.#policy,
+    );
+    tallied(
+      'keyway_limited_total',
+      "Requests refused by an agent's or grant's limits: (rate: 429 rate_limited, per replica; quota: 429 quota_exhausted).",
+      ['grant', 'agent', 'limit'],
+      this.#limited,
     );
     this.#upstream = new Histogram({
       name: 'keyway_upstream_response_seconds',
@@ -129,6 +136,7 @@ export class KeywayMetrics implements TokenObserver {
     const agent = this.#agents.label(event.agent);
     this.#byGrant.add(grant, agent, event.decision);
     if (event.leak_redacted) this.#leaks.add(grant, '', '', event.leak_redacted);
+    if (event.limit !== undefined) this.#limited.add(grant, agent, event.code === 'quota_exhausted' ? 'quota' : 'rate');
     if (event.code === 'policy_denied') this.#policy.add(grant, agent, 'denied');
     else if (event.code === 'lease_expired') this.#policy.add(grant, agent, 'lease_expired');
     else if (event.policy === 'warn') this.#policy.add(grant, agent, 'warned');

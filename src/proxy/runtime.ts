@@ -1,3 +1,4 @@
+import type { LimitScope, RateLimiter } from '../policy/rate-limits.ts';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
@@ -28,6 +29,10 @@ export interface Decisions {
     /** Stores a lease that a first use starts, unless another process stored one first. */
     start(record: LeaseRecord): Promise<void>;
   };
+  /** Per-replica request rates (config `limits:`), one token bucket per agent, grant, or agent on a grant. */
+  readonly rates: RateLimiter;
+  /** Request quotas per UTC day, counted in the store (app/quota-ledger.ts): true, false, or a promise of either. */
+  readonly quotas: { take(scope: LimitScope, perDay: number, now: Date): boolean | Promise<boolean> };
   /** Ports keyway itself listens on: never a destination. */
   readonly ownPorts: ReadonlySet<number>;
   /** Every keyway's listeners on this host (other homes, other users): never a destination either. */

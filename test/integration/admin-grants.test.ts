@@ -181,7 +181,9 @@ describe('admin API: grants', () => {
   it('refresh on a static grant is a 400 that says why', async () => {
     const res = await call('POST', '/api/grants/github/refresh');
     expect(res.status).toBe(400);
-    expect((res.body as { error: { message: string } }).error.message).toContain('only oauth2 and client_credentials grants, and aws_sigv4 grants with assume_role, refresh');
+    expect((res.body as { error: { message: string } }).error.message).toContain(
+      'only oauth2 and client_credentials grants, and aws_sigv4 grants with assume_role, refresh',
+    );
   });
 
   it('the CLI and the API change the same grant: labels set with one show in the other', async () => {

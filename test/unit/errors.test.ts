@@ -45,6 +45,7 @@ describe('the one error table', () => {
     bad_request: 400,
     // The contract's later error table: 429 with Retry-After; a grant with no secret yet.
     rate_limited: 429,
+    quota_exhausted: 429,
     purpose_required: 400,
     grant_no_secret: 401,
   };
@@ -71,6 +72,7 @@ describe('the one error table', () => {
       'bad_request',
       'request_timeout',
       'rate_limited',
+      'quota_exhausted',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');

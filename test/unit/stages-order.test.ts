@@ -21,6 +21,7 @@ describe('the request path', () => {
       'audit-ready',
       'access (injected)',
       'purpose-required (injected)',
+      'limits (injected)',
       'aws-scope (injected)',
       'credential (injected)',
       'purpose-redaction (injected)',

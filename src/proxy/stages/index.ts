@@ -17,6 +17,7 @@ import { purpose } from './purpose.ts';
 import { purposeRedaction } from './purpose-redaction.ts';
 import { purposeRequired } from './purpose-required.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
+import { limits } from './limits.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
 
@@ -37,6 +38,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   // Only when a grant was chosen: the request gets its credential.
   access,
   purposeRequired,
+  limits,
   awsScope,
   credential,
   purposeRedaction,

@@ -1,0 +1,14 @@
+// A request quota's count for one UTC day, shared by every keyway process on the store, as
+// `quota:<kind>:<agent>:<grant>` (`_` where the scope has none). `reserved` is what the processes
+// have taken in blocks (app/quota-ledger.ts): never more than the quota.
+
+export const QUOTA_PREFIX = 'quota:';
+
+export interface QuotaRecord {
+  /** YYYY-MM-DD (UTC): a record of another day counts nothing. */
+  day: string;
+  reserved: number;
+}
+
+export const quotaRecordId = (kind: string, agent: string | undefined, grant: string | undefined): string =>
+  `${QUOTA_PREFIX}${kind}:${agent ?? '_'}:${grant ?? '_'}`;
