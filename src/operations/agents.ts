@@ -12,6 +12,7 @@ import { KeywayError } from '../errors/index.ts';
 import type { GrantServices } from './grants.ts';
 import { durationInput, fieldName, usage, type Caller } from './fields.ts';
 import { agentAccess, type AgentAccess } from './leases.ts';
+import { agentLimits, type AgentLimitUse } from './agent-limits.ts';
 
 export interface AgentListing {
   id: string;
@@ -24,6 +25,8 @@ export interface AgentListing {
   created_at: string | null;
   /** Each grant it may use, with both clocks: its lease and the token's expiry. */
   access: AgentAccess[];
+  /** Its limits (config `limits:`, `grant_limits:`), with today's quota use. */
+  limits: AgentLimitUse[];
 }
 
 export function listAgents(services: GrantServices, now = new Date()): AgentListing[] {
@@ -37,6 +40,7 @@ export function listAgents(services: GrantServices, now = new Date()): AgentList
     max_lease_ttl: agent.maxLeaseTtlMs === undefined ? null : formatDuration(agent.maxLeaseTtlMs),
     created_at: agent.createdAt ?? null,
     access: agentAccess(services, agent, grants, now),
+    limits: agentLimits(services.config, services.store, agent.id, now),
   }));
 }
 

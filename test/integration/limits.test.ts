@@ -40,7 +40,9 @@ async function send(agent: ProxyAgent, url: string): Promise<Answer> {
 describe('limits on one proxy: rates per agent, per grant and per agent on a grant; request quotas per UTC day', () => {
   let upstream: TestUpstream;
   let proxy: TestProxy;
-  let clock = new Date('2026-11-23T22:00:00.000Z');
+  // The start of today (UTC), so that `keyway agents show`, on the real clock, reads the same day's count.
+  const today = new Date(new Date().toISOString().slice(0, 10));
+  let clock = today;
   const agents: ProxyAgent[] = [];
   let bot: ProxyAgent;
   let other: ProxyAgent;
@@ -147,14 +149,30 @@ describe('limits on one proxy: rates per agent, per grant and per agent on a gra
     // bot used one request of its quota in the test before.
     expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
     expect(last!.code).toBe('quota_exhausted');
-    const midnight = Date.parse('2026-11-24T00:00:00.000Z');
-    expect(Number(last!.retryAfter)).toBe(Math.ceil((midnight - clock.getTime()) / 1000));
+    const midnight = new Date(today.getTime() + 86_400_000);
+    expect(Number(last!.retryAfter)).toBe(Math.ceil((midnight.getTime() - clock.getTime()) / 1000));
     expect(JSON.parse(last!.text).error.message).toBe(
-      'agent "bot" on grant "counted" has used its 5 requests for today (UTC); the quota resets at 2026-11-24T00:00:00.000Z',
+      `agent "bot" on grant "counted" has used its 5 requests for today (UTC); the quota resets at ${midnight.toISOString()}`,
     );
     expect((await send(other, url('other.example.test', 'q-other'))).status).toBe(200);
     const line = await waitFor(() => proxy.auditLines().find((l) => l['code'] === 'quota_exhausted'), 'the line');
     expect(line).toMatchObject({ decision: 'deny', agent: 'bot', grant: 'counted', limit: 'agent_grant' });
+
+    // keyway agents show, and the admin API's listing: the limits and today's use, from the store.
+    const shown = await proxy.cli(['agents', 'show', 'bot', '--json']);
+    outputs.push(shown.stdout, shown.stderr);
+    expect(shown.code, shown.stderr).toBe(0);
+    const expected = [
+      { scope: 'agent', grant: null, rate: '60/min', burst: 20, quota_requests: null, quota_used: null, quota_resets_at: null },
+      { scope: 'agent_grant', grant: 'counted', rate: null, burst: null, quota_requests: 5, quota_used: 5, quota_resets_at: midnight.toISOString() },
+    ];
+    expect(JSON.parse(shown.stdout).limits).toEqual(expected);
+    const words = await proxy.cli(['agents', 'show', 'bot']);
+    expect(words.stdout).toMatch(/on counted\s+-\s+5\/5 today/);
+    expect(words.stdout).toMatch(/all its requests\s+60\/min \(burst 20\)/);
+    const listed = await adminClient(proxy).call('GET', '/api/agents');
+    expect((listed.body as { agents: Array<{ id: string; limits: unknown }> }).agents.find((a) => a.id === 'bot')?.limits).toEqual(expected);
+    expect((await proxy.cli(['agents', 'show', 'nobody'])).stderr).toContain('no agent "nobody"');
   });
 
   it("the day's count is in the store: a restart does not give it back; the next UTC day does", async () => {
@@ -163,7 +181,7 @@ describe('limits on one proxy: rates per agent, per grant and per agent on a gra
     const refused = await send(bot, url('other.example.test', 'after-restart'));
     outputs.push(refused.text);
     expect(refused.code).toBe('quota_exhausted');
-    clock = new Date('2026-11-24T00:00:01.000Z');
+    clock = new Date(today.getTime() + 86_400_000 + 1_000);
     expect((await send(bot, url('other.example.test', 'next-day'))).status).toBe(200);
   });
 });

@@ -7,9 +7,11 @@ import { audited } from '../audit-change.ts';
 import { servicesFor } from '../context.ts';
 import { printJson, printTable, usageError, type CommandIO } from '../io.ts';
 import { proxyUrl } from '../proxy-url.ts';
+import { KeywayError } from '../../errors/index.ts';
 
 const USAGE = `keyway agents add ID [--grants G,…] [--lease-ttl D] [--max-lease-ttl D] [--json]
 keyway agents list [--json]
+keyway agents show ID [--json]
 keyway agents rm ID
 keyway agents rotate-key ID [--json]
 keyway agents lease AGENT GRANT [--ttl D] [--json]
@@ -25,9 +27,12 @@ Leases are the second clock, beside the token's own expiry. An agent with a leas
 grant only while it holds a lease on it: the first use starts one of lease_ttl; when it runs out,
 requests get 403 lease_expired until \`lease\` gives a new one. \`lease\` sets the expiry to now + D
 (default: the agent's lease_ttl), never more than max_lease_ttl from now. \`revoke-lease\` ends it at
-once, and it does not restart by itself. \`list\` shows each agent's grants with both clocks.`;
+once, and it does not restart by itself. \`list\` shows each agent's grants with both clocks.
+\`show\` adds the agent's limits (config limits: and grant_limits:) with today's quota use, as
+counted in the store by every keyway process (a process takes a few requests at a time, so it can
+read a little above what was sent); rates are counted in each process and not shown.`;
 
-const ACTIONS = ['add', 'list', 'rm', 'rotate-key', 'lease', 'revoke-lease'] as const;
+const ACTIONS = ['add', 'list', 'show', 'rm', 'rotate-key', 'lease', 'revoke-lease'] as const;
 
 // Parse flags, call the operation (src/operations/agents.ts and leases.ts, shared with the admin API), print.
 export const agents: Command = {
@@ -42,6 +47,7 @@ export const agents: Command = {
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);
     if (!id) throw usageError(`agents ${action}: expected an agent id`);
+    if (action === 'show') return show(services, args, io, id);
     if (action === 'add') return add(services, args, io, id);
     if (action === 'rotate-key') return rotateKey(services, args, io, id);
     if (action === 'rm') {
@@ -97,6 +103,38 @@ function list(services: Services, args: Args, io: CommandIO): number {
     return a.access.map((g) => ({ ...base, grant: g.grant, lease: g.lease, lease_expires_at: g.lease_expires_at, token_expires_at: g.token_expires_at }));
   });
   printTable(io, rows, ['id', 'source', 'grant', 'lease_ttl', 'lease', 'lease_expires_at', 'token_expires_at']);
+  return 0;
+}
+
+function show(services: Services, args: Args, io: CommandIO, id: string): number {
+  const agent = listAgents(services).find((a) => a.id === id);
+  if (!agent) throw new KeywayError('not_found', `no agent "${id}"`);
+  if (args.json) {
+    printJson(io, agent);
+    return 0;
+  }
+  io.out(`agent ${agent.id} (${agent.source}; grants ${agent.grants.join(', ')}; mode ${agent.mode}; lease_ttl ${agent.lease_ttl ?? '-'})`);
+  if (agent.access.length > 0) {
+    printTable(
+      io,
+      agent.access.map((g) => ({ grant: g.grant, lease: g.lease, lease_expires_at: g.lease_expires_at, token_expires_at: g.token_expires_at })),
+      ['grant', 'lease', 'lease_expires_at', 'token_expires_at'],
+    );
+  }
+  if (agent.limits.length === 0) {
+    io.out('limits: none');
+    return 0;
+  }
+  printTable(
+    io,
+    agent.limits.map((l) => ({
+      limit: l.scope === 'agent' ? 'all its requests' : `on ${l.grant}`,
+      rate: l.rate === null ? '-' : `${l.rate} (burst ${l.burst})`,
+      quota: l.quota_requests === null ? '-' : `${l.quota_used}/${l.quota_requests} today`,
+      resets_at: l.quota_resets_at ?? '-',
+    })),
+    ['limit', 'rate', 'quota', 'resets_at'],
+  );
   return 0;
 }
 
