@@ -35,7 +35,7 @@ describe('dashboard in chromium', () => {
       // ci sends the traffic; builder needs a lease for each grant (the agents page grants it).
       config: {
         agents: {
-          ci: { key: 'env:CI_KEY', grants: ['github'] },
+          ci: { key: 'env:CI_KEY', grants: ['github'], limits: { rate: '600/min', quota: { requests: '1000/day' } } },
           builder: { key: 'env:BUILDER_KEY', grants: ['weather'], lease_ttl: '30m', max_lease_ttl: '2h' },
         },
       },
@@ -173,6 +173,12 @@ describe('dashboard in chromium', () => {
       // Renewed for the 90 minutes typed in (under max_lease_ttl 2h), not the default 30.
       expect(Date.parse(weather?.leases[0]?.expires_at ?? '') - Date.now()).toBeGreaterThan(80 * 60_000);
       await watched.screenshot('dashboard-agents');
+      // ci's limits, with the day's quota use that its requests in the tests before took.
+      const limits = page.locator('section[data-agent="ci"] p.limits');
+      await expect
+        .poll(() => limits.textContent(), { timeout: 20_000 })
+        .toMatch(/^Limits all its requests: 600\/min \(burst 600, per replica\), \d+\/1000 requests today$/);
+      expect(Number(/(\d+)\/1000/.exec((await limits.textContent()) ?? '')?.[1])).toBeGreaterThan(0);
       // The wallet now shows both clocks: the revoked grant, and the leased one with its lease.
       await page.goto(`${admin.base}/#/grants`);
       await page.locator('article[data-grant="weather"]').getByText('builder: active').waitFor();

@@ -68,8 +68,22 @@ function agentSection(agent, grants, keys, reload) {
           ),
         )
       : h('p', { class: 'muted' }, 'This agent may use no grant.'),
+    limitsLine(agent),
     agent.source === 'store' ? agentActions(agent, grants, keys, reload) : null,
   );
+}
+
+/** The agent's limits (config limits: and grant_limits:) and today's quota use, as GET /api/agents gives them. */
+function limitsLine(agent) {
+  const limits = agent.limits ?? [];
+  if (limits.length === 0) return null;
+  const parts = limits.map((l) => {
+    const what = [];
+    if (l.rate) what.push(`${l.rate} (burst ${l.burst}, per replica)`);
+    if (l.quota_requests !== null && l.quota_requests !== undefined) what.push(`${l.quota_used}/${l.quota_requests} requests today`);
+    return `${l.scope === 'agent' ? 'all its requests' : `on ${l.grant}`}: ${what.join(', ')}`;
+  });
+  return h('p', { class: 'limits' }, h('strong', {}, 'Limits '), parts.join(' · '));
 }
 
 function leaseRow(agent, grant, lease, reload) {
