@@ -63,6 +63,11 @@ export interface AuditEvent {
    * API: `token` (the admin token) or `session` (a dashboard sign-in); a reload by signal: the signal.
    */
   actor?: string | undefined;
+  /**
+   * Where the injected credential came from: `store`, `env`, `file` (the config's references), `cmd`
+   * (a command the config names), or a minted credential's type. Never the value or the reference.
+   */
+  secret_source?: string | undefined;
   /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
   signed?: 'sigv4' | 'hmac' | undefined;
   region?: string | undefined;

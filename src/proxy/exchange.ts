@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { isOAuthGrant, type IssuedCredential } from '../credentials/credential-source.ts';
+import { replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
@@ -145,14 +145,15 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   }
 
   /**
-   * Forwards once. For an OAuth grant whose body could be kept (none, or at most 1 MiB), a 401 from
-   * the upstream is withheld: the token is refreshed (joining any refresh in flight) and the request
-   * sent once more; whatever the second answer is goes to the client.
+   * Forwards once. For an OAuth grant (or one whose secret a command prints: replaysAfter401) whose
+   * body could be kept (none, or at most 1 MiB), a 401 from the upstream is withheld: the token is
+   * refreshed, or the command run again (joining any run in flight), and the request sent once more;
+   * whatever the second answer is goes to the client.
    */
   async #forwardWithReplay(): Promise<void> {
     const { grant, issued } = this;
     const req = this.req;
-    const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
+    const oauth = grant !== undefined && issued !== undefined && replaysAfter401(grant);
     const staged = runBodyStages(this, hasBody(req) ? { kind: 'streamed', stream: req, why: 'size' } : NO_BODY);
     const body = staged instanceof Promise ? await staged : staged;
     this.#oauth = oauth;
