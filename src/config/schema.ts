@@ -82,9 +82,21 @@ const secretCommand = z
   })
   .transform((c): SecretCommand => ({ kind: 'cmd', argv: Object.freeze([...c.cmd]), cacheMs: c.cache, timeoutMs: c.timeout }));
 
-/** A grant's secret: a reference (env:NAME, file:PATH) or a command that prints it. */
-const grantSecret = z.union([secretRef, secretCommand], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected env:NAME, file:PATH or {cmd: [PROG, ARG…], cache, timeout}' : undefined),
+/**
+ * A grant's secret: a reference (env:NAME, file:PATH) or a command that prints it. Chosen by the
+ * value's shape, so that a mistake in a command is named at its own key (secret.cache, secret.cmd.1).
+ */
+const grantSecret = z.unknown().transform((value, ctx): SecretRef | SecretCommand => {
+  const result = typeof value === 'object' && value !== null && !Array.isArray(value) ? secretCommand.safeParse(value) : secretRef.safeParse(value);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) {
+    const message =
+      typeof value === 'string' || value === undefined
+        ? 'expected env:NAME, file:PATH or {cmd: [PROG, ARG…], cache, timeout} (never the secret itself)'
+        : issue.message;
+    ctx.addIssue({ code: 'custom', message, path: issue.path });
+  }
+  return z.NEVER;
 });
 
 // Checked by domainText, so the pattern it parses to is never an error string here.
