@@ -179,11 +179,20 @@ if (fs.readFileSync(dir + '/mode.txt', 'utf8') !== 'ok') { process.stderr.write(
     expect(upstream.seen.some((s) => s.headers.authorization === `Bearer ${CANARY}` && s.method === 'POST')).toBe(true);
   }, 30_000);
 
-  it('a 401 on a value the command prints again: it runs once more, the 401 reaches the client', async () => {
+  it('a 401 on a value the command prints again: it runs once more, and the upstream 401 reaches the client without a replay', async () => {
     const first = await get('same-cmd.example.test');
     expect(first.status).toBe(401);
+    expect(first.text).toBe('{"error":"invalid_token"}');
     expect(runs('same')).toBe(2);
-    expect(first.text).toContain('invalid_token');
+    expect(upstream.seen.filter((s) => s.headers.host?.startsWith('same-cmd.example.test'))).toHaveLength(1);
+    await waitFor(() => lastLine('same') !== undefined);
+    expect(lastLine('same')).toMatchObject({
+      status: 401,
+      refreshed: true,
+      replay: 'skipped: the secret command printed the same value',
+      secret_source: 'cmd',
+    });
+    expect(lastLine('same')?.['replayed']).toBeUndefined();
   });
 
   it('a command that fails, hangs, prints nothing or too much: 502 secret_unavailable, saying why', async () => {
