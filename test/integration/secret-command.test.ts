@@ -117,6 +117,7 @@ if (fs.readFileSync(dir + '/mode.txt', 'utf8') !== 'ok') { process.stderr.write(
           },
         },
         // A command whose value the upstream never takes: a 401 runs it again once, then the 401 goes to the client.
+        gone: { type: 'bearer', domains: ['gone-cmd.example.test'], secret: { cmd: printer('gone', 'missing.txt') } },
         same: { type: 'bearer', domains: ['same-cmd.example.test'], secret: { cmd: printer('same', 'same.txt') } },
         ref: { type: 'bearer', domains: ['other.example.test'], secret: 'env:REF_SECRET' },
       },
@@ -193,6 +194,19 @@ if (fs.readFileSync(dir + '/mode.txt', 'utf8') !== 'ok') { process.stderr.write(
       secret_source: 'cmd',
     });
     expect(lastLine('same')?.['replayed']).toBeUndefined();
+    // An agent that sends many at once, each refused: at most one run more between them (none
+    // within a second of the last: a run after a 401 that printed the same value is trusted that long).
+    const burst = await Promise.all(Array.from({ length: 10 }, () => get('same-cmd.example.test')));
+    expect(burst.map((a) => a.status)).toEqual(Array(10).fill(401));
+    expect(runs('same')).toBeLessThanOrEqual(3);
+  });
+
+  it('a burst of requests on a failing command starts it once: the failure is remembered for a second', async () => {
+    const burst = await Promise.all(Array.from({ length: 30 }, () => get('gone-cmd.example.test')));
+    expect(new Set(burst.map((a) => `${a.status} ${a.code}`))).toEqual(new Set(['502 secret_unavailable']));
+    for (let i = 0; i < 10; i++) expect((await get('gone-cmd.example.test')).status).toBe(502);
+    expect(runs('gone')).toBe(1);
+    expect(JSON.parse(burst[0]!.text).error.message).toMatch(/^grant "gone": its secret command \(.*node\) exited with status 1: /);
   });
 
   it('a command that fails, hangs, prints nothing or too much: 502 secret_unavailable, saying why', async () => {
