@@ -4,7 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import { looksLikeCommandRef } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { commandEnv, stderrLine } from '../../src/credentials/providers/cmd-secrets.ts';
-import { KeywayError } from '../../src/errors/index.ts';
+import { commandMaterial } from '../../src/credentials/providers/cmd-material.ts';
+import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 
 const load = (raw: unknown) => parseConfig(raw, '/home/test');
 const failure = (raw: unknown): string => {
@@ -92,5 +93,45 @@ describe("a failing command's stderr line", () => {
     const line = stderrLine(`${'x'.repeat(180)}${secret}`, [secret]);
     expect(line).not.toContain('S');
     expect(line.length).toBeLessThanOrEqual(200);
+  });
+});
+
+describe("a command's output as the grant's material", () => {
+  const command = { kind: 'cmd' as const, argv: ['aws', 'configure', 'export-credentials'], cacheMs: 60_000, timeoutMs: 10_000 };
+
+  it('reads JSON material as `keyway secrets set` does: credential_process output for aws_sigv4, a key for hmac, a pair for basic', () => {
+    const aws = JSON.stringify({
+      Version: 1,
+      AccessKeyId: 'AKIAEXAMPLE',
+      SecretAccessKey: 'secret-key',
+      SessionToken: 'session',
+      Expiration: '2030-01-01T00:00:00Z',
+    });
+    expect(commandMaterial({ id: 'aws', type: 'aws_sigv4', secretCommand: command }, aws)).toEqual({
+      accessKeyId: 'AKIAEXAMPLE',
+      secretAccessKey: 'secret-key',
+      sessionToken: 'session',
+    });
+    expect(commandMaterial({ id: 'h', type: 'hmac', secretCommand: command }, '{"key":"k3y","key_id":"id"}')).toMatchObject({ key: 'k3y', keyId: 'id' });
+    expect(commandMaterial({ id: 'b', type: 'basic', secretCommand: command }, 'robot:pa55')).toEqual({ username: 'robot', password: 'pa55' });
+  });
+
+  it('refuses output that is not the grant kind of secret with 502 secret_unavailable, never quoting it', () => {
+    for (const [type, text] of [
+      ['bearer', 'line-one-canary\nline-two-canary'],
+      ['aws_sigv4', '{"AccessKeyId":"only-canary"}'],
+      ['basic', 'no-colon-canary'],
+    ] as const) {
+      let error: unknown;
+      try {
+        commandMaterial({ id: 'g', type, secretCommand: command }, text);
+      } catch (err) {
+        error = err;
+      }
+      expect(error, type).toBeInstanceOf(ProxyError);
+      expect((error as ProxyError).code).toBe('secret_unavailable');
+      expect((error as ProxyError).message).toContain(`grant "g": its secret command (aws) printed something that is not a ${type} secret`);
+      expect((error as ProxyError).message).not.toContain('canary');
+    }
   });
 });
