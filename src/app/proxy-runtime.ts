@@ -1,4 +1,5 @@
 import { CredentialSource } from '../credentials/credential-source.ts';
+import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
@@ -21,7 +22,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     listeners: parts.listeners,
     callerKey: options.callerKey,
     tables: () => live.tables,
-    credentials: new CredentialSource(parts.tokens, parts.roles),
+    // Secret commands' output lives in this process's memory only; a reload that changes one drops it.
+    credentials: new CredentialSource(parts.tokens, parts.roles, new CommandSecrets({ env: parts.env, config: () => live.config })),
     audit: parts.audit,
     metrics: parts.metrics,
     tlsContext: (host) => contexts.get(host),

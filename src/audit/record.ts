@@ -42,7 +42,8 @@ export interface AuditEvent {
   leak_redacted?: number | undefined;
   /**
    * Why this request could not be replayed after a 401: `skipped: body over 1 MiB` (written when
-   * the 401 came), `skipped: replay memory full` (proxy.max_replay_memory*: written whenever).
+   * the 401 came), `skipped: replay memory full` (proxy.max_replay_memory*: written whenever),
+   * `skipped: the secret command printed the same value` (a cmd grant: its 401 went to the client).
    */
   replay?: string | undefined;
   /** The request was replayed once with a refreshed token after a 401. */
@@ -63,6 +64,11 @@ export interface AuditEvent {
    * API: `token` (the admin token) or `session` (a dashboard sign-in); a reload by signal: the signal.
    */
   actor?: string | undefined;
+  /**
+   * Where the injected credential came from: `store`, `env`, `file` (the config's references), `cmd`
+   * (a command the config names), or a minted credential's type. Never the value or the reference.
+   */
+  secret_source?: string | undefined;
   /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
   signed?: 'sigv4' | 'hmac' | undefined;
   region?: string | undefined;

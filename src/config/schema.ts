@@ -10,6 +10,16 @@ import { formatDuration, parseDuration } from './duration.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
 import { isLoopbackAddress } from './loopback.ts';
 import { parseSecretRef, type SecretRef } from './secret-ref.ts';
+import {
+  CMD_CACHE_DEFAULT_MS,
+  CMD_CACHE_MAX_MS,
+  CMD_CACHE_MIN_MS,
+  CMD_MAX_ARGS,
+  CMD_TIMEOUT_DEFAULT_MS,
+  CMD_TIMEOUT_MAX_MS,
+  CMD_TIMEOUT_MIN_MS,
+  type SecretCommand,
+} from './secret-command.ts';
 import { parseCidr } from './cidr.ts';
 import { globSyntaxError, HTTP_METHOD, WEEKDAYS, parseHours, timeZoneError } from './rule-syntax.ts';
 
@@ -47,6 +57,47 @@ const secretRef = text('a reference, env:NAME or file:PATH').transform((text, ct
     return z.NEVER;
   }
   return ref;
+});
+
+/** A duration between `min` and `max` (milliseconds), named in the message as written. */
+const durationWithin = (min: number, max: number) =>
+  duration.refine((ms) => ms >= min && ms <= max, { message: `expected a duration from ${formatDuration(min)} to ${formatDuration(max)}` });
+
+/** `{cmd: [PROG, ARG…], cache, timeout}`: a grant's secret printed by a command (config/secret-command.ts). */
+const secretCommand = z
+  .strictObject({
+    cmd: z
+      .array(
+        z
+          .string()
+          .min(1, { message: 'expected a non-empty word' })
+          .refine((w) => !w.includes('\0'), { message: 'a word cannot hold a NUL byte' }),
+        {
+          error: 'expected a list [PROG, ARG…] (run without a shell)',
+        },
+      )
+      .min(1, { message: 'expected at least the program: [PROG, ARG…]' })
+      .max(CMD_MAX_ARGS, { message: `expected at most ${CMD_MAX_ARGS} words` }),
+    cache: durationWithin(CMD_CACHE_MIN_MS, CMD_CACHE_MAX_MS).default(CMD_CACHE_DEFAULT_MS),
+    timeout: durationWithin(CMD_TIMEOUT_MIN_MS, CMD_TIMEOUT_MAX_MS).default(CMD_TIMEOUT_DEFAULT_MS),
+  })
+  .transform((c): SecretCommand => ({ kind: 'cmd', argv: Object.freeze([...c.cmd]), cacheMs: c.cache, timeoutMs: c.timeout }));
+
+/**
+ * A grant's secret: a reference (env:NAME, file:PATH) or a command that prints it. Chosen by the
+ * value's shape, so that a mistake in a command is named at its own key (secret.cache, secret.cmd.1).
+ */
+const grantSecret = z.unknown().transform((value, ctx): SecretRef | SecretCommand => {
+  const result = typeof value === 'object' && value !== null && !Array.isArray(value) ? secretCommand.safeParse(value) : secretRef.safeParse(value);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) {
+    const message =
+      typeof value === 'string' || value === undefined
+        ? 'expected env:NAME, file:PATH or {cmd: [PROG, ARG…], cache, timeout} (never the secret itself)'
+        : issue.message;
+    ctx.addIssue({ code: 'custom', message, path: issue.path });
+  }
+  return z.NEVER;
 });
 
 // Checked by domainText, so the pattern it parses to is never an error string here.
@@ -98,7 +149,7 @@ const providerSchema = z.strictObject({
 const grantSchema = grantFields
   .extend({
     domains: grantFields.shape.domains.transform((list) => list.map(toPattern)),
-    secret: secretRef.optional(),
+    secret: grantSecret.optional(),
     // Every agent's requests through this grant together (config/limits.ts).
     limits: limitsSchema.optional(),
   })
@@ -111,6 +162,12 @@ const grantSchema = grantFields
     if (grant.inject?.header && grant.inject.query) fail('inject', 'use header or query, not both');
     if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
       fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
+    }
+    if (grant.secret?.kind === 'cmd' && (grant.type === 'oauth2' || grant.type === 'client_credentials')) {
+      fail(
+        'secret',
+        `a command prints a static secret; an ${grant.type} grant gets its tokens from its provider (use type: bearer for a command that prints a token)`,
+      );
     }
     const signs = grant.type === 'aws_sigv4' || grant.type === 'hmac';
     if (grant.type !== 'aws_sigv4') {

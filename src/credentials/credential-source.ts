@@ -1,9 +1,11 @@
 import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grants.ts';
-import type { Credential } from './material.ts';
+import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './providers/aws-role.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
+import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import { staticCredential } from './providers/static.ts';
+import { commandMaterial } from './providers/cmd-material.ts';
 
 export interface IssuedCredential {
   credential: Credential;
@@ -14,6 +16,16 @@ export interface IssuedCredential {
 const OAUTH_TYPES = new Set(['oauth2', 'client_credentials']);
 
 export const isOAuthGrant = (grant: Grant): boolean => OAUTH_TYPES.has(grant.type);
+
+// A grant whose credential goes on as a header or query parameter (not a signature over the request).
+const INJECTED_TYPES = new Set(['api_key', 'bearer', 'basic']);
+
+/**
+ * Whether a 401 from the upstream is held back for a fresh credential and one replay: an OAuth
+ * grant (a refresh), or a grant whose secret a command prints and keyway injects (the command runs
+ * again). A signing grant's replay would need a new signature over the body: not replayed.
+ */
+export const replaysAfter401 = (grant: Grant): boolean => isOAuthGrant(grant) || (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
 
 /** 401 grant_no_secret, with where this grant's secret is set: the store (the CLI) or the config file. */
 export function noSecret(grant: Grant): ProxyError {
@@ -41,10 +53,12 @@ export function oauthSecretNeverSet(grant: Grant, tokens: Pick<TokenManager, 'st
 export class CredentialSource {
   readonly #tokens: TokenManager;
   readonly #roles: AwsRoleCredentials | undefined;
+  readonly #commands: CommandSecrets | undefined;
 
-  constructor(tokens: TokenManager, roles?: AwsRoleCredentials) {
+  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets) {
     this.#tokens = tokens;
     this.#roles = roles;
+    this.#commands = commands;
   }
 
   async get(grant: Grant): Promise<IssuedCredential> {
@@ -59,7 +73,8 @@ export class CredentialSource {
         hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}, or keyway secrets set ${grant.id} --stdin`,
       });
     }
-    const credential = staticCredential(grant.type, grant.material);
+    const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
+    const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
     const role = grant.aws?.assumeRole;
     if (role !== undefined && credential.kind === 'aws') {
@@ -70,10 +85,26 @@ export class CredentialSource {
     return { credential, refreshed: false };
   }
 
-  /** After an upstream 401 on `used`: a refreshed credential for one replay (OAuth grants only). */
+  /** After an upstream 401 on `used`: a refreshed credential for one replay (replaysAfter401 grants only). */
   async afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential> {
+    const command = grant.secretCommand;
+    if (command !== undefined) {
+      const rejected = JSON.stringify(used);
+      const material = await this.#fromCommand(grant, (c) =>
+        c.afterRejection(grant.id, command, (text) => JSON.stringify(staticCredential(grant.type, commandMaterial(grant, text))) === rejected),
+      );
+      const credential = staticCredential(grant.type, material);
+      if (!credential) throw noSecret(grant);
+      return { credential, refreshed: true };
+    }
     const rejected = used.kind === 'token' ? used.value : '';
     const { token, refreshed } = await this.#tokens.afterRejection(grant, rejected);
     return { credential: { kind: 'token', value: token }, refreshed };
+  }
+
+  /** The material a grant's secret command printed (single flight, cached: cmd-secrets.ts). */
+  async #fromCommand(grant: Grant, run: (commands: CommandSecrets) => Promise<string>): Promise<SecretMaterial> {
+    if (!this.#commands) throw new ProxyError('internal_error', `grant "${grant.id}" gets its secret from a command, and this process cannot run it`);
+    return commandMaterial(grant, await run(this.#commands));
   }
 }

@@ -24,6 +24,12 @@ export interface GrantListing {
   /** Who the grant belongs to at the provider, where keyway learnt it; null otherwise. */
   account: string | null;
   secret: 'set' | 'missing';
+  /**
+   * Where the secret comes from: `store`, `env:NAME`, `file:PATH`, or `cmd: PROG` for a command,
+   * which names the program alone: its arguments may carry a secret (a token flag, a header), and
+   * a listing reaches the admin API and the dashboard. Null: none set in the config.
+   */
+  secret_from: string | null;
   scopes: string[] | null;
   token_expires_at: string | null;
   last_refreshed_at: string | null;
@@ -110,6 +116,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       // A config grant's secret is a reference, not read to list it.
       key_id: null,
       secret: g.secret ? 'set' : 'missing',
+      secret_from: secretFrom(g.secret),
       ...token,
       ...roleFacts(id, g.assume_role?.role_arn, token),
       usable: g.secret !== undefined || liveToken,
@@ -134,6 +141,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       account: g.account ?? null,
       key_id: keyIdOf(g.secret),
       secret: g.secret === undefined ? 'missing' : 'set',
+      secret_from: 'store',
       ...token,
       ...roleFacts(g.id, g.assume_role?.role_arn, token),
       usable: usableMaterial(g.type, g.secret) || liveToken,
@@ -159,4 +167,12 @@ function keyIdOf(material: SecretMaterial | undefined): string | null {
   if ('accessKeyId' in material && typeof material.accessKeyId === 'string') return material.accessKeyId;
   if ('keyId' in material && typeof material.keyId === 'string') return material.keyId;
   return null;
+}
+
+/** A config grant's secret reference as listings show it (never a command's arguments). */
+function secretFrom(ref: Config['grants'][string]['secret']): string | null {
+  if (ref === undefined) return null;
+  if (ref.kind === 'env') return `env:${ref.name}`;
+  if (ref.kind === 'file') return `file:${ref.path}`;
+  return `cmd: ${ref.argv[0]}`;
 }

@@ -1,4 +1,4 @@
-import type { Config, DomainPattern, GrantType } from '../config/index.ts';
+import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
@@ -29,7 +29,14 @@ export interface Grant {
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
   readonly material: SecretMaterial | undefined;
+  /** A config grant whose secret a command prints (credentials/providers/cmd-secrets.ts): run on use, never read here. */
+  readonly secretCommand?: SecretCommand | undefined;
+  /** Where its secret comes from, as the audit line's `secret_source` says (absent: the store). */
+  readonly secretSource?: SecretSource | undefined;
 }
+
+/** The audit line's `secret_source` for a grant's own secret (minted credentials name their type). */
+export type SecretSource = 'store' | 'env' | 'file' | 'cmd';
 
 /** The part of the store the registry reads. */
 export interface RecordSource {
@@ -51,7 +58,8 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
   };
   for (const [id, g] of Object.entries(config.grants)) {
     let material: SecretMaterial | undefined;
-    if (g.secret) {
+    const secretCommand = g.secret?.kind === 'cmd' ? g.secret : undefined;
+    if (g.secret && g.secret.kind !== 'cmd') {
       try {
         const text = readSecretRef(g.secret, env, config.home);
         material = g.type === 'basic' ? parseBasicSecret(text) : g.type === 'aws_sigv4' || g.type === 'hmac' ? parseMaterial(g.type, text) : text;
@@ -73,6 +81,9 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       source: 'config',
       provider: g.provider,
       material,
+      secretCommand,
+      // An OAuth grant of the config with no secret reference keeps its tokens in the store.
+      secretSource: g.secret?.kind ?? 'store',
     });
   }
   for (const [, stored] of store.entries<StoredGrant>(GRANT_PREFIX)) {
@@ -99,6 +110,8 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       provider: stored.provider,
       // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
       material: usableMaterial(stored.type, stored.secret) ? stored.secret : undefined,
+      secretCommand: undefined,
+      secretSource: 'store',
     });
   }
   return grants;

@@ -44,6 +44,9 @@ export const ERROR_CODES = {
   // reconnect. 409 on the admin API for the same reason as grant_needs_reconnect.
   grant_no_secret: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   token_refresh_failed: { kind: 'refusal', status: 502, audit: 'error' },
+  // A grant's secret command (secret: {cmd: …} in the config) failed, hung or printed nothing; the
+  // value it printed before is never used past its cache.
+  secret_unavailable: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_timeout: { kind: 'refusal', status: 504, audit: 'error' },
   audit_unavailable: { kind: 'refusal', status: 503, audit: 'error' },

@@ -1,13 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { isOAuthGrant, type IssuedCredential } from '../credentials/credential-source.ts';
+import { replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
+import type { Credential } from '../credentials/material.ts';
+import type { Dispatcher } from '../net/undici.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
 import { lacksScope } from '../oauth/insufficient-scope.ts';
 import type { AgentShare } from './agent-load.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted } from './client-message.ts';
 import type { Connection } from './connection.ts';
-import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome } from './forward.ts';
+import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome, type WithheldAnswer } from './forward.ts';
+import { answerOnce } from './withheld-relay.ts';
 import { secretNeedles } from './leak-guard/index.ts';
 import type { Redact } from './leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from './replay-body.ts';
@@ -34,6 +37,12 @@ const NO_NEEDLES: Buffer[] = [];
 /** The audit line's `replay`: why this request could not be replayed after a 401. */
 const SKIPPED_SIZE = 'skipped: body over 1 MiB';
 const SKIPPED_BUDGET = 'skipped: replay memory full';
+const SKIPPED_SAME = 'skipped: the secret command printed the same value';
+
+/** The same credential: a replay with it would be refused as the first request was. */
+function sameCredential(a: Credential, b: Credential): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
 
 /**
  * One exchange's state and the callbacks the stages call back on (the response's close, the
@@ -54,6 +63,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   #canReplay = false;
   #withholding = false;
   #sentAt = 0;
+  /** The 401 withheld for a replay, read whole when small: relayed when no replay follows. */
+  #withheldAnswer: WithheldAnswer | undefined;
   /** The leak guard's needles for the credential on the request now in flight. */
   needles: Buffer[] = NO_NEEDLES;
 
@@ -146,14 +157,15 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   }
 
   /**
-   * Forwards once. For an OAuth grant whose body could be kept (none, or at most 1 MiB), a 401 from
-   * the upstream is withheld: the token is refreshed (joining any refresh in flight) and the request
-   * sent once more; whatever the second answer is goes to the client.
+   * Forwards once. For an OAuth grant (or one whose secret a command prints: replaysAfter401) whose
+   * body could be kept (none, or at most 1 MiB), a 401 from the upstream is withheld: the token is
+   * refreshed, or the command run again (joining any run in flight), and the request sent once more;
+   * whatever the second answer is goes to the client.
    */
   async #forwardWithReplay(): Promise<void> {
     const { grant, issued } = this;
     const req = this.req;
-    const oauth = grant !== undefined && issued !== undefined && isOAuthGrant(grant);
+    const oauth = grant !== undefined && issued !== undefined && replaysAfter401(grant);
     const staged = runBodyStages(this, hasBody(req) ? { kind: 'streamed', stream: req, why: 'size' } : NO_BODY);
     const body = staged instanceof Promise ? await staged : staged;
     this.#oauth = oauth;
@@ -164,6 +176,16 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const outcome = await this.#send(this.outgoing!, body, issued, this.#canReplay, grant);
     if (outcome === 'withheld' && grant && issued) {
       const again = await this.conn.runtime.credentials.afterRejection(grant, issued.credential);
+      const withheld = this.#withheldAnswer;
+      this.#withheldAnswer = undefined;
+      // A secret command that printed the same value again: a replay would be refused the same way,
+      // so the upstream's own 401 goes to the client as it came, and the upstream is not asked twice.
+      if (grant.secretCommand !== undefined && withheld !== undefined && sameCredential(again.credential, issued.credential)) {
+        this.draft.event.refreshed = true;
+        this.draft.event.replay = SKIPPED_SAME;
+        await this.#send(this.outgoing!, NO_BODY, issued, false, grant, answerOnce(withheld));
+        return;
+      }
       const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: this.requestPath };
       injectInto(outgoing, grant, again);
       const { event } = this.draft;
@@ -179,6 +201,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     issued: IssuedCredential | undefined,
     withhold: boolean,
     grant: Grant | undefined,
+    dispatcher: Dispatcher = this.conn.runtime.upstream.dispatcher,
   ): Promise<ForwardOutcome> {
     const ctx = this.conn;
     const authority = formatAuthority(ctx.target);
@@ -186,7 +209,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     this.#sentAt = performance.now();
     this.needles = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
     try {
-      return await forward(this.conn.runtime.upstream.dispatcher, this.#res, {
+      return await forward(dispatcher, this.#res, {
         origin: `${ctx.scheme}://${authority}`,
         method: this.req.method ?? 'GET',
         path: outgoing.path,
@@ -214,6 +237,10 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   onHead(status: number): void {
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
     if (this.#oauth && !this.#canReplay && status === 401) this.draft.event.replay ??= SKIPPED_SIZE;
+  }
+
+  onWithheld(answer: WithheldAnswer | undefined): void {
+    this.#withheldAnswer = answer;
   }
 
   onHint(message: string, hint: string): void {

@@ -34,6 +34,21 @@ export interface ForwardObserver {
   withhold(statusCode: number, headers: IncomingHttpHeaders): boolean;
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
   onHead(statusCode: number): void;
+  /**
+   * Hears a withheld answer once it has been read, whole when its body was at most WITHHELD_BODY
+   * bytes (undefined past that), so it can still go to the client if no replay follows.
+   */
+  onWithheld?(answer: WithheldAnswer | undefined): void;
+}
+
+/** A withheld answer's body is kept up to this many bytes (a 401's is a line of JSON or HTML). */
+export const WITHHELD_BODY = 64 * 1024;
+
+/** An upstream answer read whole and not relayed (yet). */
+export interface WithheldAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
 }
 
 /** 'relayed': the response went to the client. 'withheld': it was discarded for a replay. */
@@ -122,6 +137,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #headers: IncomingHttpHeaders = {};
   #head: OutgoingHttpHeaders | null = null;
   #chunks: Buffer[] = [];
+  // 'discard': a withheld body, kept up to WITHHELD_BODY (null past it, or when nobody listens).
+  #withheld: Buffer[] | null = null;
+  #withheldBytes = 0;
   #redactWhole: ((body: Buffer) => Buffer) | null = null;
   #scan: BodyScan | null = null;
   // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
@@ -184,6 +202,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
       if (this.#out.observer?.withhold(statusCode, headers)) {
         this.#outcome = 'withheld';
         this.#sink = 'discard';
+        this.#status = statusCode;
+        this.#headers = headers;
+        if (this.#out.observer.onWithheld) this.#withheld = [];
         return;
       }
       this.#start(statusCode, headers);
@@ -213,7 +234,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
           if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
           return;
         default:
-          return; // withheld for a replay: dropped
+          // Withheld for a replay: kept while small, for the case where no replay follows.
+          if (this.#withheld !== null) {
+            this.#withheldBytes += chunk.length;
+            if (this.#withheldBytes <= WITHHELD_BODY) this.#withheld.push(chunk);
+            else this.#withheld = null;
+          }
+          return;
       }
     } catch (err) {
       // An HTTP/2 response whose stream has just closed throws on write (before its 'close' event).
@@ -239,8 +266,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
         case 'stages':
           this.#endStages(trailers);
           return; // settles once the last stage has written its part
-        default:
+        default: {
+          const chunks = this.#withheld;
+          this.#out.observer?.onWithheld?.(chunks === null ? undefined : { status: this.#status, headers: this.#headers, body: Buffer.concat(chunks) });
           break;
+        }
       }
       this.#settle();
     } catch (err) {

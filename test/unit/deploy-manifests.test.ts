@@ -101,7 +101,8 @@ describe.each([
       const parsed = typeof ref === 'string' ? parseSecretRef(ref) : ref;
       if (!parsed) throw new Error(`not a secret reference: ${String(ref)}`);
       if (parsed.kind === 'env') expect(keyway.env[parsed.name], parsed.name).toBeDefined();
-      else expect(mountedFile(keyway, parsed.path), parsed.path).not.toBe('');
+      else if (parsed.kind === 'file') expect(mountedFile(keyway, parsed.path), parsed.path).not.toBe('');
+      else throw new Error('the deploy config names no command');
     }
     expect(keyway.env['KEYWAY_MASTER_KEY']).toBeUndefined();
     expect(mountedFile(keyway, keyway.env['KEYWAY_MASTER_KEY_FILE']!).trim()).toBe(values.masterKey);

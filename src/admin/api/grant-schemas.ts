@@ -20,6 +20,9 @@ const grantListing = z.object({
   provider: nullableString,
   account: nullableString,
   secret: z.enum(['set', 'missing']),
+  secret_from: nullableString.meta({
+    description: 'Where the secret comes from: store, env:NAME, file:PATH, or "cmd: PROG" (a command in the config; its arguments are never shown)',
+  }),
   scopes: z.array(z.string()).nullable(),
   token_expires_at: nullableString,
   last_refreshed_at: nullableString,

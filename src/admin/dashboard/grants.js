@@ -95,7 +95,15 @@ function card(grant, reload) {
           )
         : [],
     ]),
-    grant.source === 'store' ? secretForm(grant, reload) : h('p', { class: 'help muted' }, `Its secret comes from the config (grants.${grant.id}.secret).`),
+    grant.source === 'store'
+      ? secretForm(grant, reload)
+      : h(
+          'p',
+          { class: 'help muted' },
+          grant.secret_from?.startsWith('cmd: ')
+            ? `Its secret is printed by the command ${grant.secret_from.slice(5)}, named in the config (grants.${grant.id}.secret).`
+            : `Its secret comes from the config (grants.${grant.id}.secret).`,
+        ),
     buttons,
   );
 }

@@ -31,7 +31,9 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
 function value(row: GrantListing, key: keyof GrantListing): string {
   switch (key) {
     case 'secret':
-      if (row.secret === 'set') return 'set (never shown)';
+      if (row.secret === 'set' && row.secret_from?.startsWith('cmd: '))
+        return `printed by the command ${row.secret_from.slice(5)} (never shown; its arguments are in the config)`;
+      if (row.secret === 'set') return row.source === 'config' && row.secret_from ? `set (never shown), from ${row.secret_from}` : 'set (never shown)';
       return row.source === 'config' ? `not set (grants.${row.id}.secret in the config)` : `not set (keyway secrets set ${row.id} --stdin)`;
     case 'allow_http':
       return row.allow_http ? 'allowed' : 'refused (HTTPS only)';

@@ -103,7 +103,7 @@ function list(services: Services, args: Args, io: CommandIO): number {
     status: r.display_status,
     leases: r.leases.map((l) => `${l.agent}:${l.state === 'active' ? l.expires_at : l.state}`),
   }));
-  printTable(io, table, ['id', 'type', 'status', 'domains', 'scopes', 'token_expires_at', 'leases', 'last_refreshed_at', 'last_used_at']);
+  printTable(io, table, ['id', 'type', 'status', 'domains', 'secret_from', 'scopes', 'token_expires_at', 'leases', 'last_refreshed_at', 'last_used_at']);
   for (const row of table.filter((r) => r.status === 'no secret')) {
     io.out(
       row.source === 'config'

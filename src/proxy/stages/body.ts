@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { isOAuthGrant } from '../../credentials/credential-source.ts';
+import { replaysAfter401 } from '../../credentials/credential-source.ts';
 import { type ChunkChain, resignChunkedBody } from '../../credentials/signing/aws/chunked.ts';
 import { presignAwsRequest, signAwsRequest, stringSigner } from '../../credentials/signing/aws/sign.ts';
 import { HmacSignError, signHmacRequest, systemSources } from '../../credentials/signing/hmac/index.ts';
@@ -30,13 +30,14 @@ export const heldBody: RequestBodyStage = {
 };
 
 /**
- * An OAuth grant's request may be sent twice (refresh and replay after a 401): its body is kept,
+ * An OAuth grant's request may be sent twice (refresh and replay after a 401), and so may one whose
+ * secret a command prints (the command runs again; replaysAfter401): its body is kept,
  * up to 1 MiB and within the agent's replay memory (replay-body.ts); past either it streams, once.
  */
 export const keepForReplay: RequestBodyStage = {
   name: 'keep-for-replay',
   run(request, body) {
-    if (body.kind !== 'streamed' || !request.grant || !request.issued || !isOAuthGrant(request.grant) || !request.holder) return undefined;
+    if (body.kind !== 'streamed' || !request.grant || !request.issued || !replaysAfter401(request.grant) || !request.holder) return undefined;
     return readForReplay(request.req, request.holder, body.stream);
   },
 };
