@@ -42,10 +42,22 @@ function takeQuotas(request: StagedRequest, scopes: readonly LimitScope[], now: 
     const taken = request.conn.decisions.quotas.take(scope, scope.limits.quota!.requests!, now);
     if (taken === true) continue;
     if (taken === false) throw exhausted(request, scope, now);
-    return taken.then((ok) => {
-      if (!ok) throw exhausted(request, scope, now);
-      return takeQuotas(request, scopes.slice(i + 1), now);
-    });
+    return taken.then(
+      (ok) => {
+        if (!ok) throw exhausted(request, scope, now);
+        return takeQuotas(request, scopes.slice(i + 1), now);
+      },
+      (err: unknown) => {
+        // The store could not be written (its database is down): the quota cannot be counted, so
+        // the request is refused rather than let through uncounted.
+        if (err instanceof ProxyError) throw err;
+        throw new ProxyError('internal_error', `${scope.name}'s request quota cannot be counted: the store is unavailable`, {
+          grant: request.grant!.id,
+          cause: err,
+          hint: "retry once the store is back; /readyz shows the store's state",
+        });
+      },
+    );
   }
 }
 
