@@ -20,6 +20,7 @@ import { LiveConfig } from './live-config.ts';
 import type { StartOptions } from './options.ts';
 import { rebuildTablesOnStoreChange } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
+import { QuotaLedger } from './quota-ledger.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */
 export interface StartContext {
@@ -49,6 +50,8 @@ export interface Parts extends StartContext {
   /** aws_sigv4 grants' assume_role credentials, from STS through the token-endpoint client. */
   readonly roles: AwsRoleCredentials;
   readonly usage: UsageRecorder;
+  /** Quotas per UTC day (config limits.quota), counted in the store. */
+  readonly quotas: QuotaLedger;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
   readonly ownPorts: Set<number>;
   /** Nor to any other keyway's on this host (another home's, a `keyway fetch`'s): the shared registry. */
@@ -98,6 +101,8 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   });
   const usage = new UsageRecorder(store);
   closers.add('usage recorder', () => usage.stop());
+  const quotas = new QuotaLedger(store);
+  closers.add('quota counts', () => quotas.close());
   const registryDir = listenersDir(env);
   const listeners = new ListenerRegistry(registryDir);
   closers.add('listener registry', () => listeners.close());
@@ -113,6 +118,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     tokens,
     roles,
     usage,
+    quotas,
     ownPorts: new Set<number>(),
     listeners,
     registryDir,

@@ -3,7 +3,6 @@ import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
-import { QuotaLedger } from './quota-ledger.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
 import type { Parts } from './parts.ts';
 
@@ -30,7 +29,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     upstream: parts.upstream,
     load: new AgentLoad(() => live.config.proxy),
     rates: new RateLimiter(),
-    quotas: new QuotaLedger(store),
+    quotas: parts.quotas,
     resolve: live.resolve,
     logger: parts.logger,
     grantUsed: (id) => usage.touch(id),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseByteSize } from './byte-size.ts';
 
 // `limits:` on an agent, on a grant, or on an agent for one grant (agents.ID.grant_limits.GRANT):
 //
@@ -25,6 +26,7 @@ export interface RateLimit {
 
 export interface QuotaLimit {
   requests: number | undefined;
+  bytes: number | undefined;
 }
 
 export interface Limits {
@@ -42,12 +44,15 @@ const rateText = z.string().transform((text, ctx) => {
   return { count, perMs: PER_MS[match[2]!]!, text: `${count}/${match[2]}` };
 });
 
-const perDay = (_what: 'requests') =>
+const perDay = (what: 'requests' | 'bytes') =>
   z.string().transform((text, ctx) => {
-    const match = /^\s*(\d{1,12})\s*\/\s*day\s*$/.exec(text);
-    const amount = Number(match?.[1]);
-    if (!match || !(amount > 0)) {
-      ctx.addIssue({ code: 'custom', message: 'expected a count per day such as 10000/day' });
+    const match = /^\s*(.+?)\s*\/\s*day\s*$/.exec(text);
+    const amount = match === null ? undefined : what === 'requests' ? (/^\d{1,12}$/.test(match[1]!) ? Number(match[1]) : undefined) : parseByteSize(match[1]!);
+    if (amount === undefined || !(amount > 0)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: what === 'requests' ? 'expected a count per day such as 10000/day' : 'expected a size per day such as 2GiB/day',
+      });
       return z.NEVER;
     }
     return amount;
@@ -57,8 +62,10 @@ export const limitsSchema = z
   .strictObject({
     rate: rateText.optional(),
     burst: z.number().int().min(1).max(1_000_000).optional(),
-    // A bytes quota (the contract's quota.bytes) is not built yet: refused as an unknown key, not ignored.
-    quota: z.strictObject({ requests: perDay('requests') }).optional(),
+    quota: z
+      .strictObject({ requests: perDay('requests').optional(), bytes: perDay('bytes').optional() })
+      .refine((q) => q.requests !== undefined || q.bytes !== undefined, { message: 'expected requests: N/day, bytes: SIZE/day, or both' })
+      .optional(),
   })
   .check((ctx) => {
     if (ctx.value.burst !== undefined && ctx.value.rate === undefined) {
@@ -68,7 +75,7 @@ export const limitsSchema = z
   .transform(
     (given): Limits => ({
       rate: given.rate === undefined ? undefined : { ...given.rate, burst: given.burst ?? given.rate.count },
-      quota: given.quota === undefined ? undefined : { requests: given.quota.requests },
+      quota: given.quota === undefined ? undefined : { requests: given.quota.requests, bytes: given.quota.bytes },
     }),
   );
 

@@ -7,7 +7,10 @@ export const QUOTA_PREFIX = 'quota:';
 export interface QuotaRecord {
   /** YYYY-MM-DD (UTC): a record of another day counts nothing. */
   day: string;
+  /** Requests taken (in blocks) by every process. */
   reserved: number;
+  /** Body bytes counted (request bodies sent, response bodies received), added by each process every second. */
+  bytes?: number | undefined;
 }
 
 export const quotaRecordId = (kind: string, agent: string | undefined, grant: string | undefined): string =>

@@ -17,6 +17,10 @@ export interface AgentLimitUse {
   quota_requests: number | null;
   /** Requests of today's quota taken, by every process on the store (blocks reserved count as taken). */
   quota_used: number | null;
+  /** Body bytes per UTC day (request bodies sent, response bodies received), or null. */
+  quota_bytes: number | null;
+  /** Body bytes counted today, as the store has them (each process adds its count every second). */
+  bytes_used: number | null;
   /** When the day's count starts again (the next UTC midnight), for a quota. */
   quota_resets_at: string | null;
 }
@@ -29,15 +33,19 @@ export function agentLimits(config: Pick<Config, 'agents'>, store: { get<T>(id: 
   const resets = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
   const row = (scope: AgentLimitUse['scope'], grant: string | undefined, limits: Limits): AgentLimitUse => {
     const quota = limits.quota?.requests;
-    const record = quota === undefined ? undefined : store.get<QuotaRecord>(quotaRecordId(scope, agentId, grant));
+    const bytes = limits.quota?.bytes;
+    const stored = store.get<QuotaRecord>(quotaRecordId(scope, agentId, grant));
+    const record = stored?.day === day ? stored : undefined;
     return {
       scope,
       grant: grant ?? null,
       rate: limits.rate?.text ?? null,
       burst: limits.rate?.burst ?? null,
       quota_requests: quota ?? null,
-      quota_used: quota === undefined ? null : Math.min(quota, record?.day === day ? record.reserved : 0),
-      quota_resets_at: quota === undefined ? null : resets,
+      quota_used: quota === undefined ? null : Math.min(quota, record?.reserved ?? 0),
+      quota_bytes: bytes ?? null,
+      bytes_used: bytes === undefined ? null : (record?.bytes ?? 0),
+      quota_resets_at: quota === undefined && bytes === undefined ? null : resets,
     };
   };
   if (agent.limits) out.push(row('agent', undefined, agent.limits));

@@ -96,6 +96,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       event.code ??= 'client_closed';
     }
     if (event.status === null) event.status = res.headersSent ? res.statusCode : null;
+    // Under a bytes quota: what went up and came back, counted whether the client stayed or not.
+    if (this.byteQuotas !== undefined) this.conn.runtime.quotas.addBytes(this.byteQuotas, this.bytesSent + this.#departure.relayed, this.conn.runtime.now());
     this.draft.commit(this.conn.runtime);
   };
 

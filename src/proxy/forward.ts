@@ -61,6 +61,12 @@ export type ForwardOutcome = 'relayed' | 'withheld';
 export class ClientDeparture {
   #left = false;
   #inFlight: UpstreamExchange | null = null;
+  #relayedBefore = 0;
+
+  /** Response body bytes relayed to the client so far, over every send of this request (a bytes quota counts them). */
+  get relayed(): number {
+    return this.#relayedBefore + (this.#inFlight?.relayed ?? 0);
+  }
 
   get left(): boolean {
     return this.#left;
@@ -73,6 +79,7 @@ export class ClientDeparture {
   }
 
   follow(exchange: UpstreamExchange): void {
+    this.#relayedBefore += this.#inFlight?.relayed ?? 0;
     this.#inFlight = exchange;
     if (this.#left) exchange.stop();
   }
@@ -128,6 +135,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   readonly #reject: (err: Error) => void;
   #controller: Dispatcher.DispatchController | null = null;
   #sink: Sink = 'waiting';
+  /** Response body bytes read from the upstream for the client (not a withheld 401's). */
+  relayed = 0;
   #outcome: ForwardOutcome = 'relayed';
   #settled = false;
   #stopped: Error | null = null;
@@ -215,6 +224,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#settled) return; // failed: its abort has not landed yet
+    if (this.#sink !== 'discard') this.relayed += chunk.length;
     try {
       switch (this.#sink) {
         case 'client':

@@ -31,8 +31,15 @@ export interface Decisions {
   };
   /** Per-replica request rates (config `limits:`), one token bucket per agent, grant, or agent on a grant. */
   readonly rates: RateLimiter;
-  /** Request quotas per UTC day, counted in the store (app/quota-ledger.ts): true, false, or a promise of either. */
-  readonly quotas: { take(scope: LimitScope, perDay: number, now: Date): boolean | Promise<boolean> };
+  /** Quotas per UTC day, counted in the store (app/quota-ledger.ts). */
+  readonly quotas: {
+    /** One request of the scope's quota: true, false, or a promise of either. */
+    take(scope: LimitScope, perDay: number, now: Date): boolean | Promise<boolean>;
+    /** Body bytes of the scope counted today, as far as this process knows. */
+    bytesUsed(scope: LimitScope, now: Date): number;
+    /** A finished request's body bytes, added to each scope's count. */
+    addBytes(scopes: readonly LimitScope[], bytes: number, now: Date): void;
+  };
   /** Ports keyway itself listens on: never a destination. */
   readonly ownPorts: ReadonlySet<number>;
   /** Every keyway's listeners on this host (other homes, other users): never a destination either. */

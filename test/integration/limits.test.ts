@@ -59,9 +59,10 @@ describe('limits on one proxy: rates per agent, per grant and per agent on a gra
         grant_limits: { counted: { quota: { requests: '5/day' } } },
       },
       other: { key: 'env:OTHER_KEY' },
+      bulk: { key: 'env:BULK_KEY', limits: { quota: { bytes: '1MiB/day' } } },
     },
   };
-  const env = { API_TOKEN: TOKEN, BOT_KEY, OTHER_KEY };
+  const env = { API_TOKEN: TOKEN, BOT_KEY, OTHER_KEY, BULK_KEY: 'bulk-key-0123456789' };
   const home = makeHome();
 
   const connect = (id: string, key: string, port: number) => {
@@ -69,10 +70,12 @@ describe('limits on one proxy: rates per agent, per grant and per agent on a gra
     agents.push(agent);
     return agent;
   };
+  let bulk: ProxyAgent;
   const start = async () => {
     proxy = await startProxy({ home, env, now: () => clock, tokenClock: () => clock.getTime(), config });
     bot = connect('bot', BOT_KEY, proxy.port);
     other = connect('other', OTHER_KEY, proxy.port);
+    bulk = connect('bulk', env.BULK_KEY, proxy.port);
   };
 
   beforeAll(async () => {
@@ -163,8 +166,28 @@ describe('limits on one proxy: rates per agent, per grant and per agent on a gra
     outputs.push(shown.stdout, shown.stderr);
     expect(shown.code, shown.stderr).toBe(0);
     const expected = [
-      { scope: 'agent', grant: null, rate: '60/min', burst: 20, quota_requests: null, quota_used: null, quota_resets_at: null },
-      { scope: 'agent_grant', grant: 'counted', rate: null, burst: null, quota_requests: 5, quota_used: 5, quota_resets_at: midnight.toISOString() },
+      {
+        scope: 'agent',
+        grant: null,
+        rate: '60/min',
+        burst: 20,
+        quota_requests: null,
+        quota_used: null,
+        quota_bytes: null,
+        bytes_used: null,
+        quota_resets_at: null,
+      },
+      {
+        scope: 'agent_grant',
+        grant: 'counted',
+        rate: null,
+        burst: null,
+        quota_requests: 5,
+        quota_used: 5,
+        quota_bytes: null,
+        bytes_used: null,
+        quota_resets_at: midnight.toISOString(),
+      },
     ];
     expect(JSON.parse(shown.stdout).limits).toEqual(expected);
     const words = await proxy.cli(['agents', 'show', 'bot']);
@@ -173,6 +196,28 @@ describe('limits on one proxy: rates per agent, per grant and per agent on a gra
     const listed = await adminClient(proxy).call('GET', '/api/agents');
     expect((listed.body as { agents: Array<{ id: string; limits: unknown }> }).agents.find((a) => a.id === 'bot')?.limits).toEqual(expected);
     expect((await proxy.cli(['agents', 'show', 'nobody'])).stderr).toContain('no agent "nobody"');
+  });
+
+  it('a bytes quota counts request and response bodies: 1 MiB a day passes a 600 KiB upload and a 600 KiB download, then refuses', async () => {
+    const up = await request(url('api.example.test', 'bytes-up').replace('/echo', '/upload'), {
+      dispatcher: bulk,
+      method: 'POST',
+      body: Buffer.alloc(600 * 1024, 0x61),
+    });
+    expect(up.statusCode).toBe(200);
+    expect(await up.body.json()).toEqual({ bytes: 600 * 1024 });
+    const down = await request(`https://api.example.test:${upstream.port}/download?n=${600 * 1024}`, { dispatcher: bulk });
+    expect(down.statusCode).toBe(200);
+    expect((await down.body.arrayBuffer()).byteLength).toBe(600 * 1024);
+    // The count is added when each exchange closes: the next request sees it.
+    let refused: Answer | undefined;
+    for (let i = 0; i < 20 && refused?.status !== 429; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      refused = await send(bulk, url('api.example.test', `bytes-after=${i}`));
+    }
+    outputs.push(refused!.text);
+    expect(refused!.code).toBe('quota_exhausted');
+    expect(JSON.parse(refused!.text).error.message).toMatch(/^agent "bulk" has used its 1 MiB of bodies for today \(UTC\); the quota resets at /);
   });
 
   it("the day's count is in the store: a restart does not give it back; the next UTC day does", async () => {
@@ -197,7 +242,8 @@ describe('limits in the config: a mistake names its key', () => {
     [{ limits: { rate: '0/s' } }, /agents\.bot\.limits\.rate: expected a rate/],
     [{ limits: { burst: 5 } }, /agents\.bot\.limits\.burst: burst sizes a rate: give rate too/],
     [{ limits: { quota: { requests: 'lots' } } }, /agents\.bot\.limits\.quota\.requests: expected a count per day such as 10000\/day/],
-    [{ limits: { quota: { bytes: '2GiB/day' } } }, /agents\.bot\.limits\.quota.*bytes/],
+    [{ limits: { quota: { bytes: 'a lot' } } }, /agents\.bot\.limits\.quota\.bytes: expected a size per day such as 2GiB\/day/],
+    [{ limits: { quota: {} } }, /agents\.bot\.limits\.quota: expected requests: N\/day, bytes: SIZE\/day, or both/],
     [{ grant_limits: { slack: { rate: '1/s' } } }, /agents\.bot\.grant_limits\.slack: "slack" is not one of this agent's grants/],
   ])('%j', (agent, message) => {
     expect(load(agent)).toThrow(message);

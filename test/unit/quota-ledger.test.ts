@@ -15,6 +15,7 @@ function memoryStore() {
     fail: (on: boolean) => {
       failing = on;
     },
+    get: <R>(id: string) => records.get(id) as R | undefined,
     update<T>(change: (draft: { get<R>(id: string): R | undefined; set(id: string, value: unknown): void }) => T): Promise<T> {
       const run = queue.then(async () => {
         await new Promise((r) => setImmediate(r));
@@ -75,5 +76,25 @@ describe('request quotas: blocks reserved in the store, counted down in memory',
     await expect(ledger.take(scope, 100, NOW)).rejects.toThrow('database down');
     store.fail(false);
     expect(await ledger.take(scope, 100, NOW)).toBe(true);
+  });
+
+  it('body bytes: counted in memory, added to the store within a second and at close; another process sees them', async () => {
+    const store = memoryStore();
+    const a = new QuotaLedger(store);
+    const b = new QuotaLedger(store);
+    a.addBytes([scope], 700, NOW);
+    a.addBytes([scope], 300, NOW);
+    expect(a.bytesUsed(scope, NOW)).toBe(1_000);
+    expect(b.bytesUsed(scope, NOW)).toBe(0);
+    await a.flush();
+    expect(store.records.get('quota:grant:_:api')).toEqual({ day: '2026-11-23', reserved: 0, bytes: 1_000 });
+    expect(b.bytesUsed(scope, NOW)).toBe(1_000);
+    // Requests and bytes share the record: neither write loses the other's count.
+    expect(await b.take(scope, 100, NOW)).toBe(true);
+    b.addBytes([scope], 24, NOW);
+    await b.close();
+    expect(store.records.get('quota:grant:_:api')).toMatchObject({ bytes: 1_024 });
+    expect((store.records.get('quota:grant:_:api') as { reserved: number }).reserved).toBeGreaterThan(0);
+    expect(a.bytesUsed(scope, new Date('2026-11-24T00:00:00Z'))).toBe(0);
   });
 });

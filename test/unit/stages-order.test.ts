@@ -34,7 +34,7 @@ describe('the request path', () => {
   });
 
   it('runs the body and response stages in this order', () => {
-    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'keep-for-replay', 'aws-sign', 'hmac-sign']);
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'keep-for-replay', 'aws-sign', 'hmac-sign', 'count-body']);
     expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers', 'scope-hint']);
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['leak-guard-body']);
   });

@@ -81,6 +81,7 @@ function limitsLine(agent) {
     const what = [];
     if (l.rate) what.push(`${l.rate} (burst ${l.burst}, per replica)`);
     if (l.quota_requests !== null && l.quota_requests !== undefined) what.push(`${l.quota_used}/${l.quota_requests} requests today`);
+    if (l.quota_bytes !== null && l.quota_bytes !== undefined) what.push(`${l.bytes_used}/${l.quota_bytes} bytes today`);
     return `${l.scope === 'agent' ? 'all its requests' : `on ${l.grant}`}: ${what.join(', ')}`;
   });
   return h('p', { class: 'limits' }, h('strong', {}, 'Limits '), parts.join(' · '));

@@ -130,7 +130,11 @@ function show(services: Services, args: Args, io: CommandIO, id: string): number
     agent.limits.map((l) => ({
       limit: l.scope === 'agent' ? 'all its requests' : `on ${l.grant}`,
       rate: l.rate === null ? '-' : `${l.rate} (burst ${l.burst})`,
-      quota: l.quota_requests === null ? '-' : `${l.quota_used}/${l.quota_requests} today`,
+      quota:
+        [
+          ...(l.quota_requests === null ? [] : [`${l.quota_used}/${l.quota_requests} today`]),
+          ...(l.quota_bytes === null ? [] : [`${l.bytes_used}/${l.quota_bytes} bytes today`]),
+        ].join(', ') || '-',
       resets_at: l.quota_resets_at ?? '-',
     })),
     ['limit', 'rate', 'quota', 'resets_at'],

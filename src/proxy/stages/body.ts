@@ -230,3 +230,28 @@ async function signHmac(request: StagedRequest, body: RequestBody): Promise<Requ
   request.draft.event.signed = 'hmac';
   return out;
 }
+
+/**
+ * A request under a bytes quota (stage limits set request.byteQuotas) counts its body as it goes
+ * upstream: a kept body at once, a streamed one chunk by chunk. Last of the body stages, so it
+ * counts what is sent (a signature's re-framing included); a replay sends the same body again and
+ * is not counted twice. Other requests pass untouched, at no cost.
+ */
+export const countBody: RequestBodyStage = {
+  name: 'count-body',
+  run(request, body) {
+    if (request.byteQuotas === undefined || body.kind === 'none') return undefined;
+    if (body.kind === 'kept') {
+      request.bytesSent += body.body.length;
+      return undefined;
+    }
+    return { ...body, stream: Readable.from(counted(request, body.stream), { objectMode: false }) };
+  },
+};
+
+async function* counted(request: StagedRequest, source: Extract<RequestBody, { kind: 'streamed' }>['stream']): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    request.bytesSent += (chunk as Buffer).length;
+    yield chunk as Buffer;
+  }
+}

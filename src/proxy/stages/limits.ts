@@ -5,8 +5,10 @@ import type { HeadStage, StagedRequest } from './request.ts';
 /**
  * The agent's, the grant's and the agent-on-grant limits (config `limits:`): after the rules (a
  * refused request spends nothing), before the credential (a limited request costs no refresh).
- * Rates first, kept in this process (429 rate_limited with Retry-After); then the day's request
- * quotas, shared through the store (429 quota_exhausted, Retry-After: until the next UTC day).
+ * Rates first, kept in this process (429 rate_limited with Retry-After); then the day's quotas,
+ * shared through the store (429 quota_exhausted, Retry-After: until the next UTC day): body bytes
+ * as counted so far (a request under a bytes quota counts its own: stage count-body, and the
+ * exchange's close), then requests.
  * Returns a promise only when a quota's block of requests must be reserved in the store.
  */
 export const limits: HeadStage = {
@@ -28,6 +30,9 @@ export const limits: HeadStage = {
         retryAfter: seconds,
       });
     }
+    const byBytes = scopes.filter((s) => s.limits.quota?.bytes !== undefined);
+    for (const scope of byBytes) if (decisions.quotas.bytesUsed(scope, now) >= scope.limits.quota!.bytes!) throw exhausted(request, scope, now, 'bytes');
+    if (byBytes.length > 0) request.byteQuotas = byBytes;
     return takeQuotas(
       request,
       scopes.filter((s) => s.limits.quota?.requests !== undefined),
@@ -61,17 +66,26 @@ function takeQuotas(request: StagedRequest, scopes: readonly LimitScope[], now: 
   }
 }
 
-function exhausted(request: StagedRequest, scope: LimitScope, now: Date): ProxyError {
+function exhausted(request: StagedRequest, scope: LimitScope, now: Date, what: 'requests' | 'bytes' = 'requests'): ProxyError {
   const seconds = secondsToNextDay(now);
   const resets = new Date(now.getTime() + seconds * 1000).toISOString();
   request.draft.event.limit = scope.kind;
-  return new ProxyError(
-    'quota_exhausted',
-    `${scope.name} has used its ${scope.limits.quota!.requests} requests for today (UTC); the quota resets at ${resets}`,
-    {
-      grant: request.grant!.id,
-      hint: `retry after ${resets}`,
-      retryAfter: seconds,
-    },
-  );
+  const used = what === 'requests' ? `its ${scope.limits.quota!.requests} requests` : `its ${formatBytes(scope.limits.quota!.bytes!)} of bodies`;
+  return new ProxyError('quota_exhausted', `${scope.name} has used ${used} for today (UTC); the quota resets at ${resets}`, {
+    grant: request.grant!.id,
+    hint: `retry after ${resets}`,
+    retryAfter: seconds,
+  });
+}
+
+/** 2 GiB, 512 MiB, 1000 bytes: as a person reads a quota back. */
+function formatBytes(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} bytes`;
 }

@@ -6,6 +6,7 @@ import type { AwsRequestSigning } from './aws-scope.ts';
 import type { ClientRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
 import type { ReplayHolder } from '../replay-body.ts';
+import type { LimitScope } from '../../policy/rate-limits.ts';
 
 /**
  * One request on its way through the head stages (stages/index.ts): what the client sent, and
@@ -34,6 +35,9 @@ export class StagedRequest {
   purposeRule: string | undefined = undefined;
   /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */
   heldBody: Buffer | undefined = undefined;
+  /** The limits with a bytes quota this request counts against (stage limits), and its body bytes sent (stage count-body). */
+  byteQuotas: readonly LimitScope[] | undefined = undefined;
+  bytesSent = 0;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
   holder: ReplayHolder | undefined;
 
