@@ -63,6 +63,14 @@ export interface AuditEvent {
    * API: `token` (the admin token) or `session` (a dashboard sign-in); a reload by signal: the signal.
    */
   actor?: string | undefined;
+  /**
+   * A grant with inject: {body: true}: what the body swap did (credentials/body-swap: swapped, none,
+   * not_parsed, too_large, no_memory, other_type). On a WebSocket, over its client messages: the
+   * most telling outcome (too_large, then not_parsed, no_memory, swapped, none), with `body_swaps`
+   * the number of messages swapped.
+   */
+  body_swap?: 'swapped' | 'none' | 'not_parsed' | 'too_large' | 'no_memory' | 'other_type' | undefined;
+  body_swaps?: number | undefined;
   /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
   signed?: 'sigv4' | 'hmac' | undefined;
   region?: string | undefined;

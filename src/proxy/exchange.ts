@@ -34,6 +34,7 @@ const NO_NEEDLES: Buffer[] = [];
 /** The audit line's `replay`: why this request could not be replayed after a 401. */
 const SKIPPED_SIZE = 'skipped: body over 1 MiB';
 const SKIPPED_BUDGET = 'skipped: replay memory full';
+const SKIPPED_SWAPPED = 'skipped: the body carries the token';
 
 /**
  * One exchange's state and the callbacks the stages call back on (the response's close, the
@@ -156,7 +157,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const staged = runBodyStages(this, hasBody(req) ? { kind: 'streamed', stream: req, why: 'size' } : NO_BODY);
     const body = staged instanceof Promise ? await staged : staged;
     this.#oauth = oauth;
-    this.#canReplay = oauth && body.kind !== 'streamed';
+    // A body the token was swapped into (stage body-swap) would go again with the token just refused.
+    this.#canReplay = oauth && body.kind !== 'streamed' && !this.bodySwapped;
     // A body not kept for want of memory: said on the line whether or not a 401 comes, so an
     // operator sees the budget bite (proxy.max_replay_memory, max_replay_memory_per_agent).
     if (oauth && body.kind === 'streamed' && body.why === 'budget') this.draft.event.replay = SKIPPED_BUDGET;
@@ -212,7 +214,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
 
   onHead(status: number): void {
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
-    if (this.#oauth && !this.#canReplay && status === 401) this.draft.event.replay ??= SKIPPED_SIZE;
+    if (this.#oauth && !this.#canReplay && status === 401) this.draft.event.replay ??= this.bodySwapped ? SKIPPED_SWAPPED : SKIPPED_SIZE;
   }
 
   onHint(message: string, hint: string): void {

@@ -34,6 +34,8 @@ export class StagedRequest {
   purposeRule: string | undefined = undefined;
   /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */
   heldBody: Buffer | undefined = undefined;
+  /** The grant's secret was put in the body (stage body-swap): a replay after a refresh would carry the old one. */
+  bodySwapped = false;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
   holder: ReplayHolder | undefined;
 
