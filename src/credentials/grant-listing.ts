@@ -63,7 +63,9 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     try {
       // An hmac grant's scheme says more than its injector: which preset, or which algorithm.
       if (type === 'hmac' && sign !== undefined) return compileHmacScheme(sign).describe();
-      return injectorFor(type, inject).describe();
+      const described = injectorFor(type, inject).describe();
+      // Body swap beside a header or query injection: both are said.
+      return inject?.body && !described.startsWith('body:') ? `${described}; body: keyway-placeholder-<grant id> replaced by the secret` : described;
     } catch (err) {
       return `invalid: ${(err as Error).message}`;
     }

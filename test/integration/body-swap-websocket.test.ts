@@ -94,7 +94,11 @@ interface Client {
 
 /** A ws client through keyway's tunnel (ws takes no proxy setting: it gets the tunnelled TLS socket). */
 async function openWs(path: string, deflate: false | { clientNoContextTakeover?: boolean }): Promise<Client> {
-  const tunnel: Socket = await openTunnel(proxy.port, `api.example.test:${port}`, `Proxy-Authorization: Basic ${Buffer.from(`bot:${KEY}`).toString('base64')}\r\n`);
+  const tunnel: Socket = await openTunnel(
+    proxy.port,
+    `api.example.test:${port}`,
+    `Proxy-Authorization: Basic ${Buffer.from(`bot:${KEY}`).toString('base64')}\r\n`,
+  );
   const bytes: Buffer[] = [];
   const ws = new WebSocket(`wss://api.example.test:${port}${path}`, {
     perMessageDeflate: deflate === false ? false : { threshold: 0, ...deflate },

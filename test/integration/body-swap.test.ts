@@ -222,6 +222,21 @@ describe('keyway env', () => {
     expect(r.stdout).not.toContain(CANARY);
   });
 
+  it('grants add --body makes a body-only grant; env prints its placeholder too', async () => {
+    const added = await proxy.cli(
+      ['grants', 'add', 'form-only', '--type', 'api_key', '--domains', 'plain.example.test', '--body', '--secret-stdin'],
+      'kw-form-only-secret',
+    );
+    expect(added.code).toBe(0);
+    const shown = await proxy.cli(['grants', 'show', 'form-only', '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ inject: 'body: keyway-placeholder-<grant id> replaced by the secret' });
+    const env = await proxy.cli(['env', '--json']);
+    expect(JSON.parse(env.stdout)).toMatchObject({ KEYWAY_PLACEHOLDER_FORM_ONLY: 'keyway-placeholder-form-only' });
+    const basic = await proxy.cli(['grants', 'add', 'b', '--type', 'basic', '--domains', 'plain.example.test', '--body']);
+    expect(basic.code).not.toBe(0);
+    expect(basic.stderr).toContain('not one secret to put in a body');
+  });
+
   it('leaves the canary out of every log and audit line', () => {
     expect(canaryLeaks(proxy)).toEqual([]);
   });
