@@ -42,7 +42,8 @@ export interface AuditEvent {
   leak_redacted?: number | undefined;
   /**
    * Why this request could not be replayed after a 401: `skipped: body over 1 MiB` (written when
-   * the 401 came), `skipped: replay memory full` (proxy.max_replay_memory*: written whenever).
+   * the 401 came), `skipped: replay memory full` (proxy.max_replay_memory*: written whenever),
+   * `skipped: the body carries the token` (stage body-swap put the refused token in it).
    */
   replay?: string | undefined;
   /** The request was replayed once with a refreshed token after a 401. */

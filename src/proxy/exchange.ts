@@ -214,7 +214,13 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
 
   onHead(status: number): void {
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
-    if (this.#oauth && !this.#canReplay && status === 401) this.draft.event.replay ??= this.bodySwapped ? SKIPPED_SWAPPED : SKIPPED_SIZE;
+    if (this.#oauth && !this.#canReplay && status === 401) {
+      this.draft.event.replay ??= this.bodySwapped ? SKIPPED_SWAPPED : SKIPPED_SIZE;
+      // Not replayed, but the token was refused all the same: refreshed now (single flight, as for
+      // a replay), so the agent's next request carries a fresh one. A failure is the next request's.
+      if (this.bodySwapped && this.grant && this.issued)
+        this.conn.issuing.credentials.afterRejection(this.grant, this.issued.credential).catch(() => undefined);
+    }
   }
 
   onHint(message: string, hint: string): void {
