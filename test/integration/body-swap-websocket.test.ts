@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { canaryLeaks } from '../helpers/clients.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cleanEnv, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { openTunnel } from '../helpers/raw-http.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -189,6 +189,27 @@ describe('a Home Assistant style auth message', () => {
       client.ws.terminate();
       expect(await auditLine(path)).toMatchObject({ body_swap: 'swapped' });
     }
+  });
+});
+
+describe("Node's global WebSocket", () => {
+  it('through keyway by NODE_USE_ENV_PROXY: the auth message is swapped', async () => {
+    const script = `
+      const ws = new WebSocket(process.argv[1]);
+      const got = [];
+      const timer = setTimeout(() => { console.error('no answer in 8 s'); process.exit(1); }, 8000);
+      ws.onmessage = (e) => {
+        got.push(String(e.data));
+        if (got.length === 1) ws.send(JSON.stringify({ type: 'auth', access_token: '${HA}' }));
+        else { clearTimeout(timer); process.stdout.write(got[1]); ws.close(); }
+      };
+      ws.onerror = (e) => { console.error('error', e.message ?? ''); process.exit(1); };
+    `;
+    const env = cleanEnv({ HTTPS_PROXY: `http://bot:${KEY}@127.0.0.1:${proxy.port}`, NODE_USE_ENV_PROXY: '1', NODE_EXTRA_CA_CERTS: proxy.caPath });
+    const r = await runProcess(process.execPath, ['-e', script, `wss://api.example.test:${port}/api/websocket-node`], env, undefined, 15_000);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ type: 'auth_ok', you_sent: auth(MASKED) });
+    expect(findLeak(r.stdout + r.stderr, CANARY)).toBeUndefined();
   });
 });
 

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canaryLeaks, curl, findPythonWithRequests } from '../helpers/clients.ts';
@@ -180,6 +181,17 @@ describe('a JSON body (Node fetch)', () => {
 });
 
 describe('where nothing is swapped', () => {
+  it('a compressed (Content-Encoding) body goes on as it came, and the audit says not_parsed', async () => {
+    const file = join(proxy.home, 'body.gz');
+    writeFileSync(file, gzipSync(`{"params":{"token":"${SLACK}"}}`));
+    const r = await curl(
+      ['-H', 'x-tag: gzipped', '-H', 'content-type: application/json', '-H', 'content-encoding: gzip', '--data-binary', `@${file}`, `${api()}/gzipped`],
+      agentEnv(),
+    );
+    expect(r.code).toBe(0);
+    expect((await auditFor('gzipped'))['body_swap']).toBe('not_parsed');
+  });
+
   it('a text body to a tunnelled host keeps the placeholder (keyway never sees it)', async () => {
     const ca = join(proxy.home, 'upstream-ca.pem');
     writeFileSync(ca, TLS_FIXTURES.ca);
