@@ -68,7 +68,8 @@ beforeAll(async () => {
   proxy = await startProxy({
     env: { BOT_KEY: KEY },
     config: {
-      proxy: { max_body_swap: '64KiB' },
+      // Two messages cut off near 64 KiB each would spend this budget, were their memory not given back.
+      proxy: { max_body_swap: '64KiB', max_replay_memory_per_agent: '128KiB', max_replay_memory: '128KiB' },
       agents: { bot: { key: 'env:BOT_KEY', grants: ['ha', 'ha-admin'] } },
     },
     grants: [
@@ -235,6 +236,22 @@ describe('bounds', () => {
     expect(await auditLine('/api/websocket-bomb')).toMatchObject({ body_swap: 'too_large' });
     // Bounded: nowhere near the 32 MiB the message inflates to was held (the client's own copy aside).
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+  });
+
+  it('gives back the memory of a message cut off by the connection closing', async () => {
+    for (let i = 0; i < 2; i++) {
+      const path = `/api/websocket-cut-${i}`;
+      const client = await openWs(path, false);
+      client.ws.send(`{"pad":"${'y'.repeat(65_000)}`, { fin: false });
+      await new Promise((r) => setTimeout(r, 100));
+      client.ws.terminate();
+      await auditLine(path);
+    }
+    const client = await openWs('/api/websocket-after-cuts', false);
+    // Larger than what would be left of the budget (131072 - 2 x 65008 bytes), had it leaked.
+    client.ws.send(JSON.stringify({ type: 'auth', access_token: HA, pad: 'z'.repeat(2000) }));
+    expect((await answer(client, 1))['type']).toBe('auth_ok');
+    client.ws.terminate();
   });
 
   it('the canary is in no log or audit line', () => {

@@ -110,6 +110,8 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
     if (frameGuard && frameGuard.redactions > 0) guarded?.onRedacted(frameGuard.redactions);
     const swapped = swapper?.summary();
     if (swapped) Object.assign(draft.event, swapped);
+    // Gives back the memory a message cut off mid-way still held (a pipe does not end its target on close).
+    swapper?.destroy();
     if (!answered) draft.event.code ??= 'client_closed';
     draft.commit(runtime);
   });
