@@ -193,6 +193,30 @@ describe('a Home Assistant style auth message', () => {
   });
 });
 
+/** One masked client text frame, built by hand (for splitting it where ws would not). */
+function maskedTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  if (payload.length >= 126) throw new Error('test frames stay under 126 bytes');
+  const mask = Buffer.from([0x1f, 0x2e, 0x3d, 0x4c]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i & 3]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+describe('a placeholder split across TCP chunks inside one frame', () => {
+  it('is swapped: the frame is read whole before its message is', async () => {
+    const client = await openWs('/api/websocket-tcp-split', false);
+    const frame = maskedTextFrame(auth(HA));
+    // Two header bytes and the mask, then the payload: cut four bytes into the placeholder.
+    const cut = 6 + auth(HA).indexOf('placeholder') + 4;
+    const socket = (client.ws as unknown as { _socket: Socket })._socket;
+    socket.write(frame.subarray(0, cut));
+    await new Promise((r) => setTimeout(r, 100));
+    socket.write(frame.subarray(cut));
+    expect((await answer(client, 1))['type']).toBe('auth_ok');
+    client.ws.terminate();
+  });
+});
+
 describe("Node's global WebSocket", () => {
   it('through keyway by NODE_USE_ENV_PROXY: the auth message is swapped', async () => {
     const script = `
