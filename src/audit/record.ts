@@ -43,7 +43,8 @@ export interface AuditEvent {
   /**
    * Why this request could not be replayed after a 401: `skipped: body over 1 MiB` (written when
    * the 401 came), `skipped: replay memory full` (proxy.max_replay_memory*: written whenever),
-   * `skipped: the secret command printed the same value` (a cmd grant: its 401 went to the client).
+   * `skipped: the secret command printed the same value` (a cmd grant: its 401 went to the client),
+   * `skipped: the body carries the token` (stage body-swap put the refused token in it).
    */
   replay?: string | undefined;
   /** The request was replayed once with a refreshed token after a 401. */
@@ -69,6 +70,14 @@ export interface AuditEvent {
    * (a command the config names), or a minted credential's type. Never the value or the reference.
    */
   secret_source?: string | undefined;
+  /**
+   * A grant with inject: {body: true}: what the body swap did (credentials/body-swap: swapped, none,
+   * not_parsed, too_large, no_memory, other_type). On a WebSocket, over its client messages: the
+   * most telling outcome (too_large, then not_parsed, no_memory, swapped, none), with `body_swaps`
+   * the number of messages swapped.
+   */
+  body_swap?: 'swapped' | 'none' | 'not_parsed' | 'too_large' | 'no_memory' | 'other_type' | undefined;
+  body_swaps?: number | undefined;
   /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
   signed?: 'sigv4' | 'hmac' | undefined;
   region?: string | undefined;

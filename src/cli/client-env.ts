@@ -4,6 +4,7 @@ import type { Config, DomainPattern } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
+import { grantPlaceholder } from '../credentials/body-swap/index.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
 import { type CredentialStore, loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -105,6 +106,8 @@ export interface PlaceholderGrant {
   type: string;
   domains: readonly string[];
   provider?: string | undefined;
+  /** inject: {body: true}: the agent writes keyway-placeholder-<id> where the secret goes in a body. */
+  body?: boolean | undefined;
 }
 
 /** The placeholder variable names for these grants, sorted. */
@@ -139,7 +142,8 @@ export interface AgentView {
  */
 export async function grantsForAgent(config: Config, agentId: string | undefined, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<AgentView> {
   const grants = new Map<string, PlaceholderGrant>();
-  for (const [id, g] of Object.entries(config.grants)) grants.set(id, { id, type: g.type, domains: g.domains.map((d) => d.text), provider: g.provider });
+  for (const [id, g] of Object.entries(config.grants))
+    grants.set(id, { id, type: g.type, domains: g.domains.map((d) => d.text), provider: g.provider, body: g.inject?.body });
   let allowed: readonly string[] | undefined = agentId === undefined ? undefined : config.agents[agentId]?.grants;
   let agentKnown = agentId === undefined || config.agents[agentId] !== undefined;
   let agentsConfigured = Object.keys(config.agents).length > 0;
@@ -150,7 +154,7 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
       for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
         if (config.grants[g.id] !== undefined) continue;
         if (g.status === 'revoked') continue;
-        grants.set(g.id, { id: g.id, type: g.type, domains: g.domains, provider: g.provider });
+        grants.set(g.id, { id: g.id, type: g.type, domains: g.domains, provider: g.provider, body: g.inject?.body });
       }
       if (agentId !== undefined && !agentKnown) {
         const stored = store.get<StoredAgent>(agentRecordId(agentId));
@@ -200,7 +204,17 @@ export function awsCaVariables(config: Config, grants: readonly PlaceholderGrant
   return grants.some((g) => g.type === 'aws_sigv4') ? { AWS_CA_BUNDLE: resolve(config.home, 'certs', 'bundle.pem') } : {};
 }
 
-/** `NAME=keyway-placeholder` for each well-known variable of these grants. */
+/**
+ * `NAME=keyway-placeholder` for each well-known variable of these grants, and for each grant that
+ * swaps its placeholder in bodies, `KEYWAY_PLACEHOLDER_<ID>=keyway-placeholder-<id>` (the id in
+ * capitals, '-' as '_'): the text an agent writes where that grant's secret goes in a body or message.
+ */
 export function placeholderVariables(grants: readonly PlaceholderGrant[]): Record<string, string> {
-  return Object.fromEntries(placeholderNames(grants).map((name) => [name, PLACEHOLDER]));
+  const vars: Record<string, string> = Object.fromEntries(placeholderNames(grants).map((name) => [name, PLACEHOLDER]));
+  for (const grant of grants) if (grant.body) vars[bodyPlaceholderName(grant.id)] = grantPlaceholder(grant.id);
+  return vars;
+}
+
+export function bodyPlaceholderName(grantId: string): string {
+  return `KEYWAY_PLACEHOLDER_${grantId.toUpperCase().replace(/-/g, '_')}`;
 }

@@ -41,8 +41,14 @@ export const injectSchema = z
       .check(messageCheck(unsafeDisplayText))
       .optional(),
     query: z.string().min(1).optional(),
+    // The grant's placeholder (keyway-placeholder-<id>) is also replaced by the secret inside
+    // request bodies and client WebSocket text messages (credentials/body-swap, proxy/stages/body-swap.ts).
+    body: z.boolean().optional(),
   })
-  .meta({ description: 'header (with format, e.g. "token {secret}") or query; absent: the type’s default' });
+  .meta({
+    description:
+      'header (with format, e.g. "token {secret}") or query; absent: the type’s default. body: true also swaps keyway-placeholder-<id> in bodies (alone: in bodies only)',
+  });
 
 const LABEL_KEY = /^[a-z0-9][a-z0-9._/-]{0,62}$/;
 const MAX_LABELS = 32;

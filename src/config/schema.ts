@@ -156,8 +156,8 @@ const grantSchema = grantFields
   .check((ctx) => {
     const grant = ctx.value;
     const fail = (key: string, message: string) => ctx.issues.push({ code: 'custom', input: grant, path: [key], message });
-    if (grant.type === 'api_key' && !grant.inject?.header && !grant.inject?.query) {
-      fail('inject', 'an api_key grant needs inject.header (with format) or inject.query');
+    if (grant.type === 'api_key' && !grant.inject?.header && !grant.inject?.query && !grant.inject?.body) {
+      fail('inject', 'an api_key grant needs inject.header (with format), inject.query or inject.body');
     }
     if (grant.inject?.header && grant.inject.query) fail('inject', 'use header or query, not both');
     if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
@@ -180,6 +180,7 @@ const grantSchema = grantFields
       fail('sts_endpoint', 'sts_endpoint is where assume_role gets its credentials: set assume_role too');
     }
     if (signs && grant.inject !== undefined) fail('inject', `an ${grant.type} grant signs each request; it has no inject settings`);
+    if (grant.type === 'basic' && grant.inject?.body) fail('inject', 'a basic grant has a username and password, not one secret to put in a body');
     if (grant.type === 'hmac' && grant.sign === undefined)
       fail('sign', 'an hmac grant needs sign: {preset: NAME} or the scheme (see the README, "Signed requests")');
     if (grant.type !== 'hmac' && grant.sign !== undefined) fail('sign', 'sign belongs to an hmac grant');
@@ -325,6 +326,9 @@ const configObject = z.strictObject({
       max_in_flight_per_agent: z.number().int().min(1).default(256),
       max_replay_memory: byteSize.default(64 * 1024 * 1024),
       max_replay_memory_per_agent: byteSize.default(16 * 1024 * 1024),
+      // The largest request body or WebSocket message keyway holds to swap a grant's placeholder in
+      // (inject: {body: true}); a larger one goes on unswapped (audit body_swap: too_large).
+      max_body_swap: byteSize.default(1024 * 1024),
       // The older name of timeouts.upstream, still accepted; timeouts.upstream wins when both are set.
       upstream_timeout: positiveDuration.optional(),
     })

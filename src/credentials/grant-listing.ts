@@ -71,7 +71,9 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       if (type === 'hmac' && sign !== undefined) return compileHmacScheme(sign).describe();
       // An aws_sigv4 grant's fixed scope, where it has one (else each request's host names it).
       const scope = [region, service].filter((s) => s !== undefined).join('/');
-      return `${injectorFor(type, inject).describe()}${type === 'aws_sigv4' && scope !== '' ? ` (${scope})` : ''}`;
+      const described = `${injectorFor(type, inject).describe()}${type === 'aws_sigv4' && scope !== '' ? ` (${scope})` : ''}`;
+      // Body swap beside a header or query injection: both are said.
+      return inject?.body && !described.startsWith('body:') ? `${described}; body: keyway-placeholder-<grant id> replaced by the secret` : described;
     } catch (err) {
       return `invalid: ${(err as Error).message}`;
     }

@@ -1,6 +1,7 @@
 import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
+import { grantPlaceholder } from './body-swap/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
 import { parseBasicSecret, parseMaterial, usableMaterial, type SecretMaterial } from './material.ts';
 import { awsSigningOf, DEFAULT_MAX_SIGNED_BODY, type AwsSigning } from './signing/aws/config.ts';
@@ -21,6 +22,8 @@ export interface Grant {
   readonly allowRange: boolean;
   /** Every request through it must carry X-Keyway-Purpose (proxy/stages/purpose.ts). */
   readonly requirePurpose: boolean;
+  /** inject: {body: true}: keyway-placeholder-<id>, replaced in bodies and client WebSocket messages (proxy/stages/body-swap.ts). */
+  readonly bodyPlaceholder?: string | undefined;
   /** aws_sigv4: how its requests are signed (proxy/stages/aws-scope.ts, body.ts). */
   readonly aws: AwsSigning | undefined;
   /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
@@ -75,6 +78,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowHttp: g.allow_http,
       allowRange: g.allow_range,
       requirePurpose: g.require_purpose,
+      bodyPlaceholder: g.inject?.body ? grantPlaceholder(id) : undefined,
       aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
       hmac: hmacSigningOf(g),
       status: liveStatus(id, 'active'),
@@ -103,6 +107,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowHttp: stored.allow_http ?? false,
       allowRange: stored.allow_range ?? false,
       requirePurpose: stored.require_purpose ?? false,
+      bodyPlaceholder: stored.inject?.body ? grantPlaceholder(stored.id) : undefined,
       aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
       hmac: hmacSigningOf(stored),
       status: liveStatus(stored.id, stored.status),

@@ -52,7 +52,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     ...signing
   } = parseInput(grantCreateInput, input, caller);
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is already defined in the config`);
-  const inject: InjectConfig = { header: given?.header, format: given?.format, query: given?.query };
+  const inject: InjectConfig = { header: given?.header, format: given?.format, query: given?.query, ...(given?.body ? { body: true } : {}) };
   checkInjection(type, inject);
   const secret = secretInput === undefined ? undefined : parseSecretInput(type, secretInput);
   const now = new Date().toISOString();
@@ -107,10 +107,12 @@ export async function updateGrant(services: GrantServices, id: string, change: u
     const existing = draft.get<StoredGrant>(grantRecordId(id));
     if (!existing) throw new KeywayError('not_found', `no grant "${id}" (see keyway grants list)`);
     let inject = existing.inject;
-    if (query !== undefined) inject = { query };
+    // A change of header or query keeps the grant's body swap (inject.body) as it was.
+    const body = existing.inject?.body ? { body: true } : {};
+    if (query !== undefined) inject = { query, ...body };
     else if (header !== undefined || format !== undefined) {
       const old = existing.inject?.query === undefined ? existing.inject : undefined;
-      inject = { header: header ?? old?.header, format: format ?? old?.format };
+      inject = { header: header ?? old?.header, format: format ?? old?.format, ...body };
     }
     checkInjection(existing.type, inject ?? {});
     const nextLabels = labels === undefined ? existing.labels : sortedLabels(labels);

@@ -43,6 +43,7 @@ const SKIPPED_SAME = 'skipped: the secret command printed the same value';
 function sameCredential(a: Credential, b: Credential): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+const SKIPPED_SWAPPED = 'skipped: the body carries the token';
 
 /**
  * One exchange's state and the callbacks the stages call back on (the response's close, the
@@ -171,7 +172,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const staged = runBodyStages(this, hasBody(req) ? { kind: 'streamed', stream: req, why: 'size' } : NO_BODY);
     const body = staged instanceof Promise ? await staged : staged;
     this.#oauth = oauth;
-    this.#canReplay = oauth && body.kind !== 'streamed';
+    // A body the token was swapped into (stage body-swap) would go again with the token just refused.
+    this.#canReplay = oauth && body.kind !== 'streamed' && !this.bodySwapped;
     // A body not kept for want of memory: said on the line whether or not a 401 comes, so an
     // operator sees the budget bite (proxy.max_replay_memory, max_replay_memory_per_agent).
     if (oauth && body.kind === 'streamed' && body.why === 'budget') this.draft.event.replay = SKIPPED_BUDGET;
@@ -238,7 +240,13 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
 
   onHead(status: number): void {
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
-    if (this.#oauth && !this.#canReplay && status === 401) this.draft.event.replay ??= SKIPPED_SIZE;
+    if (this.#oauth && !this.#canReplay && status === 401) {
+      this.draft.event.replay ??= this.bodySwapped ? SKIPPED_SWAPPED : SKIPPED_SIZE;
+      // Not replayed, but the token was refused all the same: refreshed now (single flight, as for
+      // a replay), so the agent's next request carries a fresh one. A failure is the next request's.
+      if (this.bodySwapped && this.grant && this.issued)
+        this.conn.issuing.credentials.afterRejection(this.grant, this.issued.credential).catch(() => undefined);
+    }
   }
 
   onWithheld(answer: WithheldAnswer | undefined): void {

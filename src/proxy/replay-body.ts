@@ -25,15 +25,15 @@ export function hasBody(req: ClientRequest): boolean {
 
 /**
  * Reads a request body (from `source`: the request, or a stage in front of it) for a grant whose
- * requests may be replayed: up to REPLAY_LIMIT bytes are kept, each byte first reserved with
+ * requests may be replayed (or a stage that rewrites it): up to `limit` bytes are kept, each byte first reserved with
  * `holder`. Past the limit, or when the holder refuses, what was read is sent first and the rest
  * streams on without being kept (what was reserved stays reserved until the caller releases it).
  */
-export async function readForReplay(req: ClientRequest, holder: ReplayHolder, source: Readable = req): Promise<RequestBody> {
+export async function readForReplay(req: ClientRequest, holder: ReplayHolder, source: Readable = req, limit = REPLAY_LIMIT): Promise<RequestBody> {
   if (!hasBody(req)) return { kind: 'none' };
   const declared = Number(req.headers['content-length']);
   const sized = Number.isFinite(declared);
-  if (sized && declared > REPLAY_LIMIT) return { kind: 'streamed', stream: source, why: 'size' };
+  if (sized && declared > limit) return { kind: 'streamed', stream: source, why: 'size' };
   // A declared size is reserved whole, before a byte is read; an undeclared one (or bytes past the
   // declared size, which an HTTP/2 client could send) as they come.
   let reserved = 0;
@@ -50,7 +50,7 @@ export async function readForReplay(req: ClientRequest, holder: ReplayHolder, so
     chunks.push(value);
     size += value.length;
     let why: 'size' | 'budget' | undefined;
-    if (size > REPLAY_LIMIT) why = 'size';
+    if (size > limit) why = 'size';
     else if (size > reserved) {
       if (holder.hold(size - reserved)) reserved = size;
       else why = 'budget';

@@ -34,7 +34,7 @@ describe('the request path', () => {
   });
 
   it('runs the body and response stages in this order', () => {
-    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'keep-for-replay', 'aws-sign', 'hmac-sign', 'count-body']);
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'body-swap', 'keep-for-replay', 'aws-sign', 'hmac-sign', 'count-body']);
     expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers', 'scope-hint']);
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['leak-guard-body']);
   });
@@ -44,8 +44,10 @@ describe('the request path', () => {
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts'].includes(f));
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
-    // body.ts and response.ts hold a kind of stage each (their type and its uses); the rest one head stage.
-    const headFiles = files.filter((f) => !['body.ts', 'response.ts'].includes(f)).map((f) => f.replace(/\.ts$/, ''));
+    // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts one
+    // body stage (a placeholder swapped before a replay copy or a signature is made); the rest one head stage.
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toContain('body-swap');
+    const headFiles = files.filter((f) => !['body.ts', 'response.ts', 'body-swap.ts'].includes(f)).map((f) => f.replace(/\.ts$/, ''));
     expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
   });
 });

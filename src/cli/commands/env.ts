@@ -50,7 +50,9 @@ Also prints placeholder credentials, set to keyway-placeholder, in the variables
 grants the agent may use (every grant without --agent): the provider preset's variables
 (GITHUB_TOKEN, GH_TOKEN, …) and, for api_key and bearer grants on well-known hosts,
 OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, …, and AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY (with AWS_CA_BUNDLE) for aws_sigv4 grants, so SDKs that insist on a key start. keyway
+AWS_SECRET_ACCESS_KEY (with AWS_CA_BUNDLE) for aws_sigv4 grants, so SDKs that insist on a key start.
+For each grant with inject: {body: true} (--body), KEYWAY_PLACEHOLDER_<ID> holds keyway-placeholder-<id>:
+write it where that grant's secret goes in a request body or WebSocket message. keyway
 replaces whatever credential a request carries; the real secret is never printed. A variable
 already set in your environment is left as it is (like \`keyway run\`), and said so on stderr.
 Before the CA exists (keyway init or keyway start make it), env refuses rather than print its path.

@@ -13,7 +13,7 @@ import { readAwsProfile } from '../aws-profile.ts';
 const USAGE = `keyway grants list [--json]
 keyway grants show ID [--json]
 keyway grants rm ID
-keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--provider P]
+keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--body] [--provider P]
                      [--allow-http] [--allow-range] [--require-purpose] [--label K=V]… [--secret-stdin]
 keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]] [--region R] [--service S]
 keyway grants add ID --type hmac --domains D[,D…] (--sign-preset NAME | --sign JSON) [--secret-stdin]
@@ -22,7 +22,9 @@ keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] 
 
 Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 "Authorization: Bearer {secret}"; basic sets "Authorization: Basic …"; api_key needs
---header (with --format, e.g. "token {secret}") or --query. Secret values are never printed.
+--header (with --format, e.g. "token {secret}"), --query or --body. Secret values are never printed.
+--body also replaces the grant's placeholder, keyway-placeholder-ID, by its secret in request bodies
+(JSON string values, form values, text) and WebSocket text messages (alone: in bodies only).
 \`set\` changes a grant's domains or how it is injected and keeps its secret and tokens.
 --label K=V names a grant for people and scripts (team=payments; shown in listings, never secret);
 on \`set\` it adds or changes one label, and --label K= removes it.
@@ -54,6 +56,7 @@ export const grants: Command = {
       header: { type: 'string' },
       format: { type: 'string' },
       query: { type: 'string' },
+      body: { type: 'boolean' },
       provider: { type: 'string' },
       'allow-http': { type: 'boolean' },
       'allow-range': { type: 'boolean' },
@@ -130,7 +133,7 @@ function labelFlags(args: Args, base: Record<string, string> = {}): Record<strin
 }
 
 function injectFlags(args: Args) {
-  return { header: args.string('header'), format: args.string('format'), query: args.string('query') };
+  return { header: args.string('header'), format: args.string('format'), query: args.string('query'), ...(args.flag('body') ? { body: true } : {}) };
 }
 
 async function add(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {

@@ -99,18 +99,35 @@ export function hmacInjector(): Injector {
   };
 }
 
+/** inject: {body: true} alone: nothing on the head; the body swap puts the secret on the request. */
+export function bodyOnlyInjector(): Injector {
+  return {
+    headerName: undefined,
+    describe: () => 'body: keyway-placeholder-<grant id> replaced by the secret',
+    apply() {},
+  };
+}
+
+/** The secret a body swap puts where the grant's placeholder was: a token grant's token, else none. */
+export function bodySecret(credential: Credential): string | undefined {
+  return credential.kind === 'token' ? credential.value : undefined;
+}
+
 /** The injector a grant uses: its own `inject` settings, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
   if (type === 'aws_sigv4' || type === 'hmac') {
-    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined)) {
-      throw new KeywayError('usage', `an ${type} grant signs each request; it takes no --header, --format or --query`);
+    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || inject.body)) {
+      throw new KeywayError('usage', `an ${type} grant signs each request; it takes no --header, --format, --query or --body`);
     }
     return type === 'aws_sigv4' ? awsSigV4Injector() : hmacInjector();
   }
+  if (type === 'basic' && inject?.body) throw new KeywayError('usage', 'a basic grant has a username and password, not one secret to put in a body (--body)');
   if (inject?.query) return queryInjector(inject.query);
+  // Body only: the secret goes where the agent wrote the grant's placeholder (proxy/stages/body-swap.ts).
+  if (inject?.body && !inject.header && !inject.format) return bodyOnlyInjector();
   if (inject?.header) return headerInjector(inject.header, inject.format ?? '{secret}');
   if (inject?.format) return headerInjector('Authorization', inject.format);
   if (type === 'basic') return basicInjector();
-  if (type === 'api_key') throw new KeywayError('usage', 'an api_key grant needs --header/--format or --query');
+  if (type === 'api_key') throw new KeywayError('usage', 'an api_key grant needs --header/--format, --query or --body');
   return headerInjector('Authorization', 'Bearer {secret}');
 }

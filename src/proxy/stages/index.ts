@@ -6,6 +6,7 @@ import { awsScope } from './aws-scope.ts';
 import { auditReservation } from './audit-reservation.ts';
 import type { RequestBody } from '../replay-body.ts';
 import { awsSign, countBody, heldBody, hmacSign, keepForReplay, type RequestBodyStage } from './body.ts';
+import { bodySwap } from './body-swap.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
 import { host } from './host.ts';
@@ -47,7 +48,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
-export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, keepForReplay, awsSign, hmacSign, countBody];
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, bodySwap, keepForReplay, awsSign, hmacSign, countBody];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];

@@ -38,6 +38,8 @@ export class StagedRequest {
   /** The limits with a bytes quota this request counts against (stage limits), and its body bytes sent (stage count-body). */
   byteQuotas: readonly LimitScope[] | undefined = undefined;
   bytesSent = 0;
+  /** The grant's secret was put in the body (stage body-swap): a replay after a refresh would carry the old one. */
+  bodySwapped = false;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
   holder: ReplayHolder | undefined;
 

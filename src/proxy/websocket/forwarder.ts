@@ -18,6 +18,12 @@ import { runResponseStages } from '../stages/index.ts';
 import { formatAuthority } from '../target.ts';
 import { upstreamError } from '../../egress/upstream-errors.ts';
 import { WebSocketFrameGuard, WebSocketProtocolError } from './frames.ts';
+import { bodySecret } from '../../credentials/injectors/index.ts';
+import { ClientMessageSwap, type MessageSwapOptions } from './client-swap.ts';
+import { acceptAgentDeflate } from './deflate-offer.ts';
+
+/** A grant's body swap on the agent's messages, less what is agreed at the upgrade (deflate). */
+type SwapSettings = Omit<MessageSwapOptions, 'deflate'>;
 
 /**
  * Which requests with `Connection: Upgrade` take the upgrade path (the inner server's
@@ -66,7 +72,20 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
       needles: secretNeedles(request.issued.credential),
       onRedacted: (count: number) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count),
     };
-    forwardWebSocket(request, socket, head, redact);
+    // inject: {body: true}: the grant's placeholder in the agent's text messages becomes its secret.
+    const placeholder = request.grant?.bodyPlaceholder;
+    const secret = request.issued && bodySecret(request.issued.credential);
+    const swap: SwapSettings | undefined =
+      placeholder === undefined || secret === undefined
+        ? undefined
+        : {
+            placeholder,
+            secret,
+            limit: runtime.config.proxy.max_body_swap,
+            hold: (bytes) => runtime.load.hold(share, bytes),
+            release: (bytes) => runtime.load.release(share, bytes),
+          };
+    forwardWebSocket(request, socket, head, redact, swap);
   } catch (err) {
     refuse(runtime, request.draft, asProxyError(err), socket);
   }
@@ -78,16 +97,21 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
  * through WebSocketFrameGuard. Any other answer (an error page quoting the header, an echo) is an
  * ordinary response and redacted like one.
  */
-function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Buffer, redact: Redact | undefined): void {
+function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Buffer, redact: Redact | undefined, swap: SwapSettings | undefined): void {
   const { conn, draft } = request;
   const { runtime } = conn;
   const out = request.outgoing!;
   socket.on('error', () => socket.destroy());
   const guarded = redact && redact.needles.length > 0 ? redact : undefined;
   let frameGuard: WebSocketFrameGuard | undefined;
+  let swapper: ClientMessageSwap | undefined;
   let answered = false;
   socket.once('close', () => {
     if (frameGuard && frameGuard.redactions > 0) guarded?.onRedacted(frameGuard.redactions);
+    const swapped = swapper?.summary();
+    if (swapped) Object.assign(draft.event, swapped);
+    // Gives back the memory a message cut off mid-way still held (a pipe does not end its target on close).
+    swapper?.destroy();
     if (!answered) draft.event.code ??= 'client_closed';
     draft.commit(runtime);
   });
@@ -132,10 +156,32 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
     // A 101 has no body: only the head stages apply (hop-by-hop dropped, the secret redacted).
     const head = clientResponseHeaders(res.headers);
     runResponseStages(head, { status: 101, method: 'GET', headers: res.headers, redact: guarded });
+    // The agent's compression offer is answered by keyway itself (deflate-offer.ts): the upstream never saw it.
+    const deflate = swap && acceptAgentDeflate(request.req.headers['sec-websocket-extensions']);
+    if (deflate) head['sec-websocket-extensions'] = deflate.response;
     answered = true;
     socket.write(formatHead(101, { connection: 'Upgrade', upgrade: 'websocket', ...head }));
     if (upHead.length > 0) upSocket.unshift(upHead);
-    if (clientHead.length > 0) upSocket.write(clientHead);
+    let toUpstream: NodeJS.WritableStream = upSocket;
+    if (swap) {
+      const messages = new ClientMessageSwap({ ...swap, deflate });
+      swapper = messages;
+      const close = () => {
+        upSocket.destroy();
+        socket.destroy();
+      };
+      // A message keyway can neither swap nor pass on (compressed and over the bound, a bomb, bytes
+      // that do not inflate): the connection ends; the audit line's body_swap says why.
+      messages.once('refuse', close);
+      messages.once('error', (err: Error) => {
+        const message = err instanceof WebSocketProtocolError ? err.message : 'the frames could not be read';
+        draft.failed(new ProxyError('bad_request', `WebSocket closed by keyway: ${message}`));
+        close();
+      });
+      messages.pipe(upSocket);
+      toUpstream = messages;
+    }
+    if (clientHead.length > 0) toUpstream.write(clientHead);
     if (guarded) {
       frameGuard = new WebSocketFrameGuard(guarded.needles);
       frameGuard.once('error', (err: Error) => {
@@ -149,7 +195,7 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
     } else {
       upSocket.pipe(socket);
     }
-    socket.pipe(upSocket);
+    socket.pipe(toUpstream);
   });
 
   upstream.once('response', (res: IncomingMessage) => {

@@ -157,7 +157,7 @@ export class WebSocketFrameGuard extends Transform {
   }
 }
 
-interface FrameHeader {
+export interface FrameHeader {
   fin: boolean;
   rsv: number;
   opcode: number;
@@ -169,7 +169,7 @@ interface FrameHeader {
 }
 
 /** A frame header from the start of `data`, or undefined until all of its bytes are there. */
-function parseHeader(data: Buffer): FrameHeader | undefined {
+export function parseHeader(data: Buffer): FrameHeader | undefined {
   if (data.length < 2) return undefined;
   const b0 = data[0]!;
   const b1 = data[1]!;

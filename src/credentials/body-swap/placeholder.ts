@@ -1,0 +1,59 @@
+// A grant that may be swapped into bodies (inject: {body: true}) has its own placeholder, so that
+// an agent holding several grants cannot make keyway put grant A's secret where it wrote grant B's
+// placeholder: only the request's own grant's placeholder is ever replaced.
+
+export const PLACEHOLDER_PREFIX = 'keyway-placeholder-';
+
+export function grantPlaceholder(grantId: string): string {
+  return `${PLACEHOLDER_PREFIX}${grantId}`;
+}
+
+/**
+ * A placeholder counts only where it is not followed by a character a grant id may hold: otherwise
+ * grant `slack`'s placeholder would match inside `keyway-placeholder-slack-admin` (another grant's).
+ */
+function isIdChar(code: number | undefined): boolean {
+  return code !== undefined && ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d);
+}
+
+/** Each whole placeholder in `text` replaced by `secret` (split/join: a `$` in a secret is literal). */
+export function replaceInString(text: string, placeholder: string, secret: string): { text: string; count: number } {
+  let at = text.indexOf(placeholder);
+  if (at === -1) return { text, count: 0 };
+  let out = '';
+  let from = 0;
+  let count = 0;
+  while (at !== -1) {
+    const end = at + placeholder.length;
+    if (!isIdChar(text.charCodeAt(end))) {
+      out += text.slice(from, at) + secret;
+      from = end;
+      count++;
+    }
+    at = text.indexOf(placeholder, end);
+  }
+  return { text: out + text.slice(from), count };
+}
+
+/** The same on bytes, for text bodies and messages whose charset keyway does not decode. */
+export function replaceInBytes(bytes: Buffer, placeholder: string, secret: string): { bytes: Buffer; count: number } {
+  const needle = Buffer.from(placeholder);
+  let at = bytes.indexOf(needle);
+  if (at === -1) return { bytes, count: 0 };
+  const secretBytes = Buffer.from(secret);
+  const parts: Buffer[] = [];
+  let from = 0;
+  let count = 0;
+  while (at !== -1) {
+    const end = at + needle.length;
+    if (!isIdChar(bytes[end])) {
+      parts.push(bytes.subarray(from, at), secretBytes);
+      from = end;
+      count++;
+    }
+    at = bytes.indexOf(needle, end);
+  }
+  if (count === 0) return { bytes, count: 0 };
+  parts.push(bytes.subarray(from));
+  return { bytes: Buffer.concat(parts), count };
+}
