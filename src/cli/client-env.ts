@@ -143,7 +143,13 @@ export interface AgentView {
 export async function grantsForAgent(config: Config, agentId: string | undefined, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<AgentView> {
   const grants = new Map<string, PlaceholderGrant>();
   for (const [id, g] of Object.entries(config.grants))
-    grants.set(id, { id, type: g.type, domains: g.domains.map((d) => d.text), provider: g.provider, body: g.inject?.body });
+    grants.set(id, {
+      id,
+      type: g.type,
+      domains: g.domains.map((d) => d.text),
+      provider: g.provider,
+      body: g.inject?.body !== undefined && g.inject.body !== false,
+    });
   let allowed: readonly string[] | undefined = agentId === undefined ? undefined : config.agents[agentId]?.grants;
   let agentKnown = agentId === undefined || config.agents[agentId] !== undefined;
   let agentsConfigured = Object.keys(config.agents).length > 0;
@@ -154,7 +160,7 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
       for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
         if (config.grants[g.id] !== undefined) continue;
         if (g.status === 'revoked') continue;
-        grants.set(g.id, { id: g.id, type: g.type, domains: g.domains, provider: g.provider, body: g.inject?.body });
+        grants.set(g.id, { id: g.id, type: g.type, domains: g.domains, provider: g.provider, body: g.inject?.body !== undefined && g.inject.body !== false });
       }
       if (agentId !== undefined && !agentKnown) {
         const stored = store.get<StoredAgent>(agentRecordId(agentId));

@@ -43,11 +43,13 @@ export const injectSchema = z
     query: z.string().min(1).optional(),
     // The grant's placeholder (keyway-placeholder-<id>) is also replaced by the secret inside
     // request bodies and client WebSocket text messages (credentials/body-swap, proxy/stages/body-swap.ts).
-    body: z.boolean().optional(),
+    // {fields: [token, …]}: only in these fields (a JSON member's or form pair's name): the hardened
+    // choice, since with body: true an agent can put the secret in any field, one the API may publish.
+    body: z.union([z.boolean(), z.strictObject({ fields: z.array(z.string().min(1).max(200)).min(1).max(64) })]).optional(),
   })
   .meta({
     description:
-      'header (with format, e.g. "token {secret}") or query; absent: the type’s default. body: true also swaps keyway-placeholder-<id> in bodies (alone: in bodies only)',
+      'header (with format, e.g. "token {secret}") or query; absent: the type’s default. body: true also swaps keyway-placeholder-<id> in bodies (alone: in bodies only); body: {fields: [NAME…]} only in those JSON members and form fields',
   });
 
 const LABEL_KEY = /^[a-z0-9][a-z0-9._/-]{0,62}$/;

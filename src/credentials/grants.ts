@@ -24,6 +24,8 @@ export interface Grant {
   readonly requirePurpose: boolean;
   /** inject: {body: true}: keyway-placeholder-<id>, replaced in bodies and client WebSocket messages (proxy/stages/body-swap.ts). */
   readonly bodyPlaceholder?: string | undefined;
+  /** inject: {body: {fields: […]}}: the only JSON members and form fields swapped in (undefined: any). */
+  readonly bodyFields?: ReadonlySet<string> | undefined;
   /** aws_sigv4: how its requests are signed (proxy/stages/aws-scope.ts, body.ts). */
   readonly aws: AwsSigning | undefined;
   /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
@@ -79,6 +81,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowRange: g.allow_range,
       requirePurpose: g.require_purpose,
       bodyPlaceholder: g.inject?.body ? grantPlaceholder(id) : undefined,
+      bodyFields: bodyFieldsOf(g.inject?.body),
       aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
       hmac: hmacSigningOf(g),
       status: liveStatus(id, 'active'),
@@ -108,6 +111,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       allowRange: stored.allow_range ?? false,
       requirePurpose: stored.require_purpose ?? false,
       bodyPlaceholder: stored.inject?.body ? grantPlaceholder(stored.id) : undefined,
+      bodyFields: bodyFieldsOf(stored.inject?.body),
       aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
       hmac: hmacSigningOf(stored),
       status: liveStatus(stored.id, stored.status),
@@ -127,4 +131,9 @@ function hmacSigningOf(grant: { type: string; sign?: HmacSignConfig | undefined;
   if (grant.type !== 'hmac' || grant.sign === undefined) return undefined;
   const max = grant.max_signed_body === undefined ? undefined : parseByteSize(grant.max_signed_body);
   return { scheme: compileHmacScheme(grant.sign), maxSignedBody: max ?? DEFAULT_MAX_SIGNED_BODY };
+}
+
+/** inject.body's field names, when it names them: the only JSON members and form fields swapped in. */
+function bodyFieldsOf(body: boolean | { fields: readonly string[] } | undefined): ReadonlySet<string> | undefined {
+  return typeof body === 'object' ? new Set(body.fields) : undefined;
 }

@@ -18,7 +18,8 @@ export function checkInjection(type: GrantType, inject: InjectConfig): void {
 
 /** True when the injection says something (an empty one means the type's default). */
 export const hasInjection = (inject: InjectConfig | undefined): inject is InjectConfig =>
-  inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || inject.body === true);
+  inject !== undefined &&
+  (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || (inject.body !== undefined && inject.body !== false));
 
 /**
  * One line per other grant whose domains overlap these, saying how a request will then choose;

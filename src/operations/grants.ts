@@ -108,7 +108,7 @@ export async function updateGrant(services: GrantServices, id: string, change: u
     if (!existing) throw new KeywayError('not_found', `no grant "${id}" (see keyway grants list)`);
     let inject = existing.inject;
     // A change of header or query keeps the grant's body swap (inject.body) as it was.
-    const body = existing.inject?.body ? { body: true } : {};
+    const body = existing.inject?.body ? { body: existing.inject.body } : {};
     if (query !== undefined) inject = { query, ...body };
     else if (header !== undefined || format !== undefined) {
       const old = existing.inject?.query === undefined ? existing.inject : undefined;

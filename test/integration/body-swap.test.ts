@@ -65,11 +65,13 @@ beforeAll(async () => {
     env: { BOT_KEY: KEY, KEYWAY_AGENT_KEY: KEY },
     config: {
       proxy: { max_body_swap: '4KiB' },
-      agents: { bot: { key: 'env:BOT_KEY', grants: ['slack', 'slack-admin'] } },
+      agents: { bot: { key: 'env:BOT_KEY', grants: ['slack', 'slack-admin', 'slack-fields'] } },
     },
     grants: [
       { id: 'slack', type: 'api_key', domains: ['api.example.test'], secret: SECRET, inject: { body: true } },
       { id: 'slack-admin', type: 'bearer', domains: ['other.example.test'], secret: OTHER_SECRET, inject: { body: true } },
+      // The hardened form: only the token field, so the agent cannot have the secret posted as a message.
+      { id: 'slack-fields', type: 'api_key', domains: ['slow.example.test'], secret: SECRET, inject: { body: { fields: ['token'] } } },
     ],
   });
 }, 30_000);
@@ -94,6 +96,27 @@ describe('a form post (Slack style)', () => {
     expect(seen.get('text')).toBe('1+1 = 2 & more');
     expect(answer.echo).toContain(REDACTED);
     expect(await auditFor('curl-form')).toMatchObject({ decision: 'inject', grant: 'slack', body_swap: 'swapped', status: 200 });
+    expect(canaryLeaks(proxy, r.stdout, r.stderr)).toEqual([]);
+  });
+
+  it('a grant that names its fields swaps only there: the placeholder in a message text goes as written', async () => {
+    const r = await curl(
+      [
+        '-H',
+        'x-tag: fields-form',
+        '--data-urlencode',
+        'token=keyway-placeholder-slack-fields',
+        '--data-urlencode',
+        'text=keyway-placeholder-slack-fields',
+        `https://slow.example.test:${upstream.port}/fields-form`,
+      ],
+      agentEnv(),
+    );
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { ok: boolean }).ok).toBe(true);
+    const seen = new URLSearchParams(bodies.get('fields-form')!);
+    expect(seen.get('token')).toBe(SECRET);
+    expect(seen.get('text')).toBe('keyway-placeholder-slack-fields');
     expect(canaryLeaks(proxy, r.stdout, r.stderr)).toEqual([]);
   });
 

@@ -97,3 +97,32 @@ describe("the agent's permessage-deflate offer", () => {
     expect(acceptAgentDeflate(undefined)).toBeUndefined();
   });
 });
+
+describe('a grant that names its fields (inject: {body: {fields: [...]}})', () => {
+  const fields = new Set(['token', 'access_token']);
+  it('swaps in JSON members of those names only (the nearest name over a value, arrays included), never elsewhere', () => {
+    const body = Buffer.from(JSON.stringify({ token: P, text: P, nested: { access_token: P, note: `see ${P}` }, access_token: [P, { token: P }], other: [P] }));
+    const out = swapBody('json', body, P, SECRET, fields);
+    expect(JSON.parse(out.bytes.toString())).toEqual({
+      token: SECRET,
+      text: P,
+      nested: { access_token: SECRET, note: `see ${P}` },
+      access_token: [SECRET, { token: SECRET }],
+      other: [P],
+    });
+    expect(out.count).toBe(4);
+  });
+
+  it('swaps in form fields of those names only, matched decoded; text bodies and plain messages not at all', () => {
+    const out = swapBody('form', Buffer.from(`text=${P}&token=${P}&access%5Ftoken=${P}`), P, SECRET, fields);
+    expect(new URLSearchParams(out.bytes.toString()).getAll('text')).toEqual([P]);
+    expect(new URLSearchParams(out.bytes.toString()).getAll('token')).toEqual([SECRET]);
+    expect(new URLSearchParams(out.bytes.toString()).getAll('access_token')).toEqual([SECRET]);
+    expect(swapBody('text', Buffer.from(P), P, SECRET, fields).outcome).toBe('none');
+    expect(swapMessage(Buffer.from(`auth ${P}`), P, SECRET, fields).outcome).toBe('none');
+    expect(JSON.parse(swapMessage(Buffer.from(JSON.stringify({ type: 'auth', access_token: P })), P, SECRET, fields).bytes.toString())).toEqual({
+      type: 'auth',
+      access_token: SECRET,
+    });
+  });
+});

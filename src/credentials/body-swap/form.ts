@@ -8,7 +8,7 @@ import type { SwapResult } from './index.ts';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-export function swapForm(bytes: Buffer, placeholder: string, secret: string): SwapResult {
+export function swapForm(bytes: Buffer, placeholder: string, secret: string, fields?: ReadonlySet<string>): SwapResult {
   let text: string;
   try {
     text = UTF8.decode(bytes);
@@ -31,6 +31,7 @@ export function swapForm(bytes: Buffer, placeholder: string, secret: string): Sw
     }
     const swapped = replaceInString(value, placeholder, secret);
     if (swapped.count === 0) continue;
+    if (fields !== undefined && !fields.has(formName(pair.slice(0, eq)))) continue;
     pairs[i] = `${pair.slice(0, eq + 1)}${encodeFormValue(swapped.text)}`;
     count += swapped.count;
   }
@@ -43,4 +44,13 @@ export function encodeFormValue(value: string): string {
   return encodeURIComponent(value)
     .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .replace(/%20/g, '+');
+}
+
+/** A pair's name as the upstream reads it ('+' a space, %XX a byte); one that does not decode matches no field. */
+function formName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return '';
+  }
 }

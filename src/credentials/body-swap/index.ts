@@ -34,9 +34,14 @@ export function swapFormatOf(contentType: string | undefined): SwapFormat | unde
   return undefined;
 }
 
-export function swapBody(format: SwapFormat, bytes: Buffer, placeholder: string, secret: string): SwapResult {
-  if (format === 'json') return swapJson(bytes, placeholder, secret);
-  if (format === 'form') return swapForm(bytes, placeholder, secret);
+/**
+ * `fields`: the grant's inject.body.fields, the only JSON members (the nearest member name over the
+ * value) and form fields swapped in; undefined: any. A text body has no fields: with them, untouched.
+ */
+export function swapBody(format: SwapFormat, bytes: Buffer, placeholder: string, secret: string, fields?: ReadonlySet<string>): SwapResult {
+  if (format === 'json') return swapJson(bytes, placeholder, secret, fields);
+  if (format === 'form') return swapForm(bytes, placeholder, secret, fields);
+  if (fields !== undefined) return { outcome: 'none', bytes, count: 0 };
   return swapText(bytes, placeholder, secret);
 }
 
@@ -50,12 +55,13 @@ export function swapText(bytes: Buffer, placeholder: string, secret: string): Sw
  * A WebSocket text message: as JSON when it is JSON (Home Assistant's auth message, JSON-RPC), so
  * the secret is escaped as JSON needs and keys stay; otherwise plain replacement.
  */
-export function swapMessage(bytes: Buffer, placeholder: string, secret: string): SwapResult {
+export function swapMessage(bytes: Buffer, placeholder: string, secret: string, fields?: ReadonlySet<string>): SwapResult {
   const first = firstNonSpace(bytes);
   if (first === 0x7b || first === 0x5b) {
-    const json = swapJson(bytes, placeholder, secret);
+    const json = swapJson(bytes, placeholder, secret, fields);
     if (json.outcome !== 'not_parsed') return json;
   }
+  if (fields !== undefined) return { outcome: 'none', bytes, count: 0 };
   return swapText(bytes, placeholder, secret);
 }
 

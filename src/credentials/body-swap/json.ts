@@ -12,7 +12,7 @@ import type { SwapResult } from './index.ts';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-export function swapJson(bytes: Buffer, placeholder: string, secret: string): SwapResult {
+export function swapJson(bytes: Buffer, placeholder: string, secret: string, fields?: ReadonlySet<string>): SwapResult {
   let text: string;
   try {
     text = UTF8.decode(bytes);
@@ -27,6 +27,9 @@ export function swapJson(bytes: Buffer, placeholder: string, secret: string): Sw
     return { outcome: 'not_parsed', bytes, count: 0 };
   }
   const stack: number[] = [];
+  // Beside each open object or array: the member name a value in it belongs to (an object's last
+  // key; an array inherits the name it is the value of), for `fields`.
+  const names: Array<string | undefined> = [];
   let expectKey = false;
   let out = '';
   let from = 0;
@@ -42,7 +45,9 @@ export function swapJson(bytes: Buffer, placeholder: string, secret: string): Sw
         else j++;
       }
       const isKey = stack[stack.length - 1] === 0x7b && expectKey;
-      if (!isKey) {
+      if (isKey && fields !== undefined) names[names.length - 1] = JSON.parse(text.slice(i, j + 1)) as string;
+      const named = fields === undefined || (names.length > 0 && fields.has(names[names.length - 1] ?? ''));
+      if (!isKey && named) {
         const token = text.slice(i, j + 1);
         if (token.includes(placeholder) || token.includes('\\')) {
           const swapped = replaceInString(JSON.parse(token) as string, placeholder, secret);
@@ -56,12 +61,15 @@ export function swapJson(bytes: Buffer, placeholder: string, secret: string): Sw
       i = j;
     } else if (c === 0x7b /* { */) {
       stack.push(c);
+      names.push(undefined);
       expectKey = true;
     } else if (c === 0x5b /* [ */) {
       stack.push(c);
+      names.push(names[names.length - 1]);
       expectKey = false;
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       stack.pop();
+      names.pop();
       expectKey = false;
     } else if (c === 0x3a /* : */) {
       expectKey = false;

@@ -22,6 +22,8 @@ export const bodySwap: RequestBodyStage = {
     const { headers } = request.req;
     const format = swapFormatOf(headers['content-type']);
     if (format === undefined) return record(request, 'other_type');
+    // A grant that names its fields swaps in JSON and forms only: a text body has no fields.
+    if (format === 'text' && request.grant?.bodyFields !== undefined) return record(request, 'other_type');
     // A compressed body would have to be inflated, swapped and compressed again: not done; said so.
     const encoding = headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return record(request, 'not_parsed');
@@ -37,7 +39,7 @@ export const bodySwap: RequestBodyStage = {
 };
 
 function swapKept(request: StagedRequest, bytes: Buffer, format: ReturnType<typeof swapFormatOf> & string, placeholder: string, secret: string): RequestBody {
-  const result = swapBody(format, bytes, placeholder, secret);
+  const result = swapBody(format, bytes, placeholder, secret, request.grant?.bodyFields);
   record(request, result.outcome);
   const outgoing = request.outgoing!;
   // Held whole, it goes on with its length, whether the client sent one or chunks.

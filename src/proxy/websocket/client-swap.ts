@@ -27,6 +27,8 @@ const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 export interface MessageSwapOptions {
   placeholder: string;
   secret: string;
+  /** inject.body.fields: only JSON members of these names are swapped in (undefined: any). */
+  fields?: ReadonlySet<string> | undefined;
   limit: number;
   /** What was agreed with the agent, if it offered permessage-deflate. */
   deflate: AgentDeflate | undefined;
@@ -191,7 +193,7 @@ export class ClientMessageSwap extends Transform {
     }
     let swapped = false;
     if (message.opcode === OPCODE_TEXT) {
-      const result = swapMessage(payload, this.#options.placeholder, this.#options.secret);
+      const result = swapMessage(payload, this.#options.placeholder, this.#options.secret, this.#options.fields);
       this.#count(result.outcome);
       swapped = result.outcome === 'swapped';
       payload = result.bytes;

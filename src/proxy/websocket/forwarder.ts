@@ -81,6 +81,7 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
         : {
             placeholder,
             secret,
+            fields: request.grant?.bodyFields,
             limit: runtime.config.proxy.max_body_swap,
             hold: (bytes) => runtime.load.hold(share, bytes),
             release: (bytes) => runtime.load.release(share, bytes),
