@@ -24,6 +24,29 @@ export function noSecret(grant: Grant): ProxyError {
 }
 
 /**
+ * A grant's client certificate that cannot be presented is refused here, before anything connects:
+ * one that could not be read (a wrong passphrase, a key of another certificate) or is past notAfter.
+ * An mtls grant whose secret was never set is grant_no_secret (staticCredential), not this.
+ */
+function checkClientCertificate(grant: Grant): void {
+  const cert = grant.clientCertificate;
+  if (cert === undefined) return;
+  const hint = `set a new one with keyway secrets set ${grant.id} --client-certificate FILE --client-key FILE`;
+  if (!cert.ok)
+    throw new ProxyError('upstream_unreachable', `grant "${grant.id}"'s client certificate cannot be used: ${cert.problem}`, { grant: grant.id, hint });
+  if (cert.notAfter <= Date.now()) {
+    throw new ProxyError(
+      'upstream_unreachable',
+      `grant "${grant.id}"'s client certificate expired at ${new Date(cert.notAfter).toISOString()}; not connecting`,
+      {
+        grant: grant.id,
+        hint,
+      },
+    );
+  }
+}
+
+/**
  * An active OAuth grant with no material, no token to send and none to refresh with: a secret never
  * set, not a refresh token the provider refused (a refresh would fail and mark it needs_reconnect).
  * The token state is read only for a grant with no material.
@@ -48,6 +71,7 @@ export class CredentialSource {
   }
 
   async get(grant: Grant): Promise<IssuedCredential> {
+    checkClientCertificate(grant);
     if (isOAuthGrant(grant)) {
       if (oauthSecretNeverSet(grant, this.#tokens)) throw noSecret(grant);
       const { token, refreshed } = await this.#tokens.accessToken(grant);
@@ -61,6 +85,12 @@ export class CredentialSource {
     }
     const credential = staticCredential(grant.type, grant.material);
     if (!credential) throw noSecret(grant);
+    if (grant.tokenExpiresAt !== undefined && grant.tokenExpiresAt <= Date.now()) {
+      throw new ProxyError('token_expired', `grant "${grant.id}"'s token expired at ${new Date(grant.tokenExpiresAt).toISOString()} (its exp)`, {
+        grant: grant.id,
+        hint: `set a new one with keyway secrets set ${grant.id}`,
+      });
+    }
     const role = grant.aws?.assumeRole;
     if (role !== undefined && credential.kind === 'aws') {
       // The stored key only ever signs the AssumeRole call; requests are signed as the role.

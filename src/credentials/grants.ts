@@ -9,6 +9,9 @@ import type { HmacSignConfig } from '../config/hmac/sign-schema.ts';
 import { parseByteSize } from '../config/byte-size.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
+import { clientCertificateRecordId } from './grant-record.ts';
+import { loadClientCertificate, type ClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
+import { storedJwtExpiry } from './jwt.ts';
 
 /** A grant as the proxy uses it: parsed patterns, a ready injector, the secret in memory. */
 export interface Grant {
@@ -25,6 +28,13 @@ export interface Grant {
   readonly aws: AwsSigning | undefined;
   /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
   readonly hmac: { scheme: HmacScheme; maxSignedBody: number } | undefined;
+  /**
+   * The client certificate presented on this grant's upstream connections (mTLS), read once here:
+   * an mtls grant's secret, or the certificate another grant carries beside its secret.
+   */
+  readonly clientCertificate: ClientCertificate | undefined;
+  /** jwt: the token's exp (epoch ms); undefined when it has none. */
+  readonly tokenExpiresAt: number | undefined;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -54,10 +64,32 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     if (g.secret) {
       try {
         const text = readSecretRef(g.secret, env, config.home);
-        material = g.type === 'basic' ? parseBasicSecret(text) : g.type === 'aws_sigv4' || g.type === 'hmac' ? parseMaterial(g.type, text) : text;
+        material =
+          g.type === 'basic'
+            ? parseBasicSecret(text)
+            : g.type === 'aws_sigv4' || g.type === 'hmac' || g.type === 'mtls' || g.type === 'jwt'
+              ? parseMaterial(g.type, text)
+              : text;
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }
+    }
+    let certificate: ClientCertificateMaterial | undefined;
+    if (g.client_certificate) {
+      const ref = g.client_certificate;
+      const read = (key: string, r: typeof ref.certificate) => {
+        try {
+          return readSecretRef(r, env, config.home);
+        } catch (err) {
+          throw new KeywayError('config_invalid', `grants.${id}.client_certificate.${key}: ${(err as Error).message}`);
+        }
+      };
+      certificate = {
+        certificate: read('certificate', ref.certificate),
+        privateKey: read('private_key', ref.private_key),
+        passphrase: ref.passphrase ? read('passphrase', ref.passphrase) : undefined,
+      };
+      if (g.type === 'mtls') material = certificate;
     }
     grants.set(id, {
       id,
@@ -69,6 +101,8 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       requirePurpose: g.require_purpose,
       aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
       hmac: hmacSigningOf(g),
+      clientCertificate: clientCertificateOf(id, g.type === 'mtls' ? material : certificate),
+      tokenExpiresAt: jwtExpiryOf(g.type, material),
       status: liveStatus(id, 'active'),
       source: 'config',
       provider: g.provider,
@@ -94,6 +128,11 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       requirePurpose: stored.require_purpose ?? false,
       aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
       hmac: hmacSigningOf(stored),
+      clientCertificate: clientCertificateOf(
+        stored.id,
+        stored.type === 'mtls' ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
+      ),
+      tokenExpiresAt: jwtExpiryOf(stored.type, stored.secret),
       status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,
@@ -109,4 +148,14 @@ function hmacSigningOf(grant: { type: string; sign?: HmacSignConfig | undefined;
   if (grant.type !== 'hmac' || grant.sign === undefined) return undefined;
   const max = grant.max_signed_body === undefined ? undefined : parseByteSize(grant.max_signed_body);
   return { scheme: compileHmacScheme(grant.sign), maxSignedBody: max ?? DEFAULT_MAX_SIGNED_BODY };
+}
+
+/** A grant's client certificate, read and checked; a problem is kept (requests are refused with it), never thrown. */
+function clientCertificateOf(id: string, material: SecretMaterial | undefined): ClientCertificate | undefined {
+  if (!material || typeof material !== 'object' || !('certificate' in material)) return undefined;
+  return loadClientCertificate(material, `grant "${id}"`);
+}
+
+function jwtExpiryOf(type: GrantType, material: SecretMaterial | undefined): number | undefined {
+  return type === 'jwt' && typeof material === 'string' ? storedJwtExpiry(material) : undefined;
 }

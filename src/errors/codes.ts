@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   // reconnect. 409 on the admin API for the same reason as grant_needs_reconnect.
   grant_no_secret: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   token_refresh_failed: { kind: 'refusal', status: 502, audit: 'error' },
+  // A jwt grant's token is past its exp: never sent; the fix is a new token (keyway secrets set).
+  token_expired: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_timeout: { kind: 'refusal', status: 504, audit: 'error' },
   audit_unavailable: { kind: 'refusal', status: 503, audit: 'error' },

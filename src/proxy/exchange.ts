@@ -185,7 +185,9 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     this.#sentAt = performance.now();
     this.needles = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
     try {
-      return await forward(this.conn.runtime.upstream.dispatcher, this.#res, {
+      // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
+      const dispatcher = this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);
+      return await forward(dispatcher, this.#res, {
         origin: `${ctx.scheme}://${authority}`,
         method: this.req.method ?? 'GET',
         path: outgoing.path,
@@ -198,7 +200,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         hints: this,
       });
     } catch (err) {
-      throw upstreamError(err, authority, grant?.id);
+      throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined);
     }
   }
 

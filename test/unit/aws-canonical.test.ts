@@ -8,7 +8,12 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
 import { type RequestToSign, signAwsRequest, stringSigner } from '../../src/credentials/signing/aws/sign.ts';
 
-const KEY = { kind: 'aws' as const, accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', sessionToken: undefined as string | undefined };
+const KEY = {
+  kind: 'aws' as const,
+  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  sessionToken: undefined as string | undefined,
+};
 const WITH_TOKEN = { ...KEY, sessionToken: 'FwoGZXIvYXdzEJr//////////wEaDExample+token/==' };
 const NOW = new Date('2013-05-24T00:00:00.123Z');
 

@@ -16,6 +16,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['scopes', 'Scopes'],
   ['token_expires_at', 'Token expires'],
   ['key_id', 'Key id'],
+  ['client_certificate', 'Client certificate'],
   ['role', 'AWS role'],
   ['role_expires_at', 'Role credentials expire'],
   ['last_refreshed_at', 'Last refreshed'],
@@ -47,6 +48,8 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       const pairs = Object.entries(row.labels);
       return pairs.length === 0 ? 'none' : pairs.map(([k, v]) => `${k}=${v}`).join(', ');
     }
+    case 'client_certificate':
+      return row.client_certificate === null ? '-' : `${row.client_certificate.subject}, expires ${row.client_certificate.expires_at}`;
     case 'leases':
       return row.leases.length === 0 ? 'none' : row.leases.map((l) => `${l.agent} ${l.state} until ${l.expires_at}`).join('; ');
     default: {
@@ -62,6 +65,11 @@ export function printGrant(io: CommandIO, row: GrantListing): void {
   // Values hold what people and providers named (labels, accounts): shown with no control or bidi characters.
   // A grant that assumes no role has no role lines.
   // A grant that signs with no key id has no key id line.
-  const shown = LABELS.filter(([key]) => !(row.role === null && (key === 'role' || key === 'role_expires_at')) && !(row.key_id === null && key === 'key_id'));
+  const shown = LABELS.filter(
+    ([key]) =>
+      !(row.role === null && (key === 'role' || key === 'role_expires_at')) &&
+      !(row.key_id === null && key === 'key_id') &&
+      !(row.client_certificate === null && key === 'client_certificate'),
+  );
   for (const [key, label] of shown) io.out(`${`${label}:`.padEnd(width)}${displaySafe(value(row, key))}`);
 }

@@ -94,7 +94,23 @@ function list(services: Services, args: Args, io: CommandIO): number {
     status: r.display_status,
     leases: r.leases.map((l) => `${l.agent}:${l.state === 'active' ? l.expires_at : l.state}`),
   }));
-  printTable(io, table, ['id', 'type', 'status', 'domains', 'scopes', 'token_expires_at', 'leases', 'last_refreshed_at', 'last_used_at']);
+  const certs = rows.some((r) => r.client_certificate_expires_at !== null);
+  printTable(io, table, [
+    'id',
+    'type',
+    'status',
+    'domains',
+    'scopes',
+    'token_expires_at',
+    ...(certs ? (['client_certificate_expires_at'] as const) : []),
+    'leases',
+    'last_refreshed_at',
+    'last_used_at',
+  ]);
+  // The certificate's clock, said in words 14 days ahead (and once it has run out).
+  for (const row of rows.filter((r) => r.client_certificate_expires_at !== null && r.status_detail.startsWith('client certificate'))) {
+    io.err(`warning: grant ${row.id}: ${row.status_detail}`);
+  }
   for (const row of table.filter((r) => r.status === 'no secret')) {
     io.out(
       row.source === 'config'
