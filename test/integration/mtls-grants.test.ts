@@ -134,6 +134,21 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
     ]);
     writeFileSync(join(dir, 'corrupt.p12'), Buffer.from('not a pkcs12 bundle at all'));
     proxy = await startProxy({
+      env: { CLIENT_KEY_PASSPHRASE: PASSPHRASE },
+      config: {
+        grants: {
+          // From the config file: PEM files and the passphrase by reference.
+          fromconfig: {
+            type: 'mtls',
+            domains: ['tunnel.example.test'],
+            client_certificate: {
+              certificate: `file:${join(dir, 'good.pem')}`,
+              private_key: `file:${join(dir, 'good-key.pem')}`,
+              passphrase: 'env:CLIENT_KEY_PASSPHRASE',
+            },
+          },
+        },
+      },
       grants: [
         { id: 'certa', type: 'mtls', domains: ['api.example.test'] },
         { id: 'tok', type: 'bearer', domains: ['api.example.test'], secret: TOKEN },
@@ -244,6 +259,13 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
     expect(JSON.parse(answer.body)).toMatchObject({ cn: 'agent-mtls', authorization: null });
   });
 
+  it('a config grant with client_certificate: (PEM files, passphrase from the environment) presents it', async () => {
+    const r = await curl(['--cacert', proxy.caPath, '-x', proxy.url, '-w', '\\n%{http_code}', `https://tunnel.example.test:${port}/`], cleanEnv());
+    outputs.push(r.stdout, r.stderr);
+    expect(r.stdout).toMatch(/\n200$/);
+    expect(seen.at(-1)).toMatchObject({ host: 'tunnel.example.test', cn: 'agent-mtls' });
+  });
+
   it('a certificate carried beside a bearer token (a PKCS#12 bundle): both go, the token in its header, the certificate on the connection', async () => {
     const set = await proxy.cli(['secrets', 'set', 'carried', '--pkcs12', join(dir, 'carried.p12'), '--stdin'], `${PASSPHRASE}\n`);
     outputs.push(set.stdout, set.stderr);
@@ -324,6 +346,9 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
     const table = await proxy.cli(['grants', 'list']);
     outputs.push(table.stdout, table.stderr);
     expect(table.stderr).toMatch(/warning: grant soon: client certificate expires at/);
+    // The proxy said so in its log at start.
+    expect(proxy.logs.join('')).toMatch(/grant soon: client certificate expires at/);
+    expect(proxy.logs.join('')).toMatch(/grant old: client certificate expired at/);
     // The admin API lists the same.
     const admin = await fetch(`http://127.0.0.1:${proxy.running.adminAddress!.port}/api/grants`, {
       headers: { authorization: `Bearer ${readFileSync(join(proxy.home, 'data', 'admin.token'), 'utf8').trim()}` },
