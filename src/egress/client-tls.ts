@@ -1,5 +1,6 @@
 import type { LookupFunction } from 'node:net';
-import { createSecureContext } from 'node:tls';
+import { Agent as HttpsAgent } from 'node:https';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { LoadedClientCertificate } from '../credentials/client-certificate.ts';
 import { Agent, buildConnector, type Dispatcher } from '../net/undici.ts';
 
@@ -21,6 +22,9 @@ export interface ClientTlsOptions {
 interface Pool {
   readonly poolKey: string;
   readonly agent: Dispatcher;
+  readonly secureContext: SecureContext;
+  /** For WebSocket upgrades (Node's https.request): never kept alive, like the shared one. */
+  httpsAgent?: HttpsAgent;
 }
 
 export class ClientTlsPools {
@@ -34,18 +38,32 @@ export class ClientTlsPools {
 
   /** The dispatcher for requests made with `grantId`, whose client certificate is `cert`. */
   dispatcherFor(grantId: string, cert: LoadedClientCertificate): Dispatcher {
-    const pool = this.#pools.get(grantId);
-    if (pool?.poolKey === cert.poolKey) return pool.agent;
-    // A certificate replaced (or a grant id reused): the old connections finish what they carry, then close.
-    if (pool) void pool.agent.close().catch(() => pool.agent.destroy());
-    const agent = this.#agent(cert);
-    this.#pools.set(grantId, { poolKey: cert.poolKey, agent });
-    return agent;
+    return this.#pool(grantId, cert).agent;
   }
 
-  #agent(cert: LoadedClientCertificate): Dispatcher {
+  /** The https.Agent for a WebSocket upgrade made with `grantId` (no keep-alive: nothing to share). */
+  httpsAgentFor(grantId: string, cert: LoadedClientCertificate): HttpsAgent {
+    const pool = this.#pool(grantId, cert);
+    pool.httpsAgent ??= new HttpsAgent({ secureContext: pool.secureContext, lookup: this.#o.lookup, keepAlive: false });
+    return pool.httpsAgent;
+  }
+
+  #pool(grantId: string, cert: LoadedClientCertificate): Pool {
+    const pool = this.#pools.get(grantId);
+    if (pool?.poolKey === cert.poolKey) return pool;
+    // A certificate replaced (or a grant id reused): the old connections finish what they carry, then close.
+    if (pool) {
+      void pool.agent.close().catch(() => pool.agent.destroy());
+      pool.httpsAgent?.destroy();
+    }
     // One secure context per certificate, made once (as the default pool's is).
     const secureContext = createSecureContext({ ca: this.#o.ca, cert: cert.certificate, key: cert.privateKey });
+    const next: Pool = { poolKey: cert.poolKey, agent: this.#agent(secureContext), secureContext };
+    this.#pools.set(grantId, next);
+    return next;
+  }
+
+  #agent(secureContext: SecureContext): Dispatcher {
     const connect = buildConnector({ secureContext, lookup: this.#o.lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 });
     return new Agent({
       connect,
@@ -59,6 +77,7 @@ export class ClientTlsPools {
 
   async close(): Promise<void> {
     const agents = [...this.#pools.values()].map((p) => p.agent);
+    for (const pool of this.#pools.values()) pool.httpsAgent?.destroy();
     this.#pools.clear();
     await Promise.all(agents.map((a) => a.close().catch(() => a.destroy())));
   }

@@ -26,6 +26,8 @@ export interface Upstream {
    * certificate (client-tls.ts), else the shared one. Only for a request carrying the grant's credential.
    */
   dispatcherFor(grant: Grant | undefined): Dispatcher;
+  /** The same for a WebSocket upgrade (Node's https.request). */
+  httpsAgentFor(grant: Grant | undefined): HttpsAgent;
   /** For WebSocket upgrades (websocket/forwarder.ts), which go through Node's own http(s).request on these agents. */
   readonly httpsAgent: HttpsAgent;
   readonly httpAgent: HttpAgent;
@@ -77,6 +79,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       if (cert === undefined) return dispatcher;
       if (!cert.ok) throw new ProxyError('internal_error', `grant "${grant!.id}" has an unusable client certificate`);
       return clientTls.dispatcherFor(grant!.id, cert);
+    },
+    httpsAgentFor(grant) {
+      const cert = grant?.clientCertificate;
+      if (cert === undefined) return httpsAgent;
+      if (!cert.ok) throw new ProxyError('internal_error', `grant "${grant!.id}" has an unusable client certificate`);
+      return clientTls.httpsAgentFor(grant!.id, cert);
     },
     prewarm: (host, port) => connector.prewarm(host, port),
     httpsAgent,

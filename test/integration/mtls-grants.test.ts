@@ -4,7 +4,10 @@
 // certificate's CN, the Authorization header, the connection's port) so a test can tell which
 // requests came with the certificate. Driven through keyway by curl and Node's fetch.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, type connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { WebSocket, WebSocketServer } from 'ws';
+import { openTunnel } from '../helpers/raw-http.ts';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -111,6 +114,11 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
     const soon = issueClientCert(ca, 'expires-soon', { notAfter: Date.now() + 10 * DAY });
     secrets = [PASSPHRASE, TOKEN, ...[good, forCarried, foreign, expired].flatMap((c) => [pemSlice(c.keyPem), pemSlice(c.encryptedKeyPem(PASSPHRASE))])];
     observing = observingServer(ca, seen);
+    // WebSocket upgrades on the same server: the first message says which certificate came.
+    new WebSocketServer({ server: observing }).on('connection', (ws, req) => {
+      const socket = req.socket as TLSSocket;
+      ws.send(JSON.stringify({ cn: socket.authorized ? String(socket.getPeerCertificate().subject.CN) : null }));
+    });
     strict = strictServer(ca);
     port = await listen(observing);
     strictPort = await listen(strict);
@@ -257,6 +265,27 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
     const answer = JSON.parse(node.stdout) as { status: number; body: string };
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ cn: 'agent-mtls', authorization: null });
+  });
+
+  it('a WebSocket upgrade with the mTLS grant presents the certificate; one with the bearer grant does not', async () => {
+    const authority = `api.example.test:${port}`;
+    const keywayCa = readFileSync(proxy.caPath, 'utf8');
+    const firstMessage = async (grant: string) => {
+      const tunnel = await openTunnel(proxy.port, authority);
+      const ws = new WebSocket(`wss://${authority}/ws`, {
+        headers: { 'x-keyway-grant': grant },
+        createConnection: (() => tlsConnect({ socket: tunnel, servername: 'api.example.test', ca: keywayCa })) as unknown as typeof netConnect,
+      });
+      try {
+        const [data] = (await Promise.race([once(ws, 'message'), once(ws, 'error').then(([err]) => Promise.reject(err as Error))])) as [Buffer];
+        outputs.push(data.toString());
+        return JSON.parse(data.toString()) as { cn: string | null };
+      } finally {
+        ws.terminate();
+      }
+    };
+    expect(await firstMessage('certa')).toEqual({ cn: 'agent-mtls' });
+    expect(await firstMessage('tok')).toEqual({ cn: null });
   });
 
   it('a config grant with client_certificate: (PEM files, passphrase from the environment) presents it', async () => {
