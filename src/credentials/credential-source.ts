@@ -4,6 +4,7 @@ import type { Credential } from './material.ts';
 import type { AwsRoleCredentials } from './providers/aws-role.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import { staticCredential } from './providers/static.ts';
+import { setSecretCommand } from './grant-display.ts';
 
 export interface IssuedCredential {
   credential: Credential;
@@ -19,7 +20,7 @@ export const isOAuthGrant = (grant: Grant): boolean => OAUTH_TYPES.has(grant.typ
 export function noSecret(grant: Grant): ProxyError {
   return new ProxyError('grant_no_secret', `grant "${grant.id}" has no usable secret set`, {
     grant: grant.id,
-    hint: grant.source === 'config' ? `set grants.${grant.id}.secret in the config` : `keyway secrets set ${grant.id} --stdin`,
+    hint: grant.source === 'config' ? `set grants.${grant.id}.secret in the config` : setSecretCommand(grant.id, grant.type),
   });
 }
 

@@ -190,6 +190,11 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
   });
 
   it('secrets set refuses a wrong passphrase, a corrupt bundle and a key of another certificate, without quoting them', async () => {
+    // Before any certificate is set: grant_no_secret, naming the command that sets one.
+    const none = await curl(['--cacert', proxy.caPath, '-x', proxy.url, '-i', '-H', 'X-Keyway-Grant: certa', `https://api.example.test:${port}/`], cleanEnv());
+    outputs.push(none.stdout, none.stderr);
+    expect(none.stdout).toMatch(/HTTP\/[0-9.]+ 401/);
+    expect(none.stdout).toContain('keyway secrets set certa --client-certificate CERT.pem --client-key KEY.pem');
     const wrong = await proxy.cli(
       ['secrets', 'set', 'certa', '--client-certificate', join(dir, 'good.pem'), '--client-key', join(dir, 'good-key.pem'), '--stdin'],
       'not-it\n',

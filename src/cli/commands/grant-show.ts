@@ -1,5 +1,6 @@
 import { displaySafe } from '../../config/display-text.ts';
 import type { GrantListing } from '../../credentials/grant-listing.ts';
+import { setSecretCommand } from '../../credentials/grant-display.ts';
 import type { CommandIO } from '../io.ts';
 
 // `keyway grants show ID` for a person: words, not field names (--json keeps the field names).
@@ -33,7 +34,7 @@ function value(row: GrantListing, key: keyof GrantListing): string {
   switch (key) {
     case 'secret':
       if (row.secret === 'set') return 'set (never shown)';
-      return row.source === 'config' ? `not set (grants.${row.id}.secret in the config)` : `not set (keyway secrets set ${row.id} --stdin)`;
+      return row.source === 'config' ? `not set (grants.${row.id}.secret in the config)` : `not set (${setSecretCommand(row.id, row.type)})`;
     case 'allow_http':
       return row.allow_http ? 'allowed' : 'refused (HTTPS only)';
     case 'allow_range':

@@ -1,5 +1,6 @@
 import { GRANT_TYPES } from '../../config/index.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
+import { setSecretCommand } from '../../credentials/grant-display.ts';
 import { addGrant, removeGrant, showGrant, updateGrant } from '../../operations/grants.ts';
 import type { Services } from '../../services.ts';
 import { parse, type Args } from '../args.ts';
@@ -115,7 +116,7 @@ function list(services: Services, args: Args, io: CommandIO): number {
     io.out(
       row.source === 'config'
         ? `grant ${row.id} has no secret: set grants.${row.id}.secret in the config`
-        : `grant ${row.id} has no secret: keyway secrets set ${row.id} --stdin`,
+        : `grant ${row.id} has no secret: ${setSecretCommand(row.id, row.type)}`,
     );
   }
   return 0;
@@ -166,7 +167,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
   if (args.json) printJson(io, grant);
   else
     io.out(
-      `added grant ${id} (${grant.type}, ${grant.domains.join(', ')}; secret ${grant.secret === 'missing' ? `missing: keyway secrets set ${id} --stdin` : 'set'})`,
+      `added grant ${id} (${grant.type}, ${grant.domains.join(', ')}; secret ${grant.secret === 'missing' ? `missing: ${setSecretCommand(id, grant.type)}` : 'set'})`,
     );
   for (const line of warnings) io.err(line);
   return 0;

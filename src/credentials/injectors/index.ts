@@ -112,7 +112,8 @@ export function noInjector(): Injector {
 /** The injector a grant uses: its own `inject` settings, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
   if (type === 'mtls') {
-    if (inject !== undefined) throw new KeywayError('usage', 'an mtls grant presents a client certificate; it takes no --header, --format or --query');
+    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined))
+      throw new KeywayError('usage', 'an mtls grant presents a client certificate; it takes no --header, --format or --query');
     return noInjector();
   }
   if (type === 'aws_sigv4' || type === 'hmac') {
