@@ -33,3 +33,14 @@ export async function setClientCertificate(services: GrantServices, id: string, 
   });
   return { grant: showGrant(services, id), warnings: [] };
 }
+
+/** Takes a client certificate off a grant that carries one beside its secret (an mtls grant's is its secret). */
+export async function removeClientCertificate(services: GrantServices, id: string): Promise<GrantResult> {
+  if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is defined in the config; remove client_certificate: there`);
+  const grant = services.store.get<StoredGrant>(grantRecordId(id));
+  if (!grant) throw new KeywayError('not_found', `no grant "${id}"`);
+  if (grant.type === 'mtls') throw usage(`grant "${id}" is an mtls grant: its certificate is its secret (set another, or remove the grant)`);
+  const removed = await services.store.update((draft) => draft.delete(clientCertificateRecordId(id)));
+  if (!removed) throw new KeywayError('not_found', `grant "${id}" has no client certificate`);
+  return { grant: showGrant(services, id), warnings: [] };
+}

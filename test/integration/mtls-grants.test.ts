@@ -320,6 +320,17 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
     const shown = await proxy.cli(['grants', 'show', 'carried', '--json']);
     outputs.push(shown.stdout);
     expect(JSON.parse(shown.stdout).client_certificate).toMatchObject({ subject: 'CN=carried-beside-token' });
+    // Taken off again: the token goes alone.
+    const removed = await proxy.cli(['secrets', 'set', 'carried', '--remove-client-certificate']);
+    outputs.push(removed.stdout, removed.stderr);
+    expect(removed.code, removed.stderr).toBe(0);
+    let after = await viaKeyway(url, 'carried');
+    for (let i = 0; i < 50 && !after.stdout.endsWith('\n403'); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      after = await viaKeyway(url, 'carried');
+    }
+    outputs.push(after.stdout, after.stderr);
+    expect(seen.at(-1)).toMatchObject({ host: 'slow.example.test', cn: null, authorization: `Bearer ${TOKEN}` });
   });
 
   it('an upstream refusing the certificate is 502 upstream_unreachable saying so: Node closing, OpenSSL failing the handshake', async () => {

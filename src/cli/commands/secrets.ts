@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { setSecret } from '../../operations/secrets.ts';
-import { setClientCertificate, type ClientCertificateInput } from '../../operations/client-certificate.ts';
+import { removeClientCertificate, setClientCertificate, type ClientCertificateInput } from '../../operations/client-certificate.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { audited } from '../audit-change.ts';
@@ -12,6 +12,7 @@ export const secrets: Command = {
   usage: `keyway secrets set ID [--value TEXT | --stdin]
        keyway secrets set ID --client-certificate CERT.pem --client-key KEY.pem [--stdin]
        keyway secrets set ID --pkcs12 BUNDLE.p12 [--stdin]
+       keyway secrets set ID --remove-client-certificate
 
 Sets the secret of grant ID (made with \`keyway grants add\`). A plain string for api_key and
 bearer; for basic, username:password or a JSON object {"username","password"}; a JSON object for oauth2 ({"clientId","clientSecret",
@@ -21,7 +22,8 @@ oauth2 grant named after the preset is made with the preset's endpoints and doma
 A jwt secret is the token (its exp is read: an expired token is never sent). An mtls secret is a
 client certificate: give the PEM files (--client-certificate, the chain; --client-key, the key) or a
 PKCS#12 bundle (--pkcs12); with --stdin the key's or bundle's passphrase is read from stdin. Any
-other grant given these flags keeps its secret and presents the certificate too.
+other grant given these flags keeps its secret and presents the certificate too, until
+--remove-client-certificate.
 Prefer --stdin: a --value shows in shell history and ps. The value is never printed back.`,
   async run(argv, io) {
     const args = parse(argv, {
@@ -30,10 +32,19 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
       'client-certificate': { type: 'string' },
       'client-key': { type: 'string' },
       pkcs12: { type: 'string' },
+      'remove-client-certificate': { type: 'boolean' },
     });
     const [action, name] = args.positionals;
     if (action !== undefined && action !== 'set') throw usageError(`secrets: unknown subcommand "${action}" (expected: set)`);
     if (!name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
+    if (args.flag('remove-client-certificate')) {
+      const services = await servicesFor(args, io);
+      await audited(services, io, { action: 'grants.remove_client_certificate', grant: name, changed: ['client_certificate'] }, () =>
+        removeClientCertificate(services, name),
+      );
+      io.out(args.json ? JSON.stringify({ grant: name, client_certificate: 'removed' }) : `client certificate removed from grant ${name}`);
+      return 0;
+    }
     const certFile = args.string('client-certificate');
     const keyFile = args.string('client-key');
     const p12File = args.string('pkcs12');
