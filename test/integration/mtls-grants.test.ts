@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientCert, issueClientCert, makeTestCa, type TestCa } from '../helpers/client-ca.ts';
+import { adminClient } from '../helpers/admin-api.ts';
 import { curl, freePort } from '../helpers/clients.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -394,12 +395,19 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
     // The proxy said so in its log at start.
     expect(proxy.logs.join('')).toMatch(/grant soon: client certificate expires at/);
     expect(proxy.logs.join('')).toMatch(/grant old: client certificate expired at/);
-    // The admin API lists the same.
-    const admin = await fetch(`http://127.0.0.1:${proxy.running.adminAddress!.port}/api/grants`, {
-      headers: { authorization: `Bearer ${readFileSync(join(proxy.home, 'data', 'admin.token'), 'utf8').trim()}` },
-    });
-    const body = await admin.text();
-    outputs.push(body);
-    expect(body).toContain('client_certificate_expires_at');
+    // The admin API lists the same, and takes an mtls secret as JSON: a PKCS#12 bundle here.
+    const admin = adminClient(proxy);
+    const listed = await admin.call('GET', '/api/grants');
+    outputs.push(listed.text);
+    expect(listed.text).toContain('client_certificate_expires_at');
+    const bundle = readFileSync(join(dir, 'carried.p12')).toString('base64');
+    const wrong = await admin.call('PUT', '/api/grants/soon/secret', { secret: { pkcs12: bundle, passphrase: 'nope' } });
+    outputs.push(wrong.text);
+    expect(wrong.status).toBe(400);
+    expect(wrong.text).toMatch(/wrong passphrase/);
+    const put = await admin.call('PUT', '/api/grants/soon/secret', { secret: { pkcs12: bundle, passphrase: PASSPHRASE } });
+    outputs.push(put.text);
+    expect(put.status, put.text).toBe(200);
+    expect(put.body).toMatchObject({ grant: { client_certificate: { subject: 'CN=carried-beside-token' }, display_status: 'active' } });
   });
 });
