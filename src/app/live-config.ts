@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { AuditEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { buildAgents, compileConfigAgents, type Agent } from '../credentials/agents.ts';
-import { buildGrants } from '../credentials/grants.ts';
+import { buildGrants, type Grant } from '../credentials/grants.ts';
+import { certificateWarning } from '../credentials/client-certificate.ts';
 import { KeywayError } from '../errors/index.ts';
 import { GrantRouter } from '../policy/access.ts';
 import { EgressPolicy } from '../policy/egress.ts';
@@ -170,9 +171,28 @@ export class LiveConfig {
     };
   }
 
+  /** What was last said of each grant's client certificate: said again only when it changes. */
+  readonly #certificateWarnings = new Map<string, string>();
+
+  /** A log line at start (and when it changes) for a client certificate expired, unusable or within 14 days of notAfter. */
+  #warnCertificates(grants: Iterable<Grant>): void {
+    const now = Date.now();
+    for (const grant of grants) {
+      const line = grant.clientCertificate && certificateWarning(grant.clientCertificate, now);
+      if (!line) {
+        this.#certificateWarnings.delete(grant.id);
+        continue;
+      }
+      if (this.#certificateWarnings.get(grant.id) === line) continue;
+      this.#certificateWarnings.set(grant.id, line);
+      this.#o.logger.warn({ grant: grant.id }, `grant ${grant.id}: ${line}`);
+    }
+  }
+
   #tables(config: Config, configAgents: ReadonlyMap<string, Agent>): Pick<Built, 'tables' | 'grantCount'> {
     const { store } = this.#o.services;
     const grants = buildGrants(config, store, this.#o.env);
+    this.#warnCertificates(grants.values());
     return { tables: { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, this.#o.env, configAgents) }, grantCount: grants.size };
   }
 }

@@ -152,6 +152,9 @@ const grantSchema = grantFields
     secret: grantSecret.optional(),
     // Every agent's requests through this grant together (config/limits.ts).
     limits: limitsSchema.optional(),
+    // A client certificate keyway presents to this grant's hosts (mTLS): PEM files or variables, by
+    // reference like the secret. The whole credential of an mtls grant; beside the secret on others.
+    client_certificate: z.strictObject({ certificate: secretRef, private_key: secretRef, passphrase: secretRef.optional() }).optional(),
   })
   .check((ctx) => {
     const grant = ctx.value;
@@ -160,7 +163,11 @@ const grantSchema = grantFields
       fail('inject', 'an api_key grant needs inject.header (with format), inject.query or inject.body');
     }
     if (grant.inject?.header && grant.inject.query) fail('inject', 'use header or query, not both');
-    if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic')) {
+    if (grant.type === 'mtls' && grant.inject !== undefined) fail('inject', 'an mtls grant presents a client certificate; it has no inject settings');
+    if (grant.type === 'mtls' && grant.secret !== undefined && grant.client_certificate !== undefined) {
+      fail('secret', 'an mtls grant takes its certificate from client_certificate or secret, not both');
+    }
+    if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic' || grant.type === 'jwt')) {
       fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
     }
     if (grant.secret?.kind === 'cmd' && (grant.type === 'oauth2' || grant.type === 'client_credentials')) {

@@ -6,6 +6,7 @@ import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import { staticCredential } from './providers/static.ts';
 import { commandMaterial } from './providers/cmd-material.ts';
+import { setSecretCommand } from './grant-display.ts';
 
 export interface IssuedCredential {
   credential: Credential;
@@ -31,8 +32,31 @@ export const replaysAfter401 = (grant: Grant): boolean => isOAuthGrant(grant) ||
 export function noSecret(grant: Grant): ProxyError {
   return new ProxyError('grant_no_secret', `grant "${grant.id}" has no usable secret set`, {
     grant: grant.id,
-    hint: grant.source === 'config' ? `set grants.${grant.id}.secret in the config` : `keyway secrets set ${grant.id} --stdin`,
+    hint: grant.source === 'config' ? `set grants.${grant.id}.secret in the config` : setSecretCommand(grant.id, grant.type),
   });
+}
+
+/**
+ * A grant's client certificate that cannot be presented is refused here, before anything connects:
+ * one that could not be read (a wrong passphrase, a key of another certificate) or is past notAfter.
+ * An mtls grant whose secret was never set is grant_no_secret (staticCredential), not this.
+ */
+function checkClientCertificate(grant: Grant): void {
+  const cert = grant.clientCertificate;
+  if (cert === undefined) return;
+  const hint = `set a new one with keyway secrets set ${grant.id} --client-certificate FILE --client-key FILE`;
+  if (!cert.ok)
+    throw new ProxyError('upstream_unreachable', `grant "${grant.id}"'s client certificate cannot be used: ${cert.problem}`, { grant: grant.id, hint });
+  if (cert.notAfter <= Date.now()) {
+    throw new ProxyError(
+      'upstream_unreachable',
+      `grant "${grant.id}"'s client certificate expired at ${new Date(cert.notAfter).toISOString()}; not connecting`,
+      {
+        grant: grant.id,
+        hint,
+      },
+    );
+  }
 }
 
 /**
@@ -62,6 +86,7 @@ export class CredentialSource {
   }
 
   async get(grant: Grant): Promise<IssuedCredential> {
+    checkClientCertificate(grant);
     if (isOAuthGrant(grant)) {
       if (oauthSecretNeverSet(grant, this.#tokens)) throw noSecret(grant);
       const { token, refreshed } = await this.#tokens.accessToken(grant);
@@ -76,6 +101,12 @@ export class CredentialSource {
     const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
     const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
+    if (grant.tokenExpiresAt !== undefined && grant.tokenExpiresAt <= Date.now()) {
+      throw new ProxyError('token_expired', `grant "${grant.id}"'s token expired at ${new Date(grant.tokenExpiresAt).toISOString()} (its exp)`, {
+        grant: grant.id,
+        hint: `set a new one with keyway secrets set ${grant.id}`,
+      });
+    }
     const role = grant.aws?.assumeRole;
     if (role !== undefined && credential.kind === 'aws') {
       // The stored key only ever signs the AssumeRole call; requests are signed as the role.

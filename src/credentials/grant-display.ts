@@ -47,3 +47,8 @@ export function leasesEndingSoon<L extends { state: string; expires_at: string }
     .filter((l) => l.state === 'active' && Date.parse(l.expires_at) - now <= LEASE_EXPIRING_WITHIN_MS)
     .sort((a, b) => a.expires_at.localeCompare(b.expires_at));
 }
+
+/** The command that sets a stored grant's secret: an mtls grant's is its client certificate. */
+export function setSecretCommand(id: string, type: string): string {
+  return type === 'mtls' ? `keyway secrets set ${id} --client-certificate CERT.pem --client-key KEY.pem` : `keyway secrets set ${id} --stdin`;
+}

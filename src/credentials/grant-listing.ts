@@ -2,12 +2,14 @@ import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
 import { injectorFor } from './injectors/index.ts';
-import { GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
+import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
 import { oauthMaterialOf, usableMaterial, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { awsRoleStateId, type AwsRoleState } from './aws-role-state.ts';
 import { compileHmacScheme } from './signing/hmac/index.ts';
+import { certificateWarning, loadClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
+import { storedJwtExpiry } from './jwt.ts';
 
 /** One grant as listings show it: never a secret value, only whether one is set and when it expires. */
 export interface GrantListing {
@@ -38,6 +40,9 @@ export interface GrantListing {
   role_expires_at: string | null;
   /** aws_sigv4 and hmac grants in the store: the public key id the secret goes with (never the secret). */
   key_id: string | null;
+  /** A client certificate the grant presents (mTLS, stored grants): its subject and notAfter (never the key). */
+  client_certificate: { subject: string; expires_at: string } | null;
+  client_certificate_expires_at: string | null;
   last_used_at: string | null;
   allow_http: boolean;
   /** Range requests are passed on (weakens the leak guard); dropped by default. */
@@ -49,7 +54,13 @@ export interface GrantListing {
   leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
 }
 
-type GrantFacts = Omit<GrantListing, 'display_status' | 'status_detail'> & { usable: boolean; expiresAt: number | undefined; renewable: boolean };
+type GrantFacts = Omit<GrantListing, 'display_status' | 'status_detail'> & {
+  usable: boolean;
+  expiresAt: number | undefined;
+  renewable: boolean;
+  /** The client certificate is expired, unusable or expires within 14 days (said in the status). */
+  certificateWarning: { expired: boolean; line: string } | undefined;
+};
 
 /** `services` is what openServices returns (services.ts), or anything with a config and the store's reads. */
 export function listGrants(services: { config: Config; store: RecordSource }): GrantListing[] {
@@ -82,7 +93,8 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
   const tokenFacts = (id: string, type: StoredGrant['type'], base: GrantStatus, material: SecretMaterial | undefined) => {
     const live = store.get<OAuthState>(oauthStateId(id));
     const m = oauthMaterialOf(material);
-    const expiresAt = live ? live.expiresAt : m?.expiresAt;
+    // A jwt grant's clock is its token's exp.
+    const expiresAt = type === 'jwt' ? (typeof material === 'string' ? storedJwtExpiry(material) : undefined) : live ? live.expiresAt : m?.expiresAt;
     const refreshToken = live?.refreshToken ?? (m && 'refreshToken' in m ? m.refreshToken : undefined);
     return {
       status: base !== 'active' ? base : (live?.status ?? base),
@@ -117,11 +129,14 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       account: null,
       // A config grant's secret is a reference, not read to list it.
       key_id: null,
-      secret: g.secret ? 'set' : 'missing',
+      client_certificate: null,
+      client_certificate_expires_at: null,
+      certificateWarning: undefined,
+      secret: g.secret || (g.type === 'mtls' && g.client_certificate) ? 'set' : 'missing',
       secret_from: secretFrom(g.secret),
       ...token,
       ...roleFacts(id, g.assume_role?.role_arn, token),
-      usable: g.secret !== undefined || liveToken,
+      usable: g.secret !== undefined || (g.type === 'mtls' && g.client_certificate !== undefined) || liveToken,
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
       allow_range: g.allow_range,
@@ -142,6 +157,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       provider: g.provider ?? null,
       account: g.account ?? null,
       key_id: keyIdOf(g.secret),
+      ...certificateFacts(g.type === 'mtls' ? g.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(g.id)), now),
       secret: g.secret === undefined ? 'missing' : 'set',
       secret_from: 'store',
       ...token,
@@ -156,10 +172,18 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     });
   }
   return facts
-    .map(({ usable, expiresAt, renewable, ...row }) => ({
-      ...row,
-      ...displayStatus({ status: row.status, usable, tokenExpiresAt: expiresAt, renewable, leases: row.leases }, now),
-    }))
+    .map(({ usable, expiresAt, renewable, certificateWarning, ...row }) => {
+      const shown = displayStatus({ status: row.status, usable, tokenExpiresAt: expiresAt, renewable, leases: row.leases }, now);
+      // The certificate's clock, when it says more than the token's: expired (or unusable) stops every request.
+      if (certificateWarning && usable && (shown.display_status === 'active' || certificateWarning.expired)) {
+        return {
+          ...row,
+          display_status: certificateWarning.expired ? ('needs_reconnect' as const) : ('expiring' as const),
+          status_detail: certificateWarning.line,
+        };
+      }
+      return { ...row, ...shown };
+    })
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 
@@ -177,4 +201,20 @@ function secretFrom(ref: Config['grants'][string]['secret']): string | null {
   if (ref.kind === 'env') return `env:${ref.name}`;
   if (ref.kind === 'file') return `file:${ref.path}`;
   return `cmd: ${ref.argv[0]}`;
+}
+
+/** What listings show of a grant's client certificate: subject and expiry, and a warning 14 days ahead. */
+function certificateFacts(
+  material: SecretMaterial | undefined,
+  now: number,
+): Pick<GrantFacts, 'client_certificate' | 'client_certificate_expires_at' | 'certificateWarning'> {
+  if (!material || typeof material !== 'object' || !('certificate' in material)) {
+    return { client_certificate: null, client_certificate_expires_at: null, certificateWarning: undefined };
+  }
+  const cert = loadClientCertificate(material, 'client certificate');
+  const line = certificateWarning(cert, now);
+  const warning = line === undefined ? undefined : { expired: !cert.ok || cert.notAfter <= now, line };
+  if (!cert.ok) return { client_certificate: null, client_certificate_expires_at: null, certificateWarning: warning };
+  const expires = new Date(cert.notAfter).toISOString();
+  return { client_certificate: { subject: cert.subject, expires_at: expires }, client_certificate_expires_at: expires, certificateWarning: warning };
 }

@@ -45,3 +45,9 @@ export const grantRecordId = (id: string): string => `grant:${id}`;
 export const USAGE_PREFIX = 'usage:';
 export const usageRecordId = (id: string): string => `${USAGE_PREFIX}${id}`;
 export const GRANT_PREFIX = 'grant:';
+/**
+ * A client certificate (client-certificate.ts) for a grant of any type but mtls, whose certificate is
+ * its secret: a record of its own, so that setting the grant's token again (or an OAuth refresh
+ * rewriting it) leaves the certificate alone, and the other way round.
+ */
+export const clientCertificateRecordId = (id: string): string => `client-certificate:${id}`;

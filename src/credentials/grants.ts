@@ -10,6 +10,9 @@ import type { HmacSignConfig } from '../config/hmac/sign-schema.ts';
 import { parseByteSize } from '../config/byte-size.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
+import { clientCertificateRecordId } from './grant-record.ts';
+import { loadClientCertificate, type ClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
+import { storedJwtExpiry } from './jwt.ts';
 
 /** A grant as the proxy uses it: parsed patterns, a ready injector, the secret in memory. */
 export interface Grant {
@@ -30,6 +33,13 @@ export interface Grant {
   readonly aws: AwsSigning | undefined;
   /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
   readonly hmac: { scheme: HmacScheme; maxSignedBody: number } | undefined;
+  /**
+   * The client certificate presented on this grant's upstream connections (mTLS), read once here:
+   * an mtls grant's secret, or the certificate another grant carries beside its secret.
+   */
+  readonly clientCertificate: ClientCertificate | undefined;
+  /** jwt: the token's exp (epoch ms); undefined when it has none. */
+  readonly tokenExpiresAt: number | undefined;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -67,10 +77,32 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     if (g.secret && g.secret.kind !== 'cmd') {
       try {
         const text = readSecretRef(g.secret, env, config.home);
-        material = g.type === 'basic' ? parseBasicSecret(text) : g.type === 'aws_sigv4' || g.type === 'hmac' ? parseMaterial(g.type, text) : text;
+        material =
+          g.type === 'basic'
+            ? parseBasicSecret(text)
+            : g.type === 'aws_sigv4' || g.type === 'hmac' || g.type === 'mtls' || g.type === 'jwt'
+              ? parseMaterial(g.type, text)
+              : text;
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }
+    }
+    let certificate: ClientCertificateMaterial | undefined;
+    if (g.client_certificate) {
+      const ref = g.client_certificate;
+      const read = (key: string, r: typeof ref.certificate) => {
+        try {
+          return readSecretRef(r, env, config.home);
+        } catch (err) {
+          throw new KeywayError('config_invalid', `grants.${id}.client_certificate.${key}: ${(err as Error).message}`);
+        }
+      };
+      certificate = {
+        certificate: read('certificate', ref.certificate),
+        privateKey: read('private_key', ref.private_key),
+        passphrase: ref.passphrase ? read('passphrase', ref.passphrase) : undefined,
+      };
+      if (g.type === 'mtls') material = certificate;
     }
     grants.set(id, {
       id,
@@ -84,6 +116,8 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       bodyFields: bodyFieldsOf(g.inject?.body),
       aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
       hmac: hmacSigningOf(g),
+      clientCertificate: clientCertificateOf(id, g.type === 'mtls' ? material : certificate),
+      tokenExpiresAt: jwtExpiryOf(g.type, material),
       status: liveStatus(id, 'active'),
       source: 'config',
       provider: g.provider,
@@ -114,6 +148,11 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       bodyFields: bodyFieldsOf(stored.inject?.body),
       aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
       hmac: hmacSigningOf(stored),
+      clientCertificate: clientCertificateOf(
+        stored.id,
+        stored.type === 'mtls' ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
+      ),
+      tokenExpiresAt: jwtExpiryOf(stored.type, stored.secret),
       status: liveStatus(stored.id, stored.status),
       source: 'store',
       provider: stored.provider,
@@ -136,4 +175,14 @@ function hmacSigningOf(grant: { type: string; sign?: HmacSignConfig | undefined;
 /** inject.body's field names, when it names them: the only JSON members and form fields swapped in. */
 function bodyFieldsOf(body: boolean | { fields: readonly string[] } | undefined): ReadonlySet<string> | undefined {
   return typeof body === 'object' ? new Set(body.fields) : undefined;
+}
+
+/** A grant's client certificate, read and checked; a problem is kept (requests are refused with it), never thrown. */
+function clientCertificateOf(id: string, material: SecretMaterial | undefined): ClientCertificate | undefined {
+  if (!material || typeof material !== 'object' || !('certificate' in material)) return undefined;
+  return loadClientCertificate(material, `grant "${id}"`);
+}
+
+function jwtExpiryOf(type: GrantType, material: SecretMaterial | undefined): number | undefined {
+  return type === 'jwt' && typeof material === 'string' ? storedJwtExpiry(material) : undefined;
 }

@@ -1,6 +1,8 @@
 import type { GrantType } from '../config/index.ts';
 import { isBlankSecret } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
+import { clientCertificateFields, type ClientCertificateMaterial } from './client-certificate.ts';
+import { jwtExpiry } from './jwt.ts';
 
 // Secret material per grant type, as `keyway secrets set` takes it and the store keeps it.
 
@@ -36,12 +38,12 @@ export interface HmacKeyMaterial {
   keyId?: string | undefined;
   passphrase?: string | undefined;
 }
-export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial | AwsMaterial | HmacKeyMaterial;
+export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial | AwsMaterial | HmacKeyMaterial | ClientCertificateMaterial;
 
 /** The material of an OAuth grant (oauth2, client_credentials), or undefined for any other kind. */
 export function oauthMaterialOf(material: SecretMaterial | undefined): OAuth2Material | ClientCredentialsMaterial | undefined {
   if (!material || typeof material !== 'object') return undefined;
-  if ('username' in material || 'secretAccessKey' in material || 'key' in material) return undefined;
+  if ('username' in material || 'secretAccessKey' in material || 'key' in material || 'certificate' in material) return undefined;
   return material;
 }
 
@@ -50,7 +52,9 @@ export type Credential =
   | { kind: 'token'; value: string }
   | { kind: 'basic'; username: string; password: string }
   | { kind: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined }
-  | { kind: 'hmac'; key: string; keyId: string | undefined; passphrase: string | undefined };
+  | { kind: 'hmac'; key: string; keyId: string | undefined; passphrase: string | undefined }
+  /** mtls: nothing goes on the request; the grant's client certificate goes on the connection. */
+  | { kind: 'none' };
 
 const CAMEL: Record<string, string> = {
   client_id: 'clientId',
@@ -62,6 +66,7 @@ const CAMEL: Record<string, string> = {
   access_key_id: 'accessKeyId',
   secret_access_key: 'secretAccessKey',
   session_token: 'sessionToken',
+  private_key: 'privateKey',
   // As the AWS CLI's credential_process and `aws configure export-credentials` print them.
   AccessKeyId: 'accessKeyId',
   SecretAccessKey: 'secretAccessKey',
@@ -74,9 +79,10 @@ const CAMEL: Record<string, string> = {
  */
 export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   const text = input.replace(/\r?\n$/, '');
-  if (type === 'api_key' || type === 'bearer') {
+  if (type === 'api_key' || type === 'bearer' || type === 'jwt') {
     if (isBlankSecret(text) || /[\r\n]/.test(text)) throw new KeywayError('usage', `a ${type} secret is one non-empty line`);
-    return text;
+    if (type === 'jwt') jwtExpiry(text.trim());
+    return type === 'jwt' ? text.trim() : text;
   }
   if (type === 'basic' && !text.trimStart().startsWith('{')) return parseBasicPair(text);
   let parsed: unknown;
@@ -89,7 +95,9 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
         ? 'a basic secret is username:password or a JSON object {"username","password"}'
         : type === 'aws_sigv4'
           ? 'an aws_sigv4 secret is a JSON object {"accessKeyId","secretAccessKey","sessionToken"?}'
-          : `a ${type} secret is a JSON object`,
+          : type === 'mtls'
+            ? 'an mtls secret is a JSON object {"certificate","privateKey","passphrase"?} (or use --client-certificate)'
+            : `a ${type} secret is a JSON object`,
     );
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', `a ${type} secret is a JSON object`);
@@ -102,6 +110,7 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
     return v;
   };
   if (type === 'basic') return { username: str('username', true)!, password: str('password', true)! };
+  if (type === 'mtls') return clientCertificateFields(obj, 'mtls secret');
   if (type === 'hmac') return { key: str('key', true)!, keyId: str('keyId', false), passphrase: str('passphrase', false) };
   if (type === 'aws_sigv4') {
     return { accessKeyId: str('accessKeyId', true)!, secretAccessKey: str('secretAccessKey', true)!, sessionToken: str('sessionToken', false) };
@@ -153,8 +162,12 @@ export function parseBasicSecret(text: string): BasicMaterial {
  */
 export function usableMaterial(type: GrantType, material: SecretMaterial | undefined): boolean {
   if (material === undefined) return false;
-  if (typeof material === 'string') return (type === 'api_key' || type === 'bearer') && !isBlankSecret(material);
+  if (typeof material === 'string') return (type === 'api_key' || type === 'bearer' || type === 'jwt') && !isBlankSecret(material);
   const blank = (v: unknown): boolean => typeof v === 'string' && isBlankSecret(v);
+  if (type === 'mtls') {
+    const m = material as Partial<ClientCertificateMaterial>;
+    return typeof m.certificate === 'string' && typeof m.privateKey === 'string' && !blank(m.certificate) && !blank(m.privateKey);
+  }
   if (type === 'hmac') {
     const m = material as Partial<HmacKeyMaterial>;
     return typeof m.key === 'string' && !blank(m.key) && !blank(m.keyId) && !blank(m.passphrase);

@@ -32,10 +32,22 @@ const UNTRUSTED_CODES = new Set([
   'INVALID_CA',
 ]);
 
-export function upstreamError(err: unknown, authority: string, grant?: string): ProxyError {
+/**
+ * `clientCertificate`: the request went out on a connection presenting the grant's client
+ * certificate (mTLS), so a TLS alert from the upstream is its verdict on that certificate.
+ */
+export function upstreamError(err: unknown, authority: string, grant?: string, clientCertificate = false): ProxyError {
   if (err instanceof ProxyError) return err;
   const refused = findProxyError(err);
   if (refused) return refused;
+  const alert = clientCertificate ? (findAlert(err) ?? closedUnanswered(err)) : undefined;
+  if (alert !== undefined) {
+    return new ProxyError('upstream_unreachable', `${authority} refused the client certificate of grant "${grant}" (${alert})`, {
+      grant,
+      cause: err,
+      hint: `check the certificate is one ${authority} accepts (its CA, its validity); set another with keyway secrets set ${grant} --client-certificate FILE --client-key FILE`,
+    });
+  }
   const code = findCode(err);
   if (code !== undefined && TIMEOUT_CODES.has(code)) {
     return new ProxyError('upstream_timeout', `${authority} did not answer in time`, { grant, cause: err });
@@ -58,6 +70,26 @@ export function upstreamError(err: unknown, authority: string, grant?: string): 
     });
   }
   return new ProxyError('upstream_unreachable', `${authority}: ${code ?? 'request failed'}`, { grant, cause: err });
+}
+
+/** A TLS alert the peer sent (OpenSSL's ERR_SSL_..._ALERT_... codes), anywhere in the cause chain. */
+function findAlert(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.includes('ALERT')) return code;
+  }
+  return undefined;
+}
+
+/**
+ * A peer that checks the client certificate itself after the TLS 1.3 handshake (Node's own https
+ * server does) sends no alert: it closes the connection before reading a byte of the request. On a
+ * connection that presented a certificate, a close with nothing answered is that refusal.
+ */
+function closedUnanswered(err: unknown): string | undefined {
+  const e = err as { code?: unknown; socket?: { bytesRead?: unknown } };
+  if ((e.code === 'UND_ERR_SOCKET' || e.code === 'ECONNRESET') && e.socket?.bytesRead === 0) return 'closed the connection after the handshake, unanswered';
+  return undefined;
 }
 
 function findCode(err: unknown): string | undefined {

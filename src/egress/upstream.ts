@@ -5,8 +5,10 @@ import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from '../net/undici.ts';
 import { PrewarmingConnector } from './prewarm.ts';
-import { KeywayError } from '../errors/index.ts';
+import { KeywayError, ProxyError } from '../errors/index.ts';
 import { lookupFunction, type Resolver } from './resolve.ts';
+import { ClientTlsPools } from './client-tls.ts';
+import type { Grant } from '../credentials/grants.ts';
 
 export interface UpstreamOptions {
   resolve: Resolver;
@@ -19,6 +21,13 @@ export interface UpstreamOptions {
 /** The connections keyway opens to real hosts: verified TLS, kept alive, one address per name. */
 export interface Upstream {
   readonly dispatcher: Dispatcher;
+  /**
+   * The dispatcher for a request made with `grant`: its own pool when it presents a client
+   * certificate (client-tls.ts), else the shared one. Only for a request carrying the grant's credential.
+   */
+  dispatcherFor(grant: Grant | undefined): Dispatcher;
+  /** The same for a WebSocket upgrade (Node's https.request). */
+  httpsAgentFor(grant: Grant | undefined): HttpsAgent;
   /** For WebSocket upgrades (websocket/forwarder.ts), which go through Node's own http(s).request on these agents. */
   readonly httpsAgent: HttpsAgent;
   readonly httpAgent: HttpAgent;
@@ -59,16 +68,31 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     // Streams such as SSE may sit quiet for a while; five minutes of silence ends them.
     bodyTimeout: 300_000,
   });
+  const clientTls = new ClientTlsPools({ ca, lookup, headersTimeoutMs: options.headersTimeoutMs });
   const httpsAgent = new HttpsAgent({ secureContext, lookup, keepAlive: false });
   const httpAgent = new http.Agent({ lookup, keepAlive: false });
   return {
     dispatcher,
+    dispatcherFor(grant) {
+      const cert = grant?.clientCertificate;
+      // A certificate that cannot be used was refused before this (credential-source.ts): never the shared pool.
+      if (cert === undefined) return dispatcher;
+      if (!cert.ok) throw new ProxyError('internal_error', `grant "${grant!.id}" has an unusable client certificate`);
+      return clientTls.dispatcherFor(grant!.id, cert);
+    },
+    httpsAgentFor(grant) {
+      const cert = grant?.clientCertificate;
+      if (cert === undefined) return httpsAgent;
+      if (!cert.ok) throw new ProxyError('internal_error', `grant "${grant!.id}" has an unusable client certificate`);
+      return clientTls.httpsAgentFor(grant!.id, cert);
+    },
     prewarm: (host, port) => connector.prewarm(host, port),
     httpsAgent,
     httpAgent,
     headersTimeoutMs: options.headersTimeoutMs,
     async close() {
       connector.close();
+      await clientTls.close();
       httpsAgent.destroy();
       httpAgent.destroy();
       await dispatcher.close().catch(() => dispatcher.destroy());

@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   // A grant's secret command (secret: {cmd: …} in the config) failed, hung or printed nothing; the
   // value it printed before is never used past its cache.
   secret_unavailable: { kind: 'refusal', status: 502, audit: 'error' },
+  // A jwt grant's token is past its exp: never sent; the fix is a new token (keyway secrets set).
+  token_expired: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },
   upstream_timeout: { kind: 'refusal', status: 504, audit: 'error' },
   audit_unavailable: { kind: 'refusal', status: 503, audit: 'error' },

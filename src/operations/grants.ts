@@ -4,7 +4,7 @@
 
 import type { InjectConfig } from '../config/index.ts';
 import { listGrants, type GrantListing } from '../credentials/grant-listing.ts';
-import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
+import { clientCertificateRecordId, grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { awsRoleStateId } from '../credentials/aws-role-state.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -146,6 +146,7 @@ export async function removeGrant(services: GrantServices, id: string): Promise<
     if (existed) {
       draft.delete(oauthStateId(id));
       draft.delete(awsRoleStateId(id));
+      draft.delete(clientCertificateRecordId(id));
     }
     return existed;
   });

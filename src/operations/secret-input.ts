@@ -3,6 +3,7 @@
 import { looksLikeCommandRef, type GrantType } from '../config/index.ts';
 import { parseMaterial, type SecretMaterial } from '../credentials/material.ts';
 import { usage } from './fields.ts';
+import { pkcs12ToPem } from '../tls/pkcs12.ts';
 
 export type SecretInput = string | Record<string, unknown>;
 
@@ -14,10 +15,31 @@ export function parseSecretInput(type: GrantType, input: SecretInput): SecretMat
   }
   // An object's JSON text would otherwise pass as a one-line token.
   if (typeof input !== 'string' && (type === 'api_key' || type === 'bearer')) throw usage(`a ${type} secret is a string`);
-  const text = typeof input === 'string' ? input : JSON.stringify(input);
   try {
+    const text = type === 'mtls' ? JSON.stringify(withPemCertificate(input)) : typeof input === 'string' ? input : JSON.stringify(input);
     return parseMaterial(type, text);
   } catch (err) {
     throw usage((err as Error).message);
   }
+}
+
+/**
+ * An mtls secret given as {pkcs12 (base64), passphrase?}: opened here, once, and kept as the PEM
+ * chain and decrypted key (the store is sealed): the proxy then needs no PKCS#12 reader.
+ */
+export function withPemCertificate(input: SecretInput): SecretInput {
+  let obj: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      obj = JSON.parse(input);
+    } catch {
+      return input; // parseMaterial says what an mtls secret is
+    }
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj) || !('pkcs12' in obj)) return input;
+  const { pkcs12, passphrase, ...rest } = obj as Record<string, unknown>;
+  if (typeof pkcs12 !== 'string') throw usage('mtls secret: "pkcs12" must be base64 text');
+  if (passphrase !== undefined && typeof passphrase !== 'string') throw usage('mtls secret: "passphrase" must be a string');
+  if (Object.keys(rest).length > 0) throw usage('mtls secret: give {pkcs12, passphrase?} or {certificate, privateKey, passphrase?}, not both');
+  return { ...pkcs12ToPem(pkcs12, passphrase) };
 }

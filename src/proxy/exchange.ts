@@ -205,7 +205,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     issued: IssuedCredential | undefined,
     withhold: boolean,
     grant: Grant | undefined,
-    dispatcher: Dispatcher = this.conn.runtime.upstream.dispatcher,
+    dispatcher?: Dispatcher,
   ): Promise<ForwardOutcome> {
     const ctx = this.conn;
     const authority = formatAuthority(ctx.target);
@@ -213,7 +213,9 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     this.#sentAt = performance.now();
     this.needles = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
     try {
-      return await forward(dispatcher, this.#res, {
+      // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
+      const via = dispatcher ?? this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);
+      return await forward(via, this.#res, {
         origin: `${ctx.scheme}://${authority}`,
         method: this.req.method ?? 'GET',
         path: outgoing.path,
@@ -226,7 +228,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         hints: this,
       });
     } catch (err) {
-      throw upstreamError(err, authority, grant?.id);
+      throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined);
     }
   }
 

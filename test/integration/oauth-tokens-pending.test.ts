@@ -113,6 +113,8 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       requirePurpose: false,
       aws: undefined,
       hmac: undefined,
+      clientCertificate: undefined,
+      tokenExpiresAt: undefined,
       status: 'active',
       source: 'store',
       provider: 'test',

@@ -110,6 +110,15 @@ describe("the README's signed requests", () => {
   });
 });
 
+describe("the README's client certificates and JWTs", () => {
+  it('has an mtls and a jwt example, each loading as keyway config', () => {
+    const blocks = [...section('Client certificates and JWTs').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const grants = blocks.flatMap((yaml) => Object.values(parseConfig(parse(yaml), makeHome()).grants));
+    expect(grants.map((g) => g.type)).toEqual(['mtls', 'jwt']);
+    expect(grants[0]!.client_certificate).toBeDefined();
+  });
+});
+
 describe("the README's contents line", () => {
   const slug = (heading: string) =>
     heading

@@ -19,6 +19,8 @@ const grant = (id: string, domains: string[]): Grant => ({
   requirePurpose: false,
   aws: undefined,
   hmac: undefined,
+  clientCertificate: undefined,
+  tokenExpiresAt: undefined,
   status: 'active',
   source: 'store',
   provider: undefined,

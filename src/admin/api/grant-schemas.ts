@@ -29,6 +29,11 @@ const grantListing = z.object({
   role: nullableString.meta({ description: 'aws_sigv4 with assume_role: the role ARN keyway signs as' }),
   role_expires_at: nullableString.meta({ description: "When the role's temporary credentials keyway holds expire" }),
   key_id: nullableString.meta({ description: 'aws_sigv4 and hmac grants in the store: the key id (an AWS access key id), never the secret' }),
+  client_certificate: z
+    .object({ subject: z.string(), expires_at: z.string() })
+    .nullable()
+    .meta({ description: 'The client certificate the grant presents (mTLS): subject and notAfter, never the key' }),
+  client_certificate_expires_at: nullableString,
   last_used_at: nullableString,
   allow_http: grantFields.shape.allow_http.unwrap(),
   allow_range: grantFields.shape.allow_range.unwrap(),

@@ -12,11 +12,14 @@ const STATIC_TYPES = [
   { type: 'bearer', help: 'A token sent as Authorization: Bearer (a PAT, a JWT).' },
   { type: 'api_key', help: 'A key placed in a header or a query parameter: choose which below.' },
   { type: 'basic', help: 'A user and password sent as Authorization: Basic; the secret is user:password.' },
+  { type: 'jwt', help: 'A JWT sent as Authorization: Bearer; keyway reads its exp and never sends it expired.' },
 ];
 
 const SECRET_HELP = {
   api_key: 'The key itself.',
   bearer: 'The token itself.',
+  jwt: 'The JWT itself (header.payload.signature).',
+  mtls: 'JSON: {"certificate":PEM,"privateKey":PEM,"passphrase":…} or {"pkcs12":BASE64,"passphrase":…}.',
   basic: 'user:password, or {"username":…,"password":…}.',
   oauth2: 'JSON: {"clientId":…,"clientSecret":…,"refreshToken":…}.',
   client_credentials: 'JSON: {"clientId":…,"clientSecret":…}.',

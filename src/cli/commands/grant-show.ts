@@ -1,5 +1,6 @@
 import { displaySafe } from '../../config/display-text.ts';
 import type { GrantListing } from '../../credentials/grant-listing.ts';
+import { setSecretCommand } from '../../credentials/grant-display.ts';
 import type { CommandIO } from '../io.ts';
 
 // `keyway grants show ID` for a person: words, not field names (--json keeps the field names).
@@ -16,6 +17,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['scopes', 'Scopes'],
   ['token_expires_at', 'Token expires'],
   ['key_id', 'Key id'],
+  ['client_certificate', 'Client certificate'],
   ['role', 'AWS role'],
   ['role_expires_at', 'Role credentials expire'],
   ['last_refreshed_at', 'Last refreshed'],
@@ -34,7 +36,7 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       if (row.secret === 'set' && row.secret_from?.startsWith('cmd: '))
         return `printed by the command ${row.secret_from.slice(5)} (never shown; its arguments are in the config)`;
       if (row.secret === 'set') return row.source === 'config' && row.secret_from ? `set (never shown), from ${row.secret_from}` : 'set (never shown)';
-      return row.source === 'config' ? `not set (grants.${row.id}.secret in the config)` : `not set (keyway secrets set ${row.id} --stdin)`;
+      return row.source === 'config' ? `not set (grants.${row.id}.secret in the config)` : `not set (${setSecretCommand(row.id, row.type)})`;
     case 'allow_http':
       return row.allow_http ? 'allowed' : 'refused (HTTPS only)';
     case 'allow_range':
@@ -49,6 +51,8 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       const pairs = Object.entries(row.labels);
       return pairs.length === 0 ? 'none' : pairs.map(([k, v]) => `${k}=${v}`).join(', ');
     }
+    case 'client_certificate':
+      return row.client_certificate === null ? '-' : `${row.client_certificate.subject}, expires ${row.client_certificate.expires_at}`;
     case 'leases':
       return row.leases.length === 0 ? 'none' : row.leases.map((l) => `${l.agent} ${l.state} until ${l.expires_at}`).join('; ');
     default: {
@@ -64,6 +68,11 @@ export function printGrant(io: CommandIO, row: GrantListing): void {
   // Values hold what people and providers named (labels, accounts): shown with no control or bidi characters.
   // A grant that assumes no role has no role lines.
   // A grant that signs with no key id has no key id line.
-  const shown = LABELS.filter(([key]) => !(row.role === null && (key === 'role' || key === 'role_expires_at')) && !(row.key_id === null && key === 'key_id'));
+  const shown = LABELS.filter(
+    ([key]) =>
+      !(row.role === null && (key === 'role' || key === 'role_expires_at')) &&
+      !(row.key_id === null && key === 'key_id') &&
+      !(row.client_certificate === null && key === 'client_certificate'),
+  );
   for (const [key, label] of shown) io.out(`${`${label}:`.padEnd(width)}${displaySafe(value(row, key))}`);
 }

@@ -1,5 +1,6 @@
 import { GRANT_TYPES } from '../../config/index.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
+import { setSecretCommand } from '../../credentials/grant-display.ts';
 import { addGrant, removeGrant, showGrant, updateGrant } from '../../operations/grants.ts';
 import type { Services } from '../../services.ts';
 import { parse, type Args } from '../args.ts';
@@ -106,12 +107,29 @@ function list(services: Services, args: Args, io: CommandIO): number {
     status: r.display_status,
     leases: r.leases.map((l) => `${l.agent}:${l.state === 'active' ? l.expires_at : l.state}`),
   }));
-  printTable(io, table, ['id', 'type', 'status', 'domains', 'secret_from', 'scopes', 'token_expires_at', 'leases', 'last_refreshed_at', 'last_used_at']);
+  const certs = rows.some((r) => r.client_certificate_expires_at !== null);
+  printTable(io, table, [
+    'id',
+    'type',
+    'status',
+    'domains',
+    'secret_from',
+    'scopes',
+    'token_expires_at',
+    ...(certs ? (['client_certificate_expires_at'] as const) : []),
+    'leases',
+    'last_refreshed_at',
+    'last_used_at',
+  ]);
+  // The certificate's clock, said in words 14 days ahead (and once it has run out).
+  for (const row of rows.filter((r) => r.client_certificate_expires_at !== null && r.status_detail.startsWith('client certificate'))) {
+    io.err(`warning: grant ${row.id}: ${row.status_detail}`);
+  }
   for (const row of table.filter((r) => r.status === 'no secret')) {
     io.out(
       row.source === 'config'
         ? `grant ${row.id} has no secret: set grants.${row.id}.secret in the config`
-        : `grant ${row.id} has no secret: keyway secrets set ${row.id} --stdin`,
+        : `grant ${row.id} has no secret: ${setSecretCommand(row.id, row.type)}`,
     );
   }
   return 0;
@@ -165,7 +183,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
   if (args.json) printJson(io, grant);
   else
     io.out(
-      `added grant ${id} (${grant.type}, ${grant.domains.join(', ')}; secret ${grant.secret === 'missing' ? `missing: keyway secrets set ${id} --stdin` : 'set'})`,
+      `added grant ${id} (${grant.type}, ${grant.domains.join(', ')}; secret ${grant.secret === 'missing' ? `missing: ${setSecretCommand(id, grant.type)}` : 'set'})`,
     );
   for (const line of warnings) io.err(line);
   return 0;

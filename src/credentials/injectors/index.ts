@@ -65,6 +65,7 @@ export function queryInjector(param: string): Injector {
 function credentialText(credential: Credential): string {
   if (credential.kind === 'token') return credential.value;
   if (credential.kind === 'basic') return basicToken(credential);
+  if (credential.kind === 'none') return '';
   throw new ProxyError('internal_error', 'a signing key (aws_sigv4, hmac) is only ever signed with, never put on the request');
 }
 
@@ -108,6 +109,15 @@ export function bodyOnlyInjector(): Injector {
   };
 }
 
+/** mtls: nothing goes on the request; the grant's client certificate goes on the connection (egress/client-tls.ts). */
+export function noInjector(): Injector {
+  return {
+    headerName: undefined,
+    describe: () => 'client certificate on the connection',
+    apply() {},
+  };
+}
+
 /** The secret a body swap puts where the grant's placeholder was: a token grant's token, else none. */
 export function bodySecret(credential: Credential): string | undefined {
   return credential.kind === 'token' ? credential.value : undefined;
@@ -115,6 +125,11 @@ export function bodySecret(credential: Credential): string | undefined {
 
 /** The injector a grant uses: its own `inject` settings, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
+  if (type === 'mtls') {
+    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined))
+      throw new KeywayError('usage', 'an mtls grant presents a client certificate; it takes no --header, --format or --query');
+    return noInjector();
+  }
   if (type === 'aws_sigv4' || type === 'hmac') {
     if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || inject.body)) {
       throw new KeywayError('usage', `an ${type} grant signs each request; it takes no --header, --format, --query or --body`);

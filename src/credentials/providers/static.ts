@@ -8,6 +8,7 @@ import { usableMaterial, type Credential, type SecretMaterial } from '../materia
  */
 export function staticCredential(type: GrantType, material: SecretMaterial | undefined): Credential | undefined {
   if (!usableMaterial(type, material)) return undefined;
+  if (type === 'mtls') return { kind: 'none' };
   if (type === 'hmac') {
     if (typeof material === 'object' && 'key' in material) return { kind: 'hmac', key: material.key, keyId: material.keyId, passphrase: material.passphrase };
     return undefined;

@@ -14,6 +14,8 @@ export function secretNeedles(credential: Credential): Buffer[] {
   // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
   if (credential.kind === 'aws') return awsNeedles(credential);
   if (credential.kind === 'hmac') return hmacNeedles(credential);
+  // mtls: the private key never leaves keyway (TLS proves possession without sending it).
+  if (credential.kind === 'none') return [];
   const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
   let needles = needlesBySecret.get(key);
   if (!needles) {

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { http } from '../../net/node-http.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
+import type { Grant } from '../../credentials/grants.ts';
 import type { Connection } from '../connection.ts';
 import { secretNeedles } from '../leak-guard/index.ts';
 import { draftOn, refuse, refuseOnClose } from '../refuse.ts';
@@ -118,13 +119,14 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
   });
   const authority = formatAuthority(conn.target);
   const fail = (err: unknown) => {
-    const error = upstreamError(err, authority, draft.event.grant ?? undefined);
+    const error = upstreamError(err, authority, draft.event.grant ?? undefined, request.issued !== undefined && request.grant?.clientCertificate !== undefined);
     if (!answered) return refuseOnClose(draft, error, socket);
     // Once a head went out, the agent can only see the connection end.
     draft.failed(error);
     socket.destroy();
   };
-  const upstream = openUpstream(conn, out, guarded);
+  // A grant's client certificate goes on its own upgrade connection (egress/client-tls.ts).
+  const upstream = openUpstream(conn, out, guarded, request.issued ? request.grant : undefined);
   socket.once('close', () => upstream.destroy());
   upstream.setTimeout(runtime.upstream.headersTimeoutMs, () => upstream.destroy(Object.assign(new Error('no answer to the upgrade'), { code: 'ETIMEDOUT' })));
   upstream.once('error', fail);
@@ -224,7 +226,7 @@ function closeWhenQuiet(client: Duplex, upstream: Socket, idleMs: number): void 
 }
 
 /** The handshake upstream: the agent's headers with the credential, the upgrade headers put back. */
-function openUpstream(conn: Connection, out: OutgoingRequest, redact: Redact | undefined): ClientRequest {
+function openUpstream(conn: Connection, out: OutgoingRequest, redact: Redact | undefined, grant: Grant | undefined): ClientRequest {
   const { runtime, target } = conn;
   const headers: Record<string, string | string[]> = { ...out.headers, connection: 'Upgrade', upgrade: 'websocket' };
   if (redact) {
@@ -235,7 +237,7 @@ function openUpstream(conn: Connection, out: OutgoingRequest, redact: Redact | u
   }
   const options = { host: target.host, port: target.port, method: 'GET', path: out.path, headers };
   return conn.scheme === 'https'
-    ? httpsRequest({ ...options, agent: runtime.upstream.httpsAgent })
+    ? httpsRequest({ ...options, agent: runtime.upstream.httpsAgentFor(grant) })
     : http.request({ ...options, agent: runtime.upstream.httpAgent });
 }
 
