@@ -4,6 +4,7 @@ import { replaysAfter401 } from '../../credentials/credential-source.ts';
 import { type ChunkChain, resignChunkedBody } from '../../credentials/signing/aws/chunked.ts';
 import { presignAwsRequest, signAwsRequest, stringSigner } from '../../credentials/signing/aws/sign.ts';
 import { HmacSignError, signHmacRequest, systemSources } from '../../credentials/signing/hmac/index.ts';
+import type { Credential } from '../../credentials/material.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { holdBody, readForReplay, type RequestBody } from '../replay-body.ts';
 import { formatAuthority } from '../target.ts';
@@ -56,34 +57,43 @@ export const awsSign: RequestBodyStage = {
   },
 };
 
-async function signAws(request: StagedRequest, body: RequestBody, plan: AwsRequestSigning): Promise<RequestBody> {
+/**
+ * Synchronous unless it must wait: for a body it hashes whole, a presigned URL (smithy's signer),
+ * or an aws-chunked stream's first chunk. Most requests (no body, or a payload hash the client
+ * named) are signed in place, with no promise.
+ */
+function signAws(request: StagedRequest, body: RequestBody, plan: AwsRequestSigning): RequestBody | Promise<RequestBody> {
   const grant = request.grant!;
   const credential = request.issued!.credential;
   if (credential.kind !== 'aws') throw new ProxyError('internal_error', `grant "${grant.id}" has no AWS key to sign with`);
-  let out = body;
-  let payloadHash: string;
-  if (plan.payload.kind === 'keep' || plan.payload.kind === 'chunked') payloadHash = plan.payload.value;
-  else if (body.kind === 'none') payloadHash = EMPTY_SHA256;
-  else {
-    const whole = await wholeBody(request, body, grant.aws!.maxSignedBody);
-    out = whole.body;
-    payloadHash = hash('sha256', whole.bytes, 'hex');
-  }
+  if (plan.payload.kind === 'keep' || plan.payload.kind === 'chunked') return signAwsHead(request, body, plan, credential, plan.payload.value);
+  if (body.kind === 'none') return signAwsHead(request, body, plan, credential, EMPTY_SHA256);
+  return wholeBody(request, body, grant.aws!.maxSignedBody).then((whole) =>
+    signAwsHead(request, whole.body, plan, credential, hash('sha256', whole.bytes, 'hex')),
+  );
+}
+
+function signAwsHead(
+  request: StagedRequest,
+  body: RequestBody,
+  plan: AwsRequestSigning,
+  credential: Extract<Credential, { kind: 'aws' }>,
+  payloadHash: string,
+): RequestBody | Promise<RequestBody> {
   const outgoing = request.outgoing!;
   // The Host the upstream reads is the one signed: an HTTP/2 client sends none (it has :authority).
   const host = upstreamHost(request);
   outgoing.headers['host'] = host;
-  if (plan.presigned) {
-    outgoing.path = await presignAwsRequest(
-      { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers },
-      credential,
-      plan.scope,
-      request.conn.decisions.now(),
-    );
-    return out;
-  }
   const now = request.conn.decisions.now();
-  const signed = await signAwsRequest(
+  if (plan.presigned) {
+    return presignAwsRequest({ method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers }, credential, plan.scope, now).then(
+      (path) => {
+        outgoing.path = path;
+        return body;
+      },
+    );
+  }
+  const signed = signAwsRequest(
     { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers, signedHeaders: plan.signedHeaders, payloadHash },
     credential,
     plan.scope,
@@ -98,7 +108,7 @@ async function signAws(request: StagedRequest, body: RequestBody, plan: AwsReque
     const chain = { seedSignature: signed.signature, amzDate: signed['x-amz-date'], credentialScope: signed.credentialScope };
     return resignChunks(request, body, plan.payload.trailer, { ...chain, sign: stringSigner(credential, plan.scope, now) });
   }
-  return out;
+  return body;
 }
 
 /**
