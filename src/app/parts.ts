@@ -7,6 +7,7 @@ import { resolveFromHome } from '../config/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { CountingAudit } from '../counting-audit.ts';
 import { AwsRoleCredentials } from '../credentials/providers/aws-role.ts';
+import { GoogleServiceAccountTokens } from '../credentials/providers/google-service-account.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
 import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
@@ -49,6 +50,8 @@ export interface Parts extends StartContext {
   readonly tokens: TokenManager;
   /** aws_sigv4 grants' assume_role credentials, from STS through the token-endpoint client. */
   readonly roles: AwsRoleCredentials;
+  /** google_service_account grants' minted tokens. */
+  readonly google: GoogleServiceAccountTokens;
   readonly usage: UsageRecorder;
   /** Quotas per UTC day (config limits.quota), counted in the store. */
   readonly quotas: QuotaLedger;
@@ -99,6 +102,15 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     now: options.tokenClock,
     observer: metrics,
   });
+  const google = new GoogleServiceAccountTokens({
+    store,
+    lockDir: paths.locksDir,
+    timeoutMs: config.oauth.token_timeout,
+    dispatcher: tokenEndpoints.dispatcher,
+    logger,
+    now: options.tokenClock,
+    observer: metrics,
+  });
   const usage = new UsageRecorder(store);
   closers.add('usage recorder', () => usage.stop());
   const quotas = new QuotaLedger(store);
@@ -117,6 +129,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     tokenEndpoints,
     tokens,
     roles,
+    google,
     usage,
     quotas,
     ownPorts: new Set<number>(),

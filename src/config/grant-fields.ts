@@ -136,6 +136,13 @@ export const grantFields = z.strictObject({
   max_signed_body: byteSizeText.optional(),
   // hmac only (credentials/signing/hmac): the scheme, a preset or described as data.
   sign: hmacSignSchema.optional(),
+  // google_service_account only (credentials/providers/google-service-account.ts): the scopes its
+  // tokens are asked for, and the user it acts as (domain-wide delegation).
+  scopes: z.array(z.string().min(1).max(500).regex(/^\S+$/, 'expected a scope without spaces')).min(1, 'expected at least one scope').max(100).optional(),
+  subject: z
+    .string()
+    .regex(/^[^\s@]{1,64}@[^\s@]{1,255}$/, 'expected the email address of the user to act as')
+    .optional(),
   // The role to sign as, and the STS endpoint that issues its credentials (default: AWS's global one).
   assume_role: assumeRoleSchema.optional(),
   sts_endpoint: z
@@ -146,3 +153,15 @@ export const grantFields = z.strictObject({
 
 /** Fields only an aws_sigv4 grant may have. */
 export const AWS_GRANT_FIELDS = ['region', 'service', 'regions', 'services', 'max_signed_body', 'assume_role', 'sts_endpoint'] as const;
+
+/** scopes and subject belong to a google_service_account grant, which needs scopes: what is wrong, by key. */
+export function googleFieldProblems(grant: { type: string; scopes?: unknown; subject?: unknown }): Array<{ key: 'scopes' | 'subject'; text: string }> {
+  const problems: Array<{ key: 'scopes' | 'subject'; text: string }> = [];
+  if (grant.type === 'google_service_account') {
+    if (grant.scopes === undefined) problems.push({ key: 'scopes', text: 'a google_service_account grant needs the scopes its tokens are for' });
+    return problems;
+  }
+  if (grant.scopes !== undefined) problems.push({ key: 'scopes', text: 'scopes belongs to a google_service_account grant' });
+  if (grant.subject !== undefined) problems.push({ key: 'subject', text: 'subject belongs to a google_service_account grant' });
+  return problems;
+}

@@ -1,5 +1,16 @@
 // Names shared by the config, the store and the command line (no validation library needed).
 // Up to 63 characters, like a DNS label: ids appear in audit lines, metrics labels and file names.
 export const GRANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-export const GRANT_TYPES = ['oauth2', 'client_credentials', 'api_key', 'bearer', 'basic', 'aws_sigv4', 'hmac', 'mtls', 'jwt'] as const;
+export const GRANT_TYPES = [
+  'oauth2',
+  'client_credentials',
+  'api_key',
+  'bearer',
+  'basic',
+  'aws_sigv4',
+  'hmac',
+  'mtls',
+  'jwt',
+  'google_service_account',
+] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { limitsSchema } from './limits.ts';
 import type { DomainPattern } from './domain-pattern.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
-import { AWS_GRANT_FIELDS, domainText, grantFields, type injectSchema, messageCheck } from './grant-fields.ts';
+import { AWS_GRANT_FIELDS, domainText, googleFieldProblems, grantFields, type injectSchema, messageCheck } from './grant-fields.ts';
 import { GRANT_ID } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
 import { formatDuration, parseDuration } from './duration.ts';
@@ -183,6 +183,7 @@ const grantSchema = grantFields
         if (grant[key] !== undefined && !(key === 'max_signed_body' && signs)) fail(key, `${key} belongs to an aws_sigv4 grant`);
       }
     }
+    for (const message of googleFieldProblems(grant)) fail(message.key, message.text);
     if (grant.type === 'aws_sigv4' && grant.sts_endpoint !== undefined && grant.assume_role === undefined) {
       fail('sts_endpoint', 'sts_endpoint is where assume_role gets its credentials: set assume_role too');
     }

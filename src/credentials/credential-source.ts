@@ -2,6 +2,8 @@ import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grants.ts';
 import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './providers/aws-role.ts';
+import type { GoogleServiceAccountTokens } from './providers/google-service-account.ts';
+import { usableMaterial } from './material.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import { staticCredential } from './providers/static.ts';
@@ -78,11 +80,13 @@ export class CredentialSource {
   readonly #tokens: TokenManager;
   readonly #roles: AwsRoleCredentials | undefined;
   readonly #commands: CommandSecrets | undefined;
+  readonly #google: GoogleServiceAccountTokens | undefined;
 
-  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets) {
+  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets, google?: GoogleServiceAccountTokens) {
     this.#tokens = tokens;
     this.#roles = roles;
     this.#commands = commands;
+    this.#google = google;
   }
 
   async get(grant: Grant): Promise<IssuedCredential> {
@@ -99,6 +103,13 @@ export class CredentialSource {
       });
     }
     const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
+    if (grant.type === 'google_service_account') {
+      // The key only ever signs the assertion; requests carry the token it is exchanged for.
+      if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('clientEmail' in material)) throw noSecret(grant);
+      if (!this.#google) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
+      const minted = await this.#google.token(grant, { key: material, scopes: grant.google?.scopes ?? [], subject: grant.google?.subject });
+      return { credential: { kind: 'token', value: minted.token }, refreshed: minted.refreshed };
+    }
     const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
     if (grant.tokenExpiresAt !== undefined && grant.tokenExpiresAt <= Date.now()) {

@@ -1,3 +1,4 @@
+import { type GoogleTokenState, googleTokenId } from './providers/google-service-account.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
@@ -93,14 +94,24 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
   const tokenFacts = (id: string, type: StoredGrant['type'], base: GrantStatus, material: SecretMaterial | undefined) => {
     const live = store.get<OAuthState>(oauthStateId(id));
     const m = oauthMaterialOf(material);
-    // A jwt grant's clock is its token's exp.
-    const expiresAt = type === 'jwt' ? (typeof material === 'string' ? storedJwtExpiry(material) : undefined) : live ? live.expiresAt : m?.expiresAt;
+    // A jwt grant's clock is its token's exp; a service account's, the token it minted last.
+    const minted = type === 'google_service_account' ? store.get<GoogleTokenState>(googleTokenId(id)) : undefined;
+    const expiresAt =
+      type === 'jwt'
+        ? typeof material === 'string'
+          ? storedJwtExpiry(material)
+          : undefined
+        : minted
+          ? minted.expiresAt
+          : live
+            ? live.expiresAt
+            : m?.expiresAt;
     const refreshToken = live?.refreshToken ?? (m && 'refreshToken' in m ? m.refreshToken : undefined);
     return {
       status: base !== 'active' ? base : (live?.status ?? base),
       scopes: live?.scopes ?? m?.scopes ?? null,
       token_expires_at: typeof expiresAt === 'number' ? new Date(expiresAt).toISOString() : null,
-      last_refreshed_at: live?.refreshedAt ?? null,
+      last_refreshed_at: minted?.mintedAt ?? live?.refreshedAt ?? null,
       expiresAt: typeof expiresAt === 'number' ? expiresAt : undefined,
       renewable: type === 'client_credentials' || refreshToken !== undefined,
       // Tokens a refresh left count as a secret in force, whatever the stored material says.

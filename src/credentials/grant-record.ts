@@ -24,6 +24,9 @@ export interface StoredGrant {
   /** hmac only: the scheme (config/hmac/sign-schema.ts), as parsed. */
   sign?: HmacSignConfig | undefined;
   assume_role?: AssumeRoleFields | undefined;
+  /** google_service_account only: the scopes its tokens are minted for, and the user it acts as. */
+  scopes?: string[] | undefined;
+  subject?: string | undefined;
   sts_endpoint?: string | undefined;
   provider?: string | undefined;
   status: GrantStatus;

@@ -31,6 +31,8 @@ export interface Grant {
   readonly bodyFields?: ReadonlySet<string> | undefined;
   /** aws_sigv4: how its requests are signed (proxy/stages/aws-scope.ts, body.ts). */
   readonly aws: AwsSigning | undefined;
+  /** google_service_account: the scopes its tokens are minted for, and the user it acts as (providers/google-service-account.ts). */
+  readonly google?: { scopes: readonly string[]; subject: string | undefined } | undefined;
   /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
   readonly hmac: { scheme: HmacScheme; maxSignedBody: number } | undefined;
   /**
@@ -51,7 +53,7 @@ export interface Grant {
 }
 
 /** The audit line's `secret_source` for a grant's own secret (minted credentials name their type). */
-export type SecretSource = 'store' | 'env' | 'file' | 'cmd';
+export type SecretSource = 'store' | 'env' | 'file' | 'cmd' | 'google_service_account';
 
 /** The part of the store the registry reads. */
 export interface RecordSource {
@@ -80,7 +82,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
         material =
           g.type === 'basic'
             ? parseBasicSecret(text)
-            : g.type === 'aws_sigv4' || g.type === 'hmac' || g.type === 'mtls' || g.type === 'jwt'
+            : g.type === 'aws_sigv4' || g.type === 'hmac' || g.type === 'mtls' || g.type === 'jwt' || g.type === 'google_service_account'
               ? parseMaterial(g.type, text)
               : text;
       } catch (err) {
@@ -115,6 +117,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       bodyPlaceholder: g.inject?.body ? grantPlaceholder(id) : undefined,
       bodyFields: bodyFieldsOf(g.inject?.body),
       aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
+      google: g.type === 'google_service_account' ? { scopes: g.scopes ?? [], subject: g.subject } : undefined,
       hmac: hmacSigningOf(g),
       clientCertificate: clientCertificateOf(id, g.type === 'mtls' ? material : certificate),
       tokenExpiresAt: jwtExpiryOf(g.type, material),
@@ -124,7 +127,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       material,
       secretCommand,
       // An OAuth grant of the config with no secret reference keeps its tokens in the store.
-      secretSource: g.secret?.kind ?? 'store',
+      secretSource: g.type === 'google_service_account' ? 'google_service_account' : (g.secret?.kind ?? 'store'),
     });
   }
   for (const [, stored] of store.entries<StoredGrant>(GRANT_PREFIX)) {
@@ -147,6 +150,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       bodyPlaceholder: stored.inject?.body ? grantPlaceholder(stored.id) : undefined,
       bodyFields: bodyFieldsOf(stored.inject?.body),
       aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
+      google: stored.type === 'google_service_account' ? { scopes: stored.scopes ?? [], subject: stored.subject } : undefined,
       hmac: hmacSigningOf(stored),
       clientCertificate: clientCertificateOf(
         stored.id,
@@ -159,7 +163,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
       material: usableMaterial(stored.type, stored.secret) ? stored.secret : undefined,
       secretCommand: undefined,
-      secretSource: 'store',
+      secretSource: stored.type === 'google_service_account' ? 'google_service_account' : 'store',
     });
   }
   return grants;

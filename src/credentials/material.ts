@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import type { GrantType } from '../config/index.ts';
 import { isBlankSecret } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -38,12 +39,27 @@ export interface HmacKeyMaterial {
   keyId?: string | undefined;
   passphrase?: string | undefined;
 }
-export type SecretMaterial = string | OAuth2Material | ClientCredentialsMaterial | BasicMaterial | AwsMaterial | HmacKeyMaterial | ClientCertificateMaterial;
+/** A Google service account's JSON key (google_service_account): keyway signs assertions with it, never sends it. */
+export interface GoogleServiceAccountMaterial {
+  clientEmail: string;
+  privateKey: string;
+  privateKeyId?: string | undefined;
+  tokenUri: string;
+}
+export type SecretMaterial =
+  | string
+  | OAuth2Material
+  | ClientCredentialsMaterial
+  | BasicMaterial
+  | AwsMaterial
+  | HmacKeyMaterial
+  | ClientCertificateMaterial
+  | GoogleServiceAccountMaterial;
 
 /** The material of an OAuth grant (oauth2, client_credentials), or undefined for any other kind. */
 export function oauthMaterialOf(material: SecretMaterial | undefined): OAuth2Material | ClientCredentialsMaterial | undefined {
   if (!material || typeof material !== 'object') return undefined;
-  if ('username' in material || 'secretAccessKey' in material || 'key' in material || 'certificate' in material) return undefined;
+  if ('username' in material || 'secretAccessKey' in material || 'key' in material || 'certificate' in material || 'clientEmail' in material) return undefined;
   return material;
 }
 
@@ -71,6 +87,10 @@ const CAMEL: Record<string, string> = {
   AccessKeyId: 'accessKeyId',
   SecretAccessKey: 'secretAccessKey',
   SessionToken: 'sessionToken',
+  // As a Google service account's key file names them.
+  client_email: 'clientEmail',
+  private_key_id: 'privateKeyId',
+  token_uri: 'tokenUri',
 };
 
 /**
@@ -112,6 +132,7 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   if (type === 'basic') return { username: str('username', true)!, password: str('password', true)! };
   if (type === 'mtls') return clientCertificateFields(obj, 'mtls secret');
   if (type === 'hmac') return { key: str('key', true)!, keyId: str('keyId', false), passphrase: str('passphrase', false) };
+  if (type === 'google_service_account') return googleKeyOf(str);
   if (type === 'aws_sigv4') {
     return { accessKeyId: str('accessKeyId', true)!, secretAccessKey: str('secretAccessKey', true)!, sessionToken: str('sessionToken', false) };
   }
@@ -172,6 +193,10 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
     const m = material as Partial<HmacKeyMaterial>;
     return typeof m.key === 'string' && !blank(m.key) && !blank(m.keyId) && !blank(m.passphrase);
   }
+  if (type === 'google_service_account') {
+    const m = material as Partial<GoogleServiceAccountMaterial>;
+    return typeof m.clientEmail === 'string' && typeof m.privateKey === 'string' && typeof m.tokenUri === 'string' && !blank(m.privateKey);
+  }
   if (type === 'aws_sigv4') {
     const m = material as Partial<AwsMaterial>;
     return (
@@ -184,4 +209,31 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
   }
   // OAuth material: any field present must be non-blank (an empty clientId or refreshToken would be sent as is).
   return !Object.values(material).some(blank);
+}
+
+/**
+ * A service account's key file, checked: its private key is an RSA private key in PEM, and its
+ * token_uri an https:// URL (Google's own when the file has none). Messages never quote the key.
+ */
+function googleKeyOf(str: (key: string, required: boolean) => string | undefined): GoogleServiceAccountMaterial {
+  const privateKey = str('privateKey', true)!;
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(privateKey);
+  } catch {
+    throw new KeywayError('usage', 'google_service_account secret: "private_key" is not a PEM private key');
+  }
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new KeywayError('usage', 'google_service_account secret: "private_key" is not an RSA key (Google signs with RS256)');
+  const tokenUri = str('tokenUri', false) ?? 'https://oauth2.googleapis.com/token';
+  let url: URL | undefined;
+  try {
+    url = new URL(tokenUri);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:' || url.username !== '' || url.password !== '') {
+    throw new KeywayError('usage', 'google_service_account secret: "token_uri" must be an https:// URL');
+  }
+  return { clientEmail: str('clientEmail', true)!, privateKey, privateKeyId: str('privateKeyId', false), tokenUri };
 }

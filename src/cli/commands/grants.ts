@@ -18,6 +18,7 @@ keyway grants add ID --type T --domains D[,D…] [--header H --format F | --quer
                      [--allow-http] [--allow-range] [--require-purpose] [--label K=V]… [--secret-stdin]
 keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]] [--region R] [--service S]
 keyway grants add ID --type hmac --domains D[,D…] (--sign-preset NAME | --sign JSON) [--secret-stdin]
+keyway grants add ID --type google_service_account --domains D[,D…] --scopes S[,S…] [--subject EMAIL] [--secret-stdin]
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
                      [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--json]
 
@@ -67,6 +68,8 @@ export const grants: Command = {
       region: { type: 'string' },
       service: { type: 'string' },
       'sign-preset': { type: 'string' },
+      scopes: { type: 'string' },
+      subject: { type: 'string' },
       sign: { type: 'string' },
       'no-require-purpose': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
@@ -175,6 +178,8 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     region: args.string('region'),
     service: args.string('service'),
     sign: signFlags(args),
+    scopes: args.list('scopes'),
+    subject: args.string('subject'),
     secret,
   };
   const { grant, warnings } = await audited(services, io, { action: 'grants.create', grant: id, changed: fieldsSet(input, ['id']) }, () =>
