@@ -7,7 +7,7 @@ import { resolveFromHome } from '../config/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { CountingAudit } from '../counting-audit.ts';
 import { AwsRoleCredentials } from '../credentials/providers/aws-role.ts';
-import { GoogleServiceAccountTokens } from '../credentials/providers/google-service-account.ts';
+import { MintedTokens } from '../credentials/providers/minted-tokens.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
 import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
@@ -50,8 +50,8 @@ export interface Parts extends StartContext {
   readonly tokens: TokenManager;
   /** aws_sigv4 grants' assume_role credentials, from STS through the token-endpoint client. */
   readonly roles: AwsRoleCredentials;
-  /** google_service_account grants' minted tokens. */
-  readonly google: GoogleServiceAccountTokens;
+  /** Tokens minted from a grant's key (google_service_account, github_app). */
+  readonly minted: MintedTokens;
   readonly usage: UsageRecorder;
   /** Quotas per UTC day (config limits.quota), counted in the store. */
   readonly quotas: QuotaLedger;
@@ -102,7 +102,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     now: options.tokenClock,
     observer: metrics,
   });
-  const google = new GoogleServiceAccountTokens({
+  const minted = new MintedTokens({
     store,
     lockDir: paths.locksDir,
     timeoutMs: config.oauth.token_timeout,
@@ -129,7 +129,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     tokenEndpoints,
     tokens,
     roles,
-    google,
+    minted,
     usage,
     quotas,
     ownPorts: new Set<number>(),

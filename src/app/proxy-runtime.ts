@@ -22,7 +22,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     callerKey: options.callerKey,
     tables: () => live.tables,
     // Secret commands' output lives in this process's memory only; a reload that changes one drops it.
-    credentials: new CredentialSource(parts.tokens, parts.roles, new CommandSecrets({ env: parts.env, config: () => live.config }), parts.google),
+    credentials: new CredentialSource(parts.tokens, parts.roles, new CommandSecrets({ env: parts.env, config: () => live.config }), parts.minted),
     audit: parts.audit,
     metrics: parts.metrics,
     tlsContext: (host) => contexts.get(host),

@@ -143,6 +143,15 @@ export const grantFields = z.strictObject({
     .string()
     .regex(/^[^\s@]{1,64}@[^\s@]{1,255}$/, 'expected the email address of the user to act as')
     .optional(),
+  // github_app only (credentials/providers/github-app.ts): the API that mints installation tokens
+  // (GitHub Enterprise Server: https://HOST/api/v3), and what to narrow each token to.
+  api_url: z.string().refine(httpsUrlOk, 'expected an https:// URL with no user, query or fragment, such as https://api.github.com').optional(),
+  repositories: z
+    .array(z.string().regex(/^[\w.-]{1,100}$/, 'expected a repository name (without its owner)'))
+    .min(1)
+    .max(500)
+    .optional(),
+  permissions: z.record(z.string().regex(/^[a-z_]{1,64}$/, 'expected a permission name such as contents'), z.enum(['read', 'write', 'admin'])).optional(),
   // The role to sign as, and the STS endpoint that issues its credentials (default: AWS's global one).
   assume_role: assumeRoleSchema.optional(),
   sts_endpoint: z
@@ -154,14 +163,35 @@ export const grantFields = z.strictObject({
 /** Fields only an aws_sigv4 grant may have. */
 export const AWS_GRANT_FIELDS = ['region', 'service', 'regions', 'services', 'max_signed_body', 'assume_role', 'sts_endpoint'] as const;
 
-/** scopes and subject belong to a google_service_account grant, which needs scopes: what is wrong, by key. */
-export function googleFieldProblems(grant: { type: string; scopes?: unknown; subject?: unknown }): Array<{ key: 'scopes' | 'subject'; text: string }> {
-  const problems: Array<{ key: 'scopes' | 'subject'; text: string }> = [];
-  if (grant.type === 'google_service_account') {
-    if (grant.scopes === undefined) problems.push({ key: 'scopes', text: 'a google_service_account grant needs the scopes its tokens are for' });
-    return problems;
+type MintedKey = 'scopes' | 'subject' | 'api_url' | 'repositories' | 'permissions';
+
+/**
+ * scopes and subject belong to a google_service_account grant (which needs scopes), api_url,
+ * repositories and permissions to a github_app grant: what is wrong, by key.
+ */
+export function googleFieldProblems(grant: { type: string } & Partial<Record<MintedKey, unknown>>): Array<{ key: MintedKey; text: string }> {
+  const problems: Array<{ key: MintedKey; text: string }> = [];
+  if (grant.type === 'google_service_account' && grant.scopes === undefined) {
+    problems.push({ key: 'scopes', text: 'a google_service_account grant needs the scopes its tokens are for' });
   }
-  if (grant.scopes !== undefined) problems.push({ key: 'scopes', text: 'scopes belongs to a google_service_account grant' });
-  if (grant.subject !== undefined) problems.push({ key: 'subject', text: 'subject belongs to a google_service_account grant' });
+  const owners: Record<MintedKey, string> = {
+    scopes: 'google_service_account',
+    subject: 'google_service_account',
+    api_url: 'github_app',
+    repositories: 'github_app',
+    permissions: 'github_app',
+  };
+  for (const [key, owner] of Object.entries(owners) as Array<[MintedKey, string]>) {
+    if (grant[key] !== undefined && grant.type !== owner) problems.push({ key, text: `${key} belongs to a ${owner} grant` });
+  }
   return problems;
+}
+
+function httpsUrlOk(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
 }

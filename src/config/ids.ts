@@ -12,5 +12,6 @@ export const GRANT_TYPES = [
   'mtls',
   'jwt',
   'google_service_account',
+  'github_app',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];

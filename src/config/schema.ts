@@ -188,6 +188,8 @@ const grantSchema = grantFields
       fail('sts_endpoint', 'sts_endpoint is where assume_role gets its credentials: set assume_role too');
     }
     if (signs && grant.inject !== undefined) fail('inject', `an ${grant.type} grant signs each request; it has no inject settings`);
+    if (grant.type === 'github_app' && grant.inject !== undefined)
+      fail('inject', 'a github_app grant puts its installation token in Authorization itself; it has no inject settings');
     if (grant.type === 'basic' && grant.inject?.body) fail('inject', 'a basic grant has a username and password, not one secret to put in a body');
     if (grant.type === 'hmac' && grant.sign === undefined)
       fail('sign', 'an hmac grant needs sign: {preset: NAME} or the scheme (see the README, "Signed requests")');

@@ -2,7 +2,9 @@ import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grants.ts';
 import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './providers/aws-role.ts';
-import type { GoogleServiceAccountTokens } from './providers/google-service-account.ts';
+import { githubMinter } from './providers/github-app.ts';
+import { googleMinter } from './providers/google-service-account.ts';
+import type { MintedTokens } from './providers/minted-tokens.ts';
 import { usableMaterial } from './material.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
@@ -80,16 +82,17 @@ export class CredentialSource {
   readonly #tokens: TokenManager;
   readonly #roles: AwsRoleCredentials | undefined;
   readonly #commands: CommandSecrets | undefined;
-  readonly #google: GoogleServiceAccountTokens | undefined;
+  readonly #minted: MintedTokens | undefined;
 
-  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets, google?: GoogleServiceAccountTokens) {
+  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets, minted?: MintedTokens) {
     this.#tokens = tokens;
     this.#roles = roles;
     this.#commands = commands;
-    this.#google = google;
+    this.#minted = minted;
   }
 
-  async get(grant: Grant): Promise<IssuedCredential> {
+  /** `host`: the request's (a github_app's token is Bearer on its API host, Basic x-access-token elsewhere). */
+  async get(grant: Grant, host?: string): Promise<IssuedCredential> {
     checkClientCertificate(grant);
     if (isOAuthGrant(grant)) {
       if (oauthSecretNeverSet(grant, this.#tokens)) throw noSecret(grant);
@@ -103,11 +106,23 @@ export class CredentialSource {
       });
     }
     const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
+    if (grant.type === 'github_app') {
+      if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('appId' in material) || grant.github === undefined) throw noSecret(grant);
+      if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
+      const { apiUrl, repositories, permissions, apiHost } = grant.github;
+      const minted = await this.#minted.token(grant, githubMinter, { key: material, apiUrl, repositories, permissions });
+      // git over HTTPS (github.com) takes the installation token as Basic x-access-token:TOKEN.
+      const credential: Credential =
+        host === undefined || host.toLowerCase() === apiHost
+          ? { kind: 'token', value: minted.token }
+          : { kind: 'basic', username: 'x-access-token', password: minted.token };
+      return { credential, refreshed: minted.refreshed };
+    }
     if (grant.type === 'google_service_account') {
       // The key only ever signs the assertion; requests carry the token it is exchanged for.
       if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('clientEmail' in material)) throw noSecret(grant);
-      if (!this.#google) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
-      const minted = await this.#google.token(grant, { key: material, scopes: grant.google?.scopes ?? [], subject: grant.google?.subject });
+      if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
+      const minted = await this.#minted.token(grant, googleMinter, { key: material, scopes: grant.google?.scopes ?? [], subject: grant.google?.subject });
       return { credential: { kind: 'token', value: minted.token }, refreshed: minted.refreshed };
     }
     const credential = staticCredential(grant.type, material);

@@ -1,4 +1,4 @@
-import { type GoogleTokenState, googleTokenId } from './providers/google-service-account.ts';
+import { type MintedState, mintedStateId } from './providers/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
@@ -95,7 +95,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     const live = store.get<OAuthState>(oauthStateId(id));
     const m = oauthMaterialOf(material);
     // A jwt grant's clock is its token's exp; a service account's, the token it minted last.
-    const minted = type === 'google_service_account' ? store.get<GoogleTokenState>(googleTokenId(id)) : undefined;
+    const minted = type === 'google_service_account' || type === 'github_app' ? store.get<MintedState>(mintedStateId(id)) : undefined;
     const expiresAt =
       type === 'jwt'
         ? typeof material === 'string'

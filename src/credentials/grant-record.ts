@@ -27,6 +27,10 @@ export interface StoredGrant {
   /** google_service_account only: the scopes its tokens are minted for, and the user it acts as. */
   scopes?: string[] | undefined;
   subject?: string | undefined;
+  /** github_app only: the API, and what each installation token is narrowed to. */
+  api_url?: string | undefined;
+  repositories?: string[] | undefined;
+  permissions?: Record<string, 'read' | 'write' | 'admin'> | undefined;
   sts_endpoint?: string | undefined;
   provider?: string | undefined;
   status: GrantStatus;

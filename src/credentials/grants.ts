@@ -33,6 +33,8 @@ export interface Grant {
   readonly aws: AwsSigning | undefined;
   /** google_service_account: the scopes its tokens are minted for, and the user it acts as (providers/google-service-account.ts). */
   readonly google?: { scopes: readonly string[]; subject: string | undefined } | undefined;
+  /** github_app: the API that mints its tokens (Bearer there; Basic x-access-token elsewhere, for git), and what they are narrowed to. */
+  readonly github?: GitHubAppSettings | undefined;
   /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
   readonly hmac: { scheme: HmacScheme; maxSignedBody: number } | undefined;
   /**
@@ -53,7 +55,7 @@ export interface Grant {
 }
 
 /** The audit line's `secret_source` for a grant's own secret (minted credentials name their type). */
-export type SecretSource = 'store' | 'env' | 'file' | 'cmd' | 'google_service_account';
+export type SecretSource = 'store' | 'env' | 'file' | 'cmd' | 'google_service_account' | 'github_app';
 
 /** The part of the store the registry reads. */
 export interface RecordSource {
@@ -82,7 +84,12 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
         material =
           g.type === 'basic'
             ? parseBasicSecret(text)
-            : g.type === 'aws_sigv4' || g.type === 'hmac' || g.type === 'mtls' || g.type === 'jwt' || g.type === 'google_service_account'
+            : g.type === 'aws_sigv4' ||
+                g.type === 'hmac' ||
+                g.type === 'mtls' ||
+                g.type === 'jwt' ||
+                g.type === 'google_service_account' ||
+                g.type === 'github_app'
               ? parseMaterial(g.type, text)
               : text;
       } catch (err) {
@@ -118,6 +125,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       bodyFields: bodyFieldsOf(g.inject?.body),
       aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
       google: g.type === 'google_service_account' ? { scopes: g.scopes ?? [], subject: g.subject } : undefined,
+      github: g.type === 'github_app' ? githubSettingsOf(g) : undefined,
       hmac: hmacSigningOf(g),
       clientCertificate: clientCertificateOf(id, g.type === 'mtls' ? material : certificate),
       tokenExpiresAt: jwtExpiryOf(g.type, material),
@@ -127,7 +135,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       material,
       secretCommand,
       // An OAuth grant of the config with no secret reference keeps its tokens in the store.
-      secretSource: g.type === 'google_service_account' ? 'google_service_account' : (g.secret?.kind ?? 'store'),
+      secretSource: g.type === 'google_service_account' || g.type === 'github_app' ? g.type : (g.secret?.kind ?? 'store'),
     });
   }
   for (const [, stored] of store.entries<StoredGrant>(GRANT_PREFIX)) {
@@ -151,6 +159,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       bodyFields: bodyFieldsOf(stored.inject?.body),
       aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
       google: stored.type === 'google_service_account' ? { scopes: stored.scopes ?? [], subject: stored.subject } : undefined,
+      github: stored.type === 'github_app' ? githubSettingsOf(stored) : undefined,
       hmac: hmacSigningOf(stored),
       clientCertificate: clientCertificateOf(
         stored.id,
@@ -163,7 +172,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
       material: usableMaterial(stored.type, stored.secret) ? stored.secret : undefined,
       secretCommand: undefined,
-      secretSource: stored.type === 'google_service_account' ? 'google_service_account' : 'store',
+      secretSource: stored.type === 'google_service_account' || stored.type === 'github_app' ? stored.type : 'store',
     });
   }
   return grants;
@@ -189,4 +198,21 @@ function clientCertificateOf(id: string, material: SecretMaterial | undefined): 
 
 function jwtExpiryOf(type: GrantType, material: SecretMaterial | undefined): number | undefined {
   return type === 'jwt' && typeof material === 'string' ? storedJwtExpiry(material) : undefined;
+}
+
+export interface GitHubAppSettings {
+  apiUrl: string;
+  /** The api_url's host (lower case): where the token goes as Bearer. */
+  apiHost: string;
+  repositories: readonly string[] | undefined;
+  permissions: Readonly<Record<string, string>> | undefined;
+}
+
+function githubSettingsOf(g: {
+  api_url?: string | undefined;
+  repositories?: readonly string[] | undefined;
+  permissions?: Readonly<Record<string, string>> | undefined;
+}): GitHubAppSettings {
+  const apiUrl = g.api_url ?? 'https://api.github.com';
+  return { apiUrl, apiHost: new URL(apiUrl).hostname.toLowerCase(), repositories: g.repositories, permissions: g.permissions };
 }

@@ -46,6 +46,13 @@ export interface GoogleServiceAccountMaterial {
   privateKeyId?: string | undefined;
   tokenUri: string;
 }
+/** A GitHub App's key (github_app): keyway signs app JWTs with it, never sends it. */
+export interface GitHubAppMaterial {
+  appId: string;
+  privateKey: string;
+  /** Absent: the app's only installation. */
+  installationId?: string | undefined;
+}
 export type SecretMaterial =
   | string
   | OAuth2Material
@@ -54,12 +61,21 @@ export type SecretMaterial =
   | AwsMaterial
   | HmacKeyMaterial
   | ClientCertificateMaterial
-  | GoogleServiceAccountMaterial;
+  | GoogleServiceAccountMaterial
+  | GitHubAppMaterial;
 
 /** The material of an OAuth grant (oauth2, client_credentials), or undefined for any other kind. */
 export function oauthMaterialOf(material: SecretMaterial | undefined): OAuth2Material | ClientCredentialsMaterial | undefined {
   if (!material || typeof material !== 'object') return undefined;
-  if ('username' in material || 'secretAccessKey' in material || 'key' in material || 'certificate' in material || 'clientEmail' in material) return undefined;
+  if (
+    'username' in material ||
+    'secretAccessKey' in material ||
+    'key' in material ||
+    'certificate' in material ||
+    'clientEmail' in material ||
+    'appId' in material
+  )
+    return undefined;
   return material;
 }
 
@@ -89,6 +105,8 @@ const CAMEL: Record<string, string> = {
   SessionToken: 'sessionToken',
   // As a Google service account's key file names them.
   client_email: 'clientEmail',
+  app_id: 'appId',
+  installation_id: 'installationId',
   private_key_id: 'privateKeyId',
   token_uri: 'tokenUri',
 };
@@ -133,6 +151,7 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   if (type === 'mtls') return clientCertificateFields(obj, 'mtls secret');
   if (type === 'hmac') return { key: str('key', true)!, keyId: str('keyId', false), passphrase: str('passphrase', false) };
   if (type === 'google_service_account') return googleKeyOf(str);
+  if (type === 'github_app') return githubAppOf(obj, str);
   if (type === 'aws_sigv4') {
     return { accessKeyId: str('accessKeyId', true)!, secretAccessKey: str('secretAccessKey', true)!, sessionToken: str('sessionToken', false) };
   }
@@ -193,6 +212,10 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
     const m = material as Partial<HmacKeyMaterial>;
     return typeof m.key === 'string' && !blank(m.key) && !blank(m.keyId) && !blank(m.passphrase);
   }
+  if (type === 'github_app') {
+    const m = material as Partial<GitHubAppMaterial>;
+    return typeof m.appId === 'string' && typeof m.privateKey === 'string' && !blank(m.privateKey);
+  }
   if (type === 'google_service_account') {
     const m = material as Partial<GoogleServiceAccountMaterial>;
     return typeof m.clientEmail === 'string' && typeof m.privateKey === 'string' && typeof m.tokenUri === 'string' && !blank(m.privateKey);
@@ -236,4 +259,24 @@ function googleKeyOf(str: (key: string, required: boolean) => string | undefined
     throw new KeywayError('usage', 'google_service_account secret: "token_uri" must be an https:// URL');
   }
   return { clientEmail: str('clientEmail', true)!, privateKey, privateKeyId: str('privateKeyId', false), tokenUri };
+}
+
+/** A GitHub App's id, private key (RSA, PEM: GitHub's .pem download) and optional installation id. Never quotes the key. */
+function githubAppOf(obj: Record<string, unknown>, str: (key: string, required: boolean) => string | undefined): GitHubAppMaterial {
+  const id = (key: string, required: boolean): string | undefined => {
+    const v = obj[key];
+    if (v === undefined && !required) return undefined;
+    const text = typeof v === 'number' ? String(v) : v;
+    if (typeof text !== 'string' || !/^\d{1,20}$/.test(text)) throw new KeywayError('usage', `github_app secret: "${key}" must be a number`);
+    return text;
+  };
+  const privateKey = str('privateKey', true)!;
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(privateKey);
+  } catch {
+    throw new KeywayError('usage', 'github_app secret: "privateKey" is not a PEM private key (the .pem GitHub gives)');
+  }
+  if (key.asymmetricKeyType !== 'rsa') throw new KeywayError('usage', 'github_app secret: "privateKey" is not an RSA key (GitHub signs app JWTs with RS256)');
+  return { appId: id('appId', true)!, privateKey, installationId: id('installationId', false) };
 }

@@ -68,7 +68,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_range: allow_range || undefined,
     require_purpose: require_purpose || undefined,
     // aws_sigv4's region, service, allowlists and body bound (config/grant-fields.ts).
-    ...(type === 'aws_sigv4' || type === 'hmac' || type === 'google_service_account' ? signing : {}),
+    ...(type === 'aws_sigv4' || type === 'hmac' || type === 'google_service_account' || type === 'github_app' ? signing : {}),
     provider,
     status: 'active',
     secret,

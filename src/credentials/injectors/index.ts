@@ -123,8 +123,31 @@ export function bodySecret(credential: Credential): string | undefined {
   return credential.kind === 'token' ? credential.value : undefined;
 }
 
+/**
+ * github_app: the installation token as `Authorization: Bearer` on the API host, and as Basic
+ * `x-access-token:TOKEN` on the grant's other hosts (git over HTTPS): the credential source picks
+ * the form by host (credential-source.ts), this writes either.
+ */
+export function githubAppInjector(): Injector {
+  return {
+    headerName: 'authorization',
+    describe: () => 'header Authorization: Bearer {installation token} (Basic x-access-token:{token} off the API host)',
+    apply(request, credential) {
+      request.headers['authorization'] = credential.kind === 'basic' ? `Basic ${basicToken(credential)}` : `Bearer ${credentialText(credential)}`;
+    },
+  };
+}
+
 /** The injector a grant uses: its own `inject` settings, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
+  if (type === 'github_app') {
+    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || inject.body))
+      throw new KeywayError(
+        'usage',
+        'a github_app grant puts its installation token in Authorization itself; it takes no --header, --format, --query or --body',
+      );
+    return githubAppInjector();
+  }
   if (type === 'mtls') {
     if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined))
       throw new KeywayError('usage', 'an mtls grant presents a client certificate; it takes no --header, --format or --query');

@@ -8,7 +8,7 @@ export const credential: HeadStage = {
     const grant = request.grant!;
     // Said on the line whether or not the secret can be had (a failing command's line says cmd).
     request.draft.event.secret_source = grant.secretSource ?? 'store';
-    return request.conn.issuing.credentials.get(grant).then((issued) => {
+    return request.conn.issuing.credentials.get(grant, request.conn.target.host).then((issued) => {
       request.draft.event.refreshed = issued.refreshed;
       request.issued = issued;
     });
