@@ -24,6 +24,8 @@ export interface GitHubDouble {
   gitCalls: string[];
   /** Token lifetime for the next mints, seconds. */
   setLifetime(seconds: number): void;
+  /** Hold each token answer this long (so that other processes' requests arrive while a mint is in flight). */
+  setDelay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function startGitHubDouble(options: {
   const refused: string[] = [];
   const gitCalls: string[] = [];
   let lifetime = 3600;
+  let delayMs = 0;
   const json = (res: ServerResponse, status: number, value: unknown) =>
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(value));
 
@@ -77,6 +80,7 @@ export async function startGitHubDouble(options: {
       const match = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(url.pathname);
       if (req.method !== 'POST' || !match) return json(res, 404, { message: 'Not Found' });
       if (!options.installations.includes(Number(match[1]))) return json(res, 404, { message: 'Not Found' });
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       const token = `ghs_${CANARY.replace(/-/g, '')}${String(tokens.length + 1).padStart(4, '0')}`;
       tokens.push(token);
       mints.push({ installation: match[1]!, body: body.length ? JSON.parse(body.toString()) : {}, jwtLifetime: span });
@@ -162,6 +166,9 @@ export async function startGitHubDouble(options: {
     gitCalls,
     setLifetime: (seconds) => {
       lifetime = seconds;
+    },
+    setDelay: (ms) => {
+      delayMs = ms;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -33,7 +33,16 @@ describe('the packed package, installed on a clean prefix', () => {
   // How this machine's npm reaches its registry (its own CA, a mirror, a proxy): npm keeps that in a
   // global npmrc, which `--prefix` moves into the empty prefix. Without the CA every fetch the cache
   // cannot answer (a dependency's newer release) failed TLS and was retried for minutes.
-  for (const key of ['npm_config_cafile', 'npm_config_registry', 'npm_config_proxy', 'npm_config_https_proxy', 'npm_config_noproxy', 'npm_config_strict_ssl']) {
+  // NODE_EXTRA_CA_CERTS: a machine may trust its registry's CA through Node rather than npm's cafile.
+  for (const key of [
+    'npm_config_cafile',
+    'npm_config_registry',
+    'npm_config_proxy',
+    'npm_config_https_proxy',
+    'npm_config_noproxy',
+    'npm_config_strict_ssl',
+    'NODE_EXTRA_CA_CERTS',
+  ]) {
     const value = process.env[key];
     if (value) env[key] = value;
   }

@@ -83,6 +83,8 @@ function card(grant, reload) {
       grant.inject ? row('Injects', grant.inject) : [],
       row('Scopes', grant.scopes?.length ? grant.scopes.join(' ') : h('span', { class: 'muted' }, '—')),
       row('Token expires', grant.token_expires_at ? when(grant.token_expires_at) : h('span', { class: 'muted' }, 'does not expire')),
+      // A client certificate (mTLS): whose, and its own clock (listings warn 14 days ahead).
+      grant.client_certificate ? row('Client certificate', `${grant.client_certificate.subject}, expires `, when(grant.client_certificate.expires_at)) : [],
       row('Leases', leases.length ? h('ul', { class: 'plain' }, leases) : h('span', { class: 'muted' }, 'none')),
       row('Last used', when(grant.last_used_at)),
       grant.last_refreshed_at ? row('Last refresh', when(grant.last_refreshed_at)) : [],

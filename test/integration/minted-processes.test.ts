@@ -1,0 +1,115 @@
+// Minted tokens across keyway processes: `keyway start` run as its own process, twice on one home
+// (the file store and its lock files) and twice on one PostgreSQL store (homes that share nothing
+// but the database), each facing a github_app grant with no token yet. One mint in total, and
+// every process's requests carry its token.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProxyAgent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { type ChildProxy, SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
+import { TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { type GitHubDouble, startGitHubDouble } from '../helpers/github-double.ts';
+import { cleanEnv, makeHome, TEST_HOSTS } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+
+const APP = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const PEM = APP.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+describe('github_app tokens across keyway processes', () => {
+  let github: GitHubDouble;
+  const work = mkdtempSync(join(tmpdir(), 'keyway-minted-'));
+  const children: ChildProxy[] = [];
+  const agents: ProxyAgent[] = [];
+
+  beforeAll(async () => {
+    github = await startGitHubDouble({
+      appId: '777',
+      publicKey: APP.publicKey,
+      installations: [9],
+      apiHost: 'api.example.test',
+      gitHost: 'other.example.test',
+      gitRoot: work,
+      now: Date.now,
+    });
+  });
+  afterAll(async () => {
+    for (const a of agents) await a.close().catch(() => undefined);
+    const codes = await Promise.all(children.map((c) => c.stop()));
+    for (const c of children) for (const secret of [PEM.split('\n')[1]!, ...github.tokens]) expect(findLeak(c.stdout() + c.stderr(), secret)).toBeUndefined();
+    expect(codes.every((c) => c === 0)).toBe(true);
+    await github?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  function writeHome(extra: Record<string, unknown> = {}): string {
+    const home = makeHome();
+    mkdirSync(join(home, 'config'), { recursive: true });
+    const config = {
+      proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+      grants: { gh: { type: 'github_app', domains: ['api.example.test'], secret: 'env:GH_APP', api_url: `https://api.example.test:${github.port}` } },
+      ...extra,
+    };
+    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
+    return home;
+  }
+
+  async function start(home: string, env: Record<string, string>): Promise<ProxyAgent> {
+    const child = await startChildProxy({ cli: SRC_CLI, home, env });
+    children.push(child);
+    const agent = new ProxyAgent({ uri: `http://127.0.0.1:${child.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
+    agents.push(agent);
+    return agent;
+  }
+
+  /** 20 requests through each process at once, each mint held 800 ms: one mint in total, all pass with its token. */
+  async function onceAcross(through: ProxyAgent[]) {
+    const before = github.mints.length;
+    github.setDelay(800);
+    const answers = await Promise.all(
+      through.flatMap((agent) =>
+        Array.from({ length: 20 }, async () => {
+          const res = await request(`https://api.example.test:${github.port}/repos/acme/widgets`, { dispatcher: agent, headersTimeout: 30_000 });
+          await res.body.text();
+          return res.statusCode;
+        }),
+      ),
+    );
+    github.setDelay(0);
+    expect(answers.filter((s) => s !== 200)).toEqual([]);
+    expect(github.mints.length - before).toBe(1);
+  }
+
+  it('two processes on one home: one mint', async () => {
+    const home = writeHome();
+    const env = cleanEnv({
+      KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'),
+      GH_APP: JSON.stringify({ appId: '777', privateKey: PEM, installationId: '9' }),
+    });
+    await onceAcross([await start(home, env), await start(home, env)]);
+  });
+
+  describe('replicas on one PostgreSQL store', () => {
+    let db: TestPostgres;
+    beforeAll(async () => {
+      db = await startPostgres();
+    }, 90_000);
+    afterAll(async () => {
+      await db?.destroy();
+    });
+
+    it('two replicas: one mint (the store holds the token, its lock the mint)', async () => {
+      const env = cleanEnv({
+        KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'),
+        GH_APP: JSON.stringify({ appId: '777', privateKey: PEM, installationId: '9' }),
+        KEYWAY_DATABASE_URL: db.url,
+      });
+      const replicas = [];
+      for (let i = 0; i < 2; i++) replicas.push(await start(writeHome({ store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' } }), env));
+      await onceAcross(replicas);
+    });
+  });
+});
