@@ -29,6 +29,15 @@ describe('assume_role across keyway processes on one home', () => {
   let front: S3Front;
   const children: ChildProxy[] = [];
   const agents: ProxyAgent[] = [];
+  const codes: Array<number | null> = [];
+  const stopped = new Set<ChildProxy>();
+  /** Stops the processes still running (the PostgreSQL ones before their database goes), keeping their exit codes. */
+  async function stopChildren() {
+    for (const a of agents.splice(0)) await a.close().catch(() => undefined);
+    const running = children.filter((c) => !stopped.has(c));
+    for (const c of running) stopped.add(c);
+    codes.push(...(await Promise.all(running.map((c) => c.stop()))));
+  }
 
   beforeAll(async () => {
     sts = await startStsDouble({ keys: [LONG_TERM] });
@@ -36,8 +45,7 @@ describe('assume_role across keyway processes on one home', () => {
   });
 
   afterAll(async () => {
-    for (const a of agents) await a.close().catch(() => undefined);
-    const codes = await Promise.all(children.map((c) => c.stop()));
+    await stopChildren();
     const secrets = [LONG_TERM.secretAccessKey, ...sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken])];
     for (const c of children) {
       for (const secret of secrets) expect(findLeak(c.stdout() + c.stderr(), secret), "a secret in keyway's output").toBeUndefined();
@@ -137,6 +145,7 @@ describe('assume_role across keyway processes on one home', () => {
       db = await startPostgres();
     }, 90_000);
     afterAll(async () => {
+      await stopChildren();
       await db?.destroy();
     });
 

@@ -24,6 +24,15 @@ describe('github_app tokens across keyway processes', () => {
   const work = mkdtempSync(join(tmpdir(), 'keyway-minted-'));
   const children: ChildProxy[] = [];
   const agents: ProxyAgent[] = [];
+  const codes: Array<number | null> = [];
+  const stopped = new Set<ChildProxy>();
+  /** Stops the processes still running (the PostgreSQL ones before their database goes), keeping their exit codes. */
+  async function stopChildren() {
+    for (const a of agents.splice(0)) await a.close().catch(() => undefined);
+    const running = children.filter((c) => !stopped.has(c));
+    for (const c of running) stopped.add(c);
+    codes.push(...(await Promise.all(running.map((c) => c.stop()))));
+  }
 
   beforeAll(async () => {
     github = await startGitHubDouble({
@@ -37,8 +46,7 @@ describe('github_app tokens across keyway processes', () => {
     });
   });
   afterAll(async () => {
-    for (const a of agents) await a.close().catch(() => undefined);
-    const codes = await Promise.all(children.map((c) => c.stop()));
+    await stopChildren();
     for (const c of children) for (const secret of [PEM.split('\n')[1]!, ...github.tokens]) expect(findLeak(c.stdout() + c.stderr(), secret)).toBeUndefined();
     expect(codes.every((c) => c === 0)).toBe(true);
     await github?.close();
@@ -98,6 +106,7 @@ describe('github_app tokens across keyway processes', () => {
       db = await startPostgres();
     }, 90_000);
     afterAll(async () => {
+      await stopChildren();
       await db?.destroy();
     });
 
