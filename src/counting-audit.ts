@@ -32,7 +32,7 @@ export class RecentMinutes {
 
   add(event: AuditEvent): void {
     // Not traffic: an operator's change, or keyway answering its own check host.
-    if (event.decision === 'admin' || event.decision === 'self_check') return;
+    if (event.decision === 'admin' || event.decision === 'self_check' || event.decision === 'approval') return;
     const minute = Math.floor(this.#now() / 60_000);
     const slot = minute % this.#size;
     let count = this.#ring[slot];

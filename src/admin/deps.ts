@@ -1,6 +1,7 @@
 // What the admin routes are given by the composition root (src/app/): the shared services and the
 // running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
 
+import type { ApprovalDesk } from '../approvals/desk.ts';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { MinuteCount } from '../counting-audit.ts';
@@ -50,6 +51,8 @@ export interface AdminDeps {
   proxyUrl: (credentials: { id: string; key: string }) => string;
   /** For the OAuth routes: providers are reached as `keyway connect` and the token refresher reach them. */
   oauth: OAuthDeps;
+  /** Requests rules send to a person: listed and answered here, let go wherever they are held. */
+  approvals: Pick<ApprovalDesk, 'list' | 'get' | 'decide'>;
   /** Aborted when the admin server starts closing: long-lived answers (event streams, device polls) end. Set by server.ts. */
   closing: AbortSignal;
 }

@@ -39,6 +39,7 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
     metrics,
     env,
     tokens: { tokens, roles, dispatcher: tokenEndpoints.dispatcher },
+    approvals: parts.approvals,
     proxyUrl: (credentials) => proxyUrlFor({ host: place.proxy.address, port: place.proxy.port }, credentials),
     oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },
   };

@@ -19,9 +19,12 @@ import { openAudit } from './audit-log.ts';
 import type { Closers } from './closers.ts';
 import { LiveConfig } from './live-config.ts';
 import type { StartOptions } from './options.ts';
-import { rebuildTablesOnStoreChange } from './store-watch.ts';
+import { watchStore } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
 import { QuotaLedger } from './quota-ledger.ts';
+import { hostname } from 'node:os';
+import { ApprovalDesk } from '../approvals/desk.ts';
+import { approvalNotifier } from '../approvals/notify.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */
 export interface StartContext {
@@ -55,6 +58,8 @@ export interface Parts extends StartContext {
   readonly usage: UsageRecorder;
   /** Quotas per UTC day (config limits.quota), counted in the store. */
   readonly quotas: QuotaLedger;
+  /** Requests rules send to a person (approve: human), shared with the admin API through the store. */
+  readonly approvals: ApprovalDesk;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
   readonly ownPorts: Set<number>;
   /** Nor to any other keyway's on this host (another home's, a `keyway fetch`'s): the shared registry. */
@@ -82,7 +87,19 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   closers.add('upstream client', () => upstream.close());
   const tokenEndpoints = createUpstream({ resolve: live.lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout });
   closers.add('token-endpoint client', () => tokenEndpoints.close());
-  rebuildTablesOnStoreChange(store, live, logger);
+  const approvals = new ApprovalDesk({
+    store,
+    audit: auditWriter,
+    logger,
+    limits: () => live.config.approvals,
+    now: options.now ?? (() => new Date()),
+    holder: { host: hostname(), pid: process.pid, started_at: context.startedAt, ...(config.audit.replica ? { replica: config.audit.replica } : {}) },
+    notify: approvalNotifier({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger }),
+  });
+  await approvals.start();
+  closers.add('approvals', () => approvals.stop());
+  // Store changes rebuild the tables, and let go a held request whose approval was answered elsewhere.
+  watchStore(store, live, logger, [() => approvals.storeChanged()]);
   // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
   const tokens = tokenManagerFor(() => live.config, {
     store,
@@ -132,6 +149,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     minted,
     usage,
     quotas,
+    approvals,
     ownPorts: new Set<number>(),
     listeners,
     registryDir,

@@ -30,6 +30,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     load: new AgentLoad(() => live.config.proxy),
     rates: new RateLimiter(),
     quotas: parts.quotas,
+    approvals: parts.approvals,
     resolve: live.resolve,
     logger: parts.logger,
     grantUsed: (id) => usage.touch(id),

@@ -56,6 +56,8 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
         const drainMs = stopOptions.drainMs ?? 0;
         withdrawRunningProxy(services.paths.runningProxy);
         registration?.remove();
+        // Requests held for a person's yes would hold the drain to its end: refused now, and said so.
+        await parts.approvals.stop();
         await Promise.all([proxy.close(drainMs), admin?.close(drainMs)]);
         await usage.flush().catch(() => undefined);
         // A refreshed token whose save failed lives only in memory: one last try before exiting.

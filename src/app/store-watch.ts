@@ -1,17 +1,22 @@
 import type { Logger } from 'pino';
+import { APPROVAL_PREFIX } from '../approvals/record.ts';
 import { USAGE_PREFIX } from '../credentials/grant-record.ts';
+import { QUOTA_PREFIX } from '../credentials/quota-record.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import type { LiveConfig } from './live-config.ts';
 
 /**
  * The request path reads the tables only; a store change (a CLI write) rebuilds them whole. Not a
- * change to usage records alone: the usage recorder writes those every few seconds under traffic,
- * and rebuilding (and logging "store changed") for each of them was wasted work and noise.
+ * change to records the tables are not built from: usage (written every few seconds under
+ * traffic), quota counts (every second under a bytes quota) and approvals; rebuilding (and logging
+ * "store changed") for each of them was wasted work and noise. `others` hear of every change (a
+ * store has one watcher).
  */
-export function rebuildTablesOnStoreChange(store: CredentialStore, live: LiveConfig, logger: Logger): void {
+export function watchStore(store: CredentialStore, live: LiveConfig, logger: Logger, others: ReadonlyArray<() => void> = []): void {
   let tableInputs = recordsBesideUsage(store);
   store.watch(
     () => {
+      for (const other of others) other();
       const inputs = recordsBesideUsage(store);
       if (sameRecords(inputs, tableInputs)) return;
       tableInputs = inputs;
@@ -27,9 +32,11 @@ export function rebuildTablesOnStoreChange(store: CredentialStore, live: LiveCon
   );
 }
 
-/** Every store record but the usage ones, by id: what the grant and agent tables may be built from. */
+const NOT_TABLE_INPUTS = [USAGE_PREFIX, QUOTA_PREFIX, APPROVAL_PREFIX];
+
+/** Every store record but those above, by id: what the grant and agent tables may be built from. */
 function recordsBesideUsage(store: CredentialStore): Array<[string, unknown]> {
-  return store.entries<unknown>('').filter(([id]) => !id.startsWith(USAGE_PREFIX));
+  return store.entries<unknown>('').filter(([id]) => !NOT_TABLE_INPUTS.some((prefix) => id.startsWith(prefix)));
 }
 
 /**

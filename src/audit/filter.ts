@@ -18,7 +18,7 @@ export interface AuditFilter {
   until?: Date;
 }
 
-export const AUDIT_DECISIONS: readonly AuditDecision[] = ['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check'];
+export const AUDIT_DECISIONS: readonly AuditDecision[] = ['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check', 'approval'];
 
 /** The filters as text, as a command line or a query string gives them. */
 export type AuditFilterText = Partial<Record<keyof AuditFilter, string | undefined>>;

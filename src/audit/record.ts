@@ -9,7 +9,7 @@ import { boundEvent } from './bound.ts';
  * `admin`: not a proxied request but a change an operator made (a config reload, an admin API or CLI
  * write). `self_check`: keyway answered its own check host (`keyway doctor`): neither traffic nor a refusal.
  */
-export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error' | 'admin' | 'self_check';
+export type AuditDecision = 'inject' | 'tunnel' | 'deny' | 'error' | 'admin' | 'self_check' | 'approval';
 
 /** What the proxy reports for one request or tunnel (the README's "Audit log"). */
 export interface AuditEvent {
@@ -84,6 +84,13 @@ export interface AuditEvent {
   service?: string | undefined;
   /** The role an aws_sigv4 grant signed as (assume_role): its ARN, never a key. */
   role?: string | undefined;
+  /**
+   * A request a rule sent to a person (approve: human), on its own line and on the approval's lines
+   * (decision `approval`): the approval's id, who answered (`session`, `token`, the CLI's
+   * user@host), and the outcome (pending, approved_once, approved_window, denied, expired,
+   * withdrawn, interrupted on approval lines; once, window, required, denied, expired on the request's).
+   */
+  approval?: { id: string; outcome: string; by?: string } | undefined;
   /** For rate_limited and quota_exhausted from `limits:`: whose limit refused it (agent, grant, agent_grant). */
   limit?: 'agent' | 'grant' | 'agent_grant' | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
@@ -132,7 +139,7 @@ export const EVENT_FIELDS = [
 
 const FIXED = new Set<string>(EVENT_FIELDS);
 const CHAIN = new Set<string>(['seq', 'prev', 'hash']);
-const DECISIONS = new Set<string>(['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check']);
+const DECISIONS = new Set<string>(['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check', 'approval']);
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Cut a request target at its query string or fragment, which may carry tokens or API keys. */

@@ -124,17 +124,22 @@ async function writeLine(
     ...(refused !== null ? { message: refused.message } : {}),
   };
   try {
-    const log = await openAuditLog(services, io.env, { tableChain: `cli@${host}` });
-    try {
-      await log.write(event);
-    } finally {
-      await log.close();
-    }
+    await appendAuditLine(services, io.env, event);
   } catch (err) {
     // Rare past checkAuditable (the disk filled in between): the command fails, saying what is done.
     throw new KeywayError(
       'audit_invalid',
       `the audit line of this change could not be written (${reasonOf(err)}); the change itself ${refused ? 'was refused' : 'is made'}`,
     );
+  }
+}
+
+/** Appends one line to the chain as the CLI does (the file sink's lock, or the `cli@HOST` table chain). */
+export async function appendAuditLine(services: Services, env: NodeJS.ProcessEnv, event: AuditEvent): Promise<void> {
+  const log = await openAuditLog(services, env, { tableChain: `cli@${hostname()}` });
+  try {
+    await log.write(event);
+  } finally {
+    await log.close();
   }
 }

@@ -52,6 +52,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/refresh.ts')).refresh,
   },
   { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },
+  {
+    name: 'approvals',
+    summary: 'list, approve and deny requests that rules send to a person',
+    load: async () => (await import('./commands/approvals.ts')).approvals,
+  },
   { name: 'agents', summary: 'add, list and remove agents and their leases', load: async () => (await import('./commands/agents.ts')).agents },
   {
     name: 'store',

@@ -59,6 +59,12 @@ const secretRef = text('a reference, env:NAME or file:PATH').transform((text, ct
   return ref;
 });
 
+/** 0 (off, or at once) or a duration. */
+const zeroOrDuration = z.union([z.literal(0), z.literal('0'), duration]).transform((value): number => (value === '0' ? 0 : value));
+
+/** The longest a held request waits for a person: a client holds a connection open all that time. */
+export const MAX_APPROVAL_WAIT_MS = 30 * 60_000;
+
 /** A duration between `min` and `max` (milliseconds), named in the message as written. */
 const durationWithin = (min: number, max: number) =>
   duration.refine((ms) => ms >= min && ms <= max, { message: `expected a duration from ${formatDuration(min)} to ${formatDuration(max)}` });
@@ -249,8 +255,35 @@ const ruleSchema = z
     mode: z.enum(['enforce', 'warn']).optional(),
     // A request this rule allows must say why (X-Keyway-Purpose): 400 purpose_required without.
     require_purpose: z.boolean().optional(),
+    // A request this rule allows waits for a person's yes (approvals/): `approval` says how long it
+    // waits (0: answered at once with 403 approval_required) and how long a yes covers (0: this request).
+    approve: z.literal('human').optional(),
+    approval: z
+      .strictObject({
+        wait: zeroOrDuration
+          .refine((ms) => ms <= MAX_APPROVAL_WAIT_MS, { message: `expected at most ${formatDuration(MAX_APPROVAL_WAIT_MS)}` })
+          .default(120_000),
+        window: zeroOrDuration.default(0),
+      })
+      .optional(),
   })
   .check((ctx) => {
+    if (ctx.value.approval !== undefined && ctx.value.approve === undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        path: ['approval'],
+        message: 'approval says how a person approves: it needs approve: human beside it',
+      });
+    }
+    if (ctx.value.deny && ctx.value.approve !== undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        path: ['approve'],
+        message: 'approve belongs on an allow rule (a deny rule refuses whoever approves)',
+      });
+    }
     if (ctx.value.deny && ctx.value.require_purpose !== undefined) {
       ctx.issues.push({
         code: 'custom',
@@ -404,6 +437,19 @@ const configObject = z.strictObject({
       // agents and addresses together: 20x (audit/refusal-budget.ts).
       refusal_budget: z.number().int().min(1).max(1_000_000).default(20),
       refusal_interval: positiveDuration.default(10_000),
+    })
+    .prefault({}),
+  // Requests a rule sends to a person (approve: human): the bounds on what is held, and where each
+  // pending approval is announced (a JSON POST; the URL may itself be a secret, so it may be a reference).
+  approvals: z
+    .strictObject({
+      notify: z.union([httpsUrl, secretRef]).optional(),
+      max_pending: z.number().int().min(1).max(10_000).default(100),
+      max_pending_per_agent: z.number().int().min(1).max(10_000).default(10),
+      // The largest request body held while it waits (and hashed, so a yes covers that body only).
+      max_held_body: byteSize.default(1024 * 1024),
+      // How long an approval asked with wait: 0 stays open for a person to answer.
+      pending_ttl: positiveDuration.default(15 * 60_000),
     })
     .prefault({}),
   oauth: z

@@ -36,6 +36,11 @@ export const ERROR_CODES = {
   // (proxy/identify/throttle.ts), or an agent past its share of keyway (proxy.max_in_flight_per_agent);
   // also an agent's or grant's rate (config limits.rate).
   rate_limited: { kind: 'refusal', status: 429, audit: 'deny' },
+  // A rule with approve: human: wait: 0 and no yes yet (the body's `approval` names the approval to
+  // answer); a person said no; nobody answered within the wait (or keyway stopped meanwhile).
+  approval_required: { kind: 'refusal', status: 403, audit: 'deny' },
+  approval_denied: { kind: 'refusal', status: 403, audit: 'deny' },
+  approval_expired: { kind: 'refusal', status: 403, audit: 'deny' },
   // An agent's or grant's request quota for the UTC day is used up (config limits.quota); Retry-After: until the next day.
   quota_exhausted: { kind: 'refusal', status: 429, audit: 'deny' },
   // 409 on the admin API: a 401 there would read as "your admin token is wrong".

@@ -14,6 +14,8 @@ export interface ErrorDetails {
   cause?: unknown;
   /** Seconds the client should wait before trying again (the Retry-After header): with a 429. */
   retryAfter?: number | undefined;
+  /** An approval_* refusal: the approval it is about, sent beside `error` (`{"approval":{id,…}}`). */
+  approval?: { id: string; state: string; expires_at: string } | undefined;
 }
 
 /** An error that becomes an HTTP answer to the agent: `{"error":{code,message,grant,hint}}`. */
@@ -22,6 +24,7 @@ export class ProxyError extends Error {
   readonly grant: string | undefined;
   readonly hint: string | undefined;
   readonly retryAfter: number | undefined;
+  readonly approval: ErrorDetails['approval'];
 
   constructor(code: ProxyErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -30,6 +33,7 @@ export class ProxyError extends Error {
     this.grant = details.grant;
     this.hint = details.hint;
     this.retryAfter = details.retryAfter;
+    this.approval = details.approval;
   }
 
   get status(): number {
@@ -40,6 +44,7 @@ export class ProxyError extends Error {
   toBody(): string {
     return JSON.stringify({
       error: { code: this.code, message: this.message, grant: this.grant ?? null, hint: this.hint ?? null },
+      ...(this.approval ? { approval: this.approval } : {}),
     });
   }
 }

@@ -39,6 +39,20 @@ export interface Verdict {
   maxBodyBytes: number | undefined;
   /** An allowed request whose every matching allow rule says require_purpose: the first of them. */
   purposeRequiredBy?: string | undefined;
+  /** An allowed request whose every matching allow rule says approve: human: the first of them. */
+  approvalBy?: RuleApproval | undefined;
+}
+
+/** A rule's `approve: human`, as the approval stage needs it. */
+export interface RuleApproval {
+  /** The rule's name, as audit lines and approvals show it. */
+  readonly rule: string;
+  /** How long the request waits for a person; 0: refused at once with approval_required. */
+  readonly waitMs: number;
+  /** How long a yes covers the same method and path; 0: this request only. */
+  readonly windowMs: number;
+  /** The rule's path globs (undefined: any path): what a yes widened with --pattern covers. */
+  readonly paths: readonly string[] | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */
@@ -51,6 +65,8 @@ export interface Rule {
   readonly maxBodyBytes: number | undefined;
   /** Requests this allow rule lets through must carry X-Keyway-Purpose. */
   readonly requirePurpose: boolean;
+  /** Requests this allow rule lets through wait for a person's yes (approve: human). */
+  readonly approval: RuleApproval | undefined;
   matches(request: PolicyRequest): boolean;
   /** For a match, what matched; otherwise the first condition that failed. */
   explain(request: PolicyRequest): string;
@@ -143,7 +159,8 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
 
   const mode: PolicyMode = config.mode ?? 'enforce';
   const labels = conditions.map((c) => c.label);
-  const description = [config.deny ? 'deny' : undefined, ...(labels.length ? labels : ['any request']), mode === 'warn' ? 'warn' : undefined]
+  const approve = config.approve === 'human' ? 'approve: human' : undefined;
+  const description = [config.deny ? 'deny' : undefined, ...(labels.length ? labels : ['any request']), approve, mode === 'warn' ? 'warn' : undefined]
     .filter(Boolean)
     .join(' ');
   const name = `${at} (${description})`;
@@ -155,6 +172,10 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
     mode,
     maxBodyBytes,
     requirePurpose: config.require_purpose === true,
+    approval:
+      config.approve === 'human'
+        ? Object.freeze({ rule: name, waitMs: config.approval?.wait ?? 120_000, windowMs: config.approval?.window ?? 0, paths: config.paths })
+        : undefined,
     matches: (request: PolicyRequest) => conditions.every((c) => c.holds(request)),
     explain(request: PolicyRequest): string {
       const failed = conditions.find((c) => !c.holds(request));
@@ -221,11 +242,19 @@ export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
   const verdict = allow(allowed.rule, allowed.reason, allowed.maxBodyBytes);
   // An agent in warn mode refuses nothing, a missing purpose included.
   if (allowed.purposeRequiredBy !== undefined && agentEnforces) verdict.purposeRequiredBy = allowed.purposeRequiredBy;
+  if (allowed.approvalBy !== undefined && agentEnforces) verdict.approvalBy = allowed.approvalBy;
   return verdict;
 }
 
 type AllowCheck =
-  | { ok: true; rule: string | undefined; reason: string; maxBodyBytes: number | undefined; purposeRequiredBy?: string | undefined }
+  | {
+      ok: true;
+      rule: string | undefined;
+      reason: string;
+      maxBodyBytes: number | undefined;
+      purposeRequiredBy?: string | undefined;
+      approvalBy?: RuleApproval | undefined;
+    }
   | { ok: false; rule: string; reason: string; enforced: boolean };
 
 function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: PolicyRequest): AllowCheck {
@@ -241,7 +270,10 @@ function checkAllowRules(policy: AgentPolicy, allows: readonly Rule[], request: 
     // A purpose is needed only when no matching rule lets the request through without one.
     // A rule in warn mode only reports: it requires nothing.
     const purposeRequiredBy = matching.every((r) => r.requirePurpose && r.mode === 'enforce') ? first.name : undefined;
-    return { ok: true, rule: first.name, reason: `allowed by ${first.name}: ${first.explain(request)}`, maxBodyBytes: cap, purposeRequiredBy };
+    // Likewise a person's yes: asked only when every matching rule wants it (a rule that allows the
+    // request outright is the narrower word on it); a rule in warn mode asks nobody.
+    const approvalBy = matching.every((r) => r.approval !== undefined && r.mode === 'enforce') ? first.approval : undefined;
+    return { ok: true, rule: first.name, reason: `allowed by ${first.name}: ${first.explain(request)}`, maxBodyBytes: cap, purposeRequiredBy, approvalBy };
   }
   const only = allows.length === 1 ? allows[0] : undefined;
   const rule = only ? only.name : `agents.${policy.agentId}.rules[${allows.map((r) => r.index).join(',')}]`;

@@ -102,6 +102,15 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     this.draft.commit(this.conn.runtime);
   };
 
+  override onClientGone(listener: () => void): () => void {
+    if (this.#ended) {
+      queueMicrotask(listener);
+      return () => undefined;
+    }
+    this.#res.once('close', listener);
+    return () => void this.#res.off('close', listener);
+  }
+
   async run(): Promise<void> {
     const req = this.req;
     const res = this.#res;

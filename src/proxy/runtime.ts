@@ -1,3 +1,4 @@
+import type { ApprovalAsk, ApprovalPass, ApprovalsLimits } from '../approvals/desk.ts';
 import type { LimitScope, RateLimiter } from '../policy/rate-limits.ts';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
@@ -39,6 +40,11 @@ export interface Decisions {
     bytesUsed(scope: LimitScope, now: Date): number;
     /** A finished request's body bytes, added to each scope's count. */
     addBytes(scopes: readonly LimitScope[], bytes: number, now: Date): void;
+  };
+  /** Requests a rule sends to a person (approve: human): asked, held, let go (approvals/desk.ts). */
+  readonly approvals: {
+    pass(ask: ApprovalAsk): Promise<ApprovalPass>;
+    limits(): ApprovalsLimits;
   };
   /** Ports keyway itself listens on: never a destination. */
   readonly ownPorts: ReadonlySet<number>;

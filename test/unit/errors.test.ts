@@ -73,6 +73,9 @@ describe('the one error table', () => {
       'request_timeout',
       'rate_limited',
       'quota_exhausted',
+      'approval_required',
+      'approval_denied',
+      'approval_expired',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');

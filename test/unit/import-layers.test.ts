@@ -32,6 +32,8 @@ const LAYERS: Record<string, number> = {
   'services.ts': 4,
   'counting-audit.ts': 4,
   metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it
+  // Requests rules send to a person: the desk the proxy asks, the CLI and the admin API answer through.
+  approvals: 4.2,
   // The connect flows: `keyway connect` and the admin API's OAuth routes run the same ones.
   oauth: 4.5,
   proxy: 5,

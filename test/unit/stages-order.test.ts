@@ -22,6 +22,7 @@ describe('the request path', () => {
       'access (injected)',
       'purpose-required (injected)',
       'limits (injected)',
+      'approval (injected)',
       'aws-scope (injected)',
       'credential (injected)',
       'purpose-redaction (injected)',

@@ -3,6 +3,7 @@
 import type { AdminDeps } from '../deps.ts';
 import type { Route } from '../router.ts';
 import { agentRoutes } from './agents.ts';
+import { approvalRoutes } from './approvals.ts';
 import { auditRoutes } from './audit.ts';
 import { grantRoutes } from './grants.ts';
 import { oauthRoutes } from './oauth.ts';
@@ -16,6 +17,7 @@ export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], sess
     ...operateRoutes(deps, table),
     ...grantRoutes(deps),
     ...agentRoutes(deps),
+    ...approvalRoutes(deps),
     ...auditRoutes(deps),
     ...oauthRoutes(deps),
     ...sessionRoutes(session),

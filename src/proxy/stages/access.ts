@@ -48,6 +48,8 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   if (draft.event.rule === undefined) delete draft.event.rule;
   if (refused) throw policyDenied(refused.verdict, { ...refused.request, namedBy: refused.by });
   request.purposeRule = verdicts.find((v) => v.verdict.purposeRequiredBy !== undefined)?.verdict.purposeRequiredBy;
+  // A method or path an override header names that needs a person's yes needs it for the request.
+  request.approvalRule = verdicts.find((v) => v.verdict.approvalBy !== undefined)?.verdict.approvalBy;
   const warned = verdicts.find((v) => v.verdict.outcome === 'warn');
   if (warned) {
     draft.event.policy = 'warn';

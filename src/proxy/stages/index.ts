@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { BodyGuard } from '../leak-guard/response-guard.ts';
 import { access } from './access.ts';
+import { approval } from './approval.ts';
 import { auditReady } from './audit-ready.ts';
 import { awsScope } from './aws-scope.ts';
 import { auditReservation } from './audit-reservation.ts';
@@ -40,6 +41,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   access,
   purposeRequired,
   limits,
+  approval,
   awsScope,
   credential,
   purposeRedaction,

@@ -7,6 +7,9 @@ import type { ClientRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
 import type { ReplayHolder } from '../replay-body.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
+import type { RuleApproval } from '../../policy/rules.ts';
+
+const NOTHING = (): void => undefined;
 
 /**
  * One request on its way through the head stages (stages/index.ts): what the client sent, and
@@ -33,6 +36,8 @@ export class StagedRequest {
   aws: AwsRequestSigning | undefined = undefined;
   /** The allow rule that wants a purpose for this request (stage access), if every matching one does. */
   purposeRule: string | undefined = undefined;
+  /** The rule that wants a person's yes for this request (stage access), if every matching one does. */
+  approvalRule: RuleApproval | undefined = undefined;
   /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */
   heldBody: Buffer | undefined = undefined;
   /** The limits with a bytes quota this request counts against (stage limits), and its body bytes sent (stage count-body). */
@@ -49,6 +54,15 @@ export class StagedRequest {
     this.draft = draft;
     this.target = target;
     this.holder = holder;
+  }
+
+  /**
+   * Calls `listener` if the client hangs up while the request waits (a hold for a person's yes);
+   * returns its remover. A request with no response of its own to watch (a WebSocket handshake's)
+   * is never told.
+   */
+  onClientGone(_listener: () => void): () => void {
+    return NOTHING;
   }
 
   /** The normalised path and query, as sent upstream before any credential went on it. */

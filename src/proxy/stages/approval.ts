@@ -1,0 +1,78 @@
+import { ProxyError } from '../../errors/index.ts';
+import { hasBody, holdBody } from '../replay-body.ts';
+import type { HeadStage, StagedRequest } from './request.ts';
+
+/**
+ * A rule with approve: human (stage access found one): the request goes on only with a person's
+ * yes: a window they gave that covers it, a yes for this very request, or one given while it is
+ * held here (approvals/desk.ts). After the limits (a request over its rate asks nobody), before the
+ * credential (a request that is never approved costs no refresh). Its body is held whole, bounded
+ * by approvals.max_held_body: the approver sees a redacted preview of it, and a yes covers that
+ * body only. Returns a promise only when a rule wants a yes.
+ */
+export const approval: HeadStage = {
+  name: 'approval',
+  injected: true,
+  run(request) {
+    if (request.approvalRule === undefined) return;
+    return ask(request);
+  },
+};
+
+async function ask(request: StagedRequest): Promise<void> {
+  const { conn, req, draft } = request;
+  const grant = request.grant!;
+  const rule = request.approvalRule!;
+  const desk = conn.decisions.approvals;
+  const body = request.heldBody ?? (await holdForApproval(request, desk.limits().max_held_body));
+  try {
+    const passed = await desk.pass({
+      agent: conn.agent.id,
+      grant: grant.id,
+      method: req.method ?? 'GET',
+      path: request.path,
+      overrides: overridesNamed(request),
+      host: draft.event.host,
+      port: draft.event.port,
+      purpose: request.purpose,
+      rule,
+      body,
+      contentType: typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined,
+      onClientGone: (listener) => request.onClientGone(listener),
+    });
+    draft.event.approval = { id: passed.id, outcome: passed.outcome, by: passed.by };
+  } catch (err) {
+    if (err instanceof ProxyError && err.approval)
+      draft.event.approval = { id: err.approval.id, outcome: err.approval.state === 'pending' ? 'required' : err.approval.state };
+    throw err;
+  }
+}
+
+/** The body, held whole (it is the request a person approves); the same bytes go upstream. */
+async function holdForApproval(request: StagedRequest, cap: number): Promise<Buffer> {
+  if (!hasBody(request.req)) return Buffer.alloc(0);
+  const grant = request.grant!.id;
+  const held = await holdBody(request.req, cap, request.holder);
+  if (held.kind === 'over') {
+    throw new ProxyError('body_too_large', `a request waiting for a person's yes is held whole, and its body passed approvals.max_held_body (${cap} bytes)`, {
+      grant,
+      hint: 'send a smaller body, or ask whoever runs keyway to raise approvals.max_held_body',
+    });
+  }
+  if (held.kind === 'full') {
+    throw new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
+      grant,
+      hint: 'retry later',
+      retryAfter: 1,
+    });
+  }
+  request.heldBody = held.body;
+  return held.body;
+}
+
+/** The methods and paths the request's override headers named (stage access recorded them). */
+function overridesNamed(request: StagedRequest): string | undefined {
+  const { method_override: methods, path_override: paths } = request.draft.event;
+  const named = [methods ? `method ${methods}` : undefined, paths ? `path ${paths}` : undefined].filter(Boolean);
+  return named.length > 0 ? named.join('; ').slice(0, 1024) : undefined;
+}
