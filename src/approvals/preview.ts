@@ -12,8 +12,9 @@ const MAX_DEPTH = 6;
 const MAX_MEMBERS = 40;
 
 // Names whose values are credentials far more often than not: `password`, `api_key`, `client_secret`,
-// `Authorization`, `accessToken`, `cookie`, `private_key`, `signature`, `otp`...
-const SECRET_NAME = /pass|secret|token|auth|cookie|credential|signature|private|session|(^|[_-])key$|apikey|api_key|otp|pin$|cvv|ssn/i;
+// `Authorization`, `accessToken`, `cookie`, `private_key`, `signature`, `otp`... (not `author`).
+const SECRET_NAME =
+  /passw|passphrase|passcode|secret|token|^auth$|authoriz|authenticat|cookie|credential|signature|private|session|(^|[_-])key$|apikey|api_key|^otp$|^pin$|cvv|ssn/i;
 
 // Values that look like credentials whatever their name: well-known token prefixes, JWTs, PEM.
 const SECRET_VALUE = /^(gh[pousr]_|github_pat_|xox[abprs]-|sk[-_]|rk_|AKIA|ASIA|AIza|ya29\.|eyJ[A-Za-z0-9_-]{8,}\.)|-----BEGIN /;
