@@ -323,6 +323,10 @@ describe('approvals: a person in the loop', () => {
     for (const o of ['pending', 'approved_once', 'approved_window', 'denied', 'expired', 'withdrawn']) expect(outcomes).toContain(o);
     const byApi = lines.find((l) => (l['approval'] as { outcome: string; by?: string }).outcome === 'denied');
     expect((byApi!['approval'] as { by: string }).by).toBe('token');
+    const query = await proxy.cli(['audit', 'query', '--decision', 'approval']);
+    expect(query.code, query.stderr).toBe(0);
+    expect(query.stdout).toMatch(/approval ap_[a-z2-9]{12}: denied by token/);
+    outputs.push(query.stdout);
     const verify = await proxy.cli(['audit', 'verify']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   });

@@ -36,6 +36,11 @@ function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
   if (typeof line.message === 'string') io.out(`    ${oneLine(line.message)}`);
   if (typeof line.hint === 'string') io.out(`    hint: ${oneLine(line.hint)}`);
   if (typeof line.changed === 'string') io.out(`    changed: ${oneLine(line.changed)}`);
+  // A request a rule sent to a person: which approval, what became of it, and who answered.
+  const approval = line.approval;
+  if (approval && typeof approval === 'object' && typeof approval.id === 'string') {
+    io.out(`    approval ${oneLine(approval.id)}: ${oneLine(String(approval.outcome))}${typeof approval.by === 'string' ? ` by ${oneLine(approval.by)}` : ''}`);
+  }
   // A summary of refusals past the budget (audit/refusal-budget.ts), and a path recorded cut.
   if (typeof line.repeated === 'number')
     io.out(
