@@ -69,6 +69,7 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
     openConnections: () => proxy.connectionCount(),
     certificates: () => contexts.stats,
     audit: () => ({ queued: auditWriter.pendingLines, dropped: auditWriter.droppedLines, held: auditWriter.retentionHold ?? null }),
+    approvalsPending: () => parts.approvals.pendingCount(),
   });
 
   const admin = config.admin.enabled ? await startAdmin(parts, proxyAddress) : undefined;

@@ -122,6 +122,12 @@ export class ApprovalDesk {
       .sort((a, b) => b.asked_at.localeCompare(a.asked_at));
   }
 
+  /** Approvals waiting for a person now (the metrics' gauge). */
+  pendingCount(): number {
+    const now = this.#options.now();
+    return this.#options.store.entries<ApprovalRecord>(APPROVAL_PREFIX).filter(([, r]) => effectiveState(r, now) === 'pending').length;
+  }
+
   get(id: string): ApprovalRecord | undefined {
     const record = this.#options.store.get<ApprovalRecord>(approvalRecordId(id));
     if (record === undefined) return undefined;

@@ -27,6 +27,8 @@ export interface MetricSources {
    * audit.min_retention keeps past audit.keep (null: none).
    */
   audit(): { queued: number; dropped: number; held: RetentionHold | null };
+  /** Approvals waiting for a person now, in the store (every process's). */
+  approvalsPending(): number;
 }
 
 /** The one code an audit line holds, or this when it holds none (the request went through). */
@@ -41,6 +43,7 @@ export class KeywayMetrics implements TokenObserver {
   readonly #leaks = new Tally(); // grant
   readonly #policy = new Tally(); // grant, agent, outcome
   readonly #limited = new Tally(); // grant, agent, rate | quota
+  readonly #approvals = new Tally(); // grant, agent, outcome
   readonly #upstream: Histogram;
   readonly #auditWrite: Histogram<'result'>;
   readonly #tokenSeconds: Histogram<'grant'>;
@@ -85,6 +88,12 @@ export class KeywayMetrics implements TokenObserver {
       "Requests refused by an agent's or grant's limits: (rate: 429 rate_limited, per replica; quota: 429 quota_exhausted).",
       ['grant', 'agent', 'limit'],
       this.#limited,
+    );
+    tallied(
+      'keyway_approval_requests_total',
+      'Requests a rule sent to a person (approve: human), by what became of them: once and window (let through), required, denied, expired.',
+      ['grant', 'agent', 'outcome'],
+      this.#approvals,
     );
     this.#upstream = new Histogram({
       name: 'keyway_upstream_response_seconds',
@@ -137,6 +146,7 @@ export class KeywayMetrics implements TokenObserver {
     this.#byGrant.add(grant, agent, event.decision);
     if (event.leak_redacted) this.#leaks.add(grant, '', '', event.leak_redacted);
     if (event.limit !== undefined) this.#limited.add(grant, agent, event.code === 'quota_exhausted' ? 'quota' : 'rate');
+    if (event.approval !== undefined) this.#approvals.add(grant, agent, event.approval.outcome);
     if (event.code === 'policy_denied') this.#policy.add(grant, agent, 'denied');
     else if (event.code === 'lease_expired') this.#policy.add(grant, agent, 'lease_expired');
     else if (event.policy === 'warn') this.#policy.add(grant, agent, 'warned');
@@ -167,6 +177,14 @@ export class KeywayMetrics implements TokenObserver {
   #scraped(): void {
     const registers = [this.registry];
     const sources = () => this.#sources;
+    new Gauge({
+      name: 'keyway_approvals_pending',
+      help: 'Approvals waiting for a person now (in the store: every process on it).',
+      registers,
+      collect() {
+        this.set(sources()?.approvalsPending() ?? 0);
+      },
+    });
     new Gauge({
       name: 'keyway_open_connections',
       help: 'Client connections the proxy holds (CONNECTs, tunnels, kept-alive HTTP).',

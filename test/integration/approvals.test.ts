@@ -261,6 +261,9 @@ describe('approvals: a person in the loop', () => {
     const own = [1, 2, 3].map(() => new ProxyAgent({ uri: `http://bot:bot-key@127.0.0.1:${proxy.port}`, requestTls: { ca } }));
     const held = [1, 2, 3].map((n) => call('POST', `/repos/bound${n}/merges`, { body: '{}', type: 'application/json', via: own[n - 1] }));
     for (const n of [1, 2, 3]) await pendingFor(`/repos/bound${n}/merges`);
+    const metrics = (await admin.call('GET', '/metrics')).text;
+    expect(metrics).toMatch(/^keyway_approvals_pending 3$/m);
+    expect(metrics).toMatch(/^keyway_approval_requests_total\{grant="api",agent="bot",outcome="once"\} [1-9]/m);
     const fourth = await call('POST', '/repos/bound4/merges', { body: '{}', type: 'application/json' });
     expect(fourth.status).toBe(429);
     expect(fourth.code).toBe('rate_limited');
