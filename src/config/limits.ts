@@ -80,3 +80,11 @@ export const limitsSchema = z
   );
 
 export type LimitsInput = z.input<typeof limitsSchema>;
+
+/** Parses written limits; a one-line reason naming the key when they are not well-formed. */
+export function parseLimits(input: unknown): Limits | string {
+  const parsed = limitsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  return `${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`;
+}

@@ -1,3 +1,5 @@
+import type { LimitsInput } from '../config/limits.ts';
+
 // Agents made with `keyway agents add` live in the store as `agent:<id>`; only a hash of the key.
 export interface StoredAgent {
   id: string;
@@ -6,6 +8,8 @@ export interface StoredAgent {
   grants?: string[] | undefined;
   lease_ttl_ms?: number | undefined;
   max_lease_ttl_ms?: number | undefined;
+  /** Its limits, as written (`{rate: "60/min", burst: 20, quota: {requests: "10000/day"}}`): the config's `limits:` form. */
+  limits?: LimitsInput | undefined;
   created_at: string;
 }
 

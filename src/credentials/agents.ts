@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { isBlankSecret, readSecretRef } from '../config/index.ts';
+import { type Limits, parseLimits } from '../config/limits.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
@@ -18,6 +19,8 @@ export interface Agent {
   /** undefined: no lease clock (policy/leases.ts). */
   readonly leaseTtlMs?: number | undefined;
   readonly maxLeaseTtlMs?: number | undefined;
+  /** A store agent's limits (`keyway agents add --rate …`); a config agent's are read from the config. */
+  readonly storedLimits?: Limits | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */
@@ -128,6 +131,16 @@ export function compileConfigAgents(config: Config, env: NodeJS.ProcessEnv): Rea
 }
 
 /**
+ * A store agent's limits, parsed. Written only through addAgent/setAgentLimits, which check them:
+ * a record edited by hand into nonsense limits nothing (and the listing shows none).
+ */
+export function storedLimits(stored: StoredAgent): Limits | undefined {
+  if (stored.limits === undefined) return undefined;
+  const parsed = parseLimits(stored.limits);
+  return typeof parsed === 'string' ? undefined : parsed;
+}
+
+/**
  * The agent table: the config's agents, then the store's (a store agent with a config agent's id
  * is ignored). Rebuilt on every store change; pass the config agents compiled once.
  */
@@ -149,6 +162,7 @@ export function buildAgents(
       mode: 'enforce',
       leaseTtlMs: stored.lease_ttl_ms,
       maxLeaseTtlMs: stored.max_lease_ttl_ms,
+      storedLimits: storedLimits(stored),
     });
   }
   return new AgentTable(agents);

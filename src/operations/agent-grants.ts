@@ -1,6 +1,9 @@
 // Changing which grants a store agent may use, for the admin API (PATCH /api/agents/{agent}) and
-// the dashboard's "edit grants". The key, lease terms and the leases on grants it keeps stay.
+// the dashboard's "edit grants" (the key, lease terms and the leases on grants it keeps stay), and
+// its limits (`keyway agents limits`, PATCH with `limits`).
 
+import type { LimitsInput } from '../config/limits.ts';
+import { checkLimits } from './agent-limits.ts';
 import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { agentLeasePrefix, type LeaseRecord } from '../credentials/lease-record.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -25,4 +28,20 @@ export async function setAgentGrants(services: GrantServices, id: string, grants
     }
   });
   return { grants: wanted ?? ['*'] };
+}
+
+/**
+ * A store agent's limits (the config's `limits:` form), or none (null). For a config agent, the
+ * config says: set `agents.ID.limits` there. Quotas counted today stay counted.
+ */
+export async function setAgentLimits(services: GrantServices, id: string, limits: LimitsInput | null, caller: Caller): Promise<{ limits: LimitsInput | null }> {
+  if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config; change agents.${id}.limits there`);
+  const checked = limits === null ? undefined : checkLimits(limits, caller);
+  await services.store.update((draft) => {
+    const existing = draft.get<StoredAgent>(agentRecordId(id));
+    if (!existing) throw new KeywayError('not_found', `no agent "${id}" (see keyway agents list)`);
+    const { limits: _old, ...rest } = existing;
+    draft.set(agentRecordId(id), (checked === undefined ? rest : { ...rest, limits: checked }) satisfies StoredAgent);
+  });
+  return { limits: checked ?? null };
 }

@@ -2,7 +2,10 @@
 // sets on the agent and on the agent for each grant, with the day's quota use from the store.
 // Rates are kept in each process's memory (per replica): their configuration is shown, not a count.
 
-import type { Limits } from '../config/limits.ts';
+import { type Limits, type LimitsInput, parseLimits } from '../config/limits.ts';
+import { storedLimits } from '../credentials/agents.ts';
+import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { fieldName, usage, type Caller } from './fields.ts';
 import type { Config } from '../config/index.ts';
 import { type QuotaRecord, quotaRecordId } from '../credentials/quota-record.ts';
 
@@ -26,7 +29,9 @@ export interface AgentLimitUse {
 }
 
 export function agentLimits(config: Pick<Config, 'agents'>, store: { get<T>(id: string): T | undefined }, agentId: string, now: Date): AgentLimitUse[] {
-  const agent = Object.hasOwn(config.agents, agentId) ? config.agents[agentId] : undefined;
+  const stored = Object.hasOwn(config.agents, agentId) ? undefined : store.get<StoredAgent>(agentRecordId(agentId));
+  const fromStore = stored ? storedLimits(stored) : undefined;
+  const agent = Object.hasOwn(config.agents, agentId) ? config.agents[agentId] : fromStore ? { limits: fromStore, grant_limits: undefined } : undefined;
   if (agent === undefined) return [];
   const out: AgentLimitUse[] = [];
   const day = now.toISOString().slice(0, 10);
@@ -51,4 +56,11 @@ export function agentLimits(config: Pick<Config, 'agents'>, store: { get<T>(id: 
   if (agent.limits) out.push(row('agent', undefined, agent.limits));
   for (const [grant, limits] of Object.entries(agent.grant_limits ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) out.push(row('agent_grant', grant, limits));
   return out;
+}
+
+/** Limits as given, once they parse as the config's `limits:` do; a usage error naming the key otherwise. */
+export function checkLimits(limits: unknown, caller: Caller): LimitsInput {
+  const parsed = parseLimits(limits);
+  if (typeof parsed === 'string') throw usage(`${caller === 'cli' ? 'limits' : fieldName('limits', caller)}: ${parsed}`);
+  return limits as LimitsInput;
 }

@@ -4,6 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { formatDuration, GRANT_ID } from '../config/index.ts';
+import type { LimitsInput } from '../config/limits.ts';
 import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { agentTerms, hashAgentKey } from '../credentials/agents.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
@@ -12,7 +13,7 @@ import { KeywayError } from '../errors/index.ts';
 import type { GrantServices } from './grants.ts';
 import { durationInput, fieldName, usage, type Caller } from './fields.ts';
 import { agentAccess, type AgentAccess } from './leases.ts';
-import { agentLimits, type AgentLimitUse } from './agent-limits.ts';
+import { agentLimits, type AgentLimitUse, checkLimits } from './agent-limits.ts';
 
 export interface AgentListing {
   id: string;
@@ -50,6 +51,8 @@ export interface NewAgent {
   /** Durations as written: `1h`. */
   leaseTtl?: string | undefined;
   maxLeaseTtl?: string | undefined;
+  /** The config's `limits:` form: `{rate: "60/min", burst: 20, quota: {requests: "10000/day", bytes: "2GiB/day"}}`. */
+  limits?: LimitsInput | undefined;
 }
 
 export interface AgentKey {
@@ -74,6 +77,7 @@ export async function addAgent(services: GrantServices, input: NewAgent, caller:
   }
   const grants = input.grants === undefined ? undefined : [...input.grants];
   if (grants !== undefined) checkGrantsExist(services, grants, caller);
+  const limits = input.limits === undefined ? undefined : checkLimits(input.limits, caller);
   const key = newAgentKey();
   const record: StoredAgent = {
     id,
@@ -81,6 +85,7 @@ export async function addAgent(services: GrantServices, input: NewAgent, caller:
     grants,
     lease_ttl_ms: leaseTtl,
     max_lease_ttl_ms: maxLeaseTtl,
+    ...(limits !== undefined ? { limits } : {}),
     created_at: new Date().toISOString(),
   };
   // Counted before the write: with no agent at all, keyway serves anonymous loopback clients.

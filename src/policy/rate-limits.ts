@@ -89,9 +89,11 @@ export function limitScopes(
   },
   agentId: string,
   grantId: string,
+  /** A store agent's own limits (keyway agents add --rate …): the config names none for it. */
+  storedAgentLimits?: Limits | undefined,
 ): LimitScope[] {
   const scopes: LimitScope[] = [];
-  const agent = Object.hasOwn(config.agents, agentId) ? config.agents[agentId] : undefined;
+  const agent = Object.hasOwn(config.agents, agentId) ? config.agents[agentId] : storedAgentLimits ? { limits: storedAgentLimits } : undefined;
   const onGrant = agent?.grant_limits && Object.hasOwn(agent.grant_limits, grantId) ? agent.grant_limits[grantId] : undefined;
   if (onGrant)
     scopes.push({

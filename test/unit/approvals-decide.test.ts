@@ -57,7 +57,7 @@ describe('answering an approval', () => {
     const denied = decideApproval('x', pending(), asked({ approve: false, reason: `no\n\u001b[31mfake line\r${'x'.repeat(300)}` }));
     expect(denied.ok).toBe(true);
     const reason = denied.ok ? denied.record.decision!.reason! : '';
-    expect(reason).not.toMatch(/[\n\r\u001b]/);
+    for (const control of ['\n', '\r', '\u001b']) expect(reason).not.toContain(control);
     expect(reason.length).toBeLessThanOrEqual(201);
   });
 });

@@ -2,7 +2,8 @@
 // Every write calls the operation the CLI calls (src/operations/), and the router audits it.
 
 import { addAgent, listAgents, removeAgent, rotateAgentKey, type AgentListing } from '../../operations/agents.ts';
-import { setAgentGrants } from '../../operations/agent-grants.ts';
+import { setAgentGrants, setAgentLimits } from '../../operations/agent-grants.ts';
+import type { LimitsInput } from '../../config/limits.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import type { AdminDeps } from '../deps.ts';
 import { errorResponse, jsonBody, jsonResponse } from '../openapi.ts';
@@ -23,6 +24,24 @@ const KEY_ANSWER = {
   properties: { agent: { type: 'object' }, key: { type: 'string', description: 'Shown once' }, proxy_url: { type: 'string' } },
 };
 const LEASE_REFUSED = errorResponse('The agent may not use the grant, or has no lease_ttl (its access is not leased)');
+
+const LIMITS_SCHEMA = {
+  type: ['object', 'null'],
+  description: "The config's limits: form (a store agent's own; a config agent's are set in the config)",
+  properties: {
+    rate: { type: 'string', examples: ['60/min'] },
+    burst: { type: 'integer' },
+    quota: { type: 'object', properties: { requests: { type: 'string', examples: ['10000/day'] }, bytes: { type: 'string', examples: ['2GiB/day'] } } },
+  },
+};
+
+/** `limits` as sent: an object (checked by the operation, as the config's limits: are), or absent. */
+function limitsField(body: Record<string, unknown>): LimitsInput | undefined {
+  const value = body['limits'];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new AdminError('bad_request', 'limits: expected an object such as {"rate": "60/min"}');
+  return value as LimitsInput;
+}
 
 /** An agent as the API shows it: its grants, and each grant's lease beside the token's expiry. */
 function agentView(agent: AgentListing) {
@@ -62,16 +81,23 @@ export function agentRoutes(deps: AdminDeps): Route[] {
             grants: { type: 'array', items: { type: 'string' } },
             lease_ttl: { type: 'string', examples: ['1h'] },
             max_lease_ttl: { type: 'string', examples: ['8h'] },
+            limits: LIMITS_SCHEMA,
           },
         }),
         responses: { '201': jsonResponse('Added: the key, once, and the proxy URL with it', KEY_ANSWER), ...BAD_BODY, '409': errorResponse('The id exists') },
       },
       handle: async (ctx) => {
-        const body = await readBody(ctx, ['id', 'grants', 'lease_ttl', 'max_lease_ttl']);
+        const body = await readBody(ctx, ['id', 'grants', 'lease_ttl', 'max_lease_ttl', 'limits']);
         const id = requiredString(body, 'id');
         const added = await addAgent(
           deps.services,
-          { id, grants: optionalStrings(body, 'grants'), leaseTtl: optionalString(body, 'lease_ttl'), maxLeaseTtl: optionalString(body, 'max_lease_ttl') },
+          {
+            id,
+            grants: optionalStrings(body, 'grants'),
+            leaseTtl: optionalString(body, 'lease_ttl'),
+            maxLeaseTtl: optionalString(body, 'max_lease_ttl'),
+            limits: limitsField(body),
+          },
           'api',
         );
         const answer = { agent: findAgent(id), key: added.key, proxy_url: deps.proxyUrl({ id, key: added.key }), first_agent: added.firstAgent };
@@ -98,21 +124,22 @@ export function agentRoutes(deps: AdminDeps): Route[] {
       path: '/api/agents/{agent}',
       doc: {
         operationId: 'agents.update',
-        summary: 'Change the grants a store agent may use; its key and lease terms stay, leases on grants it loses end',
+        summary: 'Change the grants a store agent may use (its key and lease terms stay, leases on grants it loses end), or its limits (null: none)',
         tags: TAGS,
         requestBody: jsonBody({
           type: 'object',
-          required: ['grants'],
-          properties: { grants: { type: 'array', items: { type: 'string' }, description: 'Grant ids, or ["*"] for every grant' } },
+          properties: { grants: { type: 'array', items: { type: 'string' }, description: 'Grant ids, or ["*"] for every grant' }, limits: LIMITS_SCHEMA },
         }),
         responses: { '200': jsonResponse('Changed: the agent as listed'), ...BAD_BODY, '404': NOT_FOUND, '409': IN_CONFIG },
       },
       handle: async (ctx) => {
-        const body = await readBody(ctx, ['grants']);
+        const body = await readBody(ctx, ['grants', 'limits']);
         const grants = optionalStrings(body, 'grants');
-        if (grants === undefined) throw new AdminError('bad_request', 'grants: required (grant ids, or ["*"] for every grant)');
+        if (grants === undefined && !('limits' in body))
+          throw new AdminError('bad_request', 'grants or limits: required (grant ids, or ["*"] for every grant; limits, or null for none)');
         const id = ctx.params['agent'] ?? '';
-        await setAgentGrants(deps.services, id, grants, 'api');
+        if (grants !== undefined) await setAgentGrants(deps.services, id, grants, 'api');
+        if ('limits' in body) await setAgentLimits(deps.services, id, body['limits'] === null ? null : (limitsField(body) ?? null), 'api');
         return { status: 200, body: { agent: findAgent(id) } };
       },
     },

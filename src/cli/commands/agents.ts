@@ -1,5 +1,7 @@
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
+import { setAgentLimits } from '../../operations/agent-grants.ts';
+import type { LimitsInput } from '../../config/limits.ts';
 import type { Services } from '../../services.ts';
 import { parse, type Args } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -9,13 +11,17 @@ import { printJson, printTable, usageError, type CommandIO } from '../io.ts';
 import { proxyUrl } from '../proxy-url.ts';
 import { KeywayError } from '../../errors/index.ts';
 
-const USAGE = `keyway agents add ID [--grants G,…] [--lease-ttl D] [--max-lease-ttl D] [--json]
+const USAGE = `keyway agents add ID [--grants G,…] [--lease-ttl D] [--max-lease-ttl D] [LIMITS] [--json]
 keyway agents list [--json]
 keyway agents show ID [--json]
 keyway agents rm ID
 keyway agents rotate-key ID [--json]
 keyway agents lease AGENT GRANT [--ttl D] [--json]
 keyway agents revoke-lease AGENT GRANT [--json]
+keyway agents limits ID (LIMITS | --none) [--json]
+
+LIMITS: --rate N/s|N/min|N/h [--burst N] [--quota-requests N/day] [--quota-bytes SIZE/day], as the
+config's limits: take them (a config agent's limits are set in the config).
 
 \`add\` prints the agent's proxy URL with its key, once: keyway keeps only a hash of the key.
 Once any agent exists, every client must send agent credentials (HTTPS_PROXY=http://ID:KEY@…):
@@ -32,14 +38,46 @@ once, and it does not restart by itself. \`list\` shows each agent's grants with
 counted in the store by every keyway process (a process takes a few requests at a time, so it can
 read a little above what was sent); rates are counted in each process and not shown.`;
 
-const ACTIONS = ['add', 'list', 'show', 'rm', 'rotate-key', 'lease', 'revoke-lease'] as const;
+const ACTIONS = ['add', 'list', 'show', 'rm', 'rotate-key', 'lease', 'revoke-lease', 'limits'] as const;
+
+const LIMIT_FLAGS = {
+  rate: { type: 'string' },
+  burst: { type: 'string' },
+  'quota-requests': { type: 'string' },
+  'quota-bytes': { type: 'string' },
+  none: { type: 'boolean' },
+} as const;
+
+/** The limits the flags give, in the config's form (checked by the operation), or undefined for none given. */
+function limitsFromFlags(args: Args): LimitsInput | undefined {
+  const rate = args.string('rate');
+  const burstText = args.string('burst');
+  const requests = args.string('quota-requests');
+  const bytes = args.string('quota-bytes');
+  if (rate === undefined && burstText === undefined && requests === undefined && bytes === undefined) return undefined;
+  const burst = burstText === undefined ? undefined : Number(burstText);
+  if (burstText !== undefined && !Number.isInteger(burst)) throw usageError(`--burst: expected a whole number, got "${burstText}"`);
+  return {
+    ...(rate !== undefined ? { rate } : {}),
+    ...(burst !== undefined ? { burst } : {}),
+    ...(requests !== undefined || bytes !== undefined
+      ? { quota: { ...(requests !== undefined ? { requests } : {}), ...(bytes !== undefined ? { bytes } : {}) } }
+      : {}),
+  };
+}
 
 // Parse flags, call the operation (src/operations/agents.ts and leases.ts, shared with the admin API), print.
 export const agents: Command = {
   name: 'agents',
   usage: USAGE,
   async run(argv, io) {
-    const args = parse(argv, { grants: { type: 'string' }, 'lease-ttl': { type: 'string' }, 'max-lease-ttl': { type: 'string' }, ttl: { type: 'string' } });
+    const args = parse(argv, {
+      grants: { type: 'string' },
+      'lease-ttl': { type: 'string' },
+      'max-lease-ttl': { type: 'string' },
+      ttl: { type: 'string' },
+      ...LIMIT_FLAGS,
+    });
     const [action, id, grantId] = args.positionals;
     if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
       throw usageError(`agents: unknown subcommand "${action}" (expected one of: ${ACTIONS.join(', ')})`);
@@ -50,6 +88,7 @@ export const agents: Command = {
     if (action === 'show') return show(services, args, io, id);
     if (action === 'add') return add(services, args, io, id);
     if (action === 'rotate-key') return rotateKey(services, args, io, id);
+    if (action === 'limits') return setLimits(services, args, io, id);
     if (action === 'rm') {
       await audited(services, io, { action: 'agents.delete', agent: id }, () => removeAgent(services, id));
       io.out(args.json ? JSON.stringify({ removed: id }) : `removed agent ${id}`);
@@ -61,8 +100,10 @@ export const agents: Command = {
 };
 
 async function add(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
-  const input = { id, grants: args.list('grants'), leaseTtl: args.string('lease-ttl'), maxLeaseTtl: args.string('max-lease-ttl') };
+  const limits = limitsFromFlags(args);
+  const input = { id, grants: args.list('grants'), leaseTtl: args.string('lease-ttl'), maxLeaseTtl: args.string('max-lease-ttl'), limits };
   const changed = [
+    ...(limits !== undefined ? ['limits'] : []),
     'key',
     ...(input.grants !== undefined ? ['grants'] : []),
     ...(input.leaseTtl ? ['lease_ttl'] : []),
@@ -79,6 +120,18 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
         `or get 407 proxy_auth_required. Keep other clients working by adding an agent for each (keyway agents add ID).`,
     );
   }
+  return 0;
+}
+
+async function setLimits(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
+  const limits = limitsFromFlags(args);
+  if (limits === undefined && !args.flag('none')) throw usageError('agents limits: give --rate, --burst, --quota-requests or --quota-bytes, or --none');
+  if (limits !== undefined && args.flag('none')) throw usageError('agents limits: --none takes no other limit');
+  const result = await audited(services, io, { action: 'agents.update', agent: id, changed: ['limits'] }, () =>
+    setAgentLimits(services, id, limits ?? null, 'cli'),
+  );
+  if (args.json) printJson(io, { id, limits: result.limits });
+  else io.out(result.limits === null ? `agent ${id} has no limits now` : `limits of agent ${id} set (keyway agents show ${id} gives today's use)`);
   return 0;
 }
 

@@ -17,7 +17,13 @@ export const limits: HeadStage = {
   run(request) {
     const { agent, decisions } = request.conn;
     const grant = request.grant!;
-    const scopes = limitScopes(decisions.config, agent.id, grant.id);
+    // A store agent's own limits, read from the table now: a change reaches connections already open.
+    const scopes = limitScopes(
+      decisions.config,
+      agent.id,
+      grant.id,
+      agent.source === 'store' ? decisions.tables().agents.get(agent.id)?.storedLimits : undefined,
+    );
     if (scopes.length === 0) return;
     const now = decisions.now();
     const verdict = decisions.rates.take(scopes, now.getTime());
