@@ -15,6 +15,19 @@ export interface OAuth2Material {
   /** Epoch milliseconds. */
   expiresAt?: number | undefined;
   scopes?: string[] | undefined;
+  /**
+   * For a client keyway registered itself at an authorization server it discovered (keyway connect
+   * --mcp): where its tokens are refreshed and revoked, and the resource they are for (RFC 8707).
+   * Other grants find their token endpoint through their provider.
+   */
+  server?: OAuthServer | undefined;
+}
+
+export interface OAuthServer {
+  issuer: string;
+  tokenUrl: string;
+  revokeUrl?: string | undefined;
+  resource?: string | undefined;
 }
 export interface ClientCredentialsMaterial {
   clientId: string;

@@ -13,6 +13,7 @@ import type { Dispatcher } from '../net/undici.ts';
 import { buildConsentUrl } from './consent-url.ts';
 import { createPkce, createState } from './pkce.ts';
 import { saveConnectedGrant } from './save-grant.ts';
+import type { OAuthServer } from '../credentials/material.ts';
 
 export interface ConnectRequest {
   provider: string | undefined;
@@ -134,9 +135,13 @@ export function exchangeCode(
   );
 }
 
-/** Stores the tokens as the plan's grant, as `keyway connect` always has, and says what was stored. */
-export async function storeConnection(store: CredentialStore, plan: ConnectPlan, tokens: TokenSet): Promise<ConnectResult> {
+/**
+ * Stores the tokens as the plan's grant, as `keyway connect` always has, and says what was stored.
+ * `server`: a client keyway registered itself (an MCP server's authorization server), kept with it.
+ */
+export async function storeConnection(store: CredentialStore, plan: ConnectPlan, tokens: TokenSet, server?: OAuthServer): Promise<ConnectResult> {
   const saved = await saveConnectedGrant(store, {
+    server,
     id: plan.grantId,
     type: 'oauth2',
     provider: plan.provider.slug,

@@ -1,6 +1,6 @@
 import type { GrantType } from '../config/index.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
-import type { OAuth2Material } from '../credentials/material.ts';
+import type { OAuth2Material, OAuthServer } from '../credentials/material.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import type { TokenSet } from '../credentials/providers/token-endpoint.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
@@ -13,6 +13,8 @@ export interface ConnectedGrant {
   clientId: string | undefined;
   clientSecret: string | undefined;
   tokens: TokenSet;
+  /** The authorization server a client keyway registered belongs to (keyway connect --mcp). */
+  server?: OAuthServer | undefined;
 }
 
 /**
@@ -28,6 +30,7 @@ export async function saveConnectedGrant(store: CredentialStore, grant: Connecte
     accessToken: grant.tokens.accessToken,
     expiresAt: grant.tokens.expiresAt,
     scopes: grant.tokens.scopes,
+    ...(grant.server ? { server: grant.server } : {}),
   };
   return store.update((draft) => {
     const existing = draft.get<StoredGrant>(grantRecordId(grant.id));

@@ -14,7 +14,7 @@ import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import { staticCredential } from '../credentials/providers/static.ts';
 import type { AssumeRole } from '../credentials/signing/aws/config.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
-import { findProvider, tokenEndpointFor } from '../credentials/providers/provider-registry.ts';
+import { findProvider, tokenEndpointFor, registeredEndpoint } from '../credentials/providers/provider-registry.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { revokeToken } from '../oauth/revoke.ts';
@@ -128,10 +128,14 @@ export async function revokeGrant(context: TokenContext, id: string): Promise<Re
     const material = oauthMaterialOf(grant.material);
     const refreshToken = live?.refreshToken ?? (material && 'refreshToken' in material ? material.refreshToken : undefined);
     const accessToken = live?.accessToken ?? material?.accessToken;
-    const revokeUrl = provider?.revokeUrl;
-    if (provider && revokeUrl) {
+    // A client keyway registered itself (connect --mcp) keeps its server's endpoints with it.
+    const registered = registeredEndpoint(grant);
+    const server = material && 'server' in material ? material.server : undefined;
+    const revokeUrl = registered ? server?.revokeUrl : provider?.revokeUrl;
+    const endpointOf = registered ? () => registered : provider ? () => tokenEndpointFor(provider, grant) : undefined;
+    if (endpointOf && revokeUrl) {
       atProvider = await withTools(context, async ({ dispatcher }) => {
-        const endpoint = tokenEndpointFor(provider, grant);
+        const endpoint = endpointOf();
         const results = [];
         // Revoking the refresh token ends the whole grant at most providers; the access token too, for those that don't.
         if (refreshToken) results.push(await revokeToken(revokeUrl, endpoint, refreshToken, 'refresh_token', dispatcher));

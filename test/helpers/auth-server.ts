@@ -35,6 +35,8 @@ export interface AuthServer {
   accessTokenTtl: number;
   /** Is this access token currently valid at the provider? */
   introspect(token: string): Promise<boolean>;
+  /** The provider's whole introspection answer (active, client_id, scope, exp, aud…). */
+  inspect(token: string): Promise<Record<string, unknown>>;
   /** Runs the authorization-code + PKCE flow headlessly and returns the token response. */
   obtainTokens(options?: { scope?: string; redirectUri?: string }): Promise<TokenResponse>;
   /** Follows an authorization URL through login and consent; returns the final redirect (the callback URL with code). */
@@ -51,7 +53,16 @@ export interface TokenResponse {
   scope?: string;
 }
 
-export async function startAuthServer(): Promise<AuthServer> {
+export interface AuthServerOptions {
+  /**
+   * Open dynamic client registration (RFC 7591) and resource indicators (RFC 8707): what an MCP
+   * server's authorization server offers (keyway connect --mcp). Tokens are bound to the resource
+   * asked for, with the scope `api`.
+   */
+  mcp?: boolean;
+}
+
+export async function startAuthServer(options: AuthServerOptions = {}): Promise<AuthServer> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -87,6 +98,17 @@ export async function startAuthServer(): Promise<AuthServer> {
       // The test's own client may introspect and revoke any token it holds.
       introspection: { enabled: true, allowedPolicy: async () => true },
       revocation: { enabled: true, allowedPolicy: async () => true },
+      ...(options.mcp
+        ? {
+            registration: { enabled: true },
+            resourceIndicators: {
+              enabled: true,
+              defaultResource: async () => undefined as unknown as string,
+              useGrantedResource: async () => true,
+              getResourceServerInfo: async (_ctx: unknown, resource: string) => ({ scope: 'api', audience: resource, accessTokenFormat: 'opaque' as const }),
+            },
+          }
+        : {}),
     },
     scopes: ['openid', 'offline_access', 'api'],
     rotateRefreshToken: true,
@@ -158,6 +180,9 @@ export async function startAuthServer(): Promise<AuthServer> {
     if (!grant) throw new Error('grant vanished');
     const requested = String(details.params['scope'] ?? 'openid');
     grant.addOIDCScope(requested);
+    // A resource asked for (RFC 8707): its scopes too.
+    const resource = details.params['resource'];
+    if (typeof resource === 'string') grant.addResourceScope(resource, 'api');
     const grantId = await grant.save();
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   }
@@ -215,13 +240,15 @@ export async function startAuthServer(): Promise<AuthServer> {
       state.accessTokenTtl = value;
     },
     async introspect(token) {
+      return (await self.inspect(token))['active'] === true;
+    },
+    async inspect(token) {
       const response = await fetch(`${issuer}/token/introspection`, {
         method: 'POST',
         headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ token }).toString(),
       });
-      const body = (await response.json()) as { active?: boolean };
-      return body.active === true;
+      return (await response.json()) as Record<string, unknown>;
     },
     async obtainTokens(options = {}) {
       const verifier = randomBytes(32).toString('base64url');

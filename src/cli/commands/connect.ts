@@ -17,11 +17,19 @@ import { printJson, usageError, type CommandIO } from '../io.ts';
 import { overlapWarnings } from '../../operations/grant-input.ts';
 import { existingOAuthGrant } from '../../oauth/existing-grant.ts';
 import { audited } from '../audit-change.ts';
+import { connectMcp } from './connect-mcp.ts';
 
 export const connect: Command = {
   name: 'connect',
   usage: `keyway connect PROVIDER [--grant ID] [--scopes S,…] [--domains D,…] [--device]
                        [--client-id C] [--client-secret-stdin] [--no-browser] [--timeout 5m]
+keyway connect --mcp URL [--grant ID] [--scopes S,…] [--domains D,…] [--client-id C] …
+
+--mcp: an MCP server that signs in with OAuth (the MCP authorization spec): keyway reads its
+protected resource metadata and its authorization server's, registers a client of its own there
+(dynamic client registration; or give --client-id), and runs the code flow with PKCE for that
+server as the resource. The grant (default mcp-NAME from the host) injects on the server's host and
+is refreshed like any OAuth grant.
 
 Runs the provider's OAuth flow with keyway's client for it (providers.NAME.client_id in the config)
 or --client-id: the authorization code with PKCE and a loopback redirect on 127.0.0.1, or with
@@ -41,9 +49,25 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
       'client-secret-stdin': { type: 'boolean' },
       'no-browser': { type: 'boolean' },
       timeout: { type: 'string' },
+      mcp: { type: 'string' },
     });
     const [name] = args.positionals;
     const services = await servicesFor(args, io);
+    const mcp = args.string('mcp');
+    if (mcp !== undefined) {
+      if (name !== undefined) throw usageError('connect --mcp URL takes no PROVIDER: the server names its own authorization server');
+      if (args.flag('device')) throw usageError('connect --mcp runs the code flow; --device is for providers');
+      const timeoutMs = parseDuration(args.string('timeout') ?? '5m');
+      if (timeoutMs === undefined) throw usageError('--timeout: expected a duration such as 5m');
+      const clientSecret = args.flag('client-secret-stdin') ? (await io.readStdin()).trim() : undefined;
+      return connectMcp(services, args, io, mcp, {
+        timeoutMs,
+        clientSecret: clientSecret === '' ? undefined : clientSecret,
+        openBrowser: (url) => {
+          if (!args.flag('no-browser') && process.stdout.isTTY) tryOpenBrowser(url);
+        },
+      });
+    }
     if (!name) throw usageError(`keyway connect PROVIDER; providers: ${providerNames(services.config).join(', ')}`);
     const clientId = args.string('client-id');
     const clientSecret = args.flag('client-secret-stdin') ? (await io.readStdin()).trim() : undefined;

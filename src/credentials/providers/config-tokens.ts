@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import { TokenManager, type TokenObserver, type TokenStore } from './oauth-tokens.ts';
-import { findProvider, tokenEndpointFor } from './provider-registry.ts';
+import { findProvider, registeredEndpoint, tokenEndpointFor } from './provider-registry.ts';
 
 export interface ConfigTokensOptions {
   store: TokenStore;
@@ -32,6 +32,8 @@ export function tokenManagerFor(config: Config | (() => Config), options: Config
     store: options.store,
     lockDir: options.lockDir,
     endpointFor: (grant) => {
+      const registered = registeredEndpoint(grant);
+      if (registered) return registered;
       const provider = grant.provider === undefined ? undefined : findProvider(current(), grant.provider, options.env);
       return provider ? tokenEndpointFor(provider, grant) : undefined;
     },

@@ -104,3 +104,22 @@ export function tokenEndpointFor(provider: Provider, grant: Grant): TokenEndpoin
     extraParams: provider.extraParams,
   };
 }
+
+/**
+ * A client keyway registered itself (keyway connect --mcp): its token endpoint and resource are
+ * kept with it, since no provider names them. Public (no secret: the id in the body) or with the
+ * secret the registration gave (HTTP Basic).
+ */
+export function registeredEndpoint(grant: Grant): TokenEndpoint | undefined {
+  const m = (grant.material && typeof grant.material === 'object' ? grant.material : {}) as OAuth2Material;
+  if (grant.type !== 'oauth2' || !m.server) return undefined;
+  return {
+    tokenUrl: m.server.tokenUrl,
+    refreshUrl: undefined,
+    clientId: m.clientId,
+    clientSecret: m.clientSecret,
+    clientAuth: m.clientSecret === undefined ? 'body' : 'basic',
+    bodyFormat: 'form',
+    extraParams: m.server.resource ? { resource: m.server.resource } : {},
+  };
+}

@@ -1,0 +1,200 @@
+// `keyway connect --mcp URL` (issue 27): an MCP server that signs in with OAuth, built from the MCP
+// SDK's own auth parts, in front of a real authorization server (oidc-provider) with dynamic client
+// registration and resource indicators. keyway discovers the server's metadata, registers its own
+// client, runs the code flow with PKCE and `resource`, stores the grant, and then the MCP SDK's
+// client reaches the server through keyway, which injects and refreshes the token. Hostile
+// metadata (another resource, another issuer, no S256) is refused.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { fetch as undiciFetch, ProxyAgent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
+import { TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { CLI, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { startMcpOAuthServer, type McpOAuthServer } from '../helpers/mcp-oauth-server.ts';
+
+interface Running {
+  child: ChildProcess;
+  stderr: () => string;
+  stdout: () => string;
+  exit: Promise<number | null>;
+}
+
+describe('keyway connect --mcp', () => {
+  let auth: AuthServer;
+  let mcp: McpOAuthServer;
+  let proxy: TestProxy;
+  const outputs: string[] = [];
+
+  beforeAll(async () => {
+    auth = await startAuthServer({ mcp: true });
+    mcp = await startMcpOAuthServer(auth);
+    proxy = await startProxy({});
+  });
+  afterAll(async () => {
+    const audit = readFileSync(proxy.auditPath, 'utf8');
+    for (const token of mcp.accepted)
+      for (const text of [audit, ...outputs, ...proxy.logs]) expect(findLeak(text, token), 'a token in an output').toBeUndefined();
+    await proxy?.stop();
+    await mcp?.close();
+    await auth?.close();
+  });
+
+  function connect(args: string[]): Running {
+    const child = spawn(process.execPath, [CLI, 'connect', ...args], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, stderr: () => err, stdout: () => out, exit };
+  }
+
+  async function consentUrl(running: Running): Promise<URL> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const match = /http:\/\/127\.0\.0\.1:\d+\/auth\?\S+(?=\n)/.exec(running.stderr());
+      if (match) return new URL(match[0]);
+      if (Date.now() > deadline || running.child.exitCode !== null) throw new Error(`no consent URL in: ${running.stderr()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The MCP SDK's client, through keyway (HTTPS_PROXY's job, done with undici's ProxyAgent) trusting keyway's CA. */
+  async function mcpClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+    const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    const transport = new StreamableHTTPClientTransport(new URL(mcp.url), {
+      fetch: (url, init) => undiciFetch(url as string, { ...(init as object), dispatcher }) as unknown as Promise<Response>,
+    });
+    const client = new Client({ name: 'agent', version: '1.0.0' });
+    await client.connect(transport);
+    return {
+      client,
+      close: async () => {
+        await client.close();
+        await dispatcher.close();
+      },
+    };
+  }
+
+  it('finds the authorization server, registers a client, runs PKCE with the resource, and the proxy injects the token', async () => {
+    // Without a grant keyway tunnels blind and the server refuses: its 401 names its metadata.
+    const bare = await undiciFetch(mcp.url, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+      dispatcher: new ProxyAgent({ uri: proxy.url, requestTls: { ca: TLS_FIXTURES.ca } }),
+    });
+    expect(bare.status).toBe(401);
+    expect(bare.headers.get('www-authenticate')).toContain('resource_metadata=');
+
+    const running = connect(['--mcp', mcp.url, '--no-browser', '--json']);
+    const consent = await consentUrl(running);
+    expect(consent.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(consent.searchParams.get('resource')).toBe(mcp.url);
+    const clientId = consent.searchParams.get('client_id');
+    expect(clientId).toBeTruthy();
+    const redirect = await auth.completeAuthorization(consent.href);
+    expect((await fetch(redirect)).status).toBe(200);
+    expect(await running.exit, running.stderr()).toBe(0);
+    outputs.push(running.stdout(), running.stderr());
+    expect(JSON.parse(running.stdout())).toMatchObject({ grant: 'mcp-api', provider: 'mcp', mcp: mcp.url, refresh_token: 'stored' });
+    // The running proxy takes the new grant from the store within a second.
+    for (let i = 0; i < 50 && proxy.running.counts().grants === 0; i++) await new Promise((r) => setTimeout(r, 100));
+
+    const { client, close } = await mcpClient();
+    try {
+      const answer = await client.callTool({ name: 'whoami', arguments: {} });
+      // The server saw keyway's registered client's token; the agent never held it.
+      expect(answer.content).toEqual([{ type: 'text', text: `client ${clientId}` }]);
+      const token = mcp.accepted.at(-1)!;
+      expect((await auth.inspect(token))['aud']).toBe(mcp.url);
+    } finally {
+      await close();
+    }
+  });
+
+  it('refreshes the token at the discovered token endpoint, for the same resource', async () => {
+    const before = auth.tokenCalls['refresh_token'] ?? 0;
+    const refresh = await proxy.cli(['refresh', 'mcp-api']);
+    outputs.push(refresh.stdout, refresh.stderr);
+    expect(refresh.code, refresh.stderr).toBe(0);
+    expect(auth.tokenCalls['refresh_token']).toBe(before + 1);
+    const previous = mcp.accepted.at(-1);
+    const { client, close } = await mcpClient();
+    try {
+      // The running proxy takes the refreshed token from the store within a second.
+      for (let i = 0; i < 30; i++) {
+        await client.callTool({ name: 'whoami', arguments: {} });
+        if (mcp.accepted.at(-1) !== previous) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await close();
+    }
+    const token = mcp.accepted.at(-1)!;
+    expect(token).not.toBe(previous);
+    expect((await auth.inspect(token))['aud']).toBe(mcp.url);
+  });
+
+  describe('hostile metadata', () => {
+    let liar: Server;
+    let documents: Record<string, unknown>;
+    let liarUrl: string;
+
+    beforeAll(async () => {
+      liar = createServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
+        const doc = documents[req.url ?? ''];
+        if (req.url === '/mcp') {
+          res
+            .writeHead(401, { 'www-authenticate': `Bearer resource_metadata="${liarUrl.replace('/mcp', '')}/.well-known/oauth-protected-resource/mcp"` })
+            .end();
+        } else if (doc) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc));
+        else res.writeHead(404).end();
+      });
+      liar.listen(0, '127.0.0.1');
+      await once(liar, 'listening');
+      liarUrl = `https://other.example.test:${(liar.address() as AddressInfo).port}/mcp`;
+    });
+    afterAll(async () => {
+      await new Promise((r) => liar?.close(r));
+    });
+
+    async function refused(): Promise<string> {
+      const running = connect(['--mcp', liarUrl, '--no-browser']);
+      expect(await running.exit).not.toBe(0);
+      outputs.push(running.stderr());
+      return running.stderr();
+    }
+
+    it('refuses resource metadata that names another resource', async () => {
+      documents = { '/.well-known/oauth-protected-resource/mcp': { resource: 'https://api.example.test/mcp', authorization_servers: [auth.issuer] } };
+      expect(await refused()).toContain('names the resource https://api.example.test/mcp');
+    });
+
+    it('refuses an authorization server whose metadata names another issuer, or that offers no S256', async () => {
+      const origin = liarUrl.replace('/mcp', '');
+      documents = {
+        '/.well-known/oauth-protected-resource/mcp': { resource: liarUrl, authorization_servers: [origin] },
+        '/.well-known/oauth-authorization-server': { issuer: auth.issuer, authorization_endpoint: `${origin}/auth`, token_endpoint: `${origin}/token` },
+      };
+      expect(await refused()).toContain(`names the issuer ${auth.issuer}, not ${origin}`);
+      documents['/.well-known/oauth-authorization-server'] = {
+        issuer: origin,
+        authorization_endpoint: `${origin}/auth`,
+        token_endpoint: `${origin}/token`,
+        code_challenge_methods_supported: ['plain'],
+      };
+      expect(await refused()).toContain('S256');
+    });
+  });
+});
