@@ -380,7 +380,7 @@ function isOpenOrRefused(record: ApprovalRecord, now: Date): boolean {
 }
 
 function describe(record: ApprovalRecord): string {
-  return `${record.method} ${record.host}${record.path} (approval ${record.id})`;
+  return `${record.method} ${record.host}${record.port !== 443 ? `:${record.port}` : ''}${record.path} (approval ${record.id})`;
 }
 
 function required(record: ApprovalRecord): ProxyError {

@@ -3,6 +3,7 @@
 
 import { api, setCsrf, whenSignedOut } from './api.js';
 import { renderAgents } from './agents.js';
+import { renderApprovals, watchPending } from './approvals.js';
 import { renderAudit } from './audit.js';
 import { h, notify } from './dom.js';
 import { renderGrants } from './grants.js';
@@ -13,6 +14,7 @@ const SECTIONS = {
   overview: { title: 'Overview', render: renderOverview },
   grants: { title: 'Grants', render: renderGrants },
   agents: { title: 'Agents', render: renderAgents },
+  approvals: { title: 'Approvals', render: renderApprovals },
   audit: { title: 'Audit', render: renderAudit },
 };
 
@@ -20,6 +22,8 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const signOut = document.getElementById('sign-out');
 let signedIn = false;
+/** The pending-approvals badge's timer, while signed in. */
+let badgeTimer;
 /** What the section on screen must stop when it goes (an event stream, a timer). */
 let leave = () => {};
 
@@ -31,7 +35,12 @@ function sectionName() {
 async function show() {
   leave();
   leave = () => {};
-  if (!signedIn) return showSignIn();
+  if (!signedIn) {
+    clearInterval(badgeTimer);
+    badgeTimer = undefined;
+    return showSignIn();
+  }
+  badgeTimer ??= watchPending();
   const name = sectionName();
   const section = SECTIONS[name];
   for (const link of nav.querySelectorAll('a')) {

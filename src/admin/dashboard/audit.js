@@ -7,7 +7,7 @@ import { h, localTimes } from './dom.js';
 
 const KEEP_ROWS = 200;
 const ANNOUNCE_EVERY_MS = 3000;
-const DECISIONS = ['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check'];
+const DECISIONS = ['inject', 'tunnel', 'deny', 'error', 'admin', 'self_check', 'approval'];
 
 export async function renderAudit(main) {
   const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
@@ -135,6 +135,17 @@ function row(line) {
     purpose ? h('span', { class: 'purpose' }, h('span', { class: 'muted' }, 'purpose: '), purpose) : '',
     // Who made an operator's change: a CLI user, the admin token, a dashboard session, a signal.
     textOf(line.actor) ? h('span', { class: 'actor' }, h('span', { class: 'muted' }, ' by '), line.actor) : '',
+    // A request a rule sent to a person: the approval, what became of it, and who answered.
+    line.approval && typeof line.approval === 'object' && textOf(line.approval.id)
+      ? h(
+          'span',
+          { class: 'approval' },
+          h('span', { class: 'muted' }, ' approval '),
+          line.approval.id,
+          `: ${line.approval.outcome ?? ''}`,
+          textOf(line.approval.by) ? ` by ${line.approval.by}` : '',
+        )
+      : '',
   ];
   // As `keyway audit tail` prints them: a refusal's reason and what to do, as the agent was told.
   const message = textOf(line.message);
@@ -150,7 +161,9 @@ function row(line) {
       { 'data-label': 'Decision' },
       h(
         'span',
-        { class: `badge ${line.decision === 'inject' || line.decision === 'tunnel' ? 'ok' : line.decision === 'admin' ? 'info' : 'bad'}` },
+        {
+          class: `badge ${line.decision === 'inject' || line.decision === 'tunnel' ? 'ok' : line.decision === 'admin' || line.decision === 'approval' ? 'info' : 'bad'}`,
+        },
         line.decision,
       ),
     ),

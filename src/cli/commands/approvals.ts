@@ -66,7 +66,7 @@ function list(services: Services, args: Args, io: CommandIO): number {
       state: r.state,
       agent: r.agent,
       grant: r.grant,
-      request: `${r.method} ${r.host}${r.path}`,
+      request: `${r.method} ${where(r)}`,
       purpose: r.purpose,
       expires: r.state === 'pending' ? r.expires_at : (r.decision?.until ?? r.decision?.at ?? r.ended_at),
       by: r.decision?.by,
@@ -86,7 +86,7 @@ function show(services: Services, args: Args, io: CommandIO, id: string): number
   const lines = [
     `${record.id}  ${record.state}`,
     `agent ${record.agent} on grant ${record.grant}`,
-    `${record.method} ${record.host}${record.path}`,
+    `${record.method} ${where(record)}`,
     `rule ${record.rule}`,
     ...(record.purpose ? [`purpose: ${record.purpose}`] : []),
     ...(record.body
@@ -123,4 +123,9 @@ async function answer(services: Services, args: Args, io: CommandIO, id: string,
   else if (d.outcome === 'deny') io.out(`denied ${id}`);
   else io.out(d.outcome === 'window' ? `approved ${id} until ${d.until}${d.pattern ? " for the rule's paths" : ''}` : `approved ${id} (once)`);
   return 0;
+}
+
+/** host[:port]/path, the port left out when it is 443. */
+function where(r: ApprovalRecord): string {
+  return `${r.host}${r.port && r.port !== 443 ? `:${r.port}` : ''}${r.path}`;
 }
