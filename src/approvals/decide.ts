@@ -71,6 +71,8 @@ export interface AskedRequest {
    * pass POST /x that a server reads as DELETE), and a yes for it covers the same overrides only.
    */
   overrides?: string | undefined;
+  /** On an MCP endpoint: the tool(s) the tools/call names (a window covers the same tools only). */
+  tool?: string | undefined;
 }
 
 const globs = new Map<string, PathGlob | undefined>();
@@ -93,6 +95,7 @@ function compiled(pattern: string): PathGlob | undefined {
 export function windowCovers(record: ApprovalRecord, request: AskedRequest, now: Date): boolean {
   if (!liveWindow(record, now) || request.overrides !== undefined) return false;
   if (record.agent !== request.agent || record.grant !== request.grant || record.method !== request.method.toUpperCase()) return false;
+  if ((record.tool ?? undefined) !== request.tool) return false;
   if (record.path === request.path) return true;
   if (!record.decision?.pattern) return false;
   if (record.patterns === null) return true;
@@ -120,7 +123,8 @@ export function sameRequest(record: ApprovalRecord, request: AskedRequest): bool
     record.grant === request.grant &&
     record.method === request.method.toUpperCase() &&
     record.path === request.path &&
-    (record.overrides ?? undefined) === request.overrides
+    (record.overrides ?? undefined) === request.overrides &&
+    (record.tool ?? undefined) === request.tool
   );
 }
 

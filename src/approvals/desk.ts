@@ -52,6 +52,11 @@ export interface ApprovalAsk extends AskedRequest {
   purpose: string | undefined;
   /** The whole body, held (stage approval), or empty. */
   body: Buffer;
+  /**
+   * What a yes for once is bound to, when not the body's SHA-256: on an MCP endpoint, the calls'
+   * tools and arguments (a client's retry carries a new JSON-RPC id, and is the same call).
+   */
+  bodyKey?: string | undefined;
   contentType: string | undefined;
   /** Registers a listener for the client hanging up; returns its remover. */
   onClientGone(listener: () => void): () => void;
@@ -142,8 +147,15 @@ export class ApprovalDesk {
   async pass(ask: ApprovalAsk): Promise<ApprovalPass> {
     const { store } = this.#options;
     const now = this.#options.now();
-    const request: AskedRequest = { agent: ask.agent, grant: ask.grant, method: ask.method.toUpperCase(), path: ask.path, overrides: ask.overrides };
-    const sha256 = ask.body.length === 0 ? EMPTY_SHA256 : hash('sha256', ask.body, 'hex');
+    const request: AskedRequest = {
+      agent: ask.agent,
+      grant: ask.grant,
+      method: ask.method.toUpperCase(),
+      path: ask.path,
+      overrides: ask.overrides,
+      tool: ask.tool,
+    };
+    const sha256 = ask.bodyKey ?? (ask.body.length === 0 ? EMPTY_SHA256 : hash('sha256', ask.body, 'hex'));
     const records = store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
 
     const window = records.find((r) => windowCovers(r, request, now));
@@ -271,6 +283,7 @@ export class ApprovalDesk {
       port: ask.port,
       path: ask.path,
       ...(ask.overrides !== undefined ? { overrides: ask.overrides } : {}),
+      ...(ask.tool !== undefined ? { tool: ask.tool } : {}),
       purpose: ask.purpose ?? null,
       body: ask.body.length === 0 ? null : { bytes: ask.body.length, type, sha256, preview: bodyPreview(ask.body, type) },
       asked_at: now.toISOString(),

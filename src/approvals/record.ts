@@ -35,7 +35,7 @@ export interface ApprovalDecision {
 export interface ApprovalBody {
   bytes: number;
   type: string | null;
-  /** Hex SHA-256 of the body: a yes given with wait: 0 lets only a retry with this same body through. */
+  /** Hex SHA-256 of the body (on an MCP endpoint, of its calls without their ids): a yes given with wait: 0 lets only a retry with the same through. */
   sha256: string;
   /** A bounded and redacted preview (preview.ts); null when the type is not previewed. */
   preview: string | null;
@@ -63,6 +63,8 @@ export interface ApprovalRecord {
   path: string;
   /** What override headers named (`method DELETE; path /admin`), shown to the approver; absent without. */
   overrides?: string | undefined;
+  /** On an MCP endpoint: the tool(s) a tools/call asks for (what a person approves; a window covers these only). */
+  tool?: string | undefined;
   purpose: string | null;
   body: ApprovalBody | null;
   asked_at: string;

@@ -91,6 +91,13 @@ export interface AuditEvent {
    * withdrawn, interrupted on approval lines; once, window, required, denied, expired on the request's).
    */
   approval?: { id: string; outcome: string; by?: string } | undefined;
+  /**
+   * On a grant's MCP endpoint (grants.ID.mcp): the JSON-RPC method (a batch's, comma-separated;
+   * GET and DELETE for the event stream and the session's end), the first tools/call's tool and the
+   * SHA-256 of its arguments as canonical JSON (never their values), tools/call count in a batch,
+   * and how many tools a tools/list answer lost to the agent's rules.
+   */
+  mcp?: { method: string; tool?: string | undefined; args_sha256?: string | undefined; calls?: number | undefined; hidden?: number | undefined } | undefined;
   /** For rate_limited and quota_exhausted from `limits:`: whose limit refused it (agent, grant, agent_grant). */
   limit?: 'agent' | 'grant' | 'agent_grant' | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */

@@ -5,6 +5,7 @@ import { GRANT_ID, GRANT_TYPES } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
 import { hmacSignSchema } from './hmac/sign-schema.ts';
 import { parseDuration } from './duration.ts';
+import { globSyntaxError } from './rule-syntax.ts';
 
 // A grant's fields, described once. The config's grant (schema.ts) and what `keyway grants add|set`
 // and the admin API take (operations/grant-schema.ts) are built from these, and the admin API's
@@ -154,6 +155,18 @@ export const grantFields = z.strictObject({
   permissions: z.record(z.string().regex(/^[a-z_]{1,64}$/, 'expected a permission name such as contents'), z.enum(['read', 'write', 'admin'])).optional(),
   // The role to sign as, and the STS endpoint that issues its credentials (default: AWS's global one).
   assume_role: assumeRoleSchema.optional(),
+  // Paths that are MCP endpoints (Streamable HTTP): keyway reads each JSON-RPC message posted there
+  // and judges tools/call by the agent's tools/args/mcp_methods rules (src/mcp/), and filters
+  // tools/list answers to what the agent may call. max_body: the largest request body it reads.
+  mcp: z
+    .strictObject({
+      paths: z
+        .array(z.string().check(messageCheck(globSyntaxError)))
+        .min(1, 'expected at least one path, such as /mcp')
+        .max(32),
+      max_body: byteSizeText.optional(),
+    })
+    .optional(),
   sts_endpoint: z
     .string()
     .refine(stsEndpointOk, 'expected an https:// URL with no user, query or fragment, such as https://sts.eu-west-1.amazonaws.com')

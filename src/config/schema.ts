@@ -255,6 +255,21 @@ const ruleSchema = z
     mode: z.enum(['enforce', 'warn']).optional(),
     // A request this rule allows must say why (X-Keyway-Purpose): 400 purpose_required without.
     require_purpose: z.boolean().optional(),
+    // On a grant's MCP endpoints (grants.ID.mcp), per JSON-RPC message (src/mcp/): the tools a
+    // tools/call may name (globs, * any run of characters), the arguments it must carry (a glob for
+    // a string, else equal), and protocol methods (initialize, tools/list, …) by name.
+    tools: z
+      .array(z.string().regex(/^[A-Za-z0-9_.*-]{1,128}$/, 'expected a tool name or glob (A-Z, a-z, 0-9, _ - . and *)'))
+      .min(1, 'expected at least one tool (leave tools out for any)')
+      .optional(),
+    args: z
+      .record(z.string().min(1).max(128), z.union([z.string().max(1024), z.number(), z.boolean()]))
+      .refine((spec) => Object.keys(spec).length > 0, 'expected at least one argument (leave args out for any)')
+      .optional(),
+    mcp_methods: z
+      .array(z.string().regex(/^[A-Za-z0-9_.$/*-]{1,128}$/, 'expected a JSON-RPC method name or glob, such as tools/call or resources/*'))
+      .min(1, 'expected at least one method (leave mcp_methods out for any)')
+      .optional(),
     // A request this rule allows waits for a person's yes (approvals/): `approval` says how long it
     // waits (0: answered at once with 403 approval_required) and how long a yes covers (0: this request).
     approve: z.literal('human').optional(),
@@ -464,6 +479,20 @@ const configObject = z.strictObject({
 });
 
 export const configSchema = configObject.superRefine((config, ctx) => {
+  // MCP conditions judge messages on a grant's MCP endpoints: on a grant with none, they would never apply.
+  for (const [agentId, agent] of Object.entries(config.agents)) {
+    agent.rules.forEach((rule, i) => {
+      const named = (['tools', 'args', 'mcp_methods'] as const).find((key) => rule[key] !== undefined);
+      const grant = config.grants[rule.grant];
+      if (named && grant && grant.mcp === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', agentId, 'rules', i, named],
+          message: `${named} applies on MCP endpoints: give grants.${rule.grant}.mcp: {paths: [/mcp]}`,
+        });
+      }
+    });
+  }
   // The audit table lives in the store's database: there is no other database to write it to.
   if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
     ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });

@@ -32,6 +32,8 @@ export interface StoredGrant {
   repositories?: string[] | undefined;
   permissions?: Record<string, 'read' | 'write' | 'admin'> | undefined;
   sts_endpoint?: string | undefined;
+  /** Paths that are MCP endpoints (keyway connect --mcp sets the server's), and the body bound there. */
+  mcp?: { paths: string[]; max_body?: string | undefined } | undefined;
   provider?: string | undefined;
   status: GrantStatus;
   secret?: SecretMaterial | undefined;

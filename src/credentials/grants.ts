@@ -13,6 +13,7 @@ import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { clientCertificateRecordId } from './grant-record.ts';
 import { loadClientCertificate, type ClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
 import { storedJwtExpiry } from './jwt.ts';
+import { compileGlob, type PathGlob } from '../policy/glob.ts';
 
 /** A grant as the proxy uses it: parsed patterns, a ready injector, the secret in memory. */
 export interface Grant {
@@ -42,6 +43,8 @@ export interface Grant {
    * an mtls grant's secret, or the certificate another grant carries beside its secret.
    */
   readonly clientCertificate: ClientCertificate | undefined;
+  /** Paths that are MCP endpoints (src/mcp/, proxy/stages/mcp.ts), and the largest body read there. */
+  readonly mcp?: McpEndpoints | undefined;
   /** jwt: the token's exp (epoch ms); undefined when it has none. */
   readonly tokenExpiresAt: number | undefined;
   readonly status: GrantStatus;
@@ -52,6 +55,22 @@ export interface Grant {
   readonly secretCommand?: SecretCommand | undefined;
   /** Where its secret comes from, as the audit line's `secret_source` says (absent: the store). */
   readonly secretSource?: SecretSource | undefined;
+}
+
+export interface McpEndpoints {
+  readonly paths: readonly PathGlob[];
+  readonly maxBody: number;
+}
+
+/** The request body read whole on an MCP endpoint by default (grants.ID.mcp.max_body). */
+export const DEFAULT_MCP_MAX_BODY = 1024 * 1024;
+
+/** A grant's mcp: settings, compiled; undefined without (a glob that does not compile was refused by the config). */
+function mcpEndpointsOf(mcp: { paths: readonly string[]; max_body?: string | undefined } | undefined): McpEndpoints | undefined {
+  if (!mcp) return undefined;
+  const paths = mcp.paths.map(compileGlob).filter((g): g is PathGlob => typeof g !== 'string');
+  const max = mcp.max_body === undefined ? undefined : parseByteSize(mcp.max_body);
+  return { paths, maxBody: max ?? DEFAULT_MCP_MAX_BODY };
 }
 
 /** The audit line's `secret_source` for a grant's own secret (minted credentials name their type). */
@@ -128,6 +147,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       github: g.type === 'github_app' ? githubSettingsOf(g) : undefined,
       hmac: hmacSigningOf(g),
       clientCertificate: clientCertificateOf(id, g.type === 'mtls' ? material : certificate),
+      mcp: mcpEndpointsOf(g.mcp),
       tokenExpiresAt: jwtExpiryOf(g.type, material),
       status: liveStatus(id, 'active'),
       source: 'config',
@@ -165,6 +185,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
         stored.id,
         stored.type === 'mtls' ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
       ),
+      mcp: mcpEndpointsOf(stored.mcp),
       tokenExpiresAt: jwtExpiryOf(stored.type, stored.secret),
       status: liveStatus(stored.id, stored.status),
       source: 'store',

@@ -16,6 +16,12 @@ export interface ErrorDetails {
   retryAfter?: number | undefined;
   /** An approval_* refusal: the approval it is about, sent beside `error` (`{"approval":{id,…}}`). */
   approval?: { id: string; state: string; expires_at: string } | undefined;
+  /**
+   * The answer in the protocol the request spoke, when that is not keyway's JSON: a refused MCP
+   * tools/call is a JSON-RPC error with the request's id (src/mcp/rpc-errors.ts), so that the client
+   * shows it to the model. The code and message still go in X-Keyway-Error and the audit line.
+   */
+  answer?: { status: number; body: string } | undefined;
 }
 
 /** An error that becomes an HTTP answer to the agent: `{"error":{code,message,grant,hint}}`. */
@@ -25,6 +31,7 @@ export class ProxyError extends Error {
   readonly hint: string | undefined;
   readonly retryAfter: number | undefined;
   readonly approval: ErrorDetails['approval'];
+  readonly answer: ErrorDetails['answer'];
 
   constructor(code: ProxyErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -34,6 +41,7 @@ export class ProxyError extends Error {
     this.hint = details.hint;
     this.retryAfter = details.retryAfter;
     this.approval = details.approval;
+    this.answer = details.answer;
   }
 
   get status(): number {

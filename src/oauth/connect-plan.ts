@@ -139,9 +139,16 @@ export function exchangeCode(
  * Stores the tokens as the plan's grant, as `keyway connect` always has, and says what was stored.
  * `server`: a client keyway registered itself (an MCP server's authorization server), kept with it.
  */
-export async function storeConnection(store: CredentialStore, plan: ConnectPlan, tokens: TokenSet, server?: OAuthServer): Promise<ConnectResult> {
+export async function storeConnection(
+  store: CredentialStore,
+  plan: ConnectPlan,
+  tokens: TokenSet,
+  server?: OAuthServer,
+  mcpPaths?: string[],
+): Promise<ConnectResult> {
   const saved = await saveConnectedGrant(store, {
     server,
+    mcpPaths,
     id: plan.grantId,
     type: 'oauth2',
     provider: plan.provider.slug,

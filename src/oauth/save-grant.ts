@@ -15,6 +15,8 @@ export interface ConnectedGrant {
   tokens: TokenSet;
   /** The authorization server a client keyway registered belongs to (keyway connect --mcp). */
   server?: OAuthServer | undefined;
+  /** The MCP endpoint's path (keyway connect --mcp): its messages are judged by MCP rules. */
+  mcpPaths?: string[] | undefined;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function saveConnectedGrant(store: CredentialStore, grant: Connecte
       allow_http: existing?.allow_http,
       allow_range: existing?.allow_range,
       require_purpose: existing?.require_purpose,
+      mcp: grant.mcpPaths ? { ...existing?.mcp, paths: grant.mcpPaths } : existing?.mcp,
       // Connecting again keeps what people gave the grant: its labels (its agents and leases name its id).
       labels: existing?.labels,
       provider: grant.provider,

@@ -4,6 +4,8 @@ import { compileAddressSet } from './cidr.ts';
 import { compileGlob, type PathGlob } from './glob.ts';
 import { pathReadings } from './request-path.ts';
 import { compileTimeWindow } from './time-window.ts';
+import { compileArgs } from '../mcp/args.ts';
+import { compileNameGlob } from '../mcp/tool-names.ts';
 
 // Per-agent rules (the README's "Rules are per agent and grant"). Where an agent has allow rules for
 // a grant, a request on it must match one of them; a matching deny rule refuses whatever else
@@ -22,6 +24,21 @@ export interface PolicyRequest {
   /** Content-Length when declared; undefined for a chunked or unknown body. */
   bodyBytes: number | undefined;
   now: Date;
+  /** The path is one of the grant's MCP endpoints (grants.ID.mcp): a rule with MCP conditions may admit it. */
+  mcpEndpoint?: boolean | undefined;
+  /** One JSON-RPC message posted there (evaluateMcp): its method, and a tools/call's tool and arguments. */
+  mcp?: McpFacts | undefined;
+}
+
+export interface McpFacts {
+  method: string;
+  tool?: string | undefined;
+  args?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * The arguments are not known (may this tool be listed?): an allow rule's args may be met, a deny
+   * rule's args are not taken to be (it refuses some calls of the tool, not the tool).
+   */
+  argsAny?: boolean | undefined;
 }
 
 export interface Verdict {
@@ -67,6 +84,8 @@ export interface Rule {
   readonly requirePurpose: boolean;
   /** Requests this allow rule lets through wait for a person's yes (approve: human). */
   readonly approval: RuleApproval | undefined;
+  /** Has MCP conditions (tools, args, mcp_methods): judged per JSON-RPC message on MCP endpoints. */
+  readonly mcp: boolean;
   matches(request: PolicyRequest): boolean;
   /** For a match, what matched; otherwise the first condition that failed. */
   explain(request: PolicyRequest): string;
@@ -141,6 +160,8 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
       success: (r) => `source ${r.source} is in ${set.source.join(', ')}`,
     });
   }
+  const mcp = mcpConditions(config);
+  conditions.push(...mcp);
   let maxBodyBytes: number | undefined;
   if (config.max_body !== undefined) {
     const cap = checked('max_body', parseByteSize(config.max_body));
@@ -172,6 +193,7 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
     mode,
     maxBodyBytes,
     requirePurpose: config.require_purpose === true,
+    mcp: mcp.length > 0,
     approval:
       config.approve === 'human'
         ? Object.freeze({ rule: name, waitMs: config.approval?.wait ?? 120_000, windowMs: config.approval?.window ?? 0, paths: config.paths })
@@ -183,6 +205,53 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
       return conditions.length ? conditions.map((c) => c.success(request)).join('; ') : `it applies to every request on grant ${config.grant}`;
     },
   });
+}
+
+/**
+ * A rule's MCP conditions. On a JSON-RPC message (request.mcp): `tools` holds for a tools/call of a
+ * tool it names (an allow rule: as written; a deny rule: in any case), `args` for a tools/call whose
+ * named arguments match, `mcp_methods` for a method it names. On the HTTP request itself, before
+ * its body is read, an allow rule with them admits the request to the grant's MCP endpoints only
+ * (its messages are judged next), and a deny rule with them refuses nothing (it judges messages).
+ */
+function mcpConditions(config: RuleConfig): Condition[] {
+  const out: Condition[] = [];
+  const httpLevel = (r: PolicyRequest) => !config.deny && r.mcpEndpoint === true;
+  const notMcp = (r: PolicyRequest) => (r.mcpEndpoint ? 'the request is not one JSON-RPC message yet' : `path ${r.path} is not an MCP endpoint of the grant`);
+  if (config.tools !== undefined) {
+    const globs = config.tools.map(compileNameGlob);
+    const list = config.tools.join(',');
+    const named = (tool: string) => globs.some((g) => (config.deny ? g.matchesAnyCase(tool) : g.matches(tool)));
+    out.push({
+      label: `tools ${list}`,
+      holds: (r) => (r.mcp === undefined ? httpLevel(r) : r.mcp.method === 'tools/call' && r.mcp.tool !== undefined && named(r.mcp.tool)),
+      failure: (r) =>
+        r.mcp === undefined ? notMcp(r) : r.mcp.method !== 'tools/call' ? `${r.mcp.method} is not tools/call` : `tool ${r.mcp.tool} is not ${list}`,
+      success: (r) => (r.mcp === undefined ? 'an MCP endpoint' : `tool ${r.mcp.tool} matches ${list}`),
+    });
+  }
+  if (config.args !== undefined) {
+    const args = compileArgs(config.args);
+    out.push({
+      label: args.label,
+      holds: (r) =>
+        r.mcp === undefined ? httpLevel(r) : r.mcp.method === 'tools/call' && (r.mcp.argsAny ? !config.deny : args.mismatch(r.mcp.args ?? {}) === undefined),
+      failure: (r) =>
+        r.mcp === undefined ? notMcp(r) : r.mcp.method !== 'tools/call' ? `${r.mcp.method} is not tools/call` : args.mismatch(r.mcp.args ?? {})!,
+      success: () => 'its arguments match',
+    });
+  }
+  if (config.mcp_methods !== undefined) {
+    const globs = config.mcp_methods.map(compileNameGlob);
+    const list = config.mcp_methods.join(',');
+    out.push({
+      label: `mcp ${list}`,
+      holds: (r) => (r.mcp === undefined ? httpLevel(r) : globs.some((g) => (config.deny ? g.matchesAnyCase(r.mcp!.method) : g.matches(r.mcp!.method)))),
+      failure: (r) => (r.mcp === undefined ? notMcp(r) : `method ${r.mcp.method} is not ${list}`),
+      success: (r) => (r.mcp === undefined ? 'an MCP endpoint' : `method ${r.mcp.method} matches ${list}`),
+    });
+  }
+  return out;
 }
 
 function methodCondition(methods: ReadonlySet<string>): Condition {
@@ -242,6 +311,33 @@ export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
   const verdict = allow(allowed.rule, allowed.reason, allowed.maxBodyBytes);
   // An agent in warn mode refuses nothing, a missing purpose included.
   if (allowed.purposeRequiredBy !== undefined && agentEnforces) verdict.purposeRequiredBy = allowed.purposeRequiredBy;
+  if (allowed.approvalBy !== undefined && agentEnforces) verdict.approvalBy = allowed.approvalBy;
+  return verdict;
+}
+
+/**
+ * Decides one JSON-RPC message on an MCP endpoint (the HTTP request passed evaluate). Only rules
+ * with MCP conditions speak here: a matching deny rule refuses; a tools/call needs one of the MCP
+ * allow rules to match when there are any; any other method (initialize, tools/list,
+ * notifications…) passes unless a deny rule names it.
+ */
+export function evaluateMcp(policy: AgentPolicy, request: PolicyRequest & { mcp: McpFacts }): Verdict {
+  const rules = policy.rules.filter((r) => r.grant === request.grant && r.mcp);
+  const what = request.mcp.method === 'tools/call' ? `tools/call ${request.mcp.tool}` : request.mcp.method;
+  if (rules.length === 0) return allow(undefined, `no MCP rule for grant ${request.grant}: ${what} passes`, undefined);
+  const agentEnforces = policy.mode === 'enforce';
+  const denials = rules.filter((r) => r.deny && r.matches(request));
+  const denial = denials.find((r) => r.mode === 'enforce') ?? denials[0];
+  if (denial && denial.mode === 'enforce' && agentEnforces) return refuse(denial.name, `deny rule matched: ${denial.explain(request)}`, true);
+  const allows = request.mcp.method === 'tools/call' ? rules.filter((r) => !r.deny) : [];
+  const allowed: AllowCheck =
+    allows.length > 0
+      ? checkAllowRules(policy, allows, request)
+      : { ok: true, rule: undefined, reason: `${what} passes unless a rule denies it`, maxBodyBytes: undefined };
+  if (!allowed.ok && allowed.enforced && agentEnforces) return refuse(allowed.rule, allowed.reason, true);
+  if (denial) return refuse(denial.name, `deny rule matched: ${denial.explain(request)}`, false);
+  if (!allowed.ok) return refuse(allowed.rule, allowed.reason, false);
+  const verdict = allow(allowed.rule, allowed.reason, undefined);
   if (allowed.approvalBy !== undefined && agentEnforces) verdict.approvalBy = allowed.approvalBy;
   return verdict;
 }

@@ -59,7 +59,7 @@ export class AuditDraft {
   failed(err: ProxyError): void {
     this.event.decision = auditDecisionOf(err.code);
     this.event.code = err.code;
-    this.event.status = err.status;
+    this.event.status = err.answer?.status ?? err.status;
     // What the agent was told, so that `keyway audit tail` can say why without a second source.
     this.event.message = boundText(err.message);
     if (err.hint === undefined) delete this.event.hint;

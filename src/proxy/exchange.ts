@@ -235,6 +235,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         redact: issued ? this : undefined,
         grant: issued ? grant : undefined,
         hints: this,
+        mcpList: this.mcpList,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined);

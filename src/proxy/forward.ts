@@ -8,6 +8,7 @@ import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
 import { type BodyScan, chainInto, streamStages, type Redact } from './leak-guard/response-guard.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { runResponseStages } from './stages/index.ts';
+import type { ToolsListFilter } from '../mcp/tools-list.ts';
 import type { UpstreamAnswer } from './stages/response.ts';
 
 export interface ForwardRequest {
@@ -26,6 +27,8 @@ export interface ForwardRequest {
   grant?: Grant | undefined;
   /** Hears a hint a response stage adds (the audit line records it). */
   hints?: { onHint(message: string, hint: string): void } | undefined;
+  /** tools/list requests on an MCP endpoint, and what the agent may call: their answers are filtered. */
+  mcpList?: ToolsListFilter | undefined;
 }
 
 /** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
@@ -190,6 +193,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     return this.#out.hints;
   }
 
+  get mcpList(): ToolsListFilter | undefined {
+    return this.#out.mcpList;
+  }
+
   /**
    * The client left: settle now and stop the upstream request (or, if undici has not started it
    * yet, stop it as it starts). Settling here rather than when undici reports the abort also covers
@@ -339,7 +346,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     }
     // The common case, a body sent as it came: the scanner is called in place, with no stream
     // stages between undici and the client response.
-    if (body.decoders.length === 0) {
+    if (body.decoders.length === 0 && body.scan && !body.after?.length) {
       this.#scan = body.scan;
       this.#sink = 'scan';
       return;

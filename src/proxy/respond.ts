@@ -34,8 +34,8 @@ export function sendError(res: ClientResponse, err: ProxyError): void {
     cutResponse(res);
     return;
   }
-  const body = err.toBody();
-  writeHead(res, err.status, errorHeaders(err, body));
+  const body = err.answer?.body ?? err.toBody();
+  writeHead(res, err.answer?.status ?? err.status, errorHeaders(err, body));
   res.end(body);
 }
 

@@ -110,6 +110,9 @@ describe('keyway connect --mcp', () => {
     expect(JSON.parse(running.stdout())).toMatchObject({ grant: 'mcp-api', provider: 'mcp', mcp: mcp.url, refresh_token: 'stored' });
     // The running proxy takes the new grant from the store within a second.
     for (let i = 0; i < 50 && proxy.running.counts().grants === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    // The grant marks the server's path as an MCP endpoint: its messages are judged by MCP rules.
+    const stored = proxy.running.services.store.get<{ mcp?: { paths: string[] } }>('grant:mcp-api');
+    expect(stored?.mcp).toEqual({ paths: ['/mcp'] });
 
     const { client, close } = await mcpClient();
     try {

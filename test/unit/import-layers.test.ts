@@ -21,6 +21,8 @@ const LAYERS: Record<string, number> = {
   net: 0,
   process: 0, // one-shot child processes for work whose memory must not stay in the proxy
   config: 1,
+  // MCP's JSON-RPC reading and rule conditions: pure, below the policy that uses them.
+  mcp: 1.5,
   'paths.ts': 2,
   'running-proxy.ts': 2,
   policy: 2,

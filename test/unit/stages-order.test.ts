@@ -21,6 +21,7 @@ describe('the request path', () => {
       'audit-ready',
       'access (injected)',
       'purpose-required (injected)',
+      'mcp (injected)',
       'limits (injected)',
       'approval (injected)',
       'aws-scope (injected)',
@@ -37,7 +38,7 @@ describe('the request path', () => {
   it('runs the body and response stages in this order', () => {
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'body-swap', 'keep-for-replay', 'aws-sign', 'hmac-sign', 'count-body']);
     expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers', 'scope-hint']);
-    expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['leak-guard-body']);
+    expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['mcp-tools-list', 'leak-guard-body']);
   });
 
   it('lists every stage file once, and each file is a listed stage', () => {
@@ -46,9 +47,11 @@ describe('the request path', () => {
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts one
-    // body stage (a placeholder swapped before a replay copy or a signature is made); the rest one head stage.
+    // body stage (a placeholder swapped before a replay copy or a signature is made);
+    // mcp-tools-list.ts one response body stage; the rest one head stage.
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toContain('body-swap');
-    const headFiles = files.filter((f) => !['body.ts', 'response.ts', 'body-swap.ts'].includes(f)).map((f) => f.replace(/\.ts$/, ''));
+    expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toContain('mcp-tools-list');
+    const headFiles = files.filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'mcp-tools-list.ts'].includes(f)).map((f) => f.replace(/\.ts$/, ''));
     expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
   });
 });

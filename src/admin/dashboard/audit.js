@@ -135,6 +135,17 @@ function row(line) {
     purpose ? h('span', { class: 'purpose' }, h('span', { class: 'muted' }, 'purpose: '), purpose) : '',
     // Who made an operator's change: a CLI user, the admin token, a dashboard session, a signal.
     textOf(line.actor) ? h('span', { class: 'actor' }, h('span', { class: 'muted' }, ' by '), line.actor) : '',
+    // On an MCP endpoint: the JSON-RPC method, the tool called, and how many tools a listing lost.
+    line.mcp && typeof line.mcp === 'object' && textOf(line.mcp.method)
+      ? h(
+          'span',
+          { class: 'mcp' },
+          h('span', { class: 'muted' }, ' mcp '),
+          line.mcp.method,
+          textOf(line.mcp.tool) ? ` ${line.mcp.tool}` : '',
+          typeof line.mcp.hidden === 'number' ? ` (${line.mcp.hidden} tools hidden)` : '',
+        )
+      : '',
     // A request a rule sent to a person: the approval, what became of it, and who answered.
     line.approval && typeof line.approval === 'object' && textOf(line.approval.id)
       ? h(

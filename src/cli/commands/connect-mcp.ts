@@ -85,7 +85,7 @@ export async function connectMcp(
       const tokens = await exchangeCode(plan, pending, code, { dispatcher, timeoutMs: services.config.oauth.token_timeout });
       const server = { issuer: found.issuer, tokenUrl: found.tokenUrl, revokeUrl: found.revokeUrl, resource: found.resource };
       const result = await audited(services, io, { action: 'oauth.connect', grant: grantId, changed: ['tokens', 'scopes'] }, () =>
-        storeConnection(services.store, plan, tokens, server),
+        storeConnection(services.store, plan, tokens, server, [new URL(found.url).pathname]),
       );
       if (args.json) printJson(io, { ...result, mcp: found.url, issuer: found.issuer });
       else

@@ -18,8 +18,11 @@ export interface Redact {
 export type BodyGuard =
   /** Read whole, redacted, sent with its true length: small text, the common JSON answer. */
   | { kind: 'whole'; redact: (body: Buffer) => Buffer }
-  /** Streamed through the scan, after these decoders when the body is encoded. */
-  | { kind: 'stream'; decoders: readonly Transform[]; scan: BodyScan };
+  /**
+   * Streamed through the scan (none when no secret was injected), after these decoders when the
+   * body is encoded, then through `after` (an MCP tools/list filter: proxy/stages/mcp-tools-list.ts).
+   */
+  | { kind: 'stream'; decoders: readonly Transform[]; scan: BodyScan | undefined; after?: readonly Transform[] | undefined };
 
 /** One body's streaming scan, which reports its redactions (for the audit line) when it ends. */
 export class BodyScan {
@@ -44,9 +47,9 @@ export class BodyScan {
   }
 }
 
-/** A streamed body's decoders and scan as stream stages, for chainInto. */
-export function streamStages(body: { decoders: readonly Transform[]; scan: BodyScan }): Transform[] {
-  return [...body.decoders, new LeakGuard(body.scan)];
+/** A streamed body's decoders, scan and what comes after, as stream stages, for chainInto. */
+export function streamStages(body: { decoders: readonly Transform[]; scan: BodyScan | undefined; after?: readonly Transform[] | undefined }): Transform[] {
+  return [...body.decoders, ...(body.scan ? [new LeakGuard(body.scan)] : []), ...(body.after ?? [])];
 }
 
 // Sized textual bodies up to this are read whole, redacted, and sent with their true length:
@@ -134,7 +137,7 @@ export function isTextual(contentType: string | string[] | undefined): boolean {
   return /^text\/|[/+](json|xml|javascript|ecmascript|x-www-form-urlencoded|yaml|x-ndjson|graphql)\b/.test(type) || type.startsWith('application/problem');
 }
 
-function hasBody(statusCode: number, method: string, headers: IncomingHttpHeaders): boolean {
+export function hasBody(statusCode: number, method: string, headers: IncomingHttpHeaders): boolean {
   if (method === 'HEAD' || statusCode === 204 || statusCode === 304 || statusCode < 200) return false;
   return headers['content-length'] !== '0';
 }

@@ -6,6 +6,7 @@ import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../
 import type { ClientRequest } from '../client-message.ts';
 import { HOLD_LIMIT, hasBody, holdBody, type ReplayHolder } from '../replay-body.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
+import { isMcpEndpoint } from './mcp.ts';
 
 /**
  * May this agent use this grant for this request now? The lease (second clock), then the agent's
@@ -37,6 +38,7 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const { agent, records } = conn;
   const grant = request.grant!;
   const policy = agent.policy;
+  request.mcpEndpoint = isMcpEndpoint(grant.mcp, request.path);
   if (!policy) return;
 
   const asked = requestsToJudge(req, request, now);
@@ -84,10 +86,12 @@ function requestsToJudge(req: ClientRequest, request: StagedRequest, now: Date):
   if (methods.length > 0) draft.event.method_override = methods.map((n) => n.method).join(',');
   if (paths.length > 0) draft.event.path_override = paths.map((p) => p.path).join(',');
   const length = Number(req.headers['content-length']);
+  const endpoints = request.grant!.mcp;
   const base: PolicyRequest = {
     grant,
     method: req.method ?? 'GET',
     path: request.path,
+    mcpEndpoint: request.mcpEndpoint,
     source: request.conn.client,
     bodyBytes: !hasBody(req) ? 0 : Number.isFinite(length) ? length : undefined,
     now,
@@ -95,7 +99,10 @@ function requestsToJudge(req: ClientRequest, request: StagedRequest, now: Date):
   const allMethods = [{ method: base.method, by: undefined as string | undefined }, ...methods];
   const allPaths = [{ path: base.path, by: undefined as string | undefined }, ...paths];
   return allPaths.flatMap((p) =>
-    allMethods.map((m) => ({ request: { ...base, method: m.method, path: p.path }, by: [m.by, p.by].filter(Boolean).join(' and ') || undefined })),
+    allMethods.map((m) => ({
+      request: { ...base, method: m.method, path: p.path, mcpEndpoint: isMcpEndpoint(endpoints, p.path) },
+      by: [m.by, p.by].filter(Boolean).join(' and ') || undefined,
+    })),
   );
 }
 

@@ -1,4 +1,5 @@
 import { ProxyError } from '../../errors/index.ts';
+import { REFUSED, rpcErrorBody } from '../../mcp/rpc-errors.ts';
 import { hasBody, holdBody } from '../replay-body.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
@@ -32,6 +33,8 @@ async function ask(request: StagedRequest): Promise<void> {
       method: req.method ?? 'GET',
       path: request.path,
       overrides: overridesNamed(request),
+      tool: request.mcpCall?.tools || undefined,
+      bodyKey: request.mcpCall?.tools ? request.mcpCall.key : undefined,
       host: draft.event.host,
       port: draft.event.port,
       purpose: request.purpose,
@@ -42,9 +45,9 @@ async function ask(request: StagedRequest): Promise<void> {
     });
     draft.event.approval = { id: passed.id, outcome: passed.outcome, by: passed.by };
   } catch (err) {
-    if (err instanceof ProxyError && err.approval)
-      draft.event.approval = { id: err.approval.id, outcome: err.approval.state === 'pending' ? 'required' : err.approval.state };
-    throw err;
+    if (!(err instanceof ProxyError)) throw err;
+    if (err.approval) draft.event.approval = { id: err.approval.id, outcome: err.approval.state === 'pending' ? 'required' : err.approval.state };
+    throw asRpcAnswer(request, err);
   }
 }
 
@@ -75,4 +78,22 @@ function overridesNamed(request: StagedRequest): string | undefined {
   const { method_override: methods, path_override: paths } = request.draft.event;
   const named = [methods ? `method ${methods}` : undefined, paths ? `path ${paths}` : undefined].filter(Boolean);
   return named.length > 0 ? named.join('; ').slice(0, 1024) : undefined;
+}
+
+/** On an MCP endpoint, the refusal as JSON-RPC errors for each request id (the MCP client shows them to the model). */
+function asRpcAnswer(request: StagedRequest, err: ProxyError): ProxyError {
+  const call = request.mcpCall;
+  if (call === undefined || call.ids.length === 0) return err;
+  const keyway = { code: err.code, message: err.message, ...(err.approval ? { approval: err.approval } : {}) };
+  const body = rpcErrorBody(
+    call.ids.map((id) => ({ id, code: REFUSED, keyway })),
+    call.batch,
+  );
+  return new ProxyError(err.code, err.message, {
+    grant: err.grant,
+    hint: err.hint,
+    retryAfter: err.retryAfter,
+    approval: err.approval,
+    answer: { status: 200, body },
+  });
 }

@@ -20,6 +20,8 @@ import { purposeRedaction } from './purpose-redaction.ts';
 import { purposeRequired } from './purpose-required.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { limits } from './limits.ts';
+import { mcp } from './mcp.ts';
+import { mcpToolsList } from './mcp-tools-list.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
 
@@ -40,6 +42,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   // Only when a grant was chosen: the request gets its credential.
   access,
   purposeRequired,
+  mcp,
   limits,
   approval,
   awsScope,
@@ -56,7 +59,7 @@ export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, bodyS
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];
 
 /** Where the response body goes: the first stage with a plan for it decides (none: relayed as is). */
-export const RESPONSE_BODY_STAGES: readonly ResponseBodyStage[] = [leakGuardBody];
+export const RESPONSE_BODY_STAGES: readonly ResponseBodyStage[] = [mcpToolsList, leakGuardBody];
 
 /** Runs the head stages in order; awaits only a stage that returned a promise. */
 export async function runHeadStages(request: StagedRequest): Promise<void> {

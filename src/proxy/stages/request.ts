@@ -8,6 +8,8 @@ import type { Connection } from '../connection.ts';
 import type { ReplayHolder } from '../replay-body.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
 import type { RuleApproval } from '../../policy/rules.ts';
+import type { JsonRpcId } from '../../mcp/json-rpc.ts';
+import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 
 const NOTHING = (): void => undefined;
 
@@ -36,6 +38,15 @@ export class StagedRequest {
   aws: AwsRequestSigning | undefined = undefined;
   /** The allow rule that wants a purpose for this request (stage access), if every matching one does. */
   purposeRule: string | undefined = undefined;
+  /** The path is one of the grant's MCP endpoints (stage access): its messages are judged (stage mcp). */
+  mcpEndpoint = false;
+  /**
+   * The JSON-RPC requests posted (stage mcp): their ids, the tools a person is asked about, and the
+   * SHA-256 of the calls (tools and arguments, not ids) that a yes for once is bound to.
+   */
+  mcpCall: { tools: string; ids: JsonRpcId[]; batch: boolean; key: string } | undefined = undefined;
+  /** tools/list requests in it, and what the agent may call (the response stage mcp-tools-list). */
+  mcpList: ToolsListFilter | undefined = undefined;
   /** The rule that wants a person's yes for this request (stage access), if every matching one does. */
   approvalRule: RuleApproval | undefined = undefined;
   /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */

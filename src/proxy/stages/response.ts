@@ -3,6 +3,7 @@ import type { Grant } from '../../credentials/grants.ts';
 import type { OAuth2Material } from '../../credentials/material.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, planBody, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
+import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 
 /** The upstream's answer as the response stages see it. */
 export interface UpstreamAnswer {
@@ -16,6 +17,8 @@ export interface UpstreamAnswer {
   readonly grant?: Grant | undefined;
   /** Hears a hint keyway adds to the answer, for the audit line. */
   readonly hints?: { onHint(message: string, hint: string): void } | undefined;
+  /** tools/list requests on an MCP endpoint (stage mcp): their answers are cut to what the agent may call. */
+  readonly mcpList?: ToolsListFilter | undefined;
 }
 
 /** Rewrites the head the client gets (already a copy without hop-by-hop fields). */

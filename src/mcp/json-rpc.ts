@@ -1,0 +1,97 @@
+import { jsonShapeProblem } from './json-shape.ts';
+import { toolNameProblem } from './tool-names.ts';
+
+// A request body on an MCP endpoint, read as JSON-RPC 2.0: one message or a batch. Strict: a
+// message keyway cannot read exactly as the server would (duplicate keys, deep nesting, a method
+// with spaces or of another type, a tool name outside the MCP characters) is refused whole, not
+// guessed at, and every member of a batch is returned so that each is judged.
+
+export type JsonRpcId = string | number | null;
+
+export interface McpMessage {
+  kind: 'request' | 'notification' | 'response';
+  /** A request's id (a notification has none; a response carries the id it answers). */
+  id: JsonRpcId | undefined;
+  /** undefined for a response. */
+  method: string | undefined;
+  /** tools/call: the tool and its arguments. */
+  tool?: string | undefined;
+  args?: Readonly<Record<string, unknown>> | undefined;
+}
+
+export type ParsedBody = { ok: true; batch: boolean; messages: McpMessage[] } | { ok: false; reason: string; ids: JsonRpcId[] };
+
+/** More than an MCP client sends at once; a longer batch is refused. */
+export const MAX_BATCH = 64;
+
+// Method names as MCP defines them (`tools/call`, `notifications/initialized`, `$/cancelRequest`):
+// no whitespace, no control or non-ASCII characters, so `tools/call ` is not a second spelling.
+const METHOD = /^[A-Za-z0-9_.$/-]{1,128}$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+export function parseMcpBody(bytes: Buffer): ParsedBody {
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    return refused('the body is not UTF-8');
+  }
+  const shape = jsonShapeProblem(text);
+  if (shape) return refused(`the body is refused: ${shape}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return refused('the body is not JSON');
+  }
+  const batch = Array.isArray(value);
+  const items = batch ? (value as unknown[]) : [value];
+  const ids = items.map(idOf).filter((id): id is JsonRpcId => id !== undefined);
+  if (batch && items.length === 0) return refused('an empty batch', ids);
+  if (items.length > MAX_BATCH) return refused(`a batch of ${items.length} messages (at most ${MAX_BATCH})`, ids);
+  const messages: McpMessage[] = [];
+  for (const [index, item] of items.entries()) {
+    const message = readMessage(item);
+    if (typeof message === 'string') return refused(batch ? `message ${index + 1} of the batch: ${message}` : message, ids);
+    messages.push(message);
+  }
+  return { ok: true, batch, messages };
+}
+
+function readMessage(item: unknown): McpMessage | string {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return 'a message is not a JSON object';
+  const m = item as Record<string, unknown>;
+  if (m['jsonrpc'] !== '2.0') return 'jsonrpc is not "2.0"';
+  const id = m['id'];
+  if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return 'its id is neither a string nor a number';
+  if (!('method' in m)) {
+    // The client answering a server's request (sampling, elicitation, roots).
+    if (id === undefined) return 'it has neither a method nor an id';
+    return { kind: 'response', id, method: undefined };
+  }
+  const method = m['method'];
+  if (typeof method !== 'string' || !METHOD.test(method)) {
+    return `its method ${JSON.stringify(String(method).slice(0, 64))} is not a method name (letters, digits and _ . $ / - only)`;
+  }
+  const message: McpMessage = { kind: id === undefined ? 'notification' : 'request', id, method };
+  if (method !== 'tools/call') return message;
+  const params = m['params'];
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return 'tools/call without params';
+  const name = (params as Record<string, unknown>)['name'];
+  if (typeof name !== 'string') return 'tools/call without a tool name';
+  const problem = toolNameProblem(name);
+  if (problem) return problem;
+  const args = (params as Record<string, unknown>)['arguments'];
+  if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) return "tools/call's arguments are not an object";
+  return { ...message, tool: name, args: (args as Record<string, unknown> | undefined) ?? {} };
+}
+
+function idOf(item: unknown): JsonRpcId | undefined {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return undefined;
+  const id = (item as Record<string, unknown>)['id'];
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+}
+
+function refused(reason: string, ids: JsonRpcId[] = []): ParsedBody {
+  return { ok: false, reason, ids };
+}

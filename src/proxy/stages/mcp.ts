@@ -1,0 +1,176 @@
+import type { McpEndpoints } from '../../credentials/grants.ts';
+import { ProxyError } from '../../errors/index.ts';
+import { argsSha256 } from '../../mcp/args.ts';
+import { type JsonRpcId, type McpMessage, parseMcpBody } from '../../mcp/json-rpc.ts';
+import { INVALID_REQUEST, PARSE_ERROR, REFUSED, rpcErrorBody, type RpcRefusal } from '../../mcp/rpc-errors.ts';
+import type { ToolsListFilter } from '../../mcp/tools-list.ts';
+import { pathReadings } from '../../policy/request-path.ts';
+import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
+import { hasBody, holdBody } from '../replay-body.ts';
+import type { HeadStage, StagedRequest } from './request.ts';
+
+/**
+ * A request on one of the grant's MCP endpoints (grants.ID.mcp): each JSON-RPC message it posts is
+ * read (bounded by mcp.max_body, held whole and sent as read) and judged by the agent's MCP rules
+ * (tools, args, mcp_methods): a refused tools/call is answered as a JSON-RPC error with its id, and
+ * a batch with any refused message is refused whole (each request in it gets an error), so nothing
+ * is smuggled behind an allowed call. A tool call that a rule sends to a person goes to the approval
+ * stage next. tools/list answers are cut to the tools the agent may call (the response stage
+ * mcp-tools-list). The GET event stream and the session's DELETE are judged as methods GET and
+ * DELETE. After the rules on the HTTP request and its purpose; before limits and approval.
+ */
+export const mcp: HeadStage = {
+  name: 'mcp',
+  injected: true,
+  run(request) {
+    if (!request.mcpEndpoint) return;
+    const method = (request.req.method ?? 'GET').toUpperCase();
+    if (method === 'POST') return judgePost(request, request.grant!.mcp!);
+    judgeOne(request, { kind: 'request', id: undefined, method }, undefined);
+    return undefined;
+  },
+};
+
+/** Whether `path` is one of these MCP endpoints, read as an allow rule reads a path (every reading). */
+export function isMcpEndpoint(endpoints: McpEndpoints | undefined, path: string): boolean {
+  if (endpoints === undefined) return false;
+  const readings = pathReadings(path);
+  return readings !== undefined && readings.every((parts) => endpoints.paths.some((g) => g.matchesParts(parts)));
+}
+
+async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promise<void> {
+  const grant = request.grant!.id;
+  const body = request.heldBody ?? (await holdMcpBody(request, endpoints.maxBody));
+  request.heldBody = body;
+  const parsed = parseMcpBody(body);
+  if (!parsed.ok) {
+    const code = /not JSON|not UTF-8|not closed|key is not/.test(parsed.reason) ? PARSE_ERROR : INVALID_REQUEST;
+    const keyway = { code: 'bad_request', message: `keyway refused the MCP message: ${parsed.reason}` };
+    const ids: JsonRpcId[] = parsed.ids.length > 0 ? parsed.ids : [null];
+    request.draft.event.mcp = { method: 'invalid' };
+    throw new ProxyError('bad_request', keyway.message, {
+      grant,
+      answer: {
+        status: 400,
+        body: rpcErrorBody(
+          ids.map((id) => ({ id, code, keyway })),
+          ids.length > 1,
+        ),
+      },
+    });
+  }
+  const { messages, batch } = parsed;
+  request.draft.event.mcp = summary(messages);
+  const judged = messages.filter((m) => m.kind !== 'response').map((m) => ({ message: m, verdict: verdictOf(request, m, body.length) }));
+  const refused = judged.filter((j) => !j.verdict.allowed);
+  if (refused.length > 0) throw refusal(request, judged, refused, batch);
+  const warned = judged.find((j) => j.verdict.outcome === 'warn');
+  if (warned) {
+    request.draft.event.policy = 'warn';
+    request.draft.event.rule = warned.verdict.rule;
+  }
+  const ids = judged.flatMap((j) => (j.message.kind === 'request' ? [j.message.id ?? null] : []));
+  const key = argsSha256(messages.map((m) => [m.method ?? 'response', m.tool ?? null, m.args ?? null]));
+  const asking = judged.filter((j) => j.verdict.approvalBy !== undefined);
+  request.mcpCall = { tools: asking.map((j) => j.message.tool ?? j.message.method ?? '').join(','), ids, batch, key };
+  if (asking.length > 0) request.approvalRule = asking[0]!.verdict.approvalBy;
+  const lists = messages.filter((m) => m.kind === 'request' && m.method === 'tools/list');
+  const policy = request.conn.agent.policy;
+  if (lists.length > 0 && policy?.rules.some((r) => r.grant === grant && r.mcp)) {
+    const base = policyBase(request, body.length);
+    const event = request.draft.event;
+    request.mcpList = {
+      ids: new Set(lists.map((m) => m.id ?? null)),
+      visible: (tool) => evaluateMcp(policy, { ...base, mcp: { method: 'tools/call', tool, argsAny: true } }).allowed,
+      onHidden: (names) => {
+        if (event.mcp) event.mcp.hidden = (event.mcp.hidden ?? 0) + names.length;
+      },
+    } satisfies ToolsListFilter;
+  }
+}
+
+/** A GET (the event stream) or DELETE (the session's end) on the endpoint, judged as that method. */
+function judgeOne(request: StagedRequest, message: McpMessage, bytes: number | undefined): void {
+  request.draft.event.mcp = { method: message.method! };
+  const verdict = verdictOf(request, message, bytes ?? 0);
+  if (!verdict.allowed) throw policyDenied(verdict, { grant: request.grant!.id, method: request.req.method ?? 'GET', path: request.path });
+}
+
+function policyBase(request: StagedRequest, bytes: number): PolicyRequest {
+  return {
+    grant: request.grant!.id,
+    method: request.req.method ?? 'POST',
+    path: request.path,
+    source: request.conn.client,
+    bodyBytes: bytes,
+    now: request.conn.decisions.now(),
+    mcpEndpoint: true,
+  };
+}
+
+function verdictOf(request: StagedRequest, message: McpMessage, bytes: number): Verdict {
+  const policy = request.conn.agent.policy;
+  if (!policy) return { allowed: true, enforced: true, outcome: 'allow', rule: undefined, reason: 'the agent has no rules', maxBodyBytes: undefined };
+  return evaluateMcp(policy, { ...policyBase(request, bytes), mcp: { method: message.method!, tool: message.tool, args: message.args } });
+}
+
+/**
+ * The refusal: each request of the message (or batch) answered as a JSON-RPC error, the refused
+ * ones with the rule's reason, the others saying they were not sent. Only notifications: the
+ * plain 403 (JSON-RPC has nothing to answer a notification with).
+ */
+function refusal(
+  request: StagedRequest,
+  judged: ReadonlyArray<{ message: McpMessage; verdict: Verdict }>,
+  refused: ReadonlyArray<{ message: McpMessage; verdict: Verdict }>,
+  batch: boolean,
+): ProxyError {
+  const grant = request.grant!.id;
+  const first = refused[0]!;
+  const what = (m: McpMessage) => (m.method === 'tools/call' ? `tools/call ${m.tool}` : (m.method ?? 'a message'));
+  const denied = (j: { message: McpMessage; verdict: Verdict }) =>
+    policyDenied(j.verdict, { grant, method: 'POST', path: `${request.path} ${what(j.message)}` });
+  const main = denied(first);
+  request.draft.event.rule = first.verdict.rule;
+  const answers: RpcRefusal[] = judged
+    .filter((j) => j.message.kind === 'request')
+    .map((j) => {
+      const own = refused.includes(j) ? denied(j) : undefined;
+      const message = own?.message ?? `not sent: ${what(first.message)} in the same batch was refused`;
+      return { id: j.message.id ?? null, code: REFUSED, keyway: { code: 'policy_denied', message } };
+    });
+  if (answers.length === 0) return main;
+  return new ProxyError('policy_denied', main.message, { grant, hint: main.hint, answer: { status: 200, body: rpcErrorBody(answers, batch) } });
+}
+
+/** The audit line's `mcp`: the method (or the batch's, comma-separated), and the first tools/call's tool and argument hash. */
+function summary(messages: readonly McpMessage[]): NonNullable<StagedRequest['draft']['event']['mcp']> {
+  const call = messages.find((m) => m.method === 'tools/call');
+  const methods = messages.map((m) => m.method ?? 'response').join(',');
+  return {
+    method: methods.length <= 256 ? methods : `${methods.slice(0, 255)}…`,
+    ...(call ? { tool: call.tool, args_sha256: argsSha256(call.args ?? {}) } : {}),
+    ...(messages.length > 1 ? { calls: messages.filter((m) => m.method === 'tools/call').length } : {}),
+  };
+}
+
+/** The body, held whole up to the endpoint's bound: what is judged is what goes upstream. */
+async function holdMcpBody(request: StagedRequest, cap: number): Promise<Buffer> {
+  if (!hasBody(request.req)) return Buffer.alloc(0);
+  const grant = request.grant!.id;
+  const held = await holdBody(request.req, cap, request.holder);
+  if (held.kind === 'over') {
+    throw new ProxyError('body_too_large', `an MCP message is read whole to judge it, and this one passed ${cap} bytes (grants.${grant}.mcp.max_body)`, {
+      grant,
+      hint: 'send smaller messages, or ask whoever runs keyway to raise mcp.max_body',
+    });
+  }
+  if (held.kind === 'full') {
+    throw new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
+      grant,
+      hint: 'retry later',
+      retryAfter: 1,
+    });
+  }
+  return held.body;
+}
