@@ -142,12 +142,17 @@ describe('approvals across replicas on PostgreSQL', () => {
     const r = await held;
     expect(r.status, r.text).toBe(200);
     expect(upstream.seen.filter((s) => s.url === '/repos/acme/merges')).toHaveLength(1);
-    const line = readFileSync(join(homes[1]!.home, 'logs', 'audit.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l['decision'] === 'inject' && l['path'] === '/repos/acme/merges');
-    expect(line?.['approval']).toMatchObject({ id: asked.id, outcome: 'once' });
+    // The request's line is written when its response closes, a moment after the client has it.
+    const line = await until(
+      async () =>
+        readFileSync(join(homes[1]!.home, 'logs', 'audit.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l['decision'] === 'inject' && l['path'] === '/repos/acme/merges'),
+      'the request line',
+    );
+    expect(line['approval']).toMatchObject({ id: asked.id, outcome: 'once' });
   });
 
   it('a replica killed while holding a request writes it as interrupted when it starts again', async () => {
