@@ -5,12 +5,16 @@
 // tool, and every call is audited with its tool and an argument hash, never the values. Then the
 // hostile cases, sent raw: mixed case, look-alike letters, duplicate keys, a call smuggled in a
 // batch, a method with a trailing space, JSON nested 100,000 deep.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Agent, fetch as undiciFetch, ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
+import { REPO } from '../helpers/deploy-files.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
@@ -140,6 +144,41 @@ describe('MCP tool policy', () => {
     });
   }
 
+  it('works for an agent as it runs: keyway run sets HTTPS_PROXY and the CA, and the SDK uses Node 24 fetch as it is', async () => {
+    server.mode = 'sse';
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-mcp-agent-'));
+    const sdk = (path: string) => pathToFileURL(join(REPO, 'node_modules/@modelcontextprotocol/sdk/dist/esm', path)).href;
+    const script = join(dir, 'agent.mjs');
+    writeFileSync(
+      script,
+      [
+        `import { Client } from ${JSON.stringify(sdk('client/index.js'))};`,
+        `import { StreamableHTTPClientTransport } from ${JSON.stringify(sdk('client/streamableHttp.js'))};`,
+        "const client = new Client({ name: 'agent', version: '1.0.0' });",
+        'await client.connect(new StreamableHTTPClientTransport(new URL(process.argv[2])));',
+        'const tools = (await client.listTools()).tools.map((t) => t.name).sort();',
+        "const ran = await client.callTool({ name: 'get_issue', arguments: { id: 1 } });",
+        'let refused;',
+        "try { await client.callTool({ name: 'delete_issue', arguments: { id: 1 } }); } catch (err) { refused = { code: err.code, message: err.message }; }",
+        'console.log(JSON.stringify({ tools, ran: ran.content, refused }));',
+        'await client.close();',
+      ].join('\n'),
+    );
+    try {
+      const r = await proxy.cli(['run', '--agent', 'bot', '--', process.execPath, script, server.url()]);
+      outputs.push(r.stdout, r.stderr);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({
+        tools: ['close_issue', 'create_comment', 'get_issue', 'search_issues'],
+        ran: [{ type: 'text', text: 'get_issue ran' }],
+        refused: { code: -32001, message: expect.stringContaining('delete_*') },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      server.mode = 'json';
+    }
+  });
+
   it('holds an argument matcher: create_comment only on acme/* repositories', async () => {
     server.mode = 'json';
     const client = await sdkClient();
@@ -233,6 +272,31 @@ describe('MCP tool policy', () => {
     expect(server.calls.length).toBe(before);
     // keyway still serves the agent afterwards.
     expect((await post(JSON.stringify(call(4, 'get_issue', { id: 1 })))).status).toBe(200);
+  });
+
+  it('refuses override headers on the endpoint, one naming it from another path, and a body on a GET', async () => {
+    const before = server.calls.length;
+    const sneaky = JSON.stringify(call(1, 'delete_issue', { id: 1 }));
+    const asGet = await request(server.url(), {
+      dispatcher: through('bot', 'bot-key-1'),
+      method: 'GET',
+      headers: { 'content-type': 'application/json', 'x-http-method-override': 'POST' },
+      body: sneaky,
+    });
+    const asGetText = await asGet.body.text();
+    outputs.push(asGetText);
+    expect(asGet.statusCode, asGetText).toBe(400);
+    // The reader has no allow rule, so the grant's other paths are open to it: only the MCP stage stands here.
+    const elsewhere = await request(server.url().replace('/mcp', '/other'), {
+      dispatcher: through('reader', 'reader-key-1'),
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-original-url': '/mcp' },
+      body: sneaky,
+    });
+    outputs.push(await elsewhere.body.text());
+    expect(elsewhere.statusCode).toBe(400);
+    expect(elsewhere.headers['x-keyway-error']).toBe('bad_request');
+    expect(server.calls.length).toBe(before);
   });
 
   it('protocol methods pass unless a rule names them: the reader initializes and lists, but cannot call', async () => {

@@ -38,7 +38,7 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const { agent, records } = conn;
   const grant = request.grant!;
   const policy = agent.policy;
-  request.mcpEndpoint = isMcpEndpoint(grant.mcp, request.path);
+  request.mcpEndpoint = isMcpEndpoint(grant.mcp, request.path) || overridesMcpEndpoint(request);
   if (!policy) return;
 
   const asked = requestsToJudge(req, request, now);
@@ -67,6 +67,14 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   ).then((body) => {
     request.heldBody = body;
   });
+}
+
+/** A path override header (X-Original-URL and its kin) naming one of the grant's MCP endpoints: judged as one (stage mcp refuses it). */
+function overridesMcpEndpoint(request: StagedRequest): boolean {
+  const endpoints = request.grant!.mcp;
+  if (endpoints === undefined) return false;
+  const paths = overridePaths(request.req.headers);
+  return typeof paths !== 'string' && paths.some((p) => isMcpEndpoint(endpoints, p.path));
 }
 
 interface Judged {

@@ -6,6 +6,8 @@ import { INVALID_REQUEST, PARSE_ERROR, REFUSED, rpcErrorBody, type RpcRefusal } 
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import { pathReadings } from '../../policy/request-path.ts';
 import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
+import { overrideMethods } from '../../policy/method-override.ts';
+import { overridePaths } from '../../policy/path-override.ts';
 import { hasBody, holdBody } from '../replay-body.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
@@ -24,12 +26,38 @@ export const mcp: HeadStage = {
   injected: true,
   run(request) {
     if (!request.mcpEndpoint) return;
+    refuseOverrides(request);
     const method = (request.req.method ?? 'GET').toUpperCase();
+    // Only a POST carries messages: a body on anything else would reach the server unread.
+    if (method !== 'POST' && hasBody(request.req)) {
+      throw new ProxyError('bad_request', `a ${method} with a body is refused on an MCP endpoint: messages are POSTed, and read there`, {
+        grant: request.grant!.id,
+      });
+    }
     if (method === 'POST') return judgePost(request, request.grant!.mcp!);
     judgeOne(request, { kind: 'request', id: undefined, method }, undefined);
     return undefined;
   },
 };
+
+/**
+ * A method or path override header (X-HTTP-Method-Override, X-Original-URL and their kin) on an MCP
+ * endpoint, or one naming an endpoint: refused, since a server honouring it would read messages
+ * keyway judged as another method, or never read (MCP clients send none).
+ */
+function refuseOverrides(request: StagedRequest): void {
+  const methods = overrideMethods(request.req.headers, request.query);
+  const paths = overridePaths(request.req.headers);
+  const named = typeof methods === 'string' || methods.length > 0 || typeof paths === 'string' || paths.length > 0;
+  if (!named && isMcpEndpoint(request.grant!.mcp, request.path)) return;
+  throw new ProxyError(
+    'bad_request',
+    'method and path override headers are refused on an MCP endpoint (and naming one): keyway judges each message at the path and method it sees',
+    {
+      grant: request.grant!.id,
+    },
+  );
+}
 
 /** Whether `path` is one of these MCP endpoints, read as an allow rule reads a path (every reading). */
 export function isMcpEndpoint(endpoints: McpEndpoints | undefined, path: string): boolean {
