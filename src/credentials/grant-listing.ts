@@ -50,6 +50,8 @@ export interface GrantListing {
   allow_range: boolean;
   /** Every request through it must say why (X-Keyway-Purpose). */
   require_purpose: boolean;
+  /** Paths that are MCP endpoints (their JSON-RPC messages judged by MCP rules); empty: none. */
+  mcp_paths: string[];
   labels: Record<string, string>;
   /** The second clock: each agent's lease on this grant (agents with a lease_ttl only). */
   leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
@@ -152,6 +154,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       allow_http: g.allow_http,
       allow_range: g.allow_range,
       require_purpose: g.require_purpose,
+      mcp_paths: [...(g.mcp?.paths ?? [])],
       labels: {},
       leases: leasesOf(id),
     };
@@ -178,6 +181,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       allow_http: g.allow_http ?? false,
       allow_range: g.allow_range ?? false,
       require_purpose: g.require_purpose ?? false,
+      mcp_paths: [...(g.mcp?.paths ?? [])],
       labels: { ...g.labels },
       leases: leasesOf(g.id),
     });

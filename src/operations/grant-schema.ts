@@ -21,6 +21,7 @@ export const grantChangeInput = z.strictObject({
   labels: labelsSchema.optional(),
   allow_range: grantFields.shape.allow_range.unwrap().optional(),
   require_purpose: grantFields.shape.require_purpose.unwrap().optional(),
+  mcp: grantFields.shape.mcp,
 });
 
 /** The body of PUT /api/grants/{grant}/secret. */

@@ -49,6 +49,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_range,
     require_purpose,
     labels,
+    mcp,
     secret: secretInput,
     ...signing
   } = parseInput(grantCreateInput, input, caller);
@@ -67,6 +68,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_http: allow_http || undefined,
     allow_range: allow_range || undefined,
     require_purpose: require_purpose || undefined,
+    mcp,
     // aws_sigv4's region, service, allowlists and body bound (config/grant-fields.ts).
     ...(type === 'aws_sigv4' || type === 'hmac' || type === 'google_service_account' || type === 'github_app' ? signing : {}),
     provider,
@@ -93,14 +95,14 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
 export async function updateGrant(services: GrantServices, id: string, change: unknown, caller: Caller): Promise<GrantResult> {
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is defined in the config; change it there`);
   const { parseInput, grantChangeInput } = await inputChecks();
-  const { domains, inject: given, labels, allow_range: allowRange, require_purpose: requirePurpose } = parseInput(grantChangeInput, change, caller);
+  const { domains, inject: given, labels, allow_range: allowRange, require_purpose: requirePurpose, mcp } = parseInput(grantChangeInput, change, caller);
   const { header, format, query } = given ?? {};
-  const nothing = [domains, header, format, query, labels, allowRange, requirePurpose].every((v) => v === undefined);
+  const nothing = [domains, header, format, query, labels, allowRange, requirePurpose, mcp].every((v) => v === undefined);
   if (nothing) {
     throw usage(
       caller === 'cli'
-        ? 'grants set: give at least one of --domains, --header, --format, --query, --label, --allow-range, --no-allow-range, --require-purpose, --no-require-purpose'
-        : 'give at least one of domains, inject.header, inject.format, inject.query, labels, allow_range, require_purpose',
+        ? 'grants set: give at least one of --domains, --header, --format, --query, --label, --allow-range, --no-allow-range, --require-purpose, --no-require-purpose, --mcp-path'
+        : 'give at least one of domains, inject.header, inject.format, inject.query, labels, allow_range, require_purpose, mcp',
     );
   }
   if (query !== undefined && (header !== undefined || format !== undefined)) {
@@ -126,6 +128,7 @@ export async function updateGrant(services: GrantServices, id: string, change: u
       labels: nextLabels,
       allow_range: allowRange === undefined ? existing.allow_range : allowRange || undefined,
       require_purpose: requirePurpose === undefined ? existing.require_purpose : requirePurpose || undefined,
+      mcp: mcp ?? existing.mcp,
       updated_at: new Date().toISOString(),
     };
     draft.set(grantRecordId(id), changed);

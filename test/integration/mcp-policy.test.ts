@@ -315,6 +315,20 @@ describe('MCP tool policy', () => {
     }
   });
 
+  it('a store grant takes MCP endpoints from the command line, and shows them', async () => {
+    const add = await proxy.cli(
+      ['grants', 'add', 'tracker2', '--type', 'bearer', '--domains', 'other.example.test', '--mcp-path', '/mcp,/v2/mcp', '--secret-stdin'],
+      TOKEN,
+    );
+    expect(add.code, add.stderr).toBe(0);
+    const shown = await proxy.cli(['grants', 'show', 'tracker2']);
+    expect(shown.stdout).toMatch(/MCP endpoints:\s+\/mcp, \/v2\/mcp/);
+    const bad = await proxy.cli(['grants', 'set', 'tracker2', '--mcp-path', 'mcp']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('starting with /');
+    expect((await proxy.cli(['grants', 'rm', 'tracker2'])).code).toBe(0);
+  });
+
   it('audits each call with its method, tool and an argument hash, never the values', async () => {
     const lines = proxy.auditLines().filter((l) => l['mcp'] !== undefined);
     const search = lines.find((l) => (l['mcp'] as { tool?: string }).tool === 'search_issues' && l['decision'] === 'inject');

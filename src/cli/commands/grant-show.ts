@@ -25,6 +25,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['allow_http', 'Plain HTTP'],
   ['allow_range', 'Range requests'],
   ['require_purpose', 'Purpose'],
+  ['mcp_paths', 'MCP endpoints'],
   ['leases', 'Agent leases'],
   ['labels', 'Labels'],
   ['source', 'Defined in'],
@@ -43,6 +44,8 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       return row.allow_range ? 'passed on (weakens the leak guard)' : 'Range and If-Range dropped';
     case 'require_purpose':
       return row.require_purpose ? 'required (X-Keyway-Purpose)' : 'optional';
+    case 'mcp_paths':
+      return row.mcp_paths.length === 0 ? 'none' : `${row.mcp_paths.join(', ')} (each message judged by MCP rules)`;
     case 'source':
       return row.source === 'config' ? 'the config file' : 'the store (keyway grants add / connect)';
     case 'display_status':

@@ -15,12 +15,12 @@ const USAGE = `keyway grants list [--json]
 keyway grants show ID [--json]
 keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--body] [--provider P]
-                     [--allow-http] [--allow-range] [--require-purpose] [--label K=V]… [--secret-stdin]
+                     [--allow-http] [--allow-range] [--require-purpose] [--mcp-path P[,P…]] [--label K=V]… [--secret-stdin]
 keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]] [--region R] [--service S]
 keyway grants add ID --type hmac --domains D[,D…] (--sign-preset NAME | --sign JSON) [--secret-stdin]
 keyway grants add ID --type google_service_account --domains D[,D…] --scopes S[,S…] [--subject EMAIL] [--secret-stdin]
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
-                     [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--json]
+                     [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--mcp-path P[,P…]] [--json]
 
 Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 "Authorization: Bearer {secret}"; basic sets "Authorization: Basic …"; api_key needs
@@ -42,6 +42,8 @@ scheme as a JSON object, the config's sign: block (algorithm, key_encoding, stri
 nonce, output, key_id).
 --require-purpose refuses a request through the grant that does not say why in X-Keyway-Purpose
 (400 purpose_required); the audit line records the purpose.
+--mcp-path marks paths (globs) as MCP endpoints: each JSON-RPC message posted there is judged by the
+agents' tools/args/mcp_methods rules (README, "MCP servers").
 Two grants whose domains overlap are told apart per request by the agent's binding
 (keyway agents add ID --grants G) or the header X-Keyway-Grant: ID; add and set warn about it.`;
 
@@ -64,6 +66,7 @@ export const grants: Command = {
       'allow-range': { type: 'boolean' },
       'no-allow-range': { type: 'boolean' },
       'require-purpose': { type: 'boolean' },
+      'mcp-path': { type: 'string' },
       'from-aws-profile': { type: 'string' },
       region: { type: 'string' },
       service: { type: 'string' },
@@ -174,6 +177,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     allow_http: args.flag('allow-http'),
     allow_range: args.flag('allow-range'),
     require_purpose: args.flag('require-purpose'),
+    mcp: mcpFlag(args),
     labels: labelFlags(args),
     region: args.string('region'),
     service: args.string('service'),
@@ -216,7 +220,14 @@ async function set(services: Services, args: Args, io: CommandIO, id: string): P
   const allowRange = args.flag('allow-range') ? true : args.flag('no-allow-range') ? false : undefined;
   if (args.flag('require-purpose') && args.flag('no-require-purpose')) throw usageError('grants set: --require-purpose or --no-require-purpose, not both');
   const requirePurpose = args.flag('require-purpose') ? true : args.flag('no-require-purpose') ? false : undefined;
-  const change = { domains: args.list('domains'), inject: injectFlags(args), labels, allow_range: allowRange, require_purpose: requirePurpose };
+  const change = {
+    domains: args.list('domains'),
+    inject: injectFlags(args),
+    labels,
+    allow_range: allowRange,
+    require_purpose: requirePurpose,
+    mcp: mcpFlag(args),
+  };
   // false is a change here (--no-allow-range, --no-require-purpose), unlike on add.
   const changed = [
     ...fieldsSet(change, ['allow_range', 'require_purpose']),
@@ -228,4 +239,10 @@ async function set(services: Services, args: Args, io: CommandIO, id: string): P
   else io.out(`changed grant ${id} (${grant.domains.join(', ')}; ${grant.inject}; secret kept)`);
   for (const line of warnings) io.err(line);
   return 0;
+}
+
+/** --mcp-path /mcp[,/other]: the grant's MCP endpoints, or undefined when not given. */
+function mcpFlag(args: Args): { paths: string[] } | undefined {
+  const paths = args.list('mcp-path');
+  return paths === undefined ? undefined : { paths };
 }
