@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { TLS_FIXTURES } from './fixtures.ts';
+import { makeHome, TEST_HOSTS } from './keyway.ts';
 import { freePort } from './ports.ts';
 
 export const DIST_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -72,4 +77,17 @@ export async function startChildProxy(options: {
       return code;
     },
   };
+}
+
+/**
+ * A keyway home for `keyway start` as a child: config/keyway.yaml with the test settings (the test
+ * upstream CA trusted, loopback allowed as a destination, the test host names on 127.0.0.1) and
+ * `config` beside them.
+ */
+export function writeChildHome(config: Record<string, unknown>, hosts: readonly string[] = TEST_HOSTS): string {
+  const home = makeHome();
+  mkdirSync(join(home, 'config'), { recursive: true });
+  const proxy = { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(hosts.map((h) => [h, '127.0.0.1'])) };
+  writeFileSync(join(home, 'config', 'keyway.yaml'), stringify({ proxy, ...config }));
+  return home;
 }

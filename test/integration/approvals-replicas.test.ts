@@ -5,14 +5,13 @@
 // which writes it as interrupted (and audits it); a replica stopped gracefully refuses what it holds
 // with approval_expired, saying so.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { type ChildProxy, SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
-import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
+import { type ChildProxy, SRC_CLI, startChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { cleanEnv, runCli } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -35,10 +34,7 @@ describe('approvals across replicas on PostgreSQL', () => {
   const outputs: string[] = [];
 
   function newHome(): { home: string; env: Record<string, string> } {
-    const home = makeHome();
-    mkdirSync(join(home, 'config'), { recursive: true });
-    const config = {
-      proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+    const home = writeChildHome({
       store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' },
       grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_SECRET' } },
       agents: {
@@ -48,8 +44,7 @@ describe('approvals across replicas on PostgreSQL', () => {
           rules: [{ grant: 'api', methods: ['POST'], paths: ['/repos/**'], approve: 'human', approval: { wait: '60s' } }],
         },
       },
-    };
-    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
+    });
     return { home, env: cleanEnv({ KEYWAY_MASTER_KEY: masterKey, KEYWAY_DATABASE_URL: db.url, API_SECRET: SECRET, BOT_KEY: 'bot-key' }) };
   }
 

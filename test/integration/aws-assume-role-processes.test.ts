@@ -4,16 +4,15 @@
 // role credentials yet. One AssumeRole in total, every process signs with its answer, and the
 // temporary credentials are kept sealed in the store, not in the clear.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { type AwsRoleState, awsRoleStateId } from '../../src/credentials/aws-role-state.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
-import { type ChildProxy, SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
-import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome } from '../helpers/keyway.ts';
+import { type ChildProxy, SRC_CLI, startChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { cleanEnv } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { type S3Front, startS3Front } from '../helpers/s3-front.ts';
@@ -56,27 +55,21 @@ describe('assume_role across keyway processes on one home', () => {
 
   /** A home whose config has the role grant (and `extra`: a store backend). */
   function writeHome(extra: Record<string, unknown> = {}): string {
-    const home = makeHome();
-    mkdirSync(join(home, 'config'), { recursive: true });
-    const config = {
-      proxy: {
-        upstream_ca: [TLS_FIXTURES.caPath],
-        allow_networks: ['127.0.0.0/8'],
-        hosts: Object.fromEntries(AWS_TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
-      },
-      grants: {
-        role: {
-          type: 'aws_sigv4',
-          domains: ['s3.us-east-1.amazonaws.com'],
-          secret: 'env:AWS_LONG_TERM',
-          assume_role: { role_arn: ROLE, duration: '1h' },
-          sts_endpoint: sts.url,
+    return writeChildHome(
+      {
+        grants: {
+          role: {
+            type: 'aws_sigv4',
+            domains: ['s3.us-east-1.amazonaws.com'],
+            secret: 'env:AWS_LONG_TERM',
+            assume_role: { role_arn: ROLE, duration: '1h' },
+            sts_endpoint: sts.url,
+          },
         },
+        ...extra,
       },
-      ...extra,
-    };
-    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
-    return home;
+      AWS_TEST_HOSTS,
+    );
   }
 
   async function start(home: string, env: Record<string, string>): Promise<ProxyAgent> {

@@ -3,15 +3,14 @@
 // Then quotas across `keyway start` processes on one home and across replicas on PostgreSQL: the
 // day's count is in the store, so the processes together pass exactly the quota.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
-import { type ChildProxy, SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
-import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { type ChildProxy, SRC_CLI, startChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { cleanEnv, makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { delta, parseMetrics } from '../helpers/metrics-text.ts';
 import { adminClient } from '../helpers/admin-api.ts';
@@ -275,15 +274,10 @@ describe('request quotas across keyway processes', () => {
   });
 
   function writeHome(extra: Record<string, unknown> = {}): string {
-    const home = makeHome();
-    mkdirSync(join(home, 'config'), { recursive: true });
-    const config = {
-      proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+    return writeChildHome({
       grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN', limits: { quota: { requests: '30/day' } } } },
       ...extra,
-    };
-    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
-    return home;
+    });
   }
 
   async function start(home: string, env: Record<string, string>): Promise<ProxyAgent> {

@@ -4,7 +4,6 @@
 // client, runs the code flow with PKCE and `resource`, stores the grant, and then the MCP SDK's
 // client reaches the server through keyway, which injects and refreshes the token. Hostile
 // metadata (another resource, another issuer, no S256) is refused.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,16 +14,10 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { CLI, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { type RunningConnect, runConnect, waitForOutput } from '../helpers/connect-process.ts';
+import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startMcpOAuthServer, type McpOAuthServer } from '../helpers/mcp-oauth-server.ts';
-
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  stdout: () => string;
-  exit: Promise<number | null>;
-}
 
 describe('keyway connect --mcp', () => {
   let auth: AuthServer;
@@ -46,28 +39,8 @@ describe('keyway connect --mcp', () => {
     await auth?.close();
   });
 
-  function connect(args: string[]): Running {
-    const child = spawn(process.execPath, [CLI, 'connect', ...args], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { child, stderr: () => err, stdout: () => out, exit };
-  }
-
-  async function consentUrl(running: Running): Promise<URL> {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const match = /http:\/\/127\.0\.0\.1:\d+\/auth\?\S+(?=\n)/.exec(running.stderr());
-      if (match) return new URL(match[0]);
-      if (Date.now() > deadline || running.child.exitCode !== null) throw new Error(`no consent URL in: ${running.stderr()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const connect = (args: string[]) => runConnect(proxy, args);
+  const consentUrl = async (running: RunningConnect) => new URL((await waitForOutput(running, /http:\/\/127\.0\.0\.1:\d+\/auth\?\S+(?=\n)/, 15_000))[0]);
 
   /** The MCP SDK's client, through keyway (HTTPS_PROXY's job, done with undici's ProxyAgent) trusting keyway's CA. */
   async function mcpClient(): Promise<{ client: Client; close: () => Promise<void> }> {

@@ -3,16 +3,14 @@
 // but the database), each facing a github_app grant with no token yet. One mint in total, and
 // every process's requests carry its token.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { type ChildProxy, SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
-import { TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { type ChildProxy, SRC_CLI, startChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
 import { type GitHubDouble, startGitHubDouble } from '../helpers/github-double.ts';
-import { cleanEnv, makeHome, TEST_HOSTS } from '../helpers/keyway.ts';
+import { cleanEnv } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
@@ -54,15 +52,10 @@ describe('github_app tokens across keyway processes', () => {
   });
 
   function writeHome(extra: Record<string, unknown> = {}): string {
-    const home = makeHome();
-    mkdirSync(join(home, 'config'), { recursive: true });
-    const config = {
-      proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+    return writeChildHome({
       grants: { gh: { type: 'github_app', domains: ['api.example.test'], secret: 'env:GH_APP', api_url: `https://api.example.test:${github.port}` } },
       ...extra,
-    };
-    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
-    return home;
+    });
   }
 
   async function start(home: string, env: Record<string, string>): Promise<ProxyAgent> {

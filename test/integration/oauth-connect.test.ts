@@ -1,43 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dispatcher, ProxyAgent, request } from 'undici';
 import { ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
-import { CLI, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { runConnect, waitForOutput } from '../helpers/connect-process.ts';
+import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // `keyway connect` run as a user runs it, with the provider's login and consent completed over HTTP
 // by the test, ending in a stored grant that the running proxy injects.
-
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  stdout: () => string;
-  exit: Promise<number | null>;
-}
-
-function runConnect(proxy: TestProxy, args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, 'connect', ...args], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, stderr: () => err, stdout: () => out, exit };
-}
-
-async function waitForOutput(running: Running, pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const match = pattern.exec(running.stderr());
-    if (match) return match;
-    if (Date.now() > deadline || running.child.exitCode !== null) throw new Error(`no ${pattern} in: ${running.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('keyway connect', () => {
   let auth: AuthServer;

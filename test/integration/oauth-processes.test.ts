@@ -1,17 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
-import { stringify } from 'yaml';
 import { OAUTH_STATE_PREFIX, type OAuthState } from '../../src/credentials/oauth-state.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer, type TokenResponse } from '../helpers/auth-server.ts';
 import { startGate, type Gate } from '../helpers/token-gate.ts';
-import { SRC_CLI, startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
-import { TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
+import { SRC_CLI, startChildProxy, type ChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
+import { cleanEnv, runCli } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // OAuth refresh across keyway processes that share one home and store: `keyway start` run as its
@@ -66,17 +64,13 @@ describe('OAuth refresh across keyway processes', () => {
   });
 
   function newHome(): { home: string; env: Record<string, string> } {
-    const home = makeHome();
-    mkdirSync(join(home, 'config'), { recursive: true });
     const provider = { client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET', authorize_url: auth.authUrl };
-    const config = {
-      proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+    const home = writeChildHome({
       providers: {
         testauth: { ...provider, token_url: auth.tokenUrl },
         gated: { ...provider, token_url: gate.url },
       },
-    };
-    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
+    });
     return { home, env: cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), TEST_CLIENT_SECRET: CLIENT_SECRET }) };
   }
 

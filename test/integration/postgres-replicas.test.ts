@@ -5,16 +5,14 @@
 // the database's (an advisory lock per grant), not a file: the homes share nothing but the database.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
-import { SRC_CLI, startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
-import { TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { SRC_CLI, startChildProxy, type ChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
 import { startGate, type Gate } from '../helpers/token-gate.ts';
-import { cleanEnv, makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
+import { cleanEnv, runCli } from '../helpers/keyway.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -29,17 +27,13 @@ describe('replicas on one PostgreSQL store: one refresh per expiry', () => {
   const replicas: Array<{ home: string; env: Record<string, string>; child: ChildProxy; agent: ProxyAgent }> = [];
 
   function newHome(): { home: string; env: Record<string, string> } {
-    const home = makeHome();
-    mkdirSync(join(home, 'config'), { recursive: true });
-    const config = {
-      proxy: { upstream_ca: [TLS_FIXTURES.caPath], allow_networks: ['127.0.0.0/8'], hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])) },
+    const home = writeChildHome({
       store: { backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' },
       providers: {
         testauth: { client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET', authorize_url: auth.authUrl, token_url: auth.tokenUrl },
         gated: { client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET', authorize_url: auth.authUrl, token_url: gate.url },
       },
-    };
-    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
+    });
     return { home, env: cleanEnv({ KEYWAY_MASTER_KEY: masterKey, TEST_CLIENT_SECRET: CLIENT_SECRET, KEYWAY_DATABASE_URL: db.url }) };
   }
 

@@ -1,6 +1,7 @@
 // The config of approvals: a rule's approve/approval, and the approvals: section's bounds.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
+import { thrownMessage } from '../helpers/thrown.ts';
 import { compileRules, evaluate } from '../../src/policy/rules.ts';
 
 const load = (rules: unknown[], extra: Record<string, unknown> = {}) =>
@@ -9,14 +10,7 @@ const load = (rules: unknown[], extra: Record<string, unknown> = {}) =>
     '/home/test',
   );
 
-const refusal = (run: () => unknown): string => {
-  try {
-    run();
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected a refusal');
-};
+const refusal = thrownMessage;
 
 describe('approvals in the config', () => {
   it('defaults: wait 2m, window 0 (once); the section defaults', () => {

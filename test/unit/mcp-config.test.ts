@@ -1,6 +1,7 @@
 // MCP in the config: a grant's mcp endpoints, and the rule conditions that judge messages there.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
+import { thrownMessage } from '../helpers/thrown.ts';
 import { compileRules, evaluate, evaluateMcp, type PolicyRequest } from '../../src/policy/rules.ts';
 
 const load = (rules: unknown[], mcp: unknown = { paths: ['/mcp'] }) =>
@@ -12,14 +13,7 @@ const load = (rules: unknown[], mcp: unknown = { paths: ['/mcp'] }) =>
     '/home/test',
   );
 
-const refusal = (run: () => unknown): string => {
-  try {
-    run();
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected a refusal');
-};
+const refusal = thrownMessage;
 
 const base: PolicyRequest = { grant: 'linear', method: 'POST', path: '/mcp', source: '127.0.0.1', bodyBytes: 10, now: new Date(), mcpEndpoint: true };
 

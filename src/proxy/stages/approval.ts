@@ -1,6 +1,6 @@
 import { ProxyError } from '../../errors/index.ts';
 import { REFUSED, rpcErrorBody } from '../../mcp/rpc-errors.ts';
-import { hasBody, holdBody } from '../replay-body.ts';
+import { holdWhole } from './hold-whole.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -25,7 +25,11 @@ async function ask(request: StagedRequest): Promise<void> {
   const grant = request.grant!;
   const rule = request.approvalRule!;
   const desk = conn.decisions.approvals;
-  const body = request.heldBody ?? (await holdForApproval(request, desk.limits().max_held_body));
+  // Held whole: it is the request a person approves, and the same bytes go upstream.
+  const body = await holdWhole(request, desk.limits().max_held_body, {
+    why: "a request waiting for a person's yes is held whole",
+    bound: 'approvals.max_held_body',
+  });
   try {
     const passed = await desk.pass({
       agent: conn.agent.id,
@@ -49,28 +53,6 @@ async function ask(request: StagedRequest): Promise<void> {
     if (err.approval) draft.event.approval = { id: err.approval.id, outcome: err.approval.state === 'pending' ? 'required' : err.approval.state };
     throw asRpcAnswer(request, err);
   }
-}
-
-/** The body, held whole (it is the request a person approves); the same bytes go upstream. */
-async function holdForApproval(request: StagedRequest, cap: number): Promise<Buffer> {
-  if (!hasBody(request.req)) return Buffer.alloc(0);
-  const grant = request.grant!.id;
-  const held = await holdBody(request.req, cap, request.holder);
-  if (held.kind === 'over') {
-    throw new ProxyError('body_too_large', `a request waiting for a person's yes is held whole, and its body passed approvals.max_held_body (${cap} bytes)`, {
-      grant,
-      hint: 'send a smaller body, or ask whoever runs keyway to raise approvals.max_held_body',
-    });
-  }
-  if (held.kind === 'full') {
-    throw new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
-      grant,
-      hint: 'retry later',
-      retryAfter: 1,
-    });
-  }
-  request.heldBody = held.body;
-  return held.body;
 }
 
 /** The methods and paths the request's override headers named (stage access recorded them). */

@@ -8,7 +8,8 @@ import { pathReadings } from '../../policy/request-path.ts';
 import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
-import { hasBody, holdBody } from '../replay-body.ts';
+import { hasBody } from '../replay-body.ts';
+import { holdWhole } from './hold-whole.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -68,8 +69,8 @@ export function isMcpEndpoint(endpoints: McpEndpoints | undefined, path: string)
 
 async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promise<void> {
   const grant = request.grant!.id;
-  const body = request.heldBody ?? (await holdMcpBody(request, endpoints.maxBody));
-  request.heldBody = body;
+  // Held whole: what is judged is what goes upstream.
+  const body = await holdWhole(request, endpoints.maxBody, { why: 'an MCP message is read whole to judge it', bound: `grants.${grant}.mcp.max_body` });
   const parsed = parseMcpBody(body);
   if (!parsed.ok) {
     const code = /not JSON|not UTF-8|not closed|key is not/.test(parsed.reason) ? PARSE_ERROR : INVALID_REQUEST;
@@ -180,25 +181,4 @@ function summary(messages: readonly McpMessage[]): NonNullable<StagedRequest['dr
     ...(call ? { tool: call.tool, args_sha256: argsSha256(call.args ?? {}) } : {}),
     ...(messages.length > 1 ? { calls: messages.filter((m) => m.method === 'tools/call').length } : {}),
   };
-}
-
-/** The body, held whole up to the endpoint's bound: what is judged is what goes upstream. */
-async function holdMcpBody(request: StagedRequest, cap: number): Promise<Buffer> {
-  if (!hasBody(request.req)) return Buffer.alloc(0);
-  const grant = request.grant!.id;
-  const held = await holdBody(request.req, cap, request.holder);
-  if (held.kind === 'over') {
-    throw new ProxyError('body_too_large', `an MCP message is read whole to judge it, and this one passed ${cap} bytes (grants.${grant}.mcp.max_body)`, {
-      grant,
-      hint: 'send smaller messages, or ask whoever runs keyway to raise mcp.max_body',
-    });
-  }
-  if (held.kind === 'full') {
-    throw new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
-      grant,
-      hint: 'retry later',
-      retryAfter: 1,
-    });
-  }
-  return held.body;
 }
