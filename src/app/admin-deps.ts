@@ -38,7 +38,7 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
       }),
     metrics,
     env,
-    tokens: { tokens, roles, dispatcher: tokenEndpoints.dispatcher },
+    tokens: { tokens, roles, minted: parts.minted, dispatcher: tokenEndpoints.dispatcher },
     approvals: parts.approvals,
     proxyUrl: (credentials) => proxyUrlFor({ host: place.proxy.address, port: place.proxy.port }, credentials),
     oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },

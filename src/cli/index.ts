@@ -48,7 +48,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'oauth', summary: 'print a consent URL (with PKCE) for an OAuth flow run elsewhere', load: async () => (await import('./commands/oauth.ts')).oauth },
   {
     name: 'refresh',
-    summary: "refresh an OAuth grant's token (or an AWS role's credentials) now",
+    summary: "refresh an OAuth or minted grant's token (or an AWS role's credentials) now",
     load: async () => (await import('./commands/refresh.ts')).refresh,
   },
   { name: 'revoke', summary: 'revoke a grant at its provider and stop injecting it', load: async () => (await import('./commands/revoke.ts')).revoke },

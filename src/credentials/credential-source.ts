@@ -4,7 +4,7 @@ import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './providers/aws-role.ts';
 import { githubMinter } from './providers/github-app.ts';
 import { googleMinter } from './providers/google-service-account.ts';
-import type { MintedTokens } from './providers/minted-tokens.ts';
+import type { Minter, MintedTokens } from './providers/minted-tokens.ts';
 import { usableMaterial } from './material.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
@@ -30,7 +30,35 @@ const INJECTED_TYPES = new Set(['api_key', 'bearer', 'basic']);
  * grant (a refresh), or a grant whose secret a command prints and keyway injects (the command runs
  * again). A signing grant's replay would need a new signature over the body: not replayed.
  */
-export const replaysAfter401 = (grant: Grant): boolean => isOAuthGrant(grant) || (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
+export const replaysAfter401 = (grant: Grant): boolean =>
+  isOAuthGrant(grant) ||
+  grant.type === 'github_app' ||
+  grant.type === 'google_service_account' ||
+  (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
+
+type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<{ token: string; refreshed: boolean }>;
+
+/**
+ * A minted grant's token (github_app, google_service_account), got with `mint` from its minter and
+ * what it mints for: the key only ever signs the assertion or app JWT; requests carry the token.
+ */
+export function mintedToken(grant: Grant, material: SecretMaterial | undefined, mint: MintWith): Promise<{ token: string; refreshed: boolean }> {
+  if (grant.type === 'github_app') {
+    if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('appId' in material) || grant.github === undefined) throw noSecret(grant);
+    const { apiUrl, repositories, permissions } = grant.github;
+    return mint(githubMinter, { key: material, apiUrl, repositories, permissions });
+  }
+  if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('clientEmail' in material)) throw noSecret(grant);
+  return mint(googleMinter, { key: material, scopes: grant.google?.scopes ?? [], subject: grant.google?.subject });
+}
+
+/** How a minted token goes on a request to `host`: a github_app's as Basic x-access-token on git hosts, else Bearer. */
+function mintedCredential(grant: Grant, token: string, host: string | undefined): Credential {
+  if (grant.type !== 'github_app' || grant.github === undefined) return { kind: 'token', value: token };
+  return host === undefined || host.toLowerCase() === grant.github.apiHost
+    ? { kind: 'token', value: token }
+    : { kind: 'basic', username: 'x-access-token', password: token };
+}
 
 /** 401 grant_no_secret, with where this grant's secret is set: the store (the CLI) or the config file. */
 export function noSecret(grant: Grant): ProxyError {
@@ -106,24 +134,10 @@ export class CredentialSource {
       });
     }
     const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
-    if (grant.type === 'github_app') {
-      if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('appId' in material) || grant.github === undefined) throw noSecret(grant);
+    if (grant.type === 'github_app' || grant.type === 'google_service_account') {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
-      const { apiUrl, repositories, permissions, apiHost } = grant.github;
-      const minted = await this.#minted.token(grant, githubMinter, { key: material, apiUrl, repositories, permissions });
-      // git over HTTPS (github.com) takes the installation token as Basic x-access-token:TOKEN.
-      const credential: Credential =
-        host === undefined || host.toLowerCase() === apiHost
-          ? { kind: 'token', value: minted.token }
-          : { kind: 'basic', username: 'x-access-token', password: minted.token };
-      return { credential, refreshed: minted.refreshed };
-    }
-    if (grant.type === 'google_service_account') {
-      // The key only ever signs the assertion; requests carry the token it is exchanged for.
-      if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('clientEmail' in material)) throw noSecret(grant);
-      if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
-      const minted = await this.#minted.token(grant, googleMinter, { key: material, scopes: grant.google?.scopes ?? [], subject: grant.google?.subject });
-      return { credential: { kind: 'token', value: minted.token }, refreshed: minted.refreshed };
+      const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.token(grant, minter, spec));
+      return { credential: mintedCredential(grant, minted.token, host), refreshed: minted.refreshed };
     }
     const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
@@ -144,6 +158,17 @@ export class CredentialSource {
 
   /** After an upstream 401 on `used`: a refreshed credential for one replay (replaysAfter401 grants only). */
   async afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential> {
+    if (grant.type === 'github_app' || grant.type === 'google_service_account') {
+      if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
+      const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : '';
+      const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
+      const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.afterRejection(grant, minter, spec, rejected));
+      // The same form as the refused one: Bearer on the API, Basic x-access-token on git.
+      return {
+        credential: used.kind === 'basic' ? { kind: 'basic', username: 'x-access-token', password: minted.token } : { kind: 'token', value: minted.token },
+        refreshed: minted.refreshed,
+      };
+    }
     const command = grant.secretCommand;
     if (command !== undefined) {
       const rejected = JSON.stringify(used);

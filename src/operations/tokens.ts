@@ -4,7 +4,7 @@
 // shares the cross-process refresh lock with any running proxy.
 
 import { resolveFromHome, type Config } from '../config/index.ts';
-import { isOAuthGrant, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
+import { isOAuthGrant, mintedToken, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { buildGrants, type Grant } from '../credentials/grants.ts';
 import { oauthMaterialOf } from '../credentials/material.ts';
@@ -18,6 +18,7 @@ import { findProvider, tokenEndpointFor, registeredEndpoint } from '../credentia
 import { KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { revokeToken } from '../oauth/revoke.ts';
+import { MintedTokens } from '../credentials/providers/minted-tokens.ts';
 import { createResolver } from '../egress/resolve.ts';
 import { createUpstream } from '../egress/upstream.ts';
 import type { Services } from '../services.ts';
@@ -27,6 +28,8 @@ import { usage } from './fields.ts';
 export interface TokenTools {
   tokens: TokenManager;
   roles: AwsRoleCredentials;
+  /** Tokens minted from a grant's key (github_app, google_service_account). */
+  minted: MintedTokens;
   dispatcher: Dispatcher;
 }
 
@@ -66,6 +69,7 @@ async function withTools<T>(context: TokenContext, use: (tools: TokenTools) => P
     return await use({
       tokens: tokenManagerFor(config, { store, lockDir: paths.locksDir, env: context.env, dispatcher }),
       roles: new AwsRoleCredentials({ store, lockDir: paths.locksDir, timeoutMs: config.oauth.token_timeout, dispatcher }),
+      minted: new MintedTokens({ store, lockDir: paths.locksDir, timeoutMs: config.oauth.token_timeout, dispatcher }),
       dispatcher,
     });
   } finally {
@@ -84,8 +88,11 @@ export async function refreshGrant(context: TokenContext, id: string): Promise<R
   const grant = grantFor(context, id);
   const role = grant.aws?.assumeRole;
   if (role !== undefined) return renewRole(context, grant, role);
+  if (grant.type === 'github_app' || grant.type === 'google_service_account') return mintAgain(context, grant);
   if (!isOAuthGrant(grant)) {
-    throw usage(`grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants, and aws_sigv4 grants with assume_role, refresh`);
+    throw usage(
+      `grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants, github_app and google_service_account grants, and aws_sigv4 grants with assume_role, refresh`,
+    );
   }
   return withTools(context, async ({ tokens }) => {
     // Nothing to refresh with yet: say so, rather than let the refresh fail and mark it needs_reconnect.
@@ -103,6 +110,20 @@ async function renewRole(context: TokenContext, grant: Grant, role: AssumeRole):
   return withTools(context, async ({ roles }) => {
     const state = await roles.refreshNow(grant, role, key);
     return { grant: grant.id, refreshed: true, token_expires_at: new Date(state.expiresAt).toISOString() };
+  });
+}
+
+/** A minted grant: a new token now, under the same lock and single flight as the proxy's mints. */
+async function mintAgain(context: TokenContext, grant: Grant): Promise<Refreshed> {
+  if (grant.secretCommand !== undefined) throw usage(`grant "${grant.id}"'s key is printed by a command: the running proxy mints its tokens when due`);
+  return withTools(context, async ({ minted }) => {
+    let expiresAt: number | undefined;
+    await mintedToken(grant, grant.material, async (minter, spec) => {
+      const token = await minted.mintNow(grant, minter, spec);
+      expiresAt = minted.state(grant, minter, spec)?.expiresAt;
+      return token;
+    });
+    return { grant: grant.id, refreshed: true, token_expires_at: expiresAt ? new Date(expiresAt).toISOString() : null };
   });
 }
 

@@ -26,6 +26,12 @@ export interface GitHubDouble {
   setLifetime(seconds: number): void;
   /** Hold each token answer this long (so that other processes' requests arrive while a mint is in flight). */
   setDelay(ms: number): void;
+  /** Revokes the newest token, as an admin revoking an installation token would: the API refuses it from now on. */
+  revokeNewest(): void;
+  /** From now on the token endpoint fails (500), or works again. */
+  failMints(on: boolean): void;
+  /** From now on every token is refused by the API (401), or not. */
+  refuseAll(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +51,9 @@ export async function startGitHubDouble(options: {
   const gitCalls: string[] = [];
   let lifetime = 3600;
   let delayMs = 0;
+  let failing = false;
+  let refusing = false;
+  const revoked = new Set<string>();
   const json = (res: ServerResponse, status: number, value: unknown) =>
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(value));
 
@@ -81,13 +90,16 @@ export async function startGitHubDouble(options: {
       if (req.method !== 'POST' || !match) return json(res, 404, { message: 'Not Found' });
       if (!options.installations.includes(Number(match[1]))) return json(res, 404, { message: 'Not Found' });
       if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      if (failing) return json(res, 500, { message: 'Server Error' });
       const token = `ghs_${CANARY.replace(/-/g, '')}${String(tokens.length + 1).padStart(4, '0')}`;
       tokens.push(token);
       mints.push({ installation: match[1]!, body: body.length ? JSON.parse(body.toString()) : {}, jwtLifetime: span });
       return json(res, 201, { token, expires_at: new Date(options.now() + lifetime * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') });
     }
-    if (req.headers.authorization !== `Bearer ${tokens.at(-1)}` || tokens.length === 0) {
-      refused.push(`api: ${req.headers.authorization === undefined ? 'no token' : 'not the newest token'}`);
+    if (req.headers.authorization !== `Bearer ${tokens.at(-1)}` || tokens.length === 0 || refusing || revoked.has(tokens.at(-1)!)) {
+      refused.push(
+        `api: ${req.headers.authorization === undefined ? 'no token' : refusing || revoked.has(tokens.at(-1)!) ? 'revoked' : 'not the newest token'}`,
+      );
       return json(res, 401, { message: 'Bad credentials' });
     }
     return json(res, 200, { full_name: 'acme/widgets', private: true });
@@ -169,6 +181,16 @@ export async function startGitHubDouble(options: {
     },
     setDelay: (ms) => {
       delayMs = ms;
+    },
+    revokeNewest: () => {
+      const newest = tokens.at(-1);
+      if (newest) revoked.add(newest);
+    },
+    failMints: (on) => {
+      failing = on;
+    },
+    refuseAll: (on) => {
+      refusing = on;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -144,6 +144,69 @@ describe('github_app: installation tokens minted from the app key, for the API a
     expect(github.refused).toContain('git: no credentials');
   });
 
+  /** Waits until the running proxy holds `token` (a CLI write reaches it through the store within a second). */
+  async function proxyHolds(token: string): Promise<void> {
+    for (let i = 0; i < 50 && proxy.running.services.store.get<{ accessToken: string }>('minted:gh')?.accessToken !== token; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('keyway refresh mints a new token at once, one mint, and the proxy sends it from then on', async () => {
+    const before = github.mints.length;
+    const r = await proxy.cli(['refresh', 'gh', '--json']);
+    outputs.push(r.stdout, r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ grant: 'gh', refreshed: true, token_expires_at: expect.any(String) });
+    expect(github.mints.length).toBe(before + 1);
+    await proxyHolds(github.tokens.at(-1)!);
+    // The double takes only the newest token: a 200 is the new one.
+    expect((await call('api.example.test', '/repos/acme/widgets?after=refresh')).status).toBe(200);
+    expect(github.mints.length).toBe(before + 1);
+  });
+
+  it('a refresh the token endpoint fails: token_refresh_failed, and the proxy goes on with its valid token, no backoff', async () => {
+    github.failMints(true);
+    try {
+      const before = github.mints.length;
+      const r = await proxy.cli(['refresh', 'gh']);
+      outputs.push(r.stdout, r.stderr);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('could not get');
+      const served = await call('api.example.test', '/repos/acme/widgets?after=failed-refresh');
+      expect(served.status).toBe(200);
+      expect(github.mints.length).toBe(before);
+    } finally {
+      github.failMints(false);
+    }
+  });
+
+  it('a token GitHub revoked: its 401 brings one new mint and one replay; 50 requests refused together mint once', async () => {
+    const before = github.mints.length;
+    github.revokeNewest();
+    const r = await call('api.example.test', '/repos/acme/widgets?after=revoke');
+    expect(r.status, r.text).toBe(200);
+    expect(github.mints.length).toBe(before + 1);
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/repos/acme/widgets' && l['replayed'] === true), 'the replayed line');
+    expect(line).toMatchObject({ decision: 'inject', status: 200, refreshed: true });
+
+    github.revokeNewest();
+    const many = await Promise.all(Array.from({ length: 50 }, (_, i) => call('api.example.test', `/repos/acme/widgets?together=${i}`)));
+    expect(many.filter((a) => a.status !== 200)).toEqual([]);
+    expect(github.mints.length).toBe(before + 2);
+  });
+
+  it('a replay refused again goes to the client as GitHub answered it: one replay, no loop', async () => {
+    github.refuseAll(true);
+    try {
+      const before = github.mints.length;
+      const r = await call('api.example.test', '/repos/acme/widgets?refused=twice');
+      expect(r.status).toBe(401);
+      expect(github.mints.length).toBe(before + 1);
+    } finally {
+      github.refuseAll(false);
+    }
+  });
+
   it('200 requests at once when the token is due: one mint, every request with the new token', async () => {
     ahead += 56 * MINUTE;
     const before = github.mints.length;

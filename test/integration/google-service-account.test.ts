@@ -149,6 +149,20 @@ describe('google_service_account: tokens minted from the account key, once per e
     expect(Date.parse(JSON.parse(shown.stdout).token_expires_at) - clock()).toBeGreaterThan(50 * MINUTE);
   });
 
+  it('keyway refresh mints a new token at once, one mint, and the proxy sends it from then on', async () => {
+    const before = mints.length;
+    const r = await proxy.cli(['refresh', 'drive']);
+    outputs.push(r.stdout, r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    expect(mints.length).toBe(before + 1);
+    // The API takes only the newest token; the proxy reads it from the store within a second.
+    for (let i = 0; i < 50 && proxy.running.services.store.get<{ accessToken: string }>('minted:drive')?.accessToken !== issued.at(-1); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect((await call('api.example.test', '/files?after=refresh')).status).toBe(200);
+    expect(mints.length).toBe(before + 1);
+  });
+
   it('200 requests at once when the token is due: one mint, all with the new token; the next mint comes 5 minutes before expiry', async () => {
     ahead += 56 * MINUTE; // 4 minutes left on the token: due
     const before = mints.length;

@@ -9,9 +9,10 @@ export const refresh: Command = {
   name: 'refresh',
   usage: `keyway refresh ID [--json]
 
-Refreshes grant ID's access token now (refresh_token or client_credentials grant), or assumes an
-aws_sigv4 grant's role again, sharing the refresh lock with any running proxy, and stores the
-result. Prints the new expiry, never the token or key.`,
+Refreshes grant ID's access token now (refresh_token or client_credentials grant), mints a
+github_app or google_service_account grant's token again, or assumes an aws_sigv4 grant's role
+again, sharing the refresh lock with any running proxy, and stores the result. Prints the new
+expiry, never the token or key.`,
   async run(argv, io) {
     const args = parse(argv);
     const [id] = args.positionals;

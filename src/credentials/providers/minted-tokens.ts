@@ -86,9 +86,35 @@ export class MintedTokens {
     return attempt;
   }
 
-  async #mint<S>(grant: Grant, minter: Minter<S>, spec: S): Promise<{ token: string; refreshed: boolean }> {
+  /**
+   * A new token now, whatever the held one's expiry (keyway refresh, POST /api/grants/{id}/refresh),
+   * under the same single flight and lock as the proxy's: a mint already in flight is joined. A
+   * failure is thrown (token_refresh_failed) and starts no backoff for the proxy's requests.
+   */
+  mintNow<S>(grant: Grant, minter: Minter<S>, spec: S): Promise<{ token: string; refreshed: boolean }> {
+    const running = this.#inFlight.get(grant.id);
+    if (running) return running;
+    const attempt = this.#mint(grant, minter, spec, new Date(this.#now()).toISOString()).finally(() => this.#inFlight.delete(grant.id));
+    this.#inFlight.set(grant.id, attempt);
+    return attempt;
+  }
+
+  /**
+   * After the upstream refused `used` (a 401: the provider revoked it, say): a new token, once for
+   * all the requests refused with it: the first mints, the others join it or find the new one held.
+   */
+  async afterRejection<S>(grant: Grant, minter: Minter<S>, spec: S, used: string): Promise<{ token: string; refreshed: boolean }> {
+    const held = this.state(grant, minter, spec);
+    if (held && held.accessToken !== used && held.expiresAt - STILL_USABLE_MS > this.#now()) return { token: held.accessToken, refreshed: false };
+    const running = this.#inFlight.get(grant.id);
+    if (running) return running.then((r) => ({ ...r, refreshed: false }));
+    return this.mintNow(grant, minter, spec);
+  }
+
+  /** `forcedSince`: a forced mint (mintNow), and when it was asked for: a token minted since then by another process will do. */
+  async #mint<S>(grant: Grant, minter: Minter<S>, spec: S, forcedSince?: string): Promise<{ token: string; refreshed: boolean }> {
     const failure = this.#failures.get(grant.id);
-    if (failure && this.#now() < failure.nextAttemptAt) return this.#stillValidOr(grant, minter, spec, failure.error);
+    if (forcedSince === undefined && failure && this.#now() < failure.nextAttemptAt) return this.#stillValidOr(grant, minter, spec, failure.error);
     let release: ReleaseRefreshLock | undefined;
     try {
       const waitMs = this.#o.timeoutMs + 5_000;
@@ -98,7 +124,8 @@ export class MintedTokens {
       // Another process may have minted while this one waited for the lock: update() re-reads.
       await this.#o.store.update(() => undefined);
       const held = this.state(grant, minter, spec);
-      if (held && held.expiresAt - minter.mintBeforeMs > this.#now()) return { token: held.accessToken, refreshed: false };
+      const good = forcedSince === undefined ? held && held.expiresAt - minter.mintBeforeMs > this.#now() : held && held.mintedAt > forcedSince;
+      if (held && good) return { token: held.accessToken, refreshed: false };
       const next = await this.#timed(grant, minter, spec);
       await this.#o.store.update((draft) => draft.set(mintedStateId(grant.id), next));
       this.#failures.delete(grant.id);
@@ -116,6 +143,10 @@ export class MintedTokens {
                 : `grant "${grant.id}" could not get ${minter.describe(spec)}: ${err instanceof TokenEndpointError ? err.message : 'the mint failed'}`,
               { grant: grant.id, cause: err, hint: minter.hint },
             );
+      if (forcedSince !== undefined) {
+        this.#o.logger?.warn({ grant: grant.id, reason: error.message }, 'token mint asked for now failed');
+        throw error;
+      }
       const count = (failure?.count ?? 0) + 1;
       this.#failures.set(grant.id, { count, nextAttemptAt: this.#now() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (count - 1)), error });
       this.#o.logger?.warn({ grant: grant.id, failures: count, reason: error.message }, 'token mint failed');
