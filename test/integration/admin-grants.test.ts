@@ -182,7 +182,7 @@ describe('admin API: grants', () => {
     const res = await call('POST', '/api/grants/github/refresh');
     expect(res.status).toBe(400);
     expect((res.body as { error: { message: string } }).error.message).toContain(
-      'only oauth2 and client_credentials grants, and aws_sigv4 grants with assume_role, refresh',
+      'only oauth2 and client_credentials grants, github_app and google_service_account grants, and aws_sigv4 grants with assume_role, refresh',
     );
   });
 
