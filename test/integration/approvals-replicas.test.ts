@@ -45,7 +45,18 @@ describe('approvals across replicas on PostgreSQL', () => {
         },
       },
     });
-    return { home, env: cleanEnv({ KEYWAY_MASTER_KEY: masterKey, KEYWAY_DATABASE_URL: db.url, API_SECRET: SECRET, BOT_KEY: 'bot-key' }) };
+    // The test's own listener registry: the replica killed below leaves its entry there, not in the machine's.
+    const registry = process.env['KEYWAY_LISTENERS_DIR'];
+    return {
+      home,
+      env: cleanEnv({
+        KEYWAY_MASTER_KEY: masterKey,
+        KEYWAY_DATABASE_URL: db.url,
+        API_SECRET: SECRET,
+        BOT_KEY: 'bot-key',
+        ...(registry ? { KEYWAY_LISTENERS_DIR: registry } : {}),
+      }),
+    };
   }
 
   async function start(i: number): Promise<{ child: ChildProxy; agent: ProxyAgent }> {

@@ -100,7 +100,8 @@ describe('two keyways of two homes, default registry (allow_networks: 127.0.0.0/
   it('each announced its listeners in /tmp/keyway-listeners', () => {
     const entries = registryEntries(DEFAULT_REGISTRY);
     for (const k of [a, b]) {
-      const entry = entries.find((e) => e.pid === k.keyway.child.pid);
+      // By pid and port: an entry a killed keyway left behind may carry a pid the system has since reused.
+      const entry = entries.find((e) => e.pid === k.keyway.child.pid && e.listeners.some((l) => l.kind === 'proxy' && l.port === k.keyway.port));
       expect(entry?.listeners).toEqual([
         { kind: 'proxy', host: '127.0.0.1', port: k.keyway.port },
         { kind: 'admin', host: '127.0.0.1', port: k.adminPort },
