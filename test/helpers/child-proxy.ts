@@ -23,7 +23,19 @@ export interface ChildProxy {
  * `keyway start` as its own process, as a user runs it. Resolves once it says it is listening;
  * rejects with its stderr if it exits first.
  */
-export async function startChildProxy(options: {
+export async function startChildProxy(options: ChildOptions): Promise<ChildProxy> {
+  // The free port is found first and bound by the child a moment later: a test running beside this
+  // one may take it in between. Then the child says so and exits; another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options, await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/the port is in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+interface ChildOptions {
   cli?: string;
   home: string;
   env: Record<string, string>;
@@ -31,8 +43,9 @@ export async function startChildProxy(options: {
   adminPort?: number;
   /** A command that runs keyway's command line (appended to it) in a changed setting: `unshare …`. */
   wrap?: string[];
-}): Promise<ChildProxy> {
-  const port = await freePort();
+}
+
+async function startOnce(options: ChildOptions, port: number): Promise<ChildProxy> {
   const keyway = [
     process.execPath,
     options.cli ?? SRC_CLI,
