@@ -132,6 +132,9 @@ export async function startGitHubDouble(options: {
       },
       stdio: ['pipe', 'pipe', 'ignore'],
     });
+    // http-backend may answer and exit without reading its input (a GET, a refusal): the write
+    // then fails with EPIPE, which must not become an uncaught exception; the CGI's answer stands.
+    cgi.stdin.on('error', () => {});
     cgi.stdin.end(body);
     const out: Buffer[] = [];
     cgi.stdout.on('data', (chunk: Buffer) => out.push(chunk));
