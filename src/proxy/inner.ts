@@ -23,8 +23,8 @@ export interface InnerServers {
   readonly http1Server: Server;
   /** Serves HTTP/1.1 on `socket` for `conn`. */
   http1(socket: Duplex, conn: Connection): void;
-  /** Serves HTTP/2 on a client's TLS socket whose ALPN chose h2. */
-  http2(tlsSocket: TLSSocket, conn: Connection): Http2Session;
+  /** Serves HTTP/2 on a client's TLS socket whose ALPN chose h2; `transport` is the connection under it. */
+  http2(tlsSocket: TLSSocket, conn: Connection, transport: Duplex): Http2Session;
   retime(timeouts: TimeoutsConfig): void;
   /** Every connection still open: destroyed (stop, once the drain is over). */
   closeAll(): void;
@@ -60,7 +60,7 @@ export function createInnerServers(records: Records, owed: AnswersOwed, timeouts
       connectionOf.set(socket, conn);
       inner.emit('connection', socket);
     },
-    http2: (tlsSocket, conn) => http2.adopt(tlsSocket, conn),
+    http2: (tlsSocket, conn, transport) => http2.adopt(tlsSocket, conn, transport),
     retime(t) {
       retimeServer(inner, t);
       http2.retime(t);

@@ -54,7 +54,7 @@ export function intercept({ inner, connections }: ProxyWiring, conn: Connection,
           // tls.Server clears this flag when it emits 'secureConnection'; a TLSSocket made by hand
           // keeps it set, and node:http2 would wait for a 'secureConnect' that never comes.
           (tlsSocket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-          connections.http2(client, inner.http2(tlsSocket, conn));
+          connections.http2(client, inner.http2(tlsSocket, conn, client));
         } else inner.http1(tlsSocket, conn);
       });
     } else {

@@ -1,7 +1,9 @@
 import { constants, createServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerOptions } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { TimeoutsConfig } from '../../config/index.ts';
 import type { Connection } from '../connection.ts';
+import { type Exchange, heldUpByClient, probeWhileHeldUp } from './client-probe.ts';
 
 // The inner server for intercepted connections whose client chose h2 in ALPN (intercept.ts). Like
 // the HTTP/1.1 inner server it never listens: each decrypted TLS socket is handed to it, and every
@@ -38,8 +40,11 @@ export const HTTP2_LIMITS = {
 } as const;
 
 export interface Http2Inner {
-  /** Serves HTTP/2 on a client's TLS socket whose ALPN chose h2: every stream belongs to `conn`. */
-  adopt(tlsSocket: TLSSocket, conn: Connection): Http2Session;
+  /**
+   * Serves HTTP/2 on a client's TLS socket whose ALPN chose h2: every stream belongs to `conn`.
+   * `transport` is the connection under the TLS (probed when the client holds up a stream).
+   */
+  adopt(tlsSocket: TLSSocket, conn: Connection, transport: Duplex): Http2Session;
   retime(timeouts: TimeoutsConfig): void;
   /** Every session still open: destroyed (stop, once the drain is over). */
   closeAll(): void;
@@ -62,7 +67,7 @@ export function createHttp2Inner(
   server.on('session', (session: Http2Session) => {
     if (!adopting) return void session.destroy();
     adopting.session = session;
-    const record: Adopted = { conn: adopting.conn, openStreams: 0 };
+    const record: Adopted = { conn: adopting.conn, openStreams: 0, exchanges: new Set() };
     adopted.set(session, record);
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -79,20 +84,25 @@ export function createHttp2Inner(
   server.on('timeout', (session: Http2Session) => {
     if ((adopted.get(session)?.openStreams ?? 0) === 0) session.close();
   });
-  const contextOf = (req: Http2ServerRequest) => adopted.get(req.stream.session as Http2Session)?.conn;
   let bodyStallMs = timeouts.body_stall;
   const request = (req: Http2ServerRequest, res: Http2ServerResponse) => {
     // Errors on a stream (a reset by the client) close it; the response's 'close' is what the audit hears.
     req.stream.on('error', () => undefined);
     enforceStreamStall(req, res, bodyStallMs);
-    onRequest(req, res, contextOf(req));
+    const record = adopted.get(req.stream.session as Http2Session);
+    if (record) {
+      const exchange: Exchange = [req, res];
+      record.exchanges.add(exchange);
+      req.stream.once('close', () => record.exchanges.delete(exchange));
+    }
+    onRequest(req, res, record?.conn);
   };
   server.on('request', request);
   // Node would answer these itself (405, 417) without an audit line: the caller refuses them.
   server.on('connect', request);
   server.on('checkExpectation', request);
   return {
-    adopt(tlsSocket, conn) {
+    adopt(tlsSocket, conn, transport) {
       const pending: { conn: Connection; session?: Http2Session } = { conn };
       adopting = pending;
       try {
@@ -107,6 +117,8 @@ export function createHttp2Inner(
       // notice: the session would hold the socket until the idle timeout. Streams in flight
       // finish, then it closes.
       tlsSocket.once('end', () => session.close());
+      const record = adopted.get(session);
+      if (record) session.once('close', probeWhileHeldUp(tlsSocket, transport, record.exchanges));
       return session;
     },
     retime(t) {
@@ -124,18 +136,18 @@ export function createHttp2Inner(
  * body_stall for one stream, as timeouts.ts does for an HTTP/1.1 connection: the stream's
  * inactivity timer (reset by every frame either way) fires after body_stall, and the stream is
  * cancelled if the silence is the client's: a request body that stopped, or a response it stopped
- * reading. Waiting on the upstream is left to the upstream's own timeouts.
+ * reading. Waiting on the upstream is left to the upstream's own timeouts. A client that died is
+ * let go sooner (client-probe.ts).
  */
 function enforceStreamStall(req: Http2ServerRequest, res: Http2ServerResponse, ms: number): void {
   req.stream.setTimeout(ms, () => {
-    // END_STREAM received (req.complete would wait for the body to be read, and a GET's never is).
-    const bodyDone = req.stream.endAfterHeaders || req.stream.state.remoteClose === 1;
-    const stalledByClient = !bodyDone || (res.headersSent && res.writableNeedDrain);
-    if (stalledByClient && !req.stream.destroyed) req.stream.close(constants.NGHTTP2_CANCEL);
+    if (heldUpByClient(req, res)) req.stream.close(constants.NGHTTP2_CANCEL);
   });
 }
 
 interface Adopted {
   readonly conn: Connection;
   openStreams: number;
+  /** Its requests in flight, for the client probe. */
+  readonly exchanges: Set<Exchange>;
 }

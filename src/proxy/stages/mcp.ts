@@ -64,7 +64,7 @@ function refuseOverrides(request: StagedRequest): void {
 export function isMcpEndpoint(endpoints: McpEndpoints | undefined, path: string): boolean {
   if (endpoints === undefined) return false;
   const readings = pathReadings(path);
-  return readings !== undefined && readings.every((parts) => endpoints.paths.some((g) => g.matchesParts(parts)));
+  return readings?.every((parts) => endpoints.paths.some((g) => g.matchesParts(parts))) === true;
 }
 
 async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promise<void> {
