@@ -127,3 +127,19 @@ export async function upload(route: Route, dispatcher: Dispatcher, url: string, 
   }
   return payload.length;
 }
+
+/** POST a JSON-RPC request and check the answer carries its id (s10). */
+export async function postRpc(route: Route, dispatcher: Dispatcher, url: string, id: number, body: string, tally: Tally): Promise<void> {
+  const res = await request(url, {
+    dispatcher,
+    method: 'POST',
+    headers: { ...route.headers(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body,
+  });
+  if (!(await checkStatus(res, tally, url))) return;
+  const answer = (await res.body.json()) as { id?: unknown; result?: unknown };
+  if (answer.id !== id || answer.result === undefined) {
+    tally.badBody++;
+    noteBad(tally, `${url}: the answer to id ${id} was ${JSON.stringify(answer).slice(0, 120)}`);
+  }
+}

@@ -1,13 +1,15 @@
 // How the bench sets keyway up: the host names every route uses, and keyway's child options with
 // the bearer grant on *.bench.test, for s6 an oauth2 grant on its own host whose seed access
 // token has already expired (so the first request refreshes it at the bench token endpoint), and
-// for s8/s9 an aws_sigv4 grant on its own host, in the config (its key from the environment).
+// for s8/s9 an aws_sigv4 grant on its own host, in the config (its key from the environment); for
+// s10 the bench grant's /mcp is an MCP endpoint.
 import { randomBytes } from 'node:crypto';
 import type { AwsKey } from '../test/helpers/sigv4-verifier.ts';
 import type { TestPostgres } from '../test/helpers/postgres.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { AWS_REGION, AWS_SERVICE } from './aws-host.ts';
 import { type KeywayChildOptions, tuningEnv } from './keyway-child.ts';
+import { MCP_PATH } from './mcp.ts';
 import { AWS_HOST, MAIN_HOST, OAUTH_HOST, newHost, warmHost, type Plan } from './scenarios.ts';
 
 export interface BenchOAuthClient {
@@ -71,6 +73,8 @@ export function keywayBenchOptions(o: KeywayBenchSetup): KeywayChildOptions {
       ...(aws ? { grants: { aws: { type: 'aws_sigv4', domains: [AWS_HOST], secret: 'env:BENCH_AWS_KEY', region: AWS_REGION, service: AWS_SERVICE } } } : {}),
     },
     setup: [
+      // s10: /mcp on the bench grant is an MCP endpoint; every other path on it is as before.
+      { args: ['grants', 'set', 'bench', '--mcp-path', MCP_PATH] },
       { args: ['grants', 'add', 'oauth', '--type', 'oauth2', '--domains', OAUTH_HOST, '--provider', 'benchauth'] },
       {
         args: ['secrets', 'set', 'oauth', '--stdin'],

@@ -37,9 +37,9 @@ export interface SignedUploadFigures {
   throughputRatioToS4: number;
 }
 
-const perRequest = (cpuMs: number | undefined, count: number) => (cpuMs === undefined || count === 0 ? Number.NaN : cpuMs / count);
+export const perRequest = (cpuMs: number | undefined, count: number) => (cpuMs === undefined || count === 0 ? Number.NaN : cpuMs / count);
 
-function latencyMedians(runs: readonly LatencyResult[]): LatencyMedians {
+export function latencyMedians(runs: readonly LatencyResult[]): LatencyMedians {
   return {
     rps: median(runs.map((r) => r.rps)),
     p50: median(runs.map((r) => r.latencyMs.p50)),

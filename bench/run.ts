@@ -49,6 +49,7 @@ import {
   type Plan,
 } from './scenarios.ts';
 import { s8SignedGets, s9SignedUploads } from './signed.ts';
+import { MCP_PATH, mcpFigures, mcpTable, mcpTargetLines, s10McpCalls } from './mcp.ts';
 import { type Bounds, fixed } from './stats.ts';
 import { startTokenEndpoint, type BenchTokenEndpoint } from './token-endpoint.ts';
 import { startBenchUpstream, type BenchUpstream } from './upstream.ts';
@@ -77,7 +78,7 @@ const perRun = (b: { maxMs: number }) => plan.warmupMs + b.maxMs + 1000;
 const BUDGET_MS =
   plan.rounds *
     (routeCount * (perRun(plan.s1.bounds) + perRun(plan.s2.bounds) + perRun(plan.s3.bounds) + perRun(plan.s4.bounds)) +
-      2 * (perRun(plan.s7.bounds) + perRun(plan.s8.bounds) + perRun(plan.s9.bounds))) +
+      2 * (perRun(plan.s7.bounds) + perRun(plan.s8.bounds) + perRun(plan.s9.bounds) + perRun(plan.s10.bounds))) +
   plan.s5.maxMs +
   plan.s6.bounds.maxMs +
   30_000;
@@ -230,6 +231,13 @@ async function main(): Promise<number> {
   log(awsHostLine(aws.counts));
   readRss('afterS9');
 
+  section(
+    `s10: s2's load (${plan.s10.connections} kept-alive connections) as JSON-RPC tools/call POSTs through keyway, to ${MCP_PATH} (an MCP endpoint: each message read and judged) against a plain path in the same rounds`,
+  );
+  const s10Rounds = await s10McpCalls(keyway, ctx, plan.s10, plan.rounds);
+  const s10 = mcpFigures(s10Rounds);
+  log(mcpTable(s10Rounds, s10));
+
   const counts = { ...upstream.counts, oauth: { ...upstream.counts.oauth } };
   const peerCounts = Object.entries(counts.viaPeer);
   const withoutViaPeers = peerCounts.reduce((n, [, c]) => n + c.withoutCredential, 0);
@@ -249,13 +257,15 @@ async function main(): Promise<number> {
     (s5.keyway.hosts < plan.s5.hosts ? 1 : 0) +
     (s6Result.requests === 0 ? 1 : 0) +
     [s1Rounds, s2Rounds].flat().filter((p) => p.keyway.requests === 0 || p.direct.requests === 0).length +
-    s8Rounds.filter((p) => p.bearer.requests === 0 || p.sigv4.requests === 0).length;
+    s8Rounds.filter((p) => p.bearer.requests === 0 || p.sigv4.requests === 0).length +
+    s10Rounds.filter((p) => p.plain.requests === 0 || p.mcp.requests === 0).length;
 
   const summary = { s1, s2, s3, s4, s5, s7, rssAfterS2, rssAfterS5, withoutCredential: withoutViaKeyway, s6 };
   const againstSquid = squidTargetLines(summary);
   const earlier = directTargetLines(summary);
   const signing = signedTargetLines(s8, s9, aws.counts);
-  const lines = [...againstSquid, ...earlier, ...signing];
+  const reading = mcpTargetLines(s10);
+  const lines = [...againstSquid, ...earlier, ...signing, ...reading];
   const errors: string[] = [];
   if (tally.badStatus > 0) errors.push(`${tally.badStatus} responses with an unexpected status`);
   if (tally.badBody > 0) errors.push(`${tally.badBody} responses with a wrong body size`);
@@ -283,6 +293,8 @@ async function main(): Promise<number> {
   log(summaryTable(earlier));
   section('summary: issue 24 targets, keyway on an aws_sigv4 grant against keyway on the bearer grant in the same rounds');
   log(summaryTable(signing));
+  section('summary: issue 27 target, keyway reading MCP messages against the same POSTs on a plain path in the same rounds');
+  log(summaryTable(reading));
   const targets = lines.filter((l) => !l.info);
   log(`\n${targets.filter((l) => l.pass).length}/${targets.length} targets met; run took ${fixed(seconds, 1)} s`);
   if (quick) log('quick run: one short round on a cold keyway, a smoke check only; judge the targets with `npm run bench`');
@@ -312,6 +324,7 @@ async function main(): Promise<number> {
       s7: { ...s7, upstream: { ...h2.counts } },
       s8: { figures: s8, rounds: s8Rounds },
       s9: { figures: s9, rounds: s9Rounds },
+      s10: { figures: s10, rounds: s10Rounds },
     },
     memoryMiB: memory.keyway,
     peerMemoryMiB: memory.peers,

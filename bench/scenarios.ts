@@ -36,6 +36,8 @@ export interface Plan {
   s8: Plan['s2'];
   /** s4's uploads through keyway on the aws_sigv4 grant with a hex x-amz-content-sha256 (held and hashed), paired with s4 on the bearer grant. */
   s9: Plan['s4'];
+  /** s2's load as JSON-RPC tools/call POSTs through keyway, to an MCP endpoint and to a plain path, paired. */
+  s10: Plan['s2'];
 }
 
 export const FULL_PLAN: Plan = {
@@ -53,6 +55,7 @@ export const FULL_PLAN: Plan = {
   s7: { streams: 64, bounds: { maxCount: 20_000, maxMs: 4000 } },
   s8: { connections: 64, bounds: { maxCount: 20_000, maxMs: 4000 } },
   s9: { concurrency: 8, bounds: { maxCount: 200, maxMs: 4000 } },
+  s10: { connections: 64, bounds: { maxCount: 20_000, maxMs: 4000 } },
 };
 
 export const QUICK_PLAN: Plan = {
@@ -67,6 +70,7 @@ export const QUICK_PLAN: Plan = {
   s7: { streams: 64, bounds: { maxCount: 3000, maxMs: 1500 } },
   s8: { connections: 64, bounds: { maxCount: 3000, maxMs: 1500 } },
   s9: { concurrency: 8, bounds: { maxCount: 24, maxMs: 1500 } },
+  s10: { connections: 64, bounds: { maxCount: 3000, maxMs: 1500 } },
 };
 
 /** Warm-ups are bounded by time (Plan.warmupMs); this only caps their count. */
@@ -159,20 +163,31 @@ export function s1Sequential(route: Route, ctx: Context, plan: Plan['s1']): Prom
   });
 }
 
+/** What each request of a load sends: s2's small GET by default, s10's JSON-RPC POST. */
+export interface LoadRequest {
+  path: string;
+  send(dispatcher: Dispatcher, url: string, i: number): Promise<void>;
+}
+
+const smallGet = (route: Route, ctx: Context): LoadRequest => ({
+  path: '/small',
+  send: async (d, url) => void (await getBody(route, d, url, ctx.tally)),
+});
+
 /**
  * s2: small GETs from `connections` concurrent workers, one kept-alive connection each. The proxy's
  * CPU time is read around the timed loop (not the warm-up), for CPU per request. s8 runs it on the
- * aws_sigv4 grant's host.
+ * aws_sigv4 grant's host, s10 with JSON-RPC POSTs.
  */
-export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2'], host = MAIN_HOST): Promise<LatencyResult> {
+export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2'], host = MAIN_HOST, load = smallGet(route, ctx)): Promise<LatencyResult> {
   return withDispatcher(route, plan.connections, async (d) => {
-    const url = `${origin(ctx, host)}/small`;
-    await parallel(plan.connections, warmup(ctx), async () => void (await getBody(route, d, url, ctx.tally)));
+    const url = `${origin(ctx, host)}${load.path}`;
+    await parallel(plan.connections, warmup(ctx), (i) => load.send(d, url, i));
     const samples: number[] = [];
     const cpu0 = route.cpuMs?.();
-    const loop = await parallel(plan.connections, within(ctx, plan.bounds), async () => {
+    const loop = await parallel(plan.connections, within(ctx, plan.bounds), async (i) => {
       const t0 = performance.now();
-      await getBody(route, d, url, ctx.tally);
+      await load.send(d, url, i);
       samples.push(performance.now() - t0);
     });
     const cpuMs = cpu0 === undefined ? undefined : (route.cpuMs?.() ?? Number.NaN) - cpu0;

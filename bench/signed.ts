@@ -18,13 +18,18 @@ export interface Paired<T> {
 type Grant = keyof Paired<unknown>;
 
 /** Runs `run` on both grants `count` times; even rounds start with the bearer grant, odd ones with SigV4. */
-export async function pairedRounds<T>(count: number, run: (grant: Grant) => Promise<T>): Promise<Array<Paired<T>>> {
-  const out: Array<Paired<T>> = [];
+export function pairedRounds<T>(count: number, run: (grant: Grant) => Promise<T>): Promise<Array<Paired<T>>> {
+  return alternating(['bearer', 'sigv4'], count, run);
+}
+
+/** Runs `run` on both sides `count` times, even rounds starting with the first, odd ones with the second. */
+export async function alternating<K extends string, T>(sides: readonly [K, K], count: number, run: (side: K) => Promise<T>): Promise<Array<Record<K, T>>> {
+  const out: Array<Record<K, T>> = [];
   for (let i = 0; i < count; i++) {
-    const order: Grant[] = i % 2 === 0 ? ['bearer', 'sigv4'] : ['sigv4', 'bearer'];
-    const round: Partial<Paired<T>> = {};
-    for (const grant of order) round[grant] = await run(grant);
-    out.push(round as Paired<T>);
+    const order = i % 2 === 0 ? sides : ([sides[1], sides[0]] as const);
+    const round: Partial<Record<K, T>> = {};
+    for (const side of order) round[side] = await run(side);
+    out.push(round as Record<K, T>);
   }
   return out;
 }

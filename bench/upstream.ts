@@ -100,7 +100,8 @@ export function benchLeaf(extraNames: readonly string[] = []): { cert: string; k
 
 /**
  * Routes: /small (a ~90-byte JSON body), /download?n=N (N bytes, streamed in 64 KiB writes),
- * /upload (counts the body, answers {"bytes":N}).
+ * /upload (counts the body, answers {"bytes":N}), /mcp and /rpc (s10: a JSON-RPC request in, a
+ * small result with its id out; keyway reads /mcp as an MCP endpoint and /rpc as any path).
  */
 export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck, aws?: AwsHost): Promise<BenchUpstream> {
   const expected = `Bearer ${secret}`;
@@ -198,6 +199,9 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck,
         });
         return;
       }
+      case '/mcp':
+      case '/rpc':
+        return answerRpc(req, res);
       default:
         req.resume();
         res.writeHead(404).end();
@@ -216,4 +220,28 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck,
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The most of a JSON-RPC request /mcp and /rpc read; past it, 413. */
+const MAX_RPC_BODY = 64 * 1024;
+
+/** A JSON-RPC request in, `{"jsonrpc":"2.0","id":…,"result":{…}}` out, as an MCP server answers a tools/call. */
+function answerRpc(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_RPC_BODY) chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (size > MAX_RPC_BODY) return void res.writeHead(413).end();
+    let id: unknown;
+    try {
+      id = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown }).id;
+    } catch {
+      return void res.writeHead(400).end();
+    }
+    const body = JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'ok' }], isError: false } });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+  });
 }

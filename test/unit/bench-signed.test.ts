@@ -8,6 +8,7 @@ import { signedGetFigures, signedGetTable, signedUploadFigures } from '../../ben
 import { signedTargetLines } from '../../bench/report-targets.ts';
 import type { LatencyResult, ThroughputResult } from '../../bench/scenarios.ts';
 import { type Paired, pairedRounds } from '../../bench/signed.ts';
+import { mcpFigures, mcpTable, mcpTargetLines } from '../../bench/mcp.ts';
 
 const latency = (requests: number, p50: number, cpuMs: number): LatencyResult => ({
   requests,
@@ -83,5 +84,19 @@ describe('bench s8/s9 figures and targets', () => {
     ]) {
       expect(signedTargetLines(f, s9, counts).at(-1)).toMatchObject({ pass: false });
     }
+  });
+});
+
+describe('bench s10 figures and target', () => {
+  const rounds = (mcpCpuMs: number) => [
+    { plain: latency(1000, 5, 400), mcp: latency(1000, 5.2, mcpCpuMs) },
+    { plain: latency(1000, 5, 420), mcp: latency(1000, 5.1, mcpCpuMs) },
+  ];
+  it('compares the MCP path with the plain one, CPU per request against 1.2x', () => {
+    const f = mcpFigures(rounds(450));
+    expect(f.cpuRatio).toBeCloseTo(450 / 410, 6);
+    expect(mcpTargetLines(f)[0]?.pass).toBe(true);
+    expect(mcpTargetLines(mcpFigures(rounds(600)))[0]?.pass).toBe(false);
+    expect(mcpTable(rounds(450), f)).toMatch(/\/mcp ÷ \/rpc: CPU per request 1\.10x \(target <= 1\.2x\)/);
   });
 });
