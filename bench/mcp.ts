@@ -7,12 +7,12 @@
 // to reading the body. Target: CPU per request at most MCP_CPU_TARGET times the plain POST's.
 import type { Route } from './clients.ts';
 import { postRpc } from './clients.ts';
-import { latencyMedians, perRequest } from './report-signed.ts';
+import { latencyMedians, pairedLatencyTable } from './report-signed.ts';
 import type { LatencyMedians } from './report.ts';
 import type { TargetLine } from './report-targets.ts';
 import { alternating } from './signed.ts';
-import { type Context, type LatencyResult, MAIN_HOST, type Plan, s2Parallel } from './scenarios.ts';
-import { fixed, ratio, signed, table } from './stats.ts';
+import { type Context, type LatencyResult, type LoadRequest, MAIN_HOST, type Plan, s2Parallel } from './scenarios.ts';
+import { fixed, ratio, signed } from './stats.ts';
 
 export const MCP_PATH = '/mcp';
 const PLAIN_PATH = '/rpc';
@@ -32,13 +32,16 @@ const callBody = (id: number) =>
     params: { name: 'search_issues', arguments: { repo: 'acme/widgets', state: 'open', query: 'keyway bench', limit: 20 } },
   });
 
+/** One side of s10: a tools/call POST per request, to the MCP endpoint or to the plain path. */
+export function rpcLoad(keyway: Route, ctx: Context, side: Side): LoadRequest {
+  return {
+    path: side === 'mcp' ? MCP_PATH : PLAIN_PATH,
+    send: (dispatcher, url, i) => postRpc(keyway, dispatcher, url, i, callBody(i), ctx.tally),
+  };
+}
+
 export function s10McpCalls(keyway: Route, ctx: Context, plan: Plan['s10'], count: number): Promise<McpRounds> {
-  return alternating(SIDES, count, (side) =>
-    s2Parallel(keyway, ctx, plan, MAIN_HOST, {
-      path: side === 'mcp' ? MCP_PATH : PLAIN_PATH,
-      send: (dispatcher, url, i) => postRpc(keyway, dispatcher, url, i, callBody(i), ctx.tally),
-    }),
-  );
+  return alternating(SIDES, count, (side) => s2Parallel(keyway, ctx, plan, MAIN_HOST, rpcLoad(keyway, ctx, side)));
 }
 
 export interface McpFigures {
@@ -57,28 +60,8 @@ export function mcpFigures(rounds: McpRounds): McpFigures {
 }
 
 export function mcpTable(rounds: McpRounds, f: McpFigures): string {
-  const rows: string[][] = [];
-  rounds.forEach((round, i) => {
-    for (const side of SIDES) {
-      const r = round[side];
-      rows.push([
-        `${i + 1}`,
-        side === 'mcp' ? MCP_PATH : PLAIN_PATH,
-        String(r.requests),
-        fixed(r.seconds),
-        fixed(r.rps, 0),
-        fixed(r.latencyMs.p50, 3),
-        fixed(r.latencyMs.p99, 3),
-        fixed(perRequest(r.cpuMs, r.requests), 3),
-      ]);
-    }
-  });
-  for (const side of SIDES) {
-    const m = f[side];
-    rows.push(['median', side === 'mcp' ? MCP_PATH : PLAIN_PATH, '', '', fixed(m.rps, 0), fixed(m.p50, 3), fixed(m.p99, 3), fixed(m.cpuMsPerRequest, 3)]);
-  }
   return [
-    table(['round', 'path', 'requests', 's', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req'], rows),
+    pairedLatencyTable(rounds, SIDES, f, 'path', (side) => (side === 'mcp' ? MCP_PATH : PLAIN_PATH)),
     `${MCP_PATH} ÷ ${PLAIN_PATH}: CPU per request ${ratio(f.cpuRatio)} (target <= ${MCP_CPU_TARGET}x); ${ratio(f.rpsRatio)} req/s; adds ${signed(f.addedP50Ms, 3)} ms at p50`,
   ].join('\n');
 }

@@ -37,7 +37,7 @@ export interface SignedUploadFigures {
   throughputRatioToS4: number;
 }
 
-export const perRequest = (cpuMs: number | undefined, count: number) => (cpuMs === undefined || count === 0 ? Number.NaN : cpuMs / count);
+const perRequest = (cpuMs: number | undefined, count: number) => (cpuMs === undefined || count === 0 ? Number.NaN : cpuMs / count);
 
 export function latencyMedians(runs: readonly LatencyResult[]): LatencyMedians {
   return {
@@ -83,14 +83,24 @@ export function signedUploadFigures(rounds: ReadonlyArray<Paired<ThroughputResul
 
 const GRANTS = ['bearer', 'sigv4'] as const;
 
-export function signedGetTable(rounds: ReadonlyArray<Paired<LatencyResult>>, f: SignedGetFigures, s2: LatencyFigures): string {
+/**
+ * A latency table for rounds of paired runs (s8's grants, s10's paths): each round's runs, then
+ * each side's medians. `column` heads the side's column and `label` names each side in it.
+ */
+export function pairedLatencyTable<K extends string>(
+  rounds: ReadonlyArray<Record<K, LatencyResult>>,
+  sides: readonly K[],
+  medians: Record<K, LatencyMedians>,
+  column: string,
+  label: (side: K) => string = (side) => side,
+): string {
   const rows: string[][] = [];
   rounds.forEach((round, i) => {
-    for (const grant of GRANTS) {
-      const r = round[grant];
+    for (const side of sides) {
+      const r = round[side];
       rows.push([
         `${i + 1}`,
-        grant,
+        label(side),
         String(r.requests),
         fixed(r.seconds),
         fixed(r.rps, 0),
@@ -100,12 +110,16 @@ export function signedGetTable(rounds: ReadonlyArray<Paired<LatencyResult>>, f: 
       ]);
     }
   });
-  for (const grant of GRANTS) {
-    const m = f[grant];
-    rows.push(['median', grant, '', '', fixed(m.rps, 0), fixed(m.p50, 3), fixed(m.p99, 3), fixed(m.cpuMsPerRequest, 3)]);
+  for (const side of sides) {
+    const m = medians[side];
+    rows.push(['median', label(side), '', '', fixed(m.rps, 0), fixed(m.p50, 3), fixed(m.p99, 3), fixed(m.cpuMsPerRequest, 3)]);
   }
+  return table(['round', column, 'requests', 's', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req'], rows);
+}
+
+export function signedGetTable(rounds: ReadonlyArray<Paired<LatencyResult>>, f: SignedGetFigures, s2: LatencyFigures): string {
   return [
-    table(['round', 'keyway grant', 'requests', 's', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req'], rows),
+    pairedLatencyTable(rounds, GRANTS, f, 'keyway grant'),
     `sigv4 ÷ bearer: CPU per request ${ratio(f.cpuRatio)} (target <= ${SIGV4_CPU_TARGET}x); ${ratio(f.rpsRatio)} req/s; adds ${signed(f.addedP50Ms, 3)} ms at p50`,
     `sigv4 against s2 through keyway (bearer, earlier in the run): CPU per request ${ratio(f.cpuRatioToS2)} (${fixed(f.sigv4.cpuMsPerRequest, 3)} vs ${fixed(s2.keyway.cpuMsPerRequest, 3)} ms)`,
   ].join('\n');
