@@ -5,7 +5,9 @@
 // This is how a request-path change is judged here: single runs of one build move ±15% on these
 // shared machines.
 //
-//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4] [--pairs=5] [--seconds=4]
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s10] [--pairs=5] [--seconds=4]
+//
+// s10 is s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
 //
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
@@ -16,7 +18,8 @@ import { keywayRoute, type Tally } from './clients.ts';
 import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
-import { FULL_PLAN as PLAN, s2Parallel, s4Upload, type Context } from './scenarios.ts';
+import { rpcLoad } from './mcp.ts';
+import { FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, type Context } from './scenarios.ts';
 import { median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
@@ -29,8 +32,8 @@ if (!builds.A || !builds.B) {
 const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
 const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
 const scenario = arg('scenario') ?? 's2';
-if (scenario !== 's2' && scenario !== 's4') {
-  console.error('--scenario is s2 or s4');
+if (scenario !== 's2' && scenario !== 's4' && scenario !== 's10') {
+  console.error('--scenario is s2, s4 or s10');
   process.exit(2);
 }
 
@@ -68,7 +71,7 @@ try {
         console.log(`${name} turn ${i + 1}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
         continue;
       }
-      const r = await s2Parallel(route, ctx, s2);
+      const r = await s2Parallel(route, ctx, s2, MAIN_HOST, scenario === 's10' ? rpcLoad(route, ctx, 'mcp') : undefined);
       const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
       figures[name]?.push({ rps: r.rps, cpuPerReqMs });
       console.log(

@@ -38,7 +38,7 @@ async function ask(request: StagedRequest): Promise<void> {
       path: request.path,
       overrides: overridesNamed(request),
       tool: request.mcpCall?.tools || undefined,
-      bodyKey: request.mcpCall?.tools ? request.mcpCall.key : undefined,
+      bodyKey: request.mcpCall?.key,
       host: draft.event.host,
       port: draft.event.port,
       purpose: request.purpose,

@@ -50,7 +50,9 @@ function refuseOverrides(request: StagedRequest): void {
   const methods = overrideMethods(request.req.headers, request.query);
   const paths = overridePaths(request.req.headers);
   const named = typeof methods === 'string' || methods.length > 0 || typeof paths === 'string' || paths.length > 0;
-  if (!named && isMcpEndpoint(request.grant!.mcp, request.path)) return;
+  // With no override named, the stage runs because the path itself is an endpoint (stage access):
+  // nothing to refuse, and no need to match the path again.
+  if (!named) return;
   throw new ProxyError(
     'bad_request',
     'method and path override headers are refused on an MCP endpoint (and naming one): keyway judges each message at the path and method it sees',
@@ -99,8 +101,9 @@ async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promi
     request.draft.event.rule = warned.verdict.rule;
   }
   const ids = judged.flatMap((j) => (j.message.kind === 'request' ? [j.message.id ?? null] : []));
-  const key = argsSha256(messages.map((m) => [m.method ?? 'response', m.tool ?? null, m.args ?? null]));
   const asking = judged.filter((j) => j.verdict.approvalBy !== undefined);
+  // Only a call that asks a person needs the key its yes is bound to: no hash for every other request.
+  const key = asking.length > 0 ? argsSha256(messages.map((m) => [m.method ?? 'response', m.tool ?? null, m.args ?? null])) : undefined;
   request.mcpCall = { tools: asking.map((j) => j.message.tool ?? j.message.method ?? '').join(','), ids, batch, key };
   if (asking.length > 0) request.approvalRule = asking[0]!.verdict.approvalBy;
   const lists = messages.filter((m) => m.kind === 'request' && m.method === 'tools/list');

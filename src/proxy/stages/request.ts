@@ -44,7 +44,7 @@ export class StagedRequest {
    * The JSON-RPC requests posted (stage mcp): their ids, the tools a person is asked about, and the
    * SHA-256 of the calls (tools and arguments, not ids) that a yes for once is bound to.
    */
-  mcpCall: { tools: string; ids: JsonRpcId[]; batch: boolean; key: string } | undefined = undefined;
+  mcpCall: { tools: string; ids: JsonRpcId[]; batch: boolean; key: string | undefined } | undefined = undefined;
   /** tools/list requests in it, and what the agent may call (the response stage mcp-tools-list). */
   mcpList: ToolsListFilter | undefined = undefined;
   /** The rule that wants a person's yes for this request (stage access), if every matching one does. */
