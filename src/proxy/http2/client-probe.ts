@@ -28,7 +28,7 @@ export type Exchange = readonly [Http2ServerRequest, Http2ServerResponse];
 export function probeWhileHeldUp(tlsSocket: TLSSocket, transport: Duplex, exchanges: ReadonlySet<Exchange>): () => void {
   const timer = setInterval(() => {
     const heldUp = [...exchanges].filter(([req, res]) => heldUpByClient(req, res));
-    if (heldUp.length === 0 || transport.destroyed) return;
+    if (heldUp.length === 0 || !transport.writable) return;
     if (tlsSocket.readableEnded) {
       for (const [req] of heldUp) req.stream.close(constants.NGHTTP2_CANCEL);
       return;
