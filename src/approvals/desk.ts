@@ -58,6 +58,8 @@ export interface ApprovalAsk extends AskedRequest {
    */
   bodyKey?: string | undefined;
   contentType: string | undefined;
+  /** The body's Content-Encoding, if any: such a body is not previewed (the server reads it inflated). */
+  contentEncoding?: string | undefined;
   /** Registers a listener for the client hanging up; returns its remover. */
   onClientGone(listener: () => void): () => void;
 }
@@ -285,7 +287,7 @@ export class ApprovalDesk {
       ...(ask.overrides !== undefined ? { overrides: ask.overrides } : {}),
       ...(ask.tool !== undefined ? { tool: ask.tool } : {}),
       purpose: ask.purpose ?? null,
-      body: ask.body.length === 0 ? null : { bytes: ask.body.length, type, sha256, preview: bodyPreview(ask.body, type) },
+      body: ask.body.length === 0 ? null : { bytes: ask.body.length, type, sha256, preview: bodyPreview(ask.body, ask.contentType, ask.contentEncoding) },
       asked_at: now.toISOString(),
       expires_at: new Date(now.getTime() + ttl).toISOString(),
       holder: held ? this.#options.holder : null,

@@ -1,3 +1,5 @@
+import { byteOrderMark, utf8Reading } from '../net/media-type.ts';
+
 // What an approver sees of a held request's body: enough to decide (which repository, what
 // amount, which branch), never a secret the agent put in it. JSON and form bodies only; values under
 // names that usually hold secrets are replaced, long strings are cut, and the whole is bounded.
@@ -21,10 +23,16 @@ const SECRET_VALUE = /^(gh[pousr]_|github_pat_|xox[abprs]-|sk[-_]|rk_|AKIA|ASIA|
 
 const REDACTED = '[redacted]';
 
-/** The preview of a body of `type`, or null when keyway does not preview that type. */
-export function bodyPreview(body: Buffer, type: string | null): string | null {
-  if (body.length === 0) return null;
-  const mime = (type ?? '').split(';')[0]!.trim().toLowerCase();
+/**
+ * The preview of a body of this Content-Type, or null when keyway does not preview it: another type,
+ * or a body the server would not read as the UTF-8 keyway shows (another charset, a
+ * Content-Encoding): an approver must never be shown one message while the server runs another.
+ */
+export function bodyPreview(body: Buffer, contentType: string | undefined, contentEncoding?: string): string | null {
+  if (body.length === 0 || contentEncoding !== undefined) return null;
+  const reading = utf8Reading(contentType);
+  if (!reading.ok || byteOrderMark(body) !== undefined) return null;
+  const mime = reading.mediaType.type;
   if (mime === 'application/json' || mime.endsWith('+json')) return jsonPreview(body);
   if (mime === 'application/x-www-form-urlencoded') return formPreview(body);
   return null;

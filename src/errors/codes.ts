@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   grant_ambiguous: { kind: 'refusal', status: 400, audit: 'deny' },
   // A grant or rule with require_purpose, and no X-Keyway-Purpose on the request.
   purpose_required: { kind: 'refusal', status: 400, audit: 'deny' },
+  // On an MCP endpoint: a body keyway would not read as the server does (a charset other than UTF-8,
+  // a Content-Encoding, a byte-order mark, a type other than application/json), or Mcp-Method /
+  // Mcp-Name headers that disagree with the body. Answered as a JSON-RPC error (mcp/body-reading.ts).
+  mcp_unreadable: { kind: 'refusal', status: 400, audit: 'deny' },
   // A request shape keyway cannot re-sign (an aws_sigv4 grant): refused rather than signed wrong.
   signature_unsupported: { kind: 'refusal', status: 400, audit: 'deny' },
   // A request head that did not finish within proxy.timeouts.headers.

@@ -27,7 +27,9 @@ export const MAX_BATCH = 64;
 // Method names as MCP defines them (`tools/call`, `notifications/initialized`, `$/cancelRequest`):
 // no whitespace, no control or non-ASCII characters, so `tools/call ` is not a second spelling.
 const METHOD = /^[A-Za-z0-9_.$/-]{1,128}$/;
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a byte-order mark stays in the text, so JSON.parse refuses it (mcp/body-reading.ts refuses it first).
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const RESPONSE_MEMBERS = new Set(['jsonrpc', 'id', 'result', 'error']);
 
 export function parseMcpBody(bytes: Buffer): ParsedBody {
   let text: string;
@@ -64,11 +66,17 @@ function readMessage(item: unknown): McpMessage | string {
   if (m['jsonrpc'] !== '2.0') return 'jsonrpc is not "2.0"';
   const id = m['id'];
   if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return 'its id is neither a string nor a number';
+  const answers = ('result' in m ? 1 : 0) + ('error' in m ? 1 : 0);
   if (!('method' in m)) {
-    // The client answering a server's request (sampling, elicitation, roots).
-    if (id === undefined) return 'it has neither a method nor an id';
+    // The client answering a server's request (sampling, elicitation, roots) on the 2025 revision:
+    // a response and nothing else, so no server reads it as a request keyway took for an answer.
+    if (answers !== 1) return 'a message without a method must be a response, with exactly one of result and error';
+    if (id === undefined) return 'a response without an id';
+    const extra = Object.keys(m).find((key) => !RESPONSE_MEMBERS.has(key));
+    if (extra !== undefined) return `a response with a member ${JSON.stringify(extra.slice(0, 64))}`;
     return { kind: 'response', id, method: undefined };
   }
+  if (answers > 0) return 'a message with both a method and a result or error';
   const method = m['method'];
   if (typeof method !== 'string' || !METHOD.test(method)) {
     return `its method ${JSON.stringify(String(method).slice(0, 64))} is not a method name (letters, digits and _ . $ / - only)`;

@@ -215,6 +215,22 @@ describe('where nothing is swapped', () => {
     expect((await auditFor('gzipped'))['body_swap']).toBe('not_parsed');
   });
 
+  it('a body in a charset keyway does not read as UTF-8 goes on unswapped, and the audit says not_parsed', async () => {
+    // UTF-7 or UTF-16: the server would decode the secret's bytes into other text (an echo in UTF-8
+    // hands it back in a form the leak guard does not look for), or find it in a field keyway never saw.
+    for (const [tag, type] of [
+      ['utf-7', 'application/x-www-form-urlencoded; charset=utf-7'],
+      ['utf-16', 'text/plain; charset=utf-16'],
+      ['charset-twice', 'application/json; charset=utf-8; charset=utf-7'],
+    ] as const) {
+      const body = type.startsWith('application/json') ? `{"params":{"token":"${SLACK}"}}` : type.startsWith('text/') ? `token: ${SLACK}` : `token=${SLACK}`;
+      const r = await curl(['-H', `x-tag: ${tag}`, '-H', `content-type: ${type}`, '--data-binary', body, `${api()}/${tag}`], agentEnv());
+      expect(r.code).toBe(0);
+      expect(bodies.get(tag)).toBe(body);
+      expect((await auditFor(tag))['body_swap']).toBe('not_parsed');
+    }
+  });
+
   it('a text body to a tunnelled host keeps the placeholder (keyway never sees it)', async () => {
     const ca = join(proxy.home, 'upstream-ca.pem');
     writeFileSync(ca, TLS_FIXTURES.ca);

@@ -41,6 +41,19 @@ describe('body previews', () => {
     expect(bodyPreview(Buffer.from('<xml/>'), 'application/xml')).toBeNull();
     expect(bodyPreview(Buffer.from('{"a":'), 'application/json')).toBeNull();
     expect(bodyPreview(Buffer.alloc(0), 'application/json')).toBeNull();
-    expect(bodyPreview(Buffer.from('{"a":1}'), null)).toBeNull();
+    expect(bodyPreview(Buffer.from('{"a":1}'), undefined)).toBeNull();
+  });
+
+  it('shows nothing the server would read otherwise: another charset, a charset twice, a Content-Encoding, a byte-order mark', () => {
+    // UTF-7 reads +ADEAMAAw- as "100": the approver would see the escape while the server reads an amount.
+    const body = Buffer.from('{"to":"acct-7","amount":"+ADEAMAAw-"}');
+    expect(bodyPreview(body, 'application/json')).toContain('+ADEAMAAw-');
+    expect(bodyPreview(body, 'application/json; charset=utf-7')).toBeNull();
+    expect(bodyPreview(body, 'application/json; charset="UTF-7"')).toBeNull();
+    expect(bodyPreview(body, 'application/json; charset=utf-8; charset=utf-7')).toBeNull();
+    expect(bodyPreview(body, 'application/x-www-form-urlencoded; charset=utf-16')).toBeNull();
+    expect(bodyPreview(body, 'application/json', 'gzip')).toBeNull();
+    expect(bodyPreview(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body]), 'application/json')).toBeNull();
+    expect(bodyPreview(body, 'application/json; charset=UTF-8')).toContain('acct-7');
   });
 });

@@ -68,6 +68,7 @@ describe('the one error table', () => {
       'grant_ambiguous',
       'purpose_required',
       'signature_unsupported',
+      'mcp_unreadable',
       'body_too_large',
       'bad_request',
       'request_timeout',

@@ -16,10 +16,17 @@ function importsOf(file: string, dir = DIR): string[] {
 }
 
 describe('the hmac signing module', () => {
-  it('imports only node:crypto, zod, keyway errors and its own files', () => {
+  it('imports only node:crypto, zod, keyway errors, the media-type reader and its own files', () => {
     for (const file of readdirSync(DIR)) {
       for (const spec of importsOf(file)) {
-        const allowed = ['node:crypto', 'zod', '../../../errors/index.ts', '../../../config/hmac/sign-schema.ts', '../../../config/hmac/template.ts'];
+        const allowed = [
+          'node:crypto',
+          'zod',
+          '../../../errors/index.ts',
+          '../../../net/media-type.ts',
+          '../../../config/hmac/sign-schema.ts',
+          '../../../config/hmac/template.ts',
+        ];
         expect(allowed.includes(spec) || /^\.\/[a-z-]+\.ts$/.test(spec), `${file} imports ${spec}`).toBe(true);
       }
     }

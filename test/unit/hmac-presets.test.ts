@@ -142,6 +142,22 @@ describe('kraken preset', () => {
       ),
     ).toThrow(/signature_unsupported|form body; this request's body is application\/json/);
   });
+
+  it('refuses to edit a form it would read otherwise than the server: UTF-7 (a nonce hidden as no+AG4-ce), a charset twice, gzip', () => {
+    const scheme = preset('kraken');
+    const sign = (headers: Record<string, string>) =>
+      signHmacRequest(
+        request({ method: 'POST', path: '/0/private/Balance', headers, body: Buffer.from('no+AG4-ce=1&pair=XBTUSD') }),
+        material,
+        scheme,
+        fixedSources(0, '7'),
+      );
+    expect(() => sign({ 'content-type': 'application/x-www-form-urlencoded; charset=utf-7' })).toThrow(/UTF-8 only: its charset is "utf-7"/);
+    expect(() => sign({ 'content-type': 'application/x-www-form-urlencoded; charset=utf-8; charset=utf-7' })).toThrow(/UTF-8 only/);
+    expect(() => sign({ 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' })).toThrow(/Content-Encoding/);
+    // Read as UTF-8 the same bytes are a field named "no+AG4-ce", and keyway adds its own nonce.
+    expect(sign({ 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' }).body?.toString()).toBe('no+AG4-ce=1&pair=XBTUSD&nonce=7');
+  });
 });
 
 describe('coinbase_exchange preset', () => {

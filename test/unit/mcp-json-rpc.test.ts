@@ -27,6 +27,21 @@ describe('MCP request bodies', () => {
     expect(batch.ok && batch.messages[2]!.args).toEqual({});
   });
 
+  it('takes a message without a method for a response only with an id, exactly one of result and error, and nothing more', () => {
+    const reason = (value: unknown) => {
+      const r = parseMcpBody(body(value));
+      return r.ok ? undefined : r.reason;
+    };
+    expect(reason({ jsonrpc: '2.0', id: 1, error: { code: 1, message: 'no' } })).toBeUndefined();
+    expect(reason({ jsonrpc: '2.0', id: 1 })).toContain('exactly one of result and error');
+    expect(reason({ jsonrpc: '2.0', id: 1, result: {}, error: {} })).toContain('exactly one of result and error');
+    expect(reason({ jsonrpc: '2.0', result: {} })).toContain('without an id');
+    expect(reason({ jsonrpc: '2.0', id: 1, result: {}, params: { name: 'delete' } })).toContain('a member "params"');
+    expect(reason({ ...call(1, 'delete'), result: {} })).toContain('both a method and a result');
+    // A byte-order mark is not stripped: the body is refused, as the HTTP stage refuses it first.
+    expect(parseMcpBody(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body(call(1, 'a'))]))).toMatchObject({ ok: false });
+  });
+
   it('refuses duplicate keys anywhere, deep nesting in one pass, and malformed JSON-RPC, with the ids it could read', () => {
     const dup = parseMcpBody(body('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}'));
     expect(dup).toMatchObject({ ok: false, reason: expect.stringContaining('"name" appears twice') });

@@ -45,6 +45,7 @@ async function ask(request: StagedRequest): Promise<void> {
       rule,
       body,
       contentType: typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined,
+      contentEncoding: req.headers['content-encoding'],
       onClientGone: (listener) => request.onClientGone(listener),
     });
     draft.event.approval = { id: passed.id, outcome: passed.outcome, by: passed.by };

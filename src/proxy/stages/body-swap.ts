@@ -1,5 +1,6 @@
 import { type BodySwapOutcome, swapBody, swapFormatOf } from '../../credentials/body-swap/index.ts';
 import { bodySecret } from '../../credentials/injectors/index.ts';
+import { utf8Reading } from '../../net/media-type.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { StagedRequest } from './request.ts';
@@ -27,6 +28,9 @@ export const bodySwap: RequestBodyStage = {
     // A compressed body would have to be inflated, swapped and compressed again: not done; said so.
     const encoding = headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return record(request, 'not_parsed');
+    // A body in another charset (UTF-7, UTF-16) is not read as UTF-8: the server would find the secret
+    // where keyway saw no field, or decode its bytes into text an echo hands back in another form.
+    if (!utf8Reading(headers['content-type']).ok) return record(request, 'not_parsed');
     if (body.kind === 'kept') return swapKept(request, body.body, format, placeholder, secret);
     if (request.holder === undefined) return record(request, 'no_memory');
     const limit = request.conn.decisions.config.proxy.max_body_swap;

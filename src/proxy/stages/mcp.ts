@@ -1,6 +1,7 @@
 import type { McpEndpoints } from '../../credentials/grants.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { argsSha256 } from '../../mcp/args.ts';
+import { mcpBodyProblem } from '../../mcp/body-reading.ts';
 import { type JsonRpcId, type McpMessage, parseMcpBody } from '../../mcp/json-rpc.ts';
 import { INVALID_REQUEST, PARSE_ERROR, REFUSED, rpcErrorBody, type RpcRefusal } from '../../mcp/rpc-errors.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
@@ -8,6 +9,7 @@ import { pathReadings } from '../../policy/request-path.ts';
 import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
+import { countHeader } from '../headers.ts';
 import { hasBody } from '../replay-body.ts';
 import { holdWhole } from './hold-whole.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
@@ -73,6 +75,9 @@ async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promi
   const grant = request.grant!.id;
   // Held whole: what is judged is what goes upstream.
   const body = await holdWhole(request, endpoints.maxBody, { why: 'an MCP message is read whole to judge it', bound: `grants.${grant}.mcp.max_body` });
+  const { headers } = request.req;
+  const unreadable = mcpBodyProblem(headers, countHeader(request.req.rawHeaders, 'content-type'), body);
+  if (unreadable) throw unreadableMessage(request, unreadable);
   const parsed = parseMcpBody(body);
   if (!parsed.ok) {
     const code = /not JSON|not UTF-8|not closed|key is not/.test(parsed.reason) ? PARSE_ERROR : INVALID_REQUEST;
@@ -119,6 +124,20 @@ async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promi
       },
     } satisfies ToolsListFilter;
   }
+}
+
+/**
+ * A POST keyway will not read as the server would: refused whole, with a JSON-RPC error (id null:
+ * no id read from such a body can be trusted) whose data names mcp_unreadable and why.
+ */
+function unreadableMessage(request: StagedRequest, reason: string): ProxyError {
+  const keyway = { code: 'mcp_unreadable', message: `keyway refused the MCP message: ${reason}` };
+  request.draft.event.mcp = { method: 'unreadable' };
+  return new ProxyError('mcp_unreadable', keyway.message, {
+    grant: request.grant!.id,
+    hint: 'send the message as application/json in UTF-8, with no Content-Encoding, as MCP clients do',
+    answer: { status: 400, body: rpcErrorBody([{ id: null, code: INVALID_REQUEST, keyway }], false) },
+  });
 }
 
 /** A GET (the event stream) or DELETE (the session's end) on the endpoint, judged as that method. */

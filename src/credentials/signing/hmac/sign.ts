@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { utf8Reading } from '../../../net/media-type.ts';
 import { HmacSignError } from './errors.ts';
 import { decodeKey, type HmacMaterial } from './material.ts';
 import { editQuery, type QueryPair, queryNames } from './query.ts';
@@ -131,6 +132,15 @@ function rewriteForm(request: HmacRequest, scheme: HmacScheme, set: readonly Que
       'signature_unsupported',
       `${scheme.describe()} puts ${set.map(([name]) => name).join(', ')} in a form body; this request's body is ${type}, not ${FORM}`,
     );
+  }
+  // A form in another charset (UTF-7 hides `nonce` as `no+AG4-ce`) or compressed is not edited as if
+  // keyway read it: the server would find fields keyway did not see.
+  const reading = type === undefined ? undefined : utf8Reading(type);
+  if (reading?.ok === false) {
+    throw new HmacSignError('signature_unsupported', `${scheme.describe()} edits the form body, and keyway reads forms in UTF-8 only: ${reading.reason}`);
+  }
+  if (headerText(request.headers['content-encoding']) !== undefined) {
+    throw new HmacSignError('signature_unsupported', `${scheme.describe()} edits the form body, and this one has a Content-Encoding`);
   }
   // latin1 maps every byte to one character and back, so bytes keyway does not touch stay as sent.
   const text = (request.body ?? Buffer.alloc(0)).toString('latin1');
