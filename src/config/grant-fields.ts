@@ -78,6 +78,15 @@ const byteSizeText = z.string().refine((text) => parseByteSize(text) !== undefin
   error: (issue) => `expected a size such as 16MiB, 512KiB or a number of bytes, got "${String(issue.input).slice(0, 40)}"`,
 });
 
+// A presigned URL keyway signs lives at most this long (1 second to SigV4's week).
+const presignExpiry = z.string().refine(
+  (text) => {
+    const ms = parseDuration(text);
+    return ms !== undefined && ms >= 1000 && ms <= 7 * 24 * 3_600_000 && ms % 1000 === 0;
+  },
+  { error: (issue) => `expected a duration from 1s to 7d such as 15m, got "${String(issue.input).slice(0, 40)}"` },
+);
+
 // STS takes DurationSeconds from 900 (15 minutes) to 43200 (12 hours; the role's own maximum may be lower).
 const ROLE_MIN_MS = 15 * 60_000;
 const ROLE_MAX_MS = 12 * 3_600_000;
@@ -135,6 +144,9 @@ export const grantFields = z.strictObject({
   regions: z.array(awsName).min(1, 'expected at least one region (leave regions out for any)').optional(),
   services: z.array(awsName).min(1, 'expected at least one service (leave services out for any)').optional(),
   max_signed_body: byteSizeText.optional(),
+  // The longest a presigned URL keyway signs may live, whatever X-Amz-Expires the agent asked for:
+  // an upstream that echoes the URL would otherwise hand the agent a credential for up to a week.
+  max_presign_expiry: presignExpiry.optional(),
   // hmac only (credentials/signing/hmac): the scheme, a preset or described as data.
   sign: hmacSignSchema.optional(),
   // google_service_account only (credentials/providers/google-service-account.ts): the scopes its
@@ -174,7 +186,7 @@ export const grantFields = z.strictObject({
 });
 
 /** Fields only an aws_sigv4 grant may have. */
-export const AWS_GRANT_FIELDS = ['region', 'service', 'regions', 'services', 'max_signed_body', 'assume_role', 'sts_endpoint'] as const;
+export const AWS_GRANT_FIELDS = ['region', 'service', 'regions', 'services', 'max_signed_body', 'max_presign_expiry', 'assume_role', 'sts_endpoint'] as const;
 
 type MintedKey = 'scopes' | 'subject' | 'api_url' | 'repositories' | 'permissions';
 

@@ -21,6 +21,7 @@ export interface StoredGrant {
   regions?: string[] | undefined;
   services?: string[] | undefined;
   max_signed_body?: string | undefined;
+  max_presign_expiry?: string | undefined;
   /** hmac only: the scheme (config/hmac/sign-schema.ts), as parsed. */
   sign?: HmacSignConfig | undefined;
   assume_role?: AssumeRoleFields | undefined;

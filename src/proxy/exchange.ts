@@ -11,7 +11,7 @@ import { type ClientRequest, type ClientResponse, isHttp2Request, responseComple
 import type { Connection } from './connection.ts';
 import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome, type WithheldAnswer } from './forward.ts';
 import { answerOnce } from './withheld-relay.ts';
-import { secretNeedles } from './leak-guard/index.ts';
+import { secretNeedles, withSignatures } from './leak-guard/index.ts';
 import type { Redact } from './leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from './replay-body.ts';
 import { asProxyError } from './respond.ts';
@@ -220,7 +220,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const authority = formatAuthority(ctx.target);
     this.#withholding = withhold;
     this.#sentAt = performance.now();
-    this.needles = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
+    this.needles = issued ? withSignatures(secretNeedles(issued.credential), this.signatures) : NO_NEEDLES;
     try {
       // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
       const via = dispatcher ?? this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);

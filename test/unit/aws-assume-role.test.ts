@@ -106,3 +106,14 @@ describe("STS's AssumeRole answer", () => {
     expect(refusal(answer(fields({ ...GOOD, Expiration: 'tomorrow' })))).not.toContain(GOOD.SecretAccessKey);
   });
 });
+
+describe('max_presign_expiry', () => {
+  it('caps presigned URLs at 15 minutes unless the grant says otherwise, from 1s to 7d', () => {
+    const aws = (extra: Record<string, unknown>) => awsSigningOf(parseConfig(grantWith(extra), '/nonexistent-home').grants['aws']!);
+    expect(aws({}).maxPresignSeconds).toBe(900);
+    expect(aws({ max_presign_expiry: '60s' }).maxPresignSeconds).toBe(60);
+    expect(aws({ max_presign_expiry: '7d' }).maxPresignSeconds).toBe(604_800);
+    expect(messageFor(grantWith({ max_presign_expiry: '8d' }))).toMatch(/max_presign_expiry.*from 1s to 7d/s);
+    expect(messageFor(grantWith({ max_presign_expiry: '1h' }, 'bearer'))).toContain('max_presign_expiry belongs to an aws_sigv4 grant');
+  });
+});

@@ -4,7 +4,7 @@ import { unpooled } from './needles.ts';
 import { planFor, type Plan } from './plan.ts';
 import { findNeedles, heldTail, mayStartIn } from './search.ts';
 
-export { secretNeedles, MIN_SECRET_LENGTH } from './needles.ts';
+export { secretNeedles, MIN_SECRET_LENGTH, withSignatures } from './needles.ts';
 
 // The leak guard's scanner: finds the secret's needles (leak-guard/needles.ts) in a byte stream and
 // replaces each one. Only a tail that could be the start of a needle is held back between chunks,

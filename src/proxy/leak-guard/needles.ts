@@ -39,6 +39,13 @@ export function secretNeedles(credential: Credential): Buffer[] {
 
 const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
 
+/** A credential's needles and those of signatures keyway made for this one request (a presigned URL's). */
+export function withSignatures(needles: Buffer[], signatures: readonly string[] | undefined): Buffer[] {
+  if (signatures === undefined || signatures.length === 0) return needles;
+  const own = signatures.flatMap((signature) => unpooled(dedupe(encodedForms(Buffer.from(signature)).filter((f) => f.length >= MIN_SECRET_LENGTH))));
+  return [...needles, ...own];
+}
+
 /**
  * What of an AWS key goes upstream, and so could come back: its session token (in
  * X-Amz-Security-Token), never the secret access key, of which only a signature is sent. Without a

@@ -86,12 +86,14 @@ function signAwsHead(
   outgoing.headers['host'] = host;
   const now = request.conn.decisions.now();
   if (plan.presigned) {
-    return presignAwsRequest({ method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers }, credential, plan.scope, now).then(
-      (path) => {
-        outgoing.path = path;
-        return body;
-      },
-    );
+    const request_ = { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers };
+    return presignAwsRequest(request_, credential, plan.scope, now, request.grant!.aws!.maxPresignSeconds).then((path) => {
+      outgoing.path = path;
+      // A presigned URL is a credential for its lifetime: an upstream that echoes it must not hand it over.
+      const signature = new URLSearchParams(path.slice(path.indexOf('?') + 1)).get('X-Amz-Signature');
+      if (signature) request.signatures = [signature];
+      return body;
+    });
   }
   const signed = signAwsRequest(
     { method: request.req.method ?? 'GET', host, path: outgoing.path, headers: outgoing.headers, signedHeaders: plan.signedHeaders, payloadHash },

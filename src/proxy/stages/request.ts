@@ -54,6 +54,12 @@ export class StagedRequest {
   /** The limits with a bytes quota this request counts against (stage limits), and its body bytes sent (stage count-body). */
   byteQuotas: readonly LimitScope[] | undefined = undefined;
   bytesSent = 0;
+  /**
+   * Signatures keyway made that work on their own for a while (a presigned URL's): the leak guard
+   * looks for them in the answer too. Header signatures are not listed: they replay only the same
+   * request, within the clock skew, and scanning every signed answer for them would cost every download.
+   */
+  signatures: string[] | undefined = undefined;
   /** The grant's secret was put in the body (stage body-swap): a replay after a refresh would carry the old one. */
   bodySwapped = false;
   /** The budget held bodies come out of; none for a handshake, which has no body. */

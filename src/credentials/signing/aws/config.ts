@@ -11,6 +11,8 @@ export interface AwsSigning {
   readonly services: ReadonlySet<string> | undefined;
   /** The largest body keyway holds in memory to hash it for the signature (and the largest aws-chunked chunk). */
   readonly maxSignedBody: number;
+  /** The longest a presigned URL keyway signs lives, in seconds (max_presign_expiry; 15 minutes). */
+  readonly maxPresignSeconds: number;
   /** Sign as this role, with temporary credentials from STS (providers/aws-role.ts); unset: with the stored key. */
   readonly assumeRole: AssumeRole | undefined;
 }
@@ -42,12 +44,16 @@ const DEFAULT_ROLE_SECONDS = 3600;
  */
 export const DEFAULT_MAX_SIGNED_BODY = 16 * 1024 * 1024;
 
+/** 15 minutes: the URL keyway signs goes upstream at once; it needs no longer than SigV4's clock skew. */
+const DEFAULT_PRESIGN_MS = 15 * 60_000;
+
 export interface AwsSigningFields {
   region?: string | undefined;
   service?: string | undefined;
   regions?: readonly string[] | undefined;
   services?: readonly string[] | undefined;
   max_signed_body?: string | undefined;
+  max_presign_expiry?: string | undefined;
   assume_role?: AssumeRoleFields | undefined;
   sts_endpoint?: string | undefined;
 }
@@ -59,6 +65,9 @@ export function awsSigningOf(fields: AwsSigningFields): AwsSigning {
     regions: fields.regions ? new Set(fields.regions) : undefined,
     services: fields.services ? new Set(fields.services) : undefined,
     maxSignedBody: (fields.max_signed_body !== undefined ? parseByteSize(fields.max_signed_body) : undefined) ?? DEFAULT_MAX_SIGNED_BODY,
+    maxPresignSeconds: Math.round(
+      ((fields.max_presign_expiry === undefined ? undefined : parseDuration(fields.max_presign_expiry)) ?? DEFAULT_PRESIGN_MS) / 1000,
+    ),
     assumeRole: fields.assume_role === undefined ? undefined : assumeRoleOf(fields.assume_role, fields.sts_endpoint),
   };
 }

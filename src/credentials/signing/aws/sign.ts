@@ -170,17 +170,26 @@ const MAX_PRESIGNED_SECONDS = 7 * 24 * 3600;
 
 /**
  * A presigned URL (the signature in the query) signed again in the query, for the same headers and
- * lifetime the client's named, from now. Returns the path and query to send.
+ * lifetime the client's named (at most `maxSeconds`), from now. Returns the path and query to send.
  */
-export async function presignAwsRequest(request: RequestToPresign, credential: AwsCredential, scope: SigningScope, now: Date): Promise<string> {
+export async function presignAwsRequest(
+  request: RequestToPresign,
+  credential: AwsCredential,
+  scope: SigningScope,
+  now: Date,
+  maxSeconds: number,
+): Promise<string> {
   const q = request.path.indexOf('?');
   const path = q === -1 ? request.path : request.path.slice(0, q);
   const given = parseQuery(q === -1 ? '' : request.path.slice(q + 1));
   const param = (name: string) => [...given].find(([k]) => k.toLowerCase() === name)?.[1][0];
-  const expires = Number(param('x-amz-expires') ?? 900);
-  if (!Number.isSafeInteger(expires) || expires < 1 || expires > MAX_PRESIGNED_SECONDS) {
+  const asked = Number(param('x-amz-expires') ?? 900);
+  if (!Number.isSafeInteger(asked) || asked < 1 || asked > MAX_PRESIGNED_SECONDS) {
     throw new ProxyError('signature_unsupported', 'a presigned URL whose X-Amz-Expires is not a whole number of seconds up to a week');
   }
+  // The URL keyway signs is used once, now: it lives no longer than the grant allows (the agent never
+  // holds it, but an upstream that echoes it would hand it over).
+  const expires = Math.min(asked, maxSeconds);
   const signedHeaders = (param('x-amz-signedheaders') ?? 'host').toLowerCase().split(';').filter(Boolean);
   const payload = param('x-amz-content-sha256');
   const query: Record<string, string | string[]> = {};
