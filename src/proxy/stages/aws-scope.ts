@@ -1,5 +1,5 @@
 import { type PayloadMode, payloadMode } from '../../credentials/signing/aws/payload.ts';
-import { parseClientAuthorization, scopeFromHost } from '../../credentials/signing/aws/scope.ts';
+import { isAwsDomain, parseClientAuthorization, scopeFromHost } from '../../credentials/signing/aws/scope.ts';
 import type { SigningScope } from '../../credentials/signing/aws/sign.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { HeadStage } from './request.ts';
@@ -33,12 +33,21 @@ export const awsScope: HeadStage = {
     const auth = presigned ? ({ kind: 'none' } as const) : parseClientAuthorization(request.req.headers.authorization);
     if (auth.kind === 'other') throw unsupported(`a request signed with ${auth.scheme}`, "sign with AWS4-HMAC-SHA256 (SigV4), the SDKs' default");
     const client = auth.kind === 'sigv4' ? auth.signature : presigned ? presignedScope(request.query) : undefined;
-    const named = scopeFromHost(request.conn.target.host);
+    const host = request.conn.target.host;
+    const named = scopeFromHost(host);
+    // Under amazonaws.com, a name that is not one of AWS's own endpoints belongs to whoever rents it
+    // (a load balancer, an instance, an API Gateway): signed only when the grant names the scope.
+    if (named === undefined && isAwsDomain(host) && (signing.region === undefined || signing.service === undefined)) {
+      throw unsupported(
+        `a request to ${host}: not one of AWS's own endpoint names (names under amazonaws.com such as load balancers, instances and API Gateways belong to whoever rents them)`,
+        `to sign for it anyway, give grant "${grant.id}" region and service, and domains that name this host`,
+      );
+    }
     const region = signing.region ?? named?.region ?? client?.region;
     const service = signing.service ?? named?.service ?? client?.service;
     if (region === undefined || service === undefined) {
       throw unsupported(
-        `a request to ${request.conn.target.host}: its region and service are not in the host name or a client signature`,
+        `a request to ${host}: its region and service are not in the host name or a client signature`,
         `set region and service on grant "${grant.id}"`,
       );
     }

@@ -29,28 +29,51 @@ export function parseClientAuthorization(header: string | string[] | undefined):
   return { kind: 'sigv4', signature: { signedHeaders: signed.toLowerCase().split(';').filter(Boolean), region, service } };
 }
 
-const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+const REGION = '[a-z]{2}(?:-[a-z]+)+-\\d{1,2}';
 const AWS_SUFFIX = /\.amazonaws\.com(?:\.cn)?$/;
+
+// AWS's own endpoint names, matched from the right of the name without its amazonaws.com suffix.
+// Only these: many names under amazonaws.com belong to whoever rents them (a load balancer
+// NAME-ID.REGION.elb, an instance's ec2-…compute, a database's …rds, an API Gateway's
+// ID.execute-api.REGION, whose backend sees every header), and reading `s3-abc-123.eu-west-1.elb`
+// as S3 in eu-west-1 would send them a signed request and its session token.
+const HOST_FORMS: ReadonlyArray<{ form: RegExp; service: string | undefined; region?: string }> = [
+  // S3, virtual-hosted (any bucket before it) or by path: s3.REGION, s3.dualstack.REGION, s3-REGION,
+  // s3 (global), s3-accelerate, access points and S3 Control.
+  { form: new RegExp(`^(?:.+\\.)?s3(?:\\.dualstack)?\\.(${REGION})$`), service: 's3' },
+  { form: /^(?:.+\.)?s3-external-1$/, service: 's3', region: 'us-east-1' },
+  { form: new RegExp(`^(?:.+\\.)?s3-(${REGION})$`), service: 's3' },
+  { form: /^(?:.+\.)?s3(?:\.dualstack)?$/, service: 's3', region: 'us-east-1' },
+  { form: /^(?:.+\.)?s3-accelerate(?:\.dualstack)?$/, service: 's3', region: 'us-east-1' },
+  { form: new RegExp(`^.+\\.s3-accesspoint(?:\\.dualstack)?\\.(${REGION})$`), service: 's3' },
+  { form: new RegExp(`^\\d{12}\\.s3-control(?:\\.dualstack)?\\.(${REGION})$`), service: 's3' },
+  // A regional service endpoint: SERVICE.REGION, SERVICE-fips.REGION, SERVICE.dualstack.REGION.
+  { form: new RegExp(`^([a-z][a-z0-9-]{0,62}?)(?:-fips)?(?:\\.dualstack)?\\.(${REGION})$`), service: undefined },
+  // A global one (sts, iam, route53): us-east-1.
+  { form: /^([a-z][a-z0-9-]{0,62}?)(?:-fips)?$/, service: undefined, region: 'us-east-1' },
+];
+
+/** Whether the host is under AWS's domains (amazonaws.com, amazonaws.com.cn), whoever owns the name. */
+export function isAwsDomain(hostname: string): boolean {
+  return AWS_SUFFIX.test(hostname.toLowerCase().replace(/\.$/, ''));
+}
 
 /**
  * The region and service an AWS endpoint's host name names: `s3.eu-west-1.amazonaws.com`,
  * `bucket.s3.amazonaws.com` (S3's global endpoint: us-east-1), `dynamodb.us-east-1.amazonaws.com`,
- * `sts.amazonaws.com` (a global endpoint: us-east-1). Undefined for a host that is not one.
+ * `sts.amazonaws.com` (a global endpoint: us-east-1). Undefined for a host that is not one of AWS's
+ * own endpoint names (HOST_FORMS), even under amazonaws.com.
  */
 export function scopeFromHost(hostname: string): { region: string; service: string } | undefined {
   const host = hostname.toLowerCase().replace(/\.$/, '');
   const suffix = AWS_SUFFIX.exec(host);
   if (!suffix) return undefined;
-  const labels = host.slice(0, suffix.index).split('.').filter(Boolean);
-  if (labels.length === 0) return undefined;
-  // S3: virtual-hosted buckets come first, and the legacy s3-REGION form has the region in its label.
-  const s3 = labels.findIndex((l) => l === 's3' || l.startsWith('s3-'));
-  if (s3 !== -1) {
-    const label = labels[s3]!;
-    if (label.startsWith('s3-') && REGION.test(label.slice(3))) return { region: label.slice(3), service: 's3' };
-    const next = labels.slice(s3 + 1).find((l) => l !== 'dualstack' && l !== 'accelerate');
-    return { region: next !== undefined && REGION.test(next) ? next : 'us-east-1', service: 's3' };
+  const rest = host.slice(0, suffix.index);
+  for (const { form, service, region } of HOST_FORMS) {
+    const match = form.exec(rest);
+    if (!match) continue;
+    if (service !== undefined) return { service, region: region ?? match[1]! };
+    return { service: match[1]!, region: region ?? match[2]! };
   }
-  const region = labels.find((l) => REGION.test(l));
-  return { region: region ?? 'us-east-1', service: labels[0]! };
+  return undefined;
 }
