@@ -225,6 +225,8 @@ export interface GitHubAppSettings {
   apiUrl: string;
   /** The api_url's host (lower case): where the token goes as Bearer. */
   apiHost: string;
+  /** The api_url's path segments (GitHub Enterprise Server: api, v3): its /app endpoints are below them. */
+  apiBase: readonly string[];
   repositories: readonly string[] | undefined;
   permissions: Readonly<Record<string, string>> | undefined;
 }
@@ -235,5 +237,7 @@ function githubSettingsOf(g: {
   permissions?: Readonly<Record<string, string>> | undefined;
 }): GitHubAppSettings {
   const apiUrl = g.api_url ?? 'https://api.github.com';
-  return { apiUrl, apiHost: new URL(apiUrl).hostname.toLowerCase(), repositories: g.repositories, permissions: g.permissions };
+  const url = new URL(apiUrl);
+  const apiBase = url.pathname.split('/').filter(Boolean);
+  return { apiUrl, apiHost: url.hostname.toLowerCase(), apiBase, repositories: g.repositories, permissions: g.permissions };
 }

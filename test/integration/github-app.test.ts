@@ -106,6 +106,42 @@ describe('github_app: installation tokens minted from the app key, for the API a
     expect(Date.parse(shown.token_expires_at) - clock()).toBeGreaterThan(50 * MINUTE);
   });
 
+  it("the app's own endpoints on the API host are refused in every spelling: only keyway mints", async () => {
+    await call('api.example.test', '/repos/acme/widgets');
+    const before = github.mints.length;
+    const send = async (path: string, method = 'GET', headers: Record<string, string> = {}) => {
+      const res = await request(`https://api.example.test:${github.port}${path}`, {
+        dispatcher: agent,
+        method,
+        headers,
+        body: method === 'POST' ? '{}' : undefined,
+      });
+      const text = await res.body.text();
+      outputs.push(text);
+      return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
+    };
+    for (const [path, method, headers] of [
+      ['/app/installations/42/access_tokens', 'POST', {}],
+      ['/app', 'GET', {}],
+      ['/app/installations', 'GET', {}],
+      ['/APP/installations', 'GET', {}],
+      ['/%61pp/installations', 'GET', {}],
+      ['/app;x=1/installations', 'GET', {}],
+      ['/repos/acme/widgets', 'POST', { 'x-original-url': '/app/installations/42/access_tokens' }],
+    ] as Array<[string, string, Record<string, string>]>) {
+      const r = await send(path, method, headers);
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect(r.code).toBe('policy_denied');
+      expect(r.text).toContain('only keyway mints');
+    }
+    // Nothing reached the double's mint endpoint: no 401 made keyway mint again either.
+    expect(github.mints.length).toBe(before);
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/app/installations/42/access_tokens'), 'the line');
+    expect(line).toMatchObject({ decision: 'deny', code: 'policy_denied', rule: 'github_app: /app/**' });
+    // Other paths that merely start with "app" are the API's own.
+    expect((await call('api.example.test', '/repos/acme/widgets')).status).toBe(200);
+  });
+
   it('git clone and git push through keyway: Basic x-access-token with the token; without keyway, git is refused', async () => {
     const env = cleanEnv({
       HTTPS_PROXY: proxy.url,

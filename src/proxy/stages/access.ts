@@ -1,4 +1,5 @@
 import { ProxyError } from '../../errors/index.ts';
+import { isGithubAppEndpoint } from '../../policy/github-app.ts';
 import { checkLease } from '../../policy/leases.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
@@ -39,6 +40,7 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const grant = request.grant!;
   const policy = agent.policy;
   request.mcpEndpoint = isMcpEndpoint(grant.mcp, request.path) || overridesMcpEndpoint(request);
+  if (grant.github !== undefined && request.conn.target.host.toLowerCase() === grant.github.apiHost) refuseAppEndpoints(request, grant.github.apiBase);
   if (!policy) return;
 
   const asked = requestsToJudge(req, request, now);
@@ -67,6 +69,23 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   ).then((body) => {
     request.heldBody = body;
   });
+}
+
+/** A github_app grant's /app endpoints on its API host, at the path or at one an override header names: only keyway mints. */
+function refuseAppEndpoints(request: StagedRequest, apiBase: readonly string[]): void {
+  const named = overridePaths(request.req.headers);
+  const paths = [request.path, ...(typeof named === 'string' ? [] : named.map((p) => p.path))];
+  if (typeof named !== 'string' && !paths.some((p) => isGithubAppEndpoint(p, apiBase))) return;
+  const grant = request.grant!.id;
+  request.draft.event.rule = 'github_app: /app/**';
+  throw new ProxyError(
+    'policy_denied',
+    `grant "${grant}" refuses the app's own endpoints (/${[...apiBase, 'app'].join('/')}/…): only keyway mints installation tokens`,
+    {
+      grant,
+      hint: 'call the API with the installation token keyway puts on each request; keyway mints and renews it',
+    },
+  );
 }
 
 /** A path override header (X-Original-URL and its kin) naming one of the grant's MCP endpoints: judged as one (stage mcp refuses it). */
