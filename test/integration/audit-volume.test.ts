@@ -76,7 +76,7 @@ async function http1Requests(tls: TLSSocket, targets: string[], host: string): P
 }
 
 /** A plain-HTTP request on its own connection from `localAddress`, with Proxy-Authorization `auth`. */
-function plainRequest(port: number, auth: string, localAddress = '127.0.0.1'): Promise<{ status: number; headers: Record<string, unknown> }> {
+function plainRequest(port: number, auth: string, localAddress = '127.0.0.1'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({
       host: '127.0.0.1',
@@ -89,8 +89,9 @@ function plainRequest(port: number, auth: string, localAddress = '127.0.0.1'): P
       timeout: 5_000,
     });
     req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('timeout', () => req.destroy(new Error('no answer')));
     req.on('error', reject);
@@ -202,8 +203,8 @@ describe('identical refusals past the budget become one summary line', () => {
   });
 });
 
-describe('proxy authentication failures are throttled per client address', () => {
-  it('after 5 failures in a row: 429 rate_limited with Retry-After; another address and the right key still get through; a success resets', async () => {
+describe('proxy authentication failures are throttled per address and agent, and per agent', () => {
+  it('after 5 failures in a row: 429 rate_limited with Retry-After, the right key too; another address still gets through', async () => {
     const { proxy } = await start();
     const wrong = `${AGENT}:not-the-key`;
     const first: number[] = [];
@@ -223,17 +224,33 @@ describe('proxy authentication failures are throttled per client address', () =>
     expect(connect).toMatch(/\r\nretry-after: 10\r\n/i);
     // Another client address is not locked out: its own failures are its own.
     expect((await plainRequest(proxy.port, wrong, '127.0.0.2')).status).toBe(407);
-    // The real agent on the throttled address: its key is still checked, and it goes through
-    // (the plain request is refused later, for the destination, not for authentication).
+    // The right key on the throttled address gets the very same answer: nothing tells a guesser it won.
     const right = await plainRequest(proxy.port, AUTH);
-    expect([407, 429]).not.toContain(right.status);
-    // ... which clears the count: the next wrong key is a 407 again.
-    expect((await plainRequest(proxy.port, wrong)).status).toBe(407);
+    expect(right.status).toBe(429);
+    expect(right.body).toBe(throttled.body);
+    // From another address the right key goes through (refused later, for the destination, not for
+    // authentication), which clears that address's count and the agent's.
+    const elsewhere = await plainRequest(proxy.port, AUTH, '127.0.0.3');
+    expect([407, 429]).not.toContain(elsewhere.status);
 
     await proxy.stop();
     const limited = proxy.auditLines().filter((l) => l['code'] === 'rate_limited');
-    expect(limited).toHaveLength(2);
+    expect(limited).toHaveLength(3);
     expect(limited[0]).toMatchObject({ decision: 'deny', status: 429, agent: null, client: '127.0.0.1' });
+  });
+
+  it('guesses at one agent rotated over many addresses: after 20, every request naming it is 429 whatever the key; other agents are not', async () => {
+    const { proxy } = await start();
+    const statuses: number[] = [];
+    for (let i = 0; i < 24; i++) statuses.push((await plainRequest(proxy.port, `${AGENT}:guess-${i}`, `127.0.0.${10 + i}`)).status);
+    expect(statuses.slice(0, 20).every((s) => s === 407)).toBe(true);
+    expect(statuses.slice(20)).toEqual([429, 429, 429, 429]);
+    // The right key, from an address that never failed: the same 429.
+    const right = await plainRequest(proxy.port, AUTH, '127.0.0.99');
+    expect(right.status).toBe(429);
+    // A wrong key naming another agent, from a fresh address, is still only a 407.
+    expect((await plainRequest(proxy.port, 'someone-else:wrong', '127.0.0.100')).status).toBe(407);
+    await proxy.stop();
   });
 
   it('a flood of wrong keys from one address writes a bounded audit: full lines up to the budget, then one summary', async () => {

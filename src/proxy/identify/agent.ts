@@ -51,6 +51,12 @@ export function fetchProxyCredentials(callerKey: string, agent: { id: string; ke
   return agent ? { id: agent.id, key: `${callerKey}.${agent.key}` } : { id: 'keyway-fetch', key: callerKey };
 }
 
+/** The agent id a request's Proxy-Authorization names, right key or not (the throttle counts per name). */
+export function claimedAgent(req: IncomingMessage): string | undefined {
+  const header = req.headers['proxy-authorization'];
+  return header === undefined ? undefined : parseBasic(header)?.id;
+}
+
 function parseBasic(header: string): { id: string; key: string } | undefined {
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!match) return undefined;

@@ -2,24 +2,32 @@ import { LRUCache } from 'lru-cache';
 import type { IncomingMessage } from 'node:http';
 import type { Agent, AgentTable } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
-import { identifyAgent } from './agent.ts';
+import { claimedAgent, identifyAgent } from './agent.ts';
 
-// Proxy authentication failures, throttled per client address. A wrong or missing agent
-// key costs keyway next to nothing (a SHA-256 and a 407), so one connection could ask thousands of
-// times a second, each answer an audit line. After AUTH_FAILURES_IN_A_ROW failures from one address
-// with no success between them, a further failure from it within AUTH_THROTTLE_SECONDS is answered
-// 429 rate_limited with Retry-After, and the connection is closed (an attacker pays a new connection
-// for each guess). Credentials are still checked while throttled: a request that authenticates goes
-// through and clears the count, so the real agent is never locked out, not on another address and
-// not on the same one (loopback clients all share 127.0.0.1). Agent keys are random (`keyway agents
-// add`): guessing one is not the threat this answers; the rate of cheap refusals is.
+// Proxy authentication failures, throttled. A wrong or missing agent key costs keyway next to
+// nothing (a SHA-256 and a 407), so one connection could ask thousands of times a second, each
+// answer an audit line, and a key typed into a config (not made by `keyway agents add`) may be weak
+// enough to guess. Three counts of failures in a row, each forgotten AUTH_THROTTLE_SECONDS after its
+// last failure, each cleared by a success:
+// - per address and agent named: after AUTH_FAILURES_IN_A_ROW, requests naming that agent from that
+//   address are answered 429;
+// - per agent named, from any addresses (an attacker rotating over 127.0.0.x): after
+//   AGENT_FAILURES_IN_A_ROW, requests naming it from anywhere are answered 429;
+// - per address, for requests that name no agent keyway knows (made-up ids, no credentials): after
+//   AUTH_FAILURES_IN_A_ROW, 429, so a flood of cheap refusals costs a new connection per request.
+// A throttled request's key is NOT checked: an answer that differed for the right key (200 against
+// 429) would tell a guesser when it had won. The price is that the agent named is refused too while
+// its count lasts; only that agent: another agent on the same address (loopback clients all share
+// 127.0.0.1) is never locked out by someone else's failures.
 
 /** Failures from one address, in a row, answered 407 before the next ones are answered 429. */
 export const AUTH_FAILURES_IN_A_ROW = 5;
-/** How long a throttled address stays so after its last failure (also the Retry-After, in seconds). */
+/** Failures naming one agent, from any addresses, before requests naming it are answered 429. */
+export const AGENT_FAILURES_IN_A_ROW = 20;
+/** How long a throttled address or name stays so after its last failure (also the Retry-After, in seconds). */
 export const AUTH_THROTTLE_SECONDS = 10;
-/** Addresses remembered; the least recently failing one is forgotten past this (bounded memory). */
-const MAX_ADDRESSES = 10_000;
+/** Addresses and names remembered; the least recently failing one is forgotten past this (bounded memory). */
+const MAX_ENTRIES = 10_000;
 
 interface Failures {
   count: number;
@@ -28,44 +36,87 @@ interface Failures {
 }
 
 export class AuthThrottle {
-  readonly #failures = new LRUCache<string, Failures>({ max: MAX_ADDRESSES });
+  /** Failures in a row by address, by address and agent, and by agent (the keys below). */
+  readonly #counts = new LRUCache<string, Failures>({ max: MAX_ENTRIES });
   readonly #now: () => number;
 
   constructor(now: () => number = () => performance.now()) {
     this.#now = now;
   }
 
-  /** identifyAgent, counting failures per client address: its 407, or 429 once throttled. */
+  /** identifyAgent, unless the address or the agent named is throttled (429, key unchecked); failures counted. */
   identify(req: IncomingMessage, agents: AgentTable, client: string, callerKey?: string): Agent {
+    // The common path (no failure on record anywhere) pays one size check.
+    const failures = this.#counts.size !== 0;
+    const named = failures ? knownAgent(req, agents) : undefined;
+    if (failures && this.#throttled(client, named, this.#now())) {
+      this.#count(client, named, this.#now());
+      throw rateLimited();
+    }
     let agent: Agent;
     try {
       agent = identifyAgent(req, agents, callerKey);
     } catch (err) {
-      throw err instanceof ProxyError && err.code === 'proxy_auth_required' ? this.#failed(client, err) : err;
+      if (!(err instanceof ProxyError) || err.code !== 'proxy_auth_required') throw err;
+      this.#count(client, failures ? named : knownAgent(req, agents), this.#now());
+      throw err;
     }
-    // A success clears the address. Nothing to do on the common path, where no failure is recorded.
-    if (this.#failures.size !== 0) this.#failures.delete(client);
+    if (failures) {
+      this.#counts.delete(addressKey(client));
+      if (named !== undefined) {
+        this.#counts.delete(pairKey(client, named));
+        this.#counts.delete(agentKey(named));
+      }
+    }
     return agent;
   }
 
-  /** Addresses with failures on record (for tests). */
+  /** Counts on record (for tests). */
   get size(): number {
-    return this.#failures.size;
+    return this.#counts.size;
   }
 
-  #failed(client: string, err: ProxyError): ProxyError {
-    const now = this.#now();
-    let entry = this.#failures.get(client);
+  #throttled(client: string, named: string | undefined, now: number): boolean {
+    if (named === undefined) return this.#over(addressKey(client), AUTH_FAILURES_IN_A_ROW, now);
+    return this.#over(pairKey(client, named), AUTH_FAILURES_IN_A_ROW, now) || this.#over(agentKey(named), AGENT_FAILURES_IN_A_ROW, now);
+  }
+
+  #over(key: string, limit: number, now: number): boolean {
+    const entry = this.#counts.get(key);
+    return entry !== undefined && entry.count >= limit && now - entry.last <= AUTH_THROTTLE_SECONDS * 1000;
+  }
+
+  #count(client: string, named: string | undefined, now: number): void {
+    if (named === undefined) return this.#bump(addressKey(client), now);
+    this.#bump(pairKey(client, named), now);
+    this.#bump(agentKey(named), now);
+  }
+
+  /** One more failure in a row for `key`; a run older than the backoff starts again. */
+  #bump(key: string, now: number): void {
+    let entry = this.#counts.get(key);
     if (entry === undefined || now - entry.last > AUTH_THROTTLE_SECONDS * 1000) {
       entry = { count: 0, last: now };
-      this.#failures.set(client, entry);
+      this.#counts.set(key, entry);
     }
     entry.count++;
     entry.last = now;
-    if (entry.count <= AUTH_FAILURES_IN_A_ROW) return err;
-    return new ProxyError('rate_limited', `proxy authentication failed ${AUTH_FAILURES_IN_A_ROW} times in a row from this address`, {
-      hint: `check the agent id and key in the proxy URL (\`keyway agents list\`); retry after ${AUTH_THROTTLE_SECONDS} s`,
-      retryAfter: AUTH_THROTTLE_SECONDS,
-    });
   }
+}
+
+const addressKey = (client: string) => `a\0${client}`;
+const pairKey = (client: string, agent: string) => `p\0${client}\0${agent}`;
+const agentKey = (agent: string) => `n\0${agent}`;
+
+/** The agent a request names, when keyway has one of that id (the right key or not). */
+function knownAgent(req: IncomingMessage, agents: AgentTable): string | undefined {
+  const id = claimedAgent(req);
+  return id !== undefined && agents.get(id) !== undefined ? id : undefined;
+}
+
+function rateLimited(): ProxyError {
+  return new ProxyError('rate_limited', 'proxy authentication failed too many times in a row from this address or for this agent', {
+    hint: `check the agent id and key in the proxy URL (\`keyway agents list\`); retry after ${AUTH_THROTTLE_SECONDS} s`,
+    retryAfter: AUTH_THROTTLE_SECONDS,
+  });
 }
