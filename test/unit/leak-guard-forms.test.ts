@@ -103,6 +103,45 @@ describe('the leak guard on forms a standard encoder emits', () => {
   });
 });
 
+describe('the leak guard on a Basic credential (a github_app token on a git host)', () => {
+  const token = `ghs_${CANARY}Xy`;
+  const needles = secretNeedles({ kind: 'basic', username: 'x-access-token', password: token });
+  const header = Buffer.from(`x-access-token:${token}`).toString('base64');
+
+  it('redacts the Authorization value in every form it redacts a bearer token in', () => {
+    const bytes = Buffer.from(header);
+    const escapedEveryByte = bytes.toString('hex').toUpperCase().replace(/../g, '%$&');
+    const unicode = [...header].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    const forms: Record<string, string> = {
+      'as sent': `Basic ${header}`,
+      'every byte %XX': escapedEveryByte,
+      'every byte %xx': escapedEveryByte.toLowerCase(),
+      '\\u per character': unicode,
+      '\\U per character': unicode.replace(/\\u([0-9a-f]{4})/g, (_, h: string) => `\\u${h.toUpperCase()}`),
+      hex: bytes.toString('hex'),
+      'base64 of the base64': bytes.toString('base64'),
+      'base64url of the base64': bytes.toString('base64url'),
+    };
+    for (const [name, form] of Object.entries(forms)) {
+      const { output, count } = redactAll(Buffer.from(`{"echo":"${form}"}`), needles);
+      expect(count, name).toBeGreaterThanOrEqual(1);
+      const text = output.toString();
+      expect(text, name).not.toContain(form);
+      // What is left around the marker: "Basic ", the padding in its form, and a few characters of
+      // base64 at the ends (made of the padding or partly of neighbouring bytes): nothing of the pair.
+      // base64's padding (=, %3D, \u003d) is left too: it tells nothing.
+      const rest = text
+        .replace('{"echo":"', '')
+        .replace('"}', '')
+        .replace(MARK, '')
+        .replace('Basic ', '')
+        .replace(/=|%3d|\\u003d|3d/gi, '');
+      expect(rest.length, `${name}: ${text}`).toBeLessThanOrEqual(4);
+      expect(findLeak(text, token), name).toBeUndefined();
+    }
+  });
+});
+
 describe('the leak guard on a needle cut at the edge of a body', () => {
   const forms = Object.entries(canaryForms(CANARY)).filter(([name]) => !name.includes('half'));
 

@@ -21,15 +21,18 @@ export function secretNeedles(credential: Credential): Buffer[] {
   if (!needles) {
     const secret = credential.kind === 'token' ? credential.value : credential.password;
     const forms = Buffer.byteLength(secret) >= MIN_SECRET_LENGTH ? encodedForms(Buffer.from(secret)) : [];
-    // Basic: the header value is base64 of user:password; its other forms contain the password's.
-    if (credential.kind === 'basic') forms.push(...base64Forms(Buffer.from(`${credential.username}:${credential.password}`)));
+    // Basic: what goes on the wire is the base64 of user:password, a value of its own: it is looked
+    // for in every form the password is (each byte escaped, \u-escaped, hex, base64 again, ...), not
+    // only as sent. Unpadded: its forms are found inside the padded value's too.
+    const pair = credential.kind === 'basic' ? Buffer.from(`${credential.username}:${credential.password}`) : undefined;
+    const wire = pair === undefined ? undefined : Buffer.from(pair.toString('base64').replace(/=+$/, ''));
+    if (pair !== undefined && wire !== undefined) forms.push(...base64Forms(pair), ...encodedForms(wire));
     needles = unpooled(dedupe(forms.filter((f) => f.length >= MIN_SECRET_LENGTH)));
     // The base64 forms: an encoder may wrap them in lines (leak-guard/breaks.ts).
     const base64 = new Set(
-      [
-        ...base64Forms(Buffer.from(secret)),
-        ...(credential.kind === 'basic' ? base64Forms(Buffer.from(`${credential.username}:${credential.password}`)) : []),
-      ].map((f) => f.toString('latin1')),
+      [...base64Forms(Buffer.from(secret)), ...(pair !== undefined && wire !== undefined ? [...base64Forms(pair), ...base64Forms(wire)] : [])].map((f) =>
+        f.toString('latin1'),
+      ),
     );
     for (const n of needles) if (base64.has(n.toString('latin1'))) WRAPPABLE.add(n);
     needlesBySecret.set(key, needles);
