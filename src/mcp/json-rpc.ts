@@ -1,4 +1,5 @@
 import { jsonShapeProblem } from './json-shape.ts';
+import { nameField, PROTOCOL_VERSION_META_KEY, REVISION } from './revision-headers.ts';
 import { toolNameProblem } from './tool-names.ts';
 
 // A request body on an MCP endpoint, read as JSON-RPC 2.0: one message or a batch. Strict: a
@@ -17,6 +18,10 @@ export interface McpMessage {
   /** tools/call: the tool and its arguments. */
   tool?: string | undefined;
   args?: Readonly<Record<string, unknown>> | undefined;
+  /** The protocol revision the message's own envelope names (params._meta, 2026-07-28 and later). */
+  revision?: string | undefined;
+  /** The body field the Mcp-Name header mirrors for this method (revision-headers.ts), when a string. */
+  mirrored?: string | undefined;
 }
 
 export type ParsedBody = { ok: true; batch: boolean; messages: McpMessage[] } | { ok: false; reason: string; ids: JsonRpcId[] };
@@ -81,17 +86,37 @@ function readMessage(item: unknown): McpMessage | string {
   if (typeof method !== 'string' || !METHOD.test(method)) {
     return `its method ${JSON.stringify(String(method).slice(0, 64))} is not a method name (letters, digits and _ . $ / - only)`;
   }
-  const message: McpMessage = { kind: id === undefined ? 'notification' : 'request', id, method };
-  if (method !== 'tools/call') return message;
   const params = m['params'];
-  if (params === null || typeof params !== 'object' || Array.isArray(params)) return 'tools/call without params';
-  const name = (params as Record<string, unknown>)['name'];
+  const message: McpMessage = { kind: id === undefined ? 'notification' : 'request', id, method };
+  if (isObject(params)) {
+    const envelope = envelopeRevision(params);
+    if (envelope === null) return `its params._meta["${PROTOCOL_VERSION_META_KEY}"] is not a protocol revision`;
+    if (envelope !== undefined) message.revision = envelope;
+    const field = nameField(method);
+    const mirrored = field === undefined ? undefined : params[field];
+    if (typeof mirrored === 'string') message.mirrored = mirrored;
+  }
+  if (method !== 'tools/call') return message;
+  if (!isObject(params)) return 'tools/call without params';
+  const name = params['name'];
   if (typeof name !== 'string') return 'tools/call without a tool name';
   const problem = toolNameProblem(name);
   if (problem) return problem;
-  const args = (params as Record<string, unknown>)['arguments'];
+  const args = params['arguments'];
   if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) return "tools/call's arguments are not an object";
   return { ...message, tool: name, args: (args as Record<string, unknown> | undefined) ?? {} };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** The revision params._meta claims; undefined without a claim, null for a claim that is not a revision (refused). */
+function envelopeRevision(params: Record<string, unknown>): string | undefined | null {
+  const meta = params['_meta'];
+  if (!isObject(meta) || !Object.hasOwn(meta, PROTOCOL_VERSION_META_KEY)) return undefined;
+  const claim = meta[PROTOCOL_VERSION_META_KEY];
+  return typeof claim === 'string' && REVISION.test(claim) ? claim : null;
 }
 
 function idOf(item: unknown): JsonRpcId | undefined {

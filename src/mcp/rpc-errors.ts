@@ -9,6 +9,8 @@ export const REFUSED = -32001;
 /** JSON-RPC's own: the body is not JSON, or not a valid request. */
 export const PARSE_ERROR = -32700;
 export const INVALID_REQUEST = -32600;
+/** MCP 2026-07-28's HeaderMismatch (SEP-2243): MCP-Protocol-Version, Mcp-Method or Mcp-Name disagree with the body. */
+export const HEADER_MISMATCH = -32020;
 
 export interface RpcRefusal {
   id: JsonRpcId;

@@ -19,7 +19,7 @@ describe('MCP request bodies', () => {
     expect(parseMcpBody(body(call(1, 'search', { q: 'x' })))).toEqual({
       ok: true,
       batch: false,
-      messages: [{ kind: 'request', id: 1, method: 'tools/call', tool: 'search', args: { q: 'x' } }],
+      messages: [{ kind: 'request', id: 1, method: 'tools/call', mirrored: 'search', tool: 'search', args: { q: 'x' } }],
     });
     const batch = parseMcpBody(body([{ jsonrpc: '2.0', method: 'notifications/initialized' }, { jsonrpc: '2.0', id: 'a', result: {} }, call(2, 'get')]));
     expect(batch).toMatchObject({ ok: true, batch: true });

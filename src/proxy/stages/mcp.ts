@@ -3,7 +3,8 @@ import { ProxyError } from '../../errors/index.ts';
 import { argsSha256 } from '../../mcp/args.ts';
 import { mcpBodyProblem } from '../../mcp/body-reading.ts';
 import { type JsonRpcId, type McpMessage, parseMcpBody } from '../../mcp/json-rpc.ts';
-import { INVALID_REQUEST, PARSE_ERROR, REFUSED, rpcErrorBody, type RpcRefusal } from '../../mcp/rpc-errors.ts';
+import { HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR, REFUSED, rpcErrorBody, type RpcRefusal } from '../../mcp/rpc-errors.ts';
+import { type RevisionHeaders, revisionHeaderProblem } from '../../mcp/revision-headers.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import { pathReadings } from '../../policy/request-path.ts';
 import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
@@ -96,6 +97,11 @@ async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promi
     });
   }
   const { messages, batch } = parsed;
+  const mismatch = revisionHeaderProblem(revisionHeaders(request), messages, batch);
+  if (mismatch) {
+    const ids = messages.flatMap((m) => (m.kind === 'request' ? [m.id ?? null] : []));
+    throw unreadableMessage(request, mismatch, { code: HEADER_MISMATCH, ids: ids.length > 0 ? ids : [null], batch });
+  }
   request.draft.event.mcp = summary(messages);
   const judged = messages.filter((m) => m.kind !== 'response').map((m) => ({ message: m, verdict: verdictOf(request, m, body.length) }));
   const refused = judged.filter((j) => !j.verdict.allowed);
@@ -130,14 +136,43 @@ async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promi
  * A POST keyway will not read as the server would: refused whole, with a JSON-RPC error (id null:
  * no id read from such a body can be trusted) whose data names mcp_unreadable and why.
  */
-function unreadableMessage(request: StagedRequest, reason: string): ProxyError {
+function unreadableMessage(
+  request: StagedRequest,
+  reason: string,
+  as: { code: number; ids: JsonRpcId[]; batch: boolean } = { code: INVALID_REQUEST, ids: [null], batch: false },
+): ProxyError {
   const keyway = { code: 'mcp_unreadable', message: `keyway refused the MCP message: ${reason}` };
   request.draft.event.mcp = { method: 'unreadable' };
   return new ProxyError('mcp_unreadable', keyway.message, {
     grant: request.grant!.id,
-    hint: 'send the message as application/json in UTF-8, with no Content-Encoding, as MCP clients do',
-    answer: { status: 400, body: rpcErrorBody([{ id: null, code: INVALID_REQUEST, keyway }], false) },
+    hint:
+      as.code === HEADER_MISMATCH
+        ? 'send MCP-Protocol-Version, Mcp-Method and Mcp-Name as they mirror the body, as MCP clients do'
+        : 'send the message as application/json in UTF-8, with no Content-Encoding, as MCP clients do',
+    answer: {
+      status: 400,
+      body: rpcErrorBody(
+        as.ids.map((id) => ({ id, code: as.code, keyway })),
+        as.batch,
+      ),
+    },
   });
+}
+
+/** MCP-Protocol-Version, Mcp-Method and Mcp-Name as sent, and how many times each came. */
+function revisionHeaders(request: StagedRequest): RevisionHeaders {
+  const { headers, rawHeaders } = request.req;
+  const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(', ') : value)?.replace(/^[ \t]+|[ \t]+$/g, '');
+  return {
+    version: one(headers['mcp-protocol-version']),
+    method: one(headers['mcp-method']),
+    name: one(headers['mcp-name']),
+    counts: {
+      version: countHeader(rawHeaders, 'mcp-protocol-version'),
+      method: countHeader(rawHeaders, 'mcp-method'),
+      name: countHeader(rawHeaders, 'mcp-name'),
+    },
+  };
 }
 
 /** A GET (the event stream) or DELETE (the session's end) on the endpoint, judged as that method. */
