@@ -471,6 +471,12 @@ const configObject = z.strictObject({
     .strictObject({
       refresh_skew: duration.default(60_000),
       token_timeout: duration.default(10_000),
+      // keyway connect --mcp: the https URL where the operator hosts keyway's OAuth Client ID Metadata
+      // Document (`keyway oauth client-metadata URL` prints it); used where an authorization server supports them.
+      client_metadata_url: z
+        .string()
+        .refine(clientMetadataUrlOk, 'expected an https:// URL with a path, such as https://example.com/keyway/client.json')
+        .optional(),
     })
     .prefault({}),
   providers: slugRecord(providerSchema),
@@ -507,3 +513,13 @@ export type ProviderConfig = z.output<typeof providerSchema>;
 export type InjectConfig = z.output<typeof injectSchema>;
 export type TimeoutsConfig = ParsedConfig['proxy']['timeouts'];
 export type RuleConfig = z.output<typeof ruleSchema>;
+
+/** A Client ID Metadata Document's URL: https, a path, no user, fragment or dot segments (the draft's rules). */
+export function clientMetadataUrlOk(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' && url.pathname !== '/' && url.username === '' && url.password === '' && url.hash === '' && !/\/\.\.?(\/|$)/.test(text);
+  } catch {
+    return false;
+  }
+}

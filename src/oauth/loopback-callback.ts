@@ -20,7 +20,13 @@ const PAGE = (title: string, text: string) =>
  * that waits for one callback, checks `state`, and hands over the code. A callback with the wrong
  * state is refused and the flow keeps waiting, so a stray or forged request cannot end it.
  */
-export async function startLoopbackCallback(options: { state: string; port?: number | undefined; timeoutMs: number }): Promise<LoopbackCallback> {
+export async function startLoopbackCallback(options: {
+  state: string;
+  port?: number | undefined;
+  timeoutMs: number;
+  /** The authorization server's issuer, when known (RFC 9207): an `iss` naming another is refused; `required`: so is none. */
+  issuer?: { expected: string; required: boolean } | undefined;
+}): Promise<LoopbackCallback> {
   let settle: { resolve: (code: string) => void; reject: (err: Error) => void } | undefined;
   const code = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
   code.catch(() => undefined); // observed by the caller; avoid an unhandled rejection before then
@@ -34,6 +40,14 @@ export async function startLoopbackCallback(options: { state: string; port?: num
       res
         .writeHead(400, { 'content-type': 'text/html' })
         .end(PAGE('keyway: wrong state', 'This callback does not belong to the running sign-in. Nothing was stored.'));
+      return;
+    }
+    const mixUp = options.issuer === undefined ? undefined : issuerProblem(url.searchParams.get('iss'), options.issuer);
+    if (mixUp) {
+      res
+        .writeHead(400, { 'content-type': 'text/html' })
+        .end(PAGE('keyway: not connected', 'The answer did not come from the expected authorization server. Nothing was stored.'));
+      settle?.reject(new KeywayError('usage', mixUp));
       return;
     }
     const error = url.searchParams.get('error');
@@ -63,4 +77,17 @@ export async function startLoopbackCallback(options: { state: string; port?: num
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * RFC 9207: the authorization response names the issuer that sent it. One naming another server
+ * means a mix-up (a code from one server, spent at another's token endpoint): refused, as is a
+ * response without `iss` from a server that says it always sends one.
+ */
+function issuerProblem(iss: string | null, issuer: { expected: string; required: boolean }): string | undefined {
+  if (iss === null) {
+    return issuer.required ? `the authorization response has no iss, and ${issuer.expected} says it always sends one (RFC 9207): refused` : undefined;
+  }
+  if (iss === issuer.expected) return undefined;
+  return `the authorization response names the issuer ${JSON.stringify(iss.slice(0, 200))}, not ${issuer.expected} (RFC 9207): refused, as a mix-up of authorization servers`;
 }

@@ -1,12 +1,15 @@
 import { KeywayError } from '../errors/index.ts';
 import { type Dispatcher, requestUrl } from '../net/undici.ts';
 
-// How keyway finds where an MCP server's tokens come from (the MCP authorization spec, 2025-06-18):
+// How keyway finds where an MCP server's tokens come from (the MCP authorization spec, 2025-06-18 and
+// 2026-07-28):
 //   1. the server answers an unauthenticated request with 401 and `WWW-Authenticate: Bearer
 //      resource_metadata="…"` (else its protected resource metadata is at the well-known path);
 //   2. that metadata (RFC 9728) names the resource and its authorization server(s);
-//   3. the authorization server's metadata (RFC 8414, or OpenID discovery) gives its endpoints,
-//      among them a registration endpoint (RFC 7591) for a client of our own;
+//   3. the authorization server's metadata (RFC 8414, or OpenID discovery) gives its endpoints, and
+//      says whether it takes Client ID Metadata Documents (2026-07-28's way for a client of our own)
+//      or has a registration endpoint (RFC 7591, 2025's way), and whether it sends `iss` in the
+//      authorization response (RFC 9207, checked by the loopback callback);
 //   4. the code flow is run with PKCE (S256, which the metadata must offer) and `resource` (RFC 8707).
 // Every document is checked against what asked for it: a resource that is not the server's URL, or an
 // issuer that is not the one named, is refused (a server could otherwise send tokens elsewhere).
@@ -22,6 +25,10 @@ export interface McpAuthorization {
   tokenUrl: string;
   registrationUrl: string | undefined;
   revokeUrl: string | undefined;
+  /** client_id_metadata_document_supported: a client_id may be the https URL of its metadata document. */
+  clientMetadataDocuments: boolean;
+  /** authorization_response_iss_parameter_supported (RFC 9207): its authorization responses carry `iss`. */
+  issInResponse: boolean;
   /** scopes_supported of the resource (or, failing that, of the authorization server). */
   scopes: string[];
 }
@@ -60,6 +67,8 @@ export async function discoverMcpAuthorization(url: string, dispatcher: Dispatch
     tokenUrl: endpoint(server, 'token_endpoint', issuer, true)!,
     registrationUrl: endpoint(server, 'registration_endpoint', issuer, false),
     revokeUrl: endpoint(server, 'revocation_endpoint', issuer, false),
+    clientMetadataDocuments: server['client_id_metadata_document_supported'] === true,
+    issInResponse: server['authorization_response_iss_parameter_supported'] === true,
     scopes,
   };
 }

@@ -60,6 +60,12 @@ export interface AuthServerOptions {
    * asked for, with the scope `api`.
    */
   mcp?: boolean;
+  /**
+   * Take OAuth Client ID Metadata Documents (the MCP 2026-07-28 way to name a client): the
+   * provider fetches a client_id that is an https URL with this fetch (the test's, which trusts the
+   * test CA and maps test host names to loopback, where oidc-provider's own refuses loopback).
+   */
+  clientMetadataDocuments?: { fetch: typeof fetch };
 }
 
 export async function startAuthServer(options: AuthServerOptions = {}): Promise<AuthServer> {
@@ -109,7 +115,9 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
             },
           }
         : {}),
+      ...(options.clientMetadataDocuments ? { clientIdMetadataDocument: { enabled: true } } : {}),
     },
+    ...(options.clientMetadataDocuments ? { fetch: options.clientMetadataDocuments.fetch } : {}),
     scopes: ['openid', 'offline_access', 'api'],
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),

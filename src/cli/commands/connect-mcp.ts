@@ -3,6 +3,8 @@ import { parseDomainPatternStrict } from '../../config/domain-breadth.ts';
 import type { Provider } from '../../credentials/providers/provider-registry.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { beginAuthorization, type ConnectPlan, exchangeCode, storeConnection } from '../../oauth/connect-plan.ts';
+import { clientMetadataUrlOk } from '../../config/schema.ts';
+import { chooseClient } from '../../oauth/client-metadata.ts';
 import { discoverMcpAuthorization, registerClient } from '../../oauth/mcp-discovery.ts';
 import { startLoopbackCallback } from '../../oauth/loopback-callback.ts';
 import { createState } from '../../oauth/pkce.ts';
@@ -14,8 +16,10 @@ import { printJson, usageError, type CommandIO } from '../io.ts';
 
 /**
  * `keyway connect --mcp URL`: an MCP server that signs in with OAuth. Its authorization server is
- * found from its metadata (oauth/mcp-discovery.ts), keyway registers a client of its own there
- * unless --client-id names one, runs the code flow with PKCE and `resource`, and stores the tokens
+ * found from its metadata (oauth/mcp-discovery.ts); the client is the one --client-id names, else
+ * keyway's Client ID Metadata Document where the server takes one (oauth/client-metadata.ts), else one
+ * keyway registers there; it runs the code flow with PKCE and `resource` (the answer's `iss` checked,
+ * RFC 9207), and stores the tokens
  * as an oauth2 grant on the server's host. The authorization server's token endpoint is kept with
  * the client (the grant's secret), so the proxy refreshes the token as for any OAuth grant.
  */
@@ -38,17 +42,19 @@ export async function connectMcp(
       const problem = parseDomainPatternStrict(d);
       if (typeof problem === 'string') throw usageError(`--domains: ${problem}`);
     }
+    const metadataUrl = args.string('client-metadata-url') ?? services.config.oauth.client_metadata_url;
+    if (metadataUrl !== undefined && !clientMetadataUrlOk(metadataUrl)) {
+      throw usageError(`--client-metadata-url ${JSON.stringify(metadataUrl.slice(0, 100))}: expected an https:// URL with a path`);
+    }
     const state = createState();
-    const callback = await startLoopbackCallback({ state, timeoutMs: o.timeoutMs });
+    // RFC 9207, normative for MCP since 2026-07-28: the response must come from this issuer.
+    const callback = await startLoopbackCallback({ state, timeoutMs: o.timeoutMs, issuer: { expected: found.issuer, required: found.issInResponse } });
     try {
-      let clientId = args.string('client-id');
-      let clientSecret = o.clientSecret;
-      if (clientId === undefined) {
-        if (!found.registrationUrl) {
-          throw usageError(`${found.issuer} offers no client registration: register a client there (redirect ${callback.redirectUri}) and give --client-id`);
-        }
-        ({ clientId, clientSecret } = await registerClient(found.registrationUrl, callback.redirectUri, dispatcher));
-      }
+      const choice = chooseClient(found, { clientId: args.string('client-id'), metadataUrl }, callback.redirectUri);
+      let clientId: string;
+      let clientSecret = choice.kind === 'given' ? o.clientSecret : undefined;
+      if (choice.kind === 'register') ({ clientId, clientSecret } = await registerClient(choice.registrationUrl, callback.redirectUri, dispatcher));
+      else clientId = choice.clientId;
       const resource = { resource: found.resource };
       const provider: Provider = {
         slug: 'mcp',
@@ -87,7 +93,13 @@ export async function connectMcp(
       const result = await audited(services, io, { action: 'oauth.connect', grant: grantId, changed: ['tokens', 'scopes'] }, () =>
         storeConnection(services.store, plan, tokens, server, [new URL(found.url).pathname]),
       );
-      if (args.json) printJson(io, { ...result, mcp: found.url, issuer: found.issuer });
+      if (args.json)
+        printJson(io, {
+          ...result,
+          mcp: found.url,
+          issuer: found.issuer,
+          client: choice.kind === 'given' ? 'given' : choice.kind === 'document' ? 'metadata_document' : 'registered',
+        });
       else
         io.out(
           `connected the MCP server ${found.url} as grant ${result.grant} (${result.domains.join(', ')}; authorization server ${found.issuer}; refresh token ${result.refresh_token})`,

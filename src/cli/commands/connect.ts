@@ -23,12 +23,16 @@ export const connect: Command = {
   name: 'connect',
   usage: `keyway connect PROVIDER [--grant ID] [--scopes S,…] [--domains D,…] [--device]
                        [--client-id C] [--client-secret-stdin] [--no-browser] [--timeout 5m]
-keyway connect --mcp URL [--grant ID] [--scopes S,…] [--domains D,…] [--client-id C] …
+keyway connect --mcp URL [--grant ID] [--scopes S,…] [--domains D,…] [--client-id C]
+                       [--client-metadata-url U] …
 
 --mcp: an MCP server that signs in with OAuth (the MCP authorization spec): keyway reads its
-protected resource metadata and its authorization server's, registers a client of its own there
-(dynamic client registration; or give --client-id), and runs the code flow with PKCE for that
-server as the resource. The grant (default mcp-NAME from the host) injects on the server's host and
+protected resource metadata and its authorization server's, and uses --client-id if given, else its
+Client ID Metadata Document where the server takes them (--client-metadata-url or
+oauth.client_metadata_url: the https URL where you host what \`keyway oauth client-metadata URL\`
+prints), else registers a client of its own (dynamic client registration). It runs the code flow
+with PKCE for that server as the resource, and refuses an answer whose iss names another server
+(RFC 9207). The grant (default mcp-NAME from the host) injects on the server's host and
 is refreshed like any OAuth grant.
 
 Runs the provider's OAuth flow with keyway's client for it (providers.NAME.client_id in the config)
@@ -50,6 +54,7 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
       'no-browser': { type: 'boolean' },
       timeout: { type: 'string' },
       mcp: { type: 'string' },
+      'client-metadata-url': { type: 'string' },
     });
     const [name] = args.positionals;
     const services = await servicesFor(args, io);

@@ -1,3 +1,5 @@
+import { clientMetadataUrlOk } from '../../config/schema.ts';
+import { clientMetadataDocument } from '../../oauth/client-metadata.ts';
 import { buildConsentUrl } from '../../oauth/consent-url.ts';
 import { createPkce, createState } from '../../oauth/pkce.ts';
 import { parse } from '../args.ts';
@@ -7,8 +9,14 @@ import { printJson, usageError } from '../io.ts';
 export const oauth: Command = {
   name: 'oauth',
   usage: `keyway oauth setup --provider P --auth-url U --client-id C --redirect-uri R --scope S [--scope S…] [--state X]
+keyway oauth client-metadata URL
 
-Prints the authorization URL (response_type=code, PKCE S256, state) on stdout, and the PKCE
+client-metadata: prints keyway's OAuth Client ID Metadata Document for URL, the https address where
+you will host it (its client_id is that URL). Host it there as application/json, then set
+oauth.client_metadata_url: URL, and \`keyway connect --mcp\` signs in with it wherever the
+authorization server takes metadata documents (the MCP spec's way since 2026-07-28).
+
+setup: prints the authorization URL (response_type=code, PKCE S256, state) on stdout, and the PKCE
 code_verifier and state on stderr: the code the provider returns must be exchanged with that
 verifier. Store the resulting tokens with \`keyway secrets set\`.`,
   async run(argv, io) {
@@ -20,6 +28,14 @@ verifier. Store the resulting tokens with \`keyway secrets set\`.`,
       scope: { type: 'string', multiple: true },
       state: { type: 'string' },
     });
+    if (args.positionals[0] === 'client-metadata') {
+      const url = args.positionals[1];
+      if (url === undefined || args.positionals.length > 2) throw usageError('usage: keyway oauth client-metadata URL');
+      if (!clientMetadataUrlOk(url))
+        throw usageError(`${JSON.stringify(url.slice(0, 100))}: expected the https:// URL (with a path) where the document will be hosted`);
+      io.out(JSON.stringify(clientMetadataDocument(url), null, 2));
+      return 0;
+    }
     if (args.positionals[0] !== 'setup') throw usageError('usage: keyway oauth setup --provider P --auth-url U --client-id C --redirect-uri R --scope S…');
     const authUrl = args.string('auth-url');
     const clientId = args.string('client-id');
