@@ -63,6 +63,16 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
   closers.add('proxy listener', () => proxy.close(0));
   await listenOn(proxy.listener, options.listen ?? config.proxy.listen, 'proxy.listen', paths.runningProxy);
   const proxyAddress = proxy.listener.address() as AddressInfo;
+  // Redirected connections (proxy.transparent): keyway's own ports, never destinations.
+  const redirected = config.proxy.transparent;
+  if (proxy.transparent.tls && redirected?.listen) {
+    await listenOn(proxy.transparent.tls, redirected.listen, 'proxy.transparent.listen', paths.runningProxy);
+    ownPorts.add((proxy.transparent.tls.address() as AddressInfo).port);
+  }
+  if (proxy.transparent.http && redirected?.http_listen) {
+    await listenOn(proxy.transparent.http, redirected.http_listen, 'proxy.transparent.http_listen', paths.runningProxy);
+    ownPorts.add((proxy.transparent.http.address() as AddressInfo).port);
+  }
   live.onApply((next) => proxy.retime(next.proxy.timeouts));
   ownPorts.add(proxyAddress.port);
   metrics.watch({

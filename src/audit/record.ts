@@ -32,6 +32,8 @@ export interface AuditEvent {
   // Extra fields, each only when it applies; written after the fixed ones, sorted by name.
   /** The rule that refused the request, or allowed it with a warning (`agents.x.rules[3] (…)`). */
   rule?: string | undefined;
+  /** A connection redirected to keyway rather than sent to its proxy listener: `transparent` (proxy.transparent), `contain` (keyway run --contain). */
+  via?: 'transparent' | 'contain' | undefined;
   /** `warn`: a refusal was only reported (policy mode warn). */
   policy?: 'warn' | undefined;
   /** X-HTTP-Method-Override and its kin that the request carried (names only). */

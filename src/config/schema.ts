@@ -375,6 +375,15 @@ const configObject = z.strictObject({
       allow_networks: z.array(cidr).default([]),
       // With unmatched: deny, hosts that may still be tunnelled blind.
       allow_tunnel: z.array(domain).default([]),
+      // Listeners for connections redirected to keyway (a sidecar's nftables rules): TLS routed by
+      // SNI (to port 443), plain HTTP by Host; every such connection is `agent` (proxy/transparent/).
+      transparent: z
+        .strictObject({
+          listen: listen.optional(),
+          http_listen: listen.optional(),
+          agent: z.string().regex(GRANT_ID, 'expected an agent id of a-z, 0-9 and -').optional(),
+        })
+        .optional(),
       timeouts: timeoutsSchema.prefault({}),
       // On SIGTERM/SIGINT: how long requests in flight may take to finish before everything closes.
       drain_timeout: duration.default(10_000),

@@ -32,6 +32,9 @@ export const ERROR_CODES = {
   // a Content-Encoding, a byte-order mark, a type other than application/json), or Mcp-Method /
   // Mcp-Name headers that disagree with the body. Answered as a JSON-RPC error (mcp/body-reading.ts).
   mcp_unreadable: { kind: 'refusal', status: 400, audit: 'deny' },
+  // A connection redirected to a transparent listener with no destination keyway can read: a TLS
+  // ClientHello without a server name (a raw IP), or a plain HTTP request without one Host. Closed.
+  no_destination: { kind: 'refusal', status: 400, audit: 'deny' },
   // A request shape keyway cannot re-sign (an aws_sigv4 grant): refused rather than signed wrong.
   signature_unsupported: { kind: 'refusal', status: 400, audit: 'deny' },
   // A request head that did not finish within proxy.timeouts.headers.

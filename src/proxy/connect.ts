@@ -69,7 +69,15 @@ async function routeConnect({ runtime, auth }: ProxyWiring, req: IncomingMessage
   draft.event.port = target.port;
   const agent = auth.identify(req, runtime.tables().agents, draft.event.client, runtime.callerKey);
   draft.event.agent = agent.id;
-  const conn = new Connection(runtime, target, agent, draft.event.client);
+  return routeConnection(runtime, new Connection(runtime, target, agent, draft.event.client));
+}
+
+/**
+ * Where a connection to `conn.target` goes: keyway's self-check, a refusal inside TLS, a blind
+ * tunnel or an interception; the destination checked. The CONNECT's and a redirected connection's alike.
+ */
+export async function routeConnection(runtime: ProxyRuntime, conn: Connection): Promise<Connection> {
+  const { target } = conn;
   // keyway answers this name itself (keyway doctor): never resolved, never forwarded.
   if (target.host === SELF_CHECK_HOST && target.port === 443) return conn.decide(SELF_CHECK);
   const grants = conn.grants();

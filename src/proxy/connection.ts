@@ -36,13 +36,15 @@ export class Connection {
   readonly agent: Agent;
   /** The client's address, as the audit line names it. */
   readonly client: string;
+  /** How the connection reached keyway when it was not through the proxy listener (audit `via`). */
+  readonly via: 'transparent' | 'contain' | undefined;
   #route: Route | undefined;
   /** How keyway talks to the upstream: https inside intercepted TLS (set by intercept.ts), http otherwise. */
   scheme: 'https' | 'http' = 'http';
   #decidedOn: ProxyTables | undefined;
   #decision: RouteDecision<Grant> | undefined;
 
-  constructor(runtime: ProxyRuntime, target: Target, agent: Agent, client: string) {
+  constructor(runtime: ProxyRuntime, target: Target, agent: Agent, client: string, via?: 'transparent' | 'contain') {
     this.runtime = runtime;
     this.decisions = runtime;
     this.issuing = runtime;
@@ -51,6 +53,7 @@ export class Connection {
     this.target = target;
     this.agent = agent;
     this.client = client;
+    this.via = via;
   }
 
   /** What keyway does with this connection; a plain http:// request is always intercepted. */

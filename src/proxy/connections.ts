@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 // Every client connection keyway holds, from accept to close, so that stop can drain them: HTTP
@@ -41,6 +41,11 @@ export class ClientConnections {
       // Prepended: the request is on the books before any handler can finish it.
       server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#requestStarted(req, res));
     }
+  }
+
+  /** Tracks the connections of a listener that is not an HTTP server (the transparent ones). */
+  attachRaw(listener: NetServer): void {
+    listener.on('connection', (socket: Socket) => this.#track(socket));
   }
 
   get size(): number {

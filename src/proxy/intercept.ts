@@ -27,7 +27,7 @@ function chooseProtocol({ protocols }: { protocols: string[] }): string | undefi
  * A client that speaks plain HTTP inside the tunnel is served too, as http (grants then need
  * allow_http). The first byte and the handshake are each bounded in time (proxy.timeouts).
  */
-export function intercept({ inner, connections }: ProxyWiring, conn: Connection, client: Duplex, head: Buffer): void {
+export function intercept({ inner, connections }: ProxyWiring, conn: Connection, client: Duplex, head: Buffer, preface = true): void {
   const { runtime, target } = conn;
   const timeouts = runtime.config.proxy.timeouts;
   connections.pending(client);
@@ -67,7 +67,8 @@ export function intercept({ inner, connections }: ProxyWiring, conn: Connection,
       client.resume();
     }
   };
-  client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  // A redirected (transparent) connection had no CONNECT to answer.
+  if (preface) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length > 0) {
     start(head);
     return;

@@ -38,7 +38,7 @@ function answer(to: RefusalTarget, error: ProxyError): void {
  * before a connection was made. The path is given only once normalised: never the raw target.
  */
 export function draftOn(conn: Connection | undefined, method: string | null, client: string, path: string | null = null): AuditDraft {
-  return new AuditDraft({
+  const draft = new AuditDraft({
     method,
     host: conn?.target.host ?? '',
     port: conn?.target.port ?? 0,
@@ -46,6 +46,8 @@ export function draftOn(conn: Connection | undefined, method: string | null, cli
     agent: conn?.agent.id ?? null,
     path,
   });
+  if (conn?.via !== undefined) draft.event.via = conn.via;
+  return draft;
 }
 
 /** The client's address as the audit line names it. */

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TimeoutsConfig } from '../config/index.ts';
 import { ProxyError } from '../errors/index.ts';
@@ -13,10 +14,13 @@ import { handlePlainRequest } from './plain-request.ts';
 import { clientAddress, draftOn, refuse } from './refuse.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
+import { transparentHttpServer, transparentTlsServer } from './transparent/listener.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
   readonly listener: Server;
+  /** proxy.transparent's listeners, when configured: redirected TLS (by SNI) and plain HTTP (by Host). */
+  readonly transparent: { readonly tls: NetServer | undefined; readonly http: NetServer | undefined };
   /** Client connections open now (listener's, CONNECTs, tunnels), for tests and status. */
   connectionCount(): number;
   /** After a config reload: proxy.timeouts for the connections and requests that come next. */
@@ -60,9 +64,17 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   });
   listener.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(runtime, owed, err, socket, undefined));
 
+  const redirected = runtime.config.proxy.transparent;
+  const options = { agent: redirected?.agent, via: 'transparent' as const };
+  const transparent = {
+    tls: redirected?.listen ? transparentTlsServer(wiring, options) : undefined,
+    http: redirected?.http_listen ? transparentHttpServer(wiring, options) : undefined,
+  };
+
   let closing: Promise<void> | undefined;
   return {
     listener,
+    transparent,
     connectionCount: () => connections.size,
     retime(t) {
       retimeServer(listener, t);
@@ -73,6 +85,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
         // The port is free once the handle is closed; net.Server's own 'close' would wait for
         // every connection, which the drain takes care of.
         if (listener.listening) listener.close();
+        for (const server of [transparent.tls, transparent.http]) if (server?.listening) server.close();
         await connections.drain(drainMs);
         inner.closeAll();
       })();

@@ -14,7 +14,12 @@ import { upstreamError } from '../egress/upstream-errors.ts';
  * and write; a client that stops reading stalls both). Half-closes are passed through: a FIN from
  * one side ends the other's writing, and the tunnel closes when both have ended.
  */
-export async function openTunnel({ connections }: ProxyWiring, conn: Connection, { socket: client, head, draft }: ConnectClient): Promise<void> {
+export async function openTunnel(
+  { connections }: ProxyWiring,
+  conn: Connection,
+  { socket: client, head, draft }: ConnectClient,
+  preface = true,
+): Promise<void> {
   const { runtime, target } = conn;
   draft.event.decision = 'tunnel';
   let upstream: Socket;
@@ -34,7 +39,7 @@ export async function openTunnel({ connections }: ProxyWiring, conn: Connection,
   }
   draft.event.status = 200;
   upstream.setNoDelay(true);
-  client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (preface) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length > 0) upstream.write(head);
   client.pipe(upstream);
   upstream.pipe(client);

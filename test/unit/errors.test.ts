@@ -69,6 +69,7 @@ describe('the one error table', () => {
       'purpose_required',
       'signature_unsupported',
       'mcp_unreadable',
+      'no_destination',
       'body_too_large',
       'bad_request',
       'request_timeout',

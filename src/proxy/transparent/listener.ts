@@ -1,0 +1,141 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { ANONYMOUS_AGENT, type Agent } from '../../credentials/agents.ts';
+import { ProxyError } from '../../errors/index.ts';
+import { AuditDraft } from '../audit-event.ts';
+import { type ProxyWiring, routeConnection } from '../connect.ts';
+import { Connection } from '../connection.ts';
+import { intercept } from '../intercept.ts';
+import { clientAddress, refuse } from '../refuse.ts';
+import { auditIfUnanswered } from '../refuse-inside.ts';
+import { asProxyError } from '../respond.ts';
+import type { Target } from '../target.ts';
+import { openTunnel } from '../tunnel.ts';
+import { MAX_HELLO_RECORD, readClientHello } from './client-hello.ts';
+import { completeHead, hostOfHead, MAX_HEAD } from './http-host.ts';
+import { readPrefix } from './prefix.ts';
+
+// Listeners for connections redirected to keyway (a pod's nftables rules, keyway run --contain)
+// rather than sent to its proxy: no CONNECT, no proxy credentials. The TLS listener takes the
+// destination from the ClientHello's server name (port 443), the HTTP one from the request's Host
+// (port 80 unless it names one); the address the client dialled is never used (keyway resolves the
+// name itself, under its egress checks). Then the connection goes exactly as a CONNECT to that name
+// would: intercepted, refused inside TLS, tunnelled blind, or refused, with the same stages and audit
+// lines, marked `via`. A connection with neither name is refused (no_destination) and audited.
+
+export interface TransparentOptions {
+  /** The agent such connections are (proxy.transparent.agent); undefined: the local agent, where no agents are configured. */
+  readonly agent: string | undefined;
+  readonly via: 'transparent' | 'contain';
+}
+
+/** A listener for redirected TLS: routed by SNI. */
+export function transparentTlsServer(wiring: ProxyWiring, options: TransparentOptions): Server {
+  const server = createServer({ pauseOnConnect: true }, (socket) => void acceptTls(wiring, options, socket));
+  wiring.connections.attachRaw(server);
+  return server;
+}
+
+/** A listener for redirected plain HTTP: routed by Host. */
+export function transparentHttpServer(wiring: ProxyWiring, options: TransparentOptions): Server {
+  const server = createServer({ pauseOnConnect: true }, (socket) => void acceptHttp(wiring, options, socket));
+  wiring.connections.attachRaw(server);
+  return server;
+}
+
+async function acceptTls(wiring: ProxyWiring, options: TransparentOptions, socket: Socket): Promise<void> {
+  const { runtime } = wiring;
+  const draft = start(wiring, socket, options, 443);
+  socket.resume();
+  const { bytes, found } = await readPrefix(socket, MAX_HELLO_RECORD, runtime.config.proxy.timeouts.first_byte, (b) => {
+    const reading = readClientHello(b);
+    return reading.kind === 'more' ? undefined : reading;
+  });
+  if (socket.destroyed || found === undefined) return void gone(wiring, draft, socket);
+  if (found.kind !== 'name') {
+    const why = found.kind === 'no-name' ? 'a TLS ClientHello without a server name (SNI)' : found.reason;
+    return closeRefused(wiring, draft, new ProxyError('no_destination', `${why}: keyway cannot tell where it goes`), socket);
+  }
+  await route(wiring, options, { host: found.host, port: 443 }, draft, socket, bytes, false);
+}
+
+async function acceptHttp(wiring: ProxyWiring, options: TransparentOptions, socket: Socket): Promise<void> {
+  const { runtime } = wiring;
+  const draft = start(wiring, socket, options, 80);
+  socket.resume();
+  const { bytes, found } = await readPrefix(socket, MAX_HEAD, runtime.config.proxy.timeouts.headers, completeHead);
+  if (socket.destroyed || found === undefined) {
+    if (bytes.length >= MAX_HEAD) return refuse(runtime, draft, new ProxyError('bad_request', 'a request head over 16 KiB'), socket);
+    return void gone(wiring, draft, socket);
+  }
+  let target: Target;
+  try {
+    target = hostOfHead(found);
+  } catch (err) {
+    return refuse(runtime, draft, asProxyError(err), socket);
+  }
+  await route(wiring, options, target, draft, socket, bytes, true);
+}
+
+/** The connection's line, before anything is known but the client. */
+function start(wiring: ProxyWiring, socket: Socket, options: TransparentOptions, port: number): AuditDraft {
+  socket.on('error', () => socket.destroy());
+  wiring.connections.pending(socket);
+  const draft = new AuditDraft({ method: null, host: '', port, client: clientAddress(socket) });
+  draft.event.via = options.via;
+  return draft;
+}
+
+/** As a CONNECT to `target` would go, for the agent the listener serves. */
+async function route(
+  wiring: ProxyWiring,
+  options: TransparentOptions,
+  target: Target,
+  draft: AuditDraft,
+  socket: Socket,
+  head: Buffer,
+  http: boolean,
+): Promise<void> {
+  const { runtime } = wiring;
+  draft.event.host = target.host;
+  draft.event.port = target.port;
+  let conn: Connection;
+  try {
+    const agent = agentFor(wiring, options);
+    draft.event.agent = agent.id;
+    conn = await routeConnection(runtime, new Connection(runtime, target, agent, draft.event.client, options.via));
+  } catch (err) {
+    // Plain HTTP can read a refusal; a TLS client, before its handshake, cannot: closed.
+    if (http) return refuse(runtime, draft, asProxyError(err), socket);
+    return closeRefused(wiring, draft, asProxyError(err), socket);
+  }
+  const { route: decided } = conn;
+  if (decided.kind === 'tunnel') return void openTunnel(wiring, conn, { socket, head, draft }, false);
+  if (decided.kind === 'intercept') runtime.upstream.prewarm(target.host, target.port);
+  if (decided.kind === 'refuse-inside') auditIfUnanswered(runtime, socket, draft, decided.refusal);
+  intercept(wiring, conn, socket, head, false);
+}
+
+/** The listener's agent: the one proxy.transparent.agent names, else the local agent where there are no agents. */
+function agentFor({ runtime }: ProxyWiring, options: TransparentOptions): Agent {
+  const agents = runtime.tables().agents;
+  if (options.agent === undefined) {
+    if (agents.anonymous) return ANONYMOUS_AGENT;
+    throw new ProxyError('proxy_auth_required', 'a redirected connection, and no agent for it: set proxy.transparent.agent to the agent it is');
+  }
+  const agent = agents.get(options.agent);
+  if (!agent) throw new ProxyError('proxy_auth_required', `proxy.transparent.agent names agent "${options.agent}", which does not exist`);
+  return agent;
+}
+
+function closeRefused(wiring: ProxyWiring, draft: AuditDraft, error: ProxyError, socket: Socket): void {
+  draft.failed(error);
+  draft.commit(wiring.runtime);
+  socket.destroy();
+}
+
+/** The client left (or stayed silent) before saying where it goes: noted, as an abandoned CONNECT is. */
+function gone(wiring: ProxyWiring, draft: AuditDraft, socket: Socket): void {
+  draft.event.code = 'client_closed';
+  draft.commit(wiring.runtime);
+  socket.destroy();
+}
