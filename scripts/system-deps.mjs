@@ -23,6 +23,7 @@ export const REQUIREMENTS = [
   { name: 'Python httpx with h2', packages: ['python3-httpx', 'python3-h2'], why: 'a real HTTP/2 client (run with /usr/bin/python3)' },
   { name: 'aws CLI', packages: ['awscli'], why: 'a real S3 client for SigV4 signing (run as /usr/bin/aws, not a newer one first on PATH)' },
   { name: 'Python boto3', packages: ['python3-boto3'], why: 'a real S3 client for SigV4 signing (run with /usr/bin/python3)' },
+  { name: 'nft and ip', packages: ['nftables', 'iproute2'], why: "the sidecar's redirect rules (deploy/transparent), tested in a network namespace" },
 ];
 
 /**
@@ -86,6 +87,7 @@ export function probeSystem() {
     'Python httpx with h2': runs('/usr/bin/python3', ['-c', 'import httpx, h2']),
     'aws CLI': executable('/usr/bin/aws'),
     'Python boto3': runs('/usr/bin/python3', ['-c', 'import boto3']),
+    'nft and ip': executable('/usr/sbin/nft') && executable('/usr/sbin/ip'),
   };
 }
 
