@@ -31,6 +31,8 @@ describe('what npm test does about missing system programs', () => {
         'chromium',
         'curl',
         'git',
+        'iproute2',
+        'nftables',
         'openssl',
         'postgresql',
         'python3-boto3',
