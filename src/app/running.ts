@@ -1,3 +1,4 @@
+import type { Server as NetServer } from 'node:net';
 // The handle startKeyway returns: where keyway listens, its counts, reload, and stop.
 import type { AddressInfo } from 'node:net';
 import type { AdminServer } from '../admin/server.ts';
@@ -17,6 +18,8 @@ export interface RunningKeyway {
   readonly adminAddress: AddressInfo | undefined;
   /** Client connections the proxy holds now (CONNECTs, tunnels, kept-alive HTTP). */
   connectionCount(): number;
+  /** Serves connections redirected to a listening socket opened elsewhere (keyway run --contain), as `agent`. */
+  acceptRedirected(handle: NetServer, agent: string | undefined): void;
   /** Grants and agents in the tables now (config and store): the start banner shows them. */
   counts(): { grants: number; agents: number };
   /** Re-reads the config file (SIGHUP): applied to new requests, or refused with the reason. */
@@ -46,6 +49,7 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     proxyAddress,
     adminAddress: admin?.address,
     connectionCount: () => proxy.connectionCount(),
+    acceptRedirected: (handle, agent) => void proxy.acceptRedirected(handle, agent),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
     reload: (signal = 'SIGHUP') =>
       live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal, actor: signal }),

@@ -82,6 +82,9 @@ export const ERROR_CODES = {
   listen_failed: { kind: 'command', status: null, audit: null, adminStatus: 400 },
   usage: { kind: 'command', status: null, audit: null, adminStatus: 400 },
   conflict: { kind: 'command', status: null, audit: null, adminStatus: 409 },
+  // keyway run --contain cannot make its namespaces here (not Linux, a program missing, no user
+  // namespaces for this user): the command is not run (exit 2), never run uncontained.
+  contain_unavailable: { kind: 'command', status: null, audit: null, adminStatus: 400 },
   client_closed: { kind: 'note', status: null, audit: null },
   self_check: { kind: 'note', status: null, audit: null },
   // No admin token (or a wrong one) on a route that needs it, and no dashboard session.

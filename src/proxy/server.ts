@@ -14,7 +14,7 @@ import { handlePlainRequest } from './plain-request.ts';
 import { clientAddress, draftOn, refuse } from './refuse.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
-import { transparentHttpServer, transparentTlsServer } from './transparent/listener.ts';
+import { redirectedServer, transparentHttpServer, transparentTlsServer } from './transparent/listener.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
@@ -23,6 +23,11 @@ export interface ProxyServer {
   readonly transparent: { readonly tls: NetServer | undefined; readonly http: NetServer | undefined };
   /** Client connections open now (listener's, CONNECTs, tunnels), for tests and status. */
   connectionCount(): number;
+  /**
+   * Serves redirected connections on a listening socket opened elsewhere (keyway run --contain:
+   * inside the contained command's network namespace), as `agent`, audited `via: contain`.
+   */
+  acceptRedirected(handle: NetServer, agent: string | undefined): NetServer;
   /** After a config reload: proxy.timeouts for the connections and requests that come next. */
   retime(timeouts: TimeoutsConfig): void;
   /**
@@ -71,10 +76,17 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
     http: redirected?.http_listen ? transparentHttpServer(wiring, options) : undefined,
   };
 
+  const redirectedServers: NetServer[] = [];
+
   let closing: Promise<void> | undefined;
   return {
     listener,
     transparent,
+    acceptRedirected(handle, agent) {
+      const server = redirectedServer(wiring, { agent, via: 'contain' }, handle);
+      redirectedServers.push(server);
+      return server;
+    },
     connectionCount: () => connections.size,
     retime(t) {
       retimeServer(listener, t);
@@ -85,7 +97,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
         // The port is free once the handle is closed; net.Server's own 'close' would wait for
         // every connection, which the drain takes care of.
         if (listener.listening) listener.close();
-        for (const server of [transparent.tls, transparent.http]) if (server?.listening) server.close();
+        for (const server of [transparent.tls, transparent.http, ...redirectedServers]) if (server?.listening) server.close();
         await connections.drain(drainMs);
         inner.closeAll();
       })();

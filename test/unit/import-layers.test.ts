@@ -45,6 +45,8 @@ const LAYERS: Record<string, number> = {
   // The composition root: builds every part once, owns start, stop and reload (live-config.ts is its
   // reload half; nothing below imports it, admin's reload route takes a callback).
   app: 6,
+  // keyway run --contain: a keyway of its own (app) for a command in its namespaces.
+  contain: 6.5,
   cli: 7,
 };
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { containUnavailable, runContained } from '../../contain/run.ts';
 import { parse } from '../args.ts';
 import { agentKeyFor, awsCaVariables, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
@@ -93,7 +94,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID] [--contain] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -101,13 +102,21 @@ with -. The proxy and CA variables replace any the caller has set. A placeholder
 (OPENAI_API_KEY=keyway-placeholder, …) is only added where the caller has not set that variable:
 one already set is passed through unchanged. When CMD runs on node and the node on your PATH
 is older than 24, run warns that it will go around keyway (older Node ignores HTTPS_PROXY). It also
-warns when no proxy runs for this home, and when agents are configured and no --agent is given (407).`,
+warns when no proxy runs for this home, and when agents are configured and no --agent is given (407).
+
+--contain (Linux): CMD runs in its own network namespace where keyway is the only way out, as the
+agent --agent names (default: the local agent) with no key and no proxy setting: every TCP
+connection goes to keyway (routed by TLS server name or HTTP Host), names resolve inside, the system
+CA bundle there holds keyway's CA; other UDP, ICMP and IPv6 lead nowhere. This process runs the
+keyway that serves it. Without the privileges it needs (root, or unprivileged user namespaces) it
+fails with contain_unavailable (exit 2), never running CMD uncontained.`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
     const { own, command } = splitRunArgs(argv);
-    const args = parse(own, { agent: { type: 'string' } });
-    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--] CMD [ARGS…]');
+    const args = parse(own, { agent: { type: 'string' }, contain: { type: 'boolean' } });
+    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--contain] [--] CMD [ARGS…]');
+    if (args.flag('contain')) return runContainedCommand(args, io, command);
     const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
     if (noProxyRunning) {
@@ -135,3 +144,26 @@ warns when no proxy runs for this home, and when agents are configured and no --
     }
   },
 };
+
+/** The proxy variables a contained command must not follow: there is no proxy to reach in there, only keyway's redirect. */
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY'];
+
+/** keyway run --contain: checks first, then the command in its namespaces (contain/run.ts). */
+async function runContainedCommand(args: Args, io: CommandIO, command: string[]): Promise<number> {
+  const unavailable = containUnavailable();
+  if (unavailable !== undefined) {
+    io.err(`keyway: contain_unavailable: ${unavailable}; CMD was not run`);
+    return 2;
+  }
+  const config = configFor(args, io);
+  checkCaFiles(config);
+  const agent = args.string('agent');
+  const { grants } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
+  const ca = clientEnvironment(config);
+  const env: Record<string, string> = { ...placeholderVariables(grants) };
+  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value;
+  for (const name of PROXY_VARIABLES) delete env[name];
+  for (const name of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) env[name] = ca[name]!;
+  Object.assign(env, awsCaVariables(config, grants));
+  return runContained({ config, configFile: args.string('config'), agent, command, env, keywayEnv: io.env, err: (line) => io.err(line) });
+}

@@ -42,6 +42,39 @@ export function transparentHttpServer(wiring: ProxyWiring, options: TransparentO
   return server;
 }
 
+/**
+ * One listener for every redirected TCP connection, whatever port it was for (keyway run --contain:
+ * the namespace sends all of them here): TLS by its first byte, routed by SNI to 443; anything
+ * else read as plain HTTP, routed by Host. `handle` is a listening socket opened elsewhere (inside
+ * the contained process's network namespace) and handed over.
+ */
+export function redirectedServer(wiring: ProxyWiring, options: TransparentOptions, handle: Server): Server {
+  const server = createServer({ pauseOnConnect: true }, (socket) => void acceptEither(wiring, options, socket));
+  wiring.connections.attachRaw(server);
+  server.listen(handle);
+  return server;
+}
+
+async function acceptEither(wiring: ProxyWiring, options: TransparentOptions, socket: Socket): Promise<void> {
+  socket.on('error', () => socket.destroy());
+  socket.resume();
+  const { bytes } = await readPrefix(socket, 1, wiring.runtime.config.proxy.timeouts.first_byte, (b) => (b.length > 0 ? true : undefined));
+  if (bytes.length === 0) {
+    // Nothing said (a protocol where the server speaks first, as SSH): no name to go by.
+    const draft = start(wiring, socket, options, 0);
+    return closeRefused(
+      wiring,
+      draft,
+      new ProxyError('no_destination', 'a redirected connection that sent nothing keyway can route by (neither TLS nor HTTP)'),
+      socket,
+    );
+  }
+  socket.unshift(bytes);
+  return bytes[0] === TLS_HANDSHAKE ? acceptTls(wiring, options, socket) : acceptHttp(wiring, options, socket);
+}
+
+const TLS_HANDSHAKE = 0x16;
+
 async function acceptTls(wiring: ProxyWiring, options: TransparentOptions, socket: Socket): Promise<void> {
   const { runtime } = wiring;
   const draft = start(wiring, socket, options, 443);

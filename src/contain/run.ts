@@ -1,0 +1,104 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { startKeyway } from '../app/index.ts';
+import type { Config } from '../config/index.ts';
+import type { ContainSpec } from './inside.ts';
+
+// `keyway run --contain -- CMD`: CMD runs where keyway is the only way out. This process runs a
+// keyway for it (the home's config, store and audit log, as `keyway fetch` does) and starts, under
+// `unshare`, a user, network and mount namespace (contain/inside.ts) whose only interface is
+// loopback: every TCP connection made there is redirected to a listening socket that inside.ts
+// opens and hands to this keyway over Node's IPC channel (handles can be sent), so keyway accepts
+// them from outside the namespace and dials the real hosts from here. Why this shape: it needs no
+// addresses, no veth pair and no route to the host, and a command that removes the rules finds no
+// way out at all. The user namespace means nothing inside holds a capability over the host's
+// namespaces (no setns back out), whoever runs keyway.
+
+/** Why containment cannot run here, or undefined: it never falls back to running CMD uncontained. */
+export function containUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return `network namespaces are Linux's; this is ${process.platform}`;
+  for (const [program, what] of [
+    ['unshare', 'unshare (util-linux) to make the namespaces'],
+    ['ip', 'ip (iproute2) to bring up loopback inside'],
+    ['nft', 'nft (nftables) for the redirect rules inside'],
+    ['mount', 'mount (util-linux) to put the CA in the system bundle inside'],
+  ] as const) {
+    if (spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status !== 0) return `${what} is not installed`;
+  }
+  // One try at what the kernel allows: a user namespace (with a network namespace in it) as this user.
+  const probe = spawnSync('unshare', ['--user', '--map-root-user', '--net', 'true'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    const reason = (probe.stderr ?? '').trim().split('\n')[0] || 'unshare failed';
+    return `this user may not create a user and network namespace (${reason}): run as root, or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or user.max_user_namespaces > 0)`;
+  }
+  return undefined;
+}
+
+export interface ContainOptions {
+  config: Config;
+  configFile: string | undefined;
+  /** The agent the command is (undefined: the local agent, where no agents are configured). */
+  agent: string | undefined;
+  command: string[];
+  /** The command's environment, CA variables included, proxy variables excluded. */
+  env: Record<string, string>;
+  /** keyway's own environment (the master key and the config's references). */
+  keywayEnv: NodeJS.ProcessEnv;
+  err(line: string): void;
+}
+
+/** Runs the command contained; resolves with its exit status (2 when containment failed to start). */
+export async function runContained(options: ContainOptions): Promise<number> {
+  const { config } = options;
+  const running = await startKeyway({
+    home: config.home,
+    configFile: options.configFile,
+    listen: { host: '127.0.0.1', port: 0 },
+    adminListen: { host: '127.0.0.1', port: 0 },
+    env: options.keywayEnv,
+    logger: pino({ level: 'error' }, pino.destination(2)),
+    announce: false,
+  });
+  try {
+    const spec: ContainSpec = { command: options.command, env: options.env, bundle: join(config.home, 'certs', 'bundle.pem') };
+    if (!existsSync(spec.bundle)) {
+      options.err(`keyway: no CA bundle at ${spec.bundle}: run \`keyway init\``);
+      return 2;
+    }
+    const inside = fileURLToPath(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+    const child = spawn('unshare', ['--user', '--map-root-user', '--net', '--mount', '--fork', '--kill-child', process.execPath, inside], {
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', KEYWAY_CONTAIN: JSON.stringify(spec) },
+    });
+    let started = false;
+    child.on('message', (message: { kind: string; reason?: string }, handle: unknown) => {
+      if (message.kind === 'listening' && handle) {
+        running.acceptRedirected(handle as Server, options.agent);
+        started = true;
+        child.send({ kind: 'ready' });
+      } else if (message.kind === 'failed') options.err(`keyway: contain_unavailable: ${message.reason ?? 'the namespace could not be set up'}`);
+    });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    try {
+      const code = await new Promise<number>((resolve) => {
+        child.once('error', (err) => {
+          options.err(`keyway: contain_unavailable: cannot run unshare (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+          resolve(2);
+        });
+        child.once('exit', (exit, signal) => resolve(exit ?? (signal ? 128 : 1)));
+      });
+      return started ? code : 2;
+    } finally {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+    }
+  } finally {
+    await running.stop({ drainMs: 2_000 });
+  }
+}

@@ -1,0 +1,155 @@
+// keyway run --contain (issue 35): the command runs in its own user, network and mount namespaces
+// where keyway is the only way out, with no proxy variable and no CA option. curl, Python requests
+// and Node's fetch reach the granted host with the credential injected; the ways around (a raw IP,
+// a host no grant covers, another port, IPv6, keyway's admin port, a way back into the host's
+// network namespace) lead nowhere; and where containment cannot be set up, the command is not run.
+// Needs root or unprivileged user namespaces (CI runs as root); the upstream listens on port 443 of
+// this test's own loopback address, where keyway's proxy.hosts sends the name.
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const TOKEN = `${CANARY}-contained`;
+const API_ADDRESS = `127.${100 + (process.pid % 100)}.1.2`;
+
+describe('keyway run --contain', () => {
+  let upstream: Server;
+  let proxy: TestProxy;
+  const seen: Array<{ path: string; authorized: boolean }> = [];
+  const outputs: string[] = [];
+
+  beforeAll(async () => {
+    upstream = createServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
+      const authorized = req.headers.authorization === `Bearer ${TOKEN}`;
+      seen.push({ path: req.url ?? '', authorized });
+      res.writeHead(authorized ? 200 : 401).end(authorized ? 'ok' : 'no');
+    });
+    upstream.listen(443, API_ADDRESS);
+    await once(upstream, 'listening');
+    proxy = await startProxy({
+      env: { API_TOKEN: TOKEN, BOT_KEY: 'bot-key-contained' },
+      config: {
+        proxy: {
+          hosts: { 'api.example.test': API_ADDRESS },
+          allow_networks: ['127.0.0.0/8'],
+          unmatched: 'deny',
+          timeouts: { first_byte: '2s' },
+        },
+        grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
+        agents: { bot: { key: 'env:BOT_KEY', grants: ['api'] } },
+      },
+    });
+  });
+  afterAll(async () => {
+    const audit = readFileSync(proxy.auditPath, 'utf8');
+    for (const text of [audit, ...outputs, ...proxy.logs]) expect(findLeak(text, TOKEN)).toBeUndefined();
+    await proxy?.stop();
+    upstream?.close();
+  });
+
+  /** keyway run --contain --agent bot -- CMD, with no proxy or CA variable in the caller's environment. */
+  async function contained(command: string[], path = process.env['PATH'] ?? '') {
+    const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', '--', ...command], {
+      PATH: path,
+      HOME: '/tmp',
+      KEYWAY_HOME: proxy.home,
+      ...proxy.env,
+    });
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  }
+
+  it('curl, Python requests and Node fetch, with no proxy or CA setting, get the credential injected', async () => {
+    const curl = await contained(['curl', '-sS', 'https://api.example.test/v1/curl']);
+    expect(curl.stdout, curl.stderr).toBe('ok');
+    expect(curl.code).toBe(0);
+    const python = await contained(['python3', '-c', "import requests; print(requests.get('https://api.example.test/v1/python').text)"]);
+    expect(python.stdout.trim(), python.stderr).toBe('ok');
+    const node = await contained([process.execPath, '-e', "fetch('https://api.example.test/v1/node').then((r) => r.text()).then(console.log)"]);
+    expect(node.stdout.trim(), node.stderr).toBe('ok');
+    expect(seen).toEqual([
+      { path: '/v1/curl', authorized: true },
+      { path: '/v1/python', authorized: true },
+      { path: '/v1/node', authorized: true },
+    ]);
+    const lines = await waitFor(() => {
+      const found = proxy.auditLines().filter((l) => String(l['path']).startsWith('/v1/'));
+      return found.length >= 3 ? found : undefined;
+    }, 'the audit lines');
+    for (const line of lines) expect(line).toMatchObject({ decision: 'inject', agent: 'bot', grant: 'api', via: 'contain' });
+  });
+
+  it('passes the exit status through, and runs the command as one process tree in the namespaces', async () => {
+    const r = await contained(['sh', '-c', 'ip -o link | grep -vc " lo:"; exit 7']);
+    // No interface but loopback inside.
+    expect(r.stdout.trim()).toBe('0');
+    expect(r.code).toBe(7);
+  });
+
+  it('the ways around lead nowhere', { timeout: 60_000 }, async () => {
+    const before = seen.length;
+    const script = `
+const net = require('node:net');
+const tryTcp = (host, port, send) => new Promise((resolve) => {
+  const s = net.connect({ host, port, timeout: 5000 });
+  let got = '';
+  s.on('connect', () => { if (send) s.write(send); });
+  s.on('data', (c) => { got += c; });
+  s.on('close', () => resolve(got ? 'answered: ' + got.slice(0, 40) : 'closed'));
+  s.on('error', (e) => resolve(e.code));
+  s.on('timeout', () => { s.destroy(); resolve('timeout'); });
+});
+(async () => {
+  console.log(JSON.stringify({
+    rawIp: await tryTcp('203.0.113.9', 443, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x03])),
+    ssh: await tryTcp('203.0.113.9', 22),
+    ipv6: await tryTcp('2001:db8::1', 443),
+    admin: await tryTcp("127.0.0.1", ${proxy.running.adminAddress?.port ?? proxy.port}),
+  }));
+})();`;
+    const r = await contained([process.execPath, '-e', script]);
+    const result = JSON.parse(r.stdout) as Record<string, string>;
+    // A TLS hello with no server name, and a protocol that waits for the server: closed by keyway.
+    expect(result['rawIp'], r.stderr).toBe('closed');
+    expect(result['ssh']).toBe('closed');
+    // No IPv6 route, and no keyway admin inside: nothing listens on the namespace's own loopback.
+    expect(['ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED']).toContain(result['ipv6']);
+    expect(result['admin']).toBe('ECONNREFUSED');
+    // A host no grant covers (a DNS-over-HTTPS resolver's, say), with unmatched: deny.
+    expect((await contained(['curl', '-sS', '--max-time', '5', 'https://dns.example.test/dns-query'])).code).not.toBe(0);
+    // No way back into the host's network namespace: no capability over it.
+    const backOut = await contained(['nsenter', '--net=/proc/1/ns/net', 'true']);
+    expect(backOut.code).not.toBe(0);
+    expect(seen.length).toBe(before);
+    const refusals = await waitFor(
+      () => {
+        const found = proxy.auditLines().filter((l) => l['via'] === 'contain' && l['decision'] === 'deny');
+        return found.length >= 3 ? found : undefined;
+      },
+      'the refusals',
+      10_000,
+    );
+    expect(new Set(refusals.map((l) => l['code']))).toEqual(new Set(['no_destination', 'host_not_allowed']));
+  });
+
+  it('where it cannot be set up, says what is missing and does not run the command (exit 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-contain-'));
+    const marker = join(dir, 'ran');
+    try {
+      // A PATH without /usr/sbin: no nft, no ip.
+      const r = await contained(['touch', marker], '/usr/bin:/bin');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/contain_unavailable: .*(nft|ip) .*not installed; CMD was not run/);
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
