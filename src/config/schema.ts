@@ -21,6 +21,7 @@ import {
   type SecretCommand,
 } from './secret-command.ts';
 import { parseCidr } from './cidr.ts';
+import { nearest } from './messages.ts';
 import { globSyntaxError, HTTP_METHOD, WEEKDAYS, parseHours, timeZoneError } from './rule-syntax.ts';
 
 // The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
@@ -217,6 +218,9 @@ const ruleSchema = z
       )
       .refine((list) => list.length > 0, 'expected at least one method (leave methods out for any)')
       .optional(),
+    // methods may name methods outside the standard set (WebDAV's PROPFIND, a private API's own)
+    // only when the rule says so: otherwise a typo (GTE) would refuse every GET in silence.
+    custom_methods: z.boolean().default(false),
     paths: z
       .array(z.string().check(messageCheck(globSyntaxError)))
       .refine((list) => list.length > 0, 'expected at least one path glob (leave paths out for any)')
@@ -283,6 +287,18 @@ const ruleSchema = z
       .optional(),
   })
   .check((ctx) => {
+    if (!ctx.value.custom_methods) {
+      for (const [index, method] of (ctx.value.methods ?? []).entries()) {
+        if (STANDARD_METHODS.includes(method)) continue;
+        const near = nearest(method, STANDARD_METHODS.map((m) => m.toLowerCase()));
+        ctx.issues.push({
+          code: 'custom',
+          input: method,
+          path: ['methods', index],
+          message: `"${method}" is not a standard HTTP method${near ? `; did you mean ${near.toUpperCase()}?` : ''} (a method of your own: set custom_methods: true on the rule)`,
+        });
+      }
+    }
     if (ctx.value.approval !== undefined && ctx.value.approve === undefined) {
       ctx.issues.push({
         code: 'custom',
@@ -532,3 +548,6 @@ export function clientMetadataUrlOk(text: string): boolean {
     return false;
   }
 }
+
+/** RFC 9110's methods, PATCH (RFC 5789) and QUERY (the safe method with a body): what a rule may name without custom_methods. */
+const STANDARD_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY'];

@@ -154,6 +154,16 @@ describe('rule compilation', () => {
     expect(compileError({ grant: 'github', days: [] })).toMatch(/^config: agents\.claude\.rules\.1\.days: /);
   });
 
+  it('refuses a method outside the standard set, with did-you-mean, unless the rule says it means one of its own', () => {
+    // A typo would otherwise refuse every GET in silence.
+    expect(compileError({ grant: 'github', methods: ['GTE'] })).toMatch(
+      /^config: agents\.claude\.rules\.1\.methods\.0: "GTE" is not a standard HTTP method; did you mean GET\? \(a method of your own: set custom_methods: true/,
+    );
+    expect(compileError({ grant: 'github', methods: ['get', 'PROPFIND'] })).toMatch(/methods\.1: "PROPFIND" is not a standard HTTP method \(/);
+    expect(() => rulesOf([{ grant: 'github', methods: ['PROPFIND', 'get'], custom_methods: true }])).not.toThrow();
+    expect(() => rulesOf([{ grant: 'github', methods: ['QUERY', 'patch'] }])).not.toThrow();
+  });
+
   it('gives each rule a readable name', () => {
     const policy = rulesOf([
       { grant: 'github', methods: ['get'], paths: ['/repos/**'] },
