@@ -290,7 +290,10 @@ const ruleSchema = z
     if (!ctx.value.custom_methods) {
       for (const [index, method] of (ctx.value.methods ?? []).entries()) {
         if (STANDARD_METHODS.includes(method)) continue;
-        const near = nearest(method, STANDARD_METHODS.map((m) => m.toLowerCase()));
+        const near = nearest(
+          method,
+          STANDARD_METHODS.map((m) => m.toLowerCase()),
+        );
         ctx.issues.push({
           code: 'custom',
           input: method,
