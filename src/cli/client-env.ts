@@ -133,6 +133,8 @@ export interface AgentView {
   grants: PlaceholderGrant[];
   /** Agents exist (config or store), so a client without agent credentials gets 407. */
   agentsConfigured: boolean;
+  /** The agent named is in neither the config nor the store (known only when the store could be read or there is none), and the ids there are. */
+  unknownAgent?: { known: string[] } | undefined;
 }
 
 /**
@@ -154,9 +156,14 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
   let agentKnown = agentId === undefined || config.agents[agentId] !== undefined;
   let agentsConfigured = Object.keys(config.agents).length > 0;
   const store = await openStoreQuietly(config, env, warn);
+  const known = new Set(Object.keys(config.agents));
+  // Whether every agent is known here: the store was read, or there is none to read.
+  const allSeen = store !== undefined || (config.store.backend !== 'postgres' && !existsSync(keywayPaths(config).store));
   if (store !== undefined) {
     try {
-      agentsConfigured ||= store.entries(AGENT_PREFIX).length > 0;
+      const storedAgents = store.entries<StoredAgent>(AGENT_PREFIX);
+      agentsConfigured ||= storedAgents.length > 0;
+      for (const [, a] of storedAgents) if (typeof a.id === 'string') known.add(a.id);
       for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
         if (config.grants[g.id] !== undefined) continue;
         if (g.status === 'revoked') continue;
@@ -174,7 +181,7 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
       else store.close();
     }
   }
-  if (!agentKnown) return { grants: [], agentsConfigured };
+  if (!agentKnown) return { grants: [], agentsConfigured, unknownAgent: allSeen ? { known: [...known].sort() } : undefined };
   const all = [...grants.values()];
   return { grants: allowed === undefined ? all : all.filter((g) => allowed.includes(g.id)), agentsConfigured };
 }

@@ -98,6 +98,22 @@ describe('keyway run without --', () => {
     expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${CANARY}`);
   });
 
+  it('a mistyped --agent is said not to exist, with the nearest name, for run, env and run --contain', async () => {
+    const add = await proxy.cli(['agents', 'add', 'claude']);
+    expect(add.code, add.stderr).toBe(0);
+    for (const args of [
+      ['run', '--agent', 'claud', '--', 'true'],
+      ['env', '--agent', 'claud'],
+      ['run', '--contain', '--agent', 'claud', '--', 'true'],
+    ]) {
+      const r = await proxy.cli(args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr, args.join(' ')).toContain('no agent "claud"; did you mean claude? (agents: claude)');
+      expect(r.stderr).not.toContain('KEYWAY_AGENT_KEY');
+    }
+    expect((await proxy.cli(['agents', 'rm', 'claude'])).code).toBe(0);
+  });
+
   it('leaves --help after the command to the command', async () => {
     const r = await proxy.cli(['run', 'sh', '-c', 'echo "got $0"', '--help']);
     expect(r.code, r.stderr).toBe(0);

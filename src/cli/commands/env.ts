@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { containUnavailable, runContained } from '../../contain/run.ts';
 import { parse } from '../args.ts';
+import { closestName } from '../did-you-mean.ts';
 import { agentKeyFor, awsCaVariables, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
@@ -28,8 +29,9 @@ export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: str
   // Never hand out a path to a CA file that is not there: clients would fail on it later, obscurely.
   checkCaFiles(config);
   const agentId = args.string('agent');
+  const { grants, agentsConfigured, unknownAgent } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
+  if (agentId !== undefined && unknownAgent) throw noSuchAgent(agentId, unknownAgent.known);
   const agent = agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
-  const { grants, agentsConfigured } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
   const proxy = { ...clientEnvironment(config, agent, proxyAddress), ...awsCaVariables(config, grants) };
   const placeholders = placeholderVariables(grants);
   // A placeholder never replaces a proxy or CA variable.
@@ -158,7 +160,8 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   const config = configFor(args, io);
   checkCaFiles(config);
   const agent = args.string('agent');
-  const { grants } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
+  const { grants, unknownAgent } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
+  if (agent !== undefined && unknownAgent) throw noSuchAgent(agent, unknownAgent.known);
   const ca = clientEnvironment(config);
   const env: Record<string, string> = { ...placeholderVariables(grants) };
   for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value;
@@ -166,4 +169,11 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   for (const name of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) env[name] = ca[name]!;
   Object.assign(env, awsCaVariables(config, grants));
   return runContained({ config, configFile: args.string('config'), agent, command, env, keywayEnv: io.env, err: (line) => io.err(line) });
+}
+
+/** --agent names no agent of the config or the store: said so, with the nearest name. */
+function noSuchAgent(id: string, known: readonly string[]): Error {
+  const near = closestName(id, known);
+  const list = known.length === 0 ? 'there are none: `keyway agents add ID`' : `agents: ${known.join(', ')}`;
+  return usageError(`no agent "${id}"${near ? `; did you mean ${near}?` : ''} (${list})`);
 }
