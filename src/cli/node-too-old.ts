@@ -1,6 +1,6 @@
 // What to say when `keyway` runs on a Node older than 22 (before anything else is loaded: undici
 // fails deep in an import there). The fix depends on where keyway is: a git checkout carries its own
-// pinned Node 24 (the `node` devDependency, in node_modules/.bin), which `npm run keyway -- …` uses
+// pinned Node 24 (the `node` devDependency, in node_modules/.bin), which `npm run -s keyway -- …` uses
 // because npm puts that folder first on PATH; an installed package has only the Node on PATH.
 //
 // Loaded by main.ts on the old Node itself: node: built-ins only, nothing newer than Node 18.
@@ -26,7 +26,7 @@ export function nodeTooOldMessage(check: NodeCheck): string | undefined {
   const major = Number(/^v?(\d+)/.exec(check.version)?.[1]);
   if (Number.isFinite(major) && major >= FIRST_SUPPORTED_NODE) return undefined;
   const what = `keyway needs Node.js ${FIRST_SUPPORTED_NODE} or later, but the node on PATH is ${check.version} (${check.execPath})`;
-  const again = ['npm', 'run', 'keyway', '--', ...check.argv].map(shellWord).join(' ');
+  const again = ['npm', 'run', '-s', 'keyway', '--', ...check.argv].map(shellWord).join(' ');
   const install = `install Node ${FIRST_SUPPORTED_NODE}+ (https://nodejs.org/en/download, or \`nvm install ${FIRST_SUPPORTED_NODE}\`) and put it first on PATH`;
   // A checkout: the sources are there beside package.json (the published package ships dist/ only).
   if (!existsSync(join(check.root, 'src', 'cli', 'main.ts')) || !existsSync(join(check.root, 'package.json'))) return `${what}: ${install}`;

@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 
 describe('keyway run by a Node older than 22', () => {
-  it("from this checkout: one line naming `npm run keyway -- …` (the checkout's pinned Node), which works", async () => {
+  it("from this checkout: one line naming `npm run -s keyway -- …` (the checkout's pinned Node), which works", async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'keyway-cwd-'));
     const r = await runProcessIn(cwd, SYSTEM_NODE, [DIST_CLI, 'status', '--json']);
     if (systemMajor >= 22) {
@@ -39,7 +39,7 @@ describe('keyway run by a Node older than 22', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(`keyway needs Node.js 22 or later, but the node on PATH is v${systemMajor}.`);
-    expect(r.stderr).toContain(`run this checkout's pinned Node 24 with \`npm run keyway -- status --json\` (in ${ROOT})`);
+    expect(r.stderr).toContain(`run this checkout's pinned Node 24 with \`npm run -s keyway -- status --json\` (in ${ROOT})`);
     expect(r.stderr).toContain('or install Node 22+');
     // Doing what it says, from a shell whose node is the old one:
     const again = await runProcessIn(ROOT, 'npm', ['run', '--silent', 'keyway', '--', '--version']);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ describe('keyway on a Node older than 22', () => {
     const root = layout({ src: true, pinned: true });
     expect(check(root)).toBe(
       'keyway needs Node.js 22 or later, but the node on PATH is v20.11.1 (/usr/bin/node): ' +
-        `run this checkout's pinned Node 24 with \`npm run keyway -- grants add 'it'\\''s' --json\` (in ${root}), ` +
+        `run this checkout's pinned Node 24 with \`npm run -s keyway -- grants add 'it'\\''s' --json\` (in ${root}), ` +
         'or install Node 22+ (https://nodejs.org/en/download, or `nvm install 22`) and put it first on PATH',
     );
   });
@@ -38,7 +39,7 @@ describe('keyway on a Node older than 22', () => {
   it('in a checkout without it (installed with --ignore-scripts, or not yet): npm install first', () => {
     const root = layout({ src: true });
     expect(check(root)).toContain(
-      `run \`npm install\` (in ${root}) to get this checkout's pinned Node 24 (not with --ignore-scripts), then \`npm run keyway -- grants add`,
+      `run \`npm install\` (in ${root}) to get this checkout's pinned Node 24 (not with --ignore-scripts), then \`npm run -s keyway -- grants add`,
     );
   });
 
@@ -54,5 +55,11 @@ describe('keyway on a Node older than 22', () => {
     const root = layout({ src: true, pinned: true });
     for (const version of ['v22.0.0', 'v24.21.0', 'v30.1.2']) expect(check(root, version)).toBeUndefined();
     expect(check(root, 'v21.7.3')).toContain('needs Node.js 22');
+  });
+
+  it('the README suggests npm run -s keyway, never the form whose banner an eval would run as shell', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain('npm run -s keyway --');
+    expect(readme.match(/npm run keyway --/g) ?? []).toEqual([]);
   });
 });
