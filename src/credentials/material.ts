@@ -138,7 +138,7 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   if (type === 'basic' && !text.trimStart().startsWith('{')) return parseBasicPair(text);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonWithRawLineBreaks(text);
   } catch {
     throw new KeywayError(
       'usage',
@@ -292,4 +292,30 @@ function githubAppOf(obj: Record<string, unknown>, str: (key: string, required: 
   }
   if (key.asymmetricKeyType !== 'rsa') throw new KeywayError('usage', 'github_app secret: "privateKey" is not an RSA key (GitHub signs app JWTs with RS256)');
   return { appId: id('appId', true)!, privateKey, installationId: id('installationId', false) };
+}
+
+/**
+ * JSON, also when a string in it holds raw line breaks: a PEM pasted between quotes (what a person
+ * does with `{"certificate":"-----BEGIN CERTIFICATE-----` and the rest) is invalid JSON, yet has one
+ * reading only. Line breaks and tabs inside strings are escaped and the text is parsed again.
+ */
+function parseJsonWithRawLineBreaks(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    let out = '';
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i]!;
+      if (inString && c === '\\') {
+        out += c + (text[i + 1] ?? '');
+        i++;
+        continue;
+      }
+      if (c === '"') inString = !inString;
+      out += inString && c === '\n' ? '\\n' : inString && c === '\r' ? '\\r' : inString && c === '\t' ? '\\t' : c;
+    }
+    if (out === text) throw err;
+    return JSON.parse(out);
+  }
 }
