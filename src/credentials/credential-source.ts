@@ -96,8 +96,11 @@ function checkClientCertificate(grant: Grant): void {
  * set, not a refresh token the provider refused (a refresh would fail and mark it needs_reconnect).
  * The token state is read only for a grant with no material.
  */
-export function oauthSecretNeverSet(grant: Grant, tokens: Pick<TokenManager, 'state'>): boolean {
+export function oauthSecretNeverSet(grant: Grant, tokens: Pick<TokenManager, 'state' | 'hasOwnClient'>): boolean {
   if (grant.material !== undefined || grant.status !== 'active') return false;
+  // A client_credentials grant may take its client from its provider (providers.X.client_id and
+  // client_secret): it needs no secret of its own.
+  if (grant.type === 'client_credentials' && tokens.hasOwnClient(grant)) return false;
   const state = tokens.state(grant);
   return (state.status ?? 'active') === 'active' && !state.accessToken && !state.refreshToken;
 }

@@ -12,6 +12,7 @@ import { OAUTH_STATE_PREFIX, type OAuthState } from '../../src/credentials/oauth
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer, type TokenResponse } from '../helpers/auth-server.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // Refresh against a real authorization server (oidc-provider, rotating refresh tokens): tokens are
@@ -417,6 +418,31 @@ describe('OAuth2 refresh', () => {
     const small = await send('replay', { path: '/echo?after-big' });
     expect(small.status, small.text).toBe(200);
     expect((auth.tokenCalls['refresh_token'] ?? 0) - calls).toBe(1);
+  });
+
+  it("client_credentials with no secret of its own uses its provider's client (providers.X.client_id/client_secret)", async () => {
+    const grantsBefore = proxy.running.counts().grants;
+    const add = await cli(proxy, [
+      'grants',
+      'add',
+      'machine-provider',
+      '--type',
+      'client_credentials',
+      '--domains',
+      'api.example.test',
+      '--provider',
+      'testauth',
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    const before = auth.tokenCalls['client_credentials'] ?? 0;
+    // The running proxy takes the new grant from the store within a second.
+    await waitFor(() => (proxy.running.counts().grants > grantsBefore ? true : undefined), 'the new grant in the proxy');
+    const res = await send('machine-provider', { path: '/echo?cc-provider' });
+    expect(res.status, res.text).toBe(200);
+    expect((auth.tokenCalls['client_credentials'] ?? 0) - before).toBe(1);
+    secrets.add(hits.at(-1)!.token);
+    // The upstream checks the token at the authorization server: issued to the provider's client.
+    expect((await auth.inspect(hits.at(-1)!.token))['client_id']).toBe(CLIENT_ID);
   });
 
   it('client_credentials: fetches its token on first use, reuses it while fresh, fetches again once it expires', async () => {

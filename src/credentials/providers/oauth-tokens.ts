@@ -77,6 +77,12 @@ export class TokenManager {
   }
 
   /** The state in force: the live record if any, else the tokens the user provided. */
+  /** Whether the grant's token endpoint has a client id and secret without the grant's own secret (its provider's). */
+  hasOwnClient(grant: Grant): boolean {
+    const endpoint = this.#o.endpointFor(grant);
+    return endpoint?.clientId !== undefined && endpoint.clientSecret !== undefined;
+  }
+
   state(grant: Grant): OAuthState {
     return this.#o.store.get<OAuthState>(oauthStateId(grant.id)) ?? materialState(grant.material);
   }
