@@ -33,7 +33,9 @@ export function loadConfig({ home, file }: LoadConfigOptions): Config {
         const key = duplicateKeyPath(text, err.pos[0]);
         throw new KeywayError('config_invalid', `${path}${where}: ${key === undefined ? 'a key' : `the key ${key}`} is given twice; keep one`);
       }
-      throw new KeywayError('config_invalid', `${path}${where}: not valid YAML`);
+      // The parser's reason, without the excerpt of the file that follows it (a config may hold a secret by mistake).
+      const reason = err instanceof YAMLParseError ? (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').trim() : '';
+      throw new KeywayError('config_invalid', `${path}${where}: not valid YAML${reason ? ` (${reason})` : ''}`);
     }
     source = path;
   }

@@ -51,6 +51,20 @@ describe('config error messages', () => {
     writeFileSync(join(home, 'config', 'keyway.yaml'), 'proxy:\n  listen: 127.0.0.1:8787\n  unmatched: deny\n  listen: 127.0.0.1:9999\n');
     expect(() => loadConfig({ home })).toThrow(/keyway\.yaml at line 4: the key proxy\.listen is given twice; keep one$/);
   });
+
+  it("name a YAML syntax error's line and the parser's reason, never the text around it", () => {
+    const home = makeHome();
+    mkdirSync(join(home, 'config'));
+    const cases: Array<[string, RegExp]> = [
+      ['proxy:\n  listen: "127.0.0.1:8787\n', /at line 3: not valid YAML \(Missing closing "quote\)$/],
+      ['proxy:\n  listen: 127.0.0.1:8787\n unmatched: kw-pasted-secret-9\n', /at line 3: not valid YAML \(All mapping items must start at the same column\)$/],
+    ];
+    for (const [text, message] of cases) {
+      writeFileSync(join(home, 'config', 'keyway.yaml'), text);
+      expect(() => loadConfig({ home })).toThrow(message);
+      expect(() => loadConfig({ home })).not.toThrow(/kw-pasted-secret/);
+    }
+  });
 });
 
 describe('basic secrets', () => {
