@@ -33,3 +33,12 @@ export function didYouMean(typed: string, known: readonly string[], shown: (name
   const guess = closestName(typed, known);
   return guess === undefined ? '' : `: did you mean "${shown(guess)}"?`;
 }
+
+/**
+ * A subcommand the command does not have: said once (the caller's line already names the command),
+ * with the nearest one and the list, as the top level does for commands.
+ */
+export function unknownSubcommand(typed: string | undefined, known: readonly string[]): string {
+  if (typed === undefined) return `expected a subcommand (one of: ${known.join(', ')})`;
+  return `unknown subcommand "${typed}"${didYouMean(typed, known)} (expected one of: ${known.join(', ')})`;
+}

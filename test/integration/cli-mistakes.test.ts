@@ -146,6 +146,19 @@ describe('unknown subcommands', () => {
     expect(au.code).toBe(2);
     expect(au.stderr).toContain('audit: unknown subcommand "frob" (expected one of: tail, query, verify)');
   });
+
+  it('name the command once, and suggest the nearest subcommand, at every level', async () => {
+    for (const [args, line] of [
+      [['grants', 'ad'], 'keyway grants: unknown subcommand "ad": did you mean "add"? (expected one of: list, show, add, set, rm)'],
+      [['audit', 'verfy'], 'keyway audit: unknown subcommand "verfy": did you mean "verify"?'],
+      [['secrets', 'st'], 'keyway secrets: unknown subcommand "st": did you mean "set"?'],
+    ] as const) {
+      const r = await cli([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(line);
+      expect(r.stderr).not.toMatch(/(\w+): \1:/);
+    }
+  });
 });
 
 describe('unknown options and commands', () => {

@@ -1,3 +1,4 @@
+import { unknownSubcommand } from '../did-you-mean.ts';
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import { setAgentLimits } from '../../operations/agent-grants.ts';
@@ -80,7 +81,7 @@ export const agents: Command = {
     });
     const [action, id, grantId] = args.positionals;
     if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
-      throw usageError(`agents: unknown subcommand "${action}" (expected one of: ${ACTIONS.join(', ')})`);
+      throw usageError(unknownSubcommand(action, ACTIONS));
     }
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);

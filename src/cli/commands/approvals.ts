@@ -1,3 +1,4 @@
+import { unknownSubcommand } from '../did-you-mean.ts';
 import { answerInStore, answerLine } from '../../approvals/answer.ts';
 import { approvalLine } from '../../approvals/lines.ts';
 import { APPROVAL_PREFIX, type ApprovalRecord, effectiveState } from '../../approvals/record.ts';
@@ -35,7 +36,7 @@ export const approvals: Command = {
     const args = parse(argv, { all: { type: 'boolean' }, for: { type: 'string' }, pattern: { type: 'boolean' }, reason: { type: 'string' } });
     const [action, id] = args.positionals;
     if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
-      throw usageError(`approvals: unknown subcommand "${action}" (expected one of: ${ACTIONS.join(', ')})`);
+      throw usageError(unknownSubcommand(action, ACTIONS));
     }
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);

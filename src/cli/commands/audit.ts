@@ -1,3 +1,4 @@
+import { unknownSubcommand } from '../did-you-mean.ts';
 import {
   auditDatabaseOf,
   parseAuditFilter,
@@ -146,10 +147,6 @@ every replica's lines, ordered by time; verify checks each replica's chain and i
       });
       return reportFile(io, result, args.json);
     }
-    throw usageError(
-      action === undefined
-        ? 'audit: expected a subcommand (one of: tail, query, verify)'
-        : `audit: unknown subcommand "${action}" (expected one of: tail, query, verify)`,
-    );
+    throw usageError(unknownSubcommand(action, ['tail', 'query', 'verify']));
   },
 };

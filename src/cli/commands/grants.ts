@@ -1,3 +1,4 @@
+import { unknownSubcommand } from '../did-you-mean.ts';
 import { GRANT_TYPES } from '../../config/index.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
 import { setSecretCommand } from '../../credentials/grant-display.ts';
@@ -80,7 +81,7 @@ export const grants: Command = {
     });
     const [action, id] = args.positionals;
     if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
-      throw usageError(`grants: unknown subcommand "${action}" (expected one of: ${ACTIONS.join(', ')})`);
+      throw usageError(unknownSubcommand(action, ACTIONS));
     }
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);

@@ -1,3 +1,4 @@
+import { unknownSubcommand } from '../did-you-mean.ts';
 import { readFileSync } from 'node:fs';
 import { setSecret } from '../../operations/secrets.ts';
 import { removeClientCertificate, setClientCertificate, type ClientCertificateInput } from '../../operations/client-certificate.ts';
@@ -35,7 +36,7 @@ Prefer --stdin: a --value shows in shell history and ps. The value is never prin
       'remove-client-certificate': { type: 'boolean' },
     });
     const [action, name] = args.positionals;
-    if (action !== undefined && action !== 'set') throw usageError(`secrets: unknown subcommand "${action}" (expected: set)`);
+    if (action !== undefined && action !== 'set') throw usageError(unknownSubcommand(action, ['set']));
     if (!name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
     if (args.flag('remove-client-certificate')) {
       const services = await servicesFor(args, io);
