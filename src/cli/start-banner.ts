@@ -1,6 +1,7 @@
 // What `keyway start` says on a terminal once it listens: where it is, what it serves, and what to
 // run next. Off a terminal (a service manager, a pipe) it says one line instead, which scripts and
 // tests wait for: "keyway proxy on http://HOST:PORT".
+import { existsSync } from 'node:fs';
 import type { RunningKeyway } from '../app/index.ts';
 import { formatListen } from '../config/index.ts';
 
@@ -10,7 +11,9 @@ export function listeningLine(running: RunningKeyway): string {
 
 export function banner(running: RunningKeyway): string[] {
   const { grants, agents } = running.counts();
-  const admin = running.adminAddress ? `http://${address(running.adminAddress)}` : 'off';
+  const tokenFile = running.services.paths.adminToken;
+  const signIn = existsSync(tokenFile) ? `the token in ${tokenFile}` : 'the admin token you gave keyway (KEYWAY_ADMIN_TOKEN)';
+  const admin = running.adminAddress ? `http://${address(running.adminAddress)}/  (the dashboard: sign in with ${signIn})` : 'off';
   const lines = [
     `keyway proxy on http://${address(running.proxyAddress)}`,
     `  admin   ${admin}`,
