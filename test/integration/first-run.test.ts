@@ -45,7 +45,7 @@ describe('first run', () => {
       await waitFor(() => (screen.includes('Ctrl-C stops keyway') ? true : undefined), 'the banner', 20_000);
       const text = screen.replace(/\r/g, '');
       expect(text).toContain(`keyway proxy on http://127.0.0.1:${port}\n`);
-      expect(text).toMatch(/ {2}admin {3}http:\/\/127\.0\.0\.1:\d+\/  \(the dashboard: sign in with the token in \S+admin\.token\)\n/);
+      expect(text).toMatch(/ {2}admin {3}http:\/\/127\.0\.0\.1:\d+\/ {2}\(the dashboard: sign in with the token in \S+admin\.token\)\n/);
       expect(text).toContain(`  CA      ${join(home, 'certs', 'ca.pem')}\n`);
       expect(text).toContain('  grants  0   agents 0');
       expect(text).toContain('No grants yet');
