@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { AdminServer } from '../admin/server.ts';
 import type { Registration } from '../egress/listener-registry.ts';
 import type { ProxyServer } from '../proxy/server.ts';
+import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { withdrawRunningProxy } from '../running-proxy.ts';
 import type { Services } from '../services.ts';
 import type { CertificateAuthority } from '../tls/index.ts';
@@ -18,8 +19,8 @@ export interface RunningKeyway {
   readonly adminAddress: AddressInfo | undefined;
   /** Client connections the proxy holds now (CONNECTs, tunnels, kept-alive HTTP). */
   connectionCount(): number;
-  /** Serves connections redirected to a listening socket opened elsewhere (keyway run --contain), as `agent`. */
-  acceptRedirected(handle: NetServer, agent: string | undefined): void;
+  /** Serves connections redirected to a listening socket opened elsewhere (keyway run --contain), as `agent`: one port's, or the rest's. */
+  acceptRedirected(handle: NetServer, agent: string | undefined, ports: RedirectedPort): void;
   /** Grants and agents in the tables now (config and store): the start banner shows them. */
   counts(): { grants: number; agents: number };
   /** Re-reads the config file (SIGHUP): applied to new requests, or refused with the reason. */
@@ -49,7 +50,7 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     proxyAddress,
     adminAddress: admin?.address,
     connectionCount: () => proxy.connectionCount(),
-    acceptRedirected: (handle, agent) => void proxy.acceptRedirected(handle, agent),
+    acceptRedirected: (handle, agent, ports) => void proxy.acceptRedirected(handle, agent, ports),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
     reload: (signal = 'SIGHUP') =>
       live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal, actor: signal }),

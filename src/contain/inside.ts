@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 
 export interface ContainSpec {
@@ -16,7 +16,12 @@ export interface ContainSpec {
   env: Record<string, string>;
   /** System CAs and keyway's: mounted over the system bundle paths, so clients trust keyway with no setting. */
   bundle: string;
+  /** The ports with a listener of their own (443, 80, the grants' and --port's); every other port shares one. */
+  ports: number[];
 }
+
+/** What inside.ts says to keyway over the IPC channel; `listening` carries a listening socket. */
+export type InsideMessage = { kind: 'listening'; port: number | undefined; last: boolean } | { kind: 'failed'; reason: string };
 
 /** Where every name resolves inside: an address of the benchmarking range (RFC 2544), reached only by the redirect. */
 export const CONTAINED_ADDRESS = '198.18.0.1';
@@ -39,14 +44,20 @@ function run(command: string, args: string[], input?: string): void {
   }
 }
 
-/** The rules: UDP 53 to the DNS answerer, every other TCP connection to keyway; loopback stays; the rest leads nowhere. */
-function rules(tcpPort: number, dnsPort: number): string {
+/**
+ * The rules: DNS (UDP and TCP 53) to the answerer; every other TCP connection to keyway, by the port
+ * dialled to that port's listener, else to the catch-all; loopback stays; the rest leads nowhere.
+ */
+function rules(listeners: ReadonlyMap<number, number>, catchAll: number, dns: number): string {
+  const byPort = [...listeners].map(([port, local]) => `${port} : ${local}`).join(', ');
   return `table inet keyway {
   chain to_keyway {
     type nat hook output priority -100; policy accept;
-    meta nfproto ipv4 udp dport 53 redirect to :${dnsPort}
+    meta nfproto ipv4 udp dport 53 redirect to :${dns}
+    meta nfproto ipv4 tcp dport 53 redirect to :${dns}
     ip daddr 127.0.0.0/8 return
-    meta nfproto ipv4 meta l4proto tcp redirect to :${tcpPort}
+    meta nfproto ipv4 meta l4proto tcp redirect to : tcp dport map { ${byPort} }
+    meta nfproto ipv4 meta l4proto tcp redirect to :${catchAll}
   }
   chain leave {
     type filter hook output priority 0; policy drop;
@@ -59,24 +70,59 @@ function rules(tcpPort: number, dnsPort: number): string {
 }
 
 /** Every A question answered with CONTAINED_ADDRESS; anything else (AAAA too) with no answer, so clients use IPv4. */
-function answerDns(dns: ReturnType<typeof createSocket>, message: Buffer, from: RemoteInfo): void {
+function answerDns(message: Buffer): Buffer | undefined {
   let query: dnsPacket.Packet;
   try {
     query = dnsPacket.decode(message);
   } catch {
-    return;
+    return undefined;
   }
   const answers = (query.questions ?? [])
     .filter((q) => q.type === 'A')
     .map((q) => ({ type: 'A' as const, name: q.name, ttl: 5, class: 'IN' as const, data: CONTAINED_ADDRESS }));
-  const reply = dnsPacket.encode({
+  return dnsPacket.encode({
     id: query.id,
     type: 'response',
     flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
     questions: query.questions,
     answers,
   });
-  dns.send(reply, from.port, from.address);
+}
+
+function answerUdp(dns: ReturnType<typeof createSocket>, message: Buffer, from: RemoteInfo): void {
+  const reply = answerDns(message);
+  if (reply) dns.send(reply, from.port, from.address);
+}
+
+/** DNS over TCP (a resolver's retry after a truncated answer, or one that asks over TCP first): messages framed by a two-byte length. */
+function answerTcp(socket: Socket): void {
+  let pending = Buffer.alloc(0);
+  socket.on('error', () => socket.destroy());
+  socket.setTimeout(10_000, () => socket.destroy());
+  socket.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+      const reply = answerDns(pending.subarray(2, 2 + pending.readUInt16BE(0)));
+      pending = pending.subarray(2 + pending.readUInt16BE(0));
+      if (!reply) return void socket.destroy();
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(reply.length);
+      socket.write(Buffer.concat([length, reply]));
+    }
+    if (pending.length > 2 + 65_535) socket.destroy();
+  });
+}
+
+async function listening(server: Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as { port: number }).port;
+}
+
+/** Hands a listening socket to keyway over the IPC channel; this process keeps no copy that could accept. */
+async function handOver(server: Server, message: InsideMessage): Promise<void> {
+  await new Promise<void>((resolve) => process.send!(message, server, () => resolve()));
+  server.close();
 }
 
 async function main(): Promise<void> {
@@ -87,21 +133,33 @@ async function main(): Promise<void> {
   // as the source: with none (0.0.0.0), the kernel does not undo the redirect on the answers, and a
   // resolver drops an answer that comes from another address than it asked.
   run('ip', ['route', 'add', 'default', 'dev', 'lo', 'src', '127.0.0.1']);
-  const tcp = createServer();
-  tcp.listen(0, '127.0.0.1');
-  await once(tcp, 'listening');
+  const listeners = new Map<number, number>();
+  const servers = new Map<number | undefined, Server>();
+  for (const port of spec.ports) {
+    const server = createServer();
+    listeners.set(port, await listening(server));
+    servers.set(port, server);
+  }
+  const catchAll = createServer();
+  const catchAllPort = await listening(catchAll);
+  servers.set(undefined, catchAll);
+  // UDP and TCP answerers on one port number.
+  const dnsTcp = createServer(answerTcp);
+  const dnsPort = await listening(dnsTcp);
   const dns = createSocket('udp4');
-  dns.bind(0, '127.0.0.1');
+  dns.bind(dnsPort, '127.0.0.1');
   await once(dns, 'listening');
-  dns.on('message', (message, from) => answerDns(dns, message, from));
-  const tcpPort = (tcp.address() as { port: number }).port;
-  run('nft', ['-f', '-'], rules(tcpPort, dns.address().port));
+  dns.on('message', (message, from) => answerUdp(dns, message, from));
+  run('nft', ['-f', '-'], rules(listeners, catchAllPort, dnsPort));
   for (const path of SYSTEM_BUNDLES) if (existsSync(path)) run('mount', ['--bind', spec.bundle, path]);
-  // keyway takes the listening socket; this process keeps no copy that could accept.
-  await new Promise<void>((resolve) => process.send!({ kind: 'listening' }, tcp, () => resolve()));
-  tcp.close();
+  let left = servers.size;
+  for (const [port, server] of servers) await handOver(server, { kind: 'listening', port, last: --left === 0 });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
-  const child = spawn(spec.command[0]!, spec.command.slice(1), { stdio: 'inherit', env: spec.env });
+  // The command holds no capability even in its own namespaces (root there keeps none: the bounding
+  // and inheritable sets are emptied), so it cannot remove the rules, unmount the CA bundle or make
+  // namespaces of its own; no-new-privs keeps a setuid program from getting one back.
+  const dropped = ['--bounding-set=-all', '--inh-caps=-all', '--no-new-privs', '--', ...spec.command];
+  const child = spawn('setpriv', dropped, { stdio: 'inherit', env: spec.env });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
   child.once('error', (err) => fail(`cannot run ${spec.command[0]}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
   child.once('exit', (code, signal) => {

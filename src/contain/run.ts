@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startKeyway } from '../app/index.ts';
 import type { Config } from '../config/index.ts';
-import type { ContainSpec } from './inside.ts';
+import type { ContainSpec, InsideMessage } from './inside.ts';
 
 // `keyway run --contain -- CMD`: CMD runs where keyway is the only way out. This process runs a
 // keyway for it (the home's config, store and audit log, as `keyway fetch` does) and starts, under
@@ -26,6 +26,7 @@ export function containUnavailable(): string | undefined {
     ['ip', 'ip (iproute2) to bring up loopback inside'],
     ['nft', 'nft (nftables) for the redirect rules inside'],
     ['mount', 'mount (util-linux) to put the CA in the system bundle inside'],
+    ['setpriv', 'setpriv (util-linux) to run the command with no capability'],
   ] as const) {
     if (spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status !== 0) return `${what} is not installed`;
   }
@@ -44,6 +45,8 @@ export interface ContainOptions {
   /** The agent the command is (undefined: the local agent, where no agents are configured). */
   agent: string | undefined;
   command: string[];
+  /** TLS ports besides 443 with a listener of their own (the grants' ports, --port): TLS to any other port is refused. */
+  ports: readonly number[];
   /** The command's environment, CA variables included, proxy variables excluded. */
   env: Record<string, string>;
   /** keyway's own environment (the master key and the config's references). */
@@ -64,7 +67,8 @@ export async function runContained(options: ContainOptions): Promise<number> {
     announce: false,
   });
   try {
-    const spec: ContainSpec = { command: options.command, env: options.env, bundle: join(config.home, 'certs', 'bundle.pem') };
+    const ports = [...new Set([443, 80, ...options.ports])];
+    const spec: ContainSpec = { command: options.command, env: options.env, bundle: join(config.home, 'certs', 'bundle.pem'), ports };
     if (!existsSync(spec.bundle)) {
       options.err(`keyway: no CA bundle at ${spec.bundle}: run \`keyway init\``);
       return 2;
@@ -75,12 +79,13 @@ export async function runContained(options: ContainOptions): Promise<number> {
       env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', KEYWAY_CONTAIN: JSON.stringify(spec) },
     });
     let started = false;
-    child.on('message', (message: { kind: string; reason?: string }, handle: unknown) => {
+    child.on('message', (message: InsideMessage, handle: unknown) => {
       if (message.kind === 'listening' && handle) {
-        running.acceptRedirected(handle as Server, options.agent);
+        running.acceptRedirected(handle as Server, options.agent, { port: message.port ?? undefined, served: ports });
+        if (!message.last) return;
         started = true;
         child.send({ kind: 'ready' });
-      } else if (message.kind === 'failed') options.err(`keyway: contain_unavailable: ${message.reason ?? 'the namespace could not be set up'}`);
+      } else if (message.kind === 'failed') options.err(`keyway: contain_unavailable: ${message.reason}`);
     });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);

@@ -14,7 +14,7 @@ import { handlePlainRequest } from './plain-request.ts';
 import { clientAddress, draftOn, refuse } from './refuse.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
-import { redirectedServer, transparentHttpServer, transparentTlsServer } from './transparent/listener.ts';
+import { type RedirectedPort, redirectedServer, transparentHttpServer, transparentTlsServer } from './transparent/listener.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */
@@ -25,9 +25,10 @@ export interface ProxyServer {
   connectionCount(): number;
   /**
    * Serves redirected connections on a listening socket opened elsewhere (keyway run --contain:
-   * inside the contained command's network namespace), as `agent`, audited `via: contain`.
+   * inside the contained command's network namespace), as `agent`, audited `via: contain`: those
+   * of one port, or of every port without a listener of its own.
    */
-  acceptRedirected(handle: NetServer, agent: string | undefined): NetServer;
+  acceptRedirected(handle: NetServer, agent: string | undefined, ports: RedirectedPort): NetServer;
   /** After a config reload: proxy.timeouts for the connections and requests that come next. */
   retime(timeouts: TimeoutsConfig): void;
   /**
@@ -82,8 +83,8 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   return {
     listener,
     transparent,
-    acceptRedirected(handle, agent) {
-      const server = redirectedServer(wiring, { agent, via: 'contain' }, handle);
+    acceptRedirected(handle, agent, ports) {
+      const server = redirectedServer(wiring, { agent, via: 'contain' }, handle, ports);
       redirectedServers.push(server);
       return server;
     },

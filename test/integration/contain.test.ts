@@ -5,11 +5,13 @@
 // network namespace) lead nowhere; and where containment cannot be set up, the command is not run.
 // Needs root or unprivileged user namespaces (CI runs as root); the upstream listens on port 443 of
 // this test's own loopback address, where keyway's proxy.hosts sends the name.
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -21,6 +23,11 @@ const API_ADDRESS = `127.${100 + (process.pid % 100)}.1.2`;
 
 describe('keyway run --contain', () => {
   let upstream: Server;
+  /** The same API on a port other than 443, as some services are (served under --port). */
+  let upstreamOn8443: Server;
+  /** A Go client (its own resolver, its own TLS stack), built for the test. */
+  let goClient: string;
+  const workDir = mkdtempSync(join(tmpdir(), 'keyway-contain-test-'));
   let proxy: TestProxy;
   const seen: Array<{ path: string; authorized: boolean }> = [];
   const outputs: string[] = [];
@@ -33,6 +40,17 @@ describe('keyway run --contain', () => {
     });
     upstream.listen(443, API_ADDRESS);
     await once(upstream, 'listening');
+    upstreamOn8443 = createServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
+      seen.push({ path: `8443${req.url ?? ''}`, authorized: req.headers.authorization === `Bearer ${TOKEN}` });
+      res.end('ok 8443');
+    });
+    upstreamOn8443.listen(8443, API_ADDRESS);
+    await once(upstreamOn8443, 'listening');
+    goClient = join(workDir, 'go-client');
+    const source = fileURLToPath(new URL('../fixtures/go-client/main.go', import.meta.url));
+    execFileSync('go', ['build', '-o', goClient, source], {
+      env: { ...process.env, CGO_ENABLED: '0', GOCACHE: join(tmpdir(), 'keyway-test-go-cache'), GOPATH: join(workDir, 'gopath') },
+    });
     proxy = await startProxy({
       env: { API_TOKEN: TOKEN, BOT_KEY: 'bot-key-contained' },
       config: {
@@ -46,17 +64,19 @@ describe('keyway run --contain', () => {
         agents: { bot: { key: 'env:BOT_KEY', grants: ['api'] } },
       },
     });
-  });
+  }, 180_000);
   afterAll(async () => {
     const audit = readFileSync(proxy.auditPath, 'utf8');
     for (const text of [audit, ...outputs, ...proxy.logs]) expect(findLeak(text, TOKEN)).toBeUndefined();
     await proxy?.stop();
     upstream?.close();
+    upstreamOn8443?.close();
+    rmSync(workDir, { recursive: true, force: true });
   });
 
   /** keyway run --contain --agent bot -- CMD, with no proxy or CA variable in the caller's environment. */
-  async function contained(command: string[], path = process.env['PATH'] ?? '') {
-    const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', '--', ...command], {
+  async function contained(command: string[], path = process.env['PATH'] ?? '', options: string[] = []) {
+    const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', ...options, '--', ...command], {
       PATH: path,
       HOME: '/tmp',
       KEYWAY_HOME: proxy.home,
@@ -84,6 +104,55 @@ describe('keyway run --contain', () => {
       return found.length >= 3 ? found : undefined;
     }, 'the audit lines');
     for (const line of lines) expect(line).toMatchObject({ decision: 'inject', agent: 'bot', grant: 'api', via: 'contain' });
+  });
+
+  it('a Go binary (its own resolver and TLS, no proxy setting) gets the credential injected', async () => {
+    const r = await contained([goClient, 'https://api.example.test/v1/go']);
+    expect(r.stdout, r.stderr).toBe('ok');
+    expect(seen.at(-1)).toEqual({ path: '/v1/go', authorized: true });
+  });
+
+  it('TLS to a port --port names reaches that port; TLS to another port is refused, its server name audited', async () => {
+    const served = await contained(['curl', '-sS', 'https://api.example.test:8443/v1/port'], undefined, ['--port', '8443']);
+    expect(served.stdout, served.stderr).toBe('ok 8443');
+    expect(seen.at(-1)).toEqual({ path: '8443/v1/port', authorized: true });
+    const before = seen.length;
+    // Without --port 8443 the port has no listener: a server name says nothing of the port, so
+    // keyway will not guess it (443 would be the wrong service).
+    const refused = await contained(['curl', '-sS', '--max-time', '5', 'https://api.example.test:8443/v1/port']);
+    expect(refused.code).not.toBe(0);
+    expect(seen.length).toBe(before);
+    const line = await waitFor(
+      () => proxy.auditLines().find((l) => l['via'] === 'contain' && l['code'] === 'no_destination' && l['host'] === 'api.example.test'),
+      'the refusal',
+    );
+    expect(line).toMatchObject({ decision: 'deny', agent: 'bot' });
+    expect(JSON.stringify(line)).toMatch(/on a port keyway was not told to serve/);
+  });
+
+  it('the command holds no capability inside: it cannot remove the rules or unmount the CA bundle', async () => {
+    const caps = await contained(['sh', '-c', 'grep -E "^Cap(Eff|Prm|Bnd)" /proc/self/status']);
+    expect(caps.stdout).toMatch(/CapEff:\s+0+\n/);
+    expect(caps.stdout).toMatch(/CapBnd:\s+0+\n/);
+    const flush = await contained(['nft', 'flush', 'ruleset'], `/usr/sbin:/sbin:${process.env['PATH'] ?? ''}`);
+    expect(flush.code).not.toBe(0);
+    const unmount = await contained(['umount', '/etc/ssl/certs/ca-certificates.crt']);
+    expect(unmount.code).not.toBe(0);
+    // The rules still hold afterwards: the credential still goes in.
+    expect((await contained(['curl', '-sS', 'https://api.example.test/v1/after'])).stdout).toBe('ok');
+  });
+
+  it('DNS over TCP is answered inside too, never by a resolver outside', async () => {
+    // A query for api.example.test, type A, framed by its length, to a public resolver's address.
+    const script = `
+const net = require('node:net');
+const name = Buffer.concat([...'api.example.test'.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+const query = Buffer.concat([Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), name, Buffer.from([0, 1, 0, 1])]);
+const s = net.connect({ host: '9.9.9.9', port: 53 }, () => s.write(Buffer.concat([Buffer.from([0, query.length]), query])));
+s.on('data', (d) => { console.log(Array.from(d.subarray(d.length - 4)).join('.')); s.end(); });
+s.on('error', (e) => console.log(e.code));`;
+    const r = await contained([process.execPath, '-e', script]);
+    expect(r.stdout.trim(), r.stderr).toBe('198.18.0.1');
   });
 
   it('passes the exit status through, and runs the command as one process tree in the namespaces', async () => {

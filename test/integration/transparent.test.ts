@@ -137,7 +137,7 @@ describe('proxy.transparent: redirected connections routed by SNI and Host', () 
     const error = await new Promise<Error>((resolve) => socket.once('error', resolve));
     expect((error as NodeJS.ErrnoException).code).toMatch(/ECONNRESET|EPIPE|ERR_SSL|ECONNREFUSED/);
     const line = await waitFor(() => proxy.auditLines().find((l) => l['code'] === 'no_destination' && l['port'] === 443), 'the refusal');
-    expect(line).toMatchObject({ decision: 'deny', agent: null, via: 'transparent', host: '' });
+    expect(line).toMatchObject({ decision: 'deny', agent: 'bot', via: 'transparent', host: '' });
   });
 
   it('a plain request without a Host: 400 no_destination, audited', async () => {

@@ -31,6 +31,7 @@ describe('what npm test does about missing system programs', () => {
         'chromium',
         'curl',
         'git',
+        'golang-go',
         'iproute2',
         'nftables',
         'openssl',

@@ -11,6 +11,7 @@ import { findUserNode, nodeBypassWarning, runsOnNode } from '../user-node.ts';
 import { noAgentLine } from '../agent-hint.ts';
 import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
+import { parseDomainPattern } from '../../config/domain-pattern.ts';
 
 export interface EnvVariables {
   /** Proxy and CA variables: always set, over whatever the caller has. */
@@ -96,7 +97,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID] [--contain] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID] [--contain [--port N…]] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -110,14 +111,18 @@ warns when no proxy runs for this home, and when agents are configured and no --
 agent --agent names (default: the local agent) with no key and no proxy setting: every TCP
 connection goes to keyway (routed by TLS server name or HTTP Host), names resolve inside, the system
 CA bundle there holds keyway's CA; other UDP, ICMP and IPv6 lead nowhere. This process runs the
-keyway that serves it. Without the privileges it needs (root, or unprivileged user namespaces) it
-fails with contain_unavailable (exit 2), never running CMD uncontained.`,
+keyway that serves it. CMD holds no capability there (it cannot remove the rules). TLS goes to
+port 443, to a port the agent's grants name (api.example.com:8443), or to one --port names (given
+again for more); TLS to any other port is refused (no_destination): a server name says nothing of
+the port. Plain HTTP goes to the port its Host names. Without the privileges it needs (root, or
+unprivileged user namespaces) it fails with contain_unavailable (exit 2), never running CMD uncontained.`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
     const { own, command } = splitRunArgs(argv);
-    const args = parse(own, { agent: { type: 'string' }, contain: { type: 'boolean' } });
-    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--contain] [--] CMD [ARGS…]');
+    const args = parse(own, { agent: { type: 'string' }, contain: { type: 'boolean' }, port: { type: 'string', multiple: true } });
+    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--contain [--port N…]] [--] CMD [ARGS…]');
+    if (args.strings('port').length > 0 && !args.flag('contain')) throw usageError('--port is for --contain: without it, CMD reaches keyway by HTTPS_PROXY');
     if (args.flag('contain')) return runContainedCommand(args, io, command);
     const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
@@ -168,7 +173,24 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   for (const name of PROXY_VARIABLES) delete env[name];
   for (const name of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) env[name] = ca[name]!;
   Object.assign(env, awsCaVariables(config, grants));
-  return runContained({ config, configFile: args.string('config'), agent, command, env, keywayEnv: io.env, err: (line) => io.err(line) });
+  const ports = [...grantPorts(grants.flatMap((g) => g.domains)), ...args.strings('port').map(portNumber)];
+  return runContained({ config, configFile: args.string('config'), agent, command, ports, env, keywayEnv: io.env, err: (line) => io.err(line) });
+}
+
+/** The ports the grants' domains name (`host:8443`): each gets a listener of its own under --contain. */
+function grantPorts(domains: readonly string[]): number[] {
+  const ports: number[] = [];
+  for (const text of domains) {
+    const pattern = parseDomainPattern(text);
+    if (typeof pattern !== 'string' && pattern.port !== undefined) ports.push(pattern.port);
+  }
+  return ports;
+}
+
+function portNumber(text: string): number {
+  const port = Number(text);
+  if (!/^[0-9]+$/.test(text) || port < 1 || port > 65_535) throw usageError(`--port ${text}: a port number, 1 to 65535`);
+  return port;
 }
 
 /** --agent names no agent of the config or the store: said so, with the nearest name. */

@@ -11,15 +11,15 @@ export function completeHead(bytes: Buffer): string | undefined {
 }
 
 /**
- * Where a plain HTTP request redirected to keyway meant to go: its one Host header (port 80 unless
- * it names one). No Host, or two, is no destination keyway will guess at: the address the client
+ * Where a plain HTTP request redirected to keyway meant to go: its one Host header (`port`, the one
+ * the connection was for, unless it names one). No Host, or two, is no destination keyway will guess at: the address the client
  * dialled is never used, so a forged Host sends nothing to the address it came from.
  */
-export function hostOfHead(head: string): Target {
+export function hostOfHead(head: string, port = 80): Target {
   const lines = head.split('\r\n');
   const hosts = lines.slice(1).filter((line) => /^host[ \t]*:/i.test(line));
   if (hosts.length === 0) throw new ProxyError('no_destination', 'a plain HTTP request without a Host header: keyway cannot tell where it goes');
   if (hosts.length > 1) throw new ProxyError('host_mismatch', 'the request has more than one Host header');
   const value = hosts[0]!.slice(hosts[0]!.indexOf(':') + 1).trim();
-  return parseAuthority(value, 80);
+  return parseAuthority(value, port);
 }

@@ -28,6 +28,14 @@ export interface TransparentOptions {
   readonly via: 'transparent' | 'contain';
 }
 
+/** What a listener handed over by keyway run --contain serves: one port, or every port it has no listener of its own for. */
+export interface RedirectedPort {
+  /** The port the connections were for; undefined: the catch-all for every other port. */
+  readonly port: number | undefined;
+  /** Every port with a listener of its own, for the catch-all's refusal. */
+  readonly served: readonly number[];
+}
+
 /** A listener for redirected TLS: routed by SNI. */
 export function transparentTlsServer(wiring: ProxyWiring, options: TransparentOptions): Server {
   const server = createServer({ pauseOnConnect: true }, (socket) => void acceptTls(wiring, options, socket));
@@ -43,25 +51,28 @@ export function transparentHttpServer(wiring: ProxyWiring, options: TransparentO
 }
 
 /**
- * One listener for every redirected TCP connection, whatever port it was for (keyway run --contain:
- * the namespace sends all of them here): TLS by its first byte, routed by SNI to 443; anything
- * else read as plain HTTP, routed by Host. `handle` is a listening socket opened elsewhere (inside
- * the contained process's network namespace) and handed over.
+ * A listener for redirected TCP connections of one port, or of every port without a listener of its
+ * own (keyway run --contain: the namespace's rules pick the listener by the port dialled, since Node
+ * cannot read the original destination). TLS is told by its first byte and routed by SNI to that
+ * port; anything else is read as plain HTTP, routed by Host. On the catch-all the port is unknown:
+ * TLS is refused there (the server name says nothing of the port), HTTP goes by the Host's port.
+ * `handle` is a listening socket opened elsewhere (inside the contained process's network
+ * namespace) and handed over.
  */
-export function redirectedServer(wiring: ProxyWiring, options: TransparentOptions, handle: Server): Server {
-  const server = createServer({ pauseOnConnect: true }, (socket) => void acceptEither(wiring, options, socket));
+export function redirectedServer(wiring: ProxyWiring, options: TransparentOptions, handle: Server, ports: RedirectedPort): Server {
+  const server = createServer({ pauseOnConnect: true }, (socket) => void acceptEither(wiring, options, socket, ports));
   wiring.connections.attachRaw(server);
   server.listen(handle);
   return server;
 }
 
-async function acceptEither(wiring: ProxyWiring, options: TransparentOptions, socket: Socket): Promise<void> {
+async function acceptEither(wiring: ProxyWiring, options: TransparentOptions, socket: Socket, ports: RedirectedPort): Promise<void> {
   socket.on('error', () => socket.destroy());
   socket.resume();
   const { bytes } = await readPrefix(socket, 1, wiring.runtime.config.proxy.timeouts.first_byte, (b) => (b.length > 0 ? true : undefined));
   if (bytes.length === 0) {
     // Nothing said (a protocol where the server speaks first, as SSH): no name to go by.
-    const draft = start(wiring, socket, options, 0);
+    const draft = start(wiring, socket, options, ports.port ?? 0);
     return closeRefused(
       wiring,
       draft,
@@ -70,14 +81,16 @@ async function acceptEither(wiring: ProxyWiring, options: TransparentOptions, so
     );
   }
   socket.unshift(bytes);
-  return bytes[0] === TLS_HANDSHAKE ? acceptTls(wiring, options, socket) : acceptHttp(wiring, options, socket);
+  return bytes[0] === TLS_HANDSHAKE ? acceptTls(wiring, options, socket, ports) : acceptHttp(wiring, options, socket, ports.port ?? 80);
 }
 
 const TLS_HANDSHAKE = 0x16;
 
-async function acceptTls(wiring: ProxyWiring, options: TransparentOptions, socket: Socket): Promise<void> {
+const TLS_ON_443: RedirectedPort = { port: 443, served: [443] };
+
+async function acceptTls(wiring: ProxyWiring, options: TransparentOptions, socket: Socket, ports = TLS_ON_443): Promise<void> {
   const { runtime } = wiring;
-  const draft = start(wiring, socket, options, 443);
+  const draft = start(wiring, socket, options, ports.port ?? 0);
   socket.resume();
   const { bytes, found } = await readPrefix(socket, MAX_HELLO_RECORD, runtime.config.proxy.timeouts.first_byte, (b) => {
     const reading = readClientHello(b);
@@ -88,12 +101,19 @@ async function acceptTls(wiring: ProxyWiring, options: TransparentOptions, socke
     const why = found.kind === 'no-name' ? 'a TLS ClientHello without a server name (SNI)' : found.reason;
     return closeRefused(wiring, draft, new ProxyError('no_destination', `${why}: keyway cannot tell where it goes`), socket);
   }
-  await route(wiring, options, { host: found.host, port: 443 }, draft, socket, bytes, false);
+  if (ports.port === undefined) {
+    draft.event.host = found.host;
+    const served = ports.served.join(', ');
+    const why = `TLS to ${found.host} on a port keyway was not told to serve (it serves ${served}; keyway run --contain --port N adds one)`;
+    return closeRefused(wiring, draft, new ProxyError('no_destination', why), socket);
+  }
+  await route(wiring, options, { host: found.host, port: ports.port }, draft, socket, bytes, false);
 }
 
-async function acceptHttp(wiring: ProxyWiring, options: TransparentOptions, socket: Socket): Promise<void> {
+/** `port`: the one the listener serves, for a Host that names none. */
+async function acceptHttp(wiring: ProxyWiring, options: TransparentOptions, socket: Socket, port = 80): Promise<void> {
   const { runtime } = wiring;
-  const draft = start(wiring, socket, options, 80);
+  const draft = start(wiring, socket, options, port);
   socket.resume();
   const { bytes, found } = await readPrefix(socket, MAX_HEAD, runtime.config.proxy.timeouts.headers, completeHead);
   if (socket.destroyed || found === undefined) {
@@ -102,7 +122,7 @@ async function acceptHttp(wiring: ProxyWiring, options: TransparentOptions, sock
   }
   let target: Target;
   try {
-    target = hostOfHead(found);
+    target = hostOfHead(found, port);
   } catch (err) {
     return refuse(runtime, draft, asProxyError(err), socket);
   }
@@ -115,6 +135,8 @@ function start(wiring: ProxyWiring, socket: Socket, options: TransparentOptions,
   wiring.connections.pending(socket);
   const draft = new AuditDraft({ method: null, host: '', port, client: clientAddress(socket) });
   draft.event.via = options.via;
+  // The listener's agent, named on a refusal too (route() checks it exists before anything is reached).
+  if (options.agent !== undefined) draft.event.agent = options.agent;
   return draft;
 }
 
