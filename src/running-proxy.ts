@@ -1,10 +1,14 @@
 // Where a running `keyway start` really listens, for the commands that point clients at it.
 //
 // `keyway start --listen …` or a port of 0 in the config make the address differ from the config, so
-// `keyway env`, `run`, `agents add` and `doctor` would print or check the wrong one. The proxy writes
-// data/proxy.json once it listens and removes it when it stops; a file left by a process that is gone
-// (a crash, SIGKILL) is ignored. Nothing secret is in it.
-import { readFileSync, rmSync } from 'node:fs';
+// `keyway env`, `run`, `agents add` and `doctor` would print or check the wrong one. Every keyway of
+// a home writes data/running/PID.json once it listens and removes its own when it stops, so several
+// on one home (a second `keyway start` on other ports, a `keyway run --contain`) are each known to
+// `status`, `stop` and `reload`; one left by a process that is gone (a crash, SIGKILL) is pruned.
+// data/proxy.json names the one clients are pointed at: the first `keyway start` of the home writes
+// it (a later one leaves a live one's alone), and only that process removes it. Nothing secret is in them.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { formatListen, type ListenAddress } from './config/index.ts';
 import { KeywayError } from './errors/index.ts';
 import { replaceFile } from './files/atomic-write.ts';
@@ -16,22 +20,77 @@ export interface RunningProxy {
   admin: ListenAddress | null;
   /** When the process began starting (ISO 8601): `keyway status` counts uptime from it. */
   started_at: string;
+  /** `start`: a proxy clients may be pointed at; `contain`: the one serving a `keyway run --contain` command (stops with it). Absent: start. */
+  role?: 'start' | 'contain';
+}
+
+/** The folder of every running keyway's record, beside `file` (data/proxy.json). */
+function registryOf(file: string): string {
+  return join(dirname(file), 'running');
 }
 
 export async function announceRunningProxy(file: string, running: Omit<RunningProxy, 'pid'>): Promise<void> {
   const record: RunningProxy = { pid: process.pid, ...running };
-  await replaceFile(file, `${JSON.stringify(record, null, 2)}\n`, 0o644);
+  const text = `${JSON.stringify(record, null, 2)}\n`;
+  mkdirSync(registryOf(file), { recursive: true });
+  await replaceFile(join(registryOf(file), `${process.pid}.json`), text, 0o644);
+  if (record.role === 'contain') return;
+  // A live keyway that clients already follow keeps data/proxy.json: this one is listed beside it.
+  const current = readRunningProxy(file);
+  if (current === undefined || current.pid === process.pid || !isAlive(current.pid)) await replaceFile(file, text, 0o644);
 }
 
-/** Removes the file if it is still this process's (a newer proxy on the same home may have replaced it). */
+/** Removes this process's record, and data/proxy.json if it is still this process's. */
 export function withdrawRunningProxy(file: string): void {
+  rmSync(join(registryOf(file), `${process.pid}.json`), { force: true });
   if (readRunningProxy(file)?.pid === process.pid) rmSync(file, { force: true });
 }
 
-/** The proxy that announced itself in `file`, if its process is still alive. */
+/**
+ * The proxy clients are pointed at: the one data/proxy.json names if its process is alive, else the
+ * longest-running `keyway start` of the home (the first one stopped, a later one still serves).
+ */
 export function findRunningProxy(file: string): RunningProxy | undefined {
   const running = readRunningProxy(file);
-  return running && isAlive(running.pid) ? running : undefined;
+  if (running && isAlive(running.pid)) return running;
+  return listRunningProxies(file).running.find((r) => r.role !== 'contain');
+}
+
+/** A record whose process is gone, removed: its pid, and which file said it (data/proxy.json or data/running/PID.json). */
+export interface GoneProxy {
+  pid: number;
+  file: string;
+}
+
+/**
+ * Every keyway running for the home, longest-running first: the records in data/running and
+ * data/proxy.json. Records whose process is gone are removed, and returned as `gone`.
+ */
+export function listRunningProxies(file: string): { running: RunningProxy[]; gone: GoneProxy[] } {
+  const byPid = new Map<number, RunningProxy>();
+  const gone: GoneProxy[] = [];
+  const announced = runningProxyState(file);
+  if (announced.state === 'running') byPid.set(announced.proxy.pid, announced.proxy);
+  else if (announced.state === 'stale' && clearStaleRunningProxy(file, announced.pid)) gone.push({ pid: announced.pid, file: 'data/proxy.json' });
+  let names: string[] = [];
+  try {
+    names = readdirSync(registryOf(file)).filter((name) => /^[0-9]+\.json$/.test(name));
+  } catch {
+    // no folder yet: no keyway of this version has run here
+  }
+  for (const name of names) {
+    const path = join(registryOf(file), name);
+    const record = readRunningProxy(path);
+    if (record && isAlive(record.pid)) {
+      if (!byPid.has(record.pid)) byPid.set(record.pid, record);
+      continue;
+    }
+    rmSync(path, { force: true });
+    const pid = record?.pid ?? Number(name.slice(0, -'.json'.length));
+    if (!gone.some((g) => g.pid === pid)) gone.push({ pid, file: `data/running/${name}` });
+  }
+  const running = [...byPid.values()].sort((a, b) => String(a.started_at).localeCompare(String(b.started_at)) || a.pid - b.pid);
+  return { running, gone };
 }
 
 /** What data/proxy.json says: a live proxy, one whose process is gone (a crash, SIGKILL), or none. */
@@ -65,6 +124,7 @@ function readRunningProxy(file: string): RunningProxy | undefined {
   const isAddress = (a: unknown): a is ListenAddress =>
     typeof a === 'object' && a !== null && typeof (a as ListenAddress).host === 'string' && Number.isInteger((a as ListenAddress).port);
   if (!Number.isInteger(r.pid) || !isAddress(r.proxy) || !(r.admin === null || isAddress(r.admin))) return undefined;
+  if (r.role !== undefined && r.role !== 'start' && r.role !== 'contain') return undefined;
   return r as RunningProxy;
 }
 

@@ -96,6 +96,7 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
       proxy: listening(proxyAddress),
       admin: admin ? listening(admin.address) : null,
       started_at: parts.startedAt,
+      role: options.announce === 'contain' ? 'contain' : 'start',
     });
   return { proxy, proxyAddress, admin, registration };
 }

@@ -18,10 +18,12 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
   /**
-   * Write data/proxy.json so the CLI and clients find this proxy (default true). A proxy started
-   * for one command (`keyway fetch` when none runs) keeps itself to itself.
+   * Record this proxy in data/running (and data/proxy.json, unless another live one is there) so
+   * the CLI and clients find it (default true). `contain`: recorded for `status` and `stop` only,
+   * never pointed at (it serves one `keyway run --contain` command). A proxy started for one
+   * command (`keyway fetch` when none runs) keeps itself to itself: false.
    */
-  announce?: boolean | undefined;
+  announce?: boolean | 'contain' | undefined;
   /** `keyway fetch`'s own proxy: the one-time key its request must carry (ProxyRuntime.callerKey). */
   callerKey?: string | undefined;
 }

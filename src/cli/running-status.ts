@@ -1,6 +1,7 @@
-// What `keyway status` and `keyway stop` know about the proxy running for a home: data/proxy.json
-// (pid and addresses), confirmed and completed by the admin API's /api/status (live counts). The
-// admin answer also proves the pid is keyway's and not a process that reused a dead proxy's pid.
+// What `keyway status`, `stop` and `reload` know about the keyways running for a home: their
+// records (data/running, data/proxy.json: pid and addresses), each confirmed and completed by its
+// admin API's /api/status (live counts). The admin answer also proves the pid is keyway's and not a
+// process that reused a dead proxy's pid.
 import { isIP } from 'node:net';
 import { readAdminToken } from '../admin/token.ts';
 import type { ListenAddress } from '../config/index.ts';
@@ -8,7 +9,7 @@ import { KeywayError } from '../errors/index.ts';
 import { http } from '../net/node-http.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { reachable } from './proxy-url.ts';
-import { clearStaleRunningProxy, runningProxyState, type RunningProxy } from '../running-proxy.ts';
+import { type GoneProxy, listRunningProxies, type RunningProxy } from '../running-proxy.ts';
 
 /** The admin API's /api/status body (see src/admin/server.ts). */
 export interface LiveStatus {
@@ -22,45 +23,79 @@ export interface LiveStatus {
   audit: 'ok' | 'failing';
 }
 
-export type ProxyLookup =
-  | { state: 'none' }
-  /** data/proxy.json named a process that is gone; the file has been removed. */
-  | { state: 'stale'; pid: number }
-  /** `live` is undefined when the admin API is off, unreachable, or its token unreadable (`why`). */
-  | { state: 'running'; proxy: RunningProxy; live: LiveStatus | undefined; why: string | undefined };
+/** One running keyway; `live` is undefined when its admin API is off, unreachable, or its token unreadable (`why`). */
+export interface FoundProxy {
+  proxy: RunningProxy;
+  live: LiveStatus | undefined;
+  why: string | undefined;
+}
+
+export interface ProxyLookup {
+  /** Longest-running first. */
+  running: FoundProxy[];
+  /** Records left by processes that are gone: removed. */
+  gone: GoneProxy[];
+}
 
 const ADMIN_TIMEOUT_MS = 3_000;
 
-export async function lookUpProxy(home: string, env: NodeJS.ProcessEnv = process.env): Promise<ProxyLookup> {
+export async function lookUpProxies(home: string, env: NodeJS.ProcessEnv = process.env): Promise<ProxyLookup> {
   const files = runningProxyFiles(home);
-  const found = runningProxyState(files.runningProxy);
-  if (found.state === 'none') return found;
-  if (found.state === 'stale') {
-    clearStaleRunningProxy(files.runningProxy, found.pid);
-    return found;
+  const { running, gone } = listRunningProxies(files.runningProxy);
+  if (running.length === 0) return { running: [], gone };
+  // One token for the home, read once (it may come from KEYWAY_ADMIN_TOKEN…).
+  let token: string | undefined;
+  let tokenWhy: string | undefined;
+  if (running.some((p) => p.admin !== null)) {
+    try {
+      token = await readAdminToken(files.adminToken, env);
+    } catch (err) {
+      // A supplied token that is refused says why; a file that cannot be read says which.
+      tokenWhy = err instanceof KeywayError ? err.message : `cannot read ${files.adminToken} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+    }
   }
-  const { proxy } = found;
-  if (proxy.admin === null) return { state: 'running', proxy, live: undefined, why: 'the admin API is disabled (admin.enabled: false)' };
+  return { running: await Promise.all(running.map((proxy) => confirm(proxy, token, tokenWhy))), gone };
+}
+
+async function confirm(proxy: RunningProxy, token: string | undefined, tokenWhy: string | undefined): Promise<FoundProxy> {
+  if (proxy.admin === null) return { proxy, live: undefined, why: 'the admin API is disabled (admin.enabled: false)' };
   // A listener's address is always an IP: a name here was not written by keyway, and the token is
   // not sent through a DNS lookup to wherever that name points.
   if (isIP(proxy.admin.host) === 0)
-    return { state: 'running', proxy, live: undefined, why: `data/proxy.json names the admin API by a host name (${proxy.admin.host}), not an address` };
-  let token: string;
-  try {
-    token = await readAdminToken(files.adminToken, env);
-  } catch (err) {
-    // A supplied token (KEYWAY_ADMIN_TOKEN…) that is refused says why; a file that cannot be read says which.
-    const why = err instanceof KeywayError ? err.message : `cannot read ${files.adminToken} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
-    return { state: 'running', proxy, live: undefined, why };
-  }
+    return { proxy, live: undefined, why: `its record names the admin API by a host name (${proxy.admin.host}), not an address` };
+  if (token === undefined) return { proxy, live: undefined, why: tokenWhy };
   try {
     const live = await getStatus(proxy.admin, token);
     if (live.pid !== proxy.pid)
-      return { state: 'running', proxy, live: undefined, why: `the admin API at ${reachable(proxy.admin)} is keyway pid ${live.pid}, not ${proxy.pid}` };
-    return { state: 'running', proxy, live, why: undefined };
+      return { proxy, live: undefined, why: `the admin API at ${reachable(proxy.admin)} is keyway pid ${live.pid}, not ${proxy.pid}` };
+    return { proxy, live, why: undefined };
   } catch (err) {
-    return { state: 'running', proxy, live: undefined, why: `the admin API at ${reachable(proxy.admin)} did not answer: ${(err as Error).message}` };
+    return { proxy, live: undefined, why: `the admin API at ${reachable(proxy.admin)} did not answer: ${(err as Error).message}` };
   }
+}
+
+/** " (removed data/proxy.json left by pid 12, which is gone)", or nothing. */
+export function goneNote(gone: readonly GoneProxy[]): string {
+  if (gone.length === 0) return '';
+  return ` (removed ${gone.map((g) => `${g.file} left by pid ${g.pid}`).join(', ')}, which ${gone.length === 1 ? 'is' : 'are'} gone)`;
+}
+
+/**
+ * The keyways `stop` or `reload` acts on: the one running, the one `--pid` names, or every one
+ * with `all`; several running and neither given is ambiguous: a one-line refusal naming them.
+ */
+export function pickTargets(running: readonly FoundProxy[], pid: string | undefined, all: boolean, verb: string): FoundProxy[] | string {
+  if (pid !== undefined) {
+    const chosen = running.find((f) => String(f.proxy.pid) === pid);
+    return chosen ? [chosen] : `no keyway of this home has pid ${pid}; running: ${running.map((f) => proxyLabel(f.proxy)).join('; ')}`;
+  }
+  if (all || running.length === 1) return [...running];
+  return `${running.length} keyways are running for this home: ${running.map((f) => proxyLabel(f.proxy)).join('; ')}; say which with --pid PID, or --all to ${verb} every one`;
+}
+
+/** How one running keyway is named in a list: pid, role and proxy address. */
+export function proxyLabel(proxy: RunningProxy): string {
+  return `pid ${proxy.pid} (${proxy.role === 'contain' ? 'keyway run --contain' : 'keyway start'}, proxy ${reachable(proxy.proxy)})`;
 }
 
 async function getStatus(admin: ListenAddress, token: string): Promise<LiveStatus> {

@@ -64,7 +64,7 @@ export async function runContained(options: ContainOptions): Promise<number> {
     adminListen: { host: '127.0.0.1', port: 0 },
     env: options.keywayEnv,
     logger: pino({ level: 'error' }, pino.destination(2)),
-    announce: false,
+    announce: 'contain',
   });
   try {
     const ports = [...new Set([443, 80, ...options.ports])];

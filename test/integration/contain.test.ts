@@ -155,6 +155,27 @@ s.on('error', (e) => console.log(e.code));`;
     expect(r.stdout.trim(), r.stderr).toBe('198.18.0.1');
   });
 
+  it('keyway status lists the keyway serving a contained command while it runs', async () => {
+    const running = contained(['sleep', '6']);
+    // Polled: the command starts once its keyway has recorded itself; `sleep 6` leaves room to look.
+    let listed: { role: string; pid: number; grants: number | null } | undefined;
+    for (let tries = 0; listed === undefined && tries < 20; tries++) {
+      const r = await runProcess(process.execPath, [CLI, 'status', '--json'], {
+        PATH: process.env['PATH'] ?? '',
+        HOME: '/tmp',
+        KEYWAY_HOME: proxy.home,
+        ...proxy.env,
+      });
+      const keyways = r.code === 0 ? (JSON.parse(r.stdout) as { keyways: Array<{ role: string; pid: number; grants: number | null }> }).keyways : [];
+      listed = keyways.find((k) => k.role === 'contain');
+      if (listed === undefined) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(listed).toMatchObject({ role: 'contain', grants: 1 });
+    if (listed === undefined) return;
+    expect((await running).code).toBe(0);
+    expect(existsSync(join(proxy.home, 'data', 'running', `${listed.pid}.json`))).toBe(false);
+  });
+
   it('passes the exit status through, and runs the command as one process tree in the namespaces', async () => {
     const r = await contained(['sh', '-c', 'ip -o link | grep -vc " lo:"; exit 7']);
     // No interface but loopback inside.

@@ -1,62 +1,77 @@
 import { resolveHome } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
-import { printJson } from '../io.ts';
+import { type CommandIO, printJson } from '../io.ts';
 import { reachable } from '../proxy-url.ts';
-import { formatUptime, lookUpProxy } from '../running-status.ts';
+import { type FoundProxy, formatUptime, goneNote, lookUpProxies } from '../running-status.ts';
 
 export const status: Command = {
   name: 'status',
   usage: `keyway status [--json] [--home DIR]
 
-Says whether a proxy is running for this home (data/proxy.json names a live process): its pid,
-proxy and admin addresses, uptime, grants and agents counted, requests served since it started
-(and how many were refused), and whether its audit log is ok or failing. The counts come from the
-admin API (with data/admin.token); without it, only what data/proxy.json says is shown.
-Exits 1 with one line when no proxy runs; a data/proxy.json left by a process that is gone is removed.`,
+Says which keyways are running for this home (each records itself in data/running; data/proxy.json
+names the one clients are pointed at): for each, its pid, proxy and admin addresses, uptime, grants
+and agents counted, requests served since it started (and how many were refused), and whether its
+audit log is ok or failing. A keyway serving \`keyway run --contain\` is listed too. The counts come
+from each admin API (with data/admin.token); without it, only what the record says is shown.
+Exits 1 with one line when none runs; records left by processes that are gone are removed.`,
   async run(argv, io) {
     const args = parse(argv);
     const home = resolveHome(args.string('home'), io.env);
-    const found = await lookUpProxy(home, io.env);
-    if (found.state !== 'running') {
+    const { running, gone } = await lookUpProxies(home, io.env);
+    if (running.length === 0) {
       if (args.json) printJson(io, { running: false, home });
-      const stale = found.state === 'stale' ? ` (removed data/proxy.json left by pid ${found.pid}, which is gone)` : '';
-      io.err(`keyway status: no proxy is running for home ${home}${stale}; start one with \`keyway start\``);
+      io.err(`keyway status: no proxy is running for home ${home}${goneNote(gone)}; start one with \`keyway start\``);
       return 1;
     }
-    const { proxy, live, why } = found;
-    const startedMs = Date.parse(proxy.started_at);
-    const uptime = live?.uptime_s ?? (Number.isFinite(startedMs) ? Math.max(0, Math.round((Date.now() - startedMs) / 1000)) : null);
-    const result = {
-      running: true,
-      home,
-      pid: proxy.pid,
-      proxy: reachable(proxy.proxy),
-      admin: proxy.admin === null ? null : reachable(proxy.admin),
-      started_at: proxy.started_at ?? null,
-      uptime_s: uptime,
-      grants: live?.grants ?? null,
-      agents: live?.agents ?? null,
-      requests: live?.requests ?? null,
-      refused: live?.refused ?? null,
-      audit: live?.audit ?? null,
-      ...(why === undefined ? {} : { live_counts_unavailable: why }),
-    };
+    const described = running.map(describe);
     if (args.json) {
-      printJson(io, result);
+      // The first keyway's fields at the top (what a single one printed before), every one in `keyways`.
+      printJson(io, { running: true, home, ...described[0], keyways: described });
       return 0;
     }
-    io.out(`keyway is running (pid ${proxy.pid}${uptime === null ? '' : `, up ${formatUptime(uptime)}`})`);
-    io.out(`  home      ${home}`);
-    io.out(`  proxy     http://${result.proxy}`);
-    io.out(`  admin     ${result.admin === null ? 'off' : `http://${result.admin}`}`);
-    if (live) {
-      io.out(`  grants    ${live.grants}   agents ${live.agents}`);
-      io.out(`  requests  ${live.requests} served, ${live.refused} refused`);
-      io.out(`  audit     ${live.audit === 'ok' ? 'ok' : 'failing: requests that would inject are refused (audit_unavailable)'}`);
-    } else {
-      io.out(`  counts    unavailable: ${why}`);
-    }
+    if (running.length > 1) io.out(`${running.length} keyways are running for home ${home} (\`keyway stop --pid PID\` stops one, --all every one)`);
+    for (const found of running) printOne(io, found, running.length === 1 ? home : undefined);
     return 0;
   },
 };
+
+function uptimeOf({ proxy, live }: FoundProxy): number | null {
+  const startedMs = Date.parse(proxy.started_at);
+  return live?.uptime_s ?? (Number.isFinite(startedMs) ? Math.max(0, Math.round((Date.now() - startedMs) / 1000)) : null);
+}
+
+function describe(found: FoundProxy) {
+  const { proxy, live, why } = found;
+  return {
+    pid: proxy.pid,
+    role: proxy.role ?? 'start',
+    proxy: reachable(proxy.proxy),
+    admin: proxy.admin === null ? null : reachable(proxy.admin),
+    started_at: proxy.started_at ?? null,
+    uptime_s: uptimeOf(found),
+    grants: live?.grants ?? null,
+    agents: live?.agents ?? null,
+    requests: live?.requests ?? null,
+    refused: live?.refused ?? null,
+    audit: live?.audit ?? null,
+    ...(why === undefined ? {} : { live_counts_unavailable: why }),
+  };
+}
+
+function printOne(io: CommandIO, found: FoundProxy, home: string | undefined): void {
+  const { proxy, live, why } = found;
+  const uptime = uptimeOf(found);
+  const what = proxy.role === 'contain' ? 'keyway run --contain is serving its command' : 'keyway is running';
+  io.out(`${what} (pid ${proxy.pid}${uptime === null ? '' : `, up ${formatUptime(uptime)}`})`);
+  if (home !== undefined) io.out(`  home      ${home}`);
+  io.out(`  proxy     http://${reachable(proxy.proxy)}`);
+  io.out(`  admin     ${proxy.admin === null ? 'off' : `http://${reachable(proxy.admin)}`}`);
+  if (live) {
+    io.out(`  grants    ${live.grants}   agents ${live.agents}`);
+    io.out(`  requests  ${live.requests} served, ${live.refused} refused`);
+    io.out(`  audit     ${live.audit === 'ok' ? 'ok' : 'failing: requests that would inject are refused (audit_unavailable)'}`);
+  } else {
+    io.out(`  counts    unavailable: ${why}`);
+  }
+}
