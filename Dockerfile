@@ -19,6 +19,10 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config/keyway.example.yaml ./config/keyway.example.yaml
 COPY deploy/docker-entrypoint.sh ./docker-entrypoint.sh
+# The pod's redirect rules (deploy/transparent), applied by an init container of this same image,
+# as root with NET_ADMIN (deploy/kubernetes/deployment.yaml); keyway itself never runs nft.
+COPY deploy/transparent ./deploy/transparent
+RUN apt-get update && apt-get install -y --no-install-recommends nftables && rm -rf /var/lib/apt/lists/*
 # The folders exist in the image, owned by node, so named volumes mounted there start out writable.
 RUN mkdir -p certs data logs ca-public && chown -R node:node /app
 USER node

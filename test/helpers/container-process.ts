@@ -6,7 +6,7 @@
 // CMD), run from the WORKDIR with the image's ENV under the container's, like Docker does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { REPO, type ImageSpec } from './deploy-files.ts';
 
@@ -22,7 +22,8 @@ export function fillImageRoot(image: ImageSpec, app: string, buildWorkdir = '/ap
   for (const { from, src, dest } of image.copies) {
     const target = join(app, dest.endsWith('/') ? join(dest, basename(src)) : dest);
     mkdirSync(dirname(target), { recursive: true });
-    if (from === undefined) copyFileSync(join(REPO, src), target);
+    // A folder from the build context is copied whole, as COPY does (deploy/transparent).
+    if (from === undefined) cpSync(join(REPO, src), target, { recursive: true });
     else if (src.startsWith(`${buildWorkdir}/`)) symlinkSync(join(REPO, src.slice(buildWorkdir.length + 1)), target);
     else throw new Error(`COPY --from=${from} ${src}: only the build stage's ${buildWorkdir} is known`);
   }

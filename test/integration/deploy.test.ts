@@ -282,8 +282,11 @@ function materialise(spec: ContainerSpec, image: ImageSpec, app: string, root: s
 function writeTestConfig(fs: ContainerFs, image: ImageSpec, configPath: string): void {
   const path = hostPath(fs, image.workdir, configPath)!;
   const config = parse(readFileSync(path, 'utf8')) as { proxy?: Record<string, unknown>; grants: Record<string, { domains: string[]; secret: string }> };
+  // The transparent listeners (Kubernetes) on free ports: a fixed one may be taken on a test machine.
+  const transparent = config.proxy?.['transparent'] as Record<string, string> | undefined;
   config.proxy = {
     ...config.proxy,
+    ...(transparent ? { transparent: { ...transparent, listen: '127.0.0.1:0', http_listen: '127.0.0.1:0' } } : {}),
     hosts: { 'api.example.test': '127.0.0.1', 'other.example.test': '127.0.0.1' },
     allow_networks: ['127.0.0.0/8'],
     upstream_ca: [TLS_FIXTURES.caPath],

@@ -235,6 +235,40 @@ describe('deploy/kubernetes', () => {
   });
 });
 
+describe("the pod's redirect rules (deploy/transparent) in Kubernetes", () => {
+  type Secured = { securityContext?: { runAsUser?: number; runAsNonRoot?: boolean; capabilities?: { drop?: string[]; add?: string[] } } };
+  const rules = initContainer('keyway-rules') as ReturnType<typeof initContainer> & Secured;
+  const keyway = initContainer('keyway') as ReturnType<typeof initContainer> & Secured;
+  const agent = (podSpec()['containers'] as Array<Secured>)[0]!;
+  const env = Object.fromEntries((rules.env ?? []).map((e) => [e.name, e.value]));
+  const configMap = kubernetesObject('ConfigMap', 'keyway-config')['data'] as Record<string, string>;
+  const config = parseConfig(parse(configMap['keyway.yaml']!), 'configmap');
+
+  it('runs apply.sh from the image, once, before keyway starts, as root with NET_ADMIN alone', () => {
+    const names = (podSpec()['initContainers'] as Array<{ name: string }>).map((c) => c.name);
+    expect(names.indexOf('keyway-rules')).toBeLessThan(names.indexOf('keyway'));
+    expect(rules.image).toBe(keyway.image);
+    expect(rules.restartPolicy).toBeUndefined();
+    const script = rules.command?.at(-1) ?? '';
+    // The Dockerfile copies deploy/transparent to the image's home, and installs nft there.
+    const copied = image.copies.find((c) => c.src === 'deploy/transparent');
+    expect(copied).toBeDefined();
+    expect(script).toBe(posix.join(HOME, copied!.dest, 'apply.sh'));
+    expect(readFileSync(`${REPO}Dockerfile`, 'utf8')).toMatch(/apt-get install[^\n]*\bnftables\b/);
+    expect(rules.securityContext).toMatchObject({ runAsUser: 0, runAsNonRoot: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] } });
+  });
+
+  it("exempts keyway's uid and no other, and redirects to the ConfigMap's transparent listeners as a configured agent", () => {
+    expect(Number(env['KEYWAY_UID'])).toBe(keyway.securityContext?.runAsUser);
+    expect(agent.securityContext?.runAsUser).not.toBe(keyway.securityContext?.runAsUser);
+    expect(agent.securityContext?.capabilities?.add ?? []).toEqual([]);
+    const transparent = config.proxy.transparent!;
+    expect(transparent.listen).toMatchObject({ host: '127.0.0.1', port: Number(env['TLS_PORT']) });
+    expect(transparent.http_listen).toMatchObject({ host: '127.0.0.1', port: Number(env['HTTP_PORT']) });
+    expect(config.agents[transparent.agent!]).toBeDefined();
+  });
+});
+
 describe('scraping keyway in Kubernetes', () => {
   const template = (kubernetesObject('Deployment', 'agent')['spec'] as Json)['template'] as Json;
   const annotations = (template['metadata'] as Json)['annotations'] as Record<string, string>;
