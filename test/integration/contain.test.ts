@@ -202,6 +202,13 @@ const tryTcp = (host, port, send) => new Promise((resolve) => {
     ssh: await tryTcp('203.0.113.9', 22),
     ipv6: await tryTcp('2001:db8::1', 443),
     admin: await tryTcp("127.0.0.1", ${proxy.running.adminAddress?.port ?? proxy.port}),
+    // Plain HTTP to some address, its Host naming the granted API: routed by the name, as plain
+    // HTTP, which the grant does not allow (https only), so nothing is injected or sent.
+    forgedHost: await tryTcp('203.0.113.9', 80, 'GET /v1/forged HTTP/1.1\\r\\nHost: api.example.test\\r\\nConnection: close\\r\\n\\r\\n'),
+    quic: await new Promise((resolve) => {
+      const u = require('node:dgram').createSocket('udp4');
+      u.send('quic?', 443, '203.0.113.9', (err) => { u.close(); resolve(err ? err.code : 'sent'); });
+    }),
   }));
 })();`;
     const r = await contained([process.execPath, '-e', script]);
@@ -212,6 +219,9 @@ const tryTcp = (host, port, send) => new Promise((resolve) => {
     // No IPv6 route, and no keyway admin inside: nothing listens on the namespace's own loopback.
     expect(['ENETUNREACH', 'EHOSTUNREACH', 'ECONNREFUSED']).toContain(result['ipv6']);
     expect(result['admin']).toBe('ECONNREFUSED');
+    expect(result['forgedHost']).toMatch(/^answered: HTTP\/1\.1 4\d\d /);
+    // UDP other than DNS (QUIC) is dropped by the rules: the kernel says so to the sender.
+    expect(result['quic']).toBe('EPERM');
     // A host no grant covers (a DNS-over-HTTPS resolver's, say), with unmatched: deny.
     expect((await contained(['curl', '-sS', '--max-time', '5', 'https://dns.example.test/dns-query'])).code).not.toBe(0);
     // No way back into the host's network namespace: no capability over it.
@@ -226,7 +236,7 @@ const tryTcp = (host, port, send) => new Promise((resolve) => {
       'the refusals',
       10_000,
     );
-    expect(new Set(refusals.map((l) => l['code']))).toEqual(new Set(['no_destination', 'host_not_allowed']));
+    expect(new Set(refusals.map((l) => l['code']))).toEqual(new Set(['no_destination', 'host_not_allowed', 'insecure_upstream']));
   });
 
   it('where it cannot be set up, says what is missing and does not run the command (exit 2)', async () => {
