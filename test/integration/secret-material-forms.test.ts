@@ -1,8 +1,8 @@
 // Every documented form of every grant type's secret (issue 36, item 12), set each way it can be set:
-// `keyway secrets set ID --stdin`, PUT /api/grants/ID/secret with the text (what the dashboard sends)
-// and, for JSON, with the object, and POST /api/grants with it. The one parser behind them all
+// `keyway secrets set ID --stdin` and `grants add … --secret-stdin`, PUT /api/grants/ID/secret with
+// the text (what the dashboard sends) and, for JSON, with the object, and POST /api/grants with it. The one parser behind them all
 // (operations/secret-input.ts) must read each form to the same stored material. A PEM pasted raw
-// into a JSON string, or with its line breaks gone (a one-line field drops them), is read too.
+// into a JSON string, or with its line breaks gone (a one-line field turns them into spaces), is read too.
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
@@ -65,6 +65,16 @@ describe('secret material: every documented form, through the CLI and the admin 
     return undefined;
   }
 
+  /** The form's grant fields as `keyway grants add` flags. */
+  function grantFlags(form: MaterialForm): string[] {
+    const g = (form.grant ?? {}) as { inject?: { header?: string }; sign?: { preset?: string }; scopes?: string[] };
+    return [
+      ...(g.inject?.header ? ['--header', g.inject.header] : []),
+      ...(g.sign?.preset ? ['--sign-preset', g.sign.preset] : []),
+      ...(g.scopes ? ['--scopes', g.scopes.join(',')] : []),
+    ];
+  }
+
   /** Sets each form one way; the forms that failed, one line each (so one run shows them all). */
   async function failures(way: (form: MaterialForm) => AsyncGenerator<[string, () => Promise<{ ok: boolean; said: string; id: string }>]>) {
     const out: string[] = [];
@@ -79,7 +89,7 @@ describe('secret material: every documented form, through the CLI and the admin 
   }
 
   it(
-    'keyway secrets set ID --stdin',
+    'keyway secrets set ID --stdin, and keyway grants add ID … --secret-stdin',
     async () => {
       const failed = await failures(async function* (form) {
         yield [
@@ -87,6 +97,15 @@ describe('secret material: every documented form, through the CLI and the admin 
           async () => {
             const id = await newGrant(form);
             const res = await proxy.cli(['secrets', 'set', id, '--stdin'], form.text);
+            return { ok: res.code === 0, said: res.stderr, id };
+          },
+        ];
+        yield [
+          'grants add --secret-stdin',
+          async () => {
+            const id = `added-${form.type.replace(/_/g, '-')}-${++n}`;
+            const args = ['grants', 'add', id, '--type', form.type, '--domains', `${id}.example.test`, ...grantFlags(form), '--secret-stdin'];
+            const res = await proxy.cli(args, form.text);
             return { ok: res.code === 0, said: res.stderr, id };
           },
         ];
