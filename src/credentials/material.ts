@@ -4,6 +4,7 @@ import { isBlankSecret } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { clientCertificateFields, type ClientCertificateMaterial } from './client-certificate.ts';
 import { jwtExpiry } from './jwt.ts';
+import { parseSecretJson, reflowPem } from './material-text.ts';
 
 // Secret material per grant type, as `keyway secrets set` takes it and the store keeps it.
 
@@ -138,22 +139,15 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   if (type === 'basic' && !text.trimStart().startsWith('{')) return parseBasicPair(text);
   let parsed: unknown;
   try {
-    parsed = parseJsonWithRawLineBreaks(text);
+    parsed = parseSecretJson(text);
   } catch {
-    throw new KeywayError(
-      'usage',
-      type === 'basic'
-        ? 'a basic secret is username:password or a JSON object {"username","password"}'
-        : type === 'aws_sigv4'
-          ? 'an aws_sigv4 secret is a JSON object {"accessKeyId","secretAccessKey","sessionToken"?}'
-          : type === 'mtls'
-            ? 'an mtls secret is a JSON object {"certificate","privateKey","passphrase"?} (or use --client-certificate)'
-            : `a ${type} secret is a JSON object`,
-    );
+    throw new KeywayError('usage', materialShape(type));
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', `a ${type} secret is a JSON object`);
+  // A JSON string (`"{…}"`) or list is not the object asked for: the same message, naming its fields.
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', materialShape(type));
   const obj: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(parsed)) obj[CAMEL[k] ?? k] = v;
+  for (const k of ['certificate', 'privateKey']) if (typeof obj[k] === 'string') obj[k] = reflowPem(obj[k]);
   const str = (key: string, required: boolean): string | undefined => {
     const v = obj[key];
     if (v === undefined && !required) return undefined;
@@ -190,6 +184,22 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   };
   if (!material.refreshToken && !material.accessToken) throw new KeywayError('usage', 'oauth2 secret: needs "refreshToken" or "accessToken"');
   return material;
+}
+
+/** What a grant type's secret is, for a refusal: the fields, never the text given. */
+export function materialShape(type: GrantType): string {
+  const an = /^(api_key|aws_sigv4|hmac|mtls|oauth2)$/.test(type) ? 'an' : 'a';
+  const shapes: Partial<Record<GrantType, string>> = {
+    basic: 'username:password or a JSON object {"username","password"}',
+    aws_sigv4: 'a JSON object {"accessKeyId","secretAccessKey","sessionToken"?}',
+    mtls: 'a JSON object {"certificate","privateKey","passphrase"?} or {"pkcs12","passphrase"?} (or use --client-certificate)',
+    hmac: 'a JSON object {"key", "keyId"?, "passphrase"?}',
+    github_app: 'a JSON object {"appId","privateKey","installationId"?}',
+    google_service_account: 'the JSON key file Google gives ({"client_email","private_key",…})',
+    oauth2: 'a JSON object {"refreshToken" or "accessToken","clientId"?,"clientSecret"?,"expiresAt"?,"scopes"?}',
+    client_credentials: 'a JSON object {"clientId","clientSecret"}',
+  };
+  return `${an} ${type} secret is ${shapes[type] ?? 'a JSON object'}`;
 }
 
 /**
@@ -292,30 +302,4 @@ function githubAppOf(obj: Record<string, unknown>, str: (key: string, required: 
   }
   if (key.asymmetricKeyType !== 'rsa') throw new KeywayError('usage', 'github_app secret: "privateKey" is not an RSA key (GitHub signs app JWTs with RS256)');
   return { appId: id('appId', true)!, privateKey, installationId: id('installationId', false) };
-}
-
-/**
- * JSON, also when a string in it holds raw line breaks: a PEM pasted between quotes (what a person
- * does with `{"certificate":"-----BEGIN CERTIFICATE-----` and the rest) is invalid JSON, yet has one
- * reading only. Line breaks and tabs inside strings are escaped and the text is parsed again.
- */
-function parseJsonWithRawLineBreaks(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    let out = '';
-    let inString = false;
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i]!;
-      if (inString && c === '\\') {
-        out += c + (text[i + 1] ?? '');
-        i++;
-        continue;
-      }
-      if (c === '"') inString = !inString;
-      out += inString && c === '\n' ? '\\n' : inString && c === '\r' ? '\\r' : inString && c === '\t' ? '\\t' : c;
-    }
-    if (out === text) throw err;
-    return JSON.parse(out);
-  }
 }

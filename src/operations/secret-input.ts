@@ -2,6 +2,7 @@
 // JSON body, a string or an object (an oauth2 or basic secret). Errors never quote the input.
 import { looksLikeCommandRef, type GrantType } from '../config/index.ts';
 import { parseMaterial, type SecretMaterial } from '../credentials/material.ts';
+import { parseSecretJson } from '../credentials/material-text.ts';
 import { usage } from './fields.ts';
 import { pkcs12ToPem } from '../tls/pkcs12.ts';
 
@@ -16,8 +17,10 @@ export function parseSecretInput(type: GrantType, input: SecretInput): SecretMat
   // An object's JSON text would otherwise pass as a one-line token.
   if (typeof input !== 'string' && (type === 'api_key' || type === 'bearer')) throw usage(`a ${type} secret is a string`);
   try {
-    const text = type === 'mtls' ? JSON.stringify(withPemCertificate(input)) : typeof input === 'string' ? input : JSON.stringify(input);
-    return parseMaterial(type, text);
+    // One parser for every way in: text (stdin, a JSON body's string, the dashboard's field) as it
+    // came, an object as its JSON. An mtls PKCS#12 bundle is opened first, into the PEM form.
+    const given = type === 'mtls' ? withPemCertificate(input) : input;
+    return parseMaterial(type, typeof given === 'string' ? given : JSON.stringify(given));
   } catch (err) {
     throw usage((err as Error).message);
   }
@@ -31,7 +34,7 @@ export function withPemCertificate(input: SecretInput): SecretInput {
   let obj: unknown = input;
   if (typeof input === 'string') {
     try {
-      obj = JSON.parse(input);
+      obj = parseSecretJson(input);
     } catch {
       return input; // parseMaterial says what an mtls secret is
     }

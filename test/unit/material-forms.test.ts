@@ -5,6 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseMaterial } from '../../src/credentials/material.ts';
+import { reflowPem } from '../../src/credentials/material-text.ts';
 
 const cert = readFileSync(new URL('../fixtures/tls/upstream.pem', import.meta.url), 'utf8');
 const key = readFileSync(new URL('../fixtures/tls/upstream-key.pem', import.meta.url), 'utf8');
@@ -29,5 +30,29 @@ describe('secret material with PEMs in JSON', () => {
     const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
     const material = parseMaterial('github_app', `{"appId": 123456, "privateKey": "${pem.trim()}"}`) as { privateKey: string };
     expect(material.privateKey.trim()).toBe(pem.trim());
+  });
+});
+
+describe('a PEM whose line breaks were dropped or changed (reflowPem)', () => {
+  const lines = (pem: string) => pem.trim().split('\n');
+  it('is written as PEM again: one line, spaces, CRLF, and a chain of two', () => {
+    for (const broken of [cert.replace(/\n/g, ''), cert.replace(/\n/g, ' '), cert.replace(/\n/g, '\r\n')]) {
+      expect(lines(reflowPem(broken))).toEqual(lines(cert));
+    }
+    const chain = reflowPem(`${cert}${cert}`.replace(/\n/g, ''));
+    expect(chain.match(/-----BEGIN CERTIFICATE-----\n/g)).toHaveLength(2);
+    expect(chain).toContain('-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----');
+  });
+
+  it('leaves a block with headers (a legacy encrypted key) and text that is no PEM as they are', () => {
+    const legacy = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----';
+    expect(reflowPem(legacy)).toBe(legacy);
+    expect(reflowPem('not a pem')).toBe('not a pem');
+  });
+
+  it('one-line PEMs in an mtls secret are read (what the dashboard’s one-line field sends)', () => {
+    const text = JSON.stringify({ certificate: cert.replace(/\n/g, ''), privateKey: key.replace(/\n/g, '') });
+    const material = parseMaterial('mtls', text) as { certificate: string; privateKey: string };
+    expect(lines(material.certificate)).toEqual(lines(cert));
   });
 });

@@ -19,7 +19,13 @@ const SECRET_HELP = {
   api_key: 'The key itself.',
   bearer: 'The token itself.',
   jwt: 'The JWT itself (header.payload.signature).',
-  mtls: 'JSON: {"certificate":PEM,"privateKey":PEM,"passphrase":…} or {"pkcs12":BASE64,"passphrase":…}.',
+  // PEMs may be pasted as they are: this one-line field turns their line breaks into spaces, and
+  // keyway reads a PEM either way (credentials/material-text.ts).
+  mtls: 'JSON: {"certificate":PEM,"privateKey":PEM,"passphrase":…} or {"pkcs12":BASE64,"passphrase":…}; paste the PEMs as they are.',
+  github_app: 'JSON: {"appId":…,"privateKey":PEM,"installationId":…}; paste the .pem GitHub gives as it is.',
+  google_service_account: 'The JSON key file as Google gives it.',
+  aws_sigv4: 'JSON: {"accessKeyId":…,"secretAccessKey":…,"sessionToken":…}.',
+  hmac: 'JSON: {"key":…,"keyId":…,"passphrase":…}.',
   basic: 'user:password, or {"username":…,"password":…}.',
   oauth2: 'JSON: {"clientId":…,"clientSecret":…,"refreshToken":…}.',
   client_credentials: 'JSON: {"clientId":…,"clientSecret":…}.',

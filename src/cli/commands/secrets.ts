@@ -24,7 +24,11 @@ A jwt secret is the token (its exp is read: an expired token is never sent). An 
 client certificate: give the PEM files (--client-certificate, the chain; --client-key, the key) or a
 PKCS#12 bundle (--pkcs12); with --stdin the key's or bundle's passphrase is read from stdin. Any
 other grant given these flags keeps its secret and presents the certificate too, until
---remove-client-certificate.
+--remove-client-certificate. Or, with --stdin alone, the JSON {"certificate","privateKey",
+"passphrase"?} or {"pkcs12","passphrase"?}. JSON objects too: aws_sigv4 {"accessKeyId",
+"secretAccessKey","sessionToken"?}, hmac {"key","keyId"?,"passphrase"?}, github_app {"appId",
+"privateKey","installationId"?}; google_service_account takes the key file as Google gives it.
+A PEM in JSON may have \\n escapes or be pasted as it is, line breaks and all.
 Prefer --stdin: a --value shows in shell history and ps. The value is never printed back.`,
   async run(argv, io) {
     const args = parse(argv, {
