@@ -28,6 +28,7 @@ async function boxOf(locator: Locator): Promise<Box> {
 }
 
 const centreY = (b: Box) => b.y + b.height / 2;
+const overlaps = (a: Box, b: Box) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 
 /** The checkbox and the text of its label on one line: their vertical centres within a few px. */
 async function expectOnOneLine(page: Page, checkboxId: string): Promise<void> {
@@ -104,6 +105,28 @@ describe('dashboard details (issue 36, item 9)', () => {
     }
   }
 
+  const notice = () => watched.page.locator('#notice');
+  /** The agent's POST held for a person, from the first approvals test on. */
+  let held: Promise<number> | undefined;
+
+  it(
+    'a notice stays on the page it was raised on: gone after moving to another section',
+    async () => {
+      const fresh = await openPage(browser);
+      try {
+        const { page } = fresh;
+        await signIn(page);
+        expect(await page.locator('#notice').textContent()).toBe('Signed in.');
+        await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Grants' }).click();
+        await page.getByRole('heading', { level: 1, name: 'Grants' }).waitFor();
+        expect(await page.locator('#notice').textContent()).toBe('');
+      } finally {
+        await fresh.context.close();
+      }
+    },
+    SLOW,
+  );
+
   it(
     '"Add an agent" starts with no grant ticked, each checkbox on one line with its label',
     async () => {
@@ -127,7 +150,7 @@ describe('dashboard details (issue 36, item 9)', () => {
       const { page } = watched;
       await page.goto(`${admin.base}/#/approvals`);
       await page.getByRole('heading', { level: 1, name: 'Approvals' }).waitFor();
-      void agentPost('/repos/acme/pulls/1/merge');
+      held = agentPost('/repos/acme/pulls/1/merge');
       const card = page.locator(CARD);
       await card.waitFor({ timeout: 15_000 });
 
@@ -143,6 +166,30 @@ describe('dashboard details (issue 36, item 9)', () => {
       })()`);
       expect(fits.text).toBeLessThanOrEqual(fits.room);
       await watched.screenshot('dashboard-details-approval');
+    },
+    SLOW,
+  );
+
+  it(
+    'the notice of an answer does not cover the table, and is gone on leaving the page',
+    async () => {
+      const { page } = watched;
+      const card = page.locator(CARD);
+      await card.getByRole('button', { name: 'Approve once' }).click();
+      // Raised once the inbox has reloaded, the answered request in its table; it fades in seconds.
+      await expect.poll(() => notice().textContent()).toMatch(/^Approved .* once\.$/);
+      // A window that ends inside the table: the notice must still not cover it.
+      const table = await boxOf(page.locator('#approval-recent table'));
+      await page.setViewportSize({ width: 1200, height: Math.round(table.y + table.height) });
+      expect(overlaps(await boxOf(notice()), await boxOf(page.locator('#approval-recent table')))).toBe(false);
+      await watched.screenshot('dashboard-details-approved');
+      expect(await held).toBe(200);
+
+      await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Audit' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Audit' }).waitFor();
+      expect(await notice().textContent()).toBe('');
+      expect(watched.errors).toEqual([]);
+      expect(await watched.violations()).toEqual([]);
     },
     SLOW,
   );

@@ -77,15 +77,26 @@ export function relative(deltaMs) {
 }
 
 let fade;
+const FADE_MS = 5000;
 
-/** Tells screen readers (and everyone) what an action did, in the page's one status region. Errors stay until the next notice. */
+/**
+ * Tells screen readers (and everyone) what an action did, in the page's one status region, above
+ * the section (never over its content). Errors stay until the next notice or section; the shell
+ * empties it on leaving a section, as a notice is about the page it was raised on.
+ */
 export function notify(text, kind = 'ok') {
   const region = document.getElementById('notice');
   if (!region) return;
   clearTimeout(fade);
   region.className = `notice ${kind}`;
   region.textContent = text;
-  if (kind === 'ok') fade = setTimeout(() => (region.textContent = ''), 8000);
+  if (kind === 'ok') fade = setTimeout(() => (region.textContent = ''), FADE_MS);
+}
+
+export function clearNotice() {
+  clearTimeout(fade);
+  const region = document.getElementById('notice');
+  if (region) region.textContent = '';
 }
 
 /** Runs an action from a button: disables it meanwhile and reports the outcome. */
