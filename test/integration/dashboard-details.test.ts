@@ -46,6 +46,13 @@ async function expectOnOneLine(page: Page, checkboxId: string): Promise<void> {
   expect(text.x).toBeGreaterThan(box.x + box.width - 1);
 }
 
+/** "in 1 min 36 s", "in 2 min", "in 40 s" as seconds; "in moments" as 0. */
+function secondsIn(text: string): number {
+  const min = /(\d+) min/.exec(text);
+  const s = /(\d+) s\b/.exec(text);
+  return Number(min?.[1] ?? 0) * 60 + Number(s?.[1] ?? 0);
+}
+
 describe('dashboard details (issue 36, item 9)', () => {
   let upstream: TestUpstream;
   let proxy: TestProxy;
@@ -166,6 +173,35 @@ describe('dashboard details (issue 36, item 9)', () => {
       })()`);
       expect(fits.text).toBeLessThanOrEqual(fits.room);
       await watched.screenshot('dashboard-details-approval');
+    },
+    SLOW,
+  );
+
+  it(
+    'a held approval says the time it has left as it is (24 s into wait: 2m, not "in 2 min"), counting down',
+    async () => {
+      // The same approval 24 s later, in a second window whose clock is ahead: 1 min 36 s are left, not 2 min.
+      const later = await openPage(browser, undefined, watched);
+      try {
+        await later.page.clock.install({ time: Date.now() + 24_000 });
+        await later.page.goto(`${admin.base}/#/approvals`);
+        await later.page.locator(`${CARD} header time`).waitFor();
+        const read = () =>
+          later.page.evaluate<{ shown: string; left: number }>(`(() => {
+            const time = document.querySelector('${CARD} header time');
+            return { shown: time.textContent, left: (Date.parse(time.getAttribute('datetime')) - Date.now()) / 1000 };
+          })()`);
+        const first = await read();
+        expect(secondsIn(first.shown), first.shown).toBeLessThanOrEqual(first.left + 1);
+        expect(secondsIn(first.shown), first.shown).toBeGreaterThanOrEqual(first.left - 2);
+        // It keeps counting down while the page is open.
+        await later.page.clock.runFor(5_000);
+        const second = await read();
+        expect(secondsIn(second.shown), second.shown).toBeLessThan(secondsIn(first.shown));
+        expect(secondsIn(second.shown), second.shown).toBeLessThanOrEqual(second.left + 1);
+      } finally {
+        await later.context.close();
+      }
     },
     SLOW,
   );
