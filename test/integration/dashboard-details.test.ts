@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuditEvent, AuditWriter } from '../../src/audit/index.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
 import { CANARY } from '../helpers/fixtures.ts';
@@ -135,6 +136,32 @@ describe('dashboard details (issue 36, item 9)', () => {
   );
 
   it(
+    'counts are in the singular for one: "1 agent" on the overview',
+    async () => {
+      const { page } = watched;
+      await page.goto(`${admin.base}/#/overview`);
+      const overview = page.locator('#overview');
+      await overview.waitFor();
+      const text = (await overview.textContent()) ?? '';
+      expect(text).toContain('1 agent ·');
+      expect(text).not.toMatch(/\b1 (agents|minutes|lines|tools)\b/);
+    },
+    SLOW,
+  );
+
+  it(
+    'a static bearer grant shows no "unknown" account',
+    async () => {
+      const { page } = watched;
+      await page.goto(`${admin.base}/#/grants`);
+      const card = page.locator('article[data-grant="static"]');
+      await card.waitFor();
+      expect(await card.locator('dl').textContent()).not.toContain('unknown');
+    },
+    SLOW,
+  );
+
+  it(
     '"Add an agent" starts with no grant ticked, each checkbox on one line with its label',
     async () => {
       const { page } = watched;
@@ -147,6 +174,57 @@ describe('dashboard details (issue 36, item 9)', () => {
       await expectOnOneLine(page, 'new-agent-every');
       await expectOnOneLine(page, 'new-agent-grant-static');
       await watched.screenshot('dashboard-details-add-agent');
+    },
+    SLOW,
+  );
+
+  it(
+    'the audit page: a self check is not a refusal; a command-line change names a person at a host',
+    async () => {
+      const { paths, auditHeadKey } = proxy.running.services;
+      const writer = await AuditWriter.open({ path: paths.audit, headPath: paths.auditHead, headKey: auditHeadKey });
+      const base = { ts: new Date().toISOString(), refreshed: false, duration_ms: 1 };
+      // As `keyway doctor`'s check and `keyway grants add` write them.
+      await writer.write({
+        ...base,
+        id: 'self-check-1',
+        agent: 'bot',
+        grant: null,
+        decision: 'self_check',
+        code: 'self_check',
+        method: 'GET',
+        host: 'keyway.internal',
+        port: 443,
+        path: '/healthz',
+        status: 200,
+        client: '127.0.0.1',
+      } as AuditEvent);
+      await writer.write({
+        ...base,
+        id: 'cli-change-1',
+        agent: null,
+        grant: 'vm',
+        decision: 'admin',
+        code: null,
+        method: null,
+        host: 'vm',
+        port: 0,
+        path: null,
+        status: null,
+        client: 'cli',
+        action: 'grants.create',
+        actor: 'root@vm',
+      } as AuditEvent);
+      await writer.close();
+
+      const { page } = watched;
+      await page.goto(`${admin.base}/#/audit`);
+      const check = page.locator('#audit-rows tr[data-id="self-check-1"]');
+      await check.waitFor();
+      expect((await check.locator('.badge').getAttribute('class'))?.split(' ')).not.toContain('bad');
+      const change = page.locator('#audit-rows tr[data-id="cli-change-1"] td.request');
+      expect((await change.textContent())?.replace(/\s+/g, ' ').trim()).toBe('grants.create by root on host vm');
+      await watched.screenshot('dashboard-details-audit');
     },
     SLOW,
   );

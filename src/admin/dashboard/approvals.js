@@ -6,7 +6,7 @@
 // take items away. Recent answers below.
 
 import { api } from './api.js';
-import { act, h, when } from './dom.js';
+import { act, h, plural, when } from './dom.js';
 
 const POLL_MS = 1_000;
 
@@ -95,7 +95,7 @@ function approvalCard(a, reload) {
       ? h(
           'div',
           { class: 'preview' },
-          h('span', { class: 'muted' }, `body: ${a.body.bytes} bytes${a.body.type ? ` of ${a.body.type}` : ''}`),
+          h('span', { class: 'muted' }, `body: ${plural(a.body.bytes, 'byte')}${a.body.type ? ` of ${a.body.type}` : ''}`),
           a.body.preview ? h('pre', {}, a.body.preview) : h('span', { class: 'muted' }, ' (not previewed)'),
         )
       : null,
