@@ -6,25 +6,26 @@
 import { api } from './api.js';
 import { act, h, notify } from './dom.js';
 
-/** Ticks for the grants an agent may use; "every grant" (`['*']`) stands alone. */
+/** Ticks for the grants an agent may use; "every grant" (`['*']`) stands alone. `current` undefined: every grant. */
 export function grantChoice(idPrefix, grants, current) {
   const every = current === undefined || current.includes('*');
   const all = h('input', { id: `${idPrefix}-every`, type: 'checkbox', checked: every });
   const boxes = grants.map((g) =>
     h('input', { id: `${idPrefix}-grant-${g.id}`, type: 'checkbox', value: g.id, checked: !every && current.includes(g.id), disabled: every }),
   );
-  all.addEventListener('change', () => {
+  const sync = () => {
     for (const box of boxes) box.disabled = all.checked;
-  });
+  };
+  all.addEventListener('change', sync);
   const element = h(
     'fieldset',
     { class: 'grant-choice' },
     h('legend', {}, 'Grants it may use'),
-    h('div', {}, all, ' ', h('label', { for: all.id, class: 'inline' }, 'Every grant, present and future')),
-    boxes.map((box) => h('div', {}, box, ' ', h('label', { for: box.id, class: 'inline' }, box.value))),
+    h('div', { class: 'check' }, all, h('label', { for: all.id, class: 'inline' }, 'Every grant, present and future')),
+    boxes.map((box) => h('div', { class: 'check' }, box, h('label', { for: box.id, class: 'inline' }, box.value))),
     grants.length === 0 ? h('p', { class: 'help muted' }, 'No grant exists yet.') : null,
   );
-  return { element, value: () => (all.checked ? ['*'] : boxes.filter((b) => b.checked).map((b) => b.value)) };
+  return { element, sync, value: () => (all.checked ? ['*'] : boxes.filter((b) => b.checked).map((b) => b.value)) };
 }
 
 /**
@@ -71,7 +72,8 @@ export function keyPanel() {
 export function addAgentForm(grants, keys, onAdded) {
   const text = (id, attrs = {}) => h('input', { id, name: id, type: 'text', autocomplete: 'off', spellcheck: 'false', ...attrs });
   const field = (id, label, input, help) => h('div', {}, h('label', { for: id }, label), input, h('p', { id: `${id}-help`, class: 'help muted' }, help));
-  const choice = grantChoice('new-agent', grants, undefined);
+  // Nothing ticked: a new agent gets the grants a person chooses for it, not every one by default.
+  const choice = grantChoice('new-agent', grants, []);
   const submit = h('button', { type: 'submit' }, 'Add agent');
   const alert = h('p', { class: 'error', role: 'alert' });
   const form = h(
@@ -118,6 +120,7 @@ export function addAgentForm(grants, keys, onAdded) {
         if (value('new-agent-max')) body.max_lease_ttl = value('new-agent-max');
         const answer = await api('POST', '/api/agents', body);
         form.reset();
+        choice.sync();
         await onAdded();
         keys.show(body.id, answer.proxy_url, answer.first_agent ? 'This is the first agent: clients without a proxy key are refused from now on.' : '');
         notify(`Added agent ${body.id}.`);

@@ -4,7 +4,7 @@
 
 import { addAgentForm, agentActions, keyPanel } from './agent-forms.js';
 import { api } from './api.js';
-import { act, h, when } from './dom.js';
+import { act, h, plural, when } from './dom.js';
 
 export async function renderAgents(main) {
   const holder = h('div', { id: 'agent-list', class: 'stack' });
@@ -80,8 +80,8 @@ function limitsLine(agent) {
   const parts = limits.map((l) => {
     const what = [];
     if (l.rate) what.push(`${l.rate} (burst ${l.burst}, per replica)`);
-    if (l.quota_requests !== null && l.quota_requests !== undefined) what.push(`${l.quota_used}/${l.quota_requests} requests today`);
-    if (l.quota_bytes !== null && l.quota_bytes !== undefined) what.push(`${l.bytes_used}/${l.quota_bytes} bytes today`);
+    if (l.quota_requests !== null && l.quota_requests !== undefined) what.push(`${l.quota_used}/${plural(l.quota_requests, 'request')} today`);
+    if (l.quota_bytes !== null && l.quota_bytes !== undefined) what.push(`${l.bytes_used}/${plural(l.quota_bytes, 'byte')} today`);
     return `${l.scope === 'agent' ? 'all its requests' : `on ${l.grant}`}: ${what.join(', ')}`;
   });
   return h('p', { class: 'limits' }, h('strong', {}, 'Limits '), parts.join(' · '));

@@ -5,7 +5,7 @@ import { api, setCsrf, whenSignedOut } from './api.js';
 import { renderAgents } from './agents.js';
 import { renderApprovals, watchPending } from './approvals.js';
 import { renderAudit } from './audit.js';
-import { h, notify } from './dom.js';
+import { clearNotice, h, notify } from './dom.js';
 import { renderGrants } from './grants.js';
 import { renderOverview } from './overview.js';
 import { renderSignIn } from './signin.js';
@@ -26,6 +26,8 @@ let signedIn = false;
 let badgeTimer;
 /** What the section on screen must stop when it goes (an event stream, a timer). */
 let leave = () => {};
+/** A notice for the section shown next (after signing in: the overview), not the one left. */
+let nextNotice;
 
 function sectionName() {
   const name = location.hash.replace(/^#\/?/, '').split('?')[0];
@@ -35,6 +37,11 @@ function sectionName() {
 async function show() {
   leave();
   leave = () => {};
+  // A notice belongs to the section it was raised on: "Approved once." must not follow elsewhere.
+  clearNotice();
+  const note = nextNotice;
+  nextNotice = undefined;
+  if (note) notify(...note);
   if (!signedIn) {
     clearInterval(badgeTimer);
     badgeTimer = undefined;
@@ -66,7 +73,7 @@ function showSignIn() {
     signedIn = true;
     nav.hidden = false;
     signOut.hidden = false;
-    notify('Signed in.');
+    nextNotice = ['Signed in.'];
     if (location.hash === '' || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/overview';
     else void show();
   });
@@ -76,7 +83,7 @@ whenSignedOut(() => {
   if (!signedIn) return;
   signedIn = false;
   setCsrf('');
-  notify('Your session ended; sign in again.', 'error');
+  nextNotice = ['Your session ended; sign in again.', 'error'];
   void show();
 });
 
@@ -86,7 +93,7 @@ signOut.addEventListener('click', async () => {
   } finally {
     signedIn = false;
     setCsrf('');
-    notify('Signed out.');
+    nextNotice = ['Signed out.'];
     void show();
   }
 });

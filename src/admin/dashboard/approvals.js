@@ -6,7 +6,7 @@
 // take items away. Recent answers below.
 
 import { api } from './api.js';
-import { act, h, when } from './dom.js';
+import { act, h, plural, when } from './dom.js';
 
 const POLL_MS = 1_000;
 
@@ -95,12 +95,21 @@ function approvalCard(a, reload) {
       ? h(
           'div',
           { class: 'preview' },
-          h('span', { class: 'muted' }, `body: ${a.body.bytes} bytes${a.body.type ? ` of ${a.body.type}` : ''}`),
+          h('span', { class: 'muted' }, `body: ${plural(a.body.bytes, 'byte')}${a.body.type ? ` of ${a.body.type}` : ''}`),
           a.body.preview ? h('pre', {}, a.body.preview) : h('span', { class: 'muted' }, ' (not previewed)'),
         )
       : null,
     h('p', { class: 'muted rule' }, `asked by ${a.rule}`),
-    h('div', { class: 'actions' }, once, forWindow, forInput, h('label', { for: `${headingId}-pattern` }, pattern, ' all paths the rule allows'), reason, deny),
+    h(
+      'div',
+      { class: 'actions' },
+      once,
+      forWindow,
+      forInput,
+      h('label', { for: `${headingId}-pattern`, class: 'check' }, pattern, 'all paths the rule allows'),
+      reason,
+      deny,
+    ),
   );
 }
 

@@ -3,7 +3,7 @@
 // region says what arrived, at most every few seconds, so a screen reader is told without a flood.
 
 import { api, csrfToken, withQuery } from './api.js';
-import { h, localTimes } from './dom.js';
+import { h, localTimes, plural } from './dom.js';
 
 const KEEP_ROWS = 200;
 const ANNOUNCE_EVERY_MS = 3000;
@@ -56,7 +56,7 @@ export async function renderAudit(main) {
   let latest = '';
   const timer = setInterval(() => {
     if (pending === 0) return;
-    announce.textContent = `${pending} new audit ${pending === 1 ? 'line' : 'lines'}; latest: ${latest}`;
+    announce.textContent = `${plural(pending, 'new audit line', 'new audit lines')}; latest: ${latest}`;
     pending = 0;
   }, ANNOUNCE_EVERY_MS);
 
@@ -110,6 +110,29 @@ export async function renderAudit(main) {
   };
 }
 
+/** The badge's colour: traffic green, an operator's change or an answer blue, a self check by how it went, else red. */
+function badgeClass(line) {
+  if (line.decision === 'inject' || line.decision === 'tunnel') return 'ok';
+  if (line.decision === 'admin' || line.decision === 'approval') return 'info';
+  // `keyway doctor`'s own check: neither traffic nor a refusal, whatever its code says.
+  if (line.decision === 'self_check') return typeof line.status === 'number' && line.status < 400 ? 'ok' : 'warn';
+  return 'bad';
+}
+
+/**
+ * A change made at the command line: its host is the machine it was made on and its actor
+ * `user@host`, so it reads "by root on host vm", never "vm by root@vm" (as if vm were the object).
+ */
+function cliChange(line) {
+  const host = textOf(line.host);
+  const actor = textOf(line.actor);
+  const person = actor && host && actor.endsWith(`@${host}`) ? actor.slice(0, -host.length - 1) : actor;
+  return [
+    person ? h('span', { class: 'actor' }, h('span', { class: 'muted' }, 'by '), person) : '',
+    host ? [h('span', { class: 'muted' }, person ? ' on host ' : 'on host '), h('span', { class: 'host' }, host)] : '',
+  ];
+}
+
 function summary(line) {
   return [line.decision, line.method, `${line.host}${line.path ?? ''}`, line.status ?? line.code ?? ''].filter(Boolean).join(' ');
 }
@@ -143,7 +166,7 @@ function row(line) {
           h('span', { class: 'muted' }, ' mcp '),
           line.mcp.method,
           textOf(line.mcp.tool) ? ` ${line.mcp.tool}` : '',
-          typeof line.mcp.hidden === 'number' ? ` (${line.mcp.hidden} tools hidden)` : '',
+          typeof line.mcp.hidden === 'number' ? ` (${plural(line.mcp.hidden, 'tool')} hidden)` : '',
         )
       : '',
     // A request a rule sent to a person: the approval, what became of it, and who answered.
@@ -167,20 +190,10 @@ function row(line) {
     { 'data-decision': line.decision, 'data-grant': line.grant ?? '', 'data-code': line.code ?? '', 'data-id': line.id ?? '' },
     // data-label: the column's name, shown beside each value when a narrow screen stacks the row.
     h('td', { 'data-label': 'Time' }, h('time', { datetime: line.ts, title: Number.isNaN(at) ? null : new Date(at).toLocaleString() }, time)),
-    h(
-      'td',
-      { 'data-label': 'Decision' },
-      h(
-        'span',
-        {
-          class: `badge ${line.decision === 'inject' || line.decision === 'tunnel' ? 'ok' : line.decision === 'admin' || line.decision === 'approval' ? 'info' : 'bad'}`,
-        },
-        line.decision,
-      ),
-    ),
+    h('td', { 'data-label': 'Decision' }, h('span', { class: `badge ${badgeClass(line)}` }, line.decision)),
     h('td', { 'data-label': 'Agent' }, line.agent ?? '—'),
     h('td', { 'data-label': 'Grant' }, line.grant ?? '—'),
-    h('td', { 'data-label': 'Request', class: 'request' }, line.action ? `${line.action} ` : '', request),
+    h('td', { 'data-label': 'Request', class: 'request' }, line.action ? `${line.action} ` : '', line.client === 'cli' ? cliChange(line) : request),
     h(
       'td',
       { 'data-label': 'Status' },

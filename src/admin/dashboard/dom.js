@@ -40,13 +40,29 @@ export function svg(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** A <time> saying "in 5 min" or "3 h ago", with the exact time as its title and datetime. */
+/** "1 agent", "2 agents": a count with its noun in the number it takes. */
+export function plural(count, one, many = `${one}s`) {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/**
+ * A <time> saying "in 1 min 36 s" or "3 h ago", with the exact time as its title and datetime. It
+ * counts on while it is on the page (see the ticker below): an approval's "expires in" stays true.
+ */
 export function when(iso) {
   if (!iso) return h('span', { class: 'muted' }, 'never');
   const at = Date.parse(iso);
   if (Number.isNaN(at)) return h('span', {}, String(iso));
-  return h('time', { datetime: iso, title: new Date(at).toLocaleString() }, relative(at - Date.now()));
+  return h('time', { datetime: iso, title: new Date(at).toLocaleString(), 'data-relative': '' }, relative(at - Date.now()));
 }
+
+// One timer for the whole page, not one per element: each second, every relative time is said anew.
+setInterval(() => {
+  for (const el of document.querySelectorAll('time[data-relative]')) {
+    const text = relative(Date.parse(el.getAttribute('datetime')) - Date.now());
+    if (el.textContent !== text) el.textContent = text;
+  }
+}, 1000);
 
 const ISO_TIME = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})/g;
 
@@ -68,24 +84,49 @@ export function localTimes(text) {
   return parts;
 }
 
+/**
+ * "in 1 min 36 s", "in 3 h 20 min", "2 days ago". Time ahead (an expiry, a lease's end) is rounded
+ * down, never up: "in 2 min" must not be said while 1 min 36 s are left.
+ */
 export function relative(deltaMs) {
-  const ahead = deltaMs >= 0;
   const s = Math.abs(deltaMs) / 1000;
-  const text = s < 45 ? 'moments' : s < 90 * 60 ? `${Math.round(s / 60)} min` : s < 36 * 3600 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} days`;
-  if (text === 'moments') return ahead ? 'in moments' : 'just now';
-  return ahead ? `in ${text}` : `${text} ago`;
+  if (deltaMs >= 0) {
+    const whole = Math.floor(s);
+    const [d, hr, min, sec] = [Math.floor(whole / 86400), Math.floor(whole / 3600), Math.floor(whole / 60), whole % 60];
+    if (whole < 1) return 'in moments';
+    if (whole < 60) return `in ${sec} s`;
+    if (whole < 10 * 60) return `in ${min} min${sec ? ` ${sec} s` : ''}`;
+    if (whole < 90 * 60) return `in ${min} min`;
+    if (whole < 36 * 3600) return `in ${hr} h${hr < 10 && min % 60 ? ` ${min % 60} min` : ''}`;
+    return `in ${plural(d, 'day')}`;
+  }
+  if (s < 45) return 'just now';
+  if (s < 90 * 60) return `${Math.round(s / 60)} min ago`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)} h ago`;
+  return `${plural(Math.round(s / 86400), 'day')} ago`;
 }
 
 let fade;
+const FADE_MS = 5000;
 
-/** Tells screen readers (and everyone) what an action did, in the page's one status region. Errors stay until the next notice. */
+/**
+ * Tells screen readers (and everyone) what an action did, in the page's one status region, above
+ * the section (never over its content). Errors stay until the next notice or section; the shell
+ * empties it on leaving a section, as a notice is about the page it was raised on.
+ */
 export function notify(text, kind = 'ok') {
   const region = document.getElementById('notice');
   if (!region) return;
   clearTimeout(fade);
   region.className = `notice ${kind}`;
   region.textContent = text;
-  if (kind === 'ok') fade = setTimeout(() => (region.textContent = ''), 8000);
+  if (kind === 'ok') fade = setTimeout(() => (region.textContent = ''), FADE_MS);
+}
+
+export function clearNotice() {
+  clearTimeout(fade);
+  const region = document.getElementById('notice');
+  if (region) region.textContent = '';
 }
 
 /** Runs an action from a button: disables it meanwhile and reports the outcome. */

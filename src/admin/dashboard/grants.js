@@ -77,7 +77,8 @@ function card(grant, reload) {
     // Why, in the API's words, its times shown in local time: also which agent's lease ends soon.
     grant.status_detail && grant.status_detail !== status ? h('p', { class: 'detail' }, localTimes(grant.status_detail)) : null,
     append(h('dl', {}), [
-      row('Account', accountText ? String(accountText) : h('span', { class: 'muted' }, 'unknown')),
+      // A static secret (no provider) belongs to no account keyway could know: no row, not "unknown".
+      accountText ? row('Account', String(accountText)) : canRefresh ? row('Account', h('span', { class: 'muted' }, 'unknown')) : [],
       row('Type', grant.type, grant.provider ? ` (${grant.provider})` : ''),
       row('Domains', (grant.domains ?? []).join(', ')),
       grant.inject ? row('Injects', grant.inject) : [],

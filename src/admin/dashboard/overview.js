@@ -3,7 +3,7 @@
 // the Grants page shows (grant-status.js), and the agents' leases that end soon.
 
 import { api } from './api.js';
-import { h, svg, when } from './dom.js';
+import { h, plural, svg, when } from './dom.js';
 import { STATUS_ORDER, statusClass, statusLabel } from './grant-status.js';
 
 const DECISIONS = ['inject', 'tunnel', 'deny', 'error'];
@@ -78,7 +78,7 @@ function view(o) {
               ),
             ]
           : null,
-        h('p', { class: 'muted' }, `${o.agents ?? 0} agents · audit log ${o.audit ?? 'unknown'}`),
+        h('p', { class: 'muted' }, `${plural(o.agents ?? 0, 'agent')} · audit log ${o.audit ?? 'unknown'}`),
       ),
     ),
   ];
@@ -119,7 +119,7 @@ function chart(minutes) {
     h(
       'figcaption',
       { id: 'chart-caption' },
-      `Requests per minute over the last ${minutes.length} minutes, ${busy} with traffic; the busiest had ${most === 1 && busy === 0 ? 0 : most}. `,
+      `Requests per minute over the last ${plural(minutes.length, 'minute')}, ${busy} with traffic; the busiest had ${most === 1 && busy === 0 ? 0 : most}. `,
       h(
         'span',
         { class: 'legend' },
