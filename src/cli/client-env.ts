@@ -11,6 +11,7 @@ import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
 import { patternMatches } from '../policy/domains.ts';
 import { proxyUrl } from './proxy-url.ts';
+import { LOOPBACK_NO_PROXY } from './no-proxy.ts';
 
 /**
  * The variables that send common clients through keyway and make them trust its CA. Every CA
@@ -28,8 +29,8 @@ export function clientEnvironment(config: Config, agent?: { id: string; key: str
     https_proxy: url,
     HTTP_PROXY: url,
     http_proxy: url, // curl reads only the lowercase http_proxy
-    NO_PROXY: 'localhost,127.0.0.1,::1',
-    no_proxy: 'localhost,127.0.0.1,::1',
+    NO_PROXY: LOOPBACK_NO_PROXY,
+    no_proxy: LOOPBACK_NO_PROXY,
     NODE_USE_ENV_PROXY: '1', // Node 24 uses HTTPS_PROXY only when asked
     NODE_EXTRA_CA_CERTS: resolve(certs, 'ca.pem'),
     SSL_CERT_FILE: bundle,

@@ -12,6 +12,7 @@ import { noAgentLine } from '../agent-hint.ts';
 import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import { parseDomainPattern } from '../../config/domain-pattern.ts';
+import { excludedByNoProxy, noProxyWarning, urlsIn } from '../no-proxy.ts';
 
 export interface EnvVariables {
   /** Proxy and CA variables: always set, over whatever the caller has. */
@@ -126,6 +127,8 @@ unprivileged user namespaces) it fails with contain_unavailable (exit 2), never 
     if (args.flag('contain')) return runContainedCommand(args, io, command);
     const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
+    const noProxy = proxy['NO_PROXY'] ?? '';
+    for (const url of urlsIn(command.slice(1))) if (excludedByNoProxy(url.hostname, noProxy)) io.err(`keyway: warning: ${noProxyWarning(url, noProxy)}`);
     if (noProxyRunning) {
       io.err(
         `keyway: warning: no keyway proxy is running for ${resolveHome(args.string('home'), io.env)}, so ${command[0]}'s requests through it will fail to connect: start one with \`keyway start\` (same home) first`,

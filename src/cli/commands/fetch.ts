@@ -5,6 +5,7 @@ import { agentKeyFor } from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
+import { excludedByNoProxy, LOOPBACK_NO_PROXY } from '../no-proxy.ts';
 import { fetchClient, openFetchProxy, type ConnectRefusal } from '../fetch-proxy.ts';
 import { noAgentLine } from '../agent-hint.ts';
 
@@ -59,6 +60,11 @@ export const fetchCommand: Command = {
     const headers = requestHeaders(args, body !== undefined);
 
     const config = configFor(args, io);
+    if (excludedByNoProxy(url.hostname, LOOPBACK_NO_PROXY)) {
+      io.err(
+        `keyway fetch: note: ${url.hostname} is in the NO_PROXY that keyway env and keyway run set (${LOOPBACK_NO_PROXY}): this request goes through keyway, but a client with those variables goes straight there, with nothing injected or audited; give the API a name that maps to loopback (proxy.hosts; README: "Try it on a local API")`,
+      );
+    }
     const agentId = args.string('agent') ?? io.env['KEYWAY_AGENT'];
     const agent = agentId === undefined || agentId === '' ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
     const proxy = await openFetchProxy(config, args.string('config'), agent, io.env);

@@ -13,6 +13,7 @@ import { checkAdmin, checkProxy } from './checks-proxy.ts';
 import { checkThroughProxy } from './checks-through.ts';
 import { CLIENTS } from './clients.ts';
 import type { CheckResult, Context } from './context.ts';
+import { excludedByNoProxy, LOOPBACK_NO_PROXY } from '../../no-proxy.ts';
 
 export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   const paths = keywayPaths(ctx.config);
@@ -39,6 +40,17 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
     add({ check: throughName, status: 'skip', detail: blocked ?? 'needs certs/ca.pem' });
   } else {
     blocked = add(await checkThroughProxy(ctx, ca.pem, throughName)).status === 'ok' ? undefined : "keyway's own check through the proxy failed";
+  }
+
+  // keyway env's NO_PROXY sends loopback straight there: clients would pass, and keyway see nothing.
+  if (!ctx.target.selfCheck && excludedByNoProxy(ctx.target.host, LOOPBACK_NO_PROXY)) {
+    add({
+      check: `clients send ${ctx.target.host} through keyway`,
+      status: 'fail',
+      detail: `${ctx.target.host} is in NO_PROXY as keyway env sets it (${LOOPBACK_NO_PROXY}): clients go straight there, nothing injected, nothing audited`,
+      fix: 'give the API a name that maps to loopback (proxy.hosts, allow_networks; README: "Try it on a local API") and pass --url with that name',
+    });
+    blocked ??= `--url's host is in NO_PROXY`;
   }
 
   let env: Record<string, string> | undefined;
