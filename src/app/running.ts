@@ -2,6 +2,7 @@ import type { Server as NetServer } from 'node:net';
 // The handle startKeyway returns: where keyway listens, its counts, reload, and stop.
 import type { AddressInfo } from 'node:net';
 import type { AdminServer } from '../admin/server.ts';
+import type { DomainPattern } from '../config/domain-pattern.ts';
 import type { Registration } from '../egress/listener-registry.ts';
 import type { ProxyServer } from '../proxy/server.ts';
 import type { RedirectedPort } from '../proxy/transparent/listener.ts';
@@ -23,6 +24,11 @@ export interface RunningKeyway {
   acceptRedirected(handle: NetServer, agent: string | undefined, ports: RedirectedPort): void;
   /** Grants and agents in the tables now (config and store): the start banner shows them. */
   counts(): { grants: number; agents: number };
+  /** The grants (id, domains) and agents (id, where from, the grants it may use) in the tables now: the start banner's next steps. */
+  inventory(): {
+    grants: Array<{ id: string; domains: readonly DomainPattern[] }>;
+    agents: Array<{ id: string; source: string; grants: ReadonlySet<string> | undefined }>;
+  };
   /** Re-reads the config file (SIGHUP): applied to new requests, or refused with the reason. */
   reload(signal?: string): Promise<ReloadOutcome>;
   /**
@@ -52,6 +58,7 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     connectionCount: () => proxy.connectionCount(),
     acceptRedirected: (handle, agent, ports) => void proxy.acceptRedirected(handle, agent, ports),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
+    inventory: () => ({ grants: live.tables.router.list(), agents: live.tables.agents.list() }),
     reload: (signal = 'SIGHUP') =>
       live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal, actor: signal }),
     stop(stopOptions = {}) {

@@ -31,13 +31,47 @@ export function banner(running: RunningKeyway): string[] {
       '',
     );
   }
-  lines.push(
-    'Send a program through keyway:',
-    '  keyway run -- curl https://api.github.com/user     (one command)',
-    '  eval "$(keyway env)"                               (this shell)',
-    'Check the setup with `keyway doctor`; Ctrl-C stops keyway.',
-  );
+  const next = nextSteps(running.inventory());
+  lines.push('Send a program through keyway:', `  ${next.run}     (one command)`, `  ${next.env}     (this shell)`);
+  if (next.note) lines.push(`  ${next.note}`);
+  lines.push('Check the setup with `keyway doctor`; Ctrl-C stops keyway.');
   return lines;
+}
+
+type Inventory = ReturnType<RunningKeyway['inventory']>;
+
+/**
+ * What to run first, from what is configured: a request to a host a grant covers, as an agent that
+ * may use it (with agents configured, a command without --agent gets 407). A grant with only
+ * wildcard domains names no host to try; then the command is shown with a placeholder.
+ */
+export function nextSteps({ grants, agents }: Inventory): { run: string; env: string; note?: string } {
+  const url = (grant: Inventory['grants'][number]) => {
+    const pattern = grant.domains.find((d) => !d.wildcard);
+    if (!pattern) return undefined;
+    const host = pattern.host.includes(':') ? `[${pattern.host}]` : pattern.host;
+    return `https://${host}${pattern.port === undefined || pattern.port === 443 ? '' : `:${pattern.port}`}/`;
+  };
+  if (agents.length === 0) {
+    // No grants: the github grant the lines above suggest adding.
+    const target = grants.length === 0 ? 'https://api.github.com/user' : (grants.map(url).find((u) => u !== undefined) ?? 'https://HOST/');
+    return { run: `keyway run -- curl ${target}`, env: 'eval "$(keyway env)"' };
+  }
+  for (const agent of agents) {
+    for (const grant of grants) {
+      const target = url(grant);
+      if (target === undefined || (agent.grants !== undefined && !agent.grants.has(grant.id))) continue;
+      // A store agent's key is shown once, at `agents add`: the CLI takes it from the environment.
+      const key = agent.source === 'store' ? 'KEYWAY_AGENT_KEY=… ' : '';
+      return { run: `${key}keyway run --agent ${agent.id} -- curl ${target}`, env: `eval "$(${key}keyway env --agent ${agent.id})"` };
+    }
+  }
+  const first = agents[0]!;
+  return {
+    run: `keyway run --agent ${first.id} -- CMD`,
+    env: `eval "$(keyway env --agent ${first.id})"`,
+    note: `no agent may use a grant with a host to try yet: \`keyway agents add ID --grants GRANT\` (or the config's agents.ID.grants)`,
+  };
 }
 
 function address(a: { address: string; port: number }): string {

@@ -45,6 +45,11 @@ export class GrantRouter<G extends RoutedGrant = RoutedGrant> {
     }
   }
 
+  /** Every grant routed, once each (listings and hints; not the request path). */
+  list(): G[] {
+    return [...new Set([...[...this.#exact.values()].flat(), ...this.#wildcards])];
+  }
+
   covering(host: string, port: number): G[] {
     const found: G[] = [];
     for (const grant of this.#exact.get(host) ?? []) {

@@ -31,6 +31,21 @@ describe('first run', () => {
     expect(next).toContain('keyway run --');
   });
 
+  it('init with a keyway already running for the home leaves out "keyway start" and says it runs', async () => {
+    const home = makeHome();
+    const proxy = await startChildProxy({ home, env: cleanEnv() });
+    try {
+      const result = await runCli(['init', '--home', home], cleanEnv());
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain(`keyway is already running for this home (pid ${proxy.child.pid})`);
+      const next = result.stdout.slice(result.stdout.indexOf('Next steps:'));
+      expect(next).not.toContain('keyway start');
+      expect(next).toMatch(/1\. keyway grants add/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('on a terminal, start prints the banner and human log lines', async () => {
     const home = makeHome();
     const port = await freePort();

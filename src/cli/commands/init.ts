@@ -8,6 +8,7 @@ import { loadOrCreateAdminToken } from '../../admin/token.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../io.ts';
+import { findRunningProxy } from '../../running-proxy.ts';
 
 /** What a new user runs after init, in order, each with why. */
 const NEXT_STEPS: ReadonlyArray<readonly [string, string]> = [
@@ -37,6 +38,9 @@ missing. Never overwrites.`,
     // init is the one on disk, not one that appears at the first request.
     const logs = dirname(services.paths.audit);
     await mkdir(logs, { recursive: true, mode: 0o700 });
+    // The steps that are still to do: a keyway already running for this home needs no `keyway start`.
+    const running = findRunningProxy(services.paths.runningProxy);
+    const steps = running ? NEXT_STEPS.filter(([command]) => command !== 'keyway start') : NEXT_STEPS;
     const result = {
       home,
       config: configPath,
@@ -45,14 +49,15 @@ missing. Never overwrites.`,
       bundle: ca.bundlePath,
       store: services.paths.store,
       logs,
-      next: NEXT_STEPS.map(([command]) => command),
+      next: steps.map(([command]) => command),
     };
     if (args.json) printJson(io, result);
     else {
       io.out(
         `home   ${home}\nconfig ${configPath}${configCreated ? ' (created)' : ''}\nCA     ${ca.certPath}\nbundle ${ca.bundlePath}\nstore  ${services.paths.store}\nlogs   ${logs}`,
       );
-      io.out(['', 'Next steps:', ...NEXT_STEPS.flatMap(([command, why], i) => [`  ${i + 1}. ${command}`, `     ${why}`])].join('\n'));
+      const already = running ? [`keyway is already running for this home (pid ${running.pid}); it takes CLI changes within a second.`] : [];
+      io.out(['', ...already, 'Next steps:', ...steps.flatMap(([command, why], i) => [`  ${i + 1}. ${command}`, `     ${why}`])].join('\n'));
     }
     return 0;
   },
