@@ -40,5 +40,5 @@ export function urlsIn(args: readonly string[]): URL[] {
 
 /** One line: this request goes around keyway, and how to try keyway on a local API instead. */
 export function noProxyWarning(url: URL, noProxy: string): string {
-  return `${url.protocol}//${url.host} is in NO_PROXY (${noProxy}), so the client goes straight there, not through keyway: nothing is injected and nothing is audited. To try keyway on a local API, give it a name that maps to loopback (proxy.hosts; README: "Try it on a local API")`;
+  return `${url.protocol}//${url.host} is in NO_PROXY (${noProxy}), so the client goes straight there, not through keyway: nothing is injected and nothing is audited. To try keyway on a local API, give it a name that maps to loopback (proxy.hosts; docs/local-api.md, "Try it on a local API")`;
 }

@@ -199,7 +199,7 @@ const grantSchema = grantFields
       fail('inject', 'a github_app grant puts its installation token in Authorization itself; it has no inject settings');
     if (grant.type === 'basic' && grant.inject?.body) fail('inject', 'a basic grant has a username and password, not one secret to put in a body');
     if (grant.type === 'hmac' && grant.sign === undefined)
-      fail('sign', 'an hmac grant needs sign: {preset: NAME} or the scheme (see the README, "Signed requests")');
+      fail('sign', 'an hmac grant needs sign: {preset: NAME} or the scheme (see docs/credentials.md, "Signed requests")');
     if (grant.type !== 'hmac' && grant.sign !== undefined) fail('sign', 'sign belongs to an hmac grant');
   });
 

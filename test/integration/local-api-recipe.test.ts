@@ -4,27 +4,26 @@
 // NO_PROXY): run, fetch and doctor now say so instead of letting it pass in silence.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
+import { docsSection } from '../helpers/docs.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const TOKEN = `${CANARY}-local`;
 
 /** The yaml block of the README's section "Try it on a local API". */
 function recipeBlock(): string {
-  const start = README.indexOf('\n## Try it on a local API\n');
-  expect(start).toBeGreaterThan(0);
-  const section = README.slice(start, README.indexOf('\n## ', start + 1));
-  return /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+  const section = docsSection('Try it on a local API');
+  expect(section).toBeDefined();
+  return /```yaml\n([\s\S]*?)```/.exec(section!)![1]!;
 }
 
 describe("the README's local API recipe", () => {

@@ -2,15 +2,16 @@
 // `keyway grants add` line must make the same grant, putting the key where that API expects it.
 // The contents line at the top must reach every section (Operate among them) and nothing else.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
-import { REPO } from '../helpers/deploy-files.ts';
+import { DOC_PAGES, docsSection, README } from '../helpers/docs.ts';
 import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
 
-const README = readFileSync(`${REPO}README.md`, 'utf8');
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Where each API takes its key: what the grant must inject, as `grants list` describes it. */
 const EXPECTED: Record<string, { host: string; inject: string }> = {
@@ -29,10 +30,9 @@ interface Recipe {
 }
 
 function section(title: string): string {
-  const start = README.indexOf(`\n## ${title}\n`);
-  if (start < 0) throw new Error(`README has no section ${title}`);
-  const end = README.indexOf('\n## ', start + 1);
-  return README.slice(start, end < 0 ? undefined : end);
+  const found = docsSection(title);
+  if (found === undefined) throw new Error(`the docs have no section ${title}`);
+  return found;
 }
 
 /** Each `**Name**` paragraph of the Recipes section with its yaml block and its `keyway grants add` line. */
@@ -119,20 +119,37 @@ describe("the README's client certificates and JWTs", () => {
   });
 });
 
-describe("the README's contents line", () => {
+describe("the README's map of the docs", () => {
   const slug = (heading: string) =>
     heading
       .toLowerCase()
-      .replace(/[^a-z0-9 -]/g, '')
+      .replace(/[^a-z0-9 _-]/g, '')
       .replace(/ /g, '-');
+  const anchors = (markdown: string) => new Set([...markdown.matchAll(/^#+ (.+)$/gm)].map((m) => slug(m[1]!)));
 
-  it('links every section, Operate among them, and only sections that exist', () => {
-    const headings = [...README.matchAll(/^## (.+)$/gm)].map((m) => slug(m[1]!));
-    const contents = /\*\*Contents:\*\*([\s\S]*?)\n\n/.exec(README)?.[1] ?? '';
-    const links = [...contents.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]);
-    expect(links).toEqual(headings);
-    expect(links).toContain('operate');
-    // Near the top: before the first section, so it is the first thing a reader can use.
-    expect(README.indexOf('**Contents:**')).toBeLessThan(README.indexOf('\n## '));
+  it('links every docs page, the operations page (the dashboard) among them, before the development notes', () => {
+    const map = docsSection('Documentation') ?? '';
+    const linked = new Set([...map.matchAll(/\]\(docs\/([a-z0-9-]+\.md)\)/g)].map((m) => m[1]));
+    const pages = [...DOC_PAGES.keys()].filter((name) => name !== 'README.md');
+    expect([...linked].sort()).toEqual(pages.sort());
+    expect(map).toMatch(/\[Operations\]\(docs\/operations\.md\): The dashboard/);
+    expect(README.indexOf('\n## Documentation\n')).toBeLessThan(README.indexOf('\n## Development\n'));
+  });
+
+  it('every link between the README and the docs reaches a file, and a heading where it names one', () => {
+    const files = new Map<string, string>([['README.md', README], ...[...DOC_PAGES].map(([name, text]) => [`docs/${name}`, text] as [string, string])]);
+    const broken: string[] = [];
+    for (const [file, text] of files) {
+      const prose = text.replace(/```[\s\S]*?```/g, '');
+      for (const [, target] of prose.matchAll(/\[[^\]]*\]\(([^)\s]+)\)/g)) {
+        if (/^(https?:|mailto:)/.test(target!)) continue;
+        const [path = '', anchor] = target!.split('#');
+        const resolved = path === '' ? file : posix.normalize(posix.join(posix.dirname(file), path));
+        if (!existsSync(join(REPO_ROOT, resolved))) broken.push(`${file}: ${target} (no such file)`);
+        else if (anchor && resolved.endsWith('.md') && !anchors(files.get(resolved) ?? readFileSync(join(REPO_ROOT, resolved), 'utf8')).has(anchor))
+          broken.push(`${file}: ${target} (no such heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });

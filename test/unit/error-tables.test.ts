@@ -1,23 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors/codes.ts';
+import { docsSection } from '../helpers/docs.ts';
 
 // Three places name keyway's error codes: the one table in src/errors/codes.ts (what keyway does),
 // the README's table under "Errors the proxy returns" (what people read), and the agent skill's table
 // (what an agent reads). A code added to one and not the others fails here, naming it and where.
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const SKILL = readFileSync(new URL('../../skills/keyway/SKILL.md', import.meta.url), 'utf8');
 
 type Entry = { kind: string; status: number | null; adminStatus?: number };
 const TABLE = ERROR_CODES as Record<ErrorCode, Entry>;
 
-/** The README section, from its heading to the next one. */
-function section(markdown: string, heading: string): string {
-  const start = markdown.indexOf(`\n## ${heading}\n`);
-  expect(start, `README has a "## ${heading}" section`).toBeGreaterThan(-1);
-  const next = markdown.indexOf('\n## ', start + 1);
-  return markdown.slice(start, next === -1 ? undefined : next);
+/** The docs section, from its heading to the next one. */
+function section(heading: string): string {
+  const found = docsSection(heading);
+  expect(found, `the docs have a "## ${heading}" section`).toBeDefined();
+  return found!;
 }
 
 /** Rows of a markdown table whose first cell is a `code`: code -> the other cells. */
@@ -50,7 +49,7 @@ function difference(a: Iterable<string>, b: Iterable<string>): { missing: string
 }
 
 describe('the error codes, in step in the code table, the README and the agent skill', () => {
-  const readme = codeRows(section(README, 'Errors the proxy returns'));
+  const readme = codeRows(section('Errors the proxy returns'));
   const skill = codeRows(SKILL);
 
   it('the README table lists every code in src/errors/codes.ts, and no other', () => {

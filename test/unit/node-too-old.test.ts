@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeTooOldMessage } from '../../src/cli/node-too-old.ts';
+import { DOCS } from '../helpers/docs.ts';
 
 // The line `keyway` prints on a Node older than 22, by where keyway is: a checkout with its pinned
 // Node, a checkout without it yet, an installed package. (test/integration/old-node.test.ts runs
@@ -58,8 +58,7 @@ describe('keyway on a Node older than 22', () => {
   });
 
   it('the README suggests npm run -s keyway, never the form whose banner an eval would run as shell', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    expect(readme).toContain('npm run -s keyway --');
-    expect(readme.match(/npm run keyway --/g) ?? []).toEqual([]);
+    expect(DOCS).toContain('npm run -s keyway --');
+    expect(DOCS.match(/npm run keyway --/g) ?? []).toEqual([]);
   });
 });

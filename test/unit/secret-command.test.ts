@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { looksLikeCommandRef } from '../../src/config/index.ts';
@@ -6,6 +5,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { commandEnv, stderrLine } from '../../src/credentials/providers/cmd-secrets.ts';
 import { commandMaterial } from '../../src/credentials/providers/cmd-material.ts';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
+import { DOCS } from '../helpers/docs.ts';
 
 const load = (raw: unknown) => parseConfig(raw, '/home/test');
 const failure = (raw: unknown): string => {
@@ -21,9 +21,8 @@ const grant = (secret: unknown, type = 'bearer') => ({ grants: { g: { type, doma
 
 describe('secret: {cmd: …} in the config', () => {
   it("loads the README's examples, with the default cache and timeout where none is given", () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const start = readme.indexOf('### A secret from a command');
-    const yaml = /```yaml\n([\s\S]*?)```/.exec(readme.slice(start))![1]!;
+    const start = DOCS.indexOf('### A secret from a command');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(DOCS.slice(start))![1]!;
     const config = load(parseYaml(yaml));
     expect(config.grants['openai']!.secret).toEqual({
       kind: 'cmd',

@@ -62,7 +62,7 @@ export const fetchCommand: Command = {
     const config = configFor(args, io);
     if (excludedByNoProxy(url.hostname, LOOPBACK_NO_PROXY)) {
       io.err(
-        `keyway fetch: note: ${url.hostname} is in the NO_PROXY that keyway env and keyway run set (${LOOPBACK_NO_PROXY}): this request goes through keyway, but a client with those variables goes straight there, with nothing injected or audited; give the API a name that maps to loopback (proxy.hosts; README: "Try it on a local API")`,
+        `keyway fetch: note: ${url.hostname} is in the NO_PROXY that keyway env and keyway run set (${LOOPBACK_NO_PROXY}): this request goes through keyway, but a client with those variables goes straight there, with nothing injected or audited; give the API a name that maps to loopback (proxy.hosts; docs/local-api.md, "Try it on a local API")`,
       );
     }
     const agentId = args.string('agent') ?? io.env['KEYWAY_AGENT'];

@@ -44,7 +44,7 @@ nonce, output, key_id).
 --require-purpose refuses a request through the grant that does not say why in X-Keyway-Purpose
 (400 purpose_required); the audit line records the purpose.
 --mcp-path marks paths (globs) as MCP endpoints: each JSON-RPC message posted there is judged by the
-agents' tools/args/mcp_methods rules (README, "MCP servers").
+agents' tools/args/mcp_methods rules (docs/mcp.md).
 Two grants whose domains overlap are told apart per request by the agent's binding
 (keyway agents add ID --grants G) or the header X-Keyway-Grant: ID; add and set warn about it.`;
 

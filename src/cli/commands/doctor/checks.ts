@@ -48,7 +48,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
       check: `clients send ${ctx.target.host} through keyway`,
       status: 'fail',
       detail: `${ctx.target.host} is in NO_PROXY as keyway env sets it (${LOOPBACK_NO_PROXY}): clients go straight there, nothing injected, nothing audited`,
-      fix: 'give the API a name that maps to loopback (proxy.hosts, allow_networks; README: "Try it on a local API") and pass --url with that name',
+      fix: 'give the API a name that maps to loopback (proxy.hosts, allow_networks; docs/local-api.md, "Try it on a local API") and pass --url with that name',
     });
     blocked ??= `--url's host is in NO_PROXY`;
   }
