@@ -66,3 +66,11 @@ export async function openPage(browser: Browser, viewport = { width: 1200, heigh
     },
   };
 }
+
+/** Opens the dashboard at `#/section`, signs in with the admin token, and waits for the section's heading. */
+export async function signInAt(page: Page, admin: { base: string; token: string }, section: string, heading: string): Promise<void> {
+  await page.goto(`${admin.base}/#/${section}`);
+  await page.getByLabel('Admin token').fill(admin.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+}

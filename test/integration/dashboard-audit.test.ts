@@ -6,7 +6,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditWriter, type AuditEvent } from '../../src/audit/index.ts';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
-import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
+import { launchChromium, openPage, type WatchedPage, signInAt } from '../helpers/browser.ts';
 import { curl } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -63,10 +63,7 @@ describe('dashboard: audit page details', () => {
       expect(refused).toMatchObject({ code: 'grant_needs_reconnect', message: expect.any(String), hint: expect.any(String) });
 
       const { page } = watched;
-      await page.goto(`${admin.base}/#/audit`);
-      await page.getByLabel('Admin token').fill(admin.token);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { level: 1, name: 'Audit' }).waitFor();
+      await signInAt(page, admin, 'audit', 'Audit');
       const refusedRow = page.locator(`#audit-rows tr[data-id="${String(refused?.['id'])}"]`);
       await refusedRow.waitFor();
       expect(await refusedRow.locator('.message').textContent()).toBe(refused?.['message']);

@@ -8,7 +8,7 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
 import { ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
-import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
+import { launchChromium, openPage, type WatchedPage, signInAt } from '../helpers/browser.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -59,10 +59,7 @@ describe('dashboard: connect an OAuth account', () => {
     'goes from the Connect form through consent to a live grant in the wallet',
     async () => {
       const { page } = watched;
-      await page.goto(`${admin.base}/#/grants`);
-      await page.getByLabel('Admin token').fill(admin.token);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { level: 1, name: 'Grants' }).waitFor();
+      await signInAt(page, admin, 'grants', 'Grants');
       await page.getByLabel('Provider').fill('testauth');
       await page.getByLabel('Grant id').fill('conn');
       await page.getByLabel('Scopes').fill('openid offline_access api');

@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
-import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
+import { launchChromium, openPage, type WatchedPage, signInAt } from '../helpers/browser.ts';
 import { issueClientCert, makeTestCa } from '../helpers/client-ca.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 
@@ -50,10 +50,7 @@ describe('dashboard: a secret pasted in its documented JSON form', () => {
     'an mtls secret with raw PEMs and a github_app key, pasted into the password field, are set and read',
     async () => {
       const { page } = watched;
-      await page.goto(`${admin.base}/#/grants`);
-      await page.getByLabel('Admin token').fill(admin.token);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { level: 1, name: 'Grants' }).waitFor();
+      await signInAt(page, admin, 'grants', 'Grants');
 
       for (const id of ['mt', 'app']) {
         const card = page.locator(`article[data-grant="${id}"]`);

@@ -5,7 +5,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
-import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
+import { launchChromium, openPage, type WatchedPage, signInAt } from '../helpers/browser.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 
 const SLOW = 60_000;
@@ -50,10 +50,7 @@ describe('dashboard: grant status, the same on the overview and the Grants page'
     'each card: a lease ending soon leaves a never-expiring grant active and is named; times are local',
     async () => {
       const { page } = watched;
-      await page.goto(`${admin.base}/#/grants`);
-      await page.getByLabel('Admin token').fill(admin.token);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { level: 1, name: 'Grants' }).waitFor();
+      await signInAt(page, admin, 'grants', 'Grants');
       const badge = (id: string) => page.locator(`article[data-grant="${id}"] .badge`).textContent();
       await page.locator('article[data-grant="steady"]').waitFor();
       expect(await badge('steady')).toBe('active');

@@ -7,7 +7,7 @@
 import type { Browser, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
-import { launchChromium, openPage, type WatchedPage } from '../helpers/browser.ts';
+import { launchChromium, openPage, type WatchedPage, signInAt } from '../helpers/browser.ts';
 import { curl } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -112,10 +112,7 @@ describe('dashboard: writes', () => {
     'adds a static grant: a refusal in the API’s words, then the overlap warning; the new grant has no secret yet',
     async () => {
       const { page } = watched;
-      await page.goto(`${admin.base}/#/grants`);
-      await page.getByLabel('Admin token').fill(admin.token);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { level: 1, name: 'Grants' }).waitFor();
+      await signInAt(page, admin, 'grants', 'Grants');
 
       const form = page.locator('form[aria-labelledby="add-grant-title"]');
       await form.getByLabel('Id of the new grant').fill('form');
