@@ -3,10 +3,10 @@ import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { grantPlaceholder } from './body-swap/index.ts';
 import { injectorFor, type Injector } from './injectors/index.ts';
-import { parseBasicSecret, parseMaterial, usableMaterial, type SecretMaterial } from './material.ts';
-import { awsSigningOf, DEFAULT_MAX_SIGNED_BODY, type AwsSigning } from './signing/aws/config.ts';
-import { compileHmacScheme, type HmacScheme } from './signing/hmac/index.ts';
-import type { HmacSignConfig } from '../config/hmac/sign-schema.ts';
+import { KINDS, type KindFields } from './kinds/index.ts';
+import { usableMaterial, type SecretMaterial } from './material.ts';
+import type { AwsSigning } from './signing/aws/config.ts';
+import type { HmacScheme } from './signing/hmac/index.ts';
 import { parseByteSize } from '../config/byte-size.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
@@ -99,18 +99,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     const secretCommand = g.secret?.kind === 'cmd' ? g.secret : undefined;
     if (g.secret && g.secret.kind !== 'cmd') {
       try {
-        const text = readSecretRef(g.secret, env, config.home);
-        material =
-          g.type === 'basic'
-            ? parseBasicSecret(text)
-            : g.type === 'aws_sigv4' ||
-                g.type === 'hmac' ||
-                g.type === 'mtls' ||
-                g.type === 'jwt' ||
-                g.type === 'google_service_account' ||
-                g.type === 'github_app'
-              ? parseMaterial(g.type, text)
-              : text;
+        material = KINDS[g.type].readConfigSecret(readSecretRef(g.secret, env, config.home));
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }
@@ -132,78 +121,101 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       };
       if (g.type === 'mtls') material = certificate;
     }
-    grants.set(id, {
+    grants.set(
       id,
-      type: g.type,
-      domains: g.domains,
-      injector: injectorFor(g.type, g.inject),
-      allowHttp: g.allow_http,
-      allowRange: g.allow_range,
-      requirePurpose: g.require_purpose,
-      bodyPlaceholder: g.inject?.body ? grantPlaceholder(id) : undefined,
-      bodyFields: bodyFieldsOf(g.inject?.body),
-      aws: g.type === 'aws_sigv4' ? awsSigningOf(g) : undefined,
-      google: g.type === 'google_service_account' ? { scopes: g.scopes ?? [], subject: g.subject } : undefined,
-      github: g.type === 'github_app' ? githubSettingsOf(g) : undefined,
-      hmac: hmacSigningOf(g),
-      clientCertificate: clientCertificateOf(id, g.type === 'mtls' ? material : certificate),
-      mcp: mcpEndpointsOf(g.mcp),
-      tokenExpiresAt: jwtExpiryOf(g.type, material),
-      status: liveStatus(id, 'active'),
-      source: 'config',
-      provider: g.provider,
-      material,
-      secretCommand,
-      // An OAuth grant of the config with no secret reference keeps its tokens in the store.
-      secretSource: g.type === 'google_service_account' || g.type === 'github_app' ? g.type : (g.secret?.kind ?? 'store'),
-    });
+      compileGrant(id, g, {
+        domains: g.domains,
+        injector: injectorFor(g.type, g.inject),
+        certificate: g.type === 'mtls' ? material : certificate,
+        status: liveStatus(id, 'active'),
+        source: 'config',
+        material,
+        secretCommand,
+        // An OAuth grant of the config with no secret reference keeps its tokens in the store.
+        secretSource: g.secret?.kind ?? 'store',
+      }),
+    );
   }
   for (const [, stored] of store.entries<StoredGrant>(GRANT_PREFIX)) {
     if (grants.has(stored.id)) continue; // the config is authoritative for its own ids
-    const domains = stored.domains.map(parseDomainPattern).filter((d): d is DomainPattern => typeof d !== 'string');
     let injector: Injector;
     try {
       injector = injectorFor(stored.type, stored.inject);
     } catch {
       continue; // an api_key grant saved without injection settings cannot be used
     }
-    grants.set(stored.id, {
-      id: stored.id,
-      type: stored.type,
-      domains,
-      injector,
-      allowHttp: stored.allow_http ?? false,
-      allowRange: stored.allow_range ?? false,
-      requirePurpose: stored.require_purpose ?? false,
-      bodyPlaceholder: stored.inject?.body ? grantPlaceholder(stored.id) : undefined,
-      bodyFields: bodyFieldsOf(stored.inject?.body),
-      aws: stored.type === 'aws_sigv4' ? awsSigningOf(stored) : undefined,
-      google: stored.type === 'google_service_account' ? { scopes: stored.scopes ?? [], subject: stored.subject } : undefined,
-      github: stored.type === 'github_app' ? githubSettingsOf(stored) : undefined,
-      hmac: hmacSigningOf(stored),
-      clientCertificate: clientCertificateOf(
-        stored.id,
-        stored.type === 'mtls' ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
-      ),
-      mcp: mcpEndpointsOf(stored.mcp),
-      tokenExpiresAt: jwtExpiryOf(stored.type, stored.secret),
-      status: liveStatus(stored.id, stored.status),
-      source: 'store',
-      provider: stored.provider,
-      // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
-      material: usableMaterial(stored.type, stored.secret) ? stored.secret : undefined,
-      secretCommand: undefined,
-      secretSource: stored.type === 'google_service_account' || stored.type === 'github_app' ? stored.type : 'store',
-    });
+    grants.set(
+      stored.id,
+      compileGrant(stored.id, stored, {
+        domains: stored.domains.map(parseDomainPattern).filter((d): d is DomainPattern => typeof d !== 'string'),
+        injector,
+        certificate: stored.type === 'mtls' ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
+        status: liveStatus(stored.id, stored.status),
+        source: 'store',
+        // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
+        material: usableMaterial(stored.type, stored.secret) ? stored.secret : undefined,
+        secretCommand: undefined,
+        secretSource: 'store',
+      }),
+    );
   }
   return grants;
 }
 
-/** An hmac grant's compiled scheme and body bound; undefined for any other grant (or one with no scheme). */
-function hmacSigningOf(grant: { type: string; sign?: HmacSignConfig | undefined; max_signed_body?: string | undefined }): Grant['hmac'] {
-  if (grant.type !== 'hmac' || grant.sign === undefined) return undefined;
-  const max = grant.max_signed_body === undefined ? undefined : parseByteSize(grant.max_signed_body);
-  return { scheme: compileHmacScheme(grant.sign), maxSignedBody: max ?? DEFAULT_MAX_SIGNED_BODY };
+/** The settings a grant has wherever it was defined (the config's grant, a stored grant). */
+interface GrantFields extends KindFields {
+  type: GrantType;
+  inject?: { body?: boolean | { fields: readonly string[] } | undefined } | undefined;
+  allow_http?: boolean | undefined;
+  allow_range?: boolean | undefined;
+  require_purpose?: boolean | undefined;
+  mcp?: { paths: readonly string[]; max_body?: string | undefined } | undefined;
+  provider?: string | undefined;
+}
+
+/** What differs by where a grant was defined: read from the config's references, or from the store. */
+interface GrantOrigin {
+  domains: readonly DomainPattern[];
+  injector: Injector;
+  /** An mtls grant's material, or the certificate another grant carries beside its secret. */
+  certificate: SecretMaterial | undefined;
+  status: GrantStatus;
+  source: Grant['source'];
+  material: SecretMaterial | undefined;
+  secretCommand: SecretCommand | undefined;
+  /** The secret's own source; a minted type names itself instead. */
+  secretSource: SecretSource;
+}
+
+/** One grant, as the proxy uses it: every type's settings, then its type's own (KINDS). */
+function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
+  const kind = KINDS[g.type];
+  return {
+    id,
+    type: g.type,
+    domains: origin.domains,
+    injector: origin.injector,
+    allowHttp: g.allow_http ?? false,
+    allowRange: g.allow_range ?? false,
+    requirePurpose: g.require_purpose ?? false,
+    bodyPlaceholder: g.inject?.body ? grantPlaceholder(id) : undefined,
+    bodyFields: bodyFieldsOf(g.inject?.body),
+    // Every key present on every grant (one object shape for the request path), the type's own set next.
+    aws: undefined,
+    google: undefined,
+    github: undefined,
+    hmac: undefined,
+    ...kind.compile(g),
+    clientCertificate: clientCertificateOf(id, origin.certificate),
+    mcp: mcpEndpointsOf(g.mcp),
+    tokenExpiresAt: jwtExpiryOf(g.type, origin.material),
+    status: origin.status,
+    source: origin.source,
+    provider: g.provider,
+    material: origin.material,
+    secretCommand: origin.secretCommand,
+    secretSource: kind.minted ? (g.type as SecretSource) : origin.secretSource,
+  };
 }
 
 /** inject.body's field names, when it names them: the only JSON members and form fields swapped in. */
@@ -229,15 +241,4 @@ export interface GitHubAppSettings {
   apiBase: readonly string[];
   repositories: readonly string[] | undefined;
   permissions: Readonly<Record<string, string>> | undefined;
-}
-
-function githubSettingsOf(g: {
-  api_url?: string | undefined;
-  repositories?: readonly string[] | undefined;
-  permissions?: Readonly<Record<string, string>> | undefined;
-}): GitHubAppSettings {
-  const apiUrl = g.api_url ?? 'https://api.github.com';
-  const url = new URL(apiUrl);
-  const apiBase = url.pathname.split('/').filter(Boolean);
-  return { apiUrl, apiHost: url.hostname.toLowerCase(), apiBase, repositories: g.repositories, permissions: g.permissions };
 }
