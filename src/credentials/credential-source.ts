@@ -5,7 +5,7 @@ import type { AwsRoleCredentials } from './providers/aws-role.ts';
 import { githubMinter } from './providers/github-app.ts';
 import { googleMinter } from './providers/google-service-account.ts';
 import type { Minter, MintedTokens } from './providers/minted-tokens.ts';
-import { usableMaterial } from './material.ts';
+import { KINDS, usableMaterial } from './kinds/index.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import { staticCredential } from './providers/static.ts';
@@ -31,10 +31,7 @@ const INJECTED_TYPES = new Set(['api_key', 'bearer', 'basic']);
  * again). A signing grant's replay would need a new signature over the body: not replayed.
  */
 export const replaysAfter401 = (grant: Grant): boolean =>
-  isOAuthGrant(grant) ||
-  grant.type === 'github_app' ||
-  grant.type === 'google_service_account' ||
-  (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
+  isOAuthGrant(grant) || KINDS[grant.type].minted || (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
 
 type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<{ token: string; refreshed: boolean }>;
 
@@ -137,7 +134,7 @@ export class CredentialSource {
       });
     }
     const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
-    if (grant.type === 'github_app' || grant.type === 'google_service_account') {
+    if (KINDS[grant.type].minted) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
       const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.token(grant, minter, spec));
       return { credential: mintedCredential(grant, minted.token, host), refreshed: minted.refreshed };
@@ -161,7 +158,7 @@ export class CredentialSource {
 
   /** After an upstream 401 on `used`: a refreshed credential for one replay (replaysAfter401 grants only). */
   async afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential> {
-    if (grant.type === 'github_app' || grant.type === 'google_service_account') {
+    if (KINDS[grant.type].minted) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
       const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : '';
       const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));

@@ -4,7 +4,8 @@ import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
 import { injectorFor } from './injectors/index.ts';
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { oauthMaterialOf, usableMaterial, type SecretMaterial } from './material.ts';
+import { KINDS, usableMaterial } from './kinds/index.ts';
+import { oauthMaterialOf, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { awsRoleStateId, type AwsRoleState } from './aws-role-state.ts';
@@ -97,7 +98,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     const live = store.get<OAuthState>(oauthStateId(id));
     const m = oauthMaterialOf(material);
     // A jwt grant's clock is its token's exp; a service account's, the token it minted last.
-    const minted = type === 'google_service_account' || type === 'github_app' ? store.get<MintedState>(mintedStateId(id)) : undefined;
+    const minted = KINDS[type].minted ? store.get<MintedState>(mintedStateId(id)) : undefined;
     const expiresAt =
       type === 'jwt'
         ? typeof material === 'string'

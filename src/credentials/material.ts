@@ -220,44 +220,6 @@ export function parseBasicSecret(text: string): BasicMaterial {
 }
 
 /**
- * True when the material can authenticate: no empty or whitespace-only token, password or refresh
- * token. Material stored before these checks existed (or written by hand) is checked again on use.
- */
-export function usableMaterial(type: GrantType, material: SecretMaterial | undefined): boolean {
-  if (material === undefined) return false;
-  if (typeof material === 'string') return (type === 'api_key' || type === 'bearer' || type === 'jwt') && !isBlankSecret(material);
-  const blank = (v: unknown): boolean => typeof v === 'string' && isBlankSecret(v);
-  if (type === 'mtls') {
-    const m = material as Partial<ClientCertificateMaterial>;
-    return typeof m.certificate === 'string' && typeof m.privateKey === 'string' && !blank(m.certificate) && !blank(m.privateKey);
-  }
-  if (type === 'hmac') {
-    const m = material as Partial<HmacKeyMaterial>;
-    return typeof m.key === 'string' && !blank(m.key) && !blank(m.keyId) && !blank(m.passphrase);
-  }
-  if (type === 'github_app') {
-    const m = material as Partial<GitHubAppMaterial>;
-    return typeof m.appId === 'string' && typeof m.privateKey === 'string' && !blank(m.privateKey);
-  }
-  if (type === 'google_service_account') {
-    const m = material as Partial<GoogleServiceAccountMaterial>;
-    return typeof m.clientEmail === 'string' && typeof m.privateKey === 'string' && typeof m.tokenUri === 'string' && !blank(m.privateKey);
-  }
-  if (type === 'aws_sigv4') {
-    const m = material as Partial<AwsMaterial>;
-    return (
-      typeof m.accessKeyId === 'string' && typeof m.secretAccessKey === 'string' && !blank(m.accessKeyId) && !blank(m.secretAccessKey) && !blank(m.sessionToken)
-    );
-  }
-  if (type === 'basic') {
-    const m = material as Partial<BasicMaterial>;
-    return typeof m.username === 'string' && typeof m.password === 'string' && !blank(m.username) && !blank(m.password);
-  }
-  // OAuth material: any field present must be non-blank (an empty clientId or refreshToken would be sent as is).
-  return !Object.values(material).some(blank);
-}
-
-/**
  * A service account's key file, checked: its private key is an RSA private key in PEM, and its
  * token_uri an https:// URL (Google's own when the file has none). Messages never quote the key.
  */
