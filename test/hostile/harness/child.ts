@@ -17,6 +17,11 @@ export interface KeywayChild {
   stop(): Promise<void>;
 }
 
+function listenersEnv(): Record<string, string> {
+  const dir = process.env['KEYWAY_LISTENERS_DIR'];
+  return dir ? { KEYWAY_LISTENERS_DIR: dir } : {};
+}
+
 export async function startKeywayChild(home: string, env: Record<string, string>): Promise<KeywayChild> {
   const crashes: KeywayChild['crashes'] = [];
   let child: ChildProcess | undefined;
@@ -25,7 +30,8 @@ export async function startKeywayChild(home: string, env: Record<string, string>
 
   const launch = async () => {
     const proc = spawn(process.execPath, [SCRIPT, home], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
+      // The test file's own registry of listeners (test/setup): a crashed child's entry stays out of the host's.
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...listenersEnv(), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stderr = '';
