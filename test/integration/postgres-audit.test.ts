@@ -326,7 +326,9 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     const whole = await verifyLines();
     expect(whole.code, whole.lines.join('\n')).toBe(0);
     expectWhole(await rowsOf('ra'));
-  });
+    // Six runs of `audit verify`, each a node start: past 30 s on a busy 2-core machine, and a test
+    // cut off mid-way would leave the rows tampered for the tests after it.
+  }, 90_000);
 
   it('the database stopped mid-traffic: injection is refused 503 audit_unavailable; back up, every line lands once, no gap', async () => {
     const since = Date.now();

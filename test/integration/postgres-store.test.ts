@@ -186,7 +186,8 @@ describe('store on PostgreSQL, shared by replicas', () => {
     expect(upstream.seen.length).toBe(before + 1);
     expect(seen()).toBe(`Bearer ${CANARY}-fetched`);
     for (const r of [running, own]) expect(r.stdout + r.stderr).not.toContain(CANARY);
-  });
+    // Four CLI runs (a fetch starts its own keyway): past 30 s on a busy 2-core machine.
+  }, 90_000);
 
   it('a replica with another master key is refused with store_wrong_key, and the database is untouched', async () => {
     // The other replicas keep writing (last-use times), so what must not move is the key check.

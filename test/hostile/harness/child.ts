@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { slack } from '../../helpers/load.ts';
 
 const SCRIPT = fileURLToPath(new URL('./keyway-process.ts', import.meta.url));
 
@@ -41,7 +42,8 @@ export async function startKeywayChild(home: string, env: Record<string, string>
     });
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`keyway child did not start in 20 s: ${stderr}`)), 20_000);
+      const limitMs = slack(20_000, 60_000); // a wait on the start line: patient on a busy machine
+      const timer = setTimeout(() => reject(new Error(`keyway child did not start in ${limitMs / 1000} s: ${stderr}`)), limitMs);
       proc.stdout!.on('data', (c: Buffer) => {
         out += c.toString();
         if (out.includes('\n')) {
