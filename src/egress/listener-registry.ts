@@ -80,11 +80,15 @@ export interface Registration {
   remove(): void;
 }
 
-/** Announces this process's listeners; the entry is removed at stop, and ignored once the process is gone. */
+/**
+ * Announces this process's listeners; the entry is removed at stop. A process killed before its
+ * stop leaves its entry: ignored, and pruned by the next keyway that writes or reads the directory.
+ */
 export async function registerListeners(dir: string, listeners: KeywayListener[]): Promise<Registration> {
   prepareDir(dir);
   const file = join(dir, `${process.pid}-${randomBytes(8).toString('hex')}.json`);
   await replaceFile(file, `${JSON.stringify({ pid: process.pid, listeners })}\n`, 0o644);
+  readEntries(dir); // prunes the entries of processes that are gone
   let removed = false;
   return {
     remove() {
@@ -142,6 +146,12 @@ export class ListenerRegistry {
   /** Up to date (one stat): a live keyway's listener on this port, if any. For a local destination. */
   listenerOn(port: number): RegisteredListener | undefined {
     this.#refresh(true);
+    const listeners = this.#byPort.get(port);
+    // A process gone since the last read (killed: its entry stayed): read again, which prunes it.
+    if (listeners?.some((l) => !isAlive(l.pid))) {
+      this.#dirty = true;
+      this.#refresh(true);
+    }
     return this.#byPort.get(port)?.find((l) => isAlive(l.pid));
   }
 
@@ -174,6 +184,11 @@ export class ListenerRegistry {
   }
 }
 
+/**
+ * Every live process's listeners. The entry of a process that is gone is removed on the way (a
+ * keyway killed before its stop): one this process may not remove (another user's, in the sticky
+ * directory) is only skipped, as before.
+ */
 function readEntries(dir: string): Map<number, RegisteredListener[]> {
   const byPort = new Map<number, RegisteredListener[]>();
   let names: string[];
@@ -184,9 +199,14 @@ function readEntries(dir: string): Map<number, RegisteredListener[]> {
   }
   const uid = process.getuid?.();
   for (const name of names.slice(0, MAX_ENTRIES)) {
-    const file = readSmallFile(join(dir, name));
+    const path = join(dir, name);
+    const file = readSmallFile(path);
     const entry = parseEntry(file?.text);
-    if (!file || !entry || !isAlive(entry.pid)) continue;
+    if (!file || !entry) continue;
+    if (!isAlive(entry.pid)) {
+      prune(path);
+      continue;
+    }
     const trusted = uid === undefined || file.uid === 0 || file.uid === uid;
     for (const l of entry.listeners) {
       const listener = { ...l, pid: entry.pid, trusted };
@@ -196,6 +216,14 @@ function readEntries(dir: string): Map<number, RegisteredListener[]> {
     }
   }
   return byPort;
+}
+
+function prune(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // another user's entry (sticky directory), or gone already: it stays ignored
+  }
 }
 
 /**

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CANARY } from './fixtures.ts';
 import { cleanEnv, runProcess, type TestProxy } from './keyway.ts';
+import { slack } from './load.ts';
 import type { SeenRequest, TestUpstream } from './upstream.ts';
 
 // Small helpers for driving real clients (curl, node, python, git) through keyway.
@@ -93,7 +94,9 @@ export function seenWithTag(upstream: TestUpstream, tag: string): SeenRequest {
 }
 
 /** Polls until check() is true, at most timeoutMs (the audit line is written as the response ends). */
-export async function waitFor(check: () => boolean, timeoutMs = 2_000): Promise<boolean> {
+export async function waitFor(check: () => boolean, idleTimeoutMs = 2_000): Promise<boolean> {
+  // A wait on an event: the limit is for one that never comes, stretched by the measured load.
+  const timeoutMs = slack(idleTimeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < Math.ceil(timeoutMs / 20) && Date.now() < deadline; i++) {
     if (check()) return true;

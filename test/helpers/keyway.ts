@@ -184,5 +184,13 @@ export function runProcess(
 
 /** The clean environment for a client under test: PATH and HOME only, plus what the test sets. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...extra };
+  // The test file's own registry of keyway listeners (test/setup): a child killed mid-test must not
+  // leave its entry in the host's shared /tmp/keyway-listeners.
+  const listeners = process.env['KEYWAY_LISTENERS_DIR'];
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: process.env['HOME'] ?? '/tmp',
+    ...(listeners ? { KEYWAY_LISTENERS_DIR: listeners } : {}),
+    ...extra,
+  };
 }

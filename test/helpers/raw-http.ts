@@ -5,6 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { slack } from './load.ts';
 
 export interface RawResponse {
   status: number;
@@ -48,7 +49,7 @@ export function dechunk(text: string): string {
 }
 
 /** Writes `text` on a stream and collects everything until the peer closes (bounded in time). */
-export function exchange(stream: Duplex, text: string, timeoutMs = 5_000): Promise<string> {
+export function exchange(stream: Duplex, text: string, timeoutMs = slack(5_000)): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
@@ -75,7 +76,7 @@ export function openConnect(port: number, authority: string, headers = ''): Prom
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error('CONNECT got no answer'));
-    }, 5_000);
+    }, slack(5_000));
     const onData = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       const end = buffered.indexOf('\r\n\r\n');

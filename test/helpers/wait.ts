@@ -1,6 +1,12 @@
-/** Polls `find` every 25 ms until it returns something, at most `timeoutMs` (e.g. for an audit line, written as a response ends). */
+import { slack } from './load.ts';
+
+/**
+ * Polls `find` every 25 ms until it returns something (e.g. for an audit line, written as a response
+ * ends). A wait on an event: it ends when the event comes, and `timeoutMs` (5 s on an idle machine)
+ * is only how long to wait for one that never comes, stretched by the measured load (load.ts).
+ */
 export async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + slack(timeoutMs);
   for (;;) {
     const found = find();
     if (found !== undefined) return found;

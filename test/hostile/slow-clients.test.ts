@@ -13,6 +13,7 @@ import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome } from '../helpers/keyway.ts';
 import type { SlowPhase, SlowTarget } from '../helpers/slow-client.ts';
 import type { DriverResult } from './slow-client-driver.ts';
+import { slack } from '../helpers/load.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { report, scale } from './scale.ts';
 
@@ -43,8 +44,11 @@ const TIMEOUTS_MS: Record<SlowPhase, number> = {
 const DRIVER = fileURLToPath(new URL('./slow-client-driver.ts', import.meta.url));
 /** The bound: closed within the timeout + 1 s. Reported; counted against a looser bound. */
 const SLACK_MS = 1_000;
-/** What fails the suite: a close this late means a missing timeout, not a busy machine. */
-const HARD_SLACK_MS = 3_000;
+/**
+ * What fails the suite: a close this late means a missing timeout, not a busy machine. 3 s idle,
+ * stretched by the load measured as the suite starts (a busy machine runs timers late), at most 10 s.
+ */
+const HARD_SLACK_MS = slack(3_000, 10_000);
 
 interface SteadyResult {
   sent: number;
@@ -207,7 +211,8 @@ describe('slow clients', () => {
     expect(underLoad.errors, underLoad.firstError).toBe(0);
     // The ratio is a reported figure (this machine's two cores are shared); only a gross
     // degradation fails the suite.
-    expect(underLoad.p99).toBeLessThan(Math.max(20 * baseline.p99, 2_000));
+    // 2 s floor on an idle machine, stretched by the measured load (a latency bound is about speed).
+    expect(underLoad.p99).toBeLessThan(Math.max(20 * baseline.p99, slack(2_000, 10_000)));
     expect(fdsAfter).toBeLessThanOrEqual(fdsBefore + 2);
     expect(rssPeak - rssBefore).toBeLessThan(50);
   });

@@ -8,6 +8,7 @@ import { schedule, type WindowStats } from '../../bench/soak/load.ts';
 import { DEFAULTS, parseOptions, UsageError } from '../../bench/soak/options.ts';
 import { runSoak } from '../../bench/soak/run.ts';
 import { driftFigures, judge, rssFigures, steadyMark } from '../../bench/soak/verdict.ts';
+import { loadFactor } from '../helpers/load.ts';
 import { LONG, report, scale } from './scale.ts';
 
 const durationMs = scale(10_000, 60_000);
@@ -47,7 +48,9 @@ describe('soak (open-loop load with injection, new hosts and token refreshes)', 
       // what it holds would fail. Every other error is keyway's, and must be 0.
       const { overload = 0, ...keywayErrors } = result.errors;
       expect(keywayErrors).toEqual({});
-      expect(overload).toBeLessThan(0.25 * result.options.rate * (durationMs / 1000));
+      // A quarter of the requests on an idle machine; the share stretched by the load measured now
+      // (a busier machine starves the generator too), at most three quarters: never all of them.
+      expect(overload).toBeLessThan(Math.min(0.75, 0.25 * loadFactor()) * result.options.rate * (durationMs / 1000));
       expect(result.newHosts).toBeGreaterThanOrEqual(Math.floor(durationMs / 1000) - 1);
       expect(result.tokenEndpoint.refreshed).toBeGreaterThanOrEqual(2);
       expect(result.upstream.withoutCredentialViaKeyway).toBe(0);

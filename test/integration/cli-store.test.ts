@@ -8,6 +8,7 @@ import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli, runProcess, TEST_HOSTS } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 const STORE_WRITER = fileURLToPath(new URL('../fixtures/store-writer.ts', import.meta.url));
 
@@ -40,7 +41,7 @@ async function curlEcho(proxyPort: number, home: string, upstreamPort: number, h
   return { ...result, body: result.stdout.startsWith('{') ? (JSON.parse(result.stdout) as { headers?: Record<string, string> }) : undefined };
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined>, ms = 3_000): Promise<T> {
+async function eventually<T>(fn: () => Promise<T | undefined>, ms = slack(3_000, 15_000)): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await fn();
@@ -96,7 +97,7 @@ describe('keyway start with the CLI beside it', () => {
       return seen.length === 1 && seen[0]?.headers.authorization === `Bearer ${CANARY}` ? { ...r, seen: seen[0] } : undefined;
     });
     expect(after.seen.headers.authorization).toBe(`Bearer ${CANARY}`);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(Date.now() - started).toBeLessThan(slack(3_000, 15_000)); // 3 s idle, stretched by the measured load
     // The upstream echoed the secret back: the agent gets it redacted by the leak guard.
     expect(after.body?.headers?.['authorization']).toBe('Bearer [redacted by keyway]');
     expect(after.stdout).not.toContain(CANARY);

@@ -1,8 +1,11 @@
-import { chownSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { openConnect } from '../helpers/raw-http.ts';
 
 // Found in review (issue 21): the host-wide listener registry is writable by every local user, and a
 // name on a port some entry announces is refused before its lookup (DNS rebinding). One file another
@@ -62,4 +65,33 @@ describe('listener registry: an entry planted by another local user', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await connectStatus(proxy.port, 'api.github.example:443', auth)).toMatch(/port 443 is a keyway listener/);
   }, 30_000);
+});
+
+describe('listener registry: the entry of a process that is gone', () => {
+  it('is pruned by a keyway that starts, and by a running one asked about its port', async () => {
+    const dir = process.env['KEYWAY_LISTENERS_DIR']!;
+    const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
+    const plant = (pid: number, port: number) => {
+      const file = join(dir, `${pid}-${randomBytes(8).toString('hex')}.json`);
+      writeFileSync(file, `${JSON.stringify({ pid, listeners: [{ kind: 'proxy', host: '127.0.0.1', port }] })}\n`);
+      return file;
+    };
+    const before = plant(deadPid(), 40_101);
+    proxy = await startProxy();
+    // keyway's own entry is in, the dead one out: written on start, which prunes the directory.
+    expect(existsSync(before)).toBe(false);
+    const texts = readdirSync(dir).map((n) => readFileSync(join(dir, n), 'utf8'));
+    expect(texts.some((t) => t.includes(`"port":${proxy!.port}`))).toBe(true);
+
+    // A dead pid's entry for a port where something does listen: never a refusal, and gone once read.
+    const upstream = createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const after = plant(deadPid(), port);
+    const { socket, status, head } = await openConnect(proxy.port, `127.0.0.1:${port}`);
+    socket.destroy();
+    upstream.close();
+    expect(status, head).toBe(200);
+    expect(existsSync(after)).toBe(false);
+  });
 });

@@ -39,7 +39,7 @@ function writeConfig(home: string): void {
 async function startHome(): Promise<{ home: string; keyway: ChildProxy; adminPort: number }> {
   const home = makeHome();
   writeConfig(home);
-  const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), API_TOKEN: CANARY });
+  const { KEYWAY_LISTENERS_DIR: _fileRegistry, ...env } = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), API_TOKEN: CANARY });
   const keyway = await startChildProxy({ home, env });
   const announced = JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } };
   return { home, keyway, adminPort: announced.admin.port };
@@ -148,18 +148,19 @@ describe('two keyways of two homes, default registry (allow_networks: 127.0.0.0/
     expect(plainUpstream.seen.at(-1)?.url).toBe('/healthz');
   });
 
-  it('a keyway killed with SIGKILL leaves its entry, which is ignored: its port is no longer refused', async () => {
+  it('a keyway killed with SIGKILL leaves its entry, which is ignored and pruned: its port is no longer refused', async () => {
     const killed = await startHome();
     const { socket, status } = await openConnect(a.keyway.port, `127.0.0.1:${killed.keyway.port}`);
     socket.destroy();
     expect(status).toBe(403);
     killed.keyway.child.kill('SIGKILL');
     await new Promise((resolve) => killed.keyway.child.once('exit', resolve));
-    expect(registryEntries(DEFAULT_REGISTRY).some((e) => e.pid === killed.keyway.child.pid)).toBe(true);
     // Nothing listens there now: A tries, and says the upstream is unreachable (not "another keyway").
     const after = await openConnect(a.keyway.port, `127.0.0.1:${killed.keyway.port}`);
     after.socket.destroy();
     expect(after.status).toBe(502);
+    // A, asked about that port, found the pid gone and removed the entry it left.
+    expect(registryEntries(DEFAULT_REGISTRY).some((e) => e.pid === killed.keyway.child.pid)).toBe(false);
     // Leave the shared directory as it was.
     for (const name of readdirSync(DEFAULT_REGISTRY).filter((n) => n.startsWith(`${killed.keyway.child.pid}-`))) rmSync(join(DEFAULT_REGISTRY, name));
   });

@@ -15,6 +15,7 @@ import { startGate, type Gate } from '../helpers/token-gate.ts';
 import { cleanEnv, runCli } from '../helpers/keyway.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 describe('replicas on one PostgreSQL store: one refresh per expiry', () => {
   let db: TestPostgres;
@@ -176,7 +177,7 @@ describe('replicas on one PostgreSQL store: one refresh per expiry', () => {
     expect(sent).not.toContain(stale);
     expect(await auth.introspect(refreshToken)).toBe(false); // rotated away, by the survivor's call
     console.log(`kill -9 of the lock holder: the other replica served ${windowMs} ms after the kill`);
-    expect(windowMs).toBeLessThan(5_000);
+    expect(windowMs).toBeLessThan(slack(5_000, 20_000)); // 5 s idle, stretched by the measured load
     // And the rotated refresh token it stored is live: a forced refresh works.
     const again = await runCli(['refresh', 'crashy', '--home', survivor.home], survivor.env);
     expect(again.code, again.stderr).toBe(0);
@@ -218,7 +219,7 @@ describe('replicas on one PostgreSQL store: one refresh per expiry', () => {
     }
     const back = Date.now();
     let recoveredMs = Number.POSITIVE_INFINITY;
-    while (Date.now() - back < 10_000) {
+    while (Date.now() - back < slack(10_000)) {
       if ((await send(second.agent, 'cold')).status === 200) {
         recoveredMs = Date.now() - back;
         break;
@@ -233,6 +234,6 @@ describe('replicas on one PostgreSQL store: one refresh per expiry', () => {
     expect(counts.coldOther).toEqual([]);
     expect(counts.cold502).toBeGreaterThan(10);
     expect(sent.slice(sentBefore)).not.toContain(stale);
-    expect(recoveredMs).toBeLessThan(2_000);
+    expect(recoveredMs).toBeLessThan(slack(2_000, 10_000)); // 2 s idle, stretched by the measured load
   }, 90_000);
 });

@@ -9,6 +9,7 @@ import { canaryLeaks, waitFor } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, runProcess, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 // A grant's secret printed by a command (secret: {cmd: …} in the config file): the command is a
 // small script this test writes, run as `node SCRIPT` or `sh -c`, that counts its runs in a file.
@@ -98,7 +99,7 @@ if (fs.readFileSync(dir + '/mode.txt', 'utf8') !== 'ok') { process.stderr.write(
         hang: {
           type: 'bearer',
           domains: ['hang-cmd.example.test'],
-          secret: { cmd: ['sh', '-c', `sleep 30 & echo $! > ${dir}/hang.pid; wait`], timeout: '700ms' },
+          secret: { cmd: ['sh', '-c', `sleep 30 & echo $! > ${dir}/hang.pid; wait`], timeout: '2s' },
         },
         empty: { type: 'bearer', domains: ['empty-cmd.example.test'], secret: { cmd: ['sh', '-c', 'echo "   "'] } },
         big: { type: 'bearer', domains: ['big-cmd.example.test'], secret: { cmd: [NODE, '-e', 'process.stdout.write("a".repeat(70000))'] } },
@@ -227,14 +228,18 @@ if (fs.readFileSync(dir + '/mode.txt', 'utf8') !== 'ok') { process.stderr.write(
   });
 
   it('a hanging command is killed with its process group at its timeout, and other grants are served meanwhile', async () => {
-    const started = performance.now();
-    const hanging = get('hang-cmd.example.test');
+    // Served meanwhile: answered while the hanging command still runs (an order of events, not a
+    // time, which a busy machine stretches).
+    let hangAnswered = false;
+    const hanging = get('hang-cmd.example.test').finally(() => {
+      hangAnswered = true;
+    });
     const other = await get('tok-cmd.example.test');
     expect(other.status).toBe(200);
-    expect(performance.now() - started).toBeLessThan(600);
+    expect(hangAnswered).toBe(false);
     const hang = await hanging;
     expect(hang).toMatchObject({ status: 502, code: 'secret_unavailable' });
-    expect(JSON.parse(hang.text).error.message).toBe('grant "hang": its secret command (sh) timed out after 700ms');
+    expect(JSON.parse(hang.text).error.message).toBe('grant "hang": its secret command (sh) timed out after 2s');
     const pid = Number(readFileSync(join(dir, 'hang.pid'), 'utf8'));
     // Killed: gone, or a zombie (state Z) that this machine's pid 1 has not reaped.
     const alive = () => {
@@ -244,8 +249,7 @@ if (fs.readFileSync(dir + '/mode.txt', 'utf8') !== 'ok') { process.stderr.write(
         return false;
       }
     };
-    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(alive(), 'the sleep the command started').toBe(false);
+    expect(await waitFor(() => !alive(), slack(1_000)), 'the sleep the command started').toBe(true);
   });
 
   it('a command that fails after a good run: the old value is not used past its cache, and its stderr echo is scrubbed', async () => {

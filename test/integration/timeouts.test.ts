@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { slack } from '../helpers/load.ts';
 import { exchange, openConnect, openTunnel, parseResponse, startTls } from '../helpers/raw-http.ts';
 import { closedWithin, openSlow, type SlowTarget } from '../helpers/slow-client.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -17,10 +18,12 @@ import { waitFor } from '../helpers/wait.ts';
 // few hundred of them took every file descriptor.
 
 const SHORT = { first_byte: '300ms', handshake: '300ms', headers: '400ms', idle: '400ms', body_stall: '400ms', upstream: '5s' };
-/** A close counts as "at once" well under any default timeout (10 s and up). */
-const AT_ONCE_MS = 1_500;
-/** Timeout + this is the bound for a close on timeout (the issue asks for timeout + 1 s). */
-const SLACK_MS = 1_000;
+// Both bounds are about speed: on a busy machine timers fire late, so each is stretched by the load
+// measured as the file starts (test/helpers/load.ts); 1.5 s and 1 s on an idle one.
+/** A close counts as "at once" well under any default timeout (10 s and up): at most 8 s. */
+const AT_ONCE_MS = slack(1_500, 8_000);
+/** Timeout + this is the bound for a close on timeout (the issue asks for timeout + 1 s, idle). */
+const SLACK_MS = slack(1_000, 5_000);
 
 describe('timeouts on slow and vanishing clients', () => {
   let upstream: TestUpstream;
@@ -54,7 +57,7 @@ describe('timeouts on slow and vanishing clients', () => {
   });
 
   const connectionsSettle = (p: TestProxy) =>
-    waitFor(() => (p.running.connectionCount() === 0 ? true : undefined), 'keyway to hold no client connection', 3_000);
+    waitFor(() => (p.running.connectionCount() === 0 ? true : undefined), 'keyway to hold no client connection', slack(3_000));
 
   describe('a client that closes while keyway waits is released at once', () => {
     it('after CONNECT, before any byte (no CLOSE-WAIT)', async () => {
@@ -110,10 +113,10 @@ describe('timeouts on slow and vanishing clients', () => {
         Array.from({ length: 100 }, () => openConnect(patient.port, `api.example.test:${upstream.port}`).then((r) => r.socket)),
       );
       for (const s of sockets) s.end();
-      await Promise.all(sockets.map((s) => closedWithin(s, 3_000)));
+      await Promise.all(sockets.map((s) => closedWithin(s, slack(3_000))));
       await connectionsSettle(patient);
       // This process holds both ends; give the kernel a moment to hand back the last few.
-      await waitFor(() => (fds() <= before + 2 ? true : undefined), 'descriptors back to where they were', 3_000);
+      await waitFor(() => (fds() <= before + 2 ? true : undefined), 'descriptors back to where they were', slack(3_000));
     });
   });
 

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,44 @@ describe('listener registry', () => {
     const registry = new ListenerRegistry(dir);
     expect(registry.listenerOn(40002)).toBeUndefined();
     expect(registry.listenerOn(40003)).toMatchObject({ kind: 'admin', pid: 1 });
+    registry.close();
+  });
+
+  it("prunes a dead process's entry when it reads the directory, and when a keyway registers", async () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    const dead = (n: string, port: number) => {
+      const pid = deadPid();
+      writeFileSync(join(dir, `${pid}-${n}.json`), JSON.stringify({ pid, listeners: [{ kind: 'proxy', host: '127.0.0.1', port }] }));
+    };
+    dead('00000000000000a1', 40030);
+    writeFileSync(join(dir, '1-00000000000000b1.json'), JSON.stringify({ pid: 1, listeners: [{ kind: 'proxy', host: '127.0.0.1', port: 40031 }] }));
+    writeFileSync(join(dir, '1-00000000000000b2.json'), '{not json');
+    const registry = new ListenerRegistry(dir);
+    expect(registry.listenerOn(40030)).toBeUndefined();
+    // Only the dead pid's entry went: a live one stays, and what is not an entry is not keyway's to judge.
+    expect(readdirSync(dir).sort()).toEqual(['1-00000000000000b1.json', '1-00000000000000b2.json']);
+    registry.close();
+
+    dead('00000000000000a2', 40032);
+    const registration = await registerListeners(dir, [{ kind: 'proxy', host: '127.0.0.1', port: 40033 }]);
+    expect(readdirSync(dir).filter((n) => n.endsWith('a2.json'))).toEqual([]);
+    registration.remove();
+  });
+
+  it('prunes the entry of a process killed after it was read, when its port is next asked about', async () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const file = join(dir, `${child.pid}-00000000000000c1.json`);
+    writeFileSync(file, JSON.stringify({ pid: child.pid, listeners: [{ kind: 'admin', host: '127.0.0.1', port: 40040 }] }));
+    const registry = new ListenerRegistry(dir);
+    expect(registry.listenerOn(40040)).toMatchObject({ pid: child.pid });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    expect(registry.listenerOn(40040)).toBeUndefined();
+    expect(readdirSync(dir)).toEqual([]);
     registry.close();
   });
 

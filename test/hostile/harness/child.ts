@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { slack } from '../../helpers/load.ts';
 
 const SCRIPT = fileURLToPath(new URL('./keyway-process.ts', import.meta.url));
 
@@ -17,6 +18,11 @@ export interface KeywayChild {
   stop(): Promise<void>;
 }
 
+function listenersEnv(): Record<string, string> {
+  const dir = process.env['KEYWAY_LISTENERS_DIR'];
+  return dir ? { KEYWAY_LISTENERS_DIR: dir } : {};
+}
+
 export async function startKeywayChild(home: string, env: Record<string, string>): Promise<KeywayChild> {
   const crashes: KeywayChild['crashes'] = [];
   let child: ChildProcess | undefined;
@@ -25,7 +31,8 @@ export async function startKeywayChild(home: string, env: Record<string, string>
 
   const launch = async () => {
     const proc = spawn(process.execPath, [SCRIPT, home], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
+      // The test file's own registry of listeners (test/setup): a crashed child's entry stays out of the host's.
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...listenersEnv(), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -35,7 +42,8 @@ export async function startKeywayChild(home: string, env: Record<string, string>
     });
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`keyway child did not start in 20 s: ${stderr}`)), 20_000);
+      const limitMs = slack(20_000, 60_000); // a wait on the start line: patient on a busy machine
+      const timer = setTimeout(() => reject(new Error(`keyway child did not start in ${limitMs / 1000} s: ${stderr}`)), limitMs);
       proc.stdout!.on('data', (c: Buffer) => {
         out += c.toString();
         if (out.includes('\n')) {
