@@ -1,0 +1,27 @@
+import type { AwsMaterial } from '../material.ts';
+import { awsSigningOf } from '../signing/aws/config.ts';
+import { blank, type GrantKind, objectUsable } from './kind.ts';
+
+// aws_sigv4: an AWS access key; keyway signs each request with it (or with the role it assumes:
+// providers/aws-role.ts) and never sends the secret key.
+
+export const awsSigV4: GrantKind<'aws_sigv4'> = {
+  type: 'aws_sigv4',
+  shape: 'an aws_sigv4 secret is a JSON object {"accessKeyId","secretAccessKey","sessionToken"?}',
+  object: ({ str }) => ({ accessKeyId: str('accessKeyId', true)!, secretAccessKey: str('secretAccessKey', true)!, sessionToken: str('sessionToken', false) }),
+  usable: objectUsable<AwsMaterial>(
+    (m) =>
+      typeof m.accessKeyId === 'string' &&
+      typeof m.secretAccessKey === 'string' &&
+      !blank(m.accessKeyId) &&
+      !blank(m.secretAccessKey) &&
+      !blank(m.sessionToken),
+  ),
+  credential: (m) =>
+    typeof m === 'object' && 'secretAccessKey' in m
+      ? { kind: 'aws', accessKeyId: m.accessKeyId, secretAccessKey: m.secretAccessKey, sessionToken: m.sessionToken }
+      : undefined,
+  compile: (g) => ({ aws: awsSigningOf(g) }),
+  minted: false,
+  parsesConfigSecret: true,
+};
