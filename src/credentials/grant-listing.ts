@@ -2,9 +2,9 @@ import { type MintedState, mintedStateId } from './providers/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
-import { injectorFor } from './injectors/index.ts';
+
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { KINDS, usableMaterial } from './kinds/index.ts';
+import { injectorFor, KINDS, usableMaterial } from './kinds/index.ts';
 import { oauthMaterialOf, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';

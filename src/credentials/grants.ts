@@ -2,8 +2,8 @@ import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { grantPlaceholder } from './body-swap/index.ts';
-import { injectorFor, type Injector } from './injectors/index.ts';
-import { KINDS, type KindFields, readConfigSecret, usableMaterial } from './kinds/index.ts';
+import type { Injector } from './injectors/index.ts';
+import { injectorFor, KINDS, type KindFields, readConfigSecret, usableMaterial } from './kinds/index.ts';
 import type { SecretMaterial } from './material.ts';
 import type { AwsSigning } from './signing/aws/config.ts';
 import type { HmacScheme } from './signing/hmac/index.ts';

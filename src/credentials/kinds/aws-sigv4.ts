@@ -1,3 +1,4 @@
+import { awsSigV4Injector, refuseInjectSettings } from '../injectors/index.ts';
 import type { AwsMaterial } from '../material.ts';
 import { awsSigningOf } from '../signing/aws/config.ts';
 import { blank, type GrantKind, objectUsable } from './kind.ts';
@@ -21,6 +22,10 @@ export const awsSigV4: GrantKind<'aws_sigv4'> = {
     typeof m === 'object' && 'secretAccessKey' in m
       ? { kind: 'aws', accessKeyId: m.accessKeyId, secretAccessKey: m.secretAccessKey, sessionToken: m.sessionToken }
       : undefined,
+  injector: (inject) => {
+    refuseInjectSettings(inject, 'an aws_sigv4 grant signs each request; it takes no --header, --format, --query or --body', true);
+    return awsSigV4Injector();
+  },
   compile: (g) => ({ aws: awsSigningOf(g) }),
   minted: false,
   parsesConfigSecret: true,

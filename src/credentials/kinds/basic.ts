@@ -1,5 +1,6 @@
 import { isBlankSecret } from '../../config/index.ts';
 import { KeywayError } from '../../errors/index.ts';
+import { basicInjector, configuredInjector } from '../injectors/index.ts';
 import type { BasicMaterial } from '../material.ts';
 import { blank, type GrantKind, noSettings, objectUsable } from './kind.ts';
 
@@ -27,6 +28,10 @@ export const basic: GrantKind<'basic'> = {
   object: ({ str }) => ({ username: str('username', true)!, password: str('password', true)! }),
   usable: objectUsable<BasicMaterial>((m) => typeof m.username === 'string' && typeof m.password === 'string' && !blank(m.username) && !blank(m.password)),
   credential: (m) => (typeof m === 'object' && 'username' in m && 'password' in m ? { kind: 'basic', username: m.username, password: m.password } : undefined),
+  injector: (inject) => {
+    if (inject?.body) throw new KeywayError('usage', 'a basic grant has a username and password, not one secret to put in a body (--body)');
+    return configuredInjector(inject) ?? basicInjector();
+  },
   compile: noSettings,
   minted: false,
   parsesConfigSecret: true,

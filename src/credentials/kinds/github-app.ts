@@ -1,6 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { KeywayError } from '../../errors/index.ts';
 import type { GitHubAppSettings } from '../grants.ts';
+import { githubAppInjector, refuseInjectSettings } from '../injectors/index.ts';
 import type { GitHubAppMaterial } from '../material.ts';
 import { blank, type GrantKind, issued, type KindFields, type ObjectInput, objectUsable } from './kind.ts';
 
@@ -40,6 +41,14 @@ export const githubApp: GrantKind<'github_app'> = {
   object: appKey,
   usable: objectUsable<GitHubAppMaterial>((m) => typeof m.appId === 'string' && typeof m.privateKey === 'string' && !blank(m.privateKey)),
   credential: issued,
+  injector: (inject) => {
+    refuseInjectSettings(
+      inject,
+      'a github_app grant puts its installation token in Authorization itself; it takes no --header, --format, --query or --body',
+      true,
+    );
+    return githubAppInjector();
+  },
   compile: (g) => ({ github: githubSettingsOf(g) }),
   minted: true,
   parsesConfigSecret: true,

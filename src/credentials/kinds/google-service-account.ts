@@ -1,5 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { KeywayError } from '../../errors/index.ts';
+import { bearerInjector, configuredInjector } from '../injectors/index.ts';
 import type { GoogleServiceAccountMaterial } from '../material.ts';
 import { blank, type GrantKind, issued, type ObjectInput, objectUsable } from './kind.ts';
 
@@ -41,6 +42,7 @@ export const googleServiceAccount: GrantKind<'google_service_account'> = {
     (m) => typeof m.clientEmail === 'string' && typeof m.privateKey === 'string' && typeof m.tokenUri === 'string' && !blank(m.privateKey),
   ),
   credential: issued,
+  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: (g) => ({ google: { scopes: g.scopes ?? [], subject: g.subject } }),
   minted: true,
   parsesConfigSecret: true,

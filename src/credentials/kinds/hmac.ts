@@ -1,4 +1,5 @@
 import { parseByteSize } from '../../config/byte-size.ts';
+import { hmacInjector, refuseInjectSettings } from '../injectors/index.ts';
 import type { HmacKeyMaterial } from '../material.ts';
 import { DEFAULT_MAX_SIGNED_BODY } from '../signing/aws/config.ts';
 import { compileHmacScheme } from '../signing/hmac/index.ts';
@@ -20,6 +21,10 @@ export const hmac: GrantKind<'hmac'> = {
   object: ({ str }) => ({ key: str('key', true)!, keyId: str('keyId', false), passphrase: str('passphrase', false) }),
   usable: objectUsable<HmacKeyMaterial>((m) => typeof m.key === 'string' && !blank(m.key) && !blank(m.keyId) && !blank(m.passphrase)),
   credential: (m) => (typeof m === 'object' && 'key' in m ? { kind: 'hmac', key: m.key, keyId: m.keyId, passphrase: m.passphrase } : undefined),
+  injector: (inject) => {
+    refuseInjectSettings(inject, 'an hmac grant signs each request; it takes no --header, --format, --query or --body', true);
+    return hmacInjector();
+  },
   compile: hmacSigningOf,
   minted: false,
   parsesConfigSecret: true,

@@ -1,4 +1,5 @@
-import type { GrantType } from '../../config/index.ts';
+import type { GrantType, InjectConfig } from '../../config/index.ts';
+import type { Injector } from '../injectors/index.ts';
 import { isBlankSecret } from '../../config/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import type { BasicMaterial, SecretMaterial } from '../material.ts';
@@ -32,6 +33,11 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   google_service_account: googleServiceAccount,
   github_app: githubApp,
 };
+
+/** The injector a grant uses: its own `inject` settings where its type takes them, else its type's default. */
+export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
+  return KINDS[type].injector(inject);
+}
 
 /** True when the material can authenticate (GrantKind.usable); none at all cannot. */
 export function usableMaterial(type: GrantType, material: SecretMaterial | undefined): boolean {

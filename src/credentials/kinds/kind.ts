@@ -1,5 +1,7 @@
 import { type GrantType, isBlankSecret } from '../../config/index.ts';
 import type { HmacSignConfig } from '../../config/hmac/sign-schema.ts';
+import type { InjectConfig } from '../../config/index.ts';
+import type { Injector } from '../injectors/index.ts';
 import type { Grant } from '../grants.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
 import type { AwsSigningFields } from '../signing/aws/config.ts';
@@ -45,6 +47,8 @@ export interface GrantKind<T extends GrantType = GrantType> {
   usable(material: SecretMaterial): boolean;
   /** The credential a static grant's material is (minted and OAuth types: undefined, theirs is issued). */
   credential(material: SecretMaterial): Credential | undefined;
+  /** How its credential goes on the request: the grant's own `inject` settings where the type takes them, else its default. Refuses settings it takes none of. */
+  injector(inject: InjectConfig | undefined): Injector;
   /** Its own settings, compiled. */
   compile(fields: KindFields): KindSettings;
   /** Its credential is minted by keyway from a key (the audit line's secret_source names the type). */

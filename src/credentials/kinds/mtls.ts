@@ -1,4 +1,5 @@
 import { type ClientCertificateMaterial, clientCertificateFields } from '../client-certificate.ts';
+import { noInjector, refuseInjectSettings } from '../injectors/index.ts';
 import { blank, type GrantKind, noSettings, objectUsable } from './kind.ts';
 
 // mtls: a client certificate and key, presented on the grant's upstream connections; nothing goes
@@ -12,6 +13,10 @@ export const mtls: GrantKind<'mtls'> = {
     (m) => typeof m.certificate === 'string' && typeof m.privateKey === 'string' && !blank(m.certificate) && !blank(m.privateKey),
   ),
   credential: () => ({ kind: 'none' }),
+  injector: (inject) => {
+    refuseInjectSettings(inject, 'an mtls grant presents a client certificate; it takes no --header, --format or --query', false);
+    return noInjector();
+  },
   compile: noSettings,
   minted: false,
   parsesConfigSecret: true,

@@ -1,5 +1,6 @@
 import { KeywayError } from '../../errors/index.ts';
 import type { OAuth2Material, SecretMaterial } from '../material.ts';
+import { bearerInjector, configuredInjector } from '../injectors/index.ts';
 import { blank, type GrantKind, issued, noSettings, type ObjectInput } from './kind.ts';
 
 // oauth2 and client_credentials: tokens from a provider's token endpoint, refreshed by keyway
@@ -41,6 +42,7 @@ export const oauth2: GrantKind<'oauth2'> = {
   },
   usable,
   credential: issued,
+  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
   minted: false,
   // The config's text is a refresh or access token, taken as it is.
@@ -61,6 +63,7 @@ export const clientCredentials: GrantKind<'client_credentials'> = {
   },
   usable,
   credential: issued,
+  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
   minted: false,
   parsesConfigSecret: false,

@@ -2,6 +2,7 @@ import type { GrantType } from '../../config/index.ts';
 import { isBlankSecret } from '../../config/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { jwtExpiry } from '../jwt.ts';
+import { bearerInjector, configuredInjector } from '../injectors/index.ts';
 import { asToken, type GrantKind, noSettings, textUsable } from './kind.ts';
 
 // The types whose secret is one line, sent as it is: bearer (Authorization: Bearer), api_key (where
@@ -18,6 +19,7 @@ export const bearer: GrantKind<'bearer'> = {
   line: (text) => oneLine('bearer', text),
   usable: textUsable,
   credential: asToken,
+  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
   minted: false,
   parsesConfigSecret: false,
@@ -29,6 +31,11 @@ export const apiKey: GrantKind<'api_key'> = {
   line: (text) => oneLine('api_key', text),
   usable: textUsable,
   credential: asToken,
+  injector: (inject) => {
+    const configured = configuredInjector(inject);
+    if (!configured) throw new KeywayError('usage', 'an api_key grant needs --header/--format, --query or --body');
+    return configured;
+  },
   compile: noSettings,
   minted: false,
   parsesConfigSecret: false,
@@ -44,6 +51,7 @@ export const jwt: GrantKind<'jwt'> = {
   },
   usable: textUsable,
   credential: asToken,
+  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
   minted: false,
   parsesConfigSecret: true,
