@@ -26,6 +26,11 @@ export const awsSigV4: GrantKind<'aws_sigv4'> = {
     refuseInjectSettings(inject, 'an aws_sigv4 grant signs each request; it takes no --header, --format, --query or --body', true);
     return awsSigV4Injector();
   },
+  // The fixed scope, where the grant has one (else each request's host names it).
+  describe: (g, injector) => {
+    const scope = [g.region, g.service].filter((s) => s !== undefined).join('/');
+    return `${injector.describe()}${scope === '' ? '' : ` (${scope})`}`;
+  },
   compile: (g) => ({ aws: awsSigningOf(g) }),
   minted: false,
   parsesConfigSecret: true,

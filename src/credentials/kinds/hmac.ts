@@ -25,6 +25,8 @@ export const hmac: GrantKind<'hmac'> = {
     refuseInjectSettings(inject, 'an hmac grant signs each request; it takes no --header, --format, --query or --body', true);
     return hmacInjector();
   },
+  // The scheme says more than the injector: which preset, or which algorithm.
+  describe: (g, injector) => (g.sign === undefined ? injector.describe() : compileHmacScheme(g.sign).describe()),
   compile: hmacSigningOf,
   minted: false,
   parsesConfigSecret: true,

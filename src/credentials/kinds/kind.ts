@@ -49,6 +49,8 @@ export interface GrantKind<T extends GrantType = GrantType> {
   credential(material: SecretMaterial): Credential | undefined;
   /** How its credential goes on the request: the grant's own `inject` settings where the type takes them, else its default. Refuses settings it takes none of. */
   injector(inject: InjectConfig | undefined): Injector;
+  /** How it goes on the wire, for listings, where it says more than its injector's describe(). */
+  describe?(fields: KindFields, injector: Injector): string;
   /** Its own settings, compiled. */
   compile(fields: KindFields): KindSettings;
   /** Its credential is minted by keyway from a key (the audit line's secret_source names the type). */
