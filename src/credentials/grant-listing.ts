@@ -2,14 +2,13 @@ import { type MintedState, mintedStateId } from './providers/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
-import { injectorFor } from './injectors/index.ts';
+
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { KINDS, usableMaterial } from './kinds/index.ts';
+import { KINDS, type KindFields, usableMaterial } from './kinds/index.ts';
 import { oauthMaterialOf, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { awsRoleStateId, type AwsRoleState } from './aws-role-state.ts';
-import { compileHmacScheme } from './signing/hmac/index.ts';
 import { certificateWarning, loadClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
 import { storedJwtExpiry } from './jwt.ts';
 
@@ -80,13 +79,11 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
         state: l.revoked_at !== undefined ? ('revoked' as const) : Date.parse(l.expires_at) > now ? ('active' as const) : ('expired' as const),
         expires_at: l.expires_at,
       }));
-  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], sign?: StoredGrant['sign'], region?: string, service?: string) => {
+  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], fields: KindFields) => {
     try {
-      // An hmac grant's scheme says more than its injector: which preset, or which algorithm.
-      if (type === 'hmac' && sign !== undefined) return compileHmacScheme(sign).describe();
-      // An aws_sigv4 grant's fixed scope, where it has one (else each request's host names it).
-      const scope = [region, service].filter((s) => s !== undefined).join('/');
-      const described = `${injectorFor(type, inject).describe()}${type === 'aws_sigv4' && scope !== '' ? ` (${scope})` : ''}`;
+      const kind = KINDS[type];
+      const injector = kind.injector(inject);
+      const described = kind.describe?.(fields, injector) ?? injector.describe();
       // Body swap beside a header or query injection: both are said.
       return inject?.body && !described.startsWith('body:') ? `${described}; body: keyway-placeholder-<grant id> replaced by the secret` : described;
     } catch (err) {
@@ -138,7 +135,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       type: g.type,
       domains: g.domains.map((d) => d.text),
       source: 'config',
-      inject: describe(g.type, g.inject, g.sign, g.region, g.service),
+      inject: describe(g.type, g.inject, g),
       provider: g.provider ?? null,
       account: null,
       // A config grant's secret is a reference, not read to list it.
@@ -168,7 +165,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       type: g.type,
       domains: g.domains,
       source: 'store',
-      inject: describe(g.type, g.inject, g.sign, g.region, g.service),
+      inject: describe(g.type, g.inject, g),
       provider: g.provider ?? null,
       account: g.account ?? null,
       key_id: keyIdOf(g.secret),

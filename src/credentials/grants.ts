@@ -2,8 +2,8 @@ import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { grantPlaceholder } from './body-swap/index.ts';
-import { injectorFor, type Injector } from './injectors/index.ts';
-import { KINDS, type KindFields, usableMaterial } from './kinds/index.ts';
+import type { Injector } from './injectors/index.ts';
+import { injectorFor, KINDS, type KindFields, readConfigSecret, usableMaterial } from './kinds/index.ts';
 import type { SecretMaterial } from './material.ts';
 import type { AwsSigning } from './signing/aws/config.ts';
 import type { HmacScheme } from './signing/hmac/index.ts';
@@ -99,7 +99,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     const secretCommand = g.secret?.kind === 'cmd' ? g.secret : undefined;
     if (g.secret && g.secret.kind !== 'cmd') {
       try {
-        material = KINDS[g.type].readConfigSecret(readSecretRef(g.secret, env, config.home));
+        material = readConfigSecret(g.type, readSecretRef(g.secret, env, config.home));
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }

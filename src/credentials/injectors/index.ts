@@ -1,5 +1,4 @@
 import type { InjectConfig } from '../../config/index.ts';
-import type { GrantType } from '../../config/index.ts';
 import type { Credential } from '../material.ts';
 import { KeywayError, ProxyError } from '../../errors/index.ts';
 
@@ -138,34 +137,26 @@ export function githubAppInjector(): Injector {
   };
 }
 
-/** The injector a grant uses: its own `inject` settings, else its type's default. */
-export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
-  if (type === 'github_app') {
-    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || inject.body))
-      throw new KeywayError(
-        'usage',
-        'a github_app grant puts its installation token in Authorization itself; it takes no --header, --format, --query or --body',
-      );
-    return githubAppInjector();
-  }
-  if (type === 'mtls') {
-    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined))
-      throw new KeywayError('usage', 'an mtls grant presents a client certificate; it takes no --header, --format or --query');
-    return noInjector();
-  }
-  if (type === 'aws_sigv4' || type === 'hmac') {
-    if (inject !== undefined && (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || inject.body)) {
-      throw new KeywayError('usage', `an ${type} grant signs each request; it takes no --header, --format, --query or --body`);
-    }
-    return type === 'aws_sigv4' ? awsSigV4Injector() : hmacInjector();
-  }
-  if (type === 'basic' && inject?.body) throw new KeywayError('usage', 'a basic grant has a username and password, not one secret to put in a body (--body)');
+/**
+ * The injector a grant's own `inject` settings make (query, body only, header, format), or
+ * undefined when they name none: then its type's default applies (kinds/, GrantKind.injector).
+ */
+export function configuredInjector(inject: InjectConfig | undefined): Injector | undefined {
   if (inject?.query) return queryInjector(inject.query);
   // Body only: the secret goes where the agent wrote the grant's placeholder (proxy/stages/body-swap.ts).
   if (inject?.body && !inject.header && !inject.format) return bodyOnlyInjector();
   if (inject?.header) return headerInjector(inject.header, inject.format ?? '{secret}');
   if (inject?.format) return headerInjector('Authorization', inject.format);
-  if (type === 'basic') return basicInjector();
-  if (type === 'api_key') throw new KeywayError('usage', 'an api_key grant needs --header/--format, --query or --body');
+  return undefined;
+}
+
+/** The default of token types: `Authorization: Bearer {secret}`. */
+export function bearerInjector(): Injector {
   return headerInjector('Authorization', 'Bearer {secret}');
+}
+
+/** A type that puts its credential on the wire itself refuses `inject` settings, naming those it takes none of. */
+export function refuseInjectSettings(inject: InjectConfig | undefined, why: string, body: boolean): void {
+  if (inject === undefined) return;
+  if (inject.header !== undefined || inject.query !== undefined || inject.format !== undefined || (body && inject.body)) throw new KeywayError('usage', why);
 }
