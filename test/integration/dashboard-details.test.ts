@@ -23,9 +23,19 @@ const CARD = '.card.approval[data-path="/repos/acme/pulls/1/merge"]';
 type Box = { x: number; y: number; width: number; height: number };
 
 async function boxOf(locator: Locator): Promise<Box> {
-  const box = await locator.boundingBox();
-  if (!box) throw new Error(`${locator.toString()} is not shown`);
-  return box;
+  // The page re-renders a list when its data comes (the inbox after an answer): the element may be
+  // between two renders at the moment asked, so its box is awaited, not read once.
+  let box: Box | null = null;
+  await expect
+    .poll(
+      async () => {
+        box = await locator.boundingBox();
+        return box !== null;
+      },
+      { message: `${locator.toString()} is not shown`, timeout: 10_000 },
+    )
+    .toBe(true);
+  return box!;
 }
 
 const centreY = (b: Box) => b.y + b.height / 2;

@@ -18,17 +18,22 @@ function scopesOf(type: string, { obj }: ObjectInput): string[] | undefined {
   return scopes as string[] | undefined;
 }
 
+/** expiresAt, as epoch milliseconds or an ISO date (NaN when the date does not parse); undefined when absent. */
+function expiresAtOf(type: string, { obj }: ObjectInput): number | undefined {
+  const expiresAt = obj['expiresAt'];
+  if (expiresAt !== undefined && typeof expiresAt !== 'number' && typeof expiresAt !== 'string') {
+    throw new KeywayError('usage', `${type} secret: "expiresAt" must be epoch milliseconds or an ISO date`);
+  }
+  return expiresAt === undefined ? undefined : typeof expiresAt === 'number' ? expiresAt : Date.parse(expiresAt);
+}
+
 export const oauth2: GrantKind<'oauth2'> = {
   type: 'oauth2',
   shape: 'an oauth2 secret is a JSON object {"refreshToken" or "accessToken","clientId"?,"clientSecret"?,"expiresAt"?,"scopes"?}',
   object: (input) => {
-    const { obj, str } = input;
+    const { str } = input;
     const scopes = scopesOf('oauth2', input);
-    const expiresAt = obj['expiresAt'];
-    if (expiresAt !== undefined && typeof expiresAt !== 'number' && typeof expiresAt !== 'string') {
-      throw new KeywayError('usage', 'oauth2 secret: "expiresAt" must be epoch milliseconds or an ISO date');
-    }
-    const expiresMs = expiresAt === undefined ? undefined : typeof expiresAt === 'number' ? expiresAt : Date.parse(expiresAt);
+    const expiresMs = expiresAtOf('oauth2', input);
     const material: OAuth2Material = {
       clientId: str('clientId', false),
       clientSecret: str('clientSecret', false),
@@ -54,11 +59,8 @@ export const clientCredentials: GrantKind<'client_credentials'> = {
   shape: 'a client_credentials secret is a JSON object {"clientId","clientSecret"}',
   object: (input) => {
     const scopes = scopesOf('client_credentials', input);
-    const { obj, str } = input;
-    const expiresAt = obj['expiresAt'];
-    if (expiresAt !== undefined && typeof expiresAt !== 'number' && typeof expiresAt !== 'string') {
-      throw new KeywayError('usage', 'client_credentials secret: "expiresAt" must be epoch milliseconds or an ISO date');
-    }
+    expiresAtOf('client_credentials', input); // checked, as for oauth2; a client's secret keeps no token
+    const { str } = input;
     return { clientId: str('clientId', true)!, clientSecret: str('clientSecret', true)!, scopes };
   },
   usable,
