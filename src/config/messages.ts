@@ -12,11 +12,13 @@ export function describeIssue(issue: Issue, raw: unknown, schema: z.ZodType): st
   const path = issue.path.map(String);
   const where = path.join('.') || '(top level)';
   if (issue.code === 'unrecognized_keys') {
-    const known = knownKeysAt(schema, path);
+    const known = knownKeysAt(schema, path, raw);
     return issue.keys
       .map((key) => {
-        const near = nearest(key, known);
         const keyPath = [...path, key].join('.');
+        const owners = keyOwnersAt(schema, path, raw, key);
+        if (owners.length > 0) return `${keyPath}: ${belongsTo(key, owners)}`;
+        const near = nearest(key, known);
         return near === undefined ? `${keyPath}: unknown key (known here: ${known.join(', ')})` : `${keyPath}: unknown key; did you mean ${near}?`;
       })
       .join('; ');
@@ -34,6 +36,10 @@ export function describeIssue(issue: Issue, raw: unknown, schema: z.ZodType): st
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `${where}: expected one of ${issue.values.map(String).join(', ')}`;
+  }
+  // A discriminated union's key with no option of its value (a grant's type).
+  if (issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options)) {
+    return `${where}: expected one of ${issue.options.map(String).join(', ')}`;
   }
   return `${where}: ${issue.message}`;
 }
@@ -69,26 +75,76 @@ interface Def {
   in?: { _zod: { def: Def } };
   valueType?: { _zod: { def: Def } };
   element?: { _zod: { def: Def } };
+  /** A discriminated union's key, and its options. */
+  discriminator?: string;
+  options?: Array<{ _zod: { def: Def } }>;
 }
 
-/** The keys an object in the schema takes at this path (record and list entries consume a segment). */
-export function knownKeysAt(schema: z.ZodType, path: readonly string[]): string[] {
+/** The object schema at this path (record and list entries consume a segment), and its union's other options. */
+function objectAt(schema: z.ZodType, path: readonly string[], raw: unknown): { def: Def | undefined; union: Def | undefined } {
   let def = (schema as unknown as { _zod: { def: Def } })._zod.def;
+  let value = raw;
+  let union: Def | undefined;
   let i = 0;
   for (let guard = 0; guard < 64; guard++) {
     const next = def.innerType ?? def.in;
     if (next) def = next._zod.def;
-    else if (i >= path.length) return def.shape ? Object.keys(def.shape) : [];
+    else if (def.discriminator !== undefined && def.options) {
+      // The option the value chose by its discriminator (a grant's `type`): its keys are the ones known here.
+      const chosen = optionFor(def, value);
+      if (!chosen) return { def: undefined, union: undefined };
+      union = def;
+      def = chosen;
+    } else if (i >= path.length) return { def: def.shape ? def : undefined, union };
     else if (def.shape) {
-      const child = def.shape[path[i++]!];
-      if (!child) return [];
+      const key = path[i++]!;
+      const child = def.shape[key];
+      if (!child) return { def: undefined, union: undefined };
       def = child._zod.def;
+      value = childOf(value, key);
+      union = undefined;
     } else if (def.valueType ?? def.element) {
       def = (def.valueType ?? def.element)!._zod.def;
-      i++;
-    } else return [];
+      value = childOf(value, path[i++]!);
+      union = undefined;
+    } else return { def: undefined, union: undefined };
   }
-  return [];
+  return { def: undefined, union: undefined };
+}
+
+function optionFor(union: Def, value: unknown): Def | undefined {
+  const wanted = childOf(value, union.discriminator!);
+  return union.options!.map((o) => o._zod.def).find((o) => discriminatorOf(o, union.discriminator!) === wanted);
+}
+
+function discriminatorOf(option: Def, key: string): unknown {
+  const def = option.shape?.[key]?._zod.def as { values?: unknown[] } | undefined;
+  return def?.values?.[0];
+}
+
+function childOf(value: unknown, key: string): unknown {
+  return value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/** The keys an object in the schema takes at this path (in a discriminated union: the option `raw` chose). */
+export function knownKeysAt(schema: z.ZodType, path: readonly string[], raw?: unknown): string[] {
+  const { def } = objectAt(schema, path, raw);
+  return def?.shape ? Object.keys(def.shape) : [];
+}
+
+/**
+ * A key refused in one option of a discriminated union that other options take: the values of the
+ * discriminator that take it (a grant key another type owns: `scopes` belongs to google_service_account).
+ */
+export function keyOwnersAt(schema: z.ZodType, path: readonly string[], raw: unknown, key: string): string[] {
+  const { union } = objectAt(schema, path, raw);
+  if (!union) return [];
+  return union.options!.map((o) => o._zod.def).flatMap((o) => (o.shape?.[key] ? [String(discriminatorOf(o, union.discriminator!))] : []));
+}
+
+/** "belongs to an aws_sigv4 grant", or "… an aws_sigv4 or hmac grant" (grants are the config's one discriminated union). */
+export function belongsTo(key: string, owners: readonly string[]): string {
+  return `${key} belongs to ${/^[aeiou]/.test(owners[0]!) ? 'an' : 'a'} ${owners.join(' or ')} grant`;
 }
 
 /** The closest candidate by edit distance, when close enough to be a typo (at most a third of the word). */

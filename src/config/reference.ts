@@ -15,6 +15,12 @@ interface Row {
   fallback: string;
 }
 
+/** A key of some options of a discriminated union (a grant's type): which ones take it, of how many. */
+interface Owners {
+  readonly of: number;
+  readonly names: Set<string>;
+}
+
 const WRAPPERS = new Set(['optional', 'nullable', 'readonly', 'catch', 'nonoptional']);
 
 /** What a leaf takes, in a few words: `string`, `a \| b`, `[string]`, `map of …`. */
@@ -64,11 +70,49 @@ function objectsIn(schema: ZodLike, depth = 0): Array<{ object: ZodLike; suffix:
   return [];
 }
 
-function walk(object: ZodLike, prefix: string, rows: Map<string, Row>, depth: number): void {
+/** A discriminated union's options by their discriminator value (`grants.ID` by type); undefined for any other value. */
+function discriminated(schema: ZodLike, depth = 0): { key: string; options: Map<string, ZodLike> } | undefined {
+  const def = schema._zod.def;
+  const type = def['type'] as string;
+  if (depth > 8) return undefined;
+  if (WRAPPERS.has(type) || type === 'default' || type === 'prefault') return discriminated(def['innerType'] as ZodLike, depth + 1);
+  if (type === 'pipe') return discriminated(def['in'] as ZodLike, depth + 1);
+  if (type === 'record') return discriminated(def['valueType'] as ZodLike, depth + 1);
+  const key = def['discriminator'];
+  if (type !== 'union' || typeof key !== 'string') return undefined;
+  const options = new Map<string, ZodLike>();
+  for (const option of def['options'] as ZodLike[]) {
+    const literal = (option._zod.def['shape'] as Record<string, ZodLike>)[key]!._zod.def['values'] as unknown[];
+    options.set(String(literal[0]), option);
+  }
+  return { key, options };
+}
+
+function walk(object: ZodLike, prefix: string, rows: Map<string, Row>, depth: number, owners?: Map<string, Owners>, owner?: string): void {
   if (depth > 10) return;
   const shape = object._zod.def['shape'] as Record<string, ZodLike>;
   for (const [key, value] of Object.entries(shape)) {
     const path = `${prefix}${key}`;
+    if (owner !== undefined && owners !== undefined) {
+      const known = owners.get(path) ?? { of: 0, names: new Set<string>() };
+      known.names.add(owner);
+      owners.set(path, known);
+    }
+    const union = discriminated(value);
+    if (union !== undefined) {
+      // One row per key; a key only some options take says which (`grants.ID.region`: aws_sigv4).
+      if (!rows.has(path)) rows.set(path, { path, takes: takes(value), fallback: fallback(value) });
+      const of = union.options.size;
+      const seen = new Map<string, Owners>();
+      const suffix = objectsIn(value)[0]?.suffix ?? '';
+      for (const [name, option] of union.options) walk(option, `${path}${suffix}.`, rows, depth + 1, seen, name);
+      for (const [keyPath, known] of seen) {
+        const row = rows.get(keyPath)!;
+        if (keyPath.endsWith(`.${union.key}`)) row.takes = [...union.options.keys()].join(' \\| ');
+        else if (known.names.size < of) row.takes = `${row.takes} (${[...known.names].join(', ')})`;
+      }
+      continue;
+    }
     if (!rows.has(path)) {
       const taken = takes(value);
       let shown = fallback(value);
@@ -76,7 +120,7 @@ function walk(object: ZodLike, prefix: string, rows: Map<string, Row>, depth: nu
       if (/^`\d+`$/.test(shown) && !/number/.test(taken) && /string/.test(taken)) shown = `\`${formatDuration(Number(shown.slice(1, -1)))}\``;
       rows.set(path, { path, takes: taken, fallback: shown });
     }
-    for (const { object: inner, suffix } of objectsIn(value)) walk(inner, `${path}${suffix}.`, rows, depth + 1);
+    for (const { object: inner, suffix } of objectsIn(value)) walk(inner, `${path}${suffix}.`, rows, depth + 1, owners, owner);
   }
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { limitsSchema } from './limits.ts';
 import type { DomainPattern } from './domain-pattern.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
-import { AWS_GRANT_FIELDS, domainText, googleFieldProblems, grantFields, type injectSchema, messageCheck } from './grant-fields.ts';
+import { commonGrantShape, domainText, grantUnion, type injectSchema, messageCheck } from './grant-fields.ts';
 import { GRANT_ID } from './ids.ts';
 import { parseByteSize } from './byte-size.ts';
 import { formatDuration, parseDuration } from './duration.ts';
@@ -152,56 +152,25 @@ const providerSchema = z.strictObject({
   extra_params: z.record(z.string(), z.string()).default({}),
 });
 
-// The grant's fields (grant-fields.ts), with its domains parsed and its secret as a reference.
-const grantSchema = grantFields
-  .extend({
-    domains: grantFields.shape.domains.transform((list) => list.map(toPattern)),
+// The grant: every grant's fields and its type's (grant-fields.ts, grant-types/), with its domains
+// parsed and its secret as a reference.
+const grantSchema = grantUnion(
+  {
+    domains: commonGrantShape.domains.transform((list) => list.map(toPattern)),
     secret: grantSecret.optional(),
     // Every agent's requests through this grant together (config/limits.ts).
     limits: limitsSchema.optional(),
     // A client certificate keyway presents to this grant's hosts (mTLS): PEM files or variables, by
     // reference like the secret. The whole credential of an mtls grant; beside the secret on others.
     client_certificate: z.strictObject({ certificate: secretRef, private_key: secretRef, passphrase: secretRef.optional() }).optional(),
-  })
-  .check((ctx) => {
-    const grant = ctx.value;
-    const fail = (key: string, message: string) => ctx.issues.push({ code: 'custom', input: grant, path: [key], message });
-    if (grant.type === 'api_key' && !grant.inject?.header && !grant.inject?.query && !grant.inject?.body) {
-      fail('inject', 'an api_key grant needs inject.header (with format), inject.query or inject.body');
-    }
+  },
+  (grant, fields, fail) => {
     if (grant.inject?.header && grant.inject.query) fail('inject', 'use header or query, not both');
-    if (grant.type === 'mtls' && grant.inject !== undefined) fail('inject', 'an mtls grant presents a client certificate; it has no inject settings');
-    if (grant.type === 'mtls' && grant.secret !== undefined && grant.client_certificate !== undefined) {
-      fail('secret', 'an mtls grant takes its certificate from client_certificate or secret, not both');
-    }
-    if (grant.secret === undefined && (grant.type === 'api_key' || grant.type === 'bearer' || grant.type === 'basic' || grant.type === 'jwt')) {
-      fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
-    }
-    if (grant.secret?.kind === 'cmd' && (grant.type === 'oauth2' || grant.type === 'client_credentials')) {
-      fail(
-        'secret',
-        `a command prints a static secret; an ${grant.type} grant gets its tokens from its provider (use type: bearer for a command that prints a token)`,
-      );
-    }
-    const signs = grant.type === 'aws_sigv4' || grant.type === 'hmac';
-    if (grant.type !== 'aws_sigv4') {
-      for (const key of AWS_GRANT_FIELDS) {
-        // max_signed_body bounds what an hmac grant holds to hash, too.
-        if (grant[key] !== undefined && !(key === 'max_signed_body' && signs)) fail(key, `${key} belongs to an aws_sigv4 grant`);
-      }
-    }
-    for (const message of googleFieldProblems(grant)) fail(message.key, message.text);
-    if (grant.type === 'aws_sigv4' && grant.sts_endpoint !== undefined && grant.assume_role === undefined) {
-      fail('sts_endpoint', 'sts_endpoint is where assume_role gets its credentials: set assume_role too');
-    }
-    if (signs && grant.inject !== undefined) fail('inject', `an ${grant.type} grant signs each request; it has no inject settings`);
-    if (grant.type === 'github_app' && grant.inject !== undefined)
-      fail('inject', 'a github_app grant puts its installation token in Authorization itself; it has no inject settings');
-    if (grant.type === 'basic' && grant.inject?.body) fail('inject', 'a basic grant has a username and password, not one secret to put in a body');
-    if (grant.type === 'hmac' && grant.sign === undefined)
-      fail('sign', 'an hmac grant needs sign: {preset: NAME} or the scheme (see docs/credentials.md, "Signed requests")');
-    if (grant.type !== 'hmac' && grant.sign !== undefined) fail('sign', 'sign belongs to an hmac grant');
-  });
+    if (fields.noInject !== undefined && grant.inject !== undefined) fail('inject', fields.noInject);
+    if (fields.secretRequired && grant.secret === undefined) fail('secret', 'expected env:NAME or file:PATH (or add the grant with `keyway grants add`)');
+    fields.configCheck?.(grant, fail);
+  },
+);
 
 // Every rule value is checked here, once, so any command that loads the config refuses a bad glob,
 // time zone or range (config/rule-syntax.ts); policy/rules.ts compiles values already checked.

@@ -2,7 +2,8 @@
 // (config/grant-fields.ts), and its refusals in the caller's words. Loaded on first use
 // (operations/grants.ts): zod stays out of the proxy process until a grant is written through it.
 import { z } from 'zod';
-import { grantFields, grantId, labelsSchema } from '../config/grant-fields.ts';
+import { grantFields, grantId, grantUnion, labelsSchema } from '../config/grant-fields.ts';
+import { belongsTo, keyOwnersAt, knownKeysAt } from '../config/messages.ts';
 import { fieldName, MalformedInput, usage, type Caller } from './fields.ts';
 
 /** A secret given when a grant is added or its secret set: the value itself, never a reference. */
@@ -11,8 +12,11 @@ export const secretInput = z.union([z.string(), z.record(z.string(), z.unknown()
   writeOnly: true,
 });
 
-/** A new grant: the grant's fields, its id, labels and (write-only) secret. */
-export const grantCreateInput = z.strictObject({ id: grantId, ...grantFields.shape, labels: labelsSchema.optional(), secret: secretInput.optional() });
+/** A new grant: its type's fields (a key of another type is refused, naming its owner), its id, labels and (write-only) secret. */
+export const grantCreateInput = grantUnion({ id: grantId, labels: labelsSchema.optional(), secret: secretInput.optional() });
+
+/** The same, as the OpenAPI document shows it: every type's keys in one object (admin/api/grant-schemas.ts). */
+export const grantCreateDocument = z.strictObject({ id: grantId, ...grantFields.shape, labels: labelsSchema.optional(), secret: secretInput.optional() });
 
 /** A change: any of these fields, each replacing what the grant has (no defaults: absent means unchanged). */
 export const grantChangeInput = z.strictObject({
@@ -32,7 +36,7 @@ export type GrantChangeInput = z.input<typeof grantChangeInput>;
 
 /** The input checked against `schema`, or a usage error naming the first thing wrong as the caller wrote it. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, caller: Caller): z.output<S> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(withoutUnset(input));
   if (result.success) return result.data;
   const issues = result.error.issues;
   // An unknown field first: the rest of the body may have been meant for another route.
@@ -42,26 +46,41 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, calle
   throw isShape(issue, input) ? new MalformedInput(message) : usage(message);
 }
 
+/**
+ * The command line passes every flag it knows, those not given as undefined (a JSON body has no
+ * undefined): a key that is not given is not there, so a type's schema does not take an unset
+ * --region for a key of another type.
+ */
+function withoutUnset(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
+}
+
 /** The body's shape, not a rule of the grant: zod's own type checks, unknown fields, a required field left out. */
 function isShape(issue: z.core.$ZodIssue, input: unknown): boolean {
   if (issue.code === 'unrecognized_keys') return true;
-  if (issue.code === 'invalid_value') return valueAt(input, issue.path) === undefined;
+  if (issue.code === 'invalid_value' || isDiscriminator(issue)) return valueAt(input, issue.path) === undefined;
   return (issue.code === 'invalid_type' || issue.code === 'invalid_union') && issue.message.startsWith('Invalid input');
 }
 
 function describe(issue: z.core.$ZodIssue, input: unknown, caller: Caller, schema: z.ZodType): string {
   const where = nameOf(issue.path, input, caller);
   if (issue.code === 'unrecognized_keys') {
-    const known = Object.keys(shapeAt(schema, issue.path));
+    const path = issue.path.map(String);
+    // A key of another type (--scopes on a bearer grant): the type it belongs to.
+    const owned = issue.keys.find((key) => keyOwnersAt(schema, path, input, key).length > 0);
+    if (owned !== undefined) return `${nameOf([...issue.path, owned], input, caller)}: ${belongsTo(owned, keyOwnersAt(schema, path, input, owned))}`;
+    const known = knownKeysAt(schema, path, input);
     const keys = issue.keys.map((k) => JSON.stringify(k.slice(0, 40))).join(', ');
     return `${where ? `${where}: ` : ''}unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}; expected ${known.join(', ')}`;
   }
   // A map's key that breaks its rule: the map is named, not the key (it is what is wrong).
   if (issue.code === 'invalid_key') return `${nameOf(issue.path.slice(0, -1), input, caller)}: ${issue.issues[0]?.message ?? 'not a valid name'}`;
   const missing = valueAt(input, issue.path) === undefined;
-  if (issue.code === 'invalid_value' && 'values' in issue) {
+  const choices = issue.code === 'invalid_value' && 'values' in issue ? issue.values : isDiscriminator(issue) ? issue.options : undefined;
+  if (choices !== undefined) {
     // The command line names the choices for a flag left out (`--type`); a JSON body says it is required.
-    return missing && caller === 'api' ? `${where}: required` : `${where}: expected one of ${issue.values.map(String).join(', ')}`;
+    return missing && caller === 'api' ? `${where}: required` : `${where}: expected one of ${choices.map(String).join(', ')}`;
   }
   if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) return `${where}: ${missing ? 'required' : expected(issue.expected)}`;
   if (issue.code === 'invalid_union') {
@@ -70,6 +89,11 @@ function describe(issue: z.core.$ZodIssue, input: unknown, caller: Caller, schem
   }
   // A message that reads on from the name ("must contain {secret}") follows it without a colon.
   return issue.message.startsWith('must ') ? `${where} ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+/** A grant's `type` that no type's schema has (grantUnion): the types are its options. */
+function isDiscriminator(issue: z.core.$ZodIssue): issue is z.core.$ZodIssueInvalidUnion & { options: unknown[] } {
+  return issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options);
 }
 
 const NOUNS: Record<string, string> = { array: 'a list', boolean: 'true or false', object: 'an object', record: 'an object' };
@@ -97,16 +121,4 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
     v = (v as Record<PropertyKey, unknown>)[seg];
   }
   return v;
-}
-
-/** The fields of the object at `path` in an object schema (through optional wrappers). */
-function shapeAt(schema: z.ZodType, path: readonly PropertyKey[]): Record<string, unknown> {
-  let current: z.ZodType | undefined = schema;
-  for (const seg of [...path, null]) {
-    while (current instanceof z.ZodOptional || current instanceof z.ZodDefault) current = current.unwrap() as z.ZodType;
-    if (!(current instanceof z.ZodObject)) return {};
-    if (seg === null) return current.shape;
-    current = current.shape[String(seg)] as z.ZodType | undefined;
-  }
-  return {};
 }

@@ -1,4 +1,3 @@
-import { googleFieldProblems } from '../config/grant-fields.ts';
 // Grants: add, show, change, remove. One implementation for `keyway grants …` and the admin API
 // (src/admin/api/grants.ts): plain inputs in, listing rows out, KeywayError on refusal. A secret
 // goes in and never comes back out.
@@ -10,7 +9,7 @@ import { awsRoleStateId } from '../credentials/aws-role-state.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
-import { fieldName, usage, type Caller } from './fields.ts';
+import { usage, type Caller } from './fields.ts';
 import { checkInjection, hasInjection, overlapWarnings } from './grant-input.ts';
 import { parseSecretInput } from './secret-input.ts';
 
@@ -51,13 +50,11 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     labels,
     mcp,
     secret: secretInput,
-    ...signing
+    ...ownKeys
   } = parseInput(grantCreateInput, input, caller);
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is already defined in the config`);
   const inject: InjectConfig = { header: given?.header, format: given?.format, query: given?.query, ...(given?.body ? { body: true } : {}) };
   checkInjection(type, inject);
-  const google = googleFieldProblems({ type, ...signing })[0];
-  if (google !== undefined) throw usage(`${fieldName(google.key, caller)}: ${google.text}`);
   const secret = secretInput === undefined ? undefined : parseSecretInput(type, secretInput);
   const now = new Date().toISOString();
   const record: StoredGrant = {
@@ -69,8 +66,8 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_range: allow_range || undefined,
     require_purpose: require_purpose || undefined,
     mcp,
-    // aws_sigv4's region, service, allowlists and body bound (config/grant-fields.ts).
-    ...(type === 'aws_sigv4' || type === 'hmac' || type === 'google_service_account' || type === 'github_app' ? signing : {}),
+    // The type's own keys (config/grant-types/): the schema took only those of this type.
+    ...ownKeys,
     provider,
     status: 'active',
     secret,

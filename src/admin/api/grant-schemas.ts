@@ -3,7 +3,7 @@
 // by the first GET /api/openapi.json (openapi.ts), so zod stays out of the proxy process until then.
 import { z } from 'zod';
 import { grantFields, labelsSchema } from '../../config/grant-fields.ts';
-import { grantChangeInput, grantCreateInput, secretSetInput } from '../../operations/grant-schema.ts';
+import { grantChangeInput, grantCreateDocument, secretSetInput } from '../../operations/grant-schema.ts';
 
 const nullableString = z.string().nullable();
 
@@ -52,7 +52,7 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, u
 export function grantSchemas(): Record<string, unknown> {
   return {
     Grant: jsonSchema(grantListing, 'output'),
-    GrantCreate: jsonSchema(grantCreateInput, 'input'),
+    GrantCreate: jsonSchema(grantCreateDocument, 'input'),
     GrantChange: jsonSchema(grantChangeInput, 'input'),
     GrantSecret: jsonSchema(secretSetInput, 'input'),
   };

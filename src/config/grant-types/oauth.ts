@@ -1,0 +1,23 @@
+import type { GrantTypeFields } from './type-fields.ts';
+
+// OAuth 2.0: tokens come from the grant's provider (its token endpoint), refreshed by keyway.
+
+/** The keys of an OAuth type: none of its own; a command that prints a static secret is a mistake here. */
+function oauthType<T extends 'oauth2' | 'client_credentials'>(type: T) {
+  return {
+    type,
+    shape: {},
+    secretRequired: false,
+    configCheck(grant, fail) {
+      if (grant.secret?.kind === 'cmd') {
+        fail(
+          'secret',
+          `a command prints a static secret; an ${type} grant gets its tokens from its provider (use type: bearer for a command that prints a token)`,
+        );
+      }
+    },
+  } satisfies GrantTypeFields<T>;
+}
+
+export const oauth2 = oauthType('oauth2');
+export const clientCredentials = oauthType('client_credentials');
