@@ -1,3 +1,6 @@
+import type { GrantType } from '../config/index.ts';
+import { type GrantKind, KINDS } from './kinds/index.ts';
+
 // The one word a person reads first about a grant (the wallet's "status at a glance"), with a line
 // saying why. Derived from facts the listing already has; never from a secret's value.
 
@@ -50,5 +53,8 @@ export function leasesEndingSoon<L extends { state: string; expires_at: string }
 
 /** The command that sets a stored grant's secret: an mtls grant's is its client certificate. */
 export function setSecretCommand(id: string, type: string): string {
-  return type === 'mtls' ? `keyway secrets set ${id} --client-certificate CERT.pem --client-key KEY.pem` : `keyway secrets set ${id} --stdin`;
+  // A listing's type comes as text (the admin API's JSON): a type this keyway does not know has no kind.
+  return (KINDS[type as GrantType] as GrantKind | undefined)?.certificateIsSecret
+    ? `keyway secrets set ${id} --client-certificate CERT.pem --client-key KEY.pem`
+    : `keyway secrets set ${id} --stdin`;
 }

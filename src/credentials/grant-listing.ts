@@ -10,7 +10,6 @@ import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { awsRoleStateId, type AwsRoleState } from './aws-role-state.ts';
 import { certificateWarning, loadClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
-import { storedJwtExpiry } from './jwt.ts';
 
 /** One grant as listings show it: never a secret value, only whether one is set and when it expires. */
 export interface GrantListing {
@@ -97,10 +96,10 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     // A jwt grant's clock is its token's exp; a service account's, the token it minted last.
     const minted = KINDS[type].minted ? store.get<MintedState>(mintedStateId(id)) : undefined;
     const expiresAt =
-      type === 'jwt'
-        ? typeof material === 'string'
-          ? storedJwtExpiry(material)
-          : undefined
+      KINDS[type].expiresAt !== undefined
+        ? material === undefined
+          ? undefined
+          : KINDS[type].expiresAt(material)
         : minted
           ? minted.expiresAt
           : live
@@ -143,11 +142,11 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       client_certificate: null,
       client_certificate_expires_at: null,
       certificateWarning: undefined,
-      secret: g.secret || (g.type === 'mtls' && g.client_certificate) ? 'set' : 'missing',
+      secret: g.secret || (KINDS[g.type].certificateIsSecret && g.client_certificate) ? 'set' : 'missing',
       secret_from: secretFrom(g.secret),
       ...token,
       ...roleFacts(id, g.assume_role?.role_arn, token),
-      usable: g.secret !== undefined || (g.type === 'mtls' && g.client_certificate !== undefined) || liveToken,
+      usable: g.secret !== undefined || (KINDS[g.type].certificateIsSecret && g.client_certificate !== undefined) || liveToken,
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
       allow_range: g.allow_range,
@@ -169,7 +168,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       provider: g.provider ?? null,
       account: g.account ?? null,
       key_id: keyIdOf(g.secret),
-      ...certificateFacts(g.type === 'mtls' ? g.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(g.id)), now),
+      ...certificateFacts(KINDS[g.type].certificateIsSecret ? g.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(g.id)), now),
       secret: g.secret === undefined ? 'missing' : 'set',
       secret_from: 'store',
       ...token,

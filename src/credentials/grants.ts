@@ -12,7 +12,6 @@ import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { clientCertificateRecordId } from './grant-record.ts';
 import { loadClientCertificate, type ClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
-import { storedJwtExpiry } from './jwt.ts';
 import { compileGlob, type PathGlob } from '../policy/glob.ts';
 
 /** A grant as the proxy uses it: parsed patterns, a ready injector, the secret in memory. */
@@ -119,14 +118,14 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
         privateKey: read('private_key', ref.private_key),
         passphrase: ref.passphrase ? read('passphrase', ref.passphrase) : undefined,
       };
-      if (g.type === 'mtls') material = certificate;
+      if (KINDS[g.type].certificateIsSecret) material = certificate;
     }
     grants.set(
       id,
       compileGrant(id, g, {
         domains: g.domains,
         injector: injectorFor(g.type, g.inject),
-        certificate: g.type === 'mtls' ? material : certificate,
+        certificate: KINDS[g.type].certificateIsSecret ? material : certificate,
         status: liveStatus(id, 'active'),
         source: 'config',
         material,
@@ -149,7 +148,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       compileGrant(stored.id, stored, {
         domains: stored.domains.map(parseDomainPattern).filter((d): d is DomainPattern => typeof d !== 'string'),
         injector,
-        certificate: stored.type === 'mtls' ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
+        certificate: KINDS[stored.type].certificateIsSecret ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
         status: liveStatus(stored.id, stored.status),
         source: 'store',
         // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
@@ -208,7 +207,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     ...kind.compile(g),
     clientCertificate: clientCertificateOf(id, origin.certificate),
     mcp: mcpEndpointsOf(g.mcp),
-    tokenExpiresAt: jwtExpiryOf(g.type, origin.material),
+    tokenExpiresAt: secretExpiryOf(g.type, origin.material),
     status: origin.status,
     source: origin.source,
     provider: g.provider,
@@ -229,8 +228,8 @@ function clientCertificateOf(id: string, material: SecretMaterial | undefined): 
   return loadClientCertificate(material, `grant "${id}"`);
 }
 
-function jwtExpiryOf(type: GrantType, material: SecretMaterial | undefined): number | undefined {
-  return type === 'jwt' && typeof material === 'string' ? storedJwtExpiry(material) : undefined;
+function secretExpiryOf(type: GrantType, material: SecretMaterial | undefined): number | undefined {
+  return material === undefined ? undefined : KINDS[type].expiresAt?.(material);
 }
 
 export interface GitHubAppSettings {

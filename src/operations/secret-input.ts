@@ -1,6 +1,7 @@
 // A grant's secret as a caller gives it: the text typed or piped to `keyway secrets set`, or, in a
 // JSON body, a string or an object (an oauth2 or basic secret). Errors never quote the input.
 import { looksLikeCommandRef, type GrantType } from '../config/index.ts';
+import { KINDS } from '../credentials/kinds/index.ts';
 import { parseMaterial, type SecretMaterial } from '../credentials/material.ts';
 import { parseSecretJson } from '../credentials/material-text.ts';
 import { usage } from './fields.ts';
@@ -19,7 +20,7 @@ export function parseSecretInput(type: GrantType, input: SecretInput): SecretMat
   try {
     // One parser for every way in: text (stdin, a JSON body's string, the dashboard's field) as it
     // came, an object as its JSON. An mtls PKCS#12 bundle is opened first, into the PEM form.
-    const given = type === 'mtls' ? withPemCertificate(input) : input;
+    const given = KINDS[type].certificateIsSecret ? withPemCertificate(input) : input;
     return parseMaterial(type, typeof given === 'string' ? given : JSON.stringify(given));
   } catch (err) {
     throw usage((err as Error).message);

@@ -53,6 +53,13 @@ export interface GrantKind<T extends GrantType = GrantType> {
   describe?(fields: KindFields, injector: Injector): string;
   /** Its own settings, compiled. */
   compile(fields: KindFields): KindSettings;
+  /**
+   * Its secret is a client certificate and key (mtls): set with --client-certificate, shown as its
+   * certificate, and the grant's client_certificate in the config is its secret.
+   */
+  readonly certificateIsSecret?: true;
+  /** When the secret itself stops working (a jwt's exp), read from the material; absent: it has no clock of its own. */
+  expiresAt?(material: SecretMaterial): number | undefined;
   /** Its credential is minted by keyway from a key (the audit line's secret_source names the type). */
   readonly minted: boolean;
   /** A config secret's text (env:, file:) is parsed and checked as `secrets set` does; else it is taken as it is (a token). */

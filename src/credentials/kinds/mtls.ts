@@ -18,6 +18,7 @@ export const mtls: GrantKind<'mtls'> = {
     return noInjector();
   },
   compile: noSettings,
+  certificateIsSecret: true,
   minted: false,
   parsesConfigSecret: true,
 };

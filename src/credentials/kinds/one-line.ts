@@ -1,7 +1,7 @@
 import type { GrantType } from '../../config/index.ts';
 import { isBlankSecret } from '../../config/index.ts';
 import { KeywayError } from '../../errors/index.ts';
-import { jwtExpiry } from '../jwt.ts';
+import { jwtExpiry, storedJwtExpiry } from '../jwt.ts';
 import { bearerInjector, configuredInjector } from '../injectors/index.ts';
 import { asToken, type GrantKind, noSettings, textUsable } from './kind.ts';
 
@@ -53,6 +53,8 @@ export const jwt: GrantKind<'jwt'> = {
   credential: asToken,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
+  // Its clock is its token's exp: listed, and never sent past it (credential-source.ts).
+  expiresAt: (material) => (typeof material === 'string' ? storedJwtExpiry(material) : undefined),
   minted: false,
   parsesConfigSecret: true,
 };
