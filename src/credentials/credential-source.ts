@@ -2,10 +2,8 @@ import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grants.ts';
 import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './providers/aws-role.ts';
-import { githubMinter } from './providers/github-app.ts';
-import { googleMinter } from './providers/google-service-account.ts';
-import type { Minter, MintedTokens } from './providers/minted-tokens.ts';
-import { KINDS, usableMaterial } from './kinds/index.ts';
+import type { MintedTokens } from './providers/minted-tokens.ts';
+import { KINDS, type MintWith, usableMaterial } from './kinds/index.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import { staticCredential } from './providers/static.ts';
@@ -31,30 +29,16 @@ const INJECTED_TYPES = new Set(['api_key', 'bearer', 'basic']);
  * again). A signing grant's replay would need a new signature over the body: not replayed.
  */
 export const replaysAfter401 = (grant: Grant): boolean =>
-  isOAuthGrant(grant) || KINDS[grant.type].minted || (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
-
-type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<{ token: string; refreshed: boolean }>;
+  isOAuthGrant(grant) || KINDS[grant.type].mints !== undefined || (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
 
 /**
- * A minted grant's token (github_app, google_service_account), got with `mint` from its minter and
- * what it mints for: the key only ever signs the assertion or app JWT; requests carry the token.
+ * A minted grant's token (github_app, google_service_account), got with `mint` from its kind's
+ * minter and what it mints for: the key only ever signs the assertion or app JWT; requests carry the token.
  */
 export function mintedToken(grant: Grant, material: SecretMaterial | undefined, mint: MintWith): Promise<{ token: string; refreshed: boolean }> {
-  if (grant.type === 'github_app') {
-    if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('appId' in material) || grant.github === undefined) throw noSecret(grant);
-    const { apiUrl, repositories, permissions } = grant.github;
-    return mint(githubMinter, { key: material, apiUrl, repositories, permissions });
-  }
-  if (!usableMaterial(grant.type, material) || typeof material !== 'object' || !('clientEmail' in material)) throw noSecret(grant);
-  return mint(googleMinter, { key: material, scopes: grant.google?.scopes ?? [], subject: grant.google?.subject });
-}
-
-/** How a minted token goes on a request to `host`: a github_app's as Basic x-access-token on git hosts, else Bearer. */
-function mintedCredential(grant: Grant, token: string, host: string | undefined): Credential {
-  if (grant.type !== 'github_app' || grant.github === undefined) return { kind: 'token', value: token };
-  return host === undefined || host.toLowerCase() === grant.github.apiHost
-    ? { kind: 'token', value: token }
-    : { kind: 'basic', username: 'x-access-token', password: token };
+  const minting = material !== undefined && usableMaterial(grant.type, material) ? KINDS[grant.type].mints?.token(grant, material, mint) : undefined;
+  if (minting === undefined) throw noSecret(grant);
+  return minting;
 }
 
 /** 401 grant_no_secret, with where this grant's secret is set: the store (the CLI) or the config file. */
@@ -134,10 +118,11 @@ export class CredentialSource {
       });
     }
     const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
-    if (KINDS[grant.type].minted) {
+    const mints = KINDS[grant.type].mints;
+    if (mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
       const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.token(grant, minter, spec));
-      return { credential: mintedCredential(grant, minted.token, host), refreshed: minted.refreshed };
+      return { credential: mints.credential(grant, minted.token, host), refreshed: minted.refreshed };
     }
     const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
@@ -158,7 +143,7 @@ export class CredentialSource {
 
   /** After an upstream 401 on `used`: a refreshed credential for one replay (replaysAfter401 grants only). */
   async afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential> {
-    if (KINDS[grant.type].minted) {
+    if (KINDS[grant.type].mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
       const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : '';
       const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));

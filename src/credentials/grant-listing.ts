@@ -94,7 +94,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     const live = store.get<OAuthState>(oauthStateId(id));
     const m = oauthMaterialOf(material);
     // A jwt grant's clock is its token's exp; a service account's, the token it minted last.
-    const minted = KINDS[type].minted ? store.get<MintedState>(mintedStateId(id)) : undefined;
+    const minted = KINDS[type].mints !== undefined ? store.get<MintedState>(mintedStateId(id)) : undefined;
     const expiresAt =
       KINDS[type].expiresAt !== undefined
         ? material === undefined

@@ -213,7 +213,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     provider: g.provider,
     material: origin.material,
     secretCommand: origin.secretCommand,
-    secretSource: kind.minted ? (g.type as SecretSource) : origin.secretSource,
+    secretSource: kind.mints !== undefined ? (g.type as SecretSource) : origin.secretSource,
   };
 }
 

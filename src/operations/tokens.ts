@@ -6,6 +6,7 @@
 import { resolveFromHome, type Config } from '../config/index.ts';
 import { isOAuthGrant, mintedToken, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
+import { KINDS } from '../credentials/kinds/index.ts';
 import { buildGrants, type Grant } from '../credentials/grants.ts';
 import { oauthMaterialOf } from '../credentials/material.ts';
 import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
@@ -88,7 +89,7 @@ export async function refreshGrant(context: TokenContext, id: string): Promise<R
   const grant = grantFor(context, id);
   const role = grant.aws?.assumeRole;
   if (role !== undefined) return renewRole(context, grant, role);
-  if (grant.type === 'github_app' || grant.type === 'google_service_account') return mintAgain(context, grant);
+  if (KINDS[grant.type].mints !== undefined) return mintAgain(context, grant);
   if (!isOAuthGrant(grant)) {
     throw usage(
       `grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants, github_app and google_service_account grants, and aws_sigv4 grants with assume_role, refresh`,

@@ -32,6 +32,5 @@ export const awsSigV4: GrantKind<'aws_sigv4'> = {
     return `${injector.describe()}${scope === '' ? '' : ` (${scope})`}`;
   },
   compile: (g) => ({ aws: awsSigningOf(g) }),
-  minted: false,
   parsesConfigSecret: true,
 };

@@ -33,6 +33,5 @@ export const basic: GrantKind<'basic'> = {
     return configuredInjector(inject) ?? basicInjector();
   },
   compile: noSettings,
-  minted: false,
   parsesConfigSecret: true,
 };

@@ -3,6 +3,7 @@ import { KeywayError } from '../../errors/index.ts';
 import type { GitHubAppSettings } from '../grants.ts';
 import { githubAppInjector, refuseInjectSettings } from '../injectors/index.ts';
 import type { GitHubAppMaterial } from '../material.ts';
+import { githubMinter } from '../providers/github-app.ts';
 import { blank, type GrantKind, issued, type KindFields, type ObjectInput, objectUsable } from './kind.ts';
 
 // github_app: a GitHub App's id and key; keyway signs app JWTs with the key and mints installation
@@ -50,6 +51,17 @@ export const githubApp: GrantKind<'github_app'> = {
     return githubAppInjector();
   },
   compile: (g) => ({ github: githubSettingsOf(g) }),
-  minted: true,
+  mints: {
+    token: (grant, material, mint) => {
+      if (typeof material !== 'object' || !('appId' in material) || grant.github === undefined) return undefined;
+      const { apiUrl, repositories, permissions } = grant.github;
+      return mint(githubMinter, { key: material, apiUrl, repositories, permissions });
+    },
+    // Bearer on the API host; Basic x-access-token on git hosts (git's own form).
+    credential: (grant, token, host) =>
+      host === undefined || grant.github === undefined || host.toLowerCase() === grant.github.apiHost
+        ? { kind: 'token', value: token }
+        : { kind: 'basic', username: 'x-access-token', password: token },
+  },
   parsesConfigSecret: true,
 };

@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { KeywayError } from '../../errors/index.ts';
 import { bearerInjector, configuredInjector } from '../injectors/index.ts';
 import type { GoogleServiceAccountMaterial } from '../material.ts';
+import { googleMinter } from '../providers/google-service-account.ts';
 import { blank, type GrantKind, issued, type ObjectInput, objectUsable } from './kind.ts';
 
 // google_service_account: the JSON key file Google gives; keyway signs assertions with its key and
@@ -44,6 +45,12 @@ export const googleServiceAccount: GrantKind<'google_service_account'> = {
   credential: issued,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: (g) => ({ google: { scopes: g.scopes ?? [], subject: g.subject } }),
-  minted: true,
+  mints: {
+    token: (grant, material, mint) =>
+      typeof material === 'object' && 'clientEmail' in material
+        ? mint(googleMinter, { key: material, scopes: grant.google?.scopes ?? [], subject: grant.google?.subject })
+        : undefined,
+    credential: (_grant, token) => ({ kind: 'token', value: token }),
+  },
   parsesConfigSecret: true,
 };

@@ -28,6 +28,5 @@ export const hmac: GrantKind<'hmac'> = {
   // The scheme says more than the injector: which preset, or which algorithm.
   describe: (g, injector) => (g.sign === undefined ? injector.describe() : compileHmacScheme(g.sign).describe()),
   compile: hmacSigningOf,
-  minted: false,
   parsesConfigSecret: true,
 };

@@ -14,7 +14,7 @@ import { mtls } from './mtls.ts';
 import { clientCredentials, oauth2 } from './oauth.ts';
 import { apiKey, bearer, jwt } from './one-line.ts';
 
-export type { GrantKind, KindFields, KindSettings } from './kind.ts';
+export type { GrantKind, KindFields, KindSettings, MintedKind, MintWith } from './kind.ts';
 
 // Every credential type, registered once. A type added to GRANT_TYPES and not here does not
 // compile; what keyway asks of a type (its material, whether it can authenticate, its credential,

@@ -5,6 +5,7 @@ import type { Injector } from '../injectors/index.ts';
 import type { Grant } from '../grants.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
 import type { AwsSigningFields } from '../signing/aws/config.ts';
+import type { Minter } from '../providers/minted-tokens.ts';
 
 // What keyway asks of a credential type, in one shape; each type is one file beside this one, and
 // index.ts registers them in one record keyed by every type (a type left out does not compile).
@@ -60,10 +61,21 @@ export interface GrantKind<T extends GrantType = GrantType> {
   readonly certificateIsSecret?: true;
   /** When the secret itself stops working (a jwt's exp), read from the material; absent: it has no clock of its own. */
   expiresAt?(material: SecretMaterial): number | undefined;
-  /** Its credential is minted by keyway from a key (the audit line's secret_source names the type). */
-  readonly minted: boolean;
+  /** Its credential is minted by keyway from a key (the audit line's secret_source names the type): how. */
+  readonly mints?: MintedKind;
   /** A config secret's text (env:, file:) is parsed and checked as `secrets set` does; else it is taken as it is (a token). */
   readonly parsesConfigSecret: boolean;
+}
+
+/** Mints a token with a minter for a spec, single flight per grant (providers/minted-tokens.ts). */
+export type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<{ token: string; refreshed: boolean }>;
+
+/** A type whose credential keyway mints from a key (a GitHub App's installation token, a service account's access token). */
+export interface MintedKind {
+  /** Mints with `mint` from the grant's settings and key; undefined when the material is not this type's key. */
+  token(grant: Grant, material: SecretMaterial, mint: MintWith): Promise<{ token: string; refreshed: boolean }> | undefined;
+  /** How a minted token goes on a request to `host` (undefined: the host is not known). */
+  credential(grant: Grant, token: string, host: string | undefined): Credential;
 }
 
 export const noSettings = (): KindSettings => ({});

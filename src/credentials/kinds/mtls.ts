@@ -19,6 +19,5 @@ export const mtls: GrantKind<'mtls'> = {
   },
   compile: noSettings,
   certificateIsSecret: true,
-  minted: false,
   parsesConfigSecret: true,
 };

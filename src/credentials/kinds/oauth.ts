@@ -49,7 +49,6 @@ export const oauth2: GrantKind<'oauth2'> = {
   credential: issued,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
-  minted: false,
   // The config's text is a refresh or access token, taken as it is.
   parsesConfigSecret: false,
 };
@@ -67,6 +66,5 @@ export const clientCredentials: GrantKind<'client_credentials'> = {
   credential: issued,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
-  minted: false,
   parsesConfigSecret: false,
 };

@@ -21,7 +21,6 @@ export const bearer: GrantKind<'bearer'> = {
   credential: asToken,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
-  minted: false,
   parsesConfigSecret: false,
 };
 
@@ -37,7 +36,6 @@ export const apiKey: GrantKind<'api_key'> = {
     return configured;
   },
   compile: noSettings,
-  minted: false,
   parsesConfigSecret: false,
 };
 
@@ -55,6 +53,5 @@ export const jwt: GrantKind<'jwt'> = {
   compile: noSettings,
   // Its clock is its token's exp: listed, and never sent past it (credential-source.ts).
   expiresAt: (material) => (typeof material === 'string' ? storedJwtExpiry(material) : undefined),
-  minted: false,
   parsesConfigSecret: true,
 };
