@@ -5,9 +5,10 @@
 // This is how a request-path change is judged here: single runs of one build move ±15% on these
 // shared machines.
 //
-//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s10] [--pairs=5] [--seconds=4]
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s8|s10] [--pairs=5] [--seconds=4]
 //
-// s10 is s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
+// s8 is s2's load on the aws_sigv4 grant (each GET signed by keyway, checked by the upstream), and
+// s10 s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
 //
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
@@ -19,7 +20,8 @@ import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.t
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
 import { rpcLoad } from './mcp.ts';
-import { FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, type Context } from './scenarios.ts';
+import { awsHost, newBenchAwsKey } from './aws-host.ts';
+import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, type Context } from './scenarios.ts';
 import { median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
@@ -32,13 +34,15 @@ if (!builds.A || !builds.B) {
 const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
 const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
 const scenario = arg('scenario') ?? 's2';
-if (scenario !== 's2' && scenario !== 's4' && scenario !== 's10') {
-  console.error('--scenario is s2, s4 or s10');
+if (scenario !== 's2' && scenario !== 's4' && scenario !== 's8' && scenario !== 's10') {
+  console.error('--scenario is s2, s4, s8 or s10');
   process.exit(2);
 }
 
 const secret = `kwb-${randomBytes(24).toString('hex')}`;
-const upstream = await startBenchUpstream(secret);
+// s8's aws_sigv4 grant: the upstream checks keyway's signature with the same key.
+const awsKey = newBenchAwsKey();
+const upstream = await startBenchUpstream(secret, undefined, awsHost(AWS_HOST, awsKey));
 const hosts = benchHosts(PLAN);
 const children: KeywayChild[] = [];
 try {
@@ -52,6 +56,7 @@ try {
       tokenUrl: 'https://127.0.0.1:9/unused',
       nodeArgs: [],
       cli: join(resolve(dir as string), 'dist/cli/main.js'),
+      aws: awsKey,
     };
     const child = await startKeywayChild(keywayBenchOptions(setup));
     children.push(child);
@@ -71,7 +76,7 @@ try {
         console.log(`${name} turn ${i + 1}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
         continue;
       }
-      const r = await s2Parallel(route, ctx, s2, MAIN_HOST, scenario === 's10' ? rpcLoad(route, ctx, 'mcp') : undefined);
+      const r = await s2Parallel(route, ctx, s2, scenario === 's8' ? AWS_HOST : MAIN_HOST, scenario === 's10' ? rpcLoad(route, ctx, 'mcp') : undefined);
       const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
       figures[name]?.push({ rps: r.rps, cpuPerReqMs });
       console.log(
