@@ -128,6 +128,42 @@ function proxyRoomViolations(): string[] {
   return out;
 }
 
+/**
+ * A credential type is two units, each in its room: its keys and rules (config/grant-types/) and
+ * its kind (credentials/kinds/). A type's file stands alone (it may use its room's shared parts,
+ * never another type's file), and the rest of keyway reaches a type only through its room's
+ * registry (index.ts), so that a type added or removed is one file and one registry line.
+ */
+const TYPE_ROOMS = [
+  { room: join(SRC, 'config/grant-types'), shared: ['type-fields.ts', 'values.ts'] },
+  { room: join(SRC, 'credentials/kinds'), shared: ['kind.ts'] },
+];
+
+function typeRoomViolations(): string[] {
+  const out: string[] = [];
+  for (const { room, shared } of TYPE_ROOMS) {
+    const typeFiles = readdirSync(room).filter((name) => name.endsWith('.ts') && name !== 'index.ts' && !shared.includes(name));
+    for (const file of sourceFiles(room)) {
+      const name = relative(room, file);
+      for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+        const target = resolve(dirname(file), spec);
+        const inRoom = relative(room, target);
+        if (inRoom.startsWith('..')) continue;
+        if (name !== 'index.ts' && typeFiles.includes(inRoom)) out.push(`${relative(SRC, file)} imports another type's file ${inRoom}`);
+      }
+    }
+    for (const file of sourceFiles(SRC)) {
+      if (file.startsWith(`${room}/`)) continue;
+      for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+        const inRoom = relative(room, resolve(dirname(file), spec));
+        if (!inRoom.startsWith('..') && typeFiles.includes(inRoom))
+          out.push(`${relative(SRC, file)} imports ${relative(SRC, room)}/${inRoom}, not its registry`);
+      }
+    }
+  }
+  return out;
+}
+
 describe('import layering', () => {
   it('every import in src/ points down the layers', () => {
     expect(violations()).toEqual([]);
@@ -143,6 +179,10 @@ describe('import layering', () => {
   it('a stage reads the runtime through the view it needs (decisions, issuing, records, transport), never whole', () => {
     const whole = sourceFiles(join(PROXY, 'stages')).filter((file) => /\.runtime\b/.test(readFileSync(file, 'utf8')));
     expect(whole.map((file) => relative(SRC, file))).toEqual([]);
+  });
+
+  it("a credential type's files stand alone, and keyway reaches them through their registries", () => {
+    expect(typeRoomViolations()).toEqual([]);
   });
 
   it('the scanner sees the import forms used in src/', () => {
