@@ -6,14 +6,15 @@ import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { Grant } from '../grants.ts';
 import { type ClientCredentialsMaterial, oauthMaterialOf, type SecretMaterial } from '../material.ts';
 import { oauthStateId, type OAuthState } from '../oauth-state.ts';
-import type { CredentialStore, StoreDraft } from '../store/index.ts';
+import type { StoreDraft } from '../store/index.ts';
+import type { TokenObserver, TokenRequestResult, TokenStore } from './token-store.ts';
 import { PendingSaves, reasonOf, type PendingState, type WriteOutcome } from './pending-saves.ts';
 import { needsReconnect, pendingSaveError, supersededError } from './token-errors.ts';
 import { acquireRefreshLock, type ReleaseRefreshLock } from './refresh-lock.ts';
-import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenFailureKind, type TokenSet } from './token-endpoint.ts';
+import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenSet } from './token-endpoint.ts';
 
-/** What the TokenManager needs of the store: reads from memory, read-modify-write under its lock. */
-export type TokenStore = Pick<CredentialStore, 'get' | 'update' | 'acquireRefreshLock'>;
+// The store and observer types every renewal shares, where callers of the token manager have found them.
+export type { TokenObserver, TokenRequestResult, TokenStore } from './token-store.ts';
 
 export interface TokenManagerOptions {
   store: TokenStore;
@@ -28,15 +29,6 @@ export interface TokenManagerOptions {
   now?: () => number;
   /** Hears of every token endpoint call and every saved refresh (the proxy's metrics). */
   observer?: TokenObserver | undefined;
-}
-
-/** How a token endpoint call ended: ok, a failure the endpoint module names, or anything else. */
-export type TokenRequestResult = 'ok' | TokenFailureKind | 'error';
-
-export interface TokenObserver {
-  tokenRequest(grantId: string, seconds: number, result: TokenRequestResult): void;
-  /** A refreshed token was saved and is handed out. */
-  tokenRefreshed(grantId: string): void;
 }
 
 export interface AccessToken {
