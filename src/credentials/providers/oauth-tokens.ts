@@ -5,7 +5,7 @@ import type { OAuthState } from '../oauth-state.ts';
 import { assertUsable, oauthStateOf } from './oauth-grant-state.ts';
 import { freshToken, oauthRenewal } from './oauth-renewal.ts';
 import { PendingSaves } from './pending-saves.ts';
-import { type Renewed, Renewer } from './renewer.ts';
+import { type Renewal, type Renewed, Renewer } from './renewer.ts';
 import type { TokenEndpoint } from './token-endpoint.ts';
 import { pendingSaveError, supersededError } from './token-errors.ts';
 import type { TokenObserver, TokenStore } from './token-store.ts';
@@ -120,7 +120,7 @@ export class TokenManager {
     return (state) => Boolean(state.accessToken) && state.accessToken !== stale && freshToken(state, this.#o.skewMs, this.#now());
   }
 
-  #renewal(grant: OAuthGrantRef) {
+  #renewal(grant: OAuthGrantRef): Renewal<OAuthState> {
     const { store, endpointFor, skewMs, timeoutMs, dispatcher, logger } = this.#o;
     return oauthRenewal(grant, { store, pending: this.#pending, endpointFor, skewMs, timeoutMs, dispatcher, logger, now: this.#now });
   }
