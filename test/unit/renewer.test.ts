@@ -1,4 +1,4 @@
-// The Renewer, the lifecycle minted tokens and AWS role credentials share (issue 37): one fetch per
+// The Renewer, the lifecycle OAuth refreshes, minted tokens and AWS role credentials share (issue 37): one fetch per
 // grant however many callers wait, the store re-read under the lock (a second Renewer on the same
 // store file stands in for another process), backoff with the still-usable window, a renewal asked
 // for now, and what happens to a state the store will not take. A real file store in a temp folder;

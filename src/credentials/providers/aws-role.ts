@@ -5,7 +5,7 @@ import { awsRoleStateId, type AwsRoleState } from '../aws-role-state.ts';
 import type { GrantRef } from '../grant-ref.ts';
 import type { Credential } from '../material.ts';
 import type { AssumeRole } from '../signing/aws/config.ts';
-import type { TokenObserver, TokenStore } from './oauth-tokens.ts';
+import type { TokenObserver, TokenStore } from './token-store.ts';
 import { type Renewal, RenewalTooShort, Renewer } from './renewer.ts';
 import { assumeRole, StsError } from './sts-assume-role.ts';
 
@@ -108,7 +108,11 @@ export class AwsRoleCredentials {
           hint: "keyway tries again on the next request once the database is back; /readyz shows the store's state",
         }),
       unsaved: 'memory',
-      log: { renewed: 'role assumed', failed: 'assume role failed', fields: () => ({ role: role.roleArn }) },
+      log: {
+        renewed: 'role assumed',
+        failed: 'assume role failed',
+        fields: (next) => ({ role: role.roleArn, expires_at: new Date(next.expiresAt).toISOString() }),
+      },
     };
   }
 }

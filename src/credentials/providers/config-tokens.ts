@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
-import { TokenManager, type TokenObserver, type TokenStore } from './oauth-tokens.ts';
+import { TokenManager } from './oauth-tokens.ts';
+import type { TokenObserver, TokenStore } from './token-store.ts';
 import { findProvider, registeredEndpoint, tokenEndpointFor } from './provider-registry.ts';
 
 export interface ConfigTokensOptions {

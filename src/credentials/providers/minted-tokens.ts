@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { ProxyError } from '../../errors/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import type { GrantRef } from '../grant-ref.ts';
-import type { TokenObserver, TokenStore } from './oauth-tokens.ts';
+import type { TokenObserver, TokenStore } from './token-store.ts';
 import { type Renewal, type Renewed, RenewalTooShort, Renewer } from './renewer.ts';
 import { TokenEndpointError } from './token-endpoint.ts';
 
@@ -125,7 +125,7 @@ export class MintedTokens {
           hint: "keyway mints on the next request once the database is back; /readyz shows the store's state",
         }),
       unsaved: 'fail',
-      log: { renewed: 'token minted', failed: 'token mint failed', fields: () => ({}) },
+      log: { renewed: 'token minted', failed: 'token mint failed', fields: (next) => ({ expires_at: new Date(next.expiresAt).toISOString() }) },
     };
   }
 }

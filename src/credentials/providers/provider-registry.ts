@@ -1,6 +1,6 @@
 import type { Config, ProviderConfig } from '../../config/index.ts';
 import { readSecretRef } from '../../config/index.ts';
-import type { Grant } from '../grants.ts';
+import type { OAuthGrantRef } from '../grant-ref.ts';
 import type { ClientCredentialsMaterial, OAuth2Material } from '../material.ts';
 import { findPreset, PROVIDER_PRESETS, type ProviderPreset } from './presets.ts';
 import type { TokenEndpoint } from './token-endpoint.ts';
@@ -92,7 +92,7 @@ function fromPreset(slug: string, p: ProviderPreset): Provider {
 }
 
 /** The token endpoint for a grant: its provider's, with the grant's own client (falling back to the provider's). */
-export function tokenEndpointFor(provider: Provider, grant: Grant): TokenEndpoint {
+export function tokenEndpointFor(provider: Provider, grant: Pick<OAuthGrantRef, 'material'>): TokenEndpoint {
   const m = (grant.material && typeof grant.material === 'object' ? grant.material : {}) as OAuth2Material | ClientCredentialsMaterial;
   return {
     tokenUrl: provider.tokenUrl,
@@ -110,7 +110,7 @@ export function tokenEndpointFor(provider: Provider, grant: Grant): TokenEndpoin
  * kept with it, since no provider names them. Public (no secret: the id in the body) or with the
  * secret the registration gave (HTTP Basic).
  */
-export function registeredEndpoint(grant: Grant): TokenEndpoint | undefined {
+export function registeredEndpoint(grant: Pick<OAuthGrantRef, 'type' | 'material'>): TokenEndpoint | undefined {
   const m = (grant.material && typeof grant.material === 'object' ? grant.material : {}) as OAuth2Material;
   if (grant.type !== 'oauth2' || !m.server) return undefined;
   return {

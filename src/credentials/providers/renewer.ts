@@ -1,48 +1,19 @@
 import type { Logger } from 'pino';
 import { KeywayError, type ProxyError } from '../../errors/index.ts';
-import type { StoreDraft } from '../store/index.ts';
-import type { TokenObserver, TokenStore } from './oauth-tokens.ts';
 import { acquireRefreshLock, type ReleaseRefreshLock } from './refresh-lock.ts';
+import type { Renewal, Renewed } from './renewal.ts';
+import type { TokenObserver, TokenRequestResult, TokenStore } from './token-store.ts';
 
-// The lifecycle every credential keyway fetches or mints for itself shares (a GitHub App's or a
-// service account's token, an AWS role's credentials): the request path reads what is held; shortly
-// before it expires one caller per grant renews it (single flight in this process, the grant's
-// refresh lock across processes, the store's lock across replicas), re-reads the store under that
-// lock first (another process may have renewed), saves the new state sealed in the store, and backs
-// off after a failure while a state still usable for a minute is handed out. An expired one never
-// is. What differs per kind (what is fetched, where it lives, how early) is its Renewal.
+export type { Renewal, Renewed } from './renewal.ts';
 
-/** One kind's side of a renewal, for one grant. */
-export interface Renewal<State> {
-  readonly grantId: string;
-  /** The state the store holds for the grant, expired or not. */
-  stored(): State | undefined;
-  /** Whether a state is for what this renewal is for now: one for another key, role or scope is not used. */
-  isFor(state: State): boolean;
-  expiresAt(state: State): number;
-  /** When it was fetched (ISO 8601): a renewal asked for at a time is met by one fetched since. */
-  issuedAt(state: State): string;
-  /** How long before expiry the next one is fetched. */
-  readonly renewBeforeMs: number;
-  /** The call that gets a new state (a token endpoint, STS), at the token clock's `now`. */
-  fetch(now: number): Promise<State>;
-  /** Puts the new state in the store (under its lock). */
-  save(draft: StoreDraft, state: State): void;
-  /** What a failed fetch (or save) is to the agent: token_refresh_failed with the kind's words. */
-  failed(err: unknown): ProxyError;
-  /** The same, when the store's database is down (no call was made, so no backoff either). */
-  storeDown(err: KeywayError): ProxyError;
-  /** A new state the store would not take: used from memory meanwhile (`memory`), or a failure (`fail`). */
-  readonly unsaved: 'memory' | 'fail';
-  /** The log lines' words: `token minted`, `role assumed`; fields for the success line (never a secret). */
-  readonly log: { renewed: string; failed: string; fields(state: State): Record<string, unknown> };
-}
-
-export interface Renewed<State> {
-  state: State;
-  /** A fetch happened to produce it, for the caller that paid for it (its audit line says `refreshed`). */
-  renewed: boolean;
-}
+// The lifecycle every credential keyway fetches or mints for itself shares (an OAuth grant's
+// refreshed token, a GitHub App's or a service account's token, an AWS role's credentials): the
+// request path reads what is held; shortly before it expires one caller per grant renews it (single
+// flight in this process, the grant's refresh lock across processes, the store's lock across
+// replicas), re-reads the store under that lock first (another process may have renewed), saves the
+// new state sealed in the store, and backs off after a failure while a state still usable is handed
+// out. An expired one never is. What differs per kind (what is fetched, where it lives, how early,
+// and OAuth's rotation) is its Renewal (renewal.ts).
 
 export interface RenewerOptions {
   store: TokenStore;
@@ -61,6 +32,9 @@ interface Failure {
   nextAttemptAt: number;
   error: ProxyError;
 }
+
+/** A renewal asked for now: the held state that meets it (one fetched since, another than the one refused). */
+type MetBy<State> = (state: State) => boolean;
 
 /** With renewals failing, a state this far from expiry is still handed out; closer, a request could outlive it. */
 export const STILL_USABLE_MS = 60_000;
@@ -94,14 +68,15 @@ export class Renewer<State> {
 
   /**
    * A new state now, whatever the held one's expiry (`keyway refresh`, POST /api/grants/{id}/refresh),
-   * under the same single flight and lock: a renewal in flight is joined, and one another process
-   * made since this was asked for will do. Past any backoff; a failure is thrown and starts none.
+   * under the same single flight and lock: a renewal in flight is joined, and a state `metBy` accepts
+   * will do (by default, one another process made since this was asked for). Past any backoff unless
+   * the kind's forced renewals back off; a failure is thrown.
    */
-  renewNow(renewal: Renewal<State>): Promise<Renewed<State>> {
+  renewNow(renewal: Renewal<State>, metBy?: MetBy<State>): Promise<Renewed<State>> {
     const askedAt = new Date(this.#now()).toISOString();
     const running = this.#inFlight.get(renewal.grantId);
     if (running) return running;
-    return this.#start(renewal, () => this.#renew(renewal, askedAt));
+    return this.#start(renewal, () => this.#renew(renewal, metBy ?? ((held) => renewal.issuedAt(held) > askedAt)));
   }
 
   /**
@@ -110,9 +85,9 @@ export class Renewer<State> {
    */
   afterRejection(renewal: Renewal<State>, wasUsed: (state: State) => boolean): Promise<Renewed<State>> | Renewed<State> {
     const held = this.held(renewal);
-    if (held !== undefined && !wasUsed(held) && renewal.expiresAt(held) - STILL_USABLE_MS > this.#now()) return { state: held, renewed: false };
+    if (held !== undefined && !wasUsed(held) && this.#usable(renewal, held)) return { state: held, renewed: false };
     const running = this.#inFlight.get(renewal.grantId);
-    if (running) return running.then((r) => ({ ...r, renewed: false }));
+    if (running) return this.#joined(renewal, running);
     return this.renewNow(renewal);
   }
 
@@ -120,11 +95,21 @@ export class Renewer<State> {
     return renewal.expiresAt(state) - renewal.renewBeforeMs > this.#now();
   }
 
-  /** One renewal per grant at a time: callers that come while one runs share its answer, as not renewed by them. */
+  /** Good to hand out while no renewal can be had. */
+  #usable(renewal: Renewal<State>, state: State): boolean {
+    return renewal.expiresAt(state) - (renewal.usableMarginMs ?? STILL_USABLE_MS) > this.#now();
+  }
+
+  /** One renewal per grant at a time: callers that come while one runs share its answer. */
   #single(renewal: Renewal<State>, start: () => Promise<Renewed<State>>): Promise<Renewed<State>> {
     const running = this.#inFlight.get(renewal.grantId);
-    if (running) return running.then((r) => ({ ...r, renewed: false }));
+    if (running) return this.#joined(renewal, running);
     return this.#start(renewal, start);
+  }
+
+  /** A caller's share of a renewal it did not start: as not renewed by it, unless the kind says otherwise. */
+  #joined(renewal: Renewal<State>, running: Promise<Renewed<State>>): Promise<Renewed<State>> {
+    return renewal.joinersShareRenewed ? running : running.then((r) => ({ ...r, renewed: false }));
   }
 
   #start(renewal: Renewal<State>, start: () => Promise<Renewed<State>>): Promise<Renewed<State>> {
@@ -133,89 +118,121 @@ export class Renewer<State> {
     return attempt;
   }
 
-  /** With no renewal to be had: a state still usable for a minute, else `error`. */
-  #stillUsableOr(renewal: Renewal<State>, error: ProxyError): Renewed<State> {
+  /** With no renewal to be had: a state still usable (never to a forced renewal, which asked for a new one), else `error`. */
+  #stillUsableOr(renewal: Renewal<State>, error: ProxyError, forced: boolean): Renewed<State> {
     const held = this.held(renewal);
-    if (held !== undefined && renewal.expiresAt(held) - STILL_USABLE_MS > this.#now()) return { state: held, renewed: false };
+    if (!forced && held !== undefined && this.#usable(renewal, held)) return { state: held, renewed: false };
     throw error;
   }
 
-  /** `askedAt`: a renewal asked for now (renewNow), and when: it throws rather than fall back, and skips the backoff. */
-  async #renew(renewal: Renewal<State>, askedAt: string | undefined): Promise<Renewed<State>> {
+  /** `metBy`: a renewal asked for now (renewNow): it throws rather than fall back, and skips the backoff unless the kind's back off. */
+  async #renew(renewal: Renewal<State>, metBy: MetBy<State> | undefined): Promise<Renewed<State>> {
     const { grantId } = renewal;
+    const forced = metBy !== undefined;
+    if (renewal.pending) {
+      let resumed: Renewed<State> | undefined;
+      try {
+        resumed = await renewal.pending();
+      } catch (err) {
+        return this.#stillUsableOr(renewal, renewal.failed(err), forced);
+      }
+      if (resumed) return resumed;
+    }
     const failure = this.#failures.get(grantId);
-    if (askedAt === undefined && failure && this.#now() < failure.nextAttemptAt) return this.#stillUsableOr(renewal, failure.error);
+    const backsOff = !forced || renewal.forcedBacksOff === true;
+    if (backsOff && failure && this.#now() < failure.nextAttemptAt) return this.#stillUsableOr(renewal, failure.error, forced);
+    renewal.ready?.();
     let release: ReleaseRefreshLock | undefined;
+    let kept = false;
+    const keepLock = (): ReleaseRefreshLock => {
+      kept = true;
+      return release!;
+    };
     try {
       const waitMs = this.#o.timeoutMs + 5_000;
-      // The store's own lock where it has one (PostgreSQL: across machines), else a file per grant:
-      // the very lock an OAuth grant's refresh takes.
+      // The store's own lock where it has one (PostgreSQL: across machines), else a file per grant.
       release = this.#o.store.acquireRefreshLock
         ? await this.#o.store.acquireRefreshLock(grantId, waitMs)
         : await acquireRefreshLock(this.#o.lockDir, grantId, waitMs);
-      const result = await this.#renewLocked(renewal, askedAt);
+      const result = await this.#renewLocked(renewal, metBy, keepLock);
       this.#failures.delete(grantId);
       return result;
     } catch (err) {
+      if (renewal.final?.(err)) throw err;
+      // A state fetched and kept until its save lands (it took the lock): the provider answered, so no backoff.
+      if (kept) return this.#stillUsableOr(renewal, renewal.failed(err), forced);
       if (err instanceof KeywayError && err.code === 'store_unavailable') {
         // The database failed, not the provider (no call was made): no backoff, the next request tries again.
-        const down = renewal.storeDown(err);
-        if (askedAt !== undefined) throw down;
-        return this.#stillUsableOr(renewal, down);
+        return this.#stillUsableOr(renewal, renewal.storeDown(err), forced);
       }
       const error = renewal.failed(err);
-      this.#o.logger?.warn({ grant: grantId, forced: askedAt !== undefined, reason: error.message }, renewal.log.failed);
-      // A renewal a person asked for fails to them; the request path keeps its own backoff.
-      if (askedAt !== undefined) throw error;
-      const count = (failure?.count ?? 0) + 1;
-      this.#failures.set(grantId, { count, nextAttemptAt: this.#now() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (count - 1)), error });
-      return this.#stillUsableOr(renewal, error);
+      let count: number | undefined;
+      // A renewal a person asked for fails to them; the request path keeps its own backoff (unless the kind's forced renewals back off).
+      if (backsOff) {
+        count = (failure?.count ?? 0) + 1;
+        this.#failures.set(grantId, { count, nextAttemptAt: this.#now() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (count - 1)), error });
+      }
+      this.#o.logger?.warn({ grant: grantId, forced, failures: count, reason: error.message }, renewal.log.failed);
+      return this.#stillUsableOr(renewal, error, forced);
     } finally {
-      if (release) await release();
+      if (release && !kept) await release();
     }
   }
 
-  async #renewLocked(renewal: Renewal<State>, askedAt: string | undefined): Promise<Renewed<State>> {
+  async #renewLocked(renewal: Renewal<State>, metBy: MetBy<State> | undefined, keepLock: () => ReleaseRefreshLock): Promise<Renewed<State>> {
     // Another process may have renewed while this one waited for the lock: update() re-reads the store.
     await this.#o.store.update(() => undefined);
     const held = this.held(renewal);
-    const good = held !== undefined && (askedAt === undefined ? this.#fresh(renewal, held) : renewal.issuedAt(held) > askedAt);
-    if (held !== undefined && good) return { state: held, renewed: false };
-    const next = await this.#timed(renewal);
+    if (held !== undefined) renewal.check?.(held);
+    if (held !== undefined && (metBy ? metBy(held) : this.#fresh(renewal, held))) return { state: held, renewed: false };
+    let next: State;
     try {
-      await this.#o.store.update((draft) => renewal.save(draft, next));
+      next = await this.#timed(renewal, held);
+    } catch (err) {
+      const found = await renewal.recover?.(err, held);
+      if (found === undefined) throw err;
+      return { state: found, renewed: false };
+    }
+    if (renewal.persist) await renewal.persist(next, held, keepLock);
+    else await this.#save(renewal, next);
+    this.#o.logger?.info({ grant: renewal.grantId, ...renewal.log.fields(next) }, renewal.log.renewed);
+    this.#o.observer?.tokenRefreshed(renewal.grantId);
+    return { state: next, renewed: true };
+  }
+
+  /** Saves a new state in one store update; one the store would not take is a failure or used from memory, as the kind says. */
+  async #save(renewal: Renewal<State>, next: State): Promise<void> {
+    try {
+      await this.#o.store.update((draft) => renewal.save?.(draft, next));
       this.#unsaved.delete(renewal.grantId);
     } catch (err) {
-      if (renewal.unsaved === 'fail') throw err;
+      if (renewal.unsaved !== 'memory') throw err;
       // Unlike a rotated refresh token, this state is not the grant's only future (the stored key
       // gets new ones any time): used from memory; other processes, not seeing it, may fetch once more.
       this.#unsaved.set(renewal.grantId, next);
       this.#o.logger?.warn({ grant: renewal.grantId, reason: (err as Error).message }, `${renewal.log.renewed}, but not saved; used from memory`);
     }
-    this.#o.logger?.info(
-      { grant: renewal.grantId, ...renewal.log.fields(next), expires_at: new Date(renewal.expiresAt(next)).toISOString() },
-      renewal.log.renewed,
-    );
-    this.#o.observer?.tokenRefreshed(renewal.grantId);
-    return { state: next, renewed: true };
   }
 
-  /** One fetch, timed and counted like a token endpoint call; a state that expires at once is refused. */
-  async #timed(renewal: Renewal<State>): Promise<State> {
+  /** One fetch, timed and counted like a token endpoint call; a state no longer usable on arrival is refused. */
+  async #timed(renewal: Renewal<State>, from: State | undefined): Promise<State> {
     const started = performance.now();
-    let result: 'ok' | 'error' = 'error';
+    let result: TokenRequestResult | undefined = 'error';
     try {
-      const next = await renewal.fetch(this.#now());
-      if (renewal.expiresAt(next) - STILL_USABLE_MS <= this.#now()) throw new RenewalTooShort(new Date(renewal.expiresAt(next)).toISOString());
+      const next = await renewal.fetch(this.#now(), from);
+      if (!this.#usable(renewal, next)) throw new RenewalTooShort(new Date(renewal.expiresAt(next)).toISOString());
       result = 'ok';
       return next;
+    } catch (err) {
+      if (renewal.requestResult) result = renewal.requestResult(err);
+      throw err;
     } finally {
-      this.#o.observer?.tokenRequest(renewal.grantId, (performance.now() - started) / 1000, result);
+      if (result !== undefined) this.#o.observer?.tokenRequest(renewal.grantId, (performance.now() - started) / 1000, result);
     }
   }
 }
 
-/** A fetch answered with something that expires within the minute: no use to a request. */
+/** A fetch answered with something no longer usable on arrival (minted tokens and role credentials: within the minute). */
 export class RenewalTooShort extends Error {
   readonly expiresAt: string;
   constructor(expiresAt: string) {

@@ -1,11 +1,11 @@
 import { ProxyError } from '../../errors/index.ts';
-import type { Grant } from '../grants.ts';
+import type { GrantRef, OAuthGrantRef } from '../grant-ref.ts';
 import { reasonOf } from './pending-saves.ts';
 
 // The errors a token refresh ends in, as the agent sees them (the README's error table). Messages name the
 // grant and a reason code, never a token or a foreign message.
 
-export function needsReconnect(grant: Grant, message: string): ProxyError {
+export function needsReconnect(grant: Pick<OAuthGrantRef, 'id' | 'provider'>, message: string): ProxyError {
   return new ProxyError('grant_needs_reconnect', message, {
     grant: grant.id,
     hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}`,
@@ -17,7 +17,7 @@ export function needsReconnect(grant: Grant, message: string): ProxyError {
  * any refresh that did not complete: the grant is sound, the request can be retried, and nothing
  * here is about the audit log (503 audit_unavailable means that, and nothing else).
  */
-export function pendingSaveError(grant: Grant, lastError: unknown): ProxyError {
+export function pendingSaveError(grant: Pick<GrantRef, 'id'>, lastError: unknown): ProxyError {
   return new ProxyError(
     'token_refresh_failed',
     `grant "${grant.id}" was refreshed but its new token could not be saved (${reasonOf(lastError)}); keyway keeps it and retries the save before using it`,
@@ -25,7 +25,7 @@ export function pendingSaveError(grant: Grant, lastError: unknown): ProxyError {
   );
 }
 
-export function supersededError(grant: Grant): ProxyError {
+export function supersededError(grant: Pick<GrantRef, 'id'>): ProxyError {
   return new ProxyError('token_refresh_failed', `grant "${grant.id}" changed (a new secret, a revoke) while it was being refreshed`, {
     grant: grant.id,
     hint: 'retry the request',
