@@ -44,6 +44,9 @@ export class Renewer<State> {
   readonly #o: RenewerOptions;
   readonly #now: () => number;
   readonly #inFlight = new Map<string, Promise<Renewed<State>>>();
+  // Grants whose renewal in flight was forced (a refused state, `keyway refresh`): the held state is
+  // suspect, so a request waits for the new one rather than carry the one just refused.
+  readonly #forcedInFlight = new Set<string>();
   readonly #failures = new Map<string, Failure>();
   // States fetched that the store would not take (Renewal.unsaved 'memory'): used until it does.
   readonly #unsaved = new Map<string, State>();
@@ -61,6 +64,10 @@ export class Renewer<State> {
 
   /** A state valid beyond the renewal margin: the one held, else a new one (joining a renewal in flight). */
   get(renewal: Renewal<State>): Promise<Renewed<State>> | Renewed<State> {
+    // If that renewal fails, the held state is judged as usual (a provider down must not fail requests a valid token serves).
+    if (this.#forcedInFlight.has(renewal.grantId)) {
+      return this.#joined(renewal, this.#inFlight.get(renewal.grantId)!).catch(() => this.get(renewal));
+    }
     const held = this.held(renewal);
     if (held !== undefined && this.#fresh(renewal, held)) return { state: held, renewed: false };
     return this.#single(renewal, () => this.#renew(renewal, undefined));
@@ -76,7 +83,9 @@ export class Renewer<State> {
     const askedAt = new Date(this.#now()).toISOString();
     const running = this.#inFlight.get(renewal.grantId);
     if (running) return running;
-    return this.#start(renewal, () => this.#renew(renewal, metBy ?? ((held) => renewal.issuedAt(held) > askedAt)));
+    const forced = this.#start(renewal, () => this.#renew(renewal, metBy ?? ((held) => renewal.issuedAt(held) > askedAt)));
+    this.#forcedInFlight.add(renewal.grantId);
+    return forced;
   }
 
   /**
@@ -113,7 +122,10 @@ export class Renewer<State> {
   }
 
   #start(renewal: Renewal<State>, start: () => Promise<Renewed<State>>): Promise<Renewed<State>> {
-    const attempt = start().finally(() => this.#inFlight.delete(renewal.grantId));
+    const attempt = start().finally(() => {
+      this.#inFlight.delete(renewal.grantId);
+      this.#forcedInFlight.delete(renewal.grantId);
+    });
     this.#inFlight.set(renewal.grantId, attempt);
     return attempt;
   }
