@@ -16,12 +16,8 @@ export interface IssuedCredential {
   refreshed: boolean;
 }
 
-const OAUTH_TYPES = new Set(['oauth2', 'client_credentials']);
-
-export const isOAuthGrant = (grant: Grant): boolean => OAUTH_TYPES.has(grant.type);
-
-// A grant whose credential goes on as a header or query parameter (not a signature over the request).
-const INJECTED_TYPES = new Set(['api_key', 'bearer', 'basic']);
+/** Its tokens come from an OAuth provider (GrantKind.oauth). */
+export const isOAuthGrant = (grant: Grant): boolean => KINDS[grant.type].oauth === true;
 
 /**
  * Whether a 401 from the upstream is held back for a fresh credential and one replay: an OAuth
@@ -29,7 +25,7 @@ const INJECTED_TYPES = new Set(['api_key', 'bearer', 'basic']);
  * again). A signing grant's replay would need a new signature over the body: not replayed.
  */
 export const replaysAfter401 = (grant: Grant): boolean =>
-  isOAuthGrant(grant) || KINDS[grant.type].mints !== undefined || (grant.secretCommand !== undefined && INJECTED_TYPES.has(grant.type));
+  isOAuthGrant(grant) || KINDS[grant.type].mints !== undefined || (grant.secretCommand !== undefined && KINDS[grant.type].sendsSecret === true);
 
 /**
  * A minted grant's token (github_app, google_service_account), got with `mint` from its kind's

@@ -33,5 +33,6 @@ export const basic: GrantKind<'basic'> = {
     return configuredInjector(inject) ?? basicInjector();
   },
   compile: noSettings,
+  sendsSecret: true,
   parsesConfigSecret: true,
 };

@@ -61,6 +61,13 @@ export interface GrantKind<T extends GrantType = GrantType> {
   readonly certificateIsSecret?: true;
   /** When the secret itself stops working (a jwt's exp), read from the material; absent: it has no clock of its own. */
   expiresAt?(material: SecretMaterial): number | undefined;
+  /** Its tokens come from an OAuth provider's token endpoint, refreshed by keyway (providers/oauth-tokens.ts). */
+  readonly oauth?: true;
+  /**
+   * Its secret goes on the request as it is (a header, a query parameter, Basic): an upstream's 401
+   * refused the secret itself, so one a command prints is asked for again and the request replayed.
+   */
+  readonly sendsSecret?: true;
   /** Its credential is minted by keyway from a key (the audit line's secret_source names the type): how. */
   readonly mints?: MintedKind;
   /** A config secret's text (env:, file:) is parsed and checked as `secrets set` does; else it is taken as it is (a token). */

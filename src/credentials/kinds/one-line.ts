@@ -21,6 +21,7 @@ export const bearer: GrantKind<'bearer'> = {
   credential: asToken,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
+  sendsSecret: true,
   parsesConfigSecret: false,
 };
 
@@ -36,6 +37,7 @@ export const apiKey: GrantKind<'api_key'> = {
     return configured;
   },
   compile: noSettings,
+  sendsSecret: true,
   parsesConfigSecret: false,
 };
 
