@@ -1,5 +1,6 @@
 import { ProxyError } from '../errors/index.ts';
-import { hasBody, holdBody } from './replay-body.ts';
+import type { ClientRequest } from './client-message.ts';
+import { hasBody, type ReplayHolder } from './replay-body.ts';
 import type { StagedRequest } from './stages/request.ts';
 
 /**
@@ -55,4 +56,67 @@ export function boundRefusal(request: StagedRequest, cap: number, over: { why: s
         retryAfter: 1,
       }),
   };
+}
+
+/**
+ * The largest body keyway holds in memory to check a rule's max_body when the size is not declared
+ * (chunked). A cap above it would let each request pin that much memory, so such bodies must
+ * declare Content-Length instead (checked before anything is read, then streamed).
+ */
+export const HOLD_LIMIT = 8 * 1024 * 1024;
+
+/** 'full': the holder's budget ran out first (nothing more is read; the caller refuses). */
+type HeldBody = { kind: 'held'; body: Buffer } | { kind: 'over'; seen: number } | { kind: 'full' };
+
+/**
+ * Reads a whole request body, keeping at most `cap` bytes. Past the cap it stops keeping, lets the
+ * rest drain unread (so the connection can still carry keyway's answer), and reports the bytes seen.
+ * Rejects if the client goes away before the body ends.
+ */
+function holdBody(req: ClientRequest, cap: number, holder?: ReplayHolder): Promise<HeldBody> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= cap) {
+        // Each chunk kept is reserved from the holder's budget; what was reserved is given back
+        // with the exchange's, whatever the outcome.
+        if (holder && !holder.hold(chunk.length)) {
+          stop();
+          chunks.length = 0;
+          req.resume();
+          return void resolve({ kind: 'full' });
+        }
+        return void chunks.push(chunk);
+      }
+      stop();
+      chunks.length = 0;
+      req.resume(); // flowing with no listener: the rest is discarded
+      resolve({ kind: 'over', seen: size });
+    };
+    const onEnd = () => {
+      stop();
+      resolve({ kind: 'held', body: Buffer.concat(chunks, size) });
+    };
+    const onError = (err: Error) => {
+      stop();
+      reject(err);
+    };
+    const onClose = () => {
+      if (req.complete) return;
+      stop();
+      reject(new Error('the client closed before the request body ended'));
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.once('close', onClose);
+  });
 }

@@ -5,8 +5,8 @@ import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import type { ClientRequest } from '../client-message.ts';
-import { holdWhole } from '../body-hold.ts';
-import { HOLD_LIMIT, hasBody } from '../replay-body.ts';
+import { HOLD_LIMIT, holdWhole } from '../body-hold.ts';
+import { hasBody } from '../replay-body.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { isMcpEndpoint } from './mcp.ts';
 
