@@ -6,7 +6,7 @@ import type { Injector } from './injectors/index.ts';
 import { injectorFor, KINDS, type KindFields, readConfigSecret, usableMaterial } from './kinds/index.ts';
 import type { SecretMaterial } from './material.ts';
 import type { AwsSigning } from './signing/aws/config.ts';
-import type { HmacScheme } from './signing/hmac/index.ts';
+import type { RequestSigner } from './signing/signer.ts';
 import { parseByteSize } from '../config/byte-size.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
@@ -29,14 +29,17 @@ export interface Grant {
   readonly bodyPlaceholder?: string | undefined;
   /** inject: {body: {fields: […]}}: the only JSON members and form fields swapped in (undefined: any). */
   readonly bodyFields?: ReadonlySet<string> | undefined;
-  /** aws_sigv4: how its requests are signed (proxy/stages/aws-scope.ts, body.ts). */
+  /** aws_sigv4: its signing settings, as the credential side reads them (assume_role: providers/aws-role.ts); the proxy signs through `signer`. */
   readonly aws: AwsSigning | undefined;
   /** google_service_account: the scopes its tokens are minted for, and the user it acts as (providers/google-service-account.ts). */
   readonly google?: { scopes: readonly string[]; subject: string | undefined } | undefined;
   /** github_app: the API that mints its tokens (Bearer there; Basic x-access-token elsewhere, for git), and what they are narrowed to. */
   readonly github?: GitHubAppSettings | undefined;
-  /** hmac: its scheme, compiled once, and the largest body it holds to hash (proxy/stages/body.ts). */
-  readonly hmac: { scheme: HmacScheme; maxSignedBody: number } | undefined;
+  /**
+   * How its requests are signed (aws_sigv4, an hmac grant with a scheme), compiled once by its kind:
+   * the proxy plans (stage signing-plan) and signs (body stage sign) through it, never by type.
+   */
+  readonly signer: RequestSigner | undefined;
   /**
    * The client certificate presented on this grant's upstream connections (mTLS), read once here:
    * an mtls grant's secret, or the certificate another grant carries beside its secret.
@@ -203,7 +206,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     aws: undefined,
     google: undefined,
     github: undefined,
-    hmac: undefined,
+    signer: undefined,
     ...kind.compile(g),
     clientCertificate: clientCertificateOf(id, origin.certificate),
     mcp: mcpEndpointsOf(g.mcp),

@@ -98,7 +98,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     }
     if (event.status === null) event.status = res.headersSent ? res.statusCode : null;
     // Under a bytes quota: what went up and came back, counted whether the client stayed or not.
-    if (this.byteQuotas !== undefined) this.conn.runtime.quotas.addBytes(this.byteQuotas, this.bytesSent + this.#departure.relayed, this.conn.runtime.now());
+    const quota = this.byteQuota;
+    if (quota !== undefined) this.conn.runtime.quotas.addBytes(quota.scopes, quota.sent + this.#departure.relayed, this.conn.runtime.now());
     this.draft.commit(this.conn.runtime);
   };
 
@@ -220,7 +221,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const authority = formatAuthority(ctx.target);
     this.#withholding = withhold;
     this.#sentAt = performance.now();
-    this.needles = issued ? withSignatures(secretNeedles(issued.credential), this.signatures) : NO_NEEDLES;
+    this.needles = issued ? withSignatures(secretNeedles(issued.credential), this.signing?.signatures) : NO_NEEDLES;
     try {
       // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
       const via = dispatcher ?? this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);
@@ -235,7 +236,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         redact: issued ? this : undefined,
         grant: issued ? grant : undefined,
         hints: this,
-        mcpList: this.mcpList,
+        mcpList: this.mcp?.list,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined);

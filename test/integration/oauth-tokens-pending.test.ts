@@ -112,7 +112,7 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       allowRange: false,
       requirePurpose: false,
       aws: undefined,
-      hmac: undefined,
+      signer: undefined,
       clientCertificate: undefined,
       tokenExpiresAt: undefined,
       status: 'active',

@@ -18,7 +18,7 @@ const grant = (id: string, domains: string[]): Grant => ({
   allowRange: false,
   requirePurpose: false,
   aws: undefined,
-  hmac: undefined,
+  signer: undefined,
   clientCertificate: undefined,
   tokenExpiresAt: undefined,
   status: 'active',

@@ -24,7 +24,7 @@ describe('the request path', () => {
       'mcp (injected)',
       'limits (injected)',
       'approval (injected)',
-      'aws-scope (injected)',
+      'signing-plan (injected)',
       'credential (injected)',
       'purpose-redaction (injected)',
       'audit-reservation (injected)',
@@ -36,7 +36,7 @@ describe('the request path', () => {
   });
 
   it('runs the body and response stages in this order', () => {
-    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'body-swap', 'keep-for-replay', 'aws-sign', 'hmac-sign', 'count-body']);
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'body-swap', 'keep-for-replay', 'sign', 'count-body']);
     expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers', 'scope-hint']);
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['mcp-tools-list', 'leak-guard-body']);
   });
@@ -48,12 +48,10 @@ describe('the request path', () => {
     expect(new Set(names).size).toBe(names.length);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts one
     // body stage (a placeholder swapped before a replay copy or a signature is made);
-    // mcp-tools-list.ts one response body stage; hold-whole.ts what two head stages share; the rest one head stage.
+    // mcp-tools-list.ts one response body stage; the rest one head stage.
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toContain('body-swap');
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toContain('mcp-tools-list');
-    const headFiles = files
-      .filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'mcp-tools-list.ts', 'hold-whole.ts'].includes(f))
-      .map((f) => f.replace(/\.ts$/, ''));
+    const headFiles = files.filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'mcp-tools-list.ts'].includes(f)).map((f) => f.replace(/\.ts$/, ''));
     expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
   });
 });

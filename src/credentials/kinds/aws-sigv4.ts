@@ -1,6 +1,7 @@
 import { awsSigV4Injector, refuseInjectSettings } from '../injectors/index.ts';
 import type { AwsMaterial } from '../material.ts';
 import { awsSigningOf } from '../signing/aws/config.ts';
+import { awsSigner } from '../signing/aws/signer.ts';
 import { blank, type GrantKind, objectUsable } from './kind.ts';
 
 // aws_sigv4: an AWS access key; keyway signs each request with it (or with the role it assumes:
@@ -31,6 +32,9 @@ export const awsSigV4: GrantKind<'aws_sigv4'> = {
     const scope = [g.region, g.service].filter((s) => s !== undefined).join('/');
     return `${injector.describe()}${scope === '' ? '' : ` (${scope})`}`;
   },
-  compile: (g) => ({ aws: awsSigningOf(g) }),
+  compile: (g) => {
+    const aws = awsSigningOf(g);
+    return { aws, signer: awsSigner(aws) };
+  },
   parsesConfigSecret: true,
 };

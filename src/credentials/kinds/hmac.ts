@@ -3,16 +3,17 @@ import { hmacInjector, refuseInjectSettings } from '../injectors/index.ts';
 import type { HmacKeyMaterial } from '../material.ts';
 import { DEFAULT_MAX_SIGNED_BODY } from '../signing/aws/config.ts';
 import { compileHmacScheme } from '../signing/hmac/index.ts';
+import { hmacSigner } from '../signing/hmac-signer.ts';
 import { blank, type GrantKind, type KindFields, type KindSettings, objectUsable } from './kind.ts';
 
 // hmac: a key keyway signs requests with, by the grant's scheme (a preset or its own template); the
 // key never goes upstream, the key id and passphrase go where the scheme says.
 
-/** The compiled scheme and the largest body held to hash; none without a scheme. */
+/** Its signer: the compiled scheme and the largest body held to hash; none without a scheme. */
 function hmacSigningOf(g: KindFields): KindSettings {
-  if (g.sign === undefined) return { hmac: undefined };
+  if (g.sign === undefined) return { signer: undefined };
   const max = g.max_signed_body === undefined ? undefined : parseByteSize(g.max_signed_body);
-  return { hmac: { scheme: compileHmacScheme(g.sign), maxSignedBody: max ?? DEFAULT_MAX_SIGNED_BODY } };
+  return { signer: hmacSigner(compileHmacScheme(g.sign), max ?? DEFAULT_MAX_SIGNED_BODY) };
 }
 
 export const hmac: GrantKind<'hmac'> = {

@@ -21,7 +21,7 @@ export interface KindFields extends AwsSigningFields {
 }
 
 /** What a type compiles of its settings, once per table build (the rest of a Grant is every type's). */
-export type KindSettings = Partial<Pick<Grant, 'aws' | 'google' | 'github' | 'hmac'>>;
+export type KindSettings = Partial<Pick<Grant, 'aws' | 'google' | 'github' | 'signer'>>;
 
 /** A secret given as a JSON object, its keys in camelCase (snake_case and AWS's own spellings read too). */
 export interface ObjectInput {

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { echoableSecrets, isSigningKey } from '../../credentials/echoable.ts';
 import type { Credential } from '../../credentials/material.ts';
 
 // The byte strings that would reveal a credential if an upstream echoed it back: the secret as
@@ -12,8 +13,7 @@ export const MIN_SECRET_LENGTH = 8;
 export function secretNeedles(credential: Credential): Buffer[] {
   // This runs on every intercepted request, and credentials are fresh objects each time: remember
   // the needles of the last few secrets (bounded, as OAuth tokens rotate for as long as keyway runs).
-  if (credential.kind === 'aws') return awsNeedles(credential);
-  if (credential.kind === 'hmac') return hmacNeedles(credential);
+  if (isSigningKey(credential)) return signingNeedles(echoableSecrets(credential));
   // mtls: the private key never leaves keyway (TLS proves possession without sending it).
   if (credential.kind === 'none') return [];
   const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
@@ -50,25 +50,15 @@ export function withSignatures(needles: Buffer[], signatures: readonly string[] 
 }
 
 /**
- * What of an AWS key goes upstream, and so could come back: its session token (in
- * X-Amz-Security-Token), never the secret access key, of which only a signature is sent. Without a
- * session token there is nothing to look for, and answers are relayed unscanned.
+ * A signing key's needles: those of each of its secrets an answer could echo (echoableSecrets), as
+ * a token's. None at all (a key that only signs): answers are relayed unscanned.
  */
-function awsNeedles(credential: Extract<Credential, { kind: 'aws' }>): Buffer[] {
-  return credential.sessionToken === undefined ? NO_NEEDLES : secretNeedles({ kind: 'token', value: credential.sessionToken });
+function signingNeedles(secrets: readonly string[]): Buffer[] {
+  if (secrets.length === 0) return NO_NEEDLES;
+  return [...new Set(secrets.flatMap((secret) => secretNeedles({ kind: 'token', value: secret })))];
 }
 
 const NO_NEEDLES: Buffer[] = [];
-
-/**
- * What of an HMAC key goes upstream: the passphrase, where a scheme sends one (Coinbase, OKX); the
- * key itself never does (only signatures made with it). The key's own forms are looked for too, in
- * case a scheme's template were written to send it: keyway would rather redact than leak.
- */
-function hmacNeedles(credential: Extract<Credential, { kind: 'hmac' }>): Buffer[] {
-  const parts = [credential.key, credential.passphrase].filter((s): s is string => s !== undefined);
-  return [...new Set(parts.flatMap((part) => secretNeedles({ kind: 'token', value: part })))];
-}
 
 /** The needles (of secretNeedles) that are base64, which an encoder may break into lines: searched across line breaks too. */
 export const WRAPPABLE = new WeakSet<Buffer>();
@@ -120,7 +110,7 @@ export function encodedForms(secret: Buffer): Buffer[] {
   const form = new URLSearchParams({ s: text }).toString().slice(2);
   if (form !== text) forms.push(form);
   // Every character but RFC 3986's unreserved ones escaped (Python's urllib.parse.quote, Go's
-  // QueryEscape), and so with '/' kept (quote's default): a secret with '/' and '+' (AWS keys) is
+  // QueryEscape), and so with '/' kept (quote's default): a secret with '/' and '+' (cloud access keys) is
   // neither of the forms above then. Either case; dedupe drops those equal to another form.
   for (const keep of ['', '/']) {
     const quoted = quoteRfc3986(text, keep);

@@ -5,7 +5,8 @@ import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import type { ClientRequest } from '../client-message.ts';
-import { HOLD_LIMIT, hasBody, holdBody, type ReplayHolder } from '../replay-body.ts';
+import { HOLD_LIMIT, holdWhole } from '../body-hold.ts';
+import { hasBody } from '../replay-body.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { isMcpEndpoint } from './mcp.ts';
 
@@ -14,7 +15,7 @@ import { isMcpEndpoint } from './mcp.ts';
  * rules, judged for the request's method and path and for every method or path an override header
  * names (method-override.ts, path-override.ts). A refusal names the rule; warn mode lets the
  * request through and says so in the audit line and the log. A rule's max_body on a body of
- * undeclared size is checked by holding the body (request.heldBody), bounded.
+ * undeclared size is checked by holding the body (body-hold.ts), bounded.
  */
 export const access: HeadStage = {
   name: 'access',
@@ -33,13 +34,14 @@ export const access: HeadStage = {
   },
 };
 
-/** The agent's rules; a body held to check max_body lands in request.heldBody. */
+/** The agent's rules; a body held to check max_body lands in request.heldBody (body-hold.ts). */
 function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const { conn, req, draft } = request;
   const { agent, records } = conn;
   const grant = request.grant!;
   const policy = agent.policy;
-  request.mcpEndpoint = isMcpEndpoint(grant.mcp, request.path) || overridesMcpEndpoint(request);
+  // Allocated only on an MCP endpoint: stage mcp fills it in.
+  if (isMcpEndpoint(grant.mcp, request.path) || overridesMcpEndpoint(request)) request.mcp = { call: undefined, list: undefined };
   if (grant.github !== undefined && request.conn.target.host.toLowerCase() === grant.github.apiHost) refuseAppEndpoints(request, grant.github.apiBase);
   if (!policy) return;
 
@@ -64,11 +66,9 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
     .filter((v) => v.enforced && v.maxBodyBytes !== undefined)
     .map((v) => v.maxBodyBytes!);
   if (caps.length === 0 || base.bodyBytes !== undefined) return;
-  return holdUnderCap(req, Math.min(...caps), request.holder, (seen) =>
+  return holdUnderCap(request, Math.min(...caps), (seen) =>
     verdicts.map((v) => ({ ...v, verdict: evaluate(policy, { ...v.request, bodyBytes: seen }) })).find((v) => !v.verdict.allowed),
-  ).then((body) => {
-    request.heldBody = body;
-  });
+  );
 }
 
 /** A github_app grant's /app endpoints on its API host, at the path or at one an override header names: only keyway mints. */
@@ -118,7 +118,7 @@ function requestsToJudge(req: ClientRequest, request: StagedRequest, now: Date):
     grant,
     method: req.method ?? 'GET',
     path: request.path,
-    mcpEndpoint: request.mcpEndpoint,
+    mcpEndpoint: request.mcp !== undefined,
     source: request.conn.client,
     bodyBytes: !hasBody(req) ? 0 : Number.isFinite(length) ? length : undefined,
     now,
@@ -141,7 +141,7 @@ type Recheck = (seen: number) => (Judged & { verdict: Verdict }) | undefined;
  * bytes seen, and their refusal names the rule. Memory is bounded by the cap, and the cap by
  * HOLD_LIMIT: above it, a body of undeclared size is refused and must declare Content-Length.
  */
-async function holdUnderCap(req: ClientRequest, cap: number, holder: ReplayHolder | undefined, recheck: Recheck): Promise<Buffer> {
+async function holdUnderCap(request: StagedRequest, cap: number, recheck: Recheck): Promise<void> {
   const refuse = (seen: number, why: string) => {
     const denied = recheck(seen);
     const rule = denied?.verdict.rule ?? 'a rule';
@@ -153,18 +153,17 @@ async function holdUnderCap(req: ClientRequest, cap: number, holder: ReplayHolde
   if (cap > HOLD_LIMIT) {
     throw refuse(Number.MAX_SAFE_INTEGER, `a body of undeclared size is held to check it, and keyway holds at most ${HOLD_LIMIT} bytes; send Content-Length`);
   }
-  const held = await holdBody(req, cap, holder);
-  if (held.kind === 'full') {
-    throw new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
-      grant: recheck(0)?.request.grant,
-      hint: 'send Content-Length (a declared size is checked without holding the body), or retry',
-      retryAfter: 1,
-    });
-  }
-  if (held.kind === 'over') {
-    const denied = recheck(held.seen);
-    if (denied) throw policyDenied(denied.verdict, { ...denied.request, namedBy: denied.by });
-    throw refuse(held.seen, `the body passed ${cap} bytes`);
-  }
-  return held.body;
+  await holdWhole(request, cap, {
+    over: (seen) => {
+      const denied = recheck(seen);
+      if (denied) return policyDenied(denied.verdict, { ...denied.request, namedBy: denied.by });
+      return refuse(seen, `the body passed ${cap} bytes`);
+    },
+    full: () =>
+      new ProxyError('rate_limited', "keyway's memory for held request bodies is in use (proxy.max_replay_memory_per_agent or proxy.max_replay_memory)", {
+        grant: recheck(0)?.request.grant,
+        hint: 'send Content-Length (a declared size is checked without holding the body), or retry',
+        retryAfter: 1,
+      }),
+  });
 }

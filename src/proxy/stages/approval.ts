@@ -1,6 +1,6 @@
 import { ProxyError } from '../../errors/index.ts';
 import { REFUSED, rpcErrorBody } from '../../mcp/rpc-errors.ts';
-import { holdWhole } from './hold-whole.ts';
+import { boundRefusal, holdWhole } from '../body-hold.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -26,10 +26,12 @@ async function ask(request: StagedRequest): Promise<void> {
   const rule = request.approvalRule!;
   const desk = conn.decisions.approvals;
   // Held whole: it is the request a person approves, and the same bytes go upstream.
-  const body = await holdWhole(request, desk.limits().max_held_body, {
-    why: "a request waiting for a person's yes is held whole",
-    bound: 'approvals.max_held_body',
-  });
+  const cap = desk.limits().max_held_body;
+  const body = await holdWhole(
+    request,
+    cap,
+    boundRefusal(request, cap, { why: "a request waiting for a person's yes is held whole", bound: 'approvals.max_held_body' }),
+  );
   try {
     const passed = await desk.pass({
       agent: conn.agent.id,
@@ -37,8 +39,8 @@ async function ask(request: StagedRequest): Promise<void> {
       method: req.method ?? 'GET',
       path: request.path,
       overrides: overridesNamed(request),
-      tool: request.mcpCall?.tools || undefined,
-      bodyKey: request.mcpCall?.key,
+      tool: request.mcp?.call?.tools || undefined,
+      bodyKey: request.mcp?.call?.key,
       host: draft.event.host,
       port: draft.event.port,
       purpose: request.purpose,
@@ -65,7 +67,7 @@ function overridesNamed(request: StagedRequest): string | undefined {
 
 /** On an MCP endpoint, the refusal as JSON-RPC errors for each request id (the MCP client shows them to the model). */
 function asRpcAnswer(request: StagedRequest, err: ProxyError): ProxyError {
-  const call = request.mcpCall;
+  const call = request.mcp?.call;
   if (call === undefined || call.ids.length === 0) return err;
   const keyway = { code: err.code, message: err.message, ...(err.approval ? { approval: err.approval } : {}) };
   const body = rpcErrorBody(

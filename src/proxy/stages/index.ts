@@ -3,10 +3,9 @@ import type { BodyGuard } from '../leak-guard/response-guard.ts';
 import { access } from './access.ts';
 import { approval } from './approval.ts';
 import { auditReady } from './audit-ready.ts';
-import { awsScope } from './aws-scope.ts';
 import { auditReservation } from './audit-reservation.ts';
 import type { RequestBody } from '../replay-body.ts';
-import { awsSign, countBody, heldBody, hmacSign, keepForReplay, type RequestBodyStage } from './body.ts';
+import { countBody, heldBody, keepForReplay, type RequestBodyStage, sign } from './body.ts';
 import { bodySwap } from './body-swap.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
@@ -18,6 +17,7 @@ import { path } from './path.ts';
 import { purpose } from './purpose.ts';
 import { purposeRedaction } from './purpose-redaction.ts';
 import { purposeRequired } from './purpose-required.ts';
+import { signingPlan } from './signing-plan.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { limits } from './limits.ts';
 import { mcp } from './mcp.ts';
@@ -45,7 +45,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   mcp,
   limits,
   approval,
-  awsScope,
+  signingPlan,
   credential,
   purposeRedaction,
   auditReservation,
@@ -53,7 +53,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
-export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, bodySwap, keepForReplay, awsSign, hmacSign, countBody];
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, bodySwap, keepForReplay, sign, countBody];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];

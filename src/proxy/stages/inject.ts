@@ -1,5 +1,6 @@
 import type { IssuedCredential } from '../../credentials/credential-source.ts';
 import type { Grant } from '../../credentials/grants.ts';
+import { echoableSecrets, isSigningKey } from '../../credentials/echoable.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import { dropRange } from '../headers.ts';
 import type { HeadStage } from './request.ts';
@@ -26,9 +27,10 @@ export function injectInto(outgoing: OutgoingRequest, grant: Grant, issued: Issu
 }
 
 /**
- * An AWS key without a session token never goes upstream (only a signature made with it does), so
- * no answer can echo it, in slices or whole: Range stays (the CLI downloads large objects in ranges).
+ * A signing key of which only signatures go upstream (echoableSecrets: none) has nothing an answer
+ * could echo, in slices or whole: Range stays (object-store clients download large objects in ranges).
  */
 function neverSent(issued: IssuedCredential): boolean {
-  return issued.credential.kind === 'aws' && issued.credential.sessionToken === undefined;
+  const { credential } = issued;
+  return isSigningKey(credential) && echoableSecrets(credential).length === 0;
 }

@@ -38,7 +38,7 @@ export const limits: HeadStage = {
     }
     const byBytes = scopes.filter((s) => s.limits.quota?.bytes !== undefined);
     for (const scope of byBytes) if (decisions.quotas.bytesUsed(scope, now) >= scope.limits.quota!.bytes!) throw exhausted(request, scope, now, 'bytes');
-    if (byBytes.length > 0) request.byteQuotas = byBytes;
+    if (byBytes.length > 0) request.byteQuota = { scopes: byBytes, sent: 0 };
     return takeQuotas(
       request,
       scopes.filter((s) => s.limits.quota?.requests !== undefined),

@@ -12,8 +12,8 @@ import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { countHeader } from '../headers.ts';
 import { hasBody } from '../replay-body.ts';
-import { holdWhole } from './hold-whole.ts';
-import type { HeadStage, StagedRequest } from './request.ts';
+import { boundRefusal, holdWhole } from '../body-hold.ts';
+import type { HeadStage, McpExchange, StagedRequest } from './request.ts';
 
 /**
  * A request on one of the grant's MCP endpoints (grants.ID.mcp): each JSON-RPC message it posts is
@@ -29,7 +29,8 @@ export const mcp: HeadStage = {
   name: 'mcp',
   injected: true,
   run(request) {
-    if (!request.mcpEndpoint) return;
+    const exchange = request.mcp;
+    if (exchange === undefined) return;
     refuseOverrides(request);
     const method = (request.req.method ?? 'GET').toUpperCase();
     // Only a POST carries messages: a body on anything else would reach the server unread.
@@ -38,7 +39,7 @@ export const mcp: HeadStage = {
         grant: request.grant!.id,
       });
     }
-    if (method === 'POST') return judgePost(request, request.grant!.mcp!);
+    if (method === 'POST') return judgePost(request, exchange, request.grant!.mcp!);
     judgeOne(request, { kind: 'request', id: undefined, method }, undefined);
     return undefined;
   },
@@ -72,10 +73,14 @@ export function isMcpEndpoint(endpoints: McpEndpoints | undefined, path: string)
   return readings?.every((parts) => endpoints.paths.some((g) => g.matchesParts(parts))) === true;
 }
 
-async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promise<void> {
+async function judgePost(request: StagedRequest, exchange: McpExchange, endpoints: McpEndpoints): Promise<void> {
   const grant = request.grant!.id;
   // Held whole: what is judged is what goes upstream.
-  const body = await holdWhole(request, endpoints.maxBody, { why: 'an MCP message is read whole to judge it', bound: `grants.${grant}.mcp.max_body` });
+  const body = await holdWhole(
+    request,
+    endpoints.maxBody,
+    boundRefusal(request, endpoints.maxBody, { why: 'an MCP message is read whole to judge it', bound: `grants.${grant}.mcp.max_body` }),
+  );
   const { headers } = request.req;
   const unreadable = mcpBodyProblem(headers, countHeader(request.req.rawHeaders, 'content-type'), body);
   if (unreadable) throw unreadableMessage(request, unreadable);
@@ -115,14 +120,14 @@ async function judgePost(request: StagedRequest, endpoints: McpEndpoints): Promi
   const asking = judged.filter((j) => j.verdict.approvalBy !== undefined);
   // Only a call that asks a person needs the key its yes is bound to: no hash for every other request.
   const key = asking.length > 0 ? argsSha256(messages.map((m) => [m.method ?? 'response', m.tool ?? null, m.args ?? null])) : undefined;
-  request.mcpCall = { tools: asking.map((j) => j.message.tool ?? j.message.method ?? '').join(','), ids, batch, key };
+  exchange.call = { tools: asking.map((j) => j.message.tool ?? j.message.method ?? '').join(','), ids, batch, key };
   if (asking.length > 0) request.approvalRule = asking[0]!.verdict.approvalBy;
   const lists = messages.filter((m) => m.kind === 'request' && m.method === 'tools/list');
   const policy = request.conn.agent.policy;
   if (lists.length > 0 && policy?.rules.some((r) => r.grant === grant && r.mcp)) {
     const base = policyBase(request, body.length);
     const event = request.draft.event;
-    request.mcpList = {
+    exchange.list = {
       ids: new Set(lists.map((m) => m.id ?? null)),
       visible: (tool) => evaluateMcp(policy, { ...base, mcp: { method: 'tools/call', tool, argsAny: true } }).allowed,
       onHidden: (names) => {

@@ -2,10 +2,9 @@ import type { IssuedCredential } from '../../credentials/credential-source.ts';
 import type { Grant } from '../../credentials/grants.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';
-import type { AwsRequestSigning } from './aws-scope.ts';
 import type { ClientRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
-import type { ReplayHolder } from '../replay-body.ts';
+import type { ReplayHolder, RequestBody } from '../replay-body.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
 import type { RuleApproval } from '../../policy/rules.ts';
 import type { JsonRpcId } from '../../mcp/json-rpc.ts';
@@ -13,10 +12,46 @@ import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 
 const NOTHING = (): void => undefined;
 
+/** A request on one of its grant's MCP endpoints: what stage mcp read of its messages. */
+export interface McpExchange {
+  /**
+   * The JSON-RPC requests posted (stage mcp writes; stage approval reads): their ids, the tools a
+   * person is asked about, and the SHA-256 of the calls (tools and arguments, not ids) that a yes
+   * for once is bound to. Undefined for a GET or DELETE.
+   */
+  call: { tools: string; ids: JsonRpcId[]; batch: boolean; key: string | undefined } | undefined;
+  /** tools/list requests in it, and what the agent may call (stage mcp writes; the response stage mcp-tools-list reads). */
+  list: ToolsListFilter | undefined;
+}
+
+/**
+ * How a signing grant's request is signed (stage signing-plan writes, having planned it; the body
+ * stage sign signs through it; the exchange reads its signatures).
+ */
+export interface RequestSigning {
+  /**
+   * Signatures keyway made that work on their own for a while (a presigned URL's): the leak guard
+   * looks for them in the answer too. Header signatures are not listed: they replay only the same
+   * request, within the clock skew, and scanning every signed answer for them would cost every download.
+   */
+  readonly signatures: readonly string[] | undefined;
+  /** Signs the request once its body is known; returns the body to send. */
+  sign(body: RequestBody): RequestBody | Promise<RequestBody>;
+}
+
+/** A request under a bytes quota: stage limits writes it, the body stage count-body adds what went up, the exchange counts it at close. */
+export interface ByteQuota {
+  readonly scopes: readonly LimitScope[];
+  /** Body bytes sent upstream so far. */
+  sent: number;
+}
+
 /**
  * One request on its way through the head stages (stages/index.ts): what the client sent, and
- * what each stage has found or decided so far. The exchange (exchange.ts) is one of these, so a
- * request costs one object; a WebSocket handshake uses one on its own.
+ * what each stage has found or decided so far, each in a field one stage writes and later ones
+ * read. The exchange (exchange.ts) is one of these, so a request costs one object; a WebSocket
+ * handshake uses one on its own. A feature's member stays undefined on a request that does not use
+ * it: nothing is allocated for it.
  */
 export class StagedRequest {
   readonly conn: Connection;
@@ -29,38 +64,27 @@ export class StagedRequest {
   query = '';
   /** The grant this request uses (stage grant); undefined: forwarded untouched. */
   grant: Grant | undefined = undefined;
-  /** The request as it goes upstream (stage outgoing), the credential on it once injected. */
+  /** The request as it goes upstream (stage outgoing), the credential on it once injected (stage credential). */
   outgoing: OutgoingRequest | undefined = undefined;
   issued: IssuedCredential | undefined = undefined;
   /** What the agent said the request is for (X-Keyway-Purpose), cleaned (stage purpose). */
   purpose: string | undefined = undefined;
-  /** An aws_sigv4 grant's signing plan (stage aws-scope); signed once the body is known (body.ts). */
-  aws: AwsRequestSigning | undefined = undefined;
-  /** The allow rule that wants a purpose for this request (stage access), if every matching one does. */
+  /** The allow rule that wants a purpose for this request (stage access writes, if every matching one does; stage purpose-required reads). */
   purposeRule: string | undefined = undefined;
-  /** The path is one of the grant's MCP endpoints (stage access): its messages are judged (stage mcp). */
-  mcpEndpoint = false;
-  /**
-   * The JSON-RPC requests posted (stage mcp): their ids, the tools a person is asked about, and the
-   * SHA-256 of the calls (tools and arguments, not ids) that a yes for once is bound to.
-   */
-  mcpCall: { tools: string; ids: JsonRpcId[]; batch: boolean; key: string | undefined } | undefined = undefined;
-  /** tools/list requests in it, and what the agent may call (the response stage mcp-tools-list). */
-  mcpList: ToolsListFilter | undefined = undefined;
-  /** The rule that wants a person's yes for this request (stage access), if every matching one does. */
+  /** The rule that wants a person's yes for this request (stage access, or mcp for a tool call, writes; stage approval reads). */
   approvalRule: RuleApproval | undefined = undefined;
-  /** A body of undeclared size held whole to check a rule's max_body (stage access): sent as is. */
-  heldBody: Buffer | undefined = undefined;
-  /** The limits with a bytes quota this request counts against (stage limits), and its body bytes sent (stage count-body). */
-  byteQuotas: readonly LimitScope[] | undefined = undefined;
-  bytesSent = 0;
+  /** The path is one of the grant's MCP endpoints (stage access writes it, empty); its messages are judged (stage mcp). */
+  mcp: McpExchange | undefined = undefined;
+  /** A signing grant's plan, and the signatures made (stage signing-plan writes; body stage sign and the exchange read). */
+  signing: RequestSigning | undefined = undefined;
   /**
-   * Signatures keyway made that work on their own for a while (a presigned URL's): the leak guard
-   * looks for them in the answer too. Header signatures are not listed: they replay only the same
-   * request, within the clock skew, and scanning every signed answer for them would cost every download.
+   * The body, held whole (body-hold.ts: for a rule's max_body, an MCP message, an approval, a
+   * signature): the body stage held-body sends these bytes, and a later hold returns them.
    */
-  signatures: string[] | undefined = undefined;
-  /** The grant's secret was put in the body (stage body-swap): a replay after a refresh would carry the old one. */
+  heldBody: Buffer | undefined = undefined;
+  /** The bytes quotas this request counts against (stage limits writes; count-body and the exchange read). */
+  byteQuota: ByteQuota | undefined = undefined;
+  /** The grant's secret was put in the body (stage body-swap writes): a replay after a refresh would carry the old one (the exchange reads). */
   bodySwapped = false;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
   holder: ReplayHolder | undefined;
