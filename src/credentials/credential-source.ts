@@ -17,7 +17,7 @@ export interface IssuedCredential {
 }
 
 /** Its tokens come from an OAuth provider (GrantKind.oauth). */
-export const isOAuthGrant = (grant: Grant): boolean => KINDS[grant.type].oauth === true;
+export const isOAuthGrant = (grant: Grant): boolean => KINDS[grant.type].oauth !== undefined;
 
 /**
  * Whether a 401 from the upstream is held back for a fresh credential and one replay: an OAuth

@@ -112,7 +112,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       token_expires_at: typeof expiresAt === 'number' ? new Date(expiresAt).toISOString() : null,
       last_refreshed_at: minted?.mintedAt ?? live?.refreshedAt ?? null,
       expiresAt: typeof expiresAt === 'number' ? expiresAt : undefined,
-      renewable: type === 'client_credentials' || refreshToken !== undefined,
+      renewable: KINDS[type].oauth?.clientOnly === true || refreshToken !== undefined,
       // Tokens a refresh left count as a secret in force, whatever the stored material says.
       liveToken: live?.accessToken !== undefined,
     };

@@ -62,7 +62,12 @@ export interface GrantKind<T extends GrantType = GrantType> {
   /** When the secret itself stops working (a jwt's exp), read from the material; absent: it has no clock of its own. */
   expiresAt?(material: SecretMaterial): number | undefined;
   /** Its tokens come from an OAuth provider's token endpoint, refreshed by keyway (providers/oauth-tokens.ts). */
-  readonly oauth?: true;
+  readonly oauth?: {
+    /** A person consented (authorization code): a scope the upstream wants is added by consenting again (`keyway connect`). */
+    readonly consented: boolean;
+    /** It asks for each token with its client alone (client credentials): it renews without a refresh token. */
+    readonly clientOnly: boolean;
+  };
   /**
    * Its secret goes on the request as it is (a header, a query parameter, Basic): an upstream's 401
    * refused the secret itself, so one a command prints is asked for again and the request replayed.

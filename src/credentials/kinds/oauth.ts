@@ -49,7 +49,7 @@ export const oauth2: GrantKind<'oauth2'> = {
   credential: issued,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
-  oauth: true,
+  oauth: { consented: true, clientOnly: false },
   // The config's text is a refresh or access token, taken as it is.
   parsesConfigSecret: false,
 };
@@ -67,6 +67,6 @@ export const clientCredentials: GrantKind<'client_credentials'> = {
   credential: issued,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   compile: noSettings,
-  oauth: true,
+  oauth: { consented: false, clientOnly: true },
   parsesConfigSecret: false,
 };

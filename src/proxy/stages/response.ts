@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Grant } from '../../credentials/grants.ts';
+import { KINDS } from '../../credentials/kinds/index.ts';
 import type { OAuth2Material } from '../../credentials/material.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, planBody, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
@@ -50,14 +51,14 @@ export const leakGuardHeaders: ResponseHeadStage = {
 export const HINT_HEADER = 'x-keyway-hint';
 
 /**
- * An OAuth grant's token refused for want of a scope (401/403 with WWW-Authenticate error=
+ * A consented OAuth grant's token refused for want of a scope (401/403 with WWW-Authenticate error=
  * "insufficient_scope"): the answer gains X-Keyway-Hint naming the `keyway connect` that adds the
  * scope, and the audit line the same hint. The upstream's answer is otherwise relayed as it is.
  */
 export const scopeHint: ResponseHeadStage = {
   name: 'scope-hint',
   run(head, { status, grant, hints }) {
-    if ((status !== 401 && status !== 403) || grant?.type !== 'oauth2' || grant.provider === undefined) return;
+    if ((status !== 401 && status !== 403) || grant === undefined || !KINDS[grant.type].oauth?.consented || grant.provider === undefined) return;
     // The challenge as the leak guard left it (this stage runs after it): a `scope` that echoes the
     // token is redacted there, and a redacted value is no scope a hint prints.
     const wanted = insufficientScope(head['www-authenticate'] as string | string[] | undefined);
