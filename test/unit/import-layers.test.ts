@@ -2,6 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { GRANT_TYPES } from '../../src/config/ids.ts';
 
 // Imports point one way: cli -> app -> {admin, proxy, oauth} -> egress -> {policy, credentials,
 // tls, audit} -> {config, errors}. Each module of src/ has a layer; a file may import its own module
@@ -183,6 +184,15 @@ describe('import layering', () => {
 
   it("a credential type's files stand alone, and keyway reaches them through their registries", () => {
     expect(typeRoomViolations()).toEqual([]);
+  });
+
+  it('src/proxy/ names no credential type: it asks the grant whether it injects or signs (its kind, its signer)', () => {
+    const named = sourceFiles(PROXY).flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      // A grant's type compared with a name (`grant.type !== 'oauth2'`); a credential's own kind (`credential.kind === 'basic'`, its wire form) is not one.
+      return GRANT_TYPES.filter((type) => new RegExp(`\\btype\\b[^\\n;]*['"]${type}['"]`).test(text)).map((type) => `${relative(SRC, file)}: ${type}`);
+    });
+    expect(named).toEqual([]);
   });
 
   it('the scanner sees the import forms used in src/', () => {
