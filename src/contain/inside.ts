@@ -47,6 +47,9 @@ function run(command: string, args: string[], input?: string): void {
 /**
  * The rules: DNS (UDP and TCP 53) to the answerer; every other TCP connection to keyway, by the port
  * dialled to that port's listener, else to the catch-all; loopback stays; the rest leads nowhere.
+ * A packet of a redirected connection that reaches the filter hook untranslated (seen under load: a
+ * bare ACK, still to the address dialled) is dropped, never sent on; TCP sends it again. A reset
+ * would kill the connection keyway serves (deploy/transparent/redirect.nft, the same).
  */
 function rules(listeners: ReadonlyMap<number, number>, catchAll: number, dns: number): string {
   const byPort = [...listeners].map(([port, local]) => `${port} : ${local}`).join(', ');
@@ -63,6 +66,7 @@ function rules(listeners: ReadonlyMap<number, number>, catchAll: number, dns: nu
     type filter hook output priority 0; policy drop;
     ip daddr 127.0.0.0/8 accept
     ip6 daddr ::1 accept
+    ct status dnat drop
     meta l4proto tcp reject with tcp reset
   }
 }
