@@ -255,7 +255,10 @@ describe('the leak guard on WebSocket upgrades', () => {
       expect(seen.headers.upgrade).toBeUndefined();
       expect(seen.headers.authorization).toBe(AUTH);
     }
-    const lines = proxy.auditLines().filter((l) => l['path'] === '/upgrade-echo' && l['leak_redacted'] === 1);
+    // The lines are written as each response closes, through the audit queue: waited for, not read at once.
+    const redacted = () => proxy.auditLines().filter((l) => l['path'] === '/upgrade-echo' && l['leak_redacted'] === 1);
+    await waitFor(() => (redacted().length >= 2 ? true : undefined), 'both audit lines').catch(() => undefined);
+    const lines = redacted();
     expect(lines.length).toBeGreaterThanOrEqual(2);
   });
 
