@@ -148,4 +148,27 @@ describe('Renewer: the options a Renewal may set', () => {
     await expect(r.renewNow(waiting)).rejects.toThrow(/still saving/);
     expect(fetches).toBe(1);
   });
+  // A request that comes while a forced renewal runs (the upstream refused the held state, or
+  // `keyway refresh`) waits for the new state rather than carry the one just refused; if that
+  // renewal fails, the held state is judged as usual, so a provider that is down fails no request
+  // a valid state can serve.
+  it('a request during a forced renewal waits for the new state instead of the one the upstream refused', async () => {
+    const r = renewer();
+    expect((await r.get(renewal())).state.token).toBe('t1');
+    now += 1000; // a renewal asked for now is met by a state fetched since, not by t1
+    const refused = r.afterRejection(renewal(), (held) => held.token === 't1');
+    expect((await r.get(renewal())).state.token).toBe('t2');
+    expect((await refused).state.token).toBe('t2');
+    expect(fetches).toBe(2);
+  });
+
+  it('a request during a forced renewal that fails gets the held state (the provider is down)', async () => {
+    const r = renewer();
+    await r.get(renewal());
+    now += 1000;
+    failing();
+    const forced = Promise.resolve(r.renewNow(renewal())).catch((err: Error) => err);
+    expect((await r.get(renewal())).state.token).toBe('t1');
+    expect(await forced).toBeInstanceOf(ProxyError);
+  });
 });
