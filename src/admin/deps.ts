@@ -22,6 +22,21 @@ export interface ProxyActivity {
   refused: number;
   /** The last hour of proxied requests, minute by minute (the dashboard's overview). */
   minutes: MinuteCount[];
+  /** Under proxy.workers: each worker process, its counts included in the figures above. */
+  workers?: WorkerStatus[] | undefined;
+}
+
+/** One worker process (proxy.workers), for `keyway status`. */
+export interface WorkerStatus {
+  index: number;
+  pid: number;
+  started_at: string;
+  /** Times this worker's place was taken by a new process after one died. */
+  restarts: number;
+  /** Null: it did not answer in time (starting, stuck, or just replaced). */
+  connections: number | null;
+  requests: number | null;
+  audit: 'ok' | 'failing' | null;
 }
 
 export interface AdminDeps {
@@ -33,7 +48,7 @@ export interface AdminDeps {
   /** The audit writer itself, for the admin lines (not proxied requests: `keyway status` does not count them). */
   adminAudit: AdminAuditTarget;
   /** What `keyway status` shows beyond the tables: counted by the composition root. */
-  activity: () => ProxyActivity;
+  activity: () => ProxyActivity | Promise<ProxyActivity>;
   /** POST /api/reload: re-reads the config file, as SIGHUP does (app/live-config.ts audits it); `client` is the caller's address. */
   reload: (client: string, actor: string | null) => Promise<{ reloaded: boolean }>;
   /** For /readyz: checked on every call. */

@@ -45,8 +45,11 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
   };
 }
 
+/** What a primary of workers (proxy.workers) answers itself: its workers' figures, and a reload that reaches them. */
+export type AdminOverrides = Partial<Pick<AdminDeps, 'activity' | 'metrics' | 'reload'>>;
+
 /** Starts the admin listener on admin.listen (or the test's override), or fails naming the address. */
-export async function startAdmin(parts: Parts, proxy: AddressInfo): Promise<AdminServer> {
+export async function startAdmin(parts: Parts, proxy: AddressInfo, overrides: AdminOverrides = {}): Promise<AdminServer> {
   const { options, services } = parts;
   const listen = options.adminListen ?? services.config.admin.listen;
   // Loaded only when there is an admin listener: its modules (API, dashboard, OAuth connect)
@@ -54,7 +57,7 @@ export async function startAdmin(parts: Parts, proxy: AddressInfo): Promise<Admi
   const [{ startAdminServer }, { readinessOf }] = await Promise.all([import('../admin/server.ts'), import('../admin/readiness.ts')]);
   let admin: AdminServer | undefined;
   try {
-    admin = await startAdminServer({ ...adminDeps(parts, { listen, bound: () => admin?.address, proxy }, readinessOf), listen });
+    admin = await startAdminServer({ ...adminDeps(parts, { listen, bound: () => admin?.address, proxy }, readinessOf), ...overrides, listen });
   } catch (err) {
     throw await asListenFailure(err, 'admin.listen', listen, services.paths.runningProxy);
   }

@@ -7,7 +7,16 @@ import type { Config } from '../config/index.ts';
  * upstream and token-endpoint clients, the token manager's clock settings): a reload records the
  * change and says a restart applies it. Every other key applies to the next request or connection.
  */
-export const RESTART_KEYS = ['proxy.listen', 'proxy.upstream_ca', 'proxy.timeouts.upstream', 'proxy.upstream_timeout', 'admin', 'audit', 'oauth'] as const;
+export const RESTART_KEYS = [
+  'proxy.listen',
+  'proxy.workers',
+  'proxy.upstream_ca',
+  'proxy.timeouts.upstream',
+  'proxy.upstream_timeout',
+  'admin',
+  'audit',
+  'oauth',
+] as const;
 
 /** Whether a changed key takes effect only after a restart (the key or a section above it is in RESTART_KEYS). */
 export function needsRestart(key: string): boolean {

@@ -15,6 +15,8 @@ import type { StartOptions } from './options.ts';
 import { buildParts, type Parts } from './parts.ts';
 import { proxyRuntime } from './proxy-runtime.ts';
 import { runningKeyway, type Listening, type RunningKeyway } from './running.ts';
+import { startPrimary } from './workers/primary.ts';
+import { workerCount } from './workers/count.ts';
 
 export type { StartOptions } from './options.ts';
 export type { RunningKeyway } from './running.ts';
@@ -48,6 +50,8 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   closers.add('store', () => (store.end ? store.end() : store.close()));
   try {
     const parts = await buildParts({ options, env, logger, services, ca, startedAt }, closers);
+    const workers = options.workers === true && options.worker === undefined ? workerCount(services.config.proxy.workers) : 1;
+    if (workers > 1) return await startPrimary(parts, closers, workers);
     return runningKeyway(parts, await listen(parts, closers), closers);
   } catch (err) {
     await closers.closeAll();
@@ -59,18 +63,22 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
 async function listen(parts: Parts, closers: Closers): Promise<Listening> {
   const { options, services, live, metrics, auditWriter, contexts, ownPorts, logger } = parts;
   const { config, paths } = services;
+  const { worker } = options;
+  const reusePort = worker !== undefined;
   const proxy = createProxyServer(proxyRuntime(parts));
   closers.add('proxy listener', () => proxy.close(0));
-  await listenOn(proxy.listener, options.listen ?? config.proxy.listen, 'proxy.listen', paths.runningProxy);
+  await listenOn(proxy.listener, options.listen ?? config.proxy.listen, 'proxy.listen', paths.runningProxy, reusePort);
   const proxyAddress = proxy.listener.address() as AddressInfo;
   // Redirected connections (proxy.transparent): keyway's own ports, never destinations.
   const redirected = config.proxy.transparent;
-  if (proxy.transparent.tls && redirected?.listen) {
-    await listenOn(proxy.transparent.tls, redirected.listen, 'proxy.transparent.listen', paths.runningProxy);
+  const tlsListen = worker?.transparent.tls ?? redirected?.listen;
+  if (proxy.transparent.tls && tlsListen) {
+    await listenOn(proxy.transparent.tls, tlsListen, 'proxy.transparent.listen', paths.runningProxy, reusePort);
     ownPorts.add((proxy.transparent.tls.address() as AddressInfo).port);
   }
-  if (proxy.transparent.http && redirected?.http_listen) {
-    await listenOn(proxy.transparent.http, redirected.http_listen, 'proxy.transparent.http_listen', paths.runningProxy);
+  const httpListen = worker?.transparent.http ?? redirected?.http_listen;
+  if (proxy.transparent.http && httpListen) {
+    await listenOn(proxy.transparent.http, httpListen, 'proxy.transparent.http_listen', paths.runningProxy, reusePort);
     ownPorts.add((proxy.transparent.http.address() as AddressInfo).port);
   }
   live.onApply((next) => proxy.retime(next.proxy.timeouts));
@@ -82,7 +90,8 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
     approvalsPending: () => parts.approvals.pendingCount(),
   });
 
-  const admin = config.admin.enabled ? await startAdmin(parts, proxyAddress) : undefined;
+  // A worker's primary has the one admin listener.
+  const admin = config.admin.enabled && worker === undefined ? await startAdmin(parts, proxyAddress) : undefined;
   if (admin) {
     closers.add('admin listener', () => admin.close(0));
     ownPorts.add(admin.address.port);

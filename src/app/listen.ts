@@ -7,9 +7,13 @@ import type { ListenAddress } from '../config/index.ts';
 import { registerListeners, type KeywayListener, type Registration } from '../egress/listener-registry.ts';
 import { listenFailure } from '../running-proxy.ts';
 
-/** Listens, or fails with one line naming the address (and the keyway already there, if any). */
-export async function listenOn(server: Server, address: ListenAddress, key: string, runningFile: string): Promise<void> {
-  server.listen(address.port, address.host);
+/**
+ * Listens, or fails with one line naming the address (and the keyway already there, if any).
+ * `reusePort`: beside other processes on the same port (proxy.workers), the kernel spreading
+ * connections among them.
+ */
+export async function listenOn(server: Server, address: ListenAddress, key: string, runningFile: string, reusePort = false): Promise<void> {
+  server.listen(reusePort ? { port: address.port, host: address.host, reusePort } : { port: address.port, host: address.host });
   try {
     await once(server, 'listening');
   } catch (err) {

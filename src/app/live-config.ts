@@ -29,6 +29,8 @@ export interface ReloadOrigin {
   client: string;
   /** Who asked: `token` or `session` through the admin API, the signal's name for a signal. */
   actor?: string | null | undefined;
+  /** A worker's reload (proxy.workers), which its primary audits once for all: no line of its own. */
+  quiet?: boolean | undefined;
 }
 
 export type ReloadOutcome =
@@ -128,7 +130,7 @@ export class LiveConfig {
       outcome = { reloaded: false, error: { code: 'config_invalid', message } };
       this.#o.logger.warn({ via: origin.client, reason: message }, 'config reload refused; the running config stays');
     }
-    await this.#audit(origin, outcome, performance.now() - startedAt);
+    if (origin.quiet !== true) await this.#audit(origin, outcome, performance.now() - startedAt);
     return outcome;
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/index.ts';
 import type { Resolver } from '../egress/resolve.ts';
+import type { RateCounter } from '../policy/rate-limits.ts';
 
 export interface StartOptions {
   home: string;
@@ -26,4 +27,25 @@ export interface StartOptions {
   announce?: boolean | 'contain' | undefined;
   /** `keyway fetch`'s own proxy: the one-time key its request must carry (ProxyRuntime.callerKey). */
   callerKey?: string | undefined;
+  /**
+   * Run proxy.workers processes when it is above 1 (app/workers/): `keyway start` asks for it; a
+   * proxy started for one command (fetch, run --contain) is always one process.
+   */
+  workers?: boolean | undefined;
+  /** How log lines are written (keyway start --log-format): workers write theirs the same way. */
+  logFormat?: 'json' | 'pretty' | undefined;
+  /** Set in a worker process: how it differs from a keyway on its own. */
+  worker?: WorkerRole | undefined;
+}
+
+/**
+ * A worker serves the proxy's listeners beside the other workers (SO_REUSEPORT) and nothing else:
+ * no admin listener and no data/proxy.json entry (the primary has them), and request rates counted
+ * by the primary's buckets.
+ */
+export interface WorkerRole {
+  readonly index: number;
+  /** proxy.transparent's addresses: the first worker's bound ports, for the others. */
+  readonly transparent: { readonly tls?: ListenAddress | undefined; readonly http?: ListenAddress | undefined };
+  readonly rates: RateCounter;
 }

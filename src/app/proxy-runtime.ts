@@ -28,7 +28,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     tlsContext: (host) => contexts.get(host),
     upstream: parts.upstream,
     load: new AgentLoad(() => live.config.proxy),
-    rates: new RateLimiter(),
+    // Under proxy.workers, the primary's buckets: a rate is counted once, not once per worker.
+    rates: options.worker?.rates ?? new RateLimiter(),
     quotas: parts.quotas,
     approvals: parts.approvals,
     resolve: live.resolve,

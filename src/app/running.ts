@@ -9,6 +9,7 @@ import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { withdrawRunningProxy } from '../running-proxy.ts';
 import type { Services } from '../services.ts';
 import type { CertificateAuthority } from '../tls/index.ts';
+import type { MinuteCount } from '../counting-audit.ts';
 import type { Closers } from './closers.ts';
 import type { ReloadOutcome } from './live-config.ts';
 import type { Parts } from './parts.ts';
@@ -29,13 +30,32 @@ export interface RunningKeyway {
     grants: Array<{ id: string; domains: readonly DomainPattern[] }>;
     agents: Array<{ id: string; source: string; grants: ReadonlySet<string> | undefined }>;
   };
-  /** Re-reads the config file (SIGHUP): applied to new requests, or refused with the reason. */
-  reload(signal?: string): Promise<ReloadOutcome>;
+  /** Re-reads the config file (SIGHUP): applied to new requests, or refused with the reason. `quiet`: not audited (a worker's, which its primary audits). */
+  reload(signal?: string, quiet?: boolean): Promise<ReloadOutcome>;
+  /** proxy.transparent's listeners, where they are bound. */
+  readonly transparentAddresses: { readonly tls?: AddressInfo | undefined; readonly http?: AddressInfo | undefined };
+  /** What it has served since it started, for a primary's `keyway status` and dashboard (proxy.workers). */
+  activity(): WorkerActivity;
+  /** Its metrics as prom-client's JSON, for a primary to sum (proxy.workers). */
+  metricsJson(): Promise<unknown[]>;
+  /** Refuses one more port as a destination: a primary's admin listener, bound after its workers. */
+  refusePort(port: number): void;
+  /** Under proxy.workers: the worker processes' pids now. */
+  workerPids?: (() => number[]) | undefined;
   /**
    * Stops accepting, lets requests in flight finish for up to `drainMs` (default 0: close at
    * once), then closes everything. Calling it again returns the same promise.
    */
   stop(options?: { drainMs?: number }): Promise<void>;
+}
+
+/** Proxied requests served and refused since start, and the last hour minute by minute. */
+export interface WorkerActivity {
+  readonly connections: number;
+  readonly requests: number;
+  readonly refused: number;
+  readonly minutes: MinuteCount[];
+  readonly auditHealthy: boolean;
 }
 
 /** The listeners start bound, beside the parts they serve. */
@@ -59,8 +79,21 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     acceptRedirected: (handle, agent, ports) => void proxy.acceptRedirected(handle, agent, ports),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
     inventory: () => ({ grants: live.tables.router.list(), agents: live.tables.agents.list() }),
-    reload: (signal = 'SIGHUP') =>
-      live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal, actor: signal }),
+    reload: (signal = 'SIGHUP', quiet = false) =>
+      live.reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal, actor: signal, quiet }),
+    transparentAddresses: {
+      tls: proxy.transparent.tls?.listening ? (proxy.transparent.tls.address() as AddressInfo) : undefined,
+      http: proxy.transparent.http?.listening ? (proxy.transparent.http.address() as AddressInfo) : undefined,
+    },
+    activity: () => ({
+      connections: proxy.connectionCount(),
+      requests: parts.audit.requests,
+      refused: parts.audit.refused,
+      minutes: parts.audit.recent.snapshot(),
+      auditHealthy: parts.audit.healthy,
+    }),
+    metricsJson: async () => (await parts.metrics.registry.getMetricsAsJSON()) as unknown[],
+    refusePort: (port) => void parts.ownPorts.add(port),
     stop(stopOptions = {}) {
       stopping ??= (async () => {
         // Agents and the CLI stop finding this process at once; requests in flight still need

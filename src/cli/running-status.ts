@@ -9,6 +9,7 @@ import { KeywayError } from '../errors/index.ts';
 import { http } from '../net/node-http.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { reachable } from './proxy-url.ts';
+import type { WorkerStatus } from '../admin/deps.ts';
 import { type GoneProxy, listRunningProxies, type RunningProxy } from '../running-proxy.ts';
 
 /** The admin API's /api/status body (see src/admin/server.ts). */
@@ -21,6 +22,8 @@ export interface LiveStatus {
   requests: number;
   refused: number;
   audit: 'ok' | 'failing';
+  /** Under proxy.workers: each worker process (admin/deps.ts WorkerStatus). */
+  workers?: WorkerStatus[] | undefined;
 }
 
 /** One running keyway; `live` is undefined when its admin API is off, unreachable, or its token unreadable (`why`). */

@@ -17,6 +17,7 @@ export function banner(running: RunningKeyway): string[] {
   const lines = [
     `keyway proxy on http://${address(running.proxyAddress)}`,
     `  admin   ${admin}`,
+    ...(running.workerPids ? [`  workers ${running.workerPids().length} processes (proxy.workers), pids ${running.workerPids().join(' ')}`] : []),
     `  home    ${running.services.paths.home}`,
     `  CA      ${running.ca.certPath}`,
     `  grants  ${grants}   agents ${agents}${agents === 0 ? ' (any local client may use every grant)' : ''}`,

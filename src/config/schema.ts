@@ -27,6 +27,8 @@ const timeoutsSchema = z.strictObject({
 const slugRecord = <T extends z.ZodType>(value: T) =>
   z.record(z.string().regex(GRANT_ID, 'expected an id of a-z, 0-9 and -, up to 63 characters'), value).default({});
 
+const WORKERS = 'expected a number of processes from 1 to 256, or auto';
+
 const configObject = z.strictObject({
   proxy: z
     .strictObject({
@@ -51,6 +53,9 @@ const configObject = z.strictObject({
       timeouts: timeoutsSchema.prefault({}),
       // On SIGTERM/SIGINT: how long requests in flight may take to finish before everything closes.
       drain_timeout: duration.default(10_000),
+      // Processes serving the proxy's listeners (app/workers/): `auto` is one per core. With more
+      // than one, `keyway start` runs a primary (admin API, audit writer, rate limits) and N workers.
+      workers: z.union([z.number().int().min(1, WORKERS).max(256, WORKERS), z.literal('auto')], { error: WORKERS }).default(1),
       // One agent's share of keyway, so that one agent cannot take it down for all (agent-load.ts):
       // its requests in flight (past it: 429 rate_limited), and the request bodies kept in memory
       // for a replay after a 401, by all agents and by one (past it: streamed, not replayed).

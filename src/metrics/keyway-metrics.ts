@@ -179,6 +179,8 @@ export class KeywayMetrics implements TokenObserver {
     const sources = () => this.#sources;
     new Gauge({
       name: 'keyway_approvals_pending',
+      // Every process reads the same store or files: a primary of workers keeps one reading, not their sum.
+      aggregator: 'max',
       help: 'Approvals waiting for a person now (in the store: every process on it).',
       registers,
       collect() {
@@ -229,6 +231,7 @@ export class KeywayMetrics implements TokenObserver {
     // of lines, or keep x max_bytes too small); they are kept, and use disk, until they age.
     new Gauge({
       name: 'keyway_audit_retention_held_files',
+      aggregator: 'max',
       help: 'Rotated audit files kept past audit.keep because they were written less than audit.min_retention ago.',
       registers,
       collect() {
@@ -237,6 +240,7 @@ export class KeywayMetrics implements TokenObserver {
     });
     new Gauge({
       name: 'keyway_audit_retention_held_bytes',
+      aggregator: 'max',
       help: 'Bytes in the rotated audit files kept past audit.keep by audit.min_retention.',
       registers,
       collect() {

@@ -29,7 +29,21 @@ interface Bucket {
 // thousands of agents from growing the map without end.
 const MAX_BUCKETS = 50_000;
 
-export class RateLimiter {
+/**
+ * What the proxy takes rate tokens from: this process's buckets (RateLimiter), or, under
+ * proxy.workers, the primary's (app/workers/shared-rates.ts), answered over IPC.
+ */
+export interface RateCounter {
+  take(scopes: readonly LimitScope[], nowMs: number): RateVerdict | Promise<RateVerdict>;
+}
+
+/** Whether any of the scopes has a rate (the others cost the rate counter nothing). */
+export function anyRate(scopes: readonly LimitScope[]): boolean {
+  for (const scope of scopes) if (scope.limits.rate !== undefined) return true;
+  return false;
+}
+
+export class RateLimiter implements RateCounter {
   readonly #buckets = new Map<string, Bucket>();
 
   /** Takes a token from each scope's bucket, or refuses naming the first scope that has none. */

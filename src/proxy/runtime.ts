@@ -1,5 +1,5 @@
 import type { ApprovalAsk, ApprovalPass, ApprovalsLimits } from '../approvals/desk.ts';
-import type { LimitScope, RateLimiter } from '../policy/rate-limits.ts';
+import type { LimitScope, RateCounter } from '../policy/rate-limits.ts';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
@@ -30,8 +30,8 @@ export interface Decisions {
     /** Stores a lease that a first use starts, unless another process stored one first. */
     start(record: LeaseRecord): Promise<void>;
   };
-  /** Per-replica request rates (config `limits:`), one token bucket per agent, grant, or agent on a grant. */
-  readonly rates: RateLimiter;
+  /** Request rates (config `limits:`), one token bucket per agent, grant, or agent on a grant: per replica, shared by its workers. */
+  readonly rates: RateCounter;
   /** Quotas per UTC day, counted in the store (app/quota-ledger.ts). */
   readonly quotas: {
     /** One request of the scope's quota: true, false, or a promise of either. */

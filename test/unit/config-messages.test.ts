@@ -38,6 +38,10 @@ describe('config error messages', () => {
     expect(messageFor({ proxy: { listen: 8787 } })).toContain('proxy.listen: expected HOST:PORT such as 127.0.0.1:8787, got number 8787');
     expect(messageFor({ audit: { keep: 'ten' } })).toBe('config: audit.keep: expected a number, got a string');
     expect(messageFor({ proxy: { unmatched: 'block' } })).toBe('config: proxy.unmatched: expected one of tunnel, deny');
+    expect(messageFor({ proxy: { workers: 0 } })).toBe('config: proxy.workers: expected a number of processes from 1 to 256, or auto');
+    expect(messageFor({ proxy: { workers: 'all' } })).toBe('config: proxy.workers: expected a number of processes from 1 to 256, or auto');
+    expect(parseConfig({ proxy: { workers: 'auto' } }, '/nonexistent-home').proxy.workers).toBe('auto');
+    expect(parseConfig({}, '/nonexistent-home').proxy.workers).toBe(1);
   });
 
   it('never quote a string value (it may be a pasted secret)', () => {

@@ -67,7 +67,7 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
         tags: TAGS,
         responses: { '200': jsonResponse('The status') },
       },
-      handle: () => ({ status: 200, body: statusOf(deps) }),
+      handle: async () => ({ status: 200, body: await statusOf(deps) }),
     },
     {
       method: 'POST',
@@ -103,8 +103,9 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
 }
 
 /** For `keyway status`: counts and states, never a name of a secret or a value. */
-function statusOf(deps: AdminDeps): Record<string, unknown> {
-  const activity = deps.activity();
+async function statusOf(deps: AdminDeps): Promise<Record<string, unknown>> {
+  const activity = await deps.activity();
+  const workersFailing = activity.workers?.some((w) => w.audit === 'failing') === true;
   return {
     service: 'keyway',
     pid: activity.pid,
@@ -114,6 +115,7 @@ function statusOf(deps: AdminDeps): Record<string, unknown> {
     agents: deps.agents().list().length,
     requests: activity.requests,
     refused: activity.refused,
-    audit: deps.audit.healthy ? 'ok' : 'failing',
+    audit: deps.audit.healthy && !workersFailing ? 'ok' : 'failing',
+    ...(activity.workers === undefined ? {} : { workers: activity.workers }),
   };
 }

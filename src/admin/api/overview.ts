@@ -45,13 +45,13 @@ export function overviewRoutes(deps: AdminDeps): Route[] {
           }),
         },
       },
-      handle: () => ({ status: 200, body: overviewOf(deps) }),
+      handle: async () => ({ status: 200, body: await overviewOf(deps) }),
     },
   ];
 }
 
-function overviewOf(deps: AdminDeps): Record<string, unknown> {
-  const activity = deps.activity();
+async function overviewOf(deps: AdminDeps): Promise<Record<string, unknown>> {
+  const activity = await deps.activity();
   const totals = { inject: 0, tunnel: 0, deny: 0, error: 0, refreshed: 0 };
   const codes = new Map<string, number>();
   for (const m of activity.minutes) {

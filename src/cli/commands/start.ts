@@ -49,6 +49,8 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
       adminListen,
       env: io.env,
       logger,
+      logFormat: format,
+      workers: true,
     });
     if (onTerminal(io)) for (const line of banner(running)) io.err(line);
     else io.err(listeningLine(running));

@@ -3,6 +3,7 @@ import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { type CommandIO, printJson } from '../io.ts';
 import { reachable } from '../proxy-url.ts';
+import type { WorkerStatus } from '../../admin/deps.ts';
 import { type FoundProxy, formatUptime, goneNote, lookUpProxies } from '../running-status.ts';
 
 export const status: Command = {
@@ -12,7 +13,7 @@ export const status: Command = {
 Says which keyways are running for this home (each records itself in data/running; data/proxy.json
 names the one clients are pointed at): for each, its pid, proxy and admin addresses, uptime, grants
 and agents counted, requests served since it started (and how many were refused), and whether its
-audit log is ok or failing. A keyway serving \`keyway run --contain\` is listed too. The counts come
+audit log is ok or failing, and its worker processes (proxy.workers) with their pids and counts. A keyway serving \`keyway run --contain\` is listed too. The counts come
 from each admin API (with data/admin.token); without it, only what the record says is shown.
 Exits 1 with one line when none runs; records left by processes that are gone are removed.`,
   async run(argv, io) {
@@ -36,6 +37,13 @@ Exits 1 with one line when none runs; records left by processes that are gone ar
   },
 };
 
+function workerLine(w: WorkerStatus): string {
+  const counts = w.requests === null ? 'not answering' : `${w.connections} connections, ${w.requests} requests`;
+  const restarts = w.restarts === 0 ? '' : `, replaced ${w.restarts} time${w.restarts === 1 ? '' : 's'}`;
+  const audit = w.audit === 'failing' ? ', audit failing' : '';
+  return `#${w.index}  pid ${w.pid}  ${counts}${restarts}${audit}`;
+}
+
 function uptimeOf({ proxy, live }: FoundProxy): number | null {
   const startedMs = Date.parse(proxy.started_at);
   return live?.uptime_s ?? (Number.isFinite(startedMs) ? Math.max(0, Math.round((Date.now() - startedMs) / 1000)) : null);
@@ -55,6 +63,7 @@ function describe(found: FoundProxy) {
     requests: live?.requests ?? null,
     refused: live?.refused ?? null,
     audit: live?.audit ?? null,
+    ...(live?.workers === undefined ? {} : { workers: live.workers }),
     ...(why === undefined ? {} : { live_counts_unavailable: why }),
   };
 }
@@ -71,6 +80,10 @@ function printOne(io: CommandIO, found: FoundProxy, home: string | undefined): v
     io.out(`  grants    ${live.grants}   agents ${live.agents}`);
     io.out(`  requests  ${live.requests} served, ${live.refused} refused`);
     io.out(`  audit     ${live.audit === 'ok' ? 'ok' : 'failing: requests that would inject are refused (audit_unavailable)'}`);
+    if (live.workers !== undefined) {
+      io.out(`  workers   ${live.workers.length} (proxy.workers)`);
+      for (const w of live.workers) io.out(`    ${workerLine(w)}`);
+    }
   } else {
     io.out(`  counts    unavailable: ${why}`);
   }

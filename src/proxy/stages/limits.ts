@@ -1,11 +1,11 @@
 import { ProxyError } from '../../errors/index.ts';
-import { type LimitScope, limitScopes, secondsToNextDay } from '../../policy/rate-limits.ts';
+import { anyRate, type LimitScope, limitScopes, type RateVerdict, secondsToNextDay } from '../../policy/rate-limits.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
  * The agent's, the grant's and the agent-on-grant limits (config `limits:`): after the rules (a
  * refused request spends nothing), before the credential (a limited request costs no refresh).
- * Rates first, kept in this process (429 rate_limited with Retry-After); then the day's quotas,
+ * Rates first, kept in this process or its primary (429 rate_limited with Retry-After); then the day's quotas,
  * shared through the store (429 quota_exhausted, Retry-After: until the next UTC day): body bytes
  * as counted so far (a request under a bytes quota counts its own: stage count-body, and the
  * exchange's close), then requests.
@@ -26,26 +26,49 @@ export const limits: HeadStage = {
     );
     if (scopes.length === 0) return;
     const now = decisions.now();
-    const verdict = decisions.rates.take(scopes, now.getTime());
-    if (!verdict.ok) {
-      const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-      request.draft.event.limit = verdict.scope.kind;
-      throw new ProxyError('rate_limited', `${verdict.scope.name} is over its rate of ${verdict.rate.text} (burst ${verdict.rate.burst})`, {
-        grant: grant.id,
-        hint: `retry after ${seconds} s`,
-        retryAfter: seconds,
-      });
-    }
-    const byBytes = scopes.filter((s) => s.limits.quota?.bytes !== undefined);
-    for (const scope of byBytes) if (decisions.quotas.bytesUsed(scope, now) >= scope.limits.quota!.bytes!) throw exhausted(request, scope, now, 'bytes');
-    if (byBytes.length > 0) request.byteQuota = { scopes: byBytes, sent: 0 };
-    return takeQuotas(
-      request,
-      scopes.filter((s) => s.limits.quota?.requests !== undefined),
-      now,
-    );
+    const verdict = anyRate(scopes) ? decisions.rates.take(scopes, now.getTime()) : PASSED;
+    if (verdict instanceof Promise)
+      return verdict.then(
+        (v) => afterRates(request, scopes, now, v),
+        (err: unknown) => rethrowUncounted(request, err),
+      );
+    return afterRates(request, scopes, now, verdict);
   },
 };
+
+const PASSED: RateVerdict = { ok: true };
+
+/** A rate verdict in hand: refuse, or go on to the day's quotas. */
+function afterRates(request: StagedRequest, scopes: readonly LimitScope[], now: Date, verdict: RateVerdict): void | Promise<void> {
+  const grant = request.grant!;
+  if (!verdict.ok) {
+    const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+    request.draft.event.limit = verdict.scope.kind;
+    throw new ProxyError('rate_limited', `${verdict.scope.name} is over its rate of ${verdict.rate.text} (burst ${verdict.rate.burst})`, {
+      grant: grant.id,
+      hint: `retry after ${seconds} s`,
+      retryAfter: seconds,
+    });
+  }
+  const byBytes = scopes.filter((s) => s.limits.quota?.bytes !== undefined);
+  for (const scope of byBytes)
+    if (request.conn.decisions.quotas.bytesUsed(scope, now) >= scope.limits.quota!.bytes!) throw exhausted(request, scope, now, 'bytes');
+  if (byBytes.length > 0) request.byteQuota = { scopes: byBytes, sent: 0 };
+  return takeQuotas(
+    request,
+    scopes.filter((s) => s.limits.quota?.requests !== undefined),
+    now,
+  );
+}
+
+/** The shared rates could not be asked (a worker whose primary is gone): refused rather than let through uncounted. */
+function rethrowUncounted(request: StagedRequest, err: unknown): never {
+  throw new ProxyError('internal_error', 'request rates cannot be counted: the primary process does not answer', {
+    grant: request.grant!.id,
+    cause: err,
+    hint: 'retry; keyway is restarting or stopping',
+  });
+}
 
 function takeQuotas(request: StagedRequest, scopes: readonly LimitScope[], now: Date): void | Promise<void> {
   for (let i = 0; i < scopes.length; i++) {

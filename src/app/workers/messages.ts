@@ -1,0 +1,76 @@
+// What the primary and its workers say to each other over the IPC channel (proxy.workers).
+// Every message is a plain object with a `t` (its type), serialized as JSON by Node's IPC. Nothing
+// here holds a secret: options are paths and addresses, rate scopes are names and figures from the
+// config, stats are counts.
+import type { ListenAddress } from '../../config/index.ts';
+import type { RateLimit } from '../../config/limits.ts';
+import type { LimitScope } from '../../policy/rate-limits.ts';
+
+/** What a worker is started with: where the home is, and the addresses its listeners take. */
+export interface WorkerStart {
+  readonly index: number;
+  readonly home: string;
+  readonly configFile: string | undefined;
+  /** The proxy's address: the config's (or --listen) for the first worker, the port it bound for the rest. */
+  readonly listen: ListenAddress | undefined;
+  /** proxy.transparent's listeners, likewise. */
+  readonly transparent: { readonly tls?: ListenAddress | undefined; readonly http?: ListenAddress | undefined };
+  /** Log lines as the primary writes them. */
+  readonly logFormat: 'json' | 'pretty';
+  /** Ports a worker must never connect to (the admin listener, once bound). */
+  readonly ownPorts: readonly number[];
+}
+
+/** Where a worker's listeners are bound, once they are. */
+export interface WorkerBound {
+  readonly proxy: ListenAddress;
+  readonly transparent: { readonly tls?: ListenAddress | undefined; readonly http?: ListenAddress | undefined };
+}
+
+/** A scope as the primary's rate buckets need it: its key, whose it is, and its rate. */
+export interface RateScope {
+  readonly kind: LimitScope['kind'];
+  readonly name: string;
+  readonly key: string;
+  readonly rate: RateLimit;
+}
+
+/** Worker to primary. */
+export type FromWorker =
+  /** Listening on `bound`. */
+  | { t: 'ready'; bound: WorkerBound }
+  /** Start failed (a port in use, a bad store): the one line to print, and its KeywayError code; the worker exits after sending it. */
+  | { t: 'failed'; code: string | null; message: string }
+  /** Take one token from each scope's bucket, or none (policy/rate-limits.ts); answered with `verdict`. */
+  | { t: 'rates'; id: number; scopes: RateScope[]; nowMs: number }
+  /** An answer to the primary's request `id`. */
+  | { t: 'reply'; id: number; value: unknown };
+
+/** Primary to worker. */
+export type FromPrimary =
+  | { t: 'start'; start: WorkerStart }
+  /** `index`: the first scope whose bucket is empty, or -1 when every bucket gave a token. */
+  | { t: 'verdict'; id: number; index: number; retryAfterMs: number }
+  /** Questions the worker answers with `reply`: its stats, its metrics (prom-client JSON), a reload (its outcome). */
+  | { t: 'ask'; id: number; what: 'stats' | 'metrics' | 'reload' }
+  /** A port the proxy must never connect to (the admin listener, bound after the workers). */
+  | { t: 'own-port'; port: number }
+  /** Stop accepting, let requests in flight finish for up to drainMs, close and exit 0. */
+  | { t: 'stop'; drainMs: number };
+
+function hasType(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && typeof (message as { t?: unknown }).t === 'string';
+}
+
+/** Whether an IPC message came from one of our workers (and is not Node's own). */
+export function isFromWorker(message: unknown): message is FromWorker {
+  return hasType(message);
+}
+
+/** Whether an IPC message came from the primary. */
+export function isFromPrimary(message: unknown): message is FromPrimary {
+  return hasType(message);
+}
+
+/** The environment variable a worker finds its index in (1-based, kept by its replacement). */
+export const WORKER_INDEX_VARIABLE = 'KEYWAY_WORKER';

@@ -1,0 +1,197 @@
+// keyway start with proxy.workers above 1: this process is the primary. It forks the workers
+// (pool.ts), which serve the proxy's listeners side by side, and keeps what there must be one of:
+// the admin listener (with /metrics summed over the workers and `keyway status` listing them),
+// data/proxy.json, the request-rate buckets (shared-rates.ts), reload and stop. Parts shared
+// through the store (tokens and their refresh lock, quotas, approvals, leases) and the audit file
+// (its lock) need nothing from it: the workers share them as any processes on one home do.
+//
+// Why processes on one port (SO_REUSEPORT) rather than the cluster module's round robin: the
+// kernel hands each connection to a worker with no hop through the primary, so the primary's core
+// stays free and a primary that is busy (a dashboard, a scrape) delays no connection. docs/perf
+// has the measurement.
+import type { AddressInfo } from 'node:net';
+import { AggregatorRegistry } from 'prom-client';
+import type { ProxyActivity } from '../../admin/deps.ts';
+import type { AdminServer } from '../../admin/server.ts';
+import type { MinuteCount } from '../../counting-audit.ts';
+import { KeywayError, type KeywayErrorCode } from '../../errors/index.ts';
+import { RateLimiter } from '../../policy/rate-limits.ts';
+import { announceRunningProxy, withdrawRunningProxy } from '../../running-proxy.ts';
+import { startAdmin } from '../admin-deps.ts';
+import type { Closers } from '../closers.ts';
+import { announceListeners } from '../listen.ts';
+import type { ReloadOutcome } from '../live-config.ts';
+import type { Parts } from '../parts.ts';
+import type { RunningKeyway, WorkerActivity } from '../running.ts';
+import { checkReusePort, checkPortFree } from './reuse-port.ts';
+import { answerRates } from './shared-rates.ts';
+import type { WorkerBound } from './messages.ts';
+import { WorkerPool, WorkerStartError } from './pool.ts';
+
+/** Starts `count` workers on the proxy's listeners, then the admin listener; resolves once all listen. */
+export async function startPrimary(parts: Parts, closers: Closers, count: number): Promise<RunningKeyway> {
+  const { options, services, live, logger } = parts;
+  const { config, paths } = services;
+  checkReusePort();
+  const listen = options.listen ?? config.proxy.listen;
+  const transparent = config.proxy.transparent;
+  // SO_REUSEPORT lets a second group of sockets share a port whose holders also set it: a port
+  // another keyway's workers hold must fail this start, not split its connections with ours.
+  await checkPortFree(listen, 'proxy.listen', paths.runningProxy);
+  if (transparent?.listen) await checkPortFree(transparent.listen, 'proxy.transparent.listen', paths.runningProxy);
+  if (transparent?.http_listen) await checkPortFree(transparent.http_listen, 'proxy.transparent.http_listen', paths.runningProxy);
+
+  const rates = new RateLimiter();
+  let lastConnections = 0;
+  const logFormat = options.logFormat ?? 'json';
+  const pool = new WorkerPool({
+    count,
+    env: parts.env,
+    logger,
+    startFor: (index, bound) => ({
+      index,
+      home: options.home,
+      configFile: options.configFile,
+      listen: bound?.proxy ?? listen,
+      transparent: { tls: bound?.transparent.tls ?? transparent?.listen, http: bound?.transparent.http ?? transparent?.http_listen },
+      logFormat,
+      ownPorts: [],
+    }),
+    onMessage: (message, reply) => {
+      if (message.t === 'rates') reply(answerRates(rates, message));
+    },
+  });
+  let bound: WorkerBound;
+  try {
+    bound = await pool.start();
+  } catch (err) {
+    pool.killAll();
+    if (err instanceof WorkerStartError) throw new KeywayError((err.code ?? 'listen_failed') as KeywayErrorCode, err.message, { cause: err });
+    throw err;
+  }
+  closers.add('workers', () => pool.stop(0));
+  const proxyAddress: AddressInfo = { address: bound.proxy.host, port: bound.proxy.port, family: bound.proxy.host.includes(':') ? 'IPv6' : 'IPv4' };
+  for (const port of [bound.proxy.port, bound.transparent.tls?.port, bound.transparent.http?.port]) if (port !== undefined) parts.ownPorts.add(port);
+
+  const activity = async (): Promise<ProxyActivity> => {
+    const answers = await pool.ask('stats');
+    const stats = new Map<number, { connections: number; requests: number; audit: boolean } | undefined>();
+    const sum = { requests: 0, refused: 0 };
+    const minutes: MinuteCount[][] = [];
+    for (const { pid, value } of answers) {
+      const a = value as WorkerActivity | undefined;
+      if (a === undefined || typeof a.requests !== 'number') continue;
+      stats.set(pid, { connections: a.connections, requests: a.requests, audit: a.auditHealthy });
+      sum.requests += a.requests;
+      sum.refused += a.refused;
+      minutes.push(a.minutes);
+    }
+    const workers = pool.status(stats);
+    lastConnections = workers.reduce((n, w) => n + (w.connections ?? 0), 0);
+    return { pid: process.pid, started_at: parts.startedAt, ...sum, minutes: mergeMinutes(minutes), workers };
+  };
+  const metrics = {
+    async scrape() {
+      const answers = await pool.ask('metrics');
+      const all = [await parts.metrics.registry.getMetricsAsJSON(), ...answers.map((a) => a.value).filter(Array.isArray)];
+      const registry = AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+      return { contentType: registry.contentType, text: await registry.metrics() };
+    },
+  };
+  // The primary audits a reload once; the workers re-read the same file quietly.
+  const reload = async (origin: Parameters<typeof live.reload>[0]): Promise<ReloadOutcome> => {
+    const outcome = await live.reload(origin);
+    if (outcome.reloaded) {
+      const answers = await pool.ask('reload');
+      const refused = answers.filter((a) => (a.value as ReloadOutcome | undefined)?.reloaded !== true);
+      if (refused.length > 0) logger.warn({ workers: refused.map((a) => a.index) }, 'some workers did not take the reloaded config');
+    }
+    return outcome;
+  };
+
+  let admin: AdminServer | undefined;
+  const adminReload = (client: string, actor: string | null) =>
+    reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? '', port: admin?.address.port ?? 0, client, actor });
+  if (config.admin.enabled) admin = await startAdmin(parts, proxyAddress, { activity, metrics, reload: adminReload });
+  if (admin) {
+    closers.add('admin listener', () => admin.close(0));
+    parts.ownPorts.add(admin.address.port);
+    pool.refusePort(admin.address.port);
+  }
+  logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null, workers: count }, 'keyway is listening');
+  const registration = await announceListeners(parts.registryDir, proxyAddress, admin?.address, logger);
+  closers.add('listener registration', () => registration?.remove());
+  const at = (a: AddressInfo) => ({ host: a.address, port: a.port });
+  if (options.announce !== false)
+    await announceRunningProxy(paths.runningProxy, {
+      proxy: at(proxyAddress),
+      admin: admin ? at(admin.address) : null,
+      started_at: parts.startedAt,
+      role: 'start',
+    });
+
+  let stopping: Promise<void> | undefined;
+  const toAddress = (a: { host: string; port: number } | undefined): AddressInfo | undefined =>
+    a === undefined ? undefined : { address: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' };
+  return {
+    services,
+    ca: parts.ca,
+    proxyAddress,
+    adminAddress: admin?.address,
+    workerPids: () => pool.pids(),
+    // The count the last `keyway status` read: the workers hold the connections.
+    connectionCount: () => lastConnections,
+    acceptRedirected: () => {
+      throw new Error('a keyway with proxy.workers takes no redirected listener (keyway run --contain runs its own)');
+    },
+    counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
+    inventory: () => ({ grants: live.tables.router.list(), agents: live.tables.agents.list() }),
+    reload: (signal = 'SIGHUP', quiet = false) =>
+      reload({ method: null, path: null, host: proxyAddress.address, port: proxyAddress.port, client: signal, actor: signal, quiet }),
+    transparentAddresses: { tls: toAddress(bound.transparent.tls), http: toAddress(bound.transparent.http) },
+    activity: () => ({ connections: lastConnections, requests: 0, refused: 0, minutes: [], auditHealthy: parts.audit.healthy }),
+    async metricsJson() {
+      return (await parts.metrics.registry.getMetricsAsJSON()) as unknown[];
+    },
+    refusePort: (port) => {
+      parts.ownPorts.add(port);
+      pool.refusePort(port);
+    },
+    stop(stopOptions = {}) {
+      stopping ??= (async () => {
+        const drainMs = stopOptions.drainMs ?? 0;
+        withdrawRunningProxy(paths.runningProxy);
+        registration?.remove();
+        await parts.approvals.stop();
+        await pool.stop(drainMs);
+        await admin?.close(drainMs);
+        await parts.usage.flush().catch(() => undefined);
+        const lost = await parts.tokens.settlePending(2_000);
+        if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
+        const failed = await closers.closeAll();
+        if (failed.length > 0) logger.debug({ parts: failed }, 'some parts failed to close while stopping');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The workers' last hours, minute by minute, added together (each list is oldest first, one slot a minute). */
+export function mergeMinutes(lists: readonly MinuteCount[][]): MinuteCount[] {
+  const byMinute = new Map<string, MinuteCount>();
+  for (const list of lists)
+    for (const m of list) {
+      const into = byMinute.get(m.minute);
+      if (into === undefined) {
+        byMinute.set(m.minute, { ...m, codes: { ...m.codes } });
+        continue;
+      }
+      into.inject += m.inject;
+      into.tunnel += m.tunnel;
+      into.deny += m.deny;
+      into.error += m.error;
+      into.refreshed += m.refreshed;
+      for (const [code, n] of Object.entries(m.codes)) into.codes[code] = (into.codes[code] ?? 0) + n;
+    }
+  return [...byMinute.values()].sort((a, b) => a.minute.localeCompare(b.minute));
+}

@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProxyAgent, request } from 'undici';
+import { stringify } from 'yaml';
+import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
+import { SRC_CLI, startChildProxy, type ChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
+import { TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { cleanEnv, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
+import { slack } from '../helpers/load.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+
+// proxy.workers: `keyway start` as a user runs it, with two worker processes serving one port
+// (SO_REUSEPORT). What must be one across workers is shown to be one: a rate counted once, one
+// token refresh, one reload (audited once) that every worker takes, /metrics and `keyway status`
+// summing them; a worker killed mid-request fails that request at once and is replaced; stop and a
+// dead primary take every worker down.
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface WorkerRow {
+  index: number;
+  pid: number;
+  restarts: number;
+  connections: number | null;
+  requests: number | null;
+}
+
+const API_TOKEN = `canary-api-${randomBytes(8).toString('hex')}`;
+const BOT_KEY = `bot-${randomBytes(12).toString('hex')}`;
+
+describe('proxy.workers', () => {
+  let upstream: TestUpstream;
+  let auth: AuthServer;
+  const children: ChildProxy[] = [];
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    auth = await startAuthServer();
+  });
+  afterAll(async () => {
+    for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) await c.stop();
+    for (const c of children) expect(c.stdout() + c.stderr(), "a secret in keyway's output").not.toContain(API_TOKEN);
+    await upstream?.close();
+    await auth?.close();
+  });
+
+  function configFor(extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      grants: {
+        api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' },
+        ...(extra['grants'] as object | undefined),
+      },
+      agents: {
+        bot: { key: 'env:BOT_KEY', limits: { rate: '6/min', burst: 6 } },
+        free: { key: 'env:BOT_KEY' },
+      },
+      providers: { testauth: { client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET', authorize_url: auth.authUrl, token_url: auth.tokenUrl } },
+      ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'grants')),
+    };
+  }
+
+  function writeConfig(home: string, config: Record<string, unknown>, workers: number): void {
+    const proxy = {
+      upstream_ca: [TLS_FIXTURES.caPath],
+      allow_networks: ['127.0.0.0/8'],
+      hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
+      workers,
+    };
+    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify({ proxy, ...config }));
+  }
+
+  async function startWorkers(
+    prepare?: (home: string, env: Record<string, string>) => Promise<void>,
+  ): Promise<{ home: string; env: Record<string, string>; child: ChildProxy; ca: string }> {
+    const home = writeChildHome({});
+    writeConfig(home, configFor(), 2);
+    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), API_TOKEN, BOT_KEY, TEST_CLIENT_SECRET: CLIENT_SECRET });
+    await prepare?.(home, env);
+    const child = await startChildProxy({ cli: SRC_CLI, home, env });
+    children.push(child);
+    return { home, env, child, ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') };
+  }
+
+  /** One request on a connection of its own (a new CONNECT), so that the kernel picks a worker for each. */
+  async function fresh(port: number, ca: string, path: string, agent = 'free', host = 'api.example.test'): Promise<{ status: number; body: string }> {
+    // keyway's CA for intercepted hosts, the upstream's for a host tunnelled blind.
+    const dispatcher = new ProxyAgent({ uri: `http://${agent}:${BOT_KEY}@127.0.0.1:${port}`, requestTls: { ca: [ca, TLS_FIXTURES.ca] } });
+    try {
+      const res = await request(`https://${host}:${upstream.port}${path}`, { dispatcher, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      return { status: res.statusCode, body: await res.body.text() };
+    } finally {
+      await dispatcher.close().catch(() => undefined);
+    }
+  }
+
+  async function status(home: string, env: Record<string, string>): Promise<{ pid: number; requests: number; workers: WorkerRow[] }> {
+    const out = await runCli(['status', '--json', '--home', home], env);
+    expect(out.code, out.stderr).toBe(0);
+    return JSON.parse(out.stdout) as { pid: number; requests: number; workers: WorkerRow[] };
+  }
+
+  it('serves one port from two processes: both take connections, status and /metrics sum them, one rate for all', async () => {
+    const { home, env, child, ca } = await startWorkers();
+    const before = await status(home, env);
+    expect(before.workers.map((w) => w.index)).toEqual([1, 2]);
+    expect(new Set(before.workers.map((w) => w.pid)).size).toBe(2);
+    expect(before.workers.every((w) => w.pid !== before.pid && alive(w.pid))).toBe(true);
+
+    // 24 connections of their own: the kernel spreads them (all on one worker: 2^-23).
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => fresh(child.port, ca, `/echo?n=${i}`)));
+    expect(results.map((r) => r.status)).toEqual(Array(24).fill(200));
+    const seen = upstream.seen.filter((r) => r.url.startsWith('/echo?n='));
+    expect(seen).toHaveLength(24);
+    for (const r of seen) expect(r.headers.authorization).toBe(`Bearer ${API_TOKEN}`);
+    const after = await status(home, env);
+    expect(after.requests).toBe(24);
+    expect(after.workers.every((w) => (w.requests ?? 0) > 0)).toBe(true);
+
+    // /metrics on the one admin listener: the workers' counts added up.
+    const proxyFile = JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } };
+    const token = readFileSync(join(home, 'data', 'admin.token'), 'utf8').trim();
+    const metrics = await (await fetch(`http://127.0.0.1:${proxyFile.admin.port}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const injected = /^keyway_requests_total\{decision="inject",code="none"\} (\d+)$/m.exec(metrics);
+    expect(Number(injected?.[1])).toBe(24);
+
+    // bot's rate is 6 a minute with a burst of 6, counted once for the whole keyway: of 16 requests on
+    // 16 connections (spread over both workers) exactly 6 pass. Counted per worker, up to 12 would.
+    const limited = await Promise.all(Array.from({ length: 16 }, (_, i) => fresh(child.port, ca, `/echo?r=${i}`, 'bot')));
+    const codes = limited.map((r) => r.status).sort();
+    expect(codes.filter((c) => c === 200)).toHaveLength(6);
+    expect(codes.filter((c) => c === 429)).toHaveLength(10);
+    const refused = limited.find((r) => r.status === 429)!;
+    expect(JSON.parse(refused.body).error.code).toBe('rate_limited');
+    const spread = await status(home, env);
+    expect(spread.workers.every((w) => (w.requests ?? 0) > (after.workers.find((a) => a.index === w.index)?.requests ?? 0))).toBe(true);
+  });
+
+  it('one token refresh across workers, for 30 requests on an expired OAuth grant', async () => {
+    const stale = `stale-${randomBytes(6).toString('hex')}`;
+    const { home, env, child, ca } = await startWorkers(async (home, env) => {
+      const tokens = await auth.obtainTokens();
+      const add = await runCli(
+        ['grants', 'add', 'oauthy', '--type', 'oauth2', '--domains', 'other.example.test', '--provider', 'testauth', '--home', home],
+        env,
+      );
+      expect(add.code, add.stderr).toBe(0);
+      const material = { refreshToken: tokens.refresh_token, accessToken: stale, expiresAt: Date.now() - 1000 };
+      const set = await runCli(['secrets', 'set', 'oauthy', '--stdin', '--home', home], env, JSON.stringify(material));
+      expect(set.code, set.stderr).toBe(0);
+    });
+    // Held long enough that requests on both workers arrive while the first refresh is in flight.
+    auth.mode = 'slow';
+    auth.slowMs = 800;
+    const calls = auth.tokenCalls['refresh_token'] ?? 0;
+    try {
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => fresh(child.port, ca, `/echo?o=${i}`, 'free', 'other.example.test')));
+      expect(results.map((r) => r.status)).toEqual(Array(30).fill(200));
+      const sent = new Set(upstream.seen.filter((r) => r.url.startsWith('/echo?o=')).map((r) => r.headers.authorization));
+      expect(sent.size).toBe(1);
+      expect([...sent][0]).toMatch(/^Bearer ./);
+      expect([...sent][0]).not.toBe(`Bearer ${stale}`);
+      expect((auth.tokenCalls['refresh_token'] ?? 0) - calls).toBe(1);
+      const spread = await status(home, env);
+      expect(spread.workers.every((w) => (w.requests ?? 0) > 0)).toBe(true);
+    } finally {
+      auth.mode = 'normal';
+    }
+  });
+
+  it('a reload reaches every worker and is audited once', async () => {
+    const { home, env, child, ca } = await startWorkers();
+    await fresh(child.port, ca, '/echo?before', 'free', 'plain.example.test');
+    expect(upstream.seen.find((r) => r.url === '/echo?before')?.headers['x-api-key']).toBeUndefined();
+    writeConfig(
+      home,
+      configFor({
+        grants: { other: { type: 'api_key', domains: ['plain.example.test'], secret: 'env:API_TOKEN', inject: { header: 'X-Api-Key', format: '{secret}' } } },
+      }),
+      2,
+    );
+    const reload = await runCli(['reload', '--home', home], env);
+    expect(reload.code, reload.stderr).toBe(0);
+    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => fresh(child.port, ca, `/echo?l=${i}`, 'free', 'plain.example.test')));
+    expect(results.map((r) => r.status)).toEqual(Array(16).fill(200));
+    const seen = upstream.seen.filter((r) => r.url.startsWith('/echo?l='));
+    expect(seen).toHaveLength(16);
+    for (const r of seen) expect(r.headers['x-api-key']).toBe(API_TOKEN);
+    const spread = await status(home, env);
+    expect(spread.workers.every((w) => (w.requests ?? 0) > 0)).toBe(true);
+    const lines = readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action?: string });
+    expect(lines.filter((l) => l.action === 'reload')).toHaveLength(1);
+    const verify = await runCli(['audit', 'verify', '--home', home], env);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it('a worker killed mid-request: that request fails at once, a new worker takes its place, the rest serve on', async () => {
+    const { home, env, child, ca } = await startWorkers();
+    const started = Date.now();
+    const held = fresh(child.port, ca, '/slow?ms=60000').then(
+      (r) => ({ ok: true as const, status: r.status }),
+      (err: Error) => ({ ok: false as const, message: err.message }),
+    );
+    const holder = await until(
+      'the held request on a worker',
+      async () => (await status(home, env)).workers.find((w) => (w.connections ?? 0) > 0),
+      slack(10_000, 30_000),
+    );
+    process.kill(holder.pid, 'SIGKILL');
+    const outcome = await held;
+    expect(outcome.ok).toBe(false);
+    expect(Date.now() - started).toBeLessThan(slack(20_000, 50_000));
+    const replaced = await until(
+      'a new worker in its place',
+      async () => {
+        const row = (await status(home, env)).workers.find((w) => w.index === holder.index);
+        return row && row.pid !== holder.pid && row.restarts === 1 && row.requests !== null ? row : undefined;
+      },
+      slack(15_000, 45_000),
+    );
+    expect(alive(replaced.pid)).toBe(true);
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => fresh(child.port, ca, `/echo?k=${i}`)));
+    expect(results.map((r) => r.status)).toEqual(Array(12).fill(200));
+    expect(child.stdout()).toContain('a worker process died');
+  });
+
+  it('stop lets requests in flight finish, then every worker exits; a second start on a taken port is refused', async () => {
+    const { home, env, child, ca } = await startWorkers();
+    const { workers } = await status(home, env);
+    const other = writeChildHome({});
+    writeConfig(other, configFor(), 2);
+    const second = await runCli(['start', '--home', other, '--listen', `127.0.0.1:${child.port}`, '--admin-listen', '127.0.0.1:0'], env);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/the port is in use/);
+
+    const held = fresh(child.port, ca, '/slow?ms=1500');
+    await sleep(300);
+    child.child.kill('SIGTERM');
+    expect((await held).status).toBe(200);
+    const [code] = (await once(child.child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    for (const w of workers) expect(alive(w.pid)).toBe(false);
+  });
+
+  it('a primary that dies takes its workers with it', async () => {
+    const { home, env, child } = await startWorkers();
+    const { workers } = await status(home, env);
+    child.child.kill('SIGKILL');
+    await until('every worker gone', () => (workers.some((w) => alive(w.pid)) ? undefined : true), slack(15_000, 45_000));
+  });
+});
