@@ -39,6 +39,8 @@ export interface KeywayChildOptions {
    * so the wrapper sees one process; `pid` is then keyway's, read from data/proxy.json.
    */
   wrapper?: readonly string[] | undefined;
+  /** proxy.workers: processes serving the proxy (default 1). */
+  workers?: number | undefined;
   /** More CLI commands to run on the home before start, after the bench grant is added (--home is appended). */
   setup?: ReadonlyArray<{ args: readonly string[]; stdin?: string | undefined }> | undefined;
 }
@@ -72,6 +74,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
         upstream_ca: [...options.upstreamCa],
         allow_networks: ['127.0.0.0/8'], // the bench upstream is on loopback, refused by default
         hosts: Object.fromEntries(options.hosts.map((h) => [h, '127.0.0.1'])),
+        ...(options.workers === undefined ? {} : { workers: options.workers }),
       },
       admin: { enabled: false },
       ...options.config,

@@ -13,16 +13,19 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { awsHost, newBenchAwsKey } from './aws-host.ts';
-import { BENCH_SUFFIX, directRoute, keywayRoute, type Route, type Tally } from './clients.ts';
+import { BENCH_SUFFIX, directRoute, keywayRoute, proxyRoute, type Route, type Tally } from './clients.ts';
 import { directH2, keywayH2, s7Rounds, s7Streams, startH2Upstream, type H2Upstream } from './h2.ts';
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
 import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
+import { tuningEnv } from './keyway-child.ts';
 import { startPeers, type Peers } from './peers.ts';
-import { processCpuMs } from './proc.ts';
+import { processCpuMs, processTree, processTreeCpuMs, processTreeMemory } from './proc.ts';
+import { type ScalingFigures, type ScalingRounds, type ScalingRoute, s11Scaling, scalingFigures, scalingTable, scalingTargetLines } from './scaling.ts';
+import { startSquidChild, type SquidChild } from './squid-child.ts';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { formatProfile, latestProfile, summariseProfile, type ProfileReport } from './profile.ts';
 import { latencyFigures, newHostFigures, throughputFigures } from './report.ts';
@@ -81,6 +84,8 @@ const BUDGET_MS =
       2 * (perRun(plan.s7.bounds) + perRun(plan.s8.bounds) + perRun(plan.s9.bounds) + perRun(plan.s10.bounds))) +
   plan.s5.maxMs +
   plan.s6.bounds.maxMs +
+  // s11: direct, keyway and squid at 1 and N workers, and starting the two N-worker proxies.
+  (options.scaling ? plan.rounds * 5 * perRun(plan.s2.bounds) + 40_000 : 0) +
   30_000;
 const WATCHDOG_MS = BUDGET_MS + 60_000;
 
@@ -93,15 +98,30 @@ let tokenEndpoint: BenchTokenEndpoint | undefined;
 let h2Upstream: H2Upstream | undefined;
 let peers: Peers | undefined;
 let database: TestPostgres | undefined;
+/** s11's proxies with N workers. */
+let keywayWorkers: KeywayChild | undefined;
+let squidWorkers: SquidChild | undefined;
 
+const killWorkers = () => {
+  for (const pid of keywayWorkers ? processTree(keywayWorkers.pid) : []) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  squidWorkers?.killNow();
+};
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; giving up\n`);
+  killWorkers();
   if (child) process.kill(child.pid, 'SIGKILL');
   peers?.killNow();
   process.exit(3);
 }, WATCHDOG_MS);
 watchdog.unref();
 process.once('SIGINT', () => {
+  killWorkers();
   if (child) process.kill(child.pid, 'SIGKILL');
   peers?.killNow();
   process.exit(130);
@@ -238,6 +258,63 @@ async function main(): Promise<number> {
   const s10 = mcpFigures(s10Rounds);
   log(mcpTable(s10Rounds, s10));
 
+  const workerCount = options.workers ?? Math.max(2, availableParallelism());
+  let s11: ScalingFigures | undefined;
+  let s11Rounds: ScalingRounds = [];
+  if (options.scaling) {
+    section(`s11: s2's load through keyway (proxy.workers) and squid (SMP workers) at 1 and ${workerCount} workers, round-robin with direct`);
+    // A plain bearer grant on its own home: the N-worker keyway does s2's work, nothing else.
+    const base = keywayBenchOptions(setup);
+    keywayWorkers = await startKeywayChild({
+      hosts,
+      domains: base.domains,
+      secret,
+      upstreamCa: base.upstreamCa,
+      nodeArgs: childNodeArgs,
+      cli: childCli,
+      env: tuningEnv(),
+      workers: workerCount,
+    });
+    const kN = keywayWorkers;
+    const squid1 = peers.routes.find((r) => r.name === 'squid');
+    if (squid1 && peers.squid) {
+      squidWorkers = await startSquidChild({ hosts, injectDomains: [BENCH_SUFFIX], secret, upstreamCaPath: TLS_FIXTURES.caPath, workers: workerCount });
+    }
+    const sN = squidWorkers;
+    const squid = peers.squid;
+    const scalingRoutes: ScalingRoute[] = [
+      { label: 'direct', proxy: 'direct', workers: 0, route: routes[0]! },
+      { label: 'keyway x1', proxy: 'keyway', workers: 1, route: keyway, memory: () => child!.memory() },
+      {
+        label: `keyway x${workerCount}`,
+        proxy: 'keyway',
+        workers: workerCount,
+        route: proxyRoute('keyway', kN.url, kN.caPem, TLS_FIXTURES.ca, () => processTreeCpuMs(kN.pid)),
+        memory: () => processTreeMemory(kN.pid),
+      },
+      ...(squid1 && squid ? [{ label: 'squid x1', proxy: 'squid' as const, workers: 1, route: squid1, memory: () => squid.memory() }] : []),
+      ...(sN
+        ? [
+            {
+              label: `squid x${workerCount}`,
+              proxy: 'squid' as const,
+              workers: workerCount,
+              route: proxyRoute('squid', sN.url, sN.caPem, TLS_FIXTURES.ca, sN.cpuMs),
+              memory: () => sN.memory(),
+            },
+          ]
+        : []),
+    ];
+    log(`keyway with ${workerCount} workers: pid ${kN.pid} on ${kN.url}${sN ? `; squid with ${workerCount} workers: pid ${sN.pid} on ${sN.url}` : ''}`);
+    s11Rounds = await s11Scaling(scalingRoutes, ctx, plan.s2, plan.rounds);
+    s11 = scalingFigures(scalingRoutes, s11Rounds, workerCount);
+    log(scalingTable(s11));
+    await kN.stop();
+    keywayWorkers = undefined;
+    await sN?.stop();
+    squidWorkers = undefined;
+  }
+
   const counts = { ...upstream.counts, oauth: { ...upstream.counts.oauth } };
   const peerCounts = Object.entries(counts.viaPeer);
   const withoutViaPeers = peerCounts.reduce((n, [, c]) => n + c.withoutCredential, 0);
@@ -265,7 +342,8 @@ async function main(): Promise<number> {
   const earlier = directTargetLines(summary);
   const signing = signedTargetLines(s8, s9, aws.counts);
   const reading = mcpTargetLines(s10);
-  const lines = [...againstSquid, ...earlier, ...signing, ...reading];
+  const cores = scalingTargetLines(s11);
+  const lines = [...againstSquid, ...earlier, ...signing, ...reading, ...(options.scaling ? cores : [])];
   const errors: string[] = [];
   if (tally.badStatus > 0) errors.push(`${tally.badStatus} responses with an unexpected status`);
   if (tally.badBody > 0) errors.push(`${tally.badBody} responses with a wrong body size`);
@@ -295,6 +373,10 @@ async function main(): Promise<number> {
   log(summaryTable(signing));
   section('summary: issue 27 target, keyway reading MCP messages against the same POSTs on a plain path in the same rounds');
   log(summaryTable(reading));
+  if (options.scaling) {
+    section('summary: issue 38 target, keyway and squid with a worker per core, in the same rounds');
+    log(summaryTable(cores));
+  }
   const targets = lines.filter((l) => !l.info);
   log(`\n${targets.filter((l) => l.pass).length}/${targets.length} targets met; run took ${fixed(seconds, 1)} s`);
   if (quick) log('quick run: one short round on a cold keyway, a smoke check only; judge the targets with `npm run bench`');
@@ -325,6 +407,7 @@ async function main(): Promise<number> {
       s8: { figures: s8, rounds: s8Rounds },
       s9: { figures: s9, rounds: s9Rounds },
       s10: { figures: s10, rounds: s10Rounds },
+      ...(s11 ? { s11: { figures: s11, rounds: s11Rounds } } : {}),
     },
     memoryMiB: memory.keyway,
     peerMemoryMiB: memory.peers,
@@ -355,6 +438,8 @@ function profileOf(dir: string): ProfileReport | undefined {
 
 async function shutdown(): Promise<void> {
   await child?.stop().catch(() => undefined);
+  await keywayWorkers?.stop().catch(() => undefined);
+  await squidWorkers?.stop().catch(() => undefined);
   await peers?.stop().catch(() => undefined);
   await h2Upstream?.close().catch(() => undefined);
   await upstream?.close().catch(() => undefined);

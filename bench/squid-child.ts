@@ -36,6 +36,8 @@ export interface SquidChildOptions {
   /** The CA file squid trusts for upstreams. */
   upstreamCaPath: string;
   binary?: string | undefined;
+  /** squid's SMP mode (`workers N`): N kid processes share the port. Default 1 (no kids). */
+  workers?: number | undefined;
 }
 
 export interface SquidChild {
@@ -74,7 +76,9 @@ export async function startSquidChild(options: SquidChildOptions): Promise<Squid
     // Started as root, squid drops to the `proxy` user, which must own its state.
     if (userInfo().uid === 0) chownTree(dir, 'proxy');
 
-    const child = spawn(binary, ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/bin' } });
+    // -N keeps squid in one process; SMP needs its master to fork the kids, in the foreground.
+    const mode = (options.workers ?? 1) > 1 ? '--foreground' : '-N';
+    const child = spawn(binary, [mode, '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/bin' } });
     const tail: string[] = [];
     const keep = (chunk: Buffer) => {
       tail.push(chunk.toString('utf8'));
@@ -123,6 +127,7 @@ function squidConfig(dir: string, port: number, o: SquidChildOptions): string {
     `http_port 127.0.0.1:${port} ssl-bump tls-cert=${at('ca.pem')} tls-key=${at('ca.key')} generate-host-certificates=on dynamic_cert_mem_cache_size=16MB`,
     `sslcrtd_program ${CERTGEN} -s ${at('ssl_db')} -M 16MB`,
     'sslcrtd_children 4 startup=1 idle=1',
+    ...((o.workers ?? 1) > 1 ? [`workers ${o.workers}`] : []),
     'acl step1 at_step SslBump1',
     'ssl_bump peek step1',
     'ssl_bump bump all',

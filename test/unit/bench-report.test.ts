@@ -7,6 +7,7 @@ import { latencyFigures, newHostFigures, throughputFigures } from '../../bench/r
 import type { RefreshFigures } from '../../bench/report-refresh.ts';
 import { squidTargetLines, type SummaryInput } from '../../bench/report-targets.ts';
 import { parseRunOptions } from '../../bench/run-options.ts';
+import { scalingFigures, scalingTargetLines } from '../../bench/scaling.ts';
 import { rounds, type LatencyResult, type NewHostResult, type ThroughputResult } from '../../bench/scenarios.ts';
 
 const fakeRoute = (name: RouteName): Route => ({ name, dispatcher: () => undefined as never, headers: () => ({}) });
@@ -50,10 +51,48 @@ describe('bench options', () => {
     expect(parseRunOptions(['--warmup=0.5'])).toMatchObject({ warmupMs: 500 });
   });
 
+  it('takes the worker count for s11, or leaves s11 out', () => {
+    expect(parseRunOptions([])).toMatchObject({ scaling: true, workers: undefined });
+    expect(parseRunOptions(['--workers=4', '--no-scaling'])).toMatchObject({ scaling: false, workers: 4 });
+    for (const bad of [['--workers=1'], ['--workers=two'], ['--workers=100']])
+      expect(parseRunOptions(bad)).toEqual({ error: expect.stringMatching(/--workers/) });
+  });
+
   it('refuses what it cannot honour, naming the option', () => {
     for (const bad of [['--rounds=0'], ['--rounds=2.5'], ['--rounds=100'], ['--warmup=-1'], ['--warmup=1e3'], ['--squid-please']]) {
       expect(parseRunOptions(bad), bad.join(' ')).toEqual({ error: expect.stringMatching(/--rounds|--warmup|unknown option/) });
     }
+  });
+});
+
+describe('s11: every core', () => {
+  const result = (rps: number, cpuMs: number): LatencyResult => ({ requests: rps, seconds: 1, rps, cpuMs, latencyMs: { p50: 1, p99: 2, mean: 1, count: rps } });
+  const routes = [
+    { label: 'direct', proxy: 'direct' as const, workers: 0 },
+    { label: 'keyway x1', proxy: 'keyway' as const, workers: 1 },
+    { label: 'keyway x2', proxy: 'keyway' as const, workers: 2 },
+    { label: 'squid x1', proxy: 'squid' as const, workers: 1 },
+    { label: 'squid x2', proxy: 'squid' as const, workers: 2 },
+  ].map((r) => ({ ...r, route: {} as Route }));
+
+  it('medians over rounds, the slope from 1 to N per proxy, and keyway against squid at N', () => {
+    const round = (k1: number, k2: number, q1: number, q2: number) => ({
+      direct: result(20_000, 0),
+      'keyway x1': result(k1, k1 * 0.1),
+      'keyway x2': result(k2, k2 * 0.1),
+      'squid x1': result(q1, q1 * 0.05),
+      'squid x2': result(q2, q2 * 0.05),
+    });
+    const f = scalingFigures(routes, [round(10_000, 18_000, 12_000, 20_000), round(9_000, 16_000, 11_000, 21_000), round(11_000, 17_000, 13_000, 19_000)], 2);
+    expect(f.keywaySlope).toBeCloseTo(17_000 / 10_000);
+    expect(f.squidSlope).toBeCloseTo(20_000 / 12_000);
+    expect(f.keywayOverSquid).toBeCloseTo(17_000 / 20_000);
+    expect(f.keywayCpuOverSquid).toBeCloseTo(2);
+    const [line] = scalingTargetLines(f);
+    expect(line).toMatchObject({ pass: false });
+    expect(line!.measured).toMatch(/^0\.850x/);
+    expect(scalingTargetLines(scalingFigures(routes, [round(10_000, 27_000, 12_000, 20_000)], 2))[0]).toMatchObject({ pass: true });
+    expect(scalingTargetLines(undefined)[0]).toMatchObject({ info: true });
   });
 });
 
