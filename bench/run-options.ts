@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const SRC_DIR = fileURLToPath(new URL('../src/', import.meta.url));
 const DIST_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
-export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=SECONDS] [--no-squid] [--no-floor] [--cpu-prof] [--dist] [--store=postgres] [--workers=N] [--no-scaling] [--node-arg=OPTION]...
+export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=SECONDS] [--no-squid] [--no-floor] [--cpu-prof] [--dist] [--store=postgres] [--workers=N] [--no-scaling] [--baseline=REF] [--no-baseline] [--node-arg=OPTION]...
   --quick            short smoke run (1 round, small counts, 0.2 s warm-up)
   --rounds=N         rounds per scenario (default 3; the figures are medians over them, targets need >= 3)
   --warmup=SECONDS   warm-up of each route before each timed run (default 1: what a user's first
@@ -17,6 +17,9 @@ export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=
   --dist             run the built dist/cli/main.js instead of src/cli/main.ts (npm run build first)
   --workers=N        s11: keyway's proxy.workers and squid's SMP workers against 1 (default: the cores)
   --no-scaling       leave out s11 (two more proxies with N workers each)
+  --baseline=REF     re-measure this commit beside this build, interleaved (s2, s8, s10); default in
+                     a full run: bench/baseline.json's ref (the last landed build)
+  --no-baseline      leave the baseline out
   --store=postgres   keep keyway's store in a throwaway PostgreSQL (store.backend: postgres) instead of the file
   --node-arg=OPTION  extra node option for the keyway child, e.g. --node-arg=--max-old-space-size=96
 keyway start re-executes itself under its runtime settings (src/cli/proxy-runtime.ts); node options
@@ -38,9 +41,11 @@ export interface RunOptions {
   scaling: boolean;
   /** Undefined: one per core. */
   workers: number | undefined;
+  /** A commit to re-measure beside this build; false: none; undefined: baseline.json's in a full run. */
+  baseline: string | false | undefined;
 }
 
-const FLAGS = ['--quick', '--cpu-prof', '--dist', '--store=postgres', '--store=file', '--no-squid', '--no-floor', '--no-scaling'];
+const FLAGS = ['--quick', '--cpu-prof', '--dist', '--store=postgres', '--store=file', '--no-squid', '--no-floor', '--no-scaling', '--no-baseline'];
 const MAX_WORKERS = 64;
 const MAX_ROUNDS = 20;
 const MAX_WARMUP_S = 120;
@@ -48,11 +53,13 @@ const MAX_WARMUP_S = 120;
 /** Parses argv; an unknown or malformed option is returned as an error message. */
 export function parseRunOptions(argv: readonly string[]): RunOptions | { error: string } {
   const valued = (name: string) => argv.filter((a) => a.startsWith(`${name}=`)).map((a) => a.slice(name.length + 1));
-  const unknown = argv.filter((a) => !FLAGS.includes(a) && !/^--(node-arg|rounds|warmup|workers)=/.test(a));
+  const unknown = argv.filter((a) => !FLAGS.includes(a) && !/^--(node-arg|rounds|warmup|workers|baseline)=/.test(a));
   if (unknown.length > 0) return { error: `unknown option ${unknown.join(' ')}` };
   const rounds = valued('--rounds').at(-1);
   const warmup = valued('--warmup').at(-1);
   const workers = valued('--workers').at(-1);
+  const ref = valued('--baseline').at(-1);
+  if (ref !== undefined && !/^[\w./-]{1,100}$/.test(ref)) return { error: '--baseline takes a commit, branch or tag' };
   if (workers !== undefined && !(/^\d+$/.test(workers) && Number(workers) >= 2 && Number(workers) <= MAX_WORKERS)) {
     return { error: `--workers must be a whole number from 2 to ${MAX_WORKERS}` };
   }
@@ -74,6 +81,7 @@ export function parseRunOptions(argv: readonly string[]): RunOptions | { error: 
     floor: !argv.includes('--no-floor'),
     scaling: !argv.includes('--no-scaling'),
     workers: workers === undefined ? undefined : Number(workers),
+    baseline: argv.includes('--no-baseline') ? false : valued('--baseline').at(-1),
   };
 }
 

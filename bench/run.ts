@@ -24,6 +24,7 @@ import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.t
 import { tuningEnv } from './keyway-child.ts';
 import { startPeers, type Peers } from './peers.ts';
 import { processCpuMs, processTree, processTreeCpuMs, processTreeMemory } from './proc.ts';
+import { type BaselineBuild, baselineChanges, baselineRounds, baselineTable, checkoutBaseline, readBaseline } from './baseline.ts';
 import { type ScalingFigures, type ScalingRounds, type ScalingRoute, s11Scaling, scalingFigures, scalingTable, scalingTargetLines } from './scaling.ts';
 import { startSquidChild, type SquidChild } from './squid-child.ts';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
@@ -73,6 +74,9 @@ const { quick, cpuProf, nodeArgs: childNodeArgs, postgres: onPostgres } = option
 const childCli = options.dist ? builtCli() : undefined;
 const basePlan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 const plan: Plan = { ...basePlan, rounds: options.rounds ?? basePlan.rounds, warmupMs: options.warmupMs ?? basePlan.warmupMs };
+// Against the baseline by default in a full run; --baseline=REF picks another build, --no-baseline none.
+const stored = readBaseline();
+const baselineRef = options.baseline === false ? undefined : (options.baseline ?? (quick ? undefined : stored?.ref));
 const routeCount = 2 + (options.squid ? 1 : 0) + (options.floor ? 1 : 0);
 // No loop starts a request after the budget; the watchdog ends a run that hangs anyway. The budget
 // grows with what the run does: s1-s4 and s7 per route and round (warm-up + timed loop), s8 and s9
@@ -86,6 +90,8 @@ const BUDGET_MS =
   plan.s6.bounds.maxMs +
   // s11: direct, keyway and squid at 1 and N workers, and starting the two N-worker proxies.
   (options.scaling ? plan.rounds * 5 * perRun(plan.s2.bounds) + 40_000 : 0) +
+  // The baseline: s2, s8 and s10 on this build and the baseline's, and building it.
+  (baselineRef !== undefined ? plan.rounds * 6 * perRun(plan.s2.bounds) + 180_000 : 0) +
   30_000;
 const WATCHDOG_MS = BUDGET_MS + 60_000;
 
@@ -101,6 +107,9 @@ let database: TestPostgres | undefined;
 /** s11's proxies with N workers. */
 let keywayWorkers: KeywayChild | undefined;
 let squidWorkers: SquidChild | undefined;
+/** The baseline build and its keyway. */
+let baselineBuild: BaselineBuild | undefined;
+let baselineChild: KeywayChild | undefined;
 
 const killWorkers = () => {
   for (const pid of keywayWorkers ? processTree(keywayWorkers.pid) : []) {
@@ -315,6 +324,47 @@ async function main(): Promise<number> {
     squidWorkers = undefined;
   }
 
+  let baseline:
+    | { commit: string; changes: ReturnType<typeof baselineChanges>; rounds: Awaited<ReturnType<typeof baselineRounds>> }
+    | { skipped: string }
+    | undefined;
+  if (baselineRef !== undefined) {
+    section(`against the baseline: s2, s8 and s10 on this build and on ${baselineRef.slice(0, 12)}, interleaved in the same rounds`);
+    const build = checkoutBaseline(baselineRef);
+    if ('why' in build) {
+      log(`baseline skipped: ${build.why}`);
+      baseline = { skipped: build.why };
+    } else {
+      baselineBuild = build;
+      // Its own home and grants, as this build's; its token endpoint is never called (no s6 here).
+      baselineChild = await startKeywayChild(
+        keywayBenchOptions({
+          ...setup,
+          cli: build.cli,
+          oauth: newOAuthClient(),
+          tokenUrl: 'https://127.0.0.1:9/unused',
+          database: undefined,
+          profileDir: undefined,
+        }),
+      );
+      const b = baselineChild;
+      const rounds = await baselineRounds(
+        keyway,
+        keywayRoute(b.url, b.caPem, TLS_FIXTURES.ca, () => processCpuMs(b.pid)),
+        ctx,
+        plan.s2,
+        plan.rounds,
+      );
+      const changes = baselineChanges(rounds);
+      log(baselineTable(changes, stored?.ref !== undefined && build.commit.startsWith(stored.ref) ? stored : undefined, build.commit));
+      baseline = { commit: build.commit, changes, rounds };
+      await b.stop();
+      baselineChild = undefined;
+      build.remove();
+      baselineBuild = undefined;
+    }
+  }
+
   const counts = { ...upstream.counts, oauth: { ...upstream.counts.oauth } };
   const peerCounts = Object.entries(counts.viaPeer);
   const withoutViaPeers = peerCounts.reduce((n, [, c]) => n + c.withoutCredential, 0);
@@ -409,6 +459,7 @@ async function main(): Promise<number> {
       s10: { figures: s10, rounds: s10Rounds },
       ...(s11 ? { s11: { figures: s11, rounds: s11Rounds } } : {}),
     },
+    ...(baseline ? { baseline } : {}),
     memoryMiB: memory.keyway,
     peerMemoryMiB: memory.peers,
     upstream: { ...counts, aws: { ...aws.counts } },
@@ -440,6 +491,8 @@ async function shutdown(): Promise<void> {
   await child?.stop().catch(() => undefined);
   await keywayWorkers?.stop().catch(() => undefined);
   await squidWorkers?.stop().catch(() => undefined);
+  await baselineChild?.stop().catch(() => undefined);
+  baselineBuild?.remove();
   await peers?.stop().catch(() => undefined);
   await h2Upstream?.close().catch(() => undefined);
   await upstream?.close().catch(() => undefined);

@@ -8,6 +8,7 @@ import type { RefreshFigures } from '../../bench/report-refresh.ts';
 import { squidTargetLines, type SummaryInput } from '../../bench/report-targets.ts';
 import { parseRunOptions } from '../../bench/run-options.ts';
 import { scalingFigures, scalingTargetLines } from '../../bench/scaling.ts';
+import { baselineChanges } from '../../bench/baseline.ts';
 import { rounds, type LatencyResult, type NewHostResult, type ThroughputResult } from '../../bench/scenarios.ts';
 
 const fakeRoute = (name: RouteName): Route => ({ name, dispatcher: () => undefined as never, headers: () => ({}) });
@@ -62,6 +63,26 @@ describe('bench options', () => {
     for (const bad of [['--rounds=0'], ['--rounds=2.5'], ['--rounds=100'], ['--warmup=-1'], ['--warmup=1e3'], ['--squid-please']]) {
       expect(parseRunOptions(bad), bad.join(' ')).toEqual({ error: expect.stringMatching(/--rounds|--warmup|unknown option/) });
     }
+  });
+});
+
+describe('against the baseline', () => {
+  it('medians of each side, and the change as this build over the baseline', () => {
+    const r = (rps: number, cpuMs: number): LatencyResult => ({ requests: 1000, seconds: 1, rps, cpuMs, latencyMs: { p50: 1, p99: 2, mean: 1, count: 1000 } });
+    const round = (now: number, before: number) => ({
+      s2: { current: r(now, 100), baseline: r(before, 110) },
+      s8: { current: r(now, 120), baseline: r(before, 120) },
+      s10: { current: r(now, 200), baseline: r(before, 180) },
+    });
+    const changes = baselineChanges([round(9000, 10_000), round(9500, 10_000), round(11_000, 10_000)]);
+    expect(changes.map((c) => c.scenario)).toEqual(['s2', 's8', 's10']);
+    expect(changes[0]).toMatchObject({ current: { rps: 9500, cpuUsPerRequest: 100 }, baseline: { rps: 10_000, cpuUsPerRequest: 110 } });
+    expect(changes[0]!.rpsChange).toBeCloseTo(-0.05);
+    expect(changes[0]!.cpuChange).toBeCloseTo(100 / 110 - 1);
+    expect(changes[2]!.cpuChange).toBeCloseTo(200 / 180 - 1);
+    expect(parseRunOptions(['--baseline=abc123'])).toMatchObject({ baseline: 'abc123' });
+    expect(parseRunOptions(['--no-baseline'])).toMatchObject({ baseline: false });
+    expect(parseRunOptions(['--baseline=a;rm'])).toEqual({ error: expect.stringMatching(/--baseline/) });
   });
 });
 
