@@ -10,6 +10,7 @@
 // s8 and s9 (signed.ts) run s2's and s4's loads through keyway on an aws_sigv4 grant, each round
 // paired with the same load on the bearer grant, for what signing costs.
 // A MISS is reported, not fatal: the exit code is non-zero only if something errored.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -24,6 +25,7 @@ import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.t
 import { tuningEnv } from './keyway-child.ts';
 import { startPeers, type Peers } from './peers.ts';
 import { processCpuMs, processTree, processTreeCpuMs, processTreeMemory } from './proc.ts';
+import { referenceMarkdown, referenceRows } from './reference.ts';
 import { type BaselineBuild, baselineChanges, baselineRounds, baselineTable, checkoutBaseline, readBaseline } from './baseline.ts';
 import { type ScalingFigures, type ScalingRounds, type ScalingRoute, s11Scaling, scalingFigures, scalingTable, scalingTargetLines } from './scaling.ts';
 import { startSquidChild, type SquidChild } from './squid-child.ts';
@@ -138,6 +140,7 @@ process.once('SIGINT', () => {
 
 async function main(): Promise<number> {
   const started = performance.now();
+  const loadAtStart = loadavg();
   const secret = `kwb-${randomBytes(24).toString('hex')}`;
   const tally: Tally = { badStatus: 0, badBody: 0 };
   const profileDir = cpuProf ? `${RESULTS_DIR}profile-${Date.now()}` : undefined;
@@ -433,7 +436,21 @@ async function main(): Promise<number> {
   else if (plan.rounds < 3) log(`${plan.rounds} round(s): the targets are judged on medians of at least 3`);
   if (profile) log(`\n${formatProfile(profile)}`);
 
+  const reference = referenceRows({ s1, s2, s3, s4, s5, rssAfterS2, rssAfterS5, s11 });
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  const referenceText = referenceMarkdown(
+    reference,
+    [
+      `keyway ${buildCommit()} beside squid ${peers.squid?.version ?? '(did not run)'} (ssl-bump) and the bare Node forwarder, ${new Date().toISOString().slice(0, 10)}:`,
+      `${quick ? 'quick' : 'full'} run, medians of ${plan.rounds} round(s); Node ${process.version}, ${cpus().length} CPUs; load average ${load(loadAtStart)} at the start, ${load(loadavg())} at the end.`,
+      'Every route carries the same credential on the same upstream, on loopback; the client and the upstream share the bench process.',
+    ].join('\n'),
+  );
+  section('the reference table: keyway, squid and the floor side by side (medians of this run)');
+  log(referenceText);
+
   mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(`${RESULTS_DIR}latest.md`, `${referenceText}\n`);
   const reportPath = `${RESULTS_DIR}latest.json`;
   const report = {
     date: new Date().toISOString(),
@@ -465,6 +482,7 @@ async function main(): Promise<number> {
     upstream: { ...counts, aws: { ...aws.counts } },
     requestsWithoutCredential: counts.withoutCredentialViaKeyway,
     targets: lines,
+    reference,
     errors,
     ...(profile ? { profile } : {}),
   };
@@ -476,6 +494,17 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** The commit this checkout is at, marked when files differ from it. */
+function buildCommit(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return dirty ? `${commit} with changes to src/` : commit;
+  } catch {
+    return '(not a git checkout)';
+  }
 }
 
 function profileOf(dir: string): ProfileReport | undefined {

@@ -9,6 +9,7 @@ import { squidTargetLines, type SummaryInput } from '../../bench/report-targets.
 import { parseRunOptions } from '../../bench/run-options.ts';
 import { scalingFigures, scalingTargetLines } from '../../bench/scaling.ts';
 import { baselineChanges } from '../../bench/baseline.ts';
+import { referenceMarkdown, referenceRows } from '../../bench/reference.ts';
 import { rounds, type LatencyResult, type NewHostResult, type ThroughputResult } from '../../bench/scenarios.ts';
 
 const fakeRoute = (name: RouteName): Route => ({ name, dispatcher: () => undefined as never, headers: () => ({}) });
@@ -171,5 +172,34 @@ describe('bench figures and targets against squid', () => {
     expect(lines.every((l) => l.info)).toBe(true);
     expect(lines.filter((l) => l.measured === 'n/a (squid did not run)')).toHaveLength(6);
     expect(lines.filter((l) => l.measured === 'n/a (floor did not run)')).toHaveLength(2);
+  });
+});
+
+describe('the reference table', () => {
+  it('keyway, squid, the floor and direct side by side, added latency against direct, RSS per proxy', () => {
+    const round = { direct: latency(20_000, 1), keyway: latency(10_000, 3, 900), squid: latency(12_000, 2, 600), floor: latency(14_000, 1.5, 700) };
+    const s2 = latencyFigures([round]);
+    const tp = throughputFigures([{ direct: throughput(100), keyway: throughput(60), squid: throughput(80), floor: throughput(70) }]);
+    const s5 = newHostFigures({ direct: newHost(2), keyway: newHost(5), squid: newHost(9), floor: newHost(4) });
+    const rows = referenceRows({
+      s1: s2,
+      s2,
+      s3: tp,
+      s4: tp,
+      s5,
+      rssAfterS2: { keyway: 110, squid: 50, floor: 95 },
+      rssAfterS5: { keyway: 120 },
+      s11: undefined,
+    });
+    const find = (scenario: string, figure: string) => rows.find((r) => r.scenario.startsWith(scenario) && r.figure === figure)?.values;
+    expect(find('s2 ', 'req/s')).toEqual({ keyway: 10_000, squid: 12_000, floor: 14_000, direct: 20_000 });
+    expect(find('s2 ', 'CPU ms per request')).toEqual({ keyway: 0.09, squid: 0.05, floor: 0.05 });
+    expect(find('s2 ', 'added p50 ms')).toEqual({ keyway: 2, squid: 1, floor: 0.5 });
+    expect(find('s5 ', 'added ms per host')).toEqual({ keyway: 3, squid: 7, floor: 2 });
+    expect(find('s5', 'RSS MiB after')).toMatchObject({ keyway: 120 });
+    const text = referenceMarkdown(rows, 'header');
+    expect(text).toContain('| s2 64 connections, small GETs | req/s | 10000 | 12000 | 14000 | 20000 |');
+    // A proxy that did not run leaves its cell empty, not NaN.
+    expect(text).not.toContain('NaN');
   });
 });
