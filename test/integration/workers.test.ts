@@ -9,6 +9,7 @@ import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../h
 import { SRC_CLI, startChildProxy, type ChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
+import { openConnect } from '../helpers/raw-http.ts';
 import { slack } from '../helpers/load.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -144,6 +145,21 @@ describe('proxy.workers', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${proxyFile.admin.port}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     const injected = /^keyway_requests_total\{decision="inject",code="none"\} (\d+)$/m.exec(metrics);
     expect(Number(injected?.[1])).toBe(24);
+
+    // A hostile agent asks each worker for the primary's admin listener (loopback is an allowed
+    // network here): every worker refuses it as keyway's own, though only the primary listens there.
+    const auth = `Proxy-Authorization: Basic ${Buffer.from(`free:${BOT_KEY}`).toString('base64')}\r\n`;
+    const tries = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const { socket, status, head } = await openConnect(child.port, `127.0.0.1:${proxyFile.admin.port}`, auth);
+        socket.destroy();
+        return { status, head };
+      }),
+    );
+    for (const t of tries) {
+      expect(t.status).toBe(403);
+      expect(t.head.toLowerCase()).toContain('x-keyway-error: host_not_allowed');
+    }
 
     // bot's rate is 6 a minute with a burst of 6, counted once for the whole keyway: of 16 requests on
     // 16 connections (spread over both workers) exactly 6 pass. Counted per worker, up to 12 would.
