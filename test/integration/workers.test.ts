@@ -76,6 +76,7 @@ describe('proxy.workers', () => {
       agents: {
         bot: { key: 'env:BOT_KEY', limits: { rate: '6/min', burst: 6 } },
         free: { key: 'env:BOT_KEY' },
+        daily: { key: 'env:BOT_KEY', limits: { quota: { requests: '5/day' } } },
       },
       providers: { testauth: { client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET', authorize_url: auth.authUrl, token_url: auth.tokenUrl } },
       ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'grants')),
@@ -171,6 +172,15 @@ describe('proxy.workers', () => {
     expect(JSON.parse(refused.body).error.code).toBe('rate_limited');
     const spread = await status(home, env);
     expect(spread.workers.every((w) => (w.requests ?? 0) > (after.workers.find((a) => a.index === w.index)?.requests ?? 0))).toBe(true);
+
+    // A day's quota is counted in the store, once for all workers: 5 of 12.
+    const daily = await Promise.all(Array.from({ length: 12 }, (_, i) => fresh(child.port, ca, `/echo?d=${i}`, 'daily')));
+    expect(daily.filter((r) => r.status === 200)).toHaveLength(5);
+    expect(daily.filter((r) => r.status === 429 && JSON.parse(r.body).error.code === 'quota_exhausted')).toHaveLength(7);
+
+    const text = await runCli(['status', '--home', home], env);
+    expect(text.stdout).toMatch(/workers {3}2 \(proxy\.workers\)/);
+    for (const w of spread.workers) expect(text.stdout).toContain(`#${w.index}  pid ${w.pid}`);
   });
 
   it('one token refresh across workers, for 30 requests on an expired OAuth grant', async () => {
