@@ -105,7 +105,7 @@ function stop(drainMs: number): void {
   void (async () => {
     await running?.stop({ drainMs });
     if (process.connected) process.disconnect();
-    // Nothing left must keep a stopped worker alive (a stray socket, a timer).
-    setTimeout(() => process.exit(0), 1_000).unref();
+    // Nothing left must keep a stopped worker alive (a stray socket, a timer); a failed start keeps its exit code 1.
+    setTimeout(() => process.exit(), 1_000).unref();
   })();
 }
