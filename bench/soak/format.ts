@@ -1,6 +1,8 @@
 // The soak's text output: one line per window as it closes, then the totals and the targets.
 import { fixed, table } from '../stats.ts';
+import { DEFAULT_MAX_LEAVES } from '../../src/tls/contexts.ts';
 import type { SoakReport, WindowReport } from './run.ts';
+import { FLAT_MIN_RUN_S, FLAT_TAIL_S } from './verdict.ts';
 
 const errorText = (errors: Record<string, number>): string => {
   const entries = Object.entries(errors).sort((a, b) => b[1] - a[1]);
@@ -49,7 +51,8 @@ const line = (cells: readonly string[]) =>
     .join('  ')
     .trimEnd();
 
-export const windowLine = (w: WindowReport): string => line(windowRow(w));
+export const windowLine = (w: WindowReport): string =>
+  `${line(windowRow(w))}${w.leafCacheFull === undefined ? '' : `  <- leaf cache full (${w.leafCacheFull} hosts minted); RSS should stay flat from here`}`;
 export const headerLine = (): string => line(WINDOW_HEADER);
 
 export function summary(r: SoakReport): string {
@@ -68,6 +71,10 @@ export function summary(r: SoakReport): string {
     `mix: ${r.newHosts} new host names (one per ${o.newHostEveryMs / 1000} s), ${r.tokenEndpoint.refreshed} token refreshes in all (rotating; token lifetime ${o.tokenLifetimeS} s), one request in ${o.oauthEvery} on the oauth2 grant`,
     `RSS: ${fixed(r.rss.growthMiB, 1)} MiB growth ${r.rss.markRule}, over ${hostsAfterMark} new host names in that time: ${fixed((r.rss.growthMiB * 1024) / hostsAfterMark, 0)} KiB a name if they were all of it` +
       ' (keyway keeps a TLS context per name, up to its cache bound)',
+    r.leafCacheFullAtS === undefined
+      ? `caches: the leaf cache did not fill (fewer than its ${DEFAULT_MAX_LEAVES} hosts); the RSS-flat target needs a run of ${FLAT_MIN_RUN_S / 60} min or more`
+      : `caches: the leaf cache was full at ${fixed(r.leafCacheFullAtS, 0)} s (${DEFAULT_MAX_LEAVES} hosts); the secret caches hold the run's few grants from the start` +
+        (r.tail === undefined ? '' : `; RSS over the last ${FLAT_TAIL_S / 60} min: ${r.tail.growthMiB >= 0 ? '+' : ''}${fixed(r.tail.growthMiB, 1)} MiB`),
     `upstream (warm-up included): ${r.upstream.viaKeyway} requests on the bearer grant (${r.upstream.withoutCredentialViaKeyway} without the credential), ${r.upstream.oauth.total} on the oauth2 grant (${r.upstream.oauth.refusedExpired + r.upstream.oauth.refusedUnknown + r.upstream.oauth.refusedMissing} refused)`,
     `warm-up: ${fixed(r.warmup.seconds, 1)} s, ${r.warmup.ok} ok, p99 ${fixed(r.warmup.p99Ms, 2)} ms, errors ${errorText(r.warmup.errors)}`,
     `keyway: RSS ${fixed(r.keyway.rssAfterStartMiB, 1)} MiB after start; runs as ${r.keyway.runtime}`,

@@ -7,7 +7,19 @@ import { runOpenLoop, type LoadResult, type WindowStats } from './load.ts';
 import type { SoakOptions } from './options.ts';
 import { procProbe, waitForFds } from './probe.ts';
 import { mix, sender, startWorld, type World } from './setup.ts';
-import { driftFigures, judge, rssFigures, type DriftFigures, type FdFigures, type RssFigures, type Sample, type Target } from './verdict.ts';
+import { DEFAULT_MAX_LEAVES } from '../../src/tls/contexts.ts';
+import {
+  driftFigures,
+  judge,
+  rssFigures,
+  tailFigures,
+  type DriftFigures,
+  type FdFigures,
+  type RssFigures,
+  type Sample,
+  type TailFigures,
+  type Target,
+} from './verdict.ts';
 import type { TokenEndpointCounts } from '../token-endpoint.ts';
 import type { UpstreamCounts } from '../upstream.ts';
 
@@ -29,6 +41,8 @@ export interface WindowReport extends WindowStats {
   /** CPU use during the window, in % of one core: keyway, and this process (client and upstreams). */
   keywayCpuPct: number;
   benchCpuPct: number;
+  /** Set on the window in which the soak's new hosts reached keyway's leaf cache size (it is full from then on). */
+  leafCacheFull?: number | undefined;
 }
 
 export interface SoakReport {
@@ -44,6 +58,10 @@ export interface SoakReport {
   tokenEndpoint: TokenEndpointCounts;
   upstream: UpstreamCounts;
   rss: RssFigures;
+  /** RSS over the last 10 minutes (runs of 20 minutes or more). */
+  tail: TailFigures | undefined;
+  /** When the leaf cache filled (seconds into the load), if it did. */
+  leafCacheFullAtS: number | undefined;
   drift: DriftFigures;
   fds: FdFigures;
   /** Every error, warm-up included. */
@@ -143,6 +161,7 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     // Bounded by the run: one reading a second, cleared below.
     const sampler = setInterval(sample, 1000);
     const windows: WindowReport[] = [];
+    let leafCacheFullAtS: number | undefined;
     let refreshesSeen = world.servers.latest().token.refreshed;
     let cpuSeen = { at: performance.now(), keyway: probe.cpuS(), bench: cpuSeconds() };
     const cpuAtStart = cpuSeen;
@@ -166,6 +185,12 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
             keywayCpuPct: pct(cpu.keyway - cpuSeen.keyway),
             benchCpuPct: pct(cpu.bench - cpuSeen.bench),
           };
+          // One new host a second: the leaf cache is full once that many were minted (the secret caches,
+          // a handful of grants here, are full from the first seconds).
+          if (leafCacheFullAtS === undefined && runMix.hostsUsed() >= DEFAULT_MAX_LEAVES) {
+            leafCacheFullAtS = w.endS;
+            report.leafCacheFull = DEFAULT_MAX_LEAVES;
+          }
           refreshesSeen = refreshed;
           cpuSeen = cpu;
           windows.push(report);
@@ -205,7 +230,8 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
     const counts = await world.servers.counts();
     const tokenErrors: Record<string, number> = counts.token.invalidGrant > 0 ? { 'token endpoint: invalid_grant': counts.token.invalidGrant } : {};
     const errors = merge(merge(warm.errors, load.errors), tokenErrors);
-    const targets = judge({ errors, rss, drift, fds });
+    const tail = tailFigures(samples, options.durationMs, rssAtEnd);
+    const targets = judge({ errors, rss, drift, fds, tail });
     const { windows: _omit, ...loadFigures } = load;
     return {
       options,
@@ -219,6 +245,8 @@ export async function runSoak(options: SoakRunOptions, hooks: SoakHooks = {}): P
       tokenEndpoint: counts.token,
       upstream: counts.upstream,
       rss,
+      tail,
+      leafCacheFullAtS,
       drift,
       fds,
       errors,

@@ -3,7 +3,12 @@
 import { median } from '../stats.ts';
 import type { WindowStats } from './load.ts';
 
-export const TARGETS = { rssGrowthMiB: 10, p99DriftPct: 20 } as const;
+export const TARGETS = { rssGrowthMiB: 10, p99DriftPct: 20, lastMinutesFlatMiB: 5 } as const;
+
+/** The last stretch whose RSS must be flat (issue 38: once the leaf and secret caches are full). */
+export const FLAT_TAIL_S = 600;
+/** Runs shorter than this have no tail after the caches fill (1000 leaves at one new host a second). */
+export const FLAT_MIN_RUN_S = 1200;
 
 export interface Sample {
   /** Seconds since the load started. */
@@ -91,7 +96,30 @@ function medianP99(windows: readonly WindowStats[]): number {
   return median(windows.map((w) => w.latencyMs.p99));
 }
 
-export function judge(input: { errors: Record<string, number>; rss: RssFigures; drift: DriftFigures; fds: FdFigures }): Target[] {
+export interface TailFigures {
+  fromS: number;
+  atStartMiB: number;
+  atEndMiB: number;
+  growthMiB: number;
+}
+
+/** RSS over the last FLAT_TAIL_S of the run, or undefined for a run too short to have one after the caches fill. */
+export function tailFigures(samples: readonly Sample[], durationMs: number, atEndMiB: number): TailFigures | undefined {
+  const durationS = durationMs / 1000;
+  if (durationS < FLAT_MIN_RUN_S) return undefined;
+  const fromS = durationS - FLAT_TAIL_S;
+  const atStart = samples.find((s) => s.tS >= fromS);
+  if (atStart === undefined) return undefined;
+  return { fromS, atStartMiB: atStart.rssMiB, atEndMiB, growthMiB: atEndMiB - atStart.rssMiB };
+}
+
+export function judge(input: {
+  errors: Record<string, number>;
+  rss: RssFigures;
+  drift: DriftFigures;
+  fds: FdFigures;
+  tail?: TailFigures | undefined;
+}): Target[] {
   const errorCount = Object.values(input.errors).reduce((a, b) => a + b, 0);
   const kinds = Object.entries(input.errors)
     .sort((a, b) => b[1] - a[1])
@@ -111,6 +139,15 @@ export function judge(input: { errors: Record<string, number>; rss: RssFigures; 
       pass: drift.driftPct < TARGETS.p99DriftPct,
       detail: `${drift.driftPct >= 0 ? '+' : ''}${drift.driftPct.toFixed(1)}% (median window p99: windows ${drift.firstWindows.join('-')} ${drift.firstP99Ms.toFixed(2)} ms -> windows ${drift.lastWindows.join('-')} ${drift.lastP99Ms.toFixed(2)} ms)`,
     },
+    ...(input.tail === undefined
+      ? []
+      : [
+          {
+            name: `RSS flat over the last ${FLAT_TAIL_S / 60} min (< ${TARGETS.lastMinutesFlatMiB} MiB)`,
+            pass: input.tail.growthMiB < TARGETS.lastMinutesFlatMiB,
+            detail: `${input.tail.growthMiB.toFixed(1)} MiB (${input.tail.atStartMiB.toFixed(1)} at ${input.tail.fromS.toFixed(0)} s -> ${input.tail.atEndMiB.toFixed(1)} at the end)`,
+          },
+        ]),
     {
       name: 'descriptors back to baseline',
       pass: fds.afterDrain <= fds.baseline,

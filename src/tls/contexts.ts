@@ -18,8 +18,11 @@ const LEAF_TTL_MS = 30 * DAY_MS;
 // A context never outlives its leaf by more than this.
 const CONTEXT_TTL_MS = DAY_MS;
 
+/** Minted leaves kept by default: past this many hosts, the least recently used is minted again when needed. */
+export const DEFAULT_MAX_LEAVES = 1000;
+
 export interface SecureContextCacheOptions {
-  /** Most minted leaves kept; default 1000. */
+  /** Most minted leaves kept; default DEFAULT_MAX_LEAVES. */
   max?: number;
   /** Most built contexts kept; default 64. */
   maxContexts?: number;
@@ -35,7 +38,7 @@ export class SecureContextCache {
 
   constructor(minter: LeafMinter, options: SecureContextCacheOptions = {}) {
     this.#minter = minter;
-    this.#leaves = new LRUCache<string, LeafCertificate>({ max: options.max ?? 1000, ttl: LEAF_TTL_MS });
+    this.#leaves = new LRUCache<string, LeafCertificate>({ max: options.max ?? DEFAULT_MAX_LEAVES, ttl: LEAF_TTL_MS });
     this.#contexts = new LRUCache<string, SecureContext>({ max: options.maxContexts ?? 64, ttl: CONTEXT_TTL_MS });
   }
 
