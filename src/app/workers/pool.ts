@@ -15,8 +15,11 @@ const WORKER_MODULE = fileURLToPath(new URL(`./worker-main${import.meta.url.ends
 const QUICK_DEATH_MS = 10_000;
 const FIRST_RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
-/** How long a question to the workers (stats, metrics, reload) waits for each answer. */
-const ANSWER_TIMEOUT_MS = 2_000;
+/**
+ * How long a question to the workers waits for each answer: counts and metrics are read from
+ * memory; a reload loads the config in a child process, which takes longer on a busy machine.
+ */
+const ANSWER_TIMEOUT_MS = { stats: 2_000, metrics: 2_000, reload: 30_000 } as const;
 /** Past the drain, how long a stopping worker has to close before it is killed. */
 const STOP_GRACE_MS = 5_000;
 
@@ -150,7 +153,7 @@ export class WorkerPool {
       const timer = setTimeout(() => {
         this.#asks.delete(id);
         resolve(undefined);
-      }, ANSWER_TIMEOUT_MS);
+      }, ANSWER_TIMEOUT_MS[what]);
       timer.unref();
       this.#asks.set(id, {
         resolve: (value) => {
