@@ -77,6 +77,7 @@ describe('proxy.workers', () => {
         bot: { key: 'env:BOT_KEY', limits: { rate: '6/min', burst: 6 } },
         free: { key: 'env:BOT_KEY' },
         daily: { key: 'env:BOT_KEY', limits: { quota: { requests: '5/day' } } },
+        careful: { key: 'env:BOT_KEY', rules: [{ grant: 'api', paths: ['/echo'], approve: 'human', approval: { wait: '60s' } }] },
       },
       providers: { testauth: { client_id: CLIENT_ID, client_secret: 'env:TEST_CLIENT_SECRET', authorize_url: auth.authUrl, token_url: auth.tokenUrl } },
       ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'grants')),
@@ -181,6 +182,43 @@ describe('proxy.workers', () => {
     const text = await runCli(['status', '--home', home], env);
     expect(text.stdout).toMatch(/workers {3}2 \(proxy\.workers\)/);
     for (const w of spread.workers) expect(text.stdout).toContain(`#${w.index}  pid ${w.pid}`);
+  });
+
+  it('requests held for a person in any worker are answered in one place, the admin API of the primary', async () => {
+    const { home, env, child, ca } = await startWorkers();
+    const proxyFile = JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } };
+    const token = readFileSync(join(home, 'data', 'admin.token'), 'utf8').trim();
+    const api = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`http://127.0.0.1:${proxyFile.admin.port}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    // Fourteen requests on connections of their own, so both workers hold some. An agent may have 10
+    // waiting (approvals.max_pending_per_agent), counted in the store for all workers: 4 are refused.
+    const held = Array.from({ length: 14 }, (_, i) => fresh(child.port, ca, `/echo?h=${i}`, 'careful'));
+    const pending = await until(
+      'ten approvals pending',
+      async () => {
+        const list = (await api('GET', '/api/approvals')).body as { approvals: Array<{ id: string; state: string }> };
+        const waiting = list.approvals.filter((a) => a.state === 'pending');
+        return waiting.length === 10 ? waiting : undefined;
+      },
+      slack(15_000, 45_000),
+    );
+    for (const a of pending) expect((await api('POST', `/api/approvals/${a.id}/approve`, {})).status).toBe(200);
+    const results = await Promise.all(held);
+    expect(results.filter((r) => r.status === 200)).toHaveLength(10);
+    expect(results.filter((r) => r.status === 429 && JSON.parse(r.body).error.code === 'rate_limited')).toHaveLength(4);
+    expect(upstream.seen.filter((r) => r.url.startsWith('/echo?h='))).toHaveLength(10);
+    // Both workers held some (all fourteen on one worker: 2^-13).
+    const spread = await status(home, env);
+    expect(
+      spread.workers.every((w) => (w.requests ?? 0) > 0),
+      'both workers held requests',
+    ).toBe(true);
   });
 
   it('one token refresh across workers, for 30 requests on an expired OAuth grant', async () => {
