@@ -5,12 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { createAppLogger } from '../audit/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { createProxyServer } from '../proxy/server.ts';
-import { announceRunningProxy } from '../running-proxy.ts';
 import { openServices, type Services } from '../services.ts';
 import { loadOrCreateCa, writeBundleInChild, type BundleWriter, type CertificateAuthority } from '../tls/index.ts';
 import { startAdmin } from './admin-deps.ts';
 import { Closers } from './closers.ts';
-import { announceListeners, listenOn } from './listen.ts';
+import { announceKeyway, listenOn } from './listen.ts';
 import type { StartOptions } from './options.ts';
 import { buildParts, type Parts } from './parts.ts';
 import { proxyRuntime } from './proxy-runtime.ts';
@@ -97,15 +96,6 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
     ownPorts.add(admin.address.port);
   }
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
-  const registration = await announceListeners(parts.registryDir, proxyAddress, admin?.address, logger);
-  closers.add('listener registration', () => registration?.remove());
-  const listening = (a: AddressInfo) => ({ host: a.address, port: a.port });
-  if (options.announce !== false)
-    await announceRunningProxy(paths.runningProxy, {
-      proxy: listening(proxyAddress),
-      admin: admin ? listening(admin.address) : null,
-      started_at: parts.startedAt,
-      role: options.announce === 'contain' ? 'contain' : 'start',
-    });
+  const registration = await announceKeyway(parts, closers, proxyAddress, admin?.address, options.announce === 'contain' ? 'contain' : 'start');
   return { proxy, proxyAddress, admin, registration };
 }

@@ -5,7 +5,9 @@ import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/index.ts';
 import { registerListeners, type KeywayListener, type Registration } from '../egress/listener-registry.ts';
-import { listenFailure } from '../running-proxy.ts';
+import { announceRunningProxy, listenFailure } from '../running-proxy.ts';
+import type { Closers } from './closers.ts';
+import type { Parts } from './parts.ts';
 
 /**
  * Listens, or fails with one line naming the address (and the keyway already there, if any).
@@ -46,4 +48,24 @@ export async function announceListeners(dir: string, proxy: AddressInfo, admin: 
     );
     return undefined;
   }
+}
+
+/**
+ * Says where keyway listens, once every listener is up: the host's registry (other keyways refuse
+ * these ports as destinations), then data/proxy.json, unless this proxy keeps to itself (announce:
+ * false). The registration is withdrawn when the parts close.
+ */
+export async function announceKeyway(
+  parts: Parts,
+  closers: Closers,
+  proxy: AddressInfo,
+  admin: AddressInfo | undefined,
+  role: 'start' | 'contain',
+): Promise<Registration | undefined> {
+  const registration = await announceListeners(parts.registryDir, proxy, admin, parts.logger);
+  closers.add('listener registration', () => registration?.remove());
+  const at = (a: AddressInfo) => ({ host: a.address, port: a.port });
+  if (parts.options.announce !== false)
+    await announceRunningProxy(parts.services.paths.runningProxy, { proxy: at(proxy), admin: admin ? at(admin) : null, started_at: parts.startedAt, role });
+  return registration;
 }

@@ -67,7 +67,7 @@ export interface Listening {
 }
 
 export function runningKeyway(parts: Parts, listening: Listening, closers: Closers): RunningKeyway {
-  const { services, live, usage, tokens, logger } = parts;
+  const { services, live } = parts;
   const { proxy, proxyAddress, admin, registration } = listening;
   let stopping: Promise<void> | undefined;
   return {
@@ -95,23 +95,36 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     metricsJson: async () => (await parts.metrics.registry.getMetricsAsJSON()) as unknown[],
     refusePort: (port) => void parts.ownPorts.add(port),
     stop(stopOptions = {}) {
-      stopping ??= (async () => {
-        // Agents and the CLI stop finding this process at once; requests in flight still need
-        // the store (a refresh) and the audit log, which close last.
-        const drainMs = stopOptions.drainMs ?? 0;
-        withdrawRunningProxy(services.paths.runningProxy);
-        registration?.remove();
-        // Requests held for a person's yes would hold the drain to its end: refused now, and said so.
-        await parts.approvals.stop();
-        await Promise.all([proxy.close(drainMs), admin?.close(drainMs)]);
-        await usage.flush().catch(() => undefined);
-        // A refreshed token whose save failed lives only in memory: one last try before exiting.
-        const lost = await tokens.settlePending(Math.max(drainMs, 2_000));
-        if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
-        const failed = await closers.closeAll();
-        if (failed.length > 0) logger.debug({ parts: failed }, 'some parts failed to close while stopping');
-      })();
+      stopping ??= stopKeyway(parts, closers, registration, stopOptions.drainMs ?? 0, (drainMs) =>
+        Promise.all([proxy.close(drainMs), admin?.close(drainMs)]).then(() => undefined),
+      );
       return stopping;
     },
   };
+}
+
+/**
+ * Stops what start built: agents and the CLI stop finding this process at once; requests held for
+ * a person's yes are refused (they would hold the drain to its end); `closeListeners` drains the
+ * listeners for up to `drainMs`; then usage, tokens refreshed but not yet saved (one last try) and
+ * every part, newest first. Requests in flight still need the store and the audit log: they close last.
+ */
+export async function stopKeyway(
+  parts: Parts,
+  closers: Closers,
+  registration: Registration | undefined,
+  drainMs: number,
+  closeListeners: (drainMs: number) => Promise<void>,
+): Promise<void> {
+  const { logger } = parts;
+  withdrawRunningProxy(parts.services.paths.runningProxy);
+  registration?.remove();
+  await parts.approvals.stop();
+  await closeListeners(drainMs);
+  await parts.usage.flush().catch(() => undefined);
+  // A refreshed token whose save failed lives only in memory: one last try before exiting.
+  const lost = await parts.tokens.settlePending(Math.max(drainMs, 2_000));
+  if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
+  const failed = await closers.closeAll();
+  if (failed.length > 0) logger.debug({ parts: failed }, 'some parts failed to close while stopping');
 }

@@ -16,13 +16,12 @@ import type { AdminServer } from '../../admin/server.ts';
 import type { MinuteCount } from '../../counting-audit.ts';
 import { KeywayError, type KeywayErrorCode } from '../../errors/index.ts';
 import { RateLimiter } from '../../policy/rate-limits.ts';
-import { announceRunningProxy, withdrawRunningProxy } from '../../running-proxy.ts';
 import { startAdmin } from '../admin-deps.ts';
 import type { Closers } from '../closers.ts';
-import { announceListeners } from '../listen.ts';
+import { announceKeyway } from '../listen.ts';
 import type { ReloadOutcome } from '../live-config.ts';
 import type { Parts } from '../parts.ts';
-import type { RunningKeyway, WorkerActivity } from '../running.ts';
+import { type RunningKeyway, stopKeyway, type WorkerActivity } from '../running.ts';
 import { checkReusePort, checkPortFree } from './reuse-port.ts';
 import { answerRates } from './shared-rates.ts';
 import type { WorkerBound } from './messages.ts';
@@ -119,16 +118,7 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
     pool.refusePort(admin.address.port);
   }
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null, workers: count }, 'keyway is listening');
-  const registration = await announceListeners(parts.registryDir, proxyAddress, admin?.address, logger);
-  closers.add('listener registration', () => registration?.remove());
-  const at = (a: AddressInfo) => ({ host: a.address, port: a.port });
-  if (options.announce !== false)
-    await announceRunningProxy(paths.runningProxy, {
-      proxy: at(proxyAddress),
-      admin: admin ? at(admin.address) : null,
-      started_at: parts.startedAt,
-      role: 'start',
-    });
+  const registration = await announceKeyway(parts, closers, proxyAddress, admin?.address, 'start');
 
   let stopping: Promise<void> | undefined;
   const toAddress = (a: { host: string; port: number } | undefined): AddressInfo | undefined =>
@@ -158,19 +148,10 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
       pool.refusePort(port);
     },
     stop(stopOptions = {}) {
-      stopping ??= (async () => {
-        const drainMs = stopOptions.drainMs ?? 0;
-        withdrawRunningProxy(paths.runningProxy);
-        registration?.remove();
-        await parts.approvals.stop();
+      stopping ??= stopKeyway(parts, closers, registration, stopOptions.drainMs ?? 0, async (drainMs) => {
         await pool.stop(drainMs);
         await admin?.close(drainMs);
-        await parts.usage.flush().catch(() => undefined);
-        const lost = await parts.tokens.settlePending(2_000);
-        if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
-        const failed = await closers.closeAll();
-        if (failed.length > 0) logger.debug({ parts: failed }, 'some parts failed to close while stopping');
-      })();
+      });
       return stopping;
     },
   };
