@@ -10,6 +10,9 @@ import { SRC_CLI, startChildProxy, type ChildProxy, writeChildHome } from '../he
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
 import { openConnect } from '../helpers/raw-http.ts';
+import { curl } from '../helpers/clients.ts';
+import { freePort } from '../helpers/ports.ts';
+import { createServer as createHttpsServer } from 'node:https';
 import { slack } from '../helpers/load.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -84,21 +87,23 @@ describe('proxy.workers', () => {
     };
   }
 
-  function writeConfig(home: string, config: Record<string, unknown>, workers: number): void {
+  function writeConfig(home: string, config: Record<string, unknown>, workers: number, proxyExtra: Record<string, unknown> = {}): void {
     const proxy = {
       upstream_ca: [TLS_FIXTURES.caPath],
       allow_networks: ['127.0.0.0/8'],
       hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
       workers,
+      ...proxyExtra,
     };
     writeFileSync(join(home, 'config', 'keyway.yaml'), stringify({ proxy, ...config }));
   }
 
   async function startWorkers(
     prepare?: (home: string, env: Record<string, string>) => Promise<void>,
+    proxyExtra: Record<string, unknown> = {},
   ): Promise<{ home: string; env: Record<string, string>; child: ChildProxy; ca: string }> {
     const home = writeChildHome({});
-    writeConfig(home, configFor(), 2);
+    writeConfig(home, configFor(), 2, proxyExtra);
     const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), API_TOKEN, BOT_KEY, TEST_CLIENT_SECRET: CLIENT_SECRET });
     await prepare?.(home, env);
     const child = await startChildProxy({ cli: SRC_CLI, home, env });
@@ -250,6 +255,51 @@ describe('proxy.workers', () => {
       expect(spread.workers.every((w) => (w.requests ?? 0) > 0)).toBe(true);
     } finally {
       auth.mode = 'normal';
+    }
+  });
+
+  it('proxy.transparent: every worker takes redirected connections on the same ports', async () => {
+    // An upstream on 443 of an address of this test's own, where proxy.hosts sends the name (a
+    // redirected TLS connection goes to port 443 of the name its SNI gives).
+    const address = `127.${100 + (process.pid % 100)}.38.2`;
+    const api = createHttpsServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
+      res.writeHead(req.headers.authorization === `Bearer ${API_TOKEN}` ? 200 : 401).end('api');
+    });
+    api.listen(443, address);
+    await once(api, 'listening');
+    try {
+      const [tlsPort, httpPort] = [await freePort(), await freePort()];
+      const { home, env, ca } = await startWorkers(undefined, {
+        hosts: { 'api.example.test': address },
+        transparent: { listen: `127.0.0.1:${tlsPort}`, http_listen: `127.0.0.1:${httpPort}`, agent: 'free' },
+      });
+      const caFile = join(home, 'certs', 'ca.pem');
+      expect(readFileSync(caFile, 'utf8')).toBe(ca);
+      // curl with no proxy, its connection to api.example.test:443 sent to the transparent port (what a redirect does).
+      const results = await Promise.all(
+        Array.from({ length: 16 }, () =>
+          curl(
+            [
+              '-sS',
+              '--noproxy',
+              '*',
+              '--cacert',
+              caFile,
+              '--connect-to',
+              `api.example.test:443:127.0.0.1:${tlsPort}`,
+              '-w',
+              '%{http_code}',
+              'https://api.example.test/t',
+            ],
+            cleanEnv({}),
+          ),
+        ),
+      );
+      for (const r of results) expect(r.stdout, r.stderr).toBe('api200');
+      const spread = await status(home, env);
+      expect(spread.workers.every((w) => (w.requests ?? 0) > 0)).toBe(true);
+    } finally {
+      api.close();
     }
   });
 
