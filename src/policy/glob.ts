@@ -59,6 +59,7 @@ export function compileGlob(pattern: string): PathGlob | string {
         splitSegments(path).map((p) => [p]),
       ),
     matchesParts: (parts) =>
+      !refutedAtOnce(segments, parts) &&
       matchSegments(
         segments,
         parts.map((p) => [p]),
@@ -69,6 +70,18 @@ export function compileGlob(pattern: string): PathGlob | string {
         parts.map((p, i) => looseForms(p, i === parts.length - 1)),
       ),
   };
+}
+
+/**
+ * A path that cannot match, told without matchSegments' per-call arrays: this runs on every
+ * request of a grant with MCP endpoints or path rules, most of which are for other paths. Without
+ * a globstar the segment counts must agree; a first segment spelt out must be the path's first.
+ */
+function refutedAtOnce(segments: readonly Segment[], parts: readonly string[]): boolean {
+  const first = segments[0];
+  if (first === undefined) return parts.length !== 0;
+  if (first.kind === 'exact' && parts[0] !== first.text) return true;
+  return segments.length !== parts.length && !segments.some((s) => s.kind === 'globstar');
 }
 
 function literalSegment(part: string): Segment {
