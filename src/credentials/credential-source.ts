@@ -99,9 +99,19 @@ export class CredentialSource {
     this.#minted = minted;
   }
 
-  /** `host`: the request's (a github_app's token is Bearer on its API host, Basic x-access-token elsewhere). */
-  async get(grant: Grant, host?: string): Promise<IssuedCredential> {
+  /**
+   * `host`: the request's (a github_app's token is Bearer on its API host, Basic x-access-token
+   * elsewhere). A static secret held in memory comes back as it is, not in a promise: most requests
+   * carry one, and a promise costs each of them an allocation and a turn of the microtask queue.
+   */
+  get(grant: Grant, host?: string): IssuedCredential | Promise<IssuedCredential> {
     checkClientCertificate(grant);
+    if (isOAuthGrant(grant) || grant.status !== 'active' || grant.secretCommand !== undefined || KINDS[grant.type].mints !== undefined)
+      return this.#issue(grant, host);
+    return this.#fromMaterial(grant, grant.material);
+  }
+
+  async #issue(grant: Grant, host: string | undefined): Promise<IssuedCredential> {
     if (isOAuthGrant(grant)) {
       if (oauthSecretNeverSet(grant, this.#tokens)) throw noSecret(grant);
       const { token, refreshed } = await this.#tokens.accessToken(grant);
@@ -120,6 +130,11 @@ export class CredentialSource {
       const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.token(grant, minter, spec));
       return { credential: mints.credential(grant, minted.token, host), refreshed: minted.refreshed };
     }
+    return this.#fromMaterial(grant, material);
+  }
+
+  /** A static grant's credential from its material (held, or printed by its command); a role's is fetched. */
+  #fromMaterial(grant: Grant, material: SecretMaterial | undefined): IssuedCredential | Promise<IssuedCredential> {
     const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
     if (grant.tokenExpiresAt !== undefined && grant.tokenExpiresAt <= Date.now()) {

@@ -58,7 +58,7 @@ export interface Decisions {
 export interface Issuing {
   readonly credentials: {
     /** A valid credential for the grant (refreshing an OAuth token first when due); throws a ProxyError. */
-    get(grant: Grant, host?: string): Promise<IssuedCredential>;
+    get(grant: Grant, host?: string): IssuedCredential | Promise<IssuedCredential>;
     /** After the upstream refused `used` (401): a refreshed credential for one replay. */
     afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
   };

@@ -1,6 +1,10 @@
-import type { HeadStage } from './request.ts';
+import type { IssuedCredential } from '../../credentials/credential-source.ts';
+import type { HeadStage, StagedRequest } from './request.ts';
 
-/** The grant's credential, valid now: an OAuth token is refreshed first when due, a secret command run when its cache is out (single flight). */
+/**
+ * The grant's credential, valid now: an OAuth token is refreshed first when due, a secret command
+ * run when its cache is out (single flight). A static secret comes at once, with no promise.
+ */
 export const credential: HeadStage = {
   name: 'credential',
   injected: true,
@@ -8,9 +12,13 @@ export const credential: HeadStage = {
     const grant = request.grant!;
     // Said on the line whether or not the secret can be had (a failing command's line says cmd).
     request.draft.event.secret_source = grant.secretSource ?? 'store';
-    return request.conn.issuing.credentials.get(grant, request.conn.target.host).then((issued) => {
-      request.draft.event.refreshed = issued.refreshed;
-      request.issued = issued;
-    });
+    const issued = request.conn.issuing.credentials.get(grant, request.conn.target.host);
+    if (issued instanceof Promise) return issued.then((got) => carry(request, got));
+    return carry(request, issued);
   },
 };
+
+function carry(request: StagedRequest, issued: IssuedCredential): void {
+  request.draft.event.refreshed = issued.refreshed;
+  request.issued = issued;
+}
