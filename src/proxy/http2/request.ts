@@ -16,25 +16,29 @@ import { formatAuthority, parseAuthority, type Target } from '../target.ts';
  * host). One of the two is required, as Host is over HTTP/1.1.
  */
 export function checkAuthority(req: Http2ServerRequest, target: Target): void {
-  if (countHeader(req.rawHeaders, 'host') > 1) throw new ProxyError('host_mismatch', 'the request has more than one Host header');
   const authority = req.headers[':authority'];
   const host = req.headers.host;
+  // rawHeaders is built anew on each read: only read when there is a Host to count (most HTTP/2
+  // clients send :authority alone).
+  if (host !== undefined && countHeader(req.rawHeaders, 'host') > 1) throw new ProxyError('host_mismatch', 'the request has more than one Host header');
   if (authority === undefined && host === undefined) throw new ProxyError('bad_request', 'an HTTP/2 request must carry :authority (or Host)');
-  for (const [name, value] of [
-    [':authority', authority],
-    ['Host header', host],
-  ] as const) {
-    if (value === undefined) continue;
-    let named: Target;
-    try {
-      named = parseAuthority(value, target.port);
-    } catch {
-      throw new ProxyError('host_mismatch', `the ${name} is not a valid host`);
-    }
-    if (named.host !== target.host || named.port !== target.port) {
-      // The message names the target only: header values never go back into an error body.
-      throw new ProxyError('host_mismatch', `the ${name} differs from the connection's target ${formatAuthority(target)}`);
-    }
+  if (authority !== undefined) namesTarget(':authority', authority, target);
+  if (host !== undefined) namesTarget('Host header', host, target);
+}
+
+function namesTarget(name: string, value: string, target: Target): void {
+  // The spellings clients send (the target's own name, with or without its port) need no parse.
+  // Not for an IPv6 target: it must be bracketed, which the parse checks.
+  if (!target.host.includes(':') && (value === target.host || value === `${target.host}:${target.port}`)) return;
+  let named: Target;
+  try {
+    named = parseAuthority(value, target.port);
+  } catch {
+    throw new ProxyError('host_mismatch', `the ${name} is not a valid host`);
+  }
+  if (named.host !== target.host || named.port !== target.port) {
+    // The message names the target only: header values never go back into an error body.
+    throw new ProxyError('host_mismatch', `the ${name} differs from the connection's target ${formatAuthority(target)}`);
   }
 }
 
