@@ -75,8 +75,11 @@ export class LogFiles {
       // A holder that died frees the lock after this long.
       staleMs: 5000,
       // Batches hold the lock for a stat and one append, so waits are short: the shared policy's
-      // short polls land in the holder's LOCK_GAP_MS pause (writer.ts) within a few tries.
-      waitMs: 2000,
+      // short polls land in the holder's LOCK_GAP_MS pause (writer.ts) within a few tries. Longer
+      // than staleMs all the same: a process that died holding it (a worker killed mid-batch) frees
+      // it after staleMs, and a shorter wait would fail every other writer's batch meanwhile, which
+      // refuses injected requests until the next one succeeds (as the store's lock: lock.ts).
+      waitMs: 7000,
       // A compromised lock means we stalled past `staleMs` and another process may have appended:
       // forget the cached head so the next batch reads the real one.
       onCompromised: () => {
