@@ -73,6 +73,14 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
     // The second signal: the user does not want to wait for the drain.
     const now = (second: NodeJS.Signals) => {
       io.err(`keyway: ${second} again, exiting without waiting for requests in flight`);
+      // Workers (proxy.workers) ignore signals and drain when told: they go with the primary.
+      for (const pid of running.workerPids?.() ?? []) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       process.exit(second === 'SIGINT' ? 130 : 143);
     };
     process.on('SIGINT', now);
