@@ -14,6 +14,8 @@ export interface Readiness {
   store: Check;
   /** The audit log can take lines: without it every injected request is refused (503). */
   audit: Check;
+  /** proxy.workers above 1: a worker serves, and none reports an audit log it cannot write. */
+  workers?: Check;
   /**
    * What deserves a look but does not make keyway unready (audit.min_retention keeping files past
    * audit.keep): in the body, whatever the status. Absent when there is none.

@@ -45,8 +45,11 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
   };
 }
 
-/** What a primary of workers (proxy.workers) answers itself: its workers' figures, and a reload that reaches them. */
-export type AdminOverrides = Partial<Pick<AdminDeps, 'activity' | 'metrics' | 'reload'>>;
+/**
+ * What a primary of workers (proxy.workers) answers itself: its workers' figures, a reload that
+ * reaches them, and their part of /readyz (workers: beside the primary's own checks).
+ */
+export type AdminOverrides = Partial<Pick<AdminDeps, 'activity' | 'metrics' | 'reload'>> & { workers?: () => string | null };
 
 /** Starts the admin listener on admin.listen (or the test's override), or fails naming the address. */
 export async function startAdmin(parts: Parts, proxy: AddressInfo, overrides: AdminOverrides = {}): Promise<AdminServer> {
@@ -56,8 +59,11 @@ export async function startAdmin(parts: Parts, proxy: AddressInfo, overrides: Ad
   // are ~0.5 MiB of heap and ~1 MiB of RSS a proxy without one never needs.
   const [{ startAdminServer }, { readinessOf }] = await Promise.all([import('../admin/server.ts'), import('../admin/readiness.ts')]);
   let admin: AdminServer | undefined;
+  const { workers, ...replaced } = overrides;
+  const deps = adminDeps(parts, { listen, bound: () => admin?.address, proxy }, readinessOf);
+  const readiness = workers === undefined ? deps.readiness : () => ({ ...deps.readiness(), workers: workers() });
   try {
-    admin = await startAdminServer({ ...adminDeps(parts, { listen, bound: () => admin?.address, proxy }, readinessOf), ...overrides, listen });
+    admin = await startAdminServer({ ...deps, ...replaced, readiness, listen });
   } catch (err) {
     throw await asListenFailure(err, 'admin.listen', listen, services.paths.runningProxy);
   }
