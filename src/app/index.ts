@@ -26,10 +26,12 @@ export type { RunningKeyway } from './running.ts';
  * proxy, which runs for days, has a child do it: Node would keep the system roots it read).
  */
 export async function initialise(
-  options: Pick<StartOptions, 'home' | 'configFile' | 'env'>,
+  options: Pick<StartOptions, 'home' | 'configFile' | 'env' | 'worker'>,
   writeBundle?: BundleWriter,
 ): Promise<{ services: Services; ca: CertificateAuthority }> {
-  const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env, loadConfig: loadConfigIsolated });
+  const worker = options.worker;
+  const loadConfig = worker === undefined ? loadConfigIsolated : () => worker.config();
+  const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env, loadConfig });
   const ca = await loadOrCreateCa(services.paths.certsDir, writeBundle);
   return { services, ca };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ListenAddress } from '../config/index.ts';
+import type { Config, ListenAddress } from '../config/index.ts';
 import type { Resolver } from '../egress/resolve.ts';
 import type { RateCounter } from '../policy/rate-limits.ts';
 
@@ -48,4 +48,10 @@ export interface WorkerRole {
   /** proxy.transparent's addresses: the first worker's bound ports, for the others. */
   readonly transparent: { readonly tls?: ListenAddress | undefined; readonly http?: ListenAddress | undefined };
   readonly rates: RateCounter;
+  /**
+   * The config the primary loaded and validated, at start and after each reload: a worker never
+   * reads the file itself, so every worker runs the primary's config (a file edited between two
+   * reads would otherwise give them different rules and rate buckets).
+   */
+  readonly config: () => Config;
 }

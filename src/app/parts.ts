@@ -77,7 +77,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   const live = new LiveConfig({
     services,
     env,
-    load: () => loadConfigIsolated({ home: options.home, file: options.configFile }),
+    load: options.worker === undefined ? () => loadConfigIsolated({ home: options.home, file: options.configFile }) : async () => options.worker!.config(),
     dns: options.dns,
     audit: auditWriter,
     logger,

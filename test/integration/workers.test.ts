@@ -332,6 +332,48 @@ describe('proxy.workers', () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   });
 
+  it("every worker runs the primary's config, never the file: a replacement started after an edit serves what the others do until a reload; /readyz counts the workers", async () => {
+    const { home, env, child, ca } = await startWorkers();
+    const adminPort = (JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } }).admin.port;
+    const readyz = async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).json() as Promise<{ ready: boolean; checks: Record<string, string> }>;
+    expect(await readyz()).toMatchObject({ ready: true, checks: { workers: 'ok' } });
+    // The file now names a grant for plain.example.test; nobody has said reload.
+    writeConfig(
+      home,
+      configFor({
+        grants: { other: { type: 'api_key', domains: ['plain.example.test'], secret: 'env:API_TOKEN', inject: { header: 'X-Api-Key', format: '{secret}' } } },
+      }),
+      2,
+    );
+    const [first] = (await status(home, env)).workers;
+    process.kill(first!.pid, 'SIGKILL');
+    await until(
+      'a new worker in place 1',
+      async () => {
+        const row = (await status(home, env)).workers.find((w) => w.index === 1);
+        return row && row.pid !== first!.pid && row.requests !== null ? row : undefined;
+      },
+      slack(15_000, 45_000),
+    );
+    // Both workers serve the config the primary loaded: no credential for plain.example.test,
+    // whichever worker the kernel picks (one that read the file would inject it).
+    const before = await Promise.all(Array.from({ length: 16 }, (_, i) => fresh(child.port, ca, `/echo?edited=${i}`, 'free', 'plain.example.test')));
+    expect(before.map((r) => r.status)).toEqual(Array(16).fill(200));
+    const unreloaded = upstream.seen.filter((r) => r.url.startsWith('/echo?edited='));
+    expect(unreloaded).toHaveLength(16);
+    for (const r of unreloaded) expect(r.headers['x-api-key']).toBeUndefined();
+    const spread = await status(home, env);
+    expect(spread.workers.every((w) => (w.requests ?? 0) > 0)).toBe(true);
+    // The reload brings the edit to both.
+    const reload = await runCli(['reload', '--home', home], env);
+    expect(reload.code, reload.stderr).toBe(0);
+    await Promise.all(Array.from({ length: 16 }, (_, i) => fresh(child.port, ca, `/echo?reloaded=${i}`, 'free', 'plain.example.test')));
+    const reloaded = upstream.seen.filter((r) => r.url.startsWith('/echo?reloaded='));
+    expect(reloaded).toHaveLength(16);
+    for (const r of reloaded) expect(r.headers['x-api-key']).toBe(API_TOKEN);
+    expect(await readyz()).toMatchObject({ ready: true, checks: { workers: 'ok' } });
+  });
+
   it('a worker killed mid-request: that request fails at once, a new worker takes its place, the rest serve on', async () => {
     const { home, env, child, ca } = await startWorkers();
     const started = Date.now();

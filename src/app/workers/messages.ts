@@ -1,8 +1,9 @@
 // What the primary and its workers say to each other over the IPC channel (proxy.workers).
 // Every message is a plain object with a `t` (its type), serialized as JSON by Node's IPC. Nothing
-// here holds a secret: options are paths and addresses, rate scopes are names and figures from the
+// here holds a secret: options are paths and addresses, the config names its secrets by reference
+// only (env:NAME, file:PATH: each process reads them), rate scopes are names and figures from the
 // config, stats are counts.
-import type { ListenAddress } from '../../config/index.ts';
+import type { Config, ListenAddress } from '../../config/index.ts';
 import type { RateLimit } from '../../config/limits.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
 
@@ -19,6 +20,8 @@ export interface WorkerStart {
   readonly logFormat: 'json' | 'pretty';
   /** Ports a worker must never connect to (the admin listener, once bound). */
   readonly ownPorts: readonly number[];
+  /** The config the primary runs (loaded and validated there): the worker never reads the file. */
+  readonly config: Config;
 }
 
 /** Where a worker's listeners are bound, once they are. */
@@ -51,8 +54,9 @@ export type FromPrimary =
   | { t: 'start'; start: WorkerStart }
   /** `index`: the first scope whose bucket is empty, or -1 when every bucket gave a token. */
   | { t: 'verdict'; id: number; index: number; retryAfterMs: number }
-  /** Questions the worker answers with `reply`: its stats, its metrics (prom-client JSON), a reload (its outcome). */
-  | { t: 'ask'; id: number; what: 'stats' | 'metrics' | 'reload' }
+  /** Questions the worker answers with `reply`: its stats, its metrics (prom-client JSON), a reload to `config` (its outcome). */
+  | { t: 'ask'; id: number; what: 'stats' | 'metrics' }
+  | { t: 'ask'; id: number; what: 'reload'; config: Config }
   /** A port the proxy must never connect to (the admin listener, bound after the workers). */
   | { t: 'own-port'; port: number }
   /** Stop accepting, let requests in flight finish for up to drainMs, close and exit 0. */
@@ -71,6 +75,3 @@ export function isFromWorker(message: unknown): message is FromWorker {
 export function isFromPrimary(message: unknown): message is FromPrimary {
   return hasType(message);
 }
-
-/** The environment variable a worker finds its index in (1-based, kept by its replacement). */
-export const WORKER_INDEX_VARIABLE = 'KEYWAY_WORKER';

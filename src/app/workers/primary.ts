@@ -25,7 +25,7 @@ import { type RunningKeyway, stopKeyway, type WorkerActivity } from '../running.
 import { checkReusePort, checkPortFree } from './reuse-port.ts';
 import { answerRates } from './shared-rates.ts';
 import type { WorkerBound } from './messages.ts';
-import { WorkerPool, WorkerStartError } from './pool.ts';
+import { isReloadedOutcome, WorkerPool, WorkerStartError } from './pool.ts';
 
 /** Starts `count` workers on the proxy's listeners, then the admin listener; resolves once all listen. */
 export async function startPrimary(parts: Parts, closers: Closers, count: number): Promise<RunningKeyway> {
@@ -54,8 +54,8 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
       listen: bound?.proxy ?? listen,
       transparent: { tls: bound?.transparent.tls ?? transparent?.listen, http: bound?.transparent.http ?? transparent?.http_listen },
       logFormat,
-      ownPorts: [],
     }),
+    config: () => live.config,
     onMessage: (message, reply) => {
       if (message.t === 'rates') reply(answerRates(rates, message));
     },
@@ -72,7 +72,11 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
   const proxyAddress: AddressInfo = { address: bound.proxy.host, port: bound.proxy.port, family: bound.proxy.host.includes(':') ? 'IPv6' : 'IPv4' };
   for (const port of [bound.proxy.port, bound.transparent.tls?.port, bound.transparent.http?.port]) if (port !== undefined) parts.ownPorts.add(port);
 
+  // Each worker's last stats: /readyz reads them (it answers at once; a probe starts the next read).
+  let lastStats = new Map<number, { connections: number; requests: number; audit: boolean } | undefined>();
+  let statsAskedAt = 0;
   const activity = async (): Promise<ProxyActivity> => {
+    statsAskedAt = Date.now();
     const answers = await pool.ask('stats');
     const stats = new Map<number, { connections: number; requests: number; audit: boolean } | undefined>();
     const sum = { requests: 0, refused: 0 };
@@ -85,33 +89,45 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
       sum.refused += a.refused;
       minutes.push(a.minutes);
     }
+    lastStats = stats;
     const workers = pool.status(stats);
     lastConnections = workers.reduce((n, w) => n + (w.connections ?? 0), 0);
     return { pid: process.pid, started_at: parts.startedAt, ...sum, minutes: mergeMinutes(minutes), workers };
   };
+  const workersReady = (): string | null => {
+    if (Date.now() - statsAskedAt > 1_000) void activity().catch(() => undefined);
+    const places = pool.status(lastStats);
+    if (!places.some((w) => pool.isReady(w.index))) return 'no worker is serving the proxy (each is starting or restarting: see the log)';
+    const failing = places.filter((w) => w.audit === 'failing').map((w) => w.index);
+    if (failing.length > 0) return `worker ${failing.join(', ')} cannot write the audit log: its injected requests are refused`;
+    return null;
+  };
+  // A worker's last metrics, kept for a scrape it does not answer in time: left out, its counters
+  // would seem to go back (Prometheus reads that as a reset). A worker that died is left out.
+  const lastMetrics = new Map<number, unknown[]>();
   const metrics = {
     async scrape() {
       const answers = await pool.ask('metrics');
-      const all = [await parts.metrics.registry.getMetricsAsJSON(), ...answers.map((a) => a.value).filter(Array.isArray)];
+      const alive = new Set(pool.pids());
+      for (const pid of lastMetrics.keys()) if (!alive.has(pid)) lastMetrics.delete(pid);
+      for (const { pid, value } of answers) if (Array.isArray(value)) lastMetrics.set(pid, value);
+      const all = [await parts.metrics.registry.getMetricsAsJSON(), ...lastMetrics.values()];
       const registry = AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]);
       return { contentType: registry.contentType, text: await registry.metrics() };
     },
   };
-  // The primary audits a reload once; the workers re-read the same file quietly.
+  // The primary loads and audits a reload once; the workers take the config it loaded, quietly.
+  // One that does not is replaced by a worker started on it (pool.ts): no two serve different rules.
   const reload = async (origin: Parameters<typeof live.reload>[0]): Promise<ReloadOutcome> => {
     const outcome = await live.reload(origin);
-    if (outcome.reloaded) {
-      const answers = await pool.ask('reload');
-      const refused = answers.filter((a) => (a.value as ReloadOutcome | undefined)?.reloaded !== true);
-      if (refused.length > 0) logger.warn({ workers: refused.map((a) => a.index) }, 'some workers did not take the reloaded config');
-    }
+    if (outcome.reloaded) await pool.reload(isReloadedOutcome);
     return outcome;
   };
 
   let admin: AdminServer | undefined;
   const adminReload = (client: string, actor: string | null) =>
     reload({ method: 'POST', path: '/api/reload', host: admin?.address.address ?? '', port: admin?.address.port ?? 0, client, actor });
-  if (config.admin.enabled) admin = await startAdmin(parts, proxyAddress, { activity, metrics, reload: adminReload });
+  if (config.admin.enabled) admin = await startAdmin(parts, proxyAddress, { activity, metrics, reload: adminReload, workers: workersReady });
   if (admin) {
     closers.add('admin listener', () => admin.close(0));
     parts.ownPorts.add(admin.address.port);

@@ -1,7 +1,8 @@
 // A worker process (proxy.workers). Its primary (primary.ts) forks it and says, in a `start`
-// message, where the home is and where to listen; it then runs keyway's proxy as a keyway on its
-// own does, beside the other workers on the same port (SO_REUSEPORT), without an admin listener,
-// counting request rates in the primary's buckets. Everything else that must be right across
+// message, where the home is, where to listen and the config it loaded; it then runs keyway's
+// proxy as a keyway on its own does, beside the other workers on the same port (SO_REUSEPORT),
+// without an admin listener, counting request rates in the primary's buckets. It never reads the
+// config file: a reload brings the primary's config with it. Everything else that must be right across
 // workers (one refresh per expiry, quotas, approvals, leases, the audit chain) already is across
 // processes on one home: the store, its locks and the audit file's lock.
 //
@@ -9,6 +10,8 @@
 // primary is gone). Signals are the primary's to handle: a Ctrl-C or a service manager's SIGTERM
 // reaches the whole process group, and the primary stops its workers with the drain it was given.
 import { createAppLogger, prettyDestination } from '../../audit/index.ts';
+import type { Config } from '../../config/index.ts';
+import { deepFreeze } from '../../deep-freeze.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { startKeyway } from '../index.ts';
 import type { RunningKeyway } from '../running.ts';
@@ -23,7 +26,11 @@ if (typeof process.send !== 'function') {
 const send = (message: FromWorker): boolean => (process.connected ? process.send!(message) : false);
 const rates = new RemoteRates(send);
 let running: RunningKeyway | undefined;
+/** The start under way, if any: a stop waits for it, then stops what it started. */
+let starting: Promise<void> | undefined;
 let stopping = false;
+/** The primary's config: at start, then each reload's. */
+let config: Config | undefined;
 
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);
@@ -43,12 +50,13 @@ process.on('disconnect', () => {
 function handle(message: FromPrimary): void {
   switch (message.t) {
     case 'start':
-      void begin(message.start);
+      starting ??= begin(message.start);
       return;
     case 'verdict':
       rates.answer(message);
       return;
     case 'ask':
+      if (message.what === 'reload') config = deepFreeze(message.config);
       void answer(message.id, message.what);
       return;
     case 'own-port':
@@ -61,6 +69,7 @@ function handle(message: FromPrimary): void {
 }
 
 async function begin(start: WorkerStart): Promise<void> {
+  config = deepFreeze(start.config);
   const base =
     start.logFormat === 'pretty' ? createAppLogger({ destination: prettyDestination((line) => process.stdout.write(`${line}\n`)) }) : createAppLogger();
   try {
@@ -71,7 +80,7 @@ async function begin(start: WorkerStart): Promise<void> {
       env: process.env,
       logger: base.child({ worker: start.index }),
       announce: false,
-      worker: { index: start.index, transparent: start.transparent, rates },
+      worker: { index: start.index, transparent: start.transparent, rates, config: () => config! },
     });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -81,14 +90,17 @@ async function begin(start: WorkerStart): Promise<void> {
     return;
   }
   for (const port of start.ownPorts) running.refusePort(port);
+  // Told to stop while it started: stop() stops it now; it never says it is ready.
+  if (stopping) return;
   const { proxyAddress, transparentAddresses } = running;
   const at = (a: { address: string; port: number } | undefined) => (a === undefined ? undefined : { host: a.address, port: a.port });
   send({ t: 'ready', bound: { proxy: at(proxyAddress)!, transparent: { tls: at(transparentAddresses.tls), http: at(transparentAddresses.http) } } });
 }
 
 async function answer(id: number, what: 'stats' | 'metrics' | 'reload'): Promise<void> {
-  if (running === undefined) return;
   let value: unknown;
+  // Not started (or its start failed): answered at once, so the primary need not wait it out.
+  if (running === undefined) return void send({ t: 'reply', id, value: undefined });
   try {
     if (what === 'stats') value = running.activity();
     else if (what === 'metrics') value = await running.metricsJson();
@@ -103,6 +115,7 @@ function stop(drainMs: number): void {
   if (stopping) return;
   stopping = true;
   void (async () => {
+    await starting;
     await running?.stop({ drainMs });
     if (process.connected) process.disconnect();
     // Nothing left must keep a stopped worker alive (a stray socket, a timer); a failed start keeps its exit code 1.
