@@ -54,7 +54,7 @@ const configObject = z.strictObject({
       // On SIGTERM/SIGINT: how long requests in flight may take to finish before everything closes.
       drain_timeout: duration.default(10_000),
       // Processes serving the proxy's listeners (app/workers/): `auto` is one per core. With more
-      // than one, `keyway start` runs a primary (admin API, audit writer, rate limits) and N workers.
+      // than one, `keyway start` runs a primary (admin listener, reload and stop, request-rate buckets) and N workers.
       workers: z.union([z.number().int().min(1, WORKERS).max(256, WORKERS), z.literal('auto')], { error: WORKERS }).default(1),
       // One agent's share of keyway, so that one agent cannot take it down for all (agent-load.ts):
       // its requests in flight (past it: 429 rate_limited), and the request bodies kept in memory
