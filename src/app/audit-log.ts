@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, TableAuditWriter, type AuditLog } from '../audit/index.ts';
+import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, SHARED_LOCK_GAP_MS, TableAuditWriter, type AuditLog } from '../audit/index.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
 
@@ -9,11 +9,18 @@ import type { Services } from '../services.ts';
  * folded into summary lines (audit/refusal-budget.ts), and closing it writes the summaries still
  * pending, then closes the writer.
  */
-export async function openAudit(services: Services, env: NodeJS.ProcessEnv, metrics: KeywayMetrics, logger: Logger): Promise<RefusalBudget> {
+export async function openAudit(
+  services: Services,
+  env: NodeJS.ProcessEnv,
+  metrics: KeywayMetrics,
+  logger: Logger,
+  sharedWithWorkers = false,
+): Promise<RefusalBudget> {
   const { audit } = services.config;
   const log = await openAuditLog(services, env, {
     onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
     logger,
+    lockGapMs: sharedWithWorkers ? SHARED_LOCK_GAP_MS : undefined,
   });
   return new RefusalBudget(log, { budget: audit.refusal_budget, intervalMs: audit.refusal_interval });
 }
@@ -29,6 +36,8 @@ export interface OpenAuditLogOptions {
    * needs a chain of its own (cli/audit-change.ts).
    */
   tableChain?: string | undefined;
+  /** The file's lock gap between batches (a worker's: SHARED_LOCK_GAP_MS). */
+  lockGapMs?: number | undefined;
 }
 
 /** The hash-chained file (default), or a chain in the store's database. */
@@ -56,5 +65,6 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
     },
     onBatch,
     replica,
+    lockGapMs: options.lockGapMs,
   });
 }

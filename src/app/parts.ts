@@ -72,7 +72,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   const { options, env, logger, services } = context;
   const { config, paths, store } = services;
   const metrics = new KeywayMetrics();
-  const auditWriter = await openAudit(services, env, metrics, logger);
+  const auditWriter = await openAudit(services, env, metrics, logger, options.worker !== undefined);
   closers.add('audit log', () => auditWriter.close());
   const live = new LiveConfig({
     services,
