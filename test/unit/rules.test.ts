@@ -96,6 +96,49 @@ describe('path globs', () => {
   });
 });
 
+describe('path globs: the quick refusal', () => {
+  // matchesParts refutes most paths before its full match (a first segment spelt out, or segment
+  // counts without a globstar). A wrong refusal would let a request to an MCP endpoint pass as a
+  // plain one: every pattern shape against every path shape must agree with a plain reading.
+  const reference = (pattern: string, parts: readonly string[]): boolean => {
+    const segments = pattern.split('/').filter((p) => p !== '');
+    const source = segments
+      .map((seg) =>
+        seg === '**'
+          ? '(?:/[^/]+)*'
+          : `/${seg
+              .split('*')
+              .map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+              .join('[^/]*')}`,
+      )
+      .join('');
+    return new RegExp(`^${source}$`, 'u').test(parts.map((p) => `/${p}`).join(''));
+  };
+  const patterns = ['/', '/**', '/mcp', '/mcp/**', '/**/mcp', '/a/*/c', '/a*', '/*', '/*/mcp', '/a/**/c', '/mcp/*', '/**/**/x'];
+  const paths = [
+    [],
+    ['mcp'],
+    ['mcp', 'x'],
+    ['x', 'mcp'],
+    ['a'],
+    ['ab'],
+    ['a', 'b', 'c'],
+    ['a', 'c'],
+    ['a', 'b', 'b', 'c'],
+    ['x', 'y', 'x'],
+    ['MCP'],
+    ['small'],
+  ];
+  it('agrees with a plain reading of the glob for every pattern and path shape', () => {
+    for (const pattern of patterns)
+      for (const parts of paths) {
+        const compiled = compileGlob(pattern);
+        if (typeof compiled === 'string') throw new Error(compiled);
+        expect(compiled.matchesParts(parts), `${pattern} on /${parts.join('/')}`).toBe(reference(pattern, parts));
+      }
+  });
+});
+
 describe('address ranges', () => {
   it('matches IPv4, IPv6 and IPv4-mapped IPv6 clients', () => {
     const set = compileAddressSet(['10.1.0.0/16', '2001:db8::/32', '192.0.2.7']);
