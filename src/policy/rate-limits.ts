@@ -85,7 +85,8 @@ export class RateLimiter implements RateCounter {
   }
 }
 
-function bucketKey(scope: LimitScope, rate: RateLimit): string {
+/** A bucket's key: the scope's and its rate's (a reload that changes the rate starts another bucket). */
+export function bucketKey(scope: LimitScope, rate: RateLimit): string {
   return `${scope.key}\0${rate.count}/${rate.perMs}\0${rate.burst}`;
 }
 

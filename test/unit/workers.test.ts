@@ -52,6 +52,41 @@ describe('proxy.workers: rates counted in the primary', () => {
     expect(refused.ok === false && refused.retryAfterMs).toBe(3_600_000 - 1_000);
   });
 
+  it('a bucket the primary found empty is refused in the worker until its next token, without asking; then asked again', async () => {
+    const asked: number[] = [];
+    const primary = new RateLimiter();
+    const worker: RemoteRates = new RemoteRates((message: FromWorker) => {
+      if (message.t !== 'rates') return true;
+      asked.push(message.nowMs);
+      const verdict = answerRates(primary, message);
+      queueMicrotask(() => worker.answer(verdict));
+      return true;
+    });
+    const bot = scope('bot', '60/min', 1);
+    const t0 = 9_000_000;
+    expect((await worker.take([bot], t0)).ok).toBe(true);
+    const refused = await worker.take([bot], t0 + 100);
+    expect(refused).toMatchObject({ ok: false, retryAfterMs: 900 });
+    expect(asked).toEqual([t0, t0 + 100]);
+    // Until the next token the worker answers itself, the same way, with what is left of the wait.
+    for (const at of [t0 + 200, t0 + 500, t0 + 999]) {
+      const again = worker.take([bot], at);
+      expect(again instanceof Promise).toBe(false);
+      expect(again).toMatchObject({ ok: false, scope: { key: 'bot' }, retryAfterMs: t0 + 1000 - at });
+      // The primary's bucket says the same, to the millisecond it rounds up to (a refused take costs it nothing).
+      const own = primary.take([bot], at);
+      expect(own.ok).toBe(false);
+      expect(Math.abs((own.ok ? 0 : own.retryAfterMs) - (t0 + 1000 - at))).toBeLessThanOrEqual(1);
+    }
+    // A reload that changes the rate is another bucket: asked, not refused from memory.
+    expect((await worker.take([scope('bot', '120/min', 1)], t0 + 300)).ok).toBe(true);
+    asked.pop();
+    expect(asked).toHaveLength(2);
+    // The next token comes at t0 + 1000: asked again then, and granted.
+    expect((await worker.take([bot], t0 + 1000)).ok).toBe(true);
+    expect(asked).toEqual([t0, t0 + 100, t0 + 1000]);
+  });
+
   it('a primary that is gone refuses every question, those waiting and those after', async () => {
     const silent = new RemoteRates(() => true);
     const waiting = silent.take([scope('bot', '10/s')], 0);

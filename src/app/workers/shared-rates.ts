@@ -2,15 +2,24 @@
 // is 60 a minute for the whole keyway, not 60 per worker. A worker asks over IPC (RemoteRates); the
 // primary takes the tokens in its own RateLimiter (answerRates) and says which scope, if any, had
 // none. Only requests on a scope with a rate ask: the rest cost nothing.
-import type { LimitScope, RateCounter, RateLimiter, RateVerdict } from '../../policy/rate-limits.ts';
+//
+// A bucket the primary found empty stays empty until its next token (retryAfterMs): nothing but
+// time adds tokens. So a worker refuses a request on that scope itself until then, without asking:
+// an agent flooding past its rate does not keep the primary's one thread busy answering it. The
+// refusal is the one the primary would give (its wait rounded up to the millisecond), kept under
+// the bucket's own key (bucketKey: a reload that changes the rate is another bucket).
+import { bucketKey, type LimitScope, type RateCounter, type RateLimiter, type RateVerdict } from '../../policy/rate-limits.ts';
 import type { FromPrimary, FromWorker, RateScope } from './messages.ts';
 
 // A primary that does not answer in this long is gone or stuck: the request is refused rather
 // than let through uncounted (stages/limits.ts turns the rejection into internal_error).
 const ANSWER_TIMEOUT_MS = 5_000;
+/** Past this many empty buckets remembered, those whose wait is over are forgotten. */
+const EMPTY_KEPT = 256;
 
 interface Waiting {
   readonly scopes: readonly LimitScope[];
+  readonly nowMs: number;
   readonly resolve: (verdict: RateVerdict) => void;
   readonly reject: (err: Error) => void;
   readonly timer: NodeJS.Timeout;
@@ -20,6 +29,8 @@ interface Waiting {
 export class RemoteRates implements RateCounter {
   readonly #send: (message: FromWorker) => boolean;
   readonly #waiting = new Map<number, Waiting>();
+  /** Buckets the primary found empty, by bucketKey: when their next token comes (epoch ms). */
+  readonly #emptyUntil = new Map<string, number>();
   #nextId = 1;
   #gone = false;
 
@@ -27,8 +38,10 @@ export class RemoteRates implements RateCounter {
     this.#send = send;
   }
 
-  take(scopes: readonly LimitScope[], nowMs: number): Promise<RateVerdict> {
+  take(scopes: readonly LimitScope[], nowMs: number): RateVerdict | Promise<RateVerdict> {
     if (this.#gone) return Promise.reject(new Error('the primary process is gone'));
+    const empty = this.#stillEmpty(scopes, nowMs);
+    if (empty !== undefined) return empty;
     const id = this.#nextId++;
     const wire: RateScope[] = [];
     for (const scope of scopes) if (scope.limits.rate !== undefined) wire.push({ kind: scope.kind, name: scope.name, key: scope.key, rate: scope.limits.rate });
@@ -37,7 +50,7 @@ export class RemoteRates implements RateCounter {
         this.#waiting.delete(id);
         reject(new Error('the primary process did not answer'));
       }, ANSWER_TIMEOUT_MS);
-      this.#waiting.set(id, { scopes: scopes.filter((s) => s.limits.rate !== undefined), resolve, reject, timer });
+      this.#waiting.set(id, { scopes: scopes.filter((s) => s.limits.rate !== undefined), nowMs, resolve, reject, timer });
       try {
         this.#send({ t: 'rates', id, scopes: wire, nowMs });
       } catch (err) {
@@ -55,8 +68,29 @@ export class RemoteRates implements RateCounter {
     this.#waiting.delete(message.id);
     clearTimeout(waiting.timer);
     const scope = waiting.scopes[message.index];
-    if (message.index < 0 || scope === undefined) waiting.resolve({ ok: true });
-    else waiting.resolve({ ok: false, scope, rate: scope.limits.rate!, retryAfterMs: message.retryAfterMs });
+    if (message.index < 0 || scope === undefined) return waiting.resolve({ ok: true });
+    this.#remember(bucketKey(scope, scope.limits.rate!), waiting.nowMs + message.retryAfterMs, waiting.nowMs);
+    waiting.resolve({ ok: false, scope, rate: scope.limits.rate!, retryAfterMs: message.retryAfterMs });
+  }
+
+  /** The refusal for a scope whose bucket the primary found empty and whose next token has not come. */
+  #stillEmpty(scopes: readonly LimitScope[], nowMs: number): RateVerdict | undefined {
+    if (this.#emptyUntil.size === 0) return undefined;
+    for (const scope of scopes) {
+      const rate = scope.limits.rate;
+      if (rate === undefined) continue;
+      const key = bucketKey(scope, rate);
+      const until = this.#emptyUntil.get(key);
+      if (until === undefined) continue;
+      if (nowMs < until) return { ok: false, scope, rate, retryAfterMs: until - nowMs };
+      this.#emptyUntil.delete(key);
+    }
+    return undefined;
+  }
+
+  #remember(key: string, until: number, nowMs: number): void {
+    if (this.#emptyUntil.size >= EMPTY_KEPT) for (const [k, u] of this.#emptyUntil) if (u <= nowMs) this.#emptyUntil.delete(k);
+    if (this.#emptyUntil.size < EMPTY_KEPT) this.#emptyUntil.set(key, until);
   }
 
   /** The primary is gone: every question waiting, and every one after, fails. */
