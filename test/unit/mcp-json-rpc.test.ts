@@ -51,6 +51,11 @@ describe('MCP request bodies', () => {
     const deep = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":${'['.repeat(200_000)}${']'.repeat(200_000)}}}}`;
     expect(parseMcpBody(body(deep))).toMatchObject({ ok: false, reason: expect.stringContaining('nested deeper than 64') });
     expect(jsonShapeProblem('{"a":"\\"{{{{"}')).toBeUndefined(); // brackets inside strings do not count
+    // A key spelt with an escape is the key it decodes to, against a plain spelling either way round.
+    expect(jsonShapeProblem('{"name":"a","na\\u006de":"b"}')).toContain('"name" appears twice');
+    expect(jsonShapeProblem('{"na\\u006de":"a","name":"b"}')).toContain('"name" appears twice');
+    expect(jsonShapeProblem('{"a\\"b":1,"a\\"b":2}')).toContain('appears twice');
+    expect(jsonShapeProblem('{"a\\"b":1,"a\\\\b":2}')).toBeUndefined();
     expect(parseMcpBody(body({ jsonrpc: '2.0', id: 1, method: 'tools/call ' }))).toMatchObject({
       ok: false,
       reason: expect.stringContaining('not a method name'),
