@@ -51,6 +51,8 @@ export function compileGlob(pattern: string): PathGlob | string {
       loose.push(literalSegment(fold(part)));
     }
   }
+  // A glob of plain segments only (`/mcp`, `/v1/messages`) matches by comparing them in turn.
+  const plain = segments.every((s) => s.kind === 'exact') ? segments.map((s) => (s as { text: string }).text) : undefined;
   return {
     source: pattern,
     matches: (path) =>
@@ -59,11 +61,13 @@ export function compileGlob(pattern: string): PathGlob | string {
         splitSegments(path).map((p) => [p]),
       ),
     matchesParts: (parts) =>
-      !refutedAtOnce(segments, parts) &&
-      matchSegments(
-        segments,
-        parts.map((p) => [p]),
-      ),
+      plain !== undefined
+        ? plain.length === parts.length && plain.every((text, i) => text === parts[i])
+        : !refutedAtOnce(segments, parts) &&
+          matchSegments(
+            segments,
+            parts.map((p) => [p]),
+          ),
     matchesLoosely: (parts) =>
       matchSegments(
         loose,
