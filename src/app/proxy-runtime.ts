@@ -3,6 +3,7 @@ import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
+import { currentIdentities } from '../identity/current.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
 import type { Parts } from './parts.ts';
 
@@ -21,6 +22,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     listeners: parts.listeners,
     callerKey: options.callerKey,
     tables: () => live.tables,
+    // Identity tokens' issuers (identities:): keys fetched by the upstream client, through the egress checks.
+    identities: currentIdentities(() => live.config, parts.upstream.dispatcher, options.tokenClock),
     // Secret commands' output lives in this process's memory only; a reload that changes one drops it.
     credentials: new CredentialSource(parts.tokens, parts.roles, new CommandSecrets({ env: parts.env, config: () => live.config }), parts.minted),
     audit: parts.audit,

@@ -102,6 +102,8 @@ export interface AuditEvent {
   mcp?: { method: string; tool?: string | undefined; args_sha256?: string | undefined; calls?: number | undefined; hidden?: number | undefined } | undefined;
   /** For rate_limited and quota_exhausted from `limits:`: whose limit refused it (agent, grant, agent_grant). */
   limit?: 'agent' | 'grant' | 'agent_grant' | undefined;
+  /** The identity an agent proved with an identity token (config identities:): its issuer and subject. */
+  identity?: { iss: string; sub: string } | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
   purpose?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */

@@ -59,7 +59,9 @@ export function agentKeyFor(config: Config, id: string, env: NodeJS.ProcessEnv):
   const fromEnv = env['KEYWAY_AGENT_KEY'];
   if (fromEnv) return fromEnv;
   const configured = config.agents[id];
-  if (configured) return readSecretRef(configured.key, env, config.home);
+  if (configured?.key !== undefined) return readSecretRef(configured.key, env, config.home);
+  if (configured)
+    throw new KeywayError('usage', `agent "${id}" has no key: it signs in with an identity token (identities:), sent as the proxy password jwt:TOKEN`);
   throw new KeywayError('usage', `set KEYWAY_AGENT_KEY to agent "${id}"'s key (keyway shows it only once, at \`agents add\`)`);
 }
 

@@ -15,3 +15,6 @@ export const GRANT_TYPES = [
   'github_app',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** Signature algorithms an identity token may use: public-key ones only. No `none`, and no HMAC (its "key" would be public). */
+export const IDENTITY_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;

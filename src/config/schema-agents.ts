@@ -145,7 +145,8 @@ export const ruleSchema = z
 
 export const agentSchema = z
   .strictObject({
-    key: secretRef,
+    // Optional only for an agent that signs in with an identity token (identities:, checked in schema.ts).
+    key: secretRef.optional(),
     grants: z.array(z.string().regex(GRANT_ID)).optional(),
     lease_ttl: duration.optional(),
     max_lease_ttl: duration.optional(),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { injectSchema } from './grant-fields.ts';
 import { GRANT_ID } from './ids.ts';
 import { agentSchema, type ruleSchema } from './schema-agents.ts';
+import { identitiesSchema } from './schema-identities.ts';
 import { grantSchema, providerSchema } from './schema-grants.ts';
 import { byteSize, cidr, domain, duration, httpsUrl, ipAddress, listen, positiveDuration, secretRef } from './schema-values.ts';
 
@@ -160,6 +161,8 @@ const configObject = z.strictObject({
   providers: slugRecord(providerSchema),
   grants: slugRecord(grantSchema),
   agents: slugRecord(agentSchema),
+  // Signed tokens (JWT) an agent may sign in with instead of a key (src/identity/).
+  identities: identitiesSchema,
 });
 
 export const configSchema = configObject.superRefine((config, ctx) => {
@@ -177,6 +180,17 @@ export const configSchema = configObject.superRefine((config, ctx) => {
       }
     });
   }
+  // An agent without a key can only be reached through an identity token: one no identity maps to is a mistake.
+  const mapped = new Set(config.identities.flatMap((identity) => identity.map.map((rule) => rule.agent)));
+  for (const [agentId, agent] of Object.entries(config.agents)) {
+    if (agent.key === undefined && !mapped.has(agentId)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['agents', agentId, 'key'],
+        message: 'expected a key (env:NAME or file:PATH), or an identities rule that maps a token to this agent',
+      });
+    }
+  }
   // The audit table lives in the store's database: there is no other database to write it to.
   if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
     ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });
@@ -191,6 +205,7 @@ export type ProviderConfig = z.output<typeof providerSchema>;
 export type InjectConfig = z.output<typeof injectSchema>;
 export type TimeoutsConfig = ParsedConfig['proxy']['timeouts'];
 export type RuleConfig = z.output<typeof ruleSchema>;
+export type { IdentityConfig } from './schema-identities.ts';
 
 /** A Client ID Metadata Document's URL: https, a path, no user, fragment or dot segments (the draft's rules). */
 export function clientMetadataUrlOk(text: string): boolean {

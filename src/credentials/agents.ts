@@ -21,6 +21,10 @@ export interface Agent {
   readonly maxLeaseTtlMs?: number | undefined;
   /** A store agent's limits (`keyway agents add --rate …`); a config agent's are read from the config. */
   readonly storedLimits?: Limits | undefined;
+  /** Set on the agent of a connection that signed in with an identity token: who it proved to be (the audit line's `identity`). */
+  readonly identity?: { readonly iss: string; readonly sub: string } | undefined;
+  /** That token's exp (epoch ms). */
+  readonly identityExpiresAt?: number | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */
@@ -110,9 +114,10 @@ const UNKNOWN_AGENT_HASH = hashAgentKey('\u0000no-such-agent');
 export function compileConfigAgents(config: Config, env: NodeJS.ProcessEnv): ReadonlyMap<string, Agent> {
   const agents = new Map<string, Agent>();
   for (const [id, a] of Object.entries(config.agents)) {
-    let key: string;
+    let key: string | undefined;
     try {
-      key = readSecretRef(a.key, env, config.home);
+      // No key: the agent signs in with an identity token only (identities:).
+      key = a.key === undefined ? undefined : readSecretRef(a.key, env, config.home);
     } catch (err) {
       throw new KeywayError('config_invalid', `agents.${id}.key: ${(err as Error).message}`);
     }
@@ -120,7 +125,7 @@ export function compileConfigAgents(config: Config, env: NodeJS.ProcessEnv): Rea
       id,
       grants: a.grants ? new Set(a.grants) : undefined,
       source: 'config',
-      keySha256: hashAgentKey(key),
+      keySha256: key === undefined ? undefined : hashAgentKey(key),
       policy: compileRules(id, a.rules, a.mode),
       mode: a.mode,
       leaseTtlMs: a.lease_ttl,

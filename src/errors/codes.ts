@@ -20,6 +20,9 @@ type Entry = {
 export const ERROR_CODES = {
   proxy_auth_required: { kind: 'refusal', status: 407, audit: 'deny' },
   host_not_allowed: { kind: 'refusal', status: 403, audit: 'deny' },
+  // An identity token (config identities:) that keyway could not check: its issuer's keys could not
+  // be fetched or read. Says nothing of the token; not counted as a failed sign-in.
+  identity_unavailable: { kind: 'refusal', status: 503, audit: 'error' },
   policy_denied: { kind: 'refusal', status: 403, audit: 'deny' },
   lease_expired: { kind: 'refusal', status: 403, audit: 'deny' },
   insecure_upstream: { kind: 'refusal', status: 403, audit: 'deny' },

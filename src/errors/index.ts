@@ -22,6 +22,8 @@ export interface ErrorDetails {
    * shows it to the model. The code and message still go in X-Keyway-Error and the audit line.
    */
   answer?: { status: number; body: string } | undefined;
+  /** A refused identity token that was sound but mapped to no agent: the identity it proved, for the audit line. */
+  identity?: { iss: string; sub: string } | undefined;
 }
 
 /** An error that becomes an HTTP answer to the agent: `{"error":{code,message,grant,hint}}`. */
@@ -32,6 +34,7 @@ export class ProxyError extends Error {
   readonly retryAfter: number | undefined;
   readonly approval: ErrorDetails['approval'];
   readonly answer: ErrorDetails['answer'];
+  readonly identity: ErrorDetails['identity'];
 
   constructor(code: ProxyErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -42,6 +45,7 @@ export class ProxyError extends Error {
     this.retryAfter = details.retryAfter;
     this.approval = details.approval;
     this.answer = details.answer;
+    this.identity = details.identity;
   }
 
   get status(): number {

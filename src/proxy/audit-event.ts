@@ -62,6 +62,7 @@ export class AuditDraft {
     this.event.status = err.answer?.status ?? err.status;
     // What the agent was told, so that `keyway audit tail` can say why without a second source.
     this.event.message = boundText(err.message);
+    if (err.identity !== undefined) this.event.identity = err.identity;
     if (err.hint === undefined) delete this.event.hint;
     else this.event.hint = boundText(err.hint);
   }

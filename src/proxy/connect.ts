@@ -67,8 +67,9 @@ async function routeConnect({ runtime, auth }: ProxyWiring, req: IncomingMessage
   const target = parseAuthority(req.url ?? '');
   draft.event.host = target.host;
   draft.event.port = target.port;
-  const agent = auth.identify(req, runtime.tables().agents, draft.event.client, runtime.callerKey);
+  const agent = await auth.identify(req, runtime.tables().agents, draft.event.client, runtime.callerKey, runtime.identities());
   draft.event.agent = agent.id;
+  if (agent.identity !== undefined) draft.event.identity = agent.identity;
   return routeConnection(runtime, new Connection(runtime, target, agent, draft.event.client));
 }
 

@@ -23,7 +23,7 @@ export async function handlePlainRequest({ runtime, auth }: ProxyWiring, req: In
     target = parsed.target;
     path = parsed.path;
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
-    agent = auth.identify(req, runtime.tables().agents, client, runtime.callerKey);
+    agent = await auth.identify(req, runtime.tables().agents, client, runtime.callerKey, runtime.identities());
     await checkDestination(runtime, target);
   } catch (err) {
     const error = asProxyError(err);
@@ -34,6 +34,7 @@ export async function handlePlainRequest({ runtime, auth }: ProxyWiring, req: In
     draft.event.host = target?.host ?? '';
     draft.event.port = target?.port ?? 0;
     draft.event.agent = agent?.id ?? null;
+    if (agent?.identity !== undefined) draft.event.identity = agent.identity;
     return refuse(runtime, draft, error, res);
   }
   await handleExchange(new Connection(runtime, target, agent, client), req, res, path);

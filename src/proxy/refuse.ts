@@ -47,6 +47,7 @@ export function draftOn(conn: Connection | undefined, method: string | null, cli
     path,
   });
   if (conn?.via !== undefined) draft.event.via = conn.via;
+  if (conn?.agent.identity !== undefined) draft.event.identity = conn.agent.identity;
   return draft;
 }
 

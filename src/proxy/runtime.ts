@@ -14,6 +14,7 @@ import type { Resolver } from '../egress/resolve.ts';
 import type { Upstream } from '../egress/upstream.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
+import type { IdentityVerifier } from '../identity/verifier.ts';
 
 // What the proxy reads from the composition root, split by what it is for. A file names the
 // parts it reads (Records for an audit line, Decisions for a route), so its reach shows at its head.
@@ -50,6 +51,8 @@ export interface Decisions {
   readonly ownPorts: ReadonlySet<number>;
   /** Every keyway's listeners on this host (other homes, other users): never a destination either. */
   readonly listeners: Pick<ListenerRegistry, 'mayListenOn' | 'listenerOn'>;
+  /** The issuers whose identity tokens agents may sign in with (config identities:); undefined: none. */
+  identities(): IdentityVerifier | undefined;
   /** Set for `keyway fetch`'s own proxy: the one-time key its caller's proxy credentials carry (identify/agent.ts). */
   readonly callerKey?: string | undefined;
 }

@@ -32,6 +32,8 @@ const LAYERS: Record<string, number> = {
   audit: 3,
   // The outbound client: lookups under the egress policy, the undici agents, keyway listeners refused as destinations.
   egress: 3.5,
+  // Identity tokens (config identities:): issuers' keys fetched, tokens checked and mapped to agents.
+  identity: 3.6,
   'services.ts': 4,
   'counting-audit.ts': 4,
   metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it

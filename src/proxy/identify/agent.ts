@@ -4,15 +4,22 @@ import { isLoopbackAddress } from '../../config/index.ts';
 import type { Agent, AgentTable } from '../../credentials/agents.ts';
 import { ANONYMOUS_AGENT } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
+import { IdentityRefused, type IdentityVerifier, type VerifiedToken } from '../../identity/verifier.ts';
+
+/** The proxy user name that says "the password is an identity token" (HTTPS_PROXY=http://jwt:TOKEN@…). */
+export const IDENTITY_USER = 'jwt';
 
 /**
- * Stage 1, identify: who is calling, from Proxy-Authorization (Basic AGENT_ID:AGENT_KEY, as clients
- * send the userinfo of HTTPS_PROXY). Returns the agent or throws 407.
+ * Stage 1, identify: who is calling, from Proxy-Authorization: Basic AGENT_ID:AGENT_KEY (as clients
+ * send the userinfo of HTTPS_PROXY), or an identity token (config identities:) as Basic jwt:TOKEN or
+ * Bearer TOKEN. Returns the agent (a promise of it for a token) or throws 407.
  */
-export function identifyAgent(req: IncomingMessage, agents: AgentTable, callerKey?: string): Agent {
+export function identifyAgent(req: IncomingMessage, agents: AgentTable, callerKey?: string, identities?: IdentityVerifier): Agent | Promise<Agent> {
   const header = req.headers['proxy-authorization'];
   let credentials = header === undefined ? undefined : parseBasic(header);
   if (callerKey !== undefined) credentials = unwrapCaller(credentials, callerKey);
+  const token = callerKey === undefined ? presentedToken(header, credentials) : credentials?.id === IDENTITY_USER ? credentials.key : undefined;
+  if (token !== undefined && identities !== undefined && identities.size > 0) return identifyByToken(token, agents, identities);
   if (agents.anonymous) {
     if (isLoopbackAddress(req.socket.remoteAddress)) return ANONYMOUS_AGENT;
     throw new ProxyError('proxy_auth_required', 'no agents are configured, so keyway serves loopback clients only', {
@@ -27,6 +34,34 @@ export function identifyAgent(req: IncomingMessage, agents: AgentTable, callerKe
   const agent = agents.authenticate(credentials.id, credentials.key);
   if (!agent) throw new ProxyError('proxy_auth_required', 'unknown agent or wrong agent key');
   return agent;
+}
+
+/** The identity token a Proxy-Authorization carries (Bearer TOKEN, or Basic jwt:TOKEN), if any. */
+export function presentedToken(header: string | undefined, credentials = header === undefined ? undefined : parseBasic(header)): string | undefined {
+  if (credentials !== undefined) return credentials.id === IDENTITY_USER ? credentials.key : undefined;
+  return header === undefined ? undefined : parseBearer(header);
+}
+
+/** An agent that proved an identity token: the agent it maps to, with the identity for the audit line. */
+async function identifyByToken(token: string, agents: AgentTable, identities: IdentityVerifier): Promise<Agent> {
+  let verified: VerifiedToken;
+  try {
+    verified = await identities.verify(token);
+  } catch (err) {
+    if (!(err instanceof IdentityRefused)) throw err;
+    if (err.kind === 'unavailable') {
+      throw new ProxyError('identity_unavailable', err.message, { hint: 'check the issuer with `keyway doctor`; the token was not judged' });
+    }
+    throw new ProxyError('proxy_auth_required', err.message, err.identity ? { identity: err.identity } : {});
+  }
+  const agent = agents.get(verified.agent);
+  if (agent === undefined || agent.source === 'anonymous') {
+    throw new ProxyError('proxy_auth_required', `the identity token maps to agent "${verified.agent}", which does not exist`, {
+      hint: 'add the agent under agents: (it needs no key) or with `keyway agents add`',
+      identity: verified.identity,
+    });
+  }
+  return { ...agent, identity: verified.identity, identityExpiresAt: verified.expiresAt };
 }
 
 /**
@@ -55,6 +90,11 @@ export function fetchProxyCredentials(callerKey: string, agent: { id: string; ke
 export function claimedAgent(req: IncomingMessage): string | undefined {
   const header = req.headers['proxy-authorization'];
   return header === undefined ? undefined : parseBasic(header)?.id;
+}
+
+function parseBearer(header: string): string | undefined {
+  const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header);
+  return match ? match[1] : undefined;
 }
 
 function parseBasic(header: string): { id: string; key: string } | undefined {

@@ -2,7 +2,8 @@ import { LRUCache } from 'lru-cache';
 import type { IncomingMessage } from 'node:http';
 import type { Agent, AgentTable } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
-import { claimedAgent, identifyAgent } from './agent.ts';
+import type { IdentityVerifier } from '../../identity/verifier.ts';
+import { claimedAgent, identifyAgent, presentedToken } from './agent.ts';
 
 // Proxy authentication failures, throttled. A wrong or missing agent key costs keyway next to
 // nothing (a SHA-256 and a 407), so one connection could ask thousands of times a second, each
@@ -44,23 +45,50 @@ export class AuthThrottle {
     this.#now = now;
   }
 
-  /** identifyAgent, unless the address or the agent named is throttled (429, key unchecked); failures counted. */
-  identify(req: IncomingMessage, agents: AgentTable, client: string, callerKey?: string): Agent {
+  /**
+   * identifyAgent, unless the address or the agent named is throttled (429, key unchecked); failures
+   * counted. An identity token is judged asynchronously (its issuer's keys may need fetching): a
+   * refused one counts as a failure from its address; an unavailable issuer does not count.
+   */
+  identify(req: IncomingMessage, agents: AgentTable, client: string, callerKey?: string, identities?: IdentityVerifier): Agent | Promise<Agent> {
     // The common path (no failure on record anywhere) pays one size check.
     const failures = this.#counts.size !== 0;
     const named = failures ? knownAgent(req, agents) : undefined;
-    if (failures && this.#throttled(client, named, this.#now())) {
+    // An identity token that passed already is not throttled: a signed token cannot be guessed, so
+    // others' failures from the same address (loopback clients share one) do not lock its agent out.
+    if (failures && this.#throttled(client, named, this.#now()) && !remembered(req, identities)) {
       this.#count(client, named, this.#now());
       throw rateLimited();
     }
-    let agent: Agent;
+    let agent: Agent | Promise<Agent>;
     try {
-      agent = identifyAgent(req, agents, callerKey);
+      agent = identifyAgent(req, agents, callerKey, identities);
     } catch (err) {
-      if (!(err instanceof ProxyError) || err.code !== 'proxy_auth_required') throw err;
-      this.#count(client, failures ? named : knownAgent(req, agents), this.#now());
-      throw err;
+      throw this.#failed(err, req, agents, client, failures, named);
     }
+    if (agent instanceof Promise) {
+      return agent.then(
+        (proved) => {
+          this.#succeeded(client, failures, named);
+          return proved;
+        },
+        (err: unknown) => {
+          throw this.#failed(err, req, agents, client, failures, named);
+        },
+      );
+    }
+    this.#succeeded(client, failures, named);
+    return agent;
+  }
+
+  /** A failed sign-in counted (proxy_auth_required only); the error given back to throw. */
+  #failed(err: unknown, req: IncomingMessage, agents: AgentTable, client: string, failures: boolean, named: string | undefined): unknown {
+    if (!(err instanceof ProxyError) || err.code !== 'proxy_auth_required') return err;
+    this.#count(client, failures ? named : knownAgent(req, agents), this.#now());
+    return err;
+  }
+
+  #succeeded(client: string, failures: boolean, named: string | undefined): void {
     if (failures) {
       this.#counts.delete(addressKey(client));
       if (named !== undefined) {
@@ -68,7 +96,6 @@ export class AuthThrottle {
         this.#counts.delete(agentKey(named));
       }
     }
-    return agent;
   }
 
   /** Counts on record (for tests). */
@@ -112,6 +139,12 @@ const agentKey = (agent: string) => `n\0${agent}`;
 function knownAgent(req: IncomingMessage, agents: AgentTable): string | undefined {
   const id = claimedAgent(req);
   return id !== undefined && agents.get(id) !== undefined ? id : undefined;
+}
+
+function remembered(req: IncomingMessage, identities: IdentityVerifier | undefined): boolean {
+  if (identities === undefined) return false;
+  const token = presentedToken(req.headers['proxy-authorization']);
+  return token !== undefined && identities.remembers(token);
 }
 
 function rateLimited(): ProxyError {

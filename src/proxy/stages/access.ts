@@ -26,6 +26,8 @@ export const access: HeadStage = {
     const { agent, decisions } = request.conn;
     const grant = request.grant!;
     request.draft.event.grant = grant.id;
+    // A connection outlives the identity token it signed in with only until the token's exp.
+    if (agent.identityExpiresAt !== undefined && agent.identityExpiresAt <= Date.now()) throw identityExpired();
     const now = decisions.now();
     const lease = checkLease(agent, grant.id, decisions.leases.get(agent.id, grant.id), now);
     if (!lease.ok) throw lease.error;
@@ -165,5 +167,11 @@ async function holdUnderCap(request: StagedRequest, cap: number, recheck: Rechec
         hint: 'send Content-Length (a declared size is checked without holding the body), or retry',
         retryAfter: 1,
       }),
+  });
+}
+
+function identityExpired(): ProxyError {
+  return new ProxyError('proxy_auth_required', 'the identity token this connection signed in with has expired', {
+    hint: 'open a new connection with a fresh token as the proxy password',
   });
 }

@@ -1,0 +1,20 @@
+import type { Config, IdentityConfig } from '../config/index.ts';
+import type { Dispatcher } from '../net/undici.ts';
+import { IdentityVerifier } from './verifier.ts';
+
+/**
+ * The verifier for the config in force: made again when a reload changes `identities` (keeping the
+ * keys of issuers whose key source did not change), undefined when there are none.
+ */
+export function currentIdentities(config: () => Config, dispatcher: Dispatcher, now?: () => number): () => IdentityVerifier | undefined {
+  let seen: readonly IdentityConfig[] | undefined;
+  let verifier: IdentityVerifier | undefined;
+  return () => {
+    const { identities, home } = config();
+    if (identities !== seen) {
+      seen = identities;
+      verifier = identities.length === 0 ? undefined : new IdentityVerifier(identities, { home, dispatcher, now }, verifier);
+    }
+    return verifier;
+  };
+}
