@@ -160,7 +160,7 @@ function squidConfig(dir: string, port: number, o: SquidChildOptions): string {
   ].join('\n');
 }
 
-function chownTree(dir: string, user: string): void {
+export function chownTree(dir: string, user: string): void {
   const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
   chownSync(dir, uid, gid);
@@ -184,7 +184,7 @@ function readLog(dir: string): string {
 }
 
 /** squid logs "Accepting ... connections" before it listens on every port; a TCP connect is the real test. */
-async function waitForPort(child: ChildProcess, port: number, output: () => string): Promise<void> {
+export async function waitForPort(child: ChildProcess, port: number, output: () => string): Promise<void> {
   const started = Date.now();
   while (Date.now() - started < START_TIMEOUT_MS) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`squid exited during start:\n${output()}`);
@@ -222,7 +222,7 @@ async function reapHelpers(pids: readonly number[]): Promise<void> {
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');

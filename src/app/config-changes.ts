@@ -16,6 +16,7 @@ export const RESTART_KEYS = [
   'admin',
   'audit',
   'oauth',
+  'egress',
 ] as const;
 
 /** Whether a changed key takes effect only after a restart (the key or a section above it is in RESTART_KEYS). */

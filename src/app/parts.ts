@@ -12,6 +12,7 @@ import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
 import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
 import { createUpstream, type Upstream } from '../egress/upstream.ts';
+import { egressSettings } from '../egress/egress-settings.ts';
 import { KeywayMetrics } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
 import { LeafMinter, SecureContextCache, type CertificateAuthority } from '../tls/index.ts';
@@ -83,9 +84,12 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     logger,
   });
   const extraCaFiles = config.proxy.upstream_ca.map((p) => resolveFromHome(config, p));
-  const upstream = createUpstream({ resolve: live.resolve, extraCaFiles, headersTimeoutMs: config.proxy.timeouts.upstream });
+  // egress.proxy: every connection below goes through the company's proxy (read once: a restart applies a change).
+  const egress = egressSettings(config, env);
+  if (egress) logger.info({ egress_proxy: `${egress.url.protocol}//${egress.url.host}`, no_proxy: egress.noProxy }, 'connections go through the egress proxy');
+  const upstream = createUpstream({ resolve: live.resolve, extraCaFiles, headersTimeoutMs: config.proxy.timeouts.upstream, egress });
   closers.add('upstream client', () => upstream.close());
-  const tokenEndpoints = createUpstream({ resolve: live.lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout });
+  const tokenEndpoints = createUpstream({ resolve: live.lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout, egress });
   closers.add('token-endpoint client', () => tokenEndpoints.close());
   const approvals = new ApprovalDesk({
     store,

@@ -5,9 +5,10 @@ import { parseCidr } from './cidr.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
 import type { DomainPattern } from './domain-pattern.ts';
 import { formatDuration, parseDuration } from './duration.ts';
-import { domainText } from './grant-fields.ts';
+import { domainText, messageCheck } from './grant-fields.ts';
 import { parseListen, type ListenAddress } from './listen.ts';
 import { isLoopbackAddress } from './loopback.ts';
+import { egressProxyUrlError } from './egress-url.ts';
 import { parseSecretRef, type SecretRef } from './secret-ref.ts';
 
 // The config's values, each read once at the edge into what keyway uses (milliseconds, bytes,
@@ -85,3 +86,29 @@ export const httpsUrl = z.string().refine(
 
 /** A duration above zero (a timeout, an interval). */
 export const positiveDuration = duration.refine((ms) => ms > 0, { message: 'expected a duration above zero' });
+
+/** egress.proxy written out: an http:// or https:// URL of a host and port, no credentials (those go by reference). */
+export const egressProxy = text('a proxy URL (http://host:port) or a reference, env:NAME or file:PATH').transform((text, ctx): string | SecretRef => {
+  if (/^(env|file):/.test(text)) {
+    const ref = parseSecretRef(text);
+    if (ref) return ref;
+    ctx.addIssue({ code: 'custom', message: 'expected a reference, env:NAME or file:PATH' });
+    return z.NEVER;
+  }
+  // Never echoed: the URL may carry a password.
+  const error = egressProxyUrlError(text, false);
+  if (error === undefined) return text;
+  ctx.addIssue({ code: 'custom', message: error });
+  return z.NEVER;
+});
+
+/** An egress.no_proxy entry: a host name (with an optional leading `.` or `*.`), an IP address or a CIDR range. */
+export const noProxyEntry = z.string().check(
+  messageCheck((text) => {
+    if (isIP(text) !== 0) return undefined;
+    if (text.includes('/')) return typeof parseCidr(text) === 'string' ? `"${text}" is not a CIDR range` : undefined;
+    return /^(\*\.|\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(text)
+      ? undefined
+      : `"${text}" is not a host name, address or CIDR range`;
+  }),
+);

@@ -4,7 +4,7 @@ import { GRANT_ID } from './ids.ts';
 import { agentSchema, type ruleSchema } from './schema-agents.ts';
 import { identitiesSchema } from './schema-identities.ts';
 import { grantSchema, providerSchema } from './schema-grants.ts';
-import { byteSize, cidr, domain, duration, httpsUrl, ipAddress, listen, positiveDuration, secretRef } from './schema-values.ts';
+import { byteSize, cidr, domain, duration, egressProxy, httpsUrl, ipAddress, listen, noProxyEntry, positiveDuration, secretRef } from './schema-values.ts';
 
 // The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
 // message carries the key path, so a typo is never silently ignored.
@@ -156,6 +156,15 @@ const configObject = z.strictObject({
         .string()
         .refine(clientMetadataUrlOk, 'expected an https:// URL with a path, such as https://example.com/keyway/client.json')
         .optional(),
+    })
+    .prefault({}),
+  // The company's HTTP proxy: every connection keyway makes goes through it by CONNECT (src/egress/egress-proxy.ts).
+  egress: z
+    .strictObject({
+      // http:// or https:// URL of the proxy; one with credentials only by reference (env:NAME or file:PATH holding the URL).
+      proxy: egressProxy.optional(),
+      // Hosts reached directly: a name (and its subdomains; `.name` and `*.name` say the same), an IP address, a CIDR range.
+      no_proxy: z.array(noProxyEntry).default([]),
     })
     .prefault({}),
   providers: slugRecord(providerSchema),

@@ -3,6 +3,9 @@ import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { LoadedClientCertificate } from '../credentials/client-certificate.ts';
 import { Agent, buildConnector, type Dispatcher } from '../net/undici.ts';
+import { EgressProxy } from './egress-proxy.ts';
+import type { Resolver } from './resolve.ts';
+import type { EgressSettings } from './upstream.ts';
 
 // Connections that present a grant's client certificate (mTLS) are that grant's alone: each grant
 // with a certificate gets its own undici Agent, so its own pool of connections and its own TLS
@@ -17,6 +20,11 @@ export interface ClientTlsOptions {
   ca: string[];
   lookup: LookupFunction;
   headersTimeoutMs: number;
+  /** egress.proxy: these connections go through it too. */
+  egress?: EgressSettings | undefined;
+  /** The trust store an https:// egress proxy is verified against (no client certificate: that is for the real host). */
+  proxyContext: SecureContext;
+  resolve: Resolver;
 }
 
 interface Pool {
@@ -25,6 +33,7 @@ interface Pool {
   readonly secureContext: SecureContext;
   /** For WebSocket upgrades (Node's https.request): never kept alive, like the shared one. */
   httpsAgent?: HttpsAgent;
+  readonly egress: EgressProxy | undefined;
 }
 
 export class ClientTlsPools {
@@ -44,7 +53,8 @@ export class ClientTlsPools {
   /** The https.Agent for a WebSocket upgrade made with `grantId` (no keep-alive: nothing to share). */
   httpsAgentFor(grantId: string, cert: LoadedClientCertificate): HttpsAgent {
     const pool = this.#pool(grantId, cert);
-    pool.httpsAgent ??= new HttpsAgent({ secureContext: pool.secureContext, lookup: this.#o.lookup, keepAlive: false });
+    const options = { secureContext: pool.secureContext, lookup: this.#o.lookup, keepAlive: false };
+    pool.httpsAgent ??= pool.egress ? pool.egress.httpsAgent(options) : new HttpsAgent(options);
     return pool.httpsAgent;
   }
 
@@ -58,13 +68,15 @@ export class ClientTlsPools {
     }
     // One secure context per certificate, made once (as the default pool's is).
     const secureContext = createSecureContext({ ca: this.#o.ca, cert: cert.certificate, key: cert.privateKey });
-    const next: Pool = { poolKey: cert.poolKey, agent: this.#agent(secureContext), secureContext };
+    const egress = this.#o.egress && new EgressProxy({ ...this.#o.egress, secureContext: this.#o.proxyContext, resolve: this.#o.resolve });
+    const next: Pool = { poolKey: cert.poolKey, agent: this.#agent(secureContext, egress), secureContext, egress };
     this.#pools.set(grantId, next);
     return next;
   }
 
-  #agent(secureContext: SecureContext): Dispatcher {
-    const connect = buildConnector({ secureContext, lookup: this.#o.lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 });
+  #agent(secureContext: SecureContext, egress: EgressProxy | undefined): Dispatcher {
+    const direct = buildConnector({ secureContext, lookup: this.#o.lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 });
+    const connect = egress ? egress.connector(direct) : direct;
     return new Agent({
       connect,
       allowH2: true,

@@ -5,6 +5,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from '../net/undici.ts';
 import { PrewarmingConnector } from './prewarm.ts';
+import { EgressProxy } from './egress-proxy.ts';
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import { lookupFunction, type Resolver } from './resolve.ts';
 import { ClientTlsPools } from './client-tls.ts';
@@ -16,6 +17,14 @@ export interface UpstreamOptions {
   extraCaFiles: readonly string[];
   /** How long to wait for response headers. */
   headersTimeoutMs: number;
+  /** egress.proxy: the company's proxy every connection goes through by CONNECT (egress-proxy.ts). */
+  egress?: EgressSettings | undefined;
+}
+
+/** egress.proxy, read: the URL with its credentials, and the hosts reached directly. */
+export interface EgressSettings {
+  readonly url: URL;
+  readonly noProxy: readonly string[];
 }
 
 /** The connections keyway opens to real hosts: verified TLS, kept alive, one address per name. */
@@ -31,6 +40,8 @@ export interface Upstream {
   /** For WebSocket upgrades (websocket/forwarder.ts), which go through Node's own http(s).request on these agents. */
   readonly httpsAgent: HttpsAgent;
   readonly httpAgent: HttpAgent;
+  /** egress.proxy, when set: blind tunnels go through it too (proxy/tunnel.ts). */
+  readonly egress: EgressProxy | undefined;
   /** Starts the TLS connection to a newly intercepted host early (see prewarm.ts). */
   prewarm(host: string, port: number): void;
   readonly headersTimeoutMs: number;
@@ -54,11 +65,11 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   // whole trust store again for each new connection (measured: ~8 ms and ~1 MiB per connection).
   const secureContext = createSecureContext({ ca });
   const lookup = lookupFunction(options.resolve);
+  const egress = options.egress && new EgressProxy({ ...options.egress, secureContext, resolve: options.resolve });
   // HTTP/2 to upstreams that offer it in ALPN (kept alive, streams multiplexed on one connection),
   // HTTP/1.1 to the rest. undici picks by what the handshake chose.
-  const connector = new PrewarmingConnector(
-    buildConnector({ secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 }),
-  );
+  const direct = buildConnector({ secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 });
+  const connector = new PrewarmingConnector(egress ? egress.connector(direct) : direct);
   const dispatcher = new Agent({
     connect: connector.connect,
     allowH2: true,
@@ -68,9 +79,16 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     // Streams such as SSE may sit quiet for a while; five minutes of silence ends them.
     bodyTimeout: 300_000,
   });
-  const clientTls = new ClientTlsPools({ ca, lookup, headersTimeoutMs: options.headersTimeoutMs });
-  const httpsAgent = new HttpsAgent({ secureContext, lookup, keepAlive: false });
-  const httpAgent = new http.Agent({ lookup, keepAlive: false });
+  const clientTls = new ClientTlsPools({
+    ca,
+    lookup,
+    headersTimeoutMs: options.headersTimeoutMs,
+    egress: options.egress,
+    resolve: options.resolve,
+    proxyContext: secureContext,
+  });
+  const httpsAgent = egress ? egress.httpsAgent({ secureContext, lookup, keepAlive: false }) : new HttpsAgent({ secureContext, lookup, keepAlive: false });
+  const httpAgent = egress ? egress.httpAgent({ lookup, keepAlive: false }) : new http.Agent({ lookup, keepAlive: false });
   return {
     dispatcher,
     dispatcherFor(grant) {
@@ -87,6 +105,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       return clientTls.httpsAgentFor(grant!.id, cert);
     },
     prewarm: (host, port) => connector.prewarm(host, port),
+    egress,
     httpsAgent,
     httpAgent,
     headersTimeoutMs: options.headersTimeoutMs,

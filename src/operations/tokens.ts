@@ -22,6 +22,7 @@ import { revokeToken } from '../oauth/revoke.ts';
 import { MintedTokens } from '../credentials/providers/minted-tokens.ts';
 import { createResolver } from '../egress/resolve.ts';
 import { createUpstream } from '../egress/upstream.ts';
+import { egressSettings } from '../egress/egress-settings.ts';
 import type { Services } from '../services.ts';
 import { usage } from './fields.ts';
 
@@ -46,11 +47,13 @@ export interface TokenContext {
  * How the command line reaches token, device and revocation endpoints: like the proxy reaches
  * upstreams (proxy.hosts, the system CAs plus proxy.upstream_ca). Close it when done.
  */
-export function endpointDispatcher(config: Config): Dispatcher {
+export function endpointDispatcher(config: Config, env: NodeJS.ProcessEnv): Dispatcher {
   return createUpstream({
     resolve: createResolver(config.proxy.hosts),
     extraCaFiles: config.proxy.upstream_ca.map((p) => resolveFromHome(config, p)),
     headersTimeoutMs: config.oauth.token_timeout,
+    // egress.proxy: the command line's token requests go where the proxy's would.
+    egress: egressSettings(config, env),
   }).dispatcher;
 }
 
@@ -65,7 +68,7 @@ function grantFor(context: TokenContext, id: string): Grant {
 async function withTools<T>(context: TokenContext, use: (tools: TokenTools) => Promise<T>): Promise<T> {
   if (context.tools) return use(context.tools);
   const { config, store, paths } = context.services;
-  const dispatcher = endpointDispatcher(config);
+  const dispatcher = endpointDispatcher(config, context.env);
   try {
     return await use({
       tokens: tokenManagerFor(config, { store, lockDir: paths.locksDir, env: context.env, dispatcher }),

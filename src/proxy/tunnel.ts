@@ -24,8 +24,10 @@ export async function openTunnel(
   draft.event.decision = 'tunnel';
   let upstream: Socket;
   try {
-    const { address } = await runtime.resolve(target.host);
-    upstream = await dial(address, target.port);
+    // Through the company's proxy (egress.proxy), which checks the name first; else straight to the checked address.
+    const { egress } = runtime.upstream;
+    if (egress?.covers(target.host)) upstream = await egress.tunnel(target.host, target.port);
+    else upstream = await dial((await runtime.resolve(target.host)).address, target.port);
   } catch (err) {
     refuse(runtime, draft, upstreamError(err, formatAuthority(target)), client);
     return;

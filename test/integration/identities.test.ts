@@ -63,14 +63,19 @@ describe('identities: agents sign in with a token their platform issued', () => 
     };
   }
 
-  /** The first audit line after the first `before` with this decision (lines are written as responses end, maybe after the client saw them). */
-  const lineAfter = (before: number, decision = 'inject') =>
+  /**
+   * The first audit line after the first `before` with this decision (and message, for a refusal):
+   * lines are written as responses end, maybe after the client saw them, so an earlier request's may come later.
+   */
+  const lineAfter = (before: number, decision: string, message?: RegExp, agent?: string) =>
     waitFor(
       () =>
         proxy
           .auditLines()
           .slice(before)
-          .find((l) => l['decision'] === decision),
+          .find(
+            (l) => l['decision'] === decision && (message === undefined || message.test(String(l['message']))) && (agent === undefined || l['agent'] === agent),
+          ),
       `a ${decision} line`,
     );
 
@@ -131,7 +136,12 @@ describe('identities: agents sign in with a token their platform issued', () => 
     const before = proxy.auditLines().length;
     expect(await viaCurl(token)).toBe(200);
     expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${SECRET}`);
-    expect(await lineAfter(before)).toMatchObject({ agent: 'workload', grant: 'api', decision: 'inject', identity: { iss: oidc.issuer, sub: ISSUER_CLIENT } });
+    expect(await lineAfter(before, 'inject', undefined, 'workload')).toMatchObject({
+      agent: 'workload',
+      grant: 'api',
+      decision: 'inject',
+      identity: { iss: oidc.issuer, sub: ISSUER_CLIENT },
+    });
 
     const proxyUrl = `http://jwt:${token}@127.0.0.1:${proxy.port}`;
     const node = await nodeFetch(`${url}/echo`, cleanEnv({ NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: proxyUrl, NODE_EXTRA_CA_CERTS: proxy.caPath }));
@@ -154,13 +164,22 @@ describe('identities: agents sign in with a token their platform issued', () => 
     let before = proxy.auditLines().length;
     const otherAudience = await refused(await oidc.mint('https://other.test', { team: 'agents' }));
     expect(otherAudience).toMatchObject({ status: 407, code: 'proxy_auth_required', message: expect.stringMatching(/another audience/) });
-    expect(await lineAfter(before, 'deny')).toMatchObject({ decision: 'deny', code: 'proxy_auth_required', agent: null, method: 'CONNECT' });
+    expect(await lineAfter(before, 'deny', /another audience/)).toMatchObject({
+      decision: 'deny',
+      code: 'proxy_auth_required',
+      agent: null,
+      method: 'CONNECT',
+    });
 
     before = proxy.auditLines().length;
     const unmapped = await refused(await oidc.mint('https://keyway.test', { team: 'outsiders' }));
     expect(unmapped).toMatchObject({ status: 407, message: expect.stringMatching(/no identities rule/) });
     // The identity proved is on the line: what the operator needs to write a rule for it.
-    expect(await lineAfter(before, 'deny')).toMatchObject({ code: 'proxy_auth_required', agent: null, identity: { iss: oidc.issuer, sub: ISSUER_CLIENT } });
+    expect(await lineAfter(before, 'deny', /no identities rule/)).toMatchObject({
+      code: 'proxy_auth_required',
+      agent: null,
+      identity: { iss: oidc.issuer, sub: ISSUER_CLIENT },
+    });
   });
 
   it('a Kubernetes service-account token maps by namespace (a nested claim) and subject glob', async () => {
@@ -171,7 +190,10 @@ describe('identities: agents sign in with a token their platform issued', () => 
     };
     const before = proxy.auditLines().length;
     expect(await viaCurl(await k8s.sign(claims))).toBe(200);
-    expect(await lineAfter(before)).toMatchObject({ agent: 'pod', identity: { iss: K8S_ISSUER, sub: 'system:serviceaccount:agents:summariser' } });
+    expect(await lineAfter(before, 'inject', undefined, 'pod')).toMatchObject({
+      agent: 'pod',
+      identity: { iss: K8S_ISSUER, sub: 'system:serviceaccount:agents:summariser' },
+    });
     const otherNamespace = await refused(await k8s.sign({ ...claims, 'kubernetes.io': { namespace: 'default' }, sub: 'system:serviceaccount:default:x' }));
     expect(otherNamespace.message).toMatch(/no identities rule/);
     // clock_skew 0s: a token past its exp by a second is refused.
@@ -192,7 +214,10 @@ describe('identities: agents sign in with a token their platform issued', () => 
     const token = await github.sign(claims);
     const before = proxy.auditLines().length;
     expect(await viaCurl(token)).toBe(200);
-    expect(await lineAfter(before)).toMatchObject({ agent: 'builder', identity: { iss: GITHUB_ISSUER, sub: 'repo:acme/api:ref:refs/heads/main' } });
+    expect(await lineAfter(before, 'inject', undefined, 'builder')).toMatchObject({
+      agent: 'builder',
+      identity: { iss: GITHUB_ISSUER, sub: 'repo:acme/api:ref:refs/heads/main' },
+    });
     // builder may GET only.
     expect(await viaCurl(token, ['-X', 'POST', '-d', 'x'])).toBe(403);
     // An org whose name starts with the org's is not the org.

@@ -30,7 +30,7 @@ export async function connectMcp(
   url: string,
   o: { timeoutMs: number; clientSecret: string | undefined; openBrowser: (url: string) => void },
 ): Promise<number> {
-  const dispatcher = endpointDispatcher(services.config);
+  const dispatcher = endpointDispatcher(services.config, io.env);
   try {
     const found = await discoverMcpAuthorization(url, dispatcher);
     const host = new URL(found.url);

@@ -95,7 +95,7 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
     const timeoutMs = parseDuration(args.string('timeout') ?? '5m');
     if (timeoutMs === undefined) throw usageError('--timeout: expected a duration such as 5m');
 
-    const dispatcher = endpointDispatcher(services.config);
+    const dispatcher = endpointDispatcher(services.config, io.env);
     try {
       let tokens: TokenSet;
       if (args.flag('device')) {

@@ -119,6 +119,7 @@ export function commandEnv(env: NodeJS.ProcessEnv, config: Config): NodeJS.Proce
   for (const p of Object.values(config.providers)) note(p.client_secret);
   for (const a of Object.values(config.agents)) note(a.key);
   note(config.store.url);
+  note(config.egress.proxy);
   const out: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || name.startsWith('KEYWAY_') || named.has(name)) continue;

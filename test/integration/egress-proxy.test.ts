@@ -1,0 +1,230 @@
+// egress.proxy: keyway behind a company's proxy. squid plays it (a plain forward proxy that resolves
+// test names to loopback itself), with and without Basic credentials; keyway sends every connection
+// it makes through it by CONNECT: intercepted requests, blind tunnels, token endpoints, WebSocket
+// upgrades. Hosts on no_proxy go direct; a proxy that is down, refuses keyway's credentials or
+// refuses the CONNECT is a clear upstream_unreachable, and no credential reaches a log.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { openTunnel } from '../helpers/raw-http.ts';
+import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
+import { curl, rawConnect } from '../helpers/clients.ts';
+import { startCorporateProxy, squidAvailable, type CorporateProxy } from '../helpers/corporate-proxy.ts';
+import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { cleanEnv, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+
+const SECRET = `${CANARY}-api-key`;
+const PROXY_PASSWORD = `corp-${randomBytes(12).toString('hex')}`;
+
+describe.skipIf(!squidAvailable())('egress.proxy: keyway behind a company proxy (squid)', () => {
+  let corp: CorporateProxy;
+  let upstream: TestUpstream;
+  let auth: AuthServer;
+  let proxy: TestProxy;
+  const outputs: string[] = [];
+
+  const viaKeyway = async (url: string, extra: string[] = [], ca = proxy.caPath) => {
+    const r = await curl(['-sS', '--cacert', ca, '-x', proxy.url, ...extra, '-w', '\n%{http_connect} %{http_code}', url], cleanEnv());
+    outputs.push(r.stdout, r.stderr);
+    return r.stdout;
+  };
+
+  beforeAll(async () => {
+    corp = await startCorporateProxy({ hosts: TEST_HOSTS, credentials: { user: 'keyway', password: PROXY_PASSWORD } });
+    upstream = await startUpstream({ requireAuthorization: `Bearer ${SECRET}` });
+    auth = await startAuthServer();
+    proxy = await startProxy({
+      grants: [
+        { id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET },
+        {
+          id: 'machine',
+          type: 'client_credentials',
+          domains: ['other.example.test'],
+          secret: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+          provider: 'testauth',
+        },
+      ],
+      env: { CORP_PROXY: `http://keyway:${encodeURIComponent(PROXY_PASSWORD)}@127.0.0.1:${corp.port}` },
+      config: {
+        // keyway's own map sends these names where nothing listens: only through squid (whose hosts
+        // file says 127.0.0.1) do they reach the upstream. plain.example.test (no_proxy) stays direct.
+        proxy: {
+          hosts: {
+            ...Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
+            'api.example.test': '127.0.0.2',
+            'tunnel.example.test': '127.0.0.2',
+            'other.example.test': '127.0.0.2',
+            'bad.example.test': '10.0.0.1',
+          },
+        },
+        egress: { proxy: 'env:CORP_PROXY', no_proxy: ['plain.example.test'] },
+        providers: { testauth: { token_url: auth.tokenUrl, authorize_url: auth.authUrl } },
+      },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const text of [...outputs, ...proxy.logs, readFileSync(proxy.auditPath, 'utf8')]) {
+      expect(findLeak(text, PROXY_PASSWORD), 'the proxy password in an output').toBeUndefined();
+      expect(findLeak(text, SECRET), 'the grant secret in an output').toBeUndefined();
+    }
+    await proxy?.stop();
+    // squid logs a CONNECT when its tunnel ends: once keyway has closed its connections, every one
+    // keyway made is there, signed in as keyway, and none to the no_proxy host.
+    const tokenPort = new URL(auth.tokenUrl).port;
+    const wanted = [
+      `api.example.test:${upstream.port}`,
+      `tunnel.example.test:${upstream.port}`,
+      `other.example.test:${upstream.port}`,
+      `127.0.0.1:${tokenPort}`,
+    ];
+    const logged = await waitFor(
+      () => (wanted.every((w) => corp.log().some((l) => l.startsWith(`CONNECT ${w} 200 keyway`))) ? corp.log() : undefined),
+      'the CONNECT lines',
+      10_000,
+    ).catch(() => corp.log());
+    for (const w of wanted) expect(logged, w).toContainEqual(`CONNECT ${w} 200 keyway`);
+    expect(logged.filter((l) => l.includes('plain.example.test'))).toEqual([]);
+    await upstream?.close();
+    await auth?.close();
+    await corp?.stop();
+  });
+
+  it('an intercepted request goes through the company proxy, with keyway signed in to it', async () => {
+    const out = await viaKeyway(`https://api.example.test:${upstream.port}/echo`);
+    expect(out).toMatch(/000 200$|200 200$/);
+    expect(upstream.seen.at(-1)?.headers.authorization).toBe(`Bearer ${SECRET}`);
+  });
+
+  it('a blind tunnel and a token endpoint go through it too; a no_proxy host does not', async () => {
+    const tunnelled = await viaKeyway(`https://tunnel.example.test:${upstream.port}/echo`, ['-H', 'Authorization: Bearer the-client-own'], TLS_FIXTURES.caPath);
+    // Blind: the upstream got the client's own header and refused it.
+    expect(tunnelled).toMatch(/200 401$/);
+
+    const before = auth.tokenCalls['client_credentials'] ?? 0;
+    const machine = await viaKeyway(`https://other.example.test:${upstream.port}/echo`);
+    // The upstream takes only the api grant's secret: a 401 here still shows the token was fetched and sent.
+    expect(machine).toMatch(/401$/);
+    // Fetched, then fetched again once after the upstream's 401 (the replay rule for OAuth grants).
+    expect((auth.tokenCalls['client_credentials'] ?? 0) - before).toBe(2);
+
+    // Direct, by keyway's own map (127.0.0.1): the no_proxy host (checked in squid's log at the end).
+    const direct = await viaKeyway(`https://plain.example.test:${upstream.port}/echo`, ['-H', 'Authorization: Bearer the-client-own'], TLS_FIXTURES.caPath);
+    expect(direct).toMatch(/200 401$/);
+  });
+
+  it('a WebSocket upgrade goes through it', async () => {
+    const tunnel = await openTunnel(proxy.port, `api.example.test:${upstream.port}`);
+    const ws = new WebSocket(`wss://api.example.test:${upstream.port}/ws`, {
+      createConnection: (() =>
+        tlsConnect({ socket: tunnel, servername: 'api.example.test', ca: readFileSync(proxy.caPath, 'utf8') })) as unknown as typeof netConnect,
+    });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (data: Buffer) => resolve(data.toString('utf8')));
+      ws.once('error', reject);
+    });
+    ws.close();
+    // The upstream's echo of the upgrade's Authorization: keyway's, sent through the company proxy.
+    // (the leak guard masks the secret the upstream echoes back; api.example.test is reachable through squid only).
+    expect(JSON.parse(first)).toEqual({ authorization: `Bearer ${'*'.repeat(SECRET.length)}` });
+  });
+
+  it('a destination refused by the egress checks is refused before the proxy is asked', async () => {
+    const answer = await rawConnect(proxy.port, '169.254.169.254:443');
+    expect(answer.status).toBe(403);
+    expect(answer.headers.get('x-keyway-error')).toBe('host_not_allowed');
+    // A name that keyway resolves to a refused address (its own map: 10.0.0.1) is refused too.
+    const mapped = await viaKeyway(`https://bad.example.test:${upstream.port}/echo`);
+    expect(mapped).toMatch(/403 000$/);
+  });
+});
+
+describe.skipIf(!squidAvailable())('egress.proxy: a company proxy that refuses, or is down', () => {
+  let corp: CorporateProxy;
+  let upstream: TestUpstream;
+  let wrongPassword: TestProxy;
+  let noPassword: TestProxy;
+  const PASSWORD = `corp-${randomBytes(12).toString('hex')}`;
+  const WRONG = `corp-${randomBytes(12).toString('hex')}`;
+
+  beforeAll(async () => {
+    corp = await startCorporateProxy({ hosts: TEST_HOSTS, credentials: { user: 'keyway', password: PASSWORD } });
+    upstream = await startUpstream();
+    wrongPassword = await startProxy({
+      env: { CORP_PROXY: `http://keyway:${WRONG}@127.0.0.1:${corp.port}` },
+      config: { egress: { proxy: 'env:CORP_PROXY' } },
+    });
+    noPassword = await startProxy({ config: { egress: { proxy: corp.url } } });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const p of [wrongPassword, noPassword]) {
+      for (const text of [...p.logs, readFileSync(p.auditPath, 'utf8')]) {
+        expect(findLeak(text, WRONG)).toBeUndefined();
+        expect(findLeak(text, PASSWORD)).toBeUndefined();
+      }
+    }
+    await wrongPassword?.stop();
+    await noPassword?.stop();
+    await upstream?.close();
+    await corp?.stop();
+  });
+
+  /** A blind tunnel's CONNECT through keyway: its status, code and message as written. */
+  async function tunnelThrough(p: TestProxy, authority: string) {
+    const answer = await rawConnect(p.port, authority, [], 15_000);
+    return {
+      status: answer.status,
+      code: answer.headers.get('x-keyway-error'),
+      message: (JSON.parse(answer.body) as { error: { message: string } }).error.message,
+    };
+  }
+
+  it('credentials refused, or none given where the proxy asks: 502 upstream_unreachable naming the proxy (never its password)', async () => {
+    const wrong = await tunnelThrough(wrongPassword, `tunnel.example.test:${upstream.port}`);
+    expect(wrong).toEqual({
+      status: 502,
+      code: 'upstream_unreachable',
+      message: `the egress proxy http://127.0.0.1:${corp.port} refused keyway's credentials (407)`,
+    });
+    const none = await tunnelThrough(noPassword, `tunnel.example.test:${upstream.port}`);
+    expect(none).toMatchObject({ status: 502, code: 'upstream_unreachable', message: expect.stringMatching(/asks for credentials \(407\)/) });
+    expect(wrongPassword.auditLines().at(-1)).toMatchObject({ decision: 'error', code: 'upstream_unreachable' });
+  });
+
+  it('the proxy down: 502 upstream_unreachable, and keyway keeps serving', async () => {
+    await corp.stop();
+    const down = await tunnelThrough(wrongPassword, `tunnel.example.test:${upstream.port}`);
+    expect(down).toEqual({
+      status: 502,
+      code: 'upstream_unreachable',
+      message: `the egress proxy http://127.0.0.1:${corp.port} could not be reached (ECONNREFUSED)`,
+    });
+    const again = await tunnelThrough(wrongPassword, `other.example.test:${upstream.port}`);
+    expect(again.status).toBe(502);
+  });
+});
+
+describe.skipIf(!squidAvailable())('egress.proxy: names keyway cannot resolve', () => {
+  it('go to the proxy by name, and its refusal is passed on', async () => {
+    const corp = await startCorporateProxy({ hosts: TEST_HOSTS });
+    const proxy = await startProxy({ config: { egress: { proxy: corp.url } } });
+    try {
+      // Not in proxy.hosts, not in DNS here, not in squid's hosts file: squid cannot reach it either.
+      const answer = await rawConnect(proxy.port, 'nowhere.invalid:443', [], 15_000);
+      expect(answer.status).toBe(502);
+      expect(JSON.parse(answer.body).error.message).toMatch(
+        new RegExp(`the egress proxy http://127\\.0\\.0\\.1:${corp.port} answered 5\\d\\d to CONNECT nowhere\\.invalid:443`),
+      );
+    } finally {
+      await proxy.stop();
+      await corp.stop();
+    }
+  }, 30_000);
+});
