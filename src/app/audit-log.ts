@@ -1,3 +1,5 @@
+import { CheckpointSigner, checkpointsPathFor } from '../audit/checkpoints/signer.ts';
+import { checkpointKeyFrom } from '../audit/checkpoints/key.ts';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, SHARED_LOCK_GAP_MS, TableAuditWriter, type AuditLog } from '../audit/index.ts';
@@ -66,5 +68,14 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
     onBatch,
     replica,
     lockGapMs: options.lockGapMs,
+    // Signed checkpoints of the chain, which anyone with the public key can verify (`keyway audit public-key`).
+    checkpoints: new CheckpointSigner({
+      path: checkpointsPathFor(paths.audit),
+      key: checkpointKeyFrom(services.masterKey),
+      intervalMs: config.audit.checkpoint_interval,
+      replica,
+      onError: (err) =>
+        logger?.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'an audit checkpoint could not be written; the next one will try again'),
+    }),
   });
 }

@@ -4,7 +4,20 @@ import { GRANT_ID } from './ids.ts';
 import { agentSchema, type ruleSchema } from './schema-agents.ts';
 import { identitiesSchema } from './schema-identities.ts';
 import { grantSchema, providerSchema } from './schema-grants.ts';
-import { byteSize, cidr, domain, duration, egressProxy, httpsUrl, ipAddress, listen, noProxyEntry, positiveDuration, secretRef } from './schema-values.ts';
+import {
+  byteSize,
+  cidr,
+  domain,
+  duration,
+  egressProxy,
+  httpsUrl,
+  ipAddress,
+  listen,
+  noProxyEntry,
+  positiveDuration,
+  secretRef,
+  zeroOrDuration,
+} from './schema-values.ts';
 
 // The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
 // message carries the key path, so a typo is never silently ignored.
@@ -116,6 +129,9 @@ const configObject = z.strictObject({
       // under an hour, a flood rather than traffic, and an hour leaves time for an alert
       // (keyway_audit_retention_held_files, /readyz) to reach someone. 0s: off (keep alone decides).
       min_retention: z.union([z.literal(0), duration]).default(3_600_000),
+      // How often the chain head is signed (Ed25519, logs/audit.checkpoints.jsonl) while lines come;
+      // a checkpoint is also signed at every rotation and at stop. 0: only those.
+      checkpoint_interval: zeroOrDuration.default(5 * 60_000),
       // Written as `replica` on every line. With store.backend postgres it defaults to the host name
       // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
       replica: z

@@ -31,6 +31,8 @@ export interface LogFilesOptions {
   onRetention?: ((hold: RetentionHold | null) => void) | undefined;
   /** Hears when rotation starts failing (the error) or works again (null). */
   onRotationError?: ((err: Error | null) => void) | undefined;
+  /** A file was rotated; `head` is its last line. Awaited before pruning (the checkpoint that keeps pruned lines provable). */
+  onRotated?: ((head: ChainHead) => Promise<void>) | undefined;
 }
 
 /** Where this writer left the file: if it is unchanged, the cached head is still the chain's head. */
@@ -53,6 +55,7 @@ export class LogFiles {
   readonly #maxBytes: number;
   readonly #onRetention: LogFilesOptions['onRetention'];
   readonly #onRotationError: LogFilesOptions['onRotationError'];
+  readonly #onRotated: LogFilesOptions['onRotated'];
   readonly #pruner: Pruner;
   #hold: RetentionHold | null = null;
   #rotationError: Error | null = null;
@@ -71,6 +74,7 @@ export class LogFiles {
     this.#pruner = new Pruner(opts);
     this.#onRetention = opts.onRetention;
     this.#onRotationError = opts.onRotationError;
+    this.#onRotated = opts.onRotated;
     this.#lockOptions = {
       // A holder that died frees the lock after this long.
       staleMs: 5000,
@@ -197,6 +201,7 @@ export class LogFiles {
       this.#setRotationError(err);
       return false;
     }
+    await this.#onRotated?.(head);
     try {
       this.#setHold(await this.#pruner.prune());
       this.#setRotationError(null);

@@ -40,6 +40,7 @@ import { HeadPublisher } from './head-publisher.ts';
 import { LogFiles } from './log-files.ts';
 import { watchLogPath, type LogWatch } from './watch.ts';
 import { AuditRoom, costOf, lineCost } from './room.ts';
+import type { CheckpointSigner } from '../checkpoints/signer.ts';
 
 export interface AuditWriterOptions {
   path: string;
@@ -67,6 +68,8 @@ export interface AuditWriterOptions {
   replica?: string | undefined;
   /** The lock's gap between this writer's batches (default LOCK_GAP_MS; SHARED_LOCK_GAP_MS for a worker). */
   lockGapMs?: number | undefined;
+  /** Signs checkpoints of the chain head (../checkpoints/): at rotation, on its timer, at close. */
+  checkpoints?: CheckpointSigner | undefined;
 }
 
 export const DEFAULT_AUDIT_KEEP = 10;
@@ -96,6 +99,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   #watch: LogWatch | null = null;
   readonly #room: AuditRoom;
   readonly #lockGapMs: number;
+  readonly #checkpoints: CheckpointSigner | undefined;
 
   private constructor(opts: AuditWriterOptions) {
     super();
@@ -113,7 +117,9 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
       onRetention: opts.onRetention,
       onRotationError: opts.onRotationError,
       prunedPath: opts.prunedPath ?? prunedPathFor(opts.headPath),
+      onRotated: opts.checkpoints === undefined ? undefined : (head) => opts.checkpoints!.rotated(head),
     });
+    this.#checkpoints = opts.checkpoints;
     this.queue = new BatchQueue<string, ChainHead>(
       {
         pause: () => this.#pauseBeforeBatch(),
@@ -125,6 +131,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
           this.#room.appended(costOf(bodies), this.#files.knownSize);
           if (!wasHealthy) this.#armWatch(); // the folder may be a new one: watch what is there now
           this.#heads.publish(head);
+          this.#checkpoints?.seen(head);
         },
         failed: (bodies, err) => this.#failed(bodies, err),
         dropped: (body) => this.#room.settled(lineCost(body)),
@@ -223,6 +230,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     this.#room.stop();
     await this.queue.close();
     await this.#heads.settled();
+    await this.#checkpoints?.close();
   }
 
   /**

@@ -16,6 +16,7 @@ import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, servicesFor } from '../context.ts';
 import { reportFile } from './audit-verify.ts';
+import { exportEvidence, printPublicKey, verifyWithoutMasterKey } from './audit-evidence.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 
 function printLine(io: CommandIO, line: AuditLine, json: boolean): void {
@@ -75,6 +76,10 @@ export const audit: Command = {
   usage: `keyway audit tail [-n N] [--follow] [--json]
 keyway audit query [--agent A] [--grant G] [--decision D] [--code C] [--host H] [--since T] [--until T] [--json]
 keyway audit verify [--json]
+keyway audit verify --public-key FILE [--dir DIR] [--json]
+keyway audit verify --bundle FILE [--public-key FILE] [--json]
+keyway audit public-key [--json]
+keyway audit export --since T [--until T] --out FILE [--json]
 
 All three read across rotated files (logs/audit.<first seq>.jsonl, made when audit.jsonl reaches
 audit.max_bytes; audit.keep of them are kept), oldest first. query prints the lines matching every
@@ -86,7 +91,15 @@ rotation pruned is intact, and verify lists each range pruned (seq, when, bytes)
 pruned sooner than audit.min_retention after it was written.
 
 With audit.sink: postgres all three read the table keyway_audit in the store's database instead:
-every replica's lines, ordered by time; verify checks each replica's chain and its head row.`,
+every replica's lines, ordered by time; verify checks each replica's chain and its head row.
+
+Evidence without the master key: keyway signs checkpoints of the chain (Ed25519, in
+logs/audit.checkpoints.jsonl) at every rotation, every audit.checkpoint_interval and at stop.
+public-key prints the key that checks them. verify --public-key checks a copy of the logs (--dir: a
+folder holding audit.jsonl, its rotated files and audit.checkpoints.jsonl), names the first line
+that breaks, and says which lines no checkpoint covers yet. export writes the lines of a window
+(--since/--until) with the checkpoints and public key that prove them, as one file that verify
+--bundle checks on any machine.`,
   async run(argv, io) {
     const args = parse(argv, {
       lines: { type: 'string', short: 'n' },
@@ -98,6 +111,10 @@ every replica's lines, ordered by time; verify checks each replica's chain and i
       host: { type: 'string' },
       since: { type: 'string' },
       until: { type: 'string' },
+      'public-key': { type: 'string' },
+      dir: { type: 'string' },
+      bundle: { type: 'string' },
+      out: { type: 'string' },
     });
     const [action] = args.positionals;
     if (action === 'tail') {
@@ -135,6 +152,9 @@ every replica's lines, ordered by time; verify checks each replica's chain and i
       for await (const line of db === null ? readAudit(keywayPaths(config).audit, filter) : readAuditTable(db, filter)) printLine(io, line, args.json);
       return 0;
     }
+    if (action === 'public-key') return printPublicKey(args, io);
+    if (action === 'export') return exportEvidence(args, io);
+    if (action === 'verify' && (args.string('public-key') !== undefined || args.string('bundle') !== undefined)) return verifyWithoutMasterKey(args, io);
     if (action === 'verify') {
       const services = await servicesFor(args, io);
       const db = auditDatabaseOf(services.config, io.env);
@@ -147,6 +167,6 @@ every replica's lines, ordered by time; verify checks each replica's chain and i
       });
       return reportFile(io, result, args.json);
     }
-    throw usageError(unknownSubcommand(action, ['tail', 'query', 'verify']));
+    throw usageError(unknownSubcommand(action, ['tail', 'query', 'verify', 'public-key', 'export']));
   },
 };

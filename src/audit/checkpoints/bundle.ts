@@ -1,0 +1,158 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
+import { chainFiles } from '../files.ts';
+import { readLines } from '../lines.ts';
+import { parseLine } from '../record.ts';
+import { publicKeyPem, readPublicKey, type CheckpointKey } from './key.ts';
+import { checkpointSignatureValid, parseCheckpoint, signCheckpoint, type Checkpoint } from './record.ts';
+import { verifyPublic, type PublicVerifyResult, type SourcedLine } from './verify-public.ts';
+
+// `keyway audit export`: the lines of a time window in a bundle that verifies on its own, elsewhere,
+// with the public key: the lines from just after a signed checkpoint up to one that covers the
+// window's last line (so both ends are vouched for), the checkpoints among them, and the public key.
+// Where no checkpoint covers the window's end yet (recent lines), export signs one, after the whole
+// log has passed `keyway audit verify` with the master key, and appends it to the checkpoint file.
+
+export const BUNDLE_FORMAT = 'keyway-audit-bundle/1';
+
+export interface AuditBundle {
+  format: typeof BUNDLE_FORMAT;
+  exported_at: string;
+  /** The window asked for, and the seq range of its lines (the bundle holds a few lines around it). */
+  window: { since: string; until: string; first_seq: number; last_seq: number; lines: number };
+  public_key: string;
+  key_id: string;
+  /** The log's lines as stored, in order. */
+  lines: string[];
+  /** The checkpoint lines that vouch for them. */
+  checkpoints: string[];
+}
+
+export interface ExportOptions {
+  auditPath: string;
+  checkpointsPath: string;
+  key: CheckpointKey;
+  since: Date;
+  until: Date;
+  /** The whole log checked with the master key (verifyAudit): must pass before export signs a checkpoint. */
+  verifyWhole: () => Promise<{ ok: boolean; problems: Array<{ reason: string }> }>;
+  now?: () => Date;
+  replica?: string | undefined;
+}
+
+export type ExportResult = { ok: true; bundle: AuditBundle; signed: boolean } | { ok: false; reason: string };
+
+export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
+  // Only checkpoints this key signed (a forged one would make a bundle that fails elsewhere).
+  const checkpoints = (await readCheckpoints(o.checkpointsPath)).filter((c) => checkpointSignatureValid(c.checkpoint, o.key.publicKey));
+  const seqs = checkpoints.map((c) => c.checkpoint.seq).sort((a, b) => a - b);
+  const signedSeqs = new Set(seqs);
+  // One pass: every line (the log is read as a stream), kept from the last checkpoint before the window on.
+  let kept: Array<{ seq: number; hash: string; text: string }> = [];
+  let first: number | undefined;
+  let last: number | undefined;
+  let inWindow = 0;
+  let done = false;
+  for (const file of await chainFiles(o.auditPath)) {
+    if (done) break;
+    try {
+      for await (const text of readLines(file)) {
+        const rec = parseLine(text);
+        if (rec === null) continue;
+        const ts = Date.parse(rec.ts);
+        if (first === undefined) {
+          // Before the window: only what follows the latest checkpoint needs keeping.
+          if (signedSeqs.has(rec.seq) && !(ts >= o.since.getTime())) {
+            kept = [];
+            continue;
+          }
+        }
+        if (ts >= o.since.getTime() && ts <= o.until.getTime()) {
+          first ??= rec.seq;
+          last = rec.seq;
+          inWindow++;
+        }
+        kept.push({ seq: rec.seq, hash: rec.hash, text });
+        // Past the window and at a checkpoint: the bundle ends here.
+        if (first !== undefined && ts > o.until.getTime() && signedSeqs.has(rec.seq)) {
+          done = true;
+          break;
+        }
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  if (first === undefined || last === undefined) return { ok: false, reason: 'no audit line in that window' };
+  // The end: the first checkpoint at or after the window's last line; the lines past it are not needed.
+  let end = seqs.find((s) => s >= last);
+  let signed = false;
+  if (end === undefined) {
+    const verified = await o.verifyWhole();
+    if (!verified.ok)
+      return { ok: false, reason: `the audit log does not verify (${verified.problems[0]?.reason ?? 'problems'}): nothing signed, nothing exported` };
+    const tip = kept.at(-1)!;
+    const checkpoint = signCheckpoint(tip, o.key, (o.now?.() ?? new Date()).toISOString(), o.replica);
+    const line = JSON.stringify(checkpoint);
+    await appendFile(o.checkpointsPath, `${line}\n`, { mode: 0o600 });
+    checkpoints.push({ checkpoint, text: line });
+    end = tip.seq;
+    signed = true;
+  }
+  const lines = kept.filter((l) => l.seq <= end);
+  const from = lines[0]?.seq ?? first;
+  const used = checkpoints.filter((c) => c.checkpoint.seq >= from - 1 && c.checkpoint.seq <= end);
+  return {
+    ok: true,
+    signed,
+    bundle: {
+      format: BUNDLE_FORMAT,
+      exported_at: (o.now?.() ?? new Date()).toISOString(),
+      window: { since: o.since.toISOString(), until: o.until.toISOString(), first_seq: first, last_seq: last, lines: inWindow },
+      public_key: publicKeyPem(o.key),
+      key_id: o.key.id,
+      lines: lines.map((l) => l.text),
+      checkpoints: used.map((c) => c.text),
+    },
+  };
+}
+
+/** A bundle read from its file: the parsed bundle, or a one-line reason. */
+export function parseBundle(text: string): AuditBundle | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'not a JSON bundle';
+  }
+  const b = value as Partial<AuditBundle> | null;
+  if (b === null || typeof b !== 'object' || b.format !== BUNDLE_FORMAT) return `not a ${BUNDLE_FORMAT} bundle`;
+  if (!Array.isArray(b.lines) || !Array.isArray(b.checkpoints) || typeof b.public_key !== 'string')
+    return 'the bundle lacks its lines, checkpoints or public key';
+  if (!b.lines.every((l) => typeof l === 'string') || !b.checkpoints.every((l) => typeof l === 'string')) return 'the bundle holds lines that are not text';
+  return b as AuditBundle;
+}
+
+/** A bundle checked with `publicKey` (the one the verifier trusts), else with the key it carries. */
+export async function verifyBundle(bundle: AuditBundle, publicKey?: KeyObject): Promise<PublicVerifyResult | string> {
+  const key = publicKey ?? readPublicKey(bundle.public_key);
+  if (typeof key === 'string') return `the bundle's public key: ${key}`;
+  const sourced = (texts: string[], file: string): SourcedLine[] => texts.map((text, i) => ({ text, line: i + 1, file }));
+  return verifyPublic(sourced(bundle.lines, 'lines'), sourced(bundle.checkpoints, 'checkpoints'), key);
+}
+
+async function readCheckpoints(path: string): Promise<Array<{ checkpoint: Checkpoint; text: string }>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out = [];
+  for (const line of text.split('\n')) {
+    const checkpoint = parseCheckpoint(line);
+    if (checkpoint !== null) out.push({ checkpoint, text: line });
+  }
+  return out;
+}

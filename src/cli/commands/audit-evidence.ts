@@ -1,0 +1,135 @@
+// `keyway audit public-key`, `audit verify --public-key/--bundle` and `audit export`: the audit log
+// as evidence that anyone can check with keyway's public key, without the master key.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { auditDatabaseOf, chainFiles, parseAuditFilter, verifyAudit } from '../../audit/index.ts';
+import {
+  checkpointKeyFrom,
+  checkpointsPathFor,
+  exportBundle,
+  parseBundle,
+  publicKeyPem,
+  readPublicKey,
+  verifyBundle,
+  verifyPublic,
+  type PublicVerifyResult,
+  type SourcedLine,
+} from '../../audit/checkpoints/index.ts';
+import { readLines } from '../../audit/lines.ts';
+import { KeywayError } from '../../errors/index.ts';
+import { keywayPaths } from '../../paths.ts';
+import type { Args } from '../args.ts';
+import { configFor, servicesFor } from '../context.ts';
+import { printJson, usageError, type CommandIO } from '../io.ts';
+
+export async function printPublicKey(args: Args, io: CommandIO): Promise<number> {
+  const services = await servicesFor(args, io);
+  const key = checkpointKeyFrom(services.masterKey);
+  if (args.json) printJson(io, { key_id: key.id, public_key: publicKeyPem(key) });
+  else io.out(publicKeyPem(key).trimEnd());
+  return 0;
+}
+
+/** verify --public-key FILE [--dir DIR], or --bundle FILE [--public-key FILE]: no master key needed. */
+export async function verifyWithoutMasterKey(args: Args, io: CommandIO): Promise<number> {
+  const keyFile = args.string('public-key');
+  const bundleFile = args.string('bundle');
+  const publicKey = keyFile === undefined ? undefined : readKeyFile(keyFile);
+  if (bundleFile !== undefined) {
+    const bundle = parseBundle(readText(bundleFile, '--bundle'));
+    if (typeof bundle === 'string') throw usageError(`--bundle: ${bundle}`);
+    const result = await verifyBundle(bundle, publicKey);
+    if (typeof result === 'string') throw usageError(`--bundle: ${result}`);
+    if (publicKey === undefined && !args.json)
+      io.err(
+        `checked with the key the bundle carries (key id ${result.key_id}): compare it with \`keyway audit public-key --json\` on the keyway that wrote it`,
+      );
+    return report(io, result, args.json, `bundle ${bundleFile}`);
+  }
+  if (publicKey === undefined) throw usageError('verify without the master key needs --public-key FILE (or --bundle FILE)');
+  const config = configFor(args, io);
+  if (auditDatabaseOf(config, io.env) !== null)
+    throw usageError('--public-key checks audit files: with audit.sink postgres, export the lines with `keyway audit export` on a keyway with the master key');
+  const configured = keywayPaths(config).audit;
+  const dir = args.string('dir');
+  const auditPath = dir === undefined ? configured : join(resolve(dir), basename(configured));
+  const lines = sourcedLines(await chainFiles(auditPath));
+  const checkpoints = sourcedLines([checkpointsPathFor(auditPath)]);
+  return report(io, await verifyPublic(lines, checkpoints, publicKey), args.json, dir ?? 'audit log');
+}
+
+export async function exportEvidence(args: Args, io: CommandIO): Promise<number> {
+  const out = args.string('out');
+  if (out === undefined) throw usageError('export needs --out FILE');
+  if (args.string('since') === undefined) throw usageError('export needs --since (an ISO date, or a duration ago such as 24h)');
+  const filter = parseAuditFilter({ since: args.string('since'), until: args.string('until') }, (f) => `--${f}`);
+  const services = await servicesFor(args, io);
+  if (auditDatabaseOf(services.config, io.env) !== null) throw usageError('export reads audit files; audit.sink postgres is not exported yet');
+  const { paths, config } = services;
+  const key = checkpointKeyFrom(services.masterKey);
+  const result = await exportBundle({
+    auditPath: paths.audit,
+    checkpointsPath: checkpointsPathFor(paths.audit),
+    key,
+    since: filter.since!,
+    until: filter.until ?? new Date(),
+    replica: config.audit.replica,
+    verifyWhole: () =>
+      verifyAudit({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey, minRetentionMs: config.audit.min_retention }),
+  });
+  if (!result.ok) throw new KeywayError('audit_invalid', result.reason);
+  writeFileSync(out, `${JSON.stringify(result.bundle)}\n`, { mode: 0o600 });
+  const { window } = result.bundle;
+  if (args.json) printJson(io, { out, key_id: key.id, window, lines: result.bundle.lines.length, signed_now: result.signed });
+  else
+    io.out(
+      `exported ${window.lines} line(s), seq ${window.first_seq}-${window.last_seq} (${result.bundle.lines.length} with the lines that link them to checkpoints) to ${out}${result.signed ? '; a checkpoint was signed for the newest of them' : ''}`,
+    );
+  return 0;
+}
+
+function report(io: CommandIO, result: PublicVerifyResult, json: boolean, what: string): number {
+  if (json) {
+    printJson(io, result);
+    return result.ok ? 0 : 1;
+  }
+  if (result.ok) {
+    io.out(
+      `${what} verified with key ${result.key_id}: ${result.lines} lines (seq ${result.first_seq}-${result.last_seq}), ${result.checkpoints} signed checkpoint(s), signed through seq ${result.covered_to}`,
+    );
+  } else {
+    for (const p of result.problems) io.out(`${p.file === undefined ? '' : `${p.file}: `}line ${p.line}: ${p.reason}`);
+  }
+  if (result.uncovered)
+    io.out(`not yet covered by a checkpoint: seq ${result.uncovered.first_seq}-${result.uncovered.last_seq} (they link, but nobody has signed them yet)`);
+  if (!result.ok) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
+  return result.ok ? 0 : 1;
+}
+
+async function* sourcedLines(files: readonly string[]): AsyncGenerator<SourcedLine> {
+  const tag = files.length > 1;
+  for (const file of files) {
+    let n = 0;
+    try {
+      for await (const text of readLines(file)) yield { text, line: ++n, file: tag ? file : undefined };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && n === 0) continue;
+      throw new KeywayError('audit_invalid', `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+}
+
+function readKeyFile(file: string) {
+  const key = readPublicKey(readText(file, '--public-key'));
+  if (typeof key === 'string') throw usageError(`--public-key ${file}: ${key}`);
+  return key;
+}
+
+function readText(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw usageError(`${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
