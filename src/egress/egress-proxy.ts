@@ -1,4 +1,5 @@
-import { Agent as HttpAgent, type AgentOptions, type RequestOptions } from 'node:http';
+import type { Agent as HttpAgent, AgentOptions, RequestOptions } from 'node:http';
+import { http } from '../net/node-http.ts';
 import type { Duplex } from 'node:stream';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
@@ -111,7 +112,7 @@ export class EgressProxy {
   }
 
   httpAgent(options: AgentOptions): HttpAgent {
-    const agent = new HttpAgent(options);
+    const agent = new http.Agent(options);
     const direct = agent.createConnection.bind(agent);
     agent.createConnection = (connect: RequestOptions, done?: Done) => {
       const host = String(connect.host ?? '');

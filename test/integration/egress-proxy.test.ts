@@ -195,7 +195,10 @@ describe.skipIf(!squidAvailable())('egress.proxy: a company proxy that refuses, 
     });
     const none = await tunnelThrough(noPassword, `tunnel.example.test:${upstream.port}`);
     expect(none).toMatchObject({ status: 502, code: 'upstream_unreachable', message: expect.stringMatching(/asks for credentials \(407\)/) });
-    expect(wrongPassword.auditLines().at(-1)).toMatchObject({ decision: 'error', code: 'upstream_unreachable' });
+    expect(await waitFor(() => wrongPassword.auditLines().find((l) => l['code'] === 'upstream_unreachable'), 'the refusal line')).toMatchObject({
+      decision: 'error',
+      host: 'tunnel.example.test',
+    });
   });
 
   it('the proxy down: 502 upstream_unreachable, and keyway keeps serving', async () => {

@@ -11,6 +11,7 @@ import { checkClient } from './checks-clients.ts';
 import { checkUserNode } from './checks-node.ts';
 import { checkAdmin, checkProxy } from './checks-proxy.ts';
 import { checkThroughProxy } from './checks-through.ts';
+import { checkCheckpointKey, checkEgressProxy, checkIdentityIssuers } from './checks-evidence.ts';
 import { CLIENTS } from './clients.ts';
 import type { CheckResult, Context } from './context.ts';
 import { excludedByNoProxy, LOOPBACK_NO_PROXY } from '../../no-proxy.ts';
@@ -31,6 +32,10 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   add(await checkBundle(bundlePath, ca.cert));
   const proxyOk = add(await checkProxy(ctx)).status === 'ok';
   add(await checkAdmin(ctx));
+  for (const r of await checkIdentityIssuers(ctx)) add(r);
+  const egress = await checkEgressProxy(ctx);
+  if (egress) add(egress);
+  add(await checkCheckpointKey(ctx));
 
   const throughName = ctx.target.selfCheck ? `keyway answers through the proxy (${SELF_CHECK_HOST})` : `keyway intercepts ${ctx.target.host}`;
   let blocked: string | undefined;
