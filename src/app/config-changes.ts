@@ -17,6 +17,7 @@ export const RESTART_KEYS = [
   'audit',
   'oauth',
   'egress',
+  'telemetry',
 ] as const;
 
 /** Whether a changed key takes effect only after a restart (the key or a section above it is in RESTART_KEYS). */

@@ -14,6 +14,7 @@ import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
 import { createUpstream, type Upstream } from '../egress/upstream.ts';
 import { egressSettings } from '../egress/egress-settings.ts';
 import { KeywayMetrics } from '../metrics/index.ts';
+import { startTelemetry, type DecisionTelemetry } from '../telemetry/otlp.ts';
 import type { Services } from '../services.ts';
 import { LeafMinter, SecureContextCache, type CertificateAuthority } from '../tls/index.ts';
 import { openAudit } from './audit-log.ts';
@@ -40,6 +41,8 @@ export interface StartContext {
 
 export interface Parts extends StartContext {
   readonly metrics: KeywayMetrics;
+  /** telemetry.otlp's exporters, when set. */
+  readonly telemetry: DecisionTelemetry | undefined;
   /** The audit writer itself: admin and reload lines go here, not counted as proxied requests. */
   readonly auditWriter: RefusalBudget;
   /** The proxied requests' sink, counting them for `keyway status` and the dashboard. */
@@ -73,6 +76,9 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   const { options, env, logger, services } = context;
   const { config, paths, store } = services;
   const metrics = new KeywayMetrics();
+  // telemetry.otlp: each decision as an OpenTelemetry span and log record (the SDK loads only then).
+  const telemetry = await startTelemetry(config, env, logger);
+  if (telemetry) closers.add('telemetry', () => telemetry.shutdown());
   const auditWriter = await openAudit(services, env, metrics, logger, options.worker !== undefined);
   closers.add('audit log', () => auditWriter.close());
   const live = new LiveConfig({
@@ -142,6 +148,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   return {
     ...context,
     metrics,
+    telemetry,
     auditWriter,
     audit: new CountingAudit(auditWriter),
     contexts: new SecureContextCache(new LeafMinter(context.ca)),

@@ -6,6 +6,7 @@ import { RateLimiter } from '../policy/rate-limits.ts';
 import { currentIdentities } from '../identity/current.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
 import type { Parts } from './parts.ts';
+import type { DecisionTelemetry } from '../telemetry/otlp.ts';
 
 /**
  * The one object the proxy reads, built once from start's parts. Config and tables are read
@@ -27,7 +28,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     // Secret commands' output lives in this process's memory only; a reload that changes one drops it.
     credentials: new CredentialSource(parts.tokens, parts.roles, new CommandSecrets({ env: parts.env, config: () => live.config }), parts.minted),
     audit: parts.audit,
-    metrics: parts.metrics,
+    // Each committed decision: counted, and exported when telemetry.otlp is set.
+    metrics: parts.telemetry === undefined ? parts.metrics : countedAndExported(parts.metrics, parts.telemetry),
     tlsContext: (host) => contexts.get(host),
     upstream: parts.upstream,
     load: new AgentLoad(() => live.config.proxy),
@@ -47,6 +49,15 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
           if (!draft.get(id)) draft.set(id, record);
         });
       },
+    },
+  };
+}
+
+function countedAndExported(metrics: Parts['metrics'], telemetry: DecisionTelemetry): Pick<Parts['metrics'], 'request'> {
+  return {
+    request(event, upstreamSeconds) {
+      metrics.request(event, upstreamSeconds);
+      telemetry.record(event);
     },
   };
 }

@@ -183,6 +183,23 @@ const configObject = z.strictObject({
       no_proxy: z.array(noProxyEntry).default([]),
     })
     .prefault({}),
+  // Decisions exported as OpenTelemetry spans and log records (src/telemetry/otlp.ts).
+  telemetry: z
+    .strictObject({
+      otlp: z
+        .strictObject({
+          // The collector's OTLP/HTTP base URL: spans go to ENDPOINT/v1/traces, log records to ENDPOINT/v1/logs.
+          endpoint: z.string().refine(otlpEndpointOk, 'expected an http:// or https:// URL such as http://127.0.0.1:4318'),
+          // Sent with each export (a collector's auth); a value may be a reference, env:NAME or file:PATH.
+          headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), z.string()).default({}),
+          service_name: z.string().min(1).default('keyway'),
+          timeout: positiveDuration.default(10_000),
+          // How long decisions are batched before an export.
+          batch_delay: positiveDuration.default(5_000),
+        })
+        .optional(),
+    })
+    .prefault({}),
   providers: slugRecord(providerSchema),
   grants: slugRecord(grantSchema),
   agents: slugRecord(agentSchema),
@@ -233,6 +250,15 @@ export type RuleConfig = z.output<typeof ruleSchema>;
 export type { IdentityConfig } from './schema-identities.ts';
 
 /** A Client ID Metadata Document's URL: https, a path, no user, fragment or dot segments (the draft's rules). */
+function otlpEndpointOk(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '' && url.search === '';
+  } catch {
+    return false;
+  }
+}
+
 export function clientMetadataUrlOk(text: string): boolean {
   try {
     const url = new URL(text);

@@ -144,7 +144,7 @@ describe('unknown subcommands', () => {
     expect(a.stderr).toContain('rotate-key');
     const au = await cli(['audit', 'frob']);
     expect(au.code).toBe(2);
-    expect(au.stderr).toContain('audit: unknown subcommand "frob" (expected one of: tail, query, verify)');
+    expect(au.stderr).toContain('audit: unknown subcommand "frob" (expected one of: tail, query, verify, public-key, export)');
   });
 
   it('name the command once, and suggest the nearest subcommand, at every level', async () => {

@@ -36,6 +36,8 @@ const LAYERS: Record<string, number> = {
   identity: 3.6,
   'services.ts': 4,
   'counting-audit.ts': 4,
+  // Decisions exported over OTLP: reads audit's types, fed where a line is committed.
+  telemetry: 4.1,
   metrics: 4, // reads audit's and credentials' types; proxy feeds it, admin serves it
   // Requests rules send to a person: the desk the proxy asks, the CLI and the admin API answer through.
   approvals: 4.2,
