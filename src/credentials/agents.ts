@@ -94,13 +94,15 @@ export class AgentTable {
    * Constant-time on the key; an unknown id costs the same as a wrong key. An empty or
    * whitespace-only key never authenticates, whatever hash a record holds (defence in depth: keys
    * from env:/file: references are refused blank at load, but a store record could hold any hash).
+   * An agent with no key (one only an identity token reaches) never authenticates by key: it is
+   * compared against the dummy hash for timing's sake only, and refused whatever matched.
    */
   authenticate(id: string, key: string): Agent | undefined {
     const agent = this.#agents.get(id);
     const offered = hashAgentKey(key);
     const expected = agent?.keySha256 ?? UNKNOWN_AGENT_HASH;
     const same = timingSafeEqual(offered, expected);
-    return same && agent && !isBlankSecret(key) ? agent : undefined;
+    return same && agent?.keySha256 !== undefined && !isBlankSecret(key) ? agent : undefined;
   }
 }
 

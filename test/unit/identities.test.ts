@@ -87,3 +87,18 @@ describe('an issuer key set', () => {
     expect(() => signingKeys({ nope: [] }, 'test')).toThrow(/not a JWK Set/);
   });
 });
+
+describe('an agent with no key', () => {
+  it('never authenticates by key, not even with the dummy value compared against for timing', async () => {
+    const { AgentTable, hashAgentKey } = await import('../../src/credentials/agents.ts');
+    const table = new AgentTable(
+      new Map([
+        ['ci', { id: 'ci', grants: undefined, source: 'config' as const, keySha256: undefined }],
+        ['keyed', { id: 'keyed', grants: undefined, source: 'config' as const, keySha256: hashAgentKey('right') }],
+      ]),
+    );
+    for (const key of ['', '\u0000no-such-agent', 'right']) expect(table.authenticate('ci', key)).toBeUndefined();
+    expect(table.authenticate('keyed', 'right')?.id).toBe('keyed');
+    expect(table.authenticate('keyed', '\u0000no-such-agent')).toBeUndefined();
+  });
+});
