@@ -94,12 +94,6 @@ export class IdentityVerifier {
     return out;
   }
 
-  /** Whether this token passed already and has not expired. */
-  remembers(token: string): boolean {
-    const known = this.#passed.get(createHash('sha256').update(token).digest('base64url'));
-    return known !== undefined && known.expiresAt > this.#now();
-  }
-
   /** The agent a token maps to, and the identity it proved; throws IdentityRefused. */
   async verify(token: string): Promise<VerifiedToken> {
     if (token.length > MAX_TOKEN_LENGTH) throw new IdentityRefused('refused', `the identity token is longer than ${MAX_TOKEN_LENGTH} characters`);

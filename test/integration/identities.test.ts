@@ -291,13 +291,15 @@ describe('identities: agents sign in with a token their platform issued', () => 
     clockOffset = 0;
   });
 
-  it('failed sign-ins are throttled like wrong keys, but a token that passed is not locked out by them', async () => {
+  it("failed sign-ins are throttled, but never lock out another agent's good token, fresh or not", async () => {
     const good = await oidc.mint('https://keyway.test', { team: 'agents' });
     expect(await viaCurl(good)).toBe(200);
     const bad = await oidc.mint('https://other.test', { team: 'agents' });
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) statuses.push((await refused(bad)).status);
     expect(statuses).toEqual([407, 407, 407, 407, 407, 429, 429]);
+    // From the same address (loopback clients share one): a token never seen, then one seen before.
+    expect(await viaCurl(await oidc.mint('https://keyway.test', { team: 'agents' }))).toBe(200);
     expect(await viaCurl(good)).toBe(200);
   });
 

@@ -51,12 +51,13 @@ export class AuthThrottle {
    * refused one counts as a failure from its address; an unavailable issuer does not count.
    */
   identify(req: IncomingMessage, agents: AgentTable, client: string, callerKey?: string, identities?: IdentityVerifier): Agent | Promise<Agent> {
+    if (identities !== undefined && identities.size > 0 && callerKey === undefined && presentedToken(req.headers['proxy-authorization']) !== undefined) {
+      return this.#identifyByToken(req, agents, client, identities);
+    }
     // The common path (no failure on record anywhere) pays one size check.
     const failures = this.#counts.size !== 0;
     const named = failures ? knownAgent(req, agents) : undefined;
-    // An identity token that passed already is not throttled: a signed token cannot be guessed, so
-    // others' failures from the same address (loopback clients share one) do not lock its agent out.
-    if (failures && this.#throttled(client, named, this.#now()) && !remembered(req, identities)) {
+    if (failures && this.#throttled(client, named, this.#now())) {
       this.#count(client, named, this.#now());
       throw rateLimited();
     }
@@ -66,19 +67,32 @@ export class AuthThrottle {
     } catch (err) {
       throw this.#failed(err, req, agents, client, failures, named);
     }
-    if (agent instanceof Promise) {
-      return agent.then(
-        (proved) => {
-          this.#succeeded(client, failures, named);
-          return proved;
-        },
-        (err: unknown) => {
-          throw this.#failed(err, req, agents, client, failures, named);
-        },
-      );
-    }
     this.#succeeded(client, failures, named);
     return agent;
+  }
+
+  /**
+   * An identity token is always checked: a signed token cannot be guessed, so there is no answer to
+   * hide, and a count that refused tokens unchecked would let one agent's bad tokens lock out every
+   * other agent on its address (loopback clients share one). Failures are counted per address on
+   * their own; past AUTH_FAILURES_IN_A_ROW a failed token is answered 429 instead of 407, on a
+   * connection that closes, so each further try costs a new connection. A good token always passes
+   * and clears the count (as a right key does): every try is checked either way, so a hostile agent
+   * holding a good token gains nothing by resetting it but 407s in place of 429s.
+   * An issuer whose keys cannot be had (identity_unavailable) is not the token's fault: not counted.
+   */
+  async #identifyByToken(req: IncomingMessage, agents: AgentTable, client: string, identities: IdentityVerifier): Promise<Agent> {
+    try {
+      const agent = await identifyAgent(req, agents, undefined, identities);
+      if (this.#counts.size !== 0) this.#counts.delete(tokenKey(client));
+      return agent;
+    } catch (err) {
+      if (!(err instanceof ProxyError) || err.code !== 'proxy_auth_required') throw err;
+      const now = this.#now();
+      const throttled = this.#over(tokenKey(client), AUTH_FAILURES_IN_A_ROW, now);
+      this.#bump(tokenKey(client), now);
+      throw throttled ? rateLimited() : err;
+    }
   }
 
   /** A failed sign-in counted (proxy_auth_required only); the error given back to throw. */
@@ -134,17 +148,12 @@ export class AuthThrottle {
 const addressKey = (client: string) => `a\0${client}`;
 const pairKey = (client: string, agent: string) => `p\0${client}\0${agent}`;
 const agentKey = (agent: string) => `n\0${agent}`;
+const tokenKey = (client: string) => `t\0${client}`;
 
 /** The agent a request names, when keyway has one of that id (the right key or not). */
 function knownAgent(req: IncomingMessage, agents: AgentTable): string | undefined {
   const id = claimedAgent(req);
   return id !== undefined && agents.get(id) !== undefined ? id : undefined;
-}
-
-function remembered(req: IncomingMessage, identities: IdentityVerifier | undefined): boolean {
-  if (identities === undefined) return false;
-  const token = presentedToken(req.headers['proxy-authorization']);
-  return token !== undefined && identities.remembers(token);
 }
 
 function rateLimited(): ProxyError {
