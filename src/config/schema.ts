@@ -181,6 +181,9 @@ const configObject = z.strictObject({
       proxy: egressProxy.optional(),
       // Hosts reached directly: a name (and its subdomains; `.name` and `*.name` say the same), an IP address, a CIDR range.
       no_proxy: z.array(noProxyEntry).default([]),
+      // address: CONNECT to the address keyway resolved and checked (names keyway cannot resolve are
+      // refused); name: CONNECT by name and let the proxy resolve (where only it has DNS, or it filters by name).
+      connect_to: z.enum(['address', 'name']).default('address'),
     })
     .prefault({}),
   // Decisions exported as OpenTelemetry spans and log records (src/telemetry/otlp.ts).

@@ -11,10 +11,13 @@ import type { Resolver } from './resolve.ts';
 
 // egress.proxy: every connection keyway makes to a real host (upstreams, token endpoints, issuers'
 // keys, approval webhooks) goes through the company's HTTP proxy by CONNECT, except to hosts on
-// egress.no_proxy. keyway still runs its egress checks on the name before it asks: an IP literal,
-// or a name it can resolve itself, must not be a refused address (loopback, private, metadata,
-// unless proxy.allow_networks). A name keyway cannot resolve is passed to the proxy by name: the
-// proxy resolves it, and keyway cannot know which address it reaches (the README says so).
+// egress.no_proxy. keyway still resolves and checks the name first (loopback, private, metadata
+// refused unless proxy.allow_networks), and by default (egress.connect_to: address) asks the proxy
+// for the very address it checked, so a name that answers keyway one address and the proxy another
+// (DNS rebinding) reaches nothing keyway did not check; TLS still names the host. With connect_to:
+// name (a proxy that alone has DNS, or filters by name), the CONNECT names the host and the proxy
+// resolves it: keyway checks what it can resolve itself, and cannot know the address the proxy
+// reaches (docs/operations.md says so).
 
 type Done = (err: Error | null, stream: Duplex) => void;
 
@@ -32,6 +35,8 @@ export interface EgressProxyOptions {
   secureContext: SecureContext;
   /** keyway's resolver with its egress checks (proxy.hosts, then DNS, then the address policy). */
   resolve: Resolver;
+  /** egress.connect_to: CONNECT to the address keyway resolved and checked (default), or by name. */
+  connectTo?: 'address' | 'name' | undefined;
 }
 
 export class EgressProxy {
@@ -47,8 +52,9 @@ export class EgressProxy {
     const { url } = options;
     this.label = `${url.protocol}//${url.host}`;
     if (url.username !== '' || url.password !== '') {
-      const user = decodeURIComponent(url.username);
-      const pass = decodeURIComponent(url.password);
+      // A URL's userinfo is percent-encoded; a bare `%` that is not an escape is taken as written.
+      const user = decodeLoosely(url.username);
+      const pass = decodeLoosely(url.password);
       this.#authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
     }
     const ranges: string[] = [];
@@ -63,17 +69,20 @@ export class EgressProxy {
 
   /** Whether a connection to `host` goes through the proxy (false: egress.no_proxy names it). */
   covers(host: string): boolean {
-    const name = host.toLowerCase().replace(/^\[|\]$/g, '');
+    const name = host
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '')
+      .replace(/\.$/, '');
     if (isIP(name) !== 0) return !(this.#addresses?.has(name) ?? false);
     return !this.#names.some((entry) => entry === '*' || name === entry || name.endsWith(`.${entry}`));
   }
 
   /** A connection to host:port through the proxy, once the proxy answered 200 to the CONNECT. */
   async tunnel(host: string, port: number): Promise<Socket> {
-    await this.#check(host);
+    const target = await this.#target(host);
     const socket = await this.#connectToProxy();
     try {
-      return await this.#askConnect(socket, host, port);
+      return await this.#askConnect(socket, target, port);
     } catch (err) {
       socket.destroy();
       throw err;
@@ -126,13 +135,20 @@ export class EgressProxy {
     return agent;
   }
 
-  /** The egress checks on the name, as far as keyway can make them without the proxy's resolver. */
-  async #check(host: string): Promise<void> {
+  /** What the CONNECT names: the address keyway resolved and checked, or (connect_to: name) the host, checked as far as keyway can. */
+  async #target(host: string): Promise<string> {
     try {
-      await this.#o.resolve(host);
+      const { address } = await this.#o.resolve(host);
+      return this.#o.connectTo === 'name' ? host : address;
     } catch (err) {
-      // A refused address is refused; a name keyway cannot resolve goes to the proxy by name.
       if (err instanceof ProxyError && err.code === 'host_not_allowed') throw refusal(err);
+      // A name keyway cannot resolve: the proxy's to resolve only when the config says so.
+      if (this.#o.connectTo === 'name') return host;
+      throw refusal(
+        new ProxyError('upstream_unreachable', `cannot resolve ${host}`, {
+          hint: 'where only the egress proxy can resolve names, set egress.connect_to: name (keyway then cannot check the address it reaches)',
+        }),
+      );
     }
   }
 
@@ -181,6 +197,9 @@ export class EgressProxy {
         }
         const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, Math.min(end, 64)).toString('latin1'))?.[1] ?? 0);
         if (status >= 200 && status < 300) {
+          // Paused first: a flowing socket would emit what is unshifted below to no listener. Whoever
+          // reads the tunnel next (a pipe, undici) resumes it.
+          socket.pause();
           finish(undefined);
           // Bytes past the head already belong to the real host (a server speaking first).
           const rest = head.subarray(end + 4);
@@ -219,6 +238,14 @@ export class EgressProxy {
       hint: 'check egress.proxy in the config, and that the proxy lets keyway CONNECT to this host and port',
     });
     return Object.assign(new Error(proxyError.message, cause === undefined ? undefined : { cause }), { code: 'EKEYWAYEGRESS', proxyError });
+  }
+}
+
+function decodeLoosely(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 

@@ -15,5 +15,5 @@ export function egressSettings(config: Config, env: NodeJS.ProcessEnv): EgressSe
   }
   const error = egressProxyUrlError(text, true);
   if (error !== undefined) throw new KeywayError('config_invalid', `egress.proxy: ${error}`);
-  return { url: new URL(text), noProxy: no_proxy };
+  return { url: new URL(text), noProxy: no_proxy, connectTo: config.egress.connect_to };
 }

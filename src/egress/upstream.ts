@@ -25,6 +25,7 @@ export interface UpstreamOptions {
 export interface EgressSettings {
   readonly url: URL;
   readonly noProxy: readonly string[];
+  readonly connectTo: 'address' | 'name';
 }
 
 /** The connections keyway opens to real hosts: verified TLS, kept alive, one address per name. */

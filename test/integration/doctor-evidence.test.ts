@@ -66,15 +66,16 @@ describe.skipIf(!squidAvailable())('keyway doctor: issuers, egress proxy, checkp
 
   it('an egress proxy that takes the CONNECT is ok; one that is down fails', async () => {
     const grants = { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:X' } };
+    const proxy = { hosts: { 'api.example.test': '127.0.0.1' }, allow_networks: ['127.0.0.0/8'] };
     // Without --url: a grant's host on 443, where nothing listens here: squid says so, and doctor passes it on.
-    const nothing = await doctor(homeWith({ grants, egress: { proxy: corp.url } }), env);
+    const nothing = await doctor(homeWith({ grants, proxy, egress: { proxy: corp.url } }), env);
     expect(nothing.find((c) => c.check === `egress proxy ${corp.url}`)).toMatchObject({
       status: 'fail',
-      detail: `the egress proxy ${corp.url} answered 503 to CONNECT api.example.test:443`,
+      detail: `the egress proxy ${corp.url} answered 503 to CONNECT 127.0.0.1:443`,
     });
     const upstream = await startUpstream();
     try {
-      const up = await doctor(homeWith({ grants, egress: { proxy: corp.url } }), env, ['--url', `https://api.example.test:${upstream.port}/echo`]);
+      const up = await doctor(homeWith({ grants, proxy, egress: { proxy: corp.url } }), env, ['--url', `https://api.example.test:${upstream.port}/echo`]);
       expect(up.find((c) => c.check === `egress proxy ${corp.url}`)).toMatchObject({
         status: 'ok',
         detail: `CONNECT api.example.test:${upstream.port} answered 200`,
@@ -83,7 +84,7 @@ describe.skipIf(!squidAvailable())('keyway doctor: issuers, egress proxy, checkp
       await upstream.close();
     }
     const deadPort = await freePort();
-    const down = await doctor(homeWith({ grants, egress: { proxy: `http://127.0.0.1:${deadPort}` } }), env);
+    const down = await doctor(homeWith({ grants, proxy, egress: { proxy: `http://127.0.0.1:${deadPort}` } }), env);
     expect(down.find((c) => c.check === `egress proxy http://127.0.0.1:${deadPort}`)).toMatchObject({
       status: 'fail',
       detail: expect.stringMatching(/could not be reached/),

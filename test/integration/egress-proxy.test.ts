@@ -63,7 +63,8 @@ describe.skipIf(!squidAvailable())('egress.proxy: keyway behind a company proxy 
             'bad.example.test': '10.0.0.1',
           },
         },
-        egress: { proxy: 'env:CORP_PROXY', no_proxy: ['plain.example.test'] },
+        // connect_to: name: squid resolves the names (keyway's own map would send them nowhere).
+        egress: { proxy: 'env:CORP_PROXY', no_proxy: ['plain.example.test'], connect_to: 'name' },
         providers: { testauth: { token_url: auth.tokenUrl, authorize_url: auth.authUrl } },
       },
     });
@@ -214,10 +215,36 @@ describe.skipIf(!squidAvailable())('egress.proxy: a company proxy that refuses, 
   });
 });
 
-describe.skipIf(!squidAvailable())('egress.proxy: names keyway cannot resolve', () => {
-  it('go to the proxy by name, and its refusal is passed on', async () => {
+describe.skipIf(!squidAvailable())('egress.proxy: connect_to address (the default) and name', () => {
+  it('by default the CONNECT names the address keyway checked, and a name keyway cannot resolve is refused before the proxy is asked', async () => {
     const corp = await startCorporateProxy({ hosts: TEST_HOSTS });
+    const upstream = await startUpstream();
     const proxy = await startProxy({ config: { egress: { proxy: corp.url } } });
+    try {
+      // A blind tunnel to a name keyway maps to 127.0.0.1: squid is asked for 127.0.0.1, not the name.
+      const tunnel = await openTunnel(proxy.port, `tunnel.example.test:${upstream.port}`);
+      tunnel.destroy();
+      const unresolvable = await rawConnect(proxy.port, 'nowhere.invalid:443', [], 15_000);
+      expect(unresolvable.status).toBe(502);
+      expect(JSON.parse(unresolvable.body).error).toMatchObject({
+        code: 'upstream_unreachable',
+        message: 'cannot resolve nowhere.invalid',
+        hint: expect.stringMatching(/connect_to: name/),
+      });
+      await proxy.stop();
+      const logged = await waitFor(() => (corp.log().some((l) => l.startsWith('CONNECT 127.0.0.1:')) ? corp.log() : undefined), 'the CONNECT line', 10_000);
+      expect(logged).toContainEqual(`CONNECT 127.0.0.1:${upstream.port} 200 -`);
+      expect(logged.filter((l) => l.includes('tunnel.example.test') || l.includes('nowhere.invalid'))).toEqual([]);
+    } finally {
+      await proxy.stop();
+      await upstream.close();
+      await corp.stop();
+    }
+  }, 30_000);
+
+  it('with connect_to: name, a name keyway cannot resolve goes to the proxy by name, and its refusal is passed on', async () => {
+    const corp = await startCorporateProxy({ hosts: TEST_HOSTS });
+    const proxy = await startProxy({ config: { egress: { proxy: corp.url, connect_to: 'name' } } });
     try {
       // Not in proxy.hosts, not in DNS here, not in squid's hosts file: squid cannot reach it either.
       const answer = await rawConnect(proxy.port, 'nowhere.invalid:443', [], 15_000);

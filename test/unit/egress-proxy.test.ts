@@ -11,7 +11,7 @@ const PASSWORD = 'corp-secret-4411';
 
 describe('egress in the config', () => {
   it('takes a URL without credentials, or a reference; refuses credentials written out, other schemes, paths', () => {
-    expect(load({ proxy: 'http://proxy.corp.example:3128' }).egress).toEqual({ proxy: 'http://proxy.corp.example:3128', no_proxy: [] });
+    expect(load({ proxy: 'http://proxy.corp.example:3128' }).egress).toEqual({ proxy: 'http://proxy.corp.example:3128', no_proxy: [], connect_to: 'address' });
     expect(load({ proxy: 'env:CORP_PROXY', no_proxy: ['.corp.example', '10.0.0.0/8', '::1'] }).egress.proxy).toEqual({ kind: 'env', name: 'CORP_PROXY' });
     const written = thrownMessage(() => load({ proxy: `http://svc:${PASSWORD}@proxy:3128` }));
     expect(written).toMatch(/egress\.proxy: a URL with credentials goes by reference/);
@@ -19,7 +19,8 @@ describe('egress in the config', () => {
     expect(thrownMessage(() => load({ proxy: 'socks5://proxy:1080' }))).toMatch(/expected http:\/\/ or https:\/\//);
     expect(thrownMessage(() => load({ proxy: 'http://proxy:3128/pac' }))).toMatch(/no path or query/);
     expect(thrownMessage(() => load({ no_proxy: ['not a host'] }))).toMatch(/egress\.no_proxy\.0/);
-    expect(load({}).egress).toEqual({ no_proxy: [] });
+    expect(load({}).egress).toEqual({ no_proxy: [], connect_to: 'address' });
+    expect(thrownMessage(() => load({ connect_to: 'proxy' }))).toMatch(/egress\.connect_to/);
   });
 
   it('reads the URL behind a reference at start, credentials allowed there, and never quotes it', () => {
@@ -44,6 +45,7 @@ describe('which hosts go through the proxy', () => {
   it('no_proxy names cover themselves and their subdomains (not look-alikes); addresses by range', () => {
     for (const direct of [
       'internal.example',
+      'internal.example.',
       'api.internal.example',
       'corp.example',
       'x.corp.example',
