@@ -92,7 +92,8 @@ describe('audit checkpoints: verified with the public key alone', () => {
     writeFileSync(join(home, 'public.pem'), pem);
   }, 60_000);
 
-  const verifyDir = (dir: string) => runCli(['audit', 'verify', '--public-key', join(home, 'public.pem'), '--dir', dir, '--json'], withoutKey());
+  const verifyDir = (dir: string, extra: string[] = []) =>
+    runCli(['audit', 'verify', '--public-key', join(home, 'public.pem'), '--dir', dir, '--json', ...extra], withoutKey());
 
   it('public-key prints the Ed25519 public key only; the whole log verifies with it, pruned ranges included', async () => {
     expect(pem).toMatch(/^-----BEGIN PUBLIC KEY-----/);
@@ -163,7 +164,7 @@ describe('audit checkpoints: verified with the public key alone', () => {
     expect(holed.problems.map((p: { reason: string }) => p.reason)).toContainEqual(expect.stringMatching(/seq jumps from \d+ to \d+/));
   });
 
-  it('lines after the last checkpoint are reported as not covered yet, and still link', async () => {
+  it('lines after the last checkpoint are reported as not covered yet: they fail the check unless allowed (a live log)', async () => {
     const copy = copyLogs(logs, join(home, 'unsigned-tail'));
     const master = Buffer.from(masterKey, 'base64');
     const writer = await AuditWriter.open({
@@ -174,8 +175,12 @@ describe('audit checkpoints: verified with the public key alone', () => {
     });
     for (let i = 121; i <= 123; i++) await writer.write(event(i));
     await writer.close();
-    const r = JSON.parse((await verifyDir(copy)).stdout);
-    expect(r).toMatchObject({ ok: true, covered_to: 120, last_seq: 123, uncovered: { first_seq: 121, last_seq: 123 } });
+    const strict = await verifyDir(copy);
+    expect(strict.code).toBe(1);
+    expect(JSON.parse(strict.stdout)).toMatchObject({ ok: false, problems: [], covered_to: 120, last_seq: 123, uncovered: { first_seq: 121, last_seq: 123 } });
+    const allowed = await verifyDir(copy, ['--allow-uncovered']);
+    expect(allowed.code).toBe(0);
+    expect(JSON.parse(allowed.stdout)).toMatchObject({ ok: true, uncovered: { first_seq: 121, last_seq: 123 } });
   });
 
   it('export writes a bundle of a window that verifies elsewhere; a tampered bundle does not', async () => {
@@ -205,6 +210,14 @@ describe('audit checkpoints: verified with the public key alone', () => {
     writeFileSync(join(home, 'other.pem'), checkpointKeyFrom(randomBytes(32)).publicKey.export({ type: 'spki', format: 'pem' }) as string);
     const otherKey = await runCli(['audit', 'verify', '--bundle', out, '--public-key', join(home, 'other.pem')], withoutKey());
     expect(otherKey.code).toBe(1);
+    // Cut short by whoever passed it on: its last lines and the checkpoint that covered them dropped.
+    const cut = JSON.parse(readFileSync(out, 'utf8'));
+    cut.lines = (cut.lines as string[]).slice(0, -2);
+    cut.checkpoints = (cut.checkpoints as string[]).filter((c) => JSON.parse(c).seq <= JSON.parse(cut.lines.at(-1)).seq);
+    writeFileSync(join(home, 'cut.json'), JSON.stringify(cut));
+    const short = await runCli(['audit', 'verify', '--bundle', join(home, 'cut.json'), '--public-key', join(home, 'public.pem'), '--json'], withoutKey());
+    expect(short.code).toBe(1);
+    expect(JSON.parse(short.stdout).ok).toBe(false);
   });
 
   it('export of recent lines no checkpoint covers yet signs one first, after the log verifies with the master key', async () => {
@@ -230,6 +243,15 @@ describe('audit checkpoints: verified with the public key alone', () => {
     ).toHaveLength(1);
     writeFileSync(join(home2, 'pub.pem'), checkpointKeyFrom(master).publicKey.export({ type: 'spki', format: 'pem' }) as string);
     expect((await runCli(['audit', 'verify', '--bundle', out, '--public-key', join(home2, 'pub.pem')], withoutKey())).code).toBe(0);
+    // The whole log rewritten from its first line and the checkpoint file deleted: nothing is vouched for.
+    const copy = copyLogs(join(home2, 'logs'), join(home2, 'rewritten'));
+    rechain(join(copy, 'audit.jsonl'), (line, seq) => {
+      if (seq === 3) line['status'] = 500;
+    });
+    writeFileSync(join(copy, 'audit.checkpoints.jsonl'), '');
+    const rewritten = await runCli(['audit', 'verify', '--public-key', join(home2, 'pub.pem'), '--dir', copy, '--json'], withoutKey());
+    expect(rewritten.code).toBe(1);
+    expect(JSON.parse(rewritten.stdout)).toMatchObject({ ok: false, covered_to: 0, uncovered: { first_seq: 1, last_seq: 5 } });
   });
 });
 

@@ -133,12 +133,26 @@ export function parseBundle(text: string): AuditBundle | string {
   return b as AuditBundle;
 }
 
-/** A bundle checked with `publicKey` (the one the verifier trusts), else with the key it carries. */
+/**
+ * A bundle checked with `publicKey` (the one the verifier trusts), else with the key it carries.
+ * Every line must be covered by a checkpoint (export makes them so), and the window it names must lie
+ * within its lines: a bundle cut short at either end by whoever passed it on fails.
+ */
 export async function verifyBundle(bundle: AuditBundle, publicKey?: KeyObject): Promise<PublicVerifyResult | string> {
   const key = publicKey ?? readPublicKey(bundle.public_key);
   if (typeof key === 'string') return `the bundle's public key: ${key}`;
   const sourced = (texts: string[], file: string): SourcedLine[] => texts.map((text, i) => ({ text, line: i + 1, file }));
-  return verifyPublic(sourced(bundle.lines, 'lines'), sourced(bundle.checkpoints, 'checkpoints'), key);
+  const result = await verifyPublic(sourced(bundle.lines, 'lines'), sourced(bundle.checkpoints, 'checkpoints'), key);
+  const window = bundle.window;
+  const inside = window !== undefined && result.first_seq <= window.first_seq && window.last_seq <= result.last_seq && window.first_seq <= window.last_seq;
+  if (!inside) {
+    result.problems.push({
+      line: 0,
+      reason: `the bundle's lines (seq ${result.first_seq}-${result.last_seq}) do not hold the window it names: lines were cut off`,
+    });
+    result.ok = false;
+  }
+  return result;
 }
 
 async function readCheckpoints(path: string): Promise<Array<{ checkpoint: Checkpoint; text: string }>> {

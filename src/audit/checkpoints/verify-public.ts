@@ -9,9 +9,12 @@ import { GENESIS_HASH, parseLine } from '../record.ts';
 // start the chain or follow a signed checkpoint (rotation checkpoints the last line of each file it
 // rotates, so what it prunes stays provable); each signed checkpoint must be on the chain as signed;
 // and none may lie past its end (a removed tail). Lines after the last checkpoint are sound links
-// but nobody has signed them yet: the report says which.
+// but nobody has signed them yet: the report says which, and they fail the check unless the caller
+// allows them (a live log between two checkpoints): otherwise a log rewritten whole, its checkpoint
+// file deleted, would pass as "nothing signed yet".
 
 export interface PublicVerifyResult {
+  /** No problem, and every line covered by a checkpoint (or uncovered lines allowed). */
   ok: boolean;
   /** Lines read, including unparseable ones. */
   lines: number;
@@ -39,6 +42,7 @@ export async function verifyPublic(
   lines: AsyncIterable<SourcedLine> | Iterable<SourcedLine>,
   checkpointLines: AsyncIterable<SourcedLine> | Iterable<SourcedLine>,
   publicKey: KeyObject,
+  options: { allowUncovered?: boolean } = {},
 ): Promise<PublicVerifyResult> {
   const keyId = keyIdOf(publicKey);
   const problems: AuditProblem[] = [];
@@ -122,7 +126,10 @@ export async function verifyPublic(
     covered_to: coveredTo,
     key_id: keyId,
   };
-  if (lastSeq > coveredTo) result.uncovered = { first_seq: Math.max(coveredTo + 1, firstSeq), last_seq: lastSeq };
+  if (lastSeq > coveredTo) {
+    result.uncovered = { first_seq: Math.max(coveredTo + 1, firstSeq), last_seq: lastSeq };
+    if (options.allowUncovered !== true) result.ok = false;
+  }
   return result;
 }
 

@@ -41,6 +41,11 @@ export async function verifyWithoutMasterKey(args: Args, io: CommandIO): Promise
     if (typeof bundle === 'string') throw usageError(`--bundle: ${bundle}`);
     const result = await verifyBundle(bundle, publicKey);
     if (typeof result === 'string') throw usageError(`--bundle: ${result}`);
+    if (!args.json && bundle.window !== undefined) {
+      io.out(
+        `the bundle's window (as it says, unsigned): ${bundle.window.since} to ${bundle.window.until}, seq ${bundle.window.first_seq}-${bundle.window.last_seq}`,
+      );
+    }
     if (publicKey === undefined && !args.json)
       io.err(
         `checked with the key the bundle carries (key id ${result.key_id}): compare it with \`keyway audit public-key --json\` on the keyway that wrote it`,
@@ -56,7 +61,7 @@ export async function verifyWithoutMasterKey(args: Args, io: CommandIO): Promise
   const auditPath = dir === undefined ? configured : join(resolve(dir), basename(configured));
   const lines = sourcedLines(await chainFiles(auditPath));
   const checkpoints = sourcedLines([checkpointsPathFor(auditPath)]);
-  return report(io, await verifyPublic(lines, checkpoints, publicKey), args.json, dir ?? 'audit log');
+  return report(io, await verifyPublic(lines, checkpoints, publicKey, { allowUncovered: args.flag('allow-uncovered') }), args.json, dir ?? 'audit log');
 }
 
 export async function exportEvidence(args: Args, io: CommandIO): Promise<number> {
@@ -101,9 +106,12 @@ function report(io: CommandIO, result: PublicVerifyResult, json: boolean, what: 
   } else {
     for (const p of result.problems) io.out(`${p.file === undefined ? '' : `${p.file}: `}line ${p.line}: ${p.reason}`);
   }
-  if (result.uncovered)
+  if (result.uncovered) {
     io.out(`not yet covered by a checkpoint: seq ${result.uncovered.first_seq}-${result.uncovered.last_seq} (they link, but nobody has signed them yet)`);
-  if (!result.ok) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
+    if (!result.ok && result.problems.length === 0)
+      io.err('unsigned lines fail the check: pass --allow-uncovered for a live log between checkpoints, or export the window (export signs its end)');
+  }
+  if (!result.ok && result.problems.length > 0) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
   return result.ok ? 0 : 1;
 }
 

@@ -76,7 +76,7 @@ export const audit: Command = {
   usage: `keyway audit tail [-n N] [--follow] [--json]
 keyway audit query [--agent A] [--grant G] [--decision D] [--code C] [--host H] [--since T] [--until T] [--json]
 keyway audit verify [--json]
-keyway audit verify --public-key FILE [--dir DIR] [--json]
+keyway audit verify --public-key FILE [--dir DIR] [--allow-uncovered] [--json]
 keyway audit verify --bundle FILE [--public-key FILE] [--json]
 keyway audit public-key [--json]
 keyway audit export --since T [--until T] --out FILE [--json]
@@ -97,7 +97,8 @@ Evidence without the master key: keyway signs checkpoints of the chain (Ed25519,
 logs/audit.checkpoints.jsonl) at every rotation, every audit.checkpoint_interval and at stop.
 public-key prints the key that checks them. verify --public-key checks a copy of the logs (--dir: a
 folder holding audit.jsonl, its rotated files and audit.checkpoints.jsonl), names the first line
-that breaks, and says which lines no checkpoint covers yet. export writes the lines of a window
+that breaks, and says which lines no checkpoint covers yet; those fail the check unless
+--allow-uncovered (a live log between two checkpoints). export writes the lines of a window
 (--since/--until) with the checkpoints and public key that prove them, as one file that verify
 --bundle checks on any machine.`,
   async run(argv, io) {
@@ -114,6 +115,7 @@ that breaks, and says which lines no checkpoint covers yet. export writes the li
       'public-key': { type: 'string' },
       dir: { type: 'string' },
       bundle: { type: 'string' },
+      'allow-uncovered': { type: 'boolean' },
       out: { type: 'string' },
     });
     const [action] = args.positionals;
