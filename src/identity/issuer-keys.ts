@@ -39,10 +39,19 @@ export class IssuerKeys {
     this.#source = source;
   }
 
-  /** The keys held, fetched first if there are none yet; a background refresh when they are old. */
+  /**
+   * The keys held, fetched first if there are none yet; a background refresh when they are old.
+   * With none held and the last fetch failed within the cooldown, that failure again, without a
+   * fetch: a stream of tokens for an issuer that is down costs one fetch per cooldown.
+   */
   async keys(): Promise<JSONWebKeySet> {
     const now = this.#now();
-    if (this.#keys === undefined) return this.#fetch();
+    if (this.#keys === undefined) {
+      if (this.#inFlight === undefined && this.#lastError !== undefined && now - this.#attemptedAt <= REFETCH_COOLDOWN_MS) {
+        throw new KeysUnavailable(`${this.#lastError} (the next try is ${REFETCH_COOLDOWN_MS / 1000} s after the last)`);
+      }
+      return this.#fetch();
+    }
     if (now - this.#fetchedAt > REFRESH_MS && now - this.#attemptedAt > REFETCH_COOLDOWN_MS) void this.#fetch().catch(() => undefined);
     return this.#keys;
   }

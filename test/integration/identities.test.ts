@@ -322,11 +322,14 @@ describe('identities: an issuer whose keys cannot be had', () => {
   let oidc: OidcIssuer;
   let proxy: TestProxy;
   let upstream: TestUpstream;
+  /** keyway's clock for identity tokens, moved past the 30 s between fetches rather than waited for. */
+  let ahead = 0;
 
   beforeAll(async () => {
     oidc = await startOidcIssuer();
     upstream = await startUpstream();
     proxy = await startProxy({
+      tokenClock: () => Date.now() + ahead,
       grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
       config: {
         agents: { workload: {} },
@@ -351,9 +354,15 @@ describe('identities: an issuer whose keys cannot be had', () => {
     expect(slow.headers.get('x-keyway-error')).toBe('identity_unavailable');
     expect(slow.body).toMatch(/did not answer within 5 s/);
     expect(performance.now() - started).toBeLessThan(12_000);
+    // Within 30 s of a failed fetch, no new fetch: the same failure, at once.
+    const fetches = oidc.jwksRequests;
+    const again = await rawConnect(proxy.port, `api.example.test:${upstream.port}`, [`Proxy-Authorization: ${authorization}`]);
+    expect(again.status).toBe(503);
+    expect(again.body).toMatch(/did not answer within 5 s \(the next try is 30 s after the last\)/);
+    expect(oidc.jwksRequests).toBe(fetches);
     for (const mode of ['down', 'garbage'] as const) {
       oidc.jwksMode = mode;
-      // No keys held yet: every sign-in tries to fetch them (one fetch at a time, shared).
+      ahead += 31_000;
       const answer = await rawConnect(proxy.port, `api.example.test:${upstream.port}`, [`Proxy-Authorization: ${authorization}`]);
       expect(answer.status, mode).toBe(503);
       expect(answer.body).toMatch(mode === 'down' ? /could not be reached/ : /not a JSON object/);
@@ -362,6 +371,7 @@ describe('identities: an issuer whose keys cannot be had', () => {
     expect(line).toMatchObject({ decision: 'error', status: 503, agent: null });
     // Not counted as failed sign-ins: the same address is not throttled for them.
     oidc.jwksMode = 'normal';
+    ahead += 31_000;
     const tunnel = await openTunnel(proxy.port, `api.example.test:${upstream.port}`, authorization);
     tunnel.destroy();
     for (const text of [...proxy.logs, JSON.stringify(proxy.auditLines())]) expect(text.includes(token.slice(-40))).toBe(false);
