@@ -51,6 +51,9 @@ export function handleConnect(wiring: ProxyWiring, req: IncomingMessage, socket:
   routeConnect(wiring, req, draft).then(
     (conn) => {
       const { route } = conn;
+      // Signed in with an identity token: the connection ends when the token does, whatever it
+      // carries by then (a blind tunnel, a WebSocket, HTTP/2 streams).
+      if (conn.agent.identityExpiresAt !== undefined) closeAtExpiry(socket, conn.agent.identityExpiresAt);
       if (route.kind === 'tunnel') return void openTunnel(wiring, conn, { socket, head, draft });
       if (route.kind === 'intercept') runtime.upstream.prewarm(conn.target.host, conn.target.port);
       // Refused inside TLS: nothing goes upstream (refuse-inside.ts). Otherwise one audit line per
@@ -89,4 +92,20 @@ export async function routeConnection(runtime: ProxyRuntime, conn: Connection): 
   }
   await checkDestination(runtime, target);
   return conn.decide(grants.kind === 'intercept' ? INTERCEPT : TUNNEL);
+}
+
+/** setTimeout's longest delay (about 24.8 days); a token that lives longer is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Destroys `socket` at `expiresAt` (epoch ms), unless it closes first. */
+function closeAtExpiry(socket: Duplex, expiresAt: number): void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    if (left <= 0) return void socket.destroy();
+    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  socket.once('close', () => clearTimeout(timer));
 }
