@@ -1,4 +1,4 @@
-import { CheckpointSigner, checkpointsPathFor } from '../audit/checkpoints/signer.ts';
+import { appendToFile, CheckpointSigner, checkpointsPathFor, type CheckpointSignerOptions } from '../audit/checkpoints/signer.ts';
 import { checkpointKeyFrom } from '../audit/checkpoints/key.ts';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -48,7 +48,20 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
   const { logger, onBatch } = options;
   const replica = config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined);
   const db = auditDatabaseOf(config, env);
-  if (db !== null) return TableAuditWriter.open({ ...db, replica: options.tableChain ?? replica ?? hostname(), headKey: services.auditHeadKey, onBatch });
+  const signer = (store: CheckpointSignerOptions['store'], chain: string | undefined) =>
+    new CheckpointSigner({
+      store,
+      key: checkpointKeyFrom(services.masterKey),
+      intervalMs: config.audit.checkpoint_interval,
+      replica: chain,
+      onError: (err) =>
+        logger?.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'an audit checkpoint could not be written; the next one will try again'),
+    });
+  if (db !== null) {
+    const chain = options.tableChain ?? replica ?? hostname();
+    // Each replica's chain signed on its own (its checkpoints name it), kept in keyway_audit_checkpoint.
+    return TableAuditWriter.open({ ...db, replica: chain, headKey: services.auditHeadKey, onBatch, checkpoints: (store) => signer(store, chain) });
+  }
   return AuditWriter.open({
     path: paths.audit,
     headPath: paths.auditHead,
@@ -69,13 +82,6 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
     replica,
     lockGapMs: options.lockGapMs,
     // Signed checkpoints of the chain, which anyone with the public key can verify (`keyway audit public-key`).
-    checkpoints: new CheckpointSigner({
-      path: checkpointsPathFor(paths.audit),
-      key: checkpointKeyFrom(services.masterKey),
-      intervalMs: config.audit.checkpoint_interval,
-      replica,
-      onError: (err) =>
-        logger?.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'an audit checkpoint could not be written; the next one will try again'),
-    }),
+    checkpoints: signer(appendToFile(checkpointsPathFor(paths.audit)), replica),
   });
 }

@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkpointKeyFrom, CheckpointSigner, checkpointsPathFor } from '../../src/audit/checkpoints/index.ts';
+import { appendToFile, checkpointKeyFrom, CheckpointSigner, checkpointsPathFor } from '../../src/audit/checkpoints/index.ts';
 import { signCheckpoint } from '../../src/audit/checkpoints/record.ts';
 import { AuditWriter, listRotated, type AuditEvent } from '../../src/audit/index.ts';
 import { sealLine, serializeEvent } from '../../src/audit/record.ts';
@@ -82,7 +82,7 @@ describe('audit checkpoints: verified with the public key alone', () => {
       maxBytes: 4000,
       keep: 3,
       minRetentionMs: 0,
-      checkpoints: new CheckpointSigner({ path: checkpointsPathFor(join(logs, 'audit.jsonl')), key: checkpointKeyFrom(master), intervalMs: 0 }),
+      checkpoints: new CheckpointSigner({ store: appendToFile(checkpointsPathFor(join(logs, 'audit.jsonl'))), key: checkpointKeyFrom(master), intervalMs: 0 }),
     });
     for (let i = 1; i <= 120; i++) await writer.write(event(i));
     await writer.close();

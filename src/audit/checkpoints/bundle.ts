@@ -28,9 +28,42 @@ export interface AuditBundle {
   checkpoints: string[];
 }
 
+/** One chain's lines and checkpoints: the audit files (fileChain), or one replica's rows (audit.sink postgres). */
+export interface ChainSource {
+  /** Every line of the chain as stored, oldest first. */
+  lines(): AsyncIterable<string>;
+  /** The chain's checkpoint lines, as stored. */
+  checkpoints(): Promise<string[]>;
+  /** Keeps a checkpoint export signed. */
+  add(checkpoint: Checkpoint, line: string): Promise<void>;
+}
+
+/** The audit files: the rotated files and the live one, and the checkpoint file beside them. */
+export function fileChain(auditPath: string, checkpointsPath: string): ChainSource {
+  return {
+    async *lines() {
+      for (const file of await chainFiles(auditPath)) {
+        try {
+          for await (const text of readLines(file)) yield text;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+    },
+    async checkpoints() {
+      try {
+        return (await readFile(checkpointsPath, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw err;
+      }
+    },
+    add: (_checkpoint, line) => appendFile(checkpointsPath, `${line}\n`, { mode: 0o600 }),
+  };
+}
+
 export interface ExportOptions {
-  auditPath: string;
-  checkpointsPath: string;
+  chain: ChainSource;
   key: CheckpointKey;
   since: Date;
   until: Date;
@@ -44,7 +77,9 @@ export type ExportResult = { ok: true; bundle: AuditBundle; signed: boolean } | 
 
 export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
   // Only checkpoints this key signed (a forged one would make a bundle that fails elsewhere).
-  const checkpoints = (await readCheckpoints(o.checkpointsPath)).filter((c) => checkpointSignatureValid(c.checkpoint, o.key.publicKey));
+  const checkpoints = (await o.chain.checkpoints())
+    .map((text) => ({ checkpoint: parseCheckpoint(text), text }))
+    .filter((c): c is { checkpoint: Checkpoint; text: string } => c.checkpoint !== null && checkpointSignatureValid(c.checkpoint, o.key.publicKey));
   const seqs = checkpoints.map((c) => c.checkpoint.seq).sort((a, b) => a - b);
   const signedSeqs = new Set(seqs);
   // One pass: every line (the log is read as a stream), kept from the last checkpoint before the window on.
@@ -52,36 +87,23 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
   let first: number | undefined;
   let last: number | undefined;
   let inWindow = 0;
-  let done = false;
-  for (const file of await chainFiles(o.auditPath)) {
-    if (done) break;
-    try {
-      for await (const text of readLines(file)) {
-        const rec = parseLine(text);
-        if (rec === null) continue;
-        const ts = Date.parse(rec.ts);
-        if (first === undefined) {
-          // Before the window: only what follows the latest checkpoint needs keeping.
-          if (signedSeqs.has(rec.seq) && !(ts >= o.since.getTime())) {
-            kept = [];
-            continue;
-          }
-        }
-        if (ts >= o.since.getTime() && ts <= o.until.getTime()) {
-          first ??= rec.seq;
-          last = rec.seq;
-          inWindow++;
-        }
-        kept.push({ seq: rec.seq, hash: rec.hash, text });
-        // Past the window and at a checkpoint: the bundle ends here.
-        if (first !== undefined && ts > o.until.getTime() && signedSeqs.has(rec.seq)) {
-          done = true;
-          break;
-        }
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  for await (const text of o.chain.lines()) {
+    const rec = parseLine(text);
+    if (rec === null) continue;
+    const ts = Date.parse(rec.ts);
+    // Before the window: only what follows the latest checkpoint needs keeping.
+    if (first === undefined && signedSeqs.has(rec.seq) && !(ts >= o.since.getTime())) {
+      kept = [];
+      continue;
     }
+    if (ts >= o.since.getTime() && ts <= o.until.getTime()) {
+      first ??= rec.seq;
+      last = rec.seq;
+      inWindow++;
+    }
+    kept.push({ seq: rec.seq, hash: rec.hash, text });
+    // Past the window and at a checkpoint: the bundle ends here.
+    if (first !== undefined && ts > o.until.getTime() && signedSeqs.has(rec.seq)) break;
   }
   if (first === undefined || last === undefined) return { ok: false, reason: 'no audit line in that window' };
   // The end: the first checkpoint at or after the window's last line; the lines past it are not needed.
@@ -94,7 +116,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
     const tip = kept.at(-1)!;
     const checkpoint = signCheckpoint(tip, o.key, (o.now?.() ?? new Date()).toISOString(), o.replica);
     const line = JSON.stringify(checkpoint);
-    await appendFile(o.checkpointsPath, `${line}\n`, { mode: 0o600 });
+    await o.chain.add(checkpoint, line);
     checkpoints.push({ checkpoint, text: line });
     end = tip.seq;
     signed = true;
@@ -153,20 +175,4 @@ export async function verifyBundle(bundle: AuditBundle, publicKey?: KeyObject): 
     result.ok = false;
   }
   return result;
-}
-
-async function readCheckpoints(path: string): Promise<Array<{ checkpoint: Checkpoint; text: string }>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const out = [];
-  for (const line of text.split('\n')) {
-    const checkpoint = parseCheckpoint(line);
-    if (checkpoint !== null) out.push({ checkpoint, text: line });
-  }
-  return out;
 }

@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { ChainHead } from '../head.ts';
 import type { CheckpointKey } from './key.ts';
-import { signCheckpoint } from './record.ts';
+import { signCheckpoint, type Checkpoint } from './record.ts';
 
 // Writes checkpoints (record.ts) of the chain this process writes: when a file is rotated (its last
 // line, so a range that rotation later prunes stays provable), on a timer while new lines come, and
@@ -21,7 +21,8 @@ export function checkpointsPathFor(auditPath: string): string {
 }
 
 export interface CheckpointSignerOptions {
-  path: string;
+  /** Where a checkpoint goes: a line appended to the checkpoint file, or a row (audit.sink postgres). */
+  store: (checkpoint: Checkpoint, line: string) => Promise<void>;
   key: CheckpointKey;
   intervalMs: number;
   replica?: string | undefined;
@@ -78,9 +79,9 @@ export class CheckpointSigner {
     if (head.seq <= this.#lastSignedSeq || head.seq === 0) return;
     this.#lastSignedSeq = head.seq;
     const checkpoint = signCheckpoint(head, this.#o.key, (this.#o.now?.() ?? new Date()).toISOString(), this.#o.replica);
-    const line = `${JSON.stringify(checkpoint)}\n`;
+    const line = JSON.stringify(checkpoint);
     this.#writing = this.#writing.then(() =>
-      appendFile(this.#o.path, line, { mode: 0o600 }).then(
+      this.#o.store(checkpoint, line).then(
         () => {
           this.#signed++;
         },
@@ -92,4 +93,9 @@ export class CheckpointSigner {
       ),
     );
   }
+}
+
+/** The file form of CheckpointSignerOptions.store: one line appended (O_APPEND, mode 0600). */
+export function appendToFile(path: string): CheckpointSignerOptions['store'] {
+  return (_checkpoint, line) => appendFile(path, `${line}\n`, { mode: 0o600 });
 }

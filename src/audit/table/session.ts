@@ -123,6 +123,16 @@ export class ChainSession {
     return head;
   }
 
+  /** A signed checkpoint of this chain, kept beside it (one per seq: a second for the same seq is the same). */
+  async checkpoint(seq: number, line: string): Promise<void> {
+    if (this.#lost) throw new Error('the audit database connection was lost');
+    await this.#client.query('INSERT INTO keyway_audit_checkpoint (replica, seq, line) VALUES ($1, $2, $3) ON CONFLICT (replica, seq) DO NOTHING', [
+      this.#replica,
+      String(seq),
+      line,
+    ]);
+  }
+
   /** Ends the session, which releases the lock. */
   async end(): Promise<void> {
     this.#lost = true;

@@ -18,6 +18,7 @@ import type { AuditEvent } from '../record.ts';
 import type { AuditLog } from '../sink.ts';
 import { reasonOf, type AuditDatabase } from './connection.ts';
 import { ChainSession, isChainTaken, type TableLine } from './session.ts';
+import type { CheckpointSigner, CheckpointSignerOptions } from '../checkpoints/signer.ts';
 
 export interface TableWriterOptions extends AuditDatabase {
   /** This keyway's chain: audit.replica, or the host name. */
@@ -26,6 +27,8 @@ export interface TableWriterOptions extends AuditDatabase {
   headKey: Buffer;
   /** Hears how long each batch took and whether it reached the table. */
   onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
+  /** Signs checkpoints of this chain (../checkpoints/): on its timer and at close, kept in keyway_audit_checkpoint. */
+  checkpoints?: ((store: CheckpointSignerOptions['store']) => CheckpointSigner) | undefined;
 }
 
 // While unhealthy: how often the kept lines are retried (which is also the health probe).
@@ -42,6 +45,7 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
   protected override readonly queue: BatchQueue<TableLine>;
   /** A batch failed after it may have reached the database: the next session checks its event ids. */
   #inDoubt = false;
+  readonly #checkpoints: CheckpointSigner | undefined;
 
   private constructor(opts: TableWriterOptions) {
     super();
@@ -53,6 +57,11 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
       },
       { kept: new KeptLines<TableLine>((line) => line.body), probeMs: PROBE_MS, onBatch: opts.onBatch },
     );
+    this.#checkpoints = opts.checkpoints?.(async (checkpoint, line) => {
+      const session = this.#session;
+      if (session === null || session.lost) throw new Error('no audit database session');
+      await session.checkpoint(checkpoint.seq, line);
+    });
   }
 
   /** Connects and takes this replica's chain; refuses (audit_invalid) while another keyway holds it. */
@@ -94,6 +103,8 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
 
   async close(): Promise<void> {
     await this.queue.close();
+    // The last head signed while the session still holds the chain.
+    await this.#checkpoints?.close();
     const session = this.#session;
     this.#session = null;
     await session?.end();
@@ -116,6 +127,7 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
       this.#inDoubt = true;
       this.#written = await session.append(lines);
       this.#inDoubt = false;
+      this.#checkpoints?.seen(this.#written);
     }
   }
 

@@ -3,16 +3,19 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { auditDatabaseOf, chainFiles, parseAuditFilter, verifyAudit } from '../../audit/index.ts';
+import { auditDatabaseOf, chainFiles, parseAuditFilter, verifyAudit, verifyAuditTable } from '../../audit/index.ts';
+import { tableChain, tableChains } from '../../audit/table/checkpoint-chain.ts';
 import {
   checkpointKeyFrom,
   checkpointsPathFor,
   exportBundle,
+  fileChain,
   parseBundle,
   publicKeyPem,
   readPublicKey,
   verifyBundle,
   verifyPublic,
+  type ChainSource,
   type PublicVerifyResult,
   type SourcedLine,
 } from '../../audit/checkpoints/index.ts';
@@ -70,19 +73,27 @@ export async function exportEvidence(args: Args, io: CommandIO): Promise<number>
   if (args.string('since') === undefined) throw usageError('export needs --since (an ISO date, or a duration ago such as 24h)');
   const filter = parseAuditFilter({ since: args.string('since'), until: args.string('until') }, (f) => `--${f}`);
   const services = await servicesFor(args, io);
-  if (auditDatabaseOf(services.config, io.env) !== null) throw usageError('export reads audit files; audit.sink postgres is not exported yet');
   const { paths, config } = services;
   const key = checkpointKeyFrom(services.masterKey);
-  const result = await exportBundle({
-    auditPath: paths.audit,
-    checkpointsPath: checkpointsPathFor(paths.audit),
-    key,
-    since: filter.since!,
-    until: filter.until ?? new Date(),
-    replica: config.audit.replica,
-    verifyWhole: () =>
-      verifyAudit({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey, minRetentionMs: config.audit.min_retention }),
-  });
+  const db = auditDatabaseOf(config, io.env);
+  let source: { chain: ChainSource; replica: string | undefined; verifyWhole: () => Promise<{ ok: boolean; problems: Array<{ reason: string }> }> };
+  if (db === null) {
+    source = {
+      chain: fileChain(paths.audit, checkpointsPathFor(paths.audit)),
+      replica: config.audit.replica,
+      verifyWhole: () =>
+        verifyAudit({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey, minRetentionMs: config.audit.min_retention }),
+    };
+  } else {
+    // audit.sink postgres: one replica's chain per bundle.
+    const chains = await tableChains(db);
+    const replica = args.string('replica') ?? (chains.length === 1 ? chains[0] : undefined);
+    if (replica === undefined)
+      throw usageError(`export one chain at a time: --replica ${chains.length === 0 ? 'NAME (the table holds none yet)' : `one of ${chains.join(', ')}`}`);
+    if (!chains.includes(replica)) throw usageError(`--replica: the table holds no chain "${replica}" (it holds ${chains.join(', ') || 'none'})`);
+    source = { chain: tableChain(db, replica), replica, verifyWhole: () => verifyAuditTable(db, services.auditHeadKey) };
+  }
+  const result = await exportBundle({ ...source, key, since: filter.since!, until: filter.until ?? new Date() });
   if (!result.ok) throw new KeywayError('audit_invalid', result.reason);
   writeFileSync(out, `${JSON.stringify(result.bundle)}\n`, { mode: 0o600 });
   const { window } = result.bundle;

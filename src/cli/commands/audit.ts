@@ -79,7 +79,7 @@ keyway audit verify [--json]
 keyway audit verify --public-key FILE [--dir DIR] [--allow-uncovered] [--json]
 keyway audit verify --bundle FILE [--public-key FILE] [--json]
 keyway audit public-key [--json]
-keyway audit export --since T [--until T] --out FILE [--json]
+keyway audit export --since T [--until T] --out FILE [--replica NAME] [--json]
 
 All three read across rotated files (logs/audit.<first seq>.jsonl, made when audit.jsonl reaches
 audit.max_bytes; audit.keep of them are kept), oldest first. query prints the lines matching every
@@ -100,7 +100,8 @@ folder holding audit.jsonl, its rotated files and audit.checkpoints.jsonl), name
 that breaks, and says which lines no checkpoint covers yet; those fail the check unless
 --allow-uncovered (a live log between two checkpoints). export writes the lines of a window
 (--since/--until) with the checkpoints and public key that prove them, as one file that verify
---bundle checks on any machine.`,
+--bundle checks on any machine. With audit.sink postgres, each replica's chain is signed on its own
+(keyway_audit_checkpoint) and exported one at a time (--replica, when the table holds several).`,
   async run(argv, io) {
     const args = parse(argv, {
       lines: { type: 'string', short: 'n' },
@@ -116,6 +117,7 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
       dir: { type: 'string' },
       bundle: { type: 'string' },
       'allow-uncovered': { type: 'boolean' },
+      replica: { type: 'string' },
       out: { type: 'string' },
     });
     const [action] = args.positionals;

@@ -65,6 +65,19 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    // Signed checkpoints of each replica's chain (src/audit/checkpoints/): the line as the file
+    // form holds it, which anyone with keyway's public key can check.
+    version: 3,
+    sql: `
+      CREATE TABLE keyway_audit_checkpoint (
+        replica text NOT NULL,
+        seq bigint NOT NULL,
+        line text NOT NULL,
+        PRIMARY KEY (replica, seq)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
