@@ -107,7 +107,19 @@ export async function verifyPublic(
     if (rec === null) continue;
     const signed = bySeq.get(rec.seq);
     if (signed === undefined) continue;
-    if (signed.hash === rec.hash) coveredTo = Math.max(coveredTo, rec.seq);
+    // Replicas sharing a store share the key: a checkpoint vouches only for the chain it names.
+    const lineReplica = typeof rec.replica === 'string' ? rec.replica : undefined;
+    if (signed.replica !== lineReplica) {
+      problems.push(
+        withFile(
+          {
+            line,
+            reason: `the checkpoint for seq ${rec.seq} was signed for the chain of replica ${signed.replica ?? '(none)'}, not ${lineReplica ?? '(none)'}`,
+          },
+          file,
+        ),
+      );
+    } else if (signed.hash === rec.hash) coveredTo = Math.max(coveredTo, rec.seq);
     else problems.push(withFile({ line, reason: `seq ${rec.seq} is not the line keyway signed at ${signed.ts}: it was changed or replaced` }, file));
   }
   const lastSeq = checker?.last.seq ?? 0;
