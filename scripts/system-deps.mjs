@@ -19,7 +19,11 @@ export const REQUIREMENTS = [
   { name: 'chromium', packages: ['chromium'], why: "the dashboard's browser tests (playwright-core drives it)" },
   { name: 'Python requests', packages: ['python3-requests'], why: 'a real Python client' },
   { name: 'PostgreSQL (initdb)', packages: ['postgresql'], why: 'store.backend postgres: each test makes its own throwaway cluster' },
-  { name: 'squid with ssl-bump', packages: ['squid-openssl'], why: "the bench's same-run peer (bench-peers.test.ts)" },
+  {
+    name: 'squid with ssl-bump',
+    packages: ['squid-openssl'],
+    why: "the bench's same-run peer (bench-peers.test.ts), and the company proxy of the egress.proxy tests",
+  },
   { name: 'Python httpx with h2', packages: ['python3-httpx', 'python3-h2'], why: 'a real HTTP/2 client (run with /usr/bin/python3)' },
   { name: 'aws CLI', packages: ['awscli'], why: 'a real S3 client for SigV4 signing (run as /usr/bin/aws, not a newer one first on PATH)' },
   { name: 'Python boto3', packages: ['python3-boto3'], why: 'a real S3 client for SigV4 signing (run with /usr/bin/python3)' },

@@ -2,10 +2,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { chownTree, squidAvailable, squidBinary, stopChild, waitForPort } from '../../bench/squid-child.ts';
+import { chownTree, squidBinary, stopChild, waitForPort } from '../../bench/squid-child.ts';
 import { freePort } from './ports.ts';
 
-// squid (Debian's squid-openssl, installed for the bench) as a company's egress proxy: a plain
+// squid (Debian's squid-openssl, which .ci/run installs: scripts/system-deps.mjs) as a company's egress proxy: a plain
 // forward proxy that takes CONNECT to any port, resolves names from its own hosts file (test names
 // to 127.0.0.1 only), optionally asks for Basic credentials checked by squid's own NCSA helper, and
 // logs each request, so a test can see that keyway's traffic went through it.
@@ -17,8 +17,6 @@ export interface CorporateProxy {
   log(): string[];
   stop(): Promise<void>;
 }
-
-export { squidAvailable };
 
 export async function startCorporateProxy(options: { hosts: readonly string[]; credentials?: { user: string; password: string } }): Promise<CorporateProxy> {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-corp-proxy-'));

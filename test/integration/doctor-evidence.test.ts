@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointKeyFrom } from '../../src/audit/checkpoints/index.ts';
 import { signCheckpoint } from '../../src/audit/checkpoints/record.ts';
 import { freePort } from '../helpers/clients.ts';
-import { startCorporateProxy, squidAvailable, type CorporateProxy } from '../helpers/corporate-proxy.ts';
+import { startCorporateProxy, type CorporateProxy } from '../helpers/corporate-proxy.ts';
 import { fileIssuer } from '../helpers/identity-issuer.ts';
 import { makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
 import { startUpstream } from '../helpers/upstream.ts';
@@ -25,7 +25,7 @@ async function doctor(home: string, env: Record<string, string>, extra: string[]
   return (JSON.parse(r.stdout) as { checks: Check[] }).checks;
 }
 
-describe.skipIf(!squidAvailable())('keyway doctor: issuers, egress proxy, checkpoint key', () => {
+describe('keyway doctor: issuers, egress proxy, checkpoint key', () => {
   let corp: CorporateProxy;
   const master = randomBytes(32);
   const env = { KEYWAY_MASTER_KEY: master.toString('base64') };

@@ -12,7 +12,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { openTunnel } from '../helpers/raw-http.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
 import { curl, rawConnect } from '../helpers/clients.ts';
-import { startCorporateProxy, squidAvailable, type CorporateProxy } from '../helpers/corporate-proxy.ts';
+import { startCorporateProxy, type CorporateProxy } from '../helpers/corporate-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { cleanEnv, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
@@ -22,7 +22,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 const SECRET = `${CANARY}-api-key`;
 const PROXY_PASSWORD = `corp-${randomBytes(12).toString('hex')}`;
 
-describe.skipIf(!squidAvailable())('egress.proxy: keyway behind a company proxy (squid)', () => {
+describe('egress.proxy: keyway behind a company proxy (squid)', () => {
   let corp: CorporateProxy;
   let upstream: TestUpstream;
   let auth: AuthServer;
@@ -146,7 +146,7 @@ describe.skipIf(!squidAvailable())('egress.proxy: keyway behind a company proxy 
   });
 });
 
-describe.skipIf(!squidAvailable())('egress.proxy: a company proxy that refuses, or is down', () => {
+describe('egress.proxy: a company proxy that refuses, or is down', () => {
   let corp: CorporateProxy;
   let upstream: TestUpstream;
   let wrongPassword: TestProxy;
@@ -215,7 +215,7 @@ describe.skipIf(!squidAvailable())('egress.proxy: a company proxy that refuses, 
   });
 });
 
-describe.skipIf(!squidAvailable())('egress.proxy: connect_to address (the default) and name', () => {
+describe('egress.proxy: connect_to address (the default) and name', () => {
   it('by default the CONNECT names the address keyway checked, and a name keyway cannot resolve is refused before the proxy is asked', async () => {
     const corp = await startCorporateProxy({ hosts: TEST_HOSTS });
     const upstream = await startUpstream();
