@@ -227,6 +227,14 @@ export const configSchema = configObject.superRefine((config, ctx) => {
   }
   // An agent without a key can only be reached through an identity token: one no identity maps to is a mistake.
   const mapped = new Set(config.identities.flatMap((identity) => identity.map.map((rule) => rule.agent)));
+  // With identities, the proxy user `jwt` says "the password is a token" (proxy/identify/agent.ts).
+  if (config.identities.length > 0 && config.agents['jwt'] !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['agents', 'jwt'],
+      message: 'the agent id jwt is the proxy user that carries an identity token: give this agent another id',
+    });
+  }
   for (const [agentId, agent] of Object.entries(config.agents)) {
     if (agent.key === undefined && !mapped.has(agentId)) {
       ctx.addIssue({

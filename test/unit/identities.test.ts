@@ -34,6 +34,8 @@ describe('identities in the config', () => {
   it('an agent without a key that no identity maps to is refused (nobody could be it)', () => {
     expect(thrownMessage(() => load([identity()], { ci: {}, lonely: {} }))).toMatch(/agents\.lonely\.key: expected a key/);
     expect(thrownMessage(() => load([], { lonely: {} }))).toMatch(/agents\.lonely\.key/);
+    // The proxy user that carries a token cannot also be an agent's id.
+    expect(thrownMessage(() => load([identity()], { ci: {}, jwt: { key: 'env:K' } }))).toMatch(/agents\.jwt: the agent id jwt is the proxy user/);
   });
 });
 
