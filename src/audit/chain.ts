@@ -22,13 +22,19 @@ export class ChainChecker {
   #last: ChainHead;
   readonly #watch: ChainHead | undefined;
   #watchFound = false;
+  readonly #pin: number | undefined;
+  #pinned: string | undefined;
   #problems: AuditProblem[] = [];
   #unlisted = 0;
 
-  /** `watch`: a head whose seq and hash should appear on the chain (the head file's). */
-  constructor(opts: { start?: ChainHead; watch?: ChainHead } = {}) {
+  /**
+   * `watch`: a head whose seq and hash should appear on the chain (the head file's). `pin`: a seq
+   * whose hash, as this walk found it, is wanted afterwards (`pinned`).
+   */
+  constructor(opts: { start?: ChainHead; watch?: ChainHead; pin?: number | undefined } = {}) {
     this.#last = opts.start ?? { seq: 0, hash: GENESIS_HASH };
     this.#watch = opts.watch;
+    this.#pin = opts.pin;
   }
 
   feed(text: string, line: number, file?: string): void {
@@ -51,6 +57,7 @@ export class ChainChecker {
     // Only a higher seq moves the chain on. A line that goes back is reported and skipped, so a
     // swapped pair is reported as exactly those two lines and an inserted copy as just itself.
     if (rec.seq > last.seq) this.#last = { seq: rec.seq, hash: rec.hash };
+    if (rec.seq === this.#pin && reasons.length === 0) this.#pinned = rec.hash;
     if (this.#watch !== undefined && rec.seq === this.#watch.seq && rec.hash === this.#watch.hash) {
       this.#watchFound = true;
     }
@@ -64,6 +71,11 @@ export class ChainChecker {
 
   get watchFound(): boolean {
     return this.#watchFound;
+  }
+
+  /** The hash of the `pin` line as walked, if it was on the chain. */
+  get pinned(): string | undefined {
+    return this.#pinned;
   }
 
   /** A problem found outside the lines (the head file); never dropped by the listing cap. */

@@ -28,6 +28,8 @@ export interface VerifyOptions {
   prunedPath?: string | undefined;
   /** audit.min_retention: a range whose newest line was younger than this when pruned is flagged `early`. */
   minRetentionMs?: number | undefined;
+  /** A seq whose hash, as this verify walked it, the caller wants back (`pinned`). */
+  pin?: number | undefined;
 }
 
 /** What rotation deleted: present only when it deleted something. */
@@ -52,6 +54,8 @@ export interface VerifyResult {
   files?: string[];
   /** What rotation deleted (the chain starts after it); present only when it deleted something. */
   pruned?: PrunedReport;
+  /** The hash of the line at `pin`, as verified; absent when that line was not on the chain. */
+  pinned?: string;
 }
 
 export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
@@ -63,7 +67,7 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
     const prunedPath = opts.prunedPath ?? prunedPathFor(opts.headPath);
     const head = await loadState(() => readHead(opts.headPath, opts.headKey), `audit head file ${opts.headPath}`);
     const pruned = await loadState(() => readPruned(prunedPath, opts.headKey), `audit pruned record ${prunedPath}`);
-    result = await verifyChain({ rotated, live: opts.path, head, pruned, prunedPath, minRetentionMs: opts.minRetentionMs ?? 0 });
+    result = await verifyChain({ rotated, live: opts.path, head, pruned, prunedPath, minRetentionMs: opts.minRetentionMs ?? 0, pin: opts.pin });
     if (result.ok) return result;
     const after = await listFiles(opts.path);
     const same = after.length === rotated.length && after.every((f, i) => f.path === rotated[i]?.path);
@@ -87,6 +91,7 @@ interface ChainInput {
   pruned: PrunedState;
   prunedPath: string;
   minRetentionMs: number;
+  pin: number | undefined;
 }
 
 async function verifyChain(input: ChainInput): Promise<VerifyResult> {
@@ -94,7 +99,7 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   const trusted = head.kind === 'ok' ? head.head : undefined;
   // Where the kept files must start: after the last line rotation deleted, else at the beginning.
   const base: ChainHead = pruned.kind === 'ok' ? pruned.head : { seq: 0, hash: GENESIS_HASH };
-  const checker = new ChainChecker(trusted === undefined ? { start: base } : { start: base, watch: trusted });
+  const checker = new ChainChecker(trusted === undefined ? { start: base, pin: input.pin } : { start: base, watch: trusted, pin: input.pin });
   if (pruned.kind === 'bad_mac') {
     checker.report(0, 'pruned record tampered: its MAC does not match (or the head key is not the one that wrote it)', input.prunedPath);
   } else if (pruned.kind === 'unreadable') {
@@ -144,6 +149,7 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   const result: VerifyResult = { ok: problems.length === 0, lines, problems };
   if (tagFiles) result.files = files.map((f) => f.path);
   if (report !== undefined) result.pruned = report;
+  if (checker.pinned !== undefined) result.pinned = checker.pinned;
   return result;
 }
 

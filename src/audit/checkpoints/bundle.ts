@@ -67,8 +67,11 @@ export interface ExportOptions {
   key: CheckpointKey;
   since: Date;
   until: Date;
-  /** The whole log checked with the master key (verifyAudit): must pass before export signs a checkpoint. */
-  verifyWhole: () => Promise<{ ok: boolean; problems: Array<{ reason: string }> }>;
+  /**
+   * The whole log checked with the master key (verifyAudit): must pass before export signs a
+   * checkpoint, and give back the hash it walked at `pin` (the line to be signed).
+   */
+  verifyWhole: (pin: number) => Promise<{ ok: boolean; problems: Array<{ reason: string }>; pinned?: string }>;
   now?: () => Date;
   replica?: string | undefined;
 }
@@ -110,10 +113,17 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
   let end = seqs.find((s) => s >= last);
   let signed = false;
   if (end === undefined) {
-    const verified = await o.verifyWhole();
+    const tip = kept.at(-1)!;
+    const verified = await o.verifyWhole(tip.seq);
     if (!verified.ok)
       return { ok: false, reason: `the audit log does not verify (${verified.problems[0]?.reason ?? 'problems'}): nothing signed, nothing exported` };
-    const tip = kept.at(-1)!;
+    // The lines were read before the verify: sign only the line the verify itself walked, so a file
+    // changed between the two reads (and put back) cannot get its changed line signed.
+    if (verified.pinned !== tip.hash)
+      return {
+        ok: false,
+        reason: `seq ${tip.seq} as exported is not the line the verify walked (the log changed meanwhile): nothing signed, nothing exported`,
+      };
     const checkpoint = signCheckpoint(tip, o.key, (o.now?.() ?? new Date()).toISOString(), o.replica);
     const line = JSON.stringify(checkpoint);
     await o.chain.add(checkpoint, line);

@@ -28,11 +28,14 @@ export interface TableVerifyResult {
   /** The chains checked (replica ids), sorted. */
   replicas: string[];
   problems: TableProblem[];
+  /** The hash of the line at `pin`'s seq in its replica's chain, as verified; absent when not on the chain. */
+  pinned?: string;
 }
 
 const PAGE = 1000;
 
-export async function verifyAuditTable(db: AuditDatabase, headKey: Buffer): Promise<TableVerifyResult> {
+/** `pin`: one replica's seq whose hash, as this verify walked it, the caller wants back (`pinned`). */
+export async function verifyAuditTable(db: AuditDatabase, headKey: Buffer, pin?: { replica: string; seq: number }): Promise<TableVerifyResult> {
   let client: pg.Client | undefined;
   try {
     client = await connectAudit(db, 'keyway-audit-verify');
@@ -42,13 +45,17 @@ export async function verifyAuditTable(db: AuditDatabase, headKey: Buffer): Prom
     const replicas = [...new Set([...rows.map((r) => r.replica), ...heads.keys()])].sort();
     const problems: TableProblem[] = [];
     let lines = 0;
+    let pinned: string | undefined;
     for (const replica of replicas) {
-      const chain = await verifyChain(client, replica, heads.get(replica) ?? { kind: 'missing' });
+      const chain = await verifyChain(client, replica, heads.get(replica) ?? { kind: 'missing' }, pin?.replica === replica ? pin.seq : undefined);
       lines += chain.lines;
       problems.push(...chain.problems);
+      pinned ??= chain.pinned;
     }
     await client.query('COMMIT');
-    return { ok: problems.length === 0, lines, replicas, problems };
+    const result: TableVerifyResult = { ok: problems.length === 0, lines, replicas, problems };
+    if (pinned !== undefined) result.pinned = pinned;
+    return result;
   } catch (err) {
     if (isMissingTable(err)) return { ok: true, lines: 0, replicas: [], problems: [] };
     throw tableUnavailable(err);
@@ -57,8 +64,13 @@ export async function verifyAuditTable(db: AuditDatabase, headKey: Buffer): Prom
   }
 }
 
-async function verifyChain(client: pg.Client, replica: string, head: HeadState): Promise<{ lines: number; problems: TableProblem[] }> {
-  const checker = new ChainChecker(head.kind === 'ok' ? { watch: head.head } : {});
+async function verifyChain(
+  client: pg.Client,
+  replica: string,
+  head: HeadState,
+  pin: number | undefined,
+): Promise<{ lines: number; problems: TableProblem[]; pinned: string | undefined }> {
+  const checker = new ChainChecker(head.kind === 'ok' ? { watch: head.head, pin } : { pin });
   let lines = 0;
   // Keyset pages by seq: bounded memory whatever the chain's length.
   for (let after = '0'; ; ) {
@@ -101,5 +113,5 @@ async function verifyChain(client: pg.Client, replica: string, head: HeadState):
   } else if (!checker.watchFound && head.head.seq > 0) {
     checker.report(end.seq, `the head row's seq ${head.head.seq} and hash are not on the chain: lines were replaced`);
   }
-  return { lines, problems: checker.problems.map((p) => ({ replica, seq: p.line, reason: p.reason })) };
+  return { lines, problems: checker.problems.map((p) => ({ replica, seq: p.line, reason: p.reason })), pinned: checker.pinned };
 }

@@ -76,13 +76,17 @@ export async function exportEvidence(args: Args, io: CommandIO): Promise<number>
   const { paths, config } = services;
   const key = checkpointKeyFrom(services.masterKey);
   const db = auditDatabaseOf(config, io.env);
-  let source: { chain: ChainSource; replica: string | undefined; verifyWhole: () => Promise<{ ok: boolean; problems: Array<{ reason: string }> }> };
+  let source: {
+    chain: ChainSource;
+    replica: string | undefined;
+    verifyWhole: (pin: number) => Promise<{ ok: boolean; problems: Array<{ reason: string }>; pinned?: string }>;
+  };
   if (db === null) {
     source = {
       chain: fileChain(paths.audit, checkpointsPathFor(paths.audit)),
       replica: config.audit.replica,
-      verifyWhole: () =>
-        verifyAudit({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey, minRetentionMs: config.audit.min_retention }),
+      verifyWhole: (pin) =>
+        verifyAudit({ path: paths.audit, headPath: paths.auditHead, headKey: services.auditHeadKey, minRetentionMs: config.audit.min_retention, pin }),
     };
   } else {
     // audit.sink postgres: one replica's chain per bundle.
@@ -91,7 +95,7 @@ export async function exportEvidence(args: Args, io: CommandIO): Promise<number>
     if (replica === undefined)
       throw usageError(`export one chain at a time: --replica ${chains.length === 0 ? 'NAME (the table holds none yet)' : `one of ${chains.join(', ')}`}`);
     if (!chains.includes(replica)) throw usageError(`--replica: the table holds no chain "${replica}" (it holds ${chains.join(', ') || 'none'})`);
-    source = { chain: tableChain(db, replica), replica, verifyWhole: () => verifyAuditTable(db, services.auditHeadKey) };
+    source = { chain: tableChain(db, replica), replica, verifyWhole: (pin) => verifyAuditTable(db, services.auditHeadKey, { replica, seq: pin }) };
   }
   const result = await exportBundle({ ...source, key, since: filter.since!, until: filter.until ?? new Date() });
   if (!result.ok) throw new KeywayError('audit_invalid', result.reason);
