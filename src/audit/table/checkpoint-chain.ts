@@ -6,27 +6,32 @@ import { connectAudit, tableUnavailable, type AuditDatabase } from './connection
 
 const PAGE = 1000;
 
+type AuditClient = Awaited<ReturnType<typeof connectAudit>>;
+
+/** One connection for one use, its failures (connecting or querying) as audit_unavailable. */
+async function withClient<T>(db: AuditDatabase, use: (client: AuditClient) => Promise<T>): Promise<T> {
+  let client: AuditClient;
+  try {
+    client = await connectAudit(db, 'keyway-audit-export');
+  } catch (err) {
+    throw tableUnavailable(err);
+  }
+  try {
+    return await use(client);
+  } catch (err) {
+    throw tableUnavailable(err);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export function tableChain(db: AuditDatabase, replica: string): ChainSource {
-  const withClient = async <T>(use: (client: Awaited<ReturnType<typeof connectAudit>>) => Promise<T>): Promise<T> => {
-    let client: Awaited<ReturnType<typeof connectAudit>>;
-    try {
-      client = await connectAudit(db, 'keyway-audit-export');
-    } catch (err) {
-      throw tableUnavailable(err);
-    }
-    try {
-      return await use(client);
-    } catch (err) {
-      throw tableUnavailable(err);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  };
   return {
     async *lines() {
       let after = 0;
       for (;;) {
         const rows = await withClient(
+          db,
           async (client) =>
             (
               await client.query<{ seq: string; line: string }>(
@@ -41,11 +46,11 @@ export function tableChain(db: AuditDatabase, replica: string): ChainSource {
       }
     },
     checkpoints: () =>
-      withClient(async (client) =>
+      withClient(db, async (client) =>
         (await client.query<{ line: string }>('SELECT line FROM keyway_audit_checkpoint WHERE replica = $1 ORDER BY seq', [replica])).rows.map((r) => r.line),
       ),
     add: (checkpoint, line) =>
-      withClient(async (client) => {
+      withClient(db, async (client) => {
         await client.query('INSERT INTO keyway_audit_checkpoint (replica, seq, line) VALUES ($1, $2, $3) ON CONFLICT (replica, seq) DO NOTHING', [
           replica,
           String(checkpoint.seq),
@@ -56,18 +61,8 @@ export function tableChain(db: AuditDatabase, replica: string): ChainSource {
 }
 
 /** The replicas whose chains the table holds. */
-export async function tableChains(db: AuditDatabase): Promise<string[]> {
-  let client: Awaited<ReturnType<typeof connectAudit>>;
-  try {
-    client = await connectAudit(db, 'keyway-audit-export');
-  } catch (err) {
-    throw tableUnavailable(err);
-  }
-  try {
-    return (await client.query<{ replica: string }>('SELECT replica FROM keyway_audit_head ORDER BY replica')).rows.map((r) => r.replica);
-  } catch (err) {
-    throw tableUnavailable(err);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+export function tableChains(db: AuditDatabase): Promise<string[]> {
+  return withClient(db, async (client) =>
+    (await client.query<{ replica: string }>('SELECT replica FROM keyway_audit_head ORDER BY replica')).rows.map((r) => r.replica),
+  );
 }
