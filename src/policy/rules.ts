@@ -87,6 +87,12 @@ export interface Rule {
   /** Has MCP conditions (tools, args, mcp_methods): judged per JSON-RPC message on MCP endpoints. */
   readonly mcp: boolean;
   matches(request: PolicyRequest): boolean;
+  /**
+   * An approve: human rule only: whether the request matches it with its paths read loosely, as a
+   * deny rule reads them (any case, `;parameters`, a `.json` suffix): a near spelling of a path
+   * that needs a person's yes reaches the same handler on a lenient server, so it is asked too.
+   */
+  readonly matchesNearSpelling?: ((request: PolicyRequest) => boolean) | undefined;
   /** For a match, what matched; otherwise the first condition that failed. */
   explain(request: PolicyRequest): string;
 }
@@ -130,13 +136,13 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
   if (config.methods !== undefined) {
     conditions.push(methodCondition(new Set(config.methods)));
   }
+  // An approve: human rule's paths are also read loosely (matchesNearSpelling): the condition at
+  // this index is swapped for its loose reading there.
+  let pathAt: { index: number; loose: Condition } | undefined;
   if (config.paths !== undefined) {
-    conditions.push(
-      pathCondition(
-        config.paths.map((p) => checked('paths', compileGlob(p))),
-        config.deny,
-      ),
-    );
+    const globs = config.paths.map((p) => checked('paths', compileGlob(p)));
+    if (config.approve === 'human' && !config.deny) pathAt = { index: conditions.length, loose: pathCondition(globs, true) };
+    conditions.push(pathCondition(globs, config.deny));
   }
   if (config.hours !== undefined || config.days !== undefined || config.tz !== undefined) {
     const window = compileTimeWindow({ hours: config.hours, days: config.days, tz: config.tz });
@@ -199,6 +205,8 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
         ? Object.freeze({ rule: name, waitMs: config.approval?.wait ?? 120_000, windowMs: config.approval?.window ?? 0, paths: config.paths })
         : undefined,
     matches: (request: PolicyRequest) => conditions.every((c) => c.holds(request)),
+    matchesNearSpelling:
+      pathAt === undefined ? undefined : (request: PolicyRequest) => conditions.every((c, i) => (i === pathAt.index ? pathAt.loose : c).holds(request)),
     explain(request: PolicyRequest): string {
       const failed = conditions.find((c) => !c.holds(request));
       if (failed) return failed.failure(request);
@@ -312,7 +320,18 @@ export function evaluate(policy: AgentPolicy, request: PolicyRequest): Verdict {
   // An agent in warn mode refuses nothing, a missing purpose included.
   if (allowed.purposeRequiredBy !== undefined && agentEnforces) verdict.purposeRequiredBy = allowed.purposeRequiredBy;
   if (allowed.approvalBy !== undefined && agentEnforces) verdict.approvalBy = allowed.approvalBy;
+  else if (agentEnforces) verdict.approvalBy = nearSpellingApproval(rules, request);
   return verdict;
+}
+
+/**
+ * A request that no approve: human rule matches as written, but one does when its paths are read
+ * loosely (`/REPOS/a/issues` against a rule on `/repos/a/issues`): a lenient server routes it to the handler
+ * that needs a person's yes, so the person is asked (as a deny rule refuses such spellings).
+ */
+function nearSpellingApproval(rules: readonly Rule[], request: PolicyRequest): RuleApproval | undefined {
+  const asking = rules.find((r) => r.approval !== undefined && r.mode === 'enforce' && !r.matches(request) && r.matchesNearSpelling?.(request) === true);
+  return asking?.approval;
 }
 
 /**

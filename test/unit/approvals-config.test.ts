@@ -49,4 +49,22 @@ describe('approvals in the config', () => {
     const watch = compileRules('bot', config.agents['bot']!.rules, 'warn');
     expect(evaluate(watch, { grant: 'gh', method: 'POST', path: '/repos/a/merges', source: '', bodyBytes: 0, now: new Date() }).approvalBy).toBeUndefined();
   });
+
+  it('asks for a near spelling of a path that needs a yes, as a lenient server routes it (issue 46)', () => {
+    // The approval rule names /repos/*/merges; an outright rule covers everything under /REPOS
+    // (as a case-sensitive reading would have it). Express routes /REPOS/a/merges to /repos/a/merges.
+    const config = load([
+      { grant: 'gh', methods: ['POST'], paths: ['/repos/*/merges'], approve: 'human' },
+      { grant: 'gh', methods: ['POST'], paths: ['/REPOS/**', '/x/**'] },
+    ]);
+    const policy = compileRules('bot', config.agents['bot']!.rules, 'enforce');
+    const ask = (path: string) => evaluate(policy, { grant: 'gh', method: 'POST', path, source: '127.0.0.1', bodyBytes: 0, now: new Date() });
+    for (const path of ['/repos/a/merges', '/REPOS/a/merges', '/REPOS/a/MERGES/', '/REPOS/a/merges.json']) {
+      expect(ask(path).allowed, path).toBe(true);
+      expect(ask(path).approvalBy?.rule, path).toContain('rules[0]');
+    }
+    // A path the approval rule does not name in any spelling is allowed outright.
+    expect(ask('/x/a/merges').approvalBy).toBeUndefined();
+    expect(ask('/REPOS/a/issues').approvalBy).toBeUndefined();
+  });
 });

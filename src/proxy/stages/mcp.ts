@@ -66,11 +66,17 @@ function refuseOverrides(request: StagedRequest): void {
   );
 }
 
-/** Whether `path` is one of these MCP endpoints, read as an allow rule reads a path (every reading). */
+/**
+ * Whether `path` may reach one of these MCP endpoints, found as a lenient server routes it: Express
+ * (the MCP SDK's app) folds case and ignores a trailing slash, others drop `;parameters` or a
+ * `.json` suffix, and a `%2F` may be split or not. Read loosely, as a deny rule reads a path
+ * (glob.ts), on either reading: a near spelling of an endpoint is judged as that endpoint (its
+ * messages read and judged by the MCP rules), never passed on as plain HTTP with the credential.
+ */
 export function isMcpEndpoint(endpoints: McpEndpoints | undefined, path: string): boolean {
   if (endpoints === undefined) return false;
   const readings = pathReadings(path);
-  return readings?.every((parts) => endpoints.paths.some((g) => g.matchesParts(parts))) === true;
+  return readings?.some((parts) => endpoints.paths.some((g) => g.matchesLoosely(parts))) === true;
 }
 
 async function judgePost(request: StagedRequest, exchange: McpExchange, endpoints: McpEndpoints): Promise<void> {
