@@ -34,6 +34,9 @@ const timeoutsSchema = z.strictObject({
   headers: positiveDuration.default(30_000),
   idle: positiveDuration.default(60_000),
   body_stall: positiveDuration.default(60_000),
+  // However busy: no connection outlives every check for ever (a sign-in is checked again on each
+  // change, but a connection's age is the one bound that needs no change to happen).
+  max_connection_age: positiveDuration.default(4 * 3_600_000),
   // No default here: proxy.upstream_timeout (the older key) fills it in when it is absent.
   upstream: positiveDuration.optional(),
 });

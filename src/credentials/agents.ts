@@ -25,6 +25,8 @@ export interface Agent {
   readonly identity?: { readonly iss: string; readonly sub: string } | undefined;
   /** That token's exp (epoch ms). */
   readonly identityExpiresAt?: number | undefined;
+  /** That token's verified claims, mapped again when the identities or agents change (proxy/agent-standing.ts). */
+  readonly identityClaims?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */

@@ -30,6 +30,8 @@ export interface VerifiedToken {
   readonly identity: ProvenIdentity;
   /** Epoch ms of the token's exp, plus the issuer's clock_skew: past it, its connections are refused. */
   readonly expiresAt: number;
+  /** The token's verified claims: a connection maps them again after a reload (mapAgain). */
+  readonly claims: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -106,9 +108,24 @@ export class IdentityVerifier {
     const agent = mapClaims(issuer.rules, payload as Record<string, unknown>);
     if (agent === undefined)
       throw new IdentityRefused('refused', `no identities rule of ${identity.iss} maps this token (sub ${identity.sub}) to an agent`, identity);
-    const verified: VerifiedToken = { agent, identity, expiresAt: (payload.exp as number) * 1000 + issuer.config.clock_skew };
+    const verified: VerifiedToken = {
+      agent,
+      identity,
+      expiresAt: (payload.exp as number) * 1000 + issuer.config.clock_skew,
+      claims: Object.freeze({ ...(payload as Record<string, unknown>) }),
+    };
     this.#passed.set(digest, verified);
     return verified;
+  }
+
+  /**
+   * The agent that claims verified earlier map to under the identities in force now: undefined when
+   * the issuer is no longer trusted or no rule maps them any more. No signature is checked again
+   * (the token was verified once, and its connection ends at its exp).
+   */
+  mapAgain(iss: string, claims: Readonly<Record<string, unknown>>): string | undefined {
+    const issuer = this.#issuers.get(iss);
+    return issuer === undefined ? undefined : mapClaims(issuer.rules, claims);
   }
 
   #issuerOf(token: string): Issuer {

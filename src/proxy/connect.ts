@@ -51,6 +51,7 @@ export function handleConnect(wiring: ProxyWiring, req: IncomingMessage, socket:
   routeConnect(wiring, req, draft).then(
     (conn) => {
       const { route } = conn;
+      connections.identified(socket, conn);
       // Signed in with an identity token: the connection ends when the token does, whatever it
       // carries by then (a blind tunnel, a WebSocket, HTTP/2 streams).
       if (conn.agent.identityExpiresAt !== undefined) closeAtExpiry(socket, conn.agent.identityExpiresAt);

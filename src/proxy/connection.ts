@@ -1,10 +1,13 @@
 import type { Agent } from '../credentials/agents.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
+import { ProxyError } from '../errors/index.ts';
+import type { IdentityVerifier } from '../identity/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
 import type { RefusedInside } from './refuse-inside.ts';
 import type { Decisions, Issuing, ProxyRuntime, Records, Transport } from './runtime.ts';
 import type { Target } from './target.ts';
+import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
 
 /**
  * What keyway does with a connection, decided once when it is identified:
@@ -33,7 +36,14 @@ export class Connection {
   readonly records: Records;
   readonly transport: Transport;
   readonly target: Target;
-  readonly agent: Agent;
+  /** When the connection was accepted (epoch ms): proxy.timeouts.max_connection_age counts from here. */
+  readonly openedAt = Date.now();
+  /** The agent as it signed in, and how: what is checked again when the tables or identities change. */
+  readonly #signedIn: Agent;
+  readonly #signIn: SignIn;
+  #agent: Agent;
+  #standingOn: { tables: ProxyTables; identities: IdentityVerifier | undefined } | undefined;
+  #revoked: string | undefined;
   /** The client's address, as the audit line names it. */
   readonly client: string;
   /** How the connection reached keyway when it was not through the proxy listener (audit `via`). */
@@ -51,9 +61,55 @@ export class Connection {
     this.records = runtime;
     this.transport = runtime;
     this.target = target;
-    this.agent = agent;
+    this.#signedIn = agent;
+    this.#agent = agent;
+    this.#signIn = signInOf(agent, via !== undefined);
+    this.#standingOn = { tables: runtime.tables(), identities: runtime.identities() };
     this.client = client;
     this.via = via;
+  }
+
+  /**
+   * The agent as it stands now: its grants, rules and limits as the tables have them since the last
+   * change (a reload, `keyway agents …`), not as they were at CONNECT. Once revoked, the agent as
+   * it last stood (for the audit line); standing() refuses.
+   */
+  get agent(): Agent {
+    this.#checkStanding();
+    return this.#agent;
+  }
+
+  /**
+   * Why this connection may no longer be served, or undefined: its agent removed, its key rotated,
+   * its identity no longer mapped to it, or the connection older than proxy.timeouts.max_connection_age.
+   */
+  endReason(now = Date.now()): string | undefined {
+    this.#checkStanding();
+    if (this.#revoked !== undefined) return this.#revoked;
+    const maxAge = this.runtime.config.proxy.timeouts.max_connection_age;
+    if (now - this.openedAt >= maxAge) return `the connection is older than proxy.timeouts.max_connection_age (${Math.round(maxAge / 1000)} s)`;
+    return undefined;
+  }
+
+  /** Throws the 407 that a request on a connection past its end gets (stage grant, for every request). */
+  standing(): void {
+    const reason = this.endReason();
+    if (reason === undefined) return;
+    throw new ProxyError('proxy_auth_required', `this connection no longer speaks for its agent: ${reason}`, {
+      hint: 'open a new connection with the current proxy credentials',
+    });
+  }
+
+  #checkStanding(): void {
+    if (this.#revoked !== undefined) return;
+    const tables = this.runtime.tables();
+    const identities = this.runtime.identities();
+    const seen = this.#standingOn;
+    if (seen !== undefined && seen.tables === tables && seen.identities === identities) return;
+    this.#standingOn = { tables, identities };
+    const standing = standingOf(this.#signIn, this.#signedIn, tables.agents, identities);
+    if ('revoked' in standing) this.#revoked = standing.revoked;
+    else this.#agent = standing.agent;
   }
 
   /** What keyway does with this connection; a plain http:// request is always intercepted. */

@@ -23,6 +23,13 @@ interface Tracked {
   onDrain?: (() => void) | undefined;
   /** For HTTP/2: end the session now (its socket closes with it). */
   destroySession?: (() => void) | undefined;
+  /** Who the connection speaks for, once identified: swept when that no longer holds. */
+  speaksFor?: Standing | undefined;
+}
+
+/** A connection's sign-in, as the sweep asks it (connection.ts). */
+export interface Standing {
+  endReason(now: number): string | undefined;
 }
 
 /** How quiet a blind tunnel must be, once stop has begun, before it is closed. */
@@ -96,6 +103,27 @@ export class ClientConnections {
     tracked.phase = 'tunnel';
     tracked.onDrain = () => closeWhenQuiet(TUNNEL_DRAIN_QUIET_MS);
     if (this.#draining) tracked.onDrain();
+  }
+
+  /** The CONNECT (or redirected connection) on `raw` was identified as `standing`. */
+  identified(raw: Duplex, standing: Standing): void {
+    const tracked = this.#byRaw.get(raw);
+    if (tracked) tracked.speaksFor = standing;
+  }
+
+  /**
+   * Closes every connection that no longer speaks for its agent (removed, key rotated, identity
+   * unmapped) or is past its age: whatever it is doing (a keep-alive, a blind tunnel, a WebSocket,
+   * HTTP/2 streams), so that revoking reaches open connections too. `ended` is told of each.
+   */
+  sweep(now: number, ended: (standing: Standing, reason: string) => void): void {
+    for (const tracked of [...this.#byRaw.values()]) {
+      const reason = tracked.speaksFor?.endReason(now);
+      if (reason === undefined) continue;
+      ended(tracked.speaksFor!, reason);
+      tracked.speaksFor = undefined;
+      destroy(tracked);
+    }
   }
 
   /**

@@ -8,6 +8,7 @@ import { AnswersOwed } from './http1/answers-owed.ts';
 import { AuthThrottle } from './identify/throttle.ts';
 import { handleConnect, type ProxyWiring } from './connect.ts';
 import { ClientConnections } from './connections.ts';
+import { sweepConnections } from './connection-sweep.ts';
 import { createInnerServers } from './inner.ts';
 import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from './http1/parser-quirks.ts';
 import { handlePlainRequest } from './plain-request.ts';
@@ -50,6 +51,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   const owed = new AnswersOwed();
   const inner = createInnerServers(runtime, owed, timeouts);
   const wiring: ProxyWiring = { runtime, inner, connections, auth: new AuthThrottle() };
+  const stopSweep = sweepConnections(runtime, connections);
 
   const listener = http.createServer({ ...httpServerOptions(timeouts), requireHostHeader: false });
   connections.attach(listener, inner.http1Server);
@@ -95,6 +97,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
     },
     close(drainMs = 0) {
       closing ??= (async () => {
+        stopSweep();
         // The port is free once the handle is closed; net.Server's own 'close' would wait for
         // every connection, which the drain takes care of.
         if (listener.listening) listener.close();

@@ -61,7 +61,7 @@ async function identifyByToken(token: string, agents: AgentTable, identities: Id
       identity: verified.identity,
     });
   }
-  return { ...agent, identity: verified.identity, identityExpiresAt: verified.expiresAt };
+  return { ...agent, identity: verified.identity, identityExpiresAt: verified.expiresAt, identityClaims: verified.claims };
 }
 
 /**

@@ -6,7 +6,7 @@ import type { HeadStage } from './request.ts';
 
 /**
  * Which grant, if any, this request uses, among those the connection's route found (decided once
- * per connection and table change: connection.ts). None: forwarded untouched, unless proxy.unmatched
+ * per connection and table change, for the agent as it stands: connection.ts). None: forwarded untouched, unless proxy.unmatched
  * is deny. X-Keyway-Grant picks one when several cover the host.
  */
 export const grant: HeadStage = {
@@ -14,6 +14,9 @@ export const grant: HeadStage = {
   injected: false,
   run(request) {
     const { conn, req } = request;
+    // The agent as it stands now (removed, key rotated, identity unmapped: refused), not as it
+    // stood when the connection signed in; its grants below are also today's.
+    conn.standing();
     const route = conn.grants();
     if (route.kind === 'refuse') throw route.error;
     if (route.kind === 'unmatched') {

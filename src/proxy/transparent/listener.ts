@@ -164,6 +164,7 @@ async function route(
     return closeRefused(wiring, draft, asProxyError(err), socket);
   }
   const { route: decided } = conn;
+  wiring.connections.identified(socket, conn);
   if (decided.kind === 'tunnel') return void openTunnel(wiring, conn, { socket, head, draft }, false);
   if (decided.kind === 'intercept') runtime.upstream.prewarm(target.host, target.port);
   if (decided.kind === 'refuse-inside') auditIfUnanswered(runtime, socket, draft, decided.refusal);
