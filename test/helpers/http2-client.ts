@@ -12,10 +12,10 @@ export async function tlsThroughProxy(
   proxyPort: number,
   authority: string,
   caPath: string,
-  options: { alpn?: string[]; proxyAuth?: string; timeoutMs?: number } = {},
+  options: { alpn?: string[]; proxyAuth?: string; timeoutMs?: number; localAddress?: string } = {},
 ): Promise<TLSSocket> {
-  const { alpn = ['h2'], proxyAuth, timeoutMs = 5_000 } = options;
-  const socket = connect(proxyPort, '127.0.0.1');
+  const { alpn = ['h2'], proxyAuth, timeoutMs = 5_000, localAddress } = options;
+  const socket = connect({ port: proxyPort, host: '127.0.0.1', ...(localAddress === undefined ? {} : { localAddress }) });
   const timer = setTimeout(() => socket.destroy(new Error(`CONNECT ${authority} not answered within ${timeoutMs} ms`)), timeoutMs);
   try {
     await once(socket, 'connect');

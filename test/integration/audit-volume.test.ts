@@ -203,7 +203,7 @@ describe('identical refusals past the budget become one summary line', () => {
   });
 });
 
-describe('proxy authentication failures are throttled per address and agent, and per agent', () => {
+describe('proxy authentication failures are throttled per address and agent; guesses at one agent are slowed', () => {
   it('after 5 failures in a row: 429 rate_limited with Retry-After, the right key too; another address still gets through', async () => {
     const { proxy } = await start();
     const wrong = `${AGENT}:not-the-key`;
@@ -229,7 +229,7 @@ describe('proxy authentication failures are throttled per address and agent, and
     expect(right.status).toBe(429);
     expect(right.body).toBe(throttled.body);
     // From another address the right key goes through (refused later, for the destination, not for
-    // authentication), which clears that address's count and the agent's.
+    // authentication), which clears that address's count.
     const elsewhere = await plainRequest(proxy.port, AUTH, '127.0.0.3');
     expect([407, 429]).not.toContain(elsewhere.status);
 
@@ -239,17 +239,61 @@ describe('proxy authentication failures are throttled per address and agent, and
     expect(limited[0]).toMatchObject({ decision: 'deny', status: 429, agent: null, client: '127.0.0.1' });
   });
 
-  it('guesses at one agent rotated over many addresses: after 20, every request naming it is 429 whatever the key; other agents are not', async () => {
+  it('issue 46: a flood of wrong keys for an agent from one address never locks the agent out elsewhere; the guessing address gets the right key refused alike', async () => {
+    const { proxy, authority } = await start();
+    // Far past every count there is: 5 checked failures, then 35 refused unchecked.
+    const flood: number[] = [];
+    for (let i = 0; i < 40; i++) flood.push((await plainRequest(proxy.port, `${AGENT}:wrong-${i}`)).status);
+    expect(flood.slice(0, 5)).toEqual([407, 407, 407, 407, 407]);
+    expect(flood.slice(5).every((s) => s === 429)).toBe(true);
+    // The oracle stays closed on the guessing address: the right key gets the wrong key's answer.
+    const sameAnswer = async () => {
+      const wrong = await plainRequest(proxy.port, `${AGENT}:wrong-again`);
+      const right = await plainRequest(proxy.port, AUTH);
+      expect(right.status).toBe(429);
+      expect(wrong.status).toBe(429);
+      expect(right.body).toBe(wrong.body);
+      for (const name of ['retry-after', 'x-keyway-error', 'connection', 'content-type', 'content-length'])
+        expect(right.headers[name]).toBe(wrong.headers[name]);
+    };
+    await sameAnswer();
+    // The agent itself, with its right key, from its own address: served (a real request upstream).
+    const tls = await tlsThroughProxy(proxy.port, authority, proxy.caPath, { alpn: ['http/1.1'], proxyAuth: AUTH, localAddress: '127.0.0.2' });
+    expect(await http1Requests(tls, ['/echo'], authority)).toEqual([200]);
+    tls.destroy();
+    // And from a third address, on a plain request (refused later for its made-up destination, not for authentication).
+    const elsewhere = await plainRequest(proxy.port, AUTH, '127.0.0.3');
+    expect([407, 429]).not.toContain(elsewhere.status);
+    // The agent's successes elsewhere do not reopen the guessing address.
+    await sameAnswer();
+    await proxy.stop();
+  });
+
+  it('guesses at one agent rotated over many addresses: past 20, each wrong key is answered later (never refused); the right key is served at once; other agents are not slowed', async () => {
     const { proxy } = await start();
-    const statuses: number[] = [];
-    for (let i = 0; i < 24; i++) statuses.push((await plainRequest(proxy.port, `${AGENT}:guess-${i}`, `127.0.0.${10 + i}`)).status);
-    expect(statuses.slice(0, 20).every((s) => s === 407)).toBe(true);
-    expect(statuses.slice(20)).toEqual([429, 429, 429, 429]);
-    // The right key, from an address that never failed: the same 429.
-    const right = await plainRequest(proxy.port, AUTH, '127.0.0.99');
-    expect(right.status).toBe(429);
-    // A wrong key naming another agent, from a fresh address, is still only a 407.
-    expect((await plainRequest(proxy.port, 'someone-else:wrong', '127.0.0.100')).status).toBe(407);
+    const timed = async (auth: string, from: string) => {
+      const t0 = performance.now();
+      const { status } = await plainRequest(proxy.port, auth, from);
+      return { status, ms: performance.now() - t0 };
+    };
+    const guesses: { status: number; ms: number }[] = [];
+    for (let i = 0; i < 24; i++) guesses.push(await timed(`${AGENT}:guess-${i}`, `127.0.0.${10 + i}`));
+    // Each address failed once: every guess was checked and got its 407, none a 429.
+    expect(guesses.map((g) => g.status)).toEqual(guesses.map(() => 407));
+    // The 21st to 24th wrong keys waited 100, 200, 300, 400 ms for it.
+    for (const [i, g] of guesses.slice(20).entries()) expect(g.ms).toBeGreaterThanOrEqual((i + 1) * 100 - 5);
+    // The right key, from an address that never failed: served (refused later, for the made-up destination), not slowed.
+    const right = await timed(AUTH, '127.0.0.99');
+    expect([407, 429]).not.toContain(right.status);
+    expect(right.ms).toBeLessThan(400); // a wrong key here would wait 500 ms
+    // The agent's success does not clear the count that slows guessers.
+    const after = await timed(`${AGENT}:guess-after`, '127.0.0.98');
+    expect(after.status).toBe(407);
+    expect(after.ms).toBeGreaterThanOrEqual(495);
+    // A wrong key naming another agent, from a fresh address, is a 407 at once.
+    const other = await timed('someone-else:wrong', '127.0.0.100');
+    expect(other.status).toBe(407);
+    expect(other.ms).toBeLessThan(400);
     await proxy.stop();
   });
 

@@ -9,22 +9,34 @@ import { claimedAgent, identifyAgent, presentedToken } from './agent.ts';
 // nothing (a SHA-256 and a 407), so one connection could ask thousands of times a second, each
 // answer an audit line, and a key typed into a config (not made by `keyway agents add`) may be weak
 // enough to guess. Three counts of failures in a row, each forgotten AUTH_THROTTLE_SECONDS after its
-// last failure, each cleared by a success:
+// last failure:
 // - per address and agent named: after AUTH_FAILURES_IN_A_ROW, requests naming that agent from that
-//   address are answered 429;
-// - per agent named, from any addresses (an attacker rotating over 127.0.0.x): after
-//   AGENT_FAILURES_IN_A_ROW, requests naming it from anywhere are answered 429;
+//   address are answered 429 with the key NOT checked: an answer that differed for the right key
+//   (200 against 429) would tell a guesser when it had won. So the right key from the guessing
+//   address is refused alike while the backoff lasts; each refused request extends it;
 // - per address, for requests that name no agent keyway knows (made-up ids, no credentials): after
-//   AUTH_FAILURES_IN_A_ROW, 429, so a flood of cheap refusals costs a new connection per request.
-// A throttled request's key is NOT checked: an answer that differed for the right key (200 against
-// 429) would tell a guesser when it had won. The price is that the agent named is refused too while
-// its count lasts; only that agent: another agent on the same address (loopback clients all share
-// 127.0.0.1) is never locked out by someone else's failures.
+//   AUTH_FAILURES_IN_A_ROW, 429, so a flood of cheap refusals costs a new connection per request;
+// - per agent named, from any addresses (an attacker rotating over 127.0.0.x): after
+//   AGENT_FAILURES_IN_A_ROW wrong keys, each further wrong key naming it is answered after a delay
+//   (NAME_DELAY_STEP_MS more per failure, at most NAME_DELAY_MAX_MS). This count never refuses and
+//   never delays a right key: a count that refused the name (as it did before issue 46) let anyone
+//   lock an agent out everywhere by flooding its name from one address. Only keys actually checked
+//   count here (a 429 above checks none), and the agent's own successes do not clear it (they
+//   would reset a distributed guesser's delay).
+// A success clears its address's counts (never another address's). Another agent on the same
+// address (loopback clients all share 127.0.0.1) is never locked out by someone else's failures.
+// Under proxy.workers the counts are each worker process's own (connections from one address are
+// spread over the workers), so an address gets up to AUTH_FAILURES_IN_A_ROW checked keys per
+// worker before its backoff.
 
 /** Failures from one address, in a row, answered 407 before the next ones are answered 429. */
 export const AUTH_FAILURES_IN_A_ROW = 5;
-/** Failures naming one agent, from any addresses, before requests naming it are answered 429. */
+/** Wrong keys naming one agent, from any addresses, before each further one is answered late. */
 export const AGENT_FAILURES_IN_A_ROW = 20;
+/** The delay added per wrong key past AGENT_FAILURES_IN_A_ROW (the 21st waits this, the 22nd twice this...). */
+export const NAME_DELAY_STEP_MS = 100;
+/** The longest a wrong key naming a much-guessed agent waits for its 407. */
+export const NAME_DELAY_MAX_MS = 1_000;
 /** How long a throttled address or name stays so after its last failure (also the Retry-After, in seconds). */
 export const AUTH_THROTTLE_SECONDS = 10;
 /** Addresses and names remembered; the least recently failing one is forgotten past this (bounded memory). */
@@ -46,8 +58,9 @@ export class AuthThrottle {
   }
 
   /**
-   * identifyAgent, unless the address or the agent named is throttled (429, key unchecked); failures
-   * counted. An identity token is judged asynchronously (its issuer's keys may need fetching): a
+   * identifyAgent, unless the address is throttled for the agent named, or for unknown names (429,
+   * key unchecked); failures counted. A wrong key naming a much-guessed agent is refused late (a
+   * promise). An identity token is judged asynchronously (its issuer's keys may need fetching): a
    * refused one counts as a failure from its address; an unavailable issuer does not count.
    */
   identify(req: IncomingMessage, agents: AgentTable, client: string, callerKey?: string, identities?: IdentityVerifier): Agent | Promise<Agent> {
@@ -57,17 +70,28 @@ export class AuthThrottle {
     // The common path (no failure on record anywhere) pays one size check.
     const failures = this.#counts.size !== 0;
     const named = failures ? knownAgent(req, agents) : undefined;
-    if (failures && this.#throttled(client, named, this.#now())) {
-      this.#count(client, named, this.#now());
-      throw rateLimited();
+    if (failures) {
+      const key = addressOrPair(client, named);
+      const now = this.#now();
+      if (this.#over(key, AUTH_FAILURES_IN_A_ROW, now)) {
+        // Still refusing: the backoff runs from this try. No key was checked, so the name's count is not touched.
+        this.#bump(key, now);
+        throw rateLimited();
+      }
     }
     let agent: Agent | Promise<Agent>;
     try {
       agent = identifyAgent(req, agents, callerKey, identities);
     } catch (err) {
-      throw this.#failed(err, req, agents, client, failures, named);
+      if (!(err instanceof ProxyError) || err.code !== 'proxy_auth_required') throw err;
+      const delay = this.#failed(client, failures ? named : knownAgent(req, agents), this.#now());
+      if (delay === 0) throw err;
+      return new Promise<never>((_, reject) => setTimeout(() => reject(err), delay).unref());
     }
-    this.#succeeded(client, failures, named);
+    if (failures) {
+      this.#counts.delete(addressKey(client));
+      if (named !== undefined) this.#counts.delete(pairKey(client, named));
+    }
     return agent;
   }
 
@@ -95,21 +119,12 @@ export class AuthThrottle {
     }
   }
 
-  /** A failed sign-in counted (proxy_auth_required only); the error given back to throw. */
-  #failed(err: unknown, req: IncomingMessage, agents: AgentTable, client: string, failures: boolean, named: string | undefined): unknown {
-    if (!(err instanceof ProxyError) || err.code !== 'proxy_auth_required') return err;
-    this.#count(client, failures ? named : knownAgent(req, agents), this.#now());
-    return err;
-  }
-
-  #succeeded(client: string, failures: boolean, named: string | undefined): void {
-    if (failures) {
-      this.#counts.delete(addressKey(client));
-      if (named !== undefined) {
-        this.#counts.delete(pairKey(client, named));
-        this.#counts.delete(agentKey(named));
-      }
-    }
+  /** A wrong key (or none) counted against its address and the agent it names; the delay its answer waits, in ms. */
+  #failed(client: string, named: string | undefined, now: number): number {
+    this.#bump(addressOrPair(client, named), now);
+    if (named === undefined) return 0;
+    const count = this.#bump(agentKey(named), now);
+    return Math.min(Math.max(0, count - AGENT_FAILURES_IN_A_ROW) * NAME_DELAY_STEP_MS, NAME_DELAY_MAX_MS);
   }
 
   /** Counts on record (for tests). */
@@ -117,24 +132,13 @@ export class AuthThrottle {
     return this.#counts.size;
   }
 
-  #throttled(client: string, named: string | undefined, now: number): boolean {
-    if (named === undefined) return this.#over(addressKey(client), AUTH_FAILURES_IN_A_ROW, now);
-    return this.#over(pairKey(client, named), AUTH_FAILURES_IN_A_ROW, now) || this.#over(agentKey(named), AGENT_FAILURES_IN_A_ROW, now);
-  }
-
   #over(key: string, limit: number, now: number): boolean {
     const entry = this.#counts.get(key);
     return entry !== undefined && entry.count >= limit && now - entry.last <= AUTH_THROTTLE_SECONDS * 1000;
   }
 
-  #count(client: string, named: string | undefined, now: number): void {
-    if (named === undefined) return this.#bump(addressKey(client), now);
-    this.#bump(pairKey(client, named), now);
-    this.#bump(agentKey(named), now);
-  }
-
-  /** One more failure in a row for `key`; a run older than the backoff starts again. */
-  #bump(key: string, now: number): void {
+  /** One more failure in a row for `key`; a run older than the backoff starts again. The count now. */
+  #bump(key: string, now: number): number {
     let entry = this.#counts.get(key);
     if (entry === undefined || now - entry.last > AUTH_THROTTLE_SECONDS * 1000) {
       entry = { count: 0, last: now };
@@ -142,6 +146,7 @@ export class AuthThrottle {
     }
     entry.count++;
     entry.last = now;
+    return entry.count;
   }
 }
 
@@ -149,6 +154,8 @@ const addressKey = (client: string) => `a\0${client}`;
 const pairKey = (client: string, agent: string) => `p\0${client}\0${agent}`;
 const agentKey = (agent: string) => `n\0${agent}`;
 const tokenKey = (client: string) => `t\0${client}`;
+/** The count an address's failures go to: per agent named, or its own for names keyway does not know. */
+const addressOrPair = (client: string, named: string | undefined) => (named === undefined ? addressKey(client) : pairKey(client, named));
 
 /** The agent a request names, when keyway has one of that id (the right key or not). */
 function knownAgent(req: IncomingMessage, agents: AgentTable): string | undefined {
@@ -157,7 +164,7 @@ function knownAgent(req: IncomingMessage, agents: AgentTable): string | undefine
 }
 
 function rateLimited(): ProxyError {
-  return new ProxyError('rate_limited', 'proxy authentication failed too many times in a row from this address or for this agent', {
+  return new ProxyError('rate_limited', 'proxy authentication failed too many times in a row from this address', {
     hint: `check the agent id and key in the proxy URL (\`keyway agents list\`); retry after ${AUTH_THROTTLE_SECONDS} s`,
     retryAfter: AUTH_THROTTLE_SECONDS,
   });
