@@ -266,6 +266,11 @@ describe('proxy authentication failures are throttled per address and agent; gue
     expect([407, 429]).not.toContain(elsewhere.status);
     // The agent's successes elsewhere do not reopen the guessing address.
     await sameAnswer();
+    // Only the 5 keys checked counted against the name, not the 35 refused unchecked: a wrong key
+    // from a clean address is a prompt 407 (past 20 it would wait 100 ms more each, up to 1 s).
+    const t0 = performance.now();
+    expect((await plainRequest(proxy.port, `${AGENT}:typo`, '127.0.0.4')).status).toBe(407);
+    expect(performance.now() - t0).toBeLessThan(400);
     await proxy.stop();
   });
 
