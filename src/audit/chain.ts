@@ -3,7 +3,8 @@
 // pass the previous file's end as `start`, or keep feeding the same checker).
 
 import type { ChainHead } from './head.ts';
-import { expectedHash, GENESIS_HASH, parseLine } from './record.ts';
+import { notCanonical } from './canonical.ts';
+import { GENESIS_HASH, parseLine, resealLine } from './record.ts';
 
 export interface AuditProblem {
   /** 1-based line number in the file; 0 for problems with the head file itself. */
@@ -44,7 +45,13 @@ export class ChainChecker {
       return;
     }
     const reasons: string[] = [];
-    if (expectedHash(rec) !== rec.hash) reasons.push('edited: its content does not match its hash');
+    // An edited line differs from its canonical form too (its hash does); one reason says enough.
+    const written = resealLine(rec);
+    if (written.hash !== rec.hash) reasons.push('edited: its content does not match its hash');
+    else {
+      const form = notCanonical(text, rec, written.line);
+      if (form !== null) reasons.push(form);
+    }
     const last = this.#last;
     if (rec.seq <= last.seq) {
       reasons.push(`seq ${rec.seq} after seq ${last.seq}: line inserted, duplicated or reordered`);

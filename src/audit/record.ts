@@ -252,8 +252,17 @@ export function sealLine(bodyJson: string, seq: number, prev: string): { line: s
 
 /** The hash a parsed line should carry, given its own content, `seq` and `prev`. */
 export function expectedHash(line: AuditLine): string {
-  const text = chainedText(JSON.stringify(orderFields(line)), line.seq, line.prev);
-  return chainHash(line.prev, text);
+  return resealLine(line).hash;
+}
+
+/**
+ * A parsed line sealed again as the writer seals it: the bytes keyway writes for that content (no
+ * newline) and their hash. The hash alone covers a re-serialisation, so bytes that parse to the same
+ * record would pass it; canonical.ts holds a line to these bytes.
+ */
+export function resealLine(line: AuditLine): { line: string; hash: string } {
+  const sealed = sealLine(JSON.stringify(orderFields(line)), line.seq, line.prev);
+  return { line: sealed.line.slice(0, -1), hash: sealed.hash };
 }
 
 /**

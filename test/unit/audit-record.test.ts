@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AuditEvent, EVENT_FIELDS, expectedHash, GENESIS_HASH, parseLine, sealLine, serializeEvent } from '../../src/audit/record.ts';
+import { notCanonical } from '../../src/audit/canonical.ts';
+import { type AuditEvent, EVENT_FIELDS, expectedHash, GENESIS_HASH, parseLine, resealLine, sealLine, serializeEvent } from '../../src/audit/record.ts';
 import { AuditDraft } from '../../src/proxy/audit-event.ts';
 
 // serializeEvent writes most events as they are, naming their fields in order, and copies them into
@@ -39,7 +40,18 @@ function reference(event: AuditEvent, replica: string | undefined): string {
   return JSON.stringify(out);
 }
 
-const extraValue = fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: 0, max: 9 }), fc.boolean(), fc.constant(undefined));
+// Any UTF-16 text (lone surrogates, controls, U+2028 included): verify holds each line to the exact
+// bytes the writer gives it (canonical.ts), so every value keyway may write must come back the same.
+const anyText = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 12 });
+const extraValue = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  anyText,
+  fc.integer({ min: 0, max: 9 }),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.boolean(),
+  fc.constant(undefined),
+  fc.record({ id: anyText, outcome: fc.string({ maxLength: 6 }), by: fc.option(anyText, { nil: undefined }) }),
+);
 
 /** An event with some extras, added in any order (as the stages add them), from a draft or a literal in any field order. */
 const anyEvent = fc
@@ -96,6 +108,8 @@ describe('serializeEvent', () => {
         expect(parsed).not.toBeNull();
         expect(parsed!.hash).toBe(hash);
         expect(expectedHash(parsed!)).toBe(hash);
+        // And byte for byte the line verify rebuilds: no false alarm from the canonical-form check.
+        expect(notCanonical(line.trimEnd(), parsed!, resealLine(parsed!).line)).toBeNull();
       }),
       { numRuns: 500 },
     );
