@@ -140,4 +140,53 @@ describe('hostile: audit lines re-spelled so they hash the same', () => {
       );
     });
   }
+
+  it("a bundle's window relabelled to another day fails verify, and verify never prints the forged window as the bundle's", async () => {
+    const day = 24 * 3600_000;
+    const later = (t: string) => new Date(Date.parse(t) + day).toISOString();
+    const relabel = (o: Record<string, unknown>) => {
+      for (const k of ['since', 'until']) o[k] = later(o[k] as string);
+    };
+    const forge = async (name: string, change: (b: Record<string, Record<string, unknown>>) => void) => {
+      const b = JSON.parse(readFileSync(bundle, 'utf8'));
+      change(b);
+      const file = join(home, `${name}.json`);
+      writeFileSync(file, JSON.stringify(b));
+      const json = await bundleVerify(file);
+      expect(json.code, json.stdout).toBe(1);
+      const result = JSON.parse(json.stdout);
+      expect(result.ok).toBe(false);
+      const words = await runCli(['audit', 'verify', '--bundle', file, '--public-key', pem], withoutKey());
+      expect(words.code).toBe(1);
+      expect(words.stdout).not.toContain(later(tsOf(3)));
+      return result.problems.map((p: { reason: string }) => p.reason) as string[];
+    };
+    // Every since/until in the bundle moved a day on: the signed claim no longer verifies.
+    expect(
+      await forge('relabelled', (b) => {
+        relabel(b['window']!);
+        if (b['claim'] !== undefined) relabel(b['claim']);
+      }),
+    ).toContainEqual(expect.stringMatching(/signed claim \(its window, replica and seq range\) does not verify/));
+    // Only the readable copy of the window moved: it is not the window keyway signed.
+    expect(await forge('window-only', (b) => relabel(b['window']!))).toContainEqual(
+      expect.stringMatching(/the bundle's window is not the one keyway signed \(.*\): it was relabelled/),
+    );
+    // Passed off as a bundle from before windows were signed: refused, saying so.
+    expect(
+      await forge('unsigned', (b) => {
+        relabel(b['window']!);
+        delete b['claim'];
+        (b as Record<string, unknown>)['format'] = 'keyway-audit-bundle/1';
+      }),
+    ).toContainEqual(expect.stringMatching(/the bundle's window is not signed \(a keyway-audit-bundle\/1 bundle/));
+  });
+
+  it('verify --bundle prints the signed window, the first and last line times and the last checkpoint', async () => {
+    const r = await runCli(['audit', 'verify', '--bundle', bundle, '--public-key', pem], withoutKey());
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`signed by key`);
+    expect(r.stdout).toContain(`${tsOf(3)} to ${tsOf(7)}, 5 line(s) from seq 3 to 7`);
+    expect(r.stdout).toMatch(new RegExp(`lines from ${tsOf(1)} to ${tsOf(LINES)}; last checkpoint: seq ${LINES}, signed at `));
+  });
 });

@@ -81,4 +81,21 @@ describe('audit checkpoints in PostgreSQL, per replica chain', () => {
     expect(verified.stdout).toMatch(/seq 4 is not the line keyway signed at/);
     expect(readFileSync(out, 'utf8')).toContain('self_check');
   });
+
+  it('a row re-spelled so it hashes the same (a duplicate key before the real one) fails master-key verify and the bundle', async () => {
+    const { line } = (await db.query("SELECT line FROM keyway_audit WHERE replica = 'rb' AND seq = 3")).rows[0] as { line: string };
+    await db.query("UPDATE keyway_audit SET line = $1 WHERE replica = 'rb' AND seq = 3", [line.replace('{"ts":', '{"agent":"mallory","ts":')]);
+    const verified = await cli(['audit', 'verify', '--json']);
+    expect(verified.code, verified.stdout).toBe(1);
+    expect(JSON.parse(verified.stdout).problems).toContainEqual({
+      replica: 'rb',
+      seq: 3,
+      reason: expect.stringMatching(/seq 3 is not keyway's canonical form/),
+    });
+    const out = join(a.home, 'rb-respelled.json');
+    expect((await cli(['audit', 'export', '--since', since, '--replica', 'rb', '--out', out])).code).toBe(0);
+    const bundle = await runCli(['audit', 'verify', '--bundle', out, '--public-key', join(a.home, 'pub.pem')], { KEYWAY_HOME: makeHome() });
+    expect(bundle.code).toBe(1);
+    expect(bundle.stdout).toMatch(/lines: line 3: seq 3 is not keyway's canonical form/);
+  });
 });

@@ -2,7 +2,8 @@ import { appendFile, readFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { chainFiles } from '../files.ts';
 import { readLines } from '../lines.ts';
-import { parseLine } from '../record.ts';
+import { parseLine, type AuditLine } from '../record.ts';
+import { claimProblems, claimSignatureValid, parseClaim, signClaim, type BundleClaim } from './claim.ts';
 import { publicKeyPem, readPublicKey, type CheckpointKey } from './key.ts';
 import { checkpointSignatureValid, parseCheckpoint, signCheckpoint, type Checkpoint } from './record.ts';
 import { verifyPublic, type PublicVerifyResult, type SourcedLine } from './verify-public.ts';
@@ -12,11 +13,15 @@ import { verifyPublic, type PublicVerifyResult, type SourcedLine } from './verif
 // window's last line (so both ends are vouched for), the checkpoints among them, and the public key.
 // Where no checkpoint covers the window's end yet (recent lines), export signs one, after the whole
 // log has passed `keyway audit verify` with the master key, and appends it to the checkpoint file.
+// What the bundle says of itself (window, replica, seq range) is signed too (claim.ts).
 
-export const BUNDLE_FORMAT = 'keyway-audit-bundle/1';
+/** /2: the bundle carries a signed claim. A /1 bundle's window was unsigned: it no longer verifies. */
+export const BUNDLE_FORMAT = 'keyway-audit-bundle/2';
+const UNSIGNED_FORMAT = 'keyway-audit-bundle/1';
 
 export interface AuditBundle {
-  format: typeof BUNDLE_FORMAT;
+  /** Export writes BUNDLE_FORMAT; an older /1 bundle is read only to be refused with its reason. */
+  format: typeof BUNDLE_FORMAT | typeof UNSIGNED_FORMAT;
   exported_at: string;
   /** The window asked for, and the seq range of its lines (the bundle holds a few lines around it). */
   window: { since: string; until: string; first_seq: number; last_seq: number; lines: number };
@@ -26,7 +31,12 @@ export interface AuditBundle {
   lines: string[];
   /** The checkpoint lines that vouch for them. */
   checkpoints: string[];
+  /** The window, replica and seq range, signed (claim.ts); `window` repeats part of it for reading. */
+  claim: BundleClaim;
 }
+
+/** What verify --bundle found the bundle to be: its signed claim, once the signature verifies. */
+export type BundleVerifyResult = PublicVerifyResult & { window?: Omit<BundleClaim, 'sig'> };
 
 /** One chain's lines and checkpoints: the audit files (fileChain), or one replica's rows (audit.sink postgres). */
 export interface ChainSource {
@@ -134,17 +144,23 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
   const lines = kept.filter((l) => l.seq <= end);
   const from = lines[0]?.seq ?? first;
   const used = checkpoints.filter((c) => c.checkpoint.seq >= from - 1 && c.checkpoint.seq <= end);
+  const exportedAt = (o.now?.() ?? new Date()).toISOString();
+  const window = { since: o.since.toISOString(), until: o.until.toISOString(), first_seq: first, last_seq: last, lines: inWindow };
+  // The replica the lines themselves carry (the last one's), so the claim and the lines agree by construction.
+  const replica = parseLine(lines.at(-1)?.text ?? '')?.replica;
+  const claim = signClaim({ ...window, replica, from_seq: from, to_seq: lines.at(-1)?.seq ?? end, exported_at: exportedAt }, o.key);
   return {
     ok: true,
     signed,
     bundle: {
       format: BUNDLE_FORMAT,
-      exported_at: (o.now?.() ?? new Date()).toISOString(),
-      window: { since: o.since.toISOString(), until: o.until.toISOString(), first_seq: first, last_seq: last, lines: inWindow },
+      exported_at: exportedAt,
+      window,
       public_key: publicKeyPem(o.key),
       key_id: o.key.id,
       lines: lines.map((l) => l.text),
       checkpoints: used.map((c) => c.text),
+      claim,
     },
   };
 }
@@ -158,7 +174,9 @@ export function parseBundle(text: string): AuditBundle | string {
     return 'not a JSON bundle';
   }
   const b = value as Partial<AuditBundle> | null;
-  if (b === null || typeof b !== 'object' || b.format !== BUNDLE_FORMAT) return `not a ${BUNDLE_FORMAT} bundle`;
+  // A /1 bundle is read, so that verify can say why it fails (its window is unsigned), not "not a bundle".
+  const format = (b as { format?: unknown } | null)?.format;
+  if (b === null || typeof b !== 'object' || (format !== BUNDLE_FORMAT && format !== UNSIGNED_FORMAT)) return `not a ${BUNDLE_FORMAT} bundle`;
   if (!Array.isArray(b.lines) || !Array.isArray(b.checkpoints) || typeof b.public_key !== 'string')
     return 'the bundle lacks its lines, checkpoints or public key';
   if (!b.lines.every((l) => typeof l === 'string') || !b.checkpoints.every((l) => typeof l === 'string')) return 'the bundle holds lines that are not text';
@@ -167,22 +185,48 @@ export function parseBundle(text: string): AuditBundle | string {
 
 /**
  * A bundle checked with `publicKey` (the one the verifier trusts), else with the key it carries.
- * Every line must be covered by a checkpoint (export makes them so), and the window it names must lie
- * within its lines: a bundle cut short at either end by whoever passed it on fails.
+ * Every line must be covered by a checkpoint (export makes them so), the claim keyway signed must
+ * verify and agree with the lines' own times and seqs, and the window must lie within the lines: a
+ * bundle cut short, or relabelled to another window or replica, by whoever passed it on fails.
  */
-export async function verifyBundle(bundle: AuditBundle, publicKey?: KeyObject): Promise<PublicVerifyResult | string> {
+export async function verifyBundle(bundle: AuditBundle, publicKey?: KeyObject): Promise<BundleVerifyResult | string> {
   const key = publicKey ?? readPublicKey(bundle.public_key);
   if (typeof key === 'string') return `the bundle's public key: ${key}`;
   const sourced = (texts: string[], file: string): SourcedLine[] => texts.map((text, i) => ({ text, line: i + 1, file }));
-  const result = await verifyPublic(sourced(bundle.lines, 'lines'), sourced(bundle.checkpoints, 'checkpoints'), key);
+  const result: BundleVerifyResult = await verifyPublic(sourced(bundle.lines, 'lines'), sourced(bundle.checkpoints, 'checkpoints'), key);
+  const fail = (reason: string) => {
+    result.problems.push({ line: 0, reason });
+    result.ok = false;
+  };
+  const claim = parseClaim((bundle as { claim?: unknown }).claim);
+  if (claim === null) {
+    fail(
+      bundle.format === UNSIGNED_FORMAT
+        ? `the bundle's window is not signed (a ${UNSIGNED_FORMAT} bundle, from a keyway before bundles were signed): export it again`
+        : 'the bundle has no well-formed signed claim of its window',
+    );
+  } else if (!claimSignatureValid(claim, key)) {
+    fail("the bundle's signed claim (its window, replica and seq range) does not verify with this public key: it was changed after export");
+  } else {
+    const { sig: _sig, ...signed } = claim;
+    result.window = signed;
+    const w = bundle.window;
+    const same =
+      w !== undefined &&
+      w.since === claim.since &&
+      w.until === claim.until &&
+      w.first_seq === claim.first_seq &&
+      w.last_seq === claim.last_seq &&
+      w.lines === claim.lines;
+    if (!same)
+      fail(`the bundle's window is not the one keyway signed (${claim.since} to ${claim.until}, seq ${claim.first_seq}-${claim.last_seq}): it was relabelled`);
+    const parsed = bundle.lines.map((text) => parseLine(text)).filter((l): l is AuditLine => l !== null);
+    for (const reason of claimProblems(claim, parsed)) fail(reason);
+  }
   const window = bundle.window;
   const inside = window !== undefined && result.first_seq <= window.first_seq && window.last_seq <= result.last_seq && window.first_seq <= window.last_seq;
   if (!inside) {
-    result.problems.push({
-      line: 0,
-      reason: `the bundle's lines (seq ${result.first_seq}-${result.last_seq}) do not hold the window it names: lines were cut off`,
-    });
-    result.ok = false;
+    fail(`the bundle's lines (seq ${result.first_seq}-${result.last_seq}) do not hold the window it names: lines were cut off`);
   }
   return result;
 }

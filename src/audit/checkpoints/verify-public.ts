@@ -26,6 +26,10 @@ export interface PublicVerifyResult {
   last_seq: number;
   /** The highest seq a signed checkpoint vouches for, found on the chain as signed (0: none). */
   covered_to: number;
+  /** The own times of the first and last lines read, and the newest checkpoint found on the chain as signed: where a copy ends. */
+  first_ts?: string;
+  last_ts?: string;
+  last_checkpoint?: { seq: number; ts: string };
   /** Lines that no checkpoint covers yet (sound links, unsigned): present when there are some. */
   uncovered?: { first_seq: number; last_seq: number };
   key_id: string;
@@ -71,9 +75,15 @@ export async function verifyPublic(
   let count = 0;
   let firstSeq = 0;
   let coveredTo = 0;
+  let firstTs: string | undefined;
+  let lastTs: string | undefined;
   for await (const { text, line, file } of lines) {
     count++;
     const rec = parseLine(text);
+    if (rec !== null) {
+      firstTs ??= rec.ts;
+      lastTs = rec.ts;
+    }
     if (checker === undefined && rec !== null) {
       firstSeq = rec.seq;
       // Where the chain must start: its beginning, or right after a line a checkpoint vouches for.
@@ -138,6 +148,10 @@ export async function verifyPublic(
     covered_to: coveredTo,
     key_id: keyId,
   };
+  if (firstTs !== undefined) result.first_ts = firstTs;
+  if (lastTs !== undefined) result.last_ts = lastTs;
+  const newest = bySeq.get(coveredTo);
+  if (newest !== undefined) result.last_checkpoint = { seq: newest.seq, ts: newest.ts };
   if (lastSeq > coveredTo) {
     result.uncovered = { first_seq: Math.max(coveredTo + 1, firstSeq), last_seq: lastSeq };
     if (options.allowUncovered !== true) result.ok = false;

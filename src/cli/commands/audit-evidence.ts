@@ -44,9 +44,11 @@ export async function verifyWithoutMasterKey(args: Args, io: CommandIO): Promise
     if (typeof bundle === 'string') throw usageError(`--bundle: ${bundle}`);
     const result = await verifyBundle(bundle, publicKey);
     if (typeof result === 'string') throw usageError(`--bundle: ${result}`);
-    if (!args.json && bundle.window !== undefined) {
+    // Only a window whose signature verified is printed: a relabelled one is reported as a problem instead.
+    const w = result.window;
+    if (!args.json && w !== undefined) {
       io.out(
-        `the bundle's window (as it says, unsigned): ${bundle.window.since} to ${bundle.window.until}, seq ${bundle.window.first_seq}-${bundle.window.last_seq}`,
+        `the bundle's window, signed by key ${w.key}: ${w.since} to ${w.until}, ${w.lines} line(s) from seq ${w.first_seq} to ${w.last_seq}${w.replica === undefined ? '' : `, replica ${w.replica}`}, exported ${w.exported_at}`,
       );
     }
     if (publicKey === undefined && !args.json)
@@ -121,6 +123,11 @@ function report(io: CommandIO, result: PublicVerifyResult, json: boolean, what: 
   } else {
     for (const p of result.problems) io.out(`${p.file === undefined ? '' : `${p.file}: `}line ${p.line}: ${p.reason}`);
   }
+  // Where the lines end, in time, and where the signatures end: a copy cut short at a checkpoint shows it here.
+  if (result.first_ts !== undefined)
+    io.out(
+      `lines from ${result.first_ts} to ${result.last_ts}; ${result.last_checkpoint === undefined ? 'no checkpoint on the chain' : `last checkpoint: seq ${result.last_checkpoint.seq}, signed at ${result.last_checkpoint.ts}`}`,
+    );
   if (result.uncovered) {
     io.out(`not yet covered by a checkpoint: seq ${result.uncovered.first_seq}-${result.uncovered.last_seq} (they link, but nobody has signed them yet)`);
     if (!result.ok && result.problems.length === 0)
