@@ -172,6 +172,12 @@ describe('hostile: audit lines re-spelled so they hash the same', () => {
     expect(await forge('window-only', (b) => relabel(b['window']!))).toContainEqual(
       expect.stringMatching(/the bundle's window is not the one keyway signed \(.*\): it was relabelled/),
     );
+    // The export time moved: also part of what keyway signed.
+    expect(
+      await forge('exported-at', (b) => {
+        (b as Record<string, unknown>)['exported_at'] = later(String((b as Record<string, unknown>)['exported_at']));
+      }),
+    ).toContainEqual(expect.stringMatching(/the bundle's window is not the one keyway signed/));
     // Passed off as a bundle from before windows were signed: refused, saying so.
     expect(
       await forge('unsigned', (b) => {

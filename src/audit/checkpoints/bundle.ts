@@ -217,9 +217,12 @@ export async function verifyBundle(bundle: AuditBundle, publicKey?: KeyObject): 
       w.until === claim.until &&
       w.first_seq === claim.first_seq &&
       w.last_seq === claim.last_seq &&
-      w.lines === claim.lines;
+      w.lines === claim.lines &&
+      bundle.exported_at === claim.exported_at;
     if (!same)
-      fail(`the bundle's window is not the one keyway signed (${claim.since} to ${claim.until}, seq ${claim.first_seq}-${claim.last_seq}): it was relabelled`);
+      fail(
+        `the bundle's window is not the one keyway signed (${claim.since} to ${claim.until}, seq ${claim.first_seq}-${claim.last_seq}, exported ${claim.exported_at}): it was relabelled`,
+      );
     const parsed = bundle.lines.map((text) => parseLine(text)).filter((l): l is AuditLine => l !== null);
     for (const reason of claimProblems(claim, parsed)) fail(reason);
   }
