@@ -90,6 +90,8 @@ export class CountingAudit implements AuditSink {
   }
 
   write(event: AuditEvent, reserved?: boolean): Promise<void> {
+    // A write-ahead line is the first of a request's two: the request is counted once, at its outcome.
+    if (event.phase === 'sent') return this.#writer.write(event, reserved);
     this.requests++;
     if (event.decision === 'deny' || event.decision === 'error') this.refused++;
     this.recent.add(event);

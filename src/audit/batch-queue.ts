@@ -16,6 +16,12 @@ import { checkEvent, serializeEvent, type AuditEvent } from './record.ts';
 export interface BatchStore<T, R> {
   /** Waits before each batch; the writes that arrive meanwhile join it. Default: the next turn (nextTurn). */
   pause?(): Promise<void>;
+  /**
+   * Waits before a batch that a request is waiting on (an urgent write: a write-ahead line, whose
+   * credential leaves only once it is in the store). Default: the next turn. A pause() under way is
+   * cut short when an urgent write arrives, and this is waited instead.
+   */
+  pauseUrgent?(): Promise<void>;
   /** Runs before each batch, outside the time onBatch hears. */
   prepare?(): Promise<void>;
   /**
@@ -52,6 +58,10 @@ export class BatchQueue<T, R = void> {
   readonly #probeMs: number;
   readonly #onBatch: BatchQueueOptions<T>['onBatch'];
   #queue: Pending<T>[] = [];
+  /** An urgent write is queued: the batch goes without the store's usual pause. */
+  #urgent = false;
+  /** Ends the pause under way early (an urgent write arrived during it). */
+  #wake: (() => void) | null = null;
   #drainLoop: Promise<void> | null = null;
   #healthy = true;
   #closed = false;
@@ -111,12 +121,30 @@ export class BatchQueue<T, R = void> {
     }
   }
 
-  /** Queues one line; resolves once its batch reached the store, rejects with the store's failure if not. */
-  push(line: T): Promise<void> {
+  /**
+   * Queues one line; resolves once its batch reached the store, rejects with the store's failure if
+   * not. `urgent`: a request waits on it (write-ahead), so its batch goes at once (group commit:
+   * every write queued meanwhile shares that append).
+   */
+  push(line: T, urgent = false): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ line, resolve, reject });
+      if (urgent) {
+        this.#urgent = true;
+        this.#wake?.();
+      }
       this.#drainLoop ??= this.#drain();
     });
+  }
+
+  /** The store's pause before a batch; cut short by an urgent write, which waits pauseUrgent instead. */
+  async #pause(): Promise<void> {
+    if (!this.#urgent) {
+      const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+      await Promise.race([this.#store.pause?.() ?? nextTurn(), woken]);
+      this.#wake = null;
+    }
+    if (this.#urgent) await (this.#store.pauseUrgent?.() ?? nextTurn());
   }
 
   /** The store is lost (its file replaced, its connection gone): unhealthy now; `now` also probes at once. */
@@ -145,8 +173,9 @@ export class BatchQueue<T, R = void> {
   /** `probe`: run one batch even with nothing queued, to retry the kept lines (or just the store). */
   async #drain(probe = false): Promise<void> {
     for (;;) {
-      await (this.#store.pause?.() ?? nextTurn());
+      await this.#pause();
       const batch = this.#queue;
+      this.#urgent = false;
       const runEmpty = probe;
       probe = false;
       if (batch.length === 0 && !runEmpty) {

@@ -4,7 +4,7 @@
 
 import type { ChainHead } from './head.ts';
 import { notCanonical } from './canonical.ts';
-import { GENESIS_HASH, parseLine, resealLine } from './record.ts';
+import { type AuditLine, GENESIS_HASH, parseLine, resealLine } from './record.ts';
 
 export interface AuditProblem {
   /** 1-based line number in the file; 0 for problems with the head file itself. */
@@ -12,6 +12,20 @@ export interface AuditProblem {
   reason: string;
   /** Set when several files are verified together. */
   file?: string;
+}
+
+// Write-ahead lines waiting for their outcome are held (their request's facts only), bounded: only
+// requests in flight at once, or cut off by a crash, are ever waiting.
+const MAX_OPEN_REQUESTS = 100_000;
+
+interface SentRequest {
+  readonly seq: number;
+  readonly facts: string;
+}
+
+/** What a request's write-ahead line commits to, which its outcome line must repeat. */
+function requestFacts(rec: AuditLine): string {
+  return JSON.stringify([rec.agent, rec.grant, rec.method, rec.host, rec.port, rec.path]);
 }
 
 // A forged line with a very high seq makes every later line look out of order; the report stays
@@ -27,6 +41,8 @@ export class ChainChecker {
   #pinned: string | undefined;
   #problems: AuditProblem[] = [];
   #unlisted = 0;
+  /** Write-ahead lines (`phase: "sent"`) whose outcome line has not come yet, by request id. */
+  readonly #sent = new Map<string, SentRequest>();
 
   /**
    * `watch`: a head whose seq and hash should appear on the chain (the head file's). `pin`: a seq
@@ -68,7 +84,33 @@ export class ChainChecker {
     if (this.#watch !== undefined && rec.seq === this.#watch.seq && rec.hash === this.#watch.hash) {
       this.#watchFound = true;
     }
+    const pair = this.#pairProblem(rec);
+    if (pair !== null) reasons.push(pair);
     if (reasons.length > 0) this.#report(line, reasons.join('; '), file);
+  }
+
+  /**
+   * An injected request's two lines (proxy/stages/audit-write-ahead.ts): the write-ahead line before
+   * the credential left, then its outcome with the same id, which must name the same request (agent,
+   * grant, method, host, port, path). A second `sent` line for one id is a problem too.
+   */
+  #pairProblem(rec: AuditLine): string | null {
+    if (rec.phase === 'sent') {
+      if (this.#sent.has(rec.id)) return `a second write-ahead line for request ${rec.id}`;
+      if (this.#sent.size < MAX_OPEN_REQUESTS) this.#sent.set(rec.id, { seq: rec.seq, facts: requestFacts(rec) });
+      return null;
+    }
+    const sent = this.#sent.get(rec.id);
+    if (sent === undefined) return null;
+    this.#sent.delete(rec.id);
+    return sent.facts === requestFacts(rec)
+      ? null
+      : `the outcome of the request sent at seq ${sent.seq} names another request (agent, grant, method, host, port or path differ)`;
+  }
+
+  /** Requests whose write-ahead line has no outcome line: in flight at the end of the walk, or keyway was stopped while serving them. */
+  get unanswered(): number {
+    return this.#sent.size;
   }
 
   /** Where the chain ends: the next file (after rotation) continues from here. */

@@ -5,6 +5,7 @@
 import { KeywayError } from '../errors/index.ts';
 import type { AuditFilter } from './filter.ts';
 import { readAudit } from './query.ts';
+import { withoutWriteAhead } from './requests.ts';
 import { readAuditBackwards } from './reverse.ts';
 import type { AuditLine } from './record.ts';
 
@@ -44,7 +45,7 @@ export async function pageAudit(path: string, request: AuditPageRequest): Promis
     return finish(lines, limit, order);
   }
   const lines: AuditLine[] = [];
-  for await (const line of readAuditBackwards(path, request.filter, position)) {
+  for await (const line of withoutWriteAhead(readAuditBackwards(path, request.filter, position))) {
     lines.push(line);
     if (lines.length > limit) break;
   }

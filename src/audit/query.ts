@@ -8,6 +8,7 @@ import { KeywayError } from '../errors/index.ts';
 import { listRotated } from './files.ts';
 import { LineSplitter, readLastLines, readLines } from './lines.ts';
 import { parseLine } from './record.ts';
+import { linesPerRequest } from './requests.ts';
 import type { AuditLine } from './record.ts';
 import { compileFilter, type AuditFilter } from './filter.ts';
 
@@ -40,7 +41,15 @@ export interface SeqRange {
  * lines past the highest seq already read. (Listing first could miss that file altogether.)
  */
 export async function* readAudit(path: string, filter: AuditFilter = {}, range: SeqRange = {}): AsyncGenerator<AuditLine> {
+  // One entry per request (requests.ts), then the filter: a request's write-ahead line is left out
+  // once its outcome is read, whether or not the outcome matches (an injection that ended in an error).
   const match = compileFilter(filter);
+  for await (const line of linesPerRequest(readChain(path, range))) if (match(line)) yield line;
+}
+
+/** Every chained line, oldest first, as readAudit describes. */
+async function* readChain(path: string, range: SeqRange): AsyncGenerator<AuditLine> {
+  const match = () => true;
   const { after } = range;
   const live = await open(path, 'r').catch((err: unknown) => {
     if (isNotFound(err)) return null;

@@ -122,6 +122,13 @@ export interface AuditEvent {
   last?: string | undefined;
   /** A summary of refusals past every budget, whatever their agent, client, host or method. */
   overflow?: boolean | undefined;
+  /**
+   * `sent`: the write-ahead line of a request whose credential is about to leave keyway, in the log
+   * before it does (proxy/stages/audit-write-ahead.ts). Its outcome follows in a second line with
+   * the same `id` and no `phase`; a `sent` line with no outcome line is a request keyway was
+   * stopped (killed, crashed) while serving.
+   */
+  phase?: 'sent' | undefined;
 }
 
 /** An event as it sits in the log: chained to the line before it. */

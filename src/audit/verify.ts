@@ -56,6 +56,11 @@ export interface VerifyResult {
   pruned?: PrunedReport;
   /** The hash of the line at `pin`, as verified; absent when that line was not on the chain. */
   pinned?: string;
+  /**
+   * Requests with a write-ahead line and no outcome line: in flight as the log was read, or keyway
+   * was stopped (killed, crashed) while serving them. Not a problem: the credential's use is recorded.
+   */
+  unanswered?: number;
 }
 
 export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
@@ -150,6 +155,7 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   if (tagFiles) result.files = files.map((f) => f.path);
   if (report !== undefined) result.pruned = report;
   if (checker.pinned !== undefined) result.pinned = checker.pinned;
+  if (checker.unanswered > 0) result.unanswered = checker.unanswered;
   return result;
 }
 

@@ -113,13 +113,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     env,
     running,
     logs,
-    auditLines: () =>
-      existsSync(auditPath)
-        ? readFileSync(auditPath, 'utf8')
-            .split('\n')
-            .filter(Boolean)
-            .map((l) => JSON.parse(l) as Record<string, unknown>)
-        : [],
+    auditLines: () => (existsSync(auditPath) ? onePerRequest(readFileSync(auditPath, 'utf8')) : []),
     cli: (args, stdin) => runCli(args, { KEYWAY_HOME: home, ...env }, stdin),
     stop: () => running.stop(),
   };
@@ -193,4 +187,17 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
     ...(listeners ? { KEYWAY_LISTENERS_DIR: listeners } : {}),
     ...extra,
   };
+}
+
+/**
+ * The audit lines as people read them (src/audit/requests.ts): an injected request's write-ahead
+ * line (`phase: "sent"`) is left out once its outcome line (same id) is in the log.
+ */
+export function onePerRequest(text: string): Array<Record<string, unknown>> {
+  const lines = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const answered = new Set(lines.filter((l) => l['phase'] !== 'sent').map((l) => l['id']));
+  return lines.filter((l) => l['phase'] !== 'sent' || !answered.has(l['id']));
 }

@@ -23,7 +23,7 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, runCli, startProxy } from '../helpers/keyway.ts';
+import { cleanEnv, onePerRequest, runCli, startProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { report, scale } from './scale.ts';
 
@@ -254,10 +254,8 @@ describe('audit faults', () => {
     // Every credential the upstream saw has its audit line (kept in memory through the fault), and
     // the chain verifies end to end.
     await new Promise((r) => setTimeout(r, 300));
-    const lines = readFileSync(auditFile(), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // One entry per request (a write-ahead line and its outcome are one request).
+    const lines = onePerRequest(readFileSync(auditFile(), 'utf8'));
     const injectLines = lines.filter((l) => l['decision'] === 'inject' && l['grant'] === 'github').length;
     figures['requests'] = requests;
     figures['credentials_upstream'] = credentialsSeen();

@@ -22,6 +22,7 @@ interface Line {
   host: string;
   path: string | null;
   code: string | null;
+  status?: number | null;
 }
 
 describe('admin API: audit query and live stream', () => {
@@ -154,7 +155,8 @@ describe('admin API: audit query and live stream', () => {
     expect(await through('api.example.test', '/echo?missed=1')).toBe(200);
     expect(await through('api.example.test', '/echo?missed=2')).toBe(200);
     const deadline = Date.now() + 3_000;
-    while (fileLines().filter((l) => l.seq > before && l.decision === 'inject').length < 2 && Date.now() < deadline)
+    // Both outcomes written (a request's write-ahead line alone is not its end).
+    while (fileLines().filter((l) => l.seq > before && l.decision === 'inject' && l.status !== null).length < 2 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 25));
     const s = await stream('?decision=inject', { 'last-event-id': String(before) });
     await s.next((e) => Number(e.id) > before, 2_000);

@@ -28,6 +28,7 @@ describe('the request path', () => {
       'credential (injected)',
       'purpose-redaction (injected)',
       'audit-reservation (injected)',
+      'audit-write-ahead (injected)',
       'inject (injected)',
     ]);
     // Every stage that reads or puts on the credential comes after the one that chooses the grant.

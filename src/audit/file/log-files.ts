@@ -65,6 +65,7 @@ export class LogFiles {
   /** How many of the current batch's lines are already in the log (a failure after a rotation). */
   #committed = 0;
   #releasedAt = -Infinity;
+  #sharedAt = -Infinity;
 
   constructor(opts: LogFilesOptions) {
     this.#path = opts.path;
@@ -76,14 +77,16 @@ export class LogFiles {
     this.#onRotationError = opts.onRotationError;
     this.#onRotated = opts.onRotated;
     this.#lockOptions = {
-      // A holder that died frees the lock after this long.
-      staleMs: 5000,
+      // A holder that died frees the lock after this long: proper-lockfile's least. Requests wait on
+      // their write-ahead lines meanwhile (none is sent unlogged), so the shorter the better; a
+      // batch holds it for one append.
+      staleMs: 2000,
       // Batches hold the lock for a stat and one append, so waits are short: the shared policy's
       // short polls land in the holder's LOCK_GAP_MS pause (writer.ts) within a few tries. Longer
       // than staleMs all the same: a process that died holding it (a worker killed mid-batch) frees
       // it after staleMs, and a shorter wait would fail every other writer's batch meanwhile, which
       // refuses injected requests until the next one succeeds (as the store's lock: lock.ts).
-      waitMs: 7000,
+      waitMs: 4000,
       // A compromised lock means we stalled past `staleMs` and another process may have appended:
       // forget the cached head so the next batch reads the real one.
       onCompromised: () => {
@@ -110,6 +113,11 @@ export class LogFiles {
   /** The live file's size after this writer's last append, while the cached head is trusted. */
   get knownSize(): number | undefined {
     return this.#known?.size;
+  }
+
+  /** When (performance.now()) a batch last found lines another process had appended since this writer's last. */
+  get sharedAt(): number {
+    return this.#sharedAt;
   }
 
   /** When (performance.now()) this writer last released the lock. */
@@ -145,6 +153,7 @@ export class LogFiles {
       let st = await fh.stat();
       const known = this.#known;
       const unchanged = known !== null && known.dev === st.dev && known.ino === st.ino && known.size === st.size;
+      if (known !== null && !unchanged) this.#sharedAt = performance.now();
       const found = unchanged ? { head: known.head, needsNewline: false } : await this.#findHead(fh, st.size);
       let { seq, hash } = found.head;
       let size = st.size;

@@ -98,7 +98,7 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
     if (typeof body !== 'string') return Promise.reject(body);
     const at = Date.parse(event.ts);
     const line: TableLine = { body, id: event.id, ts: new Date(Number.isNaN(at) ? Date.now() : at).toISOString() };
-    return this.queue.push(line);
+    return this.queue.push(line, event.phase === 'sent');
   }
 
   async close(): Promise<void> {

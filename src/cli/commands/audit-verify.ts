@@ -28,6 +28,9 @@ export function reportFile(io: CommandIO, result: VerifyResult, json: boolean): 
       );
     }
   }
+  if (result.unanswered !== undefined) {
+    io.out(`${result.unanswered} request(s) recorded as sent with no outcome line: in flight, or keyway was stopped while serving them`);
+  }
   if (!result.ok) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
   return result.ok ? 0 : 1;
 }

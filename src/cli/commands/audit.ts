@@ -1,6 +1,7 @@
 import { unknownSubcommand } from '../did-you-mean.ts';
 import {
   auditDatabaseOf,
+  linesPerRequest,
   parseAuditFilter,
   readAudit,
   readAuditTable,
@@ -132,7 +133,7 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
       try {
         const options = { lines, follow: args.flag('follow'), signal: controller.signal };
         const tail = db === null ? tailAudit(keywayPaths(config).audit, options) : tailAuditTable(db, options);
-        for await (const line of tail) printLine(io, line, args.json);
+        for await (const line of linesPerRequest(tail)) printLine(io, line, args.json);
       } finally {
         process.off('SIGINT', stop);
       }
@@ -153,7 +154,8 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
         (field) => `--${field}`,
       );
       const db = auditDatabaseOf(config, io.env);
-      for await (const line of db === null ? readAudit(keywayPaths(config).audit, filter) : readAuditTable(db, filter)) printLine(io, line, args.json);
+      for await (const line of db === null ? readAudit(keywayPaths(config).audit, filter) : linesPerRequest(readAuditTable(db, filter)))
+        printLine(io, line, args.json);
       return 0;
     }
     if (action === 'public-key') return printPublicKey(args, io);

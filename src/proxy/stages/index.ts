@@ -4,6 +4,7 @@ import { access } from './access.ts';
 import { approval } from './approval.ts';
 import { auditReady } from './audit-ready.ts';
 import { auditReservation } from './audit-reservation.ts';
+import { auditWriteAhead } from './audit-write-ahead.ts';
 import type { RequestBody } from '../replay-body.ts';
 import { countBody, heldBody, keepForReplay, type RequestBodyStage, sign } from './body.ts';
 import { bodySwap } from './body-swap.ts';
@@ -49,6 +50,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   credential,
   purposeRedaction,
   auditReservation,
+  auditWriteAhead,
   inject,
 ];
 

@@ -1,0 +1,27 @@
+import type { AuditEvent } from '../../audit/index.ts';
+import { auditUnavailable } from '../../audit/unavailable.ts';
+import type { HeadStage } from './request.ts';
+
+/**
+ * The last stage before the credential goes on: the request's first audit line (`phase: "sent"`)
+ * is written, and the request waits until it is in the kernel (appended to the file) or committed
+ * (audit.sink: postgres). So a credential never leaves keyway without a line recording its use,
+ * whatever happens next: a SIGKILL, an OOM kill or a crash while the upstream holds the request
+ * loses at most the outcome. The outcome follows as today's line, with the same `id`, when the
+ * request ends. Requests waiting at once share one append (the batch queue's group commit).
+ */
+export const auditWriteAhead: HeadStage = {
+  name: 'audit-write-ahead',
+  injected: true,
+  run({ conn, draft }) {
+    const { audit } = conn.records;
+    return audit.write(sentLine(draft.event)).catch(() => {
+      throw auditUnavailable(audit, 'down');
+    });
+  },
+};
+
+/** The line as it stands before the request goes: what is known, no status yet, marked sent. */
+function sentLine(event: AuditEvent): AuditEvent {
+  return { ...event, decision: 'inject', code: null, status: null, phase: 'sent' };
+}
