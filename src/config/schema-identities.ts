@@ -35,6 +35,9 @@ export const identitySchema = z
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
     // How far `exp`, `nbf` and `iat` may be off keyway's clock.
     clock_skew: durationWithin(0, 5 * 60_000).default(60_000),
+    // The longest a token may live, exp - iat (exp - now when it has no iat): a token with no cap is a
+    // key that never runs out once stolen. Up to a year for clusters that extend service-account tokens.
+    max_token_lifetime: durationWithin(60_000, 366 * 86_400_000).default(86_400_000),
     // Narrower than the default list, if the issuer is known to sign with one algorithm only.
     algorithms: z.array(z.enum(IDENTITY_ALGORITHMS)).min(1).optional(),
     // First rule whose claims all match names the agent; a token no rule maps is refused.

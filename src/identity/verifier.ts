@@ -6,11 +6,13 @@ import { IDENTITY_ALGORITHMS, type IdentityConfig } from '../config/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { compileClaimRules, mapClaims, type CompiledClaimRule } from './claims.ts';
 import { IssuerKeys, KeysUnavailable } from './issuer-keys.ts';
+import { beyondLimits } from './token-limits.ts';
 
 // An identity token (a JWT from a trusted issuer, config identities:) checked and mapped to an agent.
 // Checked by jose: the signature with the issuer's key of the token's `kid` (public-key algorithms
 // only, the algorithm matched to the key's type), `iss` exactly, `aud`, `exp` (required), `nbf`,
-// within the issuer's clock_skew. Then the first map rule whose claims match names the agent.
+// within the issuer's clock_skew; then keyway's own limits (token-limits.ts: iat not in the future,
+// a lifetime within max_token_lifetime, sub a string). Then the first map rule whose claims match names the agent.
 // A token that passed is remembered until its exp (by its SHA-256), so an agent that opens many
 // connections with one token pays for one signature check.
 
@@ -158,13 +160,17 @@ export class IdentityVerifier {
       } catch (err) {
         throw new IdentityRefused('unavailable', `the keys of ${config.issuer} could not be had: ${err instanceof KeysUnavailable ? err.message : 'error'}`);
       }
+      let payload: JWTPayload;
       try {
-        return (await jwtVerify(token, createLocalJWKSet(held), options)).payload;
+        payload = (await jwtVerify(token, createLocalJWKSet(held), options)).payload;
       } catch (err) {
         // A key id keyway does not hold: the issuer may have rotated its keys. Fetch once, try again.
         if (err instanceof errors.JWKSNoMatchingKey && attempt === 0 && (await keys.refetch())) continue;
         throw new IdentityRefused('refused', reasonOf(err));
       }
+      const beyond = beyondLimits(payload, { clockSkew: config.clock_skew, maxLifetime: config.max_token_lifetime }, this.#now());
+      if (beyond !== undefined) throw new IdentityRefused('refused', beyond);
+      return payload;
     }
   }
 }

@@ -203,6 +203,31 @@ describe('identities: agents sign in with a token their platform issued', () => 
     expect((await refused(await k8s.sign({ ...claims, exp: undefined }))).message).toMatch(/exp claim is missing/);
   });
 
+  it('a token issued in the future, one that lives too long, or whose sub is a list is refused (a 407 with its reason)', async () => {
+    const claims = { aud: ['keyway'], sub: 'system:serviceaccount:agents:summariser', 'kubernetes.io': { namespace: 'agents' } };
+    const now = Math.floor(Date.now() / 1000);
+    // A sign-in that works clears the address's failures, so the refusals below are not throttled.
+    const signInWorks = async () => expect(await viaCurl(await k8s.sign(claims))).toBe(200);
+    // The Kubernetes issuer has clock_skew 0s: an iat two minutes ahead of keyway's clock is refused.
+    const future = await refused(await k8s.sign({ ...claims, iat: now + 120, exp: now + 600 }));
+    expect(future).toMatchObject({ status: 407, code: 'proxy_auth_required', message: expect.stringMatching(/iat is in the future/) });
+    // The GitHub issuer keeps the default 60 s of skew: 120 s ahead is still beyond it.
+    const gh = { aud: 'https://github.com/acme', sub: 'repo:acme/api:ref:refs/heads/main', repository: 'acme/api', ref: 'refs/heads/main' };
+    expect((await refused(await github.sign({ ...gh, iat: now + 120, exp: now + 600 }))).message).toMatch(/iat is in the future/);
+    await signInWorks();
+    // No lifetime cap was a key that never runs out: exp in the year 3000, and 25 h against the default 24 h.
+    const y3000 = Math.floor(Date.UTC(3000, 0, 1) / 1000);
+    expect((await refused(await k8s.sign({ ...claims, iat: now, exp: y3000 }))).message).toMatch(/lives longer than .*max_token_lifetime/);
+    expect((await refused(await k8s.sign({ ...claims, iat: now, exp: now + 25 * 3600 }))).message).toMatch(/max_token_lifetime/);
+    await signInWorks();
+    // Without iat, what is left of it (exp - now) is held to the cap; a short one without iat passes.
+    expect((await refused(await k8s.sign({ ...claims, iat: undefined, exp: now + 25 * 3600 }))).message).toMatch(/it has no iat/);
+    expect(await viaCurl(await k8s.sign({ ...claims, iat: undefined, exp: now + 600 }))).toBe(200);
+    // A sub that is a list would match a sub rule by any one element.
+    const list = await refused(await k8s.sign({ ...claims, sub: ['system:serviceaccount:agents:summariser', 'someone-else'] }));
+    expect(list).toMatchObject({ status: 407, message: expect.stringMatching(/sub claim is not a string/) });
+  });
+
   it("a GitHub Actions token maps by repository and ref; the agent's rules still apply", async () => {
     const claims = {
       aud: 'https://github.com/acme',

@@ -17,7 +17,8 @@ const identity = (extra: Record<string, unknown> = {}) => ({
 describe('identities in the config', () => {
   it('reads an issuer with defaults: one audience as a list, 60 s of clock skew; a mapped agent needs no key', () => {
     const config = load([identity()]);
-    expect(config.identities[0]).toMatchObject({ issuer: ISSUER, audience: ['https://github.com/acme'], clock_skew: 60_000 });
+    expect(config.identities[0]).toMatchObject({ issuer: ISSUER, audience: ['https://github.com/acme'], clock_skew: 60_000, max_token_lifetime: 86_400_000 });
+    expect(load([identity({ max_token_lifetime: '1h' })]).identities[0]?.max_token_lifetime).toBe(3_600_000);
     expect(config.agents['ci']!.key).toBeUndefined();
   });
 
@@ -28,6 +29,7 @@ describe('identities in the config', () => {
     expect(thrownMessage(() => load([identity({ jwks: 'ftp://keys.example.com/jwks' })]))).toMatch(/identities\.0\.jwks/);
     for (const alg of ['HS256', 'none']) expect(thrownMessage(() => load([identity({ algorithms: [alg] })]))).toMatch(/identities\.0\.algorithms/);
     expect(thrownMessage(() => load([identity({ clock_skew: '10m' })]))).toMatch(/clock_skew/);
+    expect(thrownMessage(() => load([identity({ max_token_lifetime: '400d' })]))).toMatch(/max_token_lifetime/);
     expect(thrownMessage(() => load([identity({ map: [] })]))).toMatch(/at least one rule/);
   });
 
