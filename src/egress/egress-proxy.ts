@@ -7,6 +7,7 @@ import { connect as tlsConnect, type ConnectionOptions, type SecureContext } fro
 import { ProxyError } from '../errors/index.ts';
 import type { Connector } from '../net/undici.ts';
 import { type AddressSet, compileAddressSet } from '../policy/cidr.ts';
+import { egressProxyRefused, EgressProxySelf } from './egress-self.ts';
 import type { Resolver } from './resolve.ts';
 
 // egress.proxy: every connection keyway makes to a real host (upstreams, token endpoints, issuers'
@@ -46,11 +47,14 @@ export class EgressProxy {
   readonly #addresses: AddressSet | undefined;
   /** The proxy as log lines and errors name it: scheme, host and port, never its credentials. */
   readonly label: string;
+  /** Whether a destination is the proxy itself: never one (egress-self.ts). */
+  readonly self: EgressProxySelf;
 
   constructor(options: EgressProxyOptions) {
     this.#o = options;
     const { url } = options;
     this.label = `${url.protocol}//${url.host}`;
+    this.self = new EgressProxySelf(url);
     if (url.username !== '' || url.password !== '') {
       // A URL's userinfo is percent-encoded; a bare `%` that is not an escape is taken as written.
       const user = decodeLoosely(url.username);
@@ -80,9 +84,11 @@ export class EgressProxy {
   /** A connection to host:port through the proxy, once the proxy answered 200 to the CONNECT. */
   async tunnel(host: string, port: number): Promise<Socket> {
     const target = await this.#target(host);
+    // Checked here, on the address the CONNECT names, whoever asked: a check made before (proxy/destination.ts) looked up the name on its own.
+    if (await this.self.is(host, target.address, port)) throw refusal(egressProxyRefused(`${host}:${port}`));
     const socket = await this.#connectToProxy();
     try {
-      return await this.#askConnect(socket, target, port);
+      return await this.#askConnect(socket, target.authority, port);
     } catch (err) {
       socket.destroy();
       throw err;
@@ -136,14 +142,14 @@ export class EgressProxy {
   }
 
   /** What the CONNECT names: the address keyway resolved and checked, or (connect_to: name) the host, checked as far as keyway can. */
-  async #target(host: string): Promise<string> {
+  async #target(host: string): Promise<{ authority: string; address: string | undefined }> {
     try {
       const { address } = await this.#o.resolve(host);
-      return this.#o.connectTo === 'name' ? host : address;
+      return { authority: this.#o.connectTo === 'name' ? host : address, address };
     } catch (err) {
       if (err instanceof ProxyError && err.code === 'host_not_allowed') throw refusal(err);
       // A name keyway cannot resolve: the proxy's to resolve only when the config says so.
-      if (this.#o.connectTo === 'name') return host;
+      if (this.#o.connectTo === 'name') return { authority: host, address: undefined };
       throw refusal(
         new ProxyError('upstream_unreachable', `cannot resolve ${host}`, {
           hint: 'where only the egress proxy can resolve names, set egress.connect_to: name (keyway then cannot check the address it reaches)',

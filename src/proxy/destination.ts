@@ -1,5 +1,6 @@
 // Where an agent may go: the rules on a destination that CONNECT and plain http:// requests share.
 import { isIP } from 'node:net';
+import { egressProxyRefused } from '../egress/egress-self.ts';
 import { isLocalAddress } from '../egress/local-addresses.ts';
 import { ProxyError } from '../errors/index.ts';
 import { patternMatches } from '../policy/domains.ts';
@@ -28,9 +29,23 @@ export function refuseUnmatched(runtime: Pick<Decisions, 'config'>, target: Targ
  * agent controls can answer with 127.0.0.1 (DNS rebinding), and only this stage knows the port. A
  * proxy.hosts entry always answers the same, so it is judged.
  */
-export async function checkDestination(runtime: Decisions & Pick<Transport, 'resolve'>, target: Target): Promise<void> {
+export async function checkDestination(runtime: Decisions & Pick<Transport, 'resolve' | 'upstream'>, target: Target): Promise<void> {
   const literal = isIP(target.host) !== 0;
   const listenerPort = runtime.ownPorts.has(target.port) || runtime.listeners.mayListenOn(target.port);
+  // The company proxy (egress.proxy) is no destination either (egress-self.ts). Judged here for an
+  // early 403, on the one port it listens on; its tunnel judges again on the address it asks for.
+  const egressSelf = runtime.upstream.egress?.self;
+  if (egressSelf?.onPort(target.port)) {
+    // A name keyway cannot resolve (egress.connect_to: name) is compared by name; a refused address is refused here.
+    const address = await runtime.resolve(target.host).then(
+      (resolved) => resolved.address,
+      (err: unknown) => {
+        if (err instanceof ProxyError && err.code === 'host_not_allowed') throw err;
+        return undefined;
+      },
+    );
+    if (await egressSelf.is(target.host, address, target.port)) throw egressProxyRefused(formatAuthority(target));
+  }
   if (!literal && !listenerPort) return;
   if (literal && isLocalAddress(target.host)) refuseListener(runtime, target);
   if (listenerPort && !literal && !Object.keys(runtime.config.proxy.hosts).some((name) => name.toLowerCase() === target.host)) {

@@ -92,6 +92,8 @@ describe('egress.proxy: keyway behind a company proxy (squid)', () => {
     ).catch(() => corp.log());
     for (const w of wanted) expect(logged, w).toContainEqual(`CONNECT ${w} 200 keyway`);
     expect(logged.filter((l) => l.includes('plain.example.test'))).toEqual([]);
+    // No agent was given a tunnel to squid itself (the egress proxy is no destination).
+    expect(logged.filter((l) => l.includes(`:${corp.port} `))).toEqual([]);
     await upstream?.close();
     await auth?.close();
     await corp?.stop();
@@ -143,6 +145,31 @@ describe('egress.proxy: keyway behind a company proxy (squid)', () => {
     // A name that keyway resolves to a refused address (its own map: 10.0.0.1) is refused too.
     const mapped = await viaKeyway(`https://bad.example.test:${upstream.port}/echo`);
     expect(mapped).toMatch(/403 000$/);
+  });
+
+  it("the egress proxy's own address is no destination, although allow_networks covers it: 403 host_not_allowed, the proxy never asked", async () => {
+    const refusedConnect = async (authority: string) => {
+      const answer = await rawConnect(proxy.port, authority);
+      outputs.push(answer.body);
+      expect(answer.status, authority).toBe(403);
+      expect(answer.headers.get('x-keyway-error'), authority).toBe('host_not_allowed');
+      expect(JSON.parse(answer.body).error.message, authority).toMatch(/egress proxy's own address/);
+    };
+    // Its address in two spellings; a name keyway maps to another local address (squid would
+    // resolve it to its own); a no_proxy name keyway would dial directly.
+    for (const authority of [
+      `127.0.0.1:${corp.port}`,
+      `[::ffff:127.0.0.1]:${corp.port}`,
+      `tunnel.example.test:${corp.port}`,
+      `plain.example.test:${corp.port}`,
+    ])
+      await refusedConnect(authority);
+    // A plain http:// request to it is refused the same way.
+    const plain = await curl(['-sS', '-x', proxy.url, '-w', '\n%{http_code}', `http://127.0.0.1:${corp.port}/`], cleanEnv());
+    outputs.push(plain.stdout, plain.stderr);
+    expect(plain.stdout).toMatch(/egress proxy's own address[\s\S]*\n403$/);
+    // Another port of the same host is still a destination like any other.
+    expect(await viaKeyway(`https://api.example.test:${upstream.port}/echo`)).toMatch(/200$/);
   });
 });
 

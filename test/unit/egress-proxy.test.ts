@@ -73,3 +73,39 @@ describe('which hosts go through the proxy', () => {
     expect(signed.label).toBe('http://proxy:3128');
   });
 });
+
+describe('the egress proxy is never a destination (egress-self.ts)', () => {
+  it('its tunnel refuses the proxy itself on the address it would CONNECT to, before the proxy is dialled', async () => {
+    // The name answers the proxy's own address at tunnel time (a check made earlier may have seen another).
+    const proxy = new EgressProxy({
+      url: new URL(`http://keyway:${PASSWORD}@192.0.2.7:3128`),
+      noProxy: [],
+      secureContext: createSecureContext(),
+      resolve: async () => ({ address: '192.0.2.7', family: 4 }),
+    });
+    for (const host of ['rebind.example', '192.0.2.7', '::ffff:c000:207']) {
+      const err = await proxy.tunnel(host, 3128).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; proxyError?: { code: string; message: string } },
+      );
+      expect(err?.code, host).toBe('EKEYWAYREFUSED');
+      expect(err?.proxyError?.code).toBe('host_not_allowed');
+      expect(err?.proxyError?.message).toMatch(/egress proxy's own address/);
+      expect(err?.proxyError?.message).not.toContain(PASSWORD);
+    }
+  });
+
+  it('by name, by any address its name has, and on this host any local address on its port', async () => {
+    const { EgressProxySelf } = await import('../../src/egress/egress-self.ts');
+    const named = new EgressProxySelf(new URL('http://proxy.corp.example:3128'), async () => ['10.0.0.5', '10.0.0.6']);
+    expect(await named.is('PROXY.corp.example', undefined, 3128)).toBe(true);
+    expect(await named.is('other.example', '10.0.0.6', 3128)).toBe(true);
+    expect(await named.is('other.example', '::ffff:10.0.0.5', 3128)).toBe(true);
+    expect(await named.is('other.example', '10.0.0.5', 3129)).toBe(false);
+    expect(await named.is('other.example', '10.0.0.7', 3128)).toBe(false);
+    const local = new EgressProxySelf(new URL('https://127.0.0.1'));
+    expect(local.onPort(443)).toBe(true);
+    expect(await local.is('x.example', '127.0.0.2', 443)).toBe(true);
+    expect(await local.is('x.example', '203.0.113.9', 443)).toBe(false);
+  });
+});
