@@ -4,7 +4,9 @@ import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts'
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
 import { currentIdentities } from '../identity/current.ts';
+import { checkDestination } from '../proxy/destination.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
+import { parseAuthority } from '../proxy/target.ts';
 import type { Parts } from './parts.ts';
 import type { DecisionTelemetry } from '../telemetry/otlp.ts';
 
@@ -15,7 +17,7 @@ import type { DecisionTelemetry } from '../telemetry/otlp.ts';
 export function proxyRuntime(parts: Parts): ProxyRuntime {
   const { live, options, contexts, usage, services } = parts;
   const { store } = services;
-  return {
+  const runtime: ProxyRuntime = {
     get config() {
       return live.config;
     },
@@ -24,7 +26,13 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     callerKey: options.callerKey,
     tables: () => live.tables,
     // Identity tokens' issuers (identities:): keys fetched by the upstream client, through the egress checks.
-    identities: currentIdentities(() => live.config, parts.upstream.dispatcher, options.tokenClock),
+    // Their key URLs are judged as an agent's destination is (keyway's own listeners refused), before each fetch.
+    identities: currentIdentities(
+      () => live.config,
+      parts.upstream.dispatcher,
+      options.tokenClock,
+      (url) => checkDestination(runtime, parseAuthority(url.host, url.protocol === 'https:' ? 443 : 80)),
+    ),
     // Secret commands' output lives in this process's memory only; a reload that changes one drops it.
     credentials: new CredentialSource(parts.tokens, parts.roles, new CommandSecrets({ env: parts.env, config: () => live.config }), parts.minted),
     audit: parts.audit,
@@ -51,6 +59,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
       },
     },
   };
+  return runtime;
 }
 
 function countedAndExported(metrics: Parts['metrics'], telemetry: DecisionTelemetry): Pick<Parts['metrics'], 'request'> {

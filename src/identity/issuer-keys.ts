@@ -21,8 +21,17 @@ export interface KeySource {
   /** The configured jwks: an https URL or a file path already resolved against the home; undefined: discovery. */
   readonly jwks: string | undefined;
   readonly dispatcher: Dispatcher;
+  /** Throws for a key URL keyway may not fetch: its own listeners, as for any destination (KeyUrlGuard). */
+  readonly guard?: KeyUrlGuard | undefined;
   readonly now?: () => number;
 }
+
+/**
+ * Refuses a URL before it is fetched (throws, saying why). The issuer's URLs, and the jwks_uri its
+ * discovery document names, are judged as an agent's destination is: an admin port reached there
+ * would answer keyway, and what it said would come back to the agent in the refusal.
+ */
+export type KeyUrlGuard = (url: URL) => Promise<void>;
 
 /** Why the keys could not be had: the token is neither accepted nor refused on its merits. */
 export class KeysUnavailable extends Error {}
@@ -109,13 +118,13 @@ export class IssuerKeys {
       return signingKeys(parseJson(text, jwks), jwks);
     }
     const url = jwks ?? (await this.#discover(issuer));
-    return signingKeys(await getJson(url, this.#source.dispatcher), url);
+    return signingKeys(await getJson(url, this.#source), url);
   }
 
   /** OpenID discovery: the document at ISSUER/.well-known/openid-configuration names jwks_uri (and must name this issuer). */
   async #discover(issuer: string): Promise<string> {
     const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    const document = await getJson(url, this.#source.dispatcher);
+    const document = await getJson(url, this.#source);
     if (document['issuer'] !== issuer) throw new KeysUnavailable(`${url} is not the discovery document of ${issuer} (it names another issuer)`);
     const jwksUri = document['jwks_uri'];
     if (typeof jwksUri !== 'string' || !secureUrl(jwksUri)) throw new KeysUnavailable(`${url} names no https:// jwks_uri`);
@@ -149,8 +158,14 @@ function secureUrl(text: string): boolean {
   }
 }
 
-async function getJson(url: string, dispatcher: Dispatcher): Promise<Record<string, unknown>> {
+async function getJson(url: string, { dispatcher, guard }: Pick<KeySource, 'dispatcher' | 'guard'>): Promise<Record<string, unknown>> {
   const where = originOf(url);
+  try {
+    await guard?.(new URL(url));
+  } catch (err) {
+    // The guard's words only (a ProxyError's message: the host and port, why they are refused).
+    throw new KeysUnavailable(`${where} is refused: ${(err as Error).message}`);
+  }
   let answer: Awaited<ReturnType<typeof requestUrl>>;
   try {
     answer = await requestUrl(url, {

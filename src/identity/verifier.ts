@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache';
 import { IDENTITY_ALGORITHMS, type IdentityConfig } from '../config/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { compileClaimRules, mapClaims, type CompiledClaimRule } from './claims.ts';
-import { IssuerKeys, KeysUnavailable } from './issuer-keys.ts';
+import { IssuerKeys, KeysUnavailable, type KeyUrlGuard } from './issuer-keys.ts';
 import { beyondLimits } from './token-limits.ts';
 
 // An identity token (a JWT from a trusted issuer, config identities:) checked and mapped to an agent.
@@ -61,6 +61,8 @@ export interface VerifierOptions {
   readonly home: string;
   /** How keys and discovery documents are fetched: keyway's upstream client, with its egress checks. */
   readonly dispatcher: Dispatcher;
+  /** Refuses key URLs on keyway's own listeners (and other refused destinations) before a fetch. */
+  readonly guard?: KeyUrlGuard | undefined;
   readonly now?: () => number;
 }
 
@@ -76,7 +78,9 @@ export class IdentityVerifier {
       // A reload that leaves an issuer's keys where they were keeps the keys already fetched.
       const kept = previous === undefined ? undefined : previous.#issuers.get(config.issuer);
       const keys =
-        kept && kept.config.jwks === config.jwks ? kept.keys : new IssuerKeys({ issuer: config.issuer, jwks, dispatcher: options.dispatcher, now: this.#now });
+        kept && kept.config.jwks === config.jwks
+          ? kept.keys
+          : new IssuerKeys({ issuer: config.issuer, jwks, dispatcher: options.dispatcher, guard: options.guard, now: this.#now });
       this.#issuers.set(config.issuer, { config, keys, rules: compileClaimRules(config.map) });
     }
   }

@@ -19,6 +19,7 @@ import { fileIssuer, ISSUER_CLIENT, startOidcIssuer, type FileIssuer, type OidcI
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const K8S_ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -404,6 +405,48 @@ describe('identities: an issuer whose keys cannot be had', () => {
     tunnel.destroy();
     for (const text of [...proxy.logs, JSON.stringify(proxy.auditLines())]) expect(text.includes(token.slice(-40))).toBe(false);
   }, 30_000);
+});
+
+describe("identities: an issuer whose keys would be fetched from keyway's own admin port", () => {
+  let proxy: TestProxy;
+  let forged: FileIssuer;
+  let adminPort: number;
+  const FAKE_ISSUER = 'https://issuer.example.test';
+
+  beforeAll(async () => {
+    // The admin port is named before start, so the config can point an issuer's keys at it
+    // (loopback is in the tests' allow_networks, as it would be for a local issuer).
+    adminPort = await freePort();
+    forged = await fileIssuer(FAKE_ISSUER, join(mkdtempSync(join(tmpdir(), 'keyway-identities-own-')), 'unused-jwks.json'));
+    proxy = await startProxy({
+      config: {
+        admin: { listen: `127.0.0.1:${adminPort}` },
+        agents: { workload: {} },
+        identities: [
+          // keys by URL, and by discovery (the issuer's document is fetched from the admin port)
+          { issuer: FAKE_ISSUER, jwks: `http://127.0.0.1:${adminPort}/api/status`, audience: 'keyway', map: [{ claims: { sub: '*' }, agent: 'workload' }] },
+          { issuer: `http://127.0.0.1:${adminPort}`, audience: 'keyway', map: [{ claims: { sub: '*' }, agent: 'workload' }] },
+        ],
+      },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it('is refused as any destination on an own listener: the fetch is never made, and the answer carries nothing of the admin API', async () => {
+    for (const iss of [FAKE_ISSUER, `http://127.0.0.1:${adminPort}`]) {
+      const token = await forged.sign({ iss, aud: 'keyway', sub: 'anyone' });
+      const answer = await rawConnect(proxy.port, 'api.example.test:443', [`Proxy-Authorization: Bearer ${token}`]);
+      expect(answer.status, iss).toBe(503);
+      expect(answer.headers.get('x-keyway-error')).toBe('identity_unavailable');
+      const { message } = (JSON.parse(answer.body) as { error: { message: string } }).error;
+      expect(message, iss).toMatch(/keyway's own listener/);
+      // Nothing the admin port said (its status) reaches the agent.
+      expect(message, iss).not.toMatch(/answered|\b40[134]\b|\b200\b/);
+    }
+  });
 });
 
 async function openTunnel(port: number, authority: string, authorization: string): Promise<Socket> {
