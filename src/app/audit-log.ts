@@ -3,6 +3,7 @@ import { checkpointKeyFrom } from '../audit/checkpoints/key.ts';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, SHARED_LOCK_GAP_MS, TableAuditWriter, type AuditLog } from '../audit/index.ts';
+import type { AuditEvent } from '../audit/record.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
 
@@ -17,6 +18,7 @@ export async function openAudit(
   metrics: KeywayMetrics,
   logger: Logger,
   sharedWithWorkers = false,
+  refusalsElsewhere?: (event: AuditEvent) => boolean,
 ): Promise<RefusalBudget> {
   const { audit } = services.config;
   const log = await openAuditLog(services, env, {
@@ -24,7 +26,7 @@ export async function openAudit(
     logger,
     lockGapMs: sharedWithWorkers ? SHARED_LOCK_GAP_MS : undefined,
   });
-  return new RefusalBudget(log, { budget: audit.refusal_budget, intervalMs: audit.refusal_interval });
+  return new RefusalBudget(log, { budget: audit.refusal_budget, intervalMs: audit.refusal_interval, elsewhere: refusalsElsewhere });
 }
 
 export interface OpenAuditLogOptions {

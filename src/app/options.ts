@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config, ListenAddress } from '../config/index.ts';
 import type { Resolver } from '../egress/resolve.ts';
+import type { AuditEvent } from '../audit/record.ts';
 import type { RateCounter } from '../policy/rate-limits.ts';
 
 export interface StartOptions {
@@ -48,6 +49,8 @@ export interface WorkerRole {
   /** proxy.transparent's addresses: the first worker's bound ports, for the others. */
   readonly transparent: { readonly tls?: ListenAddress | undefined; readonly http?: ListenAddress | undefined };
   readonly rates: RateCounter;
+  /** Hands a refusal's audit line to the primary, whose refusal budget counts all workers; false if it could not. */
+  readonly refusals?: ((event: AuditEvent) => boolean) | undefined;
   /**
    * The config the primary loaded and validated, at start and after each reload: a worker never
    * reads the file itself, so every worker runs the primary's config (a file edited between two

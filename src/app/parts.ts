@@ -79,7 +79,8 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   // telemetry.otlp: each decision as an OpenTelemetry span and log record (the SDK loads only then).
   const telemetry = await startTelemetry(config, env, logger);
   if (telemetry) closers.add('telemetry', () => telemetry.shutdown());
-  const auditWriter = await openAudit(services, env, metrics, logger, options.worker !== undefined);
+  // A worker's refusals are budgeted by the primary, once for all workers (workers/shared-refusals.ts).
+  const auditWriter = await openAudit(services, env, metrics, logger, options.worker !== undefined, options.worker?.refusals);
   closers.add('audit log', () => auditWriter.close());
   const live = new LiveConfig({
     services,

@@ -56,6 +56,12 @@ export interface RefusalBudgetOptions {
   budget?: number | undefined;
   intervalMs?: number | undefined;
   now?: (() => Date) | undefined;
+  /**
+   * Where refusals are budgeted instead: under proxy.workers, a worker hands each to the primary, whose
+   * budget is the one for the whole keyway (app/workers/shared-refusals.ts). False when it could not
+   * (the primary gone): the budget here decides, so a refusal is never lost.
+   */
+  elsewhere?: ((event: AuditEvent) => boolean) | undefined;
 }
 
 /** An audit log that folds refusals past their budgets into summary lines (see the top of this file). */
@@ -66,6 +72,7 @@ export class RefusalBudget implements AuditLog {
   readonly #perActor: number;
   readonly #overall: number;
   readonly #now: () => Date;
+  readonly #elsewhere: ((event: AuditEvent) => boolean) | undefined;
   #summaries = new Map<string, Summary>();
   /** Per actor: lines written in full and summaries started, this interval. */
   #actors = new Map<string, { full: number; summaries: number }>();
@@ -80,6 +87,7 @@ export class RefusalBudget implements AuditLog {
     this.#perActor = ACTOR_FACTOR * this.#identical;
     this.#overall = TOTAL_FACTOR * this.#identical;
     this.#now = options.now ?? (() => new Date());
+    this.#elsewhere = options.elsewhere;
   }
 
   get healthy(): boolean {
@@ -119,6 +127,7 @@ export class RefusalBudget implements AuditLog {
 
   write(event: AuditEvent, reserved?: boolean): Promise<void> {
     if (event.decision !== 'deny' || reserved === true || this.#closed) return this.#inner.write(event, reserved);
+    if (this.#elsewhere?.(event) === true) return Promise.resolve();
     return this.#refusal(event);
   }
 

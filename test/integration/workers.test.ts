@@ -303,6 +303,38 @@ describe('proxy.workers', () => {
     }
   });
 
+  it('the audit refusal budget is counted once for all workers: identical refusals past it become one summary', async () => {
+    // A budget of 3 identical refusals per interval (one long interval here), for the whole keyway.
+    const { home, env, child } = await startWorkers(async (h) => {
+      writeConfig(h, configFor({ audit: { refusal_budget: 3, refusal_interval: '10m' } }), 2);
+    });
+    const adminPort = (JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } }).admin.port;
+    const auth = `Proxy-Authorization: Basic ${Buffer.from(`free:${BOT_KEY}`).toString('base64')}\r\n`;
+    // 24 identical refusals (the admin port, keyway's own), each on a connection of its own, so both
+    // workers see several (all on one worker: 2^-23; three or fewer on either: about 3 in 10,000).
+    const statuses: number[] = [];
+    for (let i = 0; i < 24; i++) {
+      const { socket, status } = await openConnect(child.port, `127.0.0.1:${adminPort}`, auth);
+      socket.destroy();
+      statuses.push(status);
+    }
+    expect(statuses).toEqual(Array(24).fill(403));
+    const spread = await status(home, env);
+    expect(spread.workers.every((w) => (w.requests ?? 0) > 3)).toBe(true);
+    // Stopping writes the summary of the interval still open.
+    await child.stop();
+    const refusals = readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { agent?: string; code?: string; port?: number; repeated?: number })
+      .filter((l) => l.agent === 'free' && l.code === 'host_not_allowed' && l.port === adminPort);
+    // Per worker, each would write 3 in full (6) and a summary of its own.
+    expect(refusals.filter((l) => l.repeated === undefined)).toHaveLength(3);
+    expect(refusals.filter((l) => l.repeated !== undefined).map((l) => l.repeated)).toEqual([21]);
+    const verify = await runCli(['audit', 'verify', '--home', home], env);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+
   it('a reload reaches every worker and is audited once', async () => {
     const { home, env, child, ca } = await startWorkers();
     await fresh(child.port, ca, '/echo?before', 'free', 'plain.example.test');

@@ -119,6 +119,22 @@ describe('RefusalBudget', () => {
     expect(inner.lines.filter((l) => l.decision === 'inject')).toHaveLength(1);
   });
 
+  it('with refusals budgeted elsewhere (a worker: the primary), none is written or counted here; when that fails, the budget here decides', async () => {
+    const inner = new MemoryLog();
+    const handed: AuditEvent[] = [];
+    let primaryUp = true;
+    const budget = new RefusalBudget(inner, { intervalMs: 60_000, elsewhere: (e) => primaryUp && handed.push(e) > 0 });
+    for (let i = 0; i < 30; i++) await budget.write(event());
+    await budget.write(event({ decision: 'inject', code: null, status: 200 }));
+    expect(handed).toHaveLength(30);
+    expect(inner.lines.map((l) => l.decision)).toEqual(['inject']);
+    primaryUp = false;
+    for (let i = 0; i < 25; i++) await budget.write(event());
+    await budget.close();
+    expect(inner.lines.filter((l) => l.decision === 'deny' && l.repeated === undefined)).toHaveLength(20);
+    expect(inner.lines.filter((l) => l.repeated !== undefined).map((l) => l.repeated)).toEqual([5]);
+  });
+
   it('many client addresses share a global budget; every refusal is counted somewhere', async () => {
     const inner = new MemoryLog();
     const budget = new RefusalBudget(inner, { intervalMs: 60_000 });

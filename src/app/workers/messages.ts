@@ -2,8 +2,9 @@
 // Every message is a plain object with a `t` (its type), serialized as JSON by Node's IPC. Nothing
 // here holds a secret: options are paths and addresses, the config names its secrets by reference
 // only (env:NAME, file:PATH: each process reads them), rate scopes are names and figures from the
-// config, stats are counts.
+// config, stats are counts, and a refusal's audit line is what the audit file gets (redacted).
 import type { Config, ListenAddress } from '../../config/index.ts';
+import type { AuditEvent } from '../../audit/record.ts';
 import type { RateLimit } from '../../config/limits.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
 
@@ -47,7 +48,9 @@ export type FromWorker =
   /** Take one token from each scope's bucket, or none (policy/rate-limits.ts); answered with `verdict`. */
   | { t: 'rates'; id: number; scopes: RateScope[]; nowMs: number }
   /** An answer to the primary's request `id`. */
-  | { t: 'reply'; id: number; value: unknown };
+  | { t: 'reply'; id: number; value: unknown }
+  /** A refusal's audit line (decision deny), for the primary's refusal budget to write in full or count (shared-refusals.ts). */
+  | { t: 'refusal'; event: AuditEvent };
 
 /** Primary to worker. */
 export type FromPrimary =

@@ -24,6 +24,7 @@ import type { Parts } from '../parts.ts';
 import { type RunningKeyway, stopKeyway, type WorkerActivity } from '../running.ts';
 import { checkReusePort, checkPortFree } from './reuse-port.ts';
 import { answerRates } from './shared-rates.ts';
+import { takeRefusal } from './shared-refusals.ts';
 import type { WorkerBound } from './messages.ts';
 import { isReloadedOutcome, WorkerPool, WorkerStartError } from './pool.ts';
 
@@ -58,6 +59,7 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
     config: () => live.config,
     onMessage: (message, reply) => {
       if (message.t === 'rates') reply(answerRates(rates, message));
+      else if (message.t === 'refusal') takeRefusal(parts.auditWriter, message);
     },
   });
   let bound: WorkerBound;

@@ -17,6 +17,7 @@ import { startKeyway } from '../index.ts';
 import type { RunningKeyway } from '../running.ts';
 import { type FromPrimary, type FromWorker, isFromPrimary, type WorkerStart } from './messages.ts';
 import { RemoteRates } from './shared-rates.ts';
+import { refusalsToPrimary } from './shared-refusals.ts';
 
 if (typeof process.send !== 'function') {
   console.error('keyway: this is a worker process (proxy.workers); `keyway start` runs it');
@@ -80,7 +81,7 @@ async function begin(start: WorkerStart): Promise<void> {
       env: process.env,
       logger: base.child({ worker: start.index }),
       announce: false,
-      worker: { index: start.index, transparent: start.transparent, rates, config: () => config! },
+      worker: { index: start.index, transparent: start.transparent, rates, refusals: refusalsToPrimary(send, () => process.connected), config: () => config! },
     });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
