@@ -93,15 +93,17 @@ describe('config', () => {
   it('accepts the documented example, with its commented examples switched on', () => {
     const text = readFileSync(new URL('../../config/keyway.example.yaml', import.meta.url), 'utf8');
     expect(() => load(parseYaml(text))).not.toThrow();
-    // Uncomment the examples under providers, grants and agents: they must be valid too.
+    // Uncomment the examples under providers, grants, agents and identities: they must be valid too.
     const enabled = text
       .replace(/^(providers|grants|agents): \{\}$/gm, '$1:')
+      .replace(/^identities: \[\]$/gm, 'identities:')
       .replace(/^#( {2}\S.*| {4}.*)$/gm, '$1')
       .replace(/^#( {6}- .*)$/gm, '$1');
     const config = load(parseYaml(enabled));
     expect(config.grants['openai']?.type).toBe('api_key');
     expect(config.agents['claude']?.rules.length).toBeGreaterThan(3);
     expect(config.providers['acme-helpdesk']?.client_auth).toBe('basic');
+    expect(config.identities[0]).toMatchObject({ clock_skew: 60_000, max_token_lifetime: 86_400_000, map: [{ agent: 'claude' }] });
   });
 
   it('parses durations', () => {
