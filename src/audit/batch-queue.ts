@@ -22,8 +22,8 @@ export interface BatchStore<T, R> {
    * cut short when an urgent write arrives, and this is waited instead.
    */
   pauseUrgent?(): Promise<void>;
-  /** Runs before each batch, outside the time onBatch hears. */
-  prepare?(): Promise<void>;
+  /** Runs before each batch, outside the time onBatch hears; `urgent`: a request waits on this batch. */
+  prepare?(urgent: boolean): Promise<void> | undefined;
   /**
    * Appends the kept lines, then `batch`, in that order; rejects if they did not all reach the store.
    * `kept` is the queue's own: a store may first drop from it lines a doubtful batch did write.
@@ -175,6 +175,7 @@ export class BatchQueue<T, R = void> {
     for (;;) {
       await this.#pause();
       const batch = this.#queue;
+      const urgent = this.#urgent;
       this.#urgent = false;
       const runEmpty = probe;
       probe = false;
@@ -189,13 +190,13 @@ export class BatchQueue<T, R = void> {
         return;
       }
       this.#queue = [];
-      await this.#runBatch(batch);
+      await this.#runBatch(batch, urgent);
     }
   }
 
-  async #runBatch(batch: Pending<T>[]): Promise<void> {
+  async #runBatch(batch: Pending<T>[], urgent: boolean): Promise<void> {
     const items = batch.map((p) => p.line);
-    await this.#store.prepare?.();
+    await this.#store.prepare?.(urgent);
     const started = performance.now();
     let result: R;
     try {

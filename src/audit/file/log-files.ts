@@ -13,6 +13,7 @@ import type { RetentionHold } from '../retention.ts';
 import { readHead } from '../head.ts';
 import type { ChainHead } from '../head.ts';
 import { appendOrUndo } from './append.ts';
+import { appendNow } from './append-now.ts';
 import { readLastLines } from '../lines.ts';
 import { GENESIS_HASH, parseLine, sealLine } from '../record.ts';
 
@@ -136,6 +137,24 @@ export class LogFiles {
    */
   async appendUnderLock(bodies: string[], recreateFolder: boolean): Promise<ChainHead> {
     this.#committed = 0;
+    if (!recreateFolder && this.#known !== null) {
+      const known = this.#known;
+      const now = appendNow(bodies, known, {
+        path: this.#path,
+        staleMs: this.#lockOptions.staleMs,
+        maxBytes: this.#maxBytes,
+        onCompromised: () => {
+          this.#known = null;
+        },
+      });
+      this.#releasedAt = performance.now();
+      if (now !== undefined) {
+        this.#known = now;
+        this.#lastWritten = now.head;
+        this.#committed = bodies.length;
+        return now.head;
+      }
+    }
     if (recreateFolder) await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 }).catch(() => undefined);
     const release = await acquireFileLock(this.#path, this.#lockOptions);
     try {

@@ -132,7 +132,12 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
         pauseUrgent: () => this.#pauseBeforeUrgentBatch(),
         // Fresh figures before each append: a limit or a disk that shrank turns health off now, not
         // after the append fails. (The lines go on regardless: they were promised their room.)
-        prepare: () => this.#room.refresh(),
+        // A batch a request waits on (write-ahead) does not wait for them: that request's room was
+        // reserved already, and the figures arrive a moment later for the next (refresh is shared).
+        prepare: (urgent) => {
+          const fresh = this.#room.refresh();
+          return urgent ? undefined : fresh;
+        },
         append: (kept, batch, healthy) => this.#files.appendUnderLock([...kept.lines, ...batch], !healthy),
         appended: (bodies, head, wasHealthy) => {
           this.#room.appended(costOf(bodies), this.#files.knownSize);
