@@ -4,24 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { ChainChecker } from '../../src/audit/chain.ts';
 import { type AuditEvent, type AuditLine, GENESIS_HASH, sealLine, serializeEvent } from '../../src/audit/record.ts';
 import { linesPerRequest, linesPerRequestBackward } from '../../src/audit/requests.ts';
+import { injectEvent } from '../helpers/audit-events.ts';
 
-const event = (id: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({
-  ts: '2026-11-25T10:00:00.000Z',
-  id,
-  agent: 'bot',
-  grant: 'github',
-  decision: 'inject',
-  code: null,
-  method: 'GET',
-  host: 'api.example.test',
-  port: 443,
-  path: '/user',
-  status: 200,
-  duration_ms: 1,
-  refreshed: false,
-  client: '127.0.0.1',
-  ...extra,
-});
+const event = (id: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({ ...injectEvent(0), id, ...extra });
 const sent = (id: string, extra: Partial<AuditEvent> = {}) => event(id, { status: null, phase: 'sent', ...extra });
 
 /** The events sealed into a chain, as the writer would append them. */
