@@ -28,7 +28,7 @@ export interface BatchStore<T, R> {
    * Appends the kept lines, then `batch`, in that order; rejects if they did not all reach the store.
    * `kept` is the queue's own: a store may first drop from it lines a doubtful batch did write.
    */
-  append(kept: KeptLines<T>, batch: readonly T[], healthy: boolean): Promise<R>;
+  append(kept: KeptLines<T>, batch: readonly T[], healthy: boolean, urgent: boolean): Promise<R>;
   /** After an append succeeded (`lines`: all it appended), before health returns and the writes resolve. */
   appended?(lines: readonly T[], result: R, wasHealthy: boolean): void;
   /** After an append failed: which of `lines` did not reach the store (they are kept), and what the batch's writes are rejected with. */
@@ -200,7 +200,7 @@ export class BatchQueue<T, R = void> {
     const started = performance.now();
     let result: R;
     try {
-      result = await this.#store.append(this.#kept, items, this.#healthy);
+      result = await this.#store.append(this.#kept, items, this.#healthy, urgent);
     } catch (err) {
       this.#onBatch?.((performance.now() - started) / 1000, false);
       this.#healthy = false;

@@ -135,6 +135,11 @@ const configObject = z.strictObject({
       // How often the chain head is signed (Ed25519, logs/audit.checkpoints.jsonl) while lines come;
       // a checkpoint is also signed at every rotation and at stop. 0: only those.
       checkpoint_interval: zeroOrDuration.default(5 * 60_000),
+      // Write-ahead (issue 46): a request's first line is in the kernel (or committed) before its
+      // credential leaves, and its outcome follows with the same id, so a crash loses no record of a
+      // credential's use. Off by default for now: it costs ~25 µs of CPU per request under load
+      // (docs/perf/write-ahead.md), and the readers and tests are still being moved to pairs.
+      write_ahead: z.boolean().default(false),
       // Written as `replica` on every line. With store.backend postgres it defaults to the host name
       // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
       replica: z

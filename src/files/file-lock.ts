@@ -13,7 +13,7 @@
 // The callers differ only in what they say in options:
 // - store (credentials/store/lock.ts): stale 5 s, waits 7 s, longer than stale, so a dead holder's
 //   lock is taken over before giving up; a lock lost while held refuses to commit.
-// - audit log (audit/file/log-files.ts): stale 2 s, waits 4 s (a batch holds it for one append,
+// - audit log (audit/file/log-files.ts): stale 5 s, waits 7 s (a batch holds it for one append,
 //   but a writer that died holding it, such as a killed worker, must not fail the others' batches);
 //   a lost lock forgets the cached chain head.
 // - token refresh (credentials/providers/refresh-lock.ts): stale 10 s, waits the token timeout

@@ -190,14 +190,15 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 }
 
 /**
- * The audit lines as people read them (src/audit/requests.ts): an injected request's write-ahead
- * line (`phase: "sent"`) is left out once its outcome line (same id) is in the log.
+ * One line per request, as tests wait for them: the outcome lines. An injected request's
+ * write-ahead line (`phase: "sent"`, before its credential left) is left out, so a test that waits
+ * for a request's line gets its outcome, not the line written before it was sent. Tests of the
+ * write-ahead lines themselves read the file.
  */
 export function onePerRequest(text: string): Array<Record<string, unknown>> {
-  const lines = text
+  return text
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const answered = new Set(lines.filter((l) => l['phase'] !== 'sent').map((l) => l['id']));
-  return lines.filter((l) => l['phase'] !== 'sent' || !answered.has(l['id']));
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l['phase'] !== 'sent');
 }

@@ -45,7 +45,10 @@ describe('a SIGKILL loses no audit line of a request whose credential left', () 
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
     port = (upstream.address() as AddressInfo).port;
-    home = writeChildHome({ grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } } });
+    home = writeChildHome({
+      audit: { write_ahead: true },
+      grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
+    });
   });
   afterAll(async () => {
     for (const res of held) res.destroy();

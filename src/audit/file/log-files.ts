@@ -78,16 +78,14 @@ export class LogFiles {
     this.#onRotationError = opts.onRotationError;
     this.#onRotated = opts.onRotated;
     this.#lockOptions = {
-      // A holder that died frees the lock after this long: proper-lockfile's least. Requests wait on
-      // their write-ahead lines meanwhile (none is sent unlogged), so the shorter the better; a
-      // batch holds it for one append.
-      staleMs: 2000,
+      // A holder that died frees the lock after this long.
+      staleMs: 5000,
       // Batches hold the lock for a stat and one append, so waits are short: the shared policy's
       // short polls land in the holder's LOCK_GAP_MS pause (writer.ts) within a few tries. Longer
       // than staleMs all the same: a process that died holding it (a worker killed mid-batch) frees
       // it after staleMs, and a shorter wait would fail every other writer's batch meanwhile, which
       // refuses injected requests until the next one succeeds (as the store's lock: lock.ts).
-      waitMs: 4000,
+      waitMs: 7000,
       // A compromised lock means we stalled past `staleMs` and another process may have appended:
       // forget the cached head so the next batch reads the real one.
       onCompromised: () => {
@@ -135,9 +133,10 @@ export class LogFiles {
    * Take the lock, append `bodies` as chained lines, release. Returns the new chain head.
    * `recreateFolder`: after a failure, the log's folder may be what went missing (someone cleared logs/).
    */
-  async appendUnderLock(bodies: string[], recreateFolder: boolean): Promise<ChainHead> {
+  async appendUnderLock(bodies: string[], recreateFolder: boolean, urgent = false): Promise<ChainHead> {
     this.#committed = 0;
-    if (!recreateFolder && this.#known !== null) {
+    // The synchronous fast path serves batches a request waits on (audit.write_ahead).
+    if (urgent && !recreateFolder && this.#known !== null) {
       const known = this.#known;
       const now = appendNow(bodies, known, {
         path: this.#path,

@@ -138,7 +138,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
           const fresh = this.#room.refresh();
           return urgent ? undefined : fresh;
         },
-        append: (kept, batch, healthy) => this.#files.appendUnderLock([...kept.lines, ...batch], !healthy),
+        append: (kept, batch, healthy, urgent) => this.#files.appendUnderLock([...kept.lines, ...batch], !healthy, urgent),
         appended: (bodies, head, wasHealthy) => {
           this.#room.appended(costOf(bodies), this.#files.knownSize);
           if (!wasHealthy) this.#armWatch(); // the folder may be a new one: watch what is there now
