@@ -8,7 +8,7 @@ import { KeywayError } from '../errors/index.ts';
 import { listRotated } from './files.ts';
 import { LineSplitter, readLastLines, readLines } from './lines.ts';
 import { parseLine } from './record.ts';
-import { linesPerRequest } from './requests.ts';
+import { lastRequests, linesPerRequest } from './requests.ts';
 import type { AuditLine } from './record.ts';
 import { compileFilter, type AuditFilter } from './filter.ts';
 
@@ -22,6 +22,11 @@ export interface TailOptions {
   intervalMs?: number;
   /** Called once the reader is placed after the initial lines: every line appended later is followed. */
   onPositioned?: () => void;
+  /**
+   * One entry per request (requests.ts): the last `lines` requests (a write-ahead line whose outcome
+   * is among them left out), then, following, outcome lines only (a `sent` line's outcome follows it).
+   */
+  perRequest?: boolean;
 }
 
 /** Which part of the chain to read, by `seq`; files wholly before it are not opened. */
@@ -105,11 +110,11 @@ export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerato
   const { signal } = opts;
   let reader: FollowReader | null = null;
   try {
-    const first = await openInitial(path, opts.lines);
+    const first = await openInitial(path, opts.perRequest ? opts.lines * 2 : opts.lines);
     // Held before yielding, so a consumer that stops early still closes it (finally below).
     reader = first.reader;
     opts.onPositioned?.();
-    for (const line of first.lines) yield line;
+    for (const line of opts.perRequest ? lastRequests(first.lines, opts.lines) : first.lines) yield line;
     if (!opts.follow) return;
     const interval = opts.intervalMs ?? 250;
     while (!isAborted(signal)) {
@@ -123,7 +128,7 @@ export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerato
         if (reader === null) continue;
       }
       for await (const line of reader.readNew()) {
-        yield line;
+        if (!opts.perRequest || line.phase !== 'sent') yield line;
         if (isAborted(signal)) return;
       }
       const st = await stat(path).catch((err: unknown) => {
@@ -136,14 +141,14 @@ export async function* tailAudit(path: string, opts: TailOptions): AsyncGenerato
       }
       // Rotated (or replaced): finish the old file, then follow the new live file from its start.
       for await (const line of reader.readNew()) {
-        yield line;
+        if (!opts.perRequest || line.phase !== 'sent') yield line;
         if (isAborted(signal)) return;
       }
       await reader.close();
       reader = st === null ? null : await FollowReader.open(path, 0);
       if (reader !== null) {
         for await (const line of reader.readNew()) {
-          yield line;
+          if (!opts.perRequest || line.phase !== 'sent') yield line;
           if (isAborted(signal)) return;
         }
       }

@@ -61,6 +61,19 @@ export async function* withoutWriteAhead<T extends Keyed | AuditLine>(entries: A
   }
 }
 
+/** The last `count` requests of a window of lines read oldest first: a `sent` line whose outcome is in the window is left out. */
+export function lastRequests<T extends Keyed | AuditLine>(window: readonly T[], count: number): T[] {
+  const lineOf = (entry: T) => ('line' in entry ? (entry as Keyed).line : (entry as AuditLine));
+  const answered = new Set(
+    window
+      .map(lineOf)
+      .filter((l) => l.phase !== 'sent')
+      .map((l) => l.id),
+  );
+  const kept = window.filter((entry) => lineOf(entry).phase !== 'sent' || !answered.has(lineOf(entry).id));
+  return count <= 0 ? [] : kept.slice(-count);
+}
+
 /** The same, for plain lines. */
 export async function* linesPerRequest(lines: AsyncIterable<AuditLine>): AsyncGenerator<AuditLine> {
   for await (const { line } of oneEntryPerRequest(wrap(lines))) yield line;

@@ -7,7 +7,7 @@ import { KeywayError } from '../errors/index.ts';
 import type { AuditFilter } from './filter.ts';
 import { pageAudit, type AuditPage, type AuditPageRequest } from './page.ts';
 import { readAudit, tailAudit, type TailOptions } from './query.ts';
-import { linesPerRequest, oneEntryPerRequest, withoutWriteAhead } from './requests.ts';
+import { oneEntryPerRequest, withoutWriteAhead } from './requests.ts';
 import type { AuditLine } from './record.ts';
 import type { AuditDatabase } from './table/connection.ts';
 import { readTableEntries, tailTableEntries, type TableEntry, type TablePosition } from './table/read.ts';
@@ -35,7 +35,7 @@ export function fileSource(path: string): AuditSource {
   return {
     page: (request) => pageAudit(path, request),
     async *follow(opts) {
-      for await (const line of linesPerRequest(tailAudit(path, opts))) yield streamLine(line);
+      for await (const line of tailAudit(path, { ...opts, perRequest: true })) yield streamLine(line);
     },
     isEventId: (text) => /^\d{1,15}$/.test(text),
     async *replay(after, filter) {
@@ -60,7 +60,7 @@ export function tableSource(db: AuditDatabase): AuditSource {
       return { lines: page.map((e) => e.line), next: lines.length > request.limit && last !== undefined ? encode(`${request.order}.`, last.at) : null };
     },
     async *follow(opts) {
-      for await (const entry of oneEntryPerRequest(tailTableEntries(db, opts))) yield tableLine(entry);
+      for await (const entry of tailTableEntries(db, { ...opts, perRequest: true })) yield tableLine(entry);
     },
     isEventId: (text) => decodePosition(text, '') !== undefined,
     async *replay(after, filter) {

@@ -137,9 +137,9 @@ const configObject = z.strictObject({
       checkpoint_interval: zeroOrDuration.default(5 * 60_000),
       // Write-ahead (issue 46): a request's first line is in the kernel (or committed) before its
       // credential leaves, and its outcome follows with the same id, so a crash loses no record of a
-      // credential's use. Off by default for now: it costs ~25 µs of CPU per request under load
-      // (docs/perf/write-ahead.md), and the readers and tests are still being moved to pairs.
-      write_ahead: z.boolean().default(false),
+      // credential's use. false: one line per request, written after its answer (a SIGKILL loses
+      // the lines not yet written), for less CPU per request (docs/perf/write-ahead.md).
+      write_ahead: z.boolean().default(true),
       // Written as `replica` on every line. With store.backend postgres it defaults to the host name
       // (the pod's name in Kubernetes), so the lines of several replicas can be told apart.
       replica: z

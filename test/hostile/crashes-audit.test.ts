@@ -45,8 +45,8 @@ describe('a SIGKILL loses no audit line of a request whose credential left', () 
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
     port = (upstream.address() as AddressInfo).port;
+    // The default config: write-ahead is keyway's default.
     home = writeChildHome({
-      audit: { write_ahead: true },
       grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
     });
   });

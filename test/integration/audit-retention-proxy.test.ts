@@ -63,7 +63,8 @@ async function allowedThenFlood(p: TestProxy, authority: string): Promise<AuditL
   } finally {
     session.close();
   }
-  const lastSeq = allowed.seq + FLOOD;
+  // Each flooded request has two lines: its write-ahead line, then its outcome.
+  const lastSeq = allowed.seq + 2 * FLOOD;
   const deadline = Date.now() + 5_000;
   while ((await allLines(p)).at(-1)?.seq !== lastSeq && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   expect((await allLines(p)).at(-1)?.seq).toBe(lastSeq);
@@ -99,7 +100,8 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     const allowed = await allowedThenFlood(p, authority);
     const lines = await allLines(p);
     expect(lines.find((l) => l.id === allowed.id)?.path).toBe('/echo');
-    expect(lines[0]?.seq).toBe(1); // nothing pruned
+    // Nothing pruned: seq 1 is the allowed request's write-ahead line, read as one entry with its outcome (seq 2).
+    expect(lines[0]?.seq).toBe(2);
     const rotated = await listRotated(p.auditPath);
     expect(rotated.length).toBeGreaterThan(4); // past keep (2), whatever size the lines are recorded at
 
@@ -123,7 +125,7 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
 
     const text = await p.cli(['audit', 'verify']);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toBe(`audit log intact: ${FLOOD + allowed.seq} lines in ${rotated.length + 1} files, chain and head verified\n`);
+    expect(text.stdout).toBe(`audit log intact: ${2 * FLOOD + allowed.seq} lines in ${rotated.length + 1} files, chain and head verified\n`);
     expect(canaryLeaks(p, text.stdout, JSON.stringify(body))).toEqual([]);
   });
 
@@ -160,7 +162,8 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     // batch (seen under a loaded full run), so wait for them, bounded.
     const grownLines = async () => {
       const files = [...(await listRotated(p.auditPath)).map((f) => f.path).filter((f) => f !== blocker), p.auditPath];
-      return files.flatMap((f) => readFileSync(f, 'utf8').split('\n')).filter((l) => l.includes('"/grow/'));
+      // Outcome lines only (each request also has a write-ahead line, phase: sent).
+      return files.flatMap((f) => readFileSync(f, 'utf8').split('\n')).filter((l) => l.includes('"/grow/') && !l.includes('"phase":"sent"'));
     };
     let grown = await grownLines();
     for (const deadline = Date.now() + 10_000; grown.length < 10 && Date.now() < deadline; grown = await grownLines()) {

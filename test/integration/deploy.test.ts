@@ -202,13 +202,14 @@ describe.each([
     const injected = () =>
       readFileSync(audit, 'utf8')
         .split('\n')
-        .filter((l) => l.includes('"decision":"inject"') && l.includes('other.example.test'));
+        .filter((l) => l.includes('"decision":"inject"') && !l.includes('"phase":"sent"') && l.includes('other.example.test'));
     await waitFor(() => (injected().length === 1 ? true : undefined), 'the audit line of the injected request');
   });
 
   it('leaks no secret into any output, and stops cleanly on SIGTERM, failing its health check after', async () => {
     const audit = readFileSync(hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!, 'utf8');
-    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"'))).toHaveLength(4);
+    // One outcome line per request (each also has its write-ahead line, `"phase":"sent"`).
+    expect(audit.split('\n').filter((l) => l.includes('"decision":"inject"') && !l.includes('"phase":"sent"'))).toHaveLength(4);
     for (const text of [keyway.output(), audit, ...outputs]) {
       expect(findLeak(text, CANARY)).toBeUndefined();
       expect(text).not.toContain(values.masterKey);

@@ -17,7 +17,15 @@ const failure = (proxy: unknown): string => {
 describe('proxy.timeouts and proxy.drain_timeout', () => {
   it('default to bounded waits', () => {
     const proxy = load({});
-    expect(proxy.timeouts).toEqual({ first_byte: 10_000, handshake: 10_000, headers: 30_000, idle: 60_000, body_stall: 60_000, upstream: 60_000 });
+    expect(proxy.timeouts).toEqual({
+      first_byte: 10_000,
+      handshake: 10_000,
+      headers: 30_000,
+      idle: 60_000,
+      body_stall: 60_000,
+      upstream: 60_000,
+      max_connection_age: 4 * 3_600_000,
+    });
     expect(proxy.drain_timeout).toBe(10_000);
   });
 

@@ -1,10 +1,11 @@
-// The fast path of a batch (log-files.ts): when the lock is free at the first try, the file is as
-// this writer left it (its cached head still the chain's head) and no rotation is due, the batch
-// is appended with synchronous calls, in one turn of the event loop. Write-ahead (proxy/stages/
-// audit-write-ahead.ts) puts a batch in front of every injected request; on sequential traffic the
-// async path's seven thread-pool round trips (lock, open, stat, append, close, unlock) were most of
-// its cost. Anything else (the lock taken, the file moved, a rotation due, an error before the
-// append) says "not now" and the async path runs, with its retries, head search and rotation.
+// The fast path of write-ahead batches (log-files.ts): the audit lock and the live file held across
+// back-to-back batches, each appended with one synchronous write. Write-ahead (proxy/stages/
+// audit-write-ahead.ts) puts a batch in front of every injected request; taking the lock and
+// opening the file for each (mkdir, utimes, stat, open, fstat, write, close, rmdir) was most of its
+// cost. A hold is taken only when the lock is free at the first try and the file is as this writer
+// left it, and it ends when the writer goes idle, after MAX_HOLD_MS (so other processes get their
+// turn: log-files.ts leaves a gap then), or on anything unusual (a rotation due, an error), where the
+// async path takes over with its retries, head search and rotation.
 
 import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
@@ -18,26 +19,57 @@ export interface KnownFile {
   head: ChainHead;
 }
 
-export interface AppendNowOptions {
+export interface HoldOptions {
   readonly path: string;
   readonly staleMs: number;
-  readonly maxBytes: number;
   readonly onCompromised: (err: Error) => void;
 }
 
-/** The file after the append, or undefined: take the async path. Throws only when the append itself failed (the file is cut back first). */
-export function appendNow(bodies: readonly string[], known: KnownFile, opts: AppendNowOptions): KnownFile | undefined {
-  let release: (() => void) | undefined;
-  try {
-    release = lockfile.lockSync(opts.path, { stale: opts.staleMs, realpath: false, onCompromised: opts.onCompromised });
-  } catch {
-    return undefined; // held by another process (or the folder is gone): the async path waits or reports
+export class HeldLog {
+  readonly takenAt = performance.now();
+  readonly #fd: number;
+  readonly #release: () => void;
+  #known: KnownFile;
+  #ended = false;
+
+  private constructor(fd: number, release: () => void, known: KnownFile) {
+    this.#fd = fd;
+    this.#release = release;
+    this.#known = known;
   }
-  let fd: number | undefined;
-  try {
-    fd = openSync(opts.path, 'a', 0o600);
-    const st = fstatSync(fd);
-    if (st.dev !== known.dev || st.ino !== known.ino || st.size !== known.size) return undefined;
+
+  /** The lock and the file, if the lock is free now and the file is as `known` says; else undefined. */
+  static take(known: KnownFile, opts: HoldOptions): HeldLog | undefined {
+    let release: () => void;
+    try {
+      release = lockfile.lockSync(opts.path, { stale: opts.staleMs, realpath: false, onCompromised: opts.onCompromised });
+    } catch {
+      return undefined; // held by another process (or the folder is gone): the async path waits or reports
+    }
+    let fd: number | undefined;
+    try {
+      fd = openSync(opts.path, 'a', 0o600);
+      const st = fstatSync(fd);
+      if (st.dev === known.dev && st.ino === known.ino && st.size === known.size) return new HeldLog(fd, release, known);
+    } catch {
+      // the async path will say what is wrong
+    }
+    if (fd !== undefined) closeSync(fd);
+    quietly(release);
+    return undefined;
+  }
+
+  get known(): KnownFile {
+    return this.#known;
+  }
+
+  /**
+   * Seals and appends `bodies` after the held file's head. Undefined (nothing written) when the
+   * append would pass `maxBytes` (a rotation is due: the async path does it). Throws when the write
+   * failed, after cutting the file back to where it was (a torn line would stay for good).
+   */
+  append(bodies: readonly string[], maxBytes: number): KnownFile | undefined {
+    const known = this.#known;
     let { seq, hash } = known.head;
     let text = '';
     for (const body of bodies) {
@@ -47,29 +79,39 @@ export function appendNow(bodies: readonly string[], known: KnownFile, opts: App
       text += sealed.line;
     }
     const bytes = Buffer.from(text, 'utf8');
-    if (opts.maxBytes > 0 && st.size + bytes.length > opts.maxBytes) return undefined;
+    if (maxBytes > 0 && known.size + bytes.length > maxBytes) return undefined;
     try {
       let written = 0;
-      while (written < bytes.length) written += writeSync(fd, bytes, written);
+      while (written < bytes.length) written += writeSync(this.#fd, bytes, written);
     } catch (err) {
-      // A torn line would stay in the log for good: cut back (truncating works under the very limit that stopped the write).
       try {
-        ftruncateSync(fd, st.size);
+        ftruncateSync(this.#fd, known.size);
       } catch {
         // the next batch finds the torn line and starts after it on a new line
       }
       throw err;
     }
-    return { dev: st.dev, ino: st.ino, size: st.size + bytes.length, head: { seq, hash } };
-  } catch (err) {
-    if (fd === undefined) return undefined;
-    throw err;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
+    this.#known = { dev: known.dev, ino: known.ino, size: known.size + bytes.length, head: { seq, hash } };
+    return this.#known;
+  }
+
+  /** Closes the file and gives the lock back; once. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
     try {
-      release();
+      closeSync(this.#fd);
     } catch {
-      // already taken over as stale: the append (if any) stands
+      // already closed
     }
+    quietly(this.#release);
+  }
+}
+
+function quietly(release: () => void): void {
+  try {
+    release();
+  } catch {
+    // already taken over as stale: what was appended stands
   }
 }

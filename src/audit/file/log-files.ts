@@ -13,7 +13,7 @@ import type { RetentionHold } from '../retention.ts';
 import { readHead } from '../head.ts';
 import type { ChainHead } from '../head.ts';
 import { appendOrUndo } from './append.ts';
-import { appendNow } from './append-now.ts';
+import { HeldLog } from './append-now.ts';
 import { readLastLines } from '../lines.ts';
 import { GENESIS_HASH, parseLine, sealLine } from '../record.ts';
 
@@ -44,6 +44,11 @@ interface Known {
   head: ChainHead;
 }
 
+// A write-ahead hold (append-now.ts) ends after this long even while batches keep coming, so that
+// another process waiting for the lock gets a turn; and once no batch came for HOLD_IDLE_MS.
+const MAX_HOLD_MS = 10;
+const HOLD_IDLE_MS = 2;
+
 // Lines already written by another process are found by reading back this many lines at most;
 // more than one covers a torn last line left by a crash.
 const TAIL_LINES = 8;
@@ -66,6 +71,11 @@ export class LogFiles {
   /** How many of the current batch's lines are already in the log (a failure after a rotation). */
   #committed = 0;
   #releasedAt = -Infinity;
+  /** The lock and the live file held across back-to-back write-ahead batches (append-now.ts). */
+  #held: HeldLog | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
+  /** The last hold ended at MAX_HOLD_MS (busy), not because the writer went idle. */
+  #heldToTheLimit = false;
   #sharedAt = -Infinity;
 
   constructor(opts: LogFilesOptions) {
@@ -126,7 +136,73 @@ export class LogFiles {
 
   /** Drop the cached head: the next batch reads the file (after a failure, or a change seen outside). */
   forget(): void {
+    this.endHold();
     this.#known = null;
+  }
+
+  /** The last hold ran to MAX_HOLD_MS: the next should leave the lock free for a moment first. */
+  get heldToTheLimit(): boolean {
+    return this.#heldToTheLimit;
+  }
+
+  /** A write-ahead hold is on: the next batch appends at once. */
+  get holding(): boolean {
+    return this.#held !== null;
+  }
+
+  /** Gives the lock and the file back if they are held (idle, at the hold's limit, before the async path, at close). */
+  endHold(): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+    if (this.#held === null) return;
+    this.#held.end();
+    this.#held = null;
+    this.#releasedAt = performance.now();
+  }
+
+  /**
+   * A write-ahead batch, synchronously, under a hold taken now or kept from the last batch; undefined
+   * when there is none to be had (the lock taken, the file moved) or a rotation is due.
+   */
+  #appendHeld(bodies: string[], take: boolean): ChainHead | undefined {
+    if (this.#held === null) {
+      if (!take || this.#known === null) return undefined;
+      const known = { dev: this.#known.dev, ino: this.#known.ino, size: this.#known.size, head: this.#known.head };
+      this.#held =
+        HeldLog.take(known, {
+          path: this.#path,
+          staleMs: this.#lockOptions.staleMs,
+          onCompromised: () => {
+            this.#known = null;
+          },
+        }) ?? null;
+      if (this.#held === null) return undefined;
+    }
+    const held = this.#held;
+    let now: ReturnType<HeldLog['append']>;
+    try {
+      now = held.append(bodies, this.#maxBytes);
+    } catch (err) {
+      this.forget();
+      throw err;
+    }
+    if (now === undefined) {
+      this.endHold();
+      return undefined;
+    }
+    this.#known = now;
+    this.#lastWritten = now.head;
+    this.#committed = bodies.length;
+    if (performance.now() - held.takenAt >= MAX_HOLD_MS) {
+      this.endHold();
+      this.#heldToTheLimit = true;
+    } else {
+      this.#heldToTheLimit = false;
+      if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+      this.#idleTimer = setTimeout(() => this.endHold(), HOLD_IDLE_MS);
+      this.#idleTimer.unref();
+    }
+    return now.head;
   }
 
   /**
@@ -135,25 +211,13 @@ export class LogFiles {
    */
   async appendUnderLock(bodies: string[], recreateFolder: boolean, urgent = false): Promise<ChainHead> {
     this.#committed = 0;
-    // The synchronous fast path serves batches a request waits on (audit.write_ahead).
-    if (urgent && !recreateFolder && this.#known !== null) {
-      const known = this.#known;
-      const now = appendNow(bodies, known, {
-        path: this.#path,
-        staleMs: this.#lockOptions.staleMs,
-        maxBytes: this.#maxBytes,
-        onCompromised: () => {
-          this.#known = null;
-        },
-      });
-      this.#releasedAt = performance.now();
-      if (now !== undefined) {
-        this.#known = now;
-        this.#lastWritten = now.head;
-        this.#committed = bodies.length;
-        return now.head;
-      }
+    // The synchronous fast path: batches a request waits on (audit.write_ahead), and any batch while
+    // their hold lasts (the async path would wait on our own lock).
+    if (!recreateFolder) {
+      const head = this.#appendHeld(bodies, urgent);
+      if (head !== undefined) return head;
     }
+    this.endHold();
     if (recreateFolder) await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 }).catch(() => undefined);
     const release = await acquireFileLock(this.#path, this.#lockOptions);
     try {

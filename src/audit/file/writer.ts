@@ -91,6 +91,10 @@ export const SHARED_LOCK_GAP_MS = 40;
 // another appended within SHARED_WITHIN_MS (or workers share it), after a gap of URGENT_GAP_MS since
 // our last release, which the file lock's 1-4 ms retries of a waiting sibling can land in.
 const URGENT_GAP_MS = 4;
+// After a write-ahead hold ran to its limit (log-files.ts), on a log no other process is seen writing.
+const BUSY_GAP_MS = 1;
+// How often write-ahead batches start a fresh look at the room left (room.ts also looks every 100 ms).
+const URGENT_REFRESH_MS = 10;
 const SHARED_WITHIN_MS = 1_000;
 
 // While unhealthy: how often the kept lines are retried (which is also the health probe).
@@ -106,6 +110,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   readonly #room: AuditRoom;
   readonly #lockGapMs: number;
   readonly #checkpoints: CheckpointSigner | undefined;
+  #urgentRefreshAt = -Infinity;
 
   private constructor(opts: AuditWriterOptions) {
     super();
@@ -135,8 +140,15 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
         // A batch a request waits on (write-ahead) does not wait for them: that request's room was
         // reserved already, and the figures arrive a moment later for the next (refresh is shared).
         prepare: (urgent) => {
-          const fresh = this.#room.refresh();
-          return urgent ? undefined : fresh;
+          if (!urgent) return this.#room.refresh();
+          // At most one look per URGENT_REFRESH_MS from write-ahead batches, which come one per turn
+          // under load (each look is three file-system calls on the thread pool).
+          const now = performance.now();
+          if (now - this.#urgentRefreshAt >= URGENT_REFRESH_MS) {
+            this.#urgentRefreshAt = now;
+            void this.#room.refresh();
+          }
+          return undefined;
         },
         append: (kept, batch, healthy, urgent) => this.#files.appendUnderLock([...kept.lines, ...batch], !healthy, urgent),
         appended: (bodies, head, wasHealthy) => {
@@ -241,6 +253,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     this.#watch?.close();
     this.#room.stop();
     await this.queue.close();
+    this.#files.endHold();
     await this.#heads.settled();
     await this.#checkpoints?.close();
   }
@@ -264,8 +277,12 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    */
   async #pauseBeforeUrgentBatch(): Promise<void> {
     const now = performance.now();
-    const shared = now - this.#files.sharedAt < SHARED_WITHIN_MS || this.#lockGapMs >= SHARED_LOCK_GAP_MS;
-    const wait = shared ? this.#files.releasedAt + Math.min(URGENT_GAP_MS, this.#lockGapMs) - now : 0;
+    const files = this.#files;
+    const shared = now - files.sharedAt < SHARED_WITHIN_MS || this.#lockGapMs >= SHARED_LOCK_GAP_MS;
+    // A hold that ran to its limit leaves the lock free for a moment even on a log nobody else
+    // writes: a process that does not write often (the CLI) must find its turn too.
+    const gap = shared ? Math.min(URGENT_GAP_MS, this.#lockGapMs) : files.heldToTheLimit ? BUSY_GAP_MS : 0;
+    const wait = files.holding ? 0 : files.releasedAt + gap - now;
     if (wait > 0) await sleep(wait);
     else await nextTurn();
   }

@@ -9,6 +9,7 @@ import { compileFilter, type AuditFilter } from '../filter.ts';
 import { parseLine, type AuditLine } from '../record.ts';
 import type { TailOptions } from '../query.ts';
 import { connectAudit, isMissingTable, tableUnavailable, type AuditDatabase } from './connection.ts';
+import { lastRequests } from '../requests.ts';
 
 const PAGE = 1000;
 
@@ -90,11 +91,14 @@ export async function* tailTableEntries(db: AuditDatabase, opts: TailOptions): A
     const last =
       opts.lines === 0
         ? []
-        : await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit a ORDER BY a.ts DESC, a.replica DESC, a.seq DESC LIMIT $1`, [opts.lines]);
+        : await query<Row>(client, `SELECT ${COLUMNS} FROM keyway_audit a ORDER BY a.ts DESC, a.replica DESC, a.seq DESC LIMIT $1`, [
+            opts.perRequest ? opts.lines * 2 : opts.lines,
+          ]);
     const known = await heads(client);
     await query(client, 'COMMIT');
     opts.onPositioned?.();
-    yield* entries(last.toReversed());
+    const initial = entries(last.toReversed());
+    yield* opts.perRequest ? lastRequests(initial, opts.lines) : initial;
     const interval = opts.intervalMs ?? 250;
     while (opts.follow && opts.signal?.aborted !== true) {
       try {
@@ -114,7 +118,8 @@ export async function* tailTableEntries(db: AuditDatabase, opts: TailOptions): A
         if (end !== undefined) known.set(replica, BigInt(end.seq));
         fresh.push(...rows);
       }
-      yield* entries(fresh.sort(compareRows));
+      const followed = entries(fresh.sort(compareRows));
+      yield* opts.perRequest ? followed.filter((e) => e.line.phase !== 'sent') : followed;
     }
   } finally {
     await client.end().catch(() => undefined);

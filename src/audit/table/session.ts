@@ -12,6 +12,7 @@ import { headMac, type ChainHead } from '../head.ts';
 import { GENESIS_HASH, sealLine } from '../record.ts';
 import { AUDIT_LOCK_SPACE, chainLockKey, connectAudit, type AuditDatabase } from './connection.ts';
 import { readTableHead } from './head-row.ts';
+import type { AuditEvent } from '../record.ts';
 
 /** A line waiting for its place in the chain: its serialised event and what the table copies out of it. */
 export interface TableLine {
@@ -149,4 +150,12 @@ export function chainTaken(replica: string): KeywayError {
 
 export function isChainTaken(err: unknown): boolean {
   return err instanceof KeywayError && err.code === 'audit_invalid' && err.message.startsWith('another keyway is writing');
+}
+
+/**
+ * The row's event_id (unique): the event's id, and for a write-ahead line (phase: sent) the id with
+ * `.sent`, since its outcome line carries the same id (proxy/stages/audit-write-ahead.ts).
+ */
+export function eventIdColumn(event: Pick<AuditEvent, 'id' | 'phase'>): string {
+  return event.phase === 'sent' ? `${event.id}.sent` : event.id;
 }

@@ -12,6 +12,7 @@ import { parseLine } from '../record.ts';
 import { connectAudit, isMissingTable, tableUnavailable, type AuditDatabase } from './connection.ts';
 import { readTableHeads } from './head-row.ts';
 import type pg from 'pg';
+import { eventIdColumn } from './session.ts';
 
 export interface TableProblem {
   /** The chain (audit.replica) the problem is in. */
@@ -85,7 +86,7 @@ async function verifyChain(
       const rec = parseLine(row.line);
       // The columns are copies made by the writer; a row whose columns disagree with its sealed
       // line was moved (to another chain or place) by hand.
-      if (rec !== null && (rec.seq !== seq || (rec.replica ?? replica) !== replica || rec.id !== row.event_id)) {
+      if (rec !== null && (rec.seq !== seq || (rec.replica ?? replica) !== replica || eventIdColumn(rec) !== row.event_id)) {
         checker.report(
           seq,
           `the row's replica, seq or event_id columns do not match its line (replica ${JSON.stringify(rec.replica)}, seq ${rec.seq}): moved by hand`,

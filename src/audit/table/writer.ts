@@ -17,7 +17,7 @@ import { KeptLines } from '../kept-lines.ts';
 import type { AuditEvent } from '../record.ts';
 import type { AuditLog } from '../sink.ts';
 import { reasonOf, type AuditDatabase } from './connection.ts';
-import { ChainSession, isChainTaken, type TableLine } from './session.ts';
+import { ChainSession, eventIdColumn, isChainTaken, type TableLine } from './session.ts';
 import type { CheckpointSigner, CheckpointSignerOptions } from '../checkpoints/signer.ts';
 
 export interface TableWriterOptions extends AuditDatabase {
@@ -97,7 +97,7 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
     const body = this.queue.bodyOf(event, this.#db.replica);
     if (typeof body !== 'string') return Promise.reject(body);
     const at = Date.parse(event.ts);
-    const line: TableLine = { body, id: event.id, ts: new Date(Number.isNaN(at) ? Date.now() : at).toISOString() };
+    const line: TableLine = { body, id: eventIdColumn(event), ts: new Date(Number.isNaN(at) ? Date.now() : at).toISOString() };
     return this.queue.push(line, event.phase === 'sent');
   }
 

@@ -131,9 +131,9 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
       const stop = () => controller.abort();
       process.once('SIGINT', stop);
       try {
-        const options = { lines, follow: args.flag('follow'), signal: controller.signal };
+        const options = { lines, follow: args.flag('follow'), signal: controller.signal, perRequest: true };
         const tail = db === null ? tailAudit(keywayPaths(config).audit, options) : tailAuditTable(db, options);
-        for await (const line of linesPerRequest(tail)) printLine(io, line, args.json);
+        for await (const line of tail) printLine(io, line, args.json);
       } finally {
         process.off('SIGINT', stop);
       }
