@@ -44,10 +44,13 @@ interface Known {
   head: ChainHead;
 }
 
-// A write-ahead hold (append-now.ts) ends after this long even while batches keep coming, so that
-// another process waiting for the lock gets a turn; and once no batch came for HOLD_IDLE_MS.
-const MAX_HOLD_MS = 10;
-const HOLD_IDLE_MS = 2;
+// A write-ahead hold (append-now.ts) ends after this long, busy or idle, so that another process
+// waiting for the lock gets a turn (the writer then leaves it free a moment: writer.ts): 50 ms on a
+// log only this process was seen writing (a command-line write waits up to 7 s for its turn), 10 ms
+// where another wrote within SHARED_WITHIN_MS (workers, replicas sharing a home).
+const MAX_HOLD_MS = 50;
+const SHARED_HOLD_MS = 10;
+const SHARED_WITHIN_MS = 1_000;
 
 // Lines already written by another process are found by reading back this many lines at most;
 // more than one covers a torn last line left by a crash.
@@ -140,7 +143,7 @@ export class LogFiles {
     this.#known = null;
   }
 
-  /** The last hold ran to MAX_HOLD_MS: the next should leave the lock free for a moment first. */
+  /** The last hold ran its MAX_HOLD_MS: the next should leave the lock free for a moment first. */
   get heldToTheLimit(): boolean {
     return this.#heldToTheLimit;
   }
@@ -160,6 +163,11 @@ export class LogFiles {
     this.#releasedAt = performance.now();
   }
 
+  /** How long a hold may last: short where another process was seen writing within the last second. */
+  #maxHoldMs(): number {
+    return performance.now() - this.#sharedAt < SHARED_WITHIN_MS ? SHARED_HOLD_MS : MAX_HOLD_MS;
+  }
+
   /**
    * A write-ahead batch, synchronously, under a hold taken now or kept from the last batch; undefined
    * when there is none to be had (the lock taken, the file moved) or a rotation is due.
@@ -177,6 +185,13 @@ export class LogFiles {
           },
         }) ?? null;
       if (this.#held === null) return undefined;
+      // One timer per hold, not one per batch: a loop turn under load can take longer than any
+      // idle timeout would, and re-arming a timer per batch costs more than the batch's write.
+      this.#idleTimer = setTimeout(() => {
+        this.endHold();
+        this.#heldToTheLimit = true;
+      }, this.#maxHoldMs());
+      this.#idleTimer.unref();
     }
     const held = this.#held;
     let now: ReturnType<HeldLog['append']>;
@@ -193,14 +208,9 @@ export class LogFiles {
     this.#known = now;
     this.#lastWritten = now.head;
     this.#committed = bodies.length;
-    if (performance.now() - held.takenAt >= MAX_HOLD_MS) {
+    if (performance.now() - held.takenAt >= this.#maxHoldMs()) {
       this.endHold();
       this.#heldToTheLimit = true;
-    } else {
-      this.#heldToTheLimit = false;
-      if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
-      this.#idleTimer = setTimeout(() => this.endHold(), HOLD_IDLE_MS);
-      this.#idleTimer.unref();
     }
     return now.head;
   }

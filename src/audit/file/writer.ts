@@ -94,7 +94,7 @@ const URGENT_GAP_MS = 4;
 // After a write-ahead hold ran to its limit (log-files.ts), on a log no other process is seen writing.
 const BUSY_GAP_MS = 1;
 // How often write-ahead batches start a fresh look at the room left (room.ts also looks every 100 ms).
-const URGENT_REFRESH_MS = 10;
+const URGENT_REFRESH_MS = 50;
 const SHARED_WITHIN_MS = 1_000;
 
 // While unhealthy: how often the kept lines are retried (which is also the health probe).
@@ -140,7 +140,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
         // A batch a request waits on (write-ahead) does not wait for them: that request's room was
         // reserved already, and the figures arrive a moment later for the next (refresh is shared).
         prepare: (urgent) => {
-          if (!urgent) return this.#room.refresh();
+          if (!urgent && !this.#files.holding) return this.#room.refresh();
           // At most one look per URGENT_REFRESH_MS from write-ahead batches, which come one per turn
           // under load (each look is three file-system calls on the thread pool).
           const now = performance.now();
