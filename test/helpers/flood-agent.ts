@@ -4,6 +4,7 @@
 import { request as httpRequest } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { afterEach } from 'vitest';
 import { CANARY } from './fixtures.ts';
 import { startProxy, type TestProxy } from './keyway.ts';
 import { startUpstream, type TestUpstream } from './upstream.ts';
@@ -11,6 +12,21 @@ import { startUpstream, type TestUpstream } from './upstream.ts';
 export const AGENT = 'flood';
 export const KEY = 'flood-agent-key';
 export const AUTH = `${AGENT}:${KEY}`;
+
+/** For a test file: each test's start() gets a proxy and an upstream, stopped after the test. */
+export function floodProxyPerTest(): () => Promise<{ proxy: TestProxy; authority: string }> {
+  let started: { proxy: TestProxy; upstream: TestUpstream } | undefined;
+  afterEach(async () => {
+    await started?.proxy.stop();
+    await started?.upstream.close();
+    started = undefined;
+  });
+  return async () => {
+    const { proxy, upstream, authority } = await startFloodProxy();
+    started = { proxy, upstream };
+    return { proxy, authority };
+  };
+}
 
 /** The proxy and an upstream; the caller stops both. */
 export async function startFloodProxy(): Promise<{ proxy: TestProxy; upstream: TestUpstream; authority: string }> {

@@ -1,9 +1,7 @@
 import { statSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { AGENT, AUTH, http1Requests, plainRequest, rawConnect, startFloodProxy } from '../helpers/flood-agent.ts';
+import { describe, expect, it } from 'vitest';
+import { AGENT, AUTH, http1Requests, plainRequest, rawConnect, floodProxyPerTest } from '../helpers/flood-agent.ts';
 import { tlsThroughProxy } from '../helpers/http2-client.ts';
-import type { TestProxy } from '../helpers/keyway.ts';
-import type { TestUpstream } from '../helpers/upstream.ts';
 
 // Guessing agent keys, as a hostile agent on the same machine would (any local process can use all
 // of 127.0.0.0/8). Failures are throttled per address and per agent named there: the guessing
@@ -11,21 +9,7 @@ import type { TestUpstream } from '../helpers/upstream.ts';
 // working from its own address (issue 46: a flood from one address used to lock the agent out
 // everywhere); guesses spread over addresses are slowed, never refused; the audit stays bounded.
 
-let proxy: TestProxy | undefined;
-let upstream: TestUpstream | undefined;
-afterEach(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  proxy = undefined;
-  upstream = undefined;
-});
-
-async function start(): Promise<{ proxy: TestProxy; authority: string }> {
-  const started = await startFloodProxy();
-  proxy = started.proxy;
-  upstream = started.upstream;
-  return { proxy: started.proxy, authority: started.authority };
-}
+const start = floodProxyPerTest();
 
 describe('proxy authentication failures are throttled per address and agent; guesses at one agent are slowed', () => {
   it('after 5 failures in a row: 429 rate_limited with Retry-After, the right key too; another address still gets through', async () => {

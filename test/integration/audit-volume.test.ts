@@ -1,33 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
-import { AGENT, AUTH, http1Requests, startFloodProxy } from '../helpers/flood-agent.ts';
+import { AGENT, AUTH, http1Requests, floodProxyPerTest } from '../helpers/flood-agent.ts';
 import { h2Request, h2ThroughProxy, tlsThroughProxy } from '../helpers/http2-client.ts';
-import type { TestProxy } from '../helpers/keyway.ts';
 import { delta, parseMetrics } from '../helpers/metrics-text.ts';
-import type { TestUpstream } from '../helpers/upstream.ts';
 
 // Issue 21, "the agent can erase its own trail": the volume of audit an agent can force. A line is
 // bounded whatever the request (a long path is recorded cut, with its SHA-256); identical refusals
 // past a budget become one summary line per interval. Proxy authentication failures are throttled
 // per client address: test/hostile/auth-throttle.test.ts.
 
-let proxy: TestProxy | undefined;
-let upstream: TestUpstream | undefined;
-afterEach(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  proxy = undefined;
-  upstream = undefined;
-});
-
-async function start(): Promise<{ proxy: TestProxy; authority: string }> {
-  const started = await startFloodProxy();
-  proxy = started.proxy;
-  upstream = started.upstream;
-  return { proxy: started.proxy, authority: started.authority };
-}
+const start = floodProxyPerTest();
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -102,7 +86,7 @@ describe('identical refusals past the budget become one summary line', () => {
       agent: AGENT,
       method: 'GET',
       host: 'api.example.test',
-      port: upstream!.port,
+      port: Number(authority.split(':')[1]),
       path: null,
       status: 403,
       repeated: 40,
