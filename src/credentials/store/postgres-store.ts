@@ -91,6 +91,9 @@ export class PostgresStore extends StoreReads {
     // An idle connection dropped by a restarting database must not crash the process: the next
     // query gets a fresh one, or fails and says so.
     pool.on('error', () => undefined);
+    // Nor one dropped while checked out between two queries (the database stopped): pg emits it on
+    // the client, which the pool listens to only while the client is idle; the query fails and says so.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const store = new PostgresStore(url, pool, key, emptyStore(key), options.pollMs ?? 1_000);
     try {
       const client = await pool.connect();
