@@ -45,7 +45,9 @@ describe('bench s8/s9: keyway on the aws_sigv4 grant against the bearer grant', 
     for (const round of [...s8, ...s9]) {
       for (const run of [round.bearer, round.sigv4]) {
         expect(run.seconds).toBeGreaterThan(0);
-        expect(run.cpuMs).toBeGreaterThan(0);
+        // Measured (read from /proc in clock ticks of 10 ms: a run of six uploads can take less than one).
+        expect(Number.isFinite(run.cpuMs)).toBe(true);
+        expect(run.cpuMs).toBeGreaterThanOrEqual(0);
       }
     }
     const sigv4Requests = s8.reduce((n, r) => n + r.sigv4.requests, 0) + s9.reduce((n, r) => n + r.sigv4.transfers, 0);
