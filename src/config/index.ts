@@ -9,6 +9,7 @@ export * from './duration.ts';
 export * from './byte-size.ts';
 export * from './listen.ts';
 export * from './secret-ref.ts';
+export * from './secret-variables.ts';
 export * from './secret-command.ts';
 export * from './domain-pattern.ts';
 export * from './cidr.ts';

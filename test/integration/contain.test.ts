@@ -75,12 +75,13 @@ describe('keyway run --contain', () => {
   });
 
   /** keyway run --contain --agent bot -- CMD, with no proxy or CA variable in the caller's environment. */
-  async function contained(command: string[], path = process.env['PATH'] ?? '', options: string[] = []) {
+  async function contained(command: string[], path = process.env['PATH'] ?? '', options: string[] = [], extraEnv: Record<string, string> = {}) {
     const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', ...options, '--', ...command], {
       PATH: path,
       HOME: '/tmp',
       KEYWAY_HOME: proxy.home,
       ...proxy.env,
+      ...extraEnv,
     });
     outputs.push(r.stdout, r.stderr);
     return r;
@@ -104,6 +105,28 @@ describe('keyway run --contain', () => {
       return found.length >= 3 ? found : undefined;
     }, 'the audit lines');
     for (const line of lines) expect(line).toMatchObject({ decision: 'inject', agent: 'bot', grant: 'api', via: 'contain' });
+  });
+
+  it("the command's environment is an allow-list: none of keyway's secrets, nothing of the shell's unless --env names it (issue 47)", async () => {
+    // The caller's shell holds the grant's secret (API_TOKEN, env: in the config), the agent's key,
+    // keyway's master key (proxy.env), an admin token, and a token of its own.
+    const shell = { KEYWAY_ADMIN_TOKEN: `${CANARY}-admin`, GH_TOKEN: `${CANARY}-gh`, AGENT_SETTING: 'kept', LC_ALL: 'C.UTF-8' };
+    const r = await contained(['env'], undefined, ['--env', 'AGENT_SETTING'], shell);
+    expect(r.code, r.stderr).toBe(0);
+    const names = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(0, l.indexOf('=')));
+    expect(names).toEqual(expect.arrayContaining(['PATH', 'HOME', 'AGENT_SETTING', 'LC_ALL', 'SSL_CERT_FILE']));
+    for (const gone of ['API_TOKEN', 'BOT_KEY', 'KEYWAY_MASTER_KEY', 'KEYWAY_HOME', 'KEYWAY_ADMIN_TOKEN', 'GH_TOKEN']) expect(names, gone).not.toContain(gone);
+    for (const secret of [TOKEN, `${CANARY}-admin`, `${CANARY}-gh`, proxy.env['KEYWAY_MASTER_KEY']!]) expect(r.stdout).not.toContain(secret);
+    // Asking for one of keyway's secrets by name is refused before anything runs.
+    for (const name of ['API_TOKEN', 'KEYWAY_MASTER_KEY']) {
+      const refused = await contained(['env'], undefined, ['--env', name], shell);
+      expect(refused.code, name).not.toBe(0);
+      expect(refused.stderr).toContain(`--env ${name}: a secret of keyway's`);
+      expect(refused.stdout).toBe('');
+    }
   });
 
   it('a Go binary (its own resolver and TLS, no proxy setting) gets the credential injected', async () => {

@@ -119,7 +119,7 @@ describe('keyway run without --', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('got --help');
     const own = await proxy.cli(['run', '--help']);
-    expect(own.stdout).toContain('keyway run [--agent ID] [--contain [--port N…]] [--] CMD');
+    expect(own.stdout).toContain('keyway run [--agent ID] [--contain [--port N…] [--env NAME…]] [--] CMD');
   });
 
   it('splits keyway options from the command at the first word that is not an option', () => {

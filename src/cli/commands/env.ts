@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { containUnavailable, runContained } from '../../contain/run.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
@@ -98,7 +99,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID] [--contain [--port N…]] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID] [--contain [--port N…] [--env NAME…]] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -115,15 +116,25 @@ CA bundle there holds keyway's CA; other UDP, ICMP and IPv6 lead nowhere. This p
 keyway that serves it. CMD holds no capability there (it cannot remove the rules). TLS goes to
 port 443, to a port the agent's grants name (api.example.com:8443), or to one --port names (given
 again for more); TLS to any other port is refused (no_destination): a server name says nothing of
-the port. Plain HTTP goes to the port its Host names. Without the privileges it needs (root, or
+the port. Plain HTTP goes to the port its Host names. CMD's environment is an allow-list, not
+yours: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR, EDITOR,
+VISUAL, PAGER, NO_COLOR, FORCE_COLOR, COLUMNS, LINES and XDG_*_HOME, the CA variables and the
+placeholders; --env NAME (again for more) passes one more. keyway's secrets (a config env:
+reference, KEYWAY_*) never pass, --env or not. Without the privileges it needs (root, or
 unprivileged user namespaces) it fails with contain_unavailable (exit 2), never running CMD uncontained.`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
     const { own, command } = splitRunArgs(argv);
-    const args = parse(own, { agent: { type: 'string' }, contain: { type: 'boolean' }, port: { type: 'string', multiple: true } });
-    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--contain [--port N…]] [--] CMD [ARGS…]');
+    const args = parse(own, {
+      agent: { type: 'string' },
+      contain: { type: 'boolean' },
+      port: { type: 'string', multiple: true },
+      env: { type: 'string', multiple: true },
+    });
+    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--contain [--port N…] [--env NAME…]] [--] CMD [ARGS…]');
     if (args.strings('port').length > 0 && !args.flag('contain')) throw usageError('--port is for --contain: without it, CMD reaches keyway by HTTPS_PROXY');
+    if (args.strings('env').length > 0 && !args.flag('contain')) throw usageError('--env is for --contain: without it, CMD gets your whole environment');
     if (args.flag('contain')) return runContainedCommand(args, io, command);
     const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
@@ -171,8 +182,13 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   const { grants, unknownAgent } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
   if (agent !== undefined && unknownAgent) throw noSuchAgent(agent, unknownAgent.known);
   const ca = clientEnvironment(config);
-  const env: Record<string, string> = { ...placeholderVariables(grants) };
-  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value;
+  let env: Record<string, string>;
+  try {
+    env = { ...placeholderVariables(grants), ...containedEnvironment(io.env, args.strings('env'), config) };
+  } catch (err) {
+    if (err instanceof SecretVariableRefused) throw usageError(err.message);
+    throw err;
+  }
   for (const name of PROXY_VARIABLES) delete env[name];
   for (const name of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) env[name] = ca[name]!;
   Object.assign(env, awsCaVariables(config, grants));

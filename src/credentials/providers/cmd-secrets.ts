@@ -1,4 +1,4 @@
-import type { Config } from '../../config/index.ts';
+import { type Config, secretVariables } from '../../config/index.ts';
 import { commandKey, type SecretCommand } from '../../config/secret-command.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { CommandFailed, runCommand } from './cmd-run.ts';
@@ -111,18 +111,10 @@ export class CommandSecrets {
  * variables (OP_SESSION_*, VAULT_TOKEN, GH_TOKEN) pass: the command needs them.
  */
 export function commandEnv(env: NodeJS.ProcessEnv, config: Config): NodeJS.ProcessEnv {
-  const named = new Set<string>();
-  const note = (ref: unknown) => {
-    if (typeof ref === 'object' && ref !== null && (ref as { kind?: unknown }).kind === 'env') named.add((ref as { name: string }).name);
-  };
-  for (const g of Object.values(config.grants)) note(g.secret);
-  for (const p of Object.values(config.providers)) note(p.client_secret);
-  for (const a of Object.values(config.agents)) note(a.key);
-  note(config.store.url);
-  note(config.egress.proxy);
+  const secret = secretVariables(config);
   const out: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || name.startsWith('KEYWAY_') || named.has(name)) continue;
+    if (value === undefined || secret.has(name)) continue;
     out[name] = value;
   }
   return out;

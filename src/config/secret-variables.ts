@@ -1,0 +1,20 @@
+import type { Config } from './paths.ts';
+
+/**
+ * The environment variables that hold keyway's secrets: every one the config names as a secret
+ * (`env:NAME` on grants, providers, agents, the store's URL, the egress proxy), and keyway's own
+ * (`KEYWAY_*`: the master key, the admin token, agent keys, the database URL). A process keyway
+ * starts for someone else (a secret command, a contained agent) never gets them.
+ */
+export function secretVariables(config: Config): { has(name: string): boolean } {
+  const named = new Set<string>();
+  const note = (ref: unknown) => {
+    if (typeof ref === 'object' && ref !== null && (ref as { kind?: unknown }).kind === 'env') named.add((ref as { name: string }).name);
+  };
+  for (const g of Object.values(config.grants)) note(g.secret);
+  for (const p of Object.values(config.providers)) note(p.client_secret);
+  for (const a of Object.values(config.agents)) note(a.key);
+  note(config.store.url);
+  note(config.egress.proxy);
+  return { has: (name) => name.startsWith('KEYWAY_') || named.has(name) };
+}
