@@ -7,7 +7,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 
@@ -31,6 +33,26 @@ const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/cert
 function fail(reason: string): never {
   process.send?.({ kind: 'failed', reason });
   process.exit(2);
+}
+
+/**
+ * The CA bundle inside is a private, read-only copy over the system bundle paths: a bind of keyway's
+ * own bundle.pem let the command write into it (an agent's CA for later runs). The copy's file is
+ * unlinked once mounted, so no path but the read-only mounts reaches it.
+ */
+function mountPrivateBundle(bundle: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-contain-ca-'));
+  const copy = join(dir, 'bundle.pem');
+  try {
+    copyFileSync(bundle, copy);
+    for (const path of SYSTEM_BUNDLES) {
+      if (!existsSync(path)) continue;
+      run('mount', ['--bind', copy, path]);
+      run('mount', ['-o', 'remount,bind,ro', path]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function run(command: string, args: string[], input?: string): void {
@@ -155,7 +177,7 @@ async function main(): Promise<void> {
   await once(dns, 'listening');
   dns.on('message', (message, from) => answerUdp(dns, message, from));
   run('nft', ['-f', '-'], rules(listeners, catchAllPort, dnsPort));
-  for (const path of SYSTEM_BUNDLES) if (existsSync(path)) run('mount', ['--bind', spec.bundle, path]);
+  mountPrivateBundle(spec.bundle);
   let left = servers.size;
   for (const [port, server] of servers) await handOver(server, { kind: 'listening', port, last: --left === 0 });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));

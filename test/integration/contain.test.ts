@@ -161,6 +161,14 @@ describe('keyway run --contain', () => {
     expect(flush.code).not.toBe(0);
     const unmount = await contained(['umount', '/etc/ssl/certs/ca-certificates.crt']);
     expect(unmount.code).not.toBe(0);
+    // The CA bundle inside is a read-only private copy: the command cannot add a CA of its own, there
+    // or in keyway's bundle.pem behind it (issue 47).
+    const bundle = join(proxy.home, 'certs', 'bundle.pem');
+    const before = readFileSync(bundle, 'utf8');
+    const write = await contained(['sh', '-c', 'echo "-----BEGIN CERTIFICATE-----" >> /etc/ssl/certs/ca-certificates.crt']);
+    expect(write.code).not.toBe(0);
+    expect(write.stderr).toMatch(/Read-only file system/);
+    expect(readFileSync(bundle, 'utf8')).toBe(before);
     // The rules still hold afterwards: the credential still goes in.
     expect((await contained(['curl', '-sS', 'https://api.example.test/v1/after'])).stdout).toBe('ok');
   });
