@@ -15,7 +15,7 @@ export type { RetentionHold } from './retention.ts';
 export { verifyAudit } from './verify.ts';
 export type { AuditProblem, PrunedReport, VerifyOptions, VerifyResult } from './verify.ts';
 export { readAudit, tailAudit } from './query.ts';
-export { linesPerRequest, linesPerRequestBackward, oneEntryPerRequest, oneEntryPerRequestBackward } from './requests.ts';
+export { linesPerRequest } from './requests.ts';
 export type { SeqRange, TailOptions } from './query.ts';
 export type { AuditFilter } from './filter.ts';
 export { createAppLogger, REDACT_PATHS, REDACTED } from './logger.ts';

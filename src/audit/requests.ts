@@ -34,21 +34,6 @@ export async function* oneEntryPerRequest<T extends Keyed>(entries: AsyncIterabl
   yield* [...waiting.values()].sort((a, b) => a.line.seq - b.line.seq);
 }
 
-/** Newest first: an outcome comes before its `sent` line, which is then left out. */
-export async function* oneEntryPerRequestBackward<T extends Keyed>(entries: AsyncIterable<T>): AsyncGenerator<T> {
-  const answered = new Set<string>();
-  for await (const entry of entries) {
-    const { line } = entry;
-    if (line.phase !== 'sent') {
-      answered.add(line.id);
-      if (answered.size > MAX_PENDING) answered.delete(answered.values().next().value!);
-      yield entry;
-    } else if (!answered.delete(line.id)) {
-      yield entry;
-    }
-  }
-}
-
 /**
  * A page read newest first from a cursor cannot tell whether an outcome it did not read (on an
  * earlier page) answered a `sent` line: pages leave every `sent` line out. A request cut off by a
@@ -77,10 +62,6 @@ export function lastRequests<T extends Keyed | AuditLine>(window: readonly T[], 
 /** The same, for plain lines. */
 export async function* linesPerRequest(lines: AsyncIterable<AuditLine>): AsyncGenerator<AuditLine> {
   for await (const { line } of oneEntryPerRequest(wrap(lines))) yield line;
-}
-
-export async function* linesPerRequestBackward(lines: AsyncIterable<AuditLine>): AsyncGenerator<AuditLine> {
-  for await (const { line } of oneEntryPerRequestBackward(wrap(lines))) yield line;
 }
 
 async function* wrap(lines: AsyncIterable<AuditLine>): AsyncGenerator<Keyed> {
