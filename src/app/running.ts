@@ -1,6 +1,8 @@
 import type { Server as NetServer } from 'node:net';
 // The handle startKeyway returns: where keyway listens, its counts, reload, and stop.
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { AuditEvent } from '../audit/index.ts';
 import type { AdminServer } from '../admin/server.ts';
 import type { DomainPattern } from '../config/domain-pattern.ts';
 import type { Registration } from '../egress/listener-registry.ts';
@@ -23,6 +25,8 @@ export interface RunningKeyway {
   connectionCount(): number;
   /** Serves connections redirected to a listening socket opened elsewhere (keyway run --contain), as `agent`: one port's, or the rest's. */
   acceptRedirected(handle: NetServer, agent: string | undefined, ports: RedirectedPort): void;
+  /** The audit line of a contained run that may reach host Unix sockets (keyway run --contain --allow-socket). */
+  auditContainStart(agent: string | undefined, sockets: readonly string[]): Promise<void>;
   /** Grants and agents in the tables now (config and store): the start banner shows them. */
   counts(): { grants: number; agents: number };
   /** The grants (id, domains) and agents (id, where from, the grants it may use) in the tables now: the start banner's next steps. */
@@ -77,6 +81,7 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     adminAddress: admin?.address,
     connectionCount: () => proxy.connectionCount(),
     acceptRedirected: (handle, agent, ports) => void proxy.acceptRedirected(handle, agent, ports),
+    auditContainStart: (agent, sockets) => parts.audit.write(containStartEvent(agent, sockets, proxyAddress)),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
     inventory: () => ({ grants: live.tables.router.list(), agents: live.tables.agents.list() }),
     reload: (signal = 'SIGHUP', quiet = false) =>
@@ -127,4 +132,26 @@ export async function stopKeyway(
   if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
   const failed = await closers.closeAll();
   if (failed.length > 0) logger.debug({ parts: failed }, 'some parts failed to close while stopping');
+}
+
+function containStartEvent(agent: string | undefined, sockets: readonly string[], at: AddressInfo): AuditEvent {
+  return {
+    ts: new Date().toISOString(),
+    id: randomUUID(),
+    agent: agent ?? null,
+    grant: null,
+    decision: 'admin',
+    code: null,
+    method: null,
+    host: at.address,
+    port: at.port,
+    path: null,
+    status: null,
+    duration_ms: 0,
+    refreshed: false,
+    client: 'cli',
+    via: 'contain',
+    action: 'contain_start',
+    message: `host Unix sockets reachable: ${sockets.join(', ')}`,
+  };
 }

@@ -211,6 +211,14 @@ const configObject = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  // keyway run --contain (src/contain/): what a contained command does not see.
+  contain: z
+    .strictObject({
+      // Hidden besides keyway's own files and the user's credential files (docs/containment.md lists
+      // them): each an absolute path, or ~/PATH under the home folder.
+      hide: z.array(z.string().regex(/^(\/|~\/)/, 'expected an absolute path or ~/PATH')).default([]),
+    })
+    .prefault({}),
   providers: slugRecord(providerSchema),
   grants: slugRecord(grantSchema),
   agents: slugRecord(agentSchema),

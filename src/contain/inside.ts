@@ -1,27 +1,37 @@
 // The first process inside `keyway run --contain`'s namespaces (a user namespace, so that nothing
 // here holds a capability over the host's namespaces; a network namespace with nothing but loopback;
 // a mount namespace). It makes keyway the only way out, hands keyway the listening socket every TCP
-// connection is redirected to, answers DNS, and runs the command. Run by contain/run.ts under
-// `unshare`; it talks to it over Node's IPC channel. Imports nothing of keyway's: it is a small,
-// separate program, and what it does is all in this file.
+// connection is redirected to, answers DNS, and runs the command under bwrap (contain/sandbox.ts:
+// its own PID namespace and user namespace, the host read-only, keyway's files hidden). Run by
+// contain/run.ts under `unshare`; it talks to it over Node's IPC channel. It imports only the
+// sandbox's pure parts: what it does is in this file and those two.
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
+import { bwrapArguments, type PathKind, type SandboxPlan } from './sandbox.ts';
 
 export interface ContainSpec {
   command: string[];
   env: Record<string, string>;
-  /** System CAs and keyway's: mounted over the system bundle paths, so clients trust keyway with no setting. */
-  bundle: string;
+  /** The variables that name a CA file (SSL_CERT_FILE, …): set to the bundle's path inside. */
+  caVariables: string[];
+  /** System CAs and keyway's (PEM): mounted over the system bundle paths, so clients trust keyway with no setting. */
+  bundlePem: string;
   /** The ports with a listener of their own (443, 80, the grants' and --port's); every other port shares one. */
   ports: number[];
+  /** What the command sees of the host's files. */
+  sandbox: SandboxPlan;
+  /** contain/seccomp.ts's filter (base64), or null (--allow-socket: Unix sockets allowed). */
+  seccomp: string | null;
 }
 
+/** What keyway says to inside.ts: the spec first (over IPC: the CA bundle is too long for a variable), then `ready`. */
+export type KeywayMessage = { kind: 'spec'; spec: ContainSpec } | { kind: 'ready' };
 /** What inside.ts says to keyway over the IPC channel; `listening` carries a listening socket. */
 export type InsideMessage = { kind: 'listening'; port: number | undefined; last: boolean } | { kind: 'failed'; reason: string };
 
@@ -40,16 +50,48 @@ function fail(reason: string): never {
  * own bundle.pem let the command write into it (an agent's CA for later runs). The copy's file is
  * unlinked once mounted, so no path but the read-only mounts reaches it.
  */
-function mountPrivateBundle(bundle: string): void {
+function mountPrivateBundle(pem: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-contain-ca-'));
   const copy = join(dir, 'bundle.pem');
+  const mounted: string[] = [];
   try {
-    copyFileSync(bundle, copy);
+    writeFileSync(copy, pem, { mode: 0o444 });
     for (const path of SYSTEM_BUNDLES) {
       if (!existsSync(path)) continue;
       run('mount', ['--bind', copy, path]);
       run('mount', ['-o', 'remount,bind,ro', path]);
+      mounted.push(path);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (mounted.length === 0) fail(`no system CA bundle to put keyway's CA in (looked for ${SYSTEM_BUNDLES.join(', ')})`);
+  return mounted[0]!;
+}
+
+/** What is at a path as this process reaches it (its uid is the command's on the host). */
+function kindOf(path: string): PathKind {
+  try {
+    return statSync(path).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return undefined;
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** The filter in a file bwrap reads from a descriptor; the file is unlinked at once. */
+function filterDescriptor(filter: string): number {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-contain-seccomp-'));
+  try {
+    writeFileSync(join(dir, 'filter.bpf'), Buffer.from(filter, 'base64'));
+    return openSync(join(dir, 'filter.bpf'), 'r');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -151,9 +193,17 @@ async function handOver(server: Server, message: InsideMessage): Promise<void> {
   server.close();
 }
 
+async function nextMessage(): Promise<KeywayMessage> {
+  return new Promise((resolve) => process.once('message', (message: KeywayMessage) => resolve(message)));
+}
+
 async function main(): Promise<void> {
-  const spec = JSON.parse(process.env['KEYWAY_CONTAIN'] ?? 'null') as ContainSpec | null;
-  if (!spec || !process.send) fail('run by keyway run --contain only');
+  if (!process.send) fail('run by keyway run --contain only');
+  // keyway gone (killed, crashed): nothing here outlives it.
+  process.on('disconnect', () => process.exit(2));
+  const first = await nextMessage();
+  if (first.kind !== 'spec') fail('run by keyway run --contain only');
+  const spec = first.spec;
   run('ip', ['link', 'set', 'lo', 'up']);
   // Every address routes to loopback, where only the redirect makes it go anywhere. With 127.0.0.1
   // as the source: with none (0.0.0.0), the kernel does not undo the redirect on the answers, and a
@@ -177,17 +227,26 @@ async function main(): Promise<void> {
   await once(dns, 'listening');
   dns.on('message', (message, from) => answerUdp(dns, message, from));
   run('nft', ['-f', '-'], rules(listeners, catchAllPort, dnsPort));
-  mountPrivateBundle(spec.bundle);
+  const bundle = mountPrivateBundle(spec.bundlePem);
   let left = servers.size;
   for (const [port, server] of servers) await handOver(server, { kind: 'listening', port, last: --left === 0 });
-  await new Promise<void>((resolve) => process.once('message', () => resolve()));
-  // The command holds no capability even in its own namespaces (root there keeps none: the bounding
-  // and inheritable sets are emptied), so it cannot remove the rules, unmount the CA bundle or make
-  // namespaces of its own; no-new-privs keeps a setuid program from getting one back.
-  const dropped = ['--bounding-set=-all', '--inh-caps=-all', '--no-new-privs', '--', ...spec.command];
-  const child = spawn('setpriv', dropped, { stdio: 'inherit', env: spec.env });
+  await nextMessage();
+  const env = { ...spec.env };
+  for (const name of spec.caVariables) env[name] = bundle;
+  // bwrap's user namespace is a child of this one: the command holds no capability over the
+  // namespaces the rules and the CA mounts live in (it cannot remove or unmount them), none in its
+  // own either (bwrap drops them all and sets no-new-privs), and a setuid program gains nothing
+  // (root is not mapped there).
+  const filter = spec.seccomp === null ? undefined : filterDescriptor(spec.seccomp);
+  const args = [...bwrapArguments(spec.sandbox, kindOf, filter === undefined ? undefined : 3, isLink), '--', ...spec.command];
+  const stdio: Array<'inherit' | number> = ['inherit', 'inherit', 'inherit'];
+  if (filter !== undefined) stdio.push(filter);
+  const child = spawn('bwrap', args, { stdio, env });
+  if (filter !== undefined) closeSync(filter);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
-  child.once('error', (err) => fail(`cannot run ${spec.command[0]}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+  process.removeAllListeners('disconnect');
+  process.on('disconnect', () => child.kill('SIGKILL'));
+  child.once('error', (err) => fail(`cannot run bwrap: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
   child.once('exit', (code, signal) => {
     process.disconnect?.();
     process.exit(code ?? (signal ? 128 : 1));

@@ -1,12 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startKeyway } from '../app/index.ts';
 import type { Config } from '../config/index.ts';
-import type { ContainSpec, InsideMessage } from './inside.ts';
+import type { CommandUser } from './command-user.ts';
+import { idmappedFolders } from './idmapped-folders.ts';
+import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
+import type { SandboxPlan } from './sandbox.ts';
+import { unixSocketFilter } from './seccomp.ts';
 
 // `keyway run --contain -- CMD`: CMD runs where keyway is the only way out. This process runs a
 // keyway for it (the home's config, store and audit log, as `keyway fetch` does) and starts, under
@@ -16,25 +20,33 @@ import type { ContainSpec, InsideMessage } from './inside.ts';
 // them from outside the namespace and dials the real hosts from here. Why this shape: it needs no
 // addresses, no veth pair and no route to the host, and a command that removes the rules finds no
 // way out at all. The user namespace means nothing inside holds a capability over the host's
-// namespaces (no setns back out), whoever runs keyway.
+// namespaces (no setns back out), whoever runs keyway. inside.ts then runs the command under bwrap
+// (contain/sandbox.ts): a PID namespace of its own, the host's files read-only, keyway's hidden.
 
 /** Why containment cannot run here, or undefined: it never falls back to running CMD uncontained. */
-export function containUnavailable(): string | undefined {
+export function containUnavailable(user: CommandUser): string | undefined {
   if (process.platform !== 'linux') return `network namespaces are Linux's; this is ${process.platform}`;
-  for (const [program, what] of [
+  const asRoot = process.getuid?.() === 0;
+  const programs: Array<[string, string]> = [
     ['unshare', 'unshare (util-linux) to make the namespaces'],
     ['ip', 'ip (iproute2) to bring up loopback inside'],
     ['nft', 'nft (nftables) for the redirect rules inside'],
     ['mount', 'mount (util-linux) to put the CA in the system bundle inside'],
-    ['setpriv', 'setpriv (util-linux) to run the command with no capability'],
-  ] as const) {
+    ['bwrap', "bwrap (bubblewrap) for the command's PID namespace and its view of the files"],
+  ];
+  if (asRoot)
+    programs.push(
+      ['setpriv', 'setpriv (util-linux) to run the command as an unprivileged user'],
+      ['python3', 'python3 to keep the folder writable to the command when root owns it'],
+    );
+  for (const [program, what] of programs) {
     if (spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status !== 0) return `${what} is not installed`;
   }
-  // One try at what the kernel allows: a user namespace (with a network namespace in it) as this user.
-  const probe = spawnSync('unshare', ['--user', '--map-root-user', '--net', 'true'], { encoding: 'utf8' });
+  // One try at what the kernel allows: a user namespace (with a network namespace in it) as the command's user.
+  const probe = spawnSync('unshare', ['--user', '--map-root-user', '--net', 'true'], { encoding: 'utf8', ...(asRoot ? { uid: user.uid, gid: user.gid } : {}) });
   if (probe.status !== 0) {
     const reason = (probe.stderr ?? '').trim().split('\n')[0] || 'unshare failed';
-    return `this user may not create a user and network namespace (${reason}): run as root, or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or user.max_user_namespaces > 0)`;
+    return `uid ${user.uid} may not create a user and network namespace (${reason}): allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or user.max_user_namespaces > 0)`;
   }
   return undefined;
 }
@@ -47,8 +59,15 @@ export interface ContainOptions {
   command: string[];
   /** TLS ports besides 443 with a listener of their own (the grants' ports, --port): TLS to any other port is refused. */
   ports: readonly number[];
-  /** The command's environment, CA variables included, proxy variables excluded. */
+  /** The command's environment, proxy variables excluded. */
   env: Record<string, string>;
+  /** The variables that name the CA bundle (set inside to where it is mounted there). */
+  caVariables: string[];
+  /** Who the command is on the host, and what it sees of the host's files. */
+  user: CommandUser;
+  sandbox: SandboxPlan;
+  /** Said in the audit log at start: the host sockets the command may reach (--allow-socket). */
+  sockets: string[];
   /** keyway's own environment (the master key and the config's references). */
   keywayEnv: NodeJS.ProcessEnv;
   err(line: string): void;
@@ -68,23 +87,34 @@ export async function runContained(options: ContainOptions): Promise<number> {
   });
   try {
     const ports = [...new Set([443, 80, ...options.ports])];
-    const spec: ContainSpec = { command: options.command, env: options.env, bundle: join(config.home, 'certs', 'bundle.pem'), ports };
-    if (!existsSync(spec.bundle)) {
-      options.err(`keyway: no CA bundle at ${spec.bundle}: run \`keyway init\``);
+    const bundle = join(config.home, 'certs', 'bundle.pem');
+    if (!existsSync(bundle)) {
+      options.err(`keyway: no CA bundle at ${bundle}: run \`keyway init\``);
       return 2;
     }
-    const inside = fileURLToPath(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
-    const child = spawn('unshare', ['--user', '--map-root-user', '--net', '--mount', '--fork', '--kill-child', process.execPath, inside], {
+    const filter = options.sockets.length > 0 ? undefined : unixSocketFilter();
+    const spec: ContainSpec = {
+      command: options.command,
+      env: options.env,
+      caVariables: options.caVariables,
+      bundlePem: readFileSync(bundle, 'utf8'),
+      ports,
+      sandbox: options.sandbox,
+      seccomp: filter === undefined ? null : filter.toString('base64'),
+    };
+    if (options.sockets.length > 0) await running.auditContainStart(options.agent, options.sockets);
+    const child = spawn(...containChain(options.user, options.sandbox), {
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', KEYWAY_CONTAIN: JSON.stringify(spec) },
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
+    child.send({ kind: 'spec', spec } satisfies KeywayMessage);
     let started = false;
     child.on('message', (message: InsideMessage, handle: unknown) => {
       if (message.kind === 'listening' && handle) {
         running.acceptRedirected(handle as Server, options.agent, { port: message.port ?? undefined, served: ports });
         if (!message.last) return;
         started = true;
-        child.send({ kind: 'ready' });
+        child.send({ kind: 'ready' } satisfies KeywayMessage);
       } else if (message.kind === 'failed') options.err(`keyway: contain_unavailable: ${message.reason}`);
     });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
@@ -106,4 +136,19 @@ export async function runContained(options: ContainOptions): Promise<number> {
   } finally {
     await running.stop({ drainMs: 2_000 });
   }
+}
+
+/**
+ * The programs that set up the namespaces, first to last. As the user: unshare, then inside.ts.
+ * As root: first a mount namespace of root's own where the folders the command writes, if root
+ * owns them, are idmapped to its uid (contain/idmapped-folders.ts); then setpriv drops to that
+ * uid, so the user namespace, and all that runs in it, is that uid's and never root's.
+ */
+function containChain(user: CommandUser, sandbox: SandboxPlan): [string, string[]] {
+  const inside = fileURLToPath(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+  const namespaces = ['unshare', '--user', '--map-root-user', '--net', '--mount', '--fork', '--kill-child', process.execPath, inside];
+  if (process.getuid?.() !== 0) return [namespaces[0]!, namespaces.slice(1)];
+  const rootOwned = [sandbox.workdir, ...sandbox.writable].filter((folder) => statSync(folder).uid === 0);
+  const drop = ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', ...namespaces];
+  return ['unshare', ['--mount', '--propagation', 'private', '--', ...idmappedFolders(user.uid, user.gid, rootOwned, drop)]];
 }

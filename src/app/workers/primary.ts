@@ -152,6 +152,7 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
     acceptRedirected: () => {
       throw new Error('a keyway with proxy.workers takes no redirected listener (keyway run --contain runs its own)');
     },
+    auditContainStart: () => Promise.reject(new Error('a keyway with proxy.workers runs no contained command')),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
     inventory: () => ({ grants: live.tables.router.list(), agents: live.tables.agents.list() }),
     reload: (signal = 'SIGHUP', quiet = false) =>

@@ -1,6 +1,12 @@
 import { spawn } from 'node:child_process';
+import { realpathSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
+import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
 import { containUnavailable, runContained } from '../../contain/run.ts';
+import { defaultHidden, defaultProtected, planProblem, type SandboxPlan } from '../../contain/sandbox.ts';
+import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
 import { agentKeyFor, awsCaVariables, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
@@ -83,7 +89,7 @@ Where agents are configured and no --agent is given, a warning on stderr says re
 };
 
 /** keyway's own options that take a value: the word after them is not the command. */
-const RUN_VALUE_OPTIONS = new Set(['--agent', '--home', '--config']);
+const RUN_VALUE_OPTIONS = new Set(['--agent', '--home', '--config', '--port', '--env', '--allow-write', '--allow-socket']);
 
 /**
  * keyway's options and the command, split at `--`, or else at the first word that is not an
@@ -99,7 +105,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID] [--contain [--port N…] [--env NAME…]] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -120,8 +126,15 @@ the port. Plain HTTP goes to the port its Host names. CMD's environment is an al
 yours: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG, LANGUAGE, LC_*, TZ, TMPDIR, EDITOR,
 VISUAL, PAGER, NO_COLOR, FORCE_COLOR, COLUMNS, LINES and XDG_*_HOME, the CA variables and the
 placeholders; --env NAME (again for more) passes one more. keyway's secrets (a config env:
-reference, KEYWAY_*) never pass, --env or not. Without the privileges it needs (root, or
-unprivileged user namespaces) it fails with contain_unavailable (exit 2), never running CMD uncontained.`,
+reference, KEYWAY_*) never pass, --env or not. CMD has its own PID namespace (no host process in
+sight or reach) and a new session; it sees the host read-only, with keyway's home and files and
+your credential files (~/.ssh, ~/.aws, … and contain.hide) hidden, and private /tmp, /var/tmp, /run
+and /dev/shm. It writes only in the folder keyway run started in (its working directory) and where
+--allow-write PATH says (again for more). It can make no Unix socket, unless --allow-socket PATH
+names a host socket it may reach (audited; the socket filter is then off). Run as root, CMD runs as
+the user behind sudo, else as nobody: never as root. Without the privileges it needs (root, or
+unprivileged user namespaces) or bwrap (bubblewrap) it fails with contain_unavailable (exit 2),
+never running CMD uncontained. docs/containment.md says what it can and cannot reach.`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
@@ -131,10 +144,16 @@ unprivileged user namespaces) it fails with contain_unavailable (exit 2), never 
       contain: { type: 'boolean' },
       port: { type: 'string', multiple: true },
       env: { type: 'string', multiple: true },
+      'allow-write': { type: 'string', multiple: true },
+      'allow-socket': { type: 'string', multiple: true },
     });
-    if (command.length === 0) throw usageError('usage: keyway run [--agent ID] [--contain [--port N…] [--env NAME…]] [--] CMD [ARGS…]');
+    if (command.length === 0)
+      throw usageError('usage: keyway run [--agent ID] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]');
     if (args.strings('port').length > 0 && !args.flag('contain')) throw usageError('--port is for --contain: without it, CMD reaches keyway by HTTPS_PROXY');
     if (args.strings('env').length > 0 && !args.flag('contain')) throw usageError('--env is for --contain: without it, CMD gets your whole environment');
+    for (const option of ['allow-write', 'allow-socket']) {
+      if (args.strings(option).length > 0 && !args.flag('contain')) throw usageError(`--${option} is for --contain: without it, CMD reaches all you can`);
+    }
     if (args.flag('contain')) return runContainedCommand(args, io, command);
     const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
@@ -169,9 +188,13 @@ unprivileged user namespaces) it fails with contain_unavailable (exit 2), never 
 /** The proxy variables a contained command must not follow: there is no proxy to reach in there, only keyway's redirect. */
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY'];
 
+/** The variables that name a CA file: inside, the system bundle path that holds keyway's CA. */
+const CA_VARIABLES = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO'];
+
 /** keyway run --contain: checks first, then the command in its namespaces (contain/run.ts). */
 async function runContainedCommand(args: Args, io: CommandIO, command: string[]): Promise<number> {
-  const unavailable = containUnavailable();
+  const user = commandUser(io.env);
+  const unavailable = containUnavailable(user);
   if (unavailable !== undefined) {
     io.err(`keyway: contain_unavailable: ${unavailable}; CMD was not run`);
     return 2;
@@ -181,7 +204,6 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   const agent = args.string('agent');
   const { grants, unknownAgent } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
   if (agent !== undefined && unknownAgent) throw noSuchAgent(agent, unknownAgent.known);
-  const ca = clientEnvironment(config);
   let env: Record<string, string>;
   try {
     env = { ...placeholderVariables(grants), ...containedEnvironment(io.env, args.strings('env'), config) };
@@ -190,10 +212,59 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
     throw err;
   }
   for (const name of PROXY_VARIABLES) delete env[name];
-  for (const name of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) env[name] = ca[name]!;
-  Object.assign(env, awsCaVariables(config, grants));
+  const caVariables = [...CA_VARIABLES, ...Object.keys(awsCaVariables(config, grants))];
+  const sandbox = sandboxPlan(config, args, io.env, user);
+  const sockets = sandbox.sockets;
+  if (process.getuid?.() === 0) io.err(`keyway: CMD runs as uid ${user.uid}, ${user.why}: never as root`);
   const ports = [...grantPorts(grants.flatMap((g) => g.domains)), ...args.strings('port').map(portNumber)];
-  return runContained({ config, configFile: args.string('config'), agent, command, ports, env, keywayEnv: io.env, err: (line) => io.err(line) });
+  return runContained({
+    config,
+    configFile: args.string('config'),
+    agent,
+    command,
+    ports,
+    env,
+    caVariables,
+    user,
+    sandbox,
+    sockets,
+    keywayEnv: io.env,
+    err: (line) => io.err(line),
+  });
+}
+
+/** What the contained command sees of the host's files (contain/sandbox.ts), from the options and the config. */
+function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: CommandUser): SandboxPlan {
+  const workdir = realpathSync(process.cwd());
+  const writable = args.strings('allow-write').map((path) => existingPath(path, '--allow-write'));
+  const sockets = args.strings('allow-socket').map((path) => {
+    const real = existingPath(path, '--allow-socket');
+    if (!statSync(real).isSocket()) throw usageError(`--allow-socket ${path}: not a Unix socket`);
+    return real;
+  });
+  const homes = [...new Set([env['HOME'], user.home].filter((home): home is string => home !== undefined && isAbsolute(home)))];
+  const runtime = env['XDG_RUNTIME_DIR'];
+  const plan: SandboxPlan = {
+    uid: user.uid,
+    gid: user.gid,
+    workdir,
+    writable,
+    sockets,
+    hide: [...keywayFiles(config, args.string('config')), ...defaultHidden(homes), ...configuredHidden(config, homes)],
+    protect: defaultProtected(homes, workdir),
+    privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
+  };
+  const problem = planProblem(plan);
+  if (problem !== undefined) throw usageError(problem);
+  return plan;
+}
+
+function existingPath(path: string, option: string): string {
+  try {
+    return realpathSync(resolve(path));
+  } catch (err) {
+    throw usageError(`${option} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (err as Error).message}`);
+  }
 }
 
 /** The ports the grants' domains name (`host:8443`): each gets a listener of its own under --contain. */

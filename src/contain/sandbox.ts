@@ -1,0 +1,167 @@
+import { isAbsolute, join, relative } from 'node:path';
+
+// What a contained command sees of the host's files and processes (keyway run --contain), built
+// as bubblewrap's arguments. bwrap (Debian's `bubblewrap`, the tool Flatpak and Claude Code's
+// sandbox-runtime use) makes the PID namespace, the fresh /proc and /dev, the read-only view of
+// the host and the new session, walking every submount to make it read-only; we would otherwise
+// write that mount code by hand. keyway keeps the network part (contain/inside.ts): bwrap runs
+// inside the network namespace inside.ts has set up, and its own user namespace leaves the command
+// no capability over the one keyway's rules live in.
+
+/** The user's credential files, hidden from a contained command by default (relative to the home folder). */
+export const CREDENTIAL_PATHS = [
+  '.ssh',
+  '.aws',
+  '.gnupg',
+  '.kube',
+  '.docker/config.json',
+  '.config/gh',
+  '.config/gcloud',
+  '.config/op',
+  '.azure',
+  '.netrc',
+  '.git-credentials',
+  '.npmrc',
+  '.pypirc',
+  '.vault-token',
+  '.cargo/credentials.toml',
+  '.password-store',
+  '.local/share/keyrings',
+] as const;
+
+/**
+ * Files a program the user runs later would execute: read-only even where the command may write
+ * (its working folder is the home folder, or --allow-write names it), so it cannot plant a command
+ * for the user's next shell or `git`. Relative to the home folder, except `.git/…` (to the working folder).
+ */
+export const PROTECTED_HOME_PATHS = [
+  '.bashrc',
+  '.bash_profile',
+  '.bash_login',
+  '.profile',
+  '.zshrc',
+  '.zshenv',
+  '.zprofile',
+  '.zlogin',
+  '.config/fish',
+  '.gitconfig',
+  '.config/git',
+] as const;
+export const PROTECTED_WORKDIR_PATHS = ['.git/hooks', '.git/config'] as const;
+
+/** Private to the command (an empty tmpfs each): where Unix sockets and shared scratch files live. */
+export const PRIVATE_DIRS = ['/tmp', '/var/tmp', '/run', '/var/run', '/dev/shm'] as const;
+
+export interface SandboxPlan {
+  /** The command's uid and gid, as the host sees them (never 0). */
+  uid: number;
+  gid: number;
+  /** The folder `keyway run` was started in: the command's working directory, writable. */
+  workdir: string;
+  /** --allow-write: writable besides the working folder. */
+  writable: string[];
+  /** --allow-socket: host Unix sockets the command may reach (the socket filter is then off). */
+  sockets: string[];
+  /** keyway's own files, the credential files, contain.hide: an empty read-only folder or file in their place. */
+  hide: string[];
+  /** Read-only even inside a writable folder (PROTECTED_*). */
+  protect: string[];
+  /** Private dirs besides PRIVATE_DIRS (the user's runtime directory). */
+  privateDirs: string[];
+}
+
+/** What is at a host path as the command's uid reaches it; undefined: nothing, or not reachable. */
+export type PathKind = 'dir' | 'file' | undefined;
+
+export function isWithin(path: string, folder: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** A reason the plan cannot run as asked (the working folder hidden, say), or undefined. */
+export function planProblem(plan: SandboxPlan): string | undefined {
+  for (const hidden of plan.hide) {
+    if (isWithin(plan.workdir, hidden))
+      return `the working folder ${plan.workdir} is inside ${hidden}, which a contained command never sees: run from your project's folder`;
+    for (const path of [...plan.writable, ...plan.sockets]) {
+      if (isWithin(path, hidden)) return `${path} is inside ${hidden}, which a contained command never sees`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * bwrap's arguments, before `--` and the command. `kind` tells what is at a path (stat as the
+ * command's uid, links followed), `isLink` whether the path itself is a link; `seccompFd` is the
+ * descriptor carrying contain/seccomp.ts's filter, if any.
+ */
+export function bwrapArguments(
+  plan: SandboxPlan,
+  kind: (path: string) => PathKind,
+  seccompFd: number | undefined,
+  isLink: (path: string) => boolean = () => false,
+): string[] {
+  const args = [
+    '--unshare-user',
+    '--uid',
+    String(plan.uid),
+    '--gid',
+    String(plan.gid),
+    // Its own PID namespace: keyway and every host process are out of sight and out of reach of
+    // kill(2) and ptrace(2). IPC (System V shared memory) and the cgroup view are its own too.
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-cgroup-try',
+    // A new session: the terminal it was started from is not its controlling terminal, so TIOCSTI
+    // cannot push keystrokes into the shell that started it.
+    '--new-session',
+    '--die-with-parent',
+    '--cap-drop',
+    'ALL',
+    // The host, read-only (every submount too), then what is fresh or private on top.
+    '--ro-bind',
+    '/',
+    '/',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+  ];
+  // A private dir that is a link (/var/run to /run) is private through its target.
+  const privates = [...PRIVATE_DIRS, ...plan.privateDirs].filter((dir) => kind(dir) === 'dir' && !isLink(dir));
+  for (const dir of privates) args.push('--tmpfs', dir);
+  const bound: string[] = [];
+  for (const path of [plan.workdir, ...plan.writable]) {
+    args.push('--bind', path, path);
+    bound.push(path);
+  }
+  for (const socket of plan.sockets) {
+    args.push('--bind', socket, socket);
+    bound.push(socket);
+  }
+  // Out of sight already when under a private dir and under nothing bound from the host.
+  const visible = (path: string) => !privates.some((dir) => isWithin(path, dir)) || bound.some((b) => isWithin(path, b));
+  for (const path of plan.protect) {
+    if (kind(path) !== undefined && plan.sockets.every((s) => s !== path) && [plan.workdir, ...plan.writable].some((w) => isWithin(path, w))) {
+      args.push('--ro-bind', path, path);
+    }
+  }
+  for (const path of plan.hide) {
+    const what = kind(path);
+    if (what === undefined || !visible(path)) continue;
+    if (what === 'dir') args.push('--tmpfs', path, '--remount-ro', path);
+    else args.push('--ro-bind', '/dev/null', path);
+  }
+  args.push('--chdir', plan.workdir);
+  if (seccompFd !== undefined) args.push('--seccomp', String(seccompFd));
+  return args;
+}
+
+/** The default hidden and protected paths under a home folder and a working folder. */
+export function defaultHidden(homes: readonly string[]): string[] {
+  return homes.flatMap((home) => CREDENTIAL_PATHS.map((p) => join(home, p)));
+}
+
+export function defaultProtected(homes: readonly string[], workdir: string): string[] {
+  return [...homes.flatMap((home) => PROTECTED_HOME_PATHS.map((p) => join(home, p))), ...PROTECTED_WORKDIR_PATHS.map((p) => join(workdir, p))];
+}
