@@ -146,11 +146,15 @@ export function bwrapArguments(
       args.push('--ro-bind', path, path);
     }
   }
-  for (const path of plan.hide) {
+  // Shortest first: a path inside a folder already hidden is gone with it (and could not be mounted on).
+  const hidden: string[] = [];
+  for (const path of [...new Set(plan.hide)].sort((a, b) => a.length - b.length)) {
     const what = kind(path);
-    if (what === undefined || !visible(path)) continue;
-    if (what === 'dir') args.push('--tmpfs', path, '--remount-ro', path);
-    else args.push('--ro-bind', '/dev/null', path);
+    if (what === undefined || !visible(path) || hidden.some((folder) => isWithin(path, folder))) continue;
+    if (what === 'dir') {
+      args.push('--tmpfs', path, '--remount-ro', path);
+      hidden.push(path);
+    } else args.push('--ro-bind', '/dev/null', path);
   }
   args.push('--chdir', plan.workdir);
   if (seccompFd !== undefined) args.push('--seccomp', String(seccompFd));
