@@ -22,6 +22,8 @@ export interface RunningProxy {
   started_at: string;
   /** `start`: a proxy clients may be pointed at; `contain`: the one serving a `keyway run --contain` command (stops with it). Absent: start. */
   role?: 'start' | 'contain';
+  /** The contain door's Unix socket (data/running/PID.sock): keyway run --contain hands this keyway its command's connections. */
+  door?: string;
 }
 
 /** The folder of every running keyway's record, beside `file` (data/proxy.json). */
@@ -125,6 +127,7 @@ function readRunningProxy(file: string): RunningProxy | undefined {
     typeof a === 'object' && a !== null && typeof (a as ListenAddress).host === 'string' && Number.isInteger((a as ListenAddress).port);
   if (!Number.isInteger(r.pid) || !isAddress(r.proxy) || !(r.admin === null || isAddress(r.admin))) return undefined;
   if (r.role !== undefined && r.role !== 'start' && r.role !== 'contain') return undefined;
+  if (r.door !== undefined && typeof r.door !== 'string') return undefined;
   return r as RunningProxy;
 }
 

@@ -9,7 +9,7 @@ import { openServices, type Services } from '../services.ts';
 import { loadOrCreateCa, writeBundleInChild, type BundleWriter, type CertificateAuthority } from '../tls/index.ts';
 import { startAdmin } from './admin-deps.ts';
 import { Closers } from './closers.ts';
-import { announceKeyway, listenOn } from './listen.ts';
+import { announceKeyway, listenOn, openContainDoor } from './listen.ts';
 import type { StartOptions } from './options.ts';
 import { buildParts, type Parts } from './parts.ts';
 import { proxyRuntime } from './proxy-runtime.ts';
@@ -98,6 +98,9 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
     ownPorts.add(admin.address.port);
   }
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
-  const registration = await announceKeyway(parts, closers, proxyAddress, admin?.address, options.announce === 'contain' ? 'contain' : 'start');
+  // The contain door: a `keyway start` (not a worker, not keyway run --contain's own) takes its contained commands' connections.
+  const doorWanted = worker === undefined && options.announce !== 'contain' && options.announce !== false;
+  const door = doorWanted ? await openContainDoor(proxy.door, paths.runningProxy, closers, logger) : undefined;
+  const registration = await announceKeyway(parts, closers, proxyAddress, admin?.address, options.announce === 'contain' ? 'contain' : 'start', door);
   return { proxy, proxyAddress, admin, registration };
 }

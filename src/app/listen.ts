@@ -1,6 +1,8 @@
 // Binding a listener and telling the host about it. A port that cannot be bound fails start with
 // one line naming it (and the keyway already there, if any), never a raw socket error.
 import { once } from 'node:events';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/index.ts';
@@ -61,11 +63,50 @@ export async function announceKeyway(
   proxy: AddressInfo,
   admin: AddressInfo | undefined,
   role: 'start' | 'contain',
+  door?: string,
 ): Promise<Registration | undefined> {
   const registration = await announceListeners(parts.registryDir, proxy, admin, parts.logger);
   closers.add('listener registration', () => registration?.remove());
   const at = (a: AddressInfo) => ({ host: a.address, port: a.port });
   if (parts.options.announce !== false)
-    await announceRunningProxy(parts.services.paths.runningProxy, { proxy: at(proxy), admin: admin ? at(admin) : null, started_at: parts.startedAt, role });
+    await announceRunningProxy(parts.services.paths.runningProxy, {
+      proxy: at(proxy),
+      admin: admin ? at(admin) : null,
+      started_at: parts.startedAt,
+      role,
+      ...(door === undefined ? {} : { door }),
+    });
   return registration;
+}
+
+/** Unix socket paths longer than this do not fit sockaddr_un (108 bytes with the NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Binds the contain door (proxy/transparent/contain-door.ts) at data/running/PID.sock, mode 0600.
+ * Returns its path, or undefined where it cannot be (a home path too long for a Unix socket, a
+ * folder it cannot write): keyway run --contain then runs a keyway of its own, as before.
+ */
+export async function openContainDoor(door: Server, runningFile: string, closers: Closers, logger: Logger): Promise<string | undefined> {
+  const path = join(dirname(runningFile), 'running', `${process.pid}.sock`);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    logger.info({ path }, 'no contain door: the home path is too long for a Unix socket; keyway run --contain will run its own keyway');
+    return undefined;
+  }
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    rmSync(path, { force: true });
+    door.listen(path);
+    await once(door, 'listening');
+    chmodSync(path, 0o600);
+  } catch (err) {
+    logger.warn({ err: { code: (err as NodeJS.ErrnoException).code } }, 'no contain door; keyway run --contain will run its own keyway');
+    if (door.listening) door.close();
+    return undefined;
+  }
+  closers.add('contain door', () => {
+    if (door.listening) door.close();
+    rmSync(path, { force: true });
+  });
+  return path;
 }

@@ -1,8 +1,7 @@
 import type { Server as NetServer } from 'node:net';
 // The handle startKeyway returns: where keyway listens, its counts, reload, and stop.
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { AuditEvent } from '../audit/index.ts';
+import { containStartEvent } from '../proxy/transparent/contain-door.ts';
 import type { AdminServer } from '../admin/server.ts';
 import type { DomainPattern } from '../config/domain-pattern.ts';
 import type { Registration } from '../egress/listener-registry.ts';
@@ -81,7 +80,7 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
     adminAddress: admin?.address,
     connectionCount: () => proxy.connectionCount(),
     acceptRedirected: (handle, agent, ports) => void proxy.acceptRedirected(handle, agent, ports),
-    auditContainStart: (agent, sockets) => parts.audit.write(containStartEvent(agent, sockets, proxyAddress)),
+    auditContainStart: (agent, sockets) => parts.audit.write(containStartEvent(agent, sockets)),
     counts: () => ({ grants: live.grantCount, agents: live.tables.agents.list().length }),
     inventory: () => ({ grants: live.tables.router.list(), agents: live.tables.agents.list() }),
     reload: (signal = 'SIGHUP', quiet = false) =>
@@ -132,26 +131,4 @@ export async function stopKeyway(
   if (lost.length > 0) logger.error({ grants: lost }, 'refreshed tokens could not be saved before stopping; these grants need `keyway connect`');
   const failed = await closers.closeAll();
   if (failed.length > 0) logger.debug({ parts: failed }, 'some parts failed to close while stopping');
-}
-
-function containStartEvent(agent: string | undefined, sockets: readonly string[], at: AddressInfo): AuditEvent {
-  return {
-    ts: new Date().toISOString(),
-    id: randomUUID(),
-    agent: agent ?? null,
-    grant: null,
-    decision: 'admin',
-    code: null,
-    method: null,
-    host: at.address,
-    port: at.port,
-    path: null,
-    status: null,
-    duration_ms: 0,
-    refreshed: false,
-    client: 'cli',
-    via: 'contain',
-    action: 'contain_start',
-    message: `host Unix sockets reachable: ${sockets.join(', ')}`,
-  };
 }

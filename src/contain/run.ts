@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startKeyway } from '../app/index.ts';
 import type { Config } from '../config/index.ts';
+import { runningProxyFiles } from '../paths.ts';
+import { findRunningProxy } from '../running-proxy.ts';
 import type { CommandUser } from './command-user.ts';
+import { type ContainedServer, doorRelay } from './door-relay.ts';
 import { idmappedFolders } from './idmapped-folders.ts';
 import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
 import type { SandboxPlan } from './sandbox.ts';
@@ -76,15 +79,7 @@ export interface ContainOptions {
 /** Runs the command contained; resolves with its exit status (2 when containment failed to start). */
 export async function runContained(options: ContainOptions): Promise<number> {
   const { config } = options;
-  const running = await startKeyway({
-    home: config.home,
-    configFile: options.configFile,
-    listen: { host: '127.0.0.1', port: 0 },
-    adminListen: { host: '127.0.0.1', port: 0 },
-    env: options.keywayEnv,
-    logger: pino({ level: 'error' }, pino.destination(2)),
-    announce: 'contain',
-  });
+  const running = await containedServer(options);
   try {
     const ports = [...new Set([443, 80, ...options.ports])];
     const bundle = join(config.home, 'certs', 'bundle.pem');
@@ -134,8 +129,34 @@ export async function runContained(options: ContainOptions): Promise<number> {
       process.off('SIGTERM', forward);
     }
   } finally {
-    await running.stop({ drainMs: 2_000 });
+    await running.stop();
   }
+}
+
+/**
+ * The keyway running for this home, through its contain door (contain/door-relay.ts): its secrets,
+ * its rate buckets, quotas and refusal budgets, its audit log. Where none runs (or it has no door:
+ * proxy.workers), a keyway of this process's own, which reads the config's secrets from this
+ * process's environment.
+ */
+async function containedServer(options: ContainOptions): Promise<ContainedServer> {
+  const door = findRunningProxy(runningProxyFiles(options.config.home).runningProxy)?.door;
+  const relay = door === undefined ? undefined : await doorRelay(door);
+  if (relay !== undefined) return relay;
+  const own = await startKeyway({
+    home: options.config.home,
+    configFile: options.configFile,
+    listen: { host: '127.0.0.1', port: 0 },
+    adminListen: { host: '127.0.0.1', port: 0 },
+    env: options.keywayEnv,
+    logger: pino({ level: 'error' }, pino.destination(2)),
+    announce: 'contain',
+  });
+  return {
+    acceptRedirected: (handle, agent, ports) => own.acceptRedirected(handle, agent, ports),
+    auditContainStart: (agent, sockets) => own.auditContainStart(agent, sockets),
+    stop: () => own.stop({ drainMs: 2_000 }),
+  };
 }
 
 /**

@@ -7,7 +7,7 @@
 // this test's own loopback address, where keyway's proxy.hosts sends the name.
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +52,7 @@ describe('keyway run --contain', () => {
       env: { ...process.env, CGO_ENABLED: '0', GOCACHE: join(tmpdir(), 'keyway-test-go-cache'), GOPATH: join(workDir, 'gopath') },
     });
     proxy = await startProxy({
-      env: { API_TOKEN: TOKEN, BOT_KEY: 'bot-key-contained' },
+      env: { API_TOKEN: TOKEN, BOT_KEY: 'bot-key-contained', LIMITED_KEY: 'limited-key-contained' },
       config: {
         proxy: {
           hosts: { 'api.example.test': API_ADDRESS },
@@ -61,7 +61,10 @@ describe('keyway run --contain', () => {
           timeouts: { first_byte: '2s' },
         },
         grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
-        agents: { bot: { key: 'env:BOT_KEY', grants: ['api'] } },
+        agents: {
+          bot: { key: 'env:BOT_KEY', grants: ['api'] },
+          limited: { key: 'env:LIMITED_KEY', grants: ['api'], limits: { rate: '3/min', burst: 3 } },
+        },
       },
     });
   }, 180_000);
@@ -189,25 +192,66 @@ s.on('error', (e) => console.log(e.code));`;
     expect(r.stdout.trim(), r.stderr).toBe('198.18.0.1');
   });
 
-  it('keyway status lists the keyway serving a contained command while it runs', async () => {
-    const running = contained(['sleep', '6']);
-    // Polled: the command starts once its keyway has recorded itself; `sleep 6` leaves room to look.
-    let listed: { role: string; pid: number; grants: number | null } | undefined;
-    for (let tries = 0; listed === undefined && tries < 20; tries++) {
-      const r = await runProcess(process.execPath, [CLI, 'status', '--json'], {
-        PATH: process.env['PATH'] ?? '',
-        HOME: '/tmp',
-        KEYWAY_HOME: proxy.home,
-        ...proxy.env,
-      });
-      const keyways = r.code === 0 ? (JSON.parse(r.stdout) as { keyways: Array<{ role: string; pid: number; grants: number | null }> }).keyways : [];
-      listed = keyways.find((k) => k.role === 'contain');
-      if (listed === undefined) await new Promise((resolve) => setTimeout(resolve, 250));
+  it("served by the keyway running for the home, through its contain door: the agent's shell needs no secret, and two runs share one rate bucket (issue 47)", async () => {
+    // No API_TOKEN or BOT_KEY in this shell: the running keyway holds them.
+    const bare = { API_TOKEN: '', BOT_KEY: '' };
+    const served = await contained(['curl', '-sS', 'https://api.example.test/v1/door'], undefined, [], bare);
+    expect(served.stdout, served.stderr).toBe('ok');
+    expect(seen.at(-1)).toEqual({ path: '/v1/door', authorized: true });
+    // The line is the running keyway's (its log), with the agent and via: contain.
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/door'), 'the audit line');
+    expect(line).toMatchObject({ decision: 'inject', agent: 'bot', via: 'contain' });
+    // limited: 3 requests a minute. Two runs of two requests each: the fourth is refused, as it
+    // would be through keyway start (each run used to start a keyway of its own, a fresh bucket).
+    const statuses: string[] = [];
+    for (let run = 0; run < 2; run++) {
+      const r = await contained(['sh', '-c', 'for i in 1 2; do curl -s -o /dev/null -w "%{http_code} " https://api.example.test/v1/limited; done'], undefined, [
+        '--agent',
+        'limited',
+      ]);
+      statuses.push(...r.stdout.trim().split(' '));
     }
-    expect(listed).toMatchObject({ role: 'contain', grants: 1 });
-    if (listed === undefined) return;
-    expect((await running).code).toBe(0);
-    expect(existsSync(join(proxy.home, 'data', 'running', `${listed.pid}.json`))).toBe(false);
+    expect(statuses).toEqual(['200', '200', '200', '429']);
+  });
+
+  it('with no keyway running for the home, runs one of its own (listed by keyway status while it runs)', async () => {
+    // The same home's config and CA, with nothing running for it.
+    const alone = mkdtempSync(join(tmpdir(), 'keyway-contain-alone-'));
+    cpSync(proxy.home, alone, { recursive: true, filter: (src) => !/\/data\/(running|proxy\.json)|\/logs/.test(src.slice(proxy.home.length)) });
+    try {
+      const running = runProcess(
+        process.execPath,
+        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', 'curl -sS https://api.example.test/v1/alone; sleep 6'],
+        { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: alone, ...proxy.env },
+        undefined,
+        30_000,
+        workDir,
+      );
+      // Polled: the command starts once its keyway has recorded itself; `sleep 6` leaves room to look.
+      let listed: { role: string; pid: number; grants: number | null } | undefined;
+      for (let tries = 0; listed === undefined && tries < 20; tries++) {
+        const r = await runProcess(process.execPath, [CLI, 'status', '--json'], {
+          PATH: process.env['PATH'] ?? '',
+          HOME: '/tmp',
+          KEYWAY_HOME: alone,
+          ...proxy.env,
+        });
+        const keyways = r.code === 0 ? (JSON.parse(r.stdout) as { keyways: Array<{ role: string; pid: number; grants: number | null }> }).keyways : [];
+        listed = keyways.find((k) => k.role === 'contain');
+        if (listed === undefined) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(listed).toMatchObject({ role: 'contain', grants: 1 });
+      const done = await running;
+      outputs.push(done.stdout, done.stderr);
+      expect(done.stdout, done.stderr).toBe('ok');
+      expect(done.code).toBe(0);
+      expect(seen.at(-1)).toEqual({ path: '/v1/alone', authorized: true });
+      if (listed !== undefined) expect(existsSync(join(alone, 'data', 'running', `${listed.pid}.json`))).toBe(false);
+      // Its own keyway wrote its own log, in that home.
+      expect(readFileSync(join(alone, 'logs', 'audit.jsonl'), 'utf8')).toContain('/v1/alone');
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
   });
 
   it('passes the exit status through, and runs the command as one process tree in the namespaces', async () => {
@@ -264,7 +308,7 @@ const tryTcp = (host, port, send) => new Promise((resolve) => {
     expect(seen.length).toBe(before);
     const refusals = await waitFor(
       () => {
-        const found = proxy.auditLines().filter((l) => l['via'] === 'contain' && l['decision'] === 'deny');
+        const found = proxy.auditLines().filter((l) => l['via'] === 'contain' && l['decision'] === 'deny' && l['agent'] === 'bot');
         return found.length >= 3 ? found : undefined;
       },
       'the refusals',
