@@ -12,6 +12,7 @@ import { checkUserNode } from './checks-node.ts';
 import { checkAdmin, checkProxy } from './checks-proxy.ts';
 import { checkThroughProxy } from './checks-through.ts';
 import { checkCheckpointKey, checkEgressProxy, checkIdentityIssuers } from './checks-evidence.ts';
+import { checkSecretsReach } from './checks-reach.ts';
 import { CLIENTS } from './clients.ts';
 import type { CheckResult, Context } from './context.ts';
 import { excludedByNoProxy, LOOPBACK_NO_PROXY } from '../../no-proxy.ts';
@@ -36,6 +37,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   const egress = await checkEgressProxy(ctx);
   if (egress) add(egress);
   add(await checkCheckpointKey(ctx));
+  add(checkSecretsReach(ctx));
 
   const throughName = ctx.target.selfCheck ? `keyway answers through the proxy (${SELF_CHECK_HOST})` : `keyway intercepts ${ctx.target.host}`;
   let blocked: string | undefined;

@@ -1,0 +1,35 @@
+// keyway doctor's warning when an agent started as this user could read every secret (issue 47).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkSecretsReach, REACH_CHECK } from '../../src/cli/commands/doctor/checks-reach.ts';
+import type { Context } from '../../src/cli/commands/doctor/context.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'keyway-reach-doctor-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+function context(env: NodeJS.ProcessEnv): Context {
+  return { config: { home }, io: { env } } as unknown as Context;
+}
+
+describe('checkSecretsReach', () => {
+  it('warns, loudly and with the fix, when the master key is in the environment', () => {
+    const r = checkSecretsReach(context({ KEYWAY_MASTER_KEY: 'x' }));
+    expect(r).toMatchObject({ check: REACH_CHECK, status: 'warn' });
+    expect(r.detail).toContain('KEYWAY_MASTER_KEY is in your environment');
+    expect(r.fix).toMatch(/keyway run --contain.*keyway service install/);
+  });
+
+  it('warns when the master key file is readable to this user', () => {
+    writeFileSync(join(home, 'key'), 'k');
+    const r = checkSecretsReach(context({ KEYWAY_MASTER_KEY_FILE: join(home, 'key') }));
+    expect(r.status).toBe('warn');
+    expect(r.detail).toMatch(/an agent running as you \(uid \d+\) can read every secret: .*key is readable to you/);
+  });
+
+  it('is ok when the master key cannot be read (keyway runs as its own user)', () => {
+    const r = checkSecretsReach(context({}));
+    expect(r).toMatchObject({ status: 'ok', detail: expect.stringContaining('not readable') });
+  });
+});
