@@ -28,6 +28,7 @@ export const REQUIREMENTS = [
   { name: 'aws CLI', packages: ['awscli'], why: 'a real S3 client for SigV4 signing (run as /usr/bin/aws, not a newer one first on PATH)' },
   { name: 'Python boto3', packages: ['python3-boto3'], why: 'a real S3 client for SigV4 signing (run with /usr/bin/python3)' },
   { name: 'nft and ip', packages: ['nftables', 'iproute2'], why: "the sidecar's redirect rules (deploy/transparent), tested in a network namespace" },
+  { name: 'systemd-analyze', packages: ['systemd'], why: 'keyway service install: its unit is checked with systemd-analyze verify (systemd need not run)' },
   { name: 'bwrap', packages: ['bubblewrap'], why: "keyway run --contain: the command's PID namespace and its view of the host's files" },
   { name: 'Go', packages: ['golang-go'], why: 'keyway run --contain: a Go client, with its own resolver and TLS stack, that ignores proxies' },
 ];
@@ -95,6 +96,7 @@ export function probeSystem() {
     'Python boto3': runs('/usr/bin/python3', ['-c', 'import boto3']),
     'nft and ip': executable('/usr/sbin/nft') && executable('/usr/sbin/ip'),
     bwrap: executable('/usr/bin/bwrap'),
+    'systemd-analyze': executable('/usr/bin/systemd-analyze'),
     Go: onPath('go'),
   };
 }

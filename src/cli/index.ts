@@ -37,6 +37,11 @@ export const COMMANDS: CommandEntry[] = [
     summary: 'check the CA, the proxy, and that curl, node, python and git go through keyway',
     load: async () => (await import('./commands/doctor/index.ts')).doctor,
   },
+  {
+    name: 'service',
+    summary: 'run keyway as its own system user (install, status, uninstall)',
+    load: async () => (await import('./commands/service.ts')).service,
+  },
   { name: 'ca', summary: "print the CA's path and fingerprint", load: async () => (await import('./commands/ca.ts')).ca },
   { name: 'grants', summary: 'list, show, add and remove grants', load: async () => (await import('./commands/grants.ts')).grants },
   { name: 'secrets', summary: "set a grant's secret", load: async () => (await import('./commands/secrets.ts')).secrets },

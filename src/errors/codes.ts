@@ -88,6 +88,8 @@ export const ERROR_CODES = {
   // keyway run --contain cannot make its namespaces here (not Linux, a program missing, no user
   // namespaces for this user): the command is not run (exit 2), never run uncontained.
   contain_unavailable: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  // keyway service install/uninstall: a system step (useradd, systemctl, keyway init as the service user) failed; named.
+  service_failed: { kind: 'command', status: null, audit: null, adminStatus: 500 },
   client_closed: { kind: 'note', status: null, audit: null },
   self_check: { kind: 'note', status: null, audit: null },
   // No admin token (or a wrong one) on a route that needs it, and no dashboard session.

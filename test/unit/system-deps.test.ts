@@ -28,6 +28,7 @@ describe('what npm test does about missing system programs', () => {
     expect(requirements.flatMap((r) => r.packages).sort()).toEqual(
       [
         'awscli',
+        'bubblewrap',
         'chromium',
         'curl',
         'git',
@@ -41,6 +42,7 @@ describe('what npm test does about missing system programs', () => {
         'python3-httpx',
         'python3-requests',
         'squid-openssl',
+        'systemd',
         'util-linux',
       ].sort(),
     );

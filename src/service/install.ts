@@ -1,0 +1,187 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import { loadConfig } from '../config/load.ts';
+import { KeywayError } from '../errors/index.ts';
+import { type ServiceLayout, type ServiceRecord, SHARED, validUserName } from './layout.ts';
+import { systemdUnit } from './unit.ts';
+
+// The steps of `keyway service install` and `uninstall`, each one the system's own tool (useradd,
+// groupadd, systemctl) run as root. Install can be run again: what exists is kept, what is derived
+// (the shared CA and variables, the unit) is written anew.
+
+export interface Account {
+  uid: number;
+  gid: number;
+}
+
+function failed(message: string): KeywayError {
+  return new KeywayError('service_failed', message);
+}
+
+function run(program: string, args: string[]): void {
+  const r = spawnSync(program, args, { encoding: 'utf8' });
+  if (r.error) throw failed(`${program} ${args.join(' ')}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
+  if (r.status !== 0) throw failed(`${program} ${args.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.status}`}`);
+}
+
+function getent(database: 'passwd' | 'group', name: string): string[] | undefined {
+  const r = spawnSync('getent', [database, name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim().split('\n')[0]!.split(':') : undefined;
+}
+
+/** The service user and the operators' group, made where missing. */
+export function ensureAccounts(layout: ServiceLayout): Account {
+  if (!validUserName(layout.user)) throw new KeywayError('usage', `--user ${layout.user}: a system user name (lower case letters, digits, - and _)`);
+  if (getent('group', layout.operators) === undefined) run('groupadd', ['--system', layout.operators]);
+  if (getent('passwd', layout.user) === undefined) {
+    run('useradd', [
+      '--system',
+      '--user-group',
+      '--home-dir',
+      layout.home,
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      '--comment',
+      'keyway proxy',
+      layout.user,
+    ]);
+  }
+  const entry = getent('passwd', layout.user)!;
+  return { uid: Number(entry[2]), gid: Number(entry[3]) };
+}
+
+/** Adds a person to the operators' group (they may read the admin token); said, never silent. */
+export function addOperator(layout: ServiceLayout, person: string): void {
+  if (getent('passwd', person) === undefined) throw new KeywayError('usage', `--operator ${person}: no such user`);
+  run('usermod', ['--append', '--groups', layout.operators, person]);
+}
+
+/**
+ * The home, the service user's alone (0700, every file its own), with what `keyway init` makes,
+ * made by the service user itself: it proves that user can run this node and this keyway.
+ */
+export function makeHome(layout: ServiceLayout, account: Account, cli: readonly string[]): void {
+  mkdirSync(layout.home, { recursive: true });
+  execFileSync('chown', ['-R', `${account.uid}:${account.gid}`, layout.home]);
+  chmodSync(layout.home, 0o700);
+  const init = spawnSync(cli[0]!, [...cli.slice(1), 'init', '--home', layout.home], {
+    uid: account.uid,
+    gid: account.gid,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: layout.home, KEYWAY_HOME: layout.home },
+    encoding: 'utf8',
+  });
+  if (init.status !== 0) {
+    const why = (init.stderr || init.stdout || String(init.error?.message ?? '')).trim().split('\n')[0];
+    throw failed(
+      `\`keyway init\` as ${layout.user} failed: ${why}. The service user must be able to run ${cli[0]} and read ${cli[1]}: install keyway where every user can (npm install -g, as root)`,
+    );
+  }
+}
+
+/**
+ * What others may read, in the share folder: the CA and the proxy variables for agents, the admin
+ * token for the operators' group (0640), where the service listens for `keyway service status`.
+ */
+export function writeShare(layout: ServiceLayout, account: Account, clientEnvironment: (config: Config) => Record<string, string>): ServiceRecord {
+  mkdirSync(layout.share, { recursive: true });
+  chmodSync(layout.share, 0o755);
+  const certs = join(layout.home, 'certs');
+  for (const name of [SHARED.ca, SHARED.bundle]) {
+    copyFileSync(join(certs, name), join(layout.share, name));
+    chownSync(join(layout.share, name), 0, 0);
+    chmodSync(join(layout.share, name), 0o644);
+  }
+  const token = join(layout.share, SHARED.adminToken);
+  copyFileSync(join(layout.home, 'data', 'admin.token'), token);
+  const operators = Number(getent('group', layout.operators)![2]);
+  chownSync(token, account.uid, operators);
+  chmodSync(token, 0o640);
+  const config = loadConfig({ home: layout.home });
+  const vars = clientEnvironment(config);
+  const caFile = join(layout.share, SHARED.ca);
+  const bundle = join(layout.share, SHARED.bundle);
+  for (const name of ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) vars[name] = bundle;
+  vars['NODE_EXTRA_CA_CERTS'] = caFile;
+  const lines = Object.entries(vars).map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'`);
+  writeFileSync(join(layout.share, SHARED.env), `# keyway's proxy and CA, for agents: . ${join(layout.share, SHARED.env)}\n${lines.join('\n')}\n`, {
+    mode: 0o644,
+  });
+  const record: ServiceRecord = {
+    user: layout.user,
+    home: layout.home,
+    unit: layout.unitFile,
+    proxy: config.proxy.listen,
+    admin: config.admin.enabled ? config.admin.listen : null,
+  };
+  writeFileSync(join(layout.share, SHARED.record), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
+  return record;
+}
+
+/** This keyway, as the service runs it: this node and this keyway's main.js. */
+export function keywayCommand(): string[] {
+  return [process.execPath, realpathSync(process.argv[1]!)];
+}
+
+export function writeUnit(layout: ServiceLayout, cli: readonly string[]): void {
+  mkdirSync(join(layout.unitFile, '..'), { recursive: true });
+  writeFileSync(layout.unitFile, systemdUnit(layout, [...cli, 'start']), { mode: 0o644 });
+}
+
+/** Whether systemd runs this machine (PID 1): only then can the unit be enabled and started. */
+export function systemdRunning(): boolean {
+  return existsSync('/run/systemd/system');
+}
+
+export function enableAndStart(layout: ServiceLayout): void {
+  const unit = layout.unitFile.slice(layout.unitFile.lastIndexOf('/') + 1);
+  run('systemctl', ['daemon-reload']);
+  run('systemctl', ['enable', '--now', unit]);
+}
+
+/** Undoes install: the unit (stopped first where systemd runs), the share; with `purge`, the home, the user and the group too. */
+export function uninstall(layout: ServiceLayout, purge: boolean): string[] {
+  const done: string[] = [];
+  const unit = layout.unitFile.slice(layout.unitFile.lastIndexOf('/') + 1);
+  if (existsSync(layout.unitFile)) {
+    if (systemdRunning()) {
+      spawnSync('systemctl', ['disable', '--now', unit], { stdio: 'ignore' });
+      done.push(`stopped and disabled ${unit}`);
+    }
+    rmSync(layout.unitFile, { force: true });
+    if (systemdRunning()) spawnSync('systemctl', ['daemon-reload'], { stdio: 'ignore' });
+    done.push(`removed ${layout.unitFile}`);
+  }
+  if (existsSync(layout.share)) {
+    rmSync(layout.share, { recursive: true, force: true });
+    done.push(`removed ${layout.share}`);
+  }
+  if (!purge) return done;
+  if (existsSync(layout.home) && statSync(layout.home).isDirectory()) {
+    rmSync(layout.home, { recursive: true, force: true });
+    done.push(`removed ${layout.home} (the store, the CA, the audit log)`);
+  }
+  if (getent('passwd', layout.user) !== undefined) {
+    run('userdel', [layout.user]);
+    done.push(`removed the user ${layout.user}`);
+  }
+  if (getent('group', layout.operators) !== undefined) {
+    run('groupdel', [layout.operators]);
+    done.push(`removed the group ${layout.operators}`);
+  }
+  return done;
+}
+
+export function readServiceRecord(share: string): ServiceRecord {
+  const file = join(share, SHARED.record);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ServiceRecord;
+  } catch (err) {
+    throw new KeywayError(
+      'usage',
+      `no keyway service recorded in ${share} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): \`sudo keyway service install\` makes one`,
+    );
+  }
+}

@@ -1,0 +1,170 @@
+// keyway service install (issue 47): keyway as a system user of its own. Two uids: the service user
+// the install makes, and 1000, the person whose agent runs. The home is unreadable to the agent's
+// uid, the agent gets the CA and the proxy URL and nothing else, and is served through the proxy
+// the unit's own ExecStart runs (as the service user, with the unit's environment); the operators'
+// CLI asks the service through its admin API. Needs root (CI is); systemd need not run: the unit is
+// checked with systemd-analyze verify and its command run here.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unitCommand } from '../../src/service/unit.ts';
+import { freePort } from '../helpers/clients.ts';
+import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { CLI, runProcess } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+
+const TOKEN = `${CANARY}-service`;
+const AGENT_UID = 1000;
+const USER = `kwsvc${process.pid % 10_000}`;
+const API_ADDRESS = `127.${200 + (process.pid % 50)}.3.4`;
+
+describe('keyway service install', () => {
+  const base = mkdtempSync('/var/lib/keyway-service-test-');
+  const home = join(base, 'home');
+  const share = join(base, 'share');
+  const unitDir = join(base, 'units');
+  const layoutArgs = ['--user', USER, '--home', home, '--share', share, '--unit-dir', unitDir];
+  let upstream: Server;
+  let proxyPort: number;
+  let service: ReturnType<typeof spawn> | undefined;
+  const seen: boolean[] = [];
+  const outputs: string[] = [];
+
+  const asRoot = async (args: string[]) => {
+    const r = await runProcess(process.execPath, [CLI, ...args], { PATH: process.env['PATH'] ?? '', HOME: '/root' });
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+  /** A command as the agent's uid, with only what a login shell would have (not spawnSync: the upstream answers from this process). */
+  const asAgent = async (command: string, args: string[]) => {
+    const child = spawn(command, args, {
+      uid: AGENT_UID,
+      gid: AGENT_UID,
+      env: { PATH: process.env['PATH'] ?? '', HOME: '/tmp' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [status] = (await once(child, 'close')) as [number | null];
+    clearTimeout(timer);
+    outputs.push(stdout, stderr);
+    return { status, stdout, stderr };
+  };
+
+  beforeAll(async () => {
+    // As /var/lib is: others may pass through, the home inside is what is closed.
+    chmodSync(base, 0o755);
+    upstream = createServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
+      seen.push(req.headers.authorization === `Bearer ${TOKEN}`);
+      res.end(req.headers.authorization === `Bearer ${TOKEN}` ? 'ok' : 'no');
+    });
+    upstream.listen(443, API_ADDRESS);
+    await once(upstream, 'listening');
+    proxyPort = await freePort();
+    const adminPort = await freePort();
+    // The operator's config, written before install (init keeps a config that is there): a grant
+    // whose secret is a file in the home, the test's CA for the upstream.
+    mkdirSync(join(home, 'config'), { recursive: true });
+    mkdirSync(join(home, 'data'), { recursive: true });
+    writeFileSync(join(home, 'data', 'api-token'), `${TOKEN}\n`);
+    writeFileSync(join(home, 'upstream-ca.pem'), readFileSync(TLS_FIXTURES.caPath));
+    writeFileSync(
+      join(home, 'config', 'keyway.yaml'),
+      [
+        'proxy:',
+        `  listen: 127.0.0.1:${proxyPort}`,
+        '  upstream_ca: [upstream-ca.pem]',
+        "  allow_networks: ['127.0.0.0/8']",
+        `  hosts: {api.example.test: '${API_ADDRESS}'}`,
+        'admin:',
+        `  listen: 127.0.0.1:${adminPort}`,
+        'grants:',
+        '  api: {type: bearer, domains: [api.example.test], secret: file:data/api-token}',
+        '',
+      ].join('\n'),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    service?.kill('SIGTERM');
+    if (service && service.exitCode === null) await once(service, 'exit');
+    await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
+    upstream?.close();
+    rmSync(base, { recursive: true, force: true });
+    for (const text of outputs) expect(findLeak(text, TOKEN)).toBeUndefined();
+  });
+
+  it('makes the user, a home only it can read, the share and a unit systemd accepts', async () => {
+    const r = await asRoot(['service', 'install', ...layoutArgs, '--no-start']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`keyway runs as ${USER}`);
+    const entry = spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.trim().split(':');
+    expect(entry[6]).toBe('/usr/sbin/nologin');
+    const uid = Number(entry[2]);
+    expect(statSync(home)).toMatchObject({ uid, mode: expect.any(Number) });
+    expect(statSync(home).mode & 0o777).toBe(0o700);
+    expect(statSync(join(home, 'data', 'api-token')).uid).toBe(uid);
+    expect(statSync(join(share, 'admin.token')).mode & 0o777).toBe(0o640);
+    const unit = readFileSync(join(unitDir, `${USER}.service`), 'utf8');
+    expect(unit).toContain(`User=${USER}`);
+    const verify = spawnSync('systemd-analyze', ['verify', join(unitDir, `${USER}.service`)], { encoding: 'utf8' });
+    expect(verify.status, verify.stderr).toBe(0);
+    // Run again: nothing breaks, nothing is lost (the grant's secret is still there).
+    const again = await asRoot(['service', 'install', ...layoutArgs, '--no-start']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(home, 'data', 'api-token'), 'utf8')).toBe(`${TOKEN}\n`);
+  });
+
+  it("runs the unit's command as the service user; an agent as uid 1000 gets the credential injected and nothing of keyway's", async () => {
+    const { command, env, user } = unitCommand(readFileSync(join(unitDir, `${USER}.service`), 'utf8'));
+    expect(user).toBe(USER);
+    const [uid, gid] = spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.trim().split(':').slice(2, 4).map(Number);
+    service = spawn(command[0]!, command.slice(1), { uid, gid, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    service.stdout!.on('data', (c: Buffer) => (log += c.toString()));
+    service.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    for (let tries = 0; tries < 100 && !log.includes(String(proxyPort)); tries++) await new Promise((resolve) => setTimeout(resolve, 100));
+    outputs.push(log);
+    expect(service.exitCode, log).toBeNull();
+
+    const agent = await asAgent('sh', [
+      '-c',
+      [
+        `. ${share}/proxy.env`,
+        'echo granted=$(curl -sS https://api.example.test/v1/service)',
+        `if cat ${home}/data/master.key >/dev/null 2>&1; then echo master=yes; else echo master=no; fi`,
+        `if ls ${home} >/dev/null 2>&1; then echo home=yes; else echo home=no; fi`,
+        `if cat ${share}/admin.token >/dev/null 2>&1; then echo admin=yes; else echo admin=no; fi`,
+        `if cat ${share}/ca.pem >/dev/null 2>&1; then echo ca=yes; else echo ca=no; fi`,
+      ].join('; '),
+    ]);
+    expect(agent.stdout.trim().split('\n')).toEqual(['granted=ok', 'master=no', 'home=no', 'admin=no', 'ca=yes']);
+    expect(seen.at(-1)).toBe(true);
+  });
+
+  it('service status: the operator reads the admin token and asks the admin API; the agent cannot', async () => {
+    const r = await asRoot(['service', 'status', '--share', share, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const status = JSON.parse(r.stdout) as { running: boolean; pid: number; grants: number; user: string };
+    expect(status).toMatchObject({ running: true, pid: service?.pid, grants: 1, user: USER });
+    const agent = await asAgent(process.execPath, [CLI, 'service', 'status', '--share', share]);
+    expect(agent.status).not.toBe(0);
+    expect(agent.stderr).toContain(`is for the ${USER}-operators group`);
+  });
+
+  it('uninstall --purge removes the unit, the share, the home, the user and the group', async () => {
+    service?.kill('SIGTERM');
+    if (service && service.exitCode === null) await once(service, 'exit');
+    const r = await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(spawnSync('getent', ['passwd', USER]).status).not.toBe(0);
+    expect(spawnSync('getent', ['group', `${USER}-operators`]).status).not.toBe(0);
+    for (const path of [home, share, join(unitDir, `${USER}.service`)]) expect(() => statSync(path)).toThrow();
+  });
+});
