@@ -2,7 +2,9 @@
 // yet the folder it was started in, and each --allow-write folder, must stay writable to it when
 // root owns them. An idmapped mount (Linux 5.12+) does that without touching a file: through it,
 // what root owns on disk is the command's uid, and what the command writes lands on disk as root's.
-// Nothing else of root's changes hands.
+// Nothing else of root's changes hands. A folder above those that uid cannot pass through (/root,
+// 0700, above /root/project) is idmapped too, and stays read-only under bwrap: the command may
+// then read root's home as a user's agent reads the user's (the credential files hidden as ever).
 //
 // util-linux 2.39's `mount --bind -o X-mount.idmap=…` makes such a mount, but Debian 12 ships 2.38,
 // and Node has no way to make the three system calls (open_tree, mount_setattr, move_mount). So
@@ -45,11 +47,13 @@ userns = os.open('/proc/%d/ns/user' % holder, os.O_RDONLY)
 class MountAttr(ctypes.Structure):
     _fields_ = [('attr_set', ctypes.c_uint64), ('attr_clr', ctypes.c_uint64), ('propagation', ctypes.c_uint64), ('userns_fd', ctypes.c_uint64)]
 
-AT_FDCWD, AT_EMPTY_PATH, OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC = -100, 0x1000, 1, 0o2000000
+AT_FDCWD, AT_EMPTY_PATH, AT_RECURSIVE, OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC = -100, 0x1000, 0x8000, 1, 0o2000000
 MOUNT_ATTR_IDMAP, MOVE_MOUNT_F_EMPTY_PATH = 0x100000, 4
 SYS_open_tree, SYS_move_mount, SYS_mount_setattr = 428, 429, 442
 for folder in folders:
-    tree = libc.syscall(SYS_open_tree, AT_FDCWD, folder.encode(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    # The folder with the mounts below it (an idmapped folder made before, inside it), the idmap
+    # set on the top one only: a mount is never idmapped twice.
+    tree = libc.syscall(SYS_open_tree, AT_FDCWD, folder.encode(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)
     if tree < 0: fail('open_tree ' + folder)
     attr = MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns)
     if libc.syscall(SYS_mount_setattr, tree, b'', AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr)) < 0:
@@ -61,7 +65,11 @@ os.waitpid(holder, 0)
 os.execvp(rest[0], rest)
 `;
 
-/** The command line that makes the idmapped folders, then runs `then`. */
+/**
+ * The command line that makes the idmapped folders, then runs `then`. `folders`: the ones the
+ * command writes first, then the folders above them it must pass through, deepest first (bwrap
+ * mounts the host read-only over all but the writable ones).
+ */
 export function idmappedFolders(uid: number, gid: number, folders: readonly string[], then: readonly string[]): string[] {
   return ['python3', '-c', IDMAP_PROGRAM, String(uid), String(gid), String(folders.length), ...folders, ...then];
 }

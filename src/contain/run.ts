@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startKeyway } from '../app/index.ts';
@@ -169,7 +169,24 @@ function containChain(user: CommandUser, sandbox: SandboxPlan): [string, string[
   const inside = fileURLToPath(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
   const namespaces = ['unshare', '--user', '--map-root-user', '--net', '--mount', '--fork', '--kill-child', process.execPath, inside];
   if (process.getuid?.() !== 0) return [namespaces[0]!, namespaces.slice(1)];
-  const rootOwned = [sandbox.workdir, ...sandbox.writable].filter((folder) => statSync(folder).uid === 0);
+  const writable = [sandbox.workdir, ...sandbox.writable].filter((folder) => statSync(folder).uid === 0);
+  const passed = closedAncestors([sandbox.workdir, ...sandbox.writable, ...sandbox.sockets, process.execPath, inside], user);
   const drop = ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', ...namespaces];
-  return ['unshare', ['--mount', '--propagation', 'private', '--', ...idmappedFolders(user.uid, user.gid, rootOwned, drop)]];
+  return ['unshare', ['--mount', '--propagation', 'private', '--', ...idmappedFolders(user.uid, user.gid, [...writable, ...passed], drop)]];
+}
+
+/**
+ * The folders above `paths` that root owns and `user` may not pass through (no search permission
+ * for it), deepest first: idmapped so that it can (contain/idmapped-folders.ts).
+ */
+export function closedAncestors(paths: readonly string[], user: { uid: number; gid: number }): string[] {
+  const closed = new Set<string>();
+  for (const path of paths) {
+    for (let dir = dirname(path); dir !== '/' && dir !== '.'; dir = dirname(dir)) {
+      const { uid, gid, mode } = statSync(dir);
+      const searchable = mode & 0o001 || (uid === user.uid && mode & 0o100) || (gid === user.gid && mode & 0o010);
+      if (!searchable && uid === 0) closed.add(dir);
+    }
+  }
+  return [...closed].sort((a, b) => b.length - a.length);
 }

@@ -258,33 +258,45 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
     expect(refused.stderr).toMatch(/inside .*keyway-home, which a contained command never sees/);
   });
 
-  it('run as root, not behind sudo: the command is nobody, and the folder root owns stays writable to it (written as root on disk)', async () => {
-    const rootOwned = mkdtempSync('/var/lib/keyway-reach-root-');
+  it("run as root, not behind sudo: the command is nobody; a folder root owns, inside root's closed home, stays writable to it (written as root on disk)", async () => {
+    // A home like /root: 0700, root's, with a key in it; the project inside.
+    const rootHome = mkdtempSync('/var/lib/keyway-reach-root-');
+    const project = join(rootHome, 'project');
+    mkdirSync(join(rootHome, '.ssh'));
+    writeFileSync(join(rootHome, '.ssh', 'id_ed25519'), `${CANARY}-root-ssh\n`);
+    writeFileSync(join(rootHome, '.bashrc'), '# root\n');
+    mkdirSync(project);
     try {
+      const script = [
+        'id -u;',
+        verdict('write_cwd', 'touch ./made-by-nobody'),
+        verdict('read_ssh', `grep -q . ${rootHome}/.ssh/id_ed25519`),
+        verdict('write_bashrc', `sh -c 'echo x >> ${rootHome}/.bashrc'`),
+        verdict('write_etc', 'touch /etc/keyway-reach'),
+        verdict('read_shadow', 'grep -q . /etc/shadow'),
+      ].join(' ');
       const r = await runProcess(
         process.execPath,
-        [
-          CLI,
-          'run',
-          '--contain',
-          '--agent',
-          'bot',
-          '--',
-          'sh',
-          '-c',
-          'id -u; touch ./made-by-nobody && echo wrote; touch /etc/keyway-reach || true; grep -q . /etc/shadow && echo shadow-read',
-        ],
-        { PATH: process.env['PATH'] ?? '', HOME: '/root', KEYWAY_HOME: home, ...proxy.env },
+        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script],
+        { PATH: process.env['PATH'] ?? '', HOME: rootHome, KEYWAY_HOME: home, ...proxy.env },
         undefined,
         30_000,
-        rootOwned,
+        project,
       );
       outputs.push(r.stdout, r.stderr);
-      expect(r.stdout.split('\n')).toEqual(['65534', 'wrote', '']);
+      expect(r.stdout.split('\n').filter(Boolean), r.stderr).toEqual([
+        '65534',
+        'write_cwd=yes',
+        'read_ssh=no',
+        'write_bashrc=no',
+        'write_etc=no',
+        'read_shadow=no',
+      ]);
       expect(r.stderr).toContain('CMD runs as uid 65534');
-      expect(statSync(join(rootOwned, 'made-by-nobody')).uid).toBe(0);
+      expect(statSync(join(project, 'made-by-nobody')).uid).toBe(0);
+      expect(readFileSync(join(rootHome, '.bashrc'), 'utf8')).toBe('# root\n');
     } finally {
-      rmSync(rootOwned, { recursive: true, force: true });
+      rmSync(rootHome, { recursive: true, force: true });
     }
   });
 });
