@@ -3,6 +3,7 @@
 // what they describe. Only the forms these files use are understood; anything else throws, so a new
 // form in the manifests makes a test fail instead of being silently misread.
 import { readFileSync, readdirSync } from 'node:fs';
+import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 
@@ -100,6 +101,19 @@ export function readDockerfile(path = `${REPO}Dockerfile`): ImageSpec {
   return image;
 }
 
+/**
+ * Where a file of the image comes from in this checkout: the final stage's COPY from the build
+ * context that put it there (a script the image runs, such as deploy/transparent/apply.sh).
+ */
+export function checkoutPath(image: ImageSpec, path: string): string {
+  for (const { from, src, dest } of image.copies) {
+    if (from !== undefined) continue;
+    const target = posix.resolve(image.workdir, dest.endsWith('/') ? posix.join(dest, posix.basename(src)) : dest);
+    if (path === target || path.startsWith(`${target}/`)) return `${REPO}${src}${path.slice(target.length)}`;
+  }
+  throw new Error(`the image has no ${path} copied from the checkout`);
+}
+
 // ---- compose ----
 
 /** Compose's interpolation of ${NAME}, ${NAME:?message} and ${NAME:-default} from the .env values. */
@@ -129,6 +143,7 @@ export interface PodContainer {
   ports?: Array<{ name: string; containerPort: number }>;
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   startupProbe?: { httpGet?: { path: string; port: string | number } };
+  securityContext?: { runAsUser?: number; runAsNonRoot?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
 }
 
 /**

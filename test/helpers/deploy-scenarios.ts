@@ -139,3 +139,31 @@ function volumeFiles(volume: Json, secrets: Record<string, Record<string, string
     }),
   );
 }
+
+/** What the sidecar's redirect rules take from a deployment: the container that applies them, and the uids they tell apart. */
+export interface SidecarRules {
+  /** The rules container's whole command, as paths inside the image, and its environment. */
+  argv: string[];
+  env: Record<string, string>;
+  /** The uid the rules container runs as. */
+  uid: number;
+  keywayUid: number;
+  agentUid: number;
+}
+
+export function kubernetesRules(): SidecarRules {
+  const rules = initContainer('keyway-rules');
+  if (!rules.command) throw new Error('keyway-rules: no command (the image would start keyway)');
+  const uid = (c: PodContainer) => {
+    const found = c.securityContext?.runAsUser;
+    if (found === undefined) throw new Error(`${c.name}: no runAsUser`);
+    return found;
+  };
+  return {
+    argv: [...rules.command, ...(rules.args ?? [])],
+    env: kubernetesEnv(rules, {}),
+    uid: uid(rules),
+    keywayUid: uid(initContainer('keyway')),
+    agentUid: uid((podSpec()['containers'] as PodContainer[])[0]!),
+  };
+}

@@ -1,44 +1,43 @@
-// The sidecar's redirect rules (deploy/transparent: apply.sh, redirect.nft) in a network namespace
-// this test makes (issue 35): keyway runs in it as root (the uid the rules leave alone), the agent as
-// nobody, with no proxy variable set. curl, Python requests and Node's fetch reach the granted host
-// with the credential injected, though the agent's /etc/hosts points the name elsewhere: keyway
+// The sidecar's redirect rules (deploy/transparent: apply.sh, redirect.nft) in a pod network this
+// test makes (issue 35; pod-network.ts: the pod's namespace, and one outside it where the API is),
+// applied by the Kubernetes manifest's own init container command and environment: keyway runs in
+// the pod as the manifest's keyway uid (the one the rules leave alone), the agent as the manifest's
+// agent uid, with no proxy variable set. curl, Python requests and Node's fetch reach the granted
+// host with the credential injected, though the agent's /etc/hosts points the name elsewhere: keyway
 // resolves it itself. Then the ways around: the upstream's own address (no server name), a host no
-// grant covers, another port, IPv6, UDP: each refused or dropped, and nothing reaches the upstream but
-// what keyway sent; nor can the agent flush the rules. keyway's own connection to the API (an
-// address of the namespace, not loopback) is left alone by the rules' uid exception, or it would be
-// redirected to keyway itself. Needs root (network namespaces, nftables); CI runs as root.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+// grant covers, another port, IPv6, UDP: each refused or dropped, and nothing reaches the upstream
+// but what keyway sent; nor can the agent flush the rules. keyway's own connection to the API is left
+// alone by the rules' uid exception, or it would be redirected to keyway itself. Port 53 is
+// test/hostile/sidecar-dns.test.ts's. Needs root (network namespaces, nftables); CI runs as root.
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/deploy-files.ts';
+import { kubernetesRules } from '../helpers/deploy-scenarios.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { SRC_CLI } from '../helpers/child-proxy.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import { applyRules, createPodNetwork, OUTSIDE_ADDRESS, type PodNetwork } from '../helpers/pod-network.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TOKEN = `${CANARY}-sidecar`;
-const NS = `kw-sidecar-${process.pid}`;
-// The namespace's own address (on its loopback: nothing outside is reachable from it).
-const UPSTREAM = '10.253.0.2';
+// The API is the outside namespace's own address; the agent's hosts file names another, held by nobody.
+const UPSTREAM = OUTSIDE_ADDRESS.v4;
 const ELSEWHERE = '203.0.113.7';
-const NOBODY = '65534';
+const rules = kubernetesRules();
 
-function sh(command: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-function must(command: string, args: string[]): string {
-  const r = sh(command, args);
-  if (r.code !== 0) throw new Error(`${command} ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout;
+/** Gives a folder and all in it to `uid`, as an image's chown or a volume's fsGroup does. */
+function chownTree(dir: string, uid: number): void {
+  chownSync(dir, uid, uid);
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) chownSync(join(entry.parentPath, entry.name), uid, uid);
 }
 
 describe('the sidecar redirect rules, in a network namespace', () => {
+  let network: PodNetwork;
   let work: string;
   let home: string;
   let keyway: ChildProcess;
@@ -47,19 +46,13 @@ describe('the sidecar redirect rules, in a network namespace', () => {
   const outputs: string[] = [];
 
   beforeAll(async () => {
-    if (process.getuid?.() !== 0) throw new Error('this test makes a network namespace and nftables rules: run it as root (CI does)');
-    must('ip', ['netns', 'add', NS]);
-    must('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-    // The API's address is the namespace's own; every other destination routes to loopback, where
-    // it would vanish (nothing outside is reachable from here): a stand-in for the internet.
-    must('ip', ['-n', NS, 'addr', 'add', `${UPSTREAM}/24`, 'dev', 'lo']);
-    must('ip', ['-n', NS, 'route', 'add', 'default', 'dev', 'lo']);
-    must('ip', ['-n', NS, '-6', 'route', 'add', 'default', 'dev', 'lo']);
-    // `ip netns exec` mounts /etc/netns/NS/hosts over /etc/hosts: the agent's resolver says elsewhere.
-    mkdirSync(`/etc/netns/${NS}`, { recursive: true });
-    writeFileSync(`/etc/netns/${NS}/hosts`, `127.0.0.1 localhost\n${ELSEWHERE} api.example.test other.example.test\n`);
-    // The rules, as the init container applies them: keyway is root here, its listeners on 18443/18080.
-    must('ip', ['netns', 'exec', NS, 'env', 'KEYWAY_UID=0', 'TLS_PORT=18443', 'HTTP_PORT=18080', 'sh', join(REPO, 'deploy/transparent/apply.sh')]);
+    // The agent's resolver says elsewhere; its nameserver is no one (every name here is in hosts).
+    network = createPodNetwork('sidecar', {
+      hosts: `127.0.0.1 localhost\n${ELSEWHERE} api.example.test other.example.test\n`,
+      resolvConf: 'nameserver 10.253.0.53\n',
+    });
+    // The rules, as the init container applies them: keyway's uid and listeners' ports its own.
+    applyRules(network, rules);
 
     // Files nobody may read: the CA the agent trusts.
     work = mkdtempSync(join(tmpdir(), 'keyway-sidecar-'));
@@ -78,7 +71,7 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
 }).listen(443, ${JSON.stringify(UPSTREAM)}, () => console.log('{"listening":true}'));
 `,
     );
-    upstream = spawn('ip', ['netns', 'exec', NS, process.execPath, upstreamScript], { env: { ...process.env, TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+    upstream = network.spawnOutside([process.execPath, upstreamScript], { TOKEN });
     let listening = false;
     upstream.stdout!.on('data', (c: Buffer) => {
       for (const line of c.toString().split('\n').filter(Boolean)) {
@@ -99,23 +92,20 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
           unmatched: 'deny',
           upstream_ca: [TLS_FIXTURES.caPath],
           hosts: { 'api.example.test': UPSTREAM },
-          allow_networks: ['10.253.0.0/24'],
-          transparent: { listen: '127.0.0.1:18443', http_listen: '127.0.0.1:18080', agent: 'app' },
+          allow_networks: [`${UPSTREAM}/32`],
+          transparent: { listen: `127.0.0.1:${rules.env['TLS_PORT']}`, http_listen: `127.0.0.1:${rules.env['HTTP_PORT']}`, agent: 'app' },
         },
         admin: { enabled: false },
         grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
         agents: { app: { key: 'env:APP_KEY', grants: ['api'] } },
       }),
     );
-    keyway = spawn('ip', ['netns', 'exec', NS, process.execPath, SRC_CLI, 'start', '--home', home], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HOME: home,
-        KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'),
-        API_TOKEN: TOKEN,
-        APP_KEY: randomBytes(16).toString('hex'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    chownTree(home, rules.keywayUid);
+    keyway = network.spawn(rules.keywayUid, [process.execPath, SRC_CLI, 'start', '--home', home], {
+      HOME: home,
+      KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'),
+      API_TOKEN: TOKEN,
+      APP_KEY: randomBytes(16).toString('hex'),
     });
     let log = '';
     keyway.stdout!.on('data', (c: Buffer) => (log += c.toString()));
@@ -132,30 +122,15 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
     keyway?.kill('SIGTERM');
     upstream?.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
-    sh('ip', ['netns', 'del', NS]);
-    rmSync(`/etc/netns/${NS}`, { recursive: true, force: true });
+    network?.remove();
     const audit = home ? readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8') : '';
     for (const text of [audit, ...outputs]) expect(findLeak(text, TOKEN)).toBeUndefined();
     for (const dir of [work, home]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A command as the agent: nobody, in the namespace, with no proxy variable at all. */
+  /** A command as the agent: its uid, in the pod, with no proxy variable at all. */
   function asAgent(args: string[], env: Record<string, string> = {}) {
-    const r = sh('ip', [
-      'netns',
-      'exec',
-      NS,
-      'setpriv',
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      '--clear-groups',
-      'env',
-      '-i',
-      'PATH=/usr/bin:/bin',
-      'HOME=/tmp',
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      ...args,
-    ]);
+    const r = network.run(rules.agentUid, args, { HOME: '/tmp', ...env });
     outputs.push(r.stdout, r.stderr);
     return r;
   }
@@ -212,13 +187,13 @@ const tryTcp = (host, port) => new Promise((resolve) => { const s = net.connect(
     const reached = JSON.parse(probe.stdout) as { ssh: string; v6: string };
     expect(['ECONNREFUSED', 'timeout'], probe.stderr).toContain(reached.ssh);
     expect(['ECONNREFUSED', 'timeout'], probe.stderr).toContain(reached.v6);
-    const rules = must('ip', ['netns', 'exec', NS, 'nft', 'list', 'chain', 'inet', 'keyway', 'leave']);
-    const dropped = Number(/counter packets (\d+) bytes \d+ drop/.exec(rules)?.[1] ?? 0);
+    const leave = network.run(0, ['nft', 'list', 'chain', 'inet', 'keyway', 'leave']).stdout;
+    const dropped = Number(/counter packets (\d+) bytes \d+ drop/.exec(leave)?.[1] ?? 0);
     expect(dropped).toBeGreaterThanOrEqual(1);
     // And the agent cannot take the rules down: it holds no capability in the namespace.
     const flush = asAgent(['/usr/sbin/nft', 'flush', 'ruleset']);
     expect(flush.code).not.toBe(0);
-    expect(must('ip', ['netns', 'exec', NS, 'nft', 'list', 'tables'])).toContain('inet keyway');
+    expect(network.run(0, ['nft', 'list', 'tables']).stdout).toContain('inet keyway');
     // Nothing of these reached the API.
     expect(upstreamSeen.length).toBe(before);
     const refusals = await waitFor(() => {

@@ -9,6 +9,7 @@ import { clientEnvironment } from '../../src/cli/client-env.ts';
 import { parseSecretRef } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import {
+  checkoutPath,
   DEPLOY,
   imageNamingFiles,
   imageReferences,
@@ -22,7 +23,15 @@ import {
   readYaml,
   type Json,
 } from '../helpers/deploy-files.ts';
-import { composeDeployment, initContainer, kubernetesDeployment, podSpec, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
+import {
+  composeDeployment,
+  initContainer,
+  kubernetesDeployment,
+  kubernetesRules,
+  podSpec,
+  type ContainerSpec,
+  type Deployment,
+} from '../helpers/deploy-scenarios.ts';
 
 const values = {
   masterKey: 'master-key-value',
@@ -249,11 +258,15 @@ describe("the pod's redirect rules (deploy/transparent) in Kubernetes", () => {
     expect(names.indexOf('keyway-rules')).toBeLessThan(names.indexOf('keyway'));
     expect(rules.image).toBe(keyway.image);
     expect(rules.restartPolicy).toBeUndefined();
-    const script = rules.command?.at(-1) ?? '';
     // The Dockerfile copies deploy/transparent to the image's home, and installs nft there.
     const copied = image.copies.find((c) => c.src === 'deploy/transparent');
     expect(copied).toBeDefined();
-    expect(script).toBe(posix.join(HOME, copied!.dest, 'apply.sh'));
+    // Exactly apply.sh, nothing before or after it: the command the namespace tests run
+    // (kubernetesRules), so what they test is what the pod runs.
+    expect(rules.command).toEqual(['/bin/sh', posix.join(HOME, copied!.dest, 'apply.sh')]);
+    expect(rules.args).toBeUndefined();
+    expect(kubernetesRules().argv).toEqual(rules.command);
+    expect(checkoutPath(image, rules.command![1]!)).toBe(`${REPO}deploy/transparent/apply.sh`);
     expect(readFileSync(`${REPO}Dockerfile`, 'utf8')).toMatch(/apt-get install[^\n]*\bnftables\b/);
     expect(rules.securityContext).toMatchObject({ runAsUser: 0, runAsNonRoot: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] } });
   });
