@@ -1,4 +1,6 @@
-# keyway as a sidecar: agents in other containers set HTTPS_PROXY=http://AGENT:KEY@keyway:8787.
+# keyway as a sidecar: deploy/ runs the agent in keyway's network namespace, where redirect rules
+# send its connections to keyway (no proxy setting); an agent elsewhere sets
+# HTTPS_PROXY=http://AGENT:KEY@keyway:8787.
 # Build (from the checkout):  docker build -t keyway-proxy:0.1.0 .
 # Its home is /app (KEYWAY_HOME), not ~/.keyway: volumes hold certs (with the CA key: keyway only),
 # data, logs, and ca-public (ca.pem + bundle.pem, for agents). deploy/ has compose and Kubernetes files.

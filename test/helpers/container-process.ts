@@ -55,9 +55,20 @@ export interface ContainerOptions {
   /** Replaces the image's CMD (Kubernetes `args`, compose `command`). */
   args?: string[] | undefined;
   env: Record<string, string>;
-  /** Container port -> a free loopback port, for each HOST:PORT argument. */
+  /** Container port -> a free loopback port, for each HOST:PORT argument (none when it runs in a namespace of its own). */
   ports: Record<number, number>;
   home: string;
+  /**
+   * Where the container's processes run, for one that has a network namespace (and user) of its
+   * own: the whole argv that runs `argv` there with exactly `env` (pod-network.ts's argv). Unset:
+   * here, as the test's own user.
+   */
+  inside?: (argv: string[], env: Record<string, string>) => string[];
+}
+
+function launch(options: ContainerOptions, argv: string[], env: Record<string, string>): ChildProcess {
+  const [command, ...args] = options.inside ? options.inside(argv, env) : argv;
+  return spawn(command!, args, { cwd: options.fs.app, ...(options.inside ? {} : { env }), stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** The argv and environment the container's command runs with here. */
@@ -81,7 +92,7 @@ export function containerCommand(options: ContainerOptions): { argv: string[]; e
 /** Starts the container's command and resolves once keyway says it listens. */
 export async function startContainer(options: ContainerOptions): Promise<ContainerProcess> {
   const { argv, env } = containerCommand(options);
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: options.fs.app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = launch(options, argv, env);
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -118,7 +129,7 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
 /** Another command in the same container (`docker compose exec`, `kubectl exec`), through the image's entrypoint. */
 export function execInContainer(options: ContainerOptions, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { argv, env } = containerCommand({ ...options, args });
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: options.fs.app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = launch(options, argv, env);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -54,6 +54,8 @@ export interface ImageSpec {
   env: Record<string, string>;
   entrypoint: string[];
   cmd: string[];
+  /** USER of the final stage, as written (a name or a uid); root when none. */
+  user: string;
   /** COPY lines of the final stage: `from` is a stage name, or undefined for the build context. */
   copies: Array<{ from: string | undefined; src: string; dest: string }>;
 }
@@ -66,12 +68,15 @@ export function readDockerfile(path = `${REPO}Dockerfile`): ImageSpec {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
   const lastFrom = lines.findLastIndex((l) => /^FROM\s/i.test(l));
-  const image: ImageSpec = { workdir: '/', env: {}, entrypoint: [], cmd: [], copies: [] };
+  const image: ImageSpec = { workdir: '/', env: {}, entrypoint: [], cmd: [], user: 'root', copies: [] };
   for (const line of lines.slice(lastFrom + 1)) {
     const [, instruction = '', rest = ''] = /^(\w+)\s+(.*)$/.exec(line) ?? [];
     switch (instruction.toUpperCase()) {
       case 'WORKDIR':
         image.workdir = rest;
+        break;
+      case 'USER':
+        image.user = rest;
         break;
       case 'ENV':
         for (const pair of rest.split(/\s+/)) {
@@ -95,7 +100,7 @@ export function readDockerfile(path = `${REPO}Dockerfile`): ImageSpec {
         break;
       }
       default:
-        break; // RUN, USER, VOLUME, EXPOSE: nothing a process run can take from them
+        break; // RUN, VOLUME, EXPOSE: nothing a process run can take from them
     }
   }
   return image;
@@ -112,6 +117,17 @@ export function checkoutPath(image: ImageSpec, path: string): string {
     if (path === target || path.startsWith(`${target}/`)) return `${REPO}${src}${path.slice(target.length)}`;
   }
   throw new Error(`the image has no ${path} copied from the checkout`);
+}
+
+/** The users of the base image (node:24-slim's /etc/passwd) by name. */
+const BASE_IMAGE_USERS: Record<string, number> = { root: 0, node: 1000 };
+
+/** A uid from a container's user as compose or the Dockerfile write it (`1001`, `1001:1001`, `node`). */
+export function userId(user: string): number {
+  const name = user.split(':')[0]!;
+  const uid = /^\d+$/.test(name) ? Number(name) : BASE_IMAGE_USERS[name];
+  if (uid === undefined) throw new Error(`no uid known for the user ${user}`);
+  return uid;
 }
 
 // ---- compose ----

@@ -2,7 +2,7 @@
 // manifests into one shape: command args, environment, and what is mounted where. The Secret's
 // values are the test's own (as `kubectl create secret` or compose's secret files would supply).
 import { readFileSync } from 'node:fs';
-import { DEPLOY, kubernetesEnv, kubernetesObject, readCompose, type Json, type PodContainer } from './deploy-files.ts';
+import { DEPLOY, kubernetesEnv, kubernetesObject, readCompose, readDockerfile, userId, type Json, type PodContainer } from './deploy-files.ts';
 
 export interface Mount {
   path: string;
@@ -28,8 +28,8 @@ export interface Deployment {
   agent: ContainerSpec;
   /** Where keyway's container reads its config. */
   configPath: string;
-  /** The agent's networks, for compose; undefined for Kubernetes (one pod network). */
-  agentNetworks?: string[];
+  /** The container that applies the redirect rules in the namespace keyway and the agent share. */
+  rules: SidecarRules;
   /** The health check as the orchestrator runs it: an argv inside keyway's container, or an HTTP GET. */
   health: { argv: string[] } | { path: string; port: number };
 }
@@ -76,7 +76,7 @@ export function composeDeployment(values: SecretValues): Deployment {
     keyway: service('keyway'),
     agent: service('agent'),
     configPath: '/app/config/keyway.yaml',
-    agentNetworks: services['agent']!['networks'] as string[],
+    rules: composeRules(),
     health: { argv: healthTest.slice(1) },
   };
 }
@@ -107,6 +107,7 @@ export function kubernetesDeployment(values: SecretValues): Deployment {
     keyway: container(keyway),
     agent: container((pod['containers'] as PodContainer[])[0]!),
     configPath: '/app/config/keyway.yaml',
+    rules: kubernetesRules(),
     health: { path: probe.path, port },
   };
 }
@@ -149,6 +150,27 @@ export interface SidecarRules {
   uid: number;
   keywayUid: number;
   agentUid: number;
+}
+
+export function composeRules(): SidecarRules {
+  const services = readCompose({ KEYWAY_AGENT_KEY: 'unused' })['services'] as Record<string, Json>;
+  const rules = services['keyway-rules'];
+  const entrypoint = rules?.['entrypoint'] as string[] | undefined;
+  if (!rules || !entrypoint) throw new Error('compose: no keyway-rules service with an entrypoint (the image would start keyway)');
+  const user = (name: string) => {
+    const written = services[name]?.['user'] as string | undefined;
+    if (written !== undefined) return userId(written);
+    if (name === 'agent') throw new Error('compose: the agent names no user (its image would choose)');
+    return userId(readDockerfile().user);
+  };
+  return {
+    // An entrypoint in compose also clears the image's CMD: the command is this, and a `command` if given.
+    argv: [...entrypoint, ...((rules['command'] as string[] | undefined) ?? [])],
+    env: (rules['environment'] ?? {}) as Record<string, string>,
+    uid: user('keyway-rules'),
+    keywayUid: user('keyway'),
+    agentUid: user('agent'),
+  };
 }
 
 export function kubernetesRules(): SidecarRules {

@@ -6,9 +6,16 @@
 // and /etc/resolv.conf are the test's own (`ip netns exec` mounts /etc/netns/NAME/* over /etc): the
 // agent's resolver and apply.sh read the same file, as the containers of a pod do. Needs root.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { lchownSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { checkoutPath, readDockerfile } from './deploy-files.ts';
 import type { SidecarRules } from './deploy-scenarios.ts';
+import type { SeenRequest } from './upstream.ts';
+import { waitFor } from './wait.ts';
+
+const UPSTREAM_CHILD = fileURLToPath(new URL('./upstream-child.ts', import.meta.url));
 
 /** The two ends of the link: the pod's address, and the outside namespace's own. */
 export const POD_ADDRESS = { v4: '10.253.0.1', v6: 'fd00:253::1' };
@@ -31,6 +38,7 @@ export interface PodNetwork {
   spawn(uid: number, argv: string[], env?: Record<string, string>): ChildProcess;
   /** A command in the outside namespace, as root. */
   spawnOutside(argv: string[], env?: Record<string, string>): ChildProcess;
+  runOutside(argv: string[], env?: Record<string, string>): Ran;
   remove(): void;
 }
 
@@ -59,6 +67,16 @@ export function createPodNetwork(tag: string, options: PodNetworkOptions): PodNe
   if (process.getuid?.() !== 0) throw new Error('this test makes network namespaces and nftables rules: run it as root (CI does)');
   const pod = `kw-${tag}-${process.pid}`;
   const outside = `kw-${tag}-out-${process.pid}`;
+  const outsideArgs = (argv: string[], env: Record<string, string>) => [
+    'netns',
+    'exec',
+    outside,
+    'env',
+    '-i',
+    `PATH=${PATH}`,
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ...argv,
+  ];
   const network: PodNetwork = {
     pod,
     outside,
@@ -82,10 +100,8 @@ export function createPodNetwork(tag: string, options: PodNetworkOptions): PodNe
       const [command, ...args] = network.argv(uid, argv, env);
       return spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     },
-    spawnOutside: (argv, env = {}) =>
-      spawn('ip', ['netns', 'exec', outside, 'env', '-i', `PATH=${PATH}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
+    spawnOutside: (argv, env = {}) => spawn('ip', outsideArgs(argv, env), { stdio: ['ignore', 'pipe', 'pipe'] }),
+    runOutside: (argv, env = {}) => sh('ip', outsideArgs(argv, env)),
     remove: () => {
       sh('ip', ['netns', 'del', pod]);
       sh('ip', ['netns', 'del', outside]);
@@ -133,4 +149,47 @@ export function applyRules(network: PodNetwork, rules: SidecarRules): Ran {
   const ran = network.run(rules.uid, argv, rules.env);
   if (ran.code !== 0) throw new Error(`${rules.argv.join(' ')}: ${ran.stderr.trim()}`);
   return ran;
+}
+
+/** Gives a folder and all in it to `uid` (its group too), as an image's chown or a volume's fsGroup does; symlinks themselves, never what they point at. */
+export function chownTree(dir: string, uid: number): void {
+  lchownSync(dir, uid, uid);
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) lchownSync(join(entry.parentPath, entry.name), uid, uid);
+}
+
+export interface OutsideUpstream {
+  /** Every request it saw, in order. */
+  seen: Array<Pick<SeenRequest, 'method' | 'url' | 'headers'>>;
+  close(): Promise<void>;
+}
+
+/** The test upstream (upstream.ts: trusted by the test CA, /echo and the rest) outside the pod, on HOST:PORT there. */
+export async function startOutsideUpstream(network: PodNetwork, host: string, port: number): Promise<OutsideUpstream> {
+  const child = network.spawnOutside([process.execPath, UPSTREAM_CHILD, host, String(port)]);
+  const seen: OutsideUpstream['seen'] = [];
+  let listening = false;
+  let partial = '';
+  let errors = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    const lines = (partial + c.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines.filter(Boolean)) {
+      const entry = JSON.parse(line) as { listening?: number } & OutsideUpstream['seen'][number];
+      if (entry.listening !== undefined) listening = true;
+      else seen.push(entry);
+    }
+  });
+  child.stderr!.on('data', (c: Buffer) => (errors += c.toString()));
+  await waitFor(() => listening || undefined, `the upstream on ${host}:${port} outside the pod`, 15_000).catch((err: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${err.message}: ${errors}`);
+  });
+  return {
+    seen,
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
 }

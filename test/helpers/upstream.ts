@@ -26,12 +26,14 @@ export interface UpstreamOptions {
   requireAuthorization?: string;
   /** Answer 401 unless this resolves true (e.g. the token is active at the authorization server). */
   authorize?: (authorization: string | undefined) => Promise<boolean>;
+  /** Where to listen: 127.0.0.1 on a free port unless given (another address, in a namespace of its own). */
+  listen?: { host: string; port: number };
   // biome-ignore lint/suspicious/noConfusingVoidType: a handler that only watches returns nothing at all
   handler?: (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => boolean | void;
 }
 
 /**
- * A real HTTPS (or HTTP) server on 127.0.0.1:0 with the routes the tests need:
+ * A real HTTPS (or HTTP) server on 127.0.0.1:0 (or `listen`) with the routes the tests need:
  *   /echo          JSON of method, path, headers
  *   /download?n=N  N bytes, streamed
  *   /upload        counts the body bytes (not kept), answers {"bytes": N}
@@ -100,7 +102,7 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Test
     socket.send(JSON.stringify({ authorization: req.headers.authorization ?? null }));
     socket.on('message', (data) => socket.send(`echo:${data.toString()}`));
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(options.listen?.port ?? 0, options.listen?.host ?? '127.0.0.1');
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,

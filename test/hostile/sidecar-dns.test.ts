@@ -2,7 +2,7 @@
 // UDP to port 53 of any address out, for any uid, so an agent sent what it liked to a server of its
 // own on port 53, past `unmatched: deny`, with no audit line. Now DNS leaves only for the pod's own
 // resolvers (the nameserver lines of its /etc/resolv.conf). In a pod network this test makes (two
-// namespaces, see pod-network.ts), the rules applied by the manifest's own rules container: an
+// namespaces, see pod-network.ts), the rules applied by each manifest's own rules container: an
 // agent (the manifest's uid) sends a datagram and a connection to port 53 of addresses outside that
 // are not the resolver, IPv4 and IPv6, and nothing arrives; the same to the resolvers gets out and
 // back, and a real lookup through its libc is answered. keyway's uid still goes anywhere, which also
@@ -10,7 +10,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubernetesRules } from '../helpers/deploy-scenarios.ts';
+import { composeRules, kubernetesRules } from '../helpers/deploy-scenarios.ts';
 import { applyRules, createPodNetwork, type PodNetwork } from '../helpers/pod-network.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -29,7 +29,10 @@ interface Seen {
 }
 type Probed = Record<string, { udp: string; tcp: string }>;
 
-describe.each([['kubernetes', kubernetesRules]] as const)('the sidecar rules of deploy/%s and port 53', (kind, describeRules) => {
+describe.each([
+  ['kubernetes', kubernetesRules],
+  ['compose', composeRules],
+] as const)('the sidecar rules of deploy/%s and port 53', (kind, describeRules) => {
   const rules = describeRules();
   let network: PodNetwork;
   let listener: ChildProcess;

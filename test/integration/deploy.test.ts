@@ -1,11 +1,15 @@
-// deploy/compose.yaml and deploy/kubernetes/, run without a container engine: keyway's container is
-// the image's ENTRYPOINT + CMD (or the manifest's args) run as a process with the manifest's
-// environment, its volumes as temporary folders at the paths it mounts them; the agent is a real
-// client (Node's fetch, curl) given exactly the agent container's environment. Not run here: Docker,
-// compose's networks, a cluster, the NetworkPolicy, the kubelet's probes (the probe's request is).
-import { execFileSync, spawn } from 'node:child_process';
+// deploy/compose.yaml and deploy/kubernetes/, run without a container engine, in a pod network the
+// test makes (pod-network.ts: the namespace keyway and the agent share, and one outside it where the
+// API is). The rules container's command and environment apply the redirect rules there first;
+// keyway's container is the image's ENTRYPOINT + CMD (or the manifest's args) run as a process in the
+// pod as the manifest's user, with the manifest's environment, its volumes as temporary folders at
+// the paths it mounts them; the agent is a real client (Node's fetch, curl) run in the pod as the
+// agent's user, given exactly the agent container's environment: no proxy setting, so what reaches
+// keyway comes through the rules. The kubelet's probes and Prometheus come from outside the pod.
+// Not run here: Docker, a cluster, the NetworkPolicy. Needs root (network namespaces, nftables).
+import { execFileSync } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,11 +27,19 @@ import {
 import { DEPLOY, KUBERNETES, readDockerfile, type ImageSpec } from '../helpers/deploy-files.ts';
 import { composeDeployment, kubernetesDeployment, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { runProcess } from '../helpers/keyway.ts';
-import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import {
+  applyRules,
+  chownTree,
+  createPodNetwork,
+  OUTSIDE_ADDRESS,
+  POD_ADDRESS,
+  startOutsideUpstream,
+  type OutsideUpstream,
+  type PodNetwork,
+  type Ran,
+} from '../helpers/pod-network.ts';
 
 const values = {
   masterKey: randomBytes(32).toString('base64'),
@@ -36,10 +48,15 @@ const values = {
   adminToken: randomBytes(32).toString('hex'),
   ca: sharedCa(),
 };
-const PROXY_PORT = 8787;
 const ADMIN_PORT = 8788;
+// The API, outside the pod; the agent's hosts file names an address nobody holds for it (keyway
+// routes by name: the redirected connection never goes where the agent dialled).
+const UPSTREAM = OUTSIDE_ADDRESS.v4;
+const ELSEWHERE = '203.0.113.7';
+const API = 'https://api.example.test/echo';
+const OTHER = 'https://other.example.test/echo';
 
-/** The agent: Node 24's own fetch through HTTPS_PROXY (NODE_USE_ENV_PROXY), trusting NODE_EXTRA_CA_CERTS. */
+/** The agent: Node 24's own fetch, with no proxy setting, trusting NODE_EXTRA_CA_CERTS. */
 const NODE_AGENT = 'fetch(process.argv[1]).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))';
 
 describe.each([
@@ -48,32 +65,67 @@ describe.each([
 ] as const)('deploy/%s, keyway run from the image command', (kind, describeDeployment) => {
   const image = readDockerfile();
   const deployment: Deployment = describeDeployment(values);
+  const { rules } = deployment;
+  let network: PodNetwork;
   let root: string;
   let keywayFs: ContainerFs;
   let agentFs: ContainerFs;
   let keyway: ContainerProcess;
   let container: ContainerOptions;
-  let upstream: TestUpstream;
+  let upstream: OutsideUpstream;
   const outputs: string[] = [];
 
   beforeAll(async () => {
     expect(existsSync(DIST_CLI), 'dist/ is built by `npm test` (pretest) or `npm run build`').toBe(true);
-    upstream = await startUpstream();
+    network = createPodNetwork(`deploy-${kind.slice(0, 4)}`, {
+      hosts: `127.0.0.1 localhost\n${ELSEWHERE} api.example.test other.example.test\n`,
+      resolvConf: 'nameserver 10.253.0.53\n',
+    });
+    applyRules(network, rules);
+    upstream = await startOutsideUpstream(network, UPSTREAM, 443);
     root = mkdtempSync(join(tmpdir(), 'keyway-deploy-'));
+    chmodSync(root, 0o755); // the agent's user reaches the CA volume inside
     const app = join(root, 'app');
     fillImageRoot(image, app);
     const volumeDirs = new Map<string, string>();
     keywayFs = materialise(deployment.keyway, image, app, root, volumeDirs);
     agentFs = materialise(deployment.agent, image, join(root, 'agent-root'), root, volumeDirs);
     writeTestConfig(keywayFs, image, deployment.configPath);
-    const ports = { [PROXY_PORT]: await freePort(), [ADMIN_PORT]: await freePort() };
-    container = { image, fs: keywayFs, args: deployment.keyway.args, env: deployment.keyway.env, ports, home: mkdtempSync(join(root, 'home-')) };
+    const home = join(root, 'home');
+    mkdirSync(home);
+    // The image's files and the volumes are keyway's user's, as the Dockerfile's chown and fsGroup make them.
+    chownTree(root, rules.keywayUid);
+    container = {
+      image,
+      fs: keywayFs,
+      args: deployment.keyway.args,
+      env: deployment.keyway.env,
+      ports: {}, // a namespace of its own: every port as the manifest says
+      home,
+      inside: (argv, env) => network.argv(rules.keywayUid, argv, env),
+    };
     keyway = await startContainer(container);
   });
   afterAll(async () => {
     await keyway?.stop();
     await upstream?.close();
+    network?.remove();
+    if (root) rmSync(root, { recursive: true, force: true });
   });
+
+  /** A command as the agent container: its user, in the pod, with exactly its environment. */
+  const asAgent = (argv: string[]): Ran => {
+    const ran = network.run(rules.agentUid, argv, agentEnv(deployment.agent, agentFs));
+    outputs.push(ran.stdout, ran.stderr);
+    return ran;
+  };
+  /** GET on keyway's admin port, from where the deployment's scraper comes. */
+  const adminGet = (path: string, token?: string) => admin(kind, network, rules.keywayUid, path, token);
+  const auditLines = () =>
+    readFileSync(hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it('starts keyway on the paths the manifest mounts, and hands the agent the CA but not its key', () => {
     const certs = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/certs`)!;
@@ -97,8 +149,8 @@ describe.each([
     expect(fingerprint === shared).toBe(kind === 'kubernetes');
   });
 
-  it("passes the orchestrator's health check", async () => {
-    expect(await healthy(deployment, keyway)).toBe(true);
+  it("passes the orchestrator's health check", () => {
+    expect(healthy(deployment, network, rules.keywayUid)).toBe(true);
   });
 
   it('answers /metrics to the admin token a scraper is given: the Secret in Kubernetes, data/admin.token in compose', async () => {
@@ -106,12 +158,10 @@ describe.each([
     // Kubernetes hands keyway the Secret's token (KEYWAY_ADMIN_TOKEN_FILE): no token of its own is made.
     expect(existsSync(tokenFile)).toBe(kind === 'compose');
     const token = kind === 'kubernetes' ? values.adminToken : readFileSync(tokenFile, 'utf8').trim();
-    const metrics = `http://127.0.0.1:${keyway.ports[ADMIN_PORT]}/metrics`;
-    const scraped = await fetch(metrics, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+    const scraped = adminGet('/metrics', token);
     expect(scraped.status).toBe(200);
-    expect(await scraped.text()).toMatch(/^# HELP keyway_/m);
-    const guessed = await fetch(metrics, { headers: { authorization: 'Bearer not-the-token' }, signal: AbortSignal.timeout(5_000) });
-    expect(guessed.status).toBe(401);
+    expect(scraped.body).toMatch(/^# HELP keyway_/m);
+    expect(adminGet('/metrics', 'not-the-token').status).toBe(401);
   });
 
   it('answers `keyway status` run inside its container, as deploy/README.md says to operate it', async () => {
@@ -122,33 +172,49 @@ describe.each([
     expect(JSON.parse(status.stdout)).toMatchObject({ grants: 1, agents: 1, audit: 'ok' });
   });
 
-  it('injects the credential into the request of an agent that has only its own environment', async () => {
-    const url = `https://api.example.test:${upstream.port}/echo`;
-    const env = agentEnv(deployment.agent, agentFs, keyway);
+  it('injects the credential into the request of an agent that has only its own environment, taken by the rules to keyway', async () => {
+    expect(Object.keys(deployment.agent.env).filter((name) => /proxy/i.test(name))).toEqual([]);
     const before = upstream.seen.length;
-    const node = await runProcess(process.execPath, ['-e', NODE_AGENT, url], env);
-    const curl = await runProcess('curl', ['-sS', url], env);
-    outputs.push(node.stdout, node.stderr, curl.stdout, curl.stderr);
+    const node = asAgent([process.execPath, '-e', NODE_AGENT, API]);
+    const curl = asAgent(['curl', '-sS', API]);
     expect(node.stderr).toBe('');
     expect(JSON.parse(node.stdout).status).toBe(200);
     expect(curl.stderr).toBe('');
     expect(JSON.parse(curl.stdout).headers.authorization).toBe('Bearer [redacted by keyway]');
-    const seen = upstream.seen.slice(before);
+    const seen = await waitFor(() => (upstream.seen.length >= before + 2 ? upstream.seen.slice(before) : undefined), 'the two requests upstream');
     expect(seen.map((r) => r.headers.authorization)).toEqual([`Bearer ${CANARY}`, `Bearer ${CANARY}`]);
     expect(seen.every((r) => r.headers['proxy-authorization'] === undefined)).toBe(true);
+    // As the agent the transparent listeners name, having come through the rules.
+    const lines = await waitFor(() => {
+      const found = auditLines().filter((l) => l['decision'] === 'inject' && l['phase'] !== 'sent');
+      return found.length >= 2 ? found : undefined;
+    }, 'the audit lines');
+    for (const line of lines) expect(line).toMatchObject({ agent: 'agent', via: 'transparent' });
   });
 
-  it('refuses the agent a host no grant covers, and an agent without the key', async () => {
-    const env = agentEnv(deployment.agent, agentFs, keyway);
+  it('refuses the agent a host no grant covers and the API by its address, and it has no key to try the proxy port with', async () => {
     const before = upstream.seen.length;
-    const other = await runProcess('curl', ['-sS', '-o', '/dev/null', `https://other.example.test:${upstream.port}/echo`], env);
-    expect(other.code).not.toBe(0);
-    expect(other.stderr).toContain('403');
-    const keyless = Object.fromEntries(Object.entries(env).map(([name, value]) => [name, value.replace(values.agentKey, 'not-the-key')]));
-    const wrong = await runProcess('curl', ['-sS', '-o', '/dev/null', `https://api.example.test:${upstream.port}/echo`], keyless);
-    expect(wrong.code).not.toBe(0);
-    expect(wrong.stderr).toContain('407');
-    outputs.push(other.stderr, wrong.stderr);
+    expect(asAgent(['curl', '-sS', '-o', '/dev/null', '--max-time', '5', OTHER]).code).not.toBe(0);
+    // No server name to route by: refused, never sent where the agent dialled.
+    expect(asAgent(['curl', '-sS', '-o', '/dev/null', '--max-time', '5', `https://${UPSTREAM}/echo`]).code).not.toBe(0);
+    const refusals = await waitFor(() => {
+      const found = auditLines().filter((l) => l['decision'] === 'deny' && l['via'] === 'transparent');
+      return found.length >= 2 ? found : undefined;
+    }, 'the refusals');
+    expect(refusals.map((l) => l['code']).sort()).toEqual(['host_not_allowed', 'no_destination']);
+    // The proxy port is on the shared loopback, but without the key (only keyway has it) it answers 407.
+    const direct = asAgent([
+      'curl',
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-x',
+      `http://127.0.0.1:${flagPort(deployment.keyway, '--listen')}`,
+      'http://api.example.test/',
+    ]);
+    expect(direct.stdout).toBe('407');
     expect(upstream.seen.length).toBe(before);
   });
 
@@ -157,8 +223,8 @@ describe.each([
     const [command, ...args] = deployment.agent.argv ?? [];
     expect(command).toBe('node');
     expect(args.join(' ')).toContain(demo);
-    const here = args.map((a) => a.replace(demo, `https://api.example.test:${upstream.port}/echo`));
-    const agent = spawn(process.execPath, here, { env: agentEnv(deployment.agent, agentFs, keyway), stdio: ['ignore', 'pipe', 'pipe'] });
+    const here = args.map((a) => a.replace(demo, API));
+    const agent = network.spawn(rules.agentUid, [process.execPath, ...here], agentEnv(deployment.agent, agentFs));
     let output = '';
     agent.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     agent.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -184,18 +250,16 @@ describe.each([
     // ..data symlink over to it; compose's bind mount shows an edit made in place.
     if (kind === 'kubernetes') kubeletUpdate(dirname(configPath), basename(configPath), edited);
     else writeFileSync(configPath, edited);
-    const env = agentEnv(deployment.agent, agentFs, keyway);
-    const other = ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `https://other.example.test:${upstream.port}/echo`];
+    const other = ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', OTHER];
     await new Promise((r) => setTimeout(r, 1_500));
-    const before = await runProcess('curl', other, env);
-    outputs.push(before.stdout, before.stderr);
-    expect(before.stderr).toContain('403'); // not watched: the running config stays until told
+    const before = asAgent(other);
+    expect(before.code).not.toBe(0); // not watched: the running config stays until told
     const reload = await execInContainer(container, ['reload']);
     outputs.push(reload.stdout, reload.stderr);
     expect(reload.stderr).toBe('');
     expect(reload.code).toBe(0);
     expect(reload.stdout).toMatch(/reloaded its config: changed grants/);
-    const after = await runProcess('curl', other, env);
+    const after = asAgent(other);
     expect(after.stdout).toBe('200');
     // The audit line is written as the response ends: wait for it, so the count below is settled.
     const audit = hostPath(keywayFs, image.workdir, `${image.env['KEYWAY_HOME']}/logs/audit.jsonl`)!;
@@ -218,7 +282,7 @@ describe.each([
       expect(text).not.toContain(values.ca.key.split('\n')[1]);
     }
     expect(await keyway.stop()).toBe(0);
-    expect(await healthy(deployment, keyway)).toBe(false);
+    expect(healthy(deployment, network, rules.keywayUid)).toBe(false);
   });
 });
 
@@ -276,20 +340,18 @@ function materialise(spec: ContainerSpec, image: ImageSpec, app: string, root: s
 }
 
 /**
- * The manifest's config, with what a loopback test needs: the grant's domain becomes a test name
- * that proxy.hosts maps to 127.0.0.1 (so nothing can reach the real API), loopback is allowed as a
- * destination, and the test upstream's CA is trusted. Its `file:` references become host paths.
+ * The manifest's config, with what the test needs: the grant's domain becomes a test name that
+ * proxy.hosts maps to the test upstream outside the pod (so nothing can reach the real API), that
+ * address is allowed as a destination, and the test upstream's CA is trusted. Its `file:`
+ * references become host paths. The listeners stay as written: the pod's namespace is the test's own.
  */
 function writeTestConfig(fs: ContainerFs, image: ImageSpec, configPath: string): void {
   const path = hostPath(fs, image.workdir, configPath)!;
   const config = parse(readFileSync(path, 'utf8')) as { proxy?: Record<string, unknown>; grants: Record<string, { domains: string[]; secret: string }> };
-  // The transparent listeners (Kubernetes) on free ports: a fixed one may be taken on a test machine.
-  const transparent = config.proxy?.['transparent'] as Record<string, string> | undefined;
   config.proxy = {
     ...config.proxy,
-    ...(transparent ? { transparent: { ...transparent, listen: '127.0.0.1:0', http_listen: '127.0.0.1:0' } } : {}),
-    hosts: { 'api.example.test': '127.0.0.1', 'other.example.test': '127.0.0.1' },
-    allow_networks: ['127.0.0.0/8'],
+    hosts: { 'api.example.test': UPSTREAM, 'other.example.test': UPSTREAM },
+    allow_networks: [`${UPSTREAM}/32`],
     upstream_ca: [TLS_FIXTURES.caPath],
   };
   for (const grant of Object.values(config.grants)) {
@@ -299,28 +361,51 @@ function writeTestConfig(fs: ContainerFs, image: ImageSpec, configPath: string):
   writeFileSync(path, stringify(config));
 }
 
-/** The agent container's environment, its paths and keyway's address as they are here; nothing else (no PATH beyond the system's). */
-function agentEnv(spec: ContainerSpec, fs: ContainerFs, keyway: ContainerProcess): Record<string, string> {
-  const env: Record<string, string> = { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: mkdtempSync(join(tmpdir(), 'keyway-agent-home-')) };
-  for (const [name, value] of Object.entries(spec.env)) {
-    env[name] = value.startsWith('/')
-      ? (hostPath(fs, '/', value) ?? value)
-      : value.replace(/@(?:keyway|127\.0\.0\.1):(\d+)$/, (_all, port: string) => `@127.0.0.1:${keyway.ports[Number(port)]}`);
-  }
+/** The agent container's environment, its paths as they are here; nothing else (the pod network adds PATH). */
+function agentEnv(spec: ContainerSpec, fs: ContainerFs): Record<string, string> {
+  const env: Record<string, string> = { HOME: '/tmp' };
+  for (const [name, value] of Object.entries(spec.env)) env[name] = value.startsWith('/') ? (hostPath(fs, '/', value) ?? value) : value;
   return env;
 }
 
-async function healthy(deployment: Deployment, keyway: ContainerProcess): Promise<boolean> {
-  const local = (port: number) => keyway.ports[port]!;
+/** The port of a HOST:PORT flag in keyway's command. */
+function flagPort(spec: ContainerSpec, flag: string): number {
+  const args = spec.args ?? [];
+  return Number(args[args.indexOf(flag) + 1]?.split(':').at(-1));
+}
+
+/**
+ * GET on keyway's admin port as the deployment's scraper does it: in Kubernetes Prometheus comes
+ * from another pod (here: outside the pod, to its address); in compose there is none, so from
+ * inside keyway's container (`docker compose exec`), on the loopback it listens on.
+ */
+function admin(kind: 'compose' | 'kubernetes', network: PodNetwork, keywayUid: number, path: string, token?: string): { status: number; body: string } {
+  const argv = ['curl', '-sS', '--max-time', '5', '-w', '\n%{http_code}', ...(token ? ['-H', `authorization: Bearer ${token}`] : [])];
+  const ran =
+    kind === 'kubernetes'
+      ? network.runOutside([...argv, `http://${POD_ADDRESS.v4}:${ADMIN_PORT}${path}`])
+      : network.run(keywayUid, [...argv, `http://127.0.0.1:${ADMIN_PORT}${path}`]);
+  const at = ran.stdout.lastIndexOf('\n');
+  return { status: Number(ran.stdout.slice(at + 1)), body: ran.stdout.slice(0, at) };
+}
+
+/** The health check as the orchestrator runs it: compose's inside keyway's container, the kubelet's probe from the node (outside the pod). */
+function healthy(deployment: Deployment, network: PodNetwork, keywayUid: number): boolean {
   if ('argv' in deployment.health) {
-    const [command = '', ...args] = deployment.health.argv.map((a) => a.replace(/127\.0\.0\.1:(\d+)/g, (_all, p: string) => `127.0.0.1:${local(Number(p))}`));
-    const result = await runProcess(command === 'node' ? process.execPath : command, args, { PATH: '/usr/bin:/bin', HOME: tmpdir() }, undefined, 10_000);
-    return result.code === 0;
+    const [command = '', ...args] = deployment.health.argv;
+    return network.run(keywayUid, [command === 'node' ? process.execPath : command, ...args]).code === 0;
   }
-  try {
-    const response = await fetch(`http://127.0.0.1:${local(deployment.health.port)}${deployment.health.path}`, { signal: AbortSignal.timeout(5_000) });
-    return response.status >= 200 && response.status < 400; // what the kubelet counts as success
-  } catch {
-    return false;
-  }
+  const ran = network.runOutside([
+    'curl',
+    '-s',
+    '-o',
+    '/dev/null',
+    '--max-time',
+    '5',
+    '-w',
+    '%{http_code}',
+    `http://${POD_ADDRESS.v4}:${deployment.health.port}${deployment.health.path}`,
+  ]);
+  const status = Number(ran.stdout);
+  return status >= 200 && status < 400; // what the kubelet counts as success
 }

@@ -11,7 +11,7 @@
 // test/hostile/sidecar-dns.test.ts's. Needs root (network namespaces, nftables); CI runs as root.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -21,7 +21,7 @@ import { kubernetesRules } from '../helpers/deploy-scenarios.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { SRC_CLI } from '../helpers/child-proxy.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
-import { applyRules, createPodNetwork, OUTSIDE_ADDRESS, type PodNetwork } from '../helpers/pod-network.ts';
+import { applyRules, chownTree, createPodNetwork, OUTSIDE_ADDRESS, type PodNetwork } from '../helpers/pod-network.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TOKEN = `${CANARY}-sidecar`;
@@ -29,12 +29,6 @@ const TOKEN = `${CANARY}-sidecar`;
 const UPSTREAM = OUTSIDE_ADDRESS.v4;
 const ELSEWHERE = '203.0.113.7';
 const rules = kubernetesRules();
-
-/** Gives a folder and all in it to `uid`, as an image's chown or a volume's fsGroup does. */
-function chownTree(dir: string, uid: number): void {
-  chownSync(dir, uid, uid);
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) chownSync(join(entry.parentPath, entry.name), uid, uid);
-}
 
 describe('the sidecar redirect rules, in a network namespace', () => {
   let network: PodNetwork;

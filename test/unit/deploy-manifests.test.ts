@@ -22,6 +22,7 @@ import {
   readDockerfile,
   readYaml,
   type Json,
+  type PodContainer,
 } from '../helpers/deploy-files.ts';
 import {
   composeDeployment,
@@ -91,7 +92,7 @@ describe('the image name', () => {
 describe.each([
   ['compose', composeDeployment],
   ['kubernetes', kubernetesDeployment],
-] as const)('deploy/%s', (kind, describeDeployment) => {
+] as const)('deploy/%s', (_kind, describeDeployment) => {
   const deployment: Deployment = describeDeployment(values);
   const { keyway, agent } = deployment;
   const config = parseConfig(parse(mountedFile(keyway, deployment.configPath)), HOME);
@@ -117,22 +118,36 @@ describe.each([
     expect(mountedFile(keyway, keyway.env['KEYWAY_MASTER_KEY_FILE']!).trim()).toBe(values.masterKey);
   });
 
-  it('points the agent at keyway as a configured agent, with the variables `keyway env` sets', () => {
-    const url = new URL(agent.env['HTTPS_PROXY']!);
-    expect(url.username).toBe('agent');
-    expect(url.password).toBe(values.agentKey);
-    expect(url.port).toBe(listen.split(':')[1]);
-    expect(url.hostname).toBe(kind === 'compose' ? 'keyway' : '127.0.0.1');
-    if (kind === 'kubernetes') expect(listen).toBe('127.0.0.1:8787'); // the pod's loopback: no other pod reaches it
-    const expected = clientEnvironment(config, { id: 'agent', key: values.agentKey }, `${url.hostname}:${url.port}`);
-    expect(
-      Object.keys(agent.env)
-        .filter((n) => n !== 'KEYWAY_AGENT_KEY')
-        .sort(),
-    ).toEqual(Object.keys(expected).sort());
-    for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NODE_USE_ENV_PROXY', 'NO_PROXY', 'GIT_HTTP_PROXY_AUTHMETHOD']) {
-      expect(agent.env[name], name).toBe(expected[name]);
-    }
+  it('gives the agent no proxy variable and no key: only the CA variables `keyway env` sets', () => {
+    const all = clientEnvironment(config, { id: 'agent', key: values.agentKey }, listen);
+    const caNames = Object.keys(all).filter((name) => all[name]!.endsWith('.pem'));
+    expect(caNames.length).toBeGreaterThan(0);
+    expect(Object.keys(agent.env).sort()).toEqual(caNames.sort());
+    for (const [name, value] of Object.entries(agent.env)) expect(value, name).not.toContain(values.agentKey);
+    // The proxy port on the loopback of the namespace keyway and the agent share: nothing else reaches it.
+    expect(listen).toBe('127.0.0.1:8787');
+  });
+
+  it("has keyway take the agent's redirected connections on the rules' ports, as a configured agent", () => {
+    const transparent = config.proxy.transparent;
+    expect(transparent?.listen).toMatchObject({ host: '127.0.0.1', port: Number(deployment.rules.env['TLS_PORT']) });
+    expect(transparent?.http_listen).toMatchObject({ host: '127.0.0.1', port: Number(deployment.rules.env['HTTP_PORT']) });
+    expect(config.agents[transparent?.agent ?? '']).toBeDefined();
+  });
+
+  it("runs exactly the image's apply.sh as the rules' command, exempting keyway's uid and not the agent's", () => {
+    // The Dockerfile copies deploy/transparent to the image's home, and installs nft there.
+    const copied = image.copies.find((c) => c.src === 'deploy/transparent');
+    expect(copied).toBeDefined();
+    // Exactly apply.sh, nothing before or after it: what the namespace tests run (applyRules), so
+    // what they test is what the deployment runs.
+    expect(deployment.rules.argv).toEqual(['/bin/sh', posix.join(HOME, copied!.dest, 'apply.sh')]);
+    expect(checkoutPath(image, deployment.rules.argv[1]!)).toBe(`${REPO}deploy/transparent/apply.sh`);
+    expect(readFileSync(`${REPO}Dockerfile`, 'utf8')).toMatch(/apt-get install[^\n]*\bnftables\b/);
+    expect(deployment.rules.uid).toBe(0);
+    expect(Number(deployment.rules.env['KEYWAY_UID'])).toBe(deployment.rules.keywayUid);
+    expect(deployment.rules.agentUid).not.toBe(deployment.rules.keywayUid);
+    expect(deployment.rules.agentUid).not.toBe(0);
   });
 
   it('hands the agent the CA files from the one volume keyway publishes them to, read-only, and nothing else', () => {
@@ -175,20 +190,38 @@ describe('deploy/compose.yaml', () => {
         else expect(compose['volumes'] as Json, `${name}: ${source}`).toHaveProperty(source);
       }
       for (const secret of (service['secrets'] as string[] | undefined) ?? []) expect(compose['secrets'] as Json, `${name}: ${secret}`).toHaveProperty(secret);
-      for (const network of service['networks'] as string[]) expect(networks, `${name}: ${network}`).toHaveProperty(network);
+      for (const network of (service['networks'] as string[] | undefined) ?? []) expect(networks, `${name}: ${network}`).toHaveProperty(network);
+      const joined = /^service:(.+)$/.exec((service['network_mode'] as string | undefined) ?? '')?.[1];
+      if (joined !== undefined) expect(services, `${name}: ${joined}`).toHaveProperty(joined);
     }
   });
 
-  it('puts the agent on internal networks only, keyway also on one with a route out, and publishes no port', () => {
-    const agentNets = services['agent']!['networks'] as string[];
-    expect(agentNets.every((n) => networks[n]?.['internal'] === true)).toBe(true);
+  it("puts the agent and the rules in keyway's network namespace, keyway on a network with a route out, and publishes no port", () => {
+    for (const name of ['agent', 'keyway-rules']) {
+      expect(services[name]!['network_mode'], name).toBe('service:keyway');
+      expect(services[name]!['networks'], name).toBeUndefined();
+    }
     const keywayNets = services['keyway']!['networks'] as string[];
-    expect(agentNets.every((n) => keywayNets.includes(n))).toBe(true);
     expect(keywayNets.some((n) => networks[n]?.['internal'] !== true)).toBe(true);
     for (const service of Object.values(services)) expect(service['ports']).toBeUndefined();
-    // The admin API listens on keyway's own loopback: the agent's network cannot reach it.
+    // The admin API listens on the namespace's loopback only: no other container reaches it.
     expect(flag(composeDeployment(values).keyway, '--admin-listen')).toMatch(/^127\.0\.0\.1:/);
-    expect((services['agent']!['depends_on'] as Json)['keyway']).toEqual({ condition: 'service_healthy' });
+  });
+
+  it('applies the rules once, as root with NET_ADMIN alone, before the agent starts, and the agent has no capability', () => {
+    const rules = services['keyway-rules']!;
+    expect(rules['image']).toBe(services['keyway']!['image']);
+    expect(rules['restart']).toBe('no');
+    expect(rules['cap_drop']).toEqual(['ALL']);
+    expect(rules['cap_add']).toEqual(['NET_ADMIN']);
+    expect(rules['read_only']).toBe(true);
+    expect(services['agent']!['depends_on']).toEqual({
+      keyway: { condition: 'service_healthy' },
+      'keyway-rules': { condition: 'service_completed_successfully' },
+    });
+    expect(services['agent']!['cap_drop']).toEqual(['ALL']);
+    expect(services['agent']!['cap_add']).toBeUndefined();
+    expect(services['agent']!['privileged']).toBeUndefined();
   });
 
   it('refuses to start without the agent key instead of sending an empty one', () => {
@@ -217,13 +250,13 @@ describe('deploy/kubernetes', () => {
     expect(pod['automountServiceAccountToken']).toBe(false);
   });
 
-  it('gives the agent only the agent key from the Secret', () => {
-    const agent = (pod['containers'] as Array<{ env: Array<{ valueFrom?: { secretKeyRef?: { key: string } } }> }>)[0]!;
-    const keys = agent.env.flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.key] : []));
-    expect(keys).toEqual(['agent-key']);
+  it('gives the agent nothing from a Secret', () => {
+    const agent = (pod['containers'] as Array<{ env: Array<{ valueFrom?: unknown }>; envFrom?: unknown }>)[0]!;
+    expect(agent.env.filter((e) => e.valueFrom !== undefined)).toEqual([]);
+    expect(agent.envFrom).toBeUndefined();
   });
 
-  it('selects the agent pod in the NetworkPolicy: ingress from the scraper to the admin port only, egress to DNS and 443 only', () => {
+  it('selects the agent pod in the NetworkPolicy: ingress from the scraper to the admin port only, egress to the cluster DNS and public 443 only', () => {
     const policy = kubernetesObject('NetworkPolicy', 'agent-pod');
     const spec = policy['spec'] as Json;
     expect((spec['podSelector'] as Json)['matchLabels']).toEqual(labels);
@@ -236,49 +269,48 @@ describe('deploy/kubernetes', () => {
     expect(ingress[0]!.from![0]).toHaveProperty('podSelector');
     expect(ingress[0]!.from![0]).toHaveProperty('namespaceSelector');
     expect(ingress[0]!.ports).toEqual([{ protocol: 'TCP', port: adminPort }]);
-    const ports = (spec['egress'] as Array<{ ports: Array<{ protocol: string; port: number }> }>).flatMap((rule) =>
-      rule.ports.map((p) => `${p.protocol}/${p.port}`),
-    );
+    const egress = spec['egress'] as Array<{ to?: Json[]; ports: Array<{ protocol: string; port: number }> }>;
+    const ports = egress.flatMap((rule) => rule.ports.map((p) => `${p.protocol}/${p.port}`));
     expect(ports.sort()).toEqual(['TCP/443', 'TCP/53', 'UDP/53']);
+    // Every rule names where it goes (a rule with no `to` is any address): port 53 to the cluster
+    // DNS pods only, as the pod's rules send DNS to its resolv.conf's nameserver only; 443 to
+    // public addresses, never the cluster's own or the node's.
+    expect(egress.every((rule) => (rule.to?.length ?? 0) > 0)).toBe(true);
+    const dns = egress.find((rule) => rule.ports.some((p) => p.port === 53))!;
+    expect(dns.ports.every((p) => p.port === 53)).toBe(true);
+    expect(dns.to).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+    ]);
+    const web = egress.find((rule) => rule.ports.some((p) => p.port === 443))!;
+    const block = (web.to![0] as { ipBlock: { cidr: string; except: string[] } }).ipBlock;
+    expect(web.to).toHaveLength(1);
+    expect(block.cidr).toBe('0.0.0.0/0');
+    expect(block.except).toEqual(expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8']));
     expect(kubernetesObjects().every(({ object }) => typeof meta(object)['name'] === 'string')).toBe(true);
   });
 });
 
 describe("the pod's redirect rules (deploy/transparent) in Kubernetes", () => {
-  type Secured = { securityContext?: { runAsUser?: number; runAsNonRoot?: boolean; capabilities?: { drop?: string[]; add?: string[] } } };
-  const rules = initContainer('keyway-rules') as ReturnType<typeof initContainer> & Secured;
-  const keyway = initContainer('keyway') as ReturnType<typeof initContainer> & Secured;
-  const agent = (podSpec()['containers'] as Array<Secured>)[0]!;
-  const env = Object.fromEntries((rules.env ?? []).map((e) => [e.name, e.value]));
-  const configMap = kubernetesObject('ConfigMap', 'keyway-config')['data'] as Record<string, string>;
-  const config = parseConfig(parse(configMap['keyway.yaml']!), 'configmap');
+  const rules = initContainer('keyway-rules');
+  const keyway = initContainer('keyway');
+  const agent = (podSpec()['containers'] as PodContainer[])[0]!;
 
   it('runs apply.sh from the image, once, before keyway starts, as root with NET_ADMIN alone', () => {
     const names = (podSpec()['initContainers'] as Array<{ name: string }>).map((c) => c.name);
     expect(names.indexOf('keyway-rules')).toBeLessThan(names.indexOf('keyway'));
     expect(rules.image).toBe(keyway.image);
     expect(rules.restartPolicy).toBeUndefined();
-    // The Dockerfile copies deploy/transparent to the image's home, and installs nft there.
-    const copied = image.copies.find((c) => c.src === 'deploy/transparent');
-    expect(copied).toBeDefined();
-    // Exactly apply.sh, nothing before or after it: the command the namespace tests run
-    // (kubernetesRules), so what they test is what the pod runs.
-    expect(rules.command).toEqual(['/bin/sh', posix.join(HOME, copied!.dest, 'apply.sh')]);
+    // command replaces the image's ENTRYPOINT; with no args, CMD is dropped too: apply.sh and nothing else.
+    expect(rules.command).toEqual(kubernetesRules().argv);
     expect(rules.args).toBeUndefined();
-    expect(kubernetesRules().argv).toEqual(rules.command);
-    expect(checkoutPath(image, rules.command![1]!)).toBe(`${REPO}deploy/transparent/apply.sh`);
-    expect(readFileSync(`${REPO}Dockerfile`, 'utf8')).toMatch(/apt-get install[^\n]*\bnftables\b/);
     expect(rules.securityContext).toMatchObject({ runAsUser: 0, runAsNonRoot: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] } });
   });
 
-  it("exempts keyway's uid and no other, and redirects to the ConfigMap's transparent listeners as a configured agent", () => {
+  it("exempts keyway's runAsUser, and the agent runs as another with no capability", () => {
+    const env = Object.fromEntries((rules.env ?? []).map((e) => [e.name, e.value]));
     expect(Number(env['KEYWAY_UID'])).toBe(keyway.securityContext?.runAsUser);
     expect(agent.securityContext?.runAsUser).not.toBe(keyway.securityContext?.runAsUser);
-    expect(agent.securityContext?.capabilities?.add ?? []).toEqual([]);
-    const transparent = config.proxy.transparent!;
-    expect(transparent.listen).toMatchObject({ host: '127.0.0.1', port: Number(env['TLS_PORT']) });
-    expect(transparent.http_listen).toMatchObject({ host: '127.0.0.1', port: Number(env['HTTP_PORT']) });
-    expect(config.agents[transparent.agent!]).toBeDefined();
+    expect(agent.securityContext?.capabilities).toEqual({ drop: ['ALL'] });
   });
 });
 
