@@ -50,6 +50,8 @@ export interface KeywayChild {
   url: string;
   port: number;
   home: string;
+  /** The master key it runs with (a second keyway of the same home needs it: bench/contain.ts). */
+  masterKey: string;
   /** keyway's own CA, which the proxied client must trust. */
   caPem: string;
   memory(): MemoryReading;
@@ -123,6 +125,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       port,
       url: `http://127.0.0.1:${port}`,
       home,
+      masterKey: env['KEYWAY_MASTER_KEY']!,
       caPem: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8'),
       memory: () => readMemory(pid),
       runtime: () => readRuntime(pid),

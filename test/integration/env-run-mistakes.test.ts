@@ -119,7 +119,7 @@ describe('keyway run without --', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('got --help');
     const own = await proxy.cli(['run', '--help']);
-    expect(own.stdout).toContain('keyway run [--agent ID] [--contain [--port N…] [--env NAME…]] [--] CMD');
+    expect(own.stdout).toContain('keyway run [--agent ID] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD');
   });
 
   it('splits keyway options from the command at the first word that is not an option', () => {
@@ -127,6 +127,11 @@ describe('keyway run without --', () => {
     expect(splitRunArgs(['--agent', 'a1', '--json', 'curl', '-v'])).toEqual({ own: ['--agent', 'a1', '--json'], command: ['curl', '-v'] });
     expect(splitRunArgs(['--home=/h', 'git', '--version'])).toEqual({ own: ['--home=/h'], command: ['git', '--version'] });
     expect(splitRunArgs(['--agent', 'a1', '--', '-weird', '--agent'])).toEqual({ own: ['--agent', 'a1'], command: ['-weird', '--agent'] });
+    // --contain's options that take a value: the value is not the command.
+    expect(splitRunArgs(['--contain', '--port', '8443', '--allow-write', '/w', 'curl', '-v'])).toEqual({
+      own: ['--contain', '--port', '8443', '--allow-write', '/w'],
+      command: ['curl', '-v'],
+    });
   });
 });
 

@@ -40,7 +40,9 @@ describe('two keyways on one home', () => {
 
   it('status lists both; data/proxy.json still names the first', async () => {
     expect(announced().pid).toBe(first.child.pid);
-    expect(readdirSync(join(home, 'data', 'running')).sort()).toEqual([`${first.child.pid}.json`, `${second.child.pid}.json`].sort());
+    // Each one's record, and its contain door (keyway run --contain hands it its command's connections).
+    const pids = [first.child.pid, second.child.pid];
+    expect(readdirSync(join(home, 'data', 'running')).sort()).toEqual(pids.flatMap((pid) => [`${pid}.json`, `${pid}.sock`]).sort());
     const json = await runCli(['status', '--json', '--home', home], env);
     expect(json.code, json.stderr).toBe(0);
     const body = JSON.parse(json.stdout) as { pid: number; keyways: Array<{ pid: number; proxy: string; role: string; grants: number }> };
