@@ -1,11 +1,11 @@
 // `npm run bench:contain`: what `keyway run --contain` costs against `keyway run` (issue 47: within
 // 10% on s1 and s2). One keyway (`keyway start`, a child process) and the bench upstream; the same
-// load (bench/contain-client.ts) runs in turns as a process pointed at keyway by HTTPS_PROXY (keyway
-// run), and under `keyway run --contain` (its connections redirected to the running keyway through
-// its contain door, by way of the run's relay), and, for reference, under --contain with no keyway
-// running for the home (the run's own keyway serves it directly). Prints each turn, the medians, and
-// ratios to `keyway run`; keyway's CPU per request counts the relay process's CPU where there is one.
-// Loopback only, bounded in time.
+// load (bench/contain-client.ts) runs in turns as a process pointed at that keyway by HTTPS_PROXY
+// (keyway run), under `keyway run --contain` while it runs (the run's keyway serves the redirected
+// connections, joined to the running one through its contain door: secrets and rate buckets), and
+// under --contain with no keyway running for the home. Prints each turn, the medians, and ratios to
+// `keyway run`, with the CPU per request of the keyway that served (the run's process for
+// --contain: its keyway and the namespaces' set-up). Loopback only, bounded in time.
 //
 //   node bench/contain.ts [--pairs=3] [--seconds=4]
 import { spawn } from 'node:child_process';
@@ -53,7 +53,7 @@ const alone = mkdtempSync(join(tmpdir(), 'keyway-bench-alone-'));
 cpSync(keyway.home, alone, { recursive: true, filter: (src) => !/\/data\/(running|proxy\.json)|\/logs/.test(src.slice(keyway.home.length)) });
 
 /** Runs the client (under `wrap`), sampling the CPU of keyway and of the wrapping process until it exits. */
-async function turn(name: string, command: string[], env: Record<string, string>, home: string, useRunning: boolean): Promise<Turn> {
+async function turn(name: string, command: string[], env: Record<string, string>, home: string, served: 'running' | 'run'): Promise<Turn> {
   const child = spawn(command[0]!, command.slice(1), {
     env: { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -80,9 +80,9 @@ async function turn(name: string, command: string[], env: Record<string, string>
     tally: { badStatus: number; badBody: number; first?: string };
   };
   if (result.tally.badStatus + result.tally.badBody > 0) throw new Error(`${name}: bad answers: ${result.tally.first}`);
-  // Where the run serves with a keyway of its own, the wrapper's CPU is that keyway's (plus the
-  // namespaces' set-up); where the running keyway serves, it is the relay's, beside keyway's.
-  const cpuMs = (useRunning ? processCpuMs(keyway.pid) - keywayCpu0 : 0) + wrapperCpu;
+  // keyway run: the running keyway served. --contain: the run's own process did (its keyway, and
+  // the namespaces' set-up); the running keyway only answered the door, counted too.
+  const cpuMs = processCpuMs(keyway.pid) - keywayCpu0 + (served === 'run' ? wrapperCpu : 0);
   const requests = result.s1.requests + result.s2.requests;
   return { s1: result.s1, s2: result.s2, cpuPerRequestUs: (cpuMs * 1000) / requests };
 }
@@ -90,16 +90,17 @@ async function turn(name: string, command: string[], env: Record<string, string>
 const node = process.execPath;
 const clientArgs = [client, `--port=${upstream.port}`, `--seconds=${seconds}`];
 const routes: Record<string, () => Promise<Turn>> = {
-  'keyway run': () => turn('keyway run', [node, ...clientArgs, '--route=proxy'], { HTTPS_PROXY: keyway.url, KEYWAY_BENCH_CA: keyway.caPem }, keyway.home, true),
-  '--contain (door)': () =>
-    turn('--contain', [node, cli, 'run', '--contain', '--port', String(upstream.port), '--', node, ...clientArgs, '--route=contained'], {}, keyway.home, true),
-  '--contain (own keyway)': () =>
+  'keyway run': () =>
+    turn('keyway run', [node, ...clientArgs, '--route=proxy'], { HTTPS_PROXY: keyway.url, KEYWAY_BENCH_CA: keyway.caPem }, keyway.home, 'running'),
+  '--contain (keyway runs)': () =>
+    turn('--contain', [node, cli, 'run', '--contain', '--port', String(upstream.port), '--', node, ...clientArgs, '--route=contained'], {}, keyway.home, 'run'),
+  '--contain (none runs)': () =>
     turn(
       '--contain alone',
       [node, cli, 'run', '--contain', '--port', String(upstream.port), '--', node, ...clientArgs, '--route=contained'],
       { KEYWAY_MASTER_KEY: keyway.masterKey },
       alone,
-      false,
+      'run',
     ),
 };
 

@@ -1,10 +1,13 @@
 // The composition root: builds every part once from the config (parts.ts), gives the proxy its
 // runtime (proxy-runtime.ts) and the admin API its dependencies (admin-deps.ts), listens, and
 // hands back the running handle (running.ts). A reload is live-config.ts's.
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createAppLogger } from '../audit/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
+import { secretVariables } from '../config/index.ts';
+import { RateLimiter } from '../policy/rate-limits.ts';
 import { createProxyServer } from '../proxy/server.ts';
+import { containDoorServer } from './contain-door.ts';
 import { openServices, type Services } from '../services.ts';
 import { loadOrCreateCa, writeBundleInChild, type BundleWriter, type CertificateAuthority } from '../tls/index.ts';
 import { startAdmin } from './admin-deps.ts';
@@ -60,13 +63,36 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   }
 }
 
+/** The contain door's listener (contain-door.ts): this keyway's env: secrets and rate buckets for keyway run --contain's keyway. */
+function doorServer(parts: Parts, rates: RateLimiter): NetServer {
+  return containDoorServer({
+    rates,
+    audit: (event) => parts.audit.write(event),
+    firstByteMs: () => parts.live.config.proxy.timeouts.first_byte,
+    secrets(names) {
+      const config = parts.live.config;
+      const handed = secretVariables(config);
+      const values: Record<string, string> = {};
+      for (const name of names) {
+        // The config's env: secrets and the master key (a keyway of this home cannot open the store
+        // without it); never the admin token or another KEYWAY_* variable.
+        const mayHand = name === 'KEYWAY_MASTER_KEY' || (!name.startsWith('KEYWAY_') && handed.has(name));
+        const value = parts.env[name];
+        if (mayHand && value !== undefined) values[name] = value;
+      }
+      return values;
+    },
+  });
+}
+
 /** Binds the proxy, then the admin listener if there is one; only then says where they are. */
 async function listen(parts: Parts, closers: Closers): Promise<Listening> {
   const { options, services, live, metrics, auditWriter, contexts, ownPorts, logger } = parts;
   const { config, paths } = services;
   const { worker } = options;
   const reusePort = worker !== undefined;
-  const proxy = createProxyServer(proxyRuntime(parts));
+  const runtime = proxyRuntime(parts);
+  const proxy = createProxyServer(runtime);
   closers.add('proxy listener', () => proxy.close(0));
   await listenOn(proxy.listener, options.listen ?? config.proxy.listen, 'proxy.listen', paths.runningProxy, reusePort);
   const proxyAddress = proxy.listener.address() as AddressInfo;
@@ -100,7 +126,10 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
   logger.info({ proxy: `${proxyAddress.address}:${proxyAddress.port}`, admin: admin?.address.port ?? null }, 'keyway is listening');
   // The contain door: a `keyway start` (not a worker, not keyway run --contain's own) takes its contained commands' connections.
   const doorWanted = worker === undefined && options.announce !== 'contain' && options.announce !== false;
-  const door = doorWanted ? await openContainDoor(proxy.door, paths.runningProxy, closers, logger) : undefined;
+  const door =
+    doorWanted && runtime.rates instanceof RateLimiter
+      ? await openContainDoor(doorServer(parts, runtime.rates), paths.runningProxy, closers, logger)
+      : undefined;
   const registration = await announceKeyway(parts, closers, proxyAddress, admin?.address, options.announce === 'contain' ? 'contain' : 'start', door);
   return { proxy, proxyAddress, admin, registration };
 }

@@ -37,6 +37,8 @@ export interface StartOptions {
   logFormat?: 'json' | 'pretty' | undefined;
   /** Set in a worker process: how it differs from a keyway on its own. */
   worker?: WorkerRole | undefined;
+  /** Request rates counted elsewhere: keyway run --contain's keyway asks the running keyway's buckets (contain/door-client.ts). */
+  rates?: RateCounter | undefined;
 }
 
 /**

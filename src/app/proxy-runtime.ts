@@ -42,7 +42,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     upstream: parts.upstream,
     load: new AgentLoad(() => live.config.proxy),
     // Under proxy.workers, the primary's buckets: a rate is counted once, not once per worker.
-    rates: options.worker?.rates ?? new RateLimiter(),
+    rates: options.worker?.rates ?? options.rates ?? new RateLimiter(),
     quotas: parts.quotas,
     approvals: parts.approvals,
     resolve: live.resolve,

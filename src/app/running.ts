@@ -1,7 +1,7 @@
 import type { Server as NetServer } from 'node:net';
 // The handle startKeyway returns: where keyway listens, its counts, reload, and stop.
 import type { AddressInfo } from 'node:net';
-import { containStartEvent } from '../proxy/transparent/contain-door.ts';
+import { containStartEvent } from './contain-door.ts';
 import type { AdminServer } from '../admin/server.ts';
 import type { DomainPattern } from '../config/domain-pattern.ts';
 import type { Registration } from '../egress/listener-registry.ts';

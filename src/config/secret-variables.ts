@@ -7,6 +7,12 @@ import type { Config } from './paths.ts';
  * starts for someone else (a secret command, a contained agent) never gets them.
  */
 export function secretVariables(config: Config): { has(name: string): boolean } {
+  const named = new Set(secretVariableNames(config));
+  return { has: (name) => name.startsWith('KEYWAY_') || named.has(name) };
+}
+
+/** The variables the config names as secrets (env:NAME), in the order met. */
+export function secretVariableNames(config: Config): string[] {
   const named = new Set<string>();
   const note = (ref: unknown) => {
     if (typeof ref === 'object' && ref !== null && (ref as { kind?: unknown }).kind === 'env') named.add((ref as { name: string }).name);
@@ -16,5 +22,5 @@ export function secretVariables(config: Config): { has(name: string): boolean } 
   for (const a of Object.values(config.agents)) note(a.key);
   note(config.store.url);
   note(config.egress.proxy);
-  return { has: (name) => name.startsWith('KEYWAY_') || named.has(name) };
+  return [...named];
 }

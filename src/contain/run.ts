@@ -5,11 +5,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startKeyway } from '../app/index.ts';
-import type { Config } from '../config/index.ts';
+import { type Config, secretVariableNames } from '../config/index.ts';
+import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { findRunningProxy } from '../running-proxy.ts';
 import type { CommandUser } from './command-user.ts';
-import { type ContainedServer, doorRelay } from './door-relay.ts';
+import { type Door, openDoor } from './door-client.ts';
 import { idmappedFolders } from './idmapped-folders.ts';
 import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
 import type { SandboxPlan } from './sandbox.ts';
@@ -133,30 +134,54 @@ export async function runContained(options: ContainOptions): Promise<number> {
   }
 }
 
+/** What serves the contained command: a keyway of this run's own, joined to the running one where there is one. */
+interface ContainedServer {
+  acceptRedirected(handle: Server, agent: string | undefined, ports: RedirectedPort): void;
+  auditContainStart(agent: string | undefined, sockets: readonly string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
 /**
- * The keyway running for this home, through its contain door (contain/door-relay.ts): its secrets,
- * its rate buckets, quotas and refusal budgets, its audit log. Where none runs (or it has no door:
- * proxy.workers), a keyway of this process's own, which reads the config's secrets from this
- * process's environment.
+ * A keyway of this run's own serves the command's connections directly (a relay through the
+ * running keyway cost 19% of s1's latency). Where a keyway runs for the home, its contain door
+ * (contain/door-client.ts) makes this one the same agent as there: the config's env: secrets
+ * (and the master key) come from it, so the agent's shell needs none, and every rate is taken from
+ * its buckets (quotas are the store's, shared already). Where none runs, this keyway reads the
+ * secrets from this process's environment, as `keyway fetch` does.
  */
 async function containedServer(options: ContainOptions): Promise<ContainedServer> {
-  const door = findRunningProxy(runningProxyFiles(options.config.home).runningProxy)?.door;
-  const relay = door === undefined ? undefined : await doorRelay(door);
-  if (relay !== undefined) return relay;
-  const own = await startKeyway({
-    home: options.config.home,
-    configFile: options.configFile,
-    listen: { host: '127.0.0.1', port: 0 },
-    adminListen: { host: '127.0.0.1', port: 0 },
-    env: options.keywayEnv,
-    logger: pino({ level: 'error' }, pino.destination(2)),
-    announce: 'contain',
-  });
-  return {
-    acceptRedirected: (handle, agent, ports) => own.acceptRedirected(handle, agent, ports),
-    auditContainStart: (agent, sockets) => own.auditContainStart(agent, sockets),
-    stop: () => own.stop({ drainMs: 2_000 }),
-  };
+  const record = findRunningProxy(runningProxyFiles(options.config.home).runningProxy);
+  const door = record?.door === undefined ? undefined : await openDoor(record.door);
+  let env = options.keywayEnv;
+  let rates: Awaited<ReturnType<Door['rates']>> | undefined;
+  if (door !== undefined) {
+    const missing = [...secretVariableNames(options.config), 'KEYWAY_MASTER_KEY'].filter((name) => (env[name] ?? '').trim() === '');
+    env = { ...env, ...(await door.secrets(missing)) };
+    rates = await door.rates();
+  }
+  try {
+    const own = await startKeyway({
+      home: options.config.home,
+      configFile: options.configFile,
+      listen: { host: '127.0.0.1', port: 0 },
+      adminListen: { host: '127.0.0.1', port: 0 },
+      env,
+      logger: pino({ level: 'error' }, pino.destination(2)),
+      announce: 'contain',
+      rates: rates?.counter,
+    });
+    return {
+      acceptRedirected: (handle, agent, ports) => own.acceptRedirected(handle, agent, ports),
+      auditContainStart: (agent, sockets) => (door === undefined ? own.auditContainStart(agent, sockets) : door.auditContainStart(agent, sockets)),
+      stop: async () => {
+        await own.stop({ drainMs: 2_000 });
+        rates?.close();
+      },
+    };
+  } catch (err) {
+    rates?.close();
+    throw err;
+  }
 }
 
 /**

@@ -15,7 +15,6 @@ import { handlePlainRequest } from './plain-request.ts';
 import { clientAddress, draftOn, refuse } from './refuse.ts';
 import type { ProxyRuntime } from './runtime.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
-import { containDoorServer, containStartEvent } from './transparent/contain-door.ts';
 import { type RedirectedPort, redirectedServer, transparentHttpServer, transparentTlsServer } from './transparent/listener.ts';
 
 export interface ProxyServer {
@@ -31,8 +30,6 @@ export interface ProxyServer {
    * of one port, or of every port without a listener of its own.
    */
   acceptRedirected(handle: NetServer, agent: string | undefined, ports: RedirectedPort): NetServer;
-  /** The contain door (transparent/contain-door.ts): keyway run --contain hands it its command's connections. Not listening until the app binds it. */
-  readonly door: NetServer;
   /** After a config reload: proxy.timeouts for the connections and requests that come next. */
   retime(timeouts: TimeoutsConfig): void;
   /**
@@ -83,7 +80,6 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
   };
 
   const redirectedServers: NetServer[] = [];
-  const door = containDoorServer(wiring, (agent, sockets) => runtime.audit.write(containStartEvent(agent, sockets)));
 
   let closing: Promise<void> | undefined;
   return {
@@ -94,7 +90,6 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
       redirectedServers.push(server);
       return server;
     },
-    door,
     connectionCount: () => connections.size,
     retime(t) {
       retimeServer(listener, t);
@@ -106,7 +101,7 @@ export function createProxyServer(runtime: ProxyRuntime): ProxyServer {
         // The port is free once the handle is closed; net.Server's own 'close' would wait for
         // every connection, which the drain takes care of.
         if (listener.listening) listener.close();
-        for (const server of [transparent.tls, transparent.http, door, ...redirectedServers]) if (server?.listening) server.close();
+        for (const server of [transparent.tls, transparent.http, ...redirectedServers]) if (server?.listening) server.close();
         await connections.drain(drainMs);
         inner.closeAll();
       })();

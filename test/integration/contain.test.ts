@@ -192,13 +192,21 @@ s.on('error', (e) => console.log(e.code));`;
     expect(r.stdout.trim(), r.stderr).toBe('198.18.0.1');
   });
 
-  it("served by the keyway running for the home, through its contain door: the agent's shell needs no secret, and two runs share one rate bucket (issue 47)", async () => {
-    // No API_TOKEN or BOT_KEY in this shell: the running keyway holds them.
-    const bare = { API_TOKEN: '', BOT_KEY: '' };
-    const served = await contained(['curl', '-sS', 'https://api.example.test/v1/door'], undefined, [], bare);
+  it("joined to the keyway running for the home through its contain door: the agent's shell needs no secret, and two runs share one rate bucket (issue 47)", async () => {
+    // No API_TOKEN or BOT_KEY in this shell: the running keyway holds them (its contain door hands them on).
+    const shell = Object.fromEntries(Object.entries(proxy.env).filter(([name]) => name !== 'API_TOKEN' && name !== 'BOT_KEY'));
+    const served = await runProcess(
+      process.execPath,
+      [CLI, 'run', '--contain', '--agent', 'bot', '--', 'curl', '-sS', 'https://api.example.test/v1/door'],
+      { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: proxy.home, ...shell },
+      undefined,
+      30_000,
+      workDir,
+    );
+    outputs.push(served.stdout, served.stderr);
     expect(served.stdout, served.stderr).toBe('ok');
     expect(seen.at(-1)).toEqual({ path: '/v1/door', authorized: true });
-    // The line is the running keyway's (its log), with the agent and via: contain.
+    // In the home's one audit log, with the agent and via: contain.
     const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/door'), 'the audit line');
     expect(line).toMatchObject({ decision: 'inject', agent: 'bot', via: 'contain' });
     // limited: 3 requests a minute. Two runs of two requests each: the fourth is refused, as it

@@ -1,36 +1,56 @@
-// The contain door's header (issue 47): one line of JSON naming the agent and the port; anything
-// else is refused, so a connection that is not keyway run --contain's gets nothing served.
+// The contain door's lines (issue 47): a header naming what is asked, then (for rates) one question
+// per line. Anything else is refused, so a connection that is not keyway run --contain's gets nothing.
 import { describe, expect, it } from 'vitest';
-import { type DoorHeader, encodeDoorHeader, parseDoorHeader } from '../../src/proxy/transparent/contain-door.ts';
+import { type DoorHeader, encodeDoorLine, parseDoorHeader, parseRatesQuestion } from '../../src/app/contain-door.ts';
 
 describe('parseDoorHeader', () => {
   it('reads back what keyway run --contain writes', () => {
     const headers: DoorHeader[] = [
-      { v: 1, kind: 'connection', agent: 'bot', port: 443, served: [443, 80] },
-      { v: 1, kind: 'connection', agent: null, port: null, served: [443, 80, 8443] },
+      { v: 1, kind: 'secrets', names: ['API_TOKEN', 'KEYWAY_MASTER_KEY'] },
+      { v: 1, kind: 'rates' },
       { v: 1, kind: 'start', agent: 'bot', sockets: ['/run/user/1000/ssh.sock'] },
+      { v: 1, kind: 'start', agent: null, sockets: [] },
     ];
     for (const header of headers) {
-      const line = encodeDoorHeader(header).toString('utf8');
+      const line = encodeDoorLine(header).toString('utf8');
       expect(line.endsWith('\n')).toBe(true);
       expect(parseDoorHeader(line.slice(0, -1))).toEqual(header);
     }
   });
 
-  it('refuses anything else: not JSON, another version, a port out of range, a wrong type, an empty agent', () => {
+  it('refuses anything else: not JSON, another version, wrong types, an empty agent or name', () => {
     for (const line of [
       'GET / HTTP/1.1',
-      '{"v":2,"kind":"connection","agent":"bot","port":443,"served":[443]}',
-      '{"v":1,"kind":"connection","agent":"bot","port":70000,"served":[443]}',
-      '{"v":1,"kind":"connection","agent":"bot","port":443,"served":["443"]}',
-      '{"v":1,"kind":"connection","agent":"","port":443,"served":[443]}',
-      '{"v":1,"kind":"connection","agent":7,"port":443,"served":[443]}',
+      '{"v":2,"kind":"rates"}',
+      '{"v":1,"kind":"secrets","names":"API_TOKEN"}',
+      '{"v":1,"kind":"secrets","names":[""]}',
+      '{"v":1,"kind":"secrets","names":[7]}',
+      '{"v":1,"kind":"start","agent":"","sockets":[]}',
+      '{"v":1,"kind":"start","agent":7,"sockets":[]}',
       '{"v":1,"kind":"start","agent":"bot","sockets":[1]}',
-      '{"v":1,"kind":"other","agent":"bot"}',
+      '{"v":1,"kind":"connection","agent":"bot","port":443,"served":[443]}',
       'null',
       '[]',
     ]) {
       expect(parseDoorHeader(line), line).toBeUndefined();
+    }
+  });
+});
+
+describe('parseRatesQuestion', () => {
+  const rate = { count: 3, perMs: 60_000, burst: 3, text: '3/min' };
+  it('takes a question as a worker sends it', () => {
+    const question = { t: 'rates', id: 4, nowMs: 1_700_000_000_000, scopes: [{ kind: 'agent', name: 'bot', key: 'agent:bot', rate }] };
+    expect(parseRatesQuestion(JSON.stringify(question))).toEqual(question);
+  });
+  it('refuses a malformed one', () => {
+    for (const bad of [
+      { t: 'rates', id: 'x', nowMs: 1, scopes: [] },
+      { t: 'rates', id: 1, nowMs: 1, scopes: [{ kind: 'agent', name: 'bot', key: 'k', rate: { count: 'x', perMs: 1, burst: 1 } }] },
+      { t: 'rates', id: 1, nowMs: 1, scopes: Array.from({ length: 17 }, () => ({ kind: 'agent', name: 'b', key: 'k', rate })) },
+      { t: 'verdict', id: 1 },
+    ]) {
+      expect(parseRatesQuestion(JSON.stringify(bad))).toBeUndefined();
     }
   });
 });

@@ -60,14 +60,13 @@ export function transparentHttpServer(wiring: ProxyWiring, options: TransparentO
  * namespace) and handed over.
  */
 export function redirectedServer(wiring: ProxyWiring, options: TransparentOptions, handle: Server, ports: RedirectedPort): Server {
-  const server = createServer({ pauseOnConnect: true }, (socket) => void serveRedirectedConnection(wiring, options, socket, ports));
+  const server = createServer({ pauseOnConnect: true }, (socket) => void acceptEither(wiring, options, socket, ports));
   wiring.connections.attachRaw(server);
   server.listen(handle);
   return server;
 }
 
-/** One redirected connection, its port known or not: TLS by its first byte, else plain HTTP (the contain door's too). */
-export async function serveRedirectedConnection(wiring: ProxyWiring, options: TransparentOptions, socket: Socket, ports: RedirectedPort): Promise<void> {
+async function acceptEither(wiring: ProxyWiring, options: TransparentOptions, socket: Socket, ports: RedirectedPort): Promise<void> {
   socket.on('error', () => socket.destroy());
   socket.resume();
   const { bytes } = await readPrefix(socket, 1, wiring.runtime.config.proxy.timeouts.first_byte, (b) => (b.length > 0 ? true : undefined));

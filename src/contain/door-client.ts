@@ -1,0 +1,76 @@
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { type DoorHeader, encodeDoorLine } from '../app/contain-door.ts';
+import type { FromPrimary } from '../app/workers/messages.ts';
+import { RemoteRates } from '../app/workers/shared-rates.ts';
+
+// keyway run --contain's side of the running keyway's contain door (app/contain-door.ts): the
+// secrets its keyway was started with, its rate buckets, the start line of a run with host sockets.
+
+const ANSWER_MS = 5_000;
+
+export interface Door {
+  /** The values of `names` the running keyway may hand on ({} for those it has not). */
+  secrets(names: readonly string[]): Promise<Record<string, string>>;
+  /** A rate counter that takes from the running keyway's buckets; close() when the run ends. */
+  rates(): Promise<{ counter: RemoteRates; close(): void }>;
+  /** The audit line of a run that may reach host Unix sockets, written by the running keyway. */
+  auditContainStart(agent: string | undefined, sockets: readonly string[]): Promise<void>;
+}
+
+/** The door at `path`, or undefined when nothing answers there (the keyway stopped, a stale record). */
+export async function openDoor(path: string): Promise<Door | undefined> {
+  const probe = connect({ path });
+  try {
+    await once(probe, 'connect');
+  } catch {
+    return undefined;
+  } finally {
+    probe.destroy();
+  }
+  return {
+    async secrets(names) {
+      const answer = await ask(path, { v: 1, kind: 'secrets', names: [...names] });
+      const values = JSON.parse(answer) as Record<string, unknown>;
+      return Object.fromEntries(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    },
+    async rates() {
+      const socket = connect({ path });
+      await once(socket, 'connect');
+      socket.write(encodeDoorLine({ v: 1, kind: 'rates' } satisfies DoorHeader));
+      const counter = new RemoteRates((message) => socket.write(encodeDoorLine(message)));
+      socket.setEncoding('utf8');
+      let pending = '';
+      socket.on('data', (chunk: string) => {
+        pending += chunk;
+        for (let at = pending.indexOf('\n'); at !== -1; at = pending.indexOf('\n')) {
+          counter.answer(JSON.parse(pending.slice(0, at)) as Extract<FromPrimary, { t: 'verdict' }>);
+          pending = pending.slice(at + 1);
+        }
+      });
+      // The running keyway stopped: every rate question from now on is refused, never let through uncounted.
+      socket.on('close', () => counter.primaryGone());
+      socket.on('error', () => socket.destroy());
+      return { counter, close: () => socket.destroy() };
+    },
+    async auditContainStart(agent, sockets) {
+      const answer = await ask(path, { v: 1, kind: 'start', agent: agent ?? null, sockets: [...sockets] });
+      if (answer !== 'ok') throw new Error('the running keyway did not write the start line');
+    },
+  };
+}
+
+/** One question, one answer line. */
+async function ask(path: string, header: DoorHeader): Promise<string> {
+  const socket: Socket = connect({ path });
+  socket.setTimeout(ANSWER_MS, () => socket.destroy(new Error('the running keyway did not answer')));
+  socket.write(encodeDoorLine(header));
+  let answer = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    answer += chunk;
+  });
+  await once(socket, 'end');
+  socket.destroy();
+  return answer.trim();
+}
