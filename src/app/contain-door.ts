@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { AuditEvent } from '../audit/index.ts';
+import { checkEvent } from '../audit/record.ts';
 import type { RateLimiter } from '../policy/rate-limits.ts';
 import type { FromWorker } from './workers/messages.ts';
 import { answerRates } from './workers/shared-rates.ts';
@@ -11,19 +12,18 @@ import { answerRates } from './workers/shared-rates.ts';
 // for its command one agent with this one, not a second:
 // - `secrets`: the values of the config's env: secrets (and the master key) this keyway was started
 //   with, so the shell the agent runs from needs none of them;
-// - `rates`: a line per request on a scope with a rate, answered from this keyway's buckets (as
-//   workers ask their primary: app/workers/shared-rates.ts), so a contained agent has one rate
-//   bucket however many runs it makes (quotas are the store's already, shared by every process);
+// - `join`: then a line per request on a scope with a rate, answered from this keyway's buckets (as
+//   workers ask their primary: app/workers/shared-rates.ts), and a line per refusal, written in full
+//   or counted by this keyway's refusal budget (app/workers/shared-refusals.ts): a contained agent
+//   has one rate bucket and one refusal budget however many runs it makes (quotas are the store's
+//   already, shared by every process);
 // - `start`: the audit line of a run that may reach host Unix sockets (--allow-socket).
 // The contained command's own connections never pass here: the run's keyway serves them directly
 // (a relay through this socket cost 19% on s1's latency and 15% of s2's throughput).
 // Only keyway's own user can connect (the file's mode and its folder's); such a process can read
 // this keyway's environment in /proc anyway, so nothing it learns here is new to it.
 
-export type DoorHeader =
-  | { v: 1; kind: 'secrets'; names: string[] }
-  | { v: 1; kind: 'rates' }
-  | { v: 1; kind: 'start'; agent: string | null; sockets: string[] };
+export type DoorHeader = { v: 1; kind: 'secrets'; names: string[] } | { v: 1; kind: 'join' } | { v: 1; kind: 'start'; agent: string | null; sockets: string[] };
 
 /** A line longer than this is refused: a header is a few names, a rates question a few scopes. */
 export const MAX_DOOR_LINE = 16 * 1024;
@@ -38,7 +38,7 @@ export function parseDoorHeader(line: string): DoorHeader | undefined {
   if (h === undefined || h['v'] !== 1) return undefined;
   const strings = (v: unknown) => Array.isArray(v) && v.length <= 256 && v.every((s) => typeof s === 'string' && s.length > 0 && s.length <= 4096);
   if (h['kind'] === 'secrets' && strings(h['names'])) return { v: 1, kind: 'secrets', names: h['names'] as string[] };
-  if (h['kind'] === 'rates') return { v: 1, kind: 'rates' };
+  if (h['kind'] === 'join') return { v: 1, kind: 'join' };
   const agentOk = h['agent'] === null || (typeof h['agent'] === 'string' && h['agent'].length > 0 && h['agent'].length <= 200);
   if (h['kind'] === 'start' && agentOk && strings(h['sockets']))
     return { v: 1, kind: 'start', agent: h['agent'] as string | null, sockets: h['sockets'] as string[] };
@@ -52,6 +52,15 @@ function parseObject(line: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A refusal's audit line handed over (decision deny, a valid event), or undefined. */
+export function parseRefusal(line: string): Extract<FromWorker, { t: 'refusal' }> | undefined {
+  const m = parseObject(line);
+  const event = m?.['event'] as AuditEvent | undefined;
+  if (m?.['t'] !== 'refusal' || typeof event !== 'object' || event === null || Array.isArray(event)) return undefined;
+  if (event.decision !== 'deny' || checkEvent(event) !== null) return undefined;
+  return { t: 'refusal', event };
 }
 
 /** One rates question, checked (what RemoteRates sends), or undefined. */
@@ -85,6 +94,8 @@ export interface DoorParts {
   rates: RateLimiter;
   /** Writes a contained run's start line. */
   audit(event: AuditEvent): Promise<void>;
+  /** A refusal of the run's keyway, into this keyway's refusal budget. */
+  refusal(event: AuditEvent): void;
   /** How long a connection may take to say what it wants. */
   firstByteMs(): number;
 }
@@ -117,6 +128,11 @@ function enter(parts: DoorParts, socket: Socket): void {
             () => socket.destroy(),
           );
         }
+        continue;
+      }
+      const refusal = parseRefusal(line);
+      if (refusal !== undefined) {
+        parts.refusal(refusal.event);
         continue;
       }
       const question = parseRatesQuestion(line);

@@ -8,6 +8,7 @@ import { secretVariables } from '../config/index.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
 import { createProxyServer } from '../proxy/server.ts';
 import { containDoorServer } from './contain-door.ts';
+import { takeRefusal } from './workers/shared-refusals.ts';
 import { openServices, type Services } from '../services.ts';
 import { loadOrCreateCa, writeBundleInChild, type BundleWriter, type CertificateAuthority } from '../tls/index.ts';
 import { startAdmin } from './admin-deps.ts';
@@ -68,6 +69,7 @@ function doorServer(parts: Parts, rates: RateLimiter): NetServer {
   return containDoorServer({
     rates,
     audit: (event) => parts.audit.write(event),
+    refusal: (event) => takeRefusal(parts.auditWriter, { t: 'refusal', event }),
     firstByteMs: () => parts.live.config.proxy.timeouts.first_byte,
     secrets(names) {
       const config = parts.live.config;

@@ -39,6 +39,8 @@ export interface StartOptions {
   worker?: WorkerRole | undefined;
   /** Request rates counted elsewhere: keyway run --contain's keyway asks the running keyway's buckets (contain/door-client.ts). */
   rates?: RateCounter | undefined;
+  /** Refusals' audit lines handed to another keyway's refusal budget (keyway run --contain's keyway: the running one's); false when it could not. */
+  refusals?: ((event: AuditEvent) => boolean) | undefined;
 }
 
 /**

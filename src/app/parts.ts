@@ -80,7 +80,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   const telemetry = await startTelemetry(config, env, logger);
   if (telemetry) closers.add('telemetry', () => telemetry.shutdown());
   // A worker's refusals are budgeted by the primary, once for all workers (workers/shared-refusals.ts).
-  const auditWriter = await openAudit(services, env, metrics, logger, options.worker !== undefined, options.worker?.refusals);
+  const auditWriter = await openAudit(services, env, metrics, logger, options.worker !== undefined, options.worker?.refusals ?? options.refusals);
   closers.add('audit log', () => auditWriter.close());
   const live = new LiveConfig({
     services,

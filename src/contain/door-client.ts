@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { type DoorHeader, encodeDoorLine } from '../app/contain-door.ts';
+import type { AuditEvent } from '../audit/index.ts';
 import type { FromPrimary } from '../app/workers/messages.ts';
 import { RemoteRates } from '../app/workers/shared-rates.ts';
 
@@ -12,8 +13,12 @@ const ANSWER_MS = 5_000;
 export interface Door {
   /** The values of `names` the running keyway may hand on ({} for those it has not). */
   secrets(names: readonly string[]): Promise<Record<string, string>>;
-  /** A rate counter that takes from the running keyway's buckets; close() when the run ends. */
-  rates(): Promise<{ counter: RemoteRates; close(): void }>;
+  /**
+   * Joins the running keyway: a rate counter that takes from its buckets, and a refusal hand-over
+   * into its refusal budget (false once it is gone: the run's keyway then writes the line); close()
+   * when the run ends.
+   */
+  join(): Promise<{ counter: RemoteRates; refusals: (event: AuditEvent) => boolean; close(): void }>;
   /** The audit line of a run that may reach host Unix sockets, written by the running keyway. */
   auditContainStart(agent: string | undefined, sockets: readonly string[]): Promise<void>;
 }
@@ -34,10 +39,10 @@ export async function openDoor(path: string): Promise<Door | undefined> {
       const values = JSON.parse(answer) as Record<string, unknown>;
       return Object.fromEntries(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
     },
-    async rates() {
+    async join() {
       const socket = connect({ path });
       await once(socket, 'connect');
-      socket.write(encodeDoorLine({ v: 1, kind: 'rates' } satisfies DoorHeader));
+      socket.write(encodeDoorLine({ v: 1, kind: 'join' } satisfies DoorHeader));
       const counter = new RemoteRates((message) => socket.write(encodeDoorLine(message)));
       socket.setEncoding('utf8');
       let pending = '';
@@ -51,7 +56,12 @@ export async function openDoor(path: string): Promise<Door | undefined> {
       // The running keyway stopped: every rate question from now on is refused, never let through uncounted.
       socket.on('close', () => counter.primaryGone());
       socket.on('error', () => socket.destroy());
-      return { counter, close: () => socket.destroy() };
+      const refusals = (event: AuditEvent) => {
+        if (socket.destroyed) return false;
+        socket.write(encodeDoorLine({ t: 'refusal', event }));
+        return true;
+      };
+      return { counter, refusals, close: () => socket.destroy() };
     },
     async auditContainStart(agent, sockets) {
       const answer = await ask(path, { v: 1, kind: 'start', agent: agent ?? null, sockets: [...sockets] });

@@ -145,19 +145,19 @@ interface ContainedServer {
  * A keyway of this run's own serves the command's connections directly (a relay through the
  * running keyway cost 19% of s1's latency). Where a keyway runs for the home, its contain door
  * (contain/door-client.ts) makes this one the same agent as there: the config's env: secrets
- * (and the master key) come from it, so the agent's shell needs none, and every rate is taken from
- * its buckets (quotas are the store's, shared already). Where none runs, this keyway reads the
+ * (and the master key) come from it, so the agent's shell needs none, every rate is taken from its
+ * buckets and every refusal counted by its refusal budget (quotas are the store's, shared already). Where none runs, this keyway reads the
  * secrets from this process's environment, as `keyway fetch` does.
  */
 async function containedServer(options: ContainOptions): Promise<ContainedServer> {
   const record = findRunningProxy(runningProxyFiles(options.config.home).runningProxy);
   const door = record?.door === undefined ? undefined : await openDoor(record.door);
   let env = options.keywayEnv;
-  let rates: Awaited<ReturnType<Door['rates']>> | undefined;
+  let joined: Awaited<ReturnType<Door['join']>> | undefined;
   if (door !== undefined) {
     const missing = [...secretVariableNames(options.config), 'KEYWAY_MASTER_KEY'].filter((name) => (env[name] ?? '').trim() === '');
     env = { ...env, ...(await door.secrets(missing)) };
-    rates = await door.rates();
+    joined = await door.join();
   }
   try {
     const own = await startKeyway({
@@ -168,18 +168,19 @@ async function containedServer(options: ContainOptions): Promise<ContainedServer
       env,
       logger: pino({ level: 'error' }, pino.destination(2)),
       announce: 'contain',
-      rates: rates?.counter,
+      rates: joined?.counter,
+      refusals: joined?.refusals,
     });
     return {
       acceptRedirected: (handle, agent, ports) => own.acceptRedirected(handle, agent, ports),
       auditContainStart: (agent, sockets) => (door === undefined ? own.auditContainStart(agent, sockets) : door.auditContainStart(agent, sockets)),
       stop: async () => {
         await own.stop({ drainMs: 2_000 });
-        rates?.close();
+        joined?.close();
       },
     };
   } catch (err) {
-    rates?.close();
+    joined?.close();
     throw err;
   }
 }

@@ -68,6 +68,11 @@ export interface SandboxPlan {
   protect: string[];
   /** Private dirs besides PRIVATE_DIRS (the user's runtime directory). */
   privateDirs: string[];
+  /**
+   * Programs' folders under a private dir, seen read-only through it: the command's PATH entries
+   * and its own folder (NixOS keeps PATH in /run/current-system; a checkout in /tmp has its node).
+   */
+  programs: string[];
 }
 
 /** What is at a host path as the command's uid reaches it; undefined: nothing, or not reachable. */
@@ -131,6 +136,11 @@ export function bwrapArguments(
   const privates = [...PRIVATE_DIRS, ...plan.privateDirs].filter((dir) => kind(dir) === 'dir' && !isLink(dir));
   for (const dir of privates) args.push('--tmpfs', dir);
   const bound: string[] = [];
+  for (const path of [...new Set(plan.programs)]) {
+    if (kind(path) === undefined || !privates.some((dir) => isWithin(path, dir) && path !== dir)) continue;
+    args.push('--ro-bind', path, path);
+    bound.push(path);
+  }
   for (const path of [plan.workdir, ...plan.writable]) {
     args.push('--bind', path, path);
     bound.push(path);

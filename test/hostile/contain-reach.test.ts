@@ -57,6 +57,8 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
         grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
         agents: { bot: { key: 'env:BOT_KEY', grants: ['api'] } },
         contain: { hide: ['~/notes/private.txt'] },
+        // Two identical refusals in full per interval, the rest counted: one budget for the agent.
+        audit: { refusal_budget: 2, refusal_interval: '60s' },
       },
     });
     // The user's credential files and shell start-up file, as on a laptop.
@@ -215,6 +217,24 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
     const line = await waitFor(() => proxy.auditLines().find((l) => l['action'] === 'contain_start'), 'the contain_start line');
     expect(line).toMatchObject({ decision: 'admin', agent: 'bot', via: 'contain' });
     expect(String(line['message'])).toContain(allowed);
+  });
+
+  it('a contained agent has one refusal budget, however many runs it makes (the running keyway counts them)', async () => {
+    const full = () =>
+      readFileSync(proxy.auditPath, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l['host'] === 'denied.example.test' && l['decision'] === 'deny' && l['repeated'] === undefined);
+    for (let run = 0; run < 2; run++) {
+      const r = await contained(['sh', '-c', 'for i in 1 2 3; do curl -s -o /dev/null -w "%{http_code} " https://denied.example.test/x; done']);
+      // Refused: a host no grant covers, under unmatched: deny (closed before any HTTP answer).
+      expect(r.stdout.trim(), r.stderr).toBe('000 000 000');
+    }
+    // Six identical refusals, two runs: written in full twice in all (each run counting its own wrote four).
+    await waitFor(() => (full().length >= 2 ? true : undefined), 'the refusals');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(full()).toHaveLength(2);
   });
 
   it("the command is not in the terminal's session: it cannot push keystrokes into the shell that started it (TIOCSTI)", async () => {

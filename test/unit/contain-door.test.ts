@@ -1,13 +1,13 @@
 // The contain door's lines (issue 47): a header naming what is asked, then (for rates) one question
 // per line. Anything else is refused, so a connection that is not keyway run --contain's gets nothing.
 import { describe, expect, it } from 'vitest';
-import { type DoorHeader, encodeDoorLine, parseDoorHeader, parseRatesQuestion } from '../../src/app/contain-door.ts';
+import { type DoorHeader, encodeDoorLine, parseDoorHeader, parseRatesQuestion, parseRefusal } from '../../src/app/contain-door.ts';
 
 describe('parseDoorHeader', () => {
   it('reads back what keyway run --contain writes', () => {
     const headers: DoorHeader[] = [
       { v: 1, kind: 'secrets', names: ['API_TOKEN', 'KEYWAY_MASTER_KEY'] },
-      { v: 1, kind: 'rates' },
+      { v: 1, kind: 'join' },
       { v: 1, kind: 'start', agent: 'bot', sockets: ['/run/user/1000/ssh.sock'] },
       { v: 1, kind: 'start', agent: null, sockets: [] },
     ];
@@ -21,7 +21,7 @@ describe('parseDoorHeader', () => {
   it('refuses anything else: not JSON, another version, wrong types, an empty agent or name', () => {
     for (const line of [
       'GET / HTTP/1.1',
-      '{"v":2,"kind":"rates"}',
+      '{"v":2,"kind":"join"}',
       '{"v":1,"kind":"secrets","names":"API_TOKEN"}',
       '{"v":1,"kind":"secrets","names":[""]}',
       '{"v":1,"kind":"secrets","names":[7]}',
@@ -34,6 +34,32 @@ describe('parseDoorHeader', () => {
     ]) {
       expect(parseDoorHeader(line), line).toBeUndefined();
     }
+  });
+});
+
+describe('parseRefusal', () => {
+  const event = {
+    ts: '2026-11-25T00:00:00.000Z',
+    id: 'x',
+    agent: 'bot',
+    grant: null,
+    decision: 'deny',
+    code: 'host_not_allowed',
+    method: 'GET',
+    host: 'h.test',
+    port: 443,
+    path: '/',
+    status: 403,
+    duration_ms: 1,
+    refreshed: false,
+  };
+  it('takes a refusal line as the run hands it over', () => {
+    expect(parseRefusal(JSON.stringify({ t: 'refusal', event }))).toEqual({ t: 'refusal', event });
+  });
+  it('refuses what is not a refusal: another decision, a malformed event', () => {
+    expect(parseRefusal(JSON.stringify({ t: 'refusal', event: { ...event, decision: 'inject' } }))).toBeUndefined();
+    expect(parseRefusal(JSON.stringify({ t: 'refusal', event: { ...event, host: 7 } }))).toBeUndefined();
+    expect(parseRefusal(JSON.stringify({ t: 'refusal', event: [] }))).toBeUndefined();
   });
 });
 

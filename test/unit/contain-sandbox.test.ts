@@ -13,6 +13,7 @@ const plan: SandboxPlan = {
   hide: ['/home/u/.keyway/logs', '/home/u/.keyway', '/home/u/.ssh', '/tmp/keyway-home', '/home/u/.netrc', '/home/u/.missing'],
   protect: ['/home/u/.bashrc', '/home/u/project/.git/hooks'],
   privateDirs: [],
+  programs: ['/usr/bin', '/run/current-system/sw/bin', '/tmp/gone/bin'],
 };
 const files: Record<string, PathKind> = {
   '/tmp': 'dir',
@@ -27,6 +28,8 @@ const files: Record<string, PathKind> = {
   '/home/u/.netrc': 'file',
   '/home/u/.bashrc': 'file',
   '/home/u/project/.git/hooks': 'dir',
+  '/usr/bin': 'dir',
+  '/run/current-system/sw/bin': 'dir',
 };
 const kind = (path: string) => files[path];
 
@@ -53,6 +56,8 @@ describe('bwrapArguments', () => {
       '--tmpfs /run',
       // /var/run is a link to /run: private through it.
       '--tmpfs /dev/shm',
+      // A PATH folder under the private /run, read-only through it; /usr/bin is there already, /tmp/gone/bin is not on the host.
+      '--ro-bind /run/current-system/sw/bin /run/current-system/sw/bin',
       '--bind /home/u/project /home/u/project',
       '--bind /home/u/.agent-state /home/u/.agent-state',
       // ~/.bashrc is not inside a writable folder here: read-only already.

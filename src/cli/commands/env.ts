@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { realpathSync, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
@@ -213,7 +213,7 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   }
   for (const name of PROXY_VARIABLES) delete env[name];
   const caVariables = [...CA_VARIABLES, ...Object.keys(awsCaVariables(config, grants))];
-  const sandbox = sandboxPlan(config, args, io.env, user);
+  const sandbox = sandboxPlan(config, args, io.env, user, command);
   const sockets = sandbox.sockets;
   if (process.getuid?.() === 0) io.err(`keyway: CMD runs as uid ${user.uid}, ${user.why}: never as root`);
   const ports = [...grantPorts(grants.flatMap((g) => g.domains)), ...args.strings('port').map(portNumber)];
@@ -234,7 +234,7 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
 }
 
 /** What the contained command sees of the host's files (contain/sandbox.ts), from the options and the config. */
-function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: CommandUser): SandboxPlan {
+function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: CommandUser, command: readonly string[]): SandboxPlan {
   const workdir = realpathSync(process.cwd());
   const writable = args.strings('allow-write').map((path) => existingPath(path, '--allow-write'));
   const sockets = args.strings('allow-socket').map((path) => {
@@ -253,10 +253,18 @@ function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: C
     hide: [...keywayFiles(config, args.string('config')), ...defaultHidden(homes), ...configuredHidden(config, homes)],
     protect: defaultProtected(homes, workdir),
     privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
+    programs: programFolders(command, env['PATH']),
   };
   const problem = planProblem(plan);
   if (problem !== undefined) throw usageError(problem);
   return plan;
+}
+
+/** The folders the command's programs come from: its PATH's, and its own when named by path (contain/sandbox.ts binds those under a private dir). */
+function programFolders(command: readonly string[], path: string | undefined): string[] {
+  const folders = (path ?? '').split(':').filter((dir) => isAbsolute(dir));
+  if (command[0] !== undefined && isAbsolute(command[0])) folders.push(dirname(command[0]));
+  return folders;
 }
 
 function existingPath(path: string, option: string): string {
