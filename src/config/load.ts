@@ -33,6 +33,8 @@ export function loadConfig({ home, file }: LoadConfigOptions): Config {
         const key = duplicateKeyPath(text, err.pos[0]);
         throw new KeywayError('config_invalid', `${path}${where}: ${key === undefined ? 'a key' : `the key ${key}`} is given twice; keep one`);
       }
+      const alias = unresolvedAlias(err, text);
+      if (alias !== undefined) throw new KeywayError('config_invalid', `${path}${alias}`);
       // The parser's reason, without the excerpt of the file that follows it (a config may hold a secret by mistake).
       const reason = err instanceof YAMLParseError ? (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').trim() : '';
       throw new KeywayError('config_invalid', `${path}${where}: not valid YAML${reason ? ` (${reason})` : ''}`);
@@ -40,6 +42,19 @@ export function loadConfig({ home, file }: LoadConfigOptions): Config {
     source = path;
   }
   return parseConfig(raw, home, source);
+}
+
+/**
+ * YAML reads an unquoted value that begins with `*` (`domains: [*.example.com]`) as an alias of an
+ * anchor; the parser then fails with a ReferenceError that names no line. Said with the line and
+ * the fix (quote it), or undefined for any other error.
+ */
+function unresolvedAlias(err: unknown, text: string): string | undefined {
+  if (!(err instanceof ReferenceError) || !err.message.startsWith('Unresolved alias')) return undefined;
+  const name = err.message.slice(err.message.lastIndexOf(':') + 1).trim();
+  const at = text.split('\n').findIndex((line) => line.includes(`*${name}`));
+  const where = at === -1 ? '' : ` at line ${at + 1}`;
+  return `${where}: not valid YAML (*${name} reads as an alias: quote values that begin with *, as '*${name}')`;
 }
 
 export function parseConfig(raw: unknown, home: string, file: string | null = null): Config {

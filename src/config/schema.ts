@@ -1,3 +1,4 @@
+import { nearest } from './messages.ts';
 import { z } from 'zod';
 import type { injectSchema } from './grant-fields.ts';
 import { GRANT_ID } from './ids.ts';
@@ -251,8 +252,25 @@ export const configSchema = configObject.superRefine((config, ctx) => {
       message: 'the agent id jwt is the proxy user that carries an identity token: give this agent another id',
     });
   }
+  // A map rule naming no agent of the config, near one that has no key: the typo is the rule's
+  // (agent: cii for ci), said there first, not as the real agent's missing key.
+  const keyless = Object.keys(config.agents).filter((id) => config.agents[id]!.key === undefined && !mapped.has(id));
+  const blamed = new Set<string>();
+  config.identities.forEach((identity, i) => {
+    identity.map.forEach((rule, j) => {
+      if (config.agents[rule.agent] !== undefined) return;
+      const near = nearest(rule.agent, keyless);
+      if (near === undefined) return;
+      blamed.add(near);
+      ctx.addIssue({
+        code: 'custom',
+        path: ['identities', i, 'map', j, 'agent'],
+        message: `no agent "${rule.agent}" in the config; did you mean ${near}? (agents.${near} has no key, and no rule maps a token to it)`,
+      });
+    });
+  });
   for (const [agentId, agent] of Object.entries(config.agents)) {
-    if (agent.key === undefined && !mapped.has(agentId)) {
+    if (agent.key === undefined && !mapped.has(agentId) && !blamed.has(agentId)) {
       ctx.addIssue({
         code: 'custom',
         path: ['agents', agentId, 'key'],

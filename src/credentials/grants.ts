@@ -1,3 +1,4 @@
+import { secretTextProblem } from './secret-text.ts';
 import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -101,7 +102,10 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
     const secretCommand = g.secret?.kind === 'cmd' ? g.secret : undefined;
     if (g.secret && g.secret.kind !== 'cmd') {
       try {
-        material = readConfigSecret(g.type, readSecretRef(g.secret, env, config.home));
+        const text = readSecretRef(g.secret, env, config.home);
+        const problem = secretTextProblem(g.type, g.inject?.format, text);
+        if (problem !== undefined) throw new Error(`${secretSource(g.secret)}: ${problem}`);
+        material = readConfigSecret(g.type, text);
       } catch (err) {
         throw new KeywayError('config_invalid', `grants.${id}.secret: ${(err as Error).message}`);
       }
@@ -243,4 +247,9 @@ export interface GitHubAppSettings {
   apiBase: readonly string[];
   repositories: readonly string[] | undefined;
   permissions: Readonly<Record<string, string>> | undefined;
+}
+
+/** Where a config secret came from, for a message that names it and never its value. */
+function secretSource(ref: { kind: 'env'; name: string } | { kind: 'file'; path: string }): string {
+  return ref.kind === 'env' ? `environment variable ${ref.name}` : `file ${ref.path}`;
 }

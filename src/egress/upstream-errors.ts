@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ProxyError } from '../errors/index.ts';
 
 // Wraps what undici and Node raise when talking to a real host into keyway's codes. The message
@@ -33,10 +34,19 @@ const UNTRUSTED_CODES = new Set([
 ]);
 
 /**
+ * Whether the config's proxy.upstream_ca (after a reload) differs from the CAs the upstream was
+ * built with at start: a reload does not apply it, and the hint must say so, not "add the CA".
+ */
+export function upstreamCaPendingRestart(loaded: readonly string[], configured: readonly string[], home: string): boolean {
+  const now = configured.map((file) => resolve(home, file));
+  return now.length !== loaded.length || now.some((file) => !loaded.includes(file));
+}
+
+/**
  * `clientCertificate`: the request went out on a connection presenting the grant's client
  * certificate (mTLS), so a TLS alert from the upstream is its verdict on that certificate.
  */
-export function upstreamError(err: unknown, authority: string, grant?: string, clientCertificate = false): ProxyError {
+export function upstreamError(err: unknown, authority: string, grant?: string, clientCertificate = false, caPendingRestart = false): ProxyError {
   if (err instanceof ProxyError) return err;
   const refused = findProxyError(err);
   if (refused) return refused;
@@ -59,7 +69,9 @@ export function upstreamError(err: unknown, authority: string, grant?: string, c
     return new ProxyError('upstream_unreachable', `${authority}: TLS verification failed: its certificate is signed by a CA keyway does not trust (${code})`, {
       grant,
       cause: err,
-      hint: "if this is an internal API with its own CA, add that CA's PEM file to proxy.upstream_ca in the config",
+      hint: caPendingRestart
+        ? 'proxy.upstream_ca changed since keyway started: restart keyway to apply proxy.upstream_ca'
+        : "if this is an internal API with its own CA, add that CA's PEM file to proxy.upstream_ca in the config",
     });
   }
   if (code !== undefined && (code.includes('CERT') || code.includes('CRL') || code.startsWith('ERR_TLS') || code.includes('SSL'))) {

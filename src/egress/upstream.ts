@@ -46,6 +46,8 @@ export interface Upstream {
   /** Starts the TLS connection to a newly intercepted host early (see prewarm.ts). */
   prewarm(host: string, port: number): void;
   readonly headersTimeoutMs: number;
+  /** The CA files it trusts beside the system's, as loaded at start (proxy.upstream_ca needs a restart). */
+  readonly extraCaFiles: readonly string[];
   close(): Promise<void>;
 }
 
@@ -91,6 +93,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const httpsAgent = egress ? egress.httpsAgent({ secureContext, lookup, keepAlive: false }) : new HttpsAgent({ secureContext, lookup, keepAlive: false });
   const httpAgent = egress ? egress.httpAgent({ lookup, keepAlive: false }) : new http.Agent({ lookup, keepAlive: false });
   return {
+    extraCaFiles: [...options.extraCaFiles],
     dispatcher,
     dispatcherFor(grant) {
       const cert = grant?.clientCertificate;

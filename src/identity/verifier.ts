@@ -170,13 +170,19 @@ export class IdentityVerifier {
       } catch (err) {
         // A key id keyway does not hold: the issuer may have rotated its keys. Fetch once, try again.
         if (err instanceof errors.JWKSNoMatchingKey && attempt === 0 && (await keys.refetch())) continue;
-        throw new IdentityRefused('refused', reasonOf(err));
+        // jose checks claims only once the signature holds: an expired token's identity is proven, and said.
+        throw new IdentityRefused('refused', reasonOf(err), err instanceof errors.JWTExpired ? provenBy(err.payload, config.issuer) : undefined);
       }
       const beyond = beyondLimits(payload, { clockSkew: config.clock_skew, maxLifetime: config.max_token_lifetime }, this.#now());
       if (beyond !== undefined) throw new IdentityRefused('refused', beyond);
       return payload;
     }
   }
+}
+
+/** The identity a payload whose signature held proves (iss as configured, sub when it is a string). */
+function provenBy(payload: JWTPayload, issuer: string): ProvenIdentity | undefined {
+  return typeof payload.sub === 'string' ? { iss: issuer, sub: payload.sub.slice(0, 512) } : undefined;
 }
 
 /** jose's failure in words for the 407 and the audit line (never a claim value an attacker chose, beyond its name). */

@@ -55,7 +55,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is already defined in the config`);
   const inject: InjectConfig = { header: given?.header, format: given?.format, query: given?.query, ...(given?.body ? { body: true } : {}) };
   checkInjection(type, inject);
-  const secret = secretInput === undefined ? undefined : parseSecretInput(type, secretInput);
+  const secret = secretInput === undefined ? undefined : parseSecretInput(type, secretInput, inject.format);
   const now = new Date().toISOString();
   const record: StoredGrant = {
     id,

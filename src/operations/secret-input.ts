@@ -5,11 +5,12 @@ import { KINDS } from '../credentials/kinds/index.ts';
 import { parseMaterial, type SecretMaterial } from '../credentials/material.ts';
 import { parseSecretJson } from '../credentials/material-text.ts';
 import { usage } from './fields.ts';
+import { secretTextProblem } from '../credentials/secret-text.ts';
 import { pkcs12ToPem } from '../tls/pkcs12.ts';
 
 export type SecretInput = string | Record<string, unknown>;
 
-export function parseSecretInput(type: GrantType, input: SecretInput): SecretMaterial {
+export function parseSecretInput(type: GrantType, input: SecretInput, format?: string | undefined): SecretMaterial {
   // A command is named only in the config file: whoever may write the store or call the admin API
   // must not get keyway to run a program of their choosing.
   if (looksLikeCommandRef(input)) {
@@ -17,6 +18,10 @@ export function parseSecretInput(type: GrantType, input: SecretInput): SecretMat
   }
   // An object's JSON text would otherwise pass as a one-line token.
   if (typeof input !== 'string' && (type === 'api_key' || type === 'bearer')) throw usage(`a ${type} secret is a string`);
+  if (typeof input === 'string') {
+    const problem = secretTextProblem(type, format, input);
+    if (problem !== undefined) throw usage(`the secret: ${problem}`);
+  }
   try {
     // One parser for every way in: text (stdin, a JSON body's string, the dashboard's field) as it
     // came, an object as its JSON. An mtls PKCS#12 bundle is opened first, into the PEM form.

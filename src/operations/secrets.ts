@@ -38,7 +38,7 @@ export async function setSecret(services: GrantServices, name: string, input: Se
         throw new KeywayError('not_found', `no grant "${name}"; add it with \`keyway grants add ${GRANT_ID.test(name) ? name : 'ID'} --type … --domains …\``);
       grant = { id, type: 'oauth2', domains: [...preset.preset.domains], provider: preset.slug, status: 'active', created_at: now, updated_at: now };
     }
-    const secret = parseSecretInput(grant.type, input);
+    const secret = parseSecretInput(grant.type, input, grant.inject?.format);
     draft.set(grantRecordId(id), { ...grant, secret, status: 'active', updated_at: now } satisfies StoredGrant);
     draft.delete(oauthStateId(id));
     // Role credentials got with the old key go with it (a key replaced may be a key leaked).

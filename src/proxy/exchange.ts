@@ -1,3 +1,4 @@
+import { caPendingRestart } from './upstream-ca.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
@@ -239,7 +240,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         mcpList: this.mcp?.list,
       });
     } catch (err) {
-      throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined);
+      throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined, caPendingRestart(this.conn.runtime));
     }
   }
 

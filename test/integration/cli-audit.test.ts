@@ -3,7 +3,7 @@
 // what changed, never a value; in the same hash chain as a running proxy's lines (the CLI appends
 // under the same lock), and with no proxy running at all.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
@@ -175,5 +175,34 @@ describe('CLI writes beside a running proxy', () => {
     expect(chain).toEqual(chain.map((_, i) => i + 1));
     const verify = await proxy.cli(['audit', 'verify']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+});
+
+describe('keyway audit verify where there is no log to verify (issue 48)', () => {
+  it('a missing folder or log is exit 1 naming it; an empty log fails unless --allow-empty', async () => {
+    const env = { KEYWAY_HOME: makeHome(), KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') };
+    // A mistyped home: no logs/ at all.
+    const mistyped = await runCli(['audit', 'verify'], env);
+    expect(mistyped.code).toBe(1);
+    expect(mistyped.stderr).toMatch(/no audit log in .*logs: no such folder/);
+    expect(mistyped.stdout).not.toContain('intact');
+    // A --dir that is not there, for the check without the master key.
+    const publicKey = join(env.KEYWAY_HOME, 'audit-public.pem');
+    const key = await runCli(['audit', 'public-key'], env);
+    expect(key.code, key.stderr).toBe(0);
+    writeFileSync(publicKey, key.stdout);
+    const nodir = await runCli(['audit', 'verify', '--public-key', publicKey, '--dir', '/nonexistent'], env);
+    expect(nodir.code).toBe(1);
+    expect(nodir.stderr).toContain('no audit log in /nonexistent');
+    expect(nodir.stdout).not.toMatch(/verified/);
+    // A folder with an empty log: refused, then accepted when asked.
+    mkdirSync(join(env.KEYWAY_HOME, 'logs'), { recursive: true });
+    writeFileSync(join(env.KEYWAY_HOME, 'logs', 'audit.jsonl'), '');
+    const empty = await runCli(['audit', 'verify'], env);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain('has no lines: nothing was verified (--allow-empty accepts an empty log)');
+    const allowed = await runCli(['audit', 'verify', '--allow-empty'], env);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toContain('audit log intact: 0 lines');
   });
 });

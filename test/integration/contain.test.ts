@@ -262,6 +262,21 @@ s.on('error', (e) => console.log(e.code));`;
     }
   });
 
+  it('without --agent where agents are configured: refused up front, naming the fix (issue 48), not a bare TLS error inside', async () => {
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'run', '--contain', '--', 'curl', '-sS', 'https://api.example.test/v1/no-agent'],
+      { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env },
+      undefined,
+      30_000,
+      workDir,
+    );
+    outputs.push(r.stdout, r.stderr);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('agents are configured, so a contained command is one of them: name it with --agent ID');
+    expect(seen.some((s) => s.path === '/v1/no-agent')).toBe(false);
+  });
+
   it('passes the exit status through, and runs the command as one process tree in the namespaces', async () => {
     const r = await contained(['sh', '-c', 'ip -o link | grep -vc " lo:"; exit 7']);
     // No interface but loopback inside.

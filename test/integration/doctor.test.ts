@@ -218,3 +218,32 @@ describe('keyway doctor on a broken setup', () => {
     expect(byName(checks, 'keyway intercepts tunnel.example.test')).toMatchObject({ status: 'fail', fix: expect.stringContaining('add a grant covering it') });
   });
 });
+
+describe('keyway doctor --url where keyway refuses the agent (issue 48)', () => {
+  let refusing: TestProxy;
+  beforeAll(async () => {
+    // The agent may only POST: doctor's GETs are refused inside TLS with a 403 and X-Keyway-Error.
+    refusing = await startProxy({
+      grants: GRANTS,
+      config: {
+        proxy: { listen: `127.0.0.1:${await freePort()}` },
+        admin: { enabled: false },
+        agents: { claude: { key: 'env:CLAUDE_KEY', rules: [{ grant: 'api', methods: ['POST'] }] } },
+      },
+      env: { CLAUDE_KEY: AGENT_KEY },
+    });
+  });
+  afterAll(async () => {
+    await refusing?.stop();
+  });
+
+  it('reports FAIL with the code, not ok for the 403 keyway answered', async () => {
+    const r = await refusing.cli(['doctor', '--json', '--agent', 'claude', '--url', testUrl()]);
+    const result = JSON.parse(r.stdout) as { ok: boolean; checks: Check[] };
+    const curl = byName(result.checks, 'curl');
+    expect(curl.status).toBe('fail');
+    expect(curl.detail).toMatch(/keyway refused the request to api\.example\.test \(HTTP 403, policy_denied/);
+    expect(curl.fix).toContain('policy_denied');
+    expect(r.code).not.toBe(0);
+  });
+});

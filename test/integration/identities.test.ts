@@ -61,6 +61,7 @@ describe('identities: agents sign in with a token their platform issued', () => 
       status: answer.status,
       code: answer.headers.get('x-keyway-error'),
       message: (JSON.parse(answer.body) as { error: { message: string } }).error.message,
+      hint: (JSON.parse(answer.body) as { error: { hint: string | null } }).error.hint,
     };
   }
 
@@ -199,7 +200,12 @@ describe('identities: agents sign in with a token their platform issued', () => 
     expect(otherNamespace.message).toMatch(/no identities rule/);
     // clock_skew 0s: a token past its exp by a second is refused.
     const now = Math.floor(Date.now() / 1000);
-    expect((await refused(await k8s.sign({ ...claims, iat: now - 600, exp: now - 1 }))).message).toMatch(/expired/);
+    const beforeExpired = proxy.auditLines().length;
+    const expired = await refused(await k8s.sign({ ...claims, iat: now - 600, exp: now - 1 }));
+    expect(expired.message).toMatch(/expired/);
+    // Its signature held: the 407 says what to do, and the line names who it was (issue 48).
+    expect(expired.hint).toBe('get a fresh token from its issuer');
+    expect(await lineAfter(beforeExpired, 'deny', /expired/)).toMatchObject({ identity: { iss: K8S_ISSUER, sub: 'system:serviceaccount:agents:summariser' } });
     // No exp at all: a token good forever is not taken.
     expect((await refused(await k8s.sign({ ...claims, exp: undefined }))).message).toMatch(/exp claim is missing/);
   });

@@ -80,7 +80,7 @@ describe('keyway status and stop', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toContain(`keyway is running (pid ${proxy.child.pid}`);
     expect(human.stdout).toContain(`http://127.0.0.1:${proxy.port}`);
-    expect(human.stdout).toContain('2 served, 1 refused');
+    expect(human.stdout).toContain('served    2 requests, 1 of them refused'); // not '2 served, 1 refused', read as 3 (issue 48)
     for (const out of [JSON.stringify(after), human.stdout, human.stderr]) {
       expect(out).not.toContain(CANARY);
       expect(out).not.toContain(readFileSync(join(home, 'data', 'admin.token'), 'utf8').trim());

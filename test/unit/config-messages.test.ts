@@ -62,6 +62,11 @@ describe('config error messages', () => {
     const cases: Array<[string, RegExp]> = [
       ['proxy:\n  listen: "127.0.0.1:8787\n', /at line 3: not valid YAML \(Missing closing "quote\)$/],
       ['proxy:\n  listen: 127.0.0.1:8787\n unmatched: kw-pasted-secret-9\n', /at line 3: not valid YAML \(All mapping items must start at the same column\)$/],
+      // An unquoted *.domain reads as a YAML alias (issue 48): the line, and the fix.
+      [
+        'grants:\n  local:\n    type: bearer\n    domains: [*.local.test]\n',
+        /at line 4: not valid YAML \(\*\.local\.test reads as an alias: quote values that begin with \*, as '\*\.local\.test'\)$/,
+      ],
     ];
     for (const [text, message] of cases) {
       writeFileSync(join(home, 'config', 'keyway.yaml'), text);
@@ -85,5 +90,19 @@ describe('basic secrets', () => {
         expect((err as Error).message).not.toContain('kw-secret');
       }
     }
+  });
+});
+
+describe('an identity rule that maps to a mistyped agent (issue 48)', () => {
+  it('is blamed, with the agent it meant, not that agent for its missing key', () => {
+    const identities = [
+      { issuer: 'https://token.actions.githubusercontent.com', audience: 'keyway', map: [{ claims: { repository: 'acme/*' }, agent: 'cii' }] },
+    ];
+    expect(() => parseConfig({ agents: { ci: {} }, identities }, '/nonexistent-home')).toThrow(
+      /identities\.0\.map\.0\.agent: no agent "cii" in the config; did you mean ci\? \(agents\.ci has no key, and no rule maps a token to it\)$/,
+    );
+    // Spelt right, it loads.
+    const fixed = [{ ...identities[0]!, map: [{ claims: { repository: 'acme/*' }, agent: 'ci' }] }];
+    expect(parseConfig({ agents: { ci: {} }, identities: fixed }, '/nonexistent-home').identities).toHaveLength(1);
   });
 });

@@ -2,7 +2,7 @@
 // as evidence that anyone can check with keyway's public key, without the master key.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { auditDatabaseOf, chainFiles, parseAuditFilter, verifyAudit, verifyAuditTable } from '../../audit/index.ts';
 import { tableChain, tableChains } from '../../audit/table/checkpoint-chain.ts';
 import {
@@ -25,6 +25,7 @@ import { keywayPaths } from '../../paths.ts';
 import type { Args } from '../args.ts';
 import { configFor, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
+import { emptyAuditLog, missingAuditLog } from './audit-verify.ts';
 
 export async function printPublicKey(args: Args, io: CommandIO): Promise<number> {
   const services = await servicesFor(args, io);
@@ -64,9 +65,20 @@ export async function verifyWithoutMasterKey(args: Args, io: CommandIO): Promise
   const configured = keywayPaths(config).audit;
   const dir = args.string('dir');
   const auditPath = dir === undefined ? configured : join(resolve(dir), basename(configured));
+  const missing = await missingAuditLog(auditPath);
+  if (missing !== undefined) {
+    io.err(`keyway audit verify: ${missing}`);
+    return 1;
+  }
   const lines = sourcedLines(await chainFiles(auditPath));
   const checkpoints = sourcedLines([checkpointsPathFor(auditPath)]);
-  return report(io, await verifyPublic(lines, checkpoints, publicKey, { allowUncovered: args.flag('allow-uncovered') }), args.json, dir ?? 'audit log');
+  const result = await verifyPublic(lines, checkpoints, publicKey, { allowUncovered: args.flag('allow-uncovered') });
+  const empty = emptyAuditLog(result.lines, result.ok, args.flag('allow-empty'), dirname(auditPath));
+  if (empty !== undefined) {
+    io.err(`keyway audit verify: ${empty}`);
+    return 1;
+  }
+  return report(io, result, args.json, dir ?? 'audit log');
 }
 
 export async function exportEvidence(args: Args, io: CommandIO): Promise<number> {

@@ -2,6 +2,9 @@
 // pruned. A log that rotation pruned is intact (nothing was changed behind keyway's back) but not
 // whole: the report names every range deleted, so "intact" never hides lost lines.
 
+import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { chainFiles } from '../../audit/files.ts';
 import type { PrunedReport, VerifyResult } from '../../audit/index.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { printJson, type CommandIO } from '../io.ts';
@@ -54,4 +57,21 @@ function prunedLines(p: PrunedReport): string[] {
     );
   }
   return out;
+}
+
+/**
+ * Why there is nothing to verify at `path` (the live audit file), or undefined: a folder that is not
+ * there, or one with no audit file in it (a mistyped --home or --dir). Said, and exit 1: "intact: 0
+ * lines" would pass a check that looked at the wrong place.
+ */
+export async function missingAuditLog(path: string): Promise<string | undefined> {
+  const dir = dirname(path);
+  if (!existsSync(dir)) return `no audit log in ${dir}: no such folder (check --home, KEYWAY_HOME or --dir)`;
+  const files = (await chainFiles(path)).filter((file) => existsSync(file));
+  return files.length === 0 ? `no audit log in ${dir}: no ${basename(path)} there (check --home, KEYWAY_HOME or --dir)` : undefined;
+}
+
+/** An empty log verified: refused unless --allow-empty (a fresh home, on purpose). */
+export function emptyAuditLog(lines: number, ok: boolean, allowEmpty: boolean, where: string): string | undefined {
+  return ok && lines === 0 && !allowEmpty ? `the audit log in ${where} has no lines: nothing was verified (--allow-empty accepts an empty log)` : undefined;
 }

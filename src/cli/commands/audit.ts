@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { unknownSubcommand } from '../did-you-mean.ts';
 import {
   auditDatabaseOf,
@@ -16,7 +17,7 @@ import { keywayPaths } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, servicesFor } from '../context.ts';
-import { reportFile } from './audit-verify.ts';
+import { emptyAuditLog, missingAuditLog, reportFile } from './audit-verify.ts';
 import { exportEvidence, printPublicKey, verifyWithoutMasterKey } from './audit-evidence.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 
@@ -76,8 +77,8 @@ export const audit: Command = {
   name: 'audit',
   usage: `keyway audit tail [-n N] [--follow] [--json]
 keyway audit query [--agent A] [--grant G] [--decision D] [--code C] [--host H] [--since T] [--until T] [--json]
-keyway audit verify [--json]
-keyway audit verify --public-key FILE [--dir DIR] [--allow-uncovered] [--json]
+keyway audit verify [--allow-empty] [--json]
+keyway audit verify --public-key FILE [--dir DIR] [--allow-uncovered] [--allow-empty] [--json]
 keyway audit verify --bundle FILE [--public-key FILE] [--json]
 keyway audit public-key [--json]
 keyway audit export --since T [--until T] --out FILE [--replica NAME] [--json]
@@ -99,7 +100,8 @@ logs/audit.checkpoints.jsonl) at every rotation, every audit.checkpoint_interval
 public-key prints the key that checks them. verify --public-key checks a copy of the logs (--dir: a
 folder holding audit.jsonl, its rotated files and audit.checkpoints.jsonl), names the first line
 that breaks, and says which lines no checkpoint covers yet; those fail the check unless
---allow-uncovered (a live log between two checkpoints). export writes the lines of a window
+--allow-uncovered (a live log between two checkpoints). A folder with no audit log (a mistyped
+--home or --dir) fails verify (exit 1), and so does an empty log unless --allow-empty. export writes the lines of a window
 (--since/--until) with the checkpoints and public key that prove them, as one file that verify
 --bundle checks on any machine. With audit.sink postgres, each replica's chain is signed on its own
 (keyway_audit_checkpoint) and exported one at a time (--replica, when the table holds several).`,
@@ -118,6 +120,7 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
       dir: { type: 'string' },
       bundle: { type: 'string' },
       'allow-uncovered': { type: 'boolean' },
+      'allow-empty': { type: 'boolean' },
       replica: { type: 'string' },
       out: { type: 'string' },
     });
@@ -165,12 +168,22 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
       const services = await servicesFor(args, io);
       const db = auditDatabaseOf(services.config, io.env);
       if (db !== null) return reportTable(io, await verifyAuditTable(db, services.auditHeadKey), args.json);
+      const missing = await missingAuditLog(services.paths.audit);
+      if (missing !== undefined) {
+        io.err(`keyway audit verify: ${missing}`);
+        return 1;
+      }
       const result = await verifyAudit({
         path: services.paths.audit,
         headPath: services.paths.auditHead,
         headKey: services.auditHeadKey,
         minRetentionMs: services.config.audit.min_retention,
       });
+      const empty = emptyAuditLog(result.lines, result.ok, args.flag('allow-empty'), dirname(services.paths.audit));
+      if (empty !== undefined) {
+        io.err(`keyway audit verify: ${empty}`);
+        return 1;
+      }
       return reportFile(io, result, args.json);
     }
     throw usageError(unknownSubcommand(action, ['tail', 'query', 'verify', 'public-key', 'export']));

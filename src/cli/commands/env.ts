@@ -202,8 +202,13 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   const config = configFor(args, io);
   checkCaFiles(config);
   const agent = args.string('agent');
-  const { grants, unknownAgent } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
+  const { grants, unknownAgent, agentsConfigured } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
   if (agent !== undefined && unknownAgent) throw noSuchAgent(agent, unknownAgent.known);
+  // Without --agent the command is the local agent, which exists only where no agents are
+  // configured: every connection would be refused, seen inside as a bare TLS error.
+  if (agent === undefined && agentsConfigured) {
+    throw usageError('agents are configured, so a contained command is one of them: name it with --agent ID (`keyway agents list`)');
+  }
   let env: Record<string, string>;
   try {
     env = { ...placeholderVariables(grants), ...containedEnvironment(io.env, args.strings('env'), config) };

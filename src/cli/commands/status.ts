@@ -78,7 +78,7 @@ function printOne(io: CommandIO, found: FoundProxy, home: string | undefined): v
   io.out(`  admin     ${proxy.admin === null ? 'off' : `http://${reachable(proxy.admin)}`}`);
   if (live) {
     io.out(`  grants    ${live.grants}   agents ${live.agents}`);
-    io.out(`  requests  ${live.requests} served, ${live.refused} refused`);
+    io.out(`  served    ${live.requests} requests, ${live.refused} of them refused`);
     io.out(`  audit     ${live.audit === 'ok' ? 'ok' : 'failing: requests that would inject are refused (audit_unavailable)'}`);
     if (live.workers !== undefined) {
       io.out(`  workers   ${live.workers.length} (proxy.workers)`);

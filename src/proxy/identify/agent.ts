@@ -52,7 +52,8 @@ async function identifyByToken(token: string, agents: AgentTable, identities: Id
     if (err.kind === 'unavailable') {
       throw new ProxyError('identity_unavailable', err.message, { hint: 'check the issuer with `keyway doctor`; the token was not judged' });
     }
-    throw new ProxyError('proxy_auth_required', err.message, err.identity ? { identity: err.identity } : {});
+    const hint = /has expired/.test(err.message) ? { hint: 'get a fresh token from its issuer' } : {};
+    throw new ProxyError('proxy_auth_required', err.message, { ...hint, ...(err.identity ? { identity: err.identity } : {}) });
   }
   const agent = agents.get(verified.agent);
   if (agent === undefined || agent.source === 'anonymous') {

@@ -176,10 +176,14 @@ function agentFor({ runtime }: ProxyWiring, options: TransparentOptions): Agent 
   const agents = runtime.tables().agents;
   if (options.agent === undefined) {
     if (agents.anonymous) return ANONYMOUS_AGENT;
-    throw new ProxyError('proxy_auth_required', 'a redirected connection, and no agent for it: set proxy.transparent.agent to the agent it is');
+    const fix = options.via === 'contain' ? 'name it with keyway run --contain --agent ID' : 'set proxy.transparent.agent to the agent it is';
+    throw new ProxyError('proxy_auth_required', `a redirected connection, and no agent for it (agents are configured): ${fix}`);
   }
   const agent = agents.get(options.agent);
-  if (!agent) throw new ProxyError('proxy_auth_required', `proxy.transparent.agent names agent "${options.agent}", which does not exist`);
+  if (!agent) {
+    const named = options.via === 'contain' ? `keyway run --contain --agent ${options.agent}` : `proxy.transparent.agent names agent "${options.agent}"`;
+    throw new ProxyError('proxy_auth_required', `${named}, which does not exist`);
+  }
   return agent;
 }
 

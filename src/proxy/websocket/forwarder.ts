@@ -1,3 +1,4 @@
+import { caPendingRestart } from '../upstream-ca.ts';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
@@ -119,7 +120,13 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
   });
   const authority = formatAuthority(conn.target);
   const fail = (err: unknown) => {
-    const error = upstreamError(err, authority, draft.event.grant ?? undefined, request.issued !== undefined && request.grant?.clientCertificate !== undefined);
+    const error = upstreamError(
+      err,
+      authority,
+      draft.event.grant ?? undefined,
+      request.issued !== undefined && request.grant?.clientCertificate !== undefined,
+      caPendingRestart(runtime),
+    );
     if (!answered) return refuseOnClose(draft, error, socket);
     // Once a head went out, the agent can only see the connection end.
     draft.failed(error);

@@ -1,7 +1,7 @@
 // One client run through keyway: its outcome, what to fix when it failed, and (with --url) that
 // keyway's audit log shows its request, so a client that went around the proxy cannot pass.
 
-import { tailAudit } from '../../../audit/index.ts';
+import { type AuditLine, tailAudit } from '../../../audit/index.ts';
 import { formatListen } from '../../../config/index.ts';
 import { noAgentLine } from '../../agent-hint.ts';
 import { keywayPaths } from '../../../paths.ts';
@@ -31,8 +31,18 @@ export async function checkClient(ctx: Context, client: ClientSpec, env: Record<
     };
   }
   if (!ctx.target.selfCheck) {
-    const seen = await auditShows(ctx, started, seenAuditIds);
-    if (!seen) {
+    const seen = await auditShows(ctx, started, seenAuditIds, outcome.status);
+    if (seen !== undefined && (seen.decision === 'deny' || seen.decision === 'error')) {
+      // The client got an answer, but keyway's (a 403 with X-Keyway-Error, say): not a pass.
+      const message = typeof seen['message'] === 'string' ? `: ${seen['message']}` : '';
+      return {
+        check: client.name,
+        status: 'fail',
+        detail: `${found.path}: keyway refused the request to ${ctx.target.host} (HTTP ${outcome.status}, ${seen.code ?? seen.decision}${message})`,
+        fix: `see ${seen.code ?? 'the code'} in docs/errors.md; \`keyway audit query --decision ${seen.decision}\` shows the line`,
+      };
+    }
+    if (seen === undefined) {
       return {
         check: client.name,
         status: 'fail',
@@ -57,23 +67,34 @@ function fixFor(client: ClientSpec, error: string): string {
   return `run \`keyway run -- ${client.name} …\` by hand to see more`;
 }
 
-/** Whether keyway's audit log has a line for the target host written since `since`, not counted before. */
-async function auditShows(ctx: Context, since: number, seenIds: Set<string>): Promise<boolean> {
+/**
+ * keyway's audit line for the target host written since `since`, not counted before (its outcome,
+ * not the write-ahead `sent` line, when both are there in time), or undefined.
+ */
+async function auditShows(ctx: Context, since: number, seenIds: Set<string>, status: number): Promise<AuditLine | undefined> {
   const path = keywayPaths(ctx.config).audit;
   // The line is written as the response ends, before the client can exit: a short wait is plenty.
   const deadline = Date.now() + 1000;
+  let sent: AuditLine | undefined;
   for (let i = 0; i < 20; i++) {
     for await (const line of tailAudit(path, { lines: 200, follow: false })) {
       if (seenIds.has(line.id)) continue;
       if (line.host.toLowerCase() !== ctx.target.host.toLowerCase() || line.port !== ctx.target.port) continue;
       if (Date.parse(line.ts) < since - 1000) continue;
+      // Another request's line (an earlier run's 407, just before this one): not the answer this client got.
+      if (typeof line.status === 'number' && line.status !== status) continue;
+      if ((line as { phase?: string }).phase === 'sent') {
+        sent ??= line;
+        continue;
+      }
       seenIds.add(line.id);
-      return true;
+      return line;
     }
     if (Date.now() >= deadline) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return false;
+  if (sent !== undefined) seenIds.add(sent.id);
+  return sent;
 }
 
 function redactKey(text: string, key: string | undefined): string {
