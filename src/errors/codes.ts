@@ -91,6 +91,9 @@ export const ERROR_CODES = {
   // keyway service install/uninstall: a system step (useradd, systemctl, keyway init as the service user) failed; named.
   service_failed: { kind: 'command', status: null, audit: null, adminStatus: 500 },
   client_closed: { kind: 'note', status: null, audit: null },
+  // An intercepted client ended keyway's TLS handshake with an alert (unknown CA, bad certificate):
+  // it does not trust keyway's CA, and would otherwise leave no trace (refusal-budgeted, decision deny).
+  client_tls_failed: { kind: 'note', status: null, audit: null },
   self_check: { kind: 'note', status: null, audit: null },
   // No admin token (or a wrong one) on a route that needs it, and no dashboard session.
   admin_auth_required: { kind: 'admin', status: null, audit: 'admin', adminStatus: 401 },

@@ -1,8 +1,10 @@
+import { clientAddress, draftOn } from './refuse.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { ProxyWiring } from './connect.ts';
 import type { Connection } from './connection.ts';
+import type { ProxyRuntime } from './runtime.ts';
 import { awaitFirstBytes, limitHandshake } from './timeouts.ts';
 
 const TLS_HANDSHAKE = 0x16;
@@ -41,8 +43,10 @@ export function intercept({ inner, connections }: ProxyWiring, conn: Connection,
         secureContext: runtime.tlsContext(target.host),
         ALPNCallback: chooseProtocol,
       });
+      let secured = false;
       tlsSocket.on('error', (err: NodeJS.ErrnoException) => {
         runtime.logger.debug({ host: target.host, code: err.code }, 'client TLS failed (does it trust the keyway CA?)');
+        if (!secured) recordDistrust(runtime, conn, client, err);
         client.destroy();
       });
       limitHandshake(tlsSocket, client, timeouts.handshake);
@@ -50,6 +54,7 @@ export function intercept({ inner, connections }: ProxyWiring, conn: Connection,
       connections.handedOff(client, tlsSocket);
       // Which server reads it is known once ALPN has chosen, at the end of the handshake.
       tlsSocket.once('secure', () => {
+        secured = true;
         if (tlsSocket.alpnProtocol === 'h2') {
           // tls.Server clears this flag when it emits 'secureConnection'; a TLSSocket made by hand
           // keeps it set, and node:http2 would wait for a 'secureConnect' that never comes.
@@ -77,4 +82,22 @@ export function intercept({ inner, connections }: ProxyWiring, conn: Connection,
     if (first === undefined) runtime.logger.debug({ host: target.host }, 'CONNECT closed or timed out before its first byte');
     else start(first);
   });
+}
+
+/** A client's TLS alert that says it does not accept keyway's certificate (OpenSSL's ERR_SSL_..._ALERT_... codes). */
+const DISTRUST_ALERT = /_ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_UNSUPPORTED|DECRYPT_ERROR)$/;
+
+/**
+ * A client that does not trust keyway's CA ends the handshake with an alert and, until now, left no
+ * trace in keyway: the audit line says so, with the fix (folded by the refusal budget when repeated).
+ */
+function recordDistrust(runtime: ProxyRuntime, conn: Connection, client: Duplex, err: NodeJS.ErrnoException): void {
+  const alert = DISTRUST_ALERT.exec(err.code ?? '');
+  if (alert === null) return;
+  const draft = draftOn(conn, 'CONNECT', clientAddress(client as Socket));
+  draft.event.decision = 'deny';
+  draft.event.code = 'client_tls_failed';
+  draft.event.message = `the client ended keyway's TLS handshake (${alert[1]!.toLowerCase().replaceAll('_', ' ')}): it does not trust keyway's CA`;
+  draft.event.hint = 'point the client at keyway\'s CA: eval "$(keyway env)", or see `keyway doctor`';
+  draft.commit(runtime);
 }
