@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -50,6 +51,21 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     void answer(req, res, { table, authorized, dashboard }, where).catch(() => {
       if (!res.headersSent) sendError(res, 'internal_error', { message: INTERNAL_ERROR_MESSAGE });
     });
+  });
+  // A proxy URL pointed at the admin port by mistake: the client's CONNECT gets a 400 that names
+  // the proxy's address, not a connection cut with no word (curl: "Proxy CONNECT aborted").
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const url = new URL(options.proxyUrl({ id: 'agent', key: 'key' }));
+    const proxy = `${url.protocol}//${url.host}`;
+    const body = JSON.stringify({
+      error: {
+        code: 'bad_request',
+        message: `this is keyway's admin API, not its proxy: point HTTPS_PROXY at ${proxy}`,
+        hint: 'keyway env prints the variables',
+      },
+    });
+    socket.on('error', () => socket.destroy());
+    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
