@@ -26,7 +26,12 @@ export function isBlankSecret(value: string): boolean {
 export function readSecretRef(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: string): string {
   if (ref.kind === 'env') {
     const value = env[ref.name];
-    if (value === undefined) throw new KeywayError('config_invalid', `environment variable ${ref.name} is not set`);
+    if (value === undefined) {
+      throw new KeywayError(
+        'config_invalid',
+        `environment variable ${ref.name} is not set (keyway reads it from its own environment as it started: start keyway with it set, or keep the secret in the store with \`keyway secrets set\`)`,
+      );
+    }
     if (isBlankSecret(value)) throw new KeywayError('config_invalid', `environment variable ${ref.name} is empty`);
     return value;
   }

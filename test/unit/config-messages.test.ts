@@ -106,3 +106,12 @@ describe('an identity rule that maps to a mistyped agent (issue 48)', () => {
     expect(parseConfig({ agents: { ci: {} }, identities: fixed }, '/nonexistent-home').identities).toHaveLength(1);
   });
 });
+
+describe('an env: secret that is not set (issue 48)', () => {
+  it("says it is keyway's own environment, from its start, and the other way to keep it", async () => {
+    const { readSecretRef } = await import('../../src/config/secret-ref.ts');
+    expect(() => readSecretRef({ kind: 'env', name: 'LOCAL_API_TOKEN' }, {}, '/nonexistent')).toThrow(
+      /environment variable LOCAL_API_TOKEN is not set \(keyway reads it from its own environment as it started: start keyway with it set, or keep the secret in the store with `keyway secrets set`\)/,
+    );
+  });
+});
