@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 // The `keyway` executable: wires the real terminal to the command line in index.ts.
+import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandIO } from './io.ts';
-import { nodeTooOldMessage } from './node-too-old.ts';
+import { nodeTooOldMessage, pinnedNodeFor } from './node-too-old.ts';
 
 const argv = process.argv.slice(2);
 
 // An installed `keyway` runs on whatever `node` the PATH finds first. Before 22 it fails deep in an
 // import (undici needs zlib's zstd); one line saying what to do is kinder. Checked before the rest
 // is imported (below, dynamically), so no import can fail first.
-const tooOld = nodeTooOldMessage({
-  version: process.version,
-  execPath: process.execPath,
-  root: dirname(dirname(dirname(fileURLToPath(import.meta.url)))),
-  argv,
-});
+const check = { version: process.version, execPath: process.execPath, root: dirname(dirname(dirname(fileURLToPath(import.meta.url)))), argv };
+// A checkout run by an old node (a PATH entry to it, `npm install -g .`): run again on its pinned Node.
+const pinned = pinnedNodeFor(check);
+if (pinned !== undefined) {
+  const again = spawnSync(pinned, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], { stdio: 'inherit' });
+  if (again.signal) process.kill(process.pid, again.signal);
+  process.exit(again.status ?? 1);
+}
+const tooOld = nodeTooOldMessage(check);
 if (tooOld !== undefined) {
   process.stderr.write(`${tooOld}\n`);
   process.exit(1);

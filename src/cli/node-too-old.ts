@@ -21,6 +21,18 @@ export interface NodeCheck {
   argv: readonly string[];
 }
 
+/**
+ * A checkout's pinned Node (the `node` devDependency's binary) when this Node is too old and that
+ * one is there: main.ts runs keyway again on it, so `keyway` works from any folder on any Node
+ * (a PATH entry, `npm install -g .`). Undefined otherwise.
+ */
+export function pinnedNodeFor(check: NodeCheck): string | undefined {
+  const major = Number(/^v?(\d+)/.exec(check.version)?.[1]);
+  if (Number.isFinite(major) && major >= FIRST_SUPPORTED_NODE) return undefined;
+  const pinned = join(check.root, 'node_modules', 'node', 'bin', 'node');
+  return existsSync(pinned) && pinned !== check.execPath ? pinned : undefined;
+}
+
 /** The one line to print and exit on, or undefined when this Node is recent enough. */
 export function nodeTooOldMessage(check: NodeCheck): string | undefined {
   const major = Number(/^v?(\d+)/.exec(check.version)?.[1]);

@@ -27,24 +27,34 @@ beforeAll(async () => {
 });
 
 describe('keyway run by a Node older than 22', () => {
-  it("from this checkout: one line naming `npm run -s keyway -- …` (the checkout's pinned Node), which works", async () => {
+  it("from this checkout, from any folder: runs again on the checkout's pinned Node (issue 48), so a PATH entry or npm install -g . works", async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'keyway-cwd-'));
-    const r = await runProcessIn(cwd, SYSTEM_NODE, [DIST_CLI, 'status', '--json']);
+    const r = await runProcessIn(cwd, SYSTEM_NODE, [DIST_CLI, '--version']);
+    expect(r.stderr).not.toContain('needs Node.js');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    // The command's own exit status comes back through: an unknown command is a usage error there too.
+    const wrong = await runProcessIn(cwd, SYSTEM_NODE, [DIST_CLI, 'no-such-command']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/unknown command/);
+  });
+
+  it('from a checkout without its pinned Node (npm install not run): one line naming what to run', async () => {
+    const checkout = mkdtempSync(join(tmpdir(), 'keyway-checkout-'));
+    mkdirSync(join(checkout, 'dist'));
+    cpSync(join(ROOT, 'dist', 'cli'), join(checkout, 'dist', 'cli'), { recursive: true });
+    mkdirSync(join(checkout, 'src', 'cli'), { recursive: true });
+    writeFileSync(join(checkout, 'src', 'cli', 'main.ts'), '');
+    writeFileSync(join(checkout, 'package.json'), '{"name":"keyway-proxy","type":"module"}');
+    const r = await runProcessIn(checkout, SYSTEM_NODE, [join(checkout, 'dist', 'cli', 'main.js'), 'status', '--json']);
     if (systemMajor >= 22) {
-      // A machine whose system Node is recent: nothing to say, the command runs.
       expect(r.stderr).not.toContain('needs Node.js');
       return;
     }
     expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(`keyway needs Node.js 22 or later, but the node on PATH is v${systemMajor}.`);
-    expect(r.stderr).toContain(`run this checkout's pinned Node 24 with \`npm run -s keyway -- status --json\` (in ${ROOT})`);
-    expect(r.stderr).toContain('or install Node 22+');
-    // Doing what it says, from a shell whose node is the old one:
-    const again = await runProcessIn(ROOT, 'npm', ['run', '--silent', 'keyway', '--', '--version']);
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(r.stderr).toContain(`run \`npm install\` (in ${checkout}) to get this checkout's pinned Node 24`);
   });
 
   it('from an installed copy (no sources beside it): one line saying how to install Node 22+', async () => {
