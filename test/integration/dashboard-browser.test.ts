@@ -76,6 +76,8 @@ describe('dashboard in chromium', () => {
       expect(await page.evaluate<string>('document.cookie')).toBe('');
       expect(await page.evaluate<string>('JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage })')).not.toContain(admin.token);
       await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Grants' }).waitFor();
+      // This keyway started moments ago: its counts are since then, and the heading says so (issue 48).
+      await page.getByRole('heading', { level: 2, name: /^Since keyway started at \d/ }).waitFor();
       await watched.screenshot('dashboard-overview');
 
       // Keyboard only: the skip link comes first; Tab reaches the sections, Enter opens one, and

@@ -26,11 +26,16 @@ function view(o) {
     .map(([status, n]) => [statusLabel(status), n])
     .sort(([a], [b]) => rank(a) - rank(b));
   const ending = o.leases_ending ?? [];
+  // The counts are this keyway's since it started: within its first hour, the heading says so
+  // (the Audit page lists older lines of that hour, written before a restart).
+  const started = Date.parse(o.started_at ?? '');
+  const young = Number.isFinite(started) && Date.now() - started < 3_600_000;
+  const heading = young ? `Since keyway started at ${new Date(started).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : 'Last hour';
   return [
     h(
       'section',
       { 'aria-labelledby': 'last-hour' },
-      h('h2', { id: 'last-hour' }, 'Last hour'),
+      h('h2', { id: 'last-hour' }, heading),
       h(
         'div',
         { class: 'tiles' },
@@ -55,7 +60,7 @@ function view(o) {
               { class: 'plain counts' },
               o.codes.map((c) => h('li', {}, h('code', {}, c.code), ` ${c.count}`)),
             )
-          : h('p', { class: 'muted' }, 'None in the last hour.'),
+          : h('p', { class: 'muted' }, young ? 'None since keyway started.' : 'None in the last hour.'),
       ),
       h(
         'section',
