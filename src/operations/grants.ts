@@ -11,6 +11,7 @@ import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
 import { usage, type Caller } from './fields.ts';
 import { checkInjection, hasInjection, overlapWarnings } from './grant-input.ts';
+import { otherPortWarnings } from './port-typo.ts';
 import { parseSecretInput } from './secret-input.ts';
 
 /** The part of Services a grant operation reads and writes. */
@@ -81,7 +82,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
       throw new KeywayError('conflict', `grant "${id}" exists; change it with \`keyway grants set ${id}\` or its secret with \`keyway secrets set ${id}\``);
     draft.set(grantRecordId(id), record);
   });
-  return { grant: showGrant(services, id), warnings: overlapWarnings(id, domains, others) };
+  return { grant: showGrant(services, id), warnings: [...overlapWarnings(id, domains, others), ...(await otherPortWarnings(services.config, domains))] };
 }
 
 /**
@@ -131,7 +132,10 @@ export async function updateGrant(services: GrantServices, id: string, change: u
     draft.set(grantRecordId(id), changed);
   });
   const grant = showGrant(services, id);
-  return { grant, warnings: domains === undefined ? [] : overlapWarnings(id, domains, listGrants(services)) };
+  return {
+    grant,
+    warnings: domains === undefined ? [] : [...overlapWarnings(id, domains, listGrants(services)), ...(await otherPortWarnings(services.config, domains))],
+  };
 }
 
 /** Labels as kept: by name, none at all rather than an empty map. */
