@@ -35,11 +35,11 @@ export function describeIssue(issue: Issue, raw: unknown, schema: z.ZodType): st
     return `${where}: ${issue.issues[0]?.message ?? 'not a valid id'}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    return `${where}: expected one of ${issue.values.map(String).join(', ')}`;
+    return `${where}: expected one of ${issue.values.map(String).join(', ')}${didYouMean(valueAt(raw, issue.path), issue.values.map(String))}`;
   }
   // A discriminated union's key with no option of its value (a grant's type).
   if (issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options)) {
-    return `${where}: expected one of ${issue.options.map(String).join(', ')}`;
+    return `${where}: expected one of ${issue.options.map(String).join(', ')}${didYouMean(valueAt(raw, issue.path), issue.options.map(String))}`;
   }
   return `${where}: ${issue.message}`;
 }
@@ -145,6 +145,12 @@ export function keyOwnersAt(schema: z.ZodType, path: readonly string[], raw: unk
 /** "belongs to an aws_sigv4 grant", or "… an aws_sigv4 or hmac grant" (grants are the config's one discriminated union). */
 export function belongsTo(key: string, owners: readonly string[]): string {
   return `${key} belongs to ${/^[aeiou]/.test(owners[0]!) ? 'an' : 'a'} ${owners.join(' or ')} grant`;
+}
+
+/** "; did you mean X?" for a string near one of the choices (never the value itself: it may be a secret), else ''. */
+function didYouMean(value: unknown, choices: readonly string[]): string {
+  const near = typeof value === 'string' ? nearest(value, choices) : undefined;
+  return near === undefined ? '' : `; did you mean ${near}?`;
 }
 
 /** The closest candidate by edit distance, when close enough to be a typo (at most a third of the word). */

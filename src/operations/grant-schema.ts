@@ -1,6 +1,7 @@
 // What `keyway grants add|set` and the admin API take, derived from the grant's own fields
 // (config/grant-fields.ts), and its refusals in the caller's words. Loaded on first use
 // (operations/grants.ts): zod stays out of the proxy process until a grant is written through it.
+import { nearest } from '../config/messages.ts';
 import { z } from 'zod';
 import { grantFields, grantId, grantUnion, labelsSchema } from '../config/grant-fields.ts';
 import { belongsTo, keyOwnersAt, knownKeysAt } from '../config/messages.ts';
@@ -80,7 +81,11 @@ function describe(issue: z.core.$ZodIssue, input: unknown, caller: Caller, schem
   const choices = issue.code === 'invalid_value' && 'values' in issue ? issue.values : isDiscriminator(issue) ? issue.options : undefined;
   if (choices !== undefined) {
     // The command line names the choices for a flag left out (`--type`); a JSON body says it is required.
-    return missing && caller === 'api' ? `${where}: required` : `${where}: expected one of ${choices.map(String).join(', ')}`;
+    if (missing && caller === 'api') return `${where}: required`;
+    // A near miss (--type berer): the choice it meant first. The value itself is not repeated.
+    const given = valueAt(input, issue.path);
+    const near = typeof given === 'string' ? nearest(given, choices.map(String)) : undefined;
+    return `${where}: expected one of ${choices.map(String).join(', ')}${near === undefined ? '' : `; did you mean ${near}?`}`;
   }
   if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) return `${where}: ${missing ? 'required' : expected(issue.expected)}`;
   if (issue.code === 'invalid_union') {

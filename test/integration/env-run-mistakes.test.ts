@@ -111,6 +111,10 @@ describe('keyway run without --', () => {
       expect(r.stderr, args.join(' ')).toContain('no agent "claud"; did you mean claude? (agents: claude)');
       expect(r.stderr).not.toContain('KEYWAY_AGENT_KEY');
     }
+    // agents show says the same (issue 48).
+    const show = await proxy.cli(['agents', 'show', 'claud']);
+    expect(show.code).not.toBe(0);
+    expect(show.stderr).toContain('no agent "claud"; did you mean claude? (agents: claude)');
     expect((await proxy.cli(['agents', 'rm', 'claude'])).code).toBe(0);
   });
 

@@ -45,7 +45,8 @@ describe('grant types', () => {
   });
 
   it('a type that does not exist, or none, names the types', () => {
-    expect(messageFor({ type: 'bearr' })).toBe(`config: grants.g.type: expected one of ${GRANT_TYPES.join(', ')}`);
+    expect(messageFor({ type: 'bearr' })).toBe(`config: grants.g.type: expected one of ${GRANT_TYPES.join(', ')}; did you mean bearer?`);
+    expect(messageFor({ type: 'nothing-like-it' })).toBe(`config: grants.g.type: expected one of ${GRANT_TYPES.join(', ')}`);
     expect(messageFor({})).toBe(`config: grants.g.type: expected one of ${GRANT_TYPES.join(', ')}`);
   });
 

@@ -1,4 +1,4 @@
-import { unknownSubcommand } from '../did-you-mean.ts';
+import { closestName, unknownSubcommand } from '../did-you-mean.ts';
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import { setAgentLimits } from '../../operations/agent-grants.ts';
@@ -161,8 +161,16 @@ function list(services: Services, args: Args, io: CommandIO): number {
 }
 
 function show(services: Services, args: Args, io: CommandIO, id: string): number {
-  const agent = listAgents(services).find((a) => a.id === id);
-  if (!agent) throw new KeywayError('not_found', `no agent "${id}"`);
+  const agents = listAgents(services);
+  const agent = agents.find((a) => a.id === id);
+  if (!agent) {
+    const known = agents.map((a) => a.id);
+    const near = closestName(id, known);
+    throw new KeywayError(
+      'not_found',
+      `no agent "${id}"${near ? `; did you mean ${near}?` : ''} (${known.length === 0 ? 'there are none' : `agents: ${known.join(', ')}`})`,
+    );
+  }
   if (args.json) {
     printJson(io, agent);
     return 0;
