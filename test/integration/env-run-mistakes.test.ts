@@ -171,6 +171,16 @@ describe('a node on PATH older than 24', () => {
     expect((await runCli(['run', script], { KEYWAY_HOME: proxy.home, HOME: proxy.home, ...proxy.env, PATH: oldPath })).stderr).toContain('ignores HTTPS_PROXY');
     expect((await runCli(['run', 'sh', '-c', 'true'], { KEYWAY_HOME: proxy.home, HOME: proxy.home, ...proxy.env, PATH: oldPath })).stderr).toBe('');
     expect((await runCli(['run', 'node', '-e', '1'], { KEYWAY_HOME: proxy.home, HOME: proxy.home, ...proxy.env, PATH: newPath })).stderr).toBe('');
+    // The node the command names, not the PATH's (issue 48): a new one named is fine beside an old PATH,
+    // an old one named is warned about beside a new PATH; a #! line naming a node by path counts too.
+    const env = (path: string) => ({ KEYWAY_HOME: proxy.home, HOME: proxy.home, ...proxy.env, PATH: path });
+    expect((await runCli(['run', join(bin, 'new', 'node'), '-e', '1'], env(oldPath))).stderr).toBe('');
+    const named = await runCli(['run', join(bin, 'old', 'node'), '-e', '1'], env(newPath));
+    expect(named.stderr).toContain(`the node the command runs (${join(bin, 'old', 'node')}) is Node v20.11.1, which ignores HTTPS_PROXY`);
+    const pinned = join(bin, 'pinned-tool');
+    writeFileSync(pinned, `#!${join(bin, 'new', 'node')}\nconsole.log(1)\n`);
+    chmodSync(pinned, 0o755);
+    expect((await runCli(['run', pinned], env(oldPath))).stderr).toBe('');
   });
 
   it('makes doctor warn about it, without failing on it', async () => {

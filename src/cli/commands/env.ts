@@ -14,7 +14,7 @@ import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
-import { findUserNode, nodeBypassWarning, runsOnNode } from '../user-node.ts';
+import { nodeBypassWarning, nodeCommandRuns, runsOnNode } from '../user-node.ts';
 import { noAgentLine } from '../agent-hint.ts';
 import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
@@ -165,7 +165,7 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
       );
     }
     if (await runsOnNode(command[0]!, io.env['PATH'])) {
-      const node = await findUserNode(io.env);
+      const node = await nodeCommandRuns(command[0]!, io.env);
       const warning = node === undefined ? undefined : nodeBypassWarning(node);
       if (warning !== undefined) io.err(`keyway: warning: ${warning}`);
     }
