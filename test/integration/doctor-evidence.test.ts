@@ -11,7 +11,7 @@ import { signCheckpoint } from '../../src/audit/checkpoints/record.ts';
 import { freePort } from '../helpers/clients.ts';
 import { startCorporateProxy, type CorporateProxy } from '../helpers/corporate-proxy.ts';
 import { fileIssuer } from '../helpers/identity-issuer.ts';
-import { makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
+import { makeHome, runCli, startProxy, TEST_HOSTS } from '../helpers/keyway.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 
 interface Check {
@@ -89,6 +89,26 @@ describe('keyway doctor: issuers, egress proxy, checkpoint key', () => {
       status: 'fail',
       detail: expect.stringMatching(/could not be reached/),
     });
+  });
+
+  it('takes an env: secret this shell lacks from the running keyway (issue 48): egress.proxy: env:CORP_PROXY', async () => {
+    const config = {
+      grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:X' } },
+      proxy: { hosts: { 'api.example.test': '127.0.0.1' }, allow_networks: ['127.0.0.0/8'] },
+      egress: { proxy: 'env:CORP_PROXY' },
+    };
+    // Nothing running: the shell must hold it, and doctor says it does not.
+    const alone = await doctor(homeWith(config), env);
+    expect(alone.find((c) => c.check === 'egress proxy')).toMatchObject({ status: 'fail', detail: expect.stringContaining('CORP_PROXY is not set') });
+    // A keyway started with it: doctor, from a shell without it, checks the proxy it names.
+    const running = await startProxy({ config, env: { CORP_PROXY: corp.url, X: 'x-secret' } });
+    try {
+      const checks = await doctor(running.home, { KEYWAY_MASTER_KEY: running.env['KEYWAY_MASTER_KEY']! });
+      expect(checks.find((c) => c.check === 'egress proxy')).toBeUndefined();
+      expect(checks.find((c) => c.check === `egress proxy ${corp.url}`)).toBeDefined();
+    } finally {
+      await running.stop();
+    }
   });
 
   it("the newest checkpoint signed by this home's key is ok; by another key, it fails", async () => {

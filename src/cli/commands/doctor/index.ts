@@ -17,6 +17,7 @@
 // with its CA, and after each client that keyway's audit log shows the request, so a client that
 // went around the proxy cannot pass.
 
+import { withRunningSecrets } from '../../running-secrets.ts';
 import { parseDuration, parseListen, type Config, type ListenAddress } from '../../../config/index.ts';
 import { SELF_CHECK_HOST, SELF_CHECK_PATH } from '../../../proxy/self-check.ts';
 import { parse } from '../../args.ts';
@@ -72,7 +73,8 @@ earlier check failed), and exits 0 only if nothing failed:
     const agentId = args.string('agent');
     const ctx: Context = {
       config,
-      io,
+      // The config's env: secrets this shell lacks, from the running keyway (for its checks only).
+      io: { ...io, env: await withRunningSecrets(config, io.env) },
       args,
       timeoutMs,
       agent: agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) },
