@@ -5,7 +5,7 @@
 // with the public key, an untrusted issuer, an unmapped identity, a rotated key, a JWKS that hangs or
 // is down) each get their answer, and no token ever reaches a log or an audit line.
 import { createHmac } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -258,6 +258,39 @@ describe('identities: agents sign in with a token their platform issued', () => 
     // A rule that names an agent keyway does not have refuses, and says so.
     const ghost = await refused(await github.sign({ ...claims, repository: 'acme/web', sub: 'repo:acme/web:ref:refs/heads/main' }));
     expect(ghost.message).toMatch(/agent "ghost", which does not exist/);
+  });
+
+  it('keyway env, fetch and doctor take --identity-token FILE in place of --agent (issue 48)', async () => {
+    const claims = {
+      aud: 'https://github.com/acme',
+      sub: 'repo:acme/api:ref:refs/heads/main',
+      repository: 'acme/api',
+      ref: 'refs/heads/main',
+      repository_owner: 'acme',
+    };
+    const token = await github.sign(claims);
+    tokens.push(token);
+    const file = join(mkdtempSync(join(tmpdir(), 'keyway-token-')), 'token.jwt');
+    writeFileSync(file, `${token}\n`);
+    const env = await proxy.cli(['env', '--json', '--identity-token', file]);
+    expect(env.code, env.stderr).toBe(0);
+    const proxyUrl = new URL((JSON.parse(env.stdout) as Record<string, string>)['HTTPS_PROXY']!);
+    expect(proxyUrl.username).toBe('jwt');
+    // env prints it, on purpose (as it prints an agent's key): fetch's and doctor's output must not.
+    expect(decodeURIComponent(proxyUrl.password)).toBe(token);
+    // The request goes as the agent the token maps to: builder, injected.
+    const before = proxy.auditLines().length;
+    const fetched = await proxy.cli(['fetch', '--identity-token', file, `${url}/v1/by-token`]);
+    outputs.push(fetched.stdout, fetched.stderr);
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect(await lineAfter(before, 'inject', undefined, 'builder')).toMatchObject({ agent: 'builder', path: '/v1/by-token' });
+    // Both ways at once, or a file that is no JWT: one line, before anything is sent.
+    const both = await proxy.cli(['env', '--agent', 'builder', '--identity-token', file]);
+    expect(both.stderr).toContain('--identity-token or --agent, not both');
+    writeFileSync(file, 'not-a-token\n');
+    const bad = await proxy.cli(['env', '--identity-token', file]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('not a JWT');
   });
 
   it('forged tokens are refused: unsigned (alg none), HMAC keyed with the public key, a made-up issuer, another issuer key, a changed payload', async () => {

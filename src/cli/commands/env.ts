@@ -16,6 +16,7 @@ import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 import { nodeBypassWarning, nodeCommandRuns, runsOnNode } from '../user-node.ts';
 import { noAgentLine } from '../agent-hint.ts';
+import { identityTokenCredentials } from '../identity-token.ts';
 import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import { parseDomainPattern } from '../../config/domain-pattern.ts';
@@ -38,9 +39,10 @@ export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: str
   // Never hand out a path to a CA file that is not there: clients would fail on it later, obscurely.
   checkCaFiles(config);
   const agentId = args.string('agent');
+  const byToken = identityTokenCredentials(args, config);
   const { grants, agentsConfigured, unknownAgent } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
   if (agentId !== undefined && unknownAgent) throw noSuchAgent(agentId, unknownAgent.known);
-  const agent = agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
+  const agent = byToken ?? (agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) });
   const proxy = { ...clientEnvironment(config, agent, proxyAddress), ...awsCaVariables(config, grants) };
   const placeholders = placeholderVariables(grants);
   // A placeholder never replaces a proxy or CA variable.
@@ -51,12 +53,13 @@ export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: str
 
 export const env: Command = {
   name: 'env',
-  usage: `keyway env [--agent ID] [--json]
+  usage: `keyway env [--agent ID | --identity-token FILE] [--json]
 
 Prints export lines: eval "$(keyway env)". The proxy address is where a running keyway on this
 home says it listens (data/proxy.json; it may have been started with --listen), else proxy.listen.
 With --agent, the proxy URL carries the agent's credentials; its key comes from KEYWAY_AGENT_KEY
-(or the config's reference for config agents).
+(or the config's reference for config agents). An agent that signs in with an identity token
+(identities:) gives --identity-token FILE instead: the proxy URL carries the token as jwt:TOKEN.
 
 Also prints placeholder credentials, set to keyway-placeholder, in the variables SDKs read for the
 grants the agent may use (every grant without --agent): the provider preset's variables
@@ -70,7 +73,7 @@ already set in your environment is left as it is (like \`keyway run\`), and said
 Before the CA exists (keyway init or keyway start make it), env refuses rather than print its path.
 Where agents are configured and no --agent is given, a warning on stderr says requests will get 407.`,
   async run(argv, io) {
-    const args = parse(argv, { agent: { type: 'string' } });
+    const args = parse(argv, { agent: { type: 'string' }, 'identity-token': { type: 'string' } });
     const { proxy, placeholders, noAgent } = await variablesFor(args, io);
     // stderr: stdout is for eval, and the line must reach the person who typed the command.
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('env')}`);
@@ -89,7 +92,7 @@ Where agents are configured and no --agent is given, a warning on stderr says re
 };
 
 /** keyway's own options that take a value: the word after them is not the command. */
-const RUN_VALUE_OPTIONS = new Set(['--agent', '--home', '--config', '--port', '--env', '--allow-write', '--allow-socket']);
+const RUN_VALUE_OPTIONS = new Set(['--agent', '--identity-token', '--home', '--config', '--port', '--env', '--allow-write', '--allow-socket']);
 
 /**
  * keyway's options and the command, split at `--`, or else at the first word that is not an
@@ -105,7 +108,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID | --identity-token FILE] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -141,6 +144,7 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
     const { own, command } = splitRunArgs(argv);
     const args = parse(own, {
       agent: { type: 'string' },
+      'identity-token': { type: 'string' },
       contain: { type: 'boolean' },
       port: { type: 'string', multiple: true },
       env: { type: 'string', multiple: true },
@@ -153,6 +157,9 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
     if (args.strings('env').length > 0 && !args.flag('contain')) throw usageError('--env is for --contain: without it, CMD gets your whole environment');
     for (const option of ['allow-write', 'allow-socket']) {
       if (args.strings(option).length > 0 && !args.flag('contain')) throw usageError(`--${option} is for --contain: without it, CMD reaches all you can`);
+    }
+    if (args.flag('contain') && args.string('identity-token') !== undefined) {
+      throw usageError('--identity-token is for the proxy URL; a contained command has none: name its agent with --agent ID');
     }
     if (args.flag('contain')) return runContainedCommand(args, io, command);
     const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);

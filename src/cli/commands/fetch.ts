@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { parse, type Args } from '../args.ts';
 import { agentKeyFor } from '../client-env.ts';
+import { identityTokenCredentials } from '../identity-token.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
@@ -14,7 +15,7 @@ import { noAgentLine } from '../agent-hint.ts';
 // audit, leak guard), so this command never sees the credential: the proxy puts it on the request
 // and the leak guard takes it out of the answer before it gets here.
 
-const USAGE = `keyway fetch [--agent ID] [--grant G] [-X METHOD] [-H 'Name: value']… [-d DATA | --data-file F] URL [--json]
+const USAGE = `keyway fetch [--agent ID | --identity-token FILE] [--grant G] [-X METHOD] [-H 'Name: value']… [-d DATA | --data-file F] URL [--json]
 
 One request through keyway, as an agent's client would send it; prints the response body.
 Uses the proxy running for this home (data/proxy.json); when none runs, starts one in this process
@@ -40,6 +41,7 @@ tunnels blind); the credential keyway injects is never printed.`;
 
 const OPTIONS = {
   agent: { type: 'string' },
+  'identity-token': { type: 'string' },
   grant: { type: 'string' },
   purpose: { type: 'string' },
   request: { type: 'string', short: 'X' },
@@ -66,7 +68,9 @@ export const fetchCommand: Command = {
       );
     }
     const agentId = args.string('agent') ?? io.env['KEYWAY_AGENT'];
-    const agent = agentId === undefined || agentId === '' ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) };
+    const agent =
+      identityTokenCredentials(args, config) ??
+      (agentId === undefined || agentId === '' ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) });
     const proxy = await openFetchProxy(config, args.string('config'), agent, io.env);
     const client = fetchClient(proxy, url);
     try {

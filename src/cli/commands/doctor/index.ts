@@ -18,6 +18,7 @@
 // went around the proxy cannot pass.
 
 import { withRunningSecrets } from '../../running-secrets.ts';
+import { identityTokenCredentials } from '../../identity-token.ts';
 import { parseDuration, parseListen, type Config, type ListenAddress } from '../../../config/index.ts';
 import { SELF_CHECK_HOST, SELF_CHECK_PATH } from '../../../proxy/self-check.ts';
 import { parse } from '../../args.ts';
@@ -33,7 +34,7 @@ export type { CheckResult, CheckStatus } from './context.ts';
 
 export const doctor: Command = {
   name: 'doctor',
-  usage: `keyway doctor [--agent ID] [--proxy HOST:PORT] [--admin URL] [--url URL] [--timeout D] [--json]
+  usage: `keyway doctor [--agent ID | --identity-token FILE] [--proxy HOST:PORT] [--admin URL] [--url URL] [--timeout D] [--json]
 
 Prints one line per check, ok or FAIL with what to fix (skip when a client is not installed or an
 earlier check failed), and exits 0 only if nothing failed:
@@ -62,6 +63,7 @@ earlier check failed), and exits 0 only if nothing failed:
   async run(argv, io) {
     const args = parse(argv, {
       agent: { type: 'string' },
+      'identity-token': { type: 'string' },
       proxy: { type: 'string' },
       admin: { type: 'string' },
       url: { type: 'string' },
@@ -77,7 +79,7 @@ earlier check failed), and exits 0 only if nothing failed:
       io: { ...io, env: await withRunningSecrets(config, io.env) },
       args,
       timeoutMs,
-      agent: agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) },
+      agent: identityTokenCredentials(args, config) ?? (agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) }),
       proxy: proxyFromArgs(args.string('proxy'), config),
       target: targetFromArgs(args.string('url')),
       results: [],
