@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
+import { isLoopbackAddress } from '../config/loopback.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/index.ts';
@@ -12,7 +13,7 @@ import { adminHostGuard } from './host-guard.ts';
 import { dispatch, INTERNAL_ERROR_MESSAGE, RouteTable, sendError } from './router.ts';
 import { csrfMatches, dropCsrfParam, SessionStore } from './session.ts';
 import { SignInLimiter } from './sign-in-limit.ts';
-import { loadOrCreateAdminToken } from './token.ts';
+import { loadOrCreateAdminToken, suppliedAdminToken } from './token.ts';
 
 export type { ProxyActivity } from './deps.ts';
 
@@ -39,7 +40,16 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   const dashboard = dashboardFiles();
   const closing = new AbortController();
   const table: RouteTable = new RouteTable(
-    adminRoutes({ ...options, closing: closing.signal }, () => table.routes, { sessions, isToken, limiter: new SignInLimiter() }),
+    adminRoutes({ ...options, closing: closing.signal }, () => table.routes, {
+      sessions,
+      isToken,
+      limiter: new SignInLimiter(),
+      tokenWhere: isLoopbackAddress(options.listen.host)
+        ? (await suppliedAdminToken(options.env)) === undefined
+          ? { file: options.services.paths.adminToken }
+          : { environment: true }
+        : undefined,
+    }),
   );
   // Set once the listener is bound (its port may be 0 in the config); no request arrives before.
   let hostAllowed: (host: string | undefined) => boolean = () => false;

@@ -3,6 +3,7 @@
 // the live audit view, revoke the grant in the wallet and see the next request refused, and check
 // the page's own defences (HttpOnly cookie, CSRF, an enforced CSP that the page never trips).
 // Screenshots go to .test-output/ for a person to look at.
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -65,6 +66,8 @@ describe('dashboard in chromium', () => {
       const { page, context } = watched;
       await page.goto(`${admin.base}/`);
       await expect.poll(() => page.evaluate<string>('document.activeElement?.id')).toBe('token');
+      // The help names this keyway's own token file, not ~/.keyway (issue 48; a loopback listener).
+      expect(await page.locator('#token-help').textContent()).toContain(`The token is in ${join(proxy.home, 'data', 'admin.token')}.`);
       await page.keyboard.type(admin.token);
       await page.keyboard.press('Enter');
       await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
@@ -230,7 +233,7 @@ describe('dashboard in chromium', () => {
           expect((await fetch(`${admin.base}${path}`, { headers: { cookie } })).status, path).toBe(403);
         }
         const session = await (await fetch(`${admin.base}/api/session`, { headers: { cookie } })).json();
-        expect(session).toEqual({ signed_in: false });
+        expect(session).toEqual({ signed_in: false, token_file: join(proxy.home, 'data', 'admin.token') });
       } finally {
         await visitor.context.close();
         other.close();

@@ -2,6 +2,7 @@
 // token gives an HttpOnly, SameSite=Strict session cookie; the cookie works for reads, but a write
 // made with it needs the session's CSRF token; wrong tokens are limited per client; sign-out ends
 // the session on the server. Every admin answer carries the CSP and the other security headers.
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
@@ -72,10 +73,11 @@ describe('dashboard session, CSRF and headers', () => {
     expect((await call('POST', '/api/session', {}, { token: 'not-the-token' })).status).toBe(401);
     expect((await call('POST', '/api/session', {}, {})).status).toBe(400);
     expect((await call('GET', '/api/grants', { cookie: `keyway_session=${'A'.repeat(43)}` })).status).toBe(401);
-    // The page asks on load whether it has a session: "no" is an answer, and carries nothing.
+    // The page asks on load whether it has a session: "no" is an answer, and carries nothing but
+    // where the token is, for the sign-in page's help (this listener is on loopback; issue 48).
     const none = await call('GET', '/api/session', { cookie: `keyway_session=${'A'.repeat(43)}` });
     expect(none.status).toBe(200);
-    expect(none.json).toEqual({ signed_in: false });
+    expect(none.json).toEqual({ signed_in: false, token_file: join(proxy.home, 'data', 'admin.token') });
     expect((await call('GET', '/api/grants', { cookie: 'keyway_session=../../etc' })).status).toBe(401);
     // A form post (the only cross-site write a page can make without CORS) is not JSON: 415.
     const form = await fetch(`${admin.base}/api/session`, {
@@ -112,7 +114,7 @@ describe('dashboard session, CSRF and headers', () => {
       expect(res.status, path).toBe(403);
       expect(res.json?.['error'], path).toMatchObject({ code: 'csrf_required' });
     }
-    expect((await call('GET', '/api/session', { cookie: session.cookie })).json).toEqual({ signed_in: false });
+    expect((await call('GET', '/api/session', { cookie: session.cookie })).json).toMatchObject({ signed_in: false });
     // The event stream (no custom headers in a browser) may carry it in the query; a write may not.
     expect((await call('GET', `/api/grants?csrf=${session.csrf}`, { cookie: session.cookie })).status).toBe(200);
     expect((await call('POST', `/api/reload?csrf=${session.csrf}`, { cookie: session.cookie })).status).toBe(403);

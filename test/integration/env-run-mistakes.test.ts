@@ -123,7 +123,9 @@ describe('keyway run without --', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('got --help');
     const own = await proxy.cli(['run', '--help']);
-    expect(own.stdout).toContain('keyway run [--agent ID] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD');
+    expect(own.stdout).toContain(
+      'keyway run [--agent ID | --identity-token FILE] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD',
+    );
   });
 
   it('splits keyway options from the command at the first word that is not an option', () => {

@@ -179,9 +179,18 @@ describe('refusals legible to an agent', () => {
     outputs.push(r.stdout, r.stderr);
     expect(r.code).not.toBe(0);
     const line = await waitFor(
-      () => proxy.auditLines().find((l) => l['host'] === 'other.example.test' && l['method'] === 'CONNECT' && l['agent'] === AGENT),
+      () =>
+        proxy
+          .auditLines()
+          .find((l) => l['host'] === 'other.example.test' && l['method'] === 'CONNECT' && l['agent'] === AGENT && l['code'] === 'host_not_allowed'),
       'the CONNECT line',
     );
+    // And why no request came: the client's TLS alert (issue 48).
+    const distrust = await waitFor(
+      () => proxy.auditLines().find((l) => l['host'] === 'other.example.test' && l['code'] === 'client_tls_failed'),
+      'the TLS line',
+    );
+    expect(distrust).toMatchObject({ decision: 'deny' });
     expect(line).toMatchObject({ agent: AGENT, grant: 'other', decision: 'deny', code: 'host_not_allowed', status: 403 });
     expect(line['message']).toContain('may not use the grant');
     expect(upstreamConnections).toBe(0);

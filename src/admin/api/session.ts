@@ -14,19 +14,27 @@ export interface SessionDeps {
   sessions: SessionStore;
   isToken: TokenCheck;
   limiter: SignInLimiter;
+  /**
+   * Where the token is, for the sign-in page's help (issue 48: it named ~/.keyway, not the real
+   * home): the file, or that keyway was given it in its environment. Only on a loopback listener.
+   */
+  tokenWhere?: { file: string } | { environment: true } | undefined;
 }
 
 const SESSION_SCHEMA = {
   type: 'object',
   properties: {
     signed_in: { type: 'boolean' },
+    token_file: { type: 'string', description: 'Signed out, on a loopback listener: where the admin token is (data/admin.token under the home)' },
+    token_from_environment: { type: 'boolean', description: 'Signed out, on a loopback listener: keyway was given the token in KEYWAY_ADMIN_TOKEN(_FILE)' },
     csrf: { type: 'string', description: 'Sign-in only: send it as X-Keyway-CSRF on every call made with the session cookie' },
     idle_expires_at: { type: 'string' },
     expires_at: { type: 'string' },
   },
 };
 
-export function sessionRoutes({ sessions, isToken, limiter }: SessionDeps): Route[] {
+export function sessionRoutes({ sessions, isToken, limiter, tokenWhere }: SessionDeps): Route[] {
+  const where = tokenWhere === undefined ? {} : 'file' in tokenWhere ? { token_file: tokenWhere.file } : { token_from_environment: true };
   return [
     {
       method: 'POST',
@@ -86,7 +94,7 @@ export function sessionRoutes({ sessions, isToken, limiter }: SessionDeps): Rout
       handle: (ctx) => {
         const id = sessionIdOf(ctx.req);
         const session = id === undefined ? undefined : sessions.touch(id);
-        if (!session || !csrfMatches(ctx.req, session)) return { status: 200, body: { signed_in: false } };
+        if (!session || !csrfMatches(ctx.req, session)) return { status: 200, body: { signed_in: false, ...where } };
         return { status: 200, body: { signed_in: true, ...sessions.expiry(session) } };
       },
     },

@@ -64,19 +64,26 @@ async function show() {
   }
 }
 
+/** GET /api/session's answer at load: where the token is, for the sign-in page. */
+let signedOutAnswer = {};
+
 function showSignIn() {
   nav.hidden = true;
   signOut.hidden = true;
   document.title = 'Sign in · keyway';
-  renderSignIn(main, (session) => {
-    setCsrf(session.csrf);
-    signedIn = true;
-    nav.hidden = false;
-    signOut.hidden = false;
-    nextNotice = ['Signed in.'];
-    if (location.hash === '' || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/overview';
-    else void show();
-  });
+  renderSignIn(
+    main,
+    (session) => {
+      setCsrf(session.csrf);
+      signedIn = true;
+      nav.hidden = false;
+      signOut.hidden = false;
+      nextNotice = ['Signed in.'];
+      if (location.hash === '' || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/overview';
+      else void show();
+    },
+    signedOutAnswer,
+  );
 }
 
 whenSignedOut(() => {
@@ -105,6 +112,7 @@ window.addEventListener('hashchange', () => {
 // A reload keeps the session: the cookie, and the CSRF token in this origin's storage.
 try {
   const session = await api('GET', '/api/session');
+  signedOutAnswer = session ?? {};
   if (session?.signed_in) {
     signedIn = true;
     nav.hidden = false;

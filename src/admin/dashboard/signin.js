@@ -4,7 +4,13 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 
-export function renderSignIn(main, onSignedIn) {
+/** `where`: GET /api/session's answer while signed out (token_file or token_from_environment, on a loopback listener). */
+export function renderSignIn(main, onSignedIn, where = {}) {
+  const help = where.token_file
+    ? `The token is in ${where.token_file}. It is sent once; the browser keeps only a session cookie.`
+    : where.token_from_environment
+      ? 'Use the token keyway was given in KEYWAY_ADMIN_TOKEN or KEYWAY_ADMIN_TOKEN_FILE. It is sent once; the browser keeps only a session cookie.'
+      : 'The token is in data/admin.token under the keyway home (~/.keyway by default), or the one keyway was given in KEYWAY_ADMIN_TOKEN or KEYWAY_ADMIN_TOKEN_FILE. It is sent once; the browser keeps only a session cookie.';
   const error = h('p', { id: 'sign-in-error', class: 'error', role: 'alert' });
   const input = h('input', {
     id: 'token',
@@ -22,11 +28,7 @@ export function renderSignIn(main, onSignedIn) {
     h('h1', { id: 'sign-in-title' }, 'Sign in to keyway'),
     h('label', { for: 'token' }, 'Admin token'),
     input,
-    h(
-      'p',
-      { id: 'token-help', class: 'muted' },
-      'The token is in data/admin.token under the keyway home (~/.keyway by default), or the one keyway was given in KEYWAY_ADMIN_TOKEN or KEYWAY_ADMIN_TOKEN_FILE. It is sent once; the browser keeps only a session cookie.',
-    ),
+    h('p', { id: 'token-help', class: 'muted' }, help),
     button,
     error,
   );
