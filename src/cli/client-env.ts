@@ -4,7 +4,7 @@ import type { Config, DomainPattern } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
-import { grantPlaceholder } from '../credentials/body-swap/index.ts';
+import { ENV_PLACEHOLDER, grantPlaceholder } from '../credentials/body-swap/index.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
 import { type CredentialStore, loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -18,12 +18,21 @@ import { LOOPBACK_NO_PROXY } from './no-proxy.ts';
  * variable but NODE_EXTRA_CA_CERTS replaces the client's trust store, so those point at the bundle
  * (system CAs + keyway's), or blind-tunnelled hosts would stop verifying.
  */
-export function clientEnvironment(config: Config, agent?: { id: string; key: string }, proxyAddress?: string): Record<string, string> {
+/** The variables that replace a client's trust store: system CAs plus keyway's (bundle.pem). */
+export const BUNDLE_VARIABLES = ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO'] as const;
+/** Every variable that names a CA file: Node's (keyway's CA alone, added to its roots) and the bundle ones. */
+export const CA_VARIABLES = ['NODE_EXTRA_CA_CERTS', ...BUNDLE_VARIABLES] as const;
+
+/** `files`: where the CA and bundle are for the client (keyway service's share), else the home's certs/. */
+export function clientEnvironment(
+  config: Config,
+  agent?: { id: string; key: string },
+  proxyAddress?: string,
+  files: { ca: string; bundle: string } = { ca: resolve(config.home, 'certs', 'ca.pem'), bundle: resolve(config.home, 'certs', 'bundle.pem') },
+): Record<string, string> {
   // proxyAddress (HOST:PORT) replaces proxy.listen, for a proxy started with --listen (doctor --proxy).
   const auth = agent ? `${encodeURIComponent(agent.id)}:${encodeURIComponent(agent.key)}@` : '';
   const url = proxyAddress === undefined ? proxyUrl(config, agent) : `http://${auth}${proxyAddress}`;
-  const certs = resolve(config.home, 'certs');
-  const bundle = resolve(certs, 'bundle.pem');
   const vars: Record<string, string> = {
     HTTPS_PROXY: url,
     https_proxy: url,
@@ -32,11 +41,8 @@ export function clientEnvironment(config: Config, agent?: { id: string; key: str
     NO_PROXY: LOOPBACK_NO_PROXY,
     no_proxy: LOOPBACK_NO_PROXY,
     NODE_USE_ENV_PROXY: '1', // Node 24 uses HTTPS_PROXY only when asked
-    NODE_EXTRA_CA_CERTS: resolve(certs, 'ca.pem'),
-    SSL_CERT_FILE: bundle,
-    REQUESTS_CA_BUNDLE: bundle,
-    CURL_CA_BUNDLE: bundle,
-    GIT_SSL_CAINFO: bundle,
+    NODE_EXTRA_CA_CERTS: files.ca,
+    ...Object.fromEntries(BUNDLE_VARIABLES.map((name) => [name, files.bundle])),
   };
   // git sends proxy credentials only after a 407, unless told to send them up front.
   if (agent) vars['GIT_HTTP_PROXY_AUTHMETHOD'] = 'basic';
@@ -73,7 +79,8 @@ export function shellQuote(value: string): string {
 // Many SDKs refuse to start without an API key in their usual variable. keyway replaces whatever
 // credential a request carries, so the agent gets a placeholder there, never the secret.
 
-export const PLACEHOLDER = 'keyway-placeholder';
+/** `keyway-placeholder`: one constant with the body placeholders' prefix (credentials/body-swap). */
+export const PLACEHOLDER = ENV_PLACEHOLDER;
 
 /**
  * Well-known API hosts and the variables their SDKs and CLIs read for a static key or token, for

@@ -1,13 +1,11 @@
 import type { GrantType } from '../config/index.ts';
+import { ENV_PLACEHOLDER } from './body-swap/index.ts';
 
 // Two mistakes a pasted secret makes, caught where it comes in (issue 48). Messages never quote it.
 
-/** keyway's own placeholders (keyway env's `keyway-placeholder`, body placeholders `keyway-placeholder-<id>`). */
-const PLACEHOLDER_PREFIX = 'keyway-placeholder';
-
-/** Whether `value` is one of keyway's placeholders rather than a secret. */
-export function isKeywayPlaceholder(value: string): boolean {
-  return value.trim().startsWith(PLACEHOLDER_PREFIX);
+/** Whether `value` is one of keyway's placeholders (keyway env's, or a grant's body placeholder) rather than a secret. */
+function isKeywayPlaceholder(value: string): boolean {
+  return value.trim().startsWith(ENV_PLACEHOLDER);
 }
 
 /**

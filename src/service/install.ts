@@ -85,7 +85,11 @@ export function makeHome(layout: ServiceLayout, account: Account, cli: readonly 
  * What others may read, in the share folder: the CA and the proxy variables for agents, the admin
  * token for the operators' group (0640), where the service listens for `keyway service status`.
  */
-export function writeShare(layout: ServiceLayout, account: Account, clientEnvironment: (config: Config) => Record<string, string>): ServiceRecord {
+export function writeShare(
+  layout: ServiceLayout,
+  account: Account,
+  clientEnvironment: (config: Config, files: { ca: string; bundle: string }) => Record<string, string>,
+): ServiceRecord {
   mkdirSync(layout.share, { recursive: true });
   chmodSync(layout.share, 0o755);
   const certs = join(layout.home, 'certs');
@@ -100,11 +104,7 @@ export function writeShare(layout: ServiceLayout, account: Account, clientEnviro
   chownSync(token, account.uid, operators);
   chmodSync(token, 0o640);
   const config = loadConfig({ home: layout.home });
-  const vars = clientEnvironment(config);
-  const caFile = join(layout.share, SHARED.ca);
-  const bundle = join(layout.share, SHARED.bundle);
-  for (const name of ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) vars[name] = bundle;
-  vars['NODE_EXTRA_CA_CERTS'] = caFile;
+  const vars = clientEnvironment(config, { ca: join(layout.share, SHARED.ca), bundle: join(layout.share, SHARED.bundle) });
   const lines = Object.entries(vars).map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'`);
   writeFileSync(join(layout.share, SHARED.env), `# keyway's proxy and CA, for agents: . ${join(layout.share, SHARED.env)}\n${lines.join('\n')}\n`, {
     mode: 0o644,

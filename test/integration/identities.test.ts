@@ -25,6 +25,14 @@ import { waitFor } from '../helpers/wait.ts';
 const K8S_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
 const SECRET = `${CANARY}-api-token`;
+/** A GitHub Actions token's claims for acme/api on main: the builder agent's. */
+const ACME_MAIN = {
+  aud: 'https://github.com/acme',
+  sub: 'repo:acme/api:ref:refs/heads/main',
+  repository: 'acme/api',
+  ref: 'refs/heads/main',
+  repository_owner: 'acme',
+} as const;
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 describe('identities: agents sign in with a token their platform issued', () => {
@@ -236,13 +244,7 @@ describe('identities: agents sign in with a token their platform issued', () => 
   });
 
   it("a GitHub Actions token maps by repository and ref; the agent's rules still apply", async () => {
-    const claims = {
-      aud: 'https://github.com/acme',
-      sub: 'repo:acme/api:ref:refs/heads/main',
-      repository: 'acme/api',
-      ref: 'refs/heads/main',
-      repository_owner: 'acme',
-    };
+    const claims = ACME_MAIN;
     const token = await github.sign(claims);
     const before = proxy.auditLines().length;
     expect(await viaCurl(token)).toBe(200);
@@ -261,13 +263,7 @@ describe('identities: agents sign in with a token their platform issued', () => 
   });
 
   it('keyway env, fetch and doctor take --identity-token FILE in place of --agent (issue 48)', async () => {
-    const claims = {
-      aud: 'https://github.com/acme',
-      sub: 'repo:acme/api:ref:refs/heads/main',
-      repository: 'acme/api',
-      ref: 'refs/heads/main',
-      repository_owner: 'acme',
-    };
+    const claims = ACME_MAIN;
     const token = await github.sign(claims);
     tokens.push(token);
     const file = join(mkdtempSync(join(tmpdir(), 'keyway-token-')), 'token.jwt');

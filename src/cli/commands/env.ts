@@ -9,7 +9,7 @@ import { defaultHidden, defaultProtected, planProblem, type SandboxPlan } from '
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
-import { agentKeyFor, awsCaVariables, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
+import { agentKeyFor, awsCaVariables, CA_VARIABLES, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
@@ -194,9 +194,6 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
 
 /** The proxy variables a contained command must not follow: there is no proxy to reach in there, only keyway's redirect. */
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY'];
-
-/** The variables that name a CA file: inside, the system bundle path that holds keyway's CA. */
-const CA_VARIABLES = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO'];
 
 /** keyway run --contain: checks first, then the command in its namespaces (contain/run.ts). */
 async function runContainedCommand(args: Args, io: CommandIO, command: string[]): Promise<number> {

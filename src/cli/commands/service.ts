@@ -70,7 +70,7 @@ rewrites what is derived. Manage grants as the service user: sudo -u NAME keyway
     if (operator !== undefined && operator !== 'root') addOperator(layout, operator);
     const cli = keywayCommand();
     makeHome(layout, account, cli);
-    const record = writeShare(layout, account, (config) => clientEnvironment(config));
+    const record = writeShare(layout, account, (config, files) => clientEnvironment(config, undefined, undefined, files));
     writeUnit(layout, cli);
     const start = !args.flag('no-start') && systemdRunning();
     if (start) enableAndStart(layout);

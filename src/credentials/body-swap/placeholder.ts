@@ -2,7 +2,9 @@
 // an agent holding several grants cannot make keyway put grant A's secret where it wrote grant B's
 // placeholder: only the request's own grant's placeholder is ever replaced.
 
-export const PLACEHOLDER_PREFIX = 'keyway-placeholder-';
+/** What `keyway env` sets in variables an SDK insists on (OPENAI_API_KEY=keyway-placeholder…). */
+export const ENV_PLACEHOLDER = 'keyway-placeholder';
+export const PLACEHOLDER_PREFIX = `${ENV_PLACEHOLDER}-`;
 
 export function grantPlaceholder(grantId: string): string {
   return `${PLACEHOLDER_PREFIX}${grantId}`;
