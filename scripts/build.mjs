@@ -2,7 +2,7 @@
 // dashboard's files (HTML, CSS, browser ES modules: no compiler touches them) beside the compiled
 // admin server, which serves them from ./dashboard/ next to itself. Runs on any Node >= 20.
 import { spawnSync } from 'node:child_process';
-import { cpSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,3 +13,6 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 const target = join(root, 'dist', 'admin', 'dashboard');
 rmSync(target, { recursive: true, force: true });
 cpSync(join(root, 'src', 'admin', 'dashboard'), target, { recursive: true });
+// The `keyway` executable runs as a program where it is linked without npm (a PATH entry, a
+// symlink in ~/bin): npm marks a package's bin executable when it installs it, tsc does not.
+chmodSync(join(root, 'dist', 'cli', 'main.js'), 0o755);

@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as Forge from 'node-forge';
 import { KeywayError } from '../errors/index.ts';
@@ -30,20 +31,29 @@ export function pkcs12ToPem(base64: string, passphrase: string | undefined): Pem
     }
     throw new KeywayError('usage', 'the PKCS#12 bundle cannot be read (corrupt, or not a .p12/.pfx file)');
   }
+  // forge opens the container; Node's crypto reads what is in it, so EC and Ed25519 keys work as RSA
+  // ones do (forge parses RSA alone, and hands any other key or certificate back as ASN.1).
+  const toDer = (value: Forge.asn1.Asn1) => Buffer.from(forge.asn1.toDer(value).getBytes(), 'binary');
   const bags = (type: string) => p12.getBags({ bagType: type })[type] ?? [];
-  const keyBag = [...bags(forge.pki.oids.pkcs8ShroudedKeyBag!), ...bags(forge.pki.oids.keyBag!)].find((b) => b.key);
-  const certs = bags(forge.pki.oids.certBag!).flatMap((b) => (b.cert ? [b.cert] : []));
-  if (!keyBag?.key) throw new KeywayError('usage', 'the PKCS#12 bundle holds no private key');
+  const keyBag = [...bags(forge.pki.oids.pkcs8ShroudedKeyBag!), ...bags(forge.pki.oids.keyBag!)].find((b) => b.key || b.asn1);
+  if (!keyBag) throw new KeywayError('usage', 'the PKCS#12 bundle holds no private key');
+  let key: KeyObject;
+  try {
+    const info = keyBag.key ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(keyBag.key)) : keyBag.asn1;
+    key = createPrivateKey({ key: toDer(info), format: 'der', type: 'pkcs8' });
+  } catch {
+    throw new KeywayError('usage', 'the PKCS#12 bundle holds a private key of a kind keyway cannot read');
+  }
+  const certs = bags(forge.pki.oids.certBag!).flatMap((b) => {
+    const asn1 = b.cert ? forge.pki.certificateToAsn1(b.cert) : b.asn1;
+    return asn1 ? [new X509Certificate(toDer(asn1))] : [];
+  });
   if (certs.length === 0) throw new KeywayError('usage', 'the PKCS#12 bundle holds no certificate');
   // The certificate whose public key goes with the private key comes first; the rest is its chain.
-  const key = keyBag.key as Forge.pki.rsa.PrivateKey;
-  const isLeaf = (c: Forge.pki.Certificate) => {
-    const pub = c.publicKey as Forge.pki.rsa.PublicKey;
-    return pub.n !== undefined && key.n !== undefined && pub.n.equals(key.n);
-  };
+  const isLeaf = (c: X509Certificate) => c.checkPrivateKey(key);
   const ordered = [...certs.filter(isLeaf), ...certs.filter((c) => !isLeaf(c))];
   return {
-    certificate: ordered.map((c) => forge.pki.certificateToPem(c)).join(''),
-    privateKey: forge.pki.privateKeyInfoToPem(forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(key))),
+    certificate: ordered.map((c) => c.toString()).join(''),
+    privateKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
   };
 }

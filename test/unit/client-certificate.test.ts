@@ -68,6 +68,21 @@ describe('mtls material', () => {
     expect(refusal(() => parseSecretInput('mtls', { pkcs12: Buffer.from(`${CANARY} junk`).toString('base64') }))).toMatch(/cannot be read/);
   });
 
+  it('opens PKCS#12 bundles of EC (P-256) and Ed25519 certificates, which node-forge alone cannot read (issue 48)', () => {
+    for (const algorithm of [
+      ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ['-newkey', 'ed25519'],
+    ]) {
+      const dir = mkdtempSync(join(tmpdir(), 'keyway-p12-'));
+      const [c, k, b] = ['c.pem', 'k.pem', 'b.p12'].map((f) => join(dir, f)) as [string, string, string];
+      execFileSync('openssl', ['req', '-x509', ...algorithm, '-nodes', '-days', '1', '-subj', '/CN=unit-ec', '-keyout', k, '-out', c], { stdio: 'ignore' });
+      execFileSync('openssl', ['pkcs12', '-export', '-in', c, '-inkey', k, '-out', b, '-passout', `pass:${PASS}`]);
+      const pem = parseSecretInput('mtls', { pkcs12: readFileSync(b).toString('base64'), passphrase: PASS }) as { privateKey: string };
+      expect(loadClientCertificate(pem as never, 'x'), algorithm[1]).toMatchObject({ ok: true, subject: 'CN=unit-ec' });
+      expect(pem.privateKey).toContain('BEGIN PRIVATE KEY');
+    }
+  });
+
   it('warns 14 days ahead and once expired', () => {
     const now = Date.now();
     const loaded = loadClientCertificate({ certificate: cert.certPem, privateKey: cert.keyPem }, 'x');
