@@ -12,6 +12,7 @@ import {
   type SecretCommand,
 } from './secret-command.ts';
 import type { SecretRef } from './secret-ref.ts';
+import { type SourcedSecret, sourcedSecretSchema } from './secret-sources.ts';
 import { domain, durationWithin, httpsUrl, secretRef, toPattern } from './schema-values.ts';
 
 // The config's grants and the OAuth providers they get tokens from. A grant's keys are described
@@ -39,16 +40,19 @@ const secretCommand = z
   .transform((c): SecretCommand => ({ kind: 'cmd', argv: Object.freeze([...c.cmd]), cacheMs: c.cache, timeoutMs: c.timeout }));
 
 /**
- * A grant's secret: a reference (env:NAME, file:PATH) or a command that prints it. Chosen by the
- * value's shape, so that a mistake in a command is named at its own key (secret.cache, secret.cmd.1).
+ * A grant's secret: a reference (env:NAME, file:PATH), a command that prints it, or an item of a
+ * secret source ({from, id, key}). Chosen by the value's shape, so that a mistake is named at its
+ * own key (secret.cache, secret.cmd.1, secret.id).
  */
-const grantSecret = z.unknown().transform((value, ctx): SecretRef | SecretCommand => {
-  const result = typeof value === 'object' && value !== null && !Array.isArray(value) ? secretCommand.safeParse(value) : secretRef.safeParse(value);
+const grantSecret = z.unknown().transform((value, ctx): SecretRef | SecretCommand | SourcedSecret => {
+  const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+  const schema = !isObject ? secretRef : Object.hasOwn(value, 'from') ? sourcedSecretSchema : secretCommand;
+  const result = schema.safeParse(value);
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     const message =
       typeof value === 'string' || value === undefined
-        ? 'expected env:NAME, file:PATH or {cmd: [PROG, ARG…], cache, timeout} (never the secret itself)'
+        ? 'expected env:NAME, file:PATH, {cmd: [PROG, ARG…]} or {from: SOURCE, id: ITEM} (never the secret itself)'
         : issue.message;
     ctx.addIssue({ code: 'custom', message, path: issue.path });
   }

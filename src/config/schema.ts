@@ -5,6 +5,7 @@ import { GRANT_ID } from './ids.ts';
 import { agentSchema, type ruleSchema } from './schema-agents.ts';
 import { identitiesSchema } from './schema-identities.ts';
 import { grantSchema, providerSchema } from './schema-grants.ts';
+import { secretSourcesSchema } from './secret-sources.ts';
 import {
   byteSize,
   cidr,
@@ -220,6 +221,8 @@ const configObject = z.strictObject({
       hide: z.array(z.string().regex(/^(\/|~\/)/, 'expected an absolute path or ~/PATH')).default([]),
     })
     .prefault({}),
+  // Where grants' secrets may live besides keyway's store (config/secret-sources.ts).
+  secret_sources: secretSourcesSchema,
   providers: slugRecord(providerSchema),
   grants: slugRecord(grantSchema),
   agents: slugRecord(agentSchema),
@@ -277,6 +280,18 @@ export const configSchema = configObject.superRefine((config, ctx) => {
         message: 'expected a key (env:NAME or file:PATH), or an identities rule that maps a token to this agent',
       });
     }
+  }
+  // A grant's secret from a source names one of secret_sources.
+  const sources = Object.keys(config.secret_sources);
+  for (const [grantId, grant] of Object.entries(config.grants)) {
+    const secret = grant.secret;
+    if (secret?.kind !== 'source' || config.secret_sources[secret.from] !== undefined) continue;
+    const near = nearest(secret.from, sources);
+    ctx.addIssue({
+      code: 'custom',
+      path: ['grants', grantId, 'secret', 'from'],
+      message: `no secret source "${secret.from}" in secret_sources${near ? `; did you mean ${near}?` : sources.length ? ` (there: ${sources.join(', ')})` : ': add it there'}`,
+    });
   }
   // The audit table lives in the store's database: there is no other database to write it to.
   if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {

@@ -22,5 +22,17 @@ export function secretVariableNames(config: Config): string[] {
   for (const a of Object.values(config.agents)) note(a.key);
   note(config.store.url);
   note(config.egress.proxy);
+  // A secret source's own credentials: its references, and the variables its SDK reads when the
+  // config names none (the AWS key in keyway's environment, VAULT_TOKEN).
+  for (const source of Object.values(config.secret_sources ?? {})) {
+    if (source.type === 'vault_kv') {
+      note(source.token);
+      note(source.approle?.role_id);
+      note(source.approle?.secret_id);
+      if (source.token === undefined && source.approle === undefined) named.add('VAULT_TOKEN');
+    } else {
+      for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) named.add(name);
+    }
+  }
   return [...named];
 }

@@ -6,6 +6,7 @@ import type { MintedTokens } from './providers/minted-tokens.ts';
 import { KINDS, type MintWith, usableMaterial } from './kinds/index.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
+import type { SourceSecrets } from './sources/source-secrets.ts';
 import { staticCredential } from './providers/static.ts';
 import { commandMaterial } from './providers/cmd-material.ts';
 import { setSecretCommand } from './grant-display.ts';
@@ -25,7 +26,10 @@ export const isOAuthGrant = (grant: Grant): boolean => KINDS[grant.type].oauth !
  * again). A signing grant's replay would need a new signature over the body: not replayed.
  */
 export const replaysAfter401 = (grant: Grant): boolean =>
-  isOAuthGrant(grant) || KINDS[grant.type].mints !== undefined || (grant.secretCommand !== undefined && KINDS[grant.type].sendsSecret === true);
+  isOAuthGrant(grant) || KINDS[grant.type].mints !== undefined || (fetchesSecret(grant) && KINDS[grant.type].sendsSecret === true);
+
+/** Its secret is got on use, not held: printed by a command, or fetched from a secret source. */
+export const fetchesSecret = (grant: Grant): boolean => grant.secretCommand !== undefined || grant.secretFrom !== undefined;
 
 /**
  * A minted grant's token (github_app, google_service_account), got with `mint` from its kind's
@@ -91,12 +95,14 @@ export class CredentialSource {
   readonly #roles: AwsRoleCredentials | undefined;
   readonly #commands: CommandSecrets | undefined;
   readonly #minted: MintedTokens | undefined;
+  readonly #sources: SourceSecrets | undefined;
 
-  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets, minted?: MintedTokens) {
+  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets, minted?: MintedTokens, sources?: SourceSecrets) {
     this.#tokens = tokens;
     this.#roles = roles;
     this.#commands = commands;
     this.#minted = minted;
+    this.#sources = sources;
   }
 
   /**
@@ -106,8 +112,7 @@ export class CredentialSource {
    */
   get(grant: Grant, host?: string): IssuedCredential | Promise<IssuedCredential> {
     checkClientCertificate(grant);
-    if (isOAuthGrant(grant) || grant.status !== 'active' || grant.secretCommand !== undefined || KINDS[grant.type].mints !== undefined)
-      return this.#issue(grant, host);
+    if (isOAuthGrant(grant) || grant.status !== 'active' || fetchesSecret(grant) || KINDS[grant.type].mints !== undefined) return this.#issue(grant, host);
     return this.#fromMaterial(grant, grant.material);
   }
 
@@ -123,7 +128,7 @@ export class CredentialSource {
         hint: `keyway connect ${grant.provider ?? grant.id} --grant ${grant.id}, or keyway secrets set ${grant.id} --stdin`,
       });
     }
-    const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
+    const material = await this.#material(grant);
     const mints = KINDS[grant.type].mints;
     if (mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
@@ -157,7 +162,7 @@ export class CredentialSource {
     if (KINDS[grant.type].mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
       const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : '';
-      const material = grant.secretCommand === undefined ? grant.material : await this.#fromCommand(grant, (c) => c.get(grant.id, grant.secretCommand!));
+      const material = await this.#material(grant);
       const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.afterRejection(grant, minter, spec, rejected));
       // The same form as the refused one: Bearer on the API, Basic x-access-token on git.
       return {
@@ -165,12 +170,16 @@ export class CredentialSource {
         refreshed: minted.refreshed,
       };
     }
-    const command = grant.secretCommand;
-    if (command !== undefined) {
+    if (fetchesSecret(grant)) {
+      // The command runs again, or the source is asked again; `isRejected` knows the value refused.
       const rejected = JSON.stringify(used);
-      const material = await this.#fromCommand(grant, (c) =>
-        c.afterRejection(grant.id, command, (text) => JSON.stringify(staticCredential(grant.type, commandMaterial(grant, text))) === rejected),
-      );
+      const isRejected = (text: string) => JSON.stringify(staticCredential(grant.type, commandMaterial(grant, text))) === rejected;
+      const command = grant.secretCommand;
+      const item = grant.secretFrom;
+      const material =
+        command !== undefined
+          ? await this.#fromCommand(grant, (c) => c.afterRejection(grant.id, command, isRejected))
+          : await this.#fromSource(grant, (s) => s.afterRejection(grant.id, item!, isRejected));
       const credential = staticCredential(grant.type, material);
       if (!credential) throw noSecret(grant);
       return { credential, refreshed: true };
@@ -178,6 +187,21 @@ export class CredentialSource {
     const rejected = used.kind === 'token' ? used.value : '';
     const { token, refreshed } = await this.#tokens.afterRejection(grant, rejected);
     return { credential: { kind: 'token', value: token }, refreshed };
+  }
+
+  /** A grant's material: held, printed by its command, or fetched from its secret source. */
+  #material(grant: Grant): SecretMaterial | undefined | Promise<SecretMaterial> {
+    const command = grant.secretCommand;
+    if (command !== undefined) return this.#fromCommand(grant, (c) => c.get(grant.id, command));
+    const item = grant.secretFrom;
+    if (item !== undefined) return this.#fromSource(grant, (s) => s.get(grant.id, item));
+    return grant.material;
+  }
+
+  /** The material a grant's secret source holds (single flight, cached, stale within max_stale: sources/source-secrets.ts). */
+  async #fromSource(grant: Grant, fetch: (sources: SourceSecrets) => Promise<string>): Promise<SecretMaterial> {
+    if (!this.#sources) throw new ProxyError('internal_error', `grant "${grant.id}" gets its secret from a secret source, and this process cannot read it`);
+    return commandMaterial(grant, await fetch(this.#sources));
   }
 
   /** The material a grant's secret command printed (single flight, cached: cmd-secrets.ts). */

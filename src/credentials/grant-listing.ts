@@ -1,3 +1,4 @@
+import { describeSourced } from '../config/secret-sources.ts';
 import { type MintedState, mintedStateId } from './providers/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
@@ -212,6 +213,7 @@ function secretFrom(ref: Config['grants'][string]['secret']): string | null {
   if (ref === undefined) return null;
   if (ref.kind === 'env') return `env:${ref.name}`;
   if (ref.kind === 'file') return `file:${ref.path}`;
+  if (ref.kind === 'source') return describeSourced(ref);
   return `cmd: ${ref.argv[0]}`;
 }
 

@@ -1,5 +1,6 @@
 import { secretTextProblem } from './secret-text.ts';
 import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/index.ts';
+import type { SourcedSecret } from '../config/secret-sources.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { grantPlaceholder } from './body-swap/index.ts';
@@ -56,6 +57,8 @@ export interface Grant {
   readonly material: SecretMaterial | undefined;
   /** A config grant whose secret a command prints (credentials/providers/cmd-secrets.ts): run on use, never read here. */
   readonly secretCommand?: SecretCommand | undefined;
+  /** A config grant whose secret is an item of a secret source (credentials/sources/): fetched on use, cached for the source's ttl. */
+  readonly secretFrom?: SourcedSecret | undefined;
   /** Where its secret comes from, as the audit line's `secret_source` says (absent: the store). */
   readonly secretSource?: SecretSource | undefined;
 }
@@ -76,8 +79,11 @@ function mcpEndpointsOf(mcp: { paths: readonly string[]; max_body?: string | und
   return { paths, maxBody: max ?? DEFAULT_MCP_MAX_BODY };
 }
 
-/** The audit line's `secret_source` for a grant's own secret (minted credentials name their type). */
-export type SecretSource = 'store' | 'env' | 'file' | 'cmd' | 'google_service_account' | 'github_app';
+/**
+ * The audit line's `secret_source` for a grant's own secret (minted credentials name their type); a
+ * secret from a source (secret_sources:) names that source, as the config calls it.
+ */
+export type SecretSource = 'store' | 'env' | 'file' | 'cmd' | 'google_service_account' | 'github_app' | (string & {});
 
 /** The part of the store the registry reads. */
 export interface RecordSource {
@@ -100,7 +106,8 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
   for (const [id, g] of Object.entries(config.grants)) {
     let material: SecretMaterial | undefined;
     const secretCommand = g.secret?.kind === 'cmd' ? g.secret : undefined;
-    if (g.secret && g.secret.kind !== 'cmd') {
+    const secretFrom = g.secret?.kind === 'source' ? g.secret : undefined;
+    if (g.secret && g.secret.kind !== 'cmd' && g.secret.kind !== 'source') {
       try {
         const text = readSecretRef(g.secret, env, config.home);
         const problem = secretTextProblem(g.type, g.inject?.format, text);
@@ -137,8 +144,9 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
         source: 'config',
         material,
         secretCommand,
+        secretFrom,
         // An OAuth grant of the config with no secret reference keeps its tokens in the store.
-        secretSource: g.secret?.kind ?? 'store',
+        secretSource: secretFrom?.from ?? g.secret?.kind ?? 'store',
       }),
     );
   }
@@ -161,6 +169,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
         // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
         material: usableMaterial(stored.type, stored.secret) ? stored.secret : undefined,
         secretCommand: undefined,
+        secretFrom: undefined,
         secretSource: 'store',
       }),
     );
@@ -189,6 +198,7 @@ interface GrantOrigin {
   source: Grant['source'];
   material: SecretMaterial | undefined;
   secretCommand: SecretCommand | undefined;
+  secretFrom: SourcedSecret | undefined;
   /** The secret's own source; a minted type names itself instead. */
   secretSource: SecretSource;
 }
@@ -220,6 +230,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     provider: g.provider,
     material: origin.material,
     secretCommand: origin.secretCommand,
+    secretFrom: origin.secretFrom,
     secretSource: kind.mints !== undefined ? (g.type as SecretSource) : origin.secretSource,
   };
 }

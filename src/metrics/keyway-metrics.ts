@@ -49,6 +49,8 @@ export class KeywayMetrics implements TokenObserver {
   readonly #tokenSeconds: Histogram<'grant'>;
   readonly #tokenRequests: Counter<'grant' | 'result'>;
   readonly #refreshes: Counter<'grant'>;
+  readonly #sourceFetches: Counter<'source' | 'outcome'>;
+  readonly #sourceUp: Gauge<'source'>;
   #sources: MetricSources | undefined;
 
   constructor() {
@@ -120,6 +122,21 @@ export class KeywayMetrics implements TokenObserver {
       labelNames: ['grant'],
       registers,
     });
+    // Secret sources (secret_sources:): their names come from the config, so the labels are bounded.
+    this.#sourceFetches = new Counter({
+      name: 'keyway_secret_source_fetches_total',
+      help: 'Fetches of a secret source by source and outcome (ok, error).',
+      labelNames: ['source', 'outcome'],
+      registers,
+    });
+    this.#sourceUp = new Gauge({
+      name: 'keyway_secret_source_up',
+      help: 'Whether the last fetch of a secret source succeeded (1) or failed (0).',
+      labelNames: ['source'],
+      // Under proxy.workers: down if any worker's last fetch failed.
+      aggregator: 'min',
+      registers,
+    });
     this.#auditWrite = new Histogram({
       name: 'keyway_audit_write_seconds',
       help: 'Time to append one batch of audit lines (lock, append, unlock), by result.',
@@ -161,6 +178,12 @@ export class KeywayMetrics implements TokenObserver {
 
   tokenRefreshed(grantId: string): void {
     this.#refreshes.inc({ grant: this.#grants.label(grantId) });
+  }
+
+  /** One fetch of a secret source ended (source-secrets.ts). */
+  secretSourceFetch(source: string, ok: boolean): void {
+    this.#sourceFetches.inc({ source, outcome: ok ? 'ok' : 'error' });
+    this.#sourceUp.set({ source }, ok ? 1 : 0);
   }
 
   /** One batch of audit lines appended (ok) or failed. */

@@ -120,6 +120,7 @@ async function renewRole(context: TokenContext, grant: Grant, role: AssumeRole):
 /** A minted grant: a new token now, under the same lock and single flight as the proxy's mints. */
 async function mintAgain(context: TokenContext, grant: Grant): Promise<Refreshed> {
   if (grant.secretCommand !== undefined) throw usage(`grant "${grant.id}"'s key is printed by a command: the running proxy mints its tokens when due`);
+  if (grant.secretFrom !== undefined) throw usage(`grant "${grant.id}"'s key is held by a secret source: the running proxy mints its tokens when due`);
   return withTools(context, async ({ minted }) => {
     let expiresAt: number | undefined;
     await mintedToken(grant, grant.material, async (minter, spec) => {

@@ -1,6 +1,6 @@
 import { caPendingRestart } from './upstream-ca.ts';
 import type { IncomingHttpHeaders } from 'node:http';
-import { replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
+import { fetchesSecret, replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import type { Credential } from '../credentials/material.ts';
@@ -193,9 +193,9 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       const again = await this.conn.runtime.credentials.afterRejection(grant, issued.credential);
       const withheld = this.#withheldAnswer;
       this.#withheldAnswer = undefined;
-      // A secret command that printed the same value again: a replay would be refused the same way,
+      // A secret command that printed the same value again (a source that holds it still): a replay would be refused the same way,
       // so the upstream's own 401 goes to the client as it came, and the upstream is not asked twice.
-      if (grant.secretCommand !== undefined && withheld !== undefined && sameCredential(again.credential, issued.credential)) {
+      if (fetchesSecret(grant) && withheld !== undefined && sameCredential(again.credential, issued.credential)) {
         this.draft.event.refreshed = true;
         this.draft.event.replay = SKIPPED_SAME;
         await this.#send(this.outgoing!, NO_BODY, issued, false, grant, answerOnce(withheld));

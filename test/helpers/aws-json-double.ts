@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createPlainServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type AwsKey, type Refused, verifySigV4 } from './sigv4-verifier.ts';
@@ -31,6 +32,19 @@ export interface AwsJsonDoubleOptions {
   service: string;
   handler?: (call: JsonCall) => unknown;
   now?: () => number;
+  /** Plain HTTP on http://127.0.0.1:PORT, as an emulator (moto, LocalStack) serves: for clients given an endpoint. */
+  plain?: boolean;
+}
+
+/** Thrown by a handler: the JSON error AWS answers with (ResourceNotFoundException, ParameterNotFound, ...). */
+export class AwsJsonError extends Error {
+  readonly status: number;
+  readonly type: string;
+  constructor(status: number, type: string, message: string) {
+    super(message);
+    this.status = status;
+    this.type = type;
+  }
 }
 
 export interface AwsJsonDouble {
@@ -40,6 +54,10 @@ export interface AwsJsonDouble {
   calls: JsonCall[];
   refused: Refused[];
   close(): Promise<void>;
+  /** Stops answering (closes the listener and every connection), as a service that went down. */
+  pause(): Promise<void>;
+  /** Listens again on the same port. */
+  resume(): Promise<void>;
 }
 
 /** The JSON error types AWS JSON services use for signing failures. */
@@ -91,26 +109,37 @@ export async function startAwsJsonDouble(options: AwsJsonDoubleOptions): Promise
       securityToken: verified.securityToken,
     };
     calls.push(call);
-    reply(res, 200, handler(call));
+    try {
+      reply(res, 200, handler(call));
+    } catch (err) {
+      if (!(err instanceof AwsJsonError)) throw err;
+      reply(res, err.status, { __type: err.type, message: err.message });
+    }
   };
 
-  const { cert, key } = mintTestLeaf();
-  const server = createServer({ cert, key }, (req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: Error) => {
       if (!res.headersSent) reply(res, 500, { __type: 'com.amazon.coral.service#InternalFailure', message: error.message });
     });
-  });
+  };
+  const server = options.plain ? createPlainServer(serve) : createServer(mintTestLeaf(), serve);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return {
     port,
-    url: `https://${options.service}.example.test:${port}`,
+    url: options.plain ? `http://127.0.0.1:${port}` : `https://${options.service}.example.test:${port}`,
     calls,
     refused,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    close,
+    pause: close,
+    resume: async () => {
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
     },
   };
 }

@@ -41,7 +41,7 @@ describe('secret: {cmd: …} in the config', () => {
     expect(failure(grant({ cmd: ['gh'], cache: '0s' }))).toContain('grants.g.secret.cache: expected a duration from 1s to 1d');
     expect(failure(grant({ cmd: ['gh'], timeout: '5m' }))).toContain('grants.g.secret.timeout: expected a duration from 100ms to 2m');
     expect(failure(grant({ cmd: ['gh'], shell: true }))).toContain('shell');
-    expect(failure(grant('op read x'))).toContain('expected env:NAME, file:PATH or {cmd: [PROG, ARG…], cache, timeout}');
+    expect(failure(grant('op read x'))).toContain('expected env:NAME, file:PATH, {cmd: [PROG, ARG…]} or {from: SOURCE, id: ITEM}');
   });
 
   it('refuses a command on an OAuth grant, which gets its tokens from its provider', () => {

@@ -9,11 +9,9 @@ function oauthType<T extends 'oauth2' | 'client_credentials'>(type: T) {
     shape: {},
     secretRequired: false,
     configCheck(grant, fail) {
-      if (grant.secret?.kind === 'cmd') {
-        fail(
-          'secret',
-          `a command prints a static secret; an ${type} grant gets its tokens from its provider (use type: bearer for a command that prints a token)`,
-        );
+      if (grant.secret?.kind === 'cmd' || grant.secret?.kind === 'source') {
+        const what = grant.secret.kind === 'cmd' ? 'a command prints' : 'a secret source holds';
+        fail('secret', `${what} a static secret; an ${type} grant gets its tokens from its provider (use type: bearer for a static token)`);
       }
     },
   } satisfies GrantTypeFields<T>;

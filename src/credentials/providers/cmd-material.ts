@@ -1,3 +1,4 @@
+import { describeSourced } from '../../config/secret-sources.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { Grant } from '../grants.ts';
 import { parseMaterial, type SecretMaterial } from '../material.ts';
@@ -7,18 +8,20 @@ import { parseMaterial, type SecretMaterial } from '../material.ts';
  * what it is given (a token is one line; basic, aws_sigv4 and hmac take JSON). Output that does not
  * fit is 502 secret_unavailable, in words that never quote it.
  */
-export function commandMaterial(grant: Pick<Grant, 'id' | 'type' | 'secretCommand'>, text: string): SecretMaterial {
+export function commandMaterial(grant: Pick<Grant, 'id' | 'type' | 'secretCommand' | 'secretFrom'>, text: string): SecretMaterial {
   try {
     return parseMaterial(grant.type, text);
   } catch (err) {
-    const program = grant.secretCommand?.argv[0] ?? 'the command';
-    throw new ProxyError(
-      'secret_unavailable',
-      `grant "${grant.id}": its secret command (${program}) printed something that is not a ${grant.type} secret: ${(err as Error).message}`,
-      {
-        grant: grant.id,
-        hint: `make the command of grants.${grant.id}.secret print the secret as \`keyway secrets set\` takes it`,
-      },
-    );
+    const from = grant.secretFrom;
+    const what =
+      from !== undefined ? `its secret source ${describeSourced(from)} holds` : `its secret command (${grant.secretCommand?.argv[0] ?? 'the command'}) printed`;
+    const fix =
+      from !== undefined
+        ? `keep the secret at the source as \`keyway secrets set\` takes it (or name its field with key:)`
+        : `make the command of grants.${grant.id}.secret print the secret as \`keyway secrets set\` takes it`;
+    throw new ProxyError('secret_unavailable', `grant "${grant.id}": ${what} something that is not a ${grant.type} secret: ${(err as Error).message}`, {
+      grant: grant.id,
+      hint: fix,
+    });
   }
 }

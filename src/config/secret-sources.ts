@@ -1,0 +1,115 @@
+// Secret sources (issue 49): stores a company already runs (AWS Secrets Manager, SSM Parameter
+// Store, Vault's KV v2), named once under `secret_sources:` and referred to by a grant's secret:
+// `secret: {from: NAME, id: ITEM, key: FIELD}`. keyway reads them with the vendor's SDK or its
+// documented HTTP API (credentials/sources/), keeps a value in memory for `ttl`, remembers a
+// failure for `failure_ttl`, and serves the last value for at most `max_stale` while the source
+// cannot be reached; past that, the request is refused (502 secret_unavailable) and nothing goes
+// upstream without its credential.
+import { z } from 'zod';
+import { isLoopbackAddress } from './loopback.ts';
+import { durationWithin, secretRef, text } from './schema-values.ts';
+
+export const SOURCE_TTL_DEFAULT_MS = 5 * 60_000;
+export const SOURCE_FAILURE_TTL_DEFAULT_MS = 10_000;
+export const SOURCE_MAX_STALE_DEFAULT_MS = 10 * 60_000;
+export const SOURCE_TIMEOUT_DEFAULT_MS = 10_000;
+
+/**
+ * A source's own endpoint: https, or http on loopback only (a local emulator, a Vault agent on the
+ * same machine), since the secret comes back in the answer.
+ */
+const endpoint = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return false;
+      return url.protocol === 'https:' || (url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname)));
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an https:// URL (http:// only on loopback), with no user, query or fragment' },
+);
+
+const lifetimes = {
+  // How long a value is used before it is fetched again.
+  ttl: durationWithin(1_000, 24 * 3_600_000).default(SOURCE_TTL_DEFAULT_MS),
+  // How long a failed fetch is remembered before the next try (requests meanwhile get the failure, or a stale value).
+  failure_ttl: durationWithin(0, 3_600_000).default(SOURCE_FAILURE_TTL_DEFAULT_MS),
+  // How long past its ttl a value may still be served while the source cannot be reached; 0: never.
+  max_stale: durationWithin(0, 7 * 24 * 3_600_000).default(SOURCE_MAX_STALE_DEFAULT_MS),
+  // The longest one fetch may take.
+  timeout: durationWithin(100, 120_000).default(SOURCE_TIMEOUT_DEFAULT_MS),
+};
+
+const aws = {
+  // The region; else AWS_REGION / AWS_DEFAULT_REGION or the profile's, as the AWS SDK finds it.
+  region: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, 'expected a region such as eu-west-1')
+    .optional(),
+  // Another endpoint than AWS's (a VPC endpoint, an emulator such as moto or LocalStack).
+  endpoint: endpoint.optional(),
+  // A profile of ~/.aws; else the SDK's usual chain (environment, profile, web identity, instance role).
+  profile: z.string().min(1).optional(),
+};
+
+const sourceSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('aws_secrets_manager'), ...aws, ...lifetimes }),
+  z.strictObject({ type: z.literal('aws_ssm'), ...aws, ...lifetimes }),
+  z.strictObject({
+    type: z.literal('vault_kv'),
+    // Vault's address; else VAULT_ADDR.
+    address: endpoint.optional(),
+    // Where the KV v2 engine is mounted.
+    mount: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a mount path such as secret')
+      .default('secret'),
+    // A Vault Enterprise namespace (X-Vault-Namespace); else VAULT_NAMESPACE.
+    namespace: z.string().min(1).optional(),
+    // Token auth: the token by reference; else VAULT_TOKEN.
+    token: secretRef.optional(),
+    // AppRole auth instead of a token: keyway logs in and renews the login as it expires.
+    approle: z.strictObject({ role_id: secretRef, secret_id: secretRef, mount: z.string().min(1).default('approle') }).optional(),
+    ...lifetimes,
+  }),
+]);
+
+export type SecretSourceConfig = z.output<typeof sourceSchema>;
+export type SecretSourceType = SecretSourceConfig['type'];
+export const SECRET_SOURCE_TYPES: readonly SecretSourceType[] = ['aws_secrets_manager', 'aws_ssm', 'vault_kv'];
+
+export const secretSourcesSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name of a-z, 0-9, _ and -'), sourceSchema).default({});
+
+/** A grant's secret held by a source: `{from: NAME, id: ITEM, key: FIELD, version: V}`. */
+export interface SourcedSecret {
+  readonly kind: 'source';
+  /** The source's name under secret_sources. */
+  readonly from: string;
+  /** The item: a secret's name or ARN, a parameter's name, a KV path. */
+  readonly id: string;
+  /** A field of a JSON secret (a KV v2 secret's field): the field's value is the secret. */
+  readonly key: string | undefined;
+  /** A version or stage (AWS: a version stage such as AWSCURRENT; KV: a version number). */
+  readonly version: string | undefined;
+}
+
+export const sourcedSecretSchema = z
+  .strictObject({
+    from: text('the name of a secret_sources entry').min(1),
+    id: text('the item at the source (a secret name, a parameter, a path)').min(1).max(2048),
+    key: z.string().min(1).max(256).optional(),
+    version: z.union([z.string().min(1).max(64), z.number().int().positive()]).optional(),
+  })
+  .transform((s): SourcedSecret => ({ kind: 'source', from: s.from, id: s.id, key: s.key, version: s.version === undefined ? undefined : String(s.version) }));
+
+/** A key for one item of one source: a reload that changes what it names drops the cached value. */
+export function sourcedKey(secret: SourcedSecret): string {
+  return JSON.stringify([secret.from, secret.id, secret.key ?? null, secret.version ?? null]);
+}
+
+/** How the item is named in messages and listings (never a value): `aws: prod/github#token`. */
+export function describeSourced(secret: SourcedSecret): string {
+  return `${secret.from}: ${secret.id}${secret.key ? `#${secret.key}` : ''}${secret.version ? ` (version ${secret.version})` : ''}`;
+}

@@ -1,0 +1,110 @@
+// Secret stores keyway reads, as doubles of their wire protocols (moto cannot be installed here:
+// PyPI is out of reach and Debian 12 has no python3-moto; Vault is in neither registry):
+// - AWS Secrets Manager and SSM Parameter Store: the AWS JSON protocol over plain HTTP on loopback,
+//   as moto's server mode serves it, each request's SigV4 signature checked (aws-json-double.ts,
+//   sigv4-verifier.ts) and a wrong key refused.
+// - Vault's KV v2 HTTP API: GET /v1/MOUNT/data/PATH with X-Vault-Token (a wrong token is 403
+//   "permission denied", as Vault answers), and AppRole login.
+// Each can be paused (stops listening, drops connections) and resumed on the same port.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type AwsJsonDouble, AwsJsonError, startAwsJsonDouble } from './aws-json-double.ts';
+import type { AwsKey } from './sigv4-verifier.ts';
+
+export interface AwsSecretsDouble extends AwsJsonDouble {
+  /** Secrets Manager's secrets and SSM's parameters, by name: change them to change what is served. */
+  values: Map<string, string>;
+}
+
+/** Secrets Manager (`secretsmanager.GetSecretValue`) over plain HTTP, signatures checked. */
+export function startSecretsManagerDouble(keys: AwsKey[], values: Map<string, string>): Promise<AwsSecretsDouble> {
+  return startAwsJsonDouble({
+    keys,
+    service: 'secretsmanager',
+    plain: true,
+    handler: (call) => {
+      if (call.target !== 'secretsmanager.GetSecretValue') throw new AwsJsonError(400, 'UnknownOperationException', call.target);
+      const id = (call.body as { SecretId?: string }).SecretId ?? '';
+      const value = values.get(id);
+      if (value === undefined) throw new AwsJsonError(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+      return { ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${id}`, Name: id, SecretString: value, VersionStages: ['AWSCURRENT'] };
+    },
+  }).then((double) => Object.assign(double, { values }));
+}
+
+/** SSM Parameter Store (`AmazonSSM.GetParameter`) over plain HTTP, signatures checked. */
+export function startSsmDouble(keys: AwsKey[], values: Map<string, string>): Promise<AwsSecretsDouble> {
+  return startAwsJsonDouble({
+    keys,
+    service: 'ssm',
+    plain: true,
+    handler: (call) => {
+      if (call.target !== 'AmazonSSM.GetParameter') throw new AwsJsonError(400, 'UnknownOperationException', call.target);
+      const body = call.body as { Name?: string; WithDecryption?: boolean };
+      const value = values.get(body.Name ?? '');
+      if (value === undefined) throw new AwsJsonError(400, 'ParameterNotFound', '');
+      return { Parameter: { Name: body.Name, Type: 'SecureString', Value: body.WithDecryption ? value : 'AQICAH-encrypted', Version: 1 } };
+    },
+  }).then((double) => Object.assign(double, { values }));
+}
+
+export interface VaultDouble {
+  url: string;
+  /** KV v2 secrets by path under the mount `secret`: their fields. */
+  secrets: Map<string, Record<string, string>>;
+  /** Every request: path and whether its token was taken. */
+  calls: Array<{ path: string; allowed: boolean }>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Vault's KV v2 read and AppRole login, for one token (and the tokens AppRole logins issue). */
+export async function startVaultDouble(options: { token: string; approle?: { roleId: string; secretId: string } }): Promise<VaultDouble> {
+  const secrets = new Map<string, Record<string, string>>();
+  const calls: VaultDouble['calls'] = [];
+  const tokens = new Set([options.token]);
+  let issued = 0;
+  const answer = (res: import('node:http').ServerResponse, status: number, body: unknown) =>
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    const url = new URL(req.url ?? '/', 'http://vault');
+    if (req.method === 'POST' && url.pathname === '/v1/auth/approle/login') {
+      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { role_id?: string; secret_id?: string };
+      const ok = options.approle !== undefined && body.role_id === options.approle.roleId && body.secret_id === options.approle.secretId;
+      calls.push({ path: url.pathname, allowed: ok });
+      if (!ok) return answer(res, 400, { errors: ['invalid role or secret ID'] });
+      const token = `hvs.approle-${++issued}`;
+      tokens.add(token);
+      return answer(res, 200, { auth: { client_token: token, lease_duration: 3600, renewable: true } });
+    }
+    const allowed = tokens.has(String(req.headers['x-vault-token'] ?? ''));
+    calls.push({ path: url.pathname, allowed });
+    if (!allowed) return answer(res, 403, { errors: ['permission denied'] });
+    const match = /^\/v1\/secret\/data\/(.+)$/.exec(url.pathname);
+    const data = match ? secrets.get(decodeURIComponent(match[1]!)) : undefined;
+    if (req.method !== 'GET' || data === undefined) return answer(res, 404, { errors: [] });
+    return answer(res, 200, { data: { data, metadata: { version: 1, created_time: new Date().toISOString() } } });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    secrets,
+    calls,
+    close,
+    pause: close,
+    resume: async () => {
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+    },
+  };
+}

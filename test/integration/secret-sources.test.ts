@@ -1,0 +1,190 @@
+// Grants whose secret lives in a secret source (issue 49): AWS Secrets Manager and SSM Parameter
+// Store read by keyway through the AWS SDK v3 clients, each request signed and checked by a
+// double of the service's wire protocol (moto's shape, on plain HTTP); Vault's KV v2 HTTP API by a
+// double that checks the token. A real undici client goes through a real keyway to a loopback
+// upstream that takes only the value the source holds now.
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ProxyAgent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminClient } from '../helpers/admin-api.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { parseMetrics, seriesKey } from '../helpers/metrics-text.ts';
+import { type AwsSecretsDouble, startSecretsManagerDouble, startSsmDouble, startVaultDouble, type VaultDouble } from '../helpers/secret-source-doubles.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const AWS_KEY = { accessKeyId: 'AKIASOURCEREADER01', secretAccessKey: `${CANARY}-aws-secret-key` };
+const VAULT_TOKEN = `hvs.${CANARY}-vault-token`;
+const V1 = `${CANARY}-sm-value-one`;
+const V2 = `${CANARY}-sm-value-two`;
+const ROTATED = `${CANARY}-sm-rotated`;
+const SSM_VALUE = `${CANARY}-ssm-value`;
+const VAULT_VALUE = `${CANARY}-vault-value`;
+const VALUES = [V1, V2, ROTATED, SSM_VALUE, VAULT_VALUE, AWS_KEY.secretAccessKey, VAULT_TOKEN];
+const HOSTS = ['sm.example.test', 'rot.example.test', 'ssm.example.test', 'vault.example.test', 'nokey.example.test', 'badvault.example.test'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a grant secret from a secret source', () => {
+  let sm: AwsSecretsDouble;
+  let ssm: AwsSecretsDouble;
+  let vault: VaultDouble;
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+  let client: ProxyAgent;
+  const accepted = new Set([V1, SSM_VALUE, VAULT_VALUE]);
+  const errors: string[] = [];
+
+  const get = async (host: string) => {
+    const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(20_000) });
+    const text = await res.body.text();
+    if (res.statusCode >= 400) errors.push(text);
+    return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
+  };
+  const sentTo = (host: string) => upstream.seen.filter((s) => s.headers.host?.startsWith(host)).map((s) => s.headers.authorization);
+  const smCalls = (id: string) => sm.calls.filter((c) => (c.body as { SecretId?: string }).SecretId === id).length;
+  const lastLine = (grant: string) =>
+    proxy
+      .auditLines()
+      .filter((l) => l['grant'] === grant)
+      .at(-1);
+
+  beforeAll(async () => {
+    sm = await startSecretsManagerDouble(
+      [AWS_KEY],
+      new Map([
+        ['prod/github', JSON.stringify({ token: V1, note: 'rotated monthly' })],
+        ['prod/rotating', ROTATED],
+      ]),
+    );
+    ssm = await startSsmDouble([AWS_KEY], new Map([['/prod/ssm-token', SSM_VALUE]]));
+    vault = await startVaultDouble({ token: VAULT_TOKEN });
+    vault.secrets.set('apps/widget', { api_key: VAULT_VALUE });
+    upstream = await startUpstream({ authorize: async (authorization) => [...accepted].some((v) => authorization === `Bearer ${v}`) });
+    proxy = await startProxy({
+      env: { ...AWS_KEY_ENV(), VAULT_TOKEN_REF: VAULT_TOKEN, BAD_VAULT_TOKEN: 'hvs.not-the-token' },
+      config: {
+        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, ...HOSTS].map((h) => [h, '127.0.0.1'])) },
+        secret_sources: {
+          aws: { type: 'aws_secrets_manager', region: 'us-east-1', endpoint: sm.url, ttl: '1s', failure_ttl: '0s', max_stale: '3s' },
+          aws_slow: { type: 'aws_secrets_manager', region: 'us-east-1', endpoint: sm.url, ttl: '1h' },
+          params: { type: 'aws_ssm', region: 'us-east-1', endpoint: ssm.url },
+          vault: { type: 'vault_kv', address: vault.url, token: 'env:VAULT_TOKEN_REF' },
+          badvault: { type: 'vault_kv', address: vault.url, token: 'env:BAD_VAULT_TOKEN' },
+        },
+        grants: {
+          github: { type: 'bearer', domains: ['sm.example.test'], secret: { from: 'aws', id: 'prod/github', key: 'token' } },
+          rotating: { type: 'bearer', domains: ['rot.example.test'], secret: { from: 'aws_slow', id: 'prod/rotating' } },
+          params: { type: 'bearer', domains: ['ssm.example.test'], secret: { from: 'params', id: '/prod/ssm-token' } },
+          widget: { type: 'bearer', domains: ['vault.example.test'], secret: { from: 'vault', id: 'apps/widget', key: 'api_key' } },
+          nokey: { type: 'bearer', domains: ['nokey.example.test'], secret: { from: 'aws', id: 'prod/github', key: 'missing_field' } },
+          badvault: { type: 'bearer', domains: ['badvault.example.test'], secret: { from: 'badvault', id: 'apps/widget', key: 'api_key' } },
+        },
+      },
+    });
+    client = new ProxyAgent({ uri: proxy.url, requestTls: { ca: (await import('node:fs')).readFileSync(proxy.bundlePath, 'utf8') } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await proxy?.stop();
+    await Promise.all([sm?.close(), ssm?.close(), vault?.close(), upstream?.close()]);
+  });
+
+  it('the doubles refuse a wrong key and a wrong token', async () => {
+    const wrong = new SecretsManagerClient({
+      region: 'us-east-1',
+      endpoint: sm.url,
+      credentials: { accessKeyId: AWS_KEY.accessKeyId, secretAccessKey: 'not-the-secret-key' },
+      maxAttempts: 1,
+    });
+    await expect(wrong.send(new GetSecretValueCommand({ SecretId: 'prod/github' }))).rejects.toThrow(/signature/i);
+    const res = await fetch(`${vault.url}/v1/secret/data/apps/widget`, { headers: { 'x-vault-token': 'hvs.wrong' } });
+    expect(res.status).toBe(403);
+  });
+
+  it('Secrets Manager: a JSON field is injected; a burst of requests makes one fetch; the audit line names the source', async () => {
+    const results = await Promise.all(Array.from({ length: 12 }, () => get('sm.example.test')));
+    expect(results.map((r) => r.status)).toEqual(Array(12).fill(200));
+    expect(new Set(sentTo('sm.example.test'))).toEqual(new Set([`Bearer ${V1}`]));
+    expect(smCalls('prod/github')).toBe(1);
+    expect(lastLine('github')).toMatchObject({ decision: 'inject', secret_source: 'aws' });
+  });
+
+  it('a value changed at the source is used once its ttl has passed', async () => {
+    sm.values.set('prod/github', JSON.stringify({ token: V2 }));
+    accepted.add(V2);
+    await sleep(1_200);
+    expect((await get('sm.example.test')).status).toBe(200);
+    expect(sentTo('sm.example.test').at(-1)).toBe(`Bearer ${V2}`);
+  });
+
+  it('the source down: the last value within max_stale, then 502 secret_unavailable with nothing sent upstream; back: served again', async () => {
+    await get('sm.example.test'); // fetched now: fresh for 1 s, servable until 4 s from now
+    await sm.pause();
+    await sleep(1_200);
+    const stale = await get('sm.example.test');
+    expect(stale.status).toBe(200);
+    expect(sentTo('sm.example.test').at(-1)).toBe(`Bearer ${V2}`);
+    expect(proxy.logs.join('')).toMatch(/serving its last value/);
+    const scrape = async () => parseMetrics((await adminClient(proxy).call('GET', '/metrics')).text);
+    expect((await scrape()).get(seriesKey('keyway_secret_source_up', { source: 'aws' }))).toBe(0);
+
+    await sleep(3_200); // past ttl + max_stale
+    const before = upstream.seen.length;
+    const refused = await get('sm.example.test');
+    expect(refused).toMatchObject({ status: 502, code: 'secret_unavailable' });
+    expect(refused.text).toMatch(/secret source aws: prod\/github#token cannot give the secret/);
+    expect(upstream.seen.length).toBe(before);
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['grant'] === 'github' && l['code'] === 'secret_unavailable'), 'the refusal line');
+    expect(line).toMatchObject({ decision: 'error', secret_source: 'aws' });
+
+    await sm.resume();
+    // failure_ttl 0s: the next request tries the source again.
+    expect((await get('sm.example.test')).status).toBe(200);
+    expect((await scrape()).get(seriesKey('keyway_secret_source_up', { source: 'aws' }))).toBe(1);
+  });
+
+  it("an upstream's 401 fetches the secret again at once, and the request is replayed with the new value", async () => {
+    expect((await get('rot.example.test')).status).toBe(401); // the upstream does not take ROTATED yet
+    const fetched = smCalls('prod/rotating');
+    sm.values.set('prod/rotating', V1); // rotated at the source; the old one is refused upstream
+    await sleep(1_100); // a 401 within 1 s of the last fetch again is answered from it (no fetch per 401)
+    const res = await get('rot.example.test');
+    expect(res.status).toBe(200);
+    expect(smCalls('prod/rotating')).toBe(fetched + 1);
+    expect(sentTo('rot.example.test').slice(-2)).toEqual([`Bearer ${ROTATED}`, `Bearer ${V1}`]);
+  });
+
+  it('SSM Parameter Store and Vault KV v2: each value injected', async () => {
+    expect((await get('ssm.example.test')).status).toBe(200);
+    expect(sentTo('ssm.example.test').at(-1)).toBe(`Bearer ${SSM_VALUE}`);
+    expect(ssm.calls.at(-1)?.body).toMatchObject({ Name: '/prod/ssm-token', WithDecryption: true });
+    expect((await get('vault.example.test')).status).toBe(200);
+    expect(sentTo('vault.example.test').at(-1)).toBe(`Bearer ${VAULT_VALUE}`);
+  });
+
+  it('a missing field, a token Vault refuses: 502 secret_unavailable saying why, nothing sent upstream', async () => {
+    const before = upstream.seen.length;
+    const nokey = await get('nokey.example.test');
+    expect(nokey).toMatchObject({ status: 502, code: 'secret_unavailable' });
+    const message = (text: string) => (JSON.parse(text) as { error: { message: string } }).error.message;
+    expect(message(nokey.text)).toMatch(/no field "missing_field" \(its fields: token\)/);
+    const bad = await get('badvault.example.test');
+    expect(bad).toMatchObject({ status: 502, code: 'secret_unavailable' });
+    expect(message(bad.text)).toMatch(/Vault answered 403: permission denied/);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('no value, key or token in any log line, audit line, metric or error', async () => {
+    const metrics = (await adminClient(proxy).call('GET', '/metrics')).text;
+    const outputs = [proxy.logs.join(''), JSON.stringify(proxy.auditLines()), metrics, ...errors];
+    for (const value of VALUES) for (const text of outputs) expect(findLeak(text, value)).toBeUndefined();
+  });
+});
+
+function AWS_KEY_ENV(): Record<string, string> {
+  return { AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey };
+}
