@@ -211,7 +211,9 @@ describe('live reload of a running proxy', () => {
     reloads++;
     expect(pasted.code).toBe(1);
     expect(JSON.parse(pasted.stdout)).toMatchObject({ reloaded: false, error: { code: 'config_invalid' } });
-    expect(pasted.stderr).toContain('grants.github.secret: expected env:NAME, file:PATH, {cmd: [PROG, ARG…]} or {from: SOURCE, id: ITEM} (never the secret itself)');
+    expect(pasted.stderr).toContain(
+      'grants.github.secret: expected env:NAME, file:PATH, {cmd: [PROG, ARG…]} or {from: SOURCE, id: ITEM} (never the secret itself)',
+    );
     expect(findLeak(pasted.stdout + pasted.stderr, CANARY)).toBeUndefined();
 
     writeConfig({ github: { ...KEY_ON_OTHER.github, domains: [] } });
