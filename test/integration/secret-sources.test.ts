@@ -178,6 +178,20 @@ describe('a grant secret from a secret source', () => {
     expect(upstream.seen.length).toBe(before);
   });
 
+  it('keyway doctor fetches each item and says whether it reads as the secret, never showing it', async () => {
+    const doctor = await proxy.cli(['doctor', '--json', '--timeout', '5s']);
+    errors.push(doctor.stdout, doctor.stderr);
+    const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks;
+    const line = (grant: string) => checks.find((c) => c.check.startsWith(`grant ${grant}'s secret at`));
+    expect(line('github')).toMatchObject({ status: 'ok', check: "grant github's secret at aws: prod/github#token" });
+    expect(line('params')).toMatchObject({ status: 'ok' });
+    expect(line('widget')).toMatchObject({ status: 'ok' });
+    expect(line('nokey')).toMatchObject({ status: 'fail' });
+    expect(line('nokey')!.detail).toMatch(/no field "missing_field"/);
+    expect(line('badvault')!.detail).toMatch(/Vault answered 403: permission denied/);
+    expect(doctor.code).toBe(1);
+  });
+
   it('no value, key or token in any log line, audit line, metric or error', async () => {
     const metrics = (await adminClient(proxy).call('GET', '/metrics')).text;
     const outputs = [proxy.logs.join(''), JSON.stringify(proxy.auditLines()), metrics, ...errors];

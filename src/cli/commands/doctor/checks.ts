@@ -13,6 +13,7 @@ import { checkAdmin, checkProxy } from './checks-proxy.ts';
 import { checkThroughProxy } from './checks-through.ts';
 import { checkCheckpointKey, checkEgressProxy, checkIdentityIssuers } from './checks-evidence.ts';
 import { checkSecretsReach } from './checks-reach.ts';
+import { checkSecretSources } from './checks-sources.ts';
 import { CLIENTS } from './clients.ts';
 import type { CheckResult, Context } from './context.ts';
 import { excludedByNoProxy, LOOPBACK_NO_PROXY } from '../../no-proxy.ts';
@@ -34,6 +35,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   const proxyOk = add(await checkProxy(ctx)).status === 'ok';
   add(await checkAdmin(ctx));
   for (const r of await checkIdentityIssuers(ctx)) add(r);
+  for (const r of await checkSecretSources(ctx)) add(r);
   const egress = await checkEgressProxy(ctx);
   if (egress) add(egress);
   add(await checkCheckpointKey(ctx));

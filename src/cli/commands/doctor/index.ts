@@ -44,7 +44,8 @@ earlier check failed), and exits 0 only if nothing failed:
     (or --proxy); the admin /healthz answers (or --admin), when admin.enabled
   - each identity issuer's keys can be fetched as the proxy fetches them (config identities:); the
     egress proxy (egress.proxy) answers a CONNECT to a host a grant covers (or --url's); the newest
-    audit checkpoint is signed by this home's key (when the master key is at hand)
+    audit checkpoint is signed by this home's key (when the master key is at hand); each grant's
+    secret source item (secret: {from: …}) is fetched and read as the grant's secret, never shown
   - keyway answers through the proxy with a certificate from its CA: a CONNECT to ${SELF_CHECK_HOST}:443,
     which keyway answers itself (GET ${SELF_CHECK_PATH}), so nothing leaves the machine
   - curl, node (this one), python3 with requests, and git, each run in a clean environment (PATH, HOME
