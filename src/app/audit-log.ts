@@ -1,5 +1,4 @@
 import { appendToFile, CheckpointSigner, checkpointsPathFor, type CheckpointSignerOptions } from '../audit/checkpoints/signer.ts';
-import { checkpointKeyFrom } from '../audit/checkpoints/key.ts';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, SHARED_LOCK_GAP_MS, TableAuditWriter, type AuditLog } from '../audit/index.ts';
@@ -53,7 +52,7 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
   const signer = (store: CheckpointSignerOptions['store'], chain: string | undefined) =>
     new CheckpointSigner({
       store,
-      key: checkpointKeyFrom(services.masterKey),
+      key: services.checkpointKey,
       intervalMs: config.audit.checkpoint_interval,
       replica: chain,
       onError: (err) =>

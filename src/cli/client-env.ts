@@ -6,6 +6,7 @@ import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/ag
 import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
 import { ENV_PLACEHOLDER, grantPlaceholder } from '../credentials/body-swap/index.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
+import { wrappedKeyPath } from '../credentials/store/key-wrap.ts';
 import { type CredentialStore, loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
@@ -205,13 +206,16 @@ async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (m
   const onDatabase = config.store.backend === 'postgres' && config.store.url !== undefined;
   if (!onDatabase && !existsSync(paths.store)) return undefined;
   const keyAtHand =
-    env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined || existsSync(resolve(paths.dataDir, MASTER_KEY_FILENAME));
+    env['KEYWAY_MASTER_KEY'] !== undefined ||
+    env['KEYWAY_MASTER_KEY_FILE'] !== undefined ||
+    existsSync(resolve(paths.dataDir, MASTER_KEY_FILENAME)) ||
+    existsSync(wrappedKeyPath(paths.dataDir));
   if (!keyAtHand) {
     warn('placeholders for grants in the store skipped: no master key (set KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE)');
     return undefined;
   }
   try {
-    const { key } = await loadMasterKey({ dataDir: paths.dataDir, env });
+    const { key } = await loadMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key });
     if (onDatabase && config.store.url) return await PostgresStore.open(readSecretRef(config.store.url, env, config.home), key);
     return await Store.open(paths.store, key);
   } catch (err) {

@@ -45,7 +45,8 @@ export async function openFetchProxy(
   // With store.backend postgres there is no store file: the store is the database, and what this
   // process would make is a master key (the database's schema is made by whoever set it up).
   if (config.store.backend === 'postgres') {
-    if ((await findMasterKey({ dataDir: paths.dataDir, env })) === undefined) throw notSetUp(config, 'no master key for the database store');
+    if ((await findMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })) === undefined)
+      throw notSetUp(config, 'no master key for the database store');
   } else if (!existsSync(paths.store)) throw notSetUp(config, 'no store');
   // Its port is on loopback, where any local process (another home's agent, through its keyway)
   // could find it: it serves only this request, whose proxy password starts with this key.

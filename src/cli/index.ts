@@ -68,6 +68,11 @@ export const COMMANDS: CommandEntry[] = [
     summary: "migrate the PostgreSQL store's schema; copy a store between backends",
     load: async () => (await import('./commands/store.ts')).store,
   },
+  {
+    name: 'key',
+    summary: "what keeps the store's master key; wrap it with a KMS key; rotate it",
+    load: async () => (await import('./commands/key.ts')).key,
+  },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
   {
     name: 'fetch',

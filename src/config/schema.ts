@@ -5,7 +5,7 @@ import { GRANT_ID } from './ids.ts';
 import { agentSchema, type ruleSchema } from './schema-agents.ts';
 import { identitiesSchema } from './schema-identities.ts';
 import { grantSchema, providerSchema } from './schema-grants.ts';
-import { secretSourcesSchema } from './secret-sources.ts';
+import { secretSourcesSchema, storeKeySchema } from './secret-sources.ts';
 import {
   byteSize,
   cidr,
@@ -113,6 +113,9 @@ const configObject = z.strictObject({
       // postgres: the longest a statement may run before it fails (a hung database fails a write
       // instead of holding it; the request path never waits on the database).
       statement_timeout: positiveDuration.default(5_000),
+      // What keeps the master key (issue 49): \`file\`, data/master.key as it is (the default), or a
+      // KMS that wraps it, so nothing on disk decrypts the store alone (credentials/store/key-wrap.ts).
+      key: storeKeySchema,
     })
     .prefault({})
     .superRefine((store, ctx) => {

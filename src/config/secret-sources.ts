@@ -113,3 +113,23 @@ export function sourcedKey(secret: SourcedSecret): string {
 export function describeSourced(secret: SourcedSecret): string {
   return `${secret.from}: ${secret.id}${secret.key ? `#${secret.key}` : ''}${secret.version ? ` (version ${secret.version})` : ''}`;
 }
+
+/**
+ * store.key: \`file\` (data/master.key, the default: existing homes keep working) or a KMS key that
+ * wraps the master key: \`{kms: aws, key_id: alias/keyway, region, endpoint, profile}\`. Beside the
+ * secret sources because it is read the same way (the AWS SDK, keyway's environment).
+ */
+export const storeKeySchema = z
+  .union([
+    z.literal('file'),
+    z.strictObject({
+      kms: z.literal('aws'),
+      // A key id, ARN, alias name (alias/keyway) or alias ARN: a symmetric encryption key.
+      key_id: z.string().min(1).max(2048),
+      ...aws,
+    }),
+  ])
+  .default('file');
+
+export type StoreKeyConfig = z.output<typeof storeKeySchema>;
+export type KmsKeyConfig = Exclude<StoreKeyConfig, 'file'>;

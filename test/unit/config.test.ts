@@ -51,12 +51,13 @@ describe('config', () => {
   });
 
   it('store: file by default; postgres needs a url, by reference only, never echoed', () => {
-    expect(load({}).store).toEqual({ backend: 'file', pool_size: 4, statement_timeout: 5_000 });
+    expect(load({}).store).toEqual({ backend: 'file', pool_size: 4, statement_timeout: 5_000, key: 'file' });
     expect(load({ store: { backend: 'postgres', url: 'env:DB_URL', pool_size: 8, statement_timeout: '2s' } }).store).toEqual({
       backend: 'postgres',
       url: { kind: 'env', name: 'DB_URL' },
       pool_size: 8,
       statement_timeout: 2_000,
+      key: 'file',
     });
     expect(failure({ store: { backend: 'postgres', url: 'env:DB_URL', pool_size: 0 } })).toContain('store.pool_size');
     expect(failure({ store: { backend: 'postgres' } })).toContain('store.url');

@@ -3,7 +3,8 @@ import { createHash, createPrivateKey, createPublicKey, hkdfSync, type KeyObject
 // The Ed25519 key that signs audit checkpoints. Derived from the master key (HKDF, its own label),
 // as the audit head's HMAC key is: every process of a home, every replica sharing a store, and the
 // command line have it wherever they can open the store, with no record to create, race on or lose.
-// It changes only with the master key. The public half is what others verify with.
+// A rotated master key (keyway key rotate) keeps it: the store then holds the seed (and the head's
+// key) as they were (services.ts, auditKeys), so the public key others hold stays right.
 
 /** PKCS #8 DER for an Ed25519 private key: this prefix, then the 32-byte seed (RFC 8410). */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -16,7 +17,15 @@ export interface CheckpointKey {
 }
 
 export function checkpointKeyFrom(masterKey: Buffer): CheckpointKey {
-  const seed = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'keyway audit checkpoint signing v1', 32));
+  return checkpointKeyFromSeed(checkpointSeedFrom(masterKey));
+}
+
+/** The Ed25519 seed a master key gives (HKDF, its own label). */
+export function checkpointSeedFrom(masterKey: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'keyway audit checkpoint signing v1', 32));
+}
+
+export function checkpointKeyFromSeed(seed: Buffer): CheckpointKey {
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   const publicKey = createPublicKey(privateKey);
   return { privateKey, publicKey, id: keyIdOf(publicKey) };

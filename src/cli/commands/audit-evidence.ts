@@ -6,7 +6,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { auditDatabaseOf, chainFiles, parseAuditFilter, verifyAudit, verifyAuditTable } from '../../audit/index.ts';
 import { tableChain, tableChains } from '../../audit/table/checkpoint-chain.ts';
 import {
-  checkpointKeyFrom,
   checkpointsPathFor,
   exportBundle,
   fileChain,
@@ -29,7 +28,7 @@ import { emptyAuditLog, missingAuditLog } from './audit-verify.ts';
 
 export async function printPublicKey(args: Args, io: CommandIO): Promise<number> {
   const services = await servicesFor(args, io);
-  const key = checkpointKeyFrom(services.masterKey);
+  const key = services.checkpointKey;
   if (args.json) printJson(io, { key_id: key.id, public_key: publicKeyPem(key) });
   else io.out(publicKeyPem(key).trimEnd());
   return 0;
@@ -88,7 +87,7 @@ export async function exportEvidence(args: Args, io: CommandIO): Promise<number>
   const filter = parseAuditFilter({ since: args.string('since'), until: args.string('until') }, (f) => `--${f}`);
   const services = await servicesFor(args, io);
   const { paths, config } = services;
-  const key = checkpointKeyFrom(services.masterKey);
+  const key = services.checkpointKey;
   const db = auditDatabaseOf(config, io.env);
   let source: {
     chain: ChainSource;

@@ -86,6 +86,13 @@ export function unseal(key: Buffer, id: string, sealed: SealedRecord): { value: 
   }
 }
 
+/** Every record and the check sealed again under `key` (keyway key rotate): the same values, new ciphertexts. */
+export function resealStore(store: OpenedStore, key: Buffer): OpenedStore {
+  const records = new Map<string, OpenedRecord>();
+  for (const [id, record] of store.records) records.set(id, { value: record.value, sealed: seal(key, id, record.value) });
+  return { check: seal(key, CHECK_ID, CHECK_VALUE), records };
+}
+
 /** A new store holding no records. */
 export function emptyStore(key: Buffer): OpenedStore {
   return { check: seal(key, CHECK_ID, CHECK_VALUE), records: new Map() };

@@ -1,18 +1,22 @@
 // Where the store's master key comes from, in order: KEYWAY_MASTER_KEY (base64 of 32 bytes), the file
-// named by KEYWAY_MASTER_KEY_FILE (base64 text or 32 raw bytes), or dataDir/master.key, generated on
-// first use. Error messages name the source and what was expected, never the value: a "key" that
+// named by KEYWAY_MASTER_KEY_FILE (base64 text or 32 raw bytes), dataDir/master.key.kms unwrapped by
+// the KMS that store.key names (key-wrap.ts), or dataDir/master.key; generated on first use (by the
+// KMS, wrapped, with store.key: {kms: …}). Error messages name the source and what was expected, never the value: a "key" that
 // fails validation is often a real secret pasted into the wrong variable.
 
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../../errors/index.ts';
+import type { StoreKeyConfig } from '../../config/secret-sources.ts';
+import { awsKmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from './key-wrap.ts';
 
 export const MASTER_KEY_BYTES = 32;
 export const MASTER_KEY_FILENAME = 'master.key';
 
-export type MasterKeySource = 'env' | 'file' | 'generated' | 'existing';
+export type MasterKeySource = 'env' | 'file' | 'generated' | 'existing' | 'kms';
 
 export interface MasterKey {
   key: Buffer;
@@ -22,6 +26,8 @@ export interface MasterKey {
 export interface LoadMasterKeyOptions {
   dataDir: string;
   env?: NodeJS.ProcessEnv;
+  /** The config's store.key: `file` (absent: the same) or the KMS that wraps the key. */
+  wrap?: StoreKeyConfig | undefined;
 }
 
 const EXPECTED = `base64 of exactly ${MASTER_KEY_BYTES} bytes`;
@@ -114,6 +120,7 @@ async function readExistingKeyFile(path: string): Promise<Buffer> {
 export async function loadMasterKey(opts: LoadMasterKeyOptions): Promise<MasterKey> {
   const found = await findMasterKey(opts);
   if (found !== undefined) return found;
+  if (opts.wrap !== undefined && opts.wrap !== 'file') return generateWrapped(opts);
   const path = join(opts.dataDir, MASTER_KEY_FILENAME);
   return (await generateKeyFile(opts.dataDir, path)) ?? { key: await readExistingKeyFile(path), source: 'existing' };
 }
@@ -141,7 +148,25 @@ export async function findMasterKey(opts: LoadMasterKeyOptions): Promise<MasterK
     return { key: await readKeyFile(keyFile, 'KEYWAY_MASTER_KEY_FILE'), source: 'file' };
   }
 
+  const wrapped = await readWrappedKey(opts.dataDir);
+  const kms = opts.wrap !== undefined && opts.wrap !== 'file' ? opts.wrap : undefined;
+  if (wrapped !== undefined) {
+    if (kms === undefined) {
+      throw invalid(
+        wrappedKeyPath(opts.dataDir),
+        `holds the master key wrapped by AWS KMS key ${wrapped.key_id}: set store.key: {kms: aws, key_id: ${wrapped.key_id}, region: …} in the config`,
+      );
+    }
+    const wrapper = await awsKmsWrapper(kms, env);
+    return { key: await wrapper.unwrap(Buffer.from(wrapped.ciphertext, 'base64'), wrapped.key_id), source: 'kms' };
+  }
   const path = join(opts.dataDir, MASTER_KEY_FILENAME);
+  if (kms !== undefined && existsSync(path)) {
+    throw invalid(
+      'store.key',
+      `names AWS KMS key ${kms.key_id}, and ${path} still holds the master key in plain: run \`keyway key rewrap\` to wrap it there (it removes the plain file)`,
+    );
+  }
   try {
     return { key: await readExistingKeyFile(path), source: 'existing' };
   } catch (err) {
@@ -149,4 +174,32 @@ export async function findMasterKey(opts: LoadMasterKeyOptions): Promise<MasterK
     if (!missing) throw err;
   }
   return undefined;
+}
+
+/**
+ * A new master key made by the KMS (GenerateDataKey), its ciphertext written to master.key.kms with
+ * 'wx': of two first starts, one writes it and the other unwraps the winner's.
+ */
+async function generateWrapped(opts: LoadMasterKeyOptions): Promise<MasterKey> {
+  const kms = opts.wrap as Exclude<StoreKeyConfig, 'file'>;
+  const wrapper = await awsKmsWrapper(kms, opts.env ?? process.env);
+  const made = await wrapper.generate();
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const path = wrappedKeyPath(opts.dataDir);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw invalid(path, `cannot be created (${errnoCode(err) ?? 'error'})`, err);
+    const found = await findMasterKey(opts);
+    if (found === undefined) throw invalid(path, 'was made by another process and cannot be read yet; start again');
+    return found;
+  }
+  try {
+    await handle.writeFile(wrappedKeyText(made.ciphertext, made.keyId));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { key: made.key, source: 'generated' };
 }

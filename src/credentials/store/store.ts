@@ -9,7 +9,7 @@ import { KeywayError } from '../../errors/index.ts';
 import { removeStaleTemps, replaceFileDurably } from '../../files/atomic-write.ts';
 import { runDraft } from './draft.ts';
 import type { StoreDraft } from './draft.ts';
-import { emptyStore, readStoreText, serializeStore } from './format.ts';
+import { emptyStore, readStoreText, resealStore, serializeStore } from './format.ts';
 import type { OpenedStore } from './format.ts';
 import { withStoreLock } from './lock.ts';
 import { RecordsView, SerialQueue, StoreReads } from './records-view.ts';
@@ -68,6 +68,11 @@ export interface OpenStoreOptions {
    * the `key` given to open() having been a stand-in.
    */
   createOnFirstWrite?: { settleKey?: () => Promise<Buffer> };
+  /**
+   * The key as it is now kept (keyway key rotate may have changed it): asked when the file no longer
+   * opens with the key in memory, so a running proxy follows a rotation made by another process.
+   */
+  reloadKey?: () => Promise<Buffer | undefined>;
 }
 
 /**
@@ -97,6 +102,7 @@ export class Store extends StoreReads implements CredentialStore {
   #polling = false;
   #onChange: (() => void) | undefined;
   #onError: ((err: Error) => void) | undefined;
+  #reloadKey: OpenStoreOptions['reloadKey'];
 
   private constructor(path: string, key: Buffer, state: OpenedStore, snap: Snapshot) {
     super(state);
@@ -127,7 +133,9 @@ export class Store extends StoreReads implements CredentialStore {
     }
     const state = readStoreText(abs, key, snap.text);
     await removeStaleTemps(abs, STALE_TEMP_MS);
-    return new Store(abs, key, state, snap);
+    const store = new Store(abs, key, state, snap);
+    store.#reloadKey = options.reloadKey;
+    return store;
   }
 
   /**
@@ -142,7 +150,7 @@ export class Store extends StoreReads implements CredentialStore {
         const snap = await readSnapshot(this.path).catch((err: unknown) => {
           throw isEnoent(err) ? missing(this.path) : err;
         });
-        const base = this.#decode(snap);
+        const base = await this.#decodeFollowingKey(snap);
         this.#adopt(snap, base);
 
         const { result, changed } = await runDraft(base, fn);
@@ -211,7 +219,7 @@ export class Store extends StoreReads implements CredentialStore {
         }
         if (snap.stamp === this.#stamp) return;
         try {
-          this.#adopt(snap, this.#decode(snap));
+          this.#adopt(snap, await this.#decodeFollowingKey(snap));
         } catch (err) {
           // Remember the bad file so it is reported once, not on every tick; memory keeps the last good state.
           this.#stamp = snap.stamp;
@@ -222,6 +230,42 @@ export class Store extends StoreReads implements CredentialStore {
       this.#report(err);
     } finally {
       this.#polling = false;
+    }
+  }
+
+  /**
+   * Every record sealed again under `key`, under the lock, in one write: the file opens with the new
+   * key only. The caller keeps the new key where reloadKey finds it before this (a pending key file),
+   * so a process that reads the file meanwhile can follow.
+   */
+  rekey(key: Buffer): Promise<number> {
+    return this.#queue.run(() =>
+      withStoreLock(this.path, async (lock) => {
+        const snap = await readSnapshot(this.path).catch((err: unknown) => {
+          throw isEnoent(err) ? missing(this.path) : err;
+        });
+        const next = resealStore(await this.#decodeFollowingKey(snap), key);
+        const text = serializeStore(next);
+        lock.assertHeld();
+        await replaceFileDurably(this.path, text, 0o600);
+        this.#key = key;
+        this.#adopt({ text, stamp: await statStamp(this.path) }, next);
+        return next.records.size;
+      }),
+    );
+  }
+
+  /** The file decoded; when it no longer opens with the key in memory, once more with the key as now kept. */
+  async #decodeFollowingKey(snap: Snapshot): Promise<OpenedStore> {
+    try {
+      return this.#decode(snap);
+    } catch (err) {
+      if (!(err instanceof KeywayError) || err.code !== 'store_wrong_key' || this.#reloadKey === undefined) throw err;
+      const key = await this.#reloadKey();
+      if (key === undefined || key.equals(this.#key)) throw err;
+      const state = readStoreText(this.path, key, snap.text);
+      this.#key = key;
+      return state;
     }
   }
 

@@ -108,7 +108,7 @@ export async function checkCheckpointKey(ctx: Context): Promise<CheckResult> {
   const paths = keywayPaths(ctx.config);
   let master: Buffer | undefined;
   try {
-    master = (await findMasterKey({ dataDir: paths.dataDir, env: ctx.io.env }))?.key;
+    master = (await findMasterKey({ dataDir: paths.dataDir, env: ctx.io.env, wrap: ctx.config.store.key }))?.key;
   } catch (err) {
     return { check, status: 'skip', detail: `the master key cannot be read (${errCode(err)})` };
   }

@@ -1,0 +1,212 @@
+// keyway key status | rewrap | rotate (issue 49): what keeps the store's master key, wrapping it
+// with a KMS key, and a new master key with every record sealed again. Both changes are audited and
+// have --plan. No key is ever printed: a fingerprint (HKDF of the key, its own label) tells keys apart.
+import { randomBytes, hkdfSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../../config/index.ts';
+import type { KmsKeyConfig } from '../../config/secret-sources.ts';
+import { AUDIT_KEYS_RECORD, dropPending, pendingPaths, promotePending } from '../../credentials/store/key-rotation.ts';
+import { awsKmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from '../../credentials/store/key-wrap.ts';
+import { findMasterKey, MASTER_KEY_FILENAME } from '../../credentials/store/master-key.ts';
+import { Store } from '../../credentials/store/index.ts';
+import { KeywayError } from '../../errors/index.ts';
+import { replaceFileDurably } from '../../files/atomic-write.ts';
+import { keywayPaths } from '../../paths.ts';
+import { auditKeysRecord, deriveAuditHeadKey } from '../../services.ts';
+import { type Args, parse } from '../args.ts';
+import { audited } from '../audit-change.ts';
+import type { Command } from '../command.ts';
+import { configFor, servicesFor } from '../context.ts';
+import { printJson, usageError, type CommandIO } from '../io.ts';
+
+const USAGE = `keyway key status [--json]
+keyway key rewrap [--plan] [--json]
+keyway key rotate [--plan] [--json]
+
+\`status\` says what keeps the store's master key: data/master.key (a plain file: whoever reads it
+can decrypt the store), KEYWAY_MASTER_KEY or KEYWAY_MASTER_KEY_FILE, or a KMS key that wraps it
+(data/master.key.kms: nothing on disk decrypts the store alone), with the key's fingerprint.
+
+\`rewrap\` wraps the master key with the KMS key store.key names (store.key: {kms: aws, key_id:
+alias/keyway, region: …}): from data/master.key (which it then removes), or from another KMS key (a
+key_id changed in the config). No secret is encrypted again; the master key stays the same.
+
+\`rotate\` makes a new master key (by the KMS, wrapped, when store.key names one) and seals every
+record of the store again under it in one write, while keyway serves: a running keyway follows on
+its next read of the store. The audit keys stay (the checkpoint public key others hold is still
+right). File store only for now; a key given in KEYWAY_MASTER_KEY(_FILE) cannot be changed here.
+
+--plan   say what would be done, and change nothing`;
+
+export const key: Command = {
+  name: 'key',
+  usage: USAGE,
+  async run(argv, io) {
+    const args = parse(argv, { plan: { type: 'boolean' } });
+    const [action] = args.positionals;
+    if (action === 'status') return statusCommand(args, io);
+    if (action === 'rewrap') return rewrapCommand(args, io);
+    if (action === 'rotate') return rotateCommand(args, io);
+    throw usageError(`key: expected status, rewrap or rotate${action ? `, not "${action}"` : ''}`);
+  },
+};
+
+/** Tells keys apart without saying anything of them. */
+export function keyFingerprint(key: Buffer): string {
+  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'keyway master key fingerprint v1', 8)).toString('hex');
+}
+
+interface KeyState {
+  kept: 'env' | 'key_file' | 'kms' | 'file' | 'none';
+  where: string;
+  kms_key_id: string | null;
+  fingerprint: string | null;
+  rotation_pending: boolean;
+}
+
+async function keyState(config: Config, env: NodeJS.ProcessEnv): Promise<KeyState> {
+  const { dataDir } = keywayPaths(config);
+  const pending = Object.values(pendingPaths(dataDir)).some((p) => existsSync(p));
+  const found = await findMasterKey({ dataDir, env, wrap: config.store.key });
+  const fingerprint = found ? keyFingerprint(found.key) : null;
+  if (env['KEYWAY_MASTER_KEY'] !== undefined) return { kept: 'env', where: 'KEYWAY_MASTER_KEY', kms_key_id: null, fingerprint, rotation_pending: pending };
+  if (env['KEYWAY_MASTER_KEY_FILE'] !== undefined)
+    return { kept: 'key_file', where: env['KEYWAY_MASTER_KEY_FILE'], kms_key_id: null, fingerprint, rotation_pending: pending };
+  const wrapped = await readWrappedKey(dataDir);
+  if (wrapped) return { kept: 'kms', where: wrappedKeyPath(dataDir), kms_key_id: wrapped.key_id, fingerprint, rotation_pending: pending };
+  const plain = join(dataDir, MASTER_KEY_FILENAME);
+  return { kept: found ? 'file' : 'none', where: plain, kms_key_id: null, fingerprint, rotation_pending: pending };
+}
+
+async function statusCommand(args: Args, io: CommandIO): Promise<number> {
+  const config = configFor(args, io);
+  const state = await keyState(config, io.env);
+  if (args.json) {
+    printJson(io, state);
+    return 0;
+  }
+  const lines: Record<KeyState['kept'], string> = {
+    env: 'the master key comes from KEYWAY_MASTER_KEY (keyway does not keep it)',
+    key_file: `the master key is read from ${state.where} (KEYWAY_MASTER_KEY_FILE)`,
+    kms: `the master key is wrapped by AWS KMS key ${state.kms_key_id}: ${state.where} holds only its ciphertext`,
+    file: `the master key is in ${state.where}, in plain: whoever reads that file can decrypt the store (store.key: {kms: aws, …} and keyway key rewrap wrap it)`,
+    none: 'no master key yet: keyway start (or the first write) makes one',
+  };
+  io.out(lines[state.kept]);
+  if (state.fingerprint) io.out(`fingerprint ${state.fingerprint}`);
+  if (state.rotation_pending) io.out('a rotation was cut short: the next keyway start (or keyway key rotate) finishes it');
+  return 0;
+}
+
+function kmsOf(config: Config, command: string): KmsKeyConfig {
+  if (config.store.key === 'file') {
+    throw usageError(`key ${command}: store.key in the config names no KMS; set store.key: {kms: aws, key_id: alias/keyway, region: …} first`);
+  }
+  return config.store.key;
+}
+
+function refuseGivenKey(env: NodeJS.ProcessEnv, command: string): void {
+  const name =
+    env['KEYWAY_MASTER_KEY'] !== undefined ? 'KEYWAY_MASTER_KEY' : env['KEYWAY_MASTER_KEY_FILE'] !== undefined ? 'KEYWAY_MASTER_KEY_FILE' : undefined;
+  if (name !== undefined)
+    throw usageError(`key ${command}: the master key comes from ${name}, which keyway does not keep; unset it to work on the key keyway keeps`);
+}
+
+async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
+  const config = configFor(args, io);
+  const kms = kmsOf(config, 'rewrap');
+  refuseGivenKey(io.env, 'rewrap');
+  const { dataDir } = keywayPaths(config);
+  const plainPath = join(dataDir, MASTER_KEY_FILENAME);
+  const wrapped = await readWrappedKey(dataDir);
+  if (wrapped === undefined && !existsSync(plainPath)) throw usageError(`key rewrap: no master key in ${dataDir} to wrap (keyway start makes one, wrapped)`);
+  const from = wrapped ? `AWS KMS key ${wrapped.key_id}` : plainPath;
+  const plan = `wrap the master key (now ${wrapped ? `wrapped by ${from}` : `in ${from}`}) with AWS KMS key ${kms.key_id} into ${wrappedKeyPath(dataDir)}${wrapped ? '' : `, then remove ${plainPath}`}`;
+  if (args.flag('plan')) {
+    if (args.json) printJson(io, { plan: true, from, to: kms.key_id });
+    else io.out(`would ${plan}; nothing is encrypted again`);
+    return 0;
+  }
+  const wrapper = await awsKmsWrapper(kms, io.env);
+  const key = wrapped ? await wrapper.unwrap(Buffer.from(wrapped.ciphertext, 'base64'), wrapped.key_id) : await readPlainKey(dataDir, plainPath);
+  const made = await wrapper.wrap(key);
+  // Checked before anything is replaced: the new ciphertext opens to the same key.
+  if (!(await wrapper.unwrap(made.ciphertext, made.keyId)).equals(key))
+    throw new KeywayError('master_key_invalid', 'the KMS did not give back the key it wrapped; nothing changed');
+  await replaceFileDurably(wrappedKeyPath(dataDir), wrappedKeyText(made.ciphertext, made.keyId), 0o600);
+  if (!wrapped) await unlink(plainPath);
+  const services = await servicesFor(args, io);
+  await audited(services, io, { action: 'key.rewrap', changed: ['store.key'] }, async () => undefined);
+  if (args.json) printJson(io, { rewrapped: true, from, to: made.keyId, fingerprint: keyFingerprint(key) });
+  else io.out(`the master key is wrapped by AWS KMS key ${made.keyId} (${wrappedKeyPath(dataDir)})${wrapped ? '' : `; ${plainPath} removed`}`);
+  return 0;
+}
+
+/** data/master.key as it is (no KMS asked, nothing generated). */
+async function readPlainKey(dataDir: string, path: string): Promise<Buffer> {
+  const found = await findMasterKey({ dataDir, env: {} });
+  if (found === undefined) throw usageError(`key: ${path} cannot be read`);
+  return found.key;
+}
+
+async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
+  refuseGivenKey(io.env, 'rotate');
+  const services = await servicesFor(args, io);
+  const { config, store } = services;
+  if (config.store.backend !== 'file' || !(store instanceof Store))
+    throw usageError('key rotate: the file store only, for now (store.backend: postgres is not rotated yet)');
+  const { dataDir } = keywayPaths(config);
+  const kms = config.store.key === 'file' ? undefined : config.store.key;
+  const records = store.entries('').length;
+  if (args.flag('plan')) {
+    const how = kms ? `made and wrapped by AWS KMS key ${kms.key_id}` : `written to ${join(dataDir, MASTER_KEY_FILENAME)}`;
+    if (args.json) printJson(io, { plan: true, records, kms_key_id: kms?.key_id ?? null });
+    else io.out(`would make a new master key (${how}) and seal the store's ${records} records again under it, in one write; the audit keys stay`);
+    return 0;
+  }
+  const oldKey = services.masterKey;
+  // 1. The audit keys, pinned as the old key gives them.
+  if (store.get(AUDIT_KEYS_RECORD) === undefined) {
+    await store.update((draft) => {
+      draft.set(AUDIT_KEYS_RECORD, auditKeysRecord(oldKey, deriveAuditHeadKey));
+    });
+  }
+  // 2. The new key, pending.
+  const pending = pendingPaths(dataDir);
+  let newKey: Buffer;
+  if (kms) {
+    const made = await (await awsKmsWrapper(kms, io.env)).generate();
+    newKey = made.key;
+    await writeNew(pending.wrapped, wrappedKeyText(made.ciphertext, made.keyId));
+  } else {
+    newKey = randomBytes(32);
+    await writeNew(pending.plain, `${newKey.toString('base64')}\n`);
+  }
+  // 3. Every record sealed again; 4. the pending key made current.
+  let count: number;
+  try {
+    count = await store.rekey(newKey);
+  } catch (err) {
+    await dropPending(dataDir);
+    throw err;
+  }
+  await promotePending(dataDir);
+  await audited(services, io, { action: 'key.rotate', changed: ['master_key'] }, async () => undefined);
+  if (args.json) printJson(io, { rotated: true, records: count, fingerprint: keyFingerprint(newKey), previous: keyFingerprint(oldKey) });
+  else io.out(`a new master key (fingerprint ${keyFingerprint(newKey)}) seals the store's ${count} records; the audit keys are unchanged`);
+  return 0;
+}
+
+/** A pending key file, made new (0600, synced): a leftover of a rotation abandoned before step 3 is replaced. */
+async function writeNew(path: string, text: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

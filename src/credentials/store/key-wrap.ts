@@ -1,0 +1,116 @@
+// The master key wrapped by a key-encryption key kept in a KMS (store.key: {kms: aws, key_id}):
+// data/master.key.kms holds only the KMS's ciphertext of the key, so nothing on disk decrypts the
+// store alone; each start asks the KMS to unwrap it (kms:Decrypt). The AWS SDK's KMS client is
+// loaded only here, when a home uses it. Messages name the KMS key and the KMS's error, never a key.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KmsKeyConfig } from '../../config/secret-sources.ts';
+import { awsClientSettings, awsReason } from '../sources/reader.ts';
+import { KeywayError } from '../../errors/index.ts';
+
+export const WRAPPED_KEY_FILENAME = 'master.key.kms';
+const FORMAT = 'keyway-wrapped-key';
+
+/** What data/master.key.kms holds: which KMS key wrapped the master key, and the ciphertext. */
+export interface WrappedKeyFile {
+  format: typeof FORMAT;
+  version: 1;
+  kms: 'aws';
+  /** The KMS key's ARN as the KMS answered (the alias resolved). */
+  key_id: string;
+  /** base64 of the KMS ciphertext blob. */
+  ciphertext: string;
+  wrapped_at: string;
+}
+
+export interface KeyWrapper {
+  /** The KMS key's id (ARN) it last used. */
+  readonly describe: string;
+  wrap(key: Buffer): Promise<{ ciphertext: Buffer; keyId: string }>;
+  /** `keyId`: the key that wrapped it (as its file says); else store.key's. */
+  unwrap(ciphertext: Buffer, keyId?: string): Promise<Buffer>;
+  /** A new 32-byte key and its ciphertext, made by the KMS (GenerateDataKey, AES_256). */
+  generate(): Promise<{ key: Buffer; ciphertext: Buffer; keyId: string }>;
+}
+
+export function wrappedKeyPath(dataDir: string): string {
+  return join(dataDir, WRAPPED_KEY_FILENAME);
+}
+
+function kmsError(settings: KmsKeyConfig, what: string, err: unknown): KeywayError {
+  return new KeywayError('master_key_invalid', `store.key: AWS KMS key ${settings.key_id} could not ${what} the master key: ${awsReason(err)}`, {
+    cause: err,
+  });
+}
+
+/** An AWS KMS wrapper for store.key's settings, signing with keyway's own environment's credentials (or the SDK's chain). */
+export async function awsKmsWrapper(settings: KmsKeyConfig, env: NodeJS.ProcessEnv): Promise<KeyWrapper> {
+  const { KMSClient, EncryptCommand, DecryptCommand, GenerateDataKeyCommand } = await import('@aws-sdk/client-kms');
+  const client = new KMSClient({ ...awsClientSettings(settings, env), maxAttempts: 3 });
+  const keyIdOf = (id: string | undefined) => id ?? settings.key_id;
+  return {
+    describe: `AWS KMS key ${settings.key_id}`,
+    async wrap(key) {
+      try {
+        const out = await client.send(new EncryptCommand({ KeyId: settings.key_id, Plaintext: key }));
+        if (!out.CiphertextBlob) throw new Error('no ciphertext in the answer');
+        return { ciphertext: Buffer.from(out.CiphertextBlob), keyId: keyIdOf(out.KeyId) };
+      } catch (err) {
+        throw kmsError(settings, 'wrap', err);
+      }
+    },
+    async unwrap(ciphertext, keyId = settings.key_id) {
+      try {
+        // KeyId given: KMS refuses a ciphertext of another key rather than decrypting it with that one.
+        const out = await client.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: ciphertext }));
+        if (!out.Plaintext || out.Plaintext.length !== 32) throw new Error('the answer is not a 32-byte key');
+        return Buffer.from(out.Plaintext);
+      } catch (err) {
+        throw kmsError(settings, 'unwrap', err);
+      }
+    },
+    async generate() {
+      try {
+        const out = await client.send(new GenerateDataKeyCommand({ KeyId: settings.key_id, KeySpec: 'AES_256' }));
+        if (!out.Plaintext || !out.CiphertextBlob || out.Plaintext.length !== 32) throw new Error('the answer holds no 32-byte key');
+        return { key: Buffer.from(out.Plaintext), ciphertext: Buffer.from(out.CiphertextBlob), keyId: keyIdOf(out.KeyId) };
+      } catch (err) {
+        throw kmsError(settings, 'make', err);
+      }
+    },
+  };
+}
+
+export function wrappedKeyText(ciphertext: Buffer, keyId: string, now = new Date()): string {
+  const file: WrappedKeyFile = {
+    format: FORMAT,
+    version: 1,
+    kms: 'aws',
+    key_id: keyId,
+    ciphertext: ciphertext.toString('base64'),
+    wrapped_at: now.toISOString(),
+  };
+  return `${JSON.stringify(file, null, 2)}\n`;
+}
+
+/** data/master.key.kms, read and checked; undefined when there is none. */
+export async function readWrappedKey(dataDir: string, name = WRAPPED_KEY_FILENAME): Promise<WrappedKeyFile | undefined> {
+  const path = join(dataDir, name);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new KeywayError('master_key_invalid', `${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+  }
+  let parsed: Partial<WrappedKeyFile>;
+  try {
+    parsed = JSON.parse(text) as Partial<WrappedKeyFile>;
+  } catch {
+    parsed = {};
+  }
+  if (parsed.format !== FORMAT || parsed.kms !== 'aws' || typeof parsed.ciphertext !== 'string' || typeof parsed.key_id !== 'string') {
+    throw new KeywayError('master_key_invalid', `${path} is not a wrapped key keyway wrote (restore it from a backup)`);
+  }
+  return parsed as WrappedKeyFile;
+}
