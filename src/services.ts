@@ -103,9 +103,13 @@ async function openLazily(config: Config, paths: KeywayPaths, env: NodeJS.Proces
   // (generating data/master.key, or reading the one another process made meanwhile).
   let key = found?.key ?? randomBytes(MASTER_KEY_BYTES);
   const settleKey = async () => (key = (await loadMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })).key);
-  const store = found
-    ? await openFileStore(paths, key, config.store.key, env, true).then((opened) => ((key = opened.key), opened.store))
-    : await Store.open(paths.store, key, { createOnFirstWrite: { settleKey } });
+  let store: Store;
+  if (found) {
+    // The key may be a pending one a rotation left (openFileStore promotes it).
+    const opened = await openFileStore(paths, key, config.store.key, env, true);
+    key = opened.key;
+    store = opened.store;
+  } else store = await Store.open(paths.store, key, { createOnFirstWrite: { settleKey } });
   return {
     config,
     paths,

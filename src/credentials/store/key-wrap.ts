@@ -63,7 +63,7 @@ export async function awsKmsWrapper(settings: KmsKeyConfig, env: NodeJS.ProcessE
       try {
         // KeyId given: KMS refuses a ciphertext of another key rather than decrypting it with that one.
         const out = await client.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: ciphertext }));
-        if (!out.Plaintext || out.Plaintext.length !== 32) throw new Error('the answer is not a 32-byte key');
+        if (out.Plaintext?.length !== 32) throw new Error('the answer is not a 32-byte key');
         return Buffer.from(out.Plaintext);
       } catch (err) {
         throw kmsError(settings, 'unwrap', err);
