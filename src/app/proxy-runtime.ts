@@ -1,6 +1,7 @@
 import { CredentialSource } from '../credentials/credential-source.ts';
 import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { SourceSecrets } from '../credentials/sources/source-secrets.ts';
+import { SharedValues } from '../credentials/sources/shared-values.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
@@ -35,13 +36,19 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
       (url) => checkDestination(runtime, parseAuthority(url.host, url.protocol === 'https:' ? 443 : 80)),
     ),
     // Secret commands' output lives in this process's memory only; a reload that changes one drops it.
-    // So do secret sources' values (secret_sources:), each fetched once per ttl in this process.
+    // Secret sources' values (secret_sources:): fetched once per ttl across the processes on the store.
     credentials: new CredentialSource(
       parts.tokens,
       parts.roles,
       new CommandSecrets({ env: parts.env, config: () => live.config }),
       parts.minted,
-      new SourceSecrets({ env: parts.env, config: () => live.config, observer: parts.metrics, warn: (line) => parts.logger.warn(line) }),
+      new SourceSecrets({
+        env: parts.env,
+        config: () => live.config,
+        observer: parts.metrics,
+        warn: (line) => parts.logger.warn(line),
+        shared: new SharedValues(store, services.paths.locksDir),
+      }),
     ),
     audit: parts.audit,
     // Each committed decision: counted, and exported when telemetry.otlp is set.

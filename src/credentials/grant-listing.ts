@@ -1,4 +1,5 @@
-import { describeSourced } from '../config/secret-sources.ts';
+import { describeSourced, type SourcedSecret, sourcedKey } from '../config/secret-sources.ts';
+import { type SharedValue, SharedValues } from './sources/shared-values.ts';
 import { type MintedState, mintedStateId } from './providers/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
@@ -147,6 +148,8 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       secret_from: secretFrom(g.secret),
       ...token,
       ...roleFacts(id, g.assume_role?.role_arn, token),
+      // A secret source's item: when the value the proxy uses was last fetched (the store keeps it).
+      ...(g.secret?.kind === 'source' ? { last_refreshed_at: sourceFetchedAt(store, g.secret) } : {}),
       usable: g.secret !== undefined || (KINDS[g.type].certificateIsSecret && g.client_certificate !== undefined) || liveToken,
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
@@ -206,6 +209,11 @@ function keyIdOf(material: SecretMaterial | undefined): string | null {
   if ('accessKeyId' in material && typeof material.accessKeyId === 'string') return material.accessKeyId;
   if ('keyId' in material && typeof material.keyId === 'string') return material.keyId;
   return null;
+}
+
+function sourceFetchedAt(store: RecordSource, item: SourcedSecret): string | null {
+  const saved = store.get<SharedValue>(SharedValues.idOf(sourcedKey(item)));
+  return saved === undefined ? null : new Date(saved.fetched_at).toISOString();
 }
 
 /** A config grant's secret reference as listings show it (never a command's arguments). */

@@ -3,12 +3,17 @@
 // double of the service's wire protocol (moto's shape, on plain HTTP); Vault's KV v2 HTTP API by a
 // double that checks the token. A real undici client goes through a real keyway to a loopback
 // upstream that takes only the value the source holds now.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { adminClient } from '../helpers/admin-api.ts';
-import { CANARY } from '../helpers/fixtures.ts';
-import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { DIST_CLI, startChildProxy } from '../helpers/child-proxy.ts';
+import { cleanEnv, makeHome, runCli, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { parseMetrics, seriesKey } from '../helpers/metrics-text.ts';
 import { type AwsSecretsDouble, startSecretsManagerDouble, startSsmDouble, startVaultDouble, type VaultDouble } from '../helpers/secret-source-doubles.ts';
@@ -84,7 +89,7 @@ describe('a grant secret from a secret source', () => {
         },
       },
     });
-    client = new ProxyAgent({ uri: proxy.url, requestTls: { ca: (await import('node:fs')).readFileSync(proxy.bundlePath, 'utf8') } });
+    client = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.bundlePath, 'utf8') } });
   }, 60_000);
 
   afterAll(async () => {
@@ -192,6 +197,16 @@ describe('a grant secret from a secret source', () => {
     expect(doctor.code).toBe(1);
   });
 
+  it('grants list says where each secret lives and when it was last fetched, never the value', async () => {
+    const listed = await proxy.cli(['grants', 'list', '--json']);
+    errors.push(listed.stdout, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as Array<{ id: string; secret_from: string; last_refreshed_at: string | null }>;
+    const github = rows.find((r) => r.id === 'github')!;
+    expect(github.secret_from).toBe('aws: prod/github#token');
+    expect(Date.now() - Date.parse(github.last_refreshed_at!)).toBeLessThan(60_000);
+    expect(rows.find((r) => r.id === 'nokey')!.last_refreshed_at).toBeNull();
+  });
+
   it('no value, key or token in any log line, audit line, metric or error', async () => {
     const metrics = (await adminClient(proxy).call('GET', '/metrics')).text;
     const outputs = [proxy.logs.join(''), JSON.stringify(proxy.auditLines()), metrics, ...errors];
@@ -202,3 +217,48 @@ describe('a grant secret from a secret source', () => {
 function AWS_KEY_ENV(): Record<string, string> {
   return { AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey };
 }
+
+describe('a secret source under proxy.workers: one fetch per ttl for every process', () => {
+  it('24 connections spread over two workers make one Secrets Manager call (two without the shared value)', async () => {
+    const sm = await startSecretsManagerDouble([AWS_KEY], new Map([['prod/shared', V1]]));
+    const upstream = await startUpstream({ requireAuthorization: `Bearer ${V1}` });
+    const home = makeHome();
+    mkdirSync(join(home, 'config'), { recursive: true });
+    writeFileSync(
+      join(home, 'config', 'keyway.yaml'),
+      stringify({
+        proxy: {
+          workers: 2,
+          upstream_ca: [TLS_FIXTURES.caPath],
+          allow_networks: ['127.0.0.0/8'],
+          hosts: Object.fromEntries(TEST_HOSTS.map((h) => [h, '127.0.0.1'])),
+        },
+        secret_sources: { aws: { type: 'aws_secrets_manager', region: 'us-east-1', endpoint: sm.url, ttl: '1h' } },
+        grants: { shared: { type: 'bearer', domains: ['api.example.test'], secret: { from: 'aws', id: 'prod/shared' } } },
+      }),
+    );
+    const env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), ...AWS_KEY_ENV() });
+    const child = await startChildProxy({ cli: DIST_CLI, home, env });
+    try {
+      const ca = readFileSync(join(home, 'certs', 'ca.pem'), 'utf8');
+      const fresh = async (i: number) => {
+        const dispatcher = new ProxyAgent({ uri: `http://127.0.0.1:${child.port}`, requestTls: { ca } });
+        try {
+          const res = await request(`https://api.example.test:${upstream.port}/echo?n=${i}`, { dispatcher, signal: AbortSignal.timeout(20_000) });
+          await res.body.text();
+          return res.statusCode;
+        } finally {
+          await dispatcher.close();
+        }
+      };
+      const statuses = await Promise.all(Array.from({ length: 24 }, (_, i) => fresh(i)));
+      expect(statuses).toEqual(Array(24).fill(200));
+      const status = JSON.parse((await runCli(['status', '--json', '--home', home], env)).stdout) as { workers: Array<{ requests?: number }> };
+      expect(status.workers.every((w) => (w.requests ?? 0) > 0)).toBe(true);
+      expect(sm.calls.length).toBe(1);
+    } finally {
+      await child.stop();
+      await Promise.all([sm.close(), upstream.close()]);
+    }
+  }, 90_000);
+});

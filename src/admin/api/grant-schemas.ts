@@ -21,7 +21,8 @@ const grantListing = z.object({
   account: nullableString,
   secret: z.enum(['set', 'missing']),
   secret_from: nullableString.meta({
-    description: 'Where the secret comes from: store, env:NAME, file:PATH, or "cmd: PROG" (a command in the config; its arguments are never shown)',
+    description:
+      'Where the secret comes from: store, env:NAME, file:PATH, "cmd: PROG" (a command in the config; its arguments are never shown), or "SOURCE: ITEM#FIELD" (a secret source; last_refreshed_at is when it was last fetched)',
   }),
   scopes: z.array(z.string()).nullable(),
   token_expires_at: nullableString,

@@ -1,6 +1,7 @@
-// The values of secret sources (config/secret-sources.ts) in this process's memory, never on disk:
-// one entry per item (grants that name the same item share it), one fetch in flight per item (200
-// requests on a cold entry fetch once), the value used for the source's `ttl`, a failure remembered
+// The values of secret sources (config/secret-sources.ts): one entry per item (grants that name the
+// same item share it), one fetch in flight per item (200 requests on a cold entry fetch once) and,
+// with `shared`, one per ttl across every process on the store (shared-values.ts: the value sealed
+// in the store, fetched under its refresh lock), the value used for the source's `ttl`, a failure remembered
 // for `failure_ttl`, and the last value served for at most `max_stale` past its ttl while the source
 // cannot be reached. Past that the request fails with 502 secret_unavailable and nothing is sent
 // upstream without its credential. An upstream's 401 fetches again at once (once), as a refresh does.
@@ -8,6 +9,7 @@ import type { Config } from '../../config/index.ts';
 import { describeSourced, type SecretSourceConfig, type SourcedSecret, sourcedKey } from '../../config/secret-sources.ts';
 import { KeywayError, ProxyError } from '../../errors/index.ts';
 import { createReader, SourceFailure, type SourceReader } from './reader.ts';
+import { type SharedValue, SharedValues } from './shared-values.ts';
 
 /** After a 401, a fetch that gave the same value again is trusted this long (other 401s join it). */
 const REFETCH_HOLD_MS = 1_000;
@@ -24,6 +26,8 @@ export interface SourceSecretsOptions {
   /** Told once per entry when a stale value is served, and when the source is back. */
   warn?: ((line: string) => void) | undefined;
   now?: (() => number) | undefined;
+  /** The store the proxy's processes share: one fetch per ttl across them (absent: this process alone, as doctor does). */
+  shared?: SharedValues | undefined;
 }
 
 interface Entry {
@@ -73,7 +77,7 @@ export class SourceSecrets {
     const fresh = entry.value !== undefined && now < entry.freshUntil;
     if (entry.inFlight === undefined && fresh && (!isRejected(entry.value!) || now - entry.refetchedAt < REFETCH_HOLD_MS)) return entry.value!;
     try {
-      const value = await (entry.inFlight ?? this.#fetch(item, source, entry));
+      const value = await (entry.inFlight ?? this.#fetch(item, source, entry, isRejected));
       entry.refetchedAt = this.#now();
       return value;
     } catch (err) {
@@ -117,31 +121,65 @@ export class SourceSecrets {
     return reader;
   }
 
-  #fetch(item: SourcedSecret, source: SecretSourceConfig, entry: Entry): Promise<string> {
-    const signal = AbortSignal.timeout(source.timeout);
-    const run = (async () => (await this.#reader(item.from, source)).fetch(item, signal))().then((value) => {
-      if (value.trim() === '') throw new SourceFailure('the value is empty');
-      return value;
-    });
-    const settled = run.then(
-      (value) => {
-        const now = this.#now();
+  /**
+   * A value for the entry: one another process saved fresh in the store, or one fetched now (under
+   * the store's lock, and saved there). `isRejected`: after a 401, a saved value the upstream
+   * refused is not fresh.
+   */
+  #fetch(item: SourcedSecret, source: SecretSourceConfig, entry: Entry, isRejected?: (value: string) => boolean): Promise<string> {
+    const fromReader = async (): Promise<string> => {
+      const signal = AbortSignal.timeout(source.timeout);
+      try {
+        const value = await (await this.#reader(item.from, source)).fetch(item, signal);
+        if (value.trim() === '') throw new SourceFailure('the value is empty');
+        this.#o.observer?.secretSourceFetch(item.from, true);
+        return value;
+      } catch (err) {
+        this.#o.observer?.secretSourceFetch(item.from, false);
+        throw err;
+      }
+    };
+    const shared = this.#o.shared;
+    const id = SharedValues.idOf(sourcedKey(item));
+    const fresh = (saved: SharedValue | undefined): saved is SharedValue =>
+      saved !== undefined && saved.key === entry.key && this.#now() < saved.fetched_at + source.ttl && !isRejected?.(saved.value);
+    const run = async (): Promise<{ value: string; fetchedAt: number }> => {
+      if (shared === undefined) return { value: await fromReader(), fetchedAt: this.#now() };
+      const known = shared.peek(id);
+      if (fresh(known)) return { value: known.value, fetchedAt: known.fetched_at };
+      return shared.locked(id, source.timeout + 5_000, async () => {
+        const saved = await shared.read(id);
+        if (fresh(saved)) return { value: saved.value, fetchedAt: saved.fetched_at };
+        const value = await fromReader();
+        const fetchedAt = this.#now();
+        // A store that cannot be written (a database down) costs the other processes a fetch, not this request.
+        await shared.write(id, { key: entry.key, value, fetched_at: fetchedAt }).catch(() => undefined);
+        return { value, fetchedAt };
+      });
+    };
+    const settled = run().then(
+      ({ value, fetchedAt }) => {
         entry.value = value;
-        entry.freshUntil = now + source.ttl;
+        entry.freshUntil = fetchedAt + source.ttl;
         entry.staleUntil = entry.freshUntil + source.max_stale;
         entry.failure = undefined;
         entry.inFlight = undefined;
         if (entry.servingStale) this.#o.warn?.(`secret source ${item.from}: ${describeSourced(item)} fetched again; no longer serving its last value`);
         entry.servingStale = false;
-        this.#o.observer?.secretSourceFetch(item.from, true);
         return value;
       },
       (err: unknown) => {
-        // A SourceFailure or a KeywayError (a reference not set) says why in words that hold no value.
+        // A SourceFailure or a KeywayError (a reference not set, a lock not had) says why in words that hold no value.
         const reason = err instanceof SourceFailure || err instanceof KeywayError ? err.message : 'the fetch failed';
         entry.failure = { reason, until: this.#now() + source.failure_ttl };
         entry.inFlight = undefined;
-        this.#o.observer?.secretSourceFetch(item.from, false);
+        // A value another process saved is still servable within max_stale (this process may have none yet).
+        const saved = shared?.peek(id);
+        if (entry.value === undefined && saved !== undefined && saved.key === entry.key) {
+          entry.value = saved.value;
+          entry.freshUntil = saved.fetched_at + source.ttl;
+          entry.staleUntil = entry.freshUntil + source.max_stale;
+        }
         throw new SourceFailure(reason);
       },
     );
