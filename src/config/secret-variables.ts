@@ -28,7 +28,10 @@ export function secretVariableNames(config: Config): string[] {
   // A secret source's own credentials: its references, and the variables its SDK reads when the
   // config names none (the AWS key in keyway's environment, VAULT_TOKEN).
   for (const source of Object.values(config.secret_sources ?? {})) {
-    if (source.type === 'vault_kv') {
+    if (source.type === 'onepassword') {
+      note(source.token);
+      if (source.token === undefined) named.add('OP_CONNECT_TOKEN');
+    } else if (source.type === 'vault_kv') {
       note(source.token);
       note(source.approle?.role_id);
       note(source.approle?.secret_id);

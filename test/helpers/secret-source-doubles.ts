@@ -108,3 +108,67 @@ export async function startVaultDouble(options: { token: string; approle?: { rol
     },
   };
 }
+
+export interface ConnectDouble {
+  url: string;
+  /** Vault title -> item title -> its fields (label -> value; the label "password" has purpose PASSWORD). */
+  vaults: Map<string, Map<string, Record<string, string>>>;
+  calls: Array<{ path: string; allowed: boolean }>;
+  close(): Promise<void>;
+}
+
+/** 1Password Connect's REST API for reading items: vaults and items listed by title filter, an item whole; a wrong token is 401. */
+export async function startConnectDouble(token: string): Promise<ConnectDouble> {
+  const vaults = new Map<string, Map<string, Record<string, string>>>();
+  const calls: ConnectDouble['calls'] = [];
+  const idFor = (title: string) => Buffer.from(title).toString('hex').padEnd(26, '0').slice(0, 26);
+  const titleFilter = (url: URL) => /^title eq "(.*)"$/.exec(url.searchParams.get('filter') ?? '')?.[1];
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://connect');
+    const allowed = req.headers.authorization === `Bearer ${token}`;
+    calls.push({ path: url.pathname, allowed });
+    const answer = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (!allowed) return answer(401, { status: 401, message: 'Invalid token signature' });
+    const vaultOf = (id: string) => [...vaults].find(([title]) => idFor(title) === id);
+    if (url.pathname === '/v1/vaults') {
+      const title = titleFilter(url);
+      return answer(
+        200,
+        [...vaults.keys()].filter((t) => title === undefined || t === title).map((t) => ({ id: idFor(t), name: t })),
+      );
+    }
+    const items = /^\/v1\/vaults\/([a-z0-9]+)\/items$/.exec(url.pathname);
+    if (items) {
+      const vault = vaultOf(items[1]!);
+      if (!vault) return answer(404, { status: 404, message: 'vault not found' });
+      const title = titleFilter(url);
+      return answer(
+        200,
+        [...vault[1].keys()].filter((t) => title === undefined || t === title).map((t) => ({ id: idFor(t), title: t })),
+      );
+    }
+    const one = /^\/v1\/vaults\/([a-z0-9]+)\/items\/([a-z0-9]+)$/.exec(url.pathname);
+    const vault = one ? vaultOf(one[1]!) : undefined;
+    const item = vault ? [...vault[1]].find(([title]) => idFor(title) === one![2]) : undefined;
+    if (!item) return answer(404, { status: 404, message: 'item not found' });
+    const fields = Object.entries(item[1]).map(([label, value], i) => ({
+      id: `f${i}`,
+      label,
+      value,
+      ...(label === 'password' ? { purpose: 'PASSWORD' } : {}),
+    }));
+    return answer(200, { id: idFor(item[0]), title: item[0], fields, sections: [] });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    vaults,
+    calls,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

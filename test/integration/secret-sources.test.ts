@@ -16,7 +16,15 @@ import { DIST_CLI, startChildProxy } from '../helpers/child-proxy.ts';
 import { cleanEnv, makeHome, runCli, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { parseMetrics, seriesKey } from '../helpers/metrics-text.ts';
-import { type AwsSecretsDouble, startSecretsManagerDouble, startSsmDouble, startVaultDouble, type VaultDouble } from '../helpers/secret-source-doubles.ts';
+import {
+  type AwsSecretsDouble,
+  type ConnectDouble,
+  startConnectDouble,
+  startSecretsManagerDouble,
+  startSsmDouble,
+  startVaultDouble,
+  type VaultDouble,
+} from '../helpers/secret-source-doubles.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -27,8 +35,20 @@ const V2 = `${CANARY}-sm-value-two`;
 const ROTATED = `${CANARY}-sm-rotated`;
 const SSM_VALUE = `${CANARY}-ssm-value`;
 const VAULT_VALUE = `${CANARY}-vault-value`;
-const VALUES = [V1, V2, ROTATED, SSM_VALUE, VAULT_VALUE, AWS_KEY.secretAccessKey, VAULT_TOKEN];
-const HOSTS = ['sm.example.test', 'rot.example.test', 'ssm.example.test', 'vault.example.test', 'nokey.example.test', 'badvault.example.test'];
+const OP_VALUE = `${CANARY}-1password-value`;
+const OP_TOKEN = `${CANARY}-connect-token`;
+const VALUES = [V1, V2, ROTATED, SSM_VALUE, VAULT_VALUE, OP_VALUE, OP_TOKEN, AWS_KEY.secretAccessKey, VAULT_TOKEN];
+const HOSTS = [
+  'sm.example.test',
+  'rot.example.test',
+  'ssm.example.test',
+  'vault.example.test',
+  'nokey.example.test',
+  'badvault.example.test',
+  'op.example.test',
+  'oppw.example.test',
+  'badop.example.test',
+];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,10 +56,11 @@ describe('a grant secret from a secret source', () => {
   let sm: AwsSecretsDouble;
   let ssm: AwsSecretsDouble;
   let vault: VaultDouble;
+  let connect: ConnectDouble;
   let upstream: TestUpstream;
   let proxy: TestProxy;
   let client: ProxyAgent;
-  const accepted = new Set([V1, SSM_VALUE, VAULT_VALUE]);
+  const accepted = new Set([V1, SSM_VALUE, VAULT_VALUE, OP_VALUE]);
   const errors: string[] = [];
 
   const get = async (host: string) => {
@@ -67,9 +88,11 @@ describe('a grant secret from a secret source', () => {
     ssm = await startSsmDouble([AWS_KEY], new Map([['/prod/ssm-token', SSM_VALUE]]));
     vault = await startVaultDouble({ token: VAULT_TOKEN });
     vault.secrets.set('apps/widget', { api_key: VAULT_VALUE });
+    connect = await startConnectDouble(OP_TOKEN);
+    connect.vaults.set('Engineering', new Map([['Widget API', { username: 'robot', credential: OP_VALUE, password: OP_VALUE }]]));
     upstream = await startUpstream({ authorize: async (authorization) => [...accepted].some((v) => authorization === `Bearer ${v}`) });
     proxy = await startProxy({
-      env: { ...AWS_KEY_ENV(), VAULT_TOKEN_REF: VAULT_TOKEN, BAD_VAULT_TOKEN: 'hvs.not-the-token' },
+      env: { ...AWS_KEY_ENV(), VAULT_TOKEN_REF: VAULT_TOKEN, BAD_VAULT_TOKEN: 'hvs.not-the-token', OP_CONNECT_TOKEN: OP_TOKEN, BAD_OP_TOKEN: 'not-the-token' },
       config: {
         proxy: { hosts: Object.fromEntries([...TEST_HOSTS, ...HOSTS].map((h) => [h, '127.0.0.1'])) },
         secret_sources: {
@@ -78,6 +101,8 @@ describe('a grant secret from a secret source', () => {
           params: { type: 'aws_ssm', region: 'us-east-1', endpoint: ssm.url },
           vault: { type: 'vault_kv', address: vault.url, token: 'env:VAULT_TOKEN_REF' },
           badvault: { type: 'vault_kv', address: vault.url, token: 'env:BAD_VAULT_TOKEN' },
+          op: { type: 'onepassword', connect_host: connect.url },
+          badop: { type: 'onepassword', connect_host: connect.url, token: 'env:BAD_OP_TOKEN' },
         },
         grants: {
           github: { type: 'bearer', domains: ['sm.example.test'], secret: { from: 'aws', id: 'prod/github', key: 'token' } },
@@ -86,6 +111,9 @@ describe('a grant secret from a secret source', () => {
           widget: { type: 'bearer', domains: ['vault.example.test'], secret: { from: 'vault', id: 'apps/widget', key: 'api_key' } },
           nokey: { type: 'bearer', domains: ['nokey.example.test'], secret: { from: 'aws', id: 'prod/github', key: 'missing_field' } },
           badvault: { type: 'bearer', domains: ['badvault.example.test'], secret: { from: 'badvault', id: 'apps/widget', key: 'api_key' } },
+          op: { type: 'bearer', domains: ['op.example.test'], secret: { from: 'op', id: 'op://Engineering/Widget API/credential' } },
+          oppw: { type: 'bearer', domains: ['oppw.example.test'], secret: { from: 'op', id: 'Engineering/Widget API' } },
+          badop: { type: 'bearer', domains: ['badop.example.test'], secret: { from: 'badop', id: 'op://Engineering/Widget API/credential' } },
         },
       },
     });
@@ -95,7 +123,7 @@ describe('a grant secret from a secret source', () => {
   afterAll(async () => {
     await client?.close();
     await proxy?.stop();
-    await Promise.all([sm?.close(), ssm?.close(), vault?.close(), upstream?.close()]);
+    await Promise.all([sm?.close(), ssm?.close(), vault?.close(), connect?.close(), upstream?.close()]);
   });
 
   it('the doubles refuse a wrong key and a wrong token', async () => {
@@ -169,6 +197,18 @@ describe('a grant secret from a secret source', () => {
     expect(ssm.calls.at(-1)?.body).toMatchObject({ Name: '/prod/ssm-token', WithDecryption: true });
     expect((await get('vault.example.test')).status).toBe(200);
     expect(sentTo('vault.example.test').at(-1)).toBe(`Bearer ${VAULT_VALUE}`);
+  });
+
+  it('1Password Connect: an op:// reference, and an item without a field gives its password; a wrong token is refused', async () => {
+    expect((await get('op.example.test')).status).toBe(200);
+    expect(sentTo('op.example.test').at(-1)).toBe(`Bearer ${OP_VALUE}`);
+    expect((await get('oppw.example.test')).status).toBe(200);
+    const before = upstream.seen.length;
+    const bad = await get('badop.example.test');
+    expect(bad).toMatchObject({ status: 502, code: 'secret_unavailable' });
+    expect((JSON.parse(bad.text) as { error: { message: string } }).error.message).toMatch(/1Password Connect answered 401: Invalid token signature/);
+    expect(upstream.seen.length).toBe(before);
+    expect(connect.calls.some((c) => !c.allowed)).toBe(true);
   });
 
   it('a missing field, a token Vault refuses: 502 secret_unavailable saying why, nothing sent upstream', async () => {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { secretVariableNames } from '../../src/config/secret-variables.ts';
+import { parseReference } from '../../src/credentials/sources/onepassword.ts';
 
 const grant = (secret: unknown) => ({ type: 'bearer', domains: ['api.example.test'], secret });
 const messageFor = (raw: unknown): string => {
@@ -35,7 +36,7 @@ describe('secret sources in the config', () => {
     );
     expect(messageFor({ grants: { gh: grant({ from: 'aws', id: 'x' }) } })).toContain('no secret source "aws" in secret_sources: add it there');
     expect(messageFor({ secret_sources: { a: { type: 'aws_secret_manager' } } })).toContain(
-      'secret_sources.a.type: expected one of aws_secrets_manager, aws_ssm, vault_kv; did you mean aws_secrets_manager?',
+      'secret_sources.a.type: expected one of aws_secrets_manager, aws_ssm, vault_kv, onepassword; did you mean aws_secrets_manager?',
     );
     expect(messageFor({ secret_sources: sources, grants: { gh: grant({ from: 'aws' }) } })).toContain('grants.gh.secret.id');
     expect(messageFor({ secret_sources: { v: { type: 'vault_kv', address: 'http://vault.corp.example:8200' } } })).toContain(
@@ -61,5 +62,17 @@ describe('secret sources in the config', () => {
       '/nonexistent-home',
     );
     expect(secretVariableNames(config)).toEqual(expect.arrayContaining(['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'ROLE', 'VAULT_TOKEN']));
+  });
+});
+
+describe('1Password item references', () => {
+  it('read op://VAULT/ITEM/FIELD, op://VAULT/ITEM/SECTION/FIELD and VAULT/ITEM with key; refuse the rest', () => {
+    expect(parseReference('op://Eng/Widget API/credential', undefined)).toEqual({ vault: 'Eng', item: 'Widget API', section: undefined, field: 'credential' });
+    expect(parseReference('op://Eng/Widget/prod/token', undefined)).toEqual({ vault: 'Eng', item: 'Widget', section: 'prod', field: 'token' });
+    expect(parseReference('Eng/Widget', 'token')).toMatchObject({ field: 'token' });
+    expect(parseReference('Eng/Widget', undefined)).toMatchObject({ field: undefined });
+    expect(() => parseReference('op://Eng/Widget/token', 'token')).toThrow(/named twice/);
+    expect(() => parseReference('op://Eng', undefined)).toThrow(/expected an item named/);
+    expect(() => parseReference('op://Eng//token', undefined)).toThrow(/expected an item named/);
   });
 });
