@@ -30,6 +30,11 @@ export const REQUIREMENTS = [
   { name: 'nft and ip', packages: ['nftables', 'iproute2'], why: "the sidecar's redirect rules (deploy/transparent), tested in a network namespace" },
   { name: 'systemd-analyze', packages: ['systemd'], why: 'keyway service install: its unit is checked with systemd-analyze verify (systemd need not run)' },
   { name: 'bwrap', packages: ['bubblewrap'], why: "keyway run --contain: the command's PID namespace and its view of the host's files" },
+  {
+    name: 'Secret Service',
+    packages: ['gnome-keyring', 'libsecret-tools', 'dbus'],
+    why: 'secret_sources keychain: a real keyring (gnome-keyring in a D-Bus session the test starts), read with secret-tool',
+  },
   { name: 'Go', packages: ['golang-go'], why: 'keyway run --contain: a Go client, with its own resolver and TLS stack, that ignores proxies' },
 ];
 
@@ -97,6 +102,7 @@ export function probeSystem() {
     'nft and ip': executable('/usr/sbin/nft') && executable('/usr/sbin/ip'),
     bwrap: executable('/usr/bin/bwrap'),
     'systemd-analyze': executable('/usr/bin/systemd-analyze'),
+    'Secret Service': executable('/usr/bin/secret-tool') && executable('/usr/bin/gnome-keyring-daemon') && executable('/usr/bin/dbus-run-session'),
     Go: onPath('go'),
   };
 }

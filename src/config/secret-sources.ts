@@ -1,5 +1,5 @@
 // Secret sources (issue 49): stores a company already runs (AWS Secrets Manager, SSM Parameter
-// Store, Vault's KV v2, a 1Password Connect server), named once under `secret_sources:` and referred to by a grant's secret:
+// Store, Vault's KV v2, a 1Password Connect server, the desktop's keyring), named once under `secret_sources:` and referred to by a grant's secret:
 // `secret: {from: NAME, id: ITEM, key: FIELD}`. keyway reads them with the vendor's SDK or its
 // documented HTTP API (credentials/sources/), keeps a value in memory for `ttl`, remembers a
 // failure for `failure_ttl`, and serves the last value for at most `max_stale` while the source
@@ -74,6 +74,8 @@ const sourceSchema = z.discriminatedUnion('type', [
     approle: z.strictObject({ role_id: secretRef, secret_id: secretRef, mount: z.string().min(1).default('approle') }).optional(),
     ...lifetimes,
   }),
+  // The desktop's Secret Service (GNOME Keyring, KWallet), through secret-tool (libsecret-tools).
+  z.strictObject({ type: z.literal('keychain'), ...lifetimes }),
   z.strictObject({
     type: z.literal('onepassword'),
     // A 1Password Connect server (its REST API); else OP_CONNECT_HOST.
@@ -86,7 +88,7 @@ const sourceSchema = z.discriminatedUnion('type', [
 
 export type SecretSourceConfig = z.output<typeof sourceSchema>;
 export type SecretSourceType = SecretSourceConfig['type'];
-export const SECRET_SOURCE_TYPES: readonly SecretSourceType[] = ['aws_secrets_manager', 'aws_ssm', 'vault_kv', 'onepassword'];
+export const SECRET_SOURCE_TYPES: readonly SecretSourceType[] = ['aws_secrets_manager', 'aws_ssm', 'vault_kv', 'keychain', 'onepassword'];
 
 export const secretSourcesSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name of a-z, 0-9, _ and -'), sourceSchema).default({});
 

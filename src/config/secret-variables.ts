@@ -28,6 +28,8 @@ export function secretVariableNames(config: Config): string[] {
   // A secret source's own credentials: its references, and the variables its SDK reads when the
   // config names none (the AWS key in keyway's environment, VAULT_TOKEN).
   for (const source of Object.values(config.secret_sources ?? {})) {
+    // The keyring's own credential is the desktop session itself.
+    if (source.type === 'keychain') continue;
     if (source.type === 'onepassword') {
       note(source.token);
       if (source.token === undefined) named.add('OP_CONNECT_TOKEN');

@@ -52,7 +52,7 @@ const NOT_RUN: Record<string, string> = {
   '# Claude Code: its settings and sessions live in ~/.claude and ~/.claude.json':
     'runs Claude Code, Codex and aider, which are not installed here; --allow-write is tested in test/hostile/contain-reach.test.ts',
   'keyway secrets set aws --stdin <<< \'{"accessKeyId":"AKIA…","secretAccessKey":"…"}\'   # or the config\'s env:':
-    'runs the aws CLI, which is not installed here; the same flow through boto3 and the AWS SDK is test/integration/aws-*.test.ts',
+    'lists a real S3 bucket and imports a real ~/.aws profile: the aws CLI, boto3 and the AWS SDK through keyway against an S3 double are test/integration/aws-*.test.ts and s3-front.test.ts',
   'HTTPS_PROXY=http://127.0.0.1:8787 GIT_SSL_CAINFO=~/.keyway/certs/bundle.pem git clone https://github.com/acme/widgets':
     "clones from GitHub through a github_app grant (a GitHub App's key): git through keyway is test/integration/clients.test.ts, the App's tokens test/integration/github-app.test.ts",
   'HTTPS_PROXY="http://jwt:$(cat /var/run/secrets/tokens/keyway)@keyway:8787" python agent.py':

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { secretVariableNames } from '../../src/config/secret-variables.ts';
+import { keychainAttributes } from '../../src/credentials/sources/keychain.ts';
 import { parseReference } from '../../src/credentials/sources/onepassword.ts';
 
 const grant = (secret: unknown) => ({ type: 'bearer', domains: ['api.example.test'], secret });
@@ -36,7 +37,7 @@ describe('secret sources in the config', () => {
     );
     expect(messageFor({ grants: { gh: grant({ from: 'aws', id: 'x' }) } })).toContain('no secret source "aws" in secret_sources: add it there');
     expect(messageFor({ secret_sources: { a: { type: 'aws_secret_manager' } } })).toContain(
-      'secret_sources.a.type: expected one of aws_secrets_manager, aws_ssm, vault_kv, onepassword; did you mean aws_secrets_manager?',
+      'secret_sources.a.type: expected one of aws_secrets_manager, aws_ssm, vault_kv, keychain, onepassword; did you mean aws_secrets_manager?',
     );
     expect(messageFor({ secret_sources: sources, grants: { gh: grant({ from: 'aws' }) } })).toContain('grants.gh.secret.id');
     expect(messageFor({ secret_sources: { v: { type: 'vault_kv', address: 'http://vault.corp.example:8200' } } })).toContain(
@@ -74,5 +75,21 @@ describe('1Password item references', () => {
     expect(() => parseReference('op://Eng/Widget/token', 'token')).toThrow(/named twice/);
     expect(() => parseReference('op://Eng', undefined)).toThrow(/expected an item named/);
     expect(() => parseReference('op://Eng//token', undefined)).toThrow(/expected an item named/);
+  });
+});
+
+describe('keyring item names', () => {
+  it('read SERVICE/ACCOUNT and NAME=VALUE pairs; refuse the rest', () => {
+    expect(keychainAttributes('github/robot')).toEqual([
+      ['service', 'github'],
+      ['account', 'robot'],
+    ]);
+    expect(keychainAttributes('service=gh, user=ada application=cli')).toEqual([
+      ['service', 'gh'],
+      ['user', 'ada'],
+      ['application', 'cli'],
+    ]);
+    expect(() => keychainAttributes('github')).toThrow(/SERVICE\/ACCOUNT/);
+    expect(() => keychainAttributes('service=')).toThrow(/not NAME=VALUE/);
   });
 });
