@@ -18,18 +18,19 @@ export const SOURCE_TIMEOUT_DEFAULT_MS = 10_000;
  * A source's own endpoint: https, or http on loopback only (a local emulator, a Vault agent on the
  * same machine), since the secret comes back in the answer.
  */
-const endpoint = z.string().refine(
-  (value) => {
-    try {
-      const url = new URL(value);
-      if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return false;
-      return url.protocol === 'https:' || (url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname)));
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected an https:// URL (http:// only on loopback), with no user, query or fragment' },
-);
+export function endpointAllowed(value: string): boolean {
+  try {
+    const url = new URL(value);
+    if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return false;
+    return url.protocol === 'https:' || (url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname)));
+  } catch {
+    return false;
+  }
+}
+
+export const ENDPOINT_RULE = 'expected an https:// URL (http:// only on loopback), with no user, query or fragment';
+
+const endpoint = z.string().refine(endpointAllowed, { message: ENDPOINT_RULE });
 
 const lifetimes = {
   // How long a value is used before it is fetched again.

@@ -109,6 +109,8 @@ export async function refreshGrant(context: TokenContext, id: string): Promise<R
 
 /** An aws_sigv4 grant's role: STS AssumeRole now, under the same lock and single flight as the proxy's. */
 async function renewRole(context: TokenContext, grant: Grant, role: AssumeRole): Promise<Refreshed> {
+  if (grant.secretCommand !== undefined || grant.secretFrom !== undefined)
+    throw usage(`grant "${grant.id}"'s key is got on use (a secret command or source): the running proxy renews its role when due`);
   const key = staticCredential(grant.type, grant.material);
   if (key?.kind !== 'aws') throw noSecret(grant);
   return withTools(context, async ({ roles }) => {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../src/credentials/store/index.ts';
+import { DIST_CLI, startChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
@@ -47,6 +48,23 @@ describe('keyway key rotate on a file-kept key', () => {
     expect(await secretWith(after)).toContain(TOKEN);
     await expect(secretWith(before)).rejects.toMatchObject({ code: 'store_wrong_key' });
     expect((await cli('audit', 'verify')).code).toBe(0);
+    // A keyway started and stopped after the rotation signs a checkpoint with the pinned key, and
+    // doctor checks it against that key, not one derived from the new master key.
+    const proxy = await startChildProxy({ cli: DIST_CLI, home, env });
+    await proxy.stop();
+    const doctor = await cli('doctor', '--json', '--timeout', '5s');
+    const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks;
+    expect(checks.find((c) => c.check === 'audit checkpoint key')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/the newest checkpoint .* verifies/),
+    });
+  });
+
+  it('two rotations at once: one at a time (the second waits or is refused), and the store opens with the key left', async () => {
+    const [a, b] = await Promise.all([cli('key', 'rotate'), cli('key', 'rotate')]);
+    expect([a.code, b.code]).toContain(0);
+    for (const r of [a, b]) if (r.code !== 0) expect(r.stderr).toMatch(/another key rotate or rewrap is running on this home/);
+    expect(await secretWith(keyFile())).toContain(TOKEN);
   });
 
   it('a rotation cut short after the store was sealed again: the next command opens it with the pending key and makes that key current', async () => {

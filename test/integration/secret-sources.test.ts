@@ -48,6 +48,8 @@ const HOSTS = [
   'op.example.test',
   'oppw.example.test',
   'badop.example.test',
+  'rej.example.test',
+  'vaultenv.example.test',
 ];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,6 +85,7 @@ describe('a grant secret from a secret source', () => {
       new Map([
         ['prod/github', JSON.stringify({ token: V1, note: 'rotated monthly' })],
         ['prod/rotating', ROTATED],
+        ['prod/rejected', `${CANARY}-never-taken`],
       ]),
     );
     ssm = await startSsmDouble([AWS_KEY], new Map([['/prod/ssm-token', SSM_VALUE]]));
@@ -92,7 +95,14 @@ describe('a grant secret from a secret source', () => {
     connect.vaults.set('Engineering', new Map([['Widget API', { username: 'robot', credential: OP_VALUE, password: OP_VALUE }]]));
     upstream = await startUpstream({ authorize: async (authorization) => [...accepted].some((v) => authorization === `Bearer ${v}`) });
     proxy = await startProxy({
-      env: { ...AWS_KEY_ENV(), VAULT_TOKEN_REF: VAULT_TOKEN, BAD_VAULT_TOKEN: 'hvs.not-the-token', OP_CONNECT_TOKEN: OP_TOKEN, BAD_OP_TOKEN: 'not-the-token' },
+      env: {
+        ...AWS_KEY_ENV(),
+        VAULT_TOKEN_REF: VAULT_TOKEN,
+        BAD_VAULT_TOKEN: 'hvs.not-the-token',
+        OP_CONNECT_TOKEN: OP_TOKEN,
+        BAD_OP_TOKEN: 'not-the-token',
+        VAULT_ADDR: 'http://vault.corp.example:8200',
+      },
       config: {
         proxy: { hosts: Object.fromEntries([...TEST_HOSTS, ...HOSTS].map((h) => [h, '127.0.0.1'])) },
         secret_sources: {
@@ -102,6 +112,8 @@ describe('a grant secret from a secret source', () => {
           vault: { type: 'vault_kv', address: vault.url, token: 'env:VAULT_TOKEN_REF' },
           badvault: { type: 'vault_kv', address: vault.url, token: 'env:BAD_VAULT_TOKEN' },
           op: { type: 'onepassword', connect_host: connect.url },
+          aws_rej: { type: 'aws_secrets_manager', region: 'us-east-1', endpoint: sm.url, ttl: '1h', failure_ttl: '0s', max_stale: '1h' },
+          vaultenv: { type: 'vault_kv', token: 'env:VAULT_TOKEN_REF' },
           badop: { type: 'onepassword', connect_host: connect.url, token: 'env:BAD_OP_TOKEN' },
         },
         grants: {
@@ -111,6 +123,8 @@ describe('a grant secret from a secret source', () => {
           widget: { type: 'bearer', domains: ['vault.example.test'], secret: { from: 'vault', id: 'apps/widget', key: 'api_key' } },
           nokey: { type: 'bearer', domains: ['nokey.example.test'], secret: { from: 'aws', id: 'prod/github', key: 'missing_field' } },
           badvault: { type: 'bearer', domains: ['badvault.example.test'], secret: { from: 'badvault', id: 'apps/widget', key: 'api_key' } },
+          rej: { type: 'bearer', domains: ['rej.example.test'], secret: { from: 'aws_rej', id: 'prod/rejected' } },
+          vaultenv: { type: 'bearer', domains: ['vaultenv.example.test'], secret: { from: 'vaultenv', id: 'apps/widget', key: 'api_key' } },
           op: { type: 'bearer', domains: ['op.example.test'], secret: { from: 'op', id: 'op://Engineering/Widget API/credential' } },
           oppw: { type: 'bearer', domains: ['oppw.example.test'], secret: { from: 'op', id: 'Engineering/Widget API' } },
           badop: { type: 'bearer', domains: ['badop.example.test'], secret: { from: 'badop', id: 'op://Engineering/Widget API/credential' } },
@@ -221,6 +235,32 @@ describe('a grant secret from a secret source', () => {
     expect(bad).toMatchObject({ status: 502, code: 'secret_unavailable' });
     expect(message(bad.text)).toMatch(/Vault answered 403: permission denied/);
     expect(upstream.seen.length).toBe(before);
+  });
+
+  it('VAULT_ADDR is held to the https rule: a plain-http Vault off loopback is refused before the token is sent', async () => {
+    const calls = vault.calls.length;
+    const res = await get('vaultenv.example.test');
+    expect(res).toMatchObject({ status: 502, code: 'secret_unavailable' });
+    expect((JSON.parse(res.text) as { error: { message: string } }).error.message).toMatch(/VAULT_ADDR: expected an https:\/\/ URL/);
+    expect(vault.calls.length).toBe(calls);
+  });
+
+  it('a value the upstream refused is never served again, even within max_stale while the source is down', async () => {
+    const first = await get('rej.example.test');
+    expect(first.status, first.text).toBe(401); // fetched, refused, fetched again (the same), 401 passed on
+    await sleep(1_100); // past the hold that answers a second 401 from the fetch just made
+    await sm.pause();
+    try {
+      const sentBefore = sentTo('rej.example.test').length;
+      const afterRefusal = await get('rej.example.test'); // the held value goes once more, is refused, cannot be fetched again
+      expect(afterRefusal.status).toBe(502);
+      expect(sentTo('rej.example.test').length).toBe(sentBefore + 1);
+      const next = await get('rej.example.test');
+      expect(next).toMatchObject({ status: 502, code: 'secret_unavailable' });
+      expect(sentTo('rej.example.test').length).toBe(sentBefore + 1);
+    } finally {
+      await sm.resume();
+    }
   });
 
   it('keyway doctor fetches each item and says whether it reads as the secret, never showing it', async () => {

@@ -3,7 +3,7 @@
 // have --plan. No key is ever printed: a fingerprint (HKDF of the key, its own label) tells keys apart.
 import { randomBytes, hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.ts';
 import type { KmsKeyConfig } from '../../config/secret-sources.ts';
@@ -13,6 +13,7 @@ import { findMasterKey, MASTER_KEY_FILENAME } from '../../credentials/store/mast
 import { Store } from '../../credentials/store/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { replaceFileDurably } from '../../files/atomic-write.ts';
+import { acquireFileLock, type ReleaseFileLock } from '../../files/file-lock.ts';
 import { keywayPaths } from '../../paths.ts';
 import { auditKeysRecord, deriveAuditHeadKey } from '../../services.ts';
 import { type Args, parse } from '../args.ts';
@@ -130,13 +131,18 @@ async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
     return 0;
   }
   const wrapper = await awsKmsWrapper(kms, io.env);
-  const key = wrapped ? await wrapper.unwrap(Buffer.from(wrapped.ciphertext, 'base64'), wrapped.key_id) : await readPlainKey(dataDir, plainPath);
-  const made = await wrapper.wrap(key);
-  // Checked before anything is replaced: the new ciphertext opens to the same key.
-  if (!(await wrapper.unwrap(made.ciphertext, made.keyId)).equals(key))
-    throw new KeywayError('master_key_invalid', 'the KMS did not give back the key it wrapped; nothing changed');
-  await replaceFileDurably(wrappedKeyPath(dataDir), wrappedKeyText(made.ciphertext, made.keyId), 0o600);
-  if (!wrapped) await unlink(plainPath);
+  const { key, made } = await withKeyLock(dataDir, async () => {
+    // Read again under the lock: a rotation that ended meanwhile changed the key.
+    const current = await readWrappedKey(dataDir);
+    const key = current ? await wrapper.unwrap(Buffer.from(current.ciphertext, 'base64'), current.key_id) : await readPlainKey(dataDir, plainPath);
+    const made = await wrapper.wrap(key);
+    // Checked before anything is replaced: the new ciphertext opens to the same key.
+    if (!(await wrapper.unwrap(made.ciphertext, made.keyId)).equals(key))
+      throw new KeywayError('master_key_invalid', 'the KMS did not give back the key it wrapped; nothing changed');
+    await replaceFileDurably(wrappedKeyPath(dataDir), wrappedKeyText(made.ciphertext, made.keyId), 0o600);
+    if (!current) await unlink(plainPath);
+    return { key, made };
+  });
   const services = await servicesFor(args, io);
   await audited(services, io, { action: 'key.rewrap', changed: ['store.key'] }, async () => undefined);
   if (args.json) printJson(io, { rewrapped: true, from, to: made.keyId, fingerprint: keyFingerprint(key) });
@@ -153,55 +159,94 @@ async function readPlainKey(dataDir: string, path: string): Promise<Buffer> {
 
 async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
   refuseGivenKey(io.env, 'rotate');
-  const services = await servicesFor(args, io);
-  const { config, store } = services;
-  if (config.store.backend !== 'file' || !(store instanceof Store))
-    throw usageError('key rotate: the file store only, for now (store.backend: postgres is not rotated yet)');
+  const config = configFor(args, io);
+  if (config.store.backend !== 'file') throw usageError('key rotate: the file store only, for now (store.backend: postgres is not rotated yet)');
   const { dataDir } = keywayPaths(config);
   const kms = config.store.key === 'file' ? undefined : config.store.key;
-  const records = store.entries('').length;
   if (args.flag('plan')) {
+    const records = (await servicesFor(args, io)).store.entries('').length;
     const how = kms ? `made and wrapped by AWS KMS key ${kms.key_id}` : `written to ${join(dataDir, MASTER_KEY_FILENAME)}`;
     if (args.json) printJson(io, { plan: true, records, kms_key_id: kms?.key_id ?? null });
     else io.out(`would make a new master key (${how}) and seal the store's ${records} records again under it, in one write; the audit keys stay`);
     return 0;
   }
-  const oldKey = services.masterKey;
-  // 1. The audit keys, pinned as the old key gives them.
-  if (store.get(AUDIT_KEYS_RECORD) === undefined) {
-    await store.update((draft) => {
-      draft.set(AUDIT_KEYS_RECORD, auditKeysRecord(oldKey, deriveAuditHeadKey));
-    });
-  }
-  // 2. The new key, pending.
-  const pending = pendingPaths(dataDir);
-  let newKey: Buffer;
-  if (kms) {
-    const made = await (await awsKmsWrapper(kms, io.env)).generate();
-    newKey = made.key;
-    await writeNew(pending.wrapped, wrappedKeyText(made.ciphertext, made.keyId));
-  } else {
-    newKey = randomBytes(32);
-    await writeNew(pending.plain, `${newKey.toString('base64')}\n`);
-  }
-  // 3. Every record sealed again; 4. the pending key made current.
-  let count: number;
-  try {
-    count = await store.rekey(newKey);
-  } catch (err) {
+  // The store is opened under the lock: a rotation that ended while this one waited changed the key.
+  const { services, oldKey, newKey } = await withKeyLock(dataDir, async () => {
+    const services = await servicesFor(args, io);
+    const { store } = services;
+    if (!(store instanceof Store)) throw usageError('key rotate: the file store only, for now');
+    const oldKey = services.masterKey;
+    // A pending key found here was left by a rotation that died before sealing the store (one that
+    // died after it was promoted when the store was opened just now): it is dropped, never reused.
     await dropPending(dataDir);
-    throw err;
-  }
-  await promotePending(dataDir);
+    // 1. The audit keys, pinned as the old key gives them.
+    if (store.get(AUDIT_KEYS_RECORD) === undefined) {
+      await store.update((draft) => {
+        draft.set(AUDIT_KEYS_RECORD, auditKeysRecord(oldKey, deriveAuditHeadKey));
+      });
+    }
+    // 2. The new key, pending.
+    const pending = pendingPaths(dataDir);
+    let key: Buffer;
+    if (kms) {
+      const made = await (await awsKmsWrapper(kms, io.env)).generate();
+      key = made.key;
+      await writeNew(pending.wrapped, wrappedKeyText(made.ciphertext, made.keyId));
+    } else {
+      key = randomBytes(32);
+      await writeNew(pending.plain, `${key.toString('base64')}\n`);
+    }
+    // 3. Every record sealed again; 4. the pending key made current.
+    try {
+      await store.rekey(key);
+    } catch (err) {
+      // The pending key is dropped only if the store still opens with the old one: a failure after
+      // the sealed file was written (its directory's fsync) leaves the new key the only one that opens it.
+      if (await opensWith(store.path, oldKey)) await dropPending(dataDir);
+      throw err;
+    }
+    await promotePending(dataDir);
+    return { services, oldKey, newKey: key };
+  });
+  const count = services.store.entries('').length;
   await audited(services, io, { action: 'key.rotate', changed: ['master_key'] }, async () => undefined);
   if (args.json) printJson(io, { rotated: true, records: count, fingerprint: keyFingerprint(newKey), previous: keyFingerprint(oldKey) });
   else io.out(`a new master key (fingerprint ${keyFingerprint(newKey)}) seals the store's ${count} records; the audit keys are unchanged`);
   return 0;
 }
 
-/** A pending key file, made new (0600, synced): a leftover of a rotation abandoned before step 3 is replaced. */
+/**
+ * One key change at a time on a home (rotate, rewrap): two at once could promote one's key over the
+ * store the other sealed, and no key would open it. Held across every step, released on any end.
+ */
+async function withKeyLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+  const dir = join(dataDir, 'locks');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let release: ReleaseFileLock;
+  try {
+    release = await acquireFileLock(join(dir, 'master-key'), { staleMs: 30_000, waitMs: 2_000 });
+  } catch {
+    throw usageError('key: another key rotate or rewrap is running on this home; run this one once it has ended');
+  }
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
+}
+
+/** Whether the store file still opens with `key`. */
+async function opensWith(path: string, key: Buffer): Promise<boolean> {
+  try {
+    (await Store.open(path, key)).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A pending key file, made new (0600, synced); one already there is refused ('wx'): the key lock keeps rotations apart. */
 async function writeNew(path: string, text: string): Promise<void> {
-  await unlink(path).catch(() => undefined);
   const handle = await open(path, 'wx', 0o600);
   try {
     await handle.writeFile(text);

@@ -11,6 +11,9 @@ import { pickField, SourceFailure, type SourceReader } from './reader.ts';
 
 type Config = Extract<SecretSourceConfig, { type: 'keychain' }>;
 
+/** What secret-tool is given of keyway's environment. */
+const LOOKUP_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR'];
+
 /** The lookup's attributes: NAME=VALUE pairs, or SERVICE/ACCOUNT. */
 export function keychainAttributes(id: string): Array<[string, string]> {
   if (!id.includes('=')) {
@@ -33,8 +36,8 @@ export function keychainAttributes(id: string): Array<[string, string]> {
 }
 
 export function keychainReader(config: Config, env: NodeJS.ProcessEnv): SourceReader {
-  // The lookup needs the session bus; keyway's own variables (the master key, the admin token) stay here.
-  const childEnv = Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('KEYWAY_')));
+  // The lookup needs the session bus and nothing of keyway's secrets (its own, grants' env:, other sources' keys).
+  const childEnv = Object.fromEntries(Object.entries(env).filter(([name]) => LOOKUP_ENV.includes(name)));
   return {
     async fetch(item: SourcedSecret): Promise<string> {
       if (process.platform === 'darwin') {

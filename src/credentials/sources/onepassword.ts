@@ -4,7 +4,7 @@
 // are, `op://VAULT/ITEM/FIELD` (or `op://VAULT/ITEM/SECTION/FIELD`), or `VAULT/ITEM` with `key: FIELD`;
 // vaults and items by title or id, fields by label or id. With no field named, the item's password.
 import { request } from 'undici';
-import type { SecretSourceConfig, SourcedSecret } from '../../config/secret-sources.ts';
+import { ENDPOINT_RULE, endpointAllowed, type SecretSourceConfig, type SourcedSecret } from '../../config/secret-sources.ts';
 import { readSecretRef } from '../../config/secret-ref.ts';
 import { SourceFailure, type SourceReader } from './reader.ts';
 
@@ -41,6 +41,8 @@ export function onePasswordReader(config: Config, env: NodeJS.ProcessEnv, baseDi
   const host = (config.connect_host ?? env['OP_CONNECT_HOST'] ?? '').replace(/\/+$/, '');
   const call = async <T>(path: string, signal: AbortSignal): Promise<T> => {
     if (host === '') throw new SourceFailure("no Connect server: set the source's connect_host or OP_CONNECT_HOST");
+    // OP_CONNECT_HOST is held to the config's rule: the token and the secret would cross the network in clear.
+    if (!endpointAllowed(host)) throw new SourceFailure(`OP_CONNECT_HOST: ${ENDPOINT_RULE}`);
     const token = config.token ? readSecretRef(config.token, env, baseDir) : env['OP_CONNECT_TOKEN'];
     if (!token) throw new SourceFailure("no Connect token: set the source's token (env:NAME or file:PATH) or OP_CONNECT_TOKEN");
     let answer: Awaited<ReturnType<typeof request>>;

@@ -48,6 +48,13 @@ export class SharedValues {
     });
   }
 
+  /** Drops a saved value (the upstream refused it): no process takes it from the store again. */
+  forget(id: string): Promise<void> {
+    return this.#store.update((draft) => {
+      if (draft.get(id) !== undefined) draft.delete(id);
+    });
+  }
+
   /** `fn` under the item's lock, across processes. */
   async locked<T>(id: string, waitMs: number, fn: () => Promise<T>): Promise<T> {
     const name = `source-${id.slice(SOURCE_VALUE_PREFIX.length, SOURCE_VALUE_PREFIX.length + 16)}`;

@@ -76,6 +76,10 @@ export class SourceSecrets {
     const now = this.#now();
     const fresh = entry.value !== undefined && now < entry.freshUntil;
     if (entry.inFlight === undefined && fresh && (!isRejected(entry.value!) || now - entry.refetchedAt < REFETCH_HOLD_MS)) return entry.value!;
+    // A value the upstream refused is never served again, fresh or stale, here or (its shared
+    // record dropped) by another process: only a new fetch gives one.
+    if (entry.value !== undefined && isRejected(entry.value)) this.#forget(item, entry);
+    if (entry.inFlight === undefined && entry.failure && now < entry.failure.until) throw unavailable(grantId, item, entry.failure.reason);
     try {
       const value = await (entry.inFlight ?? this.#fetch(item, source, entry, isRejected));
       entry.refetchedAt = this.#now();
@@ -83,6 +87,14 @@ export class SourceSecrets {
     } catch (err) {
       throw unavailable(grantId, item, err instanceof SourceFailure ? err.message : String(err));
     }
+  }
+
+  /** Drops the entry's value, and the value other processes would take from the store. */
+  #forget(item: SourcedSecret, entry: Entry): void {
+    entry.value = undefined;
+    entry.freshUntil = 0;
+    entry.staleUntil = 0;
+    void this.#o.shared?.forget(SharedValues.idOf(sourcedKey(item))).catch(() => undefined);
   }
 
   /** Whether a fetch of this item is cached now (for listings): when it was last fetched, or undefined. */
@@ -147,15 +159,24 @@ export class SourceSecrets {
       if (shared === undefined) return { value: await fromReader(), fetchedAt: this.#now() };
       const known = shared.peek(id);
       if (fresh(known)) return { value: known.value, fetchedAt: known.fetched_at };
-      return shared.locked(id, source.timeout + 5_000, async () => {
-        const saved = await shared.read(id);
-        if (fresh(saved)) return { value: saved.value, fetchedAt: saved.fetched_at };
-        const value = await fromReader();
-        const fetchedAt = this.#now();
-        // A store that cannot be written (a database down) costs the other processes a fetch, not this request.
-        await shared.write(id, { key: entry.key, value, fetched_at: fetchedAt }).catch(() => undefined);
-        return { value, fetchedAt };
-      });
+      let asked = false;
+      try {
+        return await shared.locked(id, source.timeout + 5_000, async () => {
+          const saved = await shared.read(id);
+          if (fresh(saved)) return { value: saved.value, fetchedAt: saved.fetched_at };
+          asked = true;
+          const value = await fromReader();
+          const fetchedAt = this.#now();
+          // A store that cannot be written (a database down) costs the other processes a fetch, not this request.
+          await shared.write(id, { key: entry.key, value, fetched_at: fetchedAt }).catch(() => undefined);
+          return { value, fetchedAt };
+        });
+      } catch (err) {
+        // The source's own failure is the answer; the store's (its lock, its read: a database down)
+        // costs the sharing, not the request: this process asks the source alone.
+        if (asked || err instanceof SourceFailure) throw err;
+        return { value: await fromReader(), fetchedAt: this.#now() };
+      }
     };
     const settled = run().then(
       ({ value, fetchedAt }) => {
@@ -175,7 +196,7 @@ export class SourceSecrets {
         entry.inFlight = undefined;
         // A value another process saved is still servable within max_stale (this process may have none yet).
         const saved = shared?.peek(id);
-        if (entry.value === undefined && saved !== undefined && saved.key === entry.key) {
+        if (entry.value === undefined && saved !== undefined && saved.key === entry.key && !isRejected?.(saved.value)) {
           entry.value = saved.value;
           entry.freshUntil = saved.fetched_at + source.ttl;
           entry.staleUntil = entry.freshUntil + source.max_stale;

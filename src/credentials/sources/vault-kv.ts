@@ -4,7 +4,7 @@
 // logged in again). Without `key`, a secret of one field gives that field; one of several gives its
 // fields as a JSON object (the material of a basic or aws_sigv4 grant).
 import { request } from 'undici';
-import type { SecretSourceConfig, SourcedSecret } from '../../config/secret-sources.ts';
+import { ENDPOINT_RULE, endpointAllowed, type SecretSourceConfig, type SourcedSecret } from '../../config/secret-sources.ts';
 import { readSecretRef } from '../../config/secret-ref.ts';
 import { fieldOf, SourceFailure, type SourceReader } from './reader.ts';
 
@@ -22,6 +22,8 @@ export function vaultKvReader(config: Config, env: NodeJS.ProcessEnv, baseDir: s
 
   const call = async (method: 'GET' | 'POST', path: string, signal: AbortSignal, token?: string, body?: unknown): Promise<Record<string, unknown>> => {
     if (address === '') throw new SourceFailure("no Vault address: set the source's address or VAULT_ADDR");
+    // VAULT_ADDR is held to the config's rule: the token and the secret would cross the network in clear.
+    if (!endpointAllowed(address)) throw new SourceFailure(`VAULT_ADDR: ${ENDPOINT_RULE}`);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined) headers['x-vault-token'] = token;
     if (namespace) headers['x-vault-namespace'] = namespace;

@@ -32,8 +32,9 @@ export async function pendingKey(dataDir: string, wrap: StoreKeyConfig | undefin
     const file = await readWrappedKey(dataDir, WRAPPED_KEY_FILENAME + PENDING_SUFFIX);
     return file === undefined ? undefined : (await awsKmsWrapper(wrap, env)).unwrap(Buffer.from(file.ciphertext, 'base64'), file.key_id);
   }
-  if (!existsSync(plain)) return undefined;
-  const text = (await readFile(plain, 'utf8')).trim();
+  // A rename (step 4) may take the file between the check and the read: then there is none pending.
+  const text = (await readFile(plain, 'utf8').catch(() => '')).trim();
+  if (text === '') return undefined;
   const key = Buffer.from(text, 'base64');
   return key.length === 32 && key.toString('base64') === text ? key : undefined;
 }

@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../../errors/index.ts';
@@ -177,8 +177,10 @@ export async function findMasterKey(opts: LoadMasterKeyOptions): Promise<MasterK
 }
 
 /**
- * A new master key made by the KMS (GenerateDataKey), its ciphertext written to master.key.kms with
- * 'wx': of two first starts, one writes it and the other unwraps the winner's.
+ * A new master key made by the KMS (GenerateDataKey), its ciphertext put in place as
+ * master.key.kms whole or not at all: written to a temporary file, synced, then linked to the name
+ * (link fails if the name exists). Of two first starts, one links and the other unwraps the
+ * winner's; a crash leaves a temporary file, never a half-written key.
  */
 async function generateWrapped(opts: LoadMasterKeyOptions): Promise<MasterKey> {
   const kms = opts.wrap as Exclude<StoreKeyConfig, 'file'>;
@@ -186,20 +188,23 @@ async function generateWrapped(opts: LoadMasterKeyOptions): Promise<MasterKey> {
   const made = await wrapper.generate();
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const path = wrappedKeyPath(opts.dataDir);
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'wx', 0o600);
-  } catch (err) {
-    if (errnoCode(err) !== 'EEXIST') throw invalid(path, `cannot be created (${errnoCode(err) ?? 'error'})`, err);
-    const found = await findMasterKey(opts);
-    if (found === undefined) throw invalid(path, 'was made by another process and cannot be read yet; start again');
-    return found;
-  }
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', 0o600);
   try {
     await handle.writeFile(wrappedKeyText(made.ciphertext, made.keyId));
     await handle.sync();
   } finally {
     await handle.close();
+  }
+  try {
+    await link(temp, path);
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw invalid(path, `cannot be created (${errnoCode(err) ?? 'error'})`, err);
+    const found = await findMasterKey(opts);
+    if (found === undefined) throw invalid(path, 'was made by another process and cannot be read; start again');
+    return found;
+  } finally {
+    await unlink(temp).catch(() => undefined);
   }
   return { key: made.key, source: 'generated' };
 }

@@ -2,7 +2,8 @@
 // the egress proxy (egress.proxy), and the key that signs audit checkpoints.
 
 import { readFile } from 'node:fs/promises';
-import { checkpointKeyFrom, checkpointsPathFor } from '../../../audit/checkpoints/index.ts';
+import { type CheckpointKey, checkpointKeyFrom, checkpointsPathFor } from '../../../audit/checkpoints/index.ts';
+import { openServices } from '../../../services.ts';
 import { checkpointSignatureValid, parseCheckpoint } from '../../../audit/checkpoints/record.ts';
 import { resolveFromHome } from '../../../config/index.ts';
 import { findMasterKey } from '../../../credentials/store/master-key.ts';
@@ -102,7 +103,25 @@ function firstGrantHost(ctx: Context): string | undefined {
   return undefined;
 }
 
-/** The newest audit checkpoint is signed by this home's key (derived from the master key). */
+/**
+ * The key that signs this home's checkpoints: as the store pins it once the master key was rotated
+ * (keyway key rotate), else derived from the master key.
+ */
+async function homeCheckpointKey(ctx: Context, master: Buffer): Promise<CheckpointKey> {
+  try {
+    const services = await openServices({ home: ctx.config.home, configFile: ctx.args.string('config'), env: ctx.io.env, createOnFirstWrite: true });
+    try {
+      return services.checkpointKey;
+    } finally {
+      services.store.close();
+      await services.store.end?.();
+    }
+  } catch {
+    return checkpointKeyFrom(master);
+  }
+}
+
+/** The newest audit checkpoint is signed by this home's key (derived from the master key, or pinned by a rotation). */
 export async function checkCheckpointKey(ctx: Context): Promise<CheckResult> {
   const check = 'audit checkpoint key';
   const paths = keywayPaths(ctx.config);
@@ -113,7 +132,7 @@ export async function checkCheckpointKey(ctx: Context): Promise<CheckResult> {
     return { check, status: 'skip', detail: `the master key cannot be read (${errCode(err)})` };
   }
   if (master === undefined) return { check, status: 'skip', detail: 'no master key here (KEYWAY_MASTER_KEY, KEYWAY_MASTER_KEY_FILE or data/master.key)' };
-  const key = checkpointKeyFrom(master);
+  const key = await homeCheckpointKey(ctx, master);
   let text: string;
   try {
     text = await readFile(checkpointsPathFor(paths.audit), 'utf8');
