@@ -8,6 +8,8 @@ import { type CredentialStore, findMasterKey, loadMasterKey, MASTER_KEY_BYTES, P
 import { keywayPaths, type KeywayPaths } from './paths.ts';
 import { type CheckpointKey, checkpointKeyFromSeed, checkpointSeedFrom } from './audit/checkpoints/index.ts';
 import { AUDIT_KEYS_RECORD, pendingKey, promotePending } from './credentials/store/key-rotation.ts';
+import { awsKmsWrapper } from './credentials/store/key-wrap.ts';
+import { databaseMasterKey, readDatabaseKeyRow } from './credentials/store/postgres-key.ts';
 
 /**
  * What both the proxy and the command line open: the config, the paths, the master key and the
@@ -48,9 +50,22 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
   if (config.store.backend === 'postgres') {
     // Replicas share the database, so they must share the key: a key generated here would only be
     // refused by a database another replica sealed (store_wrong_key says so).
-    const { key } = await loadMasterKey({ dataDir: paths.dataDir, env, wrap });
     const url = readSecretRef(config.store.url as NonNullable<typeof config.store.url>, env, config.home);
-    const store = await PostgresStore.open(url, key, { poolSize: config.store.pool_size, statementTimeoutMs: config.store.statement_timeout });
+    const options = { poolSize: config.store.pool_size, statementTimeoutMs: config.store.statement_timeout };
+    // With a KMS, the wrapped key lives in the database, the same for every replica and rotated there
+    // (unless KEYWAY_MASTER_KEY(_FILE) gives the key, which wins as it does everywhere).
+    const given = env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined;
+    if (wrap !== 'file' && !given) {
+      const key = await databaseMasterKey(url, wrap, env, paths.dataDir);
+      const reloadKey = async () => {
+        const row = await readDatabaseKeyRow(url);
+        return row === undefined ? undefined : (await awsKmsWrapper(wrap, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id);
+      };
+      const store = await PostgresStore.open(url, key, { ...options, reloadKey });
+      return withAuditKeys({ config, paths, store, masterKey: key });
+    }
+    const { key } = await loadMasterKey({ dataDir: paths.dataDir, env, wrap });
+    const store = await PostgresStore.open(url, key, options);
     return withAuditKeys({ config, paths, store, masterKey: key });
   }
   if (options.createOnFirstWrite) return openLazily(config, paths, env);

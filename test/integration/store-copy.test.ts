@@ -103,7 +103,7 @@ describe('keyway store copy / migrate', () => {
     const onDb = home({ backend: 'postgres', url: 'env:KEYWAY_DATABASE_URL' });
     const migrated = await runCli(['store', 'migrate', '--json'], onDb.env);
     expect(migrated.code, migrated.stderr).toBe(0);
-    expect(JSON.parse(migrated.stdout)).toMatchObject({ backend: 'postgres', applied: [], version: 3 });
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ backend: 'postgres', applied: [], version: 4 });
     const onFile = await runCli(['store', 'migrate'], home().env);
     expect(onFile.code).toBe(0);
     expect(onFile.stdout).toContain('has no schema');

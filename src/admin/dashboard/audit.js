@@ -52,6 +52,9 @@ export async function renderAudit(main) {
   main.append(form, state, announce, table);
 
   let stream;
+  // Each Apply starts a new read; one still waiting for its page when another began drops its lines
+  // and opens no stream (else an earlier, unfiltered page and feed would fill the filtered table).
+  let generation = 0;
   let pending = 0;
   let latest = '';
   const timer = setInterval(() => {
@@ -61,7 +64,9 @@ export async function renderAudit(main) {
   }, ANNOUNCE_EVERY_MS);
 
   const start = async () => {
+    const run = ++generation;
     stream?.close();
+    stream = undefined;
     // Until the new stream is open, lines written now may be in neither the page read nor the stream.
     state.textContent = 'Connecting…';
     const filters = {
@@ -73,10 +78,12 @@ export async function renderAudit(main) {
     body.replaceChildren();
     try {
       const { lines } = await api('GET', withQuery('/api/audit', { ...filters, limit: 50 }));
+      if (run !== generation) return;
       // Newest first on screen, whichever order the page came in.
       const sorted = [...lines].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0) || String(a.ts).localeCompare(String(b.ts)));
       for (const line of sorted) body.prepend(row(line));
     } catch (err) {
+      if (run !== generation) return;
       state.textContent = `Could not read the audit log: ${err.message}`;
     }
     stream = new EventSource(withQuery('/api/audit/stream', { ...filters, csrf: csrfToken() }));

@@ -10,7 +10,10 @@ import type { KmsKeyConfig } from '../../config/secret-sources.ts';
 import { AUDIT_KEYS_RECORD, dropPending, pendingPaths, promotePending } from '../../credentials/store/key-rotation.ts';
 import { awsKmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from '../../credentials/store/key-wrap.ts';
 import { findMasterKey, MASTER_KEY_FILENAME } from '../../credentials/store/master-key.ts';
-import { Store } from '../../credentials/store/index.ts';
+import { readDatabaseKeyRow } from '../../credentials/store/postgres-key.ts';
+import { describeDatabase } from '../../credentials/store/postgres-store.ts';
+import { readSecretRef } from '../../config/secret-ref.ts';
+import { PostgresStore, Store } from '../../credentials/store/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { replaceFileDurably } from '../../files/atomic-write.ts';
 import { acquireFileLock, type ReleaseFileLock } from '../../files/file-lock.ts';
@@ -37,7 +40,9 @@ key_id changed in the config). No secret is encrypted again; the master key stay
 \`rotate\` makes a new master key (by the KMS, wrapped, when store.key names one) and seals every
 record of the store again under it in one write, while keyway serves: a running keyway follows on
 its next read of the store. The audit keys stay (the checkpoint public key others hold is still
-right). File store only for now; a key given in KEYWAY_MASTER_KEY(_FILE) cannot be changed here.
+right). On PostgreSQL (with store.key naming a KMS) the wrapped key lives in the database and the
+rotation is one transaction that every replica follows. A key given in KEYWAY_MASTER_KEY(_FILE)
+cannot be changed here.
 
 --plan   say what would be done, and change nothing`;
 
@@ -70,11 +75,26 @@ interface KeyState {
 async function keyState(config: Config, env: NodeJS.ProcessEnv): Promise<KeyState> {
   const { dataDir } = keywayPaths(config);
   const pending = Object.values(pendingPaths(dataDir)).some((p) => existsSync(p));
-  const found = await findMasterKey({ dataDir, env, wrap: config.store.key });
+  const given = env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined;
+  // A database's key is read from it, not from this folder (which may hold none, or an older one).
+  const inDatabase = config.store.backend === 'postgres' && config.store.key !== 'file' && !given;
+  const found = inDatabase ? undefined : await findMasterKey({ dataDir, env, wrap: config.store.key });
   const fingerprint = found ? keyFingerprint(found.key) : null;
   if (env['KEYWAY_MASTER_KEY'] !== undefined) return { kept: 'env', where: 'KEYWAY_MASTER_KEY', kms_key_id: null, fingerprint, rotation_pending: pending };
   if (env['KEYWAY_MASTER_KEY_FILE'] !== undefined)
     return { kept: 'key_file', where: env['KEYWAY_MASTER_KEY_FILE'], kms_key_id: null, fingerprint, rotation_pending: pending };
+  if (inDatabase && config.store.key !== 'file' && config.store.url !== undefined) {
+    const url = readSecretRef(config.store.url, env, config.home);
+    const row = await readDatabaseKeyRow(url);
+    const key = row ? await (await awsKmsWrapper(config.store.key, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id) : undefined;
+    return {
+      kept: row ? 'kms' : 'none',
+      where: `the database ${describeDatabase(url)} (keyway_master_key)`,
+      kms_key_id: row?.key_id ?? null,
+      fingerprint: key ? keyFingerprint(key) : null,
+      rotation_pending: false,
+    };
+  }
   const wrapped = await readWrappedKey(dataDir);
   if (wrapped) return { kept: 'kms', where: wrappedKeyPath(dataDir), kms_key_id: wrapped.key_id, fingerprint, rotation_pending: pending };
   const plain = join(dataDir, MASTER_KEY_FILENAME);
@@ -119,6 +139,11 @@ async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
   const config = configFor(args, io);
   const kms = kmsOf(config, 'rewrap');
   refuseGivenKey(io.env, 'rewrap');
+  if (config.store.backend === 'postgres') {
+    throw usageError(
+      'key rewrap: a PostgreSQL store keeps its wrapped key in the database (made there at the first start); to move it to another KMS key, set store.key.key_id and run keyway key rotate',
+    );
+  }
   const { dataDir } = keywayPaths(config);
   const plainPath = join(dataDir, MASTER_KEY_FILENAME);
   const wrapped = await readWrappedKey(dataDir);
@@ -160,9 +185,9 @@ async function readPlainKey(dataDir: string, path: string): Promise<Buffer> {
 async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
   refuseGivenKey(io.env, 'rotate');
   const config = configFor(args, io);
-  if (config.store.backend !== 'file') throw usageError('key rotate: the file store only, for now (store.backend: postgres is not rotated yet)');
   const { dataDir } = keywayPaths(config);
   const kms = config.store.key === 'file' ? undefined : config.store.key;
+  if (config.store.backend === 'postgres') return rotateDatabase(args, io, kms);
   if (args.flag('plan')) {
     const records = (await servicesFor(args, io)).store.entries('').length;
     const how = kms ? `made and wrapped by AWS KMS key ${kms.key_id}` : `written to ${join(dataDir, MASTER_KEY_FILENAME)}`;
@@ -212,6 +237,46 @@ async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
   await audited(services, io, { action: 'key.rotate', changed: ['master_key'] }, async () => undefined);
   if (args.json) printJson(io, { rotated: true, records: count, fingerprint: keyFingerprint(newKey), previous: keyFingerprint(oldKey) });
   else io.out(`a new master key (fingerprint ${keyFingerprint(newKey)}) seals the store's ${count} records; the audit keys are unchanged`);
+  return 0;
+}
+
+/**
+ * keyway key rotate on PostgreSQL: the key is the one the database keeps wrapped (store.key: {kms}),
+ * so every replica has it; the new one is made by the KMS, and every record is sealed again and the
+ * wrapped key replaced in one transaction (PostgresStore.rotateKey). Replicas follow on their next read.
+ */
+async function rotateDatabase(args: Args, io: CommandIO, kms: KmsKeyConfig | undefined): Promise<number> {
+  if (kms === undefined) {
+    throw usageError(
+      'key rotate: a PostgreSQL store is rotated when a KMS wraps its key (store.key: {kms: aws, key_id: …}), which every replica then reads from the database',
+    );
+  }
+  const services = await servicesFor(args, io);
+  const { store } = services;
+  if (!(store instanceof PostgresStore)) throw usageError('key rotate: expected the PostgreSQL store');
+  const records = store.entries('').length;
+  if (args.flag('plan')) {
+    if (args.json) printJson(io, { plan: true, records, kms_key_id: kms.key_id });
+    else
+      io.out(
+        `would make a new master key (made and wrapped by AWS KMS key ${kms.key_id}) and seal the database's ${records} records again under it, in one transaction; the audit keys stay`,
+      );
+    return 0;
+  }
+  const oldKey = services.masterKey;
+  if (store.get(AUDIT_KEYS_RECORD) === undefined) {
+    await store.update((draft) => {
+      draft.set(AUDIT_KEYS_RECORD, auditKeysRecord(oldKey, deriveAuditHeadKey));
+    });
+  }
+  const made = await (await awsKmsWrapper(kms, io.env)).generate();
+  const count = await store.rotateKey(made.key, { kms: 'aws', key_id: made.keyId, ciphertext: made.ciphertext.toString('base64') });
+  await audited(services, io, { action: 'key.rotate', changed: ['master_key'] }, async () => undefined);
+  if (args.json) printJson(io, { rotated: true, records: count, fingerprint: keyFingerprint(made.key), previous: keyFingerprint(oldKey) });
+  else
+    io.out(
+      `a new master key (fingerprint ${keyFingerprint(made.key)}) seals the database's ${count} records; every replica follows; the audit keys are unchanged`,
+    );
   return 0;
 }
 

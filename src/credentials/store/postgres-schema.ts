@@ -78,6 +78,21 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    // The master key wrapped by a KMS (store.key: {kms: …}): kept here, beside what it seals, so every
+    // replica unwraps the same key and a rotation (keyway key rotate) changes it for all in the
+    // transaction that seals every record again. Only the KMS's ciphertext: never the key.
+    version: 4,
+    sql: `
+      CREATE TABLE keyway_master_key (
+        slot text PRIMARY KEY,
+        kms text NOT NULL,
+        key_id text NOT NULL,
+        ciphertext text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

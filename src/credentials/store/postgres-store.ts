@@ -15,7 +15,18 @@ import type pg from 'pg';
 import { loadPg } from '../../net/pg.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { runDraft, type StoreDraft } from './draft.ts';
-import { CHECK_ID, emptyStore, openStoreFile, type OpenedStore, type SealedRecord, type StoreFile, CIPHER, FORMAT_NAME, FORMAT_VERSION } from './format.ts';
+import {
+  CHECK_ID,
+  emptyStore,
+  openStoreFile,
+  resealStore,
+  type OpenedStore,
+  type SealedRecord,
+  type StoreFile,
+  CIPHER,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+} from './format.ts';
 import { RecordsView, SerialQueue, StoreReads } from './records-view.ts';
 import { migrate, REFRESH_LOCK_SPACE, SCHEMA_VERSION, STORE_CHANNEL, STORE_WRITE_LOCK } from './postgres-schema.ts';
 
@@ -26,6 +37,11 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How often watch() checks the generation when no notification came. */
   pollMs?: number;
+  /**
+   * The key as the database now holds it (keyway_master_key, wrapped by the KMS): asked when the
+   * rows stop opening with the key in memory, so every replica follows a rotation another made.
+   */
+  reloadKey?: () => Promise<Buffer | undefined>;
 }
 
 interface Row {
@@ -58,8 +74,9 @@ export class PostgresStore extends StoreReads {
   readonly path: string;
   readonly #pool: pg.Pool;
   readonly #url: string;
-  readonly #key: Buffer;
+  #key: Buffer;
   readonly #pollMs: number;
+  #reloadKey: PostgresStoreOptions['reloadKey'];
   #dbGeneration = '0';
   #queue = new SerialQueue();
   #watch: { onChange: () => void; onError?: ((err: Error) => void) | undefined; timer: NodeJS.Timeout; listener?: pg.Client | undefined } | undefined;
@@ -95,6 +112,7 @@ export class PostgresStore extends StoreReads {
     // the client, which the pool listens to only while the client is idle; the query fails and says so.
     pool.on('connect', (client) => client.on('error', () => undefined));
     const store = new PostgresStore(url, pool, key, emptyStore(key), options.pollMs ?? 1_000);
+    store.#reloadKey = options.reloadKey;
     try {
       const client = await pool.connect();
       try {
@@ -129,6 +147,21 @@ export class PostgresStore extends StoreReads {
 
   /** Read-modify-write in one transaction under the store's advisory lock. Throws store_unavailable when the database is. */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
+    return this.#writeTransaction(async (client) => {
+      const base = await this.#readAll(client);
+      const { result, changed } = await runDraft(base.state, fn);
+      if (!changed) return { result, state: base.state, generation: base.generation };
+      const next = changed.commit(this.#key);
+      await this.#writeChanges(client, base.state, next, base.versions);
+      return { result, state: next, generation: await this.#bumpGeneration(client, base.generation) };
+    });
+  }
+
+  /**
+   * `fn` in one transaction under the store's write lock (the advisory lock every writer takes);
+   * what it read or wrote is adopted once committed. A database failure is store_unavailable.
+   */
+  #writeTransaction<R>(fn: (client: pg.PoolClient) => Promise<{ result: R; state: OpenedStore; generation: string; key?: Buffer }>): Promise<R> {
     return this.#queue.run(async () => {
       let client: pg.PoolClient;
       try {
@@ -141,23 +174,12 @@ export class PostgresStore extends StoreReads {
         await client.query('BEGIN');
         inTransaction = true;
         await client.query('SELECT pg_advisory_xact_lock($1)', [STORE_WRITE_LOCK]);
-        const base = await this.#readAll(client);
-        const { result, changed } = await runDraft(base.state, fn);
-        if (!changed) {
-          await client.query('COMMIT');
-          inTransaction = false;
-          this.#adopt(base.state, base.generation);
-          return result;
-        }
-        const next = changed.commit(this.#key);
-        await this.#writeChanges(client, base.state, next, base.versions);
-        const bumped = await client.query<{ generation: string }>('UPDATE keyway_store_generation SET generation = generation + 1 RETURNING generation');
-        const generation = bumped.rows[0]?.generation ?? base.generation;
-        await client.query('SELECT pg_notify($1, $2)', [STORE_CHANNEL, generation]);
+        const done = await fn(client);
         await client.query('COMMIT');
         inTransaction = false;
-        this.#adopt(next, generation);
-        return result;
+        if (done.key) this.#key = done.key;
+        this.#adopt(done.state, done.generation);
+        return done.result;
       } catch (err) {
         if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
         if (err instanceof KeywayError || !isDatabaseFailure(err)) throw err;
@@ -166,6 +188,14 @@ export class PostgresStore extends StoreReads {
         client.release();
       }
     });
+  }
+
+  /** One more generation, told to every replica listening. */
+  async #bumpGeneration(client: pg.PoolClient, current: string): Promise<string> {
+    const bumped = await client.query<{ generation: string }>('UPDATE keyway_store_generation SET generation = generation + 1 RETURNING generation');
+    const generation = bumped.rows[0]?.generation ?? current;
+    await client.query('SELECT pg_notify($1, $2)', [STORE_CHANNEL, generation]);
+    return generation;
   }
 
   /** LISTENs for other replicas' writes and polls the generation every pollMs as the fallback. */
@@ -306,7 +336,53 @@ export class PostgresStore extends StoreReads {
     if (!check) throw new KeywayError('store_corrupt', `the store ${this.path} has no check record; restore it from a backup`);
     const file: StoreFile = { format: FORMAT_NAME, version: FORMAT_VERSION, cipher: CIPHER, check, records };
     // openStoreFile tells a wrong key (store_wrong_key) from a damaged record (store_corrupt), as for the file.
-    return { state: openStoreFile(this.path, this.#key, file, this.view.state), versions, generation: gen.rows[0]?.generation ?? '0' };
+    return { state: await this.#openFollowingKey(file), versions, generation: gen.rows[0]?.generation ?? '0' };
+  }
+
+  /**
+   * The rows opened; when they no longer open with the key in memory (another replica rotated it),
+   * once more with the key as the database now holds it. Inside update() this runs under the write
+   * lock, so nothing is ever sealed with the old key after a rotation committed.
+   */
+  async #openFollowingKey(file: StoreFile): Promise<OpenedStore> {
+    try {
+      return openStoreFile(this.path, this.#key, file, this.view.state);
+    } catch (err) {
+      if (!(err instanceof KeywayError) || err.code !== 'store_wrong_key' || this.#reloadKey === undefined) throw err;
+      const key = await this.#reloadKey();
+      if (key === undefined || key.equals(this.#key)) throw err;
+      const state = openStoreFile(this.path, key, file);
+      this.#key = key;
+      return state;
+    }
+  }
+
+  /**
+   * keyway key rotate on the database: every record and the check sealed again under `key`, and the
+   * wrapped key replaced, in one transaction under the write lock. Other replicas follow on their next
+   * read (#openFollowingKey). Returns how many records were sealed again.
+   */
+  rotateKey(key: Buffer, wrapped: { kms: string; key_id: string; ciphertext: string }): Promise<number> {
+    return this.#writeTransaction(async (client) => {
+      const base = await this.#readAll(client);
+      const next = resealStore(base.state, key);
+      for (const [id, record] of next.records) {
+        const { n, c, t } = record.sealed;
+        const updated = await client.query(
+          'UPDATE keyway_records SET nonce = $2, ciphertext = $3, tag = $4, version = version + 1, updated_at = now() WHERE id = $1 AND version = $5',
+          [id, n, c, t, base.versions.get(id)],
+        );
+        if (updated.rowCount !== 1) throw casFailure(this.path, id);
+      }
+      const { n, c, t } = next.check;
+      await client.query('UPDATE keyway_records SET nonce = $2, ciphertext = $3, tag = $4, updated_at = now() WHERE id = $1', [CHECK_ID, n, c, t]);
+      await client.query(
+        `INSERT INTO keyway_master_key (slot, kms, key_id, ciphertext) VALUES ('current', $1, $2, $3)
+         ON CONFLICT (slot) DO UPDATE SET kms = $1, key_id = $2, ciphertext = $3, updated_at = now()`,
+        [wrapped.kms, wrapped.key_id, wrapped.ciphertext],
+      );
+      return { result: next.records.size, state: next, generation: await this.#bumpGeneration(client, base.generation), key };
+    });
   }
 
   async #writeChanges(client: pg.PoolClient, base: OpenedStore, next: OpenedStore, versions: Map<string, string>): Promise<void> {
