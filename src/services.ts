@@ -8,7 +8,7 @@ import { type CredentialStore, findMasterKey, loadMasterKey, MASTER_KEY_BYTES, P
 import { keywayPaths, type KeywayPaths } from './paths.ts';
 import { type CheckpointKey, checkpointKeyFromSeed, checkpointSeedFrom } from './audit/checkpoints/index.ts';
 import { AUDIT_KEYS_RECORD, pendingKey, promotePending } from './credentials/store/key-rotation.ts';
-import { awsKmsWrapper } from './credentials/store/key-wrap.ts';
+import { kmsWrapper } from './credentials/store/key-wrap.ts';
 import { databaseMasterKey, readDatabaseKeyRow } from './credentials/store/postgres-key.ts';
 
 /**
@@ -59,7 +59,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
       const key = await databaseMasterKey(url, wrap, env, paths.dataDir);
       const reloadKey = async () => {
         const row = await readDatabaseKeyRow(url);
-        return row === undefined ? undefined : (await awsKmsWrapper(wrap, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id);
+        return row === undefined ? undefined : (await kmsWrapper(wrap, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id);
       };
       const store = await PostgresStore.open(url, key, { ...options, reloadKey });
       return withAuditKeys({ config, paths, store, masterKey: key });

@@ -139,6 +139,19 @@ export const storeKeySchema = z
       key_id: z.string().min(1).max(2048),
       ...aws,
     }),
+    // Vault's transit engine: the key named key_id (a transit key) wraps the master key.
+    z.strictObject({
+      kms: z.literal('vault_transit'),
+      key_id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a transit key name such as keyway'),
+      address: endpoint.optional(),
+      mount: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a mount path such as transit')
+        .default('transit'),
+      namespace: z.string().min(1).optional(),
+      token: secretRef.optional(),
+      approle: z.strictObject({ role_id: secretRef, secret_id: secretRef, mount: z.string().min(1).default('approle') }).optional(),
+    }),
   ])
   .default('file');
 

@@ -22,9 +22,16 @@ export function secretVariableNames(config: Config): string[] {
   for (const a of Object.values(config.agents)) note(a.key);
   note(config.store.url);
   note(config.egress.proxy);
-  // The AWS key that reaches the KMS wrapping the master key (store.key: {kms: aws}).
-  if (config.store.key !== undefined && config.store.key !== 'file')
+  // What reaches the KMS wrapping the master key (store.key): the AWS key, or Vault's token or AppRole.
+  const wrap = config.store.key;
+  if (wrap !== undefined && wrap !== 'file' && wrap.kms === 'aws')
     for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) named.add(name);
+  if (wrap !== undefined && wrap !== 'file' && wrap.kms === 'vault_transit') {
+    note(wrap.token);
+    note(wrap.approle?.role_id);
+    note(wrap.approle?.secret_id);
+    if (wrap.token === undefined && wrap.approle === undefined) named.add('VAULT_TOKEN');
+  }
   // A secret source's own credentials: its references, and the variables its SDK reads when the
   // config names none (the AWS key in keyway's environment, VAULT_TOKEN).
   for (const source of Object.values(config.secret_sources ?? {})) {

@@ -6,6 +6,7 @@
 // - Vault's KV v2 HTTP API: GET /v1/MOUNT/data/PATH with X-Vault-Token (a wrong token is 403
 //   "permission denied", as Vault answers), and AppRole login.
 // Each can be paused (stops listening, drops connections) and resumed on the same port.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,8 +61,32 @@ export interface VaultDouble {
   close(): Promise<void>;
 }
 
-/** Vault's KV v2 read and AppRole login, for one token (and the tokens AppRole logins issue). */
-export async function startVaultDouble(options: { token: string; approle?: { roleId: string; secretId: string } }): Promise<VaultDouble> {
+/**
+ * Vault's KV v2 read, its transit engine's datakey/encrypt/decrypt (for the transit keys named), and
+ * AppRole login, for one token (and the tokens AppRole logins issue). A transit ciphertext is this
+ * double's own, `vault:v1:` then base64 of nonce, AES-256-GCM ciphertext and tag.
+ */
+export async function startVaultDouble(options: {
+  token: string;
+  approle?: { roleId: string; secretId: string };
+  transitKeys?: string[];
+}): Promise<VaultDouble> {
+  const transit = new Map((options.transitKeys ?? []).map((name) => [name, randomBytes(32)]));
+  const seal = (name: string, plaintext: Buffer) => {
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', transit.get(name)!, nonce);
+    return `vault:v1:${Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]).toString('base64')}`;
+  };
+  const open = (name: string, text: string): Buffer | undefined => {
+    try {
+      const blob = Buffer.from(text.replace(/^vault:v1:/, ''), 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', transit.get(name)!, blob.subarray(0, 12));
+      decipher.setAuthTag(blob.subarray(blob.length - 16));
+      return Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
+    } catch {
+      return undefined;
+    }
+  };
   const secrets = new Map<string, Record<string, string>>();
   const calls: VaultDouble['calls'] = [];
   const tokens = new Set([options.token]);
@@ -84,6 +109,21 @@ export async function startVaultDouble(options: { token: string; approle?: { rol
     const allowed = tokens.has(String(req.headers['x-vault-token'] ?? ''));
     calls.push({ path: url.pathname, allowed });
     if (!allowed) return answer(res, 403, { errors: ['permission denied'] });
+    const transitCall = /^\/v1\/transit\/(datakey\/plaintext|encrypt|decrypt)\/([A-Za-z0-9_.-]+)$/.exec(url.pathname);
+    if (req.method === 'POST' && transitCall) {
+      const [, operation, name] = transitCall as unknown as [string, string, string];
+      if (!transit.has(name)) return answer(res, 400, { errors: [`encryption key not found`] });
+      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { plaintext?: string; ciphertext?: string };
+      if (operation === 'datakey/plaintext') {
+        const key = randomBytes(32);
+        return answer(res, 200, { data: { plaintext: key.toString('base64'), ciphertext: seal(name, key) } });
+      }
+      if (operation === 'encrypt') return answer(res, 200, { data: { ciphertext: seal(name, Buffer.from(body.plaintext ?? '', 'base64')) } });
+      const plain = open(name, body.ciphertext ?? '');
+      return plain
+        ? answer(res, 200, { data: { plaintext: plain.toString('base64') } })
+        : answer(res, 400, { errors: ['cipher: message authentication failed'] });
+    }
     const match = /^\/v1\/secret\/data\/(.+)$/.exec(url.pathname);
     const data = match ? secrets.get(decodeURIComponent(match[1]!)) : undefined;
     if (req.method !== 'GET' || data === undefined) return answer(res, 404, { errors: [] });

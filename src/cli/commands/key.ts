@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config/index.ts';
 import type { KmsKeyConfig } from '../../config/secret-sources.ts';
 import { AUDIT_KEYS_RECORD, dropPending, pendingPaths, promotePending } from '../../credentials/store/key-rotation.ts';
-import { awsKmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from '../../credentials/store/key-wrap.ts';
+import { kmsLabel, kmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from '../../credentials/store/key-wrap.ts';
 import { findMasterKey, MASTER_KEY_FILENAME } from '../../credentials/store/master-key.ts';
 import { readDatabaseKeyRow } from '../../credentials/store/postgres-key.ts';
 import { describeDatabase } from '../../credentials/store/postgres-store.ts';
@@ -86,7 +86,7 @@ async function keyState(config: Config, env: NodeJS.ProcessEnv): Promise<KeyStat
   if (inDatabase && config.store.key !== 'file' && config.store.url !== undefined) {
     const url = readSecretRef(config.store.url, env, config.home);
     const row = await readDatabaseKeyRow(url);
-    const key = row ? await (await awsKmsWrapper(config.store.key, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id) : undefined;
+    const key = row ? await (await kmsWrapper(config.store.key, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id) : undefined;
     return {
       kept: row ? 'kms' : 'none',
       where: `the database ${describeDatabase(url)} (keyway_master_key)`,
@@ -111,7 +111,7 @@ async function statusCommand(args: Args, io: CommandIO): Promise<number> {
   const lines: Record<KeyState['kept'], string> = {
     env: 'the master key comes from KEYWAY_MASTER_KEY (keyway does not keep it)',
     key_file: `the master key is read from ${state.where} (KEYWAY_MASTER_KEY_FILE)`,
-    kms: `the master key is wrapped by AWS KMS key ${state.kms_key_id}: ${state.where} holds only its ciphertext`,
+    kms: `the master key is wrapped by ${state.kms_key_id}: ${state.where} holds only its ciphertext`,
     file: `the master key is in ${state.where}, in plain: whoever reads that file can decrypt the store (store.key: {kms: aws, …} and keyway key rewrap wrap it)`,
     none: 'no master key yet: keyway start (or the first write) makes one',
   };
@@ -148,14 +148,14 @@ async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
   const plainPath = join(dataDir, MASTER_KEY_FILENAME);
   const wrapped = await readWrappedKey(dataDir);
   if (wrapped === undefined && !existsSync(plainPath)) throw usageError(`key rewrap: no master key in ${dataDir} to wrap (keyway start makes one, wrapped)`);
-  const from = wrapped ? `AWS KMS key ${wrapped.key_id}` : plainPath;
-  const plan = `wrap the master key (now ${wrapped ? `wrapped by ${from}` : `in ${from}`}) with AWS KMS key ${kms.key_id} into ${wrappedKeyPath(dataDir)}${wrapped ? '' : `, then remove ${plainPath}`}`;
+  const from = wrapped ? kmsLabel(wrapped.kms, wrapped.key_id) : plainPath;
+  const plan = `wrap the master key (now ${wrapped ? `wrapped by ${from}` : `in ${from}`}) with ${kmsLabel(kms.kms, kms.key_id)} into ${wrappedKeyPath(dataDir)}${wrapped ? '' : `, then remove ${plainPath}`}`;
   if (args.flag('plan')) {
     if (args.json) printJson(io, { plan: true, from, to: kms.key_id });
     else io.out(`would ${plan}; nothing is encrypted again`);
     return 0;
   }
-  const wrapper = await awsKmsWrapper(kms, io.env);
+  const wrapper = await kmsWrapper(kms, io.env);
   const { key, made } = await withKeyLock(dataDir, async () => {
     // Read again under the lock: a rotation that ended meanwhile changed the key.
     const current = await readWrappedKey(dataDir);
@@ -164,14 +164,14 @@ async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
     // Checked before anything is replaced: the new ciphertext opens to the same key.
     if (!(await wrapper.unwrap(made.ciphertext, made.keyId)).equals(key))
       throw new KeywayError('master_key_invalid', 'the KMS did not give back the key it wrapped; nothing changed');
-    await replaceFileDurably(wrappedKeyPath(dataDir), wrappedKeyText(made.ciphertext, made.keyId), 0o600);
+    await replaceFileDurably(wrappedKeyPath(dataDir), wrappedKeyText(made.ciphertext, made.keyId, kms.kms), 0o600);
     if (!current) await unlink(plainPath);
     return { key, made };
   });
   const services = await servicesFor(args, io);
   await audited(services, io, { action: 'key.rewrap', changed: ['store.key'] }, async () => undefined);
   if (args.json) printJson(io, { rewrapped: true, from, to: made.keyId, fingerprint: keyFingerprint(key) });
-  else io.out(`the master key is wrapped by AWS KMS key ${made.keyId} (${wrappedKeyPath(dataDir)})${wrapped ? '' : `; ${plainPath} removed`}`);
+  else io.out(`the master key is wrapped by ${kmsLabel(kms.kms, made.keyId)} (${wrappedKeyPath(dataDir)})${wrapped ? '' : `; ${plainPath} removed`}`);
   return 0;
 }
 
@@ -190,7 +190,7 @@ async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
   if (config.store.backend === 'postgres') return rotateDatabase(args, io, kms);
   if (args.flag('plan')) {
     const records = (await servicesFor(args, io)).store.entries('').length;
-    const how = kms ? `made and wrapped by AWS KMS key ${kms.key_id}` : `written to ${join(dataDir, MASTER_KEY_FILENAME)}`;
+    const how = kms ? `made and wrapped by ${kmsLabel(kms.kms, kms.key_id)}` : `written to ${join(dataDir, MASTER_KEY_FILENAME)}`;
     if (args.json) printJson(io, { plan: true, records, kms_key_id: kms?.key_id ?? null });
     else io.out(`would make a new master key (${how}) and seal the store's ${records} records again under it, in one write; the audit keys stay`);
     return 0;
@@ -214,9 +214,9 @@ async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
     const pending = pendingPaths(dataDir);
     let key: Buffer;
     if (kms) {
-      const made = await (await awsKmsWrapper(kms, io.env)).generate();
+      const made = await (await kmsWrapper(kms, io.env)).generate();
       key = made.key;
-      await writeNew(pending.wrapped, wrappedKeyText(made.ciphertext, made.keyId));
+      await writeNew(pending.wrapped, wrappedKeyText(made.ciphertext, made.keyId, kms.kms));
     } else {
       key = randomBytes(32);
       await writeNew(pending.plain, `${key.toString('base64')}\n`);
@@ -259,7 +259,7 @@ async function rotateDatabase(args: Args, io: CommandIO, kms: KmsKeyConfig | und
     if (args.json) printJson(io, { plan: true, records, kms_key_id: kms.key_id });
     else
       io.out(
-        `would make a new master key (made and wrapped by AWS KMS key ${kms.key_id}) and seal the database's ${records} records again under it, in one transaction; the audit keys stay`,
+        `would make a new master key (made and wrapped by ${kmsLabel(kms.kms, kms.key_id)}) and seal the database's ${records} records again under it, in one transaction; the audit keys stay`,
       );
     return 0;
   }
@@ -269,8 +269,8 @@ async function rotateDatabase(args: Args, io: CommandIO, kms: KmsKeyConfig | und
       draft.set(AUDIT_KEYS_RECORD, auditKeysRecord(oldKey, deriveAuditHeadKey));
     });
   }
-  const made = await (await awsKmsWrapper(kms, io.env)).generate();
-  const count = await store.rotateKey(made.key, { kms: 'aws', key_id: made.keyId, ciphertext: made.ciphertext.toString('base64') });
+  const made = await (await kmsWrapper(kms, io.env)).generate();
+  const count = await store.rotateKey(made.key, { kms: kms.kms, key_id: made.keyId, ciphertext: made.ciphertext.toString('base64') });
   await audited(services, io, { action: 'key.rotate', changed: ['master_key'] }, async () => undefined);
   if (args.json) printJson(io, { rotated: true, records: count, fingerprint: keyFingerprint(made.key), previous: keyFingerprint(oldKey) });
   else

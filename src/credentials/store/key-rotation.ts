@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreKeyConfig } from '../../config/secret-sources.ts';
-import { awsKmsWrapper, readWrappedKey, WRAPPED_KEY_FILENAME, wrappedKeyPath } from './key-wrap.ts';
+import { kmsWrapper, readWrappedKey, WRAPPED_KEY_FILENAME, wrappedKeyPath } from './key-wrap.ts';
 import { MASTER_KEY_FILENAME } from './master-key.ts';
 
 /** The store record holding the audit keys once a rotation pinned them (services.ts reads it). */
@@ -30,7 +30,7 @@ export async function pendingKey(dataDir: string, wrap: StoreKeyConfig | undefin
   if (existsSync(wrapped)) {
     if (wrap === undefined || wrap === 'file') return undefined;
     const file = await readWrappedKey(dataDir, WRAPPED_KEY_FILENAME + PENDING_SUFFIX);
-    return file === undefined ? undefined : (await awsKmsWrapper(wrap, env)).unwrap(Buffer.from(file.ciphertext, 'base64'), file.key_id);
+    return file === undefined ? undefined : (await kmsWrapper(wrap, env)).unwrap(Buffer.from(file.ciphertext, 'base64'), file.key_id);
   }
   // A rename (step 4) may take the file between the check and the read: then there is none pending.
   const text = (await readFile(plain, 'utf8').catch(() => '')).trim();

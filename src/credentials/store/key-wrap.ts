@@ -15,7 +15,7 @@ const FORMAT = 'keyway-wrapped-key';
 export interface WrappedKeyFile {
   format: typeof FORMAT;
   version: 1;
-  kms: 'aws';
+  kms: 'aws' | 'vault_transit';
   /** The KMS key's ARN as the KMS answered (the alias resolved). */
   key_id: string;
   /** base64 of the KMS ciphertext blob. */
@@ -37,14 +37,76 @@ export function wrappedKeyPath(dataDir: string): string {
   return join(dataDir, WRAPPED_KEY_FILENAME);
 }
 
-function kmsError(settings: KmsKeyConfig, what: string, err: unknown): KeywayError {
+type AwsKms = Extract<KmsKeyConfig, { kms: 'aws' }>;
+type VaultTransit = Extract<KmsKeyConfig, { kms: 'vault_transit' }>;
+
+/** The wrapper store.key names: AWS KMS or Vault's transit engine. */
+export function kmsWrapper(settings: KmsKeyConfig, env: NodeJS.ProcessEnv): Promise<KeyWrapper> {
+  return settings.kms === 'aws' ? awsKmsWrapper(settings, env) : vaultTransitWrapper(settings, env);
+}
+
+/**
+ * Vault's transit engine (POST /v1/MOUNT/datakey/plaintext/KEY, encrypt/KEY, decrypt/KEY): the
+ * master key goes to Vault only to be wrapped, and comes back only to this process. References in
+ * token/approle are read from keyway's environment or absolute files.
+ */
+async function vaultTransitWrapper(settings: VaultTransit, env: NodeJS.ProcessEnv): Promise<KeyWrapper> {
+  const { vaultClient } = await import('../sources/vault-client.ts');
+  const vault = vaultClient(settings, env, '/');
+  const base = `${settings.mount}/`;
+  const fail = (what: string, err: unknown) =>
+    new KeywayError('master_key_invalid', `store.key: Vault transit key ${settings.key_id} could not ${what} the master key: ${(err as Error).message}`, {
+      cause: err,
+    });
+  const signal = () => AbortSignal.timeout(10_000);
+  const plaintextOf = (answer: Record<string, unknown>): Buffer => {
+    const key = Buffer.from(String((answer['data'] as { plaintext?: string } | undefined)?.plaintext ?? ''), 'base64');
+    if (key.length !== 32) throw new Error('the answer is not a 32-byte key');
+    return key;
+  };
+  const ciphertextOf = (answer: Record<string, unknown>): Buffer => {
+    const text = (answer['data'] as { ciphertext?: string } | undefined)?.ciphertext;
+    if (typeof text !== 'string' || !text.startsWith('vault:')) throw new Error('the answer holds no ciphertext');
+    return Buffer.from(text, 'utf8');
+  };
+  return {
+    describe: `Vault transit key ${settings.key_id}`,
+    async wrap(key) {
+      try {
+        return {
+          ciphertext: ciphertextOf(await vault.call('POST', `${base}encrypt/${settings.key_id}`, signal(), { plaintext: key.toString('base64') })),
+          keyId: settings.key_id,
+        };
+      } catch (err) {
+        throw fail('wrap', err);
+      }
+    },
+    async unwrap(ciphertext, keyId = settings.key_id) {
+      try {
+        return plaintextOf(await vault.call('POST', `${base}decrypt/${keyId}`, signal(), { ciphertext: ciphertext.toString('utf8') }));
+      } catch (err) {
+        throw fail('unwrap', err);
+      }
+    },
+    async generate() {
+      try {
+        const answer = await vault.call('POST', `${base}datakey/plaintext/${settings.key_id}`, signal(), { bits: 256 });
+        return { key: plaintextOf(answer), ciphertext: ciphertextOf(answer), keyId: settings.key_id };
+      } catch (err) {
+        throw fail('make', err);
+      }
+    },
+  };
+}
+
+function kmsError(settings: AwsKms, what: string, err: unknown): KeywayError {
   return new KeywayError('master_key_invalid', `store.key: AWS KMS key ${settings.key_id} could not ${what} the master key: ${awsReason(err)}`, {
     cause: err,
   });
 }
 
 /** An AWS KMS wrapper for store.key's settings, signing with keyway's own environment's credentials (or the SDK's chain). */
-export async function awsKmsWrapper(settings: KmsKeyConfig, env: NodeJS.ProcessEnv): Promise<KeyWrapper> {
+export async function awsKmsWrapper(settings: AwsKms, env: NodeJS.ProcessEnv): Promise<KeyWrapper> {
   const { KMSClient, EncryptCommand, DecryptCommand, GenerateDataKeyCommand } = await import('@aws-sdk/client-kms');
   const client = new KMSClient({ ...awsClientSettings(settings, env), maxAttempts: 3 });
   const keyIdOf = (id: string | undefined) => id ?? settings.key_id;
@@ -81,11 +143,16 @@ export async function awsKmsWrapper(settings: KmsKeyConfig, env: NodeJS.ProcessE
   };
 }
 
-export function wrappedKeyText(ciphertext: Buffer, keyId: string, now = new Date()): string {
+/** How messages name a key-encryption key. */
+export function kmsLabel(kms: WrappedKeyFile['kms'], keyId: string): string {
+  return `${kms === 'aws' ? 'AWS KMS key' : 'Vault transit key'} ${keyId}`;
+}
+
+export function wrappedKeyText(ciphertext: Buffer, keyId: string, kms: WrappedKeyFile['kms'] = 'aws', now = new Date()): string {
   const file: WrappedKeyFile = {
     format: FORMAT,
     version: 1,
-    kms: 'aws',
+    kms,
     key_id: keyId,
     ciphertext: ciphertext.toString('base64'),
     wrapped_at: now.toISOString(),
@@ -109,7 +176,12 @@ export async function readWrappedKey(dataDir: string, name = WRAPPED_KEY_FILENAM
   } catch {
     parsed = {};
   }
-  if (parsed.format !== FORMAT || parsed.kms !== 'aws' || typeof parsed.ciphertext !== 'string' || typeof parsed.key_id !== 'string') {
+  if (
+    parsed.format !== FORMAT ||
+    (parsed.kms !== 'aws' && parsed.kms !== 'vault_transit') ||
+    typeof parsed.ciphertext !== 'string' ||
+    typeof parsed.key_id !== 'string'
+  ) {
     throw new KeywayError('master_key_invalid', `${path} is not a wrapped key keyway wrote (restore it from a backup)`);
   }
   return parsed as WrappedKeyFile;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../../errors/index.ts';
 import type { StoreKeyConfig } from '../../config/secret-sources.ts';
-import { awsKmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from './key-wrap.ts';
+import { kmsLabel, kmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from './key-wrap.ts';
 
 export const MASTER_KEY_BYTES = 32;
 export const MASTER_KEY_FILENAME = 'master.key';
@@ -154,17 +154,17 @@ export async function findMasterKey(opts: LoadMasterKeyOptions): Promise<MasterK
     if (kms === undefined) {
       throw invalid(
         wrappedKeyPath(opts.dataDir),
-        `holds the master key wrapped by AWS KMS key ${wrapped.key_id}: set store.key: {kms: aws, key_id: ${wrapped.key_id}, region: …} in the config`,
+        `holds the master key wrapped by ${kmsLabel(wrapped.kms, wrapped.key_id)}: set store.key: {kms: ${wrapped.kms}, key_id: ${wrapped.key_id}, …} in the config`,
       );
     }
-    const wrapper = await awsKmsWrapper(kms, env);
+    const wrapper = await kmsWrapper(kms, env);
     return { key: await wrapper.unwrap(Buffer.from(wrapped.ciphertext, 'base64'), wrapped.key_id), source: 'kms' };
   }
   const path = join(opts.dataDir, MASTER_KEY_FILENAME);
   if (kms !== undefined && existsSync(path)) {
     throw invalid(
       'store.key',
-      `names AWS KMS key ${kms.key_id}, and ${path} still holds the master key in plain: run \`keyway key rewrap\` to wrap it there (it removes the plain file)`,
+      `names ${kmsLabel(kms.kms, kms.key_id)}, and ${path} still holds the master key in plain: run \`keyway key rewrap\` to wrap it there (it removes the plain file)`,
     );
   }
   try {
@@ -184,14 +184,14 @@ export async function findMasterKey(opts: LoadMasterKeyOptions): Promise<MasterK
  */
 async function generateWrapped(opts: LoadMasterKeyOptions): Promise<MasterKey> {
   const kms = opts.wrap as Exclude<StoreKeyConfig, 'file'>;
-  const wrapper = await awsKmsWrapper(kms, opts.env ?? process.env);
+  const wrapper = await kmsWrapper(kms, opts.env ?? process.env);
   const made = await wrapper.generate();
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const path = wrappedKeyPath(opts.dataDir);
   const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await open(temp, 'wx', 0o600);
   try {
-    await handle.writeFile(wrappedKeyText(made.ciphertext, made.keyId));
+    await handle.writeFile(wrappedKeyText(made.ciphertext, made.keyId, kms.kms));
     await handle.sync();
   } finally {
     await handle.close();

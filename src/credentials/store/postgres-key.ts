@@ -5,7 +5,7 @@
 import type { KmsKeyConfig } from '../../config/secret-sources.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { loadPg } from '../../net/pg.ts';
-import { awsKmsWrapper, readWrappedKey } from './key-wrap.ts';
+import { kmsWrapper, readWrappedKey } from './key-wrap.ts';
 import { migrate } from './postgres-schema.ts';
 import { describeDatabase } from './postgres-store.ts';
 
@@ -45,7 +45,7 @@ export function readDatabaseKeyRow(url: string): Promise<KeyRow | undefined> {
  * Two replicas starting at once: the first row written wins, and both unwrap it.
  */
 export async function databaseMasterKey(url: string, kms: KmsKeyConfig, env: NodeJS.ProcessEnv, dataDir: string): Promise<Buffer> {
-  const wrapper = await awsKmsWrapper(kms, env);
+  const wrapper = await kmsWrapper(kms, env);
   const row = await readDatabaseKeyRow(url);
   if (row !== undefined) return wrapper.unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id);
   const local = await readWrappedKey(dataDir);
@@ -53,9 +53,10 @@ export async function databaseMasterKey(url: string, kms: KmsKeyConfig, env: Nod
     ? { key_id: local.key_id, ciphertext: local.ciphertext }
     : await wrapper.generate().then((m) => ({ key_id: m.keyId, ciphertext: m.ciphertext.toString('base64') }));
   const kept = await withClient(url, async (client) => {
-    await client.query(`INSERT INTO keyway_master_key (slot, kms, key_id, ciphertext) VALUES ('current', 'aws', $1, $2) ON CONFLICT (slot) DO NOTHING`, [
+    await client.query(`INSERT INTO keyway_master_key (slot, kms, key_id, ciphertext) VALUES ('current', $3, $1, $2) ON CONFLICT (slot) DO NOTHING`, [
       proposed.key_id,
       proposed.ciphertext,
+      kms.kms,
     ]);
     return (await client.query<KeyRow>(`SELECT kms, key_id, ciphertext FROM keyway_master_key WHERE slot = 'current'`)).rows[0]!;
   });

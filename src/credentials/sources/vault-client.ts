@@ -1,0 +1,90 @@
+// Vault's documented HTTP API, as keyway reads secrets (vault_kv) and wraps its master key
+// (store.key: {kms: vault_transit}): no client library needed. Auth by token (a reference, else
+// VAULT_TOKEN) or AppRole (POST /v1/auth/MOUNT/login; the client token kept until 80% of its lease,
+// and logged in again when Vault answers 403). Errors carry Vault's own words, which name a path or
+// a permission, never a secret.
+import { request } from 'undici';
+import { ENDPOINT_RULE, endpointAllowed } from '../../config/secret-sources.ts';
+import { readSecretRef, type SecretRef } from '../../config/secret-ref.ts';
+import { SourceFailure } from './reader.ts';
+
+export interface VaultSettings {
+  address?: string | undefined;
+  namespace?: string | undefined;
+  token?: SecretRef | undefined;
+  approle?: { role_id: SecretRef; secret_id: SecretRef; mount: string } | undefined;
+}
+
+export interface VaultClient {
+  /** One authenticated call; `path` under /v1/. */
+  call(method: 'GET' | 'POST', path: string, signal: AbortSignal, body?: unknown): Promise<Record<string, unknown>>;
+}
+
+export function vaultClient(settings: VaultSettings, env: NodeJS.ProcessEnv, baseDir: string): VaultClient {
+  const address = (settings.address ?? env['VAULT_ADDR'] ?? '').replace(/\/+$/, '');
+  const namespace = settings.namespace ?? env['VAULT_NAMESPACE'];
+  let login: { token: string; renewAt: number } | undefined;
+
+  const send = async (method: 'GET' | 'POST', path: string, signal: AbortSignal, token?: string, body?: unknown): Promise<Record<string, unknown>> => {
+    if (address === '') throw new SourceFailure('no Vault address: set the address in the config or VAULT_ADDR');
+    // VAULT_ADDR is held to the config's rule: the token and the secret would cross the network in clear.
+    if (!endpointAllowed(address)) throw new SourceFailure(`VAULT_ADDR: ${ENDPOINT_RULE}`);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token !== undefined) headers['x-vault-token'] = token;
+    if (namespace) headers['x-vault-namespace'] = namespace;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let answer: Awaited<ReturnType<typeof request>>;
+    try {
+      answer = await request(`${address}/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    } catch (err) {
+      const e = err as { name?: string; code?: string };
+      throw new SourceFailure(e.name === 'AbortError' ? 'no answer within the timeout' : `Vault cannot be reached (${e.code ?? e.name ?? 'error'})`);
+    }
+    const text = await answer.body.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      // An answer that is not JSON: its status says enough.
+    }
+    if (answer.statusCode !== 200) {
+      const errors = Array.isArray(parsed['errors'])
+        ? (parsed['errors'] as unknown[])
+            .filter((e) => typeof e === 'string')
+            .join('; ')
+            .slice(0, 200)
+        : '';
+      throw new SourceFailure(`Vault answered ${answer.statusCode}${errors ? `: ${errors}` : ''}`);
+    }
+    return parsed;
+  };
+
+  const tokenFor = async (signal: AbortSignal): Promise<string> => {
+    if (settings.approle === undefined) {
+      const token = settings.token ? readSecretRef(settings.token, env, baseDir) : env['VAULT_TOKEN'];
+      if (!token) throw new SourceFailure('no Vault token: set token (env:NAME or file:PATH), VAULT_TOKEN, or approle');
+      return token;
+    }
+    if (login !== undefined && Date.now() < login.renewAt) return login.token;
+    const role_id = readSecretRef(settings.approle.role_id, env, baseDir);
+    const secret_id = readSecretRef(settings.approle.secret_id, env, baseDir);
+    const answer = await send('POST', `auth/${settings.approle.mount}/login`, signal, undefined, { role_id, secret_id });
+    const auth = answer['auth'] as { client_token?: string; lease_duration?: number } | undefined;
+    if (!auth?.client_token) throw new SourceFailure('the AppRole login gave no client token');
+    login = { token: auth.client_token, renewAt: Date.now() + Math.max(1, auth.lease_duration ?? 60) * 800 };
+    return login.token;
+  };
+
+  return {
+    async call(method, path, signal, body) {
+      const token = await tokenFor(signal);
+      try {
+        return await send(method, path, signal, token, body);
+      } catch (err) {
+        // A token Vault no longer takes: the next call logs in again.
+        if (err instanceof SourceFailure && /answered 403/.test(err.message)) login = undefined;
+        throw err;
+      }
+    },
+  };
+}
