@@ -78,6 +78,19 @@ const sourceSchema = z.discriminatedUnion('type', [
   // The desktop's Secret Service (GNOME Keyring, KWallet), through secret-tool (libsecret-tools).
   z.strictObject({ type: z.literal('keychain'), ...lifetimes }),
   z.strictObject({
+    type: z.literal('gcp_secret_manager'),
+    // The project of bare secret names; else the key file's project_id.
+    project: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'expected a project id such as my-project')
+      .optional(),
+    // The service account's JSON key by reference; else the file GOOGLE_APPLICATION_CREDENTIALS names.
+    credentials: secretRef.optional(),
+    // Another endpoint than Google's (a regional or private one, an emulator).
+    endpoint: endpoint.optional(),
+    ...lifetimes,
+  }),
+  z.strictObject({
     type: z.literal('onepassword'),
     // A 1Password Connect server (its REST API); else OP_CONNECT_HOST.
     connect_host: endpoint.optional(),
@@ -89,7 +102,7 @@ const sourceSchema = z.discriminatedUnion('type', [
 
 export type SecretSourceConfig = z.output<typeof sourceSchema>;
 export type SecretSourceType = SecretSourceConfig['type'];
-export const SECRET_SOURCE_TYPES: readonly SecretSourceType[] = ['aws_secrets_manager', 'aws_ssm', 'vault_kv', 'keychain', 'onepassword'];
+export const SECRET_SOURCE_TYPES: readonly SecretSourceType[] = ['aws_secrets_manager', 'aws_ssm', 'vault_kv', 'keychain', 'gcp_secret_manager', 'onepassword'];
 
 export const secretSourcesSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name of a-z, 0-9, _ and -'), sourceSchema).default({});
 

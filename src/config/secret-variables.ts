@@ -37,7 +37,9 @@ export function secretVariableNames(config: Config): string[] {
   for (const source of Object.values(config.secret_sources ?? {})) {
     // The keyring's own credential is the desktop session itself.
     if (source.type === 'keychain') continue;
-    if (source.type === 'onepassword') {
+    if (source.type === 'gcp_secret_manager') {
+      note(source.credentials);
+    } else if (source.type === 'onepassword') {
       note(source.token);
       if (source.token === undefined) named.add('OP_CONNECT_TOKEN');
     } else if (source.type === 'vault_kv') {

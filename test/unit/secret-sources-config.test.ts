@@ -37,7 +37,7 @@ describe('secret sources in the config', () => {
     );
     expect(messageFor({ grants: { gh: grant({ from: 'aws', id: 'x' }) } })).toContain('no secret source "aws" in secret_sources: add it there');
     expect(messageFor({ secret_sources: { a: { type: 'aws_secret_manager' } } })).toContain(
-      'secret_sources.a.type: expected one of aws_secrets_manager, aws_ssm, vault_kv, keychain, onepassword; did you mean aws_secrets_manager?',
+      'secret_sources.a.type: expected one of aws_secrets_manager, aws_ssm, vault_kv, keychain, gcp_secret_manager, onepassword; did you mean aws_secrets_manager?',
     );
     expect(messageFor({ secret_sources: sources, grants: { gh: grant({ from: 'aws' }) } })).toContain('grants.gh.secret.id');
     expect(messageFor({ secret_sources: { v: { type: 'vault_kv', address: 'http://vault.corp.example:8200' } } })).toContain(

@@ -20,6 +20,8 @@ export async function createReader(config: SecretSourceConfig, env: NodeJS.Proce
       return (await import('./aws-ssm.ts')).ssmReader(config, env);
     case 'vault_kv':
       return (await import('./vault-kv.ts')).vaultKvReader(config, env, baseDir);
+    case 'gcp_secret_manager':
+      return (await import('./gcp-secret-manager.ts')).gcpSecretManagerReader(config, env, baseDir);
     case 'keychain':
       return (await import('./keychain.ts')).keychainReader(config, env);
     case 'onepassword':
