@@ -152,6 +152,15 @@ export const storeKeySchema = z
       key_id: z.string().min(1).max(2048),
       ...aws,
     }),
+    // Google Cloud KMS: the symmetric key key_id (projects/P/locations/L/keyRings/R/cryptoKeys/K).
+    z.strictObject({
+      kms: z.literal('gcp'),
+      key_id: z
+        .string()
+        .regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, 'expected projects/P/locations/L/keyRings/R/cryptoKeys/K'),
+      credentials: secretRef.optional(),
+      endpoint: endpoint.optional(),
+    }),
     // Vault's transit engine: the key named key_id (a transit key) wraps the master key.
     z.strictObject({
       kms: z.literal('vault_transit'),

@@ -26,6 +26,7 @@ export function secretVariableNames(config: Config): string[] {
   const wrap = config.store.key;
   if (wrap !== undefined && wrap !== 'file' && wrap.kms === 'aws')
     for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) named.add(name);
+  if (wrap !== undefined && wrap !== 'file' && wrap.kms === 'gcp') note(wrap.credentials);
   if (wrap !== undefined && wrap !== 'file' && wrap.kms === 'vault_transit') {
     note(wrap.token);
     note(wrap.approle?.role_id);

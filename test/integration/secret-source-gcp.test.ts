@@ -3,9 +3,9 @@
 // the key's token_uri, and reads the secret version with the token. The double speaks both APIs over
 // HTTPS: the token endpoint checks the assertion's RS256 signature, issuer and audience (and refuses
 // a wrong key), Secret Manager checks the bearer token. The upstream takes only the secret's value.
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { DIST_CLI, startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome, TEST_HOSTS } from '../helpers/keyway.ts';
+import { cleanEnv, makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -23,6 +23,8 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 const VALUE = `${CANARY}-gcp-secret-value`;
 const EMAIL = 'keyway-reader@keyway-test.iam.gserviceaccount.com';
 const PROJECT = 'keyway-test';
+const KMS_KEY = `projects/${PROJECT}/locations/global/keyRings/keyway/cryptoKeys/master`;
+const kmsKey = randomBytes(32);
 
 function rsaPair(): { privateKey: string; publicKey: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -81,6 +83,27 @@ describe('a grant secret in Google Secret Manager', () => {
         if (!issued.has(bearer))
           return json(401, { error: { code: 401, status: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials.' } });
         accessed.push(req.url ?? '');
+        // Cloud KMS: encrypt and decrypt with the one key this double holds (its own ciphertext format).
+        const kms = /^\/v1\/(projects\/[^:]+):(encrypt|decrypt)$/.exec(req.url ?? '');
+        if (req.method === 'POST' && kms) {
+          if (kms[1] !== KMS_KEY) return json(404, { error: { code: 404, status: 'NOT_FOUND', message: `CryptoKey ${kms[1]} not found.` } });
+          const body = JSON.parse(Buffer.concat(chunks).toString()) as { plaintext?: string; ciphertext?: string };
+          if (kms[2] === 'encrypt') {
+            const nonce = randomBytes(12);
+            const cipher = createCipheriv('aes-256-gcm', kmsKey, nonce);
+            const sealed = Buffer.concat([nonce, cipher.update(Buffer.from(body.plaintext ?? '', 'base64')), cipher.final(), cipher.getAuthTag()]);
+            return json(200, { name: KMS_KEY, ciphertext: sealed.toString('base64') });
+          }
+          try {
+            const blob = Buffer.from(body.ciphertext ?? '', 'base64');
+            const decipher = createDecipheriv('aes-256-gcm', kmsKey, blob.subarray(0, 12));
+            decipher.setAuthTag(blob.subarray(blob.length - 16));
+            const plain = Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
+            return json(200, { plaintext: plain.toString('base64') });
+          } catch {
+            return json(400, { error: { code: 400, status: 'INVALID_ARGUMENT', message: 'Decryption failed' } });
+          }
+        }
         if (req.url === `/v1/projects/${PROJECT}/secrets/github-token/versions/latest:access`) {
           return json(200, { name: `projects/${PROJECT}/secrets/github-token/versions/3`, payload: { data: Buffer.from(VALUE).toString('base64') } });
         }
@@ -133,6 +156,36 @@ describe('a grant secret in Google Secret Manager', () => {
   it("the secret's latest version is injected, read with a token minted from the service account's key", async () => {
     expect((await get('api.example.test')).status).toBe(200);
     expect(accessed).toEqual([`/v1/projects/${PROJECT}/secrets/github-token/versions/latest:access`]);
+  });
+
+  it("store.key on Cloud KMS: a new home's master key is wrapped by the key, only its ciphertext kept, and the store opens with it", async () => {
+    const wrappedHome = makeHome();
+    mkdirSync(join(wrappedHome, 'config'), { recursive: true });
+    writeFileSync(
+      join(wrappedHome, 'config', 'keyway.yaml'),
+      stringify({
+        store: { key: { kms: 'gcp', key_id: KMS_KEY, endpoint: google.address() ? `https://localhost:${(google.address() as AddressInfo).port}` : '' } },
+      }),
+    );
+    const env = cleanEnv({ GOOGLE_APPLICATION_CREDENTIALS: join(home, 'sa.json'), NODE_EXTRA_CA_CERTS: TLS_FIXTURES.caPath });
+    const cli = (args: string[], stdin?: string) => runCli([...args, '--home', wrappedHome], env, stdin);
+    expect((await cli(['grants', 'add', 'api', '--type', 'bearer', '--domains', 'api.example.test'])).code).toBe(0);
+    expect((await cli(['secrets', 'set', 'api', '--stdin'], VALUE)).code).toBe(0);
+    expect(existsSync(join(wrappedHome, 'data', 'master.key'))).toBe(false);
+    const file = JSON.parse(readFileSync(join(wrappedHome, 'data', 'master.key.kms'), 'utf8')) as { kms: string; ciphertext: string };
+    expect(file.kms).toBe('gcp');
+    // The key, as the KMS alone can give it, is in no file of the home.
+    const blob = Buffer.from(file.ciphertext, 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', kmsKey, blob.subarray(0, 12));
+    decipher.setAuthTag(blob.subarray(blob.length - 16));
+    const key = Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
+    const files = readdirSync(wrappedHome, { recursive: true, encoding: 'utf8' })
+      .map((n) => join(wrappedHome, n))
+      .filter((p) => statSync(p).isFile());
+    expect(files.filter((p) => readFileSync(p).includes(key) || readFileSync(p, 'latin1').includes(key.toString('base64')))).toEqual([]);
+    const listed = await cli(['grants', 'list', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse((await cli(['key', 'status', '--json'])).stdout)).toMatchObject({ kept: 'kms', kms_key_id: KMS_KEY });
   });
 
   it("a secret that is not there, and a key the token endpoint refuses: 502 secret_unavailable with Google's reason, nothing sent", async () => {

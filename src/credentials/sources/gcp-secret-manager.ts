@@ -4,17 +4,13 @@
 // and exchanges it at the key's token_uri, as google_service_account grants do, keeping the access
 // token until 5 minutes before it expires. The item: SECRET (version latest, or `version`), or
 // projects/P/secrets/S[/versions/V]. Needs roles/secretmanager.secretAccessor on the secret.
-import { readFile } from 'node:fs/promises';
 import { request } from 'undici';
 import type { SecretSourceConfig, SourcedSecret } from '../../config/secret-sources.ts';
-import { readSecretRef } from '../../config/secret-ref.ts';
-import { type GoogleServiceAccountMaterial, parseMaterial } from '../material.ts';
-import { googleMinter } from '../providers/google-service-account.ts';
+import { gcpServiceAccount } from './gcp-auth.ts';
 import { pickField, SourceFailure, type SourceReader } from './reader.ts';
 
 type Config = Extract<SecretSourceConfig, { type: 'gcp_secret_manager' }>;
 
-const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const DEFAULT_ENDPOINT = 'https://secretmanager.googleapis.com';
 
 /** The version's resource name for an item, in the source's project. */
@@ -28,53 +24,15 @@ export function versionName(item: SourcedSecret, project: string | undefined): s
 
 export function gcpSecretManagerReader(config: Config, env: NodeJS.ProcessEnv, baseDir: string): SourceReader {
   const endpoint = (config.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
-  let account: { key: GoogleServiceAccountMaterial; project: string | undefined } | undefined;
-  let token: { value: string; renewAt: number } | undefined;
-
-  const accountOf = async () => {
-    if (account) return account;
-    let text: string;
-    if (config.credentials) text = readSecretRef(config.credentials, env, baseDir);
-    else {
-      const path = env['GOOGLE_APPLICATION_CREDENTIALS'];
-      if (!path) throw new SourceFailure("no service account: set the source's credentials (env:NAME or file:PATH) or GOOGLE_APPLICATION_CREDENTIALS");
-      text = await readFile(path, 'utf8').catch(() => {
-        throw new SourceFailure('GOOGLE_APPLICATION_CREDENTIALS names a file that cannot be read');
-      });
-    }
-    let key: GoogleServiceAccountMaterial;
-    try {
-      key = parseMaterial('google_service_account', text) as GoogleServiceAccountMaterial;
-    } catch (err) {
-      throw new SourceFailure(`the service account key: ${(err as Error).message}`);
-    }
-    const project = config.project ?? (JSON.parse(text) as { project_id?: string }).project_id;
-    account = { key, project };
-    return account;
-  };
-
-  const tokenFor = async (): Promise<string> => {
-    if (token && Date.now() < token.renewAt) return token.value;
-    const { key } = await accountOf();
-    try {
-      const minted = await googleMinter.mint(
-        { key, scopes: [SCOPE], subject: undefined },
-        { now: Date.now(), timeoutMs: config.timeout, dispatcher: undefined },
-      );
-      token = { value: minted.accessToken, renewAt: minted.expiresAt - googleMinter.mintBeforeMs };
-      return token.value;
-    } catch (err) {
-      throw new SourceFailure(`the service account's token could not be had: ${(err as Error).message}`);
-    }
-  };
+  const auth = gcpServiceAccount(config.credentials, env, baseDir, config.timeout);
 
   return {
     async fetch(item: SourcedSecret, signal: AbortSignal): Promise<string> {
-      const name = versionName(item, (await accountOf()).project);
+      const name = versionName(item, config.project ?? (await auth.project()));
       let answer: Awaited<ReturnType<typeof request>>;
       try {
         answer = await request(`${endpoint}/v1/${name}:access`, {
-          headers: { authorization: `Bearer ${await tokenFor()}`, accept: 'application/json' },
+          headers: { authorization: `Bearer ${await auth.token()}`, accept: 'application/json' },
           signal,
         });
       } catch (err) {
@@ -87,7 +45,7 @@ export function gcpSecretManagerReader(config: Config, env: NodeJS.ProcessEnv, b
       const body = (await answer.body.json().catch(() => ({}))) as { payload?: { data?: string }; error?: { message?: string; status?: string } };
       if (answer.statusCode !== 200) {
         // A token refused: the next fetch mints another.
-        if (answer.statusCode === 401) token = undefined;
+        if (answer.statusCode === 401) auth.forget();
         const why = body.error ? `: ${body.error.status ?? ''} ${(body.error.message ?? '').slice(0, 200)}`.trimEnd() : '';
         throw new SourceFailure(`Secret Manager answered ${answer.statusCode}${why}`);
       }

@@ -2,6 +2,7 @@
 // data/master.key.kms holds only the KMS's ciphertext of the key, so nothing on disk decrypts the
 // store alone; each start asks the KMS to unwrap it (kms:Decrypt). The AWS SDK's KMS client is
 // loaded only here, when a home uses it. Messages name the KMS key and the KMS's error, never a key.
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KmsKeyConfig } from '../../config/secret-sources.ts';
@@ -15,7 +16,7 @@ const FORMAT = 'keyway-wrapped-key';
 export interface WrappedKeyFile {
   format: typeof FORMAT;
   version: 1;
-  kms: 'aws' | 'vault_transit';
+  kms: 'aws' | 'vault_transit' | 'gcp';
   /** The KMS key's ARN as the KMS answered (the alias resolved). */
   key_id: string;
   /** base64 of the KMS ciphertext blob. */
@@ -42,7 +43,67 @@ type VaultTransit = Extract<KmsKeyConfig, { kms: 'vault_transit' }>;
 
 /** The wrapper store.key names: AWS KMS or Vault's transit engine. */
 export function kmsWrapper(settings: KmsKeyConfig, env: NodeJS.ProcessEnv): Promise<KeyWrapper> {
-  return settings.kms === 'aws' ? awsKmsWrapper(settings, env) : vaultTransitWrapper(settings, env);
+  if (settings.kms === 'aws') return awsKmsWrapper(settings, env);
+  if (settings.kms === 'gcp') return gcpKmsWrapper(settings, env);
+  return vaultTransitWrapper(settings, env);
+}
+
+/**
+ * Google Cloud KMS (POST /v1/KEY:encrypt and :decrypt, as a service account: sources/gcp-auth.ts).
+ * It has no data-key call: a new master key is made here (32 random bytes) and sent only to be
+ * wrapped.
+ */
+async function gcpKmsWrapper(settings: Extract<KmsKeyConfig, { kms: 'gcp' }>, env: NodeJS.ProcessEnv): Promise<KeyWrapper> {
+  const { gcpServiceAccount } = await import('../sources/gcp-auth.ts');
+  const { request } = await import('undici');
+  const auth = gcpServiceAccount(settings.credentials, env, '/', 10_000);
+  const endpoint = (settings.endpoint ?? 'https://cloudkms.googleapis.com').replace(/\/+$/, '');
+  const call = async (keyId: string, verb: 'encrypt' | 'decrypt', body: Record<string, string>): Promise<Record<string, unknown>> => {
+    const answer = await request(`${endpoint}/v1/${keyId}:${verb}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await auth.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const parsed = (await answer.body.json().catch(() => ({}))) as Record<string, unknown> & { error?: { status?: string; message?: string } };
+    if (answer.statusCode !== 200) {
+      if (answer.statusCode === 401) auth.forget();
+      throw new Error(
+        `Cloud KMS answered ${answer.statusCode}${parsed.error ? `: ${parsed.error.status ?? ''} ${(parsed.error.message ?? '').slice(0, 200)}`.trimEnd() : ''}`,
+      );
+    }
+    return parsed;
+  };
+  const fail = (what: string, err: unknown) =>
+    new KeywayError('master_key_invalid', `store.key: Cloud KMS key ${settings.key_id} could not ${what} the master key: ${(err as Error).message}`, {
+      cause: err,
+    });
+  const wrap = async (key: Buffer) => {
+    try {
+      const answer = await call(settings.key_id, 'encrypt', { plaintext: key.toString('base64') });
+      if (typeof answer['ciphertext'] !== 'string') throw new Error('the answer holds no ciphertext');
+      return { ciphertext: Buffer.from(answer['ciphertext'], 'base64'), keyId: settings.key_id };
+    } catch (err) {
+      throw fail('wrap', err);
+    }
+  };
+  return {
+    describe: `Cloud KMS key ${settings.key_id}`,
+    wrap,
+    async unwrap(ciphertext, keyId = settings.key_id) {
+      try {
+        const key = Buffer.from(String((await call(keyId, 'decrypt', { ciphertext: ciphertext.toString('base64') }))['plaintext'] ?? ''), 'base64');
+        if (key.length !== 32) throw new Error('the answer is not a 32-byte key');
+        return key;
+      } catch (err) {
+        throw fail('unwrap', err);
+      }
+    },
+    async generate() {
+      const key = randomBytes(32);
+      return { key, ...(await wrap(key)) };
+    },
+  };
 }
 
 /**
@@ -145,7 +206,7 @@ export async function awsKmsWrapper(settings: AwsKms, env: NodeJS.ProcessEnv): P
 
 /** How messages name a key-encryption key. */
 export function kmsLabel(kms: WrappedKeyFile['kms'], keyId: string): string {
-  return `${kms === 'aws' ? 'AWS KMS key' : 'Vault transit key'} ${keyId}`;
+  return `${kms === 'aws' ? 'AWS KMS key' : kms === 'gcp' ? 'Cloud KMS key' : 'Vault transit key'} ${keyId}`;
 }
 
 export function wrappedKeyText(ciphertext: Buffer, keyId: string, kms: WrappedKeyFile['kms'] = 'aws', now = new Date()): string {
@@ -178,7 +239,7 @@ export async function readWrappedKey(dataDir: string, name = WRAPPED_KEY_FILENAM
   }
   if (
     parsed.format !== FORMAT ||
-    (parsed.kms !== 'aws' && parsed.kms !== 'vault_transit') ||
+    (parsed.kms !== 'aws' && parsed.kms !== 'vault_transit' && parsed.kms !== 'gcp') ||
     typeof parsed.ciphertext !== 'string' ||
     typeof parsed.key_id !== 'string'
   ) {
