@@ -1,4 +1,5 @@
-import { type Config, secretVariableNames } from '../config/index.ts';
+import { type Config } from '../config/index.ts';
+import { missingSecretVariables } from '../config/secret-variables.ts';
 import { openDoor } from '../contain/door-client.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { findRunningProxy } from '../running-proxy.ts';
@@ -10,7 +11,7 @@ import { findRunningProxy } from '../running-proxy.ts';
 // result is for the command's own checks: never handed to a program it starts.
 
 export async function withRunningSecrets(config: Config, env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
-  const missing = secretVariableNames(config).filter((name) => (env[name] ?? '').trim() === '');
+  const missing = missingSecretVariables(config, env);
   if (missing.length === 0) return env;
   const door = findRunningProxy(runningProxyFiles(config.home).runningProxy)?.door;
   const open = door === undefined ? undefined : await openDoor(door).catch(() => undefined);

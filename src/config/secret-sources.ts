@@ -32,6 +32,13 @@ export const ENDPOINT_RULE = 'expected an https:// URL (http:// only on loopback
 
 const endpoint = z.string().refine(endpointAllowed, { message: ENDPOINT_RULE });
 
+/** Vault's Kubernetes auth: the pod's projected service account token, exchanged under a Vault role. */
+const kubernetesAuth = z.strictObject({
+  role: z.string().min(1),
+  mount: z.string().min(1).default('kubernetes'),
+  token_file: z.string().min(1).default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
+});
+
 const lifetimes = {
   // How long a value is used before it is fetched again.
   ttl: durationWithin(1_000, 24 * 3_600_000).default(SOURCE_TTL_DEFAULT_MS),
@@ -73,6 +80,8 @@ const sourceSchema = z.discriminatedUnion('type', [
     token: secretRef.optional(),
     // AppRole auth instead of a token: keyway logs in and renews the login as it expires.
     approle: z.strictObject({ role_id: secretRef, secret_id: secretRef, mount: z.string().min(1).default('approle') }).optional(),
+    // Kubernetes auth instead: the pod's service account token, exchanged for a Vault token under role.
+    kubernetes: kubernetesAuth.optional(),
     ...lifetimes,
   }),
   // The desktop's Secret Service (GNOME Keyring, KWallet), through secret-tool (libsecret-tools).
@@ -173,6 +182,7 @@ export const storeKeySchema = z
       namespace: z.string().min(1).optional(),
       token: secretRef.optional(),
       approle: z.strictObject({ role_id: secretRef, secret_id: secretRef, mount: z.string().min(1).default('approle') }).optional(),
+      kubernetes: kubernetesAuth.optional(),
     }),
   ])
   .default('file');

@@ -54,3 +54,17 @@ export function secretVariableNames(config: Config): string[] {
   }
   return [...named];
 }
+
+const AWS_CREDENTIALS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+
+/**
+ * The secret variables this environment lacks, to ask a running keyway for (its contain door). The
+ * AWS key is one set: taken whole from the running keyway only when this environment has none of
+ * it, never mixed (a long-term key here and a session token there would be two identities).
+ */
+export function missingSecretVariables(config: Config, env: NodeJS.ProcessEnv): string[] {
+  const missing = (name: string) => (env[name] ?? '').trim() === '';
+  const names = secretVariableNames(config);
+  const awsHere = AWS_CREDENTIALS.some((name) => !missing(name));
+  return names.filter((name) => (AWS_CREDENTIALS.includes(name) ? !awsHere : missing(name)));
+}

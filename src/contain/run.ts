@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startKeyway } from '../app/index.ts';
-import { type Config, secretVariableNames } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
+import { missingSecretVariables } from '../config/secret-variables.ts';
 import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { findRunningProxy } from '../running-proxy.ts';
@@ -155,7 +156,7 @@ async function containedServer(options: ContainOptions): Promise<ContainedServer
   let env = options.keywayEnv;
   let joined: Awaited<ReturnType<Door['join']>> | undefined;
   if (door !== undefined) {
-    const missing = [...secretVariableNames(options.config), 'KEYWAY_MASTER_KEY'].filter((name) => (env[name] ?? '').trim() === '');
+    const missing = [...missingSecretVariables(options.config, env), ...((env['KEYWAY_MASTER_KEY'] ?? '').trim() === '' ? ['KEYWAY_MASTER_KEY'] : [])];
     env = { ...env, ...(await door.secrets(missing)) };
     joined = await door.join();
   }

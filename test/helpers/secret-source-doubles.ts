@@ -69,6 +69,8 @@ export interface VaultDouble {
 export async function startVaultDouble(options: {
   token: string;
   approle?: { roleId: string; secretId: string };
+  /** Kubernetes auth: the role and the service account token its login takes. */
+  kubernetes?: { role: string; jwt: string };
   transitKeys?: string[];
 }): Promise<VaultDouble> {
   const transit = new Map((options.transitKeys ?? []).map((name) => [name, randomBytes(32)]));
@@ -103,6 +105,15 @@ export async function startVaultDouble(options: {
       calls.push({ path: url.pathname, allowed: ok });
       if (!ok) return answer(res, 400, { errors: ['invalid role or secret ID'] });
       const token = `hvs.approle-${++issued}`;
+      tokens.add(token);
+      return answer(res, 200, { auth: { client_token: token, lease_duration: 3600, renewable: true } });
+    }
+    if (req.method === 'POST' && url.pathname === '/v1/auth/kubernetes/login') {
+      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { role?: string; jwt?: string };
+      const ok = options.kubernetes !== undefined && body.role === options.kubernetes.role && body.jwt === options.kubernetes.jwt;
+      calls.push({ path: url.pathname, allowed: ok });
+      if (!ok) return answer(res, 403, { errors: ['permission denied'] });
+      const token = `hvs.k8s-${++issued}`;
       tokens.add(token);
       return answer(res, 200, { auth: { client_token: token, lease_duration: 3600, renewable: true } });
     }

@@ -37,7 +37,9 @@ const SSM_VALUE = `${CANARY}-ssm-value`;
 const VAULT_VALUE = `${CANARY}-vault-value`;
 const OP_VALUE = `${CANARY}-1password-value`;
 const OP_TOKEN = `${CANARY}-connect-token`;
-const VALUES = [V1, V2, ROTATED, SSM_VALUE, VAULT_VALUE, OP_VALUE, OP_TOKEN, AWS_KEY.secretAccessKey, VAULT_TOKEN];
+const K8S_JWT = `eyJ.${CANARY}-k8s-service-account`;
+const k8sTokenFile = join(makeHome(), 'token');
+const VALUES = [V1, V2, ROTATED, SSM_VALUE, VAULT_VALUE, OP_VALUE, OP_TOKEN, K8S_JWT, AWS_KEY.secretAccessKey, VAULT_TOKEN];
 const HOSTS = [
   'sm.example.test',
   'rot.example.test',
@@ -50,6 +52,7 @@ const HOSTS = [
   'badop.example.test',
   'rej.example.test',
   'vaultenv.example.test',
+  'vaultk8s.example.test',
 ];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,7 +92,8 @@ describe('a grant secret from a secret source', () => {
       ]),
     );
     ssm = await startSsmDouble([AWS_KEY], new Map([['/prod/ssm-token', SSM_VALUE]]));
-    vault = await startVaultDouble({ token: VAULT_TOKEN });
+    vault = await startVaultDouble({ token: VAULT_TOKEN, kubernetes: { role: 'keyway', jwt: K8S_JWT } });
+    writeFileSync(k8sTokenFile, K8S_JWT);
     vault.secrets.set('apps/widget', { api_key: VAULT_VALUE });
     connect = await startConnectDouble(OP_TOKEN);
     connect.vaults.set('Engineering', new Map([['Widget API', { username: 'robot', credential: OP_VALUE, password: OP_VALUE }]]));
@@ -114,6 +118,7 @@ describe('a grant secret from a secret source', () => {
           op: { type: 'onepassword', connect_host: connect.url },
           aws_rej: { type: 'aws_secrets_manager', region: 'us-east-1', endpoint: sm.url, ttl: '1h', failure_ttl: '0s', max_stale: '1h' },
           vaultenv: { type: 'vault_kv', token: 'env:VAULT_TOKEN_REF' },
+          vaultk8s: { type: 'vault_kv', address: vault.url, kubernetes: { role: 'keyway', token_file: k8sTokenFile } },
           badop: { type: 'onepassword', connect_host: connect.url, token: 'env:BAD_OP_TOKEN' },
         },
         grants: {
@@ -124,6 +129,7 @@ describe('a grant secret from a secret source', () => {
           nokey: { type: 'bearer', domains: ['nokey.example.test'], secret: { from: 'aws', id: 'prod/github', key: 'missing_field' } },
           badvault: { type: 'bearer', domains: ['badvault.example.test'], secret: { from: 'badvault', id: 'apps/widget', key: 'api_key' } },
           rej: { type: 'bearer', domains: ['rej.example.test'], secret: { from: 'aws_rej', id: 'prod/rejected' } },
+          vaultk8s: { type: 'bearer', domains: ['vaultk8s.example.test'], secret: { from: 'vaultk8s', id: 'apps/widget', key: 'api_key' } },
           vaultenv: { type: 'bearer', domains: ['vaultenv.example.test'], secret: { from: 'vaultenv', id: 'apps/widget', key: 'api_key' } },
           op: { type: 'bearer', domains: ['op.example.test'], secret: { from: 'op', id: 'op://Engineering/Widget API/credential' } },
           oppw: { type: 'bearer', domains: ['oppw.example.test'], secret: { from: 'op', id: 'Engineering/Widget API' } },
@@ -235,6 +241,12 @@ describe('a grant secret from a secret source', () => {
     expect(bad).toMatchObject({ status: 502, code: 'secret_unavailable' });
     expect(message(bad.text)).toMatch(/Vault answered 403: permission denied/);
     expect(upstream.seen.length).toBe(before);
+  });
+
+  it("Vault's Kubernetes auth: the pod's service account token is exchanged for a Vault token, and the secret injected", async () => {
+    expect((await get('vaultk8s.example.test')).status).toBe(200);
+    expect(sentTo('vaultk8s.example.test').at(-1)).toBe(`Bearer ${VAULT_VALUE}`);
+    expect(vault.calls.some((c) => c.path === '/v1/auth/kubernetes/login' && c.allowed)).toBe(true);
   });
 
   it('VAULT_ADDR is held to the https rule: a plain-http Vault off loopback is refused before the token is sent', async () => {

@@ -1,7 +1,7 @@
 // secret_sources: and a grant's secret {from, id, key}: each mistake named at its key, with the fix.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
-import { secretVariableNames } from '../../src/config/secret-variables.ts';
+import { missingSecretVariables, secretVariableNames } from '../../src/config/secret-variables.ts';
 import { keychainAttributes } from '../../src/credentials/sources/keychain.ts';
 import { parseReference } from '../../src/credentials/sources/onepassword.ts';
 
@@ -63,6 +63,14 @@ describe('secret sources in the config', () => {
       '/nonexistent-home',
     );
     expect(secretVariableNames(config)).toEqual(expect.arrayContaining(['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'ROLE', 'VAULT_TOKEN']));
+  });
+
+  it("ask a running keyway for the AWS key only as a whole set, never to complete this shell's own", () => {
+    const config = parseConfig({ secret_sources: { aws: { type: 'aws_ssm' } } }, '/nonexistent-home');
+    const aws = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+    expect(missingSecretVariables(config, {})).toEqual(expect.arrayContaining(aws));
+    // A long-term key here and no session token: the running keyway's session token would mix two identities.
+    expect(missingSecretVariables(config, { AWS_ACCESS_KEY_ID: 'AKIA1', AWS_SECRET_ACCESS_KEY: 'x' }).filter((n) => aws.includes(n))).toEqual([]);
   });
 });
 

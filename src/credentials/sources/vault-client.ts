@@ -1,8 +1,9 @@
 // Vault's documented HTTP API, as keyway reads secrets (vault_kv) and wraps its master key
 // (store.key: {kms: vault_transit}): no client library needed. Auth by token (a reference, else
-// VAULT_TOKEN) or AppRole (POST /v1/auth/MOUNT/login; the client token kept until 80% of its lease,
+// VAULT_TOKEN), AppRole or Kubernetes (POST /v1/auth/MOUNT/login, the pod's service account token; the client token kept until 80% of its lease,
 // and logged in again when Vault answers 403). Errors carry Vault's own words, which name a path or
 // a permission, never a secret.
+import { readFile } from 'node:fs/promises';
 import { request } from 'undici';
 import { ENDPOINT_RULE, endpointAllowed } from '../../config/secret-sources.ts';
 import { readSecretRef, type SecretRef } from '../../config/secret-ref.ts';
@@ -13,6 +14,7 @@ export interface VaultSettings {
   namespace?: string | undefined;
   token?: SecretRef | undefined;
   approle?: { role_id: SecretRef; secret_id: SecretRef; mount: string } | undefined;
+  kubernetes?: { role: string; mount: string; token_file: string } | undefined;
 }
 
 export interface VaultClient {
@@ -59,7 +61,24 @@ export function vaultClient(settings: VaultSettings, env: NodeJS.ProcessEnv, bas
     return parsed;
   };
 
+  /** A login (AppRole or Kubernetes): its client token, kept until 80% of its lease. */
+  const logIn = async (mount: string, body: Record<string, string>, what: string, signal: AbortSignal): Promise<string> => {
+    const answer = await send('POST', `auth/${mount}/login`, signal, undefined, body);
+    const auth = answer['auth'] as { client_token?: string; lease_duration?: number } | undefined;
+    if (!auth?.client_token) throw new SourceFailure(`the ${what} login gave no client token`);
+    login = { token: auth.client_token, renewAt: Date.now() + Math.max(1, auth.lease_duration ?? 60) * 800 };
+    return login.token;
+  };
+
   const tokenFor = async (signal: AbortSignal): Promise<string> => {
+    const kubernetes = settings.kubernetes;
+    if (kubernetes !== undefined) {
+      if (login !== undefined && Date.now() < login.renewAt) return login.token;
+      // Read at each login: the kubelet rotates the projected token.
+      const jwt = (await readFile(kubernetes.token_file, 'utf8').catch(() => '')).trim();
+      if (jwt === '') throw new SourceFailure(`the service account token ${kubernetes.token_file} cannot be read`);
+      return logIn(kubernetes.mount, { role: kubernetes.role, jwt }, 'Kubernetes', signal);
+    }
     if (settings.approle === undefined) {
       const token = settings.token ? readSecretRef(settings.token, env, baseDir) : env['VAULT_TOKEN'];
       if (!token) throw new SourceFailure('no Vault token: set token (env:NAME or file:PATH), VAULT_TOKEN, or approle');
@@ -68,11 +87,7 @@ export function vaultClient(settings: VaultSettings, env: NodeJS.ProcessEnv, bas
     if (login !== undefined && Date.now() < login.renewAt) return login.token;
     const role_id = readSecretRef(settings.approle.role_id, env, baseDir);
     const secret_id = readSecretRef(settings.approle.secret_id, env, baseDir);
-    const answer = await send('POST', `auth/${settings.approle.mount}/login`, signal, undefined, { role_id, secret_id });
-    const auth = answer['auth'] as { client_token?: string; lease_duration?: number } | undefined;
-    if (!auth?.client_token) throw new SourceFailure('the AppRole login gave no client token');
-    login = { token: auth.client_token, renewAt: Date.now() + Math.max(1, auth.lease_duration ?? 60) * 800 };
-    return login.token;
+    return logIn(settings.approle.mount, { role_id, secret_id }, 'AppRole', signal);
   };
 
   return {
