@@ -8,8 +8,7 @@ import { type CredentialStore, findMasterKey, loadMasterKey, MASTER_KEY_BYTES, P
 import { keywayPaths, type KeywayPaths } from './paths.ts';
 import { type CheckpointKey, checkpointKeyFromSeed, checkpointSeedFrom } from './audit/checkpoints/index.ts';
 import { AUDIT_KEYS_RECORD, pendingKey, promotePending } from './credentials/store/key-rotation.ts';
-import { kmsWrapper } from './credentials/store/key-wrap.ts';
-import { databaseMasterKey, readDatabaseKeyRow } from './credentials/store/postgres-key.ts';
+import { databaseMasterKey, existingDatabaseKey, keyInDatabase } from './credentials/store/postgres-key.ts';
 
 /**
  * What both the proxy and the command line open: the config, the paths, the master key and the
@@ -54,13 +53,9 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const options = { poolSize: config.store.pool_size, statementTimeoutMs: config.store.statement_timeout };
     // With a KMS, the wrapped key lives in the database, the same for every replica and rotated there
     // (unless KEYWAY_MASTER_KEY(_FILE) gives the key, which wins as it does everywhere).
-    const given = env['KEYWAY_MASTER_KEY'] !== undefined || env['KEYWAY_MASTER_KEY_FILE'] !== undefined;
-    if (wrap !== 'file' && !given) {
+    if (wrap !== 'file' && keyInDatabase(config, env)) {
       const key = await databaseMasterKey(url, wrap, env, paths.dataDir);
-      const reloadKey = async () => {
-        const row = await readDatabaseKeyRow(url);
-        return row === undefined ? undefined : (await kmsWrapper(wrap, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id);
-      };
+      const reloadKey = () => existingDatabaseKey(url, wrap, env);
       const store = await PostgresStore.open(url, key, { ...options, reloadKey });
       return withAuditKeys({ config, paths, store, masterKey: key });
     }

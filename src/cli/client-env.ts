@@ -7,6 +7,7 @@ import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
 import { ENV_PLACEHOLDER, grantPlaceholder } from '../credentials/body-swap/index.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
 import { wrappedKeyPath } from '../credentials/store/key-wrap.ts';
+import { existingDatabaseKey, keyInDatabase } from '../credentials/store/postgres-key.ts';
 import { type CredentialStore, loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
@@ -205,6 +206,21 @@ async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (m
   const paths = keywayPaths(config);
   const onDatabase = config.store.backend === 'postgres' && config.store.url !== undefined;
   if (!onDatabase && !existsSync(paths.store)) return undefined;
+  // A database whose key a KMS wraps keeps that key itself: read it, never make one.
+  if (onDatabase && config.store.url && config.store.key !== 'file' && keyInDatabase(config, env)) {
+    try {
+      const url = readSecretRef(config.store.url, env, config.home);
+      const key = await existingDatabaseKey(url, config.store.key, env);
+      if (key === undefined) {
+        warn('placeholders for grants in the store skipped: the database has no master key yet (keyway start makes it)');
+        return undefined;
+      }
+      return await PostgresStore.open(url, key);
+    } catch (err) {
+      warn(`placeholders for grants in the store skipped: ${(err as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+  }
   const keyAtHand =
     env['KEYWAY_MASTER_KEY'] !== undefined ||
     env['KEYWAY_MASTER_KEY_FILE'] !== undefined ||

@@ -8,6 +8,8 @@ import { Client, ProxyAgent, type Dispatcher } from 'undici';
 import { startKeyway } from '../app/index.ts';
 import type { Config } from '../config/index.ts';
 import { findMasterKey } from '../credentials/store/index.ts';
+import { keyInDatabase, readDatabaseKeyRow } from '../credentials/store/postgres-key.ts';
+import { readSecretRef } from '../config/secret-ref.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
 import { fetchProxyCredentials } from '../proxy/identify/agent.ts';
@@ -45,8 +47,12 @@ export async function openFetchProxy(
   // With store.backend postgres there is no store file: the store is the database, and what this
   // process would make is a master key (the database's schema is made by whoever set it up).
   if (config.store.backend === 'postgres') {
-    if ((await findMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })) === undefined)
-      throw notSetUp(config, 'no master key for the database store');
+    // With a KMS the database keeps the key (wrapped); else it is this home's.
+    const hasKey =
+      config.store.key !== 'file' && keyInDatabase(config, env) && config.store.url
+        ? (await readDatabaseKeyRow(readSecretRef(config.store.url, env, config.home))) !== undefined
+        : (await findMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })) !== undefined;
+    if (!hasKey) throw notSetUp(config, 'no master key for the database store');
   } else if (!existsSync(paths.store)) throw notSetUp(config, 'no store');
   // Its port is on loopback, where any local process (another home's agent, through its keyway)
   // could find it: it serves only this request, whose proxy password starts with this key.

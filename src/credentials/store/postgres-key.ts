@@ -2,7 +2,7 @@
 // (keyway_master_key) rather than in each replica's data folder, so every replica unwraps the same
 // key and a rotation reaches them all. The first replica on a new database has the KMS make the key
 // (or wraps in the one its data folder holds: master.key.kms, from before); the others unwrap that.
-import type { KmsKeyConfig } from '../../config/secret-sources.ts';
+import type { KmsKeyConfig, StoreKeyConfig } from '../../config/secret-sources.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { loadPg } from '../../net/pg.ts';
 import { kmsWrapper, readWrappedKey } from './key-wrap.ts';
@@ -61,4 +61,17 @@ export async function databaseMasterKey(url: string, kms: KmsKeyConfig, env: Nod
     return (await client.query<KeyRow>(`SELECT kms, key_id, ciphertext FROM keyway_master_key WHERE slot = 'current'`)).rows[0]!;
   });
   return wrapper.unwrap(Buffer.from(kept.ciphertext, 'base64'), kept.key_id);
+}
+
+/** The database's master key if it has one, unwrapped; undefined when none was made yet (nothing is made here). */
+export async function existingDatabaseKey(url: string, kms: KmsKeyConfig, env: NodeJS.ProcessEnv): Promise<Buffer | undefined> {
+  const row = await readDatabaseKeyRow(url);
+  return row === undefined ? undefined : (await kmsWrapper(kms, env)).unwrap(Buffer.from(row.ciphertext, 'base64'), row.key_id);
+}
+
+/** Whether this config keeps its master key in the database: PostgreSQL, a KMS, and no key given in the environment. */
+export function keyInDatabase(config: { store: { backend: string; key: StoreKeyConfig } }, env: NodeJS.ProcessEnv): boolean {
+  return (
+    config.store.backend === 'postgres' && config.store.key !== 'file' && env['KEYWAY_MASTER_KEY'] === undefined && env['KEYWAY_MASTER_KEY_FILE'] === undefined
+  );
 }
