@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +11,10 @@ import { ListenerRegistry, listenersDir, registerListeners } from '../../src/egr
 
 const freshDir = () => join(mkdtempSync(join(tmpdir(), 'keyway-registry-')), 'listeners');
 /** A pid that is certainly gone: a child that has exited and been reaped. */
-const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
+// A pid no process can have: above the kernel's pid_max. (The pid of a child that has exited can be
+// handed to a new process before the test reads it, on a machine starting many: a flaky "dead" pid.)
+let pidsAbove = 0;
+const deadPid = () => Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) + 1_000 + ++pidsAbove;
 
 describe('listener registry', () => {
   it('defaults to /tmp/keyway-listeners, KEYWAY_LISTENERS_DIR overriding it', () => {
