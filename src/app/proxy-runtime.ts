@@ -2,6 +2,7 @@ import { CredentialSource } from '../credentials/credential-source.ts';
 import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { SourceSecrets } from '../credentials/sources/source-secrets.ts';
 import { SharedValues } from '../credentials/sources/shared-values.ts';
+import { CaptureBook } from '../credentials/capture/records.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
@@ -63,6 +64,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     resolve: live.resolve,
     logger: parts.logger,
     grantUsed: (id) => usage.touch(id),
+    // Captured tokens (login_capture): in the store, sealed; a refresh token's lock across processes.
+    captures: new CaptureBook(store, services.paths.locksDir),
     now: options.now ?? (() => new Date()),
     leases: {
       get: (agentId, grantId) => store.get<LeaseRecord>(leaseRecordId(agentId, grantId)),

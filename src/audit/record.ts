@@ -80,6 +80,10 @@ export interface AuditEvent {
    */
   body_swap?: 'swapped' | 'none' | 'not_parsed' | 'too_large' | 'no_memory' | 'other_type' | undefined;
   body_swaps?: number | undefined;
+  /** login_capture: the answer fields swapped for placeholders (the real values sealed in the store). */
+  captured?: string[] | undefined;
+  /** login_capture: a refresh with a refresh token already exchanged got that exchange's answer again, from keyway. */
+  captured_again?: boolean | undefined;
   /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
   signed?: 'sigv4' | 'hmac' | undefined;
   region?: string | undefined;

@@ -13,6 +13,7 @@ export const GRANT_TYPES = [
   'jwt',
   'google_service_account',
   'github_app',
+  'login_capture',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 

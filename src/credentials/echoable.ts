@@ -3,10 +3,10 @@ import type { Credential } from './material.ts';
 const NONE: readonly string[] = [];
 
 /** A key keyway signs with (its signature goes upstream, the key never does): not a token, a password, or mTLS's nothing. */
-export type SigningKey = Exclude<Credential, { kind: 'token' | 'basic' | 'none' }>;
+export type SigningKey = Exclude<Credential, { kind: 'token' | 'basic' | 'none' | 'captured' }>;
 
 export function isSigningKey(credential: Credential): credential is SigningKey {
-  return credential.kind !== 'token' && credential.kind !== 'basic' && credential.kind !== 'none';
+  return credential.kind !== 'token' && credential.kind !== 'basic' && credential.kind !== 'none' && credential.kind !== 'captured';
 }
 
 /**

@@ -15,6 +15,7 @@ import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { clientCertificateRecordId } from './grant-record.ts';
 import { loadClientCertificate, type ClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
 import { compileGlob, type PathGlob } from '../policy/glob.ts';
+import { captureHosts, type CaptureSettings } from './capture/settings.ts';
 
 /** A grant as the proxy uses it: parsed patterns, a ready injector, the secret in memory. */
 export interface Grant {
@@ -37,6 +38,8 @@ export interface Grant {
   readonly google?: { scopes: readonly string[]; subject: string | undefined } | undefined;
   /** github_app: the API that mints its tokens (Bearer there; Basic x-access-token elsewhere, for git), and what they are narrowed to. */
   readonly github?: GitHubAppSettings | undefined;
+  /** login_capture: the token endpoints watched and the fields swapped (credentials/capture/, proxy/stages/capture*.ts). */
+  readonly capture?: CaptureSettings | undefined;
   /**
    * How its requests are signed (aws_sigv4, an hmac grant with a scheme), compiled once by its kind:
    * the proxy plans (stage signing-plan) and signs (body stage sign) through it, never by type.
@@ -206,10 +209,12 @@ interface GrantOrigin {
 /** One grant, as the proxy uses it: every type's settings, then its type's own (KINDS). */
 function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
   const kind = KINDS[g.type];
+  const settings = kind.compile(g);
   return {
     id,
     type: g.type,
-    domains: origin.domains,
+    // A capture grant covers its token endpoints' hosts too: its refreshes go there.
+    domains: settings.capture === undefined ? origin.domains : [...origin.domains, ...captureHosts(settings.capture)],
     injector: origin.injector,
     allowHttp: g.allow_http ?? false,
     allowRange: g.allow_range ?? false,
@@ -221,7 +226,8 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     google: undefined,
     github: undefined,
     signer: undefined,
-    ...kind.compile(g),
+    capture: undefined,
+    ...settings,
     clientCertificate: clientCertificateOf(id, origin.certificate),
     mcp: mcpEndpointsOf(g.mcp),
     tokenExpiresAt: secretExpiryOf(g.type, origin.material),

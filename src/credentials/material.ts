@@ -94,7 +94,9 @@ export type Credential =
   | { kind: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined }
   | { kind: 'hmac'; key: string; keyId: string | undefined; passphrase: string | undefined }
   /** mtls: nothing goes on the request; the grant's client certificate goes on the connection. */
-  | { kind: 'none' };
+  | { kind: 'none' }
+  /** login_capture: the real values of the placeholders this request carried, put in their place (credentials/capture/). */
+  | { kind: 'captured'; values: readonly string[] };
 
 // Parsing lives with each type (kinds/): re-exported here for the modules and tests that read material.
 export { materialShape, parseBasicSecret, parseMaterial } from './kinds/index.ts';

@@ -62,6 +62,14 @@ export const ERROR_CODES = {
   // A grant's secret command (secret: {cmd: …} in the config) failed, hung or printed nothing; the
   // value it printed before is never used past its cache.
   secret_unavailable: { kind: 'refusal', status: 502, audit: 'error' },
+  // login_capture: a capture host answered with token fields (access_token, refresh_token, id_token,
+  // or the grant's own) on a path no capture grant watches, or with a field the grant does not
+  // capture, or an answer keyway could not read there (a charset, an encoding, over capture.max_body).
+  // Nothing of the answer reaches the agent; the message names the fields, never a value.
+  capture_unlisted: { kind: 'refusal', status: 502, audit: 'deny' },
+  // A captured token's placeholder on a request it does not resolve on: another host than its
+  // grant's, another grant's request, another agent's, or one keyway no longer holds (dropped).
+  placeholder_refused: { kind: 'refusal', status: 403, audit: 'deny' },
   // A jwt grant's token is past its exp: never sent; the fix is a new token (keyway secrets set).
   token_expired: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   upstream_unreachable: { kind: 'refusal', status: 502, audit: 'error' },

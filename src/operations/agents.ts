@@ -1,3 +1,4 @@
+import { dropCaptured } from '../credentials/capture/records.ts';
 // Agents: add, list, remove, rotate a key. One implementation for `keyway agents …` and the admin
 // API (src/admin/api/agents.ts). A key is returned once, by add and rotate-key; keyway keeps only
 // its hash. Leases are in leases.ts.
@@ -129,12 +130,15 @@ export async function rotateAgentKey(services: GrantServices, id: string): Promi
   return { id, key, grants, firstAgent: false };
 }
 
-/** Removes a store agent and its leases. An agent from the config is removed there. */
+/** Removes a store agent, its leases and the tokens captured at its logins. An agent from the config is removed there. */
 export async function removeAgent(services: GrantServices, id: string): Promise<{ removed: string }> {
   if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config; remove it there`);
   const removed = await services.store.update((draft) => {
     const existed = draft.delete(agentRecordId(id));
-    if (existed) for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
+    if (existed) {
+      for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
+      dropCaptured(draft, (record) => record.agent === id);
+    }
     return existed;
   });
   if (!removed) throw new KeywayError('not_found', `no agent "${id}"`);

@@ -1,3 +1,4 @@
+import { dropCaptured } from '../credentials/capture/records.ts';
 // Grants: add, show, change, remove. One implementation for `keyway grants …` and the admin API
 // (src/admin/api/grants.ts): plain inputs in, listing rows out, KeywayError on refusal. A secret
 // goes in and never comes back out.
@@ -144,9 +145,18 @@ function sortedLabels(labels: Record<string, string> | undefined): Record<string
   return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
-/** Removes a stored grant with its token state. A grant from the config is removed there. */
-export async function removeGrant(services: GrantServices, id: string): Promise<{ removed: string }> {
-  if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is defined in the config; remove it there`);
+/**
+ * Removes a stored grant with its token state and the tokens captured for it. A grant from the
+ * config is removed there; a login_capture grant of the config has its captured tokens dropped
+ * (every agent's placeholders stop resolving: they log in again).
+ */
+export async function removeGrant(services: GrantServices, id: string): Promise<{ removed: string; captured_dropped?: number }> {
+  const configured = services.config.grants[id];
+  if (configured?.type === 'login_capture') {
+    const dropped = await services.store.update((draft) => dropCaptured(draft, (record) => record.grant === id));
+    return { removed: id, captured_dropped: dropped };
+  }
+  if (configured) throw new KeywayError('conflict', `grant "${id}" is defined in the config; remove it there`);
   const removed = await services.store.update((draft) => {
     const existed = draft.delete(grantRecordId(id));
     // Tokens a refresh left would otherwise outlive the grant, and come back with a new one of the same id.
@@ -154,6 +164,7 @@ export async function removeGrant(services: GrantServices, id: string): Promise<
       draft.delete(oauthStateId(id));
       draft.delete(awsRoleStateId(id));
       draft.delete(clientCertificateRecordId(id));
+      dropCaptured(draft, (record) => record.grant === id);
     }
     return existed;
   });

@@ -15,6 +15,7 @@ import type { ProxyRuntime } from './runtime.ts';
 import { SELF_CHECK_HOST } from './self-check.ts';
 import { parseAuthority } from './target.ts';
 import { openTunnel } from './tunnel.ts';
+import { guardsOtherHosts } from './capture-guard.ts';
 
 /** What the listener's handlers share, made once per proxy server (server.ts). */
 export interface ProxyWiring {
@@ -92,7 +93,7 @@ export async function routeConnection(runtime: ProxyRuntime, conn: Connection): 
     if (!runtime.audit.healthy) throw auditUnavailable(runtime.audit, 'down');
   }
   await checkDestination(runtime, target);
-  return conn.decide(grants.kind === 'intercept' ? INTERCEPT : TUNNEL);
+  return conn.decide(grants.kind === 'intercept' || guardsOtherHosts(runtime, conn) ? INTERCEPT : TUNNEL);
 }
 
 /** setTimeout's longest delay (about 24.8 days); a token that lives longer is checked again then. */

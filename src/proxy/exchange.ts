@@ -8,7 +8,8 @@ import type { Dispatcher } from '../net/undici.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
 import { lacksScope } from '../oauth/insufficient-scope.ts';
 import type { AgentShare } from './agent-load.ts';
-import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted } from './client-message.ts';
+import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted, writeHead } from './client-message.ts';
+import { LocalAnswer } from './stages/capture-body.ts';
 import type { Connection } from './connection.ts';
 import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome, type WithheldAnswer } from './forward.ts';
 import { answerOnce } from './withheld-relay.ts';
@@ -91,6 +92,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     if (this.#ended) return;
     this.#ended = true;
     this.#leave();
+    this.capture?.release(); // a refresh's lock, if its answer never came to be captured
     const { event } = this.draft;
     const res = this.#res;
     if (!responseCompleted(res)) {
@@ -124,6 +126,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       draft.event.status = res.statusCode;
     } catch (err) {
       if (this.#departure.left) return; // the client left; nothing to answer
+      if (err instanceof LocalAnswer) return this.#answerLocally(err);
       const error = asProxyError(err);
       if (error.code === 'internal_error') this.conn.runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
       // Refused before the body was read (or past a cap): answer, then close rather than read on.
@@ -136,6 +139,21 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     } finally {
       this.#releaseHeld(); // the body is needed no more, whatever happened
     }
+  }
+
+  /**
+   * A refresh with a captured refresh token another request already exchanged (stage capture-body):
+   * that exchange's answer again (placeholders only), from keyway, with nothing sent upstream.
+   */
+  #answerLocally({ answer }: LocalAnswer): void {
+    const res = this.#res;
+    const body = Buffer.from(answer.body, 'utf8');
+    const head: Record<string, string> = { 'content-length': String(body.length), 'cache-control': 'no-store' };
+    if (answer.content_type !== undefined) head['content-type'] = answer.content_type;
+    writeHead(res, answer.status, head);
+    res.end(body);
+    this.draft.event.status = answer.status;
+    this.draft.event.captured_again = true;
   }
 
   /** Stage "admit": one more request of this agent in flight, unless it has its limit already. */
@@ -238,6 +256,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         grant: issued ? grant : undefined,
         hints: this,
         mcpList: this.mcp?.list,
+        capture: this.capture,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined, caPendingRestart(this.conn.runtime));

@@ -10,6 +10,8 @@ import { clientResponseHeaders } from './headers.ts';
 import { runResponseStages } from './stages/index.ts';
 import type { ToolsListFilter } from '../mcp/tools-list.ts';
 import type { UpstreamAnswer } from './stages/response.ts';
+import type { CaptureExchange } from './stages/capture.ts';
+import type { ReadWhole } from './leak-guard/response-guard.ts';
 
 export interface ForwardRequest {
   origin: string;
@@ -29,6 +31,8 @@ export interface ForwardRequest {
   hints?: { onHint(message: string, hint: string): void } | undefined;
   /** tools/list requests on an MCP endpoint, and what the agent may call: their answers are filtered. */
   mcpList?: ToolsListFilter | undefined;
+  /** A capture grant's request: on a capture host, its answer is read for tokens (stages/capture-answer.ts). */
+  capture?: CaptureExchange | undefined;
 }
 
 /** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
@@ -126,9 +130,10 @@ export function forward(dispatcher: Dispatcher, res: ClientResponse, out: Forwar
  * withheld for a replay, read and dropped; client: straight into the client response; whole:
  * collected, redacted whole, then sent with its true length; scan: through the leak guard's
  * scanner, called in place, into the client response; stages: an encoded body, through the leak
- * guard's stream stages (decoders, then the scanner) into the client response.
+ * guard's stream stages (decoders, then the scanner) into the client response; read: collected
+ * (bounded) and rewritten by a response stage that takes its time (a login capture), head held back.
  */
-type Sink = 'waiting' | 'discard' | 'client' | 'whole' | 'scan' | 'stages';
+type Sink = 'waiting' | 'discard' | 'client' | 'whole' | 'read' | 'scan' | 'stages';
 
 /** The client's view of one upstream request: undici's handler callbacks, as one object. */
 export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAnswer {
@@ -153,6 +158,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #withheld: Buffer[] | null = null;
   #withheldBytes = 0;
   #redactWhole: ((body: Buffer) => Buffer) | null = null;
+  #read: ReadWhole | null = null;
+  #readBytes = 0;
   #scan: BodyScan | null = null;
   // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
   #entry: Writable | null = null;
@@ -195,6 +202,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
 
   get mcpList(): ToolsListFilter | undefined {
     return this.#out.mcpList;
+  }
+
+  get capture(): CaptureExchange | undefined {
+    return this.#out.capture;
   }
 
   /**
@@ -240,6 +251,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
         case 'whole':
           this.#chunks.push(chunk);
           return;
+        case 'read':
+          this.#readBytes += chunk.length;
+          if (this.#readBytes > this.#read!.limit) return this.fail(this.#read!.tooLarge());
+          this.#chunks.push(chunk);
+          return;
         case 'scan': {
           const res = this.#res as Writable;
           let flowing = true;
@@ -277,6 +293,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
         case 'whole':
           this.#sendWhole(trailers);
           break;
+        case 'read':
+          this.#sendRead(trailers);
+          return; // settles once the rewrite has answered
         case 'scan':
           this.#endScan(trailers);
           break;
@@ -334,6 +353,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
       this.#redactWhole = body.redact;
       return;
     }
+    if (body?.kind === 'read') {
+      this.#sink = 'read';
+      this.#head = head;
+      this.#read = body;
+      return;
+    }
     writeHead(res, statusCode, head);
     const http2 = isHttp2Response(res);
     // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
@@ -371,6 +396,25 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
       (res as Writable).write(output);
       endWithTrailers(res, trailers, this.#out.redact);
     } else res.end(output);
+  }
+
+  /** A 'read' body: rewritten (asynchronously), then sent whole with its true length; a rejection fails the answer, head unsent. */
+  #sendRead(trailers: IncomingHttpHeaders): void {
+    const chunks = this.#chunks;
+    this.#read!.rewrite(Buffer.concat(chunks, this.#readBytes)).then(
+      (output) => {
+        if (this.#settled) return; // the client left meanwhile
+        try {
+          this.#redactWhole = (body) => body;
+          this.#chunks = [output];
+          this.#sendWhole(trailers);
+          this.#settle();
+        } catch (err) {
+          this.fail(err as Error);
+        }
+      },
+      (err: unknown) => this.fail(err as Error),
+    );
   }
 
   #endScan(trailers: IncomingHttpHeaders): void {

@@ -14,6 +14,7 @@ import type { Resolver } from '../egress/resolve.ts';
 import type { Upstream } from '../egress/upstream.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
+import type { CaptureBook } from '../credentials/capture/records.ts';
 import type { IdentityVerifier } from '../identity/verifier.ts';
 
 // What the proxy reads from the composition root, split by what it is for. A file names the
@@ -66,6 +67,8 @@ export interface Issuing {
     afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
   };
   grantUsed(grantId: string): void;
+  /** Captured tokens (login_capture grants): looked up by placeholder, saved at capture, locked per refresh token. */
+  readonly captures: Pick<CaptureBook, 'find' | 'read' | 'save' | 'lock'>;
 }
 
 /** Where a request leaves its trace: the audit line, the metrics it is counted in, the app log. */

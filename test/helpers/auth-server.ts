@@ -2,7 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
 import Provider from 'oidc-provider';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { TLS_FIXTURES } from './fixtures.ts';
 
 // A real, certified OAuth 2.0 / OpenID authorization server (oidc-provider) on 127.0.0.1:0, for the
 // OAuth tests. Refresh tokens rotate; reusing a rotated one revokes the whole grant, exactly as at
@@ -23,6 +26,8 @@ export interface AuthServer {
   revokeUrl: string;
   introspectUrl: string;
   provider: Provider;
+  /** Every token the token endpoint answered with (access, refresh and ID tokens), to look for where none may be. */
+  issuedTokens: Set<string>;
   /** POSTs to /token that reached the provider, by grant_type. */
   tokenCalls: Record<string, number>;
   totalTokenCalls(): number;
@@ -66,13 +71,23 @@ export interface AuthServerOptions {
    * test CA and maps test host names to loopback, where oidc-provider's own refuses loopback).
    */
   clientMetadataDocuments?: { fetch: typeof fetch };
+  /**
+   * Serve HTTPS as `https://HOSTNAME:PORT` (a name under *.example.test, which the committed test
+   * leaf covers), as a real login server does: clients reach it through keyway, which maps the name
+   * to 127.0.0.1 (proxy.hosts). The helper's own calls map it there themselves.
+   */
+  tls?: { hostname: string };
 }
 
 export async function startAuthServer(options: AuthServerOptions = {}): Promise<AuthServer> {
-  const server = createServer();
+  const tls = options.tls;
+  const server = tls ? createHttpsServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }) : createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const issuer = tls ? `https://${tls.hostname}:${port}` : `http://127.0.0.1:${port}`;
+  // The helper's own requests (a person's browser, the test's introspection): straight to the server.
+  const fetch = tls ? loopbackFetch(tls.hostname) : globalThis.fetch;
   const state = { mode: 'normal' as EndpointMode, slowMs: 3_000, accessTokenTtl: 3600 };
 
   const provider = new Provider(issuer, {
@@ -172,6 +187,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
         return;
       }
       if (state.mode === 'slow') await new Promise((r) => setTimeout(r, state.slowMs));
+      recordIssued(res);
     }
     callback(req, res);
   }
@@ -193,6 +209,31 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     if (typeof resource === 'string') grant.addResourceScope(resource, 'api');
     const grantId = await grant.save();
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+
+  const issuedTokens = new Set<string>();
+  /** Reads the token answer as it goes out, for issuedTokens. */
+  function recordIssued(res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    const end = res.end.bind(res) as (chunk?: unknown, ...rest: unknown[]) => ServerResponse;
+    const keep = (chunk: unknown) => {
+      if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) chunks.push(Buffer.from(chunk as string));
+    };
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      keep(chunk);
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (typeof chunk !== 'function') keep(chunk);
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        for (const field of ['access_token', 'refresh_token', 'id_token']) if (typeof body[field] === 'string') issuedTokens.add(body[field]);
+      } catch {
+        // not a token answer
+      }
+      return end(chunk, ...rest);
+    }) as typeof res.end;
   }
 
   const basic = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`;
@@ -224,6 +265,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     revokeUrl: `${issuer}/token/revocation`,
     introspectUrl: `${issuer}/token/introspection`,
     provider,
+    issuedTokens,
     tokenCalls,
     totalTokenCalls: () => Object.values(tokenCalls).reduce((a, b) => a + b, 0),
     get tokenArrivals() {
@@ -301,4 +343,20 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     },
   };
   return self;
+}
+
+/** fetch that reaches `hostname` on 127.0.0.1 and trusts the test CA, for the helper's own calls to its TLS server. */
+function loopbackFetch(hostname: string): typeof globalThis.fetch {
+  const dispatcher = new Agent({
+    connect: {
+      ca: TLS_FIXTURES.ca,
+      lookup: (host, options, callback) => {
+        if (host !== hostname) return callback(new Error(`not ${hostname}`), '', 4);
+        if ((options as { all?: boolean }).all)
+          return (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+        callback(null, '127.0.0.1', 4);
+      },
+    },
+  });
+  return ((input: string | URL, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof globalThis.fetch;
 }

@@ -78,6 +78,8 @@ describe('the one error table', () => {
       'approval_required',
       'approval_denied',
       'approval_expired',
+      'capture_unlisted',
+      'placeholder_refused',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');

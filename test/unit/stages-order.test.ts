@@ -17,6 +17,7 @@ describe('the request path', () => {
       'host',
       'grant',
       'outgoing',
+      'placeholders',
       'purpose',
       'audit-ready',
       'access (injected)',
@@ -25,6 +26,7 @@ describe('the request path', () => {
       'limits (injected)',
       'approval (injected)',
       'signing-plan (injected)',
+      'capture (injected)',
       'credential (injected)',
       'purpose-redaction (injected)',
       'audit-reservation (injected)',
@@ -37,9 +39,9 @@ describe('the request path', () => {
   });
 
   it('runs the body and response stages in this order', () => {
-    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'body-swap', 'keep-for-replay', 'sign', 'count-body']);
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'capture-body', 'body-swap', 'keep-for-replay', 'sign', 'count-body']);
     expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers', 'scope-hint']);
-    expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['mcp-tools-list', 'leak-guard-body']);
+    expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['capture-answer', 'mcp-tools-list', 'leak-guard-body']);
   });
 
   it('lists every stage file once, and each file is a listed stage', () => {
@@ -47,12 +49,14 @@ describe('the request path', () => {
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts'].includes(f));
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
-    // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts one
-    // body stage (a placeholder swapped before a replay copy or a signature is made);
-    // mcp-tools-list.ts one response body stage; the rest one head stage.
+    // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts and
+    // capture-body.ts one body stage each (a placeholder swapped before a replay copy or a signature
+    // is made); mcp-tools-list.ts and capture-answer.ts one response body stage each; the rest one head stage.
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toContain('body-swap');
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toContain('mcp-tools-list');
-    const headFiles = files.filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'mcp-tools-list.ts'].includes(f)).map((f) => f.replace(/\.ts$/, ''));
+    const headFiles = files
+      .filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'capture-body.ts', 'mcp-tools-list.ts', 'capture-answer.ts'].includes(f))
+      .map((f) => f.replace(/\.ts$/, ''));
     expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
   });
 });

@@ -93,8 +93,11 @@ export const grants: Command = {
       return 0;
     }
     if (action === 'rm') {
-      await audited(services, io, { action: 'grants.delete', grant: id }, () => removeGrant(services, id));
-      io.out(args.json ? JSON.stringify({ removed: id }) : `removed grant ${id}`);
+      const result = await audited(services, io, { action: 'grants.delete', grant: id }, () => removeGrant(services, id));
+      if (args.json) io.out(JSON.stringify(result));
+      else if (result.captured_dropped !== undefined)
+        io.out(`dropped ${result.captured_dropped} captured token(s) of grant ${id}; its agents log in again (the grant itself is in the config)`);
+      else io.out(`removed grant ${id}`);
       return 0;
     }
     if (action === 'set') return set(services, args, io, id);

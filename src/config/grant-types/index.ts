@@ -3,11 +3,13 @@ import { awsSigV4 } from './aws-sigv4.ts';
 import { githubApp } from './github-app.ts';
 import { googleServiceAccount } from './google-service-account.ts';
 import { hmac } from './hmac.ts';
+import { loginCapture } from './login-capture.ts';
 import { mtls } from './mtls.ts';
 import { clientCredentials, oauth2 } from './oauth.ts';
 import { apiKey, basic, bearer, jwt } from './static.ts';
 
 export type { Fail, GrantTypeFields, GrantView } from './type-fields.ts';
+export { TOKEN_FIELDS } from './login-capture.ts';
 
 // Every credential type's keys, registered once, keyed by every type: a type added to GRANT_TYPES
 // and not here does not compile. grant-fields.ts makes the grant schemas of these.
@@ -24,6 +26,7 @@ export const GRANT_TYPE_FIELDS = {
   jwt,
   google_service_account: googleServiceAccount,
   github_app: githubApp,
+  login_capture: loginCapture,
 } as const satisfies { readonly [T in GrantType]: { readonly type: T } };
 
 /** The keys of one type, as the registry holds them. */

@@ -64,7 +64,7 @@ export function queryInjector(param: string): Injector {
 function credentialText(credential: Credential): string {
   if (credential.kind === 'token') return credential.value;
   if (credential.kind === 'basic') return basicToken(credential);
-  if (credential.kind === 'none') return '';
+  if (credential.kind === 'none' || credential.kind === 'captured') return '';
   throw new ProxyError('internal_error', 'a signing key (aws_sigv4, hmac) is only ever signed with, never put on the request');
 }
 

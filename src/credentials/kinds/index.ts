@@ -10,6 +10,7 @@ import { githubApp } from './github-app.ts';
 import { googleServiceAccount } from './google-service-account.ts';
 import { hmac } from './hmac.ts';
 import type { GrantKind } from './kind.ts';
+import { loginCapture } from './login-capture.ts';
 import { mtls } from './mtls.ts';
 import { clientCredentials, oauth2 } from './oauth.ts';
 import { apiKey, bearer, jwt } from './one-line.ts';
@@ -32,6 +33,7 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   hmac,
   google_service_account: googleServiceAccount,
   github_app: githubApp,
+  login_capture: loginCapture,
 };
 
 /** The injector a grant uses: its own `inject` settings where its type takes them, else its type's default. */

@@ -6,6 +6,7 @@ import type { Grant } from '../grants.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
 import type { AwsSigningFields } from '../signing/aws/config.ts';
 import type { Minter } from '../providers/minted-tokens.ts';
+import type { CaptureConfig } from '../capture/settings.ts';
 
 // What keyway asks of a credential type, in one shape; each type is one file beside this one, and
 // index.ts registers them in one record keyed by every type (a type left out does not compile).
@@ -18,10 +19,11 @@ export interface KindFields extends AwsSigningFields {
   repositories?: readonly string[] | undefined;
   permissions?: Readonly<Record<string, string>> | undefined;
   sign?: HmacSignConfig | undefined;
+  capture?: CaptureConfig | undefined;
 }
 
 /** What a type compiles of its settings, once per table build (the rest of a Grant is every type's). */
-export type KindSettings = Partial<Pick<Grant, 'aws' | 'google' | 'github' | 'signer'>>;
+export type KindSettings = Partial<Pick<Grant, 'aws' | 'google' | 'github' | 'signer' | 'capture'>>;
 
 /** A secret given as a JSON object, its keys in camelCase (snake_case and AWS's own spellings read too). */
 export interface ObjectInput {

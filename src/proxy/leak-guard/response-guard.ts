@@ -24,6 +24,18 @@ export type BodyGuard =
    */
   | { kind: 'stream'; decoders: readonly Transform[]; scan: BodyScan | undefined; after?: readonly Transform[] | undefined };
 
+/**
+ * Where a response stage needs the body whole before any of it goes out, and time to decide (a
+ * login capture saves its tokens first): read up to `limit` bytes (past it, the answer fails with
+ * tooLarge()'s error), then rewritten; a rejection fails the answer before its head goes out.
+ */
+export interface ReadWhole {
+  readonly kind: 'read';
+  readonly limit: number;
+  tooLarge(): Error;
+  rewrite(body: Buffer): Promise<Buffer>;
+}
+
 /** One body's streaming scan, which reports its redactions (for the audit line) when it ends. */
 export class BodyScan {
   readonly #scanner: SecretScanner;

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { BodyGuard } from '../leak-guard/response-guard.ts';
+import type { BodyGuard, ReadWhole } from '../leak-guard/response-guard.ts';
 import { access } from './access.ts';
 import { approval } from './approval.ts';
 import { auditReady } from './audit-ready.ts';
@@ -8,6 +8,10 @@ import { auditWriteAhead } from './audit-write-ahead.ts';
 import type { RequestBody } from '../replay-body.ts';
 import { countBody, heldBody, keepForReplay, type RequestBodyStage, sign } from './body.ts';
 import { bodySwap } from './body-swap.ts';
+import { capture } from './capture.ts';
+import { placeholders } from './placeholders.ts';
+import { captureAnswer } from './capture-answer.ts';
+import { captureBody } from './capture-body.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
 import { host } from './host.ts';
@@ -38,6 +42,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   host,
   grant,
   outgoing,
+  placeholders,
   purpose,
   auditReady,
   // Only when a grant was chosen: the request gets its credential.
@@ -47,6 +52,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   limits,
   approval,
   signingPlan,
+  capture,
   credential,
   purposeRedaction,
   auditReservation,
@@ -55,13 +61,13 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
-export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, bodySwap, keepForReplay, sign, countBody];
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, captureBody, bodySwap, keepForReplay, sign, countBody];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];
 
 /** Where the response body goes: the first stage with a plan for it decides (none: relayed as is). */
-export const RESPONSE_BODY_STAGES: readonly ResponseBodyStage[] = [mcpToolsList, leakGuardBody];
+export const RESPONSE_BODY_STAGES: readonly ResponseBodyStage[] = [captureAnswer, mcpToolsList, leakGuardBody];
 
 /** Runs the head stages in order; awaits only a stage that returned a promise. */
 export async function runHeadStages(request: StagedRequest): Promise<void> {
@@ -90,7 +96,7 @@ export function runBodyStages(request: StagedRequest, body: RequestBody, from = 
  * Runs the response stages on `head` (a copy of the answer's head without hop-by-hop fields:
  * clientResponseHeaders) and returns the plan for the body; undefined: relayed as it comes.
  */
-export function runResponseStages(head: OutgoingHttpHeaders, answer: UpstreamAnswer): BodyGuard | undefined {
+export function runResponseStages(head: OutgoingHttpHeaders, answer: UpstreamAnswer): BodyGuard | ReadWhole | undefined {
   for (let i = 0; i < RESPONSE_HEAD_STAGES.length; i++) RESPONSE_HEAD_STAGES[i]!.run(head, answer);
   for (let i = 0; i < RESPONSE_BODY_STAGES.length; i++) {
     const body = RESPONSE_BODY_STAGES[i]!.run(head, answer);

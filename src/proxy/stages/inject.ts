@@ -13,7 +13,9 @@ export const inject: HeadStage = {
     const grant = request.grant!;
     injectInto(request.outgoing!, grant, request.issued!);
     request.conn.issuing.grantUsed(grant.id);
-    request.draft.event.decision = 'inject';
+    // A capture grant's request that carried no placeholder (a login itself) went as it came.
+    const { credential } = request.issued!;
+    request.draft.event.decision = credential.kind === 'captured' && credential.values.length === 0 ? 'tunnel' : 'inject';
   },
 };
 

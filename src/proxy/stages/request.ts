@@ -9,6 +9,7 @@ import type { LimitScope } from '../../policy/rate-limits.ts';
 import type { RuleApproval } from '../../policy/rules.ts';
 import type { JsonRpcId } from '../../mcp/json-rpc.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
+import type { CaptureExchange } from './capture.ts';
 
 const NOTHING = (): void => undefined;
 
@@ -84,6 +85,8 @@ export class StagedRequest {
   heldBody: Buffer | undefined = undefined;
   /** The bytes quotas this request counts against (stage limits writes; count-body and the exchange read). */
   byteQuota: ByteQuota | undefined = undefined;
+  /** A login_capture grant's request (stage capture writes; capture-body, the exchange and the answer's stage capture-answer read). */
+  capture: CaptureExchange | undefined = undefined;
   /** The grant's secret was put in the body (stage body-swap writes): a replay after a refresh would carry the old one (the exchange reads). */
   bodySwapped = false;
   /** The budget held bodies come out of; none for a handshake, which has no body. */

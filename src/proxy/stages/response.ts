@@ -3,8 +3,9 @@ import type { Grant } from '../../credentials/grants.ts';
 import { KINDS } from '../../credentials/kinds/index.ts';
 import type { OAuth2Material } from '../../credentials/material.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
-import { type BodyGuard, planBody, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
+import { type BodyGuard, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
+import type { CaptureExchange } from './capture.ts';
 
 /** The upstream's answer as the response stages see it. */
 export interface UpstreamAnswer {
@@ -20,6 +21,8 @@ export interface UpstreamAnswer {
   readonly hints?: { onHint(message: string, hint: string): void } | undefined;
   /** tools/list requests on an MCP endpoint (stage mcp): their answers are cut to what the agent may call. */
   readonly mcpList?: ToolsListFilter | undefined;
+  /** A capture grant's request (stage capture): on a capture host its answer is read for tokens (stage capture-answer). */
+  readonly capture?: CaptureExchange | undefined;
 }
 
 /** Rewrites the head the client gets (already a copy without hop-by-hop fields). */
@@ -36,7 +39,7 @@ export interface ResponseHeadStage {
  */
 export interface ResponseBodyStage {
   readonly name: string;
-  run(head: OutgoingHttpHeaders, answer: UpstreamAnswer): BodyGuard | undefined;
+  run(head: OutgoingHttpHeaders, answer: UpstreamAnswer): BodyGuard | ReadWhole | undefined;
 }
 
 /** The leak guard on the head: the injected secret redacted from values, a header naming it dropped. */

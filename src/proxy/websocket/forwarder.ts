@@ -258,7 +258,8 @@ function relayAnswer(res: IncomingMessage, socket: Duplex, redact: Redact | unde
   let body: BodyGuard | undefined;
   try {
     head = clientResponseHeaders(res.headers);
-    body = runResponseStages(head, { status, method: 'GET', headers: res.headers, redact });
+    // No capture on a handshake's answer (no `capture` given): only the leak guard's plans come back.
+    body = runResponseStages(head, { status, method: 'GET', headers: res.headers, redact }) as BodyGuard | undefined;
   } catch (err) {
     res.destroy();
     return fail(err);

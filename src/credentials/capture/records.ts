@@ -1,0 +1,160 @@
+import type { CredentialStore } from '../store/credential-store.ts';
+import type { StoreDraft } from '../store/draft.ts';
+import { acquireRefreshLock } from '../providers/refresh-lock.ts';
+import { CAPTURED_PREFIX, capturedRecordId } from './placeholder.ts';
+
+// Captured tokens in the store: one record per placeholder, keyed by the placeholder's hash, sealed
+// with every other record (the store encrypts them all). A record names the grant and the agent it
+// belongs to: a placeholder resolves only on that grant's requests, from that agent.
+
+export interface CapturedToken {
+  grant: string;
+  agent: string;
+  /** The answer field it came in (access_token, refresh_token, id_token, or the grant's own). */
+  field: string;
+  /** The real value. */
+  value: string;
+  /** The placeholder's vendor prefix (`gho_`), written before its key; '' for most. */
+  prefix: string;
+  /** One login and the refreshes that followed it share this (listings group by it). */
+  login: string;
+  /** The token endpoint that issued it (host and path). */
+  endpoint: string;
+  captured_at: string;
+  /** When the real token stops working, when the answer said (expires_in, a JWT's exp). */
+  expires_at?: string | undefined;
+  /**
+   * A refresh token exchanged at its endpoint: when, and the answer the agent got (placeholders
+   * only). Another refresh with it (a second process of the agent, a retry) gets that same answer
+   * instead of going upstream with a token the server has rotated away.
+   */
+  exchanged_at?: string | undefined;
+  answer?: StoredAnswer | undefined;
+}
+
+export interface StoredAnswer {
+  status: number;
+  content_type: string | undefined;
+  /** The answer's body as the agent got it: placeholders, never a real token. */
+  body: string;
+  /** The refresh token in it is this one again (the server did not rotate it). */
+  rotated: boolean;
+}
+
+/** How long an exchanged refresh token's answer is given again to a refresh with it, when the server did not rotate it. */
+export const SAME_ANSWER_MS = 30_000;
+/** Records past use (an expired token, a rotated refresh token) are dropped this long after. */
+const KEEP_AFTER_MS = 24 * 60 * 60 * 1000;
+
+export type CaptureStore = Pick<CredentialStore, 'get' | 'entries' | 'update' | 'acquireRefreshLock'>;
+
+export class CaptureBook {
+  readonly #store: CaptureStore;
+  readonly #lockDir: string;
+
+  constructor(store: CaptureStore, lockDir: string) {
+    this.#store = store;
+    this.#lockDir = lockDir;
+  }
+
+  /** The record for a placeholder key, as this process has read the store (no I/O). */
+  find(key: string): CapturedToken | undefined {
+    return this.#store.get<CapturedToken>(capturedRecordId(key));
+  }
+
+  /** The record as the store holds it now (read under its write lock: another process's save is seen). */
+  read(key: string): Promise<CapturedToken | undefined> {
+    const id = capturedRecordId(key);
+    return this.#store.update((draft) => draft.get(id) as CapturedToken | undefined);
+  }
+
+  /**
+   * Saves a capture's records in one write and, for a refresh, marks the refresh token exchanged
+   * with the answer given; drops the grant and agent's records past use.
+   */
+  save(
+    records: ReadonlyArray<readonly [key: string, CapturedToken]>,
+    exchanged: { key: string; answer: StoredAnswer } | undefined,
+    now: number,
+  ): Promise<void> {
+    return this.#store.update((draft) => {
+      for (const [key, record] of records) draft.set(capturedRecordId(key), record);
+      if (exchanged !== undefined) {
+        const id = capturedRecordId(exchanged.key);
+        const before = draft.get(id) as CapturedToken | undefined;
+        if (before !== undefined) draft.set(id, { ...before, exchanged_at: new Date(now).toISOString(), answer: exchanged.answer });
+      }
+      const first = records[0]?.[1];
+      if (first !== undefined) prune(draft, first.grant, first.agent, now);
+    });
+  }
+
+  /**
+   * A lock on one refresh token, across every process on the store (a lock file, or PostgreSQL's
+   * advisory lock): held from the refresh request until its answer is captured. Returns its release.
+   */
+  lock(key: string, waitMs: number): Promise<() => Promise<void>> {
+    const name = `capture-${capturedRecordId(key).slice(CAPTURED_PREFIX.length, CAPTURED_PREFIX.length + 16)}`;
+    return this.#store.acquireRefreshLock ? this.#store.acquireRefreshLock(name, waitMs) : acquireRefreshLock(this.#lockDir, name, waitMs);
+  }
+}
+
+/** A grant and agent's records past use: expired, or exchanged (rotated away), a day ago. */
+function prune(draft: StoreDraft, grant: string, agent: string, now: number): void {
+  for (const [id, record] of draft.entries<CapturedToken>(CAPTURED_PREFIX)) {
+    if (record.grant !== grant || record.agent !== agent) continue;
+    const done = record.answer?.rotated ? record.exchanged_at : record.expires_at;
+    if (done !== undefined && Date.parse(done) + KEEP_AFTER_MS < now) draft.delete(id);
+  }
+}
+
+/** Drops the captured tokens `match` picks (a grant removed, an agent removed); returns how many. */
+export function dropCaptured(draft: StoreDraft, match: (record: CapturedToken) => boolean): number {
+  let dropped = 0;
+  for (const [id, record] of draft.entries<CapturedToken>(CAPTURED_PREFIX)) {
+    if (!match(record)) continue;
+    draft.delete(id);
+    dropped++;
+  }
+  return dropped;
+}
+
+/** The usage record key of one login (its last use: app/usage-recorder.ts). */
+export function loginUsageKey(grant: string, agent: string, login: string): string {
+  return `capture-login:${grant}:${agent}:${login}`;
+}
+
+/** One login's tokens, as listings show them (never a value). */
+export interface CapturedLogin {
+  agent: string;
+  login: string;
+  fields: string[];
+  captured_at: string;
+  /** The access token's expiry (else the earliest of the others'). */
+  expires_at: string | undefined;
+  endpoint: string;
+}
+
+/** A grant's captured logins, newest first: its live tokens grouped by login. */
+export function capturedLogins(records: ReadonlyArray<[string, CapturedToken]>, grantId: string): CapturedLogin[] {
+  const logins = new Map<string, CapturedLogin>();
+  for (const [, record] of records) {
+    if (record.grant !== grantId || (record.exchanged_at !== undefined && record.answer?.rotated)) continue;
+    const key = `${record.agent}\u0000${record.login}`;
+    const entry = logins.get(key) ?? {
+      agent: record.agent,
+      login: record.login,
+      fields: [],
+      captured_at: record.captured_at,
+      expires_at: undefined,
+      endpoint: record.endpoint,
+    };
+    if (!entry.fields.includes(record.field)) entry.fields.push(record.field);
+    if (record.captured_at > entry.captured_at) entry.captured_at = record.captured_at;
+    // The newest access token's expiry; a login without one shows its other tokens'.
+    if (record.expires_at !== undefined && (entry.expires_at === undefined || (record.field === 'access_token' && record.expires_at > entry.expires_at)))
+      entry.expires_at = record.expires_at;
+    logins.set(key, entry);
+  }
+  return [...logins.values()].sort((a, b) => b.captured_at.localeCompare(a.captured_at));
+}

@@ -1,0 +1,68 @@
+import type { DomainPattern } from '../../config/index.ts';
+import { parseDomainPattern } from '../../config/index.ts';
+import { parseByteSize } from '../../config/byte-size.ts';
+import { TOKEN_FIELDS } from '../../config/grant-types/index.ts';
+
+// A login_capture grant's settings, compiled once per table build: the token endpoints it watches,
+// the answer fields it swaps, and the largest answer it reads.
+
+export interface CaptureEndpoint {
+  readonly host: DomainPattern;
+  /** Exact, without a query: the token endpoint's path. */
+  readonly path: string;
+}
+
+export interface CaptureSettings {
+  readonly endpoints: readonly CaptureEndpoint[];
+  /** The answer fields swapped for placeholders (a.b: a member of a nested object). */
+  readonly fields: readonly string[];
+  /**
+   * Every field whose presence in an answer on a capture host means a token: the standard three and
+   * the grant's own. One of them in an answer keyway does not capture is refused (capture_unlisted).
+   */
+  readonly tokenFields: readonly string[];
+  readonly maxBody: number;
+  /** The agent's connections to hosts no grant covers are intercepted, for placeholders sent there. */
+  readonly guardOtherHosts: boolean;
+}
+
+export interface CaptureConfig {
+  endpoints: ReadonlyArray<{ host: string; path: string }>;
+  fields?: readonly string[] | undefined;
+  max_body?: string | undefined;
+  guard_other_hosts?: boolean | undefined;
+}
+
+export function compileCapture(config: CaptureConfig): CaptureSettings {
+  const endpoints = config.endpoints.flatMap(({ host, path }) => {
+    const pattern = parseDomainPattern(host);
+    return typeof pattern === 'string' ? [] : [{ host: pattern, path }];
+  });
+  const fields = config.fields ?? [...TOKEN_FIELDS];
+  return {
+    endpoints,
+    fields,
+    tokenFields: [...new Set<string>([...TOKEN_FIELDS, ...fields])],
+    maxBody: parseByteSize(config.max_body ?? '1MiB') ?? 1024 * 1024,
+    guardOtherHosts: config.guard_other_hosts ?? true,
+  };
+}
+
+function hostMatches(pattern: DomainPattern, host: string, port: number): boolean {
+  return pattern.host === host && (pattern.port === undefined || pattern.port === port);
+}
+
+/** A host one of the grant's token endpoints is on: every answer there is read for tokens. */
+export function isCaptureHost(settings: CaptureSettings, host: string, port: number): boolean {
+  return settings.endpoints.some((e) => hostMatches(e.host, host, port));
+}
+
+/** The watched endpoint a request goes to, if it goes to one (path compared exactly, as sent upstream). */
+export function watchedEndpoint(settings: CaptureSettings, host: string, port: number, path: string): CaptureEndpoint | undefined {
+  return settings.endpoints.find((e) => hostMatches(e.host, host, port) && e.path === path);
+}
+
+/** The endpoints' hosts as domain patterns: a capture grant covers them too (its refreshes go there). */
+export function captureHosts(settings: CaptureSettings): DomainPattern[] {
+  return settings.endpoints.map((e) => e.host);
+}

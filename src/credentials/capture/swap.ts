@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import type { AnswerBody } from './answer-body.ts';
+import { jwtExpiry, makePlaceholder } from './placeholder.ts';
+import type { CapturedToken } from './records.ts';
+
+// The swap itself: an answer of a watched token endpoint, read (answer-body.ts), has each captured
+// field's value replaced by a placeholder of its shape, and the real values become records.
+
+/** Who and what a capture is for. */
+export interface CaptureFor {
+  readonly grant: string;
+  readonly agent: string;
+  /** The endpoint's host and path, as listings name it. */
+  readonly endpoint: string;
+  readonly fields: readonly string[];
+  /** A refresh: the refresh token sent (its placeholder key and record), whose login the new tokens join. */
+  readonly refreshing?: { readonly key: string; readonly record: CapturedToken } | undefined;
+}
+
+export interface Swapped {
+  readonly body: Buffer;
+  /** The records to save, by placeholder key. */
+  readonly records: Array<readonly [string, CapturedToken]>;
+  /** The fields swapped, in the grant's order (the audit line's `captured`). */
+  readonly captured: string[];
+  /** The refresh token sent came back unchanged (the server does not rotate): its placeholder was kept. */
+  readonly sameRefreshToken: boolean;
+}
+
+/** The fields of `tokenFields` that carry a string value in the answer: what makes it a token answer. */
+export function tokenFieldsIn(answer: AnswerBody, tokenFields: readonly string[]): string[] {
+  return tokenFields.filter((field) => typeof fieldOf(answer, field) === 'string' && (fieldOf(answer, field) as string) !== '');
+}
+
+/** Swaps the captured fields of a readable answer; `now` dates the records. */
+export function swapAnswer(answer: Exclude<AnswerBody, { format: 'unreadable' }>, target: CaptureFor, now: number): Swapped {
+  const records: Array<readonly [string, CapturedToken]> = [];
+  const captured: string[] = [];
+  const login = target.refreshing?.record.login ?? randomBytes(6).toString('hex');
+  const expiresIn = seconds(fieldOf(answer, 'expires_in'));
+  const refreshExpiresIn = seconds(fieldOf(answer, 'refresh_token_expires_in'));
+  let sameRefreshToken = false;
+  for (const field of target.fields) {
+    const value = fieldOf(answer, field);
+    if (typeof value !== 'string' || value === '') continue;
+    captured.push(field);
+    const sent = target.refreshing;
+    if (field === 'refresh_token' && sent !== undefined && sent.record.value === value) {
+      // Not rotated: the agent keeps the placeholder it has, and the record stays as it is.
+      setField(answer, field, sent.record.prefix + sent.key);
+      sameRefreshToken = true;
+      continue;
+    }
+    const placeholder = makePlaceholder(value);
+    setField(answer, field, placeholder.text);
+    const expiry =
+      jwtExpiry(value) ??
+      (field === 'access_token' && expiresIn !== undefined ? now + expiresIn * 1000 : undefined) ??
+      (field === 'refresh_token' && refreshExpiresIn !== undefined ? now + refreshExpiresIn * 1000 : undefined);
+    records.push([
+      placeholder.key,
+      {
+        grant: target.grant,
+        agent: target.agent,
+        field,
+        value,
+        prefix: placeholder.prefix,
+        login,
+        endpoint: target.endpoint,
+        captured_at: new Date(now).toISOString(),
+        expires_at: expiry === undefined ? undefined : new Date(expiry).toISOString(),
+      },
+    ]);
+  }
+  const body = answer.format === 'json' ? JSON.stringify(answer.value) : answer.value.toString();
+  return { body: Buffer.from(body, 'utf8'), records, captured, sameRefreshToken };
+}
+
+/** A field's value: a form's, or a JSON member's (a.b: a member of a nested object). */
+function fieldOf(answer: AnswerBody, field: string): unknown {
+  if (answer.format === 'form') return answer.value.get(field) ?? undefined;
+  if (answer.format !== 'json') return undefined;
+  let at: unknown = answer.value;
+  for (const name of field.split('.')) {
+    if (typeof at !== 'object' || at === null || Array.isArray(at) || !Object.hasOwn(at, name)) return undefined;
+    at = (at as Record<string, unknown>)[name];
+  }
+  return at;
+}
+
+function setField(answer: Exclude<AnswerBody, { format: 'unreadable' }>, field: string, value: string): void {
+  if (answer.format === 'form') return void answer.value.set(field, value);
+  const names = field.split('.');
+  let at = answer.value;
+  for (const name of names.slice(0, -1)) at = at[name] as Record<string, unknown>;
+  at[names[names.length - 1]!] = value;
+}
+
+/** expires_in as a number of seconds (a number, or a numeric string as some servers send it). */
+function seconds(value: unknown): number | undefined {
+  const n = typeof value === 'string' && /^\d{1,10}$/.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
+}

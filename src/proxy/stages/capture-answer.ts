@@ -1,0 +1,117 @@
+import { mayBeTokenAnswer, readAnswer } from '../../credentials/capture/answer-body.ts';
+import { swapAnswer, tokenFieldsIn } from '../../credentials/capture/swap.ts';
+import { ProxyError } from '../../errors/index.ts';
+import { redactAll } from '../leak-guard/index.ts';
+import { hasBody, type ReadWhole } from '../leak-guard/response-guard.ts';
+import type { CaptureExchange } from './capture.ts';
+import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
+
+// login_capture on the answer (credentials/capture/): on a capture host, every answer that could be
+// a token answer (JSON, a form, plain text, no type) is read whole. At a watched endpoint a 2xx
+// answer's tokens are swapped for placeholders and sealed in the store before the agent gets it;
+// anywhere else on the host, an answer with a token field is refused (capture_unlisted), so a login
+// endpoint nobody listed never hands the agent a real token. What cannot be read is refused too.
+
+function unlisted(message: string, capture: CaptureExchange): ProxyError {
+  return new ProxyError('capture_unlisted', message, {
+    grant: capture.grant.id,
+    hint: `list the token endpoint under grants.${capture.grant.id}.capture.endpoints (and its fields under capture.fields)`,
+  });
+}
+
+export const captureAnswer: ResponseBodyStage = {
+  name: 'capture-answer',
+  run(head, answer) {
+    const capture = answer.capture;
+    if (capture === undefined || !capture.captureHost || !hasBody(answer.status, answer.method, answer.headers)) return undefined;
+    const contentType = single(answer.headers['content-type']);
+    const watched = capture.endpoint !== undefined && answer.status >= 200 && answer.status < 300;
+    const where = `${capture.where} answered ${answer.status}`;
+    if (!mayBeTokenAnswer(contentType)) {
+      if (watched) throw unlisted(`${where} with ${contentType}, which is no token answer keyway reads`, capture);
+      return undefined;
+    }
+    const encoding = single(answer.headers['content-encoding'])?.trim().toLowerCase();
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity')
+      throw unlisted(`${where} with Content-Encoding ${encoding} (asked for identity), which keyway does not read for tokens`, capture);
+    const { maxBody } = capture.grant.capture;
+    const declared = Number(answer.headers['content-length']);
+    const tooLarge = () => unlisted(`${where} with a body over grants.${capture.grant.id}.capture.max_body (${maxBody} bytes)`, capture);
+    if (Number.isFinite(declared) && declared > maxBody) throw tooLarge();
+    delete head['content-encoding'];
+    const plan: ReadWhole = { kind: 'read', limit: maxBody, tooLarge, rewrite: (body) => rewrite(body, contentType, watched, where, answer) };
+    return plan;
+  },
+};
+
+async function rewrite(body: Buffer, contentType: string | undefined, watched: boolean, where: string, answer: UpstreamAnswer): Promise<Buffer> {
+  const capture = answer.capture!;
+  const settings = capture.grant.capture;
+  const read = readAnswer(body, contentType);
+  if (read.format === 'unreadable') {
+    // At a watched endpoint an answer that cannot be read is refused; elsewhere only one that names a token field.
+    const names = settings.tokenFields.filter((f) => body.includes(f.split('.').pop()!));
+    if (watched || names.length > 0)
+      throw unlisted(`${where} with a body keyway cannot read (${read.reason})${names.length > 0 ? `, naming ${names.join(', ')}` : ''}`, capture);
+    return leakGuarded(body, answer);
+  }
+  const tokens = tokenFieldsIn(read, settings.tokenFields);
+  if (!watched) {
+    if (tokens.length > 0) throw unlisted(`${where} with ${tokens.join(', ')} on a path no capture endpoint watches`, capture);
+    return leakGuarded(body, answer);
+  }
+  const uncaptured = tokens.filter((f) => !settings.fields.includes(f));
+  if (uncaptured.length > 0) throw unlisted(`${where} with ${uncaptured.join(', ')}, which grant "${capture.grant.id}" does not capture`, capture);
+  if (tokens.length === 0) return leakGuarded(body, answer);
+  const now = Date.now();
+  const endpoint = capture.endpoint!;
+  const swapped = swapAnswer(
+    read,
+    {
+      grant: capture.grant.id,
+      agent: capture.agent,
+      endpoint: `${endpoint.host.text}${endpoint.path}`,
+      fields: settings.fields,
+      refreshing: capture.refreshing,
+    },
+    now,
+  );
+  const refreshing = capture.refreshing;
+  const exchanged =
+    refreshing === undefined
+      ? undefined
+      : {
+          key: refreshing.key,
+          answer: {
+            status: answer.status,
+            content_type: contentType,
+            body: swapped.body.toString('utf8'),
+            rotated: swapped.captured.includes('refresh_token') && !swapped.sameRefreshToken,
+          },
+        };
+  try {
+    await capture.book.save(swapped.records, exchanged, now);
+  } catch (err) {
+    throw new ProxyError('internal_error', 'the captured tokens could not be saved in the store; the answer was withheld', {
+      grant: capture.grant.id,
+      cause: err,
+    });
+  } finally {
+    capture.release();
+  }
+  capture.captured(swapped.captured);
+  return leakGuarded(swapped.body, answer);
+}
+
+/** The leak guard's whole-body redaction, when a real value went on the request (a refresh token). */
+function leakGuarded(body: Buffer, answer: UpstreamAnswer): Buffer {
+  const redact = answer.redact;
+  if (redact === undefined || redact.needles.length === 0) return body;
+  const { output, count } = redactAll(body, redact.needles, 'marker');
+  if (count > 0) redact.onRedacted(count);
+  return output;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}

@@ -1,0 +1,86 @@
+import { SAME_ANSWER_MS, type StoredAnswer } from '../../credentials/capture/records.ts';
+import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { utf8Reading } from '../../net/media-type.ts';
+import { ProxyError } from '../../errors/index.ts';
+import { readForReplay, type RequestBody } from '../replay-body.ts';
+import type { RequestBodyStage } from './body.ts';
+import { type CaptureExchange, resolveText } from './capture.ts';
+import type { StagedRequest } from './request.ts';
+
+// login_capture on the request body: a JSON or form body's placeholders get their real values
+// (a refresh request's refresh_token above all), and a refresh through a placeholder takes the
+// refresh token's lock until its answer is captured: one refresh per token across every process
+// and replica, as keyway's own OAuth grants refresh.
+
+/** How long a refresh waits for another refresh with the same token (its token call is bounded by the upstream timeout). */
+const LOCK_WAIT_MS = 30_000;
+
+/** An answer keyway gives itself, in place of the upstream's (a refresh already made with the same token). */
+export class LocalAnswer {
+  readonly answer: StoredAnswer;
+  constructor(answer: StoredAnswer) {
+    this.answer = answer;
+  }
+}
+
+export const captureBody: RequestBodyStage = {
+  name: 'capture-body',
+  run(request, body) {
+    const capture = request.capture;
+    if (capture === undefined || body.kind === 'none') return undefined;
+    const { headers } = request.req;
+    const type = headers['content-type'];
+    const reading = type === undefined ? undefined : utf8Reading(type);
+    const format = reading?.ok ? formatOf(reading.mediaType.type) : undefined;
+    // A body keyway does not read as the upstream would (another type, charset or an encoding)
+    // keeps whatever placeholder it has: the upstream gets a worthless string, never a token.
+    const encoding = headers['content-encoding'];
+    if (format === undefined || (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')) return undefined;
+    if (body.kind === 'kept') return resolveKept(request, capture, body.body, format);
+    if (request.holder === undefined) return undefined;
+    return readForReplay(request.req, request.holder, body.stream, request.conn.decisions.config.proxy.max_body_swap).then((read) =>
+      read.kind === 'kept' ? resolveKept(request, capture, read.body, format) : read,
+    );
+  },
+};
+
+function formatOf(mediaType: string): 'json' | 'form' | undefined {
+  if (mediaType === 'application/json' || mediaType.endsWith('+json')) return 'json';
+  if (mediaType === 'application/x-www-form-urlencoded') return 'form';
+  return undefined;
+}
+
+async function resolveKept(request: StagedRequest, capture: CaptureExchange, bytes: Buffer, format: 'json' | 'form'): Promise<RequestBody> {
+  const text = bytes.toString('utf8');
+  if (!mayHoldPlaceholder(text)) return { kind: 'kept', body: bytes };
+  // Written as the format writes a string: JSON-escaped (a token never needs more than \" and \\),
+  // or percent-encoded in a form.
+  const encode = format === 'json' ? (v: string) => JSON.stringify(v).slice(1, -1) : (v: string) => encodeURIComponent(v);
+  if (capture.endpoint !== undefined) await refreshOnce(request, capture, text);
+  const resolved = Buffer.from(resolveText(request, capture, text, encode), 'utf8');
+  request.outgoing!.headers['content-length'] = String(resolved.length);
+  return { kind: 'kept', body: resolved };
+}
+
+/**
+ * A refresh through a placeholder refresh token at a watched endpoint: under the token's lock, an
+ * exchange another process made with it already is answered with that exchange's answer (rotated
+ * away: always; not rotated: within SAME_ANSWER_MS), else this request goes up, holding the lock.
+ */
+async function refreshOnce(request: StagedRequest, capture: CaptureExchange, text: string): Promise<void> {
+  const book = request.conn.issuing.captures;
+  const key = findPlaceholders(text).find((k) => book.find(k)?.field === 'refresh_token');
+  if (key === undefined) return;
+  const release = await book.lock(key, LOCK_WAIT_MS).catch((err: unknown) => {
+    throw new ProxyError('token_refresh_failed', 'another refresh with the same captured refresh token did not finish in time', { cause: err });
+  });
+  capture.holdLock(release);
+  const record = await book.read(key);
+  if (record === undefined) return; // dropped meanwhile: resolveText refuses it
+  const answer = record.answer;
+  if (answer !== undefined && record.exchanged_at !== undefined && (answer.rotated || Date.now() - Date.parse(record.exchanged_at) < SAME_ANSWER_MS)) {
+    capture.release();
+    throw new LocalAnswer(answer);
+  }
+  capture.refreshing = { key, record };
+}

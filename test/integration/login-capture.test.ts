@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as client from 'openid-client';
+import { fetch as undiciFetch, ProxyAgent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuthServer, CLIENT_ID, CLIENT_SECRET, startAuthServer } from '../helpers/auth-server.ts';
+import { TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+// Login capture, end to end: an OAuth client we did not write (openid-client) logs in at a real
+// authorization server (oidc-provider, over TLS at login.example.test) through keyway, and calls a
+// resource server that checks each token at the provider (introspection). The client only ever
+// holds placeholders; the resource server gets the real tokens; refreshes go through the
+// placeholder refresh token and rotate; every real token is kept out of everything the agent and
+// the operator see.
+
+const LOGIN_HOST = 'login.example.test';
+
+let auth: AuthServer;
+let api: TestUpstream;
+let legacy: { port: number; close(): Promise<void> };
+let proxy: TestProxy;
+/** Every body the agent's client received, and every real token the provider issued. */
+const received: string[] = [];
+
+/** fetch as an agent pointed at keyway: through it, trusting its CA, recording what comes back. */
+function agentFetch(target: TestProxy, credentials?: string): typeof fetch {
+  const uri = credentials === undefined ? target.url : target.url.replace('http://', `http://${credentials}@`);
+  const dispatcher = new ProxyAgent({ uri, requestTls: { ca: readFileSync(target.caPath, 'utf8') } });
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const response = await undiciFetch(input as string, { ...(init as object), dispatcher });
+    const text = await response.clone().text();
+    received.push(text);
+    return response;
+  }) as unknown as typeof fetch;
+}
+
+async function discover(fetchImpl: typeof fetch): Promise<client.Configuration> {
+  return client.discovery(new URL(auth.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { [client.customFetch]: fetchImpl as client.CustomFetch });
+}
+
+/** A placeholder's shape: keyway's opaque mark, or a JWT whose header starts with kwc. */
+function isPlaceholder(value: unknown): boolean {
+  return typeof value === 'string' && (/^kwcap_[A-Za-z0-9]{26,}$/.test(value) || value.startsWith('eyJrd2Mi'));
+}
+
+beforeAll(async () => {
+  auth = await startAuthServer({ tls: { hostname: LOGIN_HOST } });
+  api = await startUpstream({
+    authorize: async (authorization) => authorization?.startsWith('Bearer ') === true && auth.introspect(authorization.slice('Bearer '.length)),
+  });
+  // A second login server on the capture host, with a token answer on a path nobody listed.
+  const server = createHttpsServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
+    if (req.url === '/oauth/legacy-token') {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: 'legacy-real-access-token-0123456789', token_type: 'bearer' }));
+    } else if (req.url === '/oauth/legacy-form') {
+      res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded' }).end('refresh_token=legacy-real-refresh-0123456789&x=1');
+    } else if (req.url === '/oauth/latin1') {
+      res.writeHead(200, { 'content-type': 'application/json; charset=iso-8859-1' }).end('{"id_token":"legacy-real-id-token-0123456789"}');
+    } else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  legacy = {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+  proxy = await startProxy({
+    config: {
+      proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+      grants: {
+        'corp-login': {
+          type: 'login_capture',
+          domains: ['api.example.test'],
+          capture: { endpoints: [{ host: LOGIN_HOST, path: '/token' }] },
+        },
+        other: { type: 'bearer', domains: ['other.example.test'], secret: 'env:OTHER_TOKEN' },
+      },
+    },
+    env: { OTHER_TOKEN: 'other-grant-token-0123456789' },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await api?.close();
+  await legacy?.close();
+  await auth?.close();
+});
+
+/** The Authorization header the resource server saw last. */
+function lastAuthorization(): string | undefined {
+  const seen = api.seen[api.seen.length - 1];
+  return seen?.headers.authorization;
+}
+
+describe('login capture with openid-client', () => {
+  it('client credentials: the client holds a placeholder, the resource server gets the real token', async () => {
+    const agent = agentFetch(proxy);
+    const config = await discover(agent);
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'api' });
+    expect(isPlaceholder(tokens.access_token)).toBe(true);
+    expect(auth.issuedTokens.has(tokens.access_token)).toBe(false);
+    expect(await auth.introspect(tokens.access_token)).toBe(false);
+    const response = await client.fetchProtectedResource(config, tokens.access_token, new URL(`https://api.example.test:${api.port}/echo`), 'GET');
+    expect(response.status).toBe(200);
+    const sent = lastAuthorization()!.slice('Bearer '.length);
+    expect(sent).not.toBe(tokens.access_token);
+    expect(auth.issuedTokens.has(sent)).toBe(true);
+    expect(await auth.introspect(sent)).toBe(true);
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/token' && Array.isArray(l['captured'])), 'the capture audited');
+    expect(line?.['captured']).toEqual(['access_token']);
+    expect(line?.['grant']).toBe('corp-login');
+  });
+
+  it('authorization code with an ID token, then refreshes through the placeholder refresh token, rotating', async () => {
+    const agent = agentFetch(proxy);
+    const config = await discover(agent);
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: 'http://127.0.0.1:53682/callback',
+      scope: 'openid offline_access api',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      prompt: 'consent',
+    });
+    // The person's browser, not the agent: straight to the login server.
+    const callback = await auth.completeAuthorization(url.toString());
+    const tokens = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    for (const field of ['access_token', 'refresh_token', 'id_token'] as const) expect(isPlaceholder(tokens[field]), field).toBe(true);
+    // The ID token placeholder keeps its claims: openid-client read and checked them.
+    expect(tokens.claims()?.sub).toBe('user-1');
+    expect(tokens.claims()?.nonce).toBe(nonce);
+    expect(typeof tokens.claims()?.exp).toBe('number');
+
+    const resource = new URL(`https://api.example.test:${api.port}/echo`);
+    expect((await client.fetchProtectedResource(config, tokens.access_token, resource, 'GET')).status).toBe(200);
+    const firstReal = lastAuthorization()!.slice('Bearer '.length);
+    expect(auth.issuedTokens.has(firstReal)).toBe(true);
+
+    const refreshesBefore = auth.tokenCalls['refresh_token'] ?? 0;
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(auth.tokenCalls['refresh_token']).toBe(refreshesBefore + 1);
+    expect(isPlaceholder(refreshed.access_token)).toBe(true);
+    expect(isPlaceholder(refreshed.refresh_token)).toBe(true);
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    expect((await client.fetchProtectedResource(config, refreshed.access_token, resource, 'GET')).status).toBe(200);
+    const secondReal = lastAuthorization()!.slice('Bearer '.length);
+    expect(secondReal).not.toBe(firstReal);
+    expect(await auth.introspect(secondReal)).toBe(true);
+
+    // The old refresh token again (a second process of the agent that had it): the same answer, from
+    // keyway. Sent upstream, the provider would take it for a stolen token and revoke the grant.
+    const again = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(auth.tokenCalls['refresh_token']).toBe(refreshesBefore + 1);
+    expect(again.refresh_token).toBe(refreshed.refresh_token);
+    expect(again.access_token).toBe(refreshed.access_token);
+    expect(await auth.introspect(secondReal)).toBe(true);
+    await waitFor(() => proxy.auditLines().find((l) => l['captured_again'] === true), 'the answer given again audited');
+
+    // Two refreshes at once with the newest: one goes up, both get its tokens.
+    const [a, b] = await Promise.all([client.refreshTokenGrant(config, refreshed.refresh_token!), client.refreshTokenGrant(config, refreshed.refresh_token!)]);
+    expect(auth.tokenCalls['refresh_token']).toBe(refreshesBefore + 2);
+    expect(a.refresh_token).toBe(b.refresh_token);
+    expect(a.access_token).toBe(b.access_token);
+    expect((await client.fetchProtectedResource(config, a.access_token, resource, 'GET')).status).toBe(200);
+  });
+
+  it('device flow: the polled tokens are captured', async () => {
+    const agent = agentFetch(proxy);
+    const config = await discover(agent);
+    const started = await client.initiateDeviceAuthorization(config, { scope: 'openid offline_access api' });
+    await auth.approveDevice(started.user_code);
+    const tokens = await client.pollDeviceAuthorizationGrant(config, started);
+    expect(isPlaceholder(tokens.access_token)).toBe(true);
+    expect(isPlaceholder(tokens.refresh_token)).toBe(true);
+    const response = await client.fetchProtectedResource(config, tokens.access_token, new URL(`https://api.example.test:${api.port}/echo`), 'GET');
+    expect(response.status).toBe(200);
+  });
+});
+
+describe('placeholders elsewhere, and token answers keyway was not told of', () => {
+  async function placeholder(): Promise<string> {
+    const config = await discover(agentFetch(proxy));
+    return (await client.clientCredentialsGrant(config, { scope: 'api' })).access_token;
+  }
+
+  it('a placeholder sent to another grant’s host, to a host no grant covers, or over plain http is refused, never resolved', async () => {
+    const token = await placeholder();
+    const agent = agentFetch(proxy);
+    const before = api.seen.length;
+    for (const url of [
+      `https://other.example.test:${api.port}/echo`,
+      `https://tunnel.example.test:${api.port}/echo`,
+      `http://plain.example.test:${api.port}/echo`,
+    ]) {
+      const response = await agent(url, { headers: { authorization: `Bearer ${token}` } });
+      expect(response.status, url).toBe(403);
+      expect(response.headers.get('x-keyway-error'), url).toBe('placeholder_refused');
+    }
+    // In the query, too.
+    const query = await agent(`https://other.example.test:${api.port}/echo?access_token=${token}`);
+    expect(query.status).toBe(403);
+    expect(api.seen.length).toBe(before);
+    const refused = await waitFor(() => {
+      const lines = proxy.auditLines().filter((l) => l['code'] === 'placeholder_refused');
+      return lines.length >= 4 ? lines : undefined;
+    }, 'four refusals audited');
+    expect(refused.every((l) => l['decision'] === 'deny')).toBe(true);
+  });
+
+  it('a token answer on a path of the capture host nobody listed is refused with nothing of the token', async () => {
+    const agent = agentFetch(proxy);
+    for (const [path, field] of [
+      ['/oauth/legacy-token', 'access_token'],
+      ['/oauth/legacy-form', 'refresh_token'],
+      ['/oauth/latin1', 'id_token'],
+    ] as const) {
+      const response = await agent(`https://${LOGIN_HOST}:${legacy.port}${path}`, { method: 'POST' });
+      const body = await response.text();
+      expect(response.status, path).toBe(502);
+      expect(response.headers.get('x-keyway-error')).toBe('capture_unlisted');
+      expect(body).not.toContain('legacy-real');
+      expect(body).toContain(path === '/oauth/latin1' ? 'iso-8859-1' : field);
+    }
+    // An answer with no token in it passes.
+    const plain = await agent(`https://${LOGIN_HOST}:${legacy.port}/status`);
+    expect(plain.status).toBe(200);
+    const lines = await waitFor(() => {
+      const found = proxy.auditLines().filter((l) => l['code'] === 'capture_unlisted');
+      return found.length >= 3 ? found : undefined;
+    }, 'three capture_unlisted lines');
+    expect(lines.length).toBe(3);
+    expect(lines.every((l) => typeof l['message'] === 'string' && !String(l['message']).includes('legacy-real'))).toBe(true);
+  });
+});
