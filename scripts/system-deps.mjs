@@ -36,6 +36,11 @@ export const REQUIREMENTS = [
     why: 'secret_sources keychain: a real keyring (gnome-keyring in a D-Bus session the test starts), read with secret-tool',
   },
   { name: 'Go', packages: ['golang-go'], why: 'keyway run --contain: a Go client, with its own resolver and TLS stack, that ignores proxies' },
+  {
+    name: 'Python requests-oauthlib',
+    packages: ['python3-requests-oauthlib'],
+    why: 'login capture: a Python OAuth client keyway did not write (run with /usr/bin/python3)',
+  },
 ];
 
 /**
@@ -104,6 +109,7 @@ export function probeSystem() {
     'systemd-analyze': executable('/usr/bin/systemd-analyze'),
     'Secret Service': executable('/usr/bin/secret-tool') && executable('/usr/bin/gnome-keyring-daemon') && executable('/usr/bin/dbus-run-session'),
     Go: onPath('go'),
+    'Python requests-oauthlib': runs('/usr/bin/python3', ['-c', 'import requests_oauthlib']),
   };
 }
 

@@ -7,6 +7,8 @@ import type { RecordSource } from './grants.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
 import { KINDS, type KindFields, usableMaterial } from './kinds/index.ts';
+import { CAPTURED_PREFIX } from './capture/placeholder.ts';
+import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from './capture/records.ts';
 import { oauthMaterialOf, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
@@ -56,6 +58,11 @@ export interface GrantListing {
   labels: Record<string, string>;
   /** The second clock: each agent's lease on this grant (agents with a lease_ttl only). */
   leases: Array<{ agent: string; state: 'active' | 'expired' | 'revoked'; expires_at: string }>;
+  /**
+   * A login_capture grant: each login captured, by agent: the fields held, when the access token
+   * expires, when it was captured and last used (never a value, never a placeholder). Null for any other type.
+   */
+  captured: Array<CapturedLogin & { last_used_at: string | null }> | null;
 }
 
 type GrantFacts = Omit<GrantListing, 'display_status' | 'status_detail'> & {
@@ -129,8 +136,16 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       last_refreshed_at: held?.refreshedAt ?? token.last_refreshed_at,
     };
   };
+  // Captured logins (login_capture grants): read once, grouped per grant.
+  let capturedRecords: Array<[string, CapturedToken]> | undefined;
+  const capturedOf = (id: string, type: StoredGrant['type']) => {
+    if (type !== 'login_capture') return null;
+    capturedRecords ??= store.entries<CapturedToken>(CAPTURED_PREFIX);
+    return capturedLogins(capturedRecords, id).map((login) => ({ ...login, last_used_at: lastUsed(loginUsageKey(id, login.agent, login.login)) }));
+  };
   const facts: GrantFacts[] = Object.entries(config.grants).map(([id, g]) => {
     const { liveToken, ...token } = tokenFacts(id, g.type, 'active', undefined);
+    const captured = capturedOf(id, g.type);
     return {
       id,
       type: g.type,
@@ -145,12 +160,13 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       client_certificate_expires_at: null,
       certificateWarning: undefined,
       secret: g.secret || (KINDS[g.type].certificateIsSecret && g.client_certificate) ? 'set' : 'missing',
-      secret_from: secretFrom(g.secret),
+      secret_from: captured === null ? secretFrom(g.secret) : 'capture',
       ...token,
       ...roleFacts(id, g.assume_role?.role_arn, token),
       // A secret source's item: when the value the proxy uses was last fetched (the store keeps it).
       ...(g.secret?.kind === 'source' ? { last_refreshed_at: sourceFetchedAt(store, g.secret) } : {}),
-      usable: g.secret !== undefined || (KINDS[g.type].certificateIsSecret && g.client_certificate !== undefined) || liveToken,
+      // A capture grant needs no secret: its agents' logins give it theirs.
+      usable: g.secret !== undefined || (KINDS[g.type].certificateIsSecret && g.client_certificate !== undefined) || liveToken || captured !== null,
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
       allow_range: g.allow_range,
@@ -158,6 +174,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       mcp_paths: [...(g.mcp?.paths ?? [])],
       labels: {},
       leases: leasesOf(id),
+      captured,
     };
   });
   for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
@@ -185,6 +202,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       mcp_paths: [...(g.mcp?.paths ?? [])],
       labels: { ...g.labels },
       leases: leasesOf(g.id),
+      captured: capturedOf(g.id, g.type),
     });
   }
   return facts

@@ -14,3 +14,14 @@ export async function waitFor<T>(find: () => T | undefined, what: string, timeou
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** waitFor for a check that must await (a request, a command): polls until it resolves to something. */
+export async function waitForAsync<T>(find: () => Promise<T | undefined>, what: string, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + slack(timeoutMs);
+  for (;;) {
+    const found = await find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -57,6 +57,8 @@ const NOT_RUN: Record<string, string> = {
     "clones from GitHub through a github_app grant (a GitHub App's key): git through keyway is test/integration/clients.test.ts, the App's tokens test/integration/github-app.test.ts",
   'HTTPS_PROXY="http://jwt:$(cat /var/run/secrets/tokens/keyway)@keyway:8787" python agent.py':
     "a pod's names (the keyway service, a projected token) and the reader's agent.py: identity sign-in is test/integration/identities.test.ts",
+  'eval "$(keyway env)"          # HTTPS_PROXY, and keyway\'s CA for gh and git':
+    'logs in to github.com with gh, which is not installed here and would reach GitHub: login capture with real OAuth clients (openid-client, requests-oauthlib) against oidc-provider is test/integration/login-capture.test.ts and login-capture-agents.test.ts',
   'eval "$(keyway env --identity-token /var/run/secrets/tokens/keyway)"':
     "a pod's projected token and a CI runner's: --identity-token is tested in test/integration/identities.test.ts",
 };

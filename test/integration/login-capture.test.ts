@@ -19,6 +19,7 @@ import { waitFor } from '../helpers/wait.ts';
 // the operator see.
 
 const LOGIN_HOST = 'login.example.test';
+const GITHUB_STYLE_TOKEN = 'gho_realToken0123456789abcdefABCDEF012345';
 
 let auth: AuthServer;
 let api: TestUpstream;
@@ -55,7 +56,12 @@ beforeAll(async () => {
   });
   // A second login server on the capture host, with a token answer on a path nobody listed.
   const server = createHttpsServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
-    if (req.url === '/oauth/legacy-token') {
+    if (req.url === '/login/oauth/access_token') {
+      // GitHub's way: a form answer, a gho_ token.
+      res
+        .writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' })
+        .end(`access_token=${GITHUB_STYLE_TOKEN}&scope=repo&token_type=bearer`);
+    } else if (req.url === '/oauth/legacy-token') {
       res
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ access_token: 'legacy-real-access-token-0123456789', token_type: 'bearer' }));
@@ -78,7 +84,12 @@ beforeAll(async () => {
         'corp-login': {
           type: 'login_capture',
           domains: ['api.example.test'],
-          capture: { endpoints: [{ host: LOGIN_HOST, path: '/token' }] },
+          capture: {
+            endpoints: [
+              { host: LOGIN_HOST, path: '/token' },
+              { host: LOGIN_HOST, path: '/login/oauth/access_token' },
+            ],
+          },
         },
         other: { type: 'bearer', domains: ['other.example.test'], secret: 'env:OTHER_TOKEN' },
       },
@@ -186,6 +197,43 @@ describe('login capture with openid-client', () => {
     expect(isPlaceholder(tokens.refresh_token)).toBe(true);
     const response = await client.fetchProtectedResource(config, tokens.access_token, new URL(`https://api.example.test:${api.port}/echo`), 'GET');
     expect(response.status).toBe(200);
+  });
+});
+
+describe('other answers and other places', () => {
+  it('a form answer (GitHub’s) is captured with its vendor prefix kept, and resolves under any scheme and in a JSON body', async () => {
+    const agent = agentFetch(proxy);
+    const answer = await agent(`https://${LOGIN_HOST}:${legacy.port}/login/oauth/access_token`, { method: 'POST' });
+    expect(answer.headers.get('content-type')).toMatch(/^application\/x-www-form-urlencoded/);
+    const form = new URLSearchParams(await answer.text());
+    const placeholder = form.get('access_token')!;
+    expect(placeholder).toMatch(/^gho_kwcap_[A-Za-z0-9]+$/);
+    expect(placeholder.length).toBe(GITHUB_STYLE_TOKEN.length);
+    expect(form.get('scope')).toBe('repo');
+
+    const bodies: string[] = [];
+    const recorder = await startUpstream({
+      handler: (req, res, body) => {
+        bodies.push(`${req.headers.authorization ?? ''} ${body?.toString('utf8') ?? ''}`);
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        return true;
+      },
+    });
+    try {
+      const sent = await agent(`https://api.example.test:${recorder.port}/graphql`, {
+        method: 'POST',
+        headers: { authorization: `token ${placeholder}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ viewer { login } }', auth: placeholder }),
+      });
+      expect(sent.status).toBe(200);
+      expect(bodies.at(-1)).toBe(`token ${GITHUB_STYLE_TOKEN} {"query":"{ viewer { login } }","auth":"${GITHUB_STYLE_TOKEN}"}`);
+      // A Basic pair (git through gh's credential helper) has its password resolved too.
+      const basic = Buffer.from(`x-access-token:${placeholder}`).toString('base64');
+      expect((await agent(`https://api.example.test:${recorder.port}/info/refs`, { headers: { authorization: `Basic ${basic}` } })).status).toBe(200);
+      expect(bodies.at(-1)).toBe(`Basic ${Buffer.from(`x-access-token:${GITHUB_STYLE_TOKEN}`).toString('base64')} `);
+    } finally {
+      await recorder.close();
+    }
   });
 });
 

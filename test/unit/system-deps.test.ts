@@ -44,6 +44,7 @@ describe('what npm test does about missing system programs', () => {
         'python3-h2',
         'python3-httpx',
         'python3-requests',
+        'python3-requests-oauthlib',
         'squid-openssl',
         'systemd',
         'util-linux',

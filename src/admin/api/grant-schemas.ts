@@ -41,6 +41,23 @@ const grantListing = z.object({
   require_purpose: grantFields.shape.require_purpose.unwrap(),
   labels: labelsSchema,
   leases: z.array(z.object({ agent: z.string(), state: z.enum(['active', 'expired', 'revoked']), expires_at: z.string() })),
+  captured: z
+    .array(
+      z.object({
+        agent: z.string(),
+        login: z.string(),
+        fields: z.array(z.string()),
+        endpoint: z.string(),
+        captured_at: z.string(),
+        expires_at: z.string().optional(),
+        last_used_at: nullableString,
+      }),
+    )
+    .nullable()
+    .meta({
+      description:
+        'login_capture: each login captured, by agent: the fields held, the token endpoint, when captured, when the access token expires and when last used. Never a value or a placeholder. Null for other types',
+    }),
 });
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {

@@ -26,6 +26,18 @@ function card(grant, reload) {
   const status = statusLabel(grant.display_status);
   const headingId = `grant-${grant.id}`;
   const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
+  // A login_capture grant: its agents' captured logins (never a value).
+  const captured = (grant.captured ?? []).map((c) =>
+    h(
+      'li',
+      {},
+      `${c.agent}: ${c.fields.join(', ')}, captured `,
+      when(c.captured_at),
+      c.expires_at ? [', expires ', when(c.expires_at)] : null,
+      ', last used ',
+      when(c.last_used_at),
+    ),
+  );
   const leases = (grant.leases ?? []).map((l) => h('li', {}, `${l.agent}: ${l.state}`, l.state === 'active' ? [', ends ', when(l.expires_at)] : null));
   const account = grant.account ?? grant.account_identity ?? null;
   const accountText = account && typeof account === 'object' ? (account.email ?? account.name ?? account.id ?? JSON.stringify(account)) : account;
@@ -87,6 +99,7 @@ function card(grant, reload) {
       // A client certificate (mTLS): whose, and its own clock (listings warn 14 days ahead).
       grant.client_certificate ? row('Client certificate', `${grant.client_certificate.subject}, expires `, when(grant.client_certificate.expires_at)) : [],
       row('Leases', leases.length ? h('ul', { class: 'plain' }, leases) : h('span', { class: 'muted' }, 'none')),
+      grant.captured ? row('Captured logins', captured.length ? h('ul', { class: 'plain' }, captured) : h('span', { class: 'muted' }, 'none yet')) : [],
       row('Last used', when(grant.last_used_at)),
       grant.last_refreshed_at ? row('Last refresh', when(grant.last_refreshed_at)) : [],
       grant.labels && Object.keys(grant.labels).length

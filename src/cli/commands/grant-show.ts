@@ -27,6 +27,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['require_purpose', 'Purpose'],
   ['mcp_paths', 'MCP endpoints'],
   ['leases', 'Agent leases'],
+  ['captured', 'Captured logins'],
   ['labels', 'Labels'],
   ['source', 'Defined in'],
 ];
@@ -58,6 +59,15 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       return row.client_certificate === null ? '-' : `${row.client_certificate.subject}, expires ${row.client_certificate.expires_at}`;
     case 'leases':
       return row.leases.length === 0 ? 'none' : row.leases.map((l) => `${l.agent} ${l.state} until ${l.expires_at}`).join('; ');
+    case 'captured':
+      if (row.captured === null) return '-';
+      if (row.captured.length === 0) return 'none yet (its agents log in through keyway)';
+      return row.captured
+        .map(
+          (c) =>
+            `${c.agent}: ${c.fields.join(', ')} from ${c.endpoint}, captured ${c.captured_at}, expires ${c.expires_at ?? 'unknown'}, last used ${c.last_used_at ?? 'never'}`,
+        )
+        .join('; ');
     default: {
       const v = row[key];
       if (v === null || v === undefined) return key === 'last_used_at' || key === 'last_refreshed_at' ? 'never' : '-';

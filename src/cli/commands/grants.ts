@@ -116,7 +116,20 @@ function list(services: Services, args: Args, io: CommandIO): number {
     ...r,
     status: r.display_status,
     leases: r.leases.map((l) => `${l.agent}:${l.state === 'active' ? l.expires_at : l.state}`),
+    // A capture grant's token clock is its logins': the newest access token's expiry among them.
+    captured: (r.captured ?? []).map((c) => `${c.agent}:${c.fields.join('+')}`),
+    ...(r.captured === null
+      ? {}
+      : {
+          token_expires_at:
+            r.captured
+              .map((c) => c.expires_at)
+              .filter((e) => e !== undefined)
+              .sort()
+              .pop() ?? null,
+        }),
   }));
+  const captures = rows.some((r) => r.captured !== null);
   const certs = rows.some((r) => r.client_certificate_expires_at !== null);
   printTable(io, table, [
     'id',
@@ -128,6 +141,7 @@ function list(services: Services, args: Args, io: CommandIO): number {
     'token_expires_at',
     ...(certs ? (['client_certificate_expires_at'] as const) : []),
     'leases',
+    ...(captures ? (['captured'] as const) : []),
     'last_refreshed_at',
     'last_used_at',
   ]);

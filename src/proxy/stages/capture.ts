@@ -1,5 +1,5 @@
 import type { Grant } from '../../credentials/grants.ts';
-import type { CaptureBook, CapturedToken } from '../../credentials/capture/records.ts';
+import { type CaptureBook, type CapturedToken, loginUsageKey } from '../../credentials/capture/records.ts';
 import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
 import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, watchedEndpoint } from '../../credentials/capture/settings.ts';
 import { ProxyError } from '../../errors/index.ts';
@@ -105,7 +105,10 @@ export function resolveText(request: StagedRequest, capture: CaptureExchange | u
       .join(real)
       .split(key)
       .join(real);
-    capture?.values.push(record.value);
+    if (capture !== undefined) {
+      capture.values.push(record.value);
+      request.conn.issuing.grantUsed(loginUsageKey(record.grant, record.agent, record.login));
+    }
   }
   return out;
 }
