@@ -61,6 +61,11 @@ beforeAll(async () => {
       res
         .writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' })
         .end(`access_token=${GITHUB_STYLE_TOKEN}&scope=repo&token_type=bearer`);
+    } else if (req.url === '/slack/oauth.v2.access') {
+      // Slack's way: the user's token nested beside the bot's.
+      res
+        .writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
+        .end(JSON.stringify({ ok: true, access_token: 'xoxb-real-bot-0123456789', authed_user: { id: 'U1', access_token: 'xoxp-real-user-0123456789' } }));
     } else if (req.url === '/oauth/legacy-token') {
       res
         .writeHead(200, { 'content-type': 'application/json' })
@@ -88,6 +93,7 @@ beforeAll(async () => {
             endpoints: [
               { host: LOGIN_HOST, path: '/token' },
               { host: LOGIN_HOST, path: '/login/oauth/access_token' },
+              { host: LOGIN_HOST, path: '/slack/oauth.v2.access' },
             ],
           },
         },
@@ -237,6 +243,66 @@ describe('other answers and other places', () => {
   });
 });
 
+describe('token fields nested, and another grant on the capture host', () => {
+  it('a nested token field the grant does not capture is refused; named in capture.fields, it is captured', async () => {
+    const refused = await agentFetch(proxy)(`https://${LOGIN_HOST}:${legacy.port}/slack/oauth.v2.access`, { method: 'POST' });
+    expect(refused.status).toBe(502);
+    const text = await refused.text();
+    expect(text).toContain('authed_user.access_token');
+    expect(text).not.toContain('real-');
+
+    const slack = await startProxy({
+      config: {
+        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+        grants: {
+          'slack-login': {
+            type: 'login_capture',
+            domains: ['api.example.test'],
+            capture: { endpoints: [{ host: LOGIN_HOST, path: '/slack/oauth.v2.access' }], fields: ['access_token', 'authed_user.access_token'] },
+          },
+        },
+      },
+    });
+    try {
+      const answer = (await (await agentFetch(slack)(`https://${LOGIN_HOST}:${legacy.port}/slack/oauth.v2.access`, { method: 'POST' })).json()) as {
+        access_token: string;
+        authed_user: { id: string; access_token: string };
+      };
+      expect(answer.access_token).toMatch(/^xoxb-kwcap_/);
+      expect(answer.authed_user.access_token).toMatch(/^xoxp-kwcap_/);
+      expect(answer.authed_user.id).toBe('U1');
+      const line = await waitFor(() => slack.auditLines().find((l) => Array.isArray(l['captured'])), 'the capture audited');
+      expect(line['captured']).toEqual(['access_token', 'authed_user.access_token']);
+    } finally {
+      await slack.stop();
+    }
+  });
+
+  it('a token answer on the capture host through another grant (X-Keyway-Grant) is refused, not handed over uncaptured', async () => {
+    const both = await startProxy({
+      config: {
+        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+        grants: {
+          'corp-login': { type: 'login_capture', domains: ['api.example.test'], capture: { endpoints: [{ host: LOGIN_HOST, path: '/oauth/legacy-token' }] } },
+          'login-key': { type: 'bearer', domains: [LOGIN_HOST], secret: 'env:LOGIN_KEY' },
+        },
+      },
+      env: { LOGIN_KEY: 'login-host-key-0123456789' },
+    });
+    try {
+      const agent = agentFetch(both);
+      const around = await agent(`https://${LOGIN_HOST}:${legacy.port}/oauth/legacy-token`, { method: 'POST', headers: { 'x-keyway-grant': 'login-key' } });
+      expect(around.status).toBe(502);
+      expect(around.headers.get('x-keyway-error')).toBe('capture_unlisted');
+      expect(await around.text()).not.toContain('legacy-real');
+      const through = await agent(`https://${LOGIN_HOST}:${legacy.port}/oauth/legacy-token`, { method: 'POST', headers: { 'x-keyway-grant': 'corp-login' } });
+      expect(((await through.json()) as { access_token: string }).access_token).toMatch(/^kwcap_/);
+    } finally {
+      await both.stop();
+    }
+  });
+});
+
 describe('placeholders elsewhere, and token answers keyway was not told of', () => {
   async function placeholder(): Promise<string> {
     const config = await discover(agentFetch(proxy));
@@ -285,7 +351,7 @@ describe('placeholders elsewhere, and token answers keyway was not told of', () 
     const plain = await agent(`https://${LOGIN_HOST}:${legacy.port}/status`);
     expect(plain.status).toBe(200);
     const lines = await waitFor(() => {
-      const found = proxy.auditLines().filter((l) => l['code'] === 'capture_unlisted');
+      const found = proxy.auditLines().filter((l) => l['code'] === 'capture_unlisted' && String(l['path']).startsWith('/oauth/'));
       return found.length >= 3 ? found : undefined;
     }, 'three capture_unlisted lines');
     expect(lines.length).toBe(3);

@@ -83,6 +83,17 @@ describe('token answers', () => {
     expect(readAnswer(Buffer.from('{"a":"{\\"a\\":1}","b":{"a":2}}'), 'application/json').format).toBe('json');
   });
 
+  it('finds token fields at any depth, by name or by path', () => {
+    const read = readAnswer(
+      Buffer.from(
+        JSON.stringify({ ok: true, access_token: 'a', team: { bot: { refresh_token: 'r' } }, list: [{ id_token: 'i' }], empty: { access_token: '' } }),
+      ),
+      'application/json',
+    );
+    expect(tokenFieldsIn(read, ['access_token', 'refresh_token', 'id_token'])).toEqual(['access_token', 'team.bot.refresh_token', 'list.0.id_token']);
+    expect(tokenFieldsIn(read, ['team.bot.session'])).toEqual([]);
+  });
+
   it('swaps the captured fields, keeps a refresh token the server did not rotate, and dates the records', () => {
     const now = Date.parse('2026-11-25T00:00:00Z');
     const read = readAnswer(

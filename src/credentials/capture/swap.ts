@@ -27,9 +27,34 @@ export interface Swapped {
   readonly sameRefreshToken: boolean;
 }
 
-/** The fields of `tokenFields` that carry a string value in the answer: what makes it a token answer. */
+/** How deep an answer is searched for token fields (a token answer is flat; Slack's nests one level). */
+const MAX_DEPTH = 8;
+
+/**
+ * Where the answer carries a token: the path (a.b, a.0.b in arrays) of every non-empty string member,
+ * at any depth, named as one of `tokenFields` is named (its last part), or at one of their paths. What
+ * makes an answer a token answer, and what a capture must account for, nested ones included.
+ */
 export function tokenFieldsIn(answer: AnswerBody, tokenFields: readonly string[]): string[] {
-  return tokenFields.filter((field) => typeof fieldOf(answer, field) === 'string' && (fieldOf(answer, field) as string) !== '');
+  const names = new Set(tokenFields.map((f) => f.split('.').pop()!));
+  const paths = new Set(tokenFields);
+  const found: string[] = [];
+  if (answer.format === 'form') {
+    for (const [name, value] of answer.value) if (value !== '' && (names.has(name) || paths.has(name))) found.push(name);
+    return found;
+  }
+  if (answer.format !== 'json') return found;
+  const walk = (value: unknown, path: string, depth: number): void => {
+    if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return;
+    for (const [name, member] of Object.entries(value)) {
+      const at = path === '' ? name : `${path}.${name}`;
+      if (typeof member === 'string') {
+        if (member !== '' && (names.has(name) || paths.has(at))) found.push(at);
+      } else walk(member, at, depth + 1);
+    }
+  };
+  walk(answer.value, '', 0);
+  return found;
 }
 
 /** Swaps the captured fields of a readable answer; `now` dates the records. */

@@ -27,7 +27,7 @@ export const captureBody: RequestBodyStage = {
   name: 'capture-body',
   run(request, body) {
     const capture = request.capture;
-    if (capture === undefined || body.kind === 'none') return undefined;
+    if (capture === undefined || capture.checkOnly || body.kind === 'none') return undefined;
     const { headers } = request.req;
     const type = headers['content-type'];
     const reading = type === undefined ? undefined : utf8Reading(type);

@@ -29,21 +29,28 @@ export class CaptureExchange {
   readonly #event: AuditEvent;
   #release: (() => Promise<void>) | undefined;
 
+  /**
+   * A request another grant serves on this capture grant's host (X-Keyway-Grant chose it, or it
+   * covers the host too): its answer is only checked, so a token answer there is refused, never captured.
+   */
+  readonly checkOnly: boolean;
+
   constructor(
     grant: Grant & { readonly capture: CaptureSettings },
     agent: string,
-    host: string,
-    port: number,
-    path: string,
+    target: { host: string; port: number; path: string },
     event: AuditEvent,
     book: Pick<CaptureBook, 'save'>,
+    checkOnly = false,
   ) {
+    const { host, port, path } = target;
     this.grant = grant;
     this.where = `${host}${path}`;
     this.book = book;
     this.agent = agent;
+    this.checkOnly = checkOnly;
     this.captureHost = isCaptureHost(grant.capture, host, port);
-    this.endpoint = this.captureHost ? watchedEndpoint(grant.capture, host, port, path) : undefined;
+    this.endpoint = this.captureHost && !checkOnly ? watchedEndpoint(grant.capture, host, port, path) : undefined;
     this.#event = event;
   }
 
@@ -136,9 +143,7 @@ export const capture: HeadStage = {
     const exchange = new CaptureExchange(
       grant as Grant & { capture: CaptureSettings },
       request.conn.agent.id,
-      host,
-      port,
-      request.path,
+      { host, port, path: request.path },
       request.draft.event,
       request.conn.issuing.captures,
     );

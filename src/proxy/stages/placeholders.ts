@@ -1,19 +1,32 @@
 import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
 import type { ProxyTables } from '../../credentials/tables.ts';
-import { resolvePlaceholder } from './capture.ts';
+import type { Grant } from '../../credentials/grants.ts';
+import { type CaptureSettings, isCaptureHost } from '../../credentials/capture/settings.ts';
+import { CaptureExchange, resolvePlaceholder } from './capture.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
  * Stage "placeholders": a request that no capture grant serves (another grant's, or none) carrying a
  * captured token's placeholder in its head or query is refused (placeholder_refused), audited, and
- * never resolved. Only while some grant captures: otherwise it costs a lookup of the config.
+ * never resolved; one to a capture grant's token host through another grant has its answer checked
+ * (a token answer there is refused, never handed over uncaptured). Only while some grant captures:
+ * otherwise it costs a lookup of the tables.
  */
 export const placeholders: HeadStage = {
   name: 'placeholders',
   injected: false,
   run(request) {
-    if (request.grant?.capture !== undefined || !capturing(request)) return;
+    if (request.grant?.capture !== undefined) return;
+    const grants = captureGrants(request);
+    if (grants.length === 0) return;
     const { req } = request;
+    const { host, port } = request.conn.target;
+    const agent = request.conn.agent;
+    const watching = grants.find((g) => isCaptureHost(g.capture, host, port) && (agent.grants === undefined || agent.grants.has(g.id)));
+    if (watching !== undefined) {
+      request.capture = new CaptureExchange(watching, agent.id, { host, port, path: request.path }, request.draft.event, request.conn.issuing.captures, true);
+      if (request.outgoing !== undefined) request.outgoing.headers['accept-encoding'] = 'identity';
+    }
     check(request, request.target);
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined) continue;
@@ -33,15 +46,16 @@ function check(request: StagedRequest, text: string): void {
   for (const key of findPlaceholders(text)) if (request.conn.issuing.captures.find(key) !== undefined) resolvePlaceholder(request, undefined, key);
 }
 
-const capturingTables = new WeakMap<ProxyTables, boolean>();
+type CaptureGrant = Grant & { readonly capture: CaptureSettings };
+const captureGrantsOf = new WeakMap<ProxyTables, readonly CaptureGrant[]>();
 
-/** Whether any grant of the tables captures logins (computed once per table build). */
-function capturing(request: StagedRequest): boolean {
+/** The tables' login_capture grants (found once per table build). */
+function captureGrants(request: StagedRequest): readonly CaptureGrant[] {
   const tables = request.conn.decisions.tables();
-  let known = capturingTables.get(tables);
-  if (known === undefined) {
-    known = tables.router.list().some((g) => g.capture !== undefined);
-    capturingTables.set(tables, known);
+  let found = captureGrantsOf.get(tables);
+  if (found === undefined) {
+    found = tables.router.list().filter((g): g is CaptureGrant => g.capture !== undefined);
+    captureGrantsOf.set(tables, found);
   }
-  return known;
+  return found;
 }
