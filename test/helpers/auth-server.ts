@@ -20,6 +20,8 @@ export type EndpointMode = 'normal' | 'down' | 'slow' | 'error500' | 'garbage';
 
 export interface AuthServer {
   issuer: string;
+  /** The port it listens on, on 127.0.0.1. */
+  port: number;
   tokenUrl: string;
   authUrl: string;
   deviceUrl: string;
@@ -259,6 +261,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
 
   const self: AuthServer = {
     issuer,
+    port,
     tokenUrl: `${issuer}/token`,
     authUrl: `${issuer}/auth`,
     deviceUrl: `${issuer}/device/auth`,

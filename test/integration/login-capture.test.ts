@@ -7,6 +7,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthServer, CLIENT_ID, CLIENT_SECRET, startAuthServer } from '../helpers/auth-server.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -207,6 +208,35 @@ describe('login capture with openid-client', () => {
 });
 
 describe('other answers and other places', () => {
+  it('over HTTP/2: a token answer is captured and its placeholder resolves', async () => {
+    const session = await h2ThroughProxy(proxy.port, `${LOGIN_HOST}:${auth.port}`, proxy.caPath);
+    try {
+      const answer = await h2Request(
+        session,
+        {
+          ':method': 'POST',
+          ':path': '/token',
+          authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        'grant_type=client_credentials&scope=api',
+      );
+      expect(answer.headers[':status']).toBe(200);
+      const token = (JSON.parse(answer.body.toString()) as { access_token: string }).access_token;
+      expect(isPlaceholder(token)).toBe(true);
+      const api2 = await h2ThroughProxy(proxy.port, `api.example.test:${api.port}`, proxy.caPath);
+      try {
+        const called = await h2Request(api2, { ':method': 'GET', ':path': '/echo', authorization: `Bearer ${token}` });
+        expect(called.headers[':status']).toBe(200);
+        expect(auth.issuedTokens.has(lastAuthorization()!.slice('Bearer '.length))).toBe(true);
+      } finally {
+        api2.close();
+      }
+    } finally {
+      session.close();
+    }
+  });
+
   it('a form answer (GitHub’s) is captured with its vendor prefix kept, and resolves under any scheme and in a JSON body', async () => {
     const agent = agentFetch(proxy);
     const answer = await agent(`https://${LOGIN_HOST}:${legacy.port}/login/oauth/access_token`, { method: 'POST' });
