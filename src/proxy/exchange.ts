@@ -92,7 +92,6 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     if (this.#ended) return;
     this.#ended = true;
     this.#leave();
-    this.capture?.release(); // a refresh's lock, if its answer never came to be captured
     const { event } = this.draft;
     const res = this.#res;
     if (!responseCompleted(res)) {
@@ -138,6 +137,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       refuseOnClose(draft, error, res);
     } finally {
       this.#releaseHeld(); // the body is needed no more, whatever happened
+      // A refresh's lock, if its answer never came to be captured (refused, failed, cut short).
+      this.capture?.close();
     }
   }
 
@@ -257,6 +258,9 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         hints: this,
         mcpList: this.mcp?.list,
         capture: this.capture,
+        // A refresh through a captured token: the server rotates it whether the client stays or not,
+        // so its answer is read and captured all the same (the next refresh with the old one gets it).
+        keepGoing: this.capture?.finishesWithoutClient === true,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined, caPendingRestart(this.conn.runtime));

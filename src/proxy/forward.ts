@@ -33,6 +33,8 @@ export interface ForwardRequest {
   mcpList?: ToolsListFilter | undefined;
   /** A capture grant's request: on a capture host, its answer is read for tokens (stages/capture-answer.ts). */
   capture?: CaptureExchange | undefined;
+  /** The client leaving does not stop the upstream request: an answer read whole ('read') is still rewritten (a login capture saves its tokens), then dropped. */
+  keepGoing?: boolean | undefined;
 }
 
 /** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
@@ -159,6 +161,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #withheldBytes = 0;
   #redactWhole: ((body: Buffer) => Buffer) | null = null;
   #read: ReadWhole | null = null;
+  /** keepGoing: the client left; a 'read' body is read and rewritten all the same, and sent nowhere. */
+  #clientGone = false;
   #readBytes = 0;
   #scan: BodyScan | null = null;
   // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
@@ -214,6 +218,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
    * a response undici has finished while the leak guard's stages still had it.
    */
   stop(): void {
+    // An answer that must be read to its end whatever the client does (keepGoing): only a 'read'
+    // body goes on without the client; any other stops at once.
+    if (this.#out.keepGoing && (this.#sink === 'waiting' || this.#sink === 'read') && !this.#settled) {
+      this.#clientGone = true;
+      return;
+    }
     this.#stopped ??= new Error('the client left');
     this.fail(this.#stopped);
   }
@@ -359,6 +369,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
       this.#read = body;
       return;
     }
+    if (this.#clientGone) throw new Error('the client left');
     writeHead(res, statusCode, head);
     const http2 = isHttp2Response(res);
     // A stream (server-sent events, chunked) may wait before its first chunk: send the head now.
@@ -403,7 +414,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     const chunks = this.#chunks;
     this.#read!.rewrite(Buffer.concat(chunks, this.#readBytes)).then(
       (output) => {
-        if (this.#settled) return; // the client left meanwhile
+        if (this.#settled) return; // failed meanwhile
+        if (this.#clientGone) return this.#settle(); // rewritten (its tokens saved) for nobody
         try {
           this.#redactWhole = (body) => body;
           this.#chunks = [output];

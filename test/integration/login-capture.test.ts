@@ -10,7 +10,7 @@ import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, waitForAsync } from '../helpers/wait.ts';
 
 // Login capture, end to end: an OAuth client we did not write (openid-client) logs in at a real
 // authorization server (oidc-provider, over TLS at login.example.test) through keyway, and calls a
@@ -57,7 +57,8 @@ beforeAll(async () => {
   });
   // A second login server on the capture host, with a token answer on a path nobody listed.
   const server = createHttpsServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
-    if (req.url === '/login/oauth/access_token') {
+    // Routed as many servers route: any case, a trailing slash.
+    if (req.url?.toLowerCase().replace(/\/$/, '') === '/login/oauth/access_token') {
       // GitHub's way: a form answer, a gho_ token.
       res
         .writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' })
@@ -67,6 +68,8 @@ beforeAll(async () => {
       res
         .writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
         .end(JSON.stringify({ ok: true, access_token: 'xoxb-real-bot-0123456789', authed_user: { id: 'U1', access_token: 'xoxp-real-user-0123456789' } }));
+    } else if (req.url === '/implicit') {
+      res.writeHead(302, { location: 'https://app.example.test/cb#access_token=legacy-real-implicit-0123456789&token_type=bearer' }).end();
     } else if (req.url === '/oauth/legacy-token') {
       res
         .writeHead(200, { 'content-type': 'application/json' })
@@ -207,6 +210,85 @@ describe('login capture with openid-client', () => {
   });
 });
 
+describe('refreshes cut short', () => {
+  async function codeLogin(config: client.Configuration): Promise<client.TokenEndpointResponse> {
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: 'http://127.0.0.1:53682/callback',
+      scope: 'openid offline_access api',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      prompt: 'consent',
+    });
+    return client.authorizationCodeGrant(config, new URL(await auth.completeAuthorization(url.toString())), {
+      pkceCodeVerifier: verifier,
+      idTokenExpected: true,
+    });
+  }
+
+  /** A refresh with this placeholder, posted as a client does; `signal` to hang up. */
+  function refreshPost(refreshToken: string, signal?: AbortSignal): Promise<Response> {
+    return agentFetch(proxy)(`${auth.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: `grant_type=refresh_token&refresh_token=${refreshToken}`,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  it('a client that hangs up mid-refresh leaves the new tokens captured, and one that hangs up while waiting leaves no lock behind', async () => {
+    const config = await discover(agentFetch(proxy));
+    const tokens = await codeLogin(config);
+    const before = auth.tokenCalls['refresh_token'] ?? 0;
+    auth.slowMs = 1_500;
+    auth.mode = 'slow';
+    try {
+      // The first refresh goes up and its client hangs up while the provider takes its time; the
+      // second waits on the token's lock and hangs up too.
+      const first = new AbortController();
+      const second = new AbortController();
+      const a = refreshPost(tokens.refresh_token!, first.signal).catch(() => 'aborted');
+      await new Promise((r) => setTimeout(r, 300));
+      const b = refreshPost(tokens.refresh_token!, second.signal).catch(() => 'aborted');
+      await new Promise((r) => setTimeout(r, 200));
+      first.abort();
+      second.abort();
+      expect(await a).toBe('aborted');
+      expect(await b).toBe('aborted');
+    } finally {
+      auth.mode = 'normal';
+    }
+    // The provider rotated the token for a client that had gone: keyway captured the answer all the
+    // same, so the next refresh with the old placeholder gets those tokens (no second call), and no
+    // lock is left held (this would wait 30 s on one).
+    const again = await waitForAsync(async () => {
+      const response = await refreshPost(tokens.refresh_token!);
+      return response.status === 200 ? ((await response.json()) as { access_token: string; refresh_token: string }) : undefined;
+    }, 'the refresh captured for the client that left');
+    expect(auth.tokenCalls['refresh_token']).toBe(before + 1);
+    expect(isPlaceholder(again.refresh_token)).toBe(true);
+    const resource = new URL(`https://api.example.test:${api.port}/echo`);
+    expect((await client.fetchProtectedResource(config, again.access_token, resource, 'GET')).status).toBe(200);
+    const next = await client.refreshTokenGrant(config, again.refresh_token);
+    expect(auth.tokenCalls['refresh_token']).toBe(before + 2);
+    expect((await client.fetchProtectedResource(config, next.access_token, resource, 'GET')).status).toBe(200);
+  });
+
+  it('an endpoint spelled otherwise (case, a trailing slash) is the watched one; a redirect carrying a token is refused', async () => {
+    const agent = agentFetch(proxy);
+    const response = await agent(`https://${LOGIN_HOST}:${legacy.port}/Login/OAuth/Access_Token/`, { method: 'POST' });
+    const form = new URLSearchParams(await response.text());
+    expect(form.get('access_token')).toMatch(/^gho_kwcap_/);
+    const redirect = await agent(`https://${LOGIN_HOST}:${legacy.port}/implicit`, { redirect: 'manual' });
+    expect(redirect.status).toBe(502);
+    expect(redirect.headers.get('x-keyway-error')).toBe('capture_unlisted');
+    expect(redirect.headers.get('location')).toBeNull();
+  });
+});
+
 describe('other answers and other places', () => {
   it('over HTTP/2: a token answer is captured and its placeholder resolves', async () => {
     const session = await h2ThroughProxy(proxy.port, `${LOGIN_HOST}:${auth.port}`, proxy.caPath);
@@ -259,10 +341,34 @@ describe('other answers and other places', () => {
       const sent = await agent(`https://api.example.test:${recorder.port}/graphql`, {
         method: 'POST',
         headers: { authorization: `token ${placeholder}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ query: '{ viewer { login } }', auth: placeholder }),
+        body: JSON.stringify({ query: '{ viewer { login } }', token: placeholder }),
       });
       expect(sent.status).toBe(200);
-      expect(bodies.at(-1)).toBe(`token ${GITHUB_STYLE_TOKEN} {"query":"{ viewer { login } }","auth":"${GITHUB_STYLE_TOKEN}"}`);
+      expect(bodies.at(-1)).toBe(`token ${GITHUB_STYLE_TOKEN} {"query":"{ viewer { login } }","token":"${GITHUB_STYLE_TOKEN}"}`);
+      // Anywhere a credential does not go (content the upstream keeps and would hand back), refused:
+      // a gist's content, a custom header, the path, a form field of another name.
+      const before = bodies.length;
+      const misplaced: Array<[string, RequestInit]> = [
+        ['/gists', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files: { 'a.txt': { content: placeholder } } }) }],
+        [
+          '/gists',
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: `{"token":"${placeholder.replace('k', '\\u006b')}","note":"${placeholder}"}`,
+          },
+        ],
+        ['/echo', { headers: { 'x-note': placeholder } }],
+        [`/repos/${placeholder}`, {}],
+        ['/chat.postMessage', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `text=${placeholder}` }],
+        ['/echo', { headers: { authorization: `Bearer x ${placeholder}` } }],
+      ];
+      for (const [path, init] of misplaced) {
+        const refused = await agent(`https://api.example.test:${recorder.port}${path}`, init);
+        expect(refused.status, path).toBe(403);
+        expect(refused.headers.get('x-keyway-error'), path).toBe('placeholder_refused');
+      }
+      expect(bodies.length).toBe(before);
       // A Basic pair (git through gh's credential helper) has its password resolved too.
       const basic = Buffer.from(`x-access-token:${placeholder}`).toString('base64');
       expect((await agent(`https://api.example.test:${recorder.port}/info/refs`, { headers: { authorization: `Basic ${basic}` } })).status).toBe(200);

@@ -45,6 +45,14 @@ describe('placeholders', () => {
     expect(p.key).toBe(p.text);
   });
 
+  it('finds keys in one pass: a megabyte of marks is no work (a backtracking expression took a minute on it)', () => {
+    const marks = 'eyJrd2Mi'.repeat(128 * 1024);
+    expect(findPlaceholders(marks)).toEqual([]);
+    expect(findPlaceholders(`${'kwcap_'.repeat(100_000)}x`)).toEqual([]);
+    const jwtRun = `${'eyJrd2Mi'.repeat(1000)}.a.b`;
+    expect(findPlaceholders(jwtRun)).toEqual([jwtRun]);
+  });
+
   it('finds keys in any text, and tells one placeholder written whole from text around one', () => {
     const a = makePlaceholder('gho_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
     const b = makePlaceholder(jwt({ alg: 'ES256' }, { exp: 1 }));
@@ -96,10 +104,10 @@ describe('token answers', () => {
 
   it('swaps the captured fields, keeps a refresh token the server did not rotate, and dates the records', () => {
     const now = Date.parse('2026-11-25T00:00:00Z');
-    const read = readAnswer(
-      Buffer.from(JSON.stringify({ access_token: 'real-access-0123456789', refresh_token: 'real-refresh-0123456789', expires_in: 600, token_type: 'Bearer' })),
-      'application/json',
-    );
+    // A number past 2^53 elsewhere in the answer: the swap leaves every byte but the tokens' as it came.
+    const raw =
+      '{"access_token":"real-access-0123456789","refresh_token":"real-refresh-0123456789","expires_in":600,"token_type":"Bearer","id":12345678901234567890}';
+    const read = readAnswer(Buffer.from(raw), 'application/json');
     if (read.format === 'unreadable') throw new Error(read.reason);
     expect(tokenFieldsIn(read, ['access_token', 'refresh_token', 'id_token'])).toEqual(['access_token', 'refresh_token']);
     const sent: CapturedToken = {
@@ -114,6 +122,7 @@ describe('token answers', () => {
     };
     const swapped = swapAnswer(
       read,
+      raw,
       { grant: 'g', agent: 'a', endpoint: 'login/token', fields: ['access_token', 'refresh_token'], refreshing: { key: 'kwcap_OLD', record: sent } },
       now,
     );
@@ -121,6 +130,7 @@ describe('token answers', () => {
     expect(out['refresh_token']).toBe('kwcap_OLD');
     expect(String(out['access_token'])).toMatch(/^kwcap_/);
     expect(out['expires_in']).toBe(600);
+    expect(swapped.body.toString()).toContain('"id":12345678901234567890}');
     expect(swapped.body.toString()).not.toContain('real-');
     expect(swapped.sameRefreshToken).toBe(true);
     expect(swapped.captured).toEqual(['access_token', 'refresh_token']);

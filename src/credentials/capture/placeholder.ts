@@ -22,11 +22,11 @@ const MAX_LENGTH = 4096;
 /** Vendor prefixes kept on an opaque placeholder (GitHub, GitLab, Slack, OpenAI, Anthropic, Hugging Face, npm). */
 const KNOWN_PREFIX = /^(?:github_pat_|gh[opusr]_|glpat-|xox[a-z]-|sk-(?:ant-|proj-)?|hf_|npm_)/;
 
-/**
- * A placeholder's key, wherever it appears: an opaque one's part from the mark on (its prefix is not
- * part of its key), or a placeholder JWT whole.
- */
-const FIND = /kwcap_[A-Za-z0-9]{20,}|eyJrd2Mi[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+/g;
+/** A character of a placeholder's random part (letters and digits), or of base64url (JWT parts). */
+const isAlnum = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isBase64url = (c: number): boolean => isAlnum(c) || c === 45 || c === 95;
+/** An opaque key's random part is at least this long (keyway makes 26 or more). */
+const MIN_RANDOM = 20;
 
 function randomText(length: number): string {
   const bytes = randomBytes(length);
@@ -73,10 +73,45 @@ export function makePlaceholder(real: string): Placeholder {
   return { text: prefix + key, key, prefix };
 }
 
-/** Every placeholder key in `text`, in order. */
+/**
+ * Every placeholder key in `text`, in order: an opaque one's part from the mark on (its prefix is not
+ * part of its key), or a placeholder JWT whole. One pass, no backtracking: each mark found with
+ * indexOf, the characters after it read once, and the next search starts past them (a regular
+ * expression here backtracked over every mark in a run of them: seconds on a body full of marks).
+ */
 export function findPlaceholders(text: string): string[] {
-  if (!mayHoldPlaceholder(text)) return [];
-  return text.match(FIND) ?? [];
+  const found: string[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const opaque = text.indexOf(OPAQUE_MARK, at);
+    const jwt = text.indexOf(JWT_MARK, at);
+    if (opaque === -1 && jwt === -1) break;
+    const start = jwt === -1 || (opaque !== -1 && opaque < jwt) ? opaque : jwt;
+    if (start === opaque) {
+      let end = start + OPAQUE_MARK.length;
+      while (end < text.length && isAlnum(text.charCodeAt(end))) end++;
+      if (end - start - OPAQUE_MARK.length >= MIN_RANDOM) found.push(text.slice(start, end));
+      at = Math.max(end, start + 1);
+      continue;
+    }
+    // header . payload . signature, each base64url; the signature not empty.
+    let end = start;
+    let dots = 0;
+    let partStart = start;
+    for (;;) {
+      while (end < text.length && isBase64url(text.charCodeAt(end))) end++;
+      if (dots < 2 && text.charCodeAt(end) === 46) {
+        dots++;
+        end++;
+        partStart = end;
+        continue;
+      }
+      break;
+    }
+    if (dots === 2 && end > partStart) found.push(text.slice(start, end));
+    at = Math.max(end, start + 1);
+  }
+  return found;
 }
 
 /** Whether `text` is one placeholder, whole (with its prefix, if any): its key, else undefined. */

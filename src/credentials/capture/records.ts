@@ -51,6 +51,8 @@ export type CaptureStore = Pick<CredentialStore, 'get' | 'entries' | 'update' | 
 export class CaptureBook {
   readonly #store: CaptureStore;
   readonly #lockDir: string;
+  /** Per refresh token, the end of the chain of this process's requests holding or waiting for its lock. */
+  readonly #local = new Map<string, Promise<void>>();
 
   constructor(store: CaptureStore, lockDir: string) {
     this.#store = store;
@@ -74,7 +76,7 @@ export class CaptureBook {
    */
   save(
     records: ReadonlyArray<readonly [key: string, CapturedToken]>,
-    exchanged: { key: string; answer: StoredAnswer } | undefined,
+    exchanged: { key: string; answer: StoredAnswer | undefined } | undefined,
     now: number,
   ): Promise<void> {
     return this.#store.update((draft) => {
@@ -94,17 +96,88 @@ export class CaptureBook {
    * advisory lock): held from the refresh request until its answer is captured. Returns its release.
    */
   lock(key: string, waitMs: number): Promise<() => Promise<void>> {
-    const name = `capture-${capturedRecordId(key).slice(CAPTURED_PREFIX.length, CAPTURED_PREFIX.length + 16)}`;
-    return this.#store.acquireRefreshLock ? this.#store.acquireRefreshLock(name, waitMs) : acquireRefreshLock(this.#lockDir, name, waitMs);
+    // In this process first, one request at a time per token (a promise chain): the others wait on
+    // it, not on the lock file's retries or a database connection each.
+    const before = this.#local.get(key) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    const chain = before.then(() => mine);
+    this.#local.set(key, chain);
+    const leave = () => {
+      done();
+      if (this.#local.get(key) === chain) this.#local.delete(key);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`still waiting for another refresh after ${waitMs} ms`)), waitMs);
+      before.then(resolve, resolve);
+    });
+    return waited
+      .then(async () => {
+        clearTimeout(timer);
+        const name = `capture-${capturedRecordId(key).slice(CAPTURED_PREFIX.length, CAPTURED_PREFIX.length + 16)}`;
+        const release = this.#store.acquireRefreshLock
+          ? await this.#store.acquireRefreshLock(name, waitMs)
+          : await acquireRefreshLock(this.#lockDir, name, waitMs);
+        let released = false;
+        return async () => {
+          if (released) return;
+          released = true;
+          try {
+            await release();
+          } finally {
+            leave();
+          }
+        };
+      })
+      .catch((err: unknown) => {
+        clearTimeout(timer);
+        leave();
+        throw err;
+      });
   }
 }
 
-/** A grant and agent's records past use: expired, or exchanged (rotated away), a day ago. */
+/** At most this many logins per grant and agent are kept (the oldest go first), */
+const MAX_LOGINS = 16;
+/** and of each field of a login, this many (the newest: older access tokens a refresh replaced go). */
+const MAX_PER_FIELD = 4;
+
+/**
+ * A grant and agent's records past use: expired, or exchanged (rotated away), a day ago; past
+ * MAX_LOGINS logins, the oldest logins whole; past MAX_PER_FIELD of one field in a login, the oldest.
+ * An agent that logs in again and again cannot grow the store without end.
+ */
 function prune(draft: StoreDraft, grant: string, agent: string, now: number): void {
+  const live: Array<[string, CapturedToken]> = [];
   for (const [id, record] of draft.entries<CapturedToken>(CAPTURED_PREFIX)) {
     if (record.grant !== grant || record.agent !== agent) continue;
-    const done = record.answer?.rotated ? record.exchanged_at : record.expires_at;
+    const done = record.answer?.rotated || (record.exchanged_at !== undefined && record.answer === undefined) ? record.exchanged_at : record.expires_at;
     if (done !== undefined && Date.parse(done) + KEEP_AFTER_MS < now) draft.delete(id);
+    else live.push([id, record]);
+  }
+  const newest = new Map<string, string>();
+  for (const [, r] of live) if ((newest.get(r.login) ?? '') < r.captured_at) newest.set(r.login, r.captured_at);
+  const keptLogins = new Set(
+    [...newest]
+      .sort((a, b) => b[1].localeCompare(a[1]))
+      .slice(0, MAX_LOGINS)
+      .map(([login]) => login),
+  );
+  const perField = new Map<string, Array<[string, CapturedToken]>>();
+  for (const entry of live) {
+    const [id, r] = entry;
+    if (!keptLogins.has(r.login)) {
+      draft.delete(id);
+      continue;
+    }
+    const group = `${r.login}\u0000${r.field}`;
+    perField.set(group, [...(perField.get(group) ?? []), entry]);
+  }
+  for (const group of perField.values()) {
+    if (group.length <= MAX_PER_FIELD) continue;
+    group.sort((a, b) => b[1].captured_at.localeCompare(a[1].captured_at));
+    for (const [id] of group.slice(MAX_PER_FIELD)) draft.delete(id);
   }
 }
 

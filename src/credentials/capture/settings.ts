@@ -2,6 +2,7 @@ import type { DomainPattern } from '../../config/index.ts';
 import { parseDomainPattern } from '../../config/index.ts';
 import { parseByteSize } from '../../config/byte-size.ts';
 import { TOKEN_FIELDS } from '../../config/grant-types/index.ts';
+import { CREDENTIAL_FIELDS } from './positions.ts';
 
 // A login_capture grant's settings, compiled once per table build: the token endpoints it watches,
 // the answer fields it swaps, and the largest answer it reads.
@@ -24,6 +25,8 @@ export interface CaptureSettings {
   readonly maxBody: number;
   /** The agent's connections to hosts no grant covers are intercepted, for placeholders sent there. */
   readonly guardOtherHosts: boolean;
+  /** Form fields, query parameters and top-level JSON members where a placeholder resolves (positions.ts). */
+  readonly credentialFields: ReadonlySet<string>;
 }
 
 export interface CaptureConfig {
@@ -45,6 +48,7 @@ export function compileCapture(config: CaptureConfig): CaptureSettings {
     tokenFields: [...new Set<string>([...TOKEN_FIELDS, ...fields])],
     maxBody: parseByteSize(config.max_body ?? '1MiB') ?? 1024 * 1024,
     guardOtherHosts: config.guard_other_hosts ?? true,
+    credentialFields: new Set([...CREDENTIAL_FIELDS, ...fields.map((f) => f.split('.').pop()!)]),
   };
 }
 
@@ -57,9 +61,20 @@ export function isCaptureHost(settings: CaptureSettings, host: string, port: num
   return settings.endpoints.some((e) => hostMatches(e.host, host, port));
 }
 
-/** The watched endpoint a request goes to, if it goes to one (path compared exactly, as sent upstream). */
+/**
+ * The watched endpoint a request goes to, if it goes to one. Paths are compared as servers commonly
+ * route them: any case, a trailing `/` and a `.json` suffix ignored (`/OAuth/Token/`, `/oauth/token.json`
+ * reach the same handler on many), so a spelling of the endpoint is never an unwatched path.
+ */
 export function watchedEndpoint(settings: CaptureSettings, host: string, port: number, path: string): CaptureEndpoint | undefined {
-  return settings.endpoints.find((e) => hostMatches(e.host, host, port) && e.path === path);
+  const wanted = routedPath(path);
+  return settings.endpoints.find((e) => hostMatches(e.host, host, port) && routedPath(e.path) === wanted);
+}
+
+function routedPath(path: string): string {
+  const q = path.indexOf('?');
+  const bare = (q === -1 ? path : path.slice(0, q)).toLowerCase().replace(/\.json$/, '');
+  return bare.length > 1 ? bare.replace(/\/+$/, '') || '/' : bare;
 }
 
 /** The endpoints' hosts as domain patterns: a capture grant covers them too (its refreshes go there). */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AnswerBody } from './answer-body.ts';
-import { jwtExpiry, makePlaceholder } from './placeholder.ts';
+import { jwtExpiry, makePlaceholder, wholePlaceholder } from './placeholder.ts';
 import type { CapturedToken } from './records.ts';
 
 // The swap itself: an answer of a watched token endpoint, read (answer-body.ts), has each captured
@@ -57,14 +57,20 @@ export function tokenFieldsIn(answer: AnswerBody, tokenFields: readonly string[]
   return found;
 }
 
-/** Swaps the captured fields of a readable answer; `now` dates the records. */
-export function swapAnswer(answer: Exclude<AnswerBody, { format: 'unreadable' }>, target: CaptureFor, now: number): Swapped {
+/**
+ * Swaps the captured fields of a readable answer; `now` dates the records. `raw` is the answer's
+ * text: the real values are replaced in it where they are written (a JSON string, a form value),
+ * every other byte left as it came (a number past 2^53 stays exact), and the result read again to
+ * make sure no token field is left holding anything but a placeholder.
+ */
+export function swapAnswer(answer: Exclude<AnswerBody, { format: 'unreadable' }>, raw: string, target: CaptureFor, now: number): Swapped {
   const records: Array<readonly [string, CapturedToken]> = [];
   const captured: string[] = [];
   const login = target.refreshing?.record.login ?? randomBytes(6).toString('hex');
   const expiresIn = seconds(fieldOf(answer, 'expires_in'));
   const refreshExpiresIn = seconds(fieldOf(answer, 'refresh_token_expires_in'));
   let sameRefreshToken = false;
+  const swaps = new Map<string, string>();
   for (const field of target.fields) {
     const value = fieldOf(answer, field);
     if (typeof value !== 'string' || value === '') continue;
@@ -72,12 +78,12 @@ export function swapAnswer(answer: Exclude<AnswerBody, { format: 'unreadable' }>
     const sent = target.refreshing;
     if (field === 'refresh_token' && sent !== undefined && sent.record.value === value) {
       // Not rotated: the agent keeps the placeholder it has, and the record stays as it is.
-      setField(answer, field, sent.record.prefix + sent.key);
+      swaps.set(value, sent.record.prefix + sent.key);
       sameRefreshToken = true;
       continue;
     }
     const placeholder = makePlaceholder(value);
-    setField(answer, field, placeholder.text);
+    swaps.set(value, placeholder.text);
     const expiry =
       jwtExpiry(value) ??
       (field === 'access_token' && expiresIn !== undefined ? now + expiresIn * 1000 : undefined) ??
@@ -97,8 +103,63 @@ export function swapAnswer(answer: Exclude<AnswerBody, { format: 'unreadable' }>
       },
     ]);
   }
-  const body = answer.format === 'json' ? JSON.stringify(answer.value) : answer.value.toString();
+  const body = answer.format === 'json' ? swapJsonText(raw, swaps) : swapFormText(raw, swaps);
   return { body: Buffer.from(body, 'utf8'), records, captured, sameRefreshToken };
+}
+
+/** Each real value, written as a JSON string anywhere in the text, replaced by its placeholder. */
+function swapJsonText(raw: string, swaps: ReadonlyMap<string, string>): string {
+  let out = raw;
+  for (const [real, placeholder] of swaps) out = out.split(JSON.stringify(real).slice(1, -1)).join(JSON.stringify(placeholder).slice(1, -1));
+  return out;
+}
+
+/** Each pair whose value is a real value gets its placeholder; the other pairs as they came. */
+function swapFormText(raw: string, swaps: ReadonlyMap<string, string>): string {
+  return raw
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq === -1) return pair;
+      let value: string;
+      try {
+        value = decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
+      } catch {
+        return pair;
+      }
+      const placeholder = swaps.get(value);
+      return placeholder === undefined ? pair : `${pair.slice(0, eq)}=${encodeURIComponent(placeholder)}`;
+    })
+    .join('&');
+}
+
+/** The token fields of an answer that hold anything but one placeholder (after a swap: none may). */
+export function unswappedTokenFields(answer: AnswerBody, tokenFields: readonly string[]): string[] {
+  return tokenFieldsIn(answer, tokenFields).filter((path) => {
+    const value = valueAt(answer, path);
+    return typeof value !== 'string' || wholePlaceholder(value) === undefined;
+  });
+}
+
+/** The value at a path tokenFieldsIn gave (array indices included). */
+function valueAt(answer: AnswerBody, path: string): unknown {
+  if (answer.format === 'form') return answer.value.get(path) ?? undefined;
+  if (answer.format !== 'json') return undefined;
+  // A path's parts may hold dots themselves (a literal "a.b" member): walk by trying the longest name first.
+  const walk = (at: unknown, rest: string): unknown => {
+    if (rest === '') return at;
+    if (typeof at !== 'object' || at === null) return undefined;
+    const parts = rest.split('.');
+    for (let n = parts.length; n >= 1; n--) {
+      const name = parts.slice(0, n).join('.');
+      if (Object.hasOwn(at, name)) {
+        const found = walk((at as Record<string, unknown>)[name], parts.slice(n).join('.'));
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  };
+  return walk(answer.value, path);
 }
 
 /** A field's value: a form's, or a JSON member's (a.b: a member of a nested object). */
@@ -111,14 +172,6 @@ function fieldOf(answer: AnswerBody, field: string): unknown {
     at = (at as Record<string, unknown>)[name];
   }
   return at;
-}
-
-function setField(answer: Exclude<AnswerBody, { format: 'unreadable' }>, field: string, value: string): void {
-  if (answer.format === 'form') return void answer.value.set(field, value);
-  const names = field.split('.');
-  let at = answer.value;
-  for (const name of names.slice(0, -1)) at = at[name] as Record<string, unknown>;
-  at[names[names.length - 1]!] = value;
 }
 
 /** expires_in as a number of seconds (a number, or a numeric string as some servers send it). */

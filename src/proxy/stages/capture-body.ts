@@ -1,16 +1,16 @@
 import { SAME_ANSWER_MS, type StoredAnswer } from '../../credentials/capture/records.ts';
-import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { formPlacement, jsonPlacement, type Placement } from '../../credentials/capture/positions.ts';
 import { utf8Reading } from '../../net/media-type.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
-import { type CaptureExchange, resolveText } from './capture.ts';
+import { type CaptureExchange, checkRecord, realValues, refuseMisplaced, useRecords } from './capture.ts';
 import type { StagedRequest } from './request.ts';
 
-// login_capture on the request body: a JSON or form body's placeholders get their real values
-// (a refresh request's refresh_token above all), and a refresh through a placeholder takes the
-// refresh token's lock until its answer is captured: one refresh per token across every process
-// and replica, as keyway's own OAuth grants refresh.
+// login_capture on the request body: in a JSON or form body, a credential field's placeholder (a
+// refresh request's refresh_token above all) gets its real value; one anywhere else is refused. A
+// refresh through a placeholder takes the refresh token's lock until its answer is captured: one
+// refresh per token across every process and replica, as keyway's own OAuth grants refresh.
 
 /** How long a refresh waits for another refresh with the same token (its token call is bounded by the upstream timeout). */
 const LOCK_WAIT_MS = 30_000;
@@ -51,36 +51,49 @@ function formatOf(mediaType: string): 'json' | 'form' | undefined {
 }
 
 async function resolveKept(request: StagedRequest, capture: CaptureExchange, bytes: Buffer, format: 'json' | 'form'): Promise<RequestBody> {
-  const text = bytes.toString('utf8');
-  if (!mayHoldPlaceholder(text)) return { kind: 'kept', body: bytes };
-  // Written as the format writes a string: JSON-escaped (a token never needs more than \" and \\),
-  // or percent-encoded in a form.
-  const encode = format === 'json' ? (v: string) => JSON.stringify(v).slice(1, -1) : (v: string) => encodeURIComponent(v);
-  if (capture.endpoint !== undefined) await refreshOnce(request, capture, text);
-  const resolved = Buffer.from(resolveText(request, capture, text, encode), 'utf8');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return { kind: 'kept', body: bytes }; // not UTF-8: nothing resolved in it, nothing rewritten
+  }
+  const fields = capture.grant.capture.credentialFields;
+  const placement: Placement = format === 'json' ? jsonPlacement(text, fields) : formPlacement(text, 'the form body', fields);
+  refuseMisplaced(request, placement, text);
+  if (placement.kind !== 'placed') return { kind: 'kept', body: bytes };
+  const refresh = placement.placed.find((p) => p.field === 'refresh_token');
+  const records = await realValues(request, capture, placement.placed);
+  if (refresh !== undefined && capture.endpoint !== undefined) await refreshOnce(request, capture, refresh.key);
+  const resolved = Buffer.from(placement.rewrite(useRecords(request, capture, records)), 'utf8');
   request.outgoing!.headers['content-length'] = String(resolved.length);
   return { kind: 'kept', body: resolved };
 }
 
 /**
- * A refresh through a placeholder refresh token at a watched endpoint: under the token's lock, an
- * exchange another process made with it already is answered with that exchange's answer (rotated
- * away: always; not rotated: within SAME_ANSWER_MS), else this request goes up, holding the lock.
+ * A refresh through a placeholder refresh token at a watched endpoint (the placeholder already
+ * checked as this grant's and agent's): under the token's lock, an exchange another request made
+ * with it already is answered with that exchange's answer (rotated away: always; not rotated:
+ * within SAME_ANSWER_MS), else this request goes up, holding the lock until its answer is captured.
  */
-async function refreshOnce(request: StagedRequest, capture: CaptureExchange, text: string): Promise<void> {
+async function refreshOnce(request: StagedRequest, capture: CaptureExchange, key: string): Promise<void> {
   const book = request.conn.issuing.captures;
-  const key = findPlaceholders(text).find((k) => book.find(k)?.field === 'refresh_token');
-  if (key === undefined) return;
   const release = await book.lock(key, LOCK_WAIT_MS).catch((err: unknown) => {
     throw new ProxyError('token_refresh_failed', 'another refresh with the same captured refresh token did not finish in time', { cause: err });
   });
   capture.holdLock(release);
-  const record = await book.read(key);
-  if (record === undefined) return; // dropped meanwhile: resolveText refuses it
-  const answer = record.answer;
-  if (answer !== undefined && record.exchanged_at !== undefined && (answer.rotated || Date.now() - Date.parse(record.exchanged_at) < SAME_ANSWER_MS)) {
-    capture.release();
-    throw new LocalAnswer(answer);
+  const record = checkRecord(request, capture, await book.read(key));
+  if (record.exchanged_at !== undefined) {
+    const answer = record.answer;
+    if (answer === undefined) {
+      throw new ProxyError('placeholder_refused', 'this refresh token was exchanged already, and that answer was refused (capture_unlisted) or lost', {
+        grant: capture.grant.id,
+        hint: 'log in again through keyway',
+      });
+    }
+    if (answer.rotated || Date.now() - Date.parse(record.exchanged_at) < SAME_ANSWER_MS) {
+      capture.release();
+      throw new LocalAnswer(answer);
+    }
   }
   capture.refreshing = { key, record };
 }

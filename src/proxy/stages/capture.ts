@@ -1,6 +1,7 @@
 import type { Grant } from '../../credentials/grants.ts';
 import { type CaptureBook, type CapturedToken, loginUsageKey } from '../../credentials/capture/records.ts';
-import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { findPlaceholders } from '../../credentials/capture/placeholder.ts';
+import { authorizationPlacement, formPlacement, headerPlacement, pathPlacement, type Placed, type Placement } from '../../credentials/capture/positions.ts';
 import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, watchedEndpoint } from '../../credentials/capture/settings.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
@@ -28,6 +29,7 @@ export class CaptureExchange {
   readonly book: Pick<CaptureBook, 'save'>;
   readonly #event: AuditEvent;
   #release: (() => Promise<void>) | undefined;
+  #closed = false;
 
   /**
    * A request another grant serves on this capture grant's host (X-Keyway-Grant chose it, or it
@@ -59,22 +61,103 @@ export class CaptureExchange {
     if (fields.length > 0) this.#event.captured = fields;
   }
 
+  /** Keeps the refresh lock until the answer is captured; once the exchange has ended, gives it back at once. */
   holdLock(release: () => Promise<void>): void {
+    if (this.#closed) return void release().catch(() => undefined);
     this.#release = release;
   }
 
-  /** Gives the refresh lock back (once; the exchange calls it at close whatever happened). */
+  /** Gives the refresh lock back, if held (the answer captured, or a local answer given). */
   release(): void {
     const release = this.#release;
     this.#release = undefined;
-    void release?.();
+    void release?.().catch(() => undefined);
+  }
+
+  /** The exchange has ended, whatever happened: the lock back now, and any acquired later at once. */
+  close(): void {
+    this.#closed = true;
+    this.release();
+  }
+
+  /** A refresh through a placeholder is on its way: its answer is read and captured even if the client leaves. */
+  get finishesWithoutClient(): boolean {
+    return this.refreshing !== undefined;
   }
 }
 
-/** The record a placeholder key stands for on this request, or the refusal. */
-export function resolvePlaceholder(request: StagedRequest, capture: CaptureExchange | undefined, key: string): CapturedToken {
-  const record = request.conn.issuing.captures.find(key);
-  const where = `${request.conn.target.host}`;
+/** How long a placeholder keyway does not hold yet is waited for: another process may have just captured it (the store reloads within 250 ms). */
+const MISS_WAIT_MS = 600;
+
+/** A placeholder's record: from memory, or, missing there, once the store has had time to reload (another keyway on the store captured it). */
+function recordOf(request: StagedRequest, key: string): CapturedToken | undefined | Promise<CapturedToken | undefined> {
+  const book = request.conn.issuing.captures;
+  const found = book.find(key);
+  if (found !== undefined) return found;
+  return (async () => {
+    const deadline = Date.now() + MISS_WAIT_MS;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      const later = book.find(key);
+      if (later !== undefined) return later;
+    }
+    return undefined;
+  })();
+}
+
+/** Throws the refusal for a placeholder outside a credential position, when keyway holds it (an unknown one is text like any other). */
+export function refuseMisplaced(request: StagedRequest, placement: Placement, text: string): void {
+  if (placement.kind !== 'misplaced') return;
+  const book = request.conn.issuing.captures;
+  if (!findPlaceholders(decodedForSearch(text)).some((key) => book.find(key) !== undefined)) return;
+  throw new ProxyError('placeholder_refused', `a captured token's placeholder in ${placement.where}: placeholders resolve only where a credential goes`, {
+    hint: 'send it in the Authorization header (or a token field), never in content the upstream keeps',
+  });
+}
+
+function decodedForSearch(text: string): string {
+  try {
+    return text.includes('%') ? decodeURIComponent(text) : text;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The real values of the placements' placeholders, each checked as this grant's and this agent's,
+ * and a refresh token only at a watched endpoint. Sync when every record is in memory.
+ */
+export function realValues(
+  request: StagedRequest,
+  capture: CaptureExchange,
+  placed: readonly Placed[],
+): Map<string, CapturedToken> | Promise<Map<string, CapturedToken>> {
+  const records = new Map<string, CapturedToken>();
+  const pending: Array<Promise<void>> = [];
+  for (const { key, field } of placed) {
+    const got = recordOf(request, key);
+    const take = (record: CapturedToken | undefined) => {
+      const checked = checkRecord(request, capture, record);
+      if (checked.field === 'refresh_token' && field !== 'authorization' && capture.endpoint === undefined) {
+        throw new ProxyError(
+          'placeholder_refused',
+          `a refresh token's placeholder resolves only at grant "${capture.grant.id}"'s token endpoints, not at ${capture.where}`,
+          {
+            grant: capture.grant.id,
+            hint: `refresh at one of grants.${capture.grant.id}.capture.endpoints`,
+          },
+        );
+      }
+      records.set(key, checked);
+    };
+    if (got instanceof Promise) pending.push(got.then(take));
+    else take(got);
+  }
+  return pending.length === 0 ? records : Promise.all(pending).then(() => records);
+}
+
+/** The record a placeholder stands for on this request, or the refusal (unknown, another grant's, another agent's). */
+export function checkRecord(request: StagedRequest, capture: CaptureExchange | undefined, record: CapturedToken | undefined): CapturedToken {
   if (record === undefined) {
     throw new ProxyError(
       'placeholder_refused',
@@ -85,10 +168,14 @@ export function resolvePlaceholder(request: StagedRequest, capture: CaptureExcha
     );
   }
   if (capture === undefined || record.grant !== capture.grant.id) {
-    throw new ProxyError('placeholder_refused', `a placeholder of grant "${record.grant}" was sent to ${where}, which that grant does not cover`, {
-      grant: record.grant,
-      hint: `placeholders resolve only on requests to grant "${record.grant}"'s domains`,
-    });
+    throw new ProxyError(
+      'placeholder_refused',
+      `a placeholder of grant "${record.grant}" was sent to ${request.conn.target.host}, which that grant does not cover`,
+      {
+        grant: record.grant,
+        hint: `placeholders resolve only on requests to grant "${record.grant}"'s domains`,
+      },
+    );
   }
   if (record.agent !== capture.agent) {
     throw new ProxyError('placeholder_refused', `a placeholder captured for another agent was sent by agent "${capture.agent}"`, {
@@ -99,39 +186,20 @@ export function resolvePlaceholder(request: StagedRequest, capture: CaptureExcha
   return record;
 }
 
-/** Every placeholder in `text` replaced by its real value (pushed to `used`). */
-export function resolveText(request: StagedRequest, capture: CaptureExchange | undefined, text: string, encode: (value: string) => string = (v) => v): string {
-  if (!mayHoldPlaceholder(text)) return text;
-  let out = text;
-  for (const key of new Set(findPlaceholders(text))) {
-    const record = resolvePlaceholder(request, capture, key);
-    const real = encode(record.value);
-    // With its prefix where it was written with it (`gho_kwcap_…`): the real value has its own.
-    out = out
-      .split(record.prefix + key)
-      .join(real)
-      .split(key)
-      .join(real);
-    if (capture !== undefined) {
-      capture.values.push(record.value);
-      request.conn.issuing.grantUsed(loginUsageKey(record.grant, record.agent, record.login));
-    }
+/** Puts the real values in: the credential noted for the leak guard, and each login's use stamped. */
+export function useRecords(request: StagedRequest, capture: CaptureExchange, records: ReadonlyMap<string, CapturedToken>): (key: string) => string {
+  for (const record of records.values()) {
+    capture.values.push(record.value);
+    request.conn.issuing.grantUsed(loginUsageKey(record.grant, record.agent, record.login));
   }
-  return out;
-}
-
-/** An Authorization header: Basic's pair decoded, a placeholder in it resolved, encoded again; any other scheme as text. */
-function resolveAuthorization(request: StagedRequest, capture: CaptureExchange, value: string): string {
-  const basic = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(value);
-  if (basic === null) return resolveText(request, capture, value);
-  const pair = Buffer.from(basic[1]!, 'base64').toString('utf8');
-  const resolved = resolveText(request, capture, pair);
-  return resolved === pair ? value : `Basic ${Buffer.from(resolved, 'utf8').toString('base64')}`;
+  return (key) => records.get(key)!.value;
 }
 
 /**
- * Stage "capture": on a capture grant's request, its placeholders resolved in the head and query;
- * on a capture host, the answer is asked for unencoded (stage capture-answer reads it whole).
+ * Stage "capture": on a capture grant's request, the placeholders in its Authorization header and in
+ * its query's credential parameters get their real values; one anywhere else in its head is
+ * refused. Its body's are stage capture-body's. On a capture host the answer is asked for
+ * unencoded (stage capture-answer reads it whole).
  */
 export const capture: HeadStage = {
   name: 'capture',
@@ -148,15 +216,34 @@ export const capture: HeadStage = {
       request.conn.issuing.captures,
     );
     request.capture = exchange;
-    const outgoing = request.outgoing!;
-    for (const [name, value] of Object.entries(outgoing.headers)) {
-      if (name === 'authorization' && typeof value === 'string') outgoing.headers[name] = resolveAuthorization(request, exchange, value);
-      else if (typeof value === 'string') outgoing.headers[name] = resolveText(request, exchange, value);
-      else outgoing.headers[name] = value.map((v) => resolveText(request, exchange, v));
-    }
-    outgoing.path = resolveText(request, exchange, outgoing.path);
-    if (exchange.captureHost) outgoing.headers['accept-encoding'] = 'identity';
     request.issued = { credential: { kind: 'captured', values: exchange.values }, refreshed: false };
-    if (exchange.values.length > 0) request.draft.event.secret_source = 'capture';
+    const outgoing = request.outgoing!;
+    if (exchange.captureHost) outgoing.headers['accept-encoding'] = 'identity';
+    const rewrites: Array<{ placement: Extract<Placement, { kind: 'placed' }>; apply: (text: string) => void }> = [];
+    for (const [name, value] of Object.entries(outgoing.headers)) {
+      for (const text of typeof value === 'string' ? [value] : value) {
+        const placement = name === 'authorization' && typeof value === 'string' ? authorizationPlacement(text) : headerPlacement(name, text);
+        refuseMisplaced(request, placement, text);
+        if (placement.kind === 'placed') rewrites.push({ placement, apply: (out) => (outgoing.headers[name] = out) });
+      }
+    }
+    const q = outgoing.path.indexOf('?');
+    const pathPart = q === -1 ? outgoing.path : outgoing.path.slice(0, q);
+    refuseMisplaced(request, pathPlacement(pathPart), pathPart);
+    if (q !== -1) {
+      const query = outgoing.path.slice(q + 1);
+      const placement = formPlacement(query, 'the query', grant.capture.credentialFields);
+      refuseMisplaced(request, placement, query);
+      if (placement.kind === 'placed') rewrites.push({ placement, apply: (out) => (outgoing.path = `${pathPart}?${out}`) });
+    }
+    if (rewrites.length === 0) return;
+    const placed = rewrites.flatMap((r) => r.placement.placed);
+    const finish = (records: Map<string, CapturedToken>) => {
+      const real = useRecords(request, exchange, records);
+      for (const { placement, apply } of rewrites) apply(placement.rewrite(real));
+      request.draft.event.secret_source = 'capture';
+    };
+    const records = realValues(request, exchange, placed);
+    return records instanceof Promise ? records.then(finish) : finish(records);
   },
 };

@@ -2,7 +2,7 @@ import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/
 import type { ProxyTables } from '../../credentials/tables.ts';
 import type { Grant } from '../../credentials/grants.ts';
 import { type CaptureSettings, isCaptureHost } from '../../credentials/capture/settings.ts';
-import { CaptureExchange, resolvePlaceholder } from './capture.ts';
+import { CaptureExchange, checkRecord } from './capture.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -43,7 +43,10 @@ export const placeholders: HeadStage = {
 function check(request: StagedRequest, text: string): void {
   if (!mayHoldPlaceholder(text)) return;
   // A key keyway never issued is text like any other; one it holds is refused.
-  for (const key of findPlaceholders(text)) if (request.conn.issuing.captures.find(key) !== undefined) resolvePlaceholder(request, undefined, key);
+  for (const key of findPlaceholders(text)) {
+    const record = request.conn.issuing.captures.find(key);
+    if (record !== undefined) checkRecord(request, undefined, record);
+  }
 }
 
 type CaptureGrant = Grant & { readonly capture: CaptureSettings };
