@@ -17,6 +17,7 @@ import { announceKeyway, listenOn, openContainDoor } from './listen.ts';
 import type { StartOptions } from './options.ts';
 import { buildParts, type Parts } from './parts.ts';
 import { proxyRuntime } from './proxy-runtime.ts';
+import { captureOwners, dropOrphanedCaptures } from '../credentials/capture/records.ts';
 import { runningKeyway, type Listening, type RunningKeyway } from './running.ts';
 import { startPrimary } from './workers/primary.ts';
 import { workerCount } from './workers/count.ts';
@@ -111,6 +112,16 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
     ownPorts.add((proxy.transparent.http.address() as AddressInfo).port);
   }
   live.onApply((next) => proxy.retime(next.proxy.timeouts));
+  // Captured logins of a grant or agent the config no longer has go (at start, and after a reload):
+  // an agent removed from the config is revoked, and a later one of its name starts afresh.
+  if (worker === undefined) {
+    const dropOrphans = () =>
+      void dropOrphanedCaptures(services.store, captureOwners(live.tables)).catch((err: unknown) =>
+        logger.warn({ err: { message: (err as Error).message } }, 'captured logins of removed grants or agents could not be dropped'),
+      );
+    dropOrphans();
+    live.onApply(dropOrphans);
+  }
   ownPorts.add(proxyAddress.port);
   metrics.watch({
     openConnections: () => proxy.connectionCount(),

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as client from 'openid-client';
@@ -210,6 +211,24 @@ describe('captured tokens and agents', () => {
       const response = await agentFetch('alice', ALICE_KEY)(resource, { headers: { authorization: `Bearer ${alice.access}` } });
       return response.status === 403 ? true : undefined;
     }, 'the dropped placeholder refused');
+  });
+
+  it('an agent removed from the config (revoked) loses its captured logins at the reload', async () => {
+    await login('alice', ALICE_KEY);
+    const captured = async () => {
+      const listed = await cli('grants', 'list', '--json');
+      return ((JSON.parse(listed.stdout) as Array<Record<string, unknown>>).find((g) => g['id'] === 'corp-login')!['captured'] as Array<{ agent: string }>).map(
+        (c) => c.agent,
+      );
+    };
+    expect(await captured()).toContain('alice');
+    const file = join(proxy.home, 'config', 'keyway.yaml');
+    const config = parse(readFileSync(file, 'utf8')) as { agents: Record<string, unknown> };
+    delete config.agents['alice'];
+    writeFileSync(file, stringify(config));
+    const reloaded = await adminClient(proxy).call('POST', '/api/reload');
+    expect(reloaded.status).toBe(200);
+    await waitForAsync(async () => (!(await captured()).includes('alice') ? true : undefined), 'alice’s captures dropped');
   });
 
   it('no real token the provider issued is in any output: answers, commands, the API, logs, the audit log, or the store file', async () => {

@@ -2,6 +2,8 @@ import type { CredentialStore } from '../store/credential-store.ts';
 import type { StoreDraft } from '../store/draft.ts';
 import { acquireRefreshLock } from '../providers/refresh-lock.ts';
 import { CAPTURED_PREFIX, capturedRecordId } from './placeholder.ts';
+import { ANONYMOUS_AGENT } from '../agents.ts';
+import type { ProxyTables } from '../tables.ts';
 
 // Captured tokens in the store: one record per placeholder, keyed by the placeholder's hash, sealed
 // with every other record (the store encrypts them all). A record names the grant and the agent it
@@ -230,4 +232,32 @@ export function capturedLogins(records: ReadonlyArray<[string, CapturedToken]>, 
     logins.set(key, entry);
   }
   return [...logins.values()].sort((a, b) => b.captured_at.localeCompare(a.captured_at));
+}
+
+/** The owners in force, from the proxy's tables. */
+export function captureOwners(tables: ProxyTables): CaptureOwners {
+  const captureGrants = new Set(
+    tables.router
+      .list()
+      .filter((g) => g.capture !== undefined)
+      .map((g) => g.id),
+  );
+  return { captureGrants, agentExists: (id) => (tables.agents.anonymous ? id === ANONYMOUS_AGENT.id : tables.agents.get(id) !== undefined) };
+}
+
+/** What orphaned captures are judged against: the capture grants and the agents in force. */
+export interface CaptureOwners {
+  readonly captureGrants: ReadonlySet<string>;
+  agentExists(id: string): boolean;
+}
+
+/**
+ * Drops captured tokens whose grant is no longer a capture grant, or whose agent is gone (removed
+ * from the config: revoked), so that an agent or grant added later under the same id does not
+ * inherit them. Writes only when there is something to drop; returns how many went.
+ */
+export async function dropOrphanedCaptures(store: CaptureStore, owners: CaptureOwners): Promise<number> {
+  const orphan = (record: CapturedToken) => !owners.captureGrants.has(record.grant) || !owners.agentExists(record.agent);
+  if (!store.entries<CapturedToken>(CAPTURED_PREFIX).some(([, record]) => orphan(record))) return 0;
+  return store.update((draft) => dropCaptured(draft, orphan));
 }
