@@ -16,7 +16,8 @@ export default defineConfig({
     // ~230 s against ~330 s with 2, every test green.
     maxWorkers: 3,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // A credential type's tests sit in its folder (src/credentials/types/<type>/*.test.ts): pure, unit.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'src/**/*.test.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
       { extends: true, test: { name: 'hostile', include: ['test/hostile/**/*.test.ts'] } },
     ],

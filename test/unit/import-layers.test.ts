@@ -66,7 +66,8 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith('.ts') ? [path] : [];
+    // A test beside its module (src/**/X.test.ts) imports test helpers: not a source file.
+    return name.endsWith('.ts') && !name.endsWith('.test.ts') ? [path] : [];
   });
 }
 
