@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { exchangeForm, ExchangeRefused, readExchanged, subjectOf, TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from './exchange.ts';
+import { ExchangedTokens } from './exchanged-tokens.ts';
+
+// The RFC 8693 request and answer, and the cache's clock; test/integration/token-exchange-core.test.ts
+// runs them against an authorization server that checks the subject token.
+
+describe('token_exchange: the request, the answer, the cache', () => {
+  it('posts every parameter the RFC names, and reads the answer or the refusal without quoting a token', () => {
+    const form = exchangeForm({
+      subjectToken: 's',
+      subjectTokenType: TOKEN_TYPES.jwt,
+      audience: ['a1', 'a2'],
+      scope: ['read', 'write'],
+      requestedTokenType: TOKEN_TYPES.access_token,
+      actorToken: 'act',
+    });
+    expect([...form]).toEqual([
+      ['grant_type', TOKEN_EXCHANGE_GRANT],
+      ['subject_token', 's'],
+      ['subject_token_type', TOKEN_TYPES.jwt],
+      ['audience', 'a1'],
+      ['audience', 'a2'],
+      ['scope', 'read write'],
+      ['requested_token_type', TOKEN_TYPES.access_token],
+      ['actor_token', 'act'],
+      ['actor_token_type', TOKEN_TYPES.access_token],
+    ]);
+    expect(readExchanged(200, '{"access_token":"t","token_type":"Bearer","expires_in":60,"issued_token_type":"urn:x"}', 1_000)).toMatchObject({
+      accessToken: 't',
+      expiresAt: 61_000,
+      issuedTokenType: 'urn:x',
+    });
+    const refused = (() => {
+      try {
+        readExchanged(400, '{"error":"invalid_target","error_description":"no such audience"}');
+        return undefined;
+      } catch (err) {
+        return err as ExchangeRefused;
+      }
+    })();
+    expect(refused?.error).toBe('invalid_target');
+    expect(() => readExchanged(200, '{"token_type":"Bearer"}')).toThrow(/no access_token/);
+    expect(subjectOf('x.eyJzdWIiOiJ1c2VyLTEifQ.y')).toBe('user-1');
+    expect(subjectOf('opaque')).toBeUndefined();
+  });
+
+  it('keeps a token until a skew before its expiry, and exchanges again after', async () => {
+    let now = 0;
+    let calls = 0;
+    const tokens = new ExchangedTokens(
+      async () => {
+        calls++;
+        return { accessToken: `t${calls}`, issuedTokenType: TOKEN_TYPES.access_token, tokenType: 'Bearer', expiresAt: now + 120_000, scope: undefined };
+      },
+      { now: () => now, skewMs: 60_000 },
+    );
+    const request = { subjectToken: 's', subjectTokenType: TOKEN_TYPES.jwt, audience: ['a'] };
+    expect((await tokens.get(request)).token.accessToken).toBe('t1');
+    now = 59_000;
+    expect((await tokens.get(request)).token.accessToken).toBe('t1');
+    now = 61_000;
+    expect((await tokens.get(request)).token.accessToken).toBe('t2');
+    tokens.forget(request);
+    expect((await tokens.get(request)).token.accessToken).toBe('t3');
+    expect((await tokens.get({ ...request, audience: ['b'] })).token.accessToken).toBe('t4');
+  });
+});
