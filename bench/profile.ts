@@ -24,6 +24,8 @@ export interface ProfileReport {
   busyMs: number;
   byFunction: Array<{ name: string; ms: number; percentOfBusy: number }>;
   byArea: Array<{ name: string; ms: number; percentOfBusy: number }>;
+  /** Self time in keyway's own files (src/), all of them: the share issue 51 halves on the bearer path. */
+  own: { ms: number; percentOfBusy: number };
 }
 
 /** Where a frame belongs: keyway's own files, an npm package, a Node built-in, or a V8 pseudo-frame. */
@@ -31,8 +33,9 @@ function area(url: string, fn: string): string {
   if (!url) return fn || '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg?.[1]) return `npm:${pkg[1]}`;
-  const src = /\/src\/(.+)$/.exec(url);
-  if (src?.[1]) return `keyway:src/${src[1]}`;
+  // keyway's own files: src/ run as TypeScript, or dist/ as `npm run bench` runs the build (its .js named as the .ts it came from).
+  const src = /\/(?:src|dist)\/(.+?)(?:\.js)?$/.exec(url);
+  if (src?.[1]) return `keyway:src/${src[1].replace(/\.ts$/, '')}.ts`;
   if (url.startsWith('node:')) return url.replace(/^node:internal\//, 'node:').replace(/\/.*$/, '');
   return url;
 }
@@ -81,7 +84,15 @@ export function summariseProfile(file: string, top = 15): ProfileReport {
       .sort((x, y) => y[1] - x[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, ms: us / 1000, percentOfBusy: busyUs > 0 ? (100 * us) / busyUs : 0 }));
-  return { file, totalMs: totalUs / 1000, busyMs: busyUs / 1000, byFunction: rank(fnTotals), byArea: rank(areaTotals) };
+  const ownUs = [...areaTotals].filter(([name]) => name.startsWith('keyway:')).reduce((sum, [, us]) => sum + us, 0);
+  return {
+    file,
+    totalMs: totalUs / 1000,
+    busyMs: busyUs / 1000,
+    byFunction: rank(fnTotals),
+    byArea: rank(areaTotals),
+    own: { ms: ownUs / 1000, percentOfBusy: busyUs > 0 ? (100 * ownUs) / busyUs : 0 },
+  };
 }
 
 /** The newest .cpuprofile in a folder, if any. */
@@ -98,6 +109,7 @@ export function formatProfile(report: ProfileReport): string {
   return [
     `CPU profile of the keyway child: ${report.file}`,
     `  sampled ${(report.totalMs / 1000).toFixed(1)} s, busy (not idle) ${(report.busyMs / 1000).toFixed(1)} s`,
+    `  keyway's own files (src/): ${report.own.ms.toFixed(0)} ms, ${report.own.percentOfBusy.toFixed(1)}% of busy`,
     '',
     table(['self time by area', 'ms', 'of busy'], rows(report.byArea)),
     '',
