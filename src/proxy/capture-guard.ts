@@ -1,6 +1,7 @@
 import type { Grant } from '../credentials/grants.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { Connection } from './connection.ts';
+import { ownedBy } from '../credentials/capture/settings.ts';
 import type { Decisions } from './runtime.ts';
 
 // An agent that a login_capture grant serves holds placeholders; with the grant's
@@ -25,5 +26,6 @@ export function guardsOtherHosts(runtime: Pick<Decisions, 'tables'>, conn: Conne
   const grants = guarding(runtime.tables());
   if (grants.length === 0) return false;
   const allowed = conn.agent.grants;
-  return grants.some((g) => allowed === undefined || allowed.has(g.id));
+  const agent = conn.agent.id;
+  return grants.some((g) => (allowed === undefined || allowed.has(g.id)) && (g.capture === undefined || ownedBy(g.capture, agent)));
 }

@@ -28,6 +28,17 @@ const endpoint = z.strictObject({
 export const loginCapture = {
   type: 'login_capture',
   shape: {
+    // The agent (or agents) the captured tokens belong to: only they may log in and use them
+    // through this grant. Absent: any agent the grant is given to (agents.X.grants), each its own.
+    agent: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an agent id')
+      .optional(),
+    agents: z
+      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an agent id'))
+      .min(1)
+      .max(256)
+      .optional(),
     capture: z
       .strictObject({
         endpoints: z.array(endpoint).min(1, 'expected at least one token endpoint: {host, path}').max(32),
@@ -52,6 +63,7 @@ export const loginCapture = {
   noInject: 'a login_capture grant resolves the placeholders where the agent puts them (Authorization, body fields); it has no inject settings',
   check(grant, fail) {
     if (grant['capture'] === undefined) fail('capture', 'expected capture: {endpoints: [{host, path}]}: the token endpoints to watch');
+    if (grant['agent'] !== undefined && grant['agents'] !== undefined) fail('agents', 'name the agent with agent or agents, not both');
   },
   configCheck(grant, fail) {
     if (grant.secret !== undefined) fail('secret', 'a login_capture grant has no secret: its tokens are captured from the agent’s own login');

@@ -27,6 +27,13 @@ export interface CaptureSettings {
   readonly guardOtherHosts: boolean;
   /** Form fields, query parameters and top-level JSON members where a placeholder resolves (positions.ts). */
   readonly credentialFields: ReadonlySet<string>;
+  /** The grant's `agent`/`agents`: only they log in through it; undefined: any agent given the grant. */
+  readonly owners: ReadonlySet<string> | undefined;
+}
+
+/** Whether an agent may log in and use placeholders through the grant (its agent/agents, if named). */
+export function ownedBy(settings: CaptureSettings, agent: string): boolean {
+  return settings.owners === undefined || settings.owners.has(agent);
 }
 
 export interface CaptureConfig {
@@ -36,7 +43,7 @@ export interface CaptureConfig {
   guard_other_hosts?: boolean | undefined;
 }
 
-export function compileCapture(config: CaptureConfig): CaptureSettings {
+export function compileCapture(config: CaptureConfig, owners?: readonly string[]): CaptureSettings {
   const endpoints = config.endpoints.flatMap(({ host, path }) => {
     const pattern = parseDomainPattern(host);
     return typeof pattern === 'string' ? [] : [{ host: pattern, path }];
@@ -49,6 +56,7 @@ export function compileCapture(config: CaptureConfig): CaptureSettings {
     maxBody: parseByteSize(config.max_body ?? '1MiB') ?? 1024 * 1024,
     guardOtherHosts: config.guard_other_hosts ?? true,
     credentialFields: new Set([...CREDENTIAL_FIELDS, ...fields.map((f) => f.split('.').pop()!)]),
+    owners: owners === undefined ? undefined : new Set(owners),
   };
 }
 

@@ -20,6 +20,9 @@ export interface KindFields extends AwsSigningFields {
   permissions?: Readonly<Record<string, string>> | undefined;
   sign?: HmacSignConfig | undefined;
   capture?: CaptureConfig | undefined;
+  /** login_capture: the agent or agents its captured tokens belong to. */
+  agent?: string | undefined;
+  agents?: readonly string[] | undefined;
 }
 
 /** What a type compiles of its settings, once per table build (the rest of a Grant is every type's). */

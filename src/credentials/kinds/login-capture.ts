@@ -16,6 +16,10 @@ export const loginCapture: GrantKind<'login_capture'> = {
     return { ...noInjector(), describe: () => 'placeholders the agent got at login, resolved where it puts them' };
   },
   describe: () => 'placeholders the agent got at login, resolved where it puts them',
-  compile: (fields) => (fields.capture === undefined ? {} : { capture: compileCapture(fields.capture) }),
+  compile: (fields) => {
+    if (fields.capture === undefined) return {};
+    const owners = fields.agent !== undefined ? [fields.agent] : fields.agents;
+    return { capture: compileCapture(fields.capture, owners) };
+  },
   parsesConfigSecret: false,
 };

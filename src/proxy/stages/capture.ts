@@ -2,7 +2,7 @@ import type { Grant } from '../../credentials/grants.ts';
 import { type CaptureBook, type CapturedToken, loginUsageKey } from '../../credentials/capture/records.ts';
 import { findPlaceholders } from '../../credentials/capture/placeholder.ts';
 import { authorizationPlacement, formPlacement, headerPlacement, pathPlacement, type Placed, type Placement } from '../../credentials/capture/positions.ts';
-import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, watchedEndpoint } from '../../credentials/capture/settings.ts';
+import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, ownedBy, watchedEndpoint } from '../../credentials/capture/settings.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
@@ -208,6 +208,16 @@ export const capture: HeadStage = {
     const grant = request.grant!;
     if (grant.capture === undefined) return;
     const { host, port } = request.conn.target;
+    if (!ownedBy(grant.capture, request.conn.agent.id)) {
+      throw new ProxyError(
+        'host_not_allowed',
+        `grant "${grant.id}" belongs to ${[...grant.capture.owners!].map((a) => `agent "${a}"`).join(', ')}, not agent "${request.conn.agent.id}"`,
+        {
+          grant: grant.id,
+          hint: `name agent "${request.conn.agent.id}" in grants.${grant.id}.agents to let it log in through keyway there`,
+        },
+      );
+    }
     const exchange = new CaptureExchange(
       grant as Grant & { capture: CaptureSettings },
       request.conn.agent.id,

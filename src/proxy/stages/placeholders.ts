@@ -1,7 +1,7 @@
 import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
 import type { ProxyTables } from '../../credentials/tables.ts';
 import type { Grant } from '../../credentials/grants.ts';
-import { type CaptureSettings, isCaptureHost } from '../../credentials/capture/settings.ts';
+import { type CaptureSettings, isCaptureHost, ownedBy } from '../../credentials/capture/settings.ts';
 import { CaptureExchange, checkRecord } from './capture.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
@@ -22,7 +22,9 @@ export const placeholders: HeadStage = {
     const { req } = request;
     const { host, port } = request.conn.target;
     const agent = request.conn.agent;
-    const watching = grants.find((g) => isCaptureHost(g.capture, host, port) && (agent.grants === undefined || agent.grants.has(g.id)));
+    const watching = grants.find(
+      (g) => isCaptureHost(g.capture, host, port) && (agent.grants === undefined || agent.grants.has(g.id)) && ownedBy(g.capture, agent.id),
+    );
     if (watching !== undefined) {
       request.capture = new CaptureExchange(watching, agent.id, { host, port, path: request.path }, request.draft.event, request.conn.issuing.captures, true);
       if (request.outgoing !== undefined) request.outgoing.headers['accept-encoding'] = 'identity';
