@@ -138,13 +138,7 @@ export function grantUnion<E extends z.core.$ZodLooseShape>(extra: E, check?: Gr
       check?.(grant, fields, fail);
     });
   });
+  // The union as it is: code that holds a grant narrows on its type to read that type's keys.
   const union = z.discriminatedUnion('type', options as unknown as [GrantOptions<E>, ...GrantOptions<E>[]]);
-  return union as unknown as z.ZodType<Flat<z.output<typeof union>>, z.input<typeof union>>;
+  return union as unknown as z.ZodType<z.output<typeof union>, z.input<typeof union>>;
 }
-
-type KeysOf<U> = U extends unknown ? keyof U : never;
-/**
- * Each type's grant, with the keys of other types said absent (`?: undefined`): code reads
- * `grant.region` of any grant (undefined unless it is aws_sigv4's) as it reads any optional key.
- */
-export type Flat<U, All = U> = U extends unknown ? U & { readonly [K in Exclude<KeysOf<All>, keyof U>]?: undefined } : never;

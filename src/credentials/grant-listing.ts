@@ -87,7 +87,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
         state: l.revoked_at !== undefined ? ('revoked' as const) : Date.parse(l.expires_at) > now ? ('active' as const) : ('expired' as const),
         expires_at: l.expires_at,
       }));
-  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], fields: KindFields) => {
+  const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], fields: KindFields & { readonly type: StoredGrant['type'] }) => {
     try {
       const kind = KINDS[type];
       const injector = kind.injector(inject);
@@ -162,7 +162,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       secret: g.secret || (KINDS[g.type].certificateIsSecret && g.client_certificate) ? 'set' : 'missing',
       secret_from: captured === null ? secretFrom(g.secret) : 'capture',
       ...token,
-      ...roleFacts(id, g.assume_role?.role_arn, token),
+      ...roleFacts(id, g.type === 'aws_sigv4' ? g.assume_role?.role_arn : undefined, token),
       // A secret source's item: when the value the proxy uses was last fetched (the store keeps it).
       ...(g.secret?.kind === 'source' ? { last_refreshed_at: sourceFetchedAt(store, g.secret) } : {}),
       // A capture grant needs no secret: its agents' logins give it theirs.

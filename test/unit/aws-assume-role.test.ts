@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { awsSigningOf } from '../../src/credentials/signing/aws/config.ts';
+import type { Config } from '../../src/config/index.ts';
+
+/** The config's grant "aws", narrowed to its type (the grant union narrows on type). */
+function awsGrant(config: Config) {
+  const grant = config.grants['aws']!;
+  if (grant.type !== 'aws_sigv4') throw new Error(`grant aws is ${grant.type}`);
+  return grant;
+}
 import { parseCredentials, StsError } from '../../src/credentials/providers/sts-assume-role.ts';
 
 // assume_role's config keys and the reading of STS's AssumeRole answer.
@@ -23,7 +31,7 @@ const messageFor = (raw: unknown): string => {
 describe('assume_role and sts_endpoint in the config', () => {
   it('are read with their defaults: 1h, session name keyway, the global STS endpoint', () => {
     const config = parseConfig(grantWith({ assume_role: { role_arn: ROLE } }), '/nonexistent-home');
-    expect(awsSigningOf(config.grants['aws']!).assumeRole).toEqual({
+    expect(awsSigningOf(awsGrant(config)).assumeRole).toEqual({
       roleArn: ROLE,
       durationSeconds: 3600,
       externalId: undefined,
@@ -37,7 +45,7 @@ describe('assume_role and sts_endpoint in the config', () => {
       }),
       '/nonexistent-home',
     );
-    expect(awsSigningOf(full.grants['aws']!).assumeRole).toMatchObject({
+    expect(awsSigningOf(awsGrant(full)).assumeRole).toMatchObject({
       durationSeconds: 900,
       externalId: 'ext-1',
       sessionName: 'agent-1',
@@ -109,7 +117,7 @@ describe("STS's AssumeRole answer", () => {
 
 describe('max_presign_expiry', () => {
   it('caps presigned URLs at 15 minutes unless the grant says otherwise, from 1s to 7d', () => {
-    const aws = (extra: Record<string, unknown>) => awsSigningOf(parseConfig(grantWith(extra), '/nonexistent-home').grants['aws']!);
+    const aws = (extra: Record<string, unknown>) => awsSigningOf(awsGrant(parseConfig(grantWith(extra), '/nonexistent-home')));
     expect(aws({}).maxPresignSeconds).toBe(900);
     expect(aws({ max_presign_expiry: '60s' }).maxPresignSeconds).toBe(60);
     expect(aws({ max_presign_expiry: '7d' }).maxPresignSeconds).toBe(604_800);
