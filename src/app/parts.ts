@@ -6,6 +6,7 @@ import type { RefusalBudget } from '../audit/index.ts';
 import { resolveFromHome } from '../config/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { CountingAudit } from '../counting-audit.ts';
+import { Renewer } from '../credentials/providers/renewer.ts';
 import { AwsRoleCredentials } from '../credentials/providers/aws-role.ts';
 import { MintedTokens } from '../credentials/providers/minted-tokens.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
@@ -112,16 +113,9 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   // Store changes rebuild the tables, and let go a held request whose approval was answered elsewhere.
   watchStore(store, live, logger, [() => approvals.storeChanged()]);
   // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
-  const tokens = tokenManagerFor(() => live.config, {
-    store,
-    lockDir: paths.locksDir,
-    env,
-    dispatcher: tokenEndpoints.dispatcher,
-    logger,
-    now: options.tokenClock,
-    observer: metrics,
-  });
-  const roles = new AwsRoleCredentials({
+  // One lifecycle for every credential keyway renews itself (OAuth tokens, role credentials, minted
+  // tokens): one Renewer, built once, given to each kind's facade.
+  const renewing = {
     store,
     lockDir: paths.locksDir,
     timeoutMs: config.oauth.token_timeout,
@@ -129,16 +123,11 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     logger,
     now: options.tokenClock,
     observer: metrics,
-  });
-  const minted = new MintedTokens({
-    store,
-    lockDir: paths.locksDir,
-    timeoutMs: config.oauth.token_timeout,
-    dispatcher: tokenEndpoints.dispatcher,
-    logger,
-    now: options.tokenClock,
-    observer: metrics,
-  });
+  };
+  const renewer = new Renewer(renewing);
+  const tokens = tokenManagerFor(() => live.config, { ...renewing, env }, renewer);
+  const roles = new AwsRoleCredentials(renewing, renewer);
+  const minted = new MintedTokens(renewing, renewer);
   const usage = new UsageRecorder(store);
   closers.add('usage recorder', () => usage.stop());
   const quotas = new QuotaLedger(store);

@@ -1,3 +1,4 @@
+import { Renewer } from '../credentials/providers/renewer.ts';
 // Refresh now and revoke, for `keyway refresh|revoke` and the admin API. A running proxy passes its
 // own token manager and token-endpoint client (TokenTools), so a refresh asked for over the API
 // joins the proxy's single flight for that grant; the command line makes a short-lived pair, which
@@ -70,10 +71,13 @@ async function withTools<T>(context: TokenContext, use: (tools: TokenTools) => P
   const { config, store, paths } = context.services;
   const dispatcher = endpointDispatcher(config, context.env);
   try {
+    // One Renewer for every kind, as the proxy has (app/parts.ts).
+    const renewing = { store, lockDir: paths.locksDir, timeoutMs: config.oauth.token_timeout, dispatcher };
+    const renewer = new Renewer(renewing);
     return await use({
-      tokens: tokenManagerFor(config, { store, lockDir: paths.locksDir, env: context.env, dispatcher }),
-      roles: new AwsRoleCredentials({ store, lockDir: paths.locksDir, timeoutMs: config.oauth.token_timeout, dispatcher }),
-      minted: new MintedTokens({ store, lockDir: paths.locksDir, timeoutMs: config.oauth.token_timeout, dispatcher }),
+      tokens: tokenManagerFor(config, { ...renewing, env: context.env }, renewer),
+      roles: new AwsRoleCredentials(renewing, renewer),
+      minted: new MintedTokens(renewing, renewer),
       dispatcher,
     });
   } finally {

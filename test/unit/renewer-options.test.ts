@@ -37,7 +37,7 @@ describe('Renewer: the options a Renewal may set', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const renewer = () => new Renewer<Held>({ store, lockDir: join(dir, 'locks'), timeoutMs: 2_000, now: () => now });
+  const renewer = () => new Renewer({ store, lockDir: join(dir, 'locks'), timeoutMs: 2_000, now: () => now });
 
   const core: () => RenewalCore<Held> = () => ({
     grantId: 'g',

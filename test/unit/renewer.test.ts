@@ -38,7 +38,7 @@ describe('Renewer', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const renewer = (on = store) => new Renewer<Held>({ store: on, lockDir: join(dir, 'locks'), timeoutMs: 2_000, now: () => now });
+  const renewer = (on = store) => new Renewer({ store: on, lockDir: join(dir, 'locks'), timeoutMs: 2_000, now: () => now });
 
   const renewal = (on: Pick<Store, 'get'> = store, unsaved: 'memory' | 'fail' = 'fail'): Renewal<Held> => ({
     grantId: 'g',
@@ -127,7 +127,7 @@ describe('Renewer', () => {
         ),
     };
     const on = (unsaved: 'memory' | 'fail') => ({
-      renewer: new Renewer<Held>({ store: broken, lockDir: join(dir, 'locks'), timeoutMs: 2_000, now: () => now }),
+      renewer: new Renewer({ store: broken, lockDir: join(dir, 'locks'), timeoutMs: 2_000, now: () => now }),
       renewal: renewal(store, unsaved),
     });
     const memory = on('memory');

@@ -43,11 +43,12 @@ export const ROLE_REFRESH_BEFORE_MS = 5 * 60_000;
  */
 export class AwsRoleCredentials {
   readonly #o: AwsRoleOptions;
-  readonly #renewer: Renewer<AwsRoleState>;
+  readonly #renewer: Renewer;
 
-  constructor(options: AwsRoleOptions) {
+  /** `renewer`: the process's one Renewer (app/parts.ts), shared with every renewing kind; else one of its own. */
+  constructor(options: AwsRoleOptions, renewer?: Renewer) {
     this.#o = options;
-    this.#renewer = new Renewer<AwsRoleState>(options);
+    this.#renewer = renewer ?? new Renewer(options);
   }
 
   /** The newest role credentials held for this grant, role and key, expired or not (callers check). */

@@ -1,3 +1,4 @@
+import type { Renewer } from './renewer.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
@@ -24,25 +25,28 @@ export interface ConfigTokensOptions {
  * preset or the config's), the config's refresh skew and token timeout. The proxy (app/) and
  * `keyway refresh` build it here, so both refresh a grant the same way under the same lock.
  */
-export function tokenManagerFor(config: Config | (() => Config), options: ConfigTokensOptions): TokenManager {
+export function tokenManagerFor(config: Config | (() => Config), options: ConfigTokensOptions, renewer?: Renewer): TokenManager {
   // The proxy passes the config in force (a reload may change providers); the skew and timeout are
   // the start's, like the token-endpoint client they go with.
   const current = typeof config === 'function' ? config : () => config;
   const { oauth } = current();
-  return new TokenManager({
-    store: options.store,
-    lockDir: options.lockDir,
-    endpointFor: (grant) => {
-      const registered = registeredEndpoint(grant);
-      if (registered) return registered;
-      const provider = grant.provider === undefined ? undefined : findProvider(current(), grant.provider, options.env);
-      return provider ? tokenEndpointFor(provider, grant) : undefined;
+  return new TokenManager(
+    {
+      store: options.store,
+      lockDir: options.lockDir,
+      endpointFor: (grant) => {
+        const registered = registeredEndpoint(grant);
+        if (registered) return registered;
+        const provider = grant.provider === undefined ? undefined : findProvider(current(), grant.provider, options.env);
+        return provider ? tokenEndpointFor(provider, grant) : undefined;
+      },
+      skewMs: oauth.refresh_skew,
+      timeoutMs: oauth.token_timeout,
+      dispatcher: options.dispatcher,
+      logger: options.logger,
+      observer: options.observer,
+      ...(options.now ? { now: options.now } : {}),
     },
-    skewMs: oauth.refresh_skew,
-    timeoutMs: oauth.token_timeout,
-    dispatcher: options.dispatcher,
-    logger: options.logger,
-    observer: options.observer,
-    ...(options.now ? { now: options.now } : {}),
-  });
+    renewer,
+  );
 }

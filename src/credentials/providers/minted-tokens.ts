@@ -61,11 +61,12 @@ export interface MintedToken {
 
 export class MintedTokens {
   readonly #o: MintedOptions;
-  readonly #renewer: Renewer<MintedState>;
+  readonly #renewer: Renewer;
 
-  constructor(options: MintedOptions) {
+  /** `renewer`: the process's one Renewer (app/parts.ts), shared with every renewing kind; else one of its own. */
+  constructor(options: MintedOptions, renewer?: Renewer) {
     this.#o = options;
-    this.#renewer = new Renewer<MintedState>(options);
+    this.#renewer = renewer ?? new Renewer(options);
   }
 
   /** The token held for this grant and what it mints for, expired or not. */

@@ -50,13 +50,14 @@ export class TokenManager {
   readonly #o: TokenManagerOptions;
   readonly #now: () => number;
   readonly #pending: PendingSaves;
-  readonly #renewer: Renewer<OAuthState>;
+  readonly #renewer: Renewer;
 
-  constructor(options: TokenManagerOptions) {
+  /** `renewer`: the process's one Renewer (app/parts.ts), shared with every renewing kind; else one of its own. */
+  constructor(options: TokenManagerOptions, renewer?: Renewer) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#pending = new PendingSaves({ now: this.#now, logger: options.logger });
-    this.#renewer = new Renewer<OAuthState>({ ...options, now: this.#now });
+    this.#renewer = renewer ?? new Renewer({ ...options, now: this.#now });
   }
 
   /** Whether the grant's token endpoint has a client id and secret without the grant's own secret (its provider's). */

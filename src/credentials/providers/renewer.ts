@@ -35,21 +35,28 @@ interface Failure {
 
 /** A renewal asked for now: the held state that meets it (one fetched since, another than the one refused). */
 type MetBy<State> = (state: State) => boolean;
+/** What the maps below hold: each grant's own kind of state (a grant has one type, so one kind). */
+type AnyState = unknown;
 
 /** With renewals failing, a state this far from expiry is still handed out; closer, a request could outlive it. */
 export const STILL_USABLE_MS = 60_000;
 const MAX_BACKOFF_MS = 60_000;
 
-export class Renewer<State> {
+/**
+ * One per keyway process, given every renewing kind (OAuth tokens, role credentials, minted
+ * tokens): its single flight, backoff and memory are per grant, and a grant has one kind. Each
+ * method is generic in the state of the renewal it is handed.
+ */
+export class Renewer {
   readonly #o: RenewerOptions;
   readonly #now: () => number;
-  readonly #inFlight = new Map<string, Promise<Renewed<State>>>();
+  readonly #inFlight = new Map<string, Promise<Renewed<AnyState>>>();
   // Grants whose renewal in flight was forced (a refused state, `keyway refresh`): the held state is
   // suspect, so a request waits for the new one rather than carry the one just refused.
   readonly #forcedInFlight = new Set<string>();
   readonly #failures = new Map<string, Failure>();
   // States fetched that the store would not take (Renewal.unsaved 'memory'): used until it does.
-  readonly #unsaved = new Map<string, State>();
+  readonly #unsaved = new Map<string, AnyState>();
 
   constructor(options: RenewerOptions) {
     this.#o = options;
@@ -57,16 +64,18 @@ export class Renewer<State> {
   }
 
   /** The newest state held for the grant (the store's, or one it would not take), expired or not. */
-  held(renewal: Renewal<State>): State | undefined {
-    const candidates = [renewal.stored(), this.#unsaved.get(renewal.grantId)].filter((s): s is State => s !== undefined && renewal.isFor(s));
+  held<State>(renewal: Renewal<State>): State | undefined {
+    const candidates = [renewal.stored(), this.#unsaved.get(renewal.grantId) as State | undefined].filter(
+      (s): s is State => s !== undefined && renewal.isFor(s),
+    );
     return candidates.sort((a, b) => renewal.expiresAt(b) - renewal.expiresAt(a))[0];
   }
 
   /** A state valid beyond the renewal margin: the one held, else a new one (joining a renewal in flight). */
-  get(renewal: Renewal<State>): Promise<Renewed<State>> | Renewed<State> {
+  get<State>(renewal: Renewal<State>): Promise<Renewed<State>> | Renewed<State> {
     // If that renewal fails, the held state is judged as usual (a provider down must not fail requests a valid token serves).
     if (this.#forcedInFlight.has(renewal.grantId)) {
-      return this.#joined(renewal, this.#inFlight.get(renewal.grantId)!).catch(() => this.get(renewal));
+      return this.#joined(renewal, this.#running<State>(renewal)!).catch(() => this.get(renewal));
     }
     const held = this.held(renewal);
     if (held !== undefined && this.#fresh(renewal, held)) return { state: held, renewed: false };
@@ -79,9 +88,9 @@ export class Renewer<State> {
    * will do (by default, one another process made since this was asked for). Past any backoff unless
    * the kind's forced renewals back off; a failure is thrown.
    */
-  renewNow(renewal: Renewal<State>, metBy?: MetBy<State>): Promise<Renewed<State>> {
+  renewNow<State>(renewal: Renewal<State>, metBy?: MetBy<State>): Promise<Renewed<State>> {
     const askedAt = new Date(this.#now()).toISOString();
-    const running = this.#inFlight.get(renewal.grantId);
+    const running = this.#running<State>(renewal);
     if (running) return running;
     const forced = this.#start(renewal, () => this.#renew(renewal, metBy ?? ((held) => renewal.issuedAt(held) > askedAt)));
     this.#forcedInFlight.add(renewal.grantId);
@@ -92,36 +101,41 @@ export class Renewer<State> {
    * After the upstream refused a state (a 401: the provider revoked the token, say): a new one, once
    * for all the requests refused with it. `wasUsed` tells the refused state from a newer one.
    */
-  afterRejection(renewal: Renewal<State>, wasUsed: (state: State) => boolean): Promise<Renewed<State>> | Renewed<State> {
+  afterRejection<State>(renewal: Renewal<State>, wasUsed: (state: State) => boolean): Promise<Renewed<State>> | Renewed<State> {
     const held = this.held(renewal);
     if (held !== undefined && !wasUsed(held) && this.#usable(renewal, held)) return { state: held, renewed: false };
-    const running = this.#inFlight.get(renewal.grantId);
+    const running = this.#running<State>(renewal);
     if (running) return this.#joined(renewal, running);
     return this.renewNow(renewal);
   }
 
-  #fresh(renewal: Renewal<State>, state: State): boolean {
+  #fresh<State>(renewal: Renewal<State>, state: State): boolean {
     return renewal.expiresAt(state) - renewal.renewBeforeMs > this.#now();
   }
 
   /** Good to hand out while no renewal can be had. */
-  #usable(renewal: Renewal<State>, state: State): boolean {
+  #usable<State>(renewal: Renewal<State>, state: State): boolean {
     return renewal.expiresAt(state) - (renewal.usableMarginMs ?? STILL_USABLE_MS) > this.#now();
   }
 
+  /** The renewal in flight for the grant, as its own kind's. */
+  #running<State>(renewal: Renewal<State>): Promise<Renewed<State>> | undefined {
+    return this.#inFlight.get(renewal.grantId) as Promise<Renewed<State>> | undefined;
+  }
+
   /** One renewal per grant at a time: callers that come while one runs share its answer. */
-  #single(renewal: Renewal<State>, start: () => Promise<Renewed<State>>): Promise<Renewed<State>> {
-    const running = this.#inFlight.get(renewal.grantId);
+  #single<State>(renewal: Renewal<State>, start: () => Promise<Renewed<State>>): Promise<Renewed<State>> {
+    const running = this.#running<State>(renewal);
     if (running) return this.#joined(renewal, running);
     return this.#start(renewal, start);
   }
 
   /** A caller's share of a renewal it did not start: as not renewed by it, unless the kind says otherwise. */
-  #joined(renewal: Renewal<State>, running: Promise<Renewed<State>>): Promise<Renewed<State>> {
+  #joined<State>(renewal: Renewal<State>, running: Promise<Renewed<State>>): Promise<Renewed<State>> {
     return renewal.joinersShareRenewed ? running : running.then((r) => ({ ...r, renewed: false }));
   }
 
-  #start(renewal: Renewal<State>, start: () => Promise<Renewed<State>>): Promise<Renewed<State>> {
+  #start<State>(renewal: Renewal<State>, start: () => Promise<Renewed<State>>): Promise<Renewed<State>> {
     const attempt = start().finally(() => {
       this.#inFlight.delete(renewal.grantId);
       this.#forcedInFlight.delete(renewal.grantId);
@@ -131,14 +145,14 @@ export class Renewer<State> {
   }
 
   /** With no renewal to be had: a state still usable (never to a forced renewal, which asked for a new one), else `error`. */
-  #stillUsableOr(renewal: Renewal<State>, error: ProxyError, forced: boolean): Renewed<State> {
+  #stillUsableOr<State>(renewal: Renewal<State>, error: ProxyError, forced: boolean): Renewed<State> {
     const held = this.held(renewal);
     if (!forced && held !== undefined && this.#usable(renewal, held)) return { state: held, renewed: false };
     throw error;
   }
 
   /** `metBy`: a renewal asked for now (renewNow): it throws rather than fall back, and skips the backoff unless the kind's back off. */
-  async #renew(renewal: Renewal<State>, metBy: MetBy<State> | undefined): Promise<Renewed<State>> {
+  async #renew<State>(renewal: Renewal<State>, metBy: MetBy<State> | undefined): Promise<Renewed<State>> {
     const { grantId } = renewal;
     const forced = metBy !== undefined;
     if (renewal.pending) {
@@ -191,7 +205,7 @@ export class Renewer<State> {
     }
   }
 
-  async #renewLocked(renewal: Renewal<State>, metBy: MetBy<State> | undefined, keepLock: () => ReleaseRefreshLock): Promise<Renewed<State>> {
+  async #renewLocked<State>(renewal: Renewal<State>, metBy: MetBy<State> | undefined, keepLock: () => ReleaseRefreshLock): Promise<Renewed<State>> {
     // Another process may have renewed while this one waited for the lock: update() re-reads the store.
     await this.#o.store.update(() => undefined);
     const held = this.held(renewal);
@@ -213,7 +227,7 @@ export class Renewer<State> {
   }
 
   /** Saves a new state in one store update; one the store would not take is a failure or used from memory, as the kind says. */
-  async #save(renewal: Renewal<State>, next: State): Promise<void> {
+  async #save<State>(renewal: Renewal<State>, next: State): Promise<void> {
     try {
       await this.#o.store.update((draft) => renewal.save?.(draft, next));
       this.#unsaved.delete(renewal.grantId);
@@ -227,7 +241,7 @@ export class Renewer<State> {
   }
 
   /** One fetch, timed and counted like a token endpoint call; a state no longer usable on arrival is refused. */
-  async #timed(renewal: Renewal<State>, from: State | undefined): Promise<State> {
+  async #timed<State>(renewal: Renewal<State>, from: State | undefined): Promise<State> {
     const started = performance.now();
     let result: TokenRequestResult | undefined = 'error';
     try {
