@@ -1,8 +1,5 @@
-import { once } from 'node:events';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Provider from 'oidc-provider';
+import { type OidcServer, startOidcServer } from '../helpers/oidc-server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopKey, dpopProof, nonceAsked } from '../../src/credentials/types/dpop/proof.ts';
 
@@ -14,15 +11,10 @@ import { dpopKey, dpopProof, nonceAsked } from '../../src/credentials/types/dpop
 const CLIENT = 'dpop-client';
 const SECRET = 'dpop-client-secret-5e1f';
 let issuer: string;
-let provider: Provider;
-let close: () => Promise<void>;
+let server: OidcServer;
 
 beforeAll(async () => {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  provider = new Provider(issuer, {
+  server = await startOidcServer({
     clients: [
       {
         client_id: CLIENT,
@@ -35,19 +27,17 @@ beforeAll(async () => {
       },
     ],
     features: {
-      devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: async () => true },
       dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
     },
     scopes: ['api'],
   });
-  server.on('request', provider.callback());
-  close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  issuer = server.issuer;
 });
 
 afterAll(async () => {
-  await close?.();
+  await server?.close();
 });
 
 const basic = `Basic ${Buffer.from(`${CLIENT}:${SECRET}`).toString('base64')}`;

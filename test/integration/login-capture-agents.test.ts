@@ -8,6 +8,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient } from '../helpers/admin-api.ts';
 import { type AuthServer, CLIENT_ID, CLIENT_SECRET, startAuthServer } from '../helpers/auth-server.ts';
+import { codeLogin } from '../helpers/oidc-login.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor, waitForAsync } from '../helpers/wait.ts';
@@ -134,18 +135,7 @@ describe('captured tokens and agents', () => {
     // A refresh token to refresh with: alice logs in with the authorization code (its placeholders).
     const agent = agentFetch('alice', ALICE_KEY);
     const config = await client.discovery(new URL(auth.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { [client.customFetch]: agent as client.CustomFetch });
-    const verifier = client.randomPKCECodeVerifier();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: 'http://127.0.0.1:53682/callback',
-      scope: 'openid offline_access api',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      prompt: 'consent',
-    });
-    const tokens = await client.authorizationCodeGrant(config, new URL(await auth.completeAuthorization(url.toString())), {
-      pkceCodeVerifier: verifier,
-      idTokenExpected: true,
-    });
+    const tokens = await codeLogin(config, auth);
     const refreshes = auth.tokenCalls['refresh_token'] ?? 0;
     const script = new URL('../helpers/oauthlib-client.py', import.meta.url).pathname;
     const { stdout, stderr } = await run('/usr/bin/python3', [script], {

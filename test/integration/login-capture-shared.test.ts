@@ -6,6 +6,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthServer, CLIENT_ID, CLIENT_SECRET, startAuthServer } from '../helpers/auth-server.ts';
 import { type ChildProxy, SRC_CLI, startChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
+import { codeLogin } from '../helpers/oidc-login.ts';
 import { cleanEnv, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -49,18 +50,7 @@ function through(keyway: Keyway): client.CustomFetch {
 async function loginOnceRefreshOnce(first: Keyway, second: Keyway): Promise<void> {
   const viaFirst = await client.discovery(new URL(auth.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { [client.customFetch]: through(first) });
   const viaSecond = await client.discovery(new URL(auth.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { [client.customFetch]: through(second) });
-  const verifier = client.randomPKCECodeVerifier();
-  const url = client.buildAuthorizationUrl(viaFirst, {
-    redirect_uri: 'http://127.0.0.1:53682/callback',
-    scope: 'openid offline_access api',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    prompt: 'consent',
-  });
-  const tokens = await client.authorizationCodeGrant(viaFirst, new URL(await auth.completeAuthorization(url.toString())), {
-    pkceCodeVerifier: verifier,
-    idTokenExpected: true,
-  });
+  const tokens = await codeLogin(viaFirst, auth);
   const resource = new URL(`https://api.example.test:${api.port}/echo`);
   // The other keyway reads the store once it changes (a file watch, PostgreSQL's change feed).
   await waitForAsync(

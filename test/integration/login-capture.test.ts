@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthServer, CLIENT_ID, CLIENT_SECRET, startAuthServer } from '../helpers/auth-server.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
+import { codeLogin } from '../helpers/oidc-login.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor, waitForAsync } from '../helpers/wait.ts';
@@ -143,21 +144,9 @@ describe('login capture with openid-client', () => {
   it('authorization code with an ID token, then refreshes through the placeholder refresh token, rotating', async () => {
     const agent = agentFetch(proxy);
     const config = await discover(agent);
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const nonce = client.randomNonce();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: 'http://127.0.0.1:53682/callback',
-      scope: 'openid offline_access api',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      prompt: 'consent',
-    });
-    // The person's browser, not the agent: straight to the login server.
-    const callback = await auth.completeAuthorization(url.toString());
-    const tokens = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    // The person's browser, not the agent, logs in and consents: straight to the login server.
+    const tokens = await codeLogin(config, auth);
+    const nonce = tokens.nonce;
     for (const field of ['access_token', 'refresh_token', 'id_token'] as const) expect(isPlaceholder(tokens[field]), field).toBe(true);
     // The ID token placeholder keeps its claims: openid-client read and checked them.
     expect(tokens.claims()?.sub).toBe('user-1');
@@ -211,21 +200,6 @@ describe('login capture with openid-client', () => {
 });
 
 describe('refreshes cut short', () => {
-  async function codeLogin(config: client.Configuration): Promise<client.TokenEndpointResponse> {
-    const verifier = client.randomPKCECodeVerifier();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: 'http://127.0.0.1:53682/callback',
-      scope: 'openid offline_access api',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      prompt: 'consent',
-    });
-    return client.authorizationCodeGrant(config, new URL(await auth.completeAuthorization(url.toString())), {
-      pkceCodeVerifier: verifier,
-      idTokenExpected: true,
-    });
-  }
-
   /** A refresh with this placeholder, posted as a client does; `signal` to hang up. */
   function refreshPost(refreshToken: string, signal?: AbortSignal): Promise<Response> {
     return agentFetch(proxy)(`${auth.issuer}/token`, {
@@ -241,7 +215,7 @@ describe('refreshes cut short', () => {
 
   it('a client that hangs up mid-refresh leaves the new tokens captured, and one that hangs up while waiting leaves no lock behind', async () => {
     const config = await discover(agentFetch(proxy));
-    const tokens = await codeLogin(config);
+    const tokens = await codeLogin(config, auth);
     const before = auth.tokenCalls['refresh_token'] ?? 0;
     auth.slowMs = 1_500;
     auth.mode = 'slow';

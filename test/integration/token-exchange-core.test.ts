@@ -1,8 +1,6 @@
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type CryptoKey, generateKeyPair, jwtVerify, SignJWT } from 'jose';
-import Provider from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import { type OidcServer, startOidcServer } from '../helpers/oidc-server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchangeForm, ExchangeRefused, readExchanged, subjectOf, TOKEN_TYPES } from '../../src/credentials/types/token_exchange/exchange.ts';
 import { ExchangedTokens } from '../../src/credentials/types/token_exchange/exchanged-tokens.ts';
@@ -15,8 +13,8 @@ import { ExchangedTokens } from '../../src/credentials/types/token_exchange/exch
 const CLIENT = 'exchanger';
 const SECRET = 'exchanger-secret-8d2c';
 let issuer: string;
-let provider: Provider;
-let close: () => Promise<void>;
+let server: OidcServer;
+let identityPublic: CryptoKey;
 let identityKey: CryptoKey;
 let strangerKey: CryptoKey;
 let exchanges = 0;
@@ -34,70 +32,61 @@ async function subjectToken(sub: string, key: CryptoKey = identityKey): Promise<
 beforeAll(async () => {
   const identity = await generateKeyPair('ES256');
   identityKey = identity.privateKey;
+  identityPublic = identity.publicKey;
   strangerKey = (await generateKeyPair('ES256')).privateKey;
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: CLIENT,
-        client_secret: SECRET,
-        grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'],
-        response_types: [],
-        redirect_uris: [],
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
-    ],
-    features: { devInteractions: { enabled: false }, introspection: { enabled: true, allowedPolicy: async () => true } },
-    scopes: ['api'],
-  });
-  const parameters = new Set([
-    'subject_token',
-    'subject_token_type',
-    'audience',
-    'resource',
-    'scope',
-    'requested_token_type',
-    'actor_token',
-    'actor_token_type',
-  ]);
-  provider.registerGrantType(
-    'urn:ietf:params:oauth:grant-type:token-exchange',
-    async (ctx) => {
-      exchanges++;
-      const params = ctx.oidc.params as Record<string, string | undefined>;
-      let sub: string;
-      try {
-        const verified = await jwtVerify(params['subject_token'] ?? '', identity.publicKey, { issuer: 'https://identity.example.test', audience: 'exchanger' });
-        sub = String(verified.payload.sub);
-      } catch {
-        ctx.status = 400;
-        ctx.body = { error: 'invalid_grant', error_description: 'the subject token does not verify' };
-        return;
-      }
-      const client = ctx.oidc.client!;
-      const grant = new ctx.oidc.provider.Grant({ accountId: sub, clientId: client.clientId });
-      grant.addOIDCScope('api');
-      const grantId = await grant.save();
-      const token = new ctx.oidc.provider.AccessToken({ accountId: sub, client, grantId, scope: 'api', gty: 'token-exchange' });
-      ctx.body = {
-        access_token: await token.save(),
-        issued_token_type: TOKEN_TYPES.access_token,
-        token_type: 'Bearer',
-        expires_in: token.expiration,
-        scope: 'api',
-      };
+  const exchangeGrant = (provider: Provider): void => {
+    provider.registerGrantType('urn:ietf:params:oauth:grant-type:token-exchange', handler, [...parameters]);
+  };
+  server = await startOidcServer(
+    {
+      clients: [
+        {
+          client_id: CLIENT,
+          client_secret: SECRET,
+          grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+          response_types: [],
+          redirect_uris: [],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+      ],
+      features: { introspection: { enabled: true, allowedPolicy: async () => true } },
+      scopes: ['api'],
     },
-    [...parameters],
+    exchangeGrant,
   );
-  server.on('request', provider.callback());
-  close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  issuer = server.issuer;
 });
 
+const parameters = new Set(['subject_token', 'subject_token_type', 'audience', 'resource', 'scope', 'requested_token_type', 'actor_token', 'actor_token_type']);
+/** The token-exchange grant: the subject token checked against the identity issuer's key, a token for its subject issued. */
+async function handler(ctx: Parameters<Parameters<Provider['registerGrantType']>[1]>[0]): Promise<void> {
+  exchanges++;
+  const params = ctx.oidc.params as Record<string, string | undefined>;
+  let sub: string;
+  try {
+    const verified = await jwtVerify(params['subject_token'] ?? '', identityPublic, { issuer: 'https://identity.example.test', audience: 'exchanger' });
+    sub = String(verified.payload.sub);
+  } catch {
+    ctx.status = 400;
+    ctx.body = { error: 'invalid_grant', error_description: 'the subject token does not verify' };
+    return;
+  }
+  const client = ctx.oidc.client!;
+  const grant = new ctx.oidc.provider.Grant({ accountId: sub, clientId: client.clientId });
+  grant.addOIDCScope('api');
+  const grantId = await grant.save();
+  const token = new ctx.oidc.provider.AccessToken({ accountId: sub, client, grantId, scope: 'api', gty: 'token-exchange' });
+  ctx.body = {
+    access_token: await token.save(),
+    issued_token_type: TOKEN_TYPES.access_token,
+    token_type: 'Bearer',
+    expires_in: token.expiration,
+    scope: 'api',
+  };
+}
+
 afterAll(async () => {
-  await close?.();
+  await server?.close();
 });
 
 const basic = `Basic ${Buffer.from(`${CLIENT}:${SECRET}`).toString('base64')}`;
