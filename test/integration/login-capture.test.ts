@@ -22,6 +22,8 @@ import { waitFor, waitForAsync } from '../helpers/wait.ts';
 
 const LOGIN_HOST = 'login.example.test';
 const GITHUB_STYLE_TOKEN = 'gho_realToken0123456789abcdefABCDEF012345';
+/** An ID token the grant leaves out of its fields: the client verifies it itself. */
+const OIDC_ID_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJl';
 
 let auth: AuthServer;
 let api: TestUpstream;
@@ -69,6 +71,10 @@ beforeAll(async () => {
       res
         .writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
         .end(JSON.stringify({ ok: true, access_token: 'xoxb-real-bot-0123456789', authed_user: { id: 'U1', access_token: 'xoxp-real-user-0123456789' } }));
+    } else if (req.url === '/oidc/token') {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: 'oidc-real-access-0123456789', id_token: OIDC_ID_TOKEN, token_type: 'Bearer' }));
     } else if (req.url === '/implicit') {
       res.writeHead(302, { location: 'https://app.example.test/cb#access_token=legacy-real-implicit-0123456789&token_type=bearer' }).end();
     } else if (req.url === '/oauth/legacy-token') {
@@ -385,6 +391,31 @@ describe('token fields nested, and another grant on the capture host', () => {
       expect(line['captured']).toEqual(['access_token', 'authed_user.access_token']);
     } finally {
       await slack.stop();
+    }
+  });
+
+  it('a standard field the grant leaves out of fields reaches the agent as it came; the named ones are captured', async () => {
+    const partial = await startProxy({
+      config: {
+        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+        grants: {
+          'id-login': {
+            type: 'login_capture',
+            domains: ['api.example.test'],
+            capture: { endpoints: [{ host: LOGIN_HOST, path: '/oidc/token' }], fields: ['access_token'] },
+          },
+        },
+      },
+    });
+    try {
+      const answer = (await (await agentFetch(partial)(`https://${LOGIN_HOST}:${legacy.port}/oidc/token`, { method: 'POST' })).json()) as Record<
+        string,
+        string
+      >;
+      expect(answer['access_token']).toMatch(/^kwcap_/);
+      expect(answer['id_token']).toBe(OIDC_ID_TOKEN);
+    } finally {
+      await partial.stop();
     }
   });
 

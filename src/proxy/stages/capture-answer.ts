@@ -1,5 +1,6 @@
 import { mayBeTokenAnswer, readAnswer } from '../../credentials/capture/answer-body.ts';
 import { swapAnswer, tokenFieldsIn, unswappedTokenFields } from '../../credentials/capture/swap.ts';
+import { TOKEN_FIELDS } from '../../config/grant-types/index.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { filterJsonBody } from '../../mcp/tools-list.ts';
 import { redactAll } from '../leak-guard/index.ts';
@@ -94,9 +95,13 @@ async function rewrite(body: Buffer, contentType: string | undefined, watched: b
       if (tokens.length > 0) throw unlisted(`${where} with ${tokens.join(', ')} on a path no capture endpoint watches`, capture);
       return mcpFiltered(leakGuarded(body, answer), answer);
     }
-    const uncaptured = tokens.filter((f) => !settings.fields.includes(f));
+    // A standard field the grant's fields leave out, at the top of the answer, is the user's choice
+    // (an ID token a client verifies itself): it goes to the agent as it came. Any other token field
+    // the grant does not capture (a nested one nobody named) is refused.
+    const passes = (f: string) => (TOKEN_FIELDS as readonly string[]).includes(f) && !settings.fields.includes(f);
+    const uncaptured = tokens.filter((f) => !settings.fields.includes(f) && !passes(f));
     if (uncaptured.length > 0) throw unlisted(`${where} with ${uncaptured.join(', ')}, which grant "${capture.grant.id}" does not capture`, capture);
-    if (tokens.length === 0) return mcpFiltered(leakGuarded(body, answer), answer);
+    if (tokens.every(passes)) return mcpFiltered(leakGuarded(body, answer), answer);
     const now = Date.now();
     const endpoint = capture.endpoint!;
     const swapped = swapAnswer(
@@ -113,7 +118,7 @@ async function rewrite(body: Buffer, contentType: string | undefined, watched: b
     );
     // Read again, as the client will: every token field now holds a placeholder, or nothing goes.
     const after = readAnswer(swapped.body, contentType);
-    const left = after.format === 'unreadable' ? ['(the rewritten answer)'] : unswappedTokenFields(after, settings.tokenFields);
+    const left = after.format === 'unreadable' ? ['(the rewritten answer)'] : unswappedTokenFields(after, settings.tokenFields).filter((f) => !passes(f));
     if (left.length > 0) throw unlisted(`${where} with ${left.join(', ')}, which keyway could not swap for a placeholder`, capture);
     const refreshing = capture.refreshing;
     const exchanged =
