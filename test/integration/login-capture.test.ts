@@ -21,6 +21,8 @@ import { waitFor, waitForAsync } from '../helpers/wait.ts';
 // the operator see.
 
 const LOGIN_HOST = 'login.example.test';
+/** proxy.hosts: the test hosts and the login server, all on loopback. */
+const LOGIN_HOSTS = Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1']));
 const GITHUB_STYLE_TOKEN = 'gho_realToken0123456789abcdefABCDEF012345';
 /** An ID token the grant leaves out of its fields: the client verifies it itself. */
 const OIDC_ID_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJl';
@@ -95,7 +97,7 @@ beforeAll(async () => {
   };
   proxy = await startProxy({
     config: {
-      proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+      proxy: { hosts: LOGIN_HOSTS },
       grants: {
         'corp-login': {
           type: 'login_capture',
@@ -369,7 +371,7 @@ describe('token fields nested, and another grant on the capture host', () => {
 
     const slack = await startProxy({
       config: {
-        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+        proxy: { hosts: LOGIN_HOSTS },
         grants: {
           'slack-login': {
             type: 'login_capture',
@@ -397,7 +399,7 @@ describe('token fields nested, and another grant on the capture host', () => {
   it('a standard field the grant leaves out of fields reaches the agent as it came; the named ones are captured', async () => {
     const partial = await startProxy({
       config: {
-        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+        proxy: { hosts: LOGIN_HOSTS },
         grants: {
           'id-login': {
             type: 'login_capture',
@@ -422,7 +424,7 @@ describe('token fields nested, and another grant on the capture host', () => {
   it('a token answer on the capture host through another grant (X-Keyway-Grant) is refused, not handed over uncaptured', async () => {
     const both = await startProxy({
       config: {
-        proxy: { hosts: Object.fromEntries([...TEST_HOSTS, LOGIN_HOST].map((h) => [h, '127.0.0.1'])) },
+        proxy: { hosts: LOGIN_HOSTS },
         grants: {
           'corp-login': { type: 'login_capture', domains: ['api.example.test'], capture: { endpoints: [{ host: LOGIN_HOST, path: '/oauth/legacy-token' }] } },
           'login-key': { type: 'bearer', domains: [LOGIN_HOST], secret: 'env:LOGIN_KEY' },
