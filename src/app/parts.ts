@@ -7,7 +7,7 @@ import { resolveFromHome } from '../config/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { CountingAudit } from '../counting-audit.ts';
 import { Renewer } from '../credentials/providers/renewer.ts';
-import { AwsRoleCredentials } from '../credentials/providers/aws-role.ts';
+import { AwsRoleCredentials } from '../credentials/types/aws_sigv4/role.ts';
 import { MintedTokens } from '../credentials/providers/minted-tokens.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';

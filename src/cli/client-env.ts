@@ -129,7 +129,7 @@ export function placeholderNames(grants: readonly PlaceholderGrant[]): string[] 
     const preset = grant.provider === undefined ? undefined : findPreset(grant.provider);
     for (const name of preset?.preset.env_names ?? []) names.add(name);
     // The AWS SDKs and CLI sign every request themselves and will not start without a key: they get
-    // a placeholder one, and keyway signs again with the real key (credentials/signing/aws).
+    // a placeholder one, and keyway signs again with the real key (credentials/types/aws_sigv4/signing/).
     if (grant.type === 'aws_sigv4') for (const name of AWS_KEY_NAMES) names.add(name);
     if (grant.type !== 'api_key' && grant.type !== 'bearer') continue;
     const patterns = grant.domains.map(parseDomainPattern).filter((p): p is DomainPattern => typeof p !== 'string');

@@ -2,11 +2,11 @@ import { z } from 'zod';
 import { unsafeDisplayText } from './display-text.ts';
 import { parseDomainPatternStrict } from './domain-breadth.ts';
 import { GRANT_ID, GRANT_TYPES, type GrantType } from './ids.ts';
-import { type Fail, GRANT_TYPE_FIELDS, type GrantTypeFields, type GrantView, type TypeShape } from './grant-types/index.ts';
-import { byteSizeText } from './grant-types/values.ts';
+import { type Fail, GRANT_TYPE_FIELDS, type GrantTypeFields, type GrantView, type TypeShape } from '../credentials/types/fields.ts';
+import { byteSizeText } from '../credentials/types/values.ts';
 import { globSyntaxError } from './rule-syntax.ts';
 
-// A grant's fields, described once: every grant's here, each type's in grant-types/. The config's
+// A grant's fields, described once: every grant's here, each type's in credentials/types/<type>/fields.ts. The config's
 // grant (schema-grants.ts) and what `keyway grants add|set` and the admin API take
 // (operations/grant-schema.ts) are built from these (grantUnion), and the admin API's OpenAPI
 // schemas are derived from those (z.toJSONSchema, admin/api/grant-schemas.ts).

@@ -16,7 +16,7 @@ import { type SourcedSecret, sourcedSecretSchema } from './secret-sources.ts';
 import { domain, durationWithin, httpsUrl, secretRef, toPattern } from './schema-values.ts';
 
 // The config's grants and the OAuth providers they get tokens from. A grant's keys are described
-// in grant-fields.ts and grant-types/ (shared with grants add and the admin API); here they get
+// in grant-fields.ts and credentials/types/<type>/fields.ts (shared with grants add and the admin API); here they get
 // what only the config has: a secret by reference or command, limits, a client certificate.
 
 /** `{cmd: [PROG, ARG…], cache, timeout}`: a grant's secret printed by a command (config/secret-command.ts). */
@@ -73,7 +73,7 @@ export const providerSchema = z.strictObject({
   extra_params: z.record(z.string(), z.string()).default({}),
 });
 
-// The grant: every grant's fields and its type's (grant-fields.ts, grant-types/), with its domains
+// The grant: every grant's fields and its type's (grant-fields.ts, credentials/types/<type>/fields.ts), with its domains
 // parsed and its secret as a reference.
 export const grantSchema = grantUnion(
   {

@@ -1,15 +1,16 @@
 import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grants.ts';
 import type { Credential, SecretMaterial } from './material.ts';
-import type { AwsRoleCredentials } from './providers/aws-role.ts';
+import type { AwsRoleCredentials } from './types/aws_sigv4/role.ts';
 import type { MintedTokens } from './providers/minted-tokens.ts';
-import { KINDS, type MintWith, usableMaterial } from './kinds/index.ts';
+import { KINDS, type MintWith, usableMaterial } from './types/index.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import type { SourceSecrets } from './sources/source-secrets.ts';
 import { staticCredential } from './providers/static.ts';
 import { commandMaterial } from './providers/cmd-material.ts';
 import { setSecretCommand } from './grant-display.ts';
+import { awsSigningOfGrant } from './types/aws_sigv4/kind.ts';
 
 export interface IssuedCredential {
   credential: Credential;
@@ -142,13 +143,13 @@ export class CredentialSource {
   #fromMaterial(grant: Grant, material: SecretMaterial | undefined): IssuedCredential | Promise<IssuedCredential> {
     const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
-    if (grant.tokenExpiresAt !== undefined && grant.tokenExpiresAt <= Date.now()) {
-      throw new ProxyError('token_expired', `grant "${grant.id}"'s token expired at ${new Date(grant.tokenExpiresAt).toISOString()} (its exp)`, {
+    if (grant.secretExpiresAt !== undefined && grant.secretExpiresAt <= Date.now()) {
+      throw new ProxyError('token_expired', `grant "${grant.id}"'s token expired at ${new Date(grant.secretExpiresAt).toISOString()} (its exp)`, {
         grant: grant.id,
         hint: `set a new one with keyway secrets set ${grant.id}`,
       });
     }
-    const role = grant.aws?.assumeRole;
+    const role = awsSigningOfGrant(grant)?.assumeRole;
     if (role !== undefined && credential.kind === 'aws') {
       // The stored key only ever signs the AssumeRole call; requests are signed as the role.
       if (!this.#roles) throw new ProxyError('internal_error', `grant "${grant.id}" assumes a role, and this process cannot`);

@@ -1,5 +1,5 @@
 import type { GrantType } from '../config/index.ts';
-import { type GrantKind, KINDS } from './kinds/index.ts';
+import { type GrantKind, KINDS } from './types/index.ts';
 
 // The one word a person reads first about a grant (the wallet's "status at a glance"), with a line
 // saying why. Derived from facts the listing already has; never from a secret's value.

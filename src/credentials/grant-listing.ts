@@ -6,13 +6,13 @@ import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { KINDS, type KindFields, usableMaterial } from './kinds/index.ts';
+import { KINDS, type KindFields, usableMaterial } from './types/index.ts';
 import { CAPTURED_PREFIX } from './capture/placeholder.ts';
 import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from './capture/records.ts';
 import { oauthMaterialOf, type SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
-import { awsRoleStateId, type AwsRoleState } from './aws-role-state.ts';
+import { awsRoleStateId, type AwsRoleState } from './types/aws_sigv4/role-state.ts';
 import { certificateWarning, loadClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
 
 /** One grant as listings show it: never a secret value, only whether one is set and when it expires. */

@@ -1,7 +1,7 @@
-import type { HmacSignConfig } from '../config/hmac/sign-schema.ts';
+import type { HmacSignConfig } from './types/hmac/fields/sign-schema.ts';
 import type { GrantType, InjectConfig } from '../config/index.ts';
 import type { SecretMaterial } from './material.ts';
-import type { AssumeRoleFields } from './signing/aws/config.ts';
+import type { AssumeRoleFields } from './types/aws_sigv4/signing/config.ts';
 
 // How a grant made with the CLI is kept in the encrypted store (record id `grant:<id>`).
 
@@ -15,14 +15,14 @@ export interface StoredGrant {
   allow_http?: boolean | undefined;
   allow_range?: boolean | undefined;
   require_purpose?: boolean | undefined;
-  /** aws_sigv4 only (signing/aws/config.ts). */
+  /** aws_sigv4 only (types/aws_sigv4/signing/config.ts). */
   region?: string | undefined;
   service?: string | undefined;
   regions?: string[] | undefined;
   services?: string[] | undefined;
   max_signed_body?: string | undefined;
   max_presign_expiry?: string | undefined;
-  /** hmac only: the scheme (config/hmac/sign-schema.ts), as parsed. */
+  /** hmac only: the scheme (types/hmac/fields/sign-schema.ts), as parsed. */
   sign?: HmacSignConfig | undefined;
   assume_role?: AssumeRoleFields | undefined;
   /** google_service_account only: the scopes its tokens are minted for, and the user it acts as. */

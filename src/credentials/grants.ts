@@ -2,12 +2,12 @@ import { secretTextProblem } from './secret-text.ts';
 import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/index.ts';
 import type { SourcedSecret } from '../config/secret-sources.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
-import { KeywayError } from '../errors/index.ts';
+import type { IncomingHttpHeaders } from 'node:http';
+import { KeywayError, type ProxyError } from '../errors/index.ts';
 import { grantPlaceholder } from './body-swap/index.ts';
 import type { Injector } from './injectors/index.ts';
-import { injectorFor, KINDS, type KindFields, readConfigSecret, usableMaterial } from './kinds/index.ts';
+import { injectorFor, KINDS, type KindFields, readConfigSecret, usableMaterial } from './types/index.ts';
 import type { SecretMaterial } from './material.ts';
-import type { AwsSigning } from './signing/aws/config.ts';
 import type { RequestSigner } from './signing/signer.ts';
 import { parseByteSize } from '../config/byte-size.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
@@ -32,12 +32,13 @@ export interface Grant {
   readonly bodyPlaceholder?: string | undefined;
   /** inject: {body: {fields: […]}}: the only JSON members and form fields swapped in (undefined: any). */
   readonly bodyFields?: ReadonlySet<string> | undefined;
-  /** aws_sigv4: its signing settings, as the credential side reads them (assume_role: providers/aws-role.ts); the proxy signs through `signer`. */
-  readonly aws: AwsSigning | undefined;
-  /** google_service_account: the scopes its tokens are minted for, and the user it acts as (providers/google-service-account.ts). */
-  readonly google?: { scopes: readonly string[]; subject: string | undefined } | undefined;
-  /** github_app: the API that mints its tokens (Bearer there; Basic x-access-token elsewhere, for git), and what they are narrowed to. */
-  readonly github?: GitHubAppSettings | undefined;
+  /**
+   * Its type's own settings, compiled once by its kind (an AWS grant's region and role, a GitHub
+   * App's API): read only by its type's files (credentials/types/<type>/), never by the proxy.
+   */
+  readonly settings: object | undefined;
+  /** A refusal its type makes before the agent's rules are judged (a GitHub App's own /app endpoints: only keyway mints). */
+  readonly guard: RequestGuard | undefined;
   /** login_capture: the token endpoints watched and the fields swapped (credentials/capture/, proxy/stages/capture*.ts). */
   readonly capture?: CaptureSettings | undefined;
   /**
@@ -52,8 +53,8 @@ export interface Grant {
   readonly clientCertificate: ClientCertificate | undefined;
   /** Paths that are MCP endpoints (src/mcp/, proxy/stages/mcp.ts), and the largest body read there. */
   readonly mcp?: McpEndpoints | undefined;
-  /** jwt: the token's exp (epoch ms); undefined when it has none. */
-  readonly tokenExpiresAt: number | undefined;
+  /** When its secret itself stops working (a jwt's exp, epoch ms), where its type reads one; never sent past it. */
+  readonly secretExpiresAt: number | undefined;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -222,15 +223,14 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     bodyPlaceholder: g.inject?.body ? grantPlaceholder(id) : undefined,
     bodyFields: bodyFieldsOf(g.inject?.body),
     // Every key present on every grant (one object shape for the request path), the type's own set next.
-    aws: undefined,
-    google: undefined,
-    github: undefined,
+    settings: undefined,
+    guard: undefined,
     signer: undefined,
     capture: undefined,
     ...settings,
     clientCertificate: clientCertificateOf(id, origin.certificate),
     mcp: mcpEndpointsOf(g.mcp),
-    tokenExpiresAt: secretExpiryOf(g.type, origin.material),
+    secretExpiresAt: secretExpiryOf(g.type, origin.material),
     status: origin.status,
     source: origin.source,
     provider: g.provider,
@@ -256,15 +256,17 @@ function secretExpiryOf(type: GrantType, material: SecretMaterial | undefined): 
   return material === undefined ? undefined : KINDS[type].expiresAt?.(material);
 }
 
-export interface GitHubAppSettings {
-  apiUrl: string;
-  /** The api_url's host (lower case): where the token goes as Bearer. */
-  apiHost: string;
-  /** The api_url's path segments (GitHub Enterprise Server: api, v3): its /app endpoints are below them. */
-  apiBase: readonly string[];
-  repositories: readonly string[] | undefined;
-  permissions: Readonly<Record<string, string>> | undefined;
+/** The request as a grant's guard reads it. */
+export interface GuardedRequest {
+  readonly grantId: string;
+  /** The connection's target host (lower case). */
+  readonly host: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
 }
+
+/** A type's own refusal: the rule named on the audit line, and the error answered. */
+export type RequestGuard = (request: GuardedRequest) => { rule: string; error: ProxyError } | undefined;
 
 /** Where a config secret came from, for a message that names it and never its value. */
 function secretSource(ref: { kind: 'env'; name: string } | { kind: 'file'; path: string }): string {

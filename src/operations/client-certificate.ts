@@ -3,7 +3,7 @@
 // carries it in a sealed record of its own beside its secret (credentials/grant-record.ts).
 import { clientCertificateFields } from '../credentials/client-certificate.ts';
 import { clientCertificateRecordId, grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
-import { KINDS } from '../credentials/kinds/index.ts';
+import { KINDS } from '../credentials/types/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { usage } from './fields.ts';
 import { showGrant, type GrantServices, type GrantResult } from './grants.ts';

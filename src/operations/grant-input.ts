@@ -3,7 +3,7 @@
 // the warning for domains another grant already covers.
 import { parseDomainPattern, type DomainPattern, type GrantType, type InjectConfig } from '../config/index.ts';
 import type { GrantListing } from '../credentials/grant-listing.ts';
-import { injectorFor } from '../credentials/kinds/index.ts';
+import { injectorFor } from '../credentials/types/index.ts';
 import { patternsOverlap } from '../policy/domains.ts';
 import { usage } from './fields.ts';
 

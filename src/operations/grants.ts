@@ -6,7 +6,7 @@ import { dropCaptured } from '../credentials/capture/records.ts';
 import type { InjectConfig } from '../config/index.ts';
 import { listGrants, type GrantListing } from '../credentials/grant-listing.ts';
 import { clientCertificateRecordId, grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
-import { awsRoleStateId } from '../credentials/aws-role-state.ts';
+import { awsRoleStateId } from '../credentials/types/aws_sigv4/role-state.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
@@ -68,7 +68,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_range: allow_range || undefined,
     require_purpose: require_purpose || undefined,
     mcp,
-    // The type's own keys (config/grant-types/): the schema took only those of this type.
+    // The type's own keys (credentials/types/<type>/fields.ts): the schema took only those of this type.
     ...ownKeys,
     provider,
     status: 'active',

@@ -1,7 +1,7 @@
 // A grant's secret as a caller gives it: the text typed or piped to `keyway secrets set`, or, in a
 // JSON body, a string or an object (an oauth2 or basic secret). Errors never quote the input.
 import { looksLikeCommandRef, type GrantType } from '../config/index.ts';
-import { KINDS } from '../credentials/kinds/index.ts';
+import { KINDS } from '../credentials/types/index.ts';
 import { parseMaterial, type SecretMaterial } from '../credentials/material.ts';
 import { parseSecretJson } from '../credentials/material-text.ts';
 import { usage } from './fields.ts';

@@ -7,14 +7,15 @@ import { Renewer } from '../credentials/providers/renewer.ts';
 import { resolveFromHome, type Config } from '../config/index.ts';
 import { isOAuthGrant, mintedToken, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
-import { KINDS } from '../credentials/kinds/index.ts';
+import { KINDS } from '../credentials/types/index.ts';
+import { awsSigningOfGrant } from '../credentials/types/aws_sigv4/kind.ts';
 import { buildGrants, type Grant } from '../credentials/grants.ts';
 import { oauthMaterialOf } from '../credentials/material.ts';
 import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
-import { AwsRoleCredentials } from '../credentials/providers/aws-role.ts';
+import { AwsRoleCredentials } from '../credentials/types/aws_sigv4/role.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import { staticCredential } from '../credentials/providers/static.ts';
-import type { AssumeRole } from '../credentials/signing/aws/config.ts';
+import type { AssumeRole } from '../credentials/types/aws_sigv4/signing/config.ts';
 import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
 import { findProvider, tokenEndpointFor, registeredEndpoint } from '../credentials/providers/provider-registry.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -94,7 +95,7 @@ export interface Refreshed {
 /** Refreshes grant `id`'s access token now, whatever its expiry, and stores the result. Never returns a token. */
 export async function refreshGrant(context: TokenContext, id: string): Promise<Refreshed> {
   const grant = grantFor(context, id);
-  const role = grant.aws?.assumeRole;
+  const role = awsSigningOfGrant(grant)?.assumeRole;
   if (role !== undefined) return renewRole(context, grant, role);
   if (KINDS[grant.type].mints !== undefined) return mintAgain(context, grant);
   if (!isOAuthGrant(grant)) {

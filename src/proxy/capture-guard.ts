@@ -4,7 +4,7 @@ import type { Connection } from './connection.ts';
 import { ownedBy } from '../credentials/capture/settings.ts';
 import type { Decisions } from './runtime.ts';
 
-// An agent that a login_capture grant serves holds placeholders; with the grant's
+// An agent that a capture grant serves holds placeholders; with the grant's
 // capture.guard_other_hosts (the default), its connections to hosts no grant covers are read too
 // (TLS terminated, nothing injected, every request forwarded as it came) so that a placeholder sent
 // there is refused and audited (stage placeholders) instead of leaving unseen in a blind tunnel.

@@ -67,7 +67,7 @@ export interface Issuing {
     afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
   };
   grantUsed(grantId: string): void;
-  /** Captured tokens (login_capture grants): looked up by placeholder, saved at capture, locked per refresh token. */
+  /** Captured tokens (capture grants): looked up by placeholder, saved at capture, locked per refresh token. */
   readonly captures: Pick<CaptureBook, 'find' | 'read' | 'save' | 'lock'>;
 }
 

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { decodeKey, type HmacMaterial, type HmacScheme, type Placement } from '../../src/credentials/signing/hmac/index.ts';
+import { decodeKey, type HmacMaterial, type HmacScheme, type Placement } from '../../src/credentials/types/hmac/signing/index.ts';
 import { TLS_FIXTURES } from './fixtures.ts';
 
 // An upstream that checks HMAC signatures the way the API behind a scheme would: it reads the

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsRoleState, awsRoleStateId } from '../../src/credentials/aws-role-state.ts';
+import { type AwsRoleState, awsRoleStateId } from '../../src/credentials/types/aws_sigv4/role-state.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { type ChildProxy, SRC_CLI, startChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
 import { CANARY } from '../helpers/fixtures.ts';

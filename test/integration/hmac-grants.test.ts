@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hmacSignSchema } from '../../src/config/hmac/sign-schema.ts';
-import { compileHmacScheme } from '../../src/credentials/signing/hmac/index.ts';
+import { hmacSignSchema } from '../../src/credentials/types/hmac/fields/sign-schema.ts';
+import { compileHmacScheme } from '../../src/credentials/types/hmac/signing/index.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { type HmacVerifier, startHmacVerifier } from '../helpers/hmac-verifier.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';

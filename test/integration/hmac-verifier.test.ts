@@ -10,7 +10,7 @@ import {
   hmacSignSchema,
   signHmacRequest,
   systemSources,
-} from '../../src/credentials/signing/hmac/index.ts';
+} from '../../src/credentials/types/hmac/signing/index.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { type HmacVerifier, startHmacVerifier } from '../helpers/hmac-verifier.ts';
 

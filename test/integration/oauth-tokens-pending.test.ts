@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
 import type { Grant } from '../../src/credentials/grants.ts';
-import { injectorFor } from '../../src/credentials/kinds/index.ts';
+import { injectorFor } from '../../src/credentials/types/index.ts';
 import type { OAuth2Material } from '../../src/credentials/material.ts';
 import { oauthStateId, type OAuthState } from '../../src/credentials/oauth-state.ts';
 import { TokenManager, type TokenStore } from '../../src/credentials/providers/oauth-tokens.ts';
@@ -111,10 +111,11 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       allowHttp: false,
       allowRange: false,
       requirePurpose: false,
-      aws: undefined,
+      settings: undefined,
+      guard: undefined,
       signer: undefined,
       clientCertificate: undefined,
-      tokenExpiresAt: undefined,
+      secretExpiresAt: undefined,
       status: 'active',
       source: 'store',
       provider: 'test',

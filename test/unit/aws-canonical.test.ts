@@ -1,4 +1,4 @@
-// keyway signs SigV4 requests with its own canonical request (src/credentials/signing/aws/
+// keyway signs SigV4 requests with its own canonical request (src/credentials/types/aws_sigv4/signing/
 // canonical.ts), for speed. This holds it to AWS's implementation, @smithy/signature-v4: the same
 // requests, generated with the shapes that trip canonicalisation up (repeated and reserved query
 // names, escapes, white space in values, `.` and `..` in paths, headers signers skip, a session
@@ -6,7 +6,7 @@
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { type RequestToSign, signAwsRequest, stringSigner } from '../../src/credentials/signing/aws/sign.ts';
+import { type RequestToSign, signAwsRequest, stringSigner } from '../../src/credentials/types/aws_sigv4/signing/sign.ts';
 
 const KEY = {
   kind: 'aws' as const,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type ChunkChain, type ChunkedBody, resignChunkedBody } from '../../src/credentials/signing/aws/chunked.ts';
-import { parseClientAuthorization } from '../../src/credentials/signing/aws/scope.ts';
-import { signAwsRequest, stringSigner } from '../../src/credentials/signing/aws/sign.ts';
+import { type ChunkChain, type ChunkedBody, resignChunkedBody } from '../../src/credentials/types/aws_sigv4/signing/chunked.ts';
+import { parseClientAuthorization } from '../../src/credentials/types/aws_sigv4/signing/scope.ts';
+import { signAwsRequest, stringSigner } from '../../src/credentials/types/aws_sigv4/signing/sign.ts';
 import { ProxyError } from '../../src/errors/index.ts';
 import { parseAwsChunked } from '../helpers/aws-chunked.ts';
 import { type HandSigned, signChunkedUpload } from '../helpers/sigv4-client.ts';

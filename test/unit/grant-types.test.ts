@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { GRANT_TYPES } from '../../src/config/ids.ts';
-import { GRANT_TYPE_FIELDS } from '../../src/config/grant-types/index.ts';
+import { GRANT_TYPE_FIELDS } from '../../src/credentials/types/fields.ts';
 import { grantCreateInput, parseInput } from '../../src/operations/grant-schema.ts';
 
-// A grant is every grant's keys and one type's (config/grant-types/): a key another type owns is
+// A grant is every grant's keys and one type's (credentials/types/<type>/fields.ts): a key another type owns is
 // refused by the schema, naming the type it belongs to, in the config and through grants add / the API.
 
 const messageFor = (grant: Record<string, unknown>): string => {

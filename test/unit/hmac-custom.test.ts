@@ -9,7 +9,7 @@ import {
   hmacSignSchema,
   signHmacRequest,
   systemSources,
-} from '../../src/credentials/signing/hmac/index.ts';
+} from '../../src/credentials/types/hmac/signing/index.ts';
 import { canaryForms } from '../helpers/leak-canary.ts';
 
 // Custom schemes (sign: as data): each placeholder, algorithm and encoding, timestamp and nonce

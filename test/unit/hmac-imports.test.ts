@@ -4,11 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 // The HMAC signer is pure: it may use node:crypto, zod and keyway's error classes, nothing that does I/O. The sign: block's
-// schema and its template parser live in config/hmac (the config loader checks a grant's sign:
+// schema and its template parser live in the type's fields (types/hmac/fields/: the config loader checks a grant's sign:
 // block) and import only zod and each other.
 
-const DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/credentials/signing/hmac');
-const CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/config/hmac');
+const DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/credentials/types/hmac/signing');
+const CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/credentials/types/hmac/fields');
 
 function importsOf(file: string, dir = DIR): string[] {
   const text = readFileSync(join(dir, file), 'utf8');
@@ -22,10 +22,10 @@ describe('the hmac signing module', () => {
         const allowed = [
           'node:crypto',
           'zod',
-          '../../../errors/index.ts',
-          '../../../net/media-type.ts',
-          '../../../config/hmac/sign-schema.ts',
-          '../../../config/hmac/template.ts',
+          '../../../../errors/index.ts',
+          '../../../../net/media-type.ts',
+          '../fields/sign-schema.ts',
+          '../fields/template.ts',
         ];
         expect(allowed.includes(spec) || /^\.\/[a-z-]+\.ts$/.test(spec), `${file} imports ${spec}`).toBe(true);
       }

@@ -8,7 +8,7 @@ import {
   type HmacRequest,
   hmacSignSchema,
   signHmacRequest,
-} from '../../src/credentials/signing/hmac/index.ts';
+} from '../../src/credentials/types/hmac/signing/index.ts';
 
 // Each preset against its API's own documentation: the published worked example where the API
 // publishes one (inputs and expected signature copied from the page cited), else the documented

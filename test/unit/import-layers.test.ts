@@ -57,7 +57,18 @@ const LAYERS: Record<string, number> = {
   cli: 7,
 };
 
+/**
+ * A credential type's folder (credentials/types/<type>/) is one unit for its reader and two layers
+ * for its imports: its fields (fields.ts, fields/) are the config's, since the config's grant schema
+ * is made of every type's; the rest (its kind, its issuing) is credentials'. So are the registry of
+ * fields and the parts every type's fields share, at the top of credentials/types/.
+ */
+const TYPES = join(SRC, 'credentials/types');
+const CONFIG_PART = /^(?:fields\.ts|type-fields\.ts|values\.ts|[a-z-]+-fields\.ts|[a-z0-9_]+\/fields\.ts|[a-z0-9_]+\/fields\/.*)$/;
+
 function moduleOf(file: string): string {
+  const inTypes = relative(TYPES, file);
+  if (!inTypes.startsWith('..') && CONFIG_PART.test(inTypes)) return 'config';
   const [first = ''] = relative(SRC, file).split('/');
   return first;
 }
@@ -137,36 +148,27 @@ function proxyRoomViolations(): string[] {
 }
 
 /**
- * A credential type is two units, each in its room: its keys and rules (config/grant-types/) and
- * its kind (credentials/kinds/). A type's file stands alone (it may use its room's shared parts,
- * never another type's file), and the rest of keyway reaches a type only through its room's
- * registry (index.ts), so that a type added or removed is one file and one registry line.
+ * A credential type is one folder (credentials/types/<type>/): its fields, its kind, its issuing,
+ * its tests. A type's folder stands alone: it may use the parts shared at the top of
+ * credentials/types/ and the rest of credentials, never another type's folder; and src/proxy/
+ * reaches no type's folder at all (it asks the grant, which its kind compiled).
  */
-const TYPE_ROOMS = [
-  { room: join(SRC, 'config/grant-types'), shared: ['type-fields.ts', 'values.ts'] },
-  { room: join(SRC, 'credentials/kinds'), shared: ['kind.ts'] },
-];
-
-function typeRoomViolations(): string[] {
+function typeFolderViolations(): string[] {
+  const folders = readdirSync(TYPES).filter((name) => statSync(join(TYPES, name)).isDirectory());
+  const folderOf = (file: string): string | undefined => {
+    const inTypes = relative(TYPES, file);
+    const [first] = inTypes.split('/');
+    return !inTypes.startsWith('..') && first !== undefined && folders.includes(first) ? first : undefined;
+  };
   const out: string[] = [];
-  for (const { room, shared } of TYPE_ROOMS) {
-    const typeFiles = readdirSync(room).filter((name) => name.endsWith('.ts') && name !== 'index.ts' && !shared.includes(name));
-    for (const file of sourceFiles(room)) {
-      const name = relative(room, file);
-      for (const spec of importsOf(readFileSync(file, 'utf8'))) {
-        const target = resolve(dirname(file), spec);
-        const inRoom = relative(room, target);
-        if (inRoom.startsWith('..')) continue;
-        if (name !== 'index.ts' && typeFiles.includes(inRoom)) out.push(`${relative(SRC, file)} imports another type's file ${inRoom}`);
-      }
-    }
-    for (const file of sourceFiles(SRC)) {
-      if (file.startsWith(`${room}/`)) continue;
-      for (const spec of importsOf(readFileSync(file, 'utf8'))) {
-        const inRoom = relative(room, resolve(dirname(file), spec));
-        if (!inRoom.startsWith('..') && typeFiles.includes(inRoom))
-          out.push(`${relative(SRC, file)} imports ${relative(SRC, room)}/${inRoom}, not its registry`);
-      }
+  for (const file of sourceFiles(SRC)) {
+    const from = folderOf(file);
+    const inProxy = file.startsWith(`${PROXY}/`);
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const to = folderOf(resolve(dirname(file), spec));
+      if (to === undefined || to === from) continue;
+      if (from !== undefined) out.push(`${relative(SRC, file)} imports another type's folder (${to})`);
+      else if (inProxy) out.push(`${relative(SRC, file)} reaches into the ${to} type's folder`);
     }
   }
   return out;
@@ -189,8 +191,18 @@ describe('import layering', () => {
     expect(whole.map((file) => relative(SRC, file))).toEqual([]);
   });
 
-  it("a credential type's files stand alone, and keyway reaches them through their registries", () => {
-    expect(typeRoomViolations()).toEqual([]);
+  it("a credential type's folder stands alone, and the proxy never reaches into one", () => {
+    expect(typeFolderViolations()).toEqual([]);
+    // Every registered type has its folder, with its fields and its kind.
+    for (const type of GRANT_TYPES) {
+      expect(statSync(join(TYPES, type, 'fields.ts')).isFile(), type).toBe(true);
+      expect(statSync(join(TYPES, type, 'kind.ts')).isFile(), type).toBe(true);
+    }
+  });
+
+  it("src/proxy/ reads no type's own settings: the grant's settings are its kind's", () => {
+    const reads = sourceFiles(PROXY).filter((file) => /\.settings\b/.test(readFileSync(file, 'utf8')));
+    expect(reads.map((file) => relative(SRC, file))).toEqual([]);
   });
 
   it('src/proxy/ names no credential type: it asks the grant whether it injects or signs (its kind, its signer)', () => {

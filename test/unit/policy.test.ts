@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDomainPattern, type DomainPattern } from '../../src/config/index.ts';
 import { ANONYMOUS_AGENT, type Agent } from '../../src/credentials/agents.ts';
 import type { Grant } from '../../src/credentials/grants.ts';
-import { injectorFor } from '../../src/credentials/kinds/index.ts';
+import { injectorFor } from '../../src/credentials/types/index.ts';
 import { ProxyError } from '../../src/errors/index.ts';
 import { chooseGrant, GrantRouter } from '../../src/policy/access.ts';
 import { patternMatches } from '../../src/policy/domains.ts';
@@ -17,10 +17,11 @@ const grant = (id: string, domains: string[]): Grant => ({
   allowHttp: false,
   allowRange: false,
   requirePurpose: false,
-  aws: undefined,
+  settings: undefined,
+  guard: undefined,
   signer: undefined,
   clientCertificate: undefined,
-  tokenExpiresAt: undefined,
+  secretExpiresAt: undefined,
   status: 'active',
   source: 'store',
   provider: undefined,

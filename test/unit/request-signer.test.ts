@@ -4,9 +4,9 @@
 import { hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { KINDS } from '../../src/credentials/kinds/index.ts';
+import { KINDS } from '../../src/credentials/types/index.ts';
 import type { Credential } from '../../src/credentials/material.ts';
-import { hmacSignSchema } from '../../src/credentials/signing/hmac/index.ts';
+import { hmacSignSchema } from '../../src/credentials/types/hmac/signing/index.ts';
 import type { RequestSigner, SignedBodyRefusal, SigningAudit, SigningBody, SigningContext } from '../../src/credentials/signing/signer.ts';
 
 const KRAKEN = hmacSignSchema.parse({ preset: 'kraken' });

@@ -1,7 +1,7 @@
 import type { DomainPattern } from '../../config/index.ts';
 import { parseDomainPattern } from '../../config/index.ts';
 import { parseByteSize } from '../../config/byte-size.ts';
-import { TOKEN_FIELDS } from '../../config/grant-types/index.ts';
+import { TOKEN_FIELDS } from '../types/fields.ts';
 import { CREDENTIAL_FIELDS } from './positions.ts';
 
 // A login_capture grant's settings, compiled once per table build: the token endpoints it watches,

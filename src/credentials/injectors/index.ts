@@ -139,7 +139,7 @@ export function githubAppInjector(): Injector {
 
 /**
  * The injector a grant's own `inject` settings make (query, body only, header, format), or
- * undefined when they name none: then its type's default applies (kinds/, GrantKind.injector).
+ * undefined when they name none: then its type's default applies (types/<type>/kind.ts, GrantKind.injector).
  */
 export function configuredInjector(inject: InjectConfig | undefined): Injector | undefined {
   if (inject?.query) return queryInjector(inject.query);

@@ -1,5 +1,5 @@
 import type { GrantType } from '../../config/index.ts';
-import { KINDS, usableMaterial } from '../kinds/index.ts';
+import { KINDS, usableMaterial } from '../types/index.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
 
 /**

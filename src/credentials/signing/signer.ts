@@ -88,3 +88,6 @@ export function signedBodyRefusal(grantId: string, max: number): SignedBodyRefus
       }),
   };
 }
+
+/** The largest body a grant holds whole to sign it, unless its max_signed_body says otherwise. */
+export const DEFAULT_MAX_SIGNED_BODY = 16 * 1024 * 1024;

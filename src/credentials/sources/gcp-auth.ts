@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { readSecretRef, type SecretRef } from '../../config/secret-ref.ts';
 import { type GoogleServiceAccountMaterial, parseMaterial } from '../material.ts';
-import { googleMinter } from '../providers/google-service-account.ts';
+import { googleMinter } from '../types/google_service_account/minter.ts';
 import { SourceFailure } from './reader.ts';
 
 const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';

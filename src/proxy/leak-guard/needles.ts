@@ -16,7 +16,7 @@ export function secretNeedles(credential: Credential): Buffer[] {
   if (isSigningKey(credential)) return signingNeedles(echoableSecrets(credential));
   // mtls: the private key never leaves keyway (TLS proves possession without sending it).
   if (credential.kind === 'none') return [];
-  // login_capture: each real value put where its placeholder was, looked for as a token is.
+  // A captured login: each real value put where its placeholder was, looked for as a token is.
   if (credential.kind === 'captured') return credential.values.flatMap((value) => secretNeedles({ kind: 'token', value }));
   const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
   let needles = needlesBySecret.get(key);

@@ -1,5 +1,5 @@
 import { ProxyError } from '../../errors/index.ts';
-import { isGithubAppEndpoint } from '../../policy/github-app.ts';
+import type { RequestGuard } from '../../credentials/grants.ts';
 import { checkLease } from '../../policy/leases.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
@@ -44,7 +44,8 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const policy = agent.policy;
   // Allocated only on an MCP endpoint: stage mcp fills it in.
   if (isMcpEndpoint(grant.mcp, request.path) || overridesMcpEndpoint(request)) request.mcp = { call: undefined, list: undefined };
-  if (grant.github !== undefined && request.conn.target.host.toLowerCase() === grant.github.apiHost) refuseAppEndpoints(request, grant.github.apiBase);
+  // Its type's own refusal, before the rules (a GitHub App's /app endpoints).
+  if (grant.guard !== undefined) refuseByGuard(request, grant.guard);
   if (!policy) return;
 
   const asked = requestsToJudge(req, request, now);
@@ -73,21 +74,11 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   );
 }
 
-/** A github_app grant's /app endpoints on its API host, at the path or at one an override header names: only keyway mints. */
-function refuseAppEndpoints(request: StagedRequest, apiBase: readonly string[]): void {
-  const named = overridePaths(request.req.headers);
-  const paths = [request.path, ...(typeof named === 'string' ? [] : named.map((p) => p.path))];
-  if (typeof named !== 'string' && !paths.some((p) => isGithubAppEndpoint(p, apiBase))) return;
-  const grant = request.grant!.id;
-  request.draft.event.rule = 'github_app: /app/**';
-  throw new ProxyError(
-    'policy_denied',
-    `grant "${grant}" refuses the app's own endpoints (/${[...apiBase, 'app'].join('/')}/…): only keyway mints installation tokens`,
-    {
-      grant,
-      hint: 'call the API with the installation token keyway puts on each request; keyway mints and renews it',
-    },
-  );
+function refuseByGuard(request: StagedRequest, guard: RequestGuard): void {
+  const refused = guard({ grantId: request.grant!.id, host: request.conn.target.host.toLowerCase(), path: request.path, headers: request.req.headers });
+  if (refused === undefined) return;
+  request.draft.event.rule = refused.rule;
+  throw refused.error;
 }
 
 /** A path override header (X-Original-URL and its kin) naming one of the grant's MCP endpoints: judged as one (stage mcp refuses it). */

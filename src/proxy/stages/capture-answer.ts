@@ -1,6 +1,6 @@
 import { mayBeTokenAnswer, readAnswer } from '../../credentials/capture/answer-body.ts';
 import { swapAnswer, tokenFieldsIn, unswappedTokenFields } from '../../credentials/capture/swap.ts';
-import { TOKEN_FIELDS } from '../../config/grant-types/index.ts';
+import { TOKEN_FIELDS } from '../../credentials/types/fields.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { filterJsonBody } from '../../mcp/tools-list.ts';
 import { redactAll } from '../leak-guard/index.ts';
@@ -8,7 +8,7 @@ import { hasBody, type ReadWhole } from '../leak-guard/response-guard.ts';
 import type { CaptureExchange } from './capture.ts';
 import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
 
-// login_capture on the answer (credentials/capture/): on a capture host, every answer that could be
+// Login capture on the answer (credentials/capture/): on a capture host, every answer that could be
 // a token answer (JSON, a form, plain text, XML, HTML, no type) is read whole. At a watched endpoint
 // a 2xx answer's tokens are swapped for placeholders and sealed in the store before the agent gets
 // it; anywhere else on the host, an answer with a token field is refused (capture_unlisted), so a

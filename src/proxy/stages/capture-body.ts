@@ -7,7 +7,7 @@ import type { RequestBodyStage } from './body.ts';
 import { type CaptureExchange, checkRecord, realValues, refuseMisplaced, useRecords } from './capture.ts';
 import type { StagedRequest } from './request.ts';
 
-// login_capture on the request body: in a JSON or form body, a credential field's placeholder (a
+// Login capture on the request body: in a JSON or form body, a credential field's placeholder (a
 // refresh request's refresh_token above all) gets its real value; one anywhere else is refused. A
 // refresh through a placeholder takes the refresh token's lock until its answer is captured: one
 // refresh per token across every process and replica, as keyway's own OAuth grants refresh.

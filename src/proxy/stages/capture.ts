@@ -7,7 +7,7 @@ import { ProxyError } from '../../errors/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
-// login_capture on the request (credentials/capture/): a capture grant's request gets the real
+// Login capture on the request (credentials/capture/): a capture grant's request gets the real
 // value of each placeholder it carries, in any header (Authorization's Basic pair decoded first) and
 // in its query; its body's are resolved by the body stage capture-body. A placeholder that is not
 // this grant's and this agent's is refused, never resolved.

@@ -10,7 +10,7 @@ export const credential: HeadStage = {
   injected: true,
   run(request) {
     const grant = request.grant!;
-    if (request.issued !== undefined) return; // stage capture gave it (a login_capture grant)
+    if (request.issued !== undefined) return; // stage capture gave it (a capture grant's)
     // Said on the line whether or not the secret can be had (a failing command's line says cmd).
     request.draft.event.secret_source = grant.secretSource ?? 'store';
     const issued = request.conn.issuing.credentials.get(grant, request.conn.target.host);

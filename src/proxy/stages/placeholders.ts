@@ -54,7 +54,7 @@ function check(request: StagedRequest, text: string): void {
 type CaptureGrant = Grant & { readonly capture: CaptureSettings };
 const captureGrantsOf = new WeakMap<ProxyTables, readonly CaptureGrant[]>();
 
-/** The tables' login_capture grants (found once per table build). */
+/** The tables' capture grants (found once per table build). */
 function captureGrants(request: StagedRequest): readonly CaptureGrant[] {
   const tables = request.conn.decisions.tables();
   let found = captureGrantsOf.get(tables);

@@ -85,7 +85,7 @@ export class StagedRequest {
   heldBody: Buffer | undefined = undefined;
   /** The bytes quotas this request counts against (stage limits writes; count-body and the exchange read). */
   byteQuota: ByteQuota | undefined = undefined;
-  /** A login_capture grant's request (stage capture writes; capture-body, the exchange and the answer's stage capture-answer read). */
+  /** A capture grant's request (stage capture writes; capture-body, the exchange and the answer's stage capture-answer read). */
   capture: CaptureExchange | undefined = undefined;
   /** The grant's secret was put in the body (stage body-swap writes): a replay after a refresh would carry the old one (the exchange reads). */
   bodySwapped = false;

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Grant } from '../../credentials/grants.ts';
-import { KINDS } from '../../credentials/kinds/index.ts';
+import { KINDS } from '../../credentials/types/index.ts';
 import type { OAuth2Material } from '../../credentials/material.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';

@@ -1,0 +1,119 @@
+import type { GrantType, InjectConfig } from '../../config/index.ts';
+import type { Injector } from '../injectors/index.ts';
+import { isBlankSecret } from '../../config/index.ts';
+import { KeywayError } from '../../errors/index.ts';
+import type { BasicMaterial, SecretMaterial } from '../material.ts';
+import { parseSecretJson, reflowPem } from '../material-text.ts';
+import { apiKey } from './api_key/kind.ts';
+import { awsSigV4 } from './aws_sigv4/kind.ts';
+import { basic } from './basic/kind.ts';
+import { bearer } from './bearer/kind.ts';
+import { clientCredentials } from './client_credentials/kind.ts';
+import { githubApp } from './github_app/kind.ts';
+import { googleServiceAccount } from './google_service_account/kind.ts';
+import { hmac } from './hmac/kind.ts';
+import type { GrantKind } from './kind.ts';
+import { jwt } from './jwt/kind.ts';
+import { loginCapture } from './login_capture/kind.ts';
+import { mtls } from './mtls/kind.ts';
+import { oauth2 } from './oauth2/kind.ts';
+
+export type { GrantKind, KindFields, KindSettings, MintedKind, MintWith } from './kind.ts';
+
+// Every credential type, registered once. A type added to GRANT_TYPES and not here does not
+// compile; what keyway asks of a type (its material, whether it can authenticate, its credential,
+// its settings) it asks here, not with a chain of type checks.
+
+export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
+  bearer,
+  api_key: apiKey,
+  basic,
+  jwt,
+  oauth2,
+  client_credentials: clientCredentials,
+  mtls,
+  aws_sigv4: awsSigV4,
+  hmac,
+  google_service_account: googleServiceAccount,
+  github_app: githubApp,
+  login_capture: loginCapture,
+};
+
+/** The injector a grant uses: its own `inject` settings where its type takes them, else its type's default. */
+export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
+  return KINDS[type].injector(inject);
+}
+
+/** True when the material can authenticate (GrantKind.usable); none at all cannot. */
+export function usableMaterial(type: GrantType, material: SecretMaterial | undefined): boolean {
+  return material !== undefined && KINDS[type].usable(material);
+}
+
+// JSON keys as other tools write them, read as keyway's own (camelCase).
+const CAMEL: Record<string, string> = {
+  client_id: 'clientId',
+  client_secret: 'clientSecret',
+  refresh_token: 'refreshToken',
+  access_token: 'accessToken',
+  expires_at: 'expiresAt',
+  key_id: 'keyId',
+  access_key_id: 'accessKeyId',
+  secret_access_key: 'secretAccessKey',
+  session_token: 'sessionToken',
+  private_key: 'privateKey',
+  // As the AWS CLI's credential_process and `aws configure export-credentials` print them.
+  AccessKeyId: 'accessKeyId',
+  SecretAccessKey: 'secretAccessKey',
+  SessionToken: 'sessionToken',
+  // As a Google service account's key file names them.
+  client_email: 'clientEmail',
+  app_id: 'appId',
+  installation_id: 'installationId',
+  private_key_id: 'privateKeyId',
+  token_uri: 'tokenUri',
+};
+
+/**
+ * Parses what a user typed or piped for a grant of this type: one line, or a JSON object the type
+ * reads. Throws a message that never quotes the input, since the input is the secret.
+ */
+export function parseMaterial(type: GrantType, input: string): SecretMaterial {
+  const kind = KINDS[type];
+  const text = input.replace(/\r?\n$/, '');
+  const fromLine = kind.line?.(text);
+  if (fromLine !== undefined) return fromLine;
+  if (!kind.object) throw new KeywayError('usage', kind.shape);
+  let parsed: unknown;
+  try {
+    parsed = parseSecretJson(text);
+  } catch {
+    throw new KeywayError('usage', kind.shape);
+  }
+  // A JSON string (`"{…}"`) or list is not the object asked for: the same message, naming its fields.
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', kind.shape);
+  const obj: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed)) obj[CAMEL[k] ?? k] = v;
+  for (const k of ['certificate', 'privateKey']) if (typeof obj[k] === 'string') obj[k] = reflowPem(obj[k]);
+  const str = (key: string, required: boolean): string | undefined => {
+    const v = obj[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string' || isBlankSecret(v)) throw new KeywayError('usage', `${type} secret: "${key}" must be a non-empty string`);
+    return v;
+  };
+  return kind.object({ obj, str });
+}
+
+/** What a grant type's secret is, for a refusal: the fields, never the text given. */
+export function materialShape(type: GrantType): string {
+  return KINDS[type].shape;
+}
+
+/** A basic secret in either form, as the config's env: or file: reference holds it. */
+export function parseBasicSecret(text: string): BasicMaterial {
+  return parseMaterial('basic', text) as BasicMaterial;
+}
+
+/** A secret the config names (env:, file:), its text read as the type's material. */
+export function readConfigSecret(type: GrantType, text: string): SecretMaterial {
+  return KINDS[type].parsesConfigSecret ? parseMaterial(type, text) : text;
+}

@@ -1,0 +1,109 @@
+import { type GrantType, isBlankSecret } from '../../config/index.ts';
+import type { HmacSignConfig } from './hmac/fields/sign-schema.ts';
+import type { InjectConfig } from '../../config/index.ts';
+import type { Injector } from '../injectors/index.ts';
+import type { Grant } from '../grants.ts';
+import type { Credential, SecretMaterial } from '../material.ts';
+import type { AwsSigningFields } from './aws_sigv4/signing/config.ts';
+import type { Minter } from '../providers/minted-tokens.ts';
+import type { CaptureConfig } from '../capture/settings.ts';
+
+// What keyway asks of a credential type, in one shape; each type is one file beside this one, and
+// index.ts registers them in one record keyed by every type (a type left out does not compile).
+
+/** The settings a grant's type may have, as the config's grant and a stored grant both carry them. */
+export interface KindFields extends AwsSigningFields {
+  scopes?: readonly string[] | undefined;
+  subject?: string | undefined;
+  api_url?: string | undefined;
+  repositories?: readonly string[] | undefined;
+  permissions?: Readonly<Record<string, string>> | undefined;
+  sign?: HmacSignConfig | undefined;
+  capture?: CaptureConfig | undefined;
+  /** login_capture: the agent or agents its captured tokens belong to. */
+  agent?: string | undefined;
+  agents?: readonly string[] | undefined;
+}
+
+/** What a type compiles of its settings, once per table build (the rest of a Grant is every type's). */
+export type KindSettings = Partial<Pick<Grant, 'settings' | 'signer' | 'capture' | 'guard'>>;
+
+/** A secret given as a JSON object, its keys in camelCase (snake_case and AWS's own spellings read too). */
+export interface ObjectInput {
+  readonly obj: Readonly<Record<string, unknown>>;
+  /** A non-empty string member, or undefined when it is absent and not `required`; throws naming the key, never the value. */
+  str(key: string, required: boolean): string | undefined;
+}
+
+export interface GrantKind<T extends GrantType = GrantType> {
+  readonly type: T;
+  /** What its secret is, for a refusal: the fields, never the text given. */
+  readonly shape: string;
+  /**
+   * Its material from one line (a token, `user:password`); undefined: this text is for `object`
+   * (basic's JSON form). Absent: the type's material is a JSON object only.
+   */
+  line?(text: string): SecretMaterial | undefined;
+  /** Its material from a JSON object. Absent: the type's material is one line only. */
+  object?(input: ObjectInput): SecretMaterial;
+  /**
+   * Whether material can authenticate: no empty or whitespace-only token, password or key. Material
+   * stored before these checks existed (or written by hand) is checked again on use.
+   */
+  usable(material: SecretMaterial): boolean;
+  /** The credential a static grant's material is (minted and OAuth types: undefined, theirs is issued). */
+  credential(material: SecretMaterial): Credential | undefined;
+  /** How its credential goes on the request: the grant's own `inject` settings where the type takes them, else its default. Refuses settings it takes none of. */
+  injector(inject: InjectConfig | undefined): Injector;
+  /** How it goes on the wire, for listings, where it says more than its injector's describe(). */
+  describe?(fields: KindFields, injector: Injector): string;
+  /** Its own settings, compiled. */
+  compile(fields: KindFields): KindSettings;
+  /**
+   * Its secret is a client certificate and key (mtls): set with --client-certificate, shown as its
+   * certificate, and the grant's client_certificate in the config is its secret.
+   */
+  readonly certificateIsSecret?: true;
+  /** When the secret itself stops working (a jwt's exp), read from the material; absent: it has no clock of its own. */
+  expiresAt?(material: SecretMaterial): number | undefined;
+  /** Its tokens come from an OAuth provider's token endpoint, refreshed by keyway (providers/oauth-tokens.ts). */
+  readonly oauth?: {
+    /** A person consented (authorization code): a scope the upstream wants is added by consenting again (`keyway connect`). */
+    readonly consented: boolean;
+    /** It asks for each token with its client alone (client credentials): it renews without a refresh token. */
+    readonly clientOnly: boolean;
+  };
+  /**
+   * Its secret goes on the request as it is (a header, a query parameter, Basic): an upstream's 401
+   * refused the secret itself, so one a command prints is asked for again and the request replayed.
+   */
+  readonly sendsSecret?: true;
+  /** Its credential is minted by keyway from a key (the audit line's secret_source names the type): how. */
+  readonly mints?: MintedKind;
+  /** A config secret's text (env:, file:) is parsed and checked as `secrets set` does; else it is taken as it is (a token). */
+  readonly parsesConfigSecret: boolean;
+}
+
+/** Mints a token with a minter for a spec, single flight per grant (providers/minted-tokens.ts). */
+export type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<{ token: string; refreshed: boolean }>;
+
+/** A type whose credential keyway mints from a key (a GitHub App's installation token, a service account's access token). */
+export interface MintedKind {
+  /** Mints with `mint` from the grant's settings and key; undefined when the material is not this type's key. */
+  token(grant: Grant, material: SecretMaterial, mint: MintWith): Promise<{ token: string; refreshed: boolean }> | undefined;
+  /** How a minted token goes on a request to `host` (undefined: the host is not known). */
+  credential(grant: Grant, token: string, host: string | undefined): Credential;
+}
+
+export const noSettings = (): KindSettings => ({});
+export const blank = (v: unknown): boolean => typeof v === 'string' && isBlankSecret(v);
+/** One non-blank line, as a token. */
+export const textUsable = (material: SecretMaterial): boolean => typeof material === 'string' && !isBlankSecret(material);
+export const asToken = (material: SecretMaterial): Credential | undefined => (typeof material === 'string' ? { kind: 'token', value: material } : undefined);
+/** OAuth and minted types: their credential is issued, not read from the material. */
+export const issued = (): undefined => undefined;
+/** Material of an object form, with the fields `ok` checks. */
+export const objectUsable =
+  <M>(ok: (m: Partial<M>) => boolean) =>
+  (material: SecretMaterial): boolean =>
+    typeof material === 'object' && ok(material as Partial<M>);

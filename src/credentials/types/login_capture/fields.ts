@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { parseDomainPatternStrict } from '../../../config/domain-breadth.ts';
+import { byteSizeText } from '../values.ts';
+import type { GrantTypeFields } from '../type-fields.ts';
+
+// login_capture (credentials/capture/): the agent logs in itself, and the tokens its token endpoint
+// answers with are swapped for placeholders on their way back; the real ones stay sealed in the
+// store, and go on the agent's requests to the grant's domains in place of the placeholders.
+
+/** The answer fields captured when the grant names none: what an OAuth 2.0 / OpenID token endpoint returns. */
+export const TOKEN_FIELDS = ['access_token', 'refresh_token', 'id_token'] as const;
+
+const FIELD = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/;
+
+const endpoint = z.strictObject({
+  // One host, exact: where the token endpoint is (a pattern would watch hosts nobody named).
+  host: z.string().check((ctx) => {
+    const parsed = parseDomainPatternStrict(ctx.value);
+    if (typeof parsed === 'string') ctx.issues.push({ code: 'custom', input: ctx.value, message: parsed });
+    else if (ctx.value.includes('*')) ctx.issues.push({ code: 'custom', input: ctx.value, message: 'expected one host, with no wildcard' });
+  }),
+  path: z
+    .string()
+    .regex(/^\/[^?#\s]*$/, 'expected a path such as /oauth/token, with no query')
+    .max(512),
+});
+
+export const loginCapture = {
+  type: 'login_capture',
+  shape: {
+    // The agent (or agents) the captured tokens belong to: only they may log in and use them
+    // through this grant. Absent: any agent the grant is given to (agents.X.grants), each its own.
+    agent: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an agent id')
+      .optional(),
+    agents: z
+      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected an agent id'))
+      .min(1)
+      .max(256)
+      .optional(),
+    capture: z
+      .strictObject({
+        endpoints: z.array(endpoint).min(1, 'expected at least one token endpoint: {host, path}').max(32),
+        fields: z
+          .array(z.string().regex(FIELD, 'expected an answer field name, such as access_token (a.b for a nested one)'))
+          .min(1)
+          .max(16)
+          .default([...TOKEN_FIELDS]),
+        // The largest answer read on a capture host (token answers are a few KiB).
+        max_body: byteSizeText.default('1MiB'),
+        // The agent's connections to hosts no grant covers are read too (TLS terminated, nothing
+        // injected), so a placeholder sent there is refused and audited; false: tunnelled blind.
+        guard_other_hosts: z.boolean().default(true),
+      })
+      .optional()
+      .meta({
+        description:
+          'endpoints: the token endpoints watched ({host, path}); fields: the answer fields swapped for placeholders (default access_token, refresh_token, id_token); max_body: the largest answer read on a capture host; guard_other_hosts: the agent’s connections to hosts no grant covers are read for placeholders (default true)',
+      }),
+  },
+  secretRequired: false,
+  noInject: 'a login_capture grant resolves the placeholders where the agent puts them (Authorization, body fields); it has no inject settings',
+  check(grant, fail) {
+    if (grant['capture'] === undefined) fail('capture', 'expected capture: {endpoints: [{host, path}]}: the token endpoints to watch');
+    if (grant['agent'] !== undefined && grant['agents'] !== undefined) fail('agents', 'name the agent with agent or agents, not both');
+  },
+  configCheck(grant, fail) {
+    if (grant.secret !== undefined) fail('secret', 'a login_capture grant has no secret: its tokens are captured from the agent’s own login');
+  },
+} satisfies GrantTypeFields<'login_capture'>;

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { parseByteSize } from '../../config/byte-size.ts';
+
+// Values more than one type's keys take.
+
+/** A size written as text (16MiB, 512KiB, a number of bytes), kept as written in the store. */
+export const byteSizeText = z.string().refine((text) => parseByteSize(text) !== undefined, {
+  error: (issue) => `expected a size such as 16MiB, 512KiB or a number of bytes, got "${String(issue.input).slice(0, 40)}"`,
+});
+
+/** An https:// URL with no user, query or fragment (an API or token service keyway calls). */
+export function httpsUrlOk(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}
