@@ -50,6 +50,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
         warn: (line) => parts.logger.warn(line),
         shared: new SharedValues(store, services.paths.locksDir),
       }),
+      // Types that issue per request (a token exchange) reach their token endpoints as the renewals do.
+      { dispatcher: parts.tokenEndpoints.dispatcher, timeoutMs: live.config.oauth.token_timeout },
     ),
     audit: parts.audit,
     // Each committed decision: counted, and exported when telemetry.otlp is set.

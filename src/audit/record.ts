@@ -84,8 +84,11 @@ export interface AuditEvent {
   captured?: string[] | undefined;
   /** login_capture: a refresh with a refresh token already exchanged got that exchange's answer again, from keyway. */
   captured_again?: boolean | undefined;
+  /** Whose behalf the credential acts on (a token exchange's subject), where its type knows. */
+  on_behalf_of?: string | undefined;
   /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
-  signed?: 'sigv4' | 'hmac' | undefined;
+  /** How the request was signed, as its type names it (sigv4, hmac, http_signature, dpop). */
+  signed?: string | undefined;
   region?: string | undefined;
   service?: string | undefined;
   /** The role an aws_sigv4 grant signed as (assume_role): its ARN, never a key. */

@@ -27,6 +27,8 @@ export interface Agent {
   readonly identityExpiresAt?: number | undefined;
   /** That token's verified claims, mapped again when the identities or agents change (proxy/agent-standing.ts). */
   readonly identityClaims?: Readonly<Record<string, unknown>> | undefined;
+  /** That token itself, verified: a grant that acts on the agent's behalf exchanges it (types/token_exchange/). Never logged. */
+  readonly identityToken?: string | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */

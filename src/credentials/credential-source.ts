@@ -3,7 +3,7 @@ import type { Grant } from './grants.ts';
 import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './types/aws_sigv4/role.ts';
 import type { MintedTokens } from './providers/minted-tokens.ts';
-import { KINDS, type MintWith, usableMaterial } from './types/index.ts';
+import { KINDS, type IssueContext, type MintWith, type OnBehalf, usableMaterial } from './types/index.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import type { SourceSecrets } from './sources/source-secrets.ts';
@@ -16,7 +16,15 @@ export interface IssuedCredential {
   credential: Credential;
   /** A token refresh (or an STS AssumeRole) happened to produce it. */
   refreshed: boolean;
+  /** Whose behalf it acts on (a token exchange's subject), for the audit line. */
+  onBehalfOf?: string | undefined;
 }
+
+/** For an agent: no identity token unless its connection proved one. */
+export const onBehalfOfAgent = (agent: { id: string; identityToken?: string | undefined }): OnBehalf => ({
+  agent: agent.id,
+  identityToken: agent.identityToken,
+});
 
 /** Its tokens come from an OAuth provider (GrantKind.oauth). */
 export const isOAuthGrant = (grant: Grant): boolean => KINDS[grant.type].oauth !== undefined;
@@ -27,7 +35,10 @@ export const isOAuthGrant = (grant: Grant): boolean => KINDS[grant.type].oauth !
  * again). A signing grant's replay would need a new signature over the body: not replayed.
  */
 export const replaysAfter401 = (grant: Grant): boolean =>
-  isOAuthGrant(grant) || KINDS[grant.type].mints !== undefined || (fetchesSecret(grant) && KINDS[grant.type].sendsSecret === true);
+  isOAuthGrant(grant) ||
+  KINDS[grant.type].mints !== undefined ||
+  KINDS[grant.type].issues !== undefined ||
+  (fetchesSecret(grant) && KINDS[grant.type].sendsSecret === true);
 
 /** Its secret is got on use, not held: printed by a command, or fetched from a secret source. */
 export const fetchesSecret = (grant: Grant): boolean => grant.secretCommand !== undefined || grant.secretFrom !== undefined;
@@ -97,8 +108,17 @@ export class CredentialSource {
   readonly #commands: CommandSecrets | undefined;
   readonly #minted: MintedTokens | undefined;
   readonly #sources: SourceSecrets | undefined;
+  readonly #issuing: IssueContext | undefined;
 
-  constructor(tokens: TokenManager, roles?: AwsRoleCredentials, commands?: CommandSecrets, minted?: MintedTokens, sources?: SourceSecrets) {
+  constructor(
+    tokens: TokenManager,
+    roles?: AwsRoleCredentials,
+    commands?: CommandSecrets,
+    minted?: MintedTokens,
+    sources?: SourceSecrets,
+    issuing?: IssueContext,
+  ) {
+    this.#issuing = issuing;
     this.#tokens = tokens;
     this.#roles = roles;
     this.#commands = commands;
@@ -111,13 +131,15 @@ export class CredentialSource {
    * elsewhere). A static secret held in memory comes back as it is, not in a promise: most requests
    * carry one, and a promise costs each of them an allocation and a turn of the microtask queue.
    */
-  get(grant: Grant, host?: string): IssuedCredential | Promise<IssuedCredential> {
+  get(grant: Grant, host?: string, forWhom?: OnBehalf): IssuedCredential | Promise<IssuedCredential> {
     checkClientCertificate(grant);
-    if (isOAuthGrant(grant) || grant.status !== 'active' || fetchesSecret(grant) || KINDS[grant.type].mints !== undefined) return this.#issue(grant, host);
+    const kind = KINDS[grant.type];
+    if (isOAuthGrant(grant) || grant.status !== 'active' || fetchesSecret(grant) || kind.mints !== undefined || kind.issues !== undefined)
+      return this.#issue(grant, host, forWhom);
     return this.#fromMaterial(grant, grant.material);
   }
 
-  async #issue(grant: Grant, host: string | undefined): Promise<IssuedCredential> {
+  async #issue(grant: Grant, host: string | undefined, forWhom: OnBehalf | undefined): Promise<IssuedCredential> {
     if (isOAuthGrant(grant)) {
       if (oauthSecretNeverSet(grant, this.#tokens)) throw noSecret(grant);
       const { token, refreshed } = await this.#tokens.accessToken(grant);
@@ -130,6 +152,8 @@ export class CredentialSource {
       });
     }
     const material = await this.#material(grant);
+    const issues = KINDS[grant.type].issues;
+    if (issues !== undefined) return issues.issue(grant, material, forWhom ?? { agent: '', identityToken: undefined }, this.#issueContext(grant));
     const mints = KINDS[grant.type].mints;
     if (mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
@@ -159,7 +183,10 @@ export class CredentialSource {
   }
 
   /** After an upstream 401 on `used`: a refreshed credential for one replay (replaysAfter401 grants only). */
-  async afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential> {
+  async afterRejection(grant: Grant, used: Credential, forWhom?: OnBehalf): Promise<IssuedCredential> {
+    const issues = KINDS[grant.type].issues;
+    if (issues !== undefined)
+      return issues.afterRejection(grant, await this.#material(grant), forWhom ?? { agent: '', identityToken: undefined }, used, this.#issueContext(grant));
     if (KINDS[grant.type].mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
       const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : '';
@@ -188,6 +215,11 @@ export class CredentialSource {
     const rejected = used.kind === 'token' ? used.value : '';
     const { token, refreshed } = await this.#tokens.afterRejection(grant, rejected);
     return { credential: { kind: 'token', value: token }, refreshed };
+  }
+
+  #issueContext(grant: Grant): IssueContext {
+    if (this.#issuing === undefined) throw new ProxyError('internal_error', `grant "${grant.id}" issues its tokens per request, and this process cannot`);
+    return this.#issuing;
   }
 
   /** A grant's material: held, printed by its command, or fetched from its secret source. */

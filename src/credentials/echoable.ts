@@ -22,5 +22,7 @@ export function isSigningKey(credential: Credential): credential is SigningKey {
  */
 export function echoableSecrets(key: SigningKey): readonly string[] {
   if (key.kind === 'aws') return key.sessionToken === undefined ? NONE : [key.sessionToken];
+  // A key's token goes upstream as it is (DPoP's Authorization); the key itself never does.
+  if (key.kind === 'key') return key.token === undefined ? NONE : [key.token];
   return key.passphrase === undefined ? [key.key] : [key.key, key.passphrase];
 }

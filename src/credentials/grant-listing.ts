@@ -6,7 +6,7 @@ import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { KINDS, type KindFields, usableMaterial } from './types/index.ts';
+import { KINDS, kindOf, type KindFields, usableMaterial } from './types/index.ts';
 import { CAPTURED_PREFIX } from './capture/placeholder.ts';
 import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from './capture/records.ts';
 import { oauthMaterialOf, type SecretMaterial } from './material.ts';
@@ -89,7 +89,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       }));
   const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], fields: KindFields & { readonly type: StoredGrant['type'] }) => {
     try {
-      const kind = KINDS[type];
+      const kind = kindOf(type);
       const injector = kind.injector(inject);
       const described = kind.describe?.(fields, injector) ?? injector.describe();
       // Body swap beside a header or query injection: both are said.

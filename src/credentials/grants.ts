@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { KeywayError, type ProxyError } from '../errors/index.ts';
 import { grantPlaceholder } from './body-swap/index.ts';
 import type { Injector } from './injectors/index.ts';
-import { injectorFor, KINDS, type KindFields, readConfigSecret, usableMaterial } from './types/index.ts';
+import { injectorFor, KINDS, kindOf, type KindFields, readConfigSecret, usableMaterial } from './types/index.ts';
 import type { SecretMaterial } from './material.ts';
 import type { RequestSigner } from './signing/signer.ts';
 import { parseByteSize } from '../config/byte-size.ts';
@@ -37,6 +37,11 @@ export interface Grant {
    * App's API): read only by its type's files (credentials/types/<type>/), never by the proxy.
    */
   readonly settings: object | undefined;
+  /**
+   * Its type asks for one retry of a request, signed anew with the same credential, on this answer
+   * (a DPoP nonce the server wants): read on every answer to the grant's requests.
+   */
+  readonly retry: RetryAsk | undefined;
   /** A refusal its type makes before the agent's rules are judged (a GitHub App's own /app endpoints: only keyway mints). */
   readonly guard: RequestGuard | undefined;
   /** login_capture: the token endpoints watched and the fields swapped (credentials/capture/, proxy/stages/capture*.ts). */
@@ -209,7 +214,7 @@ interface GrantOrigin {
 
 /** One grant, as the proxy uses it: every type's settings, then its type's own (KINDS). */
 function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
-  const kind = KINDS[g.type];
+  const kind = kindOf(g.type);
   const settings = kind.compile(g);
   return {
     id,
@@ -225,6 +230,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     // Every key present on every grant (one object shape for the request path), the type's own set next.
     settings: undefined,
     guard: undefined,
+    retry: undefined,
     signer: undefined,
     capture: undefined,
     ...settings,
@@ -237,7 +243,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     material: origin.material,
     secretCommand: origin.secretCommand,
     secretFrom: origin.secretFrom,
-    secretSource: kind.mints !== undefined ? (g.type as SecretSource) : origin.secretSource,
+    secretSource: kind.mints !== undefined || kind.issues !== undefined ? (g.type as SecretSource) : origin.secretSource,
   };
 }
 
@@ -255,6 +261,9 @@ function clientCertificateOf(id: string, material: SecretMaterial | undefined): 
 function secretExpiryOf(type: GrantType, material: SecretMaterial | undefined): number | undefined {
   return material === undefined ? undefined : KINDS[type].expiresAt?.(material);
 }
+
+/** Whether an answer asks for one retry with the credential signed anew; `url` is the request's origin and path. */
+export type RetryAsk = (status: number, headers: IncomingHttpHeaders, url: string) => boolean;
 
 /** The request as a grant's guard reads it. */
 export interface GuardedRequest {

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { ClientCertificateMaterial } from './client-certificate.ts';
 
 // Secret material per grant type, as `keyway secrets set` takes it and the store keeps it.
@@ -93,6 +94,11 @@ export type Credential =
   | { kind: 'basic'; username: string; password: string }
   | { kind: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined }
   | { kind: 'hmac'; key: string; keyId: string | undefined; passphrase: string | undefined }
+  /**
+   * A private key its type's signer signs with (an RFC 9421 signature, a DPoP proof), and the token
+   * bound to it where there is one: only signatures and the token go upstream, never the key.
+   */
+  | { kind: 'key'; key: KeyObject; token: string | undefined }
   /** mtls: nothing goes on the request; the grant's client certificate goes on the connection. */
   | { kind: 'none' }
   /** login_capture: the real values of the placeholders this request carried, put in their place (credentials/capture/). */

@@ -1,6 +1,6 @@
 import { caPendingRestart } from './upstream-ca.ts';
 import type { IncomingHttpHeaders } from 'node:http';
-import { fetchesSecret, replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
+import { fetchesSecret, onBehalfOfAgent, replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import type { Credential } from '../credentials/material.ts';
@@ -65,6 +65,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   #oauth = false;
   #canReplay = false;
   #withholding = false;
+  /** The withheld answer asked, through the grant's type, for a retry with the same credential signed anew (grant.retry). */
+  #retrySame = false;
   #sentAt = 0;
   /** The 401 withheld for a replay, read whole when small: relayed when no replay follows. */
   #withheldAnswer: WithheldAnswer | undefined;
@@ -209,7 +211,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     if (oauth && body.kind === 'streamed' && body.why === 'budget') this.draft.event.replay = SKIPPED_BUDGET;
     const outcome = await this.#send(this.outgoing!, body, issued, this.#canReplay, grant);
     if (outcome === 'withheld' && grant && issued) {
-      const again = await this.conn.runtime.credentials.afterRejection(grant, issued.credential);
+      const again = this.#retrySame ? issued : await this.conn.runtime.credentials.afterRejection(grant, issued.credential, onBehalfOfAgent(this.conn.agent));
       const withheld = this.#withheldAnswer;
       this.#withheldAnswer = undefined;
       // A secret command that printed the same value again (a source that holds it still): a replay would be refused the same way,
@@ -222,10 +224,18 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       }
       const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: this.requestPath };
       injectInto(outgoing, grant, again);
+      let replayed = body;
+      if (this.signing !== undefined) {
+        // A grant that signs: the replay is signed anew (a fresh proof, the nonce the server asked for).
+        this.outgoing = outgoing;
+        this.issued = again;
+        const signed = this.signing.sign(body);
+        replayed = signed instanceof Promise ? await signed : signed;
+      }
       const { event } = this.draft;
       event.refreshed = event.refreshed || again.refreshed;
       event.replayed = true;
-      await this.#send(outgoing, body, again, false, grant);
+      await this.#send(outgoing, replayed, again, false, grant);
     }
   }
 
@@ -272,7 +282,10 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
    * fresh token would lack it too, so the answer goes to the client with a re-consent hint instead.
    */
   withhold(status: number, headers: IncomingHttpHeaders): boolean {
-    return this.#withholding && status === 401 && !lacksScope(headers['www-authenticate']);
+    if (!this.#withholding) return false;
+    const retry = this.grant?.retry;
+    this.#retrySame = retry !== undefined && retry(status, headers, `${this.conn.scheme}://${formatAuthority(this.conn.target)}${this.requestPath}`);
+    return this.#retrySame || (status === 401 && !lacksScope(headers['www-authenticate']));
   }
 
   onHead(status: number): void {

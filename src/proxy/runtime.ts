@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { IssuedCredential } from '../credentials/credential-source.ts';
+import type { OnBehalf } from '../credentials/types/index.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { Credential } from '../credentials/material.ts';
@@ -62,9 +63,9 @@ export interface Decisions {
 export interface Issuing {
   readonly credentials: {
     /** A valid credential for the grant (refreshing an OAuth token first when due); throws a ProxyError. */
-    get(grant: Grant, host?: string): IssuedCredential | Promise<IssuedCredential>;
+    get(grant: Grant, host?: string, forWhom?: OnBehalf): IssuedCredential | Promise<IssuedCredential>;
     /** After the upstream refused `used` (401): a refreshed credential for one replay. */
-    afterRejection(grant: Grant, used: Credential): Promise<IssuedCredential>;
+    afterRejection(grant: Grant, used: Credential, forWhom?: OnBehalf): Promise<IssuedCredential>;
   };
   grantUsed(grantId: string): void;
   /** Captured tokens (capture grants): looked up by placeholder, saved at capture, locked per refresh token. */

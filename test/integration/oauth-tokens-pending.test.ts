@@ -113,6 +113,7 @@ describe('TokenManager: a refreshed state the store could not take', () => {
       requirePurpose: false,
       settings: undefined,
       guard: undefined,
+      retry: undefined,
       signer: undefined,
       clientCertificate: undefined,
       secretExpiresAt: undefined,

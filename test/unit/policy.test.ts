@@ -19,6 +19,7 @@ const grant = (id: string, domains: string[]): Grant => ({
   requirePurpose: false,
   settings: undefined,
   guard: undefined,
+  retry: undefined,
   signer: undefined,
   clientCertificate: undefined,
   secretExpiresAt: undefined,

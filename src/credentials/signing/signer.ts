@@ -16,7 +16,7 @@ export type SigningBody = { kind: 'none' } | { kind: 'kept'; body: Buffer } | { 
 
 /** The audit line's fields a signer fills (audit/record.ts's AuditEvent has them). */
 export interface SigningAudit {
-  signed?: 'sigv4' | 'hmac' | undefined;
+  signed?: string | undefined;
   region?: string | undefined;
   service?: string | undefined;
   role?: string | undefined;
@@ -49,6 +49,8 @@ export interface SigningContext extends SigningHead {
   readonly outgoing: { headers: Record<string, string | string[]>; path: string };
   /** The Host the upstream reads, which a signature covers. */
   readonly upstreamHost: string;
+  /** The scheme the request goes upstream with. */
+  readonly scheme: 'https' | 'http';
   now(): Date;
   /**
    * The body's bytes, whole: as kept, or held now up to `cap` (the proxy's one body hold, which keeps

@@ -12,13 +12,13 @@ import { clientCredentials } from './client_credentials/kind.ts';
 import { githubApp } from './github_app/kind.ts';
 import { googleServiceAccount } from './google_service_account/kind.ts';
 import { hmac } from './hmac/kind.ts';
-import type { GrantKind } from './kind.ts';
+import type { GrantKind, KindFields, KindSettings } from './kind.ts';
 import { jwt } from './jwt/kind.ts';
 import { loginCapture } from './login_capture/kind.ts';
 import { mtls } from './mtls/kind.ts';
 import { oauth2 } from './oauth2/kind.ts';
 
-export type { GrantKind, KindFields, KindSettings, MintedKind, MintWith } from './kind.ts';
+export type { GrantKind, IssueContext, IssuingKind, KindFields, KindSettings, MintedKind, MintWith, OnBehalf } from './kind.ts';
 
 // Every credential type, registered once. A type added to GRANT_TYPES and not here does not
 // compile; what keyway asks of a type (its material, whether it can authenticate, its credential,
@@ -38,6 +38,16 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   github_app: githubApp,
   login_capture: loginCapture,
 };
+
+/**
+ * A type's kind where the grant's fields are not narrowed (a stored grant, the config's grant read
+ * whole): the grant's own `type` picks the kind, so the fields are that type's.
+ */
+export function kindOf(
+  type: GrantType,
+): GrantKind<GrantType> & { compile(fields: KindFields): KindSettings; describe?(fields: KindFields, injector: Injector): string } {
+  return KINDS[type] as never;
+}
 
 /** The injector a grant uses: its own `inject` settings where its type takes them, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {

@@ -1,8 +1,12 @@
+import type { z } from 'zod';
+import type { GRANT_TYPE_FIELDS } from './fields.ts';
 import { type GrantType, isBlankSecret } from '../../config/index.ts';
 import type { HmacSignConfig } from './hmac/fields/sign-schema.ts';
 import type { InjectConfig } from '../../config/index.ts';
 import type { Injector } from '../injectors/index.ts';
 import type { Grant } from '../grants.ts';
+import type { IssuedCredential } from '../credential-source.ts';
+import type { Dispatcher } from '../../net/undici.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
 import type { AwsSigningFields } from './aws_sigv4/signing/config.ts';
 import type { Minter } from '../providers/minted-tokens.ts';
@@ -25,14 +29,40 @@ export interface KindFields extends AwsSigningFields {
   agents?: readonly string[] | undefined;
 }
 
+/** A type's own keys, as its fields (types/<type>/fields.ts) parse them: the grant union's member, narrowed. */
+export type OwnFields<T extends GrantType> = z.output<z.ZodObject<(typeof GRANT_TYPE_FIELDS)[T]['shape']>>;
+
 /** What a type compiles of its settings, once per table build (the rest of a Grant is every type's). */
-export type KindSettings = Partial<Pick<Grant, 'settings' | 'signer' | 'capture' | 'guard'>>;
+export type KindSettings = Partial<Pick<Grant, 'settings' | 'signer' | 'capture' | 'guard' | 'retry'>>;
 
 /** A secret given as a JSON object, its keys in camelCase (snake_case and AWS's own spellings read too). */
 export interface ObjectInput {
   readonly obj: Readonly<Record<string, unknown>>;
   /** A non-empty string member, or undefined when it is absent and not `required`; throws naming the key, never the value. */
   str(key: string, required: boolean): string | undefined;
+}
+
+/** For whom a request's credential is issued: its agent, and the identity token it proved, if any. */
+export interface OnBehalf {
+  readonly agent: string;
+  /** The identity token the agent's connection signed in with (config identities:), verified. */
+  readonly identityToken: string | undefined;
+}
+
+/** What a type that issues its own credentials is given to reach a token endpoint. */
+export interface IssueContext {
+  readonly dispatcher: Dispatcher | undefined;
+  readonly timeoutMs: number;
+}
+
+/**
+ * A type that issues each request's credential itself, for whom the request acts (a token
+ * exchange): its own cache and single flight, since what it issues depends on the request.
+ */
+export interface IssuingKind {
+  issue(grant: Grant, material: SecretMaterial | undefined, forWhom: OnBehalf, context: IssueContext): Promise<IssuedCredential>;
+  /** After an upstream refused `used`: the held one dropped, a fresh one issued. */
+  afterRejection(grant: Grant, material: SecretMaterial | undefined, forWhom: OnBehalf, used: Credential, context: IssueContext): Promise<IssuedCredential>;
 }
 
 export interface GrantKind<T extends GrantType = GrantType> {
@@ -56,9 +86,9 @@ export interface GrantKind<T extends GrantType = GrantType> {
   /** How its credential goes on the request: the grant's own `inject` settings where the type takes them, else its default. Refuses settings it takes none of. */
   injector(inject: InjectConfig | undefined): Injector;
   /** How it goes on the wire, for listings, where it says more than its injector's describe(). */
-  describe?(fields: KindFields, injector: Injector): string;
+  describe?(fields: OwnFields<T>, injector: Injector): string;
   /** Its own settings, compiled. */
-  compile(fields: KindFields): KindSettings;
+  compile(fields: OwnFields<T>): KindSettings;
   /**
    * Its secret is a client certificate and key (mtls): set with --client-certificate, shown as its
    * certificate, and the grant's client_certificate in the config is its secret.
@@ -80,6 +110,8 @@ export interface GrantKind<T extends GrantType = GrantType> {
   readonly sendsSecret?: true;
   /** Its credential is minted by keyway from a key (the audit line's secret_source names the type): how. */
   readonly mints?: MintedKind;
+  /** Its credential is issued per request, for whom it acts (the audit line's secret_source names the type): how. */
+  readonly issues?: IssuingKind;
   /** A config secret's text (env:, file:) is parsed and checked as `secrets set` does; else it is taken as it is (a token). */
   readonly parsesConfigSecret: boolean;
 }

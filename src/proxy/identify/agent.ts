@@ -62,7 +62,7 @@ async function identifyByToken(token: string, agents: AgentTable, identities: Id
       identity: verified.identity,
     });
   }
-  return { ...agent, identity: verified.identity, identityExpiresAt: verified.expiresAt, identityClaims: verified.claims };
+  return { ...agent, identity: verified.identity, identityExpiresAt: verified.expiresAt, identityClaims: verified.claims, identityToken: token };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { IssuedCredential } from '../../credentials/credential-source.ts';
+import { onBehalfOfAgent, type IssuedCredential } from '../../credentials/credential-source.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -13,7 +13,7 @@ export const credential: HeadStage = {
     if (request.issued !== undefined) return; // stage capture gave it (a capture grant's)
     // Said on the line whether or not the secret can be had (a failing command's line says cmd).
     request.draft.event.secret_source = grant.secretSource ?? 'store';
-    const issued = request.conn.issuing.credentials.get(grant, request.conn.target.host);
+    const issued = request.conn.issuing.credentials.get(grant, request.conn.target.host, onBehalfOfAgent(request.conn.agent));
     if (issued instanceof Promise) return issued.then((got) => carry(request, got));
     return carry(request, issued);
   },
@@ -21,5 +21,6 @@ export const credential: HeadStage = {
 
 function carry(request: StagedRequest, issued: IssuedCredential): void {
   request.draft.event.refreshed = issued.refreshed;
+  if (issued.onBehalfOf !== undefined) request.draft.event.on_behalf_of = issued.onBehalfOf;
   request.issued = issued;
 }

@@ -77,6 +77,10 @@ class Signing implements SigningContext, RequestSigning {
     return (Array.isArray(host) ? host[0] : host) ?? (target.port === 443 ? target.host : formatAuthority(target));
   }
 
+  get scheme(): 'https' | 'http' {
+    return this.#request.conn.scheme;
+  }
+
   now(): Date {
     return this.#request.conn.decisions.now();
   }
