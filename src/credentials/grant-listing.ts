@@ -193,7 +193,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       secret: g.secret === undefined ? 'missing' : 'set',
       secret_from: 'store',
       ...token,
-      ...roleFacts(g.id, g.assume_role?.role_arn, token),
+      ...roleFacts(g.id, g.type === 'aws_sigv4' ? (g['assume_role'] as { role_arn?: string } | undefined)?.role_arn : undefined, token),
       usable: usableMaterial(g.type, g.secret) || liveToken,
       last_used_at: lastUsed(g.id),
       allow_http: g.allow_http ?? false,

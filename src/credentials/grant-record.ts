@@ -1,7 +1,5 @@
-import type { HmacSignConfig } from './types/hmac/fields/sign-schema.ts';
 import type { GrantType, InjectConfig } from '../config/index.ts';
 import type { SecretMaterial } from './material.ts';
-import type { AssumeRoleFields } from './types/aws_sigv4/signing/config.ts';
 
 // How a grant made with the CLI is kept in the encrypted store (record id `grant:<id>`).
 
@@ -15,24 +13,6 @@ export interface StoredGrant {
   allow_http?: boolean | undefined;
   allow_range?: boolean | undefined;
   require_purpose?: boolean | undefined;
-  /** aws_sigv4 only (types/aws_sigv4/signing/config.ts). */
-  region?: string | undefined;
-  service?: string | undefined;
-  regions?: string[] | undefined;
-  services?: string[] | undefined;
-  max_signed_body?: string | undefined;
-  max_presign_expiry?: string | undefined;
-  /** hmac only: the scheme (types/hmac/fields/sign-schema.ts), as parsed. */
-  sign?: HmacSignConfig | undefined;
-  assume_role?: AssumeRoleFields | undefined;
-  /** google_service_account only: the scopes its tokens are minted for, and the user it acts as. */
-  scopes?: string[] | undefined;
-  subject?: string | undefined;
-  /** github_app only: the API, and what each installation token is narrowed to. */
-  api_url?: string | undefined;
-  repositories?: string[] | undefined;
-  permissions?: Record<string, 'read' | 'write' | 'admin'> | undefined;
-  sts_endpoint?: string | undefined;
   /** Paths that are MCP endpoints (keyway connect --mcp sets the server's), and the body bound there. */
   mcp?: { paths: string[]; max_body?: string | undefined } | undefined;
   provider?: string | undefined;
@@ -44,6 +24,8 @@ export interface StoredGrant {
   account?: string | undefined;
   created_at: string;
   updated_at: string;
+  /** Its type's own keys (types/<type>/fields.ts), as the schema took them: read only by its kind. */
+  [typeKey: string]: unknown;
 }
 
 /** Last use, kept apart from the grant so the proxy's periodic flush never rewrites secrets. */

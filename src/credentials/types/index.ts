@@ -18,6 +18,7 @@ import { loginCapture } from './login_capture/kind.ts';
 import { mtls } from './mtls/kind.ts';
 import { oauth2 } from './oauth2/kind.ts';
 
+export type { OwnFields } from './kind.ts';
 export type { GrantKind, IssueContext, IssuingKind, KindFields, KindSettings, MintedKind, MintWith, OnBehalf } from './kind.ts';
 
 // Every credential type, registered once. A type added to GRANT_TYPES and not here does not

@@ -1,32 +1,23 @@
 import type { z } from 'zod';
 import type { GRANT_TYPE_FIELDS } from './fields.ts';
 import { type GrantType, isBlankSecret } from '../../config/index.ts';
-import type { HmacSignConfig } from './hmac/fields/sign-schema.ts';
 import type { InjectConfig } from '../../config/index.ts';
 import type { Injector } from '../injectors/index.ts';
 import type { Grant } from '../grants.ts';
 import type { IssuedCredential } from '../credential-source.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
-import type { AwsSigningFields } from './aws_sigv4/signing/config.ts';
 import type { Minter } from '../providers/minted-tokens.ts';
-import type { CaptureConfig } from '../capture/settings.ts';
 
 // What keyway asks of a credential type, in one shape; each type is one file beside this one, and
 // index.ts registers them in one record keyed by every type (a type left out does not compile).
 
-/** The settings a grant's type may have, as the config's grant and a stored grant both carry them. */
-export interface KindFields extends AwsSigningFields {
-  scopes?: readonly string[] | undefined;
-  subject?: string | undefined;
-  api_url?: string | undefined;
-  repositories?: readonly string[] | undefined;
-  permissions?: Readonly<Record<string, string>> | undefined;
-  sign?: HmacSignConfig | undefined;
-  capture?: CaptureConfig | undefined;
-  /** login_capture: the agent or agents its captured tokens belong to. */
-  agent?: string | undefined;
-  agents?: readonly string[] | undefined;
+/**
+ * A grant's type's own keys where they are not narrowed (a stored grant, the config's grant read
+ * whole): each kind reads its own, narrowed, as OwnFields; nothing else reads them.
+ */
+export interface KindFields {
+  readonly [key: string]: unknown;
 }
 
 /** A type's own keys, as its fields (types/<type>/fields.ts) parse them: the grant union's member, narrowed. */

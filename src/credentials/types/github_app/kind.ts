@@ -5,7 +5,7 @@ import { appEndpointsGuard } from './guard.ts';
 import { githubAppInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { GitHubAppMaterial } from '../../material.ts';
 import { githubMinter } from './minter.ts';
-import { blank, type GrantKind, issued, type KindFields, type ObjectInput, objectUsable } from '../kind.ts';
+import { blank, type GrantKind, issued, type OwnFields, type ObjectInput, objectUsable } from '../kind.ts';
 
 // github_app: a GitHub App's id and key; keyway signs app JWTs with the key and mints installation
 // tokens (minter.ts), Bearer on the API and Basic x-access-token for git.
@@ -43,7 +43,7 @@ export interface GitHubAppSettings {
 /** A github_app grant's settings, as its kind compiled them. */
 const githubOf = (grant: Grant): GitHubAppSettings | undefined => (grant.type === 'github_app' ? (grant.settings as GitHubAppSettings) : undefined);
 
-function githubSettingsOf(g: KindFields): GitHubAppSettings {
+function githubSettingsOf(g: OwnFields<'github_app'>): GitHubAppSettings {
   const apiUrl = g.api_url ?? 'https://api.github.com';
   const url = new URL(apiUrl);
   const apiBase = url.pathname.split('/').filter(Boolean);

@@ -4,13 +4,13 @@ import type { HmacKeyMaterial } from '../../material.ts';
 import { DEFAULT_MAX_SIGNED_BODY } from '../../signing/signer.ts';
 import { compileHmacScheme } from './signing/index.ts';
 import { hmacSigner } from './signer.ts';
-import { blank, type GrantKind, type KindFields, type KindSettings, objectUsable } from '../kind.ts';
+import { blank, type GrantKind, type OwnFields, type KindSettings, objectUsable } from '../kind.ts';
 
 // hmac: a key keyway signs requests with, by the grant's scheme (a preset or its own template); the
 // key never goes upstream, the key id and passphrase go where the scheme says.
 
 /** Its signer: the compiled scheme and the largest body held to hash; none without a scheme. */
-function hmacSigningOf(g: KindFields): KindSettings {
+function hmacSigningOf(g: OwnFields<'hmac'>): KindSettings {
   if (g.sign === undefined) return { signer: undefined };
   const max = g.max_signed_body === undefined ? undefined : parseByteSize(g.max_signed_body);
   return { signer: hmacSigner(compileHmacScheme(g.sign), max ?? DEFAULT_MAX_SIGNED_BODY) };
