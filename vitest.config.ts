@@ -16,9 +16,10 @@ export default defineConfig({
     // ~230 s against ~330 s with 2, every test green.
     maxWorkers: 3,
     projects: [
-      // A credential type's tests sit in its folder (src/credentials/types/<type>/*.test.ts): pure, unit.
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'src/**/*.test.ts'] } },
-      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      // A credential type's tests sit in its folder (src/credentials/types/<type>/): *.test.ts are pure
+      // (unit); *.integration.test.ts start a keyway and real servers (integration).
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'src/**/*.test.ts'], exclude: ['src/**/*.integration.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts', 'src/**/*.integration.test.ts'] } },
       { extends: true, test: { name: 'hostile', include: ['test/hostile/**/*.test.ts'] } },
     ],
   },
