@@ -107,8 +107,20 @@ type CommonShape = typeof commonGrantShape;
 export const grantFields = z.strictObject({
   type: z.enum(GRANT_TYPES),
   ...commonGrantShape,
-  ...(Object.assign({}, ...GRANT_TYPES.map((type) => GRANT_TYPE_FIELDS[type].shape)) as AllTypeShapes),
+  ...(everyTypesKeys() as AllTypeShapes),
 });
+
+/** Every type's keys in one shape; a key two types take (sign:) is either one's. */
+function everyTypesKeys(): Record<string, z.ZodType> {
+  const merged: Record<string, z.ZodType> = {};
+  for (const type of GRANT_TYPES) {
+    for (const [key, schema] of Object.entries(GRANT_TYPE_FIELDS[type].shape as Record<string, z.ZodType>)) {
+      const had = merged[key];
+      merged[key] = had === undefined || had === schema ? schema : z.union([had, schema]);
+    }
+  }
+  return merged;
+}
 
 type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
 type AllTypeShapes = UnionToIntersection<{ [T in GrantType]: TypeShape<T> }[GrantType]>;
