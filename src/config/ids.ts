@@ -14,6 +14,7 @@ export const GRANT_TYPES = [
   'google_service_account',
   'github_app',
   'login_capture',
+  'http_signature',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 

@@ -12,6 +12,7 @@ import { clientCredentials } from './client_credentials/kind.ts';
 import { githubApp } from './github_app/kind.ts';
 import { googleServiceAccount } from './google_service_account/kind.ts';
 import { hmac } from './hmac/kind.ts';
+import { httpSignature } from './http_signature/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
 import { jwt } from './jwt/kind.ts';
 import { loginCapture } from './login_capture/kind.ts';
@@ -38,6 +39,7 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   google_service_account: googleServiceAccount,
   github_app: githubApp,
   login_capture: loginCapture,
+  http_signature: httpSignature,
 };
 
 /**
