@@ -51,7 +51,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
         shared: new SharedValues(store, services.paths.locksDir),
       }),
       // Types that issue per request (a token exchange) reach their token endpoints as the renewals do.
-      { dispatcher: parts.tokenEndpoints.dispatcher, timeoutMs: live.config.oauth.token_timeout },
+      { dispatcher: parts.tokenEndpoints.dispatcher, timeoutMs: live.config.oauth.token_timeout, env: parts.env, home: live.config.home },
     ),
     audit: parts.audit,
     // Each committed decision: counted, and exported when telemetry.otlp is set.

@@ -44,6 +44,9 @@ export interface OnBehalf {
 export interface IssueContext {
   readonly dispatcher: Dispatcher | undefined;
   readonly timeoutMs: number;
+  /** The environment keyway started with, and its home: where a reference the type reads on use (env:, file:) is resolved. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly home: string;
 }
 
 /**
