@@ -15,6 +15,7 @@ export const GRANT_TYPES = [
   'github_app',
   'login_capture',
   'http_signature',
+  'token_exchange',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 

@@ -13,6 +13,7 @@ import { githubApp } from './github_app/kind.ts';
 import { googleServiceAccount } from './google_service_account/kind.ts';
 import { hmac } from './hmac/kind.ts';
 import { httpSignature } from './http_signature/kind.ts';
+import { tokenExchange } from './token_exchange/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
 import { jwt } from './jwt/kind.ts';
 import { loginCapture } from './login_capture/kind.ts';
@@ -40,6 +41,7 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   github_app: githubApp,
   login_capture: loginCapture,
   http_signature: httpSignature,
+  token_exchange: tokenExchange,
 };
 
 /**

@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { readSecretRef, type SecretRef } from '../../../config/secret-ref.ts';
+import { ProxyError } from '../../../errors/index.ts';
+import { requestUrl } from '../../../net/undici.ts';
+import type { IssuedCredential } from '../../credential-source.ts';
+import type { Grant } from '../../grants.ts';
+import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
+import type { IssueContext, IssuingKind, OnBehalf } from '../kind.ts';
+import { type Exchanged, ExchangeRefused, type ExchangeRequest, exchangeForm, readExchanged, subjectOf, TOKEN_TYPES } from './exchange.ts';
+import { ExchangedTokens } from './exchanged-tokens.ts';
+
+// How a token_exchange grant issues each request's credential: the subject token (the agent's
+// identity token, or the configured one) exchanged at the grant's token endpoint, with the grant's
+// client as the one asking; the derived token cached per subject and audience until it is due.
+
+export interface ExchangeSettings {
+  readonly endpoint: string;
+  readonly subject: 'identity' | SecretRef;
+  readonly subjectTokenType: string;
+  readonly audience: readonly string[];
+  readonly resource: readonly string[];
+  readonly scope: readonly string[];
+  readonly requestedTokenType: string | undefined;
+}
+
+/** One cache per grant and client, reaching the endpoint with the latest context it was given. */
+interface GrantCache {
+  readonly fingerprint: string;
+  readonly tokens: ExchangedTokens;
+  context: IssueContext;
+}
+const caches = new Map<string, GrantCache>();
+
+function clientOf(grant: Grant, material: SecretMaterial | undefined): ClientCredentialsMaterial {
+  if (typeof material !== 'object' || !('clientId' in material) || !('clientSecret' in material) || typeof material.clientSecret !== 'string') {
+    throw new ProxyError('grant_no_secret', `grant "${grant.id}" has no client to exchange tokens with`, {
+      grant: grant.id,
+      hint: `keyway secrets set ${grant.id} with {"clientId","clientSecret"}`,
+    });
+  }
+  return material as ClientCredentialsMaterial;
+}
+
+function cacheFor(grant: Grant, settings: ExchangeSettings, client: ClientCredentialsMaterial, context: IssueContext): ExchangedTokens {
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([settings.endpoint, client.clientId, client.clientSecret]))
+    .digest('hex');
+  let cache = caches.get(grant.id);
+  if (cache === undefined || cache.fingerprint !== fingerprint) {
+    const made: GrantCache = {
+      fingerprint,
+      context,
+      tokens: new ExchangedTokens((request) => post(grant.id, settings.endpoint, client, request, made.context)),
+    };
+    cache = made;
+    caches.set(grant.id, cache);
+  }
+  cache.context = context;
+  return cache.tokens;
+}
+
+/** One exchange: the form posted with the client's Basic credentials, the answer read; failures named, never a token. */
+async function post(grantId: string, endpoint: string, client: ClientCredentialsMaterial, request: ExchangeRequest, context: IssueContext): Promise<Exchanged> {
+  const where = new URL(endpoint).origin;
+  let status: number;
+  let text: string;
+  try {
+    const basic = Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64');
+    const response = await requestUrl(endpoint, {
+      method: 'POST',
+      headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: exchangeForm(request).toString(),
+      dispatcher: context.dispatcher,
+      headersTimeout: context.timeoutMs,
+      bodyTimeout: context.timeoutMs,
+      signal: AbortSignal.timeout(context.timeoutMs),
+    });
+    status = response.statusCode;
+    text = await response.body.text();
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).name;
+    throw new ProxyError('token_refresh_failed', `grant "${grantId}": the token endpoint ${where} could not be reached (${code})`, { grant: grantId });
+  }
+  try {
+    return readExchanged(status, text);
+  } catch (err) {
+    if (!(err instanceof ExchangeRefused)) throw err;
+    // The error code only: a description is the server's free text, and could quote what it was sent.
+    const code = err.error.replace(/[^\w.-]/g, '').slice(0, 64);
+    throw new ProxyError('token_refresh_failed', `grant "${grantId}": the token endpoint ${where} refused the exchange (${err.status} ${code})`, {
+      grant: grantId,
+      hint: code === 'invalid_grant' ? 'the subject token was refused: a fresh identity token, or check the exchange policy at the server' : undefined,
+    });
+  }
+}
+
+function subjectToken(grant: Grant, settings: ExchangeSettings, forWhom: OnBehalf, context: IssueContext): string {
+  if (settings.subject === 'identity') {
+    if (forWhom.identityToken === undefined) {
+      throw new ProxyError(
+        'grant_no_secret',
+        `grant "${grant.id}" acts for the agent's identity, and agent "${forWhom.agent}" signed in without an identity token`,
+        {
+          grant: grant.id,
+          hint: 'sign in with a token from an issuer under identities: (HTTPS_PROXY=http://jwt:TOKEN@…)',
+        },
+      );
+    }
+    return forWhom.identityToken;
+  }
+  try {
+    return readSecretRef(settings.subject, context.env, context.home).trim();
+  } catch (err) {
+    throw new ProxyError('grant_no_secret', `grant "${grant.id}"'s subject token: ${(err as Error).message}`, { grant: grant.id });
+  }
+}
+
+function requestOf(grant: Grant, settings: ExchangeSettings, forWhom: OnBehalf, context: IssueContext): ExchangeRequest {
+  return {
+    subjectToken: subjectToken(grant, settings, forWhom, context),
+    subjectTokenType: settings.subjectTokenType,
+    audience: settings.audience,
+    resource: settings.resource,
+    scope: settings.scope,
+    requestedTokenType: settings.requestedTokenType,
+  };
+}
+
+const issuedOf = (token: Exchanged, refreshed: boolean, request: ExchangeRequest): IssuedCredential => ({
+  credential: { kind: 'token', value: token.accessToken },
+  refreshed,
+  onBehalfOf: subjectOf(request.subjectToken),
+});
+
+export const exchangeIssuer: IssuingKind = {
+  async issue(grant, material, forWhom, context) {
+    const settings = grant.settings as ExchangeSettings;
+    const request = requestOf(grant, settings, forWhom, context);
+    const got = await cacheFor(grant, settings, clientOf(grant, material), context).get(request);
+    return issuedOf(got.token, got.exchanged, request);
+  },
+  async afterRejection(grant, material, forWhom, _used, context) {
+    const settings = grant.settings as ExchangeSettings;
+    const request = requestOf(grant, settings, forWhom, context);
+    const tokens = cacheFor(grant, settings, clientOf(grant, material), context);
+    tokens.forget(request);
+    const got = await tokens.get(request);
+    return issuedOf(got.token, true, request);
+  },
+};
+
+/** A token type as the config names it, as RFC 8693 writes it. */
+export const tokenTypeUri = (name: keyof typeof TOKEN_TYPES): string => TOKEN_TYPES[name];
