@@ -53,6 +53,13 @@ export function mintedToken(grant: Grant, material: SecretMaterial | undefined, 
   return minting;
 }
 
+/** A fresh minted token in the same form as the refused one: Bearer on the API, Basic x-access-token on git, bound to the same key. */
+function inTheFormOf(used: Credential, token: string): Credential {
+  if (used.kind === 'basic') return { kind: 'basic', username: 'x-access-token', password: token };
+  if (used.kind === 'key') return { kind: 'key', key: used.key, token };
+  return { kind: 'token', value: token };
+}
+
 /** 401 grant_no_secret, with where this grant's secret is set: the store (the CLI) or the config file. */
 export function noSecret(grant: Grant): ProxyError {
   return new ProxyError('grant_no_secret', `grant "${grant.id}" has no usable secret set`, {
@@ -189,14 +196,10 @@ export class CredentialSource {
       return issues.afterRejection(grant, await this.#material(grant), forWhom ?? { agent: '', identityToken: undefined }, used, this.#issueContext(grant));
     if (KINDS[grant.type].mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
-      const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : '';
+      const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : used.kind === 'key' ? (used.token ?? '') : '';
       const material = await this.#material(grant);
       const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.afterRejection(grant, minter, spec, rejected));
-      // The same form as the refused one: Bearer on the API, Basic x-access-token on git.
-      return {
-        credential: used.kind === 'basic' ? { kind: 'basic', username: 'x-access-token', password: minted.token } : { kind: 'token', value: minted.token },
-        refreshed: minted.refreshed,
-      };
+      return { credential: inTheFormOf(used, minted.token), refreshed: minted.refreshed };
     }
     if (fetchesSecret(grant)) {
       // The command runs again, or the source is asked again; `isRejected` knows the value refused.
