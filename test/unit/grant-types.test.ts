@@ -32,7 +32,7 @@ describe('grant types', () => {
   });
 
   it('a key of another type is refused in the config, naming its owner', () => {
-    expect(messageFor({ type: 'bearer', scopes: ['a'] })).toBe('config: grants.g.scopes: scopes belongs to a google_service_account grant');
+    expect(messageFor({ type: 'bearer', api_url: 'https://api.github.com' })).toBe('config: grants.g.api_url: api_url belongs to a github_app grant');
     expect(messageFor({ type: 'bearer', max_signed_body: '1MiB' })).toBe(
       'config: grants.g.max_signed_body: max_signed_body belongs to an aws_sigv4 or hmac grant',
     );
@@ -58,7 +58,7 @@ describe('grant types', () => {
 
   it('grants add and the admin API refuse a key of another type (it was dropped in silence before)', () => {
     expect(inputRefusal({ type: 'bearer', region: 'eu-west-1' }, 'api')).toBe('region: region belongs to an aws_sigv4 grant');
-    expect(inputRefusal({ type: 'bearer', scopes: ['a'] }, 'cli')).toBe('--scopes: scopes belongs to a google_service_account grant');
+    expect(inputRefusal({ type: 'bearer', api_url: 'https://api.github.com' }, 'cli')).toBe('--api-url: api_url belongs to a github_app grant');
     expect(inputRefusal({ type: 'google_service_account' }, 'cli')).toBe('--scopes: a google_service_account grant needs the scopes its tokens are for');
   });
 });
