@@ -16,6 +16,7 @@ export const GRANT_TYPES = [
   'login_capture',
   'http_signature',
   'token_exchange',
+  'dpop',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 

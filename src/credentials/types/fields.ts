@@ -9,6 +9,7 @@ import { googleServiceAccount } from './google_service_account/fields.ts';
 import { hmac } from './hmac/fields.ts';
 import { httpSignature } from './http_signature/fields.ts';
 import { tokenExchange } from './token_exchange/fields.ts';
+import { dpop } from './dpop/fields.ts';
 import { jwt } from './jwt/fields.ts';
 import { loginCapture } from './login_capture/fields.ts';
 import { mtls } from './mtls/fields.ts';
@@ -35,6 +36,7 @@ export const GRANT_TYPE_FIELDS = {
   login_capture: loginCapture,
   http_signature: httpSignature,
   token_exchange: tokenExchange,
+  dpop,
 } as const satisfies { readonly [T in GrantType]: { readonly type: T } };
 
 /** The keys of one type, as the registry holds them. */

@@ -14,6 +14,7 @@ import { googleServiceAccount } from './google_service_account/kind.ts';
 import { hmac } from './hmac/kind.ts';
 import { httpSignature } from './http_signature/kind.ts';
 import { tokenExchange } from './token_exchange/kind.ts';
+import { dpop } from './dpop/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
 import { jwt } from './jwt/kind.ts';
 import { loginCapture } from './login_capture/kind.ts';
@@ -42,6 +43,7 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   login_capture: loginCapture,
   http_signature: httpSignature,
   token_exchange: tokenExchange,
+  dpop,
 };
 
 /**
