@@ -2,6 +2,9 @@
 // config reload, and this API's own description.
 
 import { listGrants } from '../../credentials/grant-listing.ts';
+import { buildGrants } from '../../credentials/grants.ts';
+import { publishedDocument } from '../../credentials/types/index.ts';
+import { AdminError } from '../../errors/index.ts';
 import type { AdminDeps } from '../deps.ts';
 import { errorResponse, jsonResponse, openApiDocument } from '../openapi.ts';
 import { readinessAnswer, sendMetrics } from '../operate-routes.ts';
@@ -27,6 +30,25 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
       handle: () => {
         const ok = deps.audit.healthy;
         return { status: 200, body: { ok: true, audit: ok ? 'ok' : 'unavailable' } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/.well-known/{document}',
+      open: true,
+      doc: {
+        operationId: 'wellKnownDocument',
+        summary:
+          "A public document a credential type publishes, made from its grants (http-message-signatures-directory: the http_signature grants' public keys, RFC 7638 thumbprints as kid)",
+        tags: TAGS,
+        responses: { '200': jsonResponse('The document'), '404': errorResponse('No credential type publishes a document of that name') },
+      },
+      handle: (ctx) => {
+        const name = ctx.params['document'] ?? '';
+        const grants = buildGrants(deps.oauth.config(), deps.services.store, deps.env).values();
+        const published = publishedDocument(name, grants);
+        if (published === undefined) throw new AdminError('not_found', `no document ${name.slice(0, 80)} is published here`);
+        return { status: 200, body: published.body, headers: { 'content-type': published.mediaType, 'cache-control': 'max-age=300' } };
       },
     },
     {

@@ -16,6 +16,7 @@ import { httpSignature } from './http_signature/kind.ts';
 import { tokenExchange } from './token_exchange/kind.ts';
 import { dpop } from './dpop/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
+import type { Grant } from '../grants.ts';
 import { jwt } from './jwt/kind.ts';
 import { loginCapture } from './login_capture/kind.ts';
 import { mtls } from './mtls/kind.ts';
@@ -54,6 +55,17 @@ export function kindOf(
   type: GrantType,
 ): GrantKind<GrantType> & { compile(fields: KindFields): KindSettings; describe?(fields: KindFields, injector: Injector): string } {
   return KINDS[type] as never;
+}
+
+/** The document a type publishes under /.well-known/<name>, made from the grants of that type; undefined: none does. */
+export function publishedDocument(name: string, grants: Iterable<Grant>): { mediaType: string; body: unknown } | undefined {
+  for (const kind of Object.values(KINDS) as GrantKind[]) {
+    const published = kind.publishes;
+    if (published?.name !== name) continue;
+    const mine = [...grants].filter((grant) => grant.type === kind.type);
+    return { mediaType: published.mediaType, body: published.document(mine) };
+  }
+  return undefined;
 }
 
 /** The injector a grant uses: its own `inject` settings where its type takes them, else its type's default. */

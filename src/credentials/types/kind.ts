@@ -106,8 +106,20 @@ export interface GrantKind<T extends GrantType = GrantType> {
   readonly mints?: MintedKind;
   /** Its credential is issued per request, for whom it acts (the audit line's secret_source names the type): how. */
   readonly issues?: IssuingKind;
+  /**
+   * A public document it serves on the admin listener at /.well-known/<name> (http_signature's key
+   * directory), made from every grant of the type whose secret keyway holds. Open: never a secret.
+   */
+  readonly publishes?: PublishedDocument;
   /** A config secret's text (env:, file:) is parsed and checked as `secrets set` does; else it is taken as it is (a token). */
   readonly parsesConfigSecret: boolean;
+}
+
+export interface PublishedDocument {
+  /** The name under /.well-known/. */
+  readonly name: string;
+  readonly mediaType: string;
+  document(grants: readonly Grant[]): unknown;
 }
 
 /** Mints a token with a minter for a spec, single flight per grant (providers/minted-tokens.ts). */
