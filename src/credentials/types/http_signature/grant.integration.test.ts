@@ -16,7 +16,8 @@ import { TLS_FIXTURES } from '../../../../test/helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../../../../test/helpers/keyway.ts';
 import { findLeak } from '../../../../test/helpers/leak-canary.ts';
 import { waitFor } from '../../../../test/helpers/wait.ts';
-import { publicJwk } from './directory.ts';
+import { jwkThumbprint, publicJwk } from './directory.ts';
+import { adminClient } from '../../../../test/helpers/admin-api.ts';
 
 const pem = (key: KeyObject) => key.export({ format: 'pem', type: 'pkcs8' }).toString();
 const ed = generateKeyPairSync('ed25519');
@@ -162,5 +163,21 @@ describe('http_signature grants: keyway signs each request (RFC 9421)', () => {
     const seen = api.checked.at(-1)!;
     expect(seen.headers['signature-agent']).toBe('"https://signer.example.test"');
     expect(seen.headers['signature-input']).toMatch(/tag="web-bot-auth"/);
+  });
+
+  it('the key directory on the admin listener lists each grant key, public parts only, its thumbprint as kid', async () => {
+    const res = await fetch(`${adminClient(proxy).base}/.well-known/http-message-signatures-directory`);
+    const text = await res.text();
+    outputs.push(text);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/http-message-signatures-directory+json');
+    const { keys: listed } = JSON.parse(text) as { keys: Array<Record<string, string>> };
+    const expected = [ed.privateKey, p256.privateKey, stranger.privateKey].map((key) => ({ ...publicJwk(key), kid: jwkThumbprint(publicJwk(key)) }));
+    expect(listed).toHaveLength(3); // ed's key serves two grants: listed once
+    expect(listed).toEqual(expect.arrayContaining(expected));
+    for (const key of listed) expect(key).not.toHaveProperty('d');
+    // The Web Bot Auth grant named its key by that thumbprint.
+    const bot = api.checked.find((c) => String(c.headers['signature-input']).includes('web-bot-auth'))!;
+    expect(bot.headers['signature-input']).toContain(`keyid="${jwkThumbprint(publicJwk(ed.privateKey))}"`);
   });
 });

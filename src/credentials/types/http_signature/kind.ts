@@ -8,7 +8,8 @@ import type { Credential, SecretMaterial } from '../../material.ts';
 import { type GrantKind, textUsable } from '../kind.ts';
 import { parseComponent } from './components.ts';
 import type { HttpSignatureConfig } from './fields.ts';
-import { httpSigner, type HttpSigning } from './signer.ts';
+import { DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, keyDirectory } from './directory.ts';
+import { httpSigner, type HttpSigning, thumbprintOf } from './signer.ts';
 
 // http_signature: the grant's secret is a private key (PEM: Ed25519, or ECDSA on P-256) that
 // keyway signs each request with (RFC 9421); the key never goes upstream, only its signatures.
@@ -75,5 +76,16 @@ export const httpSignature: GrantKind<'http_signature'> = {
     return sign === undefined ? 'RFC 9421 signature' : `RFC 9421 signature (${sign.alg}: ${sign.components.join(' ')}${sign.tag ? `; tag ${sign.tag}` : ''})`;
   },
   compile: ({ sign }) => (sign === undefined ? {} : { signer: httpSigner(signingOf(sign)) }),
+  // Web Bot Auth's key directory: every http_signature grant's public key whose secret keyway
+  // holds (one a command prints or a source holds is read on use, and not listed).
+  publishes: {
+    name: DIRECTORY_PATH.slice('/.well-known/'.length),
+    mediaType: DIRECTORY_MEDIA_TYPE,
+    document: (grants) => {
+      const held = grants.map((grant) => (grant.material === undefined ? undefined : credentialOf(grant.material)));
+      const keys = held.flatMap((credential) => (credential?.kind === 'key' ? [credential.key] : []));
+      return keyDirectory([...new Map(keys.map((key) => [thumbprintOf(key), key])).values()]);
+    },
+  },
   parsesConfigSecret: true,
 };
