@@ -45,7 +45,7 @@ export interface Grant {
   /** A refusal its type makes before the agent's rules are judged (a GitHub App's own /app endpoints: only keyway mints). */
   readonly guard: RequestGuard | undefined;
   /** login_capture: the token endpoints watched and the fields swapped (credentials/capture/, proxy/stages/capture*.ts). */
-  readonly capture?: CaptureSettings | undefined;
+  readonly logins?: CaptureSettings | undefined;
   /**
    * How its requests are signed (aws_sigv4, an hmac grant with a scheme), compiled once by its kind:
    * the proxy plans (stage signing-plan) and signs (body stage sign) through it, never by type.
@@ -220,7 +220,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     id,
     type: g.type,
     // A capture grant covers its token endpoints' hosts too: its refreshes go there.
-    domains: settings.capture === undefined ? origin.domains : [...origin.domains, ...captureHosts(settings.capture)],
+    domains: settings.logins === undefined ? origin.domains : [...origin.domains, ...captureHosts(settings.logins)],
     injector: origin.injector,
     allowHttp: g.allow_http ?? false,
     allowRange: g.allow_range ?? false,
@@ -232,7 +232,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     guard: undefined,
     retry: undefined,
     signer: undefined,
-    capture: undefined,
+    logins: undefined,
     ...settings,
     clientCertificate: clientCertificateOf(id, origin.certificate),
     mcp: mcpEndpointsOf(g.mcp),

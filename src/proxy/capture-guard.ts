@@ -15,7 +15,7 @@ const guardingGrants = new WeakMap<ProxyTables, readonly Grant[]>();
 function guarding(tables: ProxyTables): readonly Grant[] {
   let found = guardingGrants.get(tables);
   if (found === undefined) {
-    found = tables.router.list().filter((g) => g.capture?.guardOtherHosts === true);
+    found = tables.router.list().filter((g) => g.logins?.guardOtherHosts === true);
     guardingGrants.set(tables, found);
   }
   return found;
@@ -27,5 +27,5 @@ export function guardsOtherHosts(runtime: Pick<Decisions, 'tables'>, conn: Conne
   if (grants.length === 0) return false;
   const allowed = conn.agent.grants;
   const agent = conn.agent.id;
-  return grants.some((g) => (allowed === undefined || allowed.has(g.id)) && (g.capture === undefined || ownedBy(g.capture, agent)));
+  return grants.some((g) => (allowed === undefined || allowed.has(g.id)) && (g.logins === undefined || ownedBy(g.logins, agent)));
 }

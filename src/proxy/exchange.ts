@@ -140,7 +140,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     } finally {
       this.#releaseHeld(); // the body is needed no more, whatever happened
       // A refresh's lock, if its answer never came to be captured (refused, failed, cut short).
-      this.capture?.close();
+      this.login?.close();
     }
   }
 
@@ -267,10 +267,10 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         grant: issued ? grant : undefined,
         hints: this,
         mcpList: this.mcp?.list,
-        capture: this.capture,
+        login: this.login,
         // A refresh through a captured token: the server rotates it whether the client stays or not,
         // so its answer is read and captured all the same (the next refresh with the old one gets it).
-        keepGoing: this.capture?.finishesWithoutClient === true,
+        keepGoing: this.login?.finishesWithoutClient === true,
       });
     } catch (err) {
       throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined, caPendingRestart(this.conn.runtime));

@@ -32,7 +32,7 @@ export interface ForwardRequest {
   /** tools/list requests on an MCP endpoint, and what the agent may call: their answers are filtered. */
   mcpList?: ToolsListFilter | undefined;
   /** A capture grant's request: on a capture host, its answer is read for tokens (stages/capture-answer.ts). */
-  capture?: CaptureExchange | undefined;
+  login?: CaptureExchange | undefined;
   /** The client leaving does not stop the upstream request: an answer read whole ('read') is still rewritten (a login capture saves its tokens), then dropped. */
   keepGoing?: boolean | undefined;
 }
@@ -208,8 +208,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     return this.#out.mcpList;
   }
 
-  get capture(): CaptureExchange | undefined {
-    return this.#out.capture;
+  get login(): CaptureExchange | undefined {
+    return this.#out.login;
   }
 
   /**

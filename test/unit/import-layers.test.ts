@@ -3,6 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { GRANT_TYPES } from '../../src/config/ids.ts';
+import { GRANT_TYPE_FIELDS } from '../../src/credentials/types/fields.ts';
 
 // Imports point one way: cli -> app -> {admin, proxy, oauth} -> egress -> {policy, credentials,
 // tls, audit} -> {config, errors}. Each module of src/ has a layer; a file may import its own module
@@ -200,9 +201,16 @@ describe('import layering', () => {
     }
   });
 
-  it("src/proxy/ reads no type's own settings: the grant's settings are its kind's", () => {
+  it("src/proxy/ reads no type's own settings or keys: the grant's settings are its kind's", () => {
     const reads = sourceFiles(PROXY).filter((file) => /\.settings\b/.test(readFileSync(file, 'utf8')));
     expect(reads.map((file) => relative(SRC, file))).toEqual([]);
+    // A type's own config keys (region, api_url, sign, capture, token_endpoint, …) read off a grant.
+    const keys = [...new Set(GRANT_TYPES.flatMap((type) => Object.keys(GRANT_TYPE_FIELDS[type].shape)))];
+    expect(keys).toContain('capture');
+    const member = new RegExp(`\\b(?:grant|g)\\??\\.(?:${keys.join('|')})\\b`);
+    expect(member.test('if (grant.capture === undefined)')).toBe(true);
+    const named = sourceFiles(PROXY).filter((file) => member.test(readFileSync(file, 'utf8')));
+    expect(named.map((file) => relative(SRC, file))).toEqual([]);
   });
 
   it('src/proxy/ names no credential type: it asks the grant whether it injects or signs (its kind, its signer)', () => {

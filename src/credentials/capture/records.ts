@@ -239,7 +239,7 @@ export function captureOwners(tables: ProxyTables): CaptureOwners {
   const captureGrants = new Set(
     tables.router
       .list()
-      .filter((g) => g.capture !== undefined)
+      .filter((g) => g.logins !== undefined)
       .map((g) => g.id),
   );
   return { captureGrants, agentExists: (id) => (tables.agents.anonymous ? id === ANONYMOUS_AGENT.id : tables.agents.get(id) !== undefined) };

@@ -24,7 +24,7 @@ export interface KindFields {
 export type OwnFields<T extends GrantType> = z.output<z.ZodObject<(typeof GRANT_TYPE_FIELDS)[T]['shape']>>;
 
 /** What a type compiles of its settings, once per table build (the rest of a Grant is every type's). */
-export type KindSettings = Partial<Pick<Grant, 'settings' | 'signer' | 'capture' | 'guard' | 'retry'>>;
+export type KindSettings = Partial<Pick<Grant, 'settings' | 'signer' | 'logins' | 'guard' | 'retry'>>;
 
 /** A secret given as a JSON object, its keys in camelCase (snake_case and AWS's own spellings read too). */
 export interface ObjectInput {

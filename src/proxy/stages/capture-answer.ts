@@ -31,10 +31,10 @@ function searchedOnly(contentType: string | undefined): boolean {
 export const captureAnswer: ResponseBodyStage = {
   name: 'capture-answer',
   run(head, answer) {
-    const capture = answer.capture;
+    const capture = answer.login;
     if (capture === undefined || !capture.captureHost) return undefined;
     const where = `${capture.where} answered ${answer.status}`;
-    const settings = capture.grant.capture;
+    const settings = capture.grant.logins;
     const names = settings.tokenFields.map((f) => f.split('.').pop()!);
     const location = single(answer.headers['location']);
     if (location !== undefined && names.some((n) => location.includes(`${n}=`)))
@@ -69,8 +69,8 @@ export const captureAnswer: ResponseBodyStage = {
 
 /** An XML or HTML answer: refused if it names a token field (or at a watched endpoint, whatever it says). */
 async function searched(body: Buffer, contentType: string | undefined, watched: boolean, where: string, answer: UpstreamAnswer): Promise<Buffer> {
-  const capture = answer.capture!;
-  const names = capture.grant.capture.tokenFields.map((f) => f.split('.').pop()!).filter((n) => body.includes(n));
+  const capture = answer.login!;
+  const names = capture.grant.logins.tokenFields.map((f) => f.split('.').pop()!).filter((n) => body.includes(n));
   if (watched || names.length > 0) {
     await markExchanged(capture);
     throw unlisted(`${where} with ${contentType}${names.length > 0 ? ` naming ${names.join(', ')}` : ''}, which keyway does not read for tokens`, capture);
@@ -79,8 +79,8 @@ async function searched(body: Buffer, contentType: string | undefined, watched: 
 }
 
 async function rewrite(body: Buffer, contentType: string | undefined, watched: boolean, where: string, answer: UpstreamAnswer): Promise<Buffer> {
-  const capture = answer.capture!;
-  const settings = capture.grant.capture;
+  const capture = answer.login!;
+  const settings = capture.grant.logins;
   try {
     const read = readAnswer(body, contentType);
     if (read.format === 'unreadable') {

@@ -26,7 +26,7 @@ export class LocalAnswer {
 export const captureBody: RequestBodyStage = {
   name: 'capture-body',
   run(request, body) {
-    const capture = request.capture;
+    const capture = request.login;
     if (capture === undefined || capture.checkOnly || body.kind === 'none') return undefined;
     const { headers } = request.req;
     const type = headers['content-type'];
@@ -57,7 +57,7 @@ async function resolveKept(request: StagedRequest, capture: CaptureExchange, byt
   } catch {
     return { kind: 'kept', body: bytes }; // not UTF-8: nothing resolved in it, nothing rewritten
   }
-  const fields = capture.grant.capture.credentialFields;
+  const fields = capture.grant.logins.credentialFields;
   const placement: Placement = format === 'json' ? jsonPlacement(text, fields) : formPlacement(text, 'the form body', fields);
   refuseMisplaced(request, placement, text);
   if (placement.kind !== 'placed') return { kind: 'kept', body: bytes };

@@ -14,7 +14,7 @@ import type { HeadStage, StagedRequest } from './request.ts';
 
 /** What a capture grant's request carries through the stages, and its answer's stage reads. */
 export class CaptureExchange {
-  readonly grant: Grant & { readonly capture: CaptureSettings };
+  readonly grant: Grant & { readonly logins: CaptureSettings };
   readonly agent: string;
   /** The watched token endpoint the request goes to, if it goes to one. */
   readonly endpoint: CaptureEndpoint | undefined;
@@ -38,7 +38,7 @@ export class CaptureExchange {
   readonly checkOnly: boolean;
 
   constructor(
-    grant: Grant & { readonly capture: CaptureSettings },
+    grant: Grant & { readonly logins: CaptureSettings },
     agent: string,
     target: { host: string; port: number; path: string },
     event: AuditEvent,
@@ -51,8 +51,8 @@ export class CaptureExchange {
     this.book = book;
     this.agent = agent;
     this.checkOnly = checkOnly;
-    this.captureHost = isCaptureHost(grant.capture, host, port);
-    this.endpoint = this.captureHost && !checkOnly ? watchedEndpoint(grant.capture, host, port, path) : undefined;
+    this.captureHost = isCaptureHost(grant.logins, host, port);
+    this.endpoint = this.captureHost && !checkOnly ? watchedEndpoint(grant.logins, host, port, path) : undefined;
     this.#event = event;
   }
 
@@ -206,12 +206,12 @@ export const capture: HeadStage = {
   injected: true,
   run(request) {
     const grant = request.grant!;
-    if (grant.capture === undefined) return;
+    if (grant.logins === undefined) return;
     const { host, port } = request.conn.target;
-    if (!ownedBy(grant.capture, request.conn.agent.id)) {
+    if (!ownedBy(grant.logins, request.conn.agent.id)) {
       throw new ProxyError(
         'host_not_allowed',
-        `grant "${grant.id}" belongs to ${[...grant.capture.owners!].map((a) => `agent "${a}"`).join(', ')}, not agent "${request.conn.agent.id}"`,
+        `grant "${grant.id}" belongs to ${[...grant.logins.owners!].map((a) => `agent "${a}"`).join(', ')}, not agent "${request.conn.agent.id}"`,
         {
           grant: grant.id,
           hint: `name agent "${request.conn.agent.id}" in grants.${grant.id}.agents to let it log in through keyway there`,
@@ -219,13 +219,13 @@ export const capture: HeadStage = {
       );
     }
     const exchange = new CaptureExchange(
-      grant as Grant & { capture: CaptureSettings },
+      grant as Grant & { logins: CaptureSettings },
       request.conn.agent.id,
       { host, port, path: request.path },
       request.draft.event,
       request.conn.issuing.captures,
     );
-    request.capture = exchange;
+    request.login = exchange;
     request.issued = { credential: { kind: 'captured', values: exchange.values }, refreshed: false };
     const outgoing = request.outgoing!;
     if (exchange.captureHost) outgoing.headers['accept-encoding'] = 'identity';
@@ -242,7 +242,7 @@ export const capture: HeadStage = {
     refuseMisplaced(request, pathPlacement(pathPart), pathPart);
     if (q !== -1) {
       const query = outgoing.path.slice(q + 1);
-      const placement = formPlacement(query, 'the query', grant.capture.credentialFields);
+      const placement = formPlacement(query, 'the query', grant.logins.credentialFields);
       refuseMisplaced(request, placement, query);
       if (placement.kind === 'placed') rewrites.push({ placement, apply: (out) => (outgoing.path = `${pathPart}?${out}`) });
     }

@@ -16,17 +16,17 @@ export const placeholders: HeadStage = {
   name: 'placeholders',
   injected: false,
   run(request) {
-    if (request.grant?.capture !== undefined) return;
+    if (request.grant?.logins !== undefined) return;
     const grants = captureGrants(request);
     if (grants.length === 0) return;
     const { req } = request;
     const { host, port } = request.conn.target;
     const agent = request.conn.agent;
     const watching = grants.find(
-      (g) => isCaptureHost(g.capture, host, port) && (agent.grants === undefined || agent.grants.has(g.id)) && ownedBy(g.capture, agent.id),
+      (g) => isCaptureHost(g.logins, host, port) && (agent.grants === undefined || agent.grants.has(g.id)) && ownedBy(g.logins, agent.id),
     );
     if (watching !== undefined) {
-      request.capture = new CaptureExchange(watching, agent.id, { host, port, path: request.path }, request.draft.event, request.conn.issuing.captures, true);
+      request.login = new CaptureExchange(watching, agent.id, { host, port, path: request.path }, request.draft.event, request.conn.issuing.captures, true);
       if (request.outgoing !== undefined) request.outgoing.headers['accept-encoding'] = 'identity';
     }
     check(request, request.target);
@@ -51,7 +51,7 @@ function check(request: StagedRequest, text: string): void {
   }
 }
 
-type CaptureGrant = Grant & { readonly capture: CaptureSettings };
+type CaptureGrant = Grant & { readonly logins: CaptureSettings };
 const captureGrantsOf = new WeakMap<ProxyTables, readonly CaptureGrant[]>();
 
 /** The tables' capture grants (found once per table build). */
@@ -59,7 +59,7 @@ function captureGrants(request: StagedRequest): readonly CaptureGrant[] {
   const tables = request.conn.decisions.tables();
   let found = captureGrantsOf.get(tables);
   if (found === undefined) {
-    found = tables.router.list().filter((g): g is CaptureGrant => g.capture !== undefined);
+    found = tables.router.list().filter((g): g is CaptureGrant => g.logins !== undefined);
     captureGrantsOf.set(tables, found);
   }
   return found;

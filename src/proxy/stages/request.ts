@@ -86,7 +86,7 @@ export class StagedRequest {
   /** The bytes quotas this request counts against (stage limits writes; count-body and the exchange read). */
   byteQuota: ByteQuota | undefined = undefined;
   /** A capture grant's request (stage capture writes; capture-body, the exchange and the answer's stage capture-answer read). */
-  capture: CaptureExchange | undefined = undefined;
+  login: CaptureExchange | undefined = undefined;
   /** The grant's secret was put in the body (stage body-swap writes): a replay after a refresh would carry the old one (the exchange reads). */
   bodySwapped = false;
   /** The budget held bodies come out of; none for a handshake, which has no body. */

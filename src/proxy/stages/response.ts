@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Grant } from '../../credentials/grants.ts';
 import { KINDS } from '../../credentials/types/index.ts';
-import type { OAuth2Material } from '../../credentials/material.ts';
+import { oauthMaterialOf } from '../../credentials/material.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
@@ -22,7 +22,7 @@ export interface UpstreamAnswer {
   /** tools/list requests on an MCP endpoint (stage mcp): their answers are cut to what the agent may call. */
   readonly mcpList?: ToolsListFilter | undefined;
   /** A capture grant's request (stage capture): on a capture host its answer is read for tokens (stage capture-answer). */
-  readonly capture?: CaptureExchange | undefined;
+  readonly login?: CaptureExchange | undefined;
 }
 
 /** Rewrites the head the client gets (already a copy without hop-by-hop fields). */
@@ -66,7 +66,7 @@ export const scopeHint: ResponseHeadStage = {
     // token is redacted there, and a redacted value is no scope a hint prints.
     const wanted = insufficientScope(head['www-authenticate'] as string | string[] | undefined);
     if (wanted === undefined) return;
-    const had = (grant.material as OAuth2Material | undefined)?.scopes ?? [];
+    const had = oauthMaterialOf(grant.material)?.scopes ?? [];
     const hint = reconsentCommand(grant.provider, grant.id, wanted, had);
     head[HINT_HEADER] = hint;
     hints?.onHint(`the upstream wants scope ${wanted.join(' ')}, which grant ${grant.id}'s token does not carry`, hint);

@@ -19,7 +19,7 @@ export const loginCapture: GrantKind<'login_capture'> = {
   compile: (fields) => {
     if (fields.capture === undefined) return {};
     const owners = fields.agent !== undefined ? [fields.agent] : fields.agents;
-    return { capture: compileCapture(fields.capture, owners) };
+    return { logins: compileCapture(fields.capture, owners) };
   },
   parsesConfigSecret: false,
 };
