@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Exchanged, ExchangeRequest } from './exchange.ts';
 
 // Derived tokens cached per subject and audience until they are due (a skew before their expiry),
@@ -14,7 +15,8 @@ export class ExchangedTokens {
   readonly #exchange: (request: ExchangeRequest) => Promise<Exchanged>;
   readonly #now: () => number;
   readonly #skewMs: number;
-  readonly #held = new Map<string, Exchanged>();
+  /** Bounded: a fleet's users and their rotating identity tokens would otherwise grow it for as long as keyway runs. */
+  readonly #held = new LRUCache<string, Exchanged>({ max: 10_000 });
   readonly #inFlight = new Map<string, Promise<Exchanged>>();
 
   constructor(exchange: (request: ExchangeRequest) => Promise<Exchanged>, options: { now?: () => number; skewMs?: number } = {}) {
