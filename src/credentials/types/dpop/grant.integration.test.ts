@@ -31,6 +31,10 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
   let client: ProxyAgent;
   const apiNonce = randomBytes(16).toString('base64url');
   const seenJti = new Set<string>();
+  /** Tokens the API no longer takes (as if revoked); `revokeNext` revokes the next one it sees. */
+  const revoked = new Set<string>();
+  const thumbprints: string[] = [];
+  let revokeNext = false;
   const seenTokens: string[] = [];
   const verdicts: Array<{ status: number; why: string; body: string }> = [];
   const outputs: string[] = [];
@@ -77,6 +81,12 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
     const facts = await introspect(token);
     if (!facts.active) return refuse('inactive token');
     if (facts.cnf?.jkt !== (await calculateJwkThumbprint(jwk))) return refuse('token bound to another key');
+    thumbprints.push(facts.cnf.jkt);
+    if (revokeNext) {
+      revokeNext = false;
+      revoked.add(token);
+    }
+    if (revoked.has(token)) return refuse('revoked token');
     return { status: 200, why: 'bound and proved', headers: { 'dpop-nonce': apiNonce } };
   }
 
@@ -198,4 +208,17 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
       expect(verdicts.slice(mid)).toEqual([{ status: 200, why: 'bound and proved', body: '{"n":1}' }]);
     });
   }
+
+  it('a token the API stops taking: keyway gets a new one, bound to the same key, and replays once', async () => {
+    revokeNext = true;
+    const before = verdicts.length;
+    const res = await request(`https://api.example.test:${port}/me`, { dispatcher: client });
+    outputs.push(await res.body.text());
+    expect(res.statusCode).toBe(200);
+    expect(verdicts.slice(before).map((v) => v.why)).toEqual(['revoked token', 'bound and proved']);
+    // Every token the api grant used was bound to one key: the one derived from its client secret.
+    expect(new Set(thumbprints.slice(-2)).size).toBe(1);
+    const line = await waitFor(() => proxy.auditLines().findLast((l) => l['grant'] === 'api' && l['status'] === 200 && l['path'] === '/me'), 'the audit line');
+    expect(line).toMatchObject({ refreshed: true, replayed: true, signed: 'dpop' });
+  });
 });
