@@ -86,8 +86,7 @@ export interface AuditEvent {
   captured_again?: boolean | undefined;
   /** Whose behalf the credential acts on (a token exchange's subject), where its type knows. */
   on_behalf_of?: string | undefined;
-  /** How keyway signed the request (an aws_sigv4 grant), and the region and service it signed for. */
-  /** How the request was signed, as its type names it (sigv4, hmac, http_signature, dpop). */
+  /** How the request was signed, as its type names it (sigv4, hmac, http_signature, dpop); an aws_sigv4 grant's region and service. */
   signed?: string | undefined;
   region?: string | undefined;
   service?: string | undefined;

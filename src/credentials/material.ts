@@ -1,7 +1,15 @@
 import type { KeyObject } from 'node:crypto';
 import type { ClientCertificateMaterial } from './client-certificate.ts';
+import type { AwsMaterial } from './types/aws_sigv4/material.ts';
+import type { GitHubAppMaterial } from './types/github_app/material.ts';
+import type { GoogleServiceAccountMaterial } from './types/google_service_account/material.ts';
+import type { HmacKeyMaterial } from './types/hmac/material.ts';
 
-// Secret material per grant type, as `keyway secrets set` takes it and the store keeps it.
+export type { AwsMaterial, GitHubAppMaterial, GoogleServiceAccountMaterial, HmacKeyMaterial };
+
+// Secret material, as `keyway secrets set` takes it and the store keeps it: the shapes several
+// types share here (OAuth clients and tokens, a user and password), a type's own in its folder
+// (types/<type>/material.ts), all of them in one union.
 
 export interface OAuth2Material {
   clientId?: string | undefined;
@@ -35,32 +43,6 @@ export interface ClientCredentialsMaterial {
 export interface BasicMaterial {
   username: string;
   password: string;
-}
-/** An AWS access key (aws_sigv4): keyway signs with it, never sends it. */
-export interface AwsMaterial {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string | undefined;
-}
-/** An HMAC key (hmac): keyway signs with it, never sends it; the key id and passphrase go where the scheme says. */
-export interface HmacKeyMaterial {
-  key: string;
-  keyId?: string | undefined;
-  passphrase?: string | undefined;
-}
-/** A Google service account's JSON key (google_service_account): keyway signs assertions with it, never sends it. */
-export interface GoogleServiceAccountMaterial {
-  clientEmail: string;
-  privateKey: string;
-  privateKeyId?: string | undefined;
-  tokenUri: string;
-}
-/** A GitHub App's key (github_app): keyway signs app JWTs with it, never sends it. */
-export interface GitHubAppMaterial {
-  appId: string;
-  privateKey: string;
-  /** Absent: the app's only installation. */
-  installationId?: string | undefined;
 }
 export type SecretMaterial =
   | string

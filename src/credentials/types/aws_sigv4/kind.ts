@@ -1,7 +1,7 @@
 import type { Grant } from '../../grants.ts';
 import type { AwsSigning } from './signing/config.ts';
 import { awsSigV4Injector, refuseInjectSettings } from '../../injectors/index.ts';
-import type { AwsMaterial } from '../../material.ts';
+import type { AwsMaterial } from './material.ts';
 import { awsSigningOf } from './signing/config.ts';
 import { awsSigner } from './signing/signer.ts';
 import { blank, type GrantKind, objectUsable } from '../kind.ts';

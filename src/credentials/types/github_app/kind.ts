@@ -3,7 +3,7 @@ import { KeywayError } from '../../../errors/index.ts';
 import type { Grant } from '../../grants.ts';
 import { appEndpointsGuard } from './guard.ts';
 import { githubAppInjector, refuseInjectSettings } from '../../injectors/index.ts';
-import type { GitHubAppMaterial } from '../../material.ts';
+import type { GitHubAppMaterial } from './material.ts';
 import { githubMinter } from './minter.ts';
 import { blank, type GrantKind, issued, type OwnFields, type ObjectInput, objectUsable } from '../kind.ts';
 

@@ -1,7 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { requestUrl } from '../../../net/undici.ts';
-import type { GitHubAppMaterial } from '../../material.ts';
+import type { GitHubAppMaterial } from './material.ts';
 import type { MintContext, Minter } from '../../providers/minted-tokens.ts';
 import { safeOrigin, TokenEndpointError } from '../../providers/token-endpoint.ts';
 

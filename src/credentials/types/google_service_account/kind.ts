@@ -1,7 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { KeywayError } from '../../../errors/index.ts';
 import { bearerInjector, configuredInjector } from '../../injectors/index.ts';
-import type { GoogleServiceAccountMaterial } from '../../material.ts';
+import type { GoogleServiceAccountMaterial } from './material.ts';
 import { googleMinter } from './minter.ts';
 import { blank, type GrantKind, issued, type ObjectInput, objectUsable } from '../kind.ts';
 

@@ -1,6 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { GoogleServiceAccountMaterial } from '../../material.ts';
+import type { GoogleServiceAccountMaterial } from './material.ts';
 import type { Minter } from '../../providers/minted-tokens.ts';
 import { requestToken, safeOrigin } from '../../providers/token-endpoint.ts';
 

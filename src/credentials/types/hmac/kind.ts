@@ -1,6 +1,6 @@
 import { parseByteSize } from '../../../config/byte-size.ts';
 import { hmacInjector, refuseInjectSettings } from '../../injectors/index.ts';
-import type { HmacKeyMaterial } from '../../material.ts';
+import type { HmacKeyMaterial } from './material.ts';
 import { DEFAULT_MAX_SIGNED_BODY } from '../../signing/signer.ts';
 import { compileHmacScheme } from './signing/index.ts';
 import { hmacSigner } from './signer.ts';
