@@ -2,7 +2,7 @@ import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grants.ts';
 import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './types/aws_sigv4/role.ts';
-import type { MintedTokens } from './providers/minted-tokens.ts';
+import type { MintedToken, MintedTokens } from './providers/minted-tokens.ts';
 import { KINDS, type IssueContext, type MintWith, type OnBehalf, usableMaterial } from './types/index.ts';
 import type { TokenManager } from './providers/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
@@ -47,16 +47,15 @@ export const fetchesSecret = (grant: Grant): boolean => grant.secretCommand !== 
  * A minted grant's token (github_app, google_service_account), got with `mint` from its kind's
  * minter and what it mints for: the key only ever signs the assertion or app JWT; requests carry the token.
  */
-export function mintedToken(grant: Grant, material: SecretMaterial | undefined, mint: MintWith): Promise<{ token: string; refreshed: boolean }> {
+export function mintedToken(grant: Grant, material: SecretMaterial | undefined, mint: MintWith): Promise<MintedToken> {
   const minting = material !== undefined && usableMaterial(grant.type, material) ? KINDS[grant.type].mints?.token(grant, material, mint) : undefined;
   if (minting === undefined) throw noSecret(grant);
   return minting;
 }
 
-/** A fresh minted token in the same form as the refused one: Bearer on the API, Basic x-access-token on git, bound to the same key. */
+/** A fresh minted token in the same form as the refused one: Bearer on the API, Basic x-access-token on git. */
 function inTheFormOf(used: Credential, token: string): Credential {
   if (used.kind === 'basic') return { kind: 'basic', username: 'x-access-token', password: token };
-  if (used.kind === 'key') return { kind: 'key', key: used.key, token };
   return { kind: 'token', value: token };
 }
 
@@ -165,7 +164,7 @@ export class CredentialSource {
     if (mints !== undefined) {
       if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
       const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.token(grant, minter, spec));
-      return { credential: mints.credential(grant, minted.token, host), refreshed: minted.refreshed };
+      return { credential: mints.credential(grant, minted.token, host, minted.boundKey), refreshed: minted.refreshed };
     }
     return this.#fromMaterial(grant, material);
   }
@@ -199,7 +198,10 @@ export class CredentialSource {
       const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : used.kind === 'key' ? (used.token ?? '') : '';
       const material = await this.#material(grant);
       const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.afterRejection(grant, minter, spec, rejected));
-      return { credential: inTheFormOf(used, minted.token), refreshed: minted.refreshed };
+      // A token bound to a key: the new one with the key it is bound to; else the refused one's form.
+      const mints = KINDS[grant.type].mints!;
+      const credential = used.kind === 'key' ? mints.credential(grant, minted.token, undefined, minted.boundKey) : inTheFormOf(used, minted.token);
+      return { credential, refreshed: minted.refreshed };
     }
     if (fetchesSecret(grant)) {
       // The command runs again, or the source is asked again; `isRejected` knows the value refused.

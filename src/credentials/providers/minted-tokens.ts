@@ -19,6 +19,8 @@ export interface MintedState {
   /** What it was minted for (the Minter's fingerprint): a token for another key or scope is not used. */
   mintedFor: string;
   mintedAt: string;
+  /** The private key the token is bound to (DPoP), PKCS#8 DER in base64, sealed with it: minted with the token, never sent. */
+  boundKey?: string | undefined;
 }
 
 export const MINTED_PREFIX = 'minted:';
@@ -36,7 +38,7 @@ export interface Minter<Spec> {
   describe(spec: Spec): string;
   /** Everything a token depends on (key id, scopes, installation…), never a secret. */
   fingerprint(spec: Spec): string;
-  mint(spec: Spec, context: MintContext): Promise<{ accessToken: string; expiresAt: number }>;
+  mint(spec: Spec, context: MintContext): Promise<{ accessToken: string; expiresAt: number; boundKey?: string | undefined }>;
   /** How long before expiry the next one is minted. */
   mintBeforeMs: number;
   /** The hint a failure carries. */
@@ -57,6 +59,8 @@ export interface MintedOptions {
 export interface MintedToken {
   token: string;
   refreshed: boolean;
+  /** The key the token is bound to, where its minter made one (MintedState.boundKey). */
+  boundKey?: string | undefined;
 }
 
 export class MintedTokens {
@@ -108,7 +112,9 @@ export class MintedTokens {
       renewBeforeMs: minter.mintBeforeMs,
       fetch: async (now) => {
         const minted = await minter.mint(spec, { now, timeoutMs, dispatcher });
-        return { accessToken: minted.accessToken, expiresAt: minted.expiresAt, mintedFor, mintedAt: new Date(now).toISOString() };
+        const state: MintedState = { accessToken: minted.accessToken, expiresAt: minted.expiresAt, mintedFor, mintedAt: new Date(now).toISOString() };
+        if (minted.boundKey !== undefined) state.boundKey = minted.boundKey;
+        return state;
       },
       save: (draft, next) => draft.set(mintedStateId(grant.id), next),
       failed: (err) =>
@@ -132,5 +138,5 @@ export class MintedTokens {
 }
 
 function tokenOf({ state, renewed }: Renewed<MintedState>): MintedToken {
-  return { token: state.accessToken, refreshed: renewed };
+  return { token: state.accessToken, refreshed: renewed, boundKey: state.boundKey };
 }

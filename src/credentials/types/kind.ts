@@ -7,7 +7,7 @@ import type { Grant } from '../grants.ts';
 import type { IssuedCredential } from '../credential-source.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
-import type { Minter } from '../providers/minted-tokens.ts';
+import type { MintedToken, Minter } from '../providers/minted-tokens.ts';
 
 // What keyway asks of a credential type, in one shape; each type is one file beside this one, and
 // index.ts registers them in one record keyed by every type (a type left out does not compile).
@@ -123,14 +123,17 @@ export interface PublishedDocument {
 }
 
 /** Mints a token with a minter for a spec, single flight per grant (providers/minted-tokens.ts). */
-export type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<{ token: string; refreshed: boolean }>;
+export type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<MintedToken>;
 
 /** A type whose credential keyway mints from a key (a GitHub App's installation token, a service account's access token). */
 export interface MintedKind {
   /** Mints with `mint` from the grant's settings and key; undefined when the material is not this type's key. */
-  token(grant: Grant, material: SecretMaterial, mint: MintWith): Promise<{ token: string; refreshed: boolean }> | undefined;
-  /** How a minted token goes on a request to `host` (undefined: the host is not known). */
-  credential(grant: Grant, token: string, host: string | undefined): Credential;
+  token(grant: Grant, material: SecretMaterial, mint: MintWith): Promise<MintedToken> | undefined;
+  /**
+   * How a minted token goes on a request to `host` (undefined: the host is not known); `boundKey`:
+   * the key its minter bound it to, if any (MintedState.boundKey).
+   */
+  credential(grant: Grant, token: string, host: string | undefined, boundKey?: string): Credential;
 }
 
 export const noSettings = (): KindSettings => ({});
