@@ -38,8 +38,8 @@ export interface Grant {
    */
   readonly settings: object | undefined;
   /**
-   * Its type asks for one retry of a request, signed anew with the same credential, on this answer
-   * (a DPoP nonce the server wants): read on every answer to the grant's requests.
+   * Its type's reading of each answer to the grant's requests (it may learn from any: a DPoP
+   * nonce), and what to do about one: see RetryVerdict. Absent: keyway's default for every answer.
    */
   readonly retry: RetryAsk | undefined;
   /** A refusal its type makes before the agent's rules are judged (a GitHub App's own /app endpoints: only keyway mints). */
@@ -262,8 +262,16 @@ function secretExpiryOf(type: GrantType, material: SecretMaterial | undefined): 
   return material === undefined ? undefined : KINDS[type].expiresAt?.(material);
 }
 
-/** Whether an answer asks for one retry with the credential signed anew; `url` is the request's origin and path. */
-export type RetryAsk = (status: number, headers: IncomingHttpHeaders, url: string) => boolean;
+/**
+ * What to do with an answer, as a grant's type reads it: `same`, send the request once more with the
+ * same credential signed anew (a DPoP nonce the server asked for); `fresh`, once more with a new
+ * credential (a token the server no longer takes); `relay`, pass the answer on as it came;
+ * undefined, keyway's default (a 401 that does not ask for a scope gets a fresh credential).
+ */
+export type RetryVerdict = 'same' | 'fresh' | 'relay' | undefined;
+
+/** Reads an answer's head; `url` is the request's origin and path. */
+export type RetryAsk = (status: number, headers: IncomingHttpHeaders, url: string) => RetryVerdict;
 
 /** The request as a grant's guard reads it. */
 export interface GuardedRequest {

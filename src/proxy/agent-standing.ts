@@ -49,5 +49,13 @@ export function standingOf(signIn: SignIn, signedIn: Agent, agents: AgentTable, 
   if (identities?.mapAgain(signIn.iss, signIn.claims) !== signedIn.id) {
     return { revoked: `the identity this connection signed in with no longer maps to agent "${signedIn.id}"` };
   }
-  return { agent: { ...now, identity: signedIn.identity, identityExpiresAt: signedIn.identityExpiresAt, identityClaims: signIn.claims } };
+  return {
+    agent: {
+      ...now,
+      identity: signedIn.identity,
+      identityExpiresAt: signedIn.identityExpiresAt,
+      identityClaims: signIn.claims,
+      identityToken: signedIn.identityToken,
+    },
+  };
 }

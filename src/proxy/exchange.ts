@@ -216,7 +216,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       this.#withheldAnswer = undefined;
       // A secret command that printed the same value again (a source that holds it still): a replay would be refused the same way,
       // so the upstream's own 401 goes to the client as it came, and the upstream is not asked twice.
-      if (fetchesSecret(grant) && withheld !== undefined && sameCredential(again.credential, issued.credential)) {
+      if (!this.#retrySame && fetchesSecret(grant) && withheld !== undefined && sameCredential(again.credential, issued.credential)) {
         this.draft.event.refreshed = true;
         this.draft.event.replay = SKIPPED_SAME;
         await this.#send(this.outgoing!, NO_BODY, issued, false, grant, answerOnce(withheld));
@@ -282,10 +282,16 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
    * fresh token would lack it too, so the answer goes to the client with a re-consent hint instead.
    */
   withhold(status: number, headers: IncomingHttpHeaders): boolean {
-    if (!this.#withholding) return false;
+    // The grant's type reads every answer, the replay's and a streamed request's too (a nonce it learns).
     const retry = this.grant?.retry;
-    this.#retrySame = retry !== undefined && retry(status, headers, `${this.conn.scheme}://${formatAuthority(this.conn.target)}${this.requestPath}`);
-    return this.#retrySame || (status === 401 && !lacksScope(headers['www-authenticate']));
+    const verdict =
+      retry === undefined || this.issued === undefined
+        ? undefined
+        : retry(status, headers, `${this.conn.scheme}://${formatAuthority(this.conn.target)}${this.requestPath}`);
+    if (!this.#withholding) return false;
+    this.#retrySame = verdict === 'same';
+    if (verdict !== undefined) return verdict !== 'relay';
+    return status === 401 && !lacksScope(headers['www-authenticate']);
   }
 
   onHead(status: number): void {
@@ -295,7 +301,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       // Not replayed, but the token was refused all the same: refreshed now (single flight, as for
       // a replay), so the agent's next request carries a fresh one. A failure is the next request's.
       if (this.bodySwapped && this.grant && this.issued)
-        this.conn.issuing.credentials.afterRejection(this.grant, this.issued.credential).catch(() => undefined);
+        this.conn.issuing.credentials.afterRejection(this.grant, this.issued.credential, onBehalfOfAgent(this.conn.agent)).catch(() => undefined);
     }
   }
 

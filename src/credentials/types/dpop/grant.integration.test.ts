@@ -78,6 +78,7 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
     if (seenJti.has(String(claims['jti']))) return refuse('a proof seen before', 'invalid_dpop_proof');
     seenJti.add(String(claims['jti']));
     if (claims['nonce'] !== apiNonce) return refuse('no nonce, or an old one', 'use_dpop_nonce');
+    if (target.pathname === '/refuse-proof') return refuse('proof refused', 'invalid_dpop_proof');
     const facts = await introspect(token);
     if (!facts.active) return refuse('inactive token');
     if (facts.cnf?.jkt !== (await calculateJwkThumbprint(jwk))) return refuse('token bound to another key');
@@ -149,6 +150,8 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
     for (const text of texts) {
       expect(findLeak(text, SECRET), 'the client secret in an output').toBeUndefined();
       for (const token of seenTokens) expect(text.includes(token), 'a bound token in an output').toBe(false);
+      // No private key, in any form keyway holds one (a JWK's d, PEM, PKCS#8 DER in base64).
+      expect(text).not.toMatch(/"d"\s*:|PRIVATE KEY|MC4CAQAwBQYDK2Vw|MIGHAgEAMBMGByqGSM49/);
     }
     await proxy?.stop();
     api?.close();
@@ -209,16 +212,26 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
     });
   }
 
-  it('a token the API stops taking: keyway gets a new one, bound to the same key, and replays once', async () => {
+  it('a token the API stops taking (invalid_token): keyway gets a new one, bound to a new key, and replays once', async () => {
     revokeNext = true;
     const before = verdicts.length;
     const res = await request(`https://api.example.test:${port}/me`, { dispatcher: client });
     outputs.push(await res.body.text());
     expect(res.statusCode).toBe(200);
     expect(verdicts.slice(before).map((v) => v.why)).toEqual(['revoked token', 'bound and proved']);
-    // Every token the api grant used was bound to one key: the one derived from its client secret.
-    expect(new Set(thumbprints.slice(-2)).size).toBe(1);
+    // The new token came with a key of its own.
+    expect(new Set(thumbprints.slice(-2)).size).toBe(2);
     const line = await waitFor(() => proxy.auditLines().findLast((l) => l['grant'] === 'api' && l['status'] === 200 && l['path'] === '/me'), 'the audit line');
     expect(line).toMatchObject({ refreshed: true, replayed: true, signed: 'dpop' });
+  });
+
+  it('a 401 for any other reason (a proof the API refused): passed on as it came, the request sent once', async () => {
+    const before = verdicts.length;
+    const res = await request(`https://api.example.test:${port}/refuse-proof`, { dispatcher: client, method: 'POST', body: '{"n":2}' });
+    const text = await res.body.text();
+    outputs.push(text);
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('DPoP error="invalid_dpop_proof"');
+    expect(verdicts.slice(before).map((v) => v.why)).toEqual(['proof refused']);
   });
 });

@@ -1,21 +1,21 @@
-import { KeywayError } from '../../../errors/index.ts';
-import type { Grant } from '../../grants.ts';
+import { KeywayError, ProxyError } from '../../../errors/index.ts';
 import { noInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
 import { blank, type GrantKind, issued, objectUsable } from '../kind.ts';
-import { derivedDpopKey } from './key.ts';
+import { boundKeyOf } from './key.ts';
 import { dpopMinter } from './minter.ts';
-import { type DpopAlgorithm, type DpopKey, DpopNonces, nonceAsked } from './proof.ts';
+import { type DpopAlgorithm, dpopChallengeError, DpopNonces, nonceAsked } from './proof.ts';
 import { dpopSigner } from './signer.ts';
 
 // dpop: the grant's secret is the client keyway asks for tokens as ({"clientId","clientSecret"});
-// its tokens are bound to a key derived from that secret (key.ts), minted and renewed by keyway
-// (minter.ts), and every request carries a proof (signer.ts). An upstream that wants a nonce
-// (401 use_dpop_nonce) gets the request once more, proved with it (Grant.retry).
+// each token is bound to a new key keyway makes for it (key.ts), minted and renewed by keyway
+// (minter.ts), and every request carries a proof (signer.ts). How an API's 401 is met
+// (Grant.retry): `use_dpop_nonce`, once more with its nonce and the same token; `invalid_token`,
+// once more with a new token; any other (a proof it refused), passed on as it came.
 
 // The nonces each server gave (a nonce is the server's, whichever grant heard it), shared by the
-// signer (which sends them) and the retry (which learns them); for the process, not per table
-// build, since a token saved to the store rebuilds the tables.
+// signer (which sends them) and the retry (which learns them from every answer); for the process,
+// not per table build, since a token saved to the store rebuilds the tables.
 const nonces = new DpopNonces();
 
 interface DpopSettings {
@@ -28,10 +28,6 @@ const clientOf = (material: SecretMaterial | undefined): ClientCredentialsMateri
   typeof material === 'object' && 'clientId' in material && 'clientSecret' in material && typeof material.clientSecret === 'string'
     ? (material as ClientCredentialsMaterial)
     : undefined;
-
-function keyFor(grant: Grant, client: ClientCredentialsMaterial): DpopKey {
-  return derivedDpopKey(client.clientSecret, grant.id, (grant.settings as DpopSettings).alg);
-}
 
 export const dpop: GrantKind<'dpop'> = {
   type: 'dpop',
@@ -48,33 +44,31 @@ export const dpop: GrantKind<'dpop'> = {
     return noInjector();
   },
   describe: (g) => `header Authorization: DPoP {token}, DPoP: {proof} (${g.dpop.alg}; tokens from ${g.token_endpoint ?? '?'})`,
-  compile: (g) => {
-    return {
-      settings: { endpoint: g.token_endpoint ?? '', scopes: g.scopes ?? [], alg: g.dpop.alg } satisfies DpopSettings,
-      signer: dpopSigner(nonces),
-      retry: (status, headers, url) => {
-        nonces.heard(url, headers);
-        return nonceAsked(status, headers) !== undefined;
-      },
-    };
-  },
+  compile: (g) => ({
+    settings: { endpoint: g.token_endpoint ?? '', scopes: g.scopes ?? [], alg: g.dpop.alg } satisfies DpopSettings,
+    signer: dpopSigner(nonces),
+    retry: (status, headers, url) => {
+      nonces.heard(url, headers);
+      if (status !== 401) return undefined;
+      const error = dpopChallengeError(headers['www-authenticate']);
+      if (error === 'use_dpop_nonce') return nonceAsked(status, headers) === undefined ? 'relay' : 'same';
+      return error === 'invalid_token' ? 'fresh' : 'relay';
+    },
+  }),
   mints: {
     token: (grant, material, mint) => {
       const client = clientOf(material);
       if (client === undefined) return undefined;
-      const settings = grant.settings as DpopSettings;
-      return mint(dpopMinter, {
-        endpoint: settings.endpoint,
-        clientId: client.clientId,
-        clientSecret: client.clientSecret,
-        scopes: settings.scopes,
-        key: keyFor(grant, client),
-      });
+      const { endpoint, scopes, alg } = grant.settings as DpopSettings;
+      return mint(dpopMinter, { endpoint, clientId: client.clientId, clientSecret: client.clientSecret, scopes, alg });
     },
-    credential: (grant, token) => {
-      const client = clientOf(grant.material);
-      if (client === undefined) throw new KeywayError('usage', `grant "${grant.id}" has no client to bind its tokens to`);
-      return { kind: 'key', key: keyFor(grant, client).privateKey, token };
+    credential: (grant, token, _host, boundKey) => {
+      if (boundKey === undefined)
+        throw new ProxyError('token_refresh_failed', `grant "${grant.id}" holds a token with no key bound to it`, {
+          grant: grant.id,
+          hint: `keyway refresh ${grant.id}`,
+        });
+      return { kind: 'key', key: boundKeyOf(boundKey).privateKey, token };
     },
   },
   parsesConfigSecret: true,

@@ -1,18 +1,20 @@
 import type { Minter } from '../../providers/minted-tokens.ts';
 import { safeOrigin, TokenEndpointError } from '../../providers/token-endpoint.ts';
 import { requestUrl } from '../../../net/undici.ts';
-import { type DpopKey, DpopNonces, dpopProof, nonceAsked } from './proof.ts';
+import { boundKeyOf, newBoundKey } from './key.ts';
+import { type DpopAlgorithm, DpopNonces, dpopProof, nonceAsked } from './proof.ts';
 
-// A dpop grant's tokens: client credentials at the token endpoint, each call with a fresh proof
-// of the grant's key; a server that asks for a nonce (400 use_dpop_nonce) is asked once more with
-// it. Kept and renewed by MintedTokens (once per expiry across processes and replicas).
+// A dpop grant's tokens: client credentials at the token endpoint, each token bound to a new key
+// (key.ts) that proves the call; a server that asks for a nonce (400 use_dpop_nonce) is asked once
+// more with it. Kept with its key and renewed by MintedTokens (once per expiry across processes
+// and replicas).
 
 export interface DpopMint {
   readonly endpoint: string;
   readonly clientId: string;
   readonly clientSecret: string;
   readonly scopes: readonly string[];
-  readonly key: DpopKey;
+  readonly alg: DpopAlgorithm;
 }
 
 // The nonces token endpoints gave, per origin, for this process.
@@ -20,10 +22,12 @@ const tokenEndpointNonces = new DpopNonces();
 
 export const dpopMinter: Minter<DpopMint> = {
   describe: (spec) => `a DPoP-bound token from ${safeOrigin(spec.endpoint)}`,
-  fingerprint: (spec) => JSON.stringify(['dpop', spec.endpoint, spec.clientId, spec.scopes.join(' '), spec.key.thumbprint]),
+  fingerprint: (spec) => JSON.stringify(['dpop', spec.endpoint, spec.clientId, spec.scopes.join(' '), spec.alg]),
   mintBeforeMs: 60_000,
   hint: 'keyway retries with backoff; check the client, its scopes, and that the server issues DPoP-bound tokens',
   async mint(spec, { now, timeoutMs, dispatcher }) {
+    const boundKey = newBoundKey(spec.alg);
+    const key = boundKeyOf(boundKey);
     const call = async (nonce: string | undefined) => {
       const basic = Buffer.from(`${encodeURIComponent(spec.clientId)}:${encodeURIComponent(spec.clientSecret)}`).toString('base64');
       const form = new URLSearchParams({ grant_type: 'client_credentials' });
@@ -35,7 +39,7 @@ export const dpopMinter: Minter<DpopMint> = {
             authorization: `Basic ${basic}`,
             'content-type': 'application/x-www-form-urlencoded',
             accept: 'application/json',
-            dpop: await dpopProof(spec.key, { method: 'POST', url: spec.endpoint, nonce }, now),
+            dpop: await dpopProof(key, { method: 'POST', url: spec.endpoint, nonce }, now),
           },
           body: form.toString(),
           dispatcher,
@@ -77,6 +81,6 @@ export const dpopMinter: Minter<DpopMint> = {
       throw new TokenEndpointError('bad_response', `the token endpoint ${where} issued a ${String(parsed['token_type'])} token, not a DPoP-bound one`);
     }
     const expiresIn = Number(parsed['expires_in']);
-    return { accessToken: token, expiresAt: now + (Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600) * 1000 };
+    return { accessToken: token, expiresAt: now + (Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600) * 1000, boundKey };
   },
 };

@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { decodeProtectedHeader, EmbeddedJWK, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { DpopNonces, dpopKey, dpopProof, nonceAsked } from './proof.ts';
+import { DpopNonces, dpopChallengeError, dpopKey, dpopProof, nonceAsked } from './proof.ts';
 
 // DPoP proofs (RFC 9449) checked with jose's own verification against the key the proof embeds;
 // test/integration/dpop-proof.test.ts has an authorization server that enforces them take them.
@@ -13,7 +13,7 @@ describe('dpop: proofs', () => {
   ] as const) {
     it(`${name}: a proof carries htm, htu without the query, iat, a unique jti, the nonce and ath; signed by the embedded key`, async () => {
       const key = await dpopKey(pair().privateKey);
-      const proof = await dpopProof(key, { method: 'get', url: 'https://api.example.test/v1/items?limit=2#x', accessToken: 'at-123', nonce: 'n-1' });
+      const proof = await dpopProof(key, { method: 'GET', url: 'https://api.example.test/v1/items?limit=2#x', accessToken: 'at-123', nonce: 'n-1' });
       const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt' });
       expect(protectedHeader.jwk).toEqual(key.jwk);
       expect(protectedHeader.jwk).not.toHaveProperty('d');
@@ -45,5 +45,14 @@ describe('dpop: proofs', () => {
     nonces.heard('https://a.example.test/other', { 'dpop-nonce': 'two' });
     expect(nonces.get('https://a.example.test/x')).toBe('two');
     expect(nonces.get('https://b.example.test/x')).toBeUndefined();
+  });
+
+  it("reads the DPoP challenge's error among several challenges and fields, and no other scheme's", () => {
+    expect(dpopChallengeError('DPoP error="use_dpop_nonce", error_description="x"')).toBe('use_dpop_nonce');
+    expect(dpopChallengeError('Bearer error="invalid_token", DPoP algs="ES256", error="use_dpop_nonce"')).toBe('use_dpop_nonce');
+    expect(dpopChallengeError('Bearer error="use_dpop_nonce"')).toBeUndefined();
+    expect(dpopChallengeError(['Bearer realm="a"', 'DPoP error=invalid_token'])).toBe('invalid_token');
+    expect(dpopChallengeError('DPoP realm="a, b", error="invalid_dpop_proof"')).toBe('invalid_dpop_proof');
+    expect(dpopChallengeError(undefined)).toBeUndefined();
   });
 });

@@ -39,7 +39,7 @@ export interface ProofFor {
 /** A fresh proof for one request. */
 export function dpopProof(key: DpopKey, proof: ProofFor, now = Date.now()): Promise<string> {
   const url = new URL(proof.url);
-  const claims: Record<string, unknown> = { htm: proof.method.toUpperCase(), htu: `${url.origin}${url.pathname}`, jti: randomUUID() };
+  const claims: Record<string, unknown> = { htm: proof.method, htu: `${url.origin}${url.pathname}`, jti: randomUUID() };
   if (proof.accessToken !== undefined) claims['ath'] = createHash('sha256').update(proof.accessToken).digest('base64url');
   if (proof.nonce !== undefined) claims['nonce'] = proof.nonce;
   return new SignJWT(claims)
@@ -56,12 +56,37 @@ export function dpopProof(key: DpopKey, proof: ProofFor, now = Date.now()): Prom
 export function nonceAsked(status: number, headers: Readonly<Record<string, string | string[] | undefined>>, body?: string): string | undefined {
   const nonce = one(headers['dpop-nonce']);
   if (nonce === undefined || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(nonce)) return undefined;
-  if (status === 401) return /(?:^|[\s,])error="?use_dpop_nonce"?/.test(one(headers['www-authenticate']) ?? '') ? nonce : undefined;
+  if (status === 401) return dpopChallengeError(headers['www-authenticate']) === 'use_dpop_nonce' ? nonce : undefined;
   if (status === 400 && body !== undefined) {
     try {
       return (JSON.parse(body) as { error?: unknown }).error === 'use_dpop_nonce' ? nonce : undefined;
     } catch {
       return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The `error` of the DPoP challenge among an answer's WWW-Authenticate fields (RFC 9449 7.1: one
+ * field may hold several challenges, and several fields may come), or undefined without one.
+ */
+export function dpopChallengeError(field: string | readonly string[] | undefined): string | undefined {
+  const values = field === undefined ? [] : typeof field === 'string' ? [field] : field;
+  for (const value of values) {
+    // Commas outside quotes part the challenges' pieces; a piece that starts with a scheme (a token
+    // and a space) begins a new challenge, the others are its parameters.
+    let inDpop = false;
+    for (const piece of value.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? []) {
+      const scheme = /^\s*([!#$%&'*+.^_`|~\w-]+)(?:\s+|$)(?![=])/.exec(piece);
+      let params = piece;
+      if (scheme && !/^\s*[!#$%&'*+.^_`|~\w-]+\s*=/.test(piece)) {
+        inDpop = scheme[1]!.toLowerCase() === 'dpop';
+        params = piece.slice(scheme[0].length);
+      }
+      if (!inDpop) continue;
+      const error = /(?:^|\s)error\s*=\s*(?:"([^"]*)"|([!#$%&'*+.^_`|~\w-]+))/i.exec(params);
+      if (error) return error[1] ?? error[2];
     }
   }
   return undefined;
