@@ -1,3 +1,4 @@
+import type { Grant } from '../credentials/grants.ts';
 // What the admin routes are given by the composition root (src/app/): the shared services and the
 // running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
 
@@ -43,6 +44,8 @@ export interface AdminDeps {
   services: Services;
   /** The agent table in force (swapped whole when the store changes). */
   agents: () => AgentTable;
+  /** The grants in force, as the proxy uses them: the router of the table in force (one object per table build). */
+  grants: () => { list(): readonly Grant[] };
   /** The proxied requests' sink: its health is the audit log's. */
   audit: AuditSink;
   /** The audit writer itself, for the admin lines (not proxied requests: `keyway status` does not count them). */

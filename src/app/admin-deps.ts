@@ -22,6 +22,7 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
   return {
     services,
     agents: () => live.tables.agents,
+    grants: () => live.tables.router,
     audit,
     adminAudit: auditWriter,
     activity: () => ({ pid: process.pid, started_at: parts.startedAt, requests: audit.requests, refused: audit.refused, minutes: audit.recent.snapshot() }),

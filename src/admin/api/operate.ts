@@ -2,7 +2,6 @@
 // config reload, and this API's own description.
 
 import { listGrants } from '../../credentials/grant-listing.ts';
-import { buildGrants } from '../../credentials/grants.ts';
 import { publishedDocument } from '../../credentials/types/index.ts';
 import { AdminError } from '../../errors/index.ts';
 import type { AdminDeps } from '../deps.ts';
@@ -11,6 +10,10 @@ import { readinessAnswer, sendMetrics } from '../operate-routes.ts';
 import type { Route } from '../router.ts';
 
 const TAGS = ['operate'];
+
+type PublishedBody = { mediaType: string; body: unknown };
+/** Published documents, per grant table (a table is swapped whole when the config or store changes). */
+const documents = new WeakMap<object, Map<string, PublishedBody | null>>();
 
 /** `routes()` gives the whole table, for /api/openapi.json (it describes itself too). */
 export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): Route[] {
@@ -45,10 +48,18 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
       },
       handle: (ctx) => {
         const name = ctx.params['document'] ?? '';
-        const grants = buildGrants(deps.oauth.config(), deps.services.store, deps.env).values();
-        const published = publishedDocument(name, grants);
-        if (published === undefined) throw new AdminError('not_found', `no document ${name.slice(0, 80)} is published here`);
-        return { status: 200, body: published.body, headers: { 'content-type': published.mediaType, 'cache-control': 'max-age=300' } };
+        // Made from the grants the proxy signs with, once per table build (the route is open: no work per caller).
+        const table = deps.grants();
+        let made = documents.get(table)?.get(name);
+        if (made === undefined) {
+          made = publishedDocument(name, table.list()) ?? null;
+          const forTable = documents.get(table) ?? new Map<string, PublishedBody | null>();
+          // Bounded: a caller naming documents that do not exist grows nothing past this.
+          if (forTable.size < 16) forTable.set(name, made);
+          documents.set(table, forTable);
+        }
+        if (made === null) throw new AdminError('not_found', 'no credential type publishes a document of that name here');
+        return { status: 200, body: made.body, headers: { 'content-type': made.mediaType, 'cache-control': 'max-age=300' } };
       },
     },
     {
