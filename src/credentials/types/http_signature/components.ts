@@ -1,4 +1,14 @@
-import { parseItem, serializeDictionary, parseDictionary, type Item, type InnerList } from 'structured-headers';
+import {
+  parseItem,
+  serializeDictionary,
+  parseDictionary,
+  parseList,
+  serializeList,
+  serializeItem,
+  serializeInnerList,
+  type Item,
+  type InnerList,
+} from 'structured-headers';
 
 // RFC 9421 section 2: the components a signature covers, and each one's value as the signature
 // base writes it. Derived components (@method, @authority, …) come from the request line and its
@@ -60,13 +70,13 @@ export function componentValue(request: SignedRequest, component: Component): st
   const path = q === -1 ? request.target : request.target.slice(0, q);
   switch (component.name) {
     case '@method':
-      return request.method.toUpperCase();
+      return request.method; // as sent: a method is case-sensitive (RFC 9421 2.2.1)
     case '@authority':
-      return request.authority.toLowerCase();
+      return authorityOf(request);
     case '@scheme':
       return request.scheme;
     case '@target-uri':
-      return `${request.scheme}://${request.authority.toLowerCase()}${request.target}`;
+      return `${request.scheme}://${authorityOf(request)}${request.target}`;
     case '@request-target':
       return request.target;
     case '@path':
@@ -82,10 +92,36 @@ export function componentValue(request: SignedRequest, component: Component): st
   if (typeof key === 'string') {
     const member = parseDictionary(value).get(key);
     if (member === undefined) throw new Error(`the ${component.name} header has no member ${key}`);
-    return serializeDictionary(new Map([[key, member]])).slice(key.length + 1);
+    // The member's value as a structured field writes it (RFC 9421 2.1.2): a boolean true is ?1.
+    return Array.isArray(member[0]) ? serializeInnerList(member as InnerList) : serializeItem(member as Item);
   }
-  if (component.params.get('sf') === true) return serializeDictionary(parseDictionary(value));
+  if (component.params.get('sf') === true) return reserialized(component.name, value);
   return value;
+}
+
+/** The authority, lower case, without the scheme's default port (RFC 9421 2.2.3). */
+function authorityOf(request: SignedRequest): string {
+  const authority = request.authority.toLowerCase();
+  const port = request.scheme === 'https' ? ':443' : ':80';
+  return authority.endsWith(port) ? authority.slice(0, -port.length) : authority;
+}
+
+/**
+ * A structured field serialised anew (sf): read as a dictionary, else a list, else an item, in
+ * that order (a field that parses as one does not parse as an earlier one with the same meaning).
+ */
+function reserialized(name: string, value: string): string {
+  try {
+    return serializeDictionary(parseDictionary(value));
+  } catch {}
+  try {
+    return serializeList(parseList(value));
+  } catch {}
+  try {
+    return serializeItem(parseItem(value));
+  } catch {
+    throw new Error(`the ${name} header is not a structured field`);
+  }
 }
 
 export type { InnerList };

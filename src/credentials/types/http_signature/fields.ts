@@ -41,8 +41,11 @@ export const httpSignature = {
   },
   secretRequired: false,
   noInject: 'an http_signature grant signs each request; it has no inject settings',
-  configCheck(grant, fail) {
-    if (grant['sign'] === undefined) fail('sign', 'an http_signature grant needs sign: {alg, components}');
+  check(grant, fail) {
+    const sign = grant['sign'] as { components?: readonly string[]; signature_agent?: string } | undefined;
+    if (sign === undefined) fail('sign', 'an http_signature grant needs sign: {alg, components}');
+    else if (sign.components?.some((c) => c.replace(/"/g, '').startsWith('signature-agent')) && sign.signature_agent === undefined)
+      fail('sign', 'sign.components covers signature-agent: set sign.signature_agent, the URL keyway sends there');
   },
 } satisfies GrantTypeFields<'http_signature'>;
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createVerifier, httpbis } from 'http-message-signatures';
-import { ProxyAgent, request } from 'undici';
+import { Agent, ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verify as verifyWebBotAuth } from 'web-bot-auth';
 import { verifierFromJWK } from 'web-bot-auth/crypto';
@@ -78,6 +78,7 @@ describe('http_signature grants: keyway signs each request (RFC 9421)', () => {
   let api: Awaited<ReturnType<typeof startVerifyingApi>>;
   let proxy: TestProxy;
   let client: ProxyAgent;
+  const directClient = new Agent({ connect: { ca: TLS_FIXTURES.ca, servername: 'api.example.test' } });
   const outputs: string[] = [];
   const keys = [pem(ed.privateKey), pem(p256.privateKey), pem(stranger.privateKey)];
 
@@ -96,6 +97,7 @@ describe('http_signature grants: keyway signs each request (RFC 9421)', () => {
           ed: { type: 'http_signature', domains: ['api.example.test'], secret: 'env:ED_KEY', sign: sign('ed25519', 'ed-key', { nonce: true }) },
           p256: { type: 'http_signature', domains: ['other.example.test'], secret: 'env:P256_KEY', sign: sign('ecdsa-p256-sha256', 'p256-key') },
           wrong: { type: 'http_signature', domains: ['bad.example.test'], secret: 'env:STRANGER_KEY', sign: sign('ed25519', 'ed-key') },
+          mismatch: { type: 'http_signature', domains: ['slow.example.test'], secret: 'env:ED_KEY', sign: sign('ecdsa-p256-sha256', 'ed-key') },
           bot: {
             type: 'http_signature',
             domains: ['tunnel.example.test'],
@@ -110,6 +112,7 @@ describe('http_signature grants: keyway signs each request (RFC 9421)', () => {
 
   afterAll(async () => {
     await client?.close();
+    await directClient.close();
     const audit = readFileSync(proxy.auditPath, 'utf8');
     for (const text of [audit, ...outputs, ...proxy.logs])
       for (const key of keys) expect(findLeak(text, key.split('\n')[1]!), 'a key in an output').toBeUndefined();
@@ -150,11 +153,37 @@ describe('http_signature grants: keyway signs each request (RFC 9421)', () => {
     expect(JSON.parse(text).why).toMatch(/refused|verif|invalid/i);
   });
 
-  it('a body changed after signing would not verify: the signed digest is of the bytes sent', async () => {
+  it('what keyway signed is what was sent: the same signature over a changed body, path or method is refused by the API', async () => {
     const before = api.checked.length;
     const { status } = await call('api.example.test', '/v1/upload', 'x'.repeat(100_000));
     expect(status).toBe(200);
-    expect(api.checked[before]!.headers['content-digest']).toMatch(/^sha-256=:/);
+    const signed = api.checked[before]!.headers;
+    expect(signed['content-digest']).toMatch(/^sha-256=:/);
+    const headers = Object.fromEntries(['host', 'content-type', 'content-digest', 'signature', 'signature-input'].map((name) => [name, String(signed[name])]));
+    // Straight to the API, keyway's headers as they came: the bytes it signed verify, others not.
+    const direct = async (method: string, path: string, body: string) => {
+      const res = await request(`https://127.0.0.1:${api.port}${path}`, { dispatcher: directClient, method: method as 'POST', headers, body });
+      return { status: res.statusCode, why: (JSON.parse(await res.body.text()) as { why: string }).why };
+    };
+    expect(await direct('POST', '/v1/upload', 'x'.repeat(100_000))).toEqual({ status: 200, why: 'verified' });
+    expect(await direct('POST', '/v1/upload', `${'x'.repeat(99_999)}y`)).toEqual({ status: 401, why: 'digest mismatch' });
+    expect((await direct('POST', '/v1/other', 'x'.repeat(100_000))).status).toBe(401);
+    expect((await direct('PUT', '/v1/upload', 'x'.repeat(100_000))).status).toBe(401);
+  });
+
+  it("an agent's own Signature-Agent is dropped, never signed; a key that is not sign.alg's is refused", async () => {
+    const before = api.checked.length;
+    const res = await request(`https://api.example.test:${api.port}/`, { dispatcher: client, headers: { 'signature-agent': '"https://evil.example.test"' } });
+    outputs.push(await res.body.text());
+    expect(res.statusCode).toBe(200);
+    expect(api.checked[before]!.headers['signature-agent']).toBeUndefined();
+    const mismatch = await request(`https://slow.example.test:${api.port}/`, { dispatcher: client });
+    const text = await mismatch.body.text();
+    outputs.push(text);
+    expect(mismatch.statusCode).toBe(401);
+    expect(mismatch.headers['x-keyway-error']).toBe('grant_no_secret');
+    expect(text).toMatch(/signs with ecdsa-p256-sha256, and its key is Ed25519/);
+    expect(api.checked.length).toBe(before + 1);
   });
 
   it('Web Bot Auth: the tag, Signature-Agent and the key thumbprint as keyid, verified by web-bot-auth', async () => {

@@ -3,7 +3,7 @@ import { httpbis, createVerifier } from 'http-message-signatures';
 import { describe, expect, it } from 'vitest';
 import { verify as verifyWebBotAuth } from 'web-bot-auth';
 import { verifierFromJWK } from 'web-bot-auth/crypto';
-import { parseComponent, type SignedRequest } from './components.ts';
+import { componentValue, parseComponent, type SignedRequest } from './components.ts';
 import { jwkThumbprint, keyDirectory, publicJwk } from './directory.ts';
 import { contentDigest, type SignatureAlgorithm, type SignatureFields, signRequest } from './sign.ts';
 
@@ -84,5 +84,24 @@ describe('http_signature: RFC 9421 signatures', () => {
     expect(() => signRequest(request(), { privateKey, alg: 'ed25519', keyid: 'k' }, { components: [parseComponent('x-missing')] })).toThrow(
       /no x-missing header/,
     );
+  });
+
+  it('writes values as RFC 9421 says: the method as sent, the authority without its default port, a boolean member as ?1, sf anew', () => {
+    const req: SignedRequest = {
+      method: 'GET',
+      scheme: 'https',
+      authority: 'API.example.test:443',
+      target: '/x',
+      headers: { 'example-dict': 'a=1, b, c=(1 2)', 'example-list': 'x,  y', 'example-item': '  "v"' },
+    };
+    const value = (text: string) => componentValue(req, parseComponent(text));
+    expect(value('@authority')).toBe('api.example.test');
+    expect(value('@target-uri')).toBe('https://api.example.test/x');
+    expect(componentValue({ ...req, authority: 'api.example.test:8443' }, parseComponent('@authority'))).toBe('api.example.test:8443');
+    expect(value('"example-dict";key="a"')).toBe('1');
+    expect(value('"example-dict";key="b"')).toBe('?1');
+    expect(value('"example-dict";key="c"')).toBe('(1 2)');
+    expect(value('"example-list";sf')).toBe('x, y');
+    expect(value('"example-item";sf')).toBe('"v"');
   });
 });

@@ -40,6 +40,17 @@ export function httpSigner(signing: HttpSigning): RequestSigner<undefined> {
     plan: () => undefined,
     async sign(ctx, body, _plan, credential) {
       if (credential.kind !== 'key') throw new ProxyError('internal_error', `grant "${ctx.grantId}" has no key to sign with`);
+      const keyType = credential.key.asymmetricKeyType === 'ed25519' ? 'ed25519' : 'ecdsa-p256-sha256';
+      if (keyType !== signing.alg) {
+        throw new ProxyError(
+          'grant_no_secret',
+          `grant "${ctx.grantId}" signs with ${signing.alg}, and its key is ${keyType === 'ed25519' ? 'Ed25519' : 'P-256'}`,
+          {
+            grant: ctx.grantId,
+            hint: `set sign.alg to ${keyType}, or set a ${signing.alg} key with keyway secrets set ${ctx.grantId}`,
+          },
+        );
+      }
       let out: SigningBody = body;
       const { outgoing } = ctx;
       if (digests) {
@@ -48,7 +59,9 @@ export function httpSigner(signing: HttpSigning): RequestSigner<undefined> {
         if (body.kind === 'streamed') out = { kind: 'kept', body: bytes };
         outgoing.headers['content-digest'] = contentDigest(bytes);
       }
+      // Only keyway names where its key is published: an agent's own Signature-Agent never goes under keyway's signature.
       if (signing.signatureAgent !== undefined) outgoing.headers['signature-agent'] = signing.signatureAgent;
+      else delete outgoing.headers['signature-agent'];
       delete outgoing.headers['signature'];
       delete outgoing.headers['signature-input'];
       let fields: ReturnType<typeof signRequest>;
