@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exchangeForm, ExchangeRefused, readExchanged, subjectOf, TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from './exchange.ts';
+import { exchangeForm, ExchangeRefused, NO_EXPIRY_MS, readExchanged, subjectOf, TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from './exchange.ts';
 import { ExchangedTokens } from './exchanged-tokens.ts';
 
 // The RFC 8693 request and answer, and the cache's clock; test/integration/token-exchange-core.test.ts
@@ -26,11 +26,18 @@ describe('token_exchange: the request, the answer, the cache', () => {
       ['actor_token', 'act'],
       ['actor_token_type', TOKEN_TYPES.access_token],
     ]);
-    expect(readExchanged(200, '{"access_token":"t","token_type":"Bearer","expires_in":60,"issued_token_type":"urn:x"}', 1_000)).toMatchObject({
+    expect(readExchanged(200, `{"access_token":"t","token_type":"Bearer","expires_in":60,"issued_token_type":"${TOKEN_TYPES.jwt}"}`, 1_000)).toMatchObject({
       accessToken: 't',
       expiresAt: 61_000,
-      issuedTokenType: 'urn:x',
+      issuedTokenType: TOKEN_TYPES.jwt,
     });
+    // No expires_in: held five minutes at most. Not a bearer access token: refused, not sent as one.
+    expect(readExchanged(200, '{"access_token":"t","token_type":"bearer"}', 1_000).expiresAt).toBe(1_000 + NO_EXPIRY_MS);
+    expect(() => readExchanged(200, '{"access_token":"t","token_type":"N_A"}')).toThrow(/not a bearer token/);
+    expect(() => readExchanged(200, '{"access_token":"t","token_type":"DPoP"}')).toThrow(/not a bearer token/);
+    expect(() => readExchanged(200, `{"access_token":"t","token_type":"Bearer","issued_token_type":"${TOKEN_TYPES.refresh_token}"}`)).toThrow(
+      /not an access token/,
+    );
     const refused = (() => {
       try {
         readExchanged(400, '{"error":"invalid_target","error_description":"no such audience"}');

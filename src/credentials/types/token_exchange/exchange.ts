@@ -37,12 +37,15 @@ export function exchangeForm(request: ExchangeRequest): URLSearchParams {
   return form;
 }
 
+/** How long a token whose answer named no lifetime is held before it is exchanged again. */
+export const NO_EXPIRY_MS = 5 * 60_000;
+
 export interface Exchanged {
   readonly accessToken: string;
   readonly issuedTokenType: string;
   readonly tokenType: string;
-  /** Epoch ms; undefined when the answer gave no expires_in. */
-  readonly expiresAt: number | undefined;
+  /** Epoch ms (NO_EXPIRY_MS from now when the answer gave no expires_in). */
+  readonly expiresAt: number;
   readonly scope: string | undefined;
 }
 
@@ -74,12 +77,21 @@ export function readExchanged(status: number, body: string, now = Date.now()): E
   }
   const token = answer['access_token'];
   if (typeof token !== 'string' || token === '') throw new ExchangeRefused(status, 'no_token', 'the answer carries no access_token');
+  // keyway sends what it gets as a bearer token: one of another kind (N_A: not an access token; DPoP:
+  // bound to a key keyway does not hold) would be refused upstream, or sent where it means something else.
+  const tokenType = answer['token_type'];
+  if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer')
+    throw new ExchangeRefused(status, 'not_bearer', 'the issued token is not a bearer token');
+  const issuedType = typeof answer['issued_token_type'] === 'string' ? answer['issued_token_type'] : TOKEN_TYPES.access_token;
+  if (issuedType !== TOKEN_TYPES.access_token && issuedType !== TOKEN_TYPES.jwt)
+    throw new ExchangeRefused(status, 'not_access_token', 'the issued token is not an access token');
   const expiresIn = answer['expires_in'];
   return {
     accessToken: token,
-    issuedTokenType: typeof answer['issued_token_type'] === 'string' ? answer['issued_token_type'] : TOKEN_TYPES.access_token,
-    tokenType: typeof answer['token_type'] === 'string' ? answer['token_type'] : 'Bearer',
-    expiresAt: typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn >= 0 ? now + expiresIn * 1000 : undefined,
+    issuedTokenType: issuedType,
+    tokenType,
+    // No expires_in: held for NO_EXPIRY_MS at most, then exchanged again.
+    expiresAt: now + (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn >= 0 ? expiresIn * 1000 : NO_EXPIRY_MS),
     scope: typeof answer['scope'] === 'string' ? answer['scope'] : undefined,
   };
 }

@@ -29,6 +29,7 @@ export class ExchangedTokens {
   static keyOf(request: ExchangeRequest): string {
     const what = JSON.stringify([
       request.subjectToken,
+      request.subjectTokenType,
       request.audience ?? [],
       request.resource ?? [],
       request.scope ?? [],
@@ -41,7 +42,7 @@ export class ExchangedTokens {
   async get(request: ExchangeRequest): Promise<ExchangedToken> {
     const key = ExchangedTokens.keyOf(request);
     const held = this.#held.get(key);
-    if (held !== undefined && (held.expiresAt === undefined || held.expiresAt - this.#skewMs > this.#now())) return { token: held, exchanged: false };
+    if (held !== undefined && held.expiresAt - this.#skewMs > this.#now()) return { token: held, exchanged: false };
     const running = this.#inFlight.get(key);
     if (running !== undefined) return { token: await running, exchanged: false };
     const exchange = this.#exchange(request).then(

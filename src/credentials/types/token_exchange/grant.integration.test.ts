@@ -34,6 +34,7 @@ describe('token_exchange grants: one agent fleet acting for many end users', () 
   let apiPort = 0;
   let proxy: TestProxy;
   let exchanges = 0;
+  let apiCalls = 0;
   const issuedTokens: string[] = [];
   const subjectTokens: string[] = [];
   const outputs: string[] = [];
@@ -92,6 +93,7 @@ describe('token_exchange grants: one agent fleet acting for many end users', () 
     );
     // The API: every token introspected at the authorization server; the answer names its subject.
     api = createServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, async (req, res) => {
+      apiCalls++;
       const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
       const answer = await fetch(`${auth.issuer}/token/introspection`, {
         method: 'POST',
@@ -187,7 +189,9 @@ describe('token_exchange grants: one agent fleet acting for many end users', () 
 
   it('a subject token the authorization server refuses (signed with another key): 502 token_refresh_failed, nothing sent upstream', async () => {
     const alice = await asUser('carol@example.test');
+    const calls = apiCalls;
     const refused = await callAs(alice, 'other.example.test');
+    expect(apiCalls, 'nothing sent upstream').toBe(calls);
     expect(refused.status, refused.text).toBe(502);
     expect(refused.code).toBe('token_refresh_failed');
     expect(refused.text).toMatch(/invalid_grant/);
@@ -195,10 +199,37 @@ describe('token_exchange grants: one agent fleet acting for many end users', () 
 
   it('an agent that signed in with a key, not an identity token: refused before any exchange', async () => {
     const before = exchanges;
+    const calls = apiCalls;
     const robot = await callAs(`Basic ${Buffer.from(`robot:${CANARY}-robot-key`).toString('base64')}`);
     expect(robot.status).toBe(401);
     expect(robot.code).toBe('grant_no_secret');
     expect(robot.text).toMatch(/identity token/);
     expect(exchanges).toBe(before);
+    expect(apiCalls).toBe(calls);
+  });
+
+  it('a connection kept open across a table rebuild (a store change) still acts for its user', async () => {
+    const dave = await asUser('dave@example.test');
+    const client = new ProxyAgent({ uri: proxy.url, token: dave, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    try {
+      const first = await request(`https://api.example.test:${apiPort}/me`, { dispatcher: client });
+      expect(JSON.parse(await first.body.text())).toEqual({ sub: 'dave@example.test' });
+      const reloads = proxy.logs.filter((l) => l.includes('store changed')).length;
+      const added = await proxy.cli(
+        ['grants', 'add', 'unrelated', '--type', 'bearer', '--domains', 'unrelated.example.test', '--secret-stdin'],
+        `${CANARY}-unrelated`,
+      );
+      outputs.push(added.stdout, added.stderr);
+      expect(added.code, added.stderr).toBe(0);
+      // The running proxy takes the new grant from the store: its tables are built anew.
+      await waitFor(() => proxy.logs.filter((l) => l.includes('store changed')).length > reloads || undefined, 'the tables rebuilt');
+      const second = await request(`https://api.example.test:${apiPort}/me`, { dispatcher: client });
+      const text = await second.body.text();
+      outputs.push(text);
+      expect(second.statusCode, text).toBe(200);
+      expect(JSON.parse(text)).toEqual({ sub: 'dave@example.test' });
+    } finally {
+      await client.close();
+    }
   });
 });

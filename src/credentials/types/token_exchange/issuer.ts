@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { readSecretRef, type SecretRef } from '../../../config/secret-ref.ts';
 import { ProxyError } from '../../../errors/index.ts';
 import { requestUrl } from '../../../net/undici.ts';
@@ -22,6 +23,10 @@ export interface ExchangeSettings {
   readonly scope: readonly string[];
   readonly requestedTokenType: string | undefined;
 }
+
+// A configured subject token, read at most once a minute: a file rewritten by its issuer is seen
+// within that, and no request reads the disk.
+const configuredSubjects = new LRUCache<string, string>({ max: 64, ttl: 60_000 });
 
 /** One cache per grant and client, reaching the endpoint with the latest context it was given. */
 interface GrantCache {
@@ -108,11 +113,22 @@ function subjectToken(grant: Grant, settings: ExchangeSettings, forWhom: OnBehal
     }
     return forWhom.identityToken;
   }
-  try {
-    return readSecretRef(settings.subject, context.env, context.home).trim();
-  } catch (err) {
-    throw new ProxyError('grant_no_secret', `grant "${grant.id}"'s subject token: ${(err as Error).message}`, { grant: grant.id });
+  const ref = settings.subject;
+  const key = JSON.stringify(ref);
+  let token = configuredSubjects.get(key);
+  if (token === undefined) {
+    try {
+      token = readSecretRef(ref, context.env, context.home).trim();
+    } catch {
+      // Not the reader's words: they name a path or a variable, and the agent reads this.
+      throw new ProxyError('grant_no_secret', `grant "${grant.id}"'s subject token cannot be read`, {
+        grant: grant.id,
+        hint: `check grants.${grant.id}.subject.secret (keyway doctor reads it)`,
+      });
+    }
+    configuredSubjects.set(key, token);
   }
+  return token;
 }
 
 function requestOf(grant: Grant, settings: ExchangeSettings, forWhom: OnBehalf, context: IssueContext): ExchangeRequest {
