@@ -1,5 +1,7 @@
 import { unknownSubcommand } from '../did-you-mean.ts';
+import type { z } from 'zod';
 import { GRANT_TYPES } from '../../config/index.ts';
+import { GRANT_TYPE_FIELDS } from '../../credentials/types/fields.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
 import { setSecretCommand } from '../../credentials/grant-display.ts';
 import { addGrant, removeGrant, showGrant, updateGrant } from '../../operations/grants.ts';
@@ -20,6 +22,7 @@ keyway grants add ID --type T --domains D[,D…] [--header H --format F | --quer
 keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]] [--region R] [--service S]
 keyway grants add ID --type hmac --domains D[,D…] (--sign-preset NAME | --sign JSON) [--secret-stdin]
 keyway grants add ID --type google_service_account --domains D[,D…] --scopes S[,S…] [--subject EMAIL] [--secret-stdin]
+keyway grants add ID --type T --domains D[,D…] [--KEY VALUE]… [--secret-stdin]   (a type's own keys: --token-endpoint, --audience, --dpop JSON, …)
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
                      [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--mcp-path P[,P…]] [--json]
 
@@ -50,6 +53,41 @@ Two grants whose domains overlap are told apart per request by the agent's bindi
 
 const ACTIONS = ['list', 'show', 'add', 'set', 'rm'] as const;
 
+/** The flags named above for a type's own keys; every other key of a type is a flag of its own name. */
+const NAMED_KEYS = new Set(['region', 'service', 'sign', 'scopes', 'subject']);
+const flagOf = (key: string): string => key.replace(/_/g, '-');
+const TYPE_KEYS = [...new Set(GRANT_TYPES.flatMap((type) => Object.keys(GRANT_TYPE_FIELDS[type].shape)))].filter((key) => !NAMED_KEYS.has(key));
+const TYPE_FLAGS = Object.fromEntries(TYPE_KEYS.map((key) => [flagOf(key), { type: 'string' as const }]));
+
+/**
+ * A type's own keys given as flags (--token-endpoint URL, --audience A, --dpop '{"alg":"EdDSA"}'):
+ * JSON where the value is an object or list, a comma-separated list where the key takes one, else
+ * the text. The operation checks them against the type's fields, as the config's and the API's are.
+ */
+function typeFlags(args: Args, type: string | undefined): Record<string, unknown> {
+  const shape = (GRANT_TYPE_FIELDS as Record<string, { shape: Record<string, z.ZodType> }>)[type ?? '']?.shape;
+  const out: Record<string, unknown> = {};
+  for (const key of TYPE_KEYS) {
+    const text = args.string(flagOf(key));
+    if (text === undefined) continue;
+    if (shape?.[key] === undefined)
+      throw usageError(
+        `--${flagOf(key)} is not a ${type ?? 'grant'} grant's (it belongs to ${GRANT_TYPES.filter((t) => key in GRANT_TYPE_FIELDS[t].shape).join(' or ')})`,
+      );
+    if (/^\s*[{[]/.test(text)) {
+      try {
+        out[key] = JSON.parse(text);
+      } catch {
+        throw usageError(`--${flagOf(key)}: expected JSON`);
+      }
+      continue;
+    }
+    const list = text.split(',').map((part) => part.trim());
+    out[key] = !shape[key].safeParse(text).success && shape[key].safeParse(list).success ? list : text;
+  }
+  return out;
+}
+
 // Parse flags, call the operation (src/operations/grants.ts, shared with the admin API), print.
 export const grants: Command = {
   name: 'grants',
@@ -78,6 +116,7 @@ export const grants: Command = {
       'no-require-purpose': { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
       label: { type: 'string', multiple: true },
+      ...TYPE_FLAGS,
     });
     const [action, id] = args.positionals;
     if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
@@ -201,7 +240,9 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     service: args.string('service'),
     sign: signFlags(args),
     scopes: args.list('scopes'),
-    subject: args.string('subject'),
+    // google_service_account's is an email; token_exchange's `identity` or {"secret": REF} as JSON.
+    subject: ((text) => (text?.trimStart().startsWith('{') ? (JSON.parse(text) as unknown) : text))(args.string('subject')),
+    ...typeFlags(args, args.string('type')),
     secret,
   };
   const { grant, warnings } = await audited(services, io, { action: 'grants.create', grant: id, changed: fieldsSet(input, ['id']) }, () =>

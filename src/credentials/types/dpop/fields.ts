@@ -25,7 +25,7 @@ export const dpop = {
   },
   secretRequired: false,
   noInject: 'a dpop grant puts its token and proof on each request itself; it has no inject settings',
-  configCheck(grant, fail) {
+  check(grant, fail) {
     if (grant['token_endpoint'] === undefined) fail('token_endpoint', 'a dpop grant needs token_endpoint: where it asks for tokens');
   },
 } satisfies GrantTypeFields<'dpop'>;

@@ -42,7 +42,7 @@ export const tokenExchange = {
     requested_token_type: z.enum(TOKEN_TYPE_NAMES).optional(),
   },
   secretRequired: false,
-  configCheck(grant, fail) {
+  check(grant, fail) {
     if (grant['token_endpoint'] === undefined) fail('token_endpoint', 'a token_exchange grant needs token_endpoint: the URL it exchanges tokens at');
   },
 } satisfies GrantTypeFields<'token_exchange'>;

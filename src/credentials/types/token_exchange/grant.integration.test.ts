@@ -232,4 +232,51 @@ describe('token_exchange grants: one agent fleet acting for many end users', () 
       await client.close();
     }
   });
+
+  it("grants add takes the type's own keys as flags, checked as the config's are", async () => {
+    const secret = JSON.stringify({ clientId: CLIENT, clientSecret: SECRET });
+    const added = await proxy.cli(
+      [
+        'grants',
+        'add',
+        'tx-cli',
+        '--type',
+        'token_exchange',
+        '--domains',
+        'tunnel.example.test',
+        '--token-endpoint',
+        `${auth.issuer}/token`,
+        '--audience',
+        'https://api.example.test',
+        '--scope',
+        'api,read',
+        '--secret-stdin',
+      ],
+      secret,
+    );
+    outputs.push(added.stdout, added.stderr);
+    expect(added.code, added.stderr).toBe(0);
+    const shown = await proxy.cli(['grants', 'show', 'tx-cli', '--json']);
+    outputs.push(shown.stdout);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      type: 'token_exchange',
+      inject: expect.stringContaining("exchanged for the agent's identity to https://api.example.test"),
+    });
+    const missing = await proxy.cli(['grants', 'add', 'tx-none', '--type', 'token_exchange', '--domains', 'tunnel.example.test', '--secret-stdin'], secret);
+    const elsewhere = await proxy.cli([
+      'grants',
+      'add',
+      'b',
+      '--type',
+      'bearer',
+      '--domains',
+      'tunnel.example.test',
+      '--token-endpoint',
+      `${auth.issuer}/token`,
+    ]);
+    outputs.push(missing.stderr, elsewhere.stderr);
+    expect([missing.code, elsewhere.code]).toEqual([2, 2]);
+    expect(missing.stderr).toMatch(/--token-endpoint: a token_exchange grant needs token_endpoint/);
+    expect(elsewhere.stderr).toMatch(/--token-endpoint is not a bearer grant's \(it belongs to token_exchange or dpop\)/);
+  });
 });
