@@ -51,6 +51,7 @@ export function compileGlob(pattern: string): PathGlob | string {
       loose.push(literalSegment(fold(part)));
     }
   }
+  const looseGlobstar = loose.some((s) => s.kind === 'globstar');
   // A glob of plain segments only (`/mcp`, `/v1/messages`) matches by comparing them in turn.
   const plain = segments.every((s) => s.kind === 'exact') ? segments.map((s) => (s as { text: string }).text) : undefined;
   return {
@@ -69,6 +70,7 @@ export function compileGlob(pattern: string): PathGlob | string {
             parts.map((p) => [p]),
           ),
     matchesLoosely: (parts) =>
+      !looselyRefutedAtOnce(loose, looseGlobstar, parts) &&
       matchSegments(
         loose,
         parts.map((p, i) => looseForms(p, i === parts.length - 1)),
@@ -86,6 +88,18 @@ function refutedAtOnce(segments: readonly Segment[], parts: readonly string[]): 
   if (first === undefined) return parts.length !== 0;
   if (first.kind === 'exact' && parts[0] !== first.text) return true;
   return segments.length !== parts.length && !segments.some((s) => s.kind === 'globstar');
+}
+
+/**
+ * refutedAtOnce for a loose reading: a part's forms never change how many parts there are, so
+ * without a globstar the counts must agree; a first segment spelt out must be among the first
+ * part's forms. Most requests of a grant with MCP endpoints are for other paths, and end here.
+ */
+function looselyRefutedAtOnce(segments: readonly Segment[], globstar: boolean, parts: readonly string[]): boolean {
+  if (!globstar && segments.length !== parts.length) return true;
+  const first = segments[0];
+  if (first?.kind !== 'exact' || parts.length === 0) return false;
+  return !looseForms(parts[0]!, parts.length === 1).includes(first.text);
 }
 
 function literalSegment(part: string): Segment {
