@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseByteSize } from '../../config/byte-size.ts';
+import { isLoopbackAddress } from '../../config/loopback.ts';
 
 // Values more than one type's keys take.
 
@@ -17,3 +18,13 @@ export function httpsUrlOk(text: string): boolean {
     return false;
   }
 }
+
+/** A token service keyway calls: an https:// URL, or http:// on loopback (a service beside keyway). */
+export const tokenServiceUrl = z.string().refine((text) => {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname)));
+  } catch {
+    return false;
+  }
+}, 'expected an https:// URL (http:// only on loopback)');

@@ -1,25 +1,15 @@
 import { z } from 'zod';
-import { isLoopbackAddress } from '../../../config/loopback.ts';
 import type { GrantTypeFields } from '../type-fields.ts';
+import { tokenServiceUrl } from '../values.ts';
 
 // dpop (RFC 9449): OAuth access tokens bound to a key keyway holds. keyway asks `token_endpoint`
 // for tokens with the grant's client (client credentials), each request with a fresh proof, and
 // every request to the grant's domains carries `Authorization: DPoP` and a proof of its own.
 
-/** An https:// URL, or http:// on loopback (a token service beside keyway). */
-const endpointUrl = z.string().refine((text) => {
-  try {
-    const url = new URL(text);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname)));
-  } catch {
-    return false;
-  }
-}, 'expected an https:// URL (http:// only on loopback)');
-
 export const dpop = {
   type: 'dpop',
   shape: {
-    token_endpoint: endpointUrl.optional(),
+    token_endpoint: tokenServiceUrl.optional(),
     dpop: z.strictObject({ alg: z.enum(['ES256', 'EdDSA']).default('ES256') }).default({ alg: 'ES256' }),
     scopes: z.array(z.string().min(1)).max(64).optional(),
   },

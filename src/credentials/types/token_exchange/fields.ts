@@ -1,22 +1,12 @@
 import { z } from 'zod';
-import { isLoopbackAddress } from '../../../config/loopback.ts';
 import { parseSecretRef, type SecretRef } from '../../../config/secret-ref.ts';
 import type { GrantTypeFields } from '../type-fields.ts';
+import { tokenServiceUrl } from '../values.ts';
 
 // token_exchange (RFC 8693): keyway trades a subject token at `token_endpoint` for a token to
 // `audience`, acting for that subject, with the grant's secret (a client id and secret) as the
 // client that asks. The subject is the agent's identity token (`identity`, from config
 // identities:) or a token the config names (`{secret: env:NAME | file:PATH}`).
-
-/** An https:// URL, or http:// on loopback (a token service beside keyway). */
-const endpointUrl = z.string().refine((text) => {
-  try {
-    const url = new URL(text);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname)));
-  } catch {
-    return false;
-  }
-}, 'expected an https:// URL (http:// only on loopback)');
 
 /** A reference, never the token itself. */
 const tokenRef = z.string().transform((text, ctx): SecretRef => {
@@ -33,7 +23,7 @@ const TOKEN_TYPE_NAMES = ['access_token', 'jwt', 'id_token', 'refresh_token'] as
 export const tokenExchange = {
   type: 'token_exchange',
   shape: {
-    token_endpoint: endpointUrl.optional(),
+    token_endpoint: tokenServiceUrl.optional(),
     subject: z.union([z.literal('identity'), z.strictObject({ secret: tokenRef })]).default('identity'),
     subject_token_type: z.enum(TOKEN_TYPE_NAMES).default('jwt'),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(16)]).optional(),
