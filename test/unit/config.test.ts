@@ -102,6 +102,7 @@ describe('config', () => {
       .replace(/^#( {6}- .*)$/gm, '$1');
     const config = load(parseYaml(enabled));
     expect(config.grants['openai']?.type).toBe('api_key');
+    expect(['partner-api', 'calendar', 'ledger'].map((id) => config.grants[id]?.type)).toEqual(['http_signature', 'token_exchange', 'dpop']);
     expect(config.agents['claude']?.rules.length).toBeGreaterThan(3);
     expect(config.providers['acme-helpdesk']?.client_auth).toBe('basic');
     expect(config.identities[0]).toMatchObject({ clock_skew: 60_000, max_token_lifetime: 86_400_000, map: [{ agent: 'claude' }] });
