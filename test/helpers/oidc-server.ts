@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,4 +31,30 @@ export async function startOidcServer(configuration: Configuration, setUp?: (pro
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * An authorization server that enforces DPoP: one confidential client whose tokens must be bound
+ * (client credentials, scope api), a nonce required on every token request, introspection open.
+ */
+export function startDpopServer(client: { id: string; secret: string }): Promise<OidcServer> {
+  return startOidcServer({
+    clients: [
+      {
+        client_id: client.id,
+        client_secret: client.secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        dpop_bound_access_tokens: true,
+      },
+    ],
+    features: {
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: async () => true },
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+    },
+    scopes: ['api'],
+  });
 }

@@ -1,5 +1,5 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { type OidcServer, startOidcServer } from '../helpers/oidc-server.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { type OidcServer, startDpopServer } from '../helpers/oidc-server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopKey, dpopProof, nonceAsked } from '../../src/credentials/types/dpop/proof.ts';
 
@@ -14,25 +14,7 @@ let issuer: string;
 let server: OidcServer;
 
 beforeAll(async () => {
-  server = await startOidcServer({
-    clients: [
-      {
-        client_id: CLIENT,
-        client_secret: SECRET,
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-        token_endpoint_auth_method: 'client_secret_basic',
-        dpop_bound_access_tokens: true,
-      },
-    ],
-    features: {
-      clientCredentials: { enabled: true },
-      introspection: { enabled: true, allowedPolicy: async () => true },
-      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
-    },
-    scopes: ['api'],
-  });
+  server = await startDpopServer({ id: CLIENT, secret: SECRET });
   issuer = server.issuer;
 });
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../../../../test/helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../../../../test/helpers/keyway.ts';
 import { findLeak } from '../../../../test/helpers/leak-canary.ts';
-import { type OidcServer, startOidcServer } from '../../../../test/helpers/oidc-server.ts';
+import { type OidcServer, startDpopServer } from '../../../../test/helpers/oidc-server.ts';
 import { waitFor } from '../../../../test/helpers/wait.ts';
 import { dpopKey, dpopProof, nonceAsked } from './proof.ts';
 
@@ -92,25 +92,7 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
   }
 
   beforeAll(async () => {
-    auth = await startOidcServer({
-      clients: [
-        {
-          client_id: CLIENT,
-          client_secret: SECRET,
-          grant_types: ['client_credentials'],
-          response_types: [],
-          redirect_uris: [],
-          token_endpoint_auth_method: 'client_secret_basic',
-          dpop_bound_access_tokens: true,
-        },
-      ],
-      features: {
-        clientCredentials: { enabled: true },
-        introspection: { enabled: true, allowedPolicy: async () => true },
-        dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
-      },
-      scopes: ['api'],
-    });
+    auth = await startDpopServer({ id: CLIENT, secret: SECRET });
     api = createServer({ cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));

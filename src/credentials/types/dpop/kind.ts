@@ -1,7 +1,7 @@
-import { KeywayError, ProxyError } from '../../../errors/index.ts';
+import { ProxyError } from '../../../errors/index.ts';
 import { noInjector, refuseInjectSettings } from '../../injectors/index.ts';
-import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
-import { blank, type GrantKind, issued, objectUsable } from '../kind.ts';
+import { clientOf, clientSecretOf } from '../client-material.ts';
+import { type GrantKind, issued } from '../kind.ts';
 import { boundKeyOf } from './key.ts';
 import { dpopMinter } from './minter.ts';
 import { type DpopAlgorithm, dpopChallengeError, DpopNonces, nonceAsked } from './proof.ts';
@@ -24,20 +24,10 @@ interface DpopSettings {
   readonly alg: DpopAlgorithm;
 }
 
-const clientOf = (material: SecretMaterial | undefined): ClientCredentialsMaterial | undefined =>
-  typeof material === 'object' && 'clientId' in material && 'clientSecret' in material && typeof material.clientSecret === 'string'
-    ? (material as ClientCredentialsMaterial)
-    : undefined;
-
 export const dpop: GrantKind<'dpop'> = {
   type: 'dpop',
   shape: 'a dpop secret is a JSON object {"clientId","clientSecret"}: the client keyway asks for DPoP-bound tokens as',
-  object: ({ str }) => {
-    const material: ClientCredentialsMaterial = { clientId: str('clientId', true)!, clientSecret: str('clientSecret', true)! };
-    if (blank(material.clientSecret)) throw new KeywayError('usage', 'dpop secret: "clientSecret" must be a non-empty string');
-    return material;
-  },
-  usable: objectUsable<ClientCredentialsMaterial>((m) => typeof m.clientId === 'string' && typeof m.clientSecret === 'string' && !blank(m.clientSecret)),
+  ...clientSecretOf('dpop'),
   credential: issued,
   injector: (inject) => {
     refuseInjectSettings(inject, 'a dpop grant puts its token and proof on each request itself; it takes no --header, --format, --query or --body', true);

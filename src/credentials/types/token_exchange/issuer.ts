@@ -6,6 +6,7 @@ import { requestUrl } from '../../../net/undici.ts';
 import type { IssuedCredential } from '../../credential-source.ts';
 import type { Grant } from '../../grants.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
+import { clientOf } from '../client-material.ts';
 import type { IssueContext, IssuingKind, OnBehalf } from '../kind.ts';
 import { type Exchanged, ExchangeRefused, type ExchangeRequest, exchangeForm, readExchanged, subjectOf, TOKEN_TYPES } from './exchange.ts';
 import { ExchangedTokens } from './exchanged-tokens.ts';
@@ -36,14 +37,15 @@ interface GrantCache {
 }
 const caches = new Map<string, GrantCache>();
 
-function clientOf(grant: Grant, material: SecretMaterial | undefined): ClientCredentialsMaterial {
-  if (typeof material !== 'object' || !('clientId' in material) || !('clientSecret' in material) || typeof material.clientSecret !== 'string') {
+function requiredClient(grant: Grant, material: SecretMaterial | undefined): ClientCredentialsMaterial {
+  const client = clientOf(material);
+  if (client === undefined) {
     throw new ProxyError('grant_no_secret', `grant "${grant.id}" has no client to exchange tokens with`, {
       grant: grant.id,
       hint: `keyway secrets set ${grant.id} with {"clientId","clientSecret"}`,
     });
   }
-  return material as ClientCredentialsMaterial;
+  return client;
 }
 
 function cacheFor(grant: Grant, settings: ExchangeSettings, client: ClientCredentialsMaterial, context: IssueContext): ExchangedTokens {
@@ -152,13 +154,13 @@ export const exchangeIssuer: IssuingKind = {
   async issue(grant, material, forWhom, context) {
     const settings = grant.settings as ExchangeSettings;
     const request = requestOf(grant, settings, forWhom, context);
-    const got = await cacheFor(grant, settings, clientOf(grant, material), context).get(request);
+    const got = await cacheFor(grant, settings, requiredClient(grant, material), context).get(request);
     return issuedOf(got.token, got.exchanged, request);
   },
   async afterRejection(grant, material, forWhom, _used, context) {
     const settings = grant.settings as ExchangeSettings;
     const request = requestOf(grant, settings, forWhom, context);
-    const tokens = cacheFor(grant, settings, clientOf(grant, material), context);
+    const tokens = cacheFor(grant, settings, requiredClient(grant, material), context);
     tokens.forget(request);
     const got = await tokens.get(request);
     return issuedOf(got.token, true, request);

@@ -1,7 +1,6 @@
-import { KeywayError } from '../../../errors/index.ts';
 import { bearerInjector, configuredInjector } from '../../injectors/index.ts';
-import type { ClientCredentialsMaterial } from '../../material.ts';
-import { blank, type GrantKind, issued, objectUsable } from '../kind.ts';
+import { clientSecretOf } from '../client-material.ts';
+import { type GrantKind, issued } from '../kind.ts';
 import { type ExchangeSettings, exchangeIssuer, tokenTypeUri } from './issuer.ts';
 
 // token_exchange: the grant's secret is the client keyway exchanges tokens as ({"clientId",
@@ -11,12 +10,7 @@ import { type ExchangeSettings, exchangeIssuer, tokenTypeUri } from './issuer.ts
 export const tokenExchange: GrantKind<'token_exchange'> = {
   type: 'token_exchange',
   shape: 'a token_exchange secret is a JSON object {"clientId","clientSecret"}: the client keyway exchanges tokens as',
-  object: ({ str }) => {
-    const material: ClientCredentialsMaterial = { clientId: str('clientId', true)!, clientSecret: str('clientSecret', true)! };
-    if (blank(material.clientSecret)) throw new KeywayError('usage', 'token_exchange secret: "clientSecret" must be a non-empty string');
-    return material;
-  },
-  usable: objectUsable<ClientCredentialsMaterial>((m) => typeof m.clientId === 'string' && typeof m.clientSecret === 'string' && !blank(m.clientSecret)),
+  ...clientSecretOf('token_exchange'),
   credential: issued,
   injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
   describe: (g, injector) => {
