@@ -26,8 +26,8 @@ export interface ContainSpec {
   ports: number[];
   /** What the command sees of the host's files. */
   sandbox: SandboxPlan;
-  /** contain/seccomp.ts's filter (base64), or null (--allow-socket: Unix sockets allowed). */
-  seccomp: string | null;
+  /** contain/seccomp.ts's filter (base64). */
+  seccomp: string;
 }
 
 /** What keyway says to inside.ts: the spec first (over IPC: the CA bundle is too long for a variable), then `ready`. */
@@ -237,12 +237,10 @@ async function main(): Promise<void> {
   // namespaces the rules and the CA mounts live in (it cannot remove or unmount them), none in its
   // own either (bwrap drops them all and sets no-new-privs), and a setuid program gains nothing
   // (root is not mapped there).
-  const filter = spec.seccomp === null ? undefined : filterDescriptor(spec.seccomp);
-  const args = [...bwrapArguments(spec.sandbox, kindOf, filter === undefined ? undefined : 3, isLink), '--', ...spec.command];
-  const stdio: Array<'inherit' | number> = ['inherit', 'inherit', 'inherit'];
-  if (filter !== undefined) stdio.push(filter);
-  const child = spawn('bwrap', args, { stdio, env });
-  if (filter !== undefined) closeSync(filter);
+  const filter = filterDescriptor(spec.seccomp);
+  const args = [...bwrapArguments(spec.sandbox, kindOf, 3, isLink), '--', ...spec.command];
+  const child = spawn('bwrap', args, { stdio: ['inherit', 'inherit', 'inherit', filter], env });
+  closeSync(filter);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
   process.removeAllListeners('disconnect');
   process.on('disconnect', () => child.kill('SIGKILL'));

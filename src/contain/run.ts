@@ -15,7 +15,8 @@ import { type Door, openDoor } from './door-client.ts';
 import { idmappedFolders } from './idmapped-folders.ts';
 import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
 import type { SandboxPlan } from './sandbox.ts';
-import { unixSocketFilter } from './seccomp.ts';
+import { closeInheritedDescriptors } from './inherited-descriptors.ts';
+import { containmentFilter } from './seccomp.ts';
 
 // `keyway run --contain -- CMD`: CMD runs where keyway is the only way out. This process runs a
 // keyway for it (the home's config, store and audit log, as `keyway fetch` does) and starts, under
@@ -44,6 +45,7 @@ export function containUnavailable(user: CommandUser): string | undefined {
       ['setpriv', 'setpriv (util-linux) to run the command as an unprivileged user'],
       ['python3', 'python3 to keep the folder writable to the command when root owns it'],
     );
+  if (containmentFilter({ unixSockets: false }) === undefined) return `keyway has no seccomp filter for ${process.arch} machines`;
   for (const [program, what] of programs) {
     if (spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status !== 0) return `${what} is not installed`;
   }
@@ -89,7 +91,8 @@ export async function runContained(options: ContainOptions): Promise<number> {
       options.err(`keyway: no CA bundle at ${bundle}: run \`keyway init\``);
       return 2;
     }
-    const filter = options.sockets.length > 0 ? undefined : unixSocketFilter();
+    const filter = containmentFilter({ unixSockets: options.sockets.length > 0 });
+    if (filter === undefined) throw new Error(`no seccomp filter for ${process.arch}`);
     const spec: ContainSpec = {
       command: options.command,
       env: options.env,
@@ -97,9 +100,11 @@ export async function runContained(options: ContainOptions): Promise<number> {
       bundlePem: readFileSync(bundle, 'utf8'),
       ports,
       sandbox: options.sandbox,
-      seccomp: filter === undefined ? null : filter.toString('base64'),
+      seccomp: filter.toString('base64'),
     };
     if (options.sockets.length > 0) await running.auditContainStart(options.agent, options.sockets);
+    // What the launcher left open goes no further than this process (contain/inherited-descriptors.ts).
+    closeInheritedDescriptors(ipcDescriptor());
     const child = spawn(...containChain(options.user, options.sandbox), {
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
       env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -133,6 +138,12 @@ export async function runContained(options: ContainOptions): Promise<number> {
   } finally {
     await running.stop();
   }
+}
+
+/** This process's own IPC channel, if it was started with one: kept open. */
+function ipcDescriptor(): number[] {
+  const fd = (process.channel as { fd?: unknown } | undefined)?.fd;
+  return typeof fd === 'number' ? [fd] : [];
 }
 
 /** What serves the contained command: a keyway of this run's own, joined to the running one where there is one. */

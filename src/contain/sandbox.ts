@@ -103,7 +103,7 @@ export function planProblem(plan: SandboxPlan): string | undefined {
 export function bwrapArguments(
   plan: SandboxPlan,
   kind: (path: string) => PathKind,
-  seccompFd: number | undefined,
+  seccompFd: number,
   isLink: (path: string) => boolean = () => false,
 ): string[] {
   const args = [
@@ -121,6 +121,9 @@ export function bwrapArguments(
     // cannot push keystrokes into the shell that started it.
     '--new-session',
     '--die-with-parent',
+    // No user namespace inside (the seccomp filter refuses CLONE_NEWUSER too): each one would give
+    // the command full capabilities over a namespace of its own, and the kernel's surface with them.
+    '--disable-userns',
     '--cap-drop',
     'ALL',
     // The host, read-only (every submount too), then what is fresh or private on top.
@@ -167,7 +170,7 @@ export function bwrapArguments(
     } else args.push('--ro-bind', '/dev/null', path);
   }
   args.push('--chdir', plan.workdir);
-  if (seccompFd !== undefined) args.push('--seccomp', String(seccompFd));
+  args.push('--seccomp', String(seccompFd));
   return args;
 }
 
