@@ -33,6 +33,11 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
   { name: 'run', summary: 'run a command with those variables set', load: async () => (await import('./commands/env.ts')).run },
   {
+    name: 'contain',
+    summary: 'review what a contained command wrote that was kept aside (would run later)',
+    load: async () => (await import('./commands/contain.ts')).contain,
+  },
+  {
     name: 'doctor',
     summary: 'check the CA, the proxy, and that curl, node, python and git go through keyway',
     load: async () => (await import('./commands/doctor/index.ts')).doctor,

@@ -1,4 +1,4 @@
-import { type Config } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import { missingSecretVariables } from '../config/secret-variables.ts';
 import { openDoor } from '../contain/door-client.ts';
 import { runningProxyFiles } from '../paths.ts';

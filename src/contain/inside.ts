@@ -5,7 +5,7 @@
 // its own PID namespace and user namespace, the host read-only, keyway's files hidden). Run by
 // contain/run.ts under `unshare`; it talks to it over Node's IPC channel. It imports only the
 // sandbox's pure parts: what it does is in this file and those two.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
 import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
+import { isWithin } from './change-judge.ts';
+import { type KeptChange, mountOverlays, type OverlayLayer, type RunRecord, settleOverlays } from './overlay.ts';
 import { bwrapArguments, type PathKind, type SandboxPlan } from './sandbox.ts';
 
 export interface ContainSpec {
@@ -33,7 +35,10 @@ export interface ContainSpec {
 /** What keyway says to inside.ts: the spec first (over IPC: the CA bundle is too long for a variable), then `ready`. */
 export type KeywayMessage = { kind: 'spec'; spec: ContainSpec } | { kind: 'ready' };
 /** What inside.ts says to keyway over the IPC channel; `listening` carries a listening socket. */
-export type InsideMessage = { kind: 'listening'; port: number | undefined; last: boolean } | { kind: 'failed'; reason: string };
+export type InsideMessage =
+  | { kind: 'listening'; port: number | undefined; last: boolean }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'settled'; applied: number; kept: KeptChange[]; scratch: string };
 
 /** Where every name resolves inside: an address of the benchmarking range (RFC 2544), reached only by the redirect. */
 export const CONTAINED_ADDRESS = '198.18.0.1';
@@ -228,6 +233,7 @@ async function main(): Promise<void> {
   dns.on('message', (message, from) => answerUdp(dns, message, from));
   run('nft', ['-f', '-'], rules(listeners, catchAllPort, dnsPort));
   const bundle = mountPrivateBundle(spec.bundlePem);
+  const overlays = mountWritableOverlays(spec);
   let left = servers.size;
   for (const [port, server] of servers) await handOver(server, { kind: 'listening', port, last: --left === 0 });
   await nextMessage();
@@ -246,9 +252,53 @@ async function main(): Promise<void> {
   process.on('disconnect', () => child.kill('SIGKILL'));
   child.once('error', (err) => fail(`cannot run bwrap: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
   child.once('exit', (code, signal) => {
-    process.disconnect?.();
-    process.exit(code ?? (signal ? 128 : 1));
+    const exit = code ?? (signal ? 128 : 1);
+    let settled: InsideMessage;
+    try {
+      const result = settleOverlays(overlays.scratch, overlays.layers, overlays.record, true, (layer) => {
+        spawnSync('umount', ['-l', layer.root], { stdio: 'ignore' });
+        spawnSync('umount', ['-l', layer.lower], { stdio: 'ignore' });
+      });
+      settled = { kind: 'settled', ...result };
+    } catch (err) {
+      settled = { kind: 'failed', reason: `the command's changes were not applied (${(err as Error).message}); they are in ${overlays.scratch}` };
+    }
+    const leave = () => {
+      process.disconnect?.();
+      process.exit(exit);
+    };
+    if (process.connected) process.send?.(settled, leave);
+    else leave();
   });
+}
+
+/**
+ * The working folder and each --allow-write folder, under an overlay (contain/overlay.ts): the
+ * command's writes reach the host when it exits, judged. A folder inside another is covered by it.
+ */
+function mountWritableOverlays(spec: ContainSpec): { scratch: string; layers: OverlayLayer[]; record: RunRecord } {
+  const folders = [spec.sandbox.workdir, ...spec.sandbox.writable].filter((path) => kindOf(path) === 'dir' && !isLink(path));
+  const roots = [...new Set(folders)].filter((folder, _, all) => !all.some((other) => other !== folder && isWithin(folder, other)));
+  try {
+    const about = { workdir: spec.sandbox.workdir, homes: spec.sandbox.homes, pathFolders: spec.sandbox.pathFolders };
+    return mountOverlays(
+      roots,
+      about,
+      (args) => {
+        try {
+          execFileSync('mount', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        } catch (err) {
+          const stderr = String((err as { stderr?: Buffer }).stderr ?? '')
+            .trim()
+            .split('\n')[0];
+          throw new Error(`mount ${args.join(' ')}: ${stderr || (err as Error).message}`);
+        }
+      },
+      (path) => spawnSync('umount', [path], { stdio: 'ignore' }),
+    );
+  } catch (err) {
+    fail(`an overlay over the folders the command writes: ${(err as Error).message}`);
+  }
 }
 
 void main();

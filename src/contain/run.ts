@@ -14,6 +14,7 @@ import type { CommandUser } from './command-user.ts';
 import { type Door, openDoor } from './door-client.ts';
 import { idmappedFolders } from './idmapped-folders.ts';
 import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
+import { type KeptChange, runId } from './overlay.ts';
 import type { SandboxPlan } from './sandbox.ts';
 import { closeInheritedDescriptors } from './inherited-descriptors.ts';
 import { containmentFilter } from './seccomp.ts';
@@ -118,6 +119,7 @@ export async function runContained(options: ContainOptions): Promise<number> {
         started = true;
         child.send({ kind: 'ready' } satisfies KeywayMessage);
       } else if (message.kind === 'failed') options.err(`keyway: contain_unavailable: ${message.reason}`);
+      else if (message.kind === 'settled') for (const line of settledReport(message)) options.err(line);
     });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);
@@ -138,6 +140,19 @@ export async function runContained(options: ContainOptions): Promise<number> {
   } finally {
     await running.stop();
   }
+}
+
+/** What the run's exit says of the command's changes: nothing when all reached the host. */
+export function settledReport(settled: { applied: number; kept: readonly KeptChange[]; scratch: string }): string[] {
+  if (settled.kept.length === 0) return [];
+  const id = runId(settled.scratch);
+  const lines = [
+    `keyway: kept aside ${settled.kept.length} of the command's changes, which could run later outside (the rest, ${settled.applied}, are in place):`,
+  ];
+  for (const k of settled.kept.slice(0, 10)) lines.push(`keyway:   ${k.kind === 'deleted' ? 'deleted ' : ''}${join(k.root, k.rel)}: ${k.why}`);
+  if (settled.kept.length > 10) lines.push(`keyway:   … and ${settled.kept.length - 10} more`);
+  lines.push(`keyway: review them with \`keyway contain review ${id}\`; put them in place with \`keyway contain review ${id} --apply\``);
+  return lines;
 }
 
 /** This process's own IPC channel, if it was started with one: kept open. */

@@ -29,26 +29,6 @@ export const CREDENTIAL_PATHS = [
   '.local/share/keyrings',
 ] as const;
 
-/**
- * Files a program the user runs later would execute: read-only even where the command may write
- * (its working folder is the home folder, or --allow-write names it), so it cannot plant a command
- * for the user's next shell or `git`. Relative to the home folder, except `.git/…` (to the working folder).
- */
-export const PROTECTED_HOME_PATHS = [
-  '.bashrc',
-  '.bash_profile',
-  '.bash_login',
-  '.profile',
-  '.zshrc',
-  '.zshenv',
-  '.zprofile',
-  '.zlogin',
-  '.config/fish',
-  '.gitconfig',
-  '.config/git',
-] as const;
-export const PROTECTED_WORKDIR_PATHS = ['.git/hooks', '.git/config'] as const;
-
 /** Private to the command (an empty tmpfs each): where Unix sockets and shared scratch files live. */
 export const PRIVATE_DIRS = ['/tmp', '/var/tmp', '/run', '/var/run', '/dev/shm'] as const;
 
@@ -64,8 +44,6 @@ export interface SandboxPlan {
   sockets: string[];
   /** keyway's own files, the credential files, contain.hide: an empty read-only folder or file in their place. */
   hide: string[];
-  /** Read-only even inside a writable folder (PROTECTED_*). */
-  protect: string[];
   /** Private dirs besides PRIVATE_DIRS (the user's runtime directory). */
   privateDirs: string[];
   /**
@@ -73,6 +51,9 @@ export interface SandboxPlan {
    * and its own folder (NixOS keeps PATH in /run/current-system; a checkout in /tmp has its node).
    */
   programs: string[];
+  /** For the judge of what the command wrote (contain/change-judge.ts): the home folders, and PATH's absolute folders. */
+  homes: string[];
+  pathFolders: string[];
 }
 
 /** What is at a host path as the command's uid reaches it; undefined: nothing, or not reachable. */
@@ -154,11 +135,6 @@ export function bwrapArguments(
   }
   // Out of sight already when under a private dir and under nothing bound from the host.
   const visible = (path: string) => !privates.some((dir) => isWithin(path, dir)) || bound.some((b) => isWithin(path, b));
-  for (const path of plan.protect) {
-    if (kind(path) !== undefined && plan.sockets.every((s) => s !== path) && [plan.workdir, ...plan.writable].some((w) => isWithin(path, w))) {
-      args.push('--ro-bind', path, path);
-    }
-  }
   // Shortest first: a path inside a folder already hidden is gone with it (and could not be mounted on).
   const hidden: string[] = [];
   for (const path of [...new Set(plan.hide)].sort((a, b) => a.length - b.length)) {
@@ -174,11 +150,7 @@ export function bwrapArguments(
   return args;
 }
 
-/** The default hidden and protected paths under a home folder and a working folder. */
+/** The default hidden paths under each home folder. */
 export function defaultHidden(homes: readonly string[]): string[] {
   return homes.flatMap((home) => CREDENTIAL_PATHS.map((p) => join(home, p)));
-}
-
-export function defaultProtected(homes: readonly string[], workdir: string): string[] {
-  return [...homes.flatMap((home) => PROTECTED_HOME_PATHS.map((p) => join(home, p))), ...PROTECTED_WORKDIR_PATHS.map((p) => join(workdir, p))];
 }

@@ -11,9 +11,10 @@ const plan: SandboxPlan = {
   writable: ['/home/u/.agent-state'],
   sockets: [],
   hide: ['/home/u/.keyway/logs', '/home/u/.keyway', '/home/u/.ssh', '/tmp/keyway-home', '/home/u/.netrc', '/home/u/.missing'],
-  protect: ['/home/u/.bashrc', '/home/u/project/.git/hooks'],
   privateDirs: [],
   programs: ['/usr/bin', '/run/current-system/sw/bin', '/tmp/gone/bin'],
+  homes: ['/home/u'],
+  pathFolders: ['/usr/bin'],
 };
 const files: Record<string, PathKind> = {
   '/tmp': 'dir',
@@ -60,8 +61,6 @@ describe('bwrapArguments', () => {
       '--ro-bind /run/current-system/sw/bin /run/current-system/sw/bin',
       '--bind /home/u/project /home/u/project',
       '--bind /home/u/.agent-state /home/u/.agent-state',
-      // ~/.bashrc is not inside a writable folder here: read-only already.
-      '--ro-bind /home/u/project/.git/hooks /home/u/project/.git/hooks',
       '--tmpfs /home/u/.ssh',
       '--remount-ro /home/u/.ssh',
       '--ro-bind /dev/null /home/u/.netrc',
@@ -74,9 +73,8 @@ describe('bwrapArguments', () => {
     expect(args.indexOf('--proc')).toBeGreaterThan(args.indexOf('/'));
   });
 
-  it('a protected file inside a writable folder is bound read-only; the filter always, and no user namespace inside', () => {
+  it('the filter always, and no user namespace inside', () => {
     const args = bwrapArguments({ ...plan, workdir: '/home/u', writable: [] }, kind, 3);
-    expect(mounts(args)).toContain('--ro-bind /home/u/.bashrc /home/u/.bashrc');
     expect(args).toContain('--seccomp');
     expect(args).toContain('--disable-userns');
   });

@@ -5,7 +5,7 @@ import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
 import { containUnavailable, runContained } from '../../contain/run.ts';
-import { defaultHidden, defaultProtected, planProblem, type SandboxPlan } from '../../contain/sandbox.ts';
+import { defaultHidden, planProblem, type SandboxPlan } from '../../contain/sandbox.ts';
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
@@ -260,9 +260,10 @@ function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: C
     writable,
     sockets,
     hide: [...keywayFiles(config, args.string('config')), ...defaultHidden(homes), ...configuredHidden(config, homes)],
-    protect: defaultProtected(homes, workdir),
     privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
     programs: programFolders(command, env['PATH']),
+    homes,
+    pathFolders: (env['PATH'] ?? '').split(':').filter((dir) => isAbsolute(dir)),
   };
   const problem = planProblem(plan);
   if (problem !== undefined) throw usageError(problem);

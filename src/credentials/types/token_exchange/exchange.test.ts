@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exchangeForm, ExchangeRefused, NO_EXPIRY_MS, readExchanged, subjectOf, TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from './exchange.ts';
+import { exchangeForm, type ExchangeRefused, NO_EXPIRY_MS, readExchanged, subjectOf, TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from './exchange.ts';
 import { ExchangedTokens } from './exchanged-tokens.ts';
 
 // The RFC 8693 request and answer, and the cache's clock; test/integration/token-exchange-core.test.ts

@@ -1,0 +1,95 @@
+import { isAbsolute, relative, sep } from 'node:path';
+
+// Which of a contained command's writes reach the host when it exits, and which are kept aside for
+// the person to review (`keyway contain review`). The command writes into an overlay
+// (contain/overlay.ts), so every change it made is known; this decides each one, and it admits
+// only what runs nothing later on its own:
+//
+// - Anywhere under a folder named `.git` (any case), only git's own data in a repository that was
+//   there before the run: objects, refs, reflogs, the index, HEAD and the other *_HEAD files,
+//   COMMIT_EDITMSG, packed-refs (so that `git add` and `git commit` inside land). Everything else
+//   git reads there (config, config.worktree, commondir, hooks, info/, worktrees, modules, a lock,
+//   a link) and every `.git` made, moved or replaced by the command is kept aside: git runs code
+//   its configuration names, and finds a repository in every folder from the one it starts in up.
+// - Nothing in a folder on PATH, or that folder itself: a program there runs by its name. `~/bin`
+//   counts as one: Debian's and Ubuntu's ~/.profile put it on PATH once it exists.
+// - Nothing hidden at the top of a home folder (`~/.bash_profile`, `~/.config/…`, `~/.local/bin/…`,
+//   every start-up file a shell, git or another tool reads, and those yet to be invented), unless
+//   the person named that folder with --allow-write (`~/.claude`).
+// - Files, folders, links and deletions only: a FIFO, a socket or a device is never applied.
+//
+// What stays the person's to review, because it runs only when they run it: a changed Makefile,
+// package.json script, .envrc, build configuration or any other file of the project.
+
+export type ChangeKind = 'file' | 'dir' | 'symlink' | 'deleted' | 'other';
+
+export interface Change {
+  /** The host path the change is to. */
+  path: string;
+  kind: ChangeKind;
+}
+
+export interface JudgeContext {
+  /** The writable folder the change is in (the working folder or an --allow-write folder). */
+  root: string;
+  /** The home folders (the caller's and the command user's). */
+  homes: readonly string[];
+  /** The absolute folders of the command's PATH. */
+  pathFolders: readonly string[];
+  /** Whether a path was a folder (not a link) on the host before the run. */
+  wasFolder(path: string): boolean;
+}
+
+export type Verdict = { apply: true } | { apply: false; why: string };
+
+const APPLY: Verdict = { apply: true };
+
+/** What git writes in its own folder for add, commit, branch, merge and the like; nothing git runs or follows. */
+const GIT_DATA: readonly RegExp[] = [
+  /^objects$/,
+  /^objects\/[0-9a-f]{2}(\/[0-9a-f]{38}|\/[0-9a-f]{62})?$/,
+  /^objects\/pack(\/pack-[0-9a-f]{40,64}\.(pack|idx|rev|mtimes|keep|promisor))?$/,
+  /^objects\/info(\/packs|\/commit-graph|\/commit-graphs|\/commit-graphs\/commit-graph-chain|\/commit-graphs\/graph-[0-9a-f]{40,64}\.graph)?$/,
+  /^refs(\/[A-Za-z0-9._@+-]+)*$/,
+  /^logs(\/[A-Za-z0-9._@+-]+)*$/,
+  /^(index|HEAD|ORIG_HEAD|FETCH_HEAD|MERGE_HEAD|MERGE_MSG|MERGE_MODE|AUTO_MERGE|CHERRY_PICK_HEAD|REVERT_HEAD|REBASE_HEAD|COMMIT_EDITMSG|packed-refs)$/,
+];
+
+export function judgeChange(change: Change, context: JudgeContext): Verdict {
+  const { path, kind } = change;
+  if (kind === 'other') return { apply: false, why: 'not a file, folder or link' };
+  const git = gitPart(context.root, path);
+  if (git !== undefined) {
+    if (!context.wasFolder(git.folder)) return { apply: false, why: 'a git repository the command made or moved: git runs what its config names' };
+    if (git.inside === '') return kind === 'dir' ? APPLY : { apply: false, why: "the repository's .git replaced" };
+    if (kind === 'symlink') return { apply: false, why: 'a link inside .git' };
+    if (git.inside.endsWith('.lock') || !GIT_DATA.some((re) => re.test(git.inside)))
+      return { apply: false, why: 'git reads it as configuration or code (only objects, refs, logs, the index and HEAD files are applied)' };
+  }
+  for (const folder of [...context.pathFolders, ...context.homes.map((home) => `${home}${sep}bin`)]) {
+    if (isWithin(path, folder)) return { apply: false, why: `in ${folder}, a folder on PATH: a program there runs by its name` };
+  }
+  for (const home of context.homes) {
+    if (!isWithin(path, home) || path === home) continue;
+    const first = relative(home, path).split(sep)[0]!;
+    const hidden = `${home}${sep}${first}`;
+    if (first.startsWith('.') && !isWithin(context.root, hidden))
+      return { apply: false, why: `hidden in your home (${first}): shells, git and other tools read such files at start` };
+  }
+  return APPLY;
+}
+
+/** The first `.git` (any case) on the path below the root: that folder, and the path inside it ('' for itself). */
+function gitPart(root: string, path: string): { folder: string; inside: string } | undefined {
+  const rel = relative(root, path);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  const parts = rel.split(sep);
+  const at = parts.findIndex((part) => part.toLowerCase() === '.git');
+  if (at === -1) return undefined;
+  return { folder: [root, ...parts.slice(0, at + 1)].join(sep), inside: parts.slice(at + 1).join('/') };
+}
+
+export function isWithin(path: string, folder: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}

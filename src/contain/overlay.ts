@@ -1,0 +1,248 @@
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ApplyRefused, applyChange } from './apply-change.ts';
+import { type ChangeKind, isWithin, type JudgeContext, judgeChange } from './change-judge.ts';
+
+// The command's writes go to an overlay, and reach the host when it exits, judged one by one
+// (contain/change-judge.ts): default deny over what would run later. Each writable folder (the
+// working folder, each --allow-write folder) gets an overlayfs mounted over it in the containment's
+// own mount namespace (unprivileged overlayfs, Linux 5.11+): the host's folder is its lower layer,
+// read as it is; what the command writes goes to an upper folder of a scratch folder in /var/tmp,
+// which the command never sees (its /var/tmp is private). When it exits, every entry of the upper
+// folder is a change it made, and every name the host folder has and the overlay no longer shows is
+// one it deleted; each is applied to the host folder (through a bind of it made before the overlay
+// covered it) or kept aside in the scratch folder, listed in kept.json for `keyway contain review`.
+// A run that never reached its end (keyway killed) leaves its scratch folder with run.json alone:
+// nothing of it reached the host, and review lists it too.
+
+export const SCRATCH_PREFIX = 'keyway-contain-';
+
+export interface OverlayLayer {
+  /** The host folder the command writes (the overlay is mounted over it). */
+  root: string;
+  /** What the command wrote. */
+  upper: string;
+  /** The host folder itself, bound here before the overlay covered it. */
+  lower: string;
+}
+
+export interface KeptChange {
+  root: string;
+  /** Relative to root, '/'-separated. */
+  rel: string;
+  kind: ChangeKind;
+  why: string;
+}
+
+export interface RunRecord {
+  v: 1;
+  /** Wall-clock milliseconds when the command started: a host file changed after it, and by the command too, is a conflict. */
+  startedMs: number;
+  workdir: string;
+  roots: string[];
+  /** What the judge knew (contain/change-judge.ts), for a run settled later by review. */
+  homes: string[];
+  pathFolders: string[];
+  /** The process that settles the run when the command exits (a host pid). */
+  pid: number;
+  state: 'running' | 'done';
+}
+
+export interface KeptRecord {
+  v: 1;
+  kept: KeptChange[];
+}
+
+export interface OverlayResult {
+  applied: number;
+  kept: KeptChange[];
+  /** Where the kept changes are (removed when none are). */
+  scratch: string;
+}
+
+/** A run's name for `keyway contain review`: its scratch folder's, less the prefix. */
+export function runId(scratch: string): string {
+  return basename(scratch).slice(SCRATCH_PREFIX.length);
+}
+
+/** Characters mount(8) or overlayfs would read as separators in a folder's path. */
+export const UNMOUNTABLE = /[,:\\"\n]/;
+
+/** Mounts an overlay over each folder; `mount` runs mount(8) with these arguments (and fails the run if it fails). */
+export function mountOverlays(
+  roots: readonly string[],
+  about: Pick<RunRecord, 'workdir' | 'homes' | 'pathFolders'>,
+  mount: (args: string[]) => void,
+  unmount: (path: string) => void,
+): { scratch: string; layers: OverlayLayer[]; record: RunRecord } {
+  const base = existsSync('/var/tmp') ? '/var/tmp' : '/tmp';
+  const scratch = mkdtempSync(join(base, SCRATCH_PREFIX));
+  const record: RunRecord = { v: 1, startedMs: Date.now(), ...about, roots: [...roots], pid: process.pid, state: 'running' };
+  writeFileSync(join(scratch, 'run.json'), `${JSON.stringify(record)}\n`, { mode: 0o600 });
+  try {
+    const layers = roots.map((root, i) => {
+      if (UNMOUNTABLE.test(root)) throw new Error(`${root}: a folder whose name has , : \\ or " cannot be an overlay's layer`);
+      const layer = { root, upper: join(scratch, String(i), 'upper'), lower: join(scratch, String(i), 'lower') };
+      const work = join(scratch, String(i), 'work');
+      for (const dir of [layer.upper, layer.lower, work]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+      mount(['--bind', root, layer.lower]);
+      // redirect_dir nofollow (no redirects made or followed): a folder renamed inside is copied, so a folder moved into place (to a
+      // `.git`) is new in the upper layer, never the old one under a new name.
+      mount(['-t', 'overlay', 'overlay', '-o', `lowerdir=${root},upperdir=${layer.upper},workdir=${work},userxattr,redirect_dir=nofollow`, root]);
+      return layer;
+    });
+    return { scratch, layers, record };
+  } catch (err) {
+    for (const name of namesIn(scratch)) unmount(join(scratch, name, 'lower'));
+    removeScratch(scratch);
+    throw err;
+  }
+}
+
+/**
+ * Applies what the judge admits, keeps the rest; call once the command and all it started have
+ * exited. `mergedView`: the overlays are still mounted over the roots (at the command's exit), so
+ * deletions are what the host folder has and the overlay no longer shows; without it (a run settled
+ * later by review), the whiteouts of the upper folder are the deletions.
+ */
+export function settleOverlays(
+  scratch: string,
+  layers: readonly OverlayLayer[],
+  record: RunRecord,
+  mergedView = true,
+  /** Unmounts each layer's bind of the host folder, so that an empty scratch folder can go. */
+  release: (layer: OverlayLayer) => void = () => undefined,
+): OverlayResult {
+  const { startedMs } = record;
+  const context = { homes: record.homes, pathFolders: record.pathFolders };
+  let applied = 0;
+  const kept: KeptChange[] = [];
+  for (const layer of layers) {
+    const judge: JudgeContext = {
+      ...context,
+      root: layer.root,
+      wasFolder: (path) => isWithin(path, layer.root) && isFolder(join(layer.lower, path.slice(layer.root.length))),
+    };
+    for (const change of changesOf(layer, mergedView)) {
+      const path = change.rel === '' ? layer.root : join(layer.root, ...change.rel.split('/'));
+      let verdict = judgeChange({ path, kind: change.kind }, judge);
+      // A folder the host has already is in the upper layer as the parent of what changed in it:
+      // its own mode is applied where the judge admits it, and nothing is kept of it otherwise.
+      if (change.kind === 'dir' && !verdict.apply && isFolder(join(layer.lower, ...change.rel.split('/')))) continue;
+      if (verdict.apply && change.kind !== 'dir' && changedOnHost(join(layer.lower, ...change.rel.split('/')), startedMs))
+        verdict = { apply: false, why: 'changed on the host too while the command ran' };
+      if (verdict.apply && kept.some((k) => k.root === layer.root && k.kind !== 'deleted' && isWithin(change.rel, k.rel) && k.rel !== ''))
+        verdict = { apply: false, why: 'inside a folder kept aside' };
+      if (verdict.apply) {
+        try {
+          if (change.rel !== '') applyChange(layer.upper, layer.lower, change.rel, change.kind);
+          applied++;
+          continue;
+        } catch (err) {
+          verdict = {
+            apply: false,
+            why: err instanceof ApplyRefused ? err.message : `could not apply: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          };
+        }
+      }
+      kept.push({ root: layer.root, rel: change.rel, kind: change.kind, why: verdict.why });
+    }
+  }
+  for (const layer of layers) release(layer);
+  if (kept.length === 0) removeScratch(scratch);
+  else {
+    writeFileSync(join(scratch, 'kept.json'), `${JSON.stringify({ v: 1, kept } satisfies KeptRecord)}\n`, { mode: 0o600 });
+    writeFileSync(join(scratch, 'run.json'), `${JSON.stringify({ ...record, state: 'done' })}\n`, { mode: 0o600 });
+  }
+  return { applied, kept, scratch };
+}
+
+/** Every change in a layer, parents before what is inside them: what the upper folder holds, and the deletions. */
+function changesOf(layer: OverlayLayer, mergedView: boolean): Array<{ rel: string; kind: ChangeKind }> {
+  const changes: Array<{ rel: string; kind: ChangeKind }> = [];
+  const walk = (rel: string) => {
+    const dir = rel === '' ? layer.upper : join(layer.upper, ...rel.split('/'));
+    const merged = rel === '' ? layer.root : join(layer.root, ...rel.split('/'));
+    const lower = rel === '' ? layer.lower : join(layer.lower, ...rel.split('/'));
+    // Deletions: what the host folder has here that the command's view no longer shows.
+    const shown = new Set(namesIn(merged));
+    for (const name of mergedView && isFolder(lower) ? namesIn(lower) : []) {
+      if (!shown.has(name)) changes.push({ rel: joinRel(rel, name), kind: 'deleted' });
+    }
+    for (const name of namesIn(dir)) {
+      const child = joinRel(rel, name);
+      const stat = lstatSync(join(dir, name));
+      // A whiteout (a 0/0 character device) marks a deletion, found above where the view is there.
+      if (stat.isCharacterDevice() && stat.rdev === 0) {
+        if (!mergedView) changes.push({ rel: child, kind: 'deleted' });
+        continue;
+      }
+      const kind: ChangeKind = stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : 'other';
+      changes.push({ rel: child, kind });
+      if (kind === 'dir') walk(child);
+    }
+  };
+  walk('');
+  return changes;
+}
+
+function joinRel(rel: string, name: string): string {
+  return rel === '' ? name : `${rel}/${name}`;
+}
+
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function changedOnHost(path: string, startedMs: number): boolean {
+  try {
+    return lstatSync(path).ctimeMs >= startedMs;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The scratch folder, gone. Never removed recursively as a whole: each layer's `lower` is a bind of
+ * the host folder while the namespace lives, so it is only ever rmdir'd (which fails on a mount).
+ */
+export function removeScratch(scratch: string): void {
+  for (const name of namesIn(scratch)) {
+    const layer = join(scratch, name);
+    if (!isFolder(layer)) {
+      rmSync(layer, { force: true });
+      continue;
+    }
+    // overlayfs leaves its work folder's own folder with no permission at all: opened up first.
+    try {
+      chmodSync(join(layer, 'work', 'work'), 0o700);
+    } catch {
+      // Not there.
+    }
+    for (const part of ['upper', 'work']) rmSync(join(layer, part), { recursive: true, force: true });
+    for (const dir of [join(layer, 'lower'), layer]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Still a mount point, or not empty: left as it is.
+      }
+    }
+  }
+  try {
+    rmdirSync(scratch);
+  } catch {
+    // Left as it is (see above).
+  }
+}

@@ -1,0 +1,128 @@
+// What a contained command wrote that reaches the host at its exit, and what is kept aside (issue
+// 58): the judge admits git's own data in a repository that was there, the project's files, and
+// nothing that git, a shell or PATH would run later. Each case nobody listed is tried too.
+import { describe, expect, it } from 'vitest';
+import { type ChangeKind, judgeChange, type JudgeContext } from '../../src/contain/change-judge.ts';
+
+const folders = new Set(['/home/u/project/.git', '/home/u/.git']);
+const project: JudgeContext = {
+  root: '/home/u/project',
+  homes: ['/home/u'],
+  pathFolders: ['/usr/local/bin', '/home/u/project/tools/bin'],
+  wasFolder: (path) => folders.has(path),
+};
+const judge = (path: string, kind: ChangeKind = 'file', context = project) => judgeChange({ path, kind }, context);
+const applied = (path: string, kind: ChangeKind = 'file', context = project) => judge(path, kind, context).apply;
+
+describe('judgeChange', () => {
+  it("admits the project's files, folders, links and deletions", () => {
+    for (const path of [
+      '/home/u/project/src/a.ts',
+      '/home/u/project/Makefile',
+      '/home/u/project/package.json',
+      '/home/u/project/.envrc',
+      '/home/u/project/.gitignore',
+    ])
+      expect(applied(path), path).toBe(true);
+    expect(applied('/home/u/project/src', 'dir')).toBe(true);
+    expect(applied('/home/u/project/link', 'symlink')).toBe(true);
+    expect(applied('/home/u/project/old.txt', 'deleted')).toBe(true);
+  });
+
+  it('admits what git add and git commit write in the repository that was there', () => {
+    for (const inside of [
+      'index',
+      'HEAD',
+      'ORIG_HEAD',
+      'COMMIT_EDITMSG',
+      'packed-refs',
+      'objects/ab',
+      `objects/ab/${'c'.repeat(38)}`,
+      `objects/pack/pack-${'d'.repeat(40)}.pack`,
+      'refs/heads/main',
+      'refs/heads/feature/x',
+      'logs/HEAD',
+      'logs/refs/heads/main',
+    ])
+      expect(applied(`/home/u/project/.git/${inside}`), inside).toBe(true);
+    expect(applied('/home/u/project/.git', 'dir')).toBe(true);
+    expect(applied('/home/u/project/.git/refs/heads/old', 'deleted')).toBe(true);
+  });
+
+  it('keeps aside everything else git reads in .git, a lock, a link, and the .git itself replaced', () => {
+    for (const inside of [
+      'config',
+      'config.worktree',
+      'commondir',
+      'gitdir',
+      'hooks/pre-commit',
+      'hooks',
+      'info/attributes',
+      'info/exclude',
+      'objects/info/alternates',
+      'worktrees/x/config',
+      'modules/sub/config',
+      'rebase-merge/git-rebase-todo',
+      'index.lock',
+      'refs/heads/main.lock',
+      'shallow',
+      'fsmonitor--daemon.ipc',
+      'something-git-adds-next-year',
+    ])
+      expect(applied(`/home/u/project/.git/${inside}`), inside).toBe(false);
+    expect(applied('/home/u/project/.git/refs/heads/x', 'symlink')).toBe(false);
+    expect(applied('/home/u/project/.git', 'file')).toBe(false);
+    expect(applied('/home/u/project/.git', 'deleted')).toBe(false);
+    expect(applied('/home/u/project/.git/config', 'deleted')).toBe(false);
+  });
+
+  it('keeps aside a .git the command made or moved, at any depth, in any case, whatever is in it', () => {
+    expect(judge('/home/u/project/sub/.git', 'dir')).toMatchObject({ apply: false, why: expect.stringMatching(/made or moved/) });
+    expect(applied('/home/u/project/sub/.git', 'file')).toBe(false); // gitdir: /elsewhere
+    expect(applied('/home/u/project/sub/.git/objects/ab', 'dir')).toBe(false);
+    expect(applied('/home/u/project/a/b/c/.GIT/config')).toBe(false);
+    expect(applied('/home/u/project/.Git/config')).toBe(false);
+    expect(applied('/home/u/project/sub/.git', 'symlink')).toBe(false);
+  });
+
+  it('keeps aside anything in a folder on PATH, the folder itself, and ~/bin', () => {
+    expect(applied('/home/u/project/tools/bin/git')).toBe(false);
+    expect(applied('/home/u/project/tools/bin', 'dir')).toBe(false);
+    const home = { ...project, root: '/home/u' };
+    expect(applied('/home/u/bin/git', 'file', home)).toBe(false);
+    expect(applied('/home/u/bin', 'dir', home)).toBe(false);
+  });
+
+  it('with the home as the working folder: every hidden name at its top is kept aside, listed or not', () => {
+    const home = { ...project, root: '/home/u' };
+    for (const path of [
+      '.bash_profile',
+      '.bash_login',
+      '.bash_logout',
+      '.zshenv',
+      '.profile',
+      '.config/git/config',
+      '.local/bin/git',
+      '.gitconfig',
+      '.npmrc',
+      '.newshell-rc',
+      '.config',
+    ])
+      expect(applied(`/home/u/${path}`, 'file', home), path).toBe(false);
+    expect(applied('/home/u/notes.txt', 'file', home)).toBe(true);
+    expect(applied('/home/u/project/src/a.ts', 'file', home)).toBe(true);
+    // The home's own repository (a dotfiles repo) is a repository like another.
+    expect(applied('/home/u/.git/config', 'file', home)).toBe(false);
+  });
+
+  it('admits what is inside a hidden folder the person named with --allow-write', () => {
+    const state = { ...project, root: '/home/u/.claude' };
+    expect(applied('/home/u/.claude/settings.json', 'file', state)).toBe(true);
+    expect(applied('/home/u/.claude/projects/x.jsonl', 'file', state)).toBe(true);
+    expect(applied('/home/u/.claude/.git/config', 'file', state)).toBe(false);
+  });
+
+  it('never admits a FIFO, socket or device', () => {
+    expect(judge('/home/u/project/fifo', 'other')).toEqual({ apply: false, why: 'not a file, folder or link' });
+  });
+});
