@@ -95,9 +95,17 @@ export async function openContainDoor(door: Server, runningFile: string, closers
   }
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // 0700 whatever it was made with before; the socket made under umask 077, so that it is never,
+    // for a moment, reachable by another user between bind and chmod.
+    chmodSync(dirname(path), 0o700);
     rmSync(path, { force: true });
-    door.listen(path);
-    await once(door, 'listening');
+    const umask = process.umask(0o077);
+    try {
+      door.listen(path);
+      await once(door, 'listening');
+    } finally {
+      process.umask(umask);
+    }
     chmodSync(path, 0o600);
   } catch (err) {
     logger.warn({ err: { code: (err as NodeJS.ErrnoException).code } }, 'no contain door; keyway run --contain will run its own keyway');

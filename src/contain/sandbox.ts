@@ -1,4 +1,4 @@
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 
 // What a contained command sees of the host's files and processes (keyway run --contain), built
 // as bubblewrap's arguments. bwrap (Debian's `bubblewrap`, the tool Flatpak and Claude Code's
@@ -64,14 +64,31 @@ export function isWithin(path: string, folder: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
-/** A reason the plan cannot run as asked (the working folder hidden, say), or undefined. */
-export function planProblem(plan: SandboxPlan): string | undefined {
+/**
+ * Why the plan would defeat containment, or undefined (contain_refused, exit 2). Admitted: a working
+ * folder and --allow-write paths that are not `/`, hold none of keyway's own files (`keywayPaths`:
+ * its home, config, audit log, file: secrets), are not inside a hidden path or a `.git` (git's
+ * configuration would land unjudged), and, for a file, not in a folder on PATH.
+ */
+export function planProblem(plan: SandboxPlan, keywayPaths: readonly string[] = []): string | undefined {
+  const fix = "run from your project's folder";
+  if (plan.workdir === '/') return `the working folder is /: the whole host would be the command's to write; ${fix}`;
+  for (const path of [plan.workdir, ...plan.writable]) {
+    const what = path === plan.workdir ? `the working folder ${path}` : `--allow-write ${path}`;
+    if (path === '/') return `--allow-write /: the whole host would be the command's to write`;
+    for (const own of keywayPaths) if (isWithin(own, path) && own !== path) return `${what} holds keyway's own ${own}; ${fix}`;
+    if (path.split(sep).some((part) => part.toLowerCase() === '.git')) return `${what} is inside a .git folder, whose configuration git runs; ${fix}`;
+  }
   for (const hidden of plan.hide) {
     if (isWithin(plan.workdir, hidden))
       return `the working folder ${plan.workdir} is inside ${hidden}, which a contained command never sees: run from your project's folder`;
     for (const path of [...plan.writable, ...plan.sockets]) {
       if (isWithin(path, hidden)) return `${path} is inside ${hidden}, which a contained command never sees`;
     }
+  }
+  for (const path of plan.writable) {
+    const folder = [...plan.pathFolders, ...plan.homes.map((home) => join(home, 'bin'))].find((dir) => isWithin(path, dir));
+    if (folder !== undefined) return `--allow-write ${path} is in ${folder}, a folder on PATH: a program written there runs by its name`;
   }
   return undefined;
 }

@@ -96,6 +96,9 @@ export const ERROR_CODES = {
   // keyway run --contain cannot make its namespaces here (not Linux, a program missing, no user
   // namespaces for this user): the command is not run (exit 2), never run uncontained.
   contain_unavailable: { kind: 'command', status: null, audit: null, adminStatus: 400 },
+  // keyway run --contain: the working folder or an option would defeat containment (/, a folder
+  // holding keyway's home, inside a .git, a link at a hidden path that leads nowhere): named, exit 2.
+  contain_refused: { kind: 'command', status: null, audit: null, adminStatus: 400 },
   // keyway service install/uninstall: a system step (useradd, systemctl, keyway init as the service user) failed; named.
   service_failed: { kind: 'command', status: null, audit: null, adminStatus: 500 },
   client_closed: { kind: 'note', status: null, audit: null },

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { realpathSync, statSync } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
@@ -222,7 +222,14 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   }
   for (const name of PROXY_VARIABLES) delete env[name];
   const caVariables = [...CA_VARIABLES, ...Object.keys(awsCaVariables(config, grants))];
-  const sandbox = sandboxPlan(config, args, io.env, user, command);
+  let sandbox: SandboxPlan;
+  try {
+    sandbox = sandboxPlan(config, args, io.env, user, command);
+  } catch (err) {
+    if (!(err instanceof ContainRefused)) throw err;
+    io.err(`keyway: contain_refused: ${err.message}; CMD was not run`);
+    return 2;
+  }
   const sockets = sandbox.sockets;
   if (process.getuid?.() === 0) io.err(`keyway: CMD runs as uid ${user.uid}, ${user.why}: never as root`);
   const ports = [...grantPorts(grants.flatMap((g) => g.domains)), ...args.strings('port').map(portNumber)];
@@ -253,21 +260,52 @@ function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: C
   });
   const homes = [...new Set([env['HOME'], user.home].filter((home): home is string => home !== undefined && isAbsolute(home)))];
   const runtime = env['XDG_RUNTIME_DIR'];
+  const own = resolveHidden(keywayFiles(config, args.string('config')));
   const plan: SandboxPlan = {
     uid: user.uid,
     gid: user.gid,
     workdir,
     writable,
     sockets,
-    hide: [...keywayFiles(config, args.string('config')), ...defaultHidden(homes), ...configuredHidden(config, homes)],
+    hide: resolveHidden([...own, ...defaultHidden(homes), ...configuredHidden(config, homes)]),
     privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
     programs: programFolders(command, env['PATH']),
     homes,
     pathFolders: (env['PATH'] ?? '').split(':').filter((dir) => isAbsolute(dir)),
   };
-  const problem = planProblem(plan);
-  if (problem !== undefined) throw usageError(problem);
+  const problem = planProblem(plan, own);
+  if (problem !== undefined) throw new ContainRefused(problem);
   return plan;
+}
+
+/** A plan that would defeat containment: said as contain_refused, exit 2, before anything runs. */
+class ContainRefused extends Error {}
+
+/**
+ * Hidden paths as bwrap must see them: a link is hidden by hiding what it points to (bwrap mounts
+ * through it; the link then leads into the empty folder). A link that leads nowhere is refused by name.
+ */
+function resolveHidden(paths: readonly string[]): string[] {
+  const resolved: string[] = [];
+  for (const path of paths) {
+    let link = false;
+    try {
+      link = lstatSync(path).isSymbolicLink();
+    } catch {
+      resolved.push(path);
+      continue;
+    }
+    if (!link) {
+      resolved.push(path);
+      continue;
+    }
+    try {
+      resolved.push(realpathSync(path));
+    } catch {
+      throw new ContainRefused(`${path} is a link to ${readlinkSync(path)}, which does not exist, and keyway hides that path from a contained command: remove the link, or make what it points to`);
+    }
+  }
+  return [...new Set(resolved)];
 }
 
 /** The folders the command's programs come from: its PATH's, and its own when named by path (contain/sandbox.ts binds those under a private dir). */
