@@ -133,7 +133,8 @@ reference, KEYWAY_*) never pass, --env or not. CMD has its own PID namespace (no
 sight or reach) and a new session; it sees the host read-only, with keyway's home and files and
 your credential files (~/.ssh, ~/.aws, … and contain.hide) hidden, and private /tmp, /var/tmp, /run
 and /dev/shm. It writes only in the folder keyway run started in (its working directory) and where
---allow-write PATH says (again for more). It can make no Unix socket, unless --allow-socket PATH
+--allow-write PATH says (again for more), through an overlay: its changes reach the host when it
+exits, and what git, a shell or PATH would run later is kept aside (keyway contain review). It can make no Unix socket, unless --allow-socket PATH
 names a host socket it may reach (audited; the socket filter is then off). Run as root, CMD runs as
 the user behind sudo, else as nobody: never as root. Without the privileges it needs (root, or
 unprivileged user namespaces) or bwrap (bubblewrap) it fails with contain_unavailable (exit 2),
@@ -302,7 +303,9 @@ function resolveHidden(paths: readonly string[]): string[] {
     try {
       resolved.push(realpathSync(path));
     } catch {
-      throw new ContainRefused(`${path} is a link to ${readlinkSync(path)}, which does not exist, and keyway hides that path from a contained command: remove the link, or make what it points to`);
+      throw new ContainRefused(
+        `${path} is a link to ${readlinkSync(path)}, which does not exist, and keyway hides that path from a contained command: remove the link, or make what it points to`,
+      );
     }
   }
   return [...new Set(resolved)];
