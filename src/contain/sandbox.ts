@@ -73,18 +73,18 @@ export function isWithin(path: string, folder: string): boolean {
 export function planProblem(plan: SandboxPlan, keywayPaths: readonly string[] = []): string | undefined {
   const fix = "run from your project's folder";
   if (plan.workdir === '/') return `the working folder is /: the whole host would be the command's to write; ${fix}`;
-  for (const path of [plan.workdir, ...plan.writable]) {
-    const what = path === plan.workdir ? `the working folder ${path}` : `--allow-write ${path}`;
-    if (path === '/') return `--allow-write /: the whole host would be the command's to write`;
-    for (const own of keywayPaths) if (isWithin(own, path) && own !== path) return `${what} holds keyway's own ${own}; ${fix}`;
-    if (path.split(sep).some((part) => part.toLowerCase() === '.git')) return `${what} is inside a .git folder, whose configuration git runs; ${fix}`;
-  }
   for (const hidden of plan.hide) {
     if (isWithin(plan.workdir, hidden))
       return `the working folder ${plan.workdir} is inside ${hidden}, which a contained command never sees: run from your project's folder`;
     for (const path of [...plan.writable, ...plan.sockets]) {
       if (isWithin(path, hidden)) return `${path} is inside ${hidden}, which a contained command never sees`;
     }
+  }
+  for (const path of [plan.workdir, ...plan.writable]) {
+    const what = path === plan.workdir ? `the working folder ${path}` : `--allow-write ${path}`;
+    if (path === '/') return `--allow-write /: the whole host would be the command's to write`;
+    for (const own of keywayPaths) if (isWithin(own, path) && own !== path) return `${what} holds keyway's own ${own}; ${fix}`;
+    if (path.split(sep).some((part) => part.toLowerCase() === '.git')) return `${what} is inside a .git folder, whose configuration git runs; ${fix}`;
   }
   for (const path of plan.writable) {
     const folder = [...plan.pathFolders, ...plan.homes.map((home) => join(home, 'bin'))].find((dir) => isWithin(path, dir));

@@ -84,6 +84,17 @@ describe('bwrapArguments', () => {
     expect(planProblem({ ...plan, writable: ['/home/u/.ssh/x'] })).toMatch(/inside \/home\/u\/\.ssh/);
     expect(planProblem(plan)).toBeUndefined();
   });
+
+  it('refuses what would defeat containment (contain_refused): /, a folder holding keyway\'s files, inside a .git, a file on PATH', () => {
+    expect(planProblem({ ...plan, workdir: '/' })).toMatch(/the working folder is \//);
+    expect(planProblem({ ...plan, workdir: '/home/u' }, ['/home/u/.keyway'])).toMatch(/holds keyway's own \/home\/u\/\.keyway/);
+    expect(planProblem({ ...plan, writable: ['/srv'] }, ['/srv/keyway/config.yaml'])).toMatch(/--allow-write \/srv holds keyway's own/);
+    expect(planProblem({ ...plan, workdir: '/home/u/project/.git' })).toMatch(/inside a \.git folder/);
+    expect(planProblem({ ...plan, workdir: '/home/u/project/.GIT/hooks' })).toMatch(/inside a \.git folder/);
+    expect(planProblem({ ...plan, writable: ['/usr/bin/tool'] })).toMatch(/a folder on PATH/);
+    expect(planProblem({ ...plan, writable: ['/home/u/bin/tool'] })).toMatch(/a folder on PATH/);
+    expect(planProblem({ ...plan, workdir: '/home/u' }, ['/srv/keyway'])).toBeUndefined();
+  });
 });
 
 // struct seccomp_data for one call: nr, arch, then its arguments (the low 32 bits of each).
