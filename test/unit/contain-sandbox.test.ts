@@ -85,7 +85,7 @@ describe('bwrapArguments', () => {
     expect(planProblem(plan)).toBeUndefined();
   });
 
-  it('refuses what would defeat containment (contain_refused): /, a folder holding keyway\'s files, inside a .git, a file on PATH', () => {
+  it("refuses what would defeat containment (contain_refused): /, a folder holding keyway's files, inside a .git, a file on PATH", () => {
     expect(planProblem({ ...plan, workdir: '/' })).toMatch(/the working folder is \//);
     expect(planProblem({ ...plan, workdir: '/home/u' }, ['/home/u/.keyway'])).toMatch(/holds keyway's own \/home\/u\/\.keyway/);
     expect(planProblem({ ...plan, writable: ['/srv'] }, ['/srv/keyway/config.yaml'])).toMatch(/--allow-write \/srv holds keyway's own/);

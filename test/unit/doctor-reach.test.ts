@@ -1,9 +1,9 @@
 // keyway doctor's warning when an agent started as this user could read every secret (issue 47).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkSecretsReach, REACH_CHECK } from '../../src/cli/commands/doctor/checks-reach.ts';
+import { checkSecretsReach, REACH_CHECK, reachOf } from '../../src/cli/commands/doctor/checks-reach.ts';
 import type { Context } from '../../src/cli/commands/doctor/context.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'keyway-reach-doctor-'));
@@ -25,11 +25,29 @@ describe('checkSecretsReach', () => {
     writeFileSync(join(home, 'key'), 'k');
     const r = checkSecretsReach(context({ KEYWAY_MASTER_KEY_FILE: join(home, 'key') }));
     expect(r.status).toBe('warn');
-    expect(r.detail).toMatch(/an agent running as you \(uid \d+\) can read every secret: .*key is readable to you/);
+    expect(r.detail).toMatch(/an agent running as you \(uid \d+\) can read every secret: .*key is (readable to you|yours)/);
   });
 
   it('is ok when the master key cannot be read (keyway runs as its own user)', () => {
     const r = checkSecretsReach(context({}));
     expect(r).toMatchObject({ status: 'ok', detail: expect.stringContaining('not readable') });
+  });
+
+  it('judges reach by ownership: a key the user owns is within reach whatever its mode (chmod 000 keeps no owner out)', () => {
+    const key = join(home, 'owned-key');
+    writeFileSync(key, 'k');
+    chmodSync(key, 0o000);
+    const owner = process.getuid?.() ?? 0;
+    // As its owner, denied by the bits: still within reach.
+    expect(reachOf(key, owner, () => false)).toMatch(/yours/);
+    // Another uid, denied by the bits: out of reach; allowed by them: within.
+    expect(reachOf(key, owner + 4242, () => false)).toBeUndefined();
+    expect(reachOf(key, owner + 4242, () => true)).toBe('readable to you');
+    if (owner === 0) {
+      chownSync(key, 1000, 1000);
+      const r = checkSecretsReach(context({ KEYWAY_MASTER_KEY_FILE: key }), 1000);
+      expect(r).toMatchObject({ status: 'warn', detail: expect.stringMatching(/uid 1000.*is yours/) });
+    }
+    expect(reachOf(join(home, 'absent'), owner)).toBeUndefined();
   });
 });
