@@ -1,10 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { KeywayError } from '../errors/index.ts';
 import { type ServiceLayout, type ServiceRecord, SHARED, validUserName } from './layout.ts';
+import { installCopy, packageRoot } from './installed-copy.ts';
 import { systemdUnit } from './unit.ts';
 
 // The steps of `keyway service install` and `uninstall`, each one the system's own tool (useradd,
@@ -120,9 +121,13 @@ export function writeShare(
   return record;
 }
 
-/** This keyway, as the service runs it: this node and this keyway's main.js. */
-export function keywayCommand(): string[] {
-  return [process.execPath, realpathSync(process.argv[1]!)];
+/** This keyway, as the service runs it: a copy of it no user but root can change (service/installed-copy.ts). */
+export function keywayCommand(layout: ServiceLayout): string[] {
+  try {
+    return installCopy(packageRoot(), layout.installDir);
+  } catch (err) {
+    throw failed(`installing keyway into ${layout.installDir}: ${(err as Error).message}`);
+  }
 }
 
 export function writeUnit(layout: ServiceLayout, cli: readonly string[]): void {
@@ -159,6 +164,10 @@ export function uninstall(layout: ServiceLayout, purge: boolean): string[] {
     done.push(`removed ${layout.share}`);
   }
   if (!purge) return done;
+  if (existsSync(layout.installDir)) {
+    rmSync(layout.installDir, { recursive: true, force: true });
+    done.push(`removed ${layout.installDir} (the copy of keyway the service ran)`);
+  }
   if (existsSync(layout.home) && statSync(layout.home).isDirectory()) {
     rmSync(layout.home, { recursive: true, force: true });
     done.push(`removed ${layout.home} (the store, the CA, the audit log)`);

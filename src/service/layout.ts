@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 //          proxy URL and CA variables) for agents; admin.token (0640, the operators' group) for
 //          the operators' CLI; service.json (where the service listens) for `keyway service status`.
 //   unit   (default /etc/systemd/system/NAME.service): the systemd unit that runs `keyway start`.
+//   install-dir (default /usr/local/lib/keyway): the copy of keyway the unit runs, root's alone.
 
 export interface ServiceLayout {
   /** The system user and group keyway runs as. */
@@ -17,15 +18,24 @@ export interface ServiceLayout {
   home: string;
   share: string;
   unitFile: string;
+  /** Where the copy of keyway the unit runs is installed (root's alone; service/installed-copy.ts). */
+  installDir: string;
 }
 
-export const DEFAULTS = { user: 'keyway', home: '/var/lib/keyway', share: '/etc/keyway', unitDir: '/etc/systemd/system' } as const;
+export const DEFAULTS = {
+  user: 'keyway',
+  home: '/var/lib/keyway',
+  share: '/etc/keyway',
+  unitDir: '/etc/systemd/system',
+  installDir: '/usr/local/lib/keyway',
+} as const;
 
 export function serviceLayout(options: {
   user?: string | undefined;
   home?: string | undefined;
   share?: string | undefined;
   unitDir?: string | undefined;
+  installDir?: string | undefined;
 }): ServiceLayout {
   const user = options.user ?? DEFAULTS.user;
   return {
@@ -34,6 +44,7 @@ export function serviceLayout(options: {
     home: resolve(options.home ?? DEFAULTS.home),
     share: resolve(options.share ?? DEFAULTS.share),
     unitFile: join(resolve(options.unitDir ?? DEFAULTS.unitDir), `${user}.service`),
+    installDir: resolve(options.installDir ?? DEFAULTS.installDir),
   };
 }
 

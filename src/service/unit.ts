@@ -3,7 +3,10 @@ import { type ServiceLayout, SHARED } from './layout.ts';
 
 // The systemd unit `keyway service install` writes. keyway runs as its own user with nothing it
 // does not need: no capability, no new privileges, the file system read-only but for its home,
-// its own /tmp and /dev, no namespaces of its own. (launchd's equivalent, for macOS, is in
+// its own /tmp and /dev, no namespaces of its own, the system calls of an ordinary service
+// (@system-service), sockets of IP, Unix (its contain door, secret commands) and netlink (its
+// interfaces) only, and no other process in its /proc. ExecStart names a copy of keyway that only
+// root can change (service/installed-copy.ts). (launchd's equivalent, for macOS, is in
 // docs/containment.md: a LaunchDaemon plist with UserName and the same environment.)
 
 /** A word of ExecStart: quoted where it holds a space or a quote (systemd's own quoting). */
@@ -49,6 +52,11 @@ RestrictNamespaces=yes
 RestrictRealtime=yes
 LockPersonality=yes
 SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+ProtectProc=invisible
+ProcSubset=pid
 
 [Install]
 WantedBy=multi-user.target

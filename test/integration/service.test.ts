@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unitCommand } from '../../src/service/unit.ts';
 import { freePort } from '../helpers/clients.ts';
@@ -26,7 +26,8 @@ describe('keyway service install', () => {
   const home = join(base, 'home');
   const share = join(base, 'share');
   const unitDir = join(base, 'units');
-  const layoutArgs = ['--user', USER, '--home', home, '--share', share, '--unit-dir', unitDir];
+  const installDir = join(base, 'lib', 'keyway');
+  const layoutArgs = ['--user', USER, '--home', home, '--share', share, '--unit-dir', unitDir, '--install-dir', installDir];
   let upstream: Server;
   let proxyPort: number;
   let service: ReturnType<typeof spawn> | undefined;
@@ -115,6 +116,24 @@ describe('keyway service install', () => {
     expect(unit).toContain(`User=${USER}`);
     const verify = spawnSync('systemd-analyze', ['verify', join(unitDir, `${USER}.service`)], { encoding: 'utf8' });
     expect(verify.status, verify.stderr).toBe(0);
+    for (const line of ['SystemCallFilter=@system-service', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK', 'ProtectProc=invisible'])
+      expect(unit).toContain(line);
+    // ExecStart names only files no user but root can change: the copy, not this checkout.
+    const { command } = unitCommand(unit);
+    expect(command[1]).toBe(join(installDir, 'dist', 'cli', 'main.js'));
+    for (const path of command.slice(0, 2)) {
+      for (let at = path; ; at = dirname(at)) {
+        const stat = statSync(at);
+        expect(stat.uid, at).toBe(0);
+        expect(stat.mode & 0o022, at).toBe(0);
+        if (at === '/') break;
+      }
+    }
+    const copied = spawnSync('find', [installDir, '(', '-not', '-user', 'root', '-o', '-perm', '/022', ')', '-not', '-type', 'l'], { encoding: 'utf8' });
+    expect(copied.stdout).toBe('');
+    expect(statSync(join(installDir, 'node_modules', 'undici', 'package.json')).isFile()).toBe(true);
+    // Dev dependencies are not part of what the service runs.
+    expect(() => statSync(join(installDir, 'node_modules', 'vitest'))).toThrow();
     // Run again: nothing breaks, nothing is lost (the grant's secret is still there).
     const again = await asRoot(['service', 'install', ...layoutArgs, '--no-start']);
     expect(again.code, again.stderr).toBe(0);
@@ -158,6 +177,16 @@ describe('keyway service install', () => {
     expect(agent.stderr).toContain(`is for the ${USER}-operators group`);
   });
 
+  it('refuses to install where another user could change the code the service runs, naming the folder', async () => {
+    const open = join(base, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const r = await asRoot(['service', 'install', ...layoutArgs.slice(0, -1), join(open, 'keyway'), '--no-start']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`${open}: ${open} is writable by every user`);
+    expect(() => statSync(join(open, 'keyway'))).toThrow();
+  });
+
   it('uninstall --purge removes the unit, the share, the home, the user and the group', async () => {
     service?.kill('SIGTERM');
     if (service && service.exitCode === null) await once(service, 'exit');
@@ -165,6 +194,6 @@ describe('keyway service install', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(spawnSync('getent', ['passwd', USER]).status).not.toBe(0);
     expect(spawnSync('getent', ['group', `${USER}-operators`]).status).not.toBe(0);
-    for (const path of [home, share, join(unitDir, `${USER}.service`)]) expect(() => statSync(path)).toThrow();
+    for (const path of [home, share, join(unitDir, `${USER}.service`), installDir]) expect(() => statSync(path)).toThrow();
   });
 });

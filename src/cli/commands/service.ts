@@ -23,7 +23,7 @@ import { callAdmin, type LiveStatus } from '../running-status.ts';
 
 export const service: Command = {
   name: 'service',
-  usage: `keyway service install [--user NAME] [--home DIR] [--share DIR] [--operator USER] [--no-start]
+  usage: `keyway service install [--user NAME] [--home DIR] [--share DIR] [--install-dir DIR] [--operator USER] [--no-start]
 keyway service status [--share DIR] [--json]
 keyway service uninstall [--user NAME] [--home DIR] [--share DIR] [--purge]
 
@@ -34,16 +34,20 @@ ${DEFAULTS.home}, mode 0700, made by \`keyway init\` as NAME), and in --share (d
 what others may read: ca.pem, bundle.pem and proxy.env for agents (\`. ${DEFAULTS.share}/proxy.env\`:
 the proxy URL and the CA variables, nothing else), admin.token for the operators' group (0640; --operator
 USER, default the user behind sudo, joins it). It writes the unit /etc/systemd/system/NAME.service and,
-where systemd runs, enables and starts it (not with --no-start). Run again, it keeps what exists and
+where systemd runs, enables and starts it (not with --no-start). The unit runs a copy of keyway that
+no user but root can change, installed in --install-dir (default ${DEFAULTS.installDir}: dist/, the
+production node_modules, and the node binary unless it is root's already); a folder on the way
+another user could write is refused, named. Run again, it keeps what exists and
 rewrites what is derived. Manage grants as the service user: sudo -u NAME keyway --home DIR grants add ….
 \`service status\` asks the running service's admin API (an operator's command: it reads admin.token).
-\`service uninstall\` stops and removes the unit and the share; --purge removes the home, user and group.`,
+\`service uninstall\` stops and removes the unit and the share; --purge removes the home, user, group and the copy.`,
   async run(argv, io) {
     const args = parse(argv, {
       user: { type: 'string' },
       share: { type: 'string' },
       operator: { type: 'string' },
       'unit-dir': { type: 'string' },
+      'install-dir': { type: 'string' },
       'no-start': { type: 'boolean' },
       purge: { type: 'boolean' },
     });
@@ -51,7 +55,13 @@ rewrites what is derived. Manage grants as the service user: sudo -u NAME keyway
     if (extra !== undefined || (action !== 'install' && action !== 'status' && action !== 'uninstall')) {
       throw usageError('usage: keyway service install | status | uninstall (keyway service --help)');
     }
-    const layout = serviceLayout({ user: args.string('user'), home: args.string('home'), share: args.string('share'), unitDir: args.string('unit-dir') });
+    const layout = serviceLayout({
+      user: args.string('user'),
+      home: args.string('home'),
+      share: args.string('share'),
+      unitDir: args.string('unit-dir'),
+      installDir: args.string('install-dir'),
+    });
     if (action === 'status') return status(layout.share, args.json, io);
     if (process.platform !== 'linux') {
       throw usageError(
@@ -68,7 +78,7 @@ rewrites what is derived. Manage grants as the service user: sudo -u NAME keyway
     const account = ensureAccounts(layout);
     const operator = args.string('operator') ?? io.env['SUDO_USER'];
     if (operator !== undefined && operator !== 'root') addOperator(layout, operator);
-    const cli = keywayCommand();
+    const cli = keywayCommand(layout);
     makeHome(layout, account, cli);
     const record = writeShare(layout, account, (config, files) => clientEnvironment(config, undefined, undefined, files));
     writeUnit(layout, cli);
