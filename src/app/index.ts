@@ -13,7 +13,7 @@ import { openServices, type Services } from '../services.ts';
 import { loadOrCreateCa, writeBundleInChild, type BundleWriter, type CertificateAuthority } from '../tls/index.ts';
 import { startAdmin } from './admin-deps.ts';
 import { Closers } from './closers.ts';
-import { announceKeyway, listenOn, openContainDoor } from './listen.ts';
+import { announceKeyway, answerDns, listenOn, openContainDoor } from './listen.ts';
 import type { StartOptions } from './options.ts';
 import { buildParts, type Parts } from './parts.ts';
 import { proxyRuntime } from './proxy-runtime.ts';
@@ -111,6 +111,8 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
     await listenOn(proxy.transparent.http, httpListen, 'proxy.transparent.http_listen', paths.runningProxy, reusePort);
     ownPorts.add((proxy.transparent.http.address() as AddressInfo).port);
   }
+  // The agent's DNS (proxy.transparent.dns_listen): one answerer, in the primary or the only process.
+  if (worker === undefined && redirected?.dns_listen) await answerDns(redirected.dns_listen, closers);
   live.onApply((next) => proxy.retime(next.proxy.timeouts));
   // Captured logins of a grant or agent the config no longer has go (at start, and after a reload):
   // an agent removed from the config is revoked, and a later one of its name starts afresh.

@@ -7,6 +7,8 @@ import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/index.ts';
 import { registerListeners, type KeywayListener, type Registration } from '../egress/listener-registry.ts';
+import { KeywayError } from '../errors/index.ts';
+import { startDnsAnswerer } from '../proxy/transparent/dns-answerer.ts';
 import { announceRunningProxy, listenFailure } from '../running-proxy.ts';
 import type { Closers } from './closers.ts';
 import type { Parts } from './parts.ts';
@@ -117,4 +119,18 @@ export async function openContainDoor(door: Server, runningFile: string, closers
     rmSync(path, { force: true });
   });
   return path;
+}
+
+/** Starts proxy.transparent.dns_listen's answerer, closed with keyway. */
+export async function answerDns(at: ListenAddress, closers: Closers): Promise<void> {
+  try {
+    const answerer = await startDnsAnswerer(at);
+    closers.add('dns answerer', () => answerer.close());
+  } catch (err) {
+    throw new KeywayError(
+      'listen_failed',
+      `proxy.transparent.dns_listen ${at.host}:${at.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
+  }
 }

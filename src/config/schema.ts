@@ -66,6 +66,9 @@ const configObject = z.strictObject({
         .strictObject({
           listen: listen.optional(),
           http_listen: listen.optional(),
+          // The agent's DNS, redirected here by the pod's rules: every name answered with one
+          // placeholder address, none asked outside (proxy/transparent/dns-answerer.ts).
+          dns_listen: listen.optional(),
           agent: z.string().regex(GRANT_ID, 'expected an agent id of a-z, 0-9 and -').optional(),
         })
         .optional(),

@@ -3,16 +3,16 @@
 // a mount namespace). It makes keyway the only way out, hands keyway the listening socket every TCP
 // connection is redirected to, answers DNS, and runs the command under bwrap (contain/sandbox.ts:
 // its own PID namespace and user namespace, the host read-only, keyway's files hidden). Run by
-// contain/run.ts under `unshare`; it talks to it over Node's IPC channel. It imports only the
-// sandbox's pure parts: what it does is in this file and those two.
+// contain/run.ts under `unshare`; it talks to it over Node's IPC channel. It imports only small
+// parts of its own: the sandbox's arguments, the overlay of what the command writes, the DNS answerer.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
 import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type Server, type Socket } from 'node:net';
-import dnsPacket from 'dns-packet';
+import { createServer, type Server } from 'node:net';
+import { answerDnsOverTcp, answerDnsQuery, PLACEHOLDER_ADDRESS } from '../net/placeholder-dns.ts';
 import { isWithin } from './change-judge.ts';
 import { type KeptChange, mountOverlays, type OverlayLayer, type RunRecord, settleOverlays } from './overlay.ts';
 import { bwrapArguments, type PathKind, type SandboxPlan } from './sandbox.ts';
@@ -40,8 +40,8 @@ export type InsideMessage =
   | { kind: 'failed'; reason: string }
   | { kind: 'settled'; applied: number; kept: KeptChange[]; scratch: string };
 
-/** Where every name resolves inside: an address of the benchmarking range (RFC 2544), reached only by the redirect. */
-export const CONTAINED_ADDRESS = '198.18.0.1';
+/** Where every name resolves inside (net/placeholder-dns.ts), reached only by the redirect. */
+export const CONTAINED_ADDRESS = PLACEHOLDER_ADDRESS;
 // Where programs look for the system's CA bundle (Debian and Ubuntu, Fedora and RHEL, Alpine and others).
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
 
@@ -142,48 +142,9 @@ function rules(listeners: ReadonlyMap<number, number>, catchAll: number, dns: nu
 `;
 }
 
-/** Every A question answered with CONTAINED_ADDRESS; anything else (AAAA too) with no answer, so clients use IPv4. */
-function answerDns(message: Buffer): Buffer | undefined {
-  let query: dnsPacket.Packet;
-  try {
-    query = dnsPacket.decode(message);
-  } catch {
-    return undefined;
-  }
-  const answers = (query.questions ?? [])
-    .filter((q) => q.type === 'A')
-    .map((q) => ({ type: 'A' as const, name: q.name, ttl: 5, class: 'IN' as const, data: CONTAINED_ADDRESS }));
-  return dnsPacket.encode({
-    id: query.id,
-    type: 'response',
-    flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
-    questions: query.questions,
-    answers,
-  });
-}
-
 function answerUdp(dns: ReturnType<typeof createSocket>, message: Buffer, from: RemoteInfo): void {
-  const reply = answerDns(message);
+  const reply = answerDnsQuery(message, CONTAINED_ADDRESS);
   if (reply) dns.send(reply, from.port, from.address);
-}
-
-/** DNS over TCP (a resolver's retry after a truncated answer, or one that asks over TCP first): messages framed by a two-byte length. */
-function answerTcp(socket: Socket): void {
-  let pending = Buffer.alloc(0);
-  socket.on('error', () => socket.destroy());
-  socket.setTimeout(10_000, () => socket.destroy());
-  socket.on('data', (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
-      const reply = answerDns(pending.subarray(2, 2 + pending.readUInt16BE(0)));
-      pending = pending.subarray(2 + pending.readUInt16BE(0));
-      if (!reply) return void socket.destroy();
-      const length = Buffer.alloc(2);
-      length.writeUInt16BE(reply.length);
-      socket.write(Buffer.concat([length, reply]));
-    }
-    if (pending.length > 2 + 65_535) socket.destroy();
-  });
 }
 
 async function listening(server: Server): Promise<number> {
@@ -225,7 +186,7 @@ async function main(): Promise<void> {
   const catchAllPort = await listening(catchAll);
   servers.set(undefined, catchAll);
   // UDP and TCP answerers on one port number.
-  const dnsTcp = createServer(answerTcp);
+  const dnsTcp = createServer((socket) => answerDnsOverTcp(socket, CONTAINED_ADDRESS));
   const dnsPort = await listening(dnsTcp);
   const dns = createSocket('udp4');
   dns.bind(dnsPort, '127.0.0.1');

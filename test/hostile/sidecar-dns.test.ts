@@ -1,12 +1,14 @@
-// The sidecar's rules and port 53 (issue 47, the red team's finding): the rules used to let TCP and
-// UDP to port 53 of any address out, for any uid, so an agent sent what it liked to a server of its
-// own on port 53, past `unmatched: deny`, with no audit line. Now DNS leaves only for the pod's own
-// resolvers (the nameserver lines of its /etc/resolv.conf). In a pod network this test makes (two
-// namespaces, see pod-network.ts), the rules applied by each manifest's own rules container: an
-// agent (the manifest's uid) sends a datagram and a connection to port 53 of addresses outside that
-// are not the resolver, IPv4 and IPv6, and nothing arrives; the same to the resolvers gets out and
-// back, and a real lookup through its libc is answered. keyway's uid still goes anywhere, which also
-// shows the listeners there would have seen the agent's traffic had it left. Needs root.
+// The sidecar's rules and port 53. Issue 47: the rules let TCP and UDP to port 53 of any address
+// out, so an agent sent what it liked to a server of its own there. Issue 58: with DNS let out to
+// the pod's own resolvers only, those resolvers still relayed whatever names the agent asked (a DNS
+// tunnel past keyway). Now every DNS question of the agent's, to any address, is redirected to
+// keyway's answerer (proxy.transparent.dns_listen), and no name leaves the pod. In a pod network
+// this test makes (two namespaces, see pod-network.ts), the rules applied by each manifest's own
+// rules container, keyway's answerer running as keyway's uid: an agent (the manifest's uid) sends a
+// datagram and a connection to port 53 of the resolver and of other addresses, IPv4 and IPv6, and
+// nothing arrives outside; a real lookup through its libc is answered by keyway, and the resolver
+// hears nothing of it. keyway's uid still goes anywhere, which also shows the listeners outside
+// would have seen the agent's traffic had it left. Needs root.
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,8 @@ import { applyRules, createPodNetwork, type PodNetwork } from '../helpers/pod-ne
 import { waitFor } from '../helpers/wait.ts';
 
 const LISTENER = fileURLToPath(new URL('./fixtures/port53-listener.ts', import.meta.url));
+const ANSWERER = fileURLToPath(new URL('./fixtures/dns-answerer-child.ts', import.meta.url));
+const PLACEHOLDER = '198.18.0.1';
 const PROBE = fileURLToPath(new URL('./fixtures/port53-probe.ts', import.meta.url));
 // The pod's resolvers, and servers on port 53 it was never told about: all outside the pod.
 const RESOLVER = { v4: '10.253.0.53', v6: 'fd00:253::53' };
@@ -36,6 +40,7 @@ describe.each([
   const rules = describeRules();
   let network: PodNetwork;
   let listener: ChildProcess;
+  let answerer: ChildProcess;
   const seen: Seen[] = [];
 
   beforeAll(async () => {
@@ -62,9 +67,19 @@ describe.each([
     await waitFor(() => listening || undefined, 'the listeners outside the pod', 10_000).catch((err: Error) => {
       throw new Error(`${err.message}: ${errors}`);
     });
+    // keyway's answerer, on the port the manifest's rules redirect DNS to, as keyway's uid.
+    answerer = network.spawn(rules.keywayUid, [process.execPath, ANSWERER], { DNS_PORT: rules.env['DNS_PORT'] ?? '' });
+    let answering = false;
+    let answererErrors = '';
+    answerer.stdout!.on('data', (c: Buffer) => (answering ||= c.toString().includes('"listening"')));
+    answerer.stderr!.on('data', (c: Buffer) => (answererErrors += c.toString()));
+    await waitFor(() => answering || undefined, "keyway's DNS answerer in the pod", 10_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${answererErrors}`);
+    });
   });
 
   afterAll(() => {
+    answerer?.kill('SIGTERM');
     listener?.kill('SIGTERM');
     network?.remove();
   });
@@ -77,32 +92,38 @@ describe.each([
   }
   const arrived = (text: string, to: string) => seen.filter((s) => s.text === text && s.to === to).map((s) => s.proto);
 
-  it("refuses the agent port 53 anywhere but the pod's resolvers: nothing arrives there, over UDP or TCP, IPv4 or IPv6", async () => {
+  it("sends no byte of the agent's port 53 out of the pod: not to the resolver, not elsewhere, UDP or TCP, IPv4 or IPv6", async () => {
+    expect(rules.env['DNS_PORT'], "the manifest names proxy.transparent.dns_listen's port").toMatch(/^\d+$/);
     const text = `agent-${kind}-exfil`;
     const probed = probe(rules.agentUid, text);
-    // What did get out (the resolvers echo it) has been logged: the log has caught up with the probe.
-    await waitFor(() => (arrived(text, RESOLVER.v4).length === 2 ? true : undefined), "the resolver's log");
     await new Promise((r) => setTimeout(r, 300));
-    for (const address of [ELSEWHERE.v4, ELSEWHERE.v6]) {
-      // Nothing at all, not even a connection with nothing sent on it (keyway's probe comes later).
+    for (const address of [RESOLVER.v4, RESOLVER.v6, ELSEWHERE.v4, ELSEWHERE.v6]) {
+      // Nothing at all arrives, not even a connection with nothing sent on it (keyway's probe comes later).
       expect(
         seen.filter((s) => s.to === address),
         `${address} saw the agent's traffic`,
       ).toEqual([]);
+      // Not a DNS message: keyway's answerer says nothing back; it never echoes.
       expect(probed[address]!.udp, address).not.toMatch(/^answered/);
-      // TCP is reset at once (or, where a reverse-path filter drops the reset, times out).
-      expect(['ECONNREFUSED', 'timeout'], address).toContain(probed[address]!.tcp);
+      expect(probed[address]!.tcp, address).not.toBe('echoed');
     }
-    // The same probe to the resolvers went out and came back: the refusal above is the address's.
-    for (const address of [RESOLVER.v4, RESOLVER.v6]) expect(probed[address], address).toEqual({ udp: 'answered', tcp: 'echoed' });
-    // And the refusals counted where the rules refuse everything else.
-    const leave = network.run(0, ['nft', 'list', 'chain', 'inet', 'keyway', 'leave']).stdout;
-    expect(Number(/counter packets (\d+) bytes \d+ drop/.exec(leave)?.[1] ?? 0)).toBeGreaterThanOrEqual(2);
   });
 
-  it("resolves the agent's names through the resolver of its resolv.conf", async () => {
-    const before = seen.filter((s) => s.dns && s.to === RESOLVER.v4).length;
+  it("answers the agent's names in the pod, with the placeholder keyway routes: the resolver hears nothing", async () => {
+    const before = seen.filter((s) => s.dns).length;
     const lookup = network.run(rules.agentUid, ['getent', 'ahostsv4', 'name.example.test']);
+    expect(lookup.code, lookup.stderr).toBe(0);
+    expect(lookup.stdout.split('\n')[0]).toMatch(new RegExp(`^${PLACEHOLDER.replaceAll('.', '\\.')}\\s`));
+    // A name that carries data, as a tunnel would, is answered the same and goes nowhere.
+    const tunnel = network.run(rules.agentUid, ['getent', 'ahostsv4', `${Buffer.from('secret-token').toString('hex')}.tunnel.example.test`]);
+    expect(tunnel.stdout.split('\n')[0]).toMatch(new RegExp(`^${PLACEHOLDER.replaceAll('.', '\\.')}\\s`));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen.filter((s) => s.dns).length).toBe(before);
+  });
+
+  it("keyway's own lookups still go to the resolver of the pod's resolv.conf", async () => {
+    const before = seen.filter((s) => s.dns && s.to === RESOLVER.v4).length;
+    const lookup = network.run(rules.keywayUid, ['getent', 'ahostsv4', 'name.example.test']);
     expect(lookup.code, lookup.stderr).toBe(0);
     expect(lookup.stdout.split('\n')[0]).toMatch(new RegExp(`^${ANSWER.replaceAll('.', '\\.')}\\s`));
     await waitFor(() => (seen.filter((s) => s.dns && s.to === RESOLVER.v4).length > before ? true : undefined), "the resolver's log of the query");

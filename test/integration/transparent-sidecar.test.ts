@@ -7,7 +7,8 @@
 // resolves it itself. Then the ways around: the upstream's own address (no server name), a host no
 // grant covers, another port, IPv6, UDP: each refused or dropped, and nothing reaches the upstream
 // but what keyway sent; nor can the agent flush the rules. keyway's own connection to the API is left
-// alone by the rules' uid exception, or it would be redirected to keyway itself. Port 53 is
+// alone by the rules' uid exception, or it would be redirected to keyway itself. A name in no hosts
+// file is answered by keyway's own DNS answerer (dns_listen); what else port 53 does is
 // test/hostile/sidecar-dns.test.ts's. Needs root (network namespaces, nftables); CI runs as root.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -85,12 +86,17 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
           listen: '127.0.0.1:18787',
           unmatched: 'deny',
           upstream_ca: [TLS_FIXTURES.caPath],
-          hosts: { 'api.example.test': UPSTREAM },
+          hosts: { 'api.example.test': UPSTREAM, 'dns.example.test': UPSTREAM },
           allow_networks: [`${UPSTREAM}/32`],
-          transparent: { listen: `127.0.0.1:${rules.env['TLS_PORT']}`, http_listen: `127.0.0.1:${rules.env['HTTP_PORT']}`, agent: 'app' },
+          transparent: {
+            listen: `127.0.0.1:${rules.env['TLS_PORT']}`,
+            http_listen: `127.0.0.1:${rules.env['HTTP_PORT']}`,
+            dns_listen: `127.0.0.1:${rules.env['DNS_PORT']}`,
+            agent: 'app',
+          },
         },
         admin: { enabled: false },
-        grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
+        grants: { api: { type: 'bearer', domains: ['api.example.test', 'dns.example.test'], secret: 'env:API_TOKEN' } },
         agents: { app: { key: 'env:APP_KEY', grants: ['api'] } },
       }),
     );
@@ -155,6 +161,16 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
       return found.length >= 3 ? found : undefined;
     }, 'the audit lines');
     for (const line of lines) expect(line).toMatchObject({ decision: 'inject', agent: 'app', grant: 'api', via: 'transparent' });
+  });
+
+  it("a name in no hosts file: the agent's lookup is answered by keyway in the pod, and its connection comes to keyway, injected", async () => {
+    const before = upstreamSeen.length;
+    const lookup = asAgent(['getent', 'ahostsv4', 'dns.example.test']);
+    expect(lookup.stdout.split('\n')[0], lookup.stderr).toMatch(/^198\.18\.0\.1\s/);
+    const curl = asAgent(['curl', '-sS', '--cacert', join(work, 'ca.pem'), 'https://dns.example.test/v1/by-name']);
+    expect(curl.stdout, curl.stderr).toBe('ok');
+    await waitFor(() => (upstreamSeen.length > before ? true : undefined), 'the request upstream');
+    expect(upstreamSeen.at(-1)).toEqual({ path: '/v1/by-name', authorized: true });
   });
 
   it('the ways around lead nowhere: the API by its address, an ungranted host, another port, IPv6, UDP', async () => {

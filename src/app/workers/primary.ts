@@ -18,7 +18,7 @@ import { KeywayError, type KeywayErrorCode } from '../../errors/index.ts';
 import { RateLimiter } from '../../policy/rate-limits.ts';
 import { startAdmin } from '../admin-deps.ts';
 import type { Closers } from '../closers.ts';
-import { announceKeyway } from '../listen.ts';
+import { announceKeyway, answerDns } from '../listen.ts';
 import type { ReloadOutcome } from '../live-config.ts';
 import type { Parts } from '../parts.ts';
 import { type RunningKeyway, stopKeyway, type WorkerActivity } from '../running.ts';
@@ -40,6 +40,8 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
   await checkPortFree(listen, 'proxy.listen', paths.runningProxy);
   if (transparent?.listen) await checkPortFree(transparent.listen, 'proxy.transparent.listen', paths.runningProxy);
   if (transparent?.http_listen) await checkPortFree(transparent.http_listen, 'proxy.transparent.http_listen', paths.runningProxy);
+  // The agent's DNS is answered here, not by the workers: one answerer is plenty.
+  if (transparent?.dns_listen) await answerDns(transparent.dns_listen, closers);
 
   const rates = new RateLimiter();
   let lastConnections = 0;
