@@ -48,12 +48,14 @@ export function reviewableRuns(): ReviewedRun[] {
   return runs.sort((a, b) => a.record.startedMs - b.record.startedMs);
 }
 
+/** Whether the process that would settle a run still runs (a zombie does not: it settles nothing). */
 function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the command name, which is in parentheses and may hold any character.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -33,7 +33,8 @@ export function installCopy(root: string, target: string, node = process.execPat
     }
     for (const dir of productionPackages(root)) cpSync(dir, join(staging, dir.slice(root.length + 1)), { recursive: true, verbatimSymlinks: true });
     let nodePath = realpathSync(node);
-    if (!rootOwnedChain(nodePath)) {
+    // In place only where it is root's alone and every user may reach it (the service user runs it).
+    if (!rootOwnedChain(nodePath) || !reachableByAll(nodePath)) {
       cpSync(nodePath, join(staging, 'bin', 'node'));
       nodePath = join(target, 'bin', 'node');
     }
@@ -82,12 +83,25 @@ function resolvePackage(name: string, from: string, root: string): string | unde
   return undefined;
 }
 
-/** Root's, and writable by no one else: every file and folder of the copy. */
-function closeUp(dir: string): void {
-  const stat = lstatSync(dir);
-  lchownSync(dir, 0, 0);
-  if (!stat.isSymbolicLink()) chmodSync(dir, stat.mode & 0o755);
-  if (stat.isDirectory()) for (const name of readdirSync(dir)) closeUp(join(dir, name));
+/**
+ * Root's, writable by no one else, and readable by every user (the service user runs it, whatever
+ * umask the checkout was made under): every file and folder of the copy.
+ */
+function closeUp(path: string): void {
+  const stat = lstatSync(path);
+  lchownSync(path, 0, 0);
+  if (stat.isSymbolicLink()) return;
+  chmodSync(path, stat.isDirectory() || (stat.mode & 0o111) !== 0 ? 0o755 : 0o644);
+  if (stat.isDirectory()) for (const name of readdirSync(path)) closeUp(join(path, name));
+}
+
+/** Whether every user may run `path`: it is executable by others, and every folder above it searchable. */
+function reachableByAll(path: string): boolean {
+  if ((statSync(path).mode & 0o001) === 0) return false;
+  for (let at = dirname(path); ; at = dirname(at)) {
+    if ((statSync(at).mode & 0o001) === 0) return false;
+    if (at === dirname(at)) return true;
+  }
 }
 
 /** Whether `path` and every folder above it are root's and writable by no one else. */

@@ -13,14 +13,18 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirS
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, connect, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import { installCopy, packageRoot } from '../../src/service/installed-copy.ts';
 
 const TOKEN = `${CANARY}-leftovers`;
 const API_ADDRESS = `127.${160 + (process.pid % 90)}.1.4`;
 const USER = 1000;
+/** keyway's built entry point, from which installCopy finds the package. */
+const CLI_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 describe('keyway run --contain: nothing the command leaves behind runs later (issue 58)', () => {
   const base = mkdtempSync('/var/lib/keyway-leftovers-');
@@ -311,5 +315,97 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       expect(r.stderr).toMatch(pattern);
       expect(r.stderr).not.toMatch(/unshare failed|Operation not permitted/);
     }
+  });
+
+  it('a run killed before its end reached the host with nothing; review lists it, and --apply settles it as its exit would have', async () => {
+    const dir = project('killed');
+    const script = `echo kept > work.txt; mkdir -p sub/.git; printf '${fsmonitor('killed')}' > sub/.git/config; echo started; sleep 60`;
+    const child = spawn(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home, SUDO_UID: String(USER), SUDO_GID: String(USER), ...proxy.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    for (let i = 0; i < 200 && !stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stdout).toContain('started');
+    // keyway, unshare and the process that would settle the run, killed at once (an OOM kill, a power cut).
+    process.kill(-child.pid!, 'SIGKILL');
+    await once(child, 'exit');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(existsSync(join(dir, 'work.txt'))).toBe(false);
+    const env = { PATH: process.env['PATH'] ?? '', HOME: userHome };
+    const listed = await runProcess(process.execPath, [CLI, 'contain', 'review', '--json'], env, undefined, 30_000, dir);
+    const run = (JSON.parse(listed.stdout).runs as Array<{ id: string; workdir: string; state: string }>).find((r) => r.workdir === dir)!;
+    expect(run.state).toBe('unfinished');
+    const applied = await runProcess(process.execPath, [CLI, 'contain', 'review', run.id, '--apply'], env, undefined, 30_000, dir);
+    outputs.push(applied.stdout, applied.stderr);
+    expect(applied.stdout).toContain('never finished');
+    expect(readFileSync(join(dir, 'work.txt'), 'utf8')).toBe('kept\n');
+    // --apply of an unfinished run puts in place what its exit would have; the .git it made stays aside.
+    expect(existsSync(join(dir, 'sub', '.git'))).toBe(false);
+    outside(USER, dir, ['git', 'status']);
+    expect(fired()).toEqual([]);
+    const shown = await runProcess(process.execPath, [CLI, 'contain', 'review', run.id], env, undefined, 30_000, dir);
+    expect(shown.stdout).toContain(`${join(dir, 'sub', '.git', 'config')}: a git repository the command made or moved`);
+  });
+
+  it('keyway itself run by an ordinary user (not root): the git, start-up and set-id plants run nothing; the granted request is injected', async () => {
+    // A copy of keyway every user can run (as the service installs one), so the test holds from a 0700 checkout too.
+    const libParent = mkdtempSync('/var/lib/keyway-leftovers-lib-');
+    chmodSync(libParent, 0o755);
+    const [node, main] = installCopy(packageRoot(CLI_MAIN), join(libParent, 'keyway'));
+    const ownHome = join(base, 'user-keyway');
+    mkdirSync(ownHome);
+    mkdirSync(join(ownHome, 'config'));
+    writeFileSync(join(ownHome, 'upstream-ca.pem'), readFileSync(TLS_FIXTURES.caPath));
+    writeFileSync(
+      join(ownHome, 'config', 'keyway.yaml'),
+      [
+        'proxy:',
+        `  hosts: {api.example.test: '${API_ADDRESS}'}`,
+        "  allow_networks: ['127.0.0.0/8']",
+        '  upstream_ca: [upstream-ca.pem]',
+        'admin: {enabled: false}',
+        'grants:',
+        '  api: {type: bearer, domains: [api.example.test], secret: env:API_TOKEN}',
+        '',
+      ].join('\n'),
+    );
+    execFileSync('chown', ['-R', `${USER}:${USER}`, ownHome]);
+    const dir = project('ordinary');
+    const env = { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: ownHome, API_TOKEN: TOKEN };
+    const init = spawnSync(node!, [main!, 'init'], { uid: USER, gid: USER, env, encoding: 'utf8', cwd: dir });
+    expect(init.status, init.stderr).toBe(0);
+    const script = [
+      `printf '${fsmonitor('ordinary-commondir')}' > .git/config.worktree; echo ../x > .git/commondir;`,
+      `mkdir n && git init -q n && printf '${fsmonitor('ordinary-nested')}' >> n/.git/config;`,
+      'cp /usr/bin/id suid && chmod 4755 suid 2>/dev/null;',
+      'unshare -U true 2>/dev/null && echo userns=yes || echo userns=no;',
+      'echo granted=$(curl -sS https://api.example.test/v1/ordinary)',
+    ].join(' ');
+    // Not spawnSync: the API answers from this process.
+    const child = spawn(node!, [main!, 'run', '--contain', '--', 'sh', '-c', script], {
+      uid: USER,
+      gid: USER,
+      env,
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const ran = { stdout: '', stderr: '' };
+    child.stdout!.on('data', (d: Buffer) => (ran.stdout += d));
+    child.stderr!.on('data', (d: Buffer) => (ran.stderr += d));
+    const [status] = await once(child, 'exit');
+    outputs.push(ran.stdout, ran.stderr);
+    expect(status, ran.stderr).toBe(0);
+    expect(ran.stdout, ran.stderr).toContain('granted=ok');
+    expect(ran.stdout).toContain('userns=no');
+    outside(USER, dir, ['git', 'status']);
+    outside(USER, join(dir, 'n'), ['git', 'status']);
+    expect(fired()).toEqual([]);
+    expect(statSync(join(dir, 'suid')).mode & 0o6000).toBe(0);
+    expect(existsSync(join(dir, 'n', '.git'))).toBe(false);
+    rmSync(libParent, { recursive: true, force: true });
   });
 });

@@ -15,7 +15,8 @@ as configuration, a hidden file at the top of your home, anything in a folder on
 device) is kept aside, in a folder in /var/tmp only you can read. With no ID, lists those runs, and
 runs that never finished (keyway killed while the command ran: nothing of theirs reached the host).
 With ID: that run's kept changes, each with why. --apply puts them in place (you have read them);
-for a run that never finished, it first puts in place what its exit would have, keeping the rest.
+for a run that never finished, --apply puts in place what its exit would have and keeps the rest
+aside, to be reviewed like any run's.
 --discard drops them. docs/containment.md says what is judged how.`,
   async run(argv, io) {
     const args = parse(argv, { apply: { type: 'boolean' }, discard: { type: 'boolean' } });
@@ -45,15 +46,21 @@ for a run that never finished, it first puts in place what its exit would have, 
       else io.out(`discarded run ${id}'s kept changes`);
       return 0;
     }
-    if (args.flag('apply')) {
-      const late = run.kept === undefined ? settleLate(run) : undefined;
-      const settled = late === undefined ? run : { ...run, kept: late.kept };
-      const { applied, failed } = applyKept(settled);
-      if (args.json) printJson(io, { id, applied: applied + (late?.applied ?? 0), failed });
+    if (args.flag('apply') && run.kept === undefined) {
+      // First the judge, as at the run's exit; what it keeps aside is then reviewed like any run's.
+      const late = settleLate(run);
+      if (args.json) printJson(io, { id, applied: late.applied, kept: late.kept.map((k) => ({ path: join(k.root, k.rel), kind: k.kind, why: k.why })) });
       else {
-        if (late !== undefined) io.out(`run ${id} never finished: put in place ${late.applied} changes its exit would have`);
-        io.out(`put in place ${applied} kept change${applied === 1 ? '' : 's'} of run ${id}`);
+        io.out(`run ${id} never finished: put in place the ${late.applied} changes its exit would have`);
+        if (late.kept.length > 0)
+          io.out(`${late.kept.length} kept aside, as its exit would have: \`keyway contain review ${id}\` lists them, --apply again puts them in place`);
       }
+      return 0;
+    }
+    if (args.flag('apply')) {
+      const { applied, failed } = applyKept(run);
+      if (args.json) printJson(io, { id, applied, failed });
+      else io.out(`put in place ${applied} kept change${applied === 1 ? '' : 's'} of run ${id}`);
       for (const line of failed) io.err(`keyway contain review: not applied: ${line}`);
       return failed.length === 0 ? 0 : 1;
     }
