@@ -1,4 +1,4 @@
-import { isAbsolute, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 
 // Which of a contained command's writes reach the host when it exits, and which are kept aside for
 // the person to review (`keyway contain review`). The command writes into an overlay
@@ -11,8 +11,11 @@ import { isAbsolute, relative, sep } from 'node:path';
 //   git reads there (config, config.worktree, commondir, hooks, info/, worktrees, modules, a lock,
 //   a link) and every `.git` made, moved or replaced by the command is kept aside: git runs code
 //   its configuration names, and finds a repository in every folder from the one it starts in up.
+// - No folder made into a git repository by other names: a HEAD outside a .git, or objects/ or
+//   refs/ beside a HEAD (git takes such a folder for a bare repository).
 // - Nothing in a folder on PATH, or that folder itself: a program there runs by its name. `~/bin`
-//   counts as one: Debian's and Ubuntu's ~/.profile put it on PATH once it exists.
+//   counts as one: Debian's and Ubuntu's ~/.profile put it on PATH once it exists. So does
+//   XDG_CONFIG_HOME where it is set (git and shells read their configuration there).
 // - Nothing hidden at the top of a home folder (`~/.bash_profile`, `~/.config/…`, `~/.local/bin/…`,
 //   every start-up file a shell, git or another tool reads, and those yet to be invented), unless
 //   the person named that folder with --allow-write (`~/.claude`).
@@ -38,6 +41,8 @@ export interface JudgeContext {
   pathFolders: readonly string[];
   /** Whether a path was a folder (not a link) on the host before the run. */
   wasFolder(path: string): boolean;
+  /** Whether a path is there once the command's changes are (the command's view at its exit). */
+  isThere(path: string): boolean;
 }
 
 export type Verdict = { apply: true } | { apply: false; why: string };
@@ -65,8 +70,13 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
     if (kind === 'symlink') return { apply: false, why: 'a link inside .git' };
     if (git.inside.endsWith('.lock') || !GIT_DATA.some((re) => re.test(git.inside)))
       return { apply: false, why: 'git reads it as configuration or code (only objects, refs, logs, the index and HEAD files are applied)' };
+  } else if (kind !== 'deleted' && makesGitFolder(path, kind, context)) {
+    // git takes any folder with HEAD, objects/ and refs/ for a repository (a bare one, whose config
+    // may name a work tree and an fsmonitor): such a folder is not made outside a .git.
+    return { apply: false, why: 'it makes its folder a git repository (HEAD, objects/ and refs/): git runs what its config names' };
   }
   for (const folder of [...context.pathFolders, ...context.homes.map((home) => `${home}${sep}bin`)]) {
+    // pathFolders holds XDG_CONFIG_HOME too, where git and shells read their configuration.
     if (isWithin(path, folder)) return { apply: false, why: `in ${folder}, a folder on PATH: a program there runs by its name` };
   }
   for (const home of context.homes) {
@@ -77,6 +87,15 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
       return { apply: false, why: `hidden in your home (${first}): shells, git and other tools read such files at start` };
   }
   return APPLY;
+}
+
+/** A HEAD beside objects/ and refs/, or one of those two beside a HEAD: what git finds a repository by. */
+function makesGitFolder(path: string, kind: ChangeKind, context: JudgeContext): boolean {
+  const name = basename(path);
+  const folder = dirname(path);
+  if (name === 'HEAD') return true;
+  if ((name === 'objects' || name === 'refs') && kind === 'dir') return context.isThere(join(folder, 'HEAD'));
+  return false;
 }
 
 /** The first `.git` (any case) on the path below the root: that folder, and the path inside it ('' for itself). */

@@ -122,6 +122,11 @@ export function settleOverlays(
       ...context,
       root: layer.root,
       wasFolder: (path) => isWithin(path, layer.root) && isFolder(join(layer.lower, path.slice(layer.root.length))),
+      // The command's view: the overlay while it is mounted; else what it wrote, over the host's.
+      isThere: (path) =>
+        isWithin(path, layer.root) &&
+        (exists(join(mergedView ? layer.root : layer.upper, path.slice(layer.root.length))) ||
+          (!mergedView && exists(join(layer.lower, path.slice(layer.root.length))))),
     };
     for (const change of changesOf(layer, mergedView)) {
       const path = change.rel === '' ? layer.root : join(layer.root, ...change.rel.split('/'));
@@ -195,6 +200,15 @@ function namesIn(dir: string): string[] {
     return readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

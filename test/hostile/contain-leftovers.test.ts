@@ -116,6 +116,9 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
   }
 
   const fired = () => readdirSync(markers);
+  /** A folder git takes for a bare repository, whose config names a work tree and an fsmonitor: no name in it is .git. */
+  const barePlant = (folder: string, worktree: string, marker: string) =>
+    `mkdir -p ${folder}/objects ${folder}/refs && echo 'ref: refs/heads/main' > ${folder}/HEAD && printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = ${worktree}\\n\\tfsmonitor = "touch ${markers}/${marker}; false"\\n' > ${folder}/config`;
   const fsmonitor = (marker: string) => `[core]\n\tfsmonitor = "touch ${markers}/${marker}; false"\n`;
 
   it('the same plants made on the host do fire: each check below can see one', () => {
@@ -129,12 +132,15 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     writeFileSync(join(userHome, '.bash_login'), `touch ${markers}/control-login\n`);
     execFileSync('chown', ['-R', `${USER}:${USER}`, userHome]);
     outside(USER, userHome, ['bash', '-l', '-c', 'true']);
-    expect(fired().sort()).toEqual(['control-git', 'control-login']);
+    execFileSync('sh', ['-c', barePlant(join(dir, 'bare'), dir, 'control-bare')]);
+    execFileSync('chown', ['-R', `${USER}:${USER}`, dir]);
+    outside(USER, join(dir, 'bare'), ['git', 'status']);
+    expect(fired().sort()).toEqual(['control-bare', 'control-git', 'control-login']);
     rmSync(join(userHome, '.bash_login'));
     for (const name of fired()) rmSync(join(markers, name));
   });
 
-  it('git runs nothing the command planted: commondir, a new or moved .git, a nested one, config.worktree, attributes with a filter, .gitmodules, hooks', async () => {
+  it('git runs nothing the command planted: commondir, a new or moved .git, a nested one, a bare repository, config.worktree, attributes with a filter, .gitmodules, hooks', async () => {
     const dir = project('git-plants');
     const r = await contained(
       dir,
@@ -147,13 +153,14 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
         `mkdir -p .git/hooks && printf '#!/bin/sh\\ntouch ${markers}/hook\\n' > .git/hooks/post-checkout && chmod 755 .git/hooks/post-checkout;`,
         `mkdir nested && git init -q nested && printf '${fsmonitor('nested')}' >> nested/.git/config;`,
         `mkdir moved && git init -q moved && printf '${fsmonitor('moved')}' >> moved/.git/config && mv moved/.git moved/.git-old && mv moved/.git-old moved/.git;`,
+        `${barePlant('bare', dir, 'bare')};`,
         `printf '[submodule "s"]\\n\\tpath = s\\n\\turl = ./evil\\n\\tupdate = !touch ${markers}/submodule\\n' > .gitmodules;`,
         'true',
       ].join(' '),
     );
     expect(r.stdout, r.stderr).toContain('committed');
     expect(r.stderr).toMatch(/kept aside \d+ of the command's changes/);
-    for (const folder of [dir, join(dir, 'nested'), join(dir, 'moved'), join(dir, 'evil')]) {
+    for (const folder of [dir, join(dir, 'nested'), join(dir, 'moved'), join(dir, 'evil'), join(dir, 'bare')]) {
       if (existsSync(folder)) outside(USER, folder, ['git', 'status']);
     }
     outside(USER, dir, ['git', 'checkout', '-q', '-b', 'after']);
@@ -175,7 +182,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     );
     const runs = JSON.parse(review.stdout).runs as Array<{ workdir: string; kept: Array<{ path: string; why: string }> }>;
     const kept = runs.find((run) => run.workdir === dir)!.kept.map((k) => k.path);
-    for (const path of ['.git/commondir', '.git/config.worktree', '.git/info/attributes', '.git/hooks/post-checkout', 'nested/.git', 'moved/.git'])
+    for (const path of ['.git/commondir', '.git/config.worktree', '.git/info/attributes', '.git/hooks/post-checkout', 'nested/.git', 'moved/.git', 'bare/HEAD'])
       expect(kept, path).toContain(join(dir, path));
   });
 

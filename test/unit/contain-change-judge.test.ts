@@ -5,12 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { type ChangeKind, judgeChange, type JudgeContext } from '../../src/contain/change-judge.ts';
 
 const folders = new Set(['/home/u/project/.git', '/home/u/.git']);
+// What the command's view holds at its exit, for the bare-repository rule.
 const project: JudgeContext = {
   root: '/home/u/project',
   homes: ['/home/u'],
   pathFolders: ['/usr/local/bin', '/home/u/project/tools/bin'],
   wasFolder: (path) => folders.has(path),
+  isThere: (path) => there.has(path),
 };
+const there = new Set(['/home/u/project/bare/HEAD']);
 const judge = (path: string, kind: ChangeKind = 'file', context = project) => judgeChange({ path, kind }, context);
 const applied = (path: string, kind: ChangeKind = 'file', context = project) => judge(path, kind, context).apply;
 
@@ -124,5 +127,16 @@ describe('judgeChange', () => {
 
   it('never admits a FIFO, socket or device', () => {
     expect(judge('/home/u/project/fifo', 'other')).toEqual({ apply: false, why: 'not a file, folder or link' });
+  });
+
+  it('keeps aside what would make a folder a bare git repository: a HEAD outside .git, objects/ or refs/ beside a HEAD', () => {
+    expect(judge('/home/u/project/evil/HEAD')).toMatchObject({ apply: false, why: expect.stringMatching(/git repository/) });
+    expect(applied('/home/u/project/HEAD')).toBe(false);
+    expect(applied('/home/u/project/bare/objects', 'dir')).toBe(false);
+    expect(applied('/home/u/project/bare/refs', 'dir')).toBe(false);
+    // Without a HEAD beside them, objects/ and refs/ are a project's folders like any other.
+    expect(applied('/home/u/project/src/refs', 'dir')).toBe(true);
+    expect(applied('/home/u/project/src/objects', 'dir')).toBe(true);
+    expect(applied('/home/u/project/HEAD', 'deleted')).toBe(true);
   });
 });

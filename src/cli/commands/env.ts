@@ -272,7 +272,8 @@ function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: C
     privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
     programs: programFolders(command, env['PATH']),
     homes,
-    pathFolders: (env['PATH'] ?? '').split(':').filter((dir) => isAbsolute(dir)),
+    // PATH's folders, and where git and shells read configuration when XDG_CONFIG_HOME moves it out of the home's hidden names.
+    pathFolders: [...(env['PATH'] ?? '').split(':'), env['XDG_CONFIG_HOME'] ?? ''].filter((dir) => isAbsolute(dir)),
   };
   const problem = planProblem(plan, own);
   if (problem !== undefined) throw new ContainRefused(problem);
