@@ -38,6 +38,7 @@ export type KeywayMessage = { kind: 'spec'; spec: ContainSpec } | { kind: 'ready
 export type InsideMessage =
   | { kind: 'listening'; port: number | undefined; last: boolean }
   | { kind: 'failed'; reason: string }
+  | { kind: 'overlay'; scratch: string; record: RunRecord }
   | { kind: 'settled'; applied: number; kept: KeptChange[]; scratch: string };
 
 /** Where every name resolves inside (net/placeholder-dns.ts), reached only by the redirect. */
@@ -195,6 +196,11 @@ async function main(): Promise<void> {
   run('nft', ['-f', '-'], rules(listeners, catchAllPort, dnsPort));
   const bundle = mountPrivateBundle(spec.bundlePem);
   const overlays = mountWritableOverlays(spec);
+  // Where the command's writes go, said before it runs: keyway records it in its own home, the
+  // one place `keyway contain review` trusts (contain/review.ts).
+  await new Promise<void>((resolve) =>
+    process.send!({ kind: 'overlay', scratch: overlays.scratch, record: overlays.record } satisfies InsideMessage, () => resolve()),
+  );
   let left = servers.size;
   for (const [port, server] of servers) await handOver(server, { kind: 'listening', port, last: --left === 0 });
   await nextMessage();

@@ -1,11 +1,15 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplyRefused, applyChange } from './apply-change.ts';
-import { type KeptChange, type KeptRecord, type OverlayLayer, type RunRecord, removeScratch, runId, SCRATCH_PREFIX, settleOverlays } from './overlay.ts';
+import { type KeptChange, type KeptRecord, type OverlayLayer, type RunRecord, removeScratch, runId, settleOverlays } from './overlay.ts';
 
 // `keyway contain review`: the contained runs whose changes were kept aside (contain/overlay.ts),
 // and those that never reached their end (keyway killed while the command ran: nothing of theirs
-// reached the host). Each is a scratch folder in /var/tmp (or /tmp) that only its owner reads.
+// reached the host). What a run is (its folders, its scratch folder) is read only from the record
+// keyway wrote in its own home when the run started (data/contain/ID.json), never from the scratch
+// folder, which the command's uid owns: as root, applying what a scratch folder said would let any
+// process of that uid (nobody) name the folders root writes into. The scratch folder's kept.json is
+// read as data and checked: each change is inside one of the record's folders, by a relative path.
 
 export interface ReviewedRun {
   id: string;
@@ -16,36 +20,83 @@ export interface ReviewedRun {
   running: boolean;
 }
 
-const PLACES = ['/var/tmp', '/tmp'];
+interface HomeRecord extends RunRecord {
+  scratch: string;
+}
 
-/** The runs this user may review, oldest first. */
-export function reviewableRuns(): ReviewedRun[] {
+const KINDS: ReadonlySet<string> = new Set(['file', 'dir', 'symlink', 'deleted', 'other']);
+
+function recordsFolder(home: string): string {
+  return join(home, 'data', 'contain');
+}
+
+/** Said by `keyway run --contain` when the command's overlay is mounted, before the command runs. */
+export function recordRun(home: string, scratch: string, record: RunRecord): void {
+  const folder = recordsFolder(home);
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  writeFileSync(join(folder, `${runId(scratch)}.json`), `${JSON.stringify({ ...record, scratch } satisfies HomeRecord)}\n`, { mode: 0o600 });
+}
+
+/** The run's record gone (it settled with nothing kept, or was applied or discarded). */
+export function forgetRun(home: string, scratch: string): void {
+  rmSync(join(recordsFolder(home), `${runId(scratch)}.json`), { force: true });
+}
+
+/** The runs of this home, oldest first. */
+export function reviewableRuns(home: string): ReviewedRun[] {
+  const folder = recordsFolder(home);
+  let names: string[];
+  try {
+    names = readdirSync(folder).filter((name) => name.endsWith('.json'));
+  } catch {
+    return [];
+  }
   const runs: ReviewedRun[] = [];
-  const uid = process.getuid?.();
-  for (const place of PLACES) {
-    let names: string[];
+  for (const name of names) {
+    let record: HomeRecord;
     try {
-      names = readdirSync(place).filter((name) => name.startsWith(SCRATCH_PREFIX));
+      record = JSON.parse(readFileSync(join(folder, name), 'utf8')) as HomeRecord;
     } catch {
       continue;
     }
-    for (const name of names) {
-      const scratch = join(place, name);
-      try {
-        const stat = lstatSync(scratch);
-        // Only a folder of this user's own (root reviews every user's: its runs' commands are nobody or the sudo user).
-        if (!stat.isDirectory() || (uid !== 0 && stat.uid !== uid)) continue;
-        const record = JSON.parse(readFileSync(join(scratch, 'run.json'), 'utf8')) as RunRecord;
-        if (record.v !== 1) continue;
-        const keptFile = join(scratch, 'kept.json');
-        const kept = existsSync(keptFile) ? (JSON.parse(readFileSync(keptFile, 'utf8')) as KeptRecord).kept : undefined;
-        runs.push({ id: runId(scratch), scratch, record, kept, running: kept === undefined && isAlive(record.pid) });
-      } catch {
-        // Not a run's folder, or one being made: not listed.
-      }
+    if (record.v !== 1 || typeof record.scratch !== 'string' || !Array.isArray(record.roots)) continue;
+    const scratch = record.scratch;
+    if (!existsSync(join(scratch, 'run.json'))) {
+      // Settled with nothing kept, or its folder removed by hand: nothing left to review.
+      rmSync(join(folder, name), { force: true });
+      continue;
     }
+    const kept = readKept(scratch, record.roots);
+    runs.push({ id: runId(scratch), scratch, record, kept, running: kept === undefined && isAlive(record.pid) });
   }
   return runs.sort((a, b) => a.record.startedMs - b.record.startedMs);
+}
+
+/** kept.json, each change checked to be inside one of the run's folders; undefined where there is none. */
+function readKept(scratch: string, roots: readonly string[]): KeptChange[] | undefined {
+  const file = join(scratch, 'kept.json');
+  if (!existsSync(file)) return undefined;
+  let kept: unknown;
+  try {
+    kept = (JSON.parse(readFileSync(file, 'utf8')) as KeptRecord).kept;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(kept)) return [];
+  return kept.filter(
+    (k): k is KeptChange =>
+      typeof k === 'object' &&
+      k !== null &&
+      roots.includes((k as KeptChange).root) &&
+      safeRelative((k as KeptChange).rel) &&
+      KINDS.has((k as KeptChange).kind) &&
+      typeof (k as KeptChange).why === 'string',
+  );
+}
+
+/** A relative path of named parts: no '..', '.', empty part or leading '/'. */
+function safeRelative(rel: unknown): rel is string {
+  return typeof rel === 'string' && rel !== '' && rel.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && !part.includes('\0'));
 }
 
 /** Whether the process that would settle a run still runs (a zombie does not: it settles nothing). */
@@ -67,12 +118,14 @@ function layersOf(run: ReviewedRun): OverlayLayer[] {
  * A run that never settled, settled now as its exit would have: what the judge admits is applied,
  * the rest kept aside. Its deletions are its whiteouts (the overlay's view is gone).
  */
-export function settleLate(run: ReviewedRun): { applied: number; kept: KeptChange[] } {
-  return settleOverlays(run.scratch, layersOf(run), run.record, false);
+export function settleLate(home: string, run: ReviewedRun): { applied: number; kept: KeptChange[] } {
+  const settled = settleOverlays(run.scratch, layersOf(run), run.record, false);
+  if (settled.kept.length === 0) forgetRun(home, run.scratch);
+  return settled;
 }
 
 /** Puts every kept change of a settled run in place (the person has reviewed them); the run is gone after. */
-export function applyKept(run: ReviewedRun): { applied: number; failed: string[] } {
+export function applyKept(home: string, run: ReviewedRun): { applied: number; failed: string[] } {
   const failed: string[] = [];
   let applied = 0;
   const layers = layersOf(run);
@@ -89,10 +142,14 @@ export function applyKept(run: ReviewedRun): { applied: number; failed: string[]
       );
     }
   }
-  if (failed.length === 0) removeScratch(run.scratch);
+  if (failed.length === 0) {
+    removeScratch(run.scratch);
+    forgetRun(home, run.scratch);
+  }
   return { applied, failed };
 }
 
-export function discard(run: ReviewedRun): void {
+export function discard(home: string, run: ReviewedRun): void {
   removeScratch(run.scratch);
+  forgetRun(home, run.scratch);
 }

@@ -15,6 +15,7 @@ import { type Door, openDoor } from './door-client.ts';
 import { idmappedFolders } from './idmapped-folders.ts';
 import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
 import { type KeptChange, runId } from './overlay.ts';
+import { forgetRun, recordRun } from './review.ts';
 import type { SandboxPlan } from './sandbox.ts';
 import { closeInheritedDescriptors } from './inherited-descriptors.ts';
 import { containmentFilter } from './seccomp.ts';
@@ -119,7 +120,11 @@ export async function runContained(options: ContainOptions): Promise<number> {
         started = true;
         child.send({ kind: 'ready' } satisfies KeywayMessage);
       } else if (message.kind === 'failed') options.err(`keyway: contain_unavailable: ${message.reason}`);
-      else if (message.kind === 'settled') for (const line of settledReport(message)) options.err(line);
+      else if (message.kind === 'overlay') recordRun(config.home, message.scratch, message.record);
+      else if (message.kind === 'settled') {
+        if (message.kept.length === 0) forgetRun(config.home, message.scratch);
+        for (const line of settledReport(message)) options.err(line);
+      }
     });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);

@@ -175,7 +175,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     const review = await runProcess(
       process.execPath,
       [CLI, 'contain', 'review', '--json'],
-      { PATH: process.env['PATH'] ?? '', HOME: userHome },
+      { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home },
       undefined,
       30_000,
       dir,
@@ -342,7 +342,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     await once(child, 'exit');
     await new Promise((r) => setTimeout(r, 300));
     expect(existsSync(join(dir, 'work.txt'))).toBe(false);
-    const env = { PATH: process.env['PATH'] ?? '', HOME: userHome };
+    const env = { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home };
     const listed = await runProcess(process.execPath, [CLI, 'contain', 'review', '--json'], env, undefined, 30_000, dir);
     const run = (JSON.parse(listed.stdout).runs as Array<{ id: string; workdir: string; state: string }>).find((r) => r.workdir === dir)!;
     expect(run.state).toBe('unfinished');
@@ -362,7 +362,14 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     // A copy of keyway every user can run (as the service installs one), so the test holds from a 0700 checkout too.
     const libParent = mkdtempSync('/var/lib/keyway-leftovers-lib-');
     chmodSync(libParent, 0o755);
-    const [node, main] = installCopy(packageRoot(CLI_MAIN), join(libParent, 'keyway'));
+    try {
+      await asOrdinaryUser(installCopy(packageRoot(CLI_MAIN), join(libParent, 'keyway')));
+    } finally {
+      rmSync(libParent, { recursive: true, force: true });
+    }
+  });
+
+  async function asOrdinaryUser([node, main]: string[]) {
     const ownHome = join(base, 'user-keyway');
     mkdirSync(ownHome);
     mkdirSync(join(ownHome, 'config'));
@@ -413,6 +420,5 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     expect(fired()).toEqual([]);
     expect(statSync(join(dir, 'suid')).mode & 0o6000).toBe(0);
     expect(existsSync(join(dir, 'n', '.git'))).toBe(false);
-    rmSync(libParent, { recursive: true, force: true });
-  });
+  }
 });

@@ -3,16 +3,18 @@ import { applyKept, discard, type ReviewedRun, reviewableRuns, settleLate } from
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { printJson, usageError } from '../io.ts';
+import { resolveHome } from '../../paths.ts';
 
 export const contain: Command = {
   name: 'contain',
-  usage: `keyway contain review [ID] [--apply | --discard] [--json]
+  usage: `keyway contain review [ID] [--apply | --discard] [--json] [--home DIR]
 
 What \`keyway run --contain\` kept aside. A contained command's writes reach the host when it exits,
 each judged: git's own data, the project's files, folders and links land; what git, a shell or a
 program found on PATH would run later (a .git it made or moved, .git/config and the rest git reads
 as configuration, a hidden file at the top of your home, anything in a folder on PATH, a FIFO or
-device) is kept aside, in a folder in /var/tmp only you can read. With no ID, lists those runs, and
+device) is kept aside, in a folder in /var/tmp only you can read. With no ID, lists this home's runs
+(keyway records each in data/contain/ when it starts), and
 runs that never finished (keyway killed while the command ran: nothing of theirs reached the host).
 With ID: that run's kept changes, each with why. --apply puts them in place (you have read them);
 for a run that never finished, --apply puts in place what its exit would have and keeps the rest
@@ -23,7 +25,8 @@ aside, to be reviewed like any run's.
     const [sub, id, extra] = args.positionals;
     if (sub !== 'review' || extra !== undefined) throw usageError('usage: keyway contain review [ID] [--apply | --discard] [--json]');
     if (args.flag('apply') && args.flag('discard')) throw usageError('--apply or --discard, not both');
-    const runs = reviewableRuns();
+    const home = resolveHome(args.string('home'), io.env);
+    const runs = reviewableRuns(home);
     if (id === undefined) {
       if (args.flag('apply') || args.flag('discard')) throw usageError('name the run: keyway contain review ID --apply (IDs: keyway contain review)');
       if (args.json) printJson(io, { runs: runs.map(describe) });
@@ -41,14 +44,14 @@ aside, to be reviewed like any run's.
       return 1;
     }
     if (args.flag('discard')) {
-      discard(run);
+      discard(home, run);
       if (args.json) printJson(io, { id, discarded: true });
       else io.out(`discarded run ${id}'s kept changes`);
       return 0;
     }
     if (args.flag('apply') && run.kept === undefined) {
       // First the judge, as at the run's exit; what it keeps aside is then reviewed like any run's.
-      const late = settleLate(run);
+      const late = settleLate(home, run);
       if (args.json) printJson(io, { id, applied: late.applied, kept: late.kept.map((k) => ({ path: join(k.root, k.rel), kind: k.kind, why: k.why })) });
       else {
         io.out(`run ${id} never finished: put in place the ${late.applied} changes its exit would have`);
@@ -58,7 +61,7 @@ aside, to be reviewed like any run's.
       return 0;
     }
     if (args.flag('apply')) {
-      const { applied, failed } = applyKept(run);
+      const { applied, failed } = applyKept(home, run);
       if (args.json) printJson(io, { id, applied, failed });
       else io.out(`put in place ${applied} kept change${applied === 1 ? '' : 's'} of run ${id}`);
       for (const line of failed) io.err(`keyway contain review: not applied: ${line}`);
