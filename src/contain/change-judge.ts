@@ -11,6 +11,8 @@ import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 //   git reads there (config, config.worktree, commondir, hooks, info/, worktrees, modules, a lock,
 //   a link) and every `.git` made, moved or replaced by the command is kept aside: git runs code
 //   its configuration names, and finds a repository in every folder from the one it starts in up.
+// - Nothing in another version control system's folder (.hg, .jj, .svn, .bzr, _darcs, .pijul,
+//   Fossil's checkout file): each runs hooks its repository's configuration names.
 // - No folder made into a git repository by other names: a HEAD outside a .git, or objects/ or
 //   refs/ beside a HEAD (git takes such a folder for a bare repository).
 // - Nothing in a folder on PATH, or that folder itself: a program there runs by its name. `~/bin`
@@ -75,6 +77,8 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
     // may name a work tree and an fsmonitor): such a folder is not made outside a .git.
     return { apply: false, why: 'it makes its folder a git repository (HEAD, objects/ and refs/): git runs what its config names' };
   }
+  const other = otherVcsPart(context.root, path);
+  if (other !== undefined) return { apply: false, why: `${other} keeps a version control system's configuration and hooks, which it runs` };
   for (const folder of [...context.pathFolders, ...context.homes.map((home) => `${home}${sep}bin`)]) {
     // pathFolders holds XDG_CONFIG_HOME too, where git and shells read their configuration.
     if (isWithin(path, folder)) return { apply: false, why: `in ${folder}, a folder on PATH: a program there runs by its name` };
@@ -87,6 +91,19 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
       return { apply: false, why: `hidden in your home (${first}): shells, git and other tools read such files at start` };
   }
   return APPLY;
+}
+
+/**
+ * The other version control systems that find their repository from the folder a person is in
+ * and run hooks its configuration names (Mercurial, Jujutsu, Subversion, Bazaar, Darcs, Pijul,
+ * Fossil): nothing of theirs is applied, not even their data (git's is, being what agents use).
+ */
+const OTHER_VCS = new Set(['.hg', '.jj', '.svn', '.bzr', '_darcs', '.pijul', '.fslckout', '_fossil_']);
+
+function otherVcsPart(root: string, path: string): string | undefined {
+  const rel = relative(root, path);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  return rel.split(sep).find((part) => OTHER_VCS.has(part.toLowerCase()));
 }
 
 /** A HEAD beside objects/ and refs/, or one of those two beside a HEAD: what git finds a repository by. */

@@ -139,4 +139,18 @@ describe('judgeChange', () => {
     expect(applied('/home/u/project/src/objects', 'dir')).toBe(true);
     expect(applied('/home/u/project/HEAD', 'deleted')).toBe(true);
   });
+
+  it("keeps aside everything in another version control system's folder, which runs its repository's hooks", () => {
+    for (const path of [
+      '.hg/hgrc',
+      'sub/.hg/hgrc',
+      '.jj/repo/config.toml',
+      '.svn/wc.db',
+      '.bzr/branch/branch.conf',
+      '_darcs/prefs/defaults',
+      '.pijul/config',
+      '.fslckout',
+    ])
+      expect(applied(`/home/u/project/${path}`), path).toBe(false);
+  });
 });
