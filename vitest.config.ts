@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     // No test may touch the developer's real home (~/.keyway): see the file. Every project extends this.
     setupFiles: ['test/setup/isolated-home.ts'],
+    // A folder for the copy of keyway that tests run as another uid (helpers/runnable-copy.ts).
+    globalSetup: ['test/setup/runnable-keyway.global.ts'],
     // A test that runs a dozen CLI processes or three replicas in a row takes ~15 s here on a quiet
     // machine and past 30 s when the shared machine is slow (seen: a whole run at 26 min against
     // 11): the limit is there to catch a hang, not to time anything.

@@ -1,6 +1,6 @@
 // Runs a container of the keyway image as a local process: there is no container engine here. A
 // temporary folder stands in for the image's WORKDIR, filled as the final stage's COPY lines fill it
-// (the build stage's output is this checkout's dist/ and node_modules/); each volume is a folder;
+// (the build stage's output is a runnable copy of this checkout's dist/ and production node_modules/); each volume is a folder;
 // the container's paths in argv and environment become those folders, and its listen addresses
 // become free loopback ports. The command is the image's ENTRYPOINT + CMD (or the args that replace
 // CMD), run from the WORKDIR with the image's ENV under the container's, like Docker does.
@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { REPO, type ImageSpec } from './deploy-files.ts';
+import { runnableKeyway } from './runnable-copy.ts';
 
 export interface ContainerFs {
   /** The host folder standing in for the image's WORKDIR. */
@@ -24,7 +25,9 @@ export function fillImageRoot(image: ImageSpec, app: string, buildWorkdir = '/ap
     mkdirSync(dirname(target), { recursive: true });
     // A folder from the build context is copied whole, as COPY does (deploy/transparent).
     if (from === undefined) cpSync(join(REPO, src), target, { recursive: true });
-    else if (src.startsWith(`${buildWorkdir}/`)) symlinkSync(join(REPO, src.slice(buildWorkdir.length + 1)), target);
+    // The build stage's output (dist/, the production node_modules): keyway's runnable copy, which
+    // the image's user can read wherever this checkout was cloned (helpers/runnable-copy.ts).
+    else if (src.startsWith(`${buildWorkdir}/`)) symlinkSync(join(runnableKeyway().root, src.slice(buildWorkdir.length + 1)), target);
     else throw new Error(`COPY --from=${from} ${src}: only the build stage's ${buildWorkdir} is known`);
   }
 }

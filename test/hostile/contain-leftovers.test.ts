@@ -13,18 +13,15 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirS
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, connect, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
-import { installCopy, packageRoot } from '../../src/service/installed-copy.ts';
+import { runnableKeyway } from '../helpers/runnable-copy.ts';
 
 const TOKEN = `${CANARY}-leftovers`;
 const API_ADDRESS = `127.${160 + (process.pid % 90)}.1.4`;
 const USER = 1000;
-/** keyway's built entry point, from which installCopy finds the package. */
-const CLI_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 describe('keyway run --contain: nothing the command leaves behind runs later (issue 58)', () => {
   const base = mkdtempSync('/var/lib/keyway-leftovers-');
@@ -360,13 +357,8 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
 
   it('keyway itself run by an ordinary user (not root): the git, start-up and set-id plants run nothing; the granted request is injected', async () => {
     // A copy of keyway every user can run (as the service installs one), so the test holds from a 0700 checkout too.
-    const libParent = mkdtempSync('/var/lib/keyway-leftovers-lib-');
-    chmodSync(libParent, 0o755);
-    try {
-      await asOrdinaryUser(installCopy(packageRoot(CLI_MAIN), join(libParent, 'keyway')));
-    } finally {
-      rmSync(libParent, { recursive: true, force: true });
-    }
+    const runnable = runnableKeyway();
+    await asOrdinaryUser([runnable.node, runnable.cli]);
   });
 
   async function asOrdinaryUser([node, main]: string[]) {

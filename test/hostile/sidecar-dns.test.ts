@@ -10,14 +10,15 @@
 // hears nothing of it. keyway's uid still goes anywhere, which also shows the listeners outside
 // would have seen the agent's traffic had it left. Needs root.
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeRules, kubernetesRules } from '../helpers/deploy-scenarios.ts';
 import { applyRules, createPodNetwork, type PodNetwork } from '../helpers/pod-network.ts';
+import { runnableFile, runnableKeyway } from '../helpers/runnable-copy.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const LISTENER = fileURLToPath(new URL('./fixtures/port53-listener.ts', import.meta.url));
-const ANSWERER = fileURLToPath(new URL('./fixtures/dns-answerer-child.ts', import.meta.url));
 const PLACEHOLDER = '198.18.0.1';
 const PROBE = fileURLToPath(new URL('./fixtures/port53-probe.ts', import.meta.url));
 // The pod's resolvers, and servers on port 53 it was never told about: all outside the pod.
@@ -68,7 +69,11 @@ describe.each([
       throw new Error(`${err.message}: ${errors}`);
     });
     // keyway's answerer, on the port the manifest's rules redirect DNS to, as keyway's uid.
-    answerer = network.spawn(rules.keywayUid, [process.execPath, ANSWERER], { DNS_PORT: rules.env['DNS_PORT'] ?? '' });
+    // The very module keyway runs for proxy.transparent.dns_listen, from a copy keyway's uid can read.
+    const keyway = runnableKeyway();
+    const module = join(keyway.root, 'dist', 'proxy', 'transparent', 'dns-answerer.js');
+    const script = `const { startDnsAnswerer } = await import(${JSON.stringify(module)}); const a = await startDnsAnswerer({ host: '127.0.0.1', port: Number(process.env.DNS_PORT) }); console.log(JSON.stringify({ listening: a.port }));`;
+    answerer = network.spawn(rules.keywayUid, [keyway.node, '--input-type=module', '-e', script], { DNS_PORT: rules.env['DNS_PORT'] ?? '' });
     let answering = false;
     let answererErrors = '';
     answerer.stdout!.on('data', (c: Buffer) => (answering ||= c.toString().includes('"listening"')));
@@ -86,7 +91,8 @@ describe.each([
 
   /** The probe, as `uid`, to port 53 of every address, each carrying `text`. */
   function probe(uid: number, text: string): Probed {
-    const ran = network.run(uid, [process.execPath, PROBE, RESOLVER.v4, RESOLVER.v6, ELSEWHERE.v4, ELSEWHERE.v6], { TEXT: text });
+    // As `uid`: a node and a script that uid can read wherever this checkout is.
+    const ran = network.run(uid, [runnableKeyway().node, runnableFile(PROBE), RESOLVER.v4, RESOLVER.v6, ELSEWHERE.v4, ELSEWHERE.v6], { TEXT: text });
     expect(ran.code, ran.stderr).toBe(0);
     return JSON.parse(ran.stdout) as Probed;
   }

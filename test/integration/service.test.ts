@@ -172,7 +172,9 @@ describe('keyway service install', () => {
     expect(r.code, r.stderr).toBe(0);
     const status = JSON.parse(r.stdout) as { running: boolean; pid: number; grants: number; user: string };
     expect(status).toMatchObject({ running: true, pid: service?.pid, grants: 1, user: USER });
-    const agent = await asAgent(process.execPath, [CLI, 'service', 'status', '--share', share]);
+    // The agent runs the keyway the service installed (readable by every user, wherever this checkout is).
+    const [node, main] = unitCommand(readFileSync(join(unitDir, `${USER}.service`), 'utf8')).command;
+    const agent = await asAgent(node!, [main!, 'service', 'status', '--share', share]);
     expect(agent.status).not.toBe(0);
     expect(agent.stderr).toContain(`is for the ${USER}-operators group`);
   });

@@ -20,9 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/deploy-files.ts';
 import { kubernetesRules } from '../helpers/deploy-scenarios.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { SRC_CLI } from '../helpers/child-proxy.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { applyRules, chownTree, createPodNetwork, OUTSIDE_ADDRESS, type PodNetwork } from '../helpers/pod-network.ts';
+import { runnableKeyway } from '../helpers/runnable-copy.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TOKEN = `${CANARY}-sidecar`;
@@ -79,13 +79,15 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
 
     home = mkdtempSync(join(tmpdir(), 'keyway-sidecar-home-'));
     mkdirSync(join(home, 'config'));
+    writeFileSync(join(home, 'upstream-ca.pem'), readFileSync(TLS_FIXTURES.caPath));
     writeFileSync(
       join(home, 'config', 'keyway.yaml'),
       stringify({
         proxy: {
           listen: '127.0.0.1:18787',
           unmatched: 'deny',
-          upstream_ca: [TLS_FIXTURES.caPath],
+          // A copy in the home: keyway's uid may not reach this checkout (a 0700 clone).
+          upstream_ca: ['upstream-ca.pem'],
           hosts: { 'api.example.test': UPSTREAM, 'dns.example.test': UPSTREAM },
           allow_networks: [`${UPSTREAM}/32`],
           transparent: {
@@ -101,7 +103,9 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
       }),
     );
     chownTree(home, rules.keywayUid);
-    keyway = network.spawn(rules.keywayUid, [process.execPath, SRC_CLI, 'start', '--home', home], {
+    // From a copy keyway's uid can read wherever this checkout was cloned (helpers/runnable-copy.ts).
+    const runnable = runnableKeyway();
+    keyway = network.spawn(rules.keywayUid, [runnable.node, runnable.cli, 'start', '--home', home], {
       HOME: home,
       KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'),
       API_TOKEN: TOKEN,
