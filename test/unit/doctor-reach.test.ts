@@ -1,10 +1,13 @@
 // keyway doctor's warning when an agent started as this user could read every secret (issue 47).
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSecretsReach, REACH_CHECK, reachOf } from '../../src/cli/commands/doctor/checks-reach.ts';
 import type { Context } from '../../src/cli/commands/doctor/context.ts';
+import { loadConfig } from '../../src/config/load.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'keyway-reach-doctor-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -49,5 +52,37 @@ describe('checkSecretsReach', () => {
       expect(r).toMatchObject({ status: 'warn', detail: expect.stringMatching(/uid 1000.*is yours/) });
     }
     expect(reachOf(join(home, 'absent'), owner)).toBeUndefined();
+  });
+
+  it("warns when a keyway of this home runs as this user with the config's env: secrets in its environment (/proc/PID/environ)", async () => {
+    const own = mkdtempSync(join(tmpdir(), 'keyway-reach-running-'));
+    mkdirSync(join(own, 'config'), { recursive: true });
+    mkdirSync(join(own, 'data', 'running'), { recursive: true });
+    writeFileSync(join(own, 'config', 'keyway.yaml'), 'grants:\n  api: {type: bearer, domains: [api.example.test], secret: env:REACH_API_TOKEN}\n');
+    // A process standing for that keyway: this uid's, with the secret in its environment, and its record.
+    const keyway = spawn('sleep', ['30'], { env: { PATH: process.env['PATH'] ?? '', REACH_API_TOKEN: 'x' }, stdio: 'ignore' });
+    await once(keyway, 'spawn');
+    try {
+      const record = { pid: keyway.pid, proxy: { host: '127.0.0.1', port: 1 }, admin: null, started_at: new Date().toISOString() };
+      writeFileSync(join(own, 'data', 'running', `${keyway.pid}.json`), JSON.stringify(record));
+      const config = loadConfig({ home: own });
+      const r = checkSecretsReach({ config, io: { env: {} } } as unknown as Context);
+      expect(r).toMatchObject({ status: 'warn', detail: expect.stringContaining(`keyway (pid ${keyway.pid}) runs as you`) });
+      expect(r.detail).toContain('REACH_API_TOKEN');
+      // Started without it in its environment: nothing to read there.
+      keyway.kill();
+      const bare = spawn('sleep', ['30'], { env: { PATH: process.env['PATH'] ?? '' }, stdio: 'ignore' });
+      await once(bare, 'spawn');
+      try {
+        writeFileSync(join(own, 'data', 'running', `${bare.pid}.json`), JSON.stringify({ ...record, pid: bare.pid }));
+        await once(keyway, 'exit');
+        expect(checkSecretsReach({ config, io: { env: {} } } as unknown as Context).status).toBe('ok');
+      } finally {
+        bare.kill();
+      }
+    } finally {
+      keyway.kill();
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 });
