@@ -43,6 +43,12 @@ export interface JudgeContext {
   pathFolders: readonly string[];
   /** Whether a path was a folder (not a link) on the host before the run. */
   wasFolder(path: string): boolean;
+  /** Whether a folder was a git repository's on the host before the run, whatever its name (HEAD, objects/, refs/: a bare one, a --separate-git-dir). */
+  wasGitFolder(path: string): boolean;
+  /** PATH's relative entries (node_modules/.bin, `.`): a folder of that name anywhere is on PATH wherever a person stands in its parent. */
+  relativePathEntries?: readonly string[];
+  /** What the person's git configuration names in the writable folders (contain/git-configured.ts): hooks, includes, scripts. */
+  gitConfigured?: readonly string[];
   /** Whether a path is there once the command's changes are (the command's view at its exit). */
   isThere(path: string): boolean;
 }
@@ -62,23 +68,40 @@ const GIT_DATA: readonly RegExp[] = [
   /^(index|HEAD|ORIG_HEAD|FETCH_HEAD|MERGE_HEAD|MERGE_MSG|MERGE_MODE|AUTO_MERGE|CHERRY_PICK_HEAD|REVERT_HEAD|REBASE_HEAD|COMMIT_EDITMSG|packed-refs)$/,
 ];
 
+/** What a repository is made of: never deleted by a contained command's run. */
+const GIT_STRUCTURE = /^(HEAD|index|packed-refs|objects|objects\/pack|objects\/info|refs|refs\/heads|refs\/tags|logs)$/;
+
 export function judgeChange(change: Change, context: JudgeContext): Verdict {
   const { path, kind } = change;
   if (kind === 'other') return { apply: false, why: 'not a file, folder or link' };
-  const git = gitPart(context.root, path);
+  const git = gitPart(context, path);
   if (git !== undefined) {
-    if (!context.wasFolder(git.folder)) return { apply: false, why: 'a git repository the command made or moved: git runs what its config names' };
+    if (!context.wasFolder(git.folder) && !context.wasGitFolder(git.folder))
+      return { apply: false, why: 'a git repository the command made or moved: git runs what its config names' };
     if (git.inside === '') return kind === 'dir' ? APPLY : { apply: false, why: "the repository's .git replaced" };
     if (kind === 'symlink') return { apply: false, why: 'a link inside .git' };
     if (git.inside.endsWith('.lock') || !GIT_DATA.some((re) => re.test(git.inside)))
       return { apply: false, why: 'git reads it as configuration or code (only objects, refs, logs, the index and HEAD files are applied)' };
+    // What holds the repository together is not deleted (HEAD, the index, objects/, refs/, logs/).
+    if (kind === 'deleted' && GIT_STRUCTURE.test(git.inside)) return { apply: false, why: 'deleting it would break the repository' };
   } else if (kind !== 'deleted' && makesGitFolder(path, kind, context)) {
     // git takes any folder with HEAD, objects/ and refs/ for a repository (a bare one, whose config
     // may name a work tree and an fsmonitor): such a folder is not made outside a .git.
     return { apply: false, why: 'it makes its folder a git repository (HEAD, objects/ and refs/): git runs what its config names' };
   }
+  const configured = (context.gitConfigured ?? []).find((named) => isWithin(path, named));
+  if (configured !== undefined) return { apply: false, why: `your git configuration names ${configured}: git runs it` };
   const other = otherVcsPart(context.root, path);
   if (other !== undefined) return { apply: false, why: `${other} keeps a version control system's configuration and hooks, which it runs` };
+  for (const entry of context.relativePathEntries ?? []) {
+    const parent = relative(context.root, dirname(path)).split(sep).join('/');
+    const anywhere = entry === '' || entry === '.' || entry === './';
+    if (kind !== 'dir' && (anywhere || parent === entry || parent.endsWith(`/${entry}`)))
+      return {
+        apply: false,
+        why: `PATH names ${entry === '' ? 'the current folder' : `"${entry}"`} relative to wherever you stand: a program there runs by its name`,
+      };
+  }
   for (const folder of [...context.pathFolders, ...context.homes.map((home) => `${home}${sep}bin`)]) {
     // pathFolders holds XDG_CONFIG_HOME too, where git and shells read their configuration.
     if (isWithin(path, folder)) return { apply: false, why: `in ${folder}, a folder on PATH: a program there runs by its name` };
@@ -115,14 +138,21 @@ function makesGitFolder(path: string, kind: ChangeKind, context: JudgeContext): 
   return false;
 }
 
-/** The first `.git` (any case) on the path below the root: that folder, and the path inside it ('' for itself). */
-function gitPart(root: string, path: string): { folder: string; inside: string } | undefined {
+/**
+ * The repository folder on the path below the root (the root itself included): the first named
+ * `.git` (any case), or one the host had as a repository under another name; and the path inside it.
+ */
+function gitPart(context: JudgeContext, path: string): { folder: string; inside: string } | undefined {
+  const { root } = context;
   const rel = relative(root, path);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
-  const parts = rel.split(sep);
-  const at = parts.findIndex((part) => part.toLowerCase() === '.git');
-  if (at === -1) return undefined;
-  return { folder: [root, ...parts.slice(0, at + 1)].join(sep), inside: parts.slice(at + 1).join('/') };
+  if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  const parts = rel === '' ? [] : rel.split(sep);
+  for (let at = 0; at <= parts.length; at++) {
+    const folder = [root, ...parts.slice(0, at)].join(sep);
+    const named = at > 0 && parts[at - 1]!.toLowerCase() === '.git';
+    if (named || (at < parts.length && context.wasGitFolder(folder))) return { folder, inside: parts.slice(at).join('/') };
+  }
+  return undefined;
 }
 
 export function isWithin(path: string, folder: string): boolean {

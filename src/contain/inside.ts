@@ -247,7 +247,13 @@ function mountWritableOverlays(spec: ContainSpec): { scratch: string; layers: Ov
   const folders = [spec.sandbox.workdir, ...spec.sandbox.writable].filter((path) => kindOf(path) === 'dir' && !isLink(path));
   const roots = [...new Set(folders)].filter((folder, _, all) => !all.some((other) => other !== folder && isWithin(folder, other)));
   try {
-    const about = { workdir: spec.sandbox.workdir, homes: spec.sandbox.homes, pathFolders: spec.sandbox.pathFolders };
+    const about = {
+      workdir: spec.sandbox.workdir,
+      homes: spec.sandbox.homes,
+      pathFolders: spec.sandbox.pathFolders,
+      relativePathEntries: spec.sandbox.relativePathEntries,
+      gitConfigured: spec.sandbox.gitConfigured,
+    };
     return mountOverlays(
       roots,
       about,

@@ -1,4 +1,17 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fchmodSync,
+  openSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { ApplyRefused, applyChange } from './apply-change.ts';
 import { type ChangeKind, isWithin, type JudgeContext, judgeChange } from './change-judge.ts';
@@ -43,6 +56,8 @@ export interface RunRecord {
   /** What the judge knew (contain/change-judge.ts), for a run settled later by review. */
   homes: string[];
   pathFolders: string[];
+  relativePathEntries?: string[];
+  gitConfigured?: string[];
   /** The process that settles the run when the command exits (a host pid). */
   pid: number;
   state: 'running' | 'done';
@@ -71,7 +86,7 @@ export const UNMOUNTABLE = /[,:\\"\n]/;
 /** Mounts an overlay over each folder; `mount` runs mount(8) with these arguments (and fails the run if it fails). */
 export function mountOverlays(
   roots: readonly string[],
-  about: Pick<RunRecord, 'workdir' | 'homes' | 'pathFolders'>,
+  about: Pick<RunRecord, 'workdir' | 'homes' | 'pathFolders' | 'relativePathEntries' | 'gitConfigured'>,
   mount: (args: string[]) => void,
   unmount: (path: string) => void,
 ): { scratch: string; layers: OverlayLayer[]; record: RunRecord } {
@@ -112,16 +127,32 @@ export function settleOverlays(
   mergedView = true,
   /** Unmounts each layer's bind of the host folder, so that an empty scratch folder can go. */
   release: (layer: OverlayLayer) => void = () => undefined,
+  /** false: `scratch` is a copy of the run's (a review as root), nothing is written or removed there. */
+  ownFolder = true,
 ): OverlayResult {
   const { startedMs } = record;
   const context = { homes: record.homes, pathFolders: record.pathFolders };
   let applied = 0;
   const kept: KeptChange[] = [];
   for (const layer of layers) {
+    const gitFolders = new Map<string, boolean>();
     const judge: JudgeContext = {
       ...context,
       root: layer.root,
       wasFolder: (path) => isWithin(path, layer.root) && isFolder(join(layer.lower, path.slice(layer.root.length))),
+      wasGitFolder: (path) => {
+        if (!isWithin(path, layer.root)) return false;
+        // Asked for every folder above every change: once per folder.
+        let known = gitFolders.get(path);
+        if (known === undefined) {
+          const host = join(layer.lower, path.slice(layer.root.length));
+          known = isFile(join(host, 'HEAD')) && isFolder(join(host, 'objects')) && isFolder(join(host, 'refs'));
+          gitFolders.set(path, known);
+        }
+        return known;
+      },
+      relativePathEntries: record.relativePathEntries ?? [],
+      gitConfigured: record.gitConfigured ?? [],
       // The command's view: the overlay while it is mounted; else what it wrote, over the host's.
       isThere: (path) =>
         isWithin(path, layer.root) &&
@@ -134,7 +165,7 @@ export function settleOverlays(
       // A folder the host has already is in the upper layer as the parent of what changed in it:
       // its own mode is applied where the judge admits it, and nothing is kept of it otherwise.
       if (change.kind === 'dir' && !verdict.apply && isFolder(join(layer.lower, ...change.rel.split('/')))) continue;
-      if (verdict.apply && change.kind !== 'dir' && changedOnHost(join(layer.lower, ...change.rel.split('/')), startedMs))
+      if (verdict.apply && change.kind !== 'dir' && changedOnHost(join(layer.lower, ...change.rel.split('/')), startedMs, change.kind === 'deleted'))
         verdict = { apply: false, why: 'changed on the host too while the command ran' };
       if (verdict.apply && kept.some((k) => k.root === layer.root && k.kind !== 'deleted' && isWithin(change.rel, k.rel) && k.rel !== ''))
         verdict = { apply: false, why: 'inside a folder kept aside' };
@@ -154,7 +185,9 @@ export function settleOverlays(
     }
   }
   for (const layer of layers) release(layer);
-  if (kept.length === 0) removeScratch(scratch);
+  if (!ownFolder) {
+    // Settled from a copy: the caller records what was kept, and removes or keeps the run's folder.
+  } else if (kept.length === 0) removeScratch(scratch);
   else {
     writeFileSync(join(scratch, 'kept.json'), `${JSON.stringify({ v: 1, kept } satisfies KeptRecord)}\n`, { mode: 0o600 });
     writeFileSync(join(scratch, 'run.json'), `${JSON.stringify({ ...record, state: 'done' })}\n`, { mode: 0o600 });
@@ -212,6 +245,14 @@ function exists(path: string): boolean {
   }
 }
 
+function isFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function isFolder(path: string): boolean {
   try {
     return lstatSync(path).isDirectory();
@@ -220,12 +261,25 @@ function isFolder(path: string): boolean {
   }
 }
 
-function changedOnHost(path: string, startedMs: number): boolean {
-  try {
-    return lstatSync(path).ctimeMs >= startedMs;
-  } catch {
-    return false;
-  }
+/**
+ * Whether the host changed a path while the command ran; `deep`: anything inside it too (a folder
+ * the command deleted while the person edited a file in it). A folder too large to look through
+ * (past 100,000 entries) counts as changed: it is kept aside, not deleted.
+ */
+function changedOnHost(path: string, startedMs: number, deep = false): boolean {
+  let budget = 100_000;
+  const changed = (at: string): boolean => {
+    if (--budget < 0) return true;
+    let stat: ReturnType<typeof lstatSync>;
+    try {
+      stat = lstatSync(at);
+    } catch {
+      return false;
+    }
+    if (stat.ctimeMs >= startedMs) return true;
+    return deep && stat.isDirectory() && namesIn(at).some((name) => changed(join(at, name)));
+  };
+  return changed(path);
 }
 
 /**
@@ -241,7 +295,13 @@ export function removeScratch(scratch: string): void {
     }
     // overlayfs leaves its work folder's own folder with no permission at all: opened up first.
     try {
-      chmodSync(join(layer, 'work', 'work'), 0o700);
+      // Through a descriptor opened without following a link: never another file's mode.
+      const fd = openSync(join(layer, 'work', 'work'), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      try {
+        fchmodSync(fd, 0o700);
+      } finally {
+        closeSync(fd);
+      }
     } catch {
       // Not there.
     }

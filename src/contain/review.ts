@@ -1,4 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplyRefused, applyChange } from './apply-change.ts';
 import { type KeptChange, type KeptRecord, type OverlayLayer, type RunRecord, removeScratch, runId, settleOverlays } from './overlay.ts';
@@ -22,6 +24,8 @@ export interface ReviewedRun {
 
 interface HomeRecord extends RunRecord {
   scratch: string;
+  /** What a review kept aside of a run it settled late (nothing is written in the run's own folder then). */
+  kept?: KeptChange[];
 }
 
 const KINDS: ReadonlySet<string> = new Set(['file', 'dir', 'symlink', 'deleted', 'other']);
@@ -35,6 +39,13 @@ export function recordRun(home: string, scratch: string, record: RunRecord): voi
   const folder = recordsFolder(home);
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   writeFileSync(join(folder, `${runId(scratch)}.json`), `${JSON.stringify({ ...record, scratch } satisfies HomeRecord)}\n`, { mode: 0o600 });
+}
+
+/** What a late settlement kept aside, beside the run's record in the home. */
+function recordKept(home: string, scratch: string, kept: KeptChange[]): void {
+  const file = join(recordsFolder(home), `${runId(scratch)}.json`);
+  const record = JSON.parse(readFileSync(file, 'utf8')) as HomeRecord;
+  writeFileSync(file, `${JSON.stringify({ ...record, kept } satisfies HomeRecord)}\n`, { mode: 0o600 });
 }
 
 /** The run's record gone (it settled with nothing kept, or was applied or discarded). */
@@ -66,7 +77,7 @@ export function reviewableRuns(home: string): ReviewedRun[] {
       rmSync(join(folder, name), { force: true });
       continue;
     }
-    const kept = readKept(scratch, record.roots);
+    const kept = record.kept !== undefined ? sanitized(record.kept, record.roots) : readKept(scratch, record.roots);
     runs.push({ id: runId(scratch), scratch, record, kept, running: kept === undefined && isAlive(record.pid) });
   }
   return runs.sort((a, b) => a.record.startedMs - b.record.startedMs);
@@ -82,6 +93,10 @@ function readKept(scratch: string, roots: readonly string[]): KeptChange[] | und
   } catch {
     return [];
   }
+  return sanitized(kept, roots);
+}
+
+function sanitized(kept: unknown, roots: readonly string[]): KeptChange[] {
   if (!Array.isArray(kept)) return [];
   return kept.filter(
     (k): k is KeptChange =>
@@ -110,8 +125,40 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function layersOf(run: ReviewedRun): OverlayLayer[] {
-  return run.record.roots.map((root, i) => ({ root, upper: join(run.scratch, String(i), 'upper'), lower: root }));
+function layersOf(run: ReviewedRun, scratch = run.scratch): OverlayLayer[] {
+  return run.record.roots.map((root, i) => ({ root, upper: join(scratch, String(i), 'upper'), lower: root }));
+}
+
+/**
+ * The run's scratch folder as this process may read it safely. Run as root, a run's scratch folder
+ * belongs to the command's uid (nobody, or the user behind sudo), and any process of that uid can
+ * swap a folder in it for a link while root walks it: so root reads none of it directly. tar, run
+ * as that uid, packs it (links as links, never followed); root unpacks that into a folder of its
+ * own, and reads only that. Anyone else reads their own folder as it is.
+ */
+function readableScratch(run: ReviewedRun): { folder: string; done(): void } {
+  const owner = lstatSync(run.scratch);
+  if (process.getuid?.() !== 0 || owner.uid === 0) return { folder: run.scratch, done: () => undefined };
+  const packed = spawnSync('tar', ['-C', run.scratch, '-cf', '-', '--', ...run.record.roots.map((_, i) => `${i}/upper`)], {
+    uid: owner.uid,
+    gid: owner.gid,
+    maxBuffer: 1024 * 1024 * 1024,
+  });
+  if (packed.status !== 0) throw new Error(`cannot read ${run.scratch} as uid ${owner.uid}: ${String(packed.stderr).trim().split('\n')[0]}`);
+  const staging = mkdtempSync(join(tmpdir(), 'keyway-review-'));
+  const unpacked = spawnSync('tar', ['-C', staging, '-xf', '-', '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir'], { input: packed.stdout });
+  if (unpacked.status !== 0) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new Error(`cannot unpack ${run.scratch}: ${String(unpacked.stderr).trim().split('\n')[0]}`);
+  }
+  return { folder: staging, done: () => rmSync(staging, { recursive: true, force: true }) };
+}
+
+/** The scratch folder removed as its owner (as root, never walking a tree another uid can change). */
+function removeAsOwner(run: ReviewedRun): void {
+  const owner = lstatSync(run.scratch);
+  if (process.getuid?.() !== 0 || owner.uid === 0) return removeScratch(run.scratch);
+  spawnSync('sh', ['-c', 'chmod -R u+rwx -- "$1" 2>/dev/null; rm -rf -- "$1"', 'sh', run.scratch], { uid: owner.uid, gid: owner.gid, stdio: 'ignore' });
 }
 
 /**
@@ -119,16 +166,25 @@ function layersOf(run: ReviewedRun): OverlayLayer[] {
  * the rest kept aside. Its deletions are its whiteouts (the overlay's view is gone).
  */
 export function settleLate(home: string, run: ReviewedRun): { applied: number; kept: KeptChange[] } {
-  const settled = settleOverlays(run.scratch, layersOf(run), run.record, false);
-  if (settled.kept.length === 0) forgetRun(home, run.scratch);
-  return settled;
+  const readable = readableScratch(run);
+  try {
+    const settled = settleOverlays(readable.folder, layersOf(run, readable.folder), run.record, false, () => undefined, readable.folder === run.scratch);
+    if (settled.kept.length === 0) {
+      removeAsOwner(run);
+      forgetRun(home, run.scratch);
+    } else recordKept(home, run.scratch, settled.kept);
+    return settled;
+  } finally {
+    readable.done();
+  }
 }
 
 /** Puts every kept change of a settled run in place (the person has reviewed them); the run is gone after. */
 export function applyKept(home: string, run: ReviewedRun): { applied: number; failed: string[] } {
   const failed: string[] = [];
   let applied = 0;
-  const layers = layersOf(run);
+  const readable = readableScratch(run);
+  const layers = layersOf(run, readable.folder);
   for (const change of run.kept ?? []) {
     const layer = layers.find((l) => l.root === change.root);
     // A FIFO, socket or device is never put in place: it goes with the run.
@@ -142,14 +198,15 @@ export function applyKept(home: string, run: ReviewedRun): { applied: number; fa
       );
     }
   }
+  readable.done();
   if (failed.length === 0) {
-    removeScratch(run.scratch);
+    removeAsOwner(run);
     forgetRun(home, run.scratch);
   }
   return { applied, failed };
 }
 
 export function discard(home: string, run: ReviewedRun): void {
-  removeScratch(run.scratch);
+  removeAsOwner(run);
   forgetRun(home, run.scratch);
 }

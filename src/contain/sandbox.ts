@@ -54,6 +54,10 @@ export interface SandboxPlan {
   /** For the judge of what the command wrote (contain/change-judge.ts): the home folders, and PATH's absolute folders. */
   homes: string[];
   pathFolders: string[];
+  /** PATH's entries that are not absolute (node_modules/.bin, `.`, an empty one). */
+  relativePathEntries: string[];
+  /** What git's configuration names inside the writable folders (contain/git-configured.ts). */
+  gitConfigured: string[];
 }
 
 /** What is at a host path as the command's uid reaches it; undefined: nothing, or not reachable. */

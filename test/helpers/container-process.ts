@@ -86,8 +86,9 @@ export function containerCommand(options: ContainerOptions): { argv: string[]; e
   const argv = [...image.entrypoint, ...(options.args ?? image.cmd)].map((a) => toLoopback(toHost(a)));
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries({ ...image.env, ...options.env })) env[name] = toHost(value);
-  // The image's node is on its PATH; here that is the Node 24 running the tests.
-  env['PATH'] = `${dirname(process.execPath)}:/usr/bin:/bin`;
+  // The image's node is on its PATH; here that is the runnable copy's Node 24 (the one running the
+  // tests, or a copy of it the container's user may run wherever this checkout is).
+  env['PATH'] = `${dirname(runnableKeyway().node)}:/usr/bin:/bin`;
   env['HOME'] = options.home;
   return { argv, env };
 }

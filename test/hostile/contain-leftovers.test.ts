@@ -345,7 +345,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     expect(run.state).toBe('unfinished');
     const applied = await runProcess(process.execPath, [CLI, 'contain', 'review', run.id, '--apply'], env, undefined, 30_000, dir);
     outputs.push(applied.stdout, applied.stderr);
-    expect(applied.stdout).toContain('never finished');
+    expect(applied.stdout, applied.stderr).toContain('never finished');
     expect(readFileSync(join(dir, 'work.txt'), 'utf8')).toBe('kept\n');
     // --apply of an unfinished run puts in place what its exit would have; the .git it made stays aside.
     expect(existsSync(join(dir, 'sub', '.git'))).toBe(false);
@@ -413,4 +413,62 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     expect(statSync(join(dir, 'suid')).mode & 0o6000).toBe(0);
     expect(existsSync(join(dir, 'n', '.git'))).toBe(false);
   }
+
+  it('what a second look found: a hooks folder or include the config names, a repository under another name, a linked or relative PATH folder, a mode, a deletion', async () => {
+    const dir = project('second-look');
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd: dir, stdio: 'ignore' });
+    // The project's own configuration: husky's hooks folder, a shared config file in the tree.
+    git('config', 'core.hooksPath', '.githooks');
+    git('config', 'include.path', '../.gitconfig.shared');
+    writeFileSync(join(dir, '.gitconfig.shared'), '[user]\n\tname = u\n');
+    // Repositories under other names: a bare one, and a work tree whose git folder is elsewhere.
+    git('init', '-q', '--bare', 'srv.git');
+    mkdirSync(join(dir, 'meta'));
+    git('init', '-q', `--separate-git-dir=${join(dir, 'meta', 'sub')}`, 'sub');
+    // PATH: a folder through a link, and one named relative to where a person stands.
+    mkdirSync(join(dir, 'tools'));
+    const linkParent = mkdtempSync('/var/lib/keyway-leftovers-link-');
+    execFileSync('ln', ['-s', join(dir, 'tools'), join(linkParent, 'tools')]);
+    execFileSync('chown', ['-R', `${USER}:${USER}`, dir]);
+    const script = [
+      `mkdir -p .githooks && printf '#!/bin/sh\\ntouch ${markers}/hookspath\\n' > .githooks/pre-commit && chmod 755 .githooks/pre-commit;`,
+      `printf '${fsmonitor('include')}' >> .gitconfig.shared;`,
+      `printf '#!/bin/sh\\ntouch ${markers}/bare-hook\\n' > srv.git/hooks/post-update && chmod 755 srv.git/hooks/post-update;`,
+      `printf '${fsmonitor('separate')}' >> meta/sub/config;`,
+      `printf '#!/bin/sh\\ntouch ${markers}/linked-path\\n' > tools/lsx && chmod 755 tools/lsx;`,
+      `mkdir -p node_modules/.bin && printf '#!/bin/sh\\ntouch ${markers}/relative-path\\n' > node_modules/.bin/gitx && chmod 755 node_modules/.bin/gitx;`,
+      'chmod 777 .git;',
+      'rm -rf .git/objects .git/refs;',
+      'true',
+    ].join(' ');
+    try {
+      const r = await runProcess(
+        process.execPath,
+        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script],
+        {
+          PATH: `${join(linkParent, 'tools')}:node_modules/.bin:${process.env['PATH'] ?? ''}`,
+          HOME: userHome,
+          KEYWAY_HOME: home,
+          SUDO_UID: String(USER),
+          SUDO_GID: String(USER),
+          ...proxy.env,
+        },
+        undefined,
+        30_000,
+        dir,
+      );
+      outputs.push(r.stdout, r.stderr);
+      expect(r.code, r.stderr).toBe(0);
+      outside(USER, dir, ['git', '-c', 'user.email=u@example.test', 'commit', '-q', '--allow-empty', '-m', 'after']);
+      outside(USER, join(dir, 'sub'), ['git', 'status']);
+      outside(USER, dir, ['git', 'push', '-q', './srv.git', 'HEAD:refs/heads/main']);
+      outside(USER, dir, ['sh', '-c', `PATH=${join(linkParent, 'tools')}:node_modules/.bin:$PATH; lsx; gitx`]);
+      expect(fired()).toEqual([]);
+      // The repository is whole, and no one but its owner may write its folder.
+      expect(outside(USER, dir, ['git', 'log', '--format=%s']).stdout.trim().split('\n')).toEqual(['after', 'first']);
+      expect(statSync(join(dir, '.git')).mode & 0o022).toBe(0);
+    } finally {
+      rmSync(linkParent, { recursive: true, force: true });
+    }
+  });
 });

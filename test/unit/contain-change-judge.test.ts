@@ -12,7 +12,10 @@ const project: JudgeContext = {
   pathFolders: ['/usr/local/bin', '/home/u/project/tools/bin'],
   wasFolder: (path) => folders.has(path),
   isThere: (path) => there.has(path),
+  wasGitFolder: (path) => gitFolders.has(path),
+  relativePathEntries: ['node_modules/.bin'],
 };
+const gitFolders = new Set(['/home/u/project/srv.git', '/home/u/project/meta/sub']);
 const there = new Set(['/home/u/project/bare/HEAD']);
 const judge = (path: string, kind: ChangeKind = 'file', context = project) => judgeChange({ path, kind }, context);
 const applied = (path: string, kind: ChangeKind = 'file', context = project) => judge(path, kind, context).apply;
@@ -152,5 +155,25 @@ describe('judgeChange', () => {
       '.fslckout',
     ])
       expect(applied(`/home/u/project/${path}`), path).toBe(false);
+  });
+
+  it('treats a repository the host had under another name (a bare one, a --separate-git-dir) as it treats .git', () => {
+    expect(applied('/home/u/project/srv.git/hooks/post-update')).toBe(false);
+    expect(applied('/home/u/project/meta/sub/config')).toBe(false);
+    expect(applied(`/home/u/project/srv.git/objects/ab/${'c'.repeat(38)}`)).toBe(true);
+    expect(applied('/home/u/project/meta/sub/refs/heads/main')).toBe(true);
+  });
+
+  it('keeps what holds a repository together from deletion: HEAD, the index, objects/, refs/, logs/', () => {
+    for (const inside of ['HEAD', 'index', 'objects', 'refs', 'logs', 'refs/heads', 'packed-refs'])
+      expect(applied(`/home/u/project/.git/${inside}`, 'deleted'), inside).toBe(false);
+    expect(applied('/home/u/project/.git/refs/heads/topic', 'deleted')).toBe(true);
+  });
+
+  it('keeps aside a program in a folder PATH names relative to where one stands (node_modules/.bin), at any depth', () => {
+    expect(applied('/home/u/project/node_modules/.bin/git')).toBe(false);
+    expect(applied('/home/u/project/web/node_modules/.bin/ls')).toBe(false);
+    expect(applied('/home/u/project/node_modules/x/index.js')).toBe(true);
+    expect(applied('/home/u/project/src/a.ts', 'file', { ...project, relativePathEntries: ['.'] })).toBe(false);
   });
 });

@@ -15,6 +15,8 @@ const plan: SandboxPlan = {
   programs: ['/usr/bin', '/run/current-system/sw/bin', '/tmp/gone/bin'],
   homes: ['/home/u'],
   pathFolders: ['/usr/bin'],
+  relativePathEntries: [],
+  gitConfigured: [],
 };
 const files: Record<string, PathKind> = {
   '/tmp': 'dir',

@@ -3,6 +3,7 @@ import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
+import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
 import { containUnavailable, runContained } from '../../contain/run.ts';
 import { defaultHidden, planProblem, type SandboxPlan } from '../../contain/sandbox.ts';
@@ -271,13 +272,30 @@ function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: C
     hide: resolveHidden([...own, ...defaultHidden(homes), ...configuredHidden(config, homes)]),
     privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
     programs: programFolders(command, env['PATH']),
-    homes,
+    // The homes and PATH's folders both as named and as they resolve (a /home that is a link, a
+    // ~/bin linked elsewhere): the judge compares paths as the command's writes land, resolved.
+    homes: withRealPaths(homes),
     // PATH's folders, and where git and shells read configuration when XDG_CONFIG_HOME moves it out of the home's hidden names.
-    pathFolders: [...(env['PATH'] ?? '').split(':'), env['XDG_CONFIG_HOME'] ?? ''].filter((dir) => isAbsolute(dir)),
+    pathFolders: withRealPaths([...(env['PATH'] ?? '').split(':'), env['XDG_CONFIG_HOME'] ?? ''].filter((dir) => isAbsolute(dir))),
+    relativePathEntries: [...new Set((env['PATH'] ?? '').split(':').filter((dir) => !isAbsolute(dir)))],
+    gitConfigured: gitConfiguredPaths(workdir, [workdir, ...writable]),
   };
   const problem = planProblem(plan, own);
   if (problem !== undefined) throw new ContainRefused(problem);
   return plan;
+}
+
+/** Each path, and where it resolves when that differs (links on the way). */
+function withRealPaths(paths: readonly string[]): string[] {
+  const all = new Set(paths);
+  for (const path of paths) {
+    try {
+      all.add(realpathSync(path));
+    } catch {
+      // Not there: only its name can match.
+    }
+  }
+  return [...all];
 }
 
 /** A plan that would defeat containment: said as contain_refused, exit 2, before anything runs. */
