@@ -1,4 +1,4 @@
-import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 // Which of a contained command's writes reach the host when it exits, and which are kept aside for
 // the person to review (`keyway contain review`). The command writes into an overlay
@@ -21,7 +21,8 @@ import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 // - Nothing hidden at the top of a home folder (`~/.bash_profile`, `~/.config/…`, `~/.local/bin/…`,
 //   every start-up file a shell, git or another tool reads, and those yet to be invented), unless
 //   the person named that folder with --allow-write (`~/.claude`).
-// - Files, folders, links and deletions only: a FIFO, a socket or a device is never applied.
+// - Files, folders, links and deletions only: a FIFO, a socket or a device is never applied. A
+//   link only where it is relative and stays inside its folder.
 //
 // What stays the person's to review, because it runs only when they run it: a changed Makefile,
 // package.json script, .envrc, build configuration or any other file of the project.
@@ -32,6 +33,8 @@ export interface Change {
   /** The host path the change is to. */
   path: string;
   kind: ChangeKind;
+  /** A link's target, as the command wrote it. */
+  target?: string;
 }
 
 export interface JudgeContext {
@@ -74,6 +77,11 @@ const GIT_STRUCTURE = /^(HEAD|index|packed-refs|objects|objects\/pack|objects\/i
 export function judgeChange(change: Change, context: JudgeContext): Verdict {
   const { path, kind } = change;
   if (kind === 'other') return { apply: false, why: 'not a file, folder or link' };
+  // A link lands only where it stays inside its folder, named relatively: one that leads out
+  // could lead anywhere the command cannot write but a person's tools would follow (its own kept-
+  // aside changes in /var/tmp among them, where git would find the repository it made).
+  if (kind === 'symlink' && !linkStaysInside(path, change.target, context.root))
+    return { apply: false, why: `a link that leads out of ${context.root} (${change.target ?? 'unreadable'})` };
   const git = gitPart(context, path);
   if (git !== undefined) {
     if (!context.wasFolder(git.folder) && !context.wasGitFolder(git.folder))
@@ -134,7 +142,7 @@ function makesGitFolder(path: string, kind: ChangeKind, context: JudgeContext): 
   const name = basename(path);
   const folder = dirname(path);
   if (name === 'HEAD') return true;
-  if ((name === 'objects' || name === 'refs') && kind === 'dir') return context.isThere(join(folder, 'HEAD'));
+  if ((name === 'objects' || name === 'refs') && (kind === 'dir' || kind === 'symlink')) return context.isThere(join(folder, 'HEAD'));
   return false;
 }
 
@@ -153,6 +161,12 @@ function gitPart(context: JudgeContext, path: string): { folder: string; inside:
     if (named || (at < parts.length && context.wasGitFolder(folder))) return { folder, inside: parts.slice(at).join('/') };
   }
   return undefined;
+}
+
+/** A relative target that, read from the link's folder, stays inside the root (by its name alone). */
+function linkStaysInside(path: string, target: string | undefined, root: string): boolean {
+  if (target === undefined || target === '' || isAbsolute(target)) return false;
+  return isWithin(resolve(dirname(path), target), root);
 }
 
 export function isWithin(path: string, folder: string): boolean {

@@ -1,4 +1,5 @@
 import {
+  readlinkSync,
   closeSync,
   constants,
   existsSync,
@@ -161,7 +162,8 @@ export function settleOverlays(
     };
     for (const change of changesOf(layer, mergedView)) {
       const path = change.rel === '' ? layer.root : join(layer.root, ...change.rel.split('/'));
-      let verdict = judgeChange({ path, kind: change.kind }, judge);
+      const target = change.kind === 'symlink' ? linkTarget(join(layer.upper, ...change.rel.split('/'))) : undefined;
+      let verdict = judgeChange({ path, kind: change.kind, ...(target === undefined ? {} : { target }) }, judge);
       // A folder the host has already is in the upper layer as the parent of what changed in it:
       // its own mode is applied where the judge admits it, and nothing is kept of it otherwise.
       if (change.kind === 'dir' && !verdict.apply && isFolder(join(layer.lower, ...change.rel.split('/')))) continue;
@@ -242,6 +244,14 @@ function exists(path: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+function linkTarget(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,5 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplyRefused, applyChange } from './apply-change.ts';
@@ -89,7 +102,15 @@ function readKept(scratch: string, roots: readonly string[]): KeptChange[] | und
   if (!existsSync(file)) return undefined;
   let kept: unknown;
   try {
-    kept = (JSON.parse(readFileSync(file, 'utf8')) as KeptRecord).kept;
+    // The command's uid owns it: opened without following a link or waiting on a FIFO, and bounded.
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile() || stat.size > 16 * 1024 * 1024) return [];
+      kept = (JSON.parse(readFileSync(fd, 'utf8')) as KeptRecord).kept;
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return [];
   }

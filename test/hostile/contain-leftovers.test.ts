@@ -429,6 +429,8 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     mkdirSync(join(dir, 'tools'));
     const linkParent = mkdtempSync('/var/lib/keyway-leftovers-link-');
     execFileSync('ln', ['-s', join(dir, 'tools'), join(linkParent, 'tools')]);
+    mkdirSync(join(dir, 'docs'));
+    writeFileSync(join(dir, 'docs', 'a.txt'), 'docs\n');
     execFileSync('chown', ['-R', `${USER}:${USER}`, dir]);
     const script = [
       `mkdir -p .githooks && printf '#!/bin/sh\\ntouch ${markers}/hookspath\\n' > .githooks/pre-commit && chmod 755 .githooks/pre-commit;`,
@@ -439,6 +441,9 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       `mkdir -p node_modules/.bin && printf '#!/bin/sh\\ntouch ${markers}/relative-path\\n' > node_modules/.bin/gitx && chmod 755 node_modules/.bin/gitx;`,
       'chmod 777 .git;',
       'rm -rf .git/objects .git/refs;',
+      // A link from the project into the run's own kept-aside changes (their path is in mountinfo).
+      `mkdir evil && git init -q evil && printf '${fsmonitor('link-to-kept')}' >> evil/.git/config;`,
+      'UP=$(grep -o "upperdir=[^,]*" /proc/self/mountinfo | head -1 | cut -d= -f2); rm -rf docs && ln -s "$UP/evil" docs;',
       'true',
     ].join(' ');
     try {
@@ -461,6 +466,8 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       expect(r.code, r.stderr).toBe(0);
       outside(USER, dir, ['git', '-c', 'user.email=u@example.test', 'commit', '-q', '--allow-empty', '-m', 'after']);
       outside(USER, join(dir, 'sub'), ['git', 'status']);
+      outside(USER, join(dir, 'docs'), ['git', 'status']);
+      expect(readFileSync(join(dir, 'docs', 'a.txt'), 'utf8')).toBe('docs\n');
       outside(USER, dir, ['git', 'push', '-q', './srv.git', 'HEAD:refs/heads/main']);
       outside(USER, dir, ['sh', '-c', `PATH=${join(linkParent, 'tools')}:node_modules/.bin:$PATH; lsx; gitx`]);
       expect(fired()).toEqual([]);

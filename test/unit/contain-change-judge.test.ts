@@ -31,7 +31,7 @@ describe('judgeChange', () => {
     ])
       expect(applied(path), path).toBe(true);
     expect(applied('/home/u/project/src', 'dir')).toBe(true);
-    expect(applied('/home/u/project/link', 'symlink')).toBe(true);
+    expect(judgeChange({ path: '/home/u/project/link', kind: 'symlink', target: 'src/a.ts' }, project).apply).toBe(true);
     expect(applied('/home/u/project/old.txt', 'deleted')).toBe(true);
   });
 
@@ -175,5 +175,17 @@ describe('judgeChange', () => {
     expect(applied('/home/u/project/web/node_modules/.bin/ls')).toBe(false);
     expect(applied('/home/u/project/node_modules/x/index.js')).toBe(true);
     expect(applied('/home/u/project/src/a.ts', 'file', { ...project, relativePathEntries: ['.'] })).toBe(false);
+  });
+
+  it('lands a link only where it is relative and stays inside its folder: never one leading out (into kept-aside changes, say)', () => {
+    const link = (path: string, target: string) => judgeChange({ path, kind: 'symlink', target }, project).apply;
+    expect(link('/home/u/project/docs', '../project/src')).toBe(true);
+    expect(link('/home/u/project/a/b', '../c')).toBe(true);
+    expect(link('/home/u/project/docs', '/var/tmp/keyway-contain-Zyt470/0/upper/evil')).toBe(false);
+    expect(link('/home/u/project/docs', '../../other')).toBe(false);
+    expect(link('/home/u/project/a/b', '../../../x')).toBe(false);
+    expect(judgeChange({ path: '/home/u/project/docs', kind: 'symlink' }, project).apply).toBe(false);
+    // objects/ as a link beside a HEAD makes a repository too.
+    expect(judgeChange({ path: '/home/u/project/bare/objects', kind: 'symlink', target: '../x' }, project).apply).toBe(false);
   });
 });
