@@ -27,6 +27,7 @@ import {
 import { DEPLOY, KUBERNETES, readDockerfile, type ImageSpec } from '../helpers/deploy-files.ts';
 import { composeDeployment, kubernetesDeployment, type ContainerSpec, type Deployment } from '../helpers/deploy-scenarios.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
+import { runnableFile, runnableKeyway } from '../helpers/runnable-copy.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import {
@@ -175,7 +176,7 @@ describe.each([
   it('injects the credential into the request of an agent that has only its own environment, taken by the rules to keyway', async () => {
     expect(Object.keys(deployment.agent.env).filter((name) => /proxy/i.test(name))).toEqual([]);
     const before = upstream.seen.length;
-    const node = asAgent([process.execPath, '-e', NODE_AGENT, API]);
+    const node = asAgent([runnableKeyway().node, '-e', NODE_AGENT, API]);
     const curl = asAgent(['curl', '-sS', API]);
     expect(node.stderr).toBe('');
     expect(JSON.parse(node.stdout).status).toBe(200);
@@ -224,7 +225,7 @@ describe.each([
     expect(command).toBe('node');
     expect(args.join(' ')).toContain(demo);
     const here = args.map((a) => a.replace(demo, API));
-    const agent = network.spawn(rules.agentUid, [process.execPath, ...here], agentEnv(deployment.agent, agentFs));
+    const agent = network.spawn(rules.agentUid, [runnableKeyway().node, ...here], agentEnv(deployment.agent, agentFs));
     let output = '';
     agent.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     agent.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -352,7 +353,8 @@ function writeTestConfig(fs: ContainerFs, image: ImageSpec, configPath: string):
     ...config.proxy,
     hosts: { 'api.example.test': UPSTREAM, 'other.example.test': UPSTREAM },
     allow_networks: [`${UPSTREAM}/32`],
-    upstream_ca: [TLS_FIXTURES.caPath],
+    // A copy the container's user can read wherever this checkout was cloned (a 0700 folder).
+    upstream_ca: [runnableFile(TLS_FIXTURES.caPath)],
   };
   for (const grant of Object.values(config.grants)) {
     grant.domains = ['api.example.test'];
@@ -393,7 +395,7 @@ function admin(kind: 'compose' | 'kubernetes', network: PodNetwork, keywayUid: n
 function healthy(deployment: Deployment, network: PodNetwork, keywayUid: number): boolean {
   if ('argv' in deployment.health) {
     const [command = '', ...args] = deployment.health.argv;
-    return network.run(keywayUid, [command === 'node' ? process.execPath : command, ...args]).code === 0;
+    return network.run(keywayUid, [command === 'node' ? runnableKeyway().node : command, ...args]).code === 0;
   }
   const ran = network.runOutside([
     'curl',
