@@ -47,7 +47,7 @@ export function applyChange(upper: string, target: string, rel: string, kind: Ch
   if (kind === 'dir') {
     const source = lstatSync(from);
     if (!source.isDirectory()) throw new ApplyRefused(`${rel}: no longer a folder where the command wrote it`);
-    const there = statOrUndefined(to);
+    const there = lstatOrUndefined(to);
     if (there?.isDirectory()) return;
     if (there !== undefined) rmSync(to, { recursive: true, force: true });
     mkdirSync(to, { mode: source.mode & LANDING_MODE });
@@ -60,7 +60,7 @@ export function applyChange(upper: string, target: string, rel: string, kind: Ch
   } else if (kind === 'file') copyRegularFile(from, temporary, rel);
   else throw new ApplyRefused(`${rel}: not a file, folder or link`);
   try {
-    const there = statOrUndefined(to);
+    const there = lstatOrUndefined(to);
     if (there?.isDirectory()) rmSync(to, { recursive: true, force: true });
     renameSync(temporary, to);
   } catch (err) {
@@ -100,12 +100,13 @@ function checkFolders(target: string, rel: string): void {
   let at = target;
   for (const part of parts.slice(0, -1)) {
     at = `${at}${sep}${part}`;
-    const there = statOrUndefined(at);
+    const there = lstatOrUndefined(at);
     if (there === undefined || !there.isDirectory() || there.isSymbolicLink()) throw new ApplyRefused(`${rel}: ${at} is not a folder on the host`);
   }
 }
 
-function statOrUndefined(path: string) {
+/** What is at a path itself (a link is not followed), or undefined where nothing is. */
+export function lstatOrUndefined(path: string) {
   try {
     return lstatSync(path);
   } catch {

@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ApplyRefused, applyChange } from './apply-change.ts';
+import { ApplyRefused, applyChange, lstatOrUndefined } from './apply-change.ts';
 import { type ChangeKind, isWithin, type JudgeContext, judgeChange } from './change-judge.ts';
 
 // The command's writes go to an overlay, and reach the host when it exits, judged one by one
@@ -147,7 +147,7 @@ export function settleOverlays(
         let known = gitFolders.get(path);
         if (known === undefined) {
           const host = join(layer.lower, path.slice(layer.root.length));
-          known = isFile(join(host, 'HEAD')) && isFolder(join(host, 'objects')) && isFolder(join(host, 'refs'));
+          known = lstatOrUndefined(join(host, 'HEAD'))?.isFile() === true && isFolder(join(host, 'objects')) && isFolder(join(host, 'refs'));
           gitFolders.set(path, known);
         }
         return known;
@@ -157,8 +157,8 @@ export function settleOverlays(
       // The command's view: the overlay while it is mounted; else what it wrote, over the host's.
       isThere: (path) =>
         isWithin(path, layer.root) &&
-        (exists(join(mergedView ? layer.root : layer.upper, path.slice(layer.root.length))) ||
-          (!mergedView && exists(join(layer.lower, path.slice(layer.root.length))))),
+        (there(join(mergedView ? layer.root : layer.upper, path.slice(layer.root.length))) ||
+          (!mergedView && there(join(layer.lower, path.slice(layer.root.length))))),
     };
     for (const change of changesOf(layer, mergedView)) {
       const path = change.rel === '' ? layer.root : join(layer.root, ...change.rel.split('/'));
@@ -238,36 +238,11 @@ function namesIn(dir: string): string[] {
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function linkTarget(path: string): string | undefined {
   try {
     return readlinkSync(path);
   } catch {
     return undefined;
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return lstatSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function isFolder(path: string): boolean {
-  try {
-    return lstatSync(path).isDirectory();
-  } catch {
-    return false;
   }
 }
 
@@ -329,4 +304,12 @@ export function removeScratch(scratch: string): void {
   } catch {
     // Left as it is (see above).
   }
+}
+
+function there(path: string): boolean {
+  return lstatOrUndefined(path) !== undefined;
+}
+
+function isFolder(path: string): boolean {
+  return lstatOrUndefined(path)?.isDirectory() === true;
 }
