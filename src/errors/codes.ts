@@ -62,11 +62,15 @@ export const ERROR_CODES = {
   // A grant's secret command (secret: {cmd: …} in the config) failed, hung or printed nothing; the
   // value it printed before is never used past its cache.
   secret_unavailable: { kind: 'refusal', status: 502, audit: 'error' },
-  // login_capture: a capture host answered with token fields (access_token, refresh_token, id_token,
-  // or the grant's own) on a path no capture grant watches, or with a field the grant does not
-  // capture, or an answer keyway could not read there (a charset, an encoding, over capture.max_body).
-  // Nothing of the answer reaches the agent; the message names the fields, never a value.
+  // login_capture: a login host answered with a token keyway does not capture: at a watched
+  // endpoint, anything credential-shaped the grant neither captures nor passes (a header, a cookie,
+  // a member at any depth, a trailer); elsewhere on the host, a token by its name. Nothing of the
+  // answer reaches the agent; the message names the fields, never a value.
   capture_unlisted: { kind: 'refusal', status: 502, audit: 'deny' },
+  // login_capture: a login host's answer keyway cannot read whole for tokens (a type it does not
+  // read, a charset other than UTF-8, a Content-Encoding, over capture.max_body, JSON nested too
+  // deep or naming a member twice, a Location it cannot parse): refused, never passed unread.
+  capture_unreadable: { kind: 'refusal', status: 502, audit: 'deny' },
   // A captured token's placeholder on a request it does not resolve on: another host than its
   // grant's, another grant's request, another agent's, or one keyway no longer holds (dropped).
   placeholder_refused: { kind: 'refusal', status: 403, audit: 'deny' },

@@ -412,7 +412,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   /** A 'read' body: rewritten (asynchronously), then sent whole with its true length; a rejection fails the answer, head unsent. */
   #sendRead(trailers: IncomingHttpHeaders): void {
     const chunks = this.#chunks;
-    this.#read!.rewrite(Buffer.concat(chunks, this.#readBytes)).then(
+    this.#read!.rewrite(Buffer.concat(chunks, this.#readBytes), trailers && Object.keys(trailers).length > 0 ? trailers : undefined).then(
       (output) => {
         if (this.#settled) return; // failed meanwhile
         if (this.#clientGone) return this.#settle(); // rewritten (its tokens saved) for nobody

@@ -396,7 +396,7 @@ describe('token fields nested, and another grant on the capture host', () => {
     }
   });
 
-  it('a standard field the grant leaves out of fields reaches the agent as it came; the named ones are captured', async () => {
+  it('a token the grant neither captures nor passes refuses the answer; listed in capture.pass, it reaches the agent as it came', async () => {
     const partial = await startProxy({
       config: {
         proxy: { hosts: LOGIN_HOSTS },
@@ -406,14 +406,28 @@ describe('token fields nested, and another grant on the capture host', () => {
             domains: ['api.example.test'],
             capture: { endpoints: [{ host: LOGIN_HOST, path: '/oidc/token' }], fields: ['access_token'] },
           },
+          'id-pass': {
+            type: 'login_capture',
+            domains: ['api2.example.test'],
+            capture: { endpoints: [{ host: LOGIN_HOST, path: '/oidc/token' }], fields: ['access_token'], pass: { fields: ['id_token'] } },
+          },
         },
       },
     });
     try {
-      const answer = (await (await agentFetch(partial)(`https://${LOGIN_HOST}:${legacy.port}/oidc/token`, { method: 'POST' })).json()) as Record<
-        string,
-        string
-      >;
+      // Default deny: an ID token the grant does not capture, and does not say is safe to pass, is refused.
+      const refusedAnswer = await agentFetch(partial)(`https://${LOGIN_HOST}:${legacy.port}/oidc/token`, {
+        method: 'POST',
+        headers: { 'x-keyway-grant': 'id-login' },
+      });
+      expect(refusedAnswer.status).toBe(502);
+      expect(refusedAnswer.headers.get('x-keyway-error')).toBe('capture_unlisted');
+      const refusedText = await refusedAnswer.text();
+      expect(refusedText).toContain('id_token');
+      expect(refusedText).not.toContain(OIDC_ID_TOKEN);
+      const answer = (await (
+        await agentFetch(partial)(`https://${LOGIN_HOST}:${legacy.port}/oidc/token`, { method: 'POST', headers: { 'x-keyway-grant': 'id-pass' } })
+      ).json()) as Record<string, string>;
       expect(answer['access_token']).toMatch(/^kwcap_/);
       expect(answer['id_token']).toBe(OIDC_ID_TOKEN);
     } finally {
@@ -486,7 +500,8 @@ describe('placeholders elsewhere, and token answers keyway was not told of', () 
       const response = await agent(`https://${LOGIN_HOST}:${legacy.port}${path}`, { method: 'POST' });
       const body = await response.text();
       expect(response.status, path).toBe(502);
-      expect(response.headers.get('x-keyway-error')).toBe('capture_unlisted');
+      // Latin-1 is a charset keyway does not read: unreadable, refused all the same.
+      expect(response.headers.get('x-keyway-error')).toBe(path === '/oauth/latin1' ? 'capture_unreadable' : 'capture_unlisted');
       expect(body).not.toContain('legacy-real');
       expect(body).toContain(path === '/oauth/latin1' ? 'iso-8859-1' : field);
     }
@@ -494,7 +509,7 @@ describe('placeholders elsewhere, and token answers keyway was not told of', () 
     const plain = await agent(`https://${LOGIN_HOST}:${legacy.port}/status`);
     expect(plain.status).toBe(200);
     const lines = await waitFor(() => {
-      const found = proxy.auditLines().filter((l) => l['code'] === 'capture_unlisted' && String(l['path']).startsWith('/oauth/'));
+      const found = proxy.auditLines().filter((l) => String(l['code']).startsWith('capture_un') && String(l['path']).startsWith('/oauth/'));
       return found.length >= 3 ? found : undefined;
     }, 'three capture_unlisted lines');
     expect(lines.length).toBe(3);

@@ -79,6 +79,7 @@ describe('the one error table', () => {
       'approval_denied',
       'approval_expired',
       'capture_unlisted',
+      'capture_unreadable',
       'placeholder_refused',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {

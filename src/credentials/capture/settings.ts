@@ -22,6 +22,12 @@ export interface CaptureSettings {
    * the grant's own. One of them in an answer keyway does not capture is refused (capture_unlisted).
    */
   readonly tokenFields: readonly string[];
+  /** Response headers whose value is captured at a watched endpoint (lower case): X-Subject-Token, Authorization. */
+  readonly headers: readonly string[];
+  /** What the grant declares is no credential at a watched endpoint: body members (paths or names), headers, cookies. */
+  readonly pass: { readonly fields: ReadonlySet<string>; readonly headers: ReadonlySet<string>; readonly cookies: ReadonlySet<string> };
+  /** Where a placeholder resolves on a request (positions.ts): the grant's capture.resolve, or the standard OAuth positions. */
+  readonly resolve: readonly ResolvePosition[];
   readonly maxBody: number;
   /** The agent's connections to hosts no grant covers are intercepted, for placeholders sent there. */
   readonly guardOtherHosts: boolean;
@@ -36,9 +42,36 @@ export function ownedBy(settings: CaptureSettings, agent: string): boolean {
   return settings.owners === undefined || settings.owners.has(agent);
 }
 
+/**
+ * One place a placeholder resolves: a header, a query parameter or a body member (a top-level JSON
+ * member or a form field) named `name`, on requests to `host` (default: the grant's domains) at
+ * `path` (exact, or a prefix ending in `*`; default: any), for the captured fields in `fields`
+ * (default: every captured field but the refresh and ID tokens).
+ */
+export interface ResolvePosition {
+  /** undefined: the grant's domains; 'login': its endpoints' hosts. */
+  readonly host: DomainPattern | 'login' | undefined;
+  readonly path: string | undefined;
+  readonly in: 'header' | 'query' | 'body';
+  /** Lower case for a header. */
+  readonly name: string;
+  readonly fields: ReadonlySet<string> | undefined;
+}
+
+export interface ResolveConfig {
+  host?: string | undefined;
+  path?: string | undefined;
+  in: 'header' | 'query' | 'body';
+  name: string;
+  fields?: readonly string[] | undefined;
+}
+
 export interface CaptureConfig {
   endpoints: ReadonlyArray<{ host: string; path: string }>;
   fields?: readonly string[] | undefined;
+  headers?: readonly string[] | undefined;
+  pass?: { fields?: readonly string[] | undefined; headers?: readonly string[] | undefined; cookies?: readonly string[] | undefined } | undefined;
+  resolve?: readonly ResolveConfig[] | undefined;
   max_body?: string | undefined;
   guard_other_hosts?: boolean | undefined;
 }
@@ -49,15 +82,57 @@ export function compileCapture(config: CaptureConfig, owners?: readonly string[]
     return typeof pattern === 'string' ? [] : [{ host: pattern, path }];
   });
   const fields = config.fields ?? [...TOKEN_FIELDS];
+  const headers = (config.headers ?? []).map((h) => h.toLowerCase());
   return {
     endpoints,
     fields,
+    headers,
+    pass: {
+      fields: new Set(config.pass?.fields ?? []),
+      headers: new Set((config.pass?.headers ?? []).map((h) => h.toLowerCase())),
+      cookies: new Set(config.pass?.cookies ?? []),
+    },
+    resolve: config.resolve === undefined ? defaultPositions(headers) : config.resolve.map(compilePosition),
     tokenFields: [...new Set<string>([...TOKEN_FIELDS, ...fields])],
     maxBody: parseByteSize(config.max_body ?? '1MiB') ?? 1024 * 1024,
     guardOtherHosts: config.guard_other_hosts ?? true,
     credentialFields: new Set([...CREDENTIAL_FIELDS, ...fields.map((f) => f.split('.').pop()!)]),
     owners: owners === undefined ? undefined : new Set(owners),
   };
+}
+
+function compilePosition(config: ResolveConfig): ResolvePosition {
+  const host = config.host === undefined ? undefined : parseDomainPattern(config.host);
+  return {
+    host: typeof host === 'string' ? undefined : host,
+    path: config.path,
+    in: config.in,
+    name: config.in === 'header' ? config.name.toLowerCase() : config.name,
+    fields: config.fields === undefined ? undefined : new Set(config.fields),
+  };
+}
+
+/**
+ * The standard OAuth positions: an access token (any captured field but the refresh and ID
+ * tokens) in Authorization on the grant's domains, and in a header the grant captures it from
+ * (X-Subject-Token is sent back as X-Auth-Token by Keystone's clients: that one is the grant's to
+ * declare). The refresh token resolves only in a refresh request's body at a watched endpoint,
+ * whatever the positions say (stage capture-body), and the ID token only as id_token_hint on the
+ * login hosts (an end-session request).
+ */
+function defaultPositions(headers: readonly string[]): ResolvePosition[] {
+  const position = (p: Omit<ResolvePosition, 'host' | 'path' | 'fields'> & Partial<ResolvePosition>): ResolvePosition => ({
+    host: undefined,
+    path: undefined,
+    fields: undefined,
+    ...p,
+  });
+  return [
+    position({ in: 'header', name: 'authorization' }),
+    ...headers.filter((h) => h !== 'authorization').map((name) => position({ in: 'header', name })),
+    position({ in: 'query', name: 'id_token_hint', host: 'login', fields: new Set(['id_token']) }),
+    position({ in: 'body', name: 'id_token_hint', host: 'login', fields: new Set(['id_token']) }),
+  ];
 }
 
 function hostMatches(pattern: DomainPattern, host: string, port: number): boolean {

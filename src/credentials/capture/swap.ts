@@ -25,6 +25,14 @@ export interface Swapped {
   readonly captured: string[];
   /** The refresh token sent came back unchanged (the server does not rotate): its placeholder was kept. */
   readonly sameRefreshToken: boolean;
+  /** Each captured header's value as the agent gets it (the placeholder in place of the token). */
+  readonly headers: ReadonlyMap<string, string>;
+}
+
+/** A captured header's token: an Authorization answer's credential after its scheme, else the whole value. */
+function headerToken(name: string, value: string): { before: string; token: string } {
+  const scheme = name === 'authorization' ? /^([A-Za-z0-9!#$%&'*+.^_`|~-]+\s+)(\S+)\s*$/.exec(value) : null;
+  return scheme === null ? { before: '', token: value.trim() } : { before: scheme[1]!, token: scheme[2]! };
 }
 
 /** How deep an answer is searched for token fields (a token answer is flat; Slack's nests one level). */
@@ -63,17 +71,32 @@ export function tokenFieldsIn(answer: AnswerBody, tokenFields: readonly string[]
  * every other byte left as it came (a number past 2^53 stays exact), and the result read again to
  * make sure no token field is left holding anything but a placeholder.
  */
-export function swapAnswer(answer: Exclude<AnswerBody, { format: 'unreadable' }>, raw: string, target: CaptureFor, now: number): Swapped {
+export function swapAnswer(
+  answer: Exclude<AnswerBody, { format: 'unreadable' }> | undefined,
+  raw: string,
+  target: CaptureFor,
+  now: number,
+  headerValues: ReadonlyArray<readonly [name: string, value: string]> = [],
+): Swapped {
   const records: Array<readonly [string, CapturedToken]> = [];
   const captured: string[] = [];
   const login = target.refreshing?.record.login ?? randomBytes(6).toString('hex');
-  const expiresIn = seconds(fieldOf(answer, 'expires_in'));
-  const refreshExpiresIn = seconds(fieldOf(answer, 'refresh_token_expires_in'));
+  const expiresIn = answer === undefined ? undefined : seconds(fieldOf(answer, 'expires_in'));
+  const refreshExpiresIn = answer === undefined ? undefined : seconds(fieldOf(answer, 'refresh_token_expires_in'));
   let sameRefreshToken = false;
   const swaps = new Map<string, string>();
-  for (const field of target.fields) {
-    const value = fieldOf(answer, field);
-    if (typeof value !== 'string' || value === '') continue;
+  const headers = new Map<string, string>();
+  const found: Array<readonly [field: string, value: string]> = [];
+  for (const field of answer === undefined ? [] : target.fields) {
+    const value = fieldOf(answer!, field);
+    if (typeof value === 'string' && value !== '') found.push([field, value]);
+  }
+  for (const [name, value] of headerValues) {
+    const { token } = headerToken(name, value);
+    if (token !== '') found.push([name, token]);
+  }
+  for (const [field, value] of found) {
+    if (swaps.has(value)) continue;
     captured.push(field);
     const sent = target.refreshing;
     if (field === 'refresh_token' && sent !== undefined && sent.record.value === value) {
@@ -103,8 +126,13 @@ export function swapAnswer(answer: Exclude<AnswerBody, { format: 'unreadable' }>
       },
     ]);
   }
-  const body = answer.format === 'json' ? swapJsonText(raw, swaps) : swapFormText(raw, swaps);
-  return { body: Buffer.from(body, 'utf8'), records, captured, sameRefreshToken };
+  for (const [name, value] of headerValues) {
+    const { before, token } = headerToken(name, value);
+    const placeholder = swaps.get(token);
+    if (placeholder !== undefined) headers.set(name, `${before}${placeholder}`);
+  }
+  const body = answer === undefined ? raw : answer.format === 'json' ? swapJsonText(raw, swaps) : swapFormText(raw, swaps);
+  return { body: Buffer.from(body, 'utf8'), records, captured, sameRefreshToken, headers };
 }
 
 /** Each real value, written as a JSON string anywhere in the text, replaced by its placeholder. */

@@ -33,7 +33,8 @@ export interface ReadWhole {
   readonly kind: 'read';
   readonly limit: number;
   tooLarge(): Error;
-  rewrite(body: Buffer): Promise<Buffer>;
+  /** `trailers`: the upstream's, when it sent any (an HTTP/2 answer), judged with the body. */
+  rewrite(body: Buffer, trailers: IncomingHttpHeaders | undefined): Promise<Buffer>;
 }
 
 /** One body's streaming scan, which reports its redactions (for the audit line) when it ends. */

@@ -1,6 +1,6 @@
 import { mayBeTokenAnswer, readAnswer } from '../../credentials/capture/answer-body.ts';
-import { swapAnswer, tokenFieldsIn, unswappedTokenFields } from '../../credentials/capture/swap.ts';
-import { TOKEN_FIELDS } from '../../credentials/types/fields.ts';
+import { isRefusal, judgeOtherBody, judgeOtherHead, judgeWatchedBody, judgeWatchedHead, type Refusal } from '../../credentials/capture/answer-judge.ts';
+import { swapAnswer, unswappedTokenFields } from '../../credentials/capture/swap.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { filterJsonBody } from '../../mcp/tools-list.ts';
 import { redactAll } from '../leak-guard/index.ts';
@@ -8,24 +8,40 @@ import { hasBody, type ReadWhole } from '../leak-guard/response-guard.ts';
 import type { CaptureExchange } from './capture.ts';
 import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
 
-// Login capture on the answer (credentials/capture/): on a capture host, every answer that could be
-// a token answer (JSON, a form, plain text, XML, HTML, no type) is read whole. At a watched endpoint
-// a 2xx answer's tokens are swapped for placeholders and sealed in the store before the agent gets
-// it; anywhere else on the host, an answer with a token field is refused (capture_unlisted), so a
-// login endpoint nobody listed never hands the agent a real token. What cannot be read is refused
-// too, and so is a redirect that carries a token (an implicit flow's Location: …#access_token=).
+// Login capture on the answer (credentials/capture/): on a login host (a host of the grant's token
+// endpoints) every answer is read whole, head, body and trailers, before any of it reaches the
+// agent, and judged (credentials/capture/answer-judge.ts). At a watched endpoint a 2xx answer's
+// tokens are swapped for placeholders and sealed in the store first; anything else there that
+// looks like a credential refuses the answer (capture_unlisted). Anywhere else on the host, a
+// token by its name is refused. What keyway cannot read (a type, a charset, an encoding, a body
+// over max_body, JSON too deep or naming a member twice) is refused (capture_unreadable): never
+// passed unread.
 
-function unlisted(message: string, capture: CaptureExchange): ProxyError {
-  return new ProxyError('capture_unlisted', message, {
-    grant: capture.grant.id,
-    hint: `list the token endpoint under grants.${capture.grant.id}.capture.endpoints (and its fields under capture.fields)`,
+function refusal(found: Refusal, where: string, capture: CaptureExchange): ProxyError {
+  const id = capture.grant.id;
+  if (found.unreadable) {
+    return new ProxyError('capture_unreadable', `${where} with an answer keyway cannot read whole for tokens: ${found.reason}`, {
+      grant: id,
+      hint: 'a login host is read whole before the agent gets anything; keyway reads JSON, forms, text, HTML and XML in UTF-8, unencoded, up to capture.max_body',
+    });
+  }
+  return new ProxyError('capture_unlisted', `${where} with ${found.reason}`, {
+    grant: id,
+    hint: `list the token endpoint under grants.${id}.capture.endpoints, the token under capture.fields or capture.headers, or what is no credential under capture.pass`,
   });
 }
 
-/** Answers whose text is searched for token field names, not parsed: a token may sit in them (XML, a form_post page). */
-function searchedOnly(contentType: string | undefined): boolean {
-  const type = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+/** Answers read as text and searched for token names, not parsed (XML, an HTML form_post page, plain text that is neither JSON nor a form). */
+function searchedOnly(type: string): boolean {
   return type === 'application/xml' || type === 'text/xml' || type.endsWith('+xml') || type === 'text/html';
+}
+
+/** A token field's name in text: the standard ones and their camelCase, and the grant's own. */
+function tokenNamesIn(text: string, names: readonly string[]): string[] {
+  const found = new Set<string>();
+  for (const m of text.matchAll(/\b(?:access|refresh|id|session|subject|auth|bearer)[_-]?token\b/gi)) found.add(m[0]);
+  for (const n of names) if (text.includes(n)) found.add(n);
+  return [...found];
 }
 
 export const captureAnswer: ResponseBodyStage = {
@@ -35,120 +51,157 @@ export const captureAnswer: ResponseBodyStage = {
     if (capture === undefined || !capture.captureHost) return undefined;
     const where = `${capture.where} answered ${answer.status}`;
     const settings = capture.grant.logins;
-    const names = settings.tokenFields.map((f) => f.split('.').pop()!);
-    const location = single(answer.headers['location']);
-    if (location !== undefined && names.some((n) => location.includes(`${n}=`)))
-      throw unlisted(`${where} with a redirect that carries a token (Location names ${names.filter((n) => location.includes(`${n}=`)).join(', ')})`, capture);
-    if (!hasBody(answer.status, answer.method, answer.headers)) return undefined;
-    const contentType = single(answer.headers['content-type']);
-    const watched = capture.endpoint !== undefined && answer.status >= 200 && answer.status < 300;
-    const type = contentType?.split(';')[0]?.trim().toLowerCase();
-    if (type === 'application/jwt') throw unlisted(`${where} with application/jwt, a token keyway cannot capture`, capture);
-    const parsed = mayBeTokenAnswer(contentType);
-    if (!parsed && !searchedOnly(contentType)) {
-      if (watched) throw unlisted(`${where} with ${contentType}, which is no token answer keyway reads`, capture);
+    const watched = capture.endpoint !== undefined;
+    const capturing = watched && answer.status >= 200 && answer.status < 300;
+    const names = new Set(settings.tokenFields.flatMap((f) => [f, f.split('.').pop()!]));
+    const judgedHead = watched ? judgeWatchedHead(answer.headers, settings, capturing) : judgeOtherHead(answer.headers, names);
+    if (isRefusal(judgedHead)) throw refusal(judgedHead, where, capture);
+    const capturedHeaders = judgedHead?.capturedHeaders ?? [];
+    if (!hasBody(answer.status, answer.method, answer.headers)) {
+      if (capturedHeaders.length > 0)
+        throw refusal({ unreadable: false, reason: `a captured header (${capturedHeaders.join(', ')}) and no body` }, where, capture);
       return undefined;
     }
+    const contentType = single(answer.headers['content-type']);
+    const type = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+    const parsed = mayBeTokenAnswer(contentType);
+    if (!parsed && !searchedOnly(type))
+      throw refusal({ unreadable: true, reason: `it is ${type || contentType}, which keyway does not read for tokens` }, where, capture);
     const encoding = single(answer.headers['content-encoding'])?.trim().toLowerCase();
     if (encoding !== undefined && encoding !== '' && encoding !== 'identity')
-      throw unlisted(`${where} with Content-Encoding ${encoding} (asked for identity), which keyway does not read for tokens`, capture);
+      throw refusal({ unreadable: true, reason: `it has Content-Encoding ${encoding} (keyway asked for identity)` }, where, capture);
     const { maxBody } = settings;
     const declared = Number(answer.headers['content-length']);
-    const tooLarge = () => unlisted(`${where} with a body over grants.${capture.grant.id}.capture.max_body (${maxBody} bytes)`, capture);
+    const tooLarge = () =>
+      refusal({ unreadable: true, reason: `its body is over grants.${capture.grant.id}.capture.max_body (${maxBody} bytes)` }, where, capture);
     if (Number.isFinite(declared) && declared > maxBody) throw tooLarge();
     delete head['content-encoding'];
     const plan: ReadWhole = {
       kind: 'read',
       limit: maxBody,
       tooLarge,
-      rewrite: (body) => (parsed ? rewrite(body, contentType, watched, where, answer) : searched(body, contentType, watched, where, answer)),
+      rewrite: async (body, trailers) => {
+        try {
+          const judgedTrailers =
+            trailers === undefined ? undefined : watched ? judgeWatchedHead(trailers, settings, false, 'trailer') : judgeOtherHead(trailers, names);
+          if (isRefusal(judgedTrailers)) throw refusal(judgedTrailers, where, capture);
+          if (!parsed) return searched(body, type, watched, where, answer, names);
+          return await read(body, contentType, type, watched ? { capturing, headers: capturedHeaders } : undefined, where, answer, head, names);
+        } catch (err) {
+          // A refresh the server answered but keyway refused: the token it sent is spent all the same.
+          if (watched) await markExchanged(capture);
+          throw err;
+        }
+      },
     };
     return plan;
   },
 };
 
-/** An XML or HTML answer: refused if it names a token field (or at a watched endpoint, whatever it says). */
-async function searched(body: Buffer, contentType: string | undefined, watched: boolean, where: string, answer: UpstreamAnswer): Promise<Buffer> {
+/** An XML or HTML answer (or plain text that is neither JSON nor a form): refused if it names a token (at a watched endpoint, whatever it says). */
+function searched(body: Buffer, type: string, watched: boolean, where: string, answer: UpstreamAnswer, names: ReadonlySet<string>): Buffer {
   const capture = answer.login!;
-  const names = capture.grant.logins.tokenFields.map((f) => f.split('.').pop()!).filter((n) => body.includes(n));
-  if (watched || names.length > 0) {
-    await markExchanged(capture);
-    throw unlisted(`${where} with ${contentType}${names.length > 0 ? ` naming ${names.join(', ')}` : ''}, which keyway does not read for tokens`, capture);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw refusal({ unreadable: true, reason: 'it is not valid UTF-8' }, where, capture);
+  }
+  const found = tokenNamesIn(text, [...names]);
+  if (watched || found.length > 0) {
+    throw refusal(
+      { unreadable: false, reason: `${type || 'text'}${found.length > 0 ? ` naming ${found.join(', ')}` : ''}, which keyway does not read for tokens` },
+      where,
+      capture,
+    );
   }
   return leakGuarded(body, answer);
 }
 
-async function rewrite(body: Buffer, contentType: string | undefined, watched: boolean, where: string, answer: UpstreamAnswer): Promise<Buffer> {
+async function read(
+  body: Buffer,
+  contentType: string | undefined,
+  type: string,
+  watched: { capturing: boolean; headers: readonly string[] } | undefined,
+  where: string,
+  answer: UpstreamAnswer,
+  head: Record<string, unknown>,
+  names: ReadonlySet<string>,
+): Promise<Buffer> {
   const capture = answer.login!;
   const settings = capture.grant.logins;
-  try {
-    const read = readAnswer(body, contentType);
-    if (read.format === 'unreadable') {
-      // At a watched endpoint an answer that cannot be read is refused; elsewhere only one that names a token field.
-      const names = settings.tokenFields.filter((f) => body.includes(f.split('.').pop()!));
-      if (watched || names.length > 0)
-        throw unlisted(`${where} with a body keyway cannot read (${read.reason})${names.length > 0 ? `, naming ${names.join(', ')}` : ''}`, capture);
-      return mcpFiltered(leakGuarded(body, answer), answer);
-    }
-    const tokens = tokenFieldsIn(read, settings.tokenFields);
-    if (!watched) {
-      if (tokens.length > 0) throw unlisted(`${where} with ${tokens.join(', ')} on a path no capture endpoint watches`, capture);
-      return mcpFiltered(leakGuarded(body, answer), answer);
-    }
-    // A standard field the grant's fields leave out, at the top of the answer, is the user's choice
-    // (an ID token a client verifies itself): it goes to the agent as it came. Any other token field
-    // the grant does not capture (a nested one nobody named) is refused.
-    const passes = (f: string) => (TOKEN_FIELDS as readonly string[]).includes(f) && !settings.fields.includes(f);
-    const uncaptured = tokens.filter((f) => !settings.fields.includes(f) && !passes(f));
-    if (uncaptured.length > 0) throw unlisted(`${where} with ${uncaptured.join(', ')}, which grant "${capture.grant.id}" does not capture`, capture);
-    if (tokens.every(passes)) return mcpFiltered(leakGuarded(body, answer), answer);
-    const now = Date.now();
-    const endpoint = capture.endpoint!;
-    const swapped = swapAnswer(
-      read,
-      body.toString('utf8'),
-      {
-        grant: capture.grant.id,
-        agent: capture.agent,
-        endpoint: `${endpoint.host.text}${endpoint.path}`,
-        fields: settings.fields,
-        refreshing: capture.refreshing,
-      },
-      now,
-    );
-    // Read again, as the client will: every token field now holds a placeholder, or nothing goes.
-    const after = readAnswer(swapped.body, contentType);
-    const left = after.format === 'unreadable' ? ['(the rewritten answer)'] : unswappedTokenFields(after, settings.tokenFields).filter((f) => !passes(f));
-    if (left.length > 0) throw unlisted(`${where} with ${left.join(', ')}, which keyway could not swap for a placeholder`, capture);
-    const refreshing = capture.refreshing;
-    const exchanged =
-      refreshing === undefined
-        ? undefined
-        : {
-            key: refreshing.key,
-            answer: {
-              status: answer.status,
-              content_type: contentType,
-              body: swapped.body.toString('utf8'),
-              rotated: swapped.captured.includes('refresh_token') && !swapped.sameRefreshToken,
-            },
-          };
-    try {
-      await capture.book.save(swapped.records, exchanged, now);
-    } catch (err) {
-      throw new ProxyError('internal_error', 'the captured tokens could not be saved in the store; the answer was withheld', {
-        grant: capture.grant.id,
-        cause: err,
-      });
-    }
-    capture.release();
-    capture.captured(swapped.captured);
-    return leakGuarded(swapped.body, answer);
-  } catch (err) {
-    // A refresh the server answered but keyway refused: the token it sent is spent all the same.
-    if (watched) await markExchanged(capture);
-    throw err;
+  const readBody = body.length === 0 ? undefined : readAnswer(body, contentType);
+  if (readBody?.format === 'unreadable') {
+    // Plain text that is neither JSON nor a form is text: searched for token names, as HTML is.
+    if ((type === 'text/plain' || type === '') && readBody.reason === 'it is neither JSON nor a form')
+      return searched(body, type, watched !== undefined, where, answer, names);
+    throw refusal({ unreadable: true, reason: readBody.reason }, where, capture);
   }
+  if (watched === undefined) {
+    const found = readBody === undefined ? undefined : judgeOtherBody(readBody, names);
+    if (found !== undefined) throw refusal(found, where, capture);
+    return mcpFiltered(leakGuarded(body, answer), answer);
+  }
+  if (readBody !== undefined) {
+    const found = judgeWatchedBody(readBody, settings, watched.capturing);
+    if (found !== undefined) throw refusal(found, where, capture);
+  }
+  if (!watched.capturing) return leakGuarded(body, answer);
+  const headerValues = watched.headers.flatMap((name) => {
+    const value = answer.headers[name];
+    return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map((v) => [name, v] as const);
+  });
+  const now = Date.now();
+  const endpoint = capture.endpoint!;
+  const swapped = swapAnswer(
+    readBody,
+    body.toString('utf8'),
+    {
+      grant: capture.grant.id,
+      agent: capture.agent,
+      endpoint: `${endpoint.host.text}${endpoint.path}`,
+      fields: settings.fields,
+      refreshing: capture.refreshing,
+    },
+    now,
+    headerValues,
+  );
+  if (swapped.records.length === 0 && !swapped.sameRefreshToken) return leakGuarded(body, answer);
+  // Read again, as the client will: every token field now holds a placeholder, or nothing goes.
+  if (readBody !== undefined) {
+    const after = readAnswer(swapped.body, contentType);
+    const left = after.format === 'unreadable' ? ['(the rewritten answer)'] : unswappedTokenFields(after, settings.fields);
+    if (left.length > 0) throw refusal({ unreadable: false, reason: `${left.join(', ')}, which keyway could not swap for a placeholder` }, where, capture);
+  }
+  for (const name of watched.headers) {
+    const value = swapped.headers.get(name);
+    if (value === undefined) throw refusal({ unreadable: false, reason: `a header ${name} keyway could not swap for a placeholder` }, where, capture);
+    head[name] = value;
+  }
+  const refreshing = capture.refreshing;
+  const exchanged =
+    refreshing === undefined
+      ? undefined
+      : {
+          key: refreshing.key,
+          answer: {
+            status: answer.status,
+            content_type: contentType,
+            body: swapped.body.toString('utf8'),
+            rotated: swapped.captured.includes('refresh_token') && !swapped.sameRefreshToken,
+          },
+        };
+  try {
+    await capture.book.save(swapped.records, exchanged, now);
+  } catch (err) {
+    throw new ProxyError('internal_error', 'the captured tokens could not be saved in the store; the answer was withheld', {
+      grant: capture.grant.id,
+      cause: err,
+    });
+  }
+  capture.release();
+  capture.captured(swapped.captured);
+  return leakGuarded(swapped.body, answer);
 }
 
 /** The refresh token a refused answer spent, marked exchanged with no answer: a refresh with it again is refused at keyway, not sent. */

@@ -10,6 +10,7 @@ import type { GrantTypeFields } from '../type-fields.ts';
 /** The answer fields captured when the grant names none: what an OAuth 2.0 / OpenID token endpoint returns. */
 export const TOKEN_FIELDS = ['access_token', 'refresh_token', 'id_token'] as const;
 
+const HEADER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 const FIELD = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/;
 
 const endpoint = z.strictObject({
@@ -47,6 +48,47 @@ export const loginCapture = {
           .min(1)
           .max(16)
           .default([...TOKEN_FIELDS]),
+        // Response headers whose value is a token to capture at a watched endpoint (Keystone's
+        // X-Subject-Token, an Authorization: Bearer answer): swapped for a placeholder as a body field is.
+        headers: z.array(z.string().regex(HEADER, 'expected a header name, such as x-subject-token')).max(16).optional(),
+        // What is no credential at a watched endpoint though it looks like one (a long id, a URL, a
+        // load balancer's cookie): passed to the agent as it came. Anything else credential-shaped
+        // that the grant does not capture refuses the answer.
+        pass: z
+          .strictObject({
+            fields: z.array(z.string().regex(FIELD, 'expected an answer member name (a.b for a nested one)')).max(64).optional(),
+            headers: z.array(z.string().regex(HEADER, 'expected a header name')).max(64).optional(),
+            cookies: z
+              .array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'expected a cookie name'))
+              .max(64)
+              .optional(),
+          })
+          .optional(),
+        // Where a placeholder resolves on the agent's requests. Absent: Authorization on the grant's
+        // domains (and each captured header's own name), id_token_hint on the login hosts. The
+        // refresh token resolves only in a refresh at a watched endpoint, whatever this says.
+        resolve: z
+          .array(
+            z.strictObject({
+              host: z
+                .string()
+                .check((ctx) => {
+                  const parsed = parseDomainPatternStrict(ctx.value);
+                  if (typeof parsed === 'string') ctx.issues.push({ code: 'custom', input: ctx.value, message: parsed });
+                })
+                .optional(),
+              path: z
+                .string()
+                .regex(/^\/[^?#\s*]*\*?$/, 'expected a path such as /v1/me, or a prefix ending in *')
+                .max(512)
+                .optional(),
+              in: z.enum(['header', 'query', 'body']),
+              name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a header, parameter or member name'),
+              fields: z.array(z.string().regex(FIELD)).min(1).max(16).optional(),
+            }),
+          )
+          .max(32)
+          .optional(),
         // The largest answer read on a capture host (token answers are a few KiB).
         max_body: byteSizeText.default('1MiB'),
         // The agent's connections to hosts no grant covers are read too (TLS terminated, nothing
@@ -56,7 +98,7 @@ export const loginCapture = {
       .optional()
       .meta({
         description:
-          'endpoints: the token endpoints watched ({host, path}); fields: the answer fields swapped for placeholders (default access_token, refresh_token, id_token); max_body: the largest answer read on a capture host; guard_other_hosts: the agent’s connections to hosts no grant covers are read for placeholders (default true)',
+          'endpoints: the token endpoints watched ({host, path}); fields: the answer fields swapped for placeholders (default access_token, refresh_token, id_token); headers: answer headers captured the same way; pass: {fields, headers, cookies} that are no credential; resolve: [{host?, path?, in: header | query | body, name, fields?}] where placeholders resolve; max_body: the largest answer read on a capture host; guard_other_hosts: the agent’s connections to hosts no grant covers are read for placeholders (default true)',
       }),
   },
   secretRequired: false,
