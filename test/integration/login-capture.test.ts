@@ -323,14 +323,18 @@ describe('other answers and other places', () => {
       const sent = await agent(`https://api.example.test:${recorder.port}/graphql`, {
         method: 'POST',
         headers: { authorization: `token ${placeholder}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ query: '{ viewer { login } }', token: placeholder }),
+        body: JSON.stringify({ query: '{ viewer { login } }' }),
       });
       expect(sent.status).toBe(200);
-      expect(bodies.at(-1)).toBe(`token ${GITHUB_STYLE_TOKEN} {"query":"{ viewer { login } }","token":"${GITHUB_STYLE_TOKEN}"}`);
-      // Anywhere a credential does not go (content the upstream keeps and would hand back), refused:
-      // a gist's content, a custom header, the path, a form field of another name.
+      expect(bodies.at(-1)).toBe(`token ${GITHUB_STYLE_TOKEN} {"query":"{ viewer { login } }"}`);
+      // Anywhere the grant does not resolve it (by default only Authorization: content the upstream
+      // keeps and would hand back), refused: a JSON member named like a credential, a gist's
+      // content, a custom header, the path, a form field, a query parameter.
       const before = bodies.length;
       const misplaced: Array<[string, RequestInit]> = [
+        ['/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{}', token: placeholder }) }],
+        ['/devices', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ access_token: placeholder }) }],
+        [`/echo?access_token=${placeholder}`, {}],
         ['/gists', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files: { 'a.txt': { content: placeholder } } }) }],
         [
           '/gists',

@@ -1,20 +1,20 @@
 import { findPlaceholders, mayHoldPlaceholder, wholePlaceholder } from './placeholder.ts';
 
-// Where a placeholder may be resolved: only where a credential goes. A placeholder the agent writes
-// anywhere else (a gist's content, a chat message, a file path, a custom header) would have the real
-// token stored upstream, where the agent could read it back in a later answer that carries no
-// placeholder, so nothing tells keyway to look for it: refused, never resolved.
+// Where a placeholder may be resolved: only at a position its grant declares (capture.resolve, or
+// the standard OAuth ones: credentials/capture/settings.ts). A placeholder the agent writes anywhere
+// else (a gist's content, a chat message, a file path, a custom header, a JSON member the upstream
+// keeps) would have the real token stored upstream, where the agent could read it back: refused,
+// never resolved.
 //
-// Credential positions: the Authorization header's credential (a Basic pair's user or password), and
-// a form field, a query parameter or a top-level JSON member named as credentials are (RFC 6749,
-// 6750, 7009, 7662, 8693, OpenID logout), whose whole value is one placeholder.
+// These functions find the placeholders in a piece of a request and say which sit in a position
+// by name (the Authorization header's credential or a Basic pair's user or password; a header,
+// query parameter, form field or top-level JSON member whose whole value is one placeholder); the
+// request stages then check each against its record (which field, which host and path).
 
-/** Field names whose value is a credential. */
-export const CREDENTIAL_FIELDS: readonly string[] = ['access_token', 'refresh_token', 'id_token', 'token', 'id_token_hint', 'subject_token', 'actor_token'];
-
-/** One placeholder in a credential position: its key, and the field (or header) it is in. */
+/** One placeholder in a credential position: its key, and where it is (header, query or body) and under which name. */
 export interface Placed {
   readonly key: string;
+  readonly in: 'header' | 'query' | 'body';
   readonly field: string;
 }
 
@@ -40,7 +40,10 @@ export function authorizationPlacement(value: string): Placement {
     const found = findPlaceholders(pair).length;
     if (found === 0) return NONE;
     if (found !== (inUser ? 1 : 0) + (inPassword ? 1 : 0)) return { kind: 'misplaced', where: 'the Authorization header' };
-    const placed = [...(inUser ? [{ key: inUser, field: 'authorization' }] : []), ...(inPassword ? [{ key: inPassword, field: 'authorization' }] : [])];
+    const placed: Placed[] = [
+      ...(inUser ? [{ key: inUser, in: 'header' as const, field: 'authorization' }] : []),
+      ...(inPassword ? [{ key: inPassword, in: 'header' as const, field: 'authorization' }] : []),
+    ];
     return {
       kind: 'placed',
       placed,
@@ -54,7 +57,7 @@ export function authorizationPlacement(value: string): Placement {
   const scheme = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+)(\s+)(\S+)\s*$/.exec(value);
   const key = scheme === null ? undefined : wholePlaceholder(scheme[3]!);
   if (scheme === null || key === undefined || findPlaceholders(value).length !== 1) return { kind: 'misplaced', where: 'the Authorization header' };
-  return { kind: 'placed', placed: [{ key, field: 'authorization' }], rewrite: (real) => `${scheme[1]}${scheme[2]}${real(key)}` };
+  return { kind: 'placed', placed: [{ key, in: 'header', field: 'authorization' }], rewrite: (real) => `${scheme[1]}${scheme[2]}${real(key)}` };
 }
 
 /**
@@ -62,7 +65,7 @@ export function authorizationPlacement(value: string): Placement {
  * whole value is one placeholder; any other pair holding one is misplaced. The other pairs are kept
  * byte for byte.
  */
-export function formPlacement(raw: string, where: string, fields: ReadonlySet<string>): Placement {
+export function formPlacement(raw: string, where: string, fields: ReadonlySet<string>, position: 'query' | 'body'): Placement {
   if (!mayHoldPlaceholder(decodeLoosely(raw))) return NONE;
   const pairs = raw.split('&');
   const placed: Array<Placed & { index: number; rawName: string }> = [];
@@ -75,7 +78,7 @@ export function formPlacement(raw: string, where: string, fields: ReadonlySet<st
     if (!mayHoldPlaceholder(name) && !mayHoldPlaceholder(value)) continue;
     const key = wholePlaceholder(value);
     if (mayHoldPlaceholder(name) || key === undefined || !fields.has(name)) return { kind: 'misplaced', where: `${where} field ${fieldName(name)}` };
-    placed.push({ key, field: name, index, rawName });
+    placed.push({ key, in: position, field: name, index, rawName });
   }
   if (placed.length === 0) return NONE;
   return {
@@ -106,7 +109,7 @@ export function jsonPlacement(text: string, fields: ReadonlySet<string>): Placem
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const [name, member] of Object.entries(value)) {
       const key = typeof member === 'string' ? wholePlaceholder(member) : undefined;
-      if (key !== undefined && fields.has(name)) placed.push({ key, field: name });
+      if (key !== undefined && fields.has(name)) placed.push({ key, in: 'body', field: name });
     }
   }
   const inText = findPlaceholders(text);
@@ -139,9 +142,12 @@ export function pathPlacement(path: string): Placement {
   return mayHoldPlaceholder(decodeLoosely(path)) ? { kind: 'misplaced', where: 'the path' } : NONE;
 }
 
-/** Any other header may hold none. */
-export function headerPlacement(name: string, value: string): Placement {
-  return mayHoldPlaceholder(decodeLoosely(value)) ? { kind: 'misplaced', where: `the header ${fieldName(name)}` } : NONE;
+/** Any other header: a position (`names`) when its whole value is one placeholder; else it may hold none. */
+export function headerPlacement(name: string, value: string, names: ReadonlySet<string>): Placement {
+  if (!mayHoldPlaceholder(decodeLoosely(value))) return NONE;
+  const key = names.has(name) ? wholePlaceholder(value.trim()) : undefined;
+  if (key === undefined || findPlaceholders(value).length !== 1) return { kind: 'misplaced', where: `the header ${fieldName(name)}` };
+  return { kind: 'placed', placed: [{ key, in: 'header', field: name }], rewrite: (real) => real(key) };
 }
 
 function decodeForm(text: string): string | undefined {

@@ -2,7 +2,7 @@ import type { DomainPattern } from '../../config/index.ts';
 import { parseDomainPattern } from '../../config/index.ts';
 import { parseByteSize } from '../../config/byte-size.ts';
 import { TOKEN_FIELDS } from '../types/fields.ts';
-import { CREDENTIAL_FIELDS } from './positions.ts';
+import { patternMatches } from '../../policy/domains.ts';
 
 // A login_capture grant's settings, compiled once per table build: the token endpoints it watches,
 // the answer fields it swaps, and the largest answer it reads.
@@ -31,8 +31,8 @@ export interface CaptureSettings {
   readonly maxBody: number;
   /** The agent's connections to hosts no grant covers are intercepted, for placeholders sent there. */
   readonly guardOtherHosts: boolean;
-  /** Form fields, query parameters and top-level JSON members where a placeholder resolves (positions.ts). */
-  readonly credentialFields: ReadonlySet<string>;
+  /** The names of resolve's positions, by where they are: what the request stages look for placeholders in. */
+  readonly positionNames: { readonly header: ReadonlySet<string>; readonly query: ReadonlySet<string>; readonly body: ReadonlySet<string> };
   /** The grant's `agent`/`agents`: only they log in through it; undefined: any agent given the grant. */
   readonly owners: ReadonlySet<string> | undefined;
 }
@@ -83,6 +83,7 @@ export function compileCapture(config: CaptureConfig, owners?: readonly string[]
   });
   const fields = config.fields ?? [...TOKEN_FIELDS];
   const headers = (config.headers ?? []).map((h) => h.toLowerCase());
+  const resolve = config.resolve === undefined ? defaultPositions(headers) : config.resolve.map(compilePosition);
   return {
     endpoints,
     fields,
@@ -92,13 +93,43 @@ export function compileCapture(config: CaptureConfig, owners?: readonly string[]
       headers: new Set((config.pass?.headers ?? []).map((h) => h.toLowerCase())),
       cookies: new Set(config.pass?.cookies ?? []),
     },
-    resolve: config.resolve === undefined ? defaultPositions(headers) : config.resolve.map(compilePosition),
+    resolve,
     tokenFields: [...new Set<string>([...TOKEN_FIELDS, ...fields])],
     maxBody: parseByteSize(config.max_body ?? '1MiB') ?? 1024 * 1024,
     guardOtherHosts: config.guard_other_hosts ?? true,
-    credentialFields: new Set([...CREDENTIAL_FIELDS, ...fields.map((f) => f.split('.').pop()!)]),
+    positionNames: namesOf(resolve),
     owners: owners === undefined ? undefined : new Set(owners),
   };
+}
+
+function namesOf(positions: readonly ResolvePosition[]): CaptureSettings['positionNames'] {
+  const of = (where: ResolvePosition['in']) => new Set(positions.filter((p) => p.in === where).map((p) => p.name));
+  return { header: of('header'), query: of('query'), body: of('body') };
+}
+
+/** The field a placeholder's record was captured as, when no position names fields: every one but the refresh and ID tokens. */
+const NOT_BY_DEFAULT: ReadonlySet<string> = new Set(['refresh_token', 'id_token']);
+
+/**
+ * Whether a captured token (its record's field) resolves at this place of a request to host:port
+ * and path (without its query). The refresh token never does here: it resolves only in a refresh
+ * at a watched endpoint (stage capture-body).
+ */
+export function resolvesAt(
+  settings: CaptureSettings,
+  field: string,
+  place: { in: ResolvePosition['in']; name: string },
+  target: { host: string; port: number; path: string },
+): boolean {
+  if (field === 'refresh_token') return false;
+  return settings.resolve.some((p) => {
+    if (p.in !== place.in || p.name !== (place.in === 'header' ? place.name.toLowerCase() : place.name)) return false;
+    if (p.fields === undefined ? NOT_BY_DEFAULT.has(field) : !p.fields.has(field)) return false;
+    if (p.host === 'login' && !isCaptureHost(settings, target.host, target.port)) return false;
+    if (p.host !== undefined && p.host !== 'login' && !patternMatches(p.host, target.host, target.port)) return false;
+    if (p.path !== undefined && !(p.path.endsWith('*') ? target.path.startsWith(p.path.slice(0, -1)) : target.path === p.path)) return false;
+    return true;
+  });
 }
 
 function compilePosition(config: ResolveConfig): ResolvePosition {

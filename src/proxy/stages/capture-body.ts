@@ -57,8 +57,10 @@ async function resolveKept(request: StagedRequest, capture: CaptureExchange, byt
   } catch {
     return { kind: 'kept', body: bytes }; // not UTF-8: nothing resolved in it, nothing rewritten
   }
-  const fields = capture.grant.logins.credentialFields;
-  const placement: Placement = format === 'json' ? jsonPlacement(text, fields) : formPlacement(text, 'the form body', fields);
+  // The body's positions, and at a watched endpoint the refresh's (and a revocation's) field.
+  const named = capture.grant.logins.positionNames.body;
+  const fields = capture.endpoint === undefined ? named : new Set([...named, 'refresh_token', 'token']);
+  const placement: Placement = format === 'json' ? jsonPlacement(text, fields) : formPlacement(text, 'the form body', fields, 'body');
   refuseMisplaced(request, placement, text);
   if (placement.kind !== 'placed') return { kind: 'kept', body: bytes };
   const refresh = placement.placed.find((p) => p.field === 'refresh_token');

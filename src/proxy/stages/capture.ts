@@ -2,7 +2,7 @@ import type { Grant } from '../../credentials/grants.ts';
 import { type CaptureBook, type CapturedToken, loginUsageKey } from '../../credentials/capture/records.ts';
 import { findPlaceholders } from '../../credentials/capture/placeholder.ts';
 import { authorizationPlacement, formPlacement, headerPlacement, pathPlacement, type Placed, type Placement } from '../../credentials/capture/positions.ts';
-import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, ownedBy, watchedEndpoint } from '../../credentials/capture/settings.ts';
+import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, ownedBy, resolvesAt, watchedEndpoint } from '../../credentials/capture/settings.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
@@ -26,6 +26,8 @@ export class CaptureExchange {
   refreshing: { key: string; record: CapturedToken } | undefined;
   /** Host and path, for messages (never the query). */
   readonly where: string;
+  /** Where the request goes: host, port and path without its query (what a resolve position matches). */
+  readonly target: { readonly host: string; readonly port: number; readonly path: string };
   readonly book: Pick<CaptureBook, 'save'>;
   readonly #event: AuditEvent;
   #release: (() => Promise<void>) | undefined;
@@ -47,7 +49,9 @@ export class CaptureExchange {
   ) {
     const { host, port, path } = target;
     this.grant = grant;
-    this.where = `${host}${path}`;
+    const q = path.indexOf('?');
+    this.target = { host, port, path: q === -1 ? path : path.slice(0, q) };
+    this.where = `${host}${this.target.path}`;
     this.book = book;
     this.agent = agent;
     this.checkOnly = checkOnly;
@@ -134,17 +138,28 @@ export function realValues(
 ): Map<string, CapturedToken> | Promise<Map<string, CapturedToken>> {
   const records = new Map<string, CapturedToken>();
   const pending: Array<Promise<void>> = [];
-  for (const { key, field } of placed) {
+  for (const place of placed) {
+    const { key } = place;
     const got = recordOf(request, key);
     const take = (record: CapturedToken | undefined) => {
       const checked = checkRecord(request, capture, record);
-      if (checked.field === 'refresh_token' && field !== 'authorization' && capture.endpoint === undefined) {
+      if (!resolvesHere(capture, checked.field, place)) {
+        if (checked.field === 'refresh_token') {
+          throw new ProxyError(
+            'placeholder_refused',
+            `a refresh token's placeholder resolves only in a refresh at grant "${capture.grant.id}"'s token endpoints, not in ${describePlace(place)} to ${capture.where}`,
+            {
+              grant: capture.grant.id,
+              hint: `refresh at one of grants.${capture.grant.id}.capture.endpoints, with the placeholder as the refresh_token field`,
+            },
+          );
+        }
         throw new ProxyError(
           'placeholder_refused',
-          `a refresh token's placeholder resolves only at grant "${capture.grant.id}"'s token endpoints, not at ${capture.where}`,
+          `a placeholder of the captured ${checked.field} in ${describePlace(place)} to ${capture.where}, where grant "${capture.grant.id}" does not resolve it`,
           {
             grant: capture.grant.id,
-            hint: `refresh at one of grants.${capture.grant.id}.capture.endpoints`,
+            hint: `placeholders resolve only where grants.${capture.grant.id}.capture.resolve says (by default: Authorization on the grant's domains)`,
           },
         );
       }
@@ -154,6 +169,21 @@ export function realValues(
     else take(got);
   }
   return pending.length === 0 ? records : Promise.all(pending).then(() => records);
+}
+
+/**
+ * Whether a captured token resolves where it was put. The refresh token only in a refresh at a
+ * watched endpoint (the body's refresh_token, or token for a revocation listed as an endpoint);
+ * any other at the grant's resolve positions.
+ */
+function resolvesHere(capture: CaptureExchange, field: string, place: Placed): boolean {
+  if (field === 'refresh_token') return capture.endpoint !== undefined && place.in === 'body' && (place.field === 'refresh_token' || place.field === 'token');
+  return resolvesAt(capture.grant.logins, field, { in: place.in, name: place.field }, capture.target);
+}
+
+function describePlace(place: Placed): string {
+  const name = JSON.stringify(place.field.length <= 40 ? place.field : `${place.field.slice(0, 40)}…`);
+  return place.in === 'header' ? `the header ${name}` : place.in === 'query' ? `the query parameter ${name}` : `the body member ${name}`;
 }
 
 /** The record a placeholder stands for on this request, or the refusal (unknown, another grant's, another agent's). */
@@ -232,7 +262,9 @@ export const capture: HeadStage = {
     const rewrites: Array<{ placement: Extract<Placement, { kind: 'placed' }>; apply: (text: string) => void }> = [];
     for (const [name, value] of Object.entries(outgoing.headers)) {
       for (const text of typeof value === 'string' ? [value] : value) {
-        const placement = name === 'authorization' && typeof value === 'string' ? authorizationPlacement(text) : headerPlacement(name, text);
+        const names = grant.logins.positionNames.header;
+        const placement =
+          name === 'authorization' && typeof value === 'string' && names.has(name) ? authorizationPlacement(text) : headerPlacement(name, text, names);
         refuseMisplaced(request, placement, text);
         if (placement.kind === 'placed') rewrites.push({ placement, apply: (out) => (outgoing.headers[name] = out) });
       }
@@ -242,7 +274,7 @@ export const capture: HeadStage = {
     refuseMisplaced(request, pathPlacement(pathPart), pathPart);
     if (q !== -1) {
       const query = outgoing.path.slice(q + 1);
-      const placement = formPlacement(query, 'the query', grant.logins.credentialFields);
+      const placement = formPlacement(query, 'the query', grant.logins.positionNames.query, 'query');
       refuseMisplaced(request, placement, query);
       if (placement.kind === 'placed') rewrites.push({ placement, apply: (out) => (outgoing.path = `${pathPart}?${out}`) });
     }
