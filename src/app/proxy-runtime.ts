@@ -2,9 +2,11 @@ import { CredentialSource } from '../credentials/credential-source.ts';
 import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { SourceSecrets } from '../credentials/sources/source-secrets.ts';
 import { SharedValues } from '../credentials/sources/shared-values.ts';
+import { HeldValues } from '../proxy/held-values.ts';
 import { CaptureBook } from '../credentials/capture/records.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
+import { OpenExchanges } from '../proxy/open-exchanges.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
 import { currentIdentities } from '../identity/current.ts';
 import { checkDestination } from '../proxy/destination.ts';
@@ -59,6 +61,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     tlsContext: (host) => contexts.get(host),
     upstream: parts.upstream,
     load: new AgentLoad(() => live.config.proxy),
+    openExchanges: new OpenExchanges(),
     // Under proxy.workers, the primary's buckets: a rate is counted once, not once per worker.
     rates: options.worker?.rates ?? options.rates ?? new RateLimiter(),
     quotas: parts.quotas,
@@ -68,6 +71,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     grantUsed: (id) => usage.touch(id),
     // Captured tokens (login_capture): in the store, sealed; a refresh token's lock across processes.
     captures: new CaptureBook(store, services.paths.locksDir),
+    held: new HeldValues(store),
     now: options.now ?? (() => new Date()),
     leases: {
       get: (agentId, grantId) => store.get<LeaseRecord>(leaseRecordId(agentId, grantId)),

@@ -14,6 +14,7 @@ import type { Connection } from './connection.ts';
 import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome, type WithheldAnswer } from './forward.ts';
 import { answerOnce } from './withheld-relay.ts';
 import { secretNeedles, withSignatures } from './leak-guard/index.ts';
+import type { HeldNeedles } from './leak-guard/held.ts';
 import type { Redact } from './leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from './replay-body.ts';
 import { asProxyError } from './respond.ts';
@@ -40,6 +41,8 @@ const NO_NEEDLES: Buffer[] = [];
 const SKIPPED_SIZE = 'skipped: body over 1 MiB';
 const SKIPPED_BUDGET = 'skipped: replay memory full';
 const SKIPPED_SAME = 'skipped: the secret command printed the same value';
+/** A 401 renewed the grant's token less than its renew_floor ago: no token call, the 401 goes to the client. */
+const SKIPPED_FLOOR = 'skipped: renewed within renew_floor';
 
 /** The same credential: a replay with it would be refused as the first request was. */
 function sameCredential(a: Credential, b: Credential): boolean {
@@ -72,6 +75,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   #withheldAnswer: WithheldAnswer | undefined;
   /** The leak guard's needles for the credential on the request now in flight. */
   needles: Buffer[] = NO_NEEDLES;
+  /** The real values keyway holds for the agent, looked for in the answer whatever the request carried. */
+  held: HeldNeedles | undefined;
 
   constructor(conn: Connection, req: ClientRequest, res: ClientResponse, rawTarget: string) {
     // The path is set once normalised (stage path): the audit names the path sent, never the raw one.
@@ -214,11 +219,19 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       const again = this.#retrySame ? issued : await this.conn.runtime.credentials.afterRejection(grant, issued.credential, onBehalfOfAgent(this.conn.agent));
       const withheld = this.#withheldAnswer;
       this.#withheldAnswer = undefined;
-      // A secret command that printed the same value again (a source that holds it still): a replay would be refused the same way,
-      // so the upstream's own 401 goes to the client as it came, and the upstream is not asked twice.
-      if (!this.#retrySame && fetchesSecret(grant) && withheld !== undefined && sameCredential(again.credential, issued.credential)) {
-        this.draft.event.refreshed = true;
-        this.draft.event.replay = SKIPPED_SAME;
+      // No new credential, so a replay would be refused as the first request was: the upstream's own
+      // 401 goes to the client as it came, and the upstream is not asked twice. A secret command that
+      // printed the same value again (a source that holds it still), or a grant within its
+      // renew_floor (an API that refuses every token must not cost a token call per request). A 401
+      // too big to have been kept (over WITHHELD_BODY) is the exception: sent again, as refused.
+      const skipped = again.floored
+        ? SKIPPED_FLOOR
+        : !this.#retrySame && fetchesSecret(grant) && sameCredential(again.credential, issued.credential)
+          ? SKIPPED_SAME
+          : undefined;
+      if (skipped !== undefined && withheld !== undefined) {
+        if (skipped === SKIPPED_SAME) this.draft.event.refreshed = true;
+        this.draft.event.replay = skipped;
         await this.#send(this.outgoing!, NO_BODY, issued, false, grant, answerOnce(withheld));
         return;
       }
@@ -252,6 +265,9 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     this.#withholding = withhold;
     this.#sentAt = performance.now();
     this.needles = issued ? withSignatures(secretNeedles(issued.credential), this.signing?.signatures) : NO_NEEDLES;
+    const held = ctx.issuing.held;
+    if (issued && grant) held?.noteServed(grant.id, issued.credential);
+    this.held = held?.forAgent(ctx.agent);
     try {
       // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
       const via = dispatcher ?? this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);
@@ -263,7 +279,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         body: body.kind === 'kept' ? body.body : body.kind === 'streamed' ? body.stream : null,
         departure: this.#departure,
         observer: this,
-        redact: issued ? this : undefined,
+        redact: issued || this.held ? this : undefined,
         grant: issued ? grant : undefined,
         hints: this,
         mcpList: this.mcp?.list,

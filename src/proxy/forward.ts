@@ -5,7 +5,7 @@ import type { Grant } from '../credentials/grants.ts';
 import { type ClientResponse, isHttp2Response, writeHead } from './client-message.ts';
 import { endWithTrailers, leaveOpen } from './http2/response.ts';
 import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
-import { type BodyScan, chainInto, streamStages, type Redact } from './leak-guard/response-guard.ts';
+import { type BodyScan, chainInto, guards, streamStages, type Redact } from './leak-guard/response-guard.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { runResponseStages } from './stages/index.ts';
 import type { ToolsListFilter } from '../mcp/tools-list.ts';
@@ -466,6 +466,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
  * to scan (leak-guard/encoding.ts). A copy: the caller's headers serve a replay too.
  */
 export function guardedRequestHeaders(headers: Record<string, string | string[]>, redact: Redact | undefined): Record<string, string | string[]> {
-  if (!redact || redact.needles.length === 0 || headers['accept-encoding'] === undefined) return headers;
+  if (!guards(redact) || headers['accept-encoding'] === undefined) return headers;
   return { ...headers, 'accept-encoding': decodableAcceptEncoding(headers['accept-encoding'])! };
 }

@@ -15,6 +15,8 @@ import type { Resolver } from '../egress/resolve.ts';
 import type { Upstream } from '../egress/upstream.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
+import type { OpenExchanges } from './open-exchanges.ts';
+import type { HeldValues } from './held-values.ts';
 import type { CaptureBook } from '../credentials/capture/records.ts';
 import type { IdentityVerifier } from '../identity/verifier.ts';
 
@@ -70,6 +72,8 @@ export interface Issuing {
   grantUsed(grantId: string): void;
   /** Captured tokens (capture grants): looked up by placeholder, saved at capture, locked per refresh token. */
   readonly captures: Pick<CaptureBook, 'find' | 'read' | 'save' | 'lock'>;
+  /** The real values keyway holds for each agent, redacted from every answer of its connections (held-values.ts). */
+  readonly held?: Pick<HeldValues, 'forAgent' | 'noteServed'> | undefined;
 }
 
 /** Where a request leaves its trace: the audit line, the metrics it is counted in, the app log. */
@@ -87,6 +91,8 @@ export interface Transport {
   readonly resolve: Resolver;
   /** Each agent's requests in flight and body bytes kept for a replay, against their limits. */
   readonly load: AgentLoad;
+  /** WebSockets and answers still open under a grant: ended by the sweep when the grant or login no longer stands. */
+  readonly openExchanges: OpenExchanges;
 }
 
 /** Everything the proxy reads, built once by the composition root. */

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import { Writable } from 'node:stream';
 import { clientResponseHeaders } from '../headers.ts';
-import { redactHeaders, type Redact } from '../leak-guard/response-guard.ts';
+import { guards, redactHeaders, type Redact } from '../leak-guard/response-guard.ts';
 
 // An HTTP/2 response ends with the upstream's trailers when it sent any (gRPC puts its status
 // there). undici hands them over only once it has ended the writable it wrote the body into, so
@@ -38,7 +38,7 @@ export function endWithTrailers(res: Http2ServerResponse, trailers: IncomingHttp
   if (res.writableEnded || res.destroyed) return;
   if (trailers && Object.keys(trailers).length > 0) {
     const clean = clientResponseHeaders(trailers);
-    if (redact && redact.needles.length > 0) redactHeaders(clean, redact);
+    if (guards(redact)) redactHeaders(clean, redact);
     res.addTrailers(clean);
   }
   res.end();

@@ -32,10 +32,12 @@ export class SecretScanner {
   #atStart = true;
   redactions = 0;
 
-  constructor(needles: readonly Buffer[], style: RedactionStyle) {
+  /** `atStart` false: the scan joins a body part-way (leak-guard/held.ts), so no slice is looked for at its first bytes. */
+  constructor(needles: readonly Buffer[], style: RedactionStyle, atStart = true) {
     this.#needles = needles;
     this.#plan = planFor(needles);
     this.#style = style;
+    this.#atStart = atStart;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { type Transform, Writable } from 'node:stream';
 import { contentCodings, decodeFailure, decodingStages } from './encoding.ts';
+import type { HeldNeedles, HeldScan } from './held.ts';
 import { LeakGuard, nameHoldsNeedle, redactAll, redactText, type RedactionStyle, SecretScanner } from './index.ts';
 
 // The leak guard applied to one upstream response, whoever writes it to the agent (forward.ts on
@@ -9,7 +10,10 @@ import { LeakGuard, nameHoldsNeedle, redactAll, redactText, type RedactionStyle,
 // type, or compressed. The scan streams, so it costs a pass over the bytes and no buffering.
 
 export interface Redact {
+  /** The needles of the credential on this request (and of signatures keyway made for it). */
   needles: Buffer[];
+  /** The real values keyway holds for the agent, looked for on every answer (leak-guard/held.ts). */
+  readonly held?: HeldNeedles | undefined;
   /** Hears every redaction count (headers, then body), for the audit line's leak_redacted. */
   onRedacted: (count: number) => void;
 }
@@ -37,27 +41,58 @@ export interface ReadWhole {
   rewrite(body: Buffer, trailers: IncomingHttpHeaders | undefined): Promise<Buffer>;
 }
 
-/** One body's streaming scan, which reports its redactions (for the audit line) when it ends. */
+/**
+ * One body's streaming scan, which reports its redactions (for the audit line) when it ends: the
+ * request's credential's needles, then the agent's held ones (over what the first scan let out).
+ */
 export class BodyScan {
-  readonly #scanner: SecretScanner;
+  readonly #scanner: SecretScanner | undefined;
+  readonly #held: HeldScan | undefined;
   readonly #redact: Redact;
 
   constructor(redact: Redact, style: RedactionStyle) {
-    this.#scanner = new SecretScanner(redact.needles, style);
+    this.#scanner = redact.needles.length > 0 ? new SecretScanner(redact.needles, style) : undefined;
+    this.#held = redact.held?.scanner(style);
     this.#redact = redact;
   }
 
   /** What may go to the agent now, in pieces. */
   scan(chunk: Buffer): Buffer[] {
-    return this.#scanner.scan(chunk);
+    const own = this.#scanner === undefined ? [chunk] : this.#scanner.scan(chunk);
+    const held = this.#held;
+    if (held === undefined) return own;
+    if (own.length === 1) return held.scan(own[0]!);
+    return own.flatMap((piece) => held.scan(piece));
   }
 
   /** The rest, at the end of the body. */
   end(): Buffer {
-    const rest = this.#scanner.end();
-    if (this.#scanner.redactions > 0) this.#redact.onRedacted(this.#scanner.redactions);
+    let rest = this.#scanner === undefined ? EMPTY : this.#scanner.end();
+    const held = this.#held;
+    if (held !== undefined) rest = Buffer.concat([...(rest.length > 0 ? held.scan(rest) : []), held.end()]);
+    const count = (this.#scanner?.redactions ?? 0) + (held?.redactions ?? 0);
+    if (count > 0) this.#redact.onRedacted(count);
     return rest;
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Whether an answer needs the leak guard: a credential went on its request, or keyway holds values for the agent. */
+export function guards(redact: Redact | undefined): redact is Redact {
+  return redact !== undefined && (redact.needles.length > 0 || redact.held !== undefined);
+}
+
+/** A whole body with the request's needles and the agent's held ones redacted. */
+export function redactBody(body: Buffer, redact: Redact, style: RedactionStyle): Buffer {
+  let { output, count } = redact.needles.length > 0 ? redactAll(body, redact.needles, style) : { output: body, count: 0 };
+  if (redact.held !== undefined) {
+    const held = redact.held.redactWhole(output, style);
+    output = held.output;
+    count += held.count;
+  }
+  if (count > 0) redact.onRedacted(count);
+  return output;
 }
 
 /** A streamed body's decoders, scan and what comes after, as stream stages, for chainInto. */
@@ -92,11 +127,7 @@ export function planBody(statusCode: number, method: string, headers: IncomingHt
   if (style === 'marker' && headers['content-length'] !== undefined && length <= SMALL_BODY) {
     return {
       kind: 'whole',
-      redact: (body) => {
-        const { output, count } = redactAll(body, redact.needles, style);
-        if (count > 0) redact.onRedacted(count);
-        return output;
-      },
+      redact: (body) => redactBody(body, redact, style),
     };
   }
   // The marker changes the length: a larger or unsized text goes chunked. A mask keeps it.
@@ -168,13 +199,18 @@ function weakenEtag(head: OutgoingHttpHeaders): void {
  */
 export function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
   let count = 0;
+  const { needles, held } = redact;
   const clean = (value: string) => {
-    const r = redactText(value, redact.needles);
+    let r = needles.length > 0 ? redactText(value, needles) : { text: value, count: 0 };
+    if (held !== undefined) {
+      const h = held.redactValue(r.text);
+      r = { text: h.text, count: r.count + h.count };
+    }
     count += r.count;
     return r.text;
   };
   for (const name in head) {
-    if (nameHoldsNeedle(name, redact.needles)) {
+    if ((needles.length > 0 && nameHoldsNeedle(name, needles)) || held?.nameHolds(name)) {
       delete head[name];
       count++;
       continue;

@@ -3,8 +3,7 @@ import { isRefusal, judgeOtherBody, judgeOtherHead, judgeWatchedBody, judgeWatch
 import { swapAnswer, unswappedTokenFields } from '../../credentials/capture/swap.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { filterJsonBody } from '../../mcp/tools-list.ts';
-import { redactAll } from '../leak-guard/index.ts';
-import { hasBody, type ReadWhole } from '../leak-guard/response-guard.ts';
+import { guards, hasBody, type ReadWhole, redactBody } from '../leak-guard/response-guard.ts';
 import type { CaptureExchange } from './capture.ts';
 import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
 
@@ -218,11 +217,7 @@ function mcpFiltered(body: Buffer, answer: UpstreamAnswer): Buffer {
 
 /** The leak guard's whole-body redaction, when a real value went on the request (a refresh token). */
 function leakGuarded(body: Buffer, answer: UpstreamAnswer): Buffer {
-  const redact = answer.redact;
-  if (redact === undefined || redact.needles.length === 0) return body;
-  const { output, count } = redactAll(body, redact.needles, 'marker');
-  if (count > 0) redact.onRedacted(count);
-  return output;
+  return guards(answer.redact) ? redactBody(body, answer.redact, 'marker') : body;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

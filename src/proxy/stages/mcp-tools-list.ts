@@ -3,7 +3,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { filterSseBody, SseToolsFilter } from '../../mcp/sse.ts';
 import { filterJsonBody, type ToolsListFilter } from '../../mcp/tools-list.ts';
 import { contentCodings, decodingStages } from '../leak-guard/encoding.ts';
-import { type BodyGuard, hasBody, planBody } from '../leak-guard/response-guard.ts';
+import { type BodyGuard, guards, hasBody, planBody } from '../leak-guard/response-guard.ts';
 import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
 
 /** A JSON answer to filter is held whole up to this; past it the stream fails (a tools/list answer is far smaller). */
@@ -40,7 +40,7 @@ export const mcpToolsList: ResponseBodyStage = {
 /** The leak guard's plan, when a secret went on the request. */
 function leakPlan(head: OutgoingHttpHeaders, answer: UpstreamAnswer): BodyGuard | undefined {
   const { redact } = answer;
-  return redact && redact.needles.length > 0 ? planBody(answer.status, answer.method, answer.headers, head, redact) : undefined;
+  return guards(redact) ? planBody(answer.status, answer.method, answer.headers, head, redact) : undefined;
 }
 
 function mediaType(value: string | string[] | undefined): string {

@@ -3,7 +3,7 @@ import type { Grant } from '../../credentials/grants.ts';
 import { KINDS } from '../../credentials/types/index.ts';
 import { oauthMaterialOf } from '../../credentials/material.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
-import { type BodyGuard, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
+import { type BodyGuard, guards, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import type { CaptureExchange } from './capture.ts';
 
@@ -46,7 +46,7 @@ export interface ResponseBodyStage {
 export const leakGuardHeaders: ResponseHeadStage = {
   name: 'leak-guard-headers',
   run(head, { redact }) {
-    if (redact && redact.needles.length > 0) redactHeaders(head, redact);
+    if (guards(redact)) redactHeaders(head, redact);
   },
 };
 
@@ -77,6 +77,6 @@ export const scopeHint: ResponseHeadStage = {
 export const leakGuardBody: ResponseBodyStage = {
   name: 'leak-guard-body',
   run(head, { status, method, headers, redact }) {
-    return redact && redact.needles.length > 0 ? planBody(status, method, headers, head, redact) : undefined;
+    return guards(redact) ? planBody(status, method, headers, head, redact) : undefined;
   },
 };

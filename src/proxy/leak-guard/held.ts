@@ -1,0 +1,122 @@
+import { LRUCache } from 'lru-cache';
+import { GRAM, GramGate } from './gate.ts';
+import { redactAll, redactText, nameHoldsNeedle, type RedactionStyle, SecretScanner } from './index.ts';
+
+// The real values keyway holds for one agent (captured tokens, the credentials its grants were
+// served: proxy/held-values.ts), as needles searched on every answer of the agent's connections,
+// not only the answers to requests that carried one: an upstream that kept a token (a settings
+// store, an uploaded file) hands it back on a later request that carried nothing.
+//
+// Hundreds of needles: each search is gated (leak-guard/gate.ts). Data that holds no piece of any
+// needle, nearly all of it, costs one pass of the gate; data that does goes through the leak
+// guard's full search (every encoded form, slices at the edges, base64 broken into lines).
+
+export class HeldNeedles {
+  readonly needles: readonly Buffer[];
+  readonly #gate: GramGate;
+  /** The gate over the needles in lower case: header names arrive lower-cased. */
+  #lowerGate: GramGate | undefined;
+  /** Subsets of the needles searched lately, by their indexes. */
+  readonly #subsets = new LRUCache<string, readonly Buffer[]>({ max: 64 });
+
+  constructor(needles: readonly Buffer[]) {
+    this.needles = needles;
+    this.#gate = new GramGate(needles);
+  }
+
+  /**
+   * A whole body (or message) with every held needle redacted: searched for the needles the gate
+   * says may be in it (random hex in an answer meets a piece of a token's hex form now and then:
+   * one or two needles are searched then, not all of them).
+   */
+  redactWhole(data: Buffer, style: RedactionStyle): { output: Buffer; count: number } {
+    const candidates = this.#gate.candidates(data);
+    if (candidates === undefined) return { output: data, count: 0 };
+    return redactAll(data, this.#subset(candidates), style);
+  }
+
+  /** The needles at these indexes, as one array per set (a search plan is built once per array, leak-guard/plan.ts). */
+  #subset(indexes: readonly number[]): readonly Buffer[] {
+    if (indexes.length === this.needles.length) return this.needles;
+    const key = indexes.join(',');
+    let subset = this.#subsets.get(key);
+    if (subset === undefined) {
+      subset = indexes.map((i) => this.needles[i]!);
+      this.#subsets.set(key, subset);
+    }
+    return subset;
+  }
+
+  /** A header value (latin1) with every held needle redacted. */
+  redactValue(value: string): { text: string; count: number } {
+    if (!this.#gate.passesText(value)) return { text: value, count: 0 };
+    return redactText(value, this.needles);
+  }
+
+  /** Whether a header name (lower case) holds a held needle. */
+  nameHolds(name: string): boolean {
+    this.#lowerGate ??= new GramGate(this.needles.map((n) => Buffer.from(n.toString('latin1').toLowerCase(), 'latin1')));
+    return this.#lowerGate.passesText(name) && nameHoldsNeedle(name, this.needles);
+  }
+
+  /** A streaming scan of one body. */
+  scanner(style: RedactionStyle): HeldScan {
+    return new HeldScan(this, this.#gate, style);
+  }
+}
+
+/**
+ * The held needles over a stream: chunks pass through the gate, less its last GRAM - 1 bytes (the
+ * start of a piece the next chunk completes), until some chunk holds a piece of a needle; from
+ * then on the full scanner runs, joined part-way (no slice is looked for at a start it did not see).
+ */
+export class HeldScan {
+  readonly #held: HeldNeedles;
+  readonly #gate: GramGate;
+  readonly #style: RedactionStyle;
+  #inner: SecretScanner | undefined;
+  #tail: Buffer = EMPTY;
+  #passed = false;
+
+  constructor(held: HeldNeedles, gate: GramGate, style: RedactionStyle) {
+    this.#held = held;
+    this.#gate = gate;
+    this.#style = style;
+  }
+
+  get redactions(): number {
+    return this.#inner?.redactions ?? 0;
+  }
+
+  scan(chunk: Buffer): Buffer[] {
+    if (this.#inner !== undefined) return this.#inner.scan(chunk);
+    const data = this.#tail.length ? Buffer.concat([this.#tail, chunk]) : chunk;
+    if (!this.#passed && data.length < GRAM) {
+      // The first bytes, too few to judge: held until more come (or the end).
+      this.#tail = Buffer.from(data);
+      return [];
+    }
+    if (this.#gate.passes(data)) {
+      this.#tail = EMPTY;
+      this.#inner = new SecretScanner(this.#held.needles, this.#style, !this.#passed);
+      return this.#inner.scan(data);
+    }
+    const keep = Math.min(GRAM - 1, data.length);
+    const out = data.subarray(0, data.length - keep);
+    // A copy: the caller's chunk may be reused once this returns.
+    this.#tail = Buffer.from(data.subarray(data.length - keep));
+    if (out.length === 0) return [];
+    this.#passed = true;
+    return [out];
+  }
+
+  end(): Buffer {
+    if (this.#inner !== undefined) return this.#inner.end();
+    const rest = this.#tail;
+    this.#tail = EMPTY;
+    // Fewer than GRAM bytes: no needle, and no slice the full search would redact (MIN_SLICE).
+    return rest;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
