@@ -138,3 +138,17 @@ export function baselineTable(changes: readonly BaselineChange[], stored: Baseli
     `baseline ${commit.slice(0, 12)}${stored ? ` (${stored.label}; stored figures from ${stored.measured}, ${stored.machine})` : ''}, re-measured in this run, interleaved`,
   ].join('\n');
 }
+
+/** The held-values pairing (bench/held.ts): "current" is the keyway holding logins, "baseline" the one holding none. */
+export function heldTable(changes: readonly BaselineChange[]): string {
+  const rows = changes.map((c) => [
+    c.scenario,
+    `${fixed(c.current.cpuUsPerRequest, 0)} µs`,
+    `${fixed(c.baseline.cpuUsPerRequest, 0)} µs`,
+    percent(c.cpuChange),
+    fixed(c.current.rps, 0),
+    fixed(c.baseline.rps, 0),
+    percent(c.rpsChange),
+  ]);
+  return table(['scenario', 'CPU/req holding logins', 'holding none', 'change', 'req/s holding logins', 'holding none', 'change'], rows);
+}

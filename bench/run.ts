@@ -26,7 +26,8 @@ import { tuningEnv } from './keyway-child.ts';
 import { startPeers, type Peers } from './peers.ts';
 import { processCpuMs, processTree, processTreeCpuMs, processTreeMemory } from './proc.ts';
 import { referenceMarkdown, referenceRows } from './reference.ts';
-import { type BaselineBuild, baselineChanges, baselineRounds, baselineTable, checkoutBaseline, readBaseline } from './baseline.ts';
+import { type BaselineBuild, baselineChanges, baselineRounds, baselineTable, checkoutBaseline, heldTable, readBaseline } from './baseline.ts';
+import { HELD_LOGINS, logInThrough, startLoginEndpoint, withCaptureGrant } from './held.ts';
 import { type ScalingFigures, type ScalingRounds, type ScalingRoute, s11Scaling, scalingFigures, scalingTable, scalingTargetLines } from './scaling.ts';
 import { startSquidChild, type SquidChild } from './squid-child.ts';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
@@ -94,6 +95,9 @@ const BUDGET_MS =
   (options.scaling ? plan.rounds * 5 * perRun(plan.s2.bounds) + 40_000 : 0) +
   // The baseline: s2, s8 and s10 on this build and the baseline's, and building it.
   (baselineRef !== undefined ? plan.rounds * 6 * perRun(plan.s2.bounds) + 180_000 : 0) +
+  // Held values: s2, s8 and s10 on two keyways of this build, and the logins before.
+  plan.rounds * 6 * perRun(plan.s2.bounds) +
+  60_000 +
   30_000;
 const WATCHDOG_MS = BUDGET_MS + 60_000;
 
@@ -109,6 +113,8 @@ let database: TestPostgres | undefined;
 /** s11's proxies with N workers. */
 let keywayWorkers: KeywayChild | undefined;
 let squidWorkers: SquidChild | undefined;
+/** The keyway holding captured logins (held values), while it runs. */
+let heldChild: KeywayChild | undefined;
 /** The baseline build and its keyway. */
 let baselineBuild: BaselineBuild | undefined;
 let baselineChild: KeywayChild | undefined;
@@ -368,6 +374,36 @@ async function main(): Promise<number> {
     }
   }
 
+  // Issue 59: every answer on an agent's connections is searched for every real value keyway holds
+  // for it. The cost of 16 captured logins, on s2, s8 and s10, against the same load with none.
+  section(`held values: s2, s8 and s10 through a keyway holding ${HELD_LOGINS} captured logins and through one holding none, interleaved`);
+  const loginEndpoint = await startLoginEndpoint();
+  let held: { changes: ReturnType<typeof baselineChanges>; rounds: Awaited<ReturnType<typeof baselineRounds>> } | undefined;
+  try {
+    heldChild = await startKeywayChild(
+      withCaptureGrant(
+        keywayBenchOptions({ ...setup, oauth: newOAuthClient(), tokenUrl: 'https://127.0.0.1:9/unused', database: undefined, profileDir: undefined }),
+        loginEndpoint,
+      ),
+    );
+    const h = heldChild;
+    await logInThrough(h.url, loginEndpoint);
+    const rounds = await baselineRounds(
+      keywayRoute(h.url, h.caPem, TLS_FIXTURES.ca, () => processCpuMs(h.pid)),
+      keyway,
+      ctx,
+      plan.s2,
+      plan.rounds,
+    );
+    const changes = baselineChanges(rounds);
+    log(heldTable(changes));
+    held = { changes, rounds };
+  } finally {
+    await heldChild?.stop().catch(() => undefined);
+    heldChild = undefined;
+    await loginEndpoint.close();
+  }
+
   const counts = { ...upstream.counts, oauth: { ...upstream.counts.oauth } };
   const peerCounts = Object.entries(counts.viaPeer);
   const withoutViaPeers = peerCounts.reduce((n, [, c]) => n + c.withoutCredential, 0);
@@ -477,6 +513,7 @@ async function main(): Promise<number> {
       ...(s11 ? { s11: { figures: s11, rounds: s11Rounds } } : {}),
     },
     ...(baseline ? { baseline } : {}),
+    ...(held ? { held } : {}),
     memoryMiB: memory.keyway,
     peerMemoryMiB: memory.peers,
     upstream: { ...counts, aws: { ...aws.counts } },
@@ -521,6 +558,7 @@ async function shutdown(): Promise<void> {
   await keywayWorkers?.stop().catch(() => undefined);
   await squidWorkers?.stop().catch(() => undefined);
   await baselineChild?.stop().catch(() => undefined);
+  await heldChild?.stop().catch(() => undefined);
   baselineBuild?.remove();
   await peers?.stop().catch(() => undefined);
   await h2Upstream?.close().catch(() => undefined);
