@@ -18,6 +18,11 @@ export interface IssuedCredential {
   refreshed: boolean;
   /** Whose behalf it acts on (a token exchange's subject), for the audit line. */
   onBehalfOf?: string | undefined;
+  /**
+   * afterRejection only: the grant renewed for a 401 less than its renew_floor ago, so none was
+   * made; this is the credential refused, and the 401 goes to the agent as it came.
+   */
+  floored?: true | undefined;
 }
 
 /** For an agent: no identity token unless its connection proved one. */
@@ -188,7 +193,10 @@ export class CredentialSource {
     return { credential, refreshed: false };
   }
 
-  /** After an upstream 401 on `used`: a refreshed credential for one replay (replaysAfter401 grants only). */
+  /**
+   * After an upstream 401 on `used`: a refreshed credential for one replay (replaysAfter401 grants
+   * only), or `used` again, floored, within the grant's renew_floor (OAuth, minted and issued kinds).
+   */
   async afterRejection(grant: Grant, used: Credential, forWhom?: OnBehalf): Promise<IssuedCredential> {
     const issues = KINDS[grant.type].issues;
     if (issues !== undefined)
@@ -201,7 +209,7 @@ export class CredentialSource {
       // A token bound to a key: the new one with the key it is bound to; else the refused one's form.
       const mints = KINDS[grant.type].mints!;
       const credential = used.kind === 'key' ? mints.credential(grant, minted.token, undefined, minted.boundKey) : inTheFormOf(used, minted.token);
-      return { credential, refreshed: minted.refreshed };
+      return { credential, refreshed: minted.refreshed, floored: minted.floored };
     }
     if (fetchesSecret(grant)) {
       // The command runs again, or the source is asked again; `isRejected` knows the value refused.
@@ -218,8 +226,8 @@ export class CredentialSource {
       return { credential, refreshed: true };
     }
     const rejected = used.kind === 'token' ? used.value : '';
-    const { token, refreshed } = await this.#tokens.afterRejection(grant, rejected);
-    return { credential: { kind: 'token', value: token }, refreshed };
+    const { token, refreshed, floored } = await this.#tokens.afterRejection(grant, rejected);
+    return { credential: { kind: 'token', value: token }, refreshed, floored };
   }
 
   #issueContext(grant: Grant): IssueContext {

@@ -9,7 +9,16 @@ import type { SecretMaterial } from './material.ts';
 export interface GrantRef {
   readonly id: string;
   readonly type: GrantType;
+  /** grants.ID.renew_floor in ms: a 401 renews its token at most once per this (absent: DEFAULT_RENEW_FLOOR_MS). */
+  readonly renewFloorMs?: number | undefined;
 }
+
+/**
+ * A 401 renews a grant's token at most once per this long by default (grants.ID.renew_floor): an
+ * API that refuses every token would otherwise cost a token call per agent request, enough to
+ * meet an authorization server's per-client limits for every agent on the grant.
+ */
+export const DEFAULT_RENEW_FLOOR_MS = 30_000;
 
 /**
  * An OAuth grant as its token manager needs it: besides which one, whether it is still active,

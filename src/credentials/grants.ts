@@ -10,6 +10,7 @@ import { injectorFor, KINDS, kindOf, type KindFields, readConfigSecret, usableMa
 import type { SecretMaterial } from './material.ts';
 import type { RequestSigner } from './signing/signer.ts';
 import { parseByteSize } from '../config/byte-size.ts';
+import { parseDuration } from '../config/duration.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { clientCertificateRecordId } from './grant-record.ts';
@@ -60,6 +61,8 @@ export interface Grant {
   readonly mcp?: McpEndpoints | undefined;
   /** When its secret itself stops working (a jwt's exp, epoch ms), where its type reads one; never sent past it. */
   readonly secretExpiresAt: number | undefined;
+  /** renew_floor in ms: a 401 renews its token at most once per this (absent: DEFAULT_RENEW_FLOOR_MS). */
+  readonly renewFloorMs?: number | undefined;
   readonly status: GrantStatus;
   readonly source: 'config' | 'store';
   readonly provider: string | undefined;
@@ -195,6 +198,8 @@ interface GrantFields extends KindFields {
   require_purpose?: boolean | undefined;
   mcp?: { paths: readonly string[]; max_body?: string | undefined } | undefined;
   provider?: string | undefined;
+  /** The types that renew on a 401 take it (types/values.ts renewFloorText). */
+  renew_floor?: string | undefined;
 }
 
 /** What differs by where a grant was defined: read from the config's references, or from the store. */
@@ -237,6 +242,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     clientCertificate: clientCertificateOf(id, origin.certificate),
     mcp: mcpEndpointsOf(g.mcp),
     secretExpiresAt: secretExpiryOf(g.type, origin.material),
+    renewFloorMs: g.renew_floor === undefined ? undefined : parseDuration(g.renew_floor),
     status: origin.status,
     source: origin.source,
     provider: g.provider,

@@ -12,6 +12,8 @@ export interface OAuthState {
   expiresAt?: number | undefined;
   scopes?: string[] | undefined;
   refreshedAt?: string | undefined;
+  /** When a 401 last made the grant refresh (epoch ms): none again on a 401 within its renew_floor (providers/renewal.ts). */
+  renewedOn401At?: number | undefined;
   /** Set when the provider refused the refresh token, or the grant was revoked. */
   status?: GrantStatus | undefined;
 }

@@ -24,6 +24,8 @@ export interface TestGrant {
   allow_range?: boolean;
   status?: StoredGrant['status'];
   provider?: StoredGrant['provider'];
+  /** How often a 401 may renew its token (the types that renew on one). */
+  renew_floor?: string;
 }
 
 export interface ProxyOptions {

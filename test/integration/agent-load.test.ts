@@ -67,6 +67,9 @@ describe('agent load: replay memory and requests in flight', () => {
           domains: ['api.example.test'],
           provider: 'testauth',
           secret: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+          // The gate refuses every first attempt whatever its token: each 401 here is to be replayed,
+          // not the storm of refusals renew_floor holds back.
+          renew_floor: '0s',
         },
       ],
     });

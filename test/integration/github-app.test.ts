@@ -216,6 +216,11 @@ describe('github_app: installation tokens minted from the app key, for the API a
     }
   });
 
+  /** Past the renew_floor (30 s by default) of the last mint a 401 made, on keyway's clock: a 401 mints at most once per floor. */
+  const pastRenewFloor = () => {
+    ahead += 31_000;
+  };
+
   it('a token GitHub revoked: its 401 brings one new mint and one replay; 50 requests refused together mint once', async () => {
     const before = github.mints.length;
     github.revokeNewest();
@@ -225,6 +230,7 @@ describe('github_app: installation tokens minted from the app key, for the API a
     const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/repos/acme/widgets' && l['replayed'] === true), 'the replayed line');
     expect(line).toMatchObject({ decision: 'inject', status: 200, refreshed: true });
 
+    pastRenewFloor();
     github.revokeNewest();
     const many = await Promise.all(Array.from({ length: 50 }, (_, i) => call('api.example.test', `/repos/acme/widgets?together=${i}`)));
     expect(many.filter((a) => a.status !== 200)).toEqual([]);
@@ -232,6 +238,7 @@ describe('github_app: installation tokens minted from the app key, for the API a
   });
 
   it('a replay refused again goes to the client as GitHub answered it: one replay, no loop', async () => {
+    pastRenewFloor();
     github.refuseAll(true);
     try {
       const before = github.mints.length;

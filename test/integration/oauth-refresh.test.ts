@@ -417,7 +417,9 @@ describe('OAuth2 refresh', () => {
     for (const l of skipped) expect(String(l['replay']), JSON.stringify(skipped)).toMatch(/skipped.*1 MiB/);
     expect(auth.tokenCalls['refresh_token'] ?? 0).toBe(calls); // no refresh for a request that cannot be replayed
 
-    // A small request afterwards refreshes and replays as usual.
+    // A small request afterwards refreshes and replays as usual, once past the renew_floor (30 s, on
+    // keyway's clock) of the refresh the previous test's 401 made: a 401 renews at most once per floor.
+    proxyClockAheadMs += 31_000;
     const small = await send('replay', { path: '/echo?after-big' });
     expect(small.status, small.text).toBe(200);
     expect((auth.tokenCalls['refresh_token'] ?? 0) - calls).toBe(1);

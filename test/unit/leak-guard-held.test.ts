@@ -67,6 +67,15 @@ describe('the held needles: a gate, then the leak guard’s own search', () => {
     );
   });
 
+  it('holds back nothing of a chunk that ends in bytes no needle has (an event stream’s events arrive one by one)', () => {
+    const scan = held.scanner('marker');
+    expect(Buffer.concat(scan.scan(Buffer.from(':\n\n'))).toString()).toBe(':\n\n');
+    expect(Buffer.concat(scan.scan(Buffer.from('data: {"n":1}\n\n'))).toString()).toBe('data: {"n":1}\n\n');
+    // A chunk ending in letters may be the start of a token: its last bytes wait for the next chunk.
+    expect(Buffer.concat(scan.scan(Buffer.from('data: abc'))).toString()).toBe('data: ');
+    expect(Buffer.concat([...scan.scan(Buffer.from('\n\n')), scan.end()]).toString()).toBe('abc\n\n');
+  });
+
   it('lets through data that holds none, unchanged, and redacts header values and names', () => {
     const text = Buffer.from(JSON.stringify({ ok: true, items: Array.from({ length: 50 }, (_, i) => ({ id: i, sha: randomBytes(20).toString('hex') })) }));
     expect(held.redactWhole(text, 'marker').output.equals(text)).toBe(true);

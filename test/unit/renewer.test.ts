@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 import { type Renewal, Renewer, STILL_USABLE_MS } from '../../src/credentials/providers/renewer.ts';
+import { renewFloorOf } from '../../src/credentials/providers/renewal.ts';
 import { Store } from '../../src/credentials/store/index.ts';
 
 interface Held {
   token: string;
   expiresAt: number;
   issuedAt: string;
+  renewedOn401At?: number | undefined;
 }
 
 const HOUR = 3_600_000;
@@ -145,5 +147,29 @@ describe('Renewer', () => {
   it('refuses an answer that expires within the minute', async () => {
     answer = async () => ({ token: 'short', expiresAt: now + 30_000, issuedAt: new Date(now).toISOString() });
     await expect(renewer().get(renewal())).rejects.toThrow(/expires at .* too soon to use/);
+  });
+  it('renews for a 401 at most once per renew floor, across processes; a renewal for expiry carries the floor over', async () => {
+    const floored = (on: Pick<Store, 'get'> = store, ms = 30_000): Renewal<Held> => ({ ...renewal(on), renewFloor: renewFloorOf<Held>(ms) });
+    const r = renewer();
+    await r.get(floored());
+    const refusedWith = (token: string) => (h: Held) => h.token === token;
+    // The first 401: renewed, and the new state records when.
+    const started = now;
+    expect(await r.afterRejection(floored(), refusedWith('t1'))).toMatchObject({ state: { token: 't2', renewedOn401At: started }, renewed: true });
+    // Its token refused too, 29 s on: no fetch, the refused state back, floored.
+    now += 29_000;
+    expect(await r.afterRejection(floored(), refusedWith('t2'))).toMatchObject({ state: { token: 't2' }, renewed: false, floored: true });
+    // Another process on the store: the floor is in the state it reads under the lock.
+    const other = await Store.open(join(dir, 'store.json'), key);
+    expect(await renewer(other).afterRejection(floored(other), refusedWith('t2'))).toMatchObject({ state: { token: 't2' }, floored: true });
+    expect(fetches).toBe(2);
+    // A renewal for expiry carries the floor's start over (it opens no floor of its own); past the floor, a 401 renews again.
+    now += HOUR - 5 * 60_000;
+    expect(await r.get(floored())).toMatchObject({ state: { token: 't3', renewedOn401At: started }, renewed: true });
+    expect(await r.afterRejection(floored(), refusedWith('t3'))).toMatchObject({ state: { token: 't4' }, renewed: true });
+    // A floor of 0: every 401 renews.
+    expect(await r.afterRejection(floored(store, 0), refusedWith('t4'))).toMatchObject({ state: { token: 't5' }, renewed: true });
+    expect(fetches).toBe(5);
+    other.close();
   });
 });

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { ProxyError } from '../../errors/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
-import type { GrantRef } from '../grant-ref.ts';
+import { DEFAULT_RENEW_FLOOR_MS, type GrantRef } from '../grant-ref.ts';
 import type { TokenObserver, TokenStore } from './token-store.ts';
 import { type Renewal, type Renewed, RenewalTooShort, Renewer } from './renewer.ts';
+import { renewFloorOf } from './renewal.ts';
 import { TokenEndpointError } from './token-endpoint.ts';
 
 // Tokens keyway mints from a key the grant holds (a Google service account's assertion, a GitHub
@@ -21,6 +22,8 @@ export interface MintedState {
   mintedAt: string;
   /** The private key the token is bound to (DPoP), PKCS#8 DER in base64, sealed with it: minted with the token, never sent. */
   boundKey?: string | undefined;
+  /** When a 401 last made the grant mint (epoch ms): none again on a 401 within its renew_floor (renewal.ts RenewFloor). */
+  renewedOn401At?: number | undefined;
 }
 
 export const MINTED_PREFIX = 'minted:';
@@ -61,6 +64,8 @@ export interface MintedToken {
   refreshed: boolean;
   /** The key the token is bound to, where its minter made one (MintedState.boundKey). */
   boundKey?: string | undefined;
+  /** After a 401 within the grant's renew_floor: nothing minted, this is the token refused. */
+  floored?: true | undefined;
 }
 
 export class MintedTokens {
@@ -95,6 +100,7 @@ export class MintedTokens {
   /**
    * After the upstream refused `used` (a 401: the provider revoked it, say): a new token, once for
    * all the requests refused with it: the first mints, the others join it or find the new one held.
+   * Within the grant's renew_floor of the last mint a 401 made: `used` again, floored, nothing minted.
    */
   async afterRejection<S>(grant: GrantRef, minter: Minter<S>, spec: S, used: string): Promise<MintedToken> {
     return tokenOf(await this.#renewer.afterRejection(this.#renewal(grant, minter, spec), (held) => held.accessToken === used));
@@ -110,6 +116,7 @@ export class MintedTokens {
       expiresAt: (held) => held.expiresAt,
       issuedAt: (held) => held.mintedAt,
       renewBeforeMs: minter.mintBeforeMs,
+      renewFloor: renewFloorOf<MintedState>(grant.renewFloorMs ?? DEFAULT_RENEW_FLOOR_MS),
       fetch: async (now) => {
         const minted = await minter.mint(spec, { now, timeoutMs, dispatcher });
         const state: MintedState = { accessToken: minted.accessToken, expiresAt: minted.expiresAt, mintedFor, mintedAt: new Date(now).toISOString() };
@@ -137,6 +144,6 @@ export class MintedTokens {
   }
 }
 
-function tokenOf({ state, renewed }: Renewed<MintedState>): MintedToken {
-  return { token: state.accessToken, refreshed: renewed, boundKey: state.boundKey };
+function tokenOf({ state, renewed, floored }: Renewed<MintedState>): MintedToken {
+  return { token: state.accessToken, refreshed: renewed, boundKey: state.boundKey, floored };
 }

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { ProxyError } from '../../errors/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
-import type { OAuthGrantRef } from '../grant-ref.ts';
+import { DEFAULT_RENEW_FLOOR_MS, type OAuthGrantRef } from '../grant-ref.ts';
 import type { ClientCredentialsMaterial } from '../material.ts';
 import type { OAuthState } from '../oauth-state.ts';
 import { assertUsable, markNeedsReconnect, oauthStateOf, writeRefreshed } from './oauth-grant-state.ts';
 import { type PendingSaves, reasonOf, type WriteOutcome } from './pending-saves.ts';
-import type { Renewal } from './renewal.ts';
+import { type Renewal, renewFloorOf } from './renewal.ts';
 import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenSet } from './token-endpoint.ts';
 import { needsReconnect, pendingSaveError, supersededError } from './token-errors.ts';
 import type { TokenStore } from './token-store.ts';
@@ -54,6 +54,7 @@ export function oauthRenewal(grant: OAuthGrantRef, c: OAuthRenewalContext): Rene
     // Unused: a forced refresh is met by a fresh token other than the one it was asked about (TokenManager).
     issuedAt: (state) => state.refreshedAt ?? '',
     renewBeforeMs: c.skewMs,
+    renewFloor: renewFloorOf<OAuthState>(grant.renewFloorMs ?? DEFAULT_RENEW_FLOOR_MS),
     usableMarginMs: 0,
     joinersShareRenewed: true,
     forcedBacksOff: true,

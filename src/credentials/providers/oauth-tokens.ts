@@ -32,6 +32,8 @@ export interface AccessToken {
   token: string;
   /** A refresh happened to produce it (for the audit line). */
   refreshed: boolean;
+  /** After a 401 within the grant's renew_floor: no refresh, this is the token refused. */
+  floored?: true | undefined;
 }
 
 // `keyway refresh` is a short-lived process: it keeps retrying a failed save this long before it
@@ -85,13 +87,12 @@ export class TokenManager {
   /**
    * The upstream refused `rejected` (401). Refresh once, shared with every request that saw the
    * same rejection; a request that comes after someone else already refreshed gets the new token.
+   * Within the grant's renew_floor of the last refresh a 401 made: `rejected` again, floored.
    */
   async afterRejection(grant: OAuthGrantRef, rejected: string): Promise<AccessToken> {
-    const state = this.state(grant);
-    assertUsable(grant, state);
-    const newer = this.#freshOtherThan(rejected);
-    if (newer(state)) return { token: state.accessToken!, refreshed: false };
-    return tokenOf(await this.#renewer.renewNow(this.#renewal(grant), newer));
+    assertUsable(grant, this.state(grant));
+    const refused = (state: OAuthState) => (state.accessToken ?? '') === rejected;
+    return tokenOf(await this.#renewer.afterRejection(this.#renewal(grant), refused, this.#freshOtherThan(rejected)));
   }
 
   /**
@@ -127,6 +128,6 @@ export class TokenManager {
   }
 }
 
-function tokenOf({ state, renewed }: Renewed<OAuthState>): AccessToken {
-  return { token: state.accessToken!, refreshed: renewed };
+function tokenOf({ state, renewed, floored }: Renewed<OAuthState>): AccessToken {
+  return { token: state.accessToken!, refreshed: renewed, floored };
 }

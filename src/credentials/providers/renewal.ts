@@ -71,6 +71,30 @@ export interface RenewalCore<State> {
   recover?(err: unknown, from: State | undefined): Promise<State | undefined>;
   /** How a failed fetch is counted (keyway_token_requests_total): default `error`; undefined when no call was made. */
   requestResult?(err: unknown): TokenRequestResult | undefined;
+  /**
+   * The grant's renew_floor: a renewal a 401 asks for (Renewer.afterRejection) is made at most once
+   * per `ms`; within it the refused state comes back `floored`. Absent: every 401 may renew.
+   */
+  readonly renewFloor?: RenewFloor<State>;
+}
+
+/**
+ * Where a state keeps when a 401 last made the grant renew: in the state itself, saved with it, so
+ * that every process and replica on the store keeps one floor per grant (none asks the token
+ * endpoint again on a 401 while the state another one fetched for a 401 is within it). A renewal
+ * made for expiry carries the time over: it does not open the floor again.
+ */
+export interface RenewFloor<State> {
+  readonly ms: number;
+  /** When a 401 last made the grant renew (epoch ms, the token clock), as the state records it. */
+  at(state: State): number | undefined;
+  /** The state, recording that time. */
+  marked(state: State, at: number): State;
+}
+
+/** A state that records it as `renewedOn401At` (a minted token's, an OAuth grant's). */
+export function renewFloorOf<State extends { renewedOn401At?: number | undefined }>(ms: number): RenewFloor<State> {
+  return { ms, at: (state) => state.renewedOn401At, marked: (state, at) => ({ ...state, renewedOn401At: at }) };
 }
 
 /** A state the Renewer saves itself, in one store update. */
@@ -97,4 +121,6 @@ export interface Renewed<State> {
   state: State;
   /** A fetch happened to produce it, for the caller that paid for it (its audit line says `refreshed`). */
   renewed: boolean;
+  /** Asked for after a 401 within the grant's renew_floor: no fetch; `state` is the one refused. */
+  floored?: true | undefined;
 }

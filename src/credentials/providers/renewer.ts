@@ -12,8 +12,9 @@ export type { Renewal, Renewed } from './renewal.ts';
 // flight in this process, the grant's refresh lock across processes, the store's lock across
 // replicas), re-reads the store under that lock first (another process may have renewed), saves the
 // new state sealed in the store, and backs off after a failure while a state still usable is handed
-// out. An expired one never is. What differs per kind (what is fetched, where it lives, how early,
-// and OAuth's rotation) is its Renewal (renewal.ts).
+// out. An expired one never is. After a 401, a renewal is made at most once per the grant's
+// renew_floor, whichever process asks (renewal.ts RenewFloor). What differs per kind (what is
+// fetched, where it lives, how early, and OAuth's rotation) is its Renewal (renewal.ts).
 
 export interface RenewerOptions {
   store: TokenStore;
@@ -90,23 +91,52 @@ export class Renewer {
    */
   renewNow<State>(renewal: Renewal<State>, metBy?: MetBy<State>): Promise<Renewed<State>> {
     const askedAt = new Date(this.#now()).toISOString();
-    const running = this.#running<State>(renewal);
-    if (running) return running;
-    const forced = this.#start(renewal, () => this.#renew(renewal, metBy ?? ((held) => renewal.issuedAt(held) > askedAt)));
-    this.#forcedInFlight.add(renewal.grantId);
-    return forced;
+    return this.#force(renewal, metBy ?? ((held) => renewal.issuedAt(held) > askedAt), undefined);
   }
 
   /**
    * After the upstream refused a state (a 401: the provider revoked the token, say): a new one, once
-   * for all the requests refused with it. `wasUsed` tells the refused state from a newer one.
+   * for all the requests refused with it. `wasUsed` tells the refused state from a newer one; `metBy`
+   * is what will do instead of a new one (by default, any other still usable). Within the grant's
+   * renew_floor of the last renewal a 401 made (by any process: the time is kept in the state), the
+   * refused state comes back `floored`, with no fetch: its 401 goes to the agent.
    */
-  afterRejection<State>(renewal: Renewal<State>, wasUsed: (state: State) => boolean): Promise<Renewed<State>> | Renewed<State> {
+  afterRejection<State>(
+    renewal: Renewal<State>,
+    wasUsed: (state: State) => boolean,
+    metBy: MetBy<State> = (held) => !wasUsed(held) && this.#usable(renewal, held),
+  ): Promise<Renewed<State>> | Renewed<State> {
     const held = this.held(renewal);
-    if (held !== undefined && !wasUsed(held) && this.#usable(renewal, held)) return { state: held, renewed: false };
+    if (held !== undefined && metBy(held)) return { state: held, renewed: false };
+    if (held !== undefined && this.#floored(renewal, held, wasUsed)) return { state: held, renewed: false, floored: true };
     const running = this.#running<State>(renewal);
     if (running) return this.#joined(renewal, running);
-    return this.renewNow(renewal);
+    return this.#force(renewal, metBy, wasUsed);
+  }
+
+  /** A renewal asked for now, joining one in flight; `refused`: it is a 401's (the floor applies). */
+  #force<State>(renewal: Renewal<State>, metBy: MetBy<State>, refused: MetBy<State> | undefined): Promise<Renewed<State>> {
+    const running = this.#running<State>(renewal);
+    if (running) return running;
+    const forced = this.#start(renewal, () => this.#renew(renewal, metBy, refused));
+    this.#forcedInFlight.add(renewal.grantId);
+    return forced;
+  }
+
+  /** `state` is the one refused, and a 401 made the grant renew less than its renew_floor ago. */
+  #floored<State>(renewal: Renewal<State>, state: State, refused: MetBy<State>): boolean {
+    const floor = renewal.renewFloor;
+    if (floor === undefined || !refused(state)) return false;
+    const at = floor.at(state);
+    return at !== undefined && this.#now() < at + floor.ms;
+  }
+
+  /** A 401's renewal starts the floor; any other carries the last 401's time over (it opens no floor). */
+  #marked<State>(renewal: Renewal<State>, next: State, from: State | undefined, for401: boolean): State {
+    const floor = renewal.renewFloor;
+    if (floor === undefined) return next;
+    const at = for401 ? this.#now() : from === undefined ? undefined : floor.at(from);
+    return at === undefined ? next : floor.marked(next, at);
   }
 
   #fresh<State>(renewal: Renewal<State>, state: State): boolean {
@@ -151,8 +181,11 @@ export class Renewer {
     throw error;
   }
 
-  /** `metBy`: a renewal asked for now (renewNow): it throws rather than fall back, and skips the backoff unless the kind's back off. */
-  async #renew<State>(renewal: Renewal<State>, metBy: MetBy<State> | undefined): Promise<Renewed<State>> {
+  /**
+   * `metBy`: a renewal asked for now (renewNow): it throws rather than fall back, and skips the
+   * backoff unless the kind's back off. `refused`: asked for by a 401 (afterRejection), under the floor.
+   */
+  async #renew<State>(renewal: Renewal<State>, metBy: MetBy<State> | undefined, refused?: MetBy<State>): Promise<Renewed<State>> {
     const { grantId } = renewal;
     const forced = metBy !== undefined;
     if (renewal.pending) {
@@ -180,7 +213,7 @@ export class Renewer {
       release = this.#o.store.acquireRefreshLock
         ? await this.#o.store.acquireRefreshLock(grantId, waitMs)
         : await acquireRefreshLock(this.#o.lockDir, grantId, waitMs);
-      const result = await this.#renewLocked(renewal, metBy, keepLock);
+      const result = await this.#renewLocked(renewal, metBy, keepLock, refused);
       this.#failures.delete(grantId);
       return result;
     } catch (err) {
@@ -205,15 +238,22 @@ export class Renewer {
     }
   }
 
-  async #renewLocked<State>(renewal: Renewal<State>, metBy: MetBy<State> | undefined, keepLock: () => ReleaseRefreshLock): Promise<Renewed<State>> {
+  async #renewLocked<State>(
+    renewal: Renewal<State>,
+    metBy: MetBy<State> | undefined,
+    keepLock: () => ReleaseRefreshLock,
+    refused: MetBy<State> | undefined,
+  ): Promise<Renewed<State>> {
     // Another process may have renewed while this one waited for the lock: update() re-reads the store.
     await this.#o.store.update(() => undefined);
     const held = this.held(renewal);
     if (held !== undefined) renewal.check?.(held);
     if (held !== undefined && (metBy ? metBy(held) : this.#fresh(renewal, held))) return { state: held, renewed: false };
+    // The state refused is one another process fetched for a 401 within the floor.
+    if (refused !== undefined && held !== undefined && this.#floored(renewal, held, refused)) return { state: held, renewed: false, floored: true };
     let next: State;
     try {
-      next = await this.#timed(renewal, held);
+      next = this.#marked(renewal, await this.#timed(renewal, held), held, refused !== undefined);
     } catch (err) {
       const found = await renewal.recover?.(err, held);
       if (found === undefined) throw err;

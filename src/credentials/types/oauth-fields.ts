@@ -1,12 +1,13 @@
 import type { GrantTypeFields } from './type-fields.ts';
+import { renewFloorText } from './values.ts';
 
 // OAuth 2.0: tokens come from the grant's provider (its token endpoint), refreshed by keyway.
 
-/** The keys of an OAuth type: none of its own; a command that prints a static secret is a mistake here. */
+/** The keys of an OAuth type: how often a 401 may refresh; a command that prints a static secret is a mistake here. */
 export function oauthType<T extends 'oauth2' | 'client_credentials'>(type: T) {
   return {
     type,
-    shape: {},
+    shape: { renew_floor: renewFloorText },
     secretRequired: false,
     configCheck(grant, fail) {
       if (grant.secret?.kind === 'cmd' || grant.secret?.kind === 'source') {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseByteSize } from '../../config/byte-size.ts';
+import { parseDuration } from '../../config/duration.ts';
 import { isLoopbackAddress } from '../../config/loopback.ts';
 
 // Values more than one type's keys take.
@@ -28,3 +29,19 @@ export const tokenServiceUrl = z.string().refine((text) => {
     return false;
   }
 }, 'expected an https:// URL (http:// only on loopback)');
+
+const MAX_RENEW_FLOOR_MS = 3_600_000;
+
+/**
+ * renew_floor, on the types whose token keyway renews when an upstream answers 401 (OAuth, DPoP,
+ * token exchange, minted): a 401 renews at most once per this long; within it the 401 goes to the
+ * agent. 0s: every 401 renews (as before the floor).
+ */
+export const renewFloorText = z
+  .string()
+  .refine((text) => {
+    const ms = parseDuration(text);
+    return ms !== undefined && ms <= MAX_RENEW_FLOOR_MS;
+  }, 'expected a duration from 0s to 1h, such as 30s')
+  .meta({ description: 'A 401 renews the token at most once per this; within it the 401 goes to the agent. 0s: every 401 renews' })
+  .default('30s');

@@ -19,9 +19,13 @@ export class HeldNeedles {
   /** Subsets of the needles searched lately, by their indexes. */
   readonly #subsets = new LRUCache<string, readonly Buffer[]>({ max: 64 });
 
+  /** The bytes any needle holds: a piece of one is a run of them. */
+  readonly needleBytes = new Uint8Array(256);
+
   constructor(needles: readonly Buffer[]) {
     this.needles = needles;
     this.#gate = new GramGate(needles);
+    for (const needle of needles) for (const byte of needle) this.needleBytes[byte] = 1;
   }
 
   /**
@@ -66,9 +70,11 @@ export class HeldNeedles {
 }
 
 /**
- * The held needles over a stream: chunks pass through the gate, less its last GRAM - 1 bytes (the
- * start of a piece the next chunk completes), until some chunk holds a piece of a needle; from
- * then on the full scanner runs, joined part-way (no slice is looked for at a start it did not see).
+ * The held needles over a stream: chunks pass through the gate, less what of their last GRAM - 1
+ * bytes could start a piece the next chunk completes (a run of bytes some needle holds: an event
+ * stream's closing line feeds are never held back), until some chunk holds a piece of a needle;
+ * from then on the full scanner runs, joined part-way (no slice is looked for at a start it did
+ * not see).
  */
 export class HeldScan {
   readonly #held: HeldNeedles;
@@ -91,8 +97,9 @@ export class HeldScan {
   scan(chunk: Buffer): Buffer[] {
     if (this.#inner !== undefined) return this.#inner.scan(chunk);
     const data = this.#tail.length ? Buffer.concat([this.#tail, chunk]) : chunk;
-    if (!this.#passed && data.length < GRAM) {
-      // The first bytes, too few to judge: held until more come (or the end).
+    if (!this.#passed && data.length < GRAM && data.every((byte) => this.#held.needleBytes[byte] === 1)) {
+      // The first bytes, too few to judge, and each one a needle could hold (the body may begin
+      // with a slice of one): held until more come (or the end).
       this.#tail = Buffer.from(data);
       return [];
     }
@@ -101,7 +108,8 @@ export class HeldScan {
       this.#inner = new SecretScanner(this.#held.needles, this.#style, !this.#passed);
       return this.#inner.scan(data);
     }
-    const keep = Math.min(GRAM - 1, data.length);
+    let keep = 0;
+    while (keep < GRAM - 1 && keep < data.length && this.#held.needleBytes[data[data.length - 1 - keep]!] === 1) keep++;
     const out = data.subarray(0, data.length - keep);
     // A copy: the caller's chunk may be reused once this returns.
     this.#tail = Buffer.from(data.subarray(data.length - keep));

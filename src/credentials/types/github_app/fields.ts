@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { httpsUrlOk } from '../values.ts';
+import { httpsUrlOk, renewFloorText } from '../values.ts';
 import type { GrantTypeFields } from '../type-fields.ts';
 
 // github_app (minter.ts): the API that mints installation tokens (GitHub
@@ -15,6 +15,7 @@ export const githubApp = {
       .max(500)
       .optional(),
     permissions: z.record(z.string().regex(/^[a-z_]{1,64}$/, 'expected a permission name such as contents'), z.enum(['read', 'write', 'admin'])).optional(),
+    renew_floor: renewFloorText,
   },
   secretRequired: false,
   noInject: 'a github_app grant puts its installation token in Authorization itself; it has no inject settings',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { GrantTypeFields } from '../type-fields.ts';
+import { renewFloorText } from '../values.ts';
 
 // google_service_account (minter.ts): the scopes its tokens
 // are asked for, and the user it acts as (domain-wide delegation).
@@ -12,6 +13,7 @@ export const googleServiceAccount = {
       .string()
       .regex(/^[^\s@]{1,64}@[^\s@]{1,255}$/, 'expected the email address of the user to act as')
       .optional(),
+    renew_floor: renewFloorText,
   },
   secretRequired: false,
   check(grant, fail) {

@@ -68,8 +68,33 @@ describe('token_exchange: the request, the answer, the cache', () => {
     expect((await tokens.get(request)).token.accessToken).toBe('t1');
     now = 61_000;
     expect((await tokens.get(request)).token.accessToken).toBe('t2');
-    tokens.forget(request);
-    expect((await tokens.get(request)).token.accessToken).toBe('t3');
+    expect((await tokens.afterRejection(request, 't2', 30_000)).token.accessToken).toBe('t3');
     expect((await tokens.get({ ...request, audience: ['b'] })).token.accessToken).toBe('t4');
+  });
+
+  it('after a 401, exchanges again at most once per renew floor per subject; a token exchanged since will do', async () => {
+    let now = 0;
+    let calls = 0;
+    const tokens = new ExchangedTokens(
+      async () => {
+        calls++;
+        return { accessToken: `t${calls}`, issuedTokenType: TOKEN_TYPES.access_token, tokenType: 'Bearer', expiresAt: now + 3_600_000, scope: undefined };
+      },
+      { now: () => now },
+    );
+    const alice = { subjectToken: 'alice', subjectTokenType: TOKEN_TYPES.jwt, audience: ['a'] };
+    const bob = { ...alice, subjectToken: 'bob' };
+    expect((await tokens.get(alice)).token.accessToken).toBe('t1');
+    expect(await tokens.afterRejection(alice, 't1', 30_000)).toMatchObject({ token: { accessToken: 't2' }, exchanged: true });
+    // A request refused with the first token meanwhile: the second, no exchange.
+    expect(await tokens.afterRejection(alice, 't1', 30_000)).toEqual({ token: expect.objectContaining({ accessToken: 't2' }), exchanged: false });
+    now = 29_000;
+    expect(await tokens.afterRejection(alice, 't2', 30_000)).toMatchObject({ token: { accessToken: 't2' }, floored: true });
+    // Another subject's floor is its own.
+    expect((await tokens.get(bob)).token.accessToken).toBe('t3');
+    expect(await tokens.afterRejection(bob, 't3', 30_000)).toMatchObject({ token: { accessToken: 't4' }, exchanged: true });
+    now = 30_000;
+    expect(await tokens.afterRejection(alice, 't2', 30_000)).toMatchObject({ token: { accessToken: 't5' }, exchanged: true });
+    expect(calls).toBe(5);
   });
 });

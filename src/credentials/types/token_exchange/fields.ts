@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseSecretRef, type SecretRef } from '../../../config/secret-ref.ts';
 import type { GrantTypeFields } from '../type-fields.ts';
-import { tokenServiceUrl } from '../values.ts';
+import { renewFloorText, tokenServiceUrl } from '../values.ts';
 
 // token_exchange (RFC 8693): keyway trades a subject token at `token_endpoint` for a token to
 // `audience`, acting for that subject, with the grant's secret (a client id and secret) as the
@@ -30,6 +30,7 @@ export const tokenExchange = {
     resource: z.array(z.string().min(1)).max(16).optional(),
     scope: z.array(z.string().min(1)).max(64).optional(),
     requested_token_type: z.enum(TOKEN_TYPE_NAMES).optional(),
+    renew_floor: renewFloorText,
   },
   secretRequired: false,
   check(grant, fail) {

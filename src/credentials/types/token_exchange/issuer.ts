@@ -4,6 +4,7 @@ import { readSecretRef, type SecretRef } from '../../../config/secret-ref.ts';
 import { ProxyError } from '../../../errors/index.ts';
 import { requestUrl } from '../../../net/undici.ts';
 import type { IssuedCredential } from '../../credential-source.ts';
+import { DEFAULT_RENEW_FLOOR_MS } from '../../grant-ref.ts';
 import type { Grant } from '../../grants.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
 import { clientOf } from '../client-material.ts';
@@ -157,12 +158,13 @@ export const exchangeIssuer: IssuingKind = {
     const got = await cacheFor(grant, settings, requiredClient(grant, material), context).get(request);
     return issuedOf(got.token, got.exchanged, request);
   },
-  async afterRejection(grant, material, forWhom, _used, context) {
+  async afterRejection(grant, material, forWhom, used, context) {
     const settings = grant.settings as ExchangeSettings;
     const request = requestOf(grant, settings, forWhom, context);
     const tokens = cacheFor(grant, settings, requiredClient(grant, material), context);
-    tokens.forget(request);
-    const got = await tokens.get(request);
+    const refused = used.kind === 'token' ? used.value : '';
+    const got = await tokens.afterRejection(request, refused, grant.renewFloorMs ?? DEFAULT_RENEW_FLOOR_MS);
+    if (got.floored) return { ...issuedOf(got.token, false, request), floored: true };
     return issuedOf(got.token, true, request);
   },
 };
