@@ -13,6 +13,7 @@ import { LocalAnswer } from './stages/capture-body.ts';
 import type { Connection } from './connection.ts';
 import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome, type WithheldAnswer } from './forward.ts';
 import { answerOnce } from './withheld-relay.ts';
+import { dropRange } from './headers.ts';
 import { secretNeedles, withSignatures } from './leak-guard/index.ts';
 import type { HeldNeedles } from './leak-guard/held.ts';
 import type { Redact } from './leak-guard/response-guard.ts';
@@ -268,6 +269,10 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const held = ctx.issuing.held;
     if (issued && grant) held?.noteServed(grant.id, issued.credential);
     this.held = held?.forAgent(ctx.agent);
+    // A Range window onto a value stored upstream would hand it out in slices no search finds
+    // (leak-guard/gate.ts finds slices at a body's edges, not inside it): an agent keyway holds
+    // values for gets whole answers, whatever a grant's allow_range says of its own secret.
+    if (this.held !== undefined) dropRange(outgoing.headers);
     try {
       // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
       const via = dispatcher ?? this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);

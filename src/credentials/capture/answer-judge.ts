@@ -1,7 +1,7 @@
 import type { AnswerBody } from './answer-body.ts';
 import { wholePlaceholder } from './placeholder.ts';
 import type { CaptureSettings } from './settings.ts';
-import { looksLikeCredential, METADATA_MEMBERS, namesToken } from './token-shape.ts';
+import { BENIGN_COOKIES, looksLikeCredential, METADATA_MEMBERS, namesToken } from './token-shape.ts';
 
 // Every part of an answer on a login host, judged before any of it reaches the agent. Two rules,
 // one per place:
@@ -114,7 +114,7 @@ export function judgeWatchedHead(headers: Record<string, unknown>, settings: Cap
     if (name === 'set-cookie') {
       for (const cookie of values) {
         const { cookieName, value } = splitCookie(cookie);
-        if (settings.pass.cookies.has(cookieName)) continue;
+        if (settings.pass.cookies.has(cookieName) || BENIGN_COOKIES.has(cookieName)) continue;
         if (looksLikeCredential(value) && wholePlaceholder(value) === undefined)
           return refused(`a cookie ${quote(cookieName)} that looks like a credential (list it in capture.pass.cookies if it is none)`);
       }

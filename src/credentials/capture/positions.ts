@@ -114,8 +114,14 @@ export function jsonPlacement(text: string, fields: ReadonlySet<string>): Placem
   }
   const inText = findPlaceholders(text);
   const inValues = placed.map((p) => p.key);
-  // As the server reads it: a placeholder hidden behind \u escapes counts too.
-  const parsed = findPlaceholders(JSON.stringify(value));
+  // As the server reads it: a placeholder hidden behind \u escapes counts too. A document too deep
+  // to write out again (past the stack) cannot be checked: refused, as one that may hide one.
+  let parsed: string[];
+  try {
+    parsed = findPlaceholders(JSON.stringify(value));
+  } catch {
+    return { kind: 'misplaced', where: 'the JSON body (nested too deep to read)' };
+  }
   if (inText.length === 0 && parsed.length === 0) return NONE;
   // Each placeholder in the text is one in a credential member, written as itself, once.
   if (inText.length !== inValues.length || [...inText].sort().join() !== [...inValues].sort().join() || parsed.length !== inValues.length)

@@ -43,6 +43,38 @@ export const METADATA_MEMBERS: ReadonlySet<string> = new Set([
   'error_uri',
   'session_state',
   'not-before-policy',
+  // Microsoft Entra: the account's ids as base64url JSON (uid, utid), the v1 resource URL, the
+  // family-of-client-ids flag.
+  'client_info',
+  'resource',
+  'foci',
+]);
+
+/**
+ * Cookies identity providers set on their token endpoints that are no credential: load-balancer
+ * affinity, anti-bot and browser-flow state (Microsoft Entra's fpc, esctx, x-ms-gateway-slice,
+ * stsservicecookie, buid; AWS load balancers' AWSALB*; Cloudflare's __cf_bm, _cfuvid; Auth0's did;
+ * GitHub's _octo, logged_in and _gh_sess, the browser session of a token request, which that
+ * request does not sign in). The agent gets the same ones from any page of the host. Any other
+ * cookie is judged.
+ */
+export const BENIGN_COOKIES: ReadonlySet<string> = new Set([
+  'fpc',
+  'esctx',
+  'x-ms-gateway-slice',
+  'stsservicecookie',
+  'buid',
+  'AWSALB',
+  'AWSALBCORS',
+  'AWSALBTG',
+  'AWSALBTGCORS',
+  '__cf_bm',
+  '_cfuvid',
+  'did',
+  'did_compat',
+  '_octo',
+  'logged_in',
+  '_gh_sess',
 ]);
 
 /**

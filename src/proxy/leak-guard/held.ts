@@ -35,8 +35,21 @@ export class HeldNeedles {
    */
   redactWhole(data: Buffer, style: RedactionStyle): { output: Buffer; count: number } {
     const candidates = this.#gate.candidates(data);
-    if (candidates === undefined) return { output: data, count: 0 };
+    if (candidates === undefined) return this.edgesMayBreak(data, true) ? redactAll(data, this.needles, style) : { output: data, count: 0 };
     return redactAll(data, this.#subset(candidates), style);
+  }
+
+  /**
+   * Whether a slice of a needle at an edge of `data` may be broken into lines too short for the
+   * gate's pieces (the full search finds a base64 slice at a body's edge across any line breaks):
+   * the edge is a byte some needle holds, and the data has a line break. Rare in real answers (a
+   * JSON document begins with a brace, an event stream ends with line feeds): cheap to ask.
+   */
+  edgesMayBreak(data: Buffer, atStart: boolean): boolean {
+    const bytes = this.needleBytes;
+    const n = data.length;
+    if (n === 0 || !((atStart && bytes[data[0]!] === 1) || bytes[data[n - 1]!] === 1)) return false;
+    return data.includes(0x0a) || data.includes(0x0d);
   }
 
   /** The needles at these indexes, as one array per set (a search plan is built once per array, leak-guard/plan.ts). */
@@ -103,7 +116,7 @@ export class HeldScan {
       this.#tail = Buffer.from(data);
       return [];
     }
-    if (this.#gate.passes(data)) {
+    if (this.#gate.passes(data) || this.#held.edgesMayBreak(data, !this.#passed)) {
       this.#tail = EMPTY;
       this.#inner = new SecretScanner(this.#held.needles, this.#style, !this.#passed);
       return this.#inner.scan(data);
