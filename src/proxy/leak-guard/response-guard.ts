@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { type Transform, Writable } from 'node:stream';
 import { contentCodings, decodeFailure, decodingStages } from './encoding.ts';
-import type { HeldNeedles, HeldScan } from './held.ts';
-import { LeakGuard, nameHoldsNeedle, redactAll, redactText, type RedactionStyle, SecretScanner } from './index.ts';
+import type { HeldNeedles } from './held.ts';
+import { MessageScan } from './message-scan.ts';
+import { LeakGuard, nameHoldsNeedle, redactAll, redactText, type RedactionStyle } from './index.ts';
 
 // The leak guard applied to one upstream response, whoever writes it to the agent (forward.ts on
 // a ServerResponse, websocket/forwarder.ts on the raw socket of a refused upgrade). Every body is scanned
@@ -43,40 +44,29 @@ export interface ReadWhole {
 
 /**
  * One body's streaming scan, which reports its redactions (for the audit line) when it ends: the
- * request's credential's needles, then the agent's held ones (over what the first scan let out).
+ * request's credential's needles, then the agent's held ones (leak-guard/message-scan.ts).
  */
 export class BodyScan {
-  readonly #scanner: SecretScanner | undefined;
-  readonly #held: HeldScan | undefined;
+  readonly #scan: MessageScan;
   readonly #redact: Redact;
 
   constructor(redact: Redact, style: RedactionStyle) {
-    this.#scanner = redact.needles.length > 0 ? new SecretScanner(redact.needles, style) : undefined;
-    this.#held = redact.held?.scanner(style);
+    this.#scan = new MessageScan(redact.needles, redact.held, style);
     this.#redact = redact;
   }
 
   /** What may go to the agent now, in pieces. */
   scan(chunk: Buffer): Buffer[] {
-    const own = this.#scanner === undefined ? [chunk] : this.#scanner.scan(chunk);
-    const held = this.#held;
-    if (held === undefined) return own;
-    if (own.length === 1) return held.scan(own[0]!);
-    return own.flatMap((piece) => held.scan(piece));
+    return this.#scan.scan(chunk);
   }
 
   /** The rest, at the end of the body. */
   end(): Buffer {
-    let rest = this.#scanner === undefined ? EMPTY : this.#scanner.end();
-    const held = this.#held;
-    if (held !== undefined) rest = Buffer.concat([...(rest.length > 0 ? held.scan(rest) : []), held.end()]);
-    const count = (this.#scanner?.redactions ?? 0) + (held?.redactions ?? 0);
-    if (count > 0) this.#redact.onRedacted(count);
+    const rest = this.#scan.end();
+    if (this.#scan.redactions > 0) this.#redact.onRedacted(this.#scan.redactions);
     return rest;
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /** Whether an answer needs the leak guard: a credential went on its request, or keyway holds values for the agent. */
 export function guards(redact: Redact | undefined): redact is Redact {

@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { SecretScanner } from '../leak-guard/index.ts';
+import type { HeldNeedles } from '../leak-guard/held.ts';
+import { MessageScan } from '../leak-guard/message-scan.ts';
 
 // The leak guard on a WebSocket, upstream to agent (RFC 6455 5.2: server frames are unmasked).
 // Each needle in a message's payload becomes as many '*': lengths hold, so every frame header goes
@@ -26,7 +27,9 @@ export class WebSocketProtocolError extends Error {
 
 export class WebSocketFrameGuard extends Transform {
   readonly #needles: readonly Buffer[];
-  #scanner: SecretScanner;
+  /** The real values keyway holds for the agent: looked for in every message too. */
+  readonly #held: HeldNeedles | undefined;
+  #scanner: MessageScan;
   /** Redactions in finished messages; the current one's are in #scanner. */
   #counted = 0;
   #input: Buffer = Buffer.alloc(0);
@@ -37,10 +40,11 @@ export class WebSocketFrameGuard extends Transform {
   readonly #slots: Slot[] = [];
   #out: Buffer[] = [];
 
-  constructor(needles: readonly Buffer[]) {
+  constructor(needles: readonly Buffer[], held?: HeldNeedles | undefined) {
     super();
     this.#needles = needles;
-    this.#scanner = new SecretScanner(needles, 'mask');
+    this.#held = held;
+    this.#scanner = new MessageScan(needles, held, 'mask');
   }
 
   get redactions(): number {
@@ -116,7 +120,7 @@ export class WebSocketFrameGuard extends Transform {
     this.#frame = undefined;
     if (frame.opcode & 0x8) {
       const [header, ...payload] = this.#control;
-      const scanner = new SecretScanner(this.#needles, 'mask');
+      const scanner = new MessageScan(this.#needles, this.#held, 'mask');
       const body = Buffer.concat([scanner.push(Buffer.concat(payload)), scanner.end()]);
       this.#counted += scanner.redactions;
       this.#slots.push({ kind: 'control', frame: Buffer.concat([header!, body]) });
@@ -126,7 +130,7 @@ export class WebSocketFrameGuard extends Transform {
       // The message is whole: what the scanner held was not a needle.
       this.#pump(this.#scanner.end());
       this.#counted += this.#scanner.redactions;
-      this.#scanner = new SecretScanner(this.#needles, 'mask');
+      this.#scanner = new MessageScan(this.#needles, this.#held, 'mask');
     }
   }
 
