@@ -36,6 +36,16 @@ export function cutResponse(res: ClientResponse): void {
 }
 
 /**
+ * Cuts the exchange `req` belongs to, reached from its request (the sweep holds no response): as
+ * cutResponse does, the HTTP/1.1 connection destroyed, or the HTTP/2 stream reset with INTERNAL_ERROR.
+ */
+export function cutRequest(req: ClientRequest): void {
+  if (isHttp2Request(req)) {
+    if (!req.stream.destroyed) req.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  } else req.socket.destroy();
+}
+
+/**
  * Whether the whole response went out. HTTP/2: a stream reset (by the client, or by keyway for a
  * stall) also counts as "finished" for node's compat response, so its reset code decides.
  */

@@ -19,8 +19,9 @@ import { waitFor } from '../helpers/wait.ts';
 
 // Live reload: SIGHUP, `keyway reload` and POST /api/reload re-read keyway.yaml in a running
 // `keyway start` (its own process). The next request uses the new config; a bad config is refused
-// with its reason and the old one keeps serving; requests, tunnels and WebSockets already open are
-// not dropped; every reload, taken or refused, is an audit line with decision admin.
+// with its reason and the old one keeps serving; tunnels, requests and WebSockets already open are
+// not dropped, except what is open under a grant the reload takes away (ended within a second or so:
+// test/hostile/revocation-open.test.ts); every reload, taken or refused, is an audit line with decision admin.
 
 const BOT_KEY = 'kw-bot-key-5d1e8a';
 const BEARER_ON_API = { github: { type: 'bearer', domains: ['api.example.test'], secret: 'env:GITHUB_TOKEN' } };
@@ -281,7 +282,7 @@ describe('live reload of a running proxy', () => {
     reloads++;
   });
 
-  it('a slow request, an intercepted WebSocket and a blind tunnel already open survive a reload that removes their grant and tunnel', async () => {
+  it('a blind tunnel survives a reload that removes it; a slow request and a WebSocket survive a reload that keeps their grant, and end with it', async () => {
     writeConfig(BEARER_ON_API);
     expect((await runCli(['reload', '--home', home], env)).code).toBe(0);
     reloads++;
@@ -289,7 +290,7 @@ describe('live reload of a running proxy', () => {
 
     const slow = runProcess(
       'curl',
-      ['-sS', '-w', ' %{http_code}', `https://api.example.test:${upstream.port}/slow?ms=2500`],
+      ['-sS', '-w', ' %{http_code}', `https://api.example.test:${upstream.port}/slow?ms=6000`],
       cleanEnv({ HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }),
     );
     const ws = await openWebSocket(proxy.port, `api.example.test:${upstream.port}`, keywayCa);
@@ -302,6 +303,14 @@ describe('live reload of a running proxy', () => {
     // Wait until the slow request is really in flight at the upstream.
     await waitFor(() => (upstream.seen.some((r) => r.url.startsWith('/slow')) ? true : undefined), 'the slow request upstream');
 
+    // A reload that leaves the grant as it was: what is open under it carries on past the sweep.
+    writeConfig(BEARER_ON_API, { drain_timeout: '3s' });
+    expect((await runCli(['reload', '--home', home], env)).code).toBe(0);
+    reloads++;
+    await new Promise((r) => setTimeout(r, 1_200));
+    ws.socket.send('after a reload that kept the grant');
+    expect(await ws.next()).toBe('echo:after a reload that kept the grant');
+
     writeConfig(KEY_ON_OTHER, { allow_tunnel: [] });
     const reload = await runCli(['reload', '--home', home], env);
     reloads++;
@@ -310,14 +319,15 @@ describe('live reload of a running proxy', () => {
     // New connections get the new config...
     expect((await openConnect(proxy.port, `tunnel.example.test:${upstream.port}`)).status).toBe(403);
     await expectKeyOnOther();
-    // ...while those already open carry on.
-    ws.socket.send('after the reload');
-    expect(await ws.next()).toBe('echo:after the reload');
+    // ...the tunnel already open carries on...
     expect(parseResponse(await firstResponse(tunnel, get('tunnel-after'))).status).toBe(200);
     expect(seenWithTag(upstream, 'tunnel-after').headers.authorization).toBeUndefined();
+    // ...while what was open under the grant taken from api.example.test is ended: the WebSocket
+    // closed with 1008, the slow request cut before its answer.
+    const [code] = (await ws.closed) as [number];
+    expect(code).toBe(1008);
     const slowResult = await slow;
-    expect(slowResult.stdout, slowResult.stderr).toBe('slow 200');
-    ws.socket.terminate();
+    expect(slowResult.stdout).not.toContain('slow 200');
     tunnel.destroy();
   });
 
@@ -418,15 +428,20 @@ function firstResponse(tls: TLSSocket, text: string): Promise<string> {
 }
 
 /** A `ws` client through keyway's intercepted CONNECT, trusting keyway's CA only. */
-async function openWebSocket(proxyPort: number, authority: string, keywayCa: string): Promise<{ socket: WebSocket; next: () => Promise<string> }> {
+async function openWebSocket(
+  proxyPort: number,
+  authority: string,
+  keywayCa: string,
+): Promise<{ socket: WebSocket; next: () => Promise<string>; closed: Promise<unknown[]> }> {
   const tunnel = await openTunnel(proxyPort, authority);
   const socket = new WebSocket(`wss://${authority}/ws`, {
     createConnection: (() => tlsConnect({ socket: tunnel, servername: 'api.example.test', ca: keywayCa })) as unknown as typeof netConnect,
   });
   const queue: string[] = [];
   socket.on('message', (data: Buffer) => queue.push(data.toString()));
+  const closed = once(socket, 'close');
   await Promise.race([once(socket, 'open'), new Promise((_, reject) => setTimeout(() => reject(new Error('no WebSocket open in 5 s')), 5_000))]);
-  return { socket, next: () => waitFor(() => queue.shift(), 'a WebSocket message') };
+  return { socket, next: () => waitFor(() => queue.shift(), 'a WebSocket message'), closed };
 }
 
 /** A loopback OAuth token endpoint whose tokens say which endpoint issued them, due at once. */

@@ -32,6 +32,7 @@ describe('the request path', () => {
       'audit-reservation (injected)',
       'audit-write-ahead (injected)',
       'inject (injected)',
+      'open-exchange (injected)',
     ]);
     // Every stage that reads or puts on the credential comes after the one that chooses the grant.
     const grant = HEAD_STAGES.findIndex((s) => s.name === 'grant');

@@ -16,6 +16,7 @@ import { credential } from './credential.ts';
 import { grant } from './grant.ts';
 import { host } from './host.ts';
 import { inject } from './inject.ts';
+import { openExchange } from './open-exchange.ts';
 import { originForm } from './origin-form.ts';
 import { outgoing } from './outgoing.ts';
 import { path } from './path.ts';
@@ -58,6 +59,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   auditReservation,
   auditWriteAhead,
   inject,
+  openExchange,
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */

@@ -2,7 +2,8 @@ import type { IssuedCredential } from '../../credentials/credential-source.ts';
 import type { Grant } from '../../credentials/grants.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';
-import type { ClientRequest } from '../client-message.ts';
+import type { ProxyError } from '../../errors/index.ts';
+import { type ClientRequest, cutRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
 import type { ReplayHolder, RequestBody } from '../replay-body.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
@@ -89,6 +90,11 @@ export class StagedRequest {
   login: CaptureExchange | undefined = undefined;
   /** The grant's secret was put in the body (stage body-swap writes): a replay after a refresh would carry the old one (the exchange reads). */
   bodySwapped = false;
+  /**
+   * The placeholder keys of the captured tokens this request's head resolved (stage open-exchange
+   * writes; the sweep ends what the request holds open once one of them is dropped from the store).
+   */
+  resolvedLogins: readonly string[] | undefined = undefined;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
   holder: ReplayHolder | undefined;
 
@@ -107,6 +113,16 @@ export class StagedRequest {
    */
   onClientGone(_listener: () => void): () => void {
     return NOTHING;
+  }
+
+  /**
+   * Ends what this request holds open, now that its grant or login no longer stands (open-exchanges.ts):
+   * the audit line says why, and the answer still coming is cut (a WebSocket's handshake closes its
+   * socket its own way: websocket/forwarder.ts).
+   */
+  revoke(error: ProxyError): void {
+    this.draft.failed(error);
+    cutRequest(this.req);
   }
 
   /** The normalised path and query, as sent upstream before any credential went on it. */

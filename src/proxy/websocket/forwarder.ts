@@ -1,5 +1,5 @@
 import { caPendingRestart } from '../upstream-ca.ts';
-import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -9,12 +9,11 @@ import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { Grant } from '../../credentials/grants.ts';
 import type { Connection } from '../connection.ts';
 import { secretNeedles } from '../leak-guard/index.ts';
-import { draftOn, refuse, refuseOnClose } from '../refuse.ts';
+import { refuse, refuseOnClose } from '../refuse.ts';
 import { asProxyError } from '../respond.ts';
 import { runHeadStages } from '../stages/index.ts';
-import { StagedRequest } from '../stages/request.ts';
 import { decodableAcceptEncoding } from '../leak-guard/encoding.ts';
-import { chainInto, streamStages, type BodyGuard, type Redact } from '../leak-guard/response-guard.ts';
+import { guards, type Redact } from '../leak-guard/response-guard.ts';
 import { clientResponseHeaders } from '../headers.ts';
 import { runResponseStages } from '../stages/index.ts';
 import { formatAuthority } from '../target.ts';
@@ -23,6 +22,10 @@ import { WebSocketFrameGuard, WebSocketProtocolError } from './frames.ts';
 import { bodySecret } from '../../credentials/injectors/index.ts';
 import { ClientMessageSwap, type MessageSwapOptions } from './client-swap.ts';
 import { acceptAgentDeflate } from './deflate-offer.ts';
+import { AgentBoundFrames } from './agent-close.ts';
+import { ClientPlaceholderCheck, type PlaceholderCheckOptions } from './client-placeholders.ts';
+import { Handshake, placeholderCheck, POLICY_VIOLATION } from './handshake.ts';
+import { formatHead, relayAnswer } from './relay-answer.ts';
 
 /** A grant's body swap on the agent's messages, less what is agreed at the upgrade (deflate). */
 type SwapSettings = Omit<MessageSwapOptions, 'deflate'>;
@@ -56,8 +59,7 @@ export function isWebSocketHandshake(req: IncomingMessage): boolean {
  */
 export async function handleUpgrade(conn: Connection, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const { runtime } = conn;
-  // The path is set once normalised: the audit names the path sent, never the raw one.
-  const request = new StagedRequest(conn, req, draftOn(conn, req.method ?? 'GET', conn.client), req.url ?? '/');
+  const request = new Handshake(conn, req, socket);
   if (socket.destroyed || socket.writableEnded) {
     // Closed while the answers ahead were written (by the agent, or by an answer ahead that ended
     // the connection): nothing was sent upstream.
@@ -70,10 +72,30 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
     socket.once('close', () => runtime.load.leave(share));
     await runHeadStages(request);
     const { draft } = request;
-    const redact = request.issued && {
-      needles: secretNeedles(request.issued.credential),
-      onRedacted: (count: number) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count),
-    };
+    // A login host's answers are read whole and judged (stage capture-answer): a WebSocket there
+    // cannot be, and a server that ignores the upgrade answers a plain GET the judge never sees.
+    if (request.login?.captureHost) {
+      throw new ProxyError(
+        'capture_unreadable',
+        `${request.login.where} is a login host of grant "${request.login.grant.id}": keyway reads its answers whole, and a WebSocket cannot be`,
+        {
+          grant: request.login.grant.id,
+          hint: 'a login host is reached with plain requests only',
+        },
+      );
+    }
+    // The credential on the handshake, and the real values keyway holds for the agent (looked for in
+    // every answer and message of its connections, whatever the handshake carried).
+    if (request.issued && request.grant) conn.issuing.held?.noteServed(request.grant.id, request.issued.credential);
+    const held = conn.issuing.held?.forAgent(conn.agent);
+    const redact: Redact | undefined =
+      request.issued || held
+        ? {
+            needles: request.issued ? secretNeedles(request.issued.credential) : [],
+            held,
+            onRedacted: (count: number) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count),
+          }
+        : undefined;
     // inject: {body: true}: the grant's placeholder in the agent's text messages becomes its secret.
     const placeholder = request.grant?.bodyPlaceholder;
     const secret = request.issued && bodySecret(request.issued.credential);
@@ -88,7 +110,7 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
             hold: (bytes) => runtime.load.hold(share, bytes),
             release: (bytes) => runtime.load.release(share, bytes),
           };
-    forwardWebSocket(request, socket, head, redact, swap);
+    forwardWebSocket(request, socket, head, redact, swap, placeholderCheck(conn, share));
   } catch (err) {
     refuse(runtime, request.draft, asProxyError(err), socket);
   }
@@ -100,12 +122,19 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
  * through WebSocketFrameGuard. Any other answer (an error page quoting the header, an echo) is an
  * ordinary response and redacted like one.
  */
-function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Buffer, redact: Redact | undefined, swap: SwapSettings | undefined): void {
+function forwardWebSocket(
+  request: Handshake,
+  socket: Duplex,
+  clientHead: Buffer,
+  redact: Redact | undefined,
+  swap: SwapSettings | undefined,
+  check: PlaceholderCheckOptions | undefined,
+): void {
   const { conn, draft } = request;
   const { runtime } = conn;
   const out = request.outgoing!;
   socket.on('error', () => socket.destroy());
-  const guarded = redact && redact.needles.length > 0 ? redact : undefined;
+  const guarded = guards(redact) ? redact : undefined;
   let frameGuard: WebSocketFrameGuard | undefined;
   let swapper: ClientMessageSwap | undefined;
   let answered = false;
@@ -133,7 +162,8 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
     socket.destroy();
   };
   // A grant's client certificate goes on its own upgrade connection (egress/client-tls.ts).
-  const upstream = openUpstream(conn, out, guarded, request.issued ? request.grant : undefined);
+  // Compressed frames could be neither scanned nor searched: the upstream is offered no compression then.
+  const upstream = openUpstream(conn, out, guarded !== undefined || check !== undefined, request.issued ? request.grant : undefined);
   socket.once('close', () => upstream.destroy());
   upstream.setTimeout(runtime.upstream.headersTimeoutMs, () => upstream.destroy(Object.assign(new Error('no answer to the upgrade'), { code: 'ETIMEDOUT' })));
   upstream.once('error', fail);
@@ -145,8 +175,21 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
     // WebSockets cannot pile up until descriptors run out. Applications that keep a socket open
     // while quiet send pings, which count as traffic.
     closeWhenQuiet(socket, upSocket, runtime.config.proxy.timeouts.idle);
+    // What goes to the agent passes through here, so that keyway can close the WebSocket itself
+    // between two frames (agent-close.ts): a revocation, a refused message.
+    const toAgent = new AgentBoundFrames();
+    let closing = false;
+    const closeWith = (code: number, reason: string) => {
+      if (closing) return;
+      closing = true;
+      socket.unpipe();
+      upSocket.destroy();
+      if (!toAgent.close(code, reason)) return void socket.destroy();
+      // The agent answers the close frame and ends; one that does not is cut.
+      setTimeout(() => socket.destroy(), CLOSE_WAIT_MS).unref();
+    };
     socket.once('close', () => upSocket.destroy());
-    upSocket.once('close', () => socket.destroy());
+    upSocket.once('close', () => closing || socket.destroy());
     // The agent is done (its socket allows half-open, like every HTTP server socket): finish our
     // side and drop the upstream, rather than wait on an upstream that may never close.
     socket.once('end', () => {
@@ -159,7 +202,7 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
       return fail(new ProxyError('upstream_unreachable', `${authority} switched to a protocol other than WebSocket`));
     }
     // The offer was removed (openUpstream): frames compressed anyway could not be scanned.
-    if (guarded && res.headers['sec-websocket-extensions'] !== undefined) {
+    if ((guarded || check) && res.headers['sec-websocket-extensions'] !== undefined) {
       upSocket.destroy();
       return fail(new ProxyError('upstream_unreachable', `${authority} accepted a WebSocket extension keyway did not offer`));
     }
@@ -171,8 +214,29 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
     if (deflate) head['sec-websocket-extensions'] = deflate.response;
     answered = true;
     socket.write(formatHead(101, { connection: 'Upgrade', upgrade: 'websocket', ...head }));
+    request.closeWith = closeWith;
     if (upHead.length > 0) upSocket.unshift(upHead);
     let toUpstream: NodeJS.WritableStream = upSocket;
+    if (check) {
+      // A captured token's placeholder in a message: refused, nothing of the message sent on.
+      const searched = new ClientPlaceholderCheck(check);
+      searched.once('refuse', () => {
+        draft.failed(
+          new ProxyError('placeholder_refused', "a captured token's placeholder in a WebSocket message: placeholders resolve only where a credential goes", {
+            hint: "send it in the handshake's Authorization header, never in a message",
+          }),
+        );
+        closeWith(POLICY_VIOLATION, 'keyway: placeholder refused');
+      });
+      searched.once('error', (err: Error) => {
+        const message = err instanceof WebSocketProtocolError ? err.message : 'the frames could not be read';
+        draft.failed(new ProxyError('bad_request', `WebSocket closed by keyway: ${message}`));
+        upSocket.destroy();
+        socket.destroy();
+      });
+      searched.pipe(upSocket);
+      toUpstream = searched;
+    }
     if (swap) {
       const messages = new ClientMessageSwap({ ...swap, deflate });
       swapper = messages;
@@ -188,12 +252,12 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
         draft.failed(new ProxyError('bad_request', `WebSocket closed by keyway: ${message}`));
         close();
       });
-      messages.pipe(upSocket);
+      messages.pipe(toUpstream);
       toUpstream = messages;
     }
     if (clientHead.length > 0) toUpstream.write(clientHead);
     if (guarded) {
-      frameGuard = new WebSocketFrameGuard(guarded.needles);
+      frameGuard = new WebSocketFrameGuard(guarded.needles, guarded.held);
       frameGuard.once('error', (err: Error) => {
         // Our own message (a frame the guard cannot read), never the frame's bytes.
         const message = err instanceof WebSocketProtocolError ? err.message : 'the frames could not be scanned';
@@ -201,9 +265,9 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
         upSocket.destroy();
         socket.destroy();
       });
-      upSocket.pipe(frameGuard).pipe(socket);
+      upSocket.pipe(frameGuard).pipe(toAgent).pipe(socket);
     } else {
-      upSocket.pipe(socket);
+      upSocket.pipe(toAgent).pipe(socket);
     }
     socket.pipe(toUpstream);
   });
@@ -220,6 +284,9 @@ function forwardWebSocket(request: StagedRequest, socket: Duplex, clientHead: Bu
   upstream.end();
 }
 
+/** How long the agent has to answer keyway's close frame before its socket is cut. */
+const CLOSE_WAIT_MS = 1_000;
+
 /** Closes both sockets once neither has read or written anything for `idleMs`. */
 function closeWhenQuiet(client: Duplex, upstream: Socket, idleMs: number): void {
   const close = () => {
@@ -232,11 +299,14 @@ function closeWhenQuiet(client: Duplex, upstream: Socket, idleMs: number): void 
   upstream.once('timeout', close);
 }
 
-/** The handshake upstream: the agent's headers with the credential, the upgrade headers put back. */
-function openUpstream(conn: Connection, out: OutgoingRequest, redact: Redact | undefined, grant: Grant | undefined): ClientRequest {
+/**
+ * The handshake upstream: the agent's headers with the credential, the upgrade headers put back.
+ * `read`: keyway reads the frames (the leak guard, the placeholder search), so none may be compressed.
+ */
+function openUpstream(conn: Connection, out: OutgoingRequest, read: boolean, grant: Grant | undefined): ClientRequest {
   const { runtime, target } = conn;
   const headers: Record<string, string | string[]> = { ...out.headers, connection: 'Upgrade', upgrade: 'websocket' };
-  if (redact) {
+  if (read) {
     // permessage-deflate would compress the frames the guard must read: not offered.
     delete headers['sec-websocket-extensions'];
     const accept = decodableAcceptEncoding(headers['accept-encoding']);
@@ -246,52 +316,4 @@ function openUpstream(conn: Connection, out: OutgoingRequest, redact: Redact | u
   return conn.scheme === 'https'
     ? httpsRequest({ ...options, agent: runtime.upstream.httpsAgentFor(grant) })
     : http.request({ ...options, agent: runtime.upstream.httpAgent });
-}
-
-/**
- * Any answer but 101, on the agent's raw socket: redacted like every response, then the connection
- * closes (the socket was taken for the upgrade; it serves no further request).
- */
-function relayAnswer(res: IncomingMessage, socket: Duplex, redact: Redact | undefined, fail: (err: unknown) => void): void {
-  const status = res.statusCode ?? 502;
-  let head: OutgoingHttpHeaders;
-  let body: BodyGuard | undefined;
-  try {
-    head = clientResponseHeaders(res.headers);
-    // No capture on a handshake's answer (no `capture` given): only the leak guard's plans come back.
-    body = runResponseStages(head, { status, method: 'GET', headers: res.headers, redact }) as BodyGuard | undefined;
-  } catch (err) {
-    res.destroy();
-    return fail(err);
-  }
-  res.once('error', () => socket.destroy());
-  if (body?.kind === 'whole') {
-    const whole = body;
-    const chunks: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => chunks.push(chunk));
-    res.once('end', () => {
-      const output = whole.redact(Buffer.concat(chunks));
-      socket.end(Buffer.concat([formatHead(status, { ...head, 'content-length': String(output.length), connection: 'close' }), output]));
-    });
-    return;
-  }
-  // With no Content-Length the body ends when the connection does (close-delimited).
-  socket.write(formatHead(status, { ...head, connection: 'close' }));
-  if (!body) {
-    res.pipe(socket);
-    return;
-  }
-  const entry = chainInto(streamStages(body), socket);
-  entry.once('error', () => socket.destroy());
-  res.pipe(entry);
-}
-
-/** A response head as bytes. The reason phrase is keyway's own: an upstream's could quote anything. */
-function formatHead(status: number, headers: OutgoingHttpHeaders): Buffer {
-  let text = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
-  }
-  return Buffer.from(`${text}\r\n`, 'latin1');
 }

@@ -1,0 +1,72 @@
+import { ProxyError } from '../errors/index.ts';
+import type { StagedRequest } from './stages/request.ts';
+
+// What is still open under a grant: a WebSocket, an answer still coming (a server-sent event stream,
+// a slow download). Each request is judged against the agent and the store as they are when it
+// starts; these outlive that judgement, so the sweep (connection-sweep.ts) asks again, every half
+// second, whether each still stands: its connection's sign-in, the grant admitting the agent on that
+// host (a reload, `keyway grants rm`, `agents rm`), and the captured login its head resolved still in
+// the store (`grants rm` on a capture grant, the agent's removal). One that no longer stands is ended
+// (StagedRequest.revoke: a WebSocket closed with 1008, an answer cut) and its audit line says why.
+
+export class OpenExchanges {
+  readonly #open = new Set<StagedRequest>();
+
+  /** A request with a grant, from its last head stage until its response (or socket) closes. */
+  add(request: StagedRequest): void {
+    this.#open.add(request);
+  }
+
+  delete(request: StagedRequest): void {
+    this.#open.delete(request);
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Ends each open exchange that no longer stands; returns how many were ended. */
+  sweep(): number {
+    let ended = 0;
+    for (const request of this.#open) {
+      const error = revocation(request);
+      if (error === undefined) continue;
+      this.#open.delete(request);
+      ended++;
+      request.revoke(error);
+    }
+    return ended;
+  }
+}
+
+/** Why an open exchange may no longer go on, or undefined. Reads memory only (tables, store). */
+export function revocation(request: StagedRequest): ProxyError | undefined {
+  const { conn, grant } = request;
+  if (grant === undefined) return undefined;
+  const ended = conn.endReason();
+  if (ended !== undefined) return connectionEnded(ended);
+  const route = conn.grants();
+  if (route.kind !== 'intercept' || !route.candidates.some((g) => g.id === grant.id)) {
+    return new ProxyError(
+      'host_not_allowed',
+      `keyway closed what was open under grant "${grant.id}": it no longer admits agent "${conn.agent.id}" on ${conn.target.host}`,
+      { grant: grant.id, hint: 'the grant was removed or taken from the agent; open a new connection if it was given back' },
+    );
+  }
+  const keys = request.resolvedLogins;
+  if (keys?.some((key) => conn.issuing.captures.find(key) === undefined)) {
+    return new ProxyError('placeholder_refused', `keyway closed what was open under grant "${grant.id}": the captured login it used was dropped`, {
+      grant: grant.id,
+      hint: 'log in again through keyway for a new one',
+    });
+  }
+  return undefined;
+}
+
+/** The error a connection closed for `reason` (Connection.endReason) is audited with. */
+export function connectionEnded(reason: string): ProxyError {
+  const aged = reason.includes('max_connection_age');
+  return new ProxyError(aged ? 'request_timeout' : 'proxy_auth_required', `keyway closed the connection: ${reason}`, {
+    hint: 'open a new connection with the current proxy credentials',
+  });
+}
