@@ -269,10 +269,11 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const held = ctx.issuing.held;
     if (issued && grant) held?.noteServed(grant.id, issued.credential);
     this.held = held?.forAgent(ctx.agent);
-    // A Range window onto a value stored upstream would hand it out in slices no search finds
-    // (leak-guard/gate.ts finds slices at a body's edges, not inside it): an agent keyway holds
-    // values for gets whole answers, whatever a grant's allow_range says of its own secret.
-    if (this.held !== undefined) dropRange(outgoing.headers);
+    // A Range window onto a token stored upstream would hand it out in slices no search finds
+    // (leak-guard/gate.ts finds slices at a body's edges, not inside it): an agent that could read
+    // back a captured login's token gets whole answers, whatever a grant's allow_range says of its
+    // own secret (that one stays the grant's choice).
+    if (this.held?.captured) dropRange(outgoing.headers);
     try {
       // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
       const via = dispatcher ?? this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);

@@ -78,7 +78,7 @@ export class HeldValues {
     }
     const all = [...captured.flatMap((value) => secretNeedles({ kind: 'token', value })), ...served.flat()];
     const needles = [...new Set(all)];
-    const held = needles.length === 0 ? undefined : new HeldNeedles(needles);
+    const held = needles.length === 0 ? undefined : new HeldNeedles(needles, captured.length > 0);
     this.#agents.set(agent.id, { generation, servedVersion: this.#servedVersion, builtAt: now, signature, held });
     return held;
   }

@@ -22,8 +22,12 @@ export class HeldNeedles {
   /** The bytes any needle holds: a piece of one is a run of them. */
   readonly needleBytes = new Uint8Array(256);
 
-  constructor(needles: readonly Buffer[]) {
+  /** Whether a captured login's token is among them (login capture's promise: none reaches the agent, in slices either). */
+  readonly captured: boolean;
+
+  constructor(needles: readonly Buffer[], captured = false) {
     this.needles = needles;
+    this.captured = captured;
     this.#gate = new GramGate(needles);
     for (const needle of needles) for (const byte of needle) this.needleBytes[byte] = 1;
   }
