@@ -16,6 +16,7 @@ import { answerOnce } from './withheld-relay.ts';
 import { dropRange } from './headers.ts';
 import { secretNeedles, withSignatures } from './leak-guard/index.ts';
 import type { HeldNeedles } from './leak-guard/held.ts';
+import type { OpenExchanges } from './open-exchanges.ts';
 import type { Redact } from './leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from './replay-body.ts';
 import { asProxyError } from './respond.ts';
@@ -99,6 +100,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     this.#socket?.off('close', this.#onClose);
     if (this.#ended) return;
     this.#ended = true;
+    this.#openIn?.delete(this);
     this.#leave();
     const { event } = this.draft;
     const res = this.#res;
@@ -112,6 +114,15 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     if (quota !== undefined) this.conn.runtime.quotas.addBytes(quota.scopes, quota.sent + this.#departure.relayed, this.conn.runtime.now());
     this.draft.commit(this.conn.runtime);
   };
+
+  /** The books this request is on while open (stage open-exchange): left in #onClose. */
+  #openIn: Pick<OpenExchanges, 'add' | 'delete'> | undefined;
+
+  override holdOpenIn(open: Pick<OpenExchanges, 'add' | 'delete'>): void {
+    if (this.#ended) return;
+    this.#openIn = open;
+    open.add(this);
+  }
 
   override onClientGone(listener: () => void): () => void {
     if (this.#ended) {
@@ -265,10 +276,13 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const authority = formatAuthority(ctx.target);
     this.#withholding = withhold;
     this.#sentAt = performance.now();
-    this.needles = issued ? withSignatures(secretNeedles(issued.credential), this.signing?.signatures) : NO_NEEDLES;
+    const own = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
+    this.needles = issued ? withSignatures(own, this.signing?.signatures) : NO_NEEDLES;
     const held = ctx.issuing.held;
     if (issued && grant) held?.noteServed(grant.id, issued.credential);
-    this.held = held?.forAgent(ctx.agent);
+    const holding = held?.forAgent(ctx.agent);
+    // Nothing held but this request's own credential: its own search covers it.
+    this.held = holding?.sole === own ? undefined : holding;
     // A Range window onto a token stored upstream would hand it out in slices no search finds
     // (leak-guard/gate.ts finds slices at a body's edges, not inside it): an agent that could read
     // back a captured login's token gets whole answers, whatever a grant's allow_range says of its

@@ -78,7 +78,8 @@ export class HeldValues {
     }
     const all = [...captured.flatMap((value) => secretNeedles({ kind: 'token', value })), ...served.flat()];
     const needles = [...new Set(all)];
-    const held = needles.length === 0 ? undefined : new HeldNeedles(needles, captured.length > 0);
+    const held =
+      needles.length === 0 ? undefined : new HeldNeedles(needles, captured.length > 0, captured.length === 0 && served.length === 1 ? served[0] : undefined);
     this.#agents.set(agent.id, { generation, servedVersion: this.#servedVersion, builtAt: now, signature, held });
     return held;
   }

@@ -25,9 +25,16 @@ export class HeldNeedles {
   /** Whether a captured login's token is among them (login capture's promise: none reaches the agent, in slices either). */
   readonly captured: boolean;
 
-  constructor(needles: readonly Buffer[], captured = false) {
+  /**
+   * When the agent holds nothing but one credential's needles (the one grant it uses): that array.
+   * A request carrying that very credential searches for it already, and skips the held search.
+   */
+  readonly sole: readonly Buffer[] | undefined;
+
+  constructor(needles: readonly Buffer[], captured = false, sole?: readonly Buffer[]) {
     this.needles = needles;
     this.captured = captured;
+    this.sole = sole;
     this.#gate = new GramGate(needles);
     for (const needle of needles) for (const byte of needle) this.needleBytes[byte] = 1;
   }

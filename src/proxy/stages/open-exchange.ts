@@ -12,8 +12,7 @@ export const openExchange: HeadStage = {
   run(request) {
     const open = request.conn.transport.openExchanges;
     if (request.login !== undefined && request.login.values.length > 0) request.resolvedLogins = resolvedLogins(request);
-    open.add(request);
-    request.onClientGone(() => open.delete(request));
+    request.holdOpenIn(open);
   },
 };
 

@@ -2,6 +2,7 @@ import type { IssuedCredential } from '../../credentials/credential-source.ts';
 import type { Grant } from '../../credentials/grants.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';
+import type { OpenExchanges } from '../open-exchanges.ts';
 import type { ProxyError } from '../../errors/index.ts';
 import { type ClientRequest, cutRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
@@ -111,6 +112,16 @@ export class StagedRequest {
    * returns its remover. A request with no response of its own to watch (a WebSocket handshake's)
    * is never told.
    */
+  /**
+   * Keeps this request on `open`'s books until its response (or socket) closes (stage
+   * open-exchange). An exchange overrides it to leave from the close handler it already has: a
+   * listener added per request shows in profiles.
+   */
+  holdOpenIn(open: Pick<OpenExchanges, 'add' | 'delete'>): void {
+    open.add(this);
+    this.onClientGone(() => open.delete(this));
+  }
+
   onClientGone(_listener: () => void): () => void {
     return NOTHING;
   }
