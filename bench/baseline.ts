@@ -119,19 +119,23 @@ export function baselineChanges(rounds: BaselineRounds): BaselineChange[] {
 
 const percent = (n: number) => (Number.isFinite(n) ? `${n >= 0 ? '+' : ''}${fixed(n * 100, 1)}%` : 'n/a');
 
+/** The figures of each change as table cells: CPU per request and req/s, each side, and the change. */
+function changeCells(c: BaselineChange): string[] {
+  return [
+    c.scenario,
+    `${fixed(c.current.cpuUsPerRequest, 0)} µs`,
+    `${fixed(c.baseline.cpuUsPerRequest, 0)} µs`,
+    percent(c.cpuChange),
+    fixed(c.current.rps, 0),
+    fixed(c.baseline.rps, 0),
+    percent(c.rpsChange),
+  ];
+}
+
 export function baselineTable(changes: readonly BaselineChange[], stored: BaselineFile | undefined, commit: string): string {
   const rows = changes.map((c) => {
     const kept = stored?.figures[c.scenario];
-    return [
-      c.scenario,
-      `${fixed(c.current.cpuUsPerRequest, 0)} µs`,
-      `${fixed(c.baseline.cpuUsPerRequest, 0)} µs`,
-      percent(c.cpuChange),
-      fixed(c.current.rps, 0),
-      fixed(c.baseline.rps, 0),
-      percent(c.rpsChange),
-      kept ? `${fixed(kept.cpuUsPerRequest, 0)} µs, ${fixed(kept.rps, 0)} req/s` : '',
-    ];
+    return [...changeCells(c), kept ? `${fixed(kept.cpuUsPerRequest, 0)} µs, ${fixed(kept.rps, 0)} req/s` : ''];
   });
   return [
     table(['scenario', 'CPU/req now', 'baseline', 'change', 'req/s now', 'baseline', 'change', 'baseline.json (stored)'], rows),
@@ -141,14 +145,5 @@ export function baselineTable(changes: readonly BaselineChange[], stored: Baseli
 
 /** The held-values pairing (bench/held.ts): "current" is the keyway holding logins, "baseline" the one holding none. */
 export function heldTable(changes: readonly BaselineChange[]): string {
-  const rows = changes.map((c) => [
-    c.scenario,
-    `${fixed(c.current.cpuUsPerRequest, 0)} µs`,
-    `${fixed(c.baseline.cpuUsPerRequest, 0)} µs`,
-    percent(c.cpuChange),
-    fixed(c.current.rps, 0),
-    fixed(c.baseline.rps, 0),
-    percent(c.rpsChange),
-  ]);
-  return table(['scenario', 'CPU/req holding logins', 'holding none', 'change', 'req/s holding logins', 'holding none', 'change'], rows);
+  return table(['scenario', 'CPU/req holding logins', 'holding none', 'change', 'req/s holding logins', 'holding none', 'change'], changes.map(changeCells));
 }

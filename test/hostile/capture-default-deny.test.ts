@@ -1,14 +1,15 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { Canaries, closeWithSockets, isPlaceholder } from '../helpers/capture-canaries.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 
@@ -29,12 +30,8 @@ const AGENTS = { alice: 'alice-hostile-key-5d1f8e', bob: 'bob-hostile-key-9a7c2b
 type Agent = keyof typeof AGENTS;
 
 /** Every real token the login server issued: none may reach an agent. */
-const canaries: string[] = [];
-function canary(kind = 'tok'): string {
-  const value = `REAL${kind}${randomBytes(20).toString('hex')}`;
-  canaries.push(value);
-  return value;
-}
+const canaries = new Canaries();
+const canary = (kind?: string): string => canaries.make(kind);
 /** The real access and refresh tokens of the last standard answer: the API takes the access ones. */
 let lastStandard: { access: string; refresh: string } | undefined;
 const realAccess = new Set<string>();
@@ -46,23 +43,7 @@ interface Received {
   body: Buffer;
 }
 
-/** Which canary shows in `bytes`, in which form (UTF-16 decodings included): [] when none. */
-function leaks(bytes: Buffer | string): string[] {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8');
-  // UTF-16 read both ways round and from both byte alignments, so an answer in UTF-16 is searched too.
-  const readings = [buf, buf.toString('utf16le'), buf.subarray(1).toString('utf16le'), swapped(buf).toString('utf16le')];
-  const found: string[] = [];
-  for (const secret of canaries)
-    for (const reading of readings) {
-      const form = findLeak(reading, secret);
-      if (form !== undefined) found.push(`${form} of ${secret.slice(0, 10)}…`);
-    }
-  return [...new Set(found)];
-}
-/** UTF-16BE read as LE: its bytes swapped in pairs (an odd last byte dropped). */
-function swapped(buf: Buffer): Buffer {
-  return Buffer.from(buf.subarray(0, buf.length - (buf.length % 2))).swap16();
-}
+const leaks = (bytes: Buffer | string): string[] => canaries.leaks(bytes);
 
 /** Everything the agent got, as one buffer to search. */
 function flatten(r: Received): Buffer {
@@ -198,18 +179,7 @@ let apiPort: number;
 const closers: Array<() => Promise<void>> = [];
 const dispatchers: Partial<Record<Agent, ProxyAgent>> = {};
 
-function tracked(server: import('node:net').Server): () => Promise<void> {
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    });
-}
+const tracked = closeWithSockets;
 
 beforeAll(async () => {
   const leaf = mintTestLeaf([LOGIN, API, APP]);
@@ -279,7 +249,6 @@ const loginUrl = (path: string) => `https://${LOGIN}:${loginPort}${path}`;
 const apiUrl = (path: string) => `https://${API}:${apiPort}${path}`;
 
 /** A placeholder's shape: keyway's opaque mark, or a JWT whose header starts with kwc. */
-const isPlaceholder = (v: unknown) => typeof v === 'string' && (/^kwcap_[A-Za-z0-9]{26,}$/.test(v) || v.startsWith('eyJrd2Mi'));
 
 /** A normal login: the placeholders the agent holds, and the real values (the test's, never the agent's). */
 async function login(who: Agent): Promise<{ access: string; refresh: string; real: { access: string; refresh: string } }> {

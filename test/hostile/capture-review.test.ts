@@ -4,12 +4,12 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
+import { Canaries, closeWithSockets, isPlaceholder } from '../helpers/capture-canaries.ts';
 import { openTunnel, startTls } from '../helpers/raw-http.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 import { HeldNeedles } from '../../src/proxy/leak-guard/held.ts';
@@ -30,24 +30,13 @@ const T = { timeout: 20_000 };
 const AGENTS = { alice: 'alice-review-key-5d1f8e', bob: 'bob-review-key-9a7c2b' } as const;
 type Agent = keyof typeof AGENTS;
 
-const canaries: string[] = [];
-function canary(kind = 'tok'): string {
-  const value = `REAL${kind}${randomBytes(20).toString('hex')}`;
-  canaries.push(value);
-  return value;
-}
+/** Every real token the login server issued: none may reach an agent. */
+const canaries = new Canaries();
+const canary = (kind?: string): string => canaries.make(kind);
 let lastStandard: { access: string; refresh: string } | undefined;
 const realAccess = new Set<string>();
 
-function leaks(bytes: Buffer | string): string[] {
-  const text = Buffer.isBuffer(bytes) ? bytes.toString('latin1') : bytes;
-  const found: string[] = [];
-  for (const secret of canaries) {
-    const form = findLeak(text, secret);
-    if (form !== undefined) found.push(`${form} of ${secret.slice(0, 10)}…`);
-  }
-  return [...new Set(found)];
-}
+const leaks = (bytes: Buffer | string): string[] => canaries.leaks(bytes);
 
 // ---- the login server ----
 
@@ -245,18 +234,7 @@ let filesPort: number;
 const closers: Array<() => Promise<void>> = [];
 const dispatchers: Partial<Record<Agent, ProxyAgent>> = {};
 
-function tracked(server: import('node:net').Server): () => Promise<void> {
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    });
-}
+const tracked = closeWithSockets;
 
 beforeAll(async () => {
   const leaf = mintTestLeaf([LOGIN, API, FILES, APP]);
@@ -354,7 +332,6 @@ function handshakeGet(host: string, port: number, path: string, extra = ''): str
 
 const loginUrl = (path: string) => `https://${LOGIN}:${loginPort}${path}`;
 const apiUrl = (path: string) => `https://${API}:${apiPort}${path}`;
-const isPlaceholder = (v: unknown) => typeof v === 'string' && (/^kwcap_[A-Za-z0-9]{26,}$/.test(v) || v.startsWith('eyJrd2Mi'));
 
 async function login(who: Agent): Promise<{ access: string; real: { access: string; refresh: string } }> {
   const answer = await agent(who, loginUrl('/token?form=standard'), {
