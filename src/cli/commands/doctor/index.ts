@@ -41,11 +41,15 @@ earlier check failed), and exits 0 only if nothing failed:
   - certs/ca.pem parses and is a current CA; certs/ca-key.pem is its key, mode 0600; certs/bundle.pem
     holds the CA
   - the proxy answers where a running keyway says it listens (data/proxy.json), else on proxy.listen
-    (or --proxy); the admin /healthz answers (or --admin), when admin.enabled
+    (or --proxy); the admin /healthz answers (or --admin), when admin.enabled; this shell's
+    HTTPS_PROXY (and the other proxy variables), when set, points at that proxy (WARN naming the
+    right URL when it points at the admin port, at nothing, or at another program)
   - each identity issuer's keys can be fetched as the proxy fetches them (config identities:); the
     egress proxy (egress.proxy) answers a CONNECT to a host a grant covers (or --url's); the newest
     audit checkpoint is signed by this home's key (when the master key is at hand); each grant's
-    secret source item (secret: {from: …}) is fetched and read as the grant's secret, never shown
+    secret source item (secret: {from: …}) is fetched and read as the grant's secret, and each
+    grant's secret command (secret: {cmd: …}) is run as keyway runs it (its timeout, no shell): the
+    line says whether it printed a value and how long it took, or why not, never the value
   - keyway answers through the proxy with a certificate from its CA: a CONNECT to ${SELF_CHECK_HOST}:443,
     which keyway answers itself (GET ${SELF_CHECK_PATH}), so nothing leaves the machine
   - curl, node (this one), python3 with requests, and git, each run in a clean environment (PATH, HOME
