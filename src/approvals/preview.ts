@@ -1,27 +1,24 @@
 import { byteOrderMark, utf8Reading } from '../net/media-type.ts';
+import { formPreview } from './preview-form.ts';
+import { jsonPreview } from './preview-json.ts';
+import { rawVisible, redactRaw, strictUtf8 } from './preview-text.ts';
 
 // What an approver sees of a held request's body: enough to decide (which repository, what
-// amount, which branch), never a secret the agent put in it. JSON and form bodies only; values under
-// names that usually hold secrets are replaced, long strings are cut, and the whole is bounded.
+// amount, which branch), never a secret the agent put in it, and never something the body does not
+// say. A person approves what they see, so a preview shows a body only as what it fully is:
+// - a JSON or form body that reads strictly as its declared type (preview-json.ts,
+//   preview-form.ts) is shown as its values, redacted, with every unseen character escaped;
+// - a JSON or form body that does not (JSON sent as a form, a field with a raw line break, bytes
+//   that are not UTF-8, a name given twice) is shown raw, escaped, cut, after a first line that
+//   says so and why: never prettified into something it is not;
+// - any other type, or a body a server would not read as UTF-8 (another charset, a
+//   Content-Encoding, a byte-order mark) is not previewed (null): the approver is told so.
 
-/** The longest preview, in characters. */
+/** The longest preview, in characters (the marker of a cut whole comes on top). */
 export const MAX_PREVIEW = 2_000;
-/** A string value longer than this is cut. */
-const MAX_VALUE = 120;
-/** Objects nested deeper than this are shown as `…`. */
-const MAX_DEPTH = 6;
-/** Members or items shown per object or array. */
-const MAX_MEMBERS = 40;
 
-// Names whose values are credentials far more often than not: `password`, `api_key`, `client_secret`,
-// `Authorization`, `accessToken`, `cookie`, `private_key`, `signature`, `otp`... (not `author`).
-const SECRET_NAME =
-  /passw|passphrase|passcode|secret|token|^auth$|authoriz|authenticat|cookie|credential|signature|private|session|(^|[_-])key$|apikey|api_key|^otp$|^pin$|cvv|ssn/i;
-
-// Values that look like credentials whatever their name: well-known token prefixes, JWTs, PEM.
-const SECRET_VALUE = /^(gh[pousr]_|github_pat_|xox[abprs]-|sk[-_]|rk_|AKIA|ASIA|AIza|ya29\.|eyJ[A-Za-z0-9_-]{8,}\.)|-----BEGIN /;
-
-const REDACTED = '[redacted]';
+/** The first line of a preview that shows the body raw. */
+export const RAW_MARKER = '[shown raw, not as';
 
 /**
  * The preview of a body of this Content-Type, or null when keyway does not preview it: another type,
@@ -33,61 +30,22 @@ export function bodyPreview(body: Buffer, contentType: string | undefined, conte
   const reading = utf8Reading(contentType);
   if (!reading.ok || byteOrderMark(body) !== undefined) return null;
   const mime = reading.mediaType.type;
-  if (mime === 'application/json' || mime.endsWith('+json')) return jsonPreview(body);
-  if (mime === 'application/x-www-form-urlencoded') return formPreview(body);
-  return null;
+  const kind = mime === 'application/json' || mime.endsWith('+json') ? 'JSON' : mime === 'application/x-www-form-urlencoded' ? 'form' : undefined;
+  if (kind === undefined) return null;
+  const text = strictUtf8(body);
+  if (text === undefined) return raw(body, kind, 'its bytes are not UTF-8');
+  const read = kind === 'JSON' ? jsonPreview(text) : formPreview(text);
+  return read.ok ? bound(read.preview) : raw(body, kind, read.reason);
 }
 
-function jsonPreview(body: Buffer): string | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    return null;
-  }
-  return bound(JSON.stringify(redactValue(value, undefined, 0)));
-}
-
-function redactValue(value: unknown, name: string | undefined, depth: number): unknown {
-  if (name !== undefined && SECRET_NAME.test(name) && value !== null && typeof value !== 'boolean') return REDACTED;
-  if (typeof value === 'string') return redactString(value);
-  if (value === null || typeof value !== 'object') return value;
-  if (depth >= MAX_DEPTH) return '…';
-  if (Array.isArray(value)) {
-    const shown = value.slice(0, MAX_MEMBERS).map((item) => redactValue(item, undefined, depth + 1));
-    if (value.length > MAX_MEMBERS) shown.push(`… ${value.length - MAX_MEMBERS} more`);
-    return shown;
-  }
-  const out: Record<string, unknown> = {};
-  const keys = Object.keys(value);
-  for (const key of keys.slice(0, MAX_MEMBERS)) out[cut(key)] = redactValue((value as Record<string, unknown>)[key], key, depth + 1);
-  if (keys.length > MAX_MEMBERS) out['…'] = `${keys.length - MAX_MEMBERS} more`;
-  return out;
-}
-
-function redactString(text: string): string {
-  if (SECRET_VALUE.test(text.trim())) return REDACTED;
-  return cut(text);
-}
-
-function cut(text: string): string {
-  return text.length <= MAX_VALUE ? text : `${text.slice(0, MAX_VALUE)}… (${text.length} characters)`;
-}
-
-function formPreview(body: Buffer): string {
-  const params = new URLSearchParams(body.toString('utf8'));
-  const shown: string[] = [];
-  let count = 0;
-  for (const [key, value] of params) {
-    if (count++ >= MAX_MEMBERS) {
-      shown.push('…');
-      break;
-    }
-    shown.push(`${cut(key)}=${SECRET_NAME.test(key) ? REDACTED : redactString(value)}`);
-  }
-  return bound(shown.join('\n'));
+function raw(body: Buffer, kind: string, reason: string): string {
+  return bound(
+    `${RAW_MARKER} ${kind === 'JSON' ? 'JSON' : 'form fields'}: ${reason}; escaped, secret-looking values redacted]\n${redactRaw(rawVisible(body))}`,
+  );
 }
 
 function bound(text: string): string {
-  return text.length <= MAX_PREVIEW ? text : `${text.slice(0, MAX_PREVIEW)}…`;
+  if (text.length <= MAX_PREVIEW) return text;
+  const end = /[\uD800-\uDBFF]/.test(text[MAX_PREVIEW - 1]!) ? MAX_PREVIEW - 1 : MAX_PREVIEW;
+  return `${text.slice(0, end)}\n… (cut: ${end} of ${text.length} characters shown)`;
 }

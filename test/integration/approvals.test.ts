@@ -320,6 +320,31 @@ describe('approvals: a person in the loop', () => {
     expect((await held).json()).toMatchObject({ bytes: Buffer.byteLength(body) });
   });
 
+  it('shows a form body as what it says: a field holding %0A stays one field, JSON sent as a form is marked raw (issue 60)', async () => {
+    const cases = [
+      { path: '/repos/formnote/merges', body: 'note=hello%0Aadmin%3Dtrue', preview: 'note: "hello\\nadmin=true"' },
+      {
+        path: '/repos/jsonform/merges',
+        body: '{"amount":12}',
+        preview: '[shown raw, not as form fields: field 1 has no equals sign; escaped, secret-looking values redacted]\n{"amount":12}',
+      },
+    ];
+    for (const { path, body, preview } of cases) {
+      const held = call('POST', path, { body, type: 'application/x-www-form-urlencoded' });
+      const asked = await pendingFor(path);
+      expect(asked.body?.preview).toBe(preview);
+      const shown = await proxy.cli(['approvals', 'show', asked.id]);
+      outputs.push(shown.stdout, shown.stderr);
+      expect(shown.stdout).toContain(preview);
+      // No line of what a person reads at the CLI poses as a field the body does not have.
+      expect(shown.stdout.split('\n').filter((line) => /^admin|=$/.test(line))).toEqual([]);
+      const hook = await waitFor(() => notified.find((n) => (n['approval'] as { id: string }).id === asked.id), 'the notification');
+      expect((hook['approval'] as { body: { preview: string } }).body.preview).toBe(preview);
+      await admin.call('POST', `/api/approvals/${asked.id}/deny`, {});
+      expect((await held).code).toBe('approval_denied');
+    }
+  });
+
   it('writes every ask, answer and expiry into the audit chain, with who answered, and the chain verifies', async () => {
     const lines = proxy.auditLines().filter((l) => l['decision'] === 'approval');
     const outcomes = new Set(lines.map((l) => (l['approval'] as { outcome: string }).outcome));
