@@ -7,6 +7,7 @@ import type { ListenAddress } from '../config/index.ts';
 import { http } from '../net/node-http.ts';
 import { adminRoutes } from './api/index.ts';
 import { adminAuth, tokenCheck, type AdminAuth } from './auth.ts';
+import { connectRefusal, reasonPhrase } from './connect-refusal.ts';
 import { dashboardFiles, setSecurityHeaders, type DashboardFiles } from './dashboard-files.ts';
 import type { AdminDeps } from './deps.ts';
 import { adminHostGuard } from './host-guard.ts';
@@ -63,19 +64,17 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     });
   });
   // A proxy URL pointed at the admin port by mistake: the client's CONNECT gets a 400 that names
-  // the proxy's address, not a connection cut with no word (curl: "Proxy CONNECT aborted").
+  // the proxy's address, not a connection cut with no word (curl: "Proxy CONNECT aborted"). Clients
+  // show a refused CONNECT's status line, never its body (curl -v, git's and Python's errors), so
+  // the fix is in the reason phrase too.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    const url = new URL(options.proxyUrl({ id: 'agent', key: 'key' }));
-    const proxy = `${url.protocol}//${url.host}`;
-    const body = JSON.stringify({
-      error: {
-        code: 'bad_request',
-        message: `this is keyway's admin API, not its proxy: point HTTPS_PROXY at ${proxy}`,
-        hint: 'keyway env prints the variables',
-      },
-    });
+    const message = connectRefusal(options.proxyUrl({ id: 'agent', key: 'key' }));
+    const hint = 'keyway env prints the variables';
+    const body = JSON.stringify({ error: { code: 'bad_request', message, hint } });
     socket.on('error', () => socket.destroy());
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 400 ${reasonPhrase(`${message} (${hint})`)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
   server.listen(options.listen.port, options.listen.host);
   await once(server, 'listening');
