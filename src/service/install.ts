@@ -1,35 +1,21 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { KeywayError } from '../errors/index.ts';
-import { type ServiceLayout, type ServiceRecord, SHARED, validUserName } from './layout.ts';
+import { type ServiceLayout, type ServiceRecord, SHARED, USER_COMMENT, validUserName } from './layout.ts';
 import { installCopy, packageRoot } from './installed-copy.ts';
+import { failed, getent, run, unitName } from './system.ts';
 import { systemdUnit } from './unit.ts';
 
 // The steps of `keyway service install` and `uninstall`, each one the system's own tool (useradd,
 // groupadd, systemctl) run as root. Install can be run again: what exists is kept, what is derived
-// (the shared CA and variables, the unit) is written anew.
+// (the shared CA and variables, the unit) is written anew. Uninstall is in uninstall.ts.
 
 export interface Account {
   uid: number;
   gid: number;
-}
-
-function failed(message: string): KeywayError {
-  return new KeywayError('service_failed', message);
-}
-
-function run(program: string, args: string[]): void {
-  const r = spawnSync(program, args, { encoding: 'utf8' });
-  if (r.error) throw failed(`${program} ${args.join(' ')}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
-  if (r.status !== 0) throw failed(`${program} ${args.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.status}`}`);
-}
-
-function getent(database: 'passwd' | 'group', name: string): string[] | undefined {
-  const r = spawnSync('getent', [database, name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split('\n')[0]!.split(':') : undefined;
 }
 
 /** The service user and the operators' group, made where missing. */
@@ -46,7 +32,7 @@ export function ensureAccounts(layout: ServiceLayout): Account {
       '--shell',
       '/usr/sbin/nologin',
       '--comment',
-      'keyway proxy',
+      USER_COMMENT,
       layout.user,
     ]);
   }
@@ -135,52 +121,10 @@ export function writeUnit(layout: ServiceLayout, cli: readonly string[]): void {
   writeFileSync(layout.unitFile, systemdUnit(layout, [...cli, 'start']), { mode: 0o644 });
 }
 
-/** Whether systemd runs this machine (PID 1): only then can the unit be enabled and started. */
-export function systemdRunning(): boolean {
-  return existsSync('/run/systemd/system');
-}
-
 export function enableAndStart(layout: ServiceLayout): void {
-  const unit = layout.unitFile.slice(layout.unitFile.lastIndexOf('/') + 1);
+  const unit = unitName(layout.unitFile);
   run('systemctl', ['daemon-reload']);
   run('systemctl', ['enable', '--now', unit]);
-}
-
-/** Undoes install: the unit (stopped first where systemd runs), the share; with `purge`, the home, the user and the group too. */
-export function uninstall(layout: ServiceLayout, purge: boolean): string[] {
-  const done: string[] = [];
-  const unit = layout.unitFile.slice(layout.unitFile.lastIndexOf('/') + 1);
-  if (existsSync(layout.unitFile)) {
-    if (systemdRunning()) {
-      spawnSync('systemctl', ['disable', '--now', unit], { stdio: 'ignore' });
-      done.push(`stopped and disabled ${unit}`);
-    }
-    rmSync(layout.unitFile, { force: true });
-    if (systemdRunning()) spawnSync('systemctl', ['daemon-reload'], { stdio: 'ignore' });
-    done.push(`removed ${layout.unitFile}`);
-  }
-  if (existsSync(layout.share)) {
-    rmSync(layout.share, { recursive: true, force: true });
-    done.push(`removed ${layout.share}`);
-  }
-  if (!purge) return done;
-  if (existsSync(layout.installDir)) {
-    rmSync(layout.installDir, { recursive: true, force: true });
-    done.push(`removed ${layout.installDir} (the copy of keyway the service ran)`);
-  }
-  if (existsSync(layout.home) && statSync(layout.home).isDirectory()) {
-    rmSync(layout.home, { recursive: true, force: true });
-    done.push(`removed ${layout.home} (the store, the CA, the audit log)`);
-  }
-  if (getent('passwd', layout.user) !== undefined) {
-    run('userdel', [layout.user]);
-    done.push(`removed the user ${layout.user}`);
-  }
-  if (getent('group', layout.operators) !== undefined) {
-    run('groupdel', [layout.operators]);
-    done.push(`removed the group ${layout.operators}`);
-  }
-  return done;
 }
 
 export function readServiceRecord(share: string): ServiceRecord {

@@ -59,6 +59,9 @@ export interface ServiceRecord {
 
 export const SHARED = { ca: 'ca.pem', bundle: 'bundle.pem', env: 'proxy.env', adminToken: 'admin.token', record: 'service.json' } as const;
 
+/** The comment of the user `keyway service install` makes: `uninstall --purge` removes only such a user. */
+export const USER_COMMENT = 'keyway proxy';
+
 /** A system user's name as useradd takes it: lower case, digits, '-' and '_', starting with a letter. */
 export function validUserName(name: string): boolean {
   return /^[a-z_][a-z0-9_-]{0,30}$/.test(name);

@@ -3,11 +3,15 @@
 // uid, the agent gets the CA and the proxy URL and nothing else, and is served through the proxy
 // the unit's own ExecStart runs (as the service user, with the unit's environment); the operators'
 // CLI asks the service through its admin API. Needs root (CI is); systemd need not run: the unit is
-// checked with systemd-analyze verify and its command run here.
+// checked with systemd-analyze verify and its command run here. The root commands run a node in a
+// folder only root may enter, as a clone in a 0700 folder has it (issue 60): the service must run
+// (and the test's other uids reach) a copy, wherever the person cloned keyway. Uninstall --purge is
+// all or nothing: refused, naming what runs, while anything of the service does (issue 60).
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unitCommand } from '../../src/service/unit.ts';
@@ -20,6 +24,18 @@ const TOKEN = `${CANARY}-service`;
 const AGENT_UID = 1000;
 const USER = `kwsvc${process.pid % 10_000}`;
 const API_ADDRESS = `127.${200 + (process.pid % 50)}.3.4`;
+const COMMAND_LIMIT_MS = 120_000;
+/** A second service's user, which must not take over the first one's share or home. */
+const OTHER_USER = `kwsvd${process.pid % 10_000}`;
+
+/** This node, copied into a folder only root may enter (mkdtemp makes it 0700): as a clone in /root/keyway has it. */
+function nodeOutOfReach(): { node: string; folder: string } {
+  const folder = mkdtempSync(join(tmpdir(), 'keyway-closed-'));
+  const node = join(folder, 'node');
+  copyFileSync(process.execPath, node);
+  chmodSync(node, 0o755);
+  return { node, folder };
+}
 
 describe('keyway service install', () => {
   const base = mkdtempSync('/var/lib/keyway-service-test-');
@@ -33,9 +49,12 @@ describe('keyway service install', () => {
   let service: ReturnType<typeof spawn> | undefined;
   const seen: boolean[] = [];
   const outputs: string[] = [];
+  const closed = nodeOutOfReach();
 
+  // An install copies node and keyway's dependencies (~200 MB): on this shared machine under load one
+  // took 30 s. The limits are there to catch a hang, not to time anything.
   const asRoot = async (args: string[]) => {
-    const r = await runProcess(process.execPath, [CLI, ...args], { PATH: process.env['PATH'] ?? '', HOME: '/root' });
+    const r = await runProcess(closed.node, [CLI, ...args], { PATH: process.env['PATH'] ?? '', HOME: '/root' }, undefined, COMMAND_LIMIT_MS);
     outputs.push(r.stdout, r.stderr);
     return r;
   };
@@ -96,49 +115,59 @@ describe('keyway service install', () => {
     service?.kill('SIGTERM');
     if (service && service.exitCode === null) await once(service, 'exit');
     await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
+    // Only there if a second install took over (the fault this file guards against).
+    spawnSync('userdel', [OTHER_USER]);
+    spawnSync('groupdel', [`${OTHER_USER}-operators`]);
     upstream?.close();
     rmSync(base, { recursive: true, force: true });
+    rmSync(closed.folder, { recursive: true, force: true });
     for (const text of outputs) expect(findLeak(text, TOKEN)).toBeUndefined();
   });
 
-  it('makes the user, a home only it can read, the share and a unit systemd accepts', async () => {
-    const r = await asRoot(['service', 'install', ...layoutArgs, '--no-start']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`keyway runs as ${USER}`);
-    const entry = spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.trim().split(':');
-    expect(entry[6]).toBe('/usr/sbin/nologin');
-    const uid = Number(entry[2]);
-    expect(statSync(home)).toMatchObject({ uid, mode: expect.any(Number) });
-    expect(statSync(home).mode & 0o777).toBe(0o700);
-    expect(statSync(join(home, 'data', 'api-token')).uid).toBe(uid);
-    expect(statSync(join(share, 'admin.token')).mode & 0o777).toBe(0o640);
-    const unit = readFileSync(join(unitDir, `${USER}.service`), 'utf8');
-    expect(unit).toContain(`User=${USER}`);
-    const verify = spawnSync('systemd-analyze', ['verify', join(unitDir, `${USER}.service`)], { encoding: 'utf8' });
-    expect(verify.status, verify.stderr).toBe(0);
-    for (const line of ['SystemCallFilter=@system-service', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK', 'ProtectProc=invisible'])
-      expect(unit).toContain(line);
-    // ExecStart names only files no user but root can change: the copy, not this checkout.
-    const { command } = unitCommand(unit);
-    expect(command[1]).toBe(join(installDir, 'dist', 'cli', 'main.js'));
-    for (const path of command.slice(0, 2)) {
-      for (let at = path; ; at = dirname(at)) {
-        const stat = statSync(at);
-        expect(stat.uid, at).toBe(0);
-        expect(stat.mode & 0o022, at).toBe(0);
-        if (at === '/') break;
+  it(
+    'makes the user, a home only it can read, the share and a unit systemd accepts',
+    async () => {
+      const r = await asRoot(['service', 'install', ...layoutArgs, '--no-start']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`keyway runs as ${USER}`);
+      const entry = spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.trim().split(':');
+      expect(entry[6]).toBe('/usr/sbin/nologin');
+      const uid = Number(entry[2]);
+      expect(statSync(home)).toMatchObject({ uid, mode: expect.any(Number) });
+      expect(statSync(home).mode & 0o777).toBe(0o700);
+      expect(statSync(join(home, 'data', 'api-token')).uid).toBe(uid);
+      expect(statSync(join(share, 'admin.token')).mode & 0o777).toBe(0o640);
+      const unit = readFileSync(join(unitDir, `${USER}.service`), 'utf8');
+      expect(unit).toContain(`User=${USER}`);
+      const verify = spawnSync('systemd-analyze', ['verify', join(unitDir, `${USER}.service`)], { encoding: 'utf8' });
+      expect(verify.status, verify.stderr).toBe(0);
+      for (const line of ['SystemCallFilter=@system-service', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK', 'ProtectProc=invisible'])
+        expect(unit).toContain(line);
+      // ExecStart names only files no user but root can change: the copy, not this checkout.
+      const { command } = unitCommand(unit);
+      expect(command[1]).toBe(join(installDir, 'dist', 'cli', 'main.js'));
+      // The node install ran from is out of other users' reach: the service runs its own copy.
+      expect(command[0]).toBe(join(installDir, 'bin', 'node'));
+      for (const path of command.slice(0, 2)) {
+        for (let at = path; ; at = dirname(at)) {
+          const stat = statSync(at);
+          expect(stat.uid, at).toBe(0);
+          expect(stat.mode & 0o022, at).toBe(0);
+          if (at === '/') break;
+        }
       }
-    }
-    const copied = spawnSync('find', [installDir, '(', '-not', '-user', 'root', '-o', '-perm', '/022', ')', '-not', '-type', 'l'], { encoding: 'utf8' });
-    expect(copied.stdout).toBe('');
-    expect(statSync(join(installDir, 'node_modules', 'undici', 'package.json')).isFile()).toBe(true);
-    // Dev dependencies are not part of what the service runs.
-    expect(() => statSync(join(installDir, 'node_modules', 'vitest'))).toThrow();
-    // Run again: nothing breaks, nothing is lost (the grant's secret is still there).
-    const again = await asRoot(['service', 'install', ...layoutArgs, '--no-start']);
-    expect(again.code, again.stderr).toBe(0);
-    expect(readFileSync(join(home, 'data', 'api-token'), 'utf8')).toBe(`${TOKEN}\n`);
-  });
+      const copied = spawnSync('find', [installDir, '(', '-not', '-user', 'root', '-o', '-perm', '/022', ')', '-not', '-type', 'l'], { encoding: 'utf8' });
+      expect(copied.stdout).toBe('');
+      expect(statSync(join(installDir, 'node_modules', 'undici', 'package.json')).isFile()).toBe(true);
+      // Dev dependencies are not part of what the service runs.
+      expect(() => statSync(join(installDir, 'node_modules', 'vitest'))).toThrow();
+      // Run again: nothing breaks, nothing is lost (the grant's secret is still there).
+      const again = await asRoot(['service', 'install', ...layoutArgs, '--no-start']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(readFileSync(join(home, 'data', 'api-token'), 'utf8')).toBe(`${TOKEN}\n`);
+    },
+    2 * COMMAND_LIMIT_MS + 10_000,
+  );
 
   it("runs the unit's command as the service user; an agent as uid 1000 gets the credential injected and nothing of keyway's", async () => {
     const { command, env, user } = unitCommand(readFileSync(join(unitDir, `${USER}.service`), 'utf8'));
@@ -189,6 +218,91 @@ describe('keyway service install', () => {
     expect(() => statSync(join(open, 'keyway'))).toThrow();
   });
 
+  it('a second install with another user on the same share or home is refused, and nothing of the first changes', async () => {
+    const shared = ['ca.pem', 'bundle.pem', 'admin.token', 'proxy.env', 'service.json'].map((name) => [name, readFileSync(join(share, name))] as const);
+    const otherHome = join(base, 'other-home');
+    const otherUnits = join(base, 'other-units');
+    const otherLib = join(base, 'other-lib', 'keyway');
+    const sameShare = await asRoot([
+      'service',
+      'install',
+      '--user',
+      OTHER_USER,
+      '--home',
+      otherHome,
+      '--share',
+      share,
+      '--unit-dir',
+      otherUnits,
+      '--install-dir',
+      otherLib,
+      '--no-start',
+    ]);
+    expect(sameShare.code).not.toBe(0);
+    expect(sameShare.stderr).toContain(`${share} holds the keyway service of ${USER} (home ${home})`);
+    const sameHome = await asRoot([
+      'service',
+      'install',
+      '--user',
+      OTHER_USER,
+      '--home',
+      home,
+      '--share',
+      join(base, 'other-share'),
+      '--unit-dir',
+      otherUnits,
+      '--install-dir',
+      otherLib,
+      '--no-start',
+    ]);
+    expect(sameHome.code).not.toBe(0);
+    expect(sameHome.stderr).toContain(`${home} belongs to ${USER}, not ${OTHER_USER}`);
+    for (const [name, bytes] of shared) expect(readFileSync(join(share, name)).equals(bytes), name).toBe(true);
+    expect(spawnSync('getent', ['passwd', OTHER_USER]).status).not.toBe(0);
+    expect(statSync(home).uid).toBe(Number(spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.split(':')[2]));
+    for (const path of [otherHome, otherUnits, otherLib, join(base, 'other-share')]) expect(existsSync(path), path).toBe(false);
+  });
+
+  it('uninstall --purge while the service or any process of its user runs is refused, naming it, and removes nothing', async () => {
+    const key = readFileSync(join(home, 'data', 'master.key'));
+    const audit = readFileSync(join(home, 'logs', 'audit.jsonl'));
+    const intact = () => {
+      expect(readFileSync(join(home, 'data', 'master.key')).equals(key)).toBe(true);
+      expect(existsSync(join(home, 'data', 'store.json'))).toBe(true);
+      // The audit log only grows (the service may append to it meanwhile).
+      expect(
+        readFileSync(join(home, 'logs', 'audit.jsonl'))
+          .subarray(0, audit.length)
+          .equals(audit),
+      ).toBe(true);
+      for (const path of [share, join(unitDir, `${USER}.service`), installDir]) expect(existsSync(path), path).toBe(true);
+      expect(spawnSync('getent', ['passwd', USER]).status).toBe(0);
+      expect(spawnSync('getent', ['group', `${USER}-operators`]).status).toBe(0);
+    };
+    expect(service?.exitCode).toBeNull();
+    const whileServing = await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
+    expect(whileServing.code).not.toBe(0);
+    expect(whileServing.stderr).toContain('nothing removed');
+    expect(whileServing.stderr).toContain(`pid ${service!.pid} (keyway start on this home`);
+    intact();
+    expect(service?.exitCode).toBeNull();
+
+    // The keyway stopped, any other process of the service user still makes userdel refuse.
+    service?.kill('SIGTERM');
+    if (service && service.exitCode === null) await once(service, 'exit');
+    const [uid, gid] = spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.trim().split(':').slice(2, 4).map(Number);
+    const straggler = spawn('sleep', ['60'], { uid, gid, stdio: 'ignore' });
+    try {
+      const whileOther = await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
+      expect(whileOther.code).not.toBe(0);
+      expect(whileOther.stderr).toContain(`pid ${straggler.pid} (sleep, as the service user)`);
+      intact();
+    } finally {
+      straggler.kill('SIGKILL');
+      if (straggler.exitCode === null && straggler.signalCode === null) await once(straggler, 'exit');
+    }
+  });
+
   it('uninstall --purge removes the unit, the share, the home, the user and the group', async () => {
     service?.kill('SIGTERM');
     if (service && service.exitCode === null) await once(service, 'exit');
@@ -197,5 +311,5 @@ describe('keyway service install', () => {
     expect(spawnSync('getent', ['passwd', USER]).status).not.toBe(0);
     expect(spawnSync('getent', ['group', `${USER}-operators`]).status).not.toBe(0);
     for (const path of [home, share, join(unitDir, `${USER}.service`), installDir]) expect(() => statSync(path)).toThrow();
-  });
+  }, COMMAND_LIMIT_MS + 10_000);
 });

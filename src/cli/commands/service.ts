@@ -1,18 +1,10 @@
 import { join } from 'node:path';
 import { readAdminToken } from '../../admin/token.ts';
 import { KeywayError } from '../../errors/index.ts';
-import {
-  addOperator,
-  enableAndStart,
-  ensureAccounts,
-  keywayCommand,
-  makeHome,
-  readServiceRecord,
-  systemdRunning,
-  uninstall,
-  writeShare,
-  writeUnit,
-} from '../../service/install.ts';
+import { addOperator, enableAndStart, ensureAccounts, keywayCommand, makeHome, readServiceRecord, writeShare, writeUnit } from '../../service/install.ts';
+import { refuseAnotherService } from '../../service/others.ts';
+import { systemdRunning } from '../../service/system.ts';
+import { uninstall } from '../../service/uninstall.ts';
 import { DEFAULTS, serviceLayout, SHARED } from '../../service/layout.ts';
 import { parse } from '../args.ts';
 import { clientEnvironment } from '../client-env.ts';
@@ -38,9 +30,11 @@ where systemd runs, enables and starts it (not with --no-start). The unit runs a
 no user but root can change, installed in --install-dir (default ${DEFAULTS.installDir}: dist/, the
 production node_modules, and the node binary unless it is root's already); a folder on the way
 another user could write is refused, named. Run again, it keeps what exists and
-rewrites what is derived. Manage grants as the service user: sudo -u NAME keyway --home DIR grants add ….
+rewrites what is derived; a share or home that is another service's is refused, nothing changed.
+Manage grants as the service user: sudo -u NAME keyway --home DIR grants add ….
 \`service status\` asks the running service's admin API (an operator's command: it reads admin.token).
-\`service uninstall\` stops and removes the unit and the share; --purge removes the home, user, group and the copy.`,
+\`service uninstall\` stops and removes the unit and the share; --purge removes the home, user, group and the copy,
+all or nothing: refused, naming what runs, while a keyway runs on the home or a process as the user.`,
   async run(argv, io) {
     const args = parse(argv, {
       user: { type: 'string' },
@@ -79,6 +73,7 @@ rewrites what is derived. Manage grants as the service user: sudo -u NAME keyway
     const operator = args.string('operator') ?? io.env['SUDO_USER'];
     if (operator !== undefined && operator !== 'root') addOperator(layout, operator);
     const cli = keywayCommand(layout);
+    refuseAnotherService(layout);
     makeHome(layout, account, cli);
     const record = writeShare(layout, account, (config, files) => clientEnvironment(config, undefined, undefined, files));
     writeUnit(layout, cli);
