@@ -51,7 +51,9 @@ function leasedAgent(services: GrantServices, agentId: string, grantId: string, 
     throw new KeywayError(
       'conflict',
       `agent "${agentId}" has no lease_ttl, so its access to grants is not leased` +
-        (agent.source === 'config' ? `; set agents.${agentId}.lease_ttl in the config` : '; add the agent with --lease-ttl'),
+        (agent.source === 'config'
+          ? `; set agents.${agentId}.lease_ttl in the config`
+          : `; give it one with keyway agents set ${agentId} --lease-ttl D (PATCH /api/agents/${agentId} {"lease_ttl": …}), its key kept`),
     );
   }
   return agent;

@@ -327,7 +327,7 @@ describe('dashboard: writes', () => {
       const refusals: Array<[string, unknown, number, RegExp]> = [
         ['/api/agents/bot', { grants: ['nothing'] }, 400, /grants: no grant "nothing" \(known grants: form, older\)/],
         ['/api/agents/bot', { grants: ['*', 'older'] }, 400, /"\*" \(every grant\) stands alone/],
-        ['/api/agents/bot', {}, 400, /grants or limits: required/],
+        ['/api/agents/bot', {}, 400, /grants, limits, lease_ttl or max_lease_ttl: required/],
         ['/api/agents/bot', { grants: ['older'], key: 'x' }, 400, /unknown field "key"/],
         ['/api/agents/nobody', { grants: ['older'] }, 404, /no agent "nobody"/],
       ];

@@ -3,6 +3,7 @@
 
 import { addAgent, listAgents, removeAgent, rotateAgentKey, type AgentListing } from '../../operations/agents.ts';
 import { setAgentGrants, setAgentLimits } from '../../operations/agent-grants.ts';
+import { setAgentLeaseTerms } from '../../operations/agent-lease-terms.ts';
 import type { LimitsInput } from '../../config/limits.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import type { AdminDeps } from '../deps.ts';
@@ -41,6 +42,13 @@ function limitsField(body: Record<string, unknown>): LimitsInput | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) throw new AdminError('bad_request', 'limits: expected an object such as {"rate": "60/min"}');
   return value as LimitsInput;
+}
+
+/** A duration field that may be null (none), or absent (unchanged). */
+function nullableString(body: Record<string, unknown>, name: string): string | null | undefined {
+  const value = body[name];
+  if (value === null) return null;
+  return optionalString(body, name);
 }
 
 /** An agent as the API shows it: its grants, and each grant's lease beside the token's expiry. */
@@ -124,22 +132,34 @@ export function agentRoutes(deps: AdminDeps): Route[] {
       path: '/api/agents/{agent}',
       doc: {
         operationId: 'agents.update',
-        summary: 'Change the grants a store agent may use (its key and lease terms stay, leases on grants it loses end), or its limits (null: none)',
+        summary:
+          'Change the grants a store agent may use (its key and lease terms stay, leases on grants it loses end), its limits (null: none), or its lease terms (null: none; its key stays)',
         tags: TAGS,
         requestBody: jsonBody({
           type: 'object',
-          properties: { grants: { type: 'array', items: { type: 'string' }, description: 'Grant ids, or ["*"] for every grant' }, limits: LIMITS_SCHEMA },
+          properties: {
+            grants: { type: 'array', items: { type: 'string' }, description: 'Grant ids, or ["*"] for every grant' },
+            limits: LIMITS_SCHEMA,
+            lease_ttl: { type: ['string', 'null'], examples: ['1h'], description: 'null: no lease clock (its leases are dropped, as when one is given)' },
+            max_lease_ttl: { type: ['string', 'null'], examples: ['8h'], description: 'null: no cap; a lower one cuts live leases down to it' },
+          },
         }),
         responses: { '200': jsonResponse('Changed: the agent as listed'), ...BAD_BODY, '404': NOT_FOUND, '409': IN_CONFIG },
       },
       handle: async (ctx) => {
-        const body = await readBody(ctx, ['grants', 'limits']);
+        const body = await readBody(ctx, ['grants', 'limits', 'lease_ttl', 'max_lease_ttl']);
         const grants = optionalStrings(body, 'grants');
-        if (grants === undefined && !('limits' in body))
-          throw new AdminError('bad_request', 'grants or limits: required (grant ids, or ["*"] for every grant; limits, or null for none)');
+        const terms = { leaseTtl: nullableString(body, 'lease_ttl'), maxLeaseTtl: nullableString(body, 'max_lease_ttl') };
+        const leaseTerms = terms.leaseTtl !== undefined || terms.maxLeaseTtl !== undefined;
+        if (grants === undefined && !('limits' in body) && !leaseTerms)
+          throw new AdminError(
+            'bad_request',
+            'grants, limits, lease_ttl or max_lease_ttl: required (grant ids, or ["*"] for every grant; limits, or null for none; a duration, or null for none)',
+          );
         const id = ctx.params['agent'] ?? '';
         if (grants !== undefined) await setAgentGrants(deps.services, id, grants, 'api');
         if ('limits' in body) await setAgentLimits(deps.services, id, body['limits'] === null ? null : (limitsField(body) ?? null), 'api');
+        if (leaseTerms) await setAgentLeaseTerms(deps.services, id, terms, 'api');
         return { status: 200, body: { agent: findAgent(id) } };
       },
     },

@@ -2,6 +2,7 @@ import { closestName, unknownSubcommand } from '../did-you-mean.ts';
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import { setAgentLimits } from '../../operations/agent-grants.ts';
+import { setAgentLeaseTerms } from '../../operations/agent-lease-terms.ts';
 import type { LimitsInput } from '../../config/limits.ts';
 import type { Services } from '../../services.ts';
 import { parse, type Args } from '../args.ts';
@@ -20,6 +21,7 @@ keyway agents rotate-key ID [--json]
 keyway agents lease AGENT GRANT [--ttl D] [--json]
 keyway agents revoke-lease AGENT GRANT [--json]
 keyway agents limits ID (LIMITS | --none) [--json]
+keyway agents set ID [--lease-ttl D|none] [--max-lease-ttl D|none] [--json]
 
 LIMITS: --rate N/s|N/min|N/h [--burst N] [--quota-requests N/day] [--quota-bytes SIZE/day], as the
 config's limits: take them (a config agent's limits are set in the config).
@@ -35,11 +37,14 @@ grant only while it holds a lease on it: the first use starts one of lease_ttl; 
 requests get 403 lease_expired until \`lease\` gives a new one. \`lease\` sets the expiry to now + D
 (default: the agent's lease_ttl), never more than max_lease_ttl from now. \`revoke-lease\` ends it at
 once, and it does not restart by itself. \`list\` shows each agent's grants with both clocks.
+\`set\` gives an agent made here a lease clock, changes it, or takes it away (none), keeping its
+key: turning the clock on or off drops the agent's leases (a first use starts one again); a lower
+max_lease_ttl cuts a live lease down to it.
 \`show\` adds the agent's limits (config limits: and grant_limits:) with today's quota use, as
 counted in the store by every keyway process (a process takes a few requests at a time, so it can
 read a little above what was sent); rates are counted in each process and not shown.`;
 
-const ACTIONS = ['add', 'list', 'show', 'rm', 'rotate-key', 'lease', 'revoke-lease', 'limits'] as const;
+const ACTIONS = ['add', 'list', 'show', 'rm', 'rotate-key', 'lease', 'revoke-lease', 'limits', 'set'] as const;
 
 const LIMIT_FLAGS = {
   rate: { type: 'string' },
@@ -90,6 +95,7 @@ export const agents: Command = {
     if (action === 'add') return add(services, args, io, id);
     if (action === 'rotate-key') return rotateKey(services, args, io, id);
     if (action === 'limits') return setLimits(services, args, io, id);
+    if (action === 'set') return setLeaseTerms(services, args, io, id);
     if (action === 'rm') {
       await audited(services, io, { action: 'agents.delete', agent: id }, () => removeAgent(services, id));
       io.out(args.json ? JSON.stringify({ removed: id }) : `removed agent ${id}`);
@@ -133,6 +139,28 @@ async function setLimits(services: Services, args: Args, io: CommandIO, id: stri
   );
   if (args.json) printJson(io, { id, limits: result.limits });
   else io.out(result.limits === null ? `agent ${id} has no limits now` : `limits of agent ${id} set (keyway agents show ${id} gives today's use)`);
+  return 0;
+}
+
+/** `set`: the lease terms of an agent made here; `none` takes a term away. */
+async function setLeaseTerms(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
+  const term = (flag: string) => {
+    const text = args.string(flag);
+    return text === 'none' ? null : text;
+  };
+  const input = { leaseTtl: term('lease-ttl'), maxLeaseTtl: term('max-lease-ttl') };
+  if (input.leaseTtl === undefined && input.maxLeaseTtl === undefined) {
+    throw usageError('agents set: give --lease-ttl or --max-lease-ttl (a duration such as 1h, or none)');
+  }
+  // A clock taken away takes its max_lease_ttl with it.
+  const changed = [
+    ...(input.leaseTtl !== undefined ? ['lease_ttl'] : []),
+    ...(input.maxLeaseTtl !== undefined || input.leaseTtl === null ? ['max_lease_ttl'] : []),
+  ];
+  const terms = await audited(services, io, { action: 'agents.update', agent: id, changed }, () => setAgentLeaseTerms(services, id, input, 'cli'));
+  if (args.json) printJson(io, { id, ...terms });
+  else if (terms.lease_ttl === null) io.out(`agent ${id} has no lease clock now: its grants do not expire by lease`);
+  else io.out(`agent ${id}: lease_ttl ${terms.lease_ttl}, max_lease_ttl ${terms.max_lease_ttl ?? '-'} (keyway agents list shows its leases)`);
   return 0;
 }
 
