@@ -46,6 +46,7 @@ export interface AuditEvent {
    * Why this request could not be replayed after a 401: `skipped: body over 1 MiB` (written when
    * the 401 came), `skipped: replay memory full` (proxy.max_replay_memory*: written whenever),
    * `skipped: the secret command printed the same value` (a cmd grant: its 401 went to the client),
+   * `skipped: the secret source gave the same value` (a grant whose secret a secret source holds, likewise),
    * `skipped: the body carries the token` (stage body-swap put the refused token in it),
    * `skipped: renewed within renew_floor` (a 401 renewed the grant's token less than its
    * renew_floor ago: no token call, the 401 went to the client).

@@ -120,7 +120,8 @@ async function writeLine(
     client: 'cli',
     action: change.action,
     actor: cliActor(io.env),
-    ...(change.changed !== undefined && change.changed.length > 0 ? { changed: change.changed.join(',') } : {}),
+    // A refused change changed nothing: its line has the refusal's code and message, and no `changed`.
+    ...(refused === null && change.changed !== undefined && change.changed.length > 0 ? { changed: change.changed.join(',') } : {}),
     ...(refused !== null ? { message: refused.message } : {}),
   };
   try {

@@ -43,6 +43,8 @@ const NO_NEEDLES: Buffer[] = [];
 const SKIPPED_SIZE = 'skipped: body over 1 MiB';
 const SKIPPED_BUDGET = 'skipped: replay memory full';
 const SKIPPED_SAME = 'skipped: the secret command printed the same value';
+/** The same for a grant whose secret a secret source holds (Vault KV, Secrets Manager…): its own words, not a command's. */
+const SKIPPED_SAME_SOURCE = 'skipped: the secret source gave the same value';
 /** A 401 renewed the grant's token less than its renew_floor ago: no token call, the 401 goes to the client. */
 const SKIPPED_FLOOR = 'skipped: renewed within renew_floor';
 
@@ -239,10 +241,12 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       const skipped = again.floored
         ? SKIPPED_FLOOR
         : !this.#retrySame && fetchesSecret(grant) && sameCredential(again.credential, issued.credential)
-          ? SKIPPED_SAME
+          ? grant.secretFrom !== undefined
+            ? SKIPPED_SAME_SOURCE
+            : SKIPPED_SAME
           : undefined;
       if (skipped !== undefined && withheld !== undefined) {
-        if (skipped === SKIPPED_SAME) this.draft.event.refreshed = true;
+        if (skipped !== SKIPPED_FLOOR) this.draft.event.refreshed = true;
         this.draft.event.replay = skipped;
         await this.#send(this.outgoing!, NO_BODY, issued, false, grant, answerOnce(withheld));
         return;

@@ -82,6 +82,17 @@ describe('CLI writes in the audit chain, with no proxy running', () => {
     expect(last.message).toMatch(/nosuch/);
   });
 
+  it('a refused `secrets set` (bad input) is audited as refused, with no `changed`: it changed nothing', async () => {
+    expect((await cli(['grants', 'add', 'kept', '--type', 'bearer', '--domains', 'kept.example.test', '--secret-stdin'], SECRET)).code).toBe(0);
+    const refused = await cli(['secrets', 'set', 'kept', '--stdin'], '   \n');
+    expect(refused.code).not.toBe(0);
+    const last = auditLines(home).at(-1)!;
+    expect(last).toMatchObject({ decision: 'admin', action: 'grants.set_secret', grant: 'kept' });
+    expect(last.code).not.toBeNull();
+    expect(last.changed).toBeUndefined();
+    expect((await cli(['grants', 'rm', 'kept'])).code).toBe(0);
+  });
+
   it('strips control characters from KEYWAY_ACTOR and bounds it', async () => {
     const result = await cli(['agents', 'add', 'bot2'], undefined, { KEYWAY_ACTOR: `eve\n{"forged":true}\u001b[2J${'x'.repeat(300)}` });
     expect(result.code, result.stderr).toBe(0);

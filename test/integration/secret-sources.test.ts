@@ -260,6 +260,9 @@ describe('a grant secret from a secret source', () => {
   it('a value the upstream refused is never served again, even within max_stale while the source is down', async () => {
     const first = await get('rej.example.test');
     expect(first.status, first.text).toBe(401); // fetched, refused, fetched again (the same), 401 passed on
+    // In the source's own words, not a secret command's (issue 60).
+    const said = await waitFor(() => proxy.auditLines().find((l) => l['grant'] === 'rej' && l['replay'] !== undefined), 'the 401 line');
+    expect(said).toMatchObject({ replay: 'skipped: the secret source gave the same value', secret_source: 'aws_rej', status: 401 });
     await sleep(1_100); // past the hold that answers a second 401 from the fetch just made
     await sm.pause();
     try {

@@ -3,11 +3,17 @@
 // store (a record per item, like an OAuth grant's tokens) with when it was fetched, and the fetch is
 // made under the store's refresh lock (PostgreSQL: an advisory lock across machines; a file: a lock
 // file per item). A process that finds a fresh value there uses it without asking the source.
+//
+// The record is also what makes a refused value refused everywhere: a process that got an
+// upstream's 401 for it drops the record (awaited, before the 401 is answered), and every process
+// sends a value only while the record holds it, as of a look at the store begun after the request
+// came (current(): a stat of the file, or one query of the database's generation, shared by a burst).
 import { createHash } from 'node:crypto';
 import type { CredentialStore } from '../store/credential-store.ts';
 import { acquireRefreshLock } from '../providers/refresh-lock.ts';
+import { lookSinceAsked } from './since-asked.ts';
 
-export type SharedStore = Pick<CredentialStore, 'get' | 'update' | 'acquireRefreshLock'>;
+export type SharedStore = Pick<CredentialStore, 'get' | 'update' | 'acquireRefreshLock' | 'catchUp'>;
 
 export interface SharedValue {
   /** The entry's key (item and source settings): a value saved under other settings is not used. */
@@ -21,10 +27,12 @@ export const SOURCE_VALUE_PREFIX = 'source-value:';
 export class SharedValues {
   readonly #store: SharedStore;
   readonly #lockDir: string;
+  readonly #catchUp: () => Promise<void>;
 
   constructor(store: SharedStore, lockDir: string) {
     this.#store = store;
     this.#lockDir = lockDir;
+    this.#catchUp = lookSinceAsked(() => store.catchUp());
   }
 
   /** The record's id for an item (a hash: an item's name may hold any character). */
@@ -35,6 +43,15 @@ export class SharedValues {
   /** What this process has read of the store (no I/O). */
   peek(id: string): SharedValue | undefined {
     return this.#store.get<SharedValue>(id);
+  }
+
+  /**
+   * The record as the store holds it now, without its write lock: every write made before this was
+   * asked is seen (a drop above all). Throws when the store cannot be read.
+   */
+  async current(id: string): Promise<SharedValue | undefined> {
+    await this.#catchUp();
+    return this.peek(id);
   }
 
   /** The record as the store holds it now (read under the store's write lock: a value another process just saved is seen). */
@@ -48,10 +65,14 @@ export class SharedValues {
     });
   }
 
-  /** Drops a saved value (the upstream refused it): no process takes it from the store again. */
-  forget(id: string): Promise<void> {
+  /**
+   * Drops the saved value if it is one the upstream refused (`isRejected`): no process sends it after
+   * this resolves. A value another process fetched since (not refused) stays.
+   */
+  forget(id: string, isRejected: (value: string) => boolean): Promise<void> {
     return this.#store.update((draft) => {
-      if (draft.get(id) !== undefined) draft.delete(id);
+      const saved = draft.get(id) as SharedValue | undefined;
+      if (saved !== undefined && isRejected(saved.value)) draft.delete(id);
     });
   }
 

@@ -5,6 +5,9 @@
 // for `failure_ttl`, and the last value served for at most `max_stale` past its ttl while the source
 // cannot be reached. Past that the request fails with 502 secret_unavailable and nothing is sent
 // upstream without its credential. An upstream's 401 fetches again at once (once), as a refresh does.
+// With `shared`, a value is sent only while the store's record holds it, as of a look begun after the
+// request came; a 401 drops the record (awaited) before it is answered, so a value refused in one
+// process is sent by no other after that (shared-values.ts).
 import type { Config } from '../../config/index.ts';
 import { describeSourced, type SecretSourceConfig, type SourcedSecret, sourcedKey } from '../../config/secret-sources.ts';
 import { KeywayError, ProxyError } from '../../errors/index.ts';
@@ -54,8 +57,22 @@ export class SourceSecrets {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The item's text: cached, from the fetch in flight, from a new fetch, or (the source failing) the last value within max_stale. */
+  /**
+   * The item's text: cached, from the fetch in flight, from a new fetch, or (the source failing) the
+   * last value within max_stale; with `shared`, only while the store holds it (#stillShared).
+   */
   async get(grantId: string, item: SourcedSecret): Promise<string> {
+    const value = await this.#candidate(grantId, item);
+    if (await this.#stillShared(grantId, item, value)) return value;
+    // Dropped (an upstream refused it) or replaced by another process since this one took it: once
+    // more, from the store or the source. Dropped again meanwhile: not sent.
+    const again = await this.#candidate(grantId, item);
+    if (await this.#stillShared(grantId, item, again)) return again;
+    throw unavailable(grantId, item, 'an upstream refused its value while it was being fetched again');
+  }
+
+  /** The item's text as this process holds or gets it, not yet checked against the store. */
+  async #candidate(grantId: string, item: SourcedSecret): Promise<string> {
     const source = this.#source(grantId, item);
     const entry = this.#entry(item, source);
     const now = this.#now();
@@ -75,26 +92,67 @@ export class SourceSecrets {
     const entry = this.#entry(item, source);
     const now = this.#now();
     const fresh = entry.value !== undefined && now < entry.freshUntil;
-    if (entry.inFlight === undefined && fresh && (!isRejected(entry.value!) || now - entry.refetchedAt < REFETCH_HOLD_MS)) return entry.value!;
-    // A value the upstream refused is never served again, fresh or stale, here or (its shared
-    // record dropped) by another process: only a new fetch gives one.
-    if (entry.value !== undefined && isRejected(entry.value)) this.#forget(item, entry);
+    // Another value than the one refused (fetched since), or the refused one fetched again less than
+    // REFETCH_HOLD_MS ago (the source gives it still; this 401 answers a request sent before): it
+    // will do, while the store holds it.
+    if (entry.inFlight === undefined && fresh && (!isRejected(entry.value!) || now - entry.refetchedAt < REFETCH_HOLD_MS)) {
+      const held = entry.value!;
+      if (await this.#stillShared(grantId, item, held)) return held;
+    }
+    // The refused value is dropped everywhere before this 401 is answered: this process's copy, and
+    // the store's record, which every process looks at before it sends a value. Never served again,
+    // fresh or stale, by any process: only a fetch made after the drop gives a value.
+    if (entry.value !== undefined && isRejected(entry.value)) this.#drop(entry);
+    await this.#dropShared(grantId, item, isRejected);
     if (entry.inFlight === undefined && entry.failure && now < entry.failure.until) throw unavailable(grantId, item, entry.failure.reason);
+    let value: string;
     try {
-      const value = await (entry.inFlight ?? this.#fetch(item, source, entry, isRejected));
-      entry.refetchedAt = this.#now();
-      return value;
+      value = await (entry.inFlight ?? this.#fetch(item, source, entry, isRejected));
     } catch (err) {
       throw unavailable(grantId, item, err instanceof SourceFailure ? err.message : String(err));
     }
+    entry.refetchedAt = this.#now();
+    if (await this.#stillShared(grantId, item, value)) return value;
+    return this.get(grantId, item);
   }
 
-  /** Drops the entry's value, and the value other processes would take from the store. */
-  #forget(item: SourcedSecret, entry: Entry): void {
+  /** This process's copy dropped: never served again, fresh or stale. */
+  #drop(entry: Entry): void {
     entry.value = undefined;
     entry.freshUntil = 0;
     entry.staleUntil = 0;
-    void this.#o.shared?.forget(SharedValues.idOf(sourcedKey(item))).catch(() => undefined);
+  }
+
+  /** The store's record dropped if it holds the refused value, before anything else is done (awaited: the drop is what the other processes see). */
+  async #dropShared(grantId: string, item: SourcedSecret, isRejected: (value: string) => boolean): Promise<void> {
+    const shared = this.#o.shared;
+    if (shared === undefined) return;
+    try {
+      await shared.forget(SharedValues.idOf(sourcedKey(item)), isRejected);
+    } catch (err) {
+      throw unavailable(grantId, item, `the refusal cannot be written to the store, where every process would see it (${reasonOf(err)})`);
+    }
+  }
+
+  /**
+   * Whether the store holds `value` as the item's still, as of a look begun after this was asked
+   * (shared-values.ts current()): a value any process dropped (an upstream refused it) is not sent
+   * after the drop was written. A value dropped or replaced there is dropped here too. Without a
+   * shared store (doctor), this process alone decides.
+   */
+  async #stillShared(grantId: string, item: SourcedSecret, value: string): Promise<boolean> {
+    const shared = this.#o.shared;
+    if (shared === undefined) return true;
+    let saved: SharedValue | undefined;
+    try {
+      saved = await shared.current(SharedValues.idOf(sourcedKey(item)));
+    } catch (err) {
+      throw unavailable(grantId, item, `the store cannot be read to check the value was not refused (${reasonOf(err)})`);
+    }
+    if (saved?.value === value) return true;
+    const entry = this.#entries.get(sourcedKey(item));
+    if (entry?.value === value) this.#drop(entry);
+    return false;
   }
 
   /** Whether a fetch of this item is cached now (for listings): when it was last fetched, or undefined. */
@@ -155,6 +213,16 @@ export class SourceSecrets {
     const id = SharedValues.idOf(sourcedKey(item));
     const fresh = (saved: SharedValue | undefined): saved is SharedValue =>
       saved !== undefined && saved.key === entry.key && this.#now() < saved.fetched_at + source.ttl && !isRejected?.(saved.value);
+    // Only a value the store holds is sent (#stillShared): one it cannot keep is a failed fetch.
+    const kept = async (value: string): Promise<{ value: string; fetchedAt: number }> => {
+      const fetchedAt = this.#now();
+      try {
+        await shared!.write(id, { key: entry.key, value, fetched_at: fetchedAt });
+      } catch (err) {
+        throw new SourceFailure(`the value fetched cannot be kept in the store, where every process checks it was not refused (${reasonOf(err)})`);
+      }
+      return { value, fetchedAt };
+    };
     const run = async (): Promise<{ value: string; fetchedAt: number }> => {
       if (shared === undefined) return { value: await fromReader(), fetchedAt: this.#now() };
       const known = shared.peek(id);
@@ -165,17 +233,13 @@ export class SourceSecrets {
           const saved = await shared.read(id);
           if (fresh(saved)) return { value: saved.value, fetchedAt: saved.fetched_at };
           asked = true;
-          const value = await fromReader();
-          const fetchedAt = this.#now();
-          // A store that cannot be written (a database down) costs the other processes a fetch, not this request.
-          await shared.write(id, { key: entry.key, value, fetched_at: fetchedAt }).catch(() => undefined);
-          return { value, fetchedAt };
+          return kept(await fromReader());
         });
       } catch (err) {
-        // The source's own failure is the answer; the store's (its lock, its read: a database down)
-        // costs the sharing, not the request: this process asks the source alone.
+        // The source's own failure is the answer; the store's lock or read failing costs the
+        // sharing, not the request: this process asks the source alone (and keeps the value there).
         if (asked || err instanceof SourceFailure) throw err;
-        return { value: await fromReader(), fetchedAt: this.#now() };
+        return kept(await fromReader());
       }
     };
     const settled = run().then(
@@ -231,6 +295,11 @@ export class SourceSecrets {
     entry.value = undefined;
     throw unavailable(grantId, item, reason);
   }
+}
+
+/** A store's error in one line (its code and message name the store, never a value). */
+function reasonOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200);
 }
 
 /** 502 secret_unavailable: which source and item, and why, never a value. */

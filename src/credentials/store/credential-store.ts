@@ -15,6 +15,13 @@ export interface CredentialStore {
   entries<T>(prefix: string): Array<[string, T]>;
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R>;
   watch(onChange: () => void, intervalMs?: number, onError?: (err: Error) => void): void;
+  /**
+   * Memory brought up to the store as it is now, without its write lock: one cheap look (the file's
+   * stamp, the database's generation) and a re-read only when another process wrote since. For a
+   * check that must see every write made before it was asked (a value an upstream refused: see
+   * sources/shared-values.ts). Throws when the store cannot be read; memory keeps what it had.
+   */
+  catchUp(): Promise<void>;
   /** Stops watching; reads and writes still work. */
   close(): void;
   /** Releases what the store holds open (database connections); the file store holds nothing. */

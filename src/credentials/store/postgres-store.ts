@@ -278,6 +278,24 @@ export class PostgresStore extends StoreReads {
     }
   }
 
+  /** One query (the generation); every row re-read only when another replica wrote since. Throws store_unavailable. */
+  async catchUp(): Promise<void> {
+    try {
+      const { rows } = await this.#pool.query<{ generation: string }>('SELECT generation::text AS generation FROM keyway_store_generation');
+      if (rows[0]?.generation === this.#dbGeneration && !this.lastReadError) return;
+      await this.#queue.run(async () => {
+        const client = await this.#pool.connect();
+        try {
+          await this.#reloadWith(client);
+        } finally {
+          client.release();
+        }
+      });
+    } catch (err) {
+      throw err instanceof KeywayError ? err : unavailable(this.path, err);
+    }
+  }
+
   async #checkGeneration(): Promise<void> {
     try {
       const { rows } = await this.#pool.query<{ generation: string }>('SELECT generation FROM keyway_store_generation');

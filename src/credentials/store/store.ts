@@ -200,6 +200,18 @@ export class Store extends StoreReads implements CredentialStore {
     this.#onError = undefined;
   }
 
+  /** One stat; the file re-read only when it is not the one in memory. A file that cannot be read throws (the watch only reports). */
+  async catchUp(): Promise<void> {
+    if (this.#deferred) return; // never written: nothing to catch up with
+    if (this.lastReadError === undefined && (await statStamp(this.path)) === this.#stamp) return;
+    await this.#queue.run(async () => {
+      const snap = await readSnapshot(this.path).catch((err: unknown) => {
+        throw isEnoent(err) ? missing(this.path) : err;
+      });
+      if (snap.stamp !== this.#stamp || this.lastReadError !== undefined) this.#adopt(snap, await this.#decodeFollowingKey(snap));
+    });
+  }
+
   async #poll(): Promise<void> {
     if (this.#polling) return;
     this.#polling = true;
