@@ -69,19 +69,36 @@ function card(grant, reload) {
         'danger',
       ),
     );
-  buttons.append(
-    button(
-      'Delete',
-      `Delete ${grant.id}`,
-      async () => {
-        if (!confirm(`Delete ${grant.id} and its stored secret? This cannot be undone.`)) throw cancelled();
-        await api('DELETE', `/api/grants/${encodeURIComponent(grant.id)}`);
-        await reload();
-      },
-      `Deleted ${grant.id}.`,
-      'danger',
-    ),
-  );
+  // Only the store's grants can be deleted here; one from the config is removed there (the API
+  // refuses with 409). A capture grant of the config can still forget the logins captured for it.
+  if (grant.source === 'store')
+    buttons.append(
+      button(
+        'Delete',
+        `Delete ${grant.id}`,
+        async () => {
+          if (!confirm(`Delete ${grant.id} and its stored secret? This cannot be undone.`)) throw cancelled();
+          await api('DELETE', `/api/grants/${encodeURIComponent(grant.id)}`);
+          await reload();
+        },
+        `Deleted ${grant.id}.`,
+        'danger',
+      ),
+    );
+  else if (grant.type === 'login_capture')
+    buttons.append(
+      button(
+        'Forget logins',
+        `Forget the logins captured for ${grant.id}`,
+        async () => {
+          if (!confirm(`Forget every login captured for ${grant.id}? Its agents log in again.`)) throw cancelled();
+          await api('DELETE', `/api/grants/${encodeURIComponent(grant.id)}`);
+          await reload();
+        },
+        `Forgot the logins captured for ${grant.id}.`,
+        'danger',
+      ),
+    );
   return h(
     'article',
     { class: `card grant status-${statusClass(status)}`, 'aria-labelledby': headingId, 'data-grant': grant.id },
@@ -116,9 +133,12 @@ function card(grant, reload) {
       : h(
           'p',
           { class: 'help muted' },
-          grant.secret_from?.startsWith('cmd: ')
-            ? `Its secret is printed by the command ${grant.secret_from.slice(5)}, named in the config (grants.${grant.id}.secret).`
-            : `Its secret comes from the config (grants.${grant.id}.secret).`,
+          grant.type === 'login_capture'
+            ? ''
+            : grant.secret_from?.startsWith('cmd: ')
+              ? `Its secret is printed by the command ${grant.secret_from.slice(5)}, named in the config (grants.${grant.id}.secret). `
+              : `Its secret comes from the config (grants.${grant.id}.secret). `,
+          `It is defined in the config (grants.${grant.id}): remove it there to delete it.`,
         ),
     buttons,
   );
