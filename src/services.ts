@@ -1,11 +1,15 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Config } from './config/index.ts';
 import type { LoadConfigOptions } from './config/load.ts';
 import { KeywayError } from './errors/index.ts';
 import { readSecretRef } from './config/secret-ref.ts';
-import { type CredentialStore, findMasterKey, loadMasterKey, MASTER_KEY_BYTES, PostgresStore, Store } from './credentials/store/index.ts';
+import { type CredentialStore, describeDatabase, findMasterKey, loadMasterKey, MASTER_KEY_BYTES, PostgresStore, Store } from './credentials/store/index.ts';
+import { createStoreIfMissing } from './credentials/store/store.ts';
+import { withStoreLock } from './credentials/store/lock.ts';
 import { keywayPaths, type KeywayPaths } from './paths.ts';
+import { historyEvidence, keyMissing, storeMissing } from './home-history.ts';
 import { type CheckpointKey, checkpointKeyFromSeed, checkpointSeedFrom } from './audit/checkpoints/index.ts';
 import { AUDIT_KEYS_RECORD, pendingKey, promotePending } from './credentials/store/key-rotation.ts';
 import { databaseMasterKey, existingDatabaseKey, keyInDatabase } from './credentials/store/postgres-key.ts';
@@ -24,6 +28,8 @@ export interface Services {
   auditHeadKey: Buffer;
   /** The Ed25519 key that signs audit checkpoints: derived from the master key, or as a rotation pinned it. */
   checkpointKey: CheckpointKey;
+  /** Set when `--fresh-store` made a new store over a home with history: what said it had one (for the audit line). */
+  freshOverHistory?: string[];
 }
 
 export interface OpenServicesOptions {
@@ -38,6 +44,11 @@ export interface OpenServicesOptions {
    * both at start.
    */
   createOnFirstWrite?: boolean;
+  /**
+   * `keyway start --fresh-store`: a missing store may be made anew even though the home has history
+   * (home-history.ts). Never replaces a store that exists.
+   */
+  freshStore?: boolean;
 }
 
 export async function openServices(options: OpenServicesOptions): Promise<Services> {
@@ -59,14 +70,53 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
       const store = await PostgresStore.open(url, key, { ...options, reloadKey });
       return withAuditKeys({ config, paths, store, masterKey: key });
     }
-    const { key } = await loadMasterKey({ dataDir: paths.dataDir, env, wrap });
+    // A database that already holds a store needs the key it was sealed with: a new key file
+    // written here would only be refused by it, and leave the home changed by a failed start.
+    const found = await findMasterKey({ dataDir: paths.dataDir, env, wrap });
+    if (found === undefined && (await PostgresStore.holdsStore(url))) throw keyMissing(describeDatabase(url), paths);
+    const { key } = found ?? (await loadMasterKey({ dataDir: paths.dataDir, env, wrap }));
     const store = await PostgresStore.open(url, key, options);
     return withAuditKeys({ config, paths, store, masterKey: key });
   }
+  const fresh = options.freshStore === true;
+  const freshOverHistory = await checkHistory(paths, env, wrap, fresh);
   if (options.createOnFirstWrite) return openLazily(config, paths, env);
+  // The key is made with the store, under the store's lock, so another first start never sees one
+  // without the other (which would read as history).
+  await createStoreIfMissing(paths.store, async () => {
+    await refuseFreshOverHistory(paths, fresh);
+    return (await loadMasterKey({ dataDir: paths.dataDir, env, wrap })).key;
+  });
   const { key } = await loadMasterKey({ dataDir: paths.dataDir, env, wrap });
   const opened = await openFileStore(paths, key, wrap, env);
-  return withAuditKeys({ config, paths, store: opened.store, masterKey: opened.key });
+  return withAuditKeys({ config, paths, store: opened.store, masterKey: opened.key, ...(freshOverHistory ? { freshOverHistory } : {}) });
+}
+
+/**
+ * Never fresh over history, checked before anything is made: a store file missing while the home's
+ * audit log, head or key file say it existed stops here (unless `--fresh-store` says so, when the
+ * evidence is returned for the start's audit line), and so does a store whose key is nowhere.
+ */
+async function checkHistory(paths: KeywayPaths, env: NodeJS.ProcessEnv, wrap: Config['store']['key'], fresh: boolean): Promise<string[] | undefined> {
+  if (existsSync(paths.store)) {
+    if ((await findMasterKey({ dataDir: paths.dataDir, env, wrap })) === undefined) throw keyMissing(paths.store, paths);
+    return undefined;
+  }
+  const evidence = await historyEvidence(paths);
+  if (evidence.length === 0) return undefined;
+  if (fresh) return evidence;
+  // Another first start may be between its key and its store, which it makes under the store's
+  // lock: look again under that lock before calling it history.
+  if (existsSync(dirname(paths.store))) await withStoreLock(paths.store, () => refuseFreshOverHistory(paths, false));
+  else throw storeMissing(paths, evidence);
+  return undefined;
+}
+
+/** Under the store's lock, with the store file still missing: refuse when the home has history. */
+async function refuseFreshOverHistory(paths: KeywayPaths, fresh: boolean): Promise<void> {
+  if (fresh || existsSync(paths.store)) return;
+  const evidence = await historyEvidence(paths);
+  if (evidence.length > 0) throw storeMissing(paths, evidence);
 }
 
 /**
@@ -101,18 +151,20 @@ function withAuditKeys(parts: Omit<Services, 'auditHeadKey' | 'checkpointKey'>):
 }
 
 async function openLazily(config: Config, paths: KeywayPaths, env: NodeJS.ProcessEnv): Promise<Services> {
+  // The store is looked for before the key: a first write elsewhere makes the key, then the store,
+  // so a store seen first has its key by the time we look (the other order reads a race as loss).
+  const storeSeen = existsSync(paths.store);
   const found = await findMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key });
-  if (found === undefined && existsSync(paths.store)) {
-    // Generating a key now would only make a second key that cannot open this store.
-    throw new KeywayError(
-      'master_key_invalid',
-      `the store ${paths.store} exists but its master key does not: ${paths.dataDir}/master.key is missing and neither KEYWAY_MASTER_KEY nor KEYWAY_MASTER_KEY_FILE is set`,
-    );
-  }
+  // Generating a key now would only make a second key that cannot open this store.
+  if (found === undefined && storeSeen) throw keyMissing(paths.store, paths);
   // No key yet: a stand-in seals the empty in-memory store; the first write settles the real one
   // (generating data/master.key, or reading the one another process made meanwhile).
   let key = found?.key ?? randomBytes(MASTER_KEY_BYTES);
-  const settleKey = async () => (key = (await loadMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })).key);
+  // Under the store's lock when it makes the store: the home is looked at once more there.
+  const settleKey = async () => {
+    await refuseFreshOverHistory(paths, false);
+    return (key = (await loadMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })).key);
+  };
   let store: Store;
   if (found) {
     // The key may be a pending one a rotation left (openFileStore promotes it).

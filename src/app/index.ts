@@ -1,7 +1,9 @@
 // The composition root: builds every part once from the config (parts.ts), gives the proxy its
 // runtime (proxy-runtime.ts) and the admin API its dependencies (admin-deps.ts), listens, and
 // hands back the running handle (running.ts). A reload is live-config.ts's.
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import { hostname, userInfo } from 'node:os';
 import { createAppLogger } from '../audit/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { secretVariables } from '../config/index.ts';
@@ -31,12 +33,18 @@ export type { RunningKeyway } from './running.ts';
  * proxy, which runs for days, has a child do it: Node would keep the system roots it read).
  */
 export async function initialise(
-  options: Pick<StartOptions, 'home' | 'configFile' | 'env' | 'worker'>,
+  options: Pick<StartOptions, 'home' | 'configFile' | 'env' | 'worker' | 'freshStore'>,
   writeBundle?: BundleWriter,
 ): Promise<{ services: Services; ca: CertificateAuthority }> {
   const worker = options.worker;
   const loadConfig = worker === undefined ? loadConfigIsolated : () => worker.config();
-  const services = await openServices({ home: options.home, configFile: options.configFile, env: options.env, loadConfig });
+  const services = await openServices({
+    home: options.home,
+    configFile: options.configFile,
+    env: options.env,
+    loadConfig,
+    freshStore: options.freshStore === true && worker === undefined,
+  });
   const ca = await loadOrCreateCa(services.paths.certsDir, writeBundle);
   return { services, ca };
 }
@@ -56,12 +64,50 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   closers.add('store', () => (store.end ? store.end() : store.close()));
   try {
     const parts = await buildParts({ options, env, logger, services, ca, startedAt }, closers);
+    if (services.freshOverHistory) await auditFreshStore(parts, services.freshOverHistory);
     const workers = options.workers === true && options.worker === undefined ? workerCount(services.config.proxy.workers) : 1;
     if (workers > 1) return await startPrimary(parts, closers, workers);
     return runningKeyway(parts, await listen(parts, closers), closers);
   } catch (err) {
     await closers.closeAll();
     throw err;
+  }
+}
+
+/**
+ * `--fresh-store` made a new store over a home with history: said in the log and in the audit chain
+ * (decision admin, action store.fresh), naming what showed the history, before any request is served.
+ */
+async function auditFreshStore(parts: Parts, evidence: readonly string[]): Promise<void> {
+  const message = `a new empty store was made by --fresh-store although this home was used before (${evidence.join(', ')})`;
+  parts.logger.warn({ evidence }, message);
+  await parts.audit.write({
+    ts: new Date().toISOString(),
+    id: randomUUID(),
+    agent: null,
+    grant: null,
+    decision: 'admin',
+    code: null,
+    method: null,
+    host: hostname(),
+    port: 0,
+    path: null,
+    status: null,
+    duration_ms: 0,
+    refreshed: false,
+    client: 'cli',
+    action: 'store.fresh',
+    actor: startedBy(),
+    message,
+  });
+}
+
+/** Who ran this start: the OS user at this host (the CLI's actor, without KEYWAY_ACTOR: a start is not a wrapper's). */
+function startedBy(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}@${hostname()}`;
   }
 }
 

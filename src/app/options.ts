@@ -7,6 +7,11 @@ import type { RateCounter } from '../policy/rate-limits.ts';
 export interface StartOptions {
   home: string;
   configFile?: string | undefined;
+  /**
+   * `keyway start --fresh-store`: make a new empty store although the home has history (its store
+   * file is missing while its audit log, head or key say it existed). Audited; never replaces a store.
+   */
+  freshStore?: boolean | undefined;
   /** Overrides proxy.listen (keyway start --listen). */
   listen?: ListenAddress | undefined;
   /** Overrides admin.listen; tests pass port 0. */

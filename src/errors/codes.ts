@@ -88,6 +88,10 @@ export const ERROR_CODES = {
   store_wrong_key: { kind: 'command', status: null, audit: null, adminStatus: 500 },
   store_corrupt: { kind: 'command', status: null, audit: null, adminStatus: 500 },
   store_locked: { kind: 'command', status: null, audit: null, adminStatus: 503 },
+  // Never fresh over history: the store file is gone while the home's audit log, head or key file
+  // say it existed; or the master key is gone beside a store. Nothing is written (home-history.ts).
+  store_missing: { kind: 'command', status: null, audit: null, adminStatus: 500 },
+  key_missing: { kind: 'command', status: null, audit: null, adminStatus: 500 },
   // store.backend postgres: the database cannot be reached or refused us (not the key: store_wrong_key).
   // adminStatus 400 here and on the next four: what the admin API has always answered them with.
   store_unavailable: { kind: 'command', status: null, audit: null, adminStatus: 400 },

@@ -44,6 +44,8 @@ interface ChildOptions {
   adminPort?: number;
   /** A command that runs keyway's command line (appended to it) in a changed setting: `unshare …`. */
   wrap?: string[];
+  /** More options for `keyway start` (`--fresh-store`). */
+  startArgs?: string[];
 }
 
 async function startOnce(options: ChildOptions, port: number): Promise<ChildProxy> {
@@ -57,6 +59,7 @@ async function startOnce(options: ChildOptions, port: number): Promise<ChildProx
     `${options.listenHost ?? '127.0.0.1'}:${port}`,
     '--admin-listen',
     `127.0.0.1:${options.adminPort ?? 0}`,
+    ...(options.startArgs ?? []),
   ];
   const [file, ...args] = [...(options.wrap ?? []), ...keyway] as [string, ...string[]];
   const child = spawn(file, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -19,6 +19,7 @@ const LAYERS: Record<string, number> = {
   errors: 0,
   'deep-freeze.ts': 0,
   'version.ts': 0,
+  'edit-distance.ts': 0, // "did you mean": the command line's guesses and the config's measure alike
   files: 0,
   net: 0,
   process: 0, // one-shot child processes for work whose memory must not stay in the proxy
@@ -36,6 +37,8 @@ const LAYERS: Record<string, number> = {
   // Identity tokens (config identities:): issuers' keys fetched, tokens checked and mapped to agents.
   identity: 3.6,
   'services.ts': 4,
+  // What on disk says a home was used before (services.ts refuses to start fresh over it).
+  'home-history.ts': 3.9,
   'counting-audit.ts': 4,
   // Decisions exported over OTLP: reads audit's types, fed where a line is committed.
   telemetry: 4.1,

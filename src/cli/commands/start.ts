@@ -13,7 +13,7 @@ type LogFormat = (typeof LOG_FORMATS)[number];
 export const start: Command = {
   name: 'start',
   usage: `keyway start [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--home DIR]
-             [--log-format json|pretty]
+             [--log-format json|pretty] [--fresh-store]
 
 Runs the proxy (default 127.0.0.1:8787) and the admin API (default 127.0.0.1:8788). On first start
 it makes the CA (certs/), the master key and store (data/) and the audit log (logs/) in the home
@@ -28,10 +28,21 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: keyway stops accepting, lets requests in f
 to proxy.drain_timeout (default 10s), closes every connection and exits 0. A second signal exits at
 once, with status 130 (SIGINT) or 143 (SIGTERM).
 
+keyway never starts fresh over a home that was used before: if data/store.json is missing while the
+audit log, its head or data/master.key say it existed, or the master key is missing beside a store,
+start stops with store_missing or key_missing (exit 1), says how to restore, and writes nothing.
+--fresh-store makes a new empty store there on purpose (audited as store.fresh); it never replaces
+a store that exists.
+
 If a port is taken (or anything else fails), start closes what it opened, writes nothing to
 data/proxy.json and exits 1 with one line naming the port (and the keyway process already there).`,
   async run(argv, io) {
-    const args = parse(argv, { listen: { type: 'string' }, 'admin-listen': { type: 'string' }, 'log-format': { type: 'string' } });
+    const args = parse(argv, {
+      listen: { type: 'string' },
+      'admin-listen': { type: 'string' },
+      'log-format': { type: 'string' },
+      'fresh-store': { type: 'boolean' },
+    });
     const format = logFormat(args.string('log-format'), io);
     const listenText = args.string('listen');
     const listen = listenText === undefined ? undefined : parseListen(listenText);
@@ -45,6 +56,7 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
     const running = await startKeyway({
       home: resolveHome(args.string('home'), io.env),
       configFile: args.string('config'),
+      freshStore: args.flag('fresh-store'),
       listen,
       adminListen,
       env: io.env,

@@ -129,6 +129,27 @@ export class PostgresStore extends StoreReads {
     return store;
   }
 
+  /**
+   * Whether the database already holds a store (its check record), read without changing anything:
+   * a start with no key must not make one for a store another key sealed.
+   */
+  static async holdsStore(url: string): Promise<boolean> {
+    const { Client } = await loadPg();
+    const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'keyway' });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ present: boolean }>("SELECT to_regclass('keyway_records') IS NOT NULL AS present");
+      if (rows[0]?.present !== true) return false;
+      const found = await client.query('SELECT 1 FROM keyway_records WHERE id = $1', [CHECK_ID]);
+      return (found.rowCount ?? 0) > 0;
+    } catch (err) {
+      throw err instanceof KeywayError ? err : unavailable(describeDatabase(url), err);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   /** Brings the schema up to date, nothing more (`keyway store migrate`); the master key is not needed. */
   static async migrate(url: string): Promise<{ applied: number[]; version: number }> {
     const { Client } = await loadPg();

@@ -78,14 +78,18 @@ export interface OpenStoreOptions {
 /**
  * Makes an empty store under the lock and only if still absent, so two first starts cannot both make
  * one (each with its own check record) and a store made meanwhile is never replaced by an empty one.
+ * `keyOf` runs under the lock, only when the store is still missing: it may check the home (a first
+ * start must not make a store over history) and make the master key, so that the key and the store
+ * appear together to anyone who looks under the same lock. True when this call made the store.
  */
-async function createIfMissing(path: string, key: Buffer): Promise<void> {
+export async function createStoreIfMissing(path: string, keyOf: () => Promise<Buffer>): Promise<boolean> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await withStoreLock(path, async (lock) => {
-    if ((await statStamp(path)) !== MISSING) return;
-    const text = serializeStore(emptyStore(key));
+  return withStoreLock(path, async (lock) => {
+    if ((await statStamp(path)) !== MISSING) return false;
+    const text = serializeStore(emptyStore(await keyOf()));
     lock.assertHeld();
     await replaceFileDurably(path, text, 0o600);
+    return true;
   });
 }
 
@@ -128,7 +132,7 @@ export class Store extends StoreReads implements CredentialStore {
       return store;
     }
     if (snap === undefined) {
-      await createIfMissing(abs, key);
+      await createStoreIfMissing(abs, async () => key);
       snap = await readSnapshot(abs);
     }
     const state = readStoreText(abs, key, snap.text);
@@ -168,13 +172,17 @@ export class Store extends StoreReads implements CredentialStore {
 
   /** The first write to a store opened with createOnFirstWrite: settle the key, then make the file. */
   async #createDeferred(deferred: NonNullable<OpenStoreOptions['createOnFirstWrite']>): Promise<void> {
-    const key = deferred.settleKey ? await deferred.settleKey() : this.#key;
+    const settle = async () => (deferred.settleKey ? await deferred.settleKey() : this.#key);
+    // The key is settled under the store's lock when this makes the store (key and store appear
+    // together); a store another process made meanwhile has its key already.
+    const settled: { key?: Buffer } = {};
+    const made = await createStoreIfMissing(this.path, async () => (settled.key = await settle()));
+    const key = made && settled.key !== undefined ? settled.key : await settle();
     if (!key.equals(this.#key)) {
       // Still empty (nothing was ever written): the same empty store, sealed with the real key.
       this.#key = key;
       this.view = new RecordsView(emptyStore(key));
     }
-    await createIfMissing(this.path, key);
     this.#deferred = undefined;
   }
 
