@@ -163,7 +163,8 @@ async function openLazily(config: Config, paths: KeywayPaths, env: NodeJS.Proces
   // Under the store's lock when it makes the store: the home is looked at once more there.
   const settleKey = async () => {
     await refuseFreshOverHistory(paths, false);
-    return (key = (await loadMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })).key);
+    key = (await loadMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key })).key;
+    return key;
   };
   let store: Store;
   if (found) {
