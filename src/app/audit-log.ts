@@ -5,6 +5,7 @@ import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, SHARED_LOCK_
 import type { AuditEvent } from '../audit/record.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
+import { writeOwedKeyLines } from './owed-key-lines.ts';
 
 /**
  * The audit writer audit.sink names, behind the refusal budget: refusals past their budgets are
@@ -43,8 +44,27 @@ export interface OpenAuditLogOptions {
   lockGapMs?: number | undefined;
 }
 
-/** The hash-chained file (default), or a chain in the store's database. */
+/**
+ * The audit log, with the lines key changes left owed written first (owed-key-lines.ts: a rotation
+ * finished at the last open, a key command killed before its line). A keyway that cannot write them
+ * says so and starts (they stay owed); a command fails as for any line it cannot write.
+ */
 export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, options: OpenAuditLogOptions = {}): Promise<AuditLog> {
+  const log = await openLog(services, env, options);
+  try {
+    await writeOwedKeyLines(log, services.paths.dataDir);
+  } catch (err) {
+    if (options.logger === undefined) {
+      await log.close().catch(() => undefined);
+      throw err;
+    }
+    options.logger.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'an audit line a key change owes could not be written; the next start tries again');
+  }
+  return log;
+}
+
+/** The hash-chained file (default), or a chain in the store's database. */
+async function openLog(services: Services, env: NodeJS.ProcessEnv, options: OpenAuditLogOptions): Promise<AuditLog> {
   const { config, paths } = services;
   const { logger, onBatch } = options;
   const replica = config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined);

@@ -62,7 +62,8 @@ export async function replaceFileDurably(path: string, data: string, mode: numbe
   await syncDir(dirname(path));
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** An fsync of a directory, so a rename, link or unlink in it survives a power cut. */
+export async function syncDir(dir: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(dir, 'r');

@@ -18,10 +18,15 @@
 //   a lost lock forgets the cached chain head.
 // - token refresh (credentials/providers/refresh-lock.ts): stale 10 s, waits the token timeout
 //   plus 5 s, since the holder keeps it across one call to the token endpoint.
+// - master key (credentials/store/lock.ts withKeyLock, held across a whole rotation): stale 30 s,
+//   waits 2 s, and records its holder (lock-holder.ts), so a lock whose holder on this host was
+//   killed is taken over at once; a holder on another host sharing the folder still goes stale.
 // Before, the three had their own policies (store: backoff 20-250 ms; refresh: 25-75 ms polls;
 // audit: 1-8 ms polls); only the audit's was needed for fairness, and it serves the others too.
 
+import { rm, stat } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
+import { holderGone, holderPath, parseHolder, readHolderText, writeHolder } from './lock-holder.ts';
 
 export interface FileLockOptions {
   /** A holder that has not refreshed its lock for this long is presumed dead (proper-lockfile's minimum is 2 s). */
@@ -30,6 +35,11 @@ export interface FileLockOptions {
   waitMs: number;
   /** The lock was lost while held (this process stalled past staleMs and another took it over). */
   onCompromised?: ((err: Error) => void) | undefined;
+  /**
+   * Record who holds it (lock-holder.ts), and take over at once a lock whose holder on this host is
+   * gone (killed), instead of after staleMs. For locks held long (the key lock, across a rotation).
+   */
+  recordHolder?: boolean | undefined;
 }
 
 /** Gives the lock back; never throws (a lock already lost has nothing left to give back). */
@@ -41,6 +51,7 @@ const GROWTH = 1.1;
 
 export async function acquireFileLock(path: string, options: FileLockOptions): Promise<ReleaseFileLock> {
   const started = Date.now();
+  const lockDir = `${path}.lock`;
   for (let attempt = 0; ; attempt++) {
     try {
       const release = await lockfile.lock(path, {
@@ -51,11 +62,62 @@ export async function acquireFileLock(path: string, options: FileLockOptions): P
         // The default throws from a timer and kills the process.
         onCompromised: options.onCompromised ?? (() => undefined),
       });
-      return () => release().catch(() => undefined);
+      if (!options.recordHolder) return () => release().catch(() => undefined);
+      try {
+        await writeHolder(lockDir);
+      } catch (err) {
+        await release().catch(() => undefined);
+        throw err;
+      }
+      // The holder file goes first: proper-lockfile removes only an empty directory.
+      return async () => {
+        await rm(holderPath(lockDir), { force: true }).catch(() => undefined);
+        await release().catch(() => undefined);
+      };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() - started >= options.waitMs) throw err;
+      let code = (err as NodeJS.ErrnoException).code;
+      if (options.recordHolder && (code === 'ELOCKED' || code === 'ENOTEMPTY')) {
+        // ENOTEMPTY: proper-lockfile found it stale and could not remove it (its holder file is in it).
+        if (await takeOverDeadLock(path, lockDir, options.staleMs)) continue;
+        code = 'ELOCKED';
+        if (Date.now() - started >= options.waitMs) throw Object.assign(new Error('Lock file is already being held'), { code, file: path });
+      }
+      if (code !== 'ELOCKED' || Date.now() - started >= options.waitMs) throw err;
       const pause = Math.min(LAST_PAUSE_MS, FIRST_PAUSE_MS * GROWTH ** attempt) * (1 + Math.random());
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+}
+
+/**
+ * Removes a lock whose recorded holder is gone, or that went stale: true when it was removed (try
+ * again at once). Done under a mutex of its own (`<path>.takeover`), and only if the holder file
+ * is still the one judged: two waiters never both remove a lock, nor one remove a lock another just
+ * made.
+ */
+async function takeOverDeadLock(path: string, lockDir: string, staleMs: number): Promise<boolean> {
+  const judged = await readHolderText(lockDir);
+  const dead = async () => {
+    const holder = parseHolder(judged);
+    if (holder !== undefined && holderGone(holder)) return true;
+    const since = await stat(lockDir).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => -1,
+    );
+    return since > staleMs;
+  };
+  if (!(await dead())) return false;
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(`${path}.takeover`, { stale: 2_000, retries: 0, realpath: false, onCompromised: () => undefined });
+  } catch {
+    return false; // another waiter is taking it over: wait as usual
+  }
+  try {
+    if ((await readHolderText(lockDir)) !== judged || !(await dead())) return false;
+    await rm(lockDir, { recursive: true, force: true });
+    return true;
+  } finally {
+    await release().catch(() => undefined);
   }
 }

@@ -3,24 +3,27 @@
 // have --plan. No key is ever printed: a fingerprint (HKDF of the key, its own label) tells keys apart.
 import { randomBytes, hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.ts';
 import type { KmsKeyConfig } from '../../config/secret-sources.ts';
 import { AUDIT_KEYS_RECORD, dropPending, pendingPaths, promotePending } from '../../credentials/store/key-rotation.ts';
 import { kmsLabel, kmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from '../../credentials/store/key-wrap.ts';
 import { findMasterKey, MASTER_KEY_FILENAME } from '../../credentials/store/master-key.ts';
+import { withKeyLock } from '../../credentials/store/lock.ts';
+import { removePlainCopy } from '../../credentials/store/rewrap-finish.ts';
 import { readDatabaseKeyRow } from '../../credentials/store/postgres-key.ts';
 import { describeDatabase } from '../../credentials/store/postgres-store.ts';
 import { readSecretRef } from '../../config/secret-ref.ts';
 import { PostgresStore, Store } from '../../credentials/store/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { replaceFileDurably } from '../../files/atomic-write.ts';
-import { acquireFileLock, type ReleaseFileLock } from '../../files/file-lock.ts';
 import { keywayPaths } from '../../paths.ts';
-import { auditKeysRecord, deriveAuditHeadKey } from '../../services.ts';
+import { auditKeysRecord, deriveAuditHeadKey, type Services } from '../../services.ts';
 import { type Args, parse } from '../args.ts';
-import { audited } from '../audit-change.ts';
+import { openAuditLog } from '../../app/audit-log.ts';
+import { audited, cliActor } from '../audit-change.ts';
 import type { Command } from '../command.ts';
 import { configFor, servicesFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
@@ -156,30 +159,66 @@ async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
     return 0;
   }
   const wrapper = await kmsWrapper(kms, io.env);
-  const { key, made } = await withKeyLock(dataDir, async () => {
+  const { key, made, noted } = await withKeyLock(dataDir, async () => {
     // Read again under the lock: a rotation that ended meanwhile changed the key.
     const current = await readWrappedKey(dataDir);
     const key = current ? await wrapper.unwrap(Buffer.from(current.ciphertext, 'base64'), current.key_id) : await readPlainKey(dataDir, plainPath);
     const made = await wrapper.wrap(key);
     // Checked before anything is replaced: the new ciphertext opens to the same key.
-    if (!(await wrapper.unwrap(made.ciphertext, made.keyId)).equals(key))
-      throw new KeywayError('master_key_invalid', 'the KMS did not give back the key it wrapped; nothing changed');
+    const unwrapped = await wrapper.unwrap(made.ciphertext, made.keyId);
+    if (!unwrapped.equals(key)) throw new KeywayError('master_key_invalid', 'the KMS did not give back the key it wrapped; nothing changed');
     await replaceFileDurably(wrappedKeyPath(dataDir), wrappedKeyText(made.ciphertext, made.keyId, kms.kms), 0o600);
-    if (!current) await unlink(plainPath);
-    return { key, made };
+    // The plain file goes (its key.rewrap line noted as owed first), proven the key the new file unwraps
+    // to. A plain file beside a wrapped key is a rewrap cut short, so it goes the same way.
+    const plainLeft = !current || existsSync(plainPath);
+    if (plainLeft) {
+      const leftover = {
+        plainPath,
+        plainKey: current ? await readPlainKey(dataDir, plainPath, true) : key,
+        key: unwrapped,
+        wrappedPath: wrappedKeyPath(dataDir),
+      };
+      await removePlainCopy(dataDir, { ...leftover, ciphertext: made.ciphertext.toString('base64') }, { actor: cliActor(io.env) });
+    }
+    return { key, made, noted: plainLeft };
   });
   const services = await servicesFor(args, io);
-  await audited(services, io, { action: 'key.rewrap', changed: ['store.key'] }, async () => undefined);
+  // With a plain file removed, the line was noted as owed; else it is written as for any change.
+  if (noted) await writeOwedLines(services, io);
+  else await audited(services, io, { action: 'key.rewrap', changed: ['store.key'] }, async () => undefined);
   if (args.json) printJson(io, { rewrapped: true, from, to: made.keyId, fingerprint: keyFingerprint(key) });
   else io.out(`the master key is wrapped by ${kmsLabel(kms.kms, made.keyId)} (${wrappedKeyPath(dataDir)})${wrapped ? '' : `; ${plainPath} removed`}`);
   return 0;
 }
 
-/** data/master.key as it is (no KMS asked, nothing generated). */
-async function readPlainKey(dataDir: string, path: string): Promise<Buffer> {
+/**
+ * data/master.key as it is (no KMS asked, nothing generated). `besideWrapped`: read past the wrapped
+ * key (a rewrap cut short); undefined when the file holds no key.
+ */
+async function readPlainKey(dataDir: string, path: string): Promise<Buffer>;
+async function readPlainKey(dataDir: string, path: string, besideWrapped: true): Promise<Buffer | undefined>;
+async function readPlainKey(dataDir: string, path: string, besideWrapped = false): Promise<Buffer | undefined> {
+  if (besideWrapped) return (await findMasterKey({ dataDir, env: { KEYWAY_MASTER_KEY_FILE: path } }).catch(() => undefined))?.key;
   const found = await findMasterKey({ dataDir, env: {} });
   if (found === undefined) throw usageError(`key: ${path} cannot be read`);
   return found.key;
+}
+
+/**
+ * Writes the audit lines this command noted as owed (owed-key-lines.ts): opening the audit log
+ * writes them. Fails as audited() does when a line cannot be written; the note stays for the next
+ * keyway start or command.
+ */
+async function writeOwedLines(services: Services, io: CommandIO): Promise<void> {
+  try {
+    await (await openAuditLog(services, io.env, { tableChain: `cli@${hostname()}` })).close();
+  } catch (err) {
+    const why = err instanceof KeywayError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'an unexpected error');
+    throw new KeywayError(
+      'audit_invalid',
+      `the audit line of this change could not be written (${why}); the change itself is made, and the next keyway start or command writes its line`,
+    );
+  }
 }
 
 async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
@@ -230,11 +269,12 @@ async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
       if (await opensWith(store.path, oldKey)) await dropPending(dataDir);
       throw err;
     }
-    await promotePending(dataDir);
+    // Its key.rotate line is noted as owed first, so a kill from here on still leaves it written.
+    await promotePending(dataDir, { actor: cliActor(io.env) });
     return { services, oldKey, newKey: key };
   });
   const count = services.store.entries('').length;
-  await audited(services, io, { action: 'key.rotate', changed: ['master_key'] }, async () => undefined);
+  await writeOwedLines(services, io);
   if (args.json) printJson(io, { rotated: true, records: count, fingerprint: keyFingerprint(newKey), previous: keyFingerprint(oldKey) });
   else io.out(`a new master key (fingerprint ${keyFingerprint(newKey)}) seals the store's ${count} records; the audit keys are unchanged`);
   return 0;
@@ -278,26 +318,6 @@ async function rotateDatabase(args: Args, io: CommandIO, kms: KmsKeyConfig | und
       `a new master key (fingerprint ${keyFingerprint(made.key)}) seals the database's ${count} records; every replica follows; the audit keys are unchanged`,
     );
   return 0;
-}
-
-/**
- * One key change at a time on a home (rotate, rewrap): two at once could promote one's key over the
- * store the other sealed, and no key would open it. Held across every step, released on any end.
- */
-async function withKeyLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
-  const dir = join(dataDir, 'locks');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  let release: ReleaseFileLock;
-  try {
-    release = await acquireFileLock(join(dir, 'master-key'), { staleMs: 30_000, waitMs: 2_000 });
-  } catch {
-    throw usageError('key: another key rotate or rewrap is running on this home; run this one once it has ended');
-  }
-  try {
-    return await fn();
-  } finally {
-    await release();
-  }
 }
 
 /** Whether the store file still opens with `key`. */

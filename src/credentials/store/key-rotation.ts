@@ -7,13 +7,16 @@
 //   3. the store is sealed again under the new key (Store.rekey): from here the file opens only with
 //      the pending key, which every process finds (pendingOrCurrentKey: a running proxy's store
 //      follows on its next read; a start after a crash here promotes it);
-//   4. the pending key replaces the current one (a rename).
+//   4. the pending key replaces the current one (a rename), its `key.rotate` audit line noted as owed
+//      just before (owed-key-lines.ts), so the line is written even when the next open finishes it.
 import { existsSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreKeyConfig } from '../../config/secret-sources.ts';
 import { kmsWrapper, readWrappedKey, WRAPPED_KEY_FILENAME, wrappedKeyPath } from './key-wrap.ts';
 import { MASTER_KEY_FILENAME } from './master-key.ts';
+import { dropOwedNote, type Finisher, oweKeyLine } from './owed-key-lines.ts';
+import { syncDir } from '../../files/atomic-write.ts';
 
 /** The store record holding the audit keys once a rotation pinned them (services.ts reads it). */
 export const AUDIT_KEYS_RECORD = 'keyway:audit-keys';
@@ -39,11 +42,34 @@ export async function pendingKey(dataDir: string, wrap: StoreKeyConfig | undefin
   return key.length === 32 && key.toString('base64') === text ? key : undefined;
 }
 
-/** Step 4: the pending key becomes the current one. */
-export async function promotePending(dataDir: string): Promise<void> {
+/**
+ * Step 4: the pending key becomes the current one. The rotation's `key.rotate` line is noted as owed
+ * first (owed-key-lines.ts), so a crash anywhere from here on leaves it for the next audit writer;
+ * the next open that finishes a rotation cut short writes the line too. True when this call made
+ * the pending key current; false when there was none (another process promoted it first).
+ */
+export async function promotePending(dataDir: string, finisher: Finisher = 'open'): Promise<boolean> {
   const { plain, wrapped } = pendingPaths(dataDir);
-  if (existsSync(wrapped)) await rename(wrapped, wrappedKeyPath(dataDir));
-  else if (existsSync(plain)) await rename(plain, join(dataDir, MASTER_KEY_FILENAME));
+  const [from, to] = existsSync(wrapped) ? [wrapped, wrappedKeyPath(dataDir)] : [plain, join(dataDir, MASTER_KEY_FILENAME)];
+  const text = await readFile(from, 'utf8').catch(() => undefined);
+  if (text === undefined) return false;
+  const note = await oweKeyLine(
+    dataDir,
+    finisher === 'open'
+      ? { action: 'key.rotate', changed: 'master_key', message: 'a rotation cut short was finished when the store was next opened' }
+      : { action: 'key.rotate', changed: 'master_key', actor: finisher.actor },
+    text,
+  );
+  try {
+    await rename(from, to);
+  } catch (err) {
+    // Another process promoted it between the read and the rename: its note is this one (same key file).
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    await dropOwedNote(note);
+    throw err;
+  }
+  await syncDir(dataDir);
+  return true;
 }
 
 /** A rotation abandoned before step 3 (the store still opens with the current key): its pending key is dropped. */

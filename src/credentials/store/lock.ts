@@ -1,5 +1,8 @@
-// The inter-process lock around a store write (`<store>.lock`; files/file-lock.ts says how it works).
+// The inter-process lock around a store write (`<store>.lock`), and the key lock around a key change
+// (`data/locks/master-key.lock`); files/file-lock.ts says how they work.
 
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KeywayError } from '../../errors/index.ts';
 import { acquireFileLock, type ReleaseFileLock } from '../../files/file-lock.ts';
 
@@ -46,6 +49,35 @@ export async function withStoreLock<R>(path: string, fn: (lock: HeldLock) => Pro
   } finally {
     // A failed release (the lock was already lost) leaves nothing for us to undo; the lock directory,
     // if any, goes stale on its own.
+    await release();
+  }
+}
+
+// The key lock is held across a whole rotation (every record sealed again): a live holder is never
+// presumed dead before 30 s without a refresh. One whose process on this host is gone (killed) is
+// taken over at once (recordHolder); on another host sharing the folder, only the 30 s tell.
+const KEY_STALE_MS = 30_000;
+// A second key command does not queue behind a rotation: it waits a little, then says why it stops.
+const KEY_WAIT_MS = 2_000;
+
+/**
+ * One key change at a time on a home (rotate, rewrap): two at once could promote one's key over the
+ * store the other sealed, and no key would open it. Held across every step, released on any end.
+ */
+export async function withKeyLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+  const dir = join(dataDir, 'locks');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let release: ReleaseFileLock;
+  try {
+    release = await acquireFileLock(join(dir, 'master-key'), { staleMs: KEY_STALE_MS, waitMs: KEY_WAIT_MS, recordHolder: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ELOCKED') throw new KeywayError('store_locked', `key: could not lock ${dir}/master-key (${code ?? 'error'})`, { cause: err });
+    throw new KeywayError('usage', 'key: another key rotate or rewrap is running on this home; run this one once it has ended');
+  }
+  try {
+    return await fn();
+  } finally {
     await release();
   }
 }

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywayError } from '../../errors/index.ts';
 import type { StoreKeyConfig } from '../../config/secret-sources.ts';
 import { kmsLabel, kmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from './key-wrap.ts';
+import { removePlainCopy } from './rewrap-finish.ts';
 
 export const MASTER_KEY_BYTES = 32;
 export const MASTER_KEY_FILENAME = 'master.key';
@@ -158,7 +159,14 @@ export async function findMasterKey(opts: LoadMasterKeyOptions): Promise<MasterK
       );
     }
     const wrapper = await kmsWrapper(kms, env);
-    return { key: await wrapper.unwrap(Buffer.from(wrapped.ciphertext, 'base64'), wrapped.key_id), source: 'kms' };
+    const key = await wrapper.unwrap(Buffer.from(wrapped.ciphertext, 'base64'), wrapped.key_id);
+    // Both files: a rewrap killed before it removed the plain one is finished here (rewrap-finish.ts).
+    const plainPath = join(opts.dataDir, MASTER_KEY_FILENAME);
+    if (existsSync(plainPath)) {
+      const plainKey = await readKeyFile(plainPath, MASTER_KEY_FILENAME).catch(() => undefined);
+      await removePlainCopy(opts.dataDir, { plainPath, plainKey, key, ciphertext: wrapped.ciphertext, wrappedPath: wrappedKeyPath(opts.dataDir) }, 'open');
+    }
+    return { key, source: 'kms' };
   }
   const path = join(opts.dataDir, MASTER_KEY_FILENAME);
   if (kms !== undefined && existsSync(path)) {
