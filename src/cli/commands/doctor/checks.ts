@@ -13,6 +13,7 @@ import { checkAdmin, checkProxy } from './checks-proxy.ts';
 import { checkThroughProxy } from './checks-through.ts';
 import { checkCheckpointKey, checkEgressProxy, checkIdentityIssuers } from './checks-evidence.ts';
 import { checkSecretsReach } from './checks-reach.ts';
+import { checkStore } from './checks-home.ts';
 import { checkSecretSources } from './checks-sources.ts';
 import { checkSecretCommands } from './checks-commands.ts';
 import { checkShellProxy } from './checks-shell-proxy.ts';
@@ -36,6 +37,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   add(await checkBundle(bundlePath, ca.cert));
   const proxyOk = add(await checkProxy(ctx)).status === 'ok';
   add(await checkAdmin(ctx));
+  add(await checkStore(ctx));
   add(await checkShellProxy(ctx));
   for (const r of await checkIdentityIssuers(ctx)) add(r);
   for (const r of await checkSecretSources(ctx)) add(r);
