@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { didYouMean } from './did-you-mean.ts';
+import { didYouMean, unknownSubcommand } from './did-you-mean.ts';
 import { usageError } from './io.ts';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -65,15 +65,42 @@ export class Args {
   }
 }
 
+/**
+ * The words (arguments that are not options) a command takes: a count (`keyway refresh ID`: 1), or
+ * per subcommand the count after it (`{ show: 1, list: 0 }`). Default deny: a command that says
+ * nothing takes no word, and a word past what is listed is refused, never ignored.
+ */
+export type Words = number | Readonly<Record<string, number>>;
+
 /** util.parseArgs with keyway's common flags; errors become keyway's own one-line usage errors. */
-export function parse(argv: string[], options: OptionSpec = {}): Args {
+export function parse(argv: string[], options: OptionSpec = {}, words: Words = 0): Args {
   const spec = { ...COMMON_OPTIONS, ...options };
+  let parsed: Args;
   try {
     const { values, positionals } = parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
-    return new Args(values as Record<string, string | boolean | string[] | undefined>, positionals);
+    parsed = new Args(values as Record<string, string | boolean | string[] | undefined>, positionals);
   } catch (err) {
     throw usageError(argumentProblem(err, spec));
   }
+  const problem = wordProblem(parsed.positionals, words, spec);
+  if (problem !== undefined) throw usageError(problem);
+  return parsed;
+}
+
+/** What is wrong with the words given, or undefined. A missing word is the command's to say (it knows its name). */
+function wordProblem(given: readonly string[], words: Words, spec: OptionSpec): string | undefined {
+  let allowed = typeof words === 'number' ? words : 0;
+  if (typeof words !== 'number' && given.length > 0) {
+    const subcommand = given[0]!;
+    if (!Object.hasOwn(words, subcommand)) return unknownSubcommand(subcommand, Object.keys(words));
+    allowed = 1 + words[subcommand]!;
+  }
+  const stray = given[allowed];
+  if (stray === undefined) return undefined;
+  // An option written without its dashes (`status json`) is the likeliest stray word.
+  const guess = didYouMean(stray.replace(/^-+/, ''), Object.keys(spec), (name) => `--${name}`).replace(/^: /, '; ');
+  const after = given.slice(0, allowed).join(' ');
+  return `unexpected word "${stray}"${after ? ` after "${after}"` : ''}${guess} (see --help)`;
 }
 
 /**

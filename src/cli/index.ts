@@ -3,6 +3,7 @@
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import type { Command } from './command.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { GLOBAL_OPTIONS, splitCommandLine } from './global-options.ts';
 import type { CommandIO } from './io.ts';
 import { keywayVersion } from '../version.ts';
 
@@ -96,7 +97,8 @@ function help(): string {
   return [
     "keyway: a local proxy that puts credentials on an agent's requests, so the agent never holds them.",
     '',
-    'usage: keyway COMMAND [options]   (every command takes --help, --json, --home DIR, --config FILE)',
+    'usage: keyway [--home DIR] [--config FILE] [--json] COMMAND [options]',
+    '       (--home, --config and --json go before or after the command: every command takes them, and --help)',
     '       keyway --version',
     '',
     'home: --home DIR, else KEYWAY_HOME, else ~/.keyway',
@@ -106,14 +108,19 @@ function help(): string {
 }
 
 export async function main(argv: string[], io: CommandIO): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.out(help());
-    return name === undefined ? 1 : 0;
-  }
-  if (name === '--version' || name === '-V') {
+  const { name, rest, topLevel } = splitCommandLine(argv);
+  if (topLevel === '--version') {
     io.out(keywayVersion());
     return 0;
+  }
+  if (name === undefined) {
+    io.out(help());
+    return topLevel === '--help' ? 0 : 1;
+  }
+  if (name.startsWith('-')) {
+    const guess = didYouMean(name, [...GLOBAL_OPTIONS, '--help', '--version']);
+    io.err(`keyway: unknown option "${name}" before the command${guess} (see keyway --help)`);
+    return 2;
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {

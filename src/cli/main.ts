@@ -28,12 +28,15 @@ if (tooOld !== undefined) {
 const { main } = await import('./index.ts');
 const { endQuietlyOnClosedPipe, readAllStdin } = await import('./io.ts');
 const { reexecWithProxyRuntime } = await import('./proxy-runtime.ts');
+const { splitCommandLine } = await import('./global-options.ts');
+// `keyway --home DIR start` is a start too: global options may come before the command.
+const starts = splitCommandLine(argv).name === 'start';
 // The proxy runs for days under load: it re-executes itself under its measured runtime settings.
-if (argv[0] === 'start' && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
+if (starts && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
 
 // Not for `start`: a proxy must not end because whoever read its first lines went away; it keeps
 // serving and drops what it would have printed (pino's own stdout writer does the same on EPIPE).
-if (argv[0] !== 'start') endQuietlyOnClosedPipe(process.stdout);
+if (!starts) endQuietlyOnClosedPipe(process.stdout);
 else process.stdout.on('error', () => undefined);
 process.stderr.on('error', () => undefined); // a closed stderr has nobody left to tell
 

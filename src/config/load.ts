@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
-import { duplicateKeyPath, describeIssue } from './messages.ts';
+import { duplicateKeyPath, describeIssues } from './messages.ts';
 import { configSchema } from './schema.ts';
 import { defaultConfigPath, type Config } from './paths.ts';
 export type { Config } from './paths.ts';
@@ -59,11 +59,20 @@ function unresolvedAlias(err: unknown, text: string): string | undefined {
 
 export function parseConfig(raw: unknown, home: string, file: string | null = null): Config {
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    // A misspelt key explains the "required" issue its correct spelling raises: report it first.
-    const [first] = [...result.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
-    const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
-    throw new KeywayError('config_invalid', `${file ?? 'config'}: ${first ? describeIssue(first, raw, configSchema) : 'invalid'}${more}`);
-  }
+  if (!result.success) throw new KeywayError('config_invalid', `${file ?? 'config'}: ${problemsText(describeIssues(result.error.issues, raw, configSchema))}`);
   return deepFreeze({ ...result.data, home, file });
+}
+
+/** Enough to fix a config in one go, not a wall: past this many, a count of the rest. */
+const MAX_PROBLEMS_SHOWN = 20;
+
+/**
+ * One problem on the line; several, each on a line of its own under a count, so a second mistake
+ * is seen now and not at the next try.
+ */
+function problemsText(problems: readonly string[]): string {
+  if (problems.length <= 1) return problems[0] ?? 'invalid';
+  const rest = problems.length - MAX_PROBLEMS_SHOWN;
+  const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => `\n  ${p}`);
+  return `${problems.length} problems:${shown.join('')}${rest > 0 ? `\n  (and ${rest} more)` : ''}`;
 }

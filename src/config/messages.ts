@@ -1,5 +1,6 @@
 import { isPair, isScalar, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
+import { editDistance } from '../edit-distance.ts';
 
 // Config errors in a person's words: one line, the key path first, and what to write instead.
 // zod's own wording ("expected string, received number", "Unrecognized key") names types, not
@@ -7,22 +8,66 @@ import type { z } from 'zod';
 
 type Issue = z.core.$ZodIssue;
 
+/**
+ * Every problem of a config, one `path: message` each (an unknown key each), misspelt keys first. A
+ * key reported missing where a misspelling of it stands beside it is said once, as the misspelling
+ * (`tpye:` is not "type: expected one of …", and `domians:` not also "domains: is required").
+ */
+export function describeIssues(issues: readonly Issue[], raw: unknown, schema: z.ZodType): string[] {
+  const typos: string[] = [];
+  const others: string[] = [];
+  /** Paths of keys a misspelling explains: their "missing" issues are not said again. */
+  const explained = new Set<string>();
+  for (const issue of issues) {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const { line, near } = unknownKey(path, key, raw, schema);
+        typos.push(line);
+        if (near !== undefined) explained.add([...path, near].join('.'));
+      }
+      continue;
+    }
+    const misspelt = misspeltInstead(path, raw, schema);
+    if (misspelt !== undefined) {
+      typos.push(misspelt);
+      explained.add(path.join('.'));
+    } else others.push(describeIssue(issue, raw, schema));
+  }
+  const said = others.filter((line) => ![...explained].some((key) => line.startsWith(`${key}: `)));
+  return [...new Set([...typos, ...said])];
+}
+
+/** An unknown key's line, and the known key it is near (if one is). */
+function unknownKey(path: readonly string[], key: string, raw: unknown, schema: z.ZodType): { line: string; near?: string } {
+  const keyPath = [...path, key].join('.');
+  const owners = keyOwnersAt(schema, path, raw, key);
+  if (owners.length > 0) return { line: `${keyPath}: ${belongsTo(key, owners)}` };
+  const known = knownKeysAt(schema, path, raw);
+  const near = nearest(key, known);
+  if (near === undefined) return { line: `${keyPath}: unknown key (known here: ${known.join(', ')})` };
+  return { line: `${keyPath}: unknown key; did you mean ${near}?`, near };
+}
+
+/**
+ * For a key the schema misses (a grant's `type`, which decides which keys the grant takes, so its
+ * unknown keys are never listed): the misspelling of it that stands beside it, said as an unknown key.
+ */
+function misspeltInstead(path: readonly string[], raw: unknown, schema: z.ZodType): string | undefined {
+  const missing = path.at(-1);
+  if (missing === undefined || valueAt(raw, path) !== undefined) return undefined;
+  const parent = valueAt(raw, path.slice(0, -1));
+  if (parent === null || typeof parent !== 'object' || Array.isArray(parent)) return undefined;
+  const known = new Set(knownKeysAt(schema, path.slice(0, -1), raw));
+  const typo = Object.keys(parent).find((key) => !known.has(key) && key !== missing && nearest(key, [missing]) === missing);
+  return typo === undefined ? undefined : `${[...path.slice(0, -1), typo].join('.')}: unknown key; did you mean ${missing}?`;
+}
+
 /** `path: message` for one validation issue; `raw` is the parsed YAML, `schema` the config schema. */
 export function describeIssue(issue: Issue, raw: unknown, schema: z.ZodType): string {
   const path = issue.path.map(String);
   const where = path.join('.') || '(top level)';
-  if (issue.code === 'unrecognized_keys') {
-    const known = knownKeysAt(schema, path, raw);
-    return issue.keys
-      .map((key) => {
-        const keyPath = [...path, key].join('.');
-        const owners = keyOwnersAt(schema, path, raw, key);
-        if (owners.length > 0) return `${keyPath}: ${belongsTo(key, owners)}`;
-        const near = nearest(key, known);
-        return near === undefined ? `${keyPath}: unknown key (known here: ${known.join(', ')})` : `${keyPath}: unknown key; did you mean ${near}?`;
-      })
-      .join('; ');
-  }
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => unknownKey(path, key, raw, schema).line).join('; ');
   if (issue.code === 'invalid_type') {
     const value = valueAt(raw, issue.path);
     if (value === undefined) return `${where}: is required`;
@@ -161,18 +206,6 @@ export function nearest(word: string, candidates: readonly string[]): string | u
     if (best === undefined || distance < best.distance) best = { name, distance };
   }
   return best !== undefined && best.distance <= Math.max(2, Math.floor(word.length / 3)) ? best.name : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 /**

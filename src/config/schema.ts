@@ -1,3 +1,4 @@
+import { closestName } from '../edit-distance.ts';
 import { nearest } from './messages.ts';
 import { z } from 'zod';
 import type { injectSchema } from './grant-fields.ts';
@@ -262,19 +263,26 @@ export const configSchema = configObject.superRefine((config, ctx) => {
     });
   }
   // A map rule naming no agent of the config, near one that has no key: the typo is the rule's
-  // (agent: cii for ci), said there first, not as the real agent's missing key.
+  // (agent: cii for ci), said there first, not as the real agent's missing key. Near one that has a
+  // key, a typo too: the token would sign in as nobody. A rule may name an agent of the store (made
+  // with `keyway agents add`), which the config cannot see: taken when it is no near miss of a
+  // config agent's id (a typo's distance, closestName's, not nearest's looser one).
   const keyless = Object.keys(config.agents).filter((id) => config.agents[id]!.key === undefined && !mapped.has(id));
   const blamed = new Set<string>();
   config.identities.forEach((identity, i) => {
     identity.map.forEach((rule, j) => {
       if (config.agents[rule.agent] !== undefined) return;
       const near = nearest(rule.agent, keyless);
-      if (near === undefined) return;
-      blamed.add(near);
+      const keyed = near === undefined ? closestName(rule.agent, Object.keys(config.agents)) : undefined;
+      if (near === undefined && keyed === undefined) return;
+      if (near !== undefined) blamed.add(near);
       ctx.addIssue({
         code: 'custom',
         path: ['identities', i, 'map', j, 'agent'],
-        message: `no agent "${rule.agent}" in the config; did you mean ${near}? (agents.${near} has no key, and no rule maps a token to it)`,
+        message:
+          near !== undefined
+            ? `no agent "${rule.agent}" in the config; did you mean ${near}? (agents.${near} has no key, and no rule maps a token to it)`
+            : `no agent "${rule.agent}" in the config; did you mean ${keyed}? (an agent of the store needs an id no typo away from a config agent's)`,
       });
     });
   });

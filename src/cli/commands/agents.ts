@@ -1,4 +1,4 @@
-import { closestName, unknownSubcommand } from '../did-you-mean.ts';
+import { closestName } from '../did-you-mean.ts';
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import { setAgentLimits } from '../../operations/agent-grants.ts';
@@ -44,7 +44,8 @@ max_lease_ttl cuts a live lease down to it.
 counted in the store by every keyway process (a process takes a few requests at a time, so it can
 read a little above what was sent); rates are counted in each process and not shown.`;
 
-const ACTIONS = ['add', 'list', 'show', 'rm', 'rotate-key', 'lease', 'revoke-lease', 'limits', 'set'] as const;
+/** Each subcommand and the words after it (args.ts refuses any other, and any word more). */
+const WORDS = { add: 1, list: 0, show: 1, rm: 1, 'rotate-key': 1, lease: 2, 'revoke-lease': 2, limits: 1, set: 1 } as const;
 
 const LIMIT_FLAGS = {
   rate: { type: 'string' },
@@ -77,17 +78,18 @@ export const agents: Command = {
   name: 'agents',
   usage: USAGE,
   async run(argv, io) {
-    const args = parse(argv, {
-      grants: { type: 'string' },
-      'lease-ttl': { type: 'string' },
-      'max-lease-ttl': { type: 'string' },
-      ttl: { type: 'string' },
-      ...LIMIT_FLAGS,
-    });
+    const args = parse(
+      argv,
+      {
+        grants: { type: 'string' },
+        'lease-ttl': { type: 'string' },
+        'max-lease-ttl': { type: 'string' },
+        ttl: { type: 'string' },
+        ...LIMIT_FLAGS,
+      },
+      WORDS,
+    );
     const [action, id, grantId] = args.positionals;
-    if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
-      throw usageError(unknownSubcommand(action, ACTIONS));
-    }
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);
     if (!id) throw usageError(`agents ${action}: expected an agent id`);

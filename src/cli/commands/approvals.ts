@@ -1,4 +1,3 @@
-import { unknownSubcommand } from '../did-you-mean.ts';
 import { answerInStore, answerLine } from '../../approvals/answer.ts';
 import { approvalLine } from '../../approvals/lines.ts';
 import { APPROVAL_PREFIX, type ApprovalRecord, effectiveState } from '../../approvals/record.ts';
@@ -27,17 +26,15 @@ and exact path pass without asking until then; --pattern widens the window to th
 Every answer is written to the audit log (decision approval) with who gave it (KEYWAY_ACTOR, else
 user@host). A running keyway anywhere on this store lets the held request go within a second.`;
 
-const ACTIONS = ['list', 'show', 'approve', 'deny'] as const;
+/** Each subcommand and the words after it (args.ts refuses any other, and any word more). */
+const WORDS = { list: 0, show: 1, approve: 1, deny: 1 } as const;
 
 export const approvals: Command = {
   name: 'approvals',
   usage: USAGE,
   async run(argv, io) {
-    const args = parse(argv, { all: { type: 'boolean' }, for: { type: 'string' }, pattern: { type: 'boolean' }, reason: { type: 'string' } });
+    const args = parse(argv, { all: { type: 'boolean' }, for: { type: 'string' }, pattern: { type: 'boolean' }, reason: { type: 'string' } }, WORDS);
     const [action, id] = args.positionals;
-    if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
-      throw usageError(unknownSubcommand(action, ACTIONS));
-    }
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);
     if (!id) throw usageError(`approvals ${action}: expected an approval id (keyway approvals list shows them)`);

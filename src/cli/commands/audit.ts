@@ -106,24 +106,28 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
 --bundle checks on any machine. With audit.sink postgres, each replica's chain is signed on its own
 (keyway_audit_checkpoint) and exported one at a time (--replica, when the table holds several).`,
   async run(argv, io) {
-    const args = parse(argv, {
-      lines: { type: 'string', short: 'n' },
-      follow: { type: 'boolean', short: 'f' },
-      agent: { type: 'string' },
-      grant: { type: 'string' },
-      decision: { type: 'string' },
-      code: { type: 'string' },
-      host: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      'public-key': { type: 'string' },
-      dir: { type: 'string' },
-      bundle: { type: 'string' },
-      'allow-uncovered': { type: 'boolean' },
-      'allow-empty': { type: 'boolean' },
-      replica: { type: 'string' },
-      out: { type: 'string' },
-    });
+    const args = parse(
+      argv,
+      {
+        lines: { type: 'string', short: 'n' },
+        follow: { type: 'boolean', short: 'f' },
+        agent: { type: 'string' },
+        grant: { type: 'string' },
+        decision: { type: 'string' },
+        code: { type: 'string' },
+        host: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        'public-key': { type: 'string' },
+        dir: { type: 'string' },
+        bundle: { type: 'string' },
+        'allow-uncovered': { type: 'boolean' },
+        'allow-empty': { type: 'boolean' },
+        replica: { type: 'string' },
+        out: { type: 'string' },
+      },
+      { tail: 0, query: 0, verify: 0, 'public-key': 0, export: 0 },
+    );
     const [action] = args.positionals;
     if (action === 'tail') {
       const config = configFor(args, io);

@@ -17,7 +17,7 @@ Only shows the CA: when the home has none yet, says so (\`keyway init\` or \`key
 so replicas behind one Service share one CA: checked as at start (RSA, a CA, key matching, not
 expired). A home that already holds the same CA is left as it is; one holding another is refused.`,
   async run(argv, io) {
-    const args = parse(argv, { pem: { type: 'boolean' } });
+    const args = parse(argv, { pem: { type: 'boolean' } }, { import: 2 });
     const home = resolveHome(args.string('home'), io.env);
     if (args.positionals[0] === 'import') {
       const [, certPath, keyPath, extra] = args.positionals;

@@ -14,7 +14,7 @@ them), subcommands and flags, taken from keyway's own command list and usage tex
   zsh:   eval "$(keyway completion zsh)"       (in ~/.zshrc, after compinit)
   fish:  keyway completion fish | source       (or save as ~/.config/fish/completions/keyway.fish)`,
   async run(argv, io) {
-    const args = parse(argv);
+    const args = parse(argv, {}, 1);
     const [shell, extra] = args.positionals;
     if (shell === undefined || extra !== undefined || !SHELLS.includes(shell as Shell)) {
       throw usageError(`usage: keyway completion ${SHELLS.join('|')}`);

@@ -44,18 +44,22 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
     return `${this.usage}\n\n${providerHelp(argv, io)}`;
   },
   async run(argv, io) {
-    const args = parse(argv, {
-      grant: { type: 'string' },
-      scopes: { type: 'string' },
-      domains: { type: 'string' },
-      device: { type: 'boolean' },
-      'client-id': { type: 'string' },
-      'client-secret-stdin': { type: 'boolean' },
-      'no-browser': { type: 'boolean' },
-      timeout: { type: 'string' },
-      mcp: { type: 'string' },
-      'client-metadata-url': { type: 'string' },
-    });
+    const args = parse(
+      argv,
+      {
+        grant: { type: 'string' },
+        scopes: { type: 'string' },
+        domains: { type: 'string' },
+        device: { type: 'boolean' },
+        'client-id': { type: 'string' },
+        'client-secret-stdin': { type: 'boolean' },
+        'no-browser': { type: 'boolean' },
+        timeout: { type: 'string' },
+        mcp: { type: 'string' },
+        'client-metadata-url': { type: 'string' },
+      },
+      1,
+    );
     const [name] = args.positionals;
     const services = await servicesFor(args, io);
     const mcp = args.string('mcp');

@@ -21,7 +21,7 @@ for a run that never finished, --apply puts in place what its exit would have an
 aside, to be reviewed like any run's.
 --discard drops them. docs/containment.md says what is judged how.`,
   async run(argv, io) {
-    const args = parse(argv, { apply: { type: 'boolean' }, discard: { type: 'boolean' } });
+    const args = parse(argv, { apply: { type: 'boolean' }, discard: { type: 'boolean' } }, { review: 1 });
     const [sub, id, extra] = args.positionals;
     if (sub !== 'review' || extra !== undefined) throw usageError('usage: keyway contain review [ID] [--apply | --discard] [--json]');
     if (args.flag('apply') && args.flag('discard')) throw usageError('--apply or --discard, not both');

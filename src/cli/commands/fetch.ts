@@ -54,7 +54,7 @@ export const fetchCommand: Command = {
   name: 'fetch',
   usage: USAGE,
   async run(argv, io) {
-    const args = parse(argv, OPTIONS);
+    const args = parse(argv, OPTIONS, 1);
     const url = targetUrl(args);
     const body = requestBody(args);
     const method = (args.string('request') ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();

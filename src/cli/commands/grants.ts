@@ -1,4 +1,3 @@
-import { unknownSubcommand } from '../did-you-mean.ts';
 import type { z } from 'zod';
 import { GRANT_TYPES } from '../../config/index.ts';
 import { GRANT_TYPE_FIELDS } from '../../credentials/types/fields.ts';
@@ -51,7 +50,8 @@ agents' tools/args/mcp_methods rules (docs/mcp.md).
 Two grants whose domains overlap are told apart per request by the agent's binding
 (keyway agents add ID --grants G) or the header X-Keyway-Grant: ID; add and set warn about it.`;
 
-const ACTIONS = ['list', 'show', 'add', 'set', 'rm'] as const;
+/** Each subcommand and the words after it (args.ts refuses any other, and any word more). */
+const WORDS = { list: 0, show: 1, add: 1, set: 1, rm: 1 } as const;
 
 /** The flags named above for a type's own keys; every other key of a type is a flag of its own name. */
 const NAMED_KEYS = new Set(['region', 'service', 'sign', 'scopes', 'subject']);
@@ -93,35 +93,36 @@ export const grants: Command = {
   name: 'grants',
   usage: USAGE,
   async run(argv, io) {
-    const args = parse(argv, {
-      type: { type: 'string' },
-      domains: { type: 'string' },
-      header: { type: 'string' },
-      format: { type: 'string' },
-      query: { type: 'string' },
-      body: { type: 'boolean' },
-      provider: { type: 'string' },
-      'allow-http': { type: 'boolean' },
-      'allow-range': { type: 'boolean' },
-      'no-allow-range': { type: 'boolean' },
-      'require-purpose': { type: 'boolean' },
-      'mcp-path': { type: 'string' },
-      'from-aws-profile': { type: 'string' },
-      region: { type: 'string' },
-      service: { type: 'string' },
-      'sign-preset': { type: 'string' },
-      scopes: { type: 'string' },
-      subject: { type: 'string' },
-      sign: { type: 'string' },
-      'no-require-purpose': { type: 'boolean' },
-      'secret-stdin': { type: 'boolean' },
-      label: { type: 'string', multiple: true },
-      ...TYPE_FLAGS,
-    });
+    const args = parse(
+      argv,
+      {
+        type: { type: 'string' },
+        domains: { type: 'string' },
+        header: { type: 'string' },
+        format: { type: 'string' },
+        query: { type: 'string' },
+        body: { type: 'boolean' },
+        provider: { type: 'string' },
+        'allow-http': { type: 'boolean' },
+        'allow-range': { type: 'boolean' },
+        'no-allow-range': { type: 'boolean' },
+        'require-purpose': { type: 'boolean' },
+        'mcp-path': { type: 'string' },
+        'from-aws-profile': { type: 'string' },
+        region: { type: 'string' },
+        service: { type: 'string' },
+        'sign-preset': { type: 'string' },
+        scopes: { type: 'string' },
+        subject: { type: 'string' },
+        sign: { type: 'string' },
+        'no-require-purpose': { type: 'boolean' },
+        'secret-stdin': { type: 'boolean' },
+        label: { type: 'string', multiple: true },
+        ...TYPE_FLAGS,
+      },
+      WORDS,
+    );
     const [action, id] = args.positionals;
-    if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) {
-      throw usageError(unknownSubcommand(action, ACTIONS));
-    }
     const services = await servicesFor(args, io);
     if (action === 'list' || action === undefined) return list(services, args, io);
     if (!id) throw usageError(`grants ${action}: expected a grant id`);

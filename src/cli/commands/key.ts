@@ -53,7 +53,7 @@ export const key: Command = {
   name: 'key',
   usage: USAGE,
   async run(argv, io) {
-    const args = parse(argv, { plan: { type: 'boolean' } });
+    const args = parse(argv, { plan: { type: 'boolean' } }, { status: 0, rewrap: 0, rotate: 0 });
     const [action] = args.positionals;
     if (action === 'status') return statusCommand(args, io);
     if (action === 'rewrap') return rewrapCommand(args, io);

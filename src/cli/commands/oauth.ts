@@ -20,14 +20,18 @@ setup: prints the authorization URL (response_type=code, PKCE S256, state) on st
 code_verifier and state on stderr: the code the provider returns must be exchanged with that
 verifier. Store the resulting tokens with \`keyway secrets set\`.`,
   async run(argv, io) {
-    const args = parse(argv, {
-      provider: { type: 'string' },
-      'auth-url': { type: 'string' },
-      'client-id': { type: 'string' },
-      'redirect-uri': { type: 'string' },
-      scope: { type: 'string', multiple: true },
-      state: { type: 'string' },
-    });
+    const args = parse(
+      argv,
+      {
+        provider: { type: 'string' },
+        'auth-url': { type: 'string' },
+        'client-id': { type: 'string' },
+        'redirect-uri': { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        state: { type: 'string' },
+      },
+      { setup: 0, 'client-metadata': 1 },
+    );
     if (args.positionals[0] === 'client-metadata') {
       const url = args.positionals[1];
       if (url === undefined || args.positionals.length > 2) throw usageError('usage: keyway oauth client-metadata URL');

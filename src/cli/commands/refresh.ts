@@ -14,7 +14,7 @@ github_app or google_service_account grant's token again, or assumes an aws_sigv
 again, sharing the refresh lock with any running proxy, and stores the result. Prints the new
 expiry, never the token or key.`,
   async run(argv, io) {
-    const args = parse(argv);
+    const args = parse(argv, {}, 1);
     const [id] = args.positionals;
     if (!id) throw usageError('usage: keyway refresh ID');
     const services = await servicesFor(args, io);

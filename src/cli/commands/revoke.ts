@@ -13,7 +13,7 @@ Revokes grant ID's refresh and access tokens at the provider where it has a revo
 (RFC 7009), then marks the grant revoked either way: it stops injecting at once, in every running
 proxy. \`keyway connect\` or \`keyway secrets set\` makes it active again.`,
   async run(argv, io) {
-    const args = parse(argv);
+    const args = parse(argv, {}, 1);
     const [id] = args.positionals;
     if (!id) throw usageError('usage: keyway revoke ID');
     const services = await servicesFor(args, io);

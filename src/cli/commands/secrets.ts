@@ -1,4 +1,3 @@
-import { unknownSubcommand } from '../did-you-mean.ts';
 import { readFileSync } from 'node:fs';
 import { setSecret } from '../../operations/secrets.ts';
 import { removeClientCertificate, setClientCertificate, type ClientCertificateInput } from '../../operations/client-certificate.ts';
@@ -31,16 +30,20 @@ other grant given these flags keeps its secret and presents the certificate too,
 A PEM in JSON may have \\n escapes or be pasted as it is, line breaks and all.
 Prefer --stdin: a --value shows in shell history and ps. The value is never printed back.`,
   async run(argv, io) {
-    const args = parse(argv, {
-      value: { type: 'string' },
-      stdin: { type: 'boolean' },
-      'client-certificate': { type: 'string' },
-      'client-key': { type: 'string' },
-      pkcs12: { type: 'string' },
-      'remove-client-certificate': { type: 'boolean' },
-    });
-    const [action, name] = args.positionals;
-    if (action !== undefined && action !== 'set') throw usageError(unknownSubcommand(action, ['set']));
+    const args = parse(
+      argv,
+      {
+        value: { type: 'string' },
+        stdin: { type: 'boolean' },
+        'client-certificate': { type: 'string' },
+        'client-key': { type: 'string' },
+        pkcs12: { type: 'string' },
+        'remove-client-certificate': { type: 'boolean' },
+      },
+      { set: 1 },
+    );
+    // `keyway secrets ID` (no set) is no form: the words are set and the grant's id (args.ts).
+    const [, name] = args.positionals;
     if (!name) throw usageError('usage: keyway secrets set ID [--value TEXT | --stdin]');
     if (args.flag('remove-client-certificate')) {
       const services = await servicesFor(args, io);

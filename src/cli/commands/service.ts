@@ -36,15 +36,19 @@ Manage grants as the service user: sudo -u NAME keyway --home DIR grants add …
 \`service uninstall\` stops and removes the unit and the share; --purge removes the home, user, group and the copy,
 all or nothing: refused, naming what runs, while a keyway runs on the home or a process as the user.`,
   async run(argv, io) {
-    const args = parse(argv, {
-      user: { type: 'string' },
-      share: { type: 'string' },
-      operator: { type: 'string' },
-      'unit-dir': { type: 'string' },
-      'install-dir': { type: 'string' },
-      'no-start': { type: 'boolean' },
-      purge: { type: 'boolean' },
-    });
+    const args = parse(
+      argv,
+      {
+        user: { type: 'string' },
+        share: { type: 'string' },
+        operator: { type: 'string' },
+        'unit-dir': { type: 'string' },
+        'install-dir': { type: 'string' },
+        'no-start': { type: 'boolean' },
+        purge: { type: 'boolean' },
+      },
+      { install: 0, status: 0, uninstall: 0 },
+    );
     const [action, extra] = args.positionals;
     if (extra !== undefined || (action !== 'install' && action !== 'status' && action !== 'uninstall')) {
       throw usageError('usage: keyway service install | status | uninstall (keyway service --help)');

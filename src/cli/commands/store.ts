@@ -25,7 +25,7 @@ export const store: Command = {
   name: 'store',
   usage: USAGE,
   async run(argv, io) {
-    const args = parse(argv, { to: { type: 'string' } });
+    const args = parse(argv, { to: { type: 'string' } }, { migrate: 0, copy: 0 });
     const [action] = args.positionals;
     if (action === 'migrate') return migrateCommand(args.json, io, args);
     if (action === 'copy') {
