@@ -15,7 +15,7 @@ type Issue = z.core.$ZodIssue;
  */
 export function describeIssues(issues: readonly Issue[], raw: unknown, schema: z.ZodType): string[] {
   const typos: string[] = [];
-  const others: string[] = [];
+  const others: Array<{ path: string; line: string }> = [];
   /** Paths of keys a misspelling explains: their "missing" issues are not said again. */
   const explained = new Set<string>();
   for (const issue of issues) {
@@ -32,9 +32,13 @@ export function describeIssues(issues: readonly Issue[], raw: unknown, schema: z
     if (misspelt !== undefined) {
       typos.push(misspelt);
       explained.add(path.join('.'));
-    } else others.push(describeIssue(issue, raw, schema));
+    } else if (!explained.has(path.join('.'))) {
+      // One problem per key: a second check failing on the same value says the same thing again.
+      const where = path.join('.');
+      if (!others.some((o) => o.path === where)) others.push({ path: where, line: describeIssue(issue, raw, schema) });
+    }
   }
-  const said = others.filter((line) => ![...explained].some((key) => line.startsWith(`${key}: `)));
+  const said = others.filter((o) => !explained.has(o.path)).map((o) => o.line);
   return [...new Set([...typos, ...said])];
 }
 
