@@ -165,9 +165,12 @@ export const agentSchema = z
         fail(['rules', i, 'grant'], `"${rule.grant}" is not one of this agent's grants (${agent.grants.join(', ')})`);
       }
     });
+    const usable = grantsOf(agent);
     for (const grant of Object.keys(agent.grant_limits ?? {})) {
-      if (agent.grants && !agent.grants.includes(grant))
-        fail(['grant_limits', grant], `"${grant}" is not one of this agent's grants (${agent.grants.join(', ')})`);
+      if (usable && !usable.includes(grant)) {
+        const which = agent.grants ? "this agent's grants" : "the grants this agent's rules name (it has no grants: list)";
+        fail(['grant_limits', grant], `"${grant}" is not one of ${which} (${usable.join(', ')})`);
+      }
     }
     // A lease_ttl longer than max_lease_ttl could never be granted as written.
     if (agent.lease_ttl !== undefined && agent.lease_ttl <= 0) fail(['lease_ttl'], 'expected a positive duration');
@@ -175,7 +178,18 @@ export const agentSchema = z
     if (agent.lease_ttl !== undefined && agent.max_lease_ttl !== undefined && agent.lease_ttl > agent.max_lease_ttl) {
       fail(['lease_ttl'], `${formatDuration(agent.lease_ttl)} is longer than max_lease_ttl ${formatDuration(agent.max_lease_ttl)}`);
     }
-  });
+  })
+  // Default deny: the grants an agent may use are what its config says. With no grants: list, an
+  // agent with rules may use the grants its rules name (allow or deny rules), and no other; one
+  // with neither may use every grant. Before, rules limited only the grants they named and every
+  // other grant was open: a config that wrote rules for one grant meant that grant (docs/operations.md, Upgrading).
+  .transform((agent) => ({ ...agent, grants: grantsOf(agent) }));
+
+/** The grants an agent may use: its list, else those its rules name, else undefined (every grant). */
+function grantsOf(agent: { grants?: string[] | undefined; rules: ReadonlyArray<{ grant: string }> }): string[] | undefined {
+  if (agent.grants !== undefined) return agent.grants;
+  return agent.rules.length === 0 ? undefined : [...new Set(agent.rules.map((rule) => rule.grant))];
+}
 
 /** RFC 9110's methods, PATCH (RFC 5789) and QUERY (the safe method with a body): what a rule may name without custom_methods. */
 const STANDARD_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY'];

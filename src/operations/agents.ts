@@ -29,6 +29,8 @@ export interface AgentListing {
   access: AgentAccess[];
   /** Its limits (config `limits:`, `grant_limits:`), with today's quota use. */
   limits: AgentLimitUse[];
+  /** How many of its rules (config `rules:`) name each grant: a grant named here is not always allowed. */
+  rules: Record<string, number>;
 }
 
 export function listAgents(services: GrantServices, now = new Date()): AgentListing[] {
@@ -43,7 +45,14 @@ export function listAgents(services: GrantServices, now = new Date()): AgentList
     created_at: agent.createdAt ?? null,
     access: agentAccess(services, agent, grants, now),
     limits: agentLimits(services.config, services.store, agent.id, now),
+    rules: rulesPerGrant(agent.source === 'config' ? (services.config.agents[agent.id]?.rules ?? []) : []),
   }));
+}
+
+function rulesPerGrant(rules: ReadonlyArray<{ grant: string }>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const rule of rules) counts[rule.grant] = (counts[rule.grant] ?? 0) + 1;
+  return counts;
 }
 
 export interface NewAgent {

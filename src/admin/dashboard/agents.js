@@ -89,7 +89,11 @@ function limitsLine(agent) {
 
 function leaseRow(agent, grant, lease, reload) {
   if (lease?.state === 'not_required' || (!agent.lease_ttl && !lease)) {
-    return h('tr', {}, h('th', { scope: 'row' }, grant), h('td', { colspan: '2', class: 'muted' }, 'always allowed (this agent has no lease_ttl)'));
+    // Only a grant no rule of the agent names is always allowed; its rules decide the others.
+    const rules = agent.rules?.[grant] ?? 0;
+    const text =
+      rules === 0 ? 'always allowed (no rules, no lease_ttl)' : `allowed when ${rules === 1 ? 'its rule allows' : `its ${rules} rules allow`} (no lease_ttl)`;
+    return h('tr', { 'data-grant': grant }, h('th', { scope: 'row' }, grant), h('td', { colspan: '2', class: 'muted' }, text));
   }
   const path = `/api/agents/${encodeURIComponent(agent.id)}/leases/${encodeURIComponent(grant)}`;
   const ttlId = `ttl-${agent.id}-${grant}`;
