@@ -182,7 +182,7 @@ export const agentSchema = z
   // Default deny: the grants an agent may use are what its config says. With no grants: list, an
   // agent with rules may use the grants its rules name (allow or deny rules), and no other; one
   // with neither may use every grant. Before, rules limited only the grants they named and every
-  // other grant was open: a config that wrote rules for one grant meant that grant (docs/operations.md, Upgrading).
+  // other grant was open: a config that wrote rules for one grant meant that grant (docs/upgrading.md).
   .transform((agent) => ({ ...agent, grants: grantsOf(agent) }));
 
 /** The grants an agent may use: its list, else those its rules name, else undefined (every grant). */
