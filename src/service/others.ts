@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ServiceLayout, type ServiceRecord, SHARED } from './layout.ts';
-import { failed, getent } from './system.ts';
+import { failed, getent, nameOf } from './system.ts';
 
 // A second `keyway service install` must not take over what a first one made: the share holds one
 // service's CA, proxy variables and admin token, and the home one service's store and keys. Install
@@ -17,22 +17,10 @@ export function refuseAnotherService(layout: ServiceLayout): void {
 }
 
 function shareProblems(layout: ServiceLayout): string[] {
-  const file = join(layout.share, SHARED.record);
-  const uninstallFirst = (user: string) =>
-    `a second service needs a --share of its own (and a --home); to replace it, \`keyway service uninstall --user ${user} --share ${layout.share}\` first`;
-  if (existsSync(file)) {
-    let record: ServiceRecord;
-    try {
-      record = JSON.parse(readFileSync(file, 'utf8')) as ServiceRecord;
-    } catch (err) {
-      return [`${file} is unreadable (${(err as NodeJS.ErrnoException).code ?? 'not JSON'}): cannot tell whose service ${layout.share} holds`];
-    }
-    if (record.user !== layout.user || record.home !== layout.home) {
-      return [
-        `${layout.share} holds the keyway service of ${record.user} (home ${record.home}), whose CA and admin token install would overwrite: ${uninstallFirst(record.user)}`,
-      ];
-    }
-  }
+  const uninstallFirst = (user: string, home?: string) =>
+    `a second service needs a --share of its own (and a --home); to replace it, \`keyway service uninstall --user ${user}${home === undefined ? '' : ` --home ${home}`} --share ${layout.share}\` first`;
+  const recorded = shareRecordProblem(layout, (record) => `whose CA and admin token install would overwrite: ${uninstallFirst(record.user, record.home)}`);
+  if (recorded !== undefined) return [recorded];
   const token = join(layout.share, SHARED.adminToken);
   if (existsSync(token)) {
     const owner = statSync(token).uid;
@@ -45,6 +33,23 @@ function shareProblems(layout: ServiceLayout): string[] {
   return [];
 }
 
+/**
+ * Why the share's service.json says it is not this service's (another user or home, or unreadable);
+ * undefined when it names this one or is not there. `hint` ends the reason: what to do instead.
+ */
+export function shareRecordProblem(layout: ServiceLayout, hint: (record: ServiceRecord) => string): string | undefined {
+  const file = join(layout.share, SHARED.record);
+  if (!existsSync(file)) return undefined;
+  let record: ServiceRecord;
+  try {
+    record = JSON.parse(readFileSync(file, 'utf8')) as ServiceRecord;
+  } catch (err) {
+    return `${file} is unreadable (${(err as NodeJS.ErrnoException).code ?? 'not JSON'}): cannot tell whose service ${layout.share} holds`;
+  }
+  if (record.user === layout.user && record.home === layout.home) return undefined;
+  return `${layout.share} holds the keyway service of ${record.user} (home ${record.home}), ${hint(record)}`;
+}
+
 function homeProblems(layout: ServiceLayout): string[] {
   if (!existsSync(layout.home)) return [];
   const owner = statSync(layout.home).uid;
@@ -55,10 +60,4 @@ function homeProblems(layout: ServiceLayout): string[] {
 function uidOf(user: string): number | undefined {
   const entry = getent('passwd', user);
   return entry === undefined ? undefined : Number(entry[2]);
-}
-
-/** A uid as a refusal names it: the user's name where it has one. */
-function nameOf(uid: number): string {
-  const entry = getent('passwd', String(uid));
-  return entry === undefined ? `uid ${uid}` : entry[0]!;
 }

@@ -21,6 +21,12 @@ export function getent(database: 'passwd' | 'group', name: string): string[] | u
   return r.status === 0 ? r.stdout.trim().split('\n')[0]!.split(':') : undefined;
 }
 
+/** A uid as a refusal names it: the user's name where it has one. */
+export function nameOf(uid: number): string {
+  const entry = getent('passwd', String(uid));
+  return entry === undefined ? `uid ${uid}` : entry[0]!;
+}
+
 /** The unit's name (NAME.service) from its file's path. */
 export function unitName(unitFile: string): string {
   return unitFile.slice(unitFile.lastIndexOf('/') + 1);

@@ -2,10 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inTheWay } from './busy.ts';
+import { shareRecordProblem } from './others.ts';
 import { type ServiceLayout, USER_COMMENT } from './layout.ts';
-import { failed, getent, run, systemdRunning, unitName } from './system.ts';
+import { failed, getent, nameOf, run, systemdRunning, unitName } from './system.ts';
 
-// `keyway service uninstall`: the unit (stopped first where systemd runs) and the share; with
+// `keyway service uninstall`: the unit (stopped first where systemd runs) and the share (never a
+// share whose service.json names another service: refused, nothing removed); with
 // --purge, the copy of keyway, the home, the user and the group too. A purge is all or nothing:
 // whatever could make it stop half way is checked before the first thing is removed, and any of it
 // refuses the whole purge, named. What a purge admits:
@@ -14,12 +16,15 @@ import { failed, getent, run, systemdRunning, unitName } from './system.ts';
 //   - the user is the one install made for this home (its passwd home is --home, its comment
 //     "keyway proxy") and a local one (in /etc/passwd, where userdel can remove it);
 //   - the operators' group is no user's primary group (groupdel refuses one);
-//   - the home, if there, is a keyway's (data/ or config/ in it).
+//   - the home, if there, is a keyway's (data/ or config/ in it) and the service user's (or root's,
+//     or a uid no user has any more), never another user's.
 // The same checks run again once systemd has stopped the unit, before anything is removed.
 
 export function uninstall(layout: ServiceLayout, purge: boolean): string[] {
   const unit = unitName(layout.unitFile);
   const systemd = systemdRunning();
+  const anothers = shareRecordProblem(layout, (r) => `not ${layout.user}'s (home ${layout.home}): to remove that one, pass --user ${r.user} --home ${r.home}`);
+  if (anothers !== undefined) throw failed(`keyway service uninstall refused, nothing removed: ${anothers}`);
   if (purge) refuseUnlessPurgeable(layout, systemd && existsSync(layout.unitFile) ? unit : undefined, 'nothing removed');
   const done: string[] = [];
   if (existsSync(layout.unitFile)) {
@@ -81,12 +86,17 @@ export function purgeProblems(layout: ServiceLayout, unitToStop: string | undefi
     const members = primaryMembers(Number(group[2]));
     if (members.length > 0) problems.push(`the group ${layout.operators} is the primary group of ${members.join(', ')}: groupdel would refuse`);
   }
+  const serviceUid = user === undefined ? undefined : Number(user[2]);
   if (existsSync(layout.home)) {
-    const isHome = statSync(layout.home).isDirectory() && ['data', 'config'].some((name) => existsSync(join(layout.home, name)));
-    if (!isHome || layout.home === '/')
+    const stat = statSync(layout.home);
+    const isHome = stat.isDirectory() && ['data', 'config'].some((name) => existsSync(join(layout.home, name)));
+    if (!isHome || layout.home === '/') {
       problems.push(`${layout.home} is not a keyway home (no data/ or config/ in it): --purge removes only the service's home`);
+    } else if (!serviceMayOwn(stat.uid, serviceUid)) {
+      problems.push(`${layout.home} belongs to ${nameOf(stat.uid)}, not ${layout.user}: --purge removes only the service's own home`);
+    }
   }
-  const running = inTheWay(layout.home, user === undefined ? undefined : Number(user[2]), unitToStop);
+  const running = inTheWay(layout.home, serviceUid, unitToStop);
   if (running.length > 0) {
     const stop = unitToStop === undefined ? 'stop them' : `stop them (systemctl stops only ${unitToStop})`;
     problems.push(
@@ -94,6 +104,15 @@ export function purgeProblems(layout: ServiceLayout, unitToStop: string | undefi
     );
   }
   return problems;
+}
+
+/**
+ * Whether a home owned by `owner` can be the service's: its user's, root's (made before install
+ * handed it over), or, with the user gone, a uid no user has any more (the removed service user's).
+ */
+function serviceMayOwn(owner: number, serviceUid: number | undefined): boolean {
+  if (owner === 0 || owner === serviceUid) return true;
+  return serviceUid === undefined && getent('passwd', String(owner)) === undefined;
 }
 
 function localUser(name: string): boolean {

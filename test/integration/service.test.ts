@@ -257,10 +257,40 @@ describe('keyway service install', () => {
     ]);
     expect(sameHome.code).not.toBe(0);
     expect(sameHome.stderr).toContain(`${home} belongs to ${USER}, not ${OTHER_USER}`);
+    // Nor may the other user's uninstall remove this service's share.
+    const otherUninstall = await asRoot(['service', 'uninstall', '--user', OTHER_USER, '--home', otherHome, '--share', share, '--unit-dir', otherUnits]);
+    expect(otherUninstall.code).not.toBe(0);
+    expect(otherUninstall.stderr).toContain(`to remove that one, pass --user ${USER} --home ${home}`);
     for (const [name, bytes] of shared) expect(readFileSync(join(share, name)).equals(bytes), name).toBe(true);
     expect(spawnSync('getent', ['passwd', OTHER_USER]).status).not.toBe(0);
     expect(statSync(home).uid).toBe(Number(spawnSync('getent', ['passwd', USER], { encoding: 'utf8' }).stdout.split(':')[2]));
     for (const path of [otherHome, otherUnits, otherLib, join(base, 'other-share')]) expect(existsSync(path), path).toBe(false);
+  });
+
+  it("uninstall --purge never removes a home that is another user's, even with no service user left", async () => {
+    const someonesHome = join(base, 'someones-home');
+    mkdirSync(join(someonesHome, 'config'), { recursive: true });
+    writeFileSync(join(someonesHome, 'config', 'keyway.yaml'), 'proxy: {}\n');
+    spawnSync('chown', ['-R', `${AGENT_UID}:${AGENT_UID}`, someonesHome]);
+    const owner = spawnSync('getent', ['passwd', String(AGENT_UID)], { encoding: 'utf8' }).stdout.split(':')[0] || `uid ${AGENT_UID}`;
+    const r = await asRoot([
+      'service',
+      'uninstall',
+      '--user',
+      OTHER_USER,
+      '--home',
+      someonesHome,
+      '--share',
+      join(base, 'no-share'),
+      '--unit-dir',
+      join(base, 'no-units'),
+      '--install-dir',
+      join(base, 'no-lib'),
+      '--purge',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`${someonesHome} belongs to ${owner}, not ${OTHER_USER}`);
+    expect(readFileSync(join(someonesHome, 'config', 'keyway.yaml'), 'utf8')).toBe('proxy: {}\n');
   });
 
   it('uninstall --purge while the service or any process of its user runs is refused, naming it, and removes nothing', async () => {
@@ -303,13 +333,17 @@ describe('keyway service install', () => {
     }
   });
 
-  it('uninstall --purge removes the unit, the share, the home, the user and the group', async () => {
-    service?.kill('SIGTERM');
-    if (service && service.exitCode === null) await once(service, 'exit');
-    const r = await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(spawnSync('getent', ['passwd', USER]).status).not.toBe(0);
-    expect(spawnSync('getent', ['group', `${USER}-operators`]).status).not.toBe(0);
-    for (const path of [home, share, join(unitDir, `${USER}.service`), installDir]) expect(() => statSync(path)).toThrow();
-  }, COMMAND_LIMIT_MS + 10_000);
+  it(
+    'uninstall --purge removes the unit, the share, the home, the user and the group',
+    async () => {
+      service?.kill('SIGTERM');
+      if (service && service.exitCode === null) await once(service, 'exit');
+      const r = await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(spawnSync('getent', ['passwd', USER]).status).not.toBe(0);
+      expect(spawnSync('getent', ['group', `${USER}-operators`]).status).not.toBe(0);
+      for (const path of [home, share, join(unitDir, `${USER}.service`), installDir]) expect(() => statSync(path)).toThrow();
+    },
+    COMMAND_LIMIT_MS + 10_000,
+  );
 });
