@@ -12,7 +12,8 @@
 // failed try is one mkdir, so even the longest wait (a token refresh, about 15 s) costs little.
 // The callers differ only in what they say in options:
 // - store (credentials/store/lock.ts): stale 5 s, waits 7 s, longer than stale, so a dead holder's
-//   lock is taken over before giving up; a lock lost while held refuses to commit.
+//   lock is taken over before giving up; a lock lost while held refuses to commit. It records its
+//   holder (below), so a writer on this host killed holding it is taken over at once.
 // - audit log (audit/file/log-files.ts): stale 5 s, waits 7 s (a batch holds it for one append,
 //   but a writer that died holding it, such as a killed worker, must not fail the others' batches);
 //   a lost lock forgets the cached chain head.

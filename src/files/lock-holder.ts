@@ -7,7 +7,7 @@
 // a holder file yet) is presumed alive, and the stale timer decides as before.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -70,11 +70,17 @@ export function holderGone(holder: LockHolder): boolean {
   return holder.start !== '' && start !== undefined && start !== holder.start;
 }
 
-/** Written by the holder right after it made the lock directory (a temporary name, then a rename: read whole or not at all). */
+/**
+ * Written by the holder right after it made the lock directory (a temporary name, then a rename:
+ * read whole or not at all). proper-lockfile keeps the directory's mtime as its own and reads any
+ * other as its lock taken over (compromised, no longer refreshed): the mtime is put back.
+ */
 export async function writeHolder(lockDir: string): Promise<void> {
+  const { mtime } = await stat(lockDir);
   const temp = join(lockDir, `.${HOLDER_FILE}.${randomBytes(4).toString('hex')}`);
   await writeFile(temp, JSON.stringify(thisHolder()), { mode: 0o600 });
   await rename(temp, join(lockDir, HOLDER_FILE));
+  await utimes(lockDir, mtime, mtime);
 }
 
 /** The holder file's text as it is (compared whole under the takeover mutex), or undefined. */

@@ -2,10 +2,11 @@
 // certainly gone (same host and boot, no such process, or the pid reused by a later one). Anything
 // in doubt is presumed alive (the stale timer decides then), and a lock held by a live process is
 // never taken over.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { acquireFileLock } from '../../src/files/file-lock.ts';
 import { holderGone, type LockHolder, parseHolder, readHolderText } from '../../src/files/lock-holder.ts';
@@ -47,5 +48,38 @@ describe('a lock holder', () => {
     await release();
     const again = await acquireFileLock(path, { staleMs: 30_000, waitMs: 100, recordHolder: true });
     await again();
+  });
+
+  it('recordHolder: a lock whose holder was killed is taken over on the first try, long before it goes stale', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'keyway-holder-')), 'store.json');
+    const module = fileURLToPath(new URL('../../src/files/file-lock.ts', import.meta.url));
+    const script = `const { acquireFileLock } = await import(${JSON.stringify(module)});
+await acquireFileLock(${JSON.stringify(path)}, { staleMs: 30000, waitMs: 100, recordHolder: true });
+process.stdout.write('held\\n'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+      child.once('exit', (code) => reject(new Error(`the holder exited (${code})`)));
+    });
+    // Alive: waited for, then refused, as any held lock.
+    await expect(acquireFileLock(path, { staleMs: 30_000, waitMs: 100, recordHolder: true })).rejects.toMatchObject({ code: 'ELOCKED' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    // Gone: its lock is taken over though it is nowhere near stale (30 s) and the wait is 100 ms.
+    const release = await acquireFileLock(path, { staleMs: 30_000, waitMs: 100, recordHolder: true });
+    expect(parseHolder(await readHolderText(`${path}.lock`))).toMatchObject({ pid: process.pid });
+    await release();
+  });
+
+  it('recordHolder: the holder file does not read as the lock taken over; the lock is refreshed and stays held', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'keyway-holder-')), 'key');
+    const lost: Error[] = [];
+    // proper-lockfile refreshes every staleMs / 2 (1 s here), checking the mtime is still its own.
+    const release = await acquireFileLock(path, { staleMs: 2_000, waitMs: 100, recordHolder: true, onCompromised: (err) => lost.push(err) });
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect(lost).toEqual([]);
+    await expect(acquireFileLock(path, { staleMs: 2_000, waitMs: 100, recordHolder: true })).rejects.toMatchObject({ code: 'ELOCKED' });
+    await release();
   });
 });

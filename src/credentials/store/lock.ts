@@ -24,6 +24,9 @@ export async function withStoreLock<R>(path: string, fn: (lock: HeldLock) => Pro
     release = await acquireFileLock(path, {
       staleMs: STALE_MS,
       waitMs: WAIT_MS,
+      // A writer killed holding it (a command, a rotation sealing the store again) is taken over at
+      // once when it was on this host, not STALE_MS later.
+      recordHolder: true,
       // Record it and refuse to commit (assertHeld) instead.
       onCompromised: (err) => {
         compromised = err;
