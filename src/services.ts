@@ -83,10 +83,12 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
   if (options.createOnFirstWrite) return openLazily(config, paths, env);
   // The key is made with the store, under the store's lock, so another first start never sees one
   // without the other (which would read as history).
-  await createStoreIfMissing(paths.store, async () => {
-    await refuseFreshOverHistory(paths, fresh);
-    return (await loadMasterKey({ dataDir: paths.dataDir, env, wrap })).key;
-  });
+  if (!existsSync(paths.store)) {
+    await createStoreIfMissing(paths.store, async () => {
+      await refuseFreshOverHistory(paths, fresh);
+      return (await loadMasterKey({ dataDir: paths.dataDir, env, wrap })).key;
+    });
+  }
   const { key } = await loadMasterKey({ dataDir: paths.dataDir, env, wrap });
   const opened = await openFileStore(paths, key, wrap, env);
   return withAuditKeys({ config, paths, store: opened.store, masterKey: opened.key, ...(freshOverHistory ? { freshOverHistory } : {}) });
