@@ -36,7 +36,7 @@ export interface ContainSpec {
 export type KeywayMessage = { kind: 'spec'; spec: ContainSpec } | { kind: 'ready' };
 /** What inside.ts says to keyway over the IPC channel; `listening` carries a listening socket. */
 export type InsideMessage =
-  | { kind: 'listening'; port: number | undefined; last: boolean }
+  | { kind: 'listening'; port: number | undefined; last: boolean; pid: number }
   | { kind: 'failed'; reason: string }
   | { kind: 'overlay'; scratch: string; record: RunRecord }
   | { kind: 'settled'; applied: number; kept: KeptChange[]; scratch: string };
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
     process.send!({ kind: 'overlay', scratch: overlays.scratch, record: overlays.record } satisfies InsideMessage, () => resolve()),
   );
   let left = servers.size;
-  for (const [port, server] of servers) await handOver(server, { kind: 'listening', port, last: --left === 0 });
+  for (const [port, server] of servers) await handOver(server, { kind: 'listening', port, last: --left === 0, pid: process.pid });
   await nextMessage();
   const env = { ...spec.env };
   for (const name of spec.caVariables) env[name] = bundle;

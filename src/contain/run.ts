@@ -18,7 +18,8 @@ import { type KeptChange, runId } from './overlay.ts';
 import { forgetRun, recordRun } from './review.ts';
 import type { SandboxPlan } from './sandbox.ts';
 import { closeInheritedDescriptors } from './inherited-descriptors.ts';
-import { containmentFilter } from './seccomp.ts';
+import { originalPortReader } from './original-port.ts';
+import { containmentFilter, refusedSocketsNote } from './seccomp.ts';
 
 // `keyway run --contain -- CMD`: CMD runs where keyway is the only way out. This process runs a
 // keyway for it (the home's config, store and audit log, as `keyway fetch` does) and starts, under
@@ -113,20 +114,29 @@ export async function runContained(options: ContainOptions): Promise<number> {
     });
     child.send({ kind: 'spec', spec } satisfies KeywayMessage);
     let started = false;
+    let failedInside = false;
     child.on('message', (message: InsideMessage, handle: unknown) => {
       if (message.kind === 'listening' && handle) {
-        running.acceptRedirected(handle as Server, options.agent, { port: message.port ?? undefined, served: ports });
+        // The catch-all reads the port each connection was dialled to from this namespace's conntrack table, to name it in a refusal.
+        const dialled = message.port === undefined ? originalPortReader(message.pid) : undefined;
+        running.acceptRedirected(handle as Server, options.agent, { port: message.port ?? undefined, served: ports, ...(dialled ? { dialled } : {}) });
         if (!message.last) return;
         started = true;
         child.send({ kind: 'ready' } satisfies KeywayMessage);
-      } else if (message.kind === 'failed') options.err(`keyway: contain_unavailable: ${message.reason}`);
-      else if (message.kind === 'overlay') recordRun(config.home, message.scratch, message.record);
+      } else if (message.kind === 'failed') {
+        failedInside = true;
+        options.err(`keyway: contain_unavailable: ${message.reason}`);
+      } else if (message.kind === 'overlay') recordRun(config.home, message.scratch, message.record);
       else if (message.kind === 'settled') {
         if (message.kept.length === 0) forgetRun(config.home, message.scratch);
         for (const line of settledReport(message)) options.err(line);
       }
     });
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    let stopped = false;
+    const forward = (signal: NodeJS.Signals) => {
+      stopped = true;
+      child.kill(signal);
+    };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
     try {
@@ -137,7 +147,11 @@ export async function runContained(options: ContainOptions): Promise<number> {
         });
         child.once('exit', (exit, signal) => resolve(exit ?? (signal ? 128 : 1)));
       });
-      return started ? code : 2;
+      if (!started) return 2;
+      // A program that needs a socket the filter refuses dies with a bare EPERM: keyway says which it refuses (not after a Ctrl-C).
+      if (code !== 0 && !failedInside && !stopped)
+        options.err(`keyway: CMD exited with status ${code}; ${refusedSocketsNote({ unixSockets: options.sockets.length > 0 })}`);
+      return code;
     } finally {
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);

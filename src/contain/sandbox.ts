@@ -76,7 +76,8 @@ export function isWithin(path: string, folder: string): boolean {
  */
 export function planProblem(plan: SandboxPlan, keywayPaths: readonly string[] = []): string | undefined {
   const fix = "run from your project's folder";
-  if (plan.workdir === '/') return `the working folder is /: the whole host would be the command's to write; ${fix}`;
+  const root = rootWorkdirProblem(plan.workdir);
+  if (root !== undefined) return root;
   for (const hidden of plan.hide) {
     if (isWithin(plan.workdir, hidden))
       return `the working folder ${plan.workdir} is inside ${hidden}, which a contained command never sees: run from your project's folder`;
@@ -95,6 +96,15 @@ export function planProblem(plan: SandboxPlan, keywayPaths: readonly string[] = 
     if (folder !== undefined) return `--allow-write ${path} is in ${folder}, a folder on PATH: a program written there runs by its name`;
   }
   return undefined;
+}
+
+/**
+ * The one refusal known from the working folder alone, said before anything else is tried (a
+ * machine without user namespaces would otherwise answer from / with unshare's bare EPERM).
+ */
+export function rootWorkdirProblem(workdir: string): string | undefined {
+  if (workdir !== '/') return undefined;
+  return "the working folder is /: the whole host would be the command's to write; run from your project's folder";
 }
 
 /**

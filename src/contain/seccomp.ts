@@ -193,6 +193,16 @@ export interface FilterOptions {
   unixSockets: boolean;
 }
 
+/**
+ * What a run that failed says of the sockets the filter refuses (a filter cannot tell keyway
+ * that it refused one, so this is said after the fact, naming what it refuses and the errors a
+ * program sees): a program that needs such a socket otherwise dies with a bare EPERM.
+ */
+export function refusedSocketsNote(options: FilterOptions): string {
+  const unix = options.unixSockets ? '' : 'Unix sockets (AF_UNIX: "Operation not permitted", EPERM; --allow-socket PATH lets it reach a host socket), and ';
+  return `inside, keyway refuses ${unix}every socket family but IPv4, IPv6 and netlink's route protocol (AF_NETLINK's other protocols, AF_PACKET, AF_VSOCK, AF_BLUETOOTH, …: "Address family not supported by protocol", EAFNOSUPPORT): if CMD failed making a socket, that is why (docs/containment.md)`;
+}
+
 /** The filter for this machine's architecture, as bwrap's --seccomp reads it (struct sock_filter, native order); undefined where it has none. */
 export function containmentFilter(options: FilterOptions, arch: string = process.arch): Buffer | undefined {
   const arches = RUNNABLE[arch];

@@ -7,7 +7,7 @@
 // this test's own loopback address, where keyway's proxy.hosts sends the name.
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,8 +154,106 @@ describe('keyway run --contain', () => {
       () => proxy.auditLines().find((l) => l['via'] === 'contain' && l['code'] === 'no_destination' && l['host'] === 'api.example.test'),
       'the refusal',
     );
-    expect(line).toMatchObject({ decision: 'deny', agent: 'bot' });
-    expect(JSON.stringify(line)).toMatch(/on a port keyway was not told to serve/);
+    // The port dialled and the agent are recorded (issue 60: it was port 0), so the hint names the port to add.
+    expect(line).toMatchObject({ decision: 'deny', agent: 'bot', port: 8443 });
+    expect(JSON.stringify(line)).toMatch(/TLS to api\.example\.test:8443, a port keyway was not told to serve .*--port 8443 adds it/);
+  });
+
+  it('a program that needs a socket family keyway refuses is told so at exit, the family named (issue 60)', async () => {
+    const unix = await contained(['python3', '-c', 'import socket; socket.socket(socket.AF_UNIX)']);
+    expect(unix.code).toBe(1);
+    // Python's own words, then keyway's: the family and the error, and the way to allow one.
+    expect(unix.stderr).toContain('Operation not permitted');
+    expect(unix.stderr).toMatch(/keyway: CMD exited with status 1; inside, keyway refuses Unix sockets \(AF_UNIX: .*EPERM; --allow-socket PATH/);
+    const netlink = await contained(['python3', '-c', 'import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)']);
+    expect(netlink.code).toBe(1);
+    expect(netlink.stderr).toMatch(/keyway: CMD exited with status 1; .*AF_NETLINK's other protocols.*EAFNOSUPPORT/);
+    // A run that went well says nothing of it.
+    const fine = await contained(['python3', '-c', 'import socket; socket.socket(socket.AF_INET)']);
+    expect(fine.code, fine.stderr).toBe(0);
+    expect(fine.stderr).not.toContain('keyway refuses');
+  });
+
+  it('started from / as root: contain_refused naming the working folder, before any namespace is tried, even where unshare is refused (issue 60)', async () => {
+    // A machine where user namespaces are refused (AppArmor's restriction, a sysctl): unshare says EPERM.
+    const fake = mkdtempSync(join(tmpdir(), 'keyway-contain-no-userns-'));
+    chmodSync(fake, 0o755);
+    writeFileSync(join(fake, 'unshare'), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
+    try {
+      const env = { PATH: `${fake}:${process.env['PATH'] ?? ''}`, HOME: '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env };
+      const args = [CLI, 'run', '--contain', '--agent', 'bot', '--', 'true'];
+      const fromRoot = await runProcess(process.execPath, args, env, undefined, 30_000, '/');
+      outputs.push(fromRoot.stdout, fromRoot.stderr);
+      expect(fromRoot.code).toBe(2);
+      expect(fromRoot.stderr.trim()).toBe(
+        "keyway: contain_refused: the working folder is /: the whole host would be the command's to write; run from your project's folder; CMD was not run",
+      );
+      // From a project's folder on that machine: the refusal says what the kernel lacks, not a bare EPERM.
+      const fromProject = await runProcess(process.execPath, args, env, undefined, 30_000, workDir);
+      outputs.push(fromProject.stdout, fromProject.stderr);
+      expect(fromProject.code).toBe(2);
+      expect(fromProject.stderr).toMatch(/contain_unavailable: uid \d+ may not create a user and network namespace .*: allow unprivileged user namespaces/);
+    } finally {
+      rmSync(fake, { recursive: true, force: true });
+    }
+  });
+
+  it("--allow-write ~/.claude and ~/.claude.json on a first run (the docs' recipe): made, the user's, and written through; elsewhere refused, nothing made (issue 60)", async () => {
+    // The laptop case: keyway as root behind sudo, the user (uid 1000) owns the home and the project.
+    const base = mkdtempSync('/var/lib/keyway-contain-write-');
+    const home = join(base, 'home');
+    const project = join(base, 'project');
+    for (const dir of [home, project]) {
+      mkdirSync(dir);
+      chownSync(dir, 1000, 1000);
+    }
+    chmodSync(base, 0o755);
+    const run = async (options: string[], command: string[]) => {
+      const r = await runProcess(
+        process.execPath,
+        [CLI, 'run', '--contain', '--agent', 'bot', ...options, '--', ...command],
+        { PATH: process.env['PATH'] ?? '', HOME: home, SUDO_UID: '1000', SUDO_GID: '1000', KEYWAY_HOME: proxy.home, ...proxy.env },
+        undefined,
+        30_000,
+        project,
+      );
+      outputs.push(r.stdout, r.stderr);
+      return r;
+    };
+    try {
+      const script = 'cat "$HOME/.claude.json" && echo \'{"theme":"dark"}\' > "$HOME/.claude/settings.json" && echo \'{"first":true}\' > "$HOME/.claude.json"';
+      const first = await run(['--allow-write', '~/.claude'.replace('~', home), '--allow-write', `${home}/.claude.json`], ['sh', '-c', script]);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stdout).toBe('{}\n');
+      expect(first.stderr).toContain(`keyway: made ${home}/.claude (an empty folder) for --allow-write: it did not exist yet`);
+      expect(first.stderr).toContain(`keyway: made ${home}/.claude.json (a file holding {}) for --allow-write: it did not exist yet`);
+      expect(readFileSync(join(home, '.claude', 'settings.json'), 'utf8')).toBe('{"theme":"dark"}\n');
+      expect(readFileSync(join(home, '.claude.json'), 'utf8')).toBe('{"first":true}\n');
+      for (const [path, mode] of [
+        [join(home, '.claude'), 0o700],
+        [join(home, '.claude.json'), 0o600],
+      ] as const) {
+        expect(statSync(path)).toMatchObject({ uid: 1000, gid: 1000 });
+        expect(statSync(path).mode & 0o777, path).toBe(mode);
+      }
+      // The second run finds them: nothing made, nothing said.
+      const second = await run(['--allow-write', join(home, '.claude')], ['true']);
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr).not.toContain('keyway: made');
+      // Outside the home, or more than one level missing: refused, saying to make it; a refused run makes nothing.
+      const outside = `/var/lib/keyway-contain-missing-${process.pid}`;
+      const refused = await run(['--allow-write', join(home, '.later'), '--allow-write', outside], ['true']);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(
+        `--allow-write ${outside}: no such file or folder (keyway makes a missing one only inside your home folder): make it first`,
+      );
+      const deeper = await run(['--allow-write', join(home, 'a', 'b')], ['true']);
+      expect(deeper.code).not.toBe(0);
+      expect(deeper.stderr).toContain(`nor its folder ${join(home, 'a')}: make it first`);
+      for (const path of [outside, join(home, '.later'), join(home, 'a')]) expect(existsSync(path), path).toBe(false);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 
   it('the command holds no capability inside: it cannot remove the rules or unmount the CA bundle', async () => {

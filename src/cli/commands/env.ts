@@ -4,9 +4,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
+import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
 import { containUnavailable, runContained } from '../../contain/run.ts';
-import { defaultHidden, planProblem, type SandboxPlan } from '../../contain/sandbox.ts';
+import { defaultHidden, planProblem, rootWorkdirProblem, type SandboxPlan } from '../../contain/sandbox.ts';
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
@@ -134,7 +135,7 @@ reference, KEYWAY_*) never pass, --env or not. CMD has its own PID namespace (no
 sight or reach) and a new session; it sees the host read-only, with keyway's home and files and
 your credential files (~/.ssh, ~/.aws, … and contain.hide) hidden, and private /tmp, /var/tmp, /run
 and /dev/shm. It writes only in the folder keyway run started in (its working directory) and where
---allow-write PATH says (again for more), through an overlay: its changes reach the host when it
+--allow-write PATH says (again for more; a missing one inside your home is made first), through an overlay: its changes reach the host when it
 exits, and what git, a shell or PATH would run later is kept aside (keyway contain review). It can make no Unix socket, unless --allow-socket PATH
 names a host socket it may reach (audited; the socket filter is then off). Run as root, CMD runs as
 the user behind sudo, else as nobody: never as root. Without the privileges it needs (root, or
@@ -199,6 +200,11 @@ const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy
 
 /** keyway run --contain: checks first, then the command in its namespaces (contain/run.ts). */
 async function runContainedCommand(args: Args, io: CommandIO, command: string[]): Promise<number> {
+  const fromRoot = rootWorkdirProblem(realpathSync(process.cwd()));
+  if (fromRoot !== undefined) {
+    io.err(`keyway: contain_refused: ${fromRoot}; CMD was not run`);
+    return 2;
+  }
   const user = commandUser(io.env);
   const unavailable = containUnavailable(user);
   if (unavailable !== undefined) {
@@ -225,8 +231,9 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   for (const name of PROXY_VARIABLES) delete env[name];
   const caVariables = [...CA_VARIABLES, ...Object.keys(awsCaVariables(config, grants))];
   let sandbox: SandboxPlan;
+  let missing: MissingWritable[];
   try {
-    sandbox = sandboxPlan(config, args, io.env, user, command);
+    ({ plan: sandbox, missing } = sandboxPlan(config, args, io.env, user, command));
   } catch (err) {
     if (!(err instanceof ContainRefused)) throw err;
     io.err(`keyway: contain_refused: ${err.message}; CMD was not run`);
@@ -235,6 +242,13 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   const sockets = sandbox.sockets;
   if (process.getuid?.() === 0) io.err(`keyway: CMD runs as uid ${user.uid}, ${user.why}: never as root`);
   const ports = [...grantPorts(grants.flatMap((g) => g.domains)), ...args.strings('port').map(portNumber)];
+  // Last, once nothing can refuse the run: an --allow-write path the recipe names but a first run lacks.
+  try {
+    for (const line of makeMissing(missing)) io.err(`keyway: ${line}`);
+  } catch (err) {
+    if (err instanceof WritableRefused) throw usageError(`--allow-write: ${err.message}`);
+    throw err;
+  }
   return runContained({
     config,
     configFile: args.string('config'),
@@ -252,15 +266,31 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
 }
 
 /** What the contained command sees of the host's files (contain/sandbox.ts), from the options and the config. */
-function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: CommandUser, command: readonly string[]): SandboxPlan {
+function sandboxPlan(
+  config: Config,
+  args: Args,
+  env: NodeJS.ProcessEnv,
+  user: CommandUser,
+  command: readonly string[],
+): { plan: SandboxPlan; missing: MissingWritable[] } {
   const workdir = realpathSync(process.cwd());
-  const writable = args.strings('allow-write').map((path) => existingPath(path, '--allow-write'));
+  const homes = [...new Set([env['HOME'], user.home].filter((home): home is string => home !== undefined && isAbsolute(home)))];
+  const missing: MissingWritable[] = [];
+  const writable = args.strings('allow-write').map((path) => {
+    try {
+      const target = writableTarget(path, homes);
+      if (target.missing !== undefined) missing.push(target.missing);
+      return target.path;
+    } catch (err) {
+      if (err instanceof WritableRefused) throw usageError(`--allow-write ${path}: ${err.message}`);
+      throw err;
+    }
+  });
   const sockets = args.strings('allow-socket').map((path) => {
     const real = existingPath(path, '--allow-socket');
     if (!statSync(real).isSocket()) throw usageError(`--allow-socket ${path}: not a Unix socket`);
     return real;
   });
-  const homes = [...new Set([env['HOME'], user.home].filter((home): home is string => home !== undefined && isAbsolute(home)))];
   const runtime = env['XDG_RUNTIME_DIR'];
   const own = resolveHidden(keywayFiles(config, args.string('config')));
   const plan: SandboxPlan = {
@@ -282,7 +312,7 @@ function sandboxPlan(config: Config, args: Args, env: NodeJS.ProcessEnv, user: C
   };
   const problem = planProblem(plan, own);
   if (problem !== undefined) throw new ContainRefused(problem);
-  return plan;
+  return { plan, missing };
 }
 
 /** Each path, and where it resolves when that differs (links on the way). */

@@ -34,6 +34,8 @@ export interface RedirectedPort {
   readonly port: number | undefined;
   /** Every port with a listener of its own, for the catch-all's refusal. */
   readonly served: readonly number[];
+  /** On the catch-all: the port a connection was dialled to, where it can be read (contain/original-port.ts), to say in its refusal. */
+  readonly dialled?: (socket: Socket) => number | undefined;
 }
 
 /** A listener for redirected TLS: routed by SNI. */
@@ -103,8 +105,19 @@ async function acceptTls(wiring: ProxyWiring, options: TransparentOptions, socke
   }
   if (ports.port === undefined) {
     draft.event.host = found.host;
+    // The agent and the port, as a routed connection's line has them: the hint then names the port to add.
+    const dialled = ports.dialled?.(socket);
+    if (dialled !== undefined) draft.event.port = dialled;
+    try {
+      draft.event.agent = agentFor(wiring, options).id;
+    } catch {
+      // No agent to name (agents configured, none given): the line says so by having none.
+    }
     const served = ports.served.join(', ');
-    const why = `TLS to ${found.host} on a port keyway was not told to serve (it serves ${served}; keyway run --contain --port N adds one)`;
+    const why =
+      dialled === undefined
+        ? `TLS to ${found.host} on a port keyway was not told to serve (it serves ${served}; keyway run --contain --port N adds one)`
+        : `TLS to ${found.host}:${dialled}, a port keyway was not told to serve (it serves ${served}; keyway run --contain --port ${dialled} adds it)`;
     return closeRefused(wiring, draft, new ProxyError('no_destination', why), socket);
   }
   await route(wiring, options, { host: found.host, port: ports.port }, draft, socket, bytes, false);
