@@ -2,6 +2,9 @@ import { appendToFile, CheckpointSigner, checkpointsPathFor, type CheckpointSign
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, SHARED_LOCK_GAP_MS, TableAuditWriter, type AuditLog } from '../audit/index.ts';
+import { AuditFailureLog } from '../audit/failure-log.ts';
+import type { SettledLog } from '../audit/file/log-files.ts';
+import { openFindings } from '../audit/open-findings.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { KeywayMetrics } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
@@ -32,8 +35,11 @@ export async function openAudit(
 export interface OpenAuditLogOptions {
   /** Hears how long each batch took to append and whether it reached the log. */
   onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
-  /** Where rotation and retention warnings go; without one they are not reported (a one-shot CLI write). */
-  logger?: Pick<Logger, 'info' | 'warn'> | undefined;
+  /**
+   * Where rotation and retention warnings go, what was found of the log at open, and failing writes
+   * (at a bounded rate: audit/failure-log.ts); without one they are not reported (a one-shot CLI write).
+   */
+  logger?: Pick<Logger, 'info' | 'warn' | 'error'> | undefined;
   /**
    * The chain to write in the database (audit.sink postgres), instead of this replica's: a chain's
    * writer holds its lock for as long as it runs, so a command-line write beside a running proxy
@@ -58,7 +64,10 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
       await log.close().catch(() => undefined);
       throw err;
     }
-    options.logger.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'an audit line a key change owes could not be written; the next start tries again');
+    options.logger.warn(
+      { code: (err as NodeJS.ErrnoException).code ?? 'error' },
+      'an audit line a key change owes could not be written; the next start tries again',
+    );
   }
   return log;
 }
@@ -78,12 +87,22 @@ async function openLog(services: Services, env: NodeJS.ProcessEnv, options: Open
       onError: (err) =>
         logger?.warn({ code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'an audit checkpoint could not be written; the next one will try again'),
     });
+  // One error when writes start failing, a count per interval, one line when they work again.
+  const failures = logger === undefined ? undefined : new AuditFailureLog(logger);
   if (db !== null) {
     const chain = options.tableChain ?? replica ?? hostname();
     // Each replica's chain signed on its own (its checkpoints name it), kept in keyway_audit_checkpoint.
-    return TableAuditWriter.open({ ...db, replica: chain, headKey: services.auditHeadKey, onBatch, checkpoints: (store) => signer(store, chain) });
+    return TableAuditWriter.open({
+      ...db,
+      replica: chain,
+      headKey: services.auditHeadKey,
+      onBatch,
+      failures,
+      checkpoints: (store) => signer(store, chain),
+    });
   }
-  return AuditWriter.open({
+  let found: SettledLog | Error | undefined;
+  const writer = await AuditWriter.open({
     path: paths.audit,
     headPath: paths.auditHead,
     headKey: services.auditHeadKey,
@@ -104,5 +123,20 @@ async function openLog(services: Services, env: NodeJS.ProcessEnv, options: Open
     lockGapMs: options.lockGapMs,
     // Signed checkpoints of the chain, which anyone with the public key can verify (`keyway audit public-key`).
     checkpoints: signer(appendToFile(checkpointsPathFor(paths.audit)), replica),
+    failures,
+    onOpen: (settled) => {
+      found = settled;
+    },
+    // A torn line found later, under a batch: a sibling process (a worker, the CLI) killed mid-append.
+    onRecovered: (recovered) =>
+      logger?.warn(
+        { file: recovered.file, offset: recovered.offset, bytes: recovered.bytes },
+        'the audit log ended in a line cut short by a crash: it was kept aside and recorded',
+      ),
   });
+  // A log that lost lines or its head file gets a line saying so, the first after the gap.
+  for (const event of found === undefined ? [] : openFindings(found, logger)) {
+    await writer.write(event).catch(() => undefined);
+  }
+  return writer;
 }

@@ -9,6 +9,7 @@
 // `probeMs` without waiting for traffic: keyway recovers by itself soon after the fault clears.
 
 import { ProxyError } from '../errors/index.ts';
+import type { WriteFailures } from './failure-log.ts';
 import type { KeptLines } from './kept-lines.ts';
 import { checkEvent, serializeEvent, type AuditEvent } from './record.ts';
 
@@ -44,12 +45,20 @@ export interface BatchQueueOptions<T> {
   probeMs: number;
   /** Hears how long each batch took to append and whether it reached the store. */
   onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
+  /** Hears every write refused and the store's recovery (failure-log.ts says them at a bounded rate). */
+  failures?: WriteFailures | undefined;
 }
 
 interface Pending<T> {
   line: T;
   resolve: () => void;
   reject: (err: Error) => void;
+  /**
+   * A write-ahead line: its request is sent only if the line is in. If its batch fails, the request
+   * is refused and the line must never reach the store later (it would record a credential sent
+   * that never was), so it is not kept for the retry like the others.
+   */
+  aheadOfSend: boolean;
 }
 
 export class BatchQueue<T, R = void> {
@@ -57,6 +66,7 @@ export class BatchQueue<T, R = void> {
   readonly #kept: KeptLines<T>;
   readonly #probeMs: number;
   readonly #onBatch: BatchQueueOptions<T>['onBatch'];
+  readonly #failures: WriteFailures | undefined;
   #queue: Pending<T>[] = [];
   /** An urgent write is queued: the batch goes without the store's usual pause. */
   #urgent = false;
@@ -73,6 +83,7 @@ export class BatchQueue<T, R = void> {
     this.#kept = opts.kept;
     this.#probeMs = opts.probeMs;
     this.#onBatch = opts.onBatch;
+    this.#failures = opts.failures;
   }
 
   /** False from a failed batch (or a fault) until a later batch or probe succeeds. */
@@ -109,6 +120,12 @@ export class BatchQueue<T, R = void> {
     this.#dropped += 1;
   }
 
+  /** A write refused before it was queued (bodyOf's error, no room): reported, and the rejection to return. */
+  refuse(err: Error): Promise<never> {
+    this.#failures?.rejected(err, 1);
+    return Promise.reject(err);
+  }
+
   /** The serialised line of `event`, or the error its write() rejects with (closed, invalid, unserialisable). */
   bodyOf(event: AuditEvent, replica: string | undefined): string | ProxyError {
     if (this.#closed) return new ProxyError('audit_unavailable', 'the audit writer is closed');
@@ -128,7 +145,7 @@ export class BatchQueue<T, R = void> {
    */
   push(line: T, urgent = false): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ line, resolve, reject });
+      this.#queue.push({ line, resolve, reject, aheadOfSend: urgent });
       if (urgent) {
         this.#urgent = true;
         this.#wake?.();
@@ -159,6 +176,7 @@ export class BatchQueue<T, R = void> {
   /** Stop taking writes and wait for the queued lines. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#failures?.close();
     if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
     this.#probeTimer = null;
     await this.#drainLoop;
@@ -204,22 +222,51 @@ export class BatchQueue<T, R = void> {
     } catch (err) {
       this.#onBatch?.((performance.now() - started) / 1000, false);
       this.#healthy = false;
-      const { unwritten, failure } = this.#store.failed([...this.#kept.lines, ...items], err);
-      this.#kept.clear();
-      this.#kept.keep(unwritten, (line) => {
-        this.#dropped += 1;
-        this.#store.dropped?.(line);
-      });
-      for (const p of batch) p.reject(failure);
+      this.#settleFailed(batch, this.#store.failed([...this.#kept.lines, ...items], err));
       this.#scheduleProbe();
       return;
     }
     this.#onBatch?.((performance.now() - started) / 1000, true);
     const lines = [...this.#kept.lines, ...items];
     this.#kept.clear();
-    this.#store.appended?.(lines, result, this.#healthy);
+    const wasHealthy = this.#healthy;
+    this.#store.appended?.(lines, result, wasHealthy);
     this.#healthy = true;
+    if (!wasHealthy) this.#failures?.recovered();
     for (const p of batch) p.resolve();
+  }
+
+  /**
+   * After a failed batch: `unwritten` is the tail of the kept lines then the batch's that did not
+   * reach the store. A write whose line did reach it (a rotation part-way) resolves; the others are
+   * refused, and their lines kept for the retry, except write-ahead lines: their requests are
+   * refused, so those lines are given up (a `sent` line for a request never sent is a false record).
+   */
+  #settleFailed(batch: Pending<T>[], outcome: { unwritten: readonly T[]; failure: Error }): void {
+    const keptBefore = this.#kept.count;
+    const all = keptBefore + batch.length;
+    const firstUnwritten = all - outcome.unwritten.length;
+    const retry: T[] = [];
+    for (let i = 0; i < outcome.unwritten.length; i++) {
+      const at = firstUnwritten + i - keptBefore;
+      const pending = at >= 0 ? batch[at] : undefined;
+      if (pending?.aheadOfSend) this.#store.dropped?.(pending.line);
+      else retry.push(outcome.unwritten[i]!);
+    }
+    this.#kept.clear();
+    this.#kept.keep(retry, (line) => {
+      this.#dropped += 1;
+      this.#store.dropped?.(line);
+    });
+    let refused = 0;
+    for (let at = 0; at < batch.length; at++) {
+      if (keptBefore + at < firstUnwritten) batch[at]!.resolve();
+      else {
+        batch[at]!.reject(outcome.failure);
+        refused++;
+      }
+    }
+    this.#failures?.rejected(outcome.failure, refused);
   }
 
   /** While unhealthy, retry without waiting for traffic: no request arrives to retry for us when all are refused. */

@@ -13,7 +13,7 @@ export type { AuditWriterOptions } from './file/writer.ts';
 export { logRetention, retentionWarning } from './retention.ts';
 export type { RetentionHold } from './retention.ts';
 export { verifyAudit } from './verify.ts';
-export type { AuditProblem, PrunedReport, VerifyOptions, VerifyResult } from './verify.ts';
+export type { AuditProblem, CrashArtifact, PrunedReport, VerifyOptions, VerifyResult } from './verify.ts';
 export { readAudit, tailAudit } from './query.ts';
 export { linesPerRequest } from './requests.ts';
 export type { SeqRange, TailOptions } from './query.ts';

@@ -68,6 +68,33 @@ export async function* readLines(source: string | FileHandle, start = 0): AsyncG
   if (last !== null) yield last;
 }
 
+/** One line as readLinesAt() gives it: where it starts in the file, and whether a newline ends it. */
+export interface PlacedLine {
+  text: string;
+  /** Its first byte's offset in the file. */
+  offset: number;
+  /** False only for the file's last bytes when no newline follows them (a torn write, or one under way). */
+  terminated: boolean;
+}
+
+/**
+ * Every line of a file with its byte offset (verify checks a `recovered` line's). Offsets are counted
+ * from the UTF-8 length of each line, exact for every line keyway writes (valid UTF-8); a line with
+ * invalid bytes fails verify on its own, whatever the offsets after it.
+ */
+export async function* readLinesAt(path: string): AsyncGenerator<PlacedLine> {
+  const splitter = new LineSplitter();
+  let offset = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) {
+    for (const text of splitter.push(chunk as Buffer)) {
+      yield { text, offset, terminated: true };
+      offset += Buffer.byteLength(text) + 1;
+    }
+  }
+  const last = splitter.flush();
+  if (last !== null) yield { text: last, offset, terminated: false };
+}
+
 export interface TailLines {
   /** Up to `count` last lines, oldest first; the last may be unterminated (see endsWithNewline). */
   lines: string[];

@@ -138,6 +138,12 @@ export interface AuditEvent {
    * stopped (killed, crashed) while serving.
    */
   phase?: 'sent' | undefined;
+  /**
+   * keyway's own line (`action: audit.recover`) in the place of a torn last line, left by a crash
+   * mid-append: the bytes were kept aside in `file` (beside the log), and were `bytes` long at
+   * `offset` (where this line starts) with this SHA-256 (file/torn-tail.ts).
+   */
+  recovered?: { file: string; offset: number; bytes: number; sha256: string } | undefined;
 }
 
 /** An event as it sits in the log: chained to the line before it. */

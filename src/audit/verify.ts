@@ -9,16 +9,18 @@
 
 import { KeywayError } from '../errors/index.ts';
 import { ChainChecker } from './chain.ts';
+import { CrashArtifacts, type CrashArtifact } from './crash-artifacts.ts';
 import type { AuditProblem } from './chain.ts';
 import { listRotated } from './files.ts';
 import { prunedPathFor, readPruned, type PrunedRange, type PrunedState } from './pruned.ts';
 import type { RotatedFile } from './files.ts';
 import { readHead } from './head.ts';
 import type { ChainHead, HeadState } from './head.ts';
-import { readLines } from './lines.ts';
+import { readLinesAt } from './lines.ts';
 import { GENESIS_HASH, parseLine } from './record.ts';
 
 export type { AuditProblem } from './chain.ts';
+export type { CrashArtifact } from './crash-artifacts.ts';
 
 export interface VerifyOptions {
   path: string;
@@ -61,6 +63,14 @@ export interface VerifyResult {
    * was stopped (killed, crashed) while serving them. Not a problem: the credential's use is recorded.
    */
   unanswered?: number;
+  /**
+   * Lines past the one the head file names: written since keyway last recorded its head (it does so
+   * at most every 250 ms, and at stop), so a line removed from among them would not show. After a
+   * SIGKILL, the lines of its last moments; 0 is left out.
+   */
+  unvouched?: number;
+  /** Torn last lines (a crash mid-append): the one at the log's end, and those kept aside and recorded by `recovered` lines. Not problems. */
+  crash_artifacts?: CrashArtifact[];
 }
 
 export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
@@ -105,6 +115,7 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   // Where the kept files must start: after the last line rotation deleted, else at the beginning.
   const base: ChainHead = pruned.kind === 'ok' ? pruned.head : { seq: 0, hash: GENESIS_HASH };
   const checker = new ChainChecker(trusted === undefined ? { start: base, pin: input.pin } : { start: base, watch: trusted, pin: input.pin });
+  const artifacts = new CrashArtifacts(input.live);
   if (pruned.kind === 'bad_mac') {
     checker.report(0, 'pruned record tampered: its MAC does not match (or the head key is not the one that wrote it)', input.prunedPath);
   } else if (pruned.kind === 'unreadable') {
@@ -121,7 +132,7 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   const firstLines = new Map<string, number>();
   for (const file of files) {
     const tag = tagFiles ? file.path : undefined;
-    const fed = await feedFile(checker, file.path, tag);
+    const fed = await feedFile(checker, artifacts, file.path, tag, file.path === input.live);
     lastFileLines = fed.lines;
     lines += fed.lines;
     if (fed.firstSeq !== undefined) firstLines.set(file.path, fed.firstLine);
@@ -150,12 +161,15 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
     // head names must be on the chain exactly (unless rotation has since deleted it).
     checker.report(tailLine, `the head file's seq ${head.head.seq} and hash are not on the chain: lines were replaced`, liveTag);
   }
+  const crash = await artifacts.check((line, reason, file) => checker.report(line, reason, file));
   const problems = tagFiles ? checker.problems.map((p) => explainFileGap(p, files[0]?.path, firstLines, pruned.kind === 'ok')) : checker.problems;
   const result: VerifyResult = { ok: problems.length === 0, lines, problems };
   if (tagFiles) result.files = files.map((f) => f.path);
   if (report !== undefined) result.pruned = report;
   if (checker.pinned !== undefined) result.pinned = checker.pinned;
   if (checker.unanswered > 0) result.unanswered = checker.unanswered;
+  if (head.kind === 'ok' && end.seq > head.head.seq) result.unvouched = end.seq - head.head.seq;
+  if (crash.length > 0) result.crash_artifacts = crash;
   return result;
 }
 
@@ -217,26 +231,39 @@ async function loadState<T extends HeadState>(read: () => Promise<T>, what: stri
   }
 }
 
-/** Feed every line of one file to the checker; returns how many lines it had and its first seq. */
+/**
+ * Feed every line of one file to the checker; returns how many lines it had and its first seq. The
+ * live file's unterminated last bytes are a crash artifact, not a line (`live`); anywhere else they
+ * fail as the unparseable or cut-short line they are.
+ */
 async function feedFile(
   checker: ChainChecker,
+  artifacts: CrashArtifacts,
   path: string,
   tag: string | undefined,
+  live: boolean,
 ): Promise<{ lines: number; firstSeq: number | undefined; firstLine: number }> {
   let n = 0;
   let firstSeq: number | undefined;
   let firstLine = 0;
   try {
-    for await (const text of readLines(path)) {
+    for await (const { text, offset, terminated } of readLinesAt(path)) {
       n++;
-      if (firstSeq === undefined) {
-        const rec = parseLine(text);
-        if (rec !== null) {
-          firstSeq = rec.seq;
-          firstLine = n;
-        }
+      if (!terminated && live) {
+        artifacts.torn(n, offset, Buffer.byteLength(text), tag);
+        continue;
+      }
+      const rec = parseLine(text);
+      if (rec !== null && firstSeq === undefined) {
+        firstSeq = rec.seq;
+        firstLine = n;
       }
       checker.feed(text, n, tag);
+      if (!terminated) checker.report(n, 'the file ends in a line cut short (no newline) before the end of the log', tag);
+      if (rec?.recovered !== undefined) {
+        const wrong = artifacts.recovered(rec, n, offset, tag);
+        if (wrong !== null) checker.report(n, wrong, tag);
+      }
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && n === 0) return { lines: 0, firstSeq: undefined, firstLine: 0 };

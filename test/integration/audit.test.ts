@@ -184,7 +184,8 @@ describe('verifyAudit', () => {
     await writer.write(event(11));
     await writer.close();
     await writeFile(opts.headPath, head);
-    expect(await verifyAudit(opts)).toEqual({ ok: true, lines: 11, problems: [] });
+    // Intact, and the line past the head is named: a removal among such lines would not show.
+    expect(await verifyAudit(opts)).toEqual({ ok: true, lines: 11, problems: [], unvouched: 1 });
   });
 });
 
@@ -242,15 +243,15 @@ describe('AuditWriter', () => {
     expect((await verifyAudit(opts)).ok).toBe(true);
   });
 
-  it('leaves a torn last line on its own line and continues the chain past it', async () => {
+  it('keeps a torn last line aside, records it in its place, and continues the chain after that (issue 60)', async () => {
     await writeLog(3);
     await appendFile(opts.path, '{"ts":"2025-01-01T00:00:0'); // a crash mid-append
     const writer = await AuditWriter.open(opts);
     await writer.write(event(4));
     await writer.close();
     const result = await verifyAudit(opts);
-    expect(result.lines).toBe(5);
-    expect(result.problems).toEqual([{ line: 4, reason: expect.stringContaining('unparseable') }]);
+    expect(result).toMatchObject({ ok: true, lines: 5, problems: [] });
+    expect(result.crash_artifacts).toEqual([expect.objectContaining({ kind: 'recovered', line: 4, seq: 4, kept_file: 'matches' })]);
   });
 
   it('continues a truncated log with a visible gap instead of reusing seq numbers', async () => {

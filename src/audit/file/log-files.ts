@@ -11,11 +11,12 @@ import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from '../f
 import { Pruner } from './prune.ts';
 import type { RetentionHold } from '../retention.ts';
 import { readHead } from '../head.ts';
-import type { ChainHead } from '../head.ts';
+import type { ChainHead, HeadState } from '../head.ts';
 import { appendOrUndo } from './append.ts';
 import { HeldLog } from './append-now.ts';
 import { readLastLines } from '../lines.ts';
 import { GENESIS_HASH, parseLine, sealLine } from '../record.ts';
+import { keepAside, replaceTail, tornTailAt, type RecoveredBytes } from './torn-tail.ts';
 
 export interface LogFilesOptions {
   path: string;
@@ -34,6 +35,31 @@ export interface LogFilesOptions {
   onRotationError?: ((err: Error | null) => void) | undefined;
   /** A file was rotated; `head` is its last line. Awaited before pruning (the checkpoint that keeps pruned lines provable). */
   onRotated?: ((head: ChainHead) => Promise<void>) | undefined;
+  /** The serialised `recovered` line for torn bytes kept aside (torn-tail.ts), as the writer serialises its lines. */
+  recoveredBody: (recovered: RecoveredBytes) => string;
+  /** Hears each torn last line a batch kept aside, once its `recovered` line is in the log (settle() returns its own). */
+  onRecovered?: ((recovered: RecoveredBytes) => void) | undefined;
+}
+
+/** What a writer found when it settled the log's tail at open (settle()). */
+export interface SettledLog {
+  /** The chain head after settling: where the next line goes on. */
+  head: ChainHead;
+  /** The last line the log's files hold (live, else the newest rotated one); seq 0 when none. */
+  logEnd: ChainHead;
+  /** The head file as it was read. */
+  headFile: HeadState;
+  /** A torn last line kept aside and recorded, if there was one. */
+  recovered: RecoveredBytes | null;
+}
+
+/** The chain head to continue from, and what it was chosen among. */
+interface FoundHead {
+  head: ChainHead;
+  /** Where an unterminated tail (a torn last line) starts, or null. */
+  tornAt: number | null;
+  logEnd: ChainHead;
+  headFile: HeadState;
 }
 
 /** Where this writer left the file: if it is unchanged, the cached head is still the chain's head. */
@@ -65,6 +91,8 @@ export class LogFiles {
   readonly #onRetention: LogFilesOptions['onRetention'];
   readonly #onRotationError: LogFilesOptions['onRotationError'];
   readonly #onRotated: LogFilesOptions['onRotated'];
+  readonly #recoveredBody: LogFilesOptions['recoveredBody'];
+  readonly #onRecovered: LogFilesOptions['onRecovered'];
   readonly #pruner: Pruner;
   #hold: RetentionHold | null = null;
   #rotationError: Error | null = null;
@@ -90,6 +118,8 @@ export class LogFiles {
     this.#onRetention = opts.onRetention;
     this.#onRotationError = opts.onRotationError;
     this.#onRotated = opts.onRotated;
+    this.#recoveredBody = opts.recoveredBody;
+    this.#onRecovered = opts.onRecovered;
     this.#lockOptions = {
       // A holder that died frees the lock after this long.
       staleMs: 5000,
@@ -246,13 +276,13 @@ export class LogFiles {
       const known = this.#known;
       const unchanged = known !== null && known.dev === st.dev && known.ino === st.ino && known.size === st.size;
       if (known !== null && !unchanged) this.#sharedAt = performance.now();
-      const found = unchanged ? { head: known.head, needsNewline: false } : await this.#findHead(fh, st.size);
-      let { seq, hash } = found.head;
-      let size = st.size;
-      // A torn last line (crash mid-append) is left as one unparseable line rather than glued to ours.
-      let text = found.needsNewline ? '\n' : '';
-      let textBytes = Buffer.byteLength(text);
       this.#known = null;
+      const found = unchanged ? { head: known.head, size: st.size } : await this.#settleTail(fh, st.size);
+      if ('recovered' in found && found.recovered !== null) this.#onRecovered?.(found.recovered);
+      let { seq, hash } = found.head;
+      let size = found.size;
+      let text = '';
+      let textBytes = 0;
       let rotationFailed = false;
       let inText = 0;
       this.#committed = 0;
@@ -288,6 +318,48 @@ export class LogFiles {
     } finally {
       await fh.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * At a writer's open, under the lock: the chain head (a torn last line kept aside and recorded
+   * first), what the log's files and the head file each said, and the cache set for the first batch.
+   */
+  async settle(): Promise<SettledLog> {
+    this.endHold();
+    const release = await acquireFileLock(this.#path, this.#lockOptions);
+    try {
+      const fh = await open(this.#path, 'a+', 0o600);
+      try {
+        const st = await fh.stat();
+        const found = await this.#findHead(fh, st.size);
+        const settled = await this.#settleTail(fh, st.size, found);
+        this.#known = { dev: st.dev, ino: st.ino, size: settled.size, head: settled.head };
+        this.#lastWritten = settled.head;
+        return { head: settled.head, logEnd: found.logEnd, headFile: found.headFile, recovered: settled.recovered };
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+    } finally {
+      await release();
+      this.#releasedAt = performance.now();
+    }
+  }
+
+  /**
+   * The head to append after, found in the file (see #findHead), with a torn last line kept aside
+   * and replaced by its `recovered` line (torn-tail.ts): the batch then follows whole lines only.
+   * `size`: where the file now ends.
+   */
+  async #settleTail(fh: FileHandle, size: number, given?: FoundHead): Promise<{ head: ChainHead; size: number; recovered: RecoveredBytes | null }> {
+    const found = given ?? (await this.#findHead(fh, size));
+    if (found.tornAt === null) return { head: found.head, size, recovered: null };
+    const seq = found.head.seq + 1;
+    const recovered = await keepAside(fh, this.#path, found.tornAt, size, seq);
+    const sealed = sealLine(this.#recoveredBody(recovered), seq, found.head.hash);
+    const end = await replaceTail(this.#path, found.tornAt, size, sealed.line);
+    const head = { seq, hash: sealed.hash };
+    this.#lastWritten = head;
+    return { head, size: end, recovered };
   }
 
   /**
@@ -329,31 +401,35 @@ export class LogFiles {
    * The head to continue from when another process (or someone else) changed the file: the highest
    * of the file's last chained line, the authenticated head file, and what this writer itself last
    * wrote. Taking the highest means a truncated or replaced log continues with a seq gap that verify
-   * reports, instead of reusing numbers and hiding what was removed.
+   * reports, instead of reusing numbers and hiding what was removed. Bytes after the last newline
+   * (a torn last line) are no line of the chain, even if they parse: the append that wrote them
+   * never finished, so nothing was told they were written.
    */
-  async #findHead(fh: FileHandle, size: number): Promise<{ head: ChainHead; needsNewline: boolean }> {
+  async #findHead(fh: FileHandle, size: number): Promise<FoundHead> {
     const candidates: ChainHead[] = [{ seq: 0, hash: GENESIS_HASH }];
     if (this.#lastWritten !== null) candidates.push(this.#lastWritten);
-    const tail = await readLastLines(fh, size, TAIL_LINES);
-    let inFile = false;
+    const tornAt = await tornTailAt(fh, size);
+    const whole = tornAt ?? size;
+    const tail = await readLastLines(fh, whole, TAIL_LINES);
+    let logEnd: ChainHead | null = null;
     for (const text of tail.lines.toReversed()) {
       const line = parseLine(text);
       if (line !== null) {
-        candidates.push({ seq: line.seq, hash: line.hash });
-        inFile = true;
+        logEnd = { seq: line.seq, hash: line.hash };
         break;
       }
     }
     // A fresh live file (another process just rotated, or a crash between rotating and appending):
     // the chain goes on from the newest rotated file.
-    if (!inFile) {
+    if (logEnd === null) {
       const rotated = (await listRotated(this.#path).catch(() => [])).at(-1);
       const last = rotated === undefined ? null : await lastChainedLine(rotated.path).catch(() => null);
-      if (last !== null) candidates.push({ seq: last.seq, hash: last.hash });
+      if (last !== null) logEnd = { seq: last.seq, hash: last.hash };
     }
-    const stored = await readHead(this.#headPath, this.#headKey).catch(() => ({ kind: 'unreadable' as const }));
-    if (stored.kind === 'ok') candidates.push(stored.head);
+    if (logEnd !== null) candidates.push(logEnd);
+    const headFile: HeadState = await readHead(this.#headPath, this.#headKey).catch(() => ({ kind: 'unreadable' as const }));
+    if (headFile.kind === 'ok') candidates.push(headFile.head);
     const head = candidates.reduce((best, c) => (c.seq > best.seq ? c : best));
-    return { head, needsNewline: size > 0 && !tail.endsWithNewline };
+    return { head, tornAt, logEnd: logEnd ?? { seq: 0, hash: GENESIS_HASH }, headFile };
   }
 }

@@ -37,7 +37,11 @@ import type { AuditEvent } from '../record.ts';
 import type { AuditLog } from '../sink.ts';
 import { ignoreFileSizeSignal } from './append.ts';
 import { HeadPublisher } from './head-publisher.ts';
-import { LogFiles } from './log-files.ts';
+import { LogFiles, type SettledLog } from './log-files.ts';
+import { recoveredEvent, type RecoveredBytes } from './torn-tail.ts';
+import { serializeEvent } from '../record.ts';
+import { writeHead } from '../head.ts';
+import type { WriteFailures } from '../failure-log.ts';
 import { watchLogPath, type LogWatch } from './watch.ts';
 import { AuditRoom, costOf, lineCost } from './room.ts';
 import type { CheckpointSigner } from '../checkpoints/signer.ts';
@@ -70,6 +74,15 @@ export interface AuditWriterOptions {
   lockGapMs?: number | undefined;
   /** Signs checkpoints of the chain head (../checkpoints/): at rotation, on its timer, at close. */
   checkpoints?: CheckpointSigner | undefined;
+  /**
+   * Hears what open() found of the log (open-findings.ts says what deserves a word): a torn last
+   * line kept aside, a head file missing or ahead of the log; or the error that kept it from looking.
+   */
+  onOpen?: ((found: SettledLog | Error) => void) | undefined;
+  /** Hears every write refused and the log's recovery (failure-log.ts: the app log, at a bounded rate). */
+  failures?: WriteFailures | undefined;
+  /** Hears each torn last line kept aside (at open, or found later under a batch: a sibling process killed mid-append). */
+  onRecovered?: ((recovered: RecoveredBytes) => void) | undefined;
 }
 
 export const DEFAULT_AUDIT_KEEP = 10;
@@ -129,6 +142,8 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
       onRotationError: opts.onRotationError,
       prunedPath: opts.prunedPath ?? prunedPathFor(opts.headPath),
       onRotated: opts.checkpoints === undefined ? undefined : (head) => opts.checkpoints!.rotated(head),
+      recoveredBody: (recovered) => serializeEvent(recoveredEvent(recovered), opts.replica),
+      onRecovered: opts.onRecovered,
     });
     this.#checkpoints = opts.checkpoints;
     this.queue = new BatchQueue<string, ChainHead>(
@@ -160,7 +175,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
         failed: (bodies, err) => this.#failed(bodies, err),
         dropped: (body) => this.#room.settled(lineCost(body)),
       },
-      { kept: new KeptLines(), probeMs: PROBE_MS, onBatch: opts.onBatch },
+      { kept: new KeptLines(), probeMs: PROBE_MS, onBatch: opts.onBatch, failures: opts.failures },
     );
     this.#heads = new HeadPublisher(opts.headPath, opts.headKey, () => this.queue.closed);
     this.#room = new AuditRoom(opts.path, maxBytes);
@@ -190,10 +205,35 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
       });
     }
     const writer = new AuditWriter(opts);
+    await writer.#settle(opts);
     await writer.#room.refresh();
     writer.#room.start();
     writer.#armWatch();
     return writer;
+  }
+
+  /**
+   * Before the first line: a torn last line kept aside and recorded (torn-tail.ts), and the head
+   * file sealed at the log's end, so a kill before the first batch's head write leaves a log verify
+   * vouches for. Not fatal: a log that cannot be settled now (a full disk, the lock held past its
+   * wait) is settled by the first batch that reaches it, as any other fault.
+   */
+  async #settle(opts: AuditWriterOptions): Promise<void> {
+    let settled: SettledLog;
+    try {
+      settled = await this.#files.settle();
+    } catch (err) {
+      this.#files.forget();
+      opts.onOpen?.(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    opts.onOpen?.(settled);
+    // Sealed only where the file says less than the log holds, or is missing: a head file that
+    // does not authenticate is left for verify to name (the first batch replaces it).
+    const { headFile, head } = settled;
+    const behind = headFile.kind === 'ok' ? headFile.head.seq < head.seq : headFile.kind === 'missing';
+    if (behind) await writeHead(opts.headPath, opts.headKey, head).catch(() => undefined);
+    if (settled.recovered !== null) this.#checkpoints?.seen(head);
   }
 
   /**
@@ -237,12 +277,12 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   write(event: AuditEvent, reserved = false): Promise<void> {
     if (reserved) this.#room.release();
     const body = this.queue.bodyOf(event, this.#replica);
-    if (typeof body !== 'string') return Promise.reject(body);
+    if (typeof body !== 'string') return this.queue.refuse(body);
     const cost = lineCost(body);
     // A line nobody reserved (a refusal, a tunnel) never takes room promised to an injected request.
     if (!reserved && !this.#room.fits(cost)) {
       this.queue.countDrop();
-      return Promise.reject(new ProxyError('audit_unavailable', 'no room left in the audit log for this line'));
+      return this.queue.refuse(new ProxyError('audit_unavailable', 'no room left in the audit log for this line'));
     }
     this.#room.queued(cost);
     return this.queue.push(body, event.phase === 'sent');

@@ -13,6 +13,7 @@
 import { ProxyError } from '../../errors/index.ts';
 import { BatchQueue, QueuedAuditLog } from '../batch-queue.ts';
 import type { ChainHead } from '../head.ts';
+import type { WriteFailures } from '../failure-log.ts';
 import { KeptLines } from '../kept-lines.ts';
 import type { AuditEvent } from '../record.ts';
 import type { AuditLog } from '../sink.ts';
@@ -29,6 +30,8 @@ export interface TableWriterOptions extends AuditDatabase {
   onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
   /** Signs checkpoints of this chain (../checkpoints/): on its timer and at close, kept in keyway_audit_checkpoint. */
   checkpoints?: ((store: CheckpointSignerOptions['store']) => CheckpointSigner) | undefined;
+  /** Hears every write refused and the table's recovery (failure-log.ts: the app log, at a bounded rate). */
+  failures?: WriteFailures | undefined;
 }
 
 // While unhealthy: how often the kept lines are retried (which is also the health probe).
@@ -55,7 +58,7 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
         append: (kept, batch) => this.#append(kept, batch),
         failed: (lines, err) => this.#failed(lines, err),
       },
-      { kept: new KeptLines<TableLine>((line) => line.body), probeMs: PROBE_MS, onBatch: opts.onBatch },
+      { kept: new KeptLines<TableLine>((line) => line.body), probeMs: PROBE_MS, onBatch: opts.onBatch, failures: opts.failures },
     );
     this.#checkpoints = opts.checkpoints?.(async (checkpoint, line) => {
       const session = this.#session;
@@ -95,7 +98,7 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
   /** Queue one line. Resolves once it is committed; rejects with audit_unavailable if it could not be. */
   write(event: AuditEvent, _reserved = false): Promise<void> {
     const body = this.queue.bodyOf(event, this.#db.replica);
-    if (typeof body !== 'string') return Promise.reject(body);
+    if (typeof body !== 'string') return this.queue.refuse(body);
     const at = Date.parse(event.ts);
     const line: TableLine = { body, id: eventIdColumn(event), ts: new Date(Number.isNaN(at) ? Date.now() : at).toISOString() };
     return this.queue.push(line, event.phase === 'sent');

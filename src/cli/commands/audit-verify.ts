@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { chainFiles } from '../../audit/files.ts';
-import type { PrunedReport, VerifyResult } from '../../audit/index.ts';
+import type { CrashArtifact, PrunedReport, VerifyResult } from '../../audit/index.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { printJson, type CommandIO } from '../io.ts';
 import { formatUptime } from '../running-status.ts';
@@ -34,8 +34,24 @@ export function reportFile(io: CommandIO, result: VerifyResult, json: boolean): 
   if (result.unanswered !== undefined) {
     io.out(`${result.unanswered} request(s) recorded as sent with no outcome line: in flight, or keyway was stopped while serving them`);
   }
+  for (const artifact of result.crash_artifacts ?? []) io.out(crashArtifactLine(artifact));
+  if (result.unvouched !== undefined) {
+    io.out(
+      `${result.unvouched} line(s) after the head file's: written since keyway last recorded its head (in flight, or before a kill); a line removed from among them would not show`,
+    );
+  }
   if (!result.ok) io.err(`audit log verification failed: ${result.problems.length} problem(s)`);
   return result.ok ? 0 : 1;
+}
+
+/** A crash artifact is reported, never a failure: what it is, and where. */
+function crashArtifactLine(a: CrashArtifact): string {
+  const where = `${a.file === undefined ? '' : `${a.file}: `}line ${a.line}`;
+  if (a.kind === 'torn') {
+    return `crash artifact: ${where}, offset ${a.offset}: ${a.bytes} byte(s) with no newline after them (an append cut short by a crash, or one under way); keyway keeps them aside when it next opens the log`;
+  }
+  const kept = a.kept_file === 'matches' ? `kept aside in ${a.kept} (its bytes match)` : `recorded as kept aside in ${a.kept}, which is no longer there`;
+  return `crash artifact: ${where} (seq ${a.seq}) recovered a line cut short by a crash: ${a.bytes} byte(s) at offset ${a.offset}, ${kept}`;
 }
 
 function prunedSummary(p: PrunedReport): string {

@@ -1,0 +1,225 @@
+// A crash leaves a readable record (issue 60): a torn last line (the log's last bytes with no
+// newline: an append cut short by a crash, or a copy cut short) is kept aside byte for byte by the
+// next writer that opens the log and recorded by a chained `recovered` line in its place; verify
+// reports it as a crash artifact, and still fails on a torn line anywhere else, on kept-aside bytes
+// that were changed, and on a `recovered` line that does not stand where it says. The head file is
+// sealed when a writer opens the log, and verify says how many lines run past it.
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AuditWriter, readAudit, verifyAudit } from '../../src/audit/index.ts';
+import type { AuditEvent, AuditLine } from '../../src/audit/index.ts';
+import { GENESIS_HASH, sealLine } from '../../src/audit/record.ts';
+import { injectEvent } from '../helpers/audit-events.ts';
+
+let opts: { path: string; headPath: string; headKey: Buffer };
+
+beforeEach(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'keyway-audit-torn-'));
+  opts = { path: join(dir, 'logs', 'audit.jsonl'), headPath: join(dir, 'data', 'audit-head.json'), headKey: randomBytes(32) };
+});
+
+async function writeLines(from: number, to: number): Promise<void> {
+  const writer = await AuditWriter.open(opts);
+  for (let i = from; i <= to; i++) await writer.write(injectEvent(i));
+  await writer.close();
+}
+
+async function lines(): Promise<AuditLine[]> {
+  const out: AuditLine[] = [];
+  for await (const line of readAudit(opts.path)) out.push(line);
+  return out;
+}
+
+const TORN = '{"ts":"2026-11-26T10:00:00.000Z","id":"req-x","agent":"a","gra';
+
+describe('a torn last line', () => {
+  it('is kept aside byte for byte (0600), removed from the log, and sealed by a recovered line naming offset, length and SHA-256', async () => {
+    await writeLines(1, 3);
+    const offset = (await stat(opts.path)).size;
+    await appendFile(opts.path, TORN);
+    await writeLines(4, 4);
+
+    const all = await lines();
+    expect(all.map((l) => [l.seq, l.id === 'req-4' ? 'req-4' : (l.action ?? l.id)])).toEqual([
+      [1, 'req-1'],
+      [2, 'req-2'],
+      [3, 'req-3'],
+      [4, 'audit.recover'],
+      [5, 'req-4'],
+    ]);
+    const recovered = all[3]!;
+    const sha256 = createHash('sha256').update(TORN).digest('hex');
+    expect(recovered).toMatchObject({ decision: 'admin', client: 'keyway', recovered: { file: 'audit.jsonl.torn-4', offset, bytes: TORN.length, sha256 } });
+    const kept = join(dirname(opts.path), 'audit.jsonl.torn-4');
+    expect(await readFile(kept, 'utf8')).toBe(TORN);
+    expect((await stat(kept)).mode & 0o777).toBe(0o600);
+    // The log holds whole lines only: the torn bytes are not in it any more.
+    expect(await readFile(opts.path, 'utf8')).not.toContain(TORN);
+
+    const result = await verifyAudit(opts);
+    expect(result).toMatchObject({ ok: true, lines: 5, problems: [] });
+    expect(result.crash_artifacts).toEqual([
+      { kind: 'recovered', line: 4, offset, bytes: TORN.length, seq: 4, kept: 'audit.jsonl.torn-4', kept_file: 'matches' },
+    ]);
+  });
+
+  it('that parses as a whole line short of its newline is kept aside too: its append never finished', async () => {
+    await writeLines(1, 2);
+    const whole = sealLine(JSON.stringify(injectEvent(3)), 3, (await lines())[1]!.hash).line.slice(0, -1);
+    await appendFile(opts.path, whole);
+    await writeLines(4, 4);
+    expect((await lines()).map((l) => l.action ?? l.id)).toEqual(['req-1', 'req-2', 'audit.recover', 'req-4']);
+    expect((await verifyAudit(opts)).ok).toBe(true);
+  });
+
+  it('is found by a writer already running when another process was killed mid-append', async () => {
+    const writer = await AuditWriter.open(opts);
+    await writer.write(injectEvent(1));
+    await appendFile(opts.path, TORN); // a sibling (a worker, the CLI) died here
+    await writer.write(injectEvent(2));
+    await writer.close();
+    expect((await lines()).map((l) => l.action ?? l.id)).toEqual(['req-1', 'audit.recover', 'req-2']);
+    expect((await verifyAudit(opts)).ok).toBe(true);
+  });
+
+  it('not yet kept aside (no writer has opened the log since) is reported by verify with its offset, and passes', async () => {
+    await writeLines(1, 3);
+    const offset = (await stat(opts.path)).size;
+    await appendFile(opts.path, TORN);
+    const result = await verifyAudit(opts);
+    expect(result).toMatchObject({ ok: true, problems: [] });
+    expect(result.crash_artifacts).toEqual([{ kind: 'torn', line: 4, offset, bytes: TORN.length }]);
+  });
+
+  it('anywhere but at the end of the log still fails verify', async () => {
+    await writeLines(1, 2);
+    await appendFile(opts.path, `${TORN}\n`); // a torn line another line follows: not a crash's last bytes
+    const writer = await AuditWriter.open(opts);
+    await writer.write(injectEvent(3));
+    await writer.close();
+    const result = await verifyAudit(opts);
+    expect(result.ok).toBe(false);
+    expect(result.problems).toEqual([{ line: 3, reason: expect.stringContaining('unparseable') }]);
+  });
+
+  it('kept aside and then changed fails verify; kept aside and then deleted is reported, and passes', async () => {
+    await writeLines(1, 1);
+    await appendFile(opts.path, TORN);
+    await writeLines(2, 2);
+    const kept = join(dirname(opts.path), 'audit.jsonl.torn-2');
+    await writeFile(kept, TORN.replace('req-x', 'req-y'));
+    const changed = await verifyAudit(opts);
+    expect(changed.ok).toBe(false);
+    expect(changed.problems).toEqual([{ line: 2, reason: expect.stringContaining('are not the ones this recovered line records') }]);
+    await rm(kept);
+    const gone = await verifyAudit(opts);
+    expect(gone.ok).toBe(true);
+    expect(gone.crash_artifacts).toEqual([expect.objectContaining({ kind: 'recovered', kept_file: 'missing' })]);
+  });
+});
+
+describe('what someone who can write the log can do with recovered lines', () => {
+  /** A forged keyway `recovered` line, chained after the log's last line, appended. */
+  async function forgeRecovered(recovered: Record<string, unknown>): Promise<void> {
+    const all = await lines();
+    const last = all.at(-1);
+    const event: AuditEvent = {
+      ...injectEvent(0),
+      id: 'forged',
+      agent: null,
+      grant: null,
+      decision: 'admin',
+      method: null,
+      host: '',
+      port: 0,
+      path: null,
+      status: null,
+      duration_ms: 0,
+      client: 'keyway',
+      action: 'audit.recover',
+      actor: 'keyway',
+      recovered: recovered as AuditEvent['recovered'],
+    };
+    const body = JSON.stringify(Object.fromEntries(Object.entries(event).sort(([a], [b]) => order(a) - order(b) || a.localeCompare(b))));
+    await appendFile(opts.path, sealLine(body, (last?.seq ?? 0) + 1, last?.hash ?? GENESIS_HASH).line);
+  }
+  const FIXED = ['ts', 'id', 'agent', 'grant', 'decision', 'code', 'method', 'host', 'port', 'path', 'status', 'duration_ms', 'refreshed', 'client'];
+  const order = (key: string) => (FIXED.includes(key) ? FIXED.indexOf(key) : FIXED.length);
+
+  it('a line cut off and replaced by a recovered line that does not stand at the offset it names fails', async () => {
+    await writeLines(1, 3);
+    const offset = (await stat(opts.path)).size;
+    await forgeRecovered({ file: 'audit.jsonl.torn-4', offset: offset - 10, bytes: 5, sha256: '0'.repeat(64) });
+    const result = await verifyAudit(opts);
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => p.reason).join('\n')).toMatch(/stands at offset/);
+  });
+
+  it('a recovered line naming a file outside the log folder is refused, and not read', async () => {
+    await writeLines(1, 1);
+    const offset = (await stat(opts.path)).size;
+    await forgeRecovered({ file: '../data/audit-head.json', offset, bytes: 5, sha256: '0'.repeat(64) });
+    const result = await verifyAudit(opts);
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => p.reason).join('\n')).toMatch(/names a kept-aside file keyway would not write/);
+  });
+
+  it('an edited whole line still fails with a recovered line after it', async () => {
+    await writeLines(1, 3);
+    const text = await readFile(opts.path, 'utf8');
+    await writeFile(opts.path, text.replace('"req-2"', '"req-9"'));
+    await appendFile(opts.path, TORN);
+    await writeLines(4, 4); // keyway keeps the torn bytes aside, as it should
+    const result = await verifyAudit(opts);
+    expect(result.ok).toBe(false);
+    expect(result.problems).toEqual([{ line: 2, reason: expect.stringContaining('edited') }]);
+  });
+
+  it('a whole last line cut short by hand is not hidden: the head file records it', async () => {
+    await writeLines(1, 3);
+    const size = (await stat(opts.path)).size;
+    await truncate(opts.path, size - 20); // seq 3 loses its end
+    const result = await verifyAudit(opts);
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => p.reason).join('\n')).toMatch(/tail removed: the head file records seq 3 but the log ends at seq 2/);
+  });
+});
+
+describe('the head file', () => {
+  it('is sealed when a writer opens the log, before its first line: a kill before the first batch leaves a log verify vouches for', async () => {
+    const writer = await AuditWriter.open(opts);
+    const sealed = await readFile(opts.headPath);
+    expect(JSON.parse(sealed.toString('utf8'))).toMatchObject({ seq: 0, hash: GENESIS_HASH });
+    await writer.write(injectEvent(1));
+    await writer.write(injectEvent(2));
+    await writer.close();
+    // As if killed before the head's first write after those lines.
+    await writeFile(opts.headPath, sealed);
+    expect(await verifyAudit(opts)).toMatchObject({ ok: true, lines: 2, problems: [], unvouched: 2 });
+  });
+
+  it("is sealed at the log's end when a writer opens a log whose head lags (a kill)", async () => {
+    await writeLines(1, 3);
+    const head3 = await readFile(opts.headPath);
+    await writeLines(4, 5);
+    await writeFile(opts.headPath, head3);
+    const writer = await AuditWriter.open(opts);
+    expect(JSON.parse(await readFile(opts.headPath, 'utf8'))).toMatchObject({ seq: 5 });
+    await writer.close();
+  });
+
+  it('lagging the log: verify says how many lines it cannot vouch for', async () => {
+    await writeLines(1, 2);
+    const head = await readFile(opts.headPath);
+    await writeLines(3, 5);
+    await writeFile(opts.headPath, head); // the head of seq 2, as after a kill
+    expect(await verifyAudit(opts)).toMatchObject({ ok: true, unvouched: 3 });
+    // A line removed from among them is exactly what it cannot see: it says so rather than nothing.
+    const text = await readFile(opts.path, 'utf8');
+    await writeFile(opts.path, text.slice(0, text.lastIndexOf('\n', text.length - 2) + 1));
+    expect(await verifyAudit(opts)).toMatchObject({ ok: true, unvouched: 2 });
+  });
+});
