@@ -4,6 +4,7 @@
 // program). Real proxy, real commands, a real listener on loopback for "another program".
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
@@ -134,5 +135,35 @@ describe("keyway doctor on this shell's proxy variables", () => {
     expect(named(checks, check)).toMatchObject({ status: 'warn', detail: expect.stringContaining("keyway's proxy speaks plain http://") });
     const garbled = await doctor({ HTTPS_PROXY: 'http://[::1' });
     expect(named(garbled.checks, check)).toMatchObject({ status: 'warn', detail: expect.stringContaining('HTTPS_PROXY is not a URL') });
+  });
+});
+
+describe('keyway doctor on the proxy variables, with the proxy on every address (0.0.0.0)', () => {
+  let wide: TestProxy;
+  let widePort: number;
+  beforeAll(async () => {
+    widePort = await freePort();
+    wide = await startProxy({ config: { proxy: { listen: `0.0.0.0:${widePort}` }, admin: { enabled: false } } });
+  });
+  afterAll(async () => {
+    await wide?.stop();
+  });
+
+  /** This machine's own address on a network, else its name. */
+  const ownAddress = () =>
+    Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i?.family === 'IPv4' && !i.internal)?.address ?? hostname();
+
+  it("takes an address of this machine as the proxy's, and warns on one that is not", async () => {
+    const run = async (value: string) => {
+      const r = await runCli(['doctor', '--json'], { KEYWAY_HOME: wide.home, ...wide.env, HTTPS_PROXY: value });
+      return named((JSON.parse(r.stdout) as { checks: Check[] }).checks, "this shell's proxy variables");
+    };
+    expect(await run(`http://${ownAddress()}:${widePort}`)).toMatchObject({ status: 'ok' });
+    // 198.51.100.0/24 is documentation space: no address of this machine, and nothing there.
+    const elsewhere = await run(`http://198.51.100.7:${widePort}`);
+    expect(elsewhere).toMatchObject({ status: 'warn', detail: expect.stringContaining(`HTTPS_PROXY=http://198.51.100.7:${widePort}: nothing answers there`) });
+    expect(elsewhere.fix).toContain(`http://127.0.0.1:${widePort}`);
   });
 });

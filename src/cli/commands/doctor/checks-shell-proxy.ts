@@ -6,10 +6,15 @@
 //
 // Admitted as "points at this keyway": an http:// URL whose port is the proxy's and whose host is
 // the proxy's host, or a loopback name (localhost, 127.0.0.0/8, ::1) when the proxy listens on
-// loopback. Everything else is named, with what answers there; credentials in a value are not shown.
+// loopback, or, when it listens on every address (0.0.0.0, ::), a name or address of this machine.
+// Everything else is named, with what answers there; credentials in a value are not shown.
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { connect, isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { formatListen, type ListenAddress, parseListen } from '../../../config/index.ts';
+import { keywayPaths } from '../../../paths.ts';
+import { findRunningProxy } from '../../../running-proxy.ts';
 import { adminAddress } from '../../proxy-url.ts';
 import type { CheckResult, Context } from './context.ts';
 
@@ -25,9 +30,10 @@ export async function checkShellProxy(ctx: Context): Promise<CheckResult> {
     return { check: CHECK, status: 'skip', detail: 'none is set: programs reach keyway through `keyway run`, or after eval "$(keyway env)"' };
   }
   const admin = adminListen(ctx);
+  const everyAddress = listensOnEveryAddress(ctx);
   const problems: string[] = [];
   for (const name of set) {
-    const problem = await problemWith(name, ctx.io.env[name]!.trim(), ctx.proxy, admin);
+    const problem = await problemWith(name, ctx.io.env[name]!.trim(), ctx.proxy, everyAddress, admin);
     if (problem !== undefined) problems.push(problem);
   }
   if (problems.length === 0) return { check: CHECK, status: 'ok', detail: `${set.join(', ')} point at keyway's proxy (${right})` };
@@ -40,7 +46,13 @@ export async function checkShellProxy(ctx: Context): Promise<CheckResult> {
 }
 
 /** What is wrong with one variable's value, or undefined when it points at the proxy. */
-async function problemWith(name: string, value: string, proxy: ListenAddress, admin: ListenAddress | undefined): Promise<string | undefined> {
+async function problemWith(
+  name: string,
+  value: string,
+  proxy: ListenAddress,
+  everyAddress: boolean,
+  admin: ListenAddress | undefined,
+): Promise<string | undefined> {
   let url: URL;
   try {
     // curl and Python take a bare HOST:PORT as http://.
@@ -54,6 +66,7 @@ async function problemWith(name: string, value: string, proxy: ListenAddress, ad
   const target = parseListen(`${url.hostname}:${url.port}`);
   if (!target) return `${name} is not a URL`;
   if (samePlace(target, proxy)) return undefined;
+  if (everyAddress && target.port === proxy.port && (await isThisMachine(target.host))) return undefined;
   if (admin !== undefined && samePlace(target, admin)) return `${shown} is keyway's admin API, not its proxy`;
   return `${shown}: ${await whatAnswers(target)}`;
 }
@@ -72,6 +85,38 @@ function adminListen(ctx: Context): ListenAddress | undefined {
   if (!ctx.config.admin.enabled) return undefined;
   const known = adminAddress(ctx.config);
   return known === undefined ? undefined : (parseListen(known) ?? undefined);
+}
+
+/** Whether the proxy doctor checks listens on 0.0.0.0 or :: (as it says it was started; --proxy names one address). */
+function listensOnEveryAddress(ctx: Context): boolean {
+  if (ctx.args.string('proxy') !== undefined) return false;
+  const listen = findRunningProxy(keywayPaths(ctx.config).runningProxy)?.proxy ?? ctx.config.proxy.listen;
+  return listen.port === ctx.proxy.port && (listen.host === '0.0.0.0' || listen.host === '::');
+}
+
+/** A name or address that is one of this machine's own (its interfaces', loopback included). */
+async function isThisMachine(host: string): Promise<boolean> {
+  const bare = host.replace(/^\[|\]$/g, '');
+  const own = new Set(
+    Object.values(networkInterfaces())
+      .flat()
+      .map((i) => i?.address),
+  );
+  let addresses: string[];
+  try {
+    addresses = isIP(bare) !== 0 ? [bare] : (await withTimeout(lookup(bare, { all: true }), PROBE_MS)).map((a) => a.address);
+  } catch {
+    return false; // a name that does not resolve is no address of this machine
+  }
+  return addresses.length > 0 && addresses.every((a) => own.has(a) || isLoopback(a));
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 function samePlace(a: ListenAddress, b: ListenAddress): boolean {
