@@ -1,7 +1,7 @@
 // Whether this shell's proxy variables point at this keyway's proxy. doctor runs its clients with
 // the variables of `keyway env`, so they pass whatever the shell holds; but a program started from
 // this shell reads the shell's own HTTPS_PROXY, and one pointed at keyway's admin port, a port where
-// nothing listens, or some other program goes around keyway (or nowhere). That is a WARN naming the
+// nothing listens, or some other program does not go through keyway. That is a WARN naming the
 // right URL, never a failure: a shell with no proxy variable is fine (`keyway run` sets them).
 //
 // Admitted as "points at this keyway": an http:// URL whose port is the proxy's and whose host is
@@ -40,7 +40,7 @@ export async function checkShellProxy(ctx: Context): Promise<CheckResult> {
   return {
     check: CHECK,
     status: 'warn',
-    detail: `${problems.join('; ')}: programs started from this shell go around keyway`,
+    detail: `${problems.join('; ')}: programs started from this shell do not go through keyway`,
     fix: `point them at ${right} (eval "$(keyway env${ctx.agent ? ` --agent ${ctx.agent.id}` : ''})" sets each one), or unset them and use \`keyway run\``,
   };
 }
