@@ -1,11 +1,13 @@
 // Issue 60: an agent whose config lists rules and no grants may use only the grants its rules name
 // (default deny). Before, its rules limited only the grants they named, and every other grant was
 // open to it: the approvals doc's own example had that shape. Driven with undici through the real
-// proxy to a real loopback upstream; the listing is the real admin API's.
+// proxy to a real loopback upstream; the listing is the real admin API's, the Agents page is read in
+// chromium.
 import { readFileSync } from 'node:fs';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient } from '../helpers/admin-api.ts';
+import { launchChromium, openPage, signInAt } from '../helpers/browser.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -76,4 +78,22 @@ describe('an agent with rules and no grants', () => {
     expect(listed.rules).toEqual({ api: 1 });
     expect(agents.find((a) => a.id === 'open')).toMatchObject({ grants: ['*'], rules: {} });
   });
+
+  it("the dashboard's Agents page says a grant its rules restrict is allowed as they say, not always", async () => {
+    const browser = await launchChromium();
+    try {
+      const { page, errors } = await openPage(browser);
+      await signInAt(page, adminClient(proxy), 'agents', 'Agents');
+      const bot = page.locator('section[data-agent="bot"]');
+      await bot.waitFor();
+      expect(await bot.locator('tbody tr').count()).toBe(1);
+      expect(await bot.locator('tr[data-grant="api"] td').textContent()).toBe('allowed when its rule allows (no lease_ttl)');
+      const open = page.locator('section[data-agent="open"]');
+      expect(await open.locator('tr[data-grant="other"] td').textContent()).toBe('always allowed (no rules, no lease_ttl)');
+      expect(await page.locator('body').textContent()).not.toContain(CANARY);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
 });
