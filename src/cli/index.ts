@@ -98,7 +98,7 @@ function help(): string {
     "keyway: a local proxy that puts credentials on an agent's requests, so the agent never holds them.",
     '',
     'usage: keyway [--home DIR] [--config FILE] [--json] COMMAND [options]',
-    '       (--home, --config and --json go before or after the command: every command takes them, and --help)',
+    '       (--home, --config and --json go before or after COMMAND; every command also takes --help)',
     '       keyway --version',
     '',
     'home: --home DIR, else KEYWAY_HOME, else ~/.keyway',
