@@ -33,6 +33,10 @@ describe('OAuth refresh across keyway processes', () => {
   const children: ChildProxy[] = [];
   const agents: ProxyAgent[] = [];
   const secrets = new Set<string>();
+  /** Tokens the upstream refuses whatever the provider says (an API that revoked one on its own). */
+  const refusedUpstream = new Set<string>();
+  /** Called once with the first token the upstream sees that it does not refuse, then cleared. */
+  let onAccepted: ((token: string) => void) | undefined;
 
   beforeAll(async () => {
     auth = await startAuthServer();
@@ -41,7 +45,12 @@ describe('OAuth refresh across keyway processes', () => {
       authorize: async (header) => {
         const token = header?.replace(/^Bearer /, '') ?? '';
         sent.push(token);
-        return token !== '' && auth.introspect(token);
+        if (onAccepted !== undefined && token !== '' && !refusedUpstream.has(token)) {
+          const told = onAccepted;
+          onAccepted = undefined;
+          told(token);
+        }
+        return token !== '' && !refusedUpstream.has(token) && auth.introspect(token);
       },
     });
   });
@@ -160,6 +169,37 @@ describe('OAuth refresh across keyway processes', () => {
     expect((await send(a.agent, 'shared')).status).toBe(200);
     expect((await send(b.agent, 'shared')).status).toBe(200);
     expect(auth.tokenArrivals - arrivals).toBe(1);
+  });
+
+  it('an access token the upstream refused (401) in one process is not sent by the other once the renewed one is saved (issue 60)', async () => {
+    const { home, env } = newHome();
+    const tokens = await obtain();
+    const add = await runCli(['grants', 'add', 'live', '--type', 'oauth2', '--domains', 'api.example.test', '--provider', 'testauth', '--home', home], env);
+    expect(add.code, add.stderr).toBe(0);
+    const material = { refreshToken: tokens.refresh_token, accessToken: tokens.access_token, expiresAt: Date.now() + 3_600_000 };
+    const set = await runCli(['secrets', 'set', 'live', '--stdin', '--home', home], env, JSON.stringify(material));
+    expect(set.code, set.stderr).toBe(0);
+    const a = await start(home, env);
+    const b = await start(home, env);
+    expect((await send(a.agent, 'live')).status).toBe(200);
+    expect((await send(b.agent, 'live')).status).toBe(200);
+
+    // The upstream refuses the access token from now on (401).
+    refusedUpstream.add(tokens.access_token);
+    const mark = sent.length;
+    // a: 401, refreshed, replayed. b's request leaves the moment a's replay reaches the upstream (the
+    // renewed token is saved by then): well within the store watch's 250 ms, so b must look at the
+    // store, not its memory, to send the renewed token rather than the one refused.
+    let second: Promise<{ status: number }> | undefined;
+    onAccepted = () => {
+      second = send(b.agent, 'live');
+    };
+    expect((await send(a.agent, 'live')).status).toBe(200);
+    expect((await second!).status).toBe(200);
+    const after = sent.slice(mark);
+    expect(after.filter((t) => t === tokens.access_token)).toHaveLength(1);
+    expect(after).toHaveLength(3);
+    for (const t of after) secrets.add(t);
   });
 
   it('a process killed in the middle of a refresh, then restarted: the grant still works', async () => {

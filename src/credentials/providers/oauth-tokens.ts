@@ -4,6 +4,7 @@ import type { OAuthGrantRef } from '../grant-ref.ts';
 import type { OAuthState } from '../oauth-state.ts';
 import { assertUsable, oauthStateOf } from './oauth-grant-state.ts';
 import { freshToken, oauthRenewal } from './oauth-renewal.ts';
+import { lookSinceAsked } from '../store/since-asked.ts';
 import { PendingSaves } from './pending-saves.ts';
 import { type Renewal, type Renewed, Renewer } from './renewer.ts';
 import type { TokenEndpoint } from './token-endpoint.ts';
@@ -53,6 +54,7 @@ export class TokenManager {
   readonly #now: () => number;
   readonly #pending: PendingSaves;
   readonly #renewer: Renewer;
+  readonly #caughtUp: () => Promise<void>;
 
   /** `renewer`: the process's one Renewer (app/parts.ts), shared with every renewing kind; else one of its own. */
   constructor(options: TokenManagerOptions, renewer?: Renewer) {
@@ -60,6 +62,9 @@ export class TokenManager {
     this.#now = options.now ?? Date.now;
     this.#pending = new PendingSaves({ now: this.#now, logger: options.logger });
     this.#renewer = renewer ?? new Renewer({ ...options, now: this.#now });
+    this.#caughtUp = lookSinceAsked(async () => {
+      await options.store.catchUp?.();
+    });
   }
 
   /** Whether the grant's token endpoint has a client id and secret without the grant's own secret (its provider's). */
@@ -80,6 +85,11 @@ export class TokenManager {
 
   /** A token valid beyond the skew; refreshes first when needed. */
   async accessToken(grant: OAuthGrantRef): Promise<AccessToken> {
+    // A token another process renewed after an upstream refused the old one (a 401) is the store's
+    // now: memory catches up first (a stat, or one query; shared by a burst, never older than the
+    // request), so no process sends the refused token after the renewal's answer went back. A store
+    // that cannot be read just then: memory, as before (its watch reports it; a renewal reads under the lock).
+    await this.#caughtUp().catch(() => undefined);
     assertUsable(grant, this.state(grant));
     return tokenOf(await this.#renewer.get(this.#renewal(grant)));
   }

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { CredentialStore } from '../store/credential-store.ts';
 import { acquireRefreshLock } from '../providers/refresh-lock.ts';
-import { lookSinceAsked } from './since-asked.ts';
+import { lookSinceAsked } from '../store/since-asked.ts';
 
 export type SharedStore = Pick<CredentialStore, 'get' | 'update' | 'acquireRefreshLock' | 'catchUp'>;
 
