@@ -117,6 +117,7 @@ describe('key operations finish what they promise', () => {
     await wrapWithKms(home, key);
     const other = randomBytes(32);
     writeFileSync(join(home, 'data', 'master.key'), `${other.toString('base64')}\n`, { mode: 0o600 });
+    const wrappedBefore = readFileSync(join(home, 'data', 'master.key.kms'));
     for (const args of [
       ['grants', 'list'],
       ['key', 'rewrap'],
@@ -126,7 +127,7 @@ describe('key operations finish what they promise', () => {
       expect(refused.stderr).toMatch(/master\.key holds another key than the one .*master\.key\.kms wraps: no rewrap leaves that/);
     }
     expect(plainKeyOf(home).equals(other)).toBe(true);
-    expect(existsSync(join(home, 'data', 'master.key.kms'))).toBe(true);
+    expect(readFileSync(join(home, 'data', 'master.key.kms')).equals(wrappedBefore)).toBe(true);
     // Not a key at all: refused the same way, nothing removed.
     writeFileSync(join(home, 'data', 'master.key'), 'not a key\n', { mode: 0o600 });
     const garbage = await run(home, ['grants', 'list']);

@@ -163,24 +163,24 @@ async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
     // Read again under the lock: a rotation that ended meanwhile changed the key.
     const current = await readWrappedKey(dataDir);
     const key = current ? await wrapper.unwrap(Buffer.from(current.ciphertext, 'base64'), current.key_id) : await readPlainKey(dataDir, plainPath);
+    const wrappedPath = wrappedKeyPath(dataDir);
+    const actor = { actor: cliActor(io.env) };
+    // A plain file beside the wrapped key: a rewrap cut short, finished first (its line noted as owed);
+    // one holding another key is refused before anything changes.
+    const cutShort = current !== undefined && existsSync(plainPath);
+    if (cutShort) {
+      const plainKey = await readPlainKey(dataDir, plainPath, true);
+      await removePlainCopy(dataDir, { plainPath, plainKey, key, ciphertext: current.ciphertext, wrappedPath }, actor);
+    }
     const made = await wrapper.wrap(key);
     // Checked before anything is replaced: the new ciphertext opens to the same key.
     const unwrapped = await wrapper.unwrap(made.ciphertext, made.keyId);
     if (!unwrapped.equals(key)) throw new KeywayError('master_key_invalid', 'the KMS did not give back the key it wrapped; nothing changed');
-    await replaceFileDurably(wrappedKeyPath(dataDir), wrappedKeyText(made.ciphertext, made.keyId, kms.kms), 0o600);
-    // The plain file goes (its key.rewrap line noted as owed first), proven the key the new file unwraps
-    // to. A plain file beside a wrapped key is a rewrap cut short, so it goes the same way.
-    const plainLeft = !current || existsSync(plainPath);
-    if (plainLeft) {
-      const leftover = {
-        plainPath,
-        plainKey: current ? await readPlainKey(dataDir, plainPath, true) : key,
-        key: unwrapped,
-        wrappedPath: wrappedKeyPath(dataDir),
-      };
-      await removePlainCopy(dataDir, { ...leftover, ciphertext: made.ciphertext.toString('base64') }, { actor: cliActor(io.env) });
-    }
-    return { key, made, noted: plainLeft };
+    await replaceFileDurably(wrappedPath, wrappedKeyText(made.ciphertext, made.keyId, kms.kms), 0o600);
+    // The plain file goes (its key.rewrap line noted as owed first), proven the key the new file unwraps to.
+    if (!current)
+      await removePlainCopy(dataDir, { plainPath, plainKey: key, key: unwrapped, ciphertext: made.ciphertext.toString('base64'), wrappedPath }, actor);
+    return { key, made, noted: !current || cutShort };
   });
   const services = await servicesFor(args, io);
   // With a plain file removed, the line was noted as owed; else it is written as for any change.
