@@ -15,7 +15,8 @@ Prints where keyway's CA certificate is and its SHA-256 fingerprint; --pem print
 Only shows the CA: when the home has none yet, says so (\`keyway init\` or \`keyway start\` makes it).
 \`ca import\` puts a CA made elsewhere (CERT and KEY: ca.pem and ca-key.pem of another home) into certs/,
 so replicas behind one Service share one CA: checked as at start (RSA, a CA, key matching, not
-expired). A home that already holds the same CA is left as it is; one holding another is refused.`,
+expired). A home that already holds the same CA is left as it is; one holding another is refused.
+There is no \`ca rotate\`: docs/commands.md (Replacing the CA) says how to replace the CA.`,
   async run(argv, io) {
     const args = parse(argv, { pem: { type: 'boolean' } }, { import: 2 });
     const home = resolveHome(args.string('home'), io.env);
