@@ -340,7 +340,9 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       this.draft.event.replay ??= this.bodySwapped ? SKIPPED_SWAPPED : SKIPPED_SIZE;
       // Not replayed, but the token was refused all the same: refreshed now (single flight, as for
       // a replay), so the agent's next request carries a fresh one. A failure is the next request's.
-      if (this.bodySwapped && this.grant && this.issued)
+      // A secret source's value too: dropped from the store for every process, then fetched again
+      // (started as the 401 goes back, not before it: the head is relayed now, this cannot wait).
+      if ((this.bodySwapped || this.grant?.secretFrom !== undefined) && this.grant && this.issued)
         this.conn.issuing.credentials.afterRejection(this.grant, this.issued.credential, onBehalfOfAgent(this.conn.agent)).catch(() => undefined);
     }
   }

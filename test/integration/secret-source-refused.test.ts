@@ -17,6 +17,7 @@ import { findLeak } from '../helpers/leak-canary.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { type AwsSecretsDouble, startSecretsManagerDouble } from '../helpers/secret-source-doubles.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const AWS_KEY = { accessKeyId: 'AKIASOURCEREFUSED01', secretAccessKey: `${CANARY}-aws-secret-key` };
 const value = (name: string) => `${CANARY}-refused-${name}-${randomBytes(6).toString('hex')}`;
@@ -185,6 +186,41 @@ describe('a secret source value an upstream refused is sent again by no other pr
     } finally {
       await sm.resume();
     }
+  }, 180_000);
+
+  it('a 401 to a request not replayed (its body over 1 MiB, streamed) drops the value for every process too', async () => {
+    const item = 'prod/streamed';
+    const at = home(item);
+    const environment = env();
+    const [a, b] = [await start(at, environment), await start(at, environment)];
+    const [first, second] = [agentOf(at, a), agentOf(at, b)];
+    const old = value('streamed-old');
+    const next = value('streamed-new');
+    values.push(old, next);
+    sm.values.set(item, old);
+    accepted.add(`Bearer ${old}`);
+    expect(await get(first, item)).toMatchObject({ status: 200 });
+    expect(await get(second, item)).toMatchObject({ status: 200 });
+    accepted.delete(`Bearer ${old}`);
+    sm.values.set(item, next);
+    accepted.add(`Bearer ${next}`);
+    const fetches = fetchesOf(item);
+    const mark = upstream.seen.length;
+    const big = await request(`https://api.example.test:${upstream.port}/echo?item=${encodeURIComponent(item)}`, {
+      dispatcher: first,
+      method: 'POST',
+      body: Buffer.alloc(2 * 1024 * 1024, 0x61),
+      signal: AbortSignal.timeout(30_000),
+    });
+    await big.body.text();
+    expect(big.statusCode).toBe(401); // not replayed: the upstream's own answer
+    // The value is fetched again once its drop is in the store (the drop comes first): from then
+    // on neither process sends the refused value.
+    await waitFor(() => (fetchesOf(item) > fetches ? true : undefined), 'the fetch after the drop', 15_000);
+    expect(await get(second, item)).toMatchObject({ status: 200 });
+    expect(await get(first, item)).toMatchObject({ status: 200 });
+    expect(received(item, old, mark)).toBe(1);
+    expect(received(item, next, mark)).toBe(2);
   }, 180_000);
 
   it('proxy.workers: 2: the refused value reaches the upstream once, not once per worker', async () => {
