@@ -82,7 +82,7 @@ describe('audit writer faults', () => {
     }
     await writer.close();
     expect(Math.max(...recoveries)).toBeLessThan(1_000);
-    expect((await verifyAudit(opts)).ok).toBe(true);
+    expect((await verifyAudit(opts)).problems).toEqual([]);
   }, 60_000);
 
   it('sees its folder replaced by a file at once, before any write, and recovers when it is back', async () => {
@@ -100,6 +100,33 @@ describe('audit writer faults', () => {
     await writer.write(event(2));
     await writer.close();
     expect(await ids(opts.path)).toEqual(['req-1', 'req-2']);
+  });
+});
+
+describe('a write-ahead line whose batch failed (issue 60)', () => {
+  it('is never written later: its request was refused, so no line may say its credential was sent', async () => {
+    const opts = writerOptions();
+    const writer = await AuditWriter.open(opts);
+    await writer.write(event(1));
+    renameSync(opts.path, `${opts.path}.aside`);
+    mkdirSync(opts.path);
+    // The request's write-ahead line fails: the stage refuses it (503 audit_unavailable), nothing is sent.
+    await expect(writer.write({ ...event(2), status: null, phase: 'sent' })).rejects.toMatchObject({ code: 'audit_unavailable' });
+    // Its outcome, the refusal, is kept like any line and written once the log is back.
+    void writer.write({ ...event(2), decision: 'error', code: 'audit_unavailable', status: 503 }).catch(() => undefined);
+    rmdirSync(opts.path);
+    renameSync(`${opts.path}.aside`, opts.path);
+    expect(await until(() => writer.healthy, 2_000)).toBeLessThan(2_000);
+    await writer.write(event(3));
+    await writer.close();
+    const lines: Array<[string, string | undefined, string | null]> = [];
+    for await (const line of readAudit(opts.path)) lines.push([line.id, line.phase, line.code]);
+    expect(lines).toEqual([
+      ['req-1', undefined, null],
+      ['req-2', undefined, 'audit_unavailable'],
+      ['req-3', undefined, null],
+    ]);
+    expect((await verifyAudit(opts)).ok).toBe(true);
   });
 });
 
@@ -138,6 +165,32 @@ describe('a request after the audit file is replaced', () => {
     renameSync(`${proxy.auditPath}.aside`, proxy.auditPath);
     await new Promise((r) => setTimeout(r, 300)); // the writer's probe runs every 100 ms
     expect(await get()).toBe(200);
+  });
+
+  it('says so in the app log once, not once per refused request, and once when the log is back (issue 60)', async () => {
+    expect(await get()).toBe(200);
+    const logged = proxy.logs.length;
+    renameSync(proxy.auditPath, `${proxy.auditPath}.aside`);
+    mkdirSync(proxy.auditPath);
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 12; i++) expect(await get()).toBe(503);
+    rmdirSync(proxy.auditPath);
+    renameSync(`${proxy.auditPath}.aside`, proxy.auditPath);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await get()).toBe(200);
+    const said = proxy.logs
+      .slice(logged)
+      .join('')
+      .split('\n')
+      .filter((line) => /audit (line|write)s?\b/.test(line))
+      .map((line) => JSON.parse(line) as { level: number; msg: string; lines?: number });
+    // One error when writes start failing (before: one per failed line, 8 for these 12 refusals);
+    // the failed writes are counted, and the count said when the log is back.
+    expect(said.filter((l) => l.level >= 40)).toHaveLength(1);
+    expect(said.filter((l) => l.level >= 40)[0]!.msg).toMatch(/^audit lines cannot be written; requests that would inject are refused/);
+    const back = said.filter((l) => l.level === 30 && /written again/.test(l.msg));
+    expect(back).toHaveLength(1);
+    expect(back[0]!.lines).toBeGreaterThanOrEqual(1);
   });
 });
 

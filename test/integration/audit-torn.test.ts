@@ -8,11 +8,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { ProxyAgent, request } from 'undici';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, readAudit, verifyAudit } from '../../src/audit/index.ts';
 import type { AuditEvent, AuditLine } from '../../src/audit/index.ts';
 import { GENESIS_HASH, sealLine } from '../../src/audit/record.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
+import { CANARY } from '../helpers/fixtures.ts';
+import { findLeak } from '../helpers/leak-canary.ts';
+import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 let opts: { path: string; headPath: string; headKey: Buffer };
 
@@ -222,4 +228,75 @@ describe('the head file', () => {
     await writeFile(opts.path, text.slice(0, text.lastIndexOf('\n', text.length - 2) + 1));
     expect(await verifyAudit(opts)).toMatchObject({ ok: true, unvouched: 2 });
   });
+});
+
+describe('keyway started on a log whose last line a crash tore', () => {
+  let upstream: TestUpstream;
+  let home: string;
+  const outputs: string[] = [];
+  const grants = [{ id: 'github', type: 'bearer' as const, domains: ['api.example.test'], secret: CANARY }];
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+  });
+  afterAll(async () => {
+    for (const text of outputs) expect(findLeak(text, CANARY)).toBeUndefined();
+    await upstream?.close();
+  });
+
+  async function serve(proxy: TestProxy, n: number): Promise<void> {
+    const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
+    try {
+      for (let i = 0; i < n; i++) {
+        const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(10_000) });
+        await res.body.dump();
+        expect(res.statusCode).toBe(200);
+      }
+    } finally {
+      await dispatcher.close();
+    }
+  }
+
+  it('keeps it aside, says so in its log, goes on serving, and verify passes naming the crash artifact and its offset', async () => {
+    const first = await startProxy({ grants });
+    home = first.home;
+    await serve(first, 3);
+    await first.stop();
+    const offset = (await stat(first.auditPath)).size;
+    await appendFile(first.auditPath, TORN); // the crash: half a line, no newline
+
+    const second = await startProxy({ grants, home });
+    await serve(second, 3);
+    await second.stop();
+    outputs.push(...second.logs);
+    expect(second.logs.join('')).toMatch(
+      /the audit log ended in a line cut short by a crash: its \d+ byte\(s\) were kept aside in logs\/audit\.jsonl\.torn-\d+/,
+    );
+    const verify = await second.cli(['audit', 'verify']);
+    outputs.push(verify.stdout, verify.stderr);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/^audit log intact: \d+ lines/);
+    expect(verify.stdout).toMatch(
+      new RegExp(
+        `crash artifact: line \\d+ \\(seq \\d+\\) recovered a line cut short by a crash: ${TORN.length} byte\\(s\\) at offset ${offset}, kept aside in audit\\.jsonl\\.torn-\\d+ \\(its bytes match\\)`,
+      ),
+    );
+    const json = await second.cli(['audit', 'verify', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, crash_artifacts: [{ kind: 'recovered', offset, bytes: TORN.length, kept_file: 'matches' }] });
+  }, 60_000);
+
+  it('a torn line in the middle of the log still fails verify', async () => {
+    const auditPath = join(home, 'logs', 'audit.jsonl');
+    const text = await readFile(auditPath, 'utf8');
+    const cut = text.indexOf('\n') + 1;
+    // The second line loses its end, and the lines after it stay: damage, not a crash's last bytes.
+    await writeFile(auditPath, text.slice(0, cut) + text.slice(cut, cut + 40) + text.slice(text.indexOf('\n', cut)));
+    const proxy = await startProxy({ grants, home });
+    await serve(proxy, 1);
+    await proxy.stop();
+    const verify = await proxy.cli(['audit', 'verify']);
+    outputs.push(verify.stdout, verify.stderr);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(/line 2: unparseable line/);
+  }, 60_000);
 });

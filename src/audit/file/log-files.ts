@@ -356,7 +356,7 @@ export class LogFiles {
     const seq = found.head.seq + 1;
     const recovered = await keepAside(fh, this.#path, found.tornAt, size, seq);
     const sealed = sealLine(this.#recoveredBody(recovered), seq, found.head.hash);
-    const end = await replaceTail(this.#path, found.tornAt, size, sealed.line);
+    const end = await replaceTail(fh, this.#path, found.tornAt, size, sealed.line);
     const head = { seq, hash: sealed.hash };
     this.#lastWritten = head;
     return { head, size: end, recovered };

@@ -91,10 +91,13 @@ export async function keepAside(fh: FileHandle, logPath: string, offset: number,
  * between the two leaves the rest of the torn bytes unterminated after a whole line: the next
  * writer keeps those aside in turn.
  */
-export async function replaceTail(logPath: string, offset: number, size: number, line: string): Promise<number> {
+export async function replaceTail(log: FileHandle, logPath: string, offset: number, size: number, line: string): Promise<number> {
   const bytes = Buffer.from(line, 'utf8');
   const fh = await open(logPath, 'r+');
   try {
+    // The path must still name the file the torn bytes were read from (it may have been moved since).
+    const [was, now] = await Promise.all([log.stat(), fh.stat()]);
+    if (was.dev !== now.dev || was.ino !== now.ino) throw new Error('the audit log was moved while its torn last line was kept aside');
     let written = 0;
     while (written < bytes.length) written += (await fh.write(bytes, written, bytes.length - written, offset + written)).bytesWritten;
     if (offset + bytes.length < size) await fh.truncate(offset + bytes.length);
