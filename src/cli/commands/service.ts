@@ -73,11 +73,11 @@ all or nothing: refused, naming what runs, while a keyway runs on the home or a 
       else io.out(done.length === 0 ? 'nothing of a keyway service was there' : done.join('\n'));
       return 0;
     }
+    refuseAnotherService(layout);
     const account = ensureAccounts(layout);
     const operator = args.string('operator') ?? io.env['SUDO_USER'];
     if (operator !== undefined && operator !== 'root') addOperator(layout, operator);
     const cli = keywayCommand(layout);
-    refuseAnotherService(layout);
     makeHome(layout, account, cli);
     const record = writeShare(layout, account, (config, files) => clientEnvironment(config, undefined, undefined, files));
     writeUnit(layout, cli);
