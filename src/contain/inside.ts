@@ -231,7 +231,8 @@ async function main(): Promise<void> {
       settled = { kind: 'failed', reason: `the command's changes were not applied (${(err as Error).message}); they are in ${overlays.scratch}` };
     }
     const leave = () => {
-      process.disconnect?.();
+      // keyway may be gone already (killed, crashed): disconnecting twice throws, and the exit status would be lost.
+      if (process.connected) process.disconnect?.();
       process.exit(exit);
     };
     if (process.connected) process.send?.(settled, leave);

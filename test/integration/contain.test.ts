@@ -159,6 +159,32 @@ describe('keyway run --contain', () => {
     expect(JSON.stringify(line)).toMatch(/TLS to api\.example\.test:8443, a port keyway was not told to serve .*--port 8443 adds it/);
   });
 
+  it('where no agents are configured, the refusal of an unserved TLS port names the local agent and the port too (issue 60)', async () => {
+    const alone = await startProxy({
+      env: { API_TOKEN: TOKEN },
+      config: {
+        proxy: { hosts: { 'api.example.test': API_ADDRESS }, allow_networks: ['127.0.0.0/8'], unmatched: 'deny' },
+        grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
+      },
+    });
+    try {
+      const r = await runProcess(
+        process.execPath,
+        [CLI, 'run', '--contain', '--', 'curl', '-sS', '--max-time', '5', 'https://api.example.test:8443/v1/local'],
+        { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: alone.home, ...alone.env },
+        undefined,
+        30_000,
+        workDir,
+      );
+      outputs.push(r.stdout, r.stderr);
+      expect(r.code).not.toBe(0);
+      const line = await waitFor(() => alone.auditLines().find((l) => l['via'] === 'contain' && l['code'] === 'no_destination'), 'the refusal');
+      expect(line).toMatchObject({ decision: 'deny', agent: 'local', host: 'api.example.test', port: 8443 });
+    } finally {
+      await alone.stop();
+    }
+  });
+
   it('a program that needs a socket family keyway refuses is told so at exit, the family named (issue 60)', async () => {
     const unix = await contained(['python3', '-c', 'import socket; socket.socket(socket.AF_UNIX)']);
     expect(unix.code).toBe(1);
