@@ -335,6 +335,7 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
 
   it('the database stopped mid-traffic: injection is refused 503 audit_unavailable; back up, every line lands once, no gap', async () => {
     const since = Date.now();
+    const logged = a.logs.length;
     const results: Array<{ status: number; code?: string }> = [];
     let stopped = false;
     let recoveredAt = 0;
@@ -385,11 +386,26 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     expectWhole(rows);
     // One outcome line per request (a request sent also has its write-ahead line, phase: sent).
     const lines = rows
-      .map((r) => JSON.parse(r.line) as { ts: string; decision: string; code: string | null; phase?: string })
+      .map((r) => JSON.parse(r.line) as { id: string; ts: string; decision: string; code: string | null; phase?: string })
       .filter((l) => Date.parse(l.ts) >= since && l.phase !== 'sent');
     expect(lines.filter((l) => l.decision === 'inject')).toHaveLength(results.filter((r) => r.status === 200).length);
     expect(lines.filter((l) => l.code === 'audit_unavailable')).toHaveLength(results.filter((r) => r.status === 503).length);
     expect(results.every((r) => r.status === 200 || (r.status === 503 && r.code === 'audit_unavailable'))).toBe(true);
+    // A refused request has no write-ahead line: nothing was sent (issue 60: its failed `sent` line
+    // was kept and written once the table was back, a record of a credential sent that never was).
+    const refusedIds = new Set(lines.filter((l) => l.code === 'audit_unavailable').map((l) => l.id));
+    const sentIds = rows.map((r) => JSON.parse(r.line) as { id: string; phase?: string }).filter((l) => l.phase === 'sent');
+    expect(sentIds.filter((l) => refusedIds.has(l.id))).toEqual([]);
+    // The outage is said in the app log once, then counted per 10 s, and once when it ends: not a line per refused request.
+    const said = a.logs
+      .slice(logged)
+      .join('')
+      .split('\n')
+      .filter((line) => /audit (line|write)s?\b/.test(line))
+      .map((line) => JSON.parse(line) as { level: number; msg: string });
+    const outageMs = Date.now() - since;
+    expect(said.filter((l) => l.level >= 40).length).toBeLessThanOrEqual(2 + Math.ceil(outageMs / 10_000));
+    expect(said.filter((l) => /written again/.test(l.msg)).length).toBeGreaterThanOrEqual(1);
     expect(recoveredAt).toBeLessThan(slack(5_000, 20_000)); // 5 s idle, stretched by the measured load
     const refused = results.filter((r) => r.status === 503).length;
     console.log(`audit table outage: ${refused} request(s) refused 503; injecting again within ${recoveredAt} ms of the database accepting connections again`);
