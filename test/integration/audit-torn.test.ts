@@ -300,3 +300,39 @@ describe('keyway started on a log whose last line a crash tore', () => {
     expect(verify.stdout).toMatch(/line 2: unparseable line/);
   }, 60_000);
 });
+
+describe('keyway started on a log its head file says was longer', () => {
+  it('starts, warns in its log, and writes an audit line saying how many lines are missing; verify reports the gap', async () => {
+    const upstream = await startUpstream();
+    const grants = [{ id: 'github', type: 'bearer' as const, domains: ['api.example.test'], secret: CANARY }];
+    try {
+      const first = await startProxy({ grants });
+      const dispatcher = new ProxyAgent({ uri: first.url, requestTls: { ca: [readFileSync(first.caPath, 'utf8')] } });
+      for (let i = 0; i < 2; i++) await (await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher })).body.dump();
+      await dispatcher.close();
+      await first.stop();
+      const head = JSON.parse(await readFile(join(first.home, 'data', 'audit-head.json'), 'utf8')) as { seq: number };
+      expect(head.seq).toBeGreaterThan(0);
+      await rm(first.auditPath); // deleted (or a restore that left it out)
+
+      const second = await startProxy({ grants, home: first.home });
+      await second.stop();
+      const warned = second.logs
+        .join('')
+        .split('\n')
+        .filter((line) => line.includes('line(s) are missing'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string; missing: number });
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatchObject({ level: 40, missing: head.seq });
+      expect(warned[0]!.msg).toContain(`the audit log ends at seq 0 but its head file records seq ${head.seq}`);
+      // The record itself says when the loss was noticed: the first line after the gap.
+      const firstLine = JSON.parse((await readFile(second.auditPath, 'utf8')).split('\n')[0]!) as Record<string, unknown>;
+      expect(firstLine).toMatchObject({ seq: head.seq + 1, decision: 'admin', action: 'audit.lines_missing', client: 'keyway' });
+      const verify = await second.cli(['audit', 'verify']);
+      expect(verify.code).toBe(1);
+      expect(verify.stdout).toMatch(new RegExp(`seq jumps from 0 to ${head.seq + 1}`));
+    } finally {
+      await upstream.close();
+    }
+  }, 60_000);
+});
