@@ -6,7 +6,7 @@ import { isWithin } from './sandbox.ts';
 // `--allow-write ~/.claude` on a first run, before the agent ever made its folder: the recipe in
 // docs/containment.md must work then too. What keyway makes (default deny), and nothing else:
 // - a path that does not exist at all (not even as a link leading nowhere),
-// - inside a home folder (the command's user's, or $HOME), not the home itself,
+// - inside a home folder (the command's user's, or $HOME; never `/`), not the home itself,
 // - whose parent exists and is a real folder (one level made, never a chain),
 // - made only once every other check has passed (so a refused run makes nothing),
 // - as its parent's owner (as root, by a child process running as that owner, so a parent swapped
@@ -40,7 +40,8 @@ export function writableTarget(given: string, homes: readonly string[]): { path:
     throw new WritableRefused(`no such file or folder, nor its folder ${dirname(absolute)}: make it first`);
   }
   const path = join(parent, basename(absolute));
-  const home = homes.map((h) => realOrSelf(h)).find((h) => isWithin(path, h) && path !== h);
+  // A home of `/` (some service accounts) would make the whole host "inside the home": not one.
+  const home = homes.map((h) => realOrSelf(h)).find((h) => h !== '/' && isWithin(path, h) && path !== h);
   if (home === undefined) throw new WritableRefused(`no such file or folder (keyway makes a missing one only inside your home folder): make it first`);
   const { uid, gid } = statSync(parent);
   const kind = given.endsWith('/') || extname(path) === '' ? 'folder' : 'file';

@@ -26,6 +26,8 @@ describe('--allow-write of a missing path', () => {
     expect(() => writableTarget(join(base, 'elsewhere'), [home])).toThrow(/only inside your home folder\): make it first/);
     expect(() => writableTarget(join(home, 'a', 'b'), [home])).toThrow(/nor its folder .*\/a: make it first/);
     expect(() => writableTarget(join(base, 'nohome'), [join(base, 'nohome')])).toThrow(/only inside your home folder/);
+    // HOME=/ (a service account's) is no home to make things in: that would be the whole host.
+    expect(() => writableTarget(join(base, 'elsewhere'), ['/'])).toThrow(/only inside your home folder/);
     symlinkSync(join(base, 'nowhere'), join(home, '.dangling'));
     expect(() => writableTarget(join(home, '.dangling'), [home])).toThrow(/a link to something that does not exist/);
   });
