@@ -91,14 +91,18 @@ function sequenceLength(lead: number): number {
   return 0;
 }
 
-// In raw text keyway cannot read, secrets are found by shape only: a token prefix at a word start,
-// a JWT, a PEM block, or the value after a secret-looking name (`password=…`, `"token": "…"`).
+// In raw bytes keyway cannot read, secrets are found by shape only: a token prefix at a word start,
+// a JWT, a PEM block, or the value after a secret-looking name (`password=…`, `"token": "…"`, a
+// quoted value whole, escaped quotes and all). Matched on the bytes read one to a character
+// (latin1), before anything is escaped for display, so an escape cannot split a match.
 const RAW_TOKEN =
   /(?<![A-Za-z0-9])(?:(?:gh[pousr]_|github_pat_|xox[abprs]-|sk[-_]|rk_|AKIA|ASIA|AIza|ya29\.)[A-Za-z0-9_.\-+/=]*|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.\-+/=]*)|-----BEGIN [\s\S]*/g;
 const RAW_NAMED =
-  /([A-Za-z0-9_.-]*(?:passw|secret|token|api_?key|apikey|authoriz|cookie|credential|private|session)[A-Za-z0-9_.-]*)(\\?"?\s*[:=]\s*\\?"?)([^"&\s,;}\\]+)/gi;
+  /([A-Za-z0-9_.-]*(?:passw|secret|token|api_?key|apikey|authoriz|cookie|credential|private|session)[A-Za-z0-9_.-]*"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|[^"&\s,;}]+)/gi;
 
-/** Raw text with what looks like a secret replaced by `[redacted]`. */
-export function redactRaw(text: string): string {
-  return text.replace(RAW_TOKEN, REDACTED).replace(RAW_NAMED, (_all, name: string, between: string) => `${name}${between}${REDACTED}`);
+/** Raw bytes with what looks like a secret replaced by `[redacted]`. */
+export function redactRaw(bytes: Uint8Array): Buffer {
+  const text = Buffer.from(bytes).toString('latin1');
+  const redacted = text.replace(RAW_TOKEN, REDACTED).replace(RAW_NAMED, (_all, before: string) => `${before}${REDACTED}`);
+  return Buffer.from(redacted, 'latin1');
 }

@@ -40,7 +40,7 @@ export function bodyPreview(body: Buffer, contentType: string | undefined, conte
 
 function raw(body: Buffer, kind: string, reason: string): string {
   return bound(
-    `${RAW_MARKER} ${kind === 'JSON' ? 'JSON' : 'form fields'}: ${reason}; escaped, secret-looking values redacted]\n${redactRaw(rawVisible(body))}`,
+    `${RAW_MARKER} ${kind === 'JSON' ? 'JSON' : 'form fields'}: ${reason}; escaped, secret-looking values redacted]\n${rawVisible(redactRaw(body))}`,
   );
 }
 

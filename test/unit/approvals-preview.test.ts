@@ -124,6 +124,10 @@ describe('body previews', () => {
       expect(shown).not.toContain('ghp_abc');
       expect(shown).toContain('user=bob');
       expect(jsonText('{"password": "hunter2", "a": 1,}')).not.toContain('hunter2');
+      // A quoted value is redacted whole: spaces, escaped quotes and all.
+      const quoted = jsonText('{"api_key": "hun ter\\" 2", "a": 1,}')!;
+      expect(quoted).toContain('"api_key": [redacted], "a": 1,}');
+      expect(quoted).not.toMatch(/hun|ter|2"/);
     });
 
     it('escapes unseen characters in JSON too (JSON.stringify leaves U+2028 and bidi overrides as they are), and stays JSON', () => {
