@@ -87,12 +87,14 @@ describe('key operations finish what they promise', () => {
     const key = plainKeyOf(home);
     // As the kill leaves it: the wrapped key written whole (a rename), the plain one not yet removed.
     await wrapWithKms(home, key);
+    const status = await run(home, ['key', 'status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ kept: 'kms' });
+    expect(existsSync(join(home, 'data', 'master.key'))).toBe(false);
+    expect(existsSync(join(home, 'data', 'master.key.kms'))).toBe(true);
     const listed = await run(home, ['grants', 'list', '--json']);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toContain('"gh"');
-    expect(existsSync(join(home, 'data', 'master.key'))).toBe(false);
-    expect(existsSync(join(home, 'data', 'master.key.kms'))).toBe(true);
-    expect(JSON.parse((await run(home, ['key', 'status', '--json'])).stdout)).toMatchObject({ kept: 'kms' });
     // The line the killed rewrap never wrote: by the command that finished it, though it only reads.
     const rewraps = auditLines(home).filter((l) => l.action === 'key.rewrap');
     expect(rewraps).toHaveLength(1);

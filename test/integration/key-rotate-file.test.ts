@@ -75,11 +75,15 @@ describe('keyway key rotate on a file-kept key', () => {
     const store = await Store.open(join(home, 'data', 'store.json'), current);
     await store.rekey(next);
     store.close();
+    const rotateLines = () => (readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8').match(/"action":"key\.rotate"/g) ?? []).length;
+    const before = rotateLines();
     const listed = await cli('grants', 'list', '--json');
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toContain('"api"');
     expect(keyFile().equals(next)).toBe(true);
     expect(existsSync(join(home, 'data', 'master.key.next'))).toBe(false);
+    // Its key.rotate line, written by the command that finished it though it only reads (issue 60).
+    expect(rotateLines()).toBe(before + 1);
     for (const text of outputs) expect(findLeak(text, TOKEN)).toBeUndefined();
   });
 });

@@ -12,6 +12,7 @@ import { AUDIT_KEYS_RECORD, dropPending, pendingPaths, promotePending } from '..
 import { kmsLabel, kmsWrapper, readWrappedKey, wrappedKeyPath, wrappedKeyText } from '../../credentials/store/key-wrap.ts';
 import { findMasterKey, MASTER_KEY_FILENAME } from '../../credentials/store/master-key.ts';
 import { withKeyLock } from '../../credentials/store/lock.ts';
+import { keyLinesOwed } from '../../credentials/store/owed-key-lines.ts';
 import { removePlainCopy } from '../../credentials/store/rewrap-finish.ts';
 import { readDatabaseKeyRow } from '../../credentials/store/postgres-key.ts';
 import { describeDatabase } from '../../credentials/store/postgres-store.ts';
@@ -107,6 +108,8 @@ async function keyState(config: Config, env: NodeJS.ProcessEnv): Promise<KeyStat
 async function statusCommand(args: Args, io: CommandIO): Promise<number> {
   const config = configFor(args, io);
   const state = await keyState(config, io.env);
+  // Reading the key may have finished a rewrap cut short: its line is written now, as any command's open does.
+  if (keyLinesOwed(keywayPaths(config).dataDir)) await servicesFor(args, io);
   if (args.json) {
     printJson(io, state);
     return 0;

@@ -117,9 +117,13 @@ export async function claimOwedKeyLines(dataDir: string): Promise<ClaimedKeyLine
       line,
       settled: async () => {
         await unlink(mine);
-        await syncDir(dir);
+        // Another writer settling its last note at the same moment may have removed the folder.
+        const gone = (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        };
+        await syncDir(dir).catch(gone);
         // The folder goes with its last note, so keyLinesOwed is one stat on a home that owes nothing.
-        if ((await readdir(dir)).length === 0) await rmdir(dir).catch(() => undefined);
+        if ((await readdir(dir).catch(() => ['?'])).length === 0) await rmdir(dir).catch(() => undefined);
       },
       giveBack: () => rename(mine, join(dir, original)).catch(() => undefined),
     });
