@@ -93,6 +93,30 @@ describe('github_app tokens across keyway processes', () => {
     await onceAcross([await start(home, env), await start(home, env)]);
   });
 
+  it('a token the API refused (401) in one process is not sent by the other once the new one is minted (issue 60)', async () => {
+    const home = writeHome();
+    const env = cleanEnv({
+      KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'),
+      GH_APP: JSON.stringify({ appId: '777', privateKey: PEM, installationId: '9' }),
+    });
+    const [a, b] = [await start(home, env), await start(home, env)];
+    const get = async (agent: ProxyAgent) => {
+      const res = await request(`https://api.example.test:${github.port}/repos/acme/widgets`, { dispatcher: agent, headersTimeout: 30_000 });
+      await res.body.text();
+      return res.statusCode;
+    };
+    expect(await get(a)).toBe(200);
+    expect(await get(b)).toBe(200);
+    github.revokeNewest();
+    const refused = github.refused.length;
+    const mints = github.mints.length;
+    // a: 401, a new token minted, replayed. b, as soon as a has its answer: the new token.
+    expect(await get(a)).toBe(200);
+    expect(await get(b)).toBe(200);
+    expect(github.mints.length - mints).toBe(1);
+    expect(github.refused.slice(refused)).toEqual(['api: revoked']);
+  });
+
   describe('replicas on one PostgreSQL store', () => {
     let db: TestPostgres;
     beforeAll(async () => {

@@ -5,6 +5,7 @@ import { DEFAULT_RENEW_FLOOR_MS, type GrantRef } from '../grant-ref.ts';
 import type { TokenObserver, TokenStore } from './token-store.ts';
 import { type Renewal, type Renewed, RenewalTooShort, Renewer } from './renewer.ts';
 import { renewFloorOf } from './renewal.ts';
+import { lookSinceAsked } from '../store/since-asked.ts';
 import { TokenEndpointError } from './token-endpoint.ts';
 
 // Tokens keyway mints from a key the grant holds (a Google service account's assertion, a GitHub
@@ -71,11 +72,15 @@ export interface MintedToken {
 export class MintedTokens {
   readonly #o: MintedOptions;
   readonly #renewer: Renewer;
+  readonly #caughtUp: () => Promise<void>;
 
   /** `renewer`: the process's one Renewer (app/parts.ts), shared with every renewing kind; else one of its own. */
   constructor(options: MintedOptions, renewer?: Renewer) {
     this.#o = options;
     this.#renewer = renewer ?? new Renewer(options);
+    this.#caughtUp = lookSinceAsked(async () => {
+      await options.store.catchUp?.();
+    });
   }
 
   /** The token held for this grant and what it mints for, expired or not. */
@@ -85,6 +90,9 @@ export class MintedTokens {
 
   /** A token valid beyond the margin: the one held, else a new one (joining a mint in flight). */
   async token<S>(grant: GrantRef, minter: Minter<S>, spec: S): Promise<MintedToken> {
+    // As for OAuth tokens (oauth-tokens.ts): a token another process minted after a 401 is the
+    // store's now, so memory catches up first and the refused one is not sent (memory when the store cannot be read).
+    await this.#caughtUp().catch(() => undefined);
     return tokenOf(await this.#renewer.get(this.#renewal(grant, minter, spec)));
   }
 
