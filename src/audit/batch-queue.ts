@@ -122,7 +122,8 @@ export class BatchQueue<T, R = void> {
 
   /** A write refused before it was queued (bodyOf's error, no room): reported, and the rejection to return. */
   refuse(err: Error): Promise<never> {
-    this.#failures?.rejected(err, 1);
+    // A write after close (a request ending as keyway stops) is not the log failing.
+    if (!this.#closed) this.#failures?.rejected(err, 1);
     return Promise.reject(err);
   }
 

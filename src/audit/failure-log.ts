@@ -32,6 +32,7 @@ export class AuditFailureLog implements WriteFailures {
   #total = 0;
   #lastCode = 'error';
   #timer: NodeJS.Timeout | null = null;
+  #closed = false;
 
   constructor(logger: FailureLogger, intervalMs = FAILURE_SUMMARY_MS) {
     this.#logger = logger;
@@ -39,7 +40,7 @@ export class AuditFailureLog implements WriteFailures {
   }
 
   rejected(err: Error, lines: number): void {
-    if (lines <= 0) return;
+    if (lines <= 0 || this.#closed) return;
     this.#total += lines;
     this.#lastCode = codeOf(err);
     if (this.#failingSince !== null) {
@@ -69,6 +70,7 @@ export class AuditFailureLog implements WriteFailures {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#failingSince !== null) this.#summary();
     this.#stop();
   }

@@ -35,6 +35,42 @@ async function until(check: () => boolean, ms = 2000): Promise<void> {
 }
 
 describe('BatchQueue', () => {
+  it('gives up a failed write-ahead line (its request is refused) but keeps the other lines of its batch (issue 60)', async () => {
+    const { store, appends, state } = memoryStore();
+    const queue = queueOn(store);
+    state.down = true;
+    const outcome = queue.push('outcome of an earlier request');
+    const sent = queue.push('sent', true);
+    await expect(sent).rejects.toThrow('failed: down');
+    await expect(outcome).rejects.toThrow('failed: down');
+    expect(queue.keptLines).toBe(1);
+    state.down = false;
+    await until(() => queue.healthy);
+    expect(appends).toEqual([['outcome of an earlier request']]);
+    await queue.close();
+  });
+
+  it('resolves the writes whose lines a failed batch did write (a rotation part-way), and keeps the rest', async () => {
+    const appends: string[][] = [];
+    let fail = true;
+    const store: BatchStore<string, number> = {
+      append: async (kept, batch) => {
+        if (fail) throw new Error('down');
+        appends.push([...kept.lines, ...batch]);
+        return appends.length;
+      },
+      // The first line reached the store before the failure.
+      failed: (lines) => ({ unwritten: lines.slice(1), failure: new Error('failed') }),
+    };
+    const queue = queueOn(store);
+    const results = await Promise.allSettled([queue.push('a'), queue.push('b', true), queue.push('c')]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    fail = false;
+    await until(() => queue.healthy);
+    expect(appends).toEqual([['c']]);
+    await queue.close();
+  });
+
   it('writes what one turn queued as one batch, in the order it was pushed', async () => {
     const { store, appends } = memoryStore();
     const queue = queueOn(store);
