@@ -1,14 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { inTheWay } from './busy.ts';
 import { shareRecordProblem } from './others.ts';
 import { type ServiceLayout, USER_COMMENT } from './layout.ts';
 import { failed, getent, nameOf, run, systemdRunning, unitName } from './system.ts';
+import { unitCommand } from './unit.ts';
 
 // `keyway service uninstall`: the unit (stopped first where systemd runs) and the share (never a
-// share whose service.json names another service: refused, nothing removed); with
-// --purge, the copy of keyway, the home, the user and the group too. A purge is all or nothing:
+// share whose service.json names another service: refused, nothing removed); with --purge, the
+// copy of keyway (kept while another unit beside this one runs it), the home, the user and the
+// group too. A purge is all or nothing:
 // whatever could make it stop half way is checked before the first thing is removed, and any of it
 // refuses the whole purge, named. What a purge admits:
 //   - nothing runs on the home or as the service user (a keyway, a secret command, a shell): the
@@ -42,7 +44,10 @@ export function uninstall(layout: ServiceLayout, purge: boolean): string[] {
     done.push(`removed ${layout.share}`);
   }
   if (!purge) return done;
-  if (existsSync(layout.installDir)) {
+  const sharing = unitsRunning(layout.installDir, layout.unitFile);
+  if (sharing.length > 0) {
+    done.push(`kept ${layout.installDir}: ${sharing.join(', ')} runs it too`);
+  } else if (existsSync(layout.installDir)) {
     rmSync(layout.installDir, { recursive: true, force: true });
     done.push(`removed ${layout.installDir} (the copy of keyway the service ran)`);
   }
@@ -59,6 +64,27 @@ export function uninstall(layout: ServiceLayout, purge: boolean): string[] {
     done.push(`removed the group ${layout.operators}`);
   }
   return done;
+}
+
+/**
+ * The other units beside this one whose ExecStart runs something in `installDir`: another service
+ * installed with the same --install-dir (the default is one folder), whose copy a purge must keep.
+ */
+function unitsRunning(installDir: string, unitFile: string): string[] {
+  const folder = dirname(unitFile);
+  let names: string[];
+  try {
+    names = readdirSync(folder).filter((name) => name.endsWith('.service') && join(folder, name) !== unitFile);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => {
+    try {
+      return unitCommand(readFileSync(join(folder, name), 'utf8')).command.some((word) => word.startsWith(`${installDir}/`));
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Refuses the purge, naming every reason at once, when any step of it could not be done. */

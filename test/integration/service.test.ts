@@ -334,16 +334,26 @@ describe('keyway service install', () => {
   });
 
   it(
-    'uninstall --purge removes the unit, the share, the home, the user and the group',
+    'uninstall --purge removes the unit, the share, the home, the user, the group, and the copy once no other unit runs it',
     async () => {
       service?.kill('SIGTERM');
       if (service && service.exitCode === null) await once(service, 'exit');
+      // Another service's unit beside this one runs the same copy: the purge keeps it, and says so.
+      const sharing = join(unitDir, `${OTHER_USER}.service`);
+      writeFileSync(sharing, `[Service]\nExecStart=${join(installDir, 'bin', 'node')} ${join(installDir, 'dist', 'cli', 'main.js')} start\n`);
       const r = await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`kept ${installDir}: ${OTHER_USER}.service runs it too`);
+      expect(existsSync(join(installDir, 'dist', 'cli', 'main.js'))).toBe(true);
       expect(spawnSync('getent', ['passwd', USER]).status).not.toBe(0);
       expect(spawnSync('getent', ['group', `${USER}-operators`]).status).not.toBe(0);
-      for (const path of [home, share, join(unitDir, `${USER}.service`), installDir]) expect(() => statSync(path)).toThrow();
+      for (const path of [home, share, join(unitDir, `${USER}.service`)]) expect(() => statSync(path)).toThrow();
+      rmSync(sharing);
+      const rest = await asRoot(['service', 'uninstall', ...layoutArgs, '--purge']);
+      expect(rest.code, rest.stderr).toBe(0);
+      expect(rest.stdout).toContain(`removed ${installDir}`);
+      expect(() => statSync(installDir)).toThrow();
     },
-    COMMAND_LIMIT_MS + 10_000,
+    2 * COMMAND_LIMIT_MS + 10_000,
   );
 });
