@@ -264,6 +264,15 @@ describe('keyway started on a log whose last line a crash tore', () => {
     await first.stop();
     const offset = (await stat(first.auditPath)).size;
     await appendFile(first.auditPath, TORN); // the crash: half a line, no newline
+    // Checked with the public key alone, before any keyway opens the log again: the torn bytes are
+    // a crash artifact, named with their offset, and every whole line is signed.
+    const pem = await first.cli(['audit', 'public-key']);
+    const keyFile = join(first.home, 'audit-public.pem');
+    await writeFile(keyFile, pem.stdout);
+    const publicly = await first.cli(['audit', 'verify', '--public-key', keyFile]);
+    outputs.push(publicly.stdout, publicly.stderr);
+    expect(publicly.code, publicly.stdout + publicly.stderr).toBe(0);
+    expect(publicly.stdout).toMatch(new RegExp(`crash artifact: line \\d+, offset ${offset}: ${TORN.length} byte\\(s\\) with no newline after them`));
 
     const second = await startProxy({ grants, home });
     await serve(second, 3);

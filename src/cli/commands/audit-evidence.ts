@@ -18,7 +18,7 @@ import {
   type PublicVerifyResult,
   type SourcedLine,
 } from '../../audit/checkpoints/index.ts';
-import { readLines } from '../../audit/lines.ts';
+import { readLinesAt } from '../../audit/lines.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { keywayPaths } from '../../paths.ts';
 import type { Args } from '../args.ts';
@@ -69,9 +69,18 @@ export async function verifyWithoutMasterKey(args: Args, io: CommandIO): Promise
     io.err(`keyway audit verify: ${missing}`);
     return 1;
   }
-  const lines = sourcedLines(await chainFiles(auditPath));
+  // The live file's unterminated last bytes are a crash artifact (audit/crash-artifacts.ts), not a line.
+  let torn: { line: number; offset: number; bytes: number } | undefined;
+  const lines = sourcedLines(await chainFiles(auditPath), (found) => {
+    torn = found;
+  });
   const checkpoints = sourcedLines([checkpointsPathFor(auditPath)]);
   const result = await verifyPublic(lines, checkpoints, publicKey, { allowUncovered: args.flag('allow-uncovered') });
+  if (torn !== undefined && !args.json) {
+    io.out(
+      `crash artifact: line ${torn.line}, offset ${torn.offset}: ${torn.bytes} byte(s) with no newline after them (an append cut short by a crash, or one under way); not a line of the chain`,
+    );
+  }
   const empty = emptyAuditLog(result.lines, result.ok, args.flag('allow-empty'), dirname(auditPath));
   if (empty !== undefined) {
     io.err(`keyway audit verify: ${empty}`);
@@ -148,12 +157,17 @@ function report(io: CommandIO, result: PublicVerifyResult, json: boolean, what: 
   return result.ok ? 0 : 1;
 }
 
-async function* sourcedLines(files: readonly string[]): AsyncGenerator<SourcedLine> {
+/** `onTorn`: hears the last file's unterminated last bytes, which are then not yielded (a torn last line). */
+async function* sourcedLines(files: readonly string[], onTorn?: (torn: { line: number; offset: number; bytes: number }) => void): AsyncGenerator<SourcedLine> {
   const tag = files.length > 1;
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
     let n = 0;
     try {
-      for await (const text of readLines(file)) yield { text, line: ++n, file: tag ? file : undefined };
+      for await (const { text, offset, terminated } of readLinesAt(file)) {
+        n++;
+        if (!terminated && onTorn !== undefined && i === files.length - 1) onTorn({ line: n, offset, bytes: Buffer.byteLength(text) });
+        else yield { text, line: n, file: tag ? file : undefined };
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && n === 0) continue;
       throw new KeywayError('audit_invalid', `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
