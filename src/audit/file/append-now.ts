@@ -66,7 +66,7 @@ export class HeldLog {
   /**
    * Seals and appends `bodies` after the held file's head. Undefined (nothing written) when the
    * append would pass `maxBytes` (a rotation is due: the async path does it). Throws when the write
-   * failed, after cutting the file back to where it was (a torn line would stay for good).
+   * failed, after cutting the file back to where it was (else the next batch has a torn line to keep aside).
    */
   append(bodies: readonly string[], maxBytes: number): KnownFile | undefined {
     const known = this.#known;
@@ -87,7 +87,7 @@ export class HeldLog {
       try {
         ftruncateSync(this.#fd, known.size);
       } catch {
-        // the next batch finds the torn line and starts after it on a new line
+        // the next batch finds the torn line, keeps it aside and records it (torn-tail.ts)
       }
       throw err;
     }

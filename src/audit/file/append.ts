@@ -6,7 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 /**
  * Appends `text` to a file that was `sizeBefore` bytes long (we hold the lock, so nobody else
  * appended). If the append fails partway (EFBIG past RLIMIT_FSIZE, ENOSPC), the file is cut back to
- * `sizeBefore`: a torn line would stay in the log for good. Truncating never grows a file, so it
+ * `sizeBefore`: a torn line is for a crash to leave, not a write that failed. Truncating never grows a file, so it
  * works under the very limit that stopped the write.
  */
 export async function appendOrUndo(fh: FileHandle, text: string, sizeBefore: number): Promise<void> {

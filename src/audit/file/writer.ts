@@ -20,6 +20,11 @@
 // brings keyway back on its own. A failed append is cut back to where it started, so a half-written
 // line (a write stopped by RLIMIT_FSIZE) never stays in the log.
 //
+// A crash mid-append leaves a torn last line: the writer that next holds the lock (at open, or any
+// batch after) keeps its bytes aside and records them with a `recovered` line (torn-tail.ts). At open
+// the head file is also sealed at the log's end, so a kill before the first batch's head write
+// leaves a log verify vouches for (open-findings.ts says what open found).
+//
 // A full disk is seen before it fails anything: room.ts keeps an account of the room left (free space,
 // the file-size limit) and of what is promised out of it; an injected request must reserve its line
 // (reserveLine) and the writer reports unhealthy once there is not room enough for one more.
