@@ -203,7 +203,9 @@ describe('AuditWriter', () => {
       const ids = lines.filter((l) => l.agent === agent).map((l) => l.id);
       expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => `${agent}-${i}`));
     }
-    expect(await verifyAudit(opts)).toEqual({ ok: true, lines: 400, problems: [] });
+    // Intact. Each writer publishes its own head, so the one that closed last may name a line before
+    // the other's last (verify then says how many run past it: `unvouched`).
+    expect(await verifyAudit(opts)).toMatchObject({ ok: true, lines: 400, problems: [] });
   });
 
   it('keeps the order of 2000 parallel writes', async () => {
