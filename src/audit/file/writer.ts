@@ -129,9 +129,11 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   readonly #lockGapMs: number;
   readonly #checkpoints: CheckpointSigner | undefined;
   #urgentRefreshAt = -Infinity;
+  readonly #opts: AuditWriterOptions;
 
   private constructor(opts: AuditWriterOptions) {
     super();
+    this.#opts = opts;
     this.#lockGapMs = opts.lockGapMs ?? LOCK_GAP_MS;
     this.#path = opts.path;
     this.#replica = opts.replica;
@@ -223,16 +225,16 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    * vouches for. Not fatal: a log that cannot be settled now (a full disk, the lock held past its
    * wait) is settled by the first batch that reaches it, as any other fault.
    */
-  async #settle(opts: AuditWriterOptions): Promise<void> {
+  async #settle(opts: AuditWriterOptions, onOpen = opts.onOpen): Promise<void> {
     let settled: SettledLog;
     try {
       settled = await this.#files.settle();
     } catch (err) {
       this.#files.forget();
-      opts.onOpen?.(err instanceof Error ? err : new Error(String(err)));
+      onOpen?.(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    opts.onOpen?.(settled);
+    onOpen?.(settled);
     // Sealed only where the file says less than the log holds, or is missing: a head file that
     // does not authenticate is left for verify to name (the first batch replaces it).
     const { headFile, head } = settled;
@@ -300,6 +302,10 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     await this.queue.close();
     this.#files.endHold();
     await this.#heads.settled();
+    // Each writer publishes its own head, so the last of several to close (workers, the CLI beside
+    // a proxy) may have written one behind another's lines: sealed at the log's end, under the lock,
+    // a stop leaves no line past the head. Not on a log that is failing (the lock would be waited for).
+    if (this.queue.healthy) await this.#settle(this.#opts, undefined);
     await this.#checkpoints?.close();
   }
 
