@@ -49,6 +49,12 @@ export interface OpenServicesOptions {
    * (home-history.ts). Never replaces a store that exists.
    */
   freshStore?: boolean;
+  /**
+   * The audit commands' way (`audit verify`, `public-key`, `export`): a home whose store file is
+   * missing still opens, since they read only the audit log and the keys that check it, and write
+   * nothing to the store. Evidence is worth most on a home that lost its store.
+   */
+  auditOnly?: boolean;
 }
 
 export async function openServices(options: OpenServicesOptions): Promise<Services> {
@@ -79,8 +85,8 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     return withAuditKeys({ config, paths, store, masterKey: key });
   }
   const fresh = options.freshStore === true;
-  const freshOverHistory = await checkHistory(paths, env, wrap, fresh);
-  if (options.createOnFirstWrite) return openLazily(config, paths, env);
+  const freshOverHistory = await checkHistory(paths, env, wrap, fresh || options.auditOnly === true);
+  if (options.createOnFirstWrite || options.auditOnly) return openLazily(config, paths, env);
   // The key is made with the store, under the store's lock, so another first start never sees one
   // without the other (which would read as history).
   if (!existsSync(paths.store)) {

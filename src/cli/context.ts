@@ -11,13 +11,15 @@ import type { CommandIO } from './io.ts';
 /**
  * Opens config, master key and store for a command, honouring --home and --config. Nothing is made
  * on disk until the command first writes to the store: reading a new home leaves it untouched.
+ * `auditOnly`: the audit commands', which open a home that lost its store (OpenServicesOptions).
  */
-export async function servicesFor(args: Args, io: CommandIO): Promise<Services> {
+export async function servicesFor(args: Args, io: CommandIO, opts: { auditOnly?: boolean } = {}): Promise<Services> {
   const services = await openServices({
     home: resolveHome(args.string('home'), io.env),
     configFile: args.string('config'),
     env: io.env,
     createOnFirstWrite: true,
+    auditOnly: opts.auditOnly === true,
   });
   // A key change this open finished (a rotation or rewrap cut short) gets its audit line now, even
   // from a command that only reads; if the log cannot take it, the line stays owed for the next writer.

@@ -65,6 +65,9 @@ describe('a home with history', () => {
       expect(list.stdout).not.toContain('(none)');
       const add = await runCli(['grants', 'add', 'other', '--type', 'bearer', '--domains', 'other.example.test'], env);
       expect(add.code).toBe(1);
+      // The evidence still reads: verify needs only the log and its key.
+      const verify = await runCli(['audit', 'verify'], env);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
       // doctor names it, with the way back.
       const doctor = await runCli(['doctor'], env);
       expect(doctor.stdout).toMatch(/^FAIL +store and master key: store_missing: .* -> restore data\/store\.json from a backup/m);

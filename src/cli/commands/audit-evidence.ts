@@ -27,7 +27,7 @@ import { printJson, usageError, type CommandIO } from '../io.ts';
 import { emptyAuditLog, missingAuditLog } from './audit-verify.ts';
 
 export async function printPublicKey(args: Args, io: CommandIO): Promise<number> {
-  const services = await servicesFor(args, io);
+  const services = await servicesFor(args, io, { auditOnly: true });
   const key = services.checkpointKey;
   if (args.json) printJson(io, { key_id: key.id, public_key: publicKeyPem(key) });
   else io.out(publicKeyPem(key).trimEnd());
@@ -94,7 +94,7 @@ export async function exportEvidence(args: Args, io: CommandIO): Promise<number>
   if (out === undefined) throw usageError('export needs --out FILE');
   if (args.string('since') === undefined) throw usageError('export needs --since (an ISO date, or a duration ago such as 24h)');
   const filter = parseAuditFilter({ since: args.string('since'), until: args.string('until') }, (f) => `--${f}`);
-  const services = await servicesFor(args, io);
+  const services = await servicesFor(args, io, { auditOnly: true });
   const { paths, config } = services;
   const key = services.checkpointKey;
   const db = auditDatabaseOf(config, io.env);

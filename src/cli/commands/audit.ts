@@ -169,7 +169,7 @@ that breaks, and says which lines no checkpoint covers yet; those fail the check
     if (action === 'export') return exportEvidence(args, io);
     if (action === 'verify' && (args.string('public-key') !== undefined || args.string('bundle') !== undefined)) return verifyWithoutMasterKey(args, io);
     if (action === 'verify') {
-      const services = await servicesFor(args, io);
+      const services = await servicesFor(args, io, { auditOnly: true });
       const db = auditDatabaseOf(services.config, io.env);
       if (db !== null) return reportTable(io, await verifyAuditTable(db, services.auditHeadKey), args.json);
       const missing = await missingAuditLog(services.paths.audit);
