@@ -3,12 +3,9 @@
 // rate_limited), and the request bodies kept in memory for a replay after a 401 (past
 // proxy.max_replay_memory_per_agent, or past proxy.max_replay_memory for all agents together, a
 // body streams without being kept, and is not replayed). Without these, 500 parallel 1 MiB POSTs
-// to a stalled upstream on an OAuth grant took keyway from 86 to 1,205 MiB RSS. And the TLS
-// handshakes it starts per turn of the event loop (handshake-pacer.ts), so that a flood of new
-// connections does not hold up every other agent's requests.
+// to a stalled upstream on an OAuth grant took keyway from 86 to 1,205 MiB RSS.
 
 import { ProxyError } from '../errors/index.ts';
-import { HandshakePacer } from './handshake-pacer.ts';
 
 /** The limits, read from the live config at each use: a reload applies to the next request. */
 export interface LoadLimits {
@@ -30,8 +27,6 @@ export class AgentLoad {
   // set), and dropping an idle entry would cost an allocation for each request of a quiet agent.
   readonly #shares = new Map<string, AgentShare>();
   #heldTotal = 0;
-  /** Each agent's TLS handshakes with keyway, started at most HANDSHAKES_PER_TURN a turn. */
-  readonly handshakes = new HandshakePacer();
 
   constructor(limits: () => LoadLimits) {
     this.#limits = limits;

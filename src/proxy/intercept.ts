@@ -36,8 +36,32 @@ export function intercept({ inner, connections }: ProxyWiring, conn: Connection,
   const start = (first: Buffer) => {
     client.unshift(first);
     if (first[0] === TLS_HANDSHAKE) {
-      // One agent's many new connections take turns (handshake-pacer.ts): others' are not held up.
-      runtime.load.handshakes.start(conn.agent.id, client, handshake);
+      // The leaf follows the CONNECT target, not SNI: the Host check and the upstream both use
+      // the target, so a certificate for any other name would only hide a mismatch.
+      const tlsSocket = new TLSSocket(client as Socket, {
+        isServer: true,
+        secureContext: runtime.tlsContext(target.host),
+        ALPNCallback: chooseProtocol,
+      });
+      let secured = false;
+      tlsSocket.on('error', (err: NodeJS.ErrnoException) => {
+        runtime.logger.debug({ host: target.host, code: err.code }, 'client TLS failed (does it trust the keyway CA?)');
+        if (!secured) recordDistrust(runtime, conn, client, err);
+        client.destroy();
+      });
+      limitHandshake(tlsSocket, client, timeouts.handshake);
+      conn.scheme = 'https';
+      connections.handedOff(client, tlsSocket);
+      // Which server reads it is known once ALPN has chosen, at the end of the handshake.
+      tlsSocket.once('secure', () => {
+        secured = true;
+        if (tlsSocket.alpnProtocol === 'h2') {
+          // tls.Server clears this flag when it emits 'secureConnection'; a TLSSocket made by hand
+          // keeps it set, and node:http2 would wait for a 'secureConnect' that never comes.
+          (tlsSocket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+          connections.http2(client, inner.http2(tlsSocket, conn, client));
+        } else inner.http1(tlsSocket, conn);
+      });
     } else {
       conn.scheme = 'http';
       connections.handedOff(client, client);
@@ -47,34 +71,6 @@ export function intercept({ inner, connections }: ProxyWiring, conn: Connection,
       // request inside a CONNECT hung.
       client.resume();
     }
-  };
-  const handshake = () => {
-    // The leaf follows the CONNECT target, not SNI: the Host check and the upstream both use
-    // the target, so a certificate for any other name would only hide a mismatch.
-    const tlsSocket = new TLSSocket(client as Socket, {
-      isServer: true,
-      secureContext: runtime.tlsContext(target.host),
-      ALPNCallback: chooseProtocol,
-    });
-    let secured = false;
-    tlsSocket.on('error', (err: NodeJS.ErrnoException) => {
-      runtime.logger.debug({ host: target.host, code: err.code }, 'client TLS failed (does it trust the keyway CA?)');
-      if (!secured) recordDistrust(runtime, conn, client, err);
-      client.destroy();
-    });
-    limitHandshake(tlsSocket, client, timeouts.handshake);
-    conn.scheme = 'https';
-    connections.handedOff(client, tlsSocket);
-    // Which server reads it is known once ALPN has chosen, at the end of the handshake.
-    tlsSocket.once('secure', () => {
-      secured = true;
-      if (tlsSocket.alpnProtocol === 'h2') {
-        // tls.Server clears this flag when it emits 'secureConnection'; a TLSSocket made by hand
-        // keeps it set, and node:http2 would wait for a 'secureConnect' that never comes.
-        (tlsSocket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-        connections.http2(client, inner.http2(tlsSocket, conn, client));
-      } else inner.http1(tlsSocket, conn);
-    });
   };
   // A redirected (transparent) connection had no CONNECT to answer.
   if (preface) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
