@@ -20,7 +20,6 @@ const LAYERS: Record<string, number> = {
   'deep-freeze.ts': 0,
   'version.ts': 0,
   'edit-distance.ts': 0, // "did you mean": the command line's guesses and the config's measure alike
-  'edit-distance.ts': 0, // "did you mean": the command line's guesses and the config's measure alike
   files: 0,
   net: 0,
   process: 0, // one-shot child processes for work whose memory must not stay in the proxy
