@@ -1,10 +1,10 @@
 // The composition root: builds every part once from the config (parts.ts), gives the proxy its
 // runtime (proxy-runtime.ts) and the admin API its dependencies (admin-deps.ts), listens, and
 // hands back the running handle (running.ts). A reload is live-config.ts's.
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { hostname, userInfo } from 'node:os';
 import { createAppLogger } from '../audit/index.ts';
+import { adminEvent } from '../audit/admin-event.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { secretVariables } from '../config/index.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
@@ -81,25 +81,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
 async function auditFreshStore(parts: Parts, evidence: readonly string[]): Promise<void> {
   const message = `a new empty store was made by --fresh-store although this home was used before (${evidence.join(', ')})`;
   parts.logger.warn({ evidence }, message);
-  await parts.audit.write({
-    ts: new Date().toISOString(),
-    id: randomUUID(),
-    agent: null,
-    grant: null,
-    decision: 'admin',
-    code: null,
-    method: null,
-    host: hostname(),
-    port: 0,
-    path: null,
-    status: null,
-    duration_ms: 0,
-    refreshed: false,
-    client: 'cli',
-    action: 'store.fresh',
-    actor: startedBy(),
-    message,
-  });
+  await parts.audit.write(adminEvent({ host: hostname(), client: 'cli', action: 'store.fresh', actor: startedBy(), message }));
 }
 
 /** Who ran this start: the OS user at this host (the CLI's actor, without KEYWAY_ACTOR: a start is not a wrapper's). */

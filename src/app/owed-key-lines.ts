@@ -1,8 +1,8 @@
 // The audit lines key changes left owed (credentials/store/owed-key-lines.ts says why and when):
 // written by whoever opens the audit log next, keyway start or a command, then their notes removed.
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditSink } from '../audit/index.ts';
+import { adminEvent } from '../audit/admin-event.ts';
 import { claimOwedKeyLines, keyLinesOwed, type OwedKeyLine } from '../credentials/store/owed-key-lines.ts';
 
 /** Writes every owed line this process could claim; a line that fails is given back for the next writer, and the error thrown. */
@@ -25,24 +25,12 @@ export async function writeOwedKeyLines(log: Pick<AuditSink, 'write'>, dataDir: 
 
 /** The line as the change's own command writes it (cli/audit-change.ts), or as keyway's own when the next open finished it. */
 function owedEvent(line: OwedKeyLine): AuditEvent {
-  return {
-    ts: new Date().toISOString(),
-    id: randomUUID(),
-    agent: null,
-    grant: null,
-    decision: 'admin',
-    code: null,
-    method: null,
+  return adminEvent({
     host: hostname(),
-    port: 0,
-    path: null,
-    status: null,
-    duration_ms: 0,
-    refreshed: false,
     client: line.actor === undefined ? 'keyway' : 'cli',
     action: line.action,
     ...(line.actor === undefined ? {} : { actor: line.actor }),
     changed: line.changed,
     ...(line.message === undefined ? {} : { message: `${line.message} (${line.at})` }),
-  };
+  });
 }

@@ -3,9 +3,9 @@
 // file, an audit line of keyway's own, so the record itself says when it was noticed (a warning in
 // the app log scrolls away; the gap in the chain stays, and verify keeps reporting it).
 
-import { randomUUID } from 'node:crypto';
 import type { SettledLog } from './file/log-files.ts';
 import type { AuditEvent } from './record.ts';
+import { adminEvent } from './admin-event.ts';
 
 /** Where the findings are said; warn for what someone should look at. */
 export interface FindingsLogger {
@@ -48,23 +48,5 @@ export function openFindings(found: SettledLog | Error, logger: FindingsLogger |
 
 /** keyway's own line about its log: not a request, not an operator's change. */
 function note(action: string, message: string): AuditEvent {
-  return {
-    ts: new Date().toISOString(),
-    id: randomUUID(),
-    agent: null,
-    grant: null,
-    decision: 'admin',
-    code: null,
-    method: null,
-    host: '',
-    port: 0,
-    path: null,
-    status: null,
-    duration_ms: 0,
-    refreshed: false,
-    client: 'keyway',
-    action,
-    actor: 'keyway',
-    message,
-  };
+  return adminEvent({ client: 'keyway', action, actor: 'keyway', message });
 }

@@ -7,11 +7,12 @@
 // only whole lines again, and `keyway audit verify` can tell this crash artifact (named by a
 // chained line, its bytes checkable) from a damaged line (which still fails).
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { AuditEvent } from '../record.ts';
+import { adminEvent } from '../admin-event.ts';
 
 const LF = 0x0a;
 const CHUNK = 64 * 1024;
@@ -109,26 +110,13 @@ export async function replaceTail(log: FileHandle, logPath: string, offset: numb
 
 /** keyway's own line recording torn bytes kept aside: not a request, not an operator's change. */
 export function recoveredEvent(recovered: RecoveredBytes): AuditEvent {
-  return {
-    ts: new Date().toISOString(),
-    id: randomUUID(),
-    agent: null,
-    grant: null,
-    decision: 'admin',
-    code: null,
-    method: null,
-    host: '',
-    port: 0,
-    path: null,
-    status: null,
-    duration_ms: 0,
-    refreshed: false,
+  return adminEvent({
     client: 'keyway',
     action: RECOVERED_ACTION,
     actor: 'keyway',
     message: `a line cut short by a crash (${recovered.bytes} bytes at offset ${recovered.offset}, no newline after them) was kept aside in ${recovered.file} and removed from the log`,
     recovered,
-  };
+  });
 }
 
 /** The SHA-256 (hex) of a kept-aside file, if it is a regular file of `bytes` bytes; null otherwise. */
