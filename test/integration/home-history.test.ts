@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -135,6 +135,25 @@ describe('a home with history', () => {
       // And from now on it is a home like any other: a plain start works.
       const again = await startChildProxy({ home, env });
       expect(await again.stop()).toBe(0);
+    },
+    SLOW,
+  );
+});
+
+describe('a store that is not a file', () => {
+  it(
+    'is damage said as such, not an unexpected error, and nothing is written',
+    async () => {
+      const { home, env } = await usedHome();
+      const store = join(home, 'data', 'store.json');
+      rmSync(store);
+      mkdirSync(store);
+      const before = snapshot(home);
+      const list = await runCli(['grants', 'list'], env);
+      expect(list.code).toBe(1);
+      expect(list.stderr).toContain('is a folder, not a file; restore it from a backup');
+      expect(list.stderr).not.toContain('unexpected error');
+      expect(snapshot(home)).toEqual(before);
     },
     SLOW,
   );

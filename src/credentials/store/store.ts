@@ -124,6 +124,10 @@ export class Store extends StoreReads implements CredentialStore {
     const abs = resolve(path);
     let snap = await readSnapshot(abs).catch((err: unknown) => {
       if (isEnoent(err)) return undefined;
+      // A folder (or anything else that is not a file) where the store should be: damage, said as such.
+      if ((err as NodeJS.ErrnoException | undefined)?.code === 'EISDIR') {
+        throw new KeywayError('store_corrupt', `the store ${abs} is a folder, not a file; restore it from a backup`);
+      }
       throw err;
     });
     if (snap === undefined && options.createOnFirstWrite) {
