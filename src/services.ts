@@ -180,7 +180,20 @@ async function openLazily(config: Config, paths: KeywayPaths, env: NodeJS.Proces
     const opened = await openFileStore(paths, key, config.store.key, env, true);
     key = opened.key;
     store = opened.store;
-  } else store = await Store.open(paths.store, key, { createOnFirstWrite: { settleKey } });
+  } else {
+    try {
+      store = await Store.open(paths.store, key, { createOnFirstWrite: { settleKey } });
+    } catch (err) {
+      // A first write elsewhere made the key, then the store, between our look for a key and this
+      // open (so the stand-in does not open it): open theirs with the key it was made with.
+      if (!(err instanceof KeywayError) || err.code !== 'store_wrong_key') throw err;
+      const made = await findMasterKey({ dataDir: paths.dataDir, env, wrap: config.store.key });
+      if (made === undefined) throw err;
+      const opened = await openFileStore(paths, made.key, config.store.key, env, true);
+      key = opened.key;
+      store = opened.store;
+    }
+  }
   return {
     config,
     paths,
