@@ -3,7 +3,7 @@
 // hands back the running handle (running.ts). A reload is live-config.ts's.
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { hostname, userInfo } from 'node:os';
-import { createAppLogger } from '../audit/index.ts';
+import { createAppLogger } from '../log/logger.ts';
 import { adminEvent } from '../audit/admin-event.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { secretVariables } from '../config/index.ts';

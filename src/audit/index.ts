@@ -1,4 +1,4 @@
-// The audit module's public surface: the line format, the writer, verify, queries and the app logger.
+// The audit module's public surface: the line format, the writer, verify and queries.
 
 export { GENESIS_HASH, stripQuery } from './record.ts';
 export type { AuditDecision, AuditEvent, AuditLine } from './record.ts';
@@ -18,9 +18,6 @@ export { readAudit, tailAudit } from './query.ts';
 export { linesPerRequest } from './requests.ts';
 export type { SeqRange, TailOptions } from './query.ts';
 export type { AuditFilter } from './filter.ts';
-export { createAppLogger, REDACT_PATHS, REDACTED } from './logger.ts';
-export { formatLogLine, prettyDestination } from './pretty-log.ts';
-export type { AppLoggerOptions } from './logger.ts';
 export { AUDIT_DECISIONS, compileFilter, parseAuditFilter } from './filter.ts';
 export type { AuditFilterText } from './filter.ts';
 export { MAX_AUDIT_PAGE, pageAudit } from './page.ts';

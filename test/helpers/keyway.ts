@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startKeyway, type RunningKeyway } from '../../src/app/index.ts';
-import { createAppLogger } from '../../src/audit/index.ts';
+import { createAppLogger } from '../../src/log/logger.ts';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { TLS_FIXTURES } from './fixtures.ts';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditWriter, createAppLogger, GENESIS_HASH, readAudit, stripQuery, tailAudit, verifyAudit } from '../../src/audit/index.ts';
+import { AuditWriter, GENESIS_HASH, readAudit, stripQuery, tailAudit, verifyAudit } from '../../src/audit/index.ts';
+import { createAppLogger } from '../../src/log/logger.ts';
 import type { AuditEvent, AuditLine } from '../../src/audit/index.ts';
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import { SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
 import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { formatLogLine } from '../../src/audit/index.ts';
+import { formatLogLine } from '../../src/log/pretty.ts';
 
 // What a new user sees: --version, init's next steps, and on a terminal a banner and human log
 // lines; anywhere else (a service manager, a pipe) one line and JSON logs.

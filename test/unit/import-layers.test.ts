@@ -23,6 +23,9 @@ const LAYERS: Record<string, number> = {
   files: 0,
   net: 0,
   process: 0, // one-shot child processes for work whose memory must not stay in the proxy
+  // The app log (pino with its redaction, and its terminal rendering): a leaf any layer may log through,
+  // apart from the audit trail (audit/), which is evidence, not diagnostics.
+  log: 0,
   config: 1,
   // MCP's JSON-RPC reading and rule conditions: pure, below the policy that uses them.
   mcp: 1.5,

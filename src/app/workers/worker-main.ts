@@ -9,7 +9,8 @@
 // A worker never outlives its primary: it stops when told, and when the IPC channel closes (the
 // primary is gone). Signals are the primary's to handle: a Ctrl-C or a service manager's SIGTERM
 // reaches the whole process group, and the primary stops its workers with the drain it was given.
-import { createAppLogger, prettyDestination } from '../../audit/index.ts';
+import { createAppLogger } from '../../log/logger.ts';
+import { prettyDestination } from '../../log/pretty.ts';
 import type { Config } from '../../config/index.ts';
 import { deepFreeze } from '../../deep-freeze.ts';
 import { KeywayError } from '../../errors/index.ts';

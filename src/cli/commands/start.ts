@@ -1,5 +1,6 @@
 import { startKeyway } from '../../app/index.ts';
-import { createAppLogger, prettyDestination } from '../../audit/index.ts';
+import { createAppLogger } from '../../log/logger.ts';
+import { prettyDestination } from '../../log/pretty.ts';
 import { formatDuration, parseListen } from '../../config/index.ts';
 import { resolveHome } from '../../paths.ts';
 import { parse } from '../args.ts';

@@ -2,7 +2,7 @@
 // resolver that refuses every name (test names come from proxy.hosts), so no fuzzed host can make
 // keyway ask real DNS. A crash here ends this process, not the test runner, and the test counts it.
 import { startKeyway } from '../../../src/app/index.ts';
-import { createAppLogger } from '../../../src/audit/index.ts';
+import { createAppLogger } from '../../../src/log/logger.ts';
 
 const home = process.argv[2];
 if (!home) throw new Error('usage: keyway-process.ts HOME');
