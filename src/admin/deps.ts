@@ -5,7 +5,7 @@ import type { Grant } from '../credentials/grants.ts';
 import type { ApprovalDesk } from '../approvals/desk.ts';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import type { MinuteCount } from '../counting-audit.ts';
+import type { MinuteCount } from '../observability/counting-audit.ts';
 import type { AgentTable } from '../credentials/agents.ts';
 import type { TokenTools } from '../operations/tokens.ts';
 import type { Dispatcher } from '../net/undici.ts';

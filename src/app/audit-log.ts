@@ -6,7 +6,7 @@ import { AuditFailureLog } from '../audit/failure-log.ts';
 import type { SettledLog } from '../audit/file/log-files.ts';
 import { openFindings } from '../audit/open-findings.ts';
 import type { AuditEvent } from '../audit/record.ts';
-import type { KeywayMetrics } from '../metrics/index.ts';
+import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { Services } from '../services.ts';
 import { writeOwedKeyLines } from './owed-key-lines.ts';
 

@@ -13,7 +13,7 @@ import { checkDestination } from '../proxy/destination.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
 import { parseAuthority } from '../proxy/target.ts';
 import type { Parts } from './parts.ts';
-import type { DecisionTelemetry } from '../telemetry/otlp.ts';
+import type { DecisionTelemetry } from '../observability/otlp.ts';
 
 /**
  * The one object the proxy reads, built once from start's parts. Config and tables are read

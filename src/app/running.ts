@@ -10,7 +10,7 @@ import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { withdrawRunningProxy } from '../running-proxy.ts';
 import type { Services } from '../services.ts';
 import type { CertificateAuthority } from '../tls/index.ts';
-import type { MinuteCount } from '../counting-audit.ts';
+import type { MinuteCount } from '../observability/counting-audit.ts';
 import type { Closers } from './closers.ts';
 import type { ReloadOutcome } from './live-config.ts';
 import type { Parts } from './parts.ts';

@@ -13,7 +13,7 @@ import type { ProxyTables } from '../credentials/tables.ts';
 import type { ListenerRegistry } from '../egress/listener-registry.ts';
 import type { Resolver } from '../egress/resolve.ts';
 import type { Upstream } from '../egress/upstream.ts';
-import type { KeywayMetrics } from '../metrics/index.ts';
+import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
 import type { OpenExchanges } from './open-exchanges.ts';
 import type { HeldValues } from './held-values.ts';

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { csrfMatches, dropCsrfParam, SessionStore, sessionIdOf } from '../../src/admin/session.ts';
 import { SignInLimiter } from '../../src/admin/sign-in-limit.ts';
-import { RecentMinutes } from '../../src/counting-audit.ts';
+import { RecentMinutes } from '../../src/observability/counting-audit.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
 
 const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;

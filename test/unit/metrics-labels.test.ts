@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { readinessAnswer } from '../../src/admin/operate-routes.ts';
 import { readinessOf } from '../../src/admin/readiness.ts';
-import { NONE_LABEL, OVERFLOW_LABEL } from '../../src/metrics/index.ts';
-import { BoundedLabels } from '../../src/metrics/labels.ts';
-import { Tally } from '../../src/metrics/tally.ts';
+import { NONE_LABEL, OVERFLOW_LABEL } from '../../src/observability/metrics/index.ts';
+import { BoundedLabels } from '../../src/observability/metrics/labels.ts';
+import { Tally } from '../../src/observability/metrics/tally.ts';
 
 describe('BoundedLabels', () => {
   it('keeps ids as they are up to its bound, then counts any new one as _other; null is _none', () => {

@@ -4,7 +4,7 @@ import type { FromWorker } from '../../src/app/workers/messages.ts';
 import { mergeMinutes } from '../../src/app/workers/primary.ts';
 import { checkReusePort } from '../../src/app/workers/reuse-port.ts';
 import { answerRates, RemoteRates } from '../../src/app/workers/shared-rates.ts';
-import type { MinuteCount } from '../../src/counting-audit.ts';
+import type { MinuteCount } from '../../src/observability/counting-audit.ts';
 import { limitsSchema } from '../../src/config/limits.ts';
 import { type LimitScope, RateLimiter } from '../../src/policy/rate-limits.ts';
 

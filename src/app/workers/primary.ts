@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import type { ProxyActivity } from '../../admin/deps.ts';
 import type { AdminServer } from '../../admin/server.ts';
-import type { MinuteCount } from '../../counting-audit.ts';
+import type { MinuteCount } from '../../observability/counting-audit.ts';
 import { KeywayError, type KeywayErrorCode } from '../../errors/index.ts';
 import { RateLimiter } from '../../policy/rate-limits.ts';
 import { startAdmin } from '../admin-deps.ts';

@@ -1,6 +1,6 @@
 // Requests served since start, for `keyway status` (admin GET /api/status), and the last hour minute
 // by minute, for the dashboard's overview (admin GET /api/overview).
-import type { AuditEvent, AuditSink } from './audit/index.ts';
+import type { AuditEvent, AuditSink } from '../audit/index.ts';
 
 /** One minute of proxied requests: counts by decision, in-request token refreshes, refusal codes. */
 export interface MinuteCount {

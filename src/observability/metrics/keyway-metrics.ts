@@ -12,8 +12,8 @@
 // the store, bounded again by BoundedLabels. No label ever holds a host, a path or a header value.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditEvent, RetentionHold } from '../audit/index.ts';
-import type { TokenObserver, TokenRequestResult } from '../credentials/providers/token-store.ts';
+import type { AuditEvent, RetentionHold } from '../../audit/index.ts';
+import type { TokenObserver, TokenRequestResult } from '../../credentials/providers/token-store.ts';
 import { BoundedLabels } from './labels.ts';
 import { Tally } from './tally.ts';
 
