@@ -9,7 +9,7 @@ import type { MinuteCount } from '../observability/counting-audit.ts';
 import type { AgentTable } from '../credentials/agents.ts';
 import type { TokenTools } from '../operations/tokens.ts';
 import type { Dispatcher } from '../net/undici.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import type { MetricsText, Readiness } from './operate-routes.ts';
 import type { AdminAuditTarget } from './router.ts';
 

@@ -7,7 +7,7 @@ import type { SettledLog } from '../audit/file/log-files.ts';
 import { openFindings } from '../audit/open-findings.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { KeywayMetrics } from '../observability/metrics/index.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import { writeOwedKeyLines } from './owed-key-lines.ts';
 
 /**

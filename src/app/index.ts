@@ -11,7 +11,7 @@ import { RateLimiter } from '../policy/rate-limits.ts';
 import { createProxyServer } from '../proxy/server.ts';
 import { containDoorServer } from './contain-door.ts';
 import { takeRefusal } from './workers/shared-refusals.ts';
-import { openServices, type Services } from '../services.ts';
+import { openServices, type Services } from '../open-home.ts';
 import { loadOrCreateCa, writeBundleInChild, type BundleWriter, type CertificateAuthority } from '../tls/index.ts';
 import { startAdmin } from './admin-deps.ts';
 import { Closers } from './closers.ts';

@@ -14,7 +14,7 @@ import { GrantRouter } from '../policy/access.ts';
 import { EgressPolicy } from '../policy/egress.ts';
 import { createResolver, guardResolver, type Resolver } from '../egress/resolve.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import { changedKeys, needsRestart } from './config-changes.ts';
 
 /** Who asked for a reload, as its audit line records it. */

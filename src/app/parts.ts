@@ -16,7 +16,7 @@ import { createUpstream, type Upstream } from '../egress/upstream.ts';
 import { egressSettings } from '../egress/egress-settings.ts';
 import { KeywayMetrics } from '../observability/metrics/index.ts';
 import { startTelemetry, type DecisionTelemetry } from '../observability/otlp.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import { LeafMinter, SecureContextCache, type CertificateAuthority } from '../tls/index.ts';
 import { openAudit } from './audit-log.ts';
 import type { Closers } from './closers.ts';

@@ -8,7 +8,7 @@ import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts'
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { OpenExchanges } from '../proxy/open-exchanges.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
-import { currentIdentities } from '../identity/current.ts';
+import { currentIdentities } from '../identity-tokens/current.ts';
 import { checkDestination } from '../proxy/destination.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
 import { parseAuthority } from '../proxy/target.ts';

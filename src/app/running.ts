@@ -8,7 +8,7 @@ import type { Registration } from '../egress/listener-registry.ts';
 import type { ProxyServer } from '../proxy/server.ts';
 import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { withdrawRunningProxy } from '../running-proxy.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import type { CertificateAuthority } from '../tls/index.ts';
 import type { MinuteCount } from '../observability/counting-audit.ts';
 import type { Closers } from './closers.ts';

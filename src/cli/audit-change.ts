@@ -10,7 +10,7 @@ import { hostname, userInfo } from 'node:os';
 import { openAuditLog } from '../app/audit-log.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import { KeywayError } from '../errors/index.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import type { CommandIO } from './io.ts';
 
 /** What one command changed: never a value, only names. */

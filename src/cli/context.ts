@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { openAuditLog } from '../app/audit-log.ts';
 import { keyLinesOwed } from '../credentials/store/owed-key-lines.ts';
-import { openServices, type Services } from '../services.ts';
+import { openServices, type Services } from '../open-home.ts';
 import type { Config } from '../config/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { resolveHome } from '../paths.ts';

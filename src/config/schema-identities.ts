@@ -6,7 +6,7 @@ import { durationWithin, httpsUrl } from './schema-values.ts';
 // identities: issuers whose signed tokens (JWT) an agent may present as its proxy password instead
 // of a static key: a Kubernetes service-account token, a SPIFFE JWT-SVID, a CI runner's OIDC token.
 // Each names who signs (issuer, and where its public keys are), whom the token must be for
-// (audience), and rules that map the token's claims to one of keyway's agents (src/identity/).
+// (audience), and rules that map the token's claims to one of keyway's agents (src/identity-tokens/).
 
 const claimName = z.string().min(1, 'expected a claim name such as sub, repository or kubernetes.io.namespace');
 

@@ -233,7 +233,7 @@ const configObject = z.strictObject({
   providers: slugRecord(providerSchema),
   grants: slugRecord(grantSchema),
   agents: slugRecord(agentSchema),
-  // Signed tokens (JWT) an agent may sign in with instead of a key (src/identity/).
+  // Signed tokens (JWT) an agent may sign in with instead of a key (src/identity-tokens/).
   identities: identitiesSchema,
 });
 

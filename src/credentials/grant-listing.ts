@@ -73,7 +73,7 @@ type GrantFacts = Omit<GrantListing, 'display_status' | 'status_detail'> & {
   certificateWarning: { expired: boolean; line: string } | undefined;
 };
 
-/** `services` is what openServices returns (services.ts), or anything with a config and the store's reads. */
+/** `services` is what openServices returns (open-home.ts), or anything with a config and the store's reads. */
 export function listGrants(services: { config: Config; store: RecordSource }): GrantListing[] {
   const { config, store } = services;
   const lastUsed = (id: string) => store.get<GrantUsage>(usageRecordId(id))?.last_used_at ?? null;

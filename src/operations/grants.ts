@@ -9,7 +9,7 @@ import { clientCertificateRecordId, grantRecordId, type StoredGrant } from '../c
 import { awsRoleStateId } from '../credentials/types/aws_sigv4/role-state.ts';
 import { oauthStateId } from '../credentials/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import { usage, type Caller } from './fields.ts';
 import { checkInjection, hasInjection, overlapWarnings } from './grant-input.ts';
 import { otherPortWarnings } from './port-typo.ts';

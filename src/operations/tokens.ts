@@ -25,7 +25,7 @@ import { MintedTokens } from '../credentials/providers/minted-tokens.ts';
 import { createResolver } from '../egress/resolve.ts';
 import { createUpstream } from '../egress/upstream.ts';
 import { egressSettings } from '../egress/egress-settings.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../open-home.ts';
 import { usage } from './fields.ts';
 
 /** A running proxy's token manager, role credentials, and the client it reaches token endpoints with. */

@@ -1,6 +1,6 @@
 import type { Agent, AgentTable } from '../credentials/agents.ts';
 import { ANONYMOUS_AGENT } from '../credentials/agents.ts';
-import type { IdentityVerifier } from '../identity/verifier.ts';
+import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 
 // A connection signs in once (at CONNECT, or when a redirected connection is accepted), but the
 // agent it signed in as can change under it: removed (`keyway agents rm`), given a new key

@@ -2,7 +2,7 @@ import type { Agent } from '../credentials/agents.ts';
 import type { Grant } from '../credentials/grants.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
 import { ProxyError } from '../errors/index.ts';
-import type { IdentityVerifier } from '../identity/verifier.ts';
+import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
 import type { RefusedInside } from './refuse-inside.ts';
 import type { Decisions, Issuing, ProxyRuntime, Records, Transport } from './runtime.ts';

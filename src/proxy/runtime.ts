@@ -18,7 +18,7 @@ import type { AgentLoad } from './agent-load.ts';
 import type { OpenExchanges } from './open-exchanges.ts';
 import type { HeldValues } from './held-values.ts';
 import type { CaptureBook } from '../credentials/capture/records.ts';
-import type { IdentityVerifier } from '../identity/verifier.ts';
+import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 
 // What the proxy reads from the composition root, split by what it is for. A file names the
 // parts it reads (Records for an audit line, Decisions for a route), so its reach shows at its head.

@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { appendToFile, checkpointKeyFrom, CheckpointSigner, checkpointsPathFor } from '../../src/audit/checkpoints/index.ts';
 import { AuditWriter, type AuditEvent } from '../../src/audit/index.ts';
 import { expectedHash, parseLine } from '../../src/audit/record.ts';
-import { deriveAuditHeadKey } from '../../src/services.ts';
+import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { makeHome, runCli } from '../helpers/keyway.ts';
 
 const START = Date.UTC(2026, 10, 1, 9, 0, 0);

@@ -12,7 +12,7 @@ import { appendToFile, checkpointKeyFrom, CheckpointSigner, checkpointsPathFor }
 import { signCheckpoint } from '../../src/audit/checkpoints/record.ts';
 import { AuditWriter, listRotated, type AuditEvent } from '../../src/audit/index.ts';
 import { sealLine, serializeEvent } from '../../src/audit/record.ts';
-import { deriveAuditHeadKey } from '../../src/services.ts';
+import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { rawConnect } from '../helpers/clients.ts';
 import { makeHome, runCli, startProxy } from '../helpers/keyway.ts';
 import { waitFor } from '../helpers/wait.ts';

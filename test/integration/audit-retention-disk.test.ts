@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listRotated, readAudit, verifyAudit } from '../../src/audit/index.ts';
 import { LINE_BOUND, ROOM_FLOOR } from '../../src/audit/file/room.ts';
-import { deriveAuditHeadKey } from '../../src/services.ts';
+import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { curl } from '../helpers/clients.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';

@@ -9,7 +9,7 @@ import { AuditWriter, listRotated, prunedPathFor, readAudit, verifyAudit } from 
 import type { PrunedRange, RetentionHold, RotatedFile } from '../../src/audit/index.ts';
 import { MAX_RANGES } from '../../src/audit/pruned.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { deriveAuditHeadKey } from '../../src/services.ts';
+import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
 import { runCli } from '../helpers/keyway.ts';
 

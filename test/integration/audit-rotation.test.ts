@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, listRotated, prunedPathFor, readAudit, rotatedPath, tailAudit, verifyAudit } from '../../src/audit/index.ts';
 import type { AuditEvent, AuditLine } from '../../src/audit/index.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { deriveAuditHeadKey } from '../../src/services.ts';
+import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { runCli } from '../helpers/keyway.ts';
 
 // Rotation of the audit log by size: the chain (seq, prev) continues across files, verify walks every

@@ -23,7 +23,7 @@ import { startPgCutter } from '../helpers/pg-cutter.ts';
 import { headMac } from '../../src/audit/head.ts';
 import { sealLine } from '../../src/audit/record.ts';
 import { TableAuditWriter } from '../../src/audit/index.ts';
-import { deriveAuditHeadKey } from '../../src/services.ts';
+import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { slack } from '../helpers/load.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { type Agent, AgentTable, ANONYMOUS_AGENT, hashAgentKey } from '../../src/credentials/agents.ts';
-import { IdentityVerifier } from '../../src/identity/verifier.ts';
+import { IdentityVerifier } from '../../src/identity-tokens/verifier.ts';
 import { signInOf, standingOf } from '../../src/proxy/agent-standing.ts';
 import type { Dispatcher } from '../../src/net/undici.ts';
 

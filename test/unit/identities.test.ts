@@ -1,8 +1,8 @@
-// identities: the config's checks, and how claims map to an agent (src/identity/claims.ts).
+// identities: the config's checks, and how claims map to an agent (src/identity-tokens/claims.ts).
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
-import { claimAt, claimGlob, compileClaimRules, mapClaims } from '../../src/identity/claims.ts';
-import { signingKeys } from '../../src/identity/issuer-keys.ts';
+import { claimAt, claimGlob, compileClaimRules, mapClaims } from '../../src/identity-tokens/claims.ts';
+import { signingKeys } from '../../src/identity-tokens/issuer-keys.ts';
 import { thrownMessage } from '../helpers/thrown.ts';
 
 const ISSUER = 'https://token.actions.githubusercontent.com';

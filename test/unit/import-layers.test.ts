@@ -38,9 +38,10 @@ const LAYERS: Record<string, number> = {
   // The outbound client: lookups under the egress policy, the undici agents, keyway listeners refused as destinations.
   egress: 3.5,
   // Identity tokens (config identities:): issuers' keys fetched, tokens checked and mapped to agents.
-  identity: 3.6,
-  'services.ts': 4,
-  // What on disk says a home was used before (services.ts refuses to start fresh over it).
+  'identity-tokens': 3.6,
+  // Opening a home: its config, key, store and audit keys, for the proxy and the command line alike.
+  'open-home.ts': 4,
+  // What on disk says a home was used before (open-home.ts refuses to start fresh over it).
   'home-history.ts': 3.9,
   // Observability is one room of three modules (see ROOMS), layered as they were when each stood at the
   // top of src/: none imports another today, and the OTLP export stays the one that may read the others.

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openServices } from '../../src/services.ts';
+import { openServices } from '../../src/open-home.ts';
 import { makeHome } from '../helpers/keyway.ts';
 
 // The command line opens the store with createOnFirstWrite: nothing on disk until a write. Two

@@ -4,7 +4,7 @@ import { createHash, createPrivateKey, createPublicKey, hkdfSync, type KeyObject
 // as the audit head's HMAC key is: every process of a home, every replica sharing a store, and the
 // command line have it wherever they can open the store, with no record to create, race on or lose.
 // A rotated master key (keyway key rotate) keeps it: the store then holds the seed (and the head's
-// key) as they were (services.ts, auditKeys), so the public key others hold stays right.
+// key) as they were (open-home.ts, auditKeysOf), so the public key others hold stays right.
 
 /** PKCS #8 DER for an Ed25519 private key: this prefix, then the 32-byte seed (RFC 8410). */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');

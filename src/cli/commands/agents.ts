@@ -4,7 +4,7 @@ import { endLease, grantLease } from '../../operations/leases.ts';
 import { setAgentLimits } from '../../operations/agent-grants.ts';
 import { setAgentLeaseTerms } from '../../operations/agent-lease-terms.ts';
 import type { LimitsInput } from '../../config/limits.ts';
-import type { Services } from '../../services.ts';
+import type { Services } from '../../open-home.ts';
 import { parse, type Args } from '../args.ts';
 import type { Command } from '../command.ts';
 import { audited } from '../audit-change.ts';

@@ -3,7 +3,7 @@ import { approvalLine } from '../../approvals/lines.ts';
 import { APPROVAL_PREFIX, type ApprovalRecord, effectiveState } from '../../approvals/record.ts';
 import { parseDuration } from '../../config/duration.ts';
 import { KeywayError } from '../../errors/index.ts';
-import type { Services } from '../../services.ts';
+import type { Services } from '../../open-home.ts';
 import { parse, type Args } from '../args.ts';
 import { appendAuditLine, cliActor } from '../audit-change.ts';
 import type { Command } from '../command.ts';

@@ -8,7 +8,7 @@ import { chooseClient } from '../../oauth/client-metadata.ts';
 import { discoverMcpAuthorization, registerClient } from '../../oauth/mcp-discovery.ts';
 import { startLoopbackCallback } from '../../oauth/loopback-callback.ts';
 import { createState } from '../../oauth/pkce.ts';
-import type { Services } from '../../services.ts';
+import type { Services } from '../../open-home.ts';
 import type { Args } from '../args.ts';
 import { audited } from '../audit-change.ts';
 import { endpointDispatcher } from '../context.ts';

@@ -4,7 +4,7 @@ import { GRANT_TYPE_FIELDS } from '../../credentials/types/fields.ts';
 import { listGrants } from '../../credentials/grant-listing.ts';
 import { setSecretCommand } from '../../credentials/grant-display.ts';
 import { addGrant, removeGrant, showGrant, updateGrant } from '../../operations/grants.ts';
-import type { Services } from '../../services.ts';
+import type { Services } from '../../open-home.ts';
 import { parse, type Args } from '../args.ts';
 import type { Command } from '../command.ts';
 import { audited, fieldsSet } from '../audit-change.ts';

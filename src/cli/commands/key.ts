@@ -21,7 +21,7 @@ import { PostgresStore, Store } from '../../credentials/store/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { replaceFileDurably } from '../../files/atomic-write.ts';
 import { keywayPaths } from '../../paths.ts';
-import { auditKeysRecord, deriveAuditHeadKey, type Services } from '../../services.ts';
+import { auditKeysRecord, deriveAuditHeadKey, type Services } from '../../open-home.ts';
 import { type Args, parse } from '../args.ts';
 import { openAuditLog } from '../../app/audit-log.ts';
 import { audited, cliActor } from '../audit-change.ts';

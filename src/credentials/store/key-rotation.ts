@@ -1,6 +1,6 @@
 // keyway key rotate (issue 49): a new master key, every record sealed again under it in one write,
 // the store readable and the proxy serving throughout. The order makes every crash recoverable:
-//   1. the audit keys are pinned in the store (AUDIT_KEYS_RECORD, services.ts), so the audit chain's head key and
+//   1. the audit keys are pinned in the store (AUDIT_KEYS_RECORD, open-home.ts), so the audit chain's head key and
 //      the checkpoint signing key (whose public half others hold) stay what they were;
 //   2. the new key is written beside the current one as a pending key (master.key.next, or
 //      master.key.kms.next wrapped by the KMS): nothing reads it yet;
@@ -18,7 +18,7 @@ import { MASTER_KEY_FILENAME } from './master-key.ts';
 import { dropOwedNote, type Finisher, oweKeyLine } from './owed-key-lines.ts';
 import { syncDir } from '../../files/atomic-write.ts';
 
-/** The store record holding the audit keys once a rotation pinned them (services.ts reads it). */
+/** The store record holding the audit keys once a rotation pinned them (open-home.ts reads it). */
 export const AUDIT_KEYS_RECORD = 'keyway:audit-keys';
 
 const PENDING_SUFFIX = '.next';

@@ -4,7 +4,7 @@ import { isLoopbackAddress } from '../../config/index.ts';
 import type { Agent, AgentTable } from '../../credentials/agents.ts';
 import { ANONYMOUS_AGENT } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
-import { IdentityRefused, type IdentityVerifier, type VerifiedToken } from '../../identity/verifier.ts';
+import { IdentityRefused, type IdentityVerifier, type VerifiedToken } from '../../identity-tokens/verifier.ts';
 
 /** The proxy user name that says "the password is an identity token" (HTTPS_PROXY=http://jwt:TOKEN@…). */
 export const IDENTITY_USER = 'jwt';

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { IncomingMessage } from 'node:http';
 import type { Agent, AgentTable } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
-import type { IdentityVerifier } from '../../identity/verifier.ts';
+import type { IdentityVerifier } from '../../identity-tokens/verifier.ts';
 import { claimedAgent, identifyAgent, presentedToken } from './agent.ts';
 
 // Proxy authentication failures, throttled. A wrong or missing agent key costs keyway next to

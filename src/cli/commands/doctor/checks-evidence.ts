@@ -3,14 +3,14 @@
 
 import { readFile } from 'node:fs/promises';
 import { type CheckpointKey, checkpointKeyFrom, checkpointsPathFor } from '../../../audit/checkpoints/index.ts';
-import { openServices } from '../../../services.ts';
+import { openServices } from '../../../open-home.ts';
 import { checkpointSignatureValid, parseCheckpoint } from '../../../audit/checkpoints/record.ts';
 import { resolveFromHome } from '../../../config/index.ts';
 import { findMasterKey } from '../../../credentials/store/master-key.ts';
 import { egressSettings } from '../../../egress/egress-settings.ts';
 import { createResolver, guardResolver } from '../../../egress/resolve.ts';
 import { createUpstream } from '../../../egress/upstream.ts';
-import { IdentityVerifier } from '../../../identity/verifier.ts';
+import { IdentityVerifier } from '../../../identity-tokens/verifier.ts';
 import { keywayPaths } from '../../../paths.ts';
 import { EgressPolicy } from '../../../policy/egress.ts';
 import type { ProxyError } from '../../../errors/index.ts';

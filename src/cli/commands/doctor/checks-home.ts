@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { KeywayError } from '../../../errors/index.ts';
-import { openServices } from '../../../services.ts';
+import { openServices } from '../../../open-home.ts';
 import type { CheckResult, Context } from './context.ts';
 
 const FIXES: Record<string, string> = {

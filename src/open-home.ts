@@ -1,3 +1,5 @@
+// Opening a keyway home (config, paths, master key, store, audit keys), for the proxy and every
+// command alike. Not src/service/, which installs keyway as a system service.
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
