@@ -12,7 +12,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeywayError } from './errors/index.ts';
-import { listRotated } from './audit/files.ts';
+import { listRotated } from './audit/chain-files.ts';
 import type { KeywayPaths } from './paths.ts';
 import { MASTER_KEY_FILENAME } from './credentials/store/master-key.ts';
 import { WRAPPED_KEY_FILENAME } from './credentials/store/key-wrap.ts';

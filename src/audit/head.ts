@@ -33,7 +33,7 @@ export async function readHead(path: string, key: Buffer): Promise<HeadState> {
   return readHeadRecord(path, (head) => headMac(key, head));
 }
 
-// ---- `{seq, hash, mac}` files: the head, and the pruned record (files.ts), differ only in the MAC ----
+// ---- `{seq, hash, mac}` files: the head, and the pruned record (pruned.ts), differ only in the MAC ----
 
 /**
  * Writes `{seq, hash, mac}` as writeHead does: temp file + rename, mode 0600, not fsynced. `extra`

@@ -4,7 +4,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { KeywayError } from '../errors/index.ts';
 import { compileFilter, type AuditFilter } from './filter.ts';
-import { listRotated } from './files.ts';
+import { listRotated } from './chain-files.ts';
 import { parseLine, type AuditLine } from './record.ts';
 
 const LF = 0x0a;

@@ -7,7 +7,7 @@ import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 // (`agents rotate-key`), its grants or rules narrowed, its identity mapping removed by a reload.
 // Every request that takes a grant is judged against the agent as it stands now (connection.ts
 // asks here whenever the tables or the identities change), and a connection whose sign-in no
-// longer holds is refused and closed (connections.ts sweeps them).
+// longer holds is refused and closed (client-connections.ts sweeps them).
 
 /** How a connection proved who it is: what must still hold for it to stay that agent. */
 export type SignIn =

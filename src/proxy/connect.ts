@@ -4,7 +4,7 @@ import { auditUnavailable } from '../audit/unavailable.ts';
 import { AuditDraft } from './audit-event.ts';
 import type { AuthThrottle } from './identify/throttle.ts';
 import { Connection, type Route } from './connection.ts';
-import type { ClientConnections } from './connections.ts';
+import type { ClientConnections } from './client-connections.ts';
 import { checkDestination, refuseUnmatched } from './destination.ts';
 import type { InnerServers } from './inner.ts';
 import { intercept } from './intercept.ts';

@@ -1,6 +1,6 @@
 import { AuditDraft } from './audit-event.ts';
 import { Connection } from './connection.ts';
-import type { ClientConnections } from './connections.ts';
+import type { ClientConnections } from './client-connections.ts';
 import { connectionEnded } from './open-exchanges.ts';
 import type { ProxyRuntime } from './runtime.ts';
 

@@ -19,7 +19,7 @@ import { isWebSocketHandshake } from './websocket/forwarder.ts';
  * on it goes to the one dispatch (dispatch.ts).
  */
 export interface InnerServers {
-  /** The HTTP/1.1 server (its connections are tracked with the listener's: connections.ts). */
+  /** The HTTP/1.1 server (its connections are tracked with the listener's: client-connections.ts). */
   readonly http1Server: Server;
   /** Serves HTTP/1.1 on `socket` for `conn`. */
   http1(socket: Duplex, conn: Connection): void;

@@ -7,7 +7,7 @@ import { http } from '../net/node-http.ts';
 import { AnswersOwed } from './http1/answers-owed.ts';
 import { AuthThrottle } from './identify/throttle.ts';
 import { handleConnect, type ProxyWiring } from './connect.ts';
-import { ClientConnections } from './connections.ts';
+import { ClientConnections } from './client-connections.ts';
 import { sweepConnections } from './connection-sweep.ts';
 import { createInnerServers } from './inner.ts';
 import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from './http1/parser-quirks.ts';

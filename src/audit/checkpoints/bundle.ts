@@ -1,6 +1,6 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
-import { chainFiles } from '../files.ts';
+import { chainFiles } from '../chain-files.ts';
 import { readLines } from '../lines.ts';
 import { parseLine, type AuditLine } from '../record.ts';
 import { claimProblems, claimSignatureValid, parseClaim, signClaim, type BundleClaim } from './claim.ts';

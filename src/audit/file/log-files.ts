@@ -7,7 +7,7 @@ import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { acquireFileLock, type FileLockOptions } from '../../files/file-lock.ts';
-import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from '../files.ts';
+import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from '../chain-files.ts';
 import { Pruner } from './prune.ts';
 import type { RetentionHold } from '../retention.ts';
 import { readHead } from '../head.ts';

@@ -6,8 +6,8 @@
 // evidence; what is held is reported (the writer's retentionHold: app log, /metrics, /readyz).
 
 import { stat, unlink } from 'node:fs/promises';
-import { firstChainedLine, lastChainedLine, listRotated } from '../files.ts';
-import type { RotatedFile } from '../files.ts';
+import { firstChainedLine, lastChainedLine, listRotated } from '../chain-files.ts';
+import type { RotatedFile } from '../chain-files.ts';
 import { readPruned, withRange, writePruned } from '../pruned.ts';
 import type { RetentionHold } from '../retention.ts';
 

@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { chainFiles } from '../../audit/files.ts';
+import { chainFiles } from '../../audit/chain-files.ts';
 import type { CrashArtifact, PrunedReport, VerifyResult } from '../../audit/index.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { printJson, type CommandIO } from '../io.ts';
