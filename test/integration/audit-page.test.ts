@@ -1,4 +1,4 @@
-// Paging the audit log (src/audit/page.ts), as GET /api/audit does, on a real log written by the
+// Paging the audit log (src/audit/read/page.ts), as GET /api/audit does, on a real log written by the
 // real writer and rotated every few lines: newest first (read backwards) and oldest first, page by
 // page, must give back exactly the matching lines, each once, in order; a cursor is bound to its order.
 import { randomBytes } from 'node:crypto';

@@ -1,9 +1,9 @@
 // An injected request's two audit lines (write-ahead, then outcome), as verify reads them
-// (src/audit/chain.ts), and as people read them (src/audit/requests.ts).
+// (src/audit/chain.ts), and as people read them (src/audit/read/requests.ts).
 import { describe, expect, it } from 'vitest';
 import { ChainChecker } from '../../src/audit/chain.ts';
 import { type AuditEvent, type AuditLine, GENESIS_HASH, sealLine, serializeEvent } from '../../src/audit/record.ts';
-import { linesPerRequest, withoutWriteAhead } from '../../src/audit/requests.ts';
+import { linesPerRequest, withoutWriteAhead } from '../../src/audit/read/requests.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
 
 const event = (id: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({ ...injectEvent(0), id, ...extra });

@@ -5,11 +5,11 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { compileFilter, type AuditFilter } from '../filter.ts';
+import { compileFilter, type AuditFilter } from '../read/filter.ts';
 import { parseLine, type AuditLine } from '../record.ts';
-import type { TailOptions } from '../query.ts';
+import type { TailOptions } from '../read/query.ts';
 import { connectAudit, isMissingTable, tableUnavailable, type AuditDatabase } from './connection.ts';
-import { lastRequests } from '../requests.ts';
+import { lastRequests } from '../read/requests.ts';
 
 const PAGE = 1000;
 

@@ -2,12 +2,12 @@
 // which the writer only ever increases along the chain, so a page boundary is a seq and stays put
 // while lines are appended or files rotate: no line is shown twice or skipped between pages.
 
-import { KeywayError } from '../errors/index.ts';
+import { KeywayError } from '../../errors/index.ts';
 import type { AuditFilter } from './filter.ts';
 import { readAudit } from './query.ts';
 import { withoutWriteAhead } from './requests.ts';
 import { readAuditBackwards } from './reverse.ts';
-import type { AuditLine } from './record.ts';
+import type { AuditLine } from '../record.ts';
 
 export type AuditOrder = 'desc' | 'asc';
 

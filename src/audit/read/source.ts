@@ -3,14 +3,14 @@
 // time, then replica, then seq). Each gives pages with an opaque cursor, and stream lines with an
 // event id a reconnect hands back (Last-Event-ID) to replay what it missed.
 
-import { KeywayError } from '../errors/index.ts';
+import { KeywayError } from '../../errors/index.ts';
 import type { AuditFilter } from './filter.ts';
 import { pageAudit, type AuditPage, type AuditPageRequest } from './page.ts';
 import { readAudit, tailAudit, type TailOptions } from './query.ts';
 import { oneEntryPerRequest, withoutWriteAhead } from './requests.ts';
-import type { AuditLine } from './record.ts';
-import type { AuditDatabase } from './table/connection.ts';
-import { readTableEntries, tailTableEntries, type TableEntry, type TablePosition } from './table/read.ts';
+import type { AuditLine } from '../record.ts';
+import type { AuditDatabase } from '../table/connection.ts';
+import { readTableEntries, tailTableEntries, type TableEntry, type TablePosition } from '../table/read.ts';
 
 /** A line for a live stream: its event id, and the chain whose seq orders it (for dropping repeats). */
 export interface StreamLine {

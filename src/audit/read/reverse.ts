@@ -2,10 +2,10 @@
 // lines costs what lies between the end and that page, not the whole log.
 
 import { open, type FileHandle } from 'node:fs/promises';
-import { KeywayError } from '../errors/index.ts';
+import { KeywayError } from '../../errors/index.ts';
 import { compileFilter, type AuditFilter } from './filter.ts';
-import { listRotated } from './chain-files.ts';
-import { parseLine, type AuditLine } from './record.ts';
+import { listRotated } from '../chain-files.ts';
+import { parseLine, type AuditLine } from '../record.ts';
 
 const LF = 0x0a;
 const CHUNK = 64 * 1024;

@@ -5,7 +5,7 @@
 // when no outcome follows it: the request was still in flight, or keyway was stopped (killed,
 // crashed) while serving it. verify and export read the chain as it is, both lines.
 
-import type { AuditLine } from './record.ts';
+import type { AuditLine } from '../record.ts';
 
 /** How many unanswered `sent` lines a reader holds while waiting for their outcomes; past it, the oldest are shown as they are. */
 const MAX_PENDING = 10_000;

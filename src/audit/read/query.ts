@@ -4,12 +4,12 @@
 import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KeywayError } from '../errors/index.ts';
-import { listRotated } from './chain-files.ts';
-import { LineSplitter, readLastLines, readLines } from './lines.ts';
-import { parseLine } from './record.ts';
+import { KeywayError } from '../../errors/index.ts';
+import { listRotated } from '../chain-files.ts';
+import { LineSplitter, readLastLines, readLines } from '../lines.ts';
+import { parseLine } from '../record.ts';
 import { lastRequests, linesPerRequest } from './requests.ts';
-import type { AuditLine } from './record.ts';
+import type { AuditLine } from '../record.ts';
 import { compileFilter, type AuditFilter } from './filter.ts';
 
 export interface TailOptions {

@@ -2,8 +2,8 @@
 // GET /api/audit and its live stream. One parser for the text both take (flags, query parameters),
 // so a filter means the same thing whichever door it came through.
 
-import { KeywayError } from '../errors/index.ts';
-import type { AuditDecision, AuditLine } from './record.ts';
+import { KeywayError } from '../../errors/index.ts';
+import type { AuditDecision, AuditLine } from '../record.ts';
 
 export interface AuditFilter {
   agent?: string;
