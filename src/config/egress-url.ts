@@ -1,4 +1,4 @@
-// egress.proxy's URL: checked where the config is read (schema-values.ts) and, for a URL behind a
+// egress.proxy's URL: checked where the config is read (schema/values.ts) and, for a URL behind a
 // reference, where keyway reads it at start (egress/egress-settings.ts). Messages never quote it:
 // it may carry a password.
 

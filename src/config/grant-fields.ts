@@ -7,7 +7,7 @@ import { byteSizeText } from '../credentials/types/values.ts';
 import { globSyntaxError } from './rule-syntax.ts';
 
 // A grant's fields, described once: every grant's here, each type's in credentials/types/<type>/fields.ts. The config's
-// grant (schema-grants.ts) and what `keyway grants add|set` and the admin API take
+// grant (schema/grants.ts) and what `keyway grants add|set` and the admin API take
 // (operations/grant-schema.ts) are built from these (grantUnion), and the admin API's OpenAPI
 // schemas are derived from those (z.toJSONSchema, admin/api/grant-schemas.ts).
 

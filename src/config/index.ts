@@ -2,7 +2,7 @@
 // Loading and validating a config file (yaml, zod, the public suffix list) lives in load.ts and
 // is imported from there only where a config is read, so the running proxy never holds those
 // libraries (about 40 MiB of RSS between them, measured).
-export type * from './schema.ts';
+export type * from './schema/config.ts';
 export * from './ids.ts';
 export * from './paths.ts';
 export * from './duration.ts';

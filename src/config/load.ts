@@ -4,7 +4,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
 import { duplicateKeyPath, describeIssues } from './messages.ts';
-import { configSchema } from './schema.ts';
+import { configSchema } from './schema/config.ts';
 import { defaultConfigPath, type Config } from './paths.ts';
 export type { Config } from './paths.ts';
 

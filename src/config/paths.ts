@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { ParsedConfig } from './schema.ts';
+import type { ParsedConfig } from './schema/config.ts';
 
 /** The validated config plus where it came from; frozen so nothing changes it behind our back. */
 export interface Config extends ParsedConfig {

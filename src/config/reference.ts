@@ -3,7 +3,7 @@
 // fails a test (test/unit/config-reference.test.ts) rather than going unsaid. `npm run docs:config`
 // writes it. Reads zod's own definitions (`_zod.def`), which zod 4 documents for introspection.
 import { formatDuration } from './duration.ts';
-import { configSchema } from './schema.ts';
+import { configSchema } from './schema/config.ts';
 
 interface ZodLike {
   readonly _zod: { readonly def: Readonly<Record<string, unknown>> };

@@ -7,7 +7,7 @@
 // upstream without its credential.
 import { z } from 'zod';
 import { isLoopbackAddress } from './loopback.ts';
-import { durationWithin, secretRef, text } from './schema-values.ts';
+import { durationWithin, secretRef, text } from './schema/values.ts';
 
 export const SOURCE_TTL_DEFAULT_MS = 5 * 60_000;
 export const SOURCE_FAILURE_TTL_DEFAULT_MS = 10_000;

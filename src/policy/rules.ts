@@ -117,7 +117,7 @@ interface Condition {
 
 /**
  * Compiles an agent's rules, once per config. The values were checked where the config was loaded
- * (config/schema-agents.ts); a value that is not well-formed here is a caller's bug, refused all the same.
+ * (config/schema/agents.ts); a value that is not well-formed here is a caller's bug, refused all the same.
  */
 export function compileRules(agentId: string, rules: readonly RuleConfig[], agentMode: PolicyMode): AgentPolicy {
   const compiled = rules.map((rule, index) => compileRule(agentId, rule, index));

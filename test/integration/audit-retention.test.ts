@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, listRotated, prunedPathFor, readAudit, verifyAudit } from '../../src/audit/index.ts';
 import type { PrunedRange, RetentionHold, RotatedFile } from '../../src/audit/index.ts';
 import { MAX_RANGES } from '../../src/audit/pruned.ts';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema } from '../../src/config/schema/config.ts';
 import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
 import { runCli } from '../helpers/keyway.ts';

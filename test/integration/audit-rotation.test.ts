@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, listRotated, prunedPathFor, readAudit, rotatedPath, tailAudit, verifyAudit } from '../../src/audit/index.ts';
 import type { AuditEvent, AuditLine } from '../../src/audit/index.ts';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema } from '../../src/config/schema/config.ts';
 import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { runCli } from '../helpers/keyway.ts';
 

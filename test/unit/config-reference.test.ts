@@ -1,6 +1,6 @@
 // The docs cannot drift from the code (issue 37, item 5): the config reference in
 // docs/configuration.md is the schema's, key for key, and every error code has its row in the docs
-// (test/unit/error-tables.test.ts). A key added to src/config/schema.ts fails here until
+// (test/unit/error-tables.test.ts). A key added to src/config/schema/config.ts fails here until
 // `npm run docs:config` writes it in.
 import { describe, expect, it } from 'vitest';
 import { configKeys, configReference } from '../../src/config/reference.ts';
@@ -9,7 +9,7 @@ import { DOC_PAGES } from '../helpers/docs.ts';
 const page = DOC_PAGES.get('configuration.md') ?? '';
 
 describe('the config reference', () => {
-  it('is what the schema makes (run `npm run docs:config` after changing src/config/schema.ts)', () => {
+  it('is what the schema makes (run `npm run docs:config` after changing src/config/schema/config.ts)', () => {
     const start = page.indexOf('<!-- config-reference:');
     const end = page.indexOf('<!-- config-reference end -->');
     expect(start).toBeGreaterThan(-1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientMetadataUrlOk } from '../../src/config/schema.ts';
+import { clientMetadataUrlOk } from '../../src/config/schema/config.ts';
 import { chooseClient, clientMetadataDocument } from '../../src/oauth/client-metadata.ts';
 
 const URL_ = 'https://example.com/keyway/client.json';

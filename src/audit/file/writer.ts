@@ -62,7 +62,7 @@ export interface AuditWriterOptions {
   keep?: number | undefined;
   /**
    * A rotated file last written less than this many ms ago is not deleted, even past `keep`
-   * (audit.min_retention). Unset or 0: off (the config's default is not: see schema.ts).
+   * (audit.min_retention). Unset or 0: off (the config's default is not: see config/schema/config.ts).
    */
   minRetentionMs?: number | undefined;
   /** Hears when min_retention starts or stops keeping files past `keep`, or keeps a different number. */

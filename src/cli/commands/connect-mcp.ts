@@ -3,7 +3,7 @@ import { parseDomainPatternStrict } from '../../config/domain-breadth.ts';
 import type { Provider } from '../../credentials/providers/provider-registry.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { beginAuthorization, type ConnectPlan, exchangeCode, storeConnection } from '../../oauth/connect-plan.ts';
-import { clientMetadataUrlOk } from '../../config/schema.ts';
+import { clientMetadataUrlOk } from '../../config/schema/config.ts';
 import { chooseClient } from '../../oauth/client-metadata.ts';
 import { discoverMcpAuthorization, registerClient } from '../../oauth/mcp-discovery.ts';
 import { startLoopbackCallback } from '../../oauth/loopback-callback.ts';

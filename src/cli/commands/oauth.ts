@@ -1,4 +1,4 @@
-import { clientMetadataUrlOk } from '../../config/schema.ts';
+import { clientMetadataUrlOk } from '../../config/schema/config.ts';
 import { clientMetadataDocument } from '../../oauth/client-metadata.ts';
 import { buildConsentUrl } from '../../oauth/consent-url.ts';
 import { createPkce, createState } from '../../oauth/pkce.ts';

@@ -1,12 +1,12 @@
-import { closestName } from '../edit-distance.ts';
-import { nearest } from './messages.ts';
+import { closestName } from '../../edit-distance.ts';
+import { nearest } from '../messages.ts';
 import { z } from 'zod';
-import type { injectSchema } from './grant-fields.ts';
-import { GRANT_ID } from './ids.ts';
-import { agentSchema, type ruleSchema } from './schema-agents.ts';
-import { identitiesSchema } from './schema-identities.ts';
-import { grantSchema, providerSchema } from './schema-grants.ts';
-import { secretSourcesSchema, storeKeySchema } from './secret-sources.ts';
+import type { injectSchema } from '../grant-fields.ts';
+import { GRANT_ID } from '../ids.ts';
+import { agentSchema, type ruleSchema } from './agents.ts';
+import { identitiesSchema } from './identities.ts';
+import { grantSchema, providerSchema } from './grants.ts';
+import { secretSourcesSchema, storeKeySchema } from '../secret-sources.ts';
 import {
   byteSize,
   cidr,
@@ -20,13 +20,13 @@ import {
   positiveDuration,
   secretRef,
   zeroOrDuration,
-} from './schema-values.ts';
+} from './values.ts';
 
 // The YAML config, validated once at the edge. Unknown keys are refused (strictObject), and every
 // message carries the key path, so a typo is never silently ignored.
 
-export { GRANT_ID, GRANT_TYPES, type GrantType } from './ids.ts';
-export { MAX_APPROVAL_WAIT_MS } from './schema-agents.ts';
+export { GRANT_ID, GRANT_TYPES, type GrantType } from '../ids.ts';
+export { MAX_APPROVAL_WAIT_MS } from './agents.ts';
 
 // How long keyway waits on a client in each phase of a connection (see src/proxy/timeouts.ts for
 // what each one covers). Every wait is bounded: a client that sends nothing, or too little, is
@@ -321,7 +321,7 @@ export type ProviderConfig = z.output<typeof providerSchema>;
 export type InjectConfig = z.output<typeof injectSchema>;
 export type TimeoutsConfig = ParsedConfig['proxy']['timeouts'];
 export type RuleConfig = z.output<typeof ruleSchema>;
-export type { IdentityConfig } from './schema-identities.ts';
+export type { IdentityConfig } from './identities.ts';
 
 /** A Client ID Metadata Document's URL: https, a path, no user, fragment or dot segments (the draft's rules). */
 function otlpEndpointOk(text: string): boolean {

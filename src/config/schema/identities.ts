@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { GRANT_ID, IDENTITY_ALGORITHMS } from './ids.ts';
-import { durationWithin, httpsUrl } from './schema-values.ts';
+import { GRANT_ID, IDENTITY_ALGORITHMS } from '../ids.ts';
+import { durationWithin, httpsUrl } from './values.ts';
 
 // identities: issuers whose signed tokens (JWT) an agent may present as its proxy password instead
 // of a static key: a Kubernetes service-account token, a SPIFFE JWT-SVID, a CI runner's OIDC token.

@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { messageCheck } from './grant-fields.ts';
-import { formatDuration } from './duration.ts';
-import { GRANT_ID } from './ids.ts';
-import { limitsSchema } from './limits.ts';
-import { nearest } from './messages.ts';
-import { globSyntaxError, HTTP_METHOD, WEEKDAYS, parseHours, timeZoneError } from './rule-syntax.ts';
-import { parseCidr } from './cidr.ts';
-import { parseByteSize } from './byte-size.ts';
-import { duration, secretRef, zeroOrDuration } from './schema-values.ts';
+import { messageCheck } from '../grant-fields.ts';
+import { formatDuration } from '../duration.ts';
+import { GRANT_ID } from '../ids.ts';
+import { limitsSchema } from '../limits.ts';
+import { nearest } from '../messages.ts';
+import { globSyntaxError, HTTP_METHOD, WEEKDAYS, parseHours, timeZoneError } from '../rule-syntax.ts';
+import { parseCidr } from '../cidr.ts';
+import { parseByteSize } from '../byte-size.ts';
+import { duration, secretRef, zeroOrDuration } from './values.ts';
 
 // The config's agents and their rules: who may use which grant, how, and when.
 
@@ -145,7 +145,7 @@ export const ruleSchema = z
 
 export const agentSchema = z
   .strictObject({
-    // Optional only for an agent that signs in with an identity token (identities:, checked in schema.ts).
+    // Optional only for an agent that signs in with an identity token (identities:, checked in config.ts).
     key: secretRef.optional(),
     grants: z.array(z.string().regex(GRANT_ID)).optional(),
     lease_ttl: duration.optional(),

@@ -1,19 +1,19 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseByteSize } from './byte-size.ts';
-import { parseCidr } from './cidr.ts';
-import { parseDomainPatternStrict } from './domain-breadth.ts';
-import type { DomainPattern } from './domain-pattern.ts';
-import { formatDuration, parseDuration } from './duration.ts';
-import { domainText, messageCheck } from './grant-fields.ts';
-import { parseListen, type ListenAddress } from './listen.ts';
-import { isLoopbackAddress } from './loopback.ts';
-import { egressProxyUrlError } from './egress-url.ts';
-import { parseSecretRef, type SecretRef } from './secret-ref.ts';
+import { parseByteSize } from '../byte-size.ts';
+import { parseCidr } from '../cidr.ts';
+import { parseDomainPatternStrict } from '../domain-breadth.ts';
+import type { DomainPattern } from '../domain-pattern.ts';
+import { formatDuration, parseDuration } from '../duration.ts';
+import { domainText, messageCheck } from '../grant-fields.ts';
+import { parseListen, type ListenAddress } from '../listen.ts';
+import { isLoopbackAddress } from '../loopback.ts';
+import { egressProxyUrlError } from '../egress-url.ts';
+import { parseSecretRef, type SecretRef } from '../secret-ref.ts';
 
 // The config's values, each read once at the edge into what keyway uses (milliseconds, bytes,
 // addresses, references) with a message that says what to write. The sections' schemas
-// (schema.ts, schema-grants.ts, schema-agents.ts) are made of these.
+// (config.ts, grants.ts, agents.ts) are made of these.
 
 /** zod's "expected string" for a value keyway reads as text, in words that say what to write. */
 export const text = (what: string) => z.string({ error: (issue) => (issue.code === 'invalid_type' ? `expected ${what}` : undefined) });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { commonGrantShape, grantUnion } from './grant-fields.ts';
-import { limitsSchema } from './limits.ts';
+import { commonGrantShape, grantUnion } from '../grant-fields.ts';
+import { limitsSchema } from '../limits.ts';
 import {
   CMD_CACHE_DEFAULT_MS,
   CMD_CACHE_MAX_MS,
@@ -10,10 +10,10 @@ import {
   CMD_TIMEOUT_MAX_MS,
   CMD_TIMEOUT_MIN_MS,
   type SecretCommand,
-} from './secret-command.ts';
-import type { SecretRef } from './secret-ref.ts';
-import { type SourcedSecret, sourcedSecretSchema } from './secret-sources.ts';
-import { domain, durationWithin, httpsUrl, secretRef, toPattern } from './schema-values.ts';
+} from '../secret-command.ts';
+import type { SecretRef } from '../secret-ref.ts';
+import { type SourcedSecret, sourcedSecretSchema } from '../secret-sources.ts';
+import { domain, durationWithin, httpsUrl, secretRef, toPattern } from './values.ts';
 
 // The config's grants and the OAuth providers they get tokens from. A grant's keys are described
 // in grant-fields.ts and credentials/types/<type>/fields.ts (shared with grants add and the admin API); here they get
