@@ -1,6 +1,6 @@
 // The dashboard's overview: the last hour of proxied requests minute by minute (by decision), the
 // token refreshes and the refusal codes in it, and the grants by status. Built from what the process
-// already counts (counting-audit.ts) and the store: no log is read to answer it. No secret in it.
+// already counts (observability/counting-audit.ts) and the store: no log is read to answer it. No secret in it.
 // Grants are counted by the status the wallet shows (display_status, grant-display.ts), so the two
 // pages cannot disagree; an agent's lease ending soon is listed beside them, not counted as a status.
 

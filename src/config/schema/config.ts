@@ -203,7 +203,7 @@ const configObject = z.strictObject({
       connect_to: z.enum(['address', 'name']).default('address'),
     })
     .prefault({}),
-  // Decisions exported as OpenTelemetry spans and log records (src/telemetry/otlp.ts).
+  // Decisions exported as OpenTelemetry spans and log records (src/observability/otlp.ts).
   telemetry: z
     .strictObject({
       otlp: z
