@@ -6,10 +6,10 @@ import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './grants.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { KINDS, kindOf, type KindFields, usableMaterial } from './types/index.ts';
+import { KINDS, kindOf, type KindFields, oauthMaterialOf, usableMaterial } from './types/index.ts';
 import { CAPTURED_PREFIX } from './capture/placeholder.ts';
 import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from './capture/records.ts';
-import { oauthMaterialOf, type SecretMaterial } from './material.ts';
+import type { SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './oauth-state.ts';
 import { awsRoleStateId, type AwsRoleState } from './types/aws_sigv4/role-state.ts';
@@ -101,7 +101,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
   // The token clock: the live state a refresh left, else what the user stored. Never a token value.
   const tokenFacts = (id: string, type: StoredGrant['type'], base: GrantStatus, material: SecretMaterial | undefined) => {
     const live = store.get<OAuthState>(oauthStateId(id));
-    const m = oauthMaterialOf(material);
+    const m = oauthMaterialOf(type, material);
     // A jwt grant's clock is its token's exp; a service account's, the token it minted last.
     const minted = KINDS[type].mints !== undefined ? store.get<MintedState>(mintedStateId(id)) : undefined;
     const expiresAt =

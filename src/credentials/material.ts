@@ -55,20 +55,8 @@ export type SecretMaterial =
   | GoogleServiceAccountMaterial
   | GitHubAppMaterial;
 
-/** The material of an OAuth grant (oauth2, client_credentials), or undefined for any other kind. */
-export function oauthMaterialOf(material: SecretMaterial | undefined): OAuth2Material | ClientCredentialsMaterial | undefined {
-  if (!material || typeof material !== 'object') return undefined;
-  if (
-    'username' in material ||
-    'secretAccessKey' in material ||
-    'key' in material ||
-    'certificate' in material ||
-    'clientEmail' in material ||
-    'appId' in material
-  )
-    return undefined;
-  return material;
-}
+/** What an OAuth grant's secret holds (oauth2's tokens or client, client_credentials' client). */
+export type OAuthMaterial = OAuth2Material | ClientCredentialsMaterial;
 
 /** What an injector puts on the wire (or, for `aws`, signs the request with). */
 export type Credential =

@@ -7,10 +7,9 @@ import { Renewer } from '../credentials/providers/renewer.ts';
 import { resolveFromHome, type Config } from '../config/index.ts';
 import { isOAuthGrant, mintedToken, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
-import { KINDS } from '../credentials/types/index.ts';
+import { KINDS, oauthMaterialOf } from '../credentials/types/index.ts';
 import { awsSigningOfGrant } from '../credentials/types/aws_sigv4/kind.ts';
 import { buildGrants, type Grant } from '../credentials/grants.ts';
-import { oauthMaterialOf } from '../credentials/material.ts';
 import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
 import { AwsRoleCredentials } from '../credentials/types/aws_sigv4/role.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
@@ -158,7 +157,7 @@ export async function revokeGrant(context: TokenContext, id: string): Promise<Re
   if (isOAuthGrant(grant)) {
     const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, context.env);
     const live = store.get<OAuthState>(oauthStateId(id));
-    const material = oauthMaterialOf(grant.material);
+    const material = oauthMaterialOf(grant.type, grant.material);
     const refreshToken = live?.refreshToken ?? (material && 'refreshToken' in material ? material.refreshToken : undefined);
     const accessToken = live?.accessToken ?? material?.accessToken;
     // A client keyway registered itself (connect --mcp) keeps its server's endpoints with it.

@@ -1,8 +1,9 @@
 import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { OAuthGrantRef } from '../grant-ref.ts';
-import { oauthMaterialOf, type SecretMaterial } from '../material.ts';
+import type { SecretMaterial } from '../material.ts';
 import { oauthStateId, type OAuthState } from '../oauth-state.ts';
 import type { StoreDraft } from '../store/index.ts';
+import { oauthMaterialOf } from '../types/index.ts';
 import type { WriteOutcome } from './pending-saves.ts';
 import { needsReconnect } from './token-errors.ts';
 import type { TokenStore } from './token-store.ts';
@@ -13,7 +14,7 @@ import type { TokenStore } from './token-store.ts';
 
 /** The state in force: the live record if any, else the tokens the user provided. */
 export function oauthStateOf(store: Pick<TokenStore, 'get'>, grant: OAuthGrantRef): OAuthState {
-  return store.get<OAuthState>(oauthStateId(grant.id)) ?? materialState(grant.material);
+  return store.get<OAuthState>(oauthStateId(grant.id)) ?? materialState(grant, grant.material);
 }
 
 /** Throws grant_needs_reconnect unless the grant, and its live state, are active. */
@@ -51,12 +52,12 @@ function stateIn(draft: StoreDraft, grant: OAuthGrantRef): OAuthState {
   const live = draft.get<OAuthState>(oauthStateId(grant.id));
   if (live) return live;
   // A grant from the config takes its secret from there; one made with the CLI, from its record.
-  return materialState(grant.source === 'store' ? draft.get<StoredGrant>(grantRecordId(grant.id))?.secret : grant.material);
+  return materialState(grant, grant.source === 'store' ? draft.get<StoredGrant>(grantRecordId(grant.id))?.secret : grant.material);
 }
 
 /** The tokens the user provided, as a state (a grant with no refresh yet). */
-function materialState(m: SecretMaterial | undefined): OAuthState {
-  const o = oauthMaterialOf(m);
+function materialState(grant: OAuthGrantRef, m: SecretMaterial | undefined): OAuthState {
+  const o = oauthMaterialOf(grant.type, m);
   if (!o) return {};
   return { accessToken: o.accessToken, refreshToken: 'refreshToken' in o ? o.refreshToken : undefined, expiresAt: o.expiresAt, scopes: o.scopes };
 }

@@ -2,7 +2,7 @@ import type { GrantType, InjectConfig } from '../../config/index.ts';
 import type { Injector } from '../injectors/index.ts';
 import { isBlankSecret } from '../../config/index.ts';
 import { KeywayError } from '../../errors/index.ts';
-import type { BasicMaterial, SecretMaterial } from '../material.ts';
+import type { BasicMaterial, OAuthMaterial, SecretMaterial } from '../material.ts';
 import { parseSecretJson, reflowPem } from '../material-text.ts';
 import { apiKey } from './api_key/kind.ts';
 import { awsSigV4 } from './aws_sigv4/kind.ts';
@@ -76,6 +76,16 @@ export function injectorFor(type: GrantType, inject: InjectConfig | undefined): 
 /** True when the material can authenticate (GrantKind.usable); none at all cannot. */
 export function usableMaterial(type: GrantType, material: SecretMaterial | undefined): boolean {
   return material !== undefined && KINDS[type].usable(material);
+}
+
+/**
+ * The material of a grant whose type gets its tokens from an OAuth provider (GrantKind.oauth),
+ * read as OAuth material; undefined for every other type, whatever keys its material holds: a
+ * type is OAuth because its kind says so, never because its secret looks like a client.
+ */
+export function oauthMaterialOf(type: GrantType, material: SecretMaterial | undefined): OAuthMaterial | undefined {
+  // An OAuth type's material is its JSON object form; the text a config gives it (a token) is not.
+  return KINDS[type].oauth !== undefined && typeof material === 'object' && material !== null ? (material as OAuthMaterial) : undefined;
 }
 
 // JSON keys as other tools write them, read as keyway's own (camelCase).

@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Grant } from '../../credentials/grants.ts';
-import { KINDS } from '../../credentials/types/index.ts';
-import { oauthMaterialOf } from '../../credentials/material.ts';
+import { KINDS, oauthMaterialOf } from '../../credentials/types/index.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, guards, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
@@ -66,7 +65,7 @@ export const scopeHint: ResponseHeadStage = {
     // token is redacted there, and a redacted value is no scope a hint prints.
     const wanted = insufficientScope(head['www-authenticate'] as string | string[] | undefined);
     if (wanted === undefined) return;
-    const had = oauthMaterialOf(grant.material)?.scopes ?? [];
+    const had = oauthMaterialOf(grant.type, grant.material)?.scopes ?? [];
     const hint = reconsentCommand(grant.provider, grant.id, wanted, had);
     head[HINT_HEADER] = hint;
     hints?.onHint(`the upstream wants scope ${wanted.join(' ')}, which grant ${grant.id}'s token does not carry`, hint);
