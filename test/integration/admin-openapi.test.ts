@@ -50,6 +50,7 @@ describe('admin API: /api/openapi.json', () => {
         'grants.refresh',
         'grants.revoke',
         'grants.delete',
+        'grant_types.list',
         'agents.list',
         'agents.create',
         'agents.rotate_key',

@@ -31,6 +31,8 @@ describe('dashboard: a secret pasted in its documented JSON form', () => {
       grants: [
         { id: 'mt', type: 'mtls', domains: ['mtls.example.test'] },
         { id: 'app', type: 'github_app', domains: ['api.github.com'] },
+        // A type the dashboard's hand-kept help once lacked: its help now comes from the type.
+        { id: 'sig', type: 'http_signature', domains: ['sig.example.test'] },
       ],
     });
     admin = adminClient(proxy);
@@ -98,6 +100,30 @@ describe('dashboard: a secret pasted in its documented JSON form', () => {
       }
       expect(watched.errors).toEqual([]);
       expect(await watched.violations()).toEqual([]);
+    },
+    SLOW,
+  );
+
+  it(
+    'a type the hand-kept help lacked (http_signature) shows its help, as GET /api/grant-types derives it from the type',
+    async () => {
+      const answer = await admin.call('GET', '/api/grant-types');
+      expect(answer.status).toBe(200);
+      const types = (answer.body as { types: Array<{ type: string; secret: { shape: string; line: boolean; json: string[]; help: string } }> }).types;
+      const sig = types.find((t) => t.type === 'http_signature');
+      expect(sig?.secret).toMatchObject({ line: true, json: [], help: 'An http_signature secret is a PEM private key (Ed25519, or ECDSA on P-256).' });
+      expect(types.every((t) => t.secret.help.length > 0)).toBe(true);
+      expect((await fetch(`${admin.base}/api/grant-types`)).status).toBe(401);
+
+      // A page of its own, signed in afresh: the help is asked for as the grants load.
+      const fresh = await openPage(browser);
+      await signInAt(fresh.page, admin, 'grants', 'Grants');
+      const card = fresh.page.locator('article[data-grant="sig"]');
+      await card.locator('summary', { hasText: 'Set secret' }).click();
+      expect(await card.locator('#secret-sig-help').textContent()).toBe(`${sig?.secret.help} Sent once; never shown again.`);
+      expect(fresh.errors).toEqual([]);
+      expect(await fresh.violations()).toEqual([]);
+      await fresh.context.close();
     },
     SLOW,
   );

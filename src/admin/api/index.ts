@@ -6,6 +6,7 @@ import { agentRoutes } from './agents.ts';
 import { approvalRoutes } from './approvals.ts';
 import { auditRoutes } from './audit.ts';
 import { grantRoutes } from './grants.ts';
+import { grantTypeRoutes } from './grant-types.ts';
 import { oauthRoutes } from './oauth.ts';
 import { operateRoutes } from './operate.ts';
 import { overviewRoutes } from './overview.ts';
@@ -16,6 +17,7 @@ export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], sess
   return [
     ...operateRoutes(deps, table),
     ...grantRoutes(deps),
+    ...grantTypeRoutes(),
     ...agentRoutes(deps),
     ...approvalRoutes(deps),
     ...auditRoutes(deps),

@@ -15,21 +15,18 @@ const STATIC_TYPES = [
   { type: 'jwt', help: 'A JWT sent as Authorization: Bearer; keyway reads its exp and never sends it expired.' },
 ];
 
-const SECRET_HELP = {
-  api_key: 'The key itself.',
-  bearer: 'The token itself.',
-  jwt: 'The JWT itself (header.payload.signature).',
-  // PEMs may be pasted as they are: this one-line field turns their line breaks into spaces, and
-  // keyway reads a PEM either way (credentials/material-text.ts).
-  mtls: 'JSON: {"certificate":PEM,"privateKey":PEM,"passphrase":…} or {"pkcs12":BASE64,"passphrase":…}; paste the PEMs as they are.',
-  github_app: 'JSON: {"appId":…,"privateKey":PEM,"installationId":…}; paste the .pem GitHub gives as it is.',
-  google_service_account: 'The JSON key file as Google gives it.',
-  aws_sigv4: 'JSON: {"accessKeyId":…,"secretAccessKey":…,"sessionToken":…}.',
-  hmac: 'JSON: {"key":…,"keyId":…,"passphrase":…}.',
-  basic: 'user:password, or {"username":…,"password":…}.',
-  oauth2: 'JSON: {"clientId":…,"clientSecret":…,"refreshToken":…}.',
-  client_credentials: 'JSON: {"clientId":…,"clientSecret":…}.',
-};
+/** Each type's secret help, from the types themselves (GET /api/grant-types), asked once per page: types do not change while keyway runs. */
+let secretHelps;
+export function loadSecretHelp() {
+  secretHelps ??= api('GET', '/api/grant-types').then(
+    ({ types }) => new Map(types.map((t) => [t.type, t.secret.help])),
+    (err) => {
+      secretHelps = undefined; // asked again on the next load, not failed for the page's life
+      throw err;
+    },
+  );
+  return secretHelps;
+}
 
 /** A password input that the browser must not offer to save or fill (it is not a login). */
 function secretInput(id, describedBy, required) {
@@ -163,8 +160,11 @@ export function addGrantForm(onAdded) {
   return form;
 }
 
-/** Set or replace the secret of a grant kept in the store (a config grant's secret comes from the config). */
-export function secretForm(grant, reload) {
+/**
+ * Set or replace the secret of a grant kept in the store (a config grant's secret comes from the
+ * config); `help`: what its type's secret is (loadSecretHelp()).
+ */
+export function secretForm(grant, reload, help) {
   const id = `secret-${grant.id}`;
   const replacing = grant.secret === 'set';
   const verb = replacing ? 'Replace secret' : 'Set secret';
@@ -176,7 +176,7 @@ export function secretForm(grant, reload) {
     { class: 'secret-form' },
     h('label', { for: id }, `New secret for ${grant.id}`),
     input,
-    h('p', { id: `${id}-help`, class: 'help muted' }, `${SECRET_HELP[grant.type] ?? ''} Sent once; never shown again.`),
+    h('p', { id: `${id}-help`, class: 'help muted' }, `${help ?? ''} Sent once; never shown again.`),
     submit,
     alert,
   );

@@ -5,16 +5,16 @@
 
 import { api } from './api.js';
 import { act, append, h, localTimes, notify, when } from './dom.js';
-import { addGrantForm, secretForm } from './grant-forms.js';
+import { addGrantForm, loadSecretHelp, secretForm } from './grant-forms.js';
 import { statusClass, statusLabel } from './grant-status.js';
 
 export async function renderGrants(main) {
   const list = h('div', { class: 'cards', id: 'grant-list' });
   const load = async () => {
-    const { grants } = await api('GET', '/api/grants');
+    const [{ grants }, help] = await Promise.all([api('GET', '/api/grants'), loadSecretHelp()]);
     list.replaceChildren(
       ...(grants.length
-        ? grants.map((g) => card(g, load))
+        ? grants.map((g) => card(g, load, help.get(g.type)))
         : [h('p', { class: 'muted' }, 'No grants yet. Connect an account or add one above, or use `keyway grants add`.')]),
     );
   };
@@ -22,7 +22,8 @@ export async function renderGrants(main) {
   await load();
 }
 
-function card(grant, reload) {
+/** `secretHelp`: what its type's secret is, beside the field that sets it. */
+function card(grant, reload, secretHelp) {
   const status = statusLabel(grant.display_status);
   const headingId = `grant-${grant.id}`;
   const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
@@ -129,7 +130,7 @@ function card(grant, reload) {
         : [],
     ]),
     grant.source === 'store'
-      ? secretForm(grant, reload)
+      ? secretForm(grant, reload, secretHelp)
       : h(
           'p',
           { class: 'help muted' },

@@ -17,6 +17,7 @@ import { tokenExchange } from './token_exchange/kind.ts';
 import { dpop } from './dpop/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
 import type { Grant } from '../grants.ts';
+import { keywayKey, PEM_KEYS } from './json-keys.ts';
 import { jwt } from './jwt/kind.ts';
 import { loginCapture } from './login_capture/kind.ts';
 import { mtls } from './mtls/kind.ts';
@@ -88,30 +89,6 @@ export function oauthMaterialOf(type: GrantType, material: SecretMaterial | unde
   return KINDS[type].oauth !== undefined && typeof material === 'object' && material !== null ? (material as OAuthMaterial) : undefined;
 }
 
-// JSON keys as other tools write them, read as keyway's own (camelCase).
-const CAMEL: Record<string, string> = {
-  client_id: 'clientId',
-  client_secret: 'clientSecret',
-  refresh_token: 'refreshToken',
-  access_token: 'accessToken',
-  expires_at: 'expiresAt',
-  key_id: 'keyId',
-  access_key_id: 'accessKeyId',
-  secret_access_key: 'secretAccessKey',
-  session_token: 'sessionToken',
-  private_key: 'privateKey',
-  // As the AWS CLI's credential_process and `aws configure export-credentials` print them.
-  AccessKeyId: 'accessKeyId',
-  SecretAccessKey: 'secretAccessKey',
-  SessionToken: 'sessionToken',
-  // As a Google service account's key file names them.
-  client_email: 'clientEmail',
-  app_id: 'appId',
-  installation_id: 'installationId',
-  private_key_id: 'privateKeyId',
-  token_uri: 'tokenUri',
-};
-
 /**
  * Parses what a user typed or piped for a grant of this type: one line, or a JSON object the type
  * reads. Throws a message that never quotes the input, since the input is the secret.
@@ -131,8 +108,8 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   // A JSON string (`"{…}"`) or list is not the object asked for: the same message, naming its fields.
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', kind.shape);
   const obj: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(parsed)) obj[CAMEL[k] ?? k] = v;
-  for (const k of ['certificate', 'privateKey']) if (typeof obj[k] === 'string') obj[k] = reflowPem(obj[k]);
+  for (const [k, v] of Object.entries(parsed)) obj[keywayKey(k)] = v;
+  for (const k of PEM_KEYS) if (typeof obj[k] === 'string') obj[k] = reflowPem(obj[k]);
   const str = (key: string, required: boolean): string | undefined => {
     const v = obj[key];
     if (v === undefined && !required) return undefined;

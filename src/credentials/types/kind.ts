@@ -61,7 +61,10 @@ export interface IssuingKind {
 
 export interface GrantKind<T extends GrantType = GrantType> {
   readonly type: T;
-  /** What its secret is, for a refusal: the fields, never the text given. */
+  /**
+   * What its secret is, for a refusal and for the dashboard's help (secret-forms.ts): the fields,
+   * never the text given. Each JSON object form is written with its fields between braces, {"a","b"?}.
+   */
   readonly shape: string;
   /**
    * Its material from one line (a token, `user:password`); undefined: this text is for `object`
