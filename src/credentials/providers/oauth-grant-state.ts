@@ -1,9 +1,8 @@
 import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { OAuthGrantRef } from '../grant-ref.ts';
-import type { SecretMaterial } from '../material.ts';
+import type { OAuthMaterial, SecretMaterial } from '../material.ts';
 import { oauthStateId, type OAuthState } from '../oauth-state.ts';
 import type { StoreDraft } from '../store/index.ts';
-import { oauthMaterialOf } from '../types/index.ts';
 import type { WriteOutcome } from './pending-saves.ts';
 import { needsReconnect } from './token-errors.ts';
 import type { TokenStore } from './token-store.ts';
@@ -14,7 +13,7 @@ import type { TokenStore } from './token-store.ts';
 
 /** The state in force: the live record if any, else the tokens the user provided. */
 export function oauthStateOf(store: Pick<TokenStore, 'get'>, grant: OAuthGrantRef): OAuthState {
-  return store.get<OAuthState>(oauthStateId(grant.id)) ?? materialState(grant, grant.material);
+  return store.get<OAuthState>(oauthStateId(grant.id)) ?? materialState(grant.material);
 }
 
 /** Throws grant_needs_reconnect unless the grant, and its live state, are active. */
@@ -52,12 +51,16 @@ function stateIn(draft: StoreDraft, grant: OAuthGrantRef): OAuthState {
   const live = draft.get<OAuthState>(oauthStateId(grant.id));
   if (live) return live;
   // A grant from the config takes its secret from there; one made with the CLI, from its record.
-  return materialState(grant, grant.source === 'store' ? draft.get<StoredGrant>(grantRecordId(grant.id))?.secret : grant.material);
+  return materialState(grant.source === 'store' ? draft.get<StoredGrant>(grantRecordId(grant.id))?.secret : grant.material);
 }
 
-/** The tokens the user provided, as a state (a grant with no refresh yet). */
-function materialState(grant: OAuthGrantRef, m: SecretMaterial | undefined): OAuthState {
-  const o = oauthMaterialOf(grant.type, m);
-  if (!o) return {};
+/**
+ * The tokens the user provided, as a state (a grant with no refresh yet). Only a grant whose kind
+ * says OAuth reaches the token manager (isOAuthGrant), so its object material is OAuth material
+ * without asking the registry, which issuing sits below; a token the config gives as text is not.
+ */
+function materialState(m: SecretMaterial | undefined): OAuthState {
+  if (typeof m !== 'object' || m === null) return {};
+  const o = m as OAuthMaterial;
   return { accessToken: o.accessToken, refreshToken: 'refreshToken' in o ? o.refreshToken : undefined, expiresAt: o.expiresAt, scopes: o.scopes };
 }
