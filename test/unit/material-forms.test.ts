@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseMaterial } from '../../src/credentials/material.ts';
 import { reflowPem } from '../../src/credentials/material-text.ts';
+import { keywayKey } from '../../src/credentials/types/json-keys.ts';
 
 const cert = readFileSync(new URL('../fixtures/tls/upstream.pem', import.meta.url), 'utf8');
 const key = readFileSync(new URL('../fixtures/tls/upstream-key.pem', import.meta.url), 'utf8');
@@ -54,5 +55,17 @@ describe('a PEM whose line breaks were dropped or changed (reflowPem)', () => {
     const text = JSON.stringify({ certificate: cert.replace(/\n/g, ''), privateKey: key.replace(/\n/g, '') });
     const material = parseMaterial('mtls', text) as { certificate: string; privateKey: string };
     expect(lines(material.certificate)).toEqual(lines(cert));
+  });
+});
+
+describe("a secret's JSON keys are read as its own, never as an object's built-ins", () => {
+  it('"__proto__" does not lend a key to the form (an oauth2 secret with no token of its own is refused)', () => {
+    const text = '{"__proto__": {"refreshToken": "from-the-prototype"}, "clientId": "c"}';
+    expect(() => parseMaterial('oauth2', text)).toThrow('oauth2 secret: needs "refreshToken" or "accessToken"');
+  });
+
+  it('"constructor" and "toString" are keys like any other: not spellings of a keyway key', () => {
+    for (const key of ['constructor', 'toString', '__proto__']) expect(keywayKey(key)).toBe(key);
+    expect(keywayKey('refresh_token')).toBe('refreshToken');
   });
 });

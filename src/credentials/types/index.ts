@@ -107,7 +107,8 @@ export function parseMaterial(type: GrantType, input: string): SecretMaterial {
   }
   // A JSON string (`"{…}"`) or list is not the object asked for: the same message, naming its fields.
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KeywayError('usage', kind.shape);
-  const obj: Record<string, unknown> = {};
+  // No prototype: a key "__proto__" or "constructor" in the pasted JSON is a key like any other.
+  const obj: Record<string, unknown> = Object.create(null);
   for (const [k, v] of Object.entries(parsed)) obj[keywayKey(k)] = v;
   for (const k of PEM_KEYS) if (typeof obj[k] === 'string') obj[k] = reflowPem(obj[k]);
   const str = (key: string, required: boolean): string | undefined => {

@@ -27,7 +27,8 @@ const CAMEL: Record<string, string> = {
 
 /** A JSON key as keyway reads it: its own camelCase for the spellings other tools print. */
 export function keywayKey(key: string): string {
-  return CAMEL[key] ?? key;
+  // Own keys only: "constructor" is not a spelling of anything.
+  return Object.hasOwn(CAMEL, key) ? CAMEL[key]! : key;
 }
 
 /**
