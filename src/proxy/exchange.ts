@@ -1,24 +1,20 @@
+import type { Readable } from 'node:stream';
 import { caPendingRestart } from './upstream-ca.ts';
-import type { IncomingHttpHeaders } from 'node:http';
-import { fetchesSecret, onBehalfOfAgent, replaysAfter401, type IssuedCredential } from '../credentials/credential-source.ts';
-import type { Grant } from '../credentials/grants.ts';
+import type { IssuedCredential } from '../credentials/credential-source.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
-import type { Credential } from '../credentials/material.ts';
-import type { Dispatcher } from '../net/undici.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
-import { lacksScope } from '../oauth/insufficient-scope.ts';
 import type { AgentShare } from './agent-load.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted, writeHead } from './client-message.ts';
 import { LocalAnswer } from './stages/capture-body.ts';
 import type { Connection } from './connection.ts';
-import { ClientDeparture, forward, type ForwardObserver, type ForwardOutcome, type WithheldAnswer } from './forward.ts';
-import { answerOnce } from './withheld-relay.ts';
+import { ClientDeparture, forward, type ForwardObserver, guardedRequestHeaders } from './forward.ts';
 import { dropRange } from './headers.ts';
 import { secretNeedles, withSignatures } from './leak-guard/index.ts';
 import type { HeldNeedles } from './leak-guard/held.ts';
 import type { OpenExchanges } from './open-exchanges.ts';
 import type { Redact } from './leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from './replay-body.ts';
+import { readsAnswers, ReplayFailed, ReplayOnRefusal, type ResentRequest } from './replay-on-refusal.ts';
 import { asProxyError } from './respond.ts';
 import { runBodyStages, runHeadStages } from './stages/index.ts';
 import { injectInto } from './stages/inject.ts';
@@ -29,8 +25,9 @@ import { formatAuthority } from './target.ts';
 
 /**
  * One request inside an intercepted connection (or an absolute-form http:// request): admit ->
- * head stages -> body stages -> forward -> [refresh + replay once on 401] -> audit when the
- * response closes. `rawTarget` is the request target as the client sent it.
+ * head stages -> body stages -> send (through the replay handler, which may send once more after a
+ * refusal: replay-on-refusal.ts) -> audit when the response closes. `rawTarget` is the request
+ * target as the client sent it.
  */
 export function handleExchange(conn: Connection, req: ClientRequest, res: ClientResponse, rawTarget: string): Promise<void> {
   return new Exchange(conn, req, res, rawTarget).run();
@@ -39,20 +36,11 @@ export function handleExchange(conn: Connection, req: ClientRequest, res: Client
 // Shared by every exchange: they carry nothing of a request's own.
 const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
 const NO_NEEDLES: Buffer[] = [];
-/** The audit line's `replay`: why this request could not be replayed after a 401. */
-const SKIPPED_SIZE = 'skipped: body over 1 MiB';
-const SKIPPED_BUDGET = 'skipped: replay memory full';
-const SKIPPED_SAME = 'skipped: the secret command printed the same value';
-/** The same for a grant whose secret a secret source holds (Vault KV, Secrets Manager…): its own words, not a command's. */
-const SKIPPED_SAME_SOURCE = 'skipped: the secret source gave the same value';
-/** A 401 renewed the grant's token less than its renew_floor ago: no token call, the 401 goes to the client. */
-const SKIPPED_FLOOR = 'skipped: renewed within renew_floor';
 
-/** The same credential: a replay with it would be refused as the first request was. */
-function sameCredential(a: Credential, b: Credential): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** A request body as undici sends it. */
+function bodyOf(body: RequestBody): Buffer | Readable | null {
+  return body.kind === 'kept' ? body.body : body.kind === 'streamed' ? body.stream : null;
 }
-const SKIPPED_SWAPPED = 'skipped: the body carries the token';
 
 /**
  * One exchange's state and the callbacks the stages call back on (the response's close, the
@@ -68,15 +56,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   /** The agent's slot taken for this request (agent-load.ts), and the body bytes it keeps for a replay. */
   #share: AgentShare | undefined;
   #held = 0;
-  // Set for each forward: whether a 401 is withheld for a replay, and when the request went up.
-  #oauth = false;
-  #canReplay = false;
-  #withholding = false;
-  /** The withheld answer asked, through the grant's type, for a retry with the same credential signed anew (grant.retry). */
-  #retrySame = false;
+  /** When the request (or its replay) went up: the upstream's answer is timed from here. */
   #sentAt = 0;
-  /** The 401 withheld for a replay, read whole when small: relayed when no replay follows. */
-  #withheldAnswer: WithheldAnswer | undefined;
   /** The leak guard's needles for the credential on the request now in flight. */
   needles: Buffer[] = NO_NEEDLES;
   /** The real values keyway holds for the agent, looked for in the answer whatever the request carried. */
@@ -142,7 +123,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     try {
       this.#enter();
       await runHeadStages(this);
-      await this.#forwardWithReplay();
+      await this.#forward();
       draft.event.status = res.statusCode;
     } catch (err) {
       if (this.#departure.left) return; // the client left; nothing to answer
@@ -211,96 +192,39 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   }
 
   /**
-   * Forwards once. For an OAuth grant (or one whose secret a command prints: replaysAfter401) whose
-   * body could be kept (none, or at most 1 MiB), a 401 from the upstream is withheld: the token is
-   * refreshed, or the command run again (joining any run in flight), and the request sent once more;
-   * whatever the second answer is goes to the client.
+   * Forwards the request. A grant whose answers the replay handler reads (one replayed after a 401,
+   * or whose type reads every answer) goes through it: a refusal may be withheld and the request
+   * sent once more with a new credential (replay-on-refusal.ts).
    */
-  async #forwardWithReplay(): Promise<void> {
-    const { grant, issued } = this;
-    const req = this.req;
-    const oauth = grant !== undefined && issued !== undefined && replaysAfter401(grant);
-    const staged = runBodyStages(this, hasBody(req) ? { kind: 'streamed', stream: req, why: 'size' } : NO_BODY);
+  async #forward(): Promise<void> {
+    const staged = runBodyStages(this, hasBody(this.req) ? { kind: 'streamed', stream: this.req, why: 'size' } : NO_BODY);
     const body = staged instanceof Promise ? await staged : staged;
-    this.#oauth = oauth;
-    // A body the token was swapped into (stage body-swap) would go again with the token just refused.
-    this.#canReplay = oauth && body.kind !== 'streamed' && !this.bodySwapped;
-    // A body not kept for want of memory: said on the line whether or not a 401 comes, so an
-    // operator sees the budget bite (proxy.max_replay_memory, max_replay_memory_per_agent).
-    if (oauth && body.kind === 'streamed' && body.why === 'budget') this.draft.event.replay = SKIPPED_BUDGET;
-    const outcome = await this.#send(this.outgoing!, body, issued, this.#canReplay, grant);
-    if (outcome === 'withheld' && grant && issued) {
-      const again = this.#retrySame ? issued : await this.conn.runtime.credentials.afterRejection(grant, issued.credential, onBehalfOfAgent(this.conn.agent));
-      const withheld = this.#withheldAnswer;
-      this.#withheldAnswer = undefined;
-      // No new credential, so a replay would be refused as the first request was: the upstream's own
-      // 401 goes to the client as it came, and the upstream is not asked twice. A secret command that
-      // printed the same value again (a source that holds it still), or a grant within its
-      // renew_floor (an API that refuses every token must not cost a token call per request). A 401
-      // too big to have been kept (over WITHHELD_BODY) is the exception: sent again, as refused.
-      const skipped = again.floored
-        ? SKIPPED_FLOOR
-        : !this.#retrySame && fetchesSecret(grant) && sameCredential(again.credential, issued.credential)
-          ? grant.secretFrom !== undefined
-            ? SKIPPED_SAME_SOURCE
-            : SKIPPED_SAME
-          : undefined;
-      if (skipped !== undefined && withheld !== undefined) {
-        if (skipped !== SKIPPED_FLOOR) this.draft.event.refreshed = true;
-        this.draft.event.replay = skipped;
-        await this.#send(this.outgoing!, NO_BODY, issued, false, grant, answerOnce(withheld));
-        return;
-      }
-      const outgoing: OutgoingRequest = { headers: outgoingHeaders(req), path: this.requestPath };
-      injectInto(outgoing, grant, again);
-      let replayed = body;
-      if (this.signing !== undefined) {
-        // A grant that signs: the replay is signed anew (a fresh proof, the nonce the server asked for).
-        this.outgoing = outgoing;
-        this.issued = again;
-        const signed = this.signing.sign(body);
-        replayed = signed instanceof Promise ? await signed : signed;
-      }
-      const { event } = this.draft;
-      event.refreshed = event.refreshed || again.refreshed;
-      event.replayed = true;
-      await this.#send(outgoing, replayed, again, false, grant);
-    }
-  }
-
-  async #send(
-    outgoing: OutgoingRequest,
-    body: RequestBody,
-    issued: IssuedCredential | undefined,
-    withhold: boolean,
-    grant: Grant | undefined,
-    dispatcher?: Dispatcher,
-  ): Promise<ForwardOutcome> {
-    const ctx = this.conn;
-    const authority = formatAuthority(ctx.target);
-    this.#withholding = withhold;
-    this.#sentAt = performance.now();
-    const own = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
-    this.needles = issued ? withSignatures(own, this.signing?.signatures) : NO_NEEDLES;
-    const held = ctx.issuing.held;
-    if (issued && grant) held?.noteServed(grant.id, issued.credential);
-    const holding = held?.forAgent(ctx.agent);
-    // Nothing held but this request's own credential: its own search covers it.
-    this.held = holding?.sole === own ? undefined : holding;
-    // A Range window onto a token stored upstream would hand it out in slices no search finds
-    // (leak-guard/gate.ts finds slices at a body's edges, not inside it): an agent that could read
-    // back a captured login's token gets whole answers, whatever a grant's allow_range says of its
-    // own secret (that one stays the grant's choice).
-    if (this.held?.captured) dropRange(outgoing.headers);
+    const { conn, grant, issued } = this;
+    const outgoing = this.outgoing!;
+    const authority = formatAuthority(conn.target);
+    this.#prepareSend(outgoing, issued);
     try {
       // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
-      const via = dispatcher ?? this.conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);
-      return await forward(via, this.#res, {
-        origin: `${ctx.scheme}://${authority}`,
+      const upstream = conn.runtime.upstream.dispatcherFor(issued ? grant : undefined);
+      const via =
+        grant !== undefined && issued !== undefined && readsAnswers(grant)
+          ? new ReplayOnRefusal(upstream, {
+              conn,
+              grant,
+              issued,
+              path: this.requestPath,
+              body,
+              bodySwapped: this.bodySwapped,
+              event: this.draft.event,
+              resend: (again, kept) => this.#resend(again, kept),
+            })
+          : upstream;
+      await forward(via, this.#res, {
+        origin: `${conn.scheme}://${authority}`,
         method: this.req.method ?? 'GET',
         path: outgoing.path,
         headers: outgoing.headers,
-        body: body.kind === 'kept' ? body.body : body.kind === 'streamed' ? body.stream : null,
+        body: bodyOf(body),
         departure: this.#departure,
         observer: this,
         redact: issued || this.held ? this : undefined,
@@ -313,42 +237,53 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         keepGoing: this.login?.finishesWithoutClient === true,
       });
     } catch (err) {
-      throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined, caPendingRestart(this.conn.runtime));
+      if (err instanceof ReplayFailed) throw err.reason; // keyway's failure, not the upstream's
+      throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined, caPendingRestart(conn.runtime));
     }
   }
 
   /**
-   * A 401 is held back for a refresh and one replay, unless it says the token lacks a scope: a
-   * fresh token would lack it too, so the answer goes to the client with a re-consent hint instead.
+   * The request once more with `again` on it, for the replay handler: injected anew, and a signing
+   * grant's signed anew (a fresh proof, the nonce the server asked for).
    */
-  withhold(status: number, headers: IncomingHttpHeaders): boolean {
-    // The grant's type reads every answer, the replay's and a streamed request's too (a nonce it learns).
-    const retry = this.grant?.retry;
-    const verdict =
-      retry === undefined || this.issued === undefined
-        ? undefined
-        : retry(status, headers, `${this.conn.scheme}://${formatAuthority(this.conn.target)}${this.requestPath}`);
-    if (!this.#withholding) return false;
-    this.#retrySame = verdict === 'same';
-    if (verdict !== undefined) return verdict !== 'relay';
-    return status === 401 && !lacksScope(headers['www-authenticate']);
-  }
-
-  onHead(status: number): void {
-    this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
-    if (this.#oauth && !this.#canReplay && status === 401) {
-      this.draft.event.replay ??= this.bodySwapped ? SKIPPED_SWAPPED : SKIPPED_SIZE;
-      // Not replayed, but the token was refused all the same: refreshed now (single flight, as for
-      // a replay), so the agent's next request carries a fresh one. A failure is the next request's.
-      // A secret source's value too: dropped from the store for every process, then fetched again
-      // (started as the 401 goes back, not before it: the head is relayed now, this cannot wait).
-      if ((this.bodySwapped || this.grant?.secretFrom !== undefined) && this.grant && this.issued)
-        this.conn.issuing.credentials.afterRejection(this.grant, this.issued.credential, onBehalfOfAgent(this.conn.agent)).catch(() => undefined);
+  async #resend(again: IssuedCredential, body: RequestBody): Promise<ResentRequest> {
+    const outgoing: OutgoingRequest = { headers: outgoingHeaders(this.req), path: this.requestPath };
+    injectInto(outgoing, this.grant!, again);
+    let resent = body;
+    if (this.signing !== undefined) {
+      this.outgoing = outgoing;
+      this.issued = again;
+      const signed = this.signing.sign(body);
+      resent = signed instanceof Promise ? await signed : signed;
     }
+    this.#prepareSend(outgoing, again);
+    return { path: outgoing.path, headers: guardedRequestHeaders(outgoing.headers, this), body: bodyOf(resent) };
   }
 
-  onWithheld(answer: WithheldAnswer | undefined): void {
-    this.#withheldAnswer = answer;
+  /**
+   * Readies a send with `issued` on the request: the leak guard's needles (the credential, the
+   * signatures made, what else keyway holds for the agent), and the clock of the upstream's answer.
+   */
+  #prepareSend(outgoing: OutgoingRequest, issued: IssuedCredential | undefined): void {
+    const conn = this.conn;
+    const grant = this.grant;
+    this.#sentAt = performance.now();
+    const own = issued ? secretNeedles(issued.credential) : NO_NEEDLES;
+    this.needles = issued ? withSignatures(own, this.signing?.signatures) : NO_NEEDLES;
+    const held = conn.runtime.held;
+    if (issued && grant) held?.noteServed(grant.id, issued.credential);
+    const holding = held?.forAgent(conn.agent);
+    // Nothing held but this request's own credential: its own search covers it.
+    this.held = holding?.sole === own ? undefined : holding;
+    // A Range window onto a token stored upstream would hand it out in slices no search finds
+    // (leak-guard/gate.ts finds slices at a body's edges, not inside it): an agent that could read
+    // back a captured login's token gets whole answers, whatever a grant's allow_range says of its
+    // own secret (that one stays the grant's choice).
+    if (this.held?.captured) dropRange(outgoing.headers);
+  }
+
+  onHead(): void {
+    this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
   }
 
   onHint(message: string, hint: string): void {

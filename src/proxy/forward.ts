@@ -21,7 +21,7 @@ export interface ForwardRequest {
   body: Buffer | Readable | null;
   /** Stops this forward when the client leaves. */
   departure: ClientDeparture;
-  /** Hears the response's status, and may withhold it. */
+  /** Hears the response's head. */
   observer?: ForwardObserver | undefined;
   /** Secrets to redact from the response (the leak guard), and who hears how many were. */
   redact?: Redact | undefined;
@@ -39,42 +39,21 @@ export interface ForwardRequest {
 
 /** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
 export interface ForwardObserver {
-  /** Return true to swallow a response with this status and head instead of relaying it (for a replay). */
-  withhold(statusCode: number, headers: IncomingHttpHeaders): boolean;
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
   onHead(statusCode: number): void;
-  /**
-   * Hears a withheld answer once it has been read, whole when its body was at most WITHHELD_BODY
-   * bytes (undefined past that), so it can still go to the client if no replay follows.
-   */
-  onWithheld?(answer: WithheldAnswer | undefined): void;
 }
-
-/** A withheld answer's body is kept up to this many bytes (a 401's is a line of JSON or HTML). */
-export const WITHHELD_BODY = 64 * 1024;
-
-/** An upstream answer read whole and not relayed (yet). */
-export interface WithheldAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** 'relayed': the response went to the client. 'withheld': it was discarded for a replay. */
-export type ForwardOutcome = 'relayed' | 'withheld';
 
 /**
  * One per request: set when the client has gone (its response closed before it was complete),
- * which stops the forward in flight, if any, and any started later (a replay).
+ * which stops the forward in flight, or one started later.
  */
 export class ClientDeparture {
   #left = false;
   #inFlight: UpstreamExchange | null = null;
-  #relayedBefore = 0;
 
-  /** Response body bytes relayed to the client so far, over every send of this request (a bytes quota counts them). */
+  /** Response body bytes relayed to the client so far (a bytes quota counts them). */
   get relayed(): number {
-    return this.#relayedBefore + (this.#inFlight?.relayed ?? 0);
+    return this.#inFlight?.relayed ?? 0;
   }
 
   get left(): boolean {
@@ -88,7 +67,6 @@ export class ClientDeparture {
   }
 
   follow(exchange: UpstreamExchange): void {
-    this.#relayedBefore += this.#inFlight?.relayed ?? 0;
     this.#inFlight = exchange;
     if (this.#left) exchange.stop();
   }
@@ -104,9 +82,12 @@ export class ClientDeparture {
  * AsyncResource, an abort-signal listener, three lifecycle listeners and a Writable for us to
  * return, all measurable per request on a small answer. Here the chunks go straight to the client
  * response (or to the leak guard), with backpressure by pausing the upstream.
+ *
+ * `dispatcher` is the upstream's, or a handler around it that may answer from a second request
+ * (replay-on-refusal.ts): either way this exchange sees one answer.
  */
-export function forward(dispatcher: Dispatcher, res: ClientResponse, out: ForwardRequest): Promise<ForwardOutcome> {
-  return new Promise<ForwardOutcome>((resolve, reject) => {
+export function forward(dispatcher: Pick<Dispatcher, 'dispatch'>, res: ClientResponse, out: ForwardRequest): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const exchange = new UpstreamExchange(res, out, resolve, reject);
     out.departure.follow(exchange);
     if (exchange.settled) return;
@@ -128,26 +109,25 @@ export function forward(dispatcher: Dispatcher, res: ClientResponse, out: Forwar
 }
 
 /**
- * Where the response body goes, decided at its head. waiting: no head yet (or only 1xx); discard:
- * withheld for a replay, read and dropped; client: straight into the client response; whole:
+ * Where the response body goes, decided at its head. waiting: no head yet (or only 1xx);
+ * client: straight into the client response; whole:
  * collected, redacted whole, then sent with its true length; scan: through the leak guard's
  * scanner, called in place, into the client response; stages: an encoded body, through the leak
  * guard's stream stages (decoders, then the scanner) into the client response; read: collected
  * (bounded) and rewritten by a response stage that takes its time (a login capture), head held back.
  */
-type Sink = 'waiting' | 'discard' | 'client' | 'whole' | 'read' | 'scan' | 'stages';
+type Sink = 'waiting' | 'client' | 'whole' | 'read' | 'scan' | 'stages';
 
 /** The client's view of one upstream request: undici's handler callbacks, as one object. */
 export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAnswer {
   readonly #res: ClientResponse;
   readonly #out: ForwardRequest;
-  readonly #resolve: (outcome: ForwardOutcome) => void;
+  readonly #resolve: () => void;
   readonly #reject: (err: Error) => void;
   #controller: Dispatcher.DispatchController | null = null;
   #sink: Sink = 'waiting';
-  /** Response body bytes read from the upstream for the client (not a withheld 401's). */
+  /** Response body bytes read from the upstream for the client. */
   relayed = 0;
-  #outcome: ForwardOutcome = 'relayed';
   #settled = false;
   #stopped: Error | null = null;
   // 'whole': the head held back, and the chunks collected.
@@ -156,9 +136,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #headers: IncomingHttpHeaders = {};
   #head: OutgoingHttpHeaders | null = null;
   #chunks: Buffer[] = [];
-  // 'discard': a withheld body, kept up to WITHHELD_BODY (null past it, or when nobody listens).
-  #withheld: Buffer[] | null = null;
-  #withheldBytes = 0;
   #redactWhole: ((body: Buffer) => Buffer) | null = null;
   #read: ReadWhole | null = null;
   /** keepGoing: the client left; a 'read' body is read and rewritten all the same, and sent nowhere. */
@@ -169,7 +146,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #entry: Writable | null = null;
   #opened: Writable | null = null;
 
-  constructor(res: ClientResponse, out: ForwardRequest, resolve: (outcome: ForwardOutcome) => void, reject: (err: Error) => void) {
+  constructor(res: ClientResponse, out: ForwardRequest, resolve: () => void, reject: (err: Error) => void) {
     this.#res = res;
     this.#out = out;
     this.#resolve = resolve;
@@ -236,14 +213,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200 || this.#settled) return; // 1xx: not relayed (Node answered the client's Expect itself)
     try {
-      if (this.#out.observer?.withhold(statusCode, headers)) {
-        this.#outcome = 'withheld';
-        this.#sink = 'discard';
-        this.#status = statusCode;
-        this.#headers = headers;
-        if (this.#out.observer.onWithheld) this.#withheld = [];
-        return;
-      }
       this.#start(statusCode, headers);
     } catch (err) {
       this.fail(err as Error);
@@ -252,7 +221,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#settled) return; // failed: its abort has not landed yet
-    if (this.#sink !== 'discard') this.relayed += chunk.length;
+    this.relayed += chunk.length;
     try {
       switch (this.#sink) {
         case 'client':
@@ -275,14 +244,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
         }
         case 'stages':
           if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
-          return;
-        default:
-          // Withheld for a replay: kept while small, for the case where no replay follows.
-          if (this.#withheld !== null) {
-            this.#withheldBytes += chunk.length;
-            if (this.#withheldBytes <= WITHHELD_BODY) this.#withheld.push(chunk);
-            else this.#withheld = null;
-          }
           return;
       }
     } catch (err) {
@@ -312,11 +273,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
         case 'stages':
           this.#endStages(trailers);
           return; // settles once the last stage has written its part
-        default: {
-          const chunks = this.#withheld;
-          this.#out.observer?.onWithheld?.(chunks === null ? undefined : { status: this.#status, headers: this.#headers, body: Buffer.concat(chunks) });
-          break;
-        }
       }
       this.#settle();
     } catch (err) {
@@ -344,7 +300,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #settle(): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#resolve(this.#outcome);
+    this.#resolve();
   }
 
   /** Writes the upstream's head to the client and picks where its body goes. */
