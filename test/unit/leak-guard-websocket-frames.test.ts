@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { redactAll, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
-import { WebSocketFrameGuard } from '../../src/proxy/websocket/frames.ts';
+import { WebSocketFrameGuard } from '../../src/proxy/websocket/upstream-guard.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { scale } from '../hostile/scale.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';

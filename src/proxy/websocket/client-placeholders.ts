@@ -1,5 +1,5 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { parseHeader, type FrameHeader, WebSocketProtocolError } from './frames.ts';
+import { AgentFrameReader, type HeldBodyMemory, type HeldFrame, heldFrame, MAX_HELD_FRAMES, unmaskedPayload } from './agent-frames.ts';
+import { type FrameHeader, isControl, WebSocketProtocolError } from './frame-reader.ts';
 
 // Captured tokens' placeholders in the agent's WebSocket messages, agent to upstream. A placeholder
 // resolves only where a credential goes (the handshake's Authorization, or a token field of a
@@ -14,86 +14,38 @@ import { parseHeader, type FrameHeader, WebSocketProtocolError } from './frames.
 // keyway's own swap (client-swap.ts, ahead of this) sends the agent's compressed messages on inflated.
 
 const OPCODE_CONTINUATION = 0x0;
-/** Empty fragments cost no bytes; their number is bounded on its own. */
-const MAX_HELD_FRAMES = 1024;
 
-export interface PlaceholderCheckOptions {
+export interface PlaceholderCheckOptions extends HeldBodyMemory {
   /** Whether the text (a message's bytes as latin1) holds a placeholder keyway holds. */
   holds(text: string): boolean;
   limit: number;
-  /** The agent's memory for held bodies (agent-load.ts). */
-  hold(bytes: number): boolean;
-  release(bytes: number): void;
-}
-
-interface HeldFrame {
-  header: Buffer;
-  mask: Buffer;
-  payload: Buffer[];
 }
 
 type Message = { mode: 'hold'; frames: HeldFrame[]; size: number } | { mode: 'pass' };
 
 /** Emits 'refuse' when a message holds a placeholder: nothing of it has gone on; the caller closes both sides. */
-export class ClientPlaceholderCheck extends Transform {
+export class ClientPlaceholderCheck extends AgentFrameReader {
   readonly #options: PlaceholderCheckOptions;
-  #input: Buffer = Buffer.alloc(0);
-  #frame: { left: number; fin: boolean; control: boolean; held: HeldFrame | undefined } | undefined;
+  /** Where the current frame's payload goes: kept with its held message, or (undefined) sent on. */
+  #held: HeldFrame | undefined;
   #message: Message | undefined;
-  #reserved = 0;
   #refused = false;
-  #out: Buffer[] = [];
 
   constructor(options: PlaceholderCheckOptions) {
-    super();
+    super(options);
     this.#options = options;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.#refused) return done();
-    try {
-      this.#read(chunk);
-    } catch (err) {
-      this.#releaseAll();
-      return done(err as Error);
-    }
-    const out = this.#out;
-    this.#out = [];
-    done(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out));
+  protected override get stopped(): boolean {
+    return this.#refused;
   }
 
-  override _destroy(err: Error | null, done: (err: Error | null) => void): void {
-    this.#releaseAll();
-    done(err);
-  }
-
-  #read(chunk: Buffer): void {
-    let data = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk;
-    this.#input = Buffer.alloc(0);
-    while (data.length > 0 && !this.#refused) {
-      if (!this.#frame) {
-        const header = parseHeader(data);
-        if (!header) {
-          this.#input = Buffer.from(data);
-          return;
-        }
-        data = data.subarray(header.size);
-        this.#startFrame(header, Buffer.from(header.bytes));
-        continue;
-      }
-      const take = Math.min(this.#frame.left, data.length);
-      this.#payload(data.subarray(0, take));
-      data = data.subarray(take);
-    }
-  }
-
-  #startFrame(header: FrameHeader, bytes: Buffer): void {
+  protected override frameStart(header: FrameHeader, bytes: Buffer): void {
+    this.#held = undefined;
     if (!header.masked) throw new WebSocketProtocolError('an unmasked frame from the agent');
     if (header.rsv !== 0) throw new WebSocketProtocolError('a frame with RSV bits set that no extension explains');
-    const control = (header.opcode & 0x8) !== 0;
-    let held: HeldFrame | undefined;
-    if (control) {
-      this.#out.push(bytes);
+    if (isControl(header)) {
+      this.send(bytes);
     } else {
       const first = header.opcode !== OPCODE_CONTINUATION;
       if (first === (this.#message !== undefined)) throw new WebSocketProtocolError('a continuation frame out of place');
@@ -102,30 +54,24 @@ export class ClientPlaceholderCheck extends Transform {
       if (before.mode === 'hold' && before.frames.length >= MAX_HELD_FRAMES) this.#overflow(before);
       const message = this.#message!;
       if (message.mode === 'hold') {
-        held = { header: bytes, mask: bytes.subarray(bytes.length - 4), payload: [] };
-        message.frames.push(held);
-      } else this.#out.push(bytes);
+        this.#held = heldFrame(bytes);
+        message.frames.push(this.#held);
+      } else this.send(bytes);
     }
-    this.#frame = { left: header.length, fin: header.fin, control, held };
-    if (header.length === 0) this.#endFrame();
   }
 
-  #payload(bytes: Buffer): void {
-    const frame = this.#frame!;
-    frame.left -= bytes.length;
+  protected override framePayload(bytes: Buffer): void {
     const message = this.#message;
-    if (frame.held !== undefined && message?.mode === 'hold') {
+    if (this.#held !== undefined && message?.mode === 'hold') {
       message.size += bytes.length;
-      if (message.size > this.#options.limit || !this.#reserve(bytes.length)) this.#overflow(message, bytes);
-      else frame.held.payload.push(Buffer.from(bytes));
-    } else this.#out.push(bytes);
-    if (frame.left === 0) this.#endFrame();
+      if (message.size > this.#options.limit || !this.reserve(bytes.length)) this.#overflow(message, bytes);
+      else this.#held.payload.push(Buffer.from(bytes));
+    } else this.send(bytes);
   }
 
-  #endFrame(): void {
-    const frame = this.#frame!;
-    this.#frame = undefined;
-    if (frame.control || !frame.fin) return;
+  protected override frameEnd(header: FrameHeader): void {
+    this.#held = undefined;
+    if (isControl(header) || !header.fin) return;
     const message = this.#message!;
     this.#message = undefined;
     if (message.mode === 'hold') this.#finish(message);
@@ -133,42 +79,24 @@ export class ClientPlaceholderCheck extends Transform {
 
   /** Past what keyway may hold: the message goes on as it came, from its first frame, unsearched. */
   #overflow(message: Extract<Message, { mode: 'hold' }>, pending?: Buffer): void {
-    for (const frame of message.frames) this.#out.push(frame.header, ...frame.payload);
-    if (pending) this.#out.push(pending);
+    this.sendAsTheyCame(message.frames);
+    if (pending) this.send(pending);
     this.#message = { mode: 'pass' };
-    if (this.#frame) this.#frame.held = undefined;
-    this.#releaseAll();
+    this.#held = undefined;
+    this.releaseAll();
   }
 
   #finish(message: Extract<Message, { mode: 'hold' }>): void {
-    const text = Buffer.concat(message.frames.map(unmask)).toString('latin1');
+    const text = unmaskedPayload(message.frames).toString('latin1');
     if (this.#options.holds(text) || (text.includes('%') && this.#options.holds(percentDecoded(text)))) {
       this.#refused = true;
-      this.#releaseAll();
+      this.releaseAll();
       this.emit('refuse');
       return;
     }
-    for (const frame of message.frames) this.#out.push(frame.header, ...frame.payload);
-    this.#releaseAll();
+    this.sendAsTheyCame(message.frames);
+    this.releaseAll();
   }
-
-  #reserve(bytes: number): boolean {
-    if (!this.#options.hold(bytes)) return false;
-    this.#reserved += bytes;
-    return true;
-  }
-
-  #releaseAll(): void {
-    if (this.#reserved === 0) return;
-    this.#options.release(this.#reserved);
-    this.#reserved = 0;
-  }
-}
-
-function unmask(frame: HeldFrame): Buffer {
-  const payload = Buffer.concat(frame.payload);
-  for (let i = 0; i < payload.length; i++) payload[i]! ^= frame.mask[i & 3]!;
-  return payload;
 }
 
 function percentDecoded(text: string): string {

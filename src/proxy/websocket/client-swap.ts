@@ -1,9 +1,8 @@
-import { randomFillSync } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { constants, inflateRawSync } from 'node:zlib';
 import { type BodySwapOutcome, swapMessage } from '../../credentials/body-swap/index.ts';
+import { AgentFrameReader, type HeldBodyMemory, type HeldFrame, heldFrame, MAX_HELD_FRAMES, maskedFrame, unmaskedPayload } from './agent-frames.ts';
 import type { AgentDeflate } from './deflate-offer.ts';
-import { parseHeader, type FrameHeader, WebSocketProtocolError } from './frames.ts';
+import { type FrameHeader, isControl, WebSocketProtocolError } from './frame-reader.ts';
 
 // The body swap on a WebSocket, agent to upstream (RFC 6455 5.2: client frames are masked). A text
 // message, or any message the agent compressed (permessage-deflate, deflate-offer.ts), is held
@@ -18,13 +17,11 @@ import { parseHeader, type FrameHeader, WebSocketProtocolError } from './frames.
 
 const OPCODE_CONTINUATION = 0x0;
 const OPCODE_TEXT = 0x1;
-/** Empty fragments cost no bytes; their number is bounded on its own. */
-const MAX_HELD_FRAMES = 1024;
 /** The deflate window: the last 32 KiB the agent's compressor may refer back to. */
 const WINDOW = 32 * 1024;
 const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
-export interface MessageSwapOptions {
+export interface MessageSwapOptions extends HeldBodyMemory {
   placeholder: string;
   secret: string;
   /** inject.body.fields: only JSON members of these names are swapped in (undefined: any). */
@@ -32,34 +29,22 @@ export interface MessageSwapOptions {
   limit: number;
   /** What was agreed with the agent, if it offered permessage-deflate. */
   deflate: AgentDeflate | undefined;
-  /** The agent's memory for held bodies (agent-load.ts). */
-  hold(bytes: number): boolean;
-  release(bytes: number): void;
-}
-
-interface HeldFrame {
-  header: Buffer;
-  mask: Buffer;
-  payload: Buffer[];
 }
 
 type Message = { mode: 'hold'; opcode: number; compressed: boolean; frames: HeldFrame[]; size: number } | { mode: 'pass' };
 
 /** Emits 'refuse' (outcome) when a message can be neither swapped nor passed on: the caller closes both sides. */
-export class ClientMessageSwap extends Transform {
+export class ClientMessageSwap extends AgentFrameReader {
   readonly #options: MessageSwapOptions;
-  #input: Buffer = Buffer.alloc(0);
-  /** The frame being read: what is left of its payload, and where its bytes go. */
-  #frame: { left: number; control: boolean; held: HeldFrame | undefined } | undefined;
+  /** Where the current frame's payload goes: kept with its held message, or (undefined) sent on. */
+  #held: HeldFrame | undefined;
   #message: Message | undefined;
-  #reserved = 0;
   #window: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   #refused = false;
-  #out: Buffer[] = [];
   readonly #outcomes = new Map<BodySwapOutcome, number>();
 
   constructor(options: MessageSwapOptions) {
-    super();
+    super(options);
     this.#options = options;
   }
 
@@ -71,55 +56,20 @@ export class ClientMessageSwap extends Transform {
     return { body_swap, body_swaps: this.#outcomes.get('swapped') ?? 0 };
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.#refused) return done();
-    try {
-      this.#read(chunk);
-    } catch (err) {
-      this.#releaseAll();
-      return done(err as Error);
-    }
-    const out = this.#out;
-    this.#out = [];
-    done(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out));
+  protected override get stopped(): boolean {
+    return this.#refused;
   }
 
-  override _destroy(err: Error | null, done: (err: Error | null) => void): void {
-    this.#releaseAll();
-    done(err);
-  }
-
-  #read(chunk: Buffer): void {
-    let data = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk;
-    this.#input = Buffer.alloc(0);
-    while (data.length > 0 && !this.#refused) {
-      if (!this.#frame) {
-        const header = parseHeader(data);
-        if (!header) {
-          this.#input = Buffer.from(data);
-          return;
-        }
-        data = data.subarray(header.size);
-        this.#startFrame(header, Buffer.from(header.bytes));
-        continue;
-      }
-      const take = Math.min(this.#frame.left, data.length);
-      this.#payload(data.subarray(0, take));
-      data = data.subarray(take);
-    }
-  }
-
-  #startFrame(header: FrameHeader, bytes: Buffer): void {
+  protected override frameStart(header: FrameHeader, bytes: Buffer): void {
+    this.#held = undefined;
     if (!header.masked) throw new WebSocketProtocolError('an unmasked frame from the agent');
     const rsv1 = (header.rsv & 0x40) !== 0;
     if ((header.rsv & 0x30) !== 0 || (rsv1 && this.#options.deflate === undefined)) {
       throw new WebSocketProtocolError('a frame with RSV bits set that no extension explains');
     }
-    const control = (header.opcode & 0x8) !== 0;
-    if (control) {
+    if (isControl(header)) {
       if (rsv1) throw new WebSocketProtocolError('a compressed control frame');
-      this.#out.push(bytes);
-      this.#frame = { left: header.length, control: true, held: undefined };
+      this.send(bytes);
     } else {
       const first = header.opcode !== OPCODE_CONTINUATION;
       if (first === (this.#message !== undefined)) throw new WebSocketProtocolError('a continuation frame out of place');
@@ -129,42 +79,32 @@ export class ClientMessageSwap extends Transform {
           header.opcode === OPCODE_TEXT || rsv1 ? { mode: 'hold', opcode: header.opcode, compressed: rsv1, frames: [], size: 0 } : { mode: 'pass' };
       }
       const message = this.#message!;
-      let held: HeldFrame | undefined;
       if (message.mode === 'hold') {
         if (message.frames.length >= MAX_HELD_FRAMES) this.#overflow(message, 'too_large');
         else {
-          held = { header: bytes, mask: bytes.subarray(bytes.length - 4), payload: [] };
-          message.frames.push(held);
+          this.#held = heldFrame(bytes);
+          message.frames.push(this.#held);
         }
       }
-      if (held === undefined && !this.#refused) this.#out.push(bytes);
-      this.#frame = { left: header.length, control: false, held };
+      if (this.#held === undefined && !this.#refused) this.send(bytes);
     }
-    if (header.length === 0) this.#endFrame(header.fin);
-    else this.#lastFin = header.fin;
   }
 
-  #lastFin = false;
-
-  #payload(bytes: Buffer): void {
-    const frame = this.#frame!;
-    frame.left -= bytes.length;
+  protected override framePayload(bytes: Buffer): void {
     const message = this.#message;
-    if (frame.held && message?.mode === 'hold') {
+    if (this.#held && message?.mode === 'hold') {
       message.size += bytes.length;
       if (message.size > this.#options.limit) this.#overflow(message, 'too_large', bytes);
-      else if (!this.#reserve(bytes.length)) this.#overflow(message, 'no_memory', bytes);
-      else frame.held.payload.push(Buffer.from(bytes));
+      else if (!this.reserve(bytes.length)) this.#overflow(message, 'no_memory', bytes);
+      else this.#held.payload.push(Buffer.from(bytes));
     } else if (!this.#refused) {
-      this.#out.push(bytes);
+      this.send(bytes);
     }
-    if (frame.left === 0) this.#endFrame(this.#lastFin);
   }
 
-  #endFrame(fin: boolean): void {
-    const frame = this.#frame!;
-    this.#frame = undefined;
-    if (frame.control || !fin) return;
+  protected override frameEnd(header: FrameHeader): void {
+    this.#held = undefined;
+    if (isControl(header) || !header.fin) return;
     const message = this.#message!;
     this.#message = undefined;
     if (message.mode === 'hold') this.#finish(message);
@@ -177,15 +117,15 @@ export class ClientMessageSwap extends Transform {
   #overflow(message: Extract<Message, { mode: 'hold' }>, outcome: BodySwapOutcome, pending?: Buffer): void {
     this.#count(outcome);
     if (message.compressed) return this.#refuse(outcome);
-    for (const frame of message.frames) this.#out.push(frame.header, ...frame.payload);
-    if (pending) this.#out.push(pending);
+    this.sendAsTheyCame(message.frames);
+    if (pending) this.send(pending);
     this.#message = { mode: 'pass' };
-    if (this.#frame) this.#frame.held = undefined;
-    this.#releaseAll();
+    this.#held = undefined;
+    this.releaseAll();
   }
 
   #finish(message: Extract<Message, { mode: 'hold' }>): void {
-    let payload: Buffer<ArrayBufferLike> = Buffer.concat(message.frames.map(unmask));
+    let payload: Buffer<ArrayBufferLike> = unmaskedPayload(message.frames);
     if (message.compressed) {
       const inflated = this.#inflate(payload);
       if (inflated === undefined) return;
@@ -198,9 +138,9 @@ export class ClientMessageSwap extends Transform {
       swapped = result.outcome === 'swapped';
       payload = result.bytes;
     }
-    if (swapped || message.compressed) this.#out.push(maskedFrame(message.opcode, payload));
-    else for (const frame of message.frames) this.#out.push(frame.header, ...frame.payload);
-    this.#releaseAll();
+    if (swapped || message.compressed) this.send(maskedFrame(message.opcode, payload));
+    else this.sendAsTheyCame(message.frames);
+    this.releaseAll();
   }
 
   /** Bounded: past the limit (a compression bomb) or on bytes that do not inflate, refused. */
@@ -226,51 +166,13 @@ export class ClientMessageSwap extends Transform {
     return output;
   }
 
-  #reserve(bytes: number): boolean {
-    if (!this.#options.hold(bytes)) return false;
-    this.#reserved += bytes;
-    return true;
-  }
-
-  #releaseAll(): void {
-    if (this.#reserved === 0) return;
-    this.#options.release(this.#reserved);
-    this.#reserved = 0;
-  }
-
   #count(outcome: BodySwapOutcome): void {
     this.#outcomes.set(outcome, (this.#outcomes.get(outcome) ?? 0) + 1);
   }
 
   #refuse(outcome: BodySwapOutcome): void {
     this.#refused = true;
-    this.#releaseAll();
+    this.releaseAll();
     this.emit('refuse', outcome);
   }
-}
-
-function unmask(frame: HeldFrame): Buffer {
-  const payload = Buffer.concat(frame.payload);
-  for (let i = 0; i < payload.length; i++) payload[i]! ^= frame.mask[i & 3]!;
-  return payload;
-}
-
-/** One whole client frame (FIN, no RSV bits), masked with a fresh key as RFC 6455 5.3 asks. */
-function maskedFrame(opcode: number, payload: Buffer): Buffer {
-  const length = payload.length;
-  const size = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(size + 4 + length);
-  frame[0] = 0x80 | opcode;
-  if (length < 126) frame[1] = 0x80 | length;
-  else if (length < 0x10000) {
-    frame[1] = 0x80 | 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 0x80 | 127;
-    frame.writeBigUInt64BE(BigInt(length), 2);
-  }
-  const mask = randomFillSync(Buffer.allocUnsafe(4));
-  mask.copy(frame, size);
-  for (let i = 0; i < length; i++) frame[size + 4 + i] = payload[i]! ^ mask[i & 3]!;
-  return frame;
 }

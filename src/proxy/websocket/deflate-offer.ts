@@ -1,6 +1,6 @@
 // permessage-deflate (RFC 7692) on the agent's leg only. keyway never offers the extension to the
 // upstream when it injects a secret (the leak guard reads the upstream's frames as they come,
-// websocket/frames.ts), so the upstream leg is uncompressed. For a grant that swaps its
+// websocket/upstream-guard.ts), so the upstream leg is uncompressed. For a grant that swaps its
 // placeholder into messages, keyway itself accepts the agent's offer: the agent may then send
 // compressed messages, which keyway inflates (bounded), swaps, and sends on uncompressed. keyway
 // sends the agent nothing compressed (RSV1 clear), which the extension allows (RFC 7692 6).

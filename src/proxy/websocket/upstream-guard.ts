@@ -1,6 +1,7 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
 import type { HeldNeedles } from '../leak-guard/held.ts';
 import { MessageScan } from '../leak-guard/message-scan.ts';
+import { type FrameHeader, FrameReader, isControl, WebSocketProtocolError } from './frame-reader.ts';
 
 // The leak guard on a WebSocket, upstream to agent (RFC 6455 5.2: server frames are unmasked).
 // Each needle in a message's payload becomes as many '*': lengths hold, so every frame header goes
@@ -21,24 +22,16 @@ const MAX_WAITING_FRAMES = 256;
 /** One frame on its way out, in wire order. */
 type Slot = { kind: 'data'; header: Buffer; headerSent: boolean; remaining: number } | { kind: 'control'; frame: Buffer };
 
-export class WebSocketProtocolError extends Error {
-  override readonly name = 'WebSocketProtocolError';
-}
-
-export class WebSocketFrameGuard extends Transform {
+export class WebSocketFrameGuard extends FrameReader {
   readonly #needles: readonly Buffer[];
   /** The real values keyway holds for the agent: looked for in every message too. */
   readonly #held: HeldNeedles | undefined;
   #scanner: MessageScan;
   /** Redactions in finished messages; the current one's are in #scanner. */
   #counted = 0;
-  #input: Buffer = Buffer.alloc(0);
-  /** The frame being read: its opcode, FIN bit and payload bytes still to come. */
-  #frame: { opcode: number; fin: boolean; left: number } | undefined;
   #control: Buffer[] = [];
   #inMessage = false;
   readonly #slots: Slot[] = [];
-  #out: Buffer[] = [];
 
   constructor(needles: readonly Buffer[], held?: HeldNeedles | undefined) {
     super();
@@ -51,49 +44,16 @@ export class WebSocketFrameGuard extends Transform {
     return this.#counted + this.#scanner.redactions;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    try {
-      this.#read(chunk);
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    const out = this.#out;
-    this.#out = [];
-    done(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out));
-  }
-
   override _flush(done: TransformCallback): void {
     // The upstream closed mid-frame or mid-message: what is held was never a whole needle, but the
     // frame it belongs to can no longer be completed either; the agent sees the connection end.
     done();
   }
 
-  #read(chunk: Buffer): void {
-    let data = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk;
-    this.#input = Buffer.alloc(0);
-    while (data.length > 0) {
-      if (!this.#frame) {
-        const header = parseHeader(data);
-        if (!header) {
-          this.#input = Buffer.from(data);
-          return;
-        }
-        data = data.subarray(header.size);
-        this.#startFrame(header, Buffer.from(header.bytes));
-        continue;
-      }
-      const take = Math.min(this.#frame.left, data.length);
-      this.#payload(data.subarray(0, take));
-      data = data.subarray(take);
-    }
-  }
-
-  #startFrame(header: FrameHeader, bytes: Buffer): void {
+  protected override frameStart(header: FrameHeader, bytes: Buffer): void {
     if (header.rsv !== 0) throw new WebSocketProtocolError('a frame with RSV bits set, and no extension was negotiated');
     if (header.masked) throw new WebSocketProtocolError('a masked frame from the server');
-    const control = (header.opcode & 0x8) !== 0;
-    if (control) {
+    if (isControl(header)) {
       if (!header.fin || header.length > MAX_CONTROL_PAYLOAD) throw new WebSocketProtocolError('a fragmented or oversized control frame');
       this.#control = [bytes];
     } else {
@@ -102,23 +62,17 @@ export class WebSocketFrameGuard extends Transform {
       this.#slots.push({ kind: 'data', header: bytes, headerSent: false, remaining: header.length });
     }
     if (this.#slots.length > MAX_WAITING_FRAMES) throw new WebSocketProtocolError('too many frames waiting behind a fragment');
-    this.#frame = { opcode: header.opcode, fin: header.fin, left: header.length };
-    if (header.length === 0) this.#endFrame();
-    else this.#pump(undefined);
+    // An empty frame goes out with what its end (frameEnd) or a later frame lets go.
+    if (header.length > 0) this.#pump(undefined);
   }
 
-  #payload(bytes: Buffer): void {
-    const frame = this.#frame!;
-    frame.left -= bytes.length;
-    if (frame.opcode & 0x8) this.#control.push(Buffer.from(bytes));
+  protected override framePayload(bytes: Buffer, header: FrameHeader): void {
+    if (isControl(header)) this.#control.push(Buffer.from(bytes));
     else this.#pump(this.#scanner.push(bytes));
-    if (frame.left === 0) this.#endFrame();
   }
 
-  #endFrame(): void {
-    const frame = this.#frame!;
-    this.#frame = undefined;
-    if (frame.opcode & 0x8) {
+  protected override frameEnd(frame: FrameHeader): void {
+    if (isControl(frame)) {
       const [header, ...payload] = this.#control;
       const scanner = new MessageScan(this.#needles, this.#held, 'mask');
       const body = Buffer.concat([scanner.push(Buffer.concat(payload)), scanner.end()]);
@@ -140,17 +94,17 @@ export class WebSocketFrameGuard extends Transform {
     while (this.#slots.length > 0) {
       const slot = this.#slots[0]!;
       if (slot.kind === 'control') {
-        this.#out.push(slot.frame);
+        this.send(slot.frame);
         this.#slots.shift();
         continue;
       }
       if (!slot.headerSent) {
-        this.#out.push(slot.header);
+        this.send(slot.header);
         slot.headerSent = true;
       }
       const take = Math.min(slot.remaining, bytes.length);
       if (take > 0) {
-        this.#out.push(bytes.subarray(0, take));
+        this.send(bytes.subarray(0, take));
         bytes = bytes.subarray(take);
         slot.remaining -= take;
       }
@@ -159,39 +113,4 @@ export class WebSocketFrameGuard extends Transform {
     }
     if (bytes.length > 0) throw new Error('websocket guard: payload bytes with no frame to carry them');
   }
-}
-
-export interface FrameHeader {
-  fin: boolean;
-  rsv: number;
-  opcode: number;
-  masked: boolean;
-  length: number;
-  /** Header bytes, mask key included. */
-  size: number;
-  bytes: Buffer;
-}
-
-/** A frame header from the start of `data`, or undefined until all of its bytes are there. */
-export function parseHeader(data: Buffer): FrameHeader | undefined {
-  if (data.length < 2) return undefined;
-  const b0 = data[0]!;
-  const b1 = data[1]!;
-  const masked = (b1 & 0x80) !== 0;
-  let length = b1 & 0x7f;
-  let size = 2;
-  if (length === 126) {
-    if (data.length < 4) return undefined;
-    length = data.readUInt16BE(2);
-    size = 4;
-  } else if (length === 127) {
-    if (data.length < 10) return undefined;
-    const big = data.readBigUInt64BE(2);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new WebSocketProtocolError('a frame longer than 2^53 bytes');
-    length = Number(big);
-    size = 10;
-  }
-  if (masked) size += 4;
-  if (data.length < size) return undefined;
-  return { fin: (b0 & 0x80) !== 0, rsv: b0 & 0x70, opcode: b0 & 0x0f, masked, length, size, bytes: data.subarray(0, size) };
 }
