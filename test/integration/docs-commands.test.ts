@@ -52,9 +52,9 @@ const NOT_RUN: Record<string, string> = {
   '# Claude Code: its settings and sessions live in ~/.claude and ~/.claude.json':
     'runs Claude Code, Codex and aider, which are not installed here; --allow-write is tested in test/hostile/contain-reach.test.ts',
   'keyway secrets set aws --stdin <<< \'{"accessKeyId":"AKIA…","secretAccessKey":"…"}\'   # or the config\'s env:':
-    'lists a real S3 bucket and imports a real ~/.aws profile: the aws CLI, boto3 and the AWS SDK through keyway against an S3 double are test/integration/aws-*.test.ts and s3-front.test.ts',
+    'lists a real S3 bucket and imports a real ~/.aws profile: the aws CLI, boto3 and the AWS SDK through keyway against an S3 double are src/credentials/types/aws_sigv4/*.integration.test.ts, test/integration/aws-doubles.test.ts and s3-front.test.ts',
   'HTTPS_PROXY=http://127.0.0.1:8787 GIT_SSL_CAINFO=~/.keyway/certs/bundle.pem git clone https://github.com/acme/widgets':
-    "clones from GitHub through a github_app grant (a GitHub App's key): git through keyway is test/integration/clients.test.ts, the App's tokens test/integration/github-app.test.ts",
+    "clones from GitHub through a github_app grant (a GitHub App's key): git through keyway is test/integration/clients.test.ts, the App's tokens src/credentials/types/github_app/grant.integration.test.ts",
   'HTTPS_PROXY="http://jwt:$(cat /var/run/secrets/tokens/keyway)@keyway:8787" python agent.py':
     "a pod's names (the keyway service, a projected token) and the reader's agent.py: identity sign-in is test/integration/identities.test.ts",
   'eval "$(keyway env)"          # HTTPS_PROXY, and keyway\'s CA for gh and git':

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DpopNonces, dpopChallengeError, dpopKey, dpopProof, nonceAsked } from './proof.ts';
 
 // DPoP proofs (RFC 9449) checked with jose's own verification against the key the proof embeds;
-// test/integration/dpop-proof.test.ts has an authorization server that enforces them take them.
+// proof-server.integration.test.ts has an authorization server that enforces them take them.
 
 describe('dpop: proofs', () => {
   for (const [name, pair] of [

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { exchangeForm, type ExchangeRefused, NO_EXPIRY_MS, readExchanged, subjectOf, TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from './exchange.ts';
 import { ExchangedTokens } from './exchanged-tokens.ts';
 
-// The RFC 8693 request and answer, and the cache's clock; test/integration/token-exchange-core.test.ts
+// The RFC 8693 request and answer, and the cache's clock; core.integration.test.ts
 // runs them against an authorization server that checks the subject token.
 
 describe('token_exchange: the request, the answer, the cache', () => {

@@ -1,7 +1,7 @@
 import { ProxyError } from '../../../../errors/index.ts';
 
 // The canonical request of Signature Version 4, as AWS's own signer (@smithy/signature-v4) builds
-// it: the rules below follow its source line for line, and test/unit/aws-canonical.test.ts checks
+// it: the rules below follow its source line for line, and src/credentials/types/aws_sigv4/canonical.test.ts checks
 // every one against it on generated requests. keyway builds it itself because the request path
 // signs synchronously, with no copies of the request and no promise per step, and keys its HMACs
 // with KeyObjects (on Node 24 an HMAC keyed with bytes costs about 12 µs, with a KeyObject under 2:

@@ -4,7 +4,7 @@ import type { HmacPresetName } from '../fields/sign-schema.ts';
 import { parseTemplate, type TemplatePart } from '../fields/template.ts';
 
 // Published schemes of real APIs. Each is tested against the worked example in the API's own
-// documentation where it publishes one (test/unit/hmac-presets.test.ts).
+// documentation where it publishes one (../presets.test.ts).
 
 function parts(template: string): TemplatePart[] {
   const parsed = parseTemplate(template);

@@ -1,14 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  compileHmacScheme,
-  fixedSources,
-  type HmacMaterial,
-  type HmacPresetName,
-  type HmacRequest,
-  hmacSignSchema,
-  signHmacRequest,
-} from '../../src/credentials/types/hmac/signing/index.ts';
+import { compileHmacScheme, fixedSources, type HmacMaterial, type HmacPresetName, type HmacRequest, hmacSignSchema, signHmacRequest } from './signing/index.ts';
 
 // Each preset against its API's own documentation: the published worked example where the API
 // publishes one (inputs and expected signature copied from the page cited), else the documented

@@ -1,9 +1,9 @@
 import { type CryptoKey, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import type Provider from 'oidc-provider';
-import { type OidcServer, startOidcServer } from '../helpers/oidc-server.ts';
+import { type OidcServer, startOidcServer } from '../../../../test/helpers/oidc-server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exchangeForm, ExchangeRefused, readExchanged, subjectOf, TOKEN_TYPES } from '../../src/credentials/types/token_exchange/exchange.ts';
-import { ExchangedTokens } from '../../src/credentials/types/token_exchange/exchanged-tokens.ts';
+import { exchangeForm, ExchangeRefused, readExchanged, subjectOf, TOKEN_TYPES } from './exchange.ts';
+import { ExchangedTokens } from './exchanged-tokens.ts';
 
 // keyway's RFC 8693 token exchange (src/credentials/types/token_exchange/) against oidc-provider
 // with a token-exchange grant registered on it: the grant checks the subject token's signature

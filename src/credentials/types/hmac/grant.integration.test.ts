@@ -5,13 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hmacSignSchema } from '../../src/credentials/types/hmac/fields/sign-schema.ts';
-import { compileHmacScheme } from '../../src/credentials/types/hmac/signing/index.ts';
-import { CANARY } from '../helpers/fixtures.ts';
-import { type HmacVerifier, startHmacVerifier } from '../helpers/hmac-verifier.ts';
-import { startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { hmacSignSchema } from './fields/sign-schema.ts';
+import { compileHmacScheme } from './signing/index.ts';
+import { CANARY } from '../../../../test/helpers/fixtures.ts';
+import { type HmacVerifier, startHmacVerifier } from '../../../../test/helpers/hmac-verifier.ts';
+import { startProxy, type TestProxy } from '../../../../test/helpers/keyway.ts';
+import { findLeak } from '../../../../test/helpers/leak-canary.ts';
+import { waitFor } from '../../../../test/helpers/wait.ts';
 
 const KEY_B64 = Buffer.from(`${CANARY}-hmac-key-0123456789`).toString('base64');
 const CASES = [

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.ts';
-import { awsSigningOf } from '../../src/credentials/types/aws_sigv4/signing/config.ts';
-import type { Config } from '../../src/config/index.ts';
+import { parseConfig } from '../../../config/load.ts';
+import { awsSigningOf } from './signing/config.ts';
+import type { Config } from '../../../config/index.ts';
 
 /** The config's grant "aws", narrowed to its type (the grant union narrows on type). */
 function awsGrant(config: Config) {
@@ -9,7 +9,7 @@ function awsGrant(config: Config) {
   if (grant.type !== 'aws_sigv4') throw new Error(`grant aws is ${grant.type}`);
   return grant;
 }
-import { parseCredentials, StsError } from '../../src/credentials/types/aws_sigv4/sts-assume-role.ts';
+import { parseCredentials, StsError } from './sts-assume-role.ts';
 
 // assume_role's config keys and the reading of STS's AssumeRole answer.
 

@@ -6,7 +6,7 @@
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { type RequestToSign, signAwsRequest, stringSigner } from '../../src/credentials/types/aws_sigv4/signing/sign.ts';
+import { type RequestToSign, signAwsRequest, stringSigner } from './signing/sign.ts';
 
 const KEY = {
   kind: 'aws' as const,

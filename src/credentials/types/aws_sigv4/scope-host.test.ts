@@ -2,7 +2,7 @@
 // amazonaws.com that anyone can rent (load balancers, instances, databases, API Gateways) are not
 // read as a service, or keyway would sign for them with the grant's key and session token (issue 34).
 import { describe, expect, it } from 'vitest';
-import { isAwsDomain, scopeFromHost } from '../../src/credentials/types/aws_sigv4/signing/scope.ts';
+import { isAwsDomain, scopeFromHost } from './signing/scope.ts';
 
 describe('scopeFromHost', () => {
   it("reads AWS's own endpoint names", () => {

@@ -8,12 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jwtVerify } from 'jose';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl } from '../helpers/clients.ts';
-import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { curl } from '../../../../test/helpers/clients.ts';
+import { CANARY } from '../../../../test/helpers/fixtures.ts';
+import { cleanEnv, startProxy, type TestProxy } from '../../../../test/helpers/keyway.ts';
+import { findLeak } from '../../../../test/helpers/leak-canary.ts';
+import { startUpstream, type TestUpstream } from '../../../../test/helpers/upstream.ts';
+import { waitFor } from '../../../../test/helpers/wait.ts';
 
 const pem = () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

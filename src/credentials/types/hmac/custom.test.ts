@@ -9,8 +9,8 @@ import {
   hmacSignSchema,
   signHmacRequest,
   systemSources,
-} from '../../src/credentials/types/hmac/signing/index.ts';
-import { canaryForms } from '../helpers/leak-canary.ts';
+} from './signing/index.ts';
+import { canaryForms } from '../../../../test/helpers/leak-canary.ts';
 
 // Custom schemes (sign: as data): each placeholder, algorithm and encoding, timestamp and nonce
 // formats and places, and what the signer returns, checked against node:crypto computed here.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { describeIssue } from '../../src/config/messages.ts';
-import { hmacSignSchema } from '../../src/credentials/types/hmac/signing/index.ts';
+import { describeIssue } from '../../../config/messages.ts';
+import { hmacSignSchema } from './signing/index.ts';
 
 // The sign: block as the config loader will report it: each refusal names the key path and says
 // what to write, in one line.

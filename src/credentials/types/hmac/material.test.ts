@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KeywayError } from '../../src/errors/index.ts';
-import { compileHmacScheme, hmacMaterialProblem, hmacSignSchema, parseHmacMaterial } from '../../src/credentials/types/hmac/signing/index.ts';
+import { KeywayError } from '../../../errors/index.ts';
+import { compileHmacScheme, hmacMaterialProblem, hmacSignSchema, parseHmacMaterial } from './signing/index.ts';
 
 // An hmac grant's material as `keyway secrets set` will take it, and whether it fits the scheme.
 

@@ -13,12 +13,12 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CANARY } from '../helpers/fixtures.ts';
-import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
-import { mintTestLeaf } from '../helpers/test-leaf.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { CANARY } from '../../../../test/helpers/fixtures.ts';
+import { startProxy, TEST_HOSTS, type TestProxy } from '../../../../test/helpers/keyway.ts';
+import { findLeak } from '../../../../test/helpers/leak-canary.ts';
+import { mintTestLeaf } from '../../../../test/helpers/test-leaf.ts';
+import { startUpstream, type TestUpstream } from '../../../../test/helpers/upstream.ts';
+import { waitFor } from '../../../../test/helpers/wait.ts';
 
 const REAL = { accessKeyId: 'AKIAKEYWAYREAL000002', secretAccessKey: `${CANARY}-aws-secret/kw+echo0000001`, sessionToken: `${CANARY}-session-token-0001` };
 const ELB = 's3-abc-123.eu-west-1.elb.amazonaws.com';

@@ -14,14 +14,14 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AWS_CLI, awsEnv, boto3, jsS3Client, run } from '../helpers/aws-clients.ts';
-import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, runCli, runProcess, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
-import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
-import { type S3Front, type SeenS3Request, startS3Front } from '../helpers/s3-front.ts';
-import { signChunkedUpload } from '../helpers/sigv4-client.ts';
-import { AWS_TEST_HOSTS } from '../helpers/test-leaf.ts';
+import { AWS_CLI, awsEnv, boto3, jsS3Client, run } from '../../../../test/helpers/aws-clients.ts';
+import { CANARY } from '../../../../test/helpers/fixtures.ts';
+import { cleanEnv, runCli, runProcess, startProxy, TEST_HOSTS, type TestProxy } from '../../../../test/helpers/keyway.ts';
+import { h2Request, h2ThroughProxy } from '../../../../test/helpers/http2-client.ts';
+import { findLeak } from '../../../../test/helpers/leak-canary.ts';
+import { type S3Front, type SeenS3Request, startS3Front } from '../../../../test/helpers/s3-front.ts';
+import { signChunkedUpload } from '../../../../test/helpers/sigv4-client.ts';
+import { AWS_TEST_HOSTS } from '../../../../test/helpers/test-leaf.ts';
 
 const REAL = { accessKeyId: 'AKIAKEYWAYREAL000001', secretAccessKey: `${CANARY}-aws-secret/kw+7f3a9c1e5b2d` };
 // What the agent holds: keyway env sets these for an aws_sigv4 grant.

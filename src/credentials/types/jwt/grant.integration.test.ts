@@ -4,11 +4,11 @@
 // upstream that takes only the valid token.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl, nodeFetch } from '../helpers/clients.ts';
-import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { curl, nodeFetch } from '../../../../test/helpers/clients.ts';
+import { CANARY } from '../../../../test/helpers/fixtures.ts';
+import { cleanEnv, startProxy, type TestProxy } from '../../../../test/helpers/keyway.ts';
+import { findLeak } from '../../../../test/helpers/leak-canary.ts';
+import { startUpstream, type TestUpstream } from '../../../../test/helpers/upstream.ts';
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const jwt = (payload: Record<string, unknown>) =>

@@ -10,9 +10,9 @@ import {
   hmacSignSchema,
   signHmacRequest,
   systemSources,
-} from '../../src/credentials/types/hmac/signing/index.ts';
-import { TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { type HmacVerifier, startHmacVerifier } from '../helpers/hmac-verifier.ts';
+} from './signing/index.ts';
+import { TLS_FIXTURES } from '../../../../test/helpers/fixtures.ts';
+import { type HmacVerifier, startHmacVerifier } from '../../../../test/helpers/hmac-verifier.ts';
 
 // The signer against a real HTTPS server that verifies each scheme the way its API would (no proxy
 // yet: the request goes straight from this test's client, signed with signHmacRequest).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isGithubAppEndpoint } from '../../src/credentials/types/github_app/app-endpoints.ts';
+import { isGithubAppEndpoint } from './app-endpoints.ts';
 
 describe("a github_app grant's /app endpoints", () => {
   it('are found below the API base, in any case and with ;params', () => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type ChunkChain, type ChunkedBody, resignChunkedBody } from '../../src/credentials/types/aws_sigv4/signing/chunked.ts';
-import { parseClientAuthorization } from '../../src/credentials/types/aws_sigv4/signing/scope.ts';
-import { signAwsRequest, stringSigner } from '../../src/credentials/types/aws_sigv4/signing/sign.ts';
-import { ProxyError } from '../../src/errors/index.ts';
-import { parseAwsChunked } from '../helpers/aws-chunked.ts';
-import { type HandSigned, signChunkedUpload } from '../helpers/sigv4-client.ts';
-import { verifySigV4 } from '../helpers/sigv4-verifier.ts';
+import { type ChunkChain, type ChunkedBody, resignChunkedBody } from './signing/chunked.ts';
+import { parseClientAuthorization } from './signing/scope.ts';
+import { signAwsRequest, stringSigner } from './signing/sign.ts';
+import { ProxyError } from '../../../errors/index.ts';
+import { parseAwsChunked } from '../../../../test/helpers/aws-chunked.ts';
+import { type HandSigned, signChunkedUpload } from '../../../../test/helpers/sigv4-client.ts';
+import { verifySigV4 } from '../../../../test/helpers/sigv4-verifier.ts';
 
 // An aws-chunked body signed with the placeholder key, signed again chunk by chunk the way the
 // proxy does (head with signAwsRequest, chunks with resignChunkedBody), then checked by the

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { git } from '../helpers/clients.ts';
-import { TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { type GitHubDouble, startGitHubDouble } from '../helpers/github-double.ts';
-import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { findLeak } from '../helpers/leak-canary.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { git } from '../../../../test/helpers/clients.ts';
+import { TLS_FIXTURES } from '../../../../test/helpers/fixtures.ts';
+import { type GitHubDouble, startGitHubDouble } from '../../../../test/helpers/github-double.ts';
+import { cleanEnv, startProxy, type TestProxy } from '../../../../test/helpers/keyway.ts';
+import { findLeak } from '../../../../test/helpers/leak-canary.ts';
+import { waitFor } from '../../../../test/helpers/wait.ts';
 
 const MINUTE = 60_000;
 const keys = () => generateKeyPairSync('rsa', { modulusLength: 2048 });

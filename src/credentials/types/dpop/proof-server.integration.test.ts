@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { type OidcServer, startDpopServer } from '../helpers/oidc-server.ts';
+import { type OidcServer, startDpopServer } from '../../../../test/helpers/oidc-server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dpopKey, dpopProof, nonceAsked } from '../../src/credentials/types/dpop/proof.ts';
+import { dpopKey, dpopProof, nonceAsked } from './proof.ts';
 
 // keyway's DPoP proofs (src/credentials/types/dpop/) against an authorization server that enforces
 // DPoP (oidc-provider: a client whose tokens must be bound, a nonce required): the first proof is

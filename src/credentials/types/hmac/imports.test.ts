@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 // schema and its template parser live in the type's fields (types/hmac/fields/: the config loader checks a grant's sign:
 // block) and import only zod and each other.
 
-const DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/credentials/types/hmac/signing');
-const CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/credentials/types/hmac/fields');
+const DIR = resolve(dirname(fileURLToPath(import.meta.url)), './signing');
+const CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), './fields');
 
 function importsOf(file: string, dir = DIR): string[] {
   const text = readFileSync(join(dir, file), 'utf8');
