@@ -51,7 +51,10 @@ export abstract class AgentFrameReader extends FrameReader {
 
   /** Sends held frames exactly as they came: headers, mask keys and masked payloads untouched. */
   protected sendAsTheyCame(frames: readonly HeldFrame[]): void {
-    for (const frame of frames) this.send(frame.header, ...frame.payload);
+    for (const frame of frames) {
+      this.send(frame.header);
+      for (const bytes of frame.payload) this.send(bytes);
+    }
   }
 
   protected override failed(): void {

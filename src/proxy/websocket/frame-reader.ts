@@ -51,8 +51,8 @@ export abstract class FrameReader extends Transform {
   /** Reading threw: the subclass lets go of what it holds before the stream errors. */
   protected failed(): void {}
 
-  protected send(...bytes: Buffer[]): void {
-    this.#out.push(...bytes);
+  protected send(bytes: Buffer): void {
+    this.#out.push(bytes);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
