@@ -3,7 +3,8 @@
 // (AWSCURRENT, AWSPREVIOUS, a custom label) or, when it is a UUID, a version id.
 import { GetSecretValueCommand, type GetSecretValueCommandOutput, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretSourceConfig, SourcedSecret } from '../../config/secret-sources.ts';
-import { awsClientSettings, awsReason, pickField, SourceFailure, type SourceReader } from './reader.ts';
+import { awsClientSettings, awsReason } from './aws-client.ts';
+import { pickField, SourceFailure, type SourceReader } from './reader.ts';
 
 type Config = Extract<SecretSourceConfig, { type: 'aws_secrets_manager' }>;
 

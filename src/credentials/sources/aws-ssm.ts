@@ -2,7 +2,8 @@
 // AWS SDK v3 client and its usual credential chain. `version` selects NAME:VERSION (a number or a label).
 import { GetParameterCommand, type GetParameterCommandOutput, SSMClient } from '@aws-sdk/client-ssm';
 import type { SecretSourceConfig, SourcedSecret } from '../../config/secret-sources.ts';
-import { awsClientSettings, awsReason, pickField, SourceFailure, type SourceReader } from './reader.ts';
+import { awsClientSettings, awsReason } from './aws-client.ts';
+import { pickField, SourceFailure, type SourceReader } from './reader.ts';
 
 type Config = Extract<SecretSourceConfig, { type: 'aws_ssm' }>;
 

@@ -11,7 +11,8 @@
 import type { Config } from '../../config/index.ts';
 import { describeSourced, type SecretSourceConfig, type SourcedSecret, sourcedKey } from '../../config/secret-sources.ts';
 import { KeywayError, ProxyError } from '../../errors/index.ts';
-import { createReader, SourceFailure, type SourceReader } from './reader.ts';
+import { createReader } from './create-reader.ts';
+import { SourceFailure, type SourceReader } from './reader.ts';
 import { type SharedValue, SharedValues } from './shared-values.ts';
 
 /** After a 401, a fetch that gave the same value again is trusted this long (other 401s join it). */

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KmsKeyConfig } from '../../config/secret-sources.ts';
-import { awsClientSettings, awsReason } from '../sources/reader.ts';
+import { awsClientSettings, awsReason } from '../sources/aws-client.ts';
 import { KeywayError } from '../../errors/index.ts';
 
 export const WRAPPED_KEY_FILENAME = 'master.key.kms';
