@@ -1,4 +1,4 @@
-import type { Grant } from '../credentials/grants.ts';
+import type { Grant } from '../credentials/grant.ts';
 // What the admin routes are given by the composition root (src/app/): the shared services and the
 // running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
 

@@ -5,7 +5,7 @@ import { type Limits, parseLimits } from '../config/limits.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
-import type { RecordSource } from './grants.ts';
+import type { RecordSource } from './store/credential-store.ts';
 
 export interface Agent {
   readonly id: string;

@@ -1,5 +1,5 @@
 import { ProxyError } from '../errors/index.ts';
-import type { Grant } from './grants.ts';
+import type { Grant } from './grant.ts';
 import type { Credential, SecretMaterial } from './material.ts';
 import type { AwsRoleCredentials } from './types/aws_sigv4/role.ts';
 import type { MintedToken, MintedTokens } from './providers/minted-tokens.ts';

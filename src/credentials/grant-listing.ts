@@ -3,7 +3,7 @@ import { type SharedValue, SharedValues } from './sources/shared-values.ts';
 import { type MintedState, mintedStateId } from './providers/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
-import type { RecordSource } from './grants.ts';
+import type { RecordSource } from './store/credential-store.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
 import { KINDS, kindOf, type KindFields, oauthMaterialOf, usableMaterial } from './types/index.ts';

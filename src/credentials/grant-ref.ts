@@ -4,7 +4,7 @@ import type { SecretMaterial } from './material.ts';
 
 /**
  * A grant as the providers need it: which one, and of what type. Not the whole Grant, so that
- * providers do not depend on how grants are built (grants.ts imports them).
+ * issuing does not depend on how grants are built (grant-table.ts reaches it through the kinds).
  */
 export interface GrantRef {
   readonly id: string;

@@ -9,7 +9,7 @@ import { EgressProxy } from './egress-proxy.ts';
 import { KeywayError, ProxyError } from '../errors/index.ts';
 import { lookupFunction, type Resolver } from './resolve.ts';
 import { ClientTlsPools } from './client-tls.ts';
-import type { Grant } from '../credentials/grants.ts';
+import type { Grant } from '../credentials/grant.ts';
 
 export interface UpstreamOptions {
   resolve: Resolver;

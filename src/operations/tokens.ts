@@ -9,7 +9,8 @@ import { isOAuthGrant, mintedToken, noSecret, oauthSecretNeverSet } from '../cre
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { KINDS, oauthMaterialOf } from '../credentials/types/index.ts';
 import { awsSigningOfGrant } from '../credentials/types/aws_sigv4/kind.ts';
-import { buildGrants, type Grant } from '../credentials/grants.ts';
+import type { Grant } from '../credentials/grant.ts';
+import { buildGrants } from '../credentials/grant-table.ts';
 import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
 import { AwsRoleCredentials } from '../credentials/types/aws_sigv4/role.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';

@@ -2,7 +2,7 @@ import type { DomainPattern } from '../config/index.ts';
 import { ProxyError } from '../errors/index.ts';
 import { patternMatches } from './domains.ts';
 
-// Policy's own small input types, so policy never imports credentials: a grant (credentials/grants.ts)
+// Policy's own small input types, so policy never imports credentials: a grant (credentials/grant.ts)
 // and an agent (credentials/agents.ts) are passed in as what routing needs of them.
 
 /** What routing needs of a grant: its id and the domains it covers. */

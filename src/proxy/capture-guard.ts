@@ -1,4 +1,4 @@
-import type { Grant } from '../credentials/grants.ts';
+import type { Grant } from '../credentials/grant.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { Connection } from './connection.ts';
 import { ownedBy } from '../credentials/capture/settings.ts';

@@ -1,5 +1,5 @@
 import type { Agent } from '../credentials/agents.ts';
-import type { Grant } from '../credentials/grants.ts';
+import type { Grant } from '../credentials/grant.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
 import { ProxyError } from '../errors/index.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Grant } from '../credentials/grants.ts';
+import type { Grant } from '../credentials/grant.ts';
 import { type ClientResponse, isHttp2Response, writeHead } from './client-message.ts';
 import { endWithTrailers, leaveOpen } from './http2/response.ts';
 import { decodableAcceptEncoding } from './leak-guard/encoding.ts';

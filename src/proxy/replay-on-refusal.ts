@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/index.ts';
 import { fetchesSecret, type IssuedCredential, onBehalfOfAgent, replaysAfter401 } from '../credentials/credential-source.ts';
-import type { Grant, RetryVerdict } from '../credentials/grants.ts';
+import type { Grant, RetryVerdict } from '../credentials/grant.ts';
 import type { Credential } from '../credentials/material.ts';
 import { lacksScope } from '../oauth/insufficient-scope.ts';
 import type { Connection } from './connection.ts';

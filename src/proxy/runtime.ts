@@ -7,7 +7,7 @@ import type { Config } from '../config/index.ts';
 import type { IssuedCredential } from '../credentials/credential-source.ts';
 import type { OnBehalf } from '../credentials/types/index.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
-import type { Grant } from '../credentials/grants.ts';
+import type { Grant } from '../credentials/grant.ts';
 import type { Credential } from '../credentials/material.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { ListenerRegistry } from '../egress/listener-registry.ts';

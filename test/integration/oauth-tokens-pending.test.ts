@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
-import type { Grant } from '../../src/credentials/grants.ts';
+import type { Grant } from '../../src/credentials/grant.ts';
 import { injectorFor } from '../../src/credentials/types/index.ts';
 import type { OAuth2Material } from '../../src/credentials/material.ts';
 import { oauthStateId, type OAuthState } from '../../src/credentials/oauth-state.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { buildAgents } from '../../src/credentials/agents.ts';
-import type { RecordSource } from '../../src/credentials/grants.ts';
+import type { RecordSource } from '../../src/credentials/store/credential-store.ts';
 import { leaseRecordId, type LeaseRecord } from '../../src/credentials/lease-record.ts';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 import { checkLease, isLive, leaseStatus, renewLease, revokeLease, startLease, type LeaseTerms } from '../../src/policy/leases.ts';

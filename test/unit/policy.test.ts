@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDomainPattern, type DomainPattern } from '../../src/config/index.ts';
 import { ANONYMOUS_AGENT, type Agent } from '../../src/credentials/agents.ts';
-import type { Grant } from '../../src/credentials/grants.ts';
+import type { Grant } from '../../src/credentials/grant.ts';
 import { injectorFor } from '../../src/credentials/types/index.ts';
 import { ProxyError } from '../../src/errors/index.ts';
 import { chooseGrant, GrantRouter } from '../../src/policy/access.ts';

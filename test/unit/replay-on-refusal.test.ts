@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/index.ts';
 import type { IssuedCredential } from '../../src/credentials/credential-source.ts';
-import type { Grant, RetryAsk } from '../../src/credentials/grants.ts';
+import type { Grant, RetryAsk } from '../../src/credentials/grant.ts';
 import type { Credential } from '../../src/credentials/material.ts';
 import type { RequestBody } from '../../src/proxy/replay-body.ts';
 import { type RefusableRequest, ReplayFailed, ReplayOnRefusal, WITHHELD_BODY } from '../../src/proxy/replay-on-refusal.ts';

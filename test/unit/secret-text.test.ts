@@ -36,7 +36,7 @@ describe('secretTextProblem', () => {
 describe('a config secret (env:NAME) with either mistake', () => {
   it('is refused at load, naming the grant and the variable, never the value', async () => {
     const { parseConfig } = await import('../../src/config/load.ts');
-    const { buildGrants } = await import('../../src/credentials/grants.ts');
+    const { buildGrants } = await import('../../src/credentials/grant-table.ts');
     const config = parseConfig({ grants: { github: { type: 'bearer', domains: ['api.github.com'], secret: 'env:GITHUB_TOKEN' } } }, '/nonexistent-home');
     const store = { get: () => undefined, list: () => [], entries: () => [] } as unknown as Parameters<typeof buildGrants>[1];
     // A shell where `eval "$(keyway env)"` ran holds the placeholder.

@@ -1,6 +1,6 @@
 import { describeSourced } from '../../config/secret-sources.ts';
 import { ProxyError } from '../../errors/index.ts';
-import type { Grant } from '../grants.ts';
+import type { Grant } from '../grant.ts';
 import { parseMaterial, type SecretMaterial } from '../material.ts';
 
 /**

@@ -4,6 +4,9 @@
 
 import type { StoreDraft } from './draft.ts';
 
+/** The part of a store the tables are built from (grants, agents, listings): its reads. */
+export type RecordSource = Pick<CredentialStore, 'get' | 'entries'>;
+
 export interface CredentialStore {
   /** Where the store lives, as messages name it (a file path, or the database without its password). */
   readonly path: string;

@@ -16,7 +16,7 @@ import { httpSignature } from './http_signature/kind.ts';
 import { tokenExchange } from './token_exchange/kind.ts';
 import { dpop } from './dpop/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
-import type { Grant } from '../grants.ts';
+import type { Grant } from '../grant.ts';
 import { keywayKey, PEM_KEYS } from './json-keys.ts';
 import { jwt } from './jwt/kind.ts';
 import { loginCapture } from './login_capture/kind.ts';

@@ -3,7 +3,7 @@ import type { GRANT_TYPE_FIELDS } from './fields.ts';
 import { type GrantType, isBlankSecret } from '../../config/index.ts';
 import type { InjectConfig } from '../../config/index.ts';
 import type { Injector } from '../injectors/index.ts';
-import type { Grant } from '../grants.ts';
+import type { Grant } from '../grant.ts';
 import type { IssuedCredential } from '../credential-source.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import type { Credential, SecretMaterial } from '../material.ts';

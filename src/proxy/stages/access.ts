@@ -1,5 +1,5 @@
 import { ProxyError } from '../../errors/index.ts';
-import type { RequestGuard } from '../../credentials/grants.ts';
+import type { RequestGuard } from '../../credentials/grant.ts';
 import { checkLease } from '../../policy/leases.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';

@@ -1,4 +1,4 @@
-import type { Grant } from '../../credentials/grants.ts';
+import type { Grant } from '../../credentials/grant.ts';
 import { type CaptureBook, type CapturedToken, loginUsageKey } from '../../credentials/capture/records.ts';
 import { findPlaceholders } from '../../credentials/capture/placeholder.ts';
 import { authorizationPlacement, formPlacement, headerPlacement, pathPlacement, type Placed, type Placement } from '../../credentials/capture/positions.ts';

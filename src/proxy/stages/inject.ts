@@ -1,5 +1,5 @@
 import type { IssuedCredential } from '../../credentials/credential-source.ts';
-import type { Grant } from '../../credentials/grants.ts';
+import type { Grant } from '../../credentials/grant.ts';
 import { echoableSecrets, isSigningKey } from '../../credentials/echoable.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import { dropRange } from '../headers.ts';

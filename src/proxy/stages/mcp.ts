@@ -1,4 +1,4 @@
-import type { McpEndpoints } from '../../credentials/grants.ts';
+import type { McpEndpoints } from '../../credentials/grant.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { argsSha256 } from '../../mcp/args.ts';
 import { mcpBodyProblem } from '../../mcp/body-reading.ts';

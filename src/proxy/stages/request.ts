@@ -1,5 +1,5 @@
 import type { IssuedCredential } from '../../credentials/credential-source.ts';
-import type { Grant } from '../../credentials/grants.ts';
+import type { Grant } from '../../credentials/grant.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';
 import type { OpenExchanges } from '../open-exchanges.ts';

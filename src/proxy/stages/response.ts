@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Grant } from '../../credentials/grants.ts';
+import type { Grant } from '../../credentials/grant.ts';
 import { KINDS, oauthMaterialOf } from '../../credentials/types/index.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, guards, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { http } from '../../net/node-http.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
-import type { Grant } from '../../credentials/grants.ts';
+import type { Grant } from '../../credentials/grant.ts';
 import type { Connection } from '../connection.ts';
 import { secretNeedles } from '../leak-guard/index.ts';
 import { refuse, refuseOnClose } from '../refuse.ts';

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { SecretCommand } from '../../../config/secret-command.ts';
 import { commandMaterial } from '../../../credentials/providers/cmd-material.ts';
 import { CommandSecrets } from '../../../credentials/providers/cmd-secrets.ts';
-import type { Grant } from '../../../credentials/grants.ts';
+import type { Grant } from '../../../credentials/grant.ts';
 import type { CheckResult, Context } from './context.ts';
 
 export async function checkSecretCommands(ctx: Context): Promise<CheckResult[]> {

@@ -1,4 +1,4 @@
-import type { Grant } from '../../grants.ts';
+import type { Grant } from '../../grant.ts';
 import type { AwsSigning } from './signing/config.ts';
 import { awsSigV4Injector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { AwsMaterial } from './material.ts';

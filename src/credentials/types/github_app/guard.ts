@@ -1,6 +1,6 @@
 import { ProxyError } from '../../../errors/index.ts';
 import { overridePaths } from '../../../policy/path-override.ts';
-import type { RequestGuard } from '../../grants.ts';
+import type { RequestGuard } from '../../grant.ts';
 import { isGithubAppEndpoint } from './app-endpoints.ts';
 import type { GitHubAppSettings } from './kind.ts';
 

@@ -1,6 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { KeywayError } from '../../../errors/index.ts';
-import type { Grant } from '../../grants.ts';
+import type { Grant } from '../../grant.ts';
 import { appEndpointsGuard } from './guard.ts';
 import { githubAppInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { GitHubAppMaterial } from './material.ts';

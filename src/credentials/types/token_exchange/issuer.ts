@@ -5,7 +5,7 @@ import { ProxyError } from '../../../errors/index.ts';
 import { requestUrl } from '../../../net/undici.ts';
 import type { IssuedCredential } from '../../credential-source.ts';
 import { DEFAULT_RENEW_FLOOR_MS } from '../../grant-ref.ts';
-import type { Grant } from '../../grants.ts';
+import type { Grant } from '../../grant.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
 import { clientOf } from '../client-material.ts';
 import type { IssueContext, IssuingKind, OnBehalf } from '../kind.ts';
