@@ -2,13 +2,12 @@ import { ProxyError } from '../../../errors/index.ts';
 import { overridePaths } from '../../../policy/path-override.ts';
 import type { RequestGuard } from '../../grant.ts';
 import { isGithubAppEndpoint } from './app-endpoints.ts';
-import type { GitHubAppSettings } from './kind.ts';
 
 /**
  * A GitHub App's /app endpoints on its API host, at the path or at one an override header names
  * (X-Original-URL and its kin): refused, since only keyway mints installation tokens with the key.
  */
-export function appEndpointsGuard(github: GitHubAppSettings): RequestGuard {
+export function appEndpointsGuard(github: { readonly apiHost: string; readonly apiBase: readonly string[] }): RequestGuard {
   return ({ grantId, host, path, headers }) => {
     if (host !== github.apiHost) return undefined;
     const named = overridePaths(headers);
