@@ -1,29 +1,18 @@
 import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grant.ts';
 import type { Credential, SecretMaterial } from './material.ts';
+import type { IssuedCredential } from './issuing/issued-credential.ts';
 import type { AwsRoleCredentials } from './types/aws_sigv4/role.ts';
-import type { MintedToken, MintedTokens } from './providers/minted-tokens.ts';
+import type { MintedTokens } from './issuing/minted-tokens.ts';
+import type { MintedToken } from './issuing/minter.ts';
 import { KINDS, type IssueContext, type MintWith, type OnBehalf, usableMaterial } from './types/index.ts';
-import type { TokenManager } from './providers/oauth-tokens.ts';
+import type { TokenManager } from './issuing/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import type { SourceSecrets } from './sources/source-secrets.ts';
 import { staticCredential } from './providers/static.ts';
 import { commandMaterial } from './providers/cmd-material.ts';
 import { setSecretCommand } from './grant-display.ts';
 import { awsSigningOfGrant } from './types/aws_sigv4/kind.ts';
-
-export interface IssuedCredential {
-  credential: Credential;
-  /** A token refresh (or an STS AssumeRole) happened to produce it. */
-  refreshed: boolean;
-  /** Whose behalf it acts on (a token exchange's subject), for the audit line. */
-  onBehalfOf?: string | undefined;
-  /**
-   * afterRejection only: the grant renewed for a 401 less than its renew_floor ago, so none was
-   * made; this is the credential refused, and the 401 goes to the agent as it came.
-   */
-  floored?: true | undefined;
-}
 
 /** For an agent: no identity token unless its connection proved one. */
 export const onBehalfOfAgent = (agent: { id: string; identityToken?: string | undefined }): OnBehalf => ({

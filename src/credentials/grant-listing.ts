@@ -1,6 +1,6 @@
 import { describeSourced, type SourcedSecret, sourcedKey } from '../config/secret-sources.ts';
 import { type SharedValue, SharedValues } from './sources/shared-values.ts';
-import { type MintedState, mintedStateId } from './providers/minted-tokens.ts';
+import { type MintedState, mintedStateId } from './issuing/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './store/credential-store.ts';
@@ -11,7 +11,7 @@ import { CAPTURED_PREFIX } from './capture/placeholder.ts';
 import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from './capture/records.ts';
 import type { SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
-import { oauthStateId, type OAuthState } from './oauth-state.ts';
+import { oauthStateId, type OAuthState } from './issuing/oauth-state.ts';
 import { awsRoleStateId, type AwsRoleState } from './types/aws_sigv4/role-state.ts';
 import { certificateWarning, loadClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
 

@@ -11,7 +11,7 @@ import type { SecretMaterial } from './material.ts';
 import { parseByteSize } from '../config/byte-size.ts';
 import { parseDuration } from '../config/duration.ts';
 import { GRANT_PREFIX, type GrantStatus, type StoredGrant } from './grant-record.ts';
-import { oauthStateId, type OAuthState } from './oauth-state.ts';
+import { oauthStateId, type OAuthState } from './issuing/oauth-state.ts';
 import { clientCertificateRecordId } from './grant-record.ts';
 import { loadClientCertificate, type ClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
 import { compileGlob, type PathGlob } from '../policy/glob.ts';

@@ -73,6 +73,3 @@ export type Credential =
   | { kind: 'none' }
   /** login_capture: the real values of the placeholders this request carried, put in their place (credentials/capture/). */
   | { kind: 'captured'; values: readonly string[] };
-
-// Parsing lives with each type (types/<type>/kind.ts): re-exported here for the modules and tests that read material.
-export { materialShape, parseBasicSecret, parseMaterial } from './types/index.ts';

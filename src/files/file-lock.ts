@@ -17,7 +17,7 @@
 // - audit log (audit/file/log-files.ts): stale 5 s, waits 7 s (a batch holds it for one append,
 //   but a writer that died holding it, such as a killed worker, must not fail the others' batches);
 //   a lost lock forgets the cached chain head.
-// - token refresh (credentials/providers/refresh-lock.ts): stale 10 s, waits the token timeout
+// - token refresh (credentials/issuing/refresh-lock.ts): stale 10 s, waits the token timeout
 //   plus 5 s, since the holder keeps it across one call to the token endpoint.
 // - master key (credentials/store/lock.ts withKeyLock, held across a whole rotation): stale 30 s,
 //   waits 2 s, and records its holder (lock-holder.ts), so a lock whose holder on this host was

@@ -6,7 +6,7 @@
 import { GRANT_ID, type Config } from '../config/index.ts';
 import { parseDomainPatternStrict } from '../config/domain-breadth.ts';
 import { findProvider, providerNames, type Provider } from '../credentials/providers/provider-registry.ts';
-import { requestToken, type TokenEndpoint, type TokenSet } from '../credentials/providers/token-endpoint.ts';
+import { requestToken, type TokenEndpoint, type TokenSet } from '../credentials/issuing/token-endpoint.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';

@@ -1,6 +1,6 @@
 import { requestUrl, type Dispatcher } from '../net/undici.ts';
 import { KeywayError } from '../errors/index.ts';
-import { requestToken, safeOrigin, TokenEndpointError, type TokenEndpoint, type TokenSet } from '../credentials/providers/token-endpoint.ts';
+import { requestToken, safeOrigin, TokenEndpointError, type TokenEndpoint, type TokenSet } from '../credentials/issuing/token-endpoint.ts';
 
 export interface DeviceAuthorization {
   deviceCode: string;

@@ -1,5 +1,5 @@
 import { requestUrl, type Dispatcher } from '../net/undici.ts';
-import { safeOrigin, type TokenEndpoint } from '../credentials/providers/token-endpoint.ts';
+import { safeOrigin, type TokenEndpoint } from '../credentials/issuing/token-endpoint.ts';
 
 /**
  * RFC 7009: ask the provider to revoke a token. Returns whether the provider accepted; a failure is

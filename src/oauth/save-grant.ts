@@ -1,8 +1,8 @@
 import type { GrantType } from '../config/index.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import type { OAuth2Material, OAuthServer } from '../credentials/material.ts';
-import { oauthStateId } from '../credentials/oauth-state.ts';
-import type { TokenSet } from '../credentials/providers/token-endpoint.ts';
+import { oauthStateId } from '../credentials/issuing/oauth-state.ts';
+import type { TokenSet } from '../credentials/issuing/token-endpoint.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 
 export interface ConnectedGrant {

@@ -7,7 +7,7 @@ import type { InjectConfig } from '../config/index.ts';
 import { listGrants, type GrantListing } from '../credentials/grant-listing.ts';
 import { clientCertificateRecordId, grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { awsRoleStateId } from '../credentials/types/aws_sigv4/role-state.ts';
-import { oauthStateId } from '../credentials/oauth-state.ts';
+import { oauthStateId } from '../credentials/issuing/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../open-home.ts';
 import { usage, type Caller } from './fields.ts';

@@ -2,7 +2,8 @@
 // JSON body, a string or an object (an oauth2 or basic secret). Errors never quote the input.
 import { looksLikeCommandRef, type GrantType } from '../config/index.ts';
 import { KINDS } from '../credentials/types/index.ts';
-import { parseMaterial, type SecretMaterial } from '../credentials/material.ts';
+import type { SecretMaterial } from '../credentials/material.ts';
+import { parseMaterial } from '../credentials/types/index.ts';
 import { parseSecretJson } from '../credentials/material-text.ts';
 import { usage } from './fields.ts';
 import { secretTextProblem } from '../credentials/secret-text.ts';

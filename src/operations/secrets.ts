@@ -3,7 +3,7 @@ import { GRANT_ID } from '../config/index.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
 import { awsRoleStateId } from '../credentials/types/aws_sigv4/role-state.ts';
-import { oauthStateId } from '../credentials/oauth-state.ts';
+import { oauthStateId } from '../credentials/issuing/oauth-state.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
 import { KeywayError } from '../errors/index.ts';
 import { showGrant, type GrantResult, type GrantServices } from './grants.ts';

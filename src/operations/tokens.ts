@@ -1,4 +1,4 @@
-import { Renewer } from '../credentials/providers/renewer.ts';
+import { Renewer } from '../credentials/issuing/renewer.ts';
 // Refresh now and revoke, for `keyway refresh|revoke` and the admin API. A running proxy passes its
 // own token manager and token-endpoint client (TokenTools), so a refresh asked for over the API
 // joins the proxy's single flight for that grant; the command line makes a short-lived pair, which
@@ -11,17 +11,17 @@ import { KINDS, oauthMaterialOf } from '../credentials/types/index.ts';
 import { awsSigningOfGrant } from '../credentials/types/aws_sigv4/kind.ts';
 import type { Grant } from '../credentials/grant.ts';
 import { buildGrants } from '../credentials/grant-table.ts';
-import { oauthStateId, type OAuthState } from '../credentials/oauth-state.ts';
+import { oauthStateId, type OAuthState } from '../credentials/issuing/oauth-state.ts';
 import { AwsRoleCredentials } from '../credentials/types/aws_sigv4/role.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import { staticCredential } from '../credentials/providers/static.ts';
 import type { AssumeRole } from '../credentials/types/aws_sigv4/signing/config.ts';
-import type { TokenManager } from '../credentials/providers/oauth-tokens.ts';
+import type { TokenManager } from '../credentials/issuing/oauth-tokens.ts';
 import { findProvider, tokenEndpointFor, registeredEndpoint } from '../credentials/providers/provider-registry.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import { revokeToken } from '../oauth/revoke.ts';
-import { MintedTokens } from '../credentials/providers/minted-tokens.ts';
+import { MintedTokens } from '../credentials/issuing/minted-tokens.ts';
 import { createResolver } from '../egress/resolve.ts';
 import { createUpstream } from '../egress/upstream.ts';
 import { egressSettings } from '../egress/egress-settings.ts';

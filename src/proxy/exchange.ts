@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { caPendingRestart } from './upstream-ca.ts';
-import type { IssuedCredential } from '../credentials/credential-source.ts';
+import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
 import type { AgentShare } from './agent-load.ts';

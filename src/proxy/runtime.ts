@@ -4,7 +4,7 @@ import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import type { IssuedCredential } from '../credentials/credential-source.ts';
+import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
 import type { OnBehalf } from '../credentials/types/index.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
 import type { Grant } from '../credentials/grant.ts';

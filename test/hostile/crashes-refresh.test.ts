@@ -6,7 +6,7 @@ import { request, type ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
-import { oauthStateId, type OAuthState } from '../../src/credentials/oauth-state.ts';
+import { oauthStateId, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
 import { Store } from '../../src/credentials/store/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';

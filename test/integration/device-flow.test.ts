@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TokenEndpoint } from '../../src/credentials/providers/token-endpoint.ts';
+import type { TokenEndpoint } from '../../src/credentials/issuing/token-endpoint.ts';
 import { KeywayError } from '../../src/errors/index.ts';
 import { pollDeviceToken, type DeviceAuthorization } from '../../src/oauth/device-flow.ts';
 

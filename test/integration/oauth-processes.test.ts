@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
-import { OAUTH_STATE_PREFIX, type OAuthState } from '../../src/credentials/oauth-state.ts';
+import { OAUTH_STATE_PREFIX, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer, type TokenResponse } from '../helpers/auth-server.ts';
 import { startGate, type Gate } from '../helpers/token-gate.ts';

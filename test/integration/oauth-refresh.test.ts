@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
-import { OAUTH_STATE_PREFIX, type OAuthState } from '../../src/credentials/oauth-state.ts';
+import { OAUTH_STATE_PREFIX, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer, type TokenResponse } from '../helpers/auth-server.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
-import { oauthStateId, type OAuthState } from '../../src/credentials/oauth-state.ts';
+import { oauthStateId, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { withStoreLock } from '../../src/credentials/store/lock.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer, type TokenResponse } from '../helpers/auth-server.ts';

@@ -9,9 +9,9 @@ import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-rec
 import type { Grant } from '../../src/credentials/grant.ts';
 import { injectorFor } from '../../src/credentials/types/index.ts';
 import type { OAuth2Material } from '../../src/credentials/material.ts';
-import { oauthStateId, type OAuthState } from '../../src/credentials/oauth-state.ts';
-import { TokenManager, type TokenStore } from '../../src/credentials/providers/oauth-tokens.ts';
-import type { TokenEndpoint } from '../../src/credentials/providers/token-endpoint.ts';
+import { oauthStateId, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
+import { TokenManager, type TokenStore } from '../../src/credentials/issuing/oauth-tokens.ts';
+import type { TokenEndpoint } from '../../src/credentials/issuing/token-endpoint.ts';
 import { Store, type StoreDraft } from '../../src/credentials/store/index.ts';
 import { ProxyError } from '../../src/errors/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from '../helpers/auth-server.ts';

@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { loadOrCreateAdminToken } from '../../src/admin/token.ts';
 import { readSecretRef } from '../../src/config/index.ts';
 import { AgentTable, hashAgentKey, type Agent } from '../../src/credentials/agents.ts';
-import { parseMaterial } from '../../src/credentials/material.ts';
+import { parseMaterial } from '../../src/credentials/types/index.ts';
 import { staticCredential } from '../../src/credentials/providers/static.ts';
-import { requestToken } from '../../src/credentials/providers/token-endpoint.ts';
+import { requestToken } from '../../src/credentials/issuing/token-endpoint.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyway-secrets-'));
 const file = (name: string, text: string): string => {

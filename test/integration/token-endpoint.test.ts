@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestToken, TokenEndpointError, type TokenEndpoint } from '../../src/credentials/providers/token-endpoint.ts';
+import { requestToken, TokenEndpointError, type TokenEndpoint } from '../../src/credentials/issuing/token-endpoint.ts';
 import { buildConsentUrl } from '../../src/oauth/consent-url.ts';
 
 // Provider quirks in the token request and response, against a scripted endpoint on loopback.

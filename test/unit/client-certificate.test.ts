@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { certificateWarning, loadClientCertificate } from '../../src/credentials/client-certificate.ts';
-import { parseMaterial } from '../../src/credentials/material.ts';
+import { parseMaterial } from '../../src/credentials/types/index.ts';
 import { parseSecretInput } from '../../src/operations/secret-input.ts';
 import { issueClientCert, makeTestCa } from '../helpers/client-ca.ts';
 import { CANARY } from '../helpers/fixtures.ts';

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
-import { parseBasicSecret, parseMaterial } from '../../src/credentials/material.ts';
+import { parseBasicSecret, parseMaterial } from '../../src/credentials/types/index.ts';
 import { makeHome } from '../helpers/keyway.ts';
 
 // Config mistakes read as the fix: one line, the key path first.

@@ -5,7 +5,7 @@ import type { Config } from '../../src/config/index.ts';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
 import { listGrants } from '../../src/credentials/grant-listing.ts';
 import { leaseRecordId, type LeaseRecord } from '../../src/credentials/lease-record.ts';
-import { oauthStateId, type OAuthState } from '../../src/credentials/oauth-state.ts';
+import { oauthStateId, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
 
 const HOUR = 3_600_000;
 const SECRET = 'kw-canary-7f3a9c1e5b2d';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { basicInjector, headerInjector, queryInjector, type OutgoingRequest } from '../../src/credentials/injectors/index.ts';
 import { injectorFor } from '../../src/credentials/types/index.ts';
-import { parseMaterial } from '../../src/credentials/material.ts';
+import { parseMaterial } from '../../src/credentials/types/index.ts';
 
 const request = (headers: Record<string, string> = {}, path = '/v1/x'): OutgoingRequest => ({ headers: { ...headers }, path });
 

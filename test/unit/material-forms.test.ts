@@ -4,7 +4,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseMaterial } from '../../src/credentials/material.ts';
+import { parseMaterial } from '../../src/credentials/types/index.ts';
 import { reflowPem } from '../../src/credentials/material-text.ts';
 import { keywayKey } from '../../src/credentials/types/json-keys.ts';
 

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProxyError } from '../../src/errors/index.ts';
-import type { ReleaseRefreshLock } from '../../src/credentials/providers/refresh-lock.ts';
-import type { RenewalCore } from '../../src/credentials/providers/renewal.ts';
-import { type Renewal, Renewer } from '../../src/credentials/providers/renewer.ts';
+import type { ReleaseRefreshLock } from '../../src/credentials/issuing/refresh-lock.ts';
+import type { RenewalCore } from '../../src/credentials/issuing/renewal.ts';
+import { type Renewal, Renewer } from '../../src/credentials/issuing/renewer.ts';
 import { Store } from '../../src/credentials/store/index.ts';
 
 interface Held {

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
-import { type Renewal, Renewer, STILL_USABLE_MS } from '../../src/credentials/providers/renewer.ts';
-import { renewFloorOf } from '../../src/credentials/providers/renewal.ts';
+import { type Renewal, Renewer, STILL_USABLE_MS } from '../../src/credentials/issuing/renewer.ts';
+import { renewFloorOf } from '../../src/credentials/issuing/renewal.ts';
 import { Store } from '../../src/credentials/store/index.ts';
 
 interface Held {

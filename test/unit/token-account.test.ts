@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accountOf } from '../../src/credentials/providers/token-endpoint.ts';
+import { accountOf } from '../../src/credentials/issuing/token-endpoint.ts';
 
 const jwt = (claims: unknown) => `eyJhbGciOiJub25lIn0.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 

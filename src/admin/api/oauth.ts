@@ -2,7 +2,7 @@
 // this listener's own /oauth/callback, and the device flow. Both run the same plan and store the
 // grant the same way as `keyway connect` (src/oauth/connect-plan.ts); no answer carries a token.
 
-import type { TokenSet } from '../../credentials/providers/token-endpoint.ts';
+import type { TokenSet } from '../../credentials/issuing/token-endpoint.ts';
 import { AdminError, KeywayError } from '../../errors/index.ts';
 import { beginAuthorization, exchangeCode, planConnect, storeConnection, type ConnectRequest } from '../../oauth/connect-plan.ts';
 import { existingOAuthGrant } from '../../oauth/existing-grant.ts';

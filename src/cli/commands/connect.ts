@@ -3,7 +3,7 @@ import { parseDuration } from '../../config/index.ts';
 import { parseArgs } from 'node:util';
 import { PROVIDER_PRESETS } from '../../credentials/providers/presets.ts';
 import { providerNames } from '../../credentials/providers/provider-registry.ts';
-import type { TokenSet } from '../../credentials/providers/token-endpoint.ts';
+import type { TokenSet } from '../../credentials/issuing/token-endpoint.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import { beginAuthorization, exchangeCode, planConnect, storeConnection, type ConnectPlan } from '../../oauth/connect-plan.ts';
 import { pollDeviceToken, startDeviceAuthorization } from '../../oauth/device-flow.ts';

@@ -1,6 +1,6 @@
 import type { CredentialStore } from '../store/credential-store.ts';
 import type { StoreDraft } from '../store/draft.ts';
-import { acquireRefreshLock } from '../providers/refresh-lock.ts';
+import { acquireRefreshLock } from '../issuing/refresh-lock.ts';
 import { CAPTURED_PREFIX, capturedRecordId } from './placeholder.ts';
 import { ANONYMOUS_AGENT } from '../agents.ts';
 import type { ProxyTables } from '../tables.ts';

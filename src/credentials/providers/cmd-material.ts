@@ -1,7 +1,8 @@
 import { describeSourced } from '../../config/secret-sources.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { Grant } from '../grant.ts';
-import { parseMaterial, type SecretMaterial } from '../material.ts';
+import type { SecretMaterial } from '../material.ts';
+import { parseMaterial } from '../types/index.ts';
 
 /**
  * A secret command's trimmed output as the grant's material, read as `keyway secrets set` reads

@@ -1,9 +1,9 @@
-import type { Renewer } from './renewer.ts';
+import type { Renewer } from '../issuing/renewer.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
-import { TokenManager } from './oauth-tokens.ts';
-import type { TokenObserver, TokenStore } from './token-store.ts';
+import { TokenManager } from '../issuing/oauth-tokens.ts';
+import type { TokenObserver, TokenStore } from '../issuing/token-store.ts';
 import { findProvider, registeredEndpoint, tokenEndpointFor } from './provider-registry.ts';
 
 export interface ConfigTokensOptions {

@@ -3,7 +3,7 @@ import { readSecretRef } from '../../config/index.ts';
 import type { OAuthGrantRef } from '../grant-ref.ts';
 import type { ClientCredentialsMaterial, OAuth2Material } from '../material.ts';
 import { findPreset, PROVIDER_PRESETS, type ProviderPreset } from './presets.ts';
-import type { TokenEndpoint } from './token-endpoint.ts';
+import type { TokenEndpoint } from '../issuing/token-endpoint.ts';
 
 /** A provider as keyway uses it: a preset, or one from the config (which wins on a name clash). */
 export interface Provider {

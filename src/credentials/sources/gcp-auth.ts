@@ -4,7 +4,8 @@
 // 5 minutes before it expires. Failures say why without quoting the key.
 import { readFile } from 'node:fs/promises';
 import { readSecretRef, type SecretRef } from '../../config/secret-ref.ts';
-import { type GoogleServiceAccountMaterial, parseMaterial } from '../material.ts';
+import type { GoogleServiceAccountMaterial } from '../material.ts';
+import { parseMaterial } from '../types/index.ts';
 import { googleMinter } from '../types/google_service_account/minter.ts';
 import { SourceFailure } from './reader.ts';
 

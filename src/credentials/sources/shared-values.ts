@@ -10,7 +10,7 @@
 // came (current(): a stat of the file, or one query of the database's generation, shared by a burst).
 import { createHash } from 'node:crypto';
 import type { CredentialStore } from '../store/credential-store.ts';
-import { acquireRefreshLock } from '../providers/refresh-lock.ts';
+import { acquireRefreshLock } from '../issuing/refresh-lock.ts';
 import { lookSinceAsked } from '../store/since-asked.ts';
 
 export type SharedStore = Pick<CredentialStore, 'get' | 'update' | 'acquireRefreshLock' | 'catchUp'>;

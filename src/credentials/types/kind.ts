@@ -4,10 +4,10 @@ import { type GrantType, isBlankSecret } from '../../config/index.ts';
 import type { InjectConfig } from '../../config/index.ts';
 import type { Injector } from '../injectors/index.ts';
 import type { Grant } from '../grant.ts';
-import type { IssuedCredential } from '../credential-source.ts';
+import type { IssuedCredential } from '../issuing/issued-credential.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import type { Credential, SecretMaterial } from '../material.ts';
-import type { MintedToken, Minter } from '../providers/minted-tokens.ts';
+import type { MintedToken, Minter } from '../issuing/minter.ts';
 
 // What keyway asks of a credential type, in one shape; each type is one file beside this one, and
 // index.ts registers them in one record keyed by every type (a type left out does not compile).
@@ -93,7 +93,7 @@ export interface GrantKind<T extends GrantType = GrantType> {
   readonly certificateIsSecret?: true;
   /** When the secret itself stops working (a jwt's exp), read from the material; absent: it has no clock of its own. */
   expiresAt?(material: SecretMaterial): number | undefined;
-  /** Its tokens come from an OAuth provider's token endpoint, refreshed by keyway (providers/oauth-tokens.ts). */
+  /** Its tokens come from an OAuth provider's token endpoint, refreshed by keyway (issuing/oauth-tokens.ts). */
   readonly oauth?: {
     /** A person consented (authorization code): a scope the upstream wants is added by consenting again (`keyway connect`). */
     readonly consented: boolean;
@@ -125,7 +125,7 @@ export interface PublishedDocument {
   document(grants: readonly Grant[]): unknown;
 }
 
-/** Mints a token with a minter for a spec, single flight per grant (providers/minted-tokens.ts). */
+/** Mints a token with a minter for a spec, single flight per grant (issuing/minted-tokens.ts). */
 export type MintWith = <S>(minter: Minter<S>, spec: S) => Promise<MintedToken>;
 
 /** A type whose credential keyway mints from a key (a GitHub App's installation token, a service account's access token). */

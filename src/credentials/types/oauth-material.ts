@@ -3,7 +3,7 @@ import type { SecretMaterial } from '../material.ts';
 import { blank, type ObjectInput } from './kind.ts';
 
 // oauth2 and client_credentials: tokens from a provider's token endpoint, refreshed by keyway
-// (providers/oauth-tokens.ts). The material is what the user gave: a refresh or access token and
+// (issuing/oauth-tokens.ts). The material is what the user gave: a refresh or access token and
 // maybe the client, or a client id and secret.
 
 /** Any field present must be non-blank (an empty clientId or refreshToken would be sent as is). */

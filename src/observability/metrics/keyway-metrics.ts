@@ -13,7 +13,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEvent, RetentionHold } from '../../audit/index.ts';
-import type { TokenObserver, TokenRequestResult } from '../../credentials/providers/token-store.ts';
+import type { TokenObserver, TokenRequestResult } from '../../credentials/issuing/token-store.ts';
 import { BoundedLabels } from './labels.ts';
 import { Tally } from './tally.ts';
 

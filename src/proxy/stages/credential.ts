@@ -1,4 +1,5 @@
-import { onBehalfOfAgent, type IssuedCredential } from '../../credentials/credential-source.ts';
+import { onBehalfOfAgent } from '../../credentials/credential-source.ts';
+import type { IssuedCredential } from '../../credentials/issuing/issued-credential.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { IssuedCredential } from '../../credentials/credential-source.ts';
+import type { IssuedCredential } from '../../credentials/issuing/issued-credential.ts';
 import type { Grant } from '../../credentials/grant.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';

@@ -5,8 +5,8 @@ import { awsRoleStateId, type AwsRoleState } from './role-state.ts';
 import type { GrantRef } from '../../grant-ref.ts';
 import type { Credential } from '../../material.ts';
 import type { AssumeRole } from './signing/config.ts';
-import type { TokenObserver, TokenStore } from '../../providers/token-store.ts';
-import { type Renewal, RenewalTooShort, Renewer } from '../../providers/renewer.ts';
+import type { TokenObserver, TokenStore } from '../../issuing/token-store.ts';
+import { type Renewal, RenewalTooShort, Renewer } from '../../issuing/renewer.ts';
 import { assumeRole, StsError } from './sts-assume-role.ts';
 
 type AwsKey = Extract<Credential, { kind: 'aws' }>;

@@ -4,7 +4,7 @@ import { scopeFromHost } from './signing/scope.ts';
 import { signAwsRequest } from './signing/sign.ts';
 import type { AssumeRole } from './signing/config.ts';
 import type { Credential } from '../../material.ts';
-import { safeOrigin } from '../../providers/token-endpoint.ts';
+import { safeOrigin } from '../../issuing/token-endpoint.ts';
 
 // One STS AssumeRole call (the Query protocol: a form POST signed with Signature V4 for service
 // `sts`), and its XML answer read by a small bounded parser: the answer has four text fields

@@ -1,5 +1,5 @@
-import type { Minter } from '../../providers/minted-tokens.ts';
-import { safeOrigin, TokenEndpointError } from '../../providers/token-endpoint.ts';
+import type { Minter } from '../../issuing/minter.ts';
+import { safeOrigin, TokenEndpointError } from '../../issuing/token-endpoint.ts';
 import { requestUrl } from '../../../net/undici.ts';
 import { boundKeyOf, newBoundKey } from './key.ts';
 import { type DpopAlgorithm, DpopNonces, dpopProof, nonceAsked } from './proof.ts';

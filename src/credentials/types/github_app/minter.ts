@@ -2,8 +2,8 @@ import { createPrivateKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { requestUrl } from '../../../net/undici.ts';
 import type { GitHubAppMaterial } from './material.ts';
-import type { MintContext, Minter } from '../../providers/minted-tokens.ts';
-import { safeOrigin, TokenEndpointError } from '../../providers/token-endpoint.ts';
+import type { MintContext, Minter } from '../../issuing/minter.ts';
+import { safeOrigin, TokenEndpointError } from '../../issuing/token-endpoint.ts';
 
 // A GitHub App's installation token (type github_app): an RS256 app JWT signed with the app's key
 // (issued 60 s in the past for clock skew, 9 minutes long, as GitHub advises), exchanged at

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { readSecretRef, type SecretRef } from '../../../config/secret-ref.ts';
 import { ProxyError } from '../../../errors/index.ts';
 import { requestUrl } from '../../../net/undici.ts';
-import type { IssuedCredential } from '../../credential-source.ts';
+import type { IssuedCredential } from '../../issuing/issued-credential.ts';
 import { DEFAULT_RENEW_FLOOR_MS } from '../../grant-ref.ts';
 import type { Grant } from '../../grant.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';

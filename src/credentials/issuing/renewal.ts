@@ -1,5 +1,5 @@
 import type { KeywayError, ProxyError } from '../../errors/index.ts';
-import type { StoreDraft } from '../store/index.ts';
+import type { StoreDraft } from '../store/draft.ts';
 import type { ReleaseRefreshLock } from './refresh-lock.ts';
 import type { TokenRequestResult } from './token-store.ts';
 

@@ -14,7 +14,7 @@
 // this state, superseded by that mark, is dropped rather than written over it.
 
 import type { Logger } from 'pino';
-import type { OAuthState } from '../oauth-state.ts';
+import type { OAuthState } from './oauth-state.ts';
 import type { ReleaseRefreshLock } from './refresh-lock.ts';
 
 /** `saved`: on disk now (or found there already); `superseded`: the store holds a newer choice (a new secret, a revoke), which wins. */

@@ -1,4 +1,4 @@
-import type { GrantStatus } from './grant-record.ts';
+import type { GrantStatus } from '../grant-record.ts';
 
 /**
  * The live token state of an OAuth grant (record `oauth:<grant id>`), kept apart from the grant so
@@ -12,7 +12,7 @@ export interface OAuthState {
   expiresAt?: number | undefined;
   scopes?: string[] | undefined;
   refreshedAt?: string | undefined;
-  /** When a 401 last made the grant refresh (epoch ms): none again on a 401 within its renew_floor (providers/renewal.ts). */
+  /** When a 401 last made the grant refresh (epoch ms): none again on a 401 within its renew_floor (renewal.ts). */
   renewedOn401At?: number | undefined;
   /** Set when the provider refused the refresh token, or the grant was revoked. */
   status?: GrantStatus | undefined;

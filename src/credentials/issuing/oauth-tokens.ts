@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../../net/undici.ts';
 import type { OAuthGrantRef } from '../grant-ref.ts';
-import type { OAuthState } from '../oauth-state.ts';
+import type { OAuthState } from './oauth-state.ts';
 import { assertUsable, oauthStateOf } from './oauth-grant-state.ts';
 import { freshToken, oauthRenewal } from './oauth-renewal.ts';
 import { lookSinceAsked } from '../store/since-asked.ts';

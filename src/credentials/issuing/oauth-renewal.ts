@@ -3,7 +3,7 @@ import { ProxyError } from '../../errors/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import { DEFAULT_RENEW_FLOOR_MS, type OAuthGrantRef } from '../grant-ref.ts';
 import type { ClientCredentialsMaterial } from '../material.ts';
-import type { OAuthState } from '../oauth-state.ts';
+import type { OAuthState } from './oauth-state.ts';
 import { assertUsable, markNeedsReconnect, oauthStateOf, writeRefreshed } from './oauth-grant-state.ts';
 import { type PendingSaves, reasonOf, type WriteOutcome } from './pending-saves.ts';
 import { type Renewal, renewFloorOf } from './renewal.ts';

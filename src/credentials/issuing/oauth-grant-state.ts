@@ -1,8 +1,8 @@
 import { grantRecordId, type StoredGrant } from '../grant-record.ts';
 import type { OAuthGrantRef } from '../grant-ref.ts';
 import type { OAuthMaterial, SecretMaterial } from '../material.ts';
-import { oauthStateId, type OAuthState } from '../oauth-state.ts';
-import type { StoreDraft } from '../store/index.ts';
+import { oauthStateId, type OAuthState } from './oauth-state.ts';
+import type { StoreDraft } from '../store/draft.ts';
 import type { WriteOutcome } from './pending-saves.ts';
 import { needsReconnect } from './token-errors.ts';
 import type { TokenStore } from './token-store.ts';

@@ -1,4 +1,4 @@
-import type { CredentialStore } from '../store/index.ts';
+import type { CredentialStore } from '../store/credential-store.ts';
 import type { TokenFailureKind } from './token-endpoint.ts';
 
 // What every renewal (renewer.ts: OAuth refreshes, minted tokens, AWS role credentials) needs of

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { ProxyError } from '../../errors/index.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import { DEFAULT_RENEW_FLOOR_MS, type GrantRef } from '../grant-ref.ts';
+import type { MintedToken, Minter } from './minter.ts';
 import type { TokenObserver, TokenStore } from './token-store.ts';
 import { type Renewal, type Renewed, RenewalTooShort, Renewer } from './renewer.ts';
 import { renewFloorOf } from './renewal.ts';
@@ -30,25 +31,6 @@ export interface MintedState {
 export const MINTED_PREFIX = 'minted:';
 export const mintedStateId = (grantId: string): string => `${MINTED_PREFIX}${grantId}`;
 
-export interface MintContext {
-  now: number;
-  timeoutMs: number;
-  dispatcher: Dispatcher | undefined;
-}
-
-/** One kind of minted credential: how its token is got, and what a held one must match. */
-export interface Minter<Spec> {
-  /** For messages: `a token from https://oauth2.googleapis.com`. */
-  describe(spec: Spec): string;
-  /** Everything a token depends on (key id, scopes, installation…), never a secret. */
-  fingerprint(spec: Spec): string;
-  mint(spec: Spec, context: MintContext): Promise<{ accessToken: string; expiresAt: number; boundKey?: string | undefined }>;
-  /** How long before expiry the next one is minted. */
-  mintBeforeMs: number;
-  /** The hint a failure carries. */
-  hint: string;
-}
-
 export interface MintedOptions {
   store: TokenStore;
   lockDir: string;
@@ -57,16 +39,6 @@ export interface MintedOptions {
   logger?: Logger | undefined;
   now?: (() => number) | undefined;
   observer?: TokenObserver | undefined;
-}
-
-/** A minted token, as the request path takes it. */
-export interface MintedToken {
-  token: string;
-  refreshed: boolean;
-  /** The key the token is bound to, where its minter made one (MintedState.boundKey). */
-  boundKey?: string | undefined;
-  /** After a 401 within the grant's renew_floor: nothing minted, this is the token refused. */
-  floored?: true | undefined;
 }
 
 export class MintedTokens {
