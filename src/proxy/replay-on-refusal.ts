@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/index.ts';
-import { fetchesSecret, type IssuedCredential, onBehalfOfAgent, replaysAfter401 } from '../credentials/credential-source.ts';
+import { fetchesSecret, onBehalfOfAgent, replaysAfter401 } from '../credentials/credential-source.ts';
+import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
 import type { Grant, RetryVerdict } from '../credentials/grant.ts';
 import type { Credential } from '../credentials/material.ts';
 import { lacksScope } from '../oauth/insufficient-scope.ts';

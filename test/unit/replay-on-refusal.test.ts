@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/index.ts';
-import type { IssuedCredential } from '../../src/credentials/credential-source.ts';
+import type { IssuedCredential } from '../../src/credentials/issuing/issued-credential.ts';
 import type { Grant, RetryAsk } from '../../src/credentials/grant.ts';
 import type { Credential } from '../../src/credentials/material.ts';
 import type { RequestBody } from '../../src/proxy/replay-body.ts';
