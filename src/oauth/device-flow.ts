@@ -1,6 +1,7 @@
 import { requestUrl, type Dispatcher } from '../net/undici.ts';
 import { KeywayError } from '../errors/index.ts';
-import { requestToken, safeOrigin, TokenEndpointError, type TokenEndpoint, type TokenSet } from '../credentials/issuing/token-endpoint.ts';
+import { requestToken, TokenEndpointError, type TokenEndpoint, type TokenSet } from '../credentials/issuing/token-endpoint.ts';
+import { safeOrigin } from '../credentials/issuing/token-post.ts';
 
 export interface DeviceAuthorization {
   deviceCode: string;

@@ -1,5 +1,6 @@
 import { requestUrl, type Dispatcher } from '../net/undici.ts';
-import { safeOrigin, type TokenEndpoint } from '../credentials/issuing/token-endpoint.ts';
+import type { TokenEndpoint } from '../credentials/issuing/token-endpoint.ts';
+import { safeOrigin } from '../credentials/issuing/token-post.ts';
 
 /**
  * RFC 7009: ask the provider to revoke a token. Returns whether the provider accepted; a failure is

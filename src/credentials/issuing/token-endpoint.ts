@@ -1,7 +1,9 @@
-import { requestUrl, type Dispatcher } from '../../net/undici.ts';
+import type { Dispatcher } from '../../net/undici.ts';
+import { basicClientAuth, postToken, printableErrorCode, safeOrigin } from './token-post.ts';
 
 // One call to an OAuth2 token endpoint (RFC 6749 section 4/6, RFC 8628 section 3.4), with the
-// quirks a provider may need. Only this file and src/oauth speak to token endpoints.
+// quirks a provider may need: what is sent and what the answer means (the call itself is
+// token-post.ts's, as every issuer's).
 
 export interface TokenEndpoint {
   tokenUrl: string;
@@ -57,46 +59,19 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
   const headers: Record<string, string> = { accept: 'application/json' };
   if (endpoint.clientId !== undefined) {
     if (endpoint.clientAuth === 'basic' && endpoint.clientSecret !== undefined) {
-      const user = encodeURIComponent(endpoint.clientId);
-      const pass = encodeURIComponent(endpoint.clientSecret);
-      headers['authorization'] = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+      headers['authorization'] = basicClientAuth(endpoint.clientId, endpoint.clientSecret);
     } else {
       body['client_id'] = endpoint.clientId;
       if (endpoint.clientSecret !== undefined) body['client_secret'] = endpoint.clientSecret;
     }
   }
-  let payload: string;
-  if (endpoint.bodyFormat === 'json') {
-    headers['content-type'] = 'application/json';
-    payload = JSON.stringify(body);
-  } else {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    payload = new URLSearchParams(body).toString();
-  }
-
-  let status: number;
-  let text: string;
   const url = params['grant_type'] === 'refresh_token' && endpoint.refreshUrl ? endpoint.refreshUrl : endpoint.tokenUrl;
   const where = safeOrigin(url);
-  try {
-    const response = await requestUrl(url, {
-      method: 'POST',
-      headers,
-      body: payload,
-      dispatcher: options.dispatcher,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    status = response.statusCode;
-    text = await response.body.text();
-  } catch (err) {
-    const code = (err as { code?: string; name?: string }).code ?? (err as Error).name;
-    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'TimeoutError' || code === 'AbortError') {
-      throw new TokenEndpointError('timeout', `the token endpoint ${where} did not answer within ${options.timeoutMs} ms`, { cause: err });
-    }
-    throw new TokenEndpointError('unreachable', `the token endpoint ${where} could not be reached (${code ?? 'error'})`, { cause: err });
-  }
+  const { status, text } = await postToken(
+    { url, headers, body: endpoint.bodyFormat === 'json' ? { json: body } : { form: new URLSearchParams(body) } },
+    options,
+    (failure) => new TokenEndpointError(failure.kind === 'oversize' ? 'bad_response' : failure.kind, `the token endpoint ${failure.message}`),
+  );
 
   const parsed = userTokenOf(parseBody(text));
   if (status >= 200 && status < 300) {
@@ -119,7 +94,7 @@ export async function requestToken(endpoint: TokenEndpoint, params: Record<strin
   }
   const oauthError = typeof parsed?.['error'] === 'string' ? (parsed['error'] as string) : undefined;
   // Only the error code is kept: error_description is free text from the provider.
-  const detail = oauthError ? ` (${oauthError.replace(/[^\w.-]/g, '').slice(0, 64)})` : '';
+  const detail = oauthError ? ` (${printableErrorCode(oauthError)})` : '';
   if (oauthError === 'invalid_grant') {
     throw new TokenEndpointError('invalid_grant', `the token endpoint ${where} refused the grant (invalid_grant)`, { oauthError, status });
   }
@@ -161,15 +136,6 @@ function parseBody(text: string): Record<string, unknown> | undefined {
     // Some endpoints (GitHub without Accept) answer form-encoded.
     if (/^[\w.-]+=/.test(text)) return Object.fromEntries(new URLSearchParams(text));
     return undefined;
-  }
-}
-
-/** Scheme, host and port only: a token URL may carry a tenant or a key in its path or query. */
-export function safeOrigin(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return '(invalid URL)';
   }
 }
 

@@ -1,15 +1,15 @@
 import { hash } from 'node:crypto';
-import { requestUrl, type Dispatcher } from '../../../net/undici.ts';
+import type { Dispatcher } from '../../../net/undici.ts';
 import { scopeFromHost } from './signing/scope.ts';
 import { signAwsRequest } from './signing/sign.ts';
 import type { AssumeRole } from './signing/config.ts';
 import type { Credential } from '../../material.ts';
-import { safeOrigin } from '../../issuing/token-endpoint.ts';
+import { MAX_ANSWER_BYTES, postToken, safeOrigin } from '../../issuing/token-post.ts';
 
 // One STS AssumeRole call (the Query protocol: a form POST signed with Signature V4 for service
 // `sts`), and its XML answer read by a small bounded parser: the answer has four text fields
 // keyway needs and a fixed shape, which a few exact element matches read without an XML library.
-// Only this file and the token endpoint's speak to a credential issuer.
+// The call itself is issuing/token-post.ts's, as every issuer's.
 
 type AwsKey = Extract<Credential, { kind: 'aws' }>;
 
@@ -33,9 +33,6 @@ export interface AssumeRoleOptions {
   now: number;
 }
 
-// An AssumeRole answer is about 1.5 KiB (a session token of up to ~1 KiB); an error page a few.
-const MAX_ANSWER_BYTES = 64 * 1024;
-
 export async function assumeRole(role: AssumeRole, key: AwsKey, options: AssumeRoleOptions): Promise<RoleCredentials> {
   const url = new URL(`${role.stsEndpoint}/`);
   const where = safeOrigin(url.href);
@@ -47,13 +44,13 @@ export async function assumeRole(role: AssumeRole, key: AwsKey, options: AssumeR
     DurationSeconds: String(role.durationSeconds),
   });
   if (role.externalId !== undefined) form.set('ExternalId', role.externalId);
-  const body = form.toString();
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', host: url.host };
   // A regional endpoint (sts.eu-west-1.amazonaws.com) is signed for its region; the global one and
   // any other name for us-east-1, as the SDKs do.
   const region = scopeFromHost(url.hostname)?.region ?? 'us-east-1';
+  // The form's hash is of the bytes postToken sends: a URLSearchParams is written one way only.
   const signed = await signAwsRequest(
-    { method: 'POST', host: url.host, path: url.pathname, headers, signedHeaders: undefined, payloadHash: hash('sha256', body, 'hex') },
+    { method: 'POST', host: url.host, path: url.pathname, headers, signedHeaders: undefined, payloadHash: hash('sha256', form.toString(), 'hex') },
     key,
     { region, service: 'sts' },
     new Date(options.now),
@@ -63,49 +60,20 @@ export async function assumeRole(role: AssumeRole, key: AwsKey, options: AssumeR
   headers['x-amz-content-sha256'] = signed['x-amz-content-sha256'];
   if (signed['x-amz-security-token'] !== undefined) headers['x-amz-security-token'] = signed['x-amz-security-token'];
 
-  let status: number;
-  let text: string;
-  try {
-    const response = await requestUrl(url, {
-      method: 'POST',
-      headers,
-      body,
-      dispatcher: options.dispatcher,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    status = response.statusCode;
-    text = await readBounded(response.body);
-  } catch (err) {
-    if (err instanceof StsError) throw err;
-    const code = (err as { code?: string; name?: string }).code ?? (err as Error).name;
-    const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'TimeoutError' || code === 'AbortError';
-    throw new StsError(
-      timedOut ? `STS ${where} did not answer AssumeRole within ${options.timeoutMs} ms` : `STS ${where} could not be reached (${code ?? 'error'})`,
-      { cause: err },
-    );
-  }
+  const { status, text } = await postToken({ url, headers, body: { form } }, options, (failure) => {
+    if (failure.kind === 'oversize') return new StsError(`STS answered with more than ${MAX_ANSWER_BYTES} bytes; not an AssumeRole answer`);
+    const message =
+      failure.kind === 'timeout'
+        ? `STS ${where} did not answer AssumeRole within ${options.timeoutMs} ms`
+        : `STS ${where} could not be reached (${failure.code})`;
+    return new StsError(message);
+  });
   if (status < 200 || status >= 300) {
     const code = elementText(text, 'Code');
     const named = code !== undefined && /^[\w.]{1,64}$/.test(code) ? `${code}, ` : '';
     throw new StsError(`STS ${where} refused AssumeRole for ${role.roleArn} (${named}HTTP ${status})`);
   }
   return parseCredentials(text, where);
-}
-
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new StsError(`STS answered with more than ${MAX_ANSWER_BYTES} bytes; not an AssumeRole answer`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The four fields of `<AssumeRoleResult><Credentials>`, each checked for its shape. */

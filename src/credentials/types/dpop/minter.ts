@@ -1,6 +1,6 @@
 import type { Minter } from '../../issuing/minter.ts';
-import { safeOrigin, TokenEndpointError } from '../../issuing/token-endpoint.ts';
-import { requestUrl } from '../../../net/undici.ts';
+import { TokenEndpointError } from '../../issuing/token-endpoint.ts';
+import { basicClientAuth, postToken, printableErrorCode, safeOrigin } from '../../issuing/token-post.ts';
 import { boundKeyOf, newBoundKey } from './key.ts';
 import { type DpopAlgorithm, DpopNonces, dpopProof, nonceAsked } from './proof.ts';
 
@@ -28,42 +28,38 @@ export const dpopMinter: Minter<DpopMint> = {
   async mint(spec, { now, timeoutMs, dispatcher }) {
     const boundKey = newBoundKey(spec.alg);
     const key = boundKeyOf(boundKey);
+    const where = safeOrigin(spec.endpoint);
+    const form = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (spec.scopes.length > 0) form.set('scope', spec.scopes.join(' '));
     const call = async (nonce: string | undefined) => {
-      const basic = Buffer.from(`${encodeURIComponent(spec.clientId)}:${encodeURIComponent(spec.clientSecret)}`).toString('base64');
-      const form = new URLSearchParams({ grant_type: 'client_credentials' });
-      if (spec.scopes.length > 0) form.set('scope', spec.scopes.join(' '));
-      try {
-        const response = await requestUrl(spec.endpoint, {
-          method: 'POST',
+      const answer = await postToken(
+        {
+          url: spec.endpoint,
           headers: {
-            authorization: `Basic ${basic}`,
-            'content-type': 'application/x-www-form-urlencoded',
+            authorization: basicClientAuth(spec.clientId, spec.clientSecret),
             accept: 'application/json',
             dpop: await dpopProof(key, { method: 'POST', url: spec.endpoint, nonce }, now),
           },
-          body: form.toString(),
-          dispatcher,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        const headers = response.headers as Record<string, string | string[] | undefined>;
-        tokenEndpointNonces.heard(spec.endpoint, headers);
-        return { status: response.statusCode, headers, body: await response.body.text() };
-      } catch (err) {
-        throw new TokenEndpointError('unreachable', `the token endpoint ${safeOrigin(spec.endpoint)} could not be reached`, { cause: err });
-      }
+          body: { form },
+        },
+        { timeoutMs, dispatcher },
+        (failure) =>
+          failure.kind === 'oversize'
+            ? new TokenEndpointError('bad_response', `the token endpoint ${failure.message}`)
+            : new TokenEndpointError('unreachable', `the token endpoint ${where} could not be reached`),
+      );
+      tokenEndpointNonces.heard(spec.endpoint, answer.headers);
+      return answer;
     };
     let answer = await call(tokenEndpointNonces.get(spec.endpoint));
-    const asked = nonceAsked(answer.status, answer.headers, answer.body);
+    const asked = nonceAsked(answer.status, answer.headers, answer.text);
     if (asked !== undefined) answer = await call(asked);
     let parsed: Record<string, unknown> = {};
     try {
-      parsed = JSON.parse(answer.body) as Record<string, unknown>;
+      parsed = JSON.parse(answer.text) as Record<string, unknown>;
     } catch {}
-    const where = safeOrigin(spec.endpoint);
     if (answer.status < 200 || answer.status >= 300) {
-      const error = typeof parsed['error'] === 'string' ? parsed['error'].replace(/[^\w.-]/g, '').slice(0, 64) : undefined;
+      const error = typeof parsed['error'] === 'string' ? printableErrorCode(parsed['error']) : undefined;
       throw new TokenEndpointError(
         answer.status >= 500 ? 'server_error' : 'rejected',
         `the token endpoint ${where} refused (${answer.status}${error ? ` ${error}` : ''})`,

@@ -1,15 +1,14 @@
 import { createPrivateKey } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { requestUrl } from '../../../net/undici.ts';
 import type { GitHubAppMaterial } from './material.ts';
 import type { MintContext, Minter } from '../../issuing/minter.ts';
-import { safeOrigin, TokenEndpointError } from '../../issuing/token-endpoint.ts';
+import { TokenEndpointError } from '../../issuing/token-endpoint.ts';
+import { postToken, safeOrigin } from '../../issuing/token-post.ts';
 
 // A GitHub App's installation token (type github_app): an RS256 app JWT signed with the app's key
 // (issued 60 s in the past for clock skew, 9 minutes long, as GitHub advises), exchanged at
 // POST {api_url}/app/installations/{id}/access_tokens, narrowed to the grant's repositories and
-// permissions. Kept and minted once per expiry (an hour) by MintedTokens. Only this file and
-// token-endpoint.ts speak to a credential issuer for these grants.
+// permissions. Kept and minted once per expiry (an hour) by MintedTokens.
 
 export interface GitHubMint {
   key: GitHubAppMaterial;
@@ -17,9 +16,6 @@ export interface GitHubMint {
   repositories: readonly string[] | undefined;
   permissions: Readonly<Record<string, string>> | undefined;
 }
-
-/** At most this much of an answer is read: a token answer is a few hundred bytes. */
-const MAX_ANSWER = 64 * 1024;
 
 export const githubMinter: Minter<GitHubMint> = {
   describe: (spec) => `an installation token from ${safeOrigin(spec.apiUrl)}`,
@@ -42,7 +38,7 @@ export const githubMinter: Minter<GitHubMint> = {
       ...(spec.repositories ? { repositories: spec.repositories } : {}),
       ...(spec.permissions ? { permissions: spec.permissions } : {}),
     };
-    const answer = await call(spec, `/app/installations/${installation}/access_tokens`, 'POST', jwt, context, JSON.stringify(body));
+    const answer = await call(spec, `/app/installations/${installation}/access_tokens`, 'POST', jwt, context, body);
     const token = answer['token'];
     const expiresAt = Date.parse(String(answer['expires_at']));
     if (typeof token !== 'string' || token.trim() === '' || !Number.isFinite(expiresAt)) {
@@ -83,36 +79,20 @@ async function call(
   method: 'GET' | 'POST',
   jwt: string,
   context: MintContext,
-  body?: string,
+  body?: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   const where = safeOrigin(spec.apiUrl);
-  let status: number;
-  let text: string;
-  try {
-    const response = await requestUrl(`${spec.apiUrl.replace(/\/$/, '')}${path}`, {
+  const { status, text } = await postToken(
+    {
+      url: `${spec.apiUrl.replace(/\/$/, '')}${path}`,
       method,
-      headers: {
-        accept: 'application/vnd.github+json',
-        authorization: `Bearer ${jwt}`,
-        'user-agent': 'keyway',
-        'x-github-api-version': '2022-11-28',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body,
-      dispatcher: context.dispatcher,
-      headersTimeout: context.timeoutMs,
-      bodyTimeout: context.timeoutMs,
-      signal: AbortSignal.timeout(context.timeoutMs),
-    });
-    status = response.statusCode;
-    text = await readBounded(response.body);
-  } catch (err) {
-    const code = (err as { code?: string; name?: string }).code ?? (err as Error).name;
-    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'TimeoutError' || code === 'AbortError') {
-      throw new TokenEndpointError('timeout', `${where} did not answer within ${context.timeoutMs} ms`, { cause: err });
-    }
-    throw new TokenEndpointError('unreachable', `${where} could not be reached (${code ?? 'error'})`, { cause: err });
-  }
+      headers: { accept: 'application/vnd.github+json', authorization: `Bearer ${jwt}`, 'user-agent': 'keyway', 'x-github-api-version': '2022-11-28' },
+      body: body === undefined ? undefined : { json: body },
+    },
+    context,
+    (failure) =>
+      failure.kind === 'oversize' ? new TokenEndpointError('bad_response', 'the answer is over 64 KiB') : new TokenEndpointError(failure.kind, failure.message),
+  );
   if (status === 401) throw new TokenEndpointError('rejected', `${where} refused the app's JWT (HTTP 401: a wrong app id or private key)`, { status });
   if (status === 404) throw new TokenEndpointError('rejected', `${where} knows no such installation (HTTP 404)`, { status });
   if (status === 422 || status === 403)
@@ -126,18 +106,4 @@ async function call(
   } catch {
     throw new TokenEndpointError('bad_response', `${where} answered ${status} with something that is not JSON`, { status });
   }
-}
-
-async function readBounded(body: AsyncIterable<Buffer | Uint8Array> & { destroy?: () => void }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_ANSWER) {
-      body.destroy?.();
-      throw new TokenEndpointError('bad_response', 'the answer is over 64 KiB');
-    }
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

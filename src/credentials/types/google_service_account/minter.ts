@@ -2,7 +2,8 @@ import { createPrivateKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { GoogleServiceAccountMaterial } from './material.ts';
 import type { Minter } from '../../issuing/minter.ts';
-import { requestToken, safeOrigin } from '../../issuing/token-endpoint.ts';
+import { requestToken } from '../../issuing/token-endpoint.ts';
+import { safeOrigin } from '../../issuing/token-post.ts';
 
 // A Google service account's access token (type google_service_account): an RS256 assertion
 // signed with the account's key, exchanged at the key's token_uri (the JWT bearer grant, RFC 7523:

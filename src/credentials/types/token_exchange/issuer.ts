@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { readSecretRef, type SecretRef } from '../../../config/secret-ref.ts';
 import { ProxyError } from '../../../errors/index.ts';
-import { requestUrl } from '../../../net/undici.ts';
 import type { IssuedCredential } from '../../issuing/issued-credential.ts';
+import { basicClientAuth, postToken, printableErrorCode } from '../../issuing/token-post.ts';
 import { DEFAULT_RENEW_FLOOR_MS } from '../../grant-ref.ts';
 import type { Grant } from '../../grant.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
@@ -70,31 +70,25 @@ function cacheFor(grant: Grant, settings: ExchangeSettings, client: ClientCreden
 /** One exchange: the form posted with the client's Basic credentials, the answer read; failures named, never a token. */
 async function post(grantId: string, endpoint: string, client: ClientCredentialsMaterial, request: ExchangeRequest, context: IssueContext): Promise<Exchanged> {
   const where = new URL(endpoint).origin;
-  let status: number;
-  let text: string;
-  try {
-    const basic = Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64');
-    const response = await requestUrl(endpoint, {
-      method: 'POST',
-      headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: exchangeForm(request).toString(),
-      dispatcher: context.dispatcher,
-      headersTimeout: context.timeoutMs,
-      bodyTimeout: context.timeoutMs,
-      signal: AbortSignal.timeout(context.timeoutMs),
-    });
-    status = response.statusCode;
-    text = await response.body.text();
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? (err as Error).name;
-    throw new ProxyError('token_refresh_failed', `grant "${grantId}": the token endpoint ${where} could not be reached (${code})`, { grant: grantId });
-  }
+  const { status, text } = await postToken(
+    {
+      url: endpoint,
+      headers: { authorization: basicClientAuth(client.clientId, client.clientSecret), accept: 'application/json' },
+      body: { form: exchangeForm(request) },
+    },
+    context,
+    (failure) => {
+      // A timeout is told as unreachable, with its code, as this type always told it.
+      const what = failure.kind === 'oversize' ? failure.message : `${where} could not be reached (${failure.code})`;
+      return new ProxyError('token_refresh_failed', `grant "${grantId}": the token endpoint ${what}`, { grant: grantId });
+    },
+  );
   try {
     return readExchanged(status, text);
   } catch (err) {
     if (!(err instanceof ExchangeRefused)) throw err;
     // The error code only: a description is the server's free text, and could quote what it was sent.
-    const code = err.error.replace(/[^\w.-]/g, '').slice(0, 64);
+    const code = printableErrorCode(err.error);
     throw new ProxyError('token_refresh_failed', `grant "${grantId}": the token endpoint ${where} refused the exchange (${err.status} ${code})`, {
       grant: grantId,
       hint: code === 'invalid_grant' ? 'the subject token was refused: a fresh identity token, or check the exchange policy at the server' : undefined,
