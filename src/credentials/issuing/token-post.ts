@@ -109,9 +109,11 @@ async function readBounded(body: AsyncIterable<Uint8Array> & { destroy(): unknow
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TimeoutError', 'AbortError']);
 
 function transportFailure(err: unknown, where: string, timeoutMs: number): TokenPostFailure {
-  const raw = (err as { code?: unknown } | null)?.code ?? (err as { name?: unknown } | null)?.name;
+  // The timeout's abort rejects with a DOMException, whose code is a legacy number (23): its name
+  // says what happened. Read code first, it was told as unreachable "(23)".
+  const raw = err instanceof DOMException ? err.name : ((err as { code?: unknown } | null)?.code ?? (err as { name?: unknown } | null)?.name);
   // Only a code's shape is let through: whatever else an error carries could quote the request.
-  const code = (typeof raw === 'string' || typeof raw === 'number') && /^[\w.-]{1,64}$/.test(String(raw)) ? String(raw) : 'error';
+  const code = typeof raw === 'string' && /^[\w.-]{1,64}$/.test(raw) ? raw : 'error';
   if (TIMEOUT_CODES.has(code)) return new TokenPostFailure('timeout', where, code, `${where} did not answer within ${timeoutMs} ms`);
   return new TokenPostFailure('unreachable', where, code, `${where} could not be reached (${code})`);
 }
