@@ -17,7 +17,7 @@ interface AdminPlace {
 }
 
 export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof readinessOf): Omit<AdminDeps, 'closing'> {
-  const { services, ca, audit, auditWriter, live, metrics, env, tokens, roles, tokenEndpoints } = parts;
+  const { services, ca, audit, auditWriter, live, metrics, env, tokens, renewing, tokenEndpoints } = parts;
   const { config, store } = services;
   return {
     services,
@@ -39,7 +39,7 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
       }),
     metrics,
     env,
-    tokens: { tokens, roles, minted: parts.minted, dispatcher: tokenEndpoints.dispatcher },
+    tokens: { tokens, renewing, minted: parts.minted, dispatcher: tokenEndpoints.dispatcher },
     approvals: parts.approvals,
     proxyUrl: (credentials) => proxyUrlFor({ host: place.proxy.address, port: place.proxy.port }, credentials),
     oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },

@@ -7,8 +7,8 @@ import { resolveFromHome } from '../config/index.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { CountingAudit } from '../observability/counting-audit.ts';
 import { Renewer } from '../credentials/issuing/renewer.ts';
-import { AwsRoleCredentials } from '../credentials/types/aws_sigv4/role.ts';
 import { MintedTokens } from '../credentials/issuing/minted-tokens.ts';
+import type { RenewContext } from '../credentials/types/index.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/issuing/oauth-tokens.ts';
 import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
@@ -56,8 +56,8 @@ export interface Parts extends StartContext {
   /** Token endpoints, which only the user configures: not checked (a local authorization server is legitimate). */
   readonly tokenEndpoints: Upstream;
   readonly tokens: TokenManager;
-  /** aws_sigv4 grants' assume_role credentials, from STS through the token-endpoint client. */
-  readonly roles: AwsRoleCredentials;
+  /** What a type that renews a credential from its key (aws_sigv4's assume_role) renews with: the one Renewer, the store, the token-endpoint client. */
+  readonly renewing: RenewContext;
   /** Tokens minted from a grant's key (google_service_account, github_app). */
   readonly minted: MintedTokens;
   readonly usage: UsageRecorder;
@@ -126,7 +126,6 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   };
   const renewer = new Renewer(renewing);
   const tokens = tokenManagerFor(() => live.config, { ...renewing, env }, renewer);
-  const roles = new AwsRoleCredentials(renewing, renewer);
   const minted = new MintedTokens(renewing, renewer);
   const usage = new UsageRecorder(store);
   closers.add('usage recorder', () => usage.stop());
@@ -146,7 +145,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     upstream,
     tokenEndpoints,
     tokens,
-    roles,
+    renewing: { renewer, store, dispatcher: tokenEndpoints.dispatcher, timeoutMs: config.oauth.token_timeout },
     minted,
     usage,
     quotas,

@@ -42,7 +42,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     // Secret sources' values (secret_sources:): fetched once per ttl across the processes on the store.
     credentials: new CredentialSource(
       parts.tokens,
-      parts.roles,
+      parts.renewing,
       new CommandSecrets({ env: parts.env, config: () => live.config }),
       parts.minted,
       new SourceSecrets({

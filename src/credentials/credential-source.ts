@@ -2,17 +2,16 @@ import { ProxyError } from '../errors/index.ts';
 import type { Grant } from './grant.ts';
 import type { Credential, SecretMaterial } from './material.ts';
 import type { IssuedCredential } from './issuing/issued-credential.ts';
-import type { AwsRoleCredentials } from './types/aws_sigv4/role.ts';
 import type { MintedTokens } from './issuing/minted-tokens.ts';
 import type { MintedToken } from './issuing/minter.ts';
-import { KINDS, type IssueContext, type MintWith, type OnBehalf, usableMaterial } from './types/index.ts';
+import { KINDS, type IssueContext, type Issuer, type MintWith, type OnBehalf, type RenewContext, usableMaterial } from './types/index.ts';
+import type { MaterialIssuer } from './types/issuer.ts';
 import type { TokenManager } from './issuing/oauth-tokens.ts';
 import type { CommandSecrets } from './providers/cmd-secrets.ts';
 import type { SourceSecrets } from './sources/source-secrets.ts';
 import { staticCredential } from './providers/static.ts';
 import { commandMaterial } from './providers/cmd-material.ts';
 import { setSecretCommand } from './grant-display.ts';
-import { awsSigningOfGrant } from './types/aws_sigv4/kind.ts';
 
 /** For an agent: no identity token unless its connection proved one. */
 export const onBehalfOfAgent = (agent: { id: string; identityToken?: string | undefined }): OnBehalf => ({
@@ -20,29 +19,27 @@ export const onBehalfOfAgent = (agent: { id: string; identityToken?: string | un
   identityToken: agent.identityToken,
 });
 
-/** Its tokens come from an OAuth provider (GrantKind.oauth). */
-export const isOAuthGrant = (grant: Grant): boolean => KINDS[grant.type].oauth !== undefined;
-
 /**
- * Whether a 401 from the upstream is held back for a fresh credential and one replay: an OAuth
- * grant (a refresh), or a grant whose secret a command prints and keyway injects (the command runs
- * again). A signing grant's replay would need a new signature over the body: not replayed.
+ * Whether a 401 from the upstream is held back for a fresh credential and one replay: one an OAuth
+ * provider, a minter or a per-request issuer gives again, or a secret a command prints or a source
+ * holds that goes on the request as it is (fetched again: MaterialIssuer.refetchReplays). A signing
+ * grant's replay would need a new signature over the body: not replayed.
  */
-export const replaysAfter401 = (grant: Grant): boolean =>
-  isOAuthGrant(grant) ||
-  KINDS[grant.type].mints !== undefined ||
-  KINDS[grant.type].issues !== undefined ||
-  (fetchesSecret(grant) && KINDS[grant.type].sendsSecret === true);
+export function replaysAfter401(grant: Grant): boolean {
+  const issuer = KINDS[grant.type].issuer;
+  return issuer.by === 'material' ? issuer.refetchReplays && fetchesSecret(grant) : true;
+}
 
 /** Its secret is got on use, not held: printed by a command, or fetched from a secret source. */
 export const fetchesSecret = (grant: Grant): boolean => grant.secretCommand !== undefined || grant.secretFrom !== undefined;
 
 /**
- * A minted grant's token (github_app, google_service_account), got with `mint` from its kind's
+ * A minted grant's token (github_app, google_service_account, dpop), got with `mint` from its kind's
  * minter and what it mints for: the key only ever signs the assertion or app JWT; requests carry the token.
  */
 export function mintedToken(grant: Grant, material: SecretMaterial | undefined, mint: MintWith): Promise<MintedToken> {
-  const minting = material !== undefined && usableMaterial(grant.type, material) ? KINDS[grant.type].mints?.token(grant, material, mint) : undefined;
+  const issuer = KINDS[grant.type].issuer;
+  const minting = issuer.by === 'minted' && material !== undefined && usableMaterial(grant.type, material) ? issuer.token(grant, material, mint) : undefined;
   if (minting === undefined) throw noSecret(grant);
   return minting;
 }
@@ -98,13 +95,17 @@ export function oauthSecretNeverSet(grant: Grant, tokens: Pick<TokenManager, 'st
   return (state.status ?? 'active') === 'active' && !state.accessToken && !state.refreshToken;
 }
 
+const NOBODY: OnBehalf = { agent: '', identityToken: undefined };
+
 /**
- * Where the request path gets a grant's credential: static secrets from memory, OAuth tokens from
- * the TokenManager, an aws_sigv4 grant's role credentials from AwsRoleCredentials.
+ * Where the request path gets a grant's credential: it checks what every type shares (a client
+ * certificate that can be presented, an active grant, a secret set and not past its own expiry) and
+ * asks the type's issuer (types/issuer.ts) for the rest, handing it the process's tools: the OAuth
+ * token manager, the minted tokens, the Renewer, the secret commands and sources.
  */
 export class CredentialSource {
   readonly #tokens: TokenManager;
-  readonly #roles: AwsRoleCredentials | undefined;
+  readonly #renewing: RenewContext | undefined;
   readonly #commands: CommandSecrets | undefined;
   readonly #minted: MintedTokens | undefined;
   readonly #sources: SourceSecrets | undefined;
@@ -112,7 +113,7 @@ export class CredentialSource {
 
   constructor(
     tokens: TokenManager,
-    roles?: AwsRoleCredentials,
+    renewing?: RenewContext,
     commands?: CommandSecrets,
     minted?: MintedTokens,
     sources?: SourceSecrets,
@@ -120,7 +121,7 @@ export class CredentialSource {
   ) {
     this.#issuing = issuing;
     this.#tokens = tokens;
-    this.#roles = roles;
+    this.#renewing = renewing;
     this.#commands = commands;
     this.#minted = minted;
     this.#sources = sources;
@@ -133,14 +134,14 @@ export class CredentialSource {
    */
   get(grant: Grant, host?: string, forWhom?: OnBehalf): IssuedCredential | Promise<IssuedCredential> {
     checkClientCertificate(grant);
-    const kind = KINDS[grant.type];
-    if (isOAuthGrant(grant) || grant.status !== 'active' || fetchesSecret(grant) || kind.mints !== undefined || kind.issues !== undefined)
-      return this.#issue(grant, host, forWhom);
-    return this.#fromMaterial(grant, grant.material);
+    const issuer = KINDS[grant.type].issuer;
+    if (issuer.by === 'material' && grant.status === 'active' && !fetchesSecret(grant)) return this.#fromMaterial(grant, issuer, grant.material);
+    return this.#issue(grant, issuer, host, forWhom);
   }
 
-  async #issue(grant: Grant, host: string | undefined, forWhom: OnBehalf | undefined): Promise<IssuedCredential> {
-    if (isOAuthGrant(grant)) {
+  async #issue(grant: Grant, issuer: Issuer, host: string | undefined, forWhom: OnBehalf | undefined): Promise<IssuedCredential> {
+    // An OAuth grant's status is its tokens' (the token manager refuses one that needs reconnecting).
+    if (issuer.by === 'oauth') {
       if (oauthSecretNeverSet(grant, this.#tokens)) throw noSecret(grant);
       const { token, refreshed } = await this.#tokens.accessToken(grant);
       return { credential: { kind: 'token', value: token }, refreshed };
@@ -152,19 +153,20 @@ export class CredentialSource {
       });
     }
     const material = await this.#material(grant);
-    const issues = KINDS[grant.type].issues;
-    if (issues !== undefined) return issues.issue(grant, material, forWhom ?? { agent: '', identityToken: undefined }, this.#issueContext(grant));
-    const mints = KINDS[grant.type].mints;
-    if (mints !== undefined) {
-      if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
-      const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.token(grant, minter, spec));
-      return { credential: mints.credential(grant, minted.token, host, minted.boundKey), refreshed: minted.refreshed };
+    switch (issuer.by) {
+      case 'request':
+        return issuer.issue(grant, material, forWhom ?? NOBODY, this.#issueContext(grant));
+      case 'minted': {
+        const minted = await mintedToken(grant, material, (minter, spec) => this.#mintedTokens(grant).token(grant, minter, spec));
+        return { credential: issuer.credential(grant, minted.token, host, minted.boundKey), refreshed: minted.refreshed };
+      }
+      case 'material':
+        return this.#fromMaterial(grant, issuer, material);
     }
-    return this.#fromMaterial(grant, material);
   }
 
-  /** A static grant's credential from its material (held, or printed by its command); a role's is fetched. */
-  #fromMaterial(grant: Grant, material: SecretMaterial | undefined): IssuedCredential | Promise<IssuedCredential> {
+  /** A static grant's credential from its material (held, or printed by its command); one renewed from it (a role's) is fetched. */
+  #fromMaterial(grant: Grant, issuer: MaterialIssuer, material: SecretMaterial | undefined): IssuedCredential | Promise<IssuedCredential> {
     const credential = staticCredential(grant.type, material);
     if (!credential) throw noSecret(grant);
     if (grant.secretExpiresAt !== undefined && grant.secretExpiresAt <= Date.now()) {
@@ -173,11 +175,10 @@ export class CredentialSource {
         hint: `set a new one with keyway secrets set ${grant.id}`,
       });
     }
-    const role = awsSigningOfGrant(grant)?.assumeRole;
-    if (role !== undefined && credential.kind === 'aws') {
-      // The stored key only ever signs the AssumeRole call; requests are signed as the role.
-      if (!this.#roles) throw new ProxyError('internal_error', `grant "${grant.id}" assumes a role, and this process cannot`);
-      return this.#roles.get(grant, role, credential);
+    // The stored key only ever signs the renewal (an AssumeRole call); requests carry what it renews.
+    if (issuer.renews?.renewsFor(grant)) {
+      if (!this.#renewing) throw new ProxyError('internal_error', `grant "${grant.id}" renews its credential from its key, and this process cannot`);
+      return issuer.renews.get(grant, credential, this.#renewing);
     }
     return { credential, refreshed: false };
   }
@@ -187,36 +188,48 @@ export class CredentialSource {
    * only), or `used` again, floored, within the grant's renew_floor (OAuth, minted and issued kinds).
    */
   async afterRejection(grant: Grant, used: Credential, forWhom?: OnBehalf): Promise<IssuedCredential> {
-    const issues = KINDS[grant.type].issues;
-    if (issues !== undefined)
-      return issues.afterRejection(grant, await this.#material(grant), forWhom ?? { agent: '', identityToken: undefined }, used, this.#issueContext(grant));
-    if (KINDS[grant.type].mints !== undefined) {
-      if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
-      const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : used.kind === 'key' ? (used.token ?? '') : '';
-      const material = await this.#material(grant);
-      const minted = await mintedToken(grant, material, (minter, spec) => this.#minted!.afterRejection(grant, minter, spec, rejected));
-      // A token bound to a key: the new one with the key it is bound to; else the refused one's form.
-      const mints = KINDS[grant.type].mints!;
-      const credential = used.kind === 'key' ? mints.credential(grant, minted.token, undefined, minted.boundKey) : inTheFormOf(used, minted.token);
-      return { credential, refreshed: minted.refreshed, floored: minted.floored };
+    const issuer = KINDS[grant.type].issuer;
+    switch (issuer.by) {
+      case 'request':
+        return issuer.afterRejection(grant, await this.#material(grant), forWhom ?? NOBODY, used, this.#issueContext(grant));
+      case 'minted': {
+        const rejected = used.kind === 'token' ? used.value : used.kind === 'basic' ? used.password : used.kind === 'key' ? (used.token ?? '') : '';
+        const material = await this.#material(grant);
+        const minted = await mintedToken(grant, material, (minter, spec) => this.#mintedTokens(grant).afterRejection(grant, minter, spec, rejected));
+        // A token bound to a key: the new one with the key it is bound to; else the refused one's form.
+        const credential = used.kind === 'key' ? issuer.credential(grant, minted.token, undefined, minted.boundKey) : inTheFormOf(used, minted.token);
+        return { credential, refreshed: minted.refreshed, floored: minted.floored };
+      }
+      case 'material':
+        return this.#fetchedAgain(grant, used);
+      case 'oauth': {
+        const rejected = used.kind === 'token' ? used.value : '';
+        const { token, refreshed, floored } = await this.#tokens.afterRejection(grant, rejected);
+        return { credential: { kind: 'token', value: token }, refreshed, floored };
+      }
     }
-    if (fetchesSecret(grant)) {
-      // The command runs again, or the source is asked again; `isRejected` knows the value refused.
-      const rejected = JSON.stringify(used);
-      const isRejected = (text: string) => JSON.stringify(staticCredential(grant.type, commandMaterial(grant, text))) === rejected;
-      const command = grant.secretCommand;
-      const item = grant.secretFrom;
-      const material =
-        command !== undefined
-          ? await this.#fromCommand(grant, (c) => c.afterRejection(grant.id, command, isRejected))
-          : await this.#fromSource(grant, (s) => s.afterRejection(grant.id, item!, isRejected));
-      const credential = staticCredential(grant.type, material);
-      if (!credential) throw noSecret(grant);
-      return { credential, refreshed: true };
-    }
-    const rejected = used.kind === 'token' ? used.value : '';
-    const { token, refreshed, floored } = await this.#tokens.afterRejection(grant, rejected);
-    return { credential: { kind: 'token', value: token }, refreshed, floored };
+  }
+
+  /** A secret a command prints or a source holds, got again after `used` was refused; one held has none newer: `used`, floored. */
+  async #fetchedAgain(grant: Grant, used: Credential): Promise<IssuedCredential> {
+    if (!fetchesSecret(grant)) return { credential: used, refreshed: false, floored: true };
+    // The command runs again, or the source is asked again; `isRejected` knows the value refused.
+    const rejected = JSON.stringify(used);
+    const isRejected = (text: string) => JSON.stringify(staticCredential(grant.type, commandMaterial(grant, text))) === rejected;
+    const command = grant.secretCommand;
+    const item = grant.secretFrom;
+    const material =
+      command !== undefined
+        ? await this.#fromCommand(grant, (c) => c.afterRejection(grant.id, command, isRejected))
+        : await this.#fromSource(grant, (s) => s.afterRejection(grant.id, item!, isRejected));
+    const credential = staticCredential(grant.type, material);
+    if (!credential) throw noSecret(grant);
+    return { credential, refreshed: true };
+  }
+
+  #mintedTokens(grant: Grant): MintedTokens {
+    if (!this.#minted) throw new ProxyError('internal_error', `grant "${grant.id}" mints its tokens, and this process cannot`);
+    return this.#minted;
   }
 
   #issueContext(grant: Grant): IssueContext {

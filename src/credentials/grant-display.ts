@@ -54,7 +54,7 @@ export function leasesEndingSoon<L extends { state: string; expires_at: string }
 /** The command that sets a stored grant's secret: an mtls grant's is its client certificate. */
 export function setSecretCommand(id: string, type: string): string {
   // A listing's type comes as text (the admin API's JSON): a type this keyway does not know has no kind.
-  return (KINDS[type as GrantType] as GrantKind | undefined)?.certificateIsSecret
+  return (KINDS[type as GrantType] as GrantKind | undefined)?.wire.by === 'connection'
     ? `keyway secrets set ${id} --client-certificate CERT.pem --client-key KEY.pem`
     : `keyway secrets set ${id} --stdin`;
 }

@@ -6,7 +6,7 @@ import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
-import { KINDS, kindOf, type KindFields, oauthMaterialOf, usableMaterial } from './types/index.ts';
+import { KINDS, kindOf, type KindFields, oauthIssuerOf, oauthMaterialOf, usableMaterial } from './types/index.ts';
 import { CAPTURED_PREFIX } from './capture/placeholder.ts';
 import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from './capture/records.ts';
 import type { SecretMaterial } from './material.ts';
@@ -90,7 +90,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
   const describe = (type: StoredGrant['type'], inject: StoredGrant['inject'], fields: KindFields & { readonly type: StoredGrant['type'] }) => {
     try {
       const kind = kindOf(type);
-      const injector = kind.injector(inject);
+      const injector = kind.wire.injector(inject);
       const described = kind.describe?.(fields, injector) ?? injector.describe();
       // Body swap beside a header or query injection: both are said.
       return inject?.body && !described.startsWith('body:') ? `${described}; body: keyway-placeholder-<grant id> replaced by the secret` : described;
@@ -103,7 +103,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
     const live = store.get<OAuthState>(oauthStateId(id));
     const m = oauthMaterialOf(type, material);
     // A jwt grant's clock is its token's exp; a service account's, the token it minted last.
-    const minted = KINDS[type].mints !== undefined ? store.get<MintedState>(mintedStateId(id)) : undefined;
+    const minted = KINDS[type].issuer.by === 'minted' ? store.get<MintedState>(mintedStateId(id)) : undefined;
     const expiresAt =
       KINDS[type].expiresAt !== undefined
         ? material === undefined
@@ -121,7 +121,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       token_expires_at: typeof expiresAt === 'number' ? new Date(expiresAt).toISOString() : null,
       last_refreshed_at: minted?.mintedAt ?? live?.refreshedAt ?? null,
       expiresAt: typeof expiresAt === 'number' ? expiresAt : undefined,
-      renewable: KINDS[type].oauth?.clientOnly === true || refreshToken !== undefined,
+      renewable: oauthIssuerOf(type)?.clientOnly === true || refreshToken !== undefined,
       // Tokens a refresh left count as a secret in force, whatever the stored material says.
       liveToken: live?.accessToken !== undefined,
     };
@@ -159,14 +159,14 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       client_certificate: null,
       client_certificate_expires_at: null,
       certificateWarning: undefined,
-      secret: g.secret || (KINDS[g.type].certificateIsSecret && g.client_certificate) ? 'set' : 'missing',
+      secret: g.secret || (KINDS[g.type].wire.by === 'connection' && g.client_certificate) ? 'set' : 'missing',
       secret_from: captured === null ? secretFrom(g.secret) : 'capture',
       ...token,
       ...roleFacts(id, g.type === 'aws_sigv4' ? g.assume_role?.role_arn : undefined, token),
       // A secret source's item: when the value the proxy uses was last fetched (the store keeps it).
       ...(g.secret?.kind === 'source' ? { last_refreshed_at: sourceFetchedAt(store, g.secret) } : {}),
       // A capture grant needs no secret: its agents' logins give it theirs.
-      usable: g.secret !== undefined || (KINDS[g.type].certificateIsSecret && g.client_certificate !== undefined) || liveToken || captured !== null,
+      usable: g.secret !== undefined || (KINDS[g.type].wire.by === 'connection' && g.client_certificate !== undefined) || liveToken || captured !== null,
       last_used_at: lastUsed(id),
       allow_http: g.allow_http,
       allow_range: g.allow_range,
@@ -189,7 +189,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       provider: g.provider ?? null,
       account: g.account ?? null,
       key_id: keyIdOf(g.secret),
-      ...certificateFacts(KINDS[g.type].certificateIsSecret ? g.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(g.id)), now),
+      ...certificateFacts(KINDS[g.type].wire.by === 'connection' ? g.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(g.id)), now),
       secret: g.secret === undefined ? 'missing' : 'set',
       secret_from: 'store',
       ...token,

@@ -73,14 +73,14 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
         privateKey: read('private_key', ref.private_key),
         passphrase: ref.passphrase ? read('passphrase', ref.passphrase) : undefined,
       };
-      if (KINDS[g.type].certificateIsSecret) material = certificate;
+      if (KINDS[g.type].wire.by === 'connection') material = certificate;
     }
     grants.set(
       id,
       compileGrant(id, g, {
         domains: g.domains,
         injector: injectorFor(g.type, g.inject),
-        certificate: KINDS[g.type].certificateIsSecret ? material : certificate,
+        certificate: KINDS[g.type].wire.by === 'connection' ? material : certificate,
         status: liveStatus(id, 'active'),
         source: 'config',
         material,
@@ -104,7 +104,7 @@ export function buildGrants(config: Config, store: RecordSource, env: NodeJS.Pro
       compileGrant(stored.id, stored, {
         domains: stored.domains.map(parseDomainPattern).filter((d): d is DomainPattern => typeof d !== 'string'),
         injector,
-        certificate: KINDS[stored.type].certificateIsSecret ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
+        certificate: KINDS[stored.type].wire.by === 'connection' ? stored.secret : store.get<ClientCertificateMaterial>(clientCertificateRecordId(stored.id)),
         status: liveStatus(stored.id, stored.status),
         source: 'store',
         // Blank material (stored before empty secrets were refused) counts as none: "no usable secret".
@@ -165,9 +165,9 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     settings: undefined,
     guard: undefined,
     retry: undefined,
-    signer: undefined,
     logins: undefined,
     ...settings,
+    signer: kind.wire.by === 'sign' ? kind.wire.signer(g) : undefined,
     clientCertificate: clientCertificateOf(id, origin.certificate),
     mcp: mcpEndpointsOf(g.mcp),
     secretExpiresAt: secretExpiryOf(g.type, origin.material),
@@ -178,7 +178,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     material: origin.material,
     secretCommand: origin.secretCommand,
     secretFrom: origin.secretFrom,
-    secretSource: kind.mints !== undefined || kind.issues !== undefined ? (g.type as SecretSource) : origin.secretSource,
+    secretSource: kind.issuer.by === 'minted' || kind.issuer.by === 'request' ? (g.type as SecretSource) : origin.secretSource,
   };
 }
 

@@ -18,7 +18,7 @@ export async function setClientCertificate(services: GrantServices, id: string, 
   }
   const grant = services.store.get<StoredGrant>(grantRecordId(id));
   if (!grant) throw new KeywayError('not_found', `no grant "${id}"; add it with \`keyway grants add ${id} --type … --domains …\``);
-  if (KINDS[grant.type].certificateIsSecret) {
+  if (KINDS[grant.type].wire.by === 'connection') {
     const { grant: row } = await setSecret(services, id, input);
     return { grant: row, warnings: [] };
   }
@@ -40,7 +40,8 @@ export async function removeClientCertificate(services: GrantServices, id: strin
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is defined in the config; remove client_certificate: there`);
   const grant = services.store.get<StoredGrant>(grantRecordId(id));
   if (!grant) throw new KeywayError('not_found', `no grant "${id}"`);
-  if (KINDS[grant.type].certificateIsSecret) throw usage(`grant "${id}" is an mtls grant: its certificate is its secret (set another, or remove the grant)`);
+  if (KINDS[grant.type].wire.by === 'connection')
+    throw usage(`grant "${id}" is an mtls grant: its certificate is its secret (set another, or remove the grant)`);
   const removed = await services.store.update((draft) => draft.delete(clientCertificateRecordId(id)));
   if (!removed) throw new KeywayError('not_found', `grant "${id}" has no client certificate`);
   return { grant: showGrant(services, id), warnings: [] };

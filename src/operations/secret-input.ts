@@ -26,7 +26,7 @@ export function parseSecretInput(type: GrantType, input: SecretInput, format?: s
   try {
     // One parser for every way in: text (stdin, a JSON body's string, the dashboard's field) as it
     // came, an object as its JSON. An mtls PKCS#12 bundle is opened first, into the PEM form.
-    const given = KINDS[type].certificateIsSecret ? withPemCertificate(input) : input;
+    const given = KINDS[type].wire.by === 'connection' ? withPemCertificate(input) : input;
     return parseMaterial(type, typeof given === 'string' ? given : JSON.stringify(given));
   } catch (err) {
     throw usage((err as Error).message);

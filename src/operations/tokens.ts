@@ -5,17 +5,15 @@ import { Renewer } from '../credentials/issuing/renewer.ts';
 // shares the cross-process refresh lock with any running proxy.
 
 import { resolveFromHome, type Config } from '../config/index.ts';
-import { isOAuthGrant, mintedToken, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
+import { mintedToken, noSecret, oauthSecretNeverSet } from '../credentials/credential-source.ts';
 import { grantRecordId, type StoredGrant } from '../credentials/grant-record.ts';
-import { KINDS, oauthMaterialOf } from '../credentials/types/index.ts';
-import { awsSigningOfGrant } from '../credentials/types/aws_sigv4/kind.ts';
+import { KINDS, oauthMaterialOf, type RenewContext } from '../credentials/types/index.ts';
+import type { MaterialIssuer } from '../credentials/types/issuer.ts';
 import type { Grant } from '../credentials/grant.ts';
 import { buildGrants } from '../credentials/grant-table.ts';
 import { oauthStateId, type OAuthState } from '../credentials/issuing/oauth-state.ts';
-import { AwsRoleCredentials } from '../credentials/types/aws_sigv4/role.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import { staticCredential } from '../credentials/providers/static.ts';
-import type { AssumeRole } from '../credentials/types/aws_sigv4/signing/config.ts';
 import type { TokenManager } from '../credentials/issuing/oauth-tokens.ts';
 import { findProvider, tokenEndpointFor, registeredEndpoint } from '../credentials/providers/provider-registry.ts';
 import { KeywayError } from '../errors/index.ts';
@@ -28,10 +26,11 @@ import { egressSettings } from '../egress/egress-settings.ts';
 import type { Services } from '../open-home.ts';
 import { usage } from './fields.ts';
 
-/** A running proxy's token manager, role credentials, and the client it reaches token endpoints with. */
+/** A running proxy's token manager, what it renews with, and the client it reaches token endpoints with. */
 export interface TokenTools {
   tokens: TokenManager;
-  roles: AwsRoleCredentials;
+  /** For a credential renewed from a grant's key (aws_sigv4's assume_role). */
+  renewing: RenewContext;
   /** Tokens minted from a grant's key (github_app, google_service_account). */
   minted: MintedTokens;
   dispatcher: Dispatcher;
@@ -77,7 +76,7 @@ async function withTools<T>(context: TokenContext, use: (tools: TokenTools) => P
     const renewer = new Renewer(renewing);
     return await use({
       tokens: tokenManagerFor(config, { ...renewing, env: context.env }, renewer),
-      roles: new AwsRoleCredentials(renewing, renewer),
+      renewing: { renewer, store, dispatcher, timeoutMs: config.oauth.token_timeout },
       minted: new MintedTokens(renewing, renewer),
       dispatcher,
     });
@@ -95,10 +94,10 @@ export interface Refreshed {
 /** Refreshes grant `id`'s access token now, whatever its expiry, and stores the result. Never returns a token. */
 export async function refreshGrant(context: TokenContext, id: string): Promise<Refreshed> {
   const grant = grantFor(context, id);
-  const role = awsSigningOfGrant(grant)?.assumeRole;
-  if (role !== undefined) return renewRole(context, grant, role);
-  if (KINDS[grant.type].mints !== undefined) return mintAgain(context, grant);
-  if (!isOAuthGrant(grant)) {
+  const issuer = KINDS[grant.type].issuer;
+  if (issuer.by === 'material' && issuer.renews?.renewsFor(grant)) return renewFromKey(context, grant, issuer);
+  if (issuer.by === 'minted') return mintAgain(context, grant);
+  if (issuer.by !== 'oauth') {
     throw usage(
       `grant "${id}" is ${grant.type}: only oauth2 and client_credentials grants, github_app and google_service_account grants, and aws_sigv4 grants with assume_role, refresh`,
     );
@@ -112,15 +111,15 @@ export async function refreshGrant(context: TokenContext, id: string): Promise<R
   });
 }
 
-/** An aws_sigv4 grant's role: STS AssumeRole now, under the same lock and single flight as the proxy's. */
-async function renewRole(context: TokenContext, grant: Grant, role: AssumeRole): Promise<Refreshed> {
+/** A credential renewed from the grant's key (an aws_sigv4 grant's role: STS AssumeRole) now, under the same lock and single flight as the proxy's. */
+async function renewFromKey(context: TokenContext, grant: Grant, issuer: MaterialIssuer): Promise<Refreshed> {
   if (grant.secretCommand !== undefined || grant.secretFrom !== undefined)
     throw usage(`grant "${grant.id}"'s key is got on use (a secret command or source): the running proxy renews its role when due`);
   const key = staticCredential(grant.type, grant.material);
-  if (key?.kind !== 'aws') throw noSecret(grant);
-  return withTools(context, async ({ roles }) => {
-    const state = await roles.refreshNow(grant, role, key);
-    return { grant: grant.id, refreshed: true, token_expires_at: new Date(state.expiresAt).toISOString() };
+  if (key === undefined) throw noSecret(grant);
+  return withTools(context, async ({ renewing }) => {
+    const expiresAt = await issuer.renews!.renewNow(grant, key, renewing);
+    return { grant: grant.id, refreshed: true, token_expires_at: new Date(expiresAt).toISOString() };
   });
 }
 
@@ -155,7 +154,7 @@ export async function revokeGrant(context: TokenContext, id: string): Promise<Re
   const grant = grantFor(context, id);
   const { config, store } = context.services;
   let atProvider = 'no revocation endpoint: revoked in keyway only';
-  if (isOAuthGrant(grant)) {
+  if (KINDS[grant.type].issuer.by === 'oauth') {
     const provider = grant.provider === undefined ? undefined : findProvider(config, grant.provider, context.env);
     const live = store.get<OAuthState>(oauthStateId(id));
     const material = oauthMaterialOf(grant.type, grant.material);

@@ -25,7 +25,7 @@ describe('oauthMaterialOf', () => {
 
   it("reads no type's material as OAuth material unless its kind declares OAuth tokens", () => {
     const lookalike = { clientId: 'kw-client', clientSecret: 'kw-canary-5e1d', refreshToken: 'kw-refresh', scopes: ['repo'] };
-    const declared = GRANT_TYPES.filter((type) => KINDS[type].oauth !== undefined);
+    const declared = GRANT_TYPES.filter((type) => KINDS[type].issuer.by === 'oauth');
     expect(declared.sort()).toEqual(['client_credentials', 'oauth2']);
     for (const type of GRANT_TYPES) expect(oauthMaterialOf(type, lookalike), type).toBe(declared.includes(type) ? lookalike : undefined);
   });

@@ -56,7 +56,7 @@ function stateIn(draft: StoreDraft, grant: OAuthGrantRef): OAuthState {
 
 /**
  * The tokens the user provided, as a state (a grant with no refresh yet). Only a grant whose kind
- * says OAuth reaches the token manager (isOAuthGrant), so its object material is OAuth material
+ * says OAuth (issuer 'oauth') reaches the token manager, so its object material is OAuth material
  * without asking the registry, which issuing sits below; a token the config gives as text is not.
  */
 function materialState(m: SecretMaterial | undefined): OAuthState {

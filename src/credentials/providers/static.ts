@@ -8,6 +8,7 @@ import type { Credential, SecretMaterial } from '../material.ts';
  * Returns undefined when the grant has no usable secret (none yet, or an empty one).
  */
 export function staticCredential(type: GrantType, material: SecretMaterial | undefined): Credential | undefined {
-  if (material === undefined || !usableMaterial(type, material)) return undefined;
-  return KINDS[type].credential(material);
+  const issuer = KINDS[type].issuer;
+  if (issuer.by !== 'material' || material === undefined || !usableMaterial(type, material)) return undefined;
+  return issuer.credential(material);
 }

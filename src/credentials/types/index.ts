@@ -16,6 +16,9 @@ import { httpSignature } from './http_signature/kind.ts';
 import { tokenExchange } from './token_exchange/kind.ts';
 import { dpop } from './dpop/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
+import type { Wire } from './wire.ts';
+import type { OAuthIssuer } from './issuer.ts';
+import type { RequestSigner } from '../signing/signer.ts';
 import type { Grant } from '../grant.ts';
 import { keywayKey, PEM_KEYS } from './json-keys.ts';
 import { jwt } from './jwt/kind.ts';
@@ -24,11 +27,13 @@ import { mtls } from './mtls/kind.ts';
 import { oauth2 } from './oauth2/kind.ts';
 
 export type { OwnFields } from './kind.ts';
-export type { GrantKind, IssueContext, IssuingKind, KindFields, KindSettings, MintedKind, MintWith, OnBehalf } from './kind.ts';
+export type { GrantKind, KindFields, KindSettings } from './kind.ts';
+export type { IssueContext, Issuer, MintingIssuer, MintWith, OAuthIssuer, OnBehalf, RenewContext, RequestIssuer } from './issuer.ts';
+export type { Wire } from './wire.ts';
 
 // Every credential type, registered once. A type added to GRANT_TYPES and not here does not
-// compile; what keyway asks of a type (its material, whether it can authenticate, its credential,
-// its settings) it asks here, not with a chain of type checks.
+// compile; what keyway asks of a type (its material, whether it can authenticate, how its credential
+// is issued and goes on the wire, its settings) it asks here, not with a chain of type checks.
 
 export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   bearer,
@@ -52,9 +57,11 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
  * A type's kind where the grant's fields are not narrowed (a stored grant, the config's grant read
  * whole): the grant's own `type` picks the kind, so the fields are that type's.
  */
-export function kindOf(
-  type: GrantType,
-): GrantKind<GrantType> & { compile(fields: KindFields): KindSettings; describe?(fields: KindFields, injector: Injector): string } {
+export function kindOf(type: GrantType): GrantKind<GrantType> & {
+  compile(fields: KindFields): KindSettings;
+  describe?(fields: KindFields, injector: Injector): string;
+  wire: Wire<GrantType> & { signer?(fields: KindFields): RequestSigner | undefined };
+} {
   return KINDS[type] as never;
 }
 
@@ -69,9 +76,15 @@ export function publishedDocument(name: string, grants: Iterable<Grant>): { medi
   return undefined;
 }
 
+/** How an OAuth type's tokens are got (consented, or with its client alone); undefined: the type's credential is issued another way. */
+export function oauthIssuerOf(type: GrantType): OAuthIssuer | undefined {
+  const issuer = KINDS[type].issuer;
+  return issuer.by === 'oauth' ? issuer : undefined;
+}
+
 /** The injector a grant uses: its own `inject` settings where its type takes them, else its type's default. */
 export function injectorFor(type: GrantType, inject: InjectConfig | undefined): Injector {
-  return KINDS[type].injector(inject);
+  return KINDS[type].wire.injector(inject);
 }
 
 /** True when the material can authenticate (GrantKind.usable); none at all cannot. */
@@ -80,13 +93,13 @@ export function usableMaterial(type: GrantType, material: SecretMaterial | undef
 }
 
 /**
- * The material of a grant whose type gets its tokens from an OAuth provider (GrantKind.oauth),
+ * The material of a grant whose type gets its tokens from an OAuth provider (its issuer is 'oauth'),
  * read as OAuth material; undefined for every other type, whatever keys its material holds: a
  * type is OAuth because its kind says so, never because its secret looks like a client.
  */
 export function oauthMaterialOf(type: GrantType, material: SecretMaterial | undefined): OAuthMaterial | undefined {
   // An OAuth type's material is its JSON object form; the text a config gives it (a token) is not.
-  return KINDS[type].oauth !== undefined && typeof material === 'object' && material !== null ? (material as OAuthMaterial) : undefined;
+  return KINDS[type].issuer.by === 'oauth' && typeof material === 'object' && material !== null ? (material as OAuthMaterial) : undefined;
 }
 
 /**

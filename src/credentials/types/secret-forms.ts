@@ -15,7 +15,7 @@ export interface SecretForms {
   readonly json: readonly string[];
   /** A JSON form holds a PEM (PEM_KEYS), read whatever its pasted line breaks became. */
   readonly pem: boolean;
-  /** It is a client certificate and its key (GrantKind.certificateIsSecret): the grant shows the certificate. */
+  /** It is a client certificate and its key (its wire is the connection): the grant shows the certificate. */
   readonly certificate: boolean;
 }
 
@@ -29,6 +29,6 @@ export function secretFormsOf(type: GrantType): SecretForms {
     line: kind.line !== undefined,
     json,
     pem: keys.some((key) => PEM_KEYS.includes(key)),
-    certificate: kind.certificateIsSecret === true,
+    certificate: kind.wire.by === 'connection',
   };
 }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Grant } from '../../credentials/grant.ts';
-import { KINDS, oauthMaterialOf } from '../../credentials/types/index.ts';
+import { oauthIssuerOf, oauthMaterialOf } from '../../credentials/types/index.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, guards, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
@@ -60,7 +60,7 @@ export const HINT_HEADER = 'x-keyway-hint';
 export const scopeHint: ResponseHeadStage = {
   name: 'scope-hint',
   run(head, { status, grant, hints }) {
-    if ((status !== 401 && status !== 403) || grant === undefined || !KINDS[grant.type].oauth?.consented || grant.provider === undefined) return;
+    if ((status !== 401 && status !== 403) || grant === undefined || !oauthIssuerOf(grant.type)?.consented || grant.provider === undefined) return;
     // The challenge as the leak guard left it (this stage runs after it): a `scope` that echoes the
     // token is redacted there, and a redacted value is no scope a hint prints.
     const wanted = insufficientScope(head['www-authenticate'] as string | string[] | undefined);

@@ -8,13 +8,15 @@ export const apiKey: GrantKind<'api_key'> = {
   shape: 'an api_key secret is one non-empty line',
   line: (text) => oneLine('api_key', text),
   usable: textUsable,
-  credential: asToken,
-  injector: (inject) => {
-    const configured = configuredInjector(inject);
-    if (!configured) throw new KeywayError('usage', 'an api_key grant needs --header/--format, --query or --body');
-    return configured;
+  issuer: { by: 'material', credential: asToken, refetchReplays: true },
+  wire: {
+    by: 'inject',
+    injector: (inject) => {
+      const configured = configuredInjector(inject);
+      if (!configured) throw new KeywayError('usage', 'an api_key grant needs --header/--format, --query or --body');
+      return configured;
+    },
   },
   compile: noSettings,
-  sendsSecret: true,
   parsesConfigSecret: false,
 };

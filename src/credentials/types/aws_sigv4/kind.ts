@@ -1,13 +1,12 @@
-import type { Grant } from '../../grant.ts';
-import type { AwsSigning } from './signing/config.ts';
 import { awsSigV4Injector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { AwsMaterial } from './material.ts';
 import { awsSigningOf } from './signing/config.ts';
 import { awsSigner } from './signing/signer.ts';
 import { blank, type GrantKind, objectUsable } from '../kind.ts';
+import { awsIssuer } from './issuer.ts';
 
 // aws_sigv4: an AWS access key; keyway signs each request with it (or with the role it assumes:
-// role.ts) and never sends the secret key.
+// issuer.ts) and never sends the secret key.
 
 export const awsSigV4: GrantKind<'aws_sigv4'> = {
   type: 'aws_sigv4',
@@ -21,27 +20,20 @@ export const awsSigV4: GrantKind<'aws_sigv4'> = {
       !blank(m.secretAccessKey) &&
       !blank(m.sessionToken),
   ),
-  credential: (m) =>
-    typeof m === 'object' && 'secretAccessKey' in m
-      ? { kind: 'aws', accessKeyId: m.accessKeyId, secretAccessKey: m.secretAccessKey, sessionToken: m.sessionToken }
-      : undefined,
-  injector: (inject) => {
-    refuseInjectSettings(inject, 'an aws_sigv4 grant signs each request; it takes no --header, --format, --query or --body', true);
-    return awsSigV4Injector();
+  issuer: awsIssuer,
+  wire: {
+    by: 'sign',
+    injector: (inject) => {
+      refuseInjectSettings(inject, 'an aws_sigv4 grant signs each request; it takes no --header, --format, --query or --body', true);
+      return awsSigV4Injector();
+    },
+    signer: (g) => awsSigner(awsSigningOf(g)),
   },
   // The fixed scope, where the grant has one (else each request's host names it).
   describe: (g, injector) => {
     const scope = [g.region, g.service].filter((s) => s !== undefined).join('/');
     return `${injector.describe()}${scope === '' ? '' : ` (${scope})`}`;
   },
-  compile: (g) => {
-    const aws = awsSigningOf(g);
-    return { settings: aws, signer: awsSigner(aws) };
-  },
+  compile: (g) => ({ settings: awsSigningOf(g) }),
   parsesConfigSecret: true,
 };
-
-/** An aws_sigv4 grant's signing settings (its region, service, role), as its kind compiled them. */
-export function awsSigningOfGrant(grant: Grant): AwsSigning | undefined {
-  return grant.type === 'aws_sigv4' ? (grant.settings as AwsSigning) : undefined;
-}

@@ -1,29 +1,13 @@
-import type { Logger } from 'pino';
 import { ProxyError } from '../../../errors/index.ts';
-import type { Dispatcher } from '../../../net/undici.ts';
 import { awsRoleStateId, type AwsRoleState } from './role-state.ts';
 import type { GrantRef } from '../../grant-ref.ts';
 import type { Credential } from '../../material.ts';
 import type { AssumeRole } from './signing/config.ts';
-import type { TokenObserver, TokenStore } from '../../issuing/token-store.ts';
-import { type Renewal, RenewalTooShort, Renewer } from '../../issuing/renewer.ts';
+import { type Renewal, RenewalTooShort } from '../../issuing/renewer.ts';
+import type { RenewContext } from '../issuer.ts';
 import { assumeRole, StsError } from './sts-assume-role.ts';
 
 type AwsKey = Extract<Credential, { kind: 'aws' }>;
-
-export interface AwsRoleOptions {
-  /** The same store and locks as OAuth refreshes: one STS call per grant per expiry, across processes and replicas. */
-  store: TokenStore;
-  lockDir: string;
-  timeoutMs: number;
-  /** How STS is reached: like token endpoints and upstreams (proxy.hosts, system CAs plus proxy.upstream_ca). */
-  dispatcher?: Dispatcher | undefined;
-  logger?: Logger | undefined;
-  /** The token clock (epoch ms): expiry, refresh and backoff; tests move it instead of sleeping. */
-  now?: (() => number) | undefined;
-  /** /metrics: each STS call (keyway_token_requests_total) and each credential saved (keyway_token_refreshes_total). */
-  observer?: TokenObserver | undefined;
-}
 
 export interface RoleCredential {
   credential: AwsKey;
@@ -39,26 +23,19 @@ export const ROLE_REFRESH_BEFORE_MS = 5 * 60_000;
  * An aws_sigv4 grant's assume_role credentials: a Renewal (renewer.ts) whose fetch is an STS
  * AssumeRole call with the stored key, kept sealed in the store per grant, matched to the role,
  * external id and key they were assumed with. Credentials the store would not take are used from
- * memory (the stored key gets new ones any time, unlike a rotated refresh token).
+ * memory (the stored key gets new ones any time, unlike a rotated refresh token). It holds nothing
+ * itself: the process's one Renewer (in the context) keeps each grant's single flight and backoff.
  */
 export class AwsRoleCredentials {
-  readonly #o: AwsRoleOptions;
-  readonly #renewer: Renewer;
+  readonly #o: RenewContext;
 
-  /** `renewer`: the process's one Renewer (app/parts.ts), shared with every renewing kind; else one of its own. */
-  constructor(options: AwsRoleOptions, renewer?: Renewer) {
-    this.#o = options;
-    this.#renewer = renewer ?? new Renewer(options);
-  }
-
-  /** The newest role credentials held for this grant, role and key, expired or not (callers check). */
-  state(grant: GrantRef, role: AssumeRole, key: AwsKey): AwsRoleState | undefined {
-    return this.#renewer.held(this.#renewal(grant, role, key));
+  constructor(context: RenewContext) {
+    this.#o = context;
   }
 
   /** Temporary credentials valid beyond the refresh margin; calls STS first when due. */
   async get(grant: GrantRef, role: AssumeRole, key: AwsKey): Promise<RoleCredential> {
-    const { state, renewed } = await this.#renewer.get(this.#renewal(grant, role, key));
+    const { state, renewed } = await this.#o.renewer.get(this.#renewal(grant, role, key));
     return { credential: credentialOf(state), refreshed: renewed };
   }
 
@@ -68,7 +45,7 @@ export class AwsRoleCredentials {
    * Throws token_refresh_failed when STS fails (never falls back to the held credentials).
    */
   async refreshNow(grant: GrantRef, role: AssumeRole, key: AwsKey): Promise<AwsRoleState> {
-    return (await this.#renewer.renewNow(this.#renewal(grant, role, key))).state;
+    return (await this.#o.renewer.renewNow(this.#renewal(grant, role, key))).state;
   }
 
   #renewal(grant: GrantRef, role: AssumeRole, key: AwsKey): Renewal<AwsRoleState> {

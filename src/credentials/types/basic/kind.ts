@@ -27,12 +27,19 @@ export const basic: GrantKind<'basic'> = {
   line: (text) => (text.trimStart().startsWith('{') ? undefined : pair(text)),
   object: ({ str }) => ({ username: str('username', true)!, password: str('password', true)! }),
   usable: objectUsable<BasicMaterial>((m) => typeof m.username === 'string' && typeof m.password === 'string' && !blank(m.username) && !blank(m.password)),
-  credential: (m) => (typeof m === 'object' && 'username' in m && 'password' in m ? { kind: 'basic', username: m.username, password: m.password } : undefined),
-  injector: (inject) => {
-    if (inject?.body) throw new KeywayError('usage', 'a basic grant has a username and password, not one secret to put in a body (--body)');
-    return configuredInjector(inject) ?? basicInjector();
+  issuer: {
+    by: 'material',
+    credential: (m) =>
+      typeof m === 'object' && 'username' in m && 'password' in m ? { kind: 'basic', username: m.username, password: m.password } : undefined,
+    refetchReplays: true,
+  },
+  wire: {
+    by: 'inject',
+    injector: (inject) => {
+      if (inject?.body) throw new KeywayError('usage', 'a basic grant has a username and password, not one secret to put in a body (--body)');
+      return configuredInjector(inject) ?? basicInjector();
+    },
   },
   compile: noSettings,
-  sendsSecret: true,
   parsesConfigSecret: true,
 };

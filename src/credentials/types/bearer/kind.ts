@@ -7,9 +7,8 @@ export const bearer: GrantKind<'bearer'> = {
   shape: 'a bearer secret is one non-empty line',
   line: (text) => oneLine('bearer', text),
   usable: textUsable,
-  credential: asToken,
-  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
+  issuer: { by: 'material', credential: asToken, refetchReplays: true },
+  wire: { by: 'inject', injector: (inject) => configuredInjector(inject) ?? bearerInjector() },
   compile: noSettings,
-  sendsSecret: true,
   parsesConfigSecret: false,
 };

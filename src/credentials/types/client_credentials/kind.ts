@@ -1,5 +1,5 @@
 import { bearerInjector, configuredInjector } from '../../injectors/index.ts';
-import { type GrantKind, issued, noSettings } from '../kind.ts';
+import { type GrantKind, noSettings } from '../kind.ts';
 import { expiresAtOf, scopesOf, usable } from '../oauth-material.ts';
 
 export const clientCredentials: GrantKind<'client_credentials'> = {
@@ -12,9 +12,8 @@ export const clientCredentials: GrantKind<'client_credentials'> = {
     return { clientId: str('clientId', true)!, clientSecret: str('clientSecret', true)!, scopes };
   },
   usable,
-  credential: issued,
-  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
+  issuer: { by: 'oauth', consented: false, clientOnly: true },
+  wire: { by: 'inject', injector: (inject) => configuredInjector(inject) ?? bearerInjector() },
   compile: noSettings,
-  oauth: { consented: false, clientOnly: true },
   parsesConfigSecret: false,
 };

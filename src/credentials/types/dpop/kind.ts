@@ -1,7 +1,7 @@
 import { ProxyError } from '../../../errors/index.ts';
 import { noInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import { clientOf, clientSecretOf } from '../client-material.ts';
-import { type GrantKind, issued } from '../kind.ts';
+import type { GrantKind } from '../kind.ts';
 import { boundKeyOf } from './key.ts';
 import { dpopMinter } from './minter.ts';
 import { type DpopAlgorithm, dpopChallengeError, DpopNonces, nonceAsked } from './proof.ts';
@@ -28,24 +28,8 @@ export const dpop: GrantKind<'dpop'> = {
   type: 'dpop',
   shape: 'a dpop secret is a JSON object {"clientId","clientSecret"}: the client keyway asks for DPoP-bound tokens as',
   ...clientSecretOf('dpop'),
-  credential: issued,
-  injector: (inject) => {
-    refuseInjectSettings(inject, 'a dpop grant puts its token and proof on each request itself; it takes no --header, --format, --query or --body', true);
-    return noInjector();
-  },
-  describe: (g) => `header Authorization: DPoP {token}, DPoP: {proof} (${g.dpop.alg}; tokens from ${g.token_endpoint ?? '?'})`,
-  compile: (g) => ({
-    settings: { endpoint: g.token_endpoint ?? '', scopes: g.scopes ?? [], alg: g.dpop.alg } satisfies DpopSettings,
-    signer: dpopSigner(nonces),
-    retry: (status, headers, url) => {
-      nonces.heard(url, headers);
-      if (status !== 401) return undefined;
-      const error = dpopChallengeError(headers['www-authenticate']);
-      if (error === 'use_dpop_nonce') return nonceAsked(status, headers) === undefined ? 'relay' : 'same';
-      return error === 'invalid_token' ? 'fresh' : 'relay';
-    },
-  }),
-  mints: {
+  issuer: {
+    by: 'minted',
     token: (grant, material, mint) => {
       const client = clientOf(material);
       if (client === undefined) return undefined;
@@ -61,5 +45,25 @@ export const dpop: GrantKind<'dpop'> = {
       return { kind: 'key', key: boundKeyOf(boundKey).privateKey, token };
     },
   },
+  // Its token goes on with a proof signed by the key bound to it.
+  wire: {
+    by: 'sign',
+    injector: (inject) => {
+      refuseInjectSettings(inject, 'a dpop grant puts its token and proof on each request itself; it takes no --header, --format, --query or --body', true);
+      return noInjector();
+    },
+    signer: () => dpopSigner(nonces),
+  },
+  describe: (g) => `header Authorization: DPoP {token}, DPoP: {proof} (${g.dpop.alg}; tokens from ${g.token_endpoint ?? '?'})`,
+  compile: (g) => ({
+    settings: { endpoint: g.token_endpoint ?? '', scopes: g.scopes ?? [], alg: g.dpop.alg } satisfies DpopSettings,
+    retry: (status, headers, url) => {
+      nonces.heard(url, headers);
+      if (status !== 401) return undefined;
+      const error = dpopChallengeError(headers['www-authenticate']);
+      if (error === 'use_dpop_nonce') return nonceAsked(status, headers) === undefined ? 'relay' : 'same';
+      return error === 'invalid_token' ? 'fresh' : 'relay';
+    },
+  }),
   parsesConfigSecret: true,
 };

@@ -5,7 +5,7 @@ import { appEndpointsGuard } from './guard.ts';
 import { githubAppInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { GitHubAppMaterial } from './material.ts';
 import { githubMinter } from './minter.ts';
-import { blank, type GrantKind, issued, type OwnFields, type ObjectInput, objectUsable } from '../kind.ts';
+import { blank, type GrantKind, type OwnFields, type ObjectInput, objectUsable } from '../kind.ts';
 
 // github_app: a GitHub App's id and key; keyway signs app JWTs with the key and mints installation
 // tokens (minter.ts), Bearer on the API and Basic x-access-token for git.
@@ -55,20 +55,8 @@ export const githubApp: GrantKind<'github_app'> = {
   shape: 'a github_app secret is a JSON object {"appId","privateKey","installationId"?}',
   object: appKey,
   usable: objectUsable<GitHubAppMaterial>((m) => typeof m.appId === 'string' && typeof m.privateKey === 'string' && !blank(m.privateKey)),
-  credential: issued,
-  injector: (inject) => {
-    refuseInjectSettings(
-      inject,
-      'a github_app grant puts its installation token in Authorization itself; it takes no --header, --format, --query or --body',
-      true,
-    );
-    return githubAppInjector();
-  },
-  compile: (g) => {
-    const github = githubSettingsOf(g);
-    return { settings: github, guard: appEndpointsGuard(github) };
-  },
-  mints: {
+  issuer: {
+    by: 'minted',
     token: (grant, material, mint) => {
       const github = githubOf(grant);
       if (typeof material !== 'object' || !('appId' in material) || github === undefined) return undefined;
@@ -80,6 +68,21 @@ export const githubApp: GrantKind<'github_app'> = {
       host === undefined || host.toLowerCase() === githubOf(grant)?.apiHost
         ? { kind: 'token', value: token }
         : { kind: 'basic', username: 'x-access-token', password: token },
+  },
+  wire: {
+    by: 'inject',
+    injector: (inject) => {
+      refuseInjectSettings(
+        inject,
+        'a github_app grant puts its installation token in Authorization itself; it takes no --header, --format, --query or --body',
+        true,
+      );
+      return githubAppInjector();
+    },
+  },
+  compile: (g) => {
+    const github = githubSettingsOf(g);
+    return { settings: github, guard: appEndpointsGuard(github) };
   },
   parsesConfigSecret: true,
 };

@@ -3,7 +3,7 @@ import { KeywayError } from '../../../errors/index.ts';
 import { bearerInjector, configuredInjector } from '../../injectors/index.ts';
 import type { GoogleServiceAccountMaterial } from './material.ts';
 import { googleMinter } from './minter.ts';
-import { blank, type GrantKind, issued, type ObjectInput, objectUsable } from '../kind.ts';
+import { blank, type GrantKind, type ObjectInput, objectUsable } from '../kind.ts';
 
 // google_service_account: the JSON key file Google gives; keyway signs assertions with its key and
 // mints access tokens (minter.ts), never sending the key.
@@ -48,13 +48,13 @@ export const googleServiceAccount: GrantKind<'google_service_account'> = {
   usable: objectUsable<GoogleServiceAccountMaterial>(
     (m) => typeof m.clientEmail === 'string' && typeof m.privateKey === 'string' && typeof m.tokenUri === 'string' && !blank(m.privateKey),
   ),
-  credential: issued,
-  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
-  compile: (g) => ({ settings: { scopes: g.scopes ?? [], subject: g.subject } satisfies GoogleSettings }),
-  mints: {
+  issuer: {
+    by: 'minted',
     token: (grant, material, mint) =>
       typeof material === 'object' && 'clientEmail' in material ? mint(googleMinter, { key: material, ...(grant.settings as GoogleSettings) }) : undefined,
     credential: (_grant, token) => ({ kind: 'token', value: token }),
   },
+  wire: { by: 'inject', injector: (inject) => configuredInjector(inject) ?? bearerInjector() },
+  compile: (g) => ({ settings: { scopes: g.scopes ?? [], subject: g.subject } satisfies GoogleSettings }),
   parsesConfigSecret: true,
 };

@@ -5,7 +5,7 @@ import { KeywayError } from '../../../errors/index.ts';
 import { noInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import { reflowPem } from '../../material-text.ts';
 import type { Credential, SecretMaterial } from '../../material.ts';
-import { type GrantKind, textUsable } from '../kind.ts';
+import { type GrantKind, noSettings, textUsable } from '../kind.ts';
 import { parseComponent } from './components.ts';
 import type { HttpSignatureConfig } from './fields.ts';
 import { DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, keyDirectory } from './directory.ts';
@@ -67,15 +67,19 @@ export const httpSignature: GrantKind<'http_signature'> = {
     return pem;
   },
   usable: textUsable,
-  credential: credentialOf,
-  injector: (inject) => {
-    refuseInjectSettings(inject, 'an http_signature grant signs each request; it takes no --header, --format, --query or --body', true);
-    return noInjector();
+  issuer: { by: 'material', credential: credentialOf, refetchReplays: false },
+  wire: {
+    by: 'sign',
+    injector: (inject) => {
+      refuseInjectSettings(inject, 'an http_signature grant signs each request; it takes no --header, --format, --query or --body', true);
+      return noInjector();
+    },
+    signer: ({ sign }) => (sign === undefined ? undefined : httpSigner(signingOf(sign))),
   },
   describe: ({ sign }) => {
     return sign === undefined ? 'RFC 9421 signature' : `RFC 9421 signature (${sign.alg}: ${sign.components.join(' ')}${sign.tag ? `; tag ${sign.tag}` : ''})`;
   },
-  compile: ({ sign }) => (sign === undefined ? {} : { signer: httpSigner(signingOf(sign)) }),
+  compile: noSettings,
   // Web Bot Auth's key directory: every http_signature grant's public key whose secret keyway
   // holds (one a command prints or a source holds is read on use, and not listed).
   publishes: {

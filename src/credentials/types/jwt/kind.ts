@@ -12,8 +12,9 @@ export const jwt: GrantKind<'jwt'> = {
     return token;
   },
   usable: textUsable,
-  credential: asToken,
-  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
+  // Not replayed after a 401 when a command prints it: a JWT refused is expired or revoked, as the command printed it.
+  issuer: { by: 'material', credential: asToken, refetchReplays: false },
+  wire: { by: 'inject', injector: (inject) => configuredInjector(inject) ?? bearerInjector() },
   compile: noSettings,
   // Its clock is its token's exp: listed, and never sent past it (credential-source.ts).
   expiresAt: (material) => (typeof material === 'string' ? storedJwtExpiry(material) : undefined),

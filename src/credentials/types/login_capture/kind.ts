@@ -10,10 +10,14 @@ export const loginCapture: GrantKind<'login_capture'> = {
   type: 'login_capture',
   shape: 'a login_capture grant has no secret: its tokens are captured from the agent’s own login',
   usable: () => false,
-  credential: () => undefined,
-  injector: (inject) => {
-    refuseInjectSettings(inject, 'a login_capture grant resolves placeholders where the agent puts them; it takes no --header, --format or --query', true);
-    return { ...noInjector(), describe: () => 'placeholders the agent got at login, resolved where it puts them' };
+  // Its material is none: the captured tokens are resolved by the capture stage, not issued here.
+  issuer: { by: 'material', credential: () => undefined, refetchReplays: false },
+  wire: {
+    by: 'inject',
+    injector: (inject) => {
+      refuseInjectSettings(inject, 'a login_capture grant resolves placeholders where the agent puts them; it takes no --header, --format or --query', true);
+      return { ...noInjector(), describe: () => 'placeholders the agent got at login, resolved where it puts them' };
+    },
   },
   describe: () => 'placeholders the agent got at login, resolved where it puts them',
   compile: (fields) => {

@@ -12,12 +12,15 @@ export const mtls: GrantKind<'mtls'> = {
   usable: objectUsable<ClientCertificateMaterial>(
     (m) => typeof m.certificate === 'string' && typeof m.privateKey === 'string' && !blank(m.certificate) && !blank(m.privateKey),
   ),
-  credential: () => ({ kind: 'none' }),
-  injector: (inject) => {
-    refuseInjectSettings(inject, 'an mtls grant presents a client certificate; it takes no --header, --format or --query', false);
-    return noInjector();
+  // Nothing goes on the request: the connection presents the certificate (clientCertificate).
+  issuer: { by: 'material', credential: () => ({ kind: 'none' }), refetchReplays: false },
+  wire: {
+    by: 'connection',
+    injector: (inject) => {
+      refuseInjectSettings(inject, 'an mtls grant presents a client certificate; it takes no --header, --format or --query', false);
+      return noInjector();
+    },
   },
   compile: noSettings,
-  certificateIsSecret: true,
   parsesConfigSecret: true,
 };

@@ -1,7 +1,7 @@
 import { KeywayError } from '../../../errors/index.ts';
 import { bearerInjector, configuredInjector } from '../../injectors/index.ts';
 import type { OAuth2Material } from '../../material.ts';
-import { type GrantKind, issued, noSettings } from '../kind.ts';
+import { type GrantKind, noSettings } from '../kind.ts';
 import { expiresAtOf, scopesOf, usable } from '../oauth-material.ts';
 
 export const oauth2: GrantKind<'oauth2'> = {
@@ -23,10 +23,9 @@ export const oauth2: GrantKind<'oauth2'> = {
     return material;
   },
   usable,
-  credential: issued,
-  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
+  issuer: { by: 'oauth', consented: true, clientOnly: false },
+  wire: { by: 'inject', injector: (inject) => configuredInjector(inject) ?? bearerInjector() },
   compile: noSettings,
-  oauth: { consented: true, clientOnly: false },
   // The config's text is a refresh or access token, taken as it is.
   parsesConfigSecret: false,
 };

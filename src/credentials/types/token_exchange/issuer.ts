@@ -8,7 +8,7 @@ import { DEFAULT_RENEW_FLOOR_MS } from '../../grant-ref.ts';
 import type { Grant } from '../../grant.ts';
 import type { ClientCredentialsMaterial, SecretMaterial } from '../../material.ts';
 import { clientOf } from '../client-material.ts';
-import type { IssueContext, IssuingKind, OnBehalf } from '../kind.ts';
+import type { IssueContext, OnBehalf, RequestIssuer } from '../issuer.ts';
 import { type Exchanged, ExchangeRefused, type ExchangeRequest, exchangeForm, readExchanged, subjectOf, TOKEN_TYPES } from './exchange.ts';
 import { ExchangedTokens } from './exchanged-tokens.ts';
 
@@ -145,7 +145,8 @@ const issuedOf = (token: Exchanged, refreshed: boolean, request: ExchangeRequest
   onBehalfOf: subjectOf(request.subjectToken),
 });
 
-export const exchangeIssuer: IssuingKind = {
+export const exchangeIssuer: RequestIssuer = {
+  by: 'request',
   async issue(grant, material, forWhom, context) {
     const settings = grant.settings as ExchangeSettings;
     const request = requestOf(grant, settings, forWhom, context);

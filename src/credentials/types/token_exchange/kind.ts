@@ -1,6 +1,6 @@
 import { bearerInjector, configuredInjector } from '../../injectors/index.ts';
 import { clientSecretOf } from '../client-material.ts';
-import { type GrantKind, issued } from '../kind.ts';
+import type { GrantKind } from '../kind.ts';
 import { type ExchangeSettings, exchangeIssuer, tokenTypeUri } from './issuer.ts';
 
 // token_exchange: the grant's secret is the client keyway exchanges tokens as ({"clientId",
@@ -11,8 +11,8 @@ export const tokenExchange: GrantKind<'token_exchange'> = {
   type: 'token_exchange',
   shape: 'a token_exchange secret is a JSON object {"clientId","clientSecret"}: the client keyway exchanges tokens as',
   ...clientSecretOf('token_exchange'),
-  credential: issued,
-  injector: (inject) => configuredInjector(inject) ?? bearerInjector(),
+  issuer: exchangeIssuer,
+  wire: { by: 'inject', injector: (inject) => configuredInjector(inject) ?? bearerInjector() },
   describe: (g, injector) => {
     const audience = typeof g.audience === 'string' ? [g.audience] : (g.audience ?? []);
     const subject = g.subject === 'identity' ? "the agent's identity" : 'a configured subject';
@@ -29,6 +29,5 @@ export const tokenExchange: GrantKind<'token_exchange'> = {
       requestedTokenType: g.requested_token_type === undefined ? undefined : tokenTypeUri(g.requested_token_type),
     } satisfies ExchangeSettings,
   }),
-  issues: exchangeIssuer,
   parsesConfigSecret: true,
 };
