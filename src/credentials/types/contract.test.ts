@@ -108,9 +108,11 @@ describe.each(TYPES)('the %s type, from its example', (type) => {
         expect(JSON.stringify(request)).not.toBe(JSON.stringify({ headers: {}, path: '/' }));
         return;
       }
-      case 'sign':
-        expect(kindOf(type).wire.signer?.(fieldsOf(type))).toBeDefined();
+      case 'sign': {
+        const wire = kindOf(type).wire;
+        expect(wire.by === 'sign' ? wire.signer(fieldsOf(type)) : undefined).toBeDefined();
         return;
+      }
       case 'connection':
         expect(credential).toEqual({ kind: 'none' });
         expect(loadClientCertificate(material as never, 'example')).toMatchObject({ ok: true });

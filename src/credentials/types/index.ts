@@ -18,7 +18,6 @@ import { dpop } from './dpop/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
 import type { Wire } from './wire.ts';
 import type { OAuthIssuer } from './issuer.ts';
-import type { RequestSigner } from '../signing/signer.ts';
 import type { Grant } from '../grant.ts';
 import { keywayKey, PEM_KEYS } from './json-keys.ts';
 import { jwt } from './jwt/kind.ts';
@@ -60,7 +59,7 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
 export function kindOf(type: GrantType): GrantKind<GrantType> & {
   compile(fields: KindFields): KindSettings;
   describe?(fields: KindFields, injector: Injector): string;
-  wire: Wire<GrantType> & { signer?(fields: KindFields): RequestSigner | undefined };
+  wire: Wire<KindFields>;
 } {
   return KINDS[type] as never;
 }

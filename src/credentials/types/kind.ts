@@ -55,7 +55,7 @@ export interface GrantKind<T extends GrantType = GrantType> {
   /** How its credential is issued: from the material as it is, by an OAuth provider, minted by keyway, or per request. */
   readonly issuer: Issuer;
   /** How its credential goes on the request: injected, signed with, or presented on the connection. */
-  readonly wire: Wire<T>;
+  readonly wire: Wire<OwnFields<T>>;
   /** How it goes on the wire, for listings, where it says more than its injector's describe(). */
   describe?(fields: OwnFields<T>, injector: Injector): string;
   /** Its own settings, compiled. */
