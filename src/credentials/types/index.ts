@@ -27,7 +27,7 @@ import { oauth2 } from './oauth2/kind.ts';
 
 export type { OwnFields } from './kind.ts';
 export type { GrantKind, KindFields, KindSettings } from './kind.ts';
-export type { IssueContext, Issuer, MintingIssuer, MintWith, OAuthIssuer, OnBehalf, RenewContext, RequestIssuer } from './issuer.ts';
+export type { IssueContext, Issuer, MaterialIssuer, MintingIssuer, MintWith, OAuthIssuer, OnBehalf, RenewContext, RequestIssuer } from './issuer.ts';
 export type { Wire } from './wire.ts';
 
 // Every credential type, registered once. A type added to GRANT_TYPES and not here does not
