@@ -17,6 +17,7 @@ export const GRANT_TYPES = [
   'http_signature',
   'token_exchange',
   'dpop',
+  'private_key_jwt',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 

@@ -14,6 +14,7 @@ import { jwtExample } from './jwt/example.ts';
 import { loginCaptureExample } from './login_capture/example.ts';
 import { mtlsExample } from './mtls/example.ts';
 import { oauth2Example } from './oauth2/example.ts';
+import { privateKeyJwtExample } from './private_key_jwt/example.ts';
 import { tokenExchangeExample } from './token_exchange/example.ts';
 
 // Every type's example, registered once beside KINDS: a type added to GRANT_TYPES and not here
@@ -35,4 +36,5 @@ export const EXAMPLES: { readonly [T in GrantType]: KindExample<T> } = {
   http_signature: httpSignatureExample,
   token_exchange: tokenExchangeExample,
   dpop: dpopExample,
+  private_key_jwt: privateKeyJwtExample,
 };

@@ -10,6 +10,7 @@ import { hmac } from './hmac/fields.ts';
 import { httpSignature } from './http_signature/fields.ts';
 import { tokenExchange } from './token_exchange/fields.ts';
 import { dpop } from './dpop/fields.ts';
+import { privateKeyJwt } from './private_key_jwt/fields.ts';
 import { jwt } from './jwt/fields.ts';
 import { loginCapture } from './login_capture/fields.ts';
 import { mtls } from './mtls/fields.ts';
@@ -37,6 +38,7 @@ export const GRANT_TYPE_FIELDS = {
   http_signature: httpSignature,
   token_exchange: tokenExchange,
   dpop,
+  private_key_jwt: privateKeyJwt,
 } as const satisfies { readonly [T in GrantType]: { readonly type: T } };
 
 /** The keys of one type, as the registry holds them. */

@@ -15,6 +15,7 @@ import { hmac } from './hmac/kind.ts';
 import { httpSignature } from './http_signature/kind.ts';
 import { tokenExchange } from './token_exchange/kind.ts';
 import { dpop } from './dpop/kind.ts';
+import { privateKeyJwt } from './private_key_jwt/kind.ts';
 import type { GrantKind, KindFields, KindSettings } from './kind.ts';
 import type { Wire } from './wire.ts';
 import type { OAuthIssuer } from './issuer.ts';
@@ -50,6 +51,7 @@ export const KINDS: { readonly [T in GrantType]: GrantKind<T> } = {
   http_signature: httpSignature,
   token_exchange: tokenExchange,
   dpop,
+  private_key_jwt: privateKeyJwt,
 };
 
 /**
