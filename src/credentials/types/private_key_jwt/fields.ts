@@ -5,7 +5,7 @@ import { renewFloorText, tokenServiceUrl } from '../values.ts';
 // private_key_jwt (RFC 7523 2.2, OpenID Connect's client authentication of that name): keyway asks
 // `token_endpoint` for tokens by client credentials as `client_id`, proving the client with a JWT
 // it signs with the grant's secret (a private key) for each token request. `key_id` is the kid the
-// server knows the public key by; `audience` (Auth0's) and `resource` (RFC 8707, one) go on the token request as they are.
+// server knows the public key by.
 
 export const privateKeyJwt = {
   type: 'private_key_jwt',
@@ -14,8 +14,6 @@ export const privateKeyJwt = {
     client_id: z.string().min(1).max(500).optional(),
     key_id: z.string().min(1).max(200).optional(),
     scopes: z.array(z.string().min(1)).max(64).optional(),
-    audience: z.string().min(1).max(500).optional(),
-    resource: z.string().min(1).max(500).optional(),
     renew_floor: renewFloorText,
   },
   secretRequired: false,

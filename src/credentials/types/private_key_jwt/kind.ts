@@ -37,8 +37,6 @@ export const privateKeyJwt: GrantKind<'private_key_jwt'> = {
       clientId: g.client_id ?? '',
       keyId: g.key_id,
       scopes: g.scopes ?? [],
-      audience: g.audience,
-      resource: g.resource,
     } satisfies PrivateKeyJwtSettings,
   }),
   parsesConfigSecret: true,

@@ -16,8 +16,6 @@ export interface PrivateKeyJwtMint {
   readonly keyId: string | undefined;
   readonly key: AssertionKey;
   readonly scopes: readonly string[];
-  readonly audience: string | undefined;
-  readonly resource: string | undefined;
 }
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -40,17 +38,7 @@ export function clientAssertion(spec: PrivateKeyJwtMint, now: number): Promise<s
 export const privateKeyJwtMinter: Minter<PrivateKeyJwtMint> = {
   describe: (spec) => `a token from ${safeOrigin(spec.endpoint)}`,
   // The public key's hash, not the key: a token minted with a key since replaced is not used.
-  fingerprint: (spec) =>
-    JSON.stringify([
-      'private_key_jwt',
-      spec.endpoint,
-      spec.clientId,
-      spec.keyId ?? '',
-      spec.key.publicHash,
-      spec.scopes.join(' '),
-      spec.audience ?? '',
-      spec.resource ?? '',
-    ]),
+  fingerprint: (spec) => JSON.stringify(['private_key_jwt', spec.endpoint, spec.clientId, spec.keyId ?? '', spec.key.publicHash, spec.scopes.join(' ')]),
   mintBeforeMs: 60_000,
   hint: 'keyway retries with backoff; check client_id, that the server holds the public key (and its key_id), and the scopes',
   async mint(spec, { now, timeoutMs, dispatcher }) {
@@ -60,8 +48,6 @@ export const privateKeyJwtMinter: Minter<PrivateKeyJwtMint> = {
       client_assertion: await clientAssertion(spec, now),
     };
     if (spec.scopes.length > 0) params['scope'] = spec.scopes.join(' ');
-    if (spec.audience !== undefined) params['audience'] = spec.audience;
-    if (spec.resource !== undefined) params['resource'] = spec.resource;
     const tokens = await requestToken(
       // client_id in the body too (RFC 7521 4.2 allows it): some servers look the client up by it before reading the assertion.
       { tokenUrl: spec.endpoint, clientId: spec.clientId, clientSecret: undefined, clientAuth: 'body', bodyFormat: 'form', extraParams: {} },
