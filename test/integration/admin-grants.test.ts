@@ -181,9 +181,11 @@ describe('admin API: grants', () => {
   it('refresh on a static grant is a 400 that says why', async () => {
     const res = await call('POST', '/api/grants/github/refresh');
     expect(res.status).toBe(400);
-    expect((res.body as { error: { message: string } }).error.message).toContain(
-      'only oauth2 and client_credentials grants, github_app and google_service_account grants, and aws_sigv4 grants with assume_role, refresh',
-    );
+    const message = (res.body as { error: { message: string } }).error.message;
+    expect(message).toMatch(/^grant "github" is bearer: only .* grants, and aws_sigv4 grants that renew from their key \(assume_role\), refresh$/);
+    // Every type that refreshes is named, the newer ones too; a static one is not.
+    for (const type of ['oauth2', 'client_credentials', 'github_app', 'google_service_account', 'private_key_jwt']) expect(message).toContain(type);
+    expect(message).not.toMatch(/only .*\bbearer\b/);
   });
 
   it('the CLI and the API change the same grant: labels set with one show in the other', async () => {
