@@ -26,6 +26,11 @@ export interface UpstreamOptions {
   requireAuthorization?: string;
   /** Answer 401 unless this resolves true (e.g. the token is active at the authorization server). */
   authorize?: (authorization: string | undefined) => Promise<boolean>;
+  /**
+   * How long a kept-alive connection may stay quiet before the server closes it (Node's default:
+   * 5 s). A test that holds one stream open across slow steps (a reload under load) sets more.
+   */
+  keepAliveMs?: number;
   /** Where to listen: 127.0.0.1 on a free port unless given (another address, in a namespace of its own). */
   listen?: { host: string; port: number };
   // biome-ignore lint/suspicious/noConfusingVoidType: a handler that only watches returns nothing at all
@@ -96,6 +101,7 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Test
             : { cert: TLS_FIXTURES.cert, key: TLS_FIXTURES.key },
           onRequest,
         );
+  if (options.keepAliveMs !== undefined) server.keepAliveTimeout = options.keepAliveMs;
   const wss = new WebSocketServer({ server, path: '/ws' });
   wss.on('connection', (socket, req) => {
     seen.push({ method: 'GET', url: req.url ?? '', headers: req.headers, bodyBytes: 0 });

@@ -58,7 +58,9 @@ describe('live reload of a running proxy', () => {
     );
 
   beforeAll(async () => {
-    upstream = await startUpstream();
+    // The blind tunnel test holds one kept-alive stream across reloads: under load that took
+    // longer than Node's 5 s keep-alive, and the upstream closed it (not keyway).
+    upstream = await startUpstream({ keepAliveMs: 120_000 });
     home = makeHome();
     mkdirSync(join(home, 'config'), { recursive: true });
     writeConfig(BEARER_ON_API);
@@ -288,9 +290,10 @@ describe('live reload of a running proxy', () => {
     reloads++;
     const keywayCa = readFileSync(join(home, 'certs', 'ca.pem'), 'utf8');
 
+    // Slow enough to still be waiting when the grant is taken away, however long the steps between take.
     const slow = runProcess(
       'curl',
-      ['-sS', '-w', ' %{http_code}', `https://api.example.test:${upstream.port}/slow?ms=6000`],
+      ['-sS', '-w', ' %{http_code}', `https://api.example.test:${upstream.port}/slow?ms=30000`],
       cleanEnv({ HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem') }),
     );
     const ws = await openWebSocket(proxy.port, `api.example.test:${upstream.port}`, keywayCa);
@@ -411,7 +414,14 @@ describe('live reload of a running proxy', () => {
 function firstResponse(tls: TLSSocket, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = '';
-    const timer = setTimeout(() => reject(new Error('no response in 5 s')), 5_000);
+    // A hang-catcher, not a timing: a loaded CI machine has taken over 5 s here.
+    const timer = setTimeout(() => reject(new Error(`no response to ${text.split('\r\n')[0]} in 15 s (${got.length} bytes so far)`)), 15_000);
+    // A stream keyway closed is told as such, not waited out.
+    const onClose = () => {
+      clearTimeout(timer);
+      reject(new Error(`the stream closed before a whole response (${got.length} bytes)`));
+    };
+    tls.once('close', onClose);
     const onData = (chunk: Buffer) => {
       got += chunk.toString('utf8');
       const head = got.indexOf('\r\n\r\n');
@@ -419,6 +429,7 @@ function firstResponse(tls: TLSSocket, text: string): Promise<string> {
       if (head !== -1 && length && got.length >= head + 4 + Number(length[1])) {
         clearTimeout(timer);
         tls.off('data', onData);
+        tls.off('close', onClose);
         resolve(got);
       }
     };
