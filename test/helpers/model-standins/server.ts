@@ -7,7 +7,9 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { mintTestLeaf } from '../test-leaf.ts';
 
 export interface StandinRequest {
@@ -26,6 +28,12 @@ export interface StandinRequest {
 /** A handler answers the requests it knows and returns false for the rest (the next one is asked). */
 export type StandinHandler = (req: StandinRequest, res: ServerResponse) => boolean | Promise<boolean>;
 
+/**
+ * A WebSocket route: for an upgrade it knows, refuse it with an HTTP answer (a bad credential) or
+ * accept it and talk on the socket; undefined for the rest.
+ */
+export type StandinWsHandler = (req: StandinRequest) => { refuse: { status: number; body: unknown } } | { accept: (socket: WebSocket) => void } | undefined;
+
 export interface StandinServer {
   /** The address and port it listens on, for `proxy.hosts` and for clients dialling it directly. */
   address: string;
@@ -42,6 +50,7 @@ export interface StandinServerOptions {
    * that run one listen on port 443 of a loopback address of their own (127.A.B.C). */
   listen?: { host: string; port: number };
   handlers: StandinHandler[];
+  websocketHandlers?: StandinWsHandler[];
   /** Most requests a test sends are small; a body past this is answered 413 and not kept. */
   maxBody?: number;
 }
@@ -95,6 +104,28 @@ export async function startStandinServer(options: StandinServerOptions): Promise
       });
     });
   });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'https://standin');
+    const tlsName = (req.socket as { servername?: string }).servername;
+    const record: StandinRequest = {
+      host: (req.headers.host ?? tlsName ?? '').replace(/:\d+$/, '').toLowerCase(),
+      method: req.method ?? '',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body: Buffer.alloc(0),
+      json: undefined,
+    };
+    seen.push(record);
+    for (const handler of options.websocketHandlers ?? []) {
+      const verdict = handler(record);
+      if (verdict === undefined) continue;
+      if ('refuse' in verdict) return void refuseUpgrade(socket, verdict.refuse.status, verdict.refuse.body);
+      return void wss.handleUpgrade(req, socket, head, (ws) => verdict.accept(ws));
+    }
+    refuseUpgrade(socket, 404, { error: { message: `no stand-in WebSocket route for ${record.host}${record.path}` } });
+  });
   server.listen(options.listen?.port ?? 0, options.listen?.host ?? '127.0.0.1');
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
@@ -104,10 +135,19 @@ export async function startStandinServer(options: StandinServerOptions): Promise
     origin: `https://${address}:${port}`,
     seen,
     close: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function refuseUpgrade(socket: Duplex, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Refused'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
 }
 
 async function dispatch(handlers: StandinHandler[], req: StandinRequest, res: ServerResponse): Promise<void> {

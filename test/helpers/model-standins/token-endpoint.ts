@@ -26,6 +26,8 @@ export interface TokenEndpointOptions {
   /** The shape of the tokens it issues: a vendor prefix (`sk-ant-oat01-`), then random characters. */
   accessPrefix?: string;
   refreshPrefix?: string;
+  /** Makes each access token (a JWT, for a client that reads its `exp`); a prefix and random characters otherwise. */
+  mintAccess?: (ttlSeconds: number) => string;
   /** Members added to each answer (scope, token_type, an id_token made from the new tokens…). */
   extra?: (issued: { access_token: string; refresh_token: string }) => Record<string, unknown>;
   /** How long to hold each answer, so two refreshes can overlap in a test. */
@@ -95,7 +97,7 @@ export function tokenEndpoint(options: TokenEndpointOptions): TokenEndpoint {
     attempts.push({ refreshToken: presented, ok: true });
     if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
     refreshes += 1;
-    const accessToken = mint(options.accessPrefix);
+    const accessToken = options.mintAccess?.(ttl) ?? mint(options.accessPrefix);
     access.set(accessToken, Date.now() + ttl * 1000);
     accessOrder.push(accessToken);
     if (rotate) current = mint(options.refreshPrefix);
