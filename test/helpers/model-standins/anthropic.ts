@@ -19,11 +19,17 @@ export interface AnthropicOptions extends Accepts {
 /** How a request authenticated, for a test to assert on. */
 export type AnthropicAuth = { kind: 'api_key'; value: string } | { kind: 'oauth'; value: string };
 
-export function anthropicAuth(req: StandinRequest): AnthropicAuth | undefined {
+/**
+ * The credential a request presents: `x-api-key` (Claude Code, older SDKs), else `Authorization:
+ * Bearer`, which carries an API key from @anthropic-ai/sdk 1.x (API version 2026-10-21) and a
+ * subscription's access token from Claude Code; told apart by what the stand-in issued.
+ */
+export function anthropicAuth(req: StandinRequest, accepts: Accepts): AnthropicAuth | undefined {
   const key = headerOf(req, 'x-api-key');
   if (key !== undefined) return { kind: 'api_key', value: key };
   const token = bearerOf(req);
-  return token === undefined ? undefined : { kind: 'oauth', value: token };
+  if (token === undefined) return undefined;
+  return acceptsKey(accepts, token) ? { kind: 'api_key', value: token } : { kind: 'oauth', value: token };
 }
 
 function error(res: ServerResponse, status: number, type: string, message: string): true {
@@ -64,7 +70,7 @@ export function anthropicHandler(options: AnthropicOptions): StandinHandler {
       return sendJson(res, 200, STANDIN_PROFILE);
     }
     if (!req.path.startsWith('/v1/')) return false;
-    const auth = anthropicAuth(req);
+    const auth = anthropicAuth(req, options);
     if (auth === undefined) return error(res, 401, 'authentication_error', 'x-api-key header is required');
     if (auth.kind === 'api_key' && !acceptsKey(options, auth.value)) return error(res, 401, 'authentication_error', 'invalid x-api-key');
     if (auth.kind === 'oauth' && !acceptsAccessToken(options, auth.value)) return error(res, 401, 'authentication_error', 'Invalid bearer token');
