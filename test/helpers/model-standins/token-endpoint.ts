@@ -30,6 +30,11 @@ export interface TokenEndpointOptions {
   mintAccess?: (ttlSeconds: number) => string;
   /** Members added to each answer (scope, token_type, an id_token made from the new tokens…). */
   extra?: (issued: { access_token: string; refresh_token: string }) => Record<string, unknown>;
+  /**
+   * A one-time authorization code it takes (grant_type authorization_code): the end of a login,
+   * answered with a new access token and the refresh token valid at start.
+   */
+  authorizationCode?: string;
   /** How long to hold each answer, so two refreshes can overlap in a test. */
   delayMs?: number;
 }
@@ -47,6 +52,8 @@ export interface TokenEndpoint {
   attempts: RefreshAttempt[];
   /** Refreshes granted. */
   readonly refreshes: number;
+  /** Authorization codes exchanged (logins). */
+  readonly logins: number;
   /** The refresh token that works now. */
   readonly refreshToken: string;
   /** Every access token it issued (and the starting one), newest last. */
@@ -76,6 +83,8 @@ export function tokenEndpoint(options: TokenEndpointOptions): TokenEndpoint {
   }
   let current = options.refreshToken;
   let refreshes = 0;
+  let logins = 0;
+  let codeUsed = false;
   const attempts: RefreshAttempt[] = [];
   const mint = (prefix: string | undefined) => `${prefix ?? ''}${randomBytes(24).toString('base64url')}`;
 
@@ -85,8 +94,26 @@ export function tokenEndpoint(options: TokenEndpointOptions): TokenEndpoint {
     if (req.method !== 'POST') return oauthError(405, 'invalid_request', 'POST only');
     const fields = fieldsOf(req, options.body);
     if (!fields) return oauthError(400, 'invalid_request', `the body must be ${options.body === 'json' ? 'JSON' : 'a form'}`);
-    if (fields['grant_type'] !== 'refresh_token') return oauthError(400, 'unsupported_grant_type', 'only refresh_token here');
     if (options.clientId !== undefined && fields['client_id'] !== options.clientId) return oauthError(401, 'invalid_client', 'unknown client_id');
+    if (fields['grant_type'] === 'authorization_code' && options.authorizationCode !== undefined) {
+      // A code is good once, as a server's is: a replayed one is invalid_grant.
+      if (codeUsed || fields['code'] !== options.authorizationCode) return oauthError(400, 'invalid_grant', 'authorization code not valid');
+      codeUsed = true;
+      logins += 1;
+      const accessToken = options.mintAccess?.(ttl) ?? mint(options.accessPrefix);
+      access.set(accessToken, Date.now() + ttl * 1000);
+      accessOrder.push(accessToken);
+      const issued = { access_token: accessToken, refresh_token: current };
+      return sendJson(res, 200, {
+        token_type: 'Bearer',
+        ...issued,
+        expires_in: ttl,
+        ...(typeof fields['scope'] === 'string' ? { scope: fields['scope'] } : {}),
+        ...options.extra?.(issued),
+      });
+    }
+    if (fields['grant_type'] !== 'refresh_token')
+      return oauthError(400, 'unsupported_grant_type', `grant_type ${String(fields['grant_type'])} is not taken here`);
     if (options.clientSecret !== undefined && fields['client_secret'] !== options.clientSecret) return oauthError(401, 'invalid_client', 'bad client_secret');
     const presented = typeof fields['refresh_token'] === 'string' ? fields['refresh_token'] : '';
     if (presented !== current) {
@@ -118,6 +145,9 @@ export function tokenEndpoint(options: TokenEndpointOptions): TokenEndpoint {
     attempts,
     get refreshes() {
       return refreshes;
+    },
+    get logins() {
+      return logins;
     },
     get refreshToken() {
       return current;

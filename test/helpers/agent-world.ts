@@ -1,0 +1,157 @@
+// A world for a real coding-agent CLI under `keyway run --contain`: the vendor's stand-ins on port 443
+// of a loopback address of the test's own (a contained agent reaches TLS on 443 only), a keyway that
+// maps the vendor's host names there (`proxy.hosts`) and denies every other host (`proxy.unmatched:
+// deny`), the agent's own home outside /tmp (a contained command gets a private /tmp, so a home there
+// would hide what the agent could not write), and a working folder. It keeps every output, so a test
+// can search them all, and the agent's files, for the real credential.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLI, runProcess, startProxy, type TestProxy } from './keyway.ts';
+import { findLeak } from './leak-canary.ts';
+import { type StandinHandler, type StandinServer, type StandinWsHandler, startStandinServer } from './model-standins/server.ts';
+
+/** The repository's node_modules/.bin, where the agent CLIs are installed (devDependencies). */
+export const AGENT_BIN = fileURLToPath(new URL('../../node_modules/.bin', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface AgentWorldOptions {
+  /** A loopback address of the test's own (127.X.Y.Z): its stand-ins listen on port 443 there. */
+  address: string;
+  /** The vendor host names keyway maps to the stand-ins. */
+  hosts: string[];
+  handlers: StandinHandler[];
+  websocketHandlers?: StandinWsHandler[];
+  /** keyway's grants (config form); their secrets come from `secrets` (env: references). */
+  grants: Record<string, unknown>;
+  secrets: Record<string, string>;
+}
+
+export interface AgentRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface AgentWorld {
+  standin: StandinServer;
+  proxy: TestProxy;
+  /** The agent's home: outside /tmp, read-only to it but for what the profile lets it write. */
+  home: string;
+  /** The folder it runs in (writable to it). */
+  work: string;
+  outputs: string[];
+  /** `keyway run --contain --agent agent FLAGS -- COMMAND`, HOME the agent's home, PATH with the CLIs. */
+  run(command: string[], flags: string[], env?: Record<string, string>, timeoutMs?: number): Promise<AgentRun>;
+  /** The first place `secret` shows up: an output, a file of the agent's home or working folder, keyway's audit or logs. */
+  leak(secret: string): string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startAgentWorld(options: AgentWorldOptions): Promise<AgentWorld> {
+  const standin = await startStandinServer({
+    listen: { host: options.address, port: 443 },
+    handlers: options.handlers,
+    websocketHandlers: options.websocketHandlers ?? [],
+  });
+  const proxy = await startProxy({
+    env: { ...options.secrets, AGENT_KEY: `agent-key-${process.pid}` },
+    config: {
+      proxy: { hosts: Object.fromEntries(options.hosts.map((h) => [h, options.address])), allow_networks: ['127.0.0.0/8'], unmatched: 'deny' },
+      grants: options.grants,
+      agents: { agent: { key: 'env:AGENT_KEY' } },
+    },
+  });
+  // Homes live under the repository's .test-output (ignored by git): not /tmp, which is private inside.
+  const homes = join(REPO, '.test-output', 'agent-homes');
+  mkdirSync(homes, { recursive: true });
+  const home = mkdtempSync(join(homes, 'home-'));
+  // The agent runs as another user (nobody, keyway being root here): it must be able to walk in.
+  chmodSync(home, 0o755);
+  const work = mkdtempSync(join(tmpdir(), 'keyway-agent-work-'));
+  chmodSync(work, 0o755);
+  const outputs: string[] = [];
+  const path = [AGENT_BIN, '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].join(':');
+  return {
+    standin,
+    proxy,
+    home,
+    work,
+    outputs,
+    async run(command, flags, env = {}, timeoutMs = 60_000) {
+      const listeners = process.env['KEYWAY_LISTENERS_DIR'];
+      const r = await runProcess(
+        process.execPath,
+        [CLI, 'run', '--contain', '--agent', 'agent', ...flags, '--', ...command],
+        { PATH: path, HOME: home, KEYWAY_HOME: proxy.home, ...proxy.env, ...(listeners ? { KEYWAY_LISTENERS_DIR: listeners } : {}), ...env },
+        '',
+        timeoutMs,
+        work,
+      );
+      outputs.push(r.stdout, r.stderr);
+      return r;
+    },
+    leak(secret) {
+      for (const [i, text] of outputs.entries()) {
+        const form = findLeak(text, secret);
+        if (form) return `output ${i} (${form})`;
+      }
+      for (const root of [home, work]) {
+        for (const file of filesUnder(root)) {
+          const form = findLeak(readFileSync(file), secret);
+          if (form) return `${file} (${form})`;
+        }
+      }
+      const audit = findLeak(safeRead(proxy.auditPath), secret);
+      if (audit) return `keyway's audit (${audit})`;
+      const logs = findLeak(proxy.logs.join(''), secret);
+      return logs ? `keyway's log (${logs})` : undefined;
+    },
+    async close() {
+      await proxy.stop();
+      await standin.close();
+      rmSync(home, { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every regular file under `root` (links not followed: an agent's links lead to its own binary). */
+export function filesUnder(root: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && statSync(path).size < 64 * 1024 * 1024) found.push(path);
+    }
+  };
+  walk(root);
+  return found;
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * What an agent's profile opens, spelled as flags until `keyway run --profile NAME` lands: each state
+ * path made writable (`--allow-write`, keyway makes a missing one), each fixed variable passed
+ * (`--env`), `~/` in either read as the agent's home. Returns the flags and the variables to set.
+ */
+export function explicitProfile(profile: { state: string[]; env: Record<string, string> }, home: string): { flags: string[]; env: Record<string, string> } {
+  const inHome = (value: string) => (value.startsWith('~/') ? join(home, value.slice(2)) : value);
+  const flags: string[] = [];
+  for (const path of profile.state) flags.push('--allow-write', inHome(path));
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(profile.env)) {
+    flags.push('--env', name);
+    env[name] = inHome(value);
+  }
+  return { flags, env };
+}
