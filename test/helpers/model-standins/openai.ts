@@ -17,6 +17,11 @@ export interface OpenAiOptions extends Accepts {
   host?: string;
   /** Where the routes hang: /v1 (the API) or /backend-api/codex (ChatGPT's Codex backend). */
   basePath?: string;
+  /**
+   * Output items to answer with instead of a text message (a tool call, say), per request: undefined
+   * for the text reply. Each is sent whole (output_item.added, then .done).
+   */
+  items?: (req: StandinRequest) => Array<Record<string, unknown>> | undefined;
 }
 
 function error(res: ServerResponse, status: number, message: string, code: string | null, type = 'invalid_request_error'): true {
@@ -87,6 +92,15 @@ function responseEvents(req: StandinRequest, options: OpenAiOptions, model: stri
   const push = (type: string, data: Record<string, unknown>) => events.push({ type, sequence_number: events.length, ...data });
   push('response.created', { response: { ...done, status: 'in_progress', output: [], usage: null } });
   push('response.in_progress', { response: { ...done, status: 'in_progress', output: [], usage: null } });
+  const items = options.items?.(req);
+  if (items !== undefined) {
+    for (const [index, item] of items.entries()) {
+      push('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress' } });
+      push('response.output_item.done', { output_index: index, item });
+    }
+    push('response.completed', { response: { ...done, output: items } });
+    return { done: { ...done, output: items }, events };
+  }
   push('response.output_item.added', { output_index: 0, item: { ...message, status: 'in_progress', content: [] } });
   push('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
   for (const delta of pieces(reply.text)) push('response.output_text.delta', { item_id: itemId, output_index: 0, content_index: 0, delta });

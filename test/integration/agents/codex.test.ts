@@ -5,7 +5,7 @@
 // the agent holds keyway's placeholder; with a ChatGPT login keyway holds the tokens (login_capture)
 // and the agent's auth.json placeholders: an expired token is refreshed once for two runs at once.
 // Needs root or unprivileged user namespaces (CI runs as root): the stand-ins listen on port 443.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentWorld, explicitProfile, startAgentWorld } from '../../helpers/agent-world.ts';
@@ -13,6 +13,7 @@ import { CANARY } from '../../helpers/fixtures.ts';
 import { chatgptBackendHandler } from '../../helpers/model-standins/chatgpt-backend.ts';
 import { CHATGPT_ACCOUNT_ID, chatgptAccessToken, chatgptIdToken } from '../../helpers/model-standins/chatgpt-login.ts';
 import { openaiHandler, openaiWebSocketHandler } from '../../helpers/model-standins/openai.ts';
+import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 
 // What the built-in profile `codex` opens (found from the CLI itself: /tmp/agents-facts.md of issue
@@ -93,6 +94,52 @@ describe('Codex (codex exec) under keyway run --contain, with an API key', () =>
     expect(readFileSync(join(world.home, '.codex', 'installation_id'), 'utf8').trim()).toMatch(/^[0-9a-f-]{36}$/);
     expect(hasSession(world.home)).toBe(true);
     expect(world.leak(KEY)).toBeUndefined();
+  });
+});
+
+describe("Codex's own sandbox under keyway's containment", () => {
+  const KEY = `sk-proj-${CANARY}-codex-tools`;
+  let world: AgentWorld;
+  /** The model's answer: first a tool call (Codex's code-mode `exec`, running its exec_command tool), then text. */
+  const items = (req: StandinRequest) => {
+    const body = req.json as { generate?: boolean; input?: Array<{ type?: string }> } | undefined;
+    if (body?.generate === false || body?.input?.some((item) => item.type === 'custom_tool_call_output')) return undefined;
+    const code = 'const r = await tools.exec_command({cmd: "echo ran-as-$(id -u) > tool-ran.txt"}); text(JSON.stringify(r));';
+    return [{ type: 'custom_tool_call', id: 'ctc_standin', call_id: 'call_standin', name: 'exec', namespace: 'functions', input: code, status: 'completed' }];
+  };
+
+  beforeAll(async () => {
+    world = await startAgentWorld({
+      address: `127.62.${1 + (process.pid % 200)}.22`,
+      hosts: HOSTS,
+      handlers: [openaiHandler({ keys: [KEY], items })],
+      websocketHandlers: [openaiWebSocketHandler({ keys: [KEY], items })],
+      grants: {
+        openai: { type: 'api_key', domains: ['api.openai.com'], inject: { header: 'Authorization', format: 'Bearer {secret}' }, secret: 'env:OPENAI_REAL_KEY' },
+      },
+      secrets: { OPENAI_REAL_KEY: KEY },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    if (world) expect(world.leak(KEY)).toBeUndefined();
+    await world?.close();
+  });
+
+  it("a command the model asks for runs with --sandbox danger-full-access (keyway is the sandbox); Codex's own bubblewrap cannot start inside", {
+    timeout: 2 * RUN_MS,
+  }, async () => {
+    const profile = explicitProfile(CODEX, world.home);
+    const ran = await world.run([...EXEC, 'Run it.'], profile.flags, profile.env, RUN_MS);
+    expect(ran.code, ran.stderr).toBe(0);
+    // Run as the contained user (nobody, keyway being root; never root), in the working folder, which reached the host.
+    expect(readFileSync(join(world.work, 'tool-ran.txt'), 'utf8').trim()).toMatch(/^ran-as-[1-9]\d*$/);
+    rmSync(join(world.work, 'tool-ran.txt'));
+
+    // Its own sandbox wants a user namespace of its own, which keyway's containment does not allow.
+    const own = EXEC.map((arg) => (arg === 'danger-full-access' ? 'workspace-write' : arg));
+    const refused = await world.run([...own, 'Run it.'], profile.flags, profile.env, RUN_MS);
+    expect(refused.stdout + refused.stderr).toContain('bwrap: No permissions to create new namespace');
+    expect(existsSync(join(world.work, 'tool-ran.txt'))).toBe(false);
   });
 });
 
