@@ -14,6 +14,8 @@ export interface AnthropicOptions extends Accepts {
   reply?: ReplySource;
   /** The host it answers for (others fall through): api.anthropic.com. */
   host?: string;
+  /** A tool the model calls instead of answering text, per request: undefined for the text reply. */
+  toolUse?: (req: StandinRequest) => { name: string; input: Record<string, unknown> } | undefined;
 }
 
 /** How a request authenticated, for a test to assert on. */
@@ -88,6 +90,8 @@ export function anthropicHandler(options: AnthropicOptions): StandinHandler {
     const reply = replyFor(options.reply, req, 'Hello from the Anthropic stand-in.');
     const model = reply.model ?? body.model;
     const id = `msg_standin${randomBytes(8).toString('hex')}`;
+    const tool = options.toolUse?.(req);
+    if (tool !== undefined) return toolUseAnswer(res, { id, model, usage: reply.usage, stream: body.stream === true, ...tool });
     if (body.stream !== true) {
       return sendJson(res, 200, {
         id,
@@ -136,4 +140,28 @@ export function anthropicHandler(options: AnthropicOptions): StandinHandler {
     res.end(sseEvent({ type: 'message_stop' }, 'message_stop'));
     return true;
   };
+}
+
+/** A tool_use answer (stop_reason tool_use), whole or streamed as its input's JSON in one delta. */
+function toolUseAnswer(
+  res: ServerResponse,
+  a: { id: string; model: string; usage: Usage; stream: boolean; name: string; input: Record<string, unknown> },
+): true {
+  const block = { type: 'tool_use', id: `toolu_standin${randomBytes(8).toString('hex')}`, name: a.name, input: a.input };
+  const message = { id: a.id, type: 'message', role: 'assistant', model: a.model, stop_sequence: null };
+  if (!a.stream) return sendJson(res, 200, { ...message, content: [block], stop_reason: 'tool_use', usage: usageOf(a.usage) });
+  startSse(res);
+  res.write(
+    sseEvent({ type: 'message_start', message: { ...message, content: [], stop_reason: null, usage: usageOf({ ...a.usage, output: 1 }) } }, 'message_start'),
+  );
+  res.write(sseEvent({ type: 'content_block_start', index: 0, content_block: { ...block, input: {} } }, 'content_block_start'));
+  res.write(
+    sseEvent({ type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(a.input) } }, 'content_block_delta'),
+  );
+  res.write(sseEvent({ type: 'content_block_stop', index: 0 }, 'content_block_stop'));
+  res.write(
+    sseEvent({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: a.usage.output } }, 'message_delta'),
+  );
+  res.end(sseEvent({ type: 'message_stop' }, 'message_stop'));
+  return true;
 }

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentWorld, explicitProfile, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { anthropicHandler } from '../../helpers/model-standins/anthropic.ts';
+import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 
 // What the built-in profile `claude-code` opens (found from the CLI itself: /tmp/agents-facts.md of
@@ -93,6 +94,44 @@ describe('Claude Code (claude -p) under keyway run --contain, with an API key', 
     expect(config['firstStartVersion']).toMatch(/^\d+\.\d+\.\d+$/);
     expect(sessionFiles(world.home)).toHaveLength(1);
     expect(world.leak(KEY)).toBeUndefined();
+  });
+});
+
+describe("Claude Code's tools under keyway's containment", () => {
+  const KEY = `sk-ant-api03-${CANARY}-claude-tools`;
+  let world: AgentWorld;
+  /** The model's answer: first its Bash tool, then (with the tool's result in hand) text. */
+  const toolUse = (req: StandinRequest) => {
+    const last = (req.json as { messages?: Array<{ content?: unknown }> } | undefined)?.messages?.at(-1)?.content;
+    if (Array.isArray(last) && last.some((block: { type?: string }) => block.type === 'tool_result')) return undefined;
+    return { name: 'Bash', input: { command: 'echo ran-as-$(id -u) > tool-ran.txt', description: 'Write a marker file' } };
+  };
+
+  beforeAll(async () => {
+    world = await startAgentWorld({
+      address: `127.62.${1 + (process.pid % 200)}.13`,
+      hosts: HOSTS,
+      handlers: [anthropicHandler({ keys: [KEY], toolUse, reply: { text: 'Done.' } })],
+      grants: {
+        anthropic: { type: 'api_key', domains: ['api.anthropic.com'], inject: { header: 'x-api-key', format: '{secret}' }, secret: 'env:ANTHROPIC_REAL_KEY' },
+      },
+      secrets: { ANTHROPIC_REAL_KEY: KEY },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    if (world) expect(world.leak(KEY)).toBeUndefined();
+    await world?.close();
+  });
+
+  it('a Bash command the model asks for runs contained, never as root, in the working folder', { timeout: 2 * RUN_MS }, async () => {
+    const profile = explicitProfile(CLAUDE_CODE, world.home);
+    // Headless, a tool runs only when allowed beforehand (nobody is there to answer a prompt).
+    const r = await world.run(['claude', '-p', 'Write the marker file.', '--allowedTools', 'Bash'], profile.flags, profile.env, RUN_MS);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('Done.');
+    expect(readFileSync(join(world.work, 'tool-ran.txt'), 'utf8').trim()).toMatch(/^ran-as-[1-9]\d*$/);
+    const results = world.standin.seen.filter((s) => s.path === '/v1/messages' && JSON.stringify(s.json).includes('"tool_result"'));
+    expect(results).toHaveLength(1);
   });
 });
 
