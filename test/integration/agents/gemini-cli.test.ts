@@ -2,14 +2,19 @@
 // -p`, under `keyway run --contain`, against a loopback stand-in of the Gemini API that keyway maps
 // generativelanguage.googleapis.com (and play.googleapis.com, its usage statistics) to, every other host
 // denied. The agent holds keyway's placeholders (GEMINI_API_KEY and GOOGLE_API_KEY), the stand-in sees
-// the real key in x-goog-api-key, the answer comes back over SSE.
+// the real key in x-goog-api-key, the answer comes back over SSE. With a Google login instead, keyway
+// holds the tokens (login_capture), the agent's oauth_creds.json placeholders, and the CLI speaks to the
+// Code Assist API: an expired token is refreshed once for two runs at once.
 // Needs root or unprivileged user namespaces (CI runs as root): the stand-in listens on port 443.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentWorld, explicitProfile, filesUnder, startAgentWorld } from '../../helpers/agent-world.ts';
+import { AGENT_BIN, type AgentWorld, explicitProfile, filesUnder, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
+import { codeAssistHandler } from '../../helpers/model-standins/code-assist.ts';
 import { geminiHandler } from '../../helpers/model-standins/gemini.ts';
+import { GOOGLE_SCOPES, googleTokenInfoHandler, googleUserInfoHandler } from '../../helpers/model-standins/google-login.ts';
+import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 
 // What the built-in profile `gemini-cli` opens (/tmp/agents-facts.md of issue 62); FLAGS becomes
 // `['--profile', 'gemini-cli']` when it lands.
@@ -21,7 +26,23 @@ const GEMINI_CLI = {
     GEMINI_CLI_TRUST_WORKSPACE: 'true',
   },
 };
-const HOSTS = ['generativelanguage.googleapis.com', 'play.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com'];
+const HOSTS = ['generativelanguage.googleapis.com', 'play.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com'];
+// Gemini CLI's installed-app OAuth client (Google's own, public by design), read from the installed
+// CLI rather than copied here: the stand-in token endpoint then checks what this version sends.
+const GEMINI_CLIENT = geminiOAuthClient();
+const CLIENT_ID = GEMINI_CLIENT.id;
+const CLIENT_SECRET = GEMINI_CLIENT.secret;
+
+function geminiOAuthClient(): { id: string; secret: string } {
+  const bundle = join(AGENT_BIN, '..', '@google', 'gemini-cli', 'bundle');
+  for (const file of readdirSync(bundle).filter((f) => f.endsWith('.js'))) {
+    const text = readFileSync(join(bundle, file), 'utf8');
+    const id = /\bOAUTH_CLIENT_ID = "([^"]+)"/.exec(text)?.[1];
+    const secret = /\bOAUTH_CLIENT_SECRET = "([^"]+)"/.exec(text)?.[1];
+    if (id && secret) return { id, secret };
+  }
+  throw new Error(`no OAuth client found in ${bundle}`);
+}
 const RUN_MS = 60_000;
 
 describe('Gemini CLI (gemini -p) under keyway run --contain, with an API key', () => {
@@ -91,5 +112,103 @@ describe('Gemini CLI (gemini -p) under keyway run --contain, with an API key', (
       state.join(' '),
     ).toHaveLength(1);
     expect(world.leak(KEY)).toBeUndefined();
+  });
+});
+
+describe('Gemini CLI with a Google login owned by keyway (login_capture)', () => {
+  const REFRESH = `1//${CANARY}-google`;
+  const CODE = `4/${CANARY}-google-code`;
+  const REPLY = 'Stand-in says: Code Assist, through a login keyway holds.';
+  const tokens = tokenEndpoint({
+    host: 'oauth2.googleapis.com',
+    path: '/token',
+    refreshToken: REFRESH,
+    authorizationCode: CODE,
+    body: 'form',
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    // Google keeps a refresh token: a refresh answers a new access token only.
+    rotate: false,
+    accessPrefix: 'ya29.',
+    extra: () => ({ scope: GOOGLE_SCOPES }),
+    delayMs: 300,
+  });
+  let world: AgentWorld;
+
+  beforeAll(async () => {
+    world = await startAgentWorld({
+      address: `127.62.${1 + (process.pid % 200)}.31`,
+      hosts: HOSTS,
+      handlers: [
+        tokens.handler,
+        googleTokenInfoHandler({ clientId: CLIENT_ID, accessToken: tokens.isValidAccess }),
+        googleUserInfoHandler({ accessToken: tokens.isValidAccess }),
+        codeAssistHandler({ accessToken: tokens.isValidAccess, reply: { text: REPLY } }),
+      ],
+      grants: {
+        'google-login': {
+          type: 'login_capture',
+          domains: ['cloudcode-pa.googleapis.com', 'www.googleapis.com'],
+          capture: { endpoints: [{ host: 'oauth2.googleapis.com', path: '/token' }] },
+        },
+      },
+      secrets: {},
+    });
+  }, 120_000);
+  afterAll(async () => {
+    if (world) for (const secret of [REFRESH, ...tokens.accessTokens]) expect(world.leak(secret)).toBeUndefined();
+    await world?.close();
+  });
+
+  it('an expired token: two runs at once refresh it once through keyway, both answer, oauth_creds.json keeps placeholders', {
+    timeout: 3 * RUN_MS,
+  }, async () => {
+    // The login's end (the CLI posts the code exchange as a form), made through keyway from inside.
+    const exchange = new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: CODE,
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      redirect_uri: 'http://127.0.0.1:45289/oauth2callback',
+      code_verifier: 'v',
+    });
+    const login = await world.run(['curl', '-sS', '-d', exchange.toString(), 'https://oauth2.googleapis.com/token'], [], {}, RUN_MS);
+    expect(login.code, login.stderr).toBe(0);
+    const got = JSON.parse(login.stdout) as { access_token: string; refresh_token: string };
+    expect(got.refresh_token).toContain('kwcap_');
+
+    mkdirSync(join(world.home, '.gemini'), { recursive: true });
+    const creds = {
+      access_token: got.access_token,
+      refresh_token: got.refresh_token,
+      scope: GOOGLE_SCOPES,
+      token_type: 'Bearer',
+      expiry_date: Date.now() - 60_000,
+    };
+    writeFileSync(join(world.home, '.gemini', 'oauth_creds.json'), JSON.stringify(creds), { mode: 0o600 });
+    // The login it uses, and no usage statistics: both only in its settings file.
+    writeFileSync(
+      join(world.home, '.gemini', 'settings.json'),
+      JSON.stringify({ privacy: { usageStatisticsEnabled: false }, security: { auth: { selectedType: 'oauth-personal' } } }),
+    );
+
+    const profile = explicitProfile(GEMINI_CLI, world.home);
+    const command = (prompt: string) => ['gemini', '-m', 'gemini-2.5-flash', '-p', prompt];
+    const [a, b] = await Promise.all([
+      world.run(command('First.'), profile.flags, profile.env, RUN_MS),
+      world.run(command('Second.'), profile.flags, profile.env, RUN_MS),
+    ]);
+    for (const r of [a, b]) {
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(REPLY);
+    }
+    expect(tokens.refreshes).toBe(1);
+    expect(tokens.attempts).toEqual([{ refreshToken: REFRESH, ok: true }]);
+    const turns = world.standin.seen.filter((s) => s.path === '/v1internal:streamGenerateContent');
+    expect(turns).toHaveLength(2);
+    for (const turn of turns) expect(turn.headers.authorization).toBe(`Bearer ${tokens.accessTokens.at(-1)}`);
+    const kept = JSON.parse(readFileSync(join(world.home, '.gemini', 'oauth_creds.json'), 'utf8')) as typeof creds;
+    expect(kept.refresh_token).toContain('kwcap_');
+    expect(kept.access_token).toContain('kwcap_');
   });
 });
