@@ -12,7 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { anthropicHandler } from '../helpers/model-standins/anthropic.ts';
+import { chatgptBackendHandler } from '../helpers/model-standins/chatgpt-backend.ts';
+import { codeAssistHandler } from '../helpers/model-standins/code-assist.ts';
 import { geminiHandler } from '../helpers/model-standins/gemini.ts';
+import { googleTokenInfoHandler } from '../helpers/model-standins/google-login.ts';
 import { openaiHandler, openaiWebSocketHandler } from '../helpers/model-standins/openai.ts';
 import { type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../helpers/model-standins/token-endpoint.ts';
@@ -258,6 +261,50 @@ describe('model stand-ins, with the official SDKs', () => {
       expect((await refresh(answer.refresh_token)).status).toBe(200);
       expect(ep.refreshes).toBe(2);
       expect(ep.attempts.map((a) => a.ok)).toEqual([true, false, true]);
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('the login-side stand-ins (ChatGPT backend, Code Assist, Google tokeninfo) answer an issued token and refuse another', async () => {
+    const ep = tokenEndpoint({ host: HOST, path: '/token', refreshToken: 'r0', body: 'form' });
+    const local = await startStandinServer({
+      handlers: [
+        ep.handler,
+        chatgptBackendHandler({ host: HOST, accessToken: ep.isValidAccess }),
+        codeAssistHandler({ host: HOST, accessToken: ep.isValidAccess, reply: { text: 'Code Assist says hi.', usage } }),
+        googleTokenInfoHandler({ host: HOST, clientId: 'c', accessToken: ep.isValidAccess }),
+      ],
+    });
+    const at = (path: string, token: string, body?: unknown) =>
+      trustingFetch(`https://${HOST}:${local.port}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    try {
+      const issued = (await (
+        await trustingFetch(`https://${HOST}:${local.port}/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'grant_type=refresh_token&refresh_token=r0',
+        })
+      ).json()) as { access_token: string };
+      const check = await at('/backend-api/wham/accounts/check', issued.access_token);
+      expect(check.status).toBe(200);
+      expect(await check.json()).toMatchObject({ accounts: [{ structure: 'personal' }] });
+      const turn = await at('/v1internal:streamGenerateContent?alt=sse', issued.access_token, {
+        model: 'gemini-test',
+        project: 'p',
+        request: { contents: [] },
+      });
+      expect(turn.status).toBe(200);
+      expect(await turn.text()).toContain('"usageMetadata":{"promptTokenCount":123');
+      expect((await at('/tokeninfo', issued.access_token, {})).status).toBe(200);
+      for (const path of ['/backend-api/wham/accounts/check', '/v1internal:loadCodeAssist', '/tokeninfo']) {
+        const refused = await at(path, `${CANARY}-not-issued`, path === '/backend-api/wham/accounts/check' ? undefined : {});
+        expect([400, 401], path).toContain(refused.status);
+      }
     } finally {
       await local.close();
     }
