@@ -10,6 +10,7 @@ import { awsRoleStateId } from '../credentials/types/aws_sigv4/role-state.ts';
 import { oauthStateId } from '../credentials/issuing/oauth-state.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../open-home.ts';
+import type { StoreDraft } from '../credentials/store/draft.ts';
 import { usage, type Caller } from './fields.ts';
 import { checkInjection, hasInjection, overlapWarnings } from './grant-input.ts';
 import { otherPortWarnings } from './port-typo.ts';
@@ -33,12 +34,20 @@ export function showGrant(services: GrantServices, id: string): GrantListing {
 /** The zod input checks (grant-schema.ts), loaded by the first grant written: the proxy process runs without zod until then. */
 const inputChecks = () => import('./grant-schema.ts');
 
+export interface AddOptions {
+  /**
+   * A stored grant of the same id is replaced, in the same write, with its secret, tokens and
+   * captured logins dropped (`keyway connect AGENT --replace`). Absent: it is refused.
+   */
+  replace?: boolean | undefined;
+}
+
 /**
  * Adds a grant to the store. `input` is a grant as grant-schema.ts's grantCreateInput describes it
  * (a JSON body, or what the command line's flags say), checked there: a refusal names the field
  * the way `caller` wrote it.
  */
-export async function addGrant(services: GrantServices, input: unknown, caller: Caller): Promise<GrantResult> {
+export async function addGrant(services: GrantServices, input: unknown, caller: Caller, options: AddOptions = {}): Promise<GrantResult> {
   const { parseInput, grantCreateInput } = await inputChecks();
   const {
     id,
@@ -79,8 +88,11 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
   };
   const others = listGrants(services);
   await services.store.update((draft) => {
-    if (draft.get(grantRecordId(id)))
-      throw new KeywayError('conflict', `grant "${id}" exists; change it with \`keyway grants set ${id}\` or its secret with \`keyway secrets set ${id}\``);
+    if (draft.get(grantRecordId(id))) {
+      if (!options.replace)
+        throw new KeywayError('conflict', `grant "${id}" exists; change it with \`keyway grants set ${id}\` or its secret with \`keyway secrets set ${id}\``);
+      dropGrantState(draft, id);
+    }
     draft.set(grantRecordId(id), record);
   });
   return { grant: showGrant(services, id), warnings: [...overlapWarnings(id, domains, others), ...(await otherPortWarnings(services.config, domains))] };
@@ -139,6 +151,17 @@ export async function updateGrant(services: GrantServices, id: string, change: u
   };
 }
 
+/**
+ * What a stored grant left beside its record: tokens a refresh left, a client certificate, captured
+ * logins. Dropped with the grant, or they would outlive it and come back with a new one of the same id.
+ */
+function dropGrantState(draft: StoreDraft, id: string): void {
+  draft.delete(oauthStateId(id));
+  draft.delete(awsRoleStateId(id));
+  draft.delete(clientCertificateRecordId(id));
+  dropCaptured(draft, (record) => record.grant === id);
+}
+
 /** Labels as kept: by name, none at all rather than an empty map. */
 function sortedLabels(labels: Record<string, string> | undefined): Record<string, string> | undefined {
   const entries = Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
@@ -159,13 +182,7 @@ export async function removeGrant(services: GrantServices, id: string): Promise<
   if (configured) throw new KeywayError('conflict', `grant "${id}" is defined in the config; remove it there`);
   const removed = await services.store.update((draft) => {
     const existed = draft.delete(grantRecordId(id));
-    // Tokens a refresh left would otherwise outlive the grant, and come back with a new one of the same id.
-    if (existed) {
-      draft.delete(oauthStateId(id));
-      draft.delete(awsRoleStateId(id));
-      draft.delete(clientCertificateRecordId(id));
-      dropCaptured(draft, (record) => record.grant === id);
-    }
+    if (existed) dropGrantState(draft, id);
     return existed;
   });
   if (!removed) throw new KeywayError('not_found', `no grant "${id}"`);

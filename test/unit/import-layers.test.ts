@@ -56,6 +56,8 @@ const LAYERS: Record<string, number> = {
   proxy: 5,
   // The operations the CLI and the admin API share (grants, secrets, agents, leases, refresh, revoke).
   operations: 5.2,
+  // `keyway connect AGENT`: each coding agent's table, and its grant made through operations.
+  'agents/connect': 5.3,
   admin: 5.4,
   // The composition root: builds every part once, owns start, stop and reload (live-config.ts is its
   // reload half; nothing below imports it, admin's reload route takes a callback).
@@ -76,7 +78,7 @@ const LAYERS: Record<string, number> = {
 const TYPES = join(SRC, 'credentials/types');
 
 /** Folders of src/ that group modules for their reader: each entry in one is a module of its own, with its own layer. */
-const ROOMS = ['observability'];
+const ROOMS = ['observability', 'agents'];
 const CONFIG_PART = /^(?:fields\.ts|type-fields\.ts|values\.ts|[a-z-]+-fields\.ts|[a-z0-9_]+\/fields\.ts|[a-z0-9_]+\/fields\/.*)$/;
 
 function moduleOf(file: string): string {

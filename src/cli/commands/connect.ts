@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { parseDuration } from '../../config/index.ts';
 import { parseArgs } from 'node:util';
 import { PROVIDER_PRESETS } from '../../credentials/providers/presets.ts';
-import { providerNames } from '../../credentials/providers/provider-registry.ts';
+import { findProvider, providerNames } from '../../credentials/providers/provider-registry.ts';
+import type { Config } from '../../config/index.ts';
 import type { TokenSet } from '../../credentials/issuing/token-endpoint.ts';
 import type { Dispatcher } from '../../net/undici.ts';
 import { beginAuthorization, exchangeCode, planConnect, storeConnection, type ConnectPlan } from '../../oauth/connect-plan.ts';
@@ -18,6 +19,9 @@ import { overlapWarnings } from '../../operations/grant-input.ts';
 import { existingOAuthGrant } from '../../oauth/existing-grant.ts';
 import { audited } from '../audit-change.ts';
 import { connectMcp } from './connect-mcp.ts';
+import { AGENT_HELP, AGENT_ONLY, AGENT_USAGE, connectAgent } from './connect-agent.ts';
+import { AGENT_TARGET_NAMES, AGENT_TARGETS, isAgentTarget } from '../../agents/connect/targets.ts';
+import { closestName } from '../did-you-mean.ts';
 
 export const connect: Command = {
   name: 'connect',
@@ -25,6 +29,7 @@ export const connect: Command = {
                        [--client-id C] [--client-secret-stdin] [--no-browser] [--timeout 5m]
 keyway connect --mcp URL [--grant ID] [--scopes S,…] [--domains D,…] [--client-id C]
                        [--client-metadata-url U] …
+${AGENT_USAGE}
 
 --mcp: an MCP server that signs in with OAuth (the MCP authorization spec): keyway reads its
 protected resource metadata and its authorization server's, and uses --client-id if given, else its
@@ -39,7 +44,9 @@ Runs the provider's OAuth flow with keyway's client for it (providers.NAME.clien
 or --client-id: the authorization code with PKCE and a loopback redirect on 127.0.0.1, or with
 --device the device-code flow (RFC 8628). The tokens are stored in grant ID (default: the provider's
 name), which then injects on the provider's domains (or --domains).
-PROVIDER is a built-in preset or one from the config (providers:), listed below.`,
+PROVIDER is a built-in preset or one from the config (providers:), listed below.
+
+${AGENT_HELP}`,
   async help(argv, io) {
     return `${this.usage}\n\n${providerHelp(argv, io)}`;
   },
@@ -57,11 +64,29 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
         timeout: { type: 'string' },
         mcp: { type: 'string' },
         'client-metadata-url': { type: 'string' },
+        'api-key-stdin': { type: 'boolean' },
+        login: { type: 'boolean' },
+        watch: { type: 'boolean' },
+        replace: { type: 'boolean' },
+        agent: { type: 'string' },
+        // Declared only to be refused by name: a key in argv is in `ps` and the shell's history.
+        'api-key': { type: 'string' },
       },
-      1,
+      2,
     );
+    // The value is never repeated: it may be the very key the line above keeps off the command line.
+    if (args.string('api-key') !== undefined) {
+      throw usageError('--api-key: a key on the command line is seen by every process (ps) and kept in shell history; pipe it in with --api-key-stdin');
+    }
+    if (args.positionals.length > 1)
+      throw usageError('connect takes one name (a provider or an agent); a key or secret is read from stdin, never from the command line');
     const [name] = args.positionals;
     const services = await servicesFor(args, io);
+    if (name !== undefined && isAgentTarget(name)) return connectAgent(services, args, io, AGENT_TARGETS[name]);
+    for (const option of AGENT_ONLY) {
+      if (args.flag(option) || args.string(option) !== undefined) throw usageError(`--${option} is for the coding agents (${AGENT_TARGET_NAMES.join(', ')})`);
+    }
+    if (name !== undefined && findProvider(services.config, name, io.env) === undefined) throw unknownName(services.config, name);
     const mcp = args.string('mcp');
     if (mcp !== undefined) {
       if (name !== undefined) throw usageError('connect --mcp URL takes no PROVIDER: the server names its own authorization server');
@@ -139,6 +164,15 @@ PROVIDER is a built-in preset or one from the config (providers:), listed below.
     }
   },
 };
+
+/** A name connect does not know: the nearest agent or provider, and both lists. */
+function unknownName(config: Config, name: string): Error {
+  const providers = providerNames(config);
+  const near = closestName(name, [...AGENT_TARGET_NAMES, ...providers]);
+  return usageError(
+    `unknown provider or agent "${name.slice(0, 64)}"${near === undefined ? '' : `; did you mean ${near}?`} (agents: ${AGENT_TARGET_NAMES.join(', ')}; providers: ${providers.join(', ')})`,
+  );
+}
 
 /**
  * The providers `connect` accepts here: every preset and the config's own. The config is read
