@@ -99,7 +99,11 @@ describe('a word a command does not take', () => {
     [['secrets', 'set', 'gh', 'x'], 'keyway secrets: unexpected word "x" after "set gh" (see --help)'],
     [['refresh', 'gh', 'x'], 'keyway refresh: unexpected word "x" after "gh" (see --help)'],
     [['revoke', 'gh', 'x'], 'keyway revoke: unexpected word "x" after "gh" (see --help)'],
-    [['connect', 'github', 'x'], 'keyway connect: unexpected word "x" after "github" (see --help)'],
+    // The stray word is not repeated: after connect's one name, it is most likely a key typed in the wrong place.
+    [
+      ['connect', 'github', 'x'],
+      'keyway connect: connect takes one name (a provider or an agent); a key or secret is read from stdin, never from the command line',
+    ],
     [['completion', 'bash', 'x'], 'keyway completion: unexpected word "x" after "bash" (see --help)'],
     [['fetch', 'https://a.example.test/', 'x'], 'keyway fetch: unexpected word "x" after "https://a.example.test/" (see --help)'],
     [['contain', 'review', 'id', 'x'], 'keyway contain: unexpected word "x" after "review id" (see --help)'],

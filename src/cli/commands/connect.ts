@@ -83,10 +83,10 @@ ${AGENT_HELP}`,
     const [name] = args.positionals;
     const services = await servicesFor(args, io);
     if (name !== undefined && isAgentTarget(name)) return connectAgent(services, args, io, AGENT_TARGETS[name]);
+    if (name !== undefined && findProvider(services.config, name, io.env) === undefined) throw unknownName(services.config, name);
     for (const option of AGENT_ONLY) {
       if (args.flag(option) || args.string(option) !== undefined) throw usageError(`--${option} is for the coding agents (${AGENT_TARGET_NAMES.join(', ')})`);
     }
-    if (name !== undefined && findProvider(services.config, name, io.env) === undefined) throw unknownName(services.config, name);
     const mcp = args.string('mcp');
     if (mcp !== undefined) {
       if (name !== undefined) throw usageError('connect --mcp URL takes no PROVIDER: the server names its own authorization server');
