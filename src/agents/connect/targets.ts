@@ -79,7 +79,16 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
     title: 'Codex CLI',
     program: 'codex',
     apiKey: { hosts: ['api.openai.com'], header: 'Authorization', format: 'Bearer {secret}', variable: 'OPENAI_API_KEY' },
-    login: { capturable: false, flow: 'not yet read from the agent', reason: 'not yet read from the agent' },
+    login: {
+      capturable: true,
+      flow: 'ChatGPT sign-in: OAuth authorization code with PKCE in a browser, back to a loopback redirect (localhost:1455), or a device code (codex login --device-auth); codex exchanges the code itself, as it refreshes, at auth.openai.com/oauth/token',
+      endpoints: [{ host: 'auth.openai.com', path: '/oauth/token' }],
+      // Signed in with ChatGPT, codex sends the access token to chatgpt.com's backend API (its model
+      // calls included), not to api.openai.com.
+      domains: ['chatgpt.com'],
+      command: ['codex', 'login'],
+      credentialFile: '~/.codex/auth.json',
+    },
   },
   'gemini-cli': {
     name: 'gemini-cli',

@@ -12,6 +12,7 @@ import { audited } from '../audit-change.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import { shellQuote } from '../client-env.ts';
 import { run } from './env.ts';
+import { waitUntilServed } from '../grant-served.ts';
 
 // `keyway connect claude-code | codex | gemini-cli`: the grant a coding agent needs, made from the
 // agent's table (agents/connect/targets.ts) in one of two ways. An API key read from stdin becomes an
@@ -102,7 +103,7 @@ async function connectLogin(services: Services, args: Args, io: CommandIO, targe
     if (args.json) printJson(io, { grant, command: ['keyway', 'run', ...runArgs] });
     else {
       io.out(`grant ${grant.id} watches ${endpoints} for ${target.title}'s login; log in through keyway:`);
-      io.out(`  keyway run ${runArgs.map(shellQuote).join(' ')}`);
+      io.out(`  keyway run ${runArgs.map(shellWord).join(' ')}`);
       io.out(`${login.credentialFile} then holds placeholders, and keyway the tokens.`);
       if (!running)
         io.err(
@@ -110,6 +111,13 @@ async function connectLogin(services: Services, args: Args, io: CommandIO, targe
         );
     }
     return 0;
+  }
+  // The login starts only once the running keyway watches its endpoint: before, its answer would pass unseen.
+  const late = await waitUntilServed(services.paths.home, grant.id, io.env);
+  if (late.length > 0) {
+    throw usageError(
+      `keyway pid ${late.join(', ')} did not take up grant ${grant.id} within 5 s, so the login was not started (its tokens would pass unwatched): check \`keyway status\`, then run \`keyway run ${runArgs.map(shellWord).join(' ')}\``,
+    );
   }
   io.err(`keyway: grant ${grant.id} watches ${endpoints}; running ${login.command.join(' ')} under keyway run`);
   const started = new Date();
@@ -142,6 +150,11 @@ function loginAgent(services: Services, named: string | undefined): { named: str
     throw usageError(`agents are configured: name the one that logs in and will run the agent with --agent ID (agents: ${known.join(', ')})`);
   }
   return { named: undefined, id: ANONYMOUS_AGENT.id };
+}
+
+/** A word as a shell reads it back: bare when it is plain, else quoted. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : shellQuote(word);
 }
 
 /** --home and --config as given, so that `keyway run` serves the same home. */
