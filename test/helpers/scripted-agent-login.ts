@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-// Stand-ins for the coding agents' own login commands (`claude auth login`, `codex login`), for the
+// Stand-ins for the coding agents' own login commands (`claude auth login`, `codex login`, and
+// `gemini`'s Login with Google), for the
 // tests of `keyway connect AGENT --login`. The real ones open a browser; these do what follows the
 // browser: post an authorization code to the agent's token endpoint (through keyway, as `keyway run`
 // points them: HTTPS_PROXY, NODE_USE_ENV_PROXY, keyway's CA) and write the agent's credential file
@@ -35,7 +36,7 @@ async function claude() {
   const file = join(dir, '.credentials.json');
   const url = 'https://platform.claude.com:' + port + '/v1/oauth/token';
   let answer;
-  if (words === 'auth login') {
+  if (words === 'auth login --claudeai') {
     answer = await post(url, { grant_type: 'authorization_code', code: 'code-from-the-browser', redirect_uri: 'http://localhost:54545/callback', client_id: 'claude-client', code_verifier: 'v'.repeat(43), state: 's'.repeat(43) }, true);
   } else if (words === 'refresh') {
     const old = JSON.parse(readFileSync(file, 'utf8')).claudeAiOauth;
@@ -59,18 +60,46 @@ async function codex() {
     answer = await post(url, { client_id: 'codex-client', grant_type: 'refresh_token', refresh_token: old.refresh_token }, true);
   } else { console.error('codex: unexpected ' + words); process.exit(2); }
   mkdirSync(dir, { recursive: true });
+  // After a sign-in, codex also asks for an API key, with the ID token as the subject of an exchange.
+  let apiKey = null;
+  if (words === 'login') {
+    const exchanged = await post(url, { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', client_id: 'codex-client', requested_token: 'openai-api-key', subject_token: answer.id_token, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' }, false);
+    apiKey = exchanged.access_token;
+  }
   const tokens = { id_token: answer.id_token, access_token: answer.access_token, refresh_token: answer.refresh_token, account_id: 'acct-1' };
-  writeFileSync(file, JSON.stringify({ auth_mode: 'chatgpt', OPENAI_API_KEY: null, tokens, last_refresh: new Date().toISOString() }, null, 2), { mode: 0o600 });
+  const before = words === 'login' ? null : JSON.parse(readFileSync(file, 'utf8')).OPENAI_API_KEY;
+  writeFileSync(file, JSON.stringify({ auth_mode: 'chatgpt', OPENAI_API_KEY: apiKey ?? before, tokens, last_refresh: new Date().toISOString() }, null, 2), { mode: 0o600 });
   console.log('codex: logged in');
 }
 
-(agent === 'claude' ? claude() : codex()).catch((err) => { console.error(agent + ': ' + (err.cause?.code ?? err.message)); process.exit(1); });
+async function gemini() {
+  const dir = join(home, '.gemini');
+  const file = join(dir, 'oauth_creds.json');
+  const url = 'https://oauth2.googleapis.com:' + port + '/token';
+  const client = { client_id: 'gemini-client.apps.googleusercontent.com', client_secret: 'GOCSPX-public-installed-app' };
+  let answer;
+  if (words === '') {
+    answer = await post(url, { ...client, grant_type: 'authorization_code', code: 'code-from-the-browser', redirect_uri: 'http://127.0.0.1:40404/oauth2callback', code_verifier: 'v'.repeat(43) }, false);
+  } else if (words === 'refresh') {
+    const old = JSON.parse(readFileSync(file, 'utf8'));
+    answer = await post(url, { ...client, grant_type: 'refresh_token', refresh_token: old.refresh_token }, false);
+    // Google does not rotate: the answer has no refresh token, and the one held stays.
+    answer.refresh_token = answer.refresh_token ?? old.refresh_token;
+    answer.id_token = answer.id_token ?? old.id_token;
+  } else { console.error('gemini: unexpected ' + words); process.exit(2); }
+  mkdirSync(dir, { recursive: true });
+  const creds = { access_token: answer.access_token, refresh_token: answer.refresh_token, scope: answer.scope, token_type: 'Bearer', id_token: answer.id_token, expiry_date: Date.now() + answer.expires_in * 1000 };
+  writeFileSync(file, JSON.stringify(creds, null, 2), { mode: 0o600 });
+  console.log('gemini: Authentication succeeded');
+}
+
+({ claude, codex, gemini })[agent]().catch((err) => { console.error(agent + ': ' + (err.cause?.code ?? err.message)); process.exit(1); });
 `;
 
-/** A folder with `claude` and `codex` scripts run by this Node, to put first on PATH. */
+/** A folder with `claude`, `codex` and `gemini` scripts run by this Node, to put first on PATH. */
 export function scriptedAgentBin(): string {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-agents-bin-'));
-  for (const name of ['claude', 'codex']) {
+  for (const name of ['claude', 'codex', 'gemini']) {
     const path = join(dir, name);
     writeFileSync(path, `#!${process.execPath}\n${SCRIPT}`);
     chmodSync(path, 0o755);

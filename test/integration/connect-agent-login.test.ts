@@ -25,17 +25,20 @@ import { mintTestLeaf } from '../helpers/test-leaf.ts';
 const LOGIN = {
   'claude-code': { tokenHost: 'platform.claude.com', tokenPath: '/v1/oauth/token', api: 'api.anthropic.com', apiPath: '/api/oauth/profile' },
   codex: { tokenHost: 'auth.openai.com', tokenPath: '/oauth/token', api: 'chatgpt.com', apiPath: '/backend-api/wham/accounts/check' },
+  'gemini-cli': { tokenHost: 'oauth2.googleapis.com', tokenPath: '/token', api: 'cloudcode-pa.googleapis.com', apiPath: '/v1internal:loadCodeAssist' },
 } as const;
+const PROGRAM: Record<Agent, string> = { 'claude-code': 'claude', codex: 'codex', 'gemini-cli': 'gemini' };
+const TITLE: Record<Agent, string> = { 'claude-code': 'Claude Code', codex: 'Codex CLI', 'gemini-cli': 'Gemini CLI' };
 type Agent = keyof typeof LOGIN;
 const HOSTS = [...new Set(Object.values(LOGIN).flatMap((l) => [l.tokenHost, l.api]))];
 
 const canaries = new Canaries();
 /** Tokens the stand-in issued and still takes, by kind. */
-const issued = { access: new Set<string>(), refresh: new Set<string>() };
+const issued = { access: new Set<string>(), refresh: new Set<string>(), id: new Set<string>() };
 /** Every refresh token the stand-in issued, used or not. */
 const everRefresh = new Set<string>();
 /** What the stand-in saw: each token request's grant type and refresh token, each API call's bearer. */
-const tokenRequests: Array<{ host: string; grant_type: string; refresh_token?: string }> = [];
+const tokenRequests: Array<{ host: string; grant_type: string; refresh_token?: string | undefined; subject_token?: string | undefined }> = [];
 const apiCalls: Array<{ host: string; bearer: string | undefined; ok: boolean }> = [];
 const outputs: string[] = [];
 
@@ -53,22 +56,53 @@ function jwt(claims: Record<string, unknown>): string {
   return token;
 }
 
-function tokensFor(host: string): Record<string, unknown> {
+/** What each token endpoint answers a code or a refresh with, in the shape its agent reads. */
+function tokensFor(host: string, grantType: string): Record<string, unknown> {
+  const exp = Math.floor(Date.now() / 1000) + 3600;
   if (host === 'auth.openai.com') {
-    const exp = Math.floor(Date.now() / 1000) + 3600;
     const access = jwt({ exp, aud: ['https://api.openai.com/v1'], 'https://api.openai.com/auth': { chatgpt_account_id: 'acct-1' } });
     const refresh = canaries.make('codexrefresh');
+    const id = jwt({ exp, email: 'dev@example.test' });
     issued.access.add(access);
     issued.refresh.add(refresh);
+    issued.id.add(id);
     everRefresh.add(refresh);
-    return { id_token: jwt({ exp, email: 'dev@example.test' }), access_token: access, refresh_token: refresh };
+    return { id_token: id, access_token: access, refresh_token: refresh };
+  }
+  if (host === 'oauth2.googleapis.com') {
+    const access = `ya29.${canaries.make('googleaccess')}`;
+    issued.access.add(access);
+    const answer: Record<string, unknown> = {
+      access_token: access,
+      expires_in: 3599,
+      scope: 'https://www.googleapis.com/auth/cloud-platform openid',
+      token_type: 'Bearer',
+    };
+    // Google's refresh token does not rotate: only the code's answer carries one.
+    if (grantType === 'authorization_code') {
+      const refresh = `1//${canaries.make('googlerefresh')}`;
+      issued.refresh.add(refresh);
+      everRefresh.add(refresh);
+      answer['refresh_token'] = refresh;
+      answer['id_token'] = jwt({ exp, iss: 'https://accounts.google.com', email: 'dev@example.test' });
+    }
+    return answer;
   }
   const access = `sk-ant-oat01-${canaries.make('claudeaccess')}`;
   const refresh = `sk-ant-ort01-${canaries.make('clauderefresh')}`;
   issued.access.add(access);
   issued.refresh.add(refresh);
   everRefresh.add(refresh);
-  return { access_token: access, refresh_token: refresh, expires_in: 28_800, scope: 'user:inference user:profile', token_type: 'Bearer' };
+  // Claude's answer names the account (claude keeps it): ids that look like credentials, passed by the grant.
+  return {
+    access_token: access,
+    refresh_token: refresh,
+    expires_in: 28_800,
+    scope: 'user:inference user:profile',
+    token_type: 'Bearer',
+    account: { uuid: '2c7f3e1a-9b4d-4e8f-a1c2-5d6e7f8a9b0c', email_address: 'developer.account@example.test' },
+    organization: { uuid: '8e9f0a1b-2c3d-4e5f-a6b7-c8d9e0f1a2b3', name: 'Example-Organization-Name' },
+  };
 }
 
 beforeAll(async () => {
@@ -86,10 +120,20 @@ beforeAll(async () => {
         const body = (req.headers['content-type'] ?? '').includes('json')
           ? (JSON.parse(text) as Record<string, string>)
           : Object.fromEntries(new URLSearchParams(text));
-        tokenRequests.push({ host, grant_type: body['grant_type'] ?? '', refresh_token: body['refresh_token'] });
-        if (body['grant_type'] === 'authorization_code' && body['code'] === 'code-from-the-browser') return json(200, tokensFor(host));
-        // A refresh token is taken once (rotation): only a real one the stand-in issued and nobody used.
-        if (body['grant_type'] === 'refresh_token' && issued.refresh.delete(body['refresh_token'] ?? '')) return json(200, tokensFor(host));
+        tokenRequests.push({ host, grant_type: body['grant_type'] ?? '', refresh_token: body['refresh_token'], subject_token: body['subject_token'] });
+        const grantType = body['grant_type'] ?? '';
+        if (grantType === 'authorization_code' && body['code'] === 'code-from-the-browser') return json(200, tokensFor(host, grantType));
+        // A refresh token is taken once where it rotates; Google's is taken again. Only a real one the stand-in issued.
+        const refresh = body['refresh_token'] ?? '';
+        if (grantType === 'refresh_token' && issued.refresh.has(refresh)) {
+          if (host !== 'oauth2.googleapis.com') issued.refresh.delete(refresh);
+          return json(200, tokensFor(host, grantType));
+        }
+        // Codex's exchange of its ID token for an API key: only a real ID token gets one.
+        if (grantType.endsWith(':token-exchange') && issued.id.has(body['subject_token'] ?? '')) {
+          const key = `sk-proj-${canaries.make('codexapikey')}`;
+          return json(200, { access_token: key, token_type: 'Bearer' });
+        }
         json(400, { error: 'invalid_grant' });
         return;
       }
@@ -120,16 +164,32 @@ async function keyway(args: string[], home: string, stdin?: string) {
 }
 
 function credentialFile(agent: Agent, home: string): string {
-  return agent === 'claude-code' ? join(home, '.claude', '.credentials.json') : join(home, '.codex', 'auth.json');
+  return {
+    'claude-code': join(home, '.claude', '.credentials.json'),
+    codex: join(home, '.codex', 'auth.json'),
+    'gemini-cli': join(home, '.gemini', 'oauth_creds.json'),
+  }[agent];
 }
 
-/** The access and refresh tokens the agent's file holds. */
-function heldTokens(agent: Agent, home: string): { access: string; refresh: string; id?: string } {
+/** The tokens the agent's file holds: access, refresh, and the ID token and API key where it keeps them. */
+function heldTokens(agent: Agent, home: string): { access: string; refresh: string; id?: string; apiKey?: string } {
   const file = JSON.parse(readFileSync(credentialFile(agent, home), 'utf8')) as Record<string, Record<string, string>>;
   if (agent === 'claude-code') return { access: file['claudeAiOauth']!['accessToken']!, refresh: file['claudeAiOauth']!['refreshToken']! };
+  if (agent === 'gemini-cli') {
+    const flat = file as unknown as Record<string, string>;
+    return { access: flat['access_token']!, refresh: flat['refresh_token']!, id: flat['id_token']! };
+  }
   const t = file['tokens']!;
-  return { access: t['access_token']!, refresh: t['refresh_token']!, id: t['id_token']! };
+  return {
+    access: t['access_token']!,
+    refresh: t['refresh_token']!,
+    id: t['id_token']!,
+    apiKey: (file as unknown as Record<string, string>)['OPENAI_API_KEY']!,
+  };
 }
+
+/** A placeholder in a vendor's shape: keyway's mark after the real token's known prefix (sk-ant-, sk-proj-), or a JWT. */
+const heldPlaceholder = (value: string): boolean => isPlaceholder(value.replace(/^sk-(?:ant-|proj-)?/, ''));
 
 /** curl through keyway with `Authorization: Bearer TOKEN` to the agent's API: the status the stand-in gave. */
 async function callApi(agent: Agent, token: string, through = true): Promise<string> {
@@ -149,14 +209,18 @@ describe.each(Object.keys(LOGIN) as Agent[])('keyway connect %s --login', (agent
   it('runs the agent login under keyway: its file holds placeholders, keyway the tokens', async () => {
     const r = await keyway(['connect', agent, '--login'], home);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`connected ${agent === 'codex' ? 'Codex CLI' : 'Claude Code'}'s login`);
+    expect(r.stdout).toContain(`connected ${TITLE[agent]}'s login`);
     const login = tokenRequests.filter((t) => t.host === LOGIN[agent].tokenHost);
-    expect(login.map((t) => t.grant_type)).toEqual(['authorization_code']);
+    expect(login[0]?.grant_type).toBe('authorization_code');
     const held = heldTokens(agent, home);
-    expect(isPlaceholder(held.access.replace(/^sk-ant-/, ''))).toBe(true);
-    expect(isPlaceholder(held.refresh.replace(/^sk-ant-/, ''))).toBe(true);
-    if (held.id !== undefined) expect(isPlaceholder(held.id)).toBe(true);
-    for (const token of Object.values(held)) expect(issued.access.has(token) || issued.refresh.has(token)).toBe(false);
+    for (const [name, token] of Object.entries(held)) expect(heldPlaceholder(token), name).toBe(true);
+    for (const token of Object.values(held)) expect(issued.access.has(token) || issued.refresh.has(token) || issued.id.has(token)).toBe(false);
+    if (agent === 'codex') {
+      // Its API-key exchange carried the real ID token to the issuer, and the key it got is captured too.
+      const exchange = login.find((t) => t.grant_type.endsWith(':token-exchange'));
+      expect(issued.id.has(exchange?.subject_token ?? '')).toBe(true);
+      expect(held.apiKey?.startsWith('sk-proj-kwcap_')).toBe(true);
+    }
     expect(canaries.leaks(readFileSync(credentialFile(agent, home)))).toEqual([]);
     const grant = proxy.auditLines().find((l) => l['action'] === 'grants.create' && l['grant'] === agent);
     expect(grant?.['changed']).toBe('type,domains,capture');
@@ -175,8 +239,7 @@ describe.each(Object.keys(LOGIN) as Agent[])('keyway connect %s --login', (agent
 
   it('a refresh with the placeholder refresh token reaches the token endpoint with the real one', async () => {
     const before = heldTokens(agent, home);
-    const program = agent === 'claude-code' ? 'claude' : 'codex';
-    const r = await keyway(['run', '--', program, 'refresh'], home);
+    const r = await keyway(['run', '--', PROGRAM[agent], 'refresh'], home);
     expect(r.code, r.stderr).toBe(0);
     const refresh = tokenRequests.at(-1)!;
     expect(refresh.grant_type).toBe('refresh_token');
@@ -184,7 +247,9 @@ describe.each(Object.keys(LOGIN) as Agent[])('keyway connect %s --login', (agent
     expect(everRefresh.has(refresh.refresh_token!)).toBe(true);
     const after = heldTokens(agent, home);
     expect(after.access).not.toBe(before.access);
-    expect(isPlaceholder(after.refresh.replace(/^sk-ant-/, ''))).toBe(true);
+    expect(heldPlaceholder(after.refresh)).toBe(true);
+    // Google's refresh token does not rotate: the agent keeps its placeholder, which still refreshes.
+    if (agent === 'gemini-cli') expect(after.refresh).toBe(before.refresh);
     expect(await callApi(agent, after.access)).toBe('200');
   });
 

@@ -24,7 +24,11 @@ export function loginGrantInput(target: AgentTarget, grantId: string, agent: str
     type: 'login_capture',
     domains: [...login.domains],
     ...(agent === undefined ? {} : { agent }),
-    capture: { endpoints: login.endpoints.map(({ host, path }) => ({ host, path })) },
+    capture: {
+      endpoints: login.endpoints.map(({ host, path }) => ({ host, path })),
+      ...(login.pass === undefined ? {} : { pass: { fields: [...login.pass] } }),
+      ...(login.resolve === undefined ? {} : { resolve: login.resolve.map((r) => ({ ...r, ...(r.fields ? { fields: [...r.fields] } : {}) })) }),
+    },
     labels: { 'coding-agent': target.name },
   };
 }

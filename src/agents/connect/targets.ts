@@ -37,6 +37,18 @@ export interface CapturedLogin {
   readonly command: readonly string[];
   /** Where the agent keeps the tokens it got (~ is the user's home). */
   readonly credentialFile: string;
+  /** What the person does once the command runs, when it is more than following the browser. */
+  readonly hint?: string;
+  /** Answer members at the token endpoint that are no credential though they look like one (capture.pass.fields). */
+  readonly pass?: readonly string[];
+  /** Where the agent puts its tokens, when more than capture.resolve's defaults (which it then replaces). */
+  readonly resolve?: ReadonlyArray<{
+    readonly in: 'header' | 'query' | 'body';
+    readonly name: string;
+    readonly host?: string;
+    readonly path?: string;
+    readonly fields?: readonly string[];
+  }>;
 }
 
 /** A login whose tokens never pass a proxy keyway can read, or that keyway cannot hold: said, and refused. */
@@ -66,12 +78,18 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
     apiKey: { hosts: ['api.anthropic.com'], header: 'x-api-key', format: '{secret}', variable: 'ANTHROPIC_API_KEY' },
     login: {
       capturable: true,
-      flow: 'OAuth authorization code with PKCE in a browser (claude.ai or console account); the code comes back to a loopback redirect or is pasted, and claude exchanges it itself, as it refreshes, with a JSON POST to platform.claude.com/v1/oauth/token',
+      flow: 'the Claude subscription login: OAuth code with PKCE in a browser, back to a loopback redirect or pasted; claude exchanges the code and refreshes with a JSON POST to platform.claude.com/v1/oauth/token',
       endpoints: [{ host: 'platform.claude.com', path: '/v1/oauth/token' }],
       // The access token goes to the model API as Authorization: Bearer (with the oauth beta header).
       domains: ['api.anthropic.com'],
-      command: ['claude', 'auth', 'login'],
+      // --claudeai, said rather than left to the default: the Console login (--console) mints an API
+      // key at api.anthropic.com/api/oauth/claude_cli/create_api_key, an answer on the model API's
+      // host that keyway could only hold by reading every model answer whole (event streams refused).
+      command: ['claude', 'auth', 'login', '--claudeai'],
       credentialFile: '~/.claude/.credentials.json',
+      // Its token answer names the account it signed in (claude keeps them as tokenAccount): ids and
+      // an email, no credential, but long enough to look like one to capture's default deny.
+      pass: ['account.uuid', 'account.email_address', 'organization.uuid', 'organization.name', 'workspace.id', 'workspace.name'],
     },
   },
   codex: {
@@ -81,13 +99,20 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
     apiKey: { hosts: ['api.openai.com'], header: 'Authorization', format: 'Bearer {secret}', variable: 'OPENAI_API_KEY' },
     login: {
       capturable: true,
-      flow: 'ChatGPT sign-in: OAuth authorization code with PKCE in a browser, back to a loopback redirect (localhost:1455), or a device code (codex login --device-auth); codex exchanges the code itself, as it refreshes, at auth.openai.com/oauth/token',
+      flow: 'the ChatGPT sign-in: OAuth code with PKCE in a browser, back to a loopback redirect on localhost:1455 (or a device code: codex login --device-auth); codex exchanges the code and refreshes at auth.openai.com/oauth/token',
       endpoints: [{ host: 'auth.openai.com', path: '/oauth/token' }],
       // Signed in with ChatGPT, codex sends the access token to chatgpt.com's backend API (its model
       // calls included), not to api.openai.com.
       domains: ['chatgpt.com'],
       command: ['codex', 'login'],
       credentialFile: '~/.codex/auth.json',
+      resolve: [
+        { in: 'header', name: 'authorization' },
+        // Its binary also asks the token endpoint for an API key (an RFC 8693 exchange, requested_token
+        // openai-api-key) with the ID token as subject_token: the real ID token goes back to the
+        // server that issued it, and the key it answers with is captured like the other tokens.
+        { in: 'body', name: 'subject_token', host: 'auth.openai.com', path: '/oauth/token', fields: ['id_token'] },
+      ],
     },
   },
   'gemini-cli': {
@@ -95,7 +120,17 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
     title: 'Gemini CLI',
     program: 'gemini',
     apiKey: { hosts: ['generativelanguage.googleapis.com'], header: 'x-goog-api-key', format: '{secret}', variable: 'GEMINI_API_KEY' },
-    login: { capturable: false, flow: 'not yet read from the agent', reason: 'not yet read from the agent' },
+    login: {
+      capturable: true,
+      flow: 'Login with Google, chosen in its interactive screen: OAuth code with PKCE in a browser, back to a loopback redirect (or pasted, with NO_BROWSER=true); gemini exchanges the code and refreshes (the refresh token does not rotate) with a form POST to oauth2.googleapis.com/token',
+      endpoints: [{ host: 'oauth2.googleapis.com', path: '/token' }],
+      // The access token goes to Code Assist (its model calls) and to Google's userinfo endpoint (the
+      // account's email, which it caches).
+      domains: ['cloudcode-pa.googleapis.com', 'www.googleapis.com'],
+      command: ['gemini'],
+      hint: 'choose "Login with Google"; once it says "Authentication succeeded", leave it with /quit',
+      credentialFile: '~/.gemini/oauth_creds.json',
+    },
   },
 };
 

@@ -4,7 +4,7 @@ import { apiKeyGrantInput, readApiKey } from '../../agents/connect/api-key.ts';
 import { saveConnectGrant, checkGrantId } from '../../agents/connect/connect-grant.ts';
 import { capturedLogin, loginGrantInput } from '../../agents/connect/login-grant.ts';
 import { capturedSince } from '../../agents/connect/captured.ts';
-import { AGENT_TARGET_NAMES, type AgentTarget } from '../../agents/connect/targets.ts';
+import { AGENT_TARGET_NAMES, AGENT_TARGETS, type AgentTarget } from '../../agents/connect/targets.ts';
 import type { Services } from '../../open-home.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import type { Args } from '../args.ts';
@@ -29,18 +29,41 @@ export const AGENT_USAGE = `keyway connect claude-code | codex | gemini-cli [--g
 
 export const AGENT_HELP = `Coding agents (${AGENT_TARGET_NAMES.join(', ')}): the grant the agent needs, default id its name.
 --api-key-stdin (or any key piped in): an api_key grant on the vendor's API with the key read from
-stdin (trimmed; one line; never from the command line). Claude Code: x-api-key on api.anthropic.com.
-Codex: Authorization: Bearer on api.openai.com. Gemini CLI: x-goog-api-key on
-generativelanguage.googleapis.com. Then \`keyway run -- AGENT\`: the agent holds only a placeholder.
+stdin (trimmed; one line; never from the command line):
+${AGENT_TARGET_NAMES.map((n) => keyLine(AGENT_TARGETS[n])).join('\n')}
+Then \`keyway run -- AGENT\`: the agent holds only a placeholder.
 --login: the agent's subscription login, owned by keyway. A login_capture grant watches the agent's
 token endpoint, then keyway runs the agent's own login command under \`keyway run\` (or, with
 --watch, prints it for you to run): its token answer passes the running keyway (needed: keyway
 start), the agent's credential file holds placeholders and keyway the real tokens, refreshed once
 per expiry for every run. --agent ID: the keyway agent that logs in and later runs the agent (the
 captured tokens are its alone; needed when agents are configured).
-  Claude Code: \`claude auth login\` (OAuth code with PKCE in a browser; claude exchanges the code and
-  refreshes at platform.claude.com/v1/oauth/token); tokens in ~/.claude/.credentials.json.
+${AGENT_TARGET_NAMES.map((n) => loginLine(AGENT_TARGETS[n])).join('\n')}
 A grant that exists is replaced only with --replace (its key or captured login is dropped).`;
+
+function keyLine(target: AgentTarget): string {
+  const { header, format, hosts } = target.apiKey;
+  return `  ${target.title}: ${header}: ${format.replace('{secret}', 'KEY')} on ${hosts.join(', ')}.`;
+}
+
+function loginLine(target: AgentTarget): string {
+  const { login } = target;
+  if (!login.capturable) return wrap(`${target.title}: ${login.flow}: not captured (${login.reason}).`);
+  return wrap(`${target.title}: \`${login.command.join(' ')}\`, ${login.flow}; tokens in ${login.credentialFile}.`);
+}
+
+/** A long line folded at spaces to the help's width, the rest indented under its first. */
+function wrap(line: string, width = 100): string {
+  const lines: string[] = [];
+  let current = ' ';
+  for (const word of line.split(' ')) {
+    if (current.trim().length > 0 && current.length + 1 + word.length > width) {
+      lines.push(current);
+      current = `    ${word}`;
+    } else current = `${current} ${word}`;
+  }
+  return [...lines, current].join('\n');
+}
 
 /** Runs `keyway connect AGENT …` once connect.ts has seen the name is an agent's. */
 export async function connectAgent(services: Services, args: Args, io: CommandIO, target: AgentTarget): Promise<number> {
@@ -103,7 +126,7 @@ async function connectLogin(services: Services, args: Args, io: CommandIO, targe
     if (args.json) printJson(io, { grant, command: ['keyway', 'run', ...runArgs] });
     else {
       io.out(`grant ${grant.id} watches ${endpoints} for ${target.title}'s login; log in through keyway:`);
-      io.out(`  keyway run ${runArgs.map(shellWord).join(' ')}`);
+      io.out(`  keyway run ${runArgs.map(shellWord).join(' ')}${login.hint ? `   (${login.hint})` : ''}`);
       io.out(`${login.credentialFile} then holds placeholders, and keyway the tokens.`);
       if (!running)
         io.err(
@@ -119,7 +142,7 @@ async function connectLogin(services: Services, args: Args, io: CommandIO, targe
       `keyway pid ${late.join(', ')} did not take up grant ${grant.id} within 5 s, so the login was not started (its tokens would pass unwatched): check \`keyway status\`, then run \`keyway run ${runArgs.map(shellWord).join(' ')}\``,
     );
   }
-  io.err(`keyway: grant ${grant.id} watches ${endpoints}; running ${login.command.join(' ')} under keyway run`);
+  io.err(`keyway: grant ${grant.id} watches ${endpoints}; running ${login.command.join(' ')} under keyway run${login.hint ? `: ${login.hint}` : ''}`);
   const started = new Date();
   const status = await run.run(runArgs, io);
   const captured = await capturedSince(services.store, grant.id, agent.id, started);
