@@ -24,6 +24,23 @@ export interface TokenEndpoint {
   readonly path: string;
 }
 
+/** Where a token sits in the agent's credential file (a JSON path), and which token-endpoint field it is. */
+export interface FileToken {
+  readonly path: readonly string[];
+  readonly field: 'access_token' | 'refresh_token' | 'id_token';
+}
+
+/** The agent's credential file: where it is, and where its tokens sit in it. */
+export interface CredentialFileShape {
+  /** Its place under the user's home. */
+  readonly home: string;
+  /** The variable that moves it, and its place under the folder the variable names. */
+  readonly moved?: { readonly variable: string; readonly inside: string };
+  readonly tokens: readonly FileToken[];
+  /** Where the access token's expiry is kept, as milliseconds since the epoch. */
+  readonly expiresAtMs?: readonly string[];
+}
+
 /** A subscription login keyway can own: the agent logs in itself, and keyway captures what its token endpoint answers. */
 export interface CapturedLogin {
   readonly capturable: true;
@@ -37,6 +54,8 @@ export interface CapturedLogin {
   readonly command: readonly string[];
   /** Where the agent keeps the tokens it got (~ is the user's home). */
   readonly credentialFile: string;
+  /** Its shape, for `--import` of a login made before keyway. */
+  readonly file: CredentialFileShape;
   /** What the person does once the command runs, when it is more than following the browser. */
   readonly hint?: string;
   /** Answer members at the token endpoint that are no credential though they look like one (capture.pass.fields). */
@@ -87,6 +106,15 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
       // host that keyway could only hold by reading every model answer whole (event streams refused).
       command: ['claude', 'auth', 'login', '--claudeai'],
       credentialFile: '~/.claude/.credentials.json',
+      file: {
+        home: '.claude/.credentials.json',
+        moved: { variable: 'CLAUDE_CONFIG_DIR', inside: '.credentials.json' },
+        tokens: [
+          { path: ['claudeAiOauth', 'accessToken'], field: 'access_token' },
+          { path: ['claudeAiOauth', 'refreshToken'], field: 'refresh_token' },
+        ],
+        expiresAtMs: ['claudeAiOauth', 'expiresAt'],
+      },
       // Its token answer names the account it signed in (claude keeps them as tokenAccount): ids and
       // an email, no credential, but long enough to look like one to capture's default deny.
       pass: ['account.uuid', 'account.email_address', 'organization.uuid', 'organization.name', 'workspace.id', 'workspace.name'],
@@ -106,6 +134,17 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
       domains: ['chatgpt.com'],
       command: ['codex', 'login'],
       credentialFile: '~/.codex/auth.json',
+      file: {
+        home: '.codex/auth.json',
+        moved: { variable: 'CODEX_HOME', inside: 'auth.json' },
+        tokens: [
+          { path: ['tokens', 'access_token'], field: 'access_token' },
+          { path: ['tokens', 'refresh_token'], field: 'refresh_token' },
+          { path: ['tokens', 'id_token'], field: 'id_token' },
+          // The API key its sign-in exchanged the ID token for: an access token of the same login.
+          { path: ['OPENAI_API_KEY'], field: 'access_token' },
+        ],
+      },
       resolve: [
         { in: 'header', name: 'authorization' },
         // Its binary also asks the token endpoint for an API key (an RFC 8693 exchange, requested_token
@@ -130,6 +169,16 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
       command: ['gemini'],
       hint: 'choose "Login with Google"; once it says "Authentication succeeded", leave it with /quit',
       credentialFile: '~/.gemini/oauth_creds.json',
+      file: {
+        home: '.gemini/oauth_creds.json',
+        moved: { variable: 'GEMINI_CLI_HOME', inside: '.gemini/oauth_creds.json' },
+        tokens: [
+          { path: ['access_token'], field: 'access_token' },
+          { path: ['refresh_token'], field: 'refresh_token' },
+          { path: ['id_token'], field: 'id_token' },
+        ],
+        expiresAtMs: ['expiry_date'],
+      },
     },
   },
 };

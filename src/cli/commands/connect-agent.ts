@@ -4,6 +4,8 @@ import { apiKeyGrantInput, readApiKey } from '../../agents/connect/api-key.ts';
 import { saveConnectGrant, checkGrantId } from '../../agents/connect/connect-grant.ts';
 import { capturedLogin, loginGrantInput } from '../../agents/connect/login-grant.ts';
 import { capturedSince } from '../../agents/connect/captured.ts';
+import { credentialFilePath, readCredentialFile } from '../../agents/connect/credential-file.ts';
+import { importLogin } from '../../agents/connect/import-login.ts';
 import { AGENT_TARGET_NAMES, AGENT_TARGETS, type AgentTarget } from '../../agents/connect/targets.ts';
 import type { Services } from '../../open-home.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
@@ -22,10 +24,10 @@ import { waitUntilServed } from '../grant-served.ts';
 
 /** The options that belong to a provider's OAuth flow, refused for an agent (and the agent's for a provider: connect.ts). */
 export const PROVIDER_ONLY = ['scopes', 'domains', 'device', 'client-id', 'client-secret-stdin', 'no-browser', 'timeout', 'mcp', 'client-metadata-url'];
-export const AGENT_ONLY = ['api-key-stdin', 'login', 'watch', 'replace', 'agent'];
+export const AGENT_ONLY = ['api-key-stdin', 'login', 'watch', 'import', 'file', 'replace', 'agent'];
 
 export const AGENT_USAGE = `keyway connect claude-code | codex | gemini-cli [--grant ID] [--replace]
-                       (--api-key-stdin | --login [--watch] [--agent ID])`;
+                       (--api-key-stdin | --login [--watch] [--agent ID] | --import [--file PATH] [--agent ID])`;
 
 export const AGENT_HELP = `Coding agents (${AGENT_TARGET_NAMES.join(', ')}): the grant the agent needs, default id its name.
 --api-key-stdin (or any key piped in): an api_key grant on the vendor's API with the key read from
@@ -38,6 +40,9 @@ token endpoint, then keyway runs the agent's own login command under \`keyway ru
 start), the agent's credential file holds placeholders and keyway the real tokens, refreshed once
 per expiry for every run. --agent ID: the keyway agent that logs in and later runs the agent (the
 captured tokens are its alone; needed when agents are configured).
+--import: a login made before keyway, taken over: the tokens in the agent's credential file (or
+--file PATH) go into the same login_capture grant, and the file is rewritten with placeholders
+(atomically, its mode kept). No keyway needs to run for it; the agent's next refresh goes through one.
 ${AGENT_TARGET_NAMES.map((n) => loginLine(AGENT_TARGETS[n])).join('\n')}
 A grant that exists is replaced only with --replace (its key or captured login is dropped).`;
 
@@ -75,10 +80,14 @@ export async function connectAgent(services: Services, args: Args, io: CommandIO
   checkGrantId(services, grantId);
   const replace = args.flag('replace');
   const login = args.flag('login');
-  if (args.flag('api-key-stdin') && login) throw usageError('give --api-key-stdin or --login, not both');
+  const imported = args.flag('import');
+  if ([args.flag('api-key-stdin'), login, imported].filter(Boolean).length > 1) throw usageError('give one of --api-key-stdin, --login and --import');
   if (args.flag('watch') && !login) throw usageError('--watch is for --login: it prints the login command instead of running it');
-  if (args.string('agent') !== undefined && !login) throw usageError('--agent is for --login: an API key grant serves every agent given it');
+  if (args.string('file') !== undefined && !imported) throw usageError('--file is for --import: the credential file to take over');
+  if (args.string('agent') !== undefined && !login && !imported)
+    throw usageError('--agent is for --login and --import: an API key grant serves every agent given it');
   if (login) return connectLogin(services, args, io, target, grantId, replace);
+  if (imported) return connectImport(services, args, io, target, grantId, replace);
   // No way named: a key piped in is the key (`op read … | keyway connect codex`); a terminal gets the choice.
   if (!args.flag('api-key-stdin') && process.stdin.isTTY) {
     throw usageError(`connect ${target.name}: pipe its API key in with --api-key-stdin, or log in with --login (see keyway connect --help)`);
@@ -158,6 +167,32 @@ async function connectLogin(services: Services, args: Args, io: CommandIO, targe
   }
   if (args.json) printJson(io, { grant, captured });
   else io.out(`connected ${target.title}'s login: keyway holds ${captured.join(', ')}; ${login.credentialFile} holds placeholders`);
+  return 0;
+}
+
+async function connectImport(services: Services, args: Args, io: CommandIO, target: AgentTarget, grantId: string, replace: boolean): Promise<number> {
+  const login = capturedLogin(target);
+  const agent = loginAgent(services, args.string('agent'));
+  // The file is read and judged before anything changes: a file that is no sign-in leaves no grant behind.
+  const file = await readCredentialFile(args.string('file') ?? credentialFilePath(login.file, io.env), login.file);
+  const input = loginGrantInput(target, grantId, agent.named);
+  const { grant, warnings } = await audited(
+    services,
+    io,
+    { action: replace ? 'grants.replace' : 'grants.create', grant: grantId, agent: agent.named, changed: ['type', 'domains', 'capture'] },
+    () => saveConnectGrant(services, input, { replace }),
+  );
+  for (const line of warnings) io.err(line);
+  const result = await audited(services, io, { action: 'grants.import_login', grant: grantId, agent: agent.id, changed: ['captured'] }, () =>
+    importLogin(services.store, file, { grant: grant.id, agent: agent.id, login }),
+  );
+  // A running keyway takes the grant and its tokens up within a store read; said when one does not.
+  if (findRunningProxy(services.paths.runningProxy) !== undefined) {
+    const late = await waitUntilServed(services.paths.home, grant.id, io.env);
+    if (late.length > 0) io.err(`keyway: warning: keyway pid ${late.join(', ')} has not taken up grant ${grant.id} yet: check \`keyway status\``);
+  }
+  if (args.json) printJson(io, { grant, imported: result });
+  else io.out(`imported ${target.title}'s login into grant ${grant.id}: keyway holds ${result.fields.join(', ')}; ${result.file} holds placeholders`);
   return 0;
 }
 

@@ -67,6 +67,8 @@ ${AGENT_HELP}`,
         'api-key-stdin': { type: 'boolean' },
         login: { type: 'boolean' },
         watch: { type: 'boolean' },
+        import: { type: 'boolean' },
+        file: { type: 'string' },
         replace: { type: 'boolean' },
         agent: { type: 'string' },
         // Declared only to be refused by name: a key in argv is in `ps` and the shell's history.
