@@ -49,6 +49,8 @@ const NOT_RUN: Record<string, string> = {
   'npm install && npm install -g .   # in this checkout: build dist/, then put `keyway` on your PATH':
     'installs globally: this test puts the same link on PATH, and test/integration/old-node.test.ts runs it from another folder on Node 20',
   'npm install && npm start      # the same `keyway start`, built from this checkout': 'this is what CI itself runs (.ci/run: npm ci, then npm test)',
+  '# Claude Code with its subscription login, owned by keyway (a keyway must be running: keyway start)':
+    "runs Claude Code's browser login: connect --login with the agents' logins scripted against a loopback token endpoint is test/integration/connect-agent-login.test.ts",
   '# Claude Code: its settings and sessions live in ~/.claude and ~/.claude.json':
     'runs Claude Code, Codex and aider, which are not installed here; --allow-write is tested in test/hostile/contain-reach.test.ts',
   'keyway secrets set aws --stdin <<< \'{"accessKeyId":"AKIA…","secretAccessKey":"…"}\'   # or the config\'s env:':
