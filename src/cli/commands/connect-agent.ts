@@ -1,5 +1,4 @@
-import { agentTerms } from '../../credentials/agents.ts';
-import { ANONYMOUS_AGENT } from '../../credentials/agents.ts';
+import { agentTerms, ANONYMOUS_AGENT } from '../../credentials/agents.ts';
 import { apiKeyGrantInput, readApiKey } from '../../agents/connect/api-key.ts';
 import { saveConnectGrant, checkGrantId } from '../../agents/connect/connect-grant.ts';
 import { capturedLogin, loginGrantInput } from '../../agents/connect/login-grant.ts';
@@ -156,17 +155,22 @@ async function connectLogin(services: Services, args: Args, io: CommandIO, targe
   const status = await run.run(runArgs, io);
   const captured = await capturedSince(services.store, grant.id, agent.id, started);
   if (status !== 0) {
-    io.err(`keyway: ${login.command.join(' ')} exited with ${status}${captured.length > 0 ? '' : '; nothing was captured'}`);
+    io.err(
+      `keyway: ${login.command.join(' ')} exited with ${status}${captured.length > 0 ? '' : '; nothing was captured'} (grant ${grant.id} stays: log in again with \`keyway connect ${target.name} --login --replace\`)`,
+    );
     return status;
   }
   if (captured.length === 0) {
     io.err(
-      `keyway: ${login.command.join(' ')} finished, but no token answer passed keyway at ${endpoints}: the agent may already be logged in (log it out first), or it reached its server some other way`,
+      `keyway: ${login.command.join(' ')} finished, but no token answer passed keyway at ${endpoints}: the agent may already be logged in (log it out first, or take that login over with --import --replace), or it reached its server some other way`,
     );
     return 1;
   }
   if (args.json) printJson(io, { grant, captured });
-  else io.out(`connected ${target.title}'s login: keyway holds ${captured.join(', ')}; ${login.credentialFile} holds placeholders`);
+  else {
+    io.out(`connected ${target.title}'s login: keyway holds ${captured.join(', ')}; ${login.credentialFile} holds placeholders`);
+    io.out(`run it with \`keyway run${agent.named === undefined ? '' : ` --agent ${agent.named}`} -- ${target.program}\`: its refreshes go through keyway`);
+  }
   return 0;
 }
 
