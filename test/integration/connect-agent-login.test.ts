@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await standIn?.close();
+  if (bin !== undefined) rmSync(bin, { recursive: true, force: true });
 });
 
 /** The real CLI on the test's home, with the scripted agents first on PATH and HOME a fresh folder. */
