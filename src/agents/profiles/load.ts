@@ -124,7 +124,8 @@ export function parseProfile(text: string, path: string): Profile {
 }
 
 function validate(raw: unknown, where: string): Profile {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new KeywayError('config_invalid', `${where}: expected a map of keys (command:, hosts:, …)`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new KeywayError('config_invalid', `${where}: expected a map of keys (command:, hosts:, …)`);
   const result = profileSchema.safeParse(raw);
   if (!result.success) {
     const problems = describeIssues(result.error.issues, raw, profileSchema);

@@ -53,6 +53,7 @@ export function reservedReason(name: string, use: VariableUse): string | undefin
   if ((KEYWAY_CA_VARIABLES as readonly string[]).includes(name)) return use === 'ca' ? undefined : 'a CA variable: keyway run sets it';
   // PATH and HOME pass to a contained command anyway: keeping them changes nothing.
   if (use === 'pass_env' && (name === 'PATH' || name === 'HOME')) return undefined;
-  if (name.startsWith('DYLD_') || TRUST_OR_CODE.has(name)) return 'it changes what the agent trusts, which code it loads, or where keyway finds its programs and home';
+  if (name.startsWith('DYLD_') || TRUST_OR_CODE.has(name))
+    return 'it changes what the agent trusts, which code it loads, or where keyway finds its programs and home';
   return undefined;
 }

@@ -59,7 +59,11 @@ export function profileRunPlan(name: string, ctx: PlanContext): ProfileRunPlan {
     // A secret of keyway's never reaches a contained command, whatever the profile says.
     const secret = secretVariables(ctx.config);
     const refused = profile.pass_env.filter((v) => secret.has(v));
-    if (refused.length > 0) throw new KeywayError('usage', `profile ${name}: pass_env ${refused.join(', ')}: a secret of keyway's (a config env: reference) is never passed to a contained command`);
+    if (refused.length > 0)
+      throw new KeywayError(
+        'usage',
+        `profile ${name}: pass_env ${refused.join(', ')}: a secret of keyway's (a config env: reference) is never passed to a contained command`,
+      );
   }
   const hostPorts = profile.hosts.flatMap((h) => {
     const pattern = parseDomainPattern(h.host);
@@ -69,7 +73,8 @@ export function profileRunPlan(name: string, ctx: PlanContext): ProfileRunPlan {
     loaded,
     command: [profile.command],
     notes,
-    env: { ...profile.env },
+    // A value written `~/…` is a path in the home (CLAUDE_CONFIG_DIR: ~/.claude): the agent needs it absolute.
+    env: Object.fromEntries(Object.entries(profile.env).map(([k, v]) => [k, v.startsWith('~/') ? join(home, v.slice(2)) : v])),
     caVariables: [...profile.ca],
     state,
     passEnv: [...profile.pass_env],

@@ -45,9 +45,13 @@ const socketPath = z.string().check(
 );
 
 /** An absolute path, or a program's name looked up on PATH. */
-const commandName = z.string().check(
-  messageCheck((text) => (/^(\/[^\0]+|[A-Za-z0-9][A-Za-z0-9._+-]*)$/.test(text) ? undefined : 'expected a program name (looked up on PATH) or an absolute path')),
-);
+const commandName = z
+  .string()
+  .check(
+    messageCheck((text) =>
+      /^(\/[^\0]+|[A-Za-z0-9][A-Za-z0-9._+-]*)$/.test(text) ? undefined : 'expected a program name (looked up on PATH) or an absolute path',
+    ),
+  );
 
 const hostEntry = z.strictObject({
   host: hostName,

@@ -66,7 +66,9 @@ export function statePathProblem(text: string): string | undefined {
   }
   for (const startup of STARTUP) {
     if (within(relative, startup) || within(startup, relative)) {
-      return startup === '.keyway' ? "keyway's own home" : `~/${startup} is read when a shell, git or a program by name starts: an agent writing it would run as you later`;
+      return startup === '.keyway'
+        ? "keyway's own home"
+        : `~/${startup} is read when a shell, git or a program by name starts: an agent writing it would run as you later`;
     }
   }
   return undefined;

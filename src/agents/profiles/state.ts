@@ -37,7 +37,8 @@ export interface StateContext {
 /** Each state path of the profile, checked here; a usage error naming the path and why when one cannot be used. */
 export function resolveState(loaded: LoadedProfile, ctx: StateContext): StatePath[] {
   const refuse = (given: string, why: string) => new KeywayError('usage', `profile ${loaded.name}: state ${given}: ${why}`);
-  if (!isAbsolute(ctx.home) || ctx.home === '/') throw refuse(loaded.profile.state[0]?.path ?? '~', `the home folder is ${JSON.stringify(ctx.home)}: a profile's state needs a home of its own`);
+  if (!isAbsolute(ctx.home) || ctx.home === '/')
+    throw refuse(loaded.profile.state[0]?.path ?? '~', `the home folder is ${JSON.stringify(ctx.home)}: a profile's state needs a home of its own`);
   const realHome = real(ctx.home);
   const guarded = guardedPaths(ctx);
   return loaded.profile.state.map(({ path: given, kind }) => {

@@ -11,7 +11,17 @@ import { defaultHidden, planProblem, rootWorkdirProblem, type SandboxPlan } from
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
-import { agentKeyFor, awsCaVariables, CA_VARIABLES, checkCaFiles, clientEnvironment, grantsForAgent, type PlaceholderGrant, placeholderVariables, shellQuote } from '../client-env.ts';
+import {
+  agentKeyFor,
+  awsCaVariables,
+  CA_VARIABLES,
+  checkCaFiles,
+  clientEnvironment,
+  grantsForAgent,
+  type PlaceholderGrant,
+  placeholderVariables,
+  shellQuote,
+} from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';

@@ -26,7 +26,9 @@ function sourceText(loaded: LoadedProfile): string {
 }
 
 function sourceJson(loaded: LoadedProfile): { source: string; overrides_builtin: boolean } {
-  return loaded.source.kind === 'builtin' ? { source: 'builtin', overrides_builtin: false } : { source: loaded.source.path, overrides_builtin: loaded.source.overrides };
+  return loaded.source.kind === 'builtin'
+    ? { source: 'builtin', overrides_builtin: false }
+    : { source: loaded.source.path, overrides_builtin: loaded.source.overrides };
 }
 
 export const profiles: Command = {
@@ -38,7 +40,11 @@ export const profiles: Command = {
     const sub = args.positionals[0];
     if (sub === 'list') {
       const { profiles: found, problems } = listProfiles(home);
-      if (args.json) printJson(io, found.map((p) => ({ name: p.name, ...sourceJson(p), command: p.profile.command, description: p.profile.description })));
+      if (args.json)
+        printJson(
+          io,
+          found.map((p) => ({ name: p.name, ...sourceJson(p), command: p.profile.command, description: p.profile.description })),
+        );
       else
         printTable(
           io,
