@@ -56,12 +56,9 @@ export function statePathProblem(text: string): string | undefined {
     return 'expected ~/ then plain names (letters, digits, . _ + - @), no empty, . or .. part';
   }
   if (SHARED.includes(relative)) return `~/${relative} holds many programs' state: name the agent's own folder inside it`;
-  const inShared = OWN_INSIDE.some((shared) => relative.startsWith(`${shared}/`));
-  if (!inShared && (!names[0]!.startsWith('.') || names[0] === '.local')) {
-    return 'expected a hidden name in the home (~/.agent) or one inside ~/.config, ~/.cache, ~/.local/share or ~/.local/state';
-  }
   for (const credential of CREDENTIAL_PATHS) {
-    if (within(relative, credential)) return `inside ~/${credential}, a credential path keyway hides from contained commands`;
+    if (within(relative, credential))
+      return `${relative === credential ? 'is' : 'inside'} ~/${credential}, a credential path keyway hides from contained commands`;
     if (within(credential, relative)) return `holds ~/${credential}, a credential path keyway hides from contained commands`;
   }
   for (const startup of STARTUP) {
@@ -70,6 +67,10 @@ export function statePathProblem(text: string): string | undefined {
         ? "keyway's own home"
         : `~/${startup} is read when a shell, git or a program by name starts: an agent writing it would run as you later`;
     }
+  }
+  const inShared = OWN_INSIDE.some((shared) => relative.startsWith(`${shared}/`));
+  if (!inShared && (!names[0]!.startsWith('.') || names[0] === '.local')) {
+    return 'expected a hidden name in the home (~/.agent) or one inside ~/.config, ~/.cache, ~/.local/share or ~/.local/state';
   }
   return undefined;
 }
