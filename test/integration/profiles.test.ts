@@ -208,6 +208,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
       const script = [
         'echo inside > "$HOME/.probe/written"',
         '(echo inside > "$HOME/.other/written") 2>/dev/null && echo other-written || echo other-refused',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell line, not a template
         'echo "key=$PROBE_API_KEY pass=${PROBE_PASS-unset} drop=${PROBE_DROP-unset} ca=${PROBE_CA_FILE-unset} telemetry=$PROBE_TELEMETRY"',
         'curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/contained',
       ].join('; ');
@@ -231,6 +232,32 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
+  });
+
+  it('doctor --profile: each check of a profile that can run, and what is missing for one that cannot', async () => {
+    const home = mkdtempSync(join(work, 'home-'));
+    const ok = await cli(['doctor', '--profile', 'probe', '--json'], { HOME: home });
+    const checks = (JSON.parse(ok.stdout) as { ok: boolean; checks: Array<{ check: string; status: string; detail: string; fix?: string }> }).checks;
+    expect(checks.map((c) => [c.check, c.status])).toEqual([
+      ['profile probe', 'ok'],
+      ['its command (probe-agent)', 'ok'],
+      ['its state', 'ok'],
+      ['a grant for its model', 'ok'],
+      ['the CA variables it reads', 'ok'],
+      ['api.example.test (model)', 'ok'],
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(checks[2]!.detail).toBe('~/.probe will be made, ~/.probe.json will be made');
+    expect(checks[5]!.detail).toBe('intercepted with grant api');
+    // doctor makes nothing.
+    expect(() => statSync(join(home, '.probe'))).toThrow();
+    // codex: not installed here, no grant for its model, and proxy.unmatched deny refuses its hosts.
+    const codex = await cli(['doctor', '--profile', 'codex'], { HOME: home, PATH: '/usr/bin:/bin' });
+    expect(codex.code).toBe(1);
+    expect(codex.stdout).toContain('FAIL  its command (codex): codex is not on PATH');
+    expect(codex.stdout).toContain('FAIL  a grant for its model: no grant any agent may use covers api.openai.com');
+    expect(codex.stdout).toContain('-> keyway connect codex');
+    expect(codex.stdout).toMatch(/FAIL {2}api\.openai\.com \(model\): refused: no grant covers it and proxy\.unmatched is deny/);
   });
 
   it("run --contain --profile refuses a pass_env naming one of keyway's secrets, and makes nothing", async () => {
