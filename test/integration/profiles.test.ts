@@ -23,6 +23,8 @@ const PROBE = `description: a probe standing in for a coding agent
 command: probe-agent
 hosts:
   - { host: api.example.test, why: "its model API", role: model }
+  - { host: login.example.test, why: "its login", role: login }
+  - { host: telemetry.example.test, why: "telemetry; off with PROBE_TELEMETRY=0", role: off }
 state:
   - { path: ~/.probe, kind: folder }
   - { path: ~/.probe.json, kind: file }
@@ -55,7 +57,11 @@ describe('profiles', () => {
       env: { API_KEY_SECRET: KEY },
       config: {
         proxy: { hosts: { 'api.example.test': API_ADDRESS, 'other.example.test': API_ADDRESS }, allow_networks: ['127.0.0.0/8'], unmatched: 'deny' },
-        grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_KEY_SECRET' } },
+        grants: {
+          api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_KEY_SECRET' },
+          // A login the agent makes itself: keyway intercepts its token endpoint's host too (doctor says so).
+          'probe-login': { type: 'login_capture', domains: ['chat.example.test'], capture: { endpoints: [{ host: 'login.example.test', path: '/oauth/token' }] } },
+        },
       },
     });
     mkdirSync(join(proxy.home, 'profiles'));
@@ -245,10 +251,14 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
       ['a grant for its model', 'ok'],
       ['the CA variables it reads', 'ok'],
       ['api.example.test (model)', 'ok'],
+      ['login.example.test (login)', 'ok'],
+      ['telemetry.example.test (off)', 'ok'],
     ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(checks[2]!.detail).toBe('~/.probe will be made, ~/.probe.json will be made');
     expect(checks[5]!.detail).toBe('intercepted with grant api');
+    expect(checks[6]!.detail).toBe('intercepted with grant probe-login');
+    expect(checks[7]!.detail).toBe('refused, as it should be (telemetry; off with PROBE_TELEMETRY=0): no grant covers it and proxy.unmatched is deny');
     // doctor makes nothing.
     expect(() => statSync(join(home, '.probe'))).toThrow();
     // codex: not installed here, no grant for its model, and proxy.unmatched deny refuses its hosts.
@@ -257,7 +267,8 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     expect(codex.stdout).toContain('FAIL  its command (codex): codex is not on PATH');
     expect(codex.stdout).toContain('FAIL  a grant for its model: no grant any agent may use covers api.openai.com');
     expect(codex.stdout).toContain('-> keyway connect codex');
-    expect(codex.stdout).toMatch(/FAIL {2}api\.openai\.com \(model\): refused: no grant covers it and proxy\.unmatched is deny/);
+    expect(codex.stdout).toMatch(/WARN {2}api\.openai\.com \(model\): refused: no grant covers it and proxy\.unmatched is deny/);
+    expect(codex.stdout).toMatch(/ok {4}ab\.chatgpt\.com \(off\): refused, as it should be/);
   });
 
   it("run --contain --profile refuses a pass_env naming one of keyway's secrets, and makes nothing", async () => {

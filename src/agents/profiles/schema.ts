@@ -57,8 +57,12 @@ const hostEntry = z.strictObject({
   host: hostName,
   /** Why the agent calls it (found from the agent itself): shown by `profiles show`. */
   why: z.string().min(1, 'say why the agent calls this host'),
-  /** model: the API its key is for (doctor checks a grant covers it); login: a sign-in or token endpoint; other. */
-  role: z.enum(['model', 'login', 'other']).default('other'),
+  /**
+   * model: where its model answers (doctor checks a grant covers one of them); login: a sign-in or
+   * token endpoint; off: called only while a switch is on that should be off (telemetry, update
+   * checks, a marketplace): refused is as it should be; other: anything else it needs.
+   */
+  role: z.enum(['model', 'login', 'other', 'off']).default('other'),
 });
 
 const stateEntry = z.strictObject({

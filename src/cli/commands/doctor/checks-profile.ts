@@ -83,9 +83,10 @@ function checkState(plan: ProfileRunPlan): CheckResult {
   return { check, status: 'ok', detail: said.join(', ') };
 }
 
+/** The grants keyway routes host:port to: their domains, and a login capture's token endpoints. */
 function covering(grants: readonly PlaceholderGrant[], host: string, port: number): PlaceholderGrant[] {
   return grants.filter((g) =>
-    g.domains.some((d) => {
+    [...g.domains, ...(g.captureHosts ?? [])].some((d) => {
       const p = parseDomainPattern(d);
       return typeof p !== 'string' && patternMatches(p, host, port);
     }),
@@ -97,23 +98,20 @@ function hostPort(text: string): { host: string; port: number } {
   return typeof p === 'string' ? { host: text, port: 443 } : { host: p.host, port: p.port ?? 443 };
 }
 
+/** Ok when a grant the agent may use covers one of its model hosts (an agent with an API key or a login uses one of them). */
 function checkModelHost(loaded: LoadedProfile, grants: readonly PlaceholderGrant[], as: string): CheckResult {
   const models = loaded.profile.hosts.filter((h) => h.role === 'model');
   const check = 'a grant for its model';
   if (models.length === 0) return { check, status: 'skip', detail: 'the profile names no model host (role: model)' };
-  const missing = models.filter((h) => {
+  const covered = models.flatMap((h) => {
     const { host, port } = hostPort(h.host);
-    return covering(grants, host, port).length === 0;
+    const found = covering(grants, host, port);
+    return found.length === 0 ? [] : [`${h.host}: ${found.map((g) => `${g.id} (${g.type})`).join(', ')}`];
   });
-  if (missing.length === 0) {
-    const ids = models.flatMap((h) => covering(grants, hostPort(h.host).host, hostPort(h.host).port).map((g) => `${g.id} (${g.type})`));
-    return { check, status: 'ok', detail: `${models.map((h) => h.host).join(', ')}: ${[...new Set(ids)].join(', ')}` };
-  }
-  const fix =
-    BUILTIN_PROFILES[loaded.name] !== undefined
-      ? `keyway connect ${loaded.name}`
-      : `add a grant for ${missing.map((h) => h.host).join(', ')} (keyway grants add)`;
-  return { check, status: 'fail', detail: `no grant ${as} may use covers ${missing.map((h) => h.host).join(', ')}: the agent's calls go without a key`, fix };
+  if (covered.length > 0) return { check, status: 'ok', detail: covered.join('; ') };
+  const names = models.map((h) => h.host).join(' or ');
+  const fix = BUILTIN_PROFILES[loaded.name] !== undefined ? `keyway connect ${loaded.name}` : `add a grant for ${names} (keyway grants add)`;
+  return { check, status: 'fail', detail: `no grant ${as} may use covers ${names}: the agent's calls would go without a key`, fix };
 }
 
 function checkCaVariables(ctx: Context, loaded: LoadedProfile): CheckResult {
@@ -140,6 +138,12 @@ function checkCaVariables(ctx: Context, loaded: LoadedProfile): CheckResult {
   return { check, status: 'ok', detail: `keyway run sets ${said.join(', ')} (in keyway's home), each holding its CA` };
 }
 
+/**
+ * What keyway does with a connection to one of the profile's hosts, as policy/access.ts and
+ * proxy/destination.ts decide it. A refusal fails only for a host the agent needs whatever it signs
+ * in with (other); a model or login host may be one the agent does not use (an API key, or a
+ * login), so it warns; an `off` host refused is as it should be, and reached is a warning.
+ */
 function checkHost(
   ctx: Context,
   entry: LoadedProfile['profile']['hosts'][number],
@@ -148,29 +152,23 @@ function checkHost(
 ): CheckResult {
   const { host, port } = hostPort(entry.host);
   const check = `${entry.host} (${entry.role})`;
+  const off = entry.role === 'off';
+  const refused = (why: string, fix: string): CheckResult =>
+    off
+      ? { check, status: 'ok', detail: `refused, as it should be (${entry.why}): ${why}` }
+      : { check, status: entry.role === 'other' ? 'fail' : 'warn', detail: `refused: ${why} (${entry.why})`, fix };
+  const reached = (detail: string): CheckResult =>
+    off ? { check, status: 'warn', detail: `${detail}: ${entry.why}`, fix: 'turn it off as the why says' } : { check, status: 'ok', detail };
   const usable = covering(grants.usable, host, port);
-  if (usable.length > 0) return { check, status: 'ok', detail: `intercepted with grant ${usable.map((g) => g.id).join(', ')}` };
-  const proxy = ctx.config.proxy;
-  // A grant the agent may not use covers it: refused, never tunnelled (policy/access.ts).
+  if (usable.length > 0) return reached(`intercepted with grant ${usable.map((g) => g.id).join(', ')}`);
+  // A grant the agent may not use covers it: refused, never tunnelled.
   const others = covering(grants.all, host, port);
-  if (others.length > 0) {
-    return {
-      check,
-      status: 'fail',
-      detail: `refused: ${as} may not use grant ${others.map((g) => g.id).join(', ')}, which covers it`,
-      fix: `add the grant to that agent`,
-    };
-  }
-  if (proxy.unmatched !== 'deny') return { check, status: 'ok', detail: 'no grant covers it: tunnelled untouched (proxy.unmatched: tunnel)' };
-  if (proxy.allow_tunnel.some((p) => patternMatches(p, host, port)))
-    return { check, status: 'ok', detail: 'no grant covers it: tunnelled untouched (proxy.allow_tunnel)' };
-  return {
-    check,
-    status: entry.role === 'other' ? 'warn' : 'fail',
-    detail: `refused: no grant covers it and proxy.unmatched is deny (${entry.why})`,
-    fix:
-      entry.role === 'model' || entry.role === 'login'
-        ? `keyway connect, or a grant covering ${entry.host}`
-        : `add ${entry.host} to proxy.allow_tunnel if the agent should reach it`,
-  };
+  if (others.length > 0) return refused(`${as} may not use grant ${others.map((g) => g.id).join(', ')}, which covers it`, 'add the grant to that agent');
+  const proxy = ctx.config.proxy;
+  if (proxy.unmatched !== 'deny') return reached('no grant covers it: tunnelled untouched (proxy.unmatched: tunnel)');
+  if (proxy.allow_tunnel.some((p) => patternMatches(p, host, port))) return reached('no grant covers it: tunnelled untouched (proxy.allow_tunnel)');
+  return refused(
+    'no grant covers it and proxy.unmatched is deny',
+    entry.role === 'other' ? `add ${entry.host} to proxy.allow_tunnel` : `keyway connect, or a grant covering ${entry.host}, if the agent signs in that way`,
+  );
 }
