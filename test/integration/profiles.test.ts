@@ -60,7 +60,11 @@ describe('profiles', () => {
         grants: {
           api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_KEY_SECRET' },
           // A login the agent makes itself: keyway intercepts its token endpoint's host too (doctor says so).
-          'probe-login': { type: 'login_capture', domains: ['chat.example.test'], capture: { endpoints: [{ host: 'login.example.test', path: '/oauth/token' }] } },
+          'probe-login': {
+            type: 'login_capture',
+            domains: ['chat.example.test'],
+            capture: { endpoints: [{ host: 'login.example.test', path: '/oauth/token' }] },
+          },
         },
       },
     });
