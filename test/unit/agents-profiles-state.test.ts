@@ -11,6 +11,10 @@ import { findProfile, keyCovered, listProfiles, makeProfileState, profileRunPlan
 import type { LoadedProfile } from '../../src/agents/profiles/load.ts';
 import { parseProfile } from '../../src/agents/profiles/load.ts';
 import { parseConfig } from '../../src/config/load.ts';
+import { keywayFiles } from '../../src/contain/keyway-files.ts';
+import { isWithin } from '../../src/contain/sandbox.ts';
+import { stringify } from 'yaml';
+import { profilesDir } from '../../src/agents/profiles/load.ts';
 
 let root: string;
 let home: string;
@@ -177,6 +181,20 @@ describe('where profiles come from', () => {
     expect(() => findProfile(keywayHome, 'big')).toThrow(/bytes; a profile is at most 65536/);
     writeFileSync(join(dir(), 'Bad_Name.yaml'), 'command: x\n');
     expect(listProfiles(keywayHome).problems).toContainEqual(expect.stringContaining("Bad_Name.yaml: not a profile's name"));
+  });
+
+  it("a user's profiles live in keyway's home, which a contained command never sees (so an agent cannot write its own)", () => {
+    const config = parseConfig({}, keywayHome);
+    expect(keywayFiles(config, undefined).some((hidden) => isWithin(profilesDir(config.home), hidden))).toBe(true);
+  });
+
+  it('what show prints (YAML) is a file of your own that parses to the same profile', () => {
+    mkdirSync(dir());
+    for (const name of ['claude-code', 'codex', 'gemini-cli']) {
+      const builtin = findProfile(keywayHome, name);
+      writeFileSync(join(dir(), `copy-${name}.yaml`), `# profile ${name}: built in\n${stringify(builtin.profile, { lineWidth: 0 })}`);
+      expect(findProfile(keywayHome, `copy-${name}`).profile).toEqual(builtin.profile);
+    }
   });
 
   it('an unknown name says which there are and where a file of your own goes', () => {

@@ -196,7 +196,7 @@ docs/agents/README.md describes a profile.`,
       throw usageError('--identity-token is for the proxy URL; a contained command has none: name its agent with --agent ID');
     }
     for (const note of profile?.notes ?? []) io.err(`keyway: ${note}`);
-    if (args.flag('contain')) return runContainedCommand(args, io, command, profile);
+    if (args.flag('contain')) return runContainedCommand(args, io, command, profile, config);
     const { proxy, placeholders, noAgent, noProxyRunning, grants } = await variablesFor(args, io, undefined, config);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
     const noProxy = proxy['NO_PROXY'] ?? '';
@@ -239,7 +239,13 @@ docs/agents/README.md describes a profile.`,
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY'];
 
 /** keyway run --contain: checks first, then the command in its namespaces (contain/run.ts). */
-async function runContainedCommand(args: Args, io: CommandIO, command: string[], profile: ProfileRunPlan | undefined): Promise<number> {
+async function runContainedCommand(
+  args: Args,
+  io: CommandIO,
+  command: string[],
+  profile: ProfileRunPlan | undefined,
+  loaded: Config | undefined,
+): Promise<number> {
   const fromRoot = rootWorkdirProblem(realpathSync(process.cwd()));
   if (fromRoot !== undefined) {
     io.err(`keyway: contain_refused: ${fromRoot}; CMD was not run`);
@@ -251,7 +257,8 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[],
     io.err(`keyway: contain_unavailable: ${unavailable}; CMD was not run`);
     return 2;
   }
-  const config = configFor(args, io);
+  // Read once: a profile's run has it already.
+  const config = loaded ?? configFor(args, io);
   checkCaFiles(config);
   const agent = args.string('agent');
   const { grants, unknownAgent, agentsConfigured } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
