@@ -120,6 +120,15 @@ export interface PlaceholderGrant {
   provider?: string | undefined;
   /** inject: {body: true}: the agent writes keyway-placeholder-<id> where the secret goes in a body. */
   body?: boolean | undefined;
+  /** login_capture: the token endpoints' hosts, which keyway intercepts for the grant too (doctor --profile). */
+  captureHosts?: readonly string[] | undefined;
+}
+
+/** A login_capture grant's watched hosts (config or store record alike: `capture.endpoints[].host`). */
+function captureHostsOf(grant: { type: string; capture?: unknown }): string[] | undefined {
+  if (grant.type !== 'login_capture') return undefined;
+  const endpoints = (grant.capture as { endpoints?: Array<{ host?: unknown }> } | undefined)?.endpoints ?? [];
+  return endpoints.flatMap((e) => (typeof e.host === 'string' ? [e.host] : []));
 }
 
 /** The placeholder variable names for these grants, sorted. */
@@ -163,6 +172,7 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
       domains: g.domains.map((d) => d.text),
       provider: g.provider,
       body: g.inject?.body !== undefined && g.inject.body !== false,
+      captureHosts: captureHostsOf(g as { type: string; capture?: unknown }),
     });
   let allowed: readonly string[] | undefined = agentId === undefined ? undefined : config.agents[agentId]?.grants;
   let agentKnown = agentId === undefined || config.agents[agentId] !== undefined;
@@ -179,7 +189,14 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
       for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
         if (config.grants[g.id] !== undefined) continue;
         if (g.status === 'revoked') continue;
-        grants.set(g.id, { id: g.id, type: g.type, domains: g.domains, provider: g.provider, body: g.inject?.body !== undefined && g.inject.body !== false });
+        grants.set(g.id, {
+          id: g.id,
+          type: g.type,
+          domains: g.domains,
+          provider: g.provider,
+          body: g.inject?.body !== undefined && g.inject.body !== false,
+          captureHosts: captureHostsOf(g),
+        });
       }
       if (agentId !== undefined && !agentKnown) {
         const stored = store.get<StoredAgent>(agentRecordId(agentId));

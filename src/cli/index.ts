@@ -34,6 +34,11 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
   { name: 'run', summary: 'run a command with those variables set', load: async () => (await import('./commands/env.ts')).run },
   {
+    name: 'profiles',
+    summary: "list and show the coding agents' profiles (keyway run --profile NAME)",
+    load: async () => (await import('./commands/profiles.ts')).profiles,
+  },
+  {
     name: 'contain',
     summary: 'review what a contained command wrote that was kept aside (would run later)',
     load: async () => (await import('./commands/contain.ts')).contain,

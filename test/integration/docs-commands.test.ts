@@ -51,8 +51,8 @@ const NOT_RUN: Record<string, string> = {
   'npm install && npm start      # the same `keyway start`, built from this checkout': 'this is what CI itself runs (.ci/run: npm ci, then npm test)',
   '# Claude Code with its subscription login, owned by keyway (a keyway must be running: keyway start)':
     "runs Claude Code's browser login: connect --login with the agents' logins scripted against a loopback token endpoint is test/integration/connect-agent-login.test.ts",
-  '# Claude Code: its settings and sessions live in ~/.claude and ~/.claude.json':
-    'runs Claude Code, Codex and aider, which are not installed here; --allow-write is tested in test/hostile/contain-reach.test.ts',
+  '# Claude Code, Codex and Gemini CLI: a built-in profile gives what each needs (keyway profiles show NAME)':
+    'runs Claude Code, Codex, Gemini CLI and aider, interactive: --profile is tested in test/integration/profiles.test.ts, --allow-write in test/hostile/contain-reach.test.ts',
   'keyway secrets set aws --stdin <<< \'{"accessKeyId":"AKIA…","secretAccessKey":"…"}\'   # or the config\'s env:':
     'lists a real S3 bucket and imports a real ~/.aws profile: the aws CLI, boto3 and the AWS SDK through keyway against an S3 double are src/credentials/types/aws_sigv4/*.integration.test.ts, test/integration/aws-doubles.test.ts and s3-front.test.ts',
   'HTTPS_PROXY=http://127.0.0.1:8787 GIT_SSL_CAINFO=~/.keyway/certs/bundle.pem git clone https://github.com/acme/widgets':

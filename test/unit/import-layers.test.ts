@@ -64,6 +64,8 @@ const LAYERS: Record<string, number> = {
   app: 6,
   // keyway run --contain: a keyway of its own (app) for a command in its namespaces.
   contain: 6.5,
+  // A coding agent's profile: what it needs to run (its state checked as --contain checks a writable path).
+  'agents/profiles': 6.8,
   // keyway service: keyway as a system user of its own (the accounts, the home, the unit).
   service: 6.6,
   cli: 7,

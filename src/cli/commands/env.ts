@@ -11,7 +11,17 @@ import { defaultHidden, planProblem, rootWorkdirProblem, type SandboxPlan } from
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
-import { agentKeyFor, awsCaVariables, CA_VARIABLES, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
+import {
+  agentKeyFor,
+  awsCaVariables,
+  CA_VARIABLES,
+  checkCaFiles,
+  clientEnvironment,
+  grantsForAgent,
+  type PlaceholderGrant,
+  placeholderVariables,
+  shellQuote,
+} from '../client-env.ts';
 import type { Command } from '../command.ts';
 import { configFor } from '../context.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
@@ -23,6 +33,7 @@ import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import { parseDomainPattern } from '../../config/domain-pattern.ts';
 import { excludedByNoProxy, noProxyWarning, urlsIn } from '../no-proxy.ts';
+import { keyPlaceholders, makeProfileState, type ProfileRunPlan, profileRunPlan } from '../../agents/profiles/index.ts';
 
 export interface EnvVariables {
   /** Proxy and CA variables: always set, over whatever the caller has. */
@@ -33,11 +44,12 @@ export interface EnvVariables {
   noAgent: boolean;
   /** No proxy runs for this home (data/proxy.json): the proxy variables point at nothing yet. */
   noProxyRunning: boolean;
+  /** The grants the agent may use (a profile's key placeholders depend on them). */
+  grants: PlaceholderGrant[];
 }
 
 /** What `keyway env` prints and `keyway run` sets (doctor runs clients with exactly these). */
-export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: string): Promise<EnvVariables> {
-  const config = configFor(args, io);
+export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: string, config: Config = configFor(args, io)): Promise<EnvVariables> {
   // Never hand out a path to a CA file that is not there: clients would fail on it later, obscurely.
   checkCaFiles(config);
   const agentId = args.string('agent');
@@ -50,7 +62,7 @@ export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: str
   // A placeholder never replaces a proxy or CA variable.
   for (const name of Object.keys(proxy)) delete placeholders[name];
   const noProxyRunning = findRunningProxy(keywayPaths(config).runningProxy) === undefined;
-  return { proxy, placeholders, noAgent: agentsConfigured && agent === undefined, noProxyRunning };
+  return { proxy, placeholders, noAgent: agentsConfigured && agent === undefined, noProxyRunning, grants };
 }
 
 export const env: Command = {
@@ -94,7 +106,7 @@ Where agents are configured and no --agent is given, a warning on stderr says re
 };
 
 /** keyway's own options that take a value: the word after them is not the command. */
-const RUN_VALUE_OPTIONS = new Set(['--agent', '--identity-token', '--home', '--config', '--port', '--env', '--allow-write', '--allow-socket']);
+const RUN_VALUE_OPTIONS = new Set(['--agent', '--identity-token', '--home', '--config', '--port', '--env', '--allow-write', '--allow-socket', '--profile']);
 
 /**
  * keyway's options and the command, split at `--`, or else at the first word that is not an
@@ -110,7 +122,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID | --identity-token FILE] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID | --identity-token FILE] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -140,12 +152,20 @@ exits, and what git, a shell or PATH would run later is kept aside (keyway conta
 names a host socket it may reach (audited; the socket filter is then off). Run as root, CMD runs as
 the user behind sudo, else as nobody: never as root. Without the privileges it needs (root, or
 unprivileged user namespaces) or bwrap (bubblewrap) it fails with contain_unavailable (exit 2),
-never running CMD uncontained. docs/containment.md says what it can and cannot reach.`,
+never running CMD uncontained. docs/containment.md says what it can and cannot reach.
+
+--profile NAME: a coding agent's profile (keyway profiles list; built in: claude-code, codex,
+gemini-cli; your own in profiles/NAME.yaml in keyway's home) adds what that agent needs: CMD
+defaults to its command; its env is set; each key variable it reads gets the placeholder where a
+grant of the agent (api_key or bearer) covers that key's host; each CA variable it reads points at
+keyway's CA; its state folders and files are made where missing (0700, 0600). With --contain, its
+state is writable, its pass_env variables are kept, its ports and sockets reachable.
+docs/agents/README.md describes a profile.`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
   async run(argv, io) {
-    const { own, command } = splitRunArgs(argv);
-    const args = parse(own, {
+    const split = splitRunArgs(argv);
+    const args = parse(split.own, {
       agent: { type: 'string' },
       'identity-token': { type: 'string' },
       contain: { type: 'boolean' },
@@ -153,9 +173,20 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
       env: { type: 'string', multiple: true },
       'allow-write': { type: 'string', multiple: true },
       'allow-socket': { type: 'string', multiple: true },
+      profile: { type: 'string' },
     });
+    // A profile (agents/profiles/) adds its part to the run, and gives CMD when none is given.
+    const profileName = args.string('profile');
+    const config = profileName === undefined ? undefined : configFor(args, io);
+    const profile =
+      profileName === undefined || config === undefined
+        ? undefined
+        : profileRunPlan(profileName, { config, configFile: args.string('config'), env: io.env, contain: args.flag('contain') });
+    const command = split.command.length > 0 ? split.command : (profile?.command ?? []);
     if (command.length === 0)
-      throw usageError('usage: keyway run [--agent ID] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]');
+      throw usageError(
+        'usage: keyway run [--agent ID] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]',
+      );
     if (args.strings('port').length > 0 && !args.flag('contain')) throw usageError('--port is for --contain: without it, CMD reaches keyway by HTTPS_PROXY');
     if (args.strings('env').length > 0 && !args.flag('contain')) throw usageError('--env is for --contain: without it, CMD gets your whole environment');
     for (const option of ['allow-write', 'allow-socket']) {
@@ -164,8 +195,9 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
     if (args.flag('contain') && args.string('identity-token') !== undefined) {
       throw usageError('--identity-token is for the proxy URL; a contained command has none: name its agent with --agent ID');
     }
-    if (args.flag('contain')) return runContainedCommand(args, io, command);
-    const { proxy, placeholders, noAgent, noProxyRunning } = await variablesFor(args, io);
+    for (const note of profile?.notes ?? []) io.err(`keyway: ${note}`);
+    if (args.flag('contain')) return runContainedCommand(args, io, command, profile, config);
+    const { proxy, placeholders, noAgent, noProxyRunning, grants } = await variablesFor(args, io, undefined, config);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
     const noProxy = proxy['NO_PROXY'] ?? '';
     for (const url of urlsIn(command.slice(1))) if (excludedByNoProxy(url.hostname, noProxy)) io.err(`keyway: warning: ${noProxyWarning(url, noProxy)}`);
@@ -179,7 +211,15 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
       const warning = node === undefined ? undefined : nodeBypassWarning(node);
       if (warning !== undefined) io.err(`keyway: warning: ${warning}`);
     }
-    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...placeholders, ...io.env, ...proxy } });
+    let profileEnv: Record<string, string> = {};
+    if (profile !== undefined) {
+      Object.assign(placeholders, keyPlaceholders(profile, grants));
+      // The CA variables the agent honours besides keyway's own: the bundle, as SSL_CERT_FILE is.
+      for (const name of profile.caVariables) proxy[name] ??= proxy['SSL_CERT_FILE']!;
+      profileEnv = profile.env;
+      for (const line of makeProfileState(profile)) io.err(`keyway: ${line}`);
+    }
+    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...placeholders, ...io.env, ...profileEnv, ...proxy } });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
@@ -199,7 +239,13 @@ never running CMD uncontained. docs/containment.md says what it can and cannot r
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY'];
 
 /** keyway run --contain: checks first, then the command in its namespaces (contain/run.ts). */
-async function runContainedCommand(args: Args, io: CommandIO, command: string[]): Promise<number> {
+async function runContainedCommand(
+  args: Args,
+  io: CommandIO,
+  command: string[],
+  profile: ProfileRunPlan | undefined,
+  loaded: Config | undefined,
+): Promise<number> {
   const fromRoot = rootWorkdirProblem(realpathSync(process.cwd()));
   if (fromRoot !== undefined) {
     io.err(`keyway: contain_refused: ${fromRoot}; CMD was not run`);
@@ -211,7 +257,8 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
     io.err(`keyway: contain_unavailable: ${unavailable}; CMD was not run`);
     return 2;
   }
-  const config = configFor(args, io);
+  // Read once: a profile's run has it already.
+  const config = loaded ?? configFor(args, io);
   checkCaFiles(config);
   const agent = args.string('agent');
   const { grants, unknownAgent, agentsConfigured } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
@@ -223,17 +270,22 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   }
   let env: Record<string, string>;
   try {
-    env = { ...placeholderVariables(grants), ...containedEnvironment(io.env, args.strings('env'), config) };
+    env = {
+      ...placeholderVariables(grants),
+      ...(profile === undefined ? {} : keyPlaceholders(profile, grants)),
+      ...containedEnvironment(io.env, [...args.strings('env'), ...(profile?.passEnv ?? [])], config),
+      ...profile?.env,
+    };
   } catch (err) {
     if (err instanceof SecretVariableRefused) throw usageError(err.message);
     throw err;
   }
   for (const name of PROXY_VARIABLES) delete env[name];
-  const caVariables = [...CA_VARIABLES, ...Object.keys(awsCaVariables(config, grants))];
+  const caVariables = [...new Set([...CA_VARIABLES, ...Object.keys(awsCaVariables(config, grants)), ...(profile?.caVariables ?? [])])];
   let sandbox: SandboxPlan;
   let missing: MissingWritable[];
   try {
-    ({ plan: sandbox, missing } = sandboxPlan(config, args, io.env, user, command));
+    ({ plan: sandbox, missing } = sandboxPlan(config, args, io.env, user, command, profile));
   } catch (err) {
     if (!(err instanceof ContainRefused)) throw err;
     io.err(`keyway: contain_refused: ${err.message}; CMD was not run`);
@@ -241,10 +293,11 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
   }
   const sockets = sandbox.sockets;
   if (process.getuid?.() === 0) io.err(`keyway: CMD runs as uid ${user.uid}, ${user.why}: never as root`);
-  const ports = [...grantPorts(grants.flatMap((g) => g.domains)), ...args.strings('port').map(portNumber)];
+  const ports = [...grantPorts(grants.flatMap((g) => g.domains)), ...args.strings('port').map(portNumber), ...(profile?.ports ?? [])];
   // Last, once nothing can refuse the run: an --allow-write path the recipe names but a first run lacks.
   try {
     for (const line of makeMissing(missing)) io.err(`keyway: ${line}`);
+    if (profile !== undefined) for (const line of makeProfileState(profile)) io.err(`keyway: ${line}`);
   } catch (err) {
     if (err instanceof WritableRefused) throw usageError(`--allow-write: ${err.message}`);
     throw err;
@@ -272,6 +325,7 @@ function sandboxPlan(
   env: NodeJS.ProcessEnv,
   user: CommandUser,
   command: readonly string[],
+  profile: ProfileRunPlan | undefined,
 ): { plan: SandboxPlan; missing: MissingWritable[] } {
   const workdir = realpathSync(process.cwd());
   const homes = [...new Set([env['HOME'], user.home].filter((home): home is string => home !== undefined && isAbsolute(home)))];
@@ -286,7 +340,9 @@ function sandboxPlan(
       throw err;
     }
   });
-  const sockets = args.strings('allow-socket').map((path) => {
+  // The profile's state is checked and made by agents/profiles/state.ts, in the kind it says.
+  writable.push(...(profile?.state.map((s) => s.path) ?? []));
+  const sockets = [...args.strings('allow-socket'), ...(profile?.sockets ?? [])].map((path) => {
     const real = existingPath(path, '--allow-socket');
     if (!statSync(real).isSocket()) throw usageError(`--allow-socket ${path}: not a Unix socket`);
     return real;

@@ -28,6 +28,7 @@ import { configFor } from '../../context.ts';
 import { printJson, usageError } from '../../io.ts';
 import { proxyAddress } from '../../proxy-url.ts';
 import { runChecks } from './checks.ts';
+import { runProfileChecks } from './checks-profile.ts';
 import type { CheckResult, Context, Target } from './context.ts';
 
 export type { CheckResult, CheckStatus } from './context.ts';
@@ -35,6 +36,7 @@ export type { CheckResult, CheckStatus } from './context.ts';
 export const doctor: Command = {
   name: 'doctor',
   usage: `keyway doctor [--agent ID | --identity-token FILE] [--proxy HOST:PORT] [--admin URL] [--url URL] [--timeout D] [--json]
+keyway doctor --profile NAME [--agent ID] [--json]
 
 Prints one line per check, ok or FAIL with what to fix (skip when a client is not installed or an
 earlier check failed), and exits 0 only if nothing failed:
@@ -64,7 +66,12 @@ earlier check failed), and exits 0 only if nothing failed:
 --url URL      test against https://HOST/PATH, a host a grant covers, instead of ${SELF_CHECK_HOST}: one
                request per client is sent there, with the grant's credential; each must show up in
                keyway's audit log
---timeout D    per client (default 15s)`,
+--timeout D    per client (default 15s)
+--profile NAME check a coding agent's profile instead (keyway profiles list): it parses; its
+               command is on PATH; its state can be made or is writable; a grant the agent (--agent,
+               else any) may use covers its model host (else: keyway connect NAME); the CA variables
+               it reads are set by keyway run to files holding keyway's CA; each host it calls gets
+               through keyway's policy (refused where no grant covers it and proxy.unmatched is deny)`,
   async run(argv, io) {
     const args = parse(argv, {
       agent: { type: 'string' },
@@ -73,23 +80,31 @@ earlier check failed), and exits 0 only if nothing failed:
       admin: { type: 'string' },
       url: { type: 'string' },
       timeout: { type: 'string' },
+      profile: { type: 'string' },
     });
     const config = configFor(args, io);
     const timeoutMs = parseDuration(args.string('timeout') ?? '15s');
     if (timeoutMs === undefined || timeoutMs <= 0) throw usageError('--timeout: expected a duration such as 15s');
     const agentId = args.string('agent');
+    const profile = args.string('profile');
+    for (const option of ['proxy', 'admin', 'url', 'identity-token']) {
+      if (profile !== undefined && args.string(option) !== undefined) throw usageError(`--${option} is not for --profile, which checks the profile alone`);
+    }
     const ctx: Context = {
       config,
       // The config's env: secrets this shell lacks, from the running keyway (for its checks only).
       io: { ...io, env: await withRunningSecrets(config, io.env) },
       args,
       timeoutMs,
-      agent: identityTokenCredentials(args, config) ?? (agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) }),
+      // --profile needs the agent's grants, not its key (it sends nothing through the proxy).
+      agent:
+        identityTokenCredentials(args, config) ??
+        (agentId === undefined || profile !== undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) }),
       proxy: proxyFromArgs(args.string('proxy'), config),
       target: targetFromArgs(args.string('url')),
       results: [],
     };
-    const results = await runChecks(ctx);
+    const results = profile === undefined ? await runChecks(ctx) : await runProfileChecks(ctx, profile);
     const ok = results.every((r) => r.status !== 'fail');
     if (args.json) printJson(io, { ok, checks: results });
     else for (const r of results) io.out(formatResult(r));

@@ -1,0 +1,174 @@
+// `keyway doctor --profile NAME`: whether that profile can run here, one line per check: it parses;
+// its command is on PATH; its state can be made or written; a grant of the agent covers its model
+// host; the CA variables it reads point at files holding keyway's CA; and each host it calls gets
+// through keyway's policy (intercepted by a grant, or tunnelled), not refused by proxy.unmatched deny.
+
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { BUILTIN_PROFILES, findProfile, type LoadedProfile, profileRunPlan, type ProfileRunPlan } from '../../../agents/profiles/index.ts';
+import { parseDomainPattern } from '../../../config/index.ts';
+import { patternMatches } from '../../../policy/domains.ts';
+import { clientEnvironment, grantsForAgent, type PlaceholderGrant } from '../../client-env.ts';
+import { findOnPath } from '../../user-node.ts';
+import type { CheckResult, Context } from './context.ts';
+
+export async function runProfileChecks(ctx: Context, name: string): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  let loaded: LoadedProfile;
+  try {
+    loaded = findProfile(ctx.config.home, name);
+  } catch (err) {
+    return [{ check: `profile ${name}`, status: 'fail', detail: (err as Error).message }];
+  }
+  const from = loaded.source.kind === 'builtin' ? 'built in' : `${loaded.source.path}${loaded.source.overrides ? ', in place of the built-in' : ''}`;
+  results.push({ check: `profile ${name}`, status: 'ok', detail: `parses (${from})` });
+  results.push(await checkCommand(ctx, loaded));
+  let plan: ProfileRunPlan | undefined;
+  try {
+    plan = profileRunPlan(name, { config: ctx.config, configFile: ctx.args.string('config'), env: ctx.io.env, contain: true });
+    results.push(checkState(plan));
+  } catch (err) {
+    results.push({ check: 'its state', status: 'fail', detail: (err as Error).message });
+  }
+  const agent = ctx.args.string('agent');
+  const view = await grantsForAgent(ctx.config, agent, ctx.io.env, () => undefined);
+  const all = agent === undefined ? view.grants : (await grantsForAgent(ctx.config, undefined, ctx.io.env, () => undefined)).grants;
+  const as = agent === undefined ? 'any agent' : `agent "${agent}"`;
+  results.push(checkModelHost(loaded, view.grants, as));
+  results.push(checkCaVariables(ctx, loaded));
+  for (const host of loaded.profile.hosts) results.push(checkHost(ctx, host, { usable: view.grants, all }, as));
+  return results;
+}
+
+async function checkCommand(ctx: Context, loaded: LoadedProfile): Promise<CheckResult> {
+  const { command } = loaded.profile;
+  const check = `its command (${command})`;
+  const found = command.startsWith('/') ? (isExecutable(command) ? command : undefined) : await findOnPath(command, ctx.io.env['PATH'] ?? '');
+  if (found !== undefined) return { check, status: 'ok', detail: found };
+  return {
+    check,
+    status: 'fail',
+    detail: `${command} is not ${command.startsWith('/') ? 'an executable file' : 'on PATH'}`,
+    fix: `install it, or run another command: keyway run --profile ${loaded.name} -- CMD`,
+  };
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkState(plan: ProfileRunPlan): CheckResult {
+  const check = 'its state';
+  if (plan.state.length === 0) return { check, status: 'ok', detail: 'none' };
+  const said: string[] = [];
+  for (const s of plan.state) {
+    const where = s.missing === undefined ? s.path : dirname(s.path);
+    try {
+      accessSync(where, constants.W_OK);
+    } catch {
+      return {
+        check,
+        status: 'fail',
+        detail: `${s.missing === undefined ? s.given : `${s.given}'s folder ${where}`} is not writable by you`,
+        fix: `make ${where} yours`,
+      };
+    }
+    said.push(`${s.given} ${s.missing === undefined ? 'writable' : 'will be made'}`);
+  }
+  return { check, status: 'ok', detail: said.join(', ') };
+}
+
+/** The grants keyway routes host:port to: their domains, and a login capture's token endpoints. */
+function covering(grants: readonly PlaceholderGrant[], host: string, port: number): PlaceholderGrant[] {
+  return grants.filter((g) =>
+    [...g.domains, ...(g.captureHosts ?? [])].some((d) => {
+      const p = parseDomainPattern(d);
+      return typeof p !== 'string' && patternMatches(p, host, port);
+    }),
+  );
+}
+
+function hostPort(text: string): { host: string; port: number } {
+  const p = parseDomainPattern(text);
+  return typeof p === 'string' ? { host: text, port: 443 } : { host: p.host, port: p.port ?? 443 };
+}
+
+/** Ok when a grant the agent may use covers one of its model hosts (an agent with an API key or a login uses one of them). */
+function checkModelHost(loaded: LoadedProfile, grants: readonly PlaceholderGrant[], as: string): CheckResult {
+  const models = loaded.profile.hosts.filter((h) => h.role === 'model');
+  const check = 'a grant for its model';
+  if (models.length === 0) return { check, status: 'skip', detail: 'the profile names no model host (role: model)' };
+  const covered = models.flatMap((h) => {
+    const { host, port } = hostPort(h.host);
+    const found = covering(grants, host, port);
+    return found.length === 0 ? [] : [`${h.host}: ${found.map((g) => `${g.id} (${g.type})`).join(', ')}`];
+  });
+  if (covered.length > 0) return { check, status: 'ok', detail: covered.join('; ') };
+  const names = models.map((h) => h.host).join(' or ');
+  const fix = BUILTIN_PROFILES[loaded.name] !== undefined ? `keyway connect ${loaded.name}` : `add a grant for ${names} (keyway grants add)`;
+  return { check, status: 'fail', detail: `no grant ${as} may use covers ${names}: the agent's calls would go without a key`, fix };
+}
+
+function checkCaVariables(ctx: Context, loaded: LoadedProfile): CheckResult {
+  const check = 'the CA variables it reads';
+  if (loaded.profile.ca.length === 0) return { check, status: 'skip', detail: 'the profile names none' };
+  const caFile = join(ctx.config.home, 'certs', 'ca.pem');
+  if (!existsSync(caFile)) return { check, status: 'fail', detail: `no CA yet (${caFile})`, fix: 'keyway init' };
+  const ca = readFileSync(caFile, 'utf8').trim();
+  const run = clientEnvironment(ctx.config);
+  const said: string[] = [];
+  for (const name of loaded.profile.ca) {
+    // What `keyway run --profile` sets: keyway's own value, else the bundle (as SSL_CERT_FILE).
+    const file = run[name] ?? run['SSL_CERT_FILE']!;
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // said below
+    }
+    if (!text.includes(ca))
+      return { check, status: 'fail', detail: `${name}=${file}, which does not hold keyway's CA`, fix: 'keyway init (remakes the bundle)' };
+    said.push(`${name}=${relative(ctx.config.home, file)}`);
+  }
+  return { check, status: 'ok', detail: `keyway run sets ${said.join(', ')} (in keyway's home), each holding its CA` };
+}
+
+/**
+ * What keyway does with a connection to one of the profile's hosts, as policy/access.ts and
+ * proxy/destination.ts decide it. A refusal fails only for a host the agent needs whatever it signs
+ * in with (other); a model or login host may be one the agent does not use (an API key, or a
+ * login), so it warns; an `off` host refused is as it should be, and reached is a warning.
+ */
+function checkHost(
+  ctx: Context,
+  entry: LoadedProfile['profile']['hosts'][number],
+  grants: { usable: readonly PlaceholderGrant[]; all: readonly PlaceholderGrant[] },
+  as: string,
+): CheckResult {
+  const { host, port } = hostPort(entry.host);
+  const check = `${entry.host} (${entry.role})`;
+  const off = entry.role === 'off';
+  const refused = (why: string, fix: string): CheckResult =>
+    off
+      ? { check, status: 'ok', detail: `refused, as it should be (${entry.why}): ${why}` }
+      : { check, status: entry.role === 'other' ? 'fail' : 'warn', detail: `refused: ${why} (${entry.why})`, fix };
+  const reached = (detail: string): CheckResult =>
+    off ? { check, status: 'warn', detail: `${detail}: ${entry.why}`, fix: 'turn it off as the why says' } : { check, status: 'ok', detail };
+  const usable = covering(grants.usable, host, port);
+  if (usable.length > 0) return reached(`intercepted with grant ${usable.map((g) => g.id).join(', ')}`);
+  // A grant the agent may not use covers it: refused, never tunnelled.
+  const others = covering(grants.all, host, port);
+  if (others.length > 0) return refused(`${as} may not use grant ${others.map((g) => g.id).join(', ')}, which covers it`, 'add the grant to that agent');
+  const proxy = ctx.config.proxy;
+  if (proxy.unmatched !== 'deny') return reached('no grant covers it: tunnelled untouched (proxy.unmatched: tunnel)');
+  if (proxy.allow_tunnel.some((p) => patternMatches(p, host, port))) return reached('no grant covers it: tunnelled untouched (proxy.allow_tunnel)');
+  return refused(
+    'no grant covers it and proxy.unmatched is deny',
+    entry.role === 'other' ? `add ${entry.host} to proxy.allow_tunnel` : `keyway connect, or a grant covering ${entry.host}, if the agent signs in that way`,
+  );
+}
