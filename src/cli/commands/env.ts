@@ -6,14 +6,13 @@ import { containedEnvironment, SecretVariableRefused } from '../../contain/envir
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
-import { containUnavailable, runContained } from '../../contain/run.ts';
 import { defaultHidden, planProblem, rootWorkdirProblem, type SandboxPlan } from '../../contain/sandbox.ts';
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
 import { agentKeyFor, awsCaVariables, CA_VARIABLES, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
-import { configFor } from '../context.ts';
+import { configFor } from '../config-for.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 import { nodeBypassWarning, nodeCommandRuns, runsOnNode } from '../user-node.ts';
@@ -206,6 +205,8 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
     return 2;
   }
   const user = commandUser(io.env);
+  // Loaded here, not at the top: it brings the whole proxy, which a plain `keyway run` never starts.
+  const { containUnavailable, runContained } = await import('../../contain/run.ts');
   const unavailable = containUnavailable(user);
   if (unavailable !== undefined) {
     io.err(`keyway: contain_unavailable: ${unavailable}; CMD was not run`);
