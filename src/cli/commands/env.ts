@@ -12,7 +12,7 @@ import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
 import { agentKeyFor, awsCaVariables, CA_VARIABLES, checkCaFiles, clientEnvironment, grantsForAgent, placeholderVariables, shellQuote } from '../client-env.ts';
 import type { Command } from '../command.ts';
-import { configFor } from '../config-for.ts';
+import { clientConfig } from '../door-view.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 import { nodeBypassWarning, nodeCommandRuns, runsOnNode } from '../user-node.ts';
@@ -36,12 +36,12 @@ export interface EnvVariables {
 
 /** What `keyway env` prints and `keyway run` sets (doctor runs clients with exactly these). */
 export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: string): Promise<EnvVariables> {
-  const config = configFor(args, io);
+  const { config, stored } = await clientConfig(args, io);
   // Never hand out a path to a CA file that is not there: clients would fail on it later, obscurely.
   checkCaFiles(config);
   const agentId = args.string('agent');
   const byToken = identityTokenCredentials(args, config);
-  const { grants, agentsConfigured, unknownAgent } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
+  const { grants, agentsConfigured, unknownAgent } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`), stored);
   if (agentId !== undefined && unknownAgent) throw noSuchAgent(agentId, unknownAgent.known);
   const agent = byToken ?? (agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) });
   const proxy = { ...clientEnvironment(config, agent, proxyAddress), ...awsCaVariables(config, grants) };
@@ -212,10 +212,10 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
     io.err(`keyway: contain_unavailable: ${unavailable}; CMD was not run`);
     return 2;
   }
-  const config = configFor(args, io);
+  const { config, stored } = await clientConfig(args, io);
   checkCaFiles(config);
   const agent = args.string('agent');
-  const { grants, unknownAgent, agentsConfigured } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
+  const { grants, unknownAgent, agentsConfigured } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`), stored);
   if (agent !== undefined && unknownAgent) throw noSuchAgent(agent, unknownAgent.known);
   // Without --agent the command is the local agent, which exists only where no agents are
   // configured: every connection would be refused, seen inside as a bare TLS error.
