@@ -1,20 +1,19 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
 import type { CommandUser } from './command-user.ts';
 import { type ContainedServer, containedServer } from './contained-server.ts';
 import { idmappedFolders } from './idmapped-folders.ts';
-import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
-import { type KeptChange, runId } from './overlay.ts';
-import { forgetRun, recordRun } from './review.ts';
+import { hearChain } from './chain-messages.ts';
+import type { ContainSpec } from './inside.ts';
 import type { SandboxPlan } from './sandbox.ts';
 import { closeInheritedDescriptors } from './inherited-descriptors.ts';
-import { originalPortReader } from './original-port.ts';
 import { onPath } from './programs.ts';
 import { containmentFilter, refusedSocketsNote } from './seccomp.ts';
+
+export { settledReport } from './settled-report.ts';
 
 // `keyway run --contain -- CMD`: CMD runs where keyway is the only way out. This process runs a
 // keyway for it (the home's config, store and audit log, as `keyway fetch` does) and starts, under
@@ -100,9 +99,8 @@ export async function runContained(options: ContainOptions): Promise<number> {
   };
   // What the launcher left open goes no further than this process (contain/inherited-descriptors.ts).
   closeInheritedDescriptors(ipcDescriptor());
-  // The chain starts first: its Node boots while this process starts its keyway. inside.ts does
-  // nothing until it has the spec, sent once the keyway serves, so a keyway that fails to start
-  // leaves nothing made; the command runs only after `ready`, as before.
+  // The chain starts first and sets up the namespaces while this process starts its keyway; the
+  // command runs only after `ready`, once that keyway serves (contain/chain-messages.ts).
   const child = spawn(...containChain(options.user, options.sandbox), {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -119,6 +117,7 @@ export async function runContained(options: ContainOptions): Promise<number> {
     });
     child.once('exit', (exit, signal) => end(exit ?? (signal ? 128 : 1)));
   });
+  const chain = hearChain(child, spec, { home: config.home, agent: options.agent, err: options.err });
   let stopped = false;
   const forward = (signal: NodeJS.Signals) => {
     stopped = true;
@@ -133,13 +132,20 @@ export async function runContained(options: ContainOptions): Promise<number> {
     } catch (err) {
       child.kill('SIGKILL');
       await exited;
+      chain.discard();
       throw err;
     }
     try {
-      // Gone before it had the spec (a signal, unshare missing): nothing ran.
+      // Gone already (a signal, a failure inside, unshare missing): the command never ran.
       if (exitCode !== undefined || !child.connected) return 2;
       if (options.sockets.length > 0) await running.auditContainStart(options.agent, options.sockets);
-      return await serve(child, running, spec, options, exited, () => stopped);
+      chain.serveWith(running);
+      const code = await exited;
+      if (!chain.started) return 2;
+      // A program that needs a socket the filter refuses dies with a bare EPERM: keyway says which it refuses (not after a Ctrl-C).
+      if (code !== 0 && !chain.failedInside && !stopped)
+        options.err(`keyway: CMD exited with status ${code}; ${refusedSocketsNote({ unixSockets: options.sockets.length > 0 })}`);
+      return code;
     } finally {
       await running.stop();
     }
@@ -147,57 +153,6 @@ export async function runContained(options: ContainOptions): Promise<number> {
     process.off('SIGINT', forward);
     process.off('SIGTERM', forward);
   }
-}
-
-/** Gives the chain its spec, takes its listeners into `running`, says `ready`; resolves with the command's exit. */
-async function serve(
-  child: ChildProcess,
-  running: ContainedServer,
-  spec: ContainSpec,
-  options: ContainOptions,
-  exited: Promise<number>,
-  stopped: () => boolean,
-): Promise<number> {
-  const { config } = options;
-  let started = false;
-  let failedInside = false;
-  child.on('message', (message: InsideMessage, handle: unknown) => {
-    if (message.kind === 'listening' && handle) {
-      // The catch-all reads the port each connection was dialled to from this namespace's conntrack table, to name it in a refusal.
-      const dialled = message.port === undefined ? originalPortReader(message.pid) : undefined;
-      running.acceptRedirected(handle as Server, options.agent, { port: message.port ?? undefined, served: spec.ports, ...(dialled ? { dialled } : {}) });
-      if (!message.last) return;
-      started = true;
-      child.send({ kind: 'ready' } satisfies KeywayMessage);
-    } else if (message.kind === 'failed') {
-      failedInside = true;
-      options.err(`keyway: contain_unavailable: ${message.reason}`);
-    } else if (message.kind === 'overlay') recordRun(config.home, message.scratch, message.record);
-    else if (message.kind === 'settled') {
-      if (message.kept.length === 0) forgetRun(config.home, message.scratch);
-      for (const line of settledReport(message)) options.err(line);
-    }
-  });
-  child.send({ kind: 'spec', spec } satisfies KeywayMessage);
-  const code = await exited;
-  if (!started) return 2;
-  // A program that needs a socket the filter refuses dies with a bare EPERM: keyway says which it refuses (not after a Ctrl-C).
-  if (code !== 0 && !failedInside && !stopped())
-    options.err(`keyway: CMD exited with status ${code}; ${refusedSocketsNote({ unixSockets: options.sockets.length > 0 })}`);
-  return code;
-}
-
-/** What the run's exit says of the command's changes: nothing when all reached the host. */
-export function settledReport(settled: { applied: number; kept: readonly KeptChange[]; scratch: string }): string[] {
-  if (settled.kept.length === 0) return [];
-  const id = runId(settled.scratch);
-  const lines = [
-    `keyway: kept aside ${settled.kept.length} of the command's changes, which could run later outside (the rest, ${settled.applied}, are in place):`,
-  ];
-  for (const k of settled.kept.slice(0, 10)) lines.push(`keyway:   ${k.kind === 'deleted' ? 'deleted ' : ''}${join(k.root, k.rel)}: ${k.why}`);
-  if (settled.kept.length > 10) lines.push(`keyway:   … and ${settled.kept.length - 10} more`);
-  lines.push(`keyway: review them with \`keyway contain review ${id}\`; put them in place with \`keyway contain review ${id} --apply\``);
-  return lines;
 }
 
 /** This process's own IPC channel, if it was started with one: kept open. */
