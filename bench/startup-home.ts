@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -22,6 +22,8 @@ const STOP_TIMEOUT_MS = 10_000;
 export function makeBenchHome(cli: string): BenchHome {
   const home = mkdtempSync(join(tmpdir(), 'keyway-bench-startup-'));
   const userHome = mkdtempSync(join(tmpdir(), 'keyway-bench-startup-user-'));
+  // As a user's home has one: keyway keeps its compile cache in it (cli/compile-cache.ts), never makes it.
+  mkdirSync(join(userHome, '.cache'), { mode: 0o700 });
   const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: userHome };
   try {
     const keyway = (args: readonly string[], input = '') =>

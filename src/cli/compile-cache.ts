@@ -23,7 +23,9 @@ export function useCompileCache(env: NodeJS.ProcessEnv, enable: (dir: string) =>
   if (uid === undefined || typeof enable !== 'function' || home === undefined || !isAbsolute(home)) return undefined;
   const dir = join(home, KEYWAY_CACHE, 'compile-cache');
   try {
-    if (!statSync(home).isDirectory()) return undefined; // a HOME that is not there is not made
+    // Only under a cache folder the user has already: keyway makes its own in it, never ~/.cache
+    // itself (a service user's or a test's fresh home gets no 4 MiB of cache in each).
+    if (!statSync(join(home, '.cache')).isDirectory()) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (!ownedAllTheWay(dir, uid)) return undefined;
     enable(dir);

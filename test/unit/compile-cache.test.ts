@@ -12,9 +12,11 @@ afterEach(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function home(): string {
+/** A user's home, with the ~/.cache most homes have. */
+function home(withCache = true): string {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-compile-cache-'));
   made.push(dir);
+  if (withCache) mkdirSync(join(dir, '.cache'), { mode: 0o700 });
   return dir;
 }
 
@@ -30,11 +32,18 @@ describe('useCompileCache', () => {
 
   it('uses none where another user could write a folder on the way (a shared or loosened .cache)', () => {
     const dir = home();
-    mkdirSync(join(dir, '.cache'));
     chmodSync(join(dir, '.cache'), 0o777);
     const enabled: string[] = [];
     expect(useCompileCache({ HOME: dir }, (d) => enabled.push(d))).toBeUndefined();
     expect(enabled).toEqual([]);
+  });
+
+  it('uses none where the home has no ~/.cache, and makes none there', () => {
+    const dir = home(false);
+    const enabled: string[] = [];
+    expect(useCompileCache({ HOME: dir }, (d) => enabled.push(d))).toBeUndefined();
+    expect(enabled).toEqual([]);
+    expect(existsSync(join(dir, '.cache'))).toBe(false);
   });
 
   it('uses none without an absolute HOME that is there (and makes none)', () => {
