@@ -205,7 +205,7 @@ async function runContainedCommand(args: Args, io: CommandIO, command: string[])
     return 2;
   }
   const user = commandUser(io.env);
-  // Loaded here, not at the top: it brings the whole proxy, which a plain `keyway run` never starts.
+  // Loaded here, not at the top: a plain `keyway run` needs none of containment's modules.
   const { containUnavailable, runContained } = await import('../../contain/run.ts');
   const unavailable = containUnavailable(user);
   if (unavailable !== undefined) {
