@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { AuditEvent } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
+import type { StoredListing } from '../credentials/stored-listing.ts';
 import { checkEvent } from '../audit/record.ts';
 import type { RateLimiter } from '../policy/rate-limits.ts';
 import type { FromWorker } from './workers/messages.ts';
@@ -17,13 +19,32 @@ import { answerRates } from './workers/shared-rates.ts';
 //   or counted by this keyway's refusal budget (app/workers/shared-refusals.ts): a contained agent
 //   has one rate bucket and one refusal budget however many runs it makes (quotas are the store's
 //   already, shared by every process);
-// - `start`: the audit line of a run that may reach host Unix sockets (--allow-socket).
+// - `start`: the audit line of a run that may reach host Unix sockets (--allow-socket);
+// - `client`: for `keyway run` and `keyway env` (cli/door-view.ts), this keyway's config, if it came
+//   from the very file text the asker read (its hash), and the store's grants and agents (no
+//   secret): the asker then neither validates the config nor opens the store itself.
 // The contained command's own connections never pass here: the run's keyway serves them directly
 // (a relay through this socket cost 19% on s1's latency and 15% of s2's throughput).
 // Only keyway's own user can connect (the file's mode and its folder's); such a process can read
 // this keyway's environment in /proc anyway, so nothing it learns here is new to it.
 
-export type DoorHeader = { v: 1; kind: 'secrets'; names: string[] } | { v: 1; kind: 'join' } | { v: 1; kind: 'start'; agent: string | null; sockets: string[] };
+export type DoorHeader =
+  | { v: 1; kind: 'secrets'; names: string[] }
+  | { v: 1; kind: 'join' }
+  | { v: 1; kind: 'start'; agent: string | null; sockets: string[] }
+  | ClientQuestion;
+
+/** The answer to a `client` question: nothing when this keyway's config is not from that text (the asker loads its own). */
+export type ClientAnswer = { match: false } | { match: true; version: string; config: Config; stored: StoredListing };
+
+/** Which config the asker would load: the home, the file (null: none, defaults) and its text's hash (config/source.ts). */
+export interface ClientQuestion {
+  v: 1;
+  kind: 'client';
+  home: string;
+  path: string | null;
+  sha256: string | null;
+}
 
 /** A line longer than this is refused: a header is a few names, a rates question a few scopes. */
 export const MAX_DOOR_LINE = 16 * 1024;
@@ -39,6 +60,15 @@ export function parseDoorHeader(line: string): DoorHeader | undefined {
   const strings = (v: unknown) => Array.isArray(v) && v.length <= 256 && v.every((s) => typeof s === 'string' && s.length > 0 && s.length <= 4096);
   if (h['kind'] === 'secrets' && strings(h['names'])) return { v: 1, kind: 'secrets', names: h['names'] as string[] };
   if (h['kind'] === 'join') return { v: 1, kind: 'join' };
+  const pathOk = (v: unknown) => v === null || (typeof v === 'string' && v.length > 0 && v.length <= 4096);
+  if (
+    h['kind'] === 'client' &&
+    pathOk(h['home']) &&
+    h['home'] !== null &&
+    pathOk(h['path']) &&
+    (h['sha256'] === null || (typeof h['sha256'] === 'string' && /^[0-9a-f]{64}$/.test(h['sha256'])))
+  )
+    return { v: 1, kind: 'client', home: h['home'] as string, path: h['path'] as string | null, sha256: h['sha256'] as string | null };
   const agentOk = h['agent'] === null || (typeof h['agent'] === 'string' && h['agent'].length > 0 && h['agent'].length <= 200);
   if (h['kind'] === 'start' && agentOk && strings(h['sockets']))
     return { v: 1, kind: 'start', agent: h['agent'] as string | null, sockets: h['sockets'] as string[] };
@@ -98,6 +128,8 @@ export interface DoorParts {
   refusal(event: AuditEvent): void;
   /** How long a connection may take to say what it wants. */
   firstByteMs(): number;
+  /** The answer to a `client` question (cli/door-view.ts reads it). */
+  client(question: ClientQuestion): Promise<ClientAnswer>;
 }
 
 export function containDoorServer(parts: DoorParts): Server {
@@ -121,6 +153,12 @@ function enter(parts: DoorParts, socket: Socket): void {
         if (header === undefined) return void socket.destroy();
         socket.setTimeout(0);
         if (header.kind === 'secrets') return void socket.end(encodeDoorLine(parts.secrets(header.names)));
+        if (header.kind === 'client') {
+          return void parts.client(header).then(
+            (answer) => socket.end(encodeDoorLine(answer)),
+            () => socket.destroy(),
+          );
+        }
         if (header.kind === 'start') {
           const { agent, sockets } = header;
           return void parts.audit(containStartEvent(agent ?? undefined, sockets)).then(

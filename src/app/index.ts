@@ -3,9 +3,14 @@
 // hands back the running handle (running.ts). A reload is live-config.ts's.
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { hostname, userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import { createAppLogger } from '../log/logger.ts';
 import { adminEvent } from '../audit/admin-event.ts';
-import { loadConfigIsolated } from '../config/load-isolated.ts';
+import { loadConfigIsolated, loadedTextHash } from '../config/load-isolated.ts';
+import { storedListing } from '../credentials/stored-listing.ts';
+import { keywayVersion } from '../version.ts';
+import { deepFreeze } from '../deep-freeze.ts';
+import type { Config } from '../config/index.ts';
 import { secretVariables } from '../config/index.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
 import { createProxyServer } from '../proxy/server.ts';
@@ -33,11 +38,13 @@ export type { RunningKeyway } from './running.ts';
  * proxy, which runs for days, has a child do it: Node would keep the system roots it read).
  */
 export async function initialise(
-  options: Pick<StartOptions, 'home' | 'configFile' | 'env' | 'worker' | 'freshStore'>,
+  options: Pick<StartOptions, 'home' | 'configFile' | 'config' | 'env' | 'worker' | 'freshStore'>,
   writeBundle?: BundleWriter,
 ): Promise<{ services: Services; ca: CertificateAuthority }> {
-  const worker = options.worker;
-  const loadConfig = worker === undefined ? loadConfigIsolated : () => worker.config();
+  const { worker, config } = options;
+  // A config given in is passed through JSON as loadConfigIsolated's answer is: the same shape (no keys of undefined values).
+  const given = config === undefined ? undefined : () => deepFreeze(JSON.parse(JSON.stringify(config)) as Config);
+  const loadConfig = worker !== undefined ? () => worker.config() : (given ?? loadConfigIsolated);
   const services = await openServices({
     home: options.home,
     configFile: options.configFile,
@@ -100,6 +107,17 @@ function doorServer(parts: Parts, rates: RateLimiter): NetServer {
     audit: (event) => parts.audit.write(event),
     refusal: (event) => takeRefusal(parts.auditWriter, { t: 'refusal', event }),
     firstByteMs: () => parts.live.config.proxy.timeouts.first_byte,
+    async client(question) {
+      // Only a config from the very text the asker read: one edited since (not reloaded), another
+      // home or --config, or a reload refused, and the asker loads its own, as it would have.
+      const config = parts.live.config;
+      const sha256 = loadedTextHash(config);
+      if (sha256 === undefined || sha256 !== question.sha256 || config.file !== question.path || resolve(config.home) !== resolve(question.home))
+        return { match: false };
+      // A grant or agent added a moment ago is in the answer: one stat, the file re-read if it changed.
+      await parts.services.store.catchUp();
+      return { match: true, version: keywayVersion(), config, stored: storedListing(parts.services.store) };
+    },
     secrets(names) {
       const config = parts.live.config;
       const handed = secretVariables(config);

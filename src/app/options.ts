@@ -8,6 +8,12 @@ export interface StartOptions {
   home: string;
   configFile?: string | undefined;
   /**
+   * The config this process already loaded and validated from `configFile` (keyway run --contain
+   * planned its sandbox on it): the keyway starts on this one instead of reading the file again in
+   * a child. A reload still reads the file.
+   */
+  config?: Config | undefined;
+  /**
    * `keyway start --fresh-store`: make a new empty store although the home has history (its store
    * file is missing while its audit log, head or key say it existed). Audited; never replaces a store.
    */

@@ -12,7 +12,7 @@ import type { RenewContext } from '../credentials/types/index.ts';
 import { tokenManagerFor } from '../credentials/providers/config-tokens.ts';
 import type { TokenManager } from '../credentials/issuing/oauth-tokens.ts';
 import { ListenerRegistry, listenersDir } from '../egress/listener-registry.ts';
-import { createUpstream, type Upstream } from '../egress/upstream.ts';
+import { createUpstream, trustStore, type Upstream } from '../egress/upstream.ts';
 import { egressSettings } from '../egress/egress-settings.ts';
 import { KeywayMetrics } from '../observability/metrics/index.ts';
 import { startTelemetry, type DecisionTelemetry } from '../observability/otlp.ts';
@@ -95,9 +95,10 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   // egress.proxy: every connection below goes through the company's proxy (read once: a restart applies a change).
   const egress = egressSettings(config, env);
   if (egress) logger.info({ egress_proxy: `${egress.url.protocol}//${egress.url.host}`, no_proxy: egress.noProxy }, 'connections go through the egress proxy');
-  const upstream = createUpstream({ resolve: live.resolve, extraCaFiles, headersTimeoutMs: config.proxy.timeouts.upstream, egress });
+  const trust = trustStore(extraCaFiles);
+  const upstream = createUpstream({ resolve: live.resolve, extraCaFiles, headersTimeoutMs: config.proxy.timeouts.upstream, egress, trust });
   closers.add('upstream client', () => upstream.close());
-  const tokenEndpoints = createUpstream({ resolve: live.lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout, egress });
+  const tokenEndpoints = createUpstream({ resolve: live.lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout, egress, trust });
   closers.add('token-endpoint client', () => tokenEndpoints.close());
   const approvals = new ApprovalDesk({
     store,

@@ -2,13 +2,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config, DomainPattern } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
-import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
-import { GRANT_PREFIX, type StoredGrant } from '../credentials/grant-record.ts';
 import { ENV_PLACEHOLDER, grantPlaceholder } from '../credentials/body-swap/index.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
-import { wrappedKeyPath } from '../credentials/store/key-wrap.ts';
-import { existingDatabaseKey, keyInDatabase } from '../credentials/store/postgres-key.ts';
-import { type CredentialStore, loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store } from '../credentials/store/index.ts';
+import type { CredentialStore } from '../credentials/store/credential-store.ts';
+import { captureHostsOf, type StoredListing, storedListing } from '../credentials/stored-listing.ts';
 import { KeywayError } from '../errors/index.ts';
 import { keywayPaths } from '../paths.ts';
 import { patternMatches } from '../policy/domains.ts';
@@ -124,13 +121,6 @@ export interface PlaceholderGrant {
   captureHosts?: readonly string[] | undefined;
 }
 
-/** A login_capture grant's watched hosts (config or store record alike: `capture.endpoints[].host`). */
-function captureHostsOf(grant: { type: string; capture?: unknown }): string[] | undefined {
-  if (grant.type !== 'login_capture') return undefined;
-  const endpoints = (grant.capture as { endpoints?: Array<{ host?: unknown }> } | undefined)?.endpoints ?? [];
-  return endpoints.flatMap((e) => (typeof e.host === 'string' ? [e.host] : []));
-}
-
 /** The placeholder variable names for these grants, sorted. */
 export function placeholderNames(grants: readonly PlaceholderGrant[]): string[] {
   const names = new Set<string>();
@@ -163,7 +153,13 @@ export interface AgentView {
  * it can be opened without side effects, the store, and whether any agent is configured there.
  * Revoked grants are left out. `warn` hears why the store was not read, if it exists and could not be.
  */
-export async function grantsForAgent(config: Config, agentId: string | undefined, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<AgentView> {
+export async function grantsForAgent(
+  config: Config,
+  agentId: string | undefined,
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
+  listed?: StoredListing,
+): Promise<AgentView> {
   const grants = new Map<string, PlaceholderGrant>();
   for (const [id, g] of Object.entries(config.grants))
     grants.set(id, {
@@ -177,42 +173,39 @@ export async function grantsForAgent(config: Config, agentId: string | undefined
   let allowed: readonly string[] | undefined = agentId === undefined ? undefined : config.agents[agentId]?.grants;
   let agentKnown = agentId === undefined || config.agents[agentId] !== undefined;
   let agentsConfigured = Object.keys(config.agents).length > 0;
-  const store = await openStoreQuietly(config, env, warn);
+  // `listed`: the running keyway's answer (cli/door-view.ts); else the store, opened here if it can be.
+  const stored = listed ?? (await readStoreQuietly(config, env, warn));
   const known = new Set(Object.keys(config.agents));
   // Whether every agent is known here: the store was read, or there is none to read.
-  const allSeen = store !== undefined || (config.store.backend !== 'postgres' && !existsSync(keywayPaths(config).store));
-  if (store !== undefined) {
-    try {
-      const storedAgents = store.entries<StoredAgent>(AGENT_PREFIX);
-      agentsConfigured ||= storedAgents.length > 0;
-      for (const [, a] of storedAgents) if (typeof a.id === 'string') known.add(a.id);
-      for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
-        if (config.grants[g.id] !== undefined) continue;
-        if (g.status === 'revoked') continue;
-        grants.set(g.id, {
-          id: g.id,
-          type: g.type,
-          domains: g.domains,
-          provider: g.provider,
-          body: g.inject?.body !== undefined && g.inject.body !== false,
-          captureHosts: captureHostsOf(g),
-        });
-      }
-      if (agentId !== undefined && !agentKnown) {
-        const stored = store.get<StoredAgent>(agentRecordId(agentId));
-        if (stored !== undefined) {
-          agentKnown = true;
-          allowed = stored.grants;
-        }
-      }
-    } finally {
-      if (store.end) await store.end();
-      else store.close();
+  const allSeen = stored !== undefined || (config.store.backend !== 'postgres' && !existsSync(keywayPaths(config).store));
+  if (stored !== undefined) {
+    agentsConfigured ||= stored.agents.length > 0;
+    for (const a of stored.agents) known.add(a.id);
+    for (const g of stored.grants) {
+      if (config.grants[g.id] !== undefined) continue;
+      grants.set(g.id, { id: g.id, type: g.type, domains: g.domains, provider: g.provider, body: g.body, captureHosts: g.captureHosts });
+    }
+    const agent = agentId !== undefined && !agentKnown ? stored.agents.find((a) => a.id === agentId) : undefined;
+    if (agent !== undefined) {
+      agentKnown = true;
+      allowed = agent.grants;
     }
   }
   if (!agentKnown) return { grants: [], agentsConfigured, unknownAgent: allSeen ? { known: [...known].sort() } : undefined };
   const all = [...grants.values()];
   return { grants: allowed === undefined ? all : all.filter((g) => allowed.includes(g.id)), agentsConfigured };
+}
+
+/** The store's listing, if it can be opened without side effects (openStoreQuietly). */
+async function readStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<StoredListing | undefined> {
+  const store = await openStoreQuietly(config, env, warn);
+  if (store === undefined) return undefined;
+  try {
+    return storedListing(store);
+  } finally {
+    if (store.end) await store.end();
+    else store.close();
+  }
 }
 
 /**
@@ -223,6 +216,12 @@ async function openStoreQuietly(config: Config, env: NodeJS.ProcessEnv, warn: (m
   const paths = keywayPaths(config);
   const onDatabase = config.store.backend === 'postgres' && config.store.url !== undefined;
   if (!onDatabase && !existsSync(paths.store)) return undefined;
+  // Loaded here: a run the running keyway answered for never opens the store.
+  const [{ wrappedKeyPath }, { existingDatabaseKey, keyInDatabase }, { loadMasterKey, MASTER_KEY_FILENAME, PostgresStore, Store }] = await Promise.all([
+    import('../credentials/store/key-wrap.ts'),
+    import('../credentials/store/postgres-key.ts'),
+    import('../credentials/store/index.ts'),
+  ]);
   // A database whose key a KMS wraps keeps that key itself: read it, never make one.
   if (onDatabase && config.store.url && config.store.key !== 'file' && keyInDatabase(config, env)) {
     try {

@@ -2,8 +2,6 @@ import { hostname } from 'node:os';
 import { openAuditLog } from '../app/audit-log.ts';
 import { keyLinesOwed } from '../credentials/store/owed-key-lines.ts';
 import { openServices, type Services } from '../open-home.ts';
-import type { Config } from '../config/index.ts';
-import { loadConfig } from '../config/load.ts';
 import { resolveHome } from '../paths.ts';
 import type { Args } from './args.ts';
 import type { CommandIO } from './io.ts';
@@ -31,10 +29,7 @@ export async function servicesFor(args: Args, io: CommandIO, opts: { auditOnly?:
   return services;
 }
 
-/** The config only, for commands that need no store (audit tail/query, ca). */
-export function configFor(args: Args, io: CommandIO): Config {
-  return loadConfig({ home: resolveHome(args.string('home'), io.env), file: args.string('config') });
-}
+export { configFor } from './config-for.ts';
 
 // How the CLI reaches token, device and revocation endpoints (shared with refresh and revoke).
 export { endpointDispatcher } from '../operations/tokens.ts';

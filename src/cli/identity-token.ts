@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
-import { IDENTITY_USER } from '../proxy/identify/agent.ts';
+import { IDENTITY_USER } from '../proxy/identify/identity-user.ts';
 import type { Args } from './args.ts';
 import { usageError } from './io.ts';
 

@@ -25,6 +25,9 @@ if (tooOld !== undefined) {
   process.exit(1);
 }
 
+// Before the rest is imported: it is what the compile cache saves parsing (cli/compile-cache.ts).
+const { useCompileCache } = await import('./compile-cache.ts');
+useCompileCache(process.env);
 const { main } = await import('./index.ts');
 const { endQuietlyOnClosedPipe, readAllStdin } = await import('./io.ts');
 const { reexecWithProxyRuntime } = await import('./proxy-runtime.ts');

@@ -6,7 +6,15 @@ import type { Config } from './paths.ts';
 
 const LOAD_TIMEOUT_MS = 30_000;
 
-type Answer = { ok: true; config: Config } | { ok: false; code: string; message: string };
+type Answer = { ok: true; config: Config; sha256: string | null } | { ok: false; code: string; message: string };
+
+/** The hash of the file text each config loaded here came from (null: no file). */
+const loadedFrom = new WeakMap<Config, string | null>();
+
+/** Which text `config` was loaded from (source.ts's configTextHash), or undefined for a config not loaded here. */
+export function loadedTextHash(config: Config): string | null | undefined {
+  return loadedFrom.get(config);
+}
 
 /**
  * Loads and validates the config in a short-lived child process. The validator's libraries (yaml,
@@ -29,5 +37,7 @@ export async function loadConfigIsolated(options: LoadConfigOptions): Promise<Co
     throw new KeywayError('config_invalid', 'the config loader gave an unreadable answer');
   }
   if (!answer.ok) throw new KeywayError(answer.code as 'config_invalid', answer.message);
-  return deepFreeze(answer.config);
+  const config = deepFreeze(answer.config);
+  loadedFrom.set(config, answer.sha256);
+  return config;
 }

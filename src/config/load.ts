@@ -1,30 +1,23 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { deepFreeze } from '../deep-freeze.ts';
 import { KeywayError } from '../errors/index.ts';
 import { duplicateKeyPath, describeIssues } from './messages.ts';
 import { configSchema } from './schema/config.ts';
-import { defaultConfigPath, type Config } from './paths.ts';
+import type { Config } from './paths.ts';
+import { type ConfigSource, type LoadConfigOptions, readConfigSource } from './source.ts';
 export type { Config } from './paths.ts';
 
-export interface LoadConfigOptions {
-  home: string;
-  /** An explicit --config; otherwise `home/config/keyway.yaml` if it exists. */
-  file?: string | undefined;
+export type { LoadConfigOptions } from './source.ts';
+
+export function loadConfig(options: LoadConfigOptions): Config {
+  return parseConfigSource(options.home, readConfigSource(options));
 }
 
-export function loadConfig({ home, file }: LoadConfigOptions): Config {
-  const path = file === undefined ? defaultConfigPath(home) : resolve(home, file);
+/** Parses and validates a source read by readConfigSource. */
+export function parseConfigSource(home: string, { path, text }: ConfigSource): Config {
   let raw: unknown = {};
   let source: string | null = null;
-  if (file !== undefined || existsSync(path)) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new KeywayError('config_invalid', `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`);
-    }
+  if (path !== null && text !== null) {
     try {
       raw = parseYaml(text) ?? {};
     } catch (err) {

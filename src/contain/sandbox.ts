@@ -181,7 +181,10 @@ export function bwrapArguments(
   return args;
 }
 
+/** keyway's own cache under a home (cli/compile-cache.ts: compiled code keyway runs): hidden like keyway's home. */
+export const KEYWAY_CACHE = '.cache/keyway';
+
 /** The default hidden paths under each home folder. */
 export function defaultHidden(homes: readonly string[]): string[] {
-  return homes.flatMap((home) => CREDENTIAL_PATHS.map((p) => join(home, p)));
+  return homes.flatMap((home) => [...CREDENTIAL_PATHS, KEYWAY_CACHE].map((p) => join(home, p)));
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { JSONWebKeySet, JWTPayload } from 'jose';
+import { loadJose } from '../credentials/jose.ts';
 import { LRUCache } from 'lru-cache';
 import { IDENTITY_ALGORITHMS, type IdentityConfig } from '../config/index.ts';
 import type { Dispatcher } from '../net/undici.ts';
@@ -108,8 +109,9 @@ export class IdentityVerifier {
     const digest = createHash('sha256').update(token).digest('base64url');
     const known = this.#passed.get(digest);
     if (known !== undefined && known.expiresAt > this.#now()) return known;
-    const issuer = this.#issuerOf(token);
-    const payload = await this.#checked(token, issuer);
+    const jose = await loadJose();
+    const issuer = this.#issuerOf(token, jose);
+    const payload = await this.#checked(token, issuer, jose);
     const identity = { iss: issuer.config.issuer, sub: String(payload.sub).slice(0, MAX_SUBJECT) };
     const agent = mapClaims(issuer.rules, payload as Record<string, unknown>);
     if (agent === undefined)
@@ -134,10 +136,10 @@ export class IdentityVerifier {
     return issuer === undefined ? undefined : mapClaims(issuer.rules, claims);
   }
 
-  #issuerOf(token: string): Issuer {
+  #issuerOf(token: string, jose: Jose): Issuer {
     let iss: unknown;
     try {
-      iss = decodeJwt(token).iss;
+      iss = jose.decodeJwt(token).iss;
     } catch {
       throw new IdentityRefused('refused', 'the identity token is not a JWT');
     }
@@ -147,7 +149,8 @@ export class IdentityVerifier {
     return issuer;
   }
 
-  async #checked(token: string, issuer: Issuer): Promise<JWTPayload> {
+  async #checked(token: string, issuer: Issuer, jose: Jose): Promise<JWTPayload> {
+    const { createLocalJWKSet, errors, jwtVerify } = jose;
     const { config, keys } = issuer;
     const options = {
       issuer: config.issuer,
@@ -171,7 +174,7 @@ export class IdentityVerifier {
         // A key id keyway does not hold: the issuer may have rotated its keys. Fetch once, try again.
         if (err instanceof errors.JWKSNoMatchingKey && attempt === 0 && (await keys.refetch())) continue;
         // jose checks claims only once the signature holds: an expired token's identity is proven, and said.
-        throw new IdentityRefused('refused', reasonOf(err), err instanceof errors.JWTExpired ? provenBy(err.payload, config.issuer) : undefined);
+        throw new IdentityRefused('refused', reasonOf(err, errors), err instanceof errors.JWTExpired ? provenBy(err.payload, config.issuer) : undefined);
       }
       const beyond = beyondLimits(payload, { clockSkew: config.clock_skew, maxLifetime: config.max_token_lifetime }, this.#now());
       if (beyond !== undefined) throw new IdentityRefused('refused', beyond);
@@ -180,13 +183,15 @@ export class IdentityVerifier {
   }
 }
 
+type Jose = Awaited<ReturnType<typeof loadJose>>;
+
 /** The identity a payload whose signature held proves (iss as configured, sub when it is a string). */
 function provenBy(payload: JWTPayload, issuer: string): ProvenIdentity | undefined {
   return typeof payload.sub === 'string' ? { iss: issuer, sub: payload.sub.slice(0, 512) } : undefined;
 }
 
 /** jose's failure in words for the 407 and the audit line (never a claim value an attacker chose, beyond its name). */
-function reasonOf(err: unknown): string {
+function reasonOf(err: unknown, errors: Jose['errors']): string {
   if (err instanceof errors.JWTExpired) return 'the identity token has expired';
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'aud') return "the identity token is for another audience (its aud is not this identity's audience)";

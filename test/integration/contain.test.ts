@@ -7,7 +7,8 @@
 // this test's own loopback address, where keyway's proxy.hosts sends the name.
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -462,6 +463,40 @@ const tryTcp = (host, port, send) => new Promise((resolve) => {
       10_000,
     );
     expect(new Set(refusals.map((l) => l['code']))).toEqual(new Set(['no_destination', 'host_not_allowed', 'insecure_upstream']));
+  });
+
+  it('a keyway that cannot start (another master key, none running) runs nothing and leaves no run behind (issue 62: the namespaces are set up while it starts)', async () => {
+    const alone = mkdtempSync(join(tmpdir(), 'keyway-contain-wrongkey-'));
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-contain-wrongkey-work-'));
+    cpSync(proxy.home, alone, { recursive: true, filter: (src) => !/\/data\/(running|proxy\.json)|\/logs/.test(src.slice(proxy.home.length)) });
+    try {
+      const r = await runProcess(
+        process.execPath,
+        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'touch', 'ran'],
+        { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: alone, ...proxy.env, KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') },
+        undefined,
+        30_000,
+        dir,
+      );
+      outputs.push(r.stdout, r.stderr);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('keyway run: the master key does not open');
+      expect(existsSync(join(dir, 'ran'))).toBe(false);
+      // No record of a run in the home, no scratch folder of one on the host.
+      expect(existsSync(join(alone, 'data', 'contain')) ? readdirSync(join(alone, 'data', 'contain')) : []).toEqual([]);
+      const scratches = readdirSync('/var/tmp').filter((name) => name.startsWith('keyway-contain-'));
+      const runOf = (name: string) => {
+        try {
+          return readFileSync(join('/var/tmp', name, 'run.json'), 'utf8');
+        } catch {
+          return ''; // another run's scratch, being made or removed
+        }
+      };
+      for (const name of scratches) expect(runOf(name)).not.toContain(dir);
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('where it cannot be set up, says what is missing and does not run the command (exit 2)', async () => {

@@ -1,3 +1,6 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
@@ -101,13 +104,30 @@ describe('keyway env placeholders', () => {
     expect(r.stdout).toContain(`claude:${AGENT_KEY}@`); // the proxy URL carries the agent's own key, which is meant
   });
 
-  it("without the master key, still prints the config grants' placeholders and says why the store was skipped", async () => {
+  it("without the master key, the running keyway's door gives the store's grants too (no store is opened here)", async () => {
     const r = await runCli(['env', '--json'], { KEYWAY_HOME: proxy.home });
     expect(r.code, r.stderr).toBe(0);
     const vars = JSON.parse(r.stdout) as Record<string, string>;
     expect(vars['ANTHROPIC_API_KEY']).toBe(PLACEHOLDER);
-    expect(vars).not.toHaveProperty('OPENAI_API_KEY');
-    expect(r.stderr).toContain('placeholders for grants in the store skipped: no master key');
+    expect(vars['OPENAI_API_KEY']).toBe(PLACEHOLDER);
+    expect(r.stderr).not.toContain('placeholders for grants in the store skipped');
+    noCanary(r.stdout, r.stderr);
+  });
+
+  it("without the master key and no keyway running, still prints the config grants' placeholders and says why the store was skipped", async () => {
+    // The same home with nothing running for it: no door to ask.
+    const alone = mkdtempSync(join(tmpdir(), 'keyway-env-alone-'));
+    try {
+      cpSync(proxy.home, alone, { recursive: true, filter: (src) => !/\/data\/(running|proxy\.json)/.test(src.slice(proxy.home.length)) });
+      const r = await runCli(['env', '--json'], { KEYWAY_HOME: alone });
+      expect(r.code, r.stderr).toBe(0);
+      const vars = JSON.parse(r.stdout) as Record<string, string>;
+      expect(vars['ANTHROPIC_API_KEY']).toBe(PLACEHOLDER);
+      expect(vars).not.toHaveProperty('OPENAI_API_KEY');
+      expect(r.stderr).toContain('placeholders for grants in the store skipped: no master key');
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
   });
 });
 

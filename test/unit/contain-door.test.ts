@@ -10,6 +10,9 @@ describe('parseDoorHeader', () => {
       { v: 1, kind: 'join' },
       { v: 1, kind: 'start', agent: 'bot', sockets: ['/run/user/1000/ssh.sock'] },
       { v: 1, kind: 'start', agent: null, sockets: [] },
+      // keyway run and env (cli/door-view.ts): which config they would load, by its text's hash.
+      { v: 1, kind: 'client', home: '/home/me/.keyway', path: '/home/me/.keyway/config/keyway.yaml', sha256: 'a'.repeat(64) },
+      { v: 1, kind: 'client', home: '/home/me/.keyway', path: null, sha256: null },
     ];
     for (const header of headers) {
       const line = encodeDoorLine(header).toString('utf8');
@@ -29,6 +32,10 @@ describe('parseDoorHeader', () => {
       '{"v":1,"kind":"start","agent":7,"sockets":[]}',
       '{"v":1,"kind":"start","agent":"bot","sockets":[1]}',
       '{"v":1,"kind":"connection","agent":"bot","port":443,"served":[443]}',
+      '{"v":1,"kind":"client","home":null,"path":null,"sha256":null}',
+      '{"v":1,"kind":"client","home":"/h","path":"","sha256":null}',
+      '{"v":1,"kind":"client","home":"/h","path":"/h/c.yaml","sha256":"not-a-hash"}',
+      '{"v":1,"kind":"client","home":"/h","path":"/h/c.yaml"}',
       'null',
       '[]',
     ]) {

@@ -6,7 +6,6 @@ import { containedEnvironment, SecretVariableRefused } from '../../contain/envir
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
-import { containUnavailable, runContained } from '../../contain/run.ts';
 import { defaultHidden, planProblem, rootWorkdirProblem, type SandboxPlan } from '../../contain/sandbox.ts';
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
@@ -23,7 +22,7 @@ import {
   shellQuote,
 } from '../client-env.ts';
 import type { Command } from '../command.ts';
-import { configFor } from '../context.ts';
+import { type ClientConfig, clientConfig } from '../door-view.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 import { nodeBypassWarning, nodeCommandRuns, runsOnNode } from '../user-node.ts';
@@ -49,12 +48,13 @@ export interface EnvVariables {
 }
 
 /** What `keyway env` prints and `keyway run` sets (doctor runs clients with exactly these). */
-export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: string, config: Config = configFor(args, io)): Promise<EnvVariables> {
+export async function variablesFor(args: Args, io: CommandIO, proxyAddress?: string, client?: ClientConfig): Promise<EnvVariables> {
+  const { config, stored } = client ?? (await clientConfig(args, io));
   // Never hand out a path to a CA file that is not there: clients would fail on it later, obscurely.
   checkCaFiles(config);
   const agentId = args.string('agent');
   const byToken = identityTokenCredentials(args, config);
-  const { grants, agentsConfigured, unknownAgent } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`));
+  const { grants, agentsConfigured, unknownAgent } = await grantsForAgent(config, agentId, io.env, (message) => io.err(`keyway: ${message}`), stored);
   if (agentId !== undefined && unknownAgent) throw noSuchAgent(agentId, unknownAgent.known);
   const agent = byToken ?? (agentId === undefined ? undefined : { id: agentId, key: agentKeyFor(config, agentId, io.env) });
   const proxy = { ...clientEnvironment(config, agent, proxyAddress), ...awsCaVariables(config, grants) };
@@ -177,11 +177,11 @@ docs/agents/README.md describes a profile.`,
     });
     // A profile (agents/profiles/) adds its part to the run, and gives CMD when none is given.
     const profileName = args.string('profile');
-    const config = profileName === undefined ? undefined : configFor(args, io);
+    const client = profileName === undefined ? undefined : await clientConfig(args, io);
     const profile =
-      profileName === undefined || config === undefined
+      profileName === undefined || client === undefined
         ? undefined
-        : profileRunPlan(profileName, { config, configFile: args.string('config'), env: io.env, contain: args.flag('contain') });
+        : profileRunPlan(profileName, { config: client.config, configFile: args.string('config'), env: io.env, contain: args.flag('contain') });
     const command = split.command.length > 0 ? split.command : (profile?.command ?? []);
     if (command.length === 0)
       throw usageError(
@@ -196,8 +196,8 @@ docs/agents/README.md describes a profile.`,
       throw usageError('--identity-token is for the proxy URL; a contained command has none: name its agent with --agent ID');
     }
     for (const note of profile?.notes ?? []) io.err(`keyway: ${note}`);
-    if (args.flag('contain')) return runContainedCommand(args, io, command, profile, config);
-    const { proxy, placeholders, noAgent, noProxyRunning, grants } = await variablesFor(args, io, undefined, config);
+    if (args.flag('contain')) return runContainedCommand(args, io, command, profile, client);
+    const { proxy, placeholders, noAgent, noProxyRunning, grants } = await variablesFor(args, io, undefined, client);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
     const noProxy = proxy['NO_PROXY'] ?? '';
     for (const url of urlsIn(command.slice(1))) if (excludedByNoProxy(url.hostname, noProxy)) io.err(`keyway: warning: ${noProxyWarning(url, noProxy)}`);
@@ -244,7 +244,7 @@ async function runContainedCommand(
   io: CommandIO,
   command: string[],
   profile: ProfileRunPlan | undefined,
-  loaded: Config | undefined,
+  loaded: ClientConfig | undefined,
 ): Promise<number> {
   const fromRoot = rootWorkdirProblem(realpathSync(process.cwd()));
   if (fromRoot !== undefined) {
@@ -252,16 +252,18 @@ async function runContainedCommand(
     return 2;
   }
   const user = commandUser(io.env);
+  // Loaded here, not at the top: a plain `keyway run` needs none of containment's modules.
+  const { containUnavailable, runContained } = await import('../../contain/run.ts');
   const unavailable = containUnavailable(user);
   if (unavailable !== undefined) {
     io.err(`keyway: contain_unavailable: ${unavailable}; CMD was not run`);
     return 2;
   }
   // Read once: a profile's run has it already.
-  const config = loaded ?? configFor(args, io);
+  const { config, stored } = loaded ?? (await clientConfig(args, io));
   checkCaFiles(config);
   const agent = args.string('agent');
-  const { grants, unknownAgent, agentsConfigured } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`));
+  const { grants, unknownAgent, agentsConfigured } = await grantsForAgent(config, agent, io.env, (message) => io.err(`keyway: ${message}`), stored);
   if (agent !== undefined && unknownAgent) throw noSuchAgent(agent, unknownAgent.known);
   // Without --agent the command is the local agent, which exists only where no agents are
   // configured: every connection would be refused, seen inside as a bare TLS error.

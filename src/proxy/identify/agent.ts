@@ -5,9 +5,9 @@ import type { Agent, AgentTable } from '../../credentials/agents.ts';
 import { ANONYMOUS_AGENT } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { IdentityRefused, type IdentityVerifier, type VerifiedToken } from '../../identity-tokens/verifier.ts';
+import { IDENTITY_USER } from './identity-user.ts';
 
-/** The proxy user name that says "the password is an identity token" (HTTPS_PROXY=http://jwt:TOKEN@…). */
-export const IDENTITY_USER = 'jwt';
+export { IDENTITY_USER };
 
 /**
  * Stage 1, identify: who is calling, from Proxy-Authorization: Basic AGENT_ID:AGENT_KEY (as clients

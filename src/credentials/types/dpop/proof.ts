@@ -1,5 +1,6 @@
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose';
+import type { JWK } from 'jose';
+import { loadJose } from '../../jose.ts';
 import { LRUCache } from 'lru-cache';
 
 // RFC 9449 (DPoP): a token bound to a key keyway holds. Every request (the token endpoint's and the
@@ -23,6 +24,7 @@ export async function dpopKey(privateKey: KeyObject): Promise<DpopKey> {
   const full = privateKey.export({ format: 'jwk' }) as JWK;
   const jwk: JWK = full.kty === 'OKP' ? { kty: 'OKP', crv: full.crv!, x: full.x! } : { kty: 'EC', crv: full.crv!, x: full.x!, y: full.y! };
   if (jwk.kty === 'EC' && jwk.crv !== 'P-256') throw new Error(`a DPoP key on ${jwk.crv} is not one keyway proves with (P-256, Ed25519)`);
+  const { calculateJwkThumbprint } = await loadJose();
   return { privateKey, alg: jwk.kty === 'OKP' ? 'EdDSA' : 'ES256', jwk, thumbprint: await calculateJwkThumbprint(jwk) };
 }
 
@@ -37,11 +39,12 @@ export interface ProofFor {
 }
 
 /** A fresh proof for one request. */
-export function dpopProof(key: DpopKey, proof: ProofFor, now = Date.now()): Promise<string> {
+export async function dpopProof(key: DpopKey, proof: ProofFor, now = Date.now()): Promise<string> {
   const url = new URL(proof.url);
   const claims: Record<string, unknown> = { htm: proof.method, htu: `${url.origin}${url.pathname}`, jti: randomUUID() };
   if (proof.accessToken !== undefined) claims['ath'] = createHash('sha256').update(proof.accessToken).digest('base64url');
   if (proof.nonce !== undefined) claims['nonce'] = proof.nonce;
+  const { SignJWT } = await loadJose();
   return new SignJWT(claims)
     .setProtectedHeader({ typ: 'dpop+jwt', alg: key.alg, jwk: key.jwk })
     .setIssuedAt(Math.floor(now / 1000))

@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { loadJose } from '../../jose.ts';
 import type { GitHubAppMaterial } from './material.ts';
 import type { MintContext, Minter } from '../../issuing/minter.ts';
 import { TokenEndpointError } from '../../issuing/token-endpoint.ts';
@@ -50,6 +50,7 @@ export const githubMinter: Minter<GitHubMint> = {
 
 async function appJwt(key: GitHubAppMaterial, now: number): Promise<string> {
   const iat = Math.floor(now / 1000) - 60;
+  const { SignJWT } = await loadJose();
   return new SignJWT({})
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
     .setIssuer(key.appId)

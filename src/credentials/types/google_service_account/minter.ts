@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { loadJose } from '../../jose.ts';
 import type { GoogleServiceAccountMaterial } from './material.ts';
 import type { Minter } from '../../issuing/minter.ts';
 import { requestToken } from '../../issuing/token-endpoint.ts';
@@ -27,6 +27,7 @@ export const googleMinter: Minter<GoogleMint> = {
   hint: "keyway retries with backoff; check the service account's key, its scopes and subject",
   async mint(spec, { now, timeoutMs, dispatcher }) {
     const iat = Math.floor(now / 1000);
+    const { SignJWT } = await loadJose();
     const assertion = new SignJWT({ scope: spec.scopes.join(' ') })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(spec.key.privateKeyId ? { kid: spec.key.privateKeyId } : {}) })
       .setIssuer(spec.key.clientEmail)

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { loadJose } from '../../jose.ts';
 import type { Minter } from '../../issuing/minter.ts';
 import { requestToken } from '../../issuing/token-endpoint.ts';
 import { safeOrigin } from '../../issuing/token-post.ts';
@@ -22,8 +22,9 @@ const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const ASSERTION_LIFETIME_S = 60;
 
 /** The client assertion for one token request. */
-export function clientAssertion(spec: PrivateKeyJwtMint, now: number): Promise<string> {
+export async function clientAssertion(spec: PrivateKeyJwtMint, now: number): Promise<string> {
   const iat = Math.floor(now / 1000);
+  const { SignJWT } = await loadJose();
   return new SignJWT({})
     .setProtectedHeader({ alg: spec.key.alg, typ: 'JWT', ...(spec.keyId === undefined ? {} : { kid: spec.keyId }) })
     .setIssuer(spec.clientId)
