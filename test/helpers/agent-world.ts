@@ -140,18 +140,11 @@ function safeRead(path: string): string {
 }
 
 /**
- * What an agent's profile opens, spelled as flags until `keyway run --profile NAME` lands: each state
- * path made writable (`--allow-write`, keyway makes a missing one), each fixed variable passed
- * (`--env`), `~/` in either read as the agent's home. Returns the flags and the variables to set.
+ * A built-in profile for world.run: `--profile NAME`, and, for what a user passes beside it on purpose
+ * (a variable the profile deliberately does not set), `--env NAME` with its value.
  */
-export function explicitProfile(profile: { state: string[]; env: Record<string, string> }, home: string): { flags: string[]; env: Record<string, string> } {
-  const inHome = (value: string) => (value.startsWith('~/') ? join(home, value.slice(2)) : value);
-  const flags: string[] = [];
-  for (const path of profile.state) flags.push('--allow-write', inHome(path));
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(profile.env)) {
-    flags.push('--env', name);
-    env[name] = inHome(value);
-  }
-  return { flags, env };
+export function builtinProfile(name: string, passed: Record<string, string> = {}): { flags: string[]; env: Record<string, string> } {
+  const flags = ['--profile', name];
+  for (const variable of Object.keys(passed)) flags.push('--env', variable);
+  return { flags, env: { ...passed } };
 }

@@ -11,28 +11,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentWorld, explicitProfile, startAgentWorld } from '../../helpers/agent-world.ts';
+import { type AgentWorld, builtinProfile, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { anthropicHandler } from '../../helpers/model-standins/anthropic.ts';
 import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 
-// What the built-in profile `claude-code` opens (found from the CLI itself: /tmp/agents-facts.md of
-// issue 62). Until `keyway run --profile` lands the test spells it out; then FLAGS below becomes
-// `['--profile', 'claude-code']` and nothing else changes.
-const CLAUDE_CODE = {
-  // One folder: CLAUDE_CONFIG_DIR moves ~/.claude.json into it, where its lock and temporary file can be
-  // made (a read-only home refuses them for ~/.claude.json itself, and the CLI then keeps nothing).
-  state: ['~/.claude'],
-  env: {
-    CLAUDE_CONFIG_DIR: '~/.claude',
-    // With these, it calls api.anthropic.com's settings, policy limits and Messages, nothing else.
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_AUTOUPDATER: '1',
-    DISABLE_TELEMETRY: '1',
-    DISABLE_ERROR_REPORTING: '1',
-  },
-};
+// The built-in profile `claude-code` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
 const HOSTS = ['api.anthropic.com', 'platform.claude.com'];
 const CLIENT_ID = '9d1c250a-e61b-44d9-88ed-5944d1962f5e';
 // The CLI takes 2–4 s a run here; a busy machine triples that.
@@ -68,8 +53,8 @@ describe('Claude Code (claude -p) under keyway run --contain, with an API key', 
   it('prints the stand-in reply; the stand-in saw the real key, the agent only a placeholder; its state folder took its writes', {
     timeout: 2 * RUN_MS,
   }, async () => {
-    const profile = explicitProfile(CLAUDE_CODE, world.home);
-    const FLAGS = profile.flags; // with profiles: ['--profile', 'claude-code']
+    const profile = builtinProfile('claude-code');
+    const FLAGS = profile.flags;
     // `env` first, from the same shell claude starts from: what the agent's environment holds.
     const r = await world.run(['sh', '-c', 'env; exec claude -p "$0"', 'Say hello.'], FLAGS, profile.env, RUN_MS);
     expect(r.code, r.stderr).toBe(0);
@@ -124,7 +109,7 @@ describe("Claude Code's tools under keyway's containment", () => {
   });
 
   it('a Bash command the model asks for runs contained, never as root, in the working folder', { timeout: 2 * RUN_MS }, async () => {
-    const profile = explicitProfile(CLAUDE_CODE, world.home);
+    const profile = builtinProfile('claude-code');
     // Headless, a tool runs only when allowed beforehand (nobody is there to answer a prompt).
     const r = await world.run(['claude', '-p', 'Write the marker file.', '--allowedTools', 'Bash'], profile.flags, profile.env, RUN_MS);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -209,7 +194,7 @@ describe('Claude Code with a subscription login owned by keyway (login_capture)'
     };
     writeFileSync(join(world.home, '.claude', '.credentials.json'), JSON.stringify(credentials), { mode: 0o600 });
 
-    const profile = explicitProfile(CLAUDE_CODE, world.home);
+    const profile = builtinProfile('claude-code');
     const [a, b] = await Promise.all([
       world.run(['claude', '-p', 'First.'], profile.flags, profile.env, RUN_MS),
       world.run(['claude', '-p', 'Second.'], profile.flags, profile.env, RUN_MS),

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentWorld, explicitProfile, startAgentWorld } from '../../helpers/agent-world.ts';
+import { type AgentWorld, builtinProfile, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { chatgptBackendHandler } from '../../helpers/model-standins/chatgpt-backend.ts';
 import { CHATGPT_ACCOUNT_ID, chatgptAccessToken, chatgptIdToken } from '../../helpers/model-standins/chatgpt-login.ts';
@@ -16,10 +16,7 @@ import { openaiHandler, openaiWebSocketHandler } from '../../helpers/model-stand
 import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 
-// What the built-in profile `codex` opens (found from the CLI itself: /tmp/agents-facts.md of issue
-// 62). Until `keyway run --profile` lands the test spells it out; then FLAGS becomes
-// `['--profile', 'codex']`.
-const CODEX = { state: ['~/.codex'], env: {} };
+// The built-in profile `codex` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
 // Codex's own switches, on its command line (it has no variables for them): no OTLP metrics to
 // ab.chatgpt.com, no plugin marketplace (chatgpt.com, github.com), no ChatGPT apps (MCP); and no sandbox
 // of its own, which needs a user namespace (bubblewrap): keyway's containment is the sandbox.
@@ -71,8 +68,8 @@ describe('Codex (codex exec) under keyway run --contain, with an API key', () =>
   it('prints the stand-in reply; the stand-in saw the real key on the WebSocket upgrade, the agent a placeholder; ~/.codex took its writes', {
     timeout: 2 * RUN_MS,
   }, async () => {
-    const profile = explicitProfile(CODEX, world.home);
-    const FLAGS = profile.flags; // with profiles: ['--profile', 'codex']
+    const profile = builtinProfile('codex');
+    const FLAGS = profile.flags;
     const r = await world.run(['sh', '-c', 'env; exec "$@"', 'sh', ...EXEC, 'Say hello.'], FLAGS, profile.env, RUN_MS);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().endsWith(REPLY), r.stdout + r.stderr).toBe(true);
@@ -128,7 +125,7 @@ describe("Codex's own sandbox under keyway's containment", () => {
   it("a command the model asks for runs with --sandbox danger-full-access (keyway is the sandbox); Codex's own bubblewrap cannot start inside", {
     timeout: 2 * RUN_MS,
   }, async () => {
-    const profile = explicitProfile(CODEX, world.home);
+    const profile = builtinProfile('codex');
     const ran = await world.run([...EXEC, 'Run it.'], profile.flags, profile.env, RUN_MS);
     expect(ran.code, ran.stderr).toBe(0);
     // Run as the contained user (nobody, keyway being root; never root), in the working folder, which reached the host.
@@ -217,7 +214,7 @@ describe('Codex with a ChatGPT login owned by keyway (login_capture)', () => {
     };
     writeFileSync(join(world.home, '.codex', 'auth.json'), JSON.stringify(auth), { mode: 0o600 });
 
-    const profile = explicitProfile(CODEX, world.home);
+    const profile = builtinProfile('codex');
     const [a, b] = await Promise.all([
       world.run([...EXEC, 'First.'], profile.flags, profile.env, RUN_MS),
       world.run([...EXEC, 'Second.'], profile.flags, profile.env, RUN_MS),

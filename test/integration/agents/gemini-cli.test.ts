@@ -9,23 +9,14 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, type AgentWorld, explicitProfile, filesUnder, startAgentWorld } from '../../helpers/agent-world.ts';
+import { AGENT_BIN, type AgentWorld, builtinProfile, filesUnder, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { codeAssistHandler } from '../../helpers/model-standins/code-assist.ts';
 import { geminiHandler } from '../../helpers/model-standins/gemini.ts';
 import { GOOGLE_SCOPES, googleTokenInfoHandler, googleUserInfoHandler } from '../../helpers/model-standins/google-login.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 
-// What the built-in profile `gemini-cli` opens (/tmp/agents-facts.md of issue 62); FLAGS becomes
-// `['--profile', 'gemini-cli']` when it lands.
-const GEMINI_CLI = {
-  state: ['~/.gemini'],
-  env: {
-    // Headless, it refuses a folder the user has not trusted in its own dialog; contained, the folder
-    // is the one keyway was started in.
-    GEMINI_CLI_TRUST_WORKSPACE: 'true',
-  },
-};
+// The built-in profile `gemini-cli` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
 const HOSTS = ['generativelanguage.googleapis.com', 'play.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com'];
 // Gemini CLI's installed-app OAuth client (Google's own, public by design), read from the installed
 // CLI rather than copied here: the stand-in token endpoint then checks what this version sends.
@@ -77,8 +68,8 @@ describe('Gemini CLI (gemini -p) under keyway run --contain, with an API key', (
     // Its usage statistics (play.googleapis.com) have no variable: only its settings file turns them off.
     mkdirSync(join(world.home, '.gemini'), { recursive: true });
     writeFileSync(join(world.home, '.gemini', 'settings.json'), JSON.stringify({ privacy: { usageStatisticsEnabled: false } }));
-    const profile = explicitProfile(GEMINI_CLI, world.home);
-    const FLAGS = profile.flags; // with profiles: ['--profile', 'gemini-cli']
+    const profile = builtinProfile('gemini-cli', { GEMINI_CLI_TRUST_WORKSPACE: 'true' });
+    const FLAGS = profile.flags;
     // A model named: by default ("auto") it first asks a small model to pick one, in JSON.
     const r = await world.run(['sh', '-c', 'env; exec gemini -m gemini-2.5-flash -p "$0"', 'Say hello.'], FLAGS, profile.env, RUN_MS);
     expect(r.code, r.stderr).toBe(0);
@@ -192,7 +183,7 @@ describe('Gemini CLI with a Google login owned by keyway (login_capture)', () =>
       JSON.stringify({ privacy: { usageStatisticsEnabled: false }, security: { auth: { selectedType: 'oauth-personal' } } }),
     );
 
-    const profile = explicitProfile(GEMINI_CLI, world.home);
+    const profile = builtinProfile('gemini-cli', { GEMINI_CLI_TRUST_WORKSPACE: 'true' });
     const command = (prompt: string) => ['gemini', '-m', 'gemini-2.5-flash', '-p', prompt];
     const [a, b] = await Promise.all([
       world.run(command('First.'), profile.flags, profile.env, RUN_MS),
