@@ -4,10 +4,12 @@
 // deny`), the agent's own home outside /tmp (a contained command gets a private /tmp, so a home there
 // would hide what the agent could not write), and a working folder. It keeps every output, so a test
 // can search them all, and the agent's files, for the real credential.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { CLI, runProcess, startProxy, type TestProxy } from './keyway.ts';
 import { findLeak } from './leak-canary.ts';
 import { type StandinHandler, type StandinServer, type StandinWsHandler, startStandinServer } from './model-standins/server.ts';
@@ -15,6 +17,48 @@ import { type StandinHandler, type StandinServer, type StandinWsHandler, startSt
 /** The repository's node_modules/.bin, where the agent CLIs are installed (devDependencies). */
 export const AGENT_BIN = fileURLToPath(new URL('../../node_modules/.bin', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+const COPY_WAIT_MS = 180_000;
+
+/**
+ * A node_modules/.bin the contained agent can run. It runs as another user (nobody, keyway being
+ * root here), who cannot enter a checkout cloned into a folder only root may enter (a 0700 mktemp -d,
+ * as CI does). There the CLIs are used from a copy of node_modules made of hard links (one per test
+ * run, in the folder helpers/runnable-copy.ts uses, which every user may enter): the same files,
+ * reachable.
+ */
+function agentBin(): string {
+  if (othersMayEnter(AGENT_BIN)) return AGENT_BIN;
+  const parent = inject('runnableKeywayParent');
+  const root = join(parent, 'agent-clis');
+  const ready = join(parent, 'agent-clis.ready');
+  let mine = false;
+  try {
+    mkdirSync(join(parent, 'agent-clis.lock'));
+    mine = true;
+  } catch {
+    // Another test process is making it.
+  }
+  if (mine) {
+    mkdirSync(root, { mode: 0o755 });
+    execFileSync('cp', ['-al', join(REPO, 'node_modules'), join(root, 'node_modules')]);
+    writeFileSync(ready, '');
+  }
+  const until = Date.now() + COPY_WAIT_MS;
+  while (!existsSync(ready)) {
+    if (Date.now() > until) throw new Error('the agent CLIs copy was not made in time');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+  return join(root, 'node_modules', '.bin');
+}
+
+/** Whether every folder from / down to `dir` lets other users pass through. */
+function othersMayEnter(dir: string): boolean {
+  for (let path = dir; ; path = dirname(path)) {
+    if ((statSync(path).mode & 0o001) === 0) return false;
+    if (path === dirname(path)) return true;
+  }
+}
 
 export interface AgentWorldOptions {
   /** A loopback address of the test's own (127.X.Y.Z): its stand-ins listen on port 443 there. */
@@ -72,7 +116,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
   const work = mkdtempSync(join(tmpdir(), 'keyway-agent-work-'));
   chmodSync(work, 0o755);
   const outputs: string[] = [];
-  const path = [AGENT_BIN, '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].join(':');
+  const path = [agentBin(), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].join(':');
   return {
     standin,
     proxy,
