@@ -46,6 +46,7 @@ describe('the one error table', () => {
     // The contract's later error table: 429 with Retry-After; a grant with no secret yet.
     rate_limited: 429,
     quota_exhausted: 429,
+    budget_exceeded: 429,
     purpose_required: 400,
     grant_no_secret: 401,
   };
@@ -75,6 +76,7 @@ describe('the one error table', () => {
       'request_timeout',
       'rate_limited',
       'quota_exhausted',
+      'budget_exceeded',
       'approval_required',
       'approval_denied',
       'approval_expired',

@@ -29,6 +29,8 @@ const LAYERS: Record<string, number> = {
   config: 1,
   // MCP's JSON-RPC reading and rule conditions: pure, below the policy that uses them.
   mcp: 1.5,
+  // Model spend: usage read from vendors' answers, prices, budgets' arithmetic (pure; app/spend-ledger.ts counts).
+  spend: 1.6,
   'paths.ts': 2,
   'running-proxy.ts': 2,
   policy: 2,
