@@ -111,6 +111,20 @@ export interface AuditEvent {
   mcp?: { method: string; tool?: string | undefined; args_sha256?: string | undefined; calls?: number | undefined; hidden?: number | undefined } | undefined;
   /** For rate_limited and quota_exhausted from `limits:`: whose limit refused it (agent, grant, agent_grant). */
   limit?: 'agent' | 'grant' | 'agent_grant' | undefined;
+  /**
+   * A metered model answer (issue 63): what the model said it used (spend/usage.ts for the counts'
+   * meaning). `partial`: the answer stopped early and this is what was delivered. `unknown`: the
+   * answer said nothing of its usage (or could not be read): counted, flagged, never priced.
+   */
+  usage?:
+    | { model: string | null; input_tokens: number; output_tokens: number; cached_input_tokens?: number; cache_write_tokens?: number; partial?: true }
+    | { model: string | null; unknown: true }
+    | undefined;
+  /** The usage priced at the configured prices (USD); absent when the model has no price (then `unpriced: true`). */
+  cost_usd?: number | undefined;
+  unpriced?: true | undefined;
+  /** A model budget's name (`budgets[0]`) that refused or held this request, or was passed its warn_at. */
+  budget?: string | undefined;
   /** The identity an agent proved with an identity token (config identities:): its issuer and subject. */
   identity?: { iss: string; sub: string } | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
