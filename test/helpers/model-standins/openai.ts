@@ -1,6 +1,7 @@
 // OpenAI's APIs, as a stand-in: the Responses API (POST …/responses, whole or as SSE ending in
 // `response.completed` with usage) that Codex speaks, and Chat Completions (whole, or streamed with
-// `stream_options.include_usage`'s last chunk) that most other clients speak. Mounted at /v1 on
+// `stream_options.include_usage`'s last chunk) that most other clients speak, with the legacy
+// Completions and Embeddings (their usage: prompt_tokens, and completion_tokens for Completions). Mounted at /v1 on
 // api.openai.com for an API key, or at /backend-api/codex on chatgpt.com for a ChatGPT login. Takes
 // `Authorization: Bearer` with an accepted key or access token; anything else is 401 in the API's shape.
 import { randomBytes } from 'node:crypto';
@@ -63,6 +64,8 @@ export function openaiHandler(options: OpenAiOptions): StandinHandler {
       return sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-standin', object: 'model', created: 0, owned_by: 'standin' }] });
     if (req.method === 'POST' && route === '/responses') return responses(req, res, options);
     if (req.method === 'POST' && route === '/chat/completions') return chat(req, res, options);
+    if (req.method === 'POST' && route === '/completions') return completions(req, res, options);
+    if (req.method === 'POST' && route === '/embeddings') return embeddings(req, res, options);
     return error(res, 404, `Invalid URL (${req.method} ${req.path})`, null);
   };
 }
@@ -195,4 +198,56 @@ function chat(req: StandinRequest, res: ServerResponse, options: OpenAiOptions):
   if (withUsage) chunk([], { usage: chatUsage(reply.usage) });
   res.end('data: [DONE]\n\n');
   return true;
+}
+
+/** The legacy Completions API: `choices[].text`, streamed as chunks of text with include_usage's last chunk. */
+function completions(req: StandinRequest, res: ServerResponse, options: OpenAiOptions): true {
+  const body = (req.json ?? {}) as { model?: string; stream?: boolean; prompt?: unknown; stream_options?: { include_usage?: boolean } };
+  if (typeof body.model !== 'string' || body.prompt === undefined)
+    return error(res, 400, "Missing required parameter: 'model' or 'prompt'.", 'missing_required_parameter');
+  const reply = replyFor(options.reply, req, 'Hello from the OpenAI stand-in.');
+  const id = `cmpl-standin${randomBytes(8).toString('hex')}`;
+  const created = Math.floor(Date.now() / 1000);
+  const model = reply.model ?? body.model;
+  const usage = { prompt_tokens: reply.usage.input, completion_tokens: reply.usage.output, total_tokens: reply.usage.input + reply.usage.output };
+  if (body.stream !== true)
+    return sendJson(res, 200, {
+      id,
+      object: 'text_completion',
+      created,
+      model,
+      choices: [{ text: reply.text, index: 0, logprobs: null, finish_reason: 'stop' }],
+      usage,
+    });
+  startSse(res);
+  const withUsage = body.stream_options?.include_usage === true;
+  for (const text of pieces(reply.text))
+    res.write(
+      sseEvent({
+        id,
+        object: 'text_completion',
+        created,
+        model,
+        choices: [{ text, index: 0, logprobs: null, finish_reason: null }],
+        ...(withUsage ? { usage: null } : {}),
+      }),
+    );
+  if (withUsage) res.write(sseEvent({ id, object: 'text_completion', created, model, choices: [], usage }));
+  res.end('data: [DONE]\n\n');
+  return true;
+}
+
+/** Embeddings: one vector per input, usage in prompt_tokens (no output tokens). */
+function embeddings(req: StandinRequest, res: ServerResponse, options: OpenAiOptions): true {
+  const body = (req.json ?? {}) as { model?: string; input?: unknown };
+  if (typeof body.model !== 'string' || body.input === undefined)
+    return error(res, 400, "Missing required parameter: 'model' or 'input'.", 'missing_required_parameter');
+  const reply = replyFor(options.reply, req, '');
+  const inputs = Array.isArray(body.input) ? body.input : [body.input];
+  return sendJson(res, 200, {
+    object: 'list',
+    data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: [0.0123, -0.0456, 0.0789] })),
+    model: reply.model ?? body.model,
+    usage: { prompt_tokens: reply.usage.input, total_tokens: reply.usage.input },
+  });
 }

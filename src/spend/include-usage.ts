@@ -1,0 +1,126 @@
+// OpenAI's Chat Completions (and legacy Completions) stream their usage only when the request asks
+// with `stream_options: {include_usage: true}` (issue 63): without it a streamed answer's usage is
+// unknown. So the proxy asks for the agent: withIncludeUsage returns the request body with the
+// option set, or undefined when nothing needs changing or the body is not one keyway understands
+// (not UTF-8, not a JSON object, `stream_options` neither an object nor null): the proxy then sends
+// the body unchanged and the answer's usage counts as unknown.
+//
+// The body is edited as text, not re-serialised, so every other member keeps its bytes (numbers
+// past 2^53, escapes, spacing): the option is written into `stream_options` (its other members
+// kept) or added as a new member at the front.
+//
+// Duplicate keys: `{"stream": false, "stream": true}` has two readings. JSON.parse takes the last,
+// as do Python's json and Go's encoding/json that servers are written in; the body is read that way
+// here. When `stream`, `stream_options` or `include_usage` is duplicated the body is re-serialised
+// from that reading instead (JSON.stringify of JSON.parse): what goes upstream then has one reading
+// only, keyway's, so a server that took the first would not see a stream keyway did not meter, nor
+// refuse `stream_options` next to a `stream: false` it read.
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function withIncludeUsage(body: Buffer): Buffer | undefined {
+  let text: string;
+  let parsed: unknown;
+  try {
+    text = decoder.decode(body);
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(parsed) || parsed['stream'] !== true) return undefined;
+  const options = parsed['stream_options'];
+  if (options !== undefined && options !== null && !isObject(options)) return undefined;
+  if (isObject(options) && options['include_usage'] === true) return undefined;
+
+  const open = text.indexOf('{');
+  const members = membersOf(text, open);
+  const optionsMembers = members.filter((m) => m.key === 'stream_options');
+  const last = optionsMembers.at(-1);
+  const inner = last !== undefined && text[last.valueStart] === '{' ? membersOf(text, last.valueStart) : [];
+  const duplicated =
+    members.filter((m) => m.key === 'stream').length > 1 || optionsMembers.length > 1 || inner.filter((m) => m.key === 'include_usage').length > 1;
+  if (duplicated) {
+    const options = isObject(parsed['stream_options']) ? parsed['stream_options'] : {};
+    return Buffer.from(JSON.stringify({ ...parsed, stream_options: { ...options, include_usage: true } }));
+  }
+  if (last === undefined) return splice(text, open + 1, open + 1, `"stream_options":{"include_usage":true},`);
+  // stream_options: null (or a non-object we refused above) is replaced whole.
+  if (text[last.valueStart] !== '{') return splice(text, last.valueStart, last.valueEnd, '{"include_usage":true}');
+  const existing = inner.find((m) => m.key === 'include_usage');
+  if (existing !== undefined) return splice(text, existing.valueStart, existing.valueEnd, 'true');
+  const brace = last.valueStart;
+  return splice(text, brace + 1, brace + 1, inner.length === 0 ? '"include_usage":true' : '"include_usage":true,');
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function splice(text: string, from: number, to: number, insert: string): Buffer {
+  return Buffer.from(text.slice(0, from) + insert + text.slice(to));
+}
+
+interface Member {
+  key: string;
+  /** Where its value starts and ends (exclusive) in the text. */
+  valueStart: number;
+  valueEnd: number;
+}
+
+const WS = /[ \t\n\r]/;
+
+/** The members of the object whose `{` is at `open`, in a text JSON.parse already accepted. */
+function membersOf(text: string, open: number): Member[] {
+  const members: Member[] = [];
+  let at = skipWs(text, open + 1);
+  if (text[at] === '}') return members;
+  for (;;) {
+    const keyEnd = stringEnd(text, at);
+    const key = JSON.parse(text.slice(at, keyEnd)) as string;
+    at = skipWs(text, keyEnd);
+    at = skipWs(text, at + 1); // past ':'
+    const valueEnd = valueEndOf(text, at);
+    members.push({ key, valueStart: at, valueEnd });
+    at = skipWs(text, valueEnd);
+    if (text[at] === '}') return members;
+    at = skipWs(text, at + 1); // past ','
+  }
+}
+
+function skipWs(text: string, at: number): number {
+  while (at < text.length && WS.test(text[at]!)) at++;
+  return at;
+}
+
+/** The index just past the string opening at `at`. */
+function stringEnd(text: string, at: number): number {
+  let i = at + 1;
+  while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+  return i + 1;
+}
+
+/** The index just past the value starting at `at`. */
+function valueEndOf(text: string, at: number): number {
+  const first = text[at];
+  if (first === '"') return stringEnd(text, at);
+  if (first !== '{' && first !== '[') {
+    let i = at;
+    while (i < text.length && !/[,}\]\s]/.test(text[i]!)) i++;
+    return i;
+  }
+  let depth = 0;
+  let i = at;
+  for (;;) {
+    const c = text[i];
+    if (c === '"') {
+      i = stringEnd(text, i);
+      continue;
+    }
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+    i++;
+  }
+}

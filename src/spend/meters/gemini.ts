@@ -1,0 +1,46 @@
+import type { FormatReader } from './reader.ts';
+import { count, isRecord, type Tally } from './tally.ts';
+
+// Gemini's generateContent and streamGenerateContent (the Gemini API, Vertex), and Code Assist's,
+// which wraps each response as `{response: …, traceId}`. Every response may carry usageMetadata,
+// cumulative in a stream (the latest wins): promptTokenCount (cachedContentTokenCount is part of
+// it) plus toolUsePromptTokenCount is the input; candidatesTokenCount plus thoughtsTokenCount the
+// output. The model is `modelVersion`.
+
+export function geminiReader(tally: Tally, wrapped: boolean): FormatReader {
+  const response = (value: unknown): void => {
+    const inner = wrapped && isRecord(value) ? value['response'] : value;
+    if (!isRecord(inner)) return;
+    tally.setModel(inner['modelVersion']);
+    const candidates = inner['candidates'];
+    if (Array.isArray(candidates)) {
+      let text = '';
+      for (const candidate of candidates) text += candidateText(candidate);
+      tally.delta(text);
+    }
+    const meta = inner['usageMetadata'];
+    if (!isRecord(meta)) return;
+    const prompt = count(meta['promptTokenCount']);
+    tally.report({
+      input: prompt === undefined ? undefined : prompt + (count(meta['toolUsePromptTokenCount']) ?? 0),
+      output: (count(meta['candidatesTokenCount']) ?? 0) + (count(meta['thoughtsTokenCount']) ?? 0),
+      cached: count(meta['cachedContentTokenCount']),
+    });
+    tally.final = prompt !== undefined;
+  };
+  return { wants: () => true, event: (_name, data) => response(data), body: response };
+}
+
+/** A candidate's delivered output: its parts' text (thoughts included) and function calls' arguments. */
+function candidateText(candidate: unknown): string {
+  const content = isRecord(candidate) ? candidate['content'] : undefined;
+  const parts = isRecord(content) ? content['parts'] : undefined;
+  if (!Array.isArray(parts)) return '';
+  let text = '';
+  for (const part of parts) {
+    if (!isRecord(part)) continue;
+    if (typeof part['text'] === 'string') text += part['text'];
+    else if (isRecord(part['functionCall'])) text += JSON.stringify(part['functionCall']['args'] ?? {});
+  }
+  return text;
+}

@@ -1,0 +1,156 @@
+import { MAX_EVENT_BYTES } from './sse.ts';
+
+// Reading a JSON answer as it passes, within a bound. A whole answer (Anthropic's or OpenAI's
+// non-streamed reply) is collected up to the bound and parsed once at the end: its `usage` may be
+// anywhere in it. Gemini's streamGenerateContent without `alt=sse` streams a JSON array of
+// responses: JsonValues hands over each element as it completes, holding only the current one, so a
+// long stream is never held whole (a single object, generateContent's answer, is one element).
+
+/** Collects a body up to `max` bytes; past it, nothing more is kept and the body is unreadable. */
+export class JsonBody {
+  #pieces: Buffer[] = [];
+  #bytes = 0;
+  readonly #max: number;
+
+  constructor(max = MAX_EVENT_BYTES) {
+    this.#max = max;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get overflowed(): boolean {
+    return this.#bytes > this.#max;
+  }
+
+  push(chunk: Buffer): void {
+    this.#bytes += chunk.length;
+    if (this.#bytes > this.#max) this.#pieces = [];
+    else this.#pieces.push(chunk);
+  }
+
+  /** The parsed body; undefined when it overflowed or is not JSON. */
+  parse(): unknown {
+    if (this.overflowed || this.#bytes === 0) return undefined;
+    try {
+      return JSON.parse(Buffer.concat(this.#pieces, this.#bytes).toString('utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+export interface JsonValuesSink {
+  /** One complete element (parsed), or undefined when it was not valid JSON. */
+  value(value: unknown): void;
+  /** An element larger than the bound went by unread. */
+  skipped(bytes: number): void;
+}
+
+/**
+ * Splits a JSON text into its top-level array's elements (or takes a top-level object as the one
+ * element), as bytes arrive. It tracks strings and nesting only: each element is checked by
+ * JSON.parse when it completes. Elements other than objects and arrays (none in Gemini's stream)
+ * are passed over.
+ */
+export class JsonValues {
+  readonly #sink: JsonValuesSink;
+  readonly #max: number;
+  /** Nesting depth counting the top-level array as 1 (a top-level object as 1 too). */
+  #depth = 0;
+  /** The top-level value is an object: it is the element. */
+  #topObject = false;
+  #inString = false;
+  #escaped = false;
+  /** The current element's pieces, from its opening bracket. */
+  #pieces: Buffer[] = [];
+  #bytes = 0;
+  #inElement = false;
+  #skipping = false;
+
+  constructor(sink: JsonValuesSink, max = MAX_EVENT_BYTES) {
+    this.#sink = sink;
+    this.#max = max;
+  }
+
+  push(chunk: Buffer): void {
+    let start = this.#inElement ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (this.#inString) {
+        if (this.#escaped) this.#escaped = false;
+        else if (byte === BACKSLASH) this.#escaped = true;
+        else if (byte === QUOTE) this.#inString = false;
+        continue;
+      }
+      if (byte === QUOTE) {
+        this.#inString = true;
+        continue;
+      }
+      const opens = byte === OPEN_BRACE || byte === OPEN_BRACKET;
+      const closes = byte === CLOSE_BRACE || byte === CLOSE_BRACKET;
+      if (opens) {
+        if (this.#depth === 0) {
+          this.#depth = 1;
+          if (byte === OPEN_BRACKET) continue;
+          // A top-level object: the element starts here and ends when it closes.
+          this.#topObject = true;
+        } else this.#depth += 1;
+        if (this.#depth === (this.#topObject ? 1 : 2)) {
+          this.#inElement = true;
+          start = i;
+        }
+      } else if (closes && this.#depth > 0) {
+        this.#depth -= 1;
+        if (this.#inElement && this.#depth === (this.#topObject ? 0 : 1)) {
+          this.#take(chunk.subarray(start, i + 1));
+          this.#finish();
+          start = -1;
+        }
+      }
+    }
+    if (this.#inElement && start !== -1) this.#take(chunk.subarray(start));
+  }
+
+  /** Bytes of an element that was still open when the body stopped (for a partial count). */
+  get openBytes(): number {
+    return this.#inElement ? this.#bytes : 0;
+  }
+
+  #take(bytes: Buffer): void {
+    this.#bytes += bytes.length;
+    if (this.#skipping) return;
+    if (this.#bytes > this.#max) {
+      this.#skipping = true;
+      this.#pieces = [];
+      return;
+    }
+    this.#pieces.push(bytes);
+  }
+
+  #finish(): void {
+    const bytes = this.#bytes;
+    const pieces = this.#pieces;
+    const skipped = this.#skipping;
+    this.#pieces = [];
+    this.#bytes = 0;
+    this.#inElement = false;
+    this.#skipping = false;
+    if (skipped) return this.#sink.skipped(bytes);
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.concat(pieces, bytes).toString('utf8'));
+    } catch {
+      value = undefined;
+    }
+    this.#sink.value(value);
+  }
+}

@@ -1,0 +1,202 @@
+import type { ModelApi } from '../usage.ts';
+
+// Which requests are model traffic, and in which wire format their answers come (issue 63). The
+// proxy asks this for every request on a grant; a metered route gets an answer meter (index.ts),
+// a free one costs nothing, and an `unknown` one is a call on a model API that keyway cannot meter:
+// the proxy refuses it while a budget applies. So this is a guard: it lists what it understands and
+// everything else on a model API is `unknown`, never free.
+//
+// Where the rules apply:
+// - With the grant's `model_api` hint (a gateway, Azure OpenAI, a self-hosted OpenAI-compatible
+//   server): on every path of the grant's hosts, matched by the path's tail (`…/chat/completions`),
+//   so any prefix a gateway adds works. `none` says the grant carries no model traffic.
+// - Without one, on the vendors' own hosts, inside the API's own path space (DEFAULT_HOSTS): other
+//   paths there are the vendor's website or a client's telemetry (Claude Code posts its event logs
+//   to api.anthropic.com/api/…), not a model call.
+//
+// A path keyway would read differently from the server is `unknown` when it is not a GET: a
+// percent-encoded byte (`/v1/%6Dessages` may be decoded to /v1/messages upstream), a `.` or `..`
+// segment, an empty segment, a backslash, a trailing slash. Clients never send these; refusing them
+// under a budget costs nobody anything, and reading them as free would be a way around it. Rules
+// match case-sensitively, the API's space case-insensitively, so `/V1/MESSAGES` is `unknown`, not
+// outside the API.
+
+/** The grant's hint: a wire format, `none` (no model traffic), or undefined (the defaults by host). */
+export type ModelApiHint = ModelApi | 'none' | undefined;
+
+/** The wire format of a metered route's answer (each has a reader in this folder). */
+export type MeterRoute =
+  | 'anthropic-messages'
+  | 'openai-chat'
+  | 'openai-responses'
+  | 'openai-completions'
+  | 'openai-embeddings'
+  | 'gemini-generate'
+  | 'gemini-code-assist';
+
+export interface MeterPlan {
+  readonly api: ModelApi;
+  readonly route: MeterRoute;
+  /** The model the path names (a Gemini or Vertex model, an Azure deployment); null when the path names none. */
+  readonly requestModel: string | null;
+}
+
+export type ModelRoute = { readonly kind: 'metered'; readonly plan: MeterPlan } | { readonly kind: 'free' } | { readonly kind: 'unknown' };
+
+interface HostDefault {
+  readonly api: ModelApi;
+  /** Path prefixes (lower case) of the model API on this host; other paths are not model traffic. */
+  readonly spaces: readonly string[];
+  /** Vertex hosts Anthropic's models too (rawPredict with the Messages format). */
+  readonly vertex?: true;
+}
+
+const VERTEX: HostDefault = { api: 'gemini', spaces: ['/v1/', '/v1beta1/'], vertex: true };
+
+/** The vendors' own hosts (lower case, no trailing dot). */
+const DEFAULT_HOSTS: ReadonlyMap<string, HostDefault> = new Map<string, HostDefault>([
+  ['api.anthropic.com', { api: 'anthropic', spaces: ['/v1/'] }],
+  ['api.openai.com', { api: 'openai', spaces: ['/v1/'] }],
+  // Codex under a ChatGPT login; the rest of chatgpt.com is the website and its account calls.
+  ['chatgpt.com', { api: 'openai', spaces: ['/backend-api/codex/'] }],
+  ['generativelanguage.googleapis.com', { api: 'gemini', spaces: ['/v1/', '/v1beta/', '/v1alpha/'] }],
+  // Gemini CLI under a Google login (Code Assist): /v1internal:METHOD.
+  ['cloudcode-pa.googleapis.com', { api: 'gemini', spaces: ['/v1internal:'] }],
+  ['aiplatform.googleapis.com', VERTEX],
+]);
+
+/** Regional Vertex endpoints: us-central1-aiplatform.googleapis.com and the like. */
+const REGIONAL_VERTEX = /^[a-z0-9-]+-aiplatform\.googleapis\.com$/;
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The characters a path keyway matches may hold: RFC 3986 pchar and `/`, without `%`. */
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+
+const FREE: ModelRoute = { kind: 'free' };
+const UNKNOWN: ModelRoute = { kind: 'unknown' };
+
+const metered = (api: ModelApi, route: MeterRoute, requestModel: string | null = null): ModelRoute => ({
+  kind: 'metered',
+  plan: { api, route, requestModel },
+});
+
+/**
+ * What a request on a grant is, as model traffic: `undefined` when it is none (the grant says
+ * `none`, or the host is no model API's and no hint was given, or the path is outside the API).
+ * `path` may carry the query; it is cut off here.
+ */
+export function modelRoute(api: ModelApiHint, host: string, method: string, path: string): ModelRoute | undefined {
+  const where = placeOf(api, host);
+  if (where === undefined) return undefined;
+  const bare = withoutQuery(path);
+  const verb = method.toUpperCase();
+  if (!plainPath(bare)) return SAFE_METHODS.has(verb) ? FREE : UNKNOWN;
+  if (where.spaces !== undefined && !inSpace(bare, where.spaces)) return undefined;
+  // No vendor runs a model on a read: listings, a batch's results, a file's content.
+  if (SAFE_METHODS.has(verb)) return FREE;
+  if (where.vertex === true || where.api === 'anthropic') {
+    const claude = vertexClaude(bare);
+    if (claude !== undefined) return claude;
+  }
+  if (where.api === 'anthropic') return anthropicRoute(bare);
+  if (where.api === 'openai') return openaiRoute(bare);
+  return geminiRoute(bare);
+}
+
+/**
+ * A WebSocket upgrade (a GET, which `modelRoute` reads as free): Codex speaks the Responses API over
+ * one at `…/responses`; any other socket on a model API (OpenAI's Realtime) is `unknown`.
+ */
+export function socketRoute(api: ModelApiHint, host: string, path: string): ModelRoute | undefined {
+  const where = placeOf(api, host);
+  if (where === undefined) return undefined;
+  const bare = withoutQuery(path);
+  if (!plainPath(bare)) return UNKNOWN;
+  if (where.spaces !== undefined && !inSpace(bare, where.spaces)) return undefined;
+  return where.api === 'openai' && /(?:^|\/)responses$/.test(bare) ? metered('openai', 'openai-responses') : UNKNOWN;
+}
+
+/** The API a request is read as, and the path space it is confined to (none: a hint covers every path). */
+function placeOf(api: ModelApiHint, host: string): { api: ModelApi; spaces?: readonly string[]; vertex?: true } | undefined {
+  if (api === 'none') return undefined;
+  const name = host.toLowerCase().replace(/\.$/, '');
+  const known = DEFAULT_HOSTS.get(name) ?? (REGIONAL_VERTEX.test(name) ? VERTEX : undefined);
+  if (api === undefined) return known;
+  // A hint covers every path; a Vertex host keeps Claude's rawPredict whatever the hint says.
+  return known?.vertex === true ? { api, vertex: true } : { api };
+}
+
+function withoutQuery(path: string): string {
+  const cut = path.search(/[?#]/);
+  return cut === -1 ? path : path.slice(0, cut);
+}
+
+function plainPath(path: string): boolean {
+  if (!PLAIN_PATH.test(path)) return false;
+  if (path.length > 1 && path.endsWith('/')) return false;
+  return !path.split('/').some((segment, i) => i > 0 && (segment === '' || segment === '.' || segment === '..'));
+}
+
+function inSpace(path: string, spaces: readonly string[]): boolean {
+  const lower = path.toLowerCase();
+  return spaces.some((space) => lower.startsWith(space));
+}
+
+function anthropicRoute(path: string): ModelRoute {
+  if (/(?:^|\/)messages\/count_tokens$/.test(path)) return FREE;
+  if (/(?:^|\/)messages$/.test(path)) return metered('anthropic', 'anthropic-messages');
+  // Message batches, the legacy /v1/complete, files, skills, admin calls: nothing keyway reads.
+  return UNKNOWN;
+}
+
+function openaiRoute(path: string): ModelRoute {
+  const deployment = /\/deployments\/([^/]+)\//.exec(path)?.[1] ?? null;
+  if (/(?:^|\/)chat\/completions$/.test(path)) return metered('openai', 'openai-chat', deployment);
+  if (/(?:^|\/)completions$/.test(path)) return metered('openai', 'openai-completions', deployment);
+  if (/(?:^|\/)responses\/input_tokens$/.test(path)) return FREE;
+  // compact answers a JSON object with the Responses API's usage (Codex compacts long sessions).
+  if (/(?:^|\/)responses(?:\/compact)?$/.test(path)) return metered('openai', 'openai-responses', deployment);
+  if (/(?:^|\/)embeddings$/.test(path)) return metered('openai', 'openai-embeddings', deployment);
+  // Audio, images, videos, batches, moderations, realtime sessions, files, fine-tuning, assistants.
+  return UNKNOWN;
+}
+
+/** Gemini CLI's Code Assist calls that run no model: its account, settings, quota and metrics. */
+const CODE_ASSIST_FREE = new Set([
+  'loadCodeAssist',
+  'onboardUser',
+  'listExperiments',
+  'retrieveUserQuota',
+  'fetchAdminControls',
+  'recordCodeAssistMetrics',
+  'getCodeAssistGlobalUserSetting',
+  'setCodeAssistGlobalUserSetting',
+  'countTokens',
+]);
+
+function geminiRoute(path: string): ModelRoute {
+  const internal = /(?:^|\/)v1internal:([A-Za-z]+)$/.exec(path);
+  if (internal !== null) {
+    const method = internal[1]!;
+    if (method === 'generateContent' || method === 'streamGenerateContent') return metered('gemini', 'gemini-code-assist');
+    return CODE_ASSIST_FREE.has(method) ? FREE : UNKNOWN;
+  }
+  const call = /(?:^|\/)models\/([^/:]+):([A-Za-z]+)$/.exec(path);
+  if (call === null) return UNKNOWN;
+  const [, model, method] = call;
+  if (method === 'generateContent' || method === 'streamGenerateContent') return metered('gemini', 'gemini-generate', model!);
+  if (method === 'countTokens' || method === 'computeTokens') return FREE;
+  // embedContent answers carry no usage (Vertex's billable characters only), predict is Imagen and
+  // the like, batchGenerateContent a batch: none can be metered.
+  return UNKNOWN;
+}
+
+/** Claude on Vertex (its own hosts, or behind a gateway with the `anthropic` hint): `…/publishers/anthropic/models/MODEL:rawPredict|streamRawPredict`, in the Messages format. */
+function vertexClaude(path: string): ModelRoute | undefined {
+  const call = /\/publishers\/anthropic\/models\/([^/:]+):([A-Za-z]+)$/.exec(path);
+  if (call === null) return undefined;
+  const [, model, method] = call;
+  if (model === 'count-tokens') return method === 'rawPredict' ? FREE : UNKNOWN;
+  return method === 'rawPredict' || method === 'streamRawPredict' ? metered('anthropic', 'anthropic-messages', model!) : UNKNOWN;
+}
