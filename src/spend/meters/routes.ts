@@ -59,7 +59,8 @@ const DEFAULT_HOSTS: ReadonlyMap<string, HostDefault> = new Map<string, HostDefa
   ['api.openai.com', { api: 'openai', spaces: ['/v1/'] }],
   // Codex under a ChatGPT login; the rest of chatgpt.com is the website and its account calls.
   ['chatgpt.com', { api: 'openai', spaces: ['/backend-api/codex/'] }],
-  ['generativelanguage.googleapis.com', { api: 'gemini', spaces: ['/v1/', '/v1beta/', '/v1alpha/'] }],
+  // /ws/ is the Live API's socket (not metered: unknown).
+  ['generativelanguage.googleapis.com', { api: 'gemini', spaces: ['/v1/', '/v1beta/', '/v1alpha/', '/ws/'] }],
   // Gemini CLI under a Google login (Code Assist): /v1internal:METHOD.
   ['cloudcode-pa.googleapis.com', { api: 'gemini', spaces: ['/v1internal:'] }],
   ['aiplatform.googleapis.com', VERTEX],
@@ -95,6 +96,8 @@ export function modelRoute(api: ModelApiHint, host: string, method: string, path
   if (where.spaces !== undefined && !inSpace(bare, where.spaces)) return undefined;
   // No vendor runs a model on a read: listings, a batch's results, a file's content.
   if (SAFE_METHODS.has(verb)) return FREE;
+  // Every model call is a POST; a DELETE or PUT is nothing keyway reads.
+  if (verb !== 'POST') return UNKNOWN;
   if (where.vertex === true || where.api === 'anthropic') {
     const claude = vertexClaude(bare);
     if (claude !== undefined) return claude;

@@ -1,0 +1,177 @@
+// The route table (src/spend/meters/routes.ts): which requests are model traffic, metered in which
+// wire format, free, or `unknown` (refused under a budget). Every default route, the hints for Azure,
+// a gateway and a self-hosted server, and the paths nobody listed.
+import { describe, expect, it } from 'vitest';
+import { type ModelApiHint, modelRoute, socketRoute } from '../../../src/spend/meters/routes.ts';
+
+const route = (api: ModelApiHint, host: string, method: string, path: string) => modelRoute(api, host, method, path);
+const metered = (api: string, r: string, requestModel: string | null = null) => ({ kind: 'metered', plan: { api, route: r, requestModel } });
+const FREE = { kind: 'free' };
+const UNKNOWN = { kind: 'unknown' };
+
+describe('model routes by host (no hint)', () => {
+  it.each([
+    ['api.anthropic.com', '/v1/messages', metered('anthropic', 'anthropic-messages')],
+    ['api.anthropic.com', '/v1/messages?beta=true', metered('anthropic', 'anthropic-messages')],
+    ['api.openai.com', '/v1/chat/completions', metered('openai', 'openai-chat')],
+    ['api.openai.com', '/v1/responses', metered('openai', 'openai-responses')],
+    ['api.openai.com', '/v1/responses/compact', metered('openai', 'openai-responses')],
+    ['api.openai.com', '/v1/completions', metered('openai', 'openai-completions')],
+    ['api.openai.com', '/v1/embeddings', metered('openai', 'openai-embeddings')],
+    ['chatgpt.com', '/backend-api/codex/responses', metered('openai', 'openai-responses')],
+    ['generativelanguage.googleapis.com', '/v1beta/models/gemini-2.5-pro:generateContent', metered('gemini', 'gemini-generate', 'gemini-2.5-pro')],
+    [
+      'generativelanguage.googleapis.com',
+      '/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse',
+      metered('gemini', 'gemini-generate', 'gemini-2.5-flash'),
+    ],
+    ['cloudcode-pa.googleapis.com', '/v1internal:streamGenerateContent?alt=sse', metered('gemini', 'gemini-code-assist')],
+    ['cloudcode-pa.googleapis.com', '/v1internal:generateContent', metered('gemini', 'gemini-code-assist')],
+    [
+      'aiplatform.googleapis.com',
+      '/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:generateContent',
+      metered('gemini', 'gemini-generate', 'gemini-2.5-pro'),
+    ],
+    [
+      'us-central1-aiplatform.googleapis.com',
+      '/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent',
+      metered('gemini', 'gemini-generate', 'gemini-2.5-pro'),
+    ],
+    [
+      'us-east5-aiplatform.googleapis.com',
+      '/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:streamRawPredict',
+      metered('anthropic', 'anthropic-messages', 'claude-sonnet-4@20250514'),
+    ],
+  ])('%s POST %s', (host, path, expected) => {
+    expect(route(undefined, host, 'POST', path)).toEqual(expected);
+  });
+
+  it('free: reads, token counting, Code Assist account calls', () => {
+    expect(route(undefined, 'api.anthropic.com', 'GET', '/v1/models')).toEqual(FREE);
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/v1/messages/count_tokens')).toEqual(FREE);
+    expect(route(undefined, 'api.openai.com', 'POST', '/v1/responses/input_tokens')).toEqual(FREE);
+    expect(route(undefined, 'api.openai.com', 'GET', '/v1/models')).toEqual(FREE);
+    expect(route(undefined, 'generativelanguage.googleapis.com', 'POST', '/v1beta/models/gemini-2.5-pro:countTokens')).toEqual(FREE);
+    expect(route(undefined, 'chatgpt.com', 'GET', '/backend-api/codex/models')).toEqual(FREE);
+    for (const method of ['loadCodeAssist', 'onboardUser', 'listExperiments', 'retrieveUserQuota', 'recordCodeAssistMetrics', 'countTokens'])
+      expect(route(undefined, 'cloudcode-pa.googleapis.com', 'POST', `/v1internal:${method}`)).toEqual(FREE);
+    expect(
+      route(undefined, 'us-east5-aiplatform.googleapis.com', 'POST', '/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:rawPredict'),
+    ).toEqual(FREE);
+  });
+
+  it('unknown: calls on a model API keyway cannot meter, and any POST nobody listed', () => {
+    for (const [host, path] of [
+      ['api.anthropic.com', '/v1/messages/batches'],
+      ['api.anthropic.com', '/v1/complete'],
+      ['api.anthropic.com', '/v1/files'],
+      ['api.openai.com', '/v1/audio/speech'],
+      ['api.openai.com', '/v1/images/generations'],
+      ['api.openai.com', '/v1/batches'],
+      ['api.openai.com', '/v1/moderations'],
+      ['api.openai.com', '/v1/realtime/client_secrets'],
+      ['api.openai.com', '/v1/responses/resp_1/cancel'],
+      ['api.openai.com', '/v1/something-new'],
+      ['generativelanguage.googleapis.com', '/v1beta/models/text-embedding-004:embedContent'],
+      ['generativelanguage.googleapis.com', '/v1beta/models/imagen-4:predict'],
+      ['generativelanguage.googleapis.com', '/v1beta/models/gemini-2.5-pro:batchGenerateContent'],
+      ['generativelanguage.googleapis.com', '/v1beta/cachedContents'],
+      ['cloudcode-pa.googleapis.com', '/v1internal:somethingNew'],
+      ['chatgpt.com', '/backend-api/codex/something'],
+      ['us-east5-aiplatform.googleapis.com', '/v1/projects/p/locations/l/publishers/anthropic/models/claude:predict'],
+    ])
+      expect(route(undefined, host!, 'POST', path!), `${host}${path}`).toEqual(UNKNOWN);
+    expect(route(undefined, 'api.openai.com', 'DELETE', '/v1/files/file_1')).toEqual(UNKNOWN);
+    expect(route(undefined, 'api.openai.com', 'PUT', '/v1/chat/completions')).toEqual(UNKNOWN);
+  });
+
+  it("not model traffic: other hosts, and paths outside the vendor's API on its host", () => {
+    expect(route(undefined, 'api.example.test', 'POST', '/v1/chat/completions')).toBeUndefined();
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/api/event_logging/batch')).toBeUndefined();
+    expect(route(undefined, 'api.anthropic.com', 'GET', '/api/oauth/profile')).toBeUndefined();
+    expect(route(undefined, 'chatgpt.com', 'POST', '/backend-api/conversation')).toBeUndefined();
+    expect(route(undefined, 'chatgpt.com', 'GET', '/backend-api/wham/accounts/check')).toBeUndefined();
+    expect(route(undefined, 'evil-aiplatform.googleapis.com.example.test', 'POST', '/v1/x/models/m:generateContent')).toBeUndefined();
+    expect(route(undefined, 'aiplatform.googleapis.com.', 'POST', '/v1/x/models/m:generateContent')).toEqual(metered('gemini', 'gemini-generate', 'm'));
+  });
+
+  it('host names in any case; `none` turns a vendor host off', () => {
+    expect(route(undefined, 'API.Anthropic.COM', 'POST', '/v1/messages')).toEqual(metered('anthropic', 'anthropic-messages'));
+    expect(route('none', 'api.anthropic.com', 'POST', '/v1/messages')).toBeUndefined();
+    expect(route(undefined, 'api.anthropic.com', 'post', '/v1/messages')).toEqual(metered('anthropic', 'anthropic-messages'));
+  });
+
+  it('paths the server may read differently are unknown (a GET stays free): encoded, dot segments, empty segments, trailing slash, case', () => {
+    for (const path of [
+      '/v1/%6Dessages',
+      '/v1/messages/../messages',
+      '/v1/./messages',
+      '/v1//messages',
+      '/v1/messages/',
+      '/v1\\messages',
+      '/v1/mes sages',
+      '/V1/MESSAGES',
+      '/v1/Messages/count_tokens',
+      '/%76%31/messages',
+      '/api/../v1/messages',
+    ])
+      expect(route(undefined, 'api.anthropic.com', 'POST', path), path).toEqual(UNKNOWN);
+    expect(route(undefined, 'api.anthropic.com', 'GET', '/v1/%6Dodels')).toEqual(FREE);
+    // The API's space is matched in any case (so a case-blind server's /V1/… is not outside it), the route's tail exactly.
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/V1/messages')).toEqual(metered('anthropic', 'anthropic-messages'));
+    // A query or fragment is cut before anything is matched: what it holds does not matter.
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/v1/messages?x=/../batches#y')).toEqual(metered('anthropic', 'anthropic-messages'));
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/v1/messages/batches?x=/messages')).toEqual(UNKNOWN);
+  });
+});
+
+describe('model routes with a hint', () => {
+  it('Azure OpenAI: deployments name the model; /openai/v1 paths', () => {
+    const host = 'my-resource.openai.azure.com';
+    expect(route(undefined, host, 'POST', '/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21')).toBeUndefined();
+    expect(route('openai', host, 'POST', '/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21')).toEqual(
+      metered('openai', 'openai-chat', 'gpt4o-prod'),
+    );
+    expect(route('openai', host, 'POST', '/openai/deployments/emb/embeddings?api-version=2024-10-21')).toEqual(metered('openai', 'openai-embeddings', 'emb'));
+    expect(route('openai', host, 'POST', '/openai/deployments/old/completions')).toEqual(metered('openai', 'openai-completions', 'old'));
+    expect(route('openai', host, 'POST', '/openai/v1/responses')).toEqual(metered('openai', 'openai-responses'));
+    expect(route('openai', host, 'POST', '/openai/deployments/d/audio/transcriptions')).toEqual(UNKNOWN);
+  });
+
+  it('a gateway or self-hosted server on any prefix, matched by the path tail', () => {
+    expect(route('openai', 'llm.internal.test', 'POST', '/gateway/team-a/v1/chat/completions')).toEqual(metered('openai', 'openai-chat'));
+    expect(route('openai', 'localhost', 'POST', '/v1/completions')).toEqual(metered('openai', 'openai-completions'));
+    expect(route('openai', 'localhost', 'POST', '/api/generate')).toEqual(UNKNOWN);
+    expect(route('openai', 'localhost', 'GET', '/v1/models')).toEqual(FREE);
+    expect(route('anthropic', 'gw.example.test', 'POST', '/anthropic/v1/messages')).toEqual(metered('anthropic', 'anthropic-messages'));
+    expect(route('anthropic', 'gw.example.test', 'POST', '/anthropic/v1/messages/count_tokens')).toEqual(FREE);
+    expect(route('anthropic', 'gw.example.test', 'POST', '/anthropic/v1/chat/completions')).toEqual(UNKNOWN);
+    expect(route('gemini', 'gw.example.test', 'POST', '/google/v1beta/models/gemini-x:streamGenerateContent')).toEqual(
+      metered('gemini', 'gemini-generate', 'gemini-x'),
+    );
+    expect(route('gemini', 'gw.example.test', 'POST', '/google/v1beta/models/gemini-x:embedContent')).toEqual(UNKNOWN);
+    // A hint covers every path of the host, the vendor's telemetry paths too: nothing unlisted is free.
+    expect(route('anthropic', 'api.anthropic.com', 'POST', '/api/event_logging/batch')).toEqual(UNKNOWN);
+  });
+
+  it("a hint names the format whatever the host's default", () => {
+    expect(route('openai', 'api.anthropic.com', 'POST', '/v1/messages')).toEqual(UNKNOWN);
+    expect(route('openai', 'api.anthropic.com', 'POST', '/v1/chat/completions')).toEqual(metered('openai', 'openai-chat'));
+  });
+});
+
+describe('WebSocket routes', () => {
+  it("Codex's Responses socket is metered; other sockets on a model API are unknown; elsewhere nothing", () => {
+    expect(socketRoute(undefined, 'api.openai.com', '/v1/responses')).toEqual(metered('openai', 'openai-responses'));
+    expect(socketRoute(undefined, 'chatgpt.com', '/backend-api/codex/responses')).toEqual(metered('openai', 'openai-responses'));
+    expect(socketRoute(undefined, 'api.openai.com', '/v1/realtime?model=gpt-realtime')).toEqual(UNKNOWN);
+    expect(socketRoute(undefined, 'api.openai.com', '/v1/%72esponses')).toEqual(UNKNOWN);
+    expect(
+      socketRoute(undefined, 'generativelanguage.googleapis.com', '/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent'),
+    ).toEqual(UNKNOWN);
+    expect(socketRoute('gemini', 'generativelanguage.googleapis.com', '/ws/live')).toEqual(UNKNOWN);
+    expect(socketRoute(undefined, 'chatgpt.com', '/backend-api/other')).toBeUndefined();
+    expect(socketRoute(undefined, 'api.example.test', '/v1/responses')).toBeUndefined();
+    expect(socketRoute('none', 'api.openai.com', '/v1/responses')).toBeUndefined();
+  });
+});

@@ -1,0 +1,236 @@
+// The answer meters (src/spend/meters) on hand-made bodies, for what the stand-ins do not send:
+// line ends other than LF, events past the bound, usage in every chunk, answers with no usage or not
+// JSON, answers cut short at every point. The stand-ins' own bytes are read in
+// test/integration/spend-meters-standins.test.ts.
+import { describe, expect, it } from 'vitest';
+import { answerMeter, type MeterPlan, wsMeter } from '../../../src/spend/meters/index.ts';
+import { MAX_EVENT_BYTES, SseReader } from '../../../src/spend/meters/sse.ts';
+import type { UsageReading } from '../../../src/spend/usage.ts';
+
+const plan = (api: MeterPlan['api'], route: MeterPlan['route'], requestModel: string | null = null): MeterPlan => ({ api, route, requestModel });
+const ANTHROPIC = plan('anthropic', 'anthropic-messages');
+const CHAT = plan('openai', 'openai-chat');
+const RESPONSES = plan('openai', 'openai-responses');
+const GEMINI = plan('gemini', 'gemini-generate', 'gemini-x');
+const SSE = 'text/event-stream; charset=utf-8';
+
+const sse = (events: Array<[string | undefined, unknown]>, end = '\n'): string =>
+  events
+    .map(([name, data]) => `${name === undefined ? '' : `event: ${name}${end}`}data: ${typeof data === 'string' ? data : JSON.stringify(data)}${end}${end}`)
+    .join('');
+
+function read(p: MeterPlan, body: string | Buffer, contentType = SSE, how: 'end' | 'abandon' = 'end', requestBytes?: number): UsageReading {
+  const meter = answerMeter(p, 200, contentType, { requestBytes });
+  if (meter === undefined) throw new Error('no meter');
+  meter.push(Buffer.isBuffer(body) ? body : Buffer.from(body));
+  return how === 'end' ? meter.end() : meter.abandon();
+}
+
+const anthropicStart = (usage: Record<string, number>) =>
+  ['message_start', { type: 'message_start', message: { model: 'claude-x', usage } }] as [string, unknown];
+const textDelta = (text: string) =>
+  ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }] as [string, unknown];
+
+describe('SseReader', () => {
+  const collect = (pieces: string[], max?: number) => {
+    const events: Array<[string | undefined, string]> = [];
+    const skipped: number[] = [];
+    const reader = new SseReader({ event: (name, data) => events.push([name, data]), skipped: (bytes) => skipped.push(bytes) }, max);
+    for (const piece of pieces) reader.push(Buffer.from(piece));
+    reader.end();
+    return { events, skipped };
+  };
+
+  it('reads LF, CRLF and CR line ends, a CR and its LF in two pieces, multi-line data, comments and ids', () => {
+    const text = ': comment\r\nevent: a\r\nid: 1\r\ndata: one\r\ndata: two\r\n\r\nevent: b\rdata:three\r\rdata: four\n\n';
+    const expected = [
+      ['a', 'one\ntwo'],
+      ['b', 'three'],
+      [undefined, 'four'],
+    ];
+    expect(collect([text]).events).toEqual(expected);
+    for (let at = 0; at <= text.length; at++) expect(collect([text.slice(0, at), text.slice(at)]).events).toEqual(expected);
+    expect(collect([...text]).events).toEqual(expected);
+  });
+
+  it('an event with no data is nothing; the last event is read at the end even without its blank line', () => {
+    expect(collect(['event: lonely\n\n', 'data: x']).events).toEqual([[undefined, 'x']]);
+  });
+
+  it('an event past the bound is skipped whole and its size reported; the next is read', () => {
+    const big = `data: ${'x'.repeat(100)}\ndata: ${'y'.repeat(100)}\n\n`;
+    const { events, skipped } = collect([big.slice(0, 50), big.slice(50), 'data: after\n\n'], 64);
+    expect(events).toEqual([[undefined, 'after']]);
+    expect(skipped).toEqual([big.length - 3]); // its lines, without their three line ends
+  });
+});
+
+describe('answerMeter', () => {
+  it('answers that are not 2xx get no meter; any 2xx does', () => {
+    for (const status of [100, 199, 300, 304, 400, 401, 429, 500, 529]) expect(answerMeter(ANTHROPIC, status, SSE)).toBeUndefined();
+    for (const status of [200, 201, 299]) expect(answerMeter(ANTHROPIC, status, SSE)).toBeDefined();
+  });
+
+  it('Anthropic: the latest of each count; message_delta may restate the input', () => {
+    const body = sse([
+      anthropicStart({ input_tokens: 10, cache_read_input_tokens: 5, cache_creation_input_tokens: 0, output_tokens: 1 }),
+      ['ping', { type: 'ping' }],
+      textDelta('hello'),
+      ['message_delta', { type: 'message_delta', usage: { output_tokens: 30, input_tokens: 12 } }],
+      ['message_stop', { type: 'message_stop' }],
+    ]);
+    expect(read(ANTHROPIC, body)).toEqual({
+      usage: { model: 'claude-x', input_tokens: 17, output_tokens: 30, cached_input_tokens: 5 },
+      basis: 'reported',
+    });
+  });
+
+  it('Anthropic stream that stops after message_start: the input is known, the output what was delivered (partial)', () => {
+    const body = sse([anthropicStart({ input_tokens: 10, output_tokens: 1 }), textDelta('x'.repeat(40)), textDelta('y')]);
+    expect(read(ANTHROPIC, body, SSE, 'end')).toEqual({ usage: { model: 'claude-x', input_tokens: 10, output_tokens: 11 }, basis: 'partial' });
+    // Many one-character deltas: at least one token each.
+    const many = sse([anthropicStart({ input_tokens: 10, output_tokens: 1 }), ...Array.from({ length: 25 }, () => textDelta('a'))]);
+    expect(read(ANTHROPIC, many, SSE, 'abandon')).toEqual({ usage: { model: 'claude-x', input_tokens: 10, output_tokens: 25 }, basis: 'partial' });
+  });
+
+  it('an abandoned answer whose final usage had arrived counts that usage, as reported', () => {
+    const body = sse([
+      [undefined, { model: 'gpt-x', choices: [{ delta: { content: 'hi' } }], usage: null }],
+      [undefined, { model: 'gpt-x', choices: [], usage: { prompt_tokens: 9, completion_tokens: 2 } }],
+    ]);
+    expect(read(CHAT, body, SSE, 'abandon')).toEqual({ usage: { model: 'gpt-x', input_tokens: 9, output_tokens: 2 }, basis: 'reported' });
+  });
+
+  it('abandoned before any byte: the input estimated from the request size when given, the output 0', () => {
+    expect(read(CHAT, '', SSE, 'abandon', 401)).toEqual({ usage: { model: null, input_tokens: 101, output_tokens: 0 }, basis: 'partial' });
+    expect(read(GEMINI, '', 'application/json', 'abandon')).toEqual({ usage: { model: 'gemini-x', input_tokens: 0, output_tokens: 0 }, basis: 'partial' });
+  });
+
+  it('no usage in the answer: unknown (OpenAI stream without include_usage, a Responses stream that never completed, an empty body)', () => {
+    const chat = sse([
+      [undefined, { model: 'gpt-x', choices: [{ delta: { content: 'hi' } }] }],
+      [undefined, '[DONE]'],
+    ]);
+    expect(read(CHAT, chat)).toEqual({ usage: undefined, basis: 'reported' });
+    const responses = sse([['response.created', { type: 'response.created', response: { model: 'gpt-x', usage: null } }]]);
+    expect(read(RESPONSES, responses)).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '{"choices":[]}', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
+  });
+
+  it('not JSON, or JSON with counts that are not counts: unknown', () => {
+    expect(read(CHAT, '<html>busy</html>', 'text/html')).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '{"usage":{"prompt_tokens":-1,"completion_tokens":"5"}}', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, sse([[undefined, 'not json']]))).toEqual({ usage: undefined, basis: 'reported' });
+  });
+
+  it('Responses: response.incomplete and response.failed carry usage too; audio deltas are not text', () => {
+    for (const end of ['response.incomplete', 'response.failed']) {
+      const body = sse([
+        [end, { type: end, response: { model: 'gpt-x', usage: { input_tokens: 3, output_tokens: 4, input_tokens_details: { cached_tokens: 0 } } } }],
+      ]);
+      expect(read(RESPONSES, body)).toEqual({ usage: { model: 'gpt-x', input_tokens: 3, output_tokens: 4 }, basis: 'reported' });
+    }
+    const audio = sse([['response.audio.delta', { type: 'response.audio.delta', delta: 'QUJD'.repeat(100) }]]);
+    expect(read(RESPONSES, audio, SSE, 'abandon')).toEqual({ usage: { model: null, input_tokens: 0, output_tokens: 0 }, basis: 'partial' });
+  });
+
+  it('Gemini: usage in every chunk (the latest wins), tool-use prompt tokens in the input, thoughts in the output', () => {
+    const chunk = (text: string, meta: Record<string, number>) =>
+      [undefined, { candidates: [{ content: { parts: [{ text }] } }], usageMetadata: meta, modelVersion: 'gemini-x-001' }] as [undefined, unknown];
+    const body = sse([
+      chunk('a', { promptTokenCount: 20, candidatesTokenCount: 1 }),
+      chunk('b', { promptTokenCount: 20, toolUsePromptTokenCount: 4, candidatesTokenCount: 9, thoughtsTokenCount: 6, cachedContentTokenCount: 8 }),
+    ]);
+    expect(read(GEMINI, body)).toEqual({ usage: { model: 'gemini-x-001', input_tokens: 24, output_tokens: 15, cached_input_tokens: 8 }, basis: 'reported' });
+    // The same as a JSON array, and as one object.
+    const array = `[${JSON.stringify(chunk('a', { promptTokenCount: 20 })[1])},\n${JSON.stringify(chunk('b', { promptTokenCount: 20, candidatesTokenCount: 3 })[1])}]`;
+    expect(read(GEMINI, array, 'application/json')).toEqual({ usage: { model: 'gemini-x-001', input_tokens: 20, output_tokens: 3 }, basis: 'reported' });
+    expect(read(GEMINI, JSON.stringify(chunk('b', { promptTokenCount: 2, candidatesTokenCount: 3 })[1]), 'application/json')).toEqual({
+      usage: { model: 'gemini-x-001', input_tokens: 2, output_tokens: 3 },
+      basis: 'reported',
+    });
+  });
+
+  it('a streamed event past 8 MiB is skipped: usage read after it still counts; without usage it is unknown; abandoned, its bytes count as output', () => {
+    const huge = textDelta('z'.repeat(MAX_EVENT_BYTES + 10));
+    const start = anthropicStart({ input_tokens: 10, output_tokens: 1 });
+    const withUsage = sse([start, huge, ['message_delta', { type: 'message_delta', usage: { output_tokens: 3000000 } }]]);
+    expect(read(ANTHROPIC, withUsage)).toEqual({ usage: { model: 'claude-x', input_tokens: 10, output_tokens: 3000000 }, basis: 'reported' });
+    const without = sse([start, huge]);
+    expect(read(ANTHROPIC, without)).toEqual({ usage: undefined, basis: 'reported' });
+    const abandoned = read(ANTHROPIC, without, SSE, 'abandon');
+    expect(abandoned.basis).toBe('partial');
+    expect(abandoned.usage!.output_tokens).toBeGreaterThanOrEqual(Math.ceil(MAX_EVENT_BYTES / 4));
+  });
+
+  it('a JSON answer past 8 MiB is unknown; a Gemini array element past it too, the other elements read', () => {
+    const big = JSON.stringify({ model: 'gpt-x', pad: 'p'.repeat(MAX_EVENT_BYTES), usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    expect(read(CHAT, big, 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
+    const element = (text: string, meta?: Record<string, number>) =>
+      JSON.stringify({ candidates: [{ content: { parts: [{ text }] } }], ...(meta ? { usageMetadata: meta } : {}) });
+    const array = `[${element('q'.repeat(MAX_EVENT_BYTES))},${element('a', { promptTokenCount: 5, candidatesTokenCount: 2 })}]`;
+    expect(read(GEMINI, array, 'application/json')).toEqual({ usage: { model: 'gemini-x', input_tokens: 5, output_tokens: 2 }, basis: 'reported' });
+  });
+
+  it('a whole JSON answer cut short: its delivered bytes count as output (estimate), embeddings excepted', () => {
+    const body = JSON.stringify({ model: 'gpt-x', choices: [{ message: { content: 'x'.repeat(400) } }], usage: { prompt_tokens: 1, completion_tokens: 100 } });
+    const partial = read(CHAT, body.slice(0, 200), 'application/json', 'abandon', 40);
+    expect(partial).toEqual({ usage: { model: null, input_tokens: 10, output_tokens: 50 }, basis: 'partial' });
+    // Cut after its last byte: it parses, and its usage counts.
+    expect(read(CHAT, body, 'application/json', 'abandon')).toEqual({ usage: { model: 'gpt-x', input_tokens: 1, output_tokens: 100 }, basis: 'reported' });
+    const embeddings = plan('openai', 'openai-embeddings');
+    expect(read(embeddings, '{"data":[{"embedding":[0.1,0.2', 'application/json', 'abandon', 40)).toEqual({
+      usage: { model: null, input_tokens: 10, output_tokens: 0 },
+      basis: 'partial',
+    });
+  });
+
+  it('ends once: a second end() or abandon() gives the first reading, pieces after it are ignored', () => {
+    const meter = answerMeter(CHAT, 200, 'application/json')!;
+    meter.push(Buffer.from('{"usage":{"prompt_tokens":1,"completion_tokens":2}}'));
+    const first = meter.end();
+    meter.push(Buffer.from('garbage'));
+    expect(meter.abandon()).toBe(first);
+    expect(meter.end()).toBe(first);
+  });
+});
+
+describe('wsMeter', () => {
+  const created = (model: string) => JSON.stringify({ type: 'response.created', response: { model, usage: null } });
+  const delta = (text: string) => JSON.stringify({ type: 'response.output_text.delta', delta: text });
+  const completed = (model: string, input: number, output: number) =>
+    JSON.stringify({ type: 'response.completed', response: { model, usage: { input_tokens: input, output_tokens: output } } });
+
+  it('an error before any output ends the response unbilled; after some output, it is counted as partial', () => {
+    const meter = wsMeter(RESPONSES);
+    meter.onClientMessage('x'.repeat(80));
+    expect(meter.onServerMessage(created('m'))).toEqual([]);
+    expect(meter.onServerMessage(JSON.stringify({ type: 'error', status: 400 }))).toEqual([]);
+    meter.onServerMessage(created('m'));
+    meter.onServerMessage(delta('abcdefgh'));
+    expect(meter.onServerMessage(JSON.stringify({ type: 'error', status: 500 }))).toEqual([
+      { usage: { model: 'm', input_tokens: 20, output_tokens: 2 }, basis: 'partial' },
+    ]);
+    expect(meter.close()).toBeUndefined();
+  });
+
+  it('a new response while one is open ends the open one as partial; messages that are not JSON or not events are passed over', () => {
+    const meter = wsMeter(RESPONSES);
+    meter.onServerMessage(created('a'));
+    meter.onServerMessage(delta('hi'));
+    expect(meter.onServerMessage('not json')).toEqual([]);
+    expect(meter.onServerMessage('[1,2]')).toEqual([]);
+    expect(meter.onServerMessage(created('b'))).toEqual([{ usage: { model: 'a', input_tokens: 0, output_tokens: 1 }, basis: 'partial' }]);
+    expect(meter.onServerMessage(completed('b', 5, 6))).toEqual([{ usage: { model: 'b', input_tokens: 5, output_tokens: 6 }, basis: 'reported' }]);
+  });
+
+  it('a message past 8 MiB is not parsed: its bytes count as delivered output, the response unknown unless it completes', () => {
+    const meter = wsMeter(RESPONSES);
+    meter.onServerMessage(created('a'));
+    expect(meter.onServerMessage(delta('q'.repeat(MAX_EVENT_BYTES + 1)))).toEqual([]);
+    const partial = meter.close();
+    expect(partial?.basis).toBe('partial');
+    expect(partial?.usage?.output_tokens).toBeGreaterThan(MAX_EVENT_BYTES / 4);
+  });
+});
