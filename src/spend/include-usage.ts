@@ -67,13 +67,11 @@ interface Member {
   valueEnd: number;
 }
 
-const WS = /[ \t\n\r]/;
-
 /** The members of the object whose `{` is at `open`, in a text JSON.parse already accepted. */
 function membersOf(text: string, open: number): Member[] {
   const members: Member[] = [];
   let at = skipWs(text, open + 1);
-  if (text[at] === '}') return members;
+  if (text.charCodeAt(at) === CLOSE_BRACE) return members;
   for (;;) {
     const keyEnd = stringEnd(text, at);
     const key = JSON.parse(text.slice(at, keyEnd)) as string;
@@ -82,42 +80,59 @@ function membersOf(text: string, open: number): Member[] {
     const valueEnd = valueEndOf(text, at);
     members.push({ key, valueStart: at, valueEnd });
     at = skipWs(text, valueEnd);
-    if (text[at] === '}') return members;
+    if (text.charCodeAt(at) === CLOSE_BRACE) return members;
     at = skipWs(text, at + 1); // past ','
   }
 }
 
+const QUOTE = 34;
+const BACKSLASH = 92;
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+const COMMA = 44;
+
+function isWs(code: number): boolean {
+  return code === 32 || code === 10 || code === 13 || code === 9;
+}
+
 function skipWs(text: string, at: number): number {
-  while (at < text.length && WS.test(text[at]!)) at++;
+  while (at < text.length && isWs(text.charCodeAt(at))) at++;
   return at;
 }
 
-/** The index just past the string opening at `at`. */
+/** The index just past the string opening at `at` (a prompt's long strings are jumped, not walked). */
 function stringEnd(text: string, at: number): number {
-  let i = at + 1;
-  while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-  return i + 1;
+  let from = at + 1;
+  for (;;) {
+    const quote = text.indexOf('"', from);
+    let slashes = 0;
+    while (text.charCodeAt(quote - 1 - slashes) === BACKSLASH) slashes++;
+    if (slashes % 2 === 0) return quote + 1;
+    from = quote + 1;
+  }
 }
 
 /** The index just past the value starting at `at`. */
 function valueEndOf(text: string, at: number): number {
-  const first = text[at];
-  if (first === '"') return stringEnd(text, at);
-  if (first !== '{' && first !== '[') {
+  const first = text.charCodeAt(at);
+  if (first === QUOTE) return stringEnd(text, at);
+  if (first !== OPEN_BRACE && first !== OPEN_BRACKET) {
     let i = at;
-    while (i < text.length && !/[,}\]\s]/.test(text[i]!)) i++;
+    for (let c = text.charCodeAt(i); i < text.length && c !== COMMA && c !== CLOSE_BRACE && c !== CLOSE_BRACKET && !isWs(c); c = text.charCodeAt(++i));
     return i;
   }
   let depth = 0;
   let i = at;
   for (;;) {
-    const c = text[i];
-    if (c === '"') {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
       i = stringEnd(text, i);
       continue;
     }
-    if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') {
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       depth--;
       if (depth === 0) return i + 1;
     }

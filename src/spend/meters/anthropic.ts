@@ -1,3 +1,4 @@
+import { rawStringLength } from './raw-string.ts';
 import type { FormatReader } from './reader.ts';
 import { count, isRecord, type Tally } from './tally.ts';
 
@@ -30,6 +31,13 @@ export function anthropicReader(tally: Tally): FormatReader {
 
   return {
     wants: (name) => name === undefined || !IGNORED.has(name),
+    quick(name, data) {
+      if (name !== 'content_block_delta') return false;
+      const size = rawStringLength(data, 'text') ?? rawStringLength(data, 'partial_json') ?? rawStringLength(data, 'thinking');
+      if (size === undefined) return false;
+      tally.deltaOf(size);
+      return true;
+    },
     event(_name, data) {
       if (!isRecord(data)) return;
       const type = data['type'];

@@ -80,7 +80,7 @@ function once(meter: { push(chunk: Buffer): void; end(): UsageReading; abandon()
 function sseMeter(reader: FormatReader, tally: Tally): AnswerMeter {
   const sse = new SseReader({
     event(name, data) {
-      if (data === '[DONE]' || !reader.wants(name)) return;
+      if (data === '[DONE]' || !reader.wants(name) || reader.quick?.(name, data) === true) return;
       let value: unknown;
       try {
         value = JSON.parse(data);

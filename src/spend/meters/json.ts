@@ -82,41 +82,43 @@ export class JsonValues {
   }
 
   push(chunk: Buffer): void {
+    // The state in locals for the loop (a hot path: every byte of a Gemini JSON answer), written back after.
+    let depth = this.#depth;
+    let inString = this.#inString;
+    let escaped = this.#escaped;
     let start = this.#inElement ? 0 : -1;
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i]!;
-      if (this.#inString) {
-        if (this.#escaped) this.#escaped = false;
-        else if (byte === BACKSLASH) this.#escaped = true;
-        else if (byte === QUOTE) this.#inString = false;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (byte === BACKSLASH) escaped = true;
+        else if (byte === QUOTE) inString = false;
         continue;
       }
-      if (byte === QUOTE) {
-        this.#inString = true;
-        continue;
-      }
-      const opens = byte === OPEN_BRACE || byte === OPEN_BRACKET;
-      const closes = byte === CLOSE_BRACE || byte === CLOSE_BRACKET;
-      if (opens) {
-        if (this.#depth === 0) {
-          this.#depth = 1;
+      if (byte === QUOTE) inString = true;
+      else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+        if (depth === 0) {
+          depth = 1;
           if (byte === OPEN_BRACKET) continue;
           // A top-level object: the element starts here and ends when it closes.
           this.#topObject = true;
-        } else this.#depth += 1;
-        if (this.#depth === (this.#topObject ? 1 : 2)) {
+        } else depth += 1;
+        if (depth === (this.#topObject ? 1 : 2)) {
           this.#inElement = true;
           start = i;
         }
-      } else if (closes && this.#depth > 0) {
-        this.#depth -= 1;
-        if (this.#inElement && this.#depth === (this.#topObject ? 0 : 1)) {
+      } else if ((byte === CLOSE_BRACE || byte === CLOSE_BRACKET) && depth > 0) {
+        depth -= 1;
+        if (this.#inElement && depth === (this.#topObject ? 0 : 1)) {
           this.#take(chunk.subarray(start, i + 1));
           this.#finish();
           start = -1;
         }
       }
     }
+    this.#depth = depth;
+    this.#inString = inString;
+    this.#escaped = escaped;
     if (this.#inElement && start !== -1) this.#take(chunk.subarray(start));
   }
 

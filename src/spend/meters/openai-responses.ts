@@ -1,3 +1,4 @@
+import { rawStringLength } from './raw-string.ts';
 import type { FormatReader } from './reader.ts';
 import { count, isRecord, type Tally } from './tally.ts';
 
@@ -24,6 +25,13 @@ export function openaiResponsesReader(tally: Tally): FormatReader {
   return {
     // Output deltas, the response's start (its model) and its end; item and part echoes repeat what deltas gave.
     wants: (name) => name === undefined || name.endsWith('.delta') || name === 'response.created' || RESPONSE_ENDS.has(name),
+    quick(name, data) {
+      if (name === undefined || !name.endsWith('.delta') || name.includes('audio')) return false;
+      const size = rawStringLength(data, 'delta');
+      if (size === undefined) return false;
+      tally.deltaOf(size);
+      return true;
+    },
     event(_name, data) {
       if (!isRecord(data)) return;
       const type = data['type'];

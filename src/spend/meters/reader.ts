@@ -4,6 +4,11 @@
 export interface FormatReader {
   /** Whether an SSE event of this name can matter (the rest are not parsed: pings, block starts, item echoes). */
   wants(name: string | undefined): boolean;
+  /**
+   * An event read without parsing, when its name says it is a content delta: true when taken (its
+   * text counted), false to have it parsed and given to event().
+   */
+  quick?(name: string | undefined, data: string): boolean;
   /** One parsed SSE event (or WebSocket message): `name` is its `event:` line, when it had one. */
   event(name: string | undefined, data: unknown): void;
   /** One whole JSON answer, or one element of a streamed JSON array. */

@@ -38,6 +38,13 @@ export class Tally {
     this.chars += text.length;
   }
 
+  /** Counts one content delta of `size` characters, as written (see raw-string.ts). */
+  deltaOf(size: number): void {
+    if (size === 0) return;
+    this.deltas += 1;
+    this.chars += size;
+  }
+
   /** Sets the counts an answer reported; undefined leaves a count as it was (take the latest of each). */
   report(counts: { input?: number | undefined; output?: number | undefined; cached?: number | undefined; cacheWrite?: number | undefined }): void {
     if (counts.input !== undefined) this.input = counts.input;

@@ -4,6 +4,7 @@
 // test/integration/spend-meters-standins.test.ts.
 import { describe, expect, it } from 'vitest';
 import { answerMeter, type MeterPlan, wsMeter } from '../../../src/spend/meters/index.ts';
+import { rawStringLength } from '../../../src/spend/meters/raw-string.ts';
 import { MAX_EVENT_BYTES, SseReader } from '../../../src/spend/meters/sse.ts';
 import type { UsageReading } from '../../../src/spend/usage.ts';
 
@@ -62,6 +63,29 @@ describe('SseReader', () => {
     const { events, skipped } = collect([big.slice(0, 50), big.slice(50), 'data: after\n\n'], 64);
     expect(events).toEqual([[undefined, 'after']]);
     expect(skipped).toEqual([big.length - 3]); // its lines, without their three line ends
+  });
+});
+
+describe('rawStringLength (a delta read unparsed)', () => {
+  it('measures the first string member as written, escapes included; anything else is undefined', () => {
+    expect(rawStringLength('{"type":"text_delta","text":"hello"}', 'text')).toBe(5);
+    expect(rawStringLength('{"text":  "a\\"b\\\\"}', 'text')).toBe(6);
+    expect(rawStringLength('{"text":"\\\\"}', 'text')).toBe(2);
+    expect(rawStringLength('{"text":""}', 'text')).toBe(0);
+    expect(rawStringLength('{"text":null}', 'text')).toBeUndefined();
+    expect(rawStringLength('{"cited_text":"x"}', 'text')).toBeUndefined();
+    expect(rawStringLength('{"text":"unterminated', 'text')).toBeUndefined();
+  });
+
+  it('a content_block_delta of a shape the quick path does not know is parsed instead (a signature is no output)', () => {
+    const body = sse([
+      anthropicStart({ input_tokens: 1, output_tokens: 1 }),
+      ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 's'.repeat(400) } }],
+      ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 't'.repeat(40) } }],
+      ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{"a":"\\"x\\""}' } }],
+    ]);
+    // 40 characters of thinking and the 14-character JSON as written on the wire (22 with its escapes): ceil(62 / 4).
+    expect(read(ANTHROPIC, body, SSE, 'abandon')).toEqual({ usage: { model: 'claude-x', input_tokens: 1, output_tokens: 16 }, basis: 'partial' });
   });
 });
 
