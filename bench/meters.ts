@@ -6,7 +6,7 @@
 // Prints µs per answer (median of rounds). Not a test: figures depend on the machine.
 //
 //   node bench/meters.ts [--rounds=7] [--answers=20000]
-import { answerMeter, type MeterPlan } from '../src/spend/meters/index.ts';
+import { answerMeter, type MeterPlan, modelRoute } from '../src/spend/meters/index.ts';
 import { withIncludeUsage } from '../src/spend/include-usage.ts';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -219,3 +219,14 @@ for (let r = 0; r < ROUNDS; r++) {
   times.push(Number(process.hrtime.bigint() - started) / 1000 / ANSWERS);
 }
 console.log(`withIncludeUsage       ${String(request.length).padStart(5)} B   ${median(times).toFixed(2)} µs`);
+
+// The route table runs on every request of a grant, metered or not.
+const routeTimes: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const started = process.hrtime.bigint();
+  let metered = 0;
+  for (let i = 0; i < ANSWERS; i++) if (modelRoute(undefined, 'api.anthropic.com', 'POST', '/v1/messages?beta=true')?.kind === 'metered') metered++;
+  if (metered !== ANSWERS) throw new Error('route');
+  routeTimes.push(Number(process.hrtime.bigint() - started) / 1000 / ANSWERS);
+}
+console.log(`modelRoute                     ${median(routeTimes).toFixed(2)} µs`);

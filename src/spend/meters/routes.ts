@@ -74,6 +74,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The characters a path keyway matches may hold: RFC 3986 pchar and `/`, without `%`. */
 const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
 
+/** An empty, `.` or `..` segment. */
+const ODD_SEGMENT = /\/(?:\.\.?)?(?:\/|$)/;
+
 const FREE: ModelRoute = { kind: 'free' };
 const UNKNOWN: ModelRoute = { kind: 'unknown' };
 
@@ -138,7 +141,7 @@ function withoutQuery(path: string): string {
 function plainPath(path: string): boolean {
   if (!PLAIN_PATH.test(path)) return false;
   if (path.length > 1 && path.endsWith('/')) return false;
-  return !path.split('/').some((segment, i) => i > 0 && (segment === '' || segment === '.' || segment === '..'));
+  return !ODD_SEGMENT.test(path);
 }
 
 function inSpace(path: string, spaces: readonly string[]): boolean {
