@@ -17,9 +17,12 @@ import type { ModelApi } from '../usage.ts';
 // A path keyway would read differently from the server is `unknown` when it is not a GET: a
 // percent-encoded byte (`/v1/%6Dessages` may be decoded to /v1/messages upstream), a `.` or `..`
 // segment, an empty segment, a backslash, a trailing slash. Clients never send these; refusing them
-// under a budget costs nobody anything, and reading them as free would be a way around it. Rules
-// match case-sensitively, the API's space case-insensitively, so `/V1/MESSAGES` is `unknown`, not
-// outside the API.
+// under a budget costs nobody anything, and reading them as free would be a way around it. A
+// route's tail matches case-sensitively, the API's space case-insensitively: `/V1/MESSAGES` is
+// `unknown`, not outside the API (`/V1/messages` is Messages, read as such if a server takes it).
+//
+// Reads (GET, HEAD, OPTIONS) are free: no vendor runs a model on one. Every model call is a POST;
+// another method is `unknown`. A WebSocket upgrade is a GET: the proxy asks socketRoute for it.
 
 /** The grant's hint: a wire format, `none` (no model traffic), or undefined (the defaults by host). */
 export type ModelApiHint = ModelApi | 'none' | undefined;
