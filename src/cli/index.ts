@@ -84,6 +84,11 @@ export const COMMANDS: CommandEntry[] = [
     summary: "what keeps the store's master key; wrap it with a KMS key; rotate it",
     load: async () => (await import('./commands/key.ts')).key,
   },
+  {
+    name: 'spend',
+    summary: 'what model traffic used and cost, per agent and model, and where each budget stands',
+    load: async () => (await import('./commands/spend.ts')).spend,
+  },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
   {
     name: 'fetch',

@@ -11,6 +11,7 @@ import { oauthRoutes } from './oauth.ts';
 import { operateRoutes } from './operate.ts';
 import { overviewRoutes } from './overview.ts';
 import { sessionRoutes, type SessionDeps } from './session.ts';
+import { spendRoutes } from './spend.ts';
 
 /** `table()` is the finished table, for the routes that describe it (/api/openapi.json). */
 export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], session: SessionDeps): Route[] {
@@ -24,5 +25,6 @@ export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], sess
     ...oauthRoutes(deps),
     ...sessionRoutes(session),
     ...overviewRoutes(deps),
+    ...spendRoutes(deps),
   ];
 }

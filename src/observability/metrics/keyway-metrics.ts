@@ -9,12 +9,15 @@
 // Beside keyway's own figures, prom-client's default process_* and nodejs_* metrics.
 //
 // Labels: decision and code come from fixed tables; grant and agent are ids from the config or
-// the store, bounded again by BoundedLabels. No label ever holds a host, a path or a header value.
+// the store, bounded again by BoundedLabels; model names come from upstream answers, so ModelLabels
+// admits only a model name's shape and bounds their number. No label ever holds a host, a path or a
+// header value.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEvent, RetentionHold } from '../../audit/index.ts';
 import type { TokenObserver, TokenRequestResult } from '../../credentials/issuing/token-store.ts';
-import { BoundedLabels } from './labels.ts';
+import { BoundedLabels, ModelLabels } from './labels.ts';
+import { ModelUsageCounts } from './model-usage.ts';
 import { Tally } from './tally.ts';
 
 /** Figures other parts keep, read when /metrics is scraped. */
@@ -38,12 +41,14 @@ export class KeywayMetrics implements TokenObserver {
   readonly registry = new Registry();
   readonly #grants = new BoundedLabels();
   readonly #agents = new BoundedLabels();
+  readonly #models = new ModelLabels();
   readonly #requests = new Tally(); // decision, code
   readonly #byGrant = new Tally(); // grant, agent, decision
   readonly #leaks = new Tally(); // grant
   readonly #policy = new Tally(); // grant, agent, outcome
   readonly #limited = new Tally(); // grant, agent, rate | quota
   readonly #approvals = new Tally(); // grant, agent, outcome
+  readonly #modelUsage: ModelUsageCounts;
   readonly #upstream: Histogram;
   readonly #auditWrite: Histogram<'result'>;
   readonly #tokenSeconds: Histogram<'grant'>;
@@ -97,6 +102,8 @@ export class KeywayMetrics implements TokenObserver {
       ['grant', 'agent', 'outcome'],
       this.#approvals,
     );
+    // Model answers' tokens and dollars (issue 63): counters, so a primary of workers sums them.
+    this.#modelUsage = new ModelUsageCounts(this.registry);
     this.#upstream = new Histogram({
       name: 'keyway_upstream_response_seconds',
       help: 'Time from sending a request upstream to its response head, for intercepted requests.',
@@ -167,6 +174,10 @@ export class KeywayMetrics implements TokenObserver {
     if (event.code === 'policy_denied') this.#policy.add(grant, agent, 'denied');
     else if (event.code === 'lease_expired') this.#policy.add(grant, agent, 'lease_expired');
     else if (event.policy === 'warn') this.#policy.add(grant, agent, 'warned');
+    if (event.usage !== undefined || event.cost_usd !== undefined) {
+      const model = event.usage?.model ?? null;
+      this.#modelUsage.add(event, grant, agent, () => this.#models.label(model));
+    }
     if (upstreamSeconds !== undefined) this.#upstream.observe(upstreamSeconds);
   }
 

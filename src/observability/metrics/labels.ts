@@ -27,3 +27,26 @@ export class BoundedLabels {
     return id;
   }
 }
+
+/** Distinct model labels one process keeps; past it a new model counts under OVERFLOW_LABEL. */
+export const MAX_MODEL_LABELS = 200;
+/** What a model label admits: the names vendors give (claude-sonnet-4-5, gpt-4.1-mini, models/gemini-2.5-pro, org/model:tag@v1). */
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$/;
+
+/**
+ * Label values for model names. Unlike ids, a model name comes from an upstream's answer (or the
+ * agent's request), so anyone behind a gateway can choose it: a name of another shape, and any name
+ * past the bound, counts under OVERFLOW_LABEL; no model named is NONE_LABEL.
+ */
+export class ModelLabels {
+  readonly #bounded: BoundedLabels;
+
+  constructor(max = MAX_MODEL_LABELS) {
+    this.#bounded = new BoundedLabels(max);
+  }
+
+  label(model: string | null): string {
+    if (model === null) return NONE_LABEL;
+    return MODEL_NAME.test(model) ? this.#bounded.label(model) : OVERFLOW_LABEL;
+  }
+}

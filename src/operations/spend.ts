@@ -1,0 +1,123 @@
+// What model traffic used and cost, read from the spend ledger's hourly `spend:` records in the
+// store: one reader for `keyway spend`, GET /api/spend and the dashboard's Spend page, so the three
+// cannot disagree. Reads only (no keyway need run); nothing in it is secret: ids, model names,
+// counts and dollars.
+//
+// The answer's shape is documented (docs/spend.md, "Seeing spend") and kept stable:
+//   {since, until, totals: {…counts}, rows: [{agent, grant, end_user, model, …counts}], budgets: [BudgetRow]}
+
+import type { BudgetConfig } from '../config/spend.ts';
+import type { RecordSource } from '../credentials/store/credential-store.ts';
+import { ExactSum, roundUsd } from '../spend/exact-sum.ts';
+import { hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../spend/records.ts';
+import { type BudgetRow, budgetStandings } from './spend-budgets.ts';
+
+export type { BudgetRow } from './spend-budgets.ts';
+
+/** Token and request counts, and dollars for the priced answers. */
+export interface SpendCounts {
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  cache_write_tokens: number;
+  cost_usd: number;
+  /** Answers whose model had no price: their tokens are counted above, their cost is not. */
+  unpriced: number;
+  /** Answers that said nothing of their usage: counted as requests, no tokens. */
+  unknown: number;
+  /** Answers cut short: counted for what was delivered. */
+  partial: number;
+}
+
+export interface SpendRow extends SpendCounts {
+  /** null: an anonymous agent, no end user (no identity token), a model nobody named. */
+  agent: string | null;
+  grant: string | null;
+  end_user: string | null;
+  model: string | null;
+}
+
+export interface SpendReport {
+  /** The window's start: the top of the UTC hour `since` fell in (ISO 8601). */
+  since: string;
+  /** When it was read (ISO 8601): the hour it falls in is counted up to then. */
+  until: string;
+  totals: SpendCounts;
+  /** One per agent, grant, end user and model, sorted by them. */
+  rows: SpendRow[];
+  budgets: BudgetRow[];
+}
+
+export interface SpendQuery {
+  /** The window's start; records of the hour it falls in and after are counted. */
+  since: Date;
+  now: Date;
+  agent?: string | undefined;
+  grant?: string | undefined;
+}
+
+const COUNTS = ['requests', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'unpriced', 'unknown', 'partial'] as const;
+
+/** Sums of one group of records: whole numbers added as they are, dollars without drift. */
+class Sums {
+  readonly counts = Object.fromEntries(COUNTS.map((k) => [k, 0])) as Record<(typeof COUNTS)[number], number>;
+  readonly #cost = new ExactSum();
+
+  add(record: SpendRecord): void {
+    for (const key of COUNTS) this.counts[key] += wholeOf(record[key]);
+    const cost = record.cost_usd;
+    if (typeof cost === 'number' && Number.isFinite(cost) && cost >= 0) this.#cost.add(cost);
+  }
+
+  get result(): SpendCounts {
+    return { ...this.counts, cost_usd: roundUsd(this.#cost.value) };
+  }
+}
+
+/** A count as a record holds it: a whole number from 0 up; anything else (a damaged record) counts as 0. */
+const wholeOf = (n: unknown): number => (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0);
+
+export function spendReport(store: RecordSource, budgets: readonly BudgetConfig[], query: SpendQuery): SpendReport {
+  const first = hourOf(query.since);
+  const last = hourOf(query.now);
+  const groups = new Map<string, { key: Omit<SpendRow, keyof SpendCounts>; sums: Sums }>();
+  const totals = new Sums();
+  for (const [id, record] of store.entries<SpendRecord>(SPEND_PREFIX)) {
+    const key = parseSpendRecordId(id);
+    // Hours compare as text: both are `YYYY-MM-DDTHH`. A record of an hour to come (a replica's clock ahead) is counted when its hour comes.
+    if (key === undefined || !/^\d{4}-\d{2}-\d{2}T\d{2}$/.test(key.hour) || key.hour < first || key.hour > last) continue;
+    if (query.agent !== undefined && key.agent !== query.agent) continue;
+    if (query.grant !== undefined && key.grant !== query.grant) continue;
+    const row = { agent: key.agent, grant: key.grant, end_user: key.end_user, model: key.model };
+    const group = JSON.stringify([row.agent, row.grant, row.end_user, row.model]);
+    let found = groups.get(group);
+    if (found === undefined) {
+      found = { key: row, sums: new Sums() };
+      groups.set(group, found);
+    }
+    found.sums.add(record);
+    totals.add(record);
+  }
+  const rows = [...groups.values()].map(({ key, sums }) => ({ ...key, ...sums.result })).sort(byKey);
+  const filter = { ...(query.agent !== undefined ? { agent: query.agent } : {}), ...(query.grant !== undefined ? { grant: query.grant } : {}) };
+  return {
+    since: new Date(`${first}:00:00Z`).toISOString(),
+    until: query.now.toISOString(),
+    totals: totals.result,
+    rows,
+    budgets: budgetStandings(store, budgets, query.now, filter),
+  };
+}
+
+const order = (v: string | null): string => v ?? '';
+
+function byKey(a: SpendRow, b: SpendRow): number {
+  for (const field of ['agent', 'model', 'grant', 'end_user'] as const) {
+    // Code-point order, the same on every machine (localeCompare follows the locale).
+    const x = order(a[field]);
+    const y = order(b[field]);
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
