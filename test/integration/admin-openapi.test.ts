@@ -67,6 +67,7 @@ describe('admin API: /api/openapi.json', () => {
         'session.show',
         'session.delete',
         'overview',
+        'spend',
       ]),
     );
     const text = JSON.stringify(doc);

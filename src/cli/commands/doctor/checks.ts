@@ -14,6 +14,7 @@ import { checkThroughProxy } from './checks-through.ts';
 import { checkCheckpointKey, checkEgressProxy, checkIdentityIssuers } from './checks-evidence.ts';
 import { checkSecretsReach } from './checks-reach.ts';
 import { checkStore } from './checks-home.ts';
+import { checkModelPrices } from './checks-spend.ts';
 import { checkSecretSources } from './checks-sources.ts';
 import { checkSecretCommands } from './checks-commands.ts';
 import { checkShellProxy } from './checks-shell-proxy.ts';
@@ -38,6 +39,8 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   const proxyOk = add(await checkProxy(ctx)).status === 'ok';
   add(await checkAdmin(ctx));
   add(await checkStore(ctx));
+  const prices = await checkModelPrices(ctx);
+  if (prices) add(prices);
   add(await checkShellProxy(ctx));
   for (const r of await checkIdentityIssuers(ctx)) add(r);
   for (const r of await checkSecretSources(ctx)) add(r);

@@ -52,6 +52,8 @@ earlier check failed), and exits 0 only if nothing failed:
     secret source item (secret: {from: …}) is fetched and read as the grant's secret, and each
     grant's secret command (secret: {cmd: …}) is run as keyway runs it (its timeout, no shell): the
     line says whether it printed a value and how long it took, or why not, never the value
+  - every model that answered through keyway in the last 30 days has a price (WARN naming those
+    without one, counted in tokens only, with the fix: an entry under pricing:)
   - keyway answers through the proxy with a certificate from its CA: a CONNECT to ${SELF_CHECK_HOST}:443,
     which keyway answers itself (GET ${SELF_CHECK_PATH}), so nothing leaves the machine
   - curl, node (this one), python3 with requests, and git, each run in a clean environment (PATH, HOME

@@ -1,0 +1,46 @@
+// doctor's "model prices" line: a model answered in the last 30 days with no price is named with
+// the fix; priced traffic is ok; a home with no model traffic (or only older) gets no line.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { unpricedModels } from '../../src/cli/commands/doctor/checks-spend.ts';
+import { Store } from '../../src/credentials/store/index.ts';
+import { plantSpend } from '../helpers/spend-records.ts';
+
+const NOW = new Date('2026-11-26T22:40:00Z');
+
+describe('doctor: model prices', () => {
+  let store: Store;
+  beforeEach(async () => {
+    store = await Store.open(join(mkdtempSync(join(tmpdir(), 'keyway-doctor-spend-')), 'store.json'), randomBytes(32));
+  });
+  afterEach(() => store.close());
+
+  it('says nothing on a home without model traffic in the last 30 days', async () => {
+    expect(unpricedModels(store, NOW)).toBeUndefined();
+    await plantSpend(store, [{ hour: '2026-10-26T21', agent: 'a', grant: 'g', model: 'old-model', requests: 3, unpriced: 3 }]);
+    expect(unpricedModels(store, NOW)).toBeUndefined();
+  });
+
+  it('is ok when every model had a price', async () => {
+    await plantSpend(store, [{ hour: '2026-11-26T21', agent: 'a', grant: 'g', model: 'claude-sonnet-4-5', requests: 3, cost_usd: 0.1 }]);
+    expect(unpricedModels(store, NOW)).toMatchObject({ status: 'ok', check: 'model prices' });
+  });
+
+  it('warns, naming each unpriced model (most answers first) and the pricing: fix', async () => {
+    await plantSpend(store, [
+      { hour: '2026-11-26T21', agent: 'a', grant: 'g', model: 'claude-sonnet-4-5', requests: 3, cost_usd: 0.1 },
+      { hour: '2026-11-20T10', agent: 'a', grant: 'gw', model: 'house-model', requests: 2, unpriced: 2 },
+      { hour: '2026-11-26T22', agent: 'b', grant: 'gw', model: 'house-model', requests: 1, unpriced: 1 },
+      { hour: '2026-11-01T00', agent: 'b', grant: 'gw', model: 'tiny"model', requests: 1, unpriced: 1 },
+    ]);
+    const result = unpricedModels(store, NOW)!;
+    expect(result.status).toBe('warn');
+    expect(result.detail).toBe(
+      'no price for "house-model" (3 answer(s)), "tiny\\"model" (1 answer(s)) in the last 30 days: their tokens are counted, their cost is in no dollar total or USD budget',
+    );
+    expect(result.fix).toContain('pricing:');
+  });
+});
