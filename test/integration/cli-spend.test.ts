@@ -3,17 +3,13 @@
 // and to 1e-6 USD, --agent and --grant, the window from the top of the hour --since falls in, an
 // unpriced model flagged, unknown usage counted, the API the same answer and refused without the
 // token, and no grant secret (a canary) in any output.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.ts';
 import type { SpendReport } from '../../src/operations/spend.ts';
 import { hourOf } from '../../src/spend/records.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { type PlantedSpend, plantBudget, plantSpend } from '../helpers/spend-records.ts';
+import { type PlantedSpend, plantBudget, plantSpend, schemaTakesBudgets } from '../helpers/spend-records.ts';
 
 const SECRET = `${CANARY}-spend`;
 const HOUR = 3_600_000;
@@ -33,19 +29,6 @@ function expectSums(report: SpendReport, planted: readonly PlantedSpend[]): void
   const want = expected(planted);
   for (const k of COUNTS) expect(report.totals[k], k).toBe(want[k]);
   expect(Math.abs(report.totals.cost_usd - want['cost_usd']!)).toBeLessThan(1e-6);
-}
-
-/** Whether the config's schema takes `budgets:` yet (the pricing part of issue 63 adds it). */
-function schemaTakesBudgets(): boolean {
-  const home = makeHome();
-  mkdirSync(join(home, 'config'), { recursive: true });
-  writeFileSync(join(home, 'config', 'keyway.yaml'), stringify({ budgets: [{ agent: 'ci-bot', limit: { usd: 5 }, per: 'day', over: 'refuse' }] }));
-  try {
-    loadConfig({ home });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('keyway spend and GET /api/spend', () => {
@@ -226,7 +209,7 @@ describe('keyway spend and GET /api/spend', () => {
   });
 });
 
-describe.skipIf(!schemaTakesBudgets())('keyway spend with budgets: in the config', () => {
+describe.skipIf(!schemaTakesBudgets(makeHome()))('keyway spend with budgets: in the config', () => {
   let proxy: TestProxy;
   let admin: AdminClient;
 

@@ -9,6 +9,7 @@ import { clearNotice, h, notify } from './dom.js';
 import { renderGrants } from './grants.js';
 import { renderOverview } from './overview.js';
 import { renderSignIn } from './signin.js';
+import { renderSpend } from './spend.js';
 
 const SECTIONS = {
   overview: { title: 'Overview', render: renderOverview },
@@ -16,6 +17,7 @@ const SECTIONS = {
   agents: { title: 'Agents', render: renderAgents },
   approvals: { title: 'Approvals', render: renderApprovals },
   audit: { title: 'Audit', render: renderAudit },
+  spend: { title: 'Spend', render: renderSpend },
 };
 
 const main = document.getElementById('main');
