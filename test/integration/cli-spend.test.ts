@@ -3,12 +3,14 @@
 // and to 1e-6 USD, --agent and --grant, the window from the top of the hour --since falls in, an
 // unpriced model flagged, unknown usage counted, the API the same answer and refused without the
 // token, and no grant secret (a canary) in any output.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpendReport } from '../../src/operations/spend.ts';
 import { hourOf } from '../../src/spend/records.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { makeHome, runCli, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { type PlantedSpend, plantBudget, plantSpend, schemaTakesBudgets } from '../helpers/spend-records.ts';
 
 const SECRET = `${CANARY}-spend`;
@@ -257,4 +259,26 @@ describe.skipIf(!schemaTakesBudgets(makeHome()))('keyway spend with budgets: in 
     expect((res.body as SpendReport).budgets).toEqual(report.budgets);
     for (const text of [r.stdout, table.stdout, res.text]) expect(text).not.toContain(SECRET);
   });
+});
+
+describe('keyway spend with no keyway running', () => {
+  it('reads the records a stopped keyway left, and a new home as empty without making anything', async () => {
+    const proxy = await startProxy({ grants: [{ id: 'anthropic', type: 'bearer', domains: ['api.example.test'], secret: SECRET }] });
+    const hour = hourOf(new Date());
+    await plantSpend(proxy.running.services.store, [
+      { hour, agent: 'ci-bot', grant: 'anthropic', model: 'claude-sonnet-4-5', requests: 2, input_tokens: 30, output_tokens: 4, cost_usd: 0.75 },
+    ]);
+    await proxy.stop();
+    const r = await proxy.cli(['spend', '--json', '--since', '1h']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as SpendReport;
+    expect(report.totals).toMatchObject({ requests: 2, input_tokens: 30, output_tokens: 4, cost_usd: 0.75 });
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+
+    const fresh = makeHome();
+    const empty = await runCli(['spend', '--json'], { KEYWAY_HOME: fresh });
+    expect(empty.code, empty.stderr).toBe(0);
+    expect((JSON.parse(empty.stdout) as SpendReport).totals.requests).toBe(0);
+    expect(existsSync(join(fresh, 'data', 'store.json'))).toBe(false);
+  }, 60_000);
 });
