@@ -5,6 +5,7 @@ import { GRANT_ID, GRANT_TYPES, type GrantType } from './ids.ts';
 import { type Fail, GRANT_TYPE_FIELDS, type GrantTypeFields, type GrantView, type TypeShape } from '../credentials/types/fields.ts';
 import { byteSizeText } from '../credentials/types/values.ts';
 import { globSyntaxError } from './rule-syntax.ts';
+import { MODEL_API_HINTS } from './spend.ts';
 
 // A grant's fields, described once: every grant's here, each type's in credentials/types/<type>/fields.ts. The config's
 // grant (schema/grants.ts) and what `keyway grants add|set` and the admin API take
@@ -84,6 +85,10 @@ export const commonGrantShape = {
   allow_range: z.boolean().default(false),
   // Every request through this grant must say why (X-Keyway-Purpose): 400 purpose_required without.
   require_purpose: z.boolean().default(false),
+  // How this grant's model answers are metered for spend (issue 63; spend/meters/): as Anthropic's,
+  // OpenAI's or Gemini's wire format (a gateway, Azure OpenAI, a self-hosted OpenAI-compatible
+  // server), or none (never, even on a vendor's own host). Absent: the vendors' own hosts only.
+  model_api: z.enum(MODEL_API_HINTS).optional(),
   // Paths that are MCP endpoints (Streamable HTTP): keyway reads each JSON-RPC message posted there
   // and judges tools/call by the agent's tools/args/mcp_methods rules (src/mcp/), and filters
   // tools/list answers to what the agent may call. max_body: the largest request body it reads.

@@ -9,6 +9,20 @@
 //   grants:
 //     my-gateway: {…, model_api: openai}   # meter this grant's answers as OpenAI's wire format
 
+/**
+ * What a grant's `model_api` may say: the wire format its answers are metered as, or `none` (never
+ * metered, even on a vendor's own host). Here, below spend/, so that the config's schema can name them.
+ */
+export const MODEL_API_HINTS = ['anthropic', 'openai', 'gemini', 'none'] as const;
+export type ModelApiHint = (typeof MODEL_API_HINTS)[number];
+
+/**
+ * A `pricing:` key: a model name, or a glob with `*` (any run of characters) and `?` (one). What model
+ * ids are made of across vendors and gateways (`gpt-4o-2024-08-06`, `models/gemini-2.5-pro`,
+ * `anthropic.claude-sonnet-4-5-20250929-v1:0`, `claude-opus-4-1@20250805`); nothing else.
+ */
+export const MODEL_GLOB = /^[A-Za-z0-9._:/@+*?-]+$/;
+
 export interface ModelPrice {
   input_per_mtok: number;
   output_per_mtok: number;

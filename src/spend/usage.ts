@@ -13,8 +13,10 @@
 // - output_tokens: every output token, reasoning and thinking included (Gemini's
 //   `thoughtsTokenCount` is added to `candidatesTokenCount`).
 
+import type { ModelApiHint } from '../config/spend.ts';
+
 /** The wire formats keyway can meter. A grant's `model_api` names one; the vendors' own hosts have defaults. */
-export const MODEL_APIS = ['anthropic', 'openai', 'gemini'] as const;
+export const MODEL_APIS = ['anthropic', 'openai', 'gemini'] as const satisfies readonly ModelApiHint[];
 export type ModelApi = (typeof MODEL_APIS)[number];
 
 export interface ModelUsage {

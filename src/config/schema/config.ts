@@ -5,6 +5,8 @@ import type { injectSchema } from '../grant-fields.ts';
 import { GRANT_ID } from '../ids.ts';
 import { agentSchema, type ruleSchema } from './agents.ts';
 import { identitiesSchema } from './identities.ts';
+import { budgetsSchema, pricingSchema } from './spend.ts';
+import { checkBudgetNames } from './spend-names.ts';
 import { grantSchema, providerSchema } from './grants.ts';
 import { secretSourcesSchema, storeKeySchema } from '../secret-sources.ts';
 import {
@@ -235,6 +237,10 @@ const configObject = z.strictObject({
   agents: slugRecord(agentSchema),
   // Signed tokens (JWT) an agent may sign in with instead of a key (src/identity-tokens/).
   identities: identitiesSchema,
+  // Model spend (issue 63, docs/spend.md): USD per million tokens by model glob, over the shipped
+  // defaults (spend/default-prices.ts); budgets per agent, grant or end user.
+  pricing: pricingSchema,
+  budgets: budgetsSchema,
 });
 
 export const configSchema = configObject.superRefine((config, ctx) => {
@@ -307,6 +313,7 @@ export const configSchema = configObject.superRefine((config, ctx) => {
       message: `no secret source "${secret.from}" in secret_sources${near ? `; did you mean ${near}?` : sources.length ? ` (there: ${sources.join(', ')})` : ': add it there'}`,
     });
   }
+  checkBudgetNames(config, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   // The audit table lives in the store's database: there is no other database to write it to.
   if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
     ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });
