@@ -2,6 +2,7 @@ import { describeSourced, type SourcedSecret, sourcedKey } from '../config/secre
 import { type SharedValue, SharedValues } from './sources/shared-values.ts';
 import { type MintedState, mintedStateId } from './issuing/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
+import type { ModelApiHint } from '../config/spend.ts';
 import { displayStatus, type DisplayStatus } from './grant-display.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
@@ -53,6 +54,8 @@ export interface GrantListing {
   allow_range: boolean;
   /** Every request through it must say why (X-Keyway-Purpose). */
   require_purpose: boolean;
+  /** How its model answers are metered (issue 63); null: by the vendors' own hosts. */
+  model_api: ModelApiHint | null;
   /** Paths that are MCP endpoints (their JSON-RPC messages judged by MCP rules); empty: none. */
   mcp_paths: string[];
   labels: Record<string, string>;
@@ -171,6 +174,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       allow_http: g.allow_http,
       allow_range: g.allow_range,
       require_purpose: g.require_purpose,
+      model_api: g.model_api ?? null,
       mcp_paths: [...(g.mcp?.paths ?? [])],
       labels: {},
       leases: leasesOf(id),
@@ -199,6 +203,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       allow_http: g.allow_http ?? false,
       allow_range: g.allow_range ?? false,
       require_purpose: g.require_purpose ?? false,
+      model_api: g.model_api ?? null,
       mcp_paths: [...(g.mcp?.paths ?? [])],
       labels: { ...g.labels },
       leases: leasesOf(g.id),

@@ -1,4 +1,5 @@
 import type { GrantType, InjectConfig } from '../config/index.ts';
+import type { ModelApiHint } from '../config/spend.ts';
 import type { SecretMaterial } from './material.ts';
 
 // How a grant made with the CLI is kept in the encrypted store (record id `grant:<id>`).
@@ -13,6 +14,8 @@ export interface StoredGrant {
   allow_http?: boolean | undefined;
   allow_range?: boolean | undefined;
   require_purpose?: boolean | undefined;
+  /** How its model answers are metered (issue 63): a vendor's wire format, or none. */
+  model_api?: ModelApiHint | undefined;
   /** Paths that are MCP endpoints (keyway connect --mcp sets the server's), and the body bound there. */
   mcp?: { paths: string[]; max_body?: string | undefined } | undefined;
   provider?: string | undefined;

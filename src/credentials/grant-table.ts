@@ -1,6 +1,7 @@
 import { secretTextProblem } from './secret-text.ts';
 import type { Config, DomainPattern, GrantType, SecretCommand } from '../config/index.ts';
 import type { SourcedSecret } from '../config/secret-sources.ts';
+import type { ModelApiHint } from '../config/spend.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import { grantPlaceholder } from './body-swap/index.ts';
@@ -125,6 +126,7 @@ interface GrantFields extends KindFields {
   allow_http?: boolean | undefined;
   allow_range?: boolean | undefined;
   require_purpose?: boolean | undefined;
+  model_api?: ModelApiHint | undefined;
   mcp?: { paths: readonly string[]; max_body?: string | undefined } | undefined;
   provider?: string | undefined;
   /** The types that renew on a 401 take it (types/values.ts renewFloorText). */
@@ -159,6 +161,7 @@ function compileGrant(id: string, g: GrantFields, origin: GrantOrigin): Grant {
     allowHttp: g.allow_http ?? false,
     allowRange: g.allow_range ?? false,
     requirePurpose: g.require_purpose ?? false,
+    modelApi: g.model_api,
     bodyPlaceholder: g.inject?.body ? grantPlaceholder(id) : undefined,
     bodyFields: bodyFieldsOf(g.inject?.body),
     // Every key present on every grant (one object shape for the request path), the type's own set next.

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { DomainPattern, GrantType, SecretCommand } from '../config/index.ts';
 import type { SourcedSecret } from '../config/secret-sources.ts';
+import type { ModelApiHint } from '../config/spend.ts';
 import type { ProxyError } from '../errors/index.ts';
 import type { PathGlob } from '../policy/glob.ts';
 import type { CaptureSettings } from './capture/settings.ts';
@@ -25,6 +26,8 @@ export interface Grant {
   readonly allowRange: boolean;
   /** Every request through it must carry X-Keyway-Purpose (proxy/stages/purpose.ts). */
   readonly requirePurpose: boolean;
+  /** model_api: how its model answers are metered (issue 63); undefined: by the vendors' own hosts. */
+  readonly modelApi?: ModelApiHint | undefined;
   /** inject: {body: true}: keyway-placeholder-<id>, replaced in bodies and client WebSocket messages (proxy/stages/body-swap.ts). */
   readonly bodyPlaceholder?: string | undefined;
   /** inject: {body: {fields: […]}}: the only JSON members and form fields swapped in (undefined: any). */

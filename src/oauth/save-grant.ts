@@ -44,6 +44,7 @@ export async function saveConnectedGrant(store: CredentialStore, grant: Connecte
       allow_http: existing?.allow_http,
       allow_range: existing?.allow_range,
       require_purpose: existing?.require_purpose,
+      model_api: existing?.model_api,
       mcp: grant.mcpPaths ? { ...existing?.mcp, paths: grant.mcpPaths } : existing?.mcp,
       // Connecting again keeps what people gave the grant: its labels (its agents and leases name its id).
       labels: existing?.labels,

@@ -26,6 +26,7 @@ export const grantChangeInput = z.strictObject({
   labels: labelsSchema.optional(),
   allow_range: grantFields.shape.allow_range.unwrap().optional(),
   require_purpose: grantFields.shape.require_purpose.unwrap().optional(),
+  model_api: grantFields.shape.model_api,
   mcp: grantFields.shape.mcp,
 });
 

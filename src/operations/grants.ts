@@ -58,6 +58,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_http,
     allow_range,
     require_purpose,
+    model_api,
     labels,
     mcp,
     secret: secretInput,
@@ -76,6 +77,7 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
     allow_http: allow_http || undefined,
     allow_range: allow_range || undefined,
     require_purpose: require_purpose || undefined,
+    model_api,
     mcp,
     // The type's own keys (credentials/types/<type>/fields.ts): the schema took only those of this type.
     ...ownKeys,
@@ -99,21 +101,29 @@ export async function addGrant(services: GrantServices, input: unknown, caller: 
 }
 
 /**
- * Changes domains, injection, labels or allow_range in place (grant-schema.ts's grantChangeInput):
+ * Changes domains, injection, labels, allow_range, require_purpose, model_api or mcp in place (grant-schema.ts's grantChangeInput):
  * the secret, tokens, leases and usage stay. Each given injection part changes; `query` replaces a
  * header injection and a header replaces `query`. Labels are replaced as a whole ({} clears them).
  */
 export async function updateGrant(services: GrantServices, id: string, change: unknown, caller: Caller): Promise<GrantResult> {
   if (services.config.grants[id]) throw new KeywayError('conflict', `grant "${id}" is defined in the config; change it there`);
   const { parseInput, grantChangeInput } = await inputChecks();
-  const { domains, inject: given, labels, allow_range: allowRange, require_purpose: requirePurpose, mcp } = parseInput(grantChangeInput, change, caller);
+  const {
+    domains,
+    inject: given,
+    labels,
+    allow_range: allowRange,
+    require_purpose: requirePurpose,
+    model_api: modelApi,
+    mcp,
+  } = parseInput(grantChangeInput, change, caller);
   const { header, format, query } = given ?? {};
-  const nothing = [domains, header, format, query, labels, allowRange, requirePurpose, mcp].every((v) => v === undefined);
+  const nothing = [domains, header, format, query, labels, allowRange, requirePurpose, modelApi, mcp].every((v) => v === undefined);
   if (nothing) {
     throw usage(
       caller === 'cli'
-        ? 'grants set: give at least one of --domains, --header, --format, --query, --label, --allow-range, --no-allow-range, --require-purpose, --no-require-purpose, --mcp-path'
-        : 'give at least one of domains, inject.header, inject.format, inject.query, labels, allow_range, require_purpose, mcp',
+        ? 'grants set: give at least one of --domains, --header, --format, --query, --label, --allow-range, --no-allow-range, --require-purpose, --no-require-purpose, --model-api, --mcp-path'
+        : 'give at least one of domains, inject.header, inject.format, inject.query, labels, allow_range, require_purpose, model_api, mcp',
     );
   }
   if (query !== undefined && (header !== undefined || format !== undefined)) {
@@ -139,6 +149,7 @@ export async function updateGrant(services: GrantServices, id: string, change: u
       labels: nextLabels,
       allow_range: allowRange === undefined ? existing.allow_range : allowRange || undefined,
       require_purpose: requirePurpose === undefined ? existing.require_purpose : requirePurpose || undefined,
+      model_api: modelApi ?? existing.model_api,
       mcp: mcp ?? existing.mcp,
       updated_at: new Date().toISOString(),
     };

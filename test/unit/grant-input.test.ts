@@ -31,7 +31,7 @@ describe('grant input', () => {
 
   it('tells a body of the wrong shape (bad_request on the API) from a grant the rules refuse (usage)', () => {
     expect(refusal(() => parseInput(grantChangeInput, { secret: 'x' }, 'api'))).toEqual({
-      message: 'unknown field "secret"; expected domains, inject, labels, allow_range, require_purpose, mcp',
+      message: 'unknown field "secret"; expected domains, inject, labels, allow_range, require_purpose, model_api, mcp',
       malformed: true,
     });
     expect(refusal(() => parseInput(grantCreateInput, { id: 'ok', domains: ['a.test'] }, 'api'))).toEqual({ message: 'type: required', malformed: true });

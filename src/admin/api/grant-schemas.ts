@@ -39,6 +39,10 @@ const grantListing = z.object({
   allow_http: grantFields.shape.allow_http.unwrap(),
   allow_range: grantFields.shape.allow_range.unwrap(),
   require_purpose: grantFields.shape.require_purpose.unwrap(),
+  model_api: grantFields.shape.model_api
+    .unwrap()
+    .nullable()
+    .meta({ description: 'How its model answers are metered for spend: a vendor’s wire format, or none; null: the vendors’ own hosts only' }),
   labels: labelsSchema,
   leases: z.array(z.object({ agent: z.string(), state: z.enum(['active', 'expired', 'revoked']), expires_at: z.string() })),
   captured: z

@@ -25,6 +25,7 @@ const LABELS: ReadonlyArray<[keyof GrantListing, string]> = [
   ['allow_http', 'Plain HTTP'],
   ['allow_range', 'Range requests'],
   ['require_purpose', 'Purpose'],
+  ['model_api', 'Model API (spend)'],
   ['mcp_paths', 'MCP endpoints'],
   ['leases', 'Agent leases'],
   ['captured', 'Captured logins'],
@@ -45,6 +46,8 @@ function value(row: GrantListing, key: keyof GrantListing): string {
       return row.allow_range ? 'passed on (weakens the leak guard)' : 'Range and If-Range dropped';
     case 'require_purpose':
       return row.require_purpose ? 'required (X-Keyway-Purpose)' : 'optional';
+    case 'model_api':
+      return row.model_api === null ? "the vendors' own hosts only" : row.model_api === 'none' ? 'never metered' : `metered as ${row.model_api}`;
     case 'mcp_paths':
       return row.mcp_paths.length === 0 ? 'none' : `${row.mcp_paths.join(', ')} (each message judged by MCP rules)`;
     case 'source':

@@ -17,13 +17,15 @@ const USAGE = `keyway grants list [--json]
 keyway grants show ID [--json]
 keyway grants rm ID
 keyway grants add ID --type T --domains D[,D…] [--header H --format F | --query P] [--body] [--provider P]
-                     [--allow-http] [--allow-range] [--require-purpose] [--mcp-path P[,P…]] [--label K=V]… [--secret-stdin]
+                     [--allow-http] [--allow-range] [--require-purpose] [--model-api API] [--mcp-path P[,P…]] [--label K=V]…
+                     [--secret-stdin]
 keyway grants add ID --type aws_sigv4 --from-aws-profile NAME [--domains D[,D…]] [--region R] [--service S]
 keyway grants add ID --type hmac --domains D[,D…] (--sign-preset NAME | --sign JSON) [--secret-stdin]
 keyway grants add ID --type google_service_account --domains D[,D…] --scopes S[,S…] [--subject EMAIL] [--secret-stdin]
 keyway grants add ID --type T --domains D[,D…] [--KEY VALUE]… [--secret-stdin]   (a type's own keys: --token-endpoint, --audience, --dpop JSON, …)
 keyway grants set ID [--domains D[,D…]] [--header H] [--format F | --query P] [--label K=V]…
-                     [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--mcp-path P[,P…]] [--json]
+                     [--allow-range | --no-allow-range] [--require-purpose | --no-require-purpose] [--model-api API]
+                     [--mcp-path P[,P…]] [--json]
 
 Types: ${GRANT_TYPES.join(', ')}. bearer, oauth2 and client_credentials set
 "Authorization: Bearer {secret}"; basic sets "Authorization: Basic …"; api_key needs
@@ -45,6 +47,9 @@ scheme as a JSON object, the config's sign: block (algorithm, key_encoding, stri
 nonce, output, key_id).
 --require-purpose refuses a request through the grant that does not say why in X-Keyway-Purpose
 (400 purpose_required); the audit line records the purpose.
+--model-api anthropic|openai|gemini meters the grant's model answers in that vendor's wire format
+(a gateway, Azure OpenAI, a self-hosted OpenAI-compatible server); none never meters them. Without
+it, only the vendors' own hosts are metered (docs/spend.md).
 --mcp-path marks paths (globs) as MCP endpoints: each JSON-RPC message posted there is judged by the
 agents' tools/args/mcp_methods rules (docs/mcp.md).
 Two grants whose domains overlap are told apart per request by the agent's binding
@@ -107,6 +112,7 @@ export const grants: Command = {
         'allow-range': { type: 'boolean' },
         'no-allow-range': { type: 'boolean' },
         'require-purpose': { type: 'boolean' },
+        'model-api': { type: 'string' },
         'mcp-path': { type: 'string' },
         'from-aws-profile': { type: 'string' },
         region: { type: 'string' },
@@ -235,6 +241,7 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     allow_http: args.flag('allow-http'),
     allow_range: args.flag('allow-range'),
     require_purpose: args.flag('require-purpose'),
+    model_api: args.string('model-api'),
     mcp: mcpFlag(args),
     labels: labelFlags(args),
     region: args.string('region'),
@@ -286,6 +293,7 @@ async function set(services: Services, args: Args, io: CommandIO, id: string): P
     labels,
     allow_range: allowRange,
     require_purpose: requirePurpose,
+    model_api: args.string('model-api'),
     mcp: mcpFlag(args),
   };
   // false is a change here (--no-allow-range, --no-require-purpose), unlike on add.
