@@ -15,6 +15,7 @@ import { checkCheckpointKey, checkEgressProxy, checkIdentityIssuers } from './ch
 import { checkSecretsReach } from './checks-reach.ts';
 import { checkStore } from './checks-home.ts';
 import { checkModelPrices } from './checks-spend.ts';
+import { checkBudgetNames } from './checks-budgets.ts';
 import { checkSecretSources } from './checks-sources.ts';
 import { checkSecretCommands } from './checks-commands.ts';
 import { checkShellProxy } from './checks-shell-proxy.ts';
@@ -41,6 +42,8 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   add(await checkStore(ctx));
   const prices = await checkModelPrices(ctx);
   if (prices) add(prices);
+  const budgets = await checkBudgetNames(ctx);
+  if (budgets) add(budgets);
   add(await checkShellProxy(ctx));
   for (const r of await checkIdentityIssuers(ctx)) add(r);
   for (const r of await checkSecretSources(ctx)) add(r);
