@@ -25,16 +25,18 @@ export interface PriceMatch {
 
 /** The price of `model`: the user's table first, then the defaults; undefined when neither prices it. */
 export function priceFor(model: string | null, userPricing: PriceTable | undefined): ModelPrice | undefined {
-  return priceMatch(model, userPricing)?.price;
+  if (model === null || model === '') return undefined;
+  // Per metered answer: no object made for the match (priceMatch makes one to say where it came from).
+  return (userPricing === undefined ? undefined : compiled(userPricing).lookup(model)?.price) ?? compiled(DEFAULT_PRICES).lookup(model)?.price;
 }
 
 /** As priceFor, with the entry that matched and the table it is in. */
 export function priceMatch(model: string | null, userPricing: PriceTable | undefined): PriceMatch | undefined {
   if (model === null || model === '') return undefined;
   const mine = userPricing === undefined ? undefined : compiled(userPricing).lookup(model);
-  if (mine !== undefined) return { ...mine, from: 'config' };
+  if (mine !== undefined) return { price: mine.price, glob: mine.glob, from: 'config' };
   const ours = compiled(DEFAULT_PRICES).lookup(model);
-  return ours === undefined ? undefined : { ...ours, from: 'default' };
+  return ours === undefined ? undefined : { price: ours.price, glob: ours.glob, from: 'default' };
 }
 
 /**
@@ -64,7 +66,7 @@ interface Entry {
 }
 
 interface Compiled {
-  lookup(model: string): { price: ModelPrice; glob: string } | undefined;
+  lookup(model: string): Entry | undefined;
 }
 
 /** Each table compiled once (the config's is frozen and replaced whole on reload). */
@@ -105,7 +107,7 @@ function compile(table: PriceTable): Compiled {
         if (memo.size >= REMEMBERED) memo.clear();
         memo.set(key, best);
       }
-      return best === null ? undefined : { price: best.price, glob: best.glob };
+      return best === null ? undefined : best;
     },
   };
 }
