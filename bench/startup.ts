@@ -9,47 +9,21 @@
 // bench, never a test: nothing fails on a figure. Loopback only; bounded in runs and time.
 //
 //   node bench/startup.ts [--runs=20] [--no-write]
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processCpuMs } from './proc.ts';
 import { type Case, type CaseFigures, reportMarkdown, reportTable, summariseCase, writeReport } from './startup-report.ts';
 import { makeBenchHome, startBenchKeyway } from './startup-home.ts';
+import { type Sample, timed } from './startup-time.ts';
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const runs = Math.min(100, Math.max(1, Number(arg('runs') ?? 20)));
 const write = !process.argv.includes('--no-write');
 const WARM_UP = 2;
-const RUN_TIMEOUT_MS = 60_000;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
 const node = process.execPath;
-
-interface Sample {
-  wallMs: number;
-  cpuMs: number;
-  /** CPU the running keyway spent during this run (0 where none runs). */
-  keywayCpuMs: number;
-}
-
-/** One timed run: bash's `time` around the command, so neither Node's spawn nor bash's start is counted. */
-async function timed(command: readonly string[], env: Record<string, string>, cwd: string, keywayPid: number | undefined): Promise<Sample> {
-  const script = 'TIMEFORMAT="KWB-TIME %3R %3U %3S"; time "$@"';
-  const child = spawn('bash', ['-c', script, 'bash', ...command], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const keyway0 = keywayPid === undefined ? 0 : processCpuMs(keywayPid);
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  const code = await new Promise<number | null>((done) => child.once('close', (exit) => done(exit)));
-  clearTimeout(timer);
-  const keywayCpuMs = keywayPid === undefined ? 0 : processCpuMs(keywayPid) - keyway0;
-  const line = err.split('\n').find((l) => l.startsWith('KWB-TIME '));
-  if (code !== 0 || line === undefined) throw new Error(`${command.join(' ')}: exit ${code}\n${err.slice(-2000)}`);
-  const [real, user, sys] = line.split(' ').slice(1).map(Number) as [number, number, number];
-  return { wallMs: real * 1000, cpuMs: (user + sys) * 1000, keywayCpuMs };
-}
 
 const home = makeBenchHome(cli);
 // The same home with nothing running for it, copied before the keyway starts.

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { parseByteSize } from './byte-size.ts';
+import { BURST_RULE, type Limits, MAX_BURST, PER_DAY_RULE, parsePerDay, parseRateText, QUOTA_RULE, RATE_RULE } from './limits-values.ts';
+
+export type { Limits, QuotaLimit, RateLimit } from './limits-values.ts';
 
 // `limits:` on an agent, on a grant, or on an agent for one grant (agents.ID.grant_limits.GRANT):
 //
@@ -12,47 +14,20 @@ import { parseByteSize } from './byte-size.ts';
 //
 // Rates are kept in each process's memory (per replica); quotas in the store.
 
-const PER_MS: Record<string, number> = { s: 1_000, sec: 1_000, min: 60_000, m: 60_000, h: 3_600_000, hour: 3_600_000 };
-
-export interface RateLimit {
-  /** Requests per `perMs`. */
-  count: number;
-  perMs: number;
-  /** The bucket's size. */
-  burst: number;
-  /** As written, for messages. */
-  text: string;
-}
-
-export interface QuotaLimit {
-  requests: number | undefined;
-  bytes: number | undefined;
-}
-
-export interface Limits {
-  rate: RateLimit | undefined;
-  quota: QuotaLimit | undefined;
-}
-
 const rateText = z.string().transform((text, ctx) => {
-  const match = /^\s*(\d{1,9})\s*\/\s*(s|sec|min|m|h|hour)\s*$/.exec(text);
-  const count = Number(match?.[1]);
-  if (!match || !(count > 0)) {
-    ctx.addIssue({ code: 'custom', message: 'expected a rate such as 60/min, 10/s or 1000/h' });
+  const rate = parseRateText(text);
+  if (rate === undefined) {
+    ctx.addIssue({ code: 'custom', message: RATE_RULE });
     return z.NEVER;
   }
-  return { count, perMs: PER_MS[match[2]!]!, text: `${count}/${match[2]}` };
+  return rate;
 });
 
 const perDay = (what: 'requests' | 'bytes') =>
   z.string().transform((text, ctx) => {
-    const match = /^\s*(.+?)\s*\/\s*day\s*$/.exec(text);
-    const amount = match === null ? undefined : what === 'requests' ? (/^\d{1,12}$/.test(match[1]!) ? Number(match[1]) : undefined) : parseByteSize(match[1]!);
-    if (amount === undefined || !(amount > 0)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: what === 'requests' ? 'expected a count per day such as 10000/day' : 'expected a size per day such as 2GiB/day',
-      });
+    const amount = parsePerDay(what, text);
+    if (amount === undefined) {
+      ctx.addIssue({ code: 'custom', message: PER_DAY_RULE[what] });
       return z.NEVER;
     }
     return amount;
@@ -61,15 +36,15 @@ const perDay = (what: 'requests' | 'bytes') =>
 export const limitsSchema = z
   .strictObject({
     rate: rateText.optional(),
-    burst: z.number().int().min(1).max(1_000_000).optional(),
+    burst: z.number().int().min(1).max(MAX_BURST).optional(),
     quota: z
       .strictObject({ requests: perDay('requests').optional(), bytes: perDay('bytes').optional() })
-      .refine((q) => q.requests !== undefined || q.bytes !== undefined, { message: 'expected requests: N/day, bytes: SIZE/day, or both' })
+      .refine((q) => q.requests !== undefined || q.bytes !== undefined, { message: QUOTA_RULE })
       .optional(),
   })
   .check((ctx) => {
     if (ctx.value.burst !== undefined && ctx.value.rate === undefined) {
-      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['burst'], message: 'burst sizes a rate: give rate too' });
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['burst'], message: BURST_RULE });
     }
   })
   .transform(

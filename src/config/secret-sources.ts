@@ -6,29 +6,15 @@
 // cannot be reached; past that, the request is refused (502 secret_unavailable) and nothing goes
 // upstream without its credential.
 import { z } from 'zod';
-import { isLoopbackAddress } from './loopback.ts';
 import { durationWithin, secretRef, text } from './schema/values.ts';
+import { ENDPOINT_RULE, endpointAllowed, type SourcedSecret } from './sourced-secret.ts';
+
+export { describeSourced, ENDPOINT_RULE, endpointAllowed, type SourcedSecret, sourcedKey } from './sourced-secret.ts';
 
 export const SOURCE_TTL_DEFAULT_MS = 5 * 60_000;
 export const SOURCE_FAILURE_TTL_DEFAULT_MS = 10_000;
 export const SOURCE_MAX_STALE_DEFAULT_MS = 10 * 60_000;
 export const SOURCE_TIMEOUT_DEFAULT_MS = 10_000;
-
-/**
- * A source's own endpoint: https, or http on loopback only (a local emulator, a Vault agent on the
- * same machine), since the secret comes back in the answer.
- */
-export function endpointAllowed(value: string): boolean {
-  try {
-    const url = new URL(value);
-    if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return false;
-    return url.protocol === 'https:' || (url.protocol === 'http:' && (url.hostname === 'localhost' || isLoopbackAddress(url.hostname)));
-  } catch {
-    return false;
-  }
-}
-
-export const ENDPOINT_RULE = 'expected an https:// URL (http:// only on loopback), with no user, query or fragment';
 
 const endpoint = z.string().refine(endpointAllowed, { message: ENDPOINT_RULE });
 
@@ -115,19 +101,6 @@ export const SECRET_SOURCE_TYPES: readonly SecretSourceType[] = ['aws_secrets_ma
 
 export const secretSourcesSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a name of a-z, 0-9, _ and -'), sourceSchema).default({});
 
-/** A grant's secret held by a source: `{from: NAME, id: ITEM, key: FIELD, version: V}`. */
-export interface SourcedSecret {
-  readonly kind: 'source';
-  /** The source's name under secret_sources. */
-  readonly from: string;
-  /** The item: a secret's name or ARN, a parameter's name, a KV path. */
-  readonly id: string;
-  /** A field of a JSON secret (a KV v2 secret's field): the field's value is the secret. */
-  readonly key: string | undefined;
-  /** A version or stage (AWS: a version stage such as AWSCURRENT; KV: a version number). */
-  readonly version: string | undefined;
-}
-
 export const sourcedSecretSchema = z
   .strictObject({
     from: text('the name of a secret_sources entry').min(1),
@@ -136,16 +109,6 @@ export const sourcedSecretSchema = z
     version: z.union([z.string().min(1).max(64), z.number().int().positive()]).optional(),
   })
   .transform((s): SourcedSecret => ({ kind: 'source', from: s.from, id: s.id, key: s.key, version: s.version === undefined ? undefined : String(s.version) }));
-
-/** A key for one item of one source: a reload that changes what it names drops the cached value. */
-export function sourcedKey(secret: SourcedSecret): string {
-  return JSON.stringify([secret.from, secret.id, secret.key ?? null, secret.version ?? null]);
-}
-
-/** How the item is named in messages and listings (never a value): `aws: prod/github#token`. */
-export function describeSourced(secret: SourcedSecret): string {
-  return `${secret.from}: ${secret.id}${secret.key ? `#${secret.key}` : ''}${secret.version ? ` (version ${secret.version})` : ''}`;
-}
 
 /**
  * store.key: \`file\` (data/master.key, the default: existing homes keep working) or a KMS key that

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { isBlankSecret, readSecretRef } from '../config/index.ts';
-import { type Limits, parseLimits } from '../config/limits.ts';
+import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
@@ -146,9 +146,8 @@ export function compileConfigAgents(config: Config, env: NodeJS.ProcessEnv): Rea
  * a record edited by hand into nonsense limits nothing (and the listing shows none).
  */
 export function storedLimits(stored: StoredAgent): Limits | undefined {
-  if (stored.limits === undefined) return undefined;
-  const parsed = parseLimits(stored.limits);
-  return typeof parsed === 'string' ? undefined : parsed;
+  // Not the config's schema (zod): the running keyway reads these at every agent table build.
+  return stored.limits === undefined ? undefined : readStoredLimits(stored.limits);
 }
 
 /**

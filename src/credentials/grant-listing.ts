@@ -1,4 +1,4 @@
-import { describeSourced, type SourcedSecret, sourcedKey } from '../config/secret-sources.ts';
+import { describeSourced, type SourcedSecret, sourcedKey } from '../config/sourced-secret.ts';
 import { type SharedValue, SharedValues } from './sources/shared-values.ts';
 import { type MintedState, mintedStateId } from './issuing/minted-tokens.ts';
 import type { Config } from '../config/index.ts';

@@ -36,7 +36,7 @@ export async function setAgentGrants(services: GrantServices, id: string, grants
  */
 export async function setAgentLimits(services: GrantServices, id: string, limits: LimitsInput | null, caller: Caller): Promise<{ limits: LimitsInput | null }> {
   if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config; change agents.${id}.limits there`);
-  const checked = limits === null ? undefined : checkLimits(limits, caller);
+  const checked = limits === null ? undefined : await checkLimits(limits, caller);
   await services.store.update((draft) => {
     const existing = draft.get<StoredAgent>(agentRecordId(id));
     if (!existing) throw new KeywayError('not_found', `no agent "${id}" (see keyway agents list)`);

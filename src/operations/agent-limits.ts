@@ -2,7 +2,8 @@
 // sets on the agent and on the agent for each grant, with the day's quota use from the store.
 // Rates are kept in each process's memory (per replica): their configuration is shown, not a count.
 
-import { type Limits, type LimitsInput, parseLimits } from '../config/limits.ts';
+import type { LimitsInput } from '../config/limits.ts';
+import type { Limits } from '../config/limits-values.ts';
 import { storedLimits } from '../credentials/agents.ts';
 import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { fieldName, usage, type Caller } from './fields.ts';
@@ -58,8 +59,12 @@ export function agentLimits(config: Pick<Config, 'agents'>, store: { get<T>(id: 
   return out;
 }
 
-/** Limits as given, once they parse as the config's `limits:` do; a usage error naming the key otherwise. */
-export function checkLimits(limits: unknown, caller: Caller): LimitsInput {
+/**
+ * Limits as given, once they parse as the config's `limits:` do; a usage error naming the key otherwise.
+ * The schema is loaded here, at a write, not with the admin API: zod is no part of a keyway's start.
+ */
+export async function checkLimits(limits: unknown, caller: Caller): Promise<LimitsInput> {
+  const { parseLimits } = await import('../config/limits.ts');
   const parsed = parseLimits(limits);
   if (typeof parsed === 'string') throw usage(`${caller === 'cli' ? 'limits' : fieldName('limits', caller)}: ${parsed}`);
   return limits as LimitsInput;

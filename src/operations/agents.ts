@@ -87,7 +87,7 @@ export async function addAgent(services: GrantServices, input: NewAgent, caller:
   }
   const grants = input.grants === undefined ? undefined : [...input.grants];
   if (grants !== undefined) checkGrantsExist(services, grants, caller);
-  const limits = input.limits === undefined ? undefined : checkLimits(input.limits, caller);
+  const limits = input.limits === undefined ? undefined : await checkLimits(input.limits, caller);
   const key = newAgentKey();
   const record: StoredAgent = {
     id,

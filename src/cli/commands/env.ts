@@ -32,7 +32,11 @@ import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import { parseDomainPattern } from '../../config/domain-pattern.ts';
 import { excludedByNoProxy, noProxyWarning, urlsIn } from '../no-proxy.ts';
-import { keyPlaceholders, makeProfileState, type ProfileRunPlan, profileRunPlan } from '../../agents/profiles/index.ts';
+import type { ProfileRunPlan } from '../../agents/profiles/index.ts';
+
+// Loaded only where --profile names one: a profile's loader brings yaml and zod (170 modules), a
+// third of a plain `keyway run`'s start with a keyway running (docs/perf/startup.md).
+const profiles = () => import('../../agents/profiles/index.ts');
 
 export interface EnvVariables {
   /** Proxy and CA variables: always set, over whatever the caller has. */
@@ -181,7 +185,12 @@ docs/agents/README.md describes a profile.`,
     const profile =
       profileName === undefined || client === undefined
         ? undefined
-        : profileRunPlan(profileName, { config: client.config, configFile: args.string('config'), env: io.env, contain: args.flag('contain') });
+        : (await profiles()).profileRunPlan(profileName, {
+            config: client.config,
+            configFile: args.string('config'),
+            env: io.env,
+            contain: args.flag('contain'),
+          });
     const command = split.command.length > 0 ? split.command : (profile?.command ?? []);
     if (command.length === 0)
       throw usageError(
@@ -213,6 +222,7 @@ docs/agents/README.md describes a profile.`,
     }
     let profileEnv: Record<string, string> = {};
     if (profile !== undefined) {
+      const { keyPlaceholders, makeProfileState } = await profiles();
       Object.assign(placeholders, keyPlaceholders(profile, grants));
       // The CA variables the agent honours besides keyway's own: the bundle, as SSL_CERT_FILE is.
       for (const name of profile.caVariables) proxy[name] ??= proxy['SSL_CERT_FILE']!;
@@ -270,11 +280,12 @@ async function runContainedCommand(
   if (agent === undefined && agentsConfigured) {
     throw usageError('agents are configured, so a contained command is one of them: name it with --agent ID (`keyway agents list`)');
   }
+  const profileParts = profile === undefined ? undefined : await profiles();
   let env: Record<string, string>;
   try {
     env = {
       ...placeholderVariables(grants),
-      ...(profile === undefined ? {} : keyPlaceholders(profile, grants)),
+      ...(profile === undefined || profileParts === undefined ? {} : profileParts.keyPlaceholders(profile, grants)),
       ...containedEnvironment(io.env, [...args.strings('env'), ...(profile?.passEnv ?? [])], config),
       ...profile?.env,
     };
@@ -299,7 +310,7 @@ async function runContainedCommand(
   // Last, once nothing can refuse the run: an --allow-write path the recipe names but a first run lacks.
   try {
     for (const line of makeMissing(missing)) io.err(`keyway: ${line}`);
-    if (profile !== undefined) for (const line of makeProfileState(profile)) io.err(`keyway: ${line}`);
+    if (profile !== undefined && profileParts !== undefined) for (const line of profileParts.makeProfileState(profile)) io.err(`keyway: ${line}`);
   } catch (err) {
     if (err instanceof WritableRefused) throw usageError(`--allow-write: ${err.message}`);
     throw err;

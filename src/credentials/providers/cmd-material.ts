@@ -1,4 +1,4 @@
-import { describeSourced } from '../../config/secret-sources.ts';
+import { describeSourced } from '../../config/sourced-secret.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { Grant } from '../grant.ts';
 import type { SecretMaterial } from '../material.ts';

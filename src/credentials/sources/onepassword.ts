@@ -4,7 +4,8 @@
 // are, `op://VAULT/ITEM/FIELD` (or `op://VAULT/ITEM/SECTION/FIELD`), or `VAULT/ITEM` with `key: FIELD`;
 // vaults and items by title or id, fields by label or id. With no field named, the item's password.
 import { request } from 'undici';
-import { ENDPOINT_RULE, endpointAllowed, type SecretSourceConfig, type SourcedSecret } from '../../config/secret-sources.ts';
+import type { SecretSourceConfig } from '../../config/secret-sources.ts';
+import { ENDPOINT_RULE, endpointAllowed, type SourcedSecret } from '../../config/sourced-secret.ts';
 import { readSecretRef } from '../../config/secret-ref.ts';
 import { SourceFailure, type SourceReader } from './reader.ts';
 

@@ -9,7 +9,8 @@
 // request came; a 401 drops the record (awaited) before it is answered, so a value refused in one
 // process is sent by no other after that (shared-values.ts).
 import type { Config } from '../../config/index.ts';
-import { describeSourced, type SecretSourceConfig, type SourcedSecret, sourcedKey } from '../../config/secret-sources.ts';
+import type { SecretSourceConfig } from '../../config/secret-sources.ts';
+import { describeSourced, type SourcedSecret, sourcedKey } from '../../config/sourced-secret.ts';
 import { KeywayError, ProxyError } from '../../errors/index.ts';
 import { createReader } from './create-reader.ts';
 import { SourceFailure, type SourceReader } from './reader.ts';

@@ -5,7 +5,7 @@
 // a permission, never a secret.
 import { readFile } from 'node:fs/promises';
 import { request } from 'undici';
-import { ENDPOINT_RULE, endpointAllowed } from '../../config/secret-sources.ts';
+import { ENDPOINT_RULE, endpointAllowed } from '../../config/sourced-secret.ts';
 import { readSecretRef, type SecretRef } from '../../config/secret-ref.ts';
 import { SourceFailure } from './reader.ts';
 

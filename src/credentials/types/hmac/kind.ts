@@ -2,7 +2,8 @@ import { parseByteSize } from '../../../config/byte-size.ts';
 import { hmacInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { HmacKeyMaterial } from './material.ts';
 import { DEFAULT_MAX_SIGNED_BODY, type RequestSigner } from '../../signing/signer.ts';
-import { compileHmacScheme } from './signing/index.ts';
+// Not signing/index.ts: its sign: schema (zod) is the config loader's, not the proxy's start.
+import { compileHmacScheme } from './signing/compile.ts';
 import { hmacSigner } from './signer.ts';
 import { blank, type GrantKind, noSettings, type OwnFields, objectUsable } from '../kind.ts';
 

@@ -1,5 +1,10 @@
 import { ProxyError } from '../../../errors/index.ts';
-import { HmacSignError, type HmacScheme, signHmacRequest, systemSources } from './signing/index.ts';
+// The signing files themselves, not signing/index.ts: that also exports the sign: schema (zod),
+// which is the config loader's, not the proxy's start (docs/perf/startup.md).
+import { HmacSignError } from './signing/errors.ts';
+import type { HmacScheme } from './signing/scheme.ts';
+import { signHmacRequest } from './signing/sign.ts';
+import { systemSources } from './signing/sources.ts';
 import { type RequestSigner, type SigningBody, signedBodyRefusal } from '../../signing/signer.ts';
 
 // Beside hmac/, not in it: hmac/ is the pure signer (no I/O, no request but the one it is given);

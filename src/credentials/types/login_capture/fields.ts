@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { parseDomainPatternStrict } from '../../../config/domain-breadth.ts';
 import { byteSizeText } from '../values.ts';
 import type { GrantTypeFields } from '../type-fields.ts';
+import { TOKEN_FIELDS } from './fields/token-fields.ts';
 
 // login_capture (credentials/capture/): the agent logs in itself, and the tokens its token endpoint
 // answers with are swapped for placeholders on their way back; the real ones stay sealed in the
 // store, and go on the agent's requests to the grant's domains in place of the placeholders.
 
-/** The answer fields captured when the grant names none: what an OAuth 2.0 / OpenID token endpoint returns. */
-export const TOKEN_FIELDS = ['access_token', 'refresh_token', 'id_token'] as const;
+export { TOKEN_FIELDS } from './fields/token-fields.ts';
 
 const HEADER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 const FIELD = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/;
