@@ -96,7 +96,7 @@ export function runningKeyway(parts: Parts, listening: Listening, closers: Close
       minutes: parts.audit.recent.snapshot(),
       auditHealthy: parts.audit.healthy,
     }),
-    metricsJson: async () => (await parts.metrics.registry.getMetricsAsJSON()) as unknown[],
+    metricsJson: async () => (await (await parts.metrics.registry()).getMetricsAsJSON()) as unknown[],
     refusePort: (port) => void parts.ownPorts.add(port),
     stop(stopOptions = {}) {
       stopping ??= stopKeyway(parts, closers, registration, stopOptions.drainMs ?? 0, (drainMs) =>

@@ -63,7 +63,7 @@ describe('model usage metrics', () => {
       for (let i = 0; i < 10; i++)
         metrics.request(modelEvent(i, { usage: { model: 'm-1', input_tokens: 10 + w, output_tokens: 1 }, cost_usd: 0.01 }), undefined);
     // As app/workers/primary.ts does it.
-    const all = await Promise.all(workers.map((m) => m.registry.getMetricsAsJSON()));
+    const all = await Promise.all(workers.map(async (m) => (await m.registry()).getMetricsAsJSON()));
     const registry = AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]);
     const s = parseMetrics(await registry.metrics());
     expect(s.get(seriesKey(TOKENS, { grant: 'anthropic', agent: 'ci-bot', model: 'm-1', kind: 'input' }))).toBe(210);

@@ -10,7 +10,6 @@
 // stays free and a primary that is busy (a dashboard, a scrape) delays no connection. docs/perf
 // has the measurement.
 import type { AddressInfo } from 'node:net';
-import { AggregatorRegistry } from 'prom-client';
 import type { ProxyActivity } from '../../admin/deps.ts';
 import type { AdminServer } from '../../admin/server.ts';
 import type { MinuteCount } from '../../observability/counting-audit.ts';
@@ -115,7 +114,9 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
       const alive = new Set(pool.pids());
       for (const pid of lastMetrics.keys()) if (!alive.has(pid)) lastMetrics.delete(pid);
       for (const { pid, value } of answers) if (Array.isArray(value)) lastMetrics.set(pid, value);
-      const all = [await parts.metrics.registry.getMetricsAsJSON(), ...lastMetrics.values()];
+      // Loaded here, as the metrics themselves are (observability/metrics/keyway-metrics.ts): off the start.
+      const [{ AggregatorRegistry }, own] = await Promise.all([import('prom-client'), parts.metrics.registry()]);
+      const all = [await own.getMetricsAsJSON(), ...lastMetrics.values()];
       const registry = AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]);
       return { contentType: registry.contentType, text: await registry.metrics() };
     },
@@ -162,7 +163,7 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
     transparentAddresses: { tls: toAddress(bound.transparent.tls), http: toAddress(bound.transparent.http) },
     activity: () => ({ connections: lastConnections, requests: 0, refused: 0, minutes: [], auditHealthy: parts.audit.healthy }),
     async metricsJson() {
-      return (await parts.metrics.registry.getMetricsAsJSON()) as unknown[];
+      return (await (await parts.metrics.registry()).getMetricsAsJSON()) as unknown[];
     },
     refusePort: (port) => {
       parts.ownPorts.add(port);

@@ -3,7 +3,8 @@
 // the metrics then equal the audit log's totals by construction. Plain numbers on the request path,
 // handed to prom-client when scraped, as tally.ts does; dollars in a compensated sum (ExactSum).
 
-import { Counter, type Registry } from 'prom-client';
+// prom-client's Counter is handed in at the registry's build (prom-metrics.ts): it is loaded off a keyway's start.
+import type { Counter, Registry } from 'prom-client';
 import type { AuditEvent } from '../../audit/index.ts';
 import { ExactSum } from '../../spend/exact-sum.ts';
 
@@ -25,10 +26,11 @@ export class ModelUsageCounts {
   readonly #tokens = new Map<string, Map<string, Map<string, Tokens>>>();
   readonly #usd = new Map<string, Map<string, ExactSum>>();
 
-  constructor(registry: Registry) {
+  /** Its two counters, in `registry`, read from these counts at each scrape. */
+  register(registry: Registry, CounterClass: typeof Counter): void {
     const tokens = this.#tokens;
     const usd = this.#usd;
-    new Counter({
+    new CounterClass({
       name: 'keyway_model_tokens_total',
       help: 'Tokens model answers reported using (as their audit lines carry them), by grant, agent, model and kind (input, output, cached_input, cache_write; cached and written tokens are part of input).',
       labelNames: ['grant', 'agent', 'model', 'kind'],
@@ -41,7 +43,7 @@ export class ModelUsageCounts {
               for (const [i, [kind]] of KINDS.entries()) if (counts[i]! > 0) this.inc({ grant, agent, model, kind }, counts[i]!);
       },
     });
-    new Counter({
+    new CounterClass({
       name: 'keyway_spend_usd_total',
       help: "Dollars model answers cost at the config's prices (their audit lines' cost_usd), by grant and agent; unpriced models add nothing here.",
       labelNames: ['grant', 'agent'],
