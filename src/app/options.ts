@@ -3,6 +3,7 @@ import type { Config, ListenAddress } from '../config/index.ts';
 import type { Resolver } from '../egress/resolve.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { RateCounter } from '../policy/rate-limits.ts';
+import type { SpendLedgerApi } from '../spend/ledger.ts';
 
 export interface StartOptions {
   home: string;
@@ -64,6 +65,8 @@ export interface WorkerRole {
   /** proxy.transparent's addresses: the first worker's bound ports, for the others. */
   readonly transparent: { readonly tls?: ListenAddress | undefined; readonly http?: ListenAddress | undefined };
   readonly rates: RateCounter;
+  /** Model spend counted and checked by the primary's one ledger (workers/shared-spend.ts). */
+  readonly spend?: SpendLedgerApi | undefined;
   /** Hands a refusal's audit line to the primary, whose refusal budget counts all workers; false if it could not. */
   readonly refusals?: ((event: AuditEvent) => boolean) | undefined;
   /**

@@ -25,6 +25,8 @@ import type { StartOptions } from './options.ts';
 import { watchStore } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
 import { QuotaLedger } from './quota-ledger.ts';
+import { budgetsOf, SpendLedger } from './spend-ledger.ts';
+import type { SpendLedgerApi } from '../spend/ledger.ts';
 import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier } from '../approvals/notify.ts';
@@ -63,6 +65,8 @@ export interface Parts extends StartContext {
   readonly usage: UsageRecorder;
   /** Quotas per UTC day (config limits.quota), counted in the store. */
   readonly quotas: QuotaLedger;
+  /** Model spend against the config's budgets: this process's ledger on the store, or under proxy.workers the primary's (over IPC). */
+  readonly spend: SpendLedgerApi;
   /** Requests rules send to a person (approve: human), shared with the admin API through the store. */
   readonly approvals: ApprovalDesk;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
@@ -132,6 +136,15 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   closers.add('usage recorder', () => usage.stop());
   const quotas = new QuotaLedger(store);
   closers.add('quota counts', () => quotas.close());
+  // Budgets read from the config in force on each add and check: a reload applies at once.
+  const spend =
+    options.worker?.spend ??
+    new SpendLedger({
+      store,
+      budgets: () => budgetsOf(live.config),
+      onError: (err) => logger.warn({ err: err.message }, 'model spend not yet added to the store; tried again'),
+    });
+  closers.add('spend counts', () => spend.close());
   const registryDir = listenersDir(env);
   const listeners = new ListenerRegistry(registryDir);
   closers.add('listener registry', () => listeners.close());
@@ -150,6 +163,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     minted,
     usage,
     quotas,
+    spend,
     approvals,
     ownPorts: new Set<number>(),
     listeners,

@@ -1,5 +1,6 @@
 import type { ApprovalAsk, ApprovalPass, ApprovalsLimits } from '../approvals/desk.ts';
 import type { LimitScope, RateCounter } from '../policy/rate-limits.ts';
+import type { SpendLedgerApi } from '../spend/ledger.ts';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
@@ -46,6 +47,11 @@ export interface Decisions {
     /** A finished request's body bytes, added to each scope's count. */
     addBytes(scopes: readonly LimitScope[], bytes: number, now: Date): void;
   };
+  /**
+   * Model spend (issue 63): check() the budgets before a metered request, add() its usage after the
+   * answer (app/spend-ledger.ts; under proxy.workers the primary's ledger over IPC).
+   */
+  readonly spend: Pick<SpendLedgerApi, 'check' | 'add'>;
   /** Requests a rule sends to a person (approve: human): asked, held, let go (approvals/desk.ts). */
   readonly approvals: {
     pass(ask: ApprovalAsk): Promise<ApprovalPass>;

@@ -2,11 +2,14 @@
 // Every message is a plain object with a `t` (its type), serialized as JSON by Node's IPC. Nothing
 // here holds a secret: options are paths and addresses, the config names its secrets by reference
 // only (env:NAME, file:PATH: each process reads them), rate scopes are names and figures from the
-// config, stats are counts, and a refusal's audit line is what the audit file gets (redacted).
+// config, stats are counts, spend is names (agent, grant, end user, model) and counts, and a refusal's audit line is what the audit file gets (redacted).
 import type { Config, ListenAddress } from '../../config/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
 import type { RateLimit } from '../../config/limits.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
+import type { BudgetConfig } from '../../config/spend.ts';
+import type { SpendScope } from '../../spend/ledger.ts';
+import type { UsageReading } from '../../spend/usage.ts';
 
 /** What a worker is started with: where the home is, and the addresses its listeners take. */
 export interface WorkerStart {
@@ -39,6 +42,27 @@ export interface RateScope {
   readonly rate: RateLimit;
 }
 
+/** A metered answer as it crosses to the primary's spend ledger (a Date does not survive JSON). */
+export interface WireSpendEntry extends SpendScope {
+  readonly atMs: number;
+  readonly reading: UsageReading;
+  readonly cost_usd: number | null;
+}
+
+/** A budget's standing as it crosses back (spend/ledger.ts BudgetStanding). */
+export interface WireStanding {
+  readonly budget: BudgetConfig;
+  readonly scope: string;
+  readonly used: number;
+  readonly limit: number;
+  readonly resetsAtMs: number;
+}
+
+export interface WireVerdict {
+  readonly over: WireStanding | null;
+  readonly warn: readonly WireStanding[];
+}
+
 /** Worker to primary. */
 export type FromWorker =
   /** Listening on `bound`. */
@@ -47,6 +71,10 @@ export type FromWorker =
   | { t: 'failed'; code: string | null; message: string }
   /** Take one token from each scope's bucket, or none (policy/rate-limits.ts); answered with `verdict`. */
   | { t: 'rates'; id: number; scopes: RateScope[]; nowMs: number }
+  /** A metered answer's usage, for the primary's spend ledger (shared-spend.ts); not answered. */
+  | { t: 'spend-add'; entry: WireSpendEntry }
+  /** The budgets on `scope` and where each stands (sent only when a budget applies); answered with `spend-verdict`. */
+  | { t: 'spend-check'; id: number; scope: SpendScope; nowMs: number }
   /** An answer to the primary's request `id`. */
   | { t: 'reply'; id: number; value: unknown }
   /** A refusal's audit line (decision deny), for the primary's refusal budget to write in full or count (shared-refusals.ts). */
@@ -57,6 +85,8 @@ export type FromPrimary =
   | { t: 'start'; start: WorkerStart }
   /** `index`: the first scope whose bucket is empty, or -1 when every bucket gave a token. */
   | { t: 'verdict'; id: number; index: number; retryAfterMs: number }
+  /** The primary's ledger's verdict on `spend-check` `id`, or why it has none. */
+  | { t: 'spend-verdict'; id: number; verdict: WireVerdict | null; error?: string }
   /** Questions the worker answers with `reply`: its stats, its metrics (prom-client JSON), a reload to `config` (its outcome). */
   | { t: 'ask'; id: number; what: 'stats' | 'metrics' }
   | { t: 'ask'; id: number; what: 'reload'; config: Config }

@@ -1,7 +1,8 @@
 // keyway start with proxy.workers above 1: this process is the primary. It forks the workers
 // (pool.ts), which serve the proxy's listeners side by side, and keeps what there must be one of:
 // the admin listener (with /metrics summed over the workers and `keyway status` listing them),
-// data/proxy.json, the request-rate buckets (shared-rates.ts), reload and stop. Parts shared
+// data/proxy.json, the request-rate buckets (shared-rates.ts), the spend ledger (shared-spend.ts),
+// reload and stop. Parts shared
 // through the store (tokens and their refresh lock, quotas, approvals, leases) and the audit file
 // (its lock) need nothing from it: the workers share them as any processes on one home do.
 //
@@ -23,6 +24,7 @@ import type { Parts } from '../parts.ts';
 import { type RunningKeyway, stopKeyway, type WorkerActivity } from '../running.ts';
 import { checkReusePort, checkPortFree } from './reuse-port.ts';
 import { answerRates } from './shared-rates.ts';
+import { answerSpendCheck, takeSpendAdd } from './shared-spend.ts';
 import { takeRefusal } from './shared-refusals.ts';
 import type { WorkerBound } from './messages.ts';
 import { isReloadedOutcome, WorkerPool, WorkerStartError } from './pool.ts';
@@ -60,6 +62,8 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
     config: () => live.config,
     onMessage: (message, reply) => {
       if (message.t === 'rates') reply(answerRates(rates, message));
+      else if (message.t === 'spend-add') takeSpendAdd(parts.spend, message);
+      else if (message.t === 'spend-check') answerSpendCheck(parts.spend, message, reply);
       else if (message.t === 'refusal') takeRefusal(parts.auditWriter, message);
     },
   });

@@ -1,7 +1,8 @@
 // A worker process (proxy.workers). Its primary (primary.ts) forks it and says, in a `start`
 // message, where the home is, where to listen and the config it loaded; it then runs keyway's
 // proxy as a keyway on its own does, beside the other workers on the same port (SO_REUSEPORT),
-// without an admin listener, counting request rates in the primary's buckets. It never reads the
+// without an admin listener, counting request rates in the primary's buckets and model spend in
+// the primary's ledger. It never reads the
 // config file: a reload brings the primary's config with it. Everything else that must be right across
 // workers (one refresh per expiry, quotas, approvals, leases, the audit chain) already is across
 // processes on one home: the store, its locks and the audit file's lock.
@@ -18,6 +19,8 @@ import { startKeyway } from '../index.ts';
 import type { RunningKeyway } from '../running.ts';
 import { type FromPrimary, type FromWorker, isFromPrimary, type WorkerStart } from './messages.ts';
 import { RemoteRates } from './shared-rates.ts';
+import { RemoteSpend } from './shared-spend.ts';
+import { budgetsOf } from '../spend-ledger.ts';
 import { refusalsToPrimary } from './shared-refusals.ts';
 
 if (typeof process.send !== 'function') {
@@ -33,6 +36,8 @@ let starting: Promise<void> | undefined;
 let stopping = false;
 /** The primary's config: at start, then each reload's. */
 let config: Config | undefined;
+// Budgets as this worker's config has them: a scope no budget applies to is never asked about.
+const spend = new RemoteSpend(send, () => (config === undefined ? [] : budgetsOf(config)));
 
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);
@@ -46,6 +51,7 @@ process.on('message', (message: unknown) => {
 // The primary is gone (killed, crashed): refuse what needs it, let requests in flight finish, exit.
 process.on('disconnect', () => {
   rates.primaryGone();
+  spend.primaryGone();
   stop(running?.services.config.proxy.drain_timeout ?? 0);
 });
 
@@ -56,6 +62,9 @@ function handle(message: FromPrimary): void {
       return;
     case 'verdict':
       rates.answer(message);
+      return;
+    case 'spend-verdict':
+      spend.answer(message);
       return;
     case 'ask':
       if (message.what === 'reload') config = deepFreeze(message.config);
@@ -82,7 +91,14 @@ async function begin(start: WorkerStart): Promise<void> {
       env: process.env,
       logger: base.child({ worker: start.index }),
       announce: false,
-      worker: { index: start.index, transparent: start.transparent, rates, refusals: refusalsToPrimary(send, () => process.connected), config: () => config! },
+      worker: {
+        index: start.index,
+        transparent: start.transparent,
+        rates,
+        spend,
+        refusals: refusalsToPrimary(send, () => process.connected),
+        config: () => config!,
+      },
     });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

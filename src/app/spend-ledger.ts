@@ -1,0 +1,301 @@
+// Model spend counted against budgets (issue 63), shared by every process on the store and by
+// replicas on PostgreSQL, without a store write per request. An answer's usage is counted in memory
+// at once and added to the store's records in one update shortly after: the records are additive
+// (each process adds what it counted, nothing is overwritten with a total), so two processes or
+// replicas never undo each other's counts. A check reads the store as this process last saw it
+// (other processes' counts arrive through the change feed) plus what it has counted since.
+//
+// Under proxy.workers the primary owns the one ledger and the workers ask it (workers/shared-spend.ts):
+// its memory is exact for the whole keyway. Across replicas a check is as fresh as the last flush
+// and change feed: FLUSH_MS plus the feed's delay (file: its 250 ms poll; PostgreSQL: a NOTIFY, at
+// worst its 1 s poll).
+import type { Config } from '../config/index.ts';
+import type { BudgetConfig } from '../config/spend.ts';
+import type { CredentialStore } from '../credentials/store/index.ts';
+import { budgetKey, limitOf, periodEnd, periodOf, scopeValueOf, unitOf } from '../spend/budgets.ts';
+import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
+import { budgetRecordId, hourOf, type SpendRecord, spendRecordId } from '../spend/records.ts';
+import {
+  addSpend,
+  admitted,
+  type BudgetAmount,
+  type BudgetCount,
+  budgetDelta,
+  type LedgerBudgetRecord,
+  newCount,
+  nanoUsd,
+  NO_BUDGET,
+  num,
+  spendDelta,
+  usedOf,
+  warnMark,
+} from './spend-counts.ts';
+import { pruneSpend } from './spend-prune.ts';
+
+export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
+
+/** The config's `budgets:` (none until the config's schema carries them; then simply config.budgets). */
+export function budgetsOf(config: Config): readonly BudgetConfig[] {
+  const budgets = (config as Config & { budgets?: readonly BudgetConfig[] | undefined }).budgets;
+  return Array.isArray(budgets) ? budgets : [];
+}
+
+/**
+ * How long counts wait in memory before one update adds them all. A file-store update re-reads and
+ * rewrites the whole store (measured: 6 ms empty, 28 ms with 6,000 spend records, 120 ms with
+ * 30,000; docs/perf/spend-ledger.md), so a flush per answer would cost a busy keyway a core; at
+ * 500 ms it is at most two updates a second whatever the traffic, and a replica's view of another's
+ * counts is at most this plus the change feed's delay behind.
+ */
+export const FLUSH_MS = 500;
+/** Pruning scans every spend record: once an hour is plenty (records are kept for days). */
+const PRUNE_EVERY_MS = 3_600_000;
+
+export interface SpendLedgerOptions {
+  readonly store: SpendStore;
+  /** The budgets in force: read on each add and check, so a reload applies at once (the config's `budgets:`). */
+  readonly budgets: () => readonly BudgetConfig[];
+  /** The clock pruning uses; tests move it. */
+  readonly now?: (() => Date) | undefined;
+  /** A flush that failed (its counts stay pending and go with the next). */
+  readonly onError?: ((err: Error) => void) | undefined;
+}
+
+interface Claim {
+  readonly count: BudgetCount;
+  readonly mark: string;
+  readonly settle: (won: boolean) => void;
+}
+
+/** What one update adds: everything pending when it starts. */
+interface Batch {
+  readonly spend: Map<string, SpendRecord>;
+  readonly counts: BudgetCount[];
+  readonly claims: Claim[];
+  readonly prune: boolean;
+}
+
+export class SpendLedger implements SpendLedgerApi {
+  readonly #o: SpendLedgerOptions;
+  readonly #now: () => Date;
+  /** Spend record id -> what this process counted and has not yet added. */
+  #spend = new Map<string, SpendRecord>();
+  /** Budget record id -> its count here. */
+  readonly #counts = new Map<string, BudgetCount>();
+  #claims: Claim[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  /** The update under way: at most one at a time. */
+  #flight: Promise<void> | undefined;
+  /** Callers that asked for a flush while one was under way: the next starts when it ends. */
+  #queued: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
+  #prunedAt = 0;
+  #closed = false;
+
+  constructor(options: SpendLedgerOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  add(entry: SpendEntry): void {
+    const e = admitted(entry);
+    const hour = hourOf(e.at);
+    const spendId = spendRecordId(hour, e.agent, e.grant, e.end_user, e.reading.usage?.model ?? null);
+    const delta = spendDelta(e);
+    this.#spend.set(spendId, addSpend(this.#spend.get(spendId), delta));
+    const amount = budgetDelta(e);
+    // Two budgets that select and count alike share one record: it is added to once.
+    const seen = new Set<string>();
+    for (const budget of this.#o.budgets()) {
+      const value = scopeValueOf(budget, e);
+      if (value === undefined) continue;
+      const id = budgetRecordId(budgetKey(budget, value), periodOf(budget.per, e.at));
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const count = this.#countFor(id, budget, e.at);
+      count.pending.tokens += amount.tokens;
+      count.pending.usd += amount.usd;
+    }
+    if (!this.#closed) this.#timer ??= setTimeout(() => this.#flushOnTimer(), FLUSH_MS).unref();
+  }
+
+  check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict> {
+    const budgets = this.#o.budgets();
+    if (budgets.length === 0) return NO_BUDGET;
+    let over: BudgetStanding | undefined;
+    const toWarn: Array<{ standing: BudgetStanding; count: BudgetCount; mark: string }> = [];
+    for (const budget of budgets) {
+      const value = scopeValueOf(budget, scope);
+      if (value === undefined) continue;
+      const id = budgetRecordId(budgetKey(budget, value), periodOf(budget.per, now));
+      const stored = this.#o.store.get<LedgerBudgetRecord>(id);
+      const count = this.#counts.get(id);
+      const limit = limitOf(budget);
+      const unit = unitOf(budget);
+      const counted = usedOf(count, stored, unit);
+      const used = unit === 'usd' ? nanoUsd(counted) : counted;
+      const standing: BudgetStanding = { budget, scope: value, used, limit, resets_at: periodEnd(budget.per, now) };
+      if (over === undefined && used >= limit) over = standing;
+      if (budget.warn_at === undefined || used < (unit === 'usd' ? nanoUsd(budget.warn_at * limit) : budget.warn_at * limit)) continue;
+      const mark = warnMark(limit, budget.warn_at);
+      if (count?.warned.has(mark) || count?.claiming.has(mark) || (Array.isArray(stored?.warned) && stored.warned.includes(mark))) continue;
+      toWarn.push({ standing, count: count ?? this.#countFor(id, budget, now), mark });
+    }
+    if (toWarn.length === 0) return over === undefined ? NO_BUDGET : { over, warn: [] };
+    // Past a warning threshold not yet warned of: claimed in the store, so that one check in the
+    // whole keyway (workers and replicas) warns. Once per threshold and period: the wait is rare.
+    return Promise.all(toWarn.map(({ count, mark }) => this.#claim(count, mark))).then((won) => ({
+      over,
+      warn: toWarn.filter((_, i) => won[i]).map((w) => w.standing),
+    }));
+  }
+
+  /** Adds every pending count to the store: one update, after the one under way if any. */
+  flush(): Promise<void> {
+    if (this.#flight === undefined) return this.#start();
+    if (this.#queued === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#queued = { promise, resolve, reject };
+    }
+    return this.#queued.promise;
+  }
+
+  /** At stop: the last counts go to the store; the timer no longer runs. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  #countFor(id: string, budget: BudgetConfig, at: Date): BudgetCount {
+    let count = this.#counts.get(id);
+    if (count === undefined) {
+      count = newCount(id, periodEnd(budget.per, at).getTime());
+      this.#counts.set(id, count);
+    }
+    return count;
+  }
+
+  #flushOnTimer(): void {
+    this.#timer = undefined;
+    this.flush().catch((err: unknown) => {
+      this.#o.onError?.(err as Error);
+      // Kept pending: tried again after another wait, not in a tight loop against a store that is down.
+      if (!this.#closed) this.#timer ??= setTimeout(() => this.#flushOnTimer(), FLUSH_MS).unref();
+    });
+  }
+
+  #claim(count: BudgetCount, mark: string): Promise<boolean> {
+    count.claiming.add(mark);
+    return new Promise<boolean>((settle) => {
+      this.#claims.push({ count, mark, settle });
+      // Not on the timer: the check waits for it.
+      this.flush().catch(() => undefined);
+    });
+  }
+
+  /** Takes everything pending into one batch and adds it in one update. */
+  #start(): Promise<void> {
+    const batch = this.#take();
+    if (batch === undefined) return Promise.resolve();
+    const flight = this.#write(batch).finally(() => {
+      this.#flight = undefined;
+      const queued = this.#queued;
+      this.#queued = undefined;
+      // Started here, synchronously: no flush can slip in between and make two updates at once.
+      if (queued) this.#start().then(queued.resolve, queued.reject);
+    });
+    this.#flight = flight;
+    return flight;
+  }
+
+  #take(): Batch | undefined {
+    const spend = this.#spend;
+    const counts: BudgetCount[] = [];
+    for (const count of this.#counts.values()) {
+      if (count.pending.tokens === 0 && count.pending.usd === 0) continue;
+      count.flying = count.pending;
+      count.pending = { tokens: 0, usd: 0 };
+      counts.push(count);
+    }
+    const claims = this.#claims;
+    const nowMs = this.#now().getTime();
+    const prune = nowMs - this.#prunedAt >= PRUNE_EVERY_MS;
+    if (spend.size === 0 && counts.length === 0 && claims.length === 0) return undefined;
+    this.#spend = new Map();
+    this.#claims = [];
+    return { spend, counts, claims, prune };
+  }
+
+  async #write(batch: Batch): Promise<void> {
+    const now = this.#now();
+    let totals: BudgetAmount[];
+    let won: boolean[];
+    try {
+      [totals, won] = await this.#o.store.update((draft) => {
+        for (const [id, delta] of batch.spend) draft.set(id, addSpend(draft.get<SpendRecord>(id), delta));
+        const sums = batch.counts.map((count) => {
+          const held = draft.get<LedgerBudgetRecord>(count.id);
+          const flying = count.flying ?? { tokens: 0, usd: 0 };
+          const total = { tokens: num(held?.tokens) + flying.tokens, usd: num(held?.usd) + flying.usd };
+          draft.set(count.id, { ...held, ...total } satisfies LedgerBudgetRecord);
+          count.expect = total;
+          return total;
+        });
+        const claimed = batch.claims.map(({ count, mark }) => {
+          const held = draft.get<LedgerBudgetRecord>(count.id);
+          const warned = Array.isArray(held?.warned) ? held.warned : [];
+          if (warned.includes(mark)) return false;
+          draft.set(count.id, { tokens: num(held?.tokens), usd: num(held?.usd), ...held, warned: [...warned, mark] } satisfies LedgerBudgetRecord);
+          return true;
+        });
+        if (batch.prune) pruneSpend(draft, now);
+        return [sums, claimed] as const;
+      });
+    } catch (err) {
+      this.#restore(batch);
+      throw err;
+    }
+    batch.counts.forEach((count, i) => {
+      count.known = totals[i]!;
+      count.flying = undefined;
+      count.expect = undefined;
+    });
+    batch.claims.forEach(({ count, mark, settle }, i) => {
+      count.claiming.delete(mark);
+      // Won or lost, the warning was given (here or elsewhere): not claimed again this period.
+      count.warned.add(mark);
+      settle(won[i]!);
+    });
+    if (batch.prune) this.#prunedAt = now.getTime();
+    this.#forgetEnded(now.getTime());
+  }
+
+  /** A failed update: its counts go back to pending (never lost), its claims warn nobody and may be tried again. */
+  #restore(batch: Batch): void {
+    for (const [id, delta] of batch.spend) this.#spend.set(id, addSpend(this.#spend.get(id), delta));
+    for (const count of batch.counts) {
+      const flying = count.flying ?? { tokens: 0, usd: 0 };
+      count.pending = { tokens: count.pending.tokens + flying.tokens, usd: count.pending.usd + flying.usd };
+      count.flying = undefined;
+      count.expect = undefined;
+    }
+    for (const { count, mark, settle } of batch.claims) {
+      count.claiming.delete(mark);
+      settle(false);
+    }
+  }
+
+  /** Counts of ended periods with nothing left to add: memory stays as small as the budgets' live scopes. */
+  #forgetEnded(nowMs: number): void {
+    for (const [id, count] of this.#counts) {
+      if (count.endsAt > nowMs || count.flying !== undefined || count.claiming.size > 0) continue;
+      if (count.pending.tokens === 0 && count.pending.usd === 0) this.#counts.delete(id);
+    }
+  }
+}

@@ -1,0 +1,156 @@
+// Model spend under proxy.workers: the primary owns the one spend ledger (app/spend-ledger.ts), so
+// its memory holds every worker's counts at once and a budget is exact for the whole keyway, not
+// per worker. A worker's ledger (RemoteSpend) sends each metered answer to it (fire and forget, in
+// order on the worker's one channel) and asks it for a check only when a budget applies to the
+// request's scope: with no budget on the scope, no message at all.
+//
+// Why a check sees every add that finished before it, even from another worker (so the overshoot
+// past a budget is at most what was in flight when it was crossed): a worker's `process.send`
+// writes the message to its channel's socket at once when nothing is queued before it (libuv tries
+// the write before queueing it), so an add that returned was in the primary's socket buffer before
+// another worker, told of that answer, could even send its check. The primary's loop reads every
+// socket that is readable in the same poll and emits their messages before its check phase; the
+// check is answered from setImmediate, i.e. after that poll, by which time an add already buffered
+// on another worker's channel has been counted. (One gap: a burst of adds on one channel larger
+// than what one poll reads from it is read in the next; those answers were finishing as the check
+// came, which is "in flight".)
+// test/integration/spend-workers.test.ts races an add on one worker against a check on another
+// that it triggers, hundreds of times.
+import type { BudgetConfig } from '../../config/spend.ts';
+import { scopeValueOf } from '../../spend/budgets.ts';
+import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../../spend/ledger.ts';
+import { NO_BUDGET } from '../spend-counts.ts';
+import type { FromPrimary, FromWorker, WireSpendEntry, WireStanding, WireVerdict } from './messages.ts';
+
+// A primary that does not answer in this long is gone or stuck: the check fails (the stage decides
+// what a failed check means), rather than let the request through uncounted.
+const ANSWER_TIMEOUT_MS = 5_000;
+
+interface Waiting {
+  readonly resolve: (verdict: BudgetVerdict) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** A worker's spend ledger: the primary's, over IPC. */
+export class RemoteSpend implements SpendLedgerApi {
+  readonly #send: (message: FromWorker) => boolean;
+  readonly #budgets: () => readonly BudgetConfig[];
+  readonly #waiting = new Map<number, Waiting>();
+  #nextId = 1;
+  #gone = false;
+
+  /** `budgets`: the config this worker runs (the primary's, at start and after each reload). */
+  constructor(send: (message: FromWorker) => boolean, budgets: () => readonly BudgetConfig[]) {
+    this.#send = send;
+    this.#budgets = budgets;
+  }
+
+  add(entry: SpendEntry): void {
+    // A primary that is gone takes the worker with it: what it would have counted goes too.
+    if (this.#gone) return;
+    try {
+      this.#send({ t: 'spend-add', entry: toWireEntry(entry) });
+    } catch {
+      // The channel closed under us: as above.
+    }
+  }
+
+  check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict> {
+    if (!this.#budgets().some((budget) => scopeValueOf(budget, scope) !== undefined)) return NO_BUDGET;
+    if (this.#gone) return Promise.reject(new Error('the primary process is gone'));
+    const id = this.#nextId++;
+    return new Promise<BudgetVerdict>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        reject(new Error('the primary process did not answer'));
+      }, ANSWER_TIMEOUT_MS);
+      this.#waiting.set(id, { resolve, reject, timer });
+      try {
+        const { agent, grant, end_user } = scope;
+        this.#send({ t: 'spend-check', id, scope: { agent, grant, end_user }, nowMs: now.getTime() });
+      } catch (err) {
+        clearTimeout(timer);
+        this.#waiting.delete(id);
+        reject(err as Error);
+      }
+    });
+  }
+
+  /** The primary's verdict on check `id`. */
+  answer(message: Extract<FromPrimary, { t: 'spend-verdict' }>): void {
+    const waiting = this.#waiting.get(message.id);
+    if (waiting === undefined) return;
+    this.#waiting.delete(message.id);
+    clearTimeout(waiting.timer);
+    if (message.verdict === null) waiting.reject(new Error(message.error ?? 'the primary could not check the budgets'));
+    else waiting.resolve(fromWireVerdict(message.verdict));
+  }
+
+  /** The primary flushes its ledger: nothing is kept here. */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** The primary is gone: every check waiting, and every one after, fails. */
+  primaryGone(): void {
+    this.#gone = true;
+    for (const [id, waiting] of this.#waiting) {
+      clearTimeout(waiting.timer);
+      this.#waiting.delete(id);
+      waiting.reject(new Error('the primary process is gone'));
+    }
+  }
+}
+
+/** The primary's side of `spend-add`: counted at once in its ledger. */
+export function takeSpendAdd(ledger: SpendLedgerApi, message: Extract<FromWorker, { t: 'spend-add' }>): void {
+  const { atMs, ...rest } = message.entry;
+  ledger.add({ ...rest, at: new Date(atMs) });
+}
+
+/** The primary's side of `spend-check`: answered after the adds already read with it are counted (see the head of this file). */
+export function answerSpendCheck(
+  ledger: SpendLedgerApi,
+  message: Extract<FromWorker, { t: 'spend-check' }>,
+  reply: (message: Extract<FromPrimary, { t: 'spend-verdict' }>) => void,
+): void {
+  setImmediate(() => {
+    Promise.resolve()
+      .then(() => ledger.check(message.scope, new Date(message.nowMs)))
+      .then(
+        (verdict) => reply({ t: 'spend-verdict', id: message.id, verdict: toWireVerdict(verdict) }),
+        (err: unknown) => reply({ t: 'spend-verdict', id: message.id, verdict: null, error: (err as Error).message }),
+      );
+  });
+}
+
+function toWireEntry(entry: SpendEntry): WireSpendEntry {
+  return { agent: entry.agent, grant: entry.grant, end_user: entry.end_user, atMs: entry.at.getTime(), reading: entry.reading, cost_usd: entry.cost_usd };
+}
+
+const toWireStanding = (s: BudgetStanding): WireStanding => ({
+  budget: s.budget,
+  scope: s.scope,
+  used: s.used,
+  limit: s.limit,
+  resetsAtMs: s.resets_at.getTime(),
+});
+const fromWireStanding = (s: WireStanding): BudgetStanding => ({
+  budget: s.budget,
+  scope: s.scope,
+  used: s.used,
+  limit: s.limit,
+  resets_at: new Date(s.resetsAtMs),
+});
+
+const toWireVerdict = (v: BudgetVerdict): WireVerdict => ({ over: v.over === undefined ? null : toWireStanding(v.over), warn: v.warn.map(toWireStanding) });
+
+function fromWireVerdict(v: WireVerdict): BudgetVerdict {
+  if (v.over === null && v.warn.length === 0) return NO_BUDGET;
+  return { over: v.over === null ? undefined : fromWireStanding(v.over), warn: v.warn.map(fromWireStanding) };
+}
