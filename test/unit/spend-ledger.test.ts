@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SpendLedger } from '../../src/app/spend-ledger.ts';
+import { Periods, recordIdOf, SpendLedger } from '../../src/app/spend-ledger.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
 import { Store } from '../../src/credentials/store/index.ts';
-import { budgetKey } from '../../src/spend/budgets.ts';
+import { budgetKey, periodOf, scopeValueOf } from '../../src/spend/budgets.ts';
 import type { SpendEntry, SpendScope } from '../../src/spend/ledger.ts';
 import { budgetRecordId, type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
 
@@ -350,6 +350,23 @@ describe('spend ledger', () => {
     expect(store.get(budgetRecordId(budgetKey(day, ''), '2026-11-20'))).toBeUndefined();
     expect(store.get(budgetRecordId(budgetKey(day, ''), '2026-11-26'))).toBeUndefined();
     expect(store.get(budgetRecordId(budgetKey(day, ''), '2026-11-27'))).toEqual({ tokens: 1, usd: 0 });
+  });
+
+  it('names each budget record as spend/budgets.ts does (what keyway spend and the dashboard read)', () => {
+    const budgets = [
+      budget({ limit: { tokens: 1 } }),
+      budget({ agent: '*', end_user: '*', per: 'hour', limit: { usd: 1 } }),
+      budget({ grant: 'a:b,c=d|e', per: 'month', limit: { tokens: 1 } }),
+      budget({ agent: 'bot', grant: '*', limit: { usd: 2 } }),
+    ];
+    const scopes = [scopeOf(), scopeOf({ end_user: 'al:ice,x=y', grant: 'a:b,c=d|e' }), scopeOf({ agent: 'b|o t' })];
+    for (const at of [T0, new Date('2027-01-01T00:00:00Z')])
+      for (const b of budgets)
+        for (const s of scopes) {
+          const value = scopeValueOf(b, s);
+          if (value === undefined) continue;
+          expect(recordIdOf(b, value, new Periods(at))).toBe(budgetRecordId(budgetKey(b, value), periodOf(b.per, at)));
+        }
   });
 
   it('with no budgets, a check is answered at once and the store sees only spend records', async () => {

@@ -1,0 +1,89 @@
+// What the spend ledger costs (issue 63): `node bench/spend-ledger.ts`.
+// 1. One file-store update (what each of the ledger's flushes is) as the store grows with spend
+//    records, which are kept SPEND_KEPT_DAYS per hour, agent, grant, end user and model.
+// 2. add() and check() on the request path, with no budget, 3 budgets, and 20 budgets.
+// Figures go to docs/perf/spend-ledger.md.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SpendLedger } from '../src/app/spend-ledger.ts';
+import type { BudgetConfig } from '../src/config/spend.ts';
+import { Store } from '../src/credentials/store/index.ts';
+import type { SpendEntry, SpendScope } from '../src/spend/ledger.ts';
+import { spendRecordId } from '../src/spend/records.ts';
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function storeUpdates(): Promise<void> {
+  console.log('| spend records in the store | one update, p50 (ms) |\n|---|---|');
+  for (const n of [0, 1_000, 6_000, 30_000]) {
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-spend-'));
+    const store = await Store.open(join(dir, 'store.json'), randomBytes(32));
+    await store.update((d) => {
+      for (let i = 0; i < n; i++) {
+        const day = String(1 + (i % 28)).padStart(2, '0');
+        d.set(spendRecordId(`2026-10-${day}T${String(i % 24).padStart(2, '0')}`, `agent-${i % 50}`, 'anthropic', null, `model-${i}`), {
+          input_tokens: 12_345,
+          output_tokens: 678,
+          cached_input_tokens: 0,
+          cache_write_tokens: 0,
+          cost_usd: 0.0123,
+          requests: 3,
+          unpriced: 0,
+          unknown: 0,
+          partial: 0,
+        });
+      }
+    });
+    const times: number[] = [];
+    for (let r = 0; r < 21; r++) {
+      const t = performance.now();
+      await store.update((d) => d.set('budget:all|day|tokens|:2026-11-26', { tokens: r, usd: 0 }));
+      times.push(performance.now() - t);
+    }
+    console.log(`| ${n} | ${median(times).toFixed(1)} |`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function requestPath(): Promise<void> {
+  console.log('\n| budgets | add() µs | check() µs |\n|---|---|---|');
+  for (const count of [0, 3, 20]) {
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-spend-'));
+    const store = await Store.open(join(dir, 'store.json'), randomBytes(32));
+    const budgets: BudgetConfig[] = Array.from({ length: count }, (_, i) => ({
+      name: `budgets[${i}]`,
+      ...(i % 3 === 0 ? { agent: '*' } : i % 3 === 1 ? { agent: `agent-${i}` } : { grant: 'anthropic' }),
+      limit: i % 2 ? { usd: 1_000_000 } : { tokens: 1e12 },
+      per: (['hour', 'day', 'month'] as const)[i % 3]!,
+      over: 'refuse',
+    }));
+    const ledger = new SpendLedger({ store, budgets: () => budgets });
+    const scope: SpendScope = { agent: 'agent-1', grant: 'anthropic', end_user: null };
+    const entry: SpendEntry = {
+      ...scope,
+      at: new Date(),
+      reading: { usage: { model: 'claude-sonnet-4-5', input_tokens: 1200, output_tokens: 300 }, basis: 'reported' },
+      cost_usd: 0.0081,
+    };
+    const N = 20_000;
+    const adds: number[] = [];
+    const checks: number[] = [];
+    for (let round = 0; round < 9; round++) {
+      let t = performance.now();
+      for (let i = 0; i < N; i++) ledger.add(entry);
+      adds.push(((performance.now() - t) * 1000) / N);
+      t = performance.now();
+      for (let i = 0; i < N; i++) ledger.check(scope, entry.at);
+      checks.push(((performance.now() - t) * 1000) / N);
+      await ledger.flush();
+    }
+    console.log(`| ${count} | ${median(adds).toFixed(2)} | ${median(checks).toFixed(2)} |`);
+    await ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await storeUpdates();
+await requestPath();
