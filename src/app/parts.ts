@@ -25,7 +25,7 @@ import type { StartOptions } from './options.ts';
 import { watchStore } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
 import { QuotaLedger } from './quota-ledger.ts';
-import { budgetsOf, SpendLedger } from './spend-ledger.ts';
+import { SpendLedger } from './spend-ledger.ts';
 import type { SpendLedgerApi } from '../spend/ledger.ts';
 import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
@@ -141,7 +141,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     options.worker?.spend ??
     new SpendLedger({
       store,
-      budgets: () => budgetsOf(live.config),
+      budgets: () => live.config.budgets,
       onError: (err) => logger.warn({ err: err.message }, 'model spend not yet added to the store; tried again'),
     });
   closers.add('spend counts', () => spend.close());

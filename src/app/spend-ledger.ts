@@ -9,7 +9,6 @@
 // its memory is exact for the whole keyway. Across replicas a check is as fresh as the last flush
 // and change feed: FLUSH_MS plus the feed's delay (file: its 250 ms poll; PostgreSQL: a NOTIFY, at
 // worst its 1 s poll).
-import type { Config } from '../config/index.ts';
 import type { BudgetConfig } from '../config/spend.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { type BudgetPer, budgetKey, limitOf, periodEnd, periodOf, scopeValueOf, unitOf } from '../spend/budgets.ts';
@@ -33,12 +32,6 @@ import {
 import { pruneSpend } from './spend-prune.ts';
 
 export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
-
-/** The config's `budgets:` (none until the config's schema carries them; then simply config.budgets). */
-export function budgetsOf(config: Config): readonly BudgetConfig[] {
-  const budgets = (config as Config & { budgets?: readonly BudgetConfig[] | undefined }).budgets;
-  return Array.isArray(budgets) ? budgets : [];
-}
 
 /**
  * How long counts wait in memory before one update adds them all. A file-store update re-reads and

@@ -20,7 +20,6 @@ import type { RunningKeyway } from '../running.ts';
 import { type FromPrimary, type FromWorker, isFromPrimary, type WorkerStart } from './messages.ts';
 import { RemoteRates } from './shared-rates.ts';
 import { RemoteSpend } from './shared-spend.ts';
-import { budgetsOf } from '../spend-ledger.ts';
 import { refusalsToPrimary } from './shared-refusals.ts';
 
 if (typeof process.send !== 'function') {
@@ -37,7 +36,7 @@ let stopping = false;
 /** The primary's config: at start, then each reload's. */
 let config: Config | undefined;
 // Budgets as this worker's config has them: a scope no budget applies to is never asked about.
-const spend = new RemoteSpend(send, () => (config === undefined ? [] : budgetsOf(config)));
+const spend = new RemoteSpend(send, () => config?.budgets ?? []);
 
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);
