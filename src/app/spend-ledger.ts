@@ -11,9 +11,9 @@
 // worst its 1 s poll).
 import type { BudgetConfig } from '../config/spend.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
-import { type BudgetPer, budgetKey, limitOf, periodEnd, periodOf, scopeValueOf, unitOf } from '../spend/budgets.ts';
+import { limitOf, periodEnd, scopeValueOf, unitOf } from '../spend/budgets.ts';
 import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
-import { budgetRecordId, hourOf, type SpendRecord, spendRecordId } from '../spend/records.ts';
+import { hourOf, type SpendRecord, spendRecordId } from '../spend/records.ts';
 import {
   addSpend,
   admitted,
@@ -29,6 +29,7 @@ import {
   usedOf,
   warnMark,
 } from './spend-counts.ts';
+import { Periods, recordIdOf } from './spend-keys.ts';
 import { pruneSpend } from './spend-prune.ts';
 
 export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
@@ -66,37 +67,6 @@ interface Batch {
   readonly counts: BudgetCount[];
   readonly claims: Claim[];
   readonly prune: boolean;
-}
-
-/** The periods of one instant, each formatted once however many budgets ask (add and check run per model request). */
-export class Periods {
-  readonly #at: Date;
-  readonly #of = new Map<BudgetPer, string>();
-  constructor(at: Date) {
-    this.#at = at;
-  }
-  of(per: BudgetPer): string {
-    let period = this.#of.get(per);
-    if (period === undefined) {
-      period = periodOf(per, this.#at);
-      this.#of.set(per, period);
-    }
-    return period;
-  }
-}
-
-/** budgetKey(budget, ''): what a budget's key starts with, whatever scope value it counts for (made once per budget). */
-const keyPrefixes = new WeakMap<BudgetConfig, string>();
-
-/** The budget record of `budget`'s count for `value` in the period `periods` is in. */
-export function recordIdOf(budget: BudgetConfig, value: string, periods: Periods): string {
-  let prefix = keyPrefixes.get(budget);
-  if (prefix === undefined) {
-    prefix = budgetKey(budget, '');
-    keyPrefixes.set(budget, prefix);
-  }
-  // budgetKey ends with the scope value: the prefix plus the value is the key (spend-ledger.test.ts holds them equal).
-  return budgetRecordId(prefix + value, periods.of(budget.per));
 }
 
 export class SpendLedger implements SpendLedgerApi {

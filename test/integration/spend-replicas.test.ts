@@ -109,7 +109,9 @@ describe('spend across two replicas on one PostgreSQL', () => {
     }
     const first = delays[0]!;
     delays.sort((x, y) => x - y);
-    console.log(`change feed: replica b saw replica a's flushed count after p50 ${delays[10]!.toFixed(1)} ms, max ${delays[19]!.toFixed(1)} ms, first round ${first.toFixed(1)} ms (20 rounds)`);
+    console.log(
+      `change feed: replica b saw replica a's flushed count after p50 ${delays[10]!.toFixed(1)} ms, max ${delays[19]!.toFixed(1)} ms, first round ${first.toFixed(1)} ms (20 rounds)`,
+    );
 
     // Both replicas past the threshold at once: the mark in the shared record lets one of them warn.
     const warned: BudgetConfig = { name: 'budgets[1]', grant: 'openai', limit: { tokens: 100 }, per: 'hour', warn_at: 0.5, over: 'refuse' };
