@@ -29,7 +29,9 @@ import { SpendLedger } from './spend-ledger.ts';
 import type { SpendLedgerApi } from '../spend/ledger.ts';
 import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
-import { approvalNotifier } from '../approvals/notify.ts';
+import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
+import { spendPart } from './spend-part.ts';
+import type { Spending } from '../proxy/runtime.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */
 export interface StartContext {
@@ -67,6 +69,8 @@ export interface Parts extends StartContext {
   readonly quotas: QuotaLedger;
   /** Model spend against the config's budgets: this process's ledger on the store, or under proxy.workers the primary's (over IPC). */
   readonly spend: SpendLedgerApi;
+  /** What the proxy asks of spend (proxy/runtime.ts Spending): the ledger, priced and budgeted by the live config. */
+  readonly spending: Spending['spend'];
   /** Requests rules send to a person (approve: human), shared with the admin API through the store. */
   readonly approvals: ApprovalDesk;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
@@ -145,6 +149,13 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
       onError: (err) => logger.warn({ err: err.message }, 'model spend not yet added to the store; tried again'),
     });
   closers.add('spend counts', () => spend.close());
+  // The proxy's view: prices and budgets from the config in force, warnings through approvals.notify.
+  const spending = spendPart({
+    config: () => live.config,
+    ledger: spend,
+    notify: notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger }),
+    logger,
+  });
   const registryDir = listenersDir(env);
   const listeners = new ListenerRegistry(registryDir);
   closers.add('listener registry', () => listeners.close());
@@ -164,6 +175,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     usage,
     quotas,
     spend,
+    spending,
     approvals,
     ownPorts: new Set<number>(),
     listeners,

@@ -65,7 +65,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     // Under proxy.workers, the primary's buckets: a rate is counted once, not once per worker.
     rates: options.worker?.rates ?? options.rates ?? new RateLimiter(),
     quotas: parts.quotas,
-    spend: parts.spend,
+    spend: parts.spending,
     approvals: parts.approvals,
     resolve: live.resolve,
     logger: parts.logger,

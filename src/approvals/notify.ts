@@ -44,22 +44,28 @@ export function notification(record: ApprovalRecord): Record<string, unknown> {
 }
 
 export function approvalNotifier(options: NotifyOptions): (record: ApprovalRecord) => void {
+  const post = notifyPoster(options);
+  return (record) => post(notification(record), { approval: record.id });
+}
+
+/**
+ * Posts one JSON notification to approvals.notify, if set: fire and forget, bounded. `about` names
+ * what it is about in the app log (an approval's id, a budget's name), never the URL.
+ */
+export function notifyPoster(options: NotifyOptions): (payload: Record<string, unknown>, about: Record<string, string>) => void {
   let inFlight = 0;
-  return (record) => {
+  return (payload, about) => {
     const target = options.config().approvals.notify;
     if (target === undefined) return;
     let url: URL;
     try {
       url = new URL(typeof target === 'string' ? target : readSecretRef(target, options.env, options.config().home));
     } catch (err) {
-      options.logger.warn(
-        { approval: record.id, err: { message: (err as Error).message } },
-        'approvals.notify could not be read; the approval is listed all the same',
-      );
+      options.logger.warn({ ...about, err: { message: (err as Error).message } }, 'approvals.notify could not be read; nothing was sent');
       return;
     }
     if (inFlight >= MAX_IN_FLIGHT) {
-      options.logger.warn({ approval: record.id, host: url.host }, 'approvals.notify: too many notifications in flight; this one was not sent');
+      options.logger.warn({ ...about, host: url.host }, 'approvals.notify: too many notifications in flight; this one was not sent');
       return;
     }
     inFlight++;
@@ -67,17 +73,16 @@ export function approvalNotifier(options: NotifyOptions): (record: ApprovalRecor
       method: 'POST',
       dispatcher: options.dispatcher,
       headers: { 'content-type': 'application/json', 'user-agent': 'keyway' },
-      body: JSON.stringify(notification(record)),
+      body: JSON.stringify(payload),
       headersTimeout: NOTIFY_TIMEOUT_MS,
       bodyTimeout: NOTIFY_TIMEOUT_MS,
     })
       .then(async (answer) => {
         await answer.body.dump();
-        if (answer.statusCode >= 300)
-          options.logger.warn({ approval: record.id, host: url.host, status: answer.statusCode }, 'approvals.notify answered with an error');
+        if (answer.statusCode >= 300) options.logger.warn({ ...about, host: url.host, status: answer.statusCode }, 'approvals.notify answered with an error');
       })
       .catch((err: Error) =>
-        options.logger.warn({ approval: record.id, host: url.host, err: { code: (err as NodeJS.ErrnoException).code ?? err.name } }, 'approvals.notify failed'),
+        options.logger.warn({ ...about, host: url.host, err: { code: (err as NodeJS.ErrnoException).code ?? err.name } }, 'approvals.notify failed'),
       )
       .finally(() => inFlight--);
   };

@@ -22,6 +22,7 @@ import { outgoingHeaders } from './stages/outgoing.ts';
 import { StagedRequest } from './stages/request.ts';
 import { draftOn, refuseOnClose } from './refuse.ts';
 import { formatAuthority } from './target.ts';
+import { countModelAnswer } from './model-exchange.ts';
 
 /**
  * One request inside an intercepted connection (or an absolute-form http:// request): admit ->
@@ -95,6 +96,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     // Under a bytes quota: what went up and came back, counted whether the client stayed or not.
     const quota = this.byteQuota;
     if (quota !== undefined) this.conn.runtime.quotas.addBytes(quota.scopes, quota.sent + this.#departure.relayed, this.conn.runtime.now());
+    // Model traffic: what the model said it used (or, cut short, what was delivered), before the line is written.
+    if (this.model !== undefined) countModelAnswer(this.model, responseCompleted(res), event, this.conn.runtime.spend, this.conn.runtime.now());
     this.draft.commit(this.conn.runtime);
   };
 
@@ -235,6 +238,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         // A refresh through a captured token: the server rotates it whether the client stays or not,
         // so its answer is read and captured all the same (the next refresh with the old one gets it).
         keepGoing: this.login?.finishesWithoutClient === true,
+        model: this.model,
       });
     } catch (err) {
       if (err instanceof ReplayFailed) throw err.reason; // keyway's failure, not the upstream's

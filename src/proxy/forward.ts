@@ -8,6 +8,9 @@ import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
 import { type BodyScan, chainInto, guards, streamStages, type Redact } from './leak-guard/response-guard.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { runResponseStages } from './stages/index.ts';
+import type { ModelExchange } from './model-exchange.ts';
+import { answerMeter, type AnswerMeter } from '../spend/meters/index.ts';
+import { meterTap } from './meter-tap.ts';
 import type { ToolsListFilter } from '../mcp/tools-list.ts';
 import type { UpstreamAnswer } from './stages/response.ts';
 import type { CaptureExchange } from './stages/capture.ts';
@@ -35,6 +38,8 @@ export interface ForwardRequest {
   login?: CaptureExchange | undefined;
   /** The client leaving does not stop the upstream request: an answer read whole ('read') is still rewritten (a login capture saves its tokens), then dropped. */
   keepGoing?: boolean | undefined;
+  /** Model traffic (stage budget): the bytes the agent gets go through its answer's meter. */
+  model?: ModelExchange | undefined;
 }
 
 /** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
@@ -142,6 +147,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #clientGone = false;
   #readBytes = 0;
   #scan: BodyScan | null = null;
+  /** Model traffic: what the agent is given, read for the model's usage (model-exchange.ts). */
+  #meter: AnswerMeter | undefined;
   // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
   #entry: Writable | null = null;
   #opened: Writable | null = null;
@@ -225,6 +232,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     try {
       switch (this.#sink) {
         case 'client':
+          this.#meter?.push(chunk);
           if (!(this.#res as Writable).write(chunk)) this.#pauseUntilDrain(controller, this.#res);
           return;
         case 'whole':
@@ -238,7 +246,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
         case 'scan': {
           const res = this.#res as Writable;
           let flowing = true;
-          for (const piece of this.#scan!.scan(chunk)) flowing = res.write(piece);
+          for (const piece of this.#scan!.scan(chunk)) {
+            this.#meter?.push(piece);
+            flowing = res.write(piece);
+          }
           if (!flowing) this.#pauseUntilDrain(controller, res);
           return;
         }
@@ -313,6 +324,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     const head = clientResponseHeaders(headers);
     const body = runResponseStages(head, this);
     out.observer?.onHead(statusCode);
+    if (out.model !== undefined) {
+      // The bytes the agent gets, decoded and redacted: an answer keyway could not decode (no
+      // leak guard, an encoded body) is read as it is, and its usage is then unknown (flagged).
+      this.#meter = answerMeter(out.model.plan, statusCode, headers['content-type'] as string | undefined, { requestBytes: out.model.requestBytes });
+      out.model.meter = this.#meter;
+    }
     if (body?.kind === 'whole') {
       this.#sink = 'whole';
       this.#head = head;
@@ -346,7 +363,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     // An HTTP/2 answer ends with the upstream's trailers, which come after the last stage's output:
     // the stages end into a writable that leaves the response open.
     if (http2) this.#opened = leaveOpen(res);
-    const entry = chainInto(streamStages(body), this.#opened ?? (res as Writable));
+    const stages = streamStages(body);
+    if (this.#meter !== undefined) stages.push(meterTap(this.#meter));
+    const entry = chainInto(stages, this.#opened ?? (res as Writable));
     entry.once('error', (err) => this.fail(err));
     this.#entry = entry;
     this.#sink = 'stages';
@@ -356,6 +375,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     const res = this.#res;
     const chunks = this.#chunks;
     const output = this.#redactWhole!(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    this.#meter?.push(output);
     const head = this.#head!;
     head['content-length'] = String(output.length);
     writeHead(res, this.#status, head);
@@ -388,6 +408,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #endScan(trailers: IncomingHttpHeaders): void {
     const res = this.#res;
     const rest = this.#scan!.end();
+    if (rest.length) this.#meter?.push(rest);
     if (isHttp2Response(res)) {
       if (rest.length) (res as Writable).write(rest);
       endWithTrailers(res, trailers, this.#out.redact);

@@ -1,6 +1,5 @@
 import type { ApprovalAsk, ApprovalPass, ApprovalsLimits } from '../approvals/desk.ts';
 import type { LimitScope, RateCounter } from '../policy/rate-limits.ts';
-import type { SpendLedgerApi } from '../spend/ledger.ts';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
@@ -20,6 +19,8 @@ import type { OpenExchanges } from './open-exchanges.ts';
 import type { HeldValues } from './held-values.ts';
 import type { CaptureBook } from '../credentials/capture/records.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
+import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/ledger.ts';
+import type { SpendRecorder } from './model-exchange.ts';
 
 // What the proxy reads from the composition root, split by what it is for. A file names the
 // parts it reads (Records for an audit line, Decisions for a route), so its reach shows at its head.
@@ -47,11 +48,6 @@ export interface Decisions {
     /** A finished request's body bytes, added to each scope's count. */
     addBytes(scopes: readonly LimitScope[], bytes: number, now: Date): void;
   };
-  /**
-   * Model spend (issue 63): check() the budgets before a metered request, add() its usage after the
-   * answer (app/spend-ledger.ts; under proxy.workers the primary's ledger over IPC).
-   */
-  readonly spend: Pick<SpendLedgerApi, 'check' | 'add'>;
   /** Requests a rule sends to a person (approve: human): asked, held, let go (approvals/desk.ts). */
   readonly approvals: {
     pass(ask: ApprovalAsk): Promise<ApprovalPass>;
@@ -101,5 +97,17 @@ export interface Transport {
   readonly openExchanges: OpenExchanges;
 }
 
+/** Model spend (config pricing: and budgets:, issue 63): prices, the ledger's counts and budgets. */
+export interface Spending {
+  readonly spend: SpendRecorder & {
+    /** Whether any budget applies to `scope` (none: no check, no IPC). */
+    budgeted(scope: SpendScope): boolean;
+    /** Where each budget on `scope` stands, with every process's counts (a worker asks its primary). */
+    check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict>;
+    /** A budget passed its warn_at: a person is told (approvals.notify), once per period. */
+    warn(standing: BudgetStanding, scope: SpendScope | undefined): void;
+  };
+}
+
 /** Everything the proxy reads, built once by the composition root. */
-export type ProxyRuntime = Decisions & Issuing & Records & Transport;
+export type ProxyRuntime = Decisions & Issuing & Records & Transport & Spending;

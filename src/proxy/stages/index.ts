@@ -26,6 +26,8 @@ import { purposeRequired } from './purpose-required.ts';
 import { signingPlan } from './signing-plan.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { limits } from './limits.ts';
+import { budget } from './budget.ts';
+import { usageOption } from './usage-option.ts';
 import { mcp } from './mcp.ts';
 import { mcpToolsList } from './mcp-tools-list.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
@@ -51,6 +53,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   purposeRequired,
   mcp,
   limits,
+  budget,
   approval,
   signingPlan,
   capture,
@@ -63,7 +66,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
-export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, captureBody, bodySwap, keepForReplay, sign, countBody];
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, captureBody, bodySwap, usageOption, keepForReplay, sign, countBody];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];

@@ -12,6 +12,7 @@ import type { RuleApproval } from '../../policy/rules.ts';
 import type { JsonRpcId } from '../../mcp/json-rpc.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import type { CaptureExchange } from './capture.ts';
+import type { ModelExchange } from '../model-exchange.ts';
 
 const NOTHING = (): void => undefined;
 
@@ -96,6 +97,8 @@ export class StagedRequest {
    * writes; the sweep ends what the request holds open once one of them is dropped from the store).
    */
   resolvedLogins: readonly string[] | undefined = undefined;
+  /** Model traffic (stage budget writes): its answer is metered (forward.ts) and counted at close (the exchange). */
+  model: ModelExchange | undefined = undefined;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
   holder: ReplayHolder | undefined;
 

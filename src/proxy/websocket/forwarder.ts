@@ -27,6 +27,7 @@ import { AgentBoundFrames } from './agent-close.ts';
 import { ClientPlaceholderCheck, type PlaceholderCheckOptions } from './client-placeholders.ts';
 import { Handshake, placeholderCheck, POLICY_VIOLATION } from './handshake.ts';
 import { formatHead, relayAnswer } from './relay-answer.ts';
+import { modelTap } from './model-socket.ts';
 
 /** A grant's body swap on the agent's messages, less what is agreed at the upgrade (deflate). */
 type SwapSettings = Omit<MessageSwapOptions, 'deflate'>;
@@ -146,6 +147,7 @@ function forwardWebSocket(
     // Gives back the memory a message cut off mid-way still held (a pipe does not end its target on close).
     swapper?.destroy();
     if (!answered) draft.event.code ??= 'client_closed';
+    request.beforeCommit?.();
     draft.commit(runtime);
   });
   const authority = formatAuthority(conn.target);
@@ -266,7 +268,9 @@ function forwardWebSocket(
         upSocket.destroy();
         socket.destroy();
       });
-      upSocket.pipe(frameGuard).pipe(toAgent).pipe(socket);
+      const metered = modelTap(request, socket, closeWith);
+      if (metered) upSocket.pipe(frameGuard).pipe(metered).pipe(toAgent).pipe(socket);
+      else upSocket.pipe(frameGuard).pipe(toAgent).pipe(socket);
     } else {
       upSocket.pipe(toAgent).pipe(socket);
     }

@@ -29,6 +29,8 @@ export class Handshake extends StagedRequest {
   readonly #socket: Duplex;
   /** Set once the 101 went out: sends the agent a close frame and ends both sides (forwarder.ts). */
   closeWith: ((code: number, reason: string) => void) | undefined = undefined;
+  /** Runs when the socket closes, before the audit line is written (a metered socket's last usage: model-socket.ts). */
+  beforeCommit: (() => void) | undefined = undefined;
 
   constructor(conn: Connection, req: IncomingMessage, socket: Duplex) {
     // The path is set once normalised: the audit names the path sent, never the raw one.

@@ -1,0 +1,99 @@
+import type { AuditEvent } from '../audit/index.ts';
+import type { SpendEntry, SpendScope } from '../spend/ledger.ts';
+import type { AnswerMeter, MeterPlan } from '../spend/meters/index.ts';
+import type { UsageReading } from '../spend/usage.ts';
+
+// A request on model traffic (stage budget marks it): its answer's usage is read as it is
+// delivered (forward.ts taps the bytes the agent gets into the meter), and counted when the
+// exchange closes: in the audit line, the metrics (from the line) and the spend ledger.
+
+export interface ModelExchange {
+  readonly plan: MeterPlan;
+  readonly scope: SpendScope;
+  /** The request body's size, when known: an answer cut short before it names its input has it estimated from this. */
+  requestBytes?: number | undefined;
+  /** Made at the answer's head (forward.ts); none for an answer not billed (not 2xx). */
+  meter?: AnswerMeter | undefined;
+}
+
+/** What keyway's spend part offers the proxy (app/spend-ledger.ts builds it; pricing from the live config). */
+export interface SpendRecorder {
+  /** USD for `reading`'s usage at the configured prices; null when the model has no price or the usage is unknown. */
+  costOf(reading: UsageReading): number | null;
+  add(entry: SpendEntry): void;
+}
+
+/**
+ * The exchange closed: its meter's reading goes on the audit line and into the ledger. `whole`:
+ * the agent got the whole answer (else what was delivered counts: no free tokens by hanging up).
+ */
+export function countModelAnswer(model: ModelExchange, whole: boolean, event: AuditEvent, spend: SpendRecorder, now: Date): void {
+  const meter = model.meter;
+  if (meter === undefined) return;
+  model.meter = undefined; // counted once
+  const counted = new CountedUsage(model.plan.requestModel);
+  counted.add(whole ? meter.end() : meter.abandon(), model.scope, spend, now);
+  counted.writeTo(event);
+}
+
+/**
+ * The usage of one exchange's answers, summed for its audit line: one answer's, or every response
+ * a WebSocket carried (each added to the ledger as it completes, so budgets see it at once).
+ */
+export class CountedUsage {
+  readonly #requestModel: string | null;
+  #model: string | null = null;
+  #input = 0;
+  #output = 0;
+  #cached = 0;
+  #written = 0;
+  #cost = 0;
+  #readings = 0;
+  #known = 0;
+  #priced = 0;
+  #partial = false;
+
+  constructor(requestModel: string | null) {
+    this.#requestModel = requestModel;
+  }
+
+  /** Prices `reading`, adds it to the ledger and to this sum. */
+  add(reading: UsageReading, scope: SpendScope, spend: SpendRecorder, now: Date): void {
+    const cost = spend.costOf(reading);
+    spend.add({ ...scope, at: now, reading, cost_usd: cost });
+    this.#readings++;
+    const usage = reading.usage;
+    if (usage === undefined) return;
+    this.#known++;
+    this.#model = usage.model ?? this.#model;
+    this.#input += usage.input_tokens;
+    this.#output += usage.output_tokens;
+    this.#cached += usage.cached_input_tokens ?? 0;
+    this.#written += usage.cache_write_tokens ?? 0;
+    if (reading.basis === 'partial') this.#partial = true;
+    if (cost !== null) {
+      this.#cost += cost;
+      this.#priced++;
+    }
+  }
+
+  writeTo(event: AuditEvent): void {
+    if (this.#readings === 0) return;
+    const model = this.#model ?? this.#requestModel;
+    if (this.#known === 0) {
+      event.usage = { model, unknown: true };
+      return;
+    }
+    event.usage = {
+      model,
+      input_tokens: this.#input,
+      output_tokens: this.#output,
+      ...(this.#cached > 0 ? { cached_input_tokens: this.#cached } : {}),
+      ...(this.#written > 0 ? { cache_write_tokens: this.#written } : {}),
+      ...(this.#partial ? { partial: true as const } : {}),
+    };
+    // The priced answers' cost (what the ledger adds), and a flag when some answer had no price.
+    if (this.#priced > 0) event.cost_usd = this.#cost;
+    if (this.#priced < this.#known) event.unpriced = true;
+  }
+}

@@ -1,0 +1,100 @@
+import { ProxyError } from '../../errors/index.ts';
+import { limitOf, unitOf } from '../../spend/budgets.ts';
+import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/ledger.ts';
+import { modelRoute, socketRoute } from '../../spend/meters/routes.ts';
+import type { HeadStage, StagedRequest } from './request.ts';
+
+/** How long a request over an `over: approve` budget waits for a person (a rule's default wait). */
+const BUDGET_APPROVAL_WAIT_MS = 120_000;
+
+/**
+ * Model spend (config budgets:, issue 63): after the limits (a request over its rate spends
+ * nothing), before the approval stage (an `over: approve` budget hands it a person's yes to wait
+ * for) and the credential (a refused request costs no refresh). A request on model traffic is
+ * marked for metering (its answer's usage is read on its way to the agent: the exchange's close
+ * counts it); under a budget it goes on only while every budget on it is under its limit.
+ *
+ * What is admitted under a budget: a route keyway meters (spend/meters/routes.ts) or one that costs
+ * nothing (model listings, token counting). A request to a model API keyway cannot meter (batches,
+ * audio, a path nobody listed) is refused while a budget applies: it would spend uncounted.
+ * Returns a promise only when a worker asks its primary for the budgets' standing.
+ */
+export const budget: HeadStage = {
+  name: 'budget',
+  injected: true,
+  run(request) {
+    const grant = request.grant!;
+    // A WebSocket's handshake is a GET, but what it opens is judged as the requests it carries: a
+    // Responses socket (codex) is metered message by message; any other socket on a model API is
+    // one keyway cannot meter (spend/meters/routes.ts).
+    const host = request.conn.target.host;
+    const route =
+      request.req.headers.upgrade !== undefined
+        ? socketRoute(grant.modelApi, host, request.path)
+        : modelRoute(grant.modelApi, host, request.req.method ?? 'GET', request.path);
+    if (route === undefined || route.kind === 'free') return;
+    const spend = request.conn.runtime.spend;
+    const agent = request.conn.agent;
+    const scope: SpendScope = {
+      agent: agent.source === 'anonymous' ? null : agent.id,
+      grant: grant.id,
+      end_user: agent.identity?.sub ?? null,
+    };
+    if (route.kind === 'metered') {
+      const length = Number(request.req.headers['content-length']);
+      request.model = { plan: route.plan, scope, requestBytes: Number.isSafeInteger(length) && length > 0 ? length : undefined };
+    }
+    if (!spend.budgeted(scope)) return;
+    if (route.kind === 'unknown') {
+      throw new ProxyError(
+        'policy_denied',
+        `keyway cannot meter ${request.req.method ?? 'GET'} ${request.path} on grant ${grant.id}, and a model budget applies`,
+        {
+          grant: grant.id,
+          hint: 'only the model routes keyway meters (docs/spend.md) pass under a budget',
+        },
+      );
+    }
+    const now = request.conn.decisions.now();
+    const verdict = spend.check(scope, now);
+    if (verdict instanceof Promise)
+      return verdict.then(
+        (v) => judge(request, v, now),
+        (err: unknown) => {
+          throw new ProxyError('internal_error', 'model budgets cannot be checked: the primary process does not answer', {
+            grant: grant.id,
+            cause: err,
+            hint: 'retry; keyway is restarting or stopping',
+          });
+        },
+      );
+    return judge(request, verdict, now);
+  },
+};
+
+function judge(request: StagedRequest, verdict: BudgetVerdict, now: Date): void {
+  const spend = request.conn.runtime.spend;
+  for (const standing of verdict.warn) spend.warn(standing, request.model?.scope);
+  const over = verdict.over;
+  if (over === undefined) return;
+  request.draft.event.budget = over.budget.name;
+  if (over.budget.over === 'approve') {
+    // A person's yes lets this one request through (window 0): the next is asked again.
+    request.approvalRule ??= { rule: over.budget.name, waitMs: BUDGET_APPROVAL_WAIT_MS, windowMs: 0, paths: undefined };
+    return;
+  }
+  throw exceeded(request, over, now);
+}
+
+export function exceeded(request: StagedRequest, over: BudgetStanding, now: Date): ProxyError {
+  const resets = over.resets_at.toISOString();
+  const seconds = Math.max(1, Math.ceil((over.resets_at.getTime() - now.getTime()) / 1000));
+  const unit = unitOf(over.budget);
+  const used = unit === 'usd' ? `$${over.used.toFixed(6)} of $${limitOf(over.budget)}` : `${over.used} of ${limitOf(over.budget)} tokens`;
+  const who = over.scope === '' ? '' : ` for ${over.scope}`;
+  return new ProxyError('budget_exceeded', `model budget ${over.budget.name}${who} has used ${used} this ${over.budget.per} (UTC); it resets at ${resets}`, {
+    grant: request.grant!.id,
+    hint: `retry after ${resets}`,
+    retryAfter: seconds,
+  });
+}
