@@ -5,7 +5,7 @@ import { ProxyError } from '../errors/index.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
 import type { RefusedInside } from './refuse-inside.ts';
-import type { Decisions, Issuing, ProxyRuntime, Records, Transport } from './runtime.ts';
+import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './runtime.ts';
 import type { Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
 
@@ -35,6 +35,7 @@ export class Connection {
   readonly issuing: Issuing;
   readonly records: Records;
   readonly transport: Transport;
+  readonly spending: Spending;
   readonly target: Target;
   /** When the connection was accepted (epoch ms): proxy.timeouts.max_connection_age counts from here. */
   readonly openedAt = Date.now();
@@ -60,6 +61,7 @@ export class Connection {
     this.issuing = runtime;
     this.records = runtime;
     this.transport = runtime;
+    this.spending = runtime;
     this.target = target;
     this.#signedIn = agent;
     this.#agent = agent;

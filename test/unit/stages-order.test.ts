@@ -24,6 +24,7 @@ describe('the request path', () => {
       'purpose-required (injected)',
       'mcp (injected)',
       'limits (injected)',
+      'budget (injected)',
       'approval (injected)',
       'signing-plan (injected)',
       'capture (injected)',
@@ -40,7 +41,7 @@ describe('the request path', () => {
   });
 
   it('runs the body and response stages in this order', () => {
-    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'capture-body', 'body-swap', 'keep-for-replay', 'sign', 'count-body']);
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'capture-body', 'body-swap', 'usage-option', 'keep-for-replay', 'sign', 'count-body']);
     expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers', 'scope-hint']);
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['capture-answer', 'mcp-tools-list', 'leak-guard-body']);
   });
@@ -50,13 +51,13 @@ describe('the request path', () => {
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts'].includes(f));
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
-    // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts and
-    // capture-body.ts one body stage each (a placeholder swapped before a replay copy or a signature
-    // is made); mcp-tools-list.ts and capture-answer.ts one response body stage each; the rest one head stage.
+    // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
+    // capture-body.ts and usage-option.ts one body stage each (a placeholder swapped, include_usage
+    // asked for, before a replay copy or a signature is made); mcp-tools-list.ts and capture-answer.ts one response body stage each; the rest one head stage.
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toContain('body-swap');
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toContain('mcp-tools-list');
     const headFiles = files
-      .filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'capture-body.ts', 'mcp-tools-list.ts', 'capture-answer.ts'].includes(f))
+      .filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'capture-body.ts', 'usage-option.ts', 'mcp-tools-list.ts', 'capture-answer.ts'].includes(f))
       .map((f) => f.replace(/\.ts$/, ''));
     expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
   });

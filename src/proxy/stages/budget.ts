@@ -33,7 +33,7 @@ export const budget: HeadStage = {
         ? socketRoute(grant.modelApi, host, request.path)
         : modelRoute(grant.modelApi, host, request.req.method ?? 'GET', request.path);
     if (route === undefined || route.kind === 'free') return;
-    const spend = request.conn.runtime.spend;
+    const spend = request.conn.spending.spend;
     const agent = request.conn.agent;
     const scope: SpendScope = {
       agent: agent.source === 'anonymous' ? null : agent.id,
@@ -73,7 +73,7 @@ export const budget: HeadStage = {
 };
 
 function judge(request: StagedRequest, verdict: BudgetVerdict, now: Date): void {
-  const spend = request.conn.runtime.spend;
+  const spend = request.conn.spending.spend;
   for (const standing of verdict.warn) spend.warn(standing, request.model?.scope);
   const over = verdict.over;
   if (over === undefined) return;
