@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
  * Runs one of keyway's own modules as a short-lived Node process and resolves with what it printed.
  * For work whose libraries or caches would otherwise stay in the proxy process for as long as it
  * runs (config validation, the system's CA store). `sibling` is the module's name beside `from`
- * (an import.meta.url), without extension: run from source (.ts, Node strips types) or from the
- * build (.js), like the caller. No execArgv: the parent's heap limits and profilers are not meant
+ * (the caller's module URL), without extension: run from source (.ts, Node strips types) or from
+ * the build (.js), like the caller. No execArgv: the parent's heap limits and profilers are not meant
  * for it. Rejects with the child's last stderr line (or why it did not run) when it printed nothing.
  */
 export function runOneShotChild(from: string, sibling: string, args: readonly string[], timeoutMs: number): Promise<string> {

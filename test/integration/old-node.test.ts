@@ -41,8 +41,8 @@ describe('keyway run by a Node older than 22', () => {
 
   it('from a checkout without its pinned Node (npm install not run): one line naming what to run', async () => {
     const checkout = mkdtempSync(join(tmpdir(), 'keyway-checkout-'));
-    mkdirSync(join(checkout, 'dist'));
-    cpSync(join(ROOT, 'dist', 'cli'), join(checkout, 'dist', 'cli'), { recursive: true });
+    // All of dist/: main.js shares the bundle's chunks (scripts/bundle.mjs).
+    cpSync(join(ROOT, 'dist'), join(checkout, 'dist'), { recursive: true });
     mkdirSync(join(checkout, 'src', 'cli'), { recursive: true });
     writeFileSync(join(checkout, 'src', 'cli', 'main.ts'), '');
     writeFileSync(join(checkout, 'package.json'), '{"name":"keyway-proxy","type":"module"}');
@@ -59,8 +59,7 @@ describe('keyway run by a Node older than 22', () => {
 
   it('from an installed copy (no sources beside it): one line saying how to install Node 22+', async () => {
     const prefix = mkdtempSync(join(tmpdir(), 'keyway-installed-'));
-    mkdirSync(join(prefix, 'dist'));
-    cpSync(join(ROOT, 'dist', 'cli'), join(prefix, 'dist', 'cli'), { recursive: true });
+    cpSync(join(ROOT, 'dist'), join(prefix, 'dist'), { recursive: true });
     writeFileSync(join(prefix, 'package.json'), '{"name":"keyway-proxy","type":"module"}');
     const r = await runProcessIn(prefix, SYSTEM_NODE, [join(prefix, 'dist', 'cli', 'main.js'), '--version']);
     if (systemMajor >= 22) {
