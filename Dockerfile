@@ -7,9 +7,9 @@
 # Run:    docker run -p 8787:8787 -v keyway-certs:/app/certs -v keyway-data:/app/data -v keyway-logs:/app/logs keyway-proxy:0.1.0
 FROM node:24-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
-COPY scripts/build.mjs ./scripts/build.mjs
+COPY scripts/build.mjs scripts/bundle.mjs ./scripts/
 # --ignore-scripts: the image already has Node 24, so the pinned node devDependency is not needed.
 RUN npm ci --ignore-scripts --no-audit --no-fund && node scripts/build.mjs && npm prune --omit=dev
 
