@@ -22,6 +22,9 @@ export const ENTRIES = [
   'config/load-child', // the config loader's child (config/load-isolated.ts)
   'tls/bundle-child', // writes the CA bundle in a child (tls/bundle-in-child.ts)
   'app/workers/worker-main', // proxy.workers' processes (app/workers/pool.ts)
+  // Not a process of its own: test/hostile/sidecar-dns.test.ts imports it from a runnable copy of
+  // dist/ to run the very answerer keyway runs for proxy.transparent.dns_listen, as keyway's uid.
+  'proxy/transparent/dns-answerer',
 ];
 
 /** The modules that read import.meta.url, each with what it reaches from it (under dist/ unless it says). */
