@@ -33,7 +33,11 @@ function area(url: string, fn: string): string {
   if (!url) return fn || '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg?.[1]) return `npm:${pkg[1]}`;
-  // keyway's own files: src/ run as TypeScript, or dist/ as `npm run bench` runs the build (its .js named as the .ts it came from).
+  // keyway's own files: src/ run as TypeScript, or dist/ as `npm run bench` runs the build (its .js
+  // named as the .ts it came from). dist/ is a bundle (scripts/bundle.mjs): a chunk holds many of
+  // src/'s modules, so it is named as itself, without its hash (run from src/ for each file's share).
+  const chunk = /\/dist\/chunks\/(.+?)-[\w-]{8}\.js$/.exec(url);
+  if (chunk?.[1]) return `keyway:dist/chunks/${chunk[1]}`;
   const src = /\/(?:src|dist)\/(.+?)(?:\.js)?$/.exec(url);
   if (src?.[1]) return `keyway:src/${src[1].replace(/\.ts$/, '')}.ts`;
   if (url.startsWith('node:')) return url.replace(/^node:internal\//, 'node:').replace(/\/.*$/, '');
