@@ -17,7 +17,7 @@ describe('the built CLI, as the Docker image runs it', () => {
   let home: string;
 
   beforeAll(async () => {
-    expect(existsSync(DIST_CLI), 'dist/cli/main.js is missing: npm install runs `prepare` (tsc) to build it').toBe(true);
+    expect(existsSync(DIST_CLI), 'dist/cli/main.js is missing: npm install runs `prepare` (scripts/build.mjs) to build it').toBe(true);
     upstream = await startUpstream();
     home = makeHome();
     mkdirSync(join(home, 'config'), { recursive: true });
