@@ -29,6 +29,7 @@ import {
   usedOf,
   warnMark,
 } from './spend-counts.ts';
+import { foldSpend } from './spend-fold.ts';
 import { Periods, recordIdOf } from './spend-keys.ts';
 import { pruneSpend } from './spend-prune.ts';
 
@@ -42,7 +43,7 @@ export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
  * counts is at most this plus the change feed's delay behind.
  */
 export const FLUSH_MS = 500;
-/** Pruning scans every spend record: once an hour is plenty (records are kept for days). */
+/** Pruning and folding scan every spend record: once an hour is plenty (hours are folded after days). */
 const PRUNE_EVERY_MS = 3_600_000;
 
 export interface SpendLedgerOptions {
@@ -255,7 +256,11 @@ export class SpendLedger implements SpendLedgerApi {
           draft.set(count.id, { tokens: num(held?.tokens), usd: num(held?.usd), ...held, warned: [...warned, mark] } satisfies LedgerBudgetRecord);
           return true;
         });
-        if (batch.prune) pruneSpend(draft, now);
+        // In this same update: a count is never in two records or in none, whoever else folds.
+        if (batch.prune) {
+          pruneSpend(draft, now);
+          foldSpend(draft, now);
+        }
         return [sums, claimed] as const;
       });
     } catch (err) {

@@ -1,5 +1,6 @@
 // What the spend ledger deletes from the store, inside one of its normal updates (at most once an
-// hour): `spend:` records of hours older than SPEND_KEPT_DAYS (older history is the audit log's),
+// hour): `spend:` records of hours older than SPEND_KEPT_DAYS, and day records (folded hours,
+// app/spend-fold.ts) of days wholly older than that (older history is the audit log's),
 // and `budget:` records of periods already over (a count never goes back to an ended period).
 // Only ids it reads as its own are deleted; any other record under those prefixes stays.
 import type { StoreDraft } from '../credentials/store/index.ts';
@@ -24,8 +25,10 @@ export function pruneSpend(draft: StoreDraft, now: Date): number {
   const oldestHour = hourOf(new Date(now.getTime() - SPEND_KEPT_DAYS * 86_400_000));
   for (const [id] of draft.entries(SPEND_PREFIX)) {
     const key = parseSpendRecordId(id);
-    if (key === undefined || !HOUR.test(key.hour)) continue;
-    if (key.hour < oldestHour && draft.delete(id)) deleted++;
+    if (key === undefined) continue;
+    // A day goes when its last hour would have: a day part of which is still kept stays whole.
+    const old = key.grain === 'hour' ? key.period < oldestHour : key.day < oldestHour.slice(0, 10);
+    if (old && draft.delete(id)) deleted++;
   }
   for (const [id] of draft.entries(BUDGET_PREFIX)) {
     // budget:<key>:<period>: a key never holds ':' (spend/budgets.ts), so the period follows the last one.

@@ -1,5 +1,5 @@
-// What model traffic used and cost, read from the spend ledger's hourly `spend:` records in the
-// store: one reader for `keyway spend`, GET /api/spend and the dashboard's Spend page, so the three
+// What model traffic used and cost, read from the spend ledger's `spend:` records in the store
+// (hourly, and daily for days older than the last SPEND_HOURLY_DAYS full UTC days, spend/records.ts): one reader for `keyway spend`, GET /api/spend and the dashboard's Spend page, so the three
 // cannot disagree. Reads only (no keyway need run); nothing in it is secret: ids, model names,
 // counts and dollars.
 //
@@ -9,7 +9,7 @@
 import type { BudgetConfig } from '../config/spend.ts';
 import type { RecordSource } from '../credentials/store/credential-store.ts';
 import { ExactSum, roundUsd } from '../spend/exact-sum.ts';
-import { hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../spend/records.ts';
+import { firstHourlyDay, hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendInWindow } from '../spend/records.ts';
 import { type BudgetRow, budgetStandings } from './spend-budgets.ts';
 
 export type { BudgetRow } from './spend-budgets.ts';
@@ -39,7 +39,10 @@ export interface SpendRow extends SpendCounts {
 }
 
 export interface SpendReport {
-  /** The window's start: the top of the UTC hour `since` fell in (ISO 8601). */
+  /**
+   * The window's start (ISO 8601): the top of the UTC hour `since` fell in, or the UTC midnight
+   * before it when that day's usage is kept per day (folded), which then counts whole.
+   */
   since: string;
   /** When it was read (ISO 8601): the hour it falls in is counted up to then. */
   until: string;
@@ -78,15 +81,26 @@ class Sums {
 /** A count as a record holds it: a whole number from 0 up; anything else (a damaged record) counts as 0. */
 const wholeOf = (n: unknown): number => (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0);
 
+/**
+ * The first hour a window from `since` counts: its own hour, or its day's first hour when the day is
+ * before firstHourlyDay. Decided by the calendar, not by whether a fold has run yet, so the answer is
+ * the same before and after one (a day's hours and its day record cover the same whole day).
+ */
+export function windowStart(since: Date, now: Date): string {
+  const hour = hourOf(since);
+  return hour.slice(0, 10) < firstHourlyDay(now) ? `${hour.slice(0, 10)}T00` : hour;
+}
+
 export function spendReport(store: RecordSource, budgets: readonly BudgetConfig[], query: SpendQuery): SpendReport {
-  const first = hourOf(query.since);
+  const first = windowStart(query.since, query.now);
   const last = hourOf(query.now);
   const groups = new Map<string, { key: Omit<SpendRow, keyof SpendCounts>; sums: Sums }>();
   const totals = new Sums();
   for (const [id, record] of store.entries<SpendRecord>(SPEND_PREFIX)) {
     const key = parseSpendRecordId(id);
-    // Hours compare as text: both are `YYYY-MM-DDTHH`. A record of an hour to come (a replica's clock ahead) is counted when its hour comes.
-    if (key === undefined || !/^\d{4}-\d{2}-\d{2}T\d{2}$/.test(key.hour) || key.hour < first || key.hour > last) continue;
+    // A record of an hour to come (a replica's clock ahead) is counted when its hour comes; a day
+    // record (folded hours) counts whole in any window its day overlaps.
+    if (key === undefined || !spendInWindow(key, first, last)) continue;
     if (query.agent !== undefined && key.agent !== query.agent) continue;
     if (query.grant !== undefined && key.grant !== query.grant) continue;
     const row = { agent: key.agent, grant: key.grant, end_user: key.end_user, model: key.model };

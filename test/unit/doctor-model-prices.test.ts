@@ -29,6 +29,16 @@ describe('doctor: model prices', () => {
     expect(unpricedModels(store, NOW)).toMatchObject({ status: 'ok', check: 'model prices' });
   });
 
+  it('counts day records (folded hours) whose day overlaps the last 30 days, not older ones', async () => {
+    await plantSpend(store, [
+      { hour: '2026-10-26', agent: 'a', grant: 'g', model: 'old-model', requests: 3, unpriced: 3 },
+      { hour: '2026-10-27', agent: 'a', grant: 'g', model: 'house-model', requests: 2, unpriced: 2 },
+      { hour: '2026-11-10', agent: 'a', grant: 'g', model: 'house-model', requests: 1, unpriced: 1 },
+    ]);
+    // 30 days back from 22:40 on the 26th is 22:00 on 27 October: that day overlaps, the 26th does not.
+    expect(unpricedModels(store, NOW)?.detail).toMatch(/^no price for "house-model" \(3 answer\(s\)\) in the last 30 days/);
+  });
+
   it('warns, naming each unpriced model (most answers first) and the pricing: fix', async () => {
     await plantSpend(store, [
       { hour: '2026-11-26T21', agent: 'a', grant: 'g', model: 'claude-sonnet-4-5', requests: 3, cost_usd: 0.1 },

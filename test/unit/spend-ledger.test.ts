@@ -331,7 +331,8 @@ describe('spend ledger', () => {
     const ids = [...store.entries('spend:'), ...store.entries('budget:')].map(([id]) => id).sort();
     expect(ids).toEqual(
       [
-        spendRecordId('2026-09-30T10', 'bot', 'anthropic', null, 'm'),
+        // Kept, and folded into its day (spend-fold.test.ts) in the same update.
+        spendRecordId('2026-09-30', 'bot', 'anthropic', null, 'm'),
         spendRecordId('2026-11-26T22', 'bot', 'anthropic', null, 'claude-sonnet-4-5'),
         budgetRecordId(budgetKey(day, ''), '2026-11-26'),
         budgetRecordId('all|month|usd|', '2026-11'),

@@ -161,6 +161,37 @@ describe('spendReport over a real store', () => {
     expect(at('2026-11-26T20:00Z', { agent: 'nobody' })).toBe(0);
   });
 
+  it('counts day records (folded hours) whole in a window their day overlaps; a since in a folded day starts at its midnight', async () => {
+    // NOW is 2026-11-26T22:40: the 24th, the 25th and today are kept hourly, earlier days per day.
+    await plantSpend(store, [
+      { hour: '2026-10-31', agent: 'a', grant: 'g', model: 'm', input_tokens: 1, requests: 1, cost_usd: 0.1 },
+      { hour: '2026-11-01', agent: 'a', grant: 'g', model: 'm', input_tokens: 10, requests: 1, cost_usd: 0.2 },
+      { hour: '2026-11-23', agent: 'a', grant: 'g', model: 'm', input_tokens: 100, requests: 1, cost_usd: 0.3 },
+      // A late hour of a folded day (a flush that failed for days): counted beside its day's record.
+      { hour: '2026-11-23T05', agent: 'b', grant: 'g', model: 'm', input_tokens: 1_000, requests: 1, cost_usd: 0.4 },
+      { hour: '2026-11-24T10', agent: 'a', grant: 'g', model: 'm', input_tokens: 10_000, requests: 1, cost_usd: 0.5 },
+      { hour: '2026-11-26T21', agent: 'a', grant: 'g', model: 'm', input_tokens: 100_000, requests: 1, cost_usd: 0.6 },
+      // A day record of today (a process whose clock runs ahead folded it): counted whole when today is in the window.
+      { hour: '2026-11-26', agent: 'c', grant: 'g', model: 'm', input_tokens: 1_000_000, requests: 1 },
+    ]);
+    const at = (since: string) => spendReport(store, [], { since: spendSince(since, NOW, 'since'), now: NOW });
+    // The month: day records from the 1st on, never October's.
+    expect(at('2026-11-01').totals.input_tokens).toBe(1_111_110);
+    expect(Math.abs(at('2026-11-01').totals.cost_usd - (0.2 + 0.3 + 0.4 + 0.5 + 0.6))).toBeLessThan(1e-6);
+    // Inside a folded day: the whole day counts, and since says so.
+    const inFolded = at('2026-11-23T18:30Z');
+    expect(inFolded.since).toBe('2026-11-23T00:00:00.000Z');
+    expect(inFolded.totals.input_tokens).toBe(1_111_100);
+    expect(at('2026-11-22T23:59Z').totals.input_tokens).toBe(1_111_100);
+    // Inside a day kept hourly: from the top of the hour, as before.
+    const inHourly = at('2026-11-24T11:00Z');
+    expect(inHourly.since).toBe('2026-11-24T11:00:00.000Z');
+    expect(inHourly.totals.input_tokens).toBe(1_100_000);
+    expect(at('2026-11-24T10:59Z').totals.input_tokens).toBe(1_110_000);
+    expect(at('1h').totals.input_tokens).toBe(1_100_000);
+    expect(spendReport(store, [], { since: new Date('2026-11-01T00:00:00Z'), now: NOW, agent: 'b' }).totals.input_tokens).toBe(1_000);
+  });
+
   it('leaves out what does not read as a spend record, and a damaged count adds nothing', async () => {
     await store.update((draft) => {
       draft.set('spend:not-an-hour:a:g:_:m', { input_tokens: 5, requests: 1 });

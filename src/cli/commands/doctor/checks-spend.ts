@@ -5,7 +5,7 @@
 import { openServices } from '../../../open-home.ts';
 import { hourStart } from '../../../operations/spend-window.ts';
 import type { RecordSource } from '../../../credentials/store/credential-store.ts';
-import { hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../../../spend/records.ts';
+import { hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendInWindow } from '../../../spend/records.ts';
 import type { CheckResult, Context } from './context.ts';
 
 const CHECK = 'model prices';
@@ -20,7 +20,9 @@ export function unpricedModels(store: RecordSource, now: Date): CheckResult | un
   let answers = 0;
   for (const [id, record] of store.entries<SpendRecord>(SPEND_PREFIX)) {
     const key = parseSpendRecordId(id);
-    if (key === undefined || key.hour < first) continue;
+    // A day record (folded hours) counts whole when its day overlaps the 30 days. No end: a replica
+    // whose clock runs ahead still names its model.
+    if (key === undefined || !spendInWindow(key, first, '9999-12-31T23')) continue;
     answers += typeof record.requests === 'number' ? record.requests : 0;
     if (typeof record.unpriced === 'number' && record.unpriced > 0) {
       const model = key.model ?? '(unnamed)';
