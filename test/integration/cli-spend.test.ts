@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpendReport } from '../../src/operations/spend.ts';
-import { hourOf } from '../../src/spend/records.ts';
+import { foldSpend } from '../../src/app/spend-fold.ts';
+import { dayOf, hourOf } from '../../src/spend/records.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { makeHome, runCli, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -280,5 +281,42 @@ describe('keyway spend with no keyway running', () => {
     expect(empty.code, empty.stderr).toBe(0);
     expect((JSON.parse(empty.stdout) as SpendReport).totals.requests).toBe(0);
     expect(existsSync(join(fresh, 'data', 'store.json'))).toBe(false);
+  }, 60_000);
+});
+
+describe('keyway spend over hour and day records (folded hours)', () => {
+  it('--json sums both, a day record whole in a window its day overlaps; the same answers before and after the fold', async () => {
+    const proxy = await startProxy({ grants: [{ id: 'anthropic', type: 'bearer', domains: ['api.example.test'], secret: SECRET }] });
+    const now = Date.now();
+    const d5 = dayOf(new Date(now - 5 * 24 * HOUR));
+    const d6 = dayOf(new Date(now - 6 * 24 * HOUR));
+    const recent = hourOf(new Date(now - HOUR));
+    const base = { agent: 'ci-bot', grant: 'anthropic', model: 'claude-sonnet-4-5' } as const;
+    const early: PlantedSpend = { ...base, hour: `${d5}T03`, requests: 1, input_tokens: 10, cost_usd: 0.1 };
+    const late: PlantedSpend = { ...base, hour: `${d5}T20`, requests: 2, input_tokens: 200, cost_usd: 0.2 };
+    const folded: PlantedSpend = { ...base, hour: d6, requests: 4, input_tokens: 4_000, cost_usd: 0.000_123 };
+    const fresh: PlantedSpend = { ...base, hour: recent, requests: 8, input_tokens: 80_000, cost_usd: 0.7 };
+    const store = proxy.running.services.store;
+    await plantSpend(store, [early, late, folded, fresh]);
+    const json = async (...args: string[]) => {
+      const r = await proxy.cli(['spend', '--json', ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).not.toContain(SECRET);
+      return JSON.parse(r.stdout) as SpendReport;
+    };
+    const windows = async () => {
+      // Noon of a folded day: the whole day counts, and since names its midnight.
+      const inD5 = await json('--since', `${d5}T12:00Z`);
+      expect(inD5.since).toBe(`${d5}T00:00:00.000Z`);
+      expectSums(inD5, [early, late, fresh]);
+      expectSums(await json('--since', '7d'), [early, late, folded, fresh]);
+      expectSums(await json('--since', '2h'), [fresh]);
+      return [inD5.totals, (await json('--since', '7d')).rows];
+    };
+    const before = await windows();
+    expect(await store.update((d) => foldSpend(d, new Date(now)))).toBe(2);
+    expect(store.get(`spend:${d5}:ci-bot:anthropic:_:claude-sonnet-4-5`)).toMatchObject({ requests: 3, input_tokens: 210 });
+    expect(await windows()).toEqual(before);
+    await proxy.stop();
   }, 60_000);
 });
