@@ -28,7 +28,11 @@ const REPORT_SCHEMA = {
   type: 'object',
   required: ['since', 'until', 'totals', 'rows', 'budgets'],
   properties: {
-    since: { type: 'string', description: 'The window’s start: the top of the UTC hour `since` fell in' },
+    since: {
+      type: 'string',
+      description:
+        'The window’s start: the top of the UTC hour `since` fell in, or that day’s midnight when the day is older than the last two full UTC days (kept per day, counted whole)',
+    },
     until: { type: 'string', description: 'When it was read' },
     totals: { type: 'object', properties: COUNTS },
     rows: {
@@ -90,7 +94,7 @@ export function spendRoutes(deps: AdminDeps): Route[] {
             required: false,
             schema: { type: 'string' },
             description:
-              'An ISO date or date-time (UTC without a zone), or a duration back from now (24h, 7d); from the top of its UTC hour. Default: the start of the UTC month',
+              'An ISO date or date-time (UTC without a zone), or a duration back from now (24h, 7d); from the top of its UTC hour (of its UTC day when that day is older than the last two full UTC days: usage is kept per day then). Default: the start of the UTC month',
           },
         ],
         responses: {

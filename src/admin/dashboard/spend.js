@@ -1,4 +1,4 @@
-// Model spend: per agent and model, today and this month (UTC, as keyway keeps usage per UTC hour),
+// Model spend: per agent and model, today and this month (UTC days, as keyway keeps usage),
 // tokens and dollars, a model with no price flagged (counted in tokens, never priced at zero), and
 // each budget with how close it is (a <meter>, and the share in words). From GET /api/spend, the
 // same answer `keyway spend --json` prints.

@@ -21,9 +21,11 @@ running keyway adds its counts within a second).
   --agent ID   only this agent's traffic (and the budgets that can count it)
   --grant ID   only this grant's traffic (and the budgets that can count it)
   --since T    from T: an ISO date (2026-11-01), a date-time (2026-11-26T09:30Z; UTC without a
-               zone), or a duration back from now (90m, 24h, 7d). Usage is kept per UTC hour, so
-               the window starts at the top of the hour T falls in. Default: the start of the
-               current UTC month. Hourly records are kept 62 days; older usage is in the audit log.
+               zone), or a duration back from now (90m, 24h, 7d). Usage is kept per UTC hour for
+               today and the two full UTC days before, so the window starts at the top of the hour
+               T falls in; older usage is kept per UTC day, so a T inside an older day counts that
+               whole day (the window starts at its midnight). Default: the start of the current
+               UTC month. Usage is kept 62 days; older usage is in the audit log.
   --json       {since, until, totals, rows, budgets}: the shape of GET /api/spend (docs/spend.md)
 
 A model with no price is counted in tokens and flagged "no price: add it under pricing:" (never
