@@ -2,7 +2,7 @@
 // PostgreSQL, each with its own SpendLedger, as two `keyway start`s on store.backend postgres have.
 // Their records are additive, so adding concurrently the store holds the exact sum; a check on one
 // replica sees the other's counts once they are flushed and the change feed brings them; a warning
-// is given by one replica only.
+// is given by one replica only; both folding old hours into days at once count every answer once.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpendLedger } from '../../src/app/spend-ledger.ts';
@@ -10,8 +10,10 @@ import type { BudgetConfig } from '../../src/config/spend.ts';
 import { PostgresStore } from '../../src/credentials/store/index.ts';
 import { budgetKey, periodOf } from '../../src/spend/budgets.ts';
 import type { SpendEntry, SpendScope } from '../../src/spend/ledger.ts';
-import { budgetRecordId, type SpendRecord } from '../../src/spend/records.ts';
+import { spendReport } from '../../src/operations/spend.ts';
+import { budgetRecordId, hourOf, type SpendRecord } from '../../src/spend/records.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { plantSpend } from '../helpers/spend-records.ts';
 
 const scope: SpendScope = { agent: 'bot', grant: 'openai', end_user: 'alice' };
 
@@ -125,5 +127,43 @@ describe('spend across two replicas on one PostgreSQL', () => {
     await Promise.all([c.store.catchUp(), d.store.catchUp()]);
     const after = await Promise.all([c.ledger.check(scope, new Date()), d.ledger.check(scope, new Date())]);
     expect(after.flatMap((v) => v.warn).map((w) => w.used)).toEqual([62]);
+  }, 60_000);
+
+  it('both fold old hours into days at once, each adding its own late and new answers: every count once, to the token and 1e-6 USD', async () => {
+    const [a, b] = await Promise.all([replica([]), replica([])]);
+    const DAY = 86_400_000;
+    const now = Date.now();
+    const who = { agent: 'folder', grant: 'openai', end_user: 'alice', model: 'gpt-5' } as const;
+    // 10 to 5 days ago, every third hour: all of it folds.
+    const planted = [];
+    for (let t = now - 10 * DAY, i = 0; t < now - 5 * DAY; t += 3 * 3_600_000, i++)
+      planted.push({ ...who, hour: hourOf(new Date(t)), requests: 1 + (i % 3), input_tokens: 100 + i, cost_usd: 0.000_137 * (i + 1) });
+    await plantSpend(a.store, planted);
+    const expected = { requests: 0, tokens: 0, usd: 0 };
+    for (const p of planted) {
+      expected.requests += p.requests;
+      expected.tokens += p.input_tokens;
+      expected.usd += p.cost_usd;
+    }
+    const add = (ledger: SpendLedger, i: number) => {
+      // An answer counted now, and one whose hour is in a day being folded (a late flush).
+      for (const at of [new Date(), new Date(now - 7 * DAY)]) {
+        ledger.add({ ...entry(10 + i, 0.000_201 * i), agent: who.agent, at });
+        expected.requests++;
+        expected.tokens += 10 + i;
+        expected.usd += 0.000_201 * i;
+      }
+    };
+    for (let i = 0; i < 30; i++) add(i % 2 ? a.ledger : b.ledger, i);
+    // Each replica's first flush folds (it runs at most hourly, and first at once): both at the same moment.
+    await Promise.all([a.ledger.flush(), b.ledger.flush()]);
+    const reader = await PostgresStore.open(db.url, key);
+    stores.push(reader);
+    const left = reader.entries('spend:').filter(([id]) => id.includes(':folder:') && /T\d{2}:/.test(id) && id.slice(6, 16) < hourOf(new Date(now - 3 * DAY)));
+    expect(left).toEqual([]);
+    const report = spendReport(reader, [], { since: new Date(now - 11 * DAY), now: new Date(), agent: 'folder' });
+    expect(report.totals.requests).toBe(expected.requests);
+    expect(report.totals.input_tokens).toBe(expected.tokens);
+    expect(Math.abs(report.totals.cost_usd - expected.usd)).toBeLessThan(1e-6);
   }, 60_000);
 });
