@@ -10,6 +10,13 @@
 // s8 is s2's load on the aws_sigv4 grant (each GET signed by keyway, checked by the upstream), and
 // s10 s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
 //
+//   node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--pairs=6] [--seconds=4]
+//
+// s2m is not two builds but one, A/B by grant in one keyway process: s2's load as small POSTs to
+// Anthropic's /v1/messages on a grant with model_api: none against one with model_api: anthropic
+// (metered), and with --budget one under a usd budget too; --stream for SSE answers
+// (bench/model-api.ts, bench/model-ab.ts, docs/perf/spend.md).
+//
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
 import { randomBytes } from 'node:crypto';
@@ -20,22 +27,33 @@ import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.t
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
 import { rpcLoad } from './mcp.ts';
+import { modelAb } from './model-ab.ts';
 import { awsHost, newBenchAwsKey } from './aws-host.ts';
 import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, type Context } from './scenarios.ts';
 import { median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const builds = { A: arg('a'), B: arg('b') };
+const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
+const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
+const scenario = arg('scenario') ?? 's2';
+if (scenario === 's2m') {
+  // One build, A/B by grant in one process (bench/model-ab.ts).
+  if (!builds.A || builds.B) {
+    console.error('usage: node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--pairs=6] [--seconds=4]');
+    process.exit(2);
+  }
+  const ok = await modelAb({ dir: builds.A, pairs, seconds, stream: flag('stream'), budget: flag('budget') });
+  process.exit(ok ? 0 : 1);
+}
 if (!builds.A || !builds.B) {
   console.error('usage: node bench/ab.ts --a=CHECKOUT --b=CHECKOUT [--pairs=5] [--seconds=4]');
   process.exit(2);
 }
-const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
-const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
-const scenario = arg('scenario') ?? 's2';
 if (scenario !== 's2' && scenario !== 's4' && scenario !== 's8' && scenario !== 's10') {
-  console.error('--scenario is s2, s4, s8 or s10');
+  console.error('--scenario is s2, s4, s8, s10 or s2m');
   process.exit(2);
 }
 

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import type { AwsHost } from './aws-host.ts';
+import { answerMessages, MESSAGES_PATH, MODEL_SAN } from './model-api.ts';
 import { certificateToPem, forgePublicKey, opensslSigner, randomSerial, subjectKeyId } from '../src/tls/x509-util.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import type { TokenCheck } from './token-endpoint.ts';
@@ -101,7 +102,8 @@ export function benchLeaf(extraNames: readonly string[] = []): { cert: string; k
 /**
  * Routes: /small (a ~90-byte JSON body), /download?n=N (N bytes, streamed in 64 KiB writes),
  * /upload (counts the body, answers {"bytes":N}), /mcp and /rpc (s10: a JSON-RPC request in, a
- * small result with its id out; keyway reads /mcp as an MCP endpoint and /rpc as any path).
+ * small result with its id out; keyway reads /mcp as an MCP endpoint and /rpc as any path),
+ * /v1/messages (s2m: a small Anthropic Messages answer with usage, JSON or SSE; bench/model-api.ts).
  */
 export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck, aws?: AwsHost): Promise<BenchUpstream> {
   const expected = `Bearer ${secret}`;
@@ -116,7 +118,7 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck,
     oauth: { total: 0, okCurrent: 0, okPrevious: 0, refusedExpired: 0, refusedUnknown: 0, refusedMissing: 0 },
   };
   const sockets = new WeakSet<object>();
-  const { cert, key } = benchLeaf([...(oauth ? [oauth.host] : []), ...(aws ? [aws.host] : [])]);
+  const { cert, key } = benchLeaf([...(oauth ? [oauth.host] : []), ...(aws ? [aws.host] : []), MODEL_SAN]);
   const hostPattern = (host: string) => new RegExp(`^${host.replaceAll('.', '\\.')}(:\\d+)?$`, 'i');
   const oauthHost = oauth ? hostPattern(oauth.host) : undefined;
   const awsHostName = aws ? hostPattern(aws.host) : undefined;
@@ -202,6 +204,8 @@ export async function startBenchUpstream(secret: string, oauth?: OAuthHostCheck,
       case '/mcp':
       case '/rpc':
         return answerRpc(req, res);
+      case MESSAGES_PATH:
+        return answerMessages(req, res);
       default:
         req.resume();
         res.writeHead(404).end();
