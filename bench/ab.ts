@@ -10,12 +10,13 @@
 // s8 is s2's load on the aws_sigv4 grant (each GET signed by keyway, checked by the upstream), and
 // s10 s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
 //
-//   node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--pairs=6] [--seconds=4]
+//   node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--pairs=6] [--seconds=4]
 //
 // s2m is not two builds but one, A/B by grant in one keyway process: s2's load as small POSTs to
 // Anthropic's /v1/messages on a grant with model_api: none against one with model_api: anthropic
 // (metered), and with --budget one under a usd budget too; --stream for SSE answers
-// (bench/model-api.ts, bench/model-ab.ts, docs/perf/spend.md).
+// (bench/model-api.ts, bench/model-ab.ts, docs/perf/spend.md). --sides and --cpu-prof profile one
+// side alone.
 //
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
@@ -28,6 +29,7 @@ import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
 import { rpcLoad } from './mcp.ts';
 import { modelAb } from './model-ab.ts';
+import { MODEL_GRANTS, type ModelSide } from './model-api.ts';
 import { awsHost, newBenchAwsKey } from './aws-host.ts';
 import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, type Context } from './scenarios.ts';
 import { median } from './stats.ts';
@@ -42,10 +44,17 @@ const scenario = arg('scenario') ?? 's2';
 if (scenario === 's2m') {
   // One build, A/B by grant in one process (bench/model-ab.ts).
   if (!builds.A || builds.B) {
-    console.error('usage: node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--pairs=6] [--seconds=4]');
+    console.error(
+      'usage: node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--pairs=6] [--seconds=4]',
+    );
     process.exit(2);
   }
-  const ok = await modelAb({ dir: builds.A, pairs, seconds, stream: flag('stream'), budget: flag('budget') });
+  const sides = arg('sides')?.split(',') as ModelSide[] | undefined;
+  if (sides?.some((s) => !(s in MODEL_GRANTS))) {
+    console.error('--sides is a list of none, metered and budget');
+    process.exit(2);
+  }
+  const ok = await modelAb({ dir: builds.A, pairs, seconds, stream: flag('stream'), budget: flag('budget'), sides, profileDir: arg('cpu-prof') });
   process.exit(ok ? 0 : 1);
 }
 if (!builds.A || !builds.B) {

@@ -28,6 +28,10 @@ export interface ModelAbOptions {
   stream: boolean;
   /** A third side: the metered grant under a (never reached) usd budget. */
   budget: boolean;
+  /** Only these sides (a profile of one side alone); default: none and metered, and budget with `budget`. */
+  sides?: readonly ModelSide[] | undefined;
+  /** Write a V8 CPU profile of keyway into this folder (node --cpu-prof). */
+  profileDir?: string | undefined;
 }
 
 interface Turn {
@@ -45,7 +49,7 @@ const LEDGER_SETTLE_MS = 1200;
 export async function modelAb(o: ModelAbOptions): Promise<boolean> {
   const secret = `kwb-${randomBytes(24).toString('hex')}`;
   const upstream = await startBenchUpstream(secret);
-  const sides: ModelSide[] = o.budget ? ['none', 'metered', 'budget'] : ['none', 'metered'];
+  const sides: readonly ModelSide[] = o.sides ?? (o.budget ? ['none', 'metered', 'budget'] : ['none', 'metered']);
   const cli = join(resolve(o.dir), 'dist/cli/main.js');
   let child: KeywayChild | undefined;
   try {
@@ -57,6 +61,7 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
       tokenUrl: 'https://127.0.0.1:9/unused',
       nodeArgs: [],
       cli,
+      profileDir: o.profileDir,
     });
     child = await startKeywayChild({
       ...base,
@@ -97,7 +102,7 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
         `${side.padEnd(7)} median: ${median(list.map((t) => t.rps)).toFixed(0)} req/s, ${(median(list.map((t) => t.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request, p50 ${median(list.map((t) => t.p50)).toFixed(2)} ms`,
       );
     }
-    for (const side of sides.filter((s) => s !== 'none')) {
+    for (const side of sides.includes('none') ? sides.filter((s) => s !== 'none') : []) {
       const rps = turns.map((t) => t[side]!.rps / t.none!.rps);
       const cpu = turns.map((t) => t[side]!.cpuPerReqMs / t.none!.cpuPerReqMs);
       const list = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(' ');

@@ -97,11 +97,18 @@ export class SpendLedger implements SpendLedgerApi {
     const spendId = spendRecordId(hour, e.agent, e.grant, e.end_user, e.reading.usage?.model ?? null);
     const delta = spendDelta(e);
     this.#spend.set(spendId, addSpend(this.#spend.get(spendId), delta));
+    const budgets = this.#o.budgets();
+    // Most configs have no budget: no periods or set made per answer then.
+    if (budgets.length > 0) this.#addToBudgets(e, budgets);
+    if (!this.#closed) this.#timer ??= setTimeout(() => this.#flushOnTimer(), FLUSH_MS).unref();
+  }
+
+  #addToBudgets(e: SpendEntry, budgets: readonly BudgetConfig[]): void {
     const amount = budgetDelta(e);
     const periods = new Periods(e.at);
     // Two budgets that select and count alike share one record: it is added to once.
     const seen = new Set<string>();
-    for (const budget of this.#o.budgets()) {
+    for (const budget of budgets) {
       const value = scopeValueOf(budget, e);
       if (value === undefined) continue;
       const id = recordIdOf(budget, value, periods);
@@ -111,7 +118,6 @@ export class SpendLedger implements SpendLedgerApi {
       count.pending.tokens += amount.tokens;
       count.pending.usd += amount.usd;
     }
-    if (!this.#closed) this.#timer ??= setTimeout(() => this.#flushOnTimer(), FLUSH_MS).unref();
   }
 
   check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict> {

@@ -34,7 +34,9 @@ export class JsonBody {
   parse(): unknown {
     if (this.overflowed || this.#bytes === 0) return undefined;
     try {
-      return JSON.parse(Buffer.concat(this.#pieces, this.#bytes).toString('utf8'));
+      // A small answer comes in one piece: read it where it is, without a copy.
+      const whole = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, this.#bytes);
+      return JSON.parse(whole.toString('utf8'));
     } catch {
       return undefined;
     }
