@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { EVENT_FIELDS, serializeEvent } from '../../../src/audit/record.ts';
+import type { AuditEvent } from '../../../src/audit/index.ts';
+import { CountedUsage, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
+import type { SpendEntry } from '../../../src/spend/ledger.ts';
+import type { UsageReading } from '../../../src/spend/usage.ts';
+
+// A metered answer's audit fields are written in the line's sorted order (cost_usd, unpriced,
+// usage), so that the audit writer serialises the event as it is (its fast path) rather than
+// copying it into order: docs/perf/spend.md measures the difference.
+
+const scope = { agent: null, grant: 'g', end_user: null };
+
+function draftEvent(): AuditEvent {
+  const event: Record<string, unknown> = {};
+  for (const key of EVENT_FIELDS) event[key] = null;
+  Object.assign(event, { ts: new Date(0).toISOString(), decision: 'inject', host: 'api.example.test', status: 200 });
+  return event as unknown as AuditEvent;
+}
+
+function recorder(price: number | null): SpendRecorder & { added: SpendEntry[] } {
+  const added: SpendEntry[] = [];
+  return { added, costOf: (r: UsageReading) => (r.usage === undefined ? null : price), add: (e: SpendEntry) => void added.push(e) };
+}
+
+const reading = (model: string): UsageReading => ({ usage: { model, input_tokens: 25, output_tokens: 4 }, basis: 'reported' });
+
+/** The keys after the fixed fields, in the event's own order. */
+const extras = (event: AuditEvent) => Object.keys(event).slice(EVENT_FIELDS.length);
+
+describe('CountedUsage.writeTo', () => {
+  it('writes cost_usd before usage: the keys are sorted and the line is the event as it is', () => {
+    const event = draftEvent();
+    const counted = new CountedUsage(null);
+    counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.000135), new Date(0));
+    counted.writeTo(event);
+    expect(extras(event)).toEqual(['cost_usd', 'usage']);
+    expect(serializeEvent(event)).toBe(JSON.stringify(event));
+    expect(event.cost_usd).toBe(0.000135);
+    expect(event.usage).toEqual({ model: 'claude-sonnet-4-5', input_tokens: 25, output_tokens: 4 });
+  });
+
+  it('flags an unpriced answer between them, still in order', () => {
+    const event = draftEvent();
+    const counted = new CountedUsage(null);
+    counted.add(reading('nobody-priced-me'), scope, recorder(null), new Date(0));
+    counted.writeTo(event);
+    expect(extras(event)).toEqual(['unpriced', 'usage']);
+    expect(serializeEvent(event)).toBe(JSON.stringify(event));
+    expect(event.cost_usd).toBeUndefined();
+  });
+
+  it('with priced and unpriced answers (a socket), all three in order', () => {
+    const event = draftEvent();
+    const counted = new CountedUsage(null);
+    counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.5), new Date(0));
+    counted.add(reading('nobody-priced-me'), scope, recorder(null), new Date(0));
+    counted.writeTo(event);
+    expect(extras(event)).toEqual(['cost_usd', 'unpriced', 'usage']);
+    expect(event.usage).toMatchObject({ input_tokens: 50, output_tokens: 8 });
+  });
+
+  it('an unknown usage: usage alone, flagged unknown, no cost', () => {
+    const event = draftEvent();
+    const counted = new CountedUsage('m');
+    counted.add({ usage: undefined, basis: 'reported' }, scope, recorder(1), new Date(0));
+    counted.writeTo(event);
+    expect(extras(event)).toEqual(['usage']);
+    expect(event.usage).toEqual({ model: 'm', unknown: true });
+  });
+});
