@@ -43,6 +43,10 @@ export const budget: HeadStage = {
     if (route.kind === 'metered') {
       const length = Number(request.req.headers['content-length']);
       request.model = { plan: route.plan, scope, requestBytes: Number.isSafeInteger(length) && length > 0 ? length : undefined };
+      // cost_usd's place on the audit line, taken now (undefined: not written unless priced), before
+      // the credential stage adds secret_source: the line's extras then stay in sorted order and it
+      // is serialised as it is, V8's fast path, not copied into order (docs/perf/spend.md).
+      request.draft.event.cost_usd = undefined;
     }
     if (!spend.budgeted(scope)) return;
     if (route.kind === 'unknown') {

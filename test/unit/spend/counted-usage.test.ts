@@ -40,6 +40,22 @@ describe('CountedUsage.writeTo', () => {
     expect(event.usage).toEqual({ model: 'claude-sonnet-4-5', input_tokens: 25, output_tokens: 4 });
   });
 
+  it('cost_usd reserved before secret_source (stage budget) keeps the line in order', () => {
+    const event = draftEvent();
+    event.cost_usd = undefined;
+    event.secret_source = 'store';
+    const counted = new CountedUsage(null);
+    counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.000135), new Date(0));
+    counted.writeTo(event);
+    expect(extras(event)).toEqual(['cost_usd', 'secret_source', 'usage']);
+    expect(serializeEvent(event)).toBe(JSON.stringify(event));
+    // Refused or unpriced: the reserved place writes nothing.
+    const refused = draftEvent();
+    refused.cost_usd = undefined;
+    refused.secret_source = 'store';
+    expect(serializeEvent(refused)).not.toContain('cost_usd');
+  });
+
   it('flags an unpriced answer between them, still in order', () => {
     const event = draftEvent();
     const counted = new CountedUsage(null);
