@@ -52,6 +52,35 @@ export function withIncludeUsage(body: Buffer): Buffer | undefined {
   return splice(text, brace + 1, brace + 1, inner.length === 0 ? '"include_usage":true' : '"include_usage":true,');
 }
 
+/**
+ * Whether the answer to this Chat Completions body, sent as it is, reports its usage in every
+ * server's reading: a JSON object (UTF-8, no BOM) whose `stream` is given once and is absent,
+ * `false` or `null` (a whole answer carries `usage`), or is `true` with `stream_options` given once
+ * and its `include_usage` given once and `true`. Anything else (a `stream` of `"true"` or 1, which
+ * a lenient server may stream, duplicate keys, a body that is not JSON) is a stream keyway may not
+ * be able to meter: under a budget, the proxy refuses to send it.
+ */
+export function usageReported(body: Buffer): boolean {
+  let text: string;
+  let parsed: unknown;
+  try {
+    text = decoder.decode(body);
+    parsed = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (!isObject(parsed)) return false;
+  const members = membersOf(text, text.indexOf('{'));
+  const once = (list: Member[], key: string) => list.filter((m) => m.key === key).length <= 1;
+  if (!once(members, 'stream')) return false;
+  const stream = parsed['stream'];
+  if (stream === undefined || stream === false || stream === null) return true;
+  if (stream !== true || !once(members, 'stream_options')) return false;
+  const options = members.find((m) => m.key === 'stream_options');
+  if (options === undefined || text[options.valueStart] !== '{') return false;
+  return once(membersOf(text, options.valueStart), 'include_usage') && (parsed['stream_options'] as Record<string, unknown>)['include_usage'] === true;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

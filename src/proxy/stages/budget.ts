@@ -1,7 +1,9 @@
 import { ProxyError } from '../../errors/index.ts';
 import { limitOf, unitOf } from '../../spend/budgets.ts';
 import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/ledger.ts';
-import { modelRoute, socketRoute } from '../../spend/meters/routes.ts';
+import { overrideMethods } from '../../policy/method-override.ts';
+import { overridePaths } from '../../policy/path-override.ts';
+import { type ModelApiHint, type ModelRoute, modelRoute, reshapedAnswer, socketRoute } from '../../spend/meters/routes.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /** How long a request over an `over: approve` budget waits for a person (a rule's default wait). */
@@ -28,10 +30,7 @@ export const budget: HeadStage = {
     // Responses socket (codex) is metered message by message; any other socket on a model API is
     // one keyway cannot meter (spend/meters/routes.ts).
     const host = request.conn.target.host;
-    const route =
-      request.req.headers.upgrade !== undefined
-        ? socketRoute(grant.modelApi, host, request.path)
-        : modelRoute(grant.modelApi, host, request.req.method ?? 'GET', request.path);
+    const route = request.req.headers.upgrade !== undefined ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);
     if (route === undefined || route.kind === 'free') return;
     const spend = request.conn.spending.spend;
     const agent = request.conn.agent;
@@ -49,10 +48,12 @@ export const budget: HeadStage = {
       request.draft.event.cost_usd = undefined;
     }
     if (!spend.budgeted(scope)) return;
-    if (route.kind === 'unknown') {
+    const reshaped =
+      route.kind === 'metered' ? reshapedAnswer(route.plan, host, request.query, request.req.headers['x-goog-fieldmask'] !== undefined) : undefined;
+    if (route.kind === 'unknown' || reshaped !== undefined) {
       throw new ProxyError(
         'policy_denied',
-        `keyway cannot meter ${request.req.method ?? 'GET'} ${request.path} on grant ${grant.id}, and a model budget applies`,
+        `keyway cannot meter ${request.req.method ?? 'GET'} ${request.path}${reshaped === undefined ? '' : ` with ${reshaped}`} on grant ${grant.id}, and a model budget applies`,
         {
           grant: grant.id,
           hint: 'only the model routes keyway meters (docs/spend.md) pass under a budget',
@@ -75,6 +76,34 @@ export const budget: HeadStage = {
     return judge(request, verdict, now);
   },
 };
+
+/**
+ * An HTTP request as model traffic, judged as every method and path it names: a server that honours
+ * X-HTTP-Method-Override (Google's front does) or X-Original-URL runs the named one, so `GET
+ * /v1/messages` with `X-HTTP-Method-Override: POST` is a Messages call, not a free read. Stage
+ * access has already refused an override it cannot read. The readings are combined strictly: any
+ * `unknown` makes the request unknown, and so do two different metered routes (whose answer is
+ * it?); else a metered reading meters it, else a free one passes.
+ */
+function httpRoute(request: StagedRequest, api: ModelApiHint, host: string): ModelRoute | undefined {
+  const method = request.req.method ?? 'GET';
+  const methods = overrideMethods(request.req.headers, request.query);
+  const paths = overridePaths(request.req.headers);
+  if (typeof methods === 'string' || typeof paths === 'string') return { kind: 'unknown' };
+  if (methods.length === 0 && paths.length === 0) return modelRoute(api, host, method, request.path);
+  let found: ModelRoute | undefined;
+  for (const m of [method, ...methods.map((n) => n.method)])
+    for (const p of [request.path, ...paths.map((n) => n.path)]) {
+      const route = modelRoute(api, host, m, p);
+      if (route === undefined || found?.kind === 'unknown') continue;
+      if (route.kind === 'unknown') found = route;
+      else if (route.kind === 'metered') {
+        if (found?.kind === 'metered' && found.plan.route !== route.plan.route) found = { kind: 'unknown' };
+        else if (found?.kind !== 'metered') found = route;
+      } else found ??= route;
+    }
+  return found;
+}
 
 function judge(request: StagedRequest, verdict: BudgetVerdict, now: Date): void {
   const spend = request.conn.spending.spend;

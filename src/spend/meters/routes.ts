@@ -126,6 +126,30 @@ export function socketRoute(api: ModelApiHint, host: string, path: string): Mode
   return where.api === 'openai' && /(?:^|\/)responses$/.test(bare) ? metered('openai', 'openai-responses') : UNKNOWN;
 }
 
+/**
+ * A metered call whose answer a Google front would reshape: every `*.googleapis.com` API (and a
+ * Gemini-format gateway, which may be one) reads system parameters that change what an answer
+ * holds: `fields`, `$fields` and the X-Goog-FieldMask header keep only the members they name (so
+ * `usageMetadata` can be left out), `alt=proto` answers in protobuf, `callback` wraps the JSON in a
+ * call. So such a call is admitted only as the meters read it: a query of `key` and at most one
+ * `alt` (`json` or `sse`), what the SDKs and CLIs send, and no field mask. Returns what else was
+ * asked (for the refusal), or undefined.
+ */
+export function reshapedAnswer(plan: MeterPlan, host: string, query: string, fieldMask: boolean): string | undefined {
+  if (plan.api !== 'gemini' && !host.toLowerCase().replace(/\.$/, '').endsWith('.googleapis.com')) return undefined;
+  if (fieldMask) return 'the X-Goog-FieldMask header';
+  if (query.length <= 1) return undefined;
+  const params = new URLSearchParams(query.slice(1));
+  let alts = 0;
+  for (const [name, value] of params) {
+    if (name === 'key') continue;
+    if (name === 'alt' && (value === 'json' || value === 'sse') && ++alts === 1) continue;
+    // The name only: a value the agent wrote does not go back into an error body.
+    return `the query parameter ${JSON.stringify(name)}`;
+  }
+  return undefined;
+}
+
 /** The API a request is read as, and the path space it is confined to (none: a hint covers every path). */
 function placeOf(api: ModelApiHint, host: string): { api: ModelApi; spaces?: readonly string[]; vertex?: true } | undefined {
   if (api === 'none') return undefined;
@@ -148,7 +172,9 @@ function plainPath(path: string): boolean {
 }
 
 function inSpace(path: string, spaces: readonly string[]): boolean {
-  const lower = path.toLowerCase();
+  // `;params` dropped first: a server that ignores them (Tomcat, Jetty, a loose router) serves
+  // `/v1;x/messages` as /v1/messages, so that path is in the API's space, not outside it.
+  const lower = path.replace(/;[^/]*/g, '').toLowerCase();
   return spaces.some((space) => lower.startsWith(space));
 }
 

@@ -2,7 +2,7 @@
 // stream_options.include_usage, with every other member's bytes kept; a body keyway does not fully
 // understand is left alone (undefined).
 import { describe, expect, it } from 'vitest';
-import { withIncludeUsage } from '../../../src/spend/include-usage.ts';
+import { usageReported, withIncludeUsage } from '../../../src/spend/include-usage.ts';
 
 const edit = (text: string): string | undefined => withIncludeUsage(Buffer.from(text))?.toString('utf8');
 const parsed = (text: string): Record<string, unknown> => JSON.parse(edit(text) ?? 'null') as Record<string, unknown>;
@@ -65,5 +65,34 @@ describe('withIncludeUsage', () => {
       stream_options: { include_usage: true },
     });
     expect(edit('{"stream":true,"stream_options":{"include_usage":false,"include_usage":true}}')).toBeUndefined();
+  });
+});
+
+describe('usageReported: what may go under a budget', () => {
+  const reported = (text: string) => usageReported(Buffer.from(text));
+
+  it('admits a whole answer (no stream, false, null) and a stream that asks for its usage once', () => {
+    expect(reported('{"model":"m"}')).toBe(true);
+    expect(reported('{"stream":false}')).toBe(true);
+    expect(reported('{"stream":null}')).toBe(true);
+    expect(reported('{"stream":true,"stream_options":{"include_usage":true}}')).toBe(true);
+    // What withIncludeUsage makes of a plain stream, duplicate keys included.
+    expect(usageReported(withIncludeUsage(Buffer.from('{"stream":true}'))!)).toBe(true);
+    expect(usageReported(withIncludeUsage(Buffer.from('{"stream":false,"stream":true}'))!)).toBe(true);
+  });
+
+  it('refuses what a server might stream without usage: a stream of another type, duplicates, no JSON object, a BOM', () => {
+    expect(reported('{"stream":"true"}')).toBe(false);
+    expect(reported('{"stream":1}')).toBe(false);
+    expect(reported('{"stream":true}')).toBe(false);
+    expect(reported('{"stream":true,"stream_options":{"include_usage":false}}')).toBe(false);
+    expect(reported('{"stream":true,"stream_options":null}')).toBe(false);
+    expect(reported('{"stream":true,"stream":false}')).toBe(false);
+    expect(reported('{"stream":true,"stream_options":{"include_usage":false,"include_usage":true}}')).toBe(false);
+    expect(reported('{"stream":true,"stream_options":{"include_usage":true},"stream_options":{"include_usage":true}}')).toBe(false);
+    expect(reported('[{"stream":false}]')).toBe(false);
+    expect(reported('stream=true')).toBe(false);
+    expect(reported('')).toBe(false);
+    expect(usageReported(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"stream":false}')]))).toBe(false);
   });
 });

@@ -2,7 +2,7 @@
 // wire format, free, or `unknown` (refused under a budget). Every default route, the hints for Azure,
 // a gateway and a self-hosted server, and the paths nobody listed.
 import { describe, expect, it } from 'vitest';
-import { type ModelApiHint, modelRoute, socketRoute } from '../../../src/spend/meters/routes.ts';
+import { type ModelApiHint, modelRoute, reshapedAnswer, socketRoute } from '../../../src/spend/meters/routes.ts';
 
 const route = (api: ModelApiHint, host: string, method: string, path: string) => modelRoute(api, host, method, path);
 const metered = (api: string, r: string, requestModel: string | null = null) => ({ kind: 'metered', plan: { api, route: r, requestModel } });
@@ -122,6 +122,45 @@ describe('model routes by host (no hint)', () => {
     // A query or fragment is cut before anything is matched: what it holds does not matter.
     expect(route(undefined, 'api.anthropic.com', 'POST', '/v1/messages?x=/../batches#y')).toEqual(metered('anthropic', 'anthropic-messages'));
     expect(route(undefined, 'api.anthropic.com', 'POST', '/v1/messages/batches?x=/messages')).toEqual(UNKNOWN);
+  });
+
+  it('`;params` do not take a path out of the API space (a server that drops them serves it)', () => {
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/v1;x/messages')).toEqual(metered('anthropic', 'anthropic-messages'));
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/v1;x/messages/batches')).toEqual(UNKNOWN);
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/v1/messages;x')).toEqual(UNKNOWN);
+    expect(route(undefined, 'generativelanguage.googleapis.com', 'POST', '/v1beta;a=b/models/m:generateContent')).toEqual(
+      metered('gemini', 'gemini-generate', 'm'),
+    );
+    expect(route(undefined, 'api.anthropic.com', 'POST', '/api;x/event_logging')).toBeUndefined();
+  });
+});
+
+describe('answers a Google front would reshape (reshapedAnswer)', () => {
+  const gemini = { api: 'gemini', route: 'gemini-generate', requestModel: 'm' } as const;
+  const anthropic = { api: 'anthropic', route: 'anthropic-messages', requestModel: null } as const;
+  const host = 'generativelanguage.googleapis.com';
+
+  it('admits what the SDKs and CLIs send: no query, `alt=sse` or `alt=json` once, `key`', () => {
+    for (const query of ['', '?', '?alt=sse', '?alt=json', '?key=k&alt=sse']) expect(reshapedAnswer(gemini, host, query, false), query).toBeUndefined();
+    // Not a Google host nor a Gemini answer: the query is the vendor's business.
+    expect(reshapedAnswer(anthropic, 'api.anthropic.com', '?beta=true&fields=x', false)).toBeUndefined();
+  });
+
+  it('refuses a field mask, another `alt`, a repeated one, and every other parameter', () => {
+    expect(reshapedAnswer(gemini, host, '', true)).toBe('the X-Goog-FieldMask header');
+    for (const query of [
+      '?fields=candidates',
+      '?$fields=candidates',
+      '?alt=proto',
+      '?$alt=proto',
+      '?alt=sse&alt=proto',
+      '?alt=sse&alt=sse',
+      '?callback=f',
+      '?prettyPrint=false',
+    ])
+      expect(reshapedAnswer(gemini, host, query, false), query).toMatch(/^the query parameter "/);
+    // Claude on Vertex is behind the same front.
+    expect(reshapedAnswer(anthropic, 'us-east5-aiplatform.googleapis.com', '?fields=id', false)).toBe('the query parameter "fields"');
   });
 });
 
