@@ -17,7 +17,7 @@ import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { BILLED_TOKENS, BILLED_USAGE, type Billed, lenientVendor } from '../helpers/model-standins/lenient-vendor.ts';
 import { openaiWebSocketHandler } from '../helpers/model-standins/openai.ts';
-import { type StandinHandler, type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
+import { type StandinHandler, type StandinServer, type StandinWsHandler, startStandinServer } from '../helpers/model-standins/server.ts';
 import { openTunnel } from '../helpers/raw-http.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -310,7 +310,7 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
   beforeAll(async () => {
     standin = await startStandinServer({
       handlers: [hangingAnthropic(billed, held), lenientVendor(billed)],
-      websocketHandlers: [openaiWebSocketHandler({ keys: [KEY], messages: socketMessages, reply: { usage: BILLED_USAGE } })],
+      websocketHandlers: [hangingResponses(socketMessages), openaiWebSocketHandler({ keys: [KEY], messages: socketMessages, reply: { usage: BILLED_USAGE } })],
     });
     const port = standin.port;
     proxy = await startProxy({
@@ -321,7 +321,7 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
           anthropic: { type: 'api_key', domains: [`api.anthropic.com:${port}`], secret: 'env:MODEL_KEY', inject: { header: 'x-api-key' } },
           openai: { type: 'bearer', domains: [`api.openai.com:${port}`], secret: 'env:MODEL_KEY' },
         },
-        agents: Object.fromEntries(['sockets', 'rush', 'leaver', 'realtime'].map((id) => [id, { key: 'env:AGENT_KEY' }])),
+        agents: Object.fromEntries(['sockets', 'one-socket', 'frames', 'unfinished', 'rush', 'leaver', 'realtime'].map((id) => [id, { key: 'env:AGENT_KEY' }])),
         budgets: [{ agent: '*', limit: { tokens: LIMIT }, per: 'day' }],
       },
     });
@@ -355,13 +355,13 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
         return sum + (usage?.input_tokens ?? 0) + (usage?.output_tokens ?? 0);
       }, 0);
 
-  async function openSocket(agent: string, path = '/v1/responses'): Promise<WebSocket> {
+  async function openSocket(agent: string, path = '/v1/responses', headers: Record<string, string> = {}): Promise<WebSocket> {
     const authority = `api.openai.com:${standin.port}`;
     const basic = Buffer.from(`${agent}:${AGENT_KEY}`).toString('base64');
     const tunnel = await openTunnel(proxy.port, authority, `Proxy-Authorization: Basic ${basic}\r\n`);
     const ca = readFileSync(proxy.caPath, 'utf8');
     const ws = new WebSocket(`wss://${authority}${path}`, {
-      headers: { authorization: 'Bearer keyway-placeholder' },
+      headers: { authorization: 'Bearer keyway-placeholder', ...headers },
       createConnection: (() => tlsConnect({ socket: tunnel, servername: 'api.openai.com', ca })) as unknown as typeof netConnect,
     });
     await new Promise<void>((resolve, reject) => {
@@ -388,6 +388,87 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
     const before = billed.length;
     expect((await chat(rush)).code).toBe('budget_exceeded');
     expect(billed.length).toBe(before);
+  });
+
+  it('a WebSocket opened under the budget gets no response once the budget is used elsewhere', async () => {
+    const ws = await openSocket('sockets');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    const completed: unknown[] = [];
+    ws.on('message', (data) => {
+      const event = JSON.parse(String(data)) as { type: string };
+      if (event.type === 'response.completed') completed.push(event);
+    });
+    // The budget is used up over HTTP while the socket sits idle.
+    const http = as('sockets');
+    for (let i = 0; i < 3; i++) expect((await chat(http)).status).toBe(200);
+    await waitFor(() => (countedFor('sockets') >= LIMIT ? true : undefined), 'the budget used');
+    expect((await chat(http)).code).toBe('budget_exceeded');
+    const sent = socketMessages.length;
+    ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-test-3', input: [] }));
+    expect(await closed).toBe(1008);
+    expect(completed, 'no response past the budget').toHaveLength(0);
+    expect(socketMessages.length, 'the vendor was asked for nothing').toBe(sent);
+  });
+
+  it('many responses on one socket: it is closed once the budget is used, and the vendor is asked nothing more', async () => {
+    const ws = await openSocket('one-socket');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    const asked = socketMessages.length;
+    let completed = 0;
+    const ask = () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-test-3', input: [] }));
+    ws.on('message', (data) => {
+      if ((JSON.parse(String(data)) as { type: string }).type !== 'response.completed') return;
+      completed++;
+      // Ask again at once, and again, as an agent racing its budget would.
+      ask();
+      ask();
+    });
+    ask();
+    expect(await closed).toBe(1008);
+    await waitFor(
+      () => (proxy.auditLines().some((l) => l['agent'] === 'one-socket' && l['code'] === 'budget_exceeded') ? true : undefined),
+      "the socket's line",
+    );
+    // Everything the vendor answered on the socket is counted; once counted past the limit, nothing
+    // more is asked (two asks race each answer, so one may be in flight as the limit is crossed).
+    const answered = socketMessages.length - asked;
+    expect(countedFor('one-socket')).toBe(answered * BILLED_TOKENS);
+    expect(countedFor('one-socket')).toBeGreaterThanOrEqual(LIMIT);
+    expect(countedFor('one-socket')).toBeLessThanOrEqual(LIMIT + BILLED_TOKENS);
+    expect(completed).toBeLessThanOrEqual(answered);
+  });
+
+  it('a response asked in a binary message or in fragments is counted', async () => {
+    const ws = await openSocket('frames');
+    let completed = 0;
+    const done = new Promise<void>((resolve) =>
+      ws.on('message', (data) => {
+        if ((JSON.parse(String(data)) as { type: string }).type === 'response.completed' && ++completed === 2) resolve();
+      }),
+    );
+    const create = JSON.stringify({ type: 'response.create', model: 'gpt-test-3', input: [] });
+    ws.send(Buffer.from(create), { binary: true });
+    ws.send(create.slice(0, 10), { fin: false });
+    ws.send(create.slice(10), { fin: true });
+    await done;
+    ws.close();
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['agent'] === 'frames' && l['status'] === 101), "the socket's line");
+    expect(line['usage']).toMatchObject({ input_tokens: 2 * BILLED_USAGE.input, output_tokens: 2 * BILLED_USAGE.output });
+  });
+
+  it('a response never completed on a socket the agent closes is counted for what was delivered', async () => {
+    const ws = await openSocket('unfinished', '/v1/responses', { 'x-hang-socket': '1' });
+    const delta = new Promise<void>((resolve) =>
+      ws.on('message', (data) => {
+        if ((JSON.parse(String(data)) as { type: string }).type === 'response.output_text.delta') resolve();
+      }),
+    );
+    ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-test-3', input: [] }));
+    await delta;
+    ws.terminate();
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['agent'] === 'unfinished' && l['status'] === 101), "the socket's line");
+    expect(line['usage']).toMatchObject({ partial: true });
+    expect((line['usage'] as { output_tokens: number }).output_tokens).toBeGreaterThan(0);
   });
 
   it('hanging up after the head and mid-event: something is still counted', async () => {
@@ -420,6 +501,31 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
     expect(findLeak(everything, KEY)).toBeUndefined();
   });
 });
+
+/** A Responses socket (upgrades carrying x-hang-socket) that starts each response, gives one delta, and never completes it. */
+function hangingResponses(messages: unknown[]): StandinWsHandler {
+  return (req) => {
+    if (req.headers['x-hang-socket'] === undefined) return undefined;
+    return {
+      accept: (socket) =>
+        socket.on('message', (data) => {
+          messages.push(String(data));
+          const response = { id: 'resp_hang', object: 'response', status: 'in_progress', model: 'gpt-test-3', output: [], usage: null };
+          socket.send(JSON.stringify({ type: 'response.created', sequence_number: 0, response }));
+          socket.send(
+            JSON.stringify({
+              type: 'response.output_text.delta',
+              sequence_number: 1,
+              item_id: 'msg',
+              output_index: 0,
+              content_index: 0,
+              delta: 'A beginning that never ends',
+            }),
+          );
+        }),
+    };
+  };
+}
 
 /** Anthropic streams that stop where the test says (header x-hang): after the head, or in the middle of an event after a first delta. */
 function hangingAnthropic(billed: Billed[], held: ServerResponse[]): StandinHandler {

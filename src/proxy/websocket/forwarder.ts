@@ -269,7 +269,17 @@ function forwardWebSocket(
         socket.destroy();
       });
       const metered = modelTap(request, socket, closeWith);
-      if (metered) upSocket.pipe(frameGuard).pipe(metered).pipe(toAgent).pipe(socket);
+      // Under a budget, each message the agent starts is checked before it goes up (model-gate.ts).
+      const gate = metered?.gate;
+      if (gate) {
+        gate.once('error', () => {
+          upSocket.destroy();
+          socket.destroy();
+        });
+        gate.pipe(toUpstream);
+        toUpstream = gate;
+      }
+      if (metered) upSocket.pipe(frameGuard).pipe(metered.tap).pipe(toAgent).pipe(socket);
       else upSocket.pipe(frameGuard).pipe(toAgent).pipe(socket);
     } else {
       upSocket.pipe(toAgent).pipe(socket);

@@ -7,6 +7,7 @@ import { CountedUsage } from '../model-exchange.ts';
 import { exceeded } from '../stages/budget.ts';
 import type { Handshake } from './handshake.ts';
 import { POLICY_VIOLATION } from './handshake.ts';
+import { ModelMessageGate } from './model-gate.ts';
 import { ModelMessageTap } from './model-messages.ts';
 
 /**
@@ -15,7 +16,11 @@ import { ModelMessageTap } from './model-messages.ts';
  * the socket is closed once a budget on it is used up: the response in flight finished, the next
  * would be refused. Undefined when the handshake is not model traffic.
  */
-export function modelTap(request: Handshake, socket: Duplex, closeWith: (code: number, reason: string) => void): ModelMessageTap | undefined {
+export function modelTap(
+  request: Handshake,
+  socket: Duplex,
+  closeWith: (code: number, reason: string) => void,
+): { tap: ModelMessageTap; gate: ModelMessageGate | undefined } | undefined {
   const model = request.model;
   if (model === undefined) return undefined;
   const { runtime } = request.conn;
@@ -52,5 +57,19 @@ export function modelTap(request: Handshake, socket: Duplex, closeWith: (code: n
     if (last !== undefined) counted.add(last, model.scope, spend, runtime.now());
     counted.writeTo(request.draft.event);
   };
-  return new ModelMessageTap(meter, onReading);
+  // Under a budget, each message the agent starts is checked before it goes up (model-gate.ts).
+  const over = (): boolean | Promise<boolean> => {
+    if (socket.destroyed) return true;
+    const now = runtime.now();
+    const verdict = spend.check(model.scope, now);
+    if (!(verdict instanceof Promise)) {
+      judge(verdict, now);
+      return verdict.over !== undefined;
+    }
+    return verdict.then((v) => {
+      judge(v, now);
+      return v.over !== undefined;
+    });
+  };
+  return { tap: new ModelMessageTap(meter, onReading), gate: budgeted ? new ModelMessageGate(over) : undefined };
 }

@@ -1,0 +1,50 @@
+import { type FrameHeader, FrameReader, isControl } from './frame-reader.ts';
+
+// The agent's side of a metered model socket under a budget (issue 63). Codex asks for each response
+// with a message (`response.create`) on a socket that may sit open for the whole session, so the
+// handshake's check is not enough: a socket opened while the budget had room would get one more
+// response after the budget was used elsewhere (over HTTP, on another socket), one per open socket.
+// So each message the agent starts is checked first: over a budget, nothing of it goes upstream and
+// the socket is closed (the caller's check closes it, 1008). Control frames and the rest of a
+// message already admitted pass as they came.
+//
+// A check that must ask the primary process (proxy.workers) answers later: the message goes on
+// meanwhile, and the socket is closed when the answer says over, so the response it asked for is
+// cut short and counted for what was delivered.
+
+const OPCODE_CONTINUATION = 0x0;
+
+/** True when a budget on the socket is used up (the caller has closed it); a promise under workers. */
+export type MessageCheck = () => boolean | Promise<boolean>;
+
+export class ModelMessageGate extends FrameReader {
+  readonly #over: MessageCheck;
+  #refused = false;
+
+  constructor(over: MessageCheck) {
+    super();
+    this.#over = over;
+  }
+
+  protected override get stopped(): boolean {
+    return this.#refused;
+  }
+
+  protected override frameStart(header: FrameHeader, bytes: Buffer): void {
+    if (!isControl(header) && header.opcode !== OPCODE_CONTINUATION) {
+      const over = this.#over();
+      if (over === true) {
+        this.#refused = true;
+        return;
+      }
+      if (over instanceof Promise) over.catch(() => false);
+    }
+    this.send(bytes);
+  }
+
+  protected override framePayload(bytes: Buffer): void {
+    this.send(Buffer.from(bytes));
+  }
+
+  protected override frameEnd(): void {}
+}
