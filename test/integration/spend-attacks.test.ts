@@ -268,6 +268,11 @@ describe('spend attacks: every answer the vendor bills is counted, or refused', 
     await judged({ host: 'api.openai.com', path: '/v1/chat/completions', body, ...(headers === undefined ? {} : { headers }) });
   });
 
+  it('an embeddings answer over 8 MiB (usage at its end) is counted', async () => {
+    const input = Array.from({ length: 200 }, (_, i) => `text ${i}`);
+    await judged({ host: 'api.openai.com', path: '/v1/embeddings', body: JSON.stringify({ model: 'text-embedding-3-large', input }) });
+  });
+
   it('over HTTP/2 (curl --http2), an override and a path outside the API space are counted or refused', async () => {
     for (const [path, extra] of [
       ['/v1/messages', []],

@@ -1,6 +1,7 @@
 import type { UsageReading } from '../usage.ts';
 import { anthropicReader } from './anthropic.ts';
 import { JsonBody, JsonValues } from './json.ts';
+import { usageAtEnd } from './json-tail.ts';
 import { geminiReader } from './gemini.ts';
 import { openaiChatReader } from './openai-chat.ts';
 import { openaiResponsesReader } from './openai-responses.ts';
@@ -111,7 +112,7 @@ function sseMeter(reader: FormatReader, tally: Tally): AnswerMeter {
 function jsonMeter(reader: FormatReader, tally: Tally): AnswerMeter {
   const body = new JsonBody();
   const read = (): void => {
-    const value = body.parse();
+    const value = body.parse() ?? (body.overflowed ? usageAtEnd(body.tail().toString('utf8')) : undefined);
     if (value === undefined) tally.unreadable = true;
     else reader.body(value);
   };

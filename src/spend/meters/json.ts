@@ -11,6 +11,9 @@ export class JsonBody {
   #pieces: Buffer[] = [];
   #bytes = 0;
   readonly #max: number;
+  /** Past the bound: the body's last TAIL_BYTES or so (json-tail.ts reads its usage there). */
+  #tail: Buffer[] = [];
+  #tailBytes = 0;
 
   constructor(max = MAX_EVENT_BYTES) {
     this.#max = max;
@@ -26,8 +29,22 @@ export class JsonBody {
 
   push(chunk: Buffer): void {
     this.#bytes += chunk.length;
-    if (this.#bytes > this.#max) this.#pieces = [];
-    else this.#pieces.push(chunk);
+    if (this.#bytes <= this.#max) return void this.#pieces.push(chunk);
+    if (this.#pieces.length > 0) {
+      this.#tail = this.#pieces;
+      this.#tailBytes = this.#bytes - chunk.length;
+      this.#pieces = [];
+    }
+    this.#tail.push(chunk);
+    this.#tailBytes += chunk.length;
+    while (this.#tail.length > 1 && this.#tailBytes - this.#tail[0]!.length >= TAIL_BYTES) this.#tailBytes -= this.#tail.shift()!.length;
+  }
+
+  /** The end of a body that overflowed (at least TAIL_BYTES of it, or all that came); empty otherwise. */
+  tail(): Buffer {
+    if (!this.overflowed) return Buffer.alloc(0);
+    const whole = Buffer.concat(this.#tail, this.#tailBytes);
+    return whole.length > TAIL_BYTES ? whole.subarray(whole.length - TAIL_BYTES) : whole;
   }
 
   /** The parsed body; undefined when it overflowed or is not JSON. */
@@ -42,6 +59,9 @@ export class JsonBody {
     }
   }
 }
+
+/** How much of an overflowed body's end is kept: a usage member and the model before it fit many times over. */
+const TAIL_BYTES = 64 * 1024;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
