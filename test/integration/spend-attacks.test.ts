@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -314,7 +315,7 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
 
   beforeAll(async () => {
     standin = await startStandinServer({
-      handlers: [hangingAnthropic(billed, held), lenientVendor(billed)],
+      handlers: [hangingAnthropic(billed, held), usageLastResponses(billed, held), lenientVendor(billed)],
       websocketHandlers: [hangingResponses(socketMessages), openaiWebSocketHandler({ keys: [KEY], messages: socketMessages, reply: { usage: BILLED_USAGE } })],
     });
     const port = standin.port;
@@ -326,7 +327,9 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
           anthropic: { type: 'api_key', domains: [`api.anthropic.com:${port}`], secret: 'env:MODEL_KEY', inject: { header: 'x-api-key' } },
           openai: { type: 'bearer', domains: [`api.openai.com:${port}`], secret: 'env:MODEL_KEY' },
         },
-        agents: Object.fromEntries(['sockets', 'one-socket', 'frames', 'unfinished', 'rush', 'leaver', 'realtime'].map((id) => [id, { key: 'env:AGENT_KEY' }])),
+        agents: Object.fromEntries(
+          ['sockets', 'one-socket', 'frames', 'unfinished', 'rush', 'leaver', 'chunked', 'realtime'].map((id) => [id, { key: 'env:AGENT_KEY' }]),
+        ),
         budgets: [{ agent: '*', limit: { tokens: LIMIT }, per: 'day' }],
       },
     });
@@ -501,6 +504,30 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
     }
   });
 
+  it('a long prompt sent chunked, its answer read to the last delta, then a hang-up: its input is still counted', async () => {
+    const prompt = 'a long context '.repeat(4_000); // 60,000 bytes: about 15,000 tokens at four bytes a token
+    const body = JSON.stringify({ model: 'gpt-test-3', stream: true, input: prompt });
+    const controller = new AbortController();
+    // A stream body has no declared length: undici sends it chunked.
+    const res = await as('chunked').request({
+      origin: `https://api.openai.com:${standin.port}`,
+      path: '/v1/responses',
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', 'x-hang': 'before-usage' },
+      body: Readable.from([Buffer.from(body.slice(0, 1000)), Buffer.from(body.slice(1000))]),
+    });
+    let seen = '';
+    for await (const chunk of res.body) {
+      seen += String(chunk);
+      if (seen.includes('response.output_text.done')) break;
+    }
+    controller.abort();
+    const line = await waitFor(() => proxy.auditLines().find((l) => l['agent'] === 'chunked' && l['usage'] !== undefined), 'the line');
+    expect(line['usage']).toMatchObject({ partial: true });
+    expect((line['usage'] as { input_tokens: number }).input_tokens).toBeGreaterThanOrEqual(Math.floor(Buffer.byteLength(body) / 4));
+  });
+
   it('no real key in any output, audit line or log', () => {
     const everything = [...outputs, ...proxy.logs, readFileSync(proxy.auditPath, 'utf8')].join('\n');
     expect(findLeak(everything, KEY)).toBeUndefined();
@@ -529,6 +556,25 @@ function hangingResponses(messages: unknown[]): StandinWsHandler {
           );
         }),
     };
+  };
+}
+
+/**
+ * A Responses stream (x-hang: before-usage) that gives every delta of its answer and then waits:
+ * its usage (input included) would come only in response.completed.
+ */
+function usageLastResponses(billed: Billed[], held: ServerResponse[]): StandinHandler {
+  return (req, res) => {
+    if (req.host !== 'api.openai.com' || req.headers['x-hang'] !== 'before-usage') return false;
+    billed.push({ host: req.host, path: req.path, tokens: BILLED_TOKENS });
+    held.push(res);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const response = { id: 'resp_1', object: 'response', status: 'in_progress', model: 'gpt-test-3', output: [], usage: null };
+    res.write(`event: response.created\ndata: ${JSON.stringify({ type: 'response.created', response })}\n\n`);
+    for (const delta of ['The whole ', 'answer, ', 'delivered.'])
+      res.write(`event: response.output_text.delta\ndata: ${JSON.stringify({ type: 'response.output_text.delta', delta })}\n\n`);
+    res.write(`event: response.output_text.done\ndata: ${JSON.stringify({ type: 'response.output_text.done', text: 'The whole answer, delivered.' })}\n\n`);
+    return true;
   };
 }
 

@@ -41,7 +41,16 @@ describe('the request path', () => {
   });
 
   it('runs the body and response stages in this order', () => {
-    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual(['held-body', 'capture-body', 'body-swap', 'usage-option', 'keep-for-replay', 'sign', 'count-body']);
+    expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual([
+      'held-body',
+      'capture-body',
+      'body-swap',
+      'usage-option',
+      'keep-for-replay',
+      'sign',
+      'count-body',
+      'model-body-size',
+    ]);
     expect(RESPONSE_HEAD_STAGES.map((s) => s.name)).toEqual(['leak-guard-headers', 'scope-hint']);
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['capture-answer', 'mcp-tools-list', 'leak-guard-body']);
   });
@@ -52,8 +61,8 @@ describe('the request path', () => {
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
-    // capture-body.ts and usage-option.ts one body stage each (a placeholder swapped, include_usage
-    // asked for, before a replay copy or a signature is made); mcp-tools-list.ts and capture-answer.ts one response body stage each; the rest one head stage.
+    // capture-body.ts one body stage each (a placeholder swapped), usage-option.ts two (include_usage
+    // asked for, before a replay copy or a signature is made; a metered body's size counted); mcp-tools-list.ts and capture-answer.ts one response body stage each; the rest one head stage.
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toContain('body-swap');
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toContain('mcp-tools-list');
     const headFiles = files

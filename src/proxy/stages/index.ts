@@ -27,7 +27,7 @@ import { signingPlan } from './signing-plan.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { limits } from './limits.ts';
 import { budget } from './budget.ts';
-import { usageOption } from './usage-option.ts';
+import { modelBodySize, usageOption } from './usage-option.ts';
 import { mcp } from './mcp.ts';
 import { mcpToolsList } from './mcp-tools-list.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
@@ -66,7 +66,7 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
-export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, captureBody, bodySwap, usageOption, keepForReplay, sign, countBody];
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, captureBody, bodySwap, usageOption, keepForReplay, sign, countBody, modelBodySize];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];

@@ -1,7 +1,9 @@
+import { Readable } from 'node:stream';
 import { ProxyError } from '../../errors/index.ts';
 import { usageReported, withIncludeUsage } from '../../spend/include-usage.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
+import type { ModelExchange } from '../model-exchange.ts';
 import type { StagedRequest } from './request.ts';
 
 /**
@@ -57,4 +59,32 @@ function unread<B extends RequestBody | undefined>(request: StagedRequest, what:
       hint: 'send an uncompressed JSON body with `stream` true or false; a larger body needs a larger proxy.max_body_swap',
     },
   );
+}
+
+/**
+ * A metered request's body size when the agent declared none (chunked, or HTTP/2 without
+ * content-length): counted as it goes up. An answer cut short before it names its input has its
+ * input estimated from the request's bytes (spend/meters/tally.ts); without a size, an agent could
+ * send a long prompt chunked, read an OpenAI or Gemini answer to its last delta and hang up before
+ * the usage came, and its input would count as nothing. Last of the body stages: the bytes sent.
+ */
+export const modelBodySize: RequestBodyStage = {
+  name: 'model-body-size',
+  run(request, body) {
+    const model = request.model;
+    if (model === undefined || model.requestBytes !== undefined || body.kind === 'none') return undefined;
+    if (body.kind === 'kept') {
+      model.requestBytes = body.body.length;
+      return undefined;
+    }
+    model.requestBytes = 0;
+    return { ...body, stream: Readable.from(sized(model, body.stream), { objectMode: false }) };
+  },
+};
+
+async function* sized(model: ModelExchange, source: Readable): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    model.requestBytes = (model.requestBytes ?? 0) + (chunk as Buffer).length;
+    yield chunk as Buffer;
+  }
 }
