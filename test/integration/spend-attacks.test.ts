@@ -476,7 +476,9 @@ describe('spend attacks at the limit: sockets, hang-ups and many requests at onc
     ws.terminate();
     const line = await waitFor(() => proxy.auditLines().find((l) => l['agent'] === 'unfinished' && l['status'] === 101), "the socket's line");
     expect(line['usage']).toMatchObject({ partial: true });
+    // The output delivered, and the input estimated from the message that asked for it.
     expect((line['usage'] as { output_tokens: number }).output_tokens).toBeGreaterThan(0);
+    expect((line['usage'] as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
   });
 
   it('hanging up after the head and mid-event: something is still counted', async () => {

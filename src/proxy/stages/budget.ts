@@ -17,8 +17,10 @@ const BUDGET_APPROVAL_WAIT_MS = 120_000;
  * counts it); under a budget it goes on only while every budget on it is under its limit.
  *
  * What is admitted under a budget: a route keyway meters (spend/meters/routes.ts) or one that costs
- * nothing (model listings, token counting). A request to a model API keyway cannot meter (batches,
- * audio, a path nobody listed) is refused while a budget applies: it would spend uncounted.
+ * nothing (model listings, token counting), judged as every method and path the request names
+ * (override headers), and on a Google front only with the query the meters read (reshapedAnswer).
+ * A request to a model API keyway cannot meter (batches, audio, a path nobody listed, a field mask)
+ * is refused while a budget applies: it would spend uncounted.
  * Returns a promise only when a worker asks its primary for the budgets' standing.
  */
 export const budget: HeadStage = {

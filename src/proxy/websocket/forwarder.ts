@@ -269,7 +269,7 @@ function forwardWebSocket(
         socket.destroy();
       });
       const metered = modelTap(request, socket, closeWith);
-      // Under a budget, each message the agent starts is checked before it goes up (model-gate.ts).
+      // Each message the agent starts is sized, and under a budget checked before it goes up (model-gate.ts).
       const gate = metered?.gate;
       if (gate) {
         gate.once('error', () => {

@@ -11,6 +11,9 @@ import { type FrameHeader, FrameReader, isControl } from './frame-reader.ts';
 // A check that must ask the primary process (proxy.workers) answers later: the message goes on
 // meanwhile, and the socket is closed when the answer says over, so the response it asked for is
 // cut short and counted for what was delivered.
+//
+// Budget or not, each message's size is told to the meter: a response cut short before it names its
+// input has its input estimated from the message that asked for it.
 
 const OPCODE_CONTINUATION = 0x0;
 
@@ -18,12 +21,17 @@ const OPCODE_CONTINUATION = 0x0;
 export type MessageCheck = () => boolean | Promise<boolean>;
 
 export class ModelMessageGate extends FrameReader {
-  readonly #over: MessageCheck;
+  readonly #over: MessageCheck | undefined;
+  readonly #sized: (bytes: number) => void;
   #refused = false;
+  /** Payload bytes of the data message being passed on. */
+  #size = 0;
 
-  constructor(over: MessageCheck) {
+  /** `over`: the budget check (none without a budget); `sized`: each data message's size once it has passed. */
+  constructor(over: MessageCheck | undefined, sized: (bytes: number) => void) {
     super();
     this.#over = over;
+    this.#sized = sized;
   }
 
   protected override get stopped(): boolean {
@@ -32,7 +40,8 @@ export class ModelMessageGate extends FrameReader {
 
   protected override frameStart(header: FrameHeader, bytes: Buffer): void {
     if (!isControl(header) && header.opcode !== OPCODE_CONTINUATION) {
-      const over = this.#over();
+      this.#size = 0;
+      const over = this.#over?.();
       if (over === true) {
         this.#refused = true;
         return;
@@ -42,9 +51,12 @@ export class ModelMessageGate extends FrameReader {
     this.send(bytes);
   }
 
-  protected override framePayload(bytes: Buffer): void {
+  protected override framePayload(bytes: Buffer, header: FrameHeader): void {
+    if (!isControl(header)) this.#size += bytes.length;
     this.send(Buffer.from(bytes));
   }
 
-  protected override frameEnd(): void {}
+  protected override frameEnd(header: FrameHeader): void {
+    if (!isControl(header) && header.fin) this.#sized(this.#size);
+  }
 }

@@ -20,7 +20,7 @@ export function modelTap(
   request: Handshake,
   socket: Duplex,
   closeWith: (code: number, reason: string) => void,
-): { tap: ModelMessageTap; gate: ModelMessageGate | undefined } | undefined {
+): { tap: ModelMessageTap; gate: ModelMessageGate } | undefined {
   const model = request.model;
   if (model === undefined) return undefined;
   const { runtime } = request.conn;
@@ -57,7 +57,7 @@ export function modelTap(
     if (last !== undefined) counted.add(last, model.scope, spend, runtime.now());
     counted.writeTo(request.draft.event);
   };
-  // Under a budget, each message the agent starts is checked before it goes up (model-gate.ts).
+  // Each message the agent starts is sized, and under a budget checked before it goes up (model-gate.ts).
   const over = (): boolean | Promise<boolean> => {
     if (socket.destroyed) return true;
     const now = runtime.now();
@@ -71,5 +71,5 @@ export function modelTap(
       return v.over !== undefined;
     });
   };
-  return { tap: new ModelMessageTap(meter, onReading), gate: budgeted ? new ModelMessageGate(over) : undefined };
+  return { tap: new ModelMessageTap(meter, onReading), gate: new ModelMessageGate(budgeted ? over : undefined, (bytes) => meter.onClientBytes(bytes)) };
 }

@@ -13,6 +13,8 @@ import { Tally } from './tally.ts';
 export interface WsMeter {
   /** A message the client sent: its size is the input estimate should the response stop before saying. */
   onClientMessage(text: string): void;
+  /** The same, given the message's size in bytes (what the proxy sees of a message it passes on). */
+  onClientBytes(size: number): void;
   /** A message the server sent: the readings of the responses it ended (none, mostly; one at most, but for a response it cut off). */
   onServerMessage(text: string): UsageReading[];
   /** The socket closed: the response in progress, if any, counted for what was delivered. */
@@ -31,6 +33,9 @@ export function wsMeter(plan: MeterPlan): WsMeter {
   return {
     onClientMessage(text) {
       requestBytes = Buffer.byteLength(text);
+    },
+    onClientBytes(size) {
+      requestBytes = size;
     },
     onServerMessage(text) {
       const readings: UsageReading[] = [];
