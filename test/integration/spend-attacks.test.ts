@@ -191,6 +191,24 @@ describe('spend attacks: every answer the vendor bills is counted, or refused', 
     });
   });
 
+  it('a Responses request with background set (answered later, read with free GETs) is refused under a budget; a foreground one is counted', async () => {
+    const responses = (extra: Record<string, unknown>) => JSON.stringify({ model: 'gpt-test-1', input: 'hi', ...extra });
+    for (const background of [true, 'true', 1]) {
+      const outcome = await send({ host: 'api.openai.com', path: '/v1/responses', body: responses({ background }) });
+      expect(outcome.keywayError, `background: ${JSON.stringify(background)}`).toBe('policy_denied');
+      expect(outcome.text).toContain('background');
+    }
+    // Named twice, whatever the last one says.
+    const twice = await send({
+      host: 'api.openai.com',
+      path: '/v1/responses',
+      body: '{"model":"gpt-test-1","input":"hi","background":true,"background":false}',
+    });
+    expect(twice.keywayError).toBe('policy_denied');
+    expect(await judged({ host: 'api.openai.com', path: '/v1/responses', body: responses({ background: false }) })).toBe('counted');
+    expect(await judged({ host: 'api.openai.com', path: '/v1/responses', body: responses({}) })).toBe('counted');
+  });
+
   it('with no budget, what cannot be metered still goes (unmetered, flagged unknown)', async () => {
     const free = new ProxyAgent({ uri: `http://free:${AGENT_KEY}@127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
     try {

@@ -18,6 +18,7 @@ export const usageOption: RequestBodyStage = {
   name: 'usage-option',
   run(request, body) {
     const route = request.model?.plan.route;
+    if (route === 'openai-responses' && body.kind !== 'none') return foreground(request, body);
     if ((route !== 'openai-chat' && route !== 'openai-completions') || body.kind === 'none') return undefined;
     const encoding = request.req.headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return unread(request, 'a compressed body', undefined);
@@ -59,6 +60,50 @@ function unread<B extends RequestBody | undefined>(request: StagedRequest, what:
       hint: 'send an uncompressed JSON body with `stream` true or false; a larger body needs a larger proxy.max_body_swap',
     },
   );
+}
+
+/**
+ * A Responses request with `background: true` is answered later: its POST gets a queued response
+ * with no usage, and the output is read afterwards with GETs (the response, its stream, the
+ * conversation's items), which cost nothing to meter. Under a budget, keyway admits a Responses
+ * body only when it reads it whole and `background` is absent, false or null, named at most once;
+ * anything else (true, "true", 1, a body it cannot read) is refused. Without a budget it goes as it came.
+ */
+function foreground(request: StagedRequest, body: RequestBody): RequestBody | Promise<RequestBody> | undefined {
+  if (!request.conn.spending.spend.budgeted(request.model!.scope)) return undefined;
+  const encoding = request.req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw notForeground(request, 'a compressed body');
+  if (body.kind === 'kept') return judgeBackground(request, body.body);
+  if (body.kind !== 'streamed' || request.holder === undefined) throw notForeground(request, 'a body keyway cannot hold');
+  const limit = request.conn.decisions.config.proxy.max_body_swap;
+  return readForReplay(request.req, request.holder, body.stream, limit).then((read) => {
+    if (read.kind !== 'kept') throw notForeground(request, `a body over ${limit} bytes (proxy.max_body_swap) or past the memory for held bodies`);
+    return judgeBackground(request, read.body);
+  });
+}
+
+function judgeBackground(request: StagedRequest, bytes: Buffer): RequestBody {
+  const text = bytes.toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw notForeground(request, 'a body that is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw notForeground(request, 'a body that is not a JSON object');
+  const named = text.match(/"background"\s*:/g)?.length ?? 0;
+  const value = (parsed as Record<string, unknown>)['background'];
+  if (named > 1 || (value !== undefined && value !== false && value !== null))
+    throw notForeground(request, '`background` set: its answer comes later, where keyway cannot meter it');
+  request.model!.requestBytes = bytes.length;
+  return { kind: 'kept', body: bytes };
+}
+
+function notForeground(request: StagedRequest, what: string): ProxyError {
+  return new ProxyError('policy_denied', `keyway cannot meter this Responses request (${what}), and a model budget applies`, {
+    grant: request.grant?.id,
+    hint: 'send an uncompressed JSON body without `background`; a larger body needs a larger proxy.max_body_swap',
+  });
 }
 
 /**
