@@ -2,24 +2,8 @@
 // store's own update(), adding to what a record already holds (the ledger's records are additive:
 // each process adds what it counted). For the tests of what reads them (keyway spend, GET
 // /api/spend, the dashboard, doctor) while the ledger itself is built apart.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { loadConfig } from '../../src/config/load.ts';
 import type { CredentialStore } from '../../src/credentials/store/index.ts';
 import { budgetRecordId, type BudgetRecord, type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
-
-/** Whether the config's schema takes `budgets:` yet (the pricing part of issue 63 adds it): the tests of budgets from the config run once it does. */
-export function schemaTakesBudgets(home: string): boolean {
-  mkdirSync(join(home, 'config'), { recursive: true });
-  writeFileSync(join(home, 'config', 'keyway.yaml'), stringify({ budgets: [{ agent: 'ci-bot', limit: { usd: 5 }, per: 'day', over: 'refuse' }] }));
-  try {
-    loadConfig({ home });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface PlantedSpend extends Partial<SpendRecord> {
   hour: string;

@@ -12,7 +12,7 @@ import { dayOf, hourOf } from '../../src/spend/records.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { makeHome, runCli, startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { type PlantedSpend, plantBudget, plantSpend, schemaTakesBudgets } from '../helpers/spend-records.ts';
+import { type PlantedSpend, plantBudget, plantSpend } from '../helpers/spend-records.ts';
 
 const SECRET = `${CANARY}-spend`;
 const HOUR = 3_600_000;
@@ -212,7 +212,7 @@ describe('keyway spend and GET /api/spend', () => {
   });
 });
 
-describe.skipIf(!schemaTakesBudgets(makeHome()))('keyway spend with budgets: in the config', () => {
+describe('keyway spend with budgets: in the config', () => {
   let proxy: TestProxy;
   let admin: AdminClient;
 

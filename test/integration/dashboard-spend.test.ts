@@ -11,12 +11,11 @@ import { hourOf } from '../../src/spend/records.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { launchChromium, openPage, signInAt, type WatchedPage } from '../helpers/browser.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { type PlantedSpend, plantBudget, plantSpend, schemaTakesBudgets } from '../helpers/spend-records.ts';
+import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { type PlantedSpend, plantBudget, plantSpend } from '../helpers/spend-records.ts';
 
 const SLOW = 60_000;
 const SECRET = `${CANARY}-spend-page`;
-const BUDGETS = schemaTakesBudgets(makeHome());
 const usd = (n: number) => `$${n.toFixed(6)}`;
 const tokens = (n: number) => new Intl.NumberFormat('en-US').format(n);
 
@@ -68,21 +67,17 @@ describe('dashboard: Spend page', () => {
   beforeAll(async () => {
     proxy = await startProxy({
       grants: [{ id: 'anthropic', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
-      ...(BUDGETS
-        ? {
-            config: {
-              budgets: [
-                { agent: 'ci-bot', limit: { usd: 0.05 }, per: 'day', warn_at: 0.5, over: 'refuse' },
-                { end_user: '*', limit: { tokens: 1000 }, per: 'month', over: 'approve' },
-              ],
-            },
-          }
-        : {}),
+      config: {
+        budgets: [
+          { agent: 'ci-bot', limit: { usd: 0.05 }, per: 'day', warn_at: 0.5, over: 'refuse' },
+          { end_user: '*', limit: { tokens: 1000 }, per: 'month', over: 'approve' },
+        ],
+      },
     });
     admin = adminClient(proxy);
     const store = proxy.running.services.store;
     await plantSpend(store, planted);
-    if (BUDGETS) {
+    {
       const [ci, users] = budgetsOf(proxy.running.services.config) as [never, never];
       await plantBudget(store, budgetKey(ci, scopeValueOf(ci, { agent: 'ci-bot', grant: 'anthropic', end_user: null })!), periodOf('day', now), {
         usd: 0.0412347,
@@ -150,7 +145,7 @@ describe('dashboard: Spend page', () => {
     SLOW,
   );
 
-  it.skipIf(!BUDGETS)(
+  it(
     'shows each budget with how close it is: a meter, the share in words, when it resets',
     async () => {
       const { page } = watched;
@@ -165,10 +160,6 @@ describe('dashboard: Spend page', () => {
     },
     SLOW,
   );
-
-  it.skipIf(BUDGETS)('says where budgets come from when the config has none', async () => {
-    expect(await watched.page.locator('#spend').textContent()).toContain('No budgets: budgets: in the config sets them.');
-  });
 
   it(
     'reads at 380 px wide: the page does not scroll sideways (the table scrolls in its frame)',
