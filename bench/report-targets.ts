@@ -38,6 +38,9 @@ export interface SummaryInput {
 /** Three decimals in the summary, so a value just under a threshold never prints as equal to it. */
 const ratio3 = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(3)}x` : 'n/a');
 const RSS_MARGIN_MIB = 10;
+/** Issue 64's goals, in one run beside squid: s2 CPU per request against squid's, and RSS after s2. */
+const S2_CPU_GOAL = 1.35;
+const RSS_AFTER_S2_GOAL_MIB = 105;
 
 /** A target that needs a peer: not counted (info) when the peer did not run. */
 function against(peer: 'squid' | 'floor', ran: boolean, target: string, measured: () => string, pass: () => boolean): TargetLine {
@@ -104,6 +107,13 @@ export function squidTargetLines(s: SummaryInput): TargetLine[] {
         `${fixed(k2.cpuMsPerRequest, 3)} ms vs ${fixed(q2?.cpuMsPerRequest ?? Number.NaN, 3)} ms (${ratio3(k2.cpuMsPerRequest / (q2?.cpuMsPerRequest ?? Number.NaN))})`,
       () => k2.cpuMsPerRequest <= 1.2 * (q2?.cpuMsPerRequest ?? Number.NaN),
     ),
+    against(
+      'squid',
+      squid,
+      `s2 CPU per request: keyway <= ${S2_CPU_GOAL}x squid's (issue 64)`,
+      () => ratio3(k2.cpuMsPerRequest / (q2?.cpuMsPerRequest ?? Number.NaN)),
+      () => k2.cpuMsPerRequest <= S2_CPU_GOAL * (q2?.cpuMsPerRequest ?? Number.NaN),
+    ),
     rss(s.rssAfterS2, 's2'),
     rss(s.rssAfterS5, 's5'),
     {
@@ -124,6 +134,11 @@ export function directTargetLines(s: SummaryInput): TargetLine[] {
     { target: 's4 1 MiB uploads: MiB/s >= 0.30x direct', measured: ratio3(s.s4.ratio), pass: s.s4.ratio >= 0.3 },
     { target: 's5 new host: keyway adds <= 5 ms per host', measured: `${signed(s.s5.addedMsPerHost)} ms`, pass: s.s5.addedMsPerHost <= 5 },
     { target: 'keyway RSS after s2 <= 120 MiB', measured: `${fixed(s.rssAfterS2.keyway, 1)} MiB`, pass: s.rssAfterS2.keyway <= 120 },
+    {
+      target: `keyway RSS after s2 <= ${RSS_AFTER_S2_GOAL_MIB} MiB (issue 64)`,
+      measured: `${fixed(s.rssAfterS2.keyway, 1)} MiB`,
+      pass: s.rssAfterS2.keyway <= RSS_AFTER_S2_GOAL_MIB,
+    },
     { target: 'keyway RSS after s5 <= 120 MiB', measured: `${fixed(s.rssAfterS5.keyway, 1)} MiB`, pass: s.rssAfterS5.keyway <= 120 },
     {
       target: 'requests reaching the upstream through keyway without the credential == 0',
