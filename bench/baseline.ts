@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StoredPeerFigures } from './baseline-figures.ts';
 import type { Route } from './clients.ts';
 import { rpcLoad } from './mcp.ts';
 import { AWS_HOST, type Context, type LatencyResult, MAIN_HOST, type Plan, s2Parallel } from './scenarios.ts';
@@ -35,6 +36,8 @@ export interface BaselineFile {
   measured: string;
   machine: string;
   figures: Record<BaselineScenario, StoredFigure>;
+  /** The figures judged against squid or after a scenario, compared with a full run's (bench/baseline-figures.ts). */
+  peerFigures?: StoredPeerFigures;
 }
 
 export function readBaseline(file = BASELINE_FILE): BaselineFile | undefined {

@@ -26,6 +26,7 @@ import { tuningEnv } from './keyway-child.ts';
 import { startPeers, type Peers } from './peers.ts';
 import { processCpuMs, processTree, processTreeCpuMs, processTreeMemory } from './proc.ts';
 import { referenceMarkdown, referenceRows } from './reference.ts';
+import { peerFiguresOf, storedGuardLines } from './baseline-figures.ts';
 import { type BaselineBuild, baselineChanges, baselineRounds, baselineTable, checkoutBaseline, heldTable, readBaseline } from './baseline.ts';
 import { HELD_LOGINS, logInThrough, startLoginEndpoint, withCaptureGrant } from './held.ts';
 import { type ScalingFigures, type ScalingRounds, type ScalingRoute, s11Scaling, scalingFigures, scalingTable, scalingTargetLines } from './scaling.ts';
@@ -432,7 +433,9 @@ async function main(): Promise<number> {
   const signing = signedTargetLines(s8, s9, aws.counts);
   const reading = mcpTargetLines(s10);
   const cores = scalingTargetLines(s11);
-  const lines = [...againstSquid, ...earlier, ...signing, ...reading, ...(options.scaling ? cores : [])];
+  // The stored baseline's peer figures (s2 CPU ÷ squid, s5 − squid, RSS), in a full run only.
+  const guard = stored?.peerFigures && !quick ? storedGuardLines(stored.peerFigures, peerFiguresOf(summary)) : [];
+  const lines = [...againstSquid, ...earlier, ...signing, ...reading, ...(options.scaling ? cores : []), ...guard];
   const errors: string[] = [];
   if (tally.badStatus > 0) errors.push(`${tally.badStatus} responses with an unexpected status`);
   if (tally.badBody > 0) errors.push(`${tally.badBody} responses with a wrong body size`);
@@ -465,6 +468,10 @@ async function main(): Promise<number> {
   if (options.scaling) {
     section('summary: issue 38 target, keyway and squid with a worker per core, in the same rounds');
     log(summaryTable(cores));
+  }
+  if (guard.length > 0) {
+    section(`summary: against the stored baseline's figures (bench/baseline.json, ${stored?.ref ?? ''})`);
+    log(summaryTable(guard));
   }
   const targets = lines.filter((l) => !l.info);
   log(`\n${targets.filter((l) => l.pass).length}/${targets.length} targets met; run took ${fixed(seconds, 1)} s`);

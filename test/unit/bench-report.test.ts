@@ -9,6 +9,7 @@ import { directTargetLines, squidTargetLines, type SummaryInput } from '../../be
 import { parseRunOptions } from '../../bench/run-options.ts';
 import { scalingFigures, scalingTargetLines } from '../../bench/scaling.ts';
 import { baselineChanges } from '../../bench/baseline.ts';
+import { peerFiguresOf, storedGuardLines } from '../../bench/baseline-figures.ts';
 import { referenceMarkdown, referenceRows } from '../../bench/reference.ts';
 import { rounds, type LatencyResult, type NewHostResult, type ThroughputResult } from '../../bench/scenarios.ts';
 
@@ -84,6 +85,37 @@ describe('against the baseline', () => {
     expect(parseRunOptions(['--baseline=abc123'])).toMatchObject({ baseline: 'abc123' });
     expect(parseRunOptions(['--no-baseline'])).toMatchObject({ baseline: false });
     expect(parseRunOptions(['--baseline=a;rm'])).toEqual({ error: expect.stringMatching(/--baseline/) });
+  });
+});
+
+describe("the stored baseline's peer figures", () => {
+  const s2 = latencyFigures([{ direct: latency(4000, 1), keyway: latency(1000, 5, 130), squid: latency(1000, 4, 100) }]);
+  const s5 = newHostFigures({ direct: newHost(3), keyway: newHost(5), squid: newHost(6) });
+  const now = peerFiguresOf({ s2, s5, rssAfterS2: { keyway: 104, squid: 50 }, rssAfterS5: { keyway: 120 } });
+  const stored = { s2CpuVsSquid: 1.3, s5AddedMsVsSquid: -1, rssAfterS2MiB: 100, rssAfterS5MiB: 110 };
+
+  it("reads this run's values against squid", () => {
+    expect(now.s2CpuVsSquid).toBeCloseTo(1.3, 9);
+    expect(now.s5AddedMsVsSquid).toBeCloseTo(-1, 9); // +2 against squid's +3
+    expect(now).toMatchObject({ rssAfterS2MiB: 104, rssAfterS5MiB: 120 });
+  });
+
+  it('passes within the slack, and misses beyond it', () => {
+    expect(storedGuardLines(stored, now).map((l) => l.pass)).toEqual([true, true, true, false]); // 120 > 110 + 5
+    const worse = { ...now, s2CpuVsSquid: 1.36, s5AddedMsVsSquid: 0.01 };
+    expect(storedGuardLines(stored, worse).map((l) => l.pass)).toEqual([false, false, true, false]);
+  });
+
+  it('says n/a and counts nothing without squid', () => {
+    const alone = peerFiguresOf({
+      s2: latencyFigures([{ direct: latency(4000, 1), keyway: latency(1000, 5, 130) }]),
+      s5: newHostFigures({ direct: newHost(3), keyway: newHost(5) }),
+      rssAfterS2: { keyway: 90 },
+      rssAfterS5: { keyway: 90 },
+    });
+    const lines = storedGuardLines(stored, alone);
+    expect(lines.slice(0, 2).every((l) => l.info && l.measured.startsWith('n/a'))).toBe(true);
+    expect(lines.slice(2).map((l) => l.pass)).toEqual([true, true]);
   });
 });
 

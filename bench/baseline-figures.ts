@@ -1,0 +1,60 @@
+// The stored half of the baseline guard (issue 64): figures that cannot be re-measured interleaved
+// against an old build, because they are judged against a peer in the same run (s2 CPU per request
+// against squid's, s5's added time per new host against squid's) or are a state after a scenario
+// (RSS after s2 and s5). bench/baseline.json keeps the landed build's values; a full run compares
+// its own with them, so a feature that costs more says so in the run that adds it.
+import type { LatencyFigures, NewHostFigures } from './report.ts';
+import { addedPerHost } from './report.ts';
+import type { RssReadings, TargetLine } from './report-targets.ts';
+import { fixed, signed } from './stats.ts';
+
+export interface StoredPeerFigures {
+  /** keyway's s2 CPU per request ÷ squid's, in the same run. */
+  s2CpuVsSquid: number;
+  /** keyway's s5 added ms per new host minus squid's (negative: keyway is faster). */
+  s5AddedMsVsSquid: number;
+  rssAfterS2MiB: number;
+  rssAfterS5MiB: number;
+}
+
+/**
+ * How much worse than stored a figure may be before the guard says so. Chosen from this machine's
+ * run-to-run spread of the medians of 3 rounds (docs/perf/breakdown.md): CPU ratios move by about
+ * 5%, s5's difference by about 1 ms, RSS by 2-4 MiB.
+ */
+export const GUARD_SLACK = { cpuRatio: 0.05, s5Ms: 1, rssMiB: 5 } as const;
+
+export interface PeerFiguresNow {
+  s2: LatencyFigures;
+  s5: NewHostFigures;
+  rssAfterS2: RssReadings;
+  rssAfterS5: RssReadings;
+}
+
+/** This run's values of the stored figures (NaN where squid did not run). */
+export function peerFiguresOf(now: PeerFiguresNow): StoredPeerFigures {
+  const squidCpu = now.s2.routes.squid?.cpuMsPerRequest ?? Number.NaN;
+  return {
+    s2CpuVsSquid: now.s2.keyway.cpuMsPerRequest / squidCpu,
+    s5AddedMsVsSquid: now.s5.addedMsPerHost - addedPerHost(now.s5, 'squid'),
+    rssAfterS2MiB: now.rssAfterS2.keyway,
+    rssAfterS5MiB: now.rssAfterS5.keyway,
+  };
+}
+
+/** One line per stored figure: this run's against the stored, MISS when worse by more than the slack. */
+export function storedGuardLines(stored: StoredPeerFigures, now: StoredPeerFigures): TargetLine[] {
+  const line = (target: string, current: number, kept: number, slack: number, unit: (n: number) => string): TargetLine => {
+    if (!Number.isFinite(current)) return { target, measured: 'n/a (squid did not run)', pass: false, info: true };
+    return { target, measured: `${unit(current)} vs ${unit(kept)} stored`, pass: current <= kept + slack };
+  };
+  const ratio = (n: number) => `${fixed(n, 3)}x`;
+  const ms = (n: number) => `${signed(n)} ms`;
+  const mib = (n: number) => `${fixed(n, 1)} MiB`;
+  return [
+    line(`s2 CPU per request ÷ squid's: no more than stored + ${GUARD_SLACK.cpuRatio}`, now.s2CpuVsSquid, stored.s2CpuVsSquid, GUARD_SLACK.cpuRatio, ratio),
+    line(`s5 added per new host − squid's: no more than stored + ${GUARD_SLACK.s5Ms} ms`, now.s5AddedMsVsSquid, stored.s5AddedMsVsSquid, GUARD_SLACK.s5Ms, ms),
+    line(`RSS after s2: no more than stored + ${GUARD_SLACK.rssMiB} MiB`, now.rssAfterS2MiB, stored.rssAfterS2MiB, GUARD_SLACK.rssMiB, mib),
+    line(`RSS after s5: no more than stored + ${GUARD_SLACK.rssMiB} MiB`, now.rssAfterS5MiB, stored.rssAfterS5MiB, GUARD_SLACK.rssMiB, mib),
+  ];
+}
