@@ -10,67 +10,40 @@
 // the bucket's own key (bucketKey: a reload that changes the rate is another bucket).
 import { bucketKey, type LimitScope, type RateCounter, type RateLimiter, type RateVerdict } from '../../policy/rate-limits.ts';
 import type { FromPrimary, FromWorker, RateScope } from './messages.ts';
+import { PendingQuestions } from './pending-questions.ts';
 
-// A primary that does not answer in this long is gone or stuck: the request is refused rather
-// than let through uncounted (stages/limits.ts turns the rejection into internal_error).
-const ANSWER_TIMEOUT_MS = 5_000;
 /** Past this many empty buckets remembered, those whose wait is over are forgotten. */
 const EMPTY_KEPT = 256;
-
-interface Waiting {
-  readonly scopes: readonly LimitScope[];
-  readonly nowMs: number;
-  readonly resolve: (verdict: RateVerdict) => void;
-  readonly reject: (err: Error) => void;
-  readonly timer: NodeJS.Timeout;
-}
 
 /** A worker's rate counter: the primary's buckets, asked over IPC. */
 export class RemoteRates implements RateCounter {
   readonly #send: (message: FromWorker) => boolean;
-  readonly #waiting = new Map<number, Waiting>();
+  /** Questions waiting for the primary's verdict, each with the scopes that have a rate. */
+  readonly #pending = new PendingQuestions<RateVerdict, { scopes: readonly LimitScope[]; nowMs: number }>();
   /** Buckets the primary found empty, by bucketKey: when their next token comes (epoch ms). */
   readonly #emptyUntil = new Map<string, number>();
-  #nextId = 1;
-  #gone = false;
-
   constructor(send: (message: FromWorker) => boolean) {
     this.#send = send;
   }
 
   take(scopes: readonly LimitScope[], nowMs: number): RateVerdict | Promise<RateVerdict> {
-    if (this.#gone) return Promise.reject(new Error('the primary process is gone'));
+    if (this.#pending.gone) return Promise.reject(new Error('the primary process is gone'));
     const empty = this.#stillEmpty(scopes, nowMs);
     if (empty !== undefined) return empty;
-    const id = this.#nextId++;
     const wire: RateScope[] = [];
     for (const scope of scopes) if (scope.limits.rate !== undefined) wire.push({ kind: scope.kind, name: scope.name, key: scope.key, rate: scope.limits.rate });
-    return new Promise<RateVerdict>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id);
-        reject(new Error('the primary process did not answer'));
-      }, ANSWER_TIMEOUT_MS);
-      this.#waiting.set(id, { scopes: scopes.filter((s) => s.limits.rate !== undefined), nowMs, resolve, reject, timer });
-      try {
-        this.#send({ t: 'rates', id, scopes: wire, nowMs });
-      } catch (err) {
-        clearTimeout(timer);
-        this.#waiting.delete(id);
-        reject(err as Error);
-      }
-    });
+    const asked = { scopes: scopes.filter((s) => s.limits.rate !== undefined), nowMs };
+    return this.#pending.ask(asked, (id) => this.#send({ t: 'rates', id, scopes: wire, nowMs }));
   }
 
   /** The primary's verdict on request `id`. */
   answer(message: Extract<FromPrimary, { t: 'verdict' }>): void {
-    const waiting = this.#waiting.get(message.id);
-    if (waiting === undefined) return;
-    this.#waiting.delete(message.id);
-    clearTimeout(waiting.timer);
-    const scope = waiting.scopes[message.index];
-    if (message.index < 0 || scope === undefined) return waiting.resolve({ ok: true });
-    this.#remember(bucketKey(scope, scope.limits.rate!), waiting.nowMs + message.retryAfterMs, waiting.nowMs);
-    waiting.resolve({ ok: false, scope, rate: scope.limits.rate!, retryAfterMs: message.retryAfterMs });
+    this.#pending.answer(message.id, ({ scopes, nowMs }) => {
+      const scope = scopes[message.index];
+      if (message.index < 0 || scope === undefined) return { ok: true };
+      this.#remember(bucketKey(scope, scope.limits.rate!), nowMs + message.retryAfterMs, nowMs);
+      return { ok: false, scope, rate: scope.limits.rate!, retryAfterMs: message.retryAfterMs };
+    });
   }
 
   /** The refusal for a scope whose bucket the primary found empty and whose next token has not come. */
@@ -95,12 +68,7 @@ export class RemoteRates implements RateCounter {
 
   /** The primary is gone: every question waiting, and every one after, fails. */
   primaryGone(): void {
-    this.#gone = true;
-    for (const [id, waiting] of this.#waiting) {
-      clearTimeout(waiting.timer);
-      this.#waiting.delete(id);
-      waiting.reject(new Error('the primary process is gone'));
-    }
+    this.#pending.primaryGone();
   }
 }
 

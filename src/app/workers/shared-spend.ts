@@ -22,24 +22,13 @@ import { scopeValueOf } from '../../spend/budgets.ts';
 import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../../spend/ledger.ts';
 import { NO_BUDGET } from '../spend-counts.ts';
 import type { FromPrimary, FromWorker, WireSpendEntry, WireStanding, WireVerdict } from './messages.ts';
-
-// A primary that does not answer in this long is gone or stuck: the check fails (the stage decides
-// what a failed check means), rather than let the request through uncounted.
-const ANSWER_TIMEOUT_MS = 5_000;
-
-interface Waiting {
-  readonly resolve: (verdict: BudgetVerdict) => void;
-  readonly reject: (err: Error) => void;
-  readonly timer: NodeJS.Timeout;
-}
+import { PendingQuestions } from './pending-questions.ts';
 
 /** A worker's spend ledger: the primary's, over IPC. */
 export class RemoteSpend implements SpendLedgerApi {
   readonly #send: (message: FromWorker) => boolean;
   readonly #budgets: () => readonly BudgetConfig[];
-  readonly #waiting = new Map<number, Waiting>();
-  #nextId = 1;
-  #gone = false;
+  readonly #pending = new PendingQuestions<BudgetVerdict>();
 
   /** `budgets`: the config this worker runs (the primary's, at start and after each reload). */
   constructor(send: (message: FromWorker) => boolean, budgets: () => readonly BudgetConfig[]) {
@@ -49,7 +38,7 @@ export class RemoteSpend implements SpendLedgerApi {
 
   add(entry: SpendEntry): void {
     // A primary that is gone takes the worker with it: what it would have counted goes too.
-    if (this.#gone) return;
+    if (this.#pending.gone) return;
     try {
       this.#send({ t: 'spend-add', entry: toWireEntry(entry) });
     } catch {
@@ -59,33 +48,16 @@ export class RemoteSpend implements SpendLedgerApi {
 
   check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict> {
     if (!this.#budgets().some((budget) => scopeValueOf(budget, scope) !== undefined)) return NO_BUDGET;
-    if (this.#gone) return Promise.reject(new Error('the primary process is gone'));
-    const id = this.#nextId++;
-    return new Promise<BudgetVerdict>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id);
-        reject(new Error('the primary process did not answer'));
-      }, ANSWER_TIMEOUT_MS);
-      this.#waiting.set(id, { resolve, reject, timer });
-      try {
-        const { agent, grant, end_user } = scope;
-        this.#send({ t: 'spend-check', id, scope: { agent, grant, end_user }, nowMs: now.getTime() });
-      } catch (err) {
-        clearTimeout(timer);
-        this.#waiting.delete(id);
-        reject(err as Error);
-      }
-    });
+    const { agent, grant, end_user } = scope;
+    return this.#pending.ask(undefined, (id) => this.#send({ t: 'spend-check', id, scope: { agent, grant, end_user }, nowMs: now.getTime() }));
   }
 
   /** The primary's verdict on check `id`. */
   answer(message: Extract<FromPrimary, { t: 'spend-verdict' }>): void {
-    const waiting = this.#waiting.get(message.id);
-    if (waiting === undefined) return;
-    this.#waiting.delete(message.id);
-    clearTimeout(waiting.timer);
-    if (message.verdict === null) waiting.reject(new Error(message.error ?? 'the primary could not check the budgets'));
-    else waiting.resolve(fromWireVerdict(message.verdict));
+    this.#pending.answer(message.id, () => {
+      if (message.verdict === null) throw new Error(message.error ?? 'the primary could not check the budgets');
+      return fromWireVerdict(message.verdict);
+    });
   }
 
   /** The primary flushes its ledger: nothing is kept here. */
@@ -99,12 +71,7 @@ export class RemoteSpend implements SpendLedgerApi {
 
   /** The primary is gone: every check waiting, and every one after, fails. */
   primaryGone(): void {
-    this.#gone = true;
-    for (const [id, waiting] of this.#waiting) {
-      clearTimeout(waiting.timer);
-      this.#waiting.delete(id);
-      waiting.reject(new Error('the primary process is gone'));
-    }
+    this.#pending.primaryGone();
   }
 }
 
