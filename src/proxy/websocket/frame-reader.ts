@@ -28,6 +28,8 @@ export function isControl(header: FrameHeader): boolean {
 /**
  * A WebSocket byte stream read frame by frame, however it is cut into chunks. What a subclass sends
  * while one chunk is read leaves as one chunk; a subclass that throws ends the stream with that error.
+ * A subclass can hold what it sends after a point until a verdict comes (`holdUntil`): the chunk is
+ * not done until then, so later chunks wait in the stream's buffer (its backpressure), never here.
  */
 export abstract class FrameReader extends Transform {
   /** The start of a frame header that the next chunk completes. */
@@ -35,6 +37,10 @@ export abstract class FrameReader extends Transform {
   /** The frame being read and its payload bytes still to come. */
   #frame: { header: FrameHeader; left: number } | undefined;
   #out: Buffer[] = [];
+  /** Verdicts that hold what was sent after them in this chunk (at: its place in #out). */
+  #holds: Array<{ at: number; verdict: Promise<boolean> }> = [];
+  /** A held verdict said stop: nothing more goes, whatever the subclass says. */
+  #halted = false;
 
   /** A frame starts: `bytes` is a copy of its header, the subclass's to keep or send. */
   protected abstract frameStart(header: FrameHeader, bytes: Buffer): void;
@@ -55,8 +61,16 @@ export abstract class FrameReader extends Transform {
     this.#out.push(bytes);
   }
 
+  /**
+   * What is sent from here on waits for `verdict`: false lets it go, true (or a failure to decide)
+   * stops the stream, and what waited is dropped.
+   */
+  protected holdUntil(verdict: Promise<boolean>): void {
+    this.#holds.push({ at: this.#out.length, verdict });
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.stopped) return done();
+    if (this.#halted || this.stopped) return done();
     try {
       this.#read(chunk);
     } catch (err) {
@@ -65,7 +79,29 @@ export abstract class FrameReader extends Transform {
     }
     const out = this.#out;
     this.#out = [];
-    done(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out));
+    if (this.#holds.length === 0) return done(null, joined(out, 0, out.length));
+    const holds = this.#holds;
+    this.#holds = [];
+    this.#release(out, holds, 0, done);
+  }
+
+  /** Passes on out's pieces up to each held verdict, then waits for it: in order, one verdict at a time. */
+  #release(out: Buffer[], holds: Array<{ at: number; verdict: Promise<boolean> }>, from: number, done: TransformCallback): void {
+    const next = holds.shift();
+    if (next === undefined) return done(null, joined(out, from, out.length));
+    const before = joined(out, from, next.at);
+    if (before !== undefined) this.push(before);
+    next.verdict.then(
+      (stop) => {
+        if (!stop) return this.#release(out, holds, next.at, done);
+        this.#halted = true;
+        done();
+      },
+      () => {
+        this.#halted = true;
+        done();
+      },
+    );
   }
 
   #read(chunk: Buffer): void {
@@ -98,6 +134,12 @@ export abstract class FrameReader extends Transform {
     this.#frame = undefined;
     this.frameEnd(header);
   }
+}
+
+/** out[from..to) as one Buffer, or undefined when empty. */
+function joined(out: Buffer[], from: number, to: number): Buffer | undefined {
+  if (to <= from) return undefined;
+  return to - from === 1 ? out[from] : Buffer.concat(out.slice(from, to));
 }
 
 /** A frame header from the start of `data`, or undefined until all of its bytes are there. */

@@ -8,9 +8,9 @@ import { type FrameHeader, FrameReader, isControl } from './frame-reader.ts';
 // the socket is closed (the caller's check closes it, 1008). Control frames and the rest of a
 // message already admitted pass as they came.
 //
-// A check that must ask the primary process (proxy.workers) answers later: the message goes on
-// meanwhile, and the socket is closed when the answer says over, so the response it asked for is
-// cut short and counted for what was delivered.
+// A check that must ask the primary process (proxy.workers) answers later: the message, and all
+// the agent sends after it, wait for the answer (FrameReader.holdUntil); over, or no answer, and
+// none of it goes upstream.
 //
 // Budget or not, each message's size is told to the meter: a response cut short before it names its
 // input has its input estimated from the message that asked for it.
@@ -46,7 +46,7 @@ export class ModelMessageGate extends FrameReader {
         this.#refused = true;
         return;
       }
-      if (over instanceof Promise) over.catch(() => false);
+      if (over instanceof Promise) this.holdUntil(over);
     }
     this.send(bytes);
   }

@@ -1,12 +1,12 @@
 import type { Duplex } from 'node:stream';
-import type { ProxyError } from '../../errors/index.ts';
+import { ProxyError } from '../../errors/index.ts';
 import { wsMeter } from '../../spend/meters/index.ts';
 import type { BudgetVerdict } from '../../spend/ledger.ts';
 import type { UsageReading } from '../../spend/usage.ts';
 import { CountedUsage } from '../model-exchange.ts';
 import { exceeded } from '../stages/budget.ts';
 import type { Handshake } from './handshake.ts';
-import { POLICY_VIOLATION } from './handshake.ts';
+import { INTERNAL_ERROR, POLICY_VIOLATION } from './handshake.ts';
 import { ModelMessageGate } from './model-gate.ts';
 import { ModelMessageTap } from './model-messages.ts';
 
@@ -66,10 +66,23 @@ export function modelTap(
       judge(verdict, now);
       return verdict.over !== undefined;
     }
-    return verdict.then((v) => {
-      judge(v, now);
-      return v.over !== undefined;
-    });
+    return verdict.then(
+      (v) => {
+        judge(v, now);
+        return v.over !== undefined;
+      },
+      (err: unknown) => {
+        // As stage budget: a check that cannot be made refuses; the message waiting for it is dropped.
+        request.draft.failed(
+          new ProxyError('internal_error', 'model budgets cannot be checked: the primary process does not answer', {
+            cause: err,
+            hint: 'retry; keyway is restarting or stopping',
+          }),
+        );
+        closeWith(INTERNAL_ERROR, 'keyway: budgets cannot be checked');
+        return true;
+      },
+    );
   };
   return { tap: new ModelMessageTap(meter, onReading), gate: new ModelMessageGate(budgeted ? over : undefined, (bytes) => meter.onClientBytes(bytes)) };
 }
