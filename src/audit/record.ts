@@ -4,6 +4,8 @@
 import { hash } from 'node:crypto';
 import type { AuditCode } from '../errors/index.ts';
 import { boundEvent } from './bound.ts';
+import { lineText } from './line-text.ts';
+import { EVENT_FIELDS } from './record-fields.ts';
 
 /**
  * `admin`: not a proxied request but a change an operator made (a config reload, an admin API or CLI
@@ -166,23 +168,7 @@ export type AuditLine = AuditEvent & { seq: number; prev: string; hash: string }
 /** The `prev` of the first line of a chain. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** The documented field order (README, "Audit log"). Extra fields follow, sorted by name, then `seq`, `prev`, `hash`. */
-export const EVENT_FIELDS = [
-  'ts',
-  'id',
-  'agent',
-  'grant',
-  'decision',
-  'code',
-  'method',
-  'host',
-  'port',
-  'path',
-  'status',
-  'duration_ms',
-  'refreshed',
-  'client',
-] as const;
+export { EVENT_FIELDS };
 
 const FIXED = new Set<string>(EVENT_FIELDS);
 const CHAIN = new Set<string>(['seq', 'prev', 'hash']);
@@ -242,32 +228,17 @@ export function checkEvent(event: AuditEvent): string | null {
 export function serializeEvent(whole: AuditEvent, replica?: string): string {
   // Agent-controlled fields cut to their bounds (bound.ts); the same object when none is over.
   const event = boundEvent(whole);
-  // Most lines: an AuditDraft's event, its fields already in order, nothing to stamp or cut. It is
-  // serialised as it is, which is V8's fast path (a property list or a copy costs 2-3x as much).
-  if ((replica === undefined || event.replica !== undefined) && inOrderAsItIs(event)) return JSON.stringify(event);
+  // Written field by field from the schema (line-text.ts): no ordered copy, whatever order the
+  // stages added the extras in. What it cannot vouch for goes the generic way, to the same bytes.
+  return lineText(event, replica) ?? serializeOrdered(event, replica);
+}
+
+/** The generic way to the line's text: an ordered copy, stringified (what verify rebuilds from a parsed line). */
+export function serializeOrdered(event: AuditEvent, replica?: string): string {
   const ordered = orderFields(event, replica);
   if (typeof ordered['path'] === 'string') ordered['path'] = stripQuery(ordered['path']);
   return JSON.stringify(ordered);
 }
-
-/**
- * Whether JSON.stringify(event) already gives orderFields' text: the fixed fields first and in
- * order, then the extras sorted, no chain field, and no path with a query to cut.
- */
-function inOrderAsItIs(event: AuditEvent): boolean {
-  if (typeof event.path === 'string' && QUERY_OR_FRAGMENT.test(event.path)) return false;
-  const keys = Object.keys(event);
-  if (keys.length < EVENT_FIELDS.length) return false;
-  for (let i = 0; i < EVENT_FIELDS.length; i++) if (keys[i] !== EVENT_FIELDS[i]) return false;
-  for (let i = EVENT_FIELDS.length; i < keys.length; i++) {
-    const key = keys[i]!;
-    if (FIXED.has(key) || CHAIN.has(key) || key === '__proto__') return false;
-    if (i > EVENT_FIELDS.length && !(keys[i - 1]! < key)) return false;
-  }
-  return true;
-}
-
-const QUERY_OR_FRAGMENT = /[?#]/;
 
 /** Text that is hashed: the event JSON with `seq` and `prev` appended as its last fields. */
 function chainedText(bodyJson: string, seq: number, prev: string): string {
