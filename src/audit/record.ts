@@ -240,21 +240,21 @@ export function serializeOrdered(event: AuditEvent, replica?: string): string {
   return JSON.stringify(ordered);
 }
 
-/** Text that is hashed: the event JSON with `seq` and `prev` appended as its last fields. */
-function chainedText(bodyJson: string, seq: number, prev: string): string {
+/**
+ * The event JSON with `seq` and `prev` appended as its last fields, without the closing brace: the
+ * hashed text is this and `}`, the line this, `hash` and `}`. (Built once, so neither is a slice of
+ * the other: this runs for every line written and every line verified.)
+ */
+function chainedOpen(bodyJson: string, seq: number, prev: string): string {
   const open = bodyJson.length > 2 ? `${bodyJson.slice(0, -1)},` : '{';
-  return `${open}"seq":${seq},"prev":${JSON.stringify(prev)}}`;
-}
-
-function chainHash(prev: string, text: string): string {
-  return sha256hex(`${prev}\n${text}`);
+  return `${open}"seq":${seq},"prev":${JSON.stringify(prev)}`;
 }
 
 /** Give a serialised event its place in the chain. Returns the line (with `\n`) and its hash. */
 export function sealLine(bodyJson: string, seq: number, prev: string): { line: string; hash: string } {
-  const text = chainedText(bodyJson, seq, prev);
-  const hash = chainHash(prev, text);
-  return { line: `${text.slice(0, -1)},"hash":"${hash}"}\n`, hash };
+  const open = chainedOpen(bodyJson, seq, prev);
+  const hash = sha256hex(`${prev}\n${open}}`);
+  return { line: `${open},"hash":"${hash}"}\n`, hash };
 }
 
 /** The hash a parsed line should carry, given its own content, `seq` and `prev`. */
