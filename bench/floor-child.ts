@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROXY_ENV, PROXY_NODE_FLAGS } from '../src/cli/proxy-runtime.ts';
 import { LeafMinter, loadOrCreateCa } from '../src/tls/index.ts';
+import { type InspectorClient, inspectorOf, inspectorUrls } from './inspector.ts';
 import { type MemoryReading, processCpuMs, readMemory } from './proc.ts';
 
 const FORWARDER = fileURLToPath(new URL('./bare-forwarder.mjs', import.meta.url));
@@ -19,6 +20,8 @@ export interface FloorChildOptions {
   hosts: readonly string[];
   secret: string;
   upstreamCaPath: string;
+  /** Open the inspector on a free loopback port, for bench/run.ts --profile. */
+  inspect?: boolean | undefined;
 }
 
 export interface FloorChild {
@@ -27,6 +30,8 @@ export interface FloorChild {
   caPem: string;
   cpuMs(): number;
   memory(): MemoryReading;
+  /** A protocol connection to its inspector (only when started with `inspect`). */
+  inspector(): Promise<InspectorClient>;
   stop(): Promise<void>;
 }
 
@@ -40,10 +45,17 @@ export async function startFloorChild(options: FloorChildOptions): Promise<Floor
     writeFileSync(leavesFile, JSON.stringify(Object.fromEntries(options.hosts.map((h) => [h, minter.mint(h)]))));
     const spawned = spawn(
       process.execPath,
-      [...PROXY_NODE_FLAGS, FORWARDER, JSON.stringify({ upstreamCaFile: options.upstreamCaPath, secret: options.secret, leavesFile })],
+      [
+        ...PROXY_NODE_FLAGS,
+        ...(options.inspect ? ['--inspect=127.0.0.1:0'] : []),
+        FORWARDER,
+        JSON.stringify({ upstreamCaFile: options.upstreamCaPath, secret: options.secret, leavesFile }),
+      ],
       { env: { PATH: process.env['PATH'] ?? '', ...PROXY_ENV }, stdio: ['ignore', 'inherit', 'pipe'] },
     );
     child = spawned;
+    const inspectors: string[] = [];
+    spawned.stderr?.on('data', (chunk: Buffer) => inspectors.push(...inspectorUrls(chunk.toString('utf8'))));
     const url = await listeningUrl(spawned);
     const pid = spawned.pid as number;
     return {
@@ -52,6 +64,7 @@ export async function startFloorChild(options: FloorChildOptions): Promise<Floor
       caPem: ca.certPem,
       cpuMs: () => processCpuMs(pid),
       memory: () => readMemory(pid),
+      inspector: () => inspectorOf(pid, inspectors),
       stop: async () => {
         if (spawned.exitCode === null && spawned.signalCode === null) {
           const exited = once(spawned, 'exit');

@@ -42,6 +42,8 @@ export interface KeywayBenchSetup {
   /** --store=postgres: the request path must not touch it, so s2 should not move; s6's refreshes lock and write there. */
   database?: TestPostgres | undefined;
   profileDir?: string | undefined;
+  /** --profile: open the child's inspector (bench/scenario-profiler.ts drives it). */
+  inspect?: boolean | undefined;
   nodeArgs: readonly string[];
   cli?: string | undefined;
   /** The aws_sigv4 grant's key (s8, s9); no such grant without it. */
@@ -56,6 +58,7 @@ export function keywayBenchOptions(o: KeywayBenchSetup): KeywayChildOptions {
     secret: o.secret,
     upstreamCa: [TLS_FIXTURES.caPath],
     cpuProfileDir: o.profileDir,
+    inspect: o.inspect,
     nodeArgs: o.nodeArgs,
     cli: o.cli,
     env: {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { PROXY_ENV, PROXY_NODE_FLAGS, RUNTIME_VARIABLE } from '../src/cli/proxy-runtime.ts';
 import { CLI, cleanEnv, runProcess } from '../test/helpers/keyway.ts';
+import { type InspectorClient, inspectorOf, inspectorUrls } from './inspector.ts';
 import { type MemoryReading, readMemory } from './proc.ts';
 
 export { type MemoryReading, readMemory } from './proc.ts';
@@ -39,6 +40,8 @@ export interface KeywayChildOptions {
    * so the wrapper sees one process; `pid` is then keyway's, read from data/proxy.json.
    */
   wrapper?: readonly string[] | undefined;
+  /** Open the inspector on a free loopback port (--inspect=127.0.0.1:0) for bench/run.ts --profile. */
+  inspect?: boolean | undefined;
   /** proxy.workers: processes serving the proxy (default 1). */
   workers?: number | undefined;
   /** More CLI commands to run on the home before start, after the bench grant is added (--home is appended). */
@@ -59,6 +62,8 @@ export interface KeywayChild {
   runtime(): string;
   /** Last lines the child wrote, for error reports. */
   output(): string;
+  /** A protocol connection to the child's inspector (only when started with `inspect`). */
+  inspector(): Promise<InspectorClient>;
   stop(): Promise<void>;
 }
 
@@ -98,7 +103,11 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       if (ran.code !== 0) throw new Error(`keyway ${step.args.slice(0, 2).join(' ')} failed (${ran.code}): ${ran.stderr.trim()}`);
     }
 
-    const nodeArgs = [...(options.nodeArgs ?? []), ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [])];
+    const nodeArgs = [
+      ...(options.nodeArgs ?? []),
+      ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : []),
+      ...(options.inspect ? ['--inspect=127.0.0.1:0'] : []),
+    ];
     const startArgs = [options.cli ?? CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`];
     const wrapper = options.wrapper ?? [];
     const child =
@@ -109,7 +118,10 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
             stdio: ['ignore', 'pipe', 'pipe'],
           });
     const tail: string[] = [];
+    // Every inspector URL printed (the first process's, then the re-executed one's), kept apart from the tail.
+    const inspectors: string[] = [];
     const keep = (chunk: Buffer) => {
+      inspectors.push(...inspectorUrls(chunk.toString('utf8')));
       tail.push(chunk.toString('utf8'));
       if (tail.length > 200) tail.shift();
     };
@@ -130,6 +142,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
       memory: () => readMemory(pid),
       runtime: () => readRuntime(pid),
       output: () => tail.join('').split('\n').slice(-30).join('\n'),
+      inspector: () => inspectorOf(pid, inspectors),
       stop: async () => {
         await stopChild(child, pid);
         rmSync(home, { recursive: true, force: true });

@@ -18,6 +18,8 @@ export interface PeerOptions {
   upstreamCa: string;
   /** Default: squidBinary() (/usr/sbin/squid, or KEYWAY_BENCH_SQUID). */
   squidBinary?: string | undefined;
+  /** --profile: open the bare forwarder's inspector. */
+  inspect?: boolean | undefined;
   log(line: string): void;
 }
 
@@ -58,7 +60,7 @@ export async function startPeers(o: PeerOptions): Promise<Peers> {
       o.log(`squid ${squid.version} (ssl-bump, request_header_add) pid ${squid.pid} on ${squid.url}`);
     }
     if (o.floor) {
-      const floor = await startFloorChild({ hosts: o.hosts, secret: o.secret, upstreamCaPath: o.upstreamCaPath });
+      const floor = await startFloorChild({ hosts: o.hosts, secret: o.secret, upstreamCaPath: o.upstreamCaPath, inspect: o.inspect });
       peers.floor = floor;
       peers.routes.push(proxyRoute('floor', floor.url, floor.caPem, o.upstreamCa, floor.cpuMs));
       o.log(`bare forwarder (the floor) pid ${floor.pid} on ${floor.url}`);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const SRC_DIR = fileURLToPath(new URL('../src/', import.meta.url));
 const DIST_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
-export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=SECONDS] [--no-squid] [--no-floor] [--cpu-prof] [--dist] [--store=postgres] [--workers=N] [--no-scaling] [--baseline=REF] [--no-baseline] [--node-arg=OPTION]...
+export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=SECONDS] [--no-squid] [--no-floor] [--cpu-prof] [--profile] [--dist] [--store=postgres] [--workers=N] [--no-scaling] [--baseline=REF] [--no-baseline] [--node-arg=OPTION]...
   --quick            short smoke run (1 round, small counts, 0.2 s warm-up)
   --rounds=N         rounds per scenario (default 3; the figures are medians over them, targets need >= 3)
   --warmup=SECONDS   warm-up of each route before each timed run (default 1: what a user's first
@@ -14,6 +14,10 @@ export const USAGE = `usage: node bench/run.ts [--quick] [--rounds=N] [--warmup=
   --no-squid         leave out the squid peer (squid ssl-bump, run from /usr/sbin/squid)
   --no-floor         leave out the bare-forwarder peer (bench/bare-forwarder.mjs)
   --cpu-prof         profile the keyway child (node --cpu-prof) and print where its CPU time went
+  --profile          per scenario (s2-s5), where keyway's and the bare forwarder's CPU went (keyway's own
+                     files by folder of src/, npm packages, Node, GC, native writes), and what holds
+                     their memory after s2 and s5 (heap spaces, heap snapshot by type, caches);
+                     report in bench/results/profile-*/profile.md (with --dist: rebuilt with source maps)
   --dist             run the built dist/cli/main.js instead of src/cli/main.ts (npm run build first)
   --workers=N        s11: keyway's proxy.workers and squid's SMP workers against 1 (default: the cores)
   --no-scaling       leave out s11 (two more proxies with N workers each)
@@ -29,6 +33,8 @@ to the child, to compare settings.`;
 export interface RunOptions {
   quick: boolean;
   cpuProf: boolean;
+  /** Per-scenario CPU profiles and memory breakdowns of keyway and the floor (bench/scenario-profiler.ts). */
+  profile: boolean;
   dist: boolean;
   postgres: boolean;
   nodeArgs: string[];
@@ -45,7 +51,7 @@ export interface RunOptions {
   baseline: string | false | undefined;
 }
 
-const FLAGS = ['--quick', '--cpu-prof', '--dist', '--store=postgres', '--store=file', '--no-squid', '--no-floor', '--no-scaling', '--no-baseline'];
+const FLAGS = ['--quick', '--cpu-prof', '--profile', '--dist', '--store=postgres', '--store=file', '--no-squid', '--no-floor', '--no-scaling', '--no-baseline'];
 const MAX_WORKERS = 64;
 const MAX_ROUNDS = 20;
 const MAX_WARMUP_S = 120;
@@ -72,6 +78,7 @@ export function parseRunOptions(argv: readonly string[]): RunOptions | { error: 
   return {
     quick: argv.includes('--quick'),
     cpuProf: argv.includes('--cpu-prof'),
+    profile: argv.includes('--profile'),
     dist: argv.includes('--dist'),
     postgres: argv.includes('--store=postgres'),
     nodeArgs: valued('--node-arg'),

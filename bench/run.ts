@@ -33,6 +33,9 @@ import { type ScalingFigures, type ScalingRounds, type ScalingRoute, s11Scaling,
 import { startSquidChild, type SquidChild } from './squid-child.ts';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { formatProfile, latestProfile, summariseProfile, type ProfileReport } from './profile.ts';
+import { distHasSourceMaps, distSourceMapper } from './profile-map.ts';
+import { profileMarkdown, profileSummary } from './profile-report.ts';
+import { ScenarioProfiler } from './scenario-profiler.ts';
 import { latencyFigures, newHostFigures, throughputFigures } from './report.ts';
 import { refreshFigures, refreshTable } from './report-refresh.ts';
 import { PEER_NOTES, latencyTable, newHostTable, throughputTable } from './report-tables.ts';
@@ -75,6 +78,13 @@ if ('error' in parsed) {
 }
 const options: RunOptions = parsed;
 const { quick, cpuProf, nodeArgs: childNodeArgs, postgres: onPostgres } = options;
+// --profile maps samples in dist/'s chunks back to src/ files: the build is redone with source maps.
+if (options.profile && options.dist && !distHasSourceMaps()) {
+  execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], {
+    env: { ...process.env, KEYWAY_BUNDLE_SOURCEMAP: '1' },
+    stdio: 'inherit',
+  });
+}
 const childCli = options.dist ? builtCli() : undefined;
 const basePlan: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 const plan: Plan = { ...basePlan, rounds: options.rounds ?? basePlan.rounds, warmupMs: options.warmupMs ?? basePlan.warmupMs };
@@ -116,6 +126,8 @@ let keywayWorkers: KeywayChild | undefined;
 let squidWorkers: SquidChild | undefined;
 /** The keyway holding captured logins (held values), while it runs. */
 let heldChild: KeywayChild | undefined;
+/** --profile: the inspector sessions on keyway and the floor. */
+let scenarioProfiler: ScenarioProfiler | undefined;
 /** The baseline build and its keyway. */
 let baselineBuild: BaselineBuild | undefined;
 let baselineChild: KeywayChild | undefined;
@@ -167,7 +179,19 @@ async function main(): Promise<number> {
   upstream = await startBenchUpstream(secret, { host: OAUTH_HOST, check: tokenEndpoint.check }, aws);
   const hosts = benchHosts(plan);
   if (onPostgres) database = await startPostgres();
-  const setup = { plan, secret, hosts, oauth, tokenUrl: tokenEndpoint.url, database, profileDir, nodeArgs: childNodeArgs, cli: childCli, aws: awsKey };
+  const setup = {
+    plan,
+    secret,
+    hosts,
+    oauth,
+    tokenUrl: tokenEndpoint.url,
+    database,
+    profileDir,
+    inspect: options.profile,
+    nodeArgs: childNodeArgs,
+    cli: childCli,
+    aws: awsKey,
+  };
   child = await startKeywayChild(keywayBenchOptions(setup));
   const keywayPid = child.pid;
   const keyway = keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(keywayPid));
@@ -191,6 +215,7 @@ async function main(): Promise<number> {
     secret,
     upstreamCaPath: TLS_FIXTURES.caPath,
     upstreamCa: TLS_FIXTURES.ca,
+    inspect: options.profile,
     log,
   });
   const routes: Route[] = [directRoute(TLS_FIXTURES.ca, secret), keyway, ...peers.routes];
@@ -199,6 +224,24 @@ async function main(): Promise<number> {
   log(`keyway child runs as: ${child.runtime()}`);
   log(`keyway store: ${database ? `PostgreSQL (throwaway cluster on 127.0.0.1:${database.port})` : 'the file data/store.json'}`);
   if (cpuProf) log('--cpu-prof: the keyway child is being profiled, so its figures are slower than usual');
+  const profileRunDir = options.profile ? `${RESULTS_DIR}profile-${new Date().toISOString().replace(/[:.]/g, '-')}` : undefined;
+  if (profileRunDir) {
+    mkdirSync(profileRunDir, { recursive: true });
+    const up = upstream;
+    const targets = [{ name: 'keyway', client: await child.inspector(), requests: () => up.counts.viaKeyway }];
+    if (peers.floor) targets.push({ name: 'floor', client: await peers.floor.inspector(), requests: () => up.counts.viaPeer['floor']?.requests ?? 0 });
+    scenarioProfiler = new ScenarioProfiler(targets, profileRunDir, options.dist ? distSourceMapper() : undefined);
+    log(`--profile: s2-s5 are profiled in keyway${peers.floor ? ' and the bare forwarder' : ''} (slower than usual); heap snapshots after s2 and s5`);
+  }
+  const sp = scenarioProfiler;
+  /** Runs a scenario with the profilers on, when --profile. */
+  const profiled = async <T>(scenario: string, run: () => Promise<T>): Promise<T> => {
+    if (!sp) return run();
+    await sp.start();
+    const result = await run();
+    await sp.stop(scenario);
+    return result;
+  };
   const memory = new MemoryLog(child, peers, log);
   const readRss = (when: string): RssReadings => memory.read(when);
   readRss('afterStart');
@@ -209,25 +252,28 @@ async function main(): Promise<number> {
   log(latencyTable(s1Rounds, s1));
 
   section(`s2: small GETs on ${plan.s2.connections} kept-alive connections in parallel`);
-  const s2Rounds = await rounds(routes, plan.rounds, (r) => s2Parallel(r, ctx, plan.s2));
+  const s2Rounds = await profiled('s2', () => rounds(routes, plan.rounds, (r) => s2Parallel(r, ctx, plan.s2)));
   const s2 = latencyFigures(s2Rounds);
   log(latencyTable(s2Rounds, s2));
   const rssAfterS2 = readRss('afterS2');
+  await sp?.readMemory('after s2');
 
   section(`s3: 1 MiB downloads, ${plan.s3.concurrency} at a time`);
-  const s3Rounds = await rounds(routes, plan.rounds, (r) => s3Download(r, ctx, plan.s3));
+  const s3Rounds = await profiled('s3', () => rounds(routes, plan.rounds, (r) => s3Download(r, ctx, plan.s3)));
   const s3 = throughputFigures(s3Rounds);
   log(throughputTable(s3Rounds, s3));
 
   section(`s4: 1 MiB uploads, ${plan.s4.concurrency} at a time`);
-  const s4Rounds = await rounds(routes, plan.rounds, (r) => s4Upload(r, ctx, plan.s4));
+  const s4Rounds = await profiled('s4', () => rounds(routes, plan.rounds, (r) => s4Upload(r, ctx, plan.s4)));
   const s4 = throughputFigures(s4Rounds);
   log(throughputTable(s4Rounds, s4));
 
   section(`s5: first request to each of ${plan.s5.hosts} new host names (h0…h${plan.s5.hosts - 1}.bench.test)`);
-  const s5 = newHostFigures(await s5NewHosts(routes, ctx, plan.s5));
+  const s5 = newHostFigures(await profiled('s5', () => s5NewHosts(routes, ctx, plan.s5)));
   log(newHostTable(s5));
   const rssAfterS5 = readRss('afterS5');
+  await sp?.readMemory('after s5');
+  sp?.close();
 
   const te = tokenEndpoint;
   section(
@@ -355,6 +401,7 @@ async function main(): Promise<number> {
           tokenUrl: 'https://127.0.0.1:9/unused',
           database: undefined,
           profileDir: undefined,
+          inspect: false,
         }),
       );
       const b = baselineChild;
@@ -383,7 +430,14 @@ async function main(): Promise<number> {
   try {
     heldChild = await startKeywayChild(
       withCaptureGrant(
-        keywayBenchOptions({ ...setup, oauth: newOAuthClient(), tokenUrl: 'https://127.0.0.1:9/unused', database: undefined, profileDir: undefined }),
+        keywayBenchOptions({
+          ...setup,
+          oauth: newOAuthClient(),
+          tokenUrl: 'https://127.0.0.1:9/unused',
+          database: undefined,
+          profileDir: undefined,
+          inspect: false,
+        }),
         loginEndpoint,
       ),
     );
@@ -478,6 +532,17 @@ async function main(): Promise<number> {
   if (quick) log('quick run: one short round on a cold keyway, a smoke check only; judge the targets with `npm run bench`');
   else if (plan.rounds < 3) log(`${plan.rounds} round(s): the targets are judged on medians of at least 3`);
   if (profile) log(`\n${formatProfile(profile)}`);
+  if (sp && profileRunDir) {
+    const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+    const header = [
+      `keyway ${buildCommit()}, ${new Date().toISOString()}; Node ${process.version}, ${cpus().length} CPUs; ${quick ? 'quick' : 'full'} run, ${plan.rounds} round(s);`,
+      `load average ${load(loadAtStart)} at the start, ${load(loadavg())} at the end; keyway child: ${relative(process.cwd(), childCli ?? `${SRC_DIR}cli/main.ts`)}.`,
+    ];
+    const path = `${profileRunDir}/profile.md`;
+    writeFileSync(path, `${profileMarkdown(sp, header)}\n`);
+    section(`--profile: per scenario, busy CPU per request and where it went; memory after s2 and s5 (full report: ${relative(process.cwd(), path)})`);
+    log(profileSummary(sp));
+  }
 
   const reference = referenceRows({ s1, s2, s3, s4, s5, rssAfterS2, rssAfterS5, s11 });
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
@@ -561,6 +626,7 @@ function profileOf(dir: string): ProfileReport | undefined {
 }
 
 async function shutdown(): Promise<void> {
+  scenarioProfiler?.close();
   await child?.stop().catch(() => undefined);
   await keywayWorkers?.stop().catch(() => undefined);
   await squidWorkers?.stop().catch(() => undefined);

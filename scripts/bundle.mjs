@@ -103,7 +103,11 @@ export function bundleOptions(root) {
       chunkFileNames: 'chunks/[name]-[hash].js',
       // Errors and classes keep their names (pino's err.type, messages) when two modules share one.
       keepNames: true,
-      sourcemap: false,
+      // Off in a normal build. `npm run bench -- --profile` builds with KEYWAY_BUNDLE_SOURCEMAP=1 to map
+      // CPU profile samples in the chunks back to src/ files (bench/profile-map.ts): hidden maps (no
+      // sourceMappingURL comment, so Node never reads them), without the sources' text.
+      sourcemap: process.env.KEYWAY_BUNDLE_SOURCEMAP === '1' ? 'hidden' : false,
+      sourcemapExcludeSources: true,
     },
   };
 }
