@@ -5,7 +5,11 @@
 // This is how a request-path change is judged here: single runs of one build move ±15% on these
 // shared machines.
 //
-//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s8|s10] [--pairs=5] [--seconds=4]
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s5|s8|s10] [--pairs=5] [--seconds=4]
+//
+// s5 is the first request to each of 200 new host names (CONNECT, a leaf minted, a TLS context, a
+// new upstream connection), A and B alternating host by host (each host is new to both); --pairs
+// and --seconds do not apply. Prints ms per new host (mean, p50) and keyway CPU per new host.
 //
 // s8 is s2's load on the aws_sigv4 grant (each GET signed by keyway, checked by the upstream), and
 // s10 s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
@@ -31,7 +35,7 @@ import { rpcLoad } from './mcp.ts';
 import { modelAb } from './model-ab.ts';
 import { MODEL_GRANTS, type ModelSide } from './model-api.ts';
 import { awsHost, newBenchAwsKey } from './aws-host.ts';
-import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, type Context } from './scenarios.ts';
+import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, s5NewHosts, type Context, type NewHostResult } from './scenarios.ts';
 import { median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
@@ -61,8 +65,8 @@ if (!builds.A || !builds.B) {
   console.error('usage: node bench/ab.ts --a=CHECKOUT --b=CHECKOUT [--pairs=5] [--seconds=4]');
   process.exit(2);
 }
-if (scenario !== 's2' && scenario !== 's4' && scenario !== 's8' && scenario !== 's10') {
-  console.error('--scenario is s2, s4, s8, s10 or s2m');
+if (scenario !== 's2' && scenario !== 's4' && scenario !== 's5' && scenario !== 's8' && scenario !== 's10') {
+  console.error('--scenario is s2, s4, s5, s8, s10 or s2m');
   process.exit(2);
 }
 
@@ -90,11 +94,15 @@ try {
     routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
   }
   const tally: Tally = { badStatus: 0, badBody: 0 };
+  if (scenario === 's5') {
+    await newHostAb(routes, tally);
+    process.exitCode = tally.badStatus + tally.badBody > 0 ? 1 : 0;
+  }
   const figures: Record<string, Array<{ rps: number; cpuPerReqMs: number }>> = { A: [], B: [] };
   const mibs: Record<string, number[]> = { A: [], B: [] };
   const s2 = { connections: 64, bounds: { maxCount: 200_000, maxMs: seconds * 1000 } };
   const s4 = { concurrency: 8, bounds: { maxCount: 10_000, maxMs: seconds * 1000 } };
-  for (let i = 0; i < pairs; i++) {
+  for (let i = 0; i < (scenario === 's5' ? 0 : pairs); i++) {
     for (const { name, route } of i % 2 === 0 ? routes : [...routes].reverse()) {
       const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 1000 };
       if (scenario === 's4') {
@@ -111,7 +119,7 @@ try {
       );
     }
   }
-  for (const [name, list] of Object.entries(scenario === 's4' ? {} : figures)) {
+  for (const [name, list] of Object.entries(scenario === 's4' || scenario === 's5' ? {} : figures)) {
     console.log(
       `${name} median: ${median(list.map((f) => f.rps)).toFixed(0)} req/s, ${(median(list.map((f) => f.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request (${builds[name as 'A' | 'B']})`,
     );
@@ -123,4 +131,27 @@ try {
 } finally {
   for (const c of children) await c.stop().catch(() => undefined);
   await upstream.close();
+}
+
+/**
+ * s5 for two builds: s5NewHosts alternates its routes host by host, so A and B each meet all 200 hosts
+ * new, in the same minutes. It keys its results by route name, so B's route is named 'floor' there.
+ */
+async function newHostAb(routes: Array<{ name: string; route: ReturnType<typeof keywayRoute> }>, tally: Tally): Promise<void> {
+  const [a, b] = routes as [(typeof routes)[0], (typeof routes)[0]];
+  const bRoute = { ...b.route, name: 'floor' as const };
+  const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 0 };
+  const cpuBefore = [a.route.cpuMs?.() ?? 0, b.route.cpuMs?.() ?? 0];
+  const result = await s5NewHosts([a.route, bRoute], ctx, PLAN.s5);
+  const cpu = [(a.route.cpuMs?.() ?? 0) - (cpuBefore[0] ?? 0), (b.route.cpuMs?.() ?? 0) - (cpuBefore[1] ?? 0)];
+  const sides: Array<[string, NewHostResult | undefined, number]> = [
+    ['A', result.keyway, cpu[0] ?? 0],
+    ['B', result.floor, cpu[1] ?? 0],
+  ];
+  for (const [name, r, cpuMs] of sides) {
+    if (!r) continue;
+    console.log(
+      `${name}: ${r.hosts} new hosts, ${r.msPerHost.toFixed(2)} ms per host (p50 ${r.latencyMs.p50.toFixed(2)}), keyway CPU ${(cpuMs / Math.max(1, r.hosts)).toFixed(2)} ms per host (${builds[name as 'A' | 'B']})`,
+    );
+  }
 }

@@ -2,7 +2,7 @@
 // by its constructor, strings together, compiled code together...): counts and self sizes of the top
 // types, and the entry count of every lru-cache in the heap (keyway's leaf and context caches, the
 // leak guard's, the throttles'): the used slots of its key list (a snapshot names small integers
-// but gives no value, so its #size field cannot be read). Used by bench/run.ts
+// but gives no value, so its size field cannot be read). Used by bench/run.ts
 // --profile after s2 and s5; self sizes only (retained sizes need the dominator tree: use DevTools).
 import type { InspectorClient } from './inspector.ts';
 
@@ -76,6 +76,7 @@ export function summariseHeap(snap: Snapshot, top = 20): HeapSummary {
   const { nodes, edges, strings } = snap;
   const rows = new Map<string, HeapTypeRow>();
   const lruCaches: HeapSummary['lruCaches'] = [];
+  const lruRow: HeapTypeRow = { type: 'LRUCache', count: 0, selfBytes: 0 };
   let totalBytes = 0;
   let edge = 0;
   // Where each node's edges start: edges are laid out node after node.
@@ -109,10 +110,23 @@ export function summariseHeap(snap: Snapshot, top = 20): HeapSummary {
     row.selfBytes += self;
     rows.set(group, row);
     totalBytes += self;
-    if (type === 'object' && name === 'LRUCache') {
+    if (type === 'object') {
+      // lru-cache ships minified (its class and private fields renamed), but each instance keeps
+      // [Symbol.toStringTag] = 'LRUCache'; its key list is its first own Array (max slots long).
+      let isLru = false;
+      let firstArray = -1;
       for (let e = edge; e < edge + edgeCount * ef; e += ef) {
         if (edgeTypes[edges[e + edgeTypeAt] as number] !== 'property') continue;
-        if (strings[edges[e + edgeNameAt] as number] === '#keyList') lruCaches.push(usedSlots(edges[e + toNodeAt] as number));
+        const to = edges[e + toNodeAt] as number;
+        const edgeName = strings[edges[e + edgeNameAt] as number];
+        if (edgeName === '<symbol Symbol.toStringTag>' && strings[nodes[to + nameAt] as number] === 'LRUCache') isLru = true;
+        else if (firstArray === -1 && nodeTypes[nodes[to + typeAt] as number] === 'object' && strings[nodes[to + nameAt] as number] === 'Array')
+          firstArray = to;
+      }
+      if (isLru) {
+        lruCaches.push(firstArray === -1 ? { entries: 0, slots: 0 } : usedSlots(firstArray));
+        lruRow.count++;
+        lruRow.selfBytes += self;
       }
     }
     edge += edgeCount * ef;
@@ -123,6 +137,6 @@ export function summariseHeap(snap: Snapshot, top = 20): HeapSummary {
     nodes: nodes.length / nf,
     top: all.sort((a, b) => b.selfBytes - a.selfBytes).slice(0, top),
     lruCaches,
-    watched: WATCHED.map((t) => rows.get(t) ?? { type: t, count: 0, selfBytes: 0 }),
+    watched: WATCHED.map((t) => (t === 'LRUCache' ? lruRow : (rows.get(t) ?? { type: t, count: 0, selfBytes: 0 }))),
   };
 }
