@@ -25,7 +25,8 @@ export function distSourceMapper(): SourceOf {
     return map;
   };
   return (url, line, column) => {
-    if (!/\/dist\/.+\.js$/.test(url)) return undefined;
+    // keyway's own dist/ only: packages such as lru-cache ship a dist/ with maps of their own src/.
+    if (url.includes('/node_modules/') || !/\/dist\/.+\.js$/.test(url)) return undefined;
     const entry = mapOf(url)?.findEntry(line, column);
     const source = entry && 'originalSource' in entry ? entry.originalSource : undefined;
     const src = source ? /(?:^|\/)(src\/.+\.ts)$/.exec(source) : null;

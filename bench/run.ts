@@ -540,6 +540,7 @@ async function main(): Promise<number> {
     ];
     const path = `${profileRunDir}/profile.md`;
     writeFileSync(path, `${profileMarkdown(sp, header)}\n`);
+    writeFileSync(`${profileRunDir}/profile.json`, `${JSON.stringify({ header, ...(sp.toJSON() as object) }, null, 1)}\n`);
     section(`--profile: per scenario, busy CPU per request and where it went; memory after s2 and s5 (full report: ${relative(process.cwd(), path)})`);
     log(profileSummary(sp));
   }

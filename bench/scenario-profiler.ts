@@ -85,6 +85,12 @@ export class ScenarioProfiler {
     this.memory.set(when, byTarget);
   }
 
+  /** The figures behind the report, written as profile.json beside profile.md. */
+  toJSON(): unknown {
+    const plain = <T>(m: Map<string, Map<string, T>>) => Object.fromEntries([...m].map(([k, v]) => [k, Object.fromEntries(v)]));
+    return { cpu: plain(this.cpu), memory: plain(this.memory) };
+  }
+
   close(): void {
     for (const t of this.#targets) t.client.close();
   }
