@@ -78,8 +78,8 @@ if ('error' in parsed) {
 }
 const options: RunOptions = parsed;
 const { quick, cpuProf, nodeArgs: childNodeArgs, postgres: onPostgres } = options;
-// --profile maps samples in dist/'s chunks back to src/ files: the build is redone with source maps.
-if (options.profile && options.dist && !distHasSourceMaps()) {
+// --profile and --cpu-prof map samples in dist/'s chunks back to src/ files: the build is redone with source maps.
+if ((options.profile || cpuProf) && options.dist && !distHasSourceMaps()) {
   execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], {
     env: { ...process.env, KEYWAY_BUNDLE_SOURCEMAP: '1' },
     stdio: 'inherit',
@@ -623,7 +623,7 @@ function profileOf(dir: string): ProfileReport | undefined {
     process.stderr.write(`bench: no .cpuprofile written in ${dir}\n`);
     return undefined;
   }
-  return summariseProfile(file);
+  return summariseProfile(file, 15, options.dist ? distSourceMapper() : undefined);
 }
 
 async function shutdown(): Promise<void> {
