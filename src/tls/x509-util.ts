@@ -1,5 +1,6 @@
-// Helpers shared by the CA and the leaf minter: forge builds the certificate structure, OpenSSL (via
-// node:crypto) holds the private keys and does the RSA arithmetic, which is ~25x faster than forge's JS.
+// Helpers shared by the CA and the leaf minter. For the CA (made once), forge builds the certificate
+// structure and OpenSSL (via node:crypto) holds the private key and does the RSA arithmetic, ~25x
+// faster than forge's JS; leaves are written as DER without forge (leaf.ts, der.ts).
 import { constants, privateEncrypt, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type * as Forge from 'node-forge';
