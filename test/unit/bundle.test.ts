@@ -103,6 +103,15 @@ describe("the bundle of keyway's own modules (dist/)", () => {
     const loaded = inBundle(join(ROOT, 'src', 'app', 'index.ts'));
     expect(loaded.has('pino')).toBe(true);
     expect(['zod', 'yaml', 'prom-client', '@opentelemetry/api'].filter((p) => loaded.has(p))).toEqual([]);
+    // AWS's signer is for presigned URLs only (aws_sigv4/signing/sign.ts loads it at the first).
+    expect(['@smithy/signature-v4', '@smithy/hash-node'].filter((p) => loaded.has(p))).toEqual([]);
+  });
+
+  it('writes every chunk in Latin-1 (V8 would hold a chunk with one wider character as two bytes a character)', () => {
+    const wide = graph.chunks.filter((c) => /[\u0100-\uffff]/.test(c.code)).map((c) => c.fileName);
+    expect(wide).toEqual([]);
+    // Escaped, not dropped: the proxy's messages still say `…` where src/ does.
+    expect(graph.chunks.some((c) => c.code.includes('\\u2026'))).toBe(true);
   });
 
   it("the `keyway` executable loads no package before it has checked the Node it runs on (an old Node fails in undici's import)", () => {

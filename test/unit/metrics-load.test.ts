@@ -72,3 +72,23 @@ describe('metrics observed before prom-client is loaded', () => {
     ]);
   });
 });
+
+describe('metrics in a process nobody scrapes (admin.enabled: false)', () => {
+  it('keep the tallies, hold nothing for prom-client, and still answer a scrape from then on', async () => {
+    const unscraped = new KeywayMetrics({ scraped: false });
+    observeAll(unscraped);
+    const text = (await unscraped.scrape()).text;
+    // The tallies are keyway's own and counted all along.
+    expect(samples(text, 'keyway_requests_total{')).toContain('keyway_requests_total{decision="deny",code="policy_denied"} 1');
+    expect(samples(text, 'keyway_spend_usd_total')).toEqual(['keyway_spend_usd_total{grant="github",agent="bot"} 0.25']);
+    // What only prom-client holds was not kept before the load (nothing could have read it)...
+    expect(samples(text, 'keyway_upstream_response_seconds_count')).toEqual(['keyway_upstream_response_seconds_count 0']);
+    expect(samples(text, 'keyway_token_refreshes_total{')).toEqual([]);
+    // ...and is counted once loaded.
+    unscraped.request(event({}), 0.5);
+    unscraped.tokenRefreshed('github');
+    const after = (await unscraped.scrape()).text;
+    expect(samples(after, 'keyway_upstream_response_seconds_count')).toEqual(['keyway_upstream_response_seconds_count 1']);
+    expect(samples(after, 'keyway_token_refreshes_total{')).toEqual(['keyway_token_refreshes_total{grant="github"} 1']);
+  });
+});

@@ -1,5 +1,5 @@
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+import type { Hash } from '@smithy/hash-node';
+import type { SignatureV4 } from '@smithy/signature-v4';
 import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { ProxyError } from '../../../../errors/index.ts';
@@ -130,10 +130,18 @@ function signString(credential: AwsCredential, scope: SigningScope, amzDate: str
 // Presigning is AWS's signer's: one per key, region and service, each caching its derived signing keys (one per day).
 const signers = new LRUCache<string, SignatureV4>({ max: 256 });
 
-function signerFor(credential: AwsCredential, scope: SigningScope): SignatureV4 {
+// @smithy's signer and hash are loaded at the first presigned URL, not with keyway: a few
+// requests ever need them, and loaded they hold ~1.7 MiB of V8 heap (code and source) for the life
+// of the process (docs/perf/README.md, "Runtime settings").
+let smithy: Promise<{ SignatureV4: typeof SignatureV4; Hash: typeof Hash }> | undefined;
+const loadSmithy = () =>
+  (smithy ??= Promise.all([import('@smithy/signature-v4'), import('@smithy/hash-node')]).then(([s, h]) => ({ SignatureV4: s.SignatureV4, Hash: h.Hash })));
+
+async function signerFor(credential: AwsCredential, scope: SigningScope): Promise<SignatureV4> {
   const key = `${credential.accessKeyId}\0${credential.secretAccessKey}\0${credential.sessionToken ?? ''}\0${scope.region}\0${scope.service}`;
   let signer = signers.get(key);
   if (!signer) {
+    const { SignatureV4, Hash } = await loadSmithy();
     signer = new SignatureV4({
       credentials: { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey, sessionToken: credential.sessionToken },
       region: scope.region,
@@ -210,7 +218,7 @@ export async function presignAwsRequest(
     headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
     unhoisted.add('x-amz-content-sha256');
   }
-  const signed = await signerFor(credential, scope).presign(
+  const signed = await (await signerFor(credential, scope)).presign(
     { method: request.method, protocol: 'https:', hostname: request.host, path, query, headers },
     {
       signingDate: now,
