@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/index.ts';
 import { registerListeners, type KeywayListener, type Registration } from '../egress/listener-registry.ts';
 import { KeywayError } from '../errors/index.ts';
-import { startDnsAnswerer } from '../proxy/transparent/dns-answerer.ts';
 import { announceRunningProxy, listenFailure } from '../running-proxy.ts';
 import type { Closers } from './closers.ts';
 import type { Parts } from './parts.ts';
@@ -124,6 +123,8 @@ export async function openContainDoor(door: Server, runningFile: string, closers
 /** Starts proxy.transparent.dns_listen's answerer, closed with keyway. */
 export async function answerDns(at: ListenAddress, closers: Closers): Promise<void> {
   try {
+    // Loaded here, not with keyway: the answerer and dns-packet stay out of every proxy without dns_listen.
+    const { startDnsAnswerer } = await import('../proxy/transparent/dns-answerer.ts');
     const answerer = await startDnsAnswerer(at);
     closers.add('dns answerer', () => answerer.close());
   } catch (err) {
