@@ -39,6 +39,10 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 // Characters sent literally when the client sent them literally: unreserved, sub-delims, : and @.
 const LITERAL = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/;
 const HEX2 = /^[0-9A-Fa-f]{2}$/;
+// A path parsePath would give back as it is: segments of literal characters only (no %), none
+// empty, none starting with . or ; (dot segments, and those vanishes() looks at twice), and an
+// optional trailing slash. Anything else takes the full parse.
+const CANONICAL_PATH = /^\/(?:[A-Za-z0-9_~\-!$&'()*+,=:@][A-Za-z0-9\-._~!$&'()*+,;=:@]*(?:\/[A-Za-z0-9_~\-!$&'()*+,=:@][A-Za-z0-9\-._~!$&'()*+,;=:@]*)*\/?)?$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Normalises an origin-form request target (`/path?query#fragment`). */
@@ -48,6 +52,8 @@ export function normaliseRequestTarget(target: string): NormalisedTarget {
   const q = withoutFragment.indexOf('?');
   const rawPath = q === -1 ? withoutFragment : withoutFragment.slice(0, q);
   const query = q === -1 ? '' : withoutFragment.slice(q);
+  // Most paths are already in the one form: said so by one regex, without a segment array per request.
+  if (CANONICAL_PATH.test(rawPath)) return { ok: true, path: rawPath, query };
   const parsed = parsePath(rawPath);
   if (typeof parsed === 'string') return { ok: false, reason: parsed };
   return { ok: true, path: parsed.path, query };

@@ -35,6 +35,12 @@ const SENT: Array<[string, string, string]> = [
   ['/a..b/.well-known/x.json', '/a..b/.well-known/x.json', ''],
   ['/100%25', '/100%25', ''], // a percent sign, not double encoding
   ["/@me:1/!$&'()*+,=", "/@me:1/!$&'()*+,=", ''],
+  // Beside the fast path for a path already in its one form (CANONICAL_PATH): a segment that
+  // starts with a dot, an empty one, a trailing one, each through the full parse.
+  ['/.well-known/openid-configuration', '/.well-known/openid-configuration', ''],
+  ['/a//', '/a/', ''],
+  ['/a/.', '/a/', ''],
+  ['/~user/x.y;z', '/~user/x.y;z', ''],
 ];
 
 const REFUSED: Array<[string, RegExp]> = [
@@ -59,6 +65,8 @@ const REFUSED: Array<[string, RegExp]> = [
   ['/repos/a%2F..%2F..%2Fadmin', /encoded slash/],
   ['/%3B%2e%2e%2fadmin', /or nothing/], // `;..` vanishes where ;parameters are dropped
   ['/x/;x=1/admin', /or nothing/],
+  ['/a/;', /or nothing/],
+  ['/a/..../b', /or nothing/],
   ['/%20/admin', /or nothing/], // IIS trims it away
   ['/%EF%BC%8E%EF%BC%8E/admin', /or nothing/], // fullwidth dots, NFKC-folded
   ['/a%2F%2Fb', /encoded slash/],
