@@ -6,7 +6,7 @@ import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
 import type { RefusedInside } from './refuse-inside.ts';
 import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './runtime.ts';
-import type { Target } from './target.ts';
+import { formatAuthority, type Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
 
 /**
@@ -54,6 +54,8 @@ export class Connection {
   scheme: 'https' | 'http' = 'http';
   #decidedOn: ProxyTables | undefined;
   #decision: RouteDecision<Grant> | undefined;
+  #origin: string | undefined;
+  #originScheme: 'https' | 'http' | undefined;
 
   constructor(runtime: ProxyRuntime, target: Target, agent: Agent, client: string, via?: 'transparent' | 'contain') {
     this.runtime = runtime;
@@ -112,6 +114,18 @@ export class Connection {
     const standing = standingOf(this.#signIn, this.#signedIn, tables.agents, identities);
     if ('revoked' in standing) this.#revoked = standing.revoked;
     else this.#agent = standing.agent;
+  }
+
+  /**
+   * `scheme://host:port` of the target, as every request on the connection goes upstream: made once
+   * (again only if the scheme is set after), not two strings per request.
+   */
+  get origin(): string {
+    if (this.#origin === undefined || this.#originScheme !== this.scheme) {
+      this.#originScheme = this.scheme;
+      this.#origin = `${this.scheme}://${formatAuthority(this.target)}`;
+    }
+    return this.#origin;
   }
 
   /** What keyway does with this connection; a plain http:// request is always intercepted. */

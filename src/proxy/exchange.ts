@@ -204,7 +204,6 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     const body = staged instanceof Promise ? await staged : staged;
     const { conn, grant, issued } = this;
     const outgoing = this.outgoing!;
-    const authority = formatAuthority(conn.target);
     this.#prepareSend(outgoing, issued);
     try {
       // A grant's client certificate (mTLS) means its own connections: never the shared pool's.
@@ -223,7 +222,7 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
             })
           : upstream;
       await forward(via, this.#res, {
-        origin: `${conn.scheme}://${authority}`,
+        origin: conn.origin,
         method: this.req.method ?? 'GET',
         path: outgoing.path,
         headers: outgoing.headers,
@@ -242,7 +241,13 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       });
     } catch (err) {
       if (err instanceof ReplayFailed) throw err.reason; // keyway's failure, not the upstream's
-      throw upstreamError(err, authority, grant?.id, issued !== undefined && grant?.clientCertificate !== undefined, caPendingRestart(conn.runtime));
+      throw upstreamError(
+        err,
+        formatAuthority(conn.target),
+        grant?.id,
+        issued !== undefined && grant?.clientCertificate !== undefined,
+        caPendingRestart(conn.runtime),
+      );
     }
   }
 
