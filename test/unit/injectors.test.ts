@@ -12,6 +12,20 @@ describe('injectors', () => {
     expect(req.headers['authorization']).toBe('token a$&b');
   });
 
+  it('one injector, reused across requests, puts on each the secret it is given now (a rotated token, a format with two places)', () => {
+    const injector = headerInjector('X-Key', 'k={secret};again={secret}');
+    const first = request({ 'x-key': 'agent-guess' });
+    injector.apply(first, { kind: 'token', value: 'old-secret-1' });
+    const second = request();
+    injector.apply(second, { kind: 'token', value: 'new-secret-2' });
+    const third = request();
+    injector.apply(third, { kind: 'token', value: 'new-secret-2' });
+    expect(first.headers['x-key']).toBe('k=old-secret-1;again=old-secret-1');
+    expect(second.headers['x-key']).toBe('k=new-secret-2;again=new-secret-2');
+    expect(third.headers['x-key']).toBe('k=new-secret-2;again=new-secret-2');
+    expect(JSON.stringify([second, third])).not.toContain('old-secret-1');
+  });
+
   it('sets any header, lowercased', () => {
     const req = request({ 'x-api-key': 'placeholder' });
     injectorFor('api_key', { header: 'X-Api-Key' }).apply(req, { kind: 'token', value: 's3cret' });

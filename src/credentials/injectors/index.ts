@@ -23,13 +23,23 @@ export interface Injector {
 
 export function headerInjector(name: string, format: string): Injector {
   const key = name.toLowerCase();
+  // The format is the grant's: split once, when the grant is built, not per request. Joined rather
+  // than replace()d: a `$` in a secret is not a replacement pattern here.
+  const parts = format.split('{secret}');
+  // The value for the last secret seen: a grant's requests carry the same secret until it rotates,
+  // and each would otherwise build (and undici flatten) the same string again.
+  let lastSecret: string | undefined;
+  let lastValue = '';
   return {
     headerName: key,
     describe: () => `header ${name}: ${format}`,
     apply(request, credential) {
       const secret = credentialText(credential);
-      // split/join rather than replace(): a `$` in a secret is not a replacement pattern here.
-      request.headers[key] = format.split('{secret}').join(secret);
+      if (secret !== lastSecret) {
+        lastValue = parts.join(secret);
+        lastSecret = secret;
+      }
+      request.headers[key] = lastValue;
     },
   };
 }
