@@ -95,4 +95,19 @@ describe('the leak guard needles', () => {
     expect(token('short')).toEqual([]);
     expect(secretNeedles({ kind: 'basic', username: 'u', password: 'pw' }).length).toBeGreaterThan(0); // base64 of u:pw is still one
   });
+
+  it('gives each token its own needles, asked in turns (the last token is remembered, never handed to another)', () => {
+    const first = `${CANARY}-first`;
+    const second = `${CANARY}-second`;
+    for (let round = 0; round < 3; round++) {
+      for (const value of [first, second, second, first]) {
+        const needles = token(value).map((n) => n.toString('latin1'));
+        expect(needles[0]).toBe(value);
+        expect(needles).toEqual(token(value).map((n) => n.toString('latin1')));
+        const other = value === first ? second : first;
+        expect(needles).not.toContain(other);
+      }
+    }
+    expect(redact(`x ${first} y ${second}`, second).text).toBe(`x ${first} y ${MARK}`);
+  });
 });

@@ -18,6 +18,10 @@ export function secretNeedles(credential: Credential): Buffer[] {
   if (credential.kind === 'none') return [];
   // A captured login: each real value put where its placeholder was, looked for as a token is.
   if (credential.kind === 'captured') return credential.values.flatMap((value) => secretNeedles({ kind: 'token', value }));
+  // The token of the last request again (most are, and each is asked twice: its leak guard and the
+  // held values): its needles without building the cache's key string. The value compared is the
+  // whole secret, so another token never gets these needles.
+  if (credential.kind === 'token' && credential.value === lastToken.value) return lastToken.needles;
   const key = credential.kind === 'token' ? `t\0${credential.value}` : `b\0${credential.username}\0${credential.password}`;
   let needles = needlesBySecret.get(key);
   if (!needles) {
@@ -39,8 +43,11 @@ export function secretNeedles(credential: Credential): Buffer[] {
     for (const n of needles) if (base64.has(n.toString('latin1'))) WRAPPABLE.add(n);
     needlesBySecret.set(key, needles);
   }
+  if (credential.kind === 'token') lastToken = { value: credential.value, needles };
   return needles;
 }
+
+let lastToken: { readonly value: string | undefined; readonly needles: Buffer[] } = { value: undefined, needles: [] };
 
 const needlesBySecret = new LRUCache<string, Buffer[]>({ max: 256 });
 
