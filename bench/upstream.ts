@@ -3,7 +3,7 @@
 // bench credential. It counts what arrives without the credential. Requests for the OAuth host of
 // scenario s6 are checked against the bench token endpoint's access tokens instead, and counted apart;
 // so are those for the SigV4 host of s8/s9, which must carry keyway's signature (aws-host.ts).
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import type { AwsHost } from './aws-host.ts';
 import { answerMessages, MESSAGES_PATH, MODEL_SAN } from './model-api.ts';
-import { certificateToPem, forgePublicKey, opensslSigner, randomSerial, subjectKeyId } from '../src/tls/x509-util.ts';
+import { subjectKeyIdentifierOf } from '../src/tls/der.ts';
+import { certificateToPem, forgePublicKey, opensslSigner } from './forge-sign.ts';
+import { randomSerial } from '../src/tls/x509-util.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import type { TokenCheck } from './token-endpoint.ts';
 
@@ -92,7 +94,7 @@ export function benchLeaf(extraNames: readonly string[] = []): { cert: string; k
       name: 'subjectAltName',
       altNames: [{ type: 2, value: '*.bench.test' }, { type: 2, value: 'bench.test' }, ...extraNames.map((value) => ({ type: 2, value }))],
     },
-    { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyId(caCert) },
+    { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyIdentifierOf(new X509Certificate(TLS_FIXTURES.ca).raw)?.toString('binary') },
     { name: 'subjectKeyIdentifier' },
   ]);
   cert.sign(opensslSigner(caKey), forge.md.sha256.create());

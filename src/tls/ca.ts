@@ -1,16 +1,14 @@
 // keyway's local CA: created once in certsDir, loaded on every later start. The user trusts this
 // certificate, so the files are never overwritten: a damaged CA stops keyway with a clear message
 // instead of being silently replaced by one nobody trusts.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type * as Forge from 'node-forge';
-import { forge } from './forge.ts';
 import { KeywayError } from '../errors/index.ts';
 import { type BundleWriter, ensureBundle } from './bundle.ts';
-import { createCaPem } from './ca-create.ts';
+import { subjectKeyIdentifierOf } from './der.ts';
 import { writeNewFile } from '../files/atomic-write.ts';
 
 export interface CertificateAuthority {
@@ -23,7 +21,8 @@ export interface CertificateAuthority {
   /** Colon-separated upper-case hex, as Node's X509Certificate prints it. */
   readonly fingerprint256: string;
   readonly notAfter: Date;
-  readonly cert: Forge.pki.Certificate;
+  /** The CA's subjectKeyIdentifier (computed from its key if a foreign CA lacks the extension): each leaf's authorityKeyIdentifier. */
+  readonly keyId: Buffer;
   readonly key: KeyObject;
 }
 
@@ -115,6 +114,8 @@ async function loadOrCreate(paths: CaPaths): Promise<CertificateAuthority> {
   const existing = await readBoth(paths);
   if (existing.certPem !== undefined || existing.keyPem !== undefined) return loadExisting(paths, existing);
 
+  // forge builds the CA, once: loaded here, so a keyway that starts with its CA never loads it.
+  const { createCaPem } = await import('./ca-create.ts');
   const { certPem, keyPem } = await createCaPem();
   try {
     // Key first: a ca.pem on disk then always has its key beside it, and a process racing us loses
@@ -151,7 +152,6 @@ async function readBoth(paths: CaPaths): Promise<{ certPem: string | undefined; 
 function parseCa(paths: CaPaths, certFileText: string, keyPem: string): CertificateAuthority {
   const { certPath, keyPath } = paths;
   let x509: X509Certificate;
-  let cert: Forge.pki.Certificate;
   try {
     x509 = new X509Certificate(certFileText);
   } catch (err) {
@@ -159,13 +159,17 @@ function parseCa(paths: CaPaths, certFileText: string, keyPem: string): Certific
   }
   // Canonical PEM of the first certificate, so stray text in the file never reaches the bundle.
   const certPem = x509.toString();
-  try {
-    cert = forge.pki.certificateFromPem(certPem);
-  } catch (err) {
-    // forge reads RSA only; an EC CA imported by hand lands here.
-    throw invalid(`${certPath} cannot be used (keyway needs an RSA CA): ${firstLine(err)}`, err);
+  // Leaves are signed sha256WithRSAEncryption (leaf.ts): an EC CA imported by hand is refused here.
+  if (x509.publicKey.asymmetricKeyType !== 'rsa') {
+    throw invalid(`${certPath} cannot be used (keyway needs an RSA CA): it holds a ${x509.publicKey.asymmetricKeyType ?? 'unknown'} key`);
   }
   if (!x509.ca) throw invalid(`${certPath} is not a CA certificate (basicConstraints CA:false)`);
+  let keyId: Buffer;
+  try {
+    keyId = Buffer.from(subjectKeyIdentifierOf(x509.raw) ?? keyIdFromKey(x509));
+  } catch (err) {
+    throw invalid(`${certPath} cannot be used: its extensions cannot be read: ${firstLine(err)}`, err);
+  }
 
   let key: KeyObject;
   try {
@@ -176,7 +180,7 @@ function parseCa(paths: CaPaths, certFileText: string, keyPem: string): Certific
   if (key.asymmetricKeyType !== 'rsa') throw invalid(`${keyPath} holds a ${key.asymmetricKeyType ?? 'unknown'} key; keyway needs RSA`);
   if (!x509.checkPrivateKey(key)) throw invalid(`${keyPath} does not match the certificate in ${certPath}`);
 
-  const notAfter = cert.validity.notAfter;
+  const notAfter = x509.validToDate;
   // Every leaf would fail verification; better to stop at start than to fail each handshake.
   if (notAfter.getTime() <= Date.now()) {
     throw invalid(`${certPath} expired on ${notAfter.toISOString()}; move ca.pem and ca-key.pem away to create a new CA, then trust it again`);
@@ -188,9 +192,16 @@ function parseCa(paths: CaPaths, certFileText: string, keyPem: string): Certific
     ...paths,
     fingerprint256: x509.fingerprint256,
     notAfter,
-    cert,
+    keyId,
     key,
   };
+}
+
+/** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (for RSA, the PKCS#1 RSAPublicKey). */
+function keyIdFromKey(x509: X509Certificate): Buffer {
+  return createHash('sha1')
+    .update(x509.publicKey.export({ type: 'pkcs1', format: 'der' }))
+    .digest();
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {

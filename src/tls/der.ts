@@ -87,3 +87,35 @@ export function certificateSubject(certDer: Buffer): Buffer {
   if (certDer[at] !== 0x30) throw new RangeError('DER: the subject is not a SEQUENCE');
   return certDer.subarray(subject.start, subject.end);
 }
+
+const SUBJECT_KEY_IDENTIFIER = oid('2.5.29.14');
+
+/**
+ * The keyIdentifier of a certificate's subjectKeyIdentifier extension (RFC 5280 4.2.1.2), or
+ * undefined when it has none. Read from the DER: TBSCertificate's optional [1] and [2] unique ids are
+ * stepped over, then each Extension of [3] is { extnID, critical?, extnValue OCTET STRING }, whose
+ * content here is itself an OCTET STRING.
+ */
+export function subjectKeyIdentifierOf(certDer: Buffer): Buffer | undefined {
+  const certificate = extentAt(certDer, 0);
+  const tbs = extentAt(certDer, certificate.contentStart);
+  let at = tbs.contentStart;
+  if (certDer[at] === 0xa0) at = extentAt(certDer, at).end; // [0] version
+  // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo.
+  for (let i = 0; i < 6; i++) at = extentAt(certDer, at).end;
+  while (at < tbs.end && certDer[at] !== 0xa3) at = extentAt(certDer, at).end; // [1], [2] unique ids
+  if (at >= tbs.end) return undefined;
+  const extensions = extentAt(certDer, extentAt(certDer, at).contentStart); // [3] { SEQUENCE OF Extension }
+  for (let ext = extensions.contentStart; ext < extensions.end; ext = extentAt(certDer, ext).end) {
+    const extension = extentAt(certDer, ext);
+    const id = extentAt(certDer, extension.contentStart);
+    if (!certDer.subarray(id.start, id.end).equals(SUBJECT_KEY_IDENTIFIER)) continue;
+    let value = id.end;
+    if (certDer[value] === 0x01) value = extentAt(certDer, value).end; // critical
+    const outer = extentAt(certDer, value);
+    const inner = extentAt(certDer, outer.contentStart);
+    if (certDer[value] !== 0x04 || certDer[inner.start] !== 0x04) throw new RangeError('DER: a subjectKeyIdentifier that is not an OCTET STRING');
+    return certDer.subarray(inner.contentStart, inner.end);
+  }
+  return undefined;
+}

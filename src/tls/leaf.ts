@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { CertificateAuthority } from './ca.ts';
 import { NULL, TRUE, bits, certificateSubject, octets, oid, positiveInteger, seq, set, time, tlv, utf8 } from './der.ts';
 import { classifyHost, normaliseHost } from './host.ts';
-import { DAY_MS, HOUR_MS, randomSerial, subjectKeyId } from './x509-util.ts';
+import { DAY_MS, HOUR_MS, randomSerial, toPem } from './x509-util.ts';
 
 // Under the 398-day ceiling Apple and browsers enforce for server certificates. Leaves live only in
 // memory and are re-minted every start, so a long lifetime costs nothing and avoids mid-run expiry.
@@ -52,8 +52,8 @@ export class LeafMinter {
     const leafKeyId = createHash('sha1')
       .update(this.#leafSpki.subarray(this.#leafSpki.length - 65))
       .digest();
-    // Must be the CA's key id (computed from its key if a foreign CA lacks the extension).
-    const caKeyId = Buffer.from(subjectKeyId(ca.cert), 'binary');
+    // Must be the CA's key id (ca.ts: computed from its key if a foreign CA lacks the extension).
+    const caKeyId = ca.keyId;
     this.#extensionsBefore = Buffer.concat([
       extension('2.5.29.19', true, seq()), // basicConstraints: cA FALSE (the DEFAULT, so empty)
       extension('2.5.29.15', true, Buffer.from('03020780', 'hex')), // keyUsage: digitalSignature only (RFC 5480 for EC keys)
@@ -87,9 +87,4 @@ export class LeafMinter {
     const signature = sign('sha256', tbs, this.#caKey);
     return { certPem: toPem(seq(tbs, SHA256_WITH_RSA, bits(signature))), keyPem: this.#leafKeyPem };
   }
-}
-
-function toPem(der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }

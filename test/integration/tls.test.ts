@@ -67,7 +67,9 @@ describe('loadOrCreateCa', () => {
     expect(ca.notAfter.getTime() - Date.now()).toBeGreaterThan(3640 * DAY_MS);
 
     const text = openssl('x509', '-in', ca.certPath, '-noout', '-text');
-    expect(text).toMatch(/Basic Constraints: critical\s+CA:TRUE/);
+    expect(text).toMatch(/Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
+    expect(x509.issuer).toBe(x509.subject);
+    expect(x509.verify(x509.publicKey)).toBe(true);
     expect(text).toMatch(/Key Usage: critical\s+Certificate Sign, CRL Sign/);
     expect(text).toContain('Subject Key Identifier');
     expect(text).toContain('sha256WithRSAEncryption');

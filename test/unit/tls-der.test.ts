@@ -1,8 +1,14 @@
 // The DER pieces leaf certificates are built from (src/tls/der.ts): checked against what OpenSSL
 // (through node:crypto) reads back, and against hand-encoded bytes from X.690's rules.
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { certificateSubject, extentAt, oid, positiveInteger, seq, time, tlv, utf8 } from '../../src/tls/der.ts';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadOrCreateCa } from '../../src/tls/ca.ts';
+import { certificateSubject, extentAt, oid, positiveInteger, seq, subjectKeyIdentifierOf, time, tlv, utf8 } from '../../src/tls/der.ts';
+import { LeafMinter } from '../../src/tls/leaf.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -54,5 +60,61 @@ describe('DER reader', () => {
     expect(() => extentAt(Buffer.from('3080', 'hex'), 0)).toThrow(/bad length/); // indefinite length: not DER
     expect(() => extentAt(Buffer.from('3085ffffffffff', 'hex'), 0)).toThrow(/bad length/);
     expect(() => certificateSubject(Buffer.from('300402020000', 'hex'))).toThrow(RangeError);
+  });
+});
+
+describe("a CA's subjectKeyIdentifier, read from its DER", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-ski-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** A self-signed RSA CA made by OpenSSL, with its default key id or none (`none`). */
+  const ca = (name: string, ski: 'hash' | 'none'): { x509: X509Certificate; keyPath: string } => {
+    const keyPath = join(dir, 'key.pem');
+    if (!existsSync(keyPath)) execFileSync('openssl', ['genrsa', '-out', keyPath, '2048'], { stdio: 'ignore' });
+    const certPath = join(dir, `${name}.pem`);
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        keyPath,
+        '-subj',
+        `/CN=${name}`,
+        '-days',
+        '2',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        `subjectKeyIdentifier=${ski}`,
+        '-out',
+        certPath,
+      ],
+      { stdio: 'ignore' },
+    );
+    return { x509: new X509Certificate(readFileSync(certPath)), keyPath };
+  };
+
+  it('equals the id OpenSSL prints, and is absent from a CA made without one', () => {
+    const { x509 } = ca('with-id', 'hash');
+    const printed = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectKeyIdentifier'], { input: x509.toString() }).toString();
+    expect(hex(subjectKeyIdentifierOf(x509.raw)!)).toBe(printed.split('\n')[1]!.trim().replaceAll(':', '').toLowerCase());
+    expect(subjectKeyIdentifierOf(ca('without-id', 'none').x509.raw)).toBeUndefined();
+    expect(subjectKeyIdentifierOf(new X509Certificate(TLS_FIXTURES.ca).raw)?.length).toBe(20);
+  });
+
+  it("a keyway on a CA without one signs leaves naming the id computed from the CA's key, as OpenSSL computes it", async () => {
+    const withId = ca('with-id-2', 'hash');
+    const without = ca('without-id-2', 'none');
+    const certsDir = join(dir, 'certs');
+    mkdirSync(certsDir, { mode: 0o700 });
+    writeFileSync(join(certsDir, 'ca.pem'), without.x509.toString());
+    writeFileSync(join(certsDir, 'ca-key.pem'), readFileSync(without.keyPath));
+    const loaded = await loadOrCreateCa(certsDir);
+    expect(hex(loaded.keyId)).toBe(hex(subjectKeyIdentifierOf(withId.x509.raw)!)); // the same key's id, by OpenSSL
+    const leaf = new X509Certificate(new LeafMinter(loaded).mint('api.example.test').certPem);
+    expect(leaf.verify(without.x509.publicKey)).toBe(true);
+    const aki = execFileSync('openssl', ['x509', '-noout', '-ext', 'authorityKeyIdentifier'], { input: leaf.toString() }).toString();
+    expect(aki.replaceAll(':', '').toLowerCase()).toContain(hex(loaded.keyId));
   });
 });
