@@ -49,22 +49,25 @@ export function admitted(entry: SpendEntry): SpendEntry {
   return { ...entry, reading, cost_usd: usageOk && costOk ? entry.cost_usd : null };
 }
 
-/** What one (admitted) entry adds to its hour's `spend:` record. */
-export function spendDelta(entry: SpendEntry): SpendRecord {
+/**
+ * Adds one (admitted) entry to a pending record in place: the counts it adds to its hour's
+ * `spend:` record, without a delta and a copy per answer. Only for records the ledger owns and nobody else holds.
+ */
+export function addEntryTo(into: SpendRecord, entry: SpendEntry): void {
   const usage: ModelUsage | undefined = entry.reading.usage;
-  const priced = entry.cost_usd !== null;
-  return {
-    input_tokens: usage?.input_tokens ?? 0,
-    output_tokens: usage?.output_tokens ?? 0,
-    cached_input_tokens: usage?.cached_input_tokens ?? 0,
-    cache_write_tokens: usage?.cache_write_tokens ?? 0,
-    cost_usd: entry.cost_usd ?? 0,
-    requests: 1,
-    // A known usage with no price: its tokens count, its cost does not (never silently zero).
-    unpriced: usage !== undefined && !priced ? 1 : 0,
-    unknown: usage === undefined ? 1 : 0,
-    partial: entry.reading.basis === 'partial' ? 1 : 0,
-  };
+  into.requests += 1;
+  if (entry.reading.basis === 'partial') into.partial += 1;
+  if (entry.cost_usd !== null) into.cost_usd += entry.cost_usd;
+  if (usage === undefined) {
+    into.unknown += 1;
+    return;
+  }
+  into.input_tokens += usage.input_tokens;
+  into.output_tokens += usage.output_tokens;
+  into.cached_input_tokens += usage.cached_input_tokens ?? 0;
+  into.cache_write_tokens += usage.cache_write_tokens ?? 0;
+  // A known usage with no price: its tokens count, its cost does not (never silently zero).
+  if (entry.cost_usd === null) into.unpriced += 1;
 }
 
 /** `into` += `delta`, field by field (a held record's odd field counts from 0). */

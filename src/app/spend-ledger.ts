@@ -13,8 +13,9 @@ import type { BudgetConfig } from '../config/spend.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { limitOf, periodEnd, scopeValueOf, unitOf } from '../spend/budgets.ts';
 import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
-import { hourOf, type SpendRecord, spendRecordId } from '../spend/records.ts';
+import type { SpendRecord } from '../spend/records.ts';
 import {
+  addEntryTo,
   addSpend,
   admitted,
   type BudgetAmount,
@@ -25,12 +26,12 @@ import {
   nanoUsd,
   NO_BUDGET,
   num,
-  spendDelta,
+  ZERO_SPEND,
   usedOf,
   warnMark,
 } from './spend-counts.ts';
 import { foldSpend } from './spend-fold.ts';
-import { Periods, recordIdOf } from './spend-keys.ts';
+import { Periods, recordIdOf, SpendIds } from './spend-keys.ts';
 import { pruneSpend } from './spend-prune.ts';
 
 export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
@@ -75,6 +76,8 @@ export class SpendLedger implements SpendLedgerApi {
   readonly #now: () => Date;
   /** Spend record id -> what this process counted and has not yet added. */
   #spend = new Map<string, SpendRecord>();
+  /** The spend record ids of this hour's scopes, made once each (spend-keys.ts). */
+  readonly #ids = new SpendIds();
   /** Budget record id -> its count here. */
   readonly #counts = new Map<string, BudgetCount>();
   #claims: Claim[] = [];
@@ -93,10 +96,14 @@ export class SpendLedger implements SpendLedgerApi {
 
   add(entry: SpendEntry): void {
     const e = admitted(entry);
-    const hour = hourOf(e.at);
-    const spendId = spendRecordId(hour, e.agent, e.grant, e.end_user, e.reading.usage?.model ?? null);
-    const delta = spendDelta(e);
-    this.#spend.set(spendId, addSpend(this.#spend.get(spendId), delta));
+    const spendId = this.#ids.of(e.at, e.agent, e.grant, e.end_user, e.reading.usage?.model ?? null);
+    // Pending records are this ledger's own (a flush takes the whole map and starts a new one): added to in place.
+    let pending = this.#spend.get(spendId);
+    if (pending === undefined) {
+      pending = { ...ZERO_SPEND };
+      this.#spend.set(spendId, pending);
+    }
+    addEntryTo(pending, e);
     const budgets = this.#o.budgets();
     // Most configs have no budget: no periods or set made per answer then.
     if (budgets.length > 0) this.#addToBudgets(e, budgets);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Periods, recordIdOf } from '../../src/app/spend-keys.ts';
+import { Periods, recordIdOf, SpendIds } from '../../src/app/spend-keys.ts';
 import { SpendLedger } from '../../src/app/spend-ledger.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
 import { Store } from '../../src/credentials/store/index.ts';
@@ -369,6 +369,20 @@ describe('spend ledger', () => {
           if (value === undefined) continue;
           expect(recordIdOf(b, value, new Periods(at))).toBe(budgetRecordId(budgetKey(b, value), periodOf(b.per, at)));
         }
+  });
+
+  it('names each spend record as spendRecordId does, the cached id of a scope too, across hours (what keyway spend reads)', () => {
+    const ids = new SpendIds();
+    const values = [null, '', '_', 'a:b', 'a', 'b\u0000c', 'a\u0000b', 'c', 'é/ü'];
+    const times = [T0, new Date('2026-11-26T22:59:59.999Z'), new Date('2026-11-26T23:00:00Z'), T0];
+    for (const at of times)
+      for (const agent of values)
+        for (const grant of values.slice(3))
+          for (const model of values) {
+            // Twice each: the second answer of a scope takes the cached id.
+            for (let i = 0; i < 2; i++)
+              expect(ids.of(at, agent, grant, 'eu', model)).toBe(spendRecordId(at.toISOString().slice(0, 13), agent, grant, 'eu', model));
+          }
   });
 
   it('with no budgets, a check is answered at once and the store sees only spend records', async () => {
