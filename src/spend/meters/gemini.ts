@@ -7,9 +7,28 @@ import { count, isRecord, type Tally } from './tally.ts';
 // it) plus toolUsePromptTokenCount is the input; candidatesTokenCount plus thoughtsTokenCount the
 // output. The model is `modelVersion`.
 
-export function geminiReader(tally: Tally, wrapped: boolean): FormatReader {
-  const response = (value: unknown): void => {
-    const inner = wrapped && isRecord(value) ? value['response'] : value;
+// A class with fields, not closures: one is made per metered answer (docs/perf/spend.md). It names
+// no `members`: a whole answer goes through JsonValues, element by element (index.ts).
+export class GeminiReader implements FormatReader {
+  readonly #tally: Tally;
+  readonly #wrapped: boolean;
+
+  constructor(tally: Tally, wrapped: boolean) {
+    this.#tally = tally;
+    this.#wrapped = wrapped;
+  }
+
+  wants(): boolean {
+    return true;
+  }
+
+  event(_name: string | undefined, data: unknown): void {
+    this.body(data);
+  }
+
+  body(value: unknown): void {
+    const tally = this.#tally;
+    const inner = this.#wrapped && isRecord(value) ? value['response'] : value;
     if (!isRecord(inner)) return;
     tally.setModel(inner['modelVersion']);
     const candidates = inner['candidates'];
@@ -21,15 +40,16 @@ export function geminiReader(tally: Tally, wrapped: boolean): FormatReader {
     const meta = inner['usageMetadata'];
     if (!isRecord(meta)) return;
     const prompt = count(meta['promptTokenCount']);
-    tally.report({
-      input: prompt === undefined ? undefined : prompt + (count(meta['toolUsePromptTokenCount']) ?? 0),
-      output: (count(meta['candidatesTokenCount']) ?? 0) + (count(meta['thoughtsTokenCount']) ?? 0),
-      cached: count(meta['cachedContentTokenCount']),
-    });
+    tally.report(
+      prompt === undefined ? undefined : prompt + (count(meta['toolUsePromptTokenCount']) ?? 0),
+      (count(meta['candidatesTokenCount']) ?? 0) + (count(meta['thoughtsTokenCount']) ?? 0),
+      count(meta['cachedContentTokenCount']),
+    );
     tally.final = prompt !== undefined;
-  };
-  return { wants: () => true, event: (_name, data) => response(data), body: response };
+  }
 }
+
+export const geminiReader = (tally: Tally, wrapped: boolean): FormatReader => new GeminiReader(tally, wrapped);
 
 /** A candidate's delivered output: its parts' text (thoughts included) and function calls' arguments. */
 function candidateText(candidate: unknown): string {

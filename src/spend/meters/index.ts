@@ -1,19 +1,23 @@
 import type { UsageReading } from '../usage.ts';
-import { anthropicReader } from './anthropic.ts';
-import { JsonBody, JsonValues } from './json.ts';
+import { AnthropicReader } from './anthropic.ts';
+import { JsonBody, JsonValues, type JsonValuesSink } from './json.ts';
 import { usageAtEnd } from './json-tail.ts';
-import { geminiReader } from './gemini.ts';
+import { GeminiReader } from './gemini.ts';
+import { JsonMembers } from './json-members.ts';
 import { openaiChatReader } from './openai-chat.ts';
-import { openaiResponsesReader } from './openai-responses.ts';
+import { OpenAIResponsesReader } from './openai-responses.ts';
 import type { FormatReader } from './reader.ts';
 import type { MeterPlan } from './routes.ts';
-import { SseReader } from './sse.ts';
+import { SseReader, type SseSink } from './sse.ts';
 import { Tally } from './tally.ts';
 
 // Answer meters (issue 63): the proxy feeds one the answer's decoded body as it passes to the
 // client, then asks what the model used. A stream (text/event-stream) is read event by event and
-// never held; a JSON answer is collected within a bound (8 MiB) and read at the end; Gemini's JSON
-// array stream is read element by element. Nothing here does I/O or throws on what an upstream
+// never held; a whole JSON answer is scanned as it passes for the top-level members its reader
+// names (usage, model: json-members.ts), keeping only those; Gemini's JSON array stream (and its
+// whole answer, one element) is read element by element, each held within a bound (8 MiB).
+// One class per way of reading, with fields instead of closures: a meter is made per metered
+// answer, and its objects were a measured share of metering's cost (docs/perf/spend.md). Nothing here does I/O or throws on what an upstream
 // sends: a body it cannot read gives an unknown usage, which the caller flags.
 
 export { modelRoute, socketRoute, type MeterPlan, type MeterRoute, type ModelApiHint, type ModelRoute } from './routes.ts';
@@ -38,118 +42,208 @@ export function answerMeter(plan: MeterPlan, status: number, contentType: string
   if (status < 200 || status > 299) return undefined;
   const tally = new Tally(plan.requestModel, options.requestBytes);
   const reader = readerFor(plan, tally);
-  if (mediaType(contentType) === 'text/event-stream') return sseMeter(reader, tally);
-  if (plan.api === 'gemini') return jsonArrayMeter(reader, tally);
+  if (mediaType(contentType) === 'text/event-stream') return new SseMeter(reader, tally);
+  if (plan.api === 'gemini') return new JsonArrayMeter(reader, tally);
   // Any other type is read as JSON: a body that does not parse gives an unknown usage.
-  return jsonMeter(reader, tally);
+  return reader.members === undefined ? new WholeJsonMeter(reader, tally) : new JsonMeter(reader, tally, reader.members);
 }
 
 export function readerFor(plan: MeterPlan, tally: Tally): FormatReader {
   switch (plan.route) {
     case 'anthropic-messages':
-      return anthropicReader(tally);
+      return new AnthropicReader(tally);
     case 'openai-chat':
     case 'openai-completions':
       return openaiChatReader(tally, false);
     case 'openai-embeddings':
       return openaiChatReader(tally, true);
     case 'openai-responses':
-      return openaiResponsesReader(tally);
+      return new OpenAIResponsesReader(tally);
     case 'gemini-generate':
-      return geminiReader(tally, false);
+      return new GeminiReader(tally, false);
     case 'gemini-code-assist':
-      return geminiReader(tally, true);
+      return new GeminiReader(tally, true);
   }
 }
 
 function mediaType(contentType: string | undefined): string {
-  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (contentType === undefined) return '';
+  const semi = contentType.indexOf(';');
+  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
 }
 
-/** Ends once: a second end() or abandon() gives the first reading, and pieces after it are ignored. */
-function once(meter: { push(chunk: Buffer): void; end(): UsageReading; abandon(): UsageReading }): AnswerMeter {
-  let done: UsageReading | undefined;
-  return {
-    push: (chunk) => {
-      if (done === undefined) meter.push(chunk);
-    },
-    end: () => (done ??= meter.end()),
-    abandon: () => (done ??= meter.abandon()),
-  };
+/**
+ * What every meter shares: it ends once (a second end() or abandon() gives the first reading, and
+ * pieces after it are ignored).
+ */
+abstract class Meter implements AnswerMeter {
+  protected readonly reader: FormatReader;
+  protected readonly tally: Tally;
+  #done: UsageReading | undefined;
+
+  constructor(reader: FormatReader, tally: Tally) {
+    this.reader = reader;
+    this.tally = tally;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#done === undefined) this.take(chunk);
+  }
+
+  end(): UsageReading {
+    this.#done ??= this.ended();
+    return this.#done;
+  }
+
+  abandon(): UsageReading {
+    this.#done ??= this.abandoned();
+    return this.#done;
+  }
+
+  protected abstract take(chunk: Buffer): void;
+  protected abstract ended(): UsageReading;
+  protected abstract abandoned(): UsageReading;
 }
 
-function sseMeter(reader: FormatReader, tally: Tally): AnswerMeter {
-  const sse = new SseReader({
-    event(name, data) {
-      if (data === '[DONE]' || !reader.wants(name) || reader.quick?.(name, data) === true) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(data);
-      } catch {
-        // Not JSON: whatever it carried reached the client and is counted as delivered text.
-        tally.unreadable = true;
-        tally.chars += data.length;
-        return;
-      }
-      reader.event(name, value);
-    },
-    skipped(bytes) {
-      tally.unreadable = true;
-      tally.chars += bytes;
-    },
-  });
-  return once({
-    push: (chunk) => sse.push(chunk),
-    end: () => {
-      sse.end();
-      return tally.ended();
-    },
-    // The event in progress is not read: it may be cut anywhere.
-    abandon: () => tally.abandoned(),
-  });
+/** An event stream: read event by event (the meter is the SSE reader's sink). */
+class SseMeter extends Meter implements SseSink {
+  readonly #sse: SseReader;
+
+  constructor(reader: FormatReader, tally: Tally) {
+    super(reader, tally);
+    this.#sse = new SseReader(this);
+  }
+
+  protected take(chunk: Buffer): void {
+    this.#sse.push(chunk);
+  }
+
+  protected ended(): UsageReading {
+    this.#sse.end();
+    return this.tally.ended();
+  }
+
+  // The event in progress is not read: it may be cut anywhere.
+  protected abandoned(): UsageReading {
+    return this.tally.abandoned();
+  }
+
+  event(name: string | undefined, data: string): void {
+    const reader = this.reader;
+    if (data === '[DONE]' || !reader.wants(name) || reader.quick?.(name, data) === true) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      // Not JSON: whatever it carried reached the client and is counted as delivered text.
+      this.tally.unreadable = true;
+      this.tally.chars += data.length;
+      return;
+    }
+    reader.event(name, value);
+  }
+
+  skipped(bytes: number): void {
+    this.tally.unreadable = true;
+    this.tally.chars += bytes;
+  }
 }
 
-function jsonMeter(reader: FormatReader, tally: Tally): AnswerMeter {
-  const body = new JsonBody();
-  const read = (): void => {
+/** A whole JSON answer, read for the top-level members its reader names: nothing else of it is held. */
+class JsonMeter extends Meter {
+  readonly #members: JsonMembers;
+
+  constructor(reader: FormatReader, tally: Tally, members: readonly string[]) {
+    super(reader, tally);
+    this.#members = new JsonMembers(members);
+  }
+
+  /** Bytes the meter holds between pieces (a member cut by a piece's end): never the answer. */
+  get held(): number {
+    return this.#members.held;
+  }
+
+  protected take(chunk: Buffer): void {
+    this.#members.push(chunk);
+  }
+
+  protected ended(): UsageReading {
+    this.#read();
+    return this.tally.ended();
+  }
+
+  protected abandoned(): UsageReading {
+    // A whole answer cut short rarely closes; when it does (the client left after the last byte), its usage counts.
+    this.#read();
+    // The model had produced all of it before the first byte was sent: what reached the client is
+    // counted as output text (its JSON around the text included: the estimate errs high).
+    if (!this.tally.final && this.reader.outputless !== true) this.tally.chars += this.#members.bytes;
+    return this.tally.abandoned();
+  }
+
+  #read(): void {
+    const found = this.#members.members();
+    if (found === undefined) this.tally.unreadable = true;
+    else this.reader.body(found);
+  }
+}
+
+/** A whole JSON answer for a reader that names no members: collected within the bound and parsed at the end. */
+class WholeJsonMeter extends Meter {
+  readonly #body = new JsonBody();
+
+  protected take(chunk: Buffer): void {
+    this.#body.push(chunk);
+  }
+
+  protected ended(): UsageReading {
+    this.#read();
+    return this.tally.ended();
+  }
+
+  protected abandoned(): UsageReading {
+    this.#read();
+    if (!this.tally.final && this.reader.outputless !== true) this.tally.chars += this.#body.bytes;
+    return this.tally.abandoned();
+  }
+
+  #read(): void {
+    const body = this.#body;
     const value = body.parse() ?? (body.overflowed ? usageAtEnd(body.tail().toString('utf8')) : undefined);
-    if (value === undefined) tally.unreadable = true;
-    else reader.body(value);
-  };
-  return once({
-    push: (chunk) => body.push(chunk),
-    end: () => {
-      read();
-      return tally.ended();
-    },
-    abandon: () => {
-      // A whole answer cut short rarely parses; when it does (the client left after the last byte), its usage counts.
-      read();
-      // The model had produced all of it before the first byte was sent: what reached the client is
-      // counted as output text (its JSON around the text included: the estimate errs high).
-      if (!tally.final && reader.outputless !== true) tally.chars += body.bytes;
-      return tally.abandoned();
-    },
-  });
+    if (value === undefined) this.tally.unreadable = true;
+    else this.reader.body(value);
+  }
 }
 
-function jsonArrayMeter(reader: FormatReader, tally: Tally): AnswerMeter {
-  const values = new JsonValues({
-    value(value) {
-      if (value === undefined) tally.unreadable = true;
-      else reader.body(value);
-    },
-    skipped(bytes) {
-      tally.unreadable = true;
-      tally.chars += bytes;
-    },
-  });
-  return once({
-    push: (chunk) => values.push(chunk),
-    end: () => tally.ended(),
-    abandon: () => {
-      tally.chars += values.openBytes;
-      return tally.abandoned();
-    },
-  });
+/** Gemini's JSON: an array of responses streamed (or one object), read element by element. */
+class JsonArrayMeter extends Meter implements JsonValuesSink {
+  readonly #values: JsonValues;
+
+  constructor(reader: FormatReader, tally: Tally) {
+    super(reader, tally);
+    this.#values = new JsonValues(this);
+  }
+
+  protected take(chunk: Buffer): void {
+    this.#values.push(chunk);
+  }
+
+  protected ended(): UsageReading {
+    return this.tally.ended();
+  }
+
+  protected abandoned(): UsageReading {
+    this.tally.chars += this.#values.openBytes;
+    return this.tally.abandoned();
+  }
+
+  value(value: unknown): void {
+    if (value === undefined) this.tally.unreadable = true;
+    else this.reader.body(value);
+  }
+
+  skipped(bytes: number): void {
+    this.tally.unreadable = true;
+    this.tally.chars += bytes;
+  }
 }

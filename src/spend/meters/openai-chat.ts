@@ -7,43 +7,64 @@ import { count, isRecord, type Tally } from './tally.ts';
 // `usage: null` and a last one, without choices, the counts. OpenAI-compatible servers that send
 // usage in every chunk are read the same way: the latest wins.
 
-export function openaiChatReader(tally: Tally, embeddings: boolean): FormatReader {
-  const usage = (value: unknown): boolean => {
-    if (!isRecord(value)) return false;
-    const details = value['prompt_tokens_details'];
-    tally.report({
-      input: count(value['prompt_tokens']),
-      // Embeddings produce no output tokens (their usage has none).
-      output: embeddings ? 0 : count(value['completion_tokens']),
-      cached: isRecord(details) ? count(details['cached_tokens']) : undefined,
-    });
-    tally.final = true;
+/** What body() reads of a whole answer. */
+const MEMBERS: readonly string[] = ['model', 'usage'];
+
+// A class with fields, not closures: one is made per metered answer (docs/perf/spend.md).
+export class OpenAIChatReader implements FormatReader {
+  readonly members = MEMBERS;
+  readonly #tally: Tally;
+  readonly #embeddings: boolean;
+
+  constructor(tally: Tally, embeddings: boolean) {
+    this.#tally = tally;
+    this.#embeddings = embeddings;
+  }
+
+  wants(): boolean {
     return true;
-  };
+  }
 
   // Every chunk is parsed: without event names, finding a delta's text unparsed took as long as
   // JSON.parse (several member names searched per chunk; measured with bench/meters.ts).
-  const reader: FormatReader = {
-    wants: () => true,
-    event(_name, data) {
-      if (!isRecord(data)) return;
-      tally.setModel(data['model']);
-      const choices = data['choices'];
-      if (Array.isArray(choices)) {
-        let text = '';
-        for (const choice of choices) if (isRecord(choice)) text += choiceText(choice);
-        tally.delta(text);
-      }
-      usage(data['usage']);
-    },
-    body(value) {
-      if (!isRecord(value)) return;
-      tally.setModel(value['model']);
-      usage(value['usage']);
-    },
-  };
-  return embeddings ? { ...reader, outputless: true } : reader;
+  event(_name: string | undefined, data: unknown): void {
+    if (!isRecord(data)) return;
+    this.#tally.setModel(data['model']);
+    const choices = data['choices'];
+    if (Array.isArray(choices)) {
+      let text = '';
+      for (const choice of choices) if (isRecord(choice)) text += choiceText(choice);
+      this.#tally.delta(text);
+    }
+    this.#usage(data['usage']);
+  }
+
+  body(value: unknown): void {
+    if (!isRecord(value)) return;
+    this.#tally.setModel(value['model']);
+    this.#usage(value['usage']);
+  }
+
+  #usage(value: unknown): void {
+    if (!isRecord(value)) return;
+    const details = value['prompt_tokens_details'];
+    // Embeddings produce no output tokens (their usage has none).
+    this.#tally.report(
+      count(value['prompt_tokens']),
+      this.#embeddings ? 0 : count(value['completion_tokens']),
+      isRecord(details) ? count(details['cached_tokens']) : undefined,
+    );
+    this.#tally.final = true;
+  }
 }
+
+/** Embeddings: the output is no text, so delivered bytes are not counted as output. */
+class OpenAIEmbeddingsReader extends OpenAIChatReader {
+  readonly outputless = true as const;
+}
+
+export const openaiChatReader = (tally: Tally, embeddings: boolean): FormatReader =>
+  embeddings ? new OpenAIEmbeddingsReader(tally, true) : new OpenAIChatReader(tally, false);
 
 /** The output a streamed choice delivered: content, a refusal, reasoning, tool arguments, or legacy text. */
 function choiceText(choice: Record<string, unknown>): string {

@@ -10,46 +10,58 @@ import { count, isRecord, type Tally } from './tally.ts';
 /** The events that end a response and carry its usage. */
 export const RESPONSE_ENDS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
 
-export function openaiResponsesReader(tally: Tally): FormatReader {
-  const usage = (value: unknown): void => {
+/** What body() reads of a whole answer. */
+const MEMBERS: readonly string[] = ['model', 'usage'];
+
+// A class with fields, not closures: one is made per metered answer (docs/perf/spend.md).
+export class OpenAIResponsesReader implements FormatReader {
+  readonly members = MEMBERS;
+  readonly #tally: Tally;
+
+  constructor(tally: Tally) {
+    this.#tally = tally;
+  }
+
+  // Output deltas, the response's start (its model) and its end; item and part echoes repeat what deltas gave.
+  wants(name: string | undefined): boolean {
+    return name === undefined || name.endsWith('.delta') || name === 'response.created' || RESPONSE_ENDS.has(name);
+  }
+
+  quick(name: string | undefined, data: string): boolean {
+    if (name === undefined || !name.endsWith('.delta') || name.includes('audio')) return false;
+    const size = rawStringLength(data, 'delta');
+    if (size === undefined) return false;
+    this.#tally.deltaOf(size);
+    return true;
+  }
+
+  event(_name: string | undefined, data: unknown): void {
+    if (!isRecord(data)) return;
+    const type = data['type'];
+    if (typeof type !== 'string') return;
+    if (type.endsWith('.delta')) {
+      // Text, refusals, reasoning, tool arguments; audio deltas are base64, not text.
+      if (typeof data['delta'] === 'string' && !type.includes('audio')) this.#tally.delta(data['delta']);
+    } else if (type === 'response.created' || RESPONSE_ENDS.has(type)) {
+      const response = data['response'];
+      if (!isRecord(response)) return;
+      this.#tally.setModel(response['model']);
+      if (RESPONSE_ENDS.has(type)) this.#usage(response['usage']);
+    }
+  }
+
+  body(value: unknown): void {
+    if (!isRecord(value)) return;
+    this.#tally.setModel(value['model']);
+    this.#usage(value['usage']);
+  }
+
+  #usage(value: unknown): void {
     if (!isRecord(value)) return;
     const details = value['input_tokens_details'];
-    tally.report({
-      input: count(value['input_tokens']),
-      output: count(value['output_tokens']),
-      cached: isRecord(details) ? count(details['cached_tokens']) : undefined,
-    });
-    tally.final = true;
-  };
-
-  return {
-    // Output deltas, the response's start (its model) and its end; item and part echoes repeat what deltas gave.
-    wants: (name) => name === undefined || name.endsWith('.delta') || name === 'response.created' || RESPONSE_ENDS.has(name),
-    quick(name, data) {
-      if (name === undefined || !name.endsWith('.delta') || name.includes('audio')) return false;
-      const size = rawStringLength(data, 'delta');
-      if (size === undefined) return false;
-      tally.deltaOf(size);
-      return true;
-    },
-    event(_name, data) {
-      if (!isRecord(data)) return;
-      const type = data['type'];
-      if (typeof type !== 'string') return;
-      if (type.endsWith('.delta')) {
-        // Text, refusals, reasoning, tool arguments; audio deltas are base64, not text.
-        if (typeof data['delta'] === 'string' && !type.includes('audio')) tally.delta(data['delta']);
-      } else if (type === 'response.created' || RESPONSE_ENDS.has(type)) {
-        const response = data['response'];
-        if (!isRecord(response)) return;
-        tally.setModel(response['model']);
-        if (RESPONSE_ENDS.has(type)) usage(response['usage']);
-      }
-    },
-    body(value) {
-      if (!isRecord(value)) return;
-      tally.setModel(value['model']);
-      usage(value['usage']);
-    },
-  };
+    this.#tally.report(count(value['input_tokens']), count(value['output_tokens']), isRecord(details) ? count(details['cached_tokens']) : undefined);
+    this.#tally.final = true;
+  }
 }
+
+export const openaiResponsesReader = (tally: Tally): OpenAIResponsesReader => new OpenAIResponsesReader(tally);

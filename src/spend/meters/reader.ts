@@ -13,6 +13,12 @@ export interface FormatReader {
   event(name: string | undefined, data: unknown): void;
   /** One whole JSON answer, or one element of a streamed JSON array. */
   body(value: unknown): void;
+  /**
+   * The top-level members of a whole JSON answer that body() reads: the meter then keeps only those
+   * members' bytes as the answer passes (json-members.ts), never the answer. Absent: body() is given
+   * the whole parsed answer (held within the bound).
+   */
+  readonly members?: readonly string[];
   /** The format's output is no text (embeddings): delivered bytes are not counted as output. */
   readonly outputless?: true;
 }

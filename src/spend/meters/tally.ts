@@ -45,12 +45,12 @@ export class Tally {
     this.chars += size;
   }
 
-  /** Sets the counts an answer reported; undefined leaves a count as it was (take the latest of each). */
-  report(counts: { input?: number | undefined; output?: number | undefined; cached?: number | undefined; cacheWrite?: number | undefined }): void {
-    if (counts.input !== undefined) this.input = counts.input;
-    if (counts.output !== undefined) this.output = counts.output;
-    if (counts.cached !== undefined) this.cached = counts.cached;
-    if (counts.cacheWrite !== undefined) this.cacheWrite = counts.cacheWrite;
+  /** Sets the counts an answer reported; undefined leaves a count as it was (take the latest of each). Positional: no object per report. */
+  report(input: number | undefined, output: number | undefined, cached: number | undefined, cacheWrite?: number | undefined): void {
+    if (input !== undefined) this.input = input;
+    if (output !== undefined) this.output = output;
+    if (cached !== undefined) this.cached = cached;
+    if (cacheWrite !== undefined) this.cacheWrite = cacheWrite;
   }
 
   setModel(model: unknown): void {

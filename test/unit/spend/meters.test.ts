@@ -188,11 +188,11 @@ describe('answerMeter', () => {
     expect(abandoned.usage!.output_tokens).toBeGreaterThanOrEqual(Math.ceil(MAX_EVENT_BYTES / 4));
   });
 
-  it('a JSON answer past 8 MiB is read for the usage at its end (json-tail.ts), else unknown; a Gemini array element past it is unknown, the other elements read', () => {
+  it('a JSON answer past 8 MiB is read for its usage and model wherever they sit (json-members.ts); a Gemini array element past it is unknown, the other elements read', () => {
     const big = JSON.stringify({ model: 'gpt-x', pad: 'p'.repeat(MAX_EVENT_BYTES), usage: { prompt_tokens: 1, completion_tokens: 1 } });
-    expect(read(CHAT, big, 'application/json')).toEqual({ usage: { model: null, input_tokens: 1, output_tokens: 1 }, basis: 'reported' });
+    expect(read(CHAT, big, 'application/json')).toEqual({ usage: { model: 'gpt-x', input_tokens: 1, output_tokens: 1 }, basis: 'reported' });
     const usageFirst = JSON.stringify({ model: 'gpt-x', usage: { prompt_tokens: 1, completion_tokens: 1 }, pad: 'p'.repeat(MAX_EVENT_BYTES) });
-    expect(read(CHAT, usageFirst, 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, usageFirst, 'application/json')).toEqual({ usage: { model: 'gpt-x', input_tokens: 1, output_tokens: 1 }, basis: 'reported' });
     const element = (text: string, meta?: Record<string, number>) =>
       JSON.stringify({ candidates: [{ content: { parts: [{ text }] } }], ...(meta ? { usageMetadata: meta } : {}) });
     const array = `[${element('q'.repeat(MAX_EVENT_BYTES))},${element('a', { promptTokenCount: 5, candidatesTokenCount: 2 })}]`;
