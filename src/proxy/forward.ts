@@ -217,6 +217,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     if (this.#stopped) controller.abort(this.#stopped);
   }
 
+  /** The request went up whole: for model traffic, an answer the agent then leaves before its head still counts (model-exchange.ts). */
+  onRequestSent(): void {
+    const model = this.#out.model;
+    if (model !== undefined) model.sent = true;
+  }
+
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200 || this.#settled) return; // 1xx: not relayed (Node answered the client's Expect itself)
     try {
@@ -329,6 +335,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
       // leak guard, an encoded body) is read as it is, and its usage is then unknown (flagged).
       this.#meter = answerMeter(out.model.plan, statusCode, headers['content-type'] as string | undefined, { requestBytes: out.model.requestBytes });
       out.model.meter = this.#meter;
+      out.model.answered = true;
     }
     if (body?.kind === 'whole') {
       this.#sink = 'whole';

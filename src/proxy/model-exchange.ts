@@ -1,6 +1,6 @@
 import type { AuditEvent } from '../audit/index.ts';
 import type { SpendEntry, SpendScope } from '../spend/ledger.ts';
-import type { AnswerMeter, MeterPlan } from '../spend/meters/index.ts';
+import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/meters/index.ts';
 import type { UsageReading } from '../spend/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
@@ -14,6 +14,10 @@ export interface ModelExchange {
   requestBytes?: number | undefined;
   /** Made at the answer's head (forward.ts); none for an answer not billed (not 2xx). */
   meter?: AnswerMeter | undefined;
+  /** The request went up whole (undici's onRequestSent, forward.ts): the upstream had it, and may bill it. */
+  sent?: boolean | undefined;
+  /** The answer's head came (forward.ts), whatever its status. */
+  answered?: boolean | undefined;
 }
 
 /** What keyway's spend part offers the proxy (app/spend-ledger.ts builds it; pricing from the live config). */
@@ -29,10 +33,19 @@ export interface SpendRecorder {
  */
 export function countModelAnswer(model: ModelExchange, whole: boolean, event: AuditEvent, spend: SpendRecorder, now: Date): void {
   const meter = model.meter;
-  if (meter === undefined) return;
-  model.meter = undefined; // counted once
+  let reading: UsageReading;
+  if (meter !== undefined) {
+    model.meter = undefined; // counted once
+    reading = whole ? meter.end() : meter.abandon();
+  } else if (model.sent === true && model.answered !== true && !whole) {
+    // The agent left after the request went up and before the answer's head: the model may have
+    // read the prompt (and be writing an answer nobody gets). Counted as the abandoned-stream path
+    // counts an answer that never named its input: the request's estimate, partial, no output.
+    model.sent = false; // counted once
+    reading = unansweredReading(model.plan, model.requestBytes);
+  } else return;
   const counted = new CountedUsage(model.plan.requestModel);
-  counted.add(whole ? meter.end() : meter.abandon(), model.scope, spend, now);
+  counted.add(reading, model.scope, spend, now);
   counted.writeTo(event);
 }
 

@@ -162,6 +162,11 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
     else if (this.#paused) controller.pause();
   }
 
+  /** The first request's body, or the replay's, went up whole: the handler hears it (model traffic counts a request the upstream had). */
+  onRequestSent(): void {
+    this.#handler?.onRequestSent?.();
+  }
+
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (this.#aborted) return; // the handler has settled: its abort has not landed yet
     const handler = this.#handler!;

@@ -48,6 +48,14 @@ export function answerMeter(plan: MeterPlan, status: number, contentType: string
   return reader.members === undefined ? new WholeJsonMeter(reader, tally) : new JsonMeter(reader, tally, reader.members);
 }
 
+/**
+ * An answer that never came to the agent (it left after the request went up, before the head):
+ * the request's input estimate (bytes / 4, none without its size) and no output, as `partial`.
+ */
+export function unansweredReading(plan: MeterPlan, requestBytes: number | undefined): UsageReading {
+  return new Tally(plan.requestModel, requestBytes).abandoned();
+}
+
 export function readerFor(plan: MeterPlan, tally: Tally): FormatReader {
   switch (plan.route) {
     case 'anthropic-messages':
