@@ -13,8 +13,8 @@ import { Tally } from './tally.ts';
 
 // Answer meters (issue 63): the proxy feeds one the answer's decoded body as it passes to the
 // client, then asks what the model used. A stream (text/event-stream) is read event by event and
-// never held; a whole JSON answer is scanned as it passes for the top-level members its reader
-// names (usage, model: json-members.ts), keeping only those; Gemini's JSON array stream (and its
+// never held; a whole JSON answer is held and parsed at its end up to 64 KiB, and past that scanned
+// as it passes for the top-level members its reader names (usage, model: json-members.ts); Gemini's JSON array stream (and its
 // whole answer, one element) is read element by element, each held within a bound (8 MiB).
 // One class per way of reading, with fields instead of closures: a meter is made per metered
 // answer, and its objects were a measured share of metering's cost (docs/perf/spend.md). Nothing here does I/O or throws on what an upstream
@@ -157,22 +157,39 @@ class SseMeter extends Meter implements SseSink {
   }
 }
 
-/** A whole JSON answer, read for the top-level members its reader names: nothing else of it is held. */
+/**
+ * A whole JSON answer. A small one (most: a few hundred bytes, often one piece) is held and parsed
+ * at its end, JSON.parse being native and the quickest read (a byte scan in JS cost twice as much
+ * per answer: bench/meters-ab.ts). Past SMALL_JSON_BYTES, what was held is scanned and let go, and
+ * the rest is scanned as it passes for the top-level members its reader names (json-members.ts):
+ * at most SMALL_JSON_BYTES is ever held, not the answer (up to 8 MiB before).
+ */
 class JsonMeter extends Meter {
-  readonly #members: JsonMembers;
+  readonly #wanted: readonly string[];
+  #pieces: Buffer[] = [];
+  #bytes = 0;
+  /** Set once the answer outgrew SMALL_JSON_BYTES. */
+  #members: JsonMembers | undefined;
 
-  constructor(reader: FormatReader, tally: Tally, members: readonly string[]) {
+  constructor(reader: FormatReader, tally: Tally, wanted: readonly string[]) {
     super(reader, tally);
-    this.#members = new JsonMembers(members);
+    this.#wanted = wanted;
   }
 
-  /** Bytes the meter holds between pieces (a member cut by a piece's end): never the answer. */
+  /** Bytes of the answer the meter holds: the small answer so far, or a member cut by a piece's end. */
   get held(): number {
-    return this.#members.held;
+    return this.#members === undefined ? this.#bytes : this.#members.held;
   }
 
   protected take(chunk: Buffer): void {
-    this.#members.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#members !== undefined) return this.#members.push(chunk);
+    if (this.#bytes <= SMALL_JSON_BYTES) return void this.#pieces.push(chunk);
+    const members = new JsonMembers(this.#wanted);
+    for (const piece of this.#pieces) members.push(piece);
+    members.push(chunk);
+    this.#pieces = [];
+    this.#members = members;
   }
 
   protected ended(): UsageReading {
@@ -181,20 +198,34 @@ class JsonMeter extends Meter {
   }
 
   protected abandoned(): UsageReading {
-    // A whole answer cut short rarely closes; when it does (the client left after the last byte), its usage counts.
+    // A whole answer cut short rarely parses; when it does (the client left after the last byte), its usage counts.
     this.#read();
     // The model had produced all of it before the first byte was sent: what reached the client is
     // counted as output text (its JSON around the text included: the estimate errs high).
-    if (!this.tally.final && this.reader.outputless !== true) this.tally.chars += this.#members.bytes;
+    if (!this.tally.final && this.reader.outputless !== true) this.tally.chars += this.#bytes;
     return this.tally.abandoned();
   }
 
   #read(): void {
-    const found = this.#members.members();
-    if (found === undefined) this.tally.unreadable = true;
-    else this.reader.body(found);
+    const value = this.#members === undefined ? this.#parse() : this.#members.members();
+    if (value === undefined) this.tally.unreadable = true;
+    else this.reader.body(value);
+  }
+
+  #parse(): unknown {
+    if (this.#bytes === 0) return undefined;
+    const pieces = this.#pieces;
+    try {
+      // A small answer comes in one piece: read it where it is, without a copy.
+      return JSON.parse((pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.#bytes)).toString('utf8'));
+    } catch {
+      return undefined;
+    }
   }
 }
+
+/** A whole JSON answer up to this size is held and parsed at its end; a larger one is scanned as it passes. */
+export const SMALL_JSON_BYTES = 64 * 1024;
 
 /** A whole JSON answer for a reader that names no members: collected within the bound and parsed at the end. */
 class WholeJsonMeter extends Meter {

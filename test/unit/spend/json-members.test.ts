@@ -1,7 +1,7 @@
 // The whole-JSON answer's member reader (json-members.ts): the members it reads match JSON.parse's
 // wherever the pieces are cut, what it refuses, and that a large answer's chunks are not held.
 import { describe, expect, it } from 'vitest';
-import { answerMeter } from '../../../src/spend/meters/index.ts';
+import { answerMeter, SMALL_JSON_BYTES } from '../../../src/spend/meters/index.ts';
 import { JsonMembers, MAX_MEMBER_BYTES } from '../../../src/spend/meters/json-members.ts';
 
 const WANTED = ['model', 'usage'];
@@ -71,7 +71,7 @@ describe('JsonMembers', () => {
     expect(members('{"x":[1,,2],"usage":{"a":1}}')).toEqual({ usage: { a: 1 } });
   });
 
-  it('holds none of a 4 MiB answer: only a wanted member cut by a piece end, copied', () => {
+  it('holds none of a 4 MiB answer past its first 64 KiB: only a wanted member cut by a piece end, copied', () => {
     const text = JSON.stringify({
       model: 'gpt-x',
       choices: [{ message: { content: 'y'.repeat(4 * 1024 * 1024) } }],
@@ -81,12 +81,16 @@ describe('JsonMembers', () => {
     const meter = answerMeter({ api: 'openai', route: 'openai-chat', requestModel: null }, 200, 'application/json')!;
     const held = meter as unknown as { held: number };
     let most = 0;
-    for (let at = 0; at < bytes.length; at += 64 * 1024) {
-      meter.push(bytes.subarray(at, at + 64 * 1024));
+    let mostPast = 0;
+    for (let at = 0; at < bytes.length; at += 16 * 1024) {
+      meter.push(bytes.subarray(at, at + 16 * 1024));
       most = Math.max(most, held.held);
+      if (at >= SMALL_JSON_BYTES) mostPast = Math.max(mostPast, held.held);
     }
-    // The pieces pushed were 64 KiB each, 4 MiB in all: the meter held at most a few bytes of a member.
-    expect(most).toBeLessThan(256);
+    // Pieces of 16 KiB, 4 MiB in all: the first 64 KiB held (a small answer is parsed whole), then
+    // at most a few bytes of a member (before: every piece, to the end).
+    expect(most).toBe(SMALL_JSON_BYTES);
+    expect(mostPast).toBeLessThan(256);
     expect(meter.end()).toEqual({ usage: { model: 'gpt-x', input_tokens: 3, output_tokens: 1_048_576 }, basis: 'reported' });
   });
 });
