@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_FIELDS, serializeEvent } from '../../../src/audit/record.ts';
 import type { AuditEvent } from '../../../src/audit/index.ts';
-import { CountedUsage, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
+import { CountedUsage, countModelAnswer, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
 import type { SpendEntry } from '../../../src/spend/ledger.ts';
 import type { UsageReading } from '../../../src/spend/usage.ts';
 
@@ -83,5 +83,38 @@ describe('CountedUsage.writeTo', () => {
     counted.writeTo(event);
     expect(extras(event)).toEqual(['usage']);
     expect(event.usage).toEqual({ model: 'm', unknown: true });
+  });
+});
+
+describe('countModelAnswer (one answer)', () => {
+  const readings: UsageReading[] = [
+    reading('claude-sonnet-4-5'),
+    { usage: { model: 'claude-sonnet-4-5', input_tokens: 30, output_tokens: 2, cached_input_tokens: 5, cache_write_tokens: 1 }, basis: 'reported' },
+    { usage: { model: 'claude-sonnet-4-5', input_tokens: 30, output_tokens: 2, cached_input_tokens: 0, cache_write_tokens: 0 }, basis: 'reported' },
+    { usage: { model: null, input_tokens: 7, output_tokens: 0 }, basis: 'partial' },
+    { usage: { model: null, input_tokens: 7, output_tokens: 1 }, basis: 'reported' },
+    { usage: { model: 'x', input_tokens: 7, output_tokens: 3, cached_input_tokens: 2 }, basis: 'partial' },
+    { usage: undefined, basis: 'reported' },
+  ];
+
+  it('writes the line CountedUsage writes for a sum of one, whatever the reading, priced or not, in the same order', () => {
+    for (const r of readings)
+      for (const price of [0.25, null])
+        for (const requestModel of [null, 'req-model']) {
+          const mine = draftEvent();
+          const plan = { api: 'anthropic', route: 'anthropic-messages', requestModel } as const;
+          const meter = { push() {}, end: () => r, abandon: () => r };
+          const spendMine = recorder(price);
+          countModelAnswer({ plan, scope, meter }, true, mine, spendMine, new Date(0));
+          const theirs = draftEvent();
+          const counted = new CountedUsage(requestModel);
+          const spendTheirs = recorder(price);
+          counted.add(r, scope, spendTheirs, new Date(0));
+          counted.writeTo(theirs);
+          expect(serializeEvent(mine)).toBe(serializeEvent(theirs));
+          expect(extras(mine)).toEqual(extras(theirs));
+          expect(serializeEvent(mine)).toBe(JSON.stringify(mine));
+          expect(spendMine.added).toEqual(spendTheirs.added);
+        }
   });
 });
