@@ -1,8 +1,8 @@
 import { MAX_EVENT_BYTES } from './sse.ts';
 
-// Reading a JSON answer as it passes, within a bound. A whole answer (Anthropic's or OpenAI's
-// non-streamed reply) is collected up to the bound and parsed once at the end: its `usage` may be
-// anywhere in it. Gemini's streamGenerateContent without `alt=sse` streams a JSON array of
+// Reading a JSON answer as it passes, within a bound. JsonBody collects a whole answer up to the
+// bound for a reader that names no members to scan for (index.ts WholeJsonMeter; Anthropic's and
+// OpenAI's answers are held only up to 64 KiB, then scanned: json-members.ts). Gemini's streamGenerateContent without `alt=sse` streams a JSON array of
 // responses: JsonValues hands over each element as it completes, holding only the current one, so a
 // long stream is never held whole (a single object, generateContent's answer, is one element).
 
