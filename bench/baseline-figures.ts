@@ -18,11 +18,12 @@ export interface StoredPeerFigures {
 }
 
 /**
- * How much worse than stored a figure may be before the guard says so. Chosen from this machine's
- * run-to-run spread of the medians of 3 rounds (docs/perf/breakdown.md): CPU ratios move by about
- * 5%, s5's difference by about 1 ms, RSS by 2-4 MiB.
+ * How much worse than stored a figure may be before the guard says so: this machine's spread between
+ * full runs of builds an interleaved A/B called equal (2026-11-26/27: s2 CPU ÷ squid 1.60 and 1.77;
+ * s5 − squid -3.2 and -3.9 ms; RSS after s2 109.1 and 109.7 MiB). A smaller change is judged with
+ * `node bench/ab.ts`, not here.
  */
-export const GUARD_SLACK = { cpuRatio: 0.05, s5Ms: 1, rssMiB: 5 } as const;
+export const GUARD_SLACK = { cpuRatio: 0.15, s5Ms: 1, rssMiB: 5 } as const;
 
 export interface PeerFiguresNow {
   s2: LatencyFigures;
