@@ -13,20 +13,12 @@
 // usage is then unknown (the caller flags it). The bytes between wanted members are scanned for
 // strings and brackets only, not checked as JSON: the answer reached the client as it was, and its
 // usage is what the vendor billed.
+import { QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET, COMMA, COLON } from './json-bytes.ts';
 
 /** The most one wanted member may hold: a usage object and a model name fit many times over. */
 export const MAX_MEMBER_BYTES = 64 * 1024;
 /** Keys longer than this are none of the wanted ones (their bytes are not kept). */
 const MAX_KEY_BYTES = 256;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
 
 const isSpace = (byte: number): boolean => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 

@@ -1,4 +1,5 @@
 import { MAX_EVENT_BYTES } from './sse.ts';
+import { QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET } from './json-bytes.ts';
 
 // Reading a JSON answer as it passes, within a bound. JsonBody collects a whole answer up to the
 // bound for a reader that names no members to scan for (index.ts WholeJsonMeter; Anthropic's and
@@ -62,13 +63,6 @@ export class JsonBody {
 
 /** How much of an overflowed body's end is kept: a usage member and the model before it fit many times over. */
 const TAIL_BYTES = 64 * 1024;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
 
 export interface JsonValuesSink {
   /** One complete element (parsed), or undefined when it was not valid JSON. */
