@@ -22,13 +22,19 @@
 // (bench/model-api.ts, bench/model-ab.ts, docs/perf/spend.md). --sides and --cpu-prof profile one
 // side alone.
 //
+// --a-config=JSON / --b-config=JSON: config sections merged into that side's keyway.yaml (a section
+// given replaces its keys, not the whole section), so one build can be A/B'd with a setting on and
+// off: --a=. --b=. --b-config='{"audit":{"write_ahead":false}}'. --a-node-args / --b-node-args: node
+// options, comma-separated, given after keyway's own (PROXY_NODE_FLAGS), so they win:
+// --b-node-args=--max-semi-space-size=16.
+//
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { keywayRoute, type Tally } from './clients.ts';
-import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
+import { benchHosts, keywayBenchOptions, newOAuthClient, withConfig } from './keyway-bench.ts';
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
 import { rpcLoad } from './mcp.ts';
@@ -42,6 +48,22 @@ import { startBenchUpstream } from './upstream.ts';
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const builds = { A: arg('a'), B: arg('b') };
+const configs = { A: configArg('a-config'), B: configArg('b-config') };
+const nodeArgs = { A: arg('a-node-args')?.split(',') ?? [], B: arg('b-node-args')?.split(',') ?? [] };
+/** --a-config / --b-config: a JSON object of config sections, or exit with a usage line. */
+function configArg(name: string): Record<string, Record<string, unknown>> {
+  const text = arg(name);
+  if (text === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    const sections = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? Object.values(parsed) : [undefined];
+    if (sections.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) return parsed as Record<string, Record<string, unknown>>;
+  } catch {
+    // reported below
+  }
+  console.error(`--${name} is a JSON object of config sections, e.g. '{"audit":{"write_ahead":false}}'`);
+  process.exit(2);
+}
 const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
 const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
 const scenario = arg('scenario') ?? 's2';
@@ -85,11 +107,11 @@ try {
       hosts,
       oauth: newOAuthClient(),
       tokenUrl: 'https://127.0.0.1:9/unused',
-      nodeArgs: [],
+      nodeArgs: nodeArgs[name as 'A' | 'B'],
       cli: join(resolve(dir as string), 'dist/cli/main.js'),
       aws: awsKey,
     };
-    const child = await startKeywayChild(keywayBenchOptions(setup));
+    const child = await startKeywayChild(withConfig(keywayBenchOptions(setup), configs[name as 'A' | 'B']));
     children.push(child);
     routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
   }

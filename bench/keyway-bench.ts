@@ -50,6 +50,13 @@ export interface KeywayBenchSetup {
   aws?: AwsKey | undefined;
 }
 
+/** `options` with `more`'s config sections merged in, key by key (bench/ab.ts --a-config, --b-config). */
+export function withConfig(options: KeywayChildOptions, more: Record<string, Record<string, unknown>>): KeywayChildOptions {
+  const config: Record<string, unknown> = { ...options.config };
+  for (const [section, keys] of Object.entries(more)) config[section] = { ...(config[section] as Record<string, unknown> | undefined), ...keys };
+  return { ...options, config };
+}
+
 export function keywayBenchOptions(o: KeywayBenchSetup): KeywayChildOptions {
   const { database, oauth, aws } = o;
   return {

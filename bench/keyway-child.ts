@@ -75,6 +75,7 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
   try {
     const env = cleanEnv({ ...options.env, KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') });
     const port = await freePort();
+    const { proxy: proxyMore, admin: adminMore, ...sections } = options.config ?? {};
     const config = {
       proxy: {
         listen: `127.0.0.1:${port}`,
@@ -82,9 +83,10 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
         allow_networks: ['127.0.0.0/8'], // the bench upstream is on loopback, refused by default
         hosts: Object.fromEntries(options.hosts.map((h) => [h, '127.0.0.1'])),
         ...(options.workers === undefined ? {} : { workers: options.workers }),
+        ...(proxyMore as Record<string, unknown> | undefined),
       },
-      admin: { enabled: false },
-      ...options.config,
+      admin: { enabled: false, ...(adminMore as Record<string, unknown> | undefined) },
+      ...sections,
     };
     mkdirSync(join(home, 'config'), { recursive: true });
     writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
