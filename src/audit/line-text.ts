@@ -15,6 +15,10 @@
 //   - an object value with a toJSON of its own other than Date's (it is called with the field's name
 //     inside an object, with '' when stringified alone, and may answer differently).
 // The property test (test/unit/audit-line-text.test.ts) compares the two over random events.
+//
+// The text is gathered as parts and joined once: one flat string per line. Appending field by field
+// made a chain of ~40 partial strings per line, then a flat copy of it when the line was encoded,
+// ~1.6 KiB of young garbage per line, two lines per request (docs/perf/breakdown.md, "Garbage").
 
 import { EVENT_FIELDS } from './record-fields.ts';
 
@@ -30,6 +34,22 @@ const DATE_TO_JSON = Date.prototype.toJSON;
 /** `"text"` as JSON.stringify writes it; the usual string (ASCII, no quote) without the native call. */
 function quote(text: string): string {
   return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
+/** Adds `text` quoted to `parts`, without a quoted copy when it needs no escape. */
+function pushQuoted(parts: Parts, text: string): void {
+  if (NEEDS_ESCAPE.test(text)) parts.push(JSON.stringify(text));
+  else {
+    parts.push('"');
+    parts.push(text);
+    parts.push('"');
+  }
+}
+
+/** Adds a string-or-null field's JSON. */
+function pushQuotedOrNull(parts: Parts, text: string | null): void {
+  if (text === null) parts.push('null');
+  else pushQuoted(parts, text);
 }
 
 /** Sentinel: the value would not be written exactly here (see the file's head). */
@@ -76,12 +96,49 @@ function isIndexKey(key: string): boolean {
  * writes exactly (see the file's head).
  */
 export function lineText(event: object, replica: string | undefined): string | null {
-  const src = event as Readonly<Record<string, unknown>>;
-  let text = fixedText(src);
-  let first = false;
-  if (text === null) {
-    text = '{';
-    first = true;
+  // One set of slots for every line: a new array would grow (and copy) its way to ~50 parts per
+  // line, and emptying one (length = 0) lets its storage go. A line written while another is being
+  // written (only a nested toJSON could) gets its own.
+  const parts = linesParts.busy ? new Parts() : linesParts;
+  parts.busy = true;
+  try {
+    return joinedLine(event as Readonly<Record<string, unknown>>, replica, parts);
+  } finally {
+    parts.clear();
+  }
+}
+
+/** A line's parts in slots kept between lines: unused slots hold '' (which join writes as nothing). */
+class Parts {
+  static readonly SLOTS = 96;
+  readonly #slots: string[] = new Array<string>(Parts.SLOTS).fill('');
+  #used = 0;
+  busy = false;
+
+  push(text: string): void {
+    this.#slots[this.#used++] = text;
+  }
+
+  join(): string {
+    return this.#slots.join('');
+  }
+
+  /** Back to empty slots, the storage kept (a line with more parts than SLOTS grew it: cut back). */
+  clear(): void {
+    const slots = this.#slots;
+    if (this.#used > Parts.SLOTS) slots.length = Parts.SLOTS;
+    slots.fill('', 0, Math.min(this.#used, Parts.SLOTS));
+    this.#used = 0;
+    this.busy = false;
+  }
+}
+
+const linesParts = new Parts();
+
+function joinedLine(src: Readonly<Record<string, unknown>>, replica: string | undefined, parts: Parts): string | null {
+  let first = !fixedParts(src, parts);
+  if (first) {
+    parts.push('{');
     for (let i = 0; i < EVENT_FIELDS.length; i++) {
       const key = EVENT_FIELDS[i]!;
       let value = src[key];
@@ -89,7 +146,9 @@ export function lineText(event: object, replica: string | undefined): string | n
       const json = valueText(value);
       if (json === UNSURE) return null;
       if (json === undefined) continue;
-      text += first ? FIXED_KEYS[i]! + json : `,${FIXED_KEYS[i]!}${json}`;
+      if (!first) parts.push(',');
+      parts.push(FIXED_KEYS[i]!);
+      parts.push(json);
       first = false;
     }
   }
@@ -100,10 +159,14 @@ export function lineText(event: object, replica: string | undefined): string | n
     const json = valueText(stamp && key === 'replica' ? replica : src[key]);
     if (json === UNSURE) return null;
     if (json === undefined) continue;
-    text += `${first ? '' : ','}${quote(key)}:${json}`;
+    if (!first) parts.push(',');
+    pushQuoted(parts, key);
+    parts.push(':');
+    parts.push(json);
     first = false;
   }
-  return `${text}}`;
+  parts.push('}');
+  return parts.join();
 }
 
 const str = (v: unknown): v is string => typeof v === 'string';
@@ -112,9 +175,9 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 
 /**
  * The fixed fields as a draft holds them (each of its type, a finite number, no query on the path),
- * in one template; null for anything else, which the field-by-field loop writes.
+ * added to `parts`; false (nothing added) for anything else, which the field-by-field loop writes.
  */
-function fixedText(src: Readonly<Record<string, unknown>>): string | null {
+function fixedParts(src: Readonly<Record<string, unknown>>, parts: Parts): boolean {
   const { ts, id, agent, grant, decision, code, method, host, port, path, status, duration_ms, refreshed, client } = src;
   if (
     !str(ts) ||
@@ -133,8 +196,36 @@ function fixedText(src: Readonly<Record<string, unknown>>): string | null {
     typeof refreshed !== 'boolean' ||
     !str(client)
   )
-    return null;
-  return `{"ts":${quote(ts)},"id":${quote(id)},"agent":${agent === null ? 'null' : quote(agent)},"grant":${grant === null ? 'null' : quote(grant)},"decision":${quote(decision)},"code":${code === null ? 'null' : quote(code)},"method":${method === null ? 'null' : quote(method)},"host":${quote(host)},"port":${port},"path":${path === null ? 'null' : quote(path)},"status":${status === null ? 'null' : status},"duration_ms":${duration_ms},"refreshed":${refreshed},"client":${quote(client)}`;
+    return false;
+  parts.push('{"ts":');
+  pushQuoted(parts, ts);
+  parts.push(',"id":');
+  pushQuoted(parts, id);
+  parts.push(',"agent":');
+  pushQuotedOrNull(parts, agent);
+  parts.push(',"grant":');
+  pushQuotedOrNull(parts, grant);
+  parts.push(',"decision":');
+  pushQuoted(parts, decision);
+  parts.push(',"code":');
+  pushQuotedOrNull(parts, code);
+  parts.push(',"method":');
+  pushQuotedOrNull(parts, method);
+  parts.push(',"host":');
+  pushQuoted(parts, host);
+  parts.push(',"port":');
+  parts.push(String(port));
+  parts.push(',"path":');
+  pushQuotedOrNull(parts, path);
+  parts.push(',"status":');
+  parts.push(status === null ? 'null' : String(status));
+  parts.push(',"duration_ms":');
+  parts.push(String(duration_ms));
+  parts.push(',"refreshed":');
+  parts.push(refreshed ? 'true' : 'false');
+  parts.push(',"client":');
+  pushQuoted(parts, client);
+  return true;
 }
 
 /** The extra keys in sorted order (a stamped replica among them), or null for a key only the generic way writes exactly. */

@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
 import type { ChainHead } from '../head.ts';
-import { sealLine } from '../record.ts';
+import { sealBatch } from '../seal-batch.ts';
 
 export interface KnownFile {
   dev: number;
@@ -70,15 +70,7 @@ export class HeldLog {
    */
   append(bodies: readonly string[], maxBytes: number): KnownFile | undefined {
     const known = this.#known;
-    let { seq, hash } = known.head;
-    let text = '';
-    for (const body of bodies) {
-      const sealed = sealLine(body, seq + 1, hash);
-      seq += 1;
-      hash = sealed.hash;
-      text += sealed.line;
-    }
-    const bytes = Buffer.from(text, 'utf8');
+    const { bytes, seq, hash } = sealBatch(bodies, known.head.seq, known.head.hash);
     if (maxBytes > 0 && known.size + bytes.length > maxBytes) return undefined;
     try {
       let written = 0;
