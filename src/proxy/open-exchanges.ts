@@ -9,29 +9,61 @@ import type { StagedRequest } from './stages/request.ts';
 // the store (`grants rm` on a capture grant, the agent's removal). One that no longer stands is ended
 // (StagedRequest.revoke: a WebSocket closed with 1008, an answer cut) and its audit line says why.
 
+/** A request's place on the books: a link in OpenExchanges' list (StagedRequest.openLink). */
+export interface OpenLink {
+  prev: OpenLink | undefined;
+  next: OpenLink | undefined;
+  readonly request: StagedRequest;
+}
+
+/**
+ * The books as a list linked through the requests themselves, not a Set: a Set that every request
+ * joins and leaves keeps a hash table that lives for the process, and V8 then promoted what each
+ * request in flight held to the old generation at the rate of several KiB per request, with a
+ * mark-compact every half second under s2's load (docs/perf/breakdown.md, "The open-exchange set").
+ */
 export class OpenExchanges {
-  readonly #open = new Set<StagedRequest>();
+  #first: OpenLink | undefined = undefined;
+  #size = 0;
 
   /** A request with a grant, from its last head stage until its response (or socket) closes. */
   add(request: StagedRequest): void {
-    this.#open.add(request);
+    if (request.openLink !== undefined) return;
+    const link: OpenLink = { prev: undefined, next: this.#first, request };
+    if (this.#first !== undefined) this.#first.prev = link;
+    this.#first = link;
+    request.openLink = link;
+    this.#size++;
   }
 
   delete(request: StagedRequest): void {
-    this.#open.delete(request);
+    const link = request.openLink;
+    if (link === undefined) return;
+    request.openLink = undefined;
+    if (link.prev !== undefined) link.prev.next = link.next;
+    else this.#first = link.next;
+    if (link.next !== undefined) link.next.prev = link.prev;
+    link.prev = undefined;
+    link.next = undefined;
+    this.#size--;
   }
 
   get size(): number {
-    return this.#open.size;
+    return this.#size;
   }
 
   /** Ends each open exchange that no longer stands; returns how many were ended. */
   sweep(): number {
+    // Judged first, ended after: ending one may close others (its connection), which leave the books.
+    const ending: Array<[StagedRequest, ProxyError]> = [];
+    for (let link = this.#first; link !== undefined; link = link.next) {
+      const error = revocation(link.request);
+      if (error !== undefined) ending.push([link.request, error]);
+    }
     let ended = 0;
-    for (const request of this.#open) {
-      const error = revocation(request);
-      if (error === undefined) continue;
-      this.#open.delete(request);
+    for (const [request, error] of ending) {
+      if (request.openLink === undefined) continue; // closed meanwhile
+      this.delete(request);
       ended++;
       request.revoke(error);
     }

@@ -2,7 +2,7 @@ import type { IssuedCredential } from '../../credentials/issuing/issued-credenti
 import type { Grant } from '../../credentials/grant.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';
-import type { OpenExchanges } from '../open-exchanges.ts';
+import type { OpenExchanges, OpenLink } from '../open-exchanges.ts';
 import type { ProxyError } from '../../errors/index.ts';
 import { type ClientRequest, cutRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
@@ -97,6 +97,8 @@ export class StagedRequest {
    * writes; the sweep ends what the request holds open once one of them is dropped from the store).
    */
   resolvedLogins: readonly string[] | undefined = undefined;
+  /** Its place on the open-exchange books while it is on them (open-exchanges.ts writes). */
+  openLink: OpenLink | undefined = undefined;
   /** Model traffic (stage budget writes): its answer is metered (forward.ts) and counted at close (the exchange). */
   model: ModelExchange | undefined = undefined;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
