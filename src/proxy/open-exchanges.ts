@@ -17,10 +17,10 @@ export interface OpenLink {
 }
 
 /**
- * The books as a list linked through the requests themselves, not a Set: a Set that every request
- * joins and leaves keeps a hash table that lives for the process, and V8 then promoted what each
- * request in flight held to the old generation at the rate of several KiB per request, with a
- * mark-compact every half second under s2's load (docs/perf/breakdown.md, "The open-exchange set").
+ * The books as a list linked through the requests themselves, not a Set. With one process-long Set
+ * that every request joined and left, V8 promoted about a fifth of everything keyway allocated
+ * under s2's load to the old generation, with a mark-compact every half second; with this list,
+ * ~1% (--trace-gc-nvp; docs/perf/breakdown.md, "The open-exchange set").
  */
 export class OpenExchanges {
   #first: OpenLink | undefined = undefined;
