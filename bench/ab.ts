@@ -5,7 +5,13 @@
 // This is how a request-path change is judged here: single runs of one build move ±15% on these
 // shared machines.
 //
-//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s5|s8|s10] [--pairs=5] [--seconds=4]
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s5|s8|s10] [--pairs=5] [--seconds=4] [--restarts=1]
+//
+// --restarts=N starts both children afresh N times (B's first every other time) and prints B ÷ A per
+// restart and their geometric mean. Use it: two keyway processes of the same build, measured in turns,
+// differ by up to ±25% in CPU per request for as long as they live (same build both sides, three
+// runs of 8 pairs: B ÷ A 0.75, 1.15, 0.93, every pair of a run on the same side), so the turns of one
+// pair of processes cannot tell a 5% or even a 20% change from that process's luck.
 //
 // s5 is the first request to each of 200 new host names (CONNECT, a leaf minted, a TLS context, a
 // new upstream connection), A and B alternating host by host (each host is new to both); --pairs
@@ -66,6 +72,7 @@ function configArg(name: string): Record<string, Record<string, unknown>> {
 }
 const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
 const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
+const restarts = Math.min(20, Math.max(1, Number(arg('restarts') ?? 1)));
 const scenario = arg('scenario') ?? 's2';
 if (scenario === 's2m') {
   // One build, A/B by grant in one process (bench/model-ab.ts).
@@ -97,10 +104,77 @@ const secret = `kwb-${randomBytes(24).toString('hex')}`;
 const awsKey = newBenchAwsKey();
 const upstream = await startBenchUpstream(secret, undefined, awsHost(AWS_HOST, awsKey));
 const hosts = benchHosts(PLAN);
-const children: KeywayChild[] = [];
+const tally: Tally = { badStatus: 0, badBody: 0 };
+const s2 = { connections: 64, bounds: { maxCount: 200_000, maxMs: seconds * 1000 } };
+const s4 = { concurrency: 8, bounds: { maxCount: 10_000, maxMs: seconds * 1000 } };
+const figures: Record<string, Array<{ rps: number; cpuPerReqMs: number }>> = { A: [], B: [] };
+const mibs: Record<string, number[]> = { A: [], B: [] };
+/** Per restart, the geometric mean of its pairs' B ÷ A (CPU per request, or MiB/s for s4). */
+const restartRatios: number[] = [];
 try {
-  const routes = [];
-  for (const [name, dir] of Object.entries(builds)) {
+  for (let restart = 0; restart < (scenario === 's5' ? 1 : restarts); restart++) {
+    if (restarts > 1) console.log(`restart ${restart + 1} of ${restarts}: fresh children, ${restart % 2 === 0 ? 'A' : 'B'} started first`);
+    const children: KeywayChild[] = [];
+    try {
+      const routes = await startSides(children, restart % 2 === 1);
+      if (scenario === 's5') {
+        await newHostAb(routes, tally);
+        process.exitCode = tally.badStatus + tally.badBody > 0 ? 1 : 0;
+        break;
+      }
+      const ratios: number[] = [];
+      for (let i = 0; i < pairs; i++) {
+        const turn: Record<string, number> = {};
+        for (const { name, route } of i % 2 === 0 ? routes : [...routes].reverse()) {
+          const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 1000 };
+          if (scenario === 's4') {
+            const r = await s4Upload(route, ctx, s4);
+            mibs[name]?.push(r.mibPerSecond);
+            turn[name] = r.mibPerSecond;
+            console.log(`${name} turn ${i + 1}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
+            continue;
+          }
+          const r = await s2Parallel(route, ctx, s2, scenario === 's8' ? AWS_HOST : MAIN_HOST, scenario === 's10' ? rpcLoad(route, ctx, 'mcp') : undefined);
+          const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
+          figures[name]?.push({ rps: r.rps, cpuPerReqMs });
+          turn[name] = cpuPerReqMs;
+          console.log(
+            `${name} turn ${i + 1}: ${r.rps.toFixed(0)} req/s, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request, p50 ${r.latencyMs.p50.toFixed(2)} ms`,
+          );
+        }
+        if (turn['A'] && turn['B']) ratios.push(turn['B'] / turn['A']);
+      }
+      const ratio = geometricMean(ratios);
+      restartRatios.push(ratio);
+      if (restarts > 1) console.log(`restart ${restart + 1}: B ÷ A ${ratio.toFixed(3)} (geometric mean of ${ratios.length} pairs)`);
+    } finally {
+      for (const c of children) await c.stop().catch(() => undefined);
+    }
+  }
+  for (const [name, list] of Object.entries(scenario === 's4' || scenario === 's5' ? {} : figures)) {
+    console.log(
+      `${name} median: ${median(list.map((f) => f.rps)).toFixed(0)} req/s, ${(median(list.map((f) => f.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request (${builds[name as 'A' | 'B']})`,
+    );
+  }
+  for (const [name, list] of Object.entries(scenario === 's4' ? mibs : {})) {
+    console.log(`${name} median: ${median(list).toFixed(1)} MiB/s up (${builds[name as 'A' | 'B']})`);
+  }
+  if (restartRatios.length > 0) {
+    const what = scenario === 's4' ? 'MiB/s' : 'CPU per request';
+    console.log(
+      `B ÷ A, ${what}: ${geometricMean(restartRatios).toFixed(3)} (geometric mean over ${restartRatios.length} restart${restartRatios.length === 1 ? '' : 's'}: ${restartRatios.map((r) => r.toFixed(3)).join(', ')})`,
+    );
+  }
+  if (tally.badStatus + tally.badBody > 0) console.log(`bad answers: ${tally.badStatus} status, ${tally.badBody} body (the figures are not valid)`);
+} finally {
+  await upstream.close();
+}
+
+/** Starts A's and B's keyway children (B's first when asked), each with its own home; their routes, A first. */
+async function startSides(children: KeywayChild[], bFirst: boolean): Promise<Array<{ name: string; route: ReturnType<typeof keywayRoute> }>> {
+  const routes: Array<{ name: string; route: ReturnType<typeof keywayRoute> }> = [];
+  const order = Object.entries(builds);
+  for (const [name, dir] of bFirst ? [...order].reverse() : order) {
     const setup = {
       plan: PLAN,
       secret,
@@ -115,44 +189,12 @@ try {
     children.push(child);
     routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
   }
-  const tally: Tally = { badStatus: 0, badBody: 0 };
-  if (scenario === 's5') {
-    await newHostAb(routes, tally);
-    process.exitCode = tally.badStatus + tally.badBody > 0 ? 1 : 0;
-  }
-  const figures: Record<string, Array<{ rps: number; cpuPerReqMs: number }>> = { A: [], B: [] };
-  const mibs: Record<string, number[]> = { A: [], B: [] };
-  const s2 = { connections: 64, bounds: { maxCount: 200_000, maxMs: seconds * 1000 } };
-  const s4 = { concurrency: 8, bounds: { maxCount: 10_000, maxMs: seconds * 1000 } };
-  for (let i = 0; i < (scenario === 's5' ? 0 : pairs); i++) {
-    for (const { name, route } of i % 2 === 0 ? routes : [...routes].reverse()) {
-      const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 1000 };
-      if (scenario === 's4') {
-        const r = await s4Upload(route, ctx, s4);
-        mibs[name]?.push(r.mibPerSecond);
-        console.log(`${name} turn ${i + 1}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
-        continue;
-      }
-      const r = await s2Parallel(route, ctx, s2, scenario === 's8' ? AWS_HOST : MAIN_HOST, scenario === 's10' ? rpcLoad(route, ctx, 'mcp') : undefined);
-      const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
-      figures[name]?.push({ rps: r.rps, cpuPerReqMs });
-      console.log(
-        `${name} turn ${i + 1}: ${r.rps.toFixed(0)} req/s, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request, p50 ${r.latencyMs.p50.toFixed(2)} ms`,
-      );
-    }
-  }
-  for (const [name, list] of Object.entries(scenario === 's4' || scenario === 's5' ? {} : figures)) {
-    console.log(
-      `${name} median: ${median(list.map((f) => f.rps)).toFixed(0)} req/s, ${(median(list.map((f) => f.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request (${builds[name as 'A' | 'B']})`,
-    );
-  }
-  for (const [name, list] of Object.entries(scenario === 's4' ? mibs : {})) {
-    console.log(`${name} median: ${median(list).toFixed(1)} MiB/s up (${builds[name as 'A' | 'B']})`);
-  }
-  if (tally.badStatus + tally.badBody > 0) console.log(`bad answers: ${tally.badStatus} status, ${tally.badBody} body (the figures are not valid)`);
-} finally {
-  for (const c of children) await c.stop().catch(() => undefined);
-  await upstream.close();
+  return routes.sort((x, y) => x.name.localeCompare(y.name));
+}
+
+function geometricMean(values: number[]): number {
+  const finite = values.filter((v) => Number.isFinite(v) && v > 0);
+  return finite.length === 0 ? Number.NaN : Math.exp(finite.reduce((sum, v) => sum + Math.log(v), 0) / finite.length);
 }
 
 /**
