@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { redactAll, redactText, SecretScanner, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
-import { GramGate } from '../../src/proxy/leak-guard/gate.ts';
+import { bloomBitsFor, GramGate } from '../../src/proxy/leak-guard/gate.ts';
 import { HeldNeedles } from '../../src/proxy/leak-guard/held.ts';
 import { encodedForms } from '../../src/proxy/leak-guard/needles.ts';
 import { HeldValues } from '../../src/proxy/held-values.ts';
@@ -85,6 +85,36 @@ describe('the held needles: a gate, then the leak guard’s own search', () => {
     expect(echoed.text).toBe(redactText(`Bearer ${tokens[2]}`, all).text);
     expect(held.nameHolds(`x-${tokens[3]!.toLowerCase()}`)).toBe(true);
     expect(held.nameHolds('content-type')).toBe(false);
+  });
+
+  it('a gate is sized by its pieces, and a small one misses nothing either', () => {
+    expect(bloomBitsFor(0)).toBe(12);
+    expect(bloomBitsFor(32)).toBe(12);
+    expect(bloomBitsFor(33)).toBe(13);
+    expect(bloomBitsFor(633)).toBe(17);
+    expect(bloomBitsFor(8192)).toBe(20);
+    expect(bloomBitsFor(1_000_000)).toBe(21);
+    // One token alone: its own filter of 2^14 bits or so, against the same search as above.
+    const token = tokens[5] as string;
+    const own = [...new Set(secretNeedles({ kind: 'token', value: token }))];
+    const one = new HeldNeedles(own);
+    for (const body of echoes(token)) {
+      for (const pad of ['', 'a', 'ab', 'abc']) {
+        const data = Buffer.concat([Buffer.from(pad), body]);
+        const full = redactAll(data, own, 'marker');
+        expect(full.count).toBeGreaterThan(0);
+        expect(one.redactWhole(data, 'marker').output.equals(full.output)).toBe(true);
+      }
+    }
+    // Data that holds none of it passes through the small filter untouched.
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 2048 }), (bytes) => {
+        const data = Buffer.from(bytes);
+        const full = redactAll(data, own, 'marker');
+        expect(one.redactWhole(data, 'marker').output.equals(full.output)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('a gate over a needle too short for its pieces passes everything to the full search', () => {

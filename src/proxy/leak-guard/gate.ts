@@ -2,7 +2,8 @@
 // for an agent (leak-guard/held.ts): hundreds of needles, which the search of leak-guard/search.ts
 // (one Buffer#indexOf per needle) would pay for on every answer. The gate knows every GRAM-byte
 // piece of every needle, at every offset, and reads the data once: a window of GRAM bytes rolls
-// over it, hashed into a two-probe Bloom filter (2^21 bits, 256 KiB), and a window that passes it
+// over it, hashed into a two-probe Bloom filter (BITS_PER_PIECE bits a piece, up to 2^21 bits:
+// 256 KiB), and a window that passes it
 // is looked up exactly (a sorted array of the pieces, as 48-bit numbers). Only data with a piece
 // of a needle goes on to the full search. Data is looked up at every third position (STRIDE),
 // which finds every needle of 8 bytes or more, and costs a third of looking at each.
@@ -21,8 +22,22 @@ export const GRAM = MIN_SLICE;
  * STRIDE - 1 bytes or more always holds a piece that starts on one of them.
  */
 const STRIDE = 3;
-const BITS = 21;
-const SHIFT = 32 - BITS;
+/**
+ * The filter's size: 128 bits per piece, so that a window of data that is no piece passes both
+ * probes about 1 time in 4,000 (and is then looked up exactly), rounded up to a power of two
+ * between 2^12 bits (512 bytes) and 2^21 (256 KiB, from 8,192 pieces on). A fixed 2^21 held 256 KiB
+ * resident for each set of held values, most of it for a few hundred pieces (issue 64).
+ */
+const BITS_PER_PIECE = 128;
+const MIN_BITS = 12;
+const MAX_BITS = 21;
+
+/** log2 of the filter's bits for `pieces` pieces. */
+export function bloomBitsFor(pieces: number): number {
+  let bits = MIN_BITS;
+  while (bits < MAX_BITS && 2 ** bits < pieces * BITS_PER_PIECE) bits++;
+  return bits;
+}
 
 /** The piece of GRAM (6) bytes at `at`: its first four bytes and its last two, hashed into 32 bits. */
 function hashOf(high: number, low: number): number {
@@ -30,7 +45,9 @@ function hashOf(high: number, low: number): number {
 }
 
 export class GramGate {
-  readonly #bloom = new Uint32Array((1 << BITS) >>> 5);
+  readonly #bloom: Uint32Array;
+  /** 32 minus log2 of the filter's bits: a hash's top bits are its bit's index. */
+  readonly #shift: number;
   /** Every piece, sorted, once; the needles each is a piece of: #owners from #from[i] up to #from[i + 1]. */
   readonly #pieces: Float64Array;
   readonly #from: Uint32Array;
@@ -41,6 +58,9 @@ export class GramGate {
 
   constructor(needles: readonly Buffer[]) {
     const pieces: Array<[piece: number, needle: number]> = [];
+    const bits = bloomBitsFor(needles.reduce((sum, needle) => sum + Math.max(0, needle.length - GRAM + 1), 0));
+    this.#bloom = new Uint32Array((1 << bits) >>> 5);
+    this.#shift = 32 - bits;
     let always = false;
     for (const [n, needle] of needles.entries()) {
       // A whole needle, and a base64 needle's probe between line breaks (half of one up to 60
@@ -73,8 +93,8 @@ export class GramGate {
   }
 
   #set(h: number): void {
-    const a = h >>> SHIFT;
-    const b = Math.imul(h, 0x27d4eb2f) >>> SHIFT;
+    const a = h >>> this.#shift;
+    const b = Math.imul(h, 0x27d4eb2f) >>> this.#shift;
     this.#bloom[a >>> 5]! |= 1 << (a & 31);
     this.#bloom[b >>> 5]! |= 1 << (b & 31);
   }
@@ -82,10 +102,11 @@ export class GramGate {
   /** The piece's index among #pieces, or -1 when it is no needle's. */
   #hit(high: number, low: number): number {
     const h = hashOf(high, low);
-    const a = h >>> SHIFT;
+    const shift = this.#shift;
+    const a = h >>> shift;
     const bloom = this.#bloom;
     if ((bloom[a >>> 5]! & (1 << (a & 31))) === 0) return -1;
-    const b = Math.imul(h, 0x27d4eb2f) >>> SHIFT;
+    const b = Math.imul(h, 0x27d4eb2f) >>> shift;
     if ((bloom[b >>> 5]! & (1 << (b & 31))) === 0) return -1;
     return this.#known((high >>> 0) * 65536 + low);
   }
