@@ -126,6 +126,13 @@ export function bundleOptions(root) {
       chunkFileNames: 'chunks/[name]-[hash].js',
       // Errors and classes keep their names (pino's err.type, messages) when two modules share one.
       keepNames: true,
+      // Whitespace and comments out, nothing renamed or rewritten: V8 keeps every loaded module's
+      // source text in the heap for as long as the process lives (lazy compilation reads it again),
+      // and keyway's chunks were 1.3 MB of it after s2. Without whitespace they are 0.93 MB: RSS
+      // after s2 109.5 -> 107.7 MiB in bench/memory.ts (issue 64). Names stay (keepNames, no
+      // mangling), so a stack trace still names its functions; its columns are in the one-line
+      // chunks (KEYWAY_BUNDLE_SOURCEMAP=1 builds the maps that map them back to src/).
+      minify: { compress: false, mangle: false, codegen: { removeWhitespace: true } },
       // Off in a normal build. `npm run bench -- --profile` builds with KEYWAY_BUNDLE_SOURCEMAP=1 to map
       // CPU profile samples in the chunks back to src/ files (bench/profile-map.ts): hidden maps (no
       // sourceMappingURL comment, so Node never reads them), without the sources' text.
