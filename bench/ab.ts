@@ -5,13 +5,17 @@
 // This is how a request-path change is judged here: single runs of one build move ±15% on these
 // shared machines.
 //
-//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s5|s8|s10] [--pairs=5] [--seconds=4] [--restarts=1]
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s5|s8|s10] [--pairs=5] [--seconds=4] [--restarts=1] [--pin] [--no-warmup]
 //
 // --restarts=N starts both children afresh N times (B's first every other time) and prints B ÷ A per
 // restart and their geometric mean. Use it: two keyway processes of the same build, measured in turns,
 // differ by up to ±25% in CPU per request for as long as they live (same build both sides, three
 // runs of 8 pairs: B ÷ A 0.75, 1.15, 0.93, every pair of a run on the same side), so the turns of one
 // pair of processes cannot tell a 5% or even a 20% change from that process's luck.
+// --pin puts the keyway children on the last CPU and this process (the clients and the upstream)
+// on the others: the luck was mostly where the scheduler put keyway beside the load (pinned, five
+// restarts of the same build read 0.79-1.00, against 0.73-1.13 unpinned, and every turn cheaper).
+// Each side gets one uncounted warm-up turn per restart first (--no-warmup: none).
 //
 // s5 is the first request to each of 200 new host names (CONNECT, a leaf minted, a TLS context, a
 // new upstream connection), A and B alternating host by host (each host is new to both); --pairs
@@ -36,7 +40,9 @@
 //
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { keywayRoute, type Tally } from './clients.ts';
@@ -73,6 +79,9 @@ function configArg(name: string): Record<string, Record<string, unknown>> {
 const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
 const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
 const restarts = Math.min(20, Math.max(1, Number(arg('restarts') ?? 1)));
+const warmup = !flag('no-warmup');
+/** --pin: keyway's children on the last CPU, this process (clients and upstream) on the others. */
+const pinnedCpu = flag('pin') ? pinThisProcess() : undefined;
 const scenario = arg('scenario') ?? 's2';
 if (scenario === 's2m') {
   // One build, A/B by grant in one process (bench/model-ab.ts).
@@ -123,26 +132,30 @@ try {
         break;
       }
       const ratios: number[] = [];
-      for (let i = 0; i < pairs; i++) {
+      // One turn each first, not counted: a fresh process's first turn runs cold (JIT, caches,
+      // the load generator's own warm-up) and cost 10-40% more than its later turns here.
+      for (let i = warmup ? -1 : 0; i < pairs; i++) {
+        const counted = i >= 0;
         const turn: Record<string, number> = {};
         for (const { name, route } of i % 2 === 0 ? routes : [...routes].reverse()) {
           const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 1000 };
+          const label = counted ? `turn ${i + 1}` : 'warm-up turn (not counted)';
           if (scenario === 's4') {
             const r = await s4Upload(route, ctx, s4);
-            mibs[name]?.push(r.mibPerSecond);
+            if (counted) mibs[name]?.push(r.mibPerSecond);
             turn[name] = r.mibPerSecond;
-            console.log(`${name} turn ${i + 1}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
+            console.log(`${name} ${label}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
             continue;
           }
           const r = await s2Parallel(route, ctx, s2, scenario === 's8' ? AWS_HOST : MAIN_HOST, scenario === 's10' ? rpcLoad(route, ctx, 'mcp') : undefined);
           const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
-          figures[name]?.push({ rps: r.rps, cpuPerReqMs });
+          if (counted) figures[name]?.push({ rps: r.rps, cpuPerReqMs });
           turn[name] = cpuPerReqMs;
           console.log(
-            `${name} turn ${i + 1}: ${r.rps.toFixed(0)} req/s, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request, p50 ${r.latencyMs.p50.toFixed(2)} ms`,
+            `${name} ${label}: ${r.rps.toFixed(0)} req/s, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request, p50 ${r.latencyMs.p50.toFixed(2)} ms`,
           );
         }
-        if (turn['A'] && turn['B']) ratios.push(turn['B'] / turn['A']);
+        if (counted && turn['A'] && turn['B']) ratios.push(turn['B'] / turn['A']);
       }
       const ratio = geometricMean(ratios);
       restartRatios.push(ratio);
@@ -187,9 +200,29 @@ async function startSides(children: KeywayChild[], bFirst: boolean): Promise<Arr
     };
     const child = await startKeywayChild(withConfig(keywayBenchOptions(setup), configs[name as 'A' | 'B']));
     children.push(child);
+    if (pinnedCpu !== undefined) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(pinnedCpu), String(child.pid)], { stdio: 'ignore' });
     routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
   }
   return routes.sort((x, y) => x.name.localeCompare(y.name));
+}
+
+/**
+ * Puts this process on every CPU but the last (taskset, Linux) and returns the last, for the
+ * children. Exits with a reason when it cannot: fewer than 2 CPUs, or no taskset.
+ */
+function pinThisProcess(): number {
+  const cpus = availableParallelism();
+  if (cpus < 2) {
+    console.error('--pin needs 2 CPUs or more');
+    process.exit(2);
+  }
+  try {
+    execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', `0-${cpus - 2}`, String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    console.error('--pin needs taskset (util-linux)');
+    process.exit(2);
+  }
+  return cpus - 1;
 }
 
 function geometricMean(values: number[]): number {
