@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { ProxyAgent, request } from 'undici';
@@ -54,12 +55,19 @@ async function connectStatus(proxyPort: number, authority: string): Promise<{ st
 }
 
 /** An absolute-form GET; the Host header is the URL's host as a browser would write it. */
-async function absoluteGet(proxyPort: number, hostPort: string): Promise<{ status: number; code: string | undefined }> {
+async function absoluteGet(proxyPort: number, hostPort: string, path = '/echo'): Promise<{ status: number; code: string | undefined }> {
   const host = new URL(`http://${hostPort}/`).host;
-  const raw = await exchange(connect(proxyPort, '127.0.0.1'), `GET http://${hostPort}/echo HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  const raw = await exchange(connect(proxyPort, '127.0.0.1'), `GET http://${hostPort}${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   const res = parseResponse(raw);
   return { status: res.status, code: res.headers['x-keyway-error'] };
 }
+
+/**
+ * The path of every request that must be refused, marked for this run: the test upstream listens on
+ * a free port that another file's client may still dial, so "the upstream saw none" is asked of
+ * these requests only (a stray failed `upstream.seen.length === 0` once, in policy-bypass.test.ts).
+ */
+const REFUSED_PATH = `/refused-${randomBytes(6).toString('hex')}`;
 
 const bracket = (a: string) => (isIP(a) === 6 ? `[${a}]` : a);
 
@@ -186,17 +194,17 @@ describe('Egress suite', () => {
       const before = spy.forbidden().length;
       const literal = REFUSED_FORMS.filter((f) => !f.address.includes('%'));
       const viaConnect = await pool(literal, 8, (f) => connectStatus(strict.port, `${bracket(f.address)}:${upstream.port}`));
-      const viaAbsolute = await pool(literal, 8, (f) => absoluteGet(strict.port, `${bracket(f.address)}:${upstream.port}`));
+      const viaAbsolute = await pool(literal, 8, (f) => absoluteGet(strict.port, `${bracket(f.address)}:${upstream.port}`, REFUSED_PATH));
       const names = [...mapNames.keys()];
       const viaHostsConnect = await pool(names, 8, (n) => connectStatus(mapped.port, `${n}:${upstream.port}`));
-      const viaHostsAbsolute = await pool(names, 8, (n) => absoluteGet(mapped.port, `${n}:${upstream.port}`));
+      const viaHostsAbsolute = await pool(names, 8, (n) => absoluteGet(mapped.port, `${n}:${upstream.port}`, REFUSED_PATH));
       const zoned = await connectStatus(strict.port, `[fd00:ec2::254%eth0]:${upstream.port}`);
       const all = [...viaConnect, ...viaAbsolute, ...viaHostsConnect, ...viaHostsAbsolute];
       const notRefused = all.map((r, i) => ({ ...r, i })).filter((r) => r.status !== 403 || r.code !== 'host_not_allowed');
       expect(notRefused).toEqual([]);
       expect(zoned).toEqual({ status: 400, code: 'bad_request' });
       expect(spy.forbidden().length - before).toBe(0);
-      expect(upstream.seen.length).toBe(0);
+      expect(upstream.seen.filter((r) => r.url.startsWith(REFUSED_PATH))).toEqual([]);
       figures['e2e_requests'] = all.length + 1;
       figures['e2e_refused'] = all.filter((r) => r.status === 403).length + 1;
       figures['e2e_connects_to_refused'] = spy.forbidden().length - before;
@@ -209,7 +217,7 @@ describe('Egress suite', () => {
       const agent = new ProxyAgent({ uri: mapped.url, requestTls: { ca: readFileSync(mapped.caPath, 'utf8') } });
       try {
         const statuses = await pool(sample, 4, async (n) => {
-          const res = await request(`https://${n}:${upstream.port}/echo`, { dispatcher: agent });
+          const res = await request(`https://${n}:${upstream.port}${REFUSED_PATH}`, { dispatcher: agent });
           const body = await res.body.text();
           expect(body).not.toContain(CANARY);
           return { status: res.statusCode, code: res.headers['x-keyway-error'] };
@@ -219,7 +227,7 @@ describe('Egress suite', () => {
         await agent.close();
       }
       expect(spy.forbidden().length - before).toBe(0);
-      expect(upstream.seen.length).toBe(0);
+      expect(upstream.seen.filter((r) => r.url.startsWith(REFUSED_PATH))).toEqual([]);
       figures['e2e_intercepted'] = sample.length;
     });
 
