@@ -9,8 +9,8 @@
 //
 // --restarts=N starts both children afresh N times (B's first every other time) and prints B ÷ A per
 // restart and their geometric mean. Use it: two keyway processes of the same build, measured in turns,
-// differ by up to ±25% in CPU per request for as long as they live (same build both sides, three
-// runs of 8 pairs: B ÷ A 0.75, 1.15, 0.93, every pair of a run on the same side), so the turns of one
+// differ by up to ±25% in CPU per request for as long as they live (same build both sides, runs of
+// 6 to 10 pairs: B ÷ A 0.96, 0.75, 1.15, 0.93; in the 0.75 run all 8 pairs below 1), so the turns of one
 // pair of processes cannot tell a 5% or even a 20% change from that process's luck.
 // --pin puts the keyway children on the last CPU and this process (the clients and the upstream)
 // on the others: the luck was mostly where the scheduler put keyway beside the load (pinned, five
