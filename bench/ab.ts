@@ -76,7 +76,8 @@ function configArg(name: string): Record<string, Record<string, unknown>> {
   console.error(`--${name} is a JSON object of config sections, e.g. '{"audit":{"write_ahead":false}}'`);
   process.exit(2);
 }
-const pairs = Math.min(20, Math.max(1, Number(arg('pairs') ?? 5)));
+// s2m with --keep takes many short rounds (its turns carry no handshakes): up to 200 of them.
+const pairs = Math.min(arg('scenario') === 's2m' && flag('keep') ? 200 : 20, Math.max(1, Number(arg('pairs') ?? 5)));
 const seconds = Math.min(30, Math.max(1, Number(arg('seconds') ?? 4)));
 const restarts = Math.min(20, Math.max(1, Number(arg('restarts') ?? 1)));
 const warmup = !flag('no-warmup');
@@ -87,7 +88,7 @@ if (scenario === 's2m') {
   // One build, A/B by grant in one process (bench/model-ab.ts).
   if (!builds.A || builds.B) {
     console.error(
-      'usage: node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--pairs=6] [--seconds=4]',
+      'usage: node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--pairs=6] [--seconds=4] [--pin] [--keep]',
     );
     process.exit(2);
   }
@@ -96,7 +97,17 @@ if (scenario === 's2m') {
     console.error('--sides is a list of none, metered and budget');
     process.exit(2);
   }
-  const ok = await modelAb({ dir: builds.A, pairs, seconds, stream: flag('stream'), budget: flag('budget'), sides, profileDir: arg('cpu-prof') });
+  const ok = await modelAb({
+    dir: builds.A,
+    pairs,
+    seconds,
+    stream: flag('stream'),
+    budget: flag('budget'),
+    sides,
+    profileDir: arg('cpu-prof'),
+    pinnedCpu,
+    keep: flag('keep'),
+  });
   process.exit(ok ? 0 : 1);
 }
 if (!builds.A || !builds.B) {

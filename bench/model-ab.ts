@@ -4,19 +4,22 @@
 // round (their median is the figure: issue 63 asks it within 5%). Then checks the ledger: `keyway
 // spend --json` per metered grant must count every answer the client got, to the token and to
 // 1e-6 USD, or the run exits non-zero (a side that metered nothing would make the A/B meaningless).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import { cleanEnv, runProcess } from '../test/helpers/keyway.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
-import { keywayRoute, type Tally } from './clients.ts';
+import type { Dispatcher } from 'undici';
+import { keywayRoute, type Route, type Tally } from './clients.ts';
 import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
 import { type KeywayChild, startKeywayChild } from './keyway-child.ts';
 import { ANSWER_USAGE, ANSWER_USD, MODEL_BUDGETS, MODEL_GRANTS, type ModelSide, messagesLoad, modelGrantSteps } from './model-api.ts';
 import { processCpuMs } from './proc.ts';
-import { type Context, FULL_PLAN as PLAN, rotate, s2Parallel } from './scenarios.ts';
-import { median } from './stats.ts';
+import { type Context, FULL_PLAN as PLAN, type LatencyResult, type LoadRequest, rotate, s2Parallel } from './scenarios.ts';
+import { type Bounds, median, parallel, summarise } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
 export interface ModelAbOptions {
@@ -32,6 +35,14 @@ export interface ModelAbOptions {
   sides?: readonly ModelSide[] | undefined;
   /** Write a V8 CPU profile of keyway into this folder (node --cpu-prof). */
   profileDir?: string | undefined;
+  /** keyway on this CPU alone (ab.ts --pin has put this process on the others). */
+  pinnedCpu?: number | undefined;
+  /**
+   * Each side keeps its connections for the whole run (--keep), so a turn is only the load, with no
+   * handshakes and no warm-up of its own: turns can then be short and many, which is what narrows
+   * the per-round spread (it moves turn to turn, not over the run).
+   */
+  keep?: boolean | undefined;
 }
 
 interface Turn {
@@ -70,23 +81,35 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
       config: { ...base.config, ...(o.budget ? { budgets: MODEL_BUDGETS } : {}) },
     });
     const pid = child.pid;
+    if (o.pinnedCpu !== undefined) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(o.pinnedCpu), String(pid)], { stdio: 'ignore' });
     const route = keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(pid));
     const tally: Tally = { badStatus: 0, badBody: 0 };
     const answers: Record<ModelSide, { answers: number }> = { none: { answers: 0 }, metered: { answers: 0 }, budget: { answers: 0 } };
     const turns: Array<Partial<Record<ModelSide, Turn>>> = [];
     const plan = { connections: 64, bounds: { maxCount: 200_000, maxMs: o.seconds * 1000 } };
-    console.log(`s2m (${o.stream ? 'SSE' : 'JSON'} answers), sides ${sides.join(', ')}; ${o.pairs} rounds of ${o.seconds} s; load average ${loadAverage()}`);
+    console.log(
+      `s2m (${o.stream ? 'SSE' : 'JSON'} answers), sides ${sides.join(', ')}; ${o.pairs} rounds of ${o.seconds} s${o.pinnedCpu === undefined ? '' : `, keyway pinned to CPU ${o.pinnedCpu}`}; load average ${loadAverage()}`,
+    );
+    const kept = o.keep ? new Map(sides.map((side) => [side, route.dispatcher(plan.connections)])) : undefined;
     const run = (side: ModelSide, load = plan) => {
       const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: 1000 };
-      return s2Parallel(route, ctx, load, MODEL_GRANTS[side].host, messagesLoad(route, ctx, o.stream, answers[side]));
+      const requests = messagesLoad(route, ctx, o.stream, answers[side]);
+      const dispatcher = kept?.get(side);
+      if (dispatcher === undefined) return s2Parallel(route, ctx, load, MODEL_GRANTS[side].host, requests);
+      return keptTurn(route, dispatcher, `https://${MODEL_GRANTS[side].host}:${upstream.port}${requests.path}`, requests, load);
     };
     // keyway runs without Maglev (scenarios.ts, FULL_PLAN): its request path reaches optimised code
     // only after some thousands of calls, which the first turn would otherwise pay alone.
     for (const side of sides) await run(side, { ...plan, bounds: { maxCount: 200_000, maxMs: WARMUP_MS } });
+    // With a CPU profile: each counted turn's span on the monotonic clock V8's profile uses, so the
+    // samples can be split by side (bench/profile-sides.ts): both sides in one process.
+    const spans: Array<{ side: ModelSide; startNs: string; endNs: string; requests: number }> = [];
     for (let i = 0; i < o.pairs; i++) {
       const round: Partial<Record<ModelSide, Turn>> = {};
       for (const side of rotate(sides, i)) {
+        const startNs = process.hrtime.bigint();
         const r = await run(side);
+        spans.push({ side, startNs: String(startNs), endNs: String(process.hrtime.bigint()), requests: r.requests });
         const turn = { rps: r.rps, cpuPerReqMs: (r.cpuMs ?? Number.NaN) / r.requests, p50: r.latencyMs.p50 };
         round[side] = turn;
         console.log(
@@ -96,6 +119,7 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
       turns.push(round);
     }
     console.log(`load average at the end ${loadAverage()}`);
+    if (o.profileDir !== undefined) writeFileSync(join(o.profileDir, 'turns.json'), JSON.stringify(spans));
     for (const side of sides) {
       const list = turns.map((t) => t[side]!);
       console.log(
@@ -108,7 +132,10 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
       const list = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(' ');
       console.log(`${side} ÷ none, per round: req/s ${list(rps)}; CPU/request ${list(cpu)}`);
       console.log(`${side} ÷ none, median of rounds: req/s ${median(rps).toFixed(3)}x, CPU/request ${median(cpu).toFixed(3)}x`);
+      const { mean, low, high } = geometricInterval(cpu);
+      console.log(`${side} ÷ none, CPU/request, geometric mean of rounds: ${mean.toFixed(3)}x (95% interval ${low.toFixed(3)}-${high.toFixed(3)})`);
     }
+    for (const dispatcher of kept?.values() ?? []) await dispatcher.close().catch(() => dispatcher.destroy());
     const bad = tally.badStatus + tally.badBody;
     if (bad > 0) console.log(`bad answers: ${tally.badStatus} status, ${tally.badBody} body (first: ${tally.first}); the figures are not valid`);
     await sleep(LEDGER_SETTLE_MS);
@@ -149,6 +176,34 @@ async function checkLedger(child: KeywayChild, cli: string, sides: readonly Mode
     ok &&= exact;
   }
   return ok;
+}
+
+/** One turn on a side's kept connections: the load alone, timed and its keyway CPU counted. */
+async function keptTurn(
+  route: Route,
+  dispatcher: Dispatcher,
+  url: string,
+  requests: LoadRequest,
+  load: { connections: number; bounds: Bounds },
+): Promise<LatencyResult> {
+  const samples: number[] = [];
+  const cpu0 = route.cpuMs?.() ?? Number.NaN;
+  const loop = await parallel(load.connections, load.bounds, async (i) => {
+    const t0 = performance.now();
+    await requests.send(dispatcher, url, i);
+    samples.push(performance.now() - t0);
+  });
+  const cpuMs = (route.cpuMs?.() ?? Number.NaN) - cpu0;
+  return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples), cpuMs };
+}
+
+/** The geometric mean of ratios, and its 95% interval (± 2 standard errors of the logs: the rounds taken as independent). */
+function geometricInterval(ratios: readonly number[]): { mean: number; low: number; high: number } {
+  const logs = ratios.map(Math.log);
+  const m = logs.reduce((a, b) => a + b, 0) / logs.length;
+  const sd = Math.sqrt(logs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, logs.length - 1));
+  const half = (2 * sd) / Math.sqrt(logs.length);
+  return { mean: Math.exp(m), low: Math.exp(m - half), high: Math.exp(m + half) };
 }
 
 function loadAverage(): string {
