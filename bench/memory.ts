@@ -4,7 +4,7 @@
 // one route later, as bench/run.ts does), reads each one's RSS, then s3, s4 and s5 the same way and
 // reads it again. Several runs give medians; a single run means little on a shared machine.
 //
-//   node bench/memory.ts [--runs=3] [--rounds=3] [--floor] --variant=NAME[@CHECKOUT][:ARG,ARG...] ...
+//   node bench/memory.ts [--runs=3] [--rounds=3] [--floor] [--config=JSON] --variant=NAME[@CHECKOUT][:ARG,ARG...] ...
 //
 // A variant's ARGs are node options given after keyway's own (so they win: --max-semi-space-size=2,
 // --no-liftoff-only) or VAR=value for the environment (MALLOC_ARENA_MAX=1). CHECKOUT is a built
@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { keywayRoute, proxyRoute, type Route, type Tally } from './clients.ts';
 import { type FloorChild, startFloorChild } from './floor-child.ts';
-import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
+import { benchHosts, keywayBenchOptions, newOAuthClient, withConfig } from './keyway-bench.ts';
 import { type KeywayChild, startKeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
 import { type Context, FULL_PLAN, rotate, s1Sequential, s2Parallel, s3Download, s4Upload, s5NewHosts } from './scenarios.ts';
@@ -35,6 +35,8 @@ const arg = (name: string): string | undefined => process.argv.find((a) => a.sta
 const runs = Math.min(20, Math.max(1, Number(arg('runs') ?? 3)));
 const roundCount = Math.min(5, Math.max(1, Number(arg('rounds') ?? FULL_PLAN.rounds)));
 const withFloor = process.argv.includes('--floor');
+/** --config=JSON: config sections merged over the bench's for every keyway variant, e.g. '{"admin":{"enabled":true}}' (the bench runs without the admin listener). */
+const extraConfig = JSON.parse(arg('config') ?? '{}') as Record<string, Record<string, unknown>>;
 const variants: Variant[] = process.argv.filter((a) => a.startsWith('--variant=')).map((a) => parseVariant(a.slice('--variant='.length)));
 if (variants.length === 0) {
   console.error('usage: node bench/memory.ts [--runs=3] [--rounds=3] [--floor] --variant=NAME[@CHECKOUT][:ARG,ARG...] ...');
@@ -122,7 +124,7 @@ try {
           nodeArgs: v.nodeArgs,
           cli: join(v.dir, 'dist/cli/main.js'),
         });
-        const child: KeywayChild = await startKeywayChild({ ...options, env: { ...options.env, ...v.env } });
+        const child: KeywayChild = await startKeywayChild(withConfig({ ...options, env: { ...options.env, ...v.env } }, extraConfig));
         children.push({
           name: v.name,
           pid: child.pid,

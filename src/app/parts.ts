@@ -84,8 +84,8 @@ export interface Parts extends StartContext {
 export async function buildParts(context: StartContext, closers: Closers): Promise<Parts> {
   const { options, env, logger, services } = context;
   const { config, paths, store } = services;
-  // No admin listener, no /metrics to feed: prom-client is never loaded (keyway-metrics.ts says what that saves).
-  const metrics = new KeywayMetrics({ scraped: config.admin.enabled });
+  // prom-client is loaded at the first scrape of /metrics, if one comes (keyway-metrics.ts says what that saves).
+  const metrics = new KeywayMetrics();
   // telemetry.otlp: each decision as an OpenTelemetry span and log record (the SDK loads only then).
   const telemetry = await startTelemetry(config, env, logger);
   if (telemetry) closers.add('telemetry', () => telemetry.shutdown());

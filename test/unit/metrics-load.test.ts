@@ -1,5 +1,8 @@
-// prom-client is loaded off a keyway's start (observability/metrics/keyway-metrics.ts): what is
-// observed before the load must be in the first scrape exactly as if it had been there all along.
+// prom-client is loaded at a keyway's first scrape (observability/metrics/keyway-metrics.ts): what
+// is observed before it must be in that scrape exactly as if prom-client had been there all along.
+import { spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/index.ts';
 import { KeywayMetrics } from '../../src/observability/metrics/index.ts';
@@ -73,22 +76,32 @@ describe('metrics observed before prom-client is loaded', () => {
   });
 });
 
-describe('metrics in a process nobody scrapes (admin.enabled: false)', () => {
-  it('keep the tallies, hold nothing for prom-client, and still answer a scrape from then on', async () => {
-    const unscraped = new KeywayMetrics({ scraped: false });
-    observeAll(unscraped);
-    const text = (await unscraped.scrape()).text;
-    // The tallies are keyway's own and counted all along.
-    expect(samples(text, 'keyway_requests_total{')).toContain('keyway_requests_total{decision="deny",code="policy_denied"} 1');
-    expect(samples(text, 'keyway_spend_usd_total')).toEqual(['keyway_spend_usd_total{grant="github",agent="bot"} 0.25']);
-    // What only prom-client holds was not kept before the load (nothing could have read it)...
-    expect(samples(text, 'keyway_upstream_response_seconds_count')).toEqual(['keyway_upstream_response_seconds_count 0']);
-    expect(samples(text, 'keyway_token_refreshes_total{')).toEqual([]);
-    // ...and is counted once loaded.
-    unscraped.request(event({}), 0.5);
-    unscraped.tokenRefreshed('github');
-    const after = (await unscraped.scrape()).text;
-    expect(samples(after, 'keyway_upstream_response_seconds_count')).toEqual(['keyway_upstream_response_seconds_count 1']);
-    expect(samples(after, 'keyway_token_refreshes_total{')).toEqual(['keyway_token_refreshes_total{grant="github"} 1']);
+describe('a keyway nobody scrapes', () => {
+  // In a Node of its own, so that what loads prom-client can be seen (as start-imports.test.ts does).
+  it('never loads prom-client, and its first scrape holds everything observed before it', () => {
+    const metricsUrl = pathToFileURL(resolve(dirname(fileURLToPath(import.meta.url)), '../../src/observability/metrics/index.ts')).href;
+    const script = `
+      import { registerHooks } from 'node:module';
+      const urls = [];
+      registerHooks({ resolve(s, c, next) { const r = next(s, c); urls.push(r.url); return r; } });
+      const promLoaded = () => urls.some((u) => u.includes('/node_modules/prom-client/'));
+      const { KeywayMetrics } = await import(${JSON.stringify(metricsUrl)});
+      const metrics = new KeywayMetrics();
+      metrics.request({ decision: 'inject', grant: 'github', agent: 'bot' }, 0.003);
+      metrics.tokenRefreshed('github');
+      metrics.auditBatch(0.002, true);
+      // Past the 2 s after which keyway used to load it whether or not anyone scraped.
+      await new Promise((r) => setTimeout(r, 2500));
+      const before = promLoaded();
+      const text = (await metrics.scrape()).text;
+      process.stdout.write(JSON.stringify({ before, after: promLoaded(), text }));`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 50_000 });
+    expect(child.status, child.stderr).toBe(0);
+    const { before, after, text } = JSON.parse(child.stdout) as { before: boolean; after: boolean; text: string };
+    expect(before).toBe(false);
+    expect(after).toBe(true);
+    expect(samples(text, 'keyway_upstream_response_seconds_count')).toEqual(['keyway_upstream_response_seconds_count 1']);
+    expect(samples(text, 'keyway_token_refreshes_total{')).toEqual(['keyway_token_refreshes_total{grant="github"} 1']);
+    expect(samples(text, 'keyway_audit_write_seconds_count')).toEqual(['keyway_audit_write_seconds_count{result="ok"} 1']);
   });
 });

@@ -9,14 +9,11 @@
 // Beside keyway's own figures, prom-client's default process_* and nodejs_* metrics.
 //
 // prom-client (with the OpenTelemetry API its default metrics load) is 83 modules, a tenth of a
-// keyway's start, and every `keyway run --contain` starts a keyway. So it is loaded off the start:
-// at the first scrape, or LOAD_AFTER_MS after this object is made, whichever comes first
-// (prom-metrics.ts builds the registry then). Until it is loaded, the few figures observed
-// directly (histograms, token and source counters) wait in #pending, in order, and are handed
-// over at the load: a scrape shows the same as if prom-client had been there from the start.
-// The wait is bounded in time, not count: the load starts at most LOAD_AFTER_MS after the start.
-// The default set's GC and event-loop figures count from the load, LOAD_AFTER_MS at most later
-// than before (docs/perf/startup.md).
+// keyway's start (every `keyway run --contain` starts a keyway), and with the default metrics'
+// observers ~3 MiB of RSS after s2 (docs/perf/breakdown.md). So it is loaded at the first scrape,
+// never before: every figure keyway keeps is plain numbers until then (tally.ts, histogram.ts,
+// observed.ts), and a keyway nobody scrapes never loads it. The default set's GC and event-loop
+// figures count from that first scrape.
 //
 // Labels: decision and code come from fixed tables; grant and agent are ids from the config or
 // the store, bounded again by BoundedLabels; model names come from upstream answers, so ModelLabels
@@ -28,7 +25,8 @@ import type { AuditEvent, RetentionHold } from '../../audit/index.ts';
 import type { TokenObserver, TokenRequestResult } from '../../credentials/issuing/token-store.ts';
 import { BoundedLabels, ModelLabels } from './labels.ts';
 import { ModelUsageCounts } from './model-usage.ts';
-import type { PromMetrics, Tallies } from './prom-metrics.ts';
+import { newObserved } from './observed.ts';
+import type { Tallies } from './prom-metrics.ts';
 import { Tally } from './tally.ts';
 
 /** Figures other parts keep, read when /metrics is scraped. */
@@ -48,9 +46,6 @@ export interface MetricSources {
 /** The one code an audit line holds, or this when it holds none (the request went through). */
 const NO_CODE = 'none';
 
-/** How long after the start prom-client is loaded where no scrape asked for it first: past a contained `true`, well within a first scrape interval. */
-const LOAD_AFTER_MS = 2_000;
-
 export class KeywayMetrics implements TokenObserver {
   readonly #grants = new BoundedLabels();
   readonly #agents = new BoundedLabels();
@@ -62,31 +57,12 @@ export class KeywayMetrics implements TokenObserver {
     limited: new Tally(),
     approvals: new Tally(),
     modelUsage: new ModelUsageCounts(),
+    observed: newObserved(),
   };
   readonly #models = new ModelLabels();
   #sources: MetricSources | undefined;
-  /** prom-client's metrics, once loaded. */
-  #prom: PromMetrics | undefined;
-  #loading: Promise<PromMetrics> | undefined;
-  /** Observations made before the load, handed over in order at it; undefined once it is done or failed. */
-  #pending: Array<(prom: PromMetrics) => void> | undefined = [];
-
-  /**
-   * `scraped: false`: this process has no /metrics for its whole life (admin.enabled: false is read
-   * once, at the start, and a worker's primary asks it only for its own scrapes). prom-client is then
-   * not loaded at all, and what only prom-client would hold (histograms, token and source counters)
-   * is not kept: nothing could read it. The tallies still count, and a scrape() still loads it then.
-   * Not loading it keeps prom-client, the OpenTelemetry API and the default metrics' GC and
-   * event-loop observers (~5 MiB of RSS after s2) out of a sidecar that nobody scrapes.
-   */
-  constructor(options: { scraped?: boolean } = {}) {
-    if (options.scraped === false) {
-      this.#pending = undefined;
-      return;
-    }
-    // unref: a keyway that stops sooner never loads it, and is not kept alive for it.
-    setTimeout(() => void this.#load().catch(() => undefined), LOAD_AFTER_MS).unref();
-  }
+  /** prom-client's registry, built at the first scrape. */
+  #loading: Promise<Registry> | undefined;
 
   /** Where the scrape-time figures come from; set once the parts exist. */
   watch(sources: MetricSources): void {
@@ -110,66 +86,49 @@ export class KeywayMetrics implements TokenObserver {
       const model = event.usage?.model ?? null;
       t.modelUsage.add(event, grant, agent, () => this.#models.label(model));
     }
-    if (upstreamSeconds === undefined) return;
-    // Per request: no closure once prom-client is there.
-    if (this.#prom !== undefined) this.#prom.upstream.observe(upstreamSeconds);
-    else if (this.#pending !== undefined) this.#pending.push((p) => p.upstream.observe(upstreamSeconds));
+    if (upstreamSeconds !== undefined) t.observed.upstream.observe(upstreamSeconds);
   }
 
   tokenRequest(grantId: string, seconds: number, result: TokenRequestResult): void {
     const grant = this.#grants.label(grantId);
-    this.#observe((p) => {
-      p.tokenRequests.inc({ grant, result });
-      p.tokenSeconds.observe({ grant }, seconds);
-    });
+    const observed = this.#tallies.observed;
+    observed.tokenRequests.add(grant, result);
+    observed.tokenSeconds.observe(seconds, grant);
   }
 
   tokenRefreshed(grantId: string): void {
-    const grant = this.#grants.label(grantId);
-    this.#observe((p) => p.refreshes.inc({ grant }));
+    this.#tallies.observed.refreshes.add(this.#grants.label(grantId));
   }
 
   /** One fetch of a secret source ended (source-secrets.ts). */
   secretSourceFetch(source: string, ok: boolean): void {
-    this.#observe((p) => {
-      p.sourceFetches.inc({ source, outcome: ok ? 'ok' : 'error' });
-      p.sourceUp.set({ source }, ok ? 1 : 0);
-    });
+    const observed = this.#tallies.observed;
+    observed.sourceFetches.add(source, ok ? 'ok' : 'error');
+    observed.sourceUp.set(source, ok ? 1 : 0);
   }
 
   /** One batch of audit lines appended (ok) or failed. */
   auditBatch(seconds: number, ok: boolean): void {
-    this.#observe((p) => p.auditWrite.observe({ result: ok ? 'ok' : 'failed' }, seconds));
+    this.#tallies.observed.auditWrite.observe(seconds, ok ? 'ok' : 'failed');
   }
 
   /** The text Prometheus reads, and its content type. */
   async scrape(): Promise<{ contentType: string; text: string }> {
-    const { registry } = await this.#load();
+    const registry = await this.#load();
     return { contentType: registry.contentType, text: await registry.metrics() };
   }
 
   /** The registry (a primary of workers aggregates its own with theirs). */
   async registry(): Promise<Registry> {
-    return (await this.#load()).registry;
+    return this.#load();
   }
 
-  #observe(apply: (prom: PromMetrics) => void): void {
-    if (this.#prom !== undefined) apply(this.#prom);
-    else this.#pending?.push(apply);
-  }
-
-  #load(): Promise<PromMetrics> {
+  /** prom-client and the registry over keyway's figures, at the first scrape; a failed load (a broken install) is tried again at the next. */
+  #load(): Promise<Registry> {
     this.#loading ??= import('./prom-metrics.ts').then(
-      ({ buildPromMetrics }) => {
-        const prom = buildPromMetrics(this.#tallies, () => this.#sources);
-        for (const apply of this.#pending ?? []) apply(prom);
-        this.#pending = undefined;
-        this.#prom = prom;
-        return prom;
-      },
+      ({ buildPromMetrics }) => buildPromMetrics(this.#tallies, () => this.#sources),
       (err: unknown) => {
-        // prom-client would not load (a broken install): nothing is kept waiting for it, and every scrape says why.
-        this.#pending = undefined;
+        this.#loading = undefined;
         throw err;
       },
     );

@@ -1,12 +1,13 @@
 // The prom-client side of keyway's metrics (keyway-metrics.ts): the registry and every metric in
-// it, built once, when prom-client is loaded (a scrape, or a moment after the keyway started: see
-// keyway-metrics.ts for why not at start). Counts kept in tallies and figures other parts keep are
-// read at scrape time through collect(); the histograms and counters observed directly are
-// returned for keyway-metrics.ts to feed.
+// it, built once, when prom-client is loaded at the first scrape (keyway-metrics.ts says why not
+// before). Every figure is keyway's own until then: counts in tallies, histograms in plain numbers
+// (histogram.ts), figures other parts keep; here they are read at each scrape, through collect()
+// or the histograms' metric objects.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { MetricSources } from './keyway-metrics.ts';
 import type { ModelUsageCounts } from './model-usage.ts';
+import type { Observed } from './observed.ts';
 import type { Tally } from './tally.ts';
 
 /** The counts the request path keeps in plain numbers, handed over at each scrape. */
@@ -18,21 +19,11 @@ export interface Tallies {
   readonly limited: Tally; // grant, agent, rate | quota
   readonly approvals: Tally; // grant, agent, outcome
   readonly modelUsage: ModelUsageCounts; // grant, agent, model: tokens by kind, and dollars
-}
-
-export interface PromMetrics {
-  readonly registry: Registry;
-  readonly upstream: Histogram;
-  readonly auditWrite: Histogram<'result'>;
-  readonly tokenSeconds: Histogram<'grant'>;
-  readonly tokenRequests: Counter<'grant' | 'result'>;
-  readonly refreshes: Counter<'grant'>;
-  readonly sourceFetches: Counter<'source' | 'outcome'>;
-  readonly sourceUp: Gauge<'source'>;
+  readonly observed: Observed;
 }
 
 /** The registry, in the order /metrics lists it: tallied counters, observed metrics, scrape-time figures, prom-client's defaults. */
-export function buildPromMetrics(tallies: Tallies, sources: () => MetricSources | undefined): PromMetrics {
+export function buildPromMetrics(tallies: Tallies, sources: () => MetricSources | undefined): Registry {
   const registry = new Registry();
   const registers = [registry];
   const tallied = (name: string, help: string, labelNames: string[], tally: Tally) =>
@@ -79,58 +70,37 @@ export function buildPromMetrics(tallies: Tallies, sources: () => MetricSources 
   );
   // Model answers' tokens and dollars (issue 63): counters, so a primary of workers sums them.
   tallies.modelUsage.register(registry, Counter);
-  const upstream = new Histogram({
-    name: 'keyway_upstream_response_seconds',
-    help: 'Time from sending a request upstream to its response head, for intercepted requests.',
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers,
-  });
-  const tokenRequests = new Counter({
-    name: 'keyway_token_requests_total',
-    help: 'Calls to a token endpoint by grant and result (ok, or the failure: invalid_grant, rejected, unreachable, timeout, ...).',
-    labelNames: ['grant', 'result'],
-    registers,
-  });
-  const tokenSeconds = new Histogram({
-    name: 'keyway_token_request_seconds',
-    help: 'Token endpoint latency by grant, failures included.',
-    labelNames: ['grant'],
-    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers,
-  });
-  const refreshes = new Counter({
-    name: 'keyway_token_refreshes_total',
-    help: 'Access tokens refreshed and saved, by grant.',
-    labelNames: ['grant'],
-    registers,
-  });
+  // What keyway observes as it happens, in plain numbers since the start (observed.ts).
+  const observed = tallies.observed;
+  registry.registerMetric(observed.upstream.metric() as unknown as Metric);
+  tallied(
+    'keyway_token_requests_total',
+    'Calls to a token endpoint by grant and result (ok, or the failure: invalid_grant, rejected, unreachable, timeout, ...).',
+    ['grant', 'result'],
+    observed.tokenRequests,
+  );
+  registry.registerMetric(observed.tokenSeconds.metric() as unknown as Metric);
+  tallied('keyway_token_refreshes_total', 'Access tokens refreshed and saved, by grant.', ['grant'], observed.refreshes);
   // Secret sources (secret_sources:): their names come from the config, so the labels are bounded.
-  const sourceFetches = new Counter({
-    name: 'keyway_secret_source_fetches_total',
-    help: 'Fetches of a secret source by source and outcome (ok, error).',
-    labelNames: ['source', 'outcome'],
-    registers,
-  });
-  const sourceUp = new Gauge({
+  tallied('keyway_secret_source_fetches_total', 'Fetches of a secret source by source and outcome (ok, error).', ['source', 'outcome'], observed.sourceFetches);
+  new Gauge({
     name: 'keyway_secret_source_up',
     help: 'Whether the last fetch of a secret source succeeded (1) or failed (0).',
     labelNames: ['source'],
     // Under proxy.workers: down if any worker's last fetch failed.
     aggregator: 'min',
     registers,
+    collect() {
+      this.reset();
+      for (const [source, up] of observed.sourceUp) this.set({ source }, up);
+    },
   });
-  const auditWrite = new Histogram({
-    name: 'keyway_audit_write_seconds',
-    help: 'Time to append one batch of audit lines (lock, append, unlock), by result.',
-    labelNames: ['result'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers,
-  });
+  registry.registerMetric(observed.auditWrite.metric() as unknown as Metric);
   scrapeTimeMetrics(registry, sources);
   // prom-client's process_* and nodejs_* set (resident memory, heap spaces, open descriptors, CPU,
   // event-loop delay, GC): what an operator watches first, and what a memory question starts from.
   collectDefaultMetrics({ register: registry });
-  return { registry, upstream, auditWrite, tokenSeconds, tokenRequests, refreshes, sourceFetches, sourceUp };
+  return registry;
 }
 
 /** Gauges and counters read from their sources at scrape time. */
