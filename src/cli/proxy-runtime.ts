@@ -11,8 +11,9 @@
 //   back to the system instead of staying in per-thread arenas.
 // Measured and not taken (issue 64, RSS after s2 with bench/memory.ts): fewer V8 or libuv threads
 // and one malloc arena (within 2 MiB: threads are not where the memory is), --single-threaded-gc
-// (+50 MiB), 2 MiB semi-spaces (-2 MiB for ~14% more CPU per request). What did come down was code
-// kept loaded: prom-client without an admin listener, AWS's signer, two-byte module sources.
+// (+50 MiB), 2 MiB semi-spaces (-2 MiB for ~14% more CPU per request), bytecode flushed after 5 s
+// unused (--flush-code-based-on-time --bytecode-old-time=5: -1.4 to -2.1 MiB, CPU not shown free).
+// What did come down was code kept loaded: prom-client until a scrape, AWS's signer, two-byte module sources.
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=128', '--no-maglev', '--liftoff-only'];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',

@@ -49,8 +49,12 @@ interface Failures {
 }
 
 export class AuthThrottle {
-  /** Failures in a row by address, by address and agent, and by agent (the keys below). */
-  readonly #counts = new LRUCache<string, Failures>({ max: MAX_ENTRIES });
+  /**
+   * Failures in a row by address, by address and agent, and by agent (the keys below). Made at the
+   * first failure: lru-cache allocates its slots up front (~0.2 MiB for MAX_ENTRIES), which a keyway
+   * whose agents never give a wrong key would hold for nothing.
+   */
+  #counts: LRUCache<string, Failures> | undefined;
   readonly #now: () => number;
 
   constructor(now: () => number = () => performance.now()) {
@@ -68,7 +72,7 @@ export class AuthThrottle {
       return this.#identifyByToken(req, agents, client, identities);
     }
     // The common path (no failure on record anywhere) pays one size check.
-    const failures = this.#counts.size !== 0;
+    const failures = this.size !== 0;
     const named = failures ? knownAgent(req, agents) : undefined;
     if (failures) {
       const key = addressOrPair(client, named);
@@ -89,8 +93,8 @@ export class AuthThrottle {
       return new Promise<never>((_, reject) => setTimeout(() => reject(err), delay).unref());
     }
     if (failures) {
-      this.#counts.delete(addressKey(client));
-      if (named !== undefined) this.#counts.delete(pairKey(client, named));
+      this.#counts?.delete(addressKey(client));
+      if (named !== undefined) this.#counts?.delete(pairKey(client, named));
     }
     return agent;
   }
@@ -108,7 +112,7 @@ export class AuthThrottle {
   async #identifyByToken(req: IncomingMessage, agents: AgentTable, client: string, identities: IdentityVerifier): Promise<Agent> {
     try {
       const agent = await identifyAgent(req, agents, undefined, identities);
-      if (this.#counts.size !== 0) this.#counts.delete(tokenKey(client));
+      this.#counts?.delete(tokenKey(client));
       return agent;
     } catch (err) {
       if (!(err instanceof ProxyError) || err.code !== 'proxy_auth_required') throw err;
@@ -129,16 +133,17 @@ export class AuthThrottle {
 
   /** Counts on record (for tests). */
   get size(): number {
-    return this.#counts.size;
+    return this.#counts?.size ?? 0;
   }
 
   #over(key: string, limit: number, now: number): boolean {
-    const entry = this.#counts.get(key);
+    const entry = this.#counts?.get(key);
     return entry !== undefined && entry.count >= limit && now - entry.last <= AUTH_THROTTLE_SECONDS * 1000;
   }
 
   /** One more failure in a row for `key`; a run older than the backoff starts again. The count now. */
   #bump(key: string, now: number): number {
+    this.#counts ??= new LRUCache<string, Failures>({ max: MAX_ENTRIES });
     let entry = this.#counts.get(key);
     if (entry === undefined || now - entry.last > AUTH_THROTTLE_SECONDS * 1000) {
       entry = { count: 0, last: now };
