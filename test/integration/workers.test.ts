@@ -152,6 +152,9 @@ describe('proxy.workers', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${proxyFile.admin.port}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     const injected = /^keyway_requests_total\{decision="inject",code="none"\} (\d+)$/m.exec(metrics);
     expect(Number(injected?.[1])).toBe(24);
+    // keyway's own histograms (plain numbers in each process) add up across the workers too, one series.
+    expect(metrics.match(/^keyway_upstream_response_seconds_count \d+$/gm)).toEqual(['keyway_upstream_response_seconds_count 24']);
+    expect(metrics).toMatch(/^keyway_upstream_response_seconds_bucket\{le="\+Inf"\} 24$/m);
 
     // A hostile agent asks each worker for the primary's admin listener (loopback is an allowed
     // network here): every worker refuses it as keyway's own, though only the primary listens there.
