@@ -54,7 +54,7 @@ import { modelAb } from './model-ab.ts';
 import { MODEL_GRANTS, type ModelSide } from './model-api.ts';
 import { awsHost, newBenchAwsKey } from './aws-host.ts';
 import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, s5NewHosts, type Context, type NewHostResult } from './scenarios.ts';
-import { median } from './stats.ts';
+import { geometricMean, median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -234,11 +234,6 @@ function pinThisProcess(): number {
     process.exit(2);
   }
   return cpus - 1;
-}
-
-function geometricMean(values: number[]): number {
-  const finite = values.filter((v) => Number.isFinite(v) && v > 0);
-  return finite.length === 0 ? Number.NaN : Math.exp(finite.reduce((sum, v) => sum + Math.log(v), 0) / finite.length);
 }
 
 /**

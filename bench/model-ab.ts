@@ -12,14 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import { cleanEnv, runProcess } from '../test/helpers/keyway.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
-import type { Dispatcher } from 'undici';
-import { keywayRoute, type Route, type Tally } from './clients.ts';
+import { keywayRoute, type Tally } from './clients.ts';
 import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
 import { type KeywayChild, startKeywayChild } from './keyway-child.ts';
 import { ANSWER_USAGE, ANSWER_USD, MODEL_BUDGETS, MODEL_GRANTS, type ModelSide, messagesLoad, modelGrantSteps } from './model-api.ts';
 import { processCpuMs } from './proc.ts';
-import { type Context, FULL_PLAN as PLAN, type LatencyResult, type LoadRequest, rotate, s2Parallel } from './scenarios.ts';
-import { type Bounds, median, parallel, summarise } from './stats.ts';
+import { type Context, FULL_PLAN as PLAN, rotate, s2Parallel, timedLoad } from './scenarios.ts';
+import { geometricInterval, median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
 export interface ModelAbOptions {
@@ -96,7 +95,7 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
       const requests = messagesLoad(route, ctx, o.stream, answers[side]);
       const dispatcher = kept?.get(side);
       if (dispatcher === undefined) return s2Parallel(route, ctx, load, MODEL_GRANTS[side].host, requests);
-      return keptTurn(route, dispatcher, `https://${MODEL_GRANTS[side].host}:${upstream.port}${requests.path}`, requests, load);
+      return timedLoad(route, dispatcher, `https://${MODEL_GRANTS[side].host}:${upstream.port}${requests.path}`, requests, load.connections, load.bounds);
     };
     // keyway runs without Maglev (scenarios.ts, FULL_PLAN): its request path reaches optimised code
     // only after some thousands of calls, which the first turn would otherwise pay alone.
@@ -176,34 +175,6 @@ async function checkLedger(child: KeywayChild, cli: string, sides: readonly Mode
     ok &&= exact;
   }
   return ok;
-}
-
-/** One turn on a side's kept connections: the load alone, timed and its keyway CPU counted. */
-async function keptTurn(
-  route: Route,
-  dispatcher: Dispatcher,
-  url: string,
-  requests: LoadRequest,
-  load: { connections: number; bounds: Bounds },
-): Promise<LatencyResult> {
-  const samples: number[] = [];
-  const cpu0 = route.cpuMs?.() ?? Number.NaN;
-  const loop = await parallel(load.connections, load.bounds, async (i) => {
-    const t0 = performance.now();
-    await requests.send(dispatcher, url, i);
-    samples.push(performance.now() - t0);
-  });
-  const cpuMs = (route.cpuMs?.() ?? Number.NaN) - cpu0;
-  return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples), cpuMs };
-}
-
-/** The geometric mean of ratios, and its 95% interval (± 2 standard errors of the logs: the rounds taken as independent). */
-function geometricInterval(ratios: readonly number[]): { mean: number; low: number; high: number } {
-  const logs = ratios.map(Math.log);
-  const m = logs.reduce((a, b) => a + b, 0) / logs.length;
-  const sd = Math.sqrt(logs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, logs.length - 1));
-  const half = (2 * sd) / Math.sqrt(logs.length);
-  return { mean: Math.exp(m), low: Math.exp(m - half), high: Math.exp(m + half) };
 }
 
 function loadAverage(): string {

@@ -183,16 +183,21 @@ export function s2Parallel(route: Route, ctx: Context, plan: Plan['s2'], host = 
   return withDispatcher(route, plan.connections, async (d) => {
     const url = `${origin(ctx, host)}${load.path}`;
     await parallel(plan.connections, warmup(ctx), (i) => load.send(d, url, i));
-    const samples: number[] = [];
-    const cpu0 = route.cpuMs?.();
-    const loop = await parallel(plan.connections, within(ctx, plan.bounds), async (i) => {
-      const t0 = performance.now();
-      await load.send(d, url, i);
-      samples.push(performance.now() - t0);
-    });
-    const cpuMs = cpu0 === undefined ? undefined : (route.cpuMs?.() ?? Number.NaN) - cpu0;
-    return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples), cpuMs };
+    return timedLoad(route, d, url, load, plan.connections, within(ctx, plan.bounds));
   });
+}
+
+/** `load` on `connections` at once through `d` within `bounds`: its rate, latency and the proxy's CPU meanwhile (s2's measured part; s2m's kept turns). */
+export async function timedLoad(route: Route, d: Dispatcher, url: string, load: LoadRequest, connections: number, bounds: Bounds): Promise<LatencyResult> {
+  const samples: number[] = [];
+  const cpu0 = route.cpuMs?.();
+  const loop = await parallel(connections, bounds, async (i) => {
+    const t0 = performance.now();
+    await load.send(d, url, i);
+    samples.push(performance.now() - t0);
+  });
+  const cpuMs = cpu0 === undefined ? undefined : (route.cpuMs?.() ?? Number.NaN) - cpu0;
+  return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples), cpuMs };
 }
 
 /**

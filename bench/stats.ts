@@ -89,3 +89,18 @@ export function table(headers: readonly string[], rows: ReadonlyArray<readonly s
       .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
+
+/** The geometric mean of positive ratios (others left out); NaN when none is. */
+export function geometricMean(values: readonly number[]): number {
+  const finite = values.filter((v) => Number.isFinite(v) && v > 0);
+  return finite.length === 0 ? Number.NaN : Math.exp(finite.reduce((sum, v) => sum + Math.log(v), 0) / finite.length);
+}
+
+/** The geometric mean of ratios and its 95% interval (± 2 standard errors of the logs: the rounds taken as independent). */
+export function geometricInterval(ratios: readonly number[]): { mean: number; low: number; high: number } {
+  const logs = ratios.filter((v) => Number.isFinite(v) && v > 0).map(Math.log);
+  const m = logs.reduce((a, b) => a + b, 0) / logs.length;
+  const sd = Math.sqrt(logs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, logs.length - 1));
+  const half = (2 * sd) / Math.sqrt(logs.length);
+  return { mean: Math.exp(m), low: Math.exp(m - half), high: Math.exp(m + half) };
+}
