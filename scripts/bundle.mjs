@@ -39,6 +39,7 @@ export const MODULE_URL_USERS = {
   'paths.ts': '../config/keyway.example.yaml, in the package (package.json files)',
   'net/undici.ts': "createRequire: undici's own files, from node_modules",
   'net/node-http.ts': 'createRequire: node:http',
+  'builtins.ts': 'createRequire: node:util and node:zlib',
   'config/domain-breadth.ts': 'createRequire: tldts, from node_modules',
   'tls/forge.ts': 'createRequire: node-forge, from node_modules',
   'tls/pkcs12.ts': 'createRequire: node-forge, from node_modules',

@@ -1,4 +1,5 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { util } from '../builtins.ts';
 import { didYouMean, unknownSubcommand } from './did-you-mean.ts';
 import { usageError } from './io.ts';
 
@@ -77,7 +78,7 @@ export function parse(argv: string[], options: OptionSpec = {}, words: Words = 0
   const spec = { ...COMMON_OPTIONS, ...options };
   let parsed: Args;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
+    const { values, positionals } = util.parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
     parsed = new Args(values as Record<string, string | boolean | string[] | undefined>, positionals);
   } catch (err) {
     throw usageError(argumentProblem(err, spec));

@@ -2,11 +2,11 @@
 // re-reads it through the same checks as a CA loaded from disk.
 import { createHash, generateKeyPair, randomBytes, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
+import { util } from '../builtins.ts';
 import { NULL, TRUE, bits, octets, oid, positiveInteger, seq, set, time, tlv, utf8 } from './der.ts';
 import { DAY_MS, HOUR_MS, randomSerial, toPem } from './x509-util.ts';
 
-const generateKeyPairAsync = promisify(generateKeyPair);
+const generateKeyPairAsync = util.promisify(generateKeyPair);
 
 // Long enough that users do not have to re-trust it often; the private key never leaves certsDir.
 const CA_LIFETIME_MS = 3650 * DAY_MS;

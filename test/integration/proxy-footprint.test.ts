@@ -49,8 +49,14 @@ describe('the undici parts keyway loads', () => {
   });
 });
 
+/**
+ * Node built-ins the proxy does not load at its start (src/builtins.ts): zlib waits for a first
+ * encoded answer; the rest came only from the ES namespace of node:util, which reads every lazy export.
+ */
+const UNNEEDED_BUILTINS = ['zlib', 'internal/util/diff', 'internal/util/trace_sigint'];
+
 describe('the proxy process', () => {
-  it("loads neither undici's index nor Node's own bundled undici, nor pg (loaded on a first database connection), nor tldts (by a first wildcard to check), nor the admin server (by an admin listener), nor node-forge (the CA and leaves are DER: tls/der.ts)", () => {
+  it("loads neither undici's index nor Node's own bundled undici, nor pg (loaded on a first database connection), nor tldts (by a first wildcard to check), nor the admin server (by an admin listener), nor node-forge (the CA and leaves are DER: tls/der.ts), nor Node's zlib and what util's namespace would pull in", () => {
     // A fresh Node loads the composition root the way `keyway start` does, then lists what came in
     // (CommonJS from require's cache; keyway's own ES modules as a resolve hook saw them).
     const app = fileURLToPath(new URL('../../src/app/index.ts', import.meta.url));
@@ -68,6 +74,7 @@ describe('the proxy process', () => {
           forge: files.filter((p) => p.includes('/node_modules/node-forge/')).length,
           ownModules: esm.filter((u) => u.includes('/src/')).length,
           admin: esm.filter((u) => u.includes('/src/admin/')),
+          builtins: ${JSON.stringify(UNNEEDED_BUILTINS)}.filter((name) => process.moduleLoadList.includes('NativeModule ' + name)),
         }));
       });`;
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
@@ -80,6 +87,7 @@ describe('the proxy process', () => {
       forge: 0,
       ownModules: expect.any(Number),
       admin: [],
+      builtins: [],
     });
     expect(out['undiciFiles']).toBeGreaterThan(3); // the agent and what it needs did load
     expect(out['ownModules']).toBeGreaterThan(50); // the hook did see keyway's own modules load

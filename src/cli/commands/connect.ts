@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { parseDuration } from '../../config/index.ts';
-import { parseArgs } from 'node:util';
+import { util } from '../../builtins.ts';
 import { PROVIDER_PRESETS } from '../../credentials/providers/presets.ts';
 import { findProvider, providerNames } from '../../credentials/providers/provider-registry.ts';
 import type { Config } from '../../config/index.ts';
@@ -185,7 +185,7 @@ function providerHelp(argv: string[], io: CommandIO): string {
   let configured: string[] = [];
   let problem = '';
   try {
-    const { home, config } = parseArgs({ args: argv, options: { home: { type: 'string' }, config: { type: 'string' } }, strict: false }).values;
+    const { home, config } = util.parseArgs({ args: argv, options: { home: { type: 'string' }, config: { type: 'string' } }, strict: false }).values;
     configured = Object.keys(configFor(new Args({ home, config }, []), io).providers).sort();
   } catch (err) {
     problem = `\n(the config could not be read for its providers: ${(err as Error).message})`;

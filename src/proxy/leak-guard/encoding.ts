@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { constants, createBrotliDecompress, createGunzip, createUnzip, createZstdDecompress } from 'node:zlib';
+import { zlib } from '../../builtins.ts';
 import { ProxyError } from '../../errors/index.ts';
 
 // Compressed response bodies under the leak guard. keyway decodes what the upstream compressed,
@@ -12,17 +12,17 @@ import { ProxyError } from '../../errors/index.ts';
 
 // Lenient at the end, as fetch is (undici): an empty body (a 204-like answer that still says gzip)
 // or one cut short decodes to what it holds instead of failing. Corrupt data still fails, closed.
-const { Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH, ZSTD_e_flush } = constants;
+// node:zlib is loaded at the first encoded answer (builtins.ts), not with the proxy.
 
 /** Content codings keyway decodes (RFC 9110 8.4.1; x-gzip is gzip's old name). */
 const DECODERS: Record<string, () => Transform> = {
-  gzip: () => createGunzip({ finishFlush: Z_SYNC_FLUSH }),
-  'x-gzip': () => createGunzip({ finishFlush: Z_SYNC_FLUSH }),
+  gzip: () => zlib().createGunzip({ finishFlush: zlib().constants.Z_SYNC_FLUSH }),
+  'x-gzip': () => zlib().createGunzip({ finishFlush: zlib().constants.Z_SYNC_FLUSH }),
   // zlib-wrapped, as RFC 9110 says; createUnzip also takes gzip. Raw deflate (an old server bug)
   // fails to decode, and fails closed.
-  deflate: () => createUnzip({ finishFlush: Z_SYNC_FLUSH }),
-  br: () => createBrotliDecompress({ finishFlush: BROTLI_OPERATION_FLUSH }),
-  zstd: () => createZstdDecompress({ finishFlush: ZSTD_e_flush }),
+  deflate: () => zlib().createUnzip({ finishFlush: zlib().constants.Z_SYNC_FLUSH }),
+  br: () => zlib().createBrotliDecompress({ finishFlush: zlib().constants.BROTLI_OPERATION_FLUSH }),
+  zstd: () => zlib().createZstdDecompress({ finishFlush: zlib().constants.ZSTD_e_flush }),
 };
 
 /** More layers than this (gzip of gzip of ...) is refused: no real server stacks them. */

@@ -1,4 +1,4 @@
-import { constants, inflateRawSync } from 'node:zlib';
+import { zlib } from '../../builtins.ts';
 import { type BodySwapOutcome, swapMessage } from '../../credentials/body-swap/index.ts';
 import { AgentFrameReader, type HeldBodyMemory, type HeldFrame, heldFrame, MAX_HELD_FRAMES, maskedFrame, unmaskedPayload } from './agent-frames.ts';
 import type { AgentDeflate } from './deflate-offer.ts';
@@ -148,8 +148,8 @@ export class ClientMessageSwap extends AgentFrameReader {
     const takeover = !this.#options.deflate!.noContextTakeover;
     let output: Buffer<ArrayBufferLike>;
     try {
-      output = inflateRawSync(Buffer.concat([compressed, DEFLATE_TAIL]), {
-        finishFlush: constants.Z_SYNC_FLUSH,
+      output = zlib().inflateRawSync(Buffer.concat([compressed, DEFLATE_TAIL]), {
+        finishFlush: zlib().constants.Z_SYNC_FLUSH,
         maxOutputLength: this.#options.limit,
         ...(takeover && this.#window.length > 0 ? { dictionary: this.#window } : {}),
       });
