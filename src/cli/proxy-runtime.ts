@@ -7,14 +7,18 @@
 // - --no-maglev: warm-up speed a long-running proxy does not need, for ~13 MiB of RSS.
 // - --liftoff-only: undici's WebAssembly HTTP parser stays on the baseline compiler, as fast here,
 //   without the optimizing compiler's memory kept for the life of the process.
+// - --no-sparkplug: no baseline machine code between the interpreter and TurboFan. RSS after s2
+//   -1.5 MiB (5 runs each), after s5 -1 to -2.6; CPU per request B ÷ A 0.93 and 0.98 (6 and 8
+//   restarts): the hot path reaches TurboFan as before, and warm code stays bytecode.
 // - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): freed memory goes
 //   back to the system instead of staying in per-thread arenas.
 // Measured and not taken (issue 64, RSS after s2 with bench/memory.ts): fewer V8 or libuv threads
 // and one malloc arena (within 2 MiB: threads are not where the memory is), --single-threaded-gc
 // (+50 MiB), 2 MiB semi-spaces (-2 MiB for ~14% more CPU per request), bytecode flushed after 5 s
-// unused (--flush-code-based-on-time --bytecode-old-time=5: -1.4 to -2.1 MiB, CPU not shown free).
+// unused (--flush-code-based-on-time --bytecode-old-time=5: -1.4 to -2.1 MiB, CPU not shown free),
+// scavenges on the main thread alone (--no-parallel-scavenge: -1.3 MiB, CPU per request 1.055x).
 // What did come down was code kept loaded: prom-client until a scrape, AWS's signer, two-byte module sources.
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=128', '--no-maglev', '--liftoff-only'];
+export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=128', '--no-maglev', '--liftoff-only', '--no-sparkplug'];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_TRIM_THRESHOLD_: '131072',
