@@ -1,6 +1,7 @@
 // The composition root: builds every part once from the config (parts.ts), gives the proxy its
 // runtime (proxy-runtime.ts) and the admin API its dependencies (admin-deps.ts), listens, and
 // hands back the running handle (running.ts). A reload is live-config.ts's.
+import { useIsoTimeForDates } from '../iso-time.ts';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
@@ -58,6 +59,8 @@ export async function initialise(
 
 /** Builds every part from the config, starts listening, reloads on change. */
 export async function startKeyway(options: StartOptions): Promise<RunningKeyway> {
+  // Before any time is written: every Date's ISO text without V8's date cache (iso-time.ts).
+  useIsoTimeForDates();
   const env = options.env ?? process.env;
   const logger = options.logger ?? createAppLogger();
   const startedAt = new Date().toISOString();

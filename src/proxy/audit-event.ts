@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.ts';
+import { isoTime } from '../iso-time.ts';
 import { auditDecisionOf, type ProxyError } from '../errors/index.ts';
 import type { Records } from './runtime.ts';
 
@@ -18,7 +19,7 @@ function isoNow(): string {
   const ms = Date.now();
   if (ms !== isoMs) {
     isoMs = ms;
-    isoText = new Date(ms).toISOString();
+    isoText = isoTime(ms);
   }
   return isoText;
 }

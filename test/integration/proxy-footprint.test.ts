@@ -94,6 +94,37 @@ describe('the proxy process', () => {
   });
 });
 
+describe("the proxy process's Dates", () => {
+  it("write their ISO text with keyway's arithmetic, not V8's date cache (src/iso-time.ts), from the start", async () => {
+    // A preload (NODE_OPTIONS) notes, as the process ends, whose toISOString it had.
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-iso-'));
+    const noted = join(dir, 'to-iso-string.txt');
+    const preload = join(dir, 'note-to-iso-string.mjs');
+    writeFileSync(
+      preload,
+      `import { appendFileSync } from 'node:fs';
+process.on('exit', () => appendFileSync(${JSON.stringify(noted)}, process.pid + ' ' + String(Date.prototype.toISOString).includes('[native code]') + '\\n'));
+`,
+    );
+    const home = makeHome();
+    const env = { ...cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }), NODE_OPTIONS: `--import=${preload}` };
+    const proxy = await startChildProxy({ home, env });
+    try {
+      expect(await proxy.stop()).toBe(0);
+      const byPid = new Map(
+        readFileSync(noted, 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' ') as [string, string]),
+      );
+      expect(byPid.get(String(proxy.child.pid))).toBe('false'); // not V8's own
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the CA bundle written at a first start', () => {
   it('is written by a child: the proxy process never reads the OS store, which Node would keep (~4 MiB)', async () => {
     // A preload in every Node process of the run (NODE_OPTIONS) notes which process reads the store.
