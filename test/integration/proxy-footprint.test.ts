@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import * as undici from 'undici';
 import { describe, expect, it } from 'vitest';
 import { Agent, buildConnector, requestUrl } from '../../src/net/undici.ts';
-import { startChildProxy } from '../helpers/child-proxy.ts';
+import { type ChildProxy, startChildProxy } from '../helpers/child-proxy.ts';
 import { cleanEnv, makeHome } from '../helpers/keyway.ts';
 
 // What the long-running proxy process loads. Every module loaded stays in memory for days, and the
@@ -94,61 +94,65 @@ describe('the proxy process', () => {
   });
 });
 
+/**
+ * A child proxy with `preload` (a module's text, given the file it may note things in) imported
+ * first by every Node process of the run (NODE_OPTIONS). `cleanup` removes its home and the notes.
+ */
+async function proxyWithPreload(preload: (notes: string) => string): Promise<{ proxy: ChildProxy; home: string; notes: string; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-preload-'));
+  const notes = join(dir, 'notes.txt');
+  const module = join(dir, 'preload.mjs');
+  writeFileSync(module, preload(notes));
+  const home = makeHome();
+  const env = { ...cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }), NODE_OPTIONS: `--import=${module}` };
+  const proxy = await startChildProxy({ home, env });
+  const cleanup = () => {
+    rmSync(home, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { proxy, home, notes, cleanup };
+}
+
 describe("the proxy process's Dates", () => {
   it("write their ISO text with keyway's arithmetic, not V8's date cache (src/iso-time.ts), from the start", async () => {
-    // A preload (NODE_OPTIONS) notes, as the process ends, whose toISOString it had.
-    const dir = mkdtempSync(join(tmpdir(), 'keyway-iso-'));
-    const noted = join(dir, 'to-iso-string.txt');
-    const preload = join(dir, 'note-to-iso-string.mjs');
-    writeFileSync(
-      preload,
-      `import { appendFileSync } from 'node:fs';
-process.on('exit', () => appendFileSync(${JSON.stringify(noted)}, process.pid + ' ' + String(Date.prototype.toISOString).includes('[native code]') + '\\n'));
+    // Noted as each process ends: its pid and whether its toISOString was V8's own.
+    const { proxy, notes, cleanup } = await proxyWithPreload(
+      (file) => `import { appendFileSync } from 'node:fs';
+process.on('exit', () => appendFileSync(${JSON.stringify(file)}, process.pid + ' ' + String(Date.prototype.toISOString).includes('[native code]') + '\\n'));
 `,
     );
-    const home = makeHome();
-    const env = { ...cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }), NODE_OPTIONS: `--import=${preload}` };
-    const proxy = await startChildProxy({ home, env });
     try {
       expect(await proxy.stop()).toBe(0);
       const byPid = new Map(
-        readFileSync(noted, 'utf8')
+        readFileSync(notes, 'utf8')
           .trim()
           .split('\n')
           .map((line) => line.split(' ') as [string, string]),
       );
       expect(byPid.get(String(proxy.child.pid))).toBe('false'); // not V8's own
     } finally {
-      rmSync(home, { recursive: true, force: true });
-      rmSync(dir, { recursive: true, force: true });
+      cleanup();
     }
   });
 });
 
 describe('the CA bundle written at a first start', () => {
   it('is written by a child: the proxy process never reads the OS store, which Node would keep (~4 MiB)', async () => {
-    // A preload in every Node process of the run (NODE_OPTIONS) notes which process reads the store.
-    const dir = mkdtempSync(join(tmpdir(), 'keyway-roots-'));
-    const readers = join(dir, 'readers.txt');
-    const preload = join(dir, 'note-store-readers.mjs');
-    writeFileSync(
-      preload,
-      `import { appendFileSync } from 'node:fs';
+    // Noted: the pid of each process that reads the store.
+    const { proxy, home, notes, cleanup } = await proxyWithPreload(
+      (file) => `import { appendFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import tls from 'node:tls';
 const read = tls.getCACertificates;
 tls.getCACertificates = function (type, ...rest) {
-  if (type === 'system') appendFileSync(${JSON.stringify(readers)}, process.pid + '\\n');
+  if (type === 'system') appendFileSync(${JSON.stringify(file)}, process.pid + '\\n');
   return read.call(this, type, ...rest);
 };
 syncBuiltinESMExports();
 `,
     );
-    const home = makeHome();
-    const env = { ...cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }), NODE_OPTIONS: `--import=${preload}` };
-    const proxy = await startChildProxy({ home, env });
     try {
-      const pids = existsSync(readers) ? readFileSync(readers, 'utf8').trim().split('\n') : [];
+      const pids = existsSync(notes) ? readFileSync(notes, 'utf8').trim().split('\n') : [];
       expect(pids.length).toBeGreaterThan(0); // the child did read it (and the preload works)
       expect(pids).not.toContain(String(proxy.child.pid));
       const bundle = readFileSync(join(home, 'certs', 'bundle.pem'), 'utf8');
@@ -159,8 +163,7 @@ syncBuiltinESMExports();
       expect(body(bundle).endsWith(body(readFileSync(join(home, 'certs', 'ca.pem'), 'utf8')))).toBe(true);
     } finally {
       expect(await proxy.stop()).toBe(0);
-      rmSync(home, { recursive: true, force: true });
-      rmSync(dir, { recursive: true, force: true });
+      cleanup();
     }
   });
 });
