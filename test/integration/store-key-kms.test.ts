@@ -21,10 +21,18 @@ const TOKEN_AFTER = `${CANARY}-kms-token-after-rotation`;
 
 /** Every file under a folder, as bytes. */
 function filesUnder(dir: string): Array<[string, Buffer]> {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((name) => join(dir, name))
-    .filter((path) => statSync(path).isFile())
-    .map((path) => [path, readFileSync(path)]);
+  const files: Array<[string, Buffer]> = [];
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const path = join(dir, name);
+    try {
+      if (statSync(path).isFile()) files.push([path, readFileSync(path)]);
+    } catch (err) {
+      // Gone between the listing and the read: the serving keyway's store lock writes its holder
+      // file beside the lock and renames it in, so one can be listed and then be gone.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return files;
 }
 
 /** Where a 32-byte key shows in a file: raw, base64, base64url or hex. */
