@@ -25,15 +25,16 @@ if (tooOld !== undefined) {
   process.exit(1);
 }
 
-// Before the rest is imported: it is what the compile cache saves parsing (cli/compile-cache.ts).
-const { useCompileCache } = await import('./compile-cache.ts');
-useCompileCache(process.env);
-const { main } = await import('./index.ts');
-const { endQuietlyOnClosedPipe, readAllStdin } = await import('./io.ts');
-const { reexecWithProxyRuntime } = await import('./proxy-runtime.ts');
 const { splitCommandLine } = await import('./global-options.ts');
 // `keyway --home DIR start` is a start too: global options may come before the command.
 const starts = splitCommandLine(argv).name === 'start';
+// Before the rest is imported: it is what the compile cache saves parsing (cli/compile-cache.ts).
+// Not for the long-running proxy, which would keep the code it reads back (compile-cache.ts).
+const { useCompileCache } = await import('./compile-cache.ts');
+if (!starts) useCompileCache(process.env);
+const { main } = await import('./index.ts');
+const { endQuietlyOnClosedPipe, readAllStdin } = await import('./io.ts');
+const { reexecWithProxyRuntime } = await import('./proxy-runtime.ts');
 // The proxy runs for days under load: it re-executes itself under its measured runtime settings.
 if (starts && !argv.includes('--help') && !argv.includes('-h')) reexecWithProxyRuntime();
 

@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import * as undici from 'undici';
 import { describe, expect, it } from 'vitest';
 import { Agent, buildConnector, requestUrl } from '../../src/net/undici.ts';
-import { type ChildProxy, startChildProxy } from '../helpers/child-proxy.ts';
+import { type ChildProxy, SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
 import { cleanEnv, makeHome } from '../helpers/keyway.ts';
 
 // What the long-running proxy process loads. Every module loaded stays in memory for days, and the
@@ -98,19 +98,22 @@ describe('the proxy process', () => {
  * A child proxy with `preload` (a module's text, given the file it may note things in) imported
  * first by every Node process of the run (NODE_OPTIONS). `cleanup` removes its home and the notes.
  */
-async function proxyWithPreload(preload: (notes: string) => string): Promise<{ proxy: ChildProxy; home: string; notes: string; cleanup: () => void }> {
+async function proxyWithPreload(
+  preload: (notes: string) => string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ proxy: ChildProxy; home: string; notes: string; env: Record<string, string>; cleanup: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-preload-'));
   const notes = join(dir, 'notes.txt');
   const module = join(dir, 'preload.mjs');
   writeFileSync(module, preload(notes));
   const home = makeHome();
-  const env = { ...cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') }), NODE_OPTIONS: `--import=${module}` };
+  const env = { ...cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), ...extraEnv }), NODE_OPTIONS: `--import=${module}` };
   const proxy = await startChildProxy({ home, env });
   const cleanup = () => {
     rmSync(home, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   };
-  return { proxy, home, notes, cleanup };
+  return { proxy, home, notes, env, cleanup };
 }
 
 describe("the proxy process's Dates", () => {
@@ -132,6 +135,38 @@ process.on('exit', () => appendFileSync(${JSON.stringify(file)}, process.pid + '
       expect(byPid.get(String(proxy.child.pid))).toBe('false'); // not V8's own
     } finally {
       cleanup();
+    }
+  });
+});
+
+describe("the proxy process's code", () => {
+  it('is not read back from the compile cache, which a `keyway` command run beside it does use (cli/compile-cache.ts)', async () => {
+    // A user's home with a ~/.cache, where keyway keeps its compile cache. Noted as each process
+    // ends: its pid and the compile cache it used.
+    const user = mkdtempSync(join(tmpdir(), 'keyway-user-'));
+    mkdirSync(join(user, '.cache'), { mode: 0o700 });
+    const { proxy, notes, env, cleanup } = await proxyWithPreload(
+      (file) => `import { appendFileSync } from 'node:fs';
+import { getCompileCacheDir } from 'node:module';
+process.on('exit', () => appendFileSync(${JSON.stringify(file)}, process.pid + ' ' + (getCompileCacheDir() ?? 'none') + '\\n'));
+`,
+      { HOME: user },
+    );
+    try {
+      const command = spawnSync(process.execPath, [SRC_CLI, '--version'], { env, encoding: 'utf8' });
+      expect(command.status).toBe(0);
+      expect(await proxy.stop()).toBe(0);
+      const byPid = new Map(
+        readFileSync(notes, 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' ') as [string, string]),
+      );
+      expect(byPid.get(String(command.pid))).toContain(join(user, '.cache', 'keyway', 'compile-cache')); // the command did
+      expect(byPid.get(String(proxy.child.pid))).toBe('none'); // the proxy did not
+    } finally {
+      cleanup();
+      rmSync(user, { recursive: true, force: true });
     }
   });
 });
