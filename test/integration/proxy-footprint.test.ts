@@ -116,6 +116,16 @@ async function proxyWithPreload(
   return { proxy, home, notes, env, cleanup };
 }
 
+/** The notes a preload wrote as `PID VALUE` lines, by pid. */
+function notesByPid(file: string): Map<string, string> {
+  return new Map(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ') as [string, string]),
+  );
+}
+
 describe("the proxy process's Dates", () => {
   it("write their ISO text with keyway's arithmetic, not V8's date cache (src/iso-time.ts), from the start", async () => {
     // Noted as each process ends: its pid and whether its toISOString was V8's own.
@@ -126,12 +136,7 @@ process.on('exit', () => appendFileSync(${JSON.stringify(file)}, process.pid + '
     );
     try {
       expect(await proxy.stop()).toBe(0);
-      const byPid = new Map(
-        readFileSync(notes, 'utf8')
-          .trim()
-          .split('\n')
-          .map((line) => line.split(' ') as [string, string]),
-      );
+      const byPid = notesByPid(notes);
       expect(byPid.get(String(proxy.child.pid))).toBe('false'); // not V8's own
     } finally {
       cleanup();
@@ -156,12 +161,7 @@ process.on('exit', () => appendFileSync(${JSON.stringify(file)}, process.pid + '
       const command = spawnSync(process.execPath, [SRC_CLI, '--version'], { env, encoding: 'utf8' });
       expect(command.status).toBe(0);
       expect(await proxy.stop()).toBe(0);
-      const byPid = new Map(
-        readFileSync(notes, 'utf8')
-          .trim()
-          .split('\n')
-          .map((line) => line.split(' ') as [string, string]),
-      );
+      const byPid = notesByPid(notes);
       expect(byPid.get(String(command.pid))).toContain(join(user, '.cache', 'keyway', 'compile-cache')); // the command did
       expect(byPid.get(String(proxy.child.pid))).toBe('none'); // the proxy did not
     } finally {
