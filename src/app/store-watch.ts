@@ -3,14 +3,17 @@ import { APPROVAL_PREFIX } from '../approvals/record.ts';
 import { USAGE_PREFIX } from '../credentials/grant-record.ts';
 import { QUOTA_PREFIX } from '../credentials/quota-record.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
+import { BUDGET_PREFIX, SPEND_PREFIX } from '../spend/records.ts';
 import type { LiveConfig } from './live-config.ts';
 
 /**
  * The request path reads the tables only; a store change (a CLI write) rebuilds them whole. Not a
  * change to records the tables are not built from: usage (written every few seconds under
- * traffic), quota counts (every second under a bytes quota) and approvals; rebuilding (and logging
- * "store changed") for each of them was wasted work and noise. `others` hear of every change (a
- * store has one watcher).
+ * traffic), quota counts (every second under a bytes quota), approvals, and the spend ledger's
+ * records and budget counts (twice a second under model traffic: each rebuilt every grant's
+ * matchers and logged "store changed" for nothing). `others` hear of every change (a store has one
+ * watcher). Anything else a change touches rebuilds them: a record kind added later errs towards a
+ * rebuild too many, never one too few.
  */
 export function watchStore(store: CredentialStore, live: LiveConfig, logger: Logger, others: ReadonlyArray<() => void> = []): void {
   let tableInputs = recordsBesideUsage(store);
@@ -32,7 +35,7 @@ export function watchStore(store: CredentialStore, live: LiveConfig, logger: Log
   );
 }
 
-const NOT_TABLE_INPUTS = [USAGE_PREFIX, QUOTA_PREFIX, APPROVAL_PREFIX];
+const NOT_TABLE_INPUTS = [USAGE_PREFIX, QUOTA_PREFIX, APPROVAL_PREFIX, SPEND_PREFIX, BUDGET_PREFIX];
 
 /** Every store record but those above, by id: what the grant and agent tables may be built from. */
 function recordsBesideUsage(store: CredentialStore): Array<[string, unknown]> {

@@ -9,6 +9,9 @@ import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli, runProcess, TEST_HOSTS } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { slack } from '../helpers/load.ts';
+import { USAGE_PREFIX } from '../../src/credentials/grant-record.ts';
+import { QUOTA_PREFIX } from '../../src/credentials/quota-record.ts';
+import { BUDGET_PREFIX, SPEND_PREFIX } from '../../src/spend/records.ts';
 
 const STORE_WRITER = fileURLToPath(new URL('../fixtures/store-writer.ts', import.meta.url));
 
@@ -116,12 +119,15 @@ describe('keyway start with the CLI beside it', () => {
     outputs.push(list.stdout);
   });
 
-  it('rebuilds its tables for a grant change, not for usage records alone (written every few seconds under traffic)', async () => {
+  it('rebuilds its tables for a grant change, not for usage, quota or spend records alone (written every second or so under traffic)', async () => {
     const reloads = () => (proxy.stdout() + proxy.stderr()).split('store changed: grants and agents reloaded').length - 1;
     const before = reloads();
-    // What the proxy's usage recorder writes (last use per grant), here from another process.
-    const usage = await runProcess(process.execPath, [STORE_WRITER, join(home, 'data', 'store.json'), 'usage:', '3'], env);
-    expect(usage.stdout).toContain('done');
+    // What the proxy's usage recorder (last use per grant), quota counts and spend ledger (its
+    // records and budget counts) write, here from another process.
+    for (const prefix of [USAGE_PREFIX, QUOTA_PREFIX, SPEND_PREFIX, BUDGET_PREFIX]) {
+      const written = await runProcess(process.execPath, [STORE_WRITER, join(home, 'data', 'store.json'), prefix, '3'], env);
+      expect(written.stdout).toContain('done');
+    }
     await new Promise((r) => setTimeout(r, 1_200)); // the store is polled every 250 ms
     expect(reloads()).toBe(before);
     const add = await runCli(['grants', 'add', 'noted', '--type', 'bearer', '--domains', 'noted.example.test', '--home', home], env);
