@@ -20,11 +20,23 @@ export interface NamedMethod {
   by: string;
 }
 
+/** No method named (most requests): one shared, frozen answer, nothing allocated per request. */
+const NONE_NAMED: readonly NamedMethod[] = Object.freeze([]);
+
 /**
  * The methods a request names besides its own, upper-cased and without duplicates; a string
  * (the reason) when one is not a method token, so a garbled override is refused rather than guessed.
  */
-export function overrideMethods(headers: Readonly<Record<string, string | string[] | undefined>>, query: string): NamedMethod[] | string {
+export function overrideMethods(headers: Readonly<Record<string, string | string[] | undefined>>, query: string): readonly NamedMethod[] | string {
+  // None of the headers, and a query that cannot name `_method` however it is encoded (no `_`, and
+  // no `%` that could decode to one): nothing to read.
+  if (
+    headers[OVERRIDE_HEADERS[0]] === undefined &&
+    headers[OVERRIDE_HEADERS[1]] === undefined &&
+    headers[OVERRIDE_HEADERS[2]] === undefined &&
+    (query.length <= 1 || (query.indexOf('_') === -1 && query.indexOf('%') === -1))
+  )
+    return NONE_NAMED;
   const named: NamedMethod[] = [];
   const add = (value: string, by: string): string | undefined => {
     for (const token of value.split(',')) {

@@ -15,7 +15,11 @@ export interface NamedPath {
   by: string;
 }
 
-export function overridePaths(headers: Readonly<Record<string, string | string[] | undefined>>): NamedPath[] | string {
+/** No path named (most requests): one shared, frozen answer, nothing allocated per request. */
+const NONE_NAMED: readonly NamedPath[] = Object.freeze([]);
+
+export function overridePaths(headers: Readonly<Record<string, string | string[] | undefined>>): readonly NamedPath[] | string {
+  if (headers[PATH_OVERRIDE_HEADERS[0]] === undefined && headers[PATH_OVERRIDE_HEADERS[1]] === undefined) return NONE_NAMED;
   const named: NamedPath[] = [];
   for (const name of PATH_OVERRIDE_HEADERS) {
     const value = headers[name];

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { overrideMethods } from '../../src/policy/method-override.ts';
@@ -25,6 +26,25 @@ describe('method overrides', () => {
     expect(overrideMethods({}, '?%5Fmethod=delete')).toEqual([{ method: 'DELETE', by: '?_method' }]);
     expect(overrideMethods({ 'x-http-method-override': 'DE LETE' }, '')).toMatch(/does not name an HTTP method/);
     expect(overrideMethods({}, '?_method=')).toMatch(/\?_method does not name/);
+  });
+
+  it('reads ?_method however the query spells it: a query with no `_` and no `%` is the only one passed over unread', () => {
+    expect(overrideMethods({}, '?_%6Dethod=delete')).toEqual([{ method: 'DELETE', by: '?_method' }]);
+    expect(overrideMethods({}, '?%5f%6d%65%74%68%6f%64=put')).toEqual([{ method: 'PUT', by: '?_method' }]);
+    expect(overrideMethods({}, '?a=1&%5Fmethod=patch')).toEqual([{ method: 'PATCH', by: '?_method' }]);
+    expect(overrideMethods({}, '?a=_method')).toEqual([]); // a value, not the parameter
+    // Against the query as a server reads it (URLSearchParams), over queries built from the
+    // characters that spell, encode or split the parameter.
+    const query = fc.string({ unit: fc.constantFrom('_', '%', '5', 'F', 'f', '6', 'D', 'd', 'm', 'e', 't', 'h', 'o', '=', '&', '+', ';', 'x'), maxLength: 24 });
+    fc.assert(
+      fc.property(query, (q) => {
+        const named = new URLSearchParams(q).getAll('_method');
+        const read = overrideMethods({}, `?${q}`);
+        if (named.length === 0) expect(read).toEqual([]);
+        else expect(read).not.toEqual([]); // the methods it names, or why one is not a method
+      }),
+      { numRuns: 20_000 },
+    );
   });
 
   it('a methods: [GET] rule refuses a GET that names DELETE', () => {

@@ -111,11 +111,14 @@ function requestsToJudge(req: ClientRequest, request: StagedRequest, now: Date):
     grant,
     method: req.method ?? 'GET',
     path: request.path,
-    mcpEndpoint: request.mcp !== undefined,
+    mcpEndpoint: isMcpEndpoint(endpoints, request.path),
     source: request.conn.client,
     bodyBytes: !hasBody(req) ? 0 : Number.isFinite(length) ? length : undefined,
     now,
   };
+  // Most requests name nothing else: the request itself, without the arrays that pair every method
+  // with every path.
+  if (methods.length === 0 && paths.length === 0) return [{ request: base, by: undefined }];
   const allMethods = [{ method: base.method, by: undefined as string | undefined }, ...methods];
   const allPaths = [{ path: base.path, by: undefined as string | undefined }, ...paths];
   return allPaths.flatMap((p) =>
