@@ -5,7 +5,7 @@
 // This is how a request-path change is judged here: single runs of one build move ±15% on these
 // shared machines.
 //
-//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s2|s4|s5|s8|s10] [--pairs=5] [--seconds=4] [--restarts=1] [--pin] [--no-warmup]
+//   node bench/ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--scenario=s1|s2|s4|s5|s8|s10] [--pairs=5] [--seconds=4] [--restarts=1] [--pin] [--no-warmup]
 //
 // --restarts=N starts both children afresh N times (B's first every other time) and prints B ÷ A per
 // restart and their geometric mean. Use it: two keyway processes of the same build, measured in turns,
@@ -20,6 +20,9 @@
 // s5 is the first request to each of 200 new host names (CONNECT, a leaf minted, a TLS context, a
 // new upstream connection), A and B alternating host by host (each host is new to both); --pairs
 // and --seconds do not apply. Prints ms per new host (mean, p50) and keyway CPU per new host.
+//
+// s1 is small GETs one after another on one kept-alive connection (at most 2,000 or --seconds a
+// turn): B ÷ A is of the p50 latency, and each turn prints keyway's CPU per request too.
 //
 // s8 is s2's load on the aws_sigv4 grant (each GET signed by keyway, checked by the upstream), and
 // s10 s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
@@ -53,7 +56,7 @@ import { rpcLoad } from './mcp.ts';
 import { modelAb } from './model-ab.ts';
 import { MODEL_GRANTS, type ModelSide } from './model-api.ts';
 import { awsHost, newBenchAwsKey } from './aws-host.ts';
-import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s2Parallel, s4Upload, s5NewHosts, type Context, type NewHostResult } from './scenarios.ts';
+import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s1Sequential, s2Parallel, s4Upload, s5NewHosts, type Context, type NewHostResult } from './scenarios.ts';
 import { geometricMean, median } from './stats.ts';
 import { startBenchUpstream } from './upstream.ts';
 
@@ -114,8 +117,8 @@ if (!builds.A || !builds.B) {
   console.error('usage: node bench/ab.ts --a=CHECKOUT --b=CHECKOUT [--pairs=5] [--seconds=4]');
   process.exit(2);
 }
-if (scenario !== 's2' && scenario !== 's4' && scenario !== 's5' && scenario !== 's8' && scenario !== 's10') {
-  console.error('--scenario is s2, s4, s5, s8, s10 or s2m');
+if (scenario !== 's1' && scenario !== 's2' && scenario !== 's4' && scenario !== 's5' && scenario !== 's8' && scenario !== 's10') {
+  console.error('--scenario is s1, s2, s4, s5, s8, s10 or s2m');
   process.exit(2);
 }
 
@@ -126,8 +129,9 @@ const upstream = await startBenchUpstream(secret, undefined, awsHost(AWS_HOST, a
 const hosts = benchHosts(PLAN);
 const tally: Tally = { badStatus: 0, badBody: 0 };
 const s2 = { connections: 64, bounds: { maxCount: 200_000, maxMs: seconds * 1000 } };
+const s1 = { bounds: { maxCount: 2000, maxMs: seconds * 1000 } };
 const s4 = { concurrency: 8, bounds: { maxCount: 10_000, maxMs: seconds * 1000 } };
-const figures: Record<string, Array<{ rps: number; cpuPerReqMs: number }>> = { A: [], B: [] };
+const figures: Record<string, Array<{ rps: number; cpuPerReqMs: number; p50?: number }>> = { A: [], B: [] };
 const mibs: Record<string, number[]> = { A: [], B: [] };
 /** Per restart, the geometric mean of its pairs' B ÷ A (CPU per request, or MiB/s for s4). */
 const restartRatios: number[] = [];
@@ -158,6 +162,16 @@ try {
             console.log(`${name} ${label}: ${r.mibPerSecond.toFixed(1)} MiB/s (${r.transfers} uploads of 1 MiB)`);
             continue;
           }
+          if (scenario === 's1') {
+            const r = await s1Sequential(route, ctx, s1);
+            const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
+            if (counted) figures[name]?.push({ rps: r.rps, cpuPerReqMs, p50: r.latencyMs.p50 });
+            turn[name] = r.latencyMs.p50;
+            console.log(
+              `${name} ${label}: p50 ${(r.latencyMs.p50 * 1000).toFixed(0)} µs, p99 ${(r.latencyMs.p99 * 1000).toFixed(0)} µs, keyway CPU ${(cpuPerReqMs * 1000).toFixed(0)} µs/request (${r.requests} requests)`,
+            );
+            continue;
+          }
           const r = await s2Parallel(route, ctx, s2, scenario === 's8' ? AWS_HOST : MAIN_HOST, scenario === 's10' ? rpcLoad(route, ctx, 'mcp') : undefined);
           const cpuPerReqMs = (r.cpuMs ?? Number.NaN) / r.requests;
           if (counted) figures[name]?.push({ rps: r.rps, cpuPerReqMs });
@@ -177,14 +191,14 @@ try {
   }
   for (const [name, list] of Object.entries(scenario === 's4' || scenario === 's5' ? {} : figures)) {
     console.log(
-      `${name} median: ${median(list.map((f) => f.rps)).toFixed(0)} req/s, ${(median(list.map((f) => f.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request (${builds[name as 'A' | 'B']})`,
+      `${name} median: ${median(list.map((f) => f.rps)).toFixed(0)} req/s, ${(median(list.map((f) => f.cpuPerReqMs)) * 1000).toFixed(0)} µs CPU/request${scenario === 's1' ? `, p50 ${(median(list.map((f) => f.p50 ?? Number.NaN)) * 1000).toFixed(0)} µs` : ''} (${builds[name as 'A' | 'B']})`,
     );
   }
   for (const [name, list] of Object.entries(scenario === 's4' ? mibs : {})) {
     console.log(`${name} median: ${median(list).toFixed(1)} MiB/s up (${builds[name as 'A' | 'B']})`);
   }
   if (restartRatios.length > 0) {
-    const what = scenario === 's4' ? 'MiB/s' : 'CPU per request';
+    const what = scenario === 's4' ? 'MiB/s' : scenario === 's1' ? 'p50 latency' : 'CPU per request';
     console.log(
       `B ÷ A, ${what}: ${geometricMean(restartRatios).toFixed(3)} (geometric mean over ${restartRatios.length} restart${restartRatios.length === 1 ? '' : 's'}: ${restartRatios.map((r) => r.toFixed(3)).join(', ')})`,
     );

@@ -89,7 +89,7 @@ export interface LatencyResult {
   seconds: number;
   rps: number;
   latencyMs: LatencySummary;
-  /** CPU time the route's proxy spent during the timed loop (s2; none for direct). */
+  /** CPU time the route's proxy spent during the timed loop (s1, s2; none for direct). */
   cpuMs?: number | undefined;
 }
 
@@ -154,12 +154,14 @@ export function s1Sequential(route: Route, ctx: Context, plan: Plan['s1']): Prom
     const url = `${origin(ctx, MAIN_HOST)}/small`;
     await sequential(warmup(ctx), async () => void (await getBody(route, d, url, ctx.tally)));
     const samples: number[] = [];
+    const cpu0 = route.cpuMs?.();
     const loop = await sequential(within(ctx, plan.bounds), async () => {
       const t0 = performance.now();
       await getBody(route, d, url, ctx.tally);
       samples.push(performance.now() - t0);
     });
-    return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples) };
+    const cpuMs = cpu0 === undefined ? undefined : (route.cpuMs?.() ?? Number.NaN) - cpu0;
+    return { requests: loop.count, seconds: loop.ms / 1000, rps: loop.count / (loop.ms / 1000), latencyMs: summarise(samples), cpuMs };
   });
 }
 
