@@ -2,6 +2,7 @@ import { lstatSync, mkdirSync, statSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import { KEYWAY_CACHE } from '../contain/sandbox.ts';
+import { pruneCompileCache } from './compile-cache-prune.ts';
 
 // V8's compile cache (Node 22.1 and later): the code compiled for keyway's modules is kept on disk
 // and read back by the next run, which then parses less. An agent that wraps each tool call in
@@ -16,6 +17,7 @@ import { KEYWAY_CACHE } from '../contain/sandbox.ts';
 // the cache holds at once, and a proxy that runs for days keeps it, to save tens of milliseconds
 // once (bench/memory.ts, RSS after s2: 102.8-103.0 against 104.7-104.8 MiB, 7 runs each).
 // `keyway run --contain` starts its proxy inside the `run` process, which keeps the cache.
+// What Node leaves in it is pruned once a day (compile-cache-prune.ts).
 
 /**
  * Turns the compile cache on for the modules loaded from now on, where a safe folder for it exists;
@@ -32,6 +34,11 @@ export function useCompileCache(env: NodeJS.ProcessEnv, enable: (dir: string) =>
     if (!statSync(join(home, '.cache')).isDirectory()) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (!ownedAllTheWay(dir, uid)) return undefined;
+    try {
+      pruneCompileCache(dir);
+    } catch {
+      // Pruned next time: a folder another keyway process is writing into may not empty at once.
+    }
     enable(dir);
     return dir;
   } catch {
