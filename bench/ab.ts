@@ -225,6 +225,7 @@ async function startSides(children: KeywayChild[], bFirst: boolean): Promise<Arr
     };
     const child = await startKeywayChild(withConfig(keywayBenchOptions(setup), configs[name as 'A' | 'B']));
     children.push(child);
+    console.log(`side ${name}: pid ${child.pid}`);
     if (pinnedCpu !== undefined) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(pinnedCpu), String(child.pid)], { stdio: 'ignore' });
     routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
   }
