@@ -30,13 +30,7 @@ const NONE_NAMED: readonly NamedMethod[] = Object.freeze([]);
 export function overrideMethods(headers: Readonly<Record<string, string | string[] | undefined>>, query: string): readonly NamedMethod[] | string {
   // None of the headers, and a query that cannot name `_method` however it is encoded (no `_`, and
   // no `%` that could decode to one): nothing to read.
-  if (
-    headers[OVERRIDE_HEADERS[0]] === undefined &&
-    headers[OVERRIDE_HEADERS[1]] === undefined &&
-    headers[OVERRIDE_HEADERS[2]] === undefined &&
-    (query.length <= 1 || (query.indexOf('_') === -1 && query.indexOf('%') === -1))
-  )
-    return NONE_NAMED;
+  if (noneOf(headers, OVERRIDE_HEADERS) && (query.length <= 1 || (query.indexOf('_') === -1 && query.indexOf('%') === -1))) return NONE_NAMED;
   const named: NamedMethod[] = [];
   const add = (value: string, by: string): string | undefined => {
     for (const token of value.split(',')) {
@@ -60,6 +54,12 @@ export function overrideMethods(headers: Readonly<Record<string, string | string
     }
   }
   return named;
+}
+
+/** None of `names` is among `headers` (a loop over the list itself: a header added to it is looked for here too). */
+export function noneOf(headers: Readonly<Record<string, string | string[] | undefined>>, names: readonly string[]): boolean {
+  for (let i = 0; i < names.length; i++) if (headers[names[i]!] !== undefined) return false;
+  return true;
 }
 
 function headerLabel(name: string): string {

@@ -1,3 +1,4 @@
+import { noneOf } from './method-override.ts';
 import { normaliseRequestTarget } from './request-path.ts';
 
 // Path-override headers: IIS's URL Rewrite module, Symfony (when trusted) and some gateways route a
@@ -19,7 +20,7 @@ export interface NamedPath {
 const NONE_NAMED: readonly NamedPath[] = Object.freeze([]);
 
 export function overridePaths(headers: Readonly<Record<string, string | string[] | undefined>>): readonly NamedPath[] | string {
-  if (headers[PATH_OVERRIDE_HEADERS[0]] === undefined && headers[PATH_OVERRIDE_HEADERS[1]] === undefined) return NONE_NAMED;
+  if (noneOf(headers, PATH_OVERRIDE_HEADERS)) return NONE_NAMED;
   const named: NamedPath[] = [];
   for (const name of PATH_OVERRIDE_HEADERS) {
     const value = headers[name];
