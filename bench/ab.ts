@@ -110,6 +110,7 @@ if (scenario === 's2m') {
     profileDir: arg('cpu-prof'),
     pinnedCpu,
     keep: flag('keep'),
+    nodeArgs: nodeArgs.A,
   });
   process.exit(ok ? 0 : 1);
 }

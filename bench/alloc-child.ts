@@ -11,7 +11,11 @@
 // --a-node-args=--trace-gc-nvp). --count: IncomingMessage and ServerResponse objects alive (after a
 // full GC) halfway through the load: more than the 64 in flight means requests are kept past their end.
 //
-//   node bench/alloc-child.ts [--seconds=5] [--top=40] [--survivors] [--floor] [--count] [--node-args=A,B] [--a=CHECKOUT]
+// --model=none|metered: s2m's load instead (bench/model-ab.ts), small Messages POSTs on the grant
+// with model_api: none or the metered one; run once each, the difference is what metering an answer
+// allocates under load (bench/alloc.ts --model measures it on one sequential connection).
+//
+//   node bench/alloc-child.ts [--seconds=5] [--top=40] [--survivors] [--floor] [--count] [--node-args=A,B] [--a=CHECKOUT] [--model=SIDE]
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
@@ -20,8 +24,9 @@ import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.t
 import { startKeywayChild } from './keyway-child.ts';
 import { startFloorChild } from './floor-child.ts';
 import type { InspectorClient } from './inspector.ts';
+import { MODEL_GRANTS, messagesLoad, modelGrantSteps, type ModelSide } from './model-api.ts';
 import { distSourceMapper } from './profile-map.ts';
-import { FULL_PLAN as PLAN, s2Parallel, type Context } from './scenarios.ts';
+import { FULL_PLAN as PLAN, s2Parallel as s2Load, type Context } from './scenarios.ts';
 import { startBenchUpstream } from './upstream.ts';
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -34,6 +39,11 @@ const floor = process.argv.includes('--floor');
 const count = process.argv.includes('--count');
 /** --node-args=A,B: node options for keyway, after its own (bench/ab.ts --a-node-args alike). */
 const nodeArgs = arg('node-args')?.split(',') ?? [];
+const modelSide = arg('model') as ModelSide | undefined;
+if (modelSide !== undefined && !(modelSide in MODEL_GRANTS)) {
+  console.error('--model is none, metered or budget');
+  process.exit(2);
+}
 
 interface SamplingNode {
   selfSize: number;
@@ -72,6 +82,9 @@ const tally: Tally = { badStatus: 0, badBody: 0 };
 async function measure(name: string, url: string, caPem: string, inspector: () => Promise<InspectorClient>): Promise<void> {
   const route = keywayRoute(url, caPem, TLS_FIXTURES.ca);
   const ctx = (ms: number): Context => ({ upstreamPort: upstream.port, tally, deadline: performance.now() + 120_000, warmupMs: ms });
+  const answers = { answers: 0 };
+  const s2Parallel: typeof s2Load = (r, c, load) =>
+    modelSide === undefined ? s2Load(r, c, load) : s2Load(r, c, load, MODEL_GRANTS[modelSide].host, messagesLoad(r, c, false, answers));
   await s2Parallel(route, ctx(1000), { connections: 64, bounds: { maxCount: 200_000, maxMs: 3000 } });
   const session = await inspector();
   await session.send('HeapProfiler.enable');
@@ -111,16 +124,20 @@ async function measure(name: string, url: string, caPem: string, inspector: () =
 }
 
 try {
+  const base = keywayBenchOptions({
+    plan: PLAN,
+    secret,
+    hosts,
+    oauth: newOAuthClient(),
+    tokenUrl: 'https://127.0.0.1:9/unused',
+    nodeArgs,
+    cli: join(dir, 'dist/cli/main.js'),
+  });
   const child = await startKeywayChild({
-    ...keywayBenchOptions({
-      plan: PLAN,
-      secret,
-      hosts,
-      oauth: newOAuthClient(),
-      tokenUrl: 'https://127.0.0.1:9/unused',
-      nodeArgs,
-      cli: join(dir, 'dist/cli/main.js'),
-    }),
+    ...base,
+    ...(modelSide === undefined
+      ? {}
+      : { hosts: [...base.hosts, ...Object.values(MODEL_GRANTS).map((g) => g.host)], setup: [...(base.setup ?? []), ...modelGrantSteps(secret)] }),
     inspect: true,
   });
   try {

@@ -42,6 +42,8 @@ export interface ModelAbOptions {
    * the per-round spread (it moves turn to turn, not over the run).
    */
   keep?: boolean | undefined;
+  /** Node options for keyway, after its own (ab.ts --a-node-args): a GC flag, a preload that records GC. */
+  nodeArgs?: readonly string[] | undefined;
 }
 
 interface Turn {
@@ -69,7 +71,7 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
       hosts: benchHosts(PLAN),
       oauth: newOAuthClient(),
       tokenUrl: 'https://127.0.0.1:9/unused',
-      nodeArgs: [],
+      nodeArgs: o.nodeArgs ?? [],
       cli,
       profileDir: o.profileDir,
     });
