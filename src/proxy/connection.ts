@@ -8,6 +8,7 @@ import type { RefusedInside } from './refuse-inside.ts';
 import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './runtime.ts';
 import { formatAuthority, type Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
+import { ModelMemo } from './model-memo.ts';
 
 /**
  * What keyway does with a connection, decided once when it is identified:
@@ -56,6 +57,7 @@ export class Connection {
   #decision: RouteDecision<Grant> | undefined;
   #origin: string | undefined;
   #originScheme: 'https' | 'http' | undefined;
+  #modelMemo: ModelMemo | undefined;
 
   constructor(runtime: ProxyRuntime, target: Target, agent: Agent, client: string, via?: 'transparent' | 'contain') {
     this.runtime = runtime;
@@ -126,6 +128,12 @@ export class Connection {
       this.#origin = `${this.scheme}://${formatAuthority(this.target)}`;
     }
     return this.#origin;
+  }
+
+  /** Stage budget's last model route and spend scope on this connection, for the next request alike (model-memo.ts). */
+  get modelMemo(): ModelMemo {
+    this.#modelMemo ??= new ModelMemo();
+    return this.#modelMemo;
   }
 
   /** What keyway does with this connection; a plain http:// request is always intercepted. */

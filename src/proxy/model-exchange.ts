@@ -7,17 +7,28 @@ import type { UsageReading } from '../spend/usage.ts';
 // delivered (forward.ts taps the bytes the agent gets into the meter), and counted when the
 // exchange closes: in the audit line, the metrics (from the line) and the spend ledger.
 
-export interface ModelExchange {
+/**
+ * A class with every field set at the start: the fields forward.ts sets later (meter, sent,
+ * answered) then change no object's shape on the request path (a property added later made a new
+ * map and grew the object's property store, per answer).
+ */
+export class ModelExchange {
   readonly plan: MeterPlan;
   readonly scope: SpendScope;
   /** The request body's size, when known: an answer cut short before it names its input has it estimated from this. */
-  requestBytes?: number | undefined;
+  requestBytes: number | undefined;
   /** Made at the answer's head (forward.ts); none for an answer not billed (not 2xx). */
-  meter?: AnswerMeter | undefined;
+  meter: AnswerMeter | undefined = undefined;
   /** The request went up whole (undici's onRequestSent, forward.ts): the upstream had it, and may bill it. */
-  sent?: boolean | undefined;
+  sent = false;
   /** The answer's head came (forward.ts), whatever its status. */
-  answered?: boolean | undefined;
+  answered = false;
+
+  constructor(plan: MeterPlan, scope: SpendScope, requestBytes: number | undefined) {
+    this.plan = plan;
+    this.scope = scope;
+    this.requestBytes = requestBytes;
+  }
 }
 
 /** What keyway's spend part offers the proxy (app/spend-ledger.ts builds it; pricing from the live config). */
@@ -37,7 +48,7 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
   if (meter !== undefined) {
     model.meter = undefined; // counted once
     reading = whole ? meter.end() : meter.abandon();
-  } else if (model.sent === true && model.answered !== true && !whole) {
+  } else if (model.sent && !model.answered && !whole) {
     // The agent left after the request went up and before the answer's head: the model may have
     // read the prompt (and be writing an answer nobody gets). Counted as the abandoned-stream path
     // counts an answer that never named its input: the request's estimate, partial, no output.

@@ -94,10 +94,12 @@ function compile(table: PriceTable): Compiled {
   }));
   const memo = new Map<string, Entry | null>();
   return {
+    // Remembered by the name as the answer spells it (lowered only to match): no lowered copy made
+    // per answer for a name seen before.
     lookup(model) {
-      const key = model.toLowerCase();
-      let best = memo.get(key);
+      let best = memo.get(model);
       if (best === undefined) {
+        const key = model.toLowerCase();
         best = null;
         for (const entry of entries) {
           if (!entry.pattern.test(key)) continue;
@@ -105,7 +107,7 @@ function compile(table: PriceTable): Compiled {
           if (best === null || better(entry, best)) best = entry;
         }
         if (memo.size >= REMEMBERED) memo.clear();
-        memo.set(key, best);
+        memo.set(model, best);
       }
       return best === null ? undefined : best;
     },

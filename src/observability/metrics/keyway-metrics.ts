@@ -82,10 +82,7 @@ export class KeywayMetrics implements TokenObserver {
     if (event.code === 'policy_denied') t.policy.add(grant, agent, 'denied');
     else if (event.code === 'lease_expired') t.policy.add(grant, agent, 'lease_expired');
     else if (event.policy === 'warn') t.policy.add(grant, agent, 'warned');
-    if (event.usage !== undefined || event.cost_usd !== undefined) {
-      const model = event.usage?.model ?? null;
-      t.modelUsage.add(event, grant, agent, () => this.#models.label(model));
-    }
+    if (event.usage !== undefined || event.cost_usd !== undefined) t.modelUsage.add(event, grant, agent, this.#models);
     if (upstreamSeconds !== undefined) t.observed.upstream.observe(upstreamSeconds);
   }
 

@@ -55,32 +55,34 @@ export class ModelUsageCounts {
     });
   }
 
-  /** One audit event's usage and cost, under labels already bounded by the caller. */
-  add(event: Pick<AuditEvent, 'usage' | 'cost_usd'>, grant: string, agent: string, model: () => string): void {
+  /** One audit event's usage and cost, under labels already bounded by the caller (`model` read only for tokens). */
+  add(event: Pick<AuditEvent, 'usage' | 'cost_usd'>, grant: string, agent: string, model: ModelLabel): void {
     const { usage, cost_usd: cost } = event;
     if (usage !== undefined && !('unknown' in usage)) {
-      const counts = branch(
-        branch(this.#tokens, grant, () => new Map()),
-        agent,
-        () => new Map(),
-      );
-      const label = model();
+      const counts = branch(branch(this.#tokens, grant, newAgentModels), agent, newModels);
+      const label = model.label(usage.model);
       let cell = counts.get(label);
       if (cell === undefined) {
         cell = [0, 0, 0, 0];
         counts.set(label, cell);
       }
       // Indexed: an entries() iterator and two destructurings per request otherwise.
-      for (let i = 0; i < KINDS.length; i++) cell[i] += whole(usage[KINDS[i]![1]]);
+      for (let i = 0; i < KINDS.length; i++) cell[i]! += whole(usage[KINDS[i]![1]]);
     }
-    if (typeof cost === 'number' && Number.isFinite(cost) && cost > 0)
-      branch(
-        branch(this.#usd, grant, () => new Map()),
-        agent,
-        () => new ExactSum(),
-      ).add(cost);
+    if (typeof cost === 'number' && Number.isFinite(cost) && cost > 0) branch(branch(this.#usd, grant, newAgentSums), agent, newSum).add(cost);
   }
 }
+
+/** What turns a model name into its bounded label (ModelLabels). */
+export interface ModelLabel {
+  label(model: string | null): string;
+}
+
+// Module functions, not arrows in add(): no closure made per answer.
+const newAgentModels = (): Map<string, Map<string, Tokens>> => new Map();
+const newModels = (): Map<string, Tokens> => new Map();
+const newAgentSums = (): Map<string, ExactSum> => new Map();
+const newSum = (): ExactSum => new ExactSum();
 
 function branch<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let found = map.get(key);

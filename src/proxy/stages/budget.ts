@@ -1,6 +1,7 @@
 import { ProxyError } from '../../errors/index.ts';
 import { limitOf, unitOf } from '../../spend/budgets.ts';
-import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/ledger.ts';
+import type { BudgetStanding, BudgetVerdict } from '../../spend/ledger.ts';
+import { ModelExchange } from '../model-exchange.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { type ModelApiHint, type ModelRoute, modelRoute, reshapedAnswer, socketRoute } from '../../spend/meters/routes.ts';
@@ -31,19 +32,16 @@ export const budget: HeadStage = {
     // A WebSocket's handshake is a GET, but what it opens is judged as the requests it carries: a
     // Responses socket (codex) is metered message by message; any other socket on a model API is
     // one keyway cannot meter (spend/meters/routes.ts).
-    const host = request.conn.target.host;
+    const conn = request.conn;
+    const host = conn.target.host;
     const route = request.req.headers.upgrade !== undefined ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);
     if (route === undefined || route.kind === 'free') return;
-    const spend = request.conn.spending.spend;
-    const agent = request.conn.agent;
-    const scope: SpendScope = {
-      agent: agent.source === 'anonymous' ? null : agent.id,
-      grant: grant.id,
-      end_user: agent.identity?.sub ?? null,
-    };
+    const spend = conn.spending.spend;
+    const agent = conn.agent;
+    const scope = conn.modelMemo.scope(agent.source === 'anonymous' ? null : agent.id, grant.id, agent.identity?.sub ?? null);
     if (route.kind === 'metered') {
       const length = Number(request.req.headers['content-length']);
-      request.model = { plan: route.plan, scope, requestBytes: Number.isSafeInteger(length) && length > 0 ? length : undefined };
+      request.model = new ModelExchange(route.plan, scope, Number.isSafeInteger(length) && length > 0 ? length : undefined);
       // cost_usd's place on the audit line, taken now (undefined: not written unless priced), before
       // the credential stage adds secret_source: the line's extras then stay in sorted order and it
       // is serialised as it is, V8's fast path, not copied into order (docs/perf/spend.md).
@@ -92,7 +90,8 @@ function httpRoute(request: StagedRequest, api: ModelApiHint, host: string): Mod
   const methods = overrideMethods(request.req.headers, request.query);
   const paths = overridePaths(request.req.headers);
   if (typeof methods === 'string' || typeof paths === 'string') return { kind: 'unknown' };
-  if (methods.length === 0 && paths.length === 0) return modelRoute(api, host, method, request.path);
+  // The common case, no override: the connection's last reading when this request is the same call.
+  if (methods.length === 0 && paths.length === 0) return request.conn.modelMemo.route(api, host, method, request.path);
   let found: ModelRoute | undefined;
   for (const m of [method, ...methods.map((n) => n.method)])
     for (const p of [request.path, ...paths.map((n) => n.path)]) {

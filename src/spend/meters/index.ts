@@ -166,7 +166,9 @@ class SseMeter extends Meter implements SseSink {
  */
 class JsonMeter extends Meter {
   readonly #wanted: readonly string[];
-  #pieces: Buffer[] = [];
+  /** The small answer so far: its first piece, and any after it (most answers come in one: no array made). */
+  #first: Buffer | undefined = undefined;
+  #more: Buffer[] | undefined = undefined;
   #bytes = 0;
   /** Set once the answer outgrew SMALL_JSON_BYTES. */
   #members: JsonMembers | undefined;
@@ -184,12 +186,23 @@ class JsonMeter extends Meter {
   protected take(chunk: Buffer): void {
     this.#bytes += chunk.length;
     if (this.#members !== undefined) return this.#members.push(chunk);
-    if (this.#bytes <= SMALL_JSON_BYTES) return void this.#pieces.push(chunk);
+    if (this.#bytes <= SMALL_JSON_BYTES) {
+      if (this.#first === undefined) this.#first = chunk;
+      else if (this.#more === undefined) this.#more = [chunk];
+      else this.#more.push(chunk);
+      return;
+    }
     const members = new JsonMembers(this.#wanted);
-    for (const piece of this.#pieces) members.push(piece);
+    for (const piece of this.#pieces()) members.push(piece);
     members.push(chunk);
-    this.#pieces = [];
+    this.#first = undefined;
+    this.#more = undefined;
     this.#members = members;
+  }
+
+  #pieces(): Buffer[] {
+    if (this.#first === undefined) return [];
+    return this.#more === undefined ? [this.#first] : [this.#first, ...this.#more];
   }
 
   protected ended(): UsageReading {
@@ -213,11 +226,11 @@ class JsonMeter extends Meter {
   }
 
   #parse(): unknown {
-    if (this.#bytes === 0) return undefined;
-    const pieces = this.#pieces;
+    const first = this.#first;
+    if (first === undefined || this.#bytes === 0) return undefined;
     try {
       // A small answer comes in one piece: read it where it is, without a copy.
-      return JSON.parse((pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.#bytes)).toString('utf8'));
+      return JSON.parse((this.#more === undefined ? first : Buffer.concat(this.#pieces(), this.#bytes)).toString('utf8'));
     } catch {
       return undefined;
     }

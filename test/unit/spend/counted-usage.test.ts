@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_FIELDS, serializeEvent } from '../../../src/audit/record.ts';
 import type { AuditEvent } from '../../../src/audit/index.ts';
-import { CountedUsage, countModelAnswer, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
+import { CountedUsage, countModelAnswer, ModelExchange, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
 import type { SpendEntry } from '../../../src/spend/ledger.ts';
 import type { UsageReading } from '../../../src/spend/usage.ts';
 
@@ -105,7 +105,9 @@ describe('countModelAnswer (one answer)', () => {
           const plan = { api: 'anthropic', route: 'anthropic-messages', requestModel } as const;
           const meter = { push() {}, end: () => r, abandon: () => r };
           const spendMine = recorder(price);
-          countModelAnswer({ plan, scope, meter }, true, mine, spendMine, new Date(0));
+          const model = new ModelExchange(plan, scope, undefined);
+          model.meter = meter;
+          countModelAnswer(model, true, mine, spendMine, new Date(0));
           const theirs = draftEvent();
           const counted = new CountedUsage(requestModel);
           const spendTheirs = recorder(price);
