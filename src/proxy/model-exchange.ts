@@ -56,8 +56,13 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
     reading = unansweredReading(model.plan, model.requestBytes);
   } else return;
   const cost = spend.costOf(reading);
-  spend.add({ ...model.scope, at: now, reading, cost_usd: cost });
+  spend.add(entryOf(model.scope, now, reading, cost));
   writeOne(event, reading, cost, model.plan.requestModel);
+}
+
+/** The ledger's entry for one reading: a literal of one shape (a spread of the scope measured ~1.5x its cost). */
+function entryOf(scope: SpendScope, at: Date, reading: UsageReading, cost: number | null): SpendEntry {
+  return { agent: scope.agent, grant: scope.grant, end_user: scope.end_user, at, reading, cost_usd: cost };
 }
 
 /**
@@ -120,7 +125,7 @@ export class CountedUsage {
   /** Prices `reading`, adds it to the ledger and to this sum. */
   add(reading: UsageReading, scope: SpendScope, spend: SpendRecorder, now: Date): void {
     const cost = spend.costOf(reading);
-    spend.add({ ...scope, at: now, reading, cost_usd: cost });
+    spend.add(entryOf(scope, now, reading, cost));
     this.#readings++;
     const usage = reading.usage;
     if (usage === undefined) return;
