@@ -27,13 +27,13 @@
 // s8 is s2's load on the aws_sigv4 grant (each GET signed by keyway, checked by the upstream), and
 // s10 s2's load as tools/call POSTs to the bench grant's MCP endpoint (bench/mcp.ts).
 //
-//   node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--pairs=6] [--seconds=4]
+//   node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--gc] [--pairs=6] [--seconds=4]
 //
 // s2m is not two builds but one, A/B by grant in one keyway process: s2's load as small POSTs to
 // Anthropic's /v1/messages on a grant with model_api: none against one with model_api: anthropic
 // (metered), and with --budget one under a usd budget too; --stream for SSE answers
 // (bench/model-api.ts, bench/model-ab.ts, docs/perf/spend.md). --sides and --cpu-prof profile one
-// side alone.
+// side alone; --gc counts each side's garbage collections (bench/gc-sides.ts).
 //
 // --a-config=JSON / --b-config=JSON: config sections merged into that side's keyway.yaml (a section
 // given replaces its keys, not the whole section), so one build can be A/B'd with a setting on and
@@ -91,7 +91,7 @@ if (scenario === 's2m') {
   // One build, A/B by grant in one process (bench/model-ab.ts).
   if (!builds.A || builds.B) {
     console.error(
-      'usage: node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--pairs=6] [--seconds=4] [--pin] [--keep]',
+      'usage: node bench/ab.ts --scenario=s2m --a=CHECKOUT [--stream] [--budget] [--sides=none,metered] [--cpu-prof=DIR] [--gc] [--pairs=6] [--seconds=4] [--pin] [--keep]',
     );
     process.exit(2);
   }
@@ -111,6 +111,7 @@ if (scenario === 's2m') {
     pinnedCpu,
     keep: flag('keep'),
     nodeArgs: nodeArgs.A,
+    gc: flag('gc'),
   });
   process.exit(ok ? 0 : 1);
 }

@@ -14,6 +14,7 @@ import { cleanEnv, runProcess } from '../test/helpers/keyway.ts';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { keywayRoute, type Tally } from './clients.ts';
 import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
+import { GC_SAVE_MS, gcBySide, gcObserverArgs } from './gc-sides.ts';
 import { type KeywayChild, startKeywayChild } from './keyway-child.ts';
 import { ANSWER_USAGE, ANSWER_USD, MODEL_BUDGETS, MODEL_GRANTS, type ModelSide, messagesLoad, modelGrantSteps } from './model-api.ts';
 import { processCpuMs } from './proc.ts';
@@ -44,6 +45,8 @@ export interface ModelAbOptions {
   keep?: boolean | undefined;
   /** Node options for keyway, after its own (ab.ts --a-node-args): a GC flag, a preload that records GC. */
   nodeArgs?: readonly string[] | undefined;
+  /** Count garbage collections per side (gc-observer.cjs preloaded; gc-sides.ts). */
+  gc?: boolean | undefined;
 }
 
 interface Turn {
@@ -71,7 +74,7 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
       hosts: benchHosts(PLAN),
       oauth: newOAuthClient(),
       tokenUrl: 'https://127.0.0.1:9/unused',
-      nodeArgs: o.nodeArgs ?? [],
+      nodeArgs: [...(o.nodeArgs ?? []), ...(o.gc ? gcObserverArgs() : [])],
       cli,
       profileDir: o.profileDir,
     });
@@ -121,6 +124,10 @@ export async function modelAb(o: ModelAbOptions): Promise<boolean> {
     }
     console.log(`load average at the end ${loadAverage()}`);
     if (o.profileDir !== undefined) writeFileSync(join(o.profileDir, 'turns.json'), JSON.stringify(spans));
+    if (o.gc) {
+      await sleep(GC_SAVE_MS + 500);
+      for (const line of gcBySide(pid, spans)) console.log(line);
+    }
     for (const side of sides) {
       const list = turns.map((t) => t[side]!);
       console.log(
