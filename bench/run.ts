@@ -131,6 +131,8 @@ let scenarioProfiler: ScenarioProfiler | undefined;
 /** The baseline build and its keyway. */
 let baselineBuild: BaselineBuild | undefined;
 let baselineChild: KeywayChild | undefined;
+/** A fresh child of this build for the interleaved comparisons (baseline, held values): like against like. */
+let freshChild: KeywayChild | undefined;
 
 const killWorkers = () => {
   for (const pid of keywayWorkers ? processTree(keywayWorkers.pid) : []) {
@@ -195,6 +197,21 @@ async function main(): Promise<number> {
   child = await startKeywayChild(keywayBenchOptions(setup));
   const keywayPid = child.pid;
   const keyway = keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(keywayPid));
+  /** A child of `cli` on its own home, as the interleaved comparisons start them: its token endpoint never called (no s6 there), no profile. */
+  const freshOptions = (cli: typeof setup.cli) =>
+    keywayBenchOptions({
+      ...setup,
+      cli,
+      oauth: newOAuthClient(),
+      tokenUrl: 'https://127.0.0.1:9/unused',
+      database: undefined,
+      profileDir: undefined,
+      inspect: false,
+    });
+  const startFresh = async (): Promise<KeywayChild> => {
+    freshChild = await startKeywayChild(freshOptions(setup.cli));
+    return freshChild;
+  };
   const ctx: Context = { upstreamPort: upstream.port, tally, deadline: performance.now() + BUDGET_MS, warmupMs: plan.warmupMs };
   /** Bounds cut by what is left of the run's time budget (for s7, which runs outside scenarios.ts). */
   const bounded = (b: Bounds): Bounds => ({ maxCount: b.maxCount, maxMs: Math.max(0, Math.min(b.maxMs, ctx.deadline - performance.now())) });
@@ -393,20 +410,14 @@ async function main(): Promise<number> {
     } else {
       baselineBuild = build;
       // Its own home and grants, as this build's; its token endpoint is never called (no s6 here).
-      baselineChild = await startKeywayChild(
-        keywayBenchOptions({
-          ...setup,
-          cli: build.cli,
-          oauth: newOAuthClient(),
-          tokenUrl: 'https://127.0.0.1:9/unused',
-          database: undefined,
-          profileDir: undefined,
-          inspect: false,
-        }),
-      );
+      baselineChild = await startKeywayChild(freshOptions(build.cli));
       const b = baselineChild;
+      // This build in a fresh child too, not the one that has run every scenario above: that one
+      // read 11-17% dearer than a fresh baseline in three full runs in a row while fresh pairs of the
+      // same two builds (bench/ab.ts, 10 restarts) read 1.015 (docs/perf/breakdown.md, seventh pass).
+      const current = await startFresh();
       const rounds = await baselineRounds(
-        keyway,
+        keywayRoute(current.url, current.caPem, TLS_FIXTURES.ca, () => processCpuMs(current.pid)),
         keywayRoute(b.url, b.caPem, TLS_FIXTURES.ca, () => processCpuMs(b.pid)),
         ctx,
         plan.s2,
@@ -417,6 +428,7 @@ async function main(): Promise<number> {
       baseline = { commit: build.commit, changes, rounds };
       await b.stop();
       baselineChild = undefined;
+      await stopFresh();
       build.remove();
       baselineBuild = undefined;
     }
@@ -428,24 +440,14 @@ async function main(): Promise<number> {
   const loginEndpoint = await startLoginEndpoint();
   let held: { changes: ReturnType<typeof baselineChanges>; rounds: Awaited<ReturnType<typeof baselineRounds>> } | undefined;
   try {
-    heldChild = await startKeywayChild(
-      withCaptureGrant(
-        keywayBenchOptions({
-          ...setup,
-          oauth: newOAuthClient(),
-          tokenUrl: 'https://127.0.0.1:9/unused',
-          database: undefined,
-          profileDir: undefined,
-          inspect: false,
-        }),
-        loginEndpoint,
-      ),
-    );
+    heldChild = await startKeywayChild(withCaptureGrant(freshOptions(setup.cli), loginEndpoint));
     const h = heldChild;
     await logInThrough(h.url, loginEndpoint);
+    // Against a fresh child holding none, as fresh as the one holding logins (see the baseline's).
+    const none = await startFresh();
     const rounds = await baselineRounds(
       keywayRoute(h.url, h.caPem, TLS_FIXTURES.ca, () => processCpuMs(h.pid)),
-      keyway,
+      keywayRoute(none.url, none.caPem, TLS_FIXTURES.ca, () => processCpuMs(none.pid)),
       ctx,
       plan.s2,
       plan.rounds,
@@ -456,6 +458,7 @@ async function main(): Promise<number> {
   } finally {
     await heldChild?.stop().catch(() => undefined);
     heldChild = undefined;
+    await stopFresh();
     await loginEndpoint.close();
   }
 
@@ -626,6 +629,11 @@ function profileOf(dir: string): ProfileReport | undefined {
   return summariseProfile(file, 15, options.dist ? distSourceMapper() : undefined);
 }
 
+async function stopFresh(): Promise<void> {
+  await freshChild?.stop().catch(() => undefined);
+  freshChild = undefined;
+}
+
 async function shutdown(): Promise<void> {
   scenarioProfiler?.close();
   await child?.stop().catch(() => undefined);
@@ -633,6 +641,7 @@ async function shutdown(): Promise<void> {
   await squidWorkers?.stop().catch(() => undefined);
   await baselineChild?.stop().catch(() => undefined);
   await heldChild?.stop().catch(() => undefined);
+  await stopFresh();
   baselineBuild?.remove();
   await peers?.stop().catch(() => undefined);
   await h2Upstream?.close().catch(() => undefined);
