@@ -5,7 +5,7 @@ import { type ModelApiHint, type ModelRoute, modelRoute } from '../spend/meters/
  * Stage budget's reading of the last request on one connection (issue 63): its model route and its
  * spend scope, given again to the next request that would come out the same. A connection to a
  * model API sends the same call over and over (`POST /v1/messages`), and reading it afresh made
- * strings, match arrays and objects on every answer (docs/perf/spend.md: ~0.6 KiB and ~1 µs).
+ * strings, match arrays and objects on every request (docs/perf/spend.md: ~0.4 KiB a metered answer).
  *
  * What is reused: only a result computed from exactly the same inputs (the grant's hint, the host,
  * the method and the path compared as strings; the agent, grant and end user compared as values),
