@@ -3,7 +3,7 @@ import type { RuleConfig } from '../../src/config/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { KeywayError, ProxyError } from '../../src/errors/index.ts';
 import { compileAddressSet } from '../../src/policy/cidr.ts';
-import { compileGlob } from '../../src/policy/glob.ts';
+import { compileGlob, looseForms, looseFormsInFull } from '../../src/policy/glob.ts';
 import { parseByteSize } from '../../src/config/byte-size.ts';
 import { compileRules, evaluate, policyDenied, type AgentPolicy, type PolicyRequest } from '../../src/policy/rules.ts';
 
@@ -93,6 +93,32 @@ describe('path globs', () => {
     expect(glob('/v1/**').matchesLoosely(['v1.2', 'x'])).toBe(false);
     expect(glob('/files/*.exe').matchesLoosely(['files', 'A.EXE'])).toBe(true);
     expect(glob('/files/*.exe').matchesLoosely(['files', 'a.txt'])).toBe(false);
+  });
+});
+
+describe('path globs: a segment with one loose reading', () => {
+  // looseForms answers most segments (ASCII, no ;, . or white space) with their lower case alone,
+  // without the full reading. Random segments over an alphabet of what each reading takes off
+  // (and of what NFKC or case folding changes) must read the same both ways, last or not.
+  const alphabet = ['a', 'Z', '0', '-', '_', '%', '2F', ';', '.', ' ', '\t', '\v', '\u00a0', '\uff41', '\u0130', '\u00df', '\u212a', '~', 'json'];
+  it('reads every segment as the full reading does', () => {
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed;
+    };
+    for (let n = 0; n < 20_000; n++) {
+      let part = '';
+      for (let k = next() % 7; k > 0; k--) part += alphabet[next() % alphabet.length];
+      const last = next() % 2 === 0;
+      expect(looseForms(part, last), JSON.stringify([part, last])).toEqual(looseFormsInFull(part, last));
+    }
+  });
+  it('tells the quick refusal the same way: a segment read loosely still matches', () => {
+    const mcp = compileGlob('/mcp');
+    if (typeof mcp === 'string') throw new Error(mcp);
+    for (const part of ['MCP', 'mcp', 'Mcp;x=1', 'mcp.json', 'mcp ', '\uff4dcp']) expect(mcp.matchesLoosely([part]), part).toBe(true);
+    for (const part of ['mcpx', 'small', 'mc', 'm%63p']) expect(mcp.matchesLoosely([part]), part).toBe(false);
   });
 });
 

@@ -76,7 +76,10 @@ function refuseOverrides(request: StagedRequest): void {
 export function isMcpEndpoint(endpoints: McpEndpoints | undefined, path: string): boolean {
   if (endpoints === undefined) return false;
   const readings = pathReadings(path);
-  return readings?.some((parts) => endpoints.paths.some((g) => g.matchesLoosely(parts))) === true;
+  if (readings === undefined) return false;
+  // Loops, not some() with closures: this runs on every request of a grant with MCP endpoints.
+  for (const parts of readings) for (const glob of endpoints.paths) if (glob.matchesLoosely(parts)) return true;
+  return false;
 }
 
 async function judgePost(request: StagedRequest, exchange: McpExchange, endpoints: McpEndpoints): Promise<void> {
