@@ -108,9 +108,14 @@ export function lineText(event: object, replica: string | undefined): string | n
   }
 }
 
-/** A line's parts in slots kept between lines: unused slots hold '' (which join writes as nothing). */
+/**
+ * A line's parts in slots kept between lines: unused slots hold '' (which join writes as nothing).
+ * join copies every slot into a buffer of its own before it writes the text, so the slots are as
+ * many as a usual line needs: a request's line is 45-57 parts (with a replica and an extra or
+ * two); one with more grows the array for itself, and clear() cuts it back.
+ */
 class Parts {
-  static readonly SLOTS = 96;
+  static readonly SLOTS = 64;
   readonly #slots: string[] = new Array<string>(Parts.SLOTS).fill('');
   #used = 0;
   busy = false;
