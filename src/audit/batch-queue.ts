@@ -122,8 +122,7 @@ export class BatchQueue<T, R = void> {
 
   /** A write refused before it was queued (bodyOf's error, no room): reported, and the rejection to return. */
   refuse(err: Error): Promise<never> {
-    // A write after close (a request ending as keyway stops) is not the log failing.
-    if (!this.#closed) this.#failures?.rejected(err, 1);
+    this.refuseUnawaited(err);
     return Promise.reject(err);
   }
 
@@ -145,14 +144,31 @@ export class BatchQueue<T, R = void> {
    * every write queued meanwhile shares that append).
    */
   push(line: T, urgent = false): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ line, resolve, reject, aheadOfSend: urgent });
-      if (urgent) {
-        this.#urgent = true;
-        this.#wake?.();
-      }
-      this.#drainLoop ??= this.#drain();
-    });
+    return new Promise<void>((resolve, reject) => this.#enqueue({ line, resolve, reject, aheadOfSend: urgent }));
+  }
+
+  /**
+   * Queues one line nobody waits for (a request's outcome): as push, without the promise, its two
+   * settling functions and the caller's catch, which every request made and dropped. A failure is
+   * still reported (WriteFailures) and the line kept for the retry like any other.
+   */
+  pushUnawaited(line: T, urgent = false): void {
+    this.#enqueue({ line, resolve: IGNORE, reject: IGNORE, aheadOfSend: urgent });
+  }
+
+  #enqueue(pending: Pending<T>): void {
+    this.#queue.push(pending);
+    if (pending.aheadOfSend) {
+      this.#urgent = true;
+      this.#wake?.();
+    }
+    this.#drainLoop ??= this.#drain();
+  }
+
+  /** refuse() for a write nobody waits for: reported, nothing to return. */
+  refuseUnawaited(err: Error): void {
+    // A write after close (a request ending as keyway stops) is not the log failing.
+    if (!this.#closed) this.#failures?.rejected(err, 1);
   }
 
   /** The store's pause before a batch; cut short by an urgent write, which waits pauseUrgent instead. */
@@ -304,6 +320,8 @@ export abstract class QueuedAuditLog<T, R = void> {
     return this.queue.droppedLines;
   }
 }
+
+const IGNORE = (): void => undefined;
 
 /** Lets the rest of this event-loop turn queue its writes, so they share the batch. */
 export function nextTurn(): Promise<void> {

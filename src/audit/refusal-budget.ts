@@ -23,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from './record.ts';
 import type { RetentionHold } from './retention.ts';
-import type { AuditLog } from './sink.ts';
+import { type AuditLog, recordLine } from './sink.ts';
 
 // The defaults of audit.refusal_interval and audit.refusal_budget.
 /** Length of one budget interval. */
@@ -123,6 +123,12 @@ export class RefusalBudget implements AuditLog {
     let n = 0;
     for (const s of this.#summaries.values()) n += s.repeated;
     return n;
+  }
+
+  /** write() without a promise for the usual line; a refusal goes through write() and its budget. */
+  record(event: AuditEvent, reserved?: boolean): void {
+    if (event.decision !== 'deny' || reserved === true || this.#closed) recordLine(this.#inner, event, reserved);
+    else this.write(event, reserved).catch(() => undefined);
   }
 
   write(event: AuditEvent, reserved?: boolean): Promise<void> {

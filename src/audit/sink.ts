@@ -5,6 +5,12 @@ import type { AuditEvent } from './record.ts';
 export interface AuditSink {
   /** `reserved`: this line's room was promised by reserveLine(), which this gives back. */
   write(event: AuditEvent, reserved?: boolean): Promise<void>;
+  /**
+   * write() for a line nobody waits for (a request's outcome), without a promise: a failure is
+   * reported by the writer (failure-log.ts), as a dropped rejection was. Writers that queue lines
+   * have it; elsewhere the caller falls back to write().
+   */
+  record?(event: AuditEvent, reserved?: boolean): void;
   readonly healthy: boolean;
   /** Where the lines go: a file on disk, or a table in a database (what a refusal tells to check). */
   readonly medium: 'file' | 'database';
@@ -24,4 +30,12 @@ export interface AuditLog extends AuditSink {
   readonly rotationError?: Error | null;
   /** Stop accepting writes and wait for the queued lines (one last try for the kept ones). */
   close(): Promise<void>;
+}
+
+const IGNORE = (): void => undefined;
+
+/** Writes a line nobody waits for: by the sink's record() where it has one, else write() with its failure dropped. */
+export function recordLine(sink: AuditSink, event: AuditEvent, reserved?: boolean): void {
+  if (sink.record !== undefined) sink.record(event, reserved);
+  else sink.write(event, reserved).catch(IGNORE);
 }

@@ -1,6 +1,7 @@
 // Requests served since start, for `keyway status` (admin GET /api/status), and the last hour minute
 // by minute, for the dashboard's overview (admin GET /api/overview).
 import type { AuditEvent, AuditSink } from '../audit/index.ts';
+import { recordLine } from '../audit/sink.ts';
 
 /** One minute of proxied requests: counts by decision, in-request token refreshes, refusal codes. */
 export interface MinuteCount {
@@ -90,11 +91,20 @@ export class CountingAudit implements AuditSink {
   }
 
   write(event: AuditEvent, reserved?: boolean): Promise<void> {
+    this.#count(event);
+    return this.#writer.write(event, reserved);
+  }
+
+  record(event: AuditEvent, reserved?: boolean): void {
+    this.#count(event);
+    recordLine(this.#writer, event, reserved);
+  }
+
+  #count(event: AuditEvent): void {
     // A write-ahead line is the first of a request's two: the request is counted once, at its outcome.
-    if (event.phase === 'sent') return this.#writer.write(event, reserved);
+    if (event.phase === 'sent') return;
     this.requests++;
     if (event.decision === 'deny' || event.decision === 'error') this.refused++;
     this.recent.add(event);
-    return this.#writer.write(event, reserved);
   }
 }

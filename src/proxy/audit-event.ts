@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.ts';
+import { recordLine } from '../audit/sink.ts';
 import { isoTime } from '../iso-time.ts';
 import { auditDecisionOf, type ProxyError } from '../errors/index.ts';
 import type { Records } from './runtime.ts';
@@ -77,6 +78,7 @@ export class AuditDraft {
     records.metrics.request(this.event, this.upstreamSeconds);
     // A failed write is said by the writer, at a bounded rate (audit/failure-log.ts): while the log
     // or its database is down every refused request's line fails, and a line each would bury the rest.
-    records.audit.write(this.event, reserved).catch(() => undefined);
+    // Nothing waits on it: no promise is made (recordLine).
+    recordLine(records.audit, this.event, reserved);
   }
 }

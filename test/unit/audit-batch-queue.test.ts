@@ -122,4 +122,38 @@ describe('BatchQueue', () => {
     expect(appends).toEqual([[]]);
     await queue.close();
   });
+
+  it('a line nobody waits for (pushUnawaited) goes in its turn, is kept through a failure, and its failure is reported, not thrown', async () => {
+    const { store, appends, state } = memoryStore();
+    const reported: Array<[string, number]> = [];
+    const queue = new BatchQueue(store, {
+      kept: new KeptLines(),
+      probeMs: 5,
+      failures: { rejected: (err, count) => void reported.push([err.message, count]), recovered: () => undefined, close: () => undefined },
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      queue.pushUnawaited('a');
+      await queue.push('b');
+      expect(appends).toEqual([['a', 'b']]);
+      state.down = true;
+      queue.pushUnawaited('outcome');
+      await expect(queue.push('sent', true)).rejects.toThrow('failed: down');
+      // Both lines of the failed batch were refused and said once; the outcome is kept, the sent line given up.
+      expect(reported).toEqual([['failed: down', 2]]);
+      expect(queue.keptLines).toBe(1);
+      state.down = false;
+      await until(() => queue.healthy);
+      expect(appends).toEqual([['a', 'b'], ['outcome']]);
+      queue.refuseUnawaited(new Error('no room'));
+      expect(reported.at(-1)).toEqual(['no room', 1]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await queue.close();
+    }
+  });
 });

@@ -282,17 +282,30 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    * audit_unavailable if it could not be, so the caller can refuse to forward the request.
    */
   write(event: AuditEvent, reserved = false): Promise<void> {
+    const body = this.#admit(event, reserved);
+    return typeof body === 'string' ? this.queue.push(body, event.phase === 'sent') : this.queue.refuse(body);
+  }
+
+  /** write() for a line nobody waits for: a failure is reported by the queue (failure-log.ts), not returned. */
+  record(event: AuditEvent, reserved = false): void {
+    const body = this.#admit(event, reserved);
+    if (typeof body === 'string') this.queue.pushUnawaited(body, event.phase === 'sent');
+    else this.queue.refuseUnawaited(body);
+  }
+
+  /** The line's text with its room taken, or the error its write is refused with. */
+  #admit(event: AuditEvent, reserved: boolean): string | ProxyError {
     if (reserved) this.#room.release();
     const body = this.queue.bodyOf(event, this.#replica);
-    if (typeof body !== 'string') return this.queue.refuse(body);
+    if (typeof body !== 'string') return body;
     const cost = lineCost(body);
     // A line nobody reserved (a refusal, a tunnel) never takes room promised to an injected request.
     if (!reserved && !this.#room.fits(cost)) {
       this.queue.countDrop();
-      return this.queue.refuse(new ProxyError('audit_unavailable', 'no room left in the audit log for this line'));
+      return new ProxyError('audit_unavailable', 'no room left in the audit log for this line');
     }
     this.#room.queued(cost);
-    return this.queue.push(body, event.phase === 'sent');
+    return body;
   }
 
   /** Stop accepting writes, wait for queued lines (one last try for the kept ones) and the last head update. */

@@ -97,11 +97,22 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
 
   /** Queue one line. Resolves once it is committed; rejects with audit_unavailable if it could not be. */
   write(event: AuditEvent, _reserved = false): Promise<void> {
+    const line = this.#line(event);
+    return line instanceof ProxyError ? this.queue.refuse(line) : this.queue.push(line, event.phase === 'sent');
+  }
+
+  /** write() for a line nobody waits for: a failure is reported by the queue (failure-log.ts), not returned. */
+  record(event: AuditEvent, _reserved = false): void {
+    const line = this.#line(event);
+    if (line instanceof ProxyError) this.queue.refuseUnawaited(line);
+    else this.queue.pushUnawaited(line, event.phase === 'sent');
+  }
+
+  #line(event: AuditEvent): TableLine | ProxyError {
     const body = this.queue.bodyOf(event, this.#db.replica);
-    if (typeof body !== 'string') return this.queue.refuse(body);
+    if (typeof body !== 'string') return body;
     const at = Date.parse(event.ts);
-    const line: TableLine = { body, id: eventIdColumn(event), ts: new Date(Number.isNaN(at) ? Date.now() : at).toISOString() };
-    return this.queue.push(line, event.phase === 'sent');
+    return { body, id: eventIdColumn(event), ts: new Date(Number.isNaN(at) ? Date.now() : at).toISOString() };
   }
 
   async close(): Promise<void> {
