@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.ts';
+import { newEventId } from '../audit/event-id.ts';
 import { recordLine } from '../audit/sink.ts';
 import { isoTime } from '../iso-time.ts';
 import { auditDecisionOf, type ProxyError } from '../errors/index.ts';
@@ -42,7 +42,7 @@ export class AuditDraft {
     // writer serialises as it is (serializeEvent).
     this.event = {
       ts: isoNow(),
-      id: randomUUID(),
+      id: newEventId(),
       agent: start.agent ?? null,
       grant: null,
       decision: 'error',
