@@ -119,6 +119,9 @@ class Parts {
   readonly #slots: string[] = new Array<string>(Parts.SLOTS).fill('');
   #used = 0;
   busy = false;
+  /** The line's extra keys (extraKeys), in slots kept the same way: a new array per line grew its way to 17 slots. */
+  readonly extras: string[] = new Array<string>(16).fill('');
+  extrasUsed = 0;
 
   push(text: string): void {
     this.#slots[this.#used++] = text;
@@ -134,6 +137,8 @@ class Parts {
     if (this.#used > Parts.SLOTS) slots.length = Parts.SLOTS;
     slots.fill('', 0, Math.min(this.#used, Parts.SLOTS));
     this.#used = 0;
+    this.extras.fill('', 0, this.extrasUsed);
+    this.extrasUsed = 0;
     this.busy = false;
   }
 }
@@ -157,10 +162,11 @@ function joinedLine(src: Readonly<Record<string, unknown>>, replica: string | un
       first = false;
     }
   }
-  const extras = extraKeys(src, replica);
-  if (extras === null) return null;
+  if (!extraKeys(src, replica, parts)) return null;
   const stamp = replica !== undefined && src['replica'] === undefined;
-  for (const key of extras) {
+  const extras = parts.extras;
+  for (let i = 0; i < parts.extrasUsed; i++) {
+    const key = extras[i]!;
     const json = valueText(stamp && key === 'replica' ? replica : src[key]);
     if (json === UNSURE) return null;
     if (json === undefined) continue;
@@ -233,24 +239,37 @@ function fixedParts(src: Readonly<Record<string, unknown>>, parts: Parts): boole
   return true;
 }
 
-/** The extra keys in sorted order (a stamped replica among them), or null for a key only the generic way writes exactly. */
-function extraKeys(src: Readonly<Record<string, unknown>>, replica: string | undefined): string[] | null {
-  const keys = Object.keys(src);
-  const extras: string[] = [];
-  // A draft's event names the fixed fields first, in order: the extras are what follows. (Any
-  // other object is filtered key by key.)
-  let from = 0;
-  while (from < EVENT_FIELDS.length && keys[from] === EVENT_FIELDS[from]) from++;
-  if (from < EVENT_FIELDS.length) from = 0;
-  for (let i = from; i < keys.length; i++) {
-    const key = keys[i]!;
-    if (FIXED.has(key) || CHAIN.has(key) || key === '__proto__') continue;
-    if (isIndexKey(key) || key === 'toJSON') return null;
-    extras.push(key);
+/**
+ * The extra keys in sorted order (a stamped replica among them) into `parts.extras`; false for a key
+ * only the generic way writes exactly.
+ */
+function extraKeys(src: Readonly<Record<string, unknown>>, replica: string | undefined, parts: Parts): boolean {
+  const extras = parts.extras;
+  let n = 0;
+  let hasReplica = false;
+  // for...in, not Object.keys: a draft's event has one shape line after line, and V8 walks the key
+  // list it keeps for that shape, where Object.keys makes a new array of them every time. It also
+  // lists inherited keys, which Object.keys (the generic way) does not: those are skipped.
+  // A draft's event names the fixed fields first, in order: those are passed over without a lookup.
+  let position = 0;
+  let prefix = 0;
+  for (const key in src) {
+    if (prefix === position++ && prefix < EVENT_FIELDS.length && key === EVENT_FIELDS[prefix]) {
+      prefix++;
+      continue;
+    }
+    if (FIXED.has(key) || CHAIN.has(key) || key === '__proto__' || !Object.hasOwn(src, key)) continue;
+    if (isIndexKey(key) || key === 'toJSON') {
+      parts.extrasUsed = n;
+      return false;
+    }
+    extras[n++] = key;
+    if (key === 'replica') hasReplica = true;
   }
-  if (replica !== undefined && src['replica'] === undefined && !extras.includes('replica')) extras.push('replica');
+  if (replica !== undefined && src['replica'] === undefined && !hasReplica) extras[n++] = 'replica';
+  parts.extrasUsed = n;
   // Insertion sort: usually one to three keys, often already in order. `<` is the default sort's order (UTF-16 units).
-  for (let i = 1; i < extras.length; i++) {
+  for (let i = 1; i < n; i++) {
     const key = extras[i]!;
     let j = i - 1;
     while (j >= 0 && extras[j]! > key) {
@@ -259,5 +278,5 @@ function extraKeys(src: Readonly<Record<string, unknown>>, replica: string | und
     }
     extras[j + 1] = key;
   }
-  return extras;
+  return true;
 }

@@ -58,17 +58,21 @@ const anyKey = fc.oneof(
 const anyEvent = fc
   .record({
     fromDraft: fc.boolean(),
+    // A prototype with enumerable keys of its own: for...in lists them, the generic way does not.
+    inherits: fc.option(fc.dictionary(anyKey, anyValue, { maxKeys: 3 }), { nil: undefined }),
     fixed: fc.array(fc.tuple(fc.constantFrom(...EVENT_FIELDS), anyValue), { maxLength: 6 }),
     extras: fc.array(fc.tuple(anyKey, anyValue), { maxLength: 6 }),
     replica: fc.option(fc.oneof(fc.constantFrom('r1', 'eu-2'), anyText), { nil: undefined }),
   })
-  .map(({ fromDraft, fixed, extras, replica }) => {
+  .map(({ fromDraft, inherits, fixed, extras, replica }) => {
     const event: Record<string, unknown> = fromDraft
       ? (new AuditDraft({ method: 'GET', host: 'api.example.test', port: 443, client: '127.0.0.1', agent: 'bot', path: '/a' }).event as unknown as Record<
           string,
           unknown
         >)
-      : {};
+      : inherits !== undefined
+        ? Object.create(inherits)
+        : {};
     // defineProperty: a `__proto__` key becomes a field, as JSON.parse makes it, not the prototype.
     for (const [key, value] of [...fixed, ...extras]) Object.defineProperty(event, key, { value, enumerable: true, writable: true, configurable: true });
     return { event: event as unknown as AuditEvent, replica };
