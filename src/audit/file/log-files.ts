@@ -71,12 +71,10 @@ interface Known {
 }
 
 // A write-ahead hold (append-now.ts) ends after this long, busy or idle, so that another process
-// waiting for the lock gets a turn (the writer then leaves it free a moment: writer.ts): 250 ms on a
+// waiting for the lock gets a turn (the writer then leaves it free a moment: writer.ts): 50 ms on a
 // log only this process was seen writing (a command-line write waits up to 7 s for its turn), 10 ms
-// where another wrote within SHARED_WITHIN_MS (workers, replicas sharing a home). Each hold is a
-// lock taken and given back (mkdir, open, fstat, close, rmdir; rmdir alone ~0.1 ms on this
-// machine's ext4), and under load a hold runs to its limit: 50 ms made twenty a second.
-const MAX_HOLD_MS = 250;
+// where another wrote within SHARED_WITHIN_MS (workers, replicas sharing a home).
+const MAX_HOLD_MS = 50;
 const SHARED_HOLD_MS = 10;
 const SHARED_WITHIN_MS = 1_000;
 
