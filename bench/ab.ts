@@ -35,6 +35,9 @@
 // (bench/model-api.ts, bench/model-ab.ts, docs/perf/spend.md). --sides and --cpu-prof profile one
 // side alone; --gc counts each side's garbage collections (bench/gc-sides.ts).
 //
+// keyway's CPU is its whole process tree's: with --a-config='{"proxy":{"workers":2}}' the primary and
+// its workers together.
+//
 // --a-config=JSON / --b-config=JSON: config sections merged into that side's keyway.yaml (a section
 // given replaces its keys, not the whole section), so one build can be A/B'd with a setting on and
 // off: --a=. --b=. --b-config='{"audit":{"write_ahead":false}}'. --a-node-args / --b-node-args: node
@@ -51,7 +54,7 @@ import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { keywayRoute, type Tally } from './clients.ts';
 import { benchHosts, keywayBenchOptions, newOAuthClient, withConfig } from './keyway-bench.ts';
 import { startKeywayChild, type KeywayChild } from './keyway-child.ts';
-import { processCpuMs } from './proc.ts';
+import { processTreeCpuMs } from './proc.ts';
 import { rpcLoad } from './mcp.ts';
 import { modelAb } from './model-ab.ts';
 import { MODEL_GRANTS, type ModelSide } from './model-api.ts';
@@ -229,7 +232,7 @@ async function startSides(children: KeywayChild[], bFirst: boolean): Promise<Arr
     children.push(child);
     console.log(`side ${name}: pid ${child.pid}`);
     if (pinnedCpu !== undefined) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(pinnedCpu), String(child.pid)], { stdio: 'ignore' });
-    routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(child.pid)) });
+    routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processTreeCpuMs(child.pid)) });
   }
   return routes.sort((x, y) => x.name.localeCompare(y.name));
 }

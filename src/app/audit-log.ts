@@ -1,13 +1,14 @@
 import { appendToFile, CheckpointSigner, checkpointsPathFor, type CheckpointSignerOptions } from '../audit/checkpoints/signer.ts';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, SHARED_LOCK_GAP_MS, TableAuditWriter, type AuditLog } from '../audit/index.ts';
+import { auditDatabaseOf, AuditWriter, logRetention, RefusalBudget, TableAuditWriter, type AuditLog } from '../audit/index.ts';
 import { AuditFailureLog } from '../audit/failure-log.ts';
 import type { SettledLog } from '../audit/file/log-files.ts';
 import { openFindings } from '../audit/open-findings.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { Services } from '../open-home.ts';
+import type { Config } from '../config/index.ts';
 import { writeOwedKeyLines } from './owed-key-lines.ts';
 
 /**
@@ -20,15 +21,18 @@ export async function openAudit(
   env: NodeJS.ProcessEnv,
   metrics: KeywayMetrics,
   logger: Logger,
-  sharedWithWorkers = false,
   refusalsElsewhere?: (event: AuditEvent) => boolean,
+  primaryLog?: (replica: string | undefined) => AuditLog,
 ): Promise<RefusalBudget> {
   const { audit } = services.config;
-  const log = await openAuditLog(services, env, {
-    onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
-    logger,
-    lockGapMs: sharedWithWorkers ? SHARED_LOCK_GAP_MS : undefined,
-  });
+  // A worker on the file sink hands its lines to the primary, the file's one writer (workers/shared-audit.ts).
+  const log =
+    primaryLog !== undefined && auditDatabaseOf(services.config, env) === null
+      ? primaryLog(auditReplicaOf(services.config))
+      : await openAuditLog(services, env, {
+          onBatch: (seconds, ok) => metrics.auditBatch(seconds, ok),
+          logger,
+        });
   return new RefusalBudget(log, { budget: audit.refusal_budget, intervalMs: audit.refusal_interval, elsewhere: refusalsElsewhere });
 }
 
@@ -46,8 +50,6 @@ export interface OpenAuditLogOptions {
    * needs a chain of its own (cli/audit-change.ts).
    */
   tableChain?: string | undefined;
-  /** The file's lock gap between batches (a worker's: SHARED_LOCK_GAP_MS). */
-  lockGapMs?: number | undefined;
 }
 
 /**
@@ -72,11 +74,16 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
   return log;
 }
 
+/** The `replica` each line names: audit.replica, else the host's name where replicas share a PostgreSQL store. */
+export function auditReplicaOf(config: Config): string | undefined {
+  return config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined);
+}
+
 /** The hash-chained file (default), or a chain in the store's database. */
 async function openLog(services: Services, env: NodeJS.ProcessEnv, options: OpenAuditLogOptions): Promise<AuditLog> {
   const { config, paths } = services;
   const { logger, onBatch } = options;
-  const replica = config.audit.replica ?? (config.store.backend === 'postgres' ? hostname() : undefined);
+  const replica = auditReplicaOf(config);
   const db = auditDatabaseOf(config, env);
   const signer = (store: CheckpointSignerOptions['store'], chain: string | undefined) =>
     new CheckpointSigner({
@@ -120,7 +127,6 @@ async function openLog(services: Services, env: NodeJS.ProcessEnv, options: Open
     },
     onBatch,
     replica,
-    lockGapMs: options.lockGapMs,
     // Signed checkpoints of the chain, which anyone with the public key can verify (`keyway audit public-key`).
     checkpoints: signer(appendToFile(checkpointsPathFor(paths.audit)), replica),
     failures,

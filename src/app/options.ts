@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config, ListenAddress } from '../config/index.ts';
 import type { Resolver } from '../egress/resolve.ts';
 import type { AuditEvent } from '../audit/record.ts';
+import type { AuditLog } from '../audit/sink.ts';
 import type { RateCounter } from '../policy/rate-limits.ts';
 import type { SpendLedgerApi } from '../spend/ledger.ts';
 
@@ -69,6 +70,8 @@ export interface WorkerRole {
   readonly spend?: SpendLedgerApi | undefined;
   /** Hands a refusal's audit line to the primary, whose refusal budget counts all workers; false if it could not. */
   readonly refusals?: ((event: AuditEvent) => boolean) | undefined;
+  /** The worker's audit log on the file sink: its lines go to the primary, the file's one writer (workers/shared-audit.ts). */
+  readonly audit?: ((replica: string | undefined) => AuditLog) | undefined;
   /**
    * The config the primary loaded and validated, at start and after each reload: a worker never
    * reads the file itself, so every worker runs the primary's config (a file edited between two

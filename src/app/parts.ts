@@ -90,7 +90,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   const telemetry = await startTelemetry(config, env, logger);
   if (telemetry) closers.add('telemetry', () => telemetry.shutdown());
   // A worker's refusals are budgeted by the primary, once for all workers (workers/shared-refusals.ts).
-  const auditWriter = await openAudit(services, env, metrics, logger, options.worker !== undefined, options.worker?.refusals ?? options.refusals);
+  const auditWriter = await openAudit(services, env, metrics, logger, options.worker?.refusals ?? options.refusals, options.worker?.audit);
   closers.add('audit log', () => auditWriter.close());
   const live = new LiveConfig({
     services,

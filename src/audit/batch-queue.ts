@@ -129,13 +129,7 @@ export class BatchQueue<T, R = void> {
   /** The serialised line of `event`, or the error its write() rejects with (closed, invalid, unserialisable). */
   bodyOf(event: AuditEvent, replica: string | undefined): string | ProxyError {
     if (this.#closed) return new ProxyError('audit_unavailable', 'the audit writer is closed');
-    const invalid = checkEvent(event);
-    if (invalid !== null) return new ProxyError('audit_unavailable', `invalid audit event: ${invalid}`);
-    try {
-      return serializeEvent(event, replica);
-    } catch (err) {
-      return new ProxyError('audit_unavailable', 'the audit event cannot be serialised', { cause: err });
-    }
+    return eventBody(event, replica);
   }
 
   /**
@@ -298,6 +292,17 @@ export class BatchQueue<T, R = void> {
     }, this.#probeMs);
     // A probe never keeps the process alive on its own.
     this.#probeTimer.unref();
+  }
+}
+
+/** The serialised line of `event` (its body, before the chain's fields), or the error a write of it is refused with. */
+export function eventBody(event: AuditEvent, replica: string | undefined): string | ProxyError {
+  const invalid = checkEvent(event);
+  if (invalid !== null) return new ProxyError('audit_unavailable', `invalid audit event: ${invalid}`);
+  try {
+    return serializeEvent(event, replica);
+  } catch (err) {
+    return new ProxyError('audit_unavailable', 'the audit event cannot be serialised', { cause: err });
   }
 }
 

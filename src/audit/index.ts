@@ -3,7 +3,7 @@
 export { GENESIS_HASH, stripQuery } from './record.ts';
 export type { AuditDecision, AuditEvent, AuditLine } from './record.ts';
 export type { AuditLog, AuditSink } from './sink.ts';
-export { AuditWriter, DEFAULT_AUDIT_KEEP, SHARED_LOCK_GAP_MS } from './file/writer.ts';
+export { AuditWriter, DEFAULT_AUDIT_KEEP } from './file/writer.ts';
 export { RefusalBudget } from './refusal-budget.ts';
 export { chainFiles, listRotated, rotatedPath } from './chain-files.ts';
 export { prunedPathFor } from './pruned.ts';

@@ -90,6 +90,11 @@ export class RefusalBudget implements AuditLog {
     this.#elsewhere = options.elsewhere;
   }
 
+  /** The writer behind the budget. */
+  get inner(): AuditLog {
+    return this.#inner;
+  }
+
   get healthy(): boolean {
     return this.#inner.healthy;
   }

@@ -2,7 +2,8 @@
 // Every message is a plain object with a `t` (its type), serialized as JSON by Node's IPC. Nothing
 // here holds a secret: options are paths and addresses, the config names its secrets by reference
 // only (env:NAME, file:PATH: each process reads them), rate scopes are names and figures from the
-// config, stats are counts, spend is names (agent, grant, end user, model) and counts, and a refusal's audit line is what the audit file gets (redacted).
+// config, stats are counts, spend is names (agent, grant, end user, model) and counts, and audit lines
+// (a refusal's, a worker's) are what the audit file gets (redacted).
 import type { Config, ListenAddress } from '../../config/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
 import type { RateLimit } from '../../config/limits.ts';
@@ -78,7 +79,13 @@ export type FromWorker =
   /** An answer to the primary's request `id`. */
   | { t: 'reply'; id: number; value: unknown }
   /** A refusal's audit line (decision deny), for the primary's refusal budget to write in full or count (shared-refusals.ts). */
-  | { t: 'refusal'; event: AuditEvent };
+  | { t: 'refusal'; event: AuditEvent }
+  /**
+   * Audit lines for the primary's writer, the one writer of the file (shared-audit.ts): each body
+   * serialised, with its flags (AUDIT_URGENT, AUDIT_PROMISED), and the injected requests this worker
+   * has in flight now; answered with `audit-done`.
+   */
+  | { t: 'audit'; id: number; bodies: string[]; flags: number[]; reserved: number };
 
 /** Primary to worker. */
 export type FromPrimary =
@@ -93,7 +100,14 @@ export type FromPrimary =
   /** A port the proxy must never connect to (the admin listener, bound after the workers). */
   | { t: 'own-port'; port: number }
   /** Stop accepting, let requests in flight finish for up to drainMs, close and exit 0. */
-  | { t: 'stop'; drainMs: number };
+  | { t: 'stop'; drainMs: number }
+  /**
+   * Message `id`'s lines are in the file (those a request waits on) or queued there (the rest),
+   * but for the indexes in `failed`, refused with `error`; `healthy`: the primary's writer now.
+   */
+  | { t: 'audit-done'; id: number; failed: number[]; error: string | null; healthy: boolean }
+  /** The primary's audit writer turned healthy or unhealthy (a fault, the room left). */
+  | { t: 'audit-health'; healthy: boolean };
 
 function hasType(message: unknown): boolean {
   return typeof message === 'object' && message !== null && typeof (message as { t?: unknown }).t === 'string';

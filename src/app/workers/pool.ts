@@ -45,7 +45,9 @@ export interface PoolOptions {
   /** The config in force (the primary's): a worker that runs another is sent this one. */
   readonly config: () => Config;
   /** A worker's message the pool does not answer itself (request rates). */
-  readonly onMessage: (message: FromWorker, reply: (message: FromPrimary) => void) => void;
+  readonly onMessage: (message: FromWorker, reply: (message: FromPrimary) => void, pid: number) => void;
+  /** A worker process ended (whatever the reason): what it held in the primary goes. */
+  readonly onExit?: ((pid: number) => void) | undefined;
 }
 
 /** One place in the pool and the process in it now. */
@@ -205,6 +207,11 @@ export class WorkerPool {
     clearTimeout(timer);
   }
 
+  /** Says `message` to every worker that is up. */
+  tellAll(message: FromPrimary): void {
+    this.#broadcast(message);
+  }
+
   #broadcast(message: FromPrimary): void {
     for (const place of this.#places.values()) if (place.ready && place.child.connected) place.child.send(message);
   }
@@ -287,13 +294,18 @@ export class WorkerPool {
             this.#asks.delete(message.id);
             return;
           default:
-            this.#o.onMessage(message, (reply) => {
-              if (child.connected) child.send(reply);
-            });
+            this.#o.onMessage(
+              message,
+              (reply) => {
+                if (child.connected) child.send(reply);
+              },
+              child.pid ?? -1,
+            );
         }
       });
       child.on('error', (err) => settle(err));
       child.once('exit', (code, signal) => {
+        if (child.pid !== undefined) this.#o.onExit?.(child.pid);
         settle(new WorkerStartError(`worker ${index} exited before it listened (${signal ?? `code ${code}`})`, null));
         // Questions it will never answer are answered now (undefined), not at their timeouts.
         for (const [id, ask] of this.#asks) {

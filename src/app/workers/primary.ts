@@ -2,9 +2,9 @@
 // (pool.ts), which serve the proxy's listeners side by side, and keeps what there must be one of:
 // the admin listener (with /metrics summed over the workers and `keyway status` listing them),
 // data/proxy.json, the request-rate buckets (shared-rates.ts), the spend ledger (shared-spend.ts),
-// reload and stop. Parts shared
-// through the store (tokens and their refresh lock, quotas, approvals, leases) and the audit file
-// (its lock) need nothing from it: the workers share them as any processes on one home do.
+// the audit file's writer (shared-audit.ts), reload and stop. Parts shared through the store
+// (tokens and their refresh lock, quotas, approvals, leases) need nothing from it: the workers
+// share them as any processes on one home do.
 //
 // Why processes on one port (SO_REUSEPORT) rather than the cluster module's round robin: the
 // kernel hands each connection to a worker with no hop through the primary, so the primary's core
@@ -26,8 +26,13 @@ import { checkReusePort, checkPortFree } from './reuse-port.ts';
 import { answerRates } from './shared-rates.ts';
 import { answerSpendCheck, takeSpendAdd } from './shared-spend.ts';
 import { takeRefusal } from './shared-refusals.ts';
+import { AuditFromWorkers, takeWorkerAudit } from './shared-audit.ts';
+import { AuditWriter } from '../../audit/index.ts';
 import type { WorkerBound } from './messages.ts';
 import { isReloadedOutcome, WorkerPool, WorkerStartError } from './pool.ts';
+
+/** How often the primary looks whether its audit writer's health changed, to tell the workers. */
+const AUDIT_HEALTH_MS = 100;
 
 /** Starts `count` workers on the proxy's listeners, then the admin listener; resolves once all listen. */
 export async function startPrimary(parts: Parts, closers: Closers, count: number): Promise<RunningKeyway> {
@@ -45,6 +50,9 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
   if (transparent?.dns_listen) await answerDns(transparent.dns_listen, closers);
 
   const rates = new RateLimiter();
+  // The audit file's one writer is this process's: the workers hand their lines here (shared-audit.ts).
+  const auditWriter = parts.auditWriter.inner;
+  const workersAudit = auditWriter instanceof AuditWriter ? new AuditFromWorkers(auditWriter) : undefined;
   let lastConnections = 0;
   const logFormat = options.logFormat ?? 'json';
   const pool = new WorkerPool({
@@ -60,13 +68,28 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
       logFormat,
     }),
     config: () => live.config,
-    onMessage: (message, reply) => {
+    onMessage: (message, reply, pid) => {
       if (message.t === 'rates') reply(answerRates(rates, message));
       else if (message.t === 'spend-add') takeSpendAdd(parts.spend, message);
       else if (message.t === 'spend-check') answerSpendCheck(parts.spend, message, reply);
       else if (message.t === 'refusal') takeRefusal(parts.auditWriter, message);
+      else if (message.t === 'audit') takeWorkerAudit(workersAudit, pid, message, reply);
     },
+    onExit: (pid) => workersAudit?.workerGone(pid),
   });
+  if (workersAudit !== undefined) {
+    // A worker admits requests on the primary's word that its writer is healthy and has room: said
+    // with every answer, and here as soon as it changes while no lines come.
+    let toldHealthy = true;
+    const watch = setInterval(() => {
+      const healthy = workersAudit.healthy;
+      if (healthy === toldHealthy) return;
+      toldHealthy = healthy;
+      pool.tellAll({ t: 'audit-health', healthy });
+    }, AUDIT_HEALTH_MS);
+    watch.unref();
+    closers.add('audit health to workers', () => clearInterval(watch));
+  }
   let bound: WorkerBound;
   try {
     bound = await pool.start();

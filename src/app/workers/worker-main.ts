@@ -2,10 +2,10 @@
 // message, where the home is, where to listen and the config it loaded; it then runs keyway's
 // proxy as a keyway on its own does, beside the other workers on the same port (SO_REUSEPORT),
 // without an admin listener, counting request rates in the primary's buckets and model spend in
-// the primary's ledger. It never reads the
-// config file: a reload brings the primary's config with it. Everything else that must be right across
-// workers (one refresh per expiry, quotas, approvals, leases, the audit chain) already is across
-// processes on one home: the store, its locks and the audit file's lock.
+// the primary's ledger, and handing its audit lines to the primary, the audit file's one writer
+// (shared-audit.ts). It never reads the config file: a reload brings the primary's config with it.
+// Everything else that must be right across workers (one refresh per expiry, quotas, approvals,
+// leases) already is across processes on one home: the store and its locks.
 //
 // A worker never outlives its primary: it stops when told, and when the IPC channel closes (the
 // primary is gone). Signals are the primary's to handle: a Ctrl-C or a service manager's SIGTERM
@@ -21,6 +21,7 @@ import { type FromPrimary, type FromWorker, isFromPrimary, type WorkerStart } fr
 import { RemoteRates } from './shared-rates.ts';
 import { RemoteSpend } from './shared-spend.ts';
 import { refusalsToPrimary } from './shared-refusals.ts';
+import { PrimaryAuditLog } from './shared-audit.ts';
 
 if (typeof process.send !== 'function') {
   console.error('keyway: this is a worker process (proxy.workers); `keyway start` runs it');
@@ -37,6 +38,8 @@ let stopping = false;
 let config: Config | undefined;
 // Budgets as this worker's config has them: a scope no budget applies to is never asked about.
 const spend = new RemoteSpend(send, () => config?.budgets ?? []);
+// On the file sink, this worker's audit lines are written by the primary (shared-audit.ts).
+let audit: PrimaryAuditLog | undefined;
 
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);
@@ -51,6 +54,7 @@ process.on('message', (message: unknown) => {
 process.on('disconnect', () => {
   rates.primaryGone();
   spend.primaryGone();
+  audit?.primaryGone();
   stop(running?.services.config.proxy.drain_timeout ?? 0);
 });
 
@@ -64,6 +68,10 @@ function handle(message: FromPrimary): void {
       return;
     case 'spend-verdict':
       spend.answer(message);
+      return;
+    case 'audit-done':
+    case 'audit-health':
+      audit?.answer(message);
       return;
     case 'ask':
       if (message.what === 'reload') config = deepFreeze(message.config);
@@ -96,6 +104,10 @@ async function begin(start: WorkerStart): Promise<void> {
         rates,
         spend,
         refusals: refusalsToPrimary(send, () => process.connected),
+        audit: (replica) => {
+          audit = new PrimaryAuditLog(send, () => process.connected, replica);
+          return audit;
+        },
         config: () => config!,
       },
     });

@@ -156,7 +156,20 @@ export class AuditRoom {
 
   /** The request's line is queued (or will never be): its LINE_BOUND goes back. */
   release(): void {
-    this.#promised.reservedLines = Math.max(0, this.#promised.reservedLines - 1);
+    this.#promised.reservedLines = Math.max(this.#outside, this.#promised.reservedLines - 1);
+  }
+
+  /** Lines promised by other processes that hand their lines to this writer (a primary's workers). */
+  #outside = 0;
+
+  /**
+   * Other processes' promises, counted as this writer's own: the injected requests a primary's
+   * workers have in flight (app/workers/shared-audit.ts), so that one account covers every line
+   * this file will get. `lines`: their number now.
+   */
+  setOutside(lines: number): void {
+    this.#promised.reservedLines += lines - this.#outside;
+    this.#outside = lines;
   }
 
   /** Whether a line nobody reserved can be queued without taking promised room. */

@@ -75,8 +75,6 @@ export interface AuditWriterOptions {
   onBatch?: ((seconds: number, ok: boolean) => void) | undefined;
   /** Written as `replica` on every line: which keyway it was, when replicas share one store. */
   replica?: string | undefined;
-  /** The lock's gap between this writer's batches (default LOCK_GAP_MS; SHARED_LOCK_GAP_MS for a worker). */
-  lockGapMs?: number | undefined;
   /** Signs checkpoints of the chain head (../checkpoints/): at rotation, on its timer, at close. */
   checkpoints?: CheckpointSigner | undefined;
   /**
@@ -96,17 +94,11 @@ export const DEFAULT_AUDIT_KEEP = 10;
 // #pauseBeforeBatch). It also makes batches: on sequential traffic a batch per request (lock, stat,
 // append, unlock) cost ~0.3 ms at p50 on the next request (npm run bench, s1); with 10 ms between
 // batches a line reaches the file at most ~10 ms after its response ended.
+// (proxy.workers has no writer per worker: the primary writes their lines, app/workers/shared-audit.ts.)
 const LOCK_GAP_MS = 10;
-/**
- * The gap for a writer that shares the log with busy siblings (proxy.workers): fewer, larger
- * batches, so fewer lock tries that find the lock taken and fewer re-reads of a tail another
- * writer moved. Two workers under s2's load on 2 cores: CPU per request ~7% lower (six turns
- * each: 105-111 µs against 112-131); a line reaches the file at most ~40 ms after its response.
- */
-export const SHARED_LOCK_GAP_MS = 40;
 
 // A batch a request waits on (write-ahead) goes at once on a log no other process writes; where
-// another appended within SHARED_WITHIN_MS (or workers share it), after a gap of URGENT_GAP_MS since
+// another appended within SHARED_WITHIN_MS, after a gap of URGENT_GAP_MS since
 // our last release, which the file lock's 1-4 ms retries of a waiting sibling can land in.
 const URGENT_GAP_MS = 4;
 // After a write-ahead hold ran to its limit (log-files.ts), on a log no other process is seen writing.
@@ -126,7 +118,6 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   readonly #heads: HeadPublisher;
   #watch: LogWatch | null = null;
   readonly #room: AuditRoom;
-  readonly #lockGapMs: number;
   readonly #checkpoints: CheckpointSigner | undefined;
   #urgentRefreshAt = -Infinity;
   readonly #opts: AuditWriterOptions;
@@ -134,7 +125,6 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   private constructor(opts: AuditWriterOptions) {
     super();
     this.#opts = opts;
-    this.#lockGapMs = opts.lockGapMs ?? LOCK_GAP_MS;
     this.#path = opts.path;
     this.#replica = opts.replica;
     const maxBytes = opts.maxBytes ?? 0;
@@ -293,14 +283,41 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     else this.queue.refuseUnawaited(body);
   }
 
+  /**
+   * A line another process serialised (a worker's, app/workers/shared-audit.ts): queued as write()
+   * queues its own. `promised`: its room was promised out of the worker's reservations, which
+   * setOutsideReservations counts; `urgent`: a request waits on it (its write-ahead line).
+   */
+  writeBody(body: string, urgent: boolean, promised: boolean): Promise<void> {
+    const admitted = this.#admitBody(body, promised);
+    return typeof admitted === 'string' ? this.queue.push(admitted, urgent) : this.queue.refuse(admitted);
+  }
+
+  /** writeBody() for a line nobody waits for. */
+  recordBody(body: string, urgent: boolean, promised: boolean): void {
+    const admitted = this.#admitBody(body, promised);
+    if (typeof admitted === 'string') this.queue.pushUnawaited(admitted, urgent);
+    else this.queue.refuseUnawaited(admitted);
+  }
+
+  /** The injected requests other processes that hand their lines here have in flight, each promised a line. */
+  setOutsideReservations(lines: number): void {
+    this.#room.setOutside(lines);
+  }
+
   /** The line's text with its room taken, or the error its write is refused with. */
   #admit(event: AuditEvent, reserved: boolean): string | ProxyError {
     if (reserved) this.#room.release();
     const body = this.queue.bodyOf(event, this.#replica);
-    if (typeof body !== 'string') return body;
+    return typeof body === 'string' ? this.#admitBody(body, reserved) : body;
+  }
+
+  /** `body` with its room taken, or the error its write is refused with. */
+  #admitBody(body: string, promised: boolean): string | ProxyError {
+    if (this.queue.closed) return new ProxyError('audit_unavailable', 'the audit writer is closed');
     const cost = lineCost(body);
     // A line nobody reserved (a refusal, a tunnel) never takes room promised to an injected request.
-    if (!reserved && !this.#room.fits(cost)) {
+    if (!promised && !this.#room.fits(cost)) {
       this.queue.countDrop();
       return new ProxyError('audit_unavailable', 'no room left in the audit log for this line');
     }
@@ -329,7 +346,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    * pause costs no throughput under load, because the writes that arrive during it join the batch.
    */
   async #pauseBeforeBatch(): Promise<void> {
-    const wait = this.#files.releasedAt + this.#lockGapMs - performance.now();
+    const wait = this.#files.releasedAt + LOCK_GAP_MS - performance.now();
     if (wait > 0) await sleep(wait);
     else await nextTurn();
   }
@@ -342,10 +359,10 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   async #pauseBeforeUrgentBatch(): Promise<void> {
     const now = performance.now();
     const files = this.#files;
-    const shared = now - files.sharedAt < SHARED_WITHIN_MS || this.#lockGapMs >= SHARED_LOCK_GAP_MS;
+    const shared = now - files.sharedAt < SHARED_WITHIN_MS;
     // A hold that ran to its limit leaves the lock free for a moment even on a log nobody else
     // writes: a process that does not write often (the CLI) must find its turn too.
-    const gap = shared ? Math.min(URGENT_GAP_MS, this.#lockGapMs) : files.heldToTheLimit ? BUSY_GAP_MS : 0;
+    const gap = shared ? URGENT_GAP_MS : files.heldToTheLimit ? BUSY_GAP_MS : 0;
     const wait = files.holding ? 0 : files.releasedAt + gap - now;
     if (wait > 0) await sleep(wait);
     else await nextTurn();
