@@ -31,9 +31,6 @@ import { AuditWriter } from '../../audit/index.ts';
 import type { WorkerBound } from './messages.ts';
 import { isReloadedOutcome, WorkerPool, WorkerStartError } from './pool.ts';
 
-/** How often the primary looks whether its audit writer's health changed, to tell the workers. */
-const AUDIT_HEALTH_MS = 100;
-
 /** Starts `count` workers on the proxy's listeners, then the admin listener; resolves once all listen. */
 export async function startPrimary(parts: Parts, closers: Closers, count: number): Promise<RunningKeyway> {
   const { options, services, live, logger } = parts;
@@ -79,16 +76,9 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
   });
   if (workersAudit !== undefined) {
     // A worker admits requests on the primary's word that its writer is healthy and has room: said
-    // with every answer, and here as soon as it changes while no lines come.
-    let toldHealthy = true;
-    const watch = setInterval(() => {
-      const healthy = workersAudit.healthy;
-      if (healthy === toldHealthy) return;
-      toldHealthy = healthy;
-      pool.tellAll({ t: 'audit-health', healthy });
-    }, AUDIT_HEALTH_MS);
-    watch.unref();
-    closers.add('audit health to workers', () => clearInterval(watch));
+    // with every answer, and to all of them when it changes.
+    workersAudit.watchHealth((message) => pool.tellAll(message));
+    closers.add('audit health to workers', () => workersAudit.stop());
   }
   let bound: WorkerBound;
   try {

@@ -36,6 +36,8 @@ export const AUDIT_PROMISED = 2;
 
 /** Lines sent and not yet answered, past which a worker refuses more (the primary is stuck or gone). */
 export const MAX_UNANSWERED = 20_000;
+/** How often the primary looks at its writer's health, to tell the workers (AuditFromWorkers.watchHealth). */
+const HEALTH_MS = 100;
 /** How long close() waits for the primary to answer the lines already sent. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -220,13 +222,33 @@ export class PrimaryAuditLog implements AuditLog {
 export class AuditFromWorkers {
   readonly #writer: AuditWriter;
   readonly #reserved = new Map<number, number>();
+  /** The health the last answer or word to a worker said. */
+  #said = true;
+  #watch: NodeJS.Timeout | null = null;
 
   constructor(writer: AuditWriter) {
     this.#writer = writer;
   }
 
-  get healthy(): boolean {
-    return this.#writer.healthy;
+  /**
+   * Tells every worker the writer's health each HEALTH_MS when it differs from what was last said,
+   * and each time while it is unhealthy: a worker that heard "unhealthy" in an answer refuses what
+   * it would inject, so it may send no more lines to hear "healthy" in; and a fault that came and
+   * went between two looks must not leave one worker refusing.
+   */
+  watchHealth(tellAll: (message: FromPrimary) => void): void {
+    this.#watch ??= setInterval(() => {
+      const healthy = this.#writer.healthy;
+      if (healthy && this.#said) return;
+      this.#said = healthy;
+      tellAll({ t: 'audit-health', healthy });
+    }, HEALTH_MS);
+    this.#watch.unref();
+  }
+
+  stop(): void {
+    if (this.#watch !== null) clearInterval(this.#watch);
+    this.#watch = null;
   }
 
   take(pid: number, message: Extract<FromWorker, { t: 'audit' }>, reply: (answer: FromPrimary) => void): void {
@@ -255,7 +277,9 @@ export class AuditFromWorkers {
         failed.push(waited[i]!);
         error ??= outcome.reason instanceof Error ? outcome.reason.message : 'the audit line could not be written';
       }
-      reply({ t: 'audit-done', id, failed, error, healthy: this.#writer.healthy });
+      const healthy = this.#writer.healthy;
+      this.#said &&= healthy;
+      reply({ t: 'audit-done', id, failed, error, healthy });
     });
   }
 

@@ -159,6 +159,11 @@ export class AuditRoom {
     this.#promised.reservedLines = Math.max(this.#outside, this.#promised.reservedLines - 1);
   }
 
+  /** Injected requests promised a line: this process's and those of the processes that hand their lines here. */
+  get promisedLines(): number {
+    return this.#promised.reservedLines;
+  }
+
   /** Lines promised by other processes that hand their lines to this writer (a primary's workers). */
   #outside = 0;
 

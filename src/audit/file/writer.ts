@@ -289,15 +289,14 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    * setOutsideReservations counts; `urgent`: a request waits on it (its write-ahead line).
    */
   writeBody(body: string, urgent: boolean, promised: boolean): Promise<void> {
+    if (this.queue.closed) return this.queue.refuse(new ProxyError('audit_unavailable', 'the audit writer is closed'));
     const admitted = this.#admitBody(body, promised);
     return typeof admitted === 'string' ? this.queue.push(admitted, urgent) : this.queue.refuse(admitted);
   }
 
-  /** writeBody() for a line nobody waits for. */
-  recordBody(body: string, urgent: boolean, promised: boolean): void {
-    const admitted = this.#admitBody(body, promised);
-    if (typeof admitted === 'string') this.queue.pushUnawaited(admitted, urgent);
-    else this.queue.refuseUnawaited(admitted);
+  /** Injected requests promised a line and not yet written: this process's, and its workers' (setOutsideReservations). */
+  get promisedLines(): number {
+    return this.#room.promisedLines;
   }
 
   /** The injected requests other processes that hand their lines here have in flight, each promised a line. */
@@ -314,7 +313,6 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
 
   /** `body` with its room taken, or the error its write is refused with. */
   #admitBody(body: string, promised: boolean): string | ProxyError {
-    if (this.queue.closed) return new ProxyError('audit_unavailable', 'the audit writer is closed');
     const cost = lineCost(body);
     // A line nobody reserved (a refusal, a tunnel) never takes room promised to an injected request.
     if (!promised && !this.#room.fits(cost)) {
