@@ -252,19 +252,18 @@ export class AuditFromWorkers {
   }
 
   take(pid: number, message: Extract<FromWorker, { t: 'audit' }>, reply: (answer: FromPrimary) => void): void {
-    this.#setReserved(pid, message.reserved);
-    const { bodies, flags } = message;
+    // Our own processes send these; a message of another shape (a bug) is passed over, never thrown on.
+    const { bodies, flags, reserved } = message;
+    if (!Array.isArray(bodies) || !Array.isArray(flags)) return;
+    this.#setReserved(pid, Number.isSafeInteger(reserved) && reserved > 0 ? reserved : 0);
     const waits: Promise<void>[] = [];
-    const waited: number[] = [];
     for (let i = 0; i < bodies.length; i++) {
       const flag = flags[i] ?? 0;
       const body = bodies[i];
-      if (typeof body !== 'string') continue;
       const urgent = (flag & AUDIT_URGENT) !== 0;
       const promised = (flag & AUDIT_PROMISED) !== 0;
       // The message is answered once all its lines are in the file (or refused, line by line).
-      waits.push(this.#writer.writeBody(body, urgent, promised));
-      waited.push(i);
+      waits.push(typeof body === 'string' ? this.#writer.writeBody(body, urgent, promised) : Promise.reject(new Error('not an audit line')));
     }
     if (waits.length === 0) return;
     const id = message.id;
@@ -274,7 +273,7 @@ export class AuditFromWorkers {
       for (let i = 0; i < settled.length; i++) {
         const outcome = settled[i]!;
         if (outcome.status === 'fulfilled') continue;
-        failed.push(waited[i]!);
+        failed.push(i);
         error ??= outcome.reason instanceof Error ? outcome.reason.message : 'the audit line could not be written';
       }
       const healthy = this.#writer.healthy;
