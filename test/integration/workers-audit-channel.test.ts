@@ -177,6 +177,19 @@ describe('a worker’s audit lines through the primary', () => {
     expect(a.worker.pendingLines).toBe(MAX_UNANSWERED);
   });
 
+  it('appends only one-line JSON objects from a worker: a body with a raw line break or of another shape is refused, the rest written', async () => {
+    const { opts, primary } = await open();
+    const answers: FromPrimary[] = [];
+    const bodies = ['{"id":"x"}\n{"id":"forged"}', '{"id":"y"}\r', 'not json', 42, '{"ts":"t","id":"ok-1"}'];
+    primary.take(701, { t: 'audit', id: 1, bodies: bodies as string[], flags: [0, 0, 0, 0, 0], reserved: 0 }, (a) => answers.push(a));
+    await until(() => answers.length > 0, 2_000);
+    expect(answers).toEqual([{ t: 'audit-done', id: 1, failed: [0, 1, 2, 3], error: 'not an audit line', healthy: true }]);
+    expect(readFileSync(opts.path, 'utf8')).not.toContain('forged');
+    expect(await ids(opts.path)).toEqual(['ok-1']);
+    // A message of another shape altogether is passed over, not thrown on.
+    expect(() => primary.take(701, { t: 'audit', id: 2, bodies: 'x', flags: [], reserved: -1 } as never, () => undefined)).not.toThrow();
+  });
+
   it('refuses every line of a message when the primary writes no audit file', async () => {
     const a = channel(undefined, 601);
     await expect(a.worker.write(sentLine(1))).rejects.toMatchObject({ code: 'audit_unavailable', message: 'the primary writes no audit file' });

@@ -263,7 +263,7 @@ export class AuditFromWorkers {
       const urgent = (flag & AUDIT_URGENT) !== 0;
       const promised = (flag & AUDIT_PROMISED) !== 0;
       // The message is answered once all its lines are in the file (or refused, line by line).
-      waits.push(typeof body === 'string' ? this.#writer.writeBody(body, urgent, promised) : Promise.reject(new Error('not an audit line')));
+      waits.push(isLineBody(body) ? this.#writer.writeBody(body, urgent, promised) : Promise.reject(new Error('not an audit line')));
     }
     if (waits.length === 0) return;
     const id = message.id;
@@ -296,6 +296,17 @@ export class AuditFromWorkers {
     for (const n of this.#reserved.values()) total += n;
     this.#writer.setOutsideReservations(total);
   }
+}
+
+/**
+ * What the primary appends for a worker: one JSON object's text as serializeEvent writes it, on one
+ * line (JSON escapes every control character, so none is in it raw). Anything else would break the
+ * file's one-line-per-event form, and is refused.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what a line body never holds
+const CONTROL = /[\u0000-\u001f]/;
+function isLineBody(body: unknown): body is string {
+  return typeof body === 'string' && body.startsWith('{') && body.endsWith('}') && !CONTROL.test(body);
 }
 
 /** The primary's handling of a worker's `audit` message; without a file writer (never, as configs go), every line is refused. */
