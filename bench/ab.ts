@@ -35,6 +35,9 @@
 // (bench/model-api.ts, bench/model-ab.ts, docs/perf/spend.md). --sides and --cpu-prof profile one
 // side alone; --gc counts each side's garbage collections (bench/gc-sides.ts).
 //
+// --b-held: side B holds 16 captured logins (bench/held.ts, as the full run's held-values section),
+// so --a=. --b=. --b-held is what holding them costs.
+//
 // keyway's CPU is its whole process tree's: with --a-config='{"proxy":{"workers":2}}' the primary and
 // its workers together.
 //
@@ -61,6 +64,7 @@ import { MODEL_GRANTS, type ModelSide } from './model-api.ts';
 import { awsHost, newBenchAwsKey } from './aws-host.ts';
 import { AWS_HOST, FULL_PLAN as PLAN, MAIN_HOST, s1Sequential, s2Parallel, s4Upload, s5NewHosts, type Context, type NewHostResult } from './scenarios.ts';
 import { geometricMean, median } from './stats.ts';
+import { type LoginEndpoint, logInThrough, startLoginEndpoint, withCaptureGrant } from './held.ts';
 import { startBenchUpstream } from './upstream.ts';
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -128,6 +132,8 @@ if (scenario !== 's1' && scenario !== 's2' && scenario !== 's4' && scenario !== 
 }
 
 const secret = `kwb-${randomBytes(24).toString('hex')}`;
+/** --b-held: the login endpoint side B's captured logins come from (bench/held.ts). */
+let loginEndpoint: LoginEndpoint | undefined;
 // s8's aws_sigv4 grant: the upstream checks keyway's signature with the same key.
 const awsKey = newBenchAwsKey();
 const upstream = await startBenchUpstream(secret, undefined, awsHost(AWS_HOST, awsKey));
@@ -211,6 +217,7 @@ try {
   if (tally.badStatus + tally.badBody > 0) console.log(`bad answers: ${tally.badStatus} status, ${tally.badBody} body (the figures are not valid)`);
 } finally {
   await upstream.close();
+  await loginEndpoint?.close();
 }
 
 /** Starts A's and B's keyway children (B's first when asked), each with its own home; their routes, A first. */
@@ -228,8 +235,15 @@ async function startSides(children: KeywayChild[], bFirst: boolean): Promise<Arr
       cli: join(resolve(dir as string), 'dist/cli/main.js'),
       aws: awsKey,
     };
-    const child = await startKeywayChild(withConfig(keywayBenchOptions(setup), configs[name as 'A' | 'B']));
+    let options = withConfig(keywayBenchOptions(setup), configs[name as 'A' | 'B']);
+    const holding = name === 'B' && flag('b-held');
+    if (holding) {
+      loginEndpoint ??= await startLoginEndpoint();
+      options = withCaptureGrant(options, loginEndpoint);
+    }
+    const child = await startKeywayChild(options);
     children.push(child);
+    if (holding) await logInThrough(child.url, loginEndpoint!);
     console.log(`side ${name}: pid ${child.pid}`);
     if (pinnedCpu !== undefined) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(pinnedCpu), String(child.pid)], { stdio: 'ignore' });
     routes.push({ name, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processTreeCpuMs(child.pid)) });

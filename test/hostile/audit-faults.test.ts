@@ -16,6 +16,7 @@
 //                               the reserve keyway keeps (src/audit/file/room.ts), like a disk filling up.
 //                               keyway must refuse before any append fails: every credential that
 //                               reached the upstream has its line on disk while the fault still holds
+import { exchangePaths } from '../helpers/exchange.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -105,19 +106,8 @@ describe('audit faults', () => {
   const auditFile = () => join(home, 'logs', 'audit.jsonl');
   const prlimit = (value: string) => execFileSync('prlimit', ['--pid', String(child.child.pid), `--fsize=${value}`]);
 
-  // Both file-system faults swap two names in one step (renameat2 RENAME_EXCHANGE, through python3's
-  // ctypes: Node has no binding). Two steps (move aside, then put something in place) race keyway,
-  // which notices at once and makes a missing file or folder again in between.
-  // Prints when the swap happened (epoch ms): starting python3 can take a while on a busy machine.
-  const exchange = (a: string, b: string): number =>
-    Number(
-      execFileSync('python3', [
-        '-c',
-        'import ctypes,os,sys,time\nlibc=ctypes.CDLL(None,use_errno=True)\nif libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)!=0: sys.exit(os.strerror(ctypes.get_errno()))\nprint(time.time()*1000)',
-        a,
-        b,
-      ]).toString(),
-    );
+  // Both file-system faults swap two names in one step (test/helpers/exchange.ts says why).
+  const exchange = exchangePaths;
 
   const faults: Fault[] = [
     {

@@ -3,7 +3,7 @@
 // next request is injected, refuses before the room for lines runs out (RLIMIT_FSIZE near the log's
 // end), and survives a file-size limit (SIGXFSZ) without leaving a torn line.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditWriter, readAudit, verifyAudit } from '../../src/audit/index.ts';
 import { injectEvent } from '../helpers/audit-events.ts';
+import { exchangePaths, fileBackInPlace, folderInPlaceOf } from '../helpers/exchange.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -42,13 +43,11 @@ describe('audit writer faults', () => {
     const opts = writerOptions();
     const writer = await AuditWriter.open(opts);
     await writer.write(event(1));
-    renameSync(opts.path, `${opts.path}.aside`);
-    mkdirSync(opts.path);
+    folderInPlaceOf(opts.path);
     await until(() => !writer.healthy, 1_000);
     await expect(writer.write(event(2))).rejects.toMatchObject({ code: 'audit_unavailable' });
     expect(writer.healthy).toBe(false);
-    rmdirSync(opts.path);
-    renameSync(`${opts.path}.aside`, opts.path);
+    fileBackInPlace(opts.path);
     expect(await until(() => writer.healthy, 2_000)).toBeLessThan(1_000);
     await writer.close();
     // The line that failed was kept and written once the file was back.
@@ -64,8 +63,7 @@ describe('audit writer faults', () => {
     for (let round = 0; round < 25; round++) {
       await writer.write(event(round * 100));
       // Synchronous steps: the writer, in this process, cannot run between them.
-      renameSync(opts.path, `${opts.path}.aside`);
-      mkdirSync(opts.path);
+      folderInPlaceOf(opts.path);
       // Refusals keep the drain loop busy while the fault holds. The first probe is due 100 ms after
       // the fault was seen; the traffic ends at a different moment around it each round, so in some
       // rounds that probe fires in the loop's pause after its last failed batch.
@@ -76,8 +74,7 @@ describe('audit writer faults', () => {
         await new Promise((r) => setTimeout(r, 2));
       }
       await new Promise((r) => setTimeout(r, 40));
-      rmdirSync(opts.path);
-      renameSync(`${opts.path}.aside`, opts.path);
+      fileBackInPlace(opts.path);
       recoveries.push(await until(() => writer.healthy, 2_000));
     }
     await writer.close();
@@ -90,12 +87,13 @@ describe('audit writer faults', () => {
     const writer = await AuditWriter.open(opts);
     await writer.write(event(1));
     const logs = join(opts.path, '..');
-    renameSync(logs, `${logs}.aside`);
-    writeFileSync(logs, '');
+    // In one step each way (test/helpers/exchange.ts): the writer would make the folder again in between.
+    writeFileSync(`${logs}.aside`, '');
+    exchangePaths(logs, `${logs}.aside`);
     // Seen from the folder watch alone: nothing was written since the fault.
     expect(await until(() => !writer.healthy, 1_000)).toBeLessThan(1_000);
-    unlinkSync(logs);
-    renameSync(`${logs}.aside`, logs);
+    exchangePaths(`${logs}.aside`, logs);
+    unlinkSync(`${logs}.aside`);
     expect(await until(() => writer.healthy, 2_000)).toBeLessThan(1_000);
     await writer.write(event(2));
     await writer.close();
@@ -108,14 +106,12 @@ describe('a write-ahead line whose batch failed (issue 60)', () => {
     const opts = writerOptions();
     const writer = await AuditWriter.open(opts);
     await writer.write(event(1));
-    renameSync(opts.path, `${opts.path}.aside`);
-    mkdirSync(opts.path);
+    folderInPlaceOf(opts.path);
     // The request's write-ahead line fails: the stage refuses it (503 audit_unavailable), nothing is sent.
     await expect(writer.write({ ...event(2), status: null, phase: 'sent' })).rejects.toMatchObject({ code: 'audit_unavailable' });
     // Its outcome, the refusal, is kept like any line and written once the log is back.
     void writer.write({ ...event(2), decision: 'error', code: 'audit_unavailable', status: 503 }).catch(() => undefined);
-    rmdirSync(opts.path);
-    renameSync(`${opts.path}.aside`, opts.path);
+    fileBackInPlace(opts.path);
     expect(await until(() => writer.healthy, 2_000)).toBeLessThan(2_000);
     await writer.write(event(3));
     await writer.close();
@@ -160,13 +156,11 @@ describe('a request after the audit file is replaced', () => {
     expect(await get()).toBe(200);
     await new Promise((r) => setTimeout(r, 50));
     const before = upstream.seen.length;
-    renameSync(proxy.auditPath, `${proxy.auditPath}.aside`);
-    mkdirSync(proxy.auditPath);
+    folderInPlaceOf(proxy.auditPath);
     await new Promise((r) => setTimeout(r, 20));
     expect(await get()).toBe(503);
     expect(upstream.seen.length).toBe(before);
-    rmdirSync(proxy.auditPath);
-    renameSync(`${proxy.auditPath}.aside`, proxy.auditPath);
+    fileBackInPlace(proxy.auditPath);
     await new Promise((r) => setTimeout(r, 300)); // the writer's probe runs every 100 ms
     expect(await get()).toBe(200);
   });
@@ -174,12 +168,10 @@ describe('a request after the audit file is replaced', () => {
   it('says so in the app log once, not once per refused request, and once when the log is back (issue 60)', async () => {
     expect(await get()).toBe(200);
     const logged = proxy.logs.length;
-    renameSync(proxy.auditPath, `${proxy.auditPath}.aside`);
-    mkdirSync(proxy.auditPath);
+    folderInPlaceOf(proxy.auditPath);
     await new Promise((r) => setTimeout(r, 20));
     for (let i = 0; i < 12; i++) expect(await get()).toBe(503);
-    rmdirSync(proxy.auditPath);
-    renameSync(`${proxy.auditPath}.aside`, proxy.auditPath);
+    fileBackInPlace(proxy.auditPath);
     await new Promise((r) => setTimeout(r, 300));
     expect(await get()).toBe(200);
     const said = proxy.logs

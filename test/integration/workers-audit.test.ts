@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgent, request } from 'undici';
 import { stringify } from 'yaml';
 import { LINE_BOUND, ROOM_FLOOR } from '../../src/audit/file/room.ts';
+import { fileBackInPlace, folderInPlaceOf } from '../helpers/exchange.ts';
 import { SRC_CLI, startChildProxy, type ChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
@@ -29,11 +30,11 @@ interface AuditLine {
   code: string | null;
 }
 
+/** The file's whole lines: one being appended while this reads may be there in part, after the last line feed. */
 function auditLines(home: string): AuditLine[] {
-  return readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as AuditLine);
+  const whole = readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8').split('\n');
+  whole.pop();
+  return whole.map((line) => JSON.parse(line) as AuditLine);
 }
 
 describe('proxy.workers: the primary writes every worker’s audit lines', () => {
@@ -52,7 +53,14 @@ describe('proxy.workers: the primary writes every worker’s audit lines', () =>
       handler: (req, res) => {
         const path = req.url ?? '';
         if (!path.startsWith('/wa/')) return false;
-        const written = auditLines(home).some((line) => line.path === path && line.phase === 'sent');
+        let written: boolean;
+        try {
+          written = auditLines(home).some((line) => line.path === path && line.phase === 'sent');
+        } catch (err) {
+          // Answered either way: a handler that throws would leave the request hanging.
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`the audit file could not be read: ${(err as Error).message}`);
+          return true;
+        }
         if (!written) unwritten.push(path);
         res.writeHead(written ? 200 : 500, { 'content-type': 'text/plain' }).end(written ? 'written' : 'no write-ahead line');
         return true;
@@ -132,8 +140,8 @@ describe('proxy.workers: the primary writes every worker’s audit lines', () =>
     await new Promise((r) => setTimeout(r, 50));
     const before = upstream.seen.length;
     const auditPath = join(home, 'logs', 'audit.jsonl');
-    renameSync(auditPath, `${auditPath}.aside`);
-    mkdirSync(auditPath);
+    // A folder where the file was, and back, each in one step (test/helpers/exchange.ts).
+    folderInPlaceOf(auditPath);
     try {
       // Enough fresh connections that both workers take some (each is refused on its own).
       const refused = await Promise.all(Array.from({ length: 8 }, () => fresh('/echo')));
@@ -144,8 +152,7 @@ describe('proxy.workers: the primary writes every worker’s audit lines', () =>
       }
       expect(upstream.seen.length).toBe(before);
     } finally {
-      rmdirSync(auditPath);
-      renameSync(`${auditPath}.aside`, auditPath);
+      fileBackInPlace(auditPath);
     }
     // The primary's writer probes every 100 ms, and tells the workers when it is healthy again.
     const deadline = Date.now() + 5_000;
