@@ -36,7 +36,8 @@
 // side alone; --gc counts each side's garbage collections (bench/gc-sides.ts).
 //
 // --b-held: side B holds 16 captured logins (bench/held.ts, as the full run's held-values section),
-// so --a=. --b=. --b-held is what holding them costs.
+// so --a=. --b=. --b-held is what holding them costs. --held: both sides hold them (two builds
+// compared on the held-values path).
 //
 // keyway's CPU is its whole process tree's: with --a-config='{"proxy":{"workers":2}}' the primary and
 // its workers together.
@@ -132,7 +133,7 @@ if (scenario !== 's1' && scenario !== 's2' && scenario !== 's4' && scenario !== 
 }
 
 const secret = `kwb-${randomBytes(24).toString('hex')}`;
-/** --b-held: the login endpoint side B's captured logins come from (bench/held.ts). */
+/** --held / --b-held: the login endpoint the captured logins come from (bench/held.ts). */
 let loginEndpoint: LoginEndpoint | undefined;
 // s8's aws_sigv4 grant: the upstream checks keyway's signature with the same key.
 const awsKey = newBenchAwsKey();
@@ -236,7 +237,7 @@ async function startSides(children: KeywayChild[], bFirst: boolean): Promise<Arr
       aws: awsKey,
     };
     let options = withConfig(keywayBenchOptions(setup), configs[name as 'A' | 'B']);
-    const holding = name === 'B' && flag('b-held');
+    const holding = flag('held') || (name === 'B' && flag('b-held'));
     if (holding) {
       loginEndpoint ??= await startLoginEndpoint();
       options = withCaptureGrant(options, loginEndpoint);

@@ -87,6 +87,34 @@ describe('the held needles: a gate, then the leak guard’s own search', () => {
     expect(held.nameHolds('content-type')).toBe(false);
   });
 
+  it('judges a header name or value once; what holds a needle is redacted every time, past the memory’s bound too', () => {
+    const fresh = new HeldNeedles(all);
+    const echo = `Bearer ${tokens[5]}`;
+    const name = `x-${tokens[6]!.toLowerCase()}`;
+    // Clean texts remembered, more than the memory holds (it starts again when full), with the
+    // needle-holding ones asked between them: never remembered, never let through.
+    for (let i = 0; i < 3000; i++) {
+      const value = `v${i}-${randomBytes(6).toString('hex')}`;
+      expect(fresh.redactValue(value)).toEqual({ text: value, count: 0 });
+      expect(fresh.cleanValue(value)).toBe(true);
+      expect(fresh.nameHolds(`x-h${i}`)).toBe(false);
+      if (i % 500 === 0) {
+        expect(fresh.cleanValue(echo)).toBe(false);
+        expect(fresh.redactValue(echo)).toEqual({ text: redactText(echo, all).text, count: 1 });
+        expect(fresh.nameHolds(name)).toBe(true);
+      }
+    }
+    // The same answers again, from what was remembered.
+    expect(fresh.redactValue('application/json')).toEqual({ text: 'application/json', count: 0 });
+    expect(fresh.redactValue('application/json')).toEqual({ text: 'application/json', count: 0 });
+    expect(fresh.nameHolds('content-type')).toBe(false);
+    expect(fresh.nameHolds('content-type')).toBe(false);
+    // A long clean value is not remembered (the memory's bound is by length too), and still passes.
+    const long = 'a'.repeat(300);
+    expect(fresh.redactValue(long)).toEqual({ text: long, count: 0 });
+    expect(fresh.cleanValue(long)).toBe(false);
+  });
+
   it('a gate is sized by its pieces, and a small one misses nothing either', () => {
     expect(bloomBitsFor(0)).toBe(12);
     expect(bloomBitsFor(32)).toBe(12);

@@ -18,6 +18,13 @@ export class HeldNeedles {
   #lowerGate: GramGate | undefined;
   /** Subsets of the needles searched lately, by their indexes. */
   readonly #subsets = new LRUCache<string, readonly Buffer[]>({ max: 64 });
+  /**
+   * Header names and values already found to hold no needle. The same ones come with every answer
+   * (an upstream's header names, its content-type), and the needles of this set never change, so a
+   * verdict once reached stands: each is judged once, not once per answer.
+   */
+  readonly #cleanNames = new CleanTexts();
+  readonly #cleanValues = new CleanTexts();
 
   /** The bytes any needle holds: a piece of one is a run of them. */
   readonly needleBytes = new Uint8Array(256);
@@ -75,16 +82,26 @@ export class HeldNeedles {
     return subset;
   }
 
+  /** Whether a header value is known to hold no held needle (found so before): it needs no redactValue. */
+  cleanValue(value: string): boolean {
+    return this.#cleanValues.has(value);
+  }
+
   /** A header value (latin1) with every held needle redacted. */
   redactValue(value: string): { text: string; count: number } {
-    if (!this.#gate.passesText(value)) return { text: value, count: 0 };
-    return redactText(value, this.needles);
+    if (this.#cleanValues.has(value)) return { text: value, count: 0 };
+    const result = this.#gate.passesText(value) ? redactText(value, this.needles) : { text: value, count: 0 };
+    if (result.count === 0) this.#cleanValues.add(value);
+    return result;
   }
 
   /** Whether a header name (lower case) holds a held needle. */
   nameHolds(name: string): boolean {
+    if (this.#cleanNames.has(name)) return false;
     this.#lowerGate ??= new GramGate(this.needles.map((n) => Buffer.from(n.toString('latin1').toLowerCase(), 'latin1')));
-    return this.#lowerGate.passesText(name) && nameHoldsNeedle(name, this.needles);
+    const holds = this.#lowerGate.passesText(name) && nameHoldsNeedle(name, this.needles);
+    if (!holds) this.#cleanNames.add(name);
+    return holds;
   }
 
   /** A streaming scan of one body. */
@@ -152,3 +169,25 @@ export class HeldScan {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Texts found clean, bounded: at most MAX_CLEAN of at most MAX_CLEAN_LENGTH characters each (about
+ * 256 KiB at worst). An upstream that sends a new value every time (a request id, the date) fills
+ * it, and it starts again empty: the cost is then one lookup and one insertion per value.
+ */
+class CleanTexts {
+  readonly #texts = new Set<string>();
+
+  has(text: string): boolean {
+    return this.#texts.has(text);
+  }
+
+  add(text: string): void {
+    if (text.length > MAX_CLEAN_LENGTH) return;
+    if (this.#texts.size >= MAX_CLEAN) this.#texts.clear();
+    this.#texts.add(text);
+  }
+}
+
+const MAX_CLEAN = 1024;
+const MAX_CLEAN_LENGTH = 256;

@@ -191,13 +191,18 @@ export function redactHeaders(head: OutgoingHttpHeaders, redact: Redact): void {
   let count = 0;
   const { needles, held } = redact;
   const clean = (value: string) => {
-    let r = needles.length > 0 ? redactText(value, needles) : { text: value, count: 0 };
-    if (held !== undefined) {
-      const h = held.redactValue(r.text);
-      r = { text: h.text, count: r.count + h.count };
+    let text = value;
+    if (needles.length > 0) {
+      const r = redactText(value, needles);
+      text = r.text;
+      count += r.count;
     }
-    count += r.count;
-    return r.text;
+    if (held !== undefined && !held.cleanValue(text)) {
+      const h = held.redactValue(text);
+      text = h.text;
+      count += h.count;
+    }
+    return text;
   };
   for (const name in head) {
     if ((needles.length > 0 && nameHoldsNeedle(name, needles)) || held?.nameHolds(name)) {
