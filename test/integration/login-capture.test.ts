@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthServer, CLIENT_ID, CLIENT_SECRET, startAuthServer } from '../helpers/auth-server.ts';
 import { TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
+import { curl } from '../helpers/clients.ts';
 import { codeLogin } from '../helpers/oidc-login.ts';
 import { startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -486,6 +487,29 @@ describe('placeholders elsewhere, and token answers keyway was not told of', () 
     // In the query, too.
     const query = await agent(`https://other.example.test:${api.port}/echo?access_token=${token}`);
     expect(query.status).toBe(403);
+    // In a second Authorization line (curl sends both; Node keeps only the first in req.headers):
+    // every header line the agent sent is read.
+    for (const lines of [
+      ['Authorization: Bearer harmless-0123456789', `Authorization: Bearer ${token}`],
+      ['X-Note: harmless', `x-note: ${token}`],
+    ]) {
+      const twice = await curl(
+        [
+          '-x',
+          proxy.url,
+          '--cacert',
+          proxy.caPath,
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          ...lines.flatMap((l) => ['-H', l]),
+          `https://other.example.test:${api.port}/echo`,
+        ],
+        {},
+      );
+      expect(twice.stdout, lines[1]).toBe('403');
+    }
     expect(api.seen.length).toBe(before);
     const refused = await waitFor(() => {
       const lines = proxy.auditLines().filter((l) => l['code'] === 'placeholder_refused');

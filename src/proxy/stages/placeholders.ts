@@ -30,14 +30,16 @@ export const placeholders: HeadStage = {
       if (request.outgoing !== undefined) request.outgoing.headers['accept-encoding'] = 'identity';
     }
     check(request, request.target);
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined) continue;
-      if (name === 'authorization' && typeof value === 'string') {
+    // Every header line as the agent sent it (rawHeaders: names and values in turn), a second line
+    // of a header Node keeps only once in req.headers included; and no array made per request.
+    const raw = req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const value = raw[i + 1]!;
+      check(request, value);
+      if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') {
         const basic = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(value);
         if (basic !== null) check(request, Buffer.from(basic[1]!, 'base64').toString('utf8'));
       }
-      if (typeof value === 'string') check(request, value);
-      else for (const v of value) check(request, v);
     }
   },
 };
