@@ -172,8 +172,9 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Texts found clean, bounded: at most MAX_CLEAN of at most MAX_CLEAN_LENGTH characters each (about
- * 256 KiB at worst). An upstream that sends a new value every time (a request id, the date) fills
- * it, and it starts again empty: the cost is then one lookup and one insertion per value.
+ * 32 KiB at worst, per agent that holds values: header names and common values are far shorter). An
+ * upstream that sends a new value every time (a request id, the date) fills it, and it starts again
+ * empty: the cost is then one lookup and one insertion per value.
  */
 class CleanTexts {
   readonly #texts = new Set<string>();
@@ -189,5 +190,5 @@ class CleanTexts {
   }
 }
 
-const MAX_CLEAN = 1024;
-const MAX_CLEAN_LENGTH = 256;
+const MAX_CLEAN = 256;
+const MAX_CLEAN_LENGTH = 128;
