@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TLS_FIXTURES } from './fixtures.ts';
@@ -62,7 +62,36 @@ async function startOnce(options: ChildOptions, port: number): Promise<ChildProx
     ...(options.startArgs ?? []),
   ];
   const [file, ...args] = [...(options.wrap ?? []), ...keyway] as [string, ...string[]];
-  const child = spawn(file, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A wrapper may run keyway as its child rather than exec it (dbus-run-session does, and starts a
+  // bus and a keyring beside it): the wrapped command gets a process group of its own, and stop
+  // ends the whole group, not only the wrapper, so nothing it started outlives the test.
+  const grouped = options.wrap !== undefined;
+  const child = spawn(file, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: grouped });
+  // 'close': the wrapper has exited and every process holding its output (keyway's) has too.
+  const closed = once(child, 'close').then(() => child.exitCode);
+  const end = async (): Promise<number | null> => {
+    // keyway itself is told first, as a user's Ctrl-C or service stop tells it (its workers are
+    // its to stop); the group only where a wrapper stands between (its pid is not keyway's).
+    const wrapped = grouped && !isKeyway(child.pid!, options.cli ?? SRC_CLI);
+    const signal = (name: NodeJS.Signals) => {
+      try {
+        if (wrapped) process.kill(-child.pid!, name);
+        else child.kill(name);
+      } catch {
+        // the group is gone already
+      }
+    };
+    signal('SIGTERM');
+    const late = setTimeout(() => signal('SIGKILL'), 15_000);
+    let bound: NodeJS.Timeout | undefined;
+    try {
+      // Bounded: a process that keeps the output open past SIGKILL (it left the group) does not hang the test.
+      return await Promise.race([closed, new Promise<number | null>((resolve) => (bound = setTimeout(() => resolve(child.exitCode), 20_000)))]);
+    } finally {
+      clearTimeout(late);
+      clearTimeout(bound);
+    }
+  };
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -84,19 +113,28 @@ async function startOnce(options: ChildOptions, port: number): Promise<ChildProx
       clearTimeout(timer);
       reject(new Error(`keyway exited with ${code}: ${err}`));
     });
+  }).catch(async (failed: unknown) => {
+    // Nothing of a start that failed is left running (a wrapper's keyway, bus or keyring).
+    await end();
+    throw failed;
   });
   return {
     child,
     port,
     stdout: () => out,
     stderr: () => err,
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      const [code] = (await once(child, 'exit')) as [number | null];
-      return code;
-    },
+    stop: end,
   };
+}
+
+/** Whether the process is keyway's command line (a wrapper that exec'd it), not a wrapper still standing. */
+function isKeyway(pid: number, cli: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv[0] === process.execPath && argv.includes(cli);
+  } catch {
+    return false; // gone, or no /proc: the group is told
+  }
 }
 
 /**

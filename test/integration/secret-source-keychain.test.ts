@@ -3,7 +3,7 @@
 // inside that session reading it through libsecret's secret-tool. The upstream takes only the value
 // the keyring holds now.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,9 @@ describe('a grant secret in the desktop keyring (Secret Service)', () => {
     await client?.close();
     await proxy?.stop();
     await upstream?.close();
+    // keyway runs inside dbus-run-session, beside the session's bus and keyring: stopping it
+    // leaves none of them running (they ran on for good before, keyway serving on its port).
+    expect(processesWithHome(home)).toEqual([]);
     for (const text of [...bodies, proxy?.stdout() ?? '', proxy?.stderr() ?? '']) {
       expect(findLeak(text, FIRST)).toBeUndefined();
       expect(findLeak(text, SECOND)).toBeUndefined();
@@ -97,3 +100,20 @@ describe('a grant secret in the desktop keyring (Secret Service)', () => {
     expect(upstream.seen.length).toBe(before);
   });
 });
+
+/** Live processes (zombies left out) whose environment has this HOME: keyway, and the session's bus and keyring. */
+function processesWithHome(home: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat[stat.lastIndexOf(')') + 2] === 'Z') continue;
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`HOME=${home}`)) {
+        found.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()}`);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
