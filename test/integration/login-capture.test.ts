@@ -487,14 +487,17 @@ describe('placeholders elsewhere, and token answers keyway was not told of', () 
     // In the query, too.
     const query = await agent(`https://other.example.test:${api.port}/echo?access_token=${token}`);
     expect(query.status).toBe(403);
-    // In a second Authorization line (curl sends both; Node keeps only the first in req.headers):
-    // every header line the agent sent is read.
+    // In a second Authorization line (curl sends both; Node keeps only the first in req.headers),
+    // and in a header's name: every header line the agent sent is read, name and value.
     for (const lines of [
       ['Authorization: Bearer harmless-0123456789', `Authorization: Bearer ${token}`],
       ['X-Note: harmless', `x-note: ${token}`],
+      // HTTP/1.1 keeps a name's case; HTTP/2 sends names lower-cased, which no placeholder is.
+      ['X-Note: harmless', `X-${token}: 1`],
     ]) {
       const twice = await curl(
         [
+          '--http1.1',
           '-x',
           proxy.url,
           '--cacert',

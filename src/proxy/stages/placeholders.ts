@@ -31,10 +31,12 @@ export const placeholders: HeadStage = {
     }
     check(request, request.target);
     // Every header line as the agent sent it (rawHeaders: names and values in turn), a second line
-    // of a header Node keeps only once in req.headers included; and no array made per request.
+    // of a header Node keeps only once in req.headers included, and its name as well as its value;
+    // no array made per request.
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const value = raw[i + 1]!;
+      check(request, raw[i]!);
       check(request, value);
       if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') {
         const basic = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(value);
