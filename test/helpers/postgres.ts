@@ -3,11 +3,11 @@
 // temp folder. Never a system service. `.ci/run` installs Debian's postgresql when it is missing.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { TLS_FIXTURES } from './fixtures.ts';
+import { freePort } from './ports.ts';
 
 export interface TestPostgres {
   /** postgres://keyway:PASSWORD@127.0.0.1:PORT/keyway */
@@ -34,17 +34,6 @@ export function postgresBin(): string {
     .sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) throw new Error(`no PostgreSQL version under ${root}`);
   return join(root, versions[0] as string, 'bin');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function runAsPostgres(bin: string, args: string[]): void {
