@@ -142,8 +142,10 @@ describe('keyway doctor on the proxy variables, with the proxy on every address 
   let wide: TestProxy;
   let widePort: number;
   beforeAll(async () => {
-    widePort = await freePort();
-    wide = await startProxy({ config: { proxy: { listen: `0.0.0.0:${widePort}` }, admin: { enabled: false } } });
+    // A port the kernel gives (its ephemeral range): this machine's network answers connections to
+    // other addresses on lower ports, so a freePort() port could find "something" at 198.51.100.7.
+    wide = await startProxy({ config: { proxy: { listen: '0.0.0.0:0' }, admin: { enabled: false } } });
+    widePort = wide.port;
   });
   afterAll(async () => {
     await wide?.stop();
