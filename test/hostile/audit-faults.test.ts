@@ -229,7 +229,8 @@ describe('audit faults', () => {
       expect(o.healthzDuringFault, o.fault).toBe('503 unavailable/unavailable');
       expect(o.recoveryMax, o.fault).toBeLessThan(1_000);
       // The only answers that are not 503: requests that passed the health gate before the fault
-      // showed. A replaced file or folder is seen at once (inotify). A disk filling up is seen at
+      // showed. A replaced file or folder is seen by the next batch, which checks the log's path
+      // before it writes, and without traffic within 100 ms (watch.ts). A disk filling up is seen at
       // keyway's next look at the room left (every 100 ms, and before every batch): the requests let
       // through until then had room for their lines, and every one of them is on disk before the
       // fault clears. A disk filled all at once (the limit dropped to the log's size) cannot be seen

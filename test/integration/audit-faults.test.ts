@@ -82,7 +82,7 @@ describe('audit writer faults', () => {
     expect((await verifyAudit(opts)).problems).toEqual([]);
   }, 60_000);
 
-  it('sees its folder replaced by a file at once, before any write, and recovers when it is back', async () => {
+  it('sees its folder replaced by a file with no write (its look every 100 ms), and recovers when it is back', async () => {
     const opts = writerOptions();
     const writer = await AuditWriter.open(opts);
     await writer.write(event(1));
@@ -90,7 +90,7 @@ describe('audit writer faults', () => {
     // In one step each way (test/helpers/exchange.ts): the writer would make the folder again in between.
     writeFileSync(`${logs}.aside`, '');
     exchangePaths(logs, `${logs}.aside`);
-    // Seen from the folder watch alone: nothing was written since the fault.
+    // Seen from the watch alone: nothing was written since the fault.
     expect(await until(() => !writer.healthy, 1_000)).toBeLessThan(1_000);
     exchangePaths(`${logs}.aside`, logs);
     unlinkSync(`${logs}.aside`);

@@ -7,7 +7,7 @@
 // turn: log-files.ts leaves a gap then), or on anything unusual (a rotation due, an error), where the
 // async path takes over with its retries, head search and rotation.
 
-import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
 import type { ChainHead } from '../head.ts';
 import { sealBatch } from '../seal-batch.ts';
@@ -27,12 +27,14 @@ export interface HoldOptions {
 
 export class HeldLog {
   readonly takenAt = performance.now();
+  readonly #path: string;
   readonly #fd: number;
   readonly #release: () => void;
   #known: KnownFile;
   #ended = false;
 
-  private constructor(fd: number, release: () => void, known: KnownFile) {
+  private constructor(path: string, fd: number, release: () => void, known: KnownFile) {
+    this.#path = path;
     this.#fd = fd;
     this.#release = release;
     this.#known = known;
@@ -50,7 +52,7 @@ export class HeldLog {
     try {
       fd = openSync(opts.path, 'a', 0o600);
       const st = fstatSync(fd);
-      if (st.dev === known.dev && st.ino === known.ino && st.size === known.size) return new HeldLog(fd, release, known);
+      if (st.dev === known.dev && st.ino === known.ino && st.size === known.size) return new HeldLog(opts.path, fd, release, known);
     } catch {
       // the async path will say what is wrong
     }
@@ -65,11 +67,17 @@ export class HeldLog {
 
   /**
    * Seals and appends `bodies` after the held file's head. Undefined (nothing written) when the
-   * append would pass `maxBytes` (a rotation is due: the async path does it). Throws when the write
-   * failed, after cutting the file back to where it was (else the next batch has a torn line to keep aside).
+   * append would pass `maxBytes` (a rotation is due: the async path does it) or the log's path no
+   * longer leads to the held file (the async path opens what is there, or fails and refuses). Throws
+   * when the write failed, after cutting the file back to where it was (else the next batch has a
+   * torn line to keep aside).
    */
   append(bodies: readonly string[], maxBytes: number): KnownFile | undefined {
     const known = this.#known;
+    // The file or its folder moved, replaced or removed since the hold was taken: a line written to
+    // the held descriptor would land where no reader of the log looks. Checked before every batch,
+    // so no request goes out on a line written there (watch.ts sees it without traffic).
+    if (!this.#pathLeadsHere(known)) return undefined;
     const { bytes, seq, hash } = sealBatch(bodies, known.head.seq, known.head.hash);
     if (maxBytes > 0 && known.size + bytes.length > maxBytes) return undefined;
     try {
@@ -85,6 +93,15 @@ export class HeldLog {
     }
     this.#known = { dev: known.dev, ino: known.ino, size: known.size + bytes.length, head: { seq, hash } };
     return this.#known;
+  }
+
+  #pathLeadsHere(known: KnownFile): boolean {
+    try {
+      const st = statSync(this.#path, { throwIfNoEntry: false });
+      return st !== undefined && st.ino === known.ino && st.dev === known.dev;
+    } catch {
+      return false; // ENOTDIR (the folder is a file now), a loop of links, ...
+    }
   }
 
   /** Closes the file and gives the lock back; once. */

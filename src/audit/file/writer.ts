@@ -378,7 +378,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     return { unwritten: bodies.slice(committed), failure };
   }
 
-  /** Watch the log's folder: a file or folder replaced or removed turns the writer unhealthy at once. */
+  /** Watch the log's path: a file or folder replaced or removed turns the writer unhealthy without traffic (watch.ts). */
   #armWatch(): void {
     this.#watch?.close();
     this.#watch = null;
