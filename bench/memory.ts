@@ -153,6 +153,8 @@ try {
       }
       await inRounds((r) => s3Download(r, ctx(), FULL_PLAN.s3));
       await inRounds((r) => s4Upload(r, ctx(), FULL_PLAN.s4));
+      // Printed, not kept: how much of the growth to "after s5" the large bodies left behind.
+      for (const c of children) console.log(`run ${run} after s3 and s4: ${c.name} ${rss(c.pid).toFixed(1)} MiB (${details(c.pid)})`);
       await s5NewHosts(
         children.map((c) => c.route),
         ctx(),
