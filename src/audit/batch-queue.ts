@@ -220,6 +220,15 @@ export class BatchQueue<T, R = void> {
       }
       this.#queue = [];
       await this.#runBatch(batch, urgent);
+      // Nothing was queued while the batch ran (the usual case: an append under a hold is one
+      // synchronous write): end now, rather than pause a turn only to find the queue empty, which
+      // cost an event-loop turn per batch. A write arriving later starts a new loop, which pauses
+      // before its batch as this one did, so writes still share batches as before.
+      if (this.#queue.length === 0) {
+        this.#drainLoop = null;
+        if (!this.#healthy) this.#scheduleProbe();
+        return;
+      }
     }
   }
 

@@ -81,6 +81,25 @@ describe('BatchQueue', () => {
     await queue.close();
   });
 
+  it('pauses once per batch: a loop whose queue is empty after its batch ends, and the next turn still shares a batch', async () => {
+    const { store, appends } = memoryStore();
+    let pauses = 0;
+    store.pause = () => {
+      pauses += 1;
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    const queue = queueOn(store);
+    await queue.push('a');
+    // One pause before the batch; none after it to find the queue empty (an event-loop turn each).
+    expect(pauses).toBe(1);
+    // A later turn's writes start a new loop, which pauses before its batch: they still go together.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await Promise.all(['b', 'c'].map((line) => queue.push(line)));
+    expect(pauses).toBe(2);
+    expect(appends).toEqual([['a'], ['b', 'c']]);
+    await queue.close();
+  });
+
   it('keeps a failed batch, rejects its writes, and writes the kept lines first once the probe finds the store back', async () => {
     const { store, appends, state } = memoryStore();
     const queue = queueOn(store);
