@@ -66,20 +66,19 @@ export class HeldLog {
   }
 
   /**
-   * Seals and appends `bodies` after the held file's head. Undefined (nothing written) when the
-   * append would pass `maxBytes` (a rotation is due: the async path does it) or the log's path no
-   * longer leads to the held file (the async path opens what is there, or fails and refuses). Throws
-   * when the write failed, after cutting the file back to where it was (else the next batch has a
-   * torn line to keep aside).
+   * Seals and appends `bodies` after the held file's head. Nothing is written when the append would
+   * pass `maxBytes` ('rotate': the async path rotates) or the log's path no longer leads to the held
+   * file ('moved': the async path opens what is there, or fails and refuses). Throws when the write
+   * failed, after cutting the file back to where it was (else the next batch has a torn line to keep aside).
    */
-  append(bodies: readonly string[], maxBytes: number): KnownFile | undefined {
+  append(bodies: readonly string[], maxBytes: number): KnownFile | 'rotate' | 'moved' {
     const known = this.#known;
     // The file or its folder moved, replaced or removed since the hold was taken: a line written to
     // the held descriptor would land where no reader of the log looks. Checked before every batch,
     // so no request goes out on a line written there (watch.ts sees it without traffic).
-    if (!this.#pathLeadsHere(known)) return undefined;
+    if (!this.#pathLeadsHere(known)) return 'moved';
     const { bytes, seq, hash } = sealBatch(bodies, known.head.seq, known.head.hash);
-    if (maxBytes > 0 && known.size + bytes.length > maxBytes) return undefined;
+    if (maxBytes > 0 && known.size + bytes.length > maxBytes) return 'rotate';
     try {
       let written = 0;
       while (written < bytes.length) written += writeSync(this.#fd, bytes, written);

@@ -231,8 +231,14 @@ export class LogFiles {
       this.forget();
       throw err;
     }
-    if (now === undefined) {
+    if (now === 'rotate') {
       this.endHold();
+      return undefined;
+    }
+    // What the cache says of the file is not what the path leads to now: read the log afresh, as
+    // after a failure (and not as another process's lines, which would shorten holds for a second).
+    if (now === 'moved') {
+      this.forget();
       return undefined;
     }
     this.#known = now;
