@@ -46,7 +46,9 @@
 // given replaces its keys, not the whole section), so one build can be A/B'd with a setting on and
 // off: --a=. --b=. --b-config='{"audit":{"write_ahead":false}}'. --a-node-args / --b-node-args: node
 // options, comma-separated, given after keyway's own (PROXY_NODE_FLAGS), so they win:
-// --b-node-args=--max-semi-space-size=16.
+// --b-node-args=--max-semi-space-size=16. --a-env / --b-env: VAR=value pairs for that side's
+// environment, which win over keyway's own (src/cli/proxy-runtime.ts PROXY_ENV):
+// --b-env=MALLOC_MMAP_THRESHOLD_=16384.
 //
 // Each path is a checkout with a built dist/ (npm run build). No squid, no floor: use npm run bench
 // for the figures against peers.
@@ -73,6 +75,21 @@ const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const builds = { A: arg('a'), B: arg('b') };
 const configs = { A: configArg('a-config'), B: configArg('b-config') };
 const nodeArgs = { A: arg('a-node-args')?.split(',') ?? [], B: arg('b-node-args')?.split(',') ?? [] };
+const envs = { A: envArg('a-env'), B: envArg('b-env') };
+/** --a-env / --b-env: VAR=value pairs, comma-separated, for that side's environment (over keyway's own PROXY_ENV). */
+function envArg(name: string): Record<string, string> {
+  const pairs = arg(name)?.split(',') ?? [];
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      console.error(`--${name} is VAR=value[,VAR=value...], e.g. MALLOC_MMAP_THRESHOLD_=16384`);
+      process.exit(2);
+    }
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
 /** --a-config / --b-config: a JSON object of config sections, or exit with a usage line. */
 function configArg(name: string): Record<string, Record<string, unknown>> {
   const text = arg(name);
@@ -237,6 +254,7 @@ async function startSides(children: KeywayChild[], bFirst: boolean): Promise<Arr
       aws: awsKey,
     };
     let options = withConfig(keywayBenchOptions(setup), configs[name as 'A' | 'B']);
+    options = { ...options, env: { ...options.env, ...envs[name as 'A' | 'B'] } };
     const holding = flag('held') || (name === 'B' && flag('b-held'));
     if (holding) {
       loginEndpoint ??= await startLoginEndpoint();

@@ -12,6 +12,7 @@ import { ProxyError } from '../errors/index.ts';
 import type { WriteFailures } from './failure-log.ts';
 import type { KeptLines } from './kept-lines.ts';
 import { checkEvent, serializeEvent, type AuditEvent } from './record.ts';
+import { IGNORE } from './sink.ts';
 
 /** Where the batches go: the log's files, or the audit table. */
 export interface BatchStore<T, R> {
@@ -334,8 +335,6 @@ export abstract class QueuedAuditLog<T, R = void> {
     return this.queue.droppedLines;
   }
 }
-
-const IGNORE = (): void => undefined;
 
 /** Lets the rest of this event-loop turn queue its writes, so they share the batch. */
 export function nextTurn(): Promise<void> {

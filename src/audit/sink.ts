@@ -32,7 +32,8 @@ export interface AuditLog extends AuditSink {
   close(): Promise<void>;
 }
 
-const IGNORE = (): void => undefined;
+/** A settling function or handler that has nothing to do (one shared function, not one made per call). */
+export const IGNORE = (): void => undefined;
 
 /** Writes a line nobody waits for: by the sink's record() where it has one, else write() with its failure dropped. */
 export function recordLine(sink: AuditSink, event: AuditEvent, reserved?: boolean): void {

@@ -26,7 +26,7 @@ export interface LogWatch {
  * rotation and the next append) and is not a fault. Calls `onFault` at most once; watch again after
  * recovery. Never keeps the process alive.
  */
-export function watchLogPath(path: string, onFault: () => void, everyMs = POLL_MS): LogWatch {
+export function watchLogPath(path: string, onFault: () => void): LogWatch {
   if (!pathLooksWritable(path)) {
     onFault();
     return { close: () => undefined };
@@ -35,7 +35,7 @@ export function watchLogPath(path: string, onFault: () => void, everyMs = POLL_M
     if (pathLooksWritable(path)) return;
     clearInterval(timer);
     onFault();
-  }, everyMs);
+  }, POLL_MS);
   timer.unref();
   return { close: () => clearInterval(timer) };
 }
