@@ -4,13 +4,15 @@
 // (counted as unknown, which no budget sees).
 //
 // Only a `usage` object that is the last member of the top-level object is taken: the tail must
-// end with `"usage": {…}}`. A `"usage"` met in the raw bytes always starts a key (in valid JSON a
-// string holding one would have its quotes escaped), and a key whose object is followed by one
-// closing brace and the end of the body belongs to the outermost object, not to a nested one.
+// end with `"usage": {…}}`. A `"usage"` met in the raw bytes right after a `,` or `{` (a little
+// white space between allowed) is the key `usage` (in valid JSON a string holding that text has its quotes
+// escaped, and `\"usage"` closes a key that ends with a quote: `"\"usage"` is the key `"usage`),
+// and a key whose object is followed by one closing brace and the end of the body belongs to the
+// outermost object, not to a nested one. The model before it is read by the same rule.
 
 const USAGE_KEY = /"usage"\s*:\s*\{/g;
 /** The model named just before the usage (`"model": "…",`), as OpenAI's embeddings answer puts it. */
-const MODEL_BEFORE = /"model"\s*:\s*"([^"\\]{1,200})"\s*,\s*$/;
+const MODEL_BEFORE = /[,{]\s*"model"\s*:\s*"([^"\\]{1,200})"\s*,\s*$/;
 
 /** `{usage, model?}` read from the end of a JSON text, or undefined when it does not end with a top-level usage object. */
 export function usageAtEnd(tail: string): { usage: unknown; model?: string } | undefined {
@@ -20,7 +22,7 @@ export function usageAtEnd(tail: string): { usage: unknown; model?: string } | u
     last = match.index;
     brace = match.index + match[0].length - 1;
   }
-  if (last === -1) return undefined;
+  if (last === -1 || !/[,{]\s*$/.test(tail.slice(Math.max(0, last - 64), last))) return undefined;
   const end = objectEnd(tail, brace);
   if (end === -1 || !/^\s*\}\s*$/.test(tail.slice(end))) return undefined;
   let usage: unknown;

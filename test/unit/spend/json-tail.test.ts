@@ -10,11 +10,22 @@ describe('usageAtEnd', () => {
       model: 'text-embedding-3-large',
       usage: { prompt_tokens: 12, total_tokens: 12 },
     });
-    expect(usageAtEnd(' "usage" : {"input_tokens": 3, "output_tokens": {"x": "}"}} }\n')).toEqual({ usage: { input_tokens: 3, output_tokens: { x: '}' } } });
+    expect(usageAtEnd('], "usage" : {"input_tokens": 3, "output_tokens": {"x": "}"}} }\n')).toEqual({ usage: { input_tokens: 3, output_tokens: { x: '}' } } });
+  });
+
+  it('takes a key that ends in "usage" or "model" after an escaped quote for neither, as JSON.parse does', () => {
+    // `"\"usage"` is the key `"usage`: JSON.parse's usage is the first member, which is not in the tail's reach here.
+    const forged = '{"usage":{"prompt_tokens":5},"\\"usage":{"prompt_tokens":0}}';
+    expect((JSON.parse(forged) as { usage: unknown }).usage).toEqual({ prompt_tokens: 5 });
+    expect(usageAtEnd(forged)).toBeUndefined();
+    const model = '{"data":[],"\\"model":"cheap","usage":{"prompt_tokens":7}}';
+    expect((JSON.parse(model) as { model?: unknown }).model).toBeUndefined();
+    expect(usageAtEnd(model)).toEqual({ usage: { prompt_tokens: 7 } });
   });
 
   it('takes no usage that is not the last member of the top-level object', () => {
-    expect(usageAtEnd('"usage":{"prompt_tokens":1},"model":"m"}')).toBeUndefined();
+    expect(usageAtEnd(',"usage":{"prompt_tokens":1},"model":"m"}')).toBeUndefined();
+    expect(usageAtEnd('"usage":{"prompt_tokens":1}}')).toBeUndefined(); // nothing before it: not known to be a key
     expect(usageAtEnd('{"usage":{"prompt_tokens":1}}]}')).toBeUndefined();
     expect(usageAtEnd('"a":{"usage":{"prompt_tokens":1}}}')).toBeUndefined();
     expect(usageAtEnd('"usage":{"prompt_tokens":1}')).toBeUndefined();
