@@ -18,6 +18,10 @@
 // unused (--flush-code-based-on-time --bytecode-old-time=5: -1.4 to -2.1 MiB, CPU not shown free),
 // scavenges on the main thread alone (--no-parallel-scavenge: -1.3 MiB, CPU per request 1.055x).
 // What did come down was code kept loaded: prom-client until a scrape, AWS's signer, two-byte module sources.
+// Also measured, not taken (docs/perf/breakdown.md, twelfth pass): MALLOC_MMAP_THRESHOLD_=16384 (the
+// 16 KiB buffers of TLS records read mapped apart, and every larger allocation with them: RSS after
+// s5 -7 to -10 MiB, s2 CPU per request +4%) and
+// --invocation-count-for-turbofan=1000 (s1's first rounds ~7% quicker, RSS after s5 +2.7 MiB).
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=128', '--no-maglev', '--liftoff-only', '--no-sparkplug'];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
