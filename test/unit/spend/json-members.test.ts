@@ -1,8 +1,10 @@
 // The whole-JSON answer's member reader (json-members.ts): the members it reads match JSON.parse's
 // wherever the pieces are cut, what it refuses, and that a large answer's chunks are not held.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { answerMeter, SMALL_JSON_BYTES } from '../../../src/spend/meters/index.ts';
 import { JsonMembers, MAX_MEMBER_BYTES } from '../../../src/spend/meters/json-members.ts';
+import { answerText, SPACE } from '../../helpers/json-texts.ts';
 
 const WANTED = ['model', 'usage'];
 
@@ -41,6 +43,18 @@ describe('JsonMembers', () => {
       for (let cut = 0; cut <= length; cut++) expect(members(text, [cut])).toEqual(want);
       for (let a = 0; a <= length; a += 7) for (let b = a; b <= length; b += 5) expect(members(text, [a, b])).toEqual(want);
     }
+  });
+
+  it("reads any valid answer's usage and model as JSON.parse does, cut anywhere in two (repeated keys, escaped keys, keys ending in a quote)", () => {
+    fc.assert(
+      fc.property(answerText, fc.constantFrom(...SPACE), fc.nat(), fc.nat(), (text, space, a, b) => {
+        const whole = `${space}${text}${space}`;
+        const length = Buffer.byteLength(whole);
+        const first = a % (length + 1);
+        expect(members(whole, [first, first + (b % (length - first + 1))])).toEqual(expected(whole));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('takes top-level keys only, after their escapes, the last of a repeated key', () => {

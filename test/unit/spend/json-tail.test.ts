@@ -1,7 +1,9 @@
 // usageAtEnd (src/spend/meters/json-tail.ts): the usage of a whole JSON answer past the meters' bound,
 // read from its last bytes; only a usage object that is the top-level object's last member.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { usageAtEnd } from '../../../src/spend/meters/json-tail.ts';
+import { answerText, SPACE } from '../../helpers/json-texts.ts';
 import { JsonBody } from '../../../src/spend/meters/json.ts';
 
 describe('usageAtEnd', () => {
@@ -32,6 +34,28 @@ describe('usageAtEnd', () => {
     expect(usageAtEnd('"usage":{"prompt_tokens":1}}x')).toBeUndefined();
     expect(usageAtEnd('"text":"say \\"usage\\":{\\"prompt_tokens\\":0}}"}')).toBeUndefined();
     expect(usageAtEnd('no usage here')).toBeUndefined();
+  });
+});
+
+describe('usageAtEnd against JSON.parse', () => {
+  it("gives, from any tail of a valid answer, JSON.parse's usage and model or nothing", () => {
+    let read = 0;
+    fc.assert(
+      fc.property(answerText, fc.constantFrom(...SPACE), fc.nat(), fc.boolean(), (text, space, at, nearEnd) => {
+        const whole = `${text}${space}`;
+        const parsed = JSON.parse(whole) as Record<string, unknown>;
+        // The tail starts anywhere: often in the last bytes, where the usage is.
+        const cut = nearEnd ? Math.max(0, whole.length - (at % 160)) : at % (whole.length + 1);
+        const got = usageAtEnd(whole.slice(cut));
+        if (got === undefined) return;
+        read += 1;
+        expect(got.usage).toEqual(parsed['usage']);
+        if (got.model !== undefined) expect(got.model).toBe(parsed['model']);
+      }),
+      { numRuns: 5000 },
+    );
+    // The property is not met by reading nothing: the generator gives readable tails often.
+    expect(read).toBeGreaterThan(150);
   });
 });
 
