@@ -3,11 +3,11 @@
 import fc from 'fast-check';
 
 // Repeated keys, keys spelled with escapes, keys that end in a quote, strings that spell keys.
-export const KEYS = ['"usage"', '"model"', '"\\"usage"', '"\\"model"', '"us\\u0061ge"', '"mod\\u0065l"', '"content"', '"x"'];
-export const STRINGS = ['"m"', '"gpt-x"', '"usage"', '"model"', '"say \\"usage\\":{\\"a\\":1}}"', '",\\"usage\\":{}}"', '"}"', '"\\\\"'];
+const KEYS = ['"usage"', '"model"', '"\\"usage"', '"\\"model"', '"us\\u0061ge"', '"mod\\u0065l"', '"content"', '"x"'];
+const STRINGS = ['"m"', '"gpt-x"', '"usage"', '"model"', '"say \\"usage\\":{\\"a\\":1}}"', '",\\"usage\\":{}}"', '"}"', '"\\\\"'];
 export const SPACE = ['', ' ', '\n', ' \r\n\t'];
 
-export const jsonText: fc.Arbitrary<string> = fc.letrec<{ value: string; object: string; array: string }>((tie) => ({
+const jsonText: fc.Arbitrary<string> = fc.letrec<{ value: string; object: string; array: string }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.constantFrom(...STRINGS),

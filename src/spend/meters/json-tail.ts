@@ -5,10 +5,10 @@
 //
 // Only a `usage` object that is the last member of the top-level object is taken: the tail must
 // end with `"usage": {…}}`. A `"usage"` met in the raw bytes right after a `,` or `{` (a little
-// white space between allowed) is the key `usage` (in valid JSON a string holding that text has its quotes
-// escaped, and `\"usage"` closes a key that ends with a quote: `"\"usage"` is the key `"usage`),
-// and a key whose object is followed by one closing brace and the end of the body belongs to the
-// outermost object, not to a nested one. The model before it is read by the same rule.
+// white space between allowed) is the key `usage`: in valid JSON a string holding that text has its
+// quotes escaped, and `\"usage"` closes a key that ends with a quote (`"\"usage"` is the key
+// `"usage`). A key whose object is followed by one closing brace and the end of the body belongs to
+// the outermost object, not to a nested one. The model before it is read by the same rule.
 
 const USAGE_KEY = /"usage"\s*:\s*\{/g;
 /** The model named just before the usage (`"model": "…",`), as OpenAI's embeddings answer puts it. */
