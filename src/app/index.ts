@@ -29,6 +29,7 @@ import { captureOwners, dropOrphanedCaptures } from '../credentials/capture/reco
 import { runningKeyway, type Listening, type RunningKeyway } from './running.ts';
 import { startPrimary } from './workers/primary.ts';
 import { workerCount } from './workers/count.ts';
+import { startBufferReclaim } from '../process/buffer-reclaim.ts';
 
 export type { StartOptions } from './options.ts';
 export type { RunningKeyway } from './running.ts';
@@ -77,6 +78,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
     if (services.freshOverHistory) await auditFreshStore(parts, services.freshOverHistory);
     const workers = options.workers === true && options.worker === undefined ? workerCount(services.config.proxy.workers) : 1;
     if (workers > 1) return await startPrimary(parts, closers, workers);
+    closers.add('buffer reclaim', startBufferReclaim());
     return runningKeyway(parts, await listen(parts, closers), closers);
   } catch (err) {
     await closers.closeAll();

@@ -10,6 +10,7 @@
 // - --no-sparkplug: no baseline machine code between the interpreter and TurboFan. RSS after s2
 //   -1.5 MiB (5 runs each), after s5 -1 to -2.6; CPU per request B ÷ A 0.93 and 0.98 (6 and 8
 //   restarts): the hot path reaches TurboFan as before, and warm code stays bytecode.
+// - --expose-gc: a body's dead Buffers are collected as they pile up (process/buffer-reclaim.ts).
 // - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): freed memory goes
 //   back to the system instead of staying in per-thread arenas.
 // Measured and not taken (issue 64, RSS after s2 with bench/memory.ts): fewer V8 or libuv threads
@@ -22,7 +23,14 @@
 // 16 KiB buffers of TLS records read mapped apart, and every larger allocation with them: RSS after
 // s5 -7 to -10 MiB, s2 CPU per request +4%) and
 // --invocation-count-for-turbofan=1000 (s1's first rounds ~7% quicker, RSS after s5 +2.7 MiB).
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=128', '--no-maglev', '--liftoff-only', '--no-sparkplug'];
+export const PROXY_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=4',
+  '--max-old-space-size=128',
+  '--no-maglev',
+  '--liftoff-only',
+  '--no-sparkplug',
+  '--expose-gc',
+];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_TRIM_THRESHOLD_: '131072',

@@ -2,17 +2,18 @@ import type { LookupFunction } from 'node:net';
 import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { LoadedClientCertificate } from '../credentials/client-certificate.ts';
-import { Agent, buildConnector, type Dispatcher } from '../net/undici.ts';
+import { buildConnector, type Dispatcher } from '../net/undici.ts';
+import { upstreamPools } from './origin-pools.ts';
 import { EgressProxy } from './egress-proxy.ts';
 import type { Resolver } from './resolve.ts';
 import type { EgressSettings } from './upstream.ts';
 
 // Connections that present a grant's client certificate (mTLS) are that grant's alone: each grant
-// with a certificate gets its own undici Agent, so its own pool of connections and its own TLS
+// with a certificate gets its own set of pools (origin-pools.ts), so its own pool of connections and its own TLS
 // session cache. undici pools by origin, so one shared Agent would hand a connection opened with
 // grant A's certificate to grant B's request (or an ungranted one) for the same host, and the
 // upstream would take that request as A's; and a TLS session resumed from A's handshake carries A's
-// identity too. Separate agents share neither, in either direction: the default pool
+// identity too. Separate sets share neither, in either direction: the default pool
 // (egress/upstream.ts, where prewarmed connections also go) never presents a certificate.
 
 export interface ClientTlsOptions {
@@ -76,15 +77,7 @@ export class ClientTlsPools {
 
   #agent(secureContext: SecureContext, egress: EgressProxy | undefined): Dispatcher {
     const direct = buildConnector({ secureContext, lookup: this.#o.lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 });
-    const connect = egress ? egress.connector(direct) : direct;
-    return new Agent({
-      connect,
-      allowH2: true,
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 600_000,
-      headersTimeout: this.#o.headersTimeoutMs,
-      bodyTimeout: 300_000,
-    });
+    return upstreamPools(egress ? egress.connector(direct) : direct, this.#o.headersTimeoutMs);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,8 @@ import type { Agent as HttpAgent } from 'node:http';
 import { http } from '../net/node-http.ts';
 import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import { Agent, buildConnector, type Dispatcher } from '../net/undici.ts';
+import { buildConnector, type Dispatcher } from '../net/undici.ts';
+import { upstreamPools } from './origin-pools.ts';
 import { PrewarmingConnector } from './prewarm.ts';
 import { EgressProxy } from './egress-proxy.ts';
 import { KeywayError, ProxyError } from '../errors/index.ts';
@@ -85,19 +86,9 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const { ca, secureContext } = options.trust ?? trustStore(options.extraCaFiles);
   const lookup = lookupFunction(options.resolve);
   const egress = options.egress && new EgressProxy({ ...options.egress, secureContext, resolve: options.resolve });
-  // HTTP/2 to upstreams that offer it in ALPN (kept alive, streams multiplexed on one connection),
-  // HTTP/1.1 to the rest. undici picks by what the handshake chose.
   const direct = buildConnector({ secureContext, lookup, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], timeout: 10_000 });
   const connector = new PrewarmingConnector(egress ? egress.connector(direct) : direct);
-  const dispatcher = new Agent({
-    connect: connector.connect,
-    allowH2: true,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
-    headersTimeout: options.headersTimeoutMs,
-    // Streams such as SSE may sit quiet for a while; five minutes of silence ends them.
-    bodyTimeout: 300_000,
-  });
+  const dispatcher = upstreamPools(connector.connect, options.headersTimeoutMs);
   const clientTls = new ClientTlsPools({
     ca,
     lookup,

@@ -10,12 +10,14 @@ import type * as Undici from 'undici';
 
 const require = createRequire(import.meta.url);
 
-const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as typeof Undici.Dispatcher;
+export const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as typeof Undici.Dispatcher;
 // What undici's index does once: the request/stream/pipeline/upgrade/connect methods of every
 // dispatcher live in lib/api and are mixed into Dispatcher.prototype.
 Object.assign(DispatcherClass.prototype, require('undici/lib/api/index.js'));
 
 export const Agent = require('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
+export const Pool = require('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
+export const undiciErrors = require('undici/lib/core/errors.js') as typeof Undici.errors;
 export const buildConnector = require('undici/lib/core/connect.js') as typeof Undici.buildConnector;
 export type Dispatcher = Undici.Dispatcher;
 export type Connector = Undici.buildConnector.connector;
