@@ -8,8 +8,10 @@
 // (process/buffer-reclaim.ts), s5 grew RSS by 16-18 MiB under the Agent and by ~2 MiB with this
 // bound (docs/perf/breakdown.md, thirteenth pass).
 //
-// What it admits: an origin's pool is closed only when nothing is queued, pending or running on it,
-// and only when more than `idleOriginsKept` origins have pools; the least recently used go first.
+// What it admits: at most `idleOriginsKept` origins with nothing queued, pending or running keep
+// their pools; past that the least recently used idle ones are closed, when a new origin opens and,
+// while there are more origins than the bound, once a second. An origin with a request on it is
+// never closed.
 // The pool leaves the map before it is closed, so the next request to that origin opens a new
 // connection instead of meeting a closing pool. A pool whose last connection closed by itself
 // (keep-alive ran out, the server hung up) leaves the map as it does in undici's Agent.
@@ -20,6 +22,8 @@ const { ClientClosedError, ClientDestroyedError } = undiciErrors;
 
 /** How many origins may keep idle connections: the few APIs an agent calls, with room to spare. */
 export const IDLE_ORIGINS_KEPT = 32;
+/** How soon origins that were busy when the bound was passed are looked at again. */
+const RECHECK_MS = 1000;
 
 /**
  * The pools keyway's upstream requests go through, with `connect` making their connections:
@@ -48,6 +52,7 @@ export class OriginPools extends DispatcherClass {
   readonly #idleOriginsKept: number;
   readonly #origins = new Map<string, Origin>();
   #uses = 0;
+  #recheck: NodeJS.Timeout | undefined;
   #closed = false;
   #destroyed = false;
 
@@ -87,23 +92,31 @@ export class OriginPools extends DispatcherClass {
       void pool.close().catch(() => pool.destroy());
     };
     pool.on('disconnect', leaveIfUnused).on('connectionError', leaveIfUnused);
-    // Room is made before the new origin is in the map: it has no request yet, so it would look idle.
-    this.#closeIdleBeyondBound(this.#origins.size + 1);
     this.#origins.set(key, origin);
+    // The new origin has no request yet, so it would look idle: it is spared.
+    this.#closeIdleBeyondBound(origin);
     return origin;
   }
 
-  /** Closes the least recently used idle origins until at most `idleOriginsKept` of `origins` are left. */
-  #closeIdleBeyondBound(origins: number): void {
-    let over = origins - this.#idleOriginsKept;
-    if (over <= 0) return;
-    const idle = [...this.#origins].filter(([, o]) => o.pool.stats.size === 0).sort(([, a], [, b]) => a.lastUse - b.lastUse);
-    for (const [key, origin] of idle) {
-      if (over-- <= 0) break;
+  /** Closes the least recently used idle origins (never `spared`) until at most `idleOriginsKept` are idle. */
+  #closeIdleBeyondBound(spared?: Origin): void {
+    if (this.#origins.size <= this.#idleOriginsKept) return;
+    const idle = [...this.#origins].filter(([, o]) => o !== spared && o.pool.stats.size === 0).sort(([, a], [, b]) => a.lastUse - b.lastUse);
+    // A new origin (`spared`) is idle as soon as its first answer ends: it counts against the bound.
+    const over = idle.length + (spared === undefined ? 0 : 1) - this.#idleOriginsKept;
+    for (const [key, origin] of idle.slice(0, Math.max(0, over))) {
       this.#origins.delete(key);
       void origin.pool.close().catch(() => origin.pool.destroy());
     }
+    // Busy origins over the bound become idle when their requests end: they are looked at again
+    // within a second, as long as there are more origins than the bound.
+    if (this.#origins.size > this.#idleOriginsKept) this.#recheck ??= setTimeout(this.#recheckNow, RECHECK_MS).unref();
   }
+
+  readonly #recheckNow = () => {
+    this.#recheck = undefined;
+    if (!this.#closed) this.#closeIdleBeyondBound();
+  };
 
   override close(): Promise<void>;
   override close(callback: () => void): void;
@@ -130,6 +143,7 @@ export class OriginPools extends DispatcherClass {
   }
 
   #take(): Undici.Pool[] {
+    clearTimeout(this.#recheck);
     const pools = [...this.#origins.values()].map((o) => o.pool);
     this.#origins.clear();
     return pools;

@@ -48,9 +48,9 @@ async function get(via: OriginPools, origin: string): Promise<string> {
   return await res.body.text();
 }
 
-/** Waits (bounded) until `check` holds: a closed pool's sockets close a moment after close(). */
+/** Waits (bounded, 3 s) until `check` holds: a closed pool's sockets close a moment after close(). */
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(check()).toBe(true);
 }
 
@@ -75,19 +75,49 @@ describe('OriginPools', () => {
   });
 
   it('never closes an origin with a request on it, however many origins come after', async () => {
-    let release: (() => void) | undefined;
+    const releases: Array<() => void> = [];
     const slow = await upstream((_q, res) => {
-      release = () => res.end('late');
+      releases.push(() => res.end('late'));
     });
     const others = await Promise.all([0, 1, 2].map(() => upstream()));
     pools = new OriginPools({ keepAliveTimeout: 60_000 }, 1);
     const pending = get(pools, slow.origin);
-    await until(() => release !== undefined);
+    await until(() => releases.length === 1);
     for (const up of others) expect(await get(pools, up.origin)).toBe('ok');
-    expect(slow.open.size).toBe(1);
-    release?.();
+    // The busy origin and the one idle origin the bound allows; the other two were closed.
+    expect(pools.origins).toBe(2);
+    await until(() => others[0]!.open.size === 0 && others[1]!.open.size === 0);
+    expect(others[2]!.open.size).toBe(1);
+    releases[0]?.();
     expect(await pending).toBe('late');
+    // Its pool was kept: the next request goes on the same connection (once undici has marked that
+    // connection free, a turn of the event loop after the answer ended; before, the pool opens another).
+    await new Promise((r) => setTimeout(r, 20));
+    const again = get(pools, slow.origin);
+    await until(() => releases.length === 2);
+    releases[1]?.();
+    expect(await again).toBe('late');
     expect(slow.accepted).toBe(1);
+  });
+
+  it('closes origins that were busy when the bound was passed once they are idle', async () => {
+    const releases: Array<() => void> = [];
+    const held = await Promise.all(
+      [0, 1, 2, 3].map(() =>
+        upstream((_q, res) => {
+          releases.push(() => res.end('held'));
+        }),
+      ),
+    );
+    pools = new OriginPools({ keepAliveTimeout: 60_000 }, 1);
+    const answers = held.map((up) => get(pools as OriginPools, up.origin));
+    await until(() => releases.length === 4);
+    expect(pools.origins).toBe(4);
+    for (const release of releases) release();
+    expect(await Promise.all(answers)).toEqual(['held', 'held', 'held', 'held']);
+    // Within the second's recheck, all but the most recently used idle origin are closed.
+    await until(() => pools?.origins === 1);
+    await until(() => held.filter((u) => u.open.size > 0).length === 1);
   });
 
   it('lets an origin whose connection closed by itself go, and opens it again on the next request', async () => {
