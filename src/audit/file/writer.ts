@@ -96,6 +96,9 @@ export const DEFAULT_AUDIT_KEEP = 10;
 // batches a line reaches the file at most ~10 ms after its response ended.
 // (proxy.workers has no writer per worker: the primary writes their lines, app/workers/shared-audit.ts.)
 const LOCK_GAP_MS = 10;
+// How long, under a write-ahead hold, lines nobody waits on wait for a write-ahead line to share its
+// append (#waitForWriteAhead): at most this long after their response ends, on a log this process holds.
+const RIDE_ALONG_MS = 1;
 
 // A batch a request waits on (write-ahead) goes at once on a log no other process writes; where
 // another appended within SHARED_WITHIN_MS, after a gap of URGENT_GAP_MS since
@@ -120,6 +123,8 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
   readonly #room: AuditRoom;
   readonly #checkpoints: CheckpointSigner | undefined;
   #urgentRefreshAt = -Infinity;
+  /** The timer of a batch waiting for the next write-ahead line (#waitForWriteAhead). */
+  #rideAlong: ReturnType<typeof setTimeout> | undefined = undefined;
   readonly #opts: AuditWriterOptions;
 
   private constructor(opts: AuditWriterOptions) {
@@ -344,9 +349,26 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    * pause costs no throughput under load, because the writes that arrive during it join the batch.
    */
   async #pauseBeforeBatch(): Promise<void> {
+    if (this.#files.holding) return this.#waitForWriteAhead();
     const wait = this.#files.releasedAt + LOCK_GAP_MS - performance.now();
     if (wait > 0) await sleep(wait);
     else await nextTurn();
+  }
+
+  /**
+   * Under a write-ahead hold, a batch of lines nobody waits on (responses' outcomes) waits up to
+   * RIDE_ALONG_MS for the next write-ahead line, which cuts the pause short (the queue's wake, then
+   * #pauseBeforeUrgentBatch clears the timer) and takes them in its own append. On sequential
+   * traffic that is one batch per request instead of two, and the outcome's batch no longer runs
+   * between a response and the next request (docs/perf/breakdown.md, fourteenth pass).
+   */
+  #waitForWriteAhead(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#rideAlong = setTimeout(() => {
+        this.#rideAlong = undefined;
+        resolve();
+      }, RIDE_ALONG_MS);
+    });
   }
 
   /**
@@ -355,6 +377,11 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    * last release (URGENT_GAP_MS, not the usual gap), so a sibling gets its turn while ours wait little.
    */
   async #pauseBeforeUrgentBatch(): Promise<void> {
+    if (this.#rideAlong !== undefined) {
+      // The outcome lines waiting for this line go with it: their timer would only wake the loop.
+      clearTimeout(this.#rideAlong);
+      this.#rideAlong = undefined;
+    }
     const now = performance.now();
     const files = this.#files;
     const shared = now - files.sharedAt < SHARED_WITHIN_MS;
