@@ -14,6 +14,9 @@ export const PEER_NOTES: Record<ProxyName, string> = {
   floor: 'bare forwarder: CONNECT, TLS both ways, undici, one header',
 };
 
+/** Whether keyway ran (not under `npm run bench:floor`, which compares the floor with direct alone). */
+const hasKeyway = <T>(routes: PerRoute<T>) => routesOf(routes).includes('keyway');
+
 export function latencyTable(rounds: ReadonlyArray<PerRoute<LatencyResult>>, f: LatencyFigures): string {
   const names = routesOf(f.routes);
   const withCpu = names.some((n) => Number.isFinite(f.routes[n]?.cpuMsPerRequest));
@@ -43,7 +46,7 @@ export function latencyTable(rounds: ReadonlyArray<PerRoute<LatencyResult>>, f: 
   }
   for (const p of PEERS) {
     const m = f.routes[p];
-    if (!m) continue;
+    if (!m || !hasKeyway(f.routes)) continue;
     const cpuLine = withCpu ? `; CPU per request ${ratio(f.keyway.cpuMsPerRequest / m.cpuMsPerRequest)}` : '';
     lines.push(
       `keyway ÷ ${p}: ${ratio(f.keyway.rps / m.rps)} req/s; added p50 keyway ${signed(f.addedP50Ms, 3)} ms vs ${p} ${signed(addedP50(f, p), 3)} ms${cpuLine}`,
@@ -66,7 +69,7 @@ export function throughputTable(rounds: ReadonlyArray<PerRoute<ThroughputResult>
   lines.push(ratios.join('; '));
   for (const p of PEERS) {
     const peer = f.routes[p];
-    if (peer !== undefined) lines.push(`keyway ÷ ${p}: ${ratio(f.keywayMiBps / peer)}`);
+    if (peer !== undefined && hasKeyway(f.routes)) lines.push(`keyway ÷ ${p}: ${ratio(f.keywayMiBps / peer)}`);
   }
   return lines.join('\n');
 }
@@ -78,6 +81,6 @@ export function newHostTable(f: NewHostFigures): string {
   });
   const lines = [table(['route', 'hosts', 'ms/host (mean)', 'p50 ms', 'p99 ms'], rows)];
   const added = PROXIES.filter((p) => f.routes[p] !== undefined).map((p) => `${p} ${signed(addedPerHost(f, p))} ms`);
-  lines.push(`added per new host over direct (mean): ${added.join(', ')}; keyway at p50: ${signed(f.addedP50Ms)} ms`);
+  lines.push(`added per new host over direct (mean): ${added.join(', ')}${hasKeyway(f.routes) ? `; keyway at p50: ${signed(f.addedP50Ms)} ms` : ''}`);
   return lines.join('\n');
 }

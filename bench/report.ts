@@ -48,6 +48,13 @@ export interface NewHostFigures {
   addedP50Ms: number;
 }
 
+/** keyway's result, which `npm run bench:floor` (direct and the floor alone) has none of: its figures are then NaN. */
+function keywayOf<T>(routes: PerRoute<T>): T | undefined {
+  return (routes as Partial<PerRoute<T>>).keyway;
+}
+
+const NO_LATENCY: LatencyMedians = { rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, cpuMsPerRequest: Number.NaN };
+
 function perRoute<U>(routes: readonly RouteName[], fn: (route: RouteName) => U): PerRoute<U> {
   const out: Partial<Record<RouteName, U>> = {};
   for (const route of routes) out[route] = fn(route);
@@ -66,7 +73,8 @@ export function latencyFigures(rounds: ReadonlyArray<PerRoute<LatencyResult>>): 
       cpuMsPerRequest: median(runs.filter((r) => r.cpuMs !== undefined && r.requests > 0).map((r) => (r.cpuMs ?? 0) / r.requests)),
     };
   });
-  const { direct, keyway } = routes;
+  const direct = routes.direct;
+  const keyway = keywayOf(routes) ?? NO_LATENCY;
   return { routes, direct, keyway, ratio: keyway.rps / direct.rps, addedP50Ms: keyway.p50 - direct.p50, addedP99Ms: keyway.p99 - direct.p99 };
 }
 
@@ -74,16 +82,18 @@ export function throughputFigures(rounds: ReadonlyArray<PerRoute<ThroughputResul
   const first = rounds[0];
   const names = first ? routesOf(first) : (['direct', 'keyway'] as RouteName[]);
   const routes = perRoute(names, (route) => median(rounds.map((r) => r[route]?.mibPerSecond ?? Number.NaN)));
-  return { routes, directMiBps: routes.direct, keywayMiBps: routes.keyway, ratio: routes.keyway / routes.direct };
+  const keyway = keywayOf(routes) ?? Number.NaN;
+  return { routes, directMiBps: routes.direct, keywayMiBps: keyway, ratio: keyway / routes.direct };
 }
 
 export function newHostFigures(results: PerRoute<NewHostResult>): NewHostFigures {
+  const keyway = keywayOf(results);
   return {
     routes: results,
     direct: results.direct,
-    keyway: results.keyway,
-    addedMsPerHost: results.keyway.msPerHost - results.direct.msPerHost,
-    addedP50Ms: results.keyway.latencyMs.p50 - results.direct.latencyMs.p50,
+    keyway: keyway ?? results.direct,
+    addedMsPerHost: keyway === undefined ? Number.NaN : keyway.msPerHost - results.direct.msPerHost,
+    addedP50Ms: keyway === undefined ? Number.NaN : keyway.latencyMs.p50 - results.direct.latencyMs.p50,
   };
 }
 

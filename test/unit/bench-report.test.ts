@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { PerRoute, Route, RouteName } from '../../bench/clients.ts';
 import type { H2Figures } from '../../bench/h2.ts';
 import { latencyFigures, newHostFigures, throughputFigures } from '../../bench/report.ts';
+import { latencyTable, newHostTable, throughputTable } from '../../bench/report-tables.ts';
 import type { RefreshFigures } from '../../bench/report-refresh.ts';
 import { directTargetLines, squidTargetLines, type SummaryInput } from '../../bench/report-targets.ts';
 import { parseRunOptions } from '../../bench/run-options.ts';
@@ -249,5 +250,30 @@ describe('the reference table', () => {
     expect(text).toContain('| s2 64 connections, small GETs | req/s | 10000 | 12000 | 14000 | 20000 |');
     // A proxy that did not run leaves its cell empty, not NaN.
     expect(text).not.toContain('NaN');
+  });
+});
+
+describe('npm run bench:floor: direct and the floor, no keyway', () => {
+  // The tables were written around keyway's route; the floor's own run (bench/floor.ts) has none,
+  // and its report threw at s1 (reading keyway's medians).
+  const floorOnly = <T>(direct: T, floor: T) => ({ direct, floor }) as unknown as PerRoute<T>;
+
+  it('figures and tables name the floor against direct, and no keyway ratio', () => {
+    const s1Rounds = [floorOnly(latency(5000, 0.2, undefined), latency(2000, 0.5, 400))];
+    const s1 = latencyFigures(s1Rounds);
+    expect(s1.routes.floor?.p50).toBe(0.5);
+    expect(Number.isNaN(s1.addedP50Ms)).toBe(true);
+    const s1Table = latencyTable(s1Rounds, s1);
+    expect(s1Table).toContain('floor ÷ direct: 0.40x req/s; adds +0.300 ms at p50');
+    expect(s1Table).not.toContain('keyway');
+
+    const s3Rounds = [floorOnly(throughput(600), throughput(300))];
+    const s3Table = throughputTable(s3Rounds, throughputFigures(s3Rounds));
+    expect(s3Table).toContain('floor ÷ direct: 0.50x');
+    expect(s3Table).not.toContain('keyway');
+
+    const s5Table = newHostTable(newHostFigures(floorOnly(newHost(3), newHost(8))));
+    expect(s5Table).toContain('added per new host over direct (mean): floor +5.00 ms');
+    expect(s5Table).not.toContain('keyway');
   });
 });
