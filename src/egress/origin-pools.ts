@@ -62,7 +62,7 @@ export class OriginPools extends DispatcherClass {
     this.#idleOriginsKept = idleOriginsKept;
   }
 
-  /** How many origins have a pool now (for tests and doctor-style reports). */
+  /** How many origins have a pool now (read by test/unit/origin-pools.test.ts). */
   get origins(): number {
     return this.#origins.size;
   }

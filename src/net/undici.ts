@@ -2,8 +2,9 @@
 //
 // Why: the index loads every feature undici has (fetch, WebSocket, EventSource, caches, mocks,
 // interceptors, SQLite store) and that code stays in memory for the proxy's whole life. Measured on
-// Node 24: importing 'undici' adds ~25 MiB of RSS, these three files ~13 MiB. undici publishes no
-// "exports" map, so the files are reachable; test/unit/undici.test.ts fails if a release moves them.
+// Node 24: importing 'undici' adds ~25 MiB of RSS, the dispatcher, Agent and API files ~13 MiB (the
+// Agent loads Pool, the errors and the connector below itself). undici publishes no "exports" map,
+// so the files are reachable; test/unit/undici.test.ts fails if a release moves them.
 // Types still come from undici's own declarations (type-only imports are erased).
 import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
