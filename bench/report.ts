@@ -54,6 +54,11 @@ function keywayOf<T>(routes: PerRoute<T>): T | undefined {
 }
 
 const NO_LATENCY: LatencyMedians = { rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, cpuMsPerRequest: Number.NaN };
+const NO_NEW_HOSTS: NewHostResult = {
+  hosts: 0,
+  msPerHost: Number.NaN,
+  latencyMs: { count: 0, p50: Number.NaN, p99: Number.NaN, mean: Number.NaN },
+};
 
 function perRoute<U>(routes: readonly RouteName[], fn: (route: RouteName) => U): PerRoute<U> {
   const out: Partial<Record<RouteName, U>> = {};
@@ -87,13 +92,13 @@ export function throughputFigures(rounds: ReadonlyArray<PerRoute<ThroughputResul
 }
 
 export function newHostFigures(results: PerRoute<NewHostResult>): NewHostFigures {
-  const keyway = keywayOf(results);
+  const keyway = keywayOf(results) ?? NO_NEW_HOSTS;
   return {
     routes: results,
     direct: results.direct,
-    keyway: keyway ?? results.direct,
-    addedMsPerHost: keyway === undefined ? Number.NaN : keyway.msPerHost - results.direct.msPerHost,
-    addedP50Ms: keyway === undefined ? Number.NaN : keyway.latencyMs.p50 - results.direct.latencyMs.p50,
+    keyway,
+    addedMsPerHost: keyway.msPerHost - results.direct.msPerHost,
+    addedP50Ms: keyway.latencyMs.p50 - results.direct.latencyMs.p50,
   };
 }
 
