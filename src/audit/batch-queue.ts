@@ -33,6 +33,12 @@ export interface BatchStore<T, R> {
   append(kept: KeptLines<T>, batch: readonly T[], healthy: boolean, urgent: boolean): Promise<R>;
   /** After an append succeeded (`lines`: all it appended), before health returns and the writes resolve. */
   appended?(lines: readonly T[], result: R, wasHealthy: boolean): void;
+  /**
+   * Appends `batch` before it returns, when the store can do that now (see BatchQueue.pushAhead);
+   * undefined, with nothing written, when it cannot (the queue then takes the usual path). Throws
+   * as append() rejects.
+   */
+  appendNow?(batch: readonly T[]): R | undefined;
   /** After an append failed: which of `lines` did not reach the store (they are kept), and what the batch's writes are rejected with. */
   failed(lines: readonly T[], err: unknown): { unwritten: readonly T[]; failure: Error };
   /** Hears each line given up because too many are kept. */
@@ -74,6 +80,8 @@ export class BatchQueue<T, R = void> {
   /** Ends the pause under way early (an urgent write arrived during it). */
   #wake: (() => void) | null = null;
   #drainLoop: Promise<void> | null = null;
+  /** A batch is taken and not yet settled: nothing may be appended beside it. */
+  #running = false;
   #healthy = true;
   #closed = false;
   #dropped = 0;
@@ -151,6 +159,43 @@ export class BatchQueue<T, R = void> {
     this.#enqueue({ line, resolve: IGNORE, reject: IGNORE, aheadOfSend: urgent });
   }
 
+  /**
+   * A line a request waits on (write-ahead), appended before this returns when the store can do it
+   * at once (appendNow) and nothing stands in the way: no batch under way, nothing kept through a
+   * fault. The lines queued before it go first, in the same append, so the order is the order of
+   * the calls. Returns null once the line is in the store; otherwise what push(line, true) returns.
+   * This spares a request that is alone the queue's turn and promises (docs/perf/breakdown.md,
+   * fifteenth pass); requests that come together still share one append through push().
+   */
+  pushAhead(line: T): Promise<void> | null {
+    const appendNow = this.#store.appendNow;
+    if (appendNow === undefined || this.#running || !this.#healthy || this.#closed || this.#kept.count > 0) return this.push(line, true);
+    const queued = this.#queue;
+    const items = queued.length === 0 ? [line] : [...queued.map((p) => p.line), line];
+    const started = performance.now();
+    let result: R | undefined;
+    try {
+      result = appendNow.call(this.#store, items);
+    } catch (err) {
+      this.#takeQueued();
+      const settled = new Promise<void>((resolve, reject) => {
+        this.#batchFailed([...queued, { line, resolve, reject, aheadOfSend: true }], items, err, started);
+      });
+      return settled;
+    }
+    if (result === undefined) return this.push(line, true);
+    this.#takeQueued();
+    this.#batchDone(queued, items, result, started);
+    return null;
+  }
+
+  /** The queued lines were taken by pushAhead's append: a drain loop pausing for them ends, finding none. */
+  #takeQueued(): void {
+    this.#queue = [];
+    this.#urgent = false;
+    this.#wake?.();
+  }
+
   #enqueue(pending: Pending<T>): void {
     this.#queue.push(pending);
     if (pending.aheadOfSend) {
@@ -220,7 +265,12 @@ export class BatchQueue<T, R = void> {
         return;
       }
       this.#queue = [];
-      await this.#runBatch(batch, urgent);
+      this.#running = true;
+      try {
+        await this.#runBatch(batch, urgent);
+      } finally {
+        this.#running = false;
+      }
       // Nothing was queued while the batch ran (the usual case: an append under a hold is one
       // synchronous write): end now, rather than pause a turn only to find the queue empty, which
       // cost an event-loop turn per batch. A write arriving later starts a new loop, which pauses
@@ -241,14 +291,16 @@ export class BatchQueue<T, R = void> {
     try {
       result = await this.#store.append(this.#kept, items, this.#healthy, urgent);
     } catch (err) {
-      this.#onBatch?.((performance.now() - started) / 1000, false);
-      this.#healthy = false;
-      this.#settleFailed(batch, this.#store.failed([...this.#kept.lines, ...items], err));
-      this.#scheduleProbe();
+      this.#batchFailed(batch, items, err, started);
       return;
     }
+    this.#batchDone(batch, items, result, started);
+  }
+
+  /** A batch reached the store (after the kept lines, if any): health returns and its writes resolve. */
+  #batchDone(batch: readonly Pending<T>[], items: readonly T[], result: R, started: number): void {
     this.#onBatch?.((performance.now() - started) / 1000, true);
-    const lines = [...this.#kept.lines, ...items];
+    const lines = this.#kept.count === 0 ? items : [...this.#kept.lines, ...items];
     this.#kept.clear();
     const wasHealthy = this.#healthy;
     this.#store.appended?.(lines, result, wasHealthy);
@@ -257,13 +309,21 @@ export class BatchQueue<T, R = void> {
     for (const p of batch) p.resolve();
   }
 
+  /** A batch did not (all) reach the store: unhealthy, its lines kept or refused (#settleFailed), a probe to come. */
+  #batchFailed(batch: readonly Pending<T>[], items: readonly T[], err: unknown, started: number): void {
+    this.#onBatch?.((performance.now() - started) / 1000, false);
+    this.#healthy = false;
+    this.#settleFailed(batch, this.#store.failed([...this.#kept.lines, ...items], err));
+    this.#scheduleProbe();
+  }
+
   /**
    * After a failed batch: `unwritten` is the tail of the kept lines then the batch's that did not
    * reach the store. A write whose line did reach it (a rotation part-way) resolves; the others are
    * refused, and their lines kept for the retry, except write-ahead lines: their requests are
    * refused, so those lines are given up (a `sent` line for a request never sent is a false record).
    */
-  #settleFailed(batch: Pending<T>[], outcome: { unwritten: readonly T[]; failure: Error }): void {
+  #settleFailed(batch: readonly Pending<T>[], outcome: { unwritten: readonly T[]; failure: Error }): void {
     const keptBefore = this.#kept.count;
     const all = keptBefore + batch.length;
     const firstUnwritten = all - outcome.unwritten.length;

@@ -23,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from './record.ts';
 import type { RetentionHold } from './retention.ts';
-import { type AuditLog, recordLine } from './sink.ts';
+import { type AuditLog, recordLine, writeAheadLine } from './sink.ts';
 
 // The defaults of audit.refusal_interval and audit.refusal_budget.
 /** Length of one budget interval. */
@@ -128,6 +128,11 @@ export class RefusalBudget implements AuditLog {
     let n = 0;
     for (const s of this.#summaries.values()) n += s.repeated;
     return n;
+  }
+
+  /** A write-ahead line is never a refusal: straight to the writer. */
+  writeAhead(event: AuditEvent): Promise<void> | null {
+    return writeAheadLine(this.#inner, event);
   }
 
   /** write() without a promise for the usual line; a refusal goes through write() and its budget. */

@@ -11,6 +11,12 @@ export interface AuditSink {
    * have it; elsewhere the caller falls back to write().
    */
   record?(event: AuditEvent, reserved?: boolean): void;
+  /**
+   * A request's write-ahead line (phase sent): null once it is in the log, which a writer that can
+   * append it at once gives before returning (the file's, for a request alone); else write()'s
+   * promise. Writers without it: the caller uses write().
+   */
+  writeAhead?(event: AuditEvent): Promise<void> | null;
   readonly healthy: boolean;
   /** Where the lines go: a file on disk, or a table in a database (what a refusal tells to check). */
   readonly medium: 'file' | 'database';
@@ -39,4 +45,9 @@ export const IGNORE = (): void => undefined;
 export function recordLine(sink: AuditSink, event: AuditEvent, reserved?: boolean): void {
   if (sink.record !== undefined) sink.record(event, reserved);
   else sink.write(event, reserved).catch(IGNORE);
+}
+
+/** Writes a request's write-ahead line: by the sink's writeAhead() where it has one (null: in the log now), else write(). */
+export function writeAheadLine(sink: AuditSink, event: AuditEvent): Promise<void> | null {
+  return sink.writeAhead !== undefined ? sink.writeAhead(event) : sink.write(event);
 }

@@ -1,7 +1,7 @@
 // Requests served since start, for `keyway status` (admin GET /api/status), and the last hour minute
 // by minute, for the dashboard's overview (admin GET /api/overview).
 import type { AuditEvent, AuditSink } from '../audit/index.ts';
-import { recordLine } from '../audit/sink.ts';
+import { recordLine, writeAheadLine } from '../audit/sink.ts';
 
 /** One minute of proxied requests: counts by decision, in-request token refreshes, refusal codes. */
 export interface MinuteCount {
@@ -93,6 +93,11 @@ export class CountingAudit implements AuditSink {
   write(event: AuditEvent, reserved?: boolean): Promise<void> {
     this.#count(event);
     return this.#writer.write(event, reserved);
+  }
+
+  /** A write-ahead line counts nothing (the request is counted at its outcome). */
+  writeAhead(event: AuditEvent): Promise<void> | null {
+    return writeAheadLine(this.#writer, event);
   }
 
   record(event: AuditEvent, reserved?: boolean): void {

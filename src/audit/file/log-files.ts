@@ -202,7 +202,7 @@ export class LogFiles {
    * A write-ahead batch, synchronously, under a hold taken now or kept from the last batch; undefined
    * when there is none to be had (the lock taken, the file moved) or a rotation is due.
    */
-  #appendHeld(bodies: string[], take: boolean): ChainHead | undefined {
+  #appendHeld(bodies: readonly string[], take: boolean): ChainHead | undefined {
     if (this.#held === null) {
       if (!take || this.#known === null) return undefined;
       const known = { dev: this.#known.dev, ino: this.#known.ino, size: this.#known.size, head: this.#known.head };
@@ -249,6 +249,16 @@ export class LogFiles {
       this.#heldToTheLimit = true;
     }
     return now.head;
+  }
+
+  /**
+   * A batch appended synchronously under the hold already on (writer.ts, a request alone): the new
+   * chain head, or undefined when there is no hold, a rotation is due or the path moved (the hold
+   * ends; the async path takes over). Throws as appendUnderLock rejects, the file cut back.
+   */
+  appendHeldNow(bodies: readonly string[]): ChainHead | undefined {
+    this.#committed = 0;
+    return this.#appendHeld(bodies, false);
   }
 
   /**

@@ -158,16 +158,11 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
         // reserved already, and the figures arrive a moment later for the next (refresh is shared).
         prepare: (urgent) => {
           if (!urgent && !this.#files.holding) return this.#room.refresh();
-          // At most one look per URGENT_REFRESH_MS from write-ahead batches, which come one per turn
-          // under load (each look is three file-system calls on the thread pool).
-          const now = performance.now();
-          if (now - this.#urgentRefreshAt >= URGENT_REFRESH_MS) {
-            this.#urgentRefreshAt = now;
-            void this.#room.refresh();
-          }
+          this.#refreshNowAndThen();
           return undefined;
         },
         append: (kept, batch, healthy, urgent) => this.#files.appendUnderLock([...kept.lines, ...batch], !healthy, urgent),
+        appendNow: (batch) => this.#appendAlone(batch),
         appended: (bodies, head, wasHealthy) => {
           this.#room.appended(costOf(bodies), this.#files.knownSize);
           if (!wasHealthy) this.#armWatch(); // the folder may be a new one: watch what is there now
@@ -270,6 +265,15 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
    */
   reserveLine(): boolean {
     return this.queue.writable && this.#room.reserve();
+  }
+
+  /**
+   * A request's write-ahead line (phase sent): null once it is appended to the file, which a request
+   * that is alone gets before this returns (#appendAlone); else write()'s promise.
+   */
+  writeAhead(event: AuditEvent): Promise<void> | null {
+    const body = this.#admit(event, false);
+    return typeof body === 'string' ? this.queue.pushAhead(body) : this.queue.refuse(body);
   }
 
   /**
@@ -391,6 +395,38 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     const wait = files.holding ? 0 : files.releasedAt + gap - now;
     if (wait > 0) await sleep(wait);
     else await nextTurn();
+  }
+
+  /**
+   * A write-ahead line's batch, appended before the request goes on (BatchQueue.pushAhead), when its
+   * request is the only injected one in flight (its own promised line: this process's and its
+   * workers') and the log is held (log-files.ts). A request that is not alone goes through the queue,
+   * whose turn lets the lines of requests read together share one append. Undefined: not now.
+   */
+  #appendAlone(batch: readonly string[]): ChainHead | undefined {
+    if (!this.#files.holding || this.#room.promisedLines > 1) return undefined;
+    const head = this.#files.appendHeldNow(batch);
+    if (head === undefined) return undefined;
+    if (this.#rideAlong !== undefined) {
+      // The outcome lines that were waiting for this line went with it.
+      clearTimeout(this.#rideAlong);
+      this.#rideAlong = undefined;
+    }
+    this.#refreshNowAndThen();
+    return head;
+  }
+
+  /**
+   * A fresh look at the room left, at most once per URGENT_REFRESH_MS, for write-ahead batches: they
+   * come one per turn under load (each look is three file-system calls on the thread pool), and do
+   * not wait for it (their request's room was reserved already).
+   */
+  #refreshNowAndThen(): void {
+    const now = performance.now();
+    if (now - this.#urgentRefreshAt >= URGENT_REFRESH_MS) {
+      this.#urgentRefreshAt = now;
+      void this.#room.refresh();
+    }
   }
 
   /** What a failed append leaves: keep what did not reach the log (all of it, unless a rotation part-way had appended some). */

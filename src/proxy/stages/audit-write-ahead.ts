@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../../audit/index.ts';
 import { auditUnavailable } from '../../audit/unavailable.ts';
+import { writeAheadLine } from '../../audit/sink.ts';
 import type { HeadStage } from './request.ts';
 
 /**
@@ -17,7 +18,11 @@ export const auditWriteAhead: HeadStage = {
     // audit.write_ahead: false trades this for less CPU per request (docs/perf/write-ahead.md).
     if (!conn.decisions.config.audit.write_ahead) return;
     const { audit } = conn.records;
-    return audit.write(sentLine(draft.event)).catch(() => {
+    const line = sentLine(draft.event);
+    // A request alone is appended before writeAhead returns (null): it goes on in this same turn.
+    const appending = writeAheadLine(audit, line);
+    if (appending === null) return;
+    return appending.catch(() => {
       throw auditUnavailable(audit, 'down');
     });
   },
