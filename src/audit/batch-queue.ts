@@ -36,7 +36,7 @@ export interface BatchStore<T, R> {
   /**
    * Appends `batch` before it returns, when the store can do that now (see BatchQueue.pushAhead);
    * undefined, with nothing written, when it cannot (the queue then takes the usual path). Throws
-   * as append() rejects.
+   * as append() rejects. (So only a store whose append gives a result can offer it.)
    */
   appendNow?(batch: readonly T[]): R | undefined;
   /** After an append failed: which of `lines` did not reach the store (they are kept), and what the batch's writes are rejected with. */
@@ -82,6 +82,8 @@ export class BatchQueue<T, R = void> {
   #drainLoop: Promise<void> | null = null;
   /** A batch is taken and not yet settled: nothing may be appended beside it. */
   #running = false;
+  /** pushAhead took the queued lines during a pause (#pause pauses again for any queued since). */
+  #taken = false;
   #healthy = true;
   #closed = false;
   #dropped = 0;
@@ -193,6 +195,7 @@ export class BatchQueue<T, R = void> {
   #takeQueued(): void {
     this.#queue = [];
     this.#urgent = false;
+    this.#taken = true;
     this.#wake?.();
   }
 
@@ -211,12 +214,19 @@ export class BatchQueue<T, R = void> {
     if (!this.#closed) this.#failures?.rejected(err, 1);
   }
 
-  /** The store's pause before a batch; cut short by an urgent write, which waits pauseUrgent instead. */
+  /**
+   * The store's pause before a batch; cut short by an urgent write, which waits pauseUrgent instead.
+   * Cut short too when pushAhead took the lines it was for: lines queued since get a pause of their
+   * own (the store's gap after a hold, or the wait for the next write-ahead line), and with none the
+   * loop ends.
+   */
   async #pause(): Promise<void> {
-    if (!this.#urgent) {
+    while (!this.#urgent) {
+      this.#taken = false;
       const woken = new Promise<void>((resolve) => (this.#wake = resolve));
       await Promise.race([this.#store.pause?.() ?? nextTurn(), woken]);
       this.#wake = null;
+      if (!this.#taken || this.#queue.length === 0) break;
     }
     if (this.#urgent) await (this.#store.pauseUrgent?.() ?? nextTurn());
   }

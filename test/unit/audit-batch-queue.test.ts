@@ -175,4 +175,34 @@ describe('BatchQueue', () => {
       await queue.close();
     }
   });
+  it("a line queued after pushAhead took a paused batch waits for a pause of its own (the store's gap), not none", async () => {
+    const appends: string[][] = [];
+    let pauses = 0;
+    const store: BatchStore<string, number> = {
+      // As the file writer's wait for the next write-ahead line, whose timer appendNow clears: only a wake ends it.
+      pause: () => {
+        pauses++;
+        return pauses === 1 ? new Promise<void>(() => undefined) : new Promise<void>((resolve) => setTimeout(resolve, 5));
+      },
+      append: async (kept, batch) => {
+        appends.push([...kept.lines, ...batch]);
+        return appends.length;
+      },
+      appendNow: (batch) => {
+        appends.push([...batch]);
+        return appends.length;
+      },
+      failed: (lines) => ({ unwritten: lines, failure: new Error('failed') }),
+    };
+    const queue = queueOn(store);
+    queue.pushUnawaited('o1'); // the loop starts and pauses
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(queue.pushAhead('s1')).toBeNull(); // takes o1 with it, and wakes the loop
+    queue.pushUnawaited('o2'); // in the same turn
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(appends).toEqual([['o1', 's1']]); // o2 waits out a pause first
+    expect(pauses).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(appends).toEqual([['o1', 's1'], ['o2']]);
+  });
 });
