@@ -7,7 +7,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AuditEvent, AuditWriter, verifyAudit } from '../../src/audit/index.ts';
+import { AuditWriter, verifyAudit } from '../../src/audit/index.ts';
+import { lineIds, requestLine } from '../helpers/audit-events.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -16,26 +17,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function event(id: string, phase?: 'sent'): AuditEvent {
-  return {
-    ts: new Date().toISOString(),
-    id,
-    agent: 'a',
-    grant: 'g',
-    decision: 'inject',
-    code: null,
-    method: 'GET',
-    host: 'api.example.test',
-    port: 443,
-    path: '/p',
-    status: phase === 'sent' ? null : 200,
-    duration_ms: 1,
-    refreshed: false,
-    client: '127.0.0.1',
-    ...(phase === 'sent' ? { phase } : {}),
-  };
-}
 
 async function openWriter(): Promise<{
   writer: AuditWriter;
@@ -46,12 +27,7 @@ async function openWriter(): Promise<{
   let batches = 0;
   const opts = { path: join(dir, 'audit.jsonl'), headPath: join(dir, 'audit.head'), headKey: randomBytes(32) };
   const writer = await AuditWriter.open({ ...opts, onBatch: () => void batches++ });
-  const lines = async () =>
-    (await readFile(opts.path, 'utf8'))
-      .trimEnd()
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => (JSON.parse(l) as { id: string; phase?: string }).id + ((JSON.parse(l) as { phase?: string }).phase === 'sent' ? ':sent' : ''));
+  const lines = async () => lineIds(await readFile(opts.path, 'utf8'));
   return { writer, batches: () => batches, lines, opts };
 }
 
@@ -62,16 +38,16 @@ describe('outcome lines under a write-ahead hold', () => {
     const { writer, batches, lines, opts } = await openWriter();
     // A first line, then a pause past the lock's gap after its append (LOCK_GAP_MS: a batch within
     // it waits, and would take any two lines together, with or without what is tested here).
-    await writer.write(event('warm', 'sent'));
+    await writer.write(requestLine('warm', 'sent'));
     await new Promise((resolve) => setTimeout(resolve, 15));
     // The first request's write-ahead line: the hold is on (it lasts 50 ms, MAX_HOLD_MS).
-    await writer.write(event('r0', 'sent'));
+    await writer.write(requestLine('r0', 'sent'));
     const before = batches();
     for (let i = 0; i < 10; i++) {
       await new Promise((resolve) => setTimeout(resolve, 0)); // the answer comes back
-      writer.record(event(`r${i}`)); // request i's outcome: nobody waits on it
+      writer.record(requestLine(`r${i}`)); // request i's outcome: nobody waits on it
       await turn(); // the next request arrives a turn later
-      await writer.write(event(`r${i + 1}`, 'sent')); // and waits on its write-ahead line
+      await writer.write(requestLine(`r${i + 1}`, 'sent')); // and waits on its write-ahead line
     }
     // Two lines per request, one append per request (without the wait: two).
     expect(batches() - before).toBe(10);
@@ -84,8 +60,8 @@ describe('outcome lines under a write-ahead hold', () => {
 
   it('reach the file within a few milliseconds when no request follows', async () => {
     const { writer, lines } = await openWriter();
-    await writer.write(event('r0', 'sent'));
-    writer.record(event('r0'));
+    await writer.write(requestLine('r0', 'sent'));
+    writer.record(requestLine('r0'));
     const deadline = Date.now() + 1_000;
     while (!(await lines()).includes('r0') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
     expect(await lines()).toEqual(['r0:sent', 'r0']);
@@ -94,8 +70,8 @@ describe('outcome lines under a write-ahead hold', () => {
 
   it('are written by close() even while waiting', async () => {
     const { writer, lines } = await openWriter();
-    await writer.write(event('r0', 'sent'));
-    writer.record(event('r0'));
+    await writer.write(requestLine('r0', 'sent'));
+    writer.record(requestLine('r0'));
     await writer.close();
     expect(await lines()).toEqual(['r0:sent', 'r0']);
   });
