@@ -375,17 +375,20 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     });
   }
 
+  /** The outcome lines waiting for a write-ahead line go with it: their timer would only wake the loop. */
+  #endRideAlong(): void {
+    if (this.#rideAlong === undefined) return;
+    clearTimeout(this.#rideAlong);
+    this.#rideAlong = undefined;
+  }
+
   /**
    * Before a batch a request waits on (its write-ahead line): at once, unless another process has
    * appended to the log within the last second. Then the lock is left free for a short gap after our
    * last release (URGENT_GAP_MS, not the usual gap), so a sibling gets its turn while ours wait little.
    */
   async #pauseBeforeUrgentBatch(): Promise<void> {
-    if (this.#rideAlong !== undefined) {
-      // The outcome lines waiting for this line go with it: their timer would only wake the loop.
-      clearTimeout(this.#rideAlong);
-      this.#rideAlong = undefined;
-    }
+    this.#endRideAlong();
     const now = performance.now();
     const files = this.#files;
     const shared = now - files.sharedAt < SHARED_WITHIN_MS;
@@ -407,11 +410,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
     if (!this.#files.holding || this.#room.promisedLines > 1) return undefined;
     const head = this.#files.appendHeldNow(batch);
     if (head === undefined) return undefined;
-    if (this.#rideAlong !== undefined) {
-      // The outcome lines that were waiting for this line went with it.
-      clearTimeout(this.#rideAlong);
-      this.#rideAlong = undefined;
-    }
+    this.#endRideAlong();
     this.#refreshNowAndThen();
     return head;
   }
