@@ -173,7 +173,10 @@ export class BatchQueue<T, R = void> {
     const appendNow = this.#store.appendNow;
     if (appendNow === undefined || this.#running || !this.#healthy || this.#closed || this.#kept.count > 0) return this.push(line, true);
     const queued = this.#queue;
-    const items = queued.length === 0 ? [line] : [...queued.map((p) => p.line), line];
+    // Grown by push, never spread: every list the store seals has the same (packed) shape (kept-lines.ts).
+    const items: T[] = [];
+    for (const p of queued) items.push(p.line);
+    items.push(line);
     const started = performance.now();
     let result: R | undefined;
     try {
@@ -310,7 +313,7 @@ export class BatchQueue<T, R = void> {
   /** A batch reached the store (after the kept lines, if any): health returns and its writes resolve. */
   #batchDone(batch: readonly Pending<T>[], items: readonly T[], result: R, started: number): void {
     this.#onBatch?.((performance.now() - started) / 1000, true);
-    const lines = this.#kept.count === 0 ? items : [...this.#kept.lines, ...items];
+    const lines = this.#kept.before(items);
     this.#kept.clear();
     const wasHealthy = this.#healthy;
     this.#store.appended?.(lines, result, wasHealthy);
@@ -323,7 +326,7 @@ export class BatchQueue<T, R = void> {
   #batchFailed(batch: readonly Pending<T>[], items: readonly T[], err: unknown, started: number): void {
     this.#onBatch?.((performance.now() - started) / 1000, false);
     this.#healthy = false;
-    this.#settleFailed(batch, this.#store.failed([...this.#kept.lines, ...items], err));
+    this.#settleFailed(batch, this.#store.failed(this.#kept.before(items), err));
     this.#scheduleProbe();
   }
 

@@ -14,7 +14,7 @@ function memoryStore() {
   const store: BatchStore<string, number> = {
     append: async (kept, batch) => {
       if (state.down) throw new Error('down');
-      appends.push([...kept.lines, ...batch]);
+      appends.push([...kept.before(batch)]);
       return appends.length;
     },
     failed: (lines, err) => ({ unwritten: lines, failure: new Error(`failed: ${(err as Error).message}`) }),
@@ -56,7 +56,7 @@ describe('BatchQueue', () => {
     const store: BatchStore<string, number> = {
       append: async (kept, batch) => {
         if (fail) throw new Error('down');
-        appends.push([...kept.lines, ...batch]);
+        appends.push([...kept.before(batch)]);
         return appends.length;
       },
       // The first line reached the store before the failure.
@@ -185,7 +185,7 @@ describe('BatchQueue', () => {
         return pauses === 1 ? new Promise<void>(() => undefined) : new Promise<void>((resolve) => setTimeout(resolve, 5));
       },
       append: async (kept, batch) => {
-        appends.push([...kept.lines, ...batch]);
+        appends.push([...kept.before(batch)]);
         return appends.length;
       },
       appendNow: (batch) => {
@@ -204,5 +204,19 @@ describe('BatchQueue', () => {
     expect(pauses).toBe(2);
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(appends).toEqual([['o1', 's1'], ['o2']]);
+  });
+});
+
+describe('KeptLines.before', () => {
+  it('is the batch itself when nothing is kept, else a new list of the kept lines then the batch', () => {
+    const kept = new KeptLines();
+    const batch = ['b1', 'b2'];
+    expect(kept.before(batch)).toBe(batch);
+    kept.keep(['k1', 'k2'], () => undefined);
+    const lines = kept.before(batch);
+    expect(lines).toEqual(['k1', 'k2', 'b1', 'b2']);
+    expect(lines).not.toBe(batch);
+    expect(batch).toEqual(['b1', 'b2']);
+    expect(kept.lines).toEqual(['k1', 'k2']);
   });
 });

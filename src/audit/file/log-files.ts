@@ -265,7 +265,7 @@ export class LogFiles {
    * Take the lock, append `bodies` as chained lines, release. Returns the new chain head.
    * `recreateFolder`: after a failure, the log's folder may be what went missing (someone cleared logs/).
    */
-  async appendUnderLock(bodies: string[], recreateFolder: boolean, urgent = false): Promise<ChainHead> {
+  async appendUnderLock(bodies: readonly string[], recreateFolder: boolean, urgent = false): Promise<ChainHead> {
     this.#committed = 0;
     // The synchronous fast path: batches a request waits on (audit.write_ahead), and any batch while
     // their hold lasts (the async path would wait on our own lock).
@@ -285,7 +285,7 @@ export class LogFiles {
     }
   }
 
-  async #append(bodies: string[]): Promise<ChainHead> {
+  async #append(bodies: readonly string[]): Promise<ChainHead> {
     let fh = await open(this.#path, 'a+', 0o600);
     try {
       let st = await fh.stat();

@@ -161,7 +161,7 @@ export class AuditWriter extends QueuedAuditLog<string, ChainHead> implements Au
           this.#refreshNowAndThen();
           return undefined;
         },
-        append: (kept, batch, healthy, urgent) => this.#files.appendUnderLock([...kept.lines, ...batch], !healthy, urgent),
+        append: (kept, batch, healthy, urgent) => this.#files.appendUnderLock(kept.before(batch), !healthy, urgent),
         appendNow: (batch) => this.#appendAlone(batch),
         appended: (bodies, head, wasHealthy) => {
           this.#room.appended(costOf(bodies), this.#files.knownSize);

@@ -136,7 +136,7 @@ export class TableAuditWriter extends QueuedAuditLog<TableLine> implements Audit
 
   async #append(kept: KeptLines<TableLine>, batch: readonly TableLine[]): Promise<void> {
     const session = await this.#ready(kept);
-    const lines = [...kept.lines, ...batch];
+    const lines = kept.before(batch);
     if (lines.length > 0) {
       this.#inDoubt = true;
       this.#written = await session.append(lines);
