@@ -63,11 +63,11 @@ export class KeptLines<T = string> {
 /**
  * `first`, then `then`, in one new array grown by push. Every list of lines the audit writers seal
  * is made this way, by push (BatchQueue.pushAhead) or by `Array.prototype.map` (its batches), all
- * with V8's packed elements. A spread
- * (`[...a, ...b]`) made a holey array in the proxy the first time a write-ahead line found another
- * queued before it (the first request after an idle spell), and the sealer, the room's count and
- * the held append, optimised for packed lists, were deoptimised at once and ran interpreted for
- * another ~3,000 calls (docs/perf/breakdown.md, sixteenth pass).
+ * with V8's packed elements. A spread (`[...a, ...b]`) made a holey array in the proxy the first
+ * time a write-ahead line found another queued before it (the first request after an idle spell),
+ * and the sealer, the room's count and the held append, optimised for packed lists, were
+ * deoptimised at once and ran interpreted for another ~3,000 calls (docs/perf/breakdown.md,
+ * sixteenth pass).
  */
 function linesInOrder<T>(first: readonly T[], then: readonly T[]): T[] {
   const lines: T[] = [];
