@@ -5,6 +5,7 @@ import type { ContainSpec, InsideMessage, KeywayMessage } from './inside.ts';
 import { removeScratch } from './overlay.ts';
 import { originalPortReader } from './original-port.ts';
 import { forgetRun, recordRun } from './review.ts';
+import { droppedReport } from './dropped-report.ts';
 import { settledReport } from './settled-report.ts';
 
 // What inside.ts says over the IPC channel, heard from the moment it has the spec. The spec goes
@@ -60,6 +61,7 @@ export function hearChain(
     } else if (message.kind === 'settled') {
       if (message.kept.length === 0) forgetRun(options.home, message.scratch);
       for (const line of settledReport(message)) options.err(line);
+      if (message.dropped !== undefined) for (const line of droppedReport(message.dropped)) options.err(line);
     }
   });
   child.send({ kind: 'spec', spec } satisfies KeywayMessage);

@@ -8,7 +8,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -16,6 +16,7 @@ import { answerDnsOverTcp, answerDnsQuery, PLACEHOLDER_ADDRESS } from '../net/pl
 import { isWithin } from './change-judge.ts';
 import { type KeptChange, mountOverlays, type OverlayLayer, type RunRecord, settleOverlays } from './overlay.ts';
 import { bwrapArguments, type PathKind, type SandboxPlan } from './sandbox.ts';
+import { type DroppedWrites, droppedWrites, type ThrowawayHome, throwawayHome } from './throwaway-home.ts';
 
 export interface ContainSpec {
   command: string[];
@@ -39,7 +40,7 @@ export type InsideMessage =
   | { kind: 'listening'; port: number | undefined; last: boolean; pid: number }
   | { kind: 'failed'; reason: string }
   | { kind: 'overlay'; scratch: string; record: RunRecord }
-  | { kind: 'settled'; applied: number; kept: KeptChange[]; scratch: string };
+  | { kind: 'settled'; applied: number; kept: KeptChange[]; scratch: string; dropped?: DroppedWrites };
 
 /** Where every name resolves inside (net/placeholder-dns.ts), reached only by the redirect. */
 export const CONTAINED_ADDRESS = PLACEHOLDER_ADDRESS;
@@ -210,8 +211,9 @@ async function main(): Promise<void> {
   // namespaces the rules and the CA mounts live in (it cannot remove or unmount them), none in its
   // own either (bwrap drops them all and sets no-new-privs), and a setuid program gains nothing
   // (root is not mapped there).
+  const home = makeThrowawayHome(spec.sandbox);
   const filter = filterDescriptor(spec.seccomp);
-  const args = [...bwrapArguments(spec.sandbox, kindOf, 3, isLink), '--', ...spec.command];
+  const args = [...bwrapArguments(spec.sandbox, kindOf, 3, isLink, home?.folder), '--', ...spec.command];
   const child = spawn('bwrap', args, { stdio: ['inherit', 'inherit', 'inherit', filter], env });
   closeSync(filter);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
@@ -226,9 +228,17 @@ async function main(): Promise<void> {
         spawnSync('umount', ['-l', layer.root], { stdio: 'ignore' });
         spawnSync('umount', ['-l', layer.lower], { stdio: 'ignore' });
       });
-      settled = { kind: 'settled', ...result };
+      settled = { kind: 'settled', ...result, ...(home === undefined ? {} : { dropped: droppedWrites(home, spec.sandbox) }) };
     } catch (err) {
       settled = { kind: 'failed', reason: `the command's changes were not applied (${(err as Error).message}); they are in ${overlays.scratch}` };
+    }
+    if (home !== undefined) {
+      spawnSync('umount', ['-l', home.folder], { stdio: 'ignore' });
+      try {
+        rmdirSync(home.folder);
+      } catch {
+        // Still mounted, or gone: an empty folder left in /tmp at worst.
+      }
     }
     const leave = () => {
       // keyway may be gone already (killed, crashed): disconnecting twice throws, and the exit status would be lost.
@@ -238,6 +248,15 @@ async function main(): Promise<void> {
     if (process.connected) process.send?.(settled, leave);
     else leave();
   });
+}
+
+/** The command's HOME: an empty tmpfs of this namespace's, listed when the command exits (contain/throwaway-home.ts). */
+function makeThrowawayHome(sandbox: SandboxPlan): ThrowawayHome | undefined {
+  try {
+    return throwawayHome(sandbox, (args) => run('mount', args));
+  } catch (err) {
+    fail(`an empty home for the command: ${(err as Error).message}`);
+  }
 }
 
 /**

@@ -171,8 +171,10 @@ function containChain(user: CommandUser, sandbox: SandboxPlan): [string, string[
   const inside = fileURLToPath(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
   const namespaces = ['unshare', '--user', '--map-root-user', '--net', '--mount', '--fork', '--kill-child', process.execPath, inside];
   if (process.getuid?.() !== 0) return [namespaces[0]!, namespaces.slice(1)];
-  const writable = [sandbox.workdir, ...sandbox.writable].filter((folder) => statSync(folder).uid === 0);
-  const passed = closedAncestors([sandbox.workdir, ...sandbox.writable, ...sandbox.sockets, process.execPath, inside], user);
+  // The profile's kept state (in keyway's home, root's) is written by the command as the working folder is.
+  const states = sandbox.state.map((s) => s.source);
+  const writable = [sandbox.workdir, ...sandbox.writable, ...states].filter((folder) => statSync(folder).uid === 0);
+  const passed = closedAncestors([sandbox.workdir, ...sandbox.writable, ...states, ...sandbox.sockets, process.execPath, inside], user);
   const drop = ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', ...namespaces];
   return ['unshare', ['--mount', '--propagation', 'private', '--', ...idmappedFolders(user.uid, user.gid, [...writable, ...passed], drop)]];
 }

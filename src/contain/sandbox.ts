@@ -51,6 +51,19 @@ export interface SandboxPlan {
    * and its own folder (NixOS keeps PATH in /run/current-system; a checkout in /tmp has its node).
    */
   programs: string[];
+  /**
+   * Folders shown empty and read-only (contain/home-view.ts): every home folder and the folders near
+   * the top a person's uid owns. What the run names inside them is bound back over the empty folder.
+   */
+  absent: string[];
+  /** The command's HOME: an empty folder of its own inside, dropped when it exits (undefined: HOME is not absent, or not set). */
+  throwawayHome: string | undefined;
+  /** Shown read-only inside an absent folder: program folders, --allow-read paths, the admitted configuration. */
+  readable: string[];
+  /** A profile's state under --contain: a folder keyway keeps (`source`), shown writable where the agent looks (`target`). */
+  state: Array<{ source: string; target: string }>;
+  /** Unix sockets the kernel lists that --allow-socket did not name: a null device in their place. */
+  hiddenSockets: string[];
   /** For the judge of what the command wrote (contain/change-judge.ts): the home folders, and PATH's absolute folders. */
   homes: string[];
   pathFolders: string[];
@@ -98,6 +111,31 @@ export function planProblem(plan: SandboxPlan, keywayPaths: readonly string[] = 
   return undefined;
 }
 
+/** The scratch places a working folder may be in besides a home folder (documented in docs/containment.md). */
+export const SCRATCH_PLACES = ['/tmp', '/var/tmp'] as const;
+
+/**
+ * Why a folder the command would write is not plainly a person's project, or undefined. Admitted:
+ * a folder inside a home folder (not the home itself), or inside a scratch place (/tmp, /var/tmp,
+ * $TMPDIR; not the place itself). Anything else (/etc, /srv, /opt/x, a mount) only with
+ * --outside-home, which says what it gives: without it, as root, the command would read and write
+ * that folder as its owner does (contain/idmapped-folders.ts).
+ */
+export function folderPlaceProblem(
+  path: string,
+  what: string,
+  homes: readonly string[],
+  scratch: readonly string[],
+  anywhere = false,
+): string | undefined {
+  const home = homes.find((h) => h === path);
+  if (home !== undefined) return `${what} is your home folder itself, which a contained command never sees whole: run from your project's folder inside it`;
+  if (anywhere) return undefined;
+  if (homes.some((h) => h !== '/' && isWithin(path, h))) return undefined;
+  if (scratch.some((place) => place !== '/' && isWithin(path, place) && path !== place)) return undefined;
+  return `${what} is neither in a home folder nor in ${scratch.join(', ')}: run from a project folder in your home, or add --outside-home to let the command write it (as root: as its owner)`;
+}
+
 /**
  * The one refusal known from the working folder alone, said before anything else is tried (a
  * machine without user namespaces would otherwise answer from / with unshare's bare EPERM).
@@ -117,6 +155,8 @@ export function bwrapArguments(
   kind: (path: string) => PathKind,
   seccompFd: number,
   isLink: (path: string) => boolean = () => false,
+  /** The empty folder inside.ts made for the command's HOME (a tmpfs it lists when the command exits). */
+  homeSource?: string,
 ): string[] {
   const args = [
     '--unshare-user',
@@ -150,9 +190,21 @@ export function bwrapArguments(
   // A private dir that is a link (/var/run to /run) is private through its target.
   const privates = [...PRIVATE_DIRS, ...plan.privateDirs].filter((dir) => kind(dir) === 'dir' && !isLink(dir));
   for (const dir of privates) args.push('--tmpfs', dir);
+  // The homes and the person's folders: empty, then what the run names is bound back into them.
+  // HOME's own folder is the throwaway one (bound below), not an empty read-only one.
+  const absent = plan.absent.filter((dir) => kind(dir) === 'dir' && !isLink(dir) && !privates.some((p) => isWithin(dir, p)) && dir !== plan.throwawayHome);
+  for (const dir of absent) args.push('--tmpfs', dir);
+  const covered = [...privates, ...absent];
   const bound: string[] = [];
-  for (const path of [...new Set(plan.programs)]) {
-    if (kind(path) === undefined || !privates.some((dir) => isWithin(path, dir) && path !== dir)) continue;
+  if (homeSource !== undefined && plan.throwawayHome !== undefined) {
+    args.push('--bind', homeSource, plan.throwawayHome);
+    // Not the host's: nothing of the host is there to hide, so it is not in `bound`.
+    covered.push(plan.throwawayHome);
+  }
+  const readable = new Set(plan.readable);
+  for (const path of [...new Set([...plan.programs, ...plan.readable])]) {
+    // A path named to read may be a home itself (--allow-read ~): bound read-only over its emptiness.
+    if (kind(path) === undefined || !covered.some((dir) => isWithin(path, dir) && (path !== dir || readable.has(path)))) continue;
     args.push('--ro-bind', path, path);
     bound.push(path);
   }
@@ -160,12 +212,16 @@ export function bwrapArguments(
     args.push('--bind', path, path);
     bound.push(path);
   }
+  for (const { source, target } of plan.state) {
+    args.push('--bind', source, target);
+    bound.push(target);
+  }
   for (const socket of plan.sockets) {
     args.push('--bind', socket, socket);
     bound.push(socket);
   }
-  // Out of sight already when under a private dir and under nothing bound from the host.
-  const visible = (path: string) => !privates.some((dir) => isWithin(path, dir)) || bound.some((b) => isWithin(path, b));
+  // Out of sight already when under a private or absent dir and under nothing bound from the host.
+  const visible = (path: string) => !covered.some((dir) => isWithin(path, dir)) || bound.some((b) => isWithin(path, b));
   // Shortest first: a path inside a folder already hidden is gone with it (and could not be mounted on).
   const hidden: string[] = [];
   for (const path of [...new Set(plan.hide)].sort((a, b) => a.length - b.length)) {
@@ -176,6 +232,15 @@ export function bwrapArguments(
       hidden.push(path);
     } else args.push('--ro-bind', '/dev/null', path);
   }
+  // A socket nobody named: a null device in its place, which a connect(2) is refused at.
+  const named = new Set(plan.sockets);
+  for (const socket of [...new Set(plan.hiddenSockets)]) {
+    // One the command's uid cannot reach is out of its reach already (and bwrap could not mount on it).
+    if (named.has(socket) || kind(socket) === undefined || !visible(socket) || hidden.some((folder) => isWithin(socket, folder)) || isLink(socket)) continue;
+    args.push('--ro-bind-try', '/dev/null', socket);
+  }
+  // Read-only once everything named is bound into them: a write there fails, never lands anywhere.
+  for (const dir of absent) args.push('--remount-ro', dir);
   args.push('--chdir', plan.workdir);
   args.push('--seccomp', String(seccompFd));
   return args;
@@ -184,7 +249,10 @@ export function bwrapArguments(
 /** keyway's own cache under a home (cli/compile-cache.ts: compiled code keyway runs): hidden like keyway's home. */
 export const KEYWAY_CACHE = '.cache/keyway';
 
-/** The default hidden paths under each home folder. */
+/**
+ * The default hidden paths under each home folder: behind the home's own absence (contain/home-view.ts),
+ * still hidden where a run names a folder that holds them (--allow-read ~/.config).
+ */
 export function defaultHidden(homes: readonly string[]): string[] {
   return homes.flatMap((home) => [...CREDENTIAL_PATHS, KEYWAY_CACHE].map((p) => join(home, p)));
 }

@@ -89,7 +89,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
   async function contained(cwd: string, script: string, options: { asRoot?: boolean; home?: string } = {}) {
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: options.home ?? userHome, KEYWAY_HOME: home, ...proxy.env };
     if (!options.asRoot) Object.assign(env, { SUDO_UID: String(USER), SUDO_GID: String(USER) });
-    const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script], env, undefined, 30_000, cwd);
+    const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script], env, undefined, 30_000, cwd);
     outputs.push(r.stdout, r.stderr);
     return r;
   }
@@ -184,9 +184,15 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
   });
 
   it('start-up files and programs on PATH the command made in the home run nothing: a login shell, git and a program by name', async () => {
+    // The home itself is never a working folder (issue 84): refused, nothing run.
+    const fromHome = await contained(userHome, 'echo ran');
+    expect(fromHome.code).toBe(2);
+    expect(fromHome.stderr).toContain('is your home folder itself');
+    // From a project, what the command writes in its (throwaway) home is dropped at its exit.
     const r = await contained(
-      userHome,
+      project('home-writes'),
       [
+        'cd "$HOME";',
         `echo 'touch ${markers}/bash_profile' > .bash_profile;`,
         `echo 'touch ${markers}/bash_login' > .bash_login;`,
         `echo 'touch ${markers}/bash_logout' >> .bash_logout;`,
@@ -204,7 +210,8 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     expect(readFileSync(join(userHome, '.bash_logout'), 'utf8')).toBe("# the user's\n");
     for (const name of ['.bash_profile', '.bash_login', '.zshenv', '.config/git/config', '.local/bin/git', 'bin/git'])
       expect(existsSync(join(userHome, name)), name).toBe(false);
-    expect(readFileSync(join(userHome, 'notes.txt'), 'utf8')).toBe('note\n');
+    expect(existsSync(join(userHome, 'notes.txt'))).toBe(false);
+    expect(r.stderr).toContain('keyway: dropped what the command wrote in its home');
   });
 
   it('no set-id bit and no file capability crosses out: chmod, open with a mode, mkdir, cp -p, tar, install, setxattr', async () => {
@@ -277,7 +284,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       `python3 -c "import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)" 2>/dev/null && echo sock_diag=yes || echo sock_diag=no;`,
       'echo granted=$(curl -sS https://api.example.test/v1/sealed)',
     ].join(' ');
-    const child = spawn(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script], {
+    const child = spawn(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script], {
       cwd: dir,
       env: { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home, SUDO_UID: String(USER), SUDO_GID: String(USER), ...proxy.env },
       stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', socket],
@@ -309,7 +316,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       [base, /contain_refused: the working folder .* holds keyway's own/],
       [join(project('inside-git'), '.git'), /contain_refused: .* is inside a \.git folder/],
     ] as const) {
-      const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', '--', 'true'], env, undefined, 30_000, cwd);
+      const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'true'], env, undefined, 30_000, cwd);
       outputs.push(r.stdout, r.stderr);
       expect(r.code, cwd).toBe(2);
       expect(
@@ -326,7 +333,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
   it('a run killed before its end reached the host with nothing; review lists it, and --apply settles it as its exit would have', async () => {
     const dir = project('killed');
     const script = `echo kept > work.txt; mkdir -p sub/.git; printf '${fsmonitor('killed')}' > sub/.git/config; echo started; sleep 60`;
-    const child = spawn(process.execPath, [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script], {
+    const child = spawn(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script], {
       cwd: dir,
       env: { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home, SUDO_UID: String(USER), SUDO_GID: String(USER), ...proxy.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -394,7 +401,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       'echo granted=$(curl -sS https://api.example.test/v1/ordinary)',
     ].join(' ');
     // Not spawnSync: the API answers from this process.
-    const child = spawn(node!, [main!, 'run', '--contain', '--', 'sh', '-c', script], {
+    const child = spawn(node!, [main!, 'run', '--contain', '--outside-home', '--', 'sh', '-c', script], {
       uid: USER,
       gid: USER,
       env,
@@ -451,7 +458,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     try {
       const r = await runProcess(
         process.execPath,
-        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script],
+        [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script],
         {
           PATH: `${join(linkParent, 'tools')}:node_modules/.bin:${process.env['PATH'] ?? ''}`,
           HOME: userHome,

@@ -99,7 +99,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
   async function contained(command: string[], options: string[] = [], extraEnv: Record<string, string> = {}) {
     const r = await runProcess(
       process.execPath,
-      [CLI, 'run', '--contain', '--agent', 'bot', ...options, '--', ...command],
+      [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', ...options, '--', ...command],
       { PATH: process.env['PATH'] ?? '', HOME: userHome, SUDO_UID: String(USER), SUDO_GID: String(USER), KEYWAY_HOME: home, ...proxy.env, ...extraEnv },
       undefined,
       30_000,
@@ -240,7 +240,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
   it("the command is not in the terminal's session: it cannot push keystrokes into the shell that started it (TIOCSTI)", async () => {
     // `script` gives keyway a terminal, as a person's shell would; the command tries to type into it.
     const inject = "python3 -c \"import fcntl, termios; fcntl.ioctl(0, termios.TIOCSTI, b'#'); print('tiocsti=yes')\" || echo tiocsti=no";
-    const line = [process.execPath, CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', inject]
+    const line = [process.execPath, CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', inject]
       .map((w) => `'${w.replaceAll("'", "'\\''")}'`)
       .join(' ');
     const r = await runProcess(
@@ -268,7 +268,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
     expect(statSync(join(state, 'written')).isFile()).toBe(true);
     const refused = await runProcess(
       process.execPath,
-      [CLI, 'run', '--contain', '--agent', 'bot', '--', 'true'],
+      [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'true'],
       { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home, ...proxy.env },
       undefined,
       30_000,
@@ -297,7 +297,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
       ].join(' ');
       const r = await runProcess(
         process.execPath,
-        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', script],
+        [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script],
         { PATH: process.env['PATH'] ?? '', HOME: rootHome, KEYWAY_HOME: home, ...proxy.env },
         undefined,
         30_000,

@@ -229,7 +229,8 @@ describe('keyway run --contain', () => {
     // The laptop case: keyway as root behind sudo, the user (uid 1000) owns the home and the project.
     const base = mkdtempSync('/var/lib/keyway-contain-write-');
     const home = join(base, 'home');
-    const project = join(base, 'project');
+    // A project in the home: a working folder outside a home folder and /tmp is refused without --outside-home.
+    const project = join(home, 'project');
     for (const dir of [home, project]) {
       mkdirSync(dir);
       chownSync(dir, 1000, 1000);

@@ -223,7 +223,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
         'curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/contained',
       ].join('; ');
       const r = await cli(
-        ['run', '--contain', '--profile', 'probe', '--', 'sh', '-c', script],
+        ['run', '--contain', '--outside-home', '--profile', 'probe', '--', 'sh', '-c', script],
         { HOME: home, SUDO_UID: '1000', SUDO_GID: '1000', PROBE_PASS: 'kept', PROBE_DROP: 'dropped', ...proxy.env },
         project,
       );

@@ -4,3 +4,4 @@ export { checkProfileName, findProfile, type LoadedProfile, listProfiles, parseP
 export { type KeyGrant, keyCovered, keyPlaceholders, makeProfileState, type PlanContext, type ProfileRunPlan, profileRunPlan } from './run-plan.ts';
 export { type Profile, type ProfileHost, type ProfileState, PROFILE_NAME, profileSchema } from './schema.ts';
 export { resolveState, type StatePath } from './state.ts';
+export { KEPT_STATE_FOLDER, type KeptState, keptStatePlan, loginRefusal, makeKeptState, seedLogin } from './contained-state.ts';

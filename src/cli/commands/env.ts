@@ -6,7 +6,8 @@ import { containedEnvironment, SecretVariableRefused } from '../../contain/envir
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
-import { defaultHidden, planProblem, rootWorkdirProblem, type SandboxPlan } from '../../contain/sandbox.ts';
+import { admittedConfig, boundSockets, homeFolders, keywayHomes, outermost, ownedFolders, programRoots } from '../../contain/home-view.ts';
+import { defaultHidden, folderPlaceProblem, isWithin, planProblem, rootWorkdirProblem, SCRATCH_PLACES, type SandboxPlan } from '../../contain/sandbox.ts';
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
 import { closestName } from '../did-you-mean.ts';
@@ -32,7 +33,7 @@ import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import { parseDomainPattern } from '../../config/domain-pattern.ts';
 import { excludedByNoProxy, noProxyWarning, urlsIn } from '../no-proxy.ts';
-import type { ProfileRunPlan } from '../../agents/profiles/index.ts';
+import type { KeptState, ProfileRunPlan } from '../../agents/profiles/index.ts';
 
 // Loaded only where --profile names one: a profile's loader brings yaml and zod (170 modules), a
 // third of a plain `keyway run`'s start with a keyway running (docs/perf/startup.md).
@@ -110,7 +111,18 @@ Where agents are configured and no --agent is given, a warning on stderr says re
 };
 
 /** keyway's own options that take a value: the word after them is not the command. */
-const RUN_VALUE_OPTIONS = new Set(['--agent', '--identity-token', '--home', '--config', '--port', '--env', '--allow-write', '--allow-socket', '--profile']);
+const RUN_VALUE_OPTIONS = new Set([
+  '--agent',
+  '--identity-token',
+  '--home',
+  '--config',
+  '--port',
+  '--env',
+  '--allow-write',
+  '--allow-socket',
+  '--allow-read',
+  '--profile',
+]);
 
 /**
  * keyway's options and the command, split at `--`, or else at the first word that is not an
@@ -177,6 +189,8 @@ docs/agents/README.md describes a profile.`,
       env: { type: 'string', multiple: true },
       'allow-write': { type: 'string', multiple: true },
       'allow-socket': { type: 'string', multiple: true },
+      'allow-read': { type: 'string', multiple: true },
+      'outside-home': { type: 'boolean' },
       profile: { type: 'string' },
     });
     // A profile (agents/profiles/) adds its part to the run, and gives CMD when none is given.
@@ -198,7 +212,8 @@ docs/agents/README.md describes a profile.`,
       );
     if (args.strings('port').length > 0 && !args.flag('contain')) throw usageError('--port is for --contain: without it, CMD reaches keyway by HTTPS_PROXY');
     if (args.strings('env').length > 0 && !args.flag('contain')) throw usageError('--env is for --contain: without it, CMD gets your whole environment');
-    for (const option of ['allow-write', 'allow-socket']) {
+    if (args.flag('outside-home') && !args.flag('contain')) throw usageError('--outside-home is for --contain');
+    for (const option of ['allow-write', 'allow-socket', 'allow-read']) {
       if (args.strings(option).length > 0 && !args.flag('contain')) throw usageError(`--${option} is for --contain: without it, CMD reaches all you can`);
     }
     if (args.flag('contain') && args.string('identity-token') !== undefined) {
@@ -297,8 +312,14 @@ async function runContainedCommand(
   const caVariables = [...new Set([...CA_VARIABLES, ...Object.keys(awsCaVariables(config, grants)), ...(profile?.caVariables ?? [])])];
   let sandbox: SandboxPlan;
   let missing: MissingWritable[];
+  let notes: string[];
+  // A profile's state, contained, is a folder keyway keeps for the agent (agents/profiles/contained-state.ts), never the person's own.
+  const kept =
+    profile === undefined || profileParts === undefined
+      ? []
+      : profileParts.keptStatePlan(config.home, agent, profile.loaded.name, profile.state, io.env['HOME'] ?? '/');
   try {
-    ({ plan: sandbox, missing } = sandboxPlan(config, args, io.env, user, command, profile));
+    ({ plan: sandbox, missing, notes } = sandboxPlan(config, args, io.env, user, command, profile, kept));
   } catch (err) {
     if (!(err instanceof ContainRefused)) throw err;
     io.err(`keyway: contain_refused: ${err.message}; CMD was not run`);
@@ -310,7 +331,11 @@ async function runContainedCommand(
   // Last, once nothing can refuse the run: an --allow-write path the recipe names but a first run lacks.
   try {
     for (const line of makeMissing(missing)) io.err(`keyway: ${line}`);
-    if (profile !== undefined && profileParts !== undefined) for (const line of profileParts.makeProfileState(profile)) io.err(`keyway: ${line}`);
+    for (const line of notes) io.err(`keyway: ${line}`);
+    if (profile !== undefined && profileParts !== undefined) {
+      for (const line of profileParts.makeKeptState(kept)) io.err(`keyway: ${line}`);
+      for (const line of profileParts.seedLogin(profile.loaded.name, io.env['HOME'] ?? '/', kept)) io.err(`keyway: ${line}`);
+    }
   } catch (err) {
     if (err instanceof WritableRefused) throw usageError(`--allow-write: ${err.message}`);
     throw err;
@@ -339,10 +364,12 @@ function sandboxPlan(
   user: CommandUser,
   command: readonly string[],
   profile: ProfileRunPlan | undefined,
-): { plan: SandboxPlan; missing: MissingWritable[] } {
+  kept: readonly KeptState[],
+): { plan: SandboxPlan; missing: MissingWritable[]; notes: string[] } {
   const workdir = realpathSync(process.cwd());
   const homes = [...new Set([env['HOME'], user.home].filter((home): home is string => home !== undefined && isAbsolute(home)))];
   const missing: MissingWritable[] = [];
+  const notes: string[] = [];
   const writable = args.strings('allow-write').map((path) => {
     try {
       const target = writableTarget(path, homes);
@@ -353,8 +380,7 @@ function sandboxPlan(
       throw err;
     }
   });
-  // The profile's state is checked and made by agents/profiles/state.ts, in the kind it says.
-  writable.push(...(profile?.state.map((s) => s.path) ?? []));
+  const readable = args.strings('allow-read').map((path) => existingPath(path, '--allow-read'));
   const sockets = [...args.strings('allow-socket'), ...(profile?.sockets ?? [])].map((path) => {
     const real = existingPath(path, '--allow-socket');
     if (!statSync(real).isSocket()) throw usageError(`--allow-socket ${path}: not a Unix socket`);
@@ -362,26 +388,69 @@ function sandboxPlan(
   });
   const runtime = env['XDG_RUNTIME_DIR'];
   const own = resolveHidden(keywayFiles(config, args.string('config')));
+  // Default deny over the homes (contain/home-view.ts): every home and the person's own folders are
+  // empty inside, but for what the run names.
+  const allHomes = homeFolders(homes);
+  const callerUid = process.getuid?.() ?? 0;
+  const absent = outermost([...allHomes, ...withRealPaths(homes), ...ownedFolders([callerUid, user.uid])]);
+  const pathFolders = withRealPaths([...(env['PATH'] ?? '').split(':'), env['XDG_CONFIG_HOME'] ?? ''].filter((dir) => isAbsolute(dir)));
+  const home = env['HOME'];
+  if (home !== undefined && isAbsolute(home)) {
+    for (const config of admittedConfig(home)) {
+      // One the command's uid cannot reach is left out inside (contain/sandbox.ts), as a program folder is.
+      if (config.shown) readable.push(config.path);
+      else if (!config.shown) notes.push(`${config.path} is not shown to the command: ${config.why} (only settings that run nothing are)`);
+    }
+  }
+  readable.push(...programRoots(pathFolders, absent));
+  const throwawayHome =
+    home !== undefined && isAbsolute(home) && home !== '/' && ![workdir, ...writable].some((folder) => isWithin(home, folder)) ? home : undefined;
+  const bound = sockets.length > 0 ? boundSockets() : [];
   const plan: SandboxPlan = {
     uid: user.uid,
     gid: user.gid,
     workdir,
     writable,
     sockets,
-    hide: resolveHidden([...own, ...defaultHidden(homes), ...configuredHidden(config, homes)]),
+    absent,
+    throwawayHome,
+    readable,
+    state: kept.map(({ source, target }) => ({ source, target })),
+    hiddenSockets: bound,
+    hide: resolveHidden([
+      ...own,
+      ...defaultHidden(homes),
+      ...configuredHidden(config, homes),
+      ...keywayHomes([...allHomes, ...homes], boundSocketsOnce(bound)),
+    ]),
     privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
     programs: programFolders(command, env['PATH']),
     // The homes and PATH's folders both as named and as they resolve (a /home that is a link, a
     // ~/bin linked elsewhere): the judge compares paths as the command's writes land, resolved.
     homes: withRealPaths(homes),
     // PATH's folders, and where git and shells read configuration when XDG_CONFIG_HOME moves it out of the home's hidden names.
-    pathFolders: withRealPaths([...(env['PATH'] ?? '').split(':'), env['XDG_CONFIG_HOME'] ?? ''].filter((dir) => isAbsolute(dir))),
+    pathFolders,
     relativePathEntries: [...new Set((env['PATH'] ?? '').split(':').filter((dir) => !isAbsolute(dir)))],
     gitConfigured: gitConfiguredPaths(workdir, [workdir, ...writable]),
   };
   const problem = planProblem(plan, own);
   if (problem !== undefined) throw new ContainRefused(problem);
-  return { plan, missing };
+  const scratch = [...SCRATCH_PLACES, ...(env['TMPDIR'] !== undefined && isAbsolute(env['TMPDIR']) ? [env['TMPDIR']] : [])];
+  for (const path of [workdir, ...writable]) {
+    const what = path === workdir ? `the working folder ${path}` : `--allow-write ${path}`;
+    const place = folderPlaceProblem(path, what, withRealPaths([...homes, ...allHomes]), withRealPaths(scratch), args.flag('outside-home'));
+    if (place !== undefined) throw new ContainRefused(place);
+  }
+  for (const path of readable) {
+    for (const ownPath of own)
+      if (isWithin(ownPath, path) || isWithin(path, ownPath)) throw new ContainRefused(`--allow-read ${path} holds or is inside keyway's own ${ownPath}`);
+  }
+  return { plan, missing, notes };
+}
+
+/** The sockets list, or the kernel's when none was read (keyway's doors name the homes of running keyways). */
+function boundSocketsOnce(read: readonly string[]): string[] {
+  return read.length > 0 ? [...read] : boundSockets();
 }
 
 /** Each path, and where it resolves when that differs (links on the way). */

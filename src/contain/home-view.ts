@@ -1,0 +1,294 @@
+import { spawnSync } from 'node:child_process';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isWithin } from './change-judge.ts';
+
+// What a contained command sees of the homes on this machine: default deny. The host is shown
+// read-only, but every home folder, and every folder near the top of the tree a person's uid owns,
+// is absent (an empty folder in its place); inside them the command sees only what the run names
+// (contain/sandbox.ts binds those back): the working folder, PATH's program folders, the profile's
+// state, --allow-read and --allow-write paths, and the read-only configuration in
+// ADMITTED_CONFIG_FILES when it runs nothing. No list of credential files decides what is hidden:
+// a file nobody named is not there. keyway's homes are absent whatever is named (keywayHomes).
+
+/** Where the home folders are: root's, every user's from the password database (uid >= UID_MIN), /home. */
+export function homeFolders(given: readonly string[]): string[] {
+  const found = new Set<string>();
+  for (const home of given) if (isAbsolute(home)) found.add(home);
+  for (const folder of ['/home', '/root']) if (isFolder(folder)) found.add(folder);
+  const minimum = uidMinimum();
+  for (const entry of passwdEntries()) {
+    if ((entry.uid === 0 || entry.uid >= minimum) && entry.uid !== 65_534) found.add(entry.home);
+  }
+  return outermost([...found].filter((home) => home !== '/' && isAbsolute(home) && isFolder(home)));
+}
+
+/**
+ * Folders a person's uid owns in the first two levels of the tree (`/srv/me`, `/opt/tool`, `/data`),
+ * outside the home folders and the folders that are private or virtual inside anyway. Only for
+ * uids other than root's: root owns the system's folders, which the command (never root) reads as
+ * any user does.
+ */
+export function ownedFolders(uids: readonly number[]): string[] {
+  const owners = new Set(uids.filter((uid) => uid !== 0));
+  if (owners.size === 0) return [];
+  const skipped = new Set(['/proc', '/sys', '/dev', '/run', '/tmp', '/var/tmp', '/home', '/root', '/mnt', '/media']);
+  const found: string[] = [];
+  const look = (folder: string, depth: number) => {
+    for (const name of namesIn(folder)) {
+      const path = join(folder, name);
+      if (skipped.has(path)) continue;
+      const stat = lstatOrUndefined(path);
+      if (stat === undefined || !stat.isDirectory()) continue;
+      if (owners.has(stat.uid)) found.push(path);
+      else if (depth < 2) look(path, depth + 1);
+    }
+  };
+  look('/', 1);
+  // Removable and mounted drives: the person's, whoever owns their mount point.
+  for (const folder of ['/mnt', '/media']) for (const name of namesIn(folder)) if (isFolder(join(folder, name))) found.push(join(folder, name));
+  return found;
+}
+
+/**
+ * Every keyway home keyway can know of: `~/.keyway` in every home folder, the service's
+ * (/var/lib/keyway, and the one /etc/keyway/service.json names), and the homes of running keyways:
+ * each door socket the kernel lists (`HOME/data/running/PID.sock`) and each process that says its
+ * home in its environment (KEYWAY_HOME) or arguments (`--home`) where this process may read them.
+ */
+export function keywayHomes(homes: readonly string[], sockets: readonly string[]): string[] {
+  const found = new Set<string>(['/var/lib/keyway']);
+  for (const home of homes) found.add(join(home, '.keyway'));
+  for (const home of homeFoldersInside(homes)) found.add(join(home, '.keyway'));
+  try {
+    const record = JSON.parse(readFileSync('/etc/keyway/service.json', 'utf8')) as { home?: unknown };
+    if (typeof record.home === 'string' && isAbsolute(record.home)) found.add(record.home);
+  } catch {
+    // No service here.
+  }
+  for (const socket of sockets) {
+    const door = /^(\/.+)\/data\/running\/[0-9]+\.sock$/.exec(socket);
+    if (door !== null) found.add(door[1]!);
+  }
+  for (const home of homesOfProcesses()) found.add(home);
+  return [...found];
+}
+
+/** The Unix sockets the kernel lists as bound to a path, in every network namespace this process can read. */
+export function boundSockets(): string[] {
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  const read = (file: string) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // Num RefCount Protocol Flags Type St Inode Path: the path is the eighth field, when there is one.
+      const fields = line.trim().split(/\s+/);
+      const path = fields.slice(7).join(' ');
+      if (path.startsWith('/')) found.add(path);
+    }
+  };
+  read('/proc/net/unix');
+  for (const pid of namesIn('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    let namespace: string;
+    try {
+      namespace = readlinkSync(`/proc/${pid}/ns/net`);
+    } catch {
+      continue;
+    }
+    if (seen.has(namespace)) continue;
+    seen.add(namespace);
+    read(`/proc/${pid}/net/unix`);
+  }
+  return [...found];
+}
+
+/**
+ * The read-only configuration a contained command may see in a home: git's, which `git commit`
+ * needs for the author's name, shown only where every key it sets is one that names no command, no
+ * credential helper, no file to include and no secret (GIT_INERT_KEYS). Anything else in it: the
+ * file is not shown, and `why` says which key kept it out.
+ */
+export const ADMITTED_CONFIG_FILES = ['.gitconfig', '.config/git/config'] as const;
+
+/** git settings that run nothing and name no secret: the author, line endings, colours, merge and push defaults. */
+const GIT_INERT_KEYS: readonly RegExp[] = [
+  /^user\.(name|email)$/,
+  /^init\.defaultbranch$/,
+  /^core\.(autocrlf|eol|safecrlf|quotepath|ignorecase|filemode|whitespace|precomposeunicode|editor)$/,
+  /^color\.[a-z.-]+$/,
+  /^(pull\.(rebase|ff)|push\.(default|autosetupremote|followtags)|fetch\.(prune|prunetags))$/,
+  /^(merge\.(conflictstyle|ff)|rebase\.(autosquash|autostash|updaterefs)|rerere\.enabled)$/,
+  /^diff\.(algorithm|colormoved|renames|mnemonicprefix)$/,
+  /^(branch\.sort|tag\.sort|column\.ui|help\.autocorrect|log\.(date|decorate)|commit\.verbose)$/,
+  /^status\.(short|branch|showuntrackedfiles)$/,
+  /^advice\.[a-z]+$/,
+];
+
+export interface ConfigVerdict {
+  path: string;
+  shown: boolean;
+  /** Why it is not shown. */
+  why?: string;
+}
+
+/** Each of ADMITTED_CONFIG_FILES in `home` that exists, and whether it is shown (git reads it; no include is followed). */
+export function admittedConfig(home: string): ConfigVerdict[] {
+  const verdicts: ConfigVerdict[] = [];
+  for (const rel of ADMITTED_CONFIG_FILES) {
+    const path = join(home, rel);
+    const stat = lstatOrUndefined(path);
+    if (stat === undefined) continue;
+    if (!stat.isFile()) {
+      verdicts.push({ path, shown: false, why: 'not a plain file' });
+      continue;
+    }
+    const listed = spawnSync('git', ['config', '--file', path, '--no-includes', '--name-only', '--list', '-z'], { encoding: 'utf8', timeout: 5_000 });
+    if (listed.status !== 0 || typeof listed.stdout !== 'string') {
+      verdicts.push({ path, shown: false, why: 'git could not read it' });
+      continue;
+    }
+    const keys = listed.stdout.split('\0').filter((key) => key !== '');
+    const other = keys.find((key) => !GIT_INERT_KEYS.some((re) => re.test(key.toLowerCase())));
+    verdicts.push(other === undefined ? { path, shown: true } : { path, shown: false, why: `it sets ${other}, which may run a command or hold a secret` });
+  }
+  return verdicts;
+}
+
+/** The folder a program comes from, shown read-only when it is in a home: a link's target's package, a `bin` folder's prefix. */
+export function programRoots(pathFolders: readonly string[], absent: readonly string[]): string[] {
+  const roots = new Set<string>();
+  const inAbsent = (path: string) => absent.some((folder) => isWithin(path, folder));
+  for (const folder of pathFolders) {
+    if (!inAbsent(folder) || !isFolder(folder)) continue;
+    roots.add(folder);
+    // A link on PATH (npm's and pipx's bin folders) leads to its package: that folder, or the
+    // prefix above a `bin` folder (a virtualenv, an nvm version), is what the program loads.
+    for (const name of namesIn(folder)) {
+      const entry = join(folder, name);
+      if (lstatOrUndefined(entry)?.isSymbolicLink() !== true) continue;
+      let target: string;
+      try {
+        target = resolve(folder, readlinkSync(entry));
+        if (!statSync(target).isFile()) continue;
+      } catch {
+        continue;
+      }
+      // A link within its own folder (rustup's proxies) needs nothing beyond it.
+      if (!inAbsent(target) || isWithin(target, folder)) continue;
+      const parent = dirname(target);
+      roots.add(parent.endsWith('/bin') ? dirname(parent) : parent);
+    }
+  }
+  return outermost([...roots]);
+}
+
+function homesOfProcesses(): string[] {
+  const found: string[] = [];
+  for (const pid of namesIn('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    let argv: string[];
+    let environ: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!argv.some((arg) => /keyway|cli\/main\.(js|ts)$/.test(arg))) continue;
+    let cwd = '/';
+    try {
+      cwd = readlinkSync(`/proc/${pid}/cwd`);
+    } catch {
+      // Gone, or not ours to read: relative homes resolve against /.
+    }
+    const variable = environ.find((entry) => entry.startsWith('KEYWAY_HOME='));
+    if (variable !== undefined && variable.length > 'KEYWAY_HOME='.length) found.push(resolve(cwd, variable.slice('KEYWAY_HOME='.length)));
+    argv.forEach((arg, i) => {
+      if (arg === '--home' && argv[i + 1]) found.push(resolve(cwd, argv[i + 1]!));
+      else if (arg.startsWith('--home=')) found.push(resolve(cwd, arg.slice('--home='.length)));
+    });
+  }
+  return found;
+}
+
+/** The user homes below the folders that hold them (/home/alice in /home). */
+function homeFoldersInside(homes: readonly string[]): string[] {
+  return homes.flatMap((home) => (home === '/home' ? namesIn(home).map((name) => join(home, name)) : []));
+}
+
+function passwdEntries(): Array<{ uid: number; home: string }> {
+  let text: string;
+  try {
+    text = readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').flatMap((line) => {
+    const fields = line.split(':');
+    return fields.length >= 7 ? [{ uid: Number(fields[2]), home: fields[5]! }] : [];
+  });
+}
+
+function uidMinimum(): number {
+  try {
+    const match = /^\s*UID_MIN\s+([0-9]+)/m.exec(readFileSync('/etc/login.defs', 'utf8'));
+    if (match) return Number(match[1]);
+  } catch {
+    // No login.defs: the common default.
+  }
+  return 1000;
+}
+
+/** The paths not inside another of them. */
+export function outermost(paths: readonly string[]): string[] {
+  const unique = [...new Set(paths)].sort((a, b) => a.length - b.length);
+  return unique.filter((path, i) => !unique.slice(0, i).some((other) => isWithin(path, other)));
+}
+
+function namesIn(folder: string): string[] {
+  try {
+    return readdirSync(folder);
+  } catch {
+    return [];
+  }
+}
+
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `uid`/`gid` may reach a path by the mode bits on the way (search on each folder, read on
+ * the path itself): bwrap mounts as the command's uid, and a path it cannot reach fails the run.
+ */
+export function reachableAs(path: string, uid: number, gid: number): boolean {
+  const allowed = (stat: { uid: number; gid: number; mode: number }, bit: number) =>
+    stat.uid === uid ? (stat.mode & (bit << 6)) !== 0 : stat.gid === gid ? (stat.mode & (bit << 3)) !== 0 : (stat.mode & bit) !== 0;
+  try {
+    for (let dir = dirname(path); ; dir = dirname(dir)) {
+      if (!allowed(statSync(dir), 1)) return false;
+      if (dir === '/') break;
+    }
+    return allowed(statSync(path), 4);
+  } catch {
+    return false;
+  }
+}
