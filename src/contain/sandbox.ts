@@ -121,13 +121,7 @@ export const SCRATCH_PLACES = ['/tmp', '/var/tmp'] as const;
  * --outside-home, which says what it gives: without it, as root, the command would read and write
  * that folder as its owner does (contain/idmapped-folders.ts).
  */
-export function folderPlaceProblem(
-  path: string,
-  what: string,
-  homes: readonly string[],
-  scratch: readonly string[],
-  anywhere = false,
-): string | undefined {
+export function folderPlaceProblem(path: string, what: string, homes: readonly string[], scratch: readonly string[], anywhere = false): string | undefined {
   const home = homes.find((h) => h === path);
   if (home !== undefined) return `${what} is your home folder itself, which a contained command never sees whole: run from your project's folder inside it`;
   if (anywhere) return undefined;

@@ -86,6 +86,8 @@ export interface AgentWorld {
   /** The folder it runs in (writable to it). */
   work: string;
   outputs: string[];
+  /** Where keyway keeps a profile's state for this world's agent under --contain (what the agent sees as its ~/.claude, ~/.codex, ~/.gemini). */
+  state(profile: string): string;
   /** `keyway run --contain --agent agent FLAGS -- COMMAND`, HOME the agent's home, PATH with the CLIs. */
   run(command: string[], flags: string[], env?: Record<string, string>, timeoutMs?: number): Promise<AgentRun>;
   /** The first place `secret` shows up: an output, a file of the agent's home or working folder, keyway's audit or logs. */
@@ -123,6 +125,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
     home,
     work,
     outputs,
+    state: (profile) => join(proxy.home, 'data', 'contain-state', 'agent', profile),
     async run(command, flags, env = {}, timeoutMs = 60_000) {
       const listeners = process.env['KEYWAY_LISTENERS_DIR'];
       const r = await runProcess(
@@ -141,7 +144,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
         const form = findLeak(text, secret);
         if (form) return `output ${i} (${form})`;
       }
-      for (const root of [home, work]) {
+      for (const root of [home, work, join(proxy.home, 'data', 'contain-state')]) {
         for (const file of filesUnder(root)) {
           const form = findLeak(readFileSync(file), secret);
           if (form) return `${file} (${form})`;

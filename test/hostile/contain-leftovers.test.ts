@@ -86,10 +86,23 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     return dir;
   }
 
+  function rootHome(): string {
+    const folder = join(base, 'root-home');
+    mkdirSync(folder, { recursive: true });
+    return folder;
+  }
+
   async function contained(cwd: string, script: string, options: { asRoot?: boolean; home?: string } = {}) {
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: options.home ?? userHome, KEYWAY_HOME: home, ...proxy.env };
     if (!options.asRoot) Object.assign(env, { SUDO_UID: String(USER), SUDO_GID: String(USER) });
-    const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script], env, undefined, 30_000, cwd);
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script],
+      env,
+      undefined,
+      30_000,
+      cwd,
+    );
     outputs.push(r.stdout, r.stderr);
     return r;
   }
@@ -236,7 +249,8 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
         `python3 -c "import os; open('cap', 'w').close(); os.setxattr('cap', 'security.capability', bytes(20))" 2>/dev/null || echo setxattr-refused;`,
         'true',
       ].join(' '),
-      { asRoot: true, home: base },
+      // Root's HOME a folder of its own: the whole of HOME is absent inside (issue 84), and the source must be in sight.
+      { asRoot: true, home: rootHome() },
     );
     outputs.push(r.stdout, r.stderr);
     expect(r.stdout).toContain('setxattr-refused');

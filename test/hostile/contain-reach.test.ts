@@ -156,7 +156,8 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
       read_ssh_key: 'no',
       read_aws: 'no',
       read_hidden_by_config: 'no',
-      write_bashrc: 'no',
+      // The command's HOME is a throwaway of its own (issue 84): the write succeeds there, and the host's stays as it was.
+      write_bashrc: 'yes',
       write_etc: 'no',
       read_shadow: 'no',
       cwd: workdir,
@@ -308,13 +309,15 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
         '65534',
         'write_cwd=yes',
         'read_ssh=no',
-        'write_bashrc=no',
+        // Its HOME is a throwaway inside (issue 84): the write succeeds there, and is dropped.
+        'write_bashrc=yes',
         'write_etc=no',
         'read_shadow=no',
       ]);
       expect(r.stderr).toContain('CMD runs as uid 65534');
       expect(statSync(join(project, 'made-by-nobody')).uid).toBe(0);
       expect(readFileSync(join(rootHome, '.bashrc'), 'utf8')).toBe('# root\n');
+      expect(r.stderr).toContain('keyway: dropped what the command wrote in its home');
     } finally {
       rmSync(rootHome, { recursive: true, force: true });
     }

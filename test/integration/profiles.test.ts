@@ -204,11 +204,11 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     expect(seen.at(-1)).toEqual({ path: '/v1/direct', authorized: false });
   });
 
-  it("run --contain --profile: the profile's state is writable inside, another folder of the home is not, its key a placeholder", async () => {
-    // The laptop case: keyway as root behind sudo; the user (uid 1000) owns the home and the project.
+  it("run --contain --profile: the profile's state is keyway's own copy, writable inside, another folder of the home is not, its key a placeholder", async () => {
+    // The laptop case: keyway as root behind sudo; the user (uid 1000) owns the home and the project in it.
     const base = mkdtempSync('/var/lib/keyway-profile-contain-');
     const home = join(base, 'home');
-    const project = join(base, 'project');
+    const project = join(home, 'project');
     for (const dir of [home, project, join(home, '.other')]) {
       mkdirSync(dir);
       chownSync(dir, 1000, 1000);
@@ -223,7 +223,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
         'curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/contained',
       ].join('; ');
       const r = await cli(
-        ['run', '--contain', '--outside-home', '--profile', 'probe', '--', 'sh', '-c', script],
+        ['run', '--contain', '--profile', 'probe', '--', 'sh', '-c', script],
         { HOME: home, SUDO_UID: '1000', SUDO_GID: '1000', PROBE_PASS: 'kept', PROBE_DROP: 'dropped', ...proxy.env },
         project,
       );
@@ -232,11 +232,14 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
       expect(r.stdout).toMatch(new RegExp(`key=${PLACEHOLDER} pass=kept drop=unset ca=/\\S+ telemetry=0`));
       expect(r.stdout.trimEnd().endsWith('ok')).toBe(true);
       expect(seen.at(-1)).toEqual({ path: '/v1/contained', authorized: true });
-      // What it wrote in its state reached the host at its exit, as the user's; nothing in ~/.other.
-      expect(readFileSync(join(home, '.probe', 'written'), 'utf8')).toBe('inside\n');
-      expect(statSync(join(home, '.probe'))).toMatchObject({ uid: 1000, gid: 1000 });
-      expect(statSync(join(home, '.probe')).mode & 0o777).toBe(0o700);
+      // What it wrote in its state is in keyway's kept copy (root's, as keyway's home is), never the person's ~/.probe; nothing in ~/.other.
+      const kept = join(proxy.home, 'data', 'contain-state', 'local', 'probe');
+      expect(readFileSync(join(kept, '.probe', 'written'), 'utf8')).toBe('inside\n');
+      expect(statSync(join(kept, '.probe')).mode & 0o777).toBe(0o700);
+      expect(statSync(join(kept, '.probe.json')).mode & 0o777).toBe(0o600);
+      expect(() => statSync(join(home, '.probe'))).toThrow();
       expect(() => statSync(join(home, '.other', 'written'))).toThrow();
+      expect(r.stderr).toContain(`the contained agent's ${join(home, '.probe')} is keyway's own copy`);
       const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/contained'), 'the audit line');
       expect(line).toMatchObject({ decision: 'inject', grant: 'api', via: 'contain' });
     } finally {

@@ -138,7 +138,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID | --identity-token FILE] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID | --identity-token FILE] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-read PATH…] [--allow-write PATH…] [--allow-socket PATH…] [--outside-home]] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -160,12 +160,16 @@ yours: PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG, LANGUAGE, LC_*, 
 VISUAL, PAGER, NO_COLOR, FORCE_COLOR, COLUMNS, LINES and XDG_*_HOME, the CA variables and the
 placeholders; --env NAME (again for more) passes one more. keyway's secrets (a config env:
 reference, KEYWAY_*) never pass, --env or not. CMD has its own PID namespace (no host process in
-sight or reach) and a new session; it sees the host read-only, with keyway's home and files and
-your credential files (~/.ssh, ~/.aws, … and contain.hide) hidden, and private /tmp, /var/tmp, /run
-and /dev/shm. It writes only in the folder keyway run started in (its working directory) and where
+sight or reach) and a new session; it sees the host read-only, every home folder empty but for what
+the run names (the working folder, PATH's programs, the profile's state, --allow-read PATH and
+--allow-write PATH, a ~/.gitconfig that runs nothing), every keyway home absent whatever is named,
+private /tmp, /var/tmp, /run and /dev/shm, and a HOME of its own that is dropped when it exits.
+The working folder and --allow-write folders must be in a home folder (not the home itself) or in
+/tmp, /var/tmp or $TMPDIR; --outside-home admits another (as root, the command then writes it as
+its owner does). It writes only in the folder keyway run started in (its working directory) and where
 --allow-write PATH says (again for more; a missing one inside your home is made first), through an overlay: its changes reach the host when it
 exits, and what git, a shell or PATH would run later is kept aside (keyway contain review). It can make no Unix socket, unless --allow-socket PATH
-names a host socket it may reach (audited; the socket filter is then off). Run as root, CMD runs as
+names a host socket it may reach (audited; every other socket stays out of reach). Run as root, CMD runs as
 the user behind sudo, else as nobody: never as root. Without the privileges it needs (root, or
 unprivileged user namespaces) or bwrap (bubblewrap) it fails with contain_unavailable (exit 2),
 never running CMD uncontained. docs/containment.md says what it can and cannot reach.
@@ -175,7 +179,7 @@ gemini-cli; your own in profiles/NAME.yaml in keyway's home) adds what that agen
 defaults to its command; its env is set; each key variable it reads gets the placeholder where a
 grant of the agent (api_key or bearer) covers that key's host; each CA variable it reads points at
 keyway's CA; its state folders and files are made where missing (0700, 0600). With --contain, its
-state is writable, its pass_env variables are kept, its ports and sockets reachable.
+state is keyway's own copy for the agent (data/contain-state/ in keyway's home), writable, its pass_env variables are kept, its ports and sockets reachable.
 docs/agents/README.md describes a profile.`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
@@ -208,7 +212,7 @@ docs/agents/README.md describes a profile.`,
     const command = split.command.length > 0 ? split.command : (profile?.command ?? []);
     if (command.length === 0)
       throw usageError(
-        'usage: keyway run [--agent ID] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-write PATH…] [--allow-socket PATH…]] [--] CMD [ARGS…]',
+        'usage: keyway run [--agent ID] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-read PATH…] [--allow-write PATH…] [--allow-socket PATH…] [--outside-home]] [--] CMD [ARGS…]',
       );
     if (args.strings('port').length > 0 && !args.flag('contain')) throw usageError('--port is for --contain: without it, CMD reaches keyway by HTTPS_PROXY');
     if (args.strings('env').length > 0 && !args.flag('contain')) throw usageError('--env is for --contain: without it, CMD gets your whole environment');

@@ -75,9 +75,9 @@ describe('Claude Code (claude -p) under keyway run --contain, with an API key', 
     );
 
     // Its state reached the host: the config it saved (atomically, inside the folder) and the session.
-    const config = JSON.parse(readFileSync(join(world.home, '.claude', '.claude.json'), 'utf8')) as Record<string, unknown>;
+    const config = JSON.parse(readFileSync(join(world.state('claude-code'), '.claude', '.claude.json'), 'utf8')) as Record<string, unknown>;
     expect(config['firstStartVersion']).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(sessionFiles(world.home)).toHaveLength(1);
+    expect(sessionFiles(world.state('claude-code'))).toHaveLength(1);
     expect(world.leak(KEY)).toBeUndefined();
   });
 });
@@ -212,7 +212,7 @@ describe('Claude Code with a subscription login owned by keyway (login_capture)'
 
     // What the agent kept on the host: placeholders only (a run whose file changed under it keeps its
     // copy aside, so either run's may be the one that landed).
-    const kept = JSON.parse(readFileSync(join(world.home, '.claude', '.credentials.json'), 'utf8')) as typeof credentials;
+    const kept = JSON.parse(readFileSync(join(world.state('claude-code'), '.claude', '.credentials.json'), 'utf8')) as typeof credentials;
     expect(kept.claudeAiOauth.refreshToken).toContain('kwcap_');
     expect(kept.claudeAiOauth.expiresAt).toBeGreaterThan(Date.now());
   });

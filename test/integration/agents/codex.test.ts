@@ -88,8 +88,8 @@ describe('Codex (codex exec) under keyway run --contain, with an API key', () =>
       expect.objectContaining({ host: 'api.openai.com', path: '/v1/responses', decision: 'inject', agent: 'agent', via: 'contain', status: 101 }),
     );
 
-    expect(readFileSync(join(world.home, '.codex', 'installation_id'), 'utf8').trim()).toMatch(/^[0-9a-f-]{36}$/);
-    expect(hasSession(world.home)).toBe(true);
+    expect(readFileSync(join(world.state('codex'), '.codex', 'installation_id'), 'utf8').trim()).toMatch(/^[0-9a-f-]{36}$/);
+    expect(hasSession(world.state('codex'))).toBe(true);
     expect(world.leak(KEY)).toBeUndefined();
   });
 });
@@ -232,7 +232,7 @@ describe('Codex with a ChatGPT login owned by keyway (login_capture)', () => {
       expect(turn.headers.authorization).toBe(`Bearer ${tokens.accessTokens.at(-1)}`);
       expect(turn.headers['chatgpt-account-id']).toBe(CHATGPT_ACCOUNT_ID);
     }
-    const kept = JSON.parse(readFileSync(join(world.home, '.codex', 'auth.json'), 'utf8')) as typeof auth;
+    const kept = JSON.parse(readFileSync(join(world.state('codex'), '.codex', 'auth.json'), 'utf8')) as typeof auth;
     expect(kept.tokens.refresh_token).toContain('kwcap_');
     for (const real of tokens.accessTokens) expect(JSON.stringify(kept)).not.toContain(real);
   });

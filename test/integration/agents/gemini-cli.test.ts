@@ -66,8 +66,9 @@ describe('Gemini CLI (gemini -p) under keyway run --contain, with an API key', (
     timeout: 2 * RUN_MS,
   }, async () => {
     // Its usage statistics (play.googleapis.com) have no variable: only its settings file turns them off.
-    mkdirSync(join(world.home, '.gemini'), { recursive: true });
-    writeFileSync(join(world.home, '.gemini', 'settings.json'), JSON.stringify({ privacy: { usageStatisticsEnabled: false } }));
+    // Its settings go where keyway keeps its state contained (the person's own ~/.gemini is not read there).
+    mkdirSync(join(world.state('gemini-cli'), '.gemini'), { recursive: true });
+    writeFileSync(join(world.state('gemini-cli'), '.gemini', 'settings.json'), JSON.stringify({ privacy: { usageStatisticsEnabled: false } }));
     const profile = builtinProfile('gemini-cli', { GEMINI_CLI_TRUST_WORKSPACE: 'true' });
     const FLAGS = profile.flags;
     // A model named: by default ("auto") it first asks a small model to pick one, in JSON.
@@ -97,7 +98,7 @@ describe('Gemini CLI (gemini -p) under keyway run --contain, with an API key', (
       }),
     );
     // Its state reached the host: the session it kept (tmp/<project>/chats/session-*.jsonl).
-    const state = filesUnder(join(world.home, '.gemini')).map((f) => f.slice(world.home.length));
+    const state = filesUnder(join(world.state('gemini-cli'), '.gemini')).map((f) => f.slice(world.state('gemini-cli').length));
     expect(
       state.filter((f) => /\/chats\/session-.*\.jsonl$/.test(f)),
       state.join(' '),
@@ -178,8 +179,10 @@ describe('Gemini CLI with a Google login owned by keyway (login_capture)', () =>
     };
     writeFileSync(join(world.home, '.gemini', 'oauth_creds.json'), JSON.stringify(creds), { mode: 0o600 });
     // The login it uses, and no usage statistics: both only in its settings file.
+    // Settings go where keyway keeps its state contained; the login is copied there from the person's (placeholders only).
+    mkdirSync(join(world.state('gemini-cli'), '.gemini'), { recursive: true });
     writeFileSync(
-      join(world.home, '.gemini', 'settings.json'),
+      join(world.state('gemini-cli'), '.gemini', 'settings.json'),
       JSON.stringify({ privacy: { usageStatisticsEnabled: false }, security: { auth: { selectedType: 'oauth-personal' } } }),
     );
 
@@ -198,7 +201,7 @@ describe('Gemini CLI with a Google login owned by keyway (login_capture)', () =>
     const turns = world.standin.seen.filter((s) => s.path === '/v1internal:streamGenerateContent');
     expect(turns).toHaveLength(2);
     for (const turn of turns) expect(turn.headers.authorization).toBe(`Bearer ${tokens.accessTokens.at(-1)}`);
-    const kept = JSON.parse(readFileSync(join(world.home, '.gemini', 'oauth_creds.json'), 'utf8')) as typeof creds;
+    const kept = JSON.parse(readFileSync(join(world.state('gemini-cli'), '.gemini', 'oauth_creds.json'), 'utf8')) as typeof creds;
     expect(kept.refresh_token).toContain('kwcap_');
     expect(kept.access_token).toContain('kwcap_');
   });
