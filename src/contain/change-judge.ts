@@ -133,7 +133,7 @@ const OTHER_VCS = new Set(['.hg', '.jj', '.svn', '.bzr', '_darcs', '.pijul', '.f
 
 function otherVcsPart(root: string, path: string): string | undefined {
   const rel = relative(root, path);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  if (rel === '' || !isWithin(path, root)) return undefined;
   return rel.split(sep).find((part) => OTHER_VCS.has(part.toLowerCase()));
 }
 
@@ -153,7 +153,7 @@ function makesGitFolder(path: string, kind: ChangeKind, context: JudgeContext): 
 function gitPart(context: JudgeContext, path: string): { folder: string; inside: string } | undefined {
   const { root } = context;
   const rel = relative(root, path);
-  if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  if (!isWithin(path, root)) return undefined;
   const parts = rel === '' ? [] : rel.split(sep);
   for (let at = 0; at <= parts.length; at++) {
     const folder = [root, ...parts.slice(0, at)].join(sep);
@@ -171,5 +171,6 @@ function linkStaysInside(path: string, target: string | undefined, root: string)
 
 export function isWithin(path: string, folder: string): boolean {
   const rel = relative(folder, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  // `..foo` is a name inside the folder; only `..` itself, or followed by a separator, leads out.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }

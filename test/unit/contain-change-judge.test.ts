@@ -188,4 +188,11 @@ describe('judgeChange', () => {
     // objects/ as a link beside a HEAD makes a repository too.
     expect(judgeChange({ path: '/home/u/project/bare/objects', kind: 'symlink', target: '../x' }, project).apply).toBe(false);
   });
+
+  it('takes a name starting with two dots for a name inside its folder, not for the way out', () => {
+    expect(applied('/home/u/project/tools/bin/..evil')).toBe(false);
+    expect(applied('/home/u/project/..x/.git/config', 'file', { ...project, wasFolder: () => true })).toBe(false);
+    expect(applied('/home/u/project/..x/.hg/hgrc')).toBe(false);
+    expect(judgeChange({ path: '/home/u/project/link', kind: 'symlink', target: '..x' }, project).apply).toBe(true);
+  });
 });
