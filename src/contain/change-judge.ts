@@ -1,4 +1,5 @@
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { readOnEntry } from './project-settings.ts';
 
 // Which of a contained command's writes reach the host when it exits, and which are kept aside for
 // the person to review (`keyway contain review`). The command writes into an overlay
@@ -21,11 +22,16 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 // - Nothing hidden at the top of a home folder (`~/.bash_profile`, `~/.config/…`, `~/.local/bin/…`,
 //   every start-up file a shell, git or another tool reads, and those yet to be invented), unless
 //   the person named that folder with --allow-write (`~/.claude`).
+// - Nothing a tool reads on its own when a person opens or enters a folder (contain/project-
+//   settings.ts): below each writable folder, no hidden name but a few inert ones (.gitignore,
+//   .editorconfig, …), so no .claude/settings.json, .mcp.json, .vscode/tasks.json or .envrc, at any
+//   depth, made, changed, linked or deleted; and no mise.toml. Not below node_modules, and not in a
+//   hidden folder of a home the person named (~/.claude), which is an application's state.
 // - Files, folders, links and deletions only: a FIFO, a socket or a device is never applied. A
 //   link only where it is relative and stays inside its folder.
 //
-// What stays the person's to review, because it runs only when they run it: a changed Makefile,
-// package.json script, .envrc, build configuration or any other file of the project.
+// What lands, because it runs only when the person runs it: a changed Makefile, package.json
+// script, build configuration or any other plain file of the project.
 
 export type ChangeKind = 'file' | 'dir' | 'symlink' | 'deleted' | 'other';
 
@@ -54,6 +60,8 @@ export interface JudgeContext {
   gitConfigured?: readonly string[];
   /** Whether a path is there once the command's changes are (the command's view at its exit). */
   isThere(path: string): boolean;
+  /** The working folder: never taken for an application's state, even inside a hidden folder of a home (`~/.dotfiles`). */
+  workdir?: string;
 }
 
 export type Verdict = { apply: true } | { apply: false; why: string };
@@ -121,7 +129,18 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
     if (first.startsWith('.') && !isWithin(context.root, hidden))
       return { apply: false, why: `hidden in your home (${first}): shells, git and other tools read such files at start` };
   }
+  const onEntry = readOnEntry(context.root, path, isStateFolder(context));
+  if (onEntry !== undefined) return { apply: false, why: onEntry };
   return APPLY;
+}
+
+/** A writable folder inside a hidden folder at the top of a home (`~/.claude`, `~/.config/gh`), not the working folder. */
+function isStateFolder(context: JudgeContext): boolean {
+  if (context.workdir !== undefined && isWithin(context.workdir, context.root)) return false;
+  return context.homes.some((home) => {
+    // Below the home (isWithin), a first name starting with a dot is a hidden one, `..foo` too.
+    return isWithin(context.root, home) && relative(home, context.root).startsWith('.');
+  });
 }
 
 /**
@@ -133,7 +152,7 @@ const OTHER_VCS = new Set(['.hg', '.jj', '.svn', '.bzr', '_darcs', '.pijul', '.f
 
 function otherVcsPart(root: string, path: string): string | undefined {
   const rel = relative(root, path);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  if (rel === '' || !isWithin(path, root)) return undefined;
   return rel.split(sep).find((part) => OTHER_VCS.has(part.toLowerCase()));
 }
 
@@ -153,7 +172,7 @@ function makesGitFolder(path: string, kind: ChangeKind, context: JudgeContext): 
 function gitPart(context: JudgeContext, path: string): { folder: string; inside: string } | undefined {
   const { root } = context;
   const rel = relative(root, path);
-  if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  if (!isWithin(path, root)) return undefined;
   const parts = rel === '' ? [] : rel.split(sep);
   for (let at = 0; at <= parts.length; at++) {
     const folder = [root, ...parts.slice(0, at)].join(sep);
@@ -171,5 +190,6 @@ function linkStaysInside(path: string, target: string | undefined, root: string)
 
 export function isWithin(path: string, folder: string): boolean {
   const rel = relative(folder, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  // `..foo` is a name inside the folder; only `..` itself, or followed by a separator, leads out.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }

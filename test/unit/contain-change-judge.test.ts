@@ -22,13 +22,7 @@ const applied = (path: string, kind: ChangeKind = 'file', context = project) => 
 
 describe('judgeChange', () => {
   it("admits the project's files, folders, links and deletions", () => {
-    for (const path of [
-      '/home/u/project/src/a.ts',
-      '/home/u/project/Makefile',
-      '/home/u/project/package.json',
-      '/home/u/project/.envrc',
-      '/home/u/project/.gitignore',
-    ])
+    for (const path of ['/home/u/project/src/a.ts', '/home/u/project/Makefile', '/home/u/project/package.json', '/home/u/project/.gitignore'])
       expect(applied(path), path).toBe(true);
     expect(applied('/home/u/project/src', 'dir')).toBe(true);
     expect(judgeChange({ path: '/home/u/project/link', kind: 'symlink', target: 'src/a.ts' }, project).apply).toBe(true);
@@ -187,5 +181,133 @@ describe('judgeChange', () => {
     expect(judgeChange({ path: '/home/u/project/docs', kind: 'symlink' }, project).apply).toBe(false);
     // objects/ as a link beside a HEAD makes a repository too.
     expect(judgeChange({ path: '/home/u/project/bare/objects', kind: 'symlink', target: '../x' }, project).apply).toBe(false);
+  });
+
+  it('keeps aside the settings a tool reads on its own when a folder is opened or entered, at any depth, named or made in any way', () => {
+    for (const path of [
+      '.claude/settings.json',
+      '.claude/settings.local.json',
+      '.mcp.json',
+      '.gemini/settings.json',
+      '.codex/config.toml',
+      '.vscode/tasks.json',
+      '.cursor/mcp.json',
+      '.idea/workspace.xml',
+      '.envrc',
+      '.env',
+      '.mise.toml',
+      '.tool-versions',
+      '.nvmrc',
+      '.npmrc',
+      '.gitmodules',
+      '.github/workflows/ci.yml',
+      '.prettierrc',
+      '.some-tool-of-next-year/config',
+      // Hidden means starting with a dot, in any case, and `..foo` too.
+      '.Claude/settings.json',
+      '..foo',
+      '..foo/a.ts',
+      // In the middle: a person may cd into src and run a tool there.
+      'src/.claude/settings.json',
+      'sub/.envrc',
+      'a/b/c/.vscode/tasks.json',
+      // An inert name does not carry what is below a refused one.
+      '.claude/.gitignore',
+    ])
+      expect(judge(`/home/u/project/${path}`), path).toMatchObject({ apply: false, why: expect.stringMatching(/hidden file a tool may read/) });
+    expect(judge('/home/u/project/.claude/settings.json')).toEqual({
+      apply: false,
+      why: 'a hidden file a tool may read on its own when you open or enter the folder (.claude): kept for review',
+    });
+    // A folder made or renamed to such a name, a link by such a name (wherever it leads), a deletion.
+    expect(applied('/home/u/project/.vscode', 'dir')).toBe(false);
+    expect(judgeChange({ path: '/home/u/project/.envrc', kind: 'symlink', target: 'docs/env.sh' }, project).apply).toBe(false);
+    expect(judgeChange({ path: '/home/u/project/.claude', kind: 'symlink', target: 'settings' }, project).apply).toBe(false);
+    expect(applied('/home/u/project/.envrc', 'deleted')).toBe(false);
+    expect(applied('/home/u/project/.claude/settings.json', 'deleted')).toBe(false);
+    // No repository's data lands through a refused folder.
+    expect(applied(`/home/u/project/.claude/.git/objects/ab/${'c'.repeat(38)}`, 'file', { ...project, wasFolder: () => true })).toBe(false);
+  });
+
+  it("keeps aside mise's plain names, which it reads on entering a folder and whose hooks it runs", () => {
+    for (const path of ['mise.toml', 'mise.local.toml', 'mise.dev.toml', 'mise.dev.local.toml', 'sub/mise.toml', 'mise/config.toml', 'Mise.toml'])
+      expect(judge(`/home/u/project/${path}`), path).toMatchObject({ apply: false, why: expect.stringMatching(/^mise reads/) });
+    expect(applied('/home/u/project/mise', 'dir')).toBe(false);
+    expect(judgeChange({ path: '/home/u/project/mise', kind: 'symlink', target: 'conf' }, project).apply).toBe(false);
+    expect(applied('/home/u/project/src/promise.toml')).toBe(true);
+    expect(applied('/home/u/project/src/mise.ts')).toBe(true);
+  });
+
+  it('admits the inert hidden names, at any depth, made, changed or deleted, and what merely looks hidden', () => {
+    for (const path of [
+      '.gitignore',
+      'src/.gitignore',
+      '.gitattributes',
+      '.gitkeep',
+      'logs/.keep',
+      '.editorconfig',
+      '.dockerignore',
+      '.npmignore',
+      '.prettierignore',
+      '.eslintignore',
+      // Look-alikes are not hidden (U+2024, U+FF0E): no tool reads them as its settings.
+      '\u2024claude/settings.json',
+      '\uff0eenvrc',
+      'src/main.ts',
+      'docs.claude/x.md',
+    ])
+      expect(applied(`/home/u/project/${path}`), path).toBe(true);
+    expect(applied('/home/u/project/.gitignore', 'deleted')).toBe(true);
+    expect(judgeChange({ path: '/home/u/project/.gitkeep', kind: 'symlink', target: 'src/a.ts' }, project).apply).toBe(true);
+  });
+
+  it('lands git add and git commit in a repository that was there, whatever the hidden rule says of other names', () => {
+    expect(applied(`/home/u/project/.git/objects/ab/${'c'.repeat(38)}`)).toBe(true);
+    expect(applied('/home/u/project/.git/refs/heads/main')).toBe(true);
+    expect(applied('/home/u/project/.git/index')).toBe(true);
+    expect(applied('/home/u/project/.git/config')).toBe(false);
+  });
+
+  it('admits hidden names below node_modules (npm writes them; nobody enters a package), not .bin where PATH names it', () => {
+    for (const path of [
+      'node_modules/.package-lock.json',
+      'node_modules/.cache/x',
+      'node_modules/pkg/.eslintrc',
+      'node_modules/@s/pkg/.github/workflows/ci.yml',
+      'web/node_modules/.vite/deps/a.js',
+    ])
+      expect(applied(`/home/u/project/${path}`), path).toBe(true);
+    expect(applied('/home/u/project/node_modules/.bin/tsc')).toBe(false);
+    // What comes before node_modules is judged as ever.
+    expect(applied('/home/u/project/.claude/node_modules/x')).toBe(false);
+    expect(applied('/home/u/project/Node_Modules/.envrc')).toBe(false);
+  });
+
+  it("applies the rule in every writable folder, but not in a hidden folder of a home the person named (an application's state)", () => {
+    const other = { ...project, root: '/srv/data' };
+    expect(applied('/srv/data/.envrc', 'file', other)).toBe(false);
+    expect(applied('/srv/data/.claude/settings.json', 'file', other)).toBe(false);
+    expect(applied('/srv/data/notes.md', 'file', other)).toBe(true);
+    const home = { ...project, root: '/home/u' };
+    expect(applied('/home/u/project/.envrc', 'file', home)).toBe(false);
+    for (const [root, path] of [
+      ['/home/u/.claude', '.claude.json'],
+      ['/home/u/.claude', '.credentials.json'],
+      ['/home/u/.claude', 'projects/x/.claude/settings.json'],
+      ['/home/u/.config/gh', '.hosts.yml.tmp'],
+    ] as const)
+      expect(applied(`${root}/${path}`, 'file', { ...project, root }), path).toBe(true);
+    // Unless it is the working folder: a project kept in a hidden folder is a project.
+    const dotfiles = { ...project, root: '/home/u/.dotfiles', workdir: '/home/u/.dotfiles' };
+    expect(applied('/home/u/.dotfiles/.envrc', 'file', dotfiles)).toBe(false);
+    expect(applied('/home/u/.dotfiles/.envrc', 'file', { ...dotfiles, workdir: '/home/u/.dotfiles/sub' })).toBe(false);
+    expect(applied('/home/u/.claude/.claude.json', 'file', { ...project, root: '/home/u/.claude', workdir: '/home/u/project' })).toBe(true);
+  });
+
+  it('takes a name starting with two dots for a name inside its folder, not for the way out', () => {
+    expect(applied('/home/u/project/tools/bin/..evil')).toBe(false);
+    expect(applied('/home/u/project/..x/.git/config', 'file', { ...project, wasFolder: () => true })).toBe(false);
+    expect(applied('/home/u/project/..x/.hg/hgrc')).toBe(false);
+    expect(judgeChange({ path: '/home/u/project/link', kind: 'symlink', target: '..x' }, project).apply).toBe(true);
   });
 });

@@ -1,0 +1,73 @@
+import { isAbsolute, relative, sep } from 'node:path';
+
+// What a person's tools read on their own in a folder they open or enter, as opposed to what runs
+// only when they run it (contain/change-judge.ts). A plain `claude`, `gemini` or `codex` in a folder
+// reads its settings there (.claude/settings.json with its hooks, .mcp.json, .gemini/settings.json,
+// .codex/config.toml), an editor runs `.vscode/tasks.json` with `runOn: folderOpen`, direnv and mise
+// run `.envrc` and mise.toml's `[hooks] enter` on `cd`, and next year's tools will add their own
+// dot-folders. They name a hidden file almost always, so the guard is default deny: a change whose
+// path below its writable folder has a hidden name (one starting with `.`, `..foo` too) is kept
+// aside, unless every hidden name on it is one the judge understands to be inert (INERT_HIDDEN).
+
+/**
+ * Hidden names that are data a tool reads only when the person runs it, and that can name no
+ * command, plugin or program (each checked against what reads it):
+ * - `.gitignore`, `.gitattributes`: which paths git tracks, and which of the drivers the person's
+ *   own git configuration defines apply to a path (an attribute names a filter, diff or merge
+ *   driver; its command is only ever in the configuration, which is judged apart).
+ * - `.gitkeep`, `.keep`: empty markers that keep a folder in git.
+ * - `.editorconfig`: indentation, charset and line endings for an editor; it has no key for a command.
+ * - `.dockerignore`, `.npmignore`, `.prettierignore`, `.eslintignore`: lists of paths a tool skips.
+ * Left out on purpose: `.gitmodules` (URLs a `git pull` with submodule.recurse fetches, and once
+ * `update = !command`), `.github` (workflows run with the repository's secrets on the next push, and
+ * instructions an editor's assistant reads on opening the folder), `.nvmrc`, `.node-version`,
+ * `.python-version`, `.ruby-version`, `.tool-versions` (read on entering the folder by a version
+ * manager's shell hook, they choose the program `node` or `python` runs there; pyenv and rbenv once
+ * ran a path named in one, CVE-2022-35861), `.npmrc`, `.prettierrc`, `.eslintrc*`, `.babelrc`
+ * (each can name a plugin or script, loaded by an editor's extension on opening the folder).
+ */
+const INERT_HIDDEN = new Set([
+  '.gitignore',
+  '.gitattributes',
+  '.gitkeep',
+  '.keep',
+  '.editorconfig',
+  '.dockerignore',
+  '.npmignore',
+  '.prettierignore',
+  '.eslintignore',
+]);
+
+/**
+ * The second part is a list, of plain names read on entering a folder: the hidden rule cannot see
+ * them, and the project's plain names are its source, which lands. mise reads `mise.toml`,
+ * `mise.local.toml`, `mise.<env>.toml` and `mise/config.toml` on `cd` (`[hooks] enter`, `[env]
+ * _.source` run a script), as it reads `.mise.toml`, which the hidden rule keeps. A `mise` folder is
+ * kept whole: a link by that name, or a folder renamed to it, is as good as its config.toml.
+ */
+const READ_ON_ENTRY: readonly RegExp[] = [/^mise(\..+)?\.toml$/, /^mise$/];
+
+/**
+ * Why a change is something a tool reads on its own on opening or entering a folder, or undefined.
+ * Not looked at: what is in a `.git` (git's own rules judge it), and what is below a `node_modules`
+ * folder. npm writes hidden names in every install there (`.package-lock.json`, `.bin`, `.cache`,
+ * a package's own dotfiles); a package is code the person runs when they run it, like its
+ * index.js, nobody opens or enters it as a project, and what is below it is never at the top of a
+ * folder they work in (`node_modules/.bin` is judged by PATH's rule). A link or a folder named like
+ * one of these, made elsewhere, is judged by its own name.
+ * `stateFolder`: the writable folder is a hidden folder of a home the person named (`~/.claude`,
+ * which keeps `.claude.json` and `.credentials.json`): an application's state, handed over whole.
+ */
+export function readOnEntry(root: string, path: string, stateFolder: boolean): string | undefined {
+  if (stateFolder) return undefined;
+  const rel = relative(root, path);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  for (const part of rel.split(sep)) {
+    if (part === 'node_modules' || part.toLowerCase() === '.git') return undefined;
+    if (part.startsWith('.') && !INERT_HIDDEN.has(part))
+      return `a hidden file a tool may read on its own when you open or enter the folder (${part}): kept for review`;
+    if (READ_ON_ENTRY.some((re) => re.test(part.toLowerCase())))
+      return `mise reads ${part} on its own when you enter the folder, and runs the hooks it names: kept for review`;
+  }
+  return undefined;
+}
