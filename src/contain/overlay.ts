@@ -55,7 +55,7 @@ export interface KeptChange {
 }
 
 /** Why a name that is not UTF-8 is kept aside: the judge reads names as text, and so does the person reviewing them. */
-export const NOT_UTF8 = 'a name that is not UTF-8 (and whatever is inside it)';
+export const NOT_UTF8 = 'a name that is not UTF-8';
 
 export interface RunRecord {
   v: 1;
@@ -171,7 +171,13 @@ export function settleOverlays(
     };
     for (const change of changesOf(layer, mergedView)) {
       if (change.raw !== undefined) {
-        kept.push({ root: layer.root, rel: change.rel, raw: change.raw.toString('base64'), kind: change.kind, why: NOT_UTF8 });
+        kept.push({
+          root: layer.root,
+          rel: change.rel,
+          raw: change.raw.toString('base64'),
+          kind: change.kind,
+          why: change.kind === 'dir' ? `${NOT_UTF8} (kept with all inside it)` : NOT_UTF8,
+        });
         continue;
       }
       const path = change.rel === '' ? layer.root : join(layer.root, ...change.rel.split('/'));
