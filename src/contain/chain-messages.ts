@@ -7,6 +7,7 @@ import { originalPortReader } from './original-port.ts';
 import { forgetRun, recordRun } from './review.ts';
 import { droppedReport } from './dropped-report.ts';
 import { settledReport } from './settled-report.ts';
+import { shownName } from './shown-name.ts';
 
 // What inside.ts says over the IPC channel, heard from the moment it has the spec. The spec goes
 // before the run's keyway is up, so the namespaces are set up while it starts; the listeners the
@@ -54,7 +55,8 @@ export function hearChain(
       readyIfAll();
     } else if (message.kind === 'failed') {
       failedInside = true;
-      options.err(`keyway: contain_unavailable: ${message.reason}`);
+      // A reason may quote a name the command chose (a settle that failed on it): shown escaped.
+      options.err(`keyway: contain_unavailable: ${shownName(message.reason)}`);
     } else if (message.kind === 'overlay') {
       scratch = message.scratch;
       recordRun(options.home, message.scratch, message.record);

@@ -3,7 +3,9 @@ import {
   closeSync,
   constants,
   existsSync,
+  chmodSync,
   fchmodSync,
+  fstatSync,
   openSync,
   lstatSync,
   mkdirSync,
@@ -13,9 +15,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { basename, join } from 'node:path';
 import { ApplyRefused, applyChange, lstatOrUndefined } from './apply-change.ts';
 import { type ChangeKind, isWithin, type JudgeContext, judgeChange } from './change-judge.ts';
+import { shownName } from './shown-name.ts';
 
 // The command's writes go to an overlay, and reach the host when it exits, judged one by one
 // (contain/change-judge.ts): default deny over what would run later. Each writable folder (the
@@ -42,11 +46,16 @@ export interface OverlayLayer {
 
 export interface KeptChange {
   root: string;
-  /** Relative to root, '/'-separated. */
+  /** Relative to root, '/'-separated; where `raw` is set, only the name as shown (contain/shown-name.ts). */
   rel: string;
+  /** The relative path's bytes (base64), where they are not UTF-8: such a change is never put in place. */
+  raw?: string;
   kind: ChangeKind;
   why: string;
 }
+
+/** Why a name that is not UTF-8 is kept aside: the judge reads names as text, and so does the person reviewing them. */
+export const NOT_UTF8 = 'a name that is not UTF-8';
 
 export interface RunRecord {
   v: 1;
@@ -161,6 +170,16 @@ export function settleOverlays(
           (!mergedView && there(join(layer.lower, path.slice(layer.root.length))))),
     };
     for (const change of changesOf(layer, mergedView)) {
+      if (change.raw !== undefined) {
+        kept.push({
+          root: layer.root,
+          rel: change.rel,
+          raw: change.raw.toString('base64'),
+          kind: change.kind,
+          why: change.kind === 'dir' ? `${NOT_UTF8} (kept with all inside it)` : NOT_UTF8,
+        });
+        continue;
+      }
       const path = change.rel === '' ? layer.root : join(layer.root, ...change.rel.split('/'));
       const target = change.kind === 'symlink' ? linkTarget(join(layer.upper, ...change.rel.split('/'))) : undefined;
       let verdict = judgeChange({ path, kind: change.kind, ...(target === undefined ? {} : { target }) }, judge);
@@ -169,7 +188,10 @@ export function settleOverlays(
       if (change.kind === 'dir' && !verdict.apply && isFolder(join(layer.lower, ...change.rel.split('/')))) continue;
       if (verdict.apply && change.kind !== 'dir' && changedOnHost(join(layer.lower, ...change.rel.split('/')), startedMs, change.kind === 'deleted'))
         verdict = { apply: false, why: 'changed on the host too while the command ran' };
-      if (verdict.apply && kept.some((k) => k.root === layer.root && k.kind !== 'deleted' && isWithin(change.rel, k.rel) && k.rel !== ''))
+      if (
+        verdict.apply &&
+        kept.some((k) => k.root === layer.root && k.raw === undefined && k.kind !== 'deleted' && isWithin(change.rel, k.rel) && k.rel !== '')
+      )
         verdict = { apply: false, why: 'inside a folder kept aside' };
       if (verdict.apply) {
         try {
@@ -197,45 +219,76 @@ export function settleOverlays(
   return { applied, kept, scratch };
 }
 
-/** Every change in a layer, parents before what is inside them: what the upper folder holds, and the deletions. */
-function changesOf(layer: OverlayLayer, mergedView: boolean): Array<{ rel: string; kind: ChangeKind }> {
-  const changes: Array<{ rel: string; kind: ChangeKind }> = [];
+/** One change in a layer; `raw`: the relative path's bytes, where they are not UTF-8 (`rel` is then only its shown form). */
+interface LayerChange {
+  rel: string;
+  raw?: Buffer;
+  kind: ChangeKind;
+}
+
+/**
+ * Every change in a layer, parents before what is inside them: what the upper folder holds, and the
+ * deletions. Names are read as bytes: one that is not UTF-8 is a change of its own (kept aside), and
+ * what is inside a folder so named is not walked.
+ */
+function changesOf(layer: OverlayLayer, mergedView: boolean): LayerChange[] {
+  const changes: LayerChange[] = [];
   const walk = (rel: string) => {
     const dir = rel === '' ? layer.upper : join(layer.upper, ...rel.split('/'));
     const merged = rel === '' ? layer.root : join(layer.root, ...rel.split('/'));
     const lower = rel === '' ? layer.lower : join(layer.lower, ...rel.split('/'));
     // Deletions: what the host folder has here that the command's view no longer shows.
-    const shown = new Set(namesIn(merged));
-    for (const name of mergedView && isFolder(lower) ? namesIn(lower) : []) {
-      if (!shown.has(name)) changes.push({ rel: joinRel(rel, name), kind: 'deleted' });
+    const shown = new Set(byteNamesIn(merged).map((name) => name.toString('latin1')));
+    for (const name of mergedView && isFolder(lower) ? byteNamesIn(lower) : []) {
+      if (!shown.has(name.toString('latin1'))) changes.push({ ...childOf(rel, name), kind: 'deleted' });
     }
-    for (const name of namesIn(dir)) {
-      const child = joinRel(rel, name);
-      const stat = lstatSync(join(dir, name));
+    for (const name of byteNamesIn(dir)) {
+      const child = childOf(rel, name);
+      const stat = lstatSync(pathIn(dir, name));
       // A whiteout (a 0/0 character device) marks a deletion, found above where the view is there.
       if (stat.isCharacterDevice() && stat.rdev === 0) {
-        if (!mergedView) changes.push({ rel: child, kind: 'deleted' });
+        if (!mergedView) changes.push({ ...child, kind: 'deleted' });
         continue;
       }
       const kind: ChangeKind = stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : 'other';
-      changes.push({ rel: child, kind });
-      if (kind === 'dir') walk(child);
+      changes.push({ ...child, kind });
+      if (kind === 'dir' && child.raw === undefined) walk(child.rel);
     }
   };
   walk('');
   return changes;
 }
 
+function childOf(rel: string, name: Buffer): { rel: string; raw?: Buffer } {
+  if (isUtf8(name)) return { rel: joinRel(rel, name.toString('utf8')) };
+  const raw = Buffer.concat([Buffer.from(rel === '' ? '' : `${rel}/`), name]);
+  return { rel: shownName(raw), raw };
+}
+
 function joinRel(rel: string, name: string): string {
   return rel === '' ? name : `${rel}/${name}`;
 }
 
+/** A folder's own names (the scratch folder's). */
 function namesIn(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch {
     return [];
   }
+}
+
+/** A folder's names as the bytes they are (a name the command made need not be UTF-8). */
+function byteNamesIn(dir: string | Buffer): Buffer[] {
+  try {
+    return readdirSync(dir, { encoding: 'buffer' });
+  } catch {
+    return [];
+  }
+}
+
+function pathIn(dir: string | Buffer, name: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
 }
 
 function linkTarget(path: string): string | undefined {
@@ -253,7 +306,7 @@ function linkTarget(path: string): string | undefined {
  */
 function changedOnHost(path: string, startedMs: number, deep = false): boolean {
   let budget = 100_000;
-  const changed = (at: string): boolean => {
+  const changed = (at: string | Buffer): boolean => {
     if (--budget < 0) return true;
     let stat: ReturnType<typeof lstatSync>;
     try {
@@ -262,7 +315,7 @@ function changedOnHost(path: string, startedMs: number, deep = false): boolean {
       return false;
     }
     if (stat.ctimeMs >= startedMs) return true;
-    return deep && stat.isDirectory() && namesIn(at).some((name) => changed(join(at, name)));
+    return deep && stat.isDirectory() && byteNamesIn(at).some((name) => changed(pathIn(at, name)));
   };
   return changed(path);
 }
@@ -278,19 +331,13 @@ export function removeScratch(scratch: string): void {
       rmSync(layer, { force: true });
       continue;
     }
-    // overlayfs leaves its work folder's own folder with no permission at all: opened up first.
-    try {
-      // Through a descriptor opened without following a link: never another file's mode.
-      const fd = openSync(join(layer, 'work', 'work'), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-      try {
-        fchmodSync(fd, 0o700);
-      } finally {
-        closeSync(fd);
-      }
-    } catch {
-      // Not there.
+    // overlayfs leaves its work folder's own folder with no permission at all, and the command may
+    // have left folders it cannot write (chmod 500, or a read-only folder of the host's copied up):
+    // opened up for their owner first, or no one but root could empty them.
+    for (const part of ['upper', 'work']) {
+      openUp(Buffer.from(join(layer, part)));
+      rmSync(join(layer, part), { recursive: true, force: true });
     }
-    for (const part of ['upper', 'work']) rmSync(join(layer, part), { recursive: true, force: true });
     for (const dir of [join(layer, 'lower'), layer]) {
       try {
         rmdirSync(dir);
@@ -304,6 +351,35 @@ export function removeScratch(scratch: string): void {
   } catch {
     // Left as it is (see above).
   }
+}
+
+/** A folder and every folder in it made readable, writable and searchable by their owner; links are not followed. */
+function openUp(folder: Buffer): void {
+  let fd: number;
+  try {
+    // Through a descriptor opened without following a link: never another file's mode.
+    fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    // EACCES: a folder with no permission for its owner (never so for root), which cannot be opened:
+    // opened up by path, once it is seen not to be a link (only its owner, this process's uid, could swap it for one).
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') return;
+    try {
+      if (!lstatSync(folder).isDirectory()) return;
+      chmodSync(folder, 0o700);
+      fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch {
+      return;
+    }
+  }
+  try {
+    const mode = fstatSync(fd).mode;
+    if ((mode & 0o700) !== 0o700) fchmodSync(fd, (mode & 0o7777) | 0o700);
+  } catch {
+    // Not ours to change: rmSync says what fails.
+  } finally {
+    closeSync(fd);
+  }
+  for (const name of byteNamesIn(folder)) openUp(pathIn(folder, name));
 }
 
 function there(path: string): boolean {

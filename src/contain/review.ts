@@ -16,6 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplyRefused, applyChange } from './apply-change.ts';
+import { keptDigest } from './kept-digest.ts';
 import { type KeptChange, type KeptRecord, type OverlayLayer, type RunRecord, removeScratch, runId, settleOverlays } from './overlay.ts';
 
 // `keyway contain review`: the contained runs whose changes were kept aside (contain/overlay.ts),
@@ -33,14 +34,19 @@ export interface ReviewedRun {
   /** undefined: the run did not settle (its process is gone, or it still runs). */
   kept: KeptChange[] | undefined;
   running: boolean;
+  /** The digest of the kept changes `keyway contain review ID` last showed (contain/kept-digest.ts). */
+  shown: string | undefined;
 }
 
 interface HomeRecord extends RunRecord {
   scratch: string;
   /** What a review kept aside of a run it settled late (nothing is written in the run's own folder then). */
   kept?: KeptChange[];
+  /** The digest of what `keyway contain review ID` last showed: --apply puts in place only that. */
+  shown?: string;
 }
 
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const KINDS: ReadonlySet<string> = new Set(['file', 'dir', 'symlink', 'deleted', 'other']);
 
 function recordsFolder(home: string): string {
@@ -56,9 +62,18 @@ export function recordRun(home: string, scratch: string, record: RunRecord): voi
 
 /** What a late settlement kept aside, beside the run's record in the home. */
 function recordKept(home: string, scratch: string, kept: KeptChange[]): void {
+  updateRecord(home, scratch, (record) => ({ ...record, kept, shown: undefined }));
+}
+
+/** The digest of what a review showed, beside the run's record in the home. */
+function recordShown(home: string, scratch: string, shown: string): void {
+  updateRecord(home, scratch, (record) => ({ ...record, shown }));
+}
+
+function updateRecord(home: string, scratch: string, change: (record: HomeRecord) => HomeRecord): void {
   const file = join(recordsFolder(home), `${runId(scratch)}.json`);
   const record = JSON.parse(readFileSync(file, 'utf8')) as HomeRecord;
-  writeFileSync(file, `${JSON.stringify({ ...record, kept } satisfies HomeRecord)}\n`, { mode: 0o600 });
+  writeFileSync(file, `${JSON.stringify(change(record))}\n`, { mode: 0o600 });
 }
 
 /** The run's record gone (it settled with nothing kept, or was applied or discarded). */
@@ -91,7 +106,8 @@ export function reviewableRuns(home: string): ReviewedRun[] {
       continue;
     }
     const kept = record.kept !== undefined ? sanitized(record.kept, record.roots) : readKept(scratch, record.roots);
-    runs.push({ id: runId(scratch), scratch, record, kept, running: kept === undefined && isAlive(record.pid) });
+    const shown = typeof record.shown === 'string' ? record.shown : undefined;
+    runs.push({ id: runId(scratch), scratch, record, kept, running: kept === undefined && isAlive(record.pid), shown });
   }
   return runs.sort((a, b) => a.record.startedMs - b.record.startedMs);
 }
@@ -125,6 +141,7 @@ function sanitized(kept: unknown, roots: readonly string[]): KeptChange[] {
       k !== null &&
       roots.includes((k as KeptChange).root) &&
       safeRelative((k as KeptChange).rel) &&
+      ((k as KeptChange).raw === undefined || (typeof (k as KeptChange).raw === 'string' && BASE64.test((k as KeptChange).raw!))) &&
       KINDS.has((k as KeptChange).kind) &&
       typeof (k as KeptChange).why === 'string',
   );
@@ -200,31 +217,66 @@ export function settleLate(home: string, run: ReviewedRun): { applied: number; k
   }
 }
 
-/** Puts every kept change of a settled run in place (the person has reviewed them); the run is gone after. */
-export function applyKept(home: string, run: ReviewedRun): { applied: number; failed: string[] } {
+/**
+ * What `keyway contain review ID` shows of a settled run: its kept changes and their digest, which
+ * is recorded in the home as the one --apply may put in place.
+ */
+export function showKept(home: string, run: ReviewedRun): { kept: KeptChange[]; digest: string } {
+  const kept = run.kept ?? [];
+  const readable = readableScratch(run);
+  try {
+    const digest = keptDigest(kept, layersOf(run, readable.folder));
+    recordShown(home, run.scratch, digest);
+    return { kept, digest };
+  } finally {
+    readable.done();
+  }
+}
+
+export type AppliedKept =
+  /** `left`: the changes whose name is not UTF-8, never put in place: they go with the run. */
+  | { applied: number; failed: string[]; left: KeptChange[]; digest: string }
+  /** The kept changes are not the ones review last showed (or it showed none): nothing was applied. */
+  | { changedSinceShown: true; digest: string };
+
+/**
+ * Puts the kept changes of a settled run in place, exactly those `keyway contain review ID` showed
+ * (their digest is the one it recorded; else nothing is applied); the run is gone after. A change
+ * whose name is not UTF-8 is not put in place: the person saw it only escaped.
+ */
+export function applyKept(home: string, run: ReviewedRun): AppliedKept {
   const failed: string[] = [];
+  const left: KeptChange[] = [];
   let applied = 0;
   const readable = readableScratch(run);
-  const layers = layersOf(run, readable.folder);
-  for (const change of run.kept ?? []) {
-    const layer = layers.find((l) => l.root === change.root);
-    // A FIFO, socket or device is never put in place: it goes with the run.
-    if (layer === undefined || change.rel === '' || change.kind === 'other') continue;
-    try {
-      applyChange(layer.upper, layer.root, change.rel, change.kind);
-      applied++;
-    } catch (err) {
-      failed.push(
-        `${join(change.root, change.rel)}: ${err instanceof ApplyRefused ? err.message : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)}`,
-      );
+  let digest: string;
+  try {
+    const layers = layersOf(run, readable.folder);
+    // As root, `readable` is this process's own copy: what is hashed is what is applied.
+    digest = keptDigest(run.kept ?? [], layers);
+    if (run.shown !== digest) return { changedSinceShown: true, digest };
+    for (const change of run.kept ?? []) {
+      const layer = layers.find((l) => l.root === change.root);
+      if (change.raw !== undefined) left.push(change);
+      // A FIFO, socket or device is never put in place: it goes with the run.
+      if (layer === undefined || change.rel === '' || change.kind === 'other' || change.raw !== undefined) continue;
+      try {
+        applyChange(layer.upper, layer.root, change.rel, change.kind);
+        applied++;
+      } catch (err) {
+        failed.push(
+          `${join(change.root, change.rel)}: ${err instanceof ApplyRefused ? err.message : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)}`,
+        );
+      }
     }
+  } finally {
+    readable.done();
   }
-  readable.done();
   if (failed.length === 0) {
     removeAsOwner(run);
     forgetRun(home, run.scratch);
   }
-  return { applied, failed };
+  return { applied, failed, left, digest };
 }
 
 export function discard(home: string, run: ReviewedRun): void {

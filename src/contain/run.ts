@@ -142,6 +142,8 @@ export async function runContained(options: ContainOptions): Promise<number> {
       chain.serveWith(running);
       const code = await exited;
       if (!chain.started) return 2;
+      // The command ran, but its changes were not settled (said on stderr, with where they are): never a silent 0.
+      if (chain.failedInside && code === 0) return 2;
       // A program that needs a socket the filter refuses dies with a bare EPERM: keyway says which it refuses (not after a Ctrl-C).
       if (code !== 0 && !chain.failedInside && !stopped)
         options.err(`keyway: CMD exited with status ${code}; ${refusedSocketsNote({ unixSockets: options.sockets.length > 0 })}`);
