@@ -141,7 +141,8 @@ export function settleOverlays(
   ownFolder = true,
 ): OverlayResult {
   const { startedMs } = record;
-  const context = { homes: record.homes, pathFolders: record.pathFolders };
+  // The working folder too: the judge never takes it for an application's state (~/.dotfiles/project).
+  const context = { homes: record.homes, pathFolders: record.pathFolders, workdir: record.workdir };
   let applied = 0;
   const kept: KeptChange[] = [];
   for (const layer of layers) {

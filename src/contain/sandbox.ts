@@ -1,4 +1,5 @@
-import { isAbsolute, join, relative, sep } from 'node:path';
+import { join, sep } from 'node:path';
+import { isWithin } from './change-judge.ts';
 
 // What a contained command sees of the host's files and processes (keyway run --contain), built
 // as bubblewrap's arguments. bwrap (Debian's `bubblewrap`, the tool Flatpak and Claude Code's
@@ -76,10 +77,8 @@ export interface SandboxPlan {
 /** What is at a host path as the command's uid reaches it; undefined: nothing, or not reachable. */
 export type PathKind = 'dir' | 'file' | undefined;
 
-export function isWithin(path: string, folder: string): boolean {
-  const rel = relative(folder, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
+/** One test of "inside" for every part of containment: change-judge's (`..foo` is a name inside its folder). */
+export { isWithin };
 
 /**
  * Why the plan would defeat containment, or undefined (contain_refused, exit 2). Admitted: a working

@@ -125,7 +125,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
     home,
     work,
     outputs,
-    state: (profile) => join(proxy.home, 'data', 'contain-state', 'agent', profile),
+    state: (profile) => join(proxy.home, 'profiles-state', profile, 'agent'),
     async run(command, flags, env = {}, timeoutMs = 60_000) {
       const listeners = process.env['KEYWAY_LISTENERS_DIR'];
       const r = await runProcess(
@@ -144,7 +144,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
         const form = findLeak(text, secret);
         if (form) return `output ${i} (${form})`;
       }
-      for (const root of [home, work, join(proxy.home, 'data', 'contain-state')]) {
+      for (const root of [home, work, join(proxy.home, 'profiles-state')]) {
         for (const file of filesUnder(root)) {
           const form = findLeak(readFileSync(file), secret);
           if (form) return `${file} (${form})`;

@@ -164,7 +164,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     // The person's own settings are not what the contained agent sees, and stay as they were.
     expect(first.stdout).toBe('none\nplanted\n');
     expect(readFileSync(join(home, '.claude', 'settings.json'), 'utf8')).toBe('{"theme":"light"}\n');
-    const kept = join(proxy.home, 'data', 'contain-state', 'local', 'claude-code', '.claude', 'settings.json');
+    const kept = join(proxy.home, 'profiles-state', 'claude-code', 'local', '.claude', 'settings.json');
     expect(readFileSync(kept, 'utf8')).toContain('SessionStart');
     const second = await contained(['--profile', 'claude-code'], 'cat "$HOME/.claude/settings.json"');
     expect(second.stdout).toContain('SessionStart');

@@ -64,7 +64,7 @@ describe('keyway contain review: the names a contained command chose', () => {
       "open(b'made/.git/esc\\x1b[2K\\rforged', 'w').write('planted\\n')",
       "open(b'bad\\xff\\xfe.txt', 'w').write('raw\\n')",
     ].join('\n');
-    const run = await keyway('run', '--contain', '--agent', 'bot', '--', 'python3', '-c', script);
+    const run = await keyway('run', '--contain', '--outside-home', '--agent', 'bot', '--', 'python3', '-c', script);
     expect(run.code, run.stderr).toBe(0);
     // One name that is not UTF-8 no longer keeps the rest from landing.
     expect(readFileSync(join(project, 'ordinary.txt'), 'utf8')).toBe('ordinary\n');
@@ -125,7 +125,7 @@ describe('keyway contain review: the names a contained command chose', () => {
     ].join('; ');
     const runs: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const run = await asUser('run', '--contain', '--', 'sh', '-c', script);
+      const run = await asUser('run', '--contain', '--outside-home', '--', 'sh', '-c', script);
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toContain(`${project}/sub/.git/esc\\x1b[2K\\rforged: `);
       runs.push(idOf(run.stderr)!);

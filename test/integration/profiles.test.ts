@@ -233,7 +233,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
       expect(r.stdout.trimEnd().endsWith('ok')).toBe(true);
       expect(seen.at(-1)).toEqual({ path: '/v1/contained', authorized: true });
       // What it wrote in its state is in keyway's kept copy (root's, as keyway's home is), never the person's ~/.probe; nothing in ~/.other.
-      const kept = join(proxy.home, 'data', 'contain-state', 'local', 'probe');
+      const kept = join(proxy.home, 'profiles-state', 'probe', 'local');
       expect(readFileSync(join(kept, '.probe', 'written'), 'utf8')).toBe('inside\n');
       expect(statSync(join(kept, '.probe')).mode & 0o777).toBe(0o700);
       expect(statSync(join(kept, '.probe.json')).mode & 0o777).toBe(0o600);

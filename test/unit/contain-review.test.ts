@@ -93,6 +93,7 @@ describe('keyway contain review of a kept record with hostile names', () => {
     for (const args of [[], ['Hst1le'], ['Hst1le', '--json'], ['--json']]) {
       const shown = await review(...args);
       expect(shown.code).toBe(0);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for raw control bytes in what is printed
       expect(shown.out + shown.err).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\ufffd]/);
     }
     const shown = await review('Hst1le');

@@ -1,4 +1,5 @@
 import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
 import { KeywayError } from '../../errors/index.ts';
@@ -18,8 +19,8 @@ import type { StatePath } from './state.ts';
 // `--import`) and no other value in it is shaped like a secret (SECRET_SHAPED). A login file with a
 // real token stays where it is, and the run says how to give keyway the login. Nothing passes back.
 
-/** Where the kept state of every agent and profile lives in keyway's home. */
-export const KEPT_STATE_FOLDER = join('data', 'contain-state');
+/** Where the kept state of every profile lives in keyway's home: `profiles-state/NAME/AGENT/` (AGENT `local` without --agent). */
+export const KEPT_STATE_FOLDER = 'profiles-state';
 
 export interface KeptState {
   /** The folder or file keyway keeps. */
@@ -35,7 +36,7 @@ const PLAIN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export function keptStatePlan(keywayHome: string, agent: string | undefined, profile: string, state: readonly StatePath[], home: string): KeptState[] {
   const who = agent ?? 'local';
   for (const name of [who, profile]) if (!PLAIN.test(name)) throw new KeywayError('usage', `"${name}" cannot name a folder of kept state`);
-  const base = join(keywayHome, KEPT_STATE_FOLDER, who, profile);
+  const base = join(keywayHome, KEPT_STATE_FOLDER, profile, who);
   return state.map((s) => ({ source: join(base, ...s.given.slice(2).split('/')), target: join(home, s.given.slice(2)), kind: s.kind }));
 }
 
@@ -97,8 +98,10 @@ export function seedLogin(profile: string, home: string, kept: readonly KeptStat
     ];
   mkdirSync(dirname(copy), { recursive: true, mode: 0o700 });
   // Beside it, then renamed: a run reading it sees the old copy or the new, never half.
-  const temporary = `${copy}.keyway-${process.pid}`;
-  writeFileSync(temporary, text, { mode: 0o600 });
+  // The folder is the contained agent's to write: a name made new here (O_EXCL: never through a
+  // link it planted), renamed over whatever is at `copy` (a link there is replaced, not followed).
+  const temporary = `${copy}.keyway-${process.pid}-${randomBytes(6).toString('hex')}`;
+  writeFileSync(temporary, text, { mode: 0o600, flag: 'wx' });
   renameSync(temporary, copy);
   return [`copied your ${profile} login (keyway's placeholders) into the contained agent's state`];
 }

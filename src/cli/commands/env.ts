@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
@@ -179,7 +179,7 @@ gemini-cli; your own in profiles/NAME.yaml in keyway's home) adds what that agen
 defaults to its command; its env is set; each key variable it reads gets the placeholder where a
 grant of the agent (api_key or bearer) covers that key's host; each CA variable it reads points at
 keyway's CA; its state folders and files are made where missing (0700, 0600). With --contain, its
-state is keyway's own copy for the agent (data/contain-state/ in keyway's home), writable, its pass_env variables are kept, its ports and sockets reachable.
+state is keyway's own copy for the agent (profiles-state/NAME/ in keyway's home), writable, its pass_env variables are kept, its ports and sockets reachable.
 docs/agents/README.md describes a profile.`,
   // `keyway run curl --help` is curl's help, not keyway's.
   ownArgs: (argv) => splitRunArgs(argv).own,
@@ -384,6 +384,15 @@ function sandboxPlan(
       throw err;
     }
   });
+  // A program's own state folder named to write (~/.aider): its changes land live, judged, and that
+  // program reads it at its next start outside. Said, since a profile keeps an agent's state apart.
+  for (const path of writable) {
+    const home = homes.find((h) => isWithin(path, h) && path !== h);
+    if (home !== undefined && relative(home, path).startsWith('.'))
+      notes.push(
+        `--allow-write ${path}: a program's own state, which it reads when it starts outside; what the command writes there lands when it exits (for a coding agent, --profile keeps its state apart: keyway profiles list)`,
+      );
+  }
   const readable = args.strings('allow-read').map((path) => existingPath(path, '--allow-read'));
   const sockets = [...args.strings('allow-socket'), ...(profile?.sockets ?? [])].map((path) => {
     const real = existingPath(path, '--allow-socket');
