@@ -5,17 +5,20 @@
 // alone; a profile's state is a folder keyway keeps, so what the agent writes there never reaches
 // the person's own. Run as root (CI): the command runs as nobody, and every canary below is a file
 // nobody could read were the home shown, so each assertion would fail on the code before.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
 import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { runnableKeyway } from '../helpers/runnable-copy.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const SECRET = `${CANARY}-home-view`;
+/** An ordinary user of the test's own, for keyway run by someone who is not root. */
+const USER = 50_000 + (process.pid % 10_000);
 
 describe('keyway run --contain: a home that shows only what is named', () => {
   const base = mkdtempSync('/var/lib/keyway-home-view-');
@@ -170,6 +173,56 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     expect(second.stdout).toContain('SessionStart');
     expect(readFileSync(join(home, '.claude', 'settings.json'), 'utf8')).toBe('{"theme":"light"}\n');
   }, 120_000);
+
+  it("as an ordinary user: its own files in its home and a folder it owns outside it are absent; its project and keyway's answer are there", async () => {
+    const { node, cli } = runnableKeyway();
+    const userHome = join(base, 'ordinary');
+    const userProject = join(userHome, 'project');
+    // A folder of the user's near the top of the tree (/srv/NAME): not a home, still the person's.
+    const owned = mkdtempSync('/srv/keyway-owned-');
+    for (const dir of [userHome, userProject, join(userHome, '.codex')]) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(userHome, '.codex', 'auth.json'), `{"OPENAI_API_KEY":"${SECRET}"}`, { mode: 0o600 });
+    writeFileSync(join(owned, 'notes.txt'), SECRET, { mode: 0o600 });
+    writeFileSync(join(userProject, 'README.md'), 'mine\n');
+    execFileSync('chown', ['-R', `${USER}:${USER}`, userHome, owned]);
+    const env = { PATH: `${join(node, '..')}:/usr/sbin:/usr/bin:/bin`, HOME: userHome, KEYWAY_HOME: join(userHome, '.keyway') };
+    const asUser = async (...args: string[]) => {
+      const r = await runProcess(
+        'setpriv',
+        [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', '--', node, cli, ...args],
+        env,
+        undefined,
+        60_000,
+        userProject,
+      );
+      outputs.push(r.stdout, r.stderr);
+      return r;
+    };
+    try {
+      expect((await asUser('init')).code).toBe(0);
+      const r = await asUser(
+        'run',
+        '--contain',
+        '--',
+        'sh',
+        '-c',
+        `cat "$HOME/.codex/auth.json" >/dev/null 2>&1 && echo READ-auth; cat ${owned}/notes.txt >/dev/null 2>&1 && echo READ-owned; ls -A "$HOME/.keyway" 2>/dev/null | wc -l; id -u; cat README.md`,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`0\n${USER}\nmine\n`);
+      // The control: outside, the same user reads both.
+      const outside = execFileSync(
+        'setpriv',
+        [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', '--', 'sh', '-c', `cat ${owned}/notes.txt >/dev/null && echo readable`],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(outside).toBe('readable\n');
+    } finally {
+      rmSync(owned, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 function readdirNames(folder: string): string[] {
