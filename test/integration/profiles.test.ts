@@ -172,6 +172,8 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     expect(statSync(join(home, '.probe.json')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(home, '.probe.json'), 'utf8')).toBe('{}\n');
     expect(r.stderr).toContain(`keyway: made ${join(home, '.probe')} (an empty folder) for the profile: it did not exist yet`);
+    // A grant covers its model host: no warning.
+    expect(r.stderr).not.toContain('model calls would go without a key');
     const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/probe'), 'the audit line');
     expect(line).toMatchObject({ decision: 'inject', grant: 'api', host: 'api.example.test' });
 
@@ -228,6 +230,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
         project,
       );
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toContain('model calls would go without a key');
       expect(r.stdout).toContain('other-refused');
       expect(r.stdout).toMatch(new RegExp(`key=${PLACEHOLDER} pass=kept drop=unset ca=/\\S+ telemetry=0`));
       expect(r.stdout.trimEnd().endsWith('ok')).toBe(true);
@@ -239,6 +242,35 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
       expect(() => statSync(join(home, '.other', 'written'))).toThrow();
       const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/contained'), 'the audit line');
       expect(line).toMatchObject({ decision: 'inject', grant: 'api', via: 'contain' });
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('run --profile, contained or not, says in one line when no grant covers its model host, naming keyway connect', async () => {
+    const warning =
+      "keyway: warning: no grant covers api.openai.com or chatgpt.com, so codex's model calls would go without a key (it may ask you to log in inside): keyway connect codex";
+    const plain = await cli(['run', '--profile', 'codex', '--', 'true'], { HOME: mkdtempSync(join(work, 'home-')) });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr.split('\n')).toContain(warning);
+    expect(plain.stderr.split('\n').filter((l) => l.includes('without a key'))).toHaveLength(1);
+
+    const base = mkdtempSync('/var/lib/keyway-profile-nomodel-');
+    const home = join(base, 'home');
+    const project = join(base, 'project');
+    for (const dir of [home, project]) {
+      mkdirSync(dir);
+      chownSync(dir, 1000, 1000);
+    }
+    chmodSync(base, 0o755);
+    try {
+      const contained = await cli(
+        ['run', '--contain', '--profile', 'codex', '--', 'true'],
+        { HOME: home, SUDO_UID: '1000', SUDO_GID: '1000', ...proxy.env },
+        project,
+      );
+      expect(contained.code, contained.stderr).toBe(0);
+      expect(contained.stderr.split('\n')).toContain(warning);
     } finally {
       rmSync(base, { recursive: true, force: true });
     }

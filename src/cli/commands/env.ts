@@ -208,6 +208,8 @@ docs/agents/README.md describes a profile.`,
     if (args.flag('contain')) return runContainedCommand(args, io, command, profile, client);
     const { proxy, placeholders, noAgent, noProxyRunning, grants } = await variablesFor(args, io, undefined, client);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
+    const noModelGrant = profile && (await profiles()).noModelGrantWarning(profile.loaded, grants, args.string('agent'));
+    if (noModelGrant !== undefined) io.err(`keyway: ${noModelGrant}`);
     const noProxy = proxy['NO_PROXY'] ?? '';
     for (const url of urlsIn(command.slice(1))) if (excludedByNoProxy(url.hostname, noProxy)) io.err(`keyway: warning: ${noProxyWarning(url, noProxy)}`);
     if (noProxyRunning) {
@@ -281,6 +283,8 @@ async function runContainedCommand(
     throw usageError('agents are configured, so a contained command is one of them: name it with --agent ID (`keyway agents list`)');
   }
   const profileParts = profile === undefined ? undefined : await profiles();
+  const noModelGrant = profile && profileParts?.noModelGrantWarning(profile.loaded, grants, agent);
+  if (noModelGrant !== undefined) io.err(`keyway: ${noModelGrant}`);
   let env: Record<string, string>;
   try {
     env = {
