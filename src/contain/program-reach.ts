@@ -7,8 +7,8 @@ import type { CommandUser } from './command-user.ts';
 // as another uid (contain/command-user.ts): a program installed under /root (0700), or a script
 // whose interpreter is, is found on PATH by keyway and then fails inside as `bwrap: execvp claude:
 // Permission denied`, after keyway, its namespaces and the agent's state were set up. Checked
-// before: the program resolved on PATH as execvp will (the first PATH folder that holds the name),
-// each link followed as the kernel does, and at every folder on the way the search permission that
+// before: the program found on PATH as execvp finds it (each PATH folder that holds the name in
+// turn, one the uid cannot run passed over), each link followed as the kernel does, and at every folder on the way the search permission that
 // uid and gid have by the mode bits and ownership (never root's bypass: the command is not root),
 // then read and execute on a script and execute on a binary; for a `#!` script, its interpreter
 // the same way (`#!/usr/bin/env node`: env, then node on PATH). ACLs are not read.
@@ -42,8 +42,8 @@ const SEARCH = 1;
 const READ = 4;
 const EXECUTE = 1;
 const MAX_LINKS = 40;
-/** The program and the interpreters behind it checked at most (a script run by env run by a script…). */
-const MAX_INTERPRETERS = 6;
+/** How deep interpreters are followed (a script run by env run by a script…). */
+const MAX_INTERPRETERS = 4;
 
 /** Whether `who` has `bits` (r=4, w=2, x=1) on what `stat` describes at `path`, by owner, group, other. */
 export function permits(stat: Stats, path: string, bits: number, who: Reacher): boolean {
@@ -91,18 +91,18 @@ function walk(path: string, who: Reacher): Walk {
   return { kind: 'real', real: at };
 }
 
-/** The first PATH folder holding `name` as a file (execvp's pick), or `name` itself when it has a `/`; relative ones from `cwd`. */
-export function resolveProgram(name: string, path: string | undefined, cwd: string): string | undefined {
+/** Every file `name` is on PATH, in PATH's order, or `name` itself when it has a `/`; relative ones from `cwd`. */
+export function pathCandidates(name: string, path: string | undefined, cwd: string): string[] {
   const candidates = name.includes('/') ? [name] : (path ?? '').split(':').map((dir) => join(dir === '' ? '.' : dir, name));
-  for (const candidate of candidates) {
-    const full = resolve(cwd, candidate);
-    try {
-      if (statSync(full).isFile()) return full;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return candidates
+    .map((candidate) => resolve(cwd, candidate))
+    .filter((full) => {
+      try {
+        return statSync(full).isFile();
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** Where a path leads, as keyway (root) sees it: named in the refusal even where the uid is stopped on the way. */
@@ -139,50 +139,76 @@ function interpreterOf(real: string): { interpreter: string; viaEnv?: string } |
   return program === undefined ? { interpreter } : { interpreter, viaEnv: program };
 }
 
-/** Whether `who` can run `name` as execvp would find it on `path` (from `cwd`), its interpreters included. */
-export function programReach(name: string, path: string | undefined, cwd: string, who: Reacher): Reach {
-  const found = resolveProgram(name, path, cwd);
-  if (found === undefined) return { kind: 'not-found' };
-  const first = walk(found, who);
-  if (first.kind === 'missing') return { kind: 'not-found' };
-  const program: Resolved = { path: found, real: realPath(found) };
-  // The program, then each interpreter its #! line names, and for env the program env finds on PATH.
-  const queue = [found];
-  for (let checked = 0; queue.length > 0 && checked < MAX_INTERPRETERS; checked++) {
-    const current = queue.shift()!;
-    const walked = walk(current, who);
-    if (walked.kind === 'missing') continue; // execve's own error, not one of reach
-    const interpreter = checked === 0 ? undefined : { path: current, real: realPath(current) };
-    const unreachable = (blocked: { path: string; mode: number; what: 'folder' | 'file' }): Reach => ({
-      kind: 'unreachable',
-      program,
-      ...(interpreter === undefined ? {} : { interpreter }),
-      blocked,
-    });
-    if (walked.kind === 'blocked') return unreachable({ path: walked.path, mode: walked.mode, what: 'folder' });
-    const file = statSync(walked.real);
-    if (!file.isFile()) continue;
-    const script = interpreterOf(walked.real);
-    if (!permits(file, walked.real, script === undefined ? EXECUTE : READ | EXECUTE, who))
-      return unreachable({ path: walked.real, mode: file.mode & 0o7777, what: 'file' });
-    if (script === undefined) continue;
-    queue.push(script.interpreter);
-    const target = script.viaEnv === undefined ? undefined : resolveProgram(script.viaEnv, path, cwd);
-    if (target !== undefined) queue.push(target);
-  }
-  return { kind: 'reachable', program };
+type Blocked = { path: string; mode: number; what: 'folder' | 'file' };
+type Judged = { ok: true } | { ok: false; at: string; blocked: Blocked };
+
+interface Search {
+  path: string | undefined;
+  cwd: string;
+  who: Reacher;
 }
 
-/** One line: what the program resolves to, what the uid cannot reach and why, and the fix. */
-export function unreachableLine(name: string, reach: Extract<Reach, { kind: 'unreachable' }>, uid: number, asRoot: boolean): string {
+/**
+ * Whether `who` can run `name` as execvp finds it on `path` (from `cwd`): it tries each PATH folder
+ * holding the name in turn, and one the uid cannot run (EACCES) sends it on to the next; only when
+ * none runs does the command fail. Judged as the program that runs, or the first one found when none does.
+ */
+export function programReach(name: string, path: string | undefined, cwd: string, who: Reacher): Reach {
+  const found = judgeName(name, { path, cwd, who }, 0);
+  if (found === undefined) return { kind: 'not-found' };
+  const program: Resolved = { path: found.file, real: realPath(found.file) };
+  if (found.judged.ok) return { kind: 'reachable', program };
+  const { at, blocked } = found.judged;
+  const interpreter = at === found.file ? undefined : { path: at, real: realPath(at) };
+  return { kind: 'unreachable', program, ...(interpreter === undefined ? {} : { interpreter }), blocked };
+}
+
+/** The first of `name`'s PATH hits the uid can run, else the first hit and why not; undefined: none at all. */
+function judgeName(name: string, search: Search, depth: number): { file: string; judged: Judged } | undefined {
+  let first: { file: string; judged: Judged } | undefined;
+  for (const file of pathCandidates(name, search.path, search.cwd)) {
+    const judged = judgeFile(file, search, depth);
+    if (judged.ok) return { file, judged };
+    first ??= { file, judged };
+  }
+  return first;
+}
+
+/** Whether the uid can run `file`: the folders on its way, its mode, and a script's interpreter (and env's program). */
+function judgeFile(file: string, search: Search, depth: number): Judged {
+  const walked = walk(file, search.who);
+  if (walked.kind === 'missing') return { ok: true }; // execve's own error, not one of reach
+  if (walked.kind === 'blocked') return { ok: false, at: file, blocked: { path: walked.path, mode: walked.mode, what: 'folder' } };
+  const stat = statSync(walked.real);
+  if (!stat.isFile()) return { ok: true };
+  const script = interpreterOf(walked.real);
+  if (!permits(stat, walked.real, script === undefined ? EXECUTE : READ | EXECUTE, search.who))
+    return { ok: false, at: file, blocked: { path: walked.real, mode: stat.mode & 0o7777, what: 'file' } };
+  if (script === undefined || depth >= MAX_INTERPRETERS) return { ok: true };
+  const interpreter = judgeFile(script.interpreter, search, depth + 1);
+  if (!interpreter.ok || script.viaEnv === undefined) return interpreter;
+  // env runs its program as execvp does: the first on PATH the uid can run.
+  return judgeName(script.viaEnv, search, depth + 1)?.judged ?? { ok: true };
+}
+
+/** What the program resolves to, and what the uid cannot reach and why. */
+export function unreachableReason(name: string, reach: Extract<Reach, { kind: 'unreachable' }>, uid: number): string {
   const { program, interpreter, blocked } = reach;
   const what = interpreter === undefined ? 'which' : `whose interpreter ${interpreter.real}`;
-  const why = `${blocked.path} is ${blocked.mode.toString(8).padStart(4, '0')}`;
   const verb = blocked.what === 'folder' ? 'reach' : 'run';
-  const fix = asRoot
+  return `${name} resolves to ${program.real}, ${what} uid ${uid} cannot ${verb} (${blocked.path} is ${blocked.mode.toString(8).padStart(4, '0')})`;
+}
+
+/** The fix: as root, a place every user reads, or keyway run as the program's owner. */
+export function unreachableFix(uid: number, asRoot: boolean): string {
+  return asRoot
     ? 'install it where every user can read it (npm install -g), or run keyway as the user who owns it'
     : `make it readable and runnable by uid ${uid}, or install it where it is`;
-  return `${name} resolves to ${program.real}, ${what} uid ${uid} cannot ${verb} (${why}): ${fix}`;
+}
+
+/** One line: the reason and the fix. */
+export function unreachableLine(name: string, reach: Extract<Reach, { kind: 'unreachable' }>, uid: number, asRoot: boolean): string {
+  return `${unreachableReason(name, reach, uid)}: ${unreachableFix(uid, asRoot)}`;
 }
 
 /** The folders a contained command will reach its files through (contain/sandbox.ts's plan). */

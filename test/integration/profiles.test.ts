@@ -5,7 +5,7 @@
 // Contained (root here, the command as uid 1000 behind SUDO_UID, as on a laptop): the profile's state
 // is writable inside, another folder of the home is not, and what it wrote lands on the host.
 import { once } from 'node:events';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -305,6 +305,53 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     expect(codex.stdout).toContain('-> keyway connect codex');
     expect(codex.stdout).toMatch(/WARN {2}api\.openai\.com \(model\): refused: no grant covers it and proxy\.unmatched is deny/);
     expect(codex.stdout).toMatch(/ok {4}ab\.chatgpt\.com \(off\): refused, as it should be/);
+  });
+
+  it('a command its contained uid cannot reach (installed under a 0700 folder of root): doctor --profile fails, run --contain refuses before anything', async () => {
+    // As root without sudo, the contained command is nobody (65534): root's 0700 folder is closed to it.
+    const closed = mkdtempSync(join(tmpdir(), 'keyway-root-only-'));
+    const bin = join(closed, 'proj', 'node_modules', '.bin');
+    mkdirSync(bin, { recursive: true });
+    const real = join(closed, 'proj', 'cli.js');
+    writeFileSync(real, '#!/bin/sh\necho "ran as $(id -u)"\n', { mode: 0o755 });
+    symlinkSync('../../cli.js', join(bin, 'hidden-agent'));
+    chmodSync(closed, 0o700);
+    writeFileSync(join(proxy.home, 'profiles', 'hidden.yaml'), 'command: hidden-agent\nstate: [{ path: ~/.hidden, kind: folder }]\n');
+    const home = mkdtempSync(join(work, 'home-'));
+    const env = { HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}` };
+    const reason = `hidden-agent resolves to ${real}, which uid 65534 cannot reach (${closed} is 0700)`;
+    const fix = 'install it where every user can read it (npm install -g), or run keyway as the user who owns it';
+    try {
+      const doctor = await cli(['doctor', '--profile', 'hidden'], env, work);
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toContain(`FAIL  its command (hidden-agent): ${reason}`);
+      expect(doctor.stdout).toContain(`-> ${fix}`);
+
+      const run = await cli(['run', '--contain', '--profile', 'hidden'], { ...env, ...proxy.env }, work);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`keyway: contain_refused: ${reason}: ${fix}; CMD was not run\n`);
+      // Refused before anything: its state is not made, the program never ran.
+      expect(() => statSync(join(home, '.hidden'))).toThrow();
+      expect(run.stdout).not.toContain('ran as');
+
+      // Run from a folder inside root's, keyway idmaps the closed folders above it to the command's
+      // uid (contain/idmapped-folders.ts): the program is reachable then, and runs.
+      const inside = await cli(['run', '--contain', '--', 'hidden-agent'], { ...env, ...proxy.env }, join(closed, 'proj'));
+      expect(inside.code, inside.stderr).toBe(0);
+      expect(inside.stdout).toBe('ran as 65534\n');
+
+      // Readable by every user, the same program passes both.
+      chmodSync(closed, 0o755);
+      const fine = await cli(['doctor', '--profile', 'hidden', '--json'], env, work);
+      const command = (JSON.parse(fine.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks[1]!;
+      expect(command).toEqual({
+        check: 'its command (hidden-agent)',
+        status: 'ok',
+        detail: `${join(bin, 'hidden-agent')}, which uid 65534 (the contained command's) can run`,
+      });
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
   });
 
   it("run --contain --profile refuses a pass_env naming one of keyway's secrets, and makes nothing", async () => {

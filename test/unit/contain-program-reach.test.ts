@@ -54,10 +54,13 @@ describe.skipIf(!asRoot)('programReach', () => {
     expect(programReach('claude', links, '/', NOBODY)).toMatchObject({ kind: 'unreachable', program: { real: cli }, blocked: { path: closed } });
   });
 
-  it('PATH is searched as execvp does: the first folder holding the name is the one judged', () => {
+  it('PATH is searched as execvp does: a hit the uid cannot run is passed over for the next; the first is judged when none runs', () => {
     program(join(open, 'claude'));
-    expect(programReach('claude', `${project}:${open}`, '/', NOBODY).kind).toBe('unreachable');
-    expect(programReach('claude', `${join(base, 'nothing')}:${open}:${project}`, '/', NOBODY).kind).toBe('reachable');
+    expect(programReach('claude', `${project}:${open}`, '/', NOBODY)).toMatchObject({ kind: 'reachable', program: { path: join(open, 'claude') } });
+    expect(programReach('claude', `${join(base, 'nothing')}:${project}`, '/', NOBODY)).toMatchObject({
+      kind: 'unreachable',
+      program: { path: join(project, 'claude') },
+    });
     expect(programReach('no-such-program', `${open}:${project}`, '/', NOBODY).kind).toBe('not-found');
   });
 
@@ -84,6 +87,9 @@ describe.skipIf(!asRoot)('programReach', () => {
     expect(reach).toMatchObject({ kind: 'unreachable', program: { real: join(shared, 'agent') }, interpreter: { real: join(nodeBin, 'fakenode') } });
     if (reach.kind === 'unreachable')
       expect(unreachableLine('agent', reach, 65_534, true)).toContain(`whose interpreter ${join(nodeBin, 'fakenode')} uid 65534 cannot reach`);
+    // env finds its program as execvp does: a node later on PATH that the uid can run is the one.
+    program(join(open, 'fakenode'), '\x7fELF');
+    expect(programReach('agent', `${shared}:${nodeBin}:${open}`, '/', NOBODY).kind).toBe('reachable');
     // With env -S and an assignment before the program, the same.
     program(join(shared, 'agent-s'), '#!/usr/bin/env -S X=1 fakenode --flag\n');
     expect(programReach('agent-s', `${shared}:${nodeBin}`, '/', NOBODY).kind).toBe('unreachable');

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
+import { unreachableProgram } from '../../contain/program-reach.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
@@ -306,6 +307,11 @@ async function runContainedCommand(
   } catch (err) {
     if (!(err instanceof ContainRefused)) throw err;
     io.err(`keyway: contain_refused: ${err.message}; CMD was not run`);
+    return 2;
+  }
+  const unreachable = await unreachableProgram(command, env, user, sandbox);
+  if (unreachable !== undefined) {
+    io.err(`keyway: contain_refused: ${unreachable}; CMD was not run`);
     return 2;
   }
   const sockets = sandbox.sockets;

@@ -1,9 +1,9 @@
 // `keyway doctor --profile NAME`: whether that profile can run here, one line per check: it parses;
-// its command is on PATH; its state can be made or written; a grant of the agent covers its model
+// its command is on PATH, and the uid a contained run gives it can reach it; its state can be made or written; a grant of the agent covers its model
 // host; the CA variables it reads point at files holding keyway's CA; and each host it calls gets
 // through keyway's policy (intercepted by a grant, or tunnelled), not refused by proxy.unmatched deny.
 
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import {
   findProfile,
@@ -14,6 +14,8 @@ import {
   profileRunPlan,
   type ProfileRunPlan,
 } from '../../../agents/profiles/index.ts';
+import { commandUser } from '../../../contain/command-user.ts';
+import { containedReacher, programReach, unreachableFix, unreachableReason } from '../../../contain/program-reach.ts';
 import { patternMatches } from '../../../policy/domains.ts';
 import { clientEnvironment, grantsForAgent, type PlaceholderGrant } from '../../client-env.ts';
 import { findOnPath } from '../../user-node.ts';
@@ -29,14 +31,15 @@ export async function runProfileChecks(ctx: Context, name: string): Promise<Chec
   }
   const from = loaded.source.kind === 'builtin' ? 'built in' : `${loaded.source.path}${loaded.source.overrides ? ', in place of the built-in' : ''}`;
   results.push({ check: `profile ${name}`, status: 'ok', detail: `parses (${from})` });
-  results.push(await checkCommand(ctx, loaded));
   let plan: ProfileRunPlan | undefined;
+  let planError: Error | undefined;
   try {
     plan = profileRunPlan(name, { config: ctx.config, configFile: ctx.args.string('config'), env: ctx.io.env, contain: true });
-    results.push(checkState(plan));
   } catch (err) {
-    results.push({ check: 'its state', status: 'fail', detail: (err as Error).message });
+    planError = err as Error;
   }
+  results.push(await checkCommand(ctx, loaded, plan));
+  results.push(plan === undefined ? { check: 'its state', status: 'fail', detail: planError?.message ?? 'unknown' } : checkState(plan));
   const agent = ctx.args.string('agent');
   const view = await grantsForAgent(ctx.config, agent, ctx.io.env, () => undefined);
   const all = agent === undefined ? view.grants : (await grantsForAgent(ctx.config, undefined, ctx.io.env, () => undefined)).grants;
@@ -47,17 +50,32 @@ export async function runProfileChecks(ctx: Context, name: string): Promise<Chec
   return results;
 }
 
-async function checkCommand(ctx: Context, loaded: LoadedProfile): Promise<CheckResult> {
+async function checkCommand(ctx: Context, loaded: LoadedProfile, plan: ProfileRunPlan | undefined): Promise<CheckResult> {
   const { command } = loaded.profile;
   const check = `its command (${command})`;
   const found = command.startsWith('/') ? (isExecutable(command) ? command : undefined) : await findOnPath(command, ctx.io.env['PATH'] ?? '');
-  if (found !== undefined) return { check, status: 'ok', detail: found };
+  if (found !== undefined) return checkCommandReach(ctx, check, command, found, plan);
   return {
     check,
     status: 'fail',
     detail: `${command} is not ${command.startsWith('/') ? 'an executable file' : 'on PATH'}`,
     fix: `install it, or run another command: keyway run --profile ${loaded.name} -- CMD`,
   };
+}
+
+/**
+ * Whether the uid a contained run gives the command (as root: not root's) can run it: contain
+ * refuses a program it cannot reach (contain/program-reach.ts), here judged from the working folder
+ * and the profile's state as a contained run would have them.
+ */
+async function checkCommandReach(ctx: Context, check: string, command: string, found: string, plan: ProfileRunPlan | undefined): Promise<CheckResult> {
+  const user = commandUser(ctx.io.env);
+  const folders = { workdir: realpathSync(process.cwd()), writable: plan?.state.map((s) => s.path) ?? [], sockets: plan?.sockets ?? [] };
+  const reach = programReach(command, ctx.io.env['PATH'], folders.workdir, await containedReacher(user, folders));
+  const asRoot = process.getuid?.() === 0;
+  if (reach.kind === 'unreachable')
+    return { check, status: 'fail', detail: unreachableReason(command, reach, user.uid), fix: unreachableFix(user.uid, asRoot) };
+  return { check, status: 'ok', detail: asRoot ? `${found}, which uid ${user.uid} (the contained command's) can run` : found };
 }
 
 function isExecutable(path: string): boolean {
