@@ -31,6 +31,7 @@ export const ENTRIES = [
 export const MODULE_URL_USERS = {
   'cli/main.ts': 'the package root (a checkout has src/ beside dist/) and itself, to run again on the pinned Node',
   'contain/run.ts': './inside.js, an entry',
+  'contain/program-reach.ts': "./inside.js, an entry (its path, as run.ts's: the folders above it keyway idmaps)",
   'config/load-isolated.ts': './load-child.js, an entry (through process/one-shot-child.ts)',
   'tls/bundle-in-child.ts': './bundle-child.js, an entry (through process/one-shot-child.ts)',
   'app/workers/pool.ts': './worker-main.js, an entry',

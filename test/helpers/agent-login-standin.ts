@@ -16,7 +16,9 @@ export const LOGINS = {
   'gemini-cli': { tokenHost: 'oauth2.googleapis.com', tokenPath: '/token', api: 'cloudcode-pa.googleapis.com', apiPath: '/v1internal:loadCodeAssist' },
 } as const;
 export type LoginAgent = keyof typeof LOGINS;
-export const LOGIN_HOSTS = [...new Set(Object.values(LOGINS).flatMap((l) => [l.tokenHost, l.api]))];
+/** Hosts an agent's access token goes to besides its API: Gemini asks Google's userinfo for the account's email. */
+export const MORE_API_HOSTS = ['www.googleapis.com'] as const;
+export const LOGIN_HOSTS = [...new Set([...Object.values(LOGINS).flatMap((l) => [l.tokenHost, l.api]), ...MORE_API_HOSTS])];
 
 export interface TokenRequest {
   host: string;
@@ -33,7 +35,7 @@ export interface LoginStandIn {
   /** Every refresh token it issued, used or not. */
   everRefresh: Set<string>;
   tokenRequests: TokenRequest[];
-  apiCalls: Array<{ host: string; bearer: string | undefined; ok: boolean }>;
+  apiCalls: Array<{ host: string; path: string; bearer: string | undefined; ok: boolean }>;
   /** What the token endpoint of `agent` answers a code with, issued as if it had (a login made before keyway). */
   issue(agent: LoginAgent): Record<string, unknown>;
   close(): Promise<void>;
@@ -128,7 +130,7 @@ export async function startLoginStandIn(): Promise<LoginStandIn> {
       }
       const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
       const ok = bearer !== undefined && issued.access.has(bearer);
-      apiCalls.push({ host, bearer, ok });
+      apiCalls.push({ host, path: req.url ?? '', bearer, ok });
       json(ok ? 200 : 401, ok ? { account: { uuid: 'u-1' } } : { error: 'invalid token' });
     });
   });

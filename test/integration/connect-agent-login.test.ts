@@ -94,6 +94,51 @@ async function callApi(agent: Agent, token: string, through = true): Promise<str
   return r.stdout;
 }
 
+/** Where each agent sends its access token (its profile's hosts, on the paths the agent calls there). */
+const NAMED: Record<Agent, Array<[string, string]>> = {
+  'claude-code': [
+    ['api.anthropic.com', '/api/oauth/profile'],
+    ['api.anthropic.com', '/v1/messages'],
+  ],
+  codex: [['chatgpt.com', '/backend-api/codex/responses']],
+  'gemini-cli': [
+    ['cloudcode-pa.googleapis.com', '/v1internal:streamGenerateContent'],
+    ['oauth2.googleapis.com', '/tokeninfo'],
+    ['www.googleapis.com', '/oauth2/v2/userinfo'],
+  ],
+};
+
+/** Paths on the same hosts the agent does not send its token to: another API on the host, the token endpoint's host. */
+const NOT_NAMED: Record<Agent, Array<[string, string]>> = {
+  'claude-code': [
+    ['api.anthropic.com', '/admin/keys'],
+    ['platform.claude.com', '/v1/oauth/profile'],
+  ],
+  codex: [
+    ['chatgpt.com', '/c/conversation'],
+    ['auth.openai.com', '/userinfo'],
+  ],
+  'gemini-cli': [
+    ['www.googleapis.com', '/drive/v3/files'],
+    ['www.googleapis.com', '/oauth2/v2/userinfo/other'],
+    ['cloudcode-pa.googleapis.com', '/v1/projects'],
+    ['oauth2.googleapis.com', '/v3/userinfo'],
+  ],
+};
+
+/** curl through keyway with `Authorization: Bearer TOKEN` to host and path: the status, and keyway's error code if any. */
+async function callAt(host: string, path: string, token: string): Promise<string> {
+  const r = await curl(
+    [
+      ...['--proxy', proxy.url, '--cacert', proxy.caPath],
+      ...['-H', `authorization: Bearer ${token}`, '-o', '/dev/null', '-w', '%{http_code} %header{x-keyway-error}', `https://${host}:${port}${path}`],
+    ],
+    cleanEnv(),
+  );
+  outputs.push(r.stdout, r.stderr);
+  return r.stdout;
+}
+
 describe.each(Object.keys(LOGIN) as Agent[])('keyway connect %s --login', (agent) => {
   const home = mkdtempSync(join(tmpdir(), `keyway-${agent}-home-`));
 
@@ -126,6 +171,22 @@ describe.each(Object.keys(LOGIN) as Agent[])('keyway connect %s --login', (agent
     expect(issued.access.has(seen.bearer!)).toBe(true);
     // The stand-in's check is real: the placeholder sent straight to it is refused.
     expect(await callApi(agent, access, false)).toBe('401');
+  });
+
+  it('the access token goes only to the hosts and paths the agent names: elsewhere on those hosts the placeholder is refused', async () => {
+    const { access } = heldTokens(agent, home);
+    for (const [host, path] of NAMED[agent]) {
+      expect(await callAt(host, path, access), `${host}${path}`).toBe('200 ');
+      const seen = apiCalls.at(-1)!;
+      expect(seen).toMatchObject({ host, path, ok: true });
+      expect(issued.access.has(seen.bearer!)).toBe(true);
+    }
+    for (const [host, path] of NOT_NAMED[agent]) {
+      const before = apiCalls.length;
+      expect(await callAt(host, path, access), `${host}${path}`).toBe('403 placeholder_refused');
+      // Refused at keyway: the stand-in got no request, so no credential, there.
+      expect(apiCalls.length, `${host}${path}`).toBe(before);
+    }
   });
 
   it('a refresh with the placeholder refresh token reaches the token endpoint with the real one', async () => {

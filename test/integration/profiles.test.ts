@@ -5,7 +5,7 @@
 // Contained (root here, the command as uid 1000 behind SUDO_UID, as on a laptop): the profile's state
 // is writable inside, another folder of the home is not, and what it wrote lands on the host.
 import { once } from 'node:events';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +172,8 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     expect(statSync(join(home, '.probe.json')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(home, '.probe.json'), 'utf8')).toBe('{}\n');
     expect(r.stderr).toContain(`keyway: made ${join(home, '.probe')} (an empty folder) for the profile: it did not exist yet`);
+    // A grant covers its model host: no warning.
+    expect(r.stderr).not.toContain('model calls would go without a key');
     const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/probe'), 'the audit line');
     expect(line).toMatchObject({ decision: 'inject', grant: 'api', host: 'api.example.test' });
 
@@ -228,6 +230,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
         project,
       );
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toContain('model calls would go without a key');
       expect(r.stdout).toContain('other-refused');
       expect(r.stdout).toMatch(new RegExp(`key=${PLACEHOLDER} pass=kept drop=unset ca=/\\S+ telemetry=0`));
       expect(r.stdout.trimEnd().endsWith('ok')).toBe(true);
@@ -242,6 +245,35 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
       expect(r.stderr).toContain(`the contained agent's ${join(home, '.probe')} is keyway's own copy`);
       const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/contained'), 'the audit line');
       expect(line).toMatchObject({ decision: 'inject', grant: 'api', via: 'contain' });
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('run --profile, contained or not, says in one line when no grant covers its model host, naming keyway connect', async () => {
+    const warning =
+      "keyway: warning: no grant covers api.openai.com or chatgpt.com, so codex's model calls would go without a key (it may ask you to log in inside): keyway connect codex";
+    const plain = await cli(['run', '--profile', 'codex', '--', 'true'], { HOME: mkdtempSync(join(work, 'home-')) });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr.split('\n')).toContain(warning);
+    expect(plain.stderr.split('\n').filter((l) => l.includes('without a key'))).toHaveLength(1);
+
+    const base = mkdtempSync('/var/lib/keyway-profile-nomodel-');
+    const home = join(base, 'home');
+    const project = join(base, 'project');
+    for (const dir of [home, project]) {
+      mkdirSync(dir);
+      chownSync(dir, 1000, 1000);
+    }
+    chmodSync(base, 0o755);
+    try {
+      const contained = await cli(
+        ['run', '--contain', '--profile', 'codex', '--', 'true'],
+        { HOME: home, SUDO_UID: '1000', SUDO_GID: '1000', ...proxy.env },
+        project,
+      );
+      expect(contained.code, contained.stderr).toBe(0);
+      expect(contained.stderr.split('\n')).toContain(warning);
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
@@ -276,6 +308,53 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     expect(codex.stdout).toContain('-> keyway connect codex');
     expect(codex.stdout).toMatch(/WARN {2}api\.openai\.com \(model\): refused: no grant covers it and proxy\.unmatched is deny/);
     expect(codex.stdout).toMatch(/ok {4}ab\.chatgpt\.com \(off\): refused, as it should be/);
+  });
+
+  it('a command its contained uid cannot reach (installed under a 0700 folder of root): doctor --profile fails, run --contain refuses before anything', async () => {
+    // As root without sudo, the contained command is nobody (65534): root's 0700 folder is closed to it.
+    const closed = mkdtempSync(join(tmpdir(), 'keyway-root-only-'));
+    const bin = join(closed, 'proj', 'node_modules', '.bin');
+    mkdirSync(bin, { recursive: true });
+    const real = join(closed, 'proj', 'cli.js');
+    writeFileSync(real, '#!/bin/sh\necho "ran as $(id -u)"\n', { mode: 0o755 });
+    symlinkSync('../../cli.js', join(bin, 'hidden-agent'));
+    chmodSync(closed, 0o700);
+    writeFileSync(join(proxy.home, 'profiles', 'hidden.yaml'), 'command: hidden-agent\nstate: [{ path: ~/.hidden, kind: folder }]\n');
+    const home = mkdtempSync(join(work, 'home-'));
+    const env = { HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}` };
+    const reason = `hidden-agent resolves to ${real}, which uid 65534 cannot reach (${closed} is 0700)`;
+    const fix = 'install it where every user can read it (npm install -g), or run keyway as the user who owns it';
+    try {
+      const doctor = await cli(['doctor', '--profile', 'hidden'], env, work);
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toContain(`FAIL  its command (hidden-agent): ${reason}`);
+      expect(doctor.stdout).toContain(`-> ${fix}`);
+
+      const run = await cli(['run', '--contain', '--profile', 'hidden'], { ...env, ...proxy.env }, work);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`keyway: contain_refused: ${reason}: ${fix}; CMD was not run\n`);
+      // Refused before anything: its state is not made, the program never ran.
+      expect(() => statSync(join(home, '.hidden'))).toThrow();
+      expect(run.stdout).not.toContain('ran as');
+
+      // Run from a folder inside root's, keyway idmaps the closed folders above it to the command's
+      // uid (contain/idmapped-folders.ts): the program is reachable then, and runs.
+      const inside = await cli(['run', '--contain', '--', 'hidden-agent'], { ...env, ...proxy.env }, join(closed, 'proj'));
+      expect(inside.code, inside.stderr).toBe(0);
+      expect(inside.stdout).toBe('ran as 65534\n');
+
+      // Readable by every user, the same program passes both.
+      chmodSync(closed, 0o755);
+      const fine = await cli(['doctor', '--profile', 'hidden', '--json'], env, work);
+      const command = (JSON.parse(fine.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks[1]!;
+      expect(command).toEqual({
+        check: 'its command (hidden-agent)',
+        status: 'ok',
+        detail: `${join(bin, 'hidden-agent')}, which uid 65534 (the contained command's) can run`,
+      });
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
   });
 
   it("run --contain --profile refuses a pass_env naming one of keyway's secrets, and makes nothing", async () => {

@@ -6,6 +6,7 @@ import { apiKeyGrantInput, readApiKey } from '../../src/agents/connect/api-key.t
 import { credentialFilePath, readCredentialFile, withPlaceholders } from '../../src/agents/connect/credential-file.ts';
 import { loginGrantInput } from '../../src/agents/connect/login-grant.ts';
 import { AGENT_TARGET_NAMES, AGENT_TARGETS } from '../../src/agents/connect/targets.ts';
+import { BUILTIN_PROFILES } from '../../src/agents/profiles/index.ts';
 import { makePlaceholder } from '../../src/credentials/capture/placeholder.ts';
 import { grantCreateInput, parseInput } from '../../src/operations/grant-schema.ts';
 
@@ -53,11 +54,41 @@ describe('the grants the table makes', () => {
       expect(login.capturable, name).toBe(true);
       if (!login.capturable) continue;
       expect(login.endpoints.length).toBeGreaterThan(0);
-      expect(login.domains.length).toBeGreaterThan(0);
+      expect(login.bearer.length).toBeGreaterThan(0);
       expect(
         login.file.tokens.some((t) => t.field === 'refresh_token'),
         name,
       ).toBe(true);
+    }
+  });
+});
+
+describe('the hosts and paths a connect grant covers (default deny)', () => {
+  const profileHosts = (name: string): string[] => (BUILTIN_PROFILES[name] as { hosts: Array<{ host: string }> }).hosts.map((h) => h.host);
+
+  it.each(AGENT_TARGET_NAMES)('%s: every host its grants cover is a host of its built-in profile', (name) => {
+    const target = AGENT_TARGETS[name];
+    const hosts = profileHosts(name);
+    const key = parseInput(grantCreateInput, apiKeyGrantInput(target, name, KEY), 'cli') as { domains: string[] };
+    const login = parseInput(grantCreateInput, loginGrantInput(target, name, undefined), 'cli') as {
+      domains: string[];
+      capture: { endpoints: Array<{ host: string }>; resolve?: Array<{ host?: string; path?: string }> };
+    };
+    const covered = [...key.domains, ...login.domains, ...login.capture.endpoints.map((e) => e.host)];
+    for (const host of covered) expect(hosts, `${name}: ${host}`).toContain(host);
+    for (const position of login.capture.resolve ?? []) expect(hosts, `${name}: resolve ${JSON.stringify(position)}`).toContain(position.host);
+  });
+
+  it.each(AGENT_TARGET_NAMES)('%s: its login grant resolves a token only at a host and path it names', (name) => {
+    const login = parseInput(grantCreateInput, loginGrantInput(AGENT_TARGETS[name], name, undefined), 'cli') as {
+      capture: { resolve?: Array<{ host?: string; path?: string }> };
+    };
+    // Left to capture.resolve's defaults, the access token would go on every path of every host the grant covers.
+    expect(login.capture.resolve?.length).toBeGreaterThan(0);
+    for (const position of login.capture.resolve ?? []) {
+      expect(position.host, JSON.stringify(position)).toBeDefined();
+      expect(position.path, JSON.stringify(position)).toMatch(/^\//);
+      expect(position.path).not.toBe('/*');
     }
   });
 });

@@ -41,6 +41,16 @@ export interface CredentialFileShape {
   readonly expiresAtMs?: readonly string[];
 }
 
+/**
+ * Where the access token goes, as `Authorization: Bearer`: one host the agent's profile names, and
+ * the paths it is sent on there (exact, or a prefix ending in `*`: capture.resolve's path). Nowhere
+ * else: a placeholder on another host or path of the grant is refused, never resolved.
+ */
+export interface BearerPlace {
+  readonly host: string;
+  readonly paths: readonly string[];
+}
+
 /** A subscription login keyway can own: the agent logs in itself, and keyway captures what its token endpoint answers. */
 export interface CapturedLogin {
   readonly capturable: true;
@@ -48,8 +58,8 @@ export interface CapturedLogin {
   readonly flow: string;
   /** The token endpoints the agent posts to (code exchange and refresh). */
   readonly endpoints: readonly TokenEndpoint[];
-  /** The hosts the access token goes to, as `Authorization: Bearer` (capture.resolve's default). */
-  readonly domains: readonly string[];
+  /** Where the access token goes (the grant's domains are these hosts, and its only Authorization positions). */
+  readonly bearer: readonly BearerPlace[];
   /** The login command, as the user would type it. */
   readonly command: readonly string[];
   /** Where the agent keeps the tokens it got (~ is the user's home). */
@@ -60,7 +70,7 @@ export interface CapturedLogin {
   readonly hint?: string;
   /** Answer members at the token endpoint that are no credential though they look like one (capture.pass.fields). */
   readonly pass?: readonly string[];
-  /** Where the agent puts its tokens, when more than capture.resolve's defaults (which it then replaces). */
+  /** Where else the agent puts a token, beside `bearer` (each with its host and path). */
   readonly resolve?: ReadonlyArray<{
     readonly in: 'header' | 'query' | 'body';
     readonly name: string;
@@ -99,8 +109,10 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
       capturable: true,
       flow: 'the Claude subscription login: OAuth code with PKCE in a browser, back to a loopback redirect or pasted; claude exchanges the code and refreshes with a JSON POST to platform.claude.com/v1/oauth/token',
       endpoints: [{ host: 'platform.claude.com', path: '/v1/oauth/token' }],
-      // The access token goes to the model API as Authorization: Bearer (with the oauth beta header).
-      domains: ['api.anthropic.com'],
+      // The access token goes to the model API as Authorization: Bearer (with the oauth beta header):
+      // the model (/v1/messages), the account's profile and roles (/api/oauth/...), its settings and
+      // policy limits (/api/claude_code/...). Never to platform.claude.com, which gets only refreshes.
+      bearer: [{ host: 'api.anthropic.com', paths: ['/v1/*', '/api/*'] }],
       // --claudeai, said rather than left to the default: the Console login (--console) mints an API
       // key at api.anthropic.com/api/oauth/claude_cli/create_api_key, an answer on the model API's
       // host that keyway could only hold by reading every model answer whole (event streams refused).
@@ -130,8 +142,8 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
       flow: 'the ChatGPT sign-in: OAuth code with PKCE in a browser, back to a loopback redirect on localhost:1455 (or a device code: codex login --device-auth); codex exchanges the code and refreshes at auth.openai.com/oauth/token',
       endpoints: [{ host: 'auth.openai.com', path: '/oauth/token' }],
       // Signed in with ChatGPT, codex sends the access token to chatgpt.com's backend API (its model
-      // calls included), not to api.openai.com.
-      domains: ['chatgpt.com'],
+      // calls included: /backend-api/codex/responses), not to api.openai.com.
+      bearer: [{ host: 'chatgpt.com', paths: ['/backend-api/*'] }],
       command: ['codex', 'login'],
       credentialFile: '~/.codex/auth.json',
       file: {
@@ -146,7 +158,6 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
         ],
       },
       resolve: [
-        { in: 'header', name: 'authorization' },
         // Its binary also asks the token endpoint for an API key (an RFC 8693 exchange, requested_token
         // openai-api-key) with the ID token as subject_token: the real ID token goes back to the
         // server that issued it, and the key it answers with is captured like the other tokens.
@@ -163,9 +174,16 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
       capturable: true,
       flow: 'Login with Google, chosen in its interactive screen: OAuth code with PKCE in a browser, back to a loopback redirect (or pasted, with NO_BROWSER=true); gemini exchanges the code and refreshes (the refresh token does not rotate) with a form POST to oauth2.googleapis.com/token',
       endpoints: [{ host: 'oauth2.googleapis.com', path: '/token' }],
-      // The access token goes to Code Assist (its model calls) and to Google's userinfo endpoint (the
-      // account's email, which it caches).
-      domains: ['cloudcode-pa.googleapis.com', 'www.googleapis.com'],
+      // The access token goes to Code Assist (its model calls, all under /v1internal: loadCodeAssist,
+      // streamGenerateContent, an onboarding's operations), to tokeninfo (its auth library checks a
+      // refreshed token there: POST, the token as Bearer) and to Google's userinfo endpoint (the
+      // account's email, which it caches), and nowhere else on www.googleapis.com: Drive, Gmail and
+      // the rest of Google's APIs answer there too.
+      bearer: [
+        { host: 'cloudcode-pa.googleapis.com', paths: ['/v1internal*'] },
+        { host: 'oauth2.googleapis.com', paths: ['/tokeninfo'] },
+        { host: 'www.googleapis.com', paths: ['/oauth2/v2/userinfo'] },
+      ],
       command: ['gemini'],
       hint: 'choose "Login with Google"; once it says "Authentication succeeded", leave it with /quit',
       credentialFile: '~/.gemini/oauth_creds.json',

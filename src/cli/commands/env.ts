@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
+import { unreachableProgram } from '../../contain/program-reach.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
@@ -227,6 +228,8 @@ docs/agents/README.md describes a profile.`,
     if (args.flag('contain')) return runContainedCommand(args, io, command, profile, client);
     const { proxy, placeholders, noAgent, noProxyRunning, grants } = await variablesFor(args, io, undefined, client);
     if (noAgent) io.err(`keyway: warning: ${noAgentLine('run')}`);
+    const noModelGrant = profile && (await profiles()).noModelGrantWarning(profile.loaded, grants, args.string('agent'));
+    if (noModelGrant !== undefined) io.err(`keyway: ${noModelGrant}`);
     const noProxy = proxy['NO_PROXY'] ?? '';
     for (const url of urlsIn(command.slice(1))) if (excludedByNoProxy(url.hostname, noProxy)) io.err(`keyway: warning: ${noProxyWarning(url, noProxy)}`);
     if (noProxyRunning) {
@@ -300,6 +303,8 @@ async function runContainedCommand(
     throw usageError('agents are configured, so a contained command is one of them: name it with --agent ID (`keyway agents list`)');
   }
   const profileParts = profile === undefined ? undefined : await profiles();
+  const noModelGrant = profile && profileParts?.noModelGrantWarning(profile.loaded, grants, agent);
+  if (noModelGrant !== undefined) io.err(`keyway: ${noModelGrant}`);
   let env: Record<string, string>;
   try {
     env = {
@@ -327,6 +332,11 @@ async function runContainedCommand(
   } catch (err) {
     if (!(err instanceof ContainRefused)) throw err;
     io.err(`keyway: contain_refused: ${err.message}; CMD was not run`);
+    return 2;
+  }
+  const unreachable = await unreachableProgram(command, env, user, sandbox);
+  if (unreachable !== undefined) {
+    io.err(`keyway: contain_refused: ${unreachable}; CMD was not run`);
     return 2;
   }
   const sockets = sandbox.sockets;

@@ -16,6 +16,7 @@ import { CANARY } from '../../helpers/fixtures.ts';
 import { anthropicHandler } from '../../helpers/model-standins/anthropic.ts';
 import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
+import { connectLoginGrant } from '../../helpers/connect-grant.ts';
 
 // The built-in profile `claude-code` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
 const HOSTS = ['api.anthropic.com', 'platform.claude.com'];
@@ -144,11 +145,8 @@ describe('Claude Code with a subscription login owned by keyway (login_capture)'
       hosts: HOSTS,
       handlers: [tokens.handler, anthropicHandler({ accessToken: tokens.isValidAccess, reply: { text: REPLY } })],
       grants: {
-        'claude-login': {
-          type: 'login_capture',
-          domains: ['api.anthropic.com'],
-          capture: { endpoints: [{ host: 'platform.claude.com', path: '/v1/oauth/token' }] },
-        },
+        // The grant `keyway connect claude-code --login` makes: its hosts, and the paths its token goes on there.
+        'claude-login': connectLoginGrant('claude-code'),
       },
       secrets: {},
     });

@@ -15,6 +15,7 @@ import { CHATGPT_ACCOUNT_ID, chatgptAccessToken, chatgptIdToken } from '../../he
 import { openaiHandler, openaiWebSocketHandler } from '../../helpers/model-standins/openai.ts';
 import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
+import { connectLoginGrant } from '../../helpers/connect-grant.ts';
 
 // The built-in profile `codex` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
 // Codex's own switches, on its command line (it has no variables for them): no OTLP metrics to
@@ -175,7 +176,8 @@ describe('Codex with a ChatGPT login owned by keyway (login_capture)', () => {
         openaiWebSocketHandler({ host: 'chatgpt.com', basePath: '/backend-api/codex', accessToken: tokens.isValidAccess, reply: { text: REPLY } }),
       ],
       grants: {
-        'chatgpt-login': { type: 'login_capture', domains: ['chatgpt.com'], capture: { endpoints: [{ host: 'auth.openai.com', path: '/oauth/token' }] } },
+        // The grant `keyway connect codex --login` makes: its hosts, and the paths its token goes on there.
+        'chatgpt-login': connectLoginGrant('codex'),
       },
       secrets: {},
     });

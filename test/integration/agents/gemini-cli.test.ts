@@ -15,6 +15,7 @@ import { codeAssistHandler } from '../../helpers/model-standins/code-assist.ts';
 import { geminiHandler } from '../../helpers/model-standins/gemini.ts';
 import { GOOGLE_SCOPES, googleTokenInfoHandler, googleUserInfoHandler } from '../../helpers/model-standins/google-login.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
+import { connectLoginGrant } from '../../helpers/connect-grant.ts';
 
 // The built-in profile `gemini-cli` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
 const HOSTS = ['generativelanguage.googleapis.com', 'play.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com'];
@@ -138,11 +139,8 @@ describe('Gemini CLI with a Google login owned by keyway (login_capture)', () =>
         codeAssistHandler({ accessToken: tokens.isValidAccess, reply: { text: REPLY } }),
       ],
       grants: {
-        'google-login': {
-          type: 'login_capture',
-          domains: ['cloudcode-pa.googleapis.com', 'www.googleapis.com'],
-          capture: { endpoints: [{ host: 'oauth2.googleapis.com', path: '/token' }] },
-        },
+        // The grant `keyway connect gemini-cli --login` makes: its hosts, and the paths its token goes on there.
+        'google-login': connectLoginGrant('gemini-cli'),
       },
       secrets: {},
     });

@@ -11,6 +11,9 @@ export const GEMINI_CLI = {
     { host: 'cloudcode-pa.googleapis.com', why: 'the model with a Google login (Code Assist, v1internal)', role: 'model' },
     // UNCONFIRMED [code]: the Google login's refresh (form body; the refresh token does not rotate).
     { host: 'oauth2.googleapis.com', why: 'the Google login: tokens refreshed (POST /token)', role: 'login' },
+    // UNCONFIRMED [code]: once signed in with Google, the account's email, which it caches (a failure
+    // is only logged). `keyway connect gemini-cli` puts the login's token on this one path of the host.
+    { host: 'www.googleapis.com', why: "the Google login: the account's email (GET /oauth2/v2/userinfo)", role: 'login' },
     // Seen, and gone with {"privacy": {"usageStatisticsEnabled": false}} in ~/.gemini/settings.json
     // (no variable turns it off).
     { host: 'play.googleapis.com', why: 'usage statistics (Clearcut); off with privacy.usageStatisticsEnabled false in ~/.gemini/settings.json', role: 'off' },

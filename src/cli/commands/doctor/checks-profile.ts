@@ -1,12 +1,21 @@
 // `keyway doctor --profile NAME`: whether that profile can run here, one line per check: it parses;
-// its command is on PATH; its state can be made or written; a grant of the agent covers its model
+// its command is on PATH, and the uid a contained run gives it can reach it; its state can be made or written; a grant of the agent covers its model
 // host; the CA variables it reads point at files holding keyway's CA; and each host it calls gets
 // through keyway's policy (intercepted by a grant, or tunnelled), not refused by proxy.unmatched deny.
 
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { BUILTIN_PROFILES, findProfile, type LoadedProfile, profileRunPlan, type ProfileRunPlan } from '../../../agents/profiles/index.ts';
-import { parseDomainPattern } from '../../../config/index.ts';
+import {
+  findProfile,
+  grantsCovering,
+  hostPort,
+  type LoadedProfile,
+  modelGrantCover,
+  profileRunPlan,
+  type ProfileRunPlan,
+} from '../../../agents/profiles/index.ts';
+import { commandUser } from '../../../contain/command-user.ts';
+import { containedReacher, programReach, unreachableFix, unreachableReason } from '../../../contain/program-reach.ts';
 import { patternMatches } from '../../../policy/domains.ts';
 import { clientEnvironment, grantsForAgent, type PlaceholderGrant } from '../../client-env.ts';
 import { findOnPath } from '../../user-node.ts';
@@ -22,35 +31,51 @@ export async function runProfileChecks(ctx: Context, name: string): Promise<Chec
   }
   const from = loaded.source.kind === 'builtin' ? 'built in' : `${loaded.source.path}${loaded.source.overrides ? ', in place of the built-in' : ''}`;
   results.push({ check: `profile ${name}`, status: 'ok', detail: `parses (${from})` });
-  results.push(await checkCommand(ctx, loaded));
   let plan: ProfileRunPlan | undefined;
+  let planError: Error | undefined;
   try {
     plan = profileRunPlan(name, { config: ctx.config, configFile: ctx.args.string('config'), env: ctx.io.env, contain: true });
-    results.push(checkState(plan));
   } catch (err) {
-    results.push({ check: 'its state', status: 'fail', detail: (err as Error).message });
+    planError = err as Error;
   }
+  results.push(await checkCommand(ctx, loaded, plan));
+  results.push(plan === undefined ? { check: 'its state', status: 'fail', detail: planError?.message ?? 'unknown' } : checkState(plan));
   const agent = ctx.args.string('agent');
   const view = await grantsForAgent(ctx.config, agent, ctx.io.env, () => undefined);
   const all = agent === undefined ? view.grants : (await grantsForAgent(ctx.config, undefined, ctx.io.env, () => undefined)).grants;
   const as = agent === undefined ? 'any agent' : `agent "${agent}"`;
-  results.push(checkModelHost(loaded, view.grants, as));
+  results.push(checkModelHost(loaded, view.grants, as, agent));
   results.push(checkCaVariables(ctx, loaded));
   for (const host of loaded.profile.hosts) results.push(checkHost(ctx, host, { usable: view.grants, all }, as));
   return results;
 }
 
-async function checkCommand(ctx: Context, loaded: LoadedProfile): Promise<CheckResult> {
+async function checkCommand(ctx: Context, loaded: LoadedProfile, plan: ProfileRunPlan | undefined): Promise<CheckResult> {
   const { command } = loaded.profile;
   const check = `its command (${command})`;
   const found = command.startsWith('/') ? (isExecutable(command) ? command : undefined) : await findOnPath(command, ctx.io.env['PATH'] ?? '');
-  if (found !== undefined) return { check, status: 'ok', detail: found };
+  if (found !== undefined) return checkCommandReach(ctx, check, command, found, plan);
   return {
     check,
     status: 'fail',
     detail: `${command} is not ${command.startsWith('/') ? 'an executable file' : 'on PATH'}`,
     fix: `install it, or run another command: keyway run --profile ${loaded.name} -- CMD`,
   };
+}
+
+/**
+ * Whether the uid a contained run gives the command (as root: not root's) can run it: contain
+ * refuses a program it cannot reach (contain/program-reach.ts), here judged from the working folder
+ * and the profile's state as a contained run would have them.
+ */
+async function checkCommandReach(ctx: Context, check: string, command: string, found: string, plan: ProfileRunPlan | undefined): Promise<CheckResult> {
+  const user = commandUser(ctx.io.env);
+  const folders = { workdir: realpathSync(process.cwd()), writable: plan?.state.map((s) => s.path) ?? [], sockets: plan?.sockets ?? [] };
+  const reach = programReach(command, ctx.io.env['PATH'], folders.workdir, await containedReacher(user, folders));
+  const asRoot = process.getuid?.() === 0;
+  if (reach.kind === 'unreachable')
+    return { check, status: 'fail', detail: unreachableReason(command, reach, user.uid), fix: unreachableFix(user.uid, asRoot) };
+  return { check, status: 'ok', detail: asRoot ? `${found}, which uid ${user.uid} (the contained command's) can run` : found };
 }
 
 function isExecutable(path: string): boolean {
@@ -83,35 +108,19 @@ function checkState(plan: ProfileRunPlan): CheckResult {
   return { check, status: 'ok', detail: said.join(', ') };
 }
 
-/** The grants keyway routes host:port to: their domains, and a login capture's token endpoints. */
-function covering(grants: readonly PlaceholderGrant[], host: string, port: number): PlaceholderGrant[] {
-  return grants.filter((g) =>
-    [...g.domains, ...(g.captureHosts ?? [])].some((d) => {
-      const p = parseDomainPattern(d);
-      return typeof p !== 'string' && patternMatches(p, host, port);
-    }),
-  );
-}
-
-function hostPort(text: string): { host: string; port: number } {
-  const p = parseDomainPattern(text);
-  return typeof p === 'string' ? { host: text, port: 443 } : { host: p.host, port: p.port ?? 443 };
-}
-
 /** Ok when a grant the agent may use covers one of its model hosts (an agent with an API key or a login uses one of them). */
-function checkModelHost(loaded: LoadedProfile, grants: readonly PlaceholderGrant[], as: string): CheckResult {
-  const models = loaded.profile.hosts.filter((h) => h.role === 'model');
+function checkModelHost(loaded: LoadedProfile, grants: readonly PlaceholderGrant[], as: string, agent: string | undefined): CheckResult {
   const check = 'a grant for its model';
-  if (models.length === 0) return { check, status: 'skip', detail: 'the profile names no model host (role: model)' };
-  const covered = models.flatMap((h) => {
-    const { host, port } = hostPort(h.host);
-    const found = covering(grants, host, port);
-    return found.length === 0 ? [] : [`${h.host}: ${found.map((g) => `${g.id} (${g.type})`).join(', ')}`];
-  });
-  if (covered.length > 0) return { check, status: 'ok', detail: covered.join('; ') };
-  const names = models.map((h) => h.host).join(' or ');
-  const fix = BUILTIN_PROFILES[loaded.name] !== undefined ? `keyway connect ${loaded.name}` : `add a grant for ${names} (keyway grants add)`;
-  return { check, status: 'fail', detail: `no grant ${as} may use covers ${names}: the agent's calls would go without a key`, fix };
+  const cover = modelGrantCover(loaded, grants, agent);
+  if (cover.kind === 'no-model-host') return { check, status: 'skip', detail: 'the profile names no model host (role: model)' };
+  if (cover.kind === 'covered')
+    return { check, status: 'ok', detail: cover.by.map((c) => `${c.host}: ${c.grants.map((g) => `${g.id} (${g.type})`).join(', ')}`).join('; ') };
+  return {
+    check,
+    status: 'fail',
+    detail: `no grant ${as} may use covers ${cover.hosts.join(' or ')}: the agent's calls would go without a key`,
+    fix: cover.fix,
+  };
 }
 
 function checkCaVariables(ctx: Context, loaded: LoadedProfile): CheckResult {
@@ -159,10 +168,10 @@ function checkHost(
       : { check, status: entry.role === 'other' ? 'fail' : 'warn', detail: `refused: ${why} (${entry.why})`, fix };
   const reached = (detail: string): CheckResult =>
     off ? { check, status: 'warn', detail: `${detail}: ${entry.why}`, fix: 'turn it off as the why says' } : { check, status: 'ok', detail };
-  const usable = covering(grants.usable, host, port);
+  const usable = grantsCovering(grants.usable, host, port);
   if (usable.length > 0) return reached(`intercepted with grant ${usable.map((g) => g.id).join(', ')}`);
   // A grant the agent may not use covers it: refused, never tunnelled.
-  const others = covering(grants.all, host, port);
+  const others = grantsCovering(grants.all, host, port);
   if (others.length > 0) return refused(`${as} may not use grant ${others.map((g) => g.id).join(', ')}, which covers it`, 'add the grant to that agent');
   const proxy = ctx.config.proxy;
   if (proxy.unmatched !== 'deny') return reached('no grant covers it: tunnelled untouched (proxy.unmatched: tunnel)');
