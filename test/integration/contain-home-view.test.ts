@@ -174,7 +174,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     expect(readFileSync(join(home, '.claude', 'settings.json'), 'utf8')).toBe('{"theme":"light"}\n');
   }, 120_000);
 
-  it("as an ordinary user: its own files in its home and a folder it owns outside it are absent; its project is there", async () => {
+  it('as an ordinary user: its own files in its home and a folder it owns outside it are absent; its project is there', async () => {
     const { node, cli } = runnableKeyway();
     const userHome = join(base, 'ordinary');
     const userProject = join(userHome, 'project');
