@@ -58,6 +58,10 @@ export interface JudgeContext {
   relativePathEntries?: readonly string[];
   /** What the person's git configuration names in the writable folders (contain/git-configured.ts): hooks, includes, scripts. */
   gitConfigured?: readonly string[];
+  /** Where a link of the home's start-up names leads inside the writable folders (contain/home-view.ts homeLinksInto): `~/.bashrc` -> `~/dotfiles/bashrc`. */
+  homeLinked?: readonly { link: string; target: string }[];
+  /** What the host has below a folder (as paths under the root), for a folder the command deleted whole; bounded. */
+  below?(path: string): readonly string[] | undefined;
   /** Whether a path is there once the command's changes are (the command's view at its exit). */
   isThere(path: string): boolean;
   /** The working folder: never taken for an application's state, even inside a hidden folder of a home (`~/.dotfiles`). */
@@ -67,6 +71,9 @@ export interface JudgeContext {
 export type Verdict = { apply: true } | { apply: false; why: string };
 
 const APPLY: Verdict = { apply: true };
+
+/** What direnv's `use flake`, `use nix` and devenv read beside an .envrc: shell hooks run on entering the folder. */
+const DIRENV_LOADS = /^(flake\.(nix|lock)|shell\.nix|default\.nix|devenv\.(nix|yaml|lock)|devbox\.(json|lock))$/;
 
 /** What git writes in its own folder for add, commit, branch, merge and the like; nothing git runs or follows. */
 const GIT_DATA: readonly RegExp[] = [
@@ -107,6 +114,8 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
   }
   const configured = (context.gitConfigured ?? []).find((named) => isWithin(path, named));
   if (configured !== undefined) return { apply: false, why: `your git configuration names ${configured}: git runs it` };
+  const linked = (context.homeLinked ?? []).find(({ target }) => isWithin(path, target) || (kind === 'deleted' && isWithin(target, path)));
+  if (linked !== undefined) return { apply: false, why: `${linked.link} in your home leads here: what reads it at start would read this` };
   const other = otherVcsPart(context.root, path);
   if (other !== undefined) return { apply: false, why: `${other} keeps a version control system's configuration and hooks, which it runs` };
   for (const entry of context.relativePathEntries ?? []) {
@@ -129,8 +138,22 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
     if (first.startsWith('.') && !isWithin(context.root, hidden))
       return { apply: false, why: `hidden in your home (${first}): shells, git and other tools read such files at start` };
   }
-  const onEntry = readOnEntry(context.root, path, isStateFolder(context));
+  const stateFolder = isStateFolder(context);
+  const onEntry = readOnEntry(context.root, path, stateFolder);
   if (onEntry !== undefined) return { apply: false, why: onEntry };
+  // What an .envrc beside it has direnv load on entering the folder (`use flake`, `use nix`, devenv).
+  if (!stateFolder && DIRENV_LOADS.test(basename(path).toLowerCase()) && context.isThere(join(dirname(path), '.envrc')))
+    return { apply: false, why: `the .envrc beside it has direnv load ${basename(path)} when you enter the folder, and run what it says: kept for review` };
+  // A folder deleted whole takes what is in it: a hidden file there (.claude/settings.json with its
+  // deny rules, an .envrc) is judged as its own deletion would be.
+  if (kind === 'deleted' && context.below !== undefined) {
+    const held = context.below(path);
+    if (held === undefined) return { apply: false, why: 'a folder too large to look through (over 100,000 entries): kept, not deleted' };
+    for (const inner of held) {
+      const why = readOnEntry(context.root, inner, stateFolder);
+      if (why !== undefined) return { apply: false, why: `it holds ${relative(path, inner)}; ${why}` };
+    }
+  }
   return APPLY;
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isWithin } from './change-judge.ts';
 
@@ -85,12 +85,7 @@ export function boundSockets(): string[] {
     } catch {
       return;
     }
-    for (const line of text.split('\n').slice(1)) {
-      // Num RefCount Protocol Flags Type St Inode Path: the path is the eighth field, when there is one.
-      const fields = line.trim().split(/\s+/);
-      const path = fields.slice(7).join(' ');
-      if (path.startsWith('/')) found.add(path);
-    }
+    for (const path of socketPaths(text)) if (path.startsWith('/')) found.add(path);
   };
   read('/proc/net/unix');
   for (const pid of namesIn('/proc')) {
@@ -106,6 +101,25 @@ export function boundSockets(): string[] {
     read(`/proc/${pid}/net/unix`);
   }
   return [...found];
+}
+
+/**
+ * The paths of /proc/net/unix's entries, as the kernel writes them: `Num: RefCount Protocol Flags
+ * Type St Inode Path`, one space before the path, which is written raw (spaces, tabs and newlines
+ * in it included: a line that does not start an entry continues the path before it). An abstract
+ * name starts with `@`; a socket bound to a relative name is listed as it was named, its folder
+ * unknown (left out: docs/containment.md says so).
+ */
+export function socketPaths(text: string): string[] {
+  const entry = /^[0-9a-f]+: [0-9A-F]{8} [0-9A-F]{8} [0-9A-F]{8} [0-9A-F]{4} [0-9A-F]{2} +[0-9]+(?: (.*))?$/;
+  const paths: Array<string | undefined> = [];
+  for (const line of text.split('\n').slice(1)) {
+    const match = entry.exec(line);
+    if (match !== null) paths.push(match[1]);
+    else if (paths.length > 0 && paths.at(-1) !== undefined) paths[paths.length - 1] += `\n${line}`;
+  }
+  // The file ends with a newline: a path that ended with one kept an empty last line too.
+  return paths.filter((path): path is string => path !== undefined).map((path) => path.replace(/\n$/, ''));
 }
 
 /**
@@ -160,12 +174,21 @@ export function admittedConfig(home: string): ConfigVerdict[] {
   return verdicts;
 }
 
-/** The folder a program comes from, shown read-only when it is in a home: a link's target's package, a `bin` folder's prefix. */
-export function programRoots(pathFolders: readonly string[], absent: readonly string[]): string[] {
+/**
+ * The folders programs come from, shown read-only when they are in an absent folder (a home): each
+ * PATH folder there, and for a link on it the package it leads to: the link target's folder, or the
+ * prefix above a `bin` folder (a virtualenv, an nvm version, an npm package). Never a home itself,
+ * an absent folder itself, or a folder at the top of a home (`~/bin`'s prefix is the home, `~/.local/bin`'s
+ * is `~/.local` with every program's data): those are left at the target's own folder, or out.
+ */
+export function programRoots(pathFolders: readonly string[], absent: readonly string[], homes: readonly string[] = absent): string[] {
   const roots = new Set<string>();
   const inAbsent = (path: string) => absent.some((folder) => isWithin(path, folder));
+  const tops = [...absent, ...homes];
+  // Shown whole only when below a folder at the top of a home or an absent folder: two levels down or more.
+  const deepEnough = (folder: string) => !tops.some((top) => folder === top || dirname(folder) === top);
   for (const folder of pathFolders) {
-    if (!inAbsent(folder) || !isFolder(folder)) continue;
+    if (!inAbsent(folder) || !isFolder(folder) || tops.includes(folder)) continue;
     roots.add(folder);
     // A link on PATH (npm's and pipx's bin folders) leads to its package: that folder, or the
     // prefix above a `bin` folder (a virtualenv, an nvm version), is what the program loads.
@@ -182,10 +205,45 @@ export function programRoots(pathFolders: readonly string[], absent: readonly st
       // A link within its own folder (rustup's proxies) needs nothing beyond it.
       if (!inAbsent(target) || isWithin(target, folder)) continue;
       const parent = dirname(target);
-      roots.add(parent.endsWith('/bin') ? dirname(parent) : parent);
+      const prefix = parent.endsWith('/bin') ? dirname(parent) : parent;
+      if (deepEnough(prefix)) roots.add(prefix);
+      else if (!tops.includes(parent)) roots.add(parent);
     }
   }
   return outermost([...roots]);
+}
+
+/**
+ * Links among a home's hidden names and `~/bin` (and below them, through real folders, three levels
+ * down: `~/.config/nvim`) that lead into the folders a contained command writes: a dotfiles
+ * checkout linked into the home (`~/.bashrc` -> `~/dotfiles/bashrc`, stow's way). A shell, git or an
+ * agent reads what such a link leads to when it starts, so what the command writes there is kept
+ * aside (contain/change-judge.ts). Bounded: 5,000 entries a home.
+ */
+export function homeLinksInto(homes: readonly string[], roots: readonly string[]): Array<{ link: string; target: string }> {
+  const found: Array<{ link: string; target: string }> = [];
+  for (const home of new Set(homes)) {
+    let budget = 5_000;
+    const look = (folder: string, depth: number, top: boolean) => {
+      for (const name of namesIn(folder)) {
+        if (--budget < 0) return;
+        if (top && !name.startsWith('.') && name !== 'bin') continue;
+        const path = join(folder, name);
+        const stat = lstatOrUndefined(path);
+        if (stat?.isSymbolicLink()) {
+          let target: string;
+          try {
+            target = realpathSync(path);
+          } catch {
+            continue;
+          }
+          if (roots.some((root) => isWithin(target, root))) found.push({ link: path, target });
+        } else if (stat?.isDirectory() && depth < 3) look(path, depth + 1, false);
+      }
+    };
+    look(home, 1, true);
+  }
+  return found;
 }
 
 function homesOfProcesses(): string[] {

@@ -273,6 +273,7 @@ function mountWritableOverlays(spec: ContainSpec): { scratch: string; layers: Ov
       pathFolders: spec.sandbox.pathFolders,
       relativePathEntries: spec.sandbox.relativePathEntries,
       gitConfigured: spec.sandbox.gitConfigured,
+      homeLinked: spec.sandbox.homeLinked,
     };
     return mountOverlays(
       roots,

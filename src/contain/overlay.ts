@@ -68,6 +68,7 @@ export interface RunRecord {
   pathFolders: string[];
   relativePathEntries?: string[];
   gitConfigured?: string[];
+  homeLinked?: Array<{ link: string; target: string }>;
   /** The process that settles the run when the command exits (a host pid). */
   pid: number;
   state: 'running' | 'done';
@@ -96,7 +97,7 @@ export const UNMOUNTABLE = /[,:\\"\n]/;
 /** Mounts an overlay over each folder; `mount` runs mount(8) with these arguments (and fails the run if it fails). */
 export function mountOverlays(
   roots: readonly string[],
-  about: Pick<RunRecord, 'workdir' | 'homes' | 'pathFolders' | 'relativePathEntries' | 'gitConfigured'>,
+  about: Pick<RunRecord, 'workdir' | 'homes' | 'pathFolders' | 'relativePathEntries' | 'gitConfigured' | 'homeLinked'>,
   mount: (args: string[]) => void,
   unmount: (path: string) => void,
 ): { scratch: string; layers: OverlayLayer[]; record: RunRecord } {
@@ -151,6 +152,7 @@ export function settleOverlays(
       ...context,
       root: layer.root,
       wasFolder: (path) => isWithin(path, layer.root) && isFolder(join(layer.lower, path.slice(layer.root.length))),
+      below: (path) => hostPathsBelow(layer, path),
       wasGitFolder: (path) => {
         if (!isWithin(path, layer.root)) return false;
         // Asked for every folder above every change: once per folder.
@@ -164,6 +166,7 @@ export function settleOverlays(
       },
       relativePathEntries: record.relativePathEntries ?? [],
       gitConfigured: record.gitConfigured ?? [],
+      homeLinked: record.homeLinked ?? [],
       // The command's view: the overlay while it is mounted; else what it wrote, over the host's.
       isThere: (path) =>
         isWithin(path, layer.root) &&
@@ -298,6 +301,27 @@ function linkTarget(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The host's paths below a folder of a layer (as paths under its root): a folder the command
+ * deleted whole is judged by what it held. Undefined past 100,000: too large to look through.
+ */
+function hostPathsBelow(layer: OverlayLayer, path: string): string[] | undefined {
+  if (!isWithin(path, layer.root)) return [];
+  const found: string[] = [];
+  const walk = (rel: string): boolean => {
+    const host = join(layer.lower, rel);
+    if (!isFolder(host)) return true;
+    for (const name of namesIn(host)) {
+      if (found.length >= 100_000) return false;
+      const inner = join(rel, name);
+      found.push(join(layer.root, inner));
+      if (!walk(inner)) return false;
+    }
+    return true;
+  };
+  return walk(path.slice(layer.root.length)) ? found : undefined;
 }
 
 /**

@@ -48,12 +48,37 @@ const INERT_HIDDEN = new Set([
 const READ_ON_ENTRY: readonly RegExp[] = [/^mise(\..+)?\.toml$/, /^mise$/];
 
 /**
+ * The instructions a coding agent reads on its own when it starts in a folder (Claude Code's
+ * CLAUDE.md and CLAUDE.local.md, the AGENTS.md Codex and others read, Gemini CLI's GEMINI.md): a
+ * contained agent writing one would steer the person's next session there, which may run commands.
+ */
+const AGENT_INSTRUCTIONS = /^(claude(\.local)?|agents?|gemini)\.md$/;
+
+/**
+ * What npm, pnpm and yarn keep at the top of node_modules, and the build tools' caches there (vite's
+ * pre-bundled dependencies, prisma's generated client): admitted there, as the packages below are.
+ */
+const PACKAGE_MANAGER_OWN = new Set([
+  '.package-lock.json',
+  '.bin',
+  '.cache',
+  '.modules.yaml',
+  '.pnpm',
+  '.yarn-integrity',
+  '.yarn-state.yml',
+  '.vite',
+  '.vite-temp',
+  '.prisma',
+]);
+
+/**
  * Why a change is something a tool reads on its own on opening or entering a folder, or undefined.
- * Not looked at: what is in a `.git` (git's own rules judge it), and what is below a `node_modules`
- * folder. npm writes hidden names in every install there (`.package-lock.json`, `.bin`, `.cache`,
- * a package's own dotfiles); a package is code the person runs when they run it, like its
- * index.js, nobody opens or enters it as a project, and what is below it is never at the top of a
- * folder they work in (`node_modules/.bin` is judged by PATH's rule). A link or a folder named like
+ * Not looked at: what is in a `.git` (git's own rules judge it), what is below a package in a
+ * `node_modules` folder, and the package managers' own names at its top (PACKAGE_MANAGER_OWN).
+ * npm writes hidden names in every install there (`.package-lock.json`, `.bin`, `.cache`, a
+ * package's own dotfiles); a package is code the person runs when they run it, like its index.js,
+ * and nobody opens or enters it as a project (`node_modules/.bin` is judged by PATH's rule). Any
+ * other hidden name at the top of node_modules (`node_modules/.claude`) is judged as anywhere. A link or a folder named like
  * one of these, made elsewhere, is judged by its own name.
  * `stateFolder`: the writable folder is a hidden folder of a home the person named (`~/.claude`,
  * which keeps `.claude.json` and `.credentials.json`): an application's state, handed over whole.
@@ -62,12 +87,17 @@ export function readOnEntry(root: string, path: string, stateFolder: boolean): s
   if (stateFolder) return undefined;
   const rel = relative(root, path);
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
-  for (const part of rel.split(sep)) {
-    if (part === 'node_modules' || part.toLowerCase() === '.git') return undefined;
+  const parts = rel.split(sep);
+  for (const [i, part] of parts.entries()) {
+    if (part.toLowerCase() === '.git') return undefined;
+    // Below a package in node_modules, or npm's own files at its top: a project's name there is its own.
+    if (part === 'node_modules' && i + 1 < parts.length && (!parts[i + 1]!.startsWith('.') || PACKAGE_MANAGER_OWN.has(parts[i + 1]!))) return undefined;
     if (part.startsWith('.') && !INERT_HIDDEN.has(part))
       return `a hidden file a tool may read on its own when you open or enter the folder (${part}): kept for review`;
     if (READ_ON_ENTRY.some((re) => re.test(part.toLowerCase())))
       return `mise reads ${part} on its own when you enter the folder, and runs the hooks it names: kept for review`;
+    if (i === parts.length - 1 && AGENT_INSTRUCTIONS.test(part.toLowerCase()))
+      return `a coding agent reads ${part} on its own when it starts in this folder, and may do what it says: kept for review`;
   }
   return undefined;
 }

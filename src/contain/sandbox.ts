@@ -72,6 +72,8 @@ export interface SandboxPlan {
   relativePathEntries: string[];
   /** What git's configuration names inside the writable folders (contain/git-configured.ts). */
   gitConfigured: string[];
+  /** Links of the home's hidden names (and ~/bin) that lead into the writable folders: what the command writes there is kept aside. */
+  homeLinked: Array<{ link: string; target: string }>;
 }
 
 /** What is at a host path as the command's uid reaches it; undefined: nothing, or not reachable. */
@@ -115,8 +117,8 @@ export const SCRATCH_PLACES = ['/tmp', '/var/tmp'] as const;
 
 /**
  * Why a folder the command would write is not plainly a person's project, or undefined. Admitted:
- * a folder inside a home folder (not the home itself), or inside a scratch place (/tmp, /var/tmp,
- * $TMPDIR; not the place itself). Anything else (/etc, /srv, /opt/x, a mount) only with
+ * a folder inside a home folder (not the home itself), or inside a scratch place (/tmp, /var/tmp;
+ * not the place itself). Anything else (/etc, /srv, /opt/x, a mount) only with
  * --outside-home, which says what it gives: without it, as root, the command would read and write
  * that folder as its owner does (contain/idmapped-folders.ts).
  */
@@ -195,7 +197,10 @@ export function bwrapArguments(
     covered.push(plan.throwawayHome);
   }
   const readable = new Set(plan.readable);
+  // A PATH folder that is a home or an absent folder itself (PATH=~:…) is not a program's folder: left empty.
+  const whole = new Set([...plan.homes, ...plan.absent]);
   for (const path of [...new Set([...plan.programs, ...plan.readable])]) {
+    if (whole.has(path) && !readable.has(path)) continue;
     // A path named to read may be a home itself (--allow-read ~): bound read-only over its emptiness.
     if (kind(path) === undefined || !covered.some((dir) => isWithin(path, dir) && (path !== dir || readable.has(path)))) continue;
     args.push('--ro-bind', path, path);

@@ -11,9 +11,13 @@
 //            bidirectional characters such as U+200B, U+202E, U+2066 or U+FEFF, line and paragraph
 //            separators, other spaces, private-use, unassigned and lone surrogates) as \u{…}; a
 //            byte that is not part of valid UTF-8 (a name is bytes on Linux) as \xNN (80 to FF:
-//            never one of the controls' \xNN, which are 00 to 7F).
+//            never one of the controls' \xNN, which are 00 to 7F); and, though letters or symbols,
+//            what shows as nothing (Unicode's default-ignorable characters: the Hangul fillers
+//            U+115F, U+1160, U+3164, U+FFA0, variation selectors, U+180E) and the blank U+2800,
+//            which would let two names look alike or a name look empty.
 
 const PASSES = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
+const SHOWS_AS_NOTHING = /^[\p{Default_Ignorable_Code_Point}\u2800]$/u;
 const NAMED: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\\': '\\\\' };
 
 /** The name as it may be written to a terminal: printable text as it is, everything else escaped. */
@@ -42,7 +46,7 @@ function shownBytes(bytes: Uint8Array): string {
 function shownChar(c: string): string {
   const named = NAMED[c];
   if (named !== undefined) return named;
-  if (PASSES.test(c)) return c;
+  if (PASSES.test(c) && !SHOWS_AS_NOTHING.test(c)) return c;
   const code = c.codePointAt(0)!;
   if (code < 0x20 || code === 0x7f) return `\\x${code.toString(16).padStart(2, '0')}`;
   return `\\u{${code.toString(16)}}`;
@@ -75,6 +79,8 @@ function sequenceAt(bytes: Uint8Array, i: number): number {
  */
 export function shownJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/[^\n\\]/gu, (c) =>
-    PASSES.test(c) ? c : Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+    PASSES.test(c) && !SHOWS_AS_NOTHING.test(c)
+      ? c
+      : Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
 }

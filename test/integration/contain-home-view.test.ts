@@ -6,7 +6,7 @@
 // the person's own. Run as root (CI): the command runs as nobody, and every canary below is a file
 // nobody could read were the home shown, so each assertion would fail on the code before.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,6 +173,47 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     expect(second.stdout).toContain('SessionStart');
     expect(readFileSync(join(home, '.claude', 'settings.json'), 'utf8')).toBe('{"theme":"light"}\n');
   }, 120_000);
+
+  it('a keyway home reached through a linked folder is absent where it really is (outside test, issue 84)', async () => {
+    // ~/lnk leads out of the home, to a folder nobody's uid could read were it shown.
+    const real = join(base, 'real');
+    mkdirSync(real, { mode: 0o755 });
+    chmodSync(real, 0o755);
+    symlinkSync(real, join(home, 'lnk'));
+    const linked = join(home, 'lnk', 'kw');
+    const init = await runProcess(process.execPath, [CLI, 'init'], { PATH: process.env['PATH'] ?? '', KEYWAY_HOME: linked }, undefined, 60_000);
+    expect(init.code, init.stderr).toBe(0);
+    writeFileSync(join(real, 'kw', 'data', 'canary'), SECRET, { mode: 0o644 });
+    execFileSync('chmod', ['-R', 'a+rX', join(real, 'kw')]);
+    // keyway run --contain on that home, which starts a keyway of its own for it.
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'run', '--contain', '--', 'sh', '-c', `cat ${real}/kw/data/canary >/dev/null 2>&1 && echo READ; ls -A ${real}/kw | wc -l`],
+      { PATH: process.env['PATH'] ?? '', HOME: home, KEYWAY_HOME: linked },
+      undefined,
+      60_000,
+      project,
+    );
+    outputs.push(r.stdout, r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('0\n');
+  }, 120_000);
+
+  it("what a link of the home's start-up names leads to in the working folder is kept aside (a dotfiles checkout)", async () => {
+    const dotfiles = join(home, 'dotfiles');
+    mkdirSync(dotfiles, { mode: 0o755 });
+    writeFileSync(join(dotfiles, 'bashrc'), '# mine\n', { mode: 0o644 });
+    symlinkSync(join(dotfiles, 'bashrc'), join(home, '.bashrc'));
+    try {
+      const r = await contained([], 'echo "touch /tmp/pwned" >> bashrc; echo notes > README.md', dotfiles);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(join(dotfiles, 'bashrc'), 'utf8')).toBe('# mine\n');
+      expect(readFileSync(join(dotfiles, 'README.md'), 'utf8')).toBe('notes\n');
+      expect(r.stderr).toContain(`${home}/.bashrc in your home leads here`);
+    } finally {
+      rmSync(join(home, '.bashrc'), { force: true });
+    }
+  }, 60_000);
 
   it('as an ordinary user: its own files in its home and a folder it owns outside it are absent; its project is there', async () => {
     const { node, cli } = runnableKeyway();

@@ -311,3 +311,57 @@ describe('judgeChange', () => {
     expect(judgeChange({ path: '/home/u/project/link', kind: 'symlink', target: '..x' }, project).apply).toBe(true);
   });
 });
+
+describe('judgeChange: what an outside test found in the first cut of issue 84', () => {
+  it("keeps aside a coding agent's instructions file, wherever it is, and lets a file merely named like one land", () => {
+    for (const name of ['CLAUDE.md', 'claude.local.md', 'AGENTS.md', 'AGENT.md', 'GEMINI.md', 'sub/CLAUDE.md'])
+      expect(judge(`/home/u/project/${name}`)).toMatchObject({ apply: false, why: expect.stringContaining('a coding agent reads') });
+    for (const name of ['docs/CLAUDE.md.bak', 'README.md', 'CLAUDE.md/notes.txt']) expect(applied(`/home/u/project/${name}`), name).toBe(true);
+  });
+
+  it('keeps aside what direnv loads beside an .envrc the host has, and lets the same names land where there is none', () => {
+    const withEnvrc: JudgeContext = { ...project, isThere: (path) => path === '/home/u/project/.envrc' };
+    for (const name of ['flake.nix', 'flake.lock', 'shell.nix', 'devenv.nix', 'devbox.json'])
+      expect(judge(`/home/u/project/${name}`, 'file', withEnvrc)).toMatchObject({ apply: false, why: expect.stringContaining('direnv') });
+    expect(applied('/home/u/project/sub/flake.nix', 'file', withEnvrc)).toBe(true);
+    expect(applied('/home/u/project/flake.nix')).toBe(true);
+  });
+
+  it("admits npm's own names at the top of node_modules and a package's dotfiles, never another hidden name at its top", () => {
+    for (const name of ['node_modules/.package-lock.json', 'node_modules/.cache/x', 'node_modules/pkg/.eslintrc', 'node_modules/@scope/pkg/.npmignore'])
+      expect(applied(`/home/u/project/${name}`), name).toBe(true);
+    for (const name of ['node_modules/.claude/settings.json', 'node_modules/.envrc', 'node_modules/.vscode/tasks.json'])
+      expect(applied(`/home/u/project/${name}`), name).toBe(false);
+  });
+
+  it('keeps a folder deleted whole when it held a hidden name, or more than can be looked through; admits one that held plain files', () => {
+    const held: Record<string, string[] | undefined> = {
+      '/home/u/project/sub': ['/home/u/project/sub/a.ts', '/home/u/project/sub/.claude', '/home/u/project/sub/.claude/settings.json'],
+      '/home/u/project/plain': ['/home/u/project/plain/a.ts', '/home/u/project/plain/.gitignore'],
+      '/home/u/project/huge': undefined,
+    };
+    const context: JudgeContext = { ...project, below: (path) => (path in held ? held[path] : []) };
+    expect(judge('/home/u/project/sub', 'deleted', context)).toMatchObject({ apply: false, why: expect.stringContaining('it holds .claude') });
+    expect(applied('/home/u/project/plain', 'deleted', context)).toBe(true);
+    expect(judge('/home/u/project/huge', 'deleted', context)).toMatchObject({ apply: false, why: expect.stringContaining('too large') });
+  });
+
+  it("keeps aside what a link of the home's start-up names leads to in the working folder (a dotfiles checkout)", () => {
+    const dotfiles: JudgeContext = {
+      ...project,
+      root: '/home/u/dotfiles',
+      workdir: '/home/u/dotfiles',
+      homeLinked: [
+        { link: '/home/u/.bashrc', target: '/home/u/dotfiles/bashrc' },
+        { link: '/home/u/.claude', target: '/home/u/dotfiles/claude' },
+      ],
+    };
+    expect(judge('/home/u/dotfiles/bashrc', 'file', dotfiles)).toMatchObject({
+      apply: false,
+      why: '/home/u/.bashrc in your home leads here: what reads it at start would read this',
+    });
+    expect(applied('/home/u/dotfiles/claude/settings.json', 'file', dotfiles)).toBe(false);
+    expect(applied('/home/u/dotfiles/claude', 'deleted', dotfiles)).toBe(false);
+    expect(applied('/home/u/dotfiles/README.md', 'file', dotfiles)).toBe(true);
+  });
+});

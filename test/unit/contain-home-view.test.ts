@@ -1,9 +1,12 @@
 // What a contained command sees of the homes (issue 84), its pure parts: bwrap's arguments for an
 // absent home with a throwaway HOME and what the run names bound back, a socket nobody named, the
 // place a working folder may be, and which login file may be copied into a profile's kept state.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loginRefusal } from '../../src/agents/profiles/contained-state.ts';
-import { outermost } from '../../src/contain/home-view.ts';
+import { loginRefusal, seedLogin } from '../../src/agents/profiles/contained-state.ts';
+import { outermost, programRoots, socketPaths } from '../../src/contain/home-view.ts';
 import { bwrapArguments, folderPlaceProblem, type PathKind, type SandboxPlan } from '../../src/contain/sandbox.ts';
 
 const plan: SandboxPlan = {
@@ -24,6 +27,7 @@ const plan: SandboxPlan = {
   pathFolders: ['/usr/bin', '/home/u/.local/bin'],
   relativePathEntries: [],
   gitConfigured: [],
+  homeLinked: [],
 };
 const files: Record<string, PathKind> = {
   '/tmp': 'dir',
@@ -147,5 +151,87 @@ describe('loginRefusal: what of a login file may be copied into a contained agen
     const nested = JSON.stringify({ claudeAiOauth: { accessToken: placeholder }, extra: [{ token: 'ghp_abcdefghijklmnopqrstuvwxyz0123456789' }] });
     expect(loginRefusal(nested, tokens)).toBe('holds a value shaped like a secret (extra.0.token)');
     expect(loginRefusal('not json', tokens)).toBe('is not JSON');
+  });
+});
+
+describe('socketPaths: /proc/net/unix as the kernel writes it', () => {
+  const head = 'Num       RefCount Protocol Flags    Type St Inode Path';
+  const entry = (path: string) => `0000000000000000: 00000002 00000000 00010000 0001 01 12345${path === '' ? '' : ` ${path}`}`;
+  it('keeps spaces, tabs and newlines in a path, and an abstract or unnamed entry apart', () => {
+    const text = [
+      head,
+      entry('/srv/a  b.sock'),
+      entry('/srv/tab\there.sock'),
+      entry('/srv/new'),
+      'line.sock',
+      entry('@abstract'),
+      entry(''),
+      entry('rel.sock'),
+      '',
+    ].join('\n');
+    expect(socketPaths(text)).toEqual(['/srv/a  b.sock', '/srv/tab\there.sock', '/srv/new\nline.sock', '@abstract', 'rel.sock']);
+  });
+});
+
+describe('programRoots: a program folder in a home, never the home', () => {
+  it('shows a link target of ~/bin as ~/bin and one of ~/.local/bin as ~/.local/bin, never the home or ~/.local', () => {
+    const root = mkdtempSync(join(tmpdir(), 'keyway-program-roots-'));
+    try {
+      const home = join(root, 'home');
+      for (const dir of ['bin', '.local/bin', 'PATH', '.nvm/versions/node/v22/bin', '.nvm/versions/node/v22/lib'])
+        mkdirSync(join(home, dir), { recursive: true });
+      for (const file of ['bin/tool', '.local/bin/other', '.nvm/versions/node/v22/bin/node']) writeFileSync(join(home, file), '');
+      symlinkSync(join(home, 'bin/tool'), join(home, 'PATH/tool'));
+      symlinkSync(join(home, '.local/bin/other'), join(home, 'PATH/other'));
+      symlinkSync(join(home, '.nvm/versions/node/v22/bin/node'), join(home, 'PATH/node'));
+      const roots = programRoots([join(home, 'PATH'), home], [home], [home]);
+      expect(roots.sort()).toEqual([join(home, '.local/bin'), join(home, '.nvm/versions/node/v22'), join(home, 'PATH'), join(home, 'bin')].sort());
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("seedLogin: the person's login into a contained agent's kept state", () => {
+  const placeholder = 'sk-ant-kwcap_0123456789abcdef0123456789abcdef';
+  const login = (n: number) => JSON.stringify({ claudeAiOauth: { accessToken: `${placeholder}${n}`, refreshToken: placeholder, expiresAt: n } });
+
+  it('copies it when it changed since the last copy, whatever the agent did to its copy; a copy it made a folder is said, not a crash', () => {
+    const root = mkdtempSync(join(tmpdir(), 'keyway-seed-login-'));
+    try {
+      const home = join(root, 'home');
+      const kept = [{ source: join(root, 'kept', '.claude'), target: join(home, '.claude'), kind: 'folder' as const }];
+      mkdirSync(join(home, '.claude'), { recursive: true });
+      mkdirSync(kept[0]!.source, { recursive: true });
+      const copy = join(kept[0]!.source, '.credentials.json');
+      writeFileSync(join(home, '.claude', '.credentials.json'), login(1));
+      expect(seedLogin('claude-code', home, kept)).toEqual(["copied your claude-code login (keyway's placeholders) into the contained agent's state"]);
+      expect(readFileSync(copy, 'utf8')).toBe(login(1));
+      // The agent refreshed its copy, and set its time far ahead: yours unchanged, its copy stays.
+      writeFileSync(copy, login(2));
+      utimesSync(copy, 4_000_000_000, 4_000_000_000);
+      expect(seedLogin('claude-code', home, kept)).toEqual([]);
+      expect(readFileSync(copy, 'utf8')).toBe(login(2));
+      // You logged in again: copied, whatever time its copy says.
+      writeFileSync(join(home, '.claude', '.credentials.json'), login(3));
+      expect(seedLogin('claude-code', home, kept)).toHaveLength(1);
+      expect(readFileSync(copy, 'utf8')).toBe(login(3));
+      // Its copy made a folder: said, nothing thrown, nothing left beside it.
+      rmSync(copy);
+      mkdirSync(copy);
+      writeFileSync(join(home, '.claude', '.credentials.json'), login(4));
+      expect(seedLogin('claude-code', home, kept)[0]).toContain('is not a file');
+      expect(readdirSync(kept[0]!.source)).toEqual(['.credentials.json']);
+      // A login with a real token is never copied.
+      rmSync(copy, { recursive: true });
+      writeFileSync(
+        join(home, '.claude', '.credentials.json'),
+        JSON.stringify({ claudeAiOauth: { accessToken: 'sk-ant-oat01-real', refreshToken: placeholder } }),
+      );
+      expect(seedLogin('claude-code', home, kept)[0]).toContain('holds a real token');
+      expect(readdirSync(kept[0]!.source)).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -22,6 +22,7 @@ const plan: SandboxPlan = {
   pathFolders: ['/usr/bin'],
   relativePathEntries: [],
   gitConfigured: [],
+  homeLinked: [],
 };
 const files: Record<string, PathKind> = {
   '/tmp': 'dir',

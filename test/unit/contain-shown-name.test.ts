@@ -85,3 +85,13 @@ describe('shownJson', () => {
     expect(text).toContain('café 日本');
   });
 });
+
+describe('shownName: what shows as nothing', () => {
+  it('escapes the Hangul fillers, variation selectors and the braille blank, which would make two names look alike or one look empty', () => {
+    expect(shownName('a\u3164b\u115f\u1160\uffa0c\u2800d\ufe0fe\u{e0100}')).toBe('a\\u{3164}b\\u{115f}\\u{1160}\\u{ffa0}c\\u{2800}d\\u{fe0f}e\\u{e0100}');
+    expect(JSON.parse(shownJson('x\u3164'))).toBe('x\u3164');
+    expect(shownJson('x\u3164')).toBe('"x\\u3164"');
+    // Letters of any script still pass as they are.
+    expect(shownName('한국어 café ☃')).toBe('한국어 café ☃');
+  });
+});

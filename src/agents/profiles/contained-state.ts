@@ -1,6 +1,6 @@
-import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { dirname, join, relative, sep } from 'node:path';
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { AGENT_TARGETS, isAgentTarget } from '../connect/targets.ts';
@@ -14,7 +14,7 @@ import type { StatePath } from './state.ts';
 // profile. Inside, the kept folder is shown where the agent looks (`~/.claude`), writable.
 //
 // What passes from the person's state into the kept one, and nothing else: the agent's login file
-// (connect/targets.ts names it), copied when it is newer than the kept copy, only where each token
+// (connect/targets.ts names it), copied when it changed since the last copy, only where each token
 // in it is one of keyway's placeholders (a login keyway owns: `keyway connect AGENT --login` or
 // `--import`) and no other value in it is shaped like a secret (SECRET_SHAPED). A login file with a
 // real token stays where it is, and the run says how to give keyway the login. Nothing passes back.
@@ -74,20 +74,19 @@ export function seedLogin(profile: string, home: string, kept: readonly KeptStat
   if (into === undefined) return [];
   const copy = join(into.source, relative(into.target, own));
   let text: string;
-  let mtime: number;
   try {
     const stat = statSync(own);
     if (!stat.isFile() || stat.size > 256 * 1024) return [];
     text = readFileSync(own, 'utf8');
-    mtime = stat.mtimeMs;
   } catch {
     return [];
   }
-  try {
-    if (statSync(copy).mtimeMs >= mtime) return [];
-  } catch {
-    // No copy yet.
-  }
+  // Copied when yours changed since the last copy, by its content, recorded beside the kept folder
+  // where the agent cannot reach: the agent's own refreshed copy stays until yours changes, and no
+  // time the agent sets on its copy can hold yours back.
+  const record = join(dirname(into.source), `${basename(into.source)}.login-copied`);
+  const digest = createHash('sha256').update(text).digest('hex');
+  if (readOrEmpty(record) === digest && lstatOrUndefined(copy) !== undefined) return [];
   const why = loginRefusal(
     text,
     login.file.tokens.map((t) => t.path),
@@ -96,14 +95,38 @@ export function seedLogin(profile: string, home: string, kept: readonly KeptStat
     return [
       `${login.credentialFile} ${why}, which a contained agent never sees: \`keyway connect ${profile} --import\` gives keyway the login, and the next contained run gets its placeholders`,
     ];
-  mkdirSync(dirname(copy), { recursive: true, mode: 0o700 });
-  // Beside it, then renamed: a run reading it sees the old copy or the new, never half.
+  const there = lstatOrUndefined(copy);
+  if (there !== undefined && !there.isFile() && !there.isSymbolicLink())
+    return [`the contained agent's ${login.credentialFile} is not a file (the agent made it so): remove ${copy} for your login to be copied there`];
   // The folder is the contained agent's to write: a name made new here (O_EXCL: never through a
-  // link it planted), renamed over whatever is at `copy` (a link there is replaced, not followed).
+  // link it planted), renamed over whatever is at \`copy\` (a link there is replaced, not followed).
   const temporary = `${copy}.keyway-${process.pid}-${randomBytes(6).toString('hex')}`;
-  writeFileSync(temporary, text, { mode: 0o600, flag: 'wx' });
-  renameSync(temporary, copy);
+  try {
+    mkdirSync(dirname(copy), { recursive: true, mode: 0o700 });
+    writeFileSync(temporary, text, { mode: 0o600, flag: 'wx' });
+    renameSync(temporary, copy);
+  } catch (err) {
+    rmSync(temporary, { force: true });
+    return [`your ${profile} login was not copied into the contained agent's state (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`];
+  }
+  writeFileSync(record, digest, { mode: 0o600 });
   return [`copied your ${profile} login (keyway's placeholders) into the contained agent's state`];
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why a login file may not be copied in, or undefined: each token a placeholder, nothing else secret-shaped. */

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type CommandUser, commandUser } from '../../contain/command-user.ts';
 import { unreachableProgram } from '../../contain/program-reach.ts';
 import { containedEnvironment, SecretVariableRefused } from '../../contain/environment.ts';
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
-import { admittedConfig, boundSockets, homeFolders, keywayHomes, outermost, ownedFolders, programRoots } from '../../contain/home-view.ts';
+import { admittedConfig, boundSockets, homeFolders, homeLinksInto, keywayHomes, outermost, ownedFolders, programRoots } from '../../contain/home-view.ts';
 import { defaultHidden, folderPlaceProblem, isWithin, planProblem, rootWorkdirProblem, SCRATCH_PLACES, type SandboxPlan } from '../../contain/sandbox.ts';
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
@@ -166,7 +166,7 @@ the run names (the working folder, PATH's programs, the profile's state, --allow
 --allow-write PATH, a ~/.gitconfig that runs nothing), every keyway home absent whatever is named,
 private /tmp, /var/tmp, /run and /dev/shm, and a HOME of its own that is dropped when it exits.
 The working folder and --allow-write folders must be in a home folder (not the home itself) or in
-/tmp, /var/tmp or $TMPDIR; --outside-home admits another (as root, the command then writes it as
+/tmp or /var/tmp; --outside-home admits another (as root, the command then writes it as
 its owner does). It writes only in the folder keyway run started in (its working directory) and where
 --allow-write PATH says (again for more; a missing one inside your home is made first), through an overlay: its changes reach the host when it
 exits, and what git, a shell or PATH would run later is kept aside (keyway contain review). It can make no Unix socket, unless --allow-socket PATH
@@ -425,10 +425,11 @@ function sandboxPlan(
       else if (!config.shown) notes.push(`${config.path} is not shown to the command: ${config.why} (only settings that run nothing are)`);
     }
   }
-  readable.push(...programRoots(pathFolders, absent));
+  readable.push(...programRoots(pathFolders, absent, withRealPaths([...homes, ...allHomes])));
   const throwawayHome =
     home !== undefined && isAbsolute(home) && home !== '/' && ![workdir, ...writable].some((folder) => isWithin(home, folder)) ? home : undefined;
-  const bound = sockets.length > 0 ? boundSockets() : [];
+  // Each as it really is: a socket bound through a linked folder is mounted over where it is.
+  const bound = sockets.length > 0 ? [...new Set(boundSockets().map(realOrSelf))] : [];
   const plan: SandboxPlan = {
     uid: user.uid,
     gid: user.gid,
@@ -455,10 +456,12 @@ function sandboxPlan(
     pathFolders,
     relativePathEntries: [...new Set((env['PATH'] ?? '').split(':').filter((dir) => !isAbsolute(dir)))],
     gitConfigured: gitConfiguredPaths(workdir, [workdir, ...writable]),
+    homeLinked: homeLinksInto(homes, [workdir, ...writable]),
   };
   const problem = planProblem(plan, own);
   if (problem !== undefined) throw new ContainRefused(problem);
-  const scratch = [...SCRATCH_PLACES, ...(env['TMPDIR'] !== undefined && isAbsolute(env['TMPDIR']) ? [env['TMPDIR']] : [])];
+  // Not $TMPDIR: a variable names any folder (TMPDIR=/etc), and only these two are scratch by what they are.
+  const scratch = [...SCRATCH_PLACES];
   for (const path of [workdir, ...writable]) {
     const what = path === workdir ? `the working folder ${path}` : `--allow-write ${path}`;
     const place = folderPlaceProblem(path, what, withRealPaths([...homes, ...allHomes]), withRealPaths(scratch), args.flag('outside-home'));
@@ -503,11 +506,14 @@ function resolveHidden(paths: readonly string[]): string[] {
     try {
       link = lstatSync(path).isSymbolicLink();
     } catch {
-      resolved.push(path);
+      // Not there: hidden where it would be, a folder on the way being a link or not.
+      resolved.push(path, join(realOrSelf(dirname(path)), basename(path)));
       continue;
     }
     if (!link) {
-      resolved.push(path);
+      // Where it really is: a folder on the way may be a link (~/lnk/kw, ~/lnk leading out of the
+      // home), and a mount on the path as named would land under an empty home, out of sight already.
+      resolved.push(realOrSelf(path));
       continue;
     }
     try {
@@ -557,4 +563,13 @@ function noSuchAgent(id: string, known: readonly string[]): Error {
   const near = closestName(id, known);
   const list = known.length === 0 ? 'there are none: `keyway agents add ID`' : `agents: ${known.join(', ')}`;
   return usageError(`no agent "${id}"${near ? `; did you mean ${near}?` : ''} (${list})`);
+}
+
+/** The path with every link resolved, or as given where it cannot be (not there, not reachable). */
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
