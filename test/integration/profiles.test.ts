@@ -260,7 +260,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
 
     const base = mkdtempSync('/var/lib/keyway-profile-nomodel-');
     const home = join(base, 'home');
-    const project = join(base, 'project');
+    const project = join(home, 'project');
     for (const dir of [home, project]) {
       mkdirSync(dir);
       chownSync(dir, 1000, 1000);
