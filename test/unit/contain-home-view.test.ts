@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mounts } from '../helpers/bwrap-mounts.ts';
 import { loginRefusal, seedLogin } from '../../src/agents/profiles/contained-state.ts';
 import { outermost, programRoots, socketPaths } from '../../src/contain/home-view.ts';
 import { bwrapArguments, folderPlaceProblem, type PathKind, type SandboxPlan } from '../../src/contain/sandbox.ts';
@@ -48,16 +49,6 @@ const files: Record<string, PathKind> = {
 };
 const kind = (path: string) => files[path];
 
-function mounts(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--bind' || a === '--ro-bind' || a === '--ro-bind-try') out.push(`${a} ${args[++i]} ${args[++i]}`);
-    else if (a === '--tmpfs' || a === '--remount-ro' || a === '--chdir') out.push(`${a} ${args[++i]}`);
-  }
-  return out;
-}
-
 describe('bwrapArguments: a home that shows only what is named', () => {
   it('homes empty, HOME a throwaway, then what the run names bound back, keyway homes and unnamed sockets hidden, the homes read-only last', () => {
     expect(mounts(bwrapArguments(plan, kind, 3, () => false, '/tmp/keyway-contain-home-x'))).toEqual([
@@ -85,6 +76,7 @@ describe('bwrapArguments: a home that shows only what is named', () => {
       '--remount-ro /root',
       '--remount-ro /srv/u',
       '--chdir /home/u/project',
+      '--seccomp 3',
     ]);
   });
 

@@ -1,6 +1,7 @@
 // keyway run --contain's sandbox, its pure parts (issue 47): bwrap's arguments from a plan, and the
 // seccomp filter run through a small classic-BPF interpreter, so each verdict is the kernel's reading.
 import { describe, expect, it } from 'vitest';
+import { mounts } from '../helpers/bwrap-mounts.ts';
 import { bwrapArguments, type PathKind, planProblem, type SandboxPlan } from '../../src/contain/sandbox.ts';
 import { containmentFilter } from '../../src/contain/seccomp.ts';
 
@@ -41,17 +42,6 @@ const files: Record<string, PathKind> = {
   '/run/current-system/sw/bin': 'dir',
 };
 const kind = (path: string) => files[path];
-
-/** The argument pairs (option, operand…) in order, for reading. */
-function mounts(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--bind' || a === '--ro-bind') out.push(`${a} ${args[++i]} ${args[++i]}`);
-    else if (a === '--tmpfs' || a === '--remount-ro' || a === '--chdir' || a === '--seccomp') out.push(`${a} ${args[++i]}`);
-  }
-  return out;
-}
 
 describe('bwrapArguments', () => {
   it('host read-only, private dirs, then the writable folders, then what is protected and hidden; the working folder last', () => {
