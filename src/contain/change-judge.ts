@@ -142,7 +142,7 @@ export function judgeChange(change: Change, context: JudgeContext): Verdict {
   const onEntry = readOnEntry(context.root, path, stateFolder);
   if (onEntry !== undefined) return { apply: false, why: onEntry };
   // What an .envrc beside it has direnv load on entering the folder (`use flake`, `use nix`, devenv).
-  if (!stateFolder && DIRENV_LOADS.test(basename(path).toLowerCase()) && context.isThere(join(dirname(path), '.envrc')))
+  if (!stateFolder && DIRENV_LOADS.test(basename(path).toLowerCase()) && envrcAbove(path, context))
     return { apply: false, why: `the .envrc beside it has direnv load ${basename(path)} when you enter the folder, and run what it says: kept for review` };
   // A folder deleted whole takes what is in it: a hidden file there (.claude/settings.json with its
   // deny rules, an .envrc) is judged as its own deletion would be.
@@ -164,6 +164,15 @@ function isStateFolder(context: JudgeContext): boolean {
     // Below the home (isWithin), a first name starting with a dot is a hidden one, `..foo` too.
     return isWithin(context.root, home) && relative(home, context.root).startsWith('.');
   });
+}
+
+/** An .envrc in the folder of `path` or any folder above it within the root (`use flake ./nix` reaches down). */
+function envrcAbove(path: string, context: JudgeContext): boolean {
+  for (let dir = dirname(path); isWithin(dir, context.root); dir = dirname(dir)) {
+    if (context.isThere(join(dir, '.envrc'))) return true;
+    if (dir === context.root || dir === dirname(dir)) break;
+  }
+  return false;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isWithin } from './change-judge.ts';
 
 // What a contained command sees of the homes on this machine: default deny. The host is shown
@@ -187,8 +187,11 @@ export function programRoots(pathFolders: readonly string[], absent: readonly st
   const tops = [...absent, ...homes];
   // Shown whole only when below a folder at the top of a home or an absent folder: two levels down or more.
   const deepEnough = (folder: string) => !tops.some((top) => folder === top || dirname(folder) === top);
+  // Never a folder that is or holds a home or an absent folder, nor a hidden folder at a home's top.
+  const admissible = (folder: string) =>
+    !tops.some((top) => isWithin(top, folder)) && !homes.some((home) => dirname(folder) === home && basename(folder).startsWith('.'));
   for (const folder of pathFolders) {
-    if (!inAbsent(folder) || !isFolder(folder) || tops.includes(folder)) continue;
+    if (!inAbsent(folder) || !isFolder(folder) || !admissible(folder)) continue;
     roots.add(folder);
     // A link on PATH (npm's and pipx's bin folders) leads to its package: that folder, or the
     // prefix above a `bin` folder (a virtualenv, an nvm version), is what the program loads.
@@ -197,7 +200,8 @@ export function programRoots(pathFolders: readonly string[], absent: readonly st
       if (lstatOrUndefined(entry)?.isSymbolicLink() !== true) continue;
       let target: string;
       try {
-        target = resolve(folder, readlinkSync(entry));
+        // Every link on the way resolved: a folder link in the chain (~/deep -> ~) is seen for what it is.
+        target = realpathSync(entry);
         if (!statSync(target).isFile()) continue;
       } catch {
         continue;
@@ -206,28 +210,36 @@ export function programRoots(pathFolders: readonly string[], absent: readonly st
       if (!inAbsent(target) || isWithin(target, folder)) continue;
       const parent = dirname(target);
       const prefix = parent.endsWith('/bin') ? dirname(parent) : parent;
-      if (deepEnough(prefix)) roots.add(prefix);
-      else if (!tops.includes(parent)) roots.add(parent);
+      if (deepEnough(prefix) && admissible(prefix)) roots.add(prefix);
+      else if (admissible(parent)) roots.add(parent);
     }
   }
   return outermost([...roots]);
 }
 
 /**
- * Links among a home's hidden names and `~/bin` (and below them, through real folders, three levels
- * down: `~/.config/nvim`) that lead into the folders a contained command writes: a dotfiles
- * checkout linked into the home (`~/.bashrc` -> `~/dotfiles/bashrc`, stow's way). A shell, git or an
- * agent reads what such a link leads to when it starts, so what the command writes there is kept
- * aside (contain/change-judge.ts). Bounded: 5,000 entries a home.
+ * Links among a home's hidden names and `~/bin` (and below them, through real folders, eight levels
+ * down: `~/.config/systemd/user/x.service`) that lead into the folders a contained command writes:
+ * a dotfiles checkout linked into the home (`~/.bashrc` -> `~/dotfiles/bashrc`, stow's way). A
+ * shell, git, systemd or an agent reads what such a link leads to when it starts, so what the
+ * command writes there is kept aside (contain/change-judge.ts). Bounded: 20,000 entries a home;
+ * `complete` is false where that bound cut the look short (the run says so).
  */
-export function homeLinksInto(homes: readonly string[], roots: readonly string[]): Array<{ link: string; target: string }> {
+export function homeLinksInto(homes: readonly string[], roots: readonly string[]): { links: Array<{ link: string; target: string }>; complete: boolean } {
   const found: Array<{ link: string; target: string }> = [];
+  let complete = true;
   for (const home of new Set(homes)) {
-    let budget = 5_000;
-    const look = (folder: string, depth: number, top: boolean) => {
+    let budget = 20_000;
+    // Nearest first: a dotfiles checkout's links sit near the top (~/.bashrc, ~/.config/nvim).
+    const queue: Array<{ folder: string; depth: number }> = [{ folder: home, depth: 1 }];
+    while (queue.length > 0) {
+      const { folder, depth } = queue.shift()!;
       for (const name of namesIn(folder)) {
-        if (--budget < 0) return;
-        if (top && !name.startsWith('.') && name !== 'bin') continue;
+        if (--budget < 0) {
+          complete = false;
+          break;
+        }
+        if (depth === 1 && !name.startsWith('.') && name !== 'bin') continue;
         const path = join(folder, name);
         const stat = lstatOrUndefined(path);
         if (stat?.isSymbolicLink()) {
@@ -238,12 +250,12 @@ export function homeLinksInto(homes: readonly string[], roots: readonly string[]
             continue;
           }
           if (roots.some((root) => isWithin(target, root))) found.push({ link: path, target });
-        } else if (stat?.isDirectory() && depth < 3) look(path, depth + 1, false);
+        } else if (stat?.isDirectory() && depth < 8) queue.push({ folder: path, depth: depth + 1 });
       }
-    };
-    look(home, 1, true);
+      if (budget < 0) break;
+    }
   }
-  return found;
+  return { links: found, complete };
 }
 
 function homesOfProcesses(): string[] {
@@ -349,4 +361,53 @@ export function reachableAs(path: string, uid: number, gid: number): boolean {
   } catch {
     return false;
   }
+}
+
+interface MountEntry {
+  device: string;
+  /** The path within its file system that is mounted. */
+  root: string;
+  /** Where it is mounted. */
+  point: string;
+}
+
+/** /proc/self/mountinfo's entries (the kernel escapes a space, tab, newline and backslash in a path as \ooo). */
+export function mountEntries(text: string): MountEntry[] {
+  const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+  return text
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((fields) => fields.length >= 5)
+    .map((fields) => ({ device: fields[2]!, root: unescape(fields[3]!), point: unescape(fields[4]!) }));
+}
+
+/**
+ * Every other path where what is at `path` can be reached through a bind mount: a home bound at
+ * /home/alice from /srv/store/alice is there at both. realpath sees links, not binds, so a folder
+ * made absent, or one of keyway's homes, would show at its other name. From the mount table: the
+ * mount that holds `path`, the path within its file system, and each mount of the same file system
+ * whose root holds that path.
+ */
+export function mountAliases(path: string, entries: readonly MountEntry[]): string[] {
+  const holding = entries.filter((m) => isWithin(path, m.point)).sort((a, b) => b.point.length - a.point.length)[0];
+  if (holding === undefined) return [];
+  const inside = join(holding.root, relative(holding.point, path));
+  const aliases = new Set<string>();
+  for (const m of entries) {
+    if (m.device !== holding.device || !isWithin(inside, m.root)) continue;
+    const alias = join(m.point, relative(m.root, inside));
+    if (alias !== path) aliases.add(alias);
+  }
+  return [...aliases];
+}
+
+/** The paths and their aliases through bind mounts (mountAliases), read once from this process's mount table. */
+export function withMountAliases(paths: readonly string[]): string[] {
+  let entries: MountEntry[] = [];
+  try {
+    entries = mountEntries(readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return [...paths];
+  }
+  return [...new Set([...paths, ...paths.flatMap((path) => mountAliases(path, entries))])];
 }

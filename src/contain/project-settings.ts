@@ -48,11 +48,13 @@ const INERT_HIDDEN = new Set([
 const READ_ON_ENTRY: readonly RegExp[] = [/^mise(\..+)?\.toml$/, /^mise$/];
 
 /**
- * The instructions a coding agent reads on its own when it starts in a folder (Claude Code's
- * CLAUDE.md and CLAUDE.local.md, the AGENTS.md Codex and others read, Gemini CLI's GEMINI.md): a
- * contained agent writing one would steer the person's next session there, which may run commands.
+ * What a coding agent or an editor reads on its own when it starts in a folder, under plain names:
+ * instructions (Claude Code's CLAUDE.md and CLAUDE.local.md, AGENTS.md and Codex's
+ * AGENTS.override.md, GEMINI.md, QWEN.md, CRUSH.md), which steer the person's next session there,
+ * and configurations that name programs it starts there (opencode's and crush's MCP servers, a VS
+ * Code workspace's tasks with `runOn: folderOpen`).
  */
-const AGENT_INSTRUCTIONS = /^(claude(\.local)?|agents?|gemini)\.md$/;
+const AGENT_INSTRUCTIONS = /^((claude(\.local)?|agents?(\.override)?|gemini|qwen|crush)\.md|opencode\.jsonc?|crush\.json|.+\.code-workspace)$/;
 
 /**
  * What npm, pnpm and yarn keep at the top of node_modules, and the build tools' caches there (vite's
@@ -97,7 +99,7 @@ export function readOnEntry(root: string, path: string, stateFolder: boolean): s
     if (READ_ON_ENTRY.some((re) => re.test(part.toLowerCase())))
       return `mise reads ${part} on its own when you enter the folder, and runs the hooks it names: kept for review`;
     if (i === parts.length - 1 && AGENT_INSTRUCTIONS.test(part.toLowerCase()))
-      return `a coding agent reads ${part} on its own when it starts in this folder, and may do what it says: kept for review`;
+      return `a coding agent or editor reads ${part} on its own when it starts in this folder, and may do what it says: kept for review`;
   }
   return undefined;
 }

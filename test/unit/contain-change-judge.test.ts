@@ -314,8 +314,21 @@ describe('judgeChange', () => {
 
 describe('judgeChange: what an outside test found in the first cut of issue 84', () => {
   it("keeps aside a coding agent's instructions file, wherever it is, and lets a file merely named like one land", () => {
-    for (const name of ['CLAUDE.md', 'claude.local.md', 'AGENTS.md', 'AGENT.md', 'GEMINI.md', 'sub/CLAUDE.md'])
-      expect(judge(`/home/u/project/${name}`)).toMatchObject({ apply: false, why: expect.stringContaining('a coding agent reads') });
+    for (const name of [
+      'CLAUDE.md',
+      'claude.local.md',
+      'AGENTS.md',
+      'AGENTS.override.md',
+      'AGENT.md',
+      'GEMINI.md',
+      'QWEN.md',
+      'CRUSH.md',
+      'opencode.json',
+      'crush.json',
+      'proj.code-workspace',
+      'sub/CLAUDE.md',
+    ])
+      expect(judge(`/home/u/project/${name}`), name).toMatchObject({ apply: false, why: expect.stringContaining('a coding agent or editor reads') });
     for (const name of ['docs/CLAUDE.md.bak', 'README.md', 'CLAUDE.md/notes.txt']) expect(applied(`/home/u/project/${name}`), name).toBe(true);
   });
 
@@ -323,8 +336,10 @@ describe('judgeChange: what an outside test found in the first cut of issue 84',
     const withEnvrc: JudgeContext = { ...project, isThere: (path) => path === '/home/u/project/.envrc' };
     for (const name of ['flake.nix', 'flake.lock', 'shell.nix', 'devenv.nix', 'devbox.json'])
       expect(judge(`/home/u/project/${name}`, 'file', withEnvrc)).toMatchObject({ apply: false, why: expect.stringContaining('direnv') });
-    expect(applied('/home/u/project/sub/flake.nix', 'file', withEnvrc)).toBe(true);
+    // `use flake ./nix`: an .envrc above reaches down.
+    expect(applied('/home/u/project/nix/flake.nix', 'file', withEnvrc)).toBe(false);
     expect(applied('/home/u/project/flake.nix')).toBe(true);
+    expect(applied('/home/u/project/nix/flake.nix')).toBe(true);
   });
 
   it("admits npm's own names at the top of node_modules and a package's dotfiles, never another hidden name at its top", () => {

@@ -7,7 +7,17 @@ import { containedEnvironment, SecretVariableRefused } from '../../contain/envir
 import { gitConfiguredPaths } from '../../contain/git-configured.ts';
 import { makeMissing, type MissingWritable, WritableRefused, writableTarget } from '../../contain/missing-writable.ts';
 import { configuredHidden, keywayFiles } from '../../contain/keyway-files.ts';
-import { admittedConfig, boundSockets, homeFolders, homeLinksInto, keywayHomes, outermost, ownedFolders, programRoots } from '../../contain/home-view.ts';
+import {
+  admittedConfig,
+  boundSockets,
+  homeFolders,
+  homeLinksInto,
+  withMountAliases,
+  keywayHomes,
+  outermost,
+  ownedFolders,
+  programRoots,
+} from '../../contain/home-view.ts';
 import { defaultHidden, folderPlaceProblem, isWithin, planProblem, rootWorkdirProblem, SCRATCH_PLACES, type SandboxPlan } from '../../contain/sandbox.ts';
 import type { Config } from '../../config/index.ts';
 import { parse } from '../args.ts';
@@ -415,7 +425,9 @@ function sandboxPlan(
   // empty inside, but for what the run names.
   const allHomes = homeFolders(homes);
   const callerUid = process.getuid?.() ?? 0;
-  const absent = outermost([...allHomes, ...withRealPaths(homes), ...ownedFolders([callerUid, user.uid])]);
+  // A home bound from elsewhere (/home/alice from /srv/store/alice) is absent at both names.
+  const absent = outermost(withMountAliases([...allHomes, ...withRealPaths(homes), ...ownedFolders([callerUid, user.uid])]));
+  const everyHome = withRealPaths([...homes, ...allHomes]);
   const pathFolders = withRealPaths([...(env['PATH'] ?? '').split(':'), env['XDG_CONFIG_HOME'] ?? ''].filter((dir) => isAbsolute(dir)));
   const home = env['HOME'];
   if (home !== undefined && isAbsolute(home)) {
@@ -425,11 +437,15 @@ function sandboxPlan(
       else if (!config.shown) notes.push(`${config.path} is not shown to the command: ${config.why} (only settings that run nothing are)`);
     }
   }
-  readable.push(...programRoots(pathFolders, absent, withRealPaths([...homes, ...allHomes])));
+  // PATH's folders alone (not XDG_CONFIG_HOME, which pathFolders holds for the judge), each where it really is.
+  const pathOnly = (env['PATH'] ?? '').split(':').filter((dir) => isAbsolute(dir));
+  readable.push(...programRoots(pathOnly.map(realOrSelf), absent, everyHome));
   const throwawayHome =
     home !== undefined && isAbsolute(home) && home !== '/' && ![workdir, ...writable].some((folder) => isWithin(home, folder)) ? home : undefined;
   // Each as it really is: a socket bound through a linked folder is mounted over where it is.
   const bound = sockets.length > 0 ? [...new Set(boundSockets().map(realOrSelf))] : [];
+  // Bounded (docs/containment.md says how far it looks): a home too large to look through whole is looked through nearest first.
+  const linkedHome = homeLinksInto(homes, [workdir, ...writable]);
   const plan: SandboxPlan = {
     uid: user.uid,
     gid: user.gid,
@@ -441,14 +457,12 @@ function sandboxPlan(
     readable,
     state: kept.map(({ source, target }) => ({ source, target })),
     hiddenSockets: bound,
-    hide: resolveHidden([
-      ...own,
-      ...defaultHidden(homes),
-      ...configuredHidden(config, homes),
-      ...keywayHomes([...allHomes, ...homes], boundSocketsOnce(bound)),
-    ]),
+    // Each where it really is (links on the way resolved), and at every other name a bind mount gives it.
+    hide: withMountAliases(
+      resolveHidden([...own, ...defaultHidden(homes), ...configuredHidden(config, homes), ...keywayHomes([...allHomes, ...homes], boundSocketsOnce(bound))]),
+    ),
     privateDirs: runtime !== undefined && isAbsolute(runtime) ? [runtime] : [],
-    programs: programFolders(command, env['PATH']),
+    programs: programFolders(command, env['PATH'], [...absent, ...everyHome]),
     // The homes and PATH's folders both as named and as they resolve (a /home that is a link, a
     // ~/bin linked elsewhere): the judge compares paths as the command's writes land, resolved.
     homes: withRealPaths(homes),
@@ -456,7 +470,7 @@ function sandboxPlan(
     pathFolders,
     relativePathEntries: [...new Set((env['PATH'] ?? '').split(':').filter((dir) => !isAbsolute(dir)))],
     gitConfigured: gitConfiguredPaths(workdir, [workdir, ...writable]),
-    homeLinked: homeLinksInto(homes, [workdir, ...writable]),
+    homeLinked: linkedHome.links,
   };
   const problem = planProblem(plan, own);
   if (problem !== undefined) throw new ContainRefused(problem);
@@ -528,10 +542,15 @@ function resolveHidden(paths: readonly string[]): string[] {
 }
 
 /** The folders the command's programs come from: its PATH's, and its own when named by path (contain/sandbox.ts binds those under a private dir). */
-function programFolders(command: readonly string[], path: string | undefined): string[] {
+function programFolders(command: readonly string[], path: string | undefined, homes: readonly string[]): string[] {
   const folders = (path ?? '').split(':').filter((dir) => isAbsolute(dir));
   if (command[0] !== undefined && isAbsolute(command[0])) folders.push(dirname(command[0]));
-  return folders;
+  // Where each really is (bwrap binds a link's target at the link's name), and never a folder that
+  // holds a home or is one, nor a hidden folder at a home's top (~/.local, ~/.config: every program's
+  // data): a PATH entry `~`, `~/.local` or a link to either shows nothing of them.
+  return folders
+    .map(realOrSelf)
+    .filter((folder) => !homes.some((home) => isWithin(home, folder) || (dirname(folder) === home && basename(folder).startsWith('.'))));
 }
 
 function existingPath(path: string, option: string): string {
