@@ -13,6 +13,7 @@ import type { BudgetConfig } from '../config/spend.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { limitOf, periodEnd, scopeValueOf, unitOf } from '../spend/budgets.ts';
 import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
+import { ModelNames } from '../spend/model-name.ts';
 import type { SpendRecord } from '../spend/records.ts';
 import {
   addEntryTo,
@@ -78,6 +79,11 @@ export class SpendLedger implements SpendLedgerApi {
   #spend = new Map<string, SpendRecord>();
   /** The spend record ids of this hour's scopes, made once each (spend-keys.ts). */
   readonly #ids = new SpendIds();
+  /**
+   * The distinct-name cap again, where records are made: under proxy.workers each worker bounds the
+   * names on its own audit lines, and this one bounds what the whole keyway adds to the store.
+   */
+  readonly #names = new ModelNames();
   /** Budget record id -> its count here. */
   readonly #counts = new Map<string, BudgetCount>();
   #claims: Claim[] = [];
@@ -96,7 +102,8 @@ export class SpendLedger implements SpendLedgerApi {
 
   add(entry: SpendEntry): void {
     const e = admitted(entry);
-    const spendId = this.#ids.of(e.at, e.agent, e.grant, e.end_user, e.reading.usage?.model ?? null);
+    const model = this.#names.name(e.agent, e.reading.usage?.model ?? null, e.at);
+    const spendId = this.#ids.of(e.at, e.agent, e.grant, e.end_user, model);
     // Pending records are this ledger's own (a flush takes the whole map and starts a new one): added to in place.
     let pending = this.#spend.get(spendId);
     if (pending === undefined) {

@@ -3,6 +3,7 @@ import type { Config } from '../config/index.ts';
 import type { Spending } from '../proxy/runtime.ts';
 import { limitOf, scopeValueOf, unitOf } from '../spend/budgets.ts';
 import type { BudgetStanding, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
+import { ModelNames, modelNameShape } from '../spend/model-name.ts';
 import { costOf, priceFor } from '../spend/pricing.ts';
 import type { UsageReading } from '../spend/usage.ts';
 
@@ -20,13 +21,17 @@ export interface SpendPartOptions {
 
 export function spendPart(options: SpendPartOptions): Spending['spend'] {
   const { config, ledger, notify, logger } = options;
+  // The distinct-name cap for this process's audit lines, metrics and ledger entries.
+  const names = new ModelNames();
   return {
     costOf(reading: UsageReading): number | null {
       const usage = reading.usage;
       if (usage === undefined) return null;
-      const price = priceFor(usage.model, config().pricing);
+      // Priced by its own name when it has a model name's shape (the cap does not change a price); else as `_other`.
+      const price = priceFor(modelNameShape(usage.model), config().pricing);
       return price === undefined ? null : costOf(usage, price);
     },
+    modelName: (agent, model, at) => names.name(agent, model, at),
     add: (entry) => ledger.add(entry),
     budgeted(scope: SpendScope): boolean {
       const budgets = config().budgets;

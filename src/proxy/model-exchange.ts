@@ -35,7 +35,22 @@ export class ModelExchange {
 export interface SpendRecorder {
   /** USD for `reading`'s usage at the configured prices; null when the model has no price or the usage is unknown. */
   costOf(reading: UsageReading): number | null;
+  /** The name `model` is counted under for `agent` (spend/model-name.ts): its own when admitted, else `_other`; null stays null. */
+  modelName(agent: string | null, model: string | null, at: Date): string | null;
   add(entry: SpendEntry): void;
+}
+
+/**
+ * Puts the reading's model (the request's when the answer named none) under its bounded name, the
+ * one the ledger, the audit line and the metrics then carry. Priced before this (costOf takes the
+ * name as the vendor gave it, when it has a model name's shape): a name past the distinct cap still
+ * costs what it costs. The usage is the meter's own object, made for this answer: renamed in place.
+ */
+function nameModel(reading: UsageReading, requestModel: string | null, agent: string | null, spend: SpendRecorder, at: Date): string | null {
+  const usage = reading.usage;
+  const named = spend.modelName(agent, usage?.model ?? requestModel, at);
+  if (usage !== undefined) usage.model = named;
+  return named;
 }
 
 /**
@@ -56,8 +71,9 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
     reading = unansweredReading(model.plan, model.requestBytes);
   } else return;
   const cost = spend.costOf(reading);
+  const named = nameModel(reading, model.plan.requestModel, model.scope.agent, spend, now);
   spend.add(entryOf(model.scope, now, reading, cost));
-  writeOne(event, reading, cost, model.plan.requestModel);
+  writeOne(event, reading, cost, named);
 }
 
 /** The ledger's entry for one reading: a literal of one shape (a spread of the scope measured ~1.5x its cost). */
@@ -71,15 +87,14 @@ function entryOf(scope: SpendScope, at: Date, reading: UsageReading, cost: numbe
  * as the line's `usage` when it already reads as the line would (reported, its model named, no zero
  * count): two objects and three spreads less per metered answer.
  */
-function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null, requestModel: string | null): void {
+function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null, model: string | null): void {
   const usage = reading.usage;
   if (usage === undefined) {
-    event.usage = { model: requestModel, unknown: true };
+    event.usage = { model, unknown: true };
     return;
   }
   if (cost !== null) event.cost_usd = cost;
   else event.unpriced = true;
-  const model = usage.model ?? requestModel;
   const cached = usage.cached_input_tokens ?? 0;
   const written = usage.cache_write_tokens ?? 0;
   const asIs =
@@ -125,10 +140,14 @@ export class CountedUsage {
   /** Prices `reading`, adds it to the ledger and to this sum. */
   add(reading: UsageReading, scope: SpendScope, spend: SpendRecorder, now: Date): void {
     const cost = spend.costOf(reading);
+    const named = nameModel(reading, this.#requestModel, scope.agent, spend, now);
     spend.add(entryOf(scope, now, reading, cost));
     this.#readings++;
     const usage = reading.usage;
-    if (usage === undefined) return;
+    if (usage === undefined) {
+      this.#model ??= named;
+      return;
+    }
     this.#known++;
     this.#model = usage.model ?? this.#model;
     this.#input += usage.input_tokens;
@@ -144,7 +163,8 @@ export class CountedUsage {
 
   writeTo(event: AuditEvent): void {
     if (this.#readings === 0) return;
-    const model = this.#model ?? this.#requestModel;
+    // Bounded already (nameModel): the request's model stands in for an answer that named none.
+    const model = this.#model;
     if (this.#known === 0) {
       event.usage = { model, unknown: true };
       return;

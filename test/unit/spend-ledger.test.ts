@@ -14,6 +14,7 @@ import type { BudgetConfig } from '../../src/config/spend.ts';
 import { Store } from '../../src/credentials/store/index.ts';
 import { budgetKey, periodOf, scopeValueOf } from '../../src/spend/budgets.ts';
 import type { SpendEntry, SpendScope } from '../../src/spend/ledger.ts';
+import { MAX_MODEL_NAMES, OTHER_MODEL } from '../../src/spend/model-name.ts';
 import { budgetRecordId, type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
 
 const T0 = new Date('2026-11-26T22:10:00Z');
@@ -98,6 +99,19 @@ describe('spend ledger', () => {
     ledgers.push(l);
     return l;
   };
+
+  it('keeps at most MAX_MODEL_NAMES model records per agent per day, the rest under `_other`, every answer counted', async () => {
+    const l = ledger([]);
+    for (let i = 0; i < 100; i++) l.add(entry({}, [10, 1], null, T0, i % 2 === 0 ? `made-up-${i}` : `m${i}-${'x'.repeat(8_000)}`));
+    l.add(entry({ agent: 'other' }, [10, 1], null, T0, 'made-up-0'));
+    await l.flush();
+    const mine = store.entries<SpendRecord>('spend:').filter(([id]) => id.includes(':bot:'));
+    expect(mine.length).toBe(MAX_MODEL_NAMES + 1);
+    for (const [id] of mine) expect(id.length).toBeLessThan(200);
+    expect(mine.reduce((sum, [, r]) => sum + r.requests, 0)).toBe(100);
+    expect(store.get<SpendRecord>(spendRecordId('2026-11-26T22', 'bot', 'anthropic', null, OTHER_MODEL))?.requests).toBe(100 - MAX_MODEL_NAMES);
+    expect(store.get<SpendRecord>(spendRecordId('2026-11-26T22', 'other', 'anthropic', null, 'made-up-0'))?.requests).toBe(1);
+  });
 
   it('counts tokens and dollars at once, refuses at the limit, leaves another agent alone, and writes exact records', async () => {
     const tokens = budget({ name: 'budgets[0]', agent: 'bot', limit: { tokens: 1000 } });

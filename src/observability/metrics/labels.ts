@@ -1,3 +1,5 @@
+import { isModelName } from '../../spend/model-name.ts';
+
 // Label values for grant and agent ids. Prometheus keeps one series per distinct label set for as
 // long as the process lives, so a label must never take a value an agent chooses (a host name, a
 // path): only ids that the config or the store defined, which the operator controls. As a second
@@ -30,8 +32,6 @@ export class BoundedLabels {
 
 /** Distinct model labels one process keeps; past it a new model counts under OVERFLOW_LABEL. */
 export const MAX_MODEL_LABELS = 200;
-/** What a model label admits: the names vendors give (claude-sonnet-4-5, gpt-4.1-mini, models/gemini-2.5-pro, org/model:tag@v1). */
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$/;
 
 /**
  * Label values for model names. Unlike ids, a model name comes from an upstream's answer (or the
@@ -47,6 +47,7 @@ export class ModelLabels {
 
   label(model: string | null): string {
     if (model === null) return NONE_LABEL;
-    return MODEL_NAME.test(model) ? this.#bounded.label(model) : OVERFLOW_LABEL;
+    // What a model name may be (spend/model-name.ts): the names vendors give, up to 128 characters.
+    return isModelName(model) ? this.#bounded.label(model) : OVERFLOW_LABEL;
   }
 }

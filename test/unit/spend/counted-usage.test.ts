@@ -3,6 +3,7 @@ import { EVENT_FIELDS, serializeEvent } from '../../../src/audit/record.ts';
 import type { AuditEvent } from '../../../src/audit/index.ts';
 import { CountedUsage, countModelAnswer, ModelExchange, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
 import type { SpendEntry } from '../../../src/spend/ledger.ts';
+import { ModelNames, OTHER_MODEL } from '../../../src/spend/model-name.ts';
 import type { UsageReading } from '../../../src/spend/usage.ts';
 
 // A metered answer's audit fields are written in the line's sorted order (cost_usd, unpriced,
@@ -20,7 +21,12 @@ function draftEvent(): AuditEvent {
 
 function recorder(price: number | null): SpendRecorder & { added: SpendEntry[] } {
   const added: SpendEntry[] = [];
-  return { added, costOf: (r: UsageReading) => (r.usage === undefined ? null : price), add: (e: SpendEntry) => void added.push(e) };
+  return {
+    added,
+    costOf: (r: UsageReading) => (r.usage === undefined ? null : price),
+    modelName: (_agent: string | null, model: string | null) => model,
+    add: (e: SpendEntry) => void added.push(e),
+  };
 }
 
 const reading = (model: string): UsageReading => ({ usage: { model, input_tokens: 25, output_tokens: 4 }, basis: 'reported' });
@@ -118,5 +124,38 @@ describe('countModelAnswer (one answer)', () => {
           expect(serializeEvent(mine)).toBe(JSON.stringify(mine));
           expect(spendMine.added).toEqual(spendTheirs.added);
         }
+  });
+});
+
+describe('the model name an answer is counted under', () => {
+  const long = `m-${'x'.repeat(8_000)}`;
+  const bounded = (names: ModelNames): SpendRecorder & { added: SpendEntry[] } => ({
+    ...recorder(0.001),
+    modelName: (agent, model, at) => names.name(agent, model, at),
+  });
+
+  it('the ledger entry and the audit line carry the bounded name, an unknown answer its request model bounded too', () => {
+    const names = new ModelNames(1);
+    const spend = bounded(names);
+    const plan = { api: 'gemini', route: 'gemini-generate', requestModel: long } as const;
+    const answered = new ModelExchange(plan, scope, 100);
+    answered.meter = { push: () => undefined, end: () => reading(long), abandon: () => reading(long) };
+    const event = draftEvent();
+    countModelAnswer(answered, true, event, spend, new Date(0));
+    expect(event.usage?.model).toBe(OTHER_MODEL);
+    expect(spend.added[0]!.reading.usage?.model).toBe(OTHER_MODEL);
+    const unknown = new ModelExchange(plan, scope, 100);
+    unknown.meter = { push: () => undefined, end: () => ({ usage: undefined, basis: 'reported' }), abandon: () => ({ usage: undefined, basis: 'reported' }) };
+    const line = draftEvent();
+    countModelAnswer(unknown, true, line, spend, new Date(0));
+    expect(line.usage).toEqual({ model: OTHER_MODEL, unknown: true });
+    // Past the distinct cap: `_other`, still priced by its own name.
+    const counted = new CountedUsage(null);
+    counted.add(reading('gpt-4o'), scope, spend, new Date(0));
+    counted.add(reading('gpt-4o-mini'), scope, spend, new Date(0));
+    const ws = draftEvent();
+    counted.writeTo(ws);
+    expect(ws.usage?.model).toBe(OTHER_MODEL);
+    expect(ws.cost_usd).toBe(0.002);
   });
 });
