@@ -215,6 +215,59 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     }
   }, 60_000);
 
+  it('a PATH entry that is a link to the home shows nothing of it (second outside test, issue 84)', async () => {
+    symlinkSync(home, join(home, 'pathlink'));
+    try {
+      const r = await contained([], `cat ${home}/pathlink/notes/secret.txt >/dev/null 2>&1 && echo READ; echo done`, project, {
+        PATH: `${home}/pathlink:${process.env['PATH'] ?? ''}`,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('done\n');
+    } finally {
+      rmSync(join(home, 'pathlink'), { force: true });
+    }
+  }, 60_000);
+
+  it('a home bound from elsewhere is absent at its other name too (second outside test, issue 84)', async () => {
+    // In a mount namespace of its own, as a machine with homes on another disk has them: /var/lib/…/store/bound -> …/bound-home.
+    const store = join(base, 'store', 'bound');
+    const boundHome = join(base, 'bound-home');
+    mkdirSync(join(store, 'project'), { recursive: true });
+    mkdirSync(boundHome);
+    writeFileSync(join(store, 'canary'), SECRET, { mode: 0o644 });
+    execFileSync('chmod', ['-R', 'a+rX', join(base, 'store')]);
+    const script = `cat ${store}/canary >/dev/null 2>&1 && echo READ; ls -A ${store} | wc -l`;
+    const r = await runProcess(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        'mount --bind "$1" "$2" && cd "$2/project" && shift 2 && exec "$@"',
+        'sh',
+        store,
+        boundHome,
+        process.execPath,
+        CLI,
+        'run',
+        '--contain',
+        '--',
+        'sh',
+        '-c',
+        script,
+      ],
+      { PATH: process.env['PATH'] ?? '', HOME: boundHome, KEYWAY_HOME: proxy.home, ...proxy.env },
+      undefined,
+      60_000,
+    );
+    outputs.push(r.stdout, r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('0\n');
+  }, 60_000);
+
   it('as an ordinary user: its own files in its home and a folder it owns outside it are absent; its project is there', async () => {
     const { node, cli } = runnableKeyway();
     const userHome = join(base, 'ordinary');
