@@ -373,12 +373,12 @@ interface MountEntry {
 
 /** /proc/self/mountinfo's entries (the kernel escapes a space, tab, newline and backslash in a path as \ooo). */
 export function mountEntries(text: string): MountEntry[] {
-  const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+  const decoded = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
   return text
     .split('\n')
     .map((line) => line.split(' '))
     .filter((fields) => fields.length >= 5)
-    .map((fields) => ({ device: fields[2]!, root: unescape(fields[3]!), point: unescape(fields[4]!) }));
+    .map((fields) => ({ device: fields[2]!, root: decoded(fields[3]!), point: decoded(fields[4]!) }));
 }
 
 /**
