@@ -212,15 +212,44 @@ async function main(): Promise<void> {
   // own either (bwrap drops them all and sets no-new-privs), and a setuid program gains nothing
   // (root is not mapped there).
   const home = makeThrowawayHome(spec.sandbox);
-  const filter = filterDescriptor(spec.seccomp);
-  const args = [...bwrapArguments(spec.sandbox, kindOf, 3, isLink, home?.folder), '--', ...spec.command];
-  const child = spawn('bwrap', args, { stdio: ['inherit', 'inherit', 'inherit', filter], env });
-  closeSync(filter);
+  // A path bwrap was to hide or bind that vanished between keyway's look and its mount (a socket
+  // removed by its owner, another keyway's home being deleted) fails its setup, and nothing of the
+  // command runs. To know which it was, a shell starts the command: once the sandbox is set up it
+  // writes one byte to descriptor 4 and then becomes the command (exec), with 4 closed. No byte and
+  // bwrap gone: the setup failed, so bwrap is started once more, the paths looked at again.
+  const startSandbox = () => {
+    const filter = filterDescriptor(spec.seccomp);
+    const announce = 'printf . >&4 || exit 125; exec "$@" 4>&-';
+    const args = [...bwrapArguments(spec.sandbox, kindOf, 3, isLink, home?.folder), '--', '/bin/sh', '-c', announce, 'sh', ...spec.command];
+    const started = spawn('bwrap', args, { stdio: ['inherit', 'inherit', 'inherit', filter, 'pipe'], env });
+    closeSync(filter);
+    const setUp = { done: false };
+    started.stdio[4]?.once('data', () => {
+      setUp.done = true;
+    });
+    started.stdio[4]?.on('error', () => undefined);
+    return { child: started, setUp };
+  };
+  let { child, setUp } = startSandbox();
+  // The signals go to whichever bwrap runs now (the second, after a setup tried again).
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
   process.removeAllListeners('disconnect');
   process.on('disconnect', () => child.kill('SIGKILL'));
+  const firstExit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>((resolve) => {
+    child.once('exit', (code, signal) => resolve(setUp.done ? undefined : { code, signal }));
+    child.stdio[4]?.once('data', () => resolve(undefined));
+    child.once('error', (err) => fail(`cannot run bwrap: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+  });
+  if (firstExit !== undefined && !setUp.done) {
+    process.stderr.write('keyway: the sandbox could not be set up (a path changed meanwhile); trying once more\n');
+    ({ child, setUp } = startSandbox());
+  }
   child.once('error', (err) => fail(`cannot run bwrap: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
-  child.once('exit', (code, signal) => {
+  const exited = (callback: (code: number | null, signal: NodeJS.Signals | null) => void) => {
+    if (child.exitCode !== null || child.signalCode !== null) callback(child.exitCode, child.signalCode);
+    else child.once('exit', callback);
+  };
+  exited((code, signal) => {
     const exit = code ?? (signal ? 128 : 1);
     let settled: InsideMessage;
     try {
