@@ -1,6 +1,7 @@
 import type { AuditEvent } from '../audit/index.ts';
 import type { SpendEntry, SpendScope } from '../spend/ledger.ts';
 import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/meters/index.ts';
+import type { RequestFacts } from '../spend/request-facts.ts';
 import type { UsageReading } from '../spend/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
@@ -23,6 +24,8 @@ export class ModelExchange {
   sent = false;
   /** The answer's head came (forward.ts), whatever its status. */
   answered = false;
+  /** What the request body says (model, output cap), once read (spend/request-facts.ts); undefined: not read. */
+  facts: RequestFacts | undefined = undefined;
 
   constructor(plan: MeterPlan, scope: SpendScope, requestBytes: number | undefined) {
     this.plan = plan;
