@@ -1,8 +1,16 @@
 // What the spend ledger deletes from the store, inside one of its normal updates (at most once an
 // hour): `spend:` records of hours older than SPEND_KEPT_DAYS, and day records (folded hours,
 // app/spend-fold.ts) of days wholly older than that (older history is the audit log's),
-// and `budget:` records of periods already over (a count never goes back to an ended period).
+// and `budget:` records of periods over for more than BUDGET_KEPT_AFTER_MS.
 // Only ids it reads as its own are deleted; any other record under those prefixes stays.
+//
+// Why the margin: a period is "over" by this process's clock, and a clock can be wrong and then
+// corrected (a laptop waking with a stale clock, an NTP step, a person setting it). Deleting every
+// period before the current one made a clock an hour ahead delete the real current hour's count,
+// and once the clock came back that hour's budget counted from zero (issue 86: 64,284 tokens through
+// a 30,000-token hour budget). A count is kept until its period ended two days ago, so a clock that
+// jumps by up to two days and comes back finds every count it left. What a jump still does is said
+// in docs/spend.md (How budgets are counted).
 import type { StoreDraft } from '../credentials/store/index.ts';
 import { periodOf, type BudgetPer } from '../spend/budgets.ts';
 import { BUDGET_PREFIX, hourOf, parseSpendRecordId, SPEND_KEPT_DAYS, SPEND_PREFIX } from '../spend/records.ts';
@@ -18,6 +26,9 @@ function perOf(period: string): BudgetPer | undefined {
   if (MONTH.test(period)) return 'month';
   return undefined;
 }
+
+/** How long a budget count is kept after its period ended: the clock jump it survives. */
+export const BUDGET_KEPT_AFTER_MS = 2 * 86_400_000;
 
 /** Deletes the records past keeping at `now`; returns how many. */
 export function pruneSpend(draft: StoreDraft, now: Date): number {
@@ -35,8 +46,9 @@ export function pruneSpend(draft: StoreDraft, now: Date): number {
     const period = id.slice(id.lastIndexOf(':') + 1);
     const per = perOf(period);
     if (per === undefined) continue;
-    // The same format compares as the calendar does.
-    if (period < periodOf(per, now) && draft.delete(id)) deleted++;
+    // The same format compares as the calendar does: the period that held `now` minus the margin,
+    // and every one before it, ended more than the margin ago.
+    if (period < periodOf(per, new Date(now.getTime() - BUDGET_KEPT_AFTER_MS)) && draft.delete(id)) deleted++;
   }
   return deleted;
 }

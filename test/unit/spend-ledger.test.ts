@@ -327,7 +327,7 @@ describe('spend ledger', () => {
     expect(store.get(budgetRecordId(budgetKey(b, ''), '2026-11-26'))).toEqual({ tokens: 20, usd: 0 });
   });
 
-  it('prunes spend records past SPEND_KEPT_DAYS and budget records of ended periods, inside a normal flush, at most hourly; keeps what it cannot read', async () => {
+  it('prunes spend records past SPEND_KEPT_DAYS and budget records of periods ended two days ago, inside a normal flush, at most hourly; keeps what it cannot read', async () => {
     const day = budget({ agent: 'bot', limit: { tokens: 100 } });
     await store.update((d) => {
       d.set(spendRecordId('2026-09-20T10', 'bot', 'anthropic', null, 'm'), { requests: 1 });
@@ -349,6 +349,9 @@ describe('spend ledger', () => {
         spendRecordId('2026-09-30', 'bot', 'anthropic', null, 'm'),
         spendRecordId('2026-11-26T22', 'bot', 'anthropic', null, 'claude-sonnet-4-5'),
         budgetRecordId(budgetKey(day, ''), '2026-11-26'),
+        // Ended within two days (BUDGET_KEPT_AFTER_MS): a clock that jumped may come back to them.
+        budgetRecordId(budgetKey(day, ''), '2026-11-25'),
+        budgetRecordId('all|hour|usd|', '2026-11-26T21'),
         budgetRecordId('all|month|usd|', '2026-11'),
         'budget:something-else',
         'spend:not-a-spend-id',
@@ -364,8 +367,28 @@ describe('spend ledger', () => {
     l.add(entry({}, [1, 0], null, now));
     await l.flush();
     expect(store.get(budgetRecordId(budgetKey(day, ''), '2026-11-20'))).toBeUndefined();
-    expect(store.get(budgetRecordId(budgetKey(day, ''), '2026-11-26'))).toBeUndefined();
+    expect(store.get(budgetRecordId(budgetKey(day, ''), '2026-11-26'))).toBeDefined();
     expect(store.get(budgetRecordId(budgetKey(day, ''), '2026-11-27'))).toEqual({ tokens: 1, usd: 0 });
+  });
+
+  it('keeps the current period through a clock that jumps ahead and comes back: the budget goes on from its count (issue 86)', async () => {
+    const hourly = budget({ agent: 'bot', per: 'hour', limit: { tokens: 30 } });
+    const l = ledger([hourly]);
+    const real = T0;
+    l.add(entry({}, [20, 0], null, real));
+    await l.flush();
+    // The clock an hour ahead (then a day): the hourly prune runs, and must not delete the real hour.
+    for (const ahead of [3_600_000, 86_400_000]) {
+      now = new Date(real.getTime() + ahead);
+      l.add(entry({}, [1, 0], null, now));
+      await l.flush();
+    }
+    expect(store.get(budgetRecordId(budgetKey(hourly, ''), periodOf('hour', real)))).toEqual({ tokens: 20, usd: 0 });
+    // Corrected: the real hour's count is where it was, and the next 20 tokens pass its limit.
+    now = new Date(real.getTime() + 60_000);
+    l.add(entry({}, [20, 0], null, now));
+    const verdict = l.check(scopeOf(), now);
+    expect(verdict instanceof Promise ? await verdict : verdict).toMatchObject({ over: { used: 40 } });
   });
 
   it('names each budget record as spend/budgets.ts does (what keyway spend and the dashboard read)', () => {
