@@ -10,6 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent } from '../audit/index.ts';
+import { carryOwedLine, riderFor, settleOwedLine } from '../credentials/store/change-rider.ts';
+import type { CredentialStore } from '../credentials/store/index.ts';
 import { MalformedInput } from '../operations/fields.ts';
 import { ADMIN_STATUS_BY_CODE, AdminError, KeywayError, ProxyError, type AdminCode } from '../errors/index.ts';
 
@@ -148,6 +150,8 @@ export interface DispatchOptions {
   /** The listener's own address, as audit lines record it. */
   host: string;
   port: number;
+  /** The store a write's owed line rides in (credentials/store/change-rider.ts); none: the line is not owed. */
+  store?: Pick<CredentialStore, 'update'> | undefined;
   /** How the caller signed in (`token`, `session`), as the write's audit line records it; null on an open route. */
   actor?: 'token' | 'session' | null | undefined;
 }
@@ -178,8 +182,25 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
   let touch: AuditTouch = {};
   let code: AdminCode | null = null;
   let message: string | undefined;
+  const audits = !(route.method === 'GET' && route.audited !== true) && route.auditsItself !== true;
+  // A write's store changes carry its line, owed until the line below is written (change-rider.ts):
+  // a keyway killed in between writes it at its next start.
+  const rider =
+    audits && options.store !== undefined
+      ? riderFor({
+          action: route.doc.operationId,
+          client,
+          ...(options.actor ? { actor: options.actor } : {}),
+          agent: params['agent'] ?? null,
+          grant: params['grant'] ?? null,
+          method: route.method,
+          path,
+          host: options.host,
+          port: options.port,
+        })
+      : undefined;
   try {
-    const reply = await route.handle(ctx);
+    const reply = await (rider === undefined ? route.handle(ctx) : carryOwedLine(rider, async () => route.handle(ctx)));
     status = reply.status;
     touch = reply.audit ?? {};
     if (!('streamed' in reply)) sendJson(res, reply.status, reply.body, reply.headers);
@@ -191,7 +212,7 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
     if (!res.headersSent) sendError(res, answer.code, { message: answer.message, hint: answer.hint ?? null });
     else res.destroy();
   }
-  if ((route.method === 'GET' && route.audited !== true) || route.auditsItself) return;
+  if (!audits) return;
   const event: AuditEvent = {
     ts: new Date().toISOString(),
     id: randomUUID(),
@@ -211,8 +232,13 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
     ...(options.actor ? { actor: options.actor } : {}),
     ...(message !== undefined ? { message } : {}),
   };
-  // The change is made; a lost audit line is logged by the writer and turns the sink unhealthy.
-  await options.audit.write(event).catch(() => undefined);
+  // The change is made; a lost audit line is logged by the writer and turns the sink unhealthy, and
+  // stays owed in the store for the next start.
+  const written = await options.audit.write(event).then(
+    () => true,
+    () => false,
+  );
+  if (written && rider !== undefined && options.store !== undefined) await settleOwedLine(options.store, rider).catch(() => undefined);
 }
 
 /** What an unexpected failure answers: its own text may quote a secret, so the log has it instead. */

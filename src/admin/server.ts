@@ -58,7 +58,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   const server = http.createServer((req, res) => {
     setSecurityHeaders(res);
     if (!hostAllowed(req.headers.host)) return refuseHost(res);
-    const where = { audit: options.adminAudit, host: address?.address ?? '', port: address?.port ?? 0 };
+    const where = { audit: options.adminAudit, store: options.services.store, host: address?.address ?? '', port: address?.port ?? 0 };
     void answer(req, res, { table, authorized, dashboard }, where).catch(() => {
       if (!res.headersSent) sendError(res, 'internal_error', { message: INTERNAL_ERROR_MESSAGE });
     });
@@ -112,7 +112,7 @@ async function answer(
   req: IncomingMessage,
   res: ServerResponse,
   { table, authorized, dashboard }: { table: RouteTable; authorized: AdminAuth; dashboard: DashboardFiles },
-  where: { audit: AdminDeps['adminAudit']; host: string; port: number },
+  where: { audit: AdminDeps['adminAudit']; store: AdminDeps['services']['store']; host: string; port: number },
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   if (dashboard(req.method ?? 'GET', path, res)) return;

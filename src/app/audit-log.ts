@@ -9,6 +9,7 @@ import type { AuditEvent } from '../audit/record.ts';
 import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { Services } from '../open-home.ts';
 import type { Config } from '../config/index.ts';
+import { writeOwedChangeLines } from './owed-change-lines.ts';
 import { writeOwedKeyLines } from './owed-key-lines.ts';
 
 /**
@@ -61,6 +62,7 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
   const log = await openLog(services, env, options);
   try {
     await writeOwedKeyLines(log, services.paths.dataDir);
+    await writeOwedChangeLines(log, services.store);
   } catch (err) {
     if (options.logger === undefined) {
       await log.close().catch(() => undefined);
@@ -68,7 +70,7 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
     }
     options.logger.warn(
       { code: (err as NodeJS.ErrnoException).code ?? 'error' },
-      'an audit line a key change owes could not be written; the next start tries again',
+      'an audit line a key change or a change cut short owes could not be written; the next start tries again',
     );
   }
   return log;

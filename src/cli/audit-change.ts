@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { openAuditLog } from '../app/audit-log.ts';
+import { carryOwedLine, type OwedChangeLine, riderFor, settleOwedLine } from '../credentials/store/change-rider.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { Services } from '../open-home.ts';
@@ -62,19 +63,44 @@ export function cliActor(env: NodeJS.ProcessEnv): string {
 export async function audited<T>(services: Services, io: CommandIO, change: CliChange | ((result: T) => CliChange), work: () => Promise<T>): Promise<T> {
   const startedAt = performance.now();
   if (homeWasWritten(services)) await checkAuditable(services, io);
+  // Every store write the change makes carries its line, owed (credentials/store/change-rider.ts):
+  // killed before the line below, the next open writes it. A change whose line depends on its
+  // result (a function) owes none.
+  const rider = typeof change === 'function' ? undefined : riderFor(owedLineOf(change, io));
   let result: T;
   try {
-    result = await work();
+    result = rider === undefined ? await work() : await carryOwedLine(rider, work);
   } catch (err) {
     if (err instanceof KeywayError && typeof change !== 'function' && homeWasWritten(services)) {
-      await writeLine(services, io, change, startedAt, { code: err.code, message: err.message }).catch((lost: Error) =>
-        io.err(`keyway: warning: ${lost.message}`),
+      const written = await writeLine(services, io, change, startedAt, { code: err.code, message: err.message }).then(
+        () => true,
+        (lost: Error) => {
+          io.err(`keyway: warning: ${lost.message}`);
+          return false;
+        },
       );
+      // A change that wrote part of itself before it was refused has the refusal's line: its owed one goes.
+      if (written && rider !== undefined) await settleOwedLine(services.store, rider).catch(() => undefined);
     }
     throw err;
   }
   await writeLine(services, io, typeof change === 'function' ? change(result) : change, startedAt, null);
+  if (rider !== undefined) await settleOwedLine(services.store, rider);
   return result;
+}
+
+/** The line a change owes while it runs, as writeLine writes it. */
+function owedLineOf(change: CliChange, io: CommandIO): OwedChangeLine {
+  return {
+    action: change.action,
+    client: 'cli',
+    actor: cliActor(io.env),
+    agent: change.agent ?? null,
+    grant: change.grant ?? null,
+    ...(change.changed !== undefined && change.changed.length > 0 ? { changed: change.changed.join(',') } : {}),
+    host: hostname(),
+    port: 0,
+  };
 }
 
 /** Opens the audit log and closes it again: the one way to know a line can be written before the change is made. */

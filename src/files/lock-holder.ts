@@ -54,7 +54,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function thisHolder(): LockHolder {
+/** This process as a holder (a lock's, or an owed audit line's: credentials/store/change-rider.ts). */
+export function thisHolder(): LockHolder {
   return { host: hostname(), boot: bootId(), pid: process.pid, start: startTimeOf(process.pid) ?? '', nonce: randomBytes(8).toString('hex') };
 }
 

@@ -2,6 +2,7 @@
 // re-sealed; every other record goes back to disk with its ciphertext untouched.
 
 import { deepFreeze } from '../../deep-freeze.ts';
+import { addRider, type ChangeRider } from './change-rider.ts';
 import { CHECK_ID, seal } from './format.ts';
 import type { OpenedRecord, OpenedStore } from './format.ts';
 
@@ -95,9 +96,14 @@ export class Draft implements StoreDraft {
 
 /**
  * Runs an update's `fn` on a draft of `base`. A draft that `fn` threw from, or left unchanged, is
- * closed: `changed` is undefined then, and nothing is to be written.
+ * closed: `changed` is undefined then, and nothing is to be written. A draft that changed carries
+ * `rider`'s owed audit line (change-rider.ts), written in the same write as the change.
  */
-export async function runDraft<R>(base: OpenedStore, fn: (draft: StoreDraft) => R | Promise<R>): Promise<{ result: R; changed: Draft | undefined }> {
+export async function runDraft<R>(
+  base: OpenedStore,
+  fn: (draft: StoreDraft) => R | Promise<R>,
+  rider?: ChangeRider,
+): Promise<{ result: R; changed: Draft | undefined }> {
   const draft = new Draft(base);
   let result: R;
   try {
@@ -106,7 +112,10 @@ export async function runDraft<R>(base: OpenedStore, fn: (draft: StoreDraft) => 
     draft.close();
     throw err;
   }
-  if (draft.changed) return { result, changed: draft };
+  if (draft.changed) {
+    addRider(draft, rider);
+    return { result, changed: draft };
+  }
   draft.close();
   return { result, changed: undefined };
 }

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { loadPg } from '../../net/pg.ts';
 import { KeywayError } from '../../errors/index.ts';
+import { currentRider } from './change-rider.ts';
 import { runDraft, type StoreDraft } from './draft.ts';
 import {
   CHECK_ID,
@@ -168,9 +169,11 @@ export class PostgresStore extends StoreReads {
 
   /** Read-modify-write in one transaction under the store's advisory lock. Throws store_unavailable when the database is. */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
+    // Read here, in the caller's context: the change (if any) this write belongs to.
+    const rider = currentRider();
     return this.#writeTransaction(async (client) => {
       const base = await this.#readAll(client);
-      const { result, changed } = await runDraft(base.state, fn);
+      const { result, changed } = await runDraft(base.state, fn, rider);
       if (!changed) return { result, state: base.state, generation: base.generation };
       const next = changed.commit(this.#key);
       await this.#writeChanges(client, base.state, next, base.versions);

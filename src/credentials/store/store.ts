@@ -7,6 +7,7 @@ import type { BigIntStats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KeywayError } from '../../errors/index.ts';
 import { removeStaleTemps, replaceFileDurably } from '../../files/atomic-write.ts';
+import { currentRider } from './change-rider.ts';
 import { runDraft } from './draft.ts';
 import type { StoreDraft } from './draft.ts';
 import { emptyStore, readStoreText, resealStore, serializeStore } from './format.ts';
@@ -152,6 +153,8 @@ export class Store extends StoreReads implements CredentialStore {
    * and writes nothing. `fn` must not call update() on this store (it would wait for itself).
    */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
+    // Read here, in the caller's context: the change (if any) this write belongs to.
+    const rider = currentRider();
     return this.#queue.run(async () => {
       if (this.#deferred) await this.#createDeferred(this.#deferred);
       return withStoreLock(this.path, async (lock) => {
@@ -161,7 +164,7 @@ export class Store extends StoreReads implements CredentialStore {
         const base = await this.#decodeFollowingKey(snap);
         this.#adopt(snap, base);
 
-        const { result, changed } = await runDraft(base, fn);
+        const { result, changed } = await runDraft(base, fn, rider);
         if (!changed) return result;
         const next = changed.commit(this.#key);
         const text = serializeStore(next);

@@ -1,0 +1,94 @@
+// The audit line a change owes, carried in the store write that makes the change (issue 86).
+//
+// A change to what keyway may send (a grant, an agent, a secret) is made by a store write and then
+// recorded by an audit line. A process killed between the two left the change live with no line,
+// and `audit verify` passed. So the line is owed inside the change itself: while a change runs
+// (`carryOwedLine`: the CLI's audited(), the admin API's router), every store write that changes
+// something also writes an `owed-line:` record naming the line, in the same atomic write (the
+// file's rename, the database's transaction). Once the line is written, the record is deleted.
+// A crash in between leaves the record; whoever next opens the audit log writes the line
+// (app/owed-change-lines.ts). A change that was never written leaves no record, so no line is
+// written for a change that did not happen.
+//
+// This sits below the audit log (credentials may not import audit): the record holds the line's
+// admin fields as data, never a value.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { type LockHolder, thisHolder } from '../../files/lock-holder.ts';
+import type { StoreDraft } from './draft.ts';
+
+export const OWED_LINE_PREFIX = 'owed-line:';
+
+/** Which process made the change (or claimed its line), and when: a record whose process is gone is finished by the next open. */
+export interface OwedLineOwner {
+  holder: LockHolder;
+  /** When (ISO): one on another host is presumed gone after a while (app/owed-change-lines.ts). */
+  at: string;
+}
+
+/** This process, now, as an owner. */
+export const ownerNow = (): OwedLineOwner => ({ holder: thisHolder(), at: new Date().toISOString() });
+
+/** An audit line's admin fields, as the change's own writer would write them. */
+export interface OwedChangeLine {
+  action: string;
+  client: string;
+  actor?: string | undefined;
+  agent: string | null;
+  grant: string | null;
+  changed?: string | undefined;
+  method?: string | null | undefined;
+  path?: string | null | undefined;
+  host: string;
+  port: number;
+}
+
+export interface OwedLineRecord {
+  line: OwedChangeLine;
+  owner: OwedLineOwner;
+  /** Set by the next open that took it on (app/owed-change-lines.ts). */
+  claim?: OwedLineOwner | undefined;
+}
+
+/** One change's rider: its record id, and whether the change is still running (past it, writes carry nothing). */
+export interface ChangeRider {
+  readonly id: string;
+  readonly record: OwedLineRecord;
+  open: boolean;
+}
+
+const riding = new AsyncLocalStorage<ChangeRider>();
+
+/** A rider for one change's line (not yet carried: `carryOwedLine`). */
+export function riderFor(line: OwedChangeLine): ChangeRider {
+  return { id: `${OWED_LINE_PREFIX}${randomUUID()}`, record: { line, owner: ownerNow() }, open: true };
+}
+
+/**
+ * Runs `change` with every store write it makes carrying the rider's owed line. After the line is
+ * written (or the refusal's, when the change threw), delete its record: `settleOwedLine`.
+ */
+export async function carryOwedLine<T>(rider: ChangeRider, change: () => Promise<T>): Promise<T> {
+  try {
+    return await riding.run(rider, change);
+  } finally {
+    // A timer or watcher the change started keeps this context: its later writes carry nothing.
+    rider.open = false;
+  }
+}
+
+/** The rider of the change this store write belongs to, if any (read when update() is called). */
+export function currentRider(): ChangeRider | undefined {
+  const rider = riding.getStore();
+  return rider?.open === true ? rider : undefined;
+}
+
+/** Adds the rider's record to a draft that changed something (store.ts, postgres-store.ts via runDraft). */
+export function addRider(draft: StoreDraft, rider: ChangeRider | undefined): void {
+  if (rider !== undefined) draft.set(rider.id, rider.record);
+}
+
+/** The line is written: its record goes. Whether a record was there (none: the change wrote nothing). */
+export async function settleOwedLine(store: { update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> }, rider: ChangeRider): Promise<boolean> {
+  return store.update((draft) => draft.delete(rider.id));
+}
