@@ -23,11 +23,28 @@ export interface ConfigSource {
 export function readConfigSource({ home, file }: LoadConfigOptions): ConfigSource {
   const path = file === undefined ? defaultConfigPath(home) : resolve(home, file);
   if (file === undefined && !existsSync(path)) return { path: null, text: null };
+  let text: string;
   try {
-    return { path, text: readFileSync(path, 'utf8') };
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new KeywayError('config_invalid', `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`);
   }
+  // A file that says nothing is a file that lost what it said (truncated by a full disk, an editor
+  // killed mid-save, a bad copy), not a wish for the defaults: read as them, keyway would start on
+  // default ports with every config grant, agent rule, budget and proxy.hosts gone, without a word.
+  // A person who wants the defaults deletes the file (or writes `{}`).
+  if (saysNothing(text)) {
+    throw new KeywayError(
+      'config_invalid',
+      `config ${path} is empty (${text.length === 0 ? '0 bytes' : 'only blank lines and comments'}): keyway does not read an empty file as the defaults; restore it from a backup, or delete it (or write {}) to run on the defaults`,
+    );
+  }
+  return { path, text };
+}
+
+/** Only whitespace and YAML comments: no document at all. */
+function saysNothing(text: string): boolean {
+  return text.split(/\r?\n/).every((line) => /^\s*(?:#.*)?$/.test(line));
 }
 
 /** What a config file's text is told apart by: the running keyway says which text its config came from. */

@@ -41,3 +41,29 @@ describe('a command that only loads the config refuses a bad rule value', () => 
     expect(result.code).toBe(0);
   });
 });
+
+describe('an empty config file is not read as the defaults (issue 86)', () => {
+  it.each([
+    ['0 bytes', ''],
+    ['only blank lines and comments', '\n# proxy:\n#   listen: 127.0.0.1:9999\n  \n'],
+  ])('%s: start and a command refuse it in one line, and the home is untouched', async (what, text) => {
+    const home = makeHome();
+    const env = cleanEnv({ HOME: home });
+    expect((await runCli(['grants', 'add', 'gh', '--type', 'bearer', '--domains', 'api.example.test', '--home', home], env)).code).toBe(0);
+    mkdirSync(join(home, 'config'), { recursive: true });
+    writeFileSync(join(home, 'config', 'keyway.yaml'), text);
+    for (const args of [['start', '--listen', '127.0.0.1:0'], ['grants', 'list']]) {
+      const result = await runCli([...args, '--home', home], env);
+      expect(result.code, args.join(' ')).not.toBe(0);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`is empty (${what})`);
+      expect(lines[0]).toContain('delete it (or write {}) to run on the defaults');
+    }
+    // `{}` says "the defaults" on purpose: the grant added before is still there.
+    writeFileSync(join(home, 'config', 'keyway.yaml'), '{}\n');
+    const listed = await runCli(['grants', 'list', '--home', home], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain('gh');
+  });
+});
