@@ -52,7 +52,10 @@ describe('an empty config file is not read as the defaults (issue 86)', () => {
     expect((await runCli(['grants', 'add', 'gh', '--type', 'bearer', '--domains', 'api.example.test', '--home', home], env)).code).toBe(0);
     mkdirSync(join(home, 'config'), { recursive: true });
     writeFileSync(join(home, 'config', 'keyway.yaml'), text);
-    for (const args of [['start', '--listen', '127.0.0.1:0'], ['grants', 'list']]) {
+    for (const args of [
+      ['start', '--listen', '127.0.0.1:0'],
+      ['grants', 'list'],
+    ]) {
       const result = await runCli([...args, '--home', home], env);
       expect(result.code, args.join(' ')).not.toBe(0);
       const lines = result.stderr.trim().split('\n');
