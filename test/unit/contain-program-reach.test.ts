@@ -27,7 +27,8 @@ function program(path: string, text = '#!/bin/sh\necho hi\n', mode = 0o755): str
   return path;
 }
 
-describe.skipIf(!asRoot)('programReach', () => {
+// Skipped unless root: it makes folders owned by other users (chown), which only root can.
+describe.skipIf(!asRoot)('programReach (as root only: it chowns folders to other users)', () => {
   const closed = folder(join(base, 'root-home'), 0o700);
   const project = folder(join(closed, 'proj', 'node_modules', '.bin'), 0o755);
   const cli = program(join(closed, 'proj', 'cli.js'), '#!/bin/sh\necho claude\n');
