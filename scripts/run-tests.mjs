@@ -5,7 +5,15 @@ import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 mkdirSync('.test-output', { recursive: true });
 const report = '.test-output/vitest.json';
 // failures-now prints each failure as it happens (a run cut short still shows why).
-const args = ['vitest', 'run', '--reporter=default', '--reporter=./test/setup/failures-now.ts', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
+const args = [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=./test/setup/failures-now.ts',
+  '--reporter=json',
+  `--outputFile.json=${report}`,
+  ...process.argv.slice(2),
+];
 const run = spawnSync('npx', args, { stdio: 'inherit' });
 
 let passed = 0;
