@@ -215,6 +215,10 @@ describe('admin API: grants', () => {
     expect(removed).toBe(200);
     const bad = await proxy.cli(['grants', 'set', 'github', '--label', 'novalue']);
     expect(bad.code).toBe(2);
+    // A type left out is said to be missing (issue 86), before the list of what it may be.
+    const untyped = await proxy.cli(['grants', 'add', 'gh2', '--domains', 'api.github.com']);
+    expect(untyped.code).toBe(2);
+    expect(untyped.stderr).toContain('--type is missing: a grant needs its type, one of oauth2,');
     expect(bad.stderr).toContain('--label: expected KEY=VALUE');
   });
 

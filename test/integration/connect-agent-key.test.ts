@@ -173,11 +173,14 @@ describe('keyway connect AGENT --api-key-stdin', () => {
       ['codex', inArgv],
       ['codex', '--grant', 'codex-two', '--api-key-stdin'],
       ['gemini-cli', '--grant', 'gemini-two', '--api-key-stdin'],
+      // No way named, nothing piped (a script's stdin): both ways are said, not only "pipe it in".
+      ['codex', '--grant', 'codex-three'],
     ];
-    const stdin = ['', '', '', `${inArgv}\n${inArgv}\n`, ' \n'];
+    const stdin = ['', '', '', `${inArgv}\n${inArgv}\n`, ' \n', ''];
     const results = await Promise.all(refused.map((args, i) => connect(args, stdin[i])));
     for (const [i, r] of results.entries()) expect(r.code, refused[i]!.join(' ')).toBe(2);
     expect(results[4]!.stderr).toContain('no API key on standard input');
+    expect(results[5]!.stderr).toContain('no way was named: pipe its key in (printf %s "$KEY" | keyway connect codex --api-key-stdin), or log in with --login');
     // None of them made a grant.
     expect((await connect(['--help'])).code).toBe(0);
     const listing = await proxy.cli(['grants', 'list', '--json']);

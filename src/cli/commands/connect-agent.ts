@@ -69,6 +69,11 @@ function wrap(line: string, width = 100): string {
   return [...lines, current].join('\n');
 }
 
+/** The command the docs give for running the agent: contained, with its profile (docs/agents/). */
+function runLine(target: AgentTarget, agent: string | undefined): string {
+  return `keyway run --contain --profile ${target.name}${agent === undefined ? '' : ` --agent ${agent}`} -- ${target.program}`;
+}
+
 /** Runs `keyway connect AGENT …` once connect.ts has seen the name is an agent's. */
 export async function connectAgent(services: Services, args: Args, io: CommandIO, target: AgentTarget): Promise<number> {
   for (const option of PROVIDER_ONLY) {
@@ -91,7 +96,14 @@ export async function connectAgent(services: Services, args: Args, io: CommandIO
   if (!args.flag('api-key-stdin') && process.stdin.isTTY) {
     throw usageError(`connect ${target.name}: pipe its API key in with --api-key-stdin, or log in with --login (see keyway connect --help)`);
   }
-  const key = readApiKey(await io.readStdin());
+  const piped = await io.readStdin();
+  // Nothing asked and nothing piped (a script's stdin, an IDE's terminal): say both ways, not "pipe it in".
+  if (!args.flag('api-key-stdin') && piped.trim() === '') {
+    throw usageError(
+      `no API key came on standard input for ${target.name}, and no way was named: pipe its key in (printf %s "$KEY" | keyway connect ${target.name} --api-key-stdin), or log in with --login (see keyway connect --help)`,
+    );
+  }
+  const key = readApiKey(piped);
   const input = apiKeyGrantInput(target, grantId, key);
   const { grant, warnings } = await audited(
     services,
@@ -103,7 +115,7 @@ export async function connectAgent(services: Services, args: Args, io: CommandIO
   else {
     const { header, hosts, variable } = target.apiKey;
     io.out(`connected ${target.title} with an API key: grant ${grant.id} puts it in ${header} on ${hosts.join(', ')}`);
-    io.out(`run it with \`keyway run -- ${target.program}\`: it gets ${variable}=keyway-placeholder, keyway puts the key on its requests`);
+    io.out(`run it with \`${runLine(target, undefined)}\`: it gets ${variable}=keyway-placeholder, keyway puts the key on its requests`);
   }
   for (const line of warnings) io.err(line);
   return 0;
@@ -169,7 +181,7 @@ async function connectLogin(services: Services, args: Args, io: CommandIO, targe
   if (args.json) printJson(io, { grant, captured });
   else {
     io.out(`connected ${target.title}'s login: keyway holds ${captured.join(', ')}; ${login.credentialFile} holds placeholders`);
-    io.out(`run it with \`keyway run${agent.named === undefined ? '' : ` --agent ${agent.named}`} -- ${target.program}\`: its refreshes go through keyway`);
+    io.out(`run it with \`${runLine(target, agent.named)}\`: its refreshes go through keyway`);
   }
   return 0;
 }

@@ -230,6 +230,10 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     throw usageError('--from-aws-profile makes an aws_sigv4 grant; leave out --type or give --type aws_sigv4');
   }
   if (profileName !== undefined && args.flag('secret-stdin')) throw usageError('--from-aws-profile or --secret-stdin, not both');
+  // Said before the list of what it may be: a person who left it out needs to hear it is missing.
+  if (profileName === undefined && args.string('type') === undefined) {
+    throw usageError(`--type is missing: a grant needs its type, one of ${GRANT_TYPES.join(', ')} (see keyway grants add --help)`);
+  }
   const profile = profileName === undefined ? undefined : await readAwsProfile(profileName, io.env);
   const secret = profile !== undefined ? profile.material : args.flag('secret-stdin') ? await io.readStdin() : undefined;
   const input = {
