@@ -94,10 +94,9 @@ describe('config', () => {
   it('accepts the documented example, with its commented examples switched on', () => {
     const text = readFileSync(new URL('../../config/keyway.example.yaml', import.meta.url), 'utf8');
     expect(() => load(parseYaml(text))).not.toThrow();
-    // Uncomment the examples under providers, grants, agents and identities: they must be valid too.
+    // Uncomment the examples under providers, grants, agents, identities, budgets and pricing: they must be valid too.
     const enabled = text
-      .replace(/^(providers|grants|agents): \{\}$/gm, '$1:')
-      .replace(/^identities: \[\]$/gm, 'identities:')
+      .replace(/^# (providers|grants|agents|identities|budgets|pricing):$/gm, '$1:')
       .replace(/^#( {2}\S.*| {4}.*)$/gm, '$1')
       .replace(/^#( {6}- .*)$/gm, '$1');
     const config = load(parseYaml(enabled));
@@ -106,6 +105,11 @@ describe('config', () => {
     expect(config.agents['claude']?.rules.length).toBeGreaterThan(3);
     expect(config.providers['acme-helpdesk']?.client_auth).toBe('basic');
     expect(config.identities[0]).toMatchObject({ clock_skew: 60_000, max_token_lifetime: 86_400_000, map: [{ agent: 'claude' }] });
+    expect(config.budgets.map((b) => b.per)).toEqual(['day', 'month']);
+    expect(Object.keys(config.pricing)).toEqual(['my-gateway-model']);
+    // As shipped, none of those keys is set: a block of the docs' appended to the file is not "given twice".
+    const shipped = parseYaml(text) as Record<string, unknown>;
+    for (const key of ['providers', 'grants', 'agents', 'identities', 'budgets', 'pricing']) expect(shipped, key).not.toHaveProperty(key);
   });
 
   it('parses durations', () => {
