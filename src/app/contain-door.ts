@@ -5,6 +5,7 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { StoredListing } from '../credentials/stored-listing.ts';
 import { checkEvent } from '../audit/record.ts';
+import type { RequestTally } from '../observability/counting-audit.ts';
 import type { RateLimiter } from '../policy/rate-limits.ts';
 import type { FromWorker } from './workers/messages.ts';
 import { answerRates } from './workers/shared-rates.ts';
@@ -18,7 +19,8 @@ import { answerRates } from './workers/shared-rates.ts';
 //   workers ask their primary: app/workers/shared-rates.ts), and a line per refusal, written in full
 //   or counted by this keyway's refusal budget (app/workers/shared-refusals.ts): a contained agent
 //   has one rate bucket and one refusal budget however many runs it makes (quotas are the store's
-//   already, shared by every process);
+//   already, shared by every process); and, once a second, a tally of the requests the run's keyway
+//   served, so this keyway's overview and `keyway status` count the contained agent's traffic too;
 // - `start`: the audit line of a run that may reach host Unix sockets (--allow-socket);
 // - `client`: for `keyway run` and `keyway env` (cli/door-view.ts), this keyway's config, if it came
 //   from the very file text the asker read (its hash), and the store's grants and agents (no
@@ -93,6 +95,30 @@ export function parseRefusal(line: string): Extract<FromWorker, { t: 'refusal' }
   return { t: 'refusal', event };
 }
 
+/** Most entries in one tally line: a second of traffic has a few kinds of request (decision, code). */
+const MAX_TALLY_ENTRIES = 64;
+const TALLY_DECISIONS = new Set(['inject', 'tunnel', 'deny', 'error']);
+
+/** A tally of requests the run's keyway served (contain/door-client.ts), each entry checked, or undefined. */
+export function parseTally(line: string): RequestTally[] | undefined {
+  const m = parseObject(line);
+  const counts = m?.['counts'];
+  if (m?.['t'] !== 'tally' || !Array.isArray(counts) || counts.length > MAX_TALLY_ENTRIES) return undefined;
+  const out: RequestTally[] = [];
+  for (const entry of counts as unknown[]) {
+    const e = entry as Record<string, unknown>;
+    if (typeof e !== 'object' || e === null) return undefined;
+    const { minuteMs, decision, code, refreshed, n } = e;
+    if (!Number.isSafeInteger(minuteMs) || (minuteMs as number) % 60_000 !== 0) return undefined;
+    if (typeof decision !== 'string' || !TALLY_DECISIONS.has(decision) || typeof refreshed !== 'boolean') return undefined;
+    // Codes are keyway's own: a short snake_case name, never text a run made up.
+    if (code !== null && (typeof code !== 'string' || !/^[a-z][a-z0-9_]{0,63}$/.test(code))) return undefined;
+    if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > 1_000_000) return undefined;
+    out.push({ minuteMs: minuteMs as number, decision: decision as RequestTally['decision'], code: code as string | null, refreshed, n: n as number });
+  }
+  return out;
+}
+
 /** One rates question, checked (what RemoteRates sends), or undefined. */
 export function parseRatesQuestion(line: string): Extract<FromWorker, { t: 'rates' }> | undefined {
   const m = parseObject(line);
@@ -126,6 +152,8 @@ export interface DoorParts {
   audit(event: AuditEvent): Promise<void>;
   /** A refusal of the run's keyway, into this keyway's refusal budget. */
   refusal(event: AuditEvent): void;
+  /** Requests the run's keyway served, counted here too (the overview, `keyway status`). */
+  tally(counts: readonly RequestTally[]): void;
   /** How long a connection may take to say what it wants. */
   firstByteMs(): number;
   /** The answer to a `client` question (cli/door-view.ts reads it). */
@@ -171,6 +199,11 @@ function enter(parts: DoorParts, socket: Socket): void {
       const refusal = parseRefusal(line);
       if (refusal !== undefined) {
         parts.refusal(refusal.event);
+        continue;
+      }
+      const tally = parseTally(line);
+      if (tally !== undefined) {
+        parts.tally(tally);
         continue;
       }
       const question = parseRatesQuestion(line);

@@ -111,6 +111,9 @@ function doorServer(parts: Parts, rates: RateLimiter): NetServer {
     rates,
     audit: (event) => parts.audit.write(event),
     refusal: (event) => takeRefusal(parts.auditWriter, { t: 'refusal', event }),
+    tally: (counts) => {
+      for (const count of counts) parts.audit.countElsewhere(count);
+    },
     firstByteMs: () => parts.live.config.proxy.timeouts.first_byte,
     async client(question) {
       // Only a config from the very text the asker read: one edited since (not reloaded), another

@@ -54,6 +54,8 @@ export interface StartOptions {
   rates?: RateCounter | undefined;
   /** Refusals' audit lines handed to another keyway's refusal budget (keyway run --contain's keyway: the running one's); false when it could not. */
   refusals?: ((event: AuditEvent) => boolean) | undefined;
+  /** Told of every request this keyway counts, for another that counts them too (keyway run --contain's keyway: the running one's overview). */
+  tallies?: ((event: AuditEvent) => void) | undefined;
 }
 
 /**

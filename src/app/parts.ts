@@ -165,7 +165,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     metrics,
     telemetry,
     auditWriter,
-    audit: new CountingAudit(auditWriter),
+    audit: new CountingAudit(auditWriter, undefined, options.tallies),
     contexts: new SecureContextCache(new LeafMinter(context.ca)),
     live,
     upstream,

@@ -54,6 +54,7 @@ export async function containedServer(options: ContainedServerOptions): Promise<
       announce: 'contain',
       rates: joined?.counter,
       refusals: joined?.refusals,
+      tallies: joined?.tally,
     });
     return {
       acceptRedirected: (handle, agent, ports) => own.acceptRedirected(handle, agent, ports),

@@ -4,6 +4,7 @@ import { type DoorHeader, encodeDoorLine } from '../app/contain-door.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import type { FromPrimary } from '../app/workers/messages.ts';
 import { RemoteRates } from '../app/workers/shared-rates.ts';
+import type { RequestTally } from '../observability/counting-audit.ts';
 
 // keyway run --contain's side of the running keyway's contain door (app/contain-door.ts): the
 // secrets its keyway was started with, its rate buckets, the start line of a run with host sockets.
@@ -18,7 +19,7 @@ export interface Door {
    * into its refusal budget (false once it is gone: the run's keyway then writes the line); close()
    * when the run ends.
    */
-  join(): Promise<{ counter: RemoteRates; refusals: (event: AuditEvent) => boolean; close(): void }>;
+  join(): Promise<{ counter: RemoteRates; refusals: (event: AuditEvent) => boolean; tally: (event: AuditEvent) => void; close(): void }>;
   /** The audit line of a run that may reach host Unix sockets, written by the running keyway. */
   auditContainStart(agent: string | undefined, sockets: readonly string[]): Promise<void>;
 }
@@ -61,13 +62,58 @@ export async function openDoor(path: string): Promise<Door | undefined> {
         socket.write(encodeDoorLine({ t: 'refusal', event }));
         return true;
       };
-      return { counter, refusals, close: () => socket.destroy() };
+      const tallies = new TallyBuffer((counts) => {
+        if (!socket.destroyed) socket.write(encodeDoorLine({ t: 'tally', counts }));
+      });
+      return {
+        counter,
+        refusals,
+        tally: (event) => tallies.add(event),
+        close: () => {
+          tallies.flush();
+          socket.end();
+        },
+      };
     },
     async auditContainStart(agent, sockets) {
       const answer = await ask(path, { v: 1, kind: 'start', agent: agent ?? null, sockets: [...sockets] });
       if (answer !== 'ok') throw new Error('the running keyway did not write the start line');
     },
   };
+}
+
+/**
+ * The requests this run's keyway served, counted by kind and minute and handed to the running
+ * keyway once a second (and at the end): its overview and `keyway status` then count the contained
+ * agent's traffic, at one write a second however busy the agent is.
+ */
+class TallyBuffer {
+  readonly #send: (counts: RequestTally[]) => void;
+  readonly #pending = new Map<string, RequestTally>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(send: (counts: RequestTally[]) => void) {
+    this.#send = send;
+  }
+
+  add(event: AuditEvent): void {
+    const decision = event.decision;
+    if (decision !== 'inject' && decision !== 'tunnel' && decision !== 'deny' && decision !== 'error') return;
+    const minuteMs = Math.floor(Date.now() / 60_000) * 60_000;
+    const key = `${minuteMs}|${decision}|${event.code ?? ''}|${event.refreshed}`;
+    const known = this.#pending.get(key);
+    if (known !== undefined) known.n++;
+    else this.#pending.set(key, { minuteMs, decision, code: event.code, refreshed: event.refreshed, n: 1 });
+    this.#timer ??= setTimeout(() => this.flush(), 1_000).unref();
+  }
+
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const counts = [...this.#pending.values()];
+    this.#pending.clear();
+    for (let at = 0; at < counts.length; at += 64) this.#send(counts.slice(at, at + 64));
+  }
 }
 
 /** One question, one answer line. */

@@ -16,6 +16,18 @@ export interface MinuteCount {
   codes: Record<string, number>;
 }
 
+/** Decisions a proxied request's line may have (admin, self_check and approval lines are not traffic). */
+export type TrafficDecision = 'inject' | 'tunnel' | 'deny' | 'error';
+
+/** `n` requests alike (one minute, decision, code, refresh), as another keyway hands them over. */
+export interface RequestTally {
+  minuteMs: number;
+  decision: TrafficDecision;
+  code: string | null;
+  refreshed: boolean;
+  n: number;
+}
+
 /** A ring of the last `size` minutes. Costs one array lookup per request. */
 export class RecentMinutes {
   readonly #size: number;
@@ -48,6 +60,23 @@ export class RecentMinutes {
     if (event.code !== null) count.codes[event.code] = (count.codes[event.code] ?? 0) + 1;
   }
 
+  /** Requests another keyway served for this one (a contained run's: app/contain-door.ts), `n` alike, in the minute starting `minuteMs`; a minute out of the ring is dropped. */
+  addCounted(tally: RequestTally): void {
+    const minute = Math.floor(tally.minuteMs / 60_000);
+    const now = Math.floor(this.#now() / 60_000);
+    if (minute > now || minute <= now - this.#size) return;
+    const slot = minute % this.#size;
+    let count = this.#ring[slot];
+    if (count === undefined || this.#ringMinute[slot] !== minute) {
+      count = { minute: new Date(minute * 60_000).toISOString(), inject: 0, tunnel: 0, deny: 0, error: 0, refreshed: 0, codes: {} };
+      this.#ring[slot] = count;
+      this.#ringMinute[slot] = minute;
+    }
+    count[tally.decision] += tally.n;
+    if (tally.refreshed) count.refreshed += tally.n;
+    if (tally.code !== null) count.codes[tally.code] = (count.codes[tally.code] ?? 0) + tally.n;
+  }
+
   /** The last `size` minutes, oldest first, the current one last; quiet minutes as zeros. */
   snapshot(): MinuteCount[] {
     const now = Math.floor(this.#now() / 60_000);
@@ -69,13 +98,29 @@ export class RecentMinutes {
  */
 export class CountingAudit implements AuditSink {
   readonly #writer: AuditSink;
+  readonly #elsewhere: ((event: AuditEvent) => void) | undefined;
   readonly recent: RecentMinutes;
   requests = 0;
   refused = 0;
+  /** Of those, the ones another keyway served for this one (countElsewhere). */
+  readonly elsewhere = { requests: 0, refused: 0 };
 
-  constructor(writer: AuditSink, recent = new RecentMinutes()) {
+  /** `elsewhere`: told of each request counted, for a keyway that counts them too (a contained run's tells the running keyway). */
+  constructor(writer: AuditSink, recent = new RecentMinutes(), elsewhere?: (event: AuditEvent) => void) {
     this.#writer = writer;
     this.recent = recent;
+    this.#elsewhere = elsewhere;
+  }
+
+  /** Requests another keyway served for this one (app/contain-door.ts): in the status counts and the overview. */
+  countElsewhere(tally: RequestTally): void {
+    this.requests += tally.n;
+    this.elsewhere.requests += tally.n;
+    if (tally.decision === 'deny' || tally.decision === 'error') {
+      this.refused += tally.n;
+      this.elsewhere.refused += tally.n;
+    }
+    this.recent.addCounted(tally);
   }
 
   get healthy(): boolean {
@@ -111,5 +156,6 @@ export class CountingAudit implements AuditSink {
     this.requests++;
     if (event.decision === 'deny' || event.decision === 'error') this.refused++;
     this.recent.add(event);
+    this.#elsewhere?.(event);
   }
 }

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminClient } from '../helpers/admin-api.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
@@ -319,6 +320,9 @@ s.on('error', (e) => console.log(e.code));`;
   });
 
   it("joined to the keyway running for the home through its contain door: the agent's shell needs no secret, and two runs share one rate bucket (issue 47)", async () => {
+    const totals = async () =>
+      (await adminClient(proxy).call('GET', '/api/overview')).body as { totals: Record<string, number>; codes: Array<{ code: string; count: number }> };
+    const before = await totals();
     // No API_TOKEN or BOT_KEY in this shell: the running keyway holds them (its contain door hands them on).
     const shell = Object.fromEntries(Object.entries(proxy.env).filter(([name]) => name !== 'API_TOKEN' && name !== 'BOT_KEY'));
     const served = await runProcess(
@@ -346,6 +350,13 @@ s.on('error', (e) => console.log(e.code));`;
       statuses.push(...r.stdout.trim().split(' '));
     }
     expect(statuses).toEqual(['200', '200', '200', '429']);
+    // The running keyway's overview counts the contained runs' requests (issue 86: it showed none of
+    // them), handed over by the runs' keyways through the door: four injected and one refused.
+    const after = await totals();
+    expect(after.totals['inject']! - before.totals['inject']!).toBe(4);
+    expect(after.totals['deny']! - before.totals['deny']!).toBe(1);
+    const limited = (o: typeof before) => o.codes.find((c) => c.code === 'rate_limited')?.count ?? 0;
+    expect(limited(after) - limited(before)).toBe(1);
   });
 
   it('with no keyway running for the home, runs one of its own (listed by keyway status while it runs)', async () => {

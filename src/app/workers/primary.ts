@@ -99,8 +99,9 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
     statsAskedAt = Date.now();
     const answers = await pool.ask('stats');
     const stats = new Map<number, { connections: number; requests: number; audit: boolean } | undefined>();
-    const sum = { requests: 0, refused: 0 };
-    const minutes: MinuteCount[][] = [];
+    // The primary serves no proxied request itself; what it counted came from contained runs' keyways (its contain door).
+    const sum = { ...parts.audit.elsewhere };
+    const minutes: MinuteCount[][] = [parts.audit.recent.snapshot()];
     for (const { pid, value } of answers) {
       const a = value as WorkerActivity | undefined;
       if (a === undefined || typeof a.requests !== 'number') continue;
