@@ -333,7 +333,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     if (out.model !== undefined) {
       // The bytes the agent gets, decoded and redacted: an answer keyway could not decode (no
       // leak guard, an encoded body) is read as it is, and its usage is then unknown (flagged).
-      this.#meter = answerMeter(out.model.plan, statusCode, headers['content-type'] as string | undefined, { requestBytes: out.model.requestBytes });
+      this.#meter = answerMeter(out.model.plan, statusCode, headers['content-type'] as string | undefined, {
+        requestBytes: out.model.requestBytes,
+        facts: out.model.facts,
+      });
       out.model.meter = this.#meter;
       out.model.answered = true;
     }

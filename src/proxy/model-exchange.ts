@@ -68,13 +68,14 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
     reading = whole ? meter.end() : meter.abandon();
   } else if (model.sent && !model.answered && !whole) {
     // The agent left after the request went up and before the answer's head: the model may have
-    // read the prompt (and be writing an answer nobody gets). Counted as the abandoned-stream path
-    // counts an answer that never named its input: the request's estimate, partial, no output.
+    // read the prompt (and be writing an answer nobody gets, billed all the same). Counted as the
+    // abandoned-stream path counts an answer that never named its input: the request's estimate,
+    // and its output floor (docs/spend.md, "What a request costs at least"), partial.
     model.sent = false; // counted once
-    reading = unansweredReading(model.plan, model.requestBytes);
+    reading = unansweredReading(model.plan, model.requestBytes, model.facts);
   } else return;
   const cost = spend.costOf(reading);
-  const named = nameModel(reading, model.plan.requestModel, model.scope.agent, spend, now);
+  const named = nameModel(reading, model.plan.requestModel ?? model.facts?.model ?? null, model.scope.agent, spend, now);
   spend.add(entryOf(model.scope, now, reading, cost));
   writeOne(event, reading, cost, named);
 }
