@@ -12,7 +12,7 @@ import { ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_FLOOR } from '../../src/spend/request-facts.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { h2ThroughProxy } from '../helpers/http2-client.ts';
+import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { type StandinRequest, type StandinServer, sendJson, sseEvent, startSse, startStandinServer } from '../helpers/model-standins/server.ts';
@@ -175,6 +175,24 @@ describe('a metered request body, read as the vendor reads it', () => {
       expect(standin.seen.length).toBe(seen);
     },
   );
+
+  it('over HTTP/2 too: "Stream": true is refused and never reaches the vendor', async () => {
+    const seen = standin.seen.length;
+    const session = await h2ThroughProxy(proxy.port, `api.openai.com:${standin.port}`, proxy.caPath, `bot:${AGENT_KEY}`);
+    try {
+      const answer = await h2Request(
+        session,
+        { ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' },
+        `{"model":"gpt-test-1","${messages},"Stream":true}`,
+      );
+      outputs.push(answer.body.toString());
+      expect(answer.headers[':status']).toBe(429);
+      expect(answer.headers['x-keyway-error']).toBe('budget_unmeterable');
+      expect(standin.seen.length).toBe(seen);
+    } finally {
+      session.destroy();
+    }
+  });
 
   it('without a budget the same bodies go as they came', async () => {
     const seen = standin.seen.length;
