@@ -217,10 +217,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     if (this.#stopped) controller.abort(this.#stopped);
   }
 
+  /** A piece of the request body went up: a metered request with no budget is read here for its facts (stage model-body). */
+  onBodySent(chunk: Buffer): void {
+    this.#out.model?.bodyRead?.push(chunk);
+  }
+
   /** The request went up whole: for model traffic, an answer the agent then leaves before its head still counts (model-exchange.ts). */
   onRequestSent(): void {
     const model = this.#out.model;
-    if (model !== undefined) model.sent = true;
+    if (model === undefined) return;
+    model.sent = true;
+    model.bodyRead?.finish(model);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {

@@ -115,7 +115,13 @@ export class RequestJsonReader {
     return this.#continues;
   }
 
+  /**
+   * What the body said. Of a refused body (read without a budget), only what it continues: its
+   * model and cap may be ones the vendor did not read (the first of two), so none are taken (the
+   * count is then unpriced, flagged, and its output floor the vendor's default).
+   */
   facts(): RequestFacts {
+    if (this.#refused !== undefined) return { model: null, maxOutputTokens: null, continues: this.#continues };
     return { model: this.#model, maxOutputTokens: this.#cap, continues: this.#continues };
   }
 

@@ -257,29 +257,32 @@ describe('a metered request body, read as the vendor reads it', () => {
     expect(usage['output_tokens'] as number).toBeGreaterThanOrEqual(bill.output);
   }
 
-  it('left before the head over HTTP/1.1: its input estimate and its max_tokens, priced at the model its body names', async () => {
-    const lines = proxy.auditLines().length;
-    const bodies = bills.length;
-    const body = JSON.stringify({ model: 'claude-test-1', max_tokens: 700, messages: [{ role: 'user', content: 'q'.repeat(4000) }] });
-    const controller = new AbortController();
-    const answer = bot
-      .request({
-        origin: `https://api.anthropic.com:${standin.port}`,
-        path: '/v1/messages',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-test-hold': 'head' },
-        body,
-        signal: controller.signal,
-      })
-      .catch((err: unknown) => err);
-    await waitFor(() => (bills.length > bodies ? true : undefined), 'the stand-in to have the request', 10_000);
-    controller.abort();
-    expect(await answer).toBeInstanceOf(Error);
-    const { usage, bill, cost } = await leftAt(lines);
-    expect(usage).toEqual({ model: 'claude-test-1', input_tokens: Math.ceil(Buffer.byteLength(body) / 4), output_tokens: 700, partial: true });
-    atLeastBilled(usage, bill);
-    expect(cost).toBeCloseTo(((usage['input_tokens'] as number) * 3 + 700 * 15) / 1e6, 9);
-  });
+  it.each(['bot', 'free'] as const)(
+    'left before the head over HTTP/1.1 (agent %s): its input estimate and its max_tokens, priced at the model its body names',
+    async (who) => {
+      const lines = proxy.auditLines().length;
+      const bodies = bills.length;
+      const body = JSON.stringify({ model: 'claude-test-1', max_tokens: 700, messages: [{ role: 'user', content: 'q'.repeat(4000) }] });
+      const controller = new AbortController();
+      const answer = (who === 'bot' ? bot : free)
+        .request({
+          origin: `https://api.anthropic.com:${standin.port}`,
+          path: '/v1/messages',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-test-hold': 'head' },
+          body,
+          signal: controller.signal,
+        })
+        .catch((err: unknown) => err);
+      await waitFor(() => (bills.length > bodies ? true : undefined), 'the stand-in to have the request', 10_000);
+      controller.abort();
+      expect(await answer).toBeInstanceOf(Error);
+      const { usage, bill, cost } = await leftAt(lines);
+      expect(usage).toEqual({ model: 'claude-test-1', input_tokens: Math.ceil(Buffer.byteLength(body) / 4), output_tokens: 700, partial: true });
+      atLeastBilled(usage, bill);
+      expect(cost).toBeCloseTo(((usage['input_tokens'] as number) * 3 + 700 * 15) / 1e6, 9);
+    },
+  );
 
   it('left before the head over HTTP/2, with no cap: the vendor default output floor', async () => {
     const lines = proxy.auditLines().length;

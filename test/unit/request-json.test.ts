@@ -29,7 +29,7 @@ const admitted: [string, boolean, object][] = [
   ['{"model":"gpt-5","previous_response_id":"resp_123","input":"hi"}', true, { model: 'gpt-5', maxOutputTokens: null, continues: 'resp_123' }],
   ['{"model":"gpt-5","conversation":{"id":"conv_1"}}', true, { model: 'gpt-5', maxOutputTokens: null, continues: 'object' }],
   ['{"model":"gpt-5","conversation":null,"previous_response_id":null}', true, { model: 'gpt-5', maxOutputTokens: null, continues: null }],
-  ['{"messages":[{"model":"inner","max_tokens":5}],"model":"' + 'm'.repeat(300) + '"}', true, { model: '_other', maxOutputTokens: null, continues: null }],
+  [`{"messages":[{"model":"inner","max_tokens":5}],"model":"${'m'.repeat(300)}"}`, true, { model: '_other', maxOutputTokens: null, continues: null }],
 ];
 
 const refused: [string, RegExp][] = [

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { ProxyError } from '../../errors/index.ts';
 import { utf8Reading } from '../../net/media-type.ts';
 import { RequestJsonReader } from '../../spend/request-json.ts';
-import type { ModelExchange } from '../model-exchange.ts';
+import { type ModelExchange, SentBodyReader } from '../model-exchange.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { StagedRequest } from './request.ts';
 
@@ -12,7 +12,8 @@ import type { StagedRequest } from './request.ts';
  * what it says (its model, its output cap, a conversation it continues: ModelExchange.facts), which
  * the close uses when the answer names no model or never comes (docs/spend.md, "What a request
  * costs at least"). Runs on every metered request, budget or not: the facts price a request left
- * before its answer (measured cost: docs/perf/spend.md).
+ * before its answer. Without a budget the pieces are read as undici sends them (forward.ts
+ * onBodySent), with no stream of the stage's own: a few µs a small body (docs/perf/spend.md).
  *
  * Under a budget it is also a guard, default deny. Admitted: an uncompressed body (no
  * Content-Encoding, or identity) of type application/json in UTF-8 that the reader admits, and
@@ -39,6 +40,12 @@ export const modelBody: RequestBodyStage = {
       const reason = reader.push(body.body) ?? reader.end();
       model.facts = reader.facts();
       if (budgeted) judge(request, reason, model);
+      return undefined;
+    }
+    // Without a budget, and with no placeholder of a body-swap grant to read before its secret
+    // replaces it, the body is read as undici sends it: no stream of its own (measured: docs/perf/spend.md).
+    if (!budgeted && request.grant?.bodyPlaceholder === undefined) {
+      model.bodyRead = new SentBodyReader(reader);
       return undefined;
     }
     const read = budgeted ? guarded(request, model, reader, body.stream) : watched(model, reader, body.stream);
