@@ -252,6 +252,27 @@ describe('a metered request body, read as the vendor reads it', () => {
     return { usage: line['usage'] as Record<string, unknown>, bill: bills.at(-1)!, cost: line['cost_usd'] };
   }
 
+  /** Sends `body`, leaves once the stand-in has it (it holds the answer's head), and gives what keyway counted. */
+  async function leaveBeforeHead(agent: ProxyAgent, host: Host, body: string) {
+    const lines = proxy.auditLines().length;
+    const bodies = bills.length;
+    const controller = new AbortController();
+    const answer = agent
+      .request({
+        origin: `https://${host}:${standin.port}`,
+        path: path[host],
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-test-hold': 'head' },
+        body,
+        signal: controller.signal,
+      })
+      .catch((err: unknown) => err);
+    await waitFor(() => (bills.length > bodies ? true : undefined), 'the stand-in to have the request', 10_000);
+    controller.abort();
+    expect(await answer).toBeInstanceOf(Error);
+    return leftAt(lines);
+  }
+
   function atLeastBilled(usage: Record<string, unknown>, bill: Bill): void {
     expect(usage['input_tokens'] as number).toBeGreaterThanOrEqual(bill.input);
     expect(usage['output_tokens'] as number).toBeGreaterThanOrEqual(bill.output);
@@ -260,24 +281,8 @@ describe('a metered request body, read as the vendor reads it', () => {
   it.each(['bot', 'free'] as const)(
     'left before the head over HTTP/1.1 (agent %s): its input estimate and its max_tokens, priced at the model its body names',
     async (who) => {
-      const lines = proxy.auditLines().length;
-      const bodies = bills.length;
       const body = JSON.stringify({ model: 'claude-test-1', max_tokens: 700, messages: [{ role: 'user', content: 'q'.repeat(4000) }] });
-      const controller = new AbortController();
-      const answer = (who === 'bot' ? bot : free)
-        .request({
-          origin: `https://api.anthropic.com:${standin.port}`,
-          path: '/v1/messages',
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-test-hold': 'head' },
-          body,
-          signal: controller.signal,
-        })
-        .catch((err: unknown) => err);
-      await waitFor(() => (bills.length > bodies ? true : undefined), 'the stand-in to have the request', 10_000);
-      controller.abort();
-      expect(await answer).toBeInstanceOf(Error);
-      const { usage, bill, cost } = await leftAt(lines);
+      const { usage, bill, cost } = await leaveBeforeHead(who === 'bot' ? bot : free, 'api.anthropic.com', body);
       expect(usage).toEqual({ model: 'claude-test-1', input_tokens: Math.ceil(Buffer.byteLength(body) / 4), output_tokens: 700, partial: true });
       atLeastBilled(usage, bill);
       expect(cost).toBeCloseTo(((usage['input_tokens'] as number) * 3 + 700 * 15) / 1e6, 9);
@@ -333,24 +338,8 @@ describe('a metered request body, read as the vendor reads it', () => {
   });
 
   it('a Gemini request left before its head: the model from its path, generationConfig.maxOutputTokens as its floor', async () => {
-    const lines = proxy.auditLines().length;
-    const bodies = bills.length;
     const body = JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'q'.repeat(1000) }] }], generationConfig: { maxOutputTokens: 55 } });
-    const controller = new AbortController();
-    const answer = bot
-      .request({
-        origin: `https://generativelanguage.googleapis.com:${standin.port}`,
-        path: path['generativelanguage.googleapis.com'],
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-test-hold': 'head' },
-        body,
-        signal: controller.signal,
-      })
-      .catch((err: unknown) => err);
-    await waitFor(() => (bills.length > bodies ? true : undefined), 'the stand-in to have the request', 10_000);
-    controller.abort();
-    await answer;
-    const { usage, bill } = await leftAt(lines);
+    const { usage, bill } = await leaveBeforeHead(bot, 'generativelanguage.googleapis.com', body);
     expect(usage).toEqual({ model: 'gemini-test-1', input_tokens: Math.ceil(Buffer.byteLength(body) / 4), output_tokens: 55, partial: true });
     atLeastBilled(usage, bill);
   });
