@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   quota_exhausted: { kind: 'refusal', status: 429, audit: 'deny' },
   // A model budget (config budgets:) is used up for its period: nothing went upstream; the hint says when it resets.
   budget_exceeded: { kind: 'refusal', status: 429, audit: 'deny' },
+  budget_unmeterable: { kind: 'refusal', status: 429, audit: 'deny' },
   // 409 on the admin API: a 401 there would read as "your admin token is wrong".
   grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   // The grant has no secret yet (added without one, or blank): the fix is `keyway secrets set`, not a

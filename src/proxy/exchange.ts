@@ -136,7 +136,14 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       // Refused before the body was read (or past a cap): answer, then close rather than read on.
       // Not a 429, whose client is told to come back: closing with its body still coming resets
       // the connection before the client reads the Retry-After. Node reads the rest and drops it.
-      if (!req.complete && !isHttp2Request(req) && error.code !== 'rate_limited' && error.code !== 'quota_exhausted' && error.code !== 'budget_exceeded')
+      if (
+        !req.complete &&
+        !isHttp2Request(req) &&
+        error.code !== 'rate_limited' &&
+        error.code !== 'quota_exhausted' &&
+        error.code !== 'budget_exceeded' &&
+        error.code !== 'budget_unmeterable'
+      )
         (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
       // A response whose head already went out is cut (respond.ts); the line is written on close.
       refuseOnClose(draft, error, res);

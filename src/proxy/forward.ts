@@ -217,10 +217,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     if (this.#stopped) controller.abort(this.#stopped);
   }
 
+  /** A piece of the request body went up: a metered request with no budget is read here for its facts (stage model-body). */
+  onBodySent(chunk: Buffer): void {
+    this.#out.model?.bodyRead?.push(chunk);
+  }
+
   /** The request went up whole: for model traffic, an answer the agent then leaves before its head still counts (model-exchange.ts). */
   onRequestSent(): void {
     const model = this.#out.model;
-    if (model !== undefined) model.sent = true;
+    if (model === undefined) return;
+    model.sent = true;
+    model.bodyRead?.finish(model);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -333,7 +340,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     if (out.model !== undefined) {
       // The bytes the agent gets, decoded and redacted: an answer keyway could not decode (no
       // leak guard, an encoded body) is read as it is, and its usage is then unknown (flagged).
-      this.#meter = answerMeter(out.model.plan, statusCode, headers['content-type'] as string | undefined, { requestBytes: out.model.requestBytes });
+      this.#meter = answerMeter(out.model.plan, statusCode, headers['content-type'] as string | undefined, {
+        requestBytes: out.model.requestBytes,
+        facts: out.model.facts,
+      });
       out.model.meter = this.#meter;
       out.model.answered = true;
     }

@@ -2,6 +2,7 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { SpendEntry, SpendScope } from '../spend/ledger.ts';
 import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/meters/index.ts';
 import type { RequestFacts } from '../spend/request-facts.ts';
+import type { RequestJsonReader } from '../spend/request-json.ts';
 import type { UsageReading } from '../spend/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
@@ -26,11 +27,36 @@ export class ModelExchange {
   answered = false;
   /** What the request body says (model, output cap), once read (spend/request-facts.ts); undefined: not read. */
   facts: RequestFacts | undefined = undefined;
+  /** Without a budget: the body is read as undici sends it (forward.ts onBodySent), and facts set once it went up whole (stage model-body). */
+  bodyRead: SentBodyReader | undefined = undefined;
 
   constructor(plan: MeterPlan, scope: SpendScope, requestBytes: number | undefined) {
     this.plan = plan;
     this.scope = scope;
     this.requestBytes = requestBytes;
+  }
+}
+
+/**
+ * A metered request's body read as it is sent (no budget: nothing to refuse, so nothing to hold
+ * back): fed the pieces undici writes upstream, at no cost of a stream of its own per request.
+ */
+export class SentBodyReader {
+  readonly #reader: RequestJsonReader;
+
+  constructor(reader: RequestJsonReader) {
+    this.#reader = reader;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#reader.refused === undefined) this.#reader.push(chunk);
+  }
+
+  /** The body went up whole: its facts are the exchange's, and a second send (a replay) is not read again. */
+  finish(model: ModelExchange): void {
+    this.#reader.end();
+    model.facts = this.#reader.facts();
+    model.bodyRead = undefined;
   }
 }
 
@@ -68,13 +94,14 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
     reading = whole ? meter.end() : meter.abandon();
   } else if (model.sent && !model.answered && !whole) {
     // The agent left after the request went up and before the answer's head: the model may have
-    // read the prompt (and be writing an answer nobody gets). Counted as the abandoned-stream path
-    // counts an answer that never named its input: the request's estimate, partial, no output.
+    // read the prompt (and be writing an answer nobody gets, billed all the same). Counted as the
+    // abandoned-stream path counts an answer that never named its input: the request's estimate,
+    // and its output floor (docs/spend.md, "What a request costs at least"), partial.
     model.sent = false; // counted once
-    reading = unansweredReading(model.plan, model.requestBytes);
+    reading = unansweredReading(model.plan, model.requestBytes, model.facts);
   } else return;
   const cost = spend.costOf(reading);
-  const named = nameModel(reading, model.plan.requestModel, model.scope.agent, spend, now);
+  const named = nameModel(reading, model.plan.requestModel ?? model.facts?.model ?? null, model.scope.agent, spend, now);
   spend.add(entryOf(model.scope, now, reading, cost));
   writeOne(event, reading, cost, named);
 }

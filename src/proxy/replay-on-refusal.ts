@@ -162,6 +162,11 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
     else if (this.#paused) controller.pause();
   }
 
+  /** A piece of the request body went up: the handler hears it (model traffic reads it for its facts). */
+  onBodySent(chunk: Buffer): void {
+    this.#handler?.onBodySent?.(chunk);
+  }
+
   /** The first request's body, or the replay's, went up whole: the handler hears it (model traffic counts a request the upstream had). */
   onRequestSent(): void {
     this.#handler?.onRequestSent?.();

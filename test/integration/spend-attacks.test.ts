@@ -197,7 +197,8 @@ describe('spend attacks: every answer the vendor bills is counted, or refused', 
       path: '/v1/responses',
       body: '{"model":"gpt-test-1","input":"hi","background":true,"background":false}',
     });
-    expect(twice.keywayError).toBe('policy_denied');
+    // Refused by the strict read of the body (stage model-body), before the `background` check.
+    expect(twice.keywayError).toBe('budget_unmeterable');
     expect(await judged({ host: 'api.openai.com', path: '/v1/responses', body: responses({ background: false }) })).toBe('counted');
     expect(await judged({ host: 'api.openai.com', path: '/v1/responses', body: responses({}) })).toBe('counted');
   });

@@ -1,7 +1,8 @@
-// A model request the agent leaves after it went up and before the answer's head (issue 63): the
-// upstream had the prompt and may bill it, so it is counted as the abandoned-stream path counts an
-// answer that never named its input: a quarter of the request body's bytes as input tokens, no
-// output, `partial: true`, on the audit line and in the ledger (`keyway spend`). A request keyway
+// A model request the agent leaves after it went up and before the answer's head (issues 63, 85):
+// the upstream had the prompt and may bill it (and the answer it goes on writing), so it is counted
+// at its floor: a quarter of the request body's bytes as input tokens, its output cap
+// (`max_tokens`) as output, priced at the model its body names, `partial: true`, on the audit line
+// and in the ledger (`keyway spend`). A request keyway
 // answers itself (the upstream unreachable: 502) counts nothing. No real key in any output.
 import type { ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
@@ -88,11 +89,10 @@ describe('a model request the agent leaves before the answer', () => {
 
     const line = await waitFor(() => proxy.auditLines().find((l) => l['usage'] !== undefined), 'the left request’s audit line', 10_000);
     const inputTokens = Math.ceil(Buffer.byteLength(body) / 4);
-    // The model is named only in the request's body, which metering does not read: the count is
-    // unpriced (flagged), its tokens counted, never a silent zero.
-    expect(line['usage']).toEqual({ model: null, input_tokens: inputTokens, output_tokens: 0, partial: true });
-    expect(line['unpriced']).toBe(true);
-    expect(line['cost_usd']).toBeUndefined();
+    // The model is named only in the request's body, read as it went up (stage model-body): priced.
+    expect(line['usage']).toEqual({ model: 'claude-test-1', input_tokens: inputTokens, output_tokens: 100, partial: true });
+    expect(line['unpriced']).toBeUndefined();
+    expect(line['cost_usd']).toBeCloseTo((inputTokens * 3 + 100 * 15) / 1e6, 9);
     expect(line['status']).toBeNull();
 
     // The unreachable upstream: keyway's own 502 reaches the agent whole, and nothing is counted.
@@ -116,7 +116,7 @@ describe('a model request the agent leaves before the answer', () => {
       'keyway spend to count the left request',
       15_000,
     );
-    expect(spend).toMatchObject({ requests: 1, partial: 1, unpriced: 1, input_tokens: inputTokens, output_tokens: 0 });
+    expect(spend).toMatchObject({ requests: 1, partial: 1, unpriced: 0, input_tokens: inputTokens, output_tokens: 100 });
     const lines = proxy.auditLines();
     expect(lines.filter((l) => l['usage'] !== undefined)).toHaveLength(1);
   });

@@ -77,6 +77,7 @@ describe('the one error table', () => {
       'rate_limited',
       'quota_exhausted',
       'budget_exceeded',
+      'budget_unmeterable',
       'approval_required',
       'approval_denied',
       'approval_expired',

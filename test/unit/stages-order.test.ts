@@ -44,6 +44,7 @@ describe('the request path', () => {
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toEqual([
       'held-body',
       'capture-body',
+      'model-body',
       'body-swap',
       'usage-option',
       'keep-for-replay',
@@ -61,12 +62,17 @@ describe('the request path', () => {
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
-    // capture-body.ts one body stage each (a placeholder swapped), usage-option.ts two (include_usage
+    // capture-body.ts, model-body.ts one body stage each (a placeholder swapped, a metered body read strictly), usage-option.ts two (include_usage
     // asked for, before a replay copy or a signature is made; a metered body's size counted); mcp-tools-list.ts and capture-answer.ts one response body stage each; the rest one head stage.
     expect(REQUEST_BODY_STAGES.map((s) => s.name)).toContain('body-swap');
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toContain('mcp-tools-list');
     const headFiles = files
-      .filter((f) => !['body.ts', 'response.ts', 'body-swap.ts', 'capture-body.ts', 'usage-option.ts', 'mcp-tools-list.ts', 'capture-answer.ts'].includes(f))
+      .filter(
+        (f) =>
+          !['body.ts', 'response.ts', 'body-swap.ts', 'capture-body.ts', 'model-body.ts', 'usage-option.ts', 'mcp-tools-list.ts', 'capture-answer.ts'].includes(
+            f,
+          ),
+      )
       .map((f) => f.replace(/\.ts$/, ''));
     expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
   });

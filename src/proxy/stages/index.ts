@@ -29,6 +29,7 @@ import { limits } from './limits.ts';
 import { budget } from './budget.ts';
 import { modelBodySize, usageOption } from './usage-option.ts';
 import { mcp } from './mcp.ts';
+import { modelBody } from './model-body.ts';
 import { mcpToolsList } from './mcp-tools-list.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
@@ -66,7 +67,17 @@ export const HEAD_STAGES: readonly HeadStage[] = [
 ];
 
 /** The request body on its way up: held whole (bounded) when a stage needs all of it, else streamed. */
-export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [heldBody, captureBody, bodySwap, usageOption, keepForReplay, sign, countBody, modelBodySize];
+export const REQUEST_BODY_STAGES: readonly RequestBodyStage[] = [
+  heldBody,
+  captureBody,
+  modelBody,
+  bodySwap,
+  usageOption,
+  keepForReplay,
+  sign,
+  countBody,
+  modelBodySize,
+];
 
 /** The upstream's response head, after hop-by-hop fields are dropped (headers.ts). */
 export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHeaders, scopeHint];

@@ -1,3 +1,4 @@
+import { outputFloor, type RequestFacts } from '../request-facts.ts';
 import type { UsageReading } from '../usage.ts';
 import { AnthropicReader } from './anthropic.ts';
 import { JsonBody, JsonValues, type JsonValuesSink } from './json.ts';
@@ -35,12 +36,14 @@ export interface AnswerMeter {
 export interface MeterOptions {
   /** The request body's size in bytes: the input is estimated from it (bytes / 4) when an answer stops before saying. */
   requestBytes?: number | undefined;
+  /** What the request body said (stage model-body): its model stands in for one the answer never names; its output floor counts when it is left early. */
+  facts?: RequestFacts | undefined;
 }
 
 /** A meter for one answer on a metered route; undefined for an answer that is not 2xx (not billed). */
 export function answerMeter(plan: MeterPlan, status: number, contentType: string | undefined, options: MeterOptions = {}): AnswerMeter | undefined {
   if (status < 200 || status > 299) return undefined;
-  const tally = new Tally(plan.requestModel, options.requestBytes);
+  const tally = tallyFor(plan, options.requestBytes, options.facts);
   const reader = readerFor(plan, tally);
   if (mediaType(contentType) === 'text/event-stream') return new SseMeter(reader, tally);
   if (plan.api === 'gemini') return new JsonArrayMeter(reader, tally);
@@ -50,10 +53,18 @@ export function answerMeter(plan: MeterPlan, status: number, contentType: string
 
 /**
  * An answer that never came to the agent (it left after the request went up, before the head):
- * the request's input estimate (bytes / 4, none without its size) and no output, as `partial`.
+ * the request's input estimate (bytes / 4, none without its size) and its output floor (the
+ * request's cap, else the vendor's default; none when its body was not read), as `partial`,
+ * under the model the path or the body names.
  */
-export function unansweredReading(plan: MeterPlan, requestBytes: number | undefined): UsageReading {
-  return new Tally(plan.requestModel, requestBytes).abandoned();
+export function unansweredReading(plan: MeterPlan, requestBytes: number | undefined, facts?: RequestFacts): UsageReading {
+  return tallyFor(plan, requestBytes, facts).abandoned();
+}
+
+/** A tally for one answer: the model the path names, else the body's; the output floor when the body was read. */
+function tallyFor(plan: MeterPlan, requestBytes: number | undefined, facts: RequestFacts | undefined): Tally {
+  if (facts === undefined) return new Tally(plan.requestModel, requestBytes);
+  return new Tally(plan.requestModel ?? facts.model, requestBytes, outputFloor(plan, facts));
 }
 
 export function readerFor(plan: MeterPlan, tally: Tally): FormatReader {

@@ -25,10 +25,13 @@ export class Tally {
   /** An event or body was too large to read, or could not be parsed: its usage, if any, is lost. */
   unreadable = false;
   readonly #requestBytes: number | undefined;
+  /** The output an answer left before its final usage counts at least (request-facts.ts outputFloor); 0 when the body was not read. */
+  readonly #outputFloor: number;
 
-  constructor(requestModel: string | null, requestBytes: number | undefined) {
+  constructor(requestModel: string | null, requestBytes: number | undefined, outputFloor = 0) {
     this.model = requestModel;
     this.#requestBytes = requestBytes;
+    this.#outputFloor = outputFloor;
   }
 
   /** Counts one content delta of `text` (empty deltas are not output). */
@@ -77,13 +80,14 @@ export class Tally {
    *   bytes / 4), when the caller gave the request's size, else 0 (OpenAI and Gemini report input
    *   only at the end: an abandoned stream whose request size nobody gave counts no input);
    * - output: the largest of the output reported so far, the number of content deltas delivered,
-   *   and ceil(delivered characters / 4).
+   *   ceil(delivered characters / 4), and the request's output floor (its cap, else the vendor's
+   *   default: the vendor may go on writing, and bill, after the client left).
    */
   abandoned(): UsageReading {
     if (this.final && this.input !== undefined && this.output !== undefined) return { usage: this.#usage(this.input, this.output), basis: 'reported' };
     const estimatedInput = this.#requestBytes === undefined ? 0 : Math.ceil(this.#requestBytes / CHARS_PER_TOKEN);
     const input = this.input ?? estimatedInput;
-    const output = Math.max(this.output ?? 0, this.deltas, Math.ceil(this.chars / CHARS_PER_TOKEN));
+    const output = Math.max(this.output ?? 0, this.deltas, Math.ceil(this.chars / CHARS_PER_TOKEN), this.#outputFloor);
     return { usage: this.#usage(input, output), basis: 'partial' };
   }
 
