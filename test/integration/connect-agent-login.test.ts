@@ -225,6 +225,10 @@ describe('keyway connect AGENT --login, refused', () => {
     expect(r.stdout).toContain('keyway run -- claude auth login');
     expect(tokenRequests.length).toBe(count);
     expect(existsSync(credentialFile('claude-code', home))).toBe(false);
+    // No login yet: the listing says how a login grant is filled (issue 86: it said `secrets set`).
+    const listed = await keyway(['grants', 'list'], home);
+    expect(listed.stdout, listed.stdout).toContain('keyway connect AGENT --grant claude-watch --login --replace');
+    expect(listed.stdout).not.toContain('secrets set claude-watch');
   });
 
   it('without a running keyway, --login says so and changes nothing', async () => {
