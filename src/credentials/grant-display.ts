@@ -55,7 +55,8 @@ export function leasesEndingSoon<L extends { state: string; expires_at: string }
 export function setSecretCommand(id: string, type: string): string {
   // A login grant's tokens come from the agent's own login through keyway (a login cut short, offline
   // at its prompt, leaves the grant with none): `secrets set` cannot fill it, a login again can.
-  if (type === 'login_capture') return `log in again through keyway: keyway connect AGENT --grant ${id} --login --replace (or take an existing login over with --import --replace)`;
+  if (type === 'login_capture')
+    return `log in again through keyway: keyway connect AGENT --grant ${id} --login --replace (or take an existing login over with --import --replace)`;
   // A listing's type comes as text (the admin API's JSON): a type this keyway does not know has no kind.
   return (KINDS[type as GrantType] as GrantKind | undefined)?.wire.by === 'connection'
     ? `keyway secrets set ${id} --client-certificate CERT.pem --client-key KEY.pem`
