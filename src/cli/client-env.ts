@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config, DomainPattern } from '../config/index.ts';
 import { parseDomainPattern, readSecretRef } from '../config/index.ts';
-import { ENV_PLACEHOLDER, grantPlaceholder } from '../credentials/body-swap/index.ts';
+import { ENV_PLACEHOLDER, envPlaceholder, grantPlaceholder } from '../credentials/body-swap/index.ts';
 import { findPreset } from '../credentials/providers/presets.ts';
 import type { CredentialStore } from '../credentials/store/credential-store.ts';
 import { captureHostsOf, type StoredListing, storedListing } from '../credentials/stored-listing.ts';
@@ -269,7 +269,7 @@ export function awsCaVariables(config: Config, grants: readonly PlaceholderGrant
  * capitals, '-' as '_'): the text an agent writes where that grant's secret goes in a body or message.
  */
 export function placeholderVariables(grants: readonly PlaceholderGrant[]): Record<string, string> {
-  const vars: Record<string, string> = Object.fromEntries(placeholderNames(grants).map((name) => [name, PLACEHOLDER]));
+  const vars: Record<string, string> = Object.fromEntries(placeholderNames(grants).map((name) => [name, envPlaceholder(name)]));
   for (const grant of grants) if (grant.body) vars[bodyPlaceholderName(grant.id)] = grantPlaceholder(grant.id);
   return vars;
 }

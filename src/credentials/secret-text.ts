@@ -1,12 +1,7 @@
 import type { GrantType } from '../config/index.ts';
-import { ENV_PLACEHOLDER } from './body-swap/index.ts';
+import { isKeywayPlaceholder } from './body-swap/index.ts';
 
 // Two mistakes a pasted secret makes, caught where it comes in (issue 48). Messages never quote it.
-
-/** Whether `value` is one of keyway's placeholders (keyway env's, or a grant's body placeholder) rather than a secret. */
-function isKeywayPlaceholder(value: string): boolean {
-  return value.trim().startsWith(ENV_PLACEHOLDER);
-}
 
 /**
  * The prefix a grant's injection adds before the secret (`Bearer ` for bearer grants and a format of

@@ -13,6 +13,8 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 // well-known hosts below only appear in grants.
 
 const PLACEHOLDER = 'keyway-placeholder';
+/** Shaped like a GitHub token (ghp_ and 36 letters and digits): recent gh checks it before it sends anything. */
+const GITHUB_PLACEHOLDER = 'ghp_keywayplaceholder0000000000000000000';
 const GRANTS: TestGrant[] = [
   // A static key for OpenAI, also covering the test host so a request can show the swap in flight.
   { id: 'openai', type: 'bearer', domains: ['api.openai.com', 'api.example.test'], secret: CANARY },
@@ -68,14 +70,14 @@ describe('keyway env placeholders', () => {
     noCanary(r.stdout, r.stderr);
     const vars = JSON.parse(r.stdout) as Record<string, string>;
     expect(vars['OPENAI_API_KEY']).toBe(PLACEHOLDER);
-    expect(vars['GITHUB_TOKEN']).toBe(PLACEHOLDER);
-    expect(vars['GH_TOKEN']).toBe(PLACEHOLDER);
+    expect(vars['GITHUB_TOKEN']).toBe(GITHUB_PLACEHOLDER);
+    expect(vars['GH_TOKEN']).toBe(GITHUB_PLACEHOLDER);
     expect(vars['GROQ_API_KEY']).toBe(PLACEHOLDER);
     expect(vars['ANTHROPIC_API_KEY']).toBe(PLACEHOLDER);
     expect(vars).not.toHaveProperty('MISTRAL_API_KEY');
     // Nothing but proxy, CA and placeholder variables.
     const placeholders = Object.entries(vars)
-      .filter(([, v]) => v === PLACEHOLDER)
+      .filter(([, v]) => v === PLACEHOLDER || v === GITHUB_PLACEHOLDER)
       .map(([k]) => k)
       .sort();
     expect(placeholders).toEqual(['ANTHROPIC_API_KEY', 'GH_TOKEN', 'GITHUB_TOKEN', 'GROQ_API_KEY', 'OPENAI_API_KEY']);
@@ -96,7 +98,7 @@ describe('keyway env placeholders', () => {
     const vars = JSON.parse(r.stdout) as Record<string, string>;
     expect(
       Object.entries(vars)
-        .filter(([, v]) => v === PLACEHOLDER)
+        .filter(([, v]) => v === PLACEHOLDER || v === GITHUB_PLACEHOLDER)
         .map(([k]) => k)
         .sort(),
     ).toEqual(['ANTHROPIC_API_KEY', 'GH_TOKEN', 'GITHUB_TOKEN']);
@@ -135,7 +137,7 @@ describe('keyway run placeholders', () => {
   it('gives the command the placeholder, never the secret', async () => {
     const r = await proxy.cli(['run', '--', 'sh', '-c', 'echo "$OPENAI_API_KEY $GH_TOKEN"']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim()).toBe(`${PLACEHOLDER} ${PLACEHOLDER}`);
+    expect(r.stdout.trim()).toBe(`${PLACEHOLDER} ${GITHUB_PLACEHOLDER}`);
     noCanary(r.stdout, r.stderr);
   });
 

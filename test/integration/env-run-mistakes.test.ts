@@ -46,13 +46,15 @@ describe('keyway env', () => {
     expect(r.code, r.stderr).toBe(0);
     const [github, gh, httpsProxy] = r.stdout.split('|');
     expect(github).toBe(REAL_TOKEN);
-    expect(gh).toBe('keyway-placeholder');
+    // Shaped like a GitHub token: recent gh refuses one that is not (issue 86).
+    expect(gh).toBe('ghp_keywayplaceholder0000000000000000000');
+    expect(gh).toMatch(/^ghp_[A-Za-z0-9]{36}$/);
     expect(httpsProxy).toBe(`http://127.0.0.1:${proxy.port}`);
     expect(r.stderr).toContain('GITHUB_TOKEN already set in your environment: kept as it is');
     expect(r.stderr).not.toContain(REAL_TOKEN);
 
     const json = await proxy.cli(['env', '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ GITHUB_TOKEN: 'keyway-placeholder' });
+    expect(JSON.parse(json.stdout)).toMatchObject({ GITHUB_TOKEN: 'ghp_keywayplaceholder0000000000000000000' });
     expect(json.stdout + json.stderr).not.toContain(CANARY);
   });
 

@@ -22,6 +22,8 @@ describe('secretTextProblem', () => {
 
   it("refuses keyway's own placeholder", () => {
     expect(secretTextProblem('bearer', undefined, 'keyway-placeholder')).toMatch(/keyway's placeholder/);
+    // The shaped one keyway env gives GH_TOKEN (issue 86) is a placeholder too, not a token.
+    expect(secretTextProblem('bearer', undefined, 'ghp_keywayplaceholder0000000000000000000')).toMatch(/keyway's placeholder/);
     expect(secretTextProblem('api_key', undefined, 'keyway-placeholder-github')).toMatch(/keyway's placeholder/);
   });
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { type Config, type DomainPattern, parseDomainPattern, secretVariables } from '../../config/index.ts';
-import { ENV_PLACEHOLDER } from '../../credentials/body-swap/index.ts';
+import { envPlaceholder } from '../../credentials/body-swap/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { patternMatches } from '../../policy/domains.ts';
 import { findProfile, type LoadedProfile } from './load.ts';
@@ -96,7 +96,7 @@ export function makeProfileState(plan: ProfileRunPlan): string[] {
  */
 export function keyPlaceholders(plan: ProfileRunPlan, grants: readonly KeyGrant[]): Record<string, string> {
   const vars: Record<string, string> = {};
-  for (const key of plan.loaded.profile.keys) if (keyCovered(key.host, grants)) vars[key.env] = ENV_PLACEHOLDER;
+  for (const key of plan.loaded.profile.keys) if (keyCovered(key.host, grants)) vars[key.env] = envPlaceholder(key.env);
   return vars;
 }
 

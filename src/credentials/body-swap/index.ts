@@ -5,7 +5,7 @@ import { replaceInBytes } from './placeholder.ts';
 // A grant's placeholder replaced by its secret inside a request body or a WebSocket text message
 // (inject: {body: true}). Pure: bytes in, bytes out, and what happened for the audit line.
 
-export { ENV_PLACEHOLDER, grantPlaceholder, PLACEHOLDER_PREFIX } from './placeholder.ts';
+export { ENV_PLACEHOLDER, envPlaceholder, grantPlaceholder, isKeywayPlaceholder, PLACEHOLDER_PREFIX } from './placeholder.ts';
 
 /**
  * What the swap did, as the audit line's `body_swap` says it: `swapped` (at least one placeholder

@@ -4,6 +4,32 @@
 
 /** What `keyway env` sets in variables an SDK insists on (OPENAI_API_KEY=keyway-placeholder…). */
 export const ENV_PLACEHOLDER = 'keyway-placeholder';
+
+/**
+ * Placeholders shaped like the token they stand for, for the variables whose clients check the
+ * shape before they send anything: recent `gh` refuses a GH_TOKEN that is not `ghp_`/`gho_`/… plus
+ * 36 letters and digits (issue 86); GitLab's and Hugging Face's CLIs look for `glpat-` and `hf_`.
+ * keyway replaces the whole credential a request carries, whatever it is, so the shape only gets
+ * the client to send. Every other variable gets ENV_PLACEHOLDER (the OpenAI, Anthropic and Gemini
+ * SDKs and CLIs take any text).
+ */
+export const SHAPED_ENV_PLACEHOLDERS: Readonly<Record<string, string>> = Object.freeze({
+  GH_TOKEN: 'ghp_keywayplaceholder0000000000000000000',
+  GITHUB_TOKEN: 'ghp_keywayplaceholder0000000000000000000',
+  GITLAB_TOKEN: 'glpat-keywayplaceholder000',
+  HF_TOKEN: 'hf_keywayplaceholder000000000000000000',
+});
+
+/** The placeholder `keyway env` and `keyway run` set in `name`. */
+export function envPlaceholder(name: string): string {
+  return SHAPED_ENV_PLACEHOLDERS[name] ?? ENV_PLACEHOLDER;
+}
+
+/** Whether `value` is one of keyway's placeholders (an env one, shaped or not, or a grant's body placeholder) rather than a secret. */
+export function isKeywayPlaceholder(value: string): boolean {
+  const text = value.trim();
+  return text.startsWith(ENV_PLACEHOLDER) || Object.values(SHAPED_ENV_PLACEHOLDERS).includes(text);
+}
 export const PLACEHOLDER_PREFIX = `${ENV_PLACEHOLDER}-`;
 
 export function grantPlaceholder(grantId: string): string {
