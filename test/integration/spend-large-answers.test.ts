@@ -8,8 +8,9 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { GoogleGenAI } from '@google/genai';
-import { ProxyAgent, fetch as undiciFetch } from 'undici';
+import { ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchVia } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
@@ -78,8 +79,7 @@ describe('answers past 8 MiB through keyway: the usage counted is the usage bill
     await standin?.close();
   });
 
-  const viaKeyway = ((input: string | URL | Request, init?: RequestInit) =>
-    undiciFetch(input as never, { ...(init as object), dispatcher: agent } as never)) as unknown as typeof fetch;
+  const viaKeyway: typeof fetch = (input, init) => fetchVia(agent)(input, init);
   const base = (host: string) => `https://${host}:${standin.port}`;
 
   /** The audit line of the next metered answer (the `n`th), once written. */

@@ -9,7 +9,7 @@ import { answerMeter, type MeterPlan, wsMeter } from '../../../src/spend/meters/
 import { JsonMembers, MAX_MEMBER_BYTES, membersOfText, type WantedMembers } from '../../../src/spend/meters/json-members.ts';
 import { MAX_EVENT_BYTES, SseReader } from '../../../src/spend/meters/sse.ts';
 import type { UsageReading } from '../../../src/spend/usage.ts';
-import { answerText, SPACE } from '../../helpers/json-texts.ts';
+import { answerText, scanMembers, SPACE } from '../../helpers/json-texts.ts';
 
 const RESPONSES: MeterPlan = { api: 'openai', route: 'openai-responses', requestModel: null };
 const CHAT: MeterPlan = { api: 'openai', route: 'openai-chat', requestModel: null };
@@ -26,16 +26,7 @@ const NESTED: WantedMembers = ['type', ['response', 'model'], ['response', 'usag
 const plain = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
 
 /** The wanted members of `text` cut at `cuts`, as plain objects. */
-function scan(wanted: WantedMembers, text: string | Buffer, cuts: number[] = []): unknown {
-  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
-  const members = new JsonMembers(wanted);
-  let at = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    members.push(bytes.subarray(at, cut));
-    at = cut;
-  }
-  return plain(members.members());
-}
+const scan = (wanted: WantedMembers, text: string | Buffer, cuts: number[] = []): unknown => plain(scanMembers(wanted, text, cuts));
 
 /** What JSON.parse makes of NESTED: a `response` that is no object is read as null. */
 function parsedNested(text: string): unknown {
