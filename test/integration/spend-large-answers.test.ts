@@ -17,7 +17,7 @@ import { findLeak } from '../helpers/leak-canary.ts';
 import { geminiHandler } from '../helpers/model-standins/gemini.ts';
 import { openaiHandler } from '../helpers/model-standins/openai.ts';
 import type { Usage } from '../helpers/model-standins/replies.ts';
-import { type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
+import { type StandinServer, sseEvent, startSse, startStandinServer } from '../helpers/model-standins/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const KEY = `${CANARY}-large-answer-key`;
@@ -28,6 +28,7 @@ const MIB = 1024 * 1024;
 /** One image's base64: three of them make a response.completed of 12 MiB; one a Gemini answer of 10 MiB. */
 const IMAGE = Buffer.alloc(3 * MIB, 'png?\u00ff').toString('base64');
 const GEMINI_IMAGE = `${IMAGE}${IMAGE.slice(0, 6 * MIB)}`;
+const UNREADABLE_MODEL = 'gpt-image-unreadable';
 
 describe('answers past 8 MiB through keyway: the usage counted is the usage billed', () => {
   let standin: StandinServer;
@@ -45,6 +46,18 @@ describe('answers past 8 MiB through keyway: the usage counted is the usage bill
   beforeAll(async () => {
     standin = await startStandinServer({
       handlers: [
+        // A vendor whose last event is past 8 MiB and whose usage keyway cannot read (over 64 KiB):
+        // it must be counted unknown (flagged), never as no usage.
+        (req, res) => {
+          if (req.path !== '/v1/responses' || (req.json as { model?: string } | undefined)?.model !== UNREADABLE_MODEL) return false;
+          if (req.headers.authorization !== `Bearer ${KEY}`) return false; // the openai stand-in refuses it
+          startSse(res);
+          res.write(sseEvent({ type: 'response.created', response: { model: UNREADABLE_MODEL, usage: null } }, 'response.created'));
+          const usage = { input_tokens: 10, output_tokens: 9_000, notes: 'n'.repeat(70 * 1024) };
+          const output = [1, 2, 3].map((n) => ({ type: 'image_generation_call', id: `ig_${n}`, result: IMAGE }));
+          res.end(sseEvent({ type: 'response.completed', response: { model: UNREADABLE_MODEL, output, usage } }, 'response.completed'));
+          return true;
+        },
         openaiHandler({
           host: OPENAI,
           keys: [KEY],
@@ -148,6 +161,19 @@ describe('answers past 8 MiB through keyway: the usage counted is the usage bill
     expect(elements).toHaveLength(2);
     expect(elements[0]!.usageMetadata?.candidatesTokenCount).toBe(1);
     await expectBilled(4, 'gemini-image-test');
+  });
+
+  it('a last event past 8 MiB whose usage cannot be read (over 64 KiB) is unknown, flagged, not zero', async () => {
+    const res = await viaKeyway(`${base(OPENAI)}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer keyway-placeholder' },
+      body: JSON.stringify({ model: UNREADABLE_MODEL, input: 'three pictures', stream: true }),
+    });
+    expect(res.status).toBe(200);
+    expect((await res.text()).length).toBeGreaterThan(12 * MIB);
+    const line = await usageLine(5);
+    expect(line['unknown']).toBe(true);
+    expect(line['output_tokens']).toBeUndefined();
   });
 
   it('no real key in any output, audit line or log', () => {
