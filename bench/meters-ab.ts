@@ -55,6 +55,33 @@ const chatJson = JSON.stringify({
   service_tier: 'default',
   system_fingerprint: 'fp_1',
 });
+// Gemini's streamed JSON array (two responses, the last with usage) and a Responses stream: the
+// formats whose big events and elements issue 85 reads as they pass (their small ones must not pay).
+const geminiArray = JSON.stringify(
+  [TEXT.slice(0, 20), TEXT.slice(20)].map((text, i) => ({
+    candidates: [{ content: { parts: [{ text }], role: 'model' }, index: 0, ...(i === 1 ? { finishReason: 'STOP' } : {}) }],
+    ...(i === 1 ? { usageMetadata: { promptTokenCount: 123, candidatesTokenCount: 45, totalTokenCount: 168 } } : {}),
+    modelVersion: 'gemini-2.5-flash',
+    responseId: 'r1',
+  })),
+);
+const responsesSse = [
+  ev('response.created', { type: 'response.created', response: { id: 'resp_1', model: 'gpt-5', status: 'in_progress', output: [], usage: null } }),
+  ev('response.output_text.delta', { type: 'response.output_text.delta', item_id: 'msg_1', output_index: 0, content_index: 0, delta: TEXT }),
+  ev('response.output_text.done', { type: 'response.output_text.done', item_id: 'msg_1', output_index: 0, content_index: 0, text: TEXT }),
+  ev('response.completed', {
+    type: 'response.completed',
+    response: {
+      id: 'resp_1',
+      model: 'gpt-5',
+      status: 'completed',
+      output: [{ type: 'message', content: [{ type: 'output_text', text: TEXT }] }],
+      usage: { input_tokens: 123, output_tokens: 45 },
+    },
+  }),
+].join('');
+const GEMINI = { api: 'gemini', route: 'gemini-generate', requestModel: 'gemini-2.5-flash' } as const;
+const RESPONSES = { api: 'openai', route: 'openai-responses', requestModel: null } as const;
 const ANTHROPIC = { api: 'anthropic', route: 'anthropic-messages', requestModel: null } as const;
 const CHAT = { api: 'openai', route: 'openai-chat', requestModel: null } as const;
 const thirds = (text: string) => {
@@ -68,6 +95,9 @@ const cases = [
   { name: 'openai chat JSON, 1 piece', plan: CHAT, type: 'application/json', pieces: [Buffer.from(chatJson)] },
   { name: 'anthropic SSE, 1 piece', plan: ANTHROPIC, type: 'text/event-stream', pieces: [Buffer.from(anthropicSse)] },
   { name: 'anthropic SSE, 3 pieces', plan: ANTHROPIC, type: 'text/event-stream', pieces: thirds(anthropicSse) },
+  { name: 'openai responses SSE, 1 piece', plan: RESPONSES, type: 'text/event-stream', pieces: [Buffer.from(responsesSse)] },
+  { name: 'gemini JSON array, 1 piece', plan: GEMINI, type: 'application/json', pieces: [Buffer.from(geminiArray)] },
+  { name: 'gemini JSON array, 3 pieces', plan: GEMINI, type: 'application/json', pieces: thirds(geminiArray) },
 ];
 
 let sink = 0;

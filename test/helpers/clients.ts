@@ -6,10 +6,17 @@ import { CANARY } from './fixtures.ts';
 import { cleanEnv, runProcess, type TestProxy } from './keyway.ts';
 import { slack } from './load.ts';
 import type { SeenRequest, TestUpstream } from './upstream.ts';
+import { type Dispatcher, fetch as undiciFetch } from 'undici';
 
 // Small helpers for driving real clients (curl, node, python, git) through keyway.
 
 export type ProcessResult = { code: number; stdout: string; stderr: string };
+
+/** A `fetch` whose every call goes by `dispatcher` (a ProxyAgent to keyway): for the SDKs that take a fetch. */
+export function fetchVia(dispatcher: Dispatcher): typeof fetch {
+  return ((input: string | URL | Request, init?: RequestInit) =>
+    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
+}
 
 /** What the echo route answers: the request as the upstream saw it. */
 export interface Echo {

@@ -1,6 +1,7 @@
 // Valid JSON texts for the meters' readers to be held to JSON.parse's reading (test/unit/spend's
 // json-tail and json-members tests), written out by hand so that they hold what JSON.stringify never writes.
 import fc from 'fast-check';
+import { JsonMembers, type WantedMembers } from '../../src/spend/meters/json-members.ts';
 
 // Repeated keys, keys spelled with escapes, keys that end in a quote, strings that spell keys.
 const KEYS = ['"usage"', '"model"', '"\\"usage"', '"\\"model"', '"us\\u0061ge"', '"mod\\u0065l"', '"content"', '"x"'];
@@ -39,3 +40,15 @@ export const answerText: fc.Arbitrary<string> = fc
     const open = object.slice(0, -1);
     return `${open}${open === '{' ? '' : ','}${space}${modelKey}:${model},${space}${usageKey}${space}:${usage}${space}}`;
   });
+
+/** The members JsonMembers reads of `text` given in pieces cut at `cuts` (undefined: refused). */
+export function scanMembers(wanted: WantedMembers, text: string | Buffer, cuts: number[] = []): Record<string, unknown> | undefined {
+  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
+  const members = new JsonMembers(wanted);
+  let at = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    members.push(bytes.subarray(at, cut));
+    at = cut;
+  }
+  return members.members();
+}

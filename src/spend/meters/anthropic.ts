@@ -1,4 +1,5 @@
 import { rawStringLength } from './raw-string.ts';
+import type { WantedMembers } from './json-members.ts';
 import type { FormatReader } from './reader.ts';
 import { count, isRecord, type Tally } from './tally.ts';
 
@@ -14,9 +15,12 @@ const IGNORED = new Set(['ping', 'content_block_start', 'content_block_stop', 'm
 
 /** What body() reads of a whole answer. */
 const MEMBERS: readonly string[] = ['model', 'usage'];
+/** What event() reads of an event too large to hold: message_start's and message_delta's usage. */
+const LARGE: WantedMembers = ['type', 'usage', ['message', 'model'], ['message', 'usage']];
 
 export class AnthropicReader implements FormatReader {
   readonly members = MEMBERS;
+  readonly large = LARGE;
   readonly #tally: Tally;
   #input: number | undefined;
   #cacheRead: number | undefined;

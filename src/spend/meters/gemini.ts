@@ -1,3 +1,4 @@
+import type { WantedMembers } from './json-members.ts';
 import type { FormatReader } from './reader.ts';
 import { count, isRecord, type Tally } from './tally.ts';
 
@@ -7,15 +8,24 @@ import { count, isRecord, type Tally } from './tally.ts';
 // it) plus toolUsePromptTokenCount is the input; candidatesTokenCount plus thoughtsTokenCount the
 // output. The model is `modelVersion`.
 
+/** What body() reads of a response too large to hold (an image inline): its usage and model, in Code Assist's wrapper too. */
+const LARGE: WantedMembers = ['modelVersion', 'usageMetadata'];
+const LARGE_WRAPPED: WantedMembers = [
+  ['response', 'modelVersion'],
+  ['response', 'usageMetadata'],
+];
+
 // A class with fields, not closures: one is made per metered answer (docs/perf/spend.md). It names
 // no `members`: a whole answer goes through JsonValues, element by element (index.ts).
 export class GeminiReader implements FormatReader {
+  readonly large: WantedMembers;
   readonly #tally: Tally;
   readonly #wrapped: boolean;
 
   constructor(tally: Tally, wrapped: boolean) {
     this.#tally = tally;
     this.#wrapped = wrapped;
+    this.large = wrapped ? LARGE_WRAPPED : LARGE;
   }
 
   wants(): boolean {

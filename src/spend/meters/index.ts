@@ -4,7 +4,7 @@ import { AnthropicReader } from './anthropic.ts';
 import { JsonBody, JsonValues, type JsonValuesSink } from './json.ts';
 import { usageAtEnd } from './json-tail.ts';
 import { GeminiReader } from './gemini.ts';
-import { JsonMembers } from './json-members.ts';
+import { JsonMembers, type WantedMembers } from './json-members.ts';
 import { openaiChatReader } from './openai-chat.ts';
 import { OpenAIResponsesReader } from './openai-responses.ts';
 import type { FormatReader } from './reader.ts';
@@ -16,7 +16,10 @@ import { Tally } from './tally.ts';
 // client, then asks what the model used. A stream (text/event-stream) is read event by event and
 // never held; a whole JSON answer is held and parsed at its end up to 64 KiB, and past that scanned
 // as it passes for the top-level members its reader names (usage, model: json-members.ts); Gemini's JSON array stream (and its
-// whole answer, one element) is read element by element, each held within a bound (8 MiB).
+// whole answer, one element) is read element by element, each held within a bound (8 MiB). An SSE
+// event or an array element past that bound is scanned as it passes for the members its reader
+// names in `large` (the usage, nested where the format nests it), so an answer of any size has its
+// usage read and none is held; one that cannot be read so is unknown (Tally.lost).
 // One class per way of reading, with fields instead of closures: a meter is made per metered
 // answer, and its objects were a measured share of metering's cost (docs/perf/spend.md). Nothing here does I/O or throws on what an upstream
 // sends: a body it cannot read gives an unknown usage, which the caller flags.
@@ -130,7 +133,7 @@ class SseMeter extends Meter implements SseSink {
 
   constructor(reader: FormatReader, tally: Tally) {
     super(reader, tally);
-    this.#sse = new SseReader(this);
+    this.#sse = new SseReader(this, undefined, reader.large);
   }
 
   protected take(chunk: Buffer): void {
@@ -155,16 +158,21 @@ class SseMeter extends Meter implements SseSink {
       value = JSON.parse(data);
     } catch {
       // Not JSON: whatever it carried reached the client and is counted as delivered text.
-      this.tally.unreadable = true;
-      this.tally.chars += data.length;
-      return;
+      return this.tally.lost(data.length);
     }
     reader.event(name, value);
   }
 
   skipped(bytes: number): void {
-    this.tally.unreadable = true;
-    this.tally.chars += bytes;
+    this.tally.lost(bytes);
+  }
+
+  // Its content (a delta of that size, an image) is not read: its size counts as delivered text,
+  // which only an answer cut short before its final usage uses.
+  large(name: string | undefined, members: Record<string, unknown>, size: number): void {
+    if (!this.reader.wants(name)) return;
+    this.tally.chars += size;
+    this.reader.event(name, members);
   }
 }
 
@@ -176,7 +184,7 @@ class SseMeter extends Meter implements SseSink {
  * at most SMALL_JSON_BYTES is ever held, not the answer (up to 8 MiB before).
  */
 class JsonMeter extends Meter {
-  readonly #wanted: readonly string[];
+  readonly #wanted: WantedMembers;
   /** The small answer so far: its first piece, and any after it (most answers come in one: no array made). */
   #first: Buffer | undefined = undefined;
   #more: Buffer[] | undefined = undefined;
@@ -184,7 +192,7 @@ class JsonMeter extends Meter {
   /** Set once the answer outgrew SMALL_JSON_BYTES. */
   #members: JsonMembers | undefined;
 
-  constructor(reader: FormatReader, tally: Tally, wanted: readonly string[]) {
+  constructor(reader: FormatReader, tally: Tally, wanted: WantedMembers) {
     super(reader, tally);
     this.#wanted = wanted;
   }
@@ -284,7 +292,7 @@ class JsonArrayMeter extends Meter implements JsonValuesSink {
 
   constructor(reader: FormatReader, tally: Tally) {
     super(reader, tally);
-    this.#values = new JsonValues(this);
+    this.#values = new JsonValues(this, undefined, reader.large);
   }
 
   protected take(chunk: Buffer): void {
@@ -301,12 +309,17 @@ class JsonArrayMeter extends Meter implements JsonValuesSink {
   }
 
   value(value: unknown): void {
-    if (value === undefined) this.tally.unreadable = true;
+    if (value === undefined) this.tally.lost(0);
     else this.reader.body(value);
   }
 
   skipped(bytes: number): void {
-    this.tally.unreadable = true;
+    this.tally.lost(bytes);
+  }
+
+  // As SseMeter's: its content is not read, its size counts as delivered text.
+  large(members: Record<string, unknown>, bytes: number): void {
     this.tally.chars += bytes;
+    this.reader.body(members);
   }
 }

@@ -8,3 +8,9 @@ export const OPEN_BRACKET = 0x5b;
 export const CLOSE_BRACKET = 0x5d;
 export const COMMA = 0x2c;
 export const COLON = 0x3a;
+
+/** Where `byte` next occurs in `chunk` from `from`, or `length` (the chunk's) when it does not: a string's end found by memchr, not a loop. */
+export function indexOr(chunk: Buffer, byte: number, from: number, length: number): number {
+  const at = chunk.indexOf(byte, from);
+  return at === -1 ? length : at;
+}

@@ -1,5 +1,6 @@
 import { MAX_EVENT_BYTES } from './sse.ts';
-import { QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET } from './json-bytes.ts';
+import { QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET, indexOr } from './json-bytes.ts';
+import { JsonMembers, type WantedMembers } from './json-members.ts';
 
 // Reading a JSON answer as it passes, within a bound. JsonBody collects a whole answer up to the
 // bound for a reader that names no members to scan for (index.ts WholeJsonMeter; Anthropic's and
@@ -69,13 +70,17 @@ export interface JsonValuesSink {
   value(value: unknown): void;
   /** An element larger than the bound went by unread. */
   skipped(bytes: number): void;
+  /** An element larger than the bound was read as it passed for its wanted members (nested as in it). */
+  large(members: Record<string, unknown>, bytes: number): void;
 }
 
 /**
  * Splits a JSON text into its top-level array's elements (or takes a top-level object as the one
  * element), as bytes arrive. It tracks strings and nesting only: each element is checked by
  * JSON.parse when it completes. Elements other than objects and arrays (none in Gemini's stream)
- * are passed over.
+ * are passed over. An element past the bound is not held: given wanted members, it is read for
+ * those as it passes (json-members.ts: a Gemini answer with an image inline carries its
+ * usageMetadata), else skipped; either way its size is reported.
  */
 export class JsonValues {
   readonly #sink: JsonValuesSink;
@@ -91,10 +96,14 @@ export class JsonValues {
   #bytes = 0;
   #inElement = false;
   #skipping = false;
+  /** What an element past the bound is read for (none: skipped unread), and that element's reading. */
+  readonly #wanted: WantedMembers | undefined;
+  #large: JsonMembers | undefined;
 
-  constructor(sink: JsonValuesSink, max = MAX_EVENT_BYTES) {
+  constructor(sink: JsonValuesSink, max = MAX_EVENT_BYTES, wanted?: WantedMembers) {
     this.#sink = sink;
     this.#max = max;
+    this.#wanted = wanted;
   }
 
   push(chunk: Buffer): void {
@@ -103,14 +112,30 @@ export class JsonValues {
     let inString = this.#inString;
     let escaped = this.#escaped;
     let start = this.#inElement ? 0 : -1;
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i]!;
+    const length = chunk.length;
+    // Inside a string the loop jumps to the next quote or backslash (an image's base64 is one
+    // string of megabytes): their next positions at or after i (length: none), found once passed.
+    let quote = -1;
+    let slash = -1;
+    for (let i = 0; i < length; i++) {
       if (inString) {
-        if (escaped) escaped = false;
-        else if (byte === BACKSLASH) escaped = true;
-        else if (byte === QUOTE) inString = false;
+        if (escaped) {
+          escaped = false;
+          continue;
+        }
+        if (quote < i) quote = indexOr(chunk, QUOTE, i, length);
+        if (slash < i) slash = indexOr(chunk, BACKSLASH, i, length);
+        if (slash < quote) {
+          escaped = true;
+          i = slash;
+        } else if (quote === length) break;
+        else {
+          i = quote;
+          inString = false;
+        }
         continue;
       }
+      const byte = chunk[i]!;
       if (byte === QUOTE) inString = true;
       else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
         if (depth === 0) {
@@ -145,9 +170,15 @@ export class JsonValues {
 
   #take(bytes: Buffer): void {
     this.#bytes += bytes.length;
-    if (this.#skipping) return;
+    if (this.#skipping) return void this.#large?.push(bytes);
     if (this.#bytes > this.#max) {
       this.#skipping = true;
+      if (this.#wanted !== undefined) {
+        const large = new JsonMembers(this.#wanted);
+        for (const piece of this.#pieces) large.push(piece);
+        large.push(bytes);
+        this.#large = large;
+      }
       this.#pieces = [];
       return;
     }
@@ -158,11 +189,13 @@ export class JsonValues {
     const bytes = this.#bytes;
     const pieces = this.#pieces;
     const skipped = this.#skipping;
+    const large = this.#large?.members();
     this.#pieces = [];
     this.#bytes = 0;
     this.#inElement = false;
     this.#skipping = false;
-    if (skipped) return this.#sink.skipped(bytes);
+    this.#large = undefined;
+    if (skipped) return large === undefined ? this.#sink.skipped(bytes) : this.#sink.large(large, bytes);
     let value: unknown;
     try {
       value = JSON.parse(Buffer.concat(pieces, bytes).toString('utf8'));

@@ -13,6 +13,8 @@ const MEMBERS: readonly string[] = ['model', 'usage'];
 // A class with fields, not closures: one is made per metered answer (docs/perf/spend.md).
 export class OpenAIChatReader implements FormatReader {
   readonly members = MEMBERS;
+  /** A chunk too large to hold (audio, a huge delta) is read for the same: its usage and model. */
+  readonly large = MEMBERS;
   readonly #tally: Tally;
   readonly #embeddings: boolean;
 

@@ -1,4 +1,5 @@
 import { rawStringLength } from './raw-string.ts';
+import type { WantedMembers } from './json-members.ts';
 import type { FormatReader } from './reader.ts';
 import { count, isRecord, type Tally } from './tally.ts';
 
@@ -12,10 +13,13 @@ export const RESPONSE_ENDS = new Set(['response.completed', 'response.incomplete
 
 /** What body() reads of a whole answer. */
 const MEMBERS: readonly string[] = ['model', 'usage'];
+/** What event() reads of an event too large to hold: the last, `response.completed`, repeats the response with its images. */
+export const LARGE_EVENT_MEMBERS: WantedMembers = ['type', ['response', 'model'], ['response', 'usage']];
 
 // A class with fields, not closures: one is made per metered answer (docs/perf/spend.md).
 export class OpenAIResponsesReader implements FormatReader {
   readonly members = MEMBERS;
+  readonly large = LARGE_EVENT_MEMBERS;
   readonly #tally: Tally;
 
   constructor(tally: Tally) {

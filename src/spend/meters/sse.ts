@@ -1,10 +1,15 @@
 import { StringDecoder } from 'node:string_decoder';
+import type { WantedMembers } from './json-members.ts';
+import { LargeEvent } from './sse-large.ts';
 
 // An incremental server-sent events reader (the WHATWG event-stream format) for the meters: fed the
 // body in whatever pieces it arrives (mid-line, mid-character), it hands over each event as it
 // completes and keeps only the current event's partial line and data. Lines end in LF, CRLF or CR
 // (a CR at a piece's end and the LF that opens the next are one line end). An event larger than
-// MAX_EVENT_BYTES is skipped whole and its size reported, so a stream never grows what is held.
+// MAX_EVENT_BYTES is not held: given the members its reader wants, it is read for those as it
+// passes (sse-large.ts: a Responses `response.completed` repeating base64 images carries the
+// stream's usage), else skipped whole; either way its size is reported, and a stream never grows
+// what is held.
 //
 // Each piece is decoded once (a StringDecoder keeps a character split between pieces) and cut into
 // lines as a string: per-line Buffer calls cost about 1 µs an event, which the proxy would pay on
@@ -25,6 +30,8 @@ export interface SseSink {
   event(name: string | undefined, data: string): void;
   /** An event too large to read was skipped: `size` characters of it went by unread. */
   skipped(size: number): void;
+  /** An event too large to hold was read as it passed: its name, its wanted members (nested as in its data), its size in characters. */
+  large(name: string | undefined, members: Record<string, unknown>, size: number): void;
 }
 
 export class SseReader {
@@ -44,10 +51,14 @@ export class SseReader {
   #skippedSize = 0;
   /** Characters of the current line while skipping: none at a line end means a blank line. */
   #skipLine = 0;
+  /** What an event past the bound is read for (none: skipped unread), and that event while it passes. */
+  readonly #wanted: WantedMembers | undefined;
+  #large: LargeEvent | undefined;
 
-  constructor(sink: SseSink, max = MAX_EVENT_BYTES) {
+  constructor(sink: SseSink, max = MAX_EVENT_BYTES, wanted?: WantedMembers) {
     this.#sink = sink;
     this.#max = max;
+    this.#wanted = wanted;
   }
 
   push(chunk: Buffer): void {
@@ -96,16 +107,22 @@ export class SseReader {
     if (this.#skipping) {
       this.#skippedSize += piece.length;
       this.#skipLine += piece.length;
+      this.#large?.piece(piece);
       return;
     }
     this.#partial += piece;
     if (this.#partial.length + this.#dataSize > this.#max) this.#startSkipping();
   }
 
+  /** The event outgrew the bound: what was kept of it is let go (handed to a LargeEvent when one is wanted). */
   #startSkipping(): void {
     this.#skipping = true;
     this.#skippedSize += this.#partial.length + this.#dataSize;
     this.#skipLine = this.#partial.length;
+    if (this.#wanted !== undefined) {
+      this.#large = new LargeEvent(this.#wanted, this.#name, this.#data);
+      this.#large.piece(this.#partial);
+    }
     this.#partial = '';
     this.#data = [];
     this.#dataSize = 0;
@@ -117,6 +134,10 @@ export class SseReader {
       this.#skippedSize += rest.length;
       // Only a blank line closes the skipped event.
       if (this.#skipLine + rest.length === 0) this.#dispatch();
+      else {
+        this.#large?.piece(rest);
+        this.#large?.lineEnd();
+      }
       this.#skipLine = 0;
       return;
     }
@@ -129,6 +150,7 @@ export class SseReader {
     if (line.length + this.#dataSize > this.#max) {
       this.#partial = line;
       this.#startSkipping();
+      this.#large?.lineEnd();
       this.#skipLine = 0; // the line has ended: the next starts afresh
       return;
     }
@@ -148,9 +170,17 @@ export class SseReader {
     this.#data = [];
     this.#dataSize = 0;
     if (this.#skipping) {
+      const large = this.#large;
+      const size = this.#skippedSize;
       this.#skipping = false;
-      this.#sink.skipped(this.#skippedSize);
       this.#skippedSize = 0;
+      this.#large = undefined;
+      if (large === undefined) return this.#sink.skipped(size);
+      // As for an event held: one without data is no event.
+      if (!large.hasData) return;
+      const members = large.members();
+      if (members === undefined) this.#sink.skipped(size);
+      else this.#sink.large(large.name, members, size);
       return;
     }
     // An event with no data is not dispatched (the format's rule): a lone `event:` line is nothing.

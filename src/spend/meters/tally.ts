@@ -34,6 +34,17 @@ export class Tally {
     this.#outputFloor = outputFloor;
   }
 
+  /**
+   * An event, element or body that could not be read went by: its `chars` count as delivered text,
+   * and a final usage read before it is final no more (a later report replaces an earlier one, as
+   * Gemini's running usage does, and this one may have held it): an answer that ends here is unknown.
+   */
+  lost(chars: number): void {
+    this.unreadable = true;
+    this.final = false;
+    this.chars += chars;
+  }
+
   /** Counts one content delta of `text` (empty deltas are not output). */
   delta(text: string): void {
     if (text.length === 0) return;

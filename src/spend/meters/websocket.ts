@@ -1,6 +1,7 @@
 import type { UsageReading } from '../usage.ts';
-import { openaiResponsesReader, RESPONSE_ENDS } from './openai-responses.ts';
+import { LARGE_EVENT_MEMBERS, openaiResponsesReader, RESPONSE_ENDS } from './openai-responses.ts';
 import type { MeterPlan } from './routes.ts';
+import { membersOfText } from './json-members.ts';
 import { MAX_EVENT_BYTES } from './sse.ts';
 import { Tally } from './tally.ts';
 
@@ -8,7 +9,9 @@ import { Tally } from './tally.ts';
 // `response.create` messages, the server answers each with the stream's events as JSON text
 // messages (the same events as the SSE stream), one response after another on one socket. Each
 // response is metered on its own: a reading when it ends (response.completed, .incomplete,
-// .failed), a partial one when the socket closes, or an error ends it, midway.
+// .failed), a partial one when the socket closes, or an error ends it, midway. A message past
+// MAX_EVENT_BYTES (already held whole by the socket) is not parsed but scanned for the members the
+// Responses reader names for a large event (its type, response.model, response.usage).
 
 export interface WsMeter {
   /** A message the client sent: its size is the input estimate should the response stop before saying. */
@@ -39,21 +42,22 @@ export function wsMeter(plan: MeterPlan): WsMeter {
     },
     onServerMessage(text) {
       const readings: UsageReading[] = [];
-      if (text.length > MAX_EVENT_BYTES) {
-        // Too large to read: its bytes reached the client, and its usage (if it had one) is lost.
-        if (current !== undefined) {
-          current.tally.unreadable = true;
-          current.tally.chars += text.length;
-        }
-        return readings;
-      }
+      const large = text.length > MAX_EVENT_BYTES;
       let event: unknown;
-      try {
-        event = JSON.parse(text);
-      } catch {
-        if (current !== undefined) current.tally.unreadable = true;
-        return readings;
-      }
+      if (large) {
+        // Too large to parse (a response.completed repeating images): read for its type and usage only.
+        event = membersOfText(LARGE_EVENT_MEMBERS, text);
+        if (event === undefined) {
+          current?.tally.lost(text.length);
+          return readings;
+        }
+      } else
+        try {
+          event = JSON.parse(text);
+        } catch {
+          current?.tally.lost(0);
+          return readings;
+        }
       const type = typeof event === 'object' && event !== null ? (event as { type?: unknown }).type : undefined;
       if (typeof type !== 'string') return readings;
       if (type === 'error') {
@@ -69,6 +73,8 @@ export function wsMeter(plan: MeterPlan): WsMeter {
         current = undefined;
       }
       current ??= start();
+      // Its content is not read: its size counts as delivered text (used only if the response stops short).
+      if (large) current.tally.chars += text.length;
       if (current.reader.wants(type)) current.reader.event(type, event);
       if (RESPONSE_ENDS.has(type)) {
         readings.push(current.tally.ended());

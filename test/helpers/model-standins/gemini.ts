@@ -13,6 +13,13 @@ export const GEMINI_HOST = 'generativelanguage.googleapis.com';
 export interface GeminiOptions extends Accepts {
   reply?: ReplySource;
   host?: string;
+  /** An image (base64) answered inline in the last response, per request: an image model's answer (issue 85: tens of MiB). */
+  image?: (req: StandinRequest) => string | undefined;
+  /**
+   * Every response of a stream carries usageMetadata, a running count (as Gemini sends it): the
+   * earlier ones the prompt and one output token per response so far, the last the whole usage.
+   */
+  runningUsage?: boolean;
 }
 
 function googleError(res: ServerResponse, code: number, status: string, message: string, reason?: string): true {
@@ -31,11 +38,22 @@ export function usageMetadata(usage: ModelReply['usage']): Record<string, number
   };
 }
 
-/** One GenerateContentResponse: a candidate holding `text`, with usage and a finish reason on the last. */
-export function candidateChunk(text: string, model: string, last: { usage: ModelReply['usage'] } | undefined): Record<string, unknown> {
+/**
+ * One GenerateContentResponse: a candidate holding `text` (and an `image` inline), with usage and a
+ * finish reason on the last; `running` is the usage an earlier one carries, if any.
+ */
+export function candidateChunk(
+  text: string,
+  model: string,
+  last: { usage: ModelReply['usage'] } | undefined,
+  extra: { image?: string | undefined; running?: ModelReply['usage'] | undefined } = {},
+): Record<string, unknown> {
+  const parts: Array<Record<string, unknown>> = [{ text }];
+  if (extra.image !== undefined) parts.push({ inlineData: { mimeType: 'image/png', data: extra.image } });
+  const usage = last?.usage ?? extra.running;
   return {
-    candidates: [{ content: { parts: [{ text }], role: 'model' }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) }],
-    ...(last ? { usageMetadata: usageMetadata(last.usage) } : {}),
+    candidates: [{ content: { parts, role: 'model' }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) }],
+    ...(usage ? { usageMetadata: usageMetadata(usage) } : {}),
     modelVersion: model,
     responseId: 'standin-response',
   };
@@ -60,10 +78,14 @@ export function geminiHandler(options: GeminiOptions): StandinHandler {
     if (!Array.isArray(body.contents)) return googleError(res, 400, 'INVALID_ARGUMENT', '* GenerateContentRequest.contents: contents is not specified');
     const reply = replyFor(options.reply, req, 'Hello from the Gemini stand-in.');
     const model = reply.model ?? call.model;
-    if (call.method === 'generateContent') return sendJson(res, 200, candidateChunk(reply.text, model, { usage: reply.usage }));
+    const image = options.image?.(req);
+    if (call.method === 'generateContent') return sendJson(res, 200, candidateChunk(reply.text, model, { usage: reply.usage }, { image }));
     if (call.method !== 'streamGenerateContent') return googleError(res, 404, 'NOT_FOUND', `Unknown method ${call.method}`);
     const parts = pieces(reply.text);
-    const chunks = parts.map((text, i) => candidateChunk(text, model, i === parts.length - 1 ? { usage: reply.usage } : undefined));
+    const chunks = parts.map((text, i) => {
+      if (i === parts.length - 1) return candidateChunk(text, model, { usage: reply.usage }, { image });
+      return candidateChunk(text, model, undefined, { running: options.runningUsage ? { input: reply.usage.input, output: i + 1 } : undefined });
+    });
     if (req.query.get('alt') === 'sse') {
       startSse(res);
       for (const chunk of chunks) res.write(sseEvent(chunk));

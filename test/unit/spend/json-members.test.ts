@@ -3,20 +3,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { answerMeter, SMALL_JSON_BYTES } from '../../../src/spend/meters/index.ts';
-import { JsonMembers, MAX_MEMBER_BYTES } from '../../../src/spend/meters/json-members.ts';
-import { answerText, SPACE } from '../../helpers/json-texts.ts';
+import { MAX_MEMBER_BYTES } from '../../../src/spend/meters/json-members.ts';
+import { answerText, scanMembers, SPACE } from '../../helpers/json-texts.ts';
 
 const WANTED = ['model', 'usage'];
 
 function members(text: string | Buffer, cuts: number[] = []): Record<string, unknown> | undefined {
-  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
-  const m = new JsonMembers(WANTED);
-  let at = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    m.push(bytes.subarray(at, cut));
-    at = cut;
-  }
-  const found = m.members();
+  const found = scanMembers(WANTED, text, cuts);
   return found === undefined ? undefined : { ...found };
 }
 

@@ -36,7 +36,7 @@ describe('SseReader', () => {
   const collect = (pieces: string[], max?: number) => {
     const events: Array<[string | undefined, string]> = [];
     const skipped: number[] = [];
-    const reader = new SseReader({ event: (name, data) => events.push([name, data]), skipped: (bytes) => skipped.push(bytes) }, max);
+    const reader = new SseReader({ event: (name, data) => events.push([name, data]), skipped: (bytes) => skipped.push(bytes), large: () => {} }, max);
     for (const piece of pieces) reader.push(Buffer.from(piece));
     reader.end();
     return { events, skipped };
@@ -176,19 +176,22 @@ describe('answerMeter', () => {
     });
   });
 
-  it('a streamed event past 8 MiB is skipped: usage read after it still counts; without usage it is unknown; abandoned, its bytes count as output', () => {
+  it('a streamed delta past 8 MiB is read as it passes: usage after it still counts; a stream without its final usage, ended or abandoned, counts its bytes as output', () => {
     const huge = textDelta('z'.repeat(MAX_EVENT_BYTES + 10));
     const start = anthropicStart({ input_tokens: 10, output_tokens: 1 });
     const withUsage = sse([start, huge, ['message_delta', { type: 'message_delta', usage: { output_tokens: 3000000 } }]]);
     expect(read(ANTHROPIC, withUsage)).toEqual({ usage: { model: 'claude-x', input_tokens: 10, output_tokens: 3000000 }, basis: 'reported' });
     const without = sse([start, huge]);
-    expect(read(ANTHROPIC, without)).toEqual({ usage: undefined, basis: 'reported' });
-    const abandoned = read(ANTHROPIC, without, SSE, 'abandon');
-    expect(abandoned.basis).toBe('partial');
-    expect(abandoned.usage!.output_tokens).toBeGreaterThanOrEqual(Math.ceil(MAX_EVENT_BYTES / 4));
+    for (const how of ['end', 'abandon'] as const) {
+      const reading = read(ANTHROPIC, without, SSE, how);
+      expect(reading.basis).toBe('partial');
+      expect(reading.usage!.output_tokens).toBeGreaterThanOrEqual(Math.ceil(MAX_EVENT_BYTES / 4));
+    }
+    // Not an object: it cannot be read, and a stream that ends with it is unknown.
+    expect(read(ANTHROPIC, sse([start, ['content_block_delta', `"${'z'.repeat(MAX_EVENT_BYTES)}"`]]))).toEqual({ usage: undefined, basis: 'reported' });
   });
 
-  it('a JSON answer past 8 MiB is read for its usage and model wherever they sit (json-members.ts); a Gemini array element past it is unknown, the other elements read', () => {
+  it('a JSON answer past 8 MiB is read for its usage and model wherever they sit (json-members.ts); a Gemini array element past it is read as it passes, the other elements too', () => {
     const big = JSON.stringify({ model: 'gpt-x', pad: 'p'.repeat(MAX_EVENT_BYTES), usage: { prompt_tokens: 1, completion_tokens: 1 } });
     expect(read(CHAT, big, 'application/json')).toEqual({ usage: { model: 'gpt-x', input_tokens: 1, output_tokens: 1 }, basis: 'reported' });
     const usageFirst = JSON.stringify({ model: 'gpt-x', usage: { prompt_tokens: 1, completion_tokens: 1 }, pad: 'p'.repeat(MAX_EVENT_BYTES) });
