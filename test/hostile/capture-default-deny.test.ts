@@ -73,6 +73,16 @@ function json(res: Http2ServerResponse, body: unknown, headers: Record<string, s
   res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
+/** A login page keyway must pass: a CSRF field, and a form_post of an authorization code (redeemed at the watched endpoint). */
+const LOGIN_PAGE = `<html><body><form method="post" action="/session"><input type="hidden" name="authenticity_token" value="csrf0123456789abcdef0123456789"><input name="login"></form>
+<form method="post" action="https://app.hostile.test/cb"><input type="hidden" name="code" value="code0123456789abcdef0123456789"><input type="hidden" name="state" value="st0123456789abcdef"></form></body></html>`;
+
+/** OAuth's response_mode=form_post: a page whose form posts the authorization response to the client, by itself. */
+function formPost(fields: Record<string, string>): string {
+  const inputs = Object.entries(fields).map(([name, value]) => `<input type="hidden" name="${name}" value="${value}"/>`);
+  return `<html><head><title>Submit This Form</title></head><body onload="javascript:document.forms[0].submit()"><form method="post" action="https://${APP}/cb">${inputs.join('')}</form></body></html>`;
+}
+
 /** /token?form=…: the watched endpoint, answering in the form asked for. */
 function tokenAnswer(form: string, res: Http2ServerResponse): void {
   switch (form) {
@@ -129,6 +139,28 @@ const UNLISTED: Record<string, (res: Http2ServerResponse) => void> = {
   // Both names escaped: the text never spells access_token at all.
   '/duplicate-escaped': (res) =>
     res.writeHead(200, { 'content-type': 'application/json' }).end(`{"acc\\u0065ss_token":"x","access\\u005ftoken":"${canary()}"}`),
+  // Issue 85: the head of an answer on an unwatched path, and an HTML form_post page.
+  '/cookie': (res) => json(res, { ok: true }, { 'set-cookie': [`refresh_token=${canary('ref')}; Path=/; HttpOnly; Secure`, 'theme=dark; Path=/'] }),
+  '/cookie-unnamed': (res) => json(res, { ok: true }, { 'set-cookie': [`sid=${canary()}; Path=/; HttpOnly`] }),
+  '/challenge': (res) =>
+    res
+      .writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': `Bearer realm="login", error="invalid_token", access_token="${canary('acc')}"`,
+      })
+      .end('{"error":"invalid_token"}'),
+  '/challenge-token68': (res) =>
+    res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': `Negotiate ${Buffer.from(canary()).toString('base64')}` }).end('no'),
+  '/header-unlisted': (res) => json(res, { ok: true }, { 'x-session': canary() }),
+  '/link': (res) => json(res, { ok: true }, { link: `<https://${APP}/cb?refresh_token=${canary('ref')}>; rel="next"` }),
+  '/form-post': (res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(formPost({ code: 'c1', id_token: canary('id'), state: 's1' })),
+  '/form-post-escaped': (res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end(formPost({ 'access&#95;token': canary('acc'), 'token&#x5f;type': 'Bearer' })),
+  '/form-post-token': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end(formPost({ token: canary(), state: 's1' })),
+  '/form-post-jarm': (res) =>
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end(formPost({ response: jwt({ iss: `https://${LOGIN}`, aud: 'client', access_token: canary('acc') }) })),
   '/implicit': (res) => res.writeHead(302, { location: `https://${APP}/cb#access%5Ftoken=${canary()}&token_type=bearer` }).end(),
   // JARM (response_mode=jwt): the authorization answer is a JWT in the query.
   '/jarm': (res) =>
@@ -187,6 +219,17 @@ beforeAll(async () => {
     req.resume();
     const url = new URL(req.url ?? '/', `https://${LOGIN}`);
     if (url.pathname === '/token') return tokenAnswer(url.searchParams.get('form') ?? 'standard', res);
+    if (url.pathname === '/login-page') {
+      return void res
+        .writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'set-cookie': ['theme=dark; Path=/', '__cf_bm=cf0123456789abcdef0123456789; Path=/; HttpOnly'],
+          'dpop-nonce': 'eyJ7S_zG.eyJH0-Z.HX4w-7v-0123456789',
+          'www-authenticate': 'Bearer realm="login.hostile.test", error="invalid_token", error_description="The access token expired"',
+          link: '<https://login.hostile.test/.well-known/openid-configuration>; rel="describedby"',
+        })
+        .end(LOGIN_PAGE);
+    }
     const unlisted = UNLISTED[url.pathname];
     if (unlisted) return unlisted(res);
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
@@ -317,6 +360,14 @@ describe('at the watched endpoint, a token anywhere in the answer', () => {
 });
 
 describe('on paths nobody listed, answers keyway does not read', () => {
+  it('control: a login page (a CSRF field, a code form_post, a challenge, a nonce, a load-balancer cookie) reaches the agent as it came', T, async () => {
+    const answer = await agent('alice', loginUrl('/login-page'));
+    expect(answer.status).toBe(200);
+    expect(answer.body.toString('utf8')).toBe(LOGIN_PAGE);
+    expect(answer.headers.find(([k]) => k === 'dpop-nonce')?.[1]).toBe('eyJ7S_zG.eyJH0-Z.HX4w-7v-0123456789');
+    expect(answer.headers.filter(([k]) => k === 'set-cookie').length).toBeGreaterThanOrEqual(2);
+  });
+
   for (const path of Object.keys(UNLISTED)) {
     it(`${path}`, T, async () => {
       const answer = await agent('alice', loginUrl(path), { method: 'POST' });
