@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -9,7 +10,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { Canaries, closeWithSockets, isPlaceholder } from '../helpers/capture-canaries.ts';
+import { base32, Canaries, closeWithSockets, isPlaceholder } from '../helpers/capture-canaries.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 
@@ -194,6 +195,23 @@ function apiHandler(req: import('node:http').IncomingMessage, res: import('node:
     if (req.method === 'GET') return kept.has(`body:${slot}`) ? send(200, kept.get(`body:${slot}`)!) : send(404, '{}');
     kept.set(`body:${slot}`, body);
     return send(200, body);
+  }
+  if (url.pathname === '/echo') {
+    // The Authorization it was sent, echoed in a form its client decodes (issue 85): a gzip file
+    // without Content-Encoding, UTF-16 either way, base32 in either case.
+    const auth = req.headers.authorization ?? '';
+    const text = JSON.stringify({ authorization: auth });
+    const b32 = base32(Buffer.from(auth));
+    const forms: Record<string, [string, Buffer]> = {
+      gzip: ['application/gzip', gzipSync(Buffer.from(text))],
+      'gzip-text': ['text/plain', gzipSync(Buffer.from(text))],
+      utf16le: ['application/json; charset=utf-16le', Buffer.from(`\ufeff${text}`, 'utf16le')],
+      utf16be: ['application/octet-stream', Buffer.from(text, 'utf16le').swap16()],
+      base32: ['text/plain', Buffer.from(b32)],
+      base32lower: ['text/plain', Buffer.from(b32.replace(/=+$/, '').toLowerCase())],
+    };
+    const [type, body] = forms[url.searchParams.get('form') ?? ''] ?? ['text/plain', Buffer.from('no such form')];
+    return void res.writeHead(200, { 'content-type': type, 'content-length': String(body.length) }).end(body);
   }
   if (url.pathname === '/store-header') {
     if (req.method === 'GET') return kept.has(`hdr:${slot}`) ? send(200, JSON.stringify({ authorization: kept.get(`hdr:${slot}`) })) : send(404, '{}');
@@ -391,6 +409,17 @@ describe('stored upstream, read back', () => {
     outs.push(await agent('alice', apiUrl('/store?slot=one')));
     outs.push(await agent('alice', apiUrl('/store-header?slot=one')));
     for (const [i, r] of outs.entries()) expectNoLeak(r, `request ${i + 1}`);
+  });
+
+  it('its real token echoed as a gzip file without Content-Encoding, in UTF-16 either way, in base32 either case', T, async () => {
+    const { access } = await login('alice');
+    for (const form of ['gzip', 'gzip-text', 'utf16le', 'utf16be', 'base32', 'base32lower']) {
+      const r = await agent('alice', apiUrl(`/echo?form=${form}`), { headers: { authorization: `Bearer ${access}` } }).catch(
+        (err: Error) => ({ status: 0, headers: [], trailers: [], body: Buffer.from(String(err.message)) }) as Received,
+      );
+      expect(apiSeen.at(-1)?.headers.authorization, 'the API got the real token').toBe(`Bearer ${lastStandard!.access}`);
+      expectNoLeak(r, form);
+    }
   });
 
   it('two logins: upload with one, download with the other', T, async () => {
