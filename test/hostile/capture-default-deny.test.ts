@@ -467,3 +467,12 @@ describe('the refresh token stays at the watched endpoint', () => {
     for (const text of arrived) expect(findLeak(text, real.refresh), 'the real refresh token at the API').toBeUndefined();
   });
 });
+
+describe('what the operator sees', () => {
+  it('no real token the login server issued is in the audit log or keyway’s logs, in any form', T, async () => {
+    expect(canaries.values.length).toBeGreaterThan(20);
+    const audit = readFileSync(proxy.auditPath);
+    expect(proxy.auditLines().some((l) => l['code'] === 'capture_unlisted')).toBe(true);
+    expect(leaks(Buffer.concat([audit, Buffer.from(proxy.logs.join('\n'))]))).toEqual([]);
+  });
+});
