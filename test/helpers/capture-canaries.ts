@@ -79,7 +79,7 @@ export function base32(bytes: Buffer): string {
 }
 
 /** A base32 run decoded from its start, either case, padded or not. */
-function fromBase32(text: string): Buffer {
+export function fromBase32(text: string): Buffer {
   let bits = '';
   for (const c of text.toUpperCase().replace(/=+$/, '')) bits += BASE32.indexOf(c).toString(2).padStart(5, '0');
   const out: number[] = [];

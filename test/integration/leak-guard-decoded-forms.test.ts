@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { base32, fromBase32 } from '../helpers/capture-canaries.ts';
 import { curl } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -21,25 +22,6 @@ import { waitFor } from '../helpers/wait.ts';
 // for the canary in every form leak-canary.ts knows.
 
 const AUTH = `Bearer ${CANARY}`;
-
-/** RFC 4648 base32, written here apart from keyway's. */
-function base32(bytes: Buffer): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
-  let out = '';
-  for (let i = 0; i < bits.length; i += 5) out += alphabet[Number.parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
-  return out.padEnd(Math.ceil(out.length / 8) * 8, '=');
-}
-
-function fromBase32(text: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of text.toUpperCase().replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const out: number[] = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(Number.parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(out);
-}
 
 /** Every reading of `body` a client could make: as it is, gunzipped, as UTF-16 either way, each base32 run decoded. */
 function readings(body: Buffer): Buffer[] {
