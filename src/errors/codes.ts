@@ -67,7 +67,8 @@ export const ERROR_CODES = {
   secret_unavailable: { kind: 'refusal', status: 502, audit: 'error' },
   // login_capture: a login host answered with a token keyway does not capture: at a watched
   // endpoint, anything credential-shaped the grant neither captures nor passes (a header, a cookie,
-  // a member at any depth, a trailer); elsewhere on the host, a token by its name. Nothing of the
+  // a member at any depth, a trailer); elsewhere on the host, the same in the head, and a token by
+  // its name in the body (an HTML page's fields too). Nothing of the
   // answer reaches the agent; the message names the fields, never a value.
   capture_unlisted: { kind: 'refusal', status: 502, audit: 'deny' },
   // login_capture: a login host's answer keyway cannot read whole for tokens (a type it does not

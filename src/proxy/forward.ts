@@ -6,6 +6,7 @@ import { type ClientResponse, isHttp2Response, writeHead } from './client-messag
 import { endWithTrailers, leaveOpen } from './http2/response.ts';
 import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
 import { type BodyScan, chainInto, guards, streamStages, type Redact } from './leak-guard/response-guard.ts';
+import { mayBeGzip } from './leak-guard/sniffed-gzip.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { runResponseStages } from './stages/index.ts';
 import type { ModelExchange } from './model-exchange.ts';
@@ -147,6 +148,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #clientGone = false;
   #readBytes = 0;
   #scan: BodyScan | null = null;
+  /** A 'scan' body not yet begun: it goes through the stages instead if it begins as a gzip file. */
+  #scanBody: Parameters<typeof streamStages>[0] | undefined;
   /** Model traffic: what the agent is given, read for the model's usage (model-exchange.ts). */
   #meter: AnswerMeter | undefined;
   // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
@@ -257,6 +260,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
           this.#chunks.push(chunk);
           return;
         case 'scan': {
+          // A body that begins as a gzip file goes through the stages after all (sniffed-gzip.ts):
+          // decided at its first bytes, before any went out.
+          const lazy = this.#scanBody;
+          this.#scanBody = undefined;
+          if (lazy !== undefined && mayBeGzip(chunk)) {
+            this.#intoStages(lazy);
+            if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
+            return;
+          }
           const res = this.#res as Writable;
           let flowing = true;
           for (const piece of this.#scan!.scan(chunk)) {
@@ -374,12 +386,19 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     // stages between undici and the client response.
     if (body.decoders.length === 0 && body.scan && !body.after?.length) {
       this.#scan = body.scan;
+      this.#scanBody = body;
       this.#sink = 'scan';
       return;
     }
+    this.#intoStages(body);
+  }
+
+  /** The body through its stream stages into the client response. */
+  #intoStages(body: Parameters<typeof streamStages>[0]): void {
+    const res = this.#res;
     // An HTTP/2 answer ends with the upstream's trailers, which come after the last stage's output:
     // the stages end into a writable that leaves the response open.
-    if (http2) this.#opened = leaveOpen(res);
+    if (isHttp2Response(res)) this.#opened = leaveOpen(res);
     const stages = streamStages(body);
     if (this.#meter !== undefined) stages.push(meterTap(this.#meter));
     const entry = chainInto(stages, this.#opened ?? (res as Writable));

@@ -9,7 +9,12 @@ import { lacksScope } from '../oauth/insufficient-scope.ts';
 import type { Connection } from './connection.ts';
 import type { RequestBody } from './replay-body.ts';
 
-/** A withheld answer's body is kept up to this many bytes (a 401's is a line of JSON or HTML). */
+/**
+ * A withheld answer's body is kept up to this many bytes (a 401's is a line of JSON or HTML).
+ * Past it, the upstream is paused and the credential decided then (#decideEarly): a refusal with
+ * no new credential goes to the client whole, the kept bytes then the rest as they come; never
+ * sent again with the credential it refused.
+ */
 export const WITHHELD_BODY = 64 * 1024;
 
 // The audit line's `replay`: why a refused request was not sent again.
@@ -65,7 +70,7 @@ function sameCredential(a: Credential, b: Credential): boolean {
 
 /**
  * first: the first answer is awaited, and may be withheld; withheld: its body read and kept
- * (bounded); deciding: a new credential asked for; passing: whatever comes goes to the client
+ * (up to WITHHELD_BODY; past it, the credential decided with the upstream paused); deciding: a new credential asked for; passing: whatever comes goes to the client
  * (an answer not withheld, the replay's, or the withheld answer itself when no replay follows).
  */
 type State = 'first' | 'withheld' | 'deciding' | 'passing';
@@ -95,12 +100,18 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
   #aborted = false;
   #paused = false;
   #reason: Error | null = null;
-  // 'withheld': the refusal, its body kept up to WITHHELD_BODY (null past it), and the type's verdict.
+  // 'withheld': the refusal, its body kept (up to WITHHELD_BODY, then while the upstream pauses), and the type's verdict.
   #status = 0;
   #headers: IncomingHttpHeaders = {};
-  #kept: Buffer[] | null = null;
+  #kept: Buffer[] = [];
   #keptBytes = 0;
   #verdict: RetryVerdict;
+  /** The refusal outgrew WITHHELD_BODY: its credential is being decided with its body unread (#decideEarly). */
+  #early = false;
+  /** The early-decided refusal ended meanwhile: its trailers. */
+  #endedEarly: IncomingHttpHeaders | undefined;
+  /** The first request's controller, once a replay took its place: what it still says is not heard. */
+  #dropped: Dispatcher.DispatchController | undefined;
   /** The grant gets a new credential after a 401 (replaysAfter401); else its type only reads the answers. */
   readonly #replays: boolean;
 
@@ -172,8 +183,8 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
     this.#handler?.onRequestSent?.();
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    if (this.#aborted) return; // the handler has settled: its abort has not landed yet
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (this.#aborted || controller === this.#dropped) return; // the handler has settled: its abort has not landed yet
     const handler = this.#handler!;
     if (statusCode < 200) return handler.onResponseStart?.(this, statusCode, headers, statusMessage);
     const { grant, path, body, bodySwapped } = this.#request;
@@ -188,6 +199,7 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
       this.#status = statusCode;
       this.#headers = headers;
       this.#kept = [];
+      this.#keptBytes = 0;
       this.#verdict = verdict;
       return;
     }
@@ -196,30 +208,42 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
     if (unkept !== undefined && statusCode === 401 && !this.#aborted) this.#refusedUnkept(unkept === 'swapped');
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#aborted) return;
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#aborted || controller === this.#dropped) return;
     if (this.#state === 'passing') return this.#handler!.onResponseData?.(this, chunk);
-    // Withheld for a replay: kept while small, for the case where no replay follows.
-    if (this.#kept === null) return;
+    // Withheld for a replay: kept, for the case where no replay follows; past WITHHELD_BODY the
+    // upstream is paused (what it had sent already still comes, and is kept) and the credential
+    // decided now, so the refusal need not be kept whole.
+    this.#kept.push(chunk);
     this.#keptBytes += chunk.length;
-    if (this.#keptBytes <= WITHHELD_BODY) this.#kept.push(chunk);
-    else this.#kept = null;
+    if (this.#keptBytes > WITHHELD_BODY && !this.#early) {
+      this.#early = true;
+      this.#upstream?.pause();
+      this.#decideEarly().catch((err: unknown) => this.#failed(err));
+    }
   }
 
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    if (this.#aborted) return;
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    if (this.#aborted || controller === this.#dropped) return;
     if (this.#state === 'passing') return this.#handler!.onResponseEnd?.(this, trailers);
+    if (this.#early) {
+      this.#endedEarly = trailers;
+      return;
+    }
     this.#state = 'deciding';
     this.#upstream = null;
-    const kept = this.#kept;
-    this.#kept = null;
-    this.#replay(kept === null ? undefined : Buffer.concat(kept)).catch((err: unknown) => {
-      if (!this.#aborted) this.#handler!.onResponseError?.(this, new ReplayFailed(err));
-    });
+    const kept = Buffer.concat(this.#kept);
+    this.#kept = [];
+    this.#replay(kept).catch((err: unknown) => this.#failed(err));
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+    if (controller === this.#dropped) return; // the refusal a replay replaced, aborted
     this.#handler!.onResponseError?.(this, err);
+  }
+
+  #failed(err: unknown): void {
+    if (!this.#aborted) this.#handler!.onResponseError?.(this, new ReplayFailed(err));
   }
 
   /**
@@ -237,19 +261,14 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
   }
 
   /**
-   * The withheld refusal's verdict: a new credential and one replay, or, when there is no new
-   * credential to send, the refusal itself to the client.
+   * The credential after a refusal: a new one (`skipped` undefined), or the reason there is none
+   * (the same value again, a renewal within renew_floor): a replay would then be refused as the
+   * first request was, so none is made, whatever the refusal's size.
    */
-  async #replay(withheld: Buffer | undefined): Promise<void> {
-    const request = this.#request;
-    const { conn, grant, issued, event } = request;
+  async #afterRefusal(): Promise<{ again: IssuedCredential; skipped: string | undefined }> {
+    const { conn, grant, issued } = this.#request;
     const same = this.#verdict === 'same';
     const again = same ? issued : await conn.issuing.credentials.afterRejection(grant, issued.credential, onBehalfOfAgent(conn.agent));
-    // No new credential, so a replay would be refused as the first request was: the upstream's own
-    // 401 goes to the client as it came, and the upstream is not asked twice. A secret command that
-    // printed the same value again (a source that holds it still), or a grant within its
-    // renew_floor (an API that refuses every token must not cost a token call per request). A 401
-    // too big to have been kept (over WITHHELD_BODY) is the exception: sent again, as refused.
     const skipped = again.floored
       ? SKIPPED_FLOOR
       : !same && fetchesSecret(grant) && sameCredential(again.credential, issued.credential)
@@ -257,11 +276,63 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
           ? SKIPPED_SAME_SOURCE
           : SKIPPED_SAME
         : undefined;
-    if (skipped !== undefined && withheld !== undefined) {
-      if (skipped !== SKIPPED_FLOOR) event.refreshed = true;
-      event.replay = skipped;
-      return this.#relayWithheld(withheld);
+    if (skipped !== undefined) {
+      if (skipped !== SKIPPED_FLOOR) this.#request.event.refreshed = true;
+      this.#request.event.replay = skipped;
     }
+    return { again, skipped };
+  }
+
+  /**
+   * The withheld refusal's verdict: a new credential and one replay, or, when there is no new
+   * credential to send, the refusal itself to the client. No new credential, so a replay would be
+   * refused as the first request was: the upstream's own 401 goes to the client as it came, and
+   * the upstream is not asked twice. A secret command that printed the same value again (a source
+   * that holds it still), or a grant within its renew_floor (an API that refuses every token must
+   * not cost a token call per request).
+   */
+  async #replay(withheld: Buffer): Promise<void> {
+    const { again, skipped } = await this.#afterRefusal();
+    if (skipped !== undefined) return this.#relayWithheld(withheld);
+    await this.#resend(again);
+  }
+
+  /**
+   * A refusal over WITHHELD_BODY, its upstream paused: the credential decided before its end. No
+   * new one: the refusal goes to the client, what was kept then the rest as the upstream sends it.
+   * A new one: the rest of the refusal is not wanted (its request is aborted) and the request goes
+   * once more with the new credential.
+   */
+  async #decideEarly(): Promise<void> {
+    const { again, skipped } = await this.#afterRefusal();
+    if (this.#aborted) return;
+    if (skipped !== undefined) {
+      const kept = Buffer.concat(this.#kept);
+      this.#kept = [];
+      const ended = this.#endedEarly;
+      if (ended !== undefined) return this.#relayWithheld(kept, ended);
+      this.#state = 'passing';
+      const handler = this.#handler!;
+      handler.onResponseStart?.(this, this.#status, this.#headers, '');
+      if (!this.#aborted) handler.onResponseData?.(this, kept);
+      if (!this.#aborted && !this.#paused) this.#upstream?.resume();
+      return;
+    }
+    const first = this.#upstream;
+    this.#kept = [];
+    this.#state = 'deciding';
+    this.#upstream = null;
+    if (first !== null && this.#endedEarly === undefined) {
+      this.#dropped = first;
+      first.abort(new Error('the refusal was replaced by a replay with a new credential'));
+    }
+    await this.#resend(again);
+  }
+
+  /** The request once more, with the new credential, through the same dispatcher: whatever it answers goes to the client. */
+  async #resend(again: IssuedCredential): Promise<void> {
+    const request = this.#request;
+    const { event } = request;
     const resent = await request.resend(again, request.body);
     event.refreshed = event.refreshed || again.refreshed;
     event.replayed = true;
@@ -275,13 +346,13 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
   }
 
   /** The refusal, read whole, to the client after all: through the same response stages as any answer (the leak guard on its body). */
-  #relayWithheld(body: Buffer): void {
+  #relayWithheld(body: Buffer, trailers: IncomingHttpHeaders = {}): void {
     if (this.#aborted) return;
     this.#state = 'passing';
     const handler = this.#handler!;
     handler.onResponseStart?.(this, this.#status, this.#headers, '');
     if (body.length > 0 && !this.#aborted) handler.onResponseData?.(this, body);
     // Paused or not, the rest is this one end: the client response buffers what it cannot write yet.
-    if (!this.#aborted) handler.onResponseEnd?.(this, {});
+    if (!this.#aborted) handler.onResponseEnd?.(this, trailers);
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { findLeak } from './leak-canary.ts';
 
 // What the hostile login-capture tests share: the real tokens a test's login server hands out, each
@@ -19,8 +20,11 @@ export class Canaries {
 
   /** Which canary shows in `bytes`, and in which form: [] when none. */
   leaks(bytes: Buffer | string): string[] {
-    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8');
-    const readings = [buf.toString('latin1'), buf, utf16le(buf), utf16le(buf.subarray(1)), utf16le(swapped(buf))];
+    const raw = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8');
+    // What a client decodes too: a gzip file (from its magic, wherever it starts), each base32 run.
+    const decoded = [raw, ...gunzipped(raw)];
+    for (const text of decoded.map((b) => b.toString('latin1'))) for (const run of text.match(/[A-Za-z2-7]{16,}=*/g) ?? []) decoded.push(fromBase32(run));
+    const readings = decoded.flatMap((buf) => [buf.toString('latin1'), buf, utf16le(buf), utf16le(buf.subarray(1)), utf16le(swapped(buf))]);
     const found: string[] = [];
     for (const secret of this.values)
       for (const reading of readings) {
@@ -46,6 +50,41 @@ function utf16le(bytes: Buffer): string {
 /** UTF-16BE read as LE: its bytes swapped in pairs (an odd last byte dropped). */
 function swapped(buf: Buffer): Buffer {
   return Buffer.from(buf.subarray(0, buf.length - (buf.length % 2))).swap16();
+}
+
+/** Each gzip file in `bytes` (from each place its magic is), decoded as far as it goes. */
+function gunzipped(bytes: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = bytes.indexOf(GZIP_MAGIC); at !== -1; at = bytes.indexOf(GZIP_MAGIC, at + 1)) {
+    try {
+      out.push(gunzipSync(bytes.subarray(at), { finishFlush: zlibConstants.Z_SYNC_FLUSH }));
+    } catch {
+      // not a gzip file there
+    }
+  }
+  return out;
+}
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 0x08]);
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32, padded (written here apart from keyway's leak guard). */
+export function base32(bytes: Buffer): string {
+  let bits = '';
+  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
+  let out = '';
+  for (let i = 0; i < bits.length; i += 5) out += BASE32[Number.parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
+  return out.padEnd(Math.ceil(out.length / 8) * 8, '=');
+}
+
+/** A base32 run decoded from its start, either case, padded or not. */
+export function fromBase32(text: string): Buffer {
+  let bits = '';
+  for (const c of text.toUpperCase().replace(/=+$/, '')) bits += BASE32.indexOf(c).toString(2).padStart(5, '0');
+  const out: number[] = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(Number.parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(out);
 }
 
 /** A placeholder's shape: keyway's opaque mark, or a JWT whose header starts with kwc. */

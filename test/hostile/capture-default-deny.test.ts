@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -9,7 +10,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { Canaries, closeWithSockets, isPlaceholder } from '../helpers/capture-canaries.ts';
+import { base32, Canaries, closeWithSockets, isPlaceholder } from '../helpers/capture-canaries.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 
@@ -73,6 +74,16 @@ function json(res: Http2ServerResponse, body: unknown, headers: Record<string, s
   res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
+/** A login page keyway must pass: a CSRF field, and a form_post of an authorization code (redeemed at the watched endpoint). */
+const LOGIN_PAGE = `<html><body><form method="post" action="/session"><input type="hidden" name="authenticity_token" value="csrf0123456789abcdef0123456789"><input name="login"></form>
+<form method="post" action="https://app.hostile.test/cb"><input type="hidden" name="code" value="code0123456789abcdef0123456789"><input type="hidden" name="state" value="st0123456789abcdef"></form></body></html>`;
+
+/** OAuth's response_mode=form_post: a page whose form posts the authorization response to the client, by itself. */
+function formPost(fields: Record<string, string>): string {
+  const inputs = Object.entries(fields).map(([name, value]) => `<input type="hidden" name="${name}" value="${value}"/>`);
+  return `<html><head><title>Submit This Form</title></head><body onload="javascript:document.forms[0].submit()"><form method="post" action="https://${APP}/cb">${inputs.join('')}</form></body></html>`;
+}
+
 /** /token?form=…: the watched endpoint, answering in the form asked for. */
 function tokenAnswer(form: string, res: Http2ServerResponse): void {
   switch (form) {
@@ -129,6 +140,28 @@ const UNLISTED: Record<string, (res: Http2ServerResponse) => void> = {
   // Both names escaped: the text never spells access_token at all.
   '/duplicate-escaped': (res) =>
     res.writeHead(200, { 'content-type': 'application/json' }).end(`{"acc\\u0065ss_token":"x","access\\u005ftoken":"${canary()}"}`),
+  // Issue 85: the head of an answer on an unwatched path, and an HTML form_post page.
+  '/cookie': (res) => json(res, { ok: true }, { 'set-cookie': [`refresh_token=${canary('ref')}; Path=/; HttpOnly; Secure`, 'theme=dark; Path=/'] }),
+  '/cookie-unnamed': (res) => json(res, { ok: true }, { 'set-cookie': [`sid=${canary()}; Path=/; HttpOnly`] }),
+  '/challenge': (res) =>
+    res
+      .writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': `Bearer realm="login", error="invalid_token", access_token="${canary('acc')}"`,
+      })
+      .end('{"error":"invalid_token"}'),
+  '/challenge-token68': (res) =>
+    res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': `Negotiate ${Buffer.from(canary()).toString('base64')}` }).end('no'),
+  '/header-unlisted': (res) => json(res, { ok: true }, { 'x-session': canary() }),
+  '/link': (res) => json(res, { ok: true }, { link: `<https://${APP}/cb?refresh_token=${canary('ref')}>; rel="next"` }),
+  '/form-post': (res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(formPost({ code: 'c1', id_token: canary('id'), state: 's1' })),
+  '/form-post-escaped': (res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end(formPost({ 'access&#95;token': canary('acc'), 'token&#x5f;type': 'Bearer' })),
+  '/form-post-token': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end(formPost({ token: canary(), state: 's1' })),
+  '/form-post-jarm': (res) =>
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end(formPost({ response: jwt({ iss: `https://${LOGIN}`, aud: 'client', access_token: canary('acc') }) })),
   '/implicit': (res) => res.writeHead(302, { location: `https://${APP}/cb#access%5Ftoken=${canary()}&token_type=bearer` }).end(),
   // JARM (response_mode=jwt): the authorization answer is a JWT in the query.
   '/jarm': (res) =>
@@ -163,6 +196,23 @@ function apiHandler(req: import('node:http').IncomingMessage, res: import('node:
     kept.set(`body:${slot}`, body);
     return send(200, body);
   }
+  if (url.pathname === '/echo') {
+    // The Authorization it was sent, echoed in a form its client decodes (issue 85): a gzip file
+    // without Content-Encoding, UTF-16 either way, base32 in either case.
+    const auth = req.headers.authorization ?? '';
+    const text = JSON.stringify({ authorization: auth });
+    const b32 = base32(Buffer.from(auth));
+    const forms: Record<string, [string, Buffer]> = {
+      gzip: ['application/gzip', gzipSync(Buffer.from(text))],
+      'gzip-text': ['text/plain', gzipSync(Buffer.from(text))],
+      utf16le: ['application/json; charset=utf-16le', Buffer.from(`\ufeff${text}`, 'utf16le')],
+      utf16be: ['application/octet-stream', Buffer.from(text, 'utf16le').swap16()],
+      base32: ['text/plain', Buffer.from(b32)],
+      base32lower: ['text/plain', Buffer.from(b32.replace(/=+$/, '').toLowerCase())],
+    };
+    const [type, body] = forms[url.searchParams.get('form') ?? ''] ?? ['text/plain', Buffer.from('no such form')];
+    return void res.writeHead(200, { 'content-type': type, 'content-length': String(body.length) }).end(body);
+  }
   if (url.pathname === '/store-header') {
     if (req.method === 'GET') return kept.has(`hdr:${slot}`) ? send(200, JSON.stringify({ authorization: kept.get(`hdr:${slot}`) })) : send(404, '{}');
     kept.set(`hdr:${slot}`, req.headers.authorization ?? '');
@@ -187,6 +237,17 @@ beforeAll(async () => {
     req.resume();
     const url = new URL(req.url ?? '/', `https://${LOGIN}`);
     if (url.pathname === '/token') return tokenAnswer(url.searchParams.get('form') ?? 'standard', res);
+    if (url.pathname === '/login-page') {
+      return void res
+        .writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'set-cookie': ['theme=dark; Path=/', '__cf_bm=cf0123456789abcdef0123456789; Path=/; HttpOnly'],
+          'dpop-nonce': 'eyJ7S_zG.eyJH0-Z.HX4w-7v-0123456789',
+          'www-authenticate': 'Bearer realm="login.hostile.test", error="invalid_token", error_description="The access token expired"',
+          link: '<https://login.hostile.test/.well-known/openid-configuration>; rel="describedby"',
+        })
+        .end(LOGIN_PAGE);
+    }
     const unlisted = UNLISTED[url.pathname];
     if (unlisted) return unlisted(res);
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
@@ -317,6 +378,14 @@ describe('at the watched endpoint, a token anywhere in the answer', () => {
 });
 
 describe('on paths nobody listed, answers keyway does not read', () => {
+  it('control: a login page (a CSRF field, a code form_post, a challenge, a nonce, a load-balancer cookie) reaches the agent as it came', T, async () => {
+    const answer = await agent('alice', loginUrl('/login-page'));
+    expect(answer.status).toBe(200);
+    expect(answer.body.toString('utf8')).toBe(LOGIN_PAGE);
+    expect(answer.headers.find(([k]) => k === 'dpop-nonce')?.[1]).toBe('eyJ7S_zG.eyJH0-Z.HX4w-7v-0123456789');
+    expect(answer.headers.filter(([k]) => k === 'set-cookie').length).toBeGreaterThanOrEqual(2);
+  });
+
   for (const path of Object.keys(UNLISTED)) {
     it(`${path}`, T, async () => {
       const answer = await agent('alice', loginUrl(path), { method: 'POST' });
@@ -340,6 +409,17 @@ describe('stored upstream, read back', () => {
     outs.push(await agent('alice', apiUrl('/store?slot=one')));
     outs.push(await agent('alice', apiUrl('/store-header?slot=one')));
     for (const [i, r] of outs.entries()) expectNoLeak(r, `request ${i + 1}`);
+  });
+
+  it('its real token echoed as a gzip file without Content-Encoding, in UTF-16 either way, in base32 either case', T, async () => {
+    const { access } = await login('alice');
+    for (const form of ['gzip', 'gzip-text', 'utf16le', 'utf16be', 'base32', 'base32lower']) {
+      const r = await agent('alice', apiUrl(`/echo?form=${form}`), { headers: { authorization: `Bearer ${access}` } }).catch(
+        (err: Error) => ({ status: 0, headers: [], trailers: [], body: Buffer.from(String(err.message)) }) as Received,
+      );
+      expect(apiSeen.at(-1)?.headers.authorization, 'the API got the real token').toBe(`Bearer ${lastStandard!.access}`);
+      expectNoLeak(r, form);
+    }
   });
 
   it('two logins: upload with one, download with the other', T, async () => {
@@ -385,5 +465,14 @@ describe('the refresh token stays at the watched endpoint', () => {
     expectNoLeak(answer, 'the refresh placeholder at the API');
     const arrived = apiSeen.slice(before).map((s) => `${JSON.stringify(s.headers)}\n${s.url}\n${s.body}`);
     for (const text of arrived) expect(findLeak(text, real.refresh), 'the real refresh token at the API').toBeUndefined();
+  });
+});
+
+describe('what the operator sees', () => {
+  it('no real token the login server issued is in the audit log or keyway’s logs, in any form', T, async () => {
+    expect(canaries.values.length).toBeGreaterThan(20);
+    const audit = readFileSync(proxy.auditPath);
+    expect(proxy.auditLines().some((l) => l['code'] === 'capture_unlisted')).toBe(true);
+    expect(leaks(Buffer.concat([audit, Buffer.from(proxy.logs.join('\n'))]))).toEqual([]);
   });
 });

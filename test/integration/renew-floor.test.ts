@@ -29,7 +29,9 @@ const EXCHANGER = 'floor-exchanger';
 const EXCHANGER_SECRET = `${CANARY}-floor-exchanger-secret`;
 const IDENTITY_ISSUER = 'https://floor-identity.example.test';
 const WORKER_KEY = `${CANARY}-floor-worker-key`;
-const HOSTS = ['dpop.example.test', 'cc.example.test', 'tx.example.test', 'legit.example.test', 'shared.example.test'];
+const HOSTS = ['dpop.example.test', 'cc.example.test', 'tx.example.test', 'legit.example.test', 'shared.example.test', 'big.example.test'];
+/** A 401 whose body is over the 64 KiB keyway keeps of a refusal it withholds. */
+const BIG_REFUSAL = JSON.stringify({ error: 'invalid_token', detail: 'x'.repeat(200 * 1024) });
 const STORM = 10;
 const SECOND = 1_000;
 
@@ -47,6 +49,8 @@ describe('renew_floor: a 401 renews a grant at most once per floor; within it th
   const issued = { dpop: 0, exchange: new Map<string, number>() };
   /** Tokens the API saw on /legit, in order. */
   const legitTokens: string[] = [];
+  /** Each request the API saw on /big: its path and its token. */
+  const bigSeen: Array<{ path: string; token: string }> = [];
   const apiBasic = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`;
 
   beforeAll(async () => {
@@ -96,6 +100,11 @@ describe('renew_floor: a 401 renews a grant at most once per floor; within it th
         res
           .writeHead(401, { 'www-authenticate': `${scheme} error="invalid_token"`, 'content-type': 'application/json', 'x-api-said': 'no' })
           .end('{"error":"invalid_token","from":"the api"}');
+      if (req.url?.startsWith('/big')) {
+        bigSeen.push({ path: req.url, token: authorization });
+        res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"', 'content-type': 'application/json' }).end(BIG_REFUSAL);
+        return;
+      }
       if (req.url?.startsWith('/legit')) {
         const token = authorization.replace(/^Bearer /, '');
         legitTokens.push(token);
@@ -137,6 +146,7 @@ describe('renew_floor: a 401 renews a grant at most once per floor; within it th
         cc: { type: 'client_credentials', domains: ['cc.example.test'], provider: 'testauth' },
         legit: { type: 'client_credentials', domains: ['legit.example.test'], provider: 'testauth' },
         shared: { type: 'client_credentials', domains: ['shared.example.test'], provider: 'testauth' },
+        big: { type: 'client_credentials', domains: ['big.example.test'], provider: 'testauth' },
         tx: {
           type: 'token_exchange',
           domains: ['tx.example.test'],
@@ -145,7 +155,7 @@ describe('renew_floor: a 401 renews a grant at most once per floor; within it th
           secret: 'env:EXCHANGER',
         },
       },
-      agents: { worker: { key: 'env:WORKER_KEY', grants: ['dp', 'cc', 'legit', 'shared'] }, fleet: { grants: ['tx'] } },
+      agents: { worker: { key: 'env:WORKER_KEY', grants: ['dp', 'cc', 'legit', 'shared', 'big'] }, fleet: { grants: ['tx'] } },
       identities: [{ issuer: IDENTITY_ISSUER, jwks: identity.jwksPath, audience: 'keyway', map: [{ claims: { team: 'agents' }, agent: 'fleet' }] }],
     },
   });
@@ -178,6 +188,12 @@ describe('renew_floor: a 401 renews a grant at most once per floor; within it th
   const linesOf = (grant: string, count: number) =>
     waitFor(() => {
       const found = proxy.auditLines().filter((l) => l['grant'] === grant && String(l['path']).startsWith('/storm'));
+      return found.length >= count ? found : undefined;
+    }, `${count} audit lines of ${grant}`);
+
+  const linesOfPath = (grant: string, path: string, count: number) =>
+    waitFor(() => {
+      const found = proxy.auditLines().filter((l) => l['grant'] === grant && String(l['path']).startsWith(path));
       return found.length >= count ? found : undefined;
     }, `${count} audit lines of ${grant}`);
 
@@ -221,6 +237,28 @@ describe('renew_floor: a 401 renews a grant at most once per floor; within it th
       await alice.close();
       await bob.close();
     }
+  });
+
+  it('a 401 over 64 KiB: renewed and replayed once, then within the floor never sent again with the refused token; each reaches the agent whole', async () => {
+    const before = auth.tokenCalls['client_credentials'] ?? 0;
+    for (let i = 0; i < 5; i++) {
+      const r = await call(worker, 'big.example.test', `/big/${i}`);
+      expect(r.status).toBe(401);
+      expect(r.text.length, `the 401 of /big/${i} whole`).toBe(BIG_REFUSAL.length);
+      expect(r.text).toBe(BIG_REFUSAL);
+    }
+    expect((auth.tokenCalls['client_credentials'] ?? 0) - before, 'the first token and one renewal').toBe(2);
+    // The first request went twice, with two tokens; every other once: no token twice on one request.
+    expect(bigSeen.map((s) => s.path)).toEqual(['/big/0', '/big/0', '/big/1', '/big/2', '/big/3', '/big/4']);
+    expect(bigSeen[0]!.token).not.toBe(bigSeen[1]!.token);
+    for (const path of new Set(bigSeen.map((s) => s.path))) {
+      const tokens = bigSeen.filter((s) => s.path === path).map((s) => s.token);
+      expect(new Set(tokens).size, `${path} never sent twice with one token`).toBe(tokens.length);
+    }
+    const lines = await linesOfPath('big', '/big', 5);
+    expect(lines[0]).toMatchObject({ status: 401, refreshed: true, replayed: true });
+    for (const line of lines.slice(1)) expect(line).toMatchObject({ status: 401, replay: 'skipped: renewed within renew_floor' });
+    for (const line of lines) expect(JSON.stringify(line)).not.toContain(bigSeen[0]!.token.slice(7));
   });
 
   it('the floor is kept with the token in the store: two keyway processes on one home share it', async () => {

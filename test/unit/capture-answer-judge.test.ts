@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readAnswer } from '../../src/credentials/capture/answer-body.ts';
-import { isRefusal, judgeOtherBody, judgeOtherHead, judgeWatchedBody, judgeWatchedHead } from '../../src/credentials/capture/answer-judge.ts';
+import { judgeOtherBody, judgeWatchedBody } from '../../src/credentials/capture/answer-judge.ts';
+import { challengeItems, isRefusal, judgeOtherHead, judgeWatchedHead } from '../../src/credentials/capture/answer-head.ts';
+import { decodeReferences, htmlFields } from '../../src/credentials/capture/html-fields.ts';
 import { compileCapture, resolvesAt } from '../../src/credentials/capture/settings.ts';
 import { looksLikeCredential } from '../../src/credentials/capture/token-shape.ts';
 
@@ -121,10 +123,10 @@ describe('another path of a login host: a token by its name', () => {
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const jarm = `${b64({ alg: 'HS256' })}.${b64({ access_token: TOKEN, iss: 'x' })}.c2ln`;
     expect(judgeOtherBody(read({ response: jarm }), names)).toBeDefined();
-    expect(judgeOtherHead({ 'x-subject-token': TOKEN }, names)).toBeDefined();
-    expect(judgeOtherHead({ location: `https://app.example.test/cb?response=${jarm}` }, names)).toBeDefined();
-    expect(judgeOtherHead({ location: `https://app.example.test/cb#access%5Ftoken=${TOKEN}` }, names)).toBeDefined();
-    expect(judgeOtherHead({ location: 'https://app.example.test/cb?code=abc&state=xyz' }, names)).toBeUndefined();
+    expect(judgeOtherHead({ 'x-subject-token': TOKEN }, settings, names)).toBeDefined();
+    expect(judgeOtherHead({ location: `https://app.example.test/cb?response=${jarm}` }, settings, names)).toBeDefined();
+    expect(judgeOtherHead({ location: `https://app.example.test/cb#access%5Ftoken=${TOKEN}` }, settings, names)).toBeDefined();
+    expect(judgeOtherHead({ location: 'https://app.example.test/cb?code=abc&state=xyz' }, settings, names)).toBeUndefined();
   });
 });
 
@@ -157,5 +159,77 @@ describe('where a captured token resolves', () => {
     expect(resolvesAt(declared, 'access_token', { in: 'body', name: 'token' }, target('other.example.test', '/graphql'))).toBe(false);
     expect(resolvesAt(declared, 'access_token', { in: 'header', name: 'authorization' }, target('api.example.test', '/graphql'))).toBe(false);
     expect(resolvesAt(declared, 'id_token', { in: 'body', name: 'token' }, target('api.example.test', '/graphql'))).toBe(false);
+  });
+});
+
+describe('every path of a login host: the head, default deny (issue 85)', () => {
+  const names = new Set(['access_token', 'refresh_token', 'id_token']);
+  const other = (h: Record<string, unknown>, s = settings) => judgeOtherHead(h, s, names);
+
+  it('refuses a token in a cookie of any name, in a challenge parameter or token68, or in a header nobody listed', () => {
+    expect(other({ 'set-cookie': [`refresh_token=${TOKEN}; Path=/; HttpOnly; Secure`] })?.reason).toContain('"refresh_token"');
+    expect(other({ 'set-cookie': ['theme=dark', `sid=${encodeURIComponent(TOKEN)}`] })).toBeDefined();
+    expect(other({ 'www-authenticate': `Bearer realm="login", error="invalid_token", access_token="${TOKEN}"` })?.reason).toContain('"access_token"');
+    expect(other({ 'www-authenticate': `Bearer realm="login", access_token=${TOKEN}` })).toBeDefined();
+    expect(other({ 'www-authenticate': `Negotiate ${Buffer.from(TOKEN).toString('base64')}` })).toBeDefined();
+    expect(other({ 'authentication-info': `nextnonce="abc", x="${TOKEN}"` })).toBeDefined();
+    expect(other({ 'x-debug-session': TOKEN })?.reason).toContain('capture.pass.headers');
+    expect(other({ link: `<https://login.example.test/cb?access_token=${TOKEN}>; rel="next"` })).toBeDefined();
+    expect(other({ 'content-location': `/cb#id_token=${TOKEN}` })).toBeDefined();
+  });
+
+  it('admits what describes the message, a challenge’s own parameters, a cookie or header the grant passes, and short values', () => {
+    expect(
+      other({
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': "default-src 'self'; script-src 'nonce-0123456789abcdef0123'",
+        'x-request-id': 'req-0123456789abcdef0123',
+        'dpop-nonce': 'eyJ7S_zG.eyJH0-Z.HX4w-7v',
+        'set-cookie': ['theme=dark; Path=/', `__cf_bm=${TOKEN}; HttpOnly`],
+        'www-authenticate': [
+          'Bearer realm="login.example.test", error="invalid_token", error_description="The access token expired at 10:00, ask for another one"',
+          'DPoP algs="ES256 PS256", resource_metadata="https://login.example.test/.well-known/oauth-protected-resource"',
+          `Digest realm="x", nonce="${TOKEN}", opaque="${TOKEN}", qop="auth"`,
+        ],
+        location: 'https://app.example.test/cb?code=abc&state=xyz',
+        link: '<https://login.example.test/.well-known/openid-configuration>; rel="describedby"',
+        'x-frame-options': 'DENY',
+        'x-short': 'ok',
+      }),
+    ).toBeUndefined();
+    const passing = compileCapture({ endpoints: [{ host: 'login.example.test', path: '/token' }], pass: { headers: ['X-Debug-Session'], cookies: ['sid'] } });
+    expect(other({ 'x-debug-session': TOKEN, 'set-cookie': [`sid=${TOKEN}`] }, passing)).toBeUndefined();
+    // A challenge parameter that is a URL is read as a redirect is.
+    expect(other({ 'www-authenticate': `Bearer resource_metadata="https://login.example.test/m?access_token=${TOKEN}"` })).toBeDefined();
+  });
+
+  it('a challenge read item by item: parameters, quoted strings with escapes, a token68 with its padding', () => {
+    expect(challengeItems('Bearer realm="a \\"b\\"", error=invalid_token, Negotiate YIIB==, Basic')).toEqual([
+      { param: undefined, value: 'Bearer' },
+      { param: 'realm', value: 'a "b"' },
+      { param: 'error', value: 'invalid_token' },
+      { param: undefined, value: 'Negotiate' },
+      { param: undefined, value: 'YIIB==' },
+      { param: undefined, value: 'Basic' },
+    ]);
+  });
+});
+
+describe('an HTML page’s fields, as a browser reads them', () => {
+  it('reads inputs, buttons, textareas, options and meta, with references decoded and either quotes or none', () => {
+    const page = `<form method="POST" action="https://app.example.test/cb">
+      <INPUT type=hidden NAME=access&#95;token VALUE="${TOKEN}">
+      <input type='hidden' name='id&lowbar;token' value='a&amp;b'>
+      <input name="state" value="s1" name="ignored"><button name="go" value="1">Go</button>
+      <textarea name="note">x &#x41; y</textarea><meta name="csrf-token" content="c1"></form>`;
+    expect(htmlFields(page)).toEqual([
+      { name: 'access_token', value: TOKEN },
+      { name: 'id_token', value: 'a&b' },
+      { name: 'state', value: 's1' },
+      { name: 'go', value: '1' },
+      { name: 'note', value: 'x A y' },
+      { name: 'csrf-token', value: 'c1' },
+    ]);
+    expect(decodeReferences('&copy; &#0; &unknownref;')).toBe('&copy; \ufffd &unknownref;');
   });
 });

@@ -293,14 +293,26 @@ describe('ReplayOnRefusal', () => {
     expect(event).toMatchObject({ refreshed: false, replay: 'skipped: renewed within renew_floor' });
   });
 
-  it('sends a refusal too big to have kept once more, as refused, rather than lose its body', async () => {
+  it('never sends a refusal too big to keep once more with the refused credential: it goes to the client whole, its upstream paused while the credential is decided', async () => {
     const big = 'x'.repeat(WITHHELD_BODY + 1);
-    const upstream = fakeUpstream({ status: 401, body: big }, { status: 401, body: 'refused again' });
+    const upstream = fakeUpstream({ status: 401, body: big });
     const { client } = setup(upstream, { grant: commandGrant, again: FIRST });
     await client.done;
-    expect(upstream.sent).toHaveLength(2);
+    expect(upstream.sent).toHaveLength(1);
+    expect(upstream.controllers[0]!.paused).toBe(true);
     expect(client.statuses).toEqual([401]);
-    expect(client.body).toBe('refused again');
+    expect(client.body).toBe(big);
+  });
+
+  it('replays a refusal too big to keep when there is a new credential, the refusal dropped', async () => {
+    const big = 'x'.repeat(WITHHELD_BODY + 1);
+    const upstream = fakeUpstream({ status: 401, body: big }, { status: 200, body: 'the things' });
+    const { client, resent } = setup(upstream);
+    await client.done;
+    expect(upstream.sent).toHaveLength(2);
+    expect(resent).toEqual([FRESH]);
+    expect(client.statuses).toEqual([200]);
+    expect(client.body).toBe('the things');
   });
 
   it('makes no replay once the client has left', async () => {

@@ -101,9 +101,15 @@ export function unpooled(needles: readonly Buffer[]): Buffer[] {
  *   the secret has characters a URL escapes; and with every byte escaped (either case);
  * - every UTF-16 unit \u-escaped (either case);
  * - inside a JSON string (a quote, a backslash, a control character escaped), when that differs
- *   from the secret; with escaped slashes (PHP's default) too, when the secret has a slash.
+ *   from the secret; with escaped slashes (PHP's default) too, when the secret has a slash;
+ * - the secret's text in UTF-16, little- and big-endian (a text saved or answered in UTF-16, with a
+ *   byte-order mark or without: a mark is before the text, so the needle is the same). A UTF-16
+ *   code unit is two bytes wherever the text starts, so the needle is one fixed byte string;
+ * - base32 (RFC 4648 6), in upper and lower case, padded and not, and its stable core at each of
+ *   the five byte alignments it can have inside a larger base32 blob (as base64's, below).
  * The base64 forms are also found wrapped in lines (WRAPPABLE, leak-guard/breaks.ts).
- * Doubly encoded forms (base64 of hex, ...) are not covered: each layer would multiply the needles.
+ * Doubly encoded forms (base64 of hex, UTF-16 of base64, ...) are not covered: each layer would
+ * multiply the needles; nor base32hex (RFC 4648 7), which no echo keyway knows of writes.
  */
 export function encodedForms(secret: Buffer): Buffer[] {
   const text = secret.toString('utf8');
@@ -142,9 +148,47 @@ export function encodedForms(secret: Buffer): Buffer[] {
   const json = JSON.stringify(text).slice(1, -1);
   if (json !== text) forms.push(json);
   if (text.includes('/')) forms.push(text.replaceAll('/', '\\/'), json.replaceAll('/', '\\/'));
-  return [...forms.map((f) => Buffer.from(f)), ...base64Forms(secret)];
+  const utf16 = Buffer.from(text, 'utf16le');
+  return [...forms.map((f) => Buffer.from(f)), utf16, Buffer.from(utf16).swap16(), ...base64Forms(secret), ...base32Forms(secret)];
 }
 
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32 of `bytes`, padded to a multiple of eight characters. */
+export function base32(bytes: Buffer): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const byte of bytes) {
+    value = ((value << 8) | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out.padEnd(Math.ceil(out.length / 8) * 8, '=');
+}
+
+/**
+ * base32 on its own (padded, unpadded) and the characters that depend on the secret's bytes only
+ * when it starts `align` bytes past a 5-byte group of a larger blob (neighbours zero, cut away), in
+ * upper and lower case (decoders take either; an echo of `Bearer <token>` puts the token at
+ * alignment 2). The lower-case forms are needles of common letters and digits, searched slowly
+ * (figures: docs/perf/README.md, "Leak guard search").
+ */
+function base32Forms(secret: Buffer): Buffer[] {
+  const padded = base32(secret);
+  const alone = [padded, padded.replace(/=+$/, '')];
+  const cores: string[] = [];
+  for (let align = 0; align < 5; align++) {
+    const encoded = base32(Buffer.concat([Buffer.alloc(align), secret, Buffer.alloc(4)]));
+    cores.push(encoded.slice(Math.ceil((align * 8) / 5), Math.floor(((align + secret.length) * 8) / 5)));
+  }
+  const upper = [...alone, ...cores];
+  return [...upper, ...upper.map((f) => f.toLowerCase())].map((f) => Buffer.from(f));
+}
 /** `text` percent-encoded (UTF-8, upper-case hex) but for RFC 3986's unreserved characters and those in `keep`. */
 function quoteRfc3986(text: string, keep: string): string {
   return encodeURIComponent(text)

@@ -3,6 +3,7 @@ import { type Transform, Writable } from 'node:stream';
 import { contentCodings, decodeFailure, decodingStages } from './encoding.ts';
 import type { HeldNeedles } from './held.ts';
 import { MessageScan } from './message-scan.ts';
+import { checkWholeGzip, GzipWatch } from './sniffed-gzip.ts';
 import { LeakGuard, nameHoldsNeedle, redactAll, redactText, type RedactionStyle } from './index.ts';
 
 // The leak guard applied to one upstream response, whoever writes it to the agent (forward.ts on
@@ -66,6 +67,11 @@ export class BodyScan {
     if (this.#scan.redactions > 0) this.#redact.onRedacted(this.#scan.redactions);
     return rest;
   }
+
+  /** The stage after this scan that searches a gzip file the body may be (leak-guard/sniffed-gzip.ts). */
+  gzipWatch(): GzipWatch {
+    return new GzipWatch(this.#redact);
+  }
 }
 
 /** Whether an answer needs the leak guard: a credential went on its request, or keyway holds values for the agent. */
@@ -73,8 +79,12 @@ export function guards(redact: Redact | undefined): redact is Redact {
   return redact !== undefined && (redact.needles.length > 0 || redact.held !== undefined);
 }
 
-/** A whole body with the request's needles and the agent's held ones redacted. */
+/**
+ * A whole body with the request's needles and the agent's held ones redacted. Throws the refusal
+ * when it is a gzip file (no Content-Encoding) whose content holds one (leak-guard/sniffed-gzip.ts).
+ */
 export function redactBody(body: Buffer, redact: Redact, style: RedactionStyle): Buffer {
+  checkWholeGzip(body, redact);
   let { output, count } = redact.needles.length > 0 ? redactAll(body, redact.needles, style) : { output: body, count: 0 };
   if (redact.held !== undefined) {
     const held = redact.held.redactWhole(output, style);
@@ -85,9 +95,12 @@ export function redactBody(body: Buffer, redact: Redact, style: RedactionStyle):
   return output;
 }
 
-/** A streamed body's decoders, scan and what comes after, as stream stages, for chainInto. */
+/**
+ * A streamed body's decoders, scan and what comes after, as stream stages, for chainInto. After the
+ * scan, the body as the client gets it is searched as a gzip file when it begins as one.
+ */
 export function streamStages(body: { decoders: readonly Transform[]; scan: BodyScan | undefined; after?: readonly Transform[] | undefined }): Transform[] {
-  return [...body.decoders, ...(body.scan ? [new LeakGuard(body.scan)] : []), ...(body.after ?? [])];
+  return [...body.decoders, ...(body.scan ? [new LeakGuard(body.scan), body.scan.gzipWatch()] : []), ...(body.after ?? [])];
 }
 
 // Sized textual bodies up to this are read whole, redacted, and sent with their true length:

@@ -1,5 +1,7 @@
 import { mayBeTokenAnswer, readAnswer } from '../../credentials/capture/answer-body.ts';
-import { isRefusal, judgeOtherBody, judgeOtherHead, judgeWatchedBody, judgeWatchedHead, type Refusal } from '../../credentials/capture/answer-judge.ts';
+import { judgeNamed, judgeOtherBody, judgeWatchedBody, type Refusal } from '../../credentials/capture/answer-judge.ts';
+import { isRefusal, judgeOtherHead, judgeWatchedHead } from '../../credentials/capture/answer-head.ts';
+import { CSRF_FIELDS, decodeReferences, htmlFields } from '../../credentials/capture/html-fields.ts';
 import { swapAnswer, unswappedTokenFields } from '../../credentials/capture/swap.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { filterJsonBody } from '../../mcp/tools-list.ts';
@@ -11,8 +13,10 @@ import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
 // endpoints) every answer is read whole, head, body and trailers, before any of it reaches the
 // agent, and judged (credentials/capture/answer-judge.ts). At a watched endpoint a 2xx answer's
 // tokens are swapped for placeholders and sealed in the store first; anything else there that
-// looks like a credential refuses the answer (capture_unlisted). Anywhere else on the host, a
-// token by its name is refused. What keyway cannot read (a type, a charset, an encoding, a body
+// looks like a credential refuses the answer (capture_unlisted). Anywhere else on the host, the
+// head is judged the same way (credentials/capture/answer-head.ts: every header, cookie and
+// challenge parameter), and in the body a token by its name is refused, an HTML page's fields
+// included (a form_post page). What keyway cannot read (a type, a charset, an encoding, a body
 // over max_body, JSON too deep or naming a member twice) is refused (capture_unreadable): never
 // passed unread.
 
@@ -53,7 +57,7 @@ export const captureAnswer: ResponseBodyStage = {
     const watched = capture.endpoint !== undefined;
     const capturing = watched && answer.status >= 200 && answer.status < 300;
     const names = new Set(settings.tokenFields.flatMap((f) => [f, f.split('.').pop()!]));
-    const judgedHead = watched ? judgeWatchedHead(answer.headers, settings, capturing) : judgeOtherHead(answer.headers, names);
+    const judgedHead = watched ? judgeWatchedHead(answer.headers, settings, capturing) : judgeOtherHead(answer.headers, settings, names);
     if (isRefusal(judgedHead)) throw refusal(judgedHead, where, capture);
     const capturedHeaders = judgedHead?.capturedHeaders ?? [];
     if (!hasBody(answer.status, answer.method, answer.headers)) {
@@ -82,7 +86,11 @@ export const captureAnswer: ResponseBodyStage = {
       rewrite: async (body, trailers) => {
         try {
           const judgedTrailers =
-            trailers === undefined ? undefined : watched ? judgeWatchedHead(trailers, settings, false, 'trailer') : judgeOtherHead(trailers, names);
+            trailers === undefined
+              ? undefined
+              : watched
+                ? judgeWatchedHead(trailers, settings, false, 'trailer')
+                : judgeOtherHead(trailers, settings, names, 'trailer');
           if (isRefusal(judgedTrailers)) throw refusal(judgedTrailers, where, capture);
           if (!parsed) return searched(body, type, watched, where, answer, names);
           return await read(body, contentType, type, watched ? { capturing, headers: capturedHeaders } : undefined, where, answer, head, names);
@@ -97,7 +105,12 @@ export const captureAnswer: ResponseBodyStage = {
   },
 };
 
-/** An XML or HTML answer (or plain text that is neither JSON nor a form): refused if it names a token (at a watched endpoint, whatever it says). */
+/**
+ * An XML or HTML answer (or plain text that is neither JSON nor a form): refused if it names a
+ * token (at a watched endpoint, whatever it says), its character references decoded first; an
+ * HTML page's fields (a form_post page's hidden inputs: html-fields.ts) judged as a redirect's
+ * parameters are, by name, a JWT among them read for its claims (a JARM `response`).
+ */
 function searched(body: Buffer, type: string, watched: boolean, where: string, answer: UpstreamAnswer, names: ReadonlySet<string>): Buffer {
   const capture = answer.login!;
   let text: string;
@@ -106,13 +119,23 @@ function searched(body: Buffer, type: string, watched: boolean, where: string, a
   } catch {
     throw refusal({ unreadable: true, reason: 'it is not valid UTF-8' }, where, capture);
   }
-  const found = tokenNamesIn(text, [...names]);
+  const markup = type === 'text/html' || type.endsWith('+xml') || type.endsWith('/xml');
+  const decoded = markup ? decodeReferences(text) : text;
+  const found = tokenNamesIn(decoded === text ? text : `${text}\n${decoded}`, [...names]);
   if (watched || found.length > 0) {
     throw refusal(
       { unreadable: false, reason: `${type || 'text'}${found.length > 0 ? ` naming ${found.join(', ')}` : ''}, which keyway does not read for tokens` },
       where,
       capture,
     );
+  }
+  if (markup) {
+    for (const field of htmlFields(text)) {
+      if (CSRF_FIELDS.has(field.name.toLowerCase())) continue;
+      const judged = judgeNamed(field.name, field.name, field.value, names, 0);
+      if (judged !== undefined)
+        throw refusal({ unreadable: judged.unreadable, reason: `a page whose field carries a token (${judged.reason})` }, where, capture);
+    }
   }
   return leakGuarded(body, answer);
 }

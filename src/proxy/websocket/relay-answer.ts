@@ -27,7 +27,13 @@ export function relayAnswer(res: IncomingMessage, socket: Duplex, redact: Redact
     const chunks: Buffer[] = [];
     res.on('data', (chunk: Buffer) => chunks.push(chunk));
     res.once('end', () => {
-      const output = whole.redact(Buffer.concat(chunks));
+      let output: Buffer;
+      try {
+        output = whole.redact(Buffer.concat(chunks));
+      } catch (err) {
+        // A body the leak guard refuses whole (a gzip file holding the secret): nothing of it goes.
+        return fail(err);
+      }
       socket.end(Buffer.concat([formatHead(status, { ...head, 'content-length': String(output.length), connection: 'close' }), output]));
     });
     return;
