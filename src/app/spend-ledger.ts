@@ -9,6 +9,10 @@
 // its memory is exact for the whole keyway. Across replicas a check is as fresh as the last flush
 // and change feed: FLUSH_MS plus the feed's delay (file: its 250 ms poll; PostgreSQL: a NOTIFY, at
 // worst its 1 s poll).
+//
+// A crash loses nothing a client received (issue 85): given a journal (spend-journal.ts), each add
+// is appended to it before it counts, and each flush records in the same store update the journal
+// line up to which its counts go; recover() at start counts the lines after that again and flushes.
 import type { BudgetConfig } from '../config/spend.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { limitOf, periodEnd, scopeValueOf, unitOf } from '../spend/budgets.ts';
@@ -34,6 +38,7 @@ import {
 import { foldSpend } from './spend-fold.ts';
 import { Periods, recordIdOf, SpendIds } from './spend-keys.ts';
 import { pruneSpend } from './spend-prune.ts';
+import type { JournalMark, SpendJournal } from './spend-journal.ts';
 
 export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
 
@@ -56,6 +61,8 @@ export interface SpendLedgerOptions {
   readonly now?: (() => Date) | undefined;
   /** A flush that failed (its counts stay pending and go with the next). */
   readonly onError?: ((err: Error) => void) | undefined;
+  /** Where each add is made durable before it counts (spend-journal.ts); none: counts wait in memory only (tests of the arithmetic). */
+  readonly journal?: SpendJournal | undefined;
 }
 
 interface Claim {
@@ -70,6 +77,8 @@ interface Batch {
   readonly counts: BudgetCount[];
   readonly claims: Claim[];
   readonly prune: boolean;
+  /** The journal's last seq when the batch was taken: every line up to it is in this batch or an earlier one. */
+  readonly mark: number | undefined;
 }
 
 export class SpendLedger implements SpendLedgerApi {
@@ -94,6 +103,10 @@ export class SpendLedger implements SpendLedgerApi {
   #queued: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   #prunedAt = 0;
   #closed = false;
+  /** Why the last add could not be journaled (undefined: it was, or there is no journal). */
+  #unjournaled: Error | undefined;
+  /** Why the last flush failed, until one works: /readyz says the store cannot be written. */
+  #writeError: Error | undefined;
 
   constructor(options: SpendLedgerOptions) {
     this.#o = options;
@@ -101,6 +114,46 @@ export class SpendLedger implements SpendLedgerApi {
   }
 
   add(entry: SpendEntry): void {
+    const journal = this.#o.journal;
+    if (journal !== undefined) {
+      try {
+        journal.append(entry);
+        this.#unjournaled = undefined;
+      } catch (err) {
+        // Counted in memory all the same; the caller, asking settled(), keeps the answer's end from the agent.
+        this.#unjournaled = err as Error;
+      }
+    }
+    this.#count(entry);
+  }
+
+  /** Undefined once every add so far is durable (journaled, or no journal is kept); a rejection when the last could not be. */
+  settled(): Promise<void> | undefined {
+    const err = this.#unjournaled;
+    return err === undefined ? undefined : Promise.reject(new Error(`model spend cannot be journaled (${codeOf(err)})`));
+  }
+
+  /** Why spend counts cannot be added to the store now (the last flush failed), if they cannot. */
+  get writeError(): Error | undefined {
+    return this.#writeError;
+  }
+
+  /**
+   * At start: the journal's lines the store does not yet count (written after the last flush a
+   * crash cut short) are counted again, budgets and spend records both, and flushed. Returns how many.
+   */
+  async recover(): Promise<number> {
+    const journal = this.#o.journal;
+    if (journal === undefined) return 0;
+    const mark = this.#o.store.get<JournalMark>(journal.markId);
+    const entries = journal.unflushed(Number.isSafeInteger(mark?.seq) ? mark!.seq : 0);
+    for (const entry of entries) this.#count(entry);
+    // A store that cannot be written now: the counts stay pending (and journaled), and the timer tries again.
+    if (entries.length > 0) await this.flush().catch((err: unknown) => this.#o.onError?.(err as Error));
+    return entries.length;
+  }
+
+  #count(entry: SpendEntry): void {
     const e = admitted(entry);
     const model = this.#names.name(e.agent, e.reading.usage?.model ?? null, e.at);
     const spendId = this.#ids.of(e.at, e.agent, e.grant, e.end_user, model);
@@ -191,7 +244,12 @@ export class SpendLedger implements SpendLedgerApi {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.flush();
+    try {
+      await this.flush();
+    } finally {
+      // A last flush that failed leaves its lines in the journal: the next start counts them.
+      this.#o.journal?.close();
+    }
   }
 
   #countFor(id: string, budget: BudgetConfig, at: Date): BudgetCount {
@@ -251,7 +309,10 @@ export class SpendLedger implements SpendLedgerApi {
     if (spend.size === 0 && counts.length === 0 && claims.length === 0) return undefined;
     this.#spend = new Map();
     this.#claims = [];
-    return { spend, counts, claims, prune };
+    const journal = this.#o.journal;
+    // Every line appended so far was counted with it: the batch carries the mark of the last one.
+    journal?.rotateIfLarge();
+    return { spend, counts, claims, prune, mark: journal?.lastSeq };
   }
 
   async #write(batch: Batch): Promise<void> {
@@ -261,6 +322,8 @@ export class SpendLedger implements SpendLedgerApi {
     try {
       [totals, won] = await this.#o.store.update((draft) => {
         for (const [id, delta] of batch.spend) draft.set(id, addSpend(draft.get<SpendRecord>(id), delta));
+        // In the same update as the counts: the store holds this journal's lines up to the mark, or none of them.
+        if (batch.mark !== undefined) draft.set(this.#o.journal!.markId, { seq: batch.mark } satisfies JournalMark);
         const sums = batch.counts.map((count) => {
           const held = draft.get<LedgerBudgetRecord>(count.id);
           const flying = count.flying ?? { tokens: 0, usd: 0 };
@@ -284,9 +347,12 @@ export class SpendLedger implements SpendLedgerApi {
         return [sums, claimed] as const;
       });
     } catch (err) {
+      this.#writeError = err as Error;
       this.#restore(batch);
       throw err;
     }
+    this.#writeError = undefined;
+    if (batch.mark !== undefined) this.#o.journal!.retire(batch.mark);
     batch.counts.forEach((count, i) => {
       count.known = totals[i]!;
       count.flying = undefined;
@@ -324,4 +390,10 @@ export class SpendLedger implements SpendLedgerApi {
       if (count.pending.tokens === 0 && count.pending.usd === 0) this.#counts.delete(id);
     }
   }
+}
+
+/** An error's code in keyway's words (ENOSPC, EACCES), never its message (a path). */
+function codeOf(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' ? code : 'error';
 }
