@@ -53,6 +53,8 @@ export interface SpendLedgerApi {
   check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict>;
   /** Adds every pending count to the store. */
   flush(): Promise<void>;
+  /** Why the last flush failed, while flushes fail (/readyz: the store cannot be written); a worker's ledger has none (its primary's says). */
+  readonly writeError?: Error | undefined;
   close(): Promise<void>;
 }
 
