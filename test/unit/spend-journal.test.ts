@@ -1,0 +1,149 @@
+// The spend journal (issue 85) with the real ledger on a real file store in a temp folder: a
+// "crash" is a ledger dropped without close (its last window never flushed), then a new journal and
+// ledger on the same folder and store, as a restart opens them. What the store lacked is counted
+// again, exactly once, budgets and spend records both; a clean close leaves nothing to count again;
+// a torn last line is skipped; seqs go on past the store's mark even once every file is deleted;
+// and a journal that cannot be written says so, so the answer's end is not given.
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SpendJournal } from '../../src/app/spend-journal.ts';
+import { SpendLedger } from '../../src/app/spend-ledger.ts';
+import type { BudgetConfig } from '../../src/config/spend.ts';
+import { Store } from '../../src/credentials/store/index.ts';
+import type { SpendEntry } from '../../src/spend/ledger.ts';
+import type { SpendRecord } from '../../src/spend/records.ts';
+
+const budgets: BudgetConfig[] = [{ name: 'budgets[0]', agent: 'bot', limit: { tokens: 1_000_000_000 }, per: 'month', over: 'refuse' }];
+
+const entry = (i: number): SpendEntry => ({
+  agent: 'bot',
+  grant: 'anthropic',
+  end_user: null,
+  at: new Date(),
+  reading: { usage: { model: 'claude-sonnet-4-5', input_tokens: 100 + i, output_tokens: 50 }, basis: 'reported' },
+  cost_usd: 0.001,
+});
+
+describe('spend journal', () => {
+  let dir: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keyway-spend-journal-'));
+    store = await Store.open(join(dir, 'store.json'), randomBytes(32));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Set when the test "kills" the process a ledger stands for: its store writes never happen again. */
+  const dead = new Set<number>();
+  let process = 0;
+
+  /** A process's ledger, as parts.ts makes it: the journal opened, then what the store lacks counted. Opening the next kills the last. */
+  async function open(): Promise<{ ledger: SpendLedger; journal: SpendJournal; recounted: number }> {
+    dead.add(process);
+    const me = ++process;
+    const journal = SpendJournal.open(dir);
+    const own = {
+      get: store.get.bind(store),
+      update: ((change) => (dead.has(me) ? new Promise(() => undefined) : store.update(change))) as Store['update'],
+    };
+    const ledger = new SpendLedger({ store: own, budgets: () => budgets, journal });
+    return { ledger, journal, recounted: await ledger.recover() };
+  }
+
+  /** What the store counts: spend records summed, and the budget's used tokens. */
+  async function counted(): Promise<{ requests: number; tokens: number; budget: number }> {
+    const records = store.entries<SpendRecord>('spend:').map(([, r]) => r);
+    const budget = store.entries<{ tokens: number }>('budget:').reduce((sum, [, r]) => sum + r.tokens, 0);
+    return {
+      requests: records.reduce((n, r) => n + r.requests, 0),
+      tokens: records.reduce((n, r) => n + r.input_tokens + r.output_tokens, 0),
+      budget,
+    };
+  }
+
+  const tokensOf = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => 150 + from + k).reduce((a, b) => a + b, 0);
+
+  it('a crash after a flush: the lines after its mark are counted again, once; a clean close then leaves nothing', async () => {
+    const first = await open();
+    expect(first.recounted).toBe(0);
+    for (let i = 0; i < 10; i++) first.ledger.add(entry(i));
+    await first.ledger.flush();
+    for (let i = 10; i < 25; i++) first.ledger.add(entry(i));
+    expect(first.ledger.settled(), 'journaled at once: nothing to wait for').toBeUndefined();
+    // Killed: the 15 after the flush never reach the store.
+    expect(await counted()).toEqual({ requests: 10, tokens: tokensOf(0, 10), budget: tokensOf(0, 10) });
+
+    const second = await open();
+    expect(second.recounted).toBe(15);
+    expect(await counted()).toEqual({ requests: 25, tokens: tokensOf(0, 25), budget: tokensOf(0, 25) });
+    // Killed again right after its recount flush, then more answers and a clean close.
+    second.ledger.add(entry(25));
+    await second.ledger.close();
+
+    const third = await open();
+    expect(third.recounted, 'a clean close left nothing to count again').toBe(0);
+    expect(await counted()).toEqual({ requests: 26, tokens: tokensOf(0, 26), budget: tokensOf(0, 26) });
+    await third.ledger.close();
+  });
+
+  it('a torn last line is skipped and said so; the next start writes to a file of its own, and the files read are deleted once flushed', async () => {
+    const first = await open();
+    for (let i = 0; i < 3; i++) first.ledger.add(entry(i));
+    const files = readdirSync(join(dir, 'spend-journal')).filter((n) => n.endsWith('.jsonl'));
+    expect(files).toHaveLength(1);
+    // Killed mid-write: half a line at the end (and something that is not the journal's, before it).
+    appendFileSync(join(dir, 'spend-journal', files[0]!), '{"s":4,"a":"bot","g":"anthropic","u":null,"t":1,"r":{"basis":"reported","usage"');
+    writeFileSync(join(dir, 'spend-journal', '0000000000000000.jsonl'), '{"s":1,"a":"bot","g":"anthropic","u":null,"t":1,"r":{"basis":"guessed"},"c":0}\n');
+    const second = await open();
+    expect(second.journal.skipped).toBe(2);
+    expect(second.recounted).toBe(3);
+    second.ledger.add(entry(3));
+    // The files read at start are in the store once the recount is flushed: deleted. The new line is in a file of its own.
+    expect(readdirSync(join(dir, 'spend-journal')).filter((n) => n.endsWith('.jsonl'))).toEqual(['0000000000000004.jsonl']);
+    await second.ledger.close();
+    expect(await counted()).toEqual({ requests: 4, tokens: tokensOf(0, 4), budget: tokensOf(0, 4) });
+  });
+
+  it('flushed files are deleted past their size, and seqs go on past the mark, so later lines still count after a crash', async () => {
+    const first = await open();
+    // Over the 1 MiB a file is followed at: the next flush starts a new one and deletes this one.
+    for (let i = 0; i < 7_000; i++) first.ledger.add(entry(i));
+    await first.ledger.flush();
+    expect(
+      readdirSync(join(dir, 'spend-journal')).filter((n) => n.endsWith('.jsonl')),
+      'every line is in the store',
+    ).toEqual([]);
+    first.ledger.add(entry(7_000));
+    // Killed: the one line after the mark is in a new file.
+    const second = await open();
+    expect(second.recounted).toBe(1);
+    expect(await counted()).toEqual({ requests: 7_001, tokens: tokensOf(0, 7_001), budget: tokensOf(0, 7_001) });
+    // Every file gone again: the next line's seq is still past the store's mark, not 1.
+    await second.ledger.flush();
+    second.journal.close();
+    for (const name of readdirSync(join(dir, 'spend-journal'))) if (name.endsWith('.jsonl')) rmSync(join(dir, 'spend-journal', name));
+    const third = await open();
+    third.ledger.add(entry(7_001));
+    const fourth = await open();
+    expect(fourth.recounted).toBe(1);
+    await fourth.ledger.close();
+    expect((await counted()).requests).toBe(7_002);
+  });
+
+  it('a journal that cannot be written: the add is counted in memory, and settled() refuses, naming the code only', async () => {
+    const { ledger } = await open();
+    // A file where the journal's folder was: the next file cannot be made (ENOTDIR).
+    rmSync(join(dir, 'spend-journal'), { recursive: true });
+    writeFileSync(join(dir, 'spend-journal'), 'not a folder');
+    ledger.add(entry(0));
+    const settled = ledger.settled();
+    expect(settled).toBeInstanceOf(Promise);
+    await expect(settled!).rejects.toThrow(/^model spend cannot be journaled \(ENOTDIR\)$/);
+    await ledger.flush();
+    expect((await counted()).requests).toBe(1);
+  });
+});
