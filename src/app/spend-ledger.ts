@@ -129,8 +129,9 @@ export class SpendLedger implements SpendLedgerApi {
 
   /** Undefined once every add so far is durable (journaled, or no journal is kept); a rejection when the last could not be. */
   settled(): Promise<void> | undefined {
-    const err = this.#unjournaled;
-    return err === undefined ? undefined : Promise.reject(new Error(`model spend cannot be journaled (${codeOf(err)})`));
+    const err = this.#unjournaled as NodeJS.ErrnoException | undefined;
+    // Its code (ENOSPC, EACCES), never its message (a path).
+    return err === undefined ? undefined : Promise.reject(new Error(`model spend cannot be journaled (${err.code ?? 'error'})`));
   }
 
   /** Why spend counts cannot be added to the store now (the last flush failed), if they cannot. */
@@ -390,10 +391,4 @@ export class SpendLedger implements SpendLedgerApi {
       if (count.pending.tokens === 0 && count.pending.usd === 0) this.#counts.delete(id);
     }
   }
-}
-
-/** An error's code in keyway's words (ENOSPC, EACCES), never its message (a path). */
-function codeOf(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return typeof code === 'string' ? code : 'error';
 }
