@@ -185,15 +185,18 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
  * directory (spend-journal.ts): what a crash left out of the store is counted again before traffic.
  */
 async function ownSpendLedger(store: SpendStore, dataDir: string, budgets: () => readonly BudgetConfig[], logger: Pick<Logger, 'warn'>): Promise<SpendLedger> {
-  const journal = SpendJournal.open(dataDir);
-  if (journal.skipped > 0) logger.warn({ lines: journal.skipped }, 'spend journal lines that could not be read were skipped (a line cut short by a crash)');
+  // Its own journal first (a live holder), then those of killed keyways on this home.
+  const journal = SpendJournal.create(dataDir);
+  const adopted = await SpendJournal.adopt(dataDir);
+  const skipped = adopted.reduce((n, j) => n + j.skipped, 0);
+  if (skipped > 0) logger.warn({ lines: skipped }, 'spend journal lines that could not be read were skipped (a line cut short by a crash)');
   const ledger = new SpendLedger({
     store,
     budgets,
     journal,
     onError: (err) => logger.warn({ err: err.message }, 'model spend not yet added to the store; tried again'),
   });
-  const recounted = await ledger.recover();
+  const recounted = await ledger.recover(adopted);
   if (recounted > 0)
     logger.warn({ answers: recounted }, 'model spend the store did not have yet (keyway stopped without its last flush) was counted from the spend journal');
   return ledger;

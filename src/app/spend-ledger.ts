@@ -38,7 +38,7 @@ import {
 import { foldSpend } from './spend-fold.ts';
 import { Periods, recordIdOf, SpendIds } from './spend-keys.ts';
 import { pruneSpend } from './spend-prune.ts';
-import type { JournalMark, SpendJournal } from './spend-journal.ts';
+import { type AdoptedJournal, type JournalMark, journalMarkId, type SpendJournal } from './spend-journal.ts';
 
 export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
 
@@ -79,6 +79,8 @@ interface Batch {
   readonly prune: boolean;
   /** The journal's last seq when the batch was taken: every line up to it is in this batch or an earlier one. */
   readonly mark: number | undefined;
+  /** Killed processes' journals whose lines this batch carries: their marks go with it, their folders after it. */
+  readonly adopted: AdoptedJournal[];
 }
 
 export class SpendLedger implements SpendLedgerApi {
@@ -107,6 +109,8 @@ export class SpendLedger implements SpendLedgerApi {
   #unjournaled: Error | undefined;
   /** Why the last flush failed, until one works: /readyz says the store cannot be written. */
   #writeError: Error | undefined;
+  /** Journals of killed processes counted again by recover(), until a flush has them in the store. */
+  #adopted: AdoptedJournal[] = [];
 
   constructor(options: SpendLedgerOptions) {
     this.#o = options;
@@ -140,18 +144,25 @@ export class SpendLedger implements SpendLedgerApi {
   }
 
   /**
-   * At start: the journal's lines the store does not yet count (written after the last flush a
-   * crash cut short) are counted again, budgets and spend records both, and flushed. Returns how many.
+   * At start: the lines of killed processes' journals (SpendJournal.adopt) that the store does not
+   * count yet (after each one's mark: written after its last flush) are counted again, budgets and
+   * spend records both, and flushed with their marks; then their folders are deleted. Returns how many.
    */
-  async recover(): Promise<number> {
-    const journal = this.#o.journal;
-    if (journal === undefined) return 0;
-    const mark = this.#o.store.get<JournalMark>(journal.markId);
-    const entries = journal.unflushed(Number.isSafeInteger(mark?.seq) ? mark!.seq : 0);
-    for (const entry of entries) this.#count(entry);
-    // A store that cannot be written now: the counts stay pending (and journaled), and the timer tries again.
-    if (entries.length > 0) await this.flush().catch((err: unknown) => this.#o.onError?.(err as Error));
-    return entries.length;
+  async recover(adopted: readonly AdoptedJournal[]): Promise<number> {
+    let counted = 0;
+    for (const journal of adopted) {
+      const mark = this.#o.store.get<JournalMark>(journalMarkId(journal.id));
+      const seq = Number.isSafeInteger(mark?.seq) ? mark!.seq : 0;
+      for (const line of journal.lines) {
+        if (line.seq <= seq) continue;
+        this.#count(line.entry);
+        counted++;
+      }
+      this.#adopted.push(journal);
+    }
+    // A store that cannot be written now: the counts stay pending, the folders kept, and the timer tries again.
+    if (this.#adopted.length > 0) await this.flush().catch((err: unknown) => this.#o.onError?.(err as Error));
+    return counted;
   }
 
   #count(entry: SpendEntry): void {
@@ -245,12 +256,18 @@ export class SpendLedger implements SpendLedgerApi {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    const journal = this.#o.journal;
     try {
       await this.flush();
-    } finally {
-      // A last flush that failed leaves its lines in the journal: the next start counts them.
-      this.#o.journal?.close();
+    } catch (err) {
+      // A last flush that failed leaves its lines in the journal: the next start adopts and counts them.
+      journal?.close(false);
+      throw err;
     }
+    if (journal === undefined) return;
+    // Every line is in the store: the folder goes, then its mark (a kill between leaves a mark nobody reads).
+    journal.close(true);
+    await this.#o.store.update((draft) => void draft.delete(journal.markId)).catch(() => undefined);
   }
 
   #countFor(id: string, budget: BudgetConfig, at: Date): BudgetCount {
@@ -307,13 +324,15 @@ export class SpendLedger implements SpendLedgerApi {
     const claims = this.#claims;
     const nowMs = this.#now().getTime();
     const prune = nowMs - this.#prunedAt >= PRUNE_EVERY_MS;
-    if (spend.size === 0 && counts.length === 0 && claims.length === 0) return undefined;
+    const adopted = this.#adopted;
+    if (spend.size === 0 && counts.length === 0 && claims.length === 0 && adopted.length === 0) return undefined;
     this.#spend = new Map();
     this.#claims = [];
+    this.#adopted = [];
     const journal = this.#o.journal;
     // Every line appended so far was counted with it: the batch carries the mark of the last one.
     journal?.rotateIfLarge();
-    return { spend, counts, claims, prune, mark: journal?.lastSeq };
+    return { spend, counts, claims, prune, mark: journal?.lastSeq, adopted };
   }
 
   async #write(batch: Batch): Promise<void> {
@@ -324,7 +343,8 @@ export class SpendLedger implements SpendLedgerApi {
       [totals, won] = await this.#o.store.update((draft) => {
         for (const [id, delta] of batch.spend) draft.set(id, addSpend(draft.get<SpendRecord>(id), delta));
         // In the same update as the counts: the store holds this journal's lines up to the mark, or none of them.
-        if (batch.mark !== undefined) draft.set(this.#o.journal!.markId, { seq: batch.mark } satisfies JournalMark);
+        if (batch.mark !== undefined && batch.mark > 0) draft.set(this.#o.journal!.markId, { seq: batch.mark } satisfies JournalMark);
+        for (const j of batch.adopted) draft.set(journalMarkId(j.id), { seq: j.lastSeq } satisfies JournalMark);
         const sums = batch.counts.map((count) => {
           const held = draft.get<LedgerBudgetRecord>(count.id);
           const flying = count.flying ?? { tokens: 0, usd: 0 };
@@ -354,6 +374,7 @@ export class SpendLedger implements SpendLedgerApi {
     }
     this.#writeError = undefined;
     if (batch.mark !== undefined) this.#o.journal!.retire(batch.mark);
+    if (batch.adopted.length > 0) this.#retireAdopted(batch.adopted);
     batch.counts.forEach((count, i) => {
       count.known = totals[i]!;
       count.flying = undefined;
@@ -369,8 +390,28 @@ export class SpendLedger implements SpendLedgerApi {
     this.#forgetEnded(now.getTime());
   }
 
+  /** Killed processes' journals now in the store: their folders deleted, then their marks (a kill between leaves marks nobody reads). */
+  #retireAdopted(adopted: readonly AdoptedJournal[]): void {
+    const gone: string[] = [];
+    for (const journal of adopted) {
+      try {
+        journal.remove();
+        gone.push(journalMarkId(journal.id));
+      } catch (err) {
+        this.#o.onError?.(err as Error);
+      }
+    }
+    if (gone.length === 0) return;
+    void this.#o.store
+      .update((draft) => {
+        for (const id of gone) draft.delete(id);
+      })
+      .catch(() => undefined);
+  }
+
   /** A failed update: its counts go back to pending (never lost), its claims warn nobody and may be tried again. */
   #restore(batch: Batch): void {
+    this.#adopted.push(...batch.adopted);
     for (const [id, delta] of batch.spend) this.#spend.set(id, addSpend(this.#spend.get(id), delta));
     for (const count of batch.counts) {
       const flying = count.flying ?? { tokens: 0, usd: 0 };

@@ -54,7 +54,7 @@ function alive(pid: number): boolean {
   }
 }
 
-function thisHolder(): LockHolder {
+export function thisHolder(): LockHolder {
   return { host: hostname(), boot: bootId(), pid: process.pid, start: startTimeOf(process.pid) ?? '', nonce: randomBytes(8).toString('hex') };
 }
 
