@@ -12,7 +12,8 @@
 //
 // A crash loses nothing a client received (issue 85): given a journal (spend-journal.ts), each add
 // is appended to it before it counts, and each flush records in the same store update the journal
-// line up to which its counts go; recover() at start counts the lines after that again and flushes.
+// line up to which its counts go; recover() at start counts again the lines of killed processes'
+// journals past their marks, and flushes them with their marks before their folders go.
 import type { BudgetConfig } from '../config/spend.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { limitOf, periodEnd, scopeValueOf, unitOf } from '../spend/budgets.ts';
