@@ -82,6 +82,24 @@ describe('spend after SIGKILL', () => {
     });
   }
 
+  /**
+   * Started again after the last kill: its window is counted before traffic (and said so); stopped,
+   * `keyway spend` holds every answer received; then a clean stop and start count nothing twice.
+   */
+  async function countedOnceAfterRestarts(where: { home: string; env: Record<string, string> }, received: number, billedSince: number): Promise<void> {
+    const again = await start(where);
+    expect(again.stdout()).toContain('was counted from the spend journal');
+    await again.stop();
+    outputs.push(again.stdout(), again.stderr());
+    const after = await readSpend(where.home, where.env);
+    expectCounted(after, received, billedSince);
+    const clean = await start(where);
+    expect(clean.stdout(), 'a clean stop left nothing to count again').not.toContain('counted from the spend journal');
+    await clean.stop();
+    outputs.push(clean.stdout(), clean.stderr());
+    expect((await readSpend(where.home, where.env)).totals).toEqual(after.totals);
+  }
+
   async function killed(child: ChildProxy): Promise<void> {
     const exited = new Promise((resolve) => child.child.once('exit', resolve));
     child.child.kill('SIGKILL');
@@ -104,18 +122,7 @@ describe('spend after SIGKILL', () => {
       await load.done;
       received += load.received();
     }
-    // Started again: the last kill's window is counted before traffic; then a clean stop and start count nothing twice.
-    const again = await start(where);
-    expect(again.stdout()).toContain('was counted from the spend journal');
-    await again.stop();
-    outputs.push(again.stdout(), again.stderr());
-    const after = await readSpend(where.home, where.env);
-    expectCounted(after, received, billed() - billedBefore);
-    const clean = await start(where);
-    expect(clean.stdout(), 'a clean stop left nothing to count again').not.toContain('counted from the spend journal');
-    await clean.stop();
-    outputs.push(clean.stdout(), clean.stderr());
-    expect((await readSpend(where.home, where.env)).totals).toEqual(after.totals);
+    await countedOnceAfterRestarts(where, received, billed() - billedBefore);
   }, 60_000);
 
   it('proxy.workers 2: a worker killed mid-traffic, then the primary: every answer a client received is counted, once', async () => {
@@ -139,15 +146,6 @@ describe('spend after SIGKILL', () => {
     } finally {
       if (child.child.exitCode === null && child.child.signalCode === null) await child.stop();
     }
-    const again = await start(where);
-    expect(again.stdout()).toContain('was counted from the spend journal');
-    await again.stop();
-    outputs.push(again.stdout(), again.stderr());
-    const after = await readSpend(where.home, where.env);
-    expectCounted(after, received, billed() - billedBefore);
-    const clean = await start(where);
-    await clean.stop();
-    outputs.push(clean.stdout(), clean.stderr());
-    expect((await readSpend(where.home, where.env)).totals).toEqual(after.totals);
+    await countedOnceAfterRestarts(where, received, billed() - billedBefore);
   }, 60_000);
 });
