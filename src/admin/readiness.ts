@@ -7,6 +7,8 @@ import type { CertificateAuthority } from '../tls/index.ts';
 interface ReadinessParts {
   ca: Pick<CertificateAuthority, 'notAfter'>;
   store: Pick<CredentialStore, 'readError'>;
+  /** The spend ledger: why its last flush to the store failed, while it fails (a store that cannot be written). */
+  spend?: { readonly writeError?: Error | undefined };
   audit: Pick<AuditSink, 'healthy'>;
   /** Rotated audit files min_retention keeps past keep: a warning, never a failed check. */
   retention?: () => RetentionHold | null;
@@ -33,7 +35,7 @@ export function readinessOf(parts: ReadinessParts): Readiness {
   return {
     ...(Object.keys(warnings).length === 0 ? {} : { warnings }),
     ca: parts.ca.notAfter.getTime() > now.getTime() ? null : 'the CA certificate has expired; run `keyway ca` for its dates',
-    store: storeError === undefined ? null : storeProblem(codeOf(storeError)),
+    store: storeError !== undefined ? storeProblem(codeOf(storeError)) : writeProblem(parts.spend?.writeError),
     audit: parts.audit.healthy
       ? null
       : 'the audit log cannot be written (unwritable, too little room left, or its database unreachable); injected requests are refused',
@@ -48,6 +50,12 @@ export function rotationWarning(err: Error): string {
 function storeProblem(code: string): string {
   const what = code === 'store_unavailable' ? "the store's database cannot be used" : 'the store file cannot be read';
   return `${what} (${code}); the proxy serves from its last good copy`;
+}
+
+/** A store keyway reads but cannot write: model spend counts wait (in memory and the spend journal) and budgets elsewhere do not see them. */
+function writeProblem(err: Error | undefined): string | null {
+  if (err === undefined) return null;
+  return `the store cannot be written (${codeOf(err)}): model spend waits in memory and in the spend journal, and other processes' budgets do not see it`;
 }
 
 function codeOf(err: Error): string {

@@ -32,6 +32,7 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
       readiness({
         ca,
         store,
+        spend: parts.spend,
         audit,
         retention: () => auditWriter.retentionHold ?? null,
         minRetentionMs: config.audit.min_retention,

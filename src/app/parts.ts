@@ -25,7 +25,9 @@ import type { StartOptions } from './options.ts';
 import { watchStore } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
 import { QuotaLedger } from './quota-ledger.ts';
-import { SpendLedger } from './spend-ledger.ts';
+import { SpendLedger, type SpendStore } from './spend-ledger.ts';
+import { SpendJournal } from './spend-journal.ts';
+import type { BudgetConfig } from '../config/spend.ts';
 import type { SpendLedgerApi } from '../spend/ledger.ts';
 import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
@@ -142,13 +144,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   const quotas = new QuotaLedger(store);
   closers.add('quota counts', () => quotas.close());
   // Budgets read from the config in force on each add and check: a reload applies at once.
-  const spend =
-    options.worker?.spend ??
-    new SpendLedger({
-      store,
-      budgets: () => live.config.budgets,
-      onError: (err) => logger.warn({ err: err.message }, 'model spend not yet added to the store; tried again'),
-    });
+  const spend = options.worker?.spend ?? (await ownSpendLedger(store, paths.dataDir, () => live.config.budgets, logger));
   closers.add('spend counts', () => spend.close());
   // The proxy's view: prices and budgets from the config in force, warnings through approvals.notify.
   const spending = spendPart({
@@ -182,4 +178,26 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     listeners,
     registryDir,
   };
+}
+
+/**
+ * The process's own spend ledger (no workers, or a primary of workers), journaled in the data
+ * directory (spend-journal.ts): what a crash left out of the store is counted again before traffic.
+ */
+async function ownSpendLedger(store: SpendStore, dataDir: string, budgets: () => readonly BudgetConfig[], logger: Pick<Logger, 'warn'>): Promise<SpendLedger> {
+  // Its own journal first (a live holder), then those of killed keyways on this home.
+  const journal = SpendJournal.create(dataDir);
+  const adopted = await SpendJournal.adopt(dataDir);
+  const skipped = adopted.reduce((n, j) => n + j.skipped, 0);
+  if (skipped > 0) logger.warn({ lines: skipped }, 'spend journal lines that could not be read were skipped (a line cut short by a crash)');
+  const ledger = new SpendLedger({
+    store,
+    budgets,
+    journal,
+    onError: (err) => logger.warn({ err: err.message }, 'model spend not yet added to the store; tried again'),
+  });
+  const recounted = await ledger.recover(adopted);
+  if (recounted > 0)
+    logger.warn({ answers: recounted }, 'model spend the store did not have yet (keyway stopped without its last flush) was counted from the spend journal');
+  return ledger;
 }

@@ -9,6 +9,11 @@
 // its memory is exact for the whole keyway. Across replicas a check is as fresh as the last flush
 // and change feed: FLUSH_MS plus the feed's delay (file: its 250 ms poll; PostgreSQL: a NOTIFY, at
 // worst its 1 s poll).
+//
+// A crash loses nothing a client received (issue 85): given a journal (spend-journal.ts), each add
+// is appended to it before it counts, and each flush records in the same store update the journal
+// line up to which its counts go; recover() at start counts again the lines of killed processes'
+// journals past their marks, and flushes them with their marks before their folders go.
 import type { BudgetConfig } from '../config/spend.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { limitOf, periodEnd, scopeValueOf, unitOf } from '../spend/budgets.ts';
@@ -34,6 +39,7 @@ import {
 import { foldSpend } from './spend-fold.ts';
 import { Periods, recordIdOf, SpendIds } from './spend-keys.ts';
 import { pruneSpend } from './spend-prune.ts';
+import { type AdoptedJournal, type JournalMark, journalMarkId, type SpendJournal } from './spend-journal.ts';
 
 export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
 
@@ -56,6 +62,8 @@ export interface SpendLedgerOptions {
   readonly now?: (() => Date) | undefined;
   /** A flush that failed (its counts stay pending and go with the next). */
   readonly onError?: ((err: Error) => void) | undefined;
+  /** Where each add is made durable before it counts (spend-journal.ts); none: counts wait in memory only (tests of the arithmetic). */
+  readonly journal?: SpendJournal | undefined;
 }
 
 interface Claim {
@@ -70,6 +78,10 @@ interface Batch {
   readonly counts: BudgetCount[];
   readonly claims: Claim[];
   readonly prune: boolean;
+  /** The journal's last seq when the batch was taken: every line up to it is in this batch or an earlier one. */
+  readonly mark: number | undefined;
+  /** Killed processes' journals whose lines this batch carries: their marks go with it, their folders after it. */
+  readonly adopted: AdoptedJournal[];
 }
 
 export class SpendLedger implements SpendLedgerApi {
@@ -94,6 +106,12 @@ export class SpendLedger implements SpendLedgerApi {
   #queued: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   #prunedAt = 0;
   #closed = false;
+  /** Why the last add could not be journaled (undefined: it was, or there is no journal). */
+  #unjournaled: Error | undefined;
+  /** Why the last flush failed, until one works: /readyz says the store cannot be written. */
+  #writeError: Error | undefined;
+  /** Journals of killed processes counted again by recover(), until a flush has them in the store. */
+  #adopted: AdoptedJournal[] = [];
 
   constructor(options: SpendLedgerOptions) {
     this.#o = options;
@@ -101,6 +119,54 @@ export class SpendLedger implements SpendLedgerApi {
   }
 
   add(entry: SpendEntry): void {
+    const journal = this.#o.journal;
+    if (journal !== undefined) {
+      try {
+        journal.append(entry);
+        this.#unjournaled = undefined;
+      } catch (err) {
+        // Counted in memory all the same; the caller, asking settled(), keeps the answer's end from the agent.
+        this.#unjournaled = err as Error;
+      }
+    }
+    this.#count(entry);
+  }
+
+  /** Undefined once every add so far is durable (journaled, or no journal is kept); a rejection when the last could not be. */
+  settled(): Promise<void> | undefined {
+    const err = this.#unjournaled as NodeJS.ErrnoException | undefined;
+    // Its code (ENOSPC, EACCES), never its message (a path).
+    return err === undefined ? undefined : Promise.reject(new Error(`model spend cannot be journaled (${err.code ?? 'error'})`));
+  }
+
+  /** Why spend counts cannot be added to the store now (the last flush failed), if they cannot. */
+  get writeError(): Error | undefined {
+    return this.#writeError;
+  }
+
+  /**
+   * At start: the lines of killed processes' journals (SpendJournal.adopt) that the store does not
+   * count yet (after each one's mark: written after its last flush) are counted again, budgets and
+   * spend records both, and flushed with their marks; then their folders are deleted. Returns how many.
+   */
+  async recover(adopted: readonly AdoptedJournal[]): Promise<number> {
+    let counted = 0;
+    for (const journal of adopted) {
+      const mark = this.#o.store.get<JournalMark>(journalMarkId(journal.id));
+      const seq = Number.isSafeInteger(mark?.seq) ? mark!.seq : 0;
+      for (const line of journal.lines) {
+        if (line.seq <= seq) continue;
+        this.#count(line.entry);
+        counted++;
+      }
+      this.#adopted.push(journal);
+    }
+    // A store that cannot be written now: the counts stay pending, the folders kept, and the timer tries again.
+    if (this.#adopted.length > 0) await this.flush().catch((err: unknown) => this.#o.onError?.(err as Error));
+    return counted;
+  }
+
+  #count(entry: SpendEntry): void {
     const e = admitted(entry);
     const model = this.#names.name(e.agent, e.reading.usage?.model ?? null, e.at);
     const spendId = this.#ids.of(e.at, e.agent, e.grant, e.end_user, model);
@@ -191,7 +257,18 @@ export class SpendLedger implements SpendLedgerApi {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.flush();
+    const journal = this.#o.journal;
+    try {
+      await this.flush();
+    } catch (err) {
+      // A last flush that failed leaves its lines in the journal: the next start adopts and counts them.
+      journal?.close(false);
+      throw err;
+    }
+    if (journal === undefined) return;
+    // Every line is in the store: the folder goes, then its mark (a kill between leaves a mark nobody reads).
+    journal.close(true);
+    await this.#o.store.update((draft) => void draft.delete(journal.markId)).catch(() => undefined);
   }
 
   #countFor(id: string, budget: BudgetConfig, at: Date): BudgetCount {
@@ -248,10 +325,15 @@ export class SpendLedger implements SpendLedgerApi {
     const claims = this.#claims;
     const nowMs = this.#now().getTime();
     const prune = nowMs - this.#prunedAt >= PRUNE_EVERY_MS;
-    if (spend.size === 0 && counts.length === 0 && claims.length === 0) return undefined;
+    const adopted = this.#adopted;
+    if (spend.size === 0 && counts.length === 0 && claims.length === 0 && adopted.length === 0) return undefined;
     this.#spend = new Map();
     this.#claims = [];
-    return { spend, counts, claims, prune };
+    this.#adopted = [];
+    const journal = this.#o.journal;
+    // Every line appended so far was counted with it: the batch carries the mark of the last one.
+    journal?.rotateIfLarge();
+    return { spend, counts, claims, prune, mark: journal?.lastSeq, adopted };
   }
 
   async #write(batch: Batch): Promise<void> {
@@ -261,6 +343,9 @@ export class SpendLedger implements SpendLedgerApi {
     try {
       [totals, won] = await this.#o.store.update((draft) => {
         for (const [id, delta] of batch.spend) draft.set(id, addSpend(draft.get<SpendRecord>(id), delta));
+        // In the same update as the counts: the store holds this journal's lines up to the mark, or none of them.
+        if (batch.mark !== undefined && batch.mark > 0) draft.set(this.#o.journal!.markId, { seq: batch.mark } satisfies JournalMark);
+        for (const j of batch.adopted) draft.set(journalMarkId(j.id), { seq: j.lastSeq } satisfies JournalMark);
         const sums = batch.counts.map((count) => {
           const held = draft.get<LedgerBudgetRecord>(count.id);
           const flying = count.flying ?? { tokens: 0, usd: 0 };
@@ -284,9 +369,13 @@ export class SpendLedger implements SpendLedgerApi {
         return [sums, claimed] as const;
       });
     } catch (err) {
+      this.#writeError = err as Error;
       this.#restore(batch);
       throw err;
     }
+    this.#writeError = undefined;
+    if (batch.mark !== undefined) this.#o.journal!.retire(batch.mark);
+    if (batch.adopted.length > 0) this.#retireAdopted(batch.adopted);
     batch.counts.forEach((count, i) => {
       count.known = totals[i]!;
       count.flying = undefined;
@@ -302,8 +391,28 @@ export class SpendLedger implements SpendLedgerApi {
     this.#forgetEnded(now.getTime());
   }
 
+  /** Killed processes' journals now in the store: their folders deleted, then their marks (a kill between leaves marks nobody reads). */
+  #retireAdopted(adopted: readonly AdoptedJournal[]): void {
+    const gone: string[] = [];
+    for (const journal of adopted) {
+      try {
+        journal.remove();
+        gone.push(journalMarkId(journal.id));
+      } catch (err) {
+        this.#o.onError?.(err as Error);
+      }
+    }
+    if (gone.length === 0) return;
+    void this.#o.store
+      .update((draft) => {
+        for (const id of gone) draft.delete(id);
+      })
+      .catch(() => undefined);
+  }
+
   /** A failed update: its counts go back to pending (never lost), its claims warn nobody and may be tried again. */
   #restore(batch: Batch): void {
+    this.#adopted.push(...batch.adopted);
     for (const [id, delta] of batch.spend) this.#spend.set(id, addSpend(this.#spend.get(id), delta));
     for (const count of batch.counts) {
       const flying = count.flying ?? { tokens: 0, usd: 0 };

@@ -33,6 +33,7 @@ export function spendPart(options: SpendPartOptions): Spending['spend'] {
     },
     modelName: (agent, model, at) => names.name(agent, model, at),
     add: (entry) => ledger.add(entry),
+    settled: () => ledger.settled(),
     budgeted(scope: SpendScope): boolean {
       const budgets = config().budgets;
       for (let i = 0; i < budgets.length; i++) if (scopeValueOf(budgets[i]!, scope) !== undefined) return true;

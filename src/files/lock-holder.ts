@@ -54,7 +54,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** This process as a holder (a lock's, or an owed audit line's: credentials/store/change-rider.ts). */
+/** This process as a holder (a lock's, an owed audit line's: credentials/store/change-rider.ts, a spend journal's). */
 export function thisHolder(): LockHolder {
   return { host: hostname(), boot: bootId(), pid: process.pid, start: startTimeOf(process.pid) ?? '', nonce: randomBytes(8).toString('hex') };
 }

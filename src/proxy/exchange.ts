@@ -22,7 +22,7 @@ import { outgoingHeaders } from './stages/outgoing.ts';
 import { StagedRequest } from './stages/request.ts';
 import { draftOn, refuseOnClose } from './refuse.ts';
 import { formatAuthority } from './target.ts';
-import { countModelAnswer } from './model-exchange.ts';
+import { countAnswerEnd, countModelAnswer } from './model-exchange.ts';
 
 /**
  * One request inside an intercepted connection (or an absolute-form http:// request): admit ->
@@ -300,6 +300,12 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
 
   onHead(): void {
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
+  }
+
+  /** The metered answer is whole: counted before its end goes to the agent (model-exchange.ts countAnswerEnd). */
+  onWhole(): Promise<void> | undefined {
+    const model = this.model;
+    return model === undefined ? undefined : countAnswerEnd(model, this.conn.runtime.spend, this.conn.runtime.now());
   }
 
   onHint(message: string, hint: string): void {

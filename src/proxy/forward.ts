@@ -47,6 +47,14 @@ export interface ForwardRequest {
 export interface ForwardObserver {
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
   onHead(statusCode: number): void;
+  /**
+   * Model traffic: the metered answer is whole (its last byte read from the upstream, and seen by
+   * the meter), and its end not yet given to the agent: it is counted now. The end goes to the
+   * agent once the promise resolves (at once when undefined); a rejection (the count could not be
+   * made durable) cuts the answer instead, so the agent never has a whole answer a crash could
+   * leave uncounted (app/spend-journal.ts).
+   */
+  onWhole?(): Promise<void> | undefined;
 }
 
 /**
@@ -152,6 +160,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #scanBody: Parameters<typeof streamStages>[0] | undefined;
   /** Model traffic: what the agent is given, read for the model's usage (model-exchange.ts). */
   #meter: AnswerMeter | undefined;
+  /**
+   * A metered answer with a length ('client' and 'scan'): the agent has it whole with its last
+   * byte, before any end of stream, so its last chunk is held here until it is counted (onWhole).
+   * `#sized` is the upstream's length (these sinks relay its bytes as they come).
+   */
+  #sized = -1;
+  #tail: Buffer[] | null = null;
   // 'stages': where undici's chunks go, and, for HTTP/2, the writable that leaves the response open.
   #entry: Writable | null = null;
   #opened: Writable | null = null;
@@ -249,6 +264,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
       switch (this.#sink) {
         case 'client':
           this.#meter?.push(chunk);
+          if (this.#sized >= 0 && this.relayed >= this.#sized) return this.#hold(chunk);
           if (!(this.#res as Writable).write(chunk)) this.#pauseUntilDrain(controller, this.#res);
           return;
         case 'whole':
@@ -270,10 +286,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
             return;
           }
           const res = this.#res as Writable;
+          const last = this.#sized >= 0 && this.relayed >= this.#sized;
           let flowing = true;
           for (const piece of this.#scan!.scan(chunk)) {
             this.#meter?.push(piece);
-            flowing = res.write(piece);
+            if (last) this.#hold(piece);
+            else flowing = res.write(piece);
           }
           if (!flowing) this.#pauseUntilDrain(controller, res);
           return;
@@ -294,21 +312,19 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     try {
       switch (this.#sink) {
         case 'client':
-          if (isHttp2Response(res)) endWithTrailers(res, trailers, this.#out.redact);
-          else res.end();
-          break;
+          return this.#endCounted(() => {
+            this.#writeTail();
+            if (isHttp2Response(res)) endWithTrailers(res, trailers, this.#out.redact);
+            else res.end();
+          });
         case 'whole':
-          this.#sendWhole(trailers);
-          break;
+          return this.#sendWhole(trailers);
         case 'read':
-          this.#sendRead(trailers);
-          return; // settles once the rewrite has answered
+          return this.#sendRead(trailers); // settles once the rewrite has answered
         case 'scan':
-          this.#endScan(trailers);
-          break;
+          return this.#endScan(trailers);
         case 'stages':
-          this.#endStages(trailers);
-          return; // settles once the last stage has written its part
+          return this.#endStages(trailers); // settles once the last stage has written its part
       }
       this.#settle();
     } catch (err) {
@@ -339,6 +355,42 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     this.#resolve();
   }
 
+  /**
+   * The answer is whole here: counted first (model traffic), then `end` gives the agent its end and
+   * the forward settles. Not metered, or counted durably already: at once, in this tick.
+   */
+  #endCounted(end: () => void): void {
+    const counted = this.#meter === undefined ? undefined : this.#out.observer?.onWhole?.();
+    if (counted === undefined) {
+      end();
+      return this.#settle();
+    }
+    counted.then(
+      () => {
+        if (this.#settled) return; // the client left meanwhile
+        try {
+          end();
+          this.#settle();
+        } catch (err) {
+          this.fail(err as Error);
+        }
+      },
+      (err: unknown) => this.fail(err as Error),
+    );
+  }
+
+  #hold(piece: Buffer): void {
+    if (this.#tail === null) this.#tail = [piece];
+    else this.#tail.push(piece);
+  }
+
+  /** A sized answer's last chunk, held until it was counted. */
+  #writeTail(): void {
+    const tail = this.#tail;
+    this.#tail = null;
+    if (tail !== null) for (const piece of tail) (this.#res as Writable).write(piece);
+  }
+
   /** Writes the upstream's head to the client and picks where its body goes. */
   #start(statusCode: number, headers: IncomingHttpHeaders): void {
     const res = this.#res;
@@ -358,6 +410,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
       });
       out.model.meter = this.#meter;
       out.model.answered = true;
+      if (this.#meter !== undefined && head['content-length'] !== undefined) this.#sized = Number(headers['content-length']);
     }
     if (body?.kind === 'whole') {
       this.#sink = 'whole';
@@ -400,25 +453,28 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     // the stages end into a writable that leaves the response open.
     if (isHttp2Response(res)) this.#opened = leaveOpen(res);
     const stages = streamStages(body);
-    if (this.#meter !== undefined) stages.push(meterTap(this.#meter));
+    if (this.#meter !== undefined) stages.push(meterTap(this.#meter, this.#sized >= 0, () => this.#out.observer?.onWhole?.()));
     const entry = chainInto(stages, this.#opened ?? (res as Writable));
     entry.once('error', (err) => this.fail(err));
     this.#entry = entry;
     this.#sink = 'stages';
   }
 
+  /** A body read whole: metered, counted, then sent (head and all) and settled. */
   #sendWhole(trailers: IncomingHttpHeaders): void {
-    const res = this.#res;
     const chunks = this.#chunks;
     const output = this.#redactWhole!(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     this.#meter?.push(output);
-    const head = this.#head!;
-    head['content-length'] = String(output.length);
-    writeHead(res, this.#status, head);
-    if (isHttp2Response(res)) {
-      (res as Writable).write(output);
-      endWithTrailers(res, trailers, this.#out.redact);
-    } else res.end(output);
+    this.#endCounted(() => {
+      const res = this.#res;
+      const head = this.#head!;
+      head['content-length'] = String(output.length);
+      writeHead(res, this.#status, head);
+      if (isHttp2Response(res)) {
+        (res as Writable).write(output);
+        endWithTrailers(res, trailers, this.#out.redact);
+      } else res.end(output);
+    });
   }
 
   /** A 'read' body: rewritten (asynchronously), then sent whole with its true length; a rejection fails the answer, head unsent. */
@@ -432,7 +488,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
           this.#redactWhole = (body) => body;
           this.#chunks = [output];
           this.#sendWhole(trailers);
-          this.#settle();
         } catch (err) {
           this.fail(err as Error);
         }
@@ -442,13 +497,16 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   }
 
   #endScan(trailers: IncomingHttpHeaders): void {
-    const res = this.#res;
     const rest = this.#scan!.end();
     if (rest.length) this.#meter?.push(rest);
-    if (isHttp2Response(res)) {
-      if (rest.length) (res as Writable).write(rest);
-      endWithTrailers(res, trailers, this.#out.redact);
-    } else res.end(rest.length ? rest : undefined);
+    this.#endCounted(() => {
+      const res = this.#res;
+      this.#writeTail();
+      if (isHttp2Response(res)) {
+        if (rest.length) (res as Writable).write(rest);
+        endWithTrailers(res, trailers, this.#out.redact);
+      } else res.end(rest.length ? rest : undefined);
+    });
   }
 
   #endStages(trailers: IncomingHttpHeaders): void {

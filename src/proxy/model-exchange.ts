@@ -29,6 +29,8 @@ export class ModelExchange {
   facts: RequestFacts | undefined = undefined;
   /** Without a budget: the body is read as undici sends it (forward.ts onBodySent), and facts set once it went up whole (stage model-body). */
   bodyRead: SentBodyReader | undefined = undefined;
+  /** Counted when the answer was whole, before its end went to the agent (countAnswerEnd): the close writes it on the line. */
+  counted: Counted | undefined = undefined;
 
   constructor(plan: MeterPlan, scope: SpendScope, requestBytes: number | undefined) {
     this.plan = plan;
@@ -67,6 +69,15 @@ export interface SpendRecorder {
   /** The name `model` is counted under for `agent` (spend/model-name.ts): its own when admitted, else `_other`; null stays null. */
   modelName(agent: string | null, model: string | null, at: Date): string | null;
   add(entry: SpendEntry): void;
+  /** Undefined once every add so far survives a crash; else when they do (spend/ledger.ts SpendLedgerApi.settled). */
+  settled(): Promise<void> | undefined;
+}
+
+/** One answer's count, as it goes on its audit line. */
+interface Counted {
+  readonly reading: UsageReading;
+  readonly cost: number | null;
+  readonly model: string | null;
 }
 
 /**
@@ -87,6 +98,13 @@ function nameModel(reading: UsageReading, requestModel: string | null, agent: st
  * the agent got the whole answer (else what was delivered counts: no free tokens by hanging up).
  */
 export function countModelAnswer(model: ModelExchange, whole: boolean, event: AuditEvent, spend: SpendRecorder, now: Date): void {
+  const counted = model.counted;
+  if (counted !== undefined) {
+    // Counted whole at the answer's end (even if the agent then left before all of it arrived: at
+    // least what it got, and what the vendor billed).
+    model.counted = undefined;
+    return writeOne(event, counted.reading, counted.cost, counted.model);
+  }
   const meter = model.meter;
   let reading: UsageReading;
   if (meter !== undefined) {
@@ -101,9 +119,32 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
     reading = unansweredReading(model.plan, model.requestBytes, model.facts);
   } else return;
   const cost = spend.costOf(reading);
-  const named = nameModel(reading, model.plan.requestModel ?? model.facts?.model ?? null, model.scope.agent, spend, now);
+  const named = nameModel(reading, requestModelOf(model), model.scope.agent, spend, now);
   spend.add(entryOf(model.scope, now, reading, cost));
   writeOne(event, reading, cost, named);
+}
+
+/**
+ * The answer is whole (its last byte read from the upstream and metered) and its end not yet given
+ * to the agent: counted now, so that the agent never holds a whole answer a crash could leave
+ * uncounted. Returns what the end waits for (spend.settled()); undefined when there is nothing to
+ * count (no meter: not a billed answer) or the count is durable already.
+ */
+export function countAnswerEnd(model: ModelExchange, spend: SpendRecorder, now: Date): Promise<void> | undefined {
+  const meter = model.meter;
+  if (meter === undefined) return undefined;
+  model.meter = undefined; // counted once
+  const reading = meter.end();
+  const cost = spend.costOf(reading);
+  const named = nameModel(reading, requestModelOf(model), model.scope.agent, spend, now);
+  spend.add(entryOf(model.scope, now, reading, cost));
+  model.counted = { reading, cost, model: named };
+  return spend.settled();
+}
+
+/** The model the request names, when its answer names none: its path's (Gemini, Vertex, an Azure deployment), else its body's. */
+function requestModelOf(model: ModelExchange): string | null {
+  return model.plan.requestModel ?? model.facts?.model ?? null;
 }
 
 /** The ledger's entry for one reading: a literal of one shape (a spread of the scope measured ~1.5x its cost). */

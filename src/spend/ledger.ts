@@ -43,10 +43,18 @@ export interface BudgetVerdict {
 export interface SpendLedgerApi {
   /** Counts one answer (in memory at once; in the store within a second). */
   add(entry: SpendEntry): void;
+  /**
+   * Undefined once every add so far is durable (it survives this process's crash: app/spend-journal.ts);
+   * else a promise that resolves when they are, or rejects when they cannot be. An answer's end
+   * waits on it before it reaches the agent.
+   */
+  settled(): Promise<void> | undefined;
   /** The budgets on `scope` and where each stands, with this process's and every process's counts. */
   check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict>;
   /** Adds every pending count to the store. */
   flush(): Promise<void>;
+  /** Why the last flush failed, while flushes fail (/readyz: the store cannot be written); a worker's ledger has none (its primary's says). */
+  readonly writeError?: Error | undefined;
   close(): Promise<void>;
 }
 

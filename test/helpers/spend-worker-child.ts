@@ -1,7 +1,7 @@
 // A stand-in for a keyway worker (proxy.workers) for test/integration/spend-workers.test.ts: forked
 // by the test, which plays the primary with the real SpendLedger and the real answering functions.
 // It holds a RemoteSpend on its IPC channel, exactly as worker-main.ts does, and speaks the real
-// messages (spend-add, spend-check, spend-verdict); the test's own orders are `test-*` messages.
+// messages (spend-add, spend-added, spend-check, spend-verdict); the test's own orders are `test-*` messages.
 // - test-load: `concurrency` loops, each: check; over a budget: stop; else a request "in flight" for
 //   a moment, then add its usage. Answers with what it added.
 // - test-listen / test-connect / test-round: two children joined by a loopback socket. On a round
@@ -35,6 +35,9 @@ process.on('message', (message: FromPrimary | TestOrder) => {
   switch (message.t) {
     case 'spend-verdict':
       spend.answer(message);
+      return;
+    case 'spend-added':
+      spend.added(message);
       return;
     case 'test-load':
       budgets = message.budgets;

@@ -1,13 +1,16 @@
 // /readyz on the admin listener: open like /healthz (no token), behind the same Host check, 200 only
 // while the CA is loaded, the store reads and the audit log is writable; 503 with the reason
 // otherwise, and 200 again on its own once the fault clears. /healthz stays 200 through a store
-// fault: the process is alive and serving from its last good copy.
-import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
+// fault: the process is alive and serving from its last good copy. A store that reads but cannot be
+// written (model spend flushes failing) is not `store: ok` either.
+import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { anthropicHandler } from '../helpers/model-standins/anthropic.ts';
+import { type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
 
 interface Answer {
   status: number;
@@ -103,4 +106,68 @@ describe('/readyz', () => {
     const up = await readyzBecomes(200);
     expect(up.status).toBe(200);
   });
+});
+
+describe('/readyz while model spend cannot be written to the store', () => {
+  const KEY = `${CANARY}-readyz-model-key`;
+  let standin: StandinServer;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    standin = await startStandinServer({ handlers: [anthropicHandler({ host: 'api.anthropic.com', keys: [KEY] })] });
+    proxy = await startProxy({
+      env: { MODEL_KEY: KEY },
+      config: {
+        proxy: { hosts: { 'api.anthropic.com': '127.0.0.1' } },
+        grants: { anthropic: { type: 'api_key', domains: [`api.anthropic.com:${standin.port}`], secret: 'env:MODEL_KEY', inject: { header: 'x-api-key' } } },
+      },
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await standin?.close();
+  });
+
+  async function readyz(): Promise<Answer> {
+    const res = await request(`http://127.0.0.1:${proxy.running.adminAddress!.port}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    const text = await res.body.text();
+    return { status: res.statusCode, body: JSON.parse(text) as Answer['body'], text };
+  }
+
+  it("goes 503 naming the store while spend flushes fail (its lock can't be taken), and back to 200 once they work", async () => {
+    const agent = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+    const lock = `${proxy.running.services.paths.store}.lock`;
+    try {
+      expect((await readyz()).body.checks).toMatchObject({ store: 'ok' });
+      // A file where the store's lock directory goes: every store write fails (store_locked), reads go on.
+      writeFileSync(lock, 'not a lock');
+      const res = await request(`https://api.anthropic.com:${standin.port}/v1/messages`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json', 'x-api-key': 'keyway-placeholder', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      await res.body.text();
+      expect(res.statusCode).toBe(200);
+      // The flush waits for the lock (about 7 s) before it fails; bounded at 20 s.
+      let down = await readyz();
+      for (const deadline = Date.now() + 20_000; down.status !== 503 && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        down = await readyz();
+      }
+      expect(down.status).toBe(503);
+      expect(down.body.reason).toMatch(/^store: the store cannot be written \(store_locked\): model spend waits/);
+      expect(down.body.checks).toMatchObject({ ca: 'ok', audit: 'ok' });
+      expect(down.text).not.toContain(lock);
+    } finally {
+      rmSync(lock, { force: true });
+      await agent.close();
+    }
+    let up = await readyz();
+    for (const deadline = Date.now() + 20_000; up.status !== 200 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      up = await readyz();
+    }
+    expect(up.body).toEqual({ ready: true, checks: { ca: 'ok', store: 'ok', audit: 'ok' } });
+  }, 60_000);
 });

@@ -55,7 +55,7 @@ describe('spend across workers: the primary owns the ledger', () => {
     const inbox: TestMessage[] = [];
     const waiters: Array<{ t: string; resolve: (m: TestMessage) => void }> = [];
     child.on('message', (message: FromWorker | TestMessage) => {
-      if (message.t === 'spend-add') return takeSpendAdd(ledger, message);
+      if (message.t === 'spend-add') return takeSpendAdd(ledger, message, (reply) => child.send(reply));
       if (message.t === 'spend-check') return answerSpendCheck(ledger, message, (reply) => child.send(reply));
       const at = waiters.findIndex((w) => w.t === message.t);
       if (at >= 0) waiters.splice(at, 1)[0]!.resolve(message as TestMessage);

@@ -1,7 +1,8 @@
 // A worker's spend ledger (workers/shared-spend.ts) without the processes: what it sends the primary
 // and when. No budget on a scope: no message at all; a budget that applies: one spend-check, its
-// verdict carried back with its dates; adds sent in order, never answered; a primary gone fails
-// what waits. The real channels are in test/integration/spend-workers.test.ts.
+// verdict carried back with its dates; adds sent in order, each answered once the primary has it
+// durable (settled() waits for that, and fails when the primary could not journal it); a primary
+// gone fails what waits. The real channels are in test/integration/spend-workers.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { FromPrimary, FromWorker } from '../../src/app/workers/messages.ts';
 import { answerSpendCheck, RemoteSpend, takeSpendAdd } from '../../src/app/workers/shared-spend.ts';
@@ -45,10 +46,43 @@ describe('RemoteSpend', () => {
     spend.add({ ...entry, cost_usd: null, reading: { usage: undefined, basis: 'reported' } });
     expect(sent.map((m) => m.t)).toEqual(['spend-add', 'spend-add']);
     const got: SpendEntry[] = [];
-    const ledger = { add: (e: SpendEntry) => got.push(e) } as unknown as SpendLedgerApi;
-    for (const m of sent) if (m.t === 'spend-add') takeSpendAdd(ledger, m);
+    const ledger = { add: (e: SpendEntry) => got.push(e), settled: () => undefined } as unknown as SpendLedgerApi;
+    const replies: FromPrimary[] = [];
+    for (const m of sent) if (m.t === 'spend-add') takeSpendAdd(ledger, m, (r) => replies.push(r));
     expect(got[0]).toEqual(entry);
     expect(got[1]).toEqual({ ...entry, cost_usd: null, reading: { basis: 'reported' } });
+    expect(replies).toEqual([
+      { t: 'spend-added', id: 1 },
+      { t: 'spend-added', id: 2 },
+    ]);
+  });
+
+  it("settled() waits for the primary's word that every add is durable, and fails when it could not journal one", async () => {
+    const { spend, sent } = remote([]);
+    expect(spend.settled()).toBeUndefined();
+    spend.add(entry);
+    spend.add(entry);
+    const waiting = spend.settled();
+    expect(waiting).toBeInstanceOf(Promise);
+    let done = false;
+    void waiting!.then(() => (done = true));
+    spend.added({ t: 'spend-added', id: 1 });
+    await new Promise((r) => setImmediate(r));
+    expect(done, 'not before the newest add is durable').toBe(false);
+    spend.added({ t: 'spend-added', id: 2 });
+    await waiting;
+    expect(spend.settled()).toBeUndefined();
+    // The primary's journal cannot be written: the add is counted there, and the end is not given here.
+    spend.add(entry);
+    const failing = spend.settled()!;
+    const journalDown = {
+      add: () => undefined,
+      settled: () => Promise.reject(new Error('model spend cannot be journaled (ENOSPC)')),
+    } as unknown as SpendLedgerApi;
+    const m = sent.at(-1)!;
+    if (m.t === 'spend-add') takeSpendAdd(journalDown, m, (r) => spend.added(JSON.parse(JSON.stringify(r))));
+    await expect(failing).rejects.toThrow('ENOSPC');
+    await expect(spend.settled()!).rejects.toThrow('ENOSPC');
   });
 
   it("asks the primary's ledger when a budget applies and carries its verdict back, standings and dates intact", async () => {
@@ -80,5 +114,6 @@ describe('RemoteSpend', () => {
     await expect(spend.check(scope, NOW)).rejects.toThrow('the primary process is gone');
     spend.add(entry);
     expect(sent.filter((s) => s.t === 'spend-add')).toEqual([]);
+    await expect(spend.settled()!).rejects.toThrow('the primary process is gone');
   });
 });

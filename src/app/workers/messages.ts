@@ -72,8 +72,8 @@ export type FromWorker =
   | { t: 'failed'; code: string | null; message: string }
   /** Take one token from each scope's bucket, or none (policy/rate-limits.ts); answered with `verdict`. */
   | { t: 'rates'; id: number; scopes: RateScope[]; nowMs: number }
-  /** A metered answer's usage, for the primary's spend ledger (shared-spend.ts); not answered. */
-  | { t: 'spend-add'; entry: WireSpendEntry }
+  /** A metered answer's usage, for the primary's spend ledger (shared-spend.ts); answered with `spend-added` once durable. */
+  | { t: 'spend-add'; id: number; entry: WireSpendEntry }
   /** The budgets on `scope` and where each stands (sent only when a budget applies); answered with `spend-verdict`. */
   | { t: 'spend-check'; id: number; scope: SpendScope; nowMs: number }
   /** An answer to the primary's request `id`. */
@@ -94,6 +94,8 @@ export type FromPrimary =
   | { t: 'verdict'; id: number; index: number; retryAfterMs: number }
   /** The primary's ledger's verdict on `spend-check` `id`, or why it has none. */
   | { t: 'spend-verdict'; id: number; verdict: WireVerdict | null; error?: string }
+  /** `spend-add` `id` is counted and journaled (the answer's end may go to the agent), or why it could not be journaled. */
+  | { t: 'spend-added'; id: number; error?: string }
   /** Questions the worker answers with `reply`: its stats, its metrics (prom-client JSON), a reload to `config` (its outcome). */
   | { t: 'ask'; id: number; what: 'stats' | 'metrics' }
   | { t: 'ask'; id: number; what: 'reload'; config: Config }

@@ -67,7 +67,7 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
     config: () => live.config,
     onMessage: (message, reply, pid) => {
       if (message.t === 'rates') reply(answerRates(rates, message));
-      else if (message.t === 'spend-add') takeSpendAdd(parts.spend, message);
+      else if (message.t === 'spend-add') takeSpendAdd(parts.spend, message, reply);
       else if (message.t === 'spend-check') answerSpendCheck(parts.spend, message, reply);
       else if (message.t === 'refusal') takeRefusal(parts.auditWriter, message);
       else if (message.t === 'audit') takeWorkerAudit(workersAudit, pid, message, reply);

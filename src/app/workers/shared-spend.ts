@@ -29,6 +29,12 @@ export class RemoteSpend implements SpendLedgerApi {
   readonly #send: (message: FromWorker) => boolean;
   readonly #budgets: () => readonly BudgetConfig[];
   readonly #pending = new PendingQuestions<BudgetVerdict>();
+  /** Adds the primary has not yet said are durable. */
+  readonly #adds = new PendingQuestions<void>();
+  #outstanding = 0;
+  /** The newest add's answer: the primary answers in order, so once it resolves every earlier add is durable. */
+  #last: Promise<void> | undefined;
+  #lastFailed: Error | undefined;
 
   /** `budgets`: the config this worker runs (the primary's, at start and after each reload). */
   constructor(send: (message: FromWorker) => boolean, budgets: () => readonly BudgetConfig[]) {
@@ -37,13 +43,35 @@ export class RemoteSpend implements SpendLedgerApi {
   }
 
   add(entry: SpendEntry): void {
-    // A primary that is gone takes the worker with it: what it would have counted goes too.
-    if (this.#pending.gone) return;
-    try {
-      this.#send({ t: 'spend-add', entry: toWireEntry(entry) });
-    } catch {
-      // The channel closed under us: as above.
-    }
+    // A primary that is gone (or a channel closed under us) fails the add: the answer's end is not given.
+    const wire = toWireEntry(entry);
+    this.#outstanding++;
+    const added = this.#adds.ask(undefined, (id) => this.#send({ t: 'spend-add', id, entry: wire }));
+    const last = added.then(
+      () => {
+        this.#outstanding--;
+        if (this.#last === last) this.#lastFailed = undefined;
+      },
+      (err: unknown) => {
+        this.#outstanding--;
+        if (this.#last === last) this.#lastFailed = err as Error;
+        throw err;
+      },
+    );
+    last.catch(() => undefined); // a caller that does not wait is not an unhandled rejection
+    this.#last = last;
+  }
+
+  settled(): Promise<void> | undefined {
+    if (this.#outstanding > 0) return this.#last;
+    return this.#lastFailed === undefined ? undefined : Promise.reject(this.#lastFailed);
+  }
+
+  /** The primary's answer to add `id`. */
+  added(message: Extract<FromPrimary, { t: 'spend-added' }>): void {
+    this.#adds.answer(message.id, () => {
+      if (message.error !== undefined) throw new Error(message.error);
+    });
   }
 
   check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict> {
@@ -72,13 +100,24 @@ export class RemoteSpend implements SpendLedgerApi {
   /** The primary is gone: every check waiting, and every one after, fails. */
   primaryGone(): void {
     this.#pending.primaryGone();
+    this.#adds.primaryGone();
   }
 }
 
-/** The primary's side of `spend-add`: counted at once in its ledger. */
-export function takeSpendAdd(ledger: SpendLedgerApi, message: Extract<FromWorker, { t: 'spend-add' }>): void {
+/** The primary's side of `spend-add`: counted at once in its ledger, and answered once durable. */
+export function takeSpendAdd(
+  ledger: SpendLedgerApi,
+  message: Extract<FromWorker, { t: 'spend-add' }>,
+  reply: (message: Extract<FromPrimary, { t: 'spend-added' }>) => void,
+): void {
   const { atMs, ...rest } = message.entry;
   ledger.add({ ...rest, at: new Date(atMs) });
+  const settled = ledger.settled();
+  if (settled === undefined) return reply({ t: 'spend-added', id: message.id });
+  settled.then(
+    () => reply({ t: 'spend-added', id: message.id }),
+    (err: unknown) => reply({ t: 'spend-added', id: message.id, error: (err as Error).message }),
+  );
 }
 
 /** The primary's side of `spend-check`: answered after the adds already read with it are counted (see the head of this file). */

@@ -69,6 +69,9 @@ function handle(message: FromPrimary): void {
     case 'spend-verdict':
       spend.answer(message);
       return;
+    case 'spend-added':
+      spend.added(message);
+      return;
     case 'audit-done':
     case 'audit-health':
       audit?.answer(message);

@@ -40,10 +40,12 @@ export function modelTap(
     request.draft.event.budget = over.budget.name;
     refuse(exceeded(request, over, now));
   };
-  const onReading = (reading: UsageReading) => {
+  /** Counts one response; returns what its completing message waits for before it reaches the agent (spend.settled()). */
+  const onReading = (reading: UsageReading): Promise<void> | undefined => {
     const now = runtime.now();
     counted.add(reading, model.scope, spend, now);
-    if (!budgeted || socket.destroyed) return;
+    const durable = spend.settled();
+    if (!budgeted || socket.destroyed) return durable;
     const verdict = spend.check(model.scope, now);
     if (verdict instanceof Promise)
       verdict.then(
@@ -51,6 +53,7 @@ export function modelTap(
         () => undefined,
       );
     else judge(verdict, now);
+    return durable;
   };
   request.beforeCommit = () => {
     const last = meter.close();

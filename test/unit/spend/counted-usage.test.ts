@@ -26,6 +26,7 @@ function recorder(price: number | null): SpendRecorder & { added: SpendEntry[] }
     costOf: (r: UsageReading) => (r.usage === undefined ? null : price),
     modelName: (_agent: string | null, model: string | null) => model,
     add: (e: SpendEntry) => void added.push(e),
+    settled: () => undefined,
   };
 }
 
