@@ -6,7 +6,7 @@ import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { type ModelApiHint, type ModelRoute, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../spend/meters/routes.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
-import { unmeterable } from './unmeterable.ts';
+import { unmeterable } from '../unmeterable.ts';
 
 /** How long a request over an `over: approve` budget waits for a person (a rule's default wait). */
 const BUDGET_APPROVAL_WAIT_MS = 120_000;

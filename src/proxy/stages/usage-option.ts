@@ -4,7 +4,7 @@ import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { ModelExchange } from '../model-exchange.ts';
 import type { StagedRequest } from './request.ts';
-import { unmeterable } from './unmeterable.ts';
+import { unmeterable } from '../unmeterable.ts';
 
 /**
  * A streamed OpenAI Chat Completions (or legacy Completions) request reports its usage only when it

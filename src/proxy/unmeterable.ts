@@ -1,4 +1,4 @@
-import { ProxyError } from '../../errors/index.ts';
+import { ProxyError } from '../errors/index.ts';
 
 /**
  * The refusal of a request on a model host that keyway cannot meter while a model budget applies
