@@ -1,6 +1,6 @@
 import { ProxyError } from '../../errors/index.ts';
 import { limitOf, unitOf } from '../../spend/budgets.ts';
-import type { BudgetStanding, BudgetVerdict } from '../../spend/ledger.ts';
+import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/ledger.ts';
 import { ModelExchange } from '../model-exchange.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
@@ -39,8 +39,7 @@ export const budget: HeadStage = {
     const route = request.req.headers.upgrade !== undefined ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);
     if (route === undefined || route.kind === 'free') return;
     const spend = conn.spending.spend;
-    const agent = conn.agent;
-    const scope = conn.modelMemo.scope(agent.source === 'anonymous' ? null : agent.id, grant.id, agent.identity?.sub ?? null);
+    const scope = spendScope(request);
     if (route.kind === 'metered') {
       const length = Number(request.req.headers['content-length']);
       request.model = new ModelExchange(route.plan, scope, Number.isSafeInteger(length) && length > 0 ? length : undefined);
@@ -80,6 +79,12 @@ export const budget: HeadStage = {
     return judge(request, verdict, now);
   },
 };
+
+/** Who a request on model traffic spends for: its agent (none when anonymous), its grant, its end user. */
+export function spendScope(request: StagedRequest): SpendScope {
+  const { agent, modelMemo } = request.conn;
+  return modelMemo.scope(agent.source === 'anonymous' ? null : agent.id, request.grant!.id, agent.identity?.sub ?? null);
+}
 
 /**
  * An HTTP request as model traffic, judged as every method and path it names: a server that honours
