@@ -70,6 +70,8 @@ export interface AgentWorldOptions {
   /** keyway's grants (config form); their secrets come from `secrets` (env: references). */
   grants: Record<string, unknown>;
   secrets: Record<string, string>;
+  /** keyway's budgets (config form): none unless given. */
+  budgets?: unknown[];
 }
 
 export interface AgentRun {
@@ -107,6 +109,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
       proxy: { hosts: Object.fromEntries(options.hosts.map((h) => [h, options.address])), allow_networks: ['127.0.0.0/8'], unmatched: 'deny' },
       grants: options.grants,
       agents: { agent: { key: 'env:AGENT_KEY' } },
+      ...(options.budgets === undefined ? {} : { budgets: options.budgets }),
     },
   });
   // Homes live under the repository's .test-output (ignored by git): not /tmp, which is private inside.
