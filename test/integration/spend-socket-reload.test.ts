@@ -123,8 +123,9 @@ describe('a budget added by reload applies to open WebSockets at their next mess
 
     // The Responses socket: the next message is checked (under the new budget, it goes) and its
     // answer counted; that crossed the limit, so the socket is closed and nothing more goes up.
+    // The agent gets the whole response it is charged for (its response.completed), then the close.
     const codexClosed = closed(codex);
-    codex.send(JSON.stringify({ type: 'response.create', model: 'gpt-test-1', input: 'hi' }));
+    await respond(codex);
     expect(await codexClosed).toBe(1008);
     expect(responses).toHaveLength(2);
 

@@ -46,14 +46,19 @@ export function modelTap(
   const onReading = (reading: UsageReading) => {
     const now = runtime.now();
     counted.add(reading, model.scope, spend, now);
-    if (socket.destroyed || !spend.budgeted(model.scope)) return;
-    const verdict = spend.check(model.scope, now);
-    if (verdict instanceof Promise)
-      verdict.then(
-        (v) => judge(v, now),
-        () => undefined,
-      );
-    else judge(verdict, now);
+    // Judged once the message that completed the response has gone on to the agent (the tap passes
+    // it on after this returns): a close now would go ahead of it, and the agent would lose the end
+    // of a response it is charged for. The next message it sends is checked by the gate meanwhile.
+    setImmediate(() => {
+      if (socket.destroyed || !spend.budgeted(model.scope)) return;
+      const verdict = spend.check(model.scope, now);
+      if (verdict instanceof Promise)
+        verdict.then(
+          (v) => judge(v, now),
+          () => undefined,
+        );
+      else judge(verdict, now);
+    });
   };
   request.beforeCommit = () => {
     const last = meter.close();
