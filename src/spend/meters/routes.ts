@@ -133,7 +133,9 @@ export function reshapedAnswer(plan: MeterPlan, host: string, query: string, fie
  * (`application/grpc-web`, `-web+proto`, `-web-text`) and protobuf over HTTP. Google's front serves
  * gRPC and REST on the same host, so a gRPC request on a REST path may be answered in protobuf.
  */
-const PROTOBUF_TYPE = /^application\/(?:grpc|x-protobuf|protobuf|x-google-protobuf|vnd\.google\.protobuf)(?:[-+;\s]|$)/i;
+const PROTOBUF_TYPE = /^\s*application\/(?:grpc|x-protobuf|protobuf|x-google-protobuf|vnd\.google\.protobuf)(?:[-+;\s]|$)/i;
+/** The same in any member of an Accept list (one test, no split: it runs on every metered request under a budget). */
+const PROTOBUF_ACCEPT = /(?:^|,)\s*application\/(?:grpc|x-protobuf|protobuf|x-google-protobuf|vnd\.google\.protobuf)(?:[-+;\s,]|$)/i;
 
 /**
  * A metered call whose answer would be protobuf, not the JSON or SSE the meters read: a request
@@ -142,8 +144,8 @@ const PROTOBUF_TYPE = /^application\/(?:grpc|x-protobuf|protobuf|x-google-protob
  * carried (for the refusal), or undefined.
  */
 export function protobufAnswer(contentType: string | undefined, accept: string | undefined): string | undefined {
-  if (contentType !== undefined && PROTOBUF_TYPE.test(contentType.trim())) return 'a gRPC or protobuf body: its answer is protobuf';
-  if (accept?.split(',').some((type) => PROTOBUF_TYPE.test(type.trim()))) return 'an Accept of gRPC or protobuf';
+  if (contentType !== undefined && PROTOBUF_TYPE.test(contentType)) return 'a gRPC or protobuf body: its answer is protobuf';
+  if (accept !== undefined && PROTOBUF_ACCEPT.test(accept)) return 'an Accept of gRPC or protobuf';
   return undefined;
 }
 

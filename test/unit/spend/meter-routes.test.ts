@@ -247,7 +247,13 @@ describe('answers in protobuf (protobufAnswer)', () => {
       'application/x-google-protobuf',
     ])
       expect(protobufAnswer(type, undefined), type).toBe('a gRPC or protobuf body: its answer is protobuf');
-    expect(protobufAnswer('application/json', 'application/json, application/x-protobuf;q=0.5')).toBe('an Accept of gRPC or protobuf');
+    for (const accept of [
+      'application/json, application/x-protobuf;q=0.5',
+      'text/plain,application/grpc',
+      'APPLICATION/GRPC-WEB',
+      'application/json;q=1,  application/protobuf',
+    ])
+      expect(protobufAnswer('application/json', accept), accept).toBe('an Accept of gRPC or protobuf');
   });
 
   it('passes what the SDKs send', () => {
@@ -255,6 +261,7 @@ describe('answers in protobuf (protobufAnswer)', () => {
       expect(protobufAnswer(type, 'application/json'), type).toBeUndefined();
     expect(protobufAnswer('application/json', 'text/event-stream')).toBeUndefined();
     expect(protobufAnswer('application/json', '*/*')).toBeUndefined();
+    expect(protobufAnswer('application/json', 'application/json, text/x-application/grpc')).toBeUndefined();
   });
 });
 
