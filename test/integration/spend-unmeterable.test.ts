@@ -18,6 +18,7 @@ import { findLeak } from '../helpers/leak-canary.ts';
 import { anthropicHandler } from '../helpers/model-standins/anthropic.ts';
 import { openaiHandler } from '../helpers/model-standins/openai.ts';
 import { type StandinServer, sendJson, startStandinServer } from '../helpers/model-standins/server.ts';
+import { exchange, openTunnel, parseResponse, startTls } from '../helpers/raw-http.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -283,6 +284,36 @@ describe('on a model host, a request is metered, free, or refused while a budget
       ['api.anthropic.com', expect.objectContaining({ input_tokens: USAGE.input, output_tokens: USAGE.output })],
       ['eu.api.openai.com', expect.objectContaining({ input_tokens: USAGE.input, output_tokens: USAGE.output })],
     ]);
+  });
+
+  it('a model call with an Upgrade header that is no WebSocket handshake is judged as the call it is: metered, with a budget or without', async () => {
+    const body = JSON.stringify({ model: 'gpt-test-1', messages: [{ role: 'user', content: 'hi' }] });
+    for (const agent of ['free', 'bot']) {
+      const authority = `eu.api.openai.com:${standin.port}`;
+      const basic = Buffer.from(`${agent}:${AGENT_KEY}`).toString('base64');
+      const tls = await startTls(
+        await openTunnel(proxy.port, authority, `Proxy-Authorization: Basic ${basic}\r\n`),
+        'eu.api.openai.com',
+        readFileSync(proxy.caPath, 'utf8'),
+      );
+      const lines = proxy.auditLines().length;
+      const raw = await exchange(
+        tls,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: ${authority}\r\nAuthorization: Bearer keyway-placeholder\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n${body}`,
+      );
+      outputs.push(raw);
+      expect(parseResponse(raw).status, agent).toBe(200);
+      const line = await waitFor(
+        () =>
+          proxy
+            .auditLines()
+            .slice(lines)
+            .find((l) => l['agent'] === agent),
+        `${agent}'s line`,
+      );
+      expect(line['usage'], agent).toMatchObject({ input_tokens: USAGE.input, output_tokens: USAGE.output });
+    }
   });
 
   /** A grpc-js client through keyway (grpc_proxy, read when the channel is made) as `agent`. */

@@ -7,6 +7,7 @@ import { overridePaths } from '../../policy/path-override.ts';
 import { type ModelApiHint, type ModelRoute, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../spend/meters/routes.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { unmeterable } from '../unmeterable.ts';
+import { isWebSocketHandshake } from '../websocket-handshake.ts';
 
 /** How long a request over an `over: approve` budget waits for a person (a rule's default wait). */
 const BUDGET_APPROVAL_WAIT_MS = 120_000;
@@ -36,7 +37,7 @@ export const budget: HeadStage = {
     // one keyway cannot meter (spend/meters/routes.ts).
     const conn = request.conn;
     const host = conn.target.host;
-    const route = request.req.headers.upgrade !== undefined ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);
+    const route = isWebSocketHandshake(request.req) ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);
     if (route === undefined || route.kind === 'free') return;
     const spend = conn.spending.spend;
     const scope = spendScope(request);

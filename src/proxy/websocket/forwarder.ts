@@ -33,28 +33,7 @@ import { modelTap, unmeteredSocketGate } from './model-socket.ts';
 type SwapSettings = Omit<MessageSwapOptions, 'deflate'>;
 
 /**
- * Which requests with `Connection: Upgrade` take the upgrade path (the inner server's
- * shouldUpgradeCallback). Only a real WebSocket handshake (RFC 6455 4.1: GET, `Upgrade: websocket`,
- * a 16-byte Sec-WebSocket-Key, version 13) does; anything else (`Upgrade: h2c`, a GET with upgrade
- * headers and no key) is an ordinary request, forwarded with the upgrade headers removed as
- * hop-by-hop, so it gets the whole normal path: rules, replay, the leak guard, keep-alive.
- * Nothing then reaches a raw two-way pipe that keyway does not understand.
- */
-export function isWebSocketHandshake(req: IncomingMessage): boolean {
-  if (req.method !== 'GET') return false;
-  if (
-    String(req.headers.upgrade ?? '')
-      .trim()
-      .toLowerCase() !== 'websocket'
-  )
-    return false;
-  if (req.headers['sec-websocket-version'] !== '13') return false;
-  const key = req.headers['sec-websocket-key'];
-  return typeof key === 'string' && /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
-}
-
-/**
- * A WebSocket handshake (only those: see isWebSocketHandshake) inside an intercepted connection:
+ * A WebSocket handshake (only those: see websocket-handshake.ts) inside an intercepted connection:
  * the same head stages as any request, then the upgrade. An open WebSocket holds a slot of its
  * agent's requests in flight until its connection closes (proxy.max_in_flight_per_agent):
  * otherwise an agent could hold any number of them open.
