@@ -190,6 +190,26 @@ function safeRead(path: string): string {
 }
 
 /**
+ * `codex exec` headless, with Codex's own switches on its command line (it has no variables for
+ * them): no OTLP metrics to ab.chatgpt.com, no plugin marketplace (chatgpt.com, github.com), no
+ * ChatGPT apps (MCP); and no sandbox of its own, which needs a user namespace (bubblewrap): keyway's
+ * containment is the sandbox. The prompt goes after it.
+ */
+export const CODEX_EXEC: readonly string[] = [
+  'codex',
+  'exec',
+  '--skip-git-repo-check',
+  '-c',
+  'analytics.enabled=false',
+  '--disable',
+  'plugins',
+  '--disable',
+  'apps',
+  '--sandbox',
+  'danger-full-access',
+];
+
+/**
  * A built-in profile for world.run: `--profile NAME`, and, for what a user passes beside it on purpose
  * (a variable the profile deliberately does not set), `--env NAME` with its value.
  */

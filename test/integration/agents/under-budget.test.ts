@@ -4,7 +4,7 @@
 // Responses over a WebSocket) each run a turn under a budget far from its limit, contained, against
 // the stand-ins: the turn ends with the stand-in's reply, nothing is refused, and the turn is counted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentWorld, builtinProfile, startAgentWorld } from '../../helpers/agent-world.ts';
+import { type AgentWorld, builtinProfile, CODEX_EXEC, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { anthropicHandler } from '../../helpers/model-standins/anthropic.ts';
 import { openaiHandler, openaiWebSocketHandler } from '../../helpers/model-standins/openai.ts';
@@ -78,20 +78,7 @@ describe('Codex under a model budget', () => {
 
   it('answers over its WebSocket, with nothing refused and its turn counted', { timeout: 2 * RUN_MS }, async () => {
     const profile = builtinProfile('codex');
-    const exec = [
-      'codex',
-      'exec',
-      '--skip-git-repo-check',
-      '-c',
-      'analytics.enabled=false',
-      '--disable',
-      'plugins',
-      '--disable',
-      'apps',
-      '--sandbox',
-      'danger-full-access',
-    ];
-    const r = await world.run([...exec, 'Say hello.'], profile.flags, profile.env, RUN_MS);
+    const r = await world.run([...CODEX_EXEC, 'Say hello.'], profile.flags, profile.env, RUN_MS);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().endsWith(REPLY), r.stdout + r.stderr).toBe(true);
     const { refused, counted } = judged(world);
