@@ -8,13 +8,18 @@
 // - admin: an answer of the admin API only, to an operator (AdminError): `status` null, since no
 //   agent ever gets it, and `audit` admin, since the router audits every write with decision admin.
 // The admin API answers any code with `adminStatus` where the row has one, else with `status`; a
-// row with neither never reaches it (admin/router.ts writes the answer).
+// row with neither never reaches it (admin/router.ts writes the answer). `keepsConnection`: a
+// refusal answered on a connection left open even when the request's body was not read (Node reads
+// the rest and drops it): a 429 whose client is told to come back, and which must read the answer
+// whole (closing with the body still coming would reset it away); every other refusal taken before
+// its body was read closes the HTTP/1.1 connection (proxy/exchange.ts).
 
 type Entry = {
   readonly kind: 'refusal' | 'command' | 'note' | 'admin';
   readonly status: number | null;
   readonly audit: 'deny' | 'error' | 'admin' | null;
   readonly adminStatus?: number;
+  readonly keepsConnection?: true;
 };
 
 export const ERROR_CODES = {
@@ -45,17 +50,20 @@ export const ERROR_CODES = {
   // With Retry-After: proxy authentication failed too many times in a row from one client address
   // (proxy/identify/throttle.ts), or an agent past its share of keyway (proxy.max_in_flight_per_agent);
   // also an agent's or grant's rate (config limits.rate).
-  rate_limited: { kind: 'refusal', status: 429, audit: 'deny' },
+  rate_limited: { kind: 'refusal', status: 429, audit: 'deny', keepsConnection: true },
   // A rule with approve: human: wait: 0 and no yes yet (the body's `approval` names the approval to
   // answer); a person said no; nobody answered within the wait (or keyway stopped meanwhile).
   approval_required: { kind: 'refusal', status: 403, audit: 'deny' },
   approval_denied: { kind: 'refusal', status: 403, audit: 'deny' },
   approval_expired: { kind: 'refusal', status: 403, audit: 'deny' },
   // An agent's or grant's request quota for the UTC day is used up (config limits.quota); Retry-After: until the next day.
-  quota_exhausted: { kind: 'refusal', status: 429, audit: 'deny' },
+  quota_exhausted: { kind: 'refusal', status: 429, audit: 'deny', keepsConnection: true },
   // A model budget (config budgets:) is used up for its period: nothing went upstream; the hint says when it resets.
-  budget_exceeded: { kind: 'refusal', status: 429, audit: 'deny' },
-  budget_unmeterable: { kind: 'refusal', status: 429, audit: 'deny' },
+  budget_exceeded: { kind: 'refusal', status: 429, audit: 'deny', keepsConnection: true },
+  // A request on a model host that keyway cannot meter while a model budget applies to it (a route
+  // no meter reads, gRPC, an answer reshaped or sent later, a body it cannot read): refused, since it
+  // would spend uncounted; the message names why. No Retry-After: the same request is never meterable.
+  budget_unmeterable: { kind: 'refusal', status: 429, audit: 'deny', keepsConnection: true },
   // 409 on the admin API: a 401 there would read as "your admin token is wrong".
   grant_needs_reconnect: { kind: 'refusal', status: 401, audit: 'error', adminStatus: 409 },
   // The grant has no secret yet (added without one, or blank): the fix is `keyway secrets set`, not a
@@ -167,6 +175,11 @@ export const ADMIN_STATUS_BY_CODE = Object.freeze(
     }),
   ),
 ) as { readonly [C in AdminCode]: number };
+
+/** Whether a refusal with this code leaves an HTTP/1.1 connection open though the body was not read (see the table's head). */
+export function keepsConnection(code: ProxyErrorCode): boolean {
+  return (ERROR_CODES[code] as Entry).keepsConnection === true;
+}
 
 /** How a request's audit line records a refusal with this code. */
 export function auditDecisionOf(code: ProxyErrorCode): 'deny' | 'error' {

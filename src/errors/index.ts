@@ -5,7 +5,7 @@
 
 import { ADMIN_STATUS_BY_CODE, STATUS_BY_CODE, type AdminCode, type KeywayErrorCode, type ProxyErrorCode } from './codes.ts';
 
-export { ADMIN_STATUS_BY_CODE, auditDecisionOf, ERROR_CODES, STATUS_BY_CODE } from './codes.ts';
+export { ADMIN_STATUS_BY_CODE, auditDecisionOf, ERROR_CODES, keepsConnection, STATUS_BY_CODE } from './codes.ts';
 export type { AdminCode, AuditCode, ErrorCode, KeywayErrorCode, ProxyErrorCode } from './codes.ts';
 
 export interface ErrorDetails {

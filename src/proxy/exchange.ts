@@ -3,6 +3,7 @@ import { caPendingRestart } from './upstream-ca.ts';
 import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
 import type { OutgoingRequest } from '../credentials/injectors/index.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
+import { keepsConnection } from '../errors/index.ts';
 import type { AgentShare } from './agent-load.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted, writeHead } from './client-message.ts';
 import { LocalAnswer } from './stages/capture-body.ts';
@@ -134,17 +135,10 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       const error = asProxyError(err);
       if (error.code === 'internal_error') this.conn.runtime.logger.error({ err: { name: (err as Error).name } }, 'request failed');
       // Refused before the body was read (or past a cap): answer, then close rather than read on.
-      // Not a 429, whose client is told to come back: closing with its body still coming resets
-      // the connection before the client reads the Retry-After. Node reads the rest and drops it.
-      if (
-        !req.complete &&
-        !isHttp2Request(req) &&
-        error.code !== 'rate_limited' &&
-        error.code !== 'quota_exhausted' &&
-        error.code !== 'budget_exceeded' &&
-        error.code !== 'budget_unmeterable'
-      )
-        (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
+      // Not a code that keeps the connection (a 429, whose client is told to come back: closing with
+      // its body still coming resets the connection before the client reads the answer): Node
+      // reads the rest and drops it (errors/codes.ts).
+      if (!req.complete && !isHttp2Request(req) && !keepsConnection(error.code)) (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
       // A response whose head already went out is cut (respond.ts); the line is written on close.
       refuseOnClose(draft, error, res);
     } finally {

@@ -11,7 +11,7 @@ import { createHttp2Inner } from './http2/server.ts';
 import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from './http1/parser-quirks.ts';
 import type { Records } from './runtime.ts';
 import { httpServerOptions, retimeServer } from './timeouts.ts';
-import { isWebSocketHandshake } from './websocket/forwarder.ts';
+import { isWebSocketHandshake } from './websocket-handshake.ts';
 
 /**
  * The servers that read intercepted connections. They never listen on a port: intercept.ts hands

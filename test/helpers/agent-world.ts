@@ -70,6 +70,8 @@ export interface AgentWorldOptions {
   /** keyway's grants (config form); their secrets come from `secrets` (env: references). */
   grants: Record<string, unknown>;
   secrets: Record<string, string>;
+  /** keyway's budgets (config form): none unless given. */
+  budgets?: unknown[];
 }
 
 export interface AgentRun {
@@ -107,6 +109,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
       proxy: { hosts: Object.fromEntries(options.hosts.map((h) => [h, options.address])), allow_networks: ['127.0.0.0/8'], unmatched: 'deny' },
       grants: options.grants,
       agents: { agent: { key: 'env:AGENT_KEY' } },
+      ...(options.budgets === undefined ? {} : { budgets: options.budgets }),
     },
   });
   // Homes live under the repository's .test-output (ignored by git): not /tmp, which is private inside.
@@ -185,6 +188,26 @@ function safeRead(path: string): string {
     return '';
   }
 }
+
+/**
+ * `codex exec` headless, with Codex's own switches on its command line (it has no variables for
+ * them): no OTLP metrics to ab.chatgpt.com, no plugin marketplace (chatgpt.com, github.com), no
+ * ChatGPT apps (MCP); and no sandbox of its own, which needs a user namespace (bubblewrap): keyway's
+ * containment is the sandbox. The prompt goes after it.
+ */
+export const CODEX_EXEC: readonly string[] = [
+  'codex',
+  'exec',
+  '--skip-git-repo-check',
+  '-c',
+  'analytics.enabled=false',
+  '--disable',
+  'plugins',
+  '--disable',
+  'apps',
+  '--sandbox',
+  'danger-full-access',
+];
 
 /**
  * A built-in profile for world.run: `--profile NAME`, and, for what a user passes beside it on purpose

@@ -188,7 +188,7 @@ describe('spend attacks: every answer the vendor bills is counted, or refused', 
     const responses = (extra: Record<string, unknown>) => JSON.stringify({ model: 'gpt-test-1', input: 'hi', ...extra });
     for (const background of [true, 'true', 1]) {
       const outcome = await send({ host: 'api.openai.com', path: '/v1/responses', body: responses({ background }) });
-      expect(outcome.keywayError, `background: ${JSON.stringify(background)}`).toBe('policy_denied');
+      expect(outcome.keywayError, `background: ${JSON.stringify(background)}`).toBe('budget_unmeterable');
       expect(outcome.text).toContain('background');
     }
     // Named twice, whatever the last one says.

@@ -153,7 +153,8 @@ describe('model budgets on one keyway', () => {
     });
     const text = await batches.body.text();
     outputs.push(text);
-    expect(batches.statusCode).toBe(403);
+    expect(batches.statusCode).toBe(429);
+    expect(batches.headers['x-keyway-error']).toBe('budget_unmeterable');
     expect(text).toContain('cannot meter');
     const count = await request(`https://api.anthropic.com:${standin.port}/v1/messages/count_tokens`, {
       method: 'POST',

@@ -4,6 +4,7 @@ import {
   AdminError,
   auditDecisionOf,
   ERROR_CODES,
+  keepsConnection,
   ProxyError,
   STATUS_BY_CODE,
   type AdminCode,
@@ -47,6 +48,7 @@ describe('the one error table', () => {
     rate_limited: 429,
     quota_exhausted: 429,
     budget_exceeded: 429,
+    budget_unmeterable: 429,
     purpose_required: 400,
     grant_no_secret: 401,
   };
@@ -88,6 +90,10 @@ describe('the one error table', () => {
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');
     }
+  });
+
+  it('keeps the connection on exactly the 429 refusals (their client comes back and must read the answer)', () => {
+    for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) expect(keepsConnection(code), code).toBe(STATUS_BY_CODE[code] === 429);
   });
 
   it('gives every code with a status an audit decision, and none to the codes that never reach an agent', () => {

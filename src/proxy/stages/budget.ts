@@ -1,11 +1,13 @@
 import { ProxyError } from '../../errors/index.ts';
 import { limitOf, unitOf } from '../../spend/budgets.ts';
-import type { BudgetStanding, BudgetVerdict } from '../../spend/ledger.ts';
+import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/ledger.ts';
 import { ModelExchange } from '../model-exchange.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
-import { type ModelApiHint, type ModelRoute, modelRoute, reshapedAnswer, socketRoute } from '../../spend/meters/routes.ts';
+import { type ModelApiHint, type ModelRoute, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../spend/meters/routes.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
+import { unmeterable } from '../unmeterable.ts';
+import { isWebSocketHandshake } from '../websocket-handshake.ts';
 
 /** How long a request over an `over: approve` budget waits for a person (a rule's default wait). */
 const BUDGET_APPROVAL_WAIT_MS = 120_000;
@@ -18,10 +20,11 @@ const BUDGET_APPROVAL_WAIT_MS = 120_000;
  * counts it); under a budget it goes on only while every budget on it is under its limit.
  *
  * What is admitted under a budget: a route keyway meters (spend/meters/routes.ts) or one that costs
- * nothing (model listings, token counting), judged as every method and path the request names
- * (override headers), and on a Google front only with the query the meters read (reshapedAnswer).
- * A request to a model API keyway cannot meter (batches, audio, a path nobody listed, a field mask)
- * is refused while a budget applies: it would spend uncounted.
+ * nothing (reads, token counting, a vendor CLI's listed telemetry), judged as every method and path
+ * the request names (override headers), with an answer in the JSON or SSE the meters read (no gRPC
+ * or protobuf: protobufAnswer), and on a Google front only with the query the meters read
+ * (reshapedAnswer). Anything else on a model host (batches, audio, gRPC, a path nobody listed, a
+ * field mask) is refused while a budget applies (`budget_unmeterable`): it would spend uncounted.
  * Returns a promise only when a worker asks its primary for the budgets' standing.
  */
 export const budget: HeadStage = {
@@ -34,11 +37,10 @@ export const budget: HeadStage = {
     // one keyway cannot meter (spend/meters/routes.ts).
     const conn = request.conn;
     const host = conn.target.host;
-    const route = request.req.headers.upgrade !== undefined ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);
+    const route = isWebSocketHandshake(request.req) ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);
     if (route === undefined || route.kind === 'free') return;
     const spend = conn.spending.spend;
-    const agent = conn.agent;
-    const scope = conn.modelMemo.scope(agent.source === 'anonymous' ? null : agent.id, grant.id, agent.identity?.sub ?? null);
+    const scope = spendScope(request);
     if (route.kind === 'metered') {
       const length = Number(request.req.headers['content-length']);
       request.model = new ModelExchange(route.plan, scope, Number.isSafeInteger(length) && length > 0 ? length : undefined);
@@ -48,16 +50,18 @@ export const budget: HeadStage = {
       request.draft.event.cost_usd = undefined;
     }
     if (!spend.budgeted(scope)) return;
-    const reshaped =
-      route.kind === 'metered' ? reshapedAnswer(route.plan, host, request.query, request.req.headers['x-goog-fieldmask'] !== undefined) : undefined;
-    if (route.kind === 'unknown' || reshaped !== undefined) {
-      throw new ProxyError(
-        'policy_denied',
-        `keyway cannot meter ${request.req.method ?? 'GET'} ${request.path}${reshaped === undefined ? '' : ` with ${reshaped}`} on grant ${grant.id}, and a model budget applies`,
-        {
-          grant: grant.id,
-          hint: 'only the model routes keyway meters (docs/spend.md) pass under a budget',
-        },
+    const headers = request.req.headers;
+    const unread =
+      route.kind === 'metered'
+        ? (protobufAnswer(headers['content-type'], headers.accept) ??
+          reshapedAnswer(route.plan, host, request.query, headers['x-goog-fieldmask'] !== undefined))
+        : undefined;
+    if (route.kind === 'unknown' || unread !== undefined) {
+      const what = unread === undefined ? 'a route no meter of keyway reads' : unread;
+      throw unmeterable(
+        `${request.req.method ?? 'GET'} ${request.path} (${what}) on grant ${grant.id}`,
+        grant.id,
+        'only the model routes keyway meters (docs/spend.md) pass under a budget',
       );
     }
     const now = request.conn.decisions.now();
@@ -76,6 +80,12 @@ export const budget: HeadStage = {
     return judge(request, verdict, now);
   },
 };
+
+/** Who a request on model traffic spends for: its agent (none when anonymous), its grant, its end user. */
+export function spendScope(request: StagedRequest): SpendScope {
+  const { agent, modelMemo } = request.conn;
+  return modelMemo.scope(agent.source === 'anonymous' ? null : agent.id, request.grant!.id, agent.identity?.sub ?? null);
+}
 
 /**
  * An HTTP request as model traffic, judged as every method and path it names: a server that honours

@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
-import { ProxyError } from '../../errors/index.ts';
 import { usageReported, withIncludeUsage } from '../../spend/include-usage.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { ModelExchange } from '../model-exchange.ts';
 import type { StagedRequest } from './request.ts';
+import { unmeterable } from '../unmeterable.ts';
 
 /**
  * A streamed OpenAI Chat Completions (or legacy Completions) request reports its usage only when it
@@ -52,13 +52,10 @@ function rewrite(request: StagedRequest, bytes: Buffer): RequestBody {
 function unread<B extends RequestBody | undefined>(request: StagedRequest, what: string, body: B): B {
   const { grant } = request;
   if (!request.conn.spending.spend.budgeted(request.model!.scope)) return body;
-  throw new ProxyError(
-    'policy_denied',
-    `keyway cannot meter this ${request.model!.plan.route === 'openai-chat' ? 'Chat Completions' : 'Completions'} request (${what}), and a model budget applies`,
-    {
-      grant: grant?.id,
-      hint: 'send an uncompressed JSON body with `stream` true or false; a larger body needs a larger proxy.max_body_swap',
-    },
+  throw unmeterable(
+    `this ${request.model!.plan.route === 'openai-chat' ? 'Chat Completions' : 'Completions'} request (${what})`,
+    grant?.id,
+    'send an uncompressed JSON body with `stream` true or false; a larger body needs a larger proxy.max_body_swap',
   );
 }
 
@@ -99,11 +96,12 @@ function judgeBackground(request: StagedRequest, bytes: Buffer): RequestBody {
   return { kind: 'kept', body: bytes };
 }
 
-function notForeground(request: StagedRequest, what: string): ProxyError {
-  return new ProxyError('policy_denied', `keyway cannot meter this Responses request (${what}), and a model budget applies`, {
-    grant: request.grant?.id,
-    hint: 'send an uncompressed JSON body without `background`; a larger body needs a larger proxy.max_body_swap',
-  });
+function notForeground(request: StagedRequest, what: string): Error {
+  return unmeterable(
+    `this Responses request (${what})`,
+    request.grant?.id,
+    'send an uncompressed JSON body without `background`; a larger body needs a larger proxy.max_body_swap',
+  );
 }
 
 /**

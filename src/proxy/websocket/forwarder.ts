@@ -27,34 +27,13 @@ import { AgentBoundFrames } from './agent-close.ts';
 import { ClientPlaceholderCheck, type PlaceholderCheckOptions } from './client-placeholders.ts';
 import { Handshake, placeholderCheck, POLICY_VIOLATION } from './handshake.ts';
 import { formatHead, relayAnswer } from './relay-answer.ts';
-import { modelTap } from './model-socket.ts';
+import { modelTap, unmeteredSocketGate } from './model-socket.ts';
 
 /** A grant's body swap on the agent's messages, less what is agreed at the upgrade (deflate). */
 type SwapSettings = Omit<MessageSwapOptions, 'deflate'>;
 
 /**
- * Which requests with `Connection: Upgrade` take the upgrade path (the inner server's
- * shouldUpgradeCallback). Only a real WebSocket handshake (RFC 6455 4.1: GET, `Upgrade: websocket`,
- * a 16-byte Sec-WebSocket-Key, version 13) does; anything else (`Upgrade: h2c`, a GET with upgrade
- * headers and no key) is an ordinary request, forwarded with the upgrade headers removed as
- * hop-by-hop, so it gets the whole normal path: rules, replay, the leak guard, keep-alive.
- * Nothing then reaches a raw two-way pipe that keyway does not understand.
- */
-export function isWebSocketHandshake(req: IncomingMessage): boolean {
-  if (req.method !== 'GET') return false;
-  if (
-    String(req.headers.upgrade ?? '')
-      .trim()
-      .toLowerCase() !== 'websocket'
-  )
-    return false;
-  if (req.headers['sec-websocket-version'] !== '13') return false;
-  const key = req.headers['sec-websocket-key'];
-  return typeof key === 'string' && /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
-}
-
-/**
- * A WebSocket handshake (only those: see isWebSocketHandshake) inside an intercepted connection:
+ * A WebSocket handshake (only those: see websocket-handshake.ts) inside an intercepted connection:
  * the same head stages as any request, then the upgrade. An open WebSocket holds a slot of its
  * agent's requests in flight until its connection closes (proxy.max_in_flight_per_agent):
  * otherwise an agent could hold any number of them open.
@@ -166,7 +145,9 @@ function forwardWebSocket(
   };
   // A grant's client certificate goes on its own upgrade connection (egress/client-tls.ts).
   // Compressed frames could be neither scanned nor searched: the upstream is offered no compression then.
-  const upstream = openUpstream(conn, out, guarded !== undefined || check !== undefined, request.issued ? request.grant : undefined);
+  // A metered socket's tap reads the upstream's frames too (model-socket.ts).
+  const read = guarded !== undefined || check !== undefined || request.model !== undefined;
+  const upstream = openUpstream(conn, out, read, request.issued ? request.grant : undefined);
   socket.once('close', () => upstream.destroy());
   upstream.setTimeout(runtime.upstream.headersTimeoutMs, () => upstream.destroy(Object.assign(new Error('no answer to the upgrade'), { code: 'ETIMEDOUT' })));
   upstream.once('error', fail);
@@ -205,7 +186,7 @@ function forwardWebSocket(
       return fail(new ProxyError('upstream_unreachable', `${authority} switched to a protocol other than WebSocket`));
     }
     // The offer was removed (openUpstream): frames compressed anyway could not be scanned.
-    if ((guarded || check) && res.headers['sec-websocket-extensions'] !== undefined) {
+    if (read && res.headers['sec-websocket-extensions'] !== undefined) {
       upSocket.destroy();
       return fail(new ProxyError('upstream_unreachable', `${authority} accepted a WebSocket extension keyway did not offer`));
     }
@@ -258,7 +239,6 @@ function forwardWebSocket(
       messages.pipe(toUpstream);
       toUpstream = messages;
     }
-    if (clientHead.length > 0) toUpstream.write(clientHead);
     if (guarded) {
       frameGuard = new WebSocketFrameGuard(guarded.needles, guarded.held);
       frameGuard.once('error', (err: Error) => {
@@ -268,22 +248,26 @@ function forwardWebSocket(
         upSocket.destroy();
         socket.destroy();
       });
-      const metered = modelTap(request, socket, closeWith);
-      // Each message the agent starts is sized, and under a budget checked before it goes up (model-gate.ts).
-      const gate = metered?.gate;
-      if (gate) {
-        gate.once('error', () => {
-          upSocket.destroy();
-          socket.destroy();
-        });
-        gate.pipe(toUpstream);
-        toUpstream = gate;
-      }
-      if (metered) upSocket.pipe(frameGuard).pipe(metered.tap).pipe(toAgent).pipe(socket);
-      else upSocket.pipe(frameGuard).pipe(toAgent).pipe(socket);
-    } else {
-      upSocket.pipe(toAgent).pipe(socket);
     }
+    // A socket on a model host: each message the agent starts is sized, and checked before it goes
+    // up against the budgets that apply at that moment (model-gate.ts); a metered one's answers are
+    // counted as they pass (its tap reads them after the leak guard).
+    const metered = modelTap(request, socket, closeWith);
+    const gate = metered?.gate ?? unmeteredSocketGate(request, closeWith);
+    if (gate) {
+      gate.once('error', () => {
+        upSocket.destroy();
+        socket.destroy();
+      });
+      gate.pipe(toUpstream);
+      toUpstream = gate;
+    }
+    // What the agent sent behind its handshake goes through the same checks as what follows it.
+    if (clientHead.length > 0) toUpstream.write(clientHead);
+    let fromUpstream: NodeJS.ReadableStream = upSocket;
+    if (frameGuard) fromUpstream = fromUpstream.pipe(frameGuard);
+    if (metered) fromUpstream = fromUpstream.pipe(metered.tap);
+    fromUpstream.pipe(toAgent).pipe(socket);
     socket.pipe(toUpstream);
   });
 

@@ -4,7 +4,9 @@ import { wsMeter } from '../../spend/meters/index.ts';
 import type { BudgetVerdict } from '../../spend/ledger.ts';
 import type { UsageReading } from '../../spend/usage.ts';
 import { CountedUsage } from '../model-exchange.ts';
-import { exceeded } from '../stages/budget.ts';
+import { exceeded, spendScope } from '../stages/budget.ts';
+import { socketRoute } from '../../spend/meters/routes.ts';
+import { unmeterable } from '../unmeterable.ts';
 import type { Handshake } from './handshake.ts';
 import { INTERNAL_ERROR, POLICY_VIOLATION } from './handshake.ts';
 import { ModelMessageGate } from './model-gate.ts';
@@ -14,7 +16,9 @@ import { ModelMessageTap } from './model-messages.ts';
  * A metered model socket (stage budget planned it: codex's Responses over a WebSocket): each
  * response's usage is counted as it completes (ledger, then the socket's audit line at close), and
  * the socket is closed once a budget on it is used up: the response in flight finished, the next
- * would be refused. Undefined when the handshake is not model traffic.
+ * would be refused. Whether a budget applies is asked at each message, not once at the handshake:
+ * a budget added by `keyway reload` applies to a socket opened before it from the agent's next
+ * message on (issue 85). Undefined when the handshake is not metered model traffic.
  */
 export function modelTap(
   request: Handshake,
@@ -27,7 +31,6 @@ export function modelTap(
   const spend = runtime.spend;
   const meter = wsMeter(model.plan);
   const counted = new CountedUsage(model.plan.requestModel);
-  const budgeted = spend.budgeted(model.scope);
   const refuse = (error: ProxyError) => {
     request.draft.failed(error);
     closeWith(POLICY_VIOLATION, 'keyway: model budget exceeded');
@@ -45,14 +48,23 @@ export function modelTap(
     const now = runtime.now();
     counted.add(reading, model.scope, spend, now);
     const durable = spend.settled();
-    if (!budgeted || socket.destroyed) return durable;
-    const verdict = spend.check(model.scope, now);
-    if (verdict instanceof Promise)
-      verdict.then(
-        (v) => judge(v, now),
-        () => undefined,
-      );
-    else judge(verdict, now);
+    // Judged once the message that completed the response has gone on to the agent (the tap passes
+    // it on after this returns, once the count is durable): a close now would go ahead of it, and
+    // the agent would lose the end of a response it is charged for. The next message it sends is
+    // checked by the gate meanwhile.
+    const judgeAfter = () =>
+      setImmediate(() => {
+        if (socket.destroyed || !spend.budgeted(model.scope)) return;
+        const verdict = spend.check(model.scope, now);
+        if (verdict instanceof Promise)
+          verdict.then(
+            (v) => judge(v, now),
+            () => undefined,
+          );
+        else judge(verdict, now);
+      });
+    if (durable === undefined) judgeAfter();
+    else durable.then(judgeAfter, () => undefined);
     return durable;
   };
   request.beforeCommit = () => {
@@ -63,6 +75,8 @@ export function modelTap(
   // Each message the agent starts is sized, and under a budget checked before it goes up (model-gate.ts).
   const over = (): boolean | Promise<boolean> => {
     if (socket.destroyed) return true;
+    // The live config's budgets (a loop over them): none on this socket, nothing to check.
+    if (!spend.budgeted(model.scope)) return false;
     const now = runtime.now();
     const verdict = spend.check(model.scope, now);
     if (!(verdict instanceof Promise)) {
@@ -87,5 +101,33 @@ export function modelTap(
       },
     );
   };
-  return { tap: new ModelMessageTap(meter, onReading), gate: new ModelMessageGate(budgeted ? over : undefined, (bytes) => meter.onClientBytes(bytes)) };
+  return { tap: new ModelMessageTap(meter, onReading), gate: new ModelMessageGate(over, (bytes) => meter.onClientBytes(bytes)) };
+}
+
+/**
+ * A socket on a model host that keyway does not meter (OpenAI's Realtime, Gemini's Live API: stage
+ * budget found its route `unknown`), opened while no budget applied to it: a budget added since
+ * (`keyway reload`) closes it at the agent's next message (1008, budget_unmeterable on its audit
+ * line), nothing of that message sent up, as its handshake would now be refused. Default deny: what
+ * cannot be counted does not go on under a budget. Undefined for any other handshake.
+ */
+export function unmeteredSocketGate(request: Handshake, closeWith: (code: number, reason: string) => void): ModelMessageGate | undefined {
+  const grant = request.grant;
+  if (grant === undefined || request.model !== undefined) return undefined;
+  if (socketRoute(grant.modelApi, request.conn.target.host, request.path)?.kind !== 'unknown') return undefined;
+  const spend = request.conn.runtime.spend;
+  const scope = spendScope(request);
+  const over = (): boolean => {
+    if (!spend.budgeted(scope)) return false;
+    request.draft.failed(
+      unmeterable(
+        `the WebSocket ${request.path} on grant ${grant.id} (a socket no meter of keyway reads)`,
+        grant.id,
+        'only the model routes keyway meters (docs/spend.md) pass under a budget',
+      ),
+    );
+    closeWith(POLICY_VIOLATION, 'keyway: model budget applies');
+    return true;
+  };
+  return new ModelMessageGate(over, () => undefined);
 }

@@ -1,4 +1,5 @@
 import type { ModelApi } from '../usage.ts';
+import { type HostDefault, hostDefault } from './model-hosts.ts';
 
 // Which requests are model traffic, and in which wire format their answers come (issue 63). The
 // proxy asks this for every request on a grant; a metered route gets an answer meter (index.ts),
@@ -10,9 +11,11 @@ import type { ModelApi } from '../usage.ts';
 // - With the grant's `model_api` hint (a gateway, Azure OpenAI, a self-hosted OpenAI-compatible
 //   server): on every path of the grant's hosts, matched by the path's tail (`…/chat/completions`),
 //   so any prefix a gateway adds works. `none` says the grant carries no model traffic.
-// - Without one, on the vendors' own hosts, inside the API's own path space (DEFAULT_HOSTS): other
-//   paths there are the vendor's website or a client's telemetry (Claude Code posts its event logs
-//   to api.anthropic.com/api/…), not a model call.
+// - Without one, on the vendors' own hosts and their regional and alias names (model-hosts.ts):
+//   inside the API's own path spaces as above; outside them (the website, a client's telemetry,
+//   gRPC's /package.Service/Method paths) a read is free, a POST on the host's list of known
+//   non-model calls is free (Claude Code posts its event logs to api.anthropic.com/api/…), and
+//   anything else is `unknown`. Default deny: on a model host nothing is "not model traffic".
 //
 // A path keyway would read differently from the server is `unknown` when it is not a GET: a
 // percent-encoded byte (`/v1/%6Dessages` may be decoded to /v1/messages upstream), a `.` or `..`
@@ -46,32 +49,6 @@ export interface MeterPlan {
 
 export type ModelRoute = { readonly kind: 'metered'; readonly plan: MeterPlan } | { readonly kind: 'free' } | { readonly kind: 'unknown' };
 
-interface HostDefault {
-  readonly api: ModelApi;
-  /** Path prefixes (lower case) of the model API on this host; other paths are not model traffic. */
-  readonly spaces: readonly string[];
-  /** Vertex hosts Anthropic's models too (rawPredict with the Messages format). */
-  readonly vertex?: true;
-}
-
-const VERTEX: HostDefault = { api: 'gemini', spaces: ['/v1/', '/v1beta1/'], vertex: true };
-
-/** The vendors' own hosts (lower case, no trailing dot). */
-const DEFAULT_HOSTS: ReadonlyMap<string, HostDefault> = new Map<string, HostDefault>([
-  ['api.anthropic.com', { api: 'anthropic', spaces: ['/v1/'] }],
-  ['api.openai.com', { api: 'openai', spaces: ['/v1/'] }],
-  // Codex under a ChatGPT login; the rest of chatgpt.com is the website and its account calls.
-  ['chatgpt.com', { api: 'openai', spaces: ['/backend-api/codex/'] }],
-  // /ws/ is the Live API's socket (not metered: unknown).
-  ['generativelanguage.googleapis.com', { api: 'gemini', spaces: ['/v1/', '/v1beta/', '/v1alpha/', '/ws/'] }],
-  // Gemini CLI under a Google login (Code Assist): /v1internal:METHOD.
-  ['cloudcode-pa.googleapis.com', { api: 'gemini', spaces: ['/v1internal:'] }],
-  ['aiplatform.googleapis.com', VERTEX],
-]);
-
-/** Regional Vertex endpoints: us-central1-aiplatform.googleapis.com and the like. */
-const REGIONAL_VERTEX = /^[a-z0-9-]+-aiplatform\.googleapis\.com$/;
-
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The characters a path keyway matches may hold: RFC 3986 pchar and `/`, without `%`. */
@@ -90,8 +67,8 @@ const metered = (api: ModelApi, route: MeterRoute, requestModel: string | null =
 
 /**
  * What a request on a grant is, as model traffic: `undefined` when it is none (the grant says
- * `none`, or the host is no model API's and no hint was given, or the path is outside the API).
- * `path` may carry the query; it is cut off here.
+ * `none`, or the host is no model API's and no hint was given). `path` may carry the query; it is
+ * cut off here.
  */
 export function modelRoute(api: ModelApiHint, host: string, method: string, path: string): ModelRoute | undefined {
   const where = placeOf(api, host);
@@ -99,9 +76,9 @@ export function modelRoute(api: ModelApiHint, host: string, method: string, path
   const bare = withoutQuery(path);
   const verb = method.toUpperCase();
   if (!plainPath(bare)) return SAFE_METHODS.has(verb) ? FREE : UNKNOWN;
-  if (where.spaces !== undefined && !inSpace(bare, where.spaces)) return undefined;
   // No vendor runs a model on a read: listings, a batch's results, a file's content.
   if (SAFE_METHODS.has(verb)) return FREE;
+  if (where.spaces !== undefined && !inSpace(bare, where.spaces)) return verb === 'POST' && where.free?.has(bare) === true ? FREE : UNKNOWN;
   // Every model call is a POST; a DELETE or PUT is nothing keyway reads.
   if (verb !== 'POST') return UNKNOWN;
   if (where.vertex === true || where.api === 'anthropic') {
@@ -115,14 +92,15 @@ export function modelRoute(api: ModelApiHint, host: string, method: string, path
 
 /**
  * A WebSocket upgrade (a GET, which `modelRoute` reads as free): Codex speaks the Responses API over
- * one at `…/responses`; any other socket on a model API (OpenAI's Realtime) is `unknown`.
+ * one at `…/responses`; any other socket on a model host (OpenAI's Realtime, Gemini's Live API,
+ * Claude Code's voice dictation at api.anthropic.com/api/ws/…) is `unknown`.
  */
 export function socketRoute(api: ModelApiHint, host: string, path: string): ModelRoute | undefined {
   const where = placeOf(api, host);
   if (where === undefined) return undefined;
   const bare = withoutQuery(path);
   if (!plainPath(bare)) return UNKNOWN;
-  if (where.spaces !== undefined && !inSpace(bare, where.spaces)) return undefined;
+  if (where.spaces !== undefined && !inSpace(bare, where.spaces)) return UNKNOWN;
   return where.api === 'openai' && /(?:^|\/)responses$/.test(bare) ? metered('openai', 'openai-responses') : UNKNOWN;
 }
 
@@ -150,11 +128,31 @@ export function reshapedAnswer(plan: MeterPlan, host: string, query: string, fie
   return undefined;
 }
 
+/**
+ * Media types of protobuf: gRPC (`application/grpc`, `+proto`, `+json`), gRPC-Web
+ * (`application/grpc-web`, `-web+proto`, `-web-text`) and protobuf over HTTP. Google's front serves
+ * gRPC and REST on the same host, so a gRPC request on a REST path may be answered in protobuf.
+ */
+const PROTOBUF_TYPE = /^\s*application\/(?:grpc|x-protobuf|protobuf|x-google-protobuf|vnd\.google\.protobuf)(?:[-+;\s]|$)/i;
+/** The same in any member of an Accept list (one test, no split: it runs on every metered request under a budget). */
+const PROTOBUF_ACCEPT = /(?:^|,)\s*application\/(?:grpc|x-protobuf|protobuf|x-google-protobuf|vnd\.google\.protobuf)(?:[-+;\s,]|$)/i;
+
+/**
+ * A metered call whose answer would be protobuf, not the JSON or SSE the meters read: a request
+ * body of a protobuf type (a gRPC call on a REST path), or an Accept that names one. No meter reads
+ * protobuf (gRPC's usage_metadata is in it): such a call is refused under a budget. Returns what it
+ * carried (for the refusal), or undefined.
+ */
+export function protobufAnswer(contentType: string | undefined, accept: string | undefined): string | undefined {
+  if (contentType !== undefined && PROTOBUF_TYPE.test(contentType)) return 'a gRPC or protobuf body: its answer is protobuf';
+  if (accept !== undefined && PROTOBUF_ACCEPT.test(accept)) return 'an Accept of gRPC or protobuf';
+  return undefined;
+}
+
 /** The API a request is read as, and the path space it is confined to (none: a hint covers every path). */
-function placeOf(api: ModelApiHint, host: string): { api: ModelApi; spaces?: readonly string[]; vertex?: true } | undefined {
+function placeOf(api: ModelApiHint, host: string): { api: ModelApi; spaces?: readonly string[]; free?: ReadonlySet<string>; vertex?: true } | undefined {
   if (api === 'none') return undefined;
-  const name = host.toLowerCase().replace(/\.$/, '');
-  const known = DEFAULT_HOSTS.get(name) ?? (REGIONAL_VERTEX.test(name) ? VERTEX : undefined);
+  const known: HostDefault | undefined = hostDefault(host);
   if (api === undefined) return known;
   // A hint covers every path; a Vertex host keeps Claude's rawPredict whatever the hint says.
   return known?.vertex === true ? { api, vertex: true } : { api };

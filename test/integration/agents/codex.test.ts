@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentWorld, builtinProfile, startAgentWorld } from '../../helpers/agent-world.ts';
+import { type AgentWorld, builtinProfile, CODEX_EXEC, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { chatgptBackendHandler } from '../../helpers/model-standins/chatgpt-backend.ts';
 import { CHATGPT_ACCOUNT_ID, chatgptAccessToken, chatgptIdToken } from '../../helpers/model-standins/chatgpt-login.ts';
@@ -18,22 +18,8 @@ import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 import { connectLoginGrant } from '../../helpers/connect-grant.ts';
 
 // The built-in profile `codex` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
-// Codex's own switches, on its command line (it has no variables for them): no OTLP metrics to
-// ab.chatgpt.com, no plugin marketplace (chatgpt.com, github.com), no ChatGPT apps (MCP); and no sandbox
-// of its own, which needs a user namespace (bubblewrap): keyway's containment is the sandbox.
-const EXEC = [
-  'codex',
-  'exec',
-  '--skip-git-repo-check',
-  '-c',
-  'analytics.enabled=false',
-  '--disable',
-  'plugins',
-  '--disable',
-  'apps',
-  '--sandbox',
-  'danger-full-access',
-];
+// Codex's own switches for a headless run: CODEX_EXEC (helpers/agent-world.ts).
+const EXEC = CODEX_EXEC;
 const HOSTS = ['api.openai.com', 'chatgpt.com', 'auth.openai.com'];
 const CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
 const RUN_MS = 60_000;

@@ -2,7 +2,7 @@
 // wire format, free, or `unknown` (refused under a budget). Every default route, the hints for Azure,
 // a gateway and a self-hosted server, and the paths nobody listed.
 import { describe, expect, it } from 'vitest';
-import { type ModelApiHint, modelRoute, reshapedAnswer, socketRoute } from '../../../src/spend/meters/routes.ts';
+import { type ModelApiHint, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../../src/spend/meters/routes.ts';
 
 const route = (api: ModelApiHint, host: string, method: string, path: string) => modelRoute(api, host, method, path);
 const metered = (api: string, r: string, requestModel: string | null = null) => ({ kind: 'metered', plan: { api, route: r, requestModel } });
@@ -85,14 +85,110 @@ describe('model routes by host (no hint)', () => {
     expect(route(undefined, 'api.openai.com', 'PUT', '/v1/chat/completions')).toEqual(UNKNOWN);
   });
 
-  it("not model traffic: other hosts, and paths outside the vendor's API on its host", () => {
+  it('not model traffic: only hosts that are no model host', () => {
     expect(route(undefined, 'api.example.test', 'POST', '/v1/chat/completions')).toBeUndefined();
-    expect(route(undefined, 'api.anthropic.com', 'POST', '/api/event_logging/batch')).toBeUndefined();
-    expect(route(undefined, 'api.anthropic.com', 'GET', '/api/oauth/profile')).toBeUndefined();
-    expect(route(undefined, 'chatgpt.com', 'POST', '/backend-api/conversation')).toBeUndefined();
-    expect(route(undefined, 'chatgpt.com', 'GET', '/backend-api/wham/accounts/check')).toBeUndefined();
     expect(route(undefined, 'evil-aiplatform.googleapis.com.example.test', 'POST', '/v1/x/models/m:generateContent')).toBeUndefined();
     expect(route(undefined, 'aiplatform.googleapis.com.', 'POST', '/v1/x/models/m:generateContent')).toEqual(metered('gemini', 'gemini-generate', 'm'));
+  });
+
+  it("default deny outside the API's paths on a model host: a read is free, a listed non-model POST is free, anything else is unknown", () => {
+    // What the pinned CLIs send there (model-hosts.ts).
+    for (const path of ['/api/event_logging/batch', '/api/event_logging/v2/batch', '/api/claude_code/metrics', '/api/claude_cli_feedback'])
+      expect(route(undefined, 'api.anthropic.com', 'POST', path), path).toEqual(FREE);
+    expect(route(undefined, 'api.anthropic.com', 'GET', '/api/oauth/profile')).toEqual(FREE);
+    expect(route(undefined, 'api.anthropic.com', 'GET', '/api/claude_code/settings')).toEqual(FREE);
+    expect(route(undefined, 'chatgpt.com', 'GET', '/backend-api/wham/accounts/check')).toEqual(FREE);
+    expect(route(undefined, 'chatgpt.com', 'POST', '/backend-api/wham/usage/thread_usage/query')).toEqual(FREE);
+    for (const [host, method, path] of [
+      // ChatGPT's own web API runs a model; so do Codex's cloud tasks.
+      ['chatgpt.com', 'POST', '/backend-api/conversation'],
+      ['chatgpt.com', 'POST', '/backend-api/wham/tasks'],
+      ['chat.openai.com', 'POST', '/backend-api/conversation'],
+      ['api.anthropic.com', 'POST', '/api/organizations/o/dust/generate_title_and_branch'],
+      ['api.anthropic.com', 'POST', '/api/x'],
+      ['api.anthropic.com', 'POST', '/v2/messages'],
+      ['api.openai.com', 'POST', '/api/x'],
+      ['api.openai.com', 'POST', '/v2/chat/completions'],
+      ['api.openai.com', 'POST', '/chat/completions'],
+      ['generativelanguage.googleapis.com', 'POST', '/v2/models/m:generateContent'],
+      ['generativelanguage.googleapis.com', 'POST', '/upload/v1beta/files'],
+      ['cloudcode-pa.googleapis.com', 'POST', '/v1/models/m:generateContent'],
+      // gRPC and gRPC-Web: /package.Service/Method.
+      ['generativelanguage.googleapis.com', 'POST', '/google.ai.generativelanguage.v1beta.GenerativeService/GenerateContent'],
+      ['generativelanguage.googleapis.com', 'POST', '/google.ai.generativelanguage.v1beta.GenerativeService/StreamGenerateContent'],
+      ['generativelanguage.googleapis.com', 'POST', '/google.ai.generativelanguage.v1.GenerativeService/GenerateContent'],
+      ['aiplatform.googleapis.com', 'POST', '/google.cloud.aiplatform.v1.PredictionService/GenerateContent'],
+      ['us-central1-aiplatform.googleapis.com', 'POST', '/google.cloud.aiplatform.v1beta1.PredictionService/StreamGenerateContent'],
+      ['aiplatform.googleapis.com', 'POST', '/google.cloud.aiplatform.v1.PredictionService/RawPredict'],
+      // The list is exact: another case, a parameter, an extra segment is not on it.
+      ['api.anthropic.com', 'POST', '/API/event_logging/batch'],
+      ['api.anthropic.com', 'POST', '/api/Event_Logging/batch'],
+      ['api.anthropic.com', 'POST', '/api/event_logging/batch;x'],
+      ['api.anthropic.com', 'POST', '/api/event_logging/batch/x'],
+      ['api.anthropic.com', 'POST', '/api/event_logging/batch/'],
+      ['api.anthropic.com', 'POST', '/api/event_logging/%62atch'],
+      ['api.anthropic.com', 'POST', '/api;x/event_logging'],
+      // A free path under another method is no read.
+      ['api.anthropic.com', 'PUT', '/api/event_logging/batch'],
+      ['chatgpt.com', 'DELETE', '/backend-api/conversation/c1'],
+      ['chatgpt.com', 'PATCH', '/backend-api/conversation/c1'],
+    ])
+      expect(route(undefined, host!, method!, path!), `${host} ${method} ${path}`).toEqual(UNKNOWN);
+    // The free list is the default's: a hint covers every path (below).
+    expect(route('anthropic', 'api.anthropic.com', 'POST', '/api/event_logging/batch')).toEqual(UNKNOWN);
+  });
+
+  it('regional and alias hosts of the vendors are model hosts; a name just outside each pattern is not', () => {
+    const gemini = '/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-pro:generateContent';
+    const vertexGemini = metered('gemini', 'gemini-generate', 'gemini-2.5-pro');
+    for (const host of ['eu.api.openai.com', 'jp.api.openai.com', 'EU.API.OPENAI.COM.'])
+      expect(route(undefined, host, 'POST', '/v1/chat/completions'), host).toEqual(metered('openai', 'openai-chat'));
+    for (const host of [
+      'aiplatform.us.rep.googleapis.com',
+      'aiplatform.eu.rep.googleapis.com',
+      'aiplatform.europe-west4.rep.googleapis.com',
+      'europe-west4-aiplatform.googleapis.com',
+      'aiplatform.mtls.googleapis.com',
+      'us-central1-aiplatform.mtls.googleapis.com',
+      'aiplatform.us.rep.mtls.googleapis.com',
+      'aiplatform-genai1.p.googleapis.com',
+      'us-central1-aiplatform-ep1.p.googleapis.com',
+    ])
+      expect(route(undefined, host, 'POST', gemini), host).toEqual(vertexGemini);
+    expect(route(undefined, 'generativelanguage.mtls.googleapis.com', 'POST', '/v1beta/models/m:generateContent')).toEqual(
+      metered('gemini', 'gemini-generate', 'm'),
+    );
+    expect(route(undefined, 'generativelanguage-ep1.p.googleapis.com', 'POST', '/v1beta/models/m:generateContent')).toEqual(
+      metered('gemini', 'gemini-generate', 'm'),
+    );
+    expect(route(undefined, 'cloudcode-pa.mtls.googleapis.com', 'POST', '/v1internal:generateContent')).toEqual(metered('gemini', 'gemini-code-assist'));
+    expect(route(undefined, 'eu.api.openai.com', 'POST', '/v2/x')).toEqual(UNKNOWN);
+    expect(route(undefined, 'aiplatform.us.rep.googleapis.com', 'POST', '/google.cloud.aiplatform.v1.PredictionService/GenerateContent')).toEqual(UNKNOWN);
+    for (const host of [
+      'api.openai.com.example.test',
+      'eu.api.openai.com.example.test',
+      'a.eu.api.openai.com',
+      'euapi.openai.com',
+      'eu-api.openai.com',
+      'openai.com',
+      'aiplatform.us.rep.googleapis.com.example.test',
+      'aiplatform.rep.googleapis.com',
+      'x.aiplatform.us.rep.googleapis.com',
+      'aiplatform.us.rep.example.test',
+      'aiplatformx.us.rep.googleapis.com',
+      'aiplatform.googleapis.com.example.test',
+      'aiplatform.example.mtls.googleapis.com',
+      'mtls.googleapis.com',
+      'storage.mtls.googleapis.com',
+      'aiplatform.p.googleapis.com',
+      'x.aiplatform-genai1.p.googleapis.com',
+      'generativelanguage.googleapis.com.example.test',
+      'x.generativelanguage.googleapis.com',
+      'anthropic.com',
+      'eu.api.anthropic.com',
+      'chatgpt.com.example.test',
+    ])
+      expect(route(undefined, host, 'POST', host.includes('openai') ? '/v1/chat/completions' : gemini), host).toBeUndefined();
   });
 
   it('host names in any case; `none` turns a vendor host off', () => {
@@ -131,7 +227,41 @@ describe('model routes by host (no hint)', () => {
     expect(route(undefined, 'generativelanguage.googleapis.com', 'POST', '/v1beta;a=b/models/m:generateContent')).toEqual(
       metered('gemini', 'gemini-generate', 'm'),
     );
-    expect(route(undefined, 'api.anthropic.com', 'POST', '/api;x/event_logging')).toBeUndefined();
+  });
+});
+
+describe('answers in protobuf (protobufAnswer)', () => {
+  it('finds gRPC, gRPC-Web and protobuf in the body type or the Accept, in any case', () => {
+    for (const type of [
+      'application/grpc',
+      'application/grpc+proto',
+      'application/grpc+json',
+      'application/grpc-web',
+      'application/grpc-web+proto',
+      'application/grpc-web-text',
+      'application/grpc-web-text+proto',
+      'Application/GRPC',
+      ' application/grpc ; charset=utf-8',
+      'application/x-protobuf',
+      'application/protobuf',
+      'application/x-google-protobuf',
+    ])
+      expect(protobufAnswer(type, undefined), type).toBe('a gRPC or protobuf body: its answer is protobuf');
+    for (const accept of [
+      'application/json, application/x-protobuf;q=0.5',
+      'text/plain,application/grpc',
+      'APPLICATION/GRPC-WEB',
+      'application/json;q=1,  application/protobuf',
+    ])
+      expect(protobufAnswer('application/json', accept), accept).toBe('an Accept of gRPC or protobuf');
+  });
+
+  it('passes what the SDKs send', () => {
+    for (const type of [undefined, 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/grpcx', 'application/json+grpc'])
+      expect(protobufAnswer(type, 'application/json'), type).toBeUndefined();
+    expect(protobufAnswer('application/json', 'text/event-stream')).toBeUndefined();
+    expect(protobufAnswer('application/json', '*/*')).toBeUndefined();
+    expect(protobufAnswer('application/json', 'application/json, text/x-application/grpc')).toBeUndefined();
   });
 });
 
@@ -209,7 +339,10 @@ describe('WebSocket routes', () => {
       socketRoute(undefined, 'generativelanguage.googleapis.com', '/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent'),
     ).toEqual(UNKNOWN);
     expect(socketRoute('gemini', 'generativelanguage.googleapis.com', '/ws/live')).toEqual(UNKNOWN);
-    expect(socketRoute(undefined, 'chatgpt.com', '/backend-api/other')).toBeUndefined();
+    // Outside the API's paths on a model host too (Claude Code's voice dictation; default deny).
+    expect(socketRoute(undefined, 'chatgpt.com', '/backend-api/other')).toEqual(UNKNOWN);
+    expect(socketRoute(undefined, 'api.anthropic.com', '/api/ws/speech_to_text/voice_stream')).toEqual(UNKNOWN);
+    expect(socketRoute(undefined, 'eu.api.openai.com', '/v1/responses')).toEqual(metered('openai', 'openai-responses'));
     expect(socketRoute(undefined, 'api.example.test', '/v1/responses')).toBeUndefined();
     expect(socketRoute('none', 'api.openai.com', '/v1/responses')).toBeUndefined();
   });
