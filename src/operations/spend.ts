@@ -22,12 +22,16 @@ export interface SpendCounts {
   cached_input_tokens: number;
   cache_write_tokens: number;
   cost_usd: number;
-  /** Answers whose model had no price: their tokens are counted above, their cost is not. */
+  /** Answers whose model had no price: their tokens are counted above, their cost only when at the fallback. */
   unpriced: number;
-  /** Answers that said nothing of their usage: counted as requests, no tokens. */
+  /** Answers that said nothing of their usage: counted as requests, with tokens only when estimated. */
   unknown: number;
   /** Answers cut short: counted for what was delivered. */
   partial: number;
+  /** Of the unpriced, answers priced at the fallback under a budget in dollars: their cost is in cost_usd. */
+  fallback: number;
+  /** Of the unknown, answers counted at an estimate from their bytes under a budget: their tokens are in the counts. */
+  estimated: number;
 }
 
 export interface SpendRow extends SpendCounts {
@@ -60,7 +64,18 @@ export interface SpendQuery {
   grant?: string | undefined;
 }
 
-const COUNTS = ['requests', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'unpriced', 'unknown', 'partial'] as const;
+const COUNTS = [
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cache_write_tokens',
+  'unpriced',
+  'unknown',
+  'partial',
+  'fallback',
+  'estimated',
+] as const;
 
 /** Sums of one group of records: whole numbers added as they are, dollars without drift. */
 class Sums {

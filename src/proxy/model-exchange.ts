@@ -2,7 +2,7 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { SpendEntry, SpendScope } from '../spend/ledger.ts';
 import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/meters/index.ts';
 import type { RequestFacts } from '../spend/request-facts.ts';
-import type { UsageReading } from '../spend/usage.ts';
+import type { ModelApi, UsageReading } from '../spend/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
 // delivered (forward.ts taps the bytes the agent gets into the meter), and counted when the
@@ -36,8 +36,13 @@ export class ModelExchange {
 
 /** What keyway's spend part offers the proxy (app/spend-ledger.ts builds it; pricing from the live config). */
 export interface SpendRecorder {
-  /** USD for `reading`'s usage at the configured prices; null when the model has no price or the usage is unknown. */
-  costOf(reading: UsageReading): number | null;
+  /**
+   * USD for `reading`'s usage at the configured prices; null when the model has no price or the
+   * usage is unknown. Where a budget applies to `scope`, unknown is not free (app/spend-part.ts):
+   * an unknown usage becomes its estimate (basis `estimated`), and under a budget in dollars a model
+   * with no price is priced at `api`'s fallback (the reading's `price` says so).
+   */
+  costOf(reading: UsageReading, api: ModelApi, scope: SpendScope): number | null;
   /** The name `model` is counted under for `agent` (spend/model-name.ts): its own when admitted, else `_other`; null stays null. */
   modelName(agent: string | null, model: string | null, at: Date): string | null;
   add(entry: SpendEntry): void;
@@ -73,7 +78,7 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
     model.sent = false; // counted once
     reading = unansweredReading(model.plan, model.requestBytes);
   } else return;
-  const cost = spend.costOf(reading);
+  const cost = spend.costOf(reading, model.plan.api, model.scope);
   const named = nameModel(reading, model.plan.requestModel, model.scope.agent, spend, now);
   spend.add(entryOf(model.scope, now, reading, cost));
   writeOne(event, reading, cost, named);
@@ -97,7 +102,9 @@ function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null,
     return;
   }
   if (cost !== null) event.cost_usd = cost;
-  else event.unpriced = true;
+  // Sorted order: cost_usd, price, unpriced, usage. A fallback price is a model with no price of its own.
+  if (reading.price === 'fallback') event.price = 'fallback';
+  if (cost === null || reading.price === 'fallback') event.unpriced = true;
   const cached = usage.cached_input_tokens ?? 0;
   const written = usage.cache_write_tokens ?? 0;
   const asIs =
@@ -115,6 +122,7 @@ function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null,
     output_tokens: usage.output_tokens,
     ...(cached > 0 ? { cached_input_tokens: cached } : {}),
     ...(written > 0 ? { cache_write_tokens: written } : {}),
+    ...(reading.basis === 'estimated' ? { estimated: true as const } : {}),
     ...(reading.basis === 'partial' ? { partial: true as const } : {}),
   };
 }
@@ -125,6 +133,7 @@ function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null,
  */
 export class CountedUsage {
   readonly #requestModel: string | null;
+  readonly #api: ModelApi;
   #model: string | null = null;
   #input = 0;
   #output = 0;
@@ -135,14 +144,18 @@ export class CountedUsage {
   #known = 0;
   #priced = 0;
   #partial = false;
+  #estimated = false;
+  /** Answers priced at the fallback (their model had no price of its own). */
+  #fallback = 0;
 
-  constructor(requestModel: string | null) {
+  constructor(requestModel: string | null, api: ModelApi) {
     this.#requestModel = requestModel;
+    this.#api = api;
   }
 
   /** Prices `reading`, adds it to the ledger and to this sum. */
   add(reading: UsageReading, scope: SpendScope, spend: SpendRecorder, now: Date): void {
-    const cost = spend.costOf(reading);
+    const cost = spend.costOf(reading, this.#api, scope);
     const named = nameModel(reading, this.#requestModel, scope.agent, spend, now);
     spend.add(entryOf(scope, now, reading, cost));
     this.#readings++;
@@ -158,6 +171,8 @@ export class CountedUsage {
     this.#cached += usage.cached_input_tokens ?? 0;
     this.#written += usage.cache_write_tokens ?? 0;
     if (reading.basis === 'partial') this.#partial = true;
+    if (reading.basis === 'estimated') this.#estimated = true;
+    if (reading.price === 'fallback') this.#fallback++;
     if (cost !== null) {
       this.#cost += cost;
       this.#priced++;
@@ -177,13 +192,15 @@ export class CountedUsage {
     // the event as it is, V8's fast path, instead of copying it into order (audit/record.ts;
     // docs/perf/spend.md: ~3 µs a metered request).
     if (this.#priced > 0) event.cost_usd = this.#cost;
-    if (this.#priced < this.#known) event.unpriced = true;
+    if (this.#fallback > 0) event.price = 'fallback';
+    if (this.#priced < this.#known || this.#fallback > 0) event.unpriced = true;
     event.usage = {
       model,
       input_tokens: this.#input,
       output_tokens: this.#output,
       ...(this.#cached > 0 ? { cached_input_tokens: this.#cached } : {}),
       ...(this.#written > 0 ? { cache_write_tokens: this.#written } : {}),
+      ...(this.#estimated ? { estimated: true as const } : {}),
       ...(this.#partial ? { partial: true as const } : {}),
     };
   }

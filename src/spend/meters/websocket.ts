@@ -69,6 +69,8 @@ export function wsMeter(plan: MeterPlan): WsMeter {
         current = undefined;
       }
       current ??= start();
+      // Its size: a response that ends saying nothing of its usage is counted from it under a budget.
+      current.tally.bytes += text.length;
       if (current.reader.wants(type)) current.reader.event(type, event);
       if (RESPONSE_ENDS.has(type)) {
         readings.push(current.tally.ended());

@@ -37,7 +37,7 @@ const extras = (event: AuditEvent) => Object.keys(event).slice(EVENT_FIELDS.leng
 describe('CountedUsage.writeTo', () => {
   it('writes cost_usd before usage: the keys are sorted and the line is the event as it is', () => {
     const event = draftEvent();
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.000135), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['cost_usd', 'usage']);
@@ -50,7 +50,7 @@ describe('CountedUsage.writeTo', () => {
     const event = draftEvent();
     event.cost_usd = undefined;
     event.secret_source = 'store';
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.000135), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['cost_usd', 'secret_source', 'usage']);
@@ -64,7 +64,7 @@ describe('CountedUsage.writeTo', () => {
 
   it('flags an unpriced answer between them, still in order', () => {
     const event = draftEvent();
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('nobody-priced-me'), scope, recorder(null), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['unpriced', 'usage']);
@@ -74,7 +74,7 @@ describe('CountedUsage.writeTo', () => {
 
   it('with priced and unpriced answers (a socket), all three in order', () => {
     const event = draftEvent();
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.5), new Date(0));
     counted.add(reading('nobody-priced-me'), scope, recorder(null), new Date(0));
     counted.writeTo(event);
@@ -84,7 +84,7 @@ describe('CountedUsage.writeTo', () => {
 
   it('an unknown usage: usage alone, flagged unknown, no cost', () => {
     const event = draftEvent();
-    const counted = new CountedUsage('m');
+    const counted = new CountedUsage('m', 'openai');
     counted.add({ usage: undefined, basis: 'reported' }, scope, recorder(1), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['usage']);
@@ -115,7 +115,7 @@ describe('countModelAnswer (one answer)', () => {
           model.meter = meter;
           countModelAnswer(model, true, mine, spendMine, new Date(0));
           const theirs = draftEvent();
-          const counted = new CountedUsage(requestModel);
+          const counted = new CountedUsage(requestModel, 'openai');
           const spendTheirs = recorder(price);
           counted.add(r, scope, spendTheirs, new Date(0));
           counted.writeTo(theirs);
@@ -150,7 +150,7 @@ describe('the model name an answer is counted under', () => {
     countModelAnswer(unknown, true, line, spend, new Date(0));
     expect(line.usage).toEqual({ model: OTHER_MODEL, unknown: true });
     // Past the distinct cap: `_other`, still priced by its own name.
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('gpt-4o'), scope, spend, new Date(0));
     counted.add(reading('gpt-4o-mini'), scope, spend, new Date(0));
     const ws = draftEvent();

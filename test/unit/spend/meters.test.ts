@@ -135,17 +135,31 @@ describe('answerMeter', () => {
       [undefined, { model: 'gpt-x', choices: [{ delta: { content: 'hi' } }] }],
       [undefined, '[DONE]'],
     ]);
-    expect(read(CHAT, chat)).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, chat)).toMatchObject({ usage: undefined, basis: 'reported' });
     const responses = sse([['response.created', { type: 'response.created', response: { model: 'gpt-x', usage: null } }]]);
-    expect(read(RESPONSES, responses)).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, '', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, '{"choices":[]}', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(RESPONSES, responses)).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '', 'application/json')).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '{"choices":[]}', 'application/json')).toMatchObject({ usage: undefined, basis: 'reported' });
+  });
+
+  it('no usage in the answer: its estimate is its bytes as tokens (request as input, the delivered answer as output, 4 bytes a token), never below what it delivered', () => {
+    const chat = sse([
+      [undefined, { model: 'gpt-x', choices: [{ delta: { content: 'hi' } }] }],
+      [undefined, '[DONE]'],
+    ]);
+    expect(read(CHAT, chat, SSE, 'end', 401)).toEqual({
+      usage: undefined,
+      basis: 'reported',
+      estimate: { model: 'gpt-x', input_tokens: 101, output_tokens: Math.ceil(Buffer.byteLength(chat) / 4) },
+    });
+    // No request size given: no input estimate; a body that is not JSON still counts its bytes.
+    expect(read(CHAT, '<html>busy</html>', 'text/html').estimate).toEqual({ model: null, input_tokens: 0, output_tokens: 5 });
   });
 
   it('not JSON, or JSON with counts that are not counts: unknown', () => {
-    expect(read(CHAT, '<html>busy</html>', 'text/html')).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, '{"usage":{"prompt_tokens":-1,"completion_tokens":"5"}}', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, sse([[undefined, 'not json']]))).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '<html>busy</html>', 'text/html')).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '{"usage":{"prompt_tokens":-1,"completion_tokens":"5"}}', 'application/json')).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, sse([[undefined, 'not json']]))).toMatchObject({ usage: undefined, basis: 'reported' });
   });
 
   it('Responses: response.incomplete and response.failed carry usage too; audio deltas are not text', () => {
@@ -182,7 +196,7 @@ describe('answerMeter', () => {
     const withUsage = sse([start, huge, ['message_delta', { type: 'message_delta', usage: { output_tokens: 3000000 } }]]);
     expect(read(ANTHROPIC, withUsage)).toEqual({ usage: { model: 'claude-x', input_tokens: 10, output_tokens: 3000000 }, basis: 'reported' });
     const without = sse([start, huge]);
-    expect(read(ANTHROPIC, without)).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(ANTHROPIC, without)).toMatchObject({ usage: undefined, basis: 'reported' });
     const abandoned = read(ANTHROPIC, without, SSE, 'abandon');
     expect(abandoned.basis).toBe('partial');
     expect(abandoned.usage!.output_tokens).toBeGreaterThanOrEqual(Math.ceil(MAX_EVENT_BYTES / 4));
