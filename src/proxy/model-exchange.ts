@@ -56,7 +56,8 @@ export interface SpendRecorder {
  */
 function nameModel(reading: UsageReading, requestModel: string | null, agent: string | null, spend: SpendRecorder, at: Date): string | null {
   const usage = reading.usage;
-  const named = spend.modelName(agent, usage?.model ?? requestModel, at);
+  // An unknown usage's model is its estimate's: the one the answer named, though it said nothing of its usage.
+  const named = spend.modelName(agent, usage?.model ?? reading.estimate?.model ?? requestModel, at);
   if (usage !== undefined) usage.model = named;
   return named;
 }
