@@ -19,11 +19,17 @@ function draftEvent(): AuditEvent {
   return event as unknown as AuditEvent;
 }
 
-function recorder(price: number | null): SpendRecorder & { added: SpendEntry[] } {
+/** `fallback`: as spend-part prices a model with no price under a USD budget (the reading marked, a cost). */
+function recorder(price: number | null | 'fallback'): SpendRecorder & { added: SpendEntry[] } {
   const added: SpendEntry[] = [];
   return {
     added,
-    costOf: (r: UsageReading) => (r.usage === undefined ? null : price),
+    costOf: (r: UsageReading) => {
+      if (r.usage === undefined) return null;
+      if (price !== 'fallback') return price;
+      r.price = 'fallback';
+      return 0.75;
+    },
     modelName: (_agent: string | null, model: string | null) => model,
     add: (e: SpendEntry) => void added.push(e),
   };
@@ -101,11 +107,12 @@ describe('countModelAnswer (one answer)', () => {
     { usage: { model: null, input_tokens: 7, output_tokens: 1 }, basis: 'reported' },
     { usage: { model: 'x', input_tokens: 7, output_tokens: 3, cached_input_tokens: 2 }, basis: 'partial' },
     { usage: undefined, basis: 'reported' },
+    { usage: { model: 'gpt-4o', input_tokens: 40, output_tokens: 1000 }, basis: 'estimated' },
   ];
 
   it('writes the line CountedUsage writes for a sum of one, whatever the reading, priced or not, in the same order', () => {
     for (const r of readings)
-      for (const price of [0.25, null])
+      for (const price of [0.25, null, 'fallback'] as const)
         for (const requestModel of [null, 'req-model']) {
           const mine = draftEvent();
           const plan = { api: 'anthropic', route: 'anthropic-messages', requestModel } as const;
@@ -123,6 +130,9 @@ describe('countModelAnswer (one answer)', () => {
           expect(extras(mine)).toEqual(extras(theirs));
           expect(serializeEvent(mine)).toBe(JSON.stringify(mine));
           expect(spendMine.added).toEqual(spendTheirs.added);
+          if (r.usage !== undefined && price === 'fallback') expect(mine).toMatchObject({ cost_usd: 0.75, price: 'fallback', unpriced: true });
+          if (r.basis === 'estimated') expect(mine.usage).toMatchObject({ estimated: true, input_tokens: 40, output_tokens: 1000 });
+          delete r.price;
         }
   });
 });
