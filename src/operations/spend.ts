@@ -64,7 +64,8 @@ export interface SpendQuery {
   grant?: string | undefined;
 }
 
-const COUNTS = [
+/** The whole-number counts of SpendCounts (cost_usd apart: summed without drift). */
+export const SPEND_COUNT_FIELDS = [
   'requests',
   'input_tokens',
   'output_tokens',
@@ -79,11 +80,11 @@ const COUNTS = [
 
 /** Sums of one group of records: whole numbers added as they are, dollars without drift. */
 class Sums {
-  readonly counts = Object.fromEntries(COUNTS.map((k) => [k, 0])) as Record<(typeof COUNTS)[number], number>;
+  readonly counts = Object.fromEntries(SPEND_COUNT_FIELDS.map((k) => [k, 0])) as Record<(typeof SPEND_COUNT_FIELDS)[number], number>;
   readonly #cost = new ExactSum();
 
   add(record: SpendRecord): void {
-    for (const key of COUNTS) this.counts[key] += wholeOf(record[key]);
+    for (const key of SPEND_COUNT_FIELDS) this.counts[key] += wholeOf(record[key]);
     const cost = record.cost_usd;
     if (typeof cost === 'number' && Number.isFinite(cost) && cost >= 0) this.#cost.add(cost);
   }

@@ -3,7 +3,7 @@
 // works whether or not a keyway runs; nothing it prints is secret.
 
 import { budgetsOf } from '../../operations/spend-budgets.ts';
-import { type BudgetRow, type SpendReport, type SpendRow, spendReport } from '../../operations/spend.ts';
+import { type BudgetRow, SPEND_COUNT_FIELDS, type SpendReport, type SpendRow, spendReport } from '../../operations/spend.ts';
 import { spendSince } from '../../operations/spend-window.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -63,19 +63,7 @@ function byAgentAndModel(rows: readonly SpendRow[]): SpendRow[] {
       merged.set(key, { ...row });
       continue;
     }
-    for (const field of [
-      'requests',
-      'input_tokens',
-      'output_tokens',
-      'cached_input_tokens',
-      'cache_write_tokens',
-      'unpriced',
-      'unknown',
-      'partial',
-      'fallback',
-      'estimated',
-    ] as const)
-      seen[field] += row[field];
+    for (const field of SPEND_COUNT_FIELDS) seen[field] += row[field];
     // Already rounded to the nano-dollar; a few additions stay far inside the 1e-6 printed.
     seen.cost_usd += row.cost_usd;
   }
