@@ -255,6 +255,15 @@ describe('wsMeter', () => {
     expect(meter.close()).toBeUndefined();
   });
 
+  it("a response that completes without its usage is unknown, with its messages' size as its estimate (4 bytes a token)", () => {
+    const meter = wsMeter(RESPONSES);
+    meter.onClientMessage('x'.repeat(400));
+    const messages = [created('m'), delta('y'.repeat(1000)), JSON.stringify({ type: 'response.completed', response: { model: 'm', usage: null } })];
+    const readings = messages.flatMap((m) => meter.onServerMessage(m));
+    const bytes = messages.reduce((n, m) => n + m.length, 0);
+    expect(readings).toEqual([{ usage: undefined, basis: 'reported', estimate: { model: 'm', input_tokens: 100, output_tokens: Math.ceil(bytes / 4) } }]);
+  });
+
   it('a new response while one is open ends the open one as partial; messages that are not JSON or not events are passed over', () => {
     const meter = wsMeter(RESPONSES);
     meter.onServerMessage(created('a'));
