@@ -31,7 +31,7 @@ export const PRICES_STALE_DAYS = 90;
 export const PRICE_SOURCES: readonly string[] = [
   "2025-11-24: the vendors' pricing pages (anthropic.com/pricing, openai.com/api/pricing, ai.google.dev/gemini-api/docs/pricing), every row then in the table",
   "2026-11-29: the model catalog inside @anthropic-ai/claude-code 2.1.332 (its pricing_tiers, Anthropic's list prices), for the Claude models it calls",
-  "2026-11-29: OpenAI's and Google's list prices as published with each model (gpt-4, gpt-4-turbo, gpt-3.5-turbo, gpt-5.2, Gemini 1.5 and 3): release-time list prices, unchanged since",
+  "2026-11-29: the list prices the vendors published with each model (gpt-4, gpt-4-32k, gpt-4-turbo, gpt-3.5-turbo, claude-2, claude-3-sonnet, Gemini 1.5), and as pages quoting ai.google.dev and openai.com give them (gpt-5.2, gemini-3-flash-preview, gemini-3.1-pro-preview): not re-read from the vendors' own pages",
 ];
 
 interface Row {
