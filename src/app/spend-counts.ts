@@ -18,6 +18,8 @@ export const ZERO_SPEND: Readonly<SpendRecord> = Object.freeze({
   unpriced: 0,
   unknown: 0,
   partial: 0,
+  fallback: 0,
+  estimated: 0,
 });
 
 const SPEND_FIELDS = Object.keys(ZERO_SPEND) as ReadonlyArray<keyof SpendRecord>;
@@ -45,7 +47,9 @@ export function admitted(entry: SpendEntry): SpendEntry {
       (usage.model === null || typeof usage.model === 'string'));
   const costOk = entry.cost_usd === null || isUsd(entry.cost_usd);
   if (usageOk && costOk) return entry;
-  const reading: UsageReading = { usage: usageOk ? usage : undefined, basis: entry.reading.basis === 'partial' ? 'partial' : 'reported' };
+  // A usage kept keeps its basis (a cost dropped drops its fallback mark); one dropped is unknown.
+  const basis = usageOk ? entry.reading.basis : entry.reading.basis === 'partial' ? 'partial' : 'reported';
+  const reading: UsageReading = { usage: usageOk ? usage : undefined, basis };
   return { ...entry, reading, cost_usd: usageOk && costOk ? entry.cost_usd : null };
 }
 
@@ -62,12 +66,22 @@ export function addEntryTo(into: SpendRecord, entry: SpendEntry): void {
     into.unknown += 1;
     return;
   }
+  // Said nothing of its usage, counted at its estimate under a budget: unknown still, and estimated.
+  if (entry.reading.basis === 'estimated') {
+    into.unknown += 1;
+    into.estimated += 1;
+  }
   into.input_tokens += usage.input_tokens;
   into.output_tokens += usage.output_tokens;
   into.cached_input_tokens += usage.cached_input_tokens ?? 0;
   into.cache_write_tokens += usage.cache_write_tokens ?? 0;
-  // A known usage with no price: its tokens count, its cost does not (never silently zero).
+  // A known usage with no price: its tokens count, its cost does not (never silently zero), or
+  // under a budget in dollars its cost is at the fallback price (and it is still unpriced).
   if (entry.cost_usd === null) into.unpriced += 1;
+  else if (entry.reading.price === 'fallback') {
+    into.unpriced += 1;
+    into.fallback += 1;
+  }
 }
 
 /** `into` += `delta`, field by field (a held record's odd field counts from 0). */

@@ -1,15 +1,22 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
+import type { BudgetConfig } from '../config/spend.ts';
 import type { Spending } from '../proxy/runtime.ts';
 import { limitOf, scopeValueOf, unitOf } from '../spend/budgets.ts';
 import type { BudgetStanding, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
 import { ModelNames, modelNameShape } from '../spend/model-name.ts';
-import { costOf, priceFor } from '../spend/pricing.ts';
-import type { UsageReading } from '../spend/usage.ts';
+import { costOf, fallbackPrice, priceFor } from '../spend/pricing.ts';
+import type { ModelApi, UsageReading } from '../spend/usage.ts';
 
 // The proxy's view of spend (proxy/runtime.ts Spending), from the live config (pricing:, budgets:)
 // and the ledger: prices looked up per answer, budgets asked only for a scope one applies to, and a
 // budget past its warn_at announced through approvals.notify.
+//
+// Unknown is not free where a budget applies to the answer's scope (docs/spend.md, "Prices" and
+// "No usage"): an answer that said nothing of its usage is counted at its estimate (its bytes as
+// tokens), and under a budget in dollars a model with no price of its own is priced at the
+// fallback. Without a budget neither is needed (nothing is enforced), and both stay flagged as
+// before: unknown, or unpriced with its tokens counted.
 
 export interface SpendPartOptions {
   config: () => Config;
@@ -24,21 +31,28 @@ export function spendPart(options: SpendPartOptions): Spending['spend'] {
   // The distinct-name cap for this process's audit lines, metrics and ledger entries.
   const names = new ModelNames();
   return {
-    costOf(reading: UsageReading): number | null {
-      const usage = reading.usage;
-      if (usage === undefined) return null;
+    costOf(reading: UsageReading, api: ModelApi, scope: SpendScope): number | null {
+      let usage = reading.usage;
+      if (usage === undefined) {
+        if (reading.estimate === undefined || !budgetOn(config().budgets, scope, undefined)) return null;
+        // Counted at its estimate: the reading is the meter's own, made for this answer.
+        usage = reading.estimate;
+        reading.usage = usage;
+        reading.basis = 'estimated';
+        reading.estimate = undefined;
+      }
+      const { pricing, budgets } = config();
       // Priced by its own name when it has a model name's shape (the cap does not change a price); else as `_other`.
-      const price = priceFor(modelNameShape(usage.model), config().pricing);
-      return price === undefined ? null : costOf(usage, price);
+      const price = priceFor(modelNameShape(usage.model), pricing);
+      if (price !== undefined) return costOf(usage, price);
+      if (!budgetOn(budgets, scope, 'usd')) return null;
+      reading.price = 'fallback';
+      return costOf(usage, fallbackPrice(api, pricing).price);
     },
     modelName: (agent, model, at) => names.name(agent, model, at),
     add: (entry) => ledger.add(entry),
     settled: () => ledger.settled(),
-    budgeted(scope: SpendScope): boolean {
-      const budgets = config().budgets;
-      for (let i = 0; i < budgets.length; i++) if (scopeValueOf(budgets[i]!, scope) !== undefined) return true;
-      return false;
-    },
+    budgeted: (scope: SpendScope): boolean => budgetOn(config().budgets, scope, undefined),
     check: (scope, now) => ledger.check(scope, now),
     warn(standing: BudgetStanding, scope: SpendScope | undefined): void {
       const { budget } = standing;
@@ -67,4 +81,13 @@ export function spendPart(options: SpendPartOptions): Spending['spend'] {
       );
     },
   };
+}
+
+/** Whether a budget (in `unit`, or in either) applies to `scope`. */
+function budgetOn(budgets: readonly BudgetConfig[], scope: SpendScope, unit: 'usd' | 'tokens' | undefined): boolean {
+  for (let i = 0; i < budgets.length; i++) {
+    const budget = budgets[i]!;
+    if ((unit === undefined || unitOf(budget) === unit) && scopeValueOf(budget, scope) !== undefined) return true;
+  }
+  return false;
 }

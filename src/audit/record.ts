@@ -115,15 +115,30 @@ export interface AuditEvent {
   limit?: 'agent' | 'grant' | 'agent_grant' | undefined;
   /**
    * A metered model answer (issue 63): what the model said it used (spend/usage.ts for the counts'
-   * meaning). `partial`: the answer stopped early and this is what was delivered. `unknown`: the
-   * answer said nothing of its usage (or could not be read): counted, flagged, never priced.
+   * meaning). `partial`: the answer stopped early and this is what was delivered. `estimated`: the
+   * answer said nothing of its usage and a budget applied: its bytes counted as tokens. `unknown`:
+   * the answer said nothing of its usage (or could not be read) and no budget applied: counted,
+   * flagged, never priced.
    */
   usage?:
-    | { model: string | null; input_tokens: number; output_tokens: number; cached_input_tokens?: number; cache_write_tokens?: number; partial?: true }
+    | {
+        model: string | null;
+        input_tokens: number;
+        output_tokens: number;
+        cached_input_tokens?: number;
+        cache_write_tokens?: number;
+        estimated?: true;
+        partial?: true;
+      }
     | { model: string | null; unknown: true }
     | undefined;
-  /** The usage priced at the configured prices (USD); absent when the model has no price (then `unpriced: true`). */
+  /**
+   * The usage priced at the configured prices (USD); absent when the model has no price (then
+   * `unpriced: true`) and no budget in dollars applied. Under one, a model with no price is priced
+   * at the fallback (spend/pricing.ts fallbackPrice): `price: "fallback"` and `unpriced: true`.
+   */
   cost_usd?: number | undefined;
+  price?: 'fallback' | undefined;
   unpriced?: true | undefined;
   /** A model budget's name (`budgets[0]`) that refused or held this request, or was passed its warn_at. */
   budget?: string | undefined;

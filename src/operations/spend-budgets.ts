@@ -7,7 +7,7 @@ import type { BudgetConfig } from '../config/spend.ts';
 import type { RecordSource } from '../credentials/store/credential-store.ts';
 import { budgetKey, limitOf, periodEnd, periodOf, unitOf } from '../spend/budgets.ts';
 import { roundUsd } from '../spend/exact-sum.ts';
-import { BUDGET_PREFIX, type BudgetRecord } from '../spend/records.ts';
+import { BUDGET_PREFIX, type BudgetRecord, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../spend/records.ts';
 
 /**
  * The config's budgets. The one place that knows where they are in the config: until the config's
@@ -36,6 +36,13 @@ export interface BudgetRow {
   /** What happens at the limit: refused (429 budget_exceeded), or held for a person. */
   over: BudgetConfig['over'];
   warn_at?: number;
+  /**
+   * Answers this period, in what the row counts, priced at the fallback (their model had no price
+   * of its own) and counted at an estimate from their bytes (they said nothing of their usage): read
+   * from the spend records of the period's hours and days, so a flag, not part of `used`.
+   */
+  fallback: number;
+  estimated: number;
 }
 
 const SELECTORS = ['agent', 'grant', 'end_user'] as const;
@@ -63,10 +70,29 @@ export function budgetStandings(
       seen.push(rowOf(budget, scope, values, record, now));
     }
     const counted = seen.length > 0 ? seen : [rowOf(budget, wild(budget) ? '*' : '', {}, undefined, now)];
-    rows.push(...counted.filter((row) => applies(row.agent, filter.agent) && applies(row.grant, filter.grant)));
+    const shown = counted.filter((row) => applies(row.agent, filter.agent) && applies(row.grant, filter.grant));
+    for (const row of shown) flagRow(store, row, period);
+    rows.push(...shown);
   }
   return rows;
 }
+
+/** The row's fallback-priced and estimated answers in `period` (spend records are kept per hour, older days per day). */
+function flagRow(store: RecordSource, row: BudgetRow, period: string): void {
+  for (const [id, record] of store.entries<SpendRecord>(SPEND_PREFIX)) {
+    const key = parseSpendRecordId(id);
+    // An hour record is in an hour, day or month period its text starts with; a day record in a day or month.
+    if (key === undefined || !key.period.startsWith(period)) continue;
+    if (!matches(row.agent, key.agent) || !matches(row.grant, key.grant) || !matches(row.end_user, key.end_user)) continue;
+    row.fallback += countOf(record.fallback);
+    row.estimated += countOf(record.estimated);
+  }
+}
+
+/** A row's selector against a record's value: absent counts every value; `*` (nothing counted under it yet) none. */
+const matches = (selector: string | undefined, value: string | null): boolean => selector === undefined || (selector !== '*' && selector === value);
+
+const countOf = (n: unknown): number => (typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : 0);
 
 const wild = (budget: BudgetConfig): boolean => SELECTORS.some((name) => budget[name] === '*');
 
@@ -76,7 +102,18 @@ const applies = (selector: string | undefined, wanted: string | undefined): bool
 
 function rowOf(budget: BudgetConfig, scope: string, values: Partial<Record<Selector, string>>, record: BudgetRecord | undefined, now: Date): BudgetRow {
   const unit = unitOf(budget);
-  const row: BudgetRow = { name: budget.name, scope, unit, limit: limitOf(budget), used: 0, per: budget.per, resets_at: '', over: budget.over };
+  const row: BudgetRow = {
+    name: budget.name,
+    scope,
+    unit,
+    limit: limitOf(budget),
+    used: 0,
+    per: budget.per,
+    resets_at: '',
+    over: budget.over,
+    fallback: 0,
+    estimated: 0,
+  };
   for (const name of SELECTORS) {
     const selector = budget[name];
     if (selector !== undefined) row[name] = selector === '*' ? (values[name] ?? '*') : selector;

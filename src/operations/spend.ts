@@ -22,12 +22,16 @@ export interface SpendCounts {
   cached_input_tokens: number;
   cache_write_tokens: number;
   cost_usd: number;
-  /** Answers whose model had no price: their tokens are counted above, their cost is not. */
+  /** Answers whose model had no price: their tokens are counted above, their cost only when at the fallback. */
   unpriced: number;
-  /** Answers that said nothing of their usage: counted as requests, no tokens. */
+  /** Answers that said nothing of their usage: counted as requests, with tokens only when estimated. */
   unknown: number;
   /** Answers cut short: counted for what was delivered. */
   partial: number;
+  /** Of the unpriced, answers priced at the fallback under a budget in dollars: their cost is in cost_usd. */
+  fallback: number;
+  /** Of the unknown, answers counted at an estimate from their bytes under a budget: their tokens are in the counts. */
+  estimated: number;
 }
 
 export interface SpendRow extends SpendCounts {
@@ -60,15 +64,27 @@ export interface SpendQuery {
   grant?: string | undefined;
 }
 
-const COUNTS = ['requests', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'unpriced', 'unknown', 'partial'] as const;
+/** The whole-number counts of SpendCounts (cost_usd apart: summed without drift). */
+export const SPEND_COUNT_FIELDS = [
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cache_write_tokens',
+  'unpriced',
+  'unknown',
+  'partial',
+  'fallback',
+  'estimated',
+] as const;
 
 /** Sums of one group of records: whole numbers added as they are, dollars without drift. */
 class Sums {
-  readonly counts = Object.fromEntries(COUNTS.map((k) => [k, 0])) as Record<(typeof COUNTS)[number], number>;
+  readonly counts = Object.fromEntries(SPEND_COUNT_FIELDS.map((k) => [k, 0])) as Record<(typeof SPEND_COUNT_FIELDS)[number], number>;
   readonly #cost = new ExactSum();
 
   add(record: SpendRecord): void {
-    for (const key of COUNTS) this.counts[key] += wholeOf(record[key]);
+    for (const key of SPEND_COUNT_FIELDS) this.counts[key] += wholeOf(record[key]);
     const cost = record.cost_usd;
     if (typeof cost === 'number' && Number.isFinite(cost) && cost >= 0) this.#cost.add(cost);
   }

@@ -3,7 +3,7 @@ import type { SpendEntry, SpendScope } from '../spend/ledger.ts';
 import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/meters/index.ts';
 import type { RequestFacts } from '../spend/request-facts.ts';
 import type { RequestJsonReader } from '../spend/request-json.ts';
-import type { UsageReading } from '../spend/usage.ts';
+import type { ModelApi, UsageReading } from '../spend/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
 // delivered (forward.ts taps the bytes the agent gets into the meter), and counted when the
@@ -64,8 +64,13 @@ export class SentBodyReader {
 
 /** What keyway's spend part offers the proxy (app/spend-ledger.ts builds it; pricing from the live config). */
 export interface SpendRecorder {
-  /** USD for `reading`'s usage at the configured prices; null when the model has no price or the usage is unknown. */
-  costOf(reading: UsageReading): number | null;
+  /**
+   * USD for `reading`'s usage at the configured prices; null when the model has no price or the
+   * usage is unknown. Where a budget applies to `scope`, unknown is not free (app/spend-part.ts):
+   * an unknown usage becomes its estimate (basis `estimated`), and under a budget in dollars a model
+   * with no price is priced at `api`'s fallback (the reading's `price` says so).
+   */
+  costOf(reading: UsageReading, api: ModelApi, scope: SpendScope): number | null;
   /** The name `model` is counted under for `agent` (spend/model-name.ts): its own when admitted, else `_other`; null stays null. */
   modelName(agent: string | null, model: string | null, at: Date): string | null;
   add(entry: SpendEntry): void;
@@ -88,7 +93,8 @@ interface Counted {
  */
 function nameModel(reading: UsageReading, requestModel: string | null, agent: string | null, spend: SpendRecorder, at: Date): string | null {
   const usage = reading.usage;
-  const named = spend.modelName(agent, usage?.model ?? requestModel, at);
+  // An unknown usage's model is its estimate's: the one the answer named, though it said nothing of its usage.
+  const named = spend.modelName(agent, usage?.model ?? reading.estimate?.model ?? requestModel, at);
   if (usage !== undefined) usage.model = named;
   return named;
 }
@@ -118,7 +124,7 @@ export function countModelAnswer(model: ModelExchange, whole: boolean, event: Au
     model.sent = false; // counted once
     reading = unansweredReading(model.plan, model.requestBytes, model.facts);
   } else return;
-  const cost = spend.costOf(reading);
+  const cost = spend.costOf(reading, model.plan.api, model.scope);
   const named = nameModel(reading, requestModelOf(model), model.scope.agent, spend, now);
   spend.add(entryOf(model.scope, now, reading, cost));
   writeOne(event, reading, cost, named);
@@ -135,7 +141,7 @@ export function countAnswerEnd(model: ModelExchange, spend: SpendRecorder, now: 
   if (meter === undefined) return undefined;
   model.meter = undefined; // counted once
   const reading = meter.end();
-  const cost = spend.costOf(reading);
+  const cost = spend.costOf(reading, model.plan.api, model.scope);
   const named = nameModel(reading, requestModelOf(model), model.scope.agent, spend, now);
   spend.add(entryOf(model.scope, now, reading, cost));
   model.counted = { reading, cost, model: named };
@@ -165,7 +171,9 @@ function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null,
     return;
   }
   if (cost !== null) event.cost_usd = cost;
-  else event.unpriced = true;
+  // Sorted order: cost_usd, price, unpriced, usage. A fallback price is a model with no price of its own.
+  if (reading.price === 'fallback') event.price = 'fallback';
+  if (cost === null || reading.price === 'fallback') event.unpriced = true;
   const cached = usage.cached_input_tokens ?? 0;
   const written = usage.cache_write_tokens ?? 0;
   const asIs =
@@ -183,6 +191,7 @@ function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null,
     output_tokens: usage.output_tokens,
     ...(cached > 0 ? { cached_input_tokens: cached } : {}),
     ...(written > 0 ? { cache_write_tokens: written } : {}),
+    ...(reading.basis === 'estimated' ? { estimated: true as const } : {}),
     ...(reading.basis === 'partial' ? { partial: true as const } : {}),
   };
 }
@@ -193,6 +202,7 @@ function writeOne(event: AuditEvent, reading: UsageReading, cost: number | null,
  */
 export class CountedUsage {
   readonly #requestModel: string | null;
+  readonly #api: ModelApi;
   #model: string | null = null;
   #input = 0;
   #output = 0;
@@ -203,14 +213,18 @@ export class CountedUsage {
   #known = 0;
   #priced = 0;
   #partial = false;
+  #estimated = false;
+  /** Answers priced at the fallback (their model had no price of its own). */
+  #fallback = 0;
 
-  constructor(requestModel: string | null) {
+  constructor(requestModel: string | null, api: ModelApi) {
     this.#requestModel = requestModel;
+    this.#api = api;
   }
 
   /** Prices `reading`, adds it to the ledger and to this sum. */
   add(reading: UsageReading, scope: SpendScope, spend: SpendRecorder, now: Date): void {
-    const cost = spend.costOf(reading);
+    const cost = spend.costOf(reading, this.#api, scope);
     const named = nameModel(reading, this.#requestModel, scope.agent, spend, now);
     spend.add(entryOf(scope, now, reading, cost));
     this.#readings++;
@@ -226,6 +240,8 @@ export class CountedUsage {
     this.#cached += usage.cached_input_tokens ?? 0;
     this.#written += usage.cache_write_tokens ?? 0;
     if (reading.basis === 'partial') this.#partial = true;
+    if (reading.basis === 'estimated') this.#estimated = true;
+    if (reading.price === 'fallback') this.#fallback++;
     if (cost !== null) {
       this.#cost += cost;
       this.#priced++;
@@ -245,13 +261,15 @@ export class CountedUsage {
     // the event as it is, V8's fast path, instead of copying it into order (audit/record.ts;
     // docs/perf/spend.md: ~3 µs a metered request).
     if (this.#priced > 0) event.cost_usd = this.#cost;
-    if (this.#priced < this.#known) event.unpriced = true;
+    if (this.#fallback > 0) event.price = 'fallback';
+    if (this.#priced < this.#known || this.#fallback > 0) event.unpriced = true;
     event.usage = {
       model,
       input_tokens: this.#input,
       output_tokens: this.#output,
       ...(this.#cached > 0 ? { cached_input_tokens: this.#cached } : {}),
       ...(this.#written > 0 ? { cache_write_tokens: this.#written } : {}),
+      ...(this.#estimated ? { estimated: true as const } : {}),
       ...(this.#partial ? { partial: true as const } : {}),
     };
   }

@@ -1,6 +1,6 @@
 import type { ModelPrice } from '../config/spend.ts';
-import { DEFAULT_PRICES } from './default-prices.ts';
-import type { ModelUsage } from './usage.ts';
+import { DEFAULT_PRICES, PRICE_ROWS } from './default-prices.ts';
+import type { ModelApi, ModelUsage } from './usage.ts';
 
 // A model's price and an answer's cost (pure). The config's `pricing:` is asked first, then the
 // shipped defaults (default-prices.ts): a user's entry for a model always beats ours, whatever
@@ -8,6 +8,12 @@ import type { ModelUsage } from './usage.ts';
 // glob with the most literal characters (`claude-sonnet-4-5*` over `claude-sonnet-4*` over `*`),
 // then the first listed. A model nobody named, or no entry matches, has no price: its tokens are
 // counted and the answer flagged unpriced by the caller, never priced at zero.
+//
+// Where a budget in dollars applies, a model with no price is not free: it is priced at the
+// fallback (fallbackPrice), the user's `"*"` entry when the config has one, else the highest list
+// price keyway ships for the vendor whose wire format the answer came in (every row's highest
+// input, output and cache-write price, cache reads at that input price): never less than any
+// shipped model of that vendor costs. The caller flags such a cost (`price: "fallback"`).
 //
 // Names match case-insensitively: vendors name models in lower case, and a gateway's
 // `GPT-4o` is the same model as `gpt-4o`, not an unpriced one.
@@ -37,6 +43,34 @@ export function priceMatch(model: string | null, userPricing: PriceTable | undef
   if (mine !== undefined) return { price: mine.price, glob: mine.glob, from: 'config' };
   const ours = compiled(DEFAULT_PRICES).lookup(model);
   return ours === undefined ? undefined : { price: ours.price, glob: ours.glob, from: 'default' };
+}
+
+/** The user's `"*"` entry, else the vendor's highest shipped prices: what a model with no price costs under a USD budget. */
+export function fallbackPrice(api: ModelApi, userPricing: PriceTable | undefined): PriceMatch {
+  const mine = userPricing?.['*'];
+  if (mine !== undefined) return { price: mine, glob: '*', from: 'config' };
+  return { price: VENDOR_CEILINGS[api], glob: `${api}: highest shipped`, from: 'default' };
+}
+
+/** Per vendor, the highest of each shipped price (computed once from the table, so a new row moves it). */
+export const VENDOR_CEILINGS: Readonly<Record<ModelApi, ModelPrice>> = Object.freeze({
+  anthropic: ceilingOf('anthropic'),
+  openai: ceilingOf('openai'),
+  gemini: ceilingOf('gemini'),
+});
+
+function ceilingOf(vendor: ModelApi): ModelPrice {
+  let input = 0;
+  let output = 0;
+  let write = 0;
+  for (const row of PRICE_ROWS) {
+    if (row.vendor !== vendor) continue;
+    input = Math.max(input, row.price.input_per_mtok);
+    output = Math.max(output, row.price.output_per_mtok);
+    write = Math.max(write, row.price.cache_write_per_mtok ?? row.price.input_per_mtok);
+  }
+  // Cache reads at the full input price: no discount is assumed for a model nobody priced.
+  return Object.freeze({ input_per_mtok: input, output_per_mtok: output, cached_input_per_mtok: input, cache_write_per_mtok: write });
 }
 
 /**

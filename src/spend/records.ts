@@ -25,16 +25,20 @@ export interface SpendRecord {
   output_tokens: number;
   cached_input_tokens: number;
   cache_write_tokens: number;
-  /** Dollars for the priced requests only. */
+  /** Dollars for the priced requests, those priced at the fallback included. */
   cost_usd: number;
   /** Model answers counted. */
   requests: number;
-  /** Of them, answers whose model had no price: their tokens are counted, their cost is not (never silently zero). */
+  /** Of them, answers whose model had no price: their tokens are counted, their cost is not (never silently zero) unless at the fallback. */
   unpriced: number;
-  /** Of them, answers that said nothing of their usage: counted as requests, no tokens. */
+  /** Of them, answers that said nothing of their usage: counted as requests, no tokens unless estimated. */
   unknown: number;
   /** Of them, answers cut short (partial basis). */
   partial: number;
+  /** Of the unpriced, answers priced at the fallback under a budget in dollars (their cost is in cost_usd). Absent in older records: 0. */
+  fallback: number;
+  /** Of the unknown, answers counted at their estimate (bytes as tokens) under a budget. Absent in older records: 0. */
+  estimated: number;
 }
 
 export interface BudgetRecord {

@@ -35,10 +35,25 @@ export interface UsageReading {
   /**
    * `reported`: the answer's own final usage. `partial`: the answer stopped early (the client left,
    * the upstream broke off): what was delivered, from the usage seen so far and the output delivered
-   * (never zero output for output that reached the client).
+   * (never zero output for output that reached the client). `estimated`: the answer said nothing
+   * of its usage and a budget applied: counted at `estimate`, its bytes as tokens.
    */
-  basis: 'reported' | 'partial';
+  basis: 'reported' | 'partial' | 'estimated';
+  /**
+   * For an answer that said nothing of its usage (usage undefined): what its bytes say it used
+   * (Tally.ended). Counted in its place where unknown is not free, under a budget (basis
+   * `estimated`; app/spend-part.ts); else the answer is counted as unknown, with no tokens.
+   */
+  estimate?: ModelUsage | undefined;
+  /**
+   * Set where the answer is priced (app/spend-part.ts): its model had no price of its own and a
+   * budget in dollars applied, so it was priced at the fallback (spend/pricing.ts fallbackPrice).
+   */
+  price?: 'fallback' | undefined;
 }
+
+/** Bytes per token where an answer's usage is estimated from its size (request and answer alike). */
+export const BYTES_PER_TOKEN = 4;
 
 /** Tokens a `{tokens: N}` budget counts: every input and output token. */
 export function totalTokens(usage: ModelUsage): number {

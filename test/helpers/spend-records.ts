@@ -23,6 +23,8 @@ const ZERO: SpendRecord = {
   unpriced: 0,
   unknown: 0,
   partial: 0,
+  fallback: 0,
+  estimated: 0,
 };
 
 export async function plantSpend(store: Pick<CredentialStore, 'update'>, entries: readonly PlantedSpend[]): Promise<void> {

@@ -44,6 +44,31 @@ describe('dashboard: Spend page', () => {
     },
     { hour: today, agent: 'ci-bot', grant: 'gateway', model: 'house-model', requests: 2, input_tokens: 700, output_tokens: 70, unpriced: 2 },
     { hour: today, agent: 'ci-bot', grant: 'gateway', model: null, requests: 1, unknown: 1 },
+    // Under a budget in dollars: priced at the fallback; under a budget, no usage: estimated from bytes.
+    {
+      hour: today,
+      agent: 'ci-bot',
+      grant: 'openai',
+      model: 'gpt-made-up',
+      requests: 3,
+      input_tokens: 30,
+      output_tokens: 3,
+      cost_usd: 0.00063,
+      unpriced: 3,
+      fallback: 3,
+    },
+    {
+      hour: today,
+      agent: 'ci-bot',
+      grant: 'openai',
+      model: 'gpt-4o',
+      requests: 2,
+      input_tokens: 20,
+      output_tokens: 2000,
+      cost_usd: 0.02005,
+      unknown: 2,
+      estimated: 2,
+    },
     ...(earlier
       ? [{ hour: earlier, agent: 'ci-bot', grant: 'anthropic', model: 'claude-sonnet-4-5', requests: 3, input_tokens: 3_000, output_tokens: 30, cost_usd: 0.3 }]
       : []),
@@ -111,8 +136,10 @@ describe('dashboard: Spend page', () => {
       expect(await page.locator('#month-cost .value').textContent()).toBe(usd(month.totals.cost_usd));
       expect(await page.locator('#today-tokens .value').textContent()).toBe(tokens(day.totals.input_tokens + day.totals.output_tokens));
       expect(await page.locator('#month-requests .value').textContent()).toBe(tokens(month.totals.requests));
-      expect(await page.locator('#month-unpriced .value').textContent()).toBe('2');
-      expect(await page.locator('#month-unknown .value').textContent()).toBe('1');
+      expect(await page.locator('#month-unpriced .value').textContent()).toBe('5');
+      expect(await page.locator('#month-unknown .value').textContent()).toBe('3');
+      expect(await page.locator('#month-fallback .value').textContent()).toBe('3');
+      expect(await page.locator('#today-estimated .value').textContent()).toBe('2');
       expect(Math.abs(month.totals.cost_usd - planted.reduce((n, p) => n + (p.cost_usd ?? 0), 0))).toBeLessThan(1e-6);
 
       const cells = (agent: string, model: string) => page.locator(`#spend-rows tr[data-agent="${agent}"][data-model="${model}"] td`).allTextContents();
@@ -133,6 +160,10 @@ describe('dashboard: Spend page', () => {
       expect(house.slice(2, 9)).toEqual([tokens(770), usd(0), '2', '700', '0', '70', usd(0)]);
       expect(house[9]).toBe('no price 2 answers: add it under pricing:');
       expect((await cells('ci-bot', ''))[9]).toBe('no usage 1 answer said nothing of their usage');
+      expect((await cells('ci-bot', 'gpt-made-up'))[9]).toBe(
+        "no price 3 answers: add it under pricing:fallback price 3 answers priced at the vendor's highest",
+      );
+      expect((await cells('ci-bot', 'gpt-4o'))[9]).toBe('no usage 2 answers said nothing of their usageestimated 2 answers counted from their bytes');
       if (earlier) expect((await cells('other', 'gpt-4.1')).slice(2, 4)).toEqual(['0', usd(0)]); // nothing today
 
       const text = (await page.locator('main').textContent()) ?? '';
@@ -152,7 +183,12 @@ describe('dashboard: Spend page', () => {
       const ci = page.locator('#budget-list li[data-budget="budgets[0]"]');
       await ci.waitFor();
       expect(await ci.locator('.budget-used').textContent()).toBe(`${usd(0.0412347)} of ${usd(0.05)} per day (82%)`);
-      expect(await ci.locator('.badge').textContent()).toBe('past its warning');
+      expect(await ci.locator('header .badge').textContent()).toBe('past its warning');
+      // What its count holds that no vendor priced: flagged.
+      expect(await ci.locator('.budget-flags').textContent()).toBe(
+        'fallback price 3 answers priced at the fallback estimated 2 answers with no usage, counted from bytes',
+      );
+      expect(await page.locator('#budget-list li[data-budget="budgets[1]"] .budget-flags').count()).toBe(0);
       expect(Number(await ci.locator('meter').getAttribute('value'))).toBeCloseTo(0.0412347, 9);
       const alice = page.locator('#budget-list li[data-budget="budgets[1]"][data-scope="end_user=alice%40example.com"]');
       expect(await alice.locator('h3').textContent()).toBe('budgets[1]: end user alice@example.com');

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { BUDGET_NAMES_CHECK, unknownBudgetNames } from '../../src/cli/commands/doctor/checks-budgets.ts';
+import { PRICES_AGE_CHECK } from '../../src/cli/commands/doctor/checks-spend.ts';
+import { PRICES_AS_OF, PRICES_STALE_DAYS } from '../../src/spend/default-prices.ts';
 import { makeHome, runCli } from '../helpers/keyway.ts';
 
 interface Check {
@@ -26,11 +28,13 @@ function home(budgets: unknown[]): Record<string, string> {
   return { KEYWAY_HOME: dir, KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') };
 }
 
-async function budgetCheck(env: Record<string, string>): Promise<Check | undefined> {
+async function doctorCheck(env: Record<string, string>, name: string): Promise<Check | undefined> {
   // No proxy runs: doctor fails on that, and still says every check (--proxy to a closed port).
   const r = await runCli(['doctor', '--json', '--proxy', '127.0.0.1:9', '--admin', 'http://127.0.0.1:9'], env);
-  return (JSON.parse(r.stdout) as { checks: Check[] }).checks.find((c) => c.check === BUDGET_NAMES_CHECK);
+  return (JSON.parse(r.stdout) as { checks: Check[] }).checks.find((c) => c.check === name);
 }
+
+const budgetCheck = (env: Record<string, string>) => doctorCheck(env, BUDGET_NAMES_CHECK);
 
 describe('keyway doctor and the names budgets give', () => {
   it("is ok when each name is the config's or the store's, and warns of one in neither", async () => {
@@ -55,6 +59,15 @@ describe('keyway doctor and the names budgets give', () => {
       { end_user: 'alice@example.com', limit: { usd: 5 }, per: 'day' },
     ]);
     expect(await budgetCheck(env)).toBeUndefined();
+  });
+
+  it('says how old the shipped price table is where budgets count, and warns past 90 days; nothing on a home without budgets or model traffic', async () => {
+    const age = await doctorCheck(home([{ agent: 'ci-bot', limit: { usd: 5 }, per: 'day' }]), PRICES_AGE_CHECK);
+    const days = Math.floor((Date.now() - Date.parse(`${PRICES_AS_OF}T00:00:00Z`)) / 86_400_000);
+    expect(age?.status).toBe(days > PRICES_STALE_DAYS ? 'warn' : 'ok');
+    expect(age?.detail).toContain(`checked ${PRICES_AS_OF}`);
+    if (age?.status === 'warn') expect(age.fix).toContain('pricing:');
+    expect(await doctorCheck(home([]), PRICES_AGE_CHECK)).toBeUndefined();
   });
 
   it('names each unknown agent and grant by its budget', () => {

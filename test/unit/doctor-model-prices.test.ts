@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { unpricedModels } from '../../src/cli/commands/doctor/checks-spend.ts';
+import { PRICES_AGE_CHECK, shippedPricesAge, unpricedModels } from '../../src/cli/commands/doctor/checks-spend.ts';
 import { Store } from '../../src/credentials/store/index.ts';
 import { plantSpend } from '../helpers/spend-records.ts';
 
@@ -52,5 +52,18 @@ describe('doctor: model prices', () => {
       'no price for "house-model" (3 answer(s)), "tiny\\"model" (1 answer(s)) in the last 30 days: their tokens are counted, their cost is in no dollar total or USD budget',
     );
     expect(result.fix).toContain('pricing:');
+  });
+});
+
+describe("the shipped price table's age", () => {
+  it('is ok up to 90 days after the table was checked, and warns after, with the fix', () => {
+    expect(shippedPricesAge('2026-01-01', new Date('2026-01-01T12:00:00Z'))).toMatchObject({ check: PRICES_AGE_CHECK, status: 'ok' });
+    expect(shippedPricesAge('2026-01-01', new Date('2026-04-01T23:59:59Z'))).toMatchObject({
+      status: 'ok',
+      detail: 'the shipped price table was checked 2026-01-01 (90 day(s) ago)',
+    });
+    const stale = shippedPricesAge('2026-01-01', new Date('2026-04-02T00:00:00Z'));
+    expect(stale).toMatchObject({ status: 'warn', detail: expect.stringContaining('2026-01-01, 91 days ago (more than 90)') });
+    expect(stale.fix).toContain('pricing:');
   });
 });

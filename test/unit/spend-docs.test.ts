@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
-import { PRICE_ROWS, PRICES_AS_OF } from '../../src/spend/default-prices.ts';
+import { PRICE_ROWS, PRICE_SOURCES, PRICES_AS_OF } from '../../src/spend/default-prices.ts';
+import { VENDOR_CEILINGS } from '../../src/spend/pricing.ts';
 import { DOC_PAGES } from '../helpers/docs.ts';
 
 const page = DOC_PAGES.get('spend.md') ?? '';
@@ -18,6 +19,22 @@ describe('docs/spend.md', () => {
     );
     const table = page.split('\n').filter((line) => /^\| (anthropic|openai|gemini) \|/.test(line));
     expect(table).toEqual(rows);
+  });
+
+  it("shows each vendor's fallback price as the code computes it, and the sources of the shipped prices", () => {
+    for (const api of ['anthropic', 'openai', 'gemini'] as const) {
+      const c = VENDOR_CEILINGS[api];
+      const row = page
+        .split('\n')
+        .map((line) => line.trim())
+        .find((line) => line.startsWith(`| ${api} (`));
+      expect(row, api).toMatch(
+        new RegExp(
+          `\\| ${c.input_per_mtok} \\| ${c.output_per_mtok} \\| ${c.cached_input_per_mtok} \\| ${String(c.cache_write_per_mtok).replace('.', '\\.')} \\|$`,
+        ),
+      );
+    }
+    for (const source of PRICE_SOURCES) expect(page).toContain(source.slice(0, 12));
   });
 
   it('has YAML examples that load as a config, as written', () => {

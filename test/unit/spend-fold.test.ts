@@ -46,6 +46,8 @@ function hours(): PlantedSpend[] {
             unpriced: i % 7 === 0 ? 1 : 0,
             unknown: i % 11 === 0 ? 1 : 0,
             partial: i % 13 === 0 ? 1 : 0,
+            fallback: 0,
+            estimated: 0,
           });
         }
       }
@@ -224,6 +226,8 @@ describe('folding hourly spend into days', () => {
       unpriced: 0,
       unknown: 0,
       partial: 0,
+      fallback: 0,
+      estimated: 0,
     });
     for (const id of [...Object.values(odd), 'spend:2026-11-20T04:%zz:g:_:m', 'spend:2026-11-20X04:a:g:_:m']) expect(store.get(id), id).toBeDefined();
     expect(store.get(odd.badDay)).toEqual({ requests: 'many' });

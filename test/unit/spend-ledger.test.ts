@@ -143,6 +143,8 @@ describe('spend ledger', () => {
       unpriced: 0,
       unknown: 0,
       partial: 0,
+      fallback: 0,
+      estimated: 0,
     });
   });
 
@@ -316,12 +318,16 @@ describe('spend ledger', () => {
       unpriced: 2,
       unknown: 0,
       partial: 0,
+      fallback: 0,
+      estimated: 0,
     });
     // The four with an odd count are unknown usage (which names no model); the two with an odd cost keep their tokens, unpriced.
     expect(store.get<SpendRecord>(spendRecordId('2026-11-26T22', 'bot', 'anthropic', null, null))).toMatchObject({
       requests: 5,
       unknown: 5,
       partial: 1,
+      fallback: 0,
+      estimated: 0,
       input_tokens: 0,
     });
     expect(store.get(budgetRecordId(budgetKey(b, ''), '2026-11-26'))).toEqual({ tokens: 20, usd: 0 });

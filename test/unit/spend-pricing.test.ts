@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelPrice } from '../../src/config/spend.ts';
 import { DEFAULT_PRICES, PRICE_ROWS, PRICES_AS_OF } from '../../src/spend/default-prices.ts';
-import { costOf, priceFor, priceMatch } from '../../src/spend/pricing.ts';
+import { costOf, fallbackPrice, priceFor, priceMatch, VENDOR_CEILINGS } from '../../src/spend/pricing.ts';
 import type { ModelUsage } from '../../src/spend/usage.ts';
 
 const price = (input: number, output: number, extra: Partial<ModelPrice> = {}): ModelPrice => ({ input_per_mtok: input, output_per_mtok: output, ...extra });
@@ -68,6 +68,23 @@ describe('the shipped prices', () => {
   // Real model ids as each vendor's API names them in answers: the alias and a dated snapshot.
   const REAL: Record<string, { input: number; output: number }> = {
     'claude-opus-4-5-20251101': { input: 5, output: 25 },
+    'claude-3-sonnet-20240229': { input: 3, output: 15 },
+    'gpt-5.2-2025-12-11': { input: 1.75, output: 14 },
+    'gpt-5.2-pro-2025-12-11': { input: 21, output: 168 },
+    'gemini-1.5-pro-002': { input: 1.25, output: 5 },
+    'gemini-1.5-flash-002': { input: 0.075, output: 0.3 },
+    'gemini-1.5-flash-8b-001': { input: 0.0375, output: 0.15 },
+    'gpt-4': { input: 30, output: 60 },
+    'gpt-4-turbo-2024-04-09': { input: 10, output: 30 },
+    'gpt-4-32k': { input: 60, output: 120 },
+    'gpt-3.5-turbo': { input: 0.5, output: 1.5 },
+    'claude-2.1': { input: 8, output: 24 },
+    'claude-sonnet-4-6': { input: 3, output: 15 },
+    'claude-opus-4-7': { input: 5, output: 25 },
+    'claude-opus-5-5': { input: 4, output: 20 },
+    'claude-haiku-5-5': { input: 0.1, output: 0.5 },
+    'gemini-3-flash-preview': { input: 0.5, output: 3 },
+    'gemini-3.1-pro-preview': { input: 2, output: 12 },
     'claude-opus-4-5': { input: 5, output: 25 },
     'claude-opus-4-1-20250805': { input: 15, output: 75 },
     'claude-opus-4-20250514': { input: 15, output: 75 },
@@ -145,6 +162,22 @@ describe('the shipped prices', () => {
     for (const [glob, entry] of Object.entries(DEFAULT_PRICES)) {
       for (const value of Object.values(entry)) expect(Number.isFinite(value) && value >= 0, glob).toBe(true);
     }
+  });
+});
+
+describe('fallbackPrice', () => {
+  it('is the user\'s "*" entry when there is one, else the vendor\'s highest shipped price of each kind, cache reads at full input', () => {
+    expect(VENDOR_CEILINGS.anthropic).toEqual({ input_per_mtok: 15, output_per_mtok: 75, cached_input_per_mtok: 15, cache_write_per_mtok: 18.75 });
+    expect(VENDOR_CEILINGS.openai).toEqual({ input_per_mtok: 150, output_per_mtok: 600, cached_input_per_mtok: 150, cache_write_per_mtok: 150 });
+    expect(VENDOR_CEILINGS.gemini).toEqual({ input_per_mtok: 2, output_per_mtok: 12, cached_input_per_mtok: 2, cache_write_per_mtok: 2 });
+    // Never below any shipped model of the vendor.
+    for (const row of PRICE_ROWS) {
+      const ceiling = VENDOR_CEILINGS[row.vendor];
+      expect(ceiling.input_per_mtok >= row.price.input_per_mtok && ceiling.output_per_mtok >= row.price.output_per_mtok, row.models[0]).toBe(true);
+    }
+    expect(fallbackPrice('openai', undefined)).toEqual({ price: VENDOR_CEILINGS.openai, glob: 'openai: highest shipped', from: 'default' });
+    const mine = { '*': { input_per_mtok: 1, output_per_mtok: 2 }, 'gpt-*': { input_per_mtok: 9, output_per_mtok: 9 } };
+    expect(fallbackPrice('openai', mine)).toEqual({ price: mine['*'], glob: '*', from: 'config' });
   });
 });
 

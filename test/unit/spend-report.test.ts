@@ -202,6 +202,28 @@ describe('spendReport over a real store', () => {
     expect(report.totals).toMatchObject({ requests: 1, input_tokens: 0, output_tokens: 0, cost_usd: 0 });
   });
 
+  it('flags a budget row with the answers of its period and scope priced at the fallback or estimated from their bytes', async () => {
+    const budgets: BudgetConfig[] = [
+      { name: 'budgets[0]', agent: 'ci-bot', limit: { usd: 5 }, per: 'day', over: 'refuse' },
+      { name: 'budgets[1]', agent: '*', limit: { tokens: 1000 }, per: 'hour', over: 'refuse' },
+    ];
+    await plantSpend(store, [
+      { hour: '2026-11-26T22', agent: 'ci-bot', grant: 'openai', model: 'gpt-made-up', requests: 3, unpriced: 3, fallback: 3 },
+      { hour: '2026-11-26T21', agent: 'ci-bot', grant: 'openai', model: 'gpt-4o', requests: 2, unknown: 2, estimated: 2 },
+      // Yesterday's and another agent's: not in budgets[0]'s period or scope.
+      { hour: '2026-11-25T22', agent: 'ci-bot', grant: 'openai', model: 'gpt-made-up', requests: 5, unpriced: 5, fallback: 5 },
+      { hour: '2026-11-26T22', agent: 'other', grant: 'openai', model: 'gpt-made-up', requests: 7, unpriced: 7, fallback: 7 },
+    ]);
+    await plantBudget(store, budgetKey(budgets[1]!, scopeValueOf(budgets[1]!, { agent: 'other', grant: 'openai', end_user: null })!), periodOf('hour', NOW), {
+      tokens: 10,
+    });
+    const rows = budgetStandings(store, budgets, NOW);
+    expect(rows.map((r) => [r.name, r.agent, r.fallback, r.estimated])).toEqual([
+      ['budgets[0]', 'ci-bot', 3, 2],
+      ['budgets[1]', 'other', 7, 0],
+    ]);
+  });
+
   it("shows each budget's standing in this period, a * budget per value seen", async () => {
     const budgets: BudgetConfig[] = [
       { name: 'budgets[0]', agent: 'ci-bot', limit: { usd: 5 }, per: 'day', over: 'refuse', warn_at: 0.8 },
@@ -235,6 +257,8 @@ describe('spendReport over a real store', () => {
         per: 'day',
         resets_at: '2026-11-27T00:00:00.000Z',
         over: 'refuse',
+        fallback: 0,
+        estimated: 0,
         warn_at: 0.8,
       },
       {
@@ -247,6 +271,8 @@ describe('spendReport over a real store', () => {
         per: 'month',
         resets_at: '2026-12-01T00:00:00.000Z',
         over: 'approve',
+        fallback: 0,
+        estimated: 0,
       },
       {
         name: 'budgets[1]',
@@ -258,6 +284,8 @@ describe('spendReport over a real store', () => {
         per: 'month',
         resets_at: '2026-12-01T00:00:00.000Z',
         over: 'approve',
+        fallback: 0,
+        estimated: 0,
       },
       // Nothing counted under it this hour: one row, still `*`, used 0.
       {
@@ -271,8 +299,21 @@ describe('spendReport over a real store', () => {
         per: 'hour',
         resets_at: '2026-11-26T23:00:00.000Z',
         over: 'refuse',
+        fallback: 0,
+        estimated: 0,
       },
-      { name: 'budgets[3]', scope: '', unit: 'usd', limit: 100, used: 0.3, per: 'month', resets_at: '2026-12-01T00:00:00.000Z', over: 'refuse' },
+      {
+        name: 'budgets[3]',
+        scope: '',
+        unit: 'usd',
+        limit: 100,
+        used: 0.3,
+        per: 'month',
+        resets_at: '2026-12-01T00:00:00.000Z',
+        over: 'refuse',
+        fallback: 0,
+        estimated: 0,
+      },
     ]);
     // --agent other: the budgets that can count its traffic (not ci-bot's own).
     expect(budgetStandings(store, budgets, NOW, { agent: 'other' }).map((r) => r.name)).toEqual(['budgets[1]', 'budgets[1]', 'budgets[2]', 'budgets[3]']);

@@ -18,10 +18,12 @@ const COUNTS = {
   output_tokens: { ...COUNT, description: 'Every output token, reasoning included' },
   cached_input_tokens: { ...COUNT, description: 'Of input_tokens: read from the prompt cache' },
   cache_write_tokens: { ...COUNT, description: 'Of input_tokens: written to the prompt cache' },
-  cost_usd: { type: 'number', minimum: 0, description: 'USD for the priced answers, to 1e-9' },
-  unpriced: { ...COUNT, description: 'Answers whose model had no price (tokens counted, no cost): add the model under pricing:' },
-  unknown: { ...COUNT, description: 'Answers that said nothing of their usage (counted as requests, no tokens)' },
+  cost_usd: { type: 'number', minimum: 0, description: 'USD for the priced answers (those priced at the fallback included), to 1e-9' },
+  unpriced: { ...COUNT, description: 'Answers whose model had no price (tokens counted; a cost only at the fallback): add the model under pricing:' },
+  unknown: { ...COUNT, description: 'Answers that said nothing of their usage (counted as requests; tokens only when estimated)' },
   partial: { ...COUNT, description: 'Answers cut short, counted for what was delivered' },
+  fallback: { ...COUNT, description: 'Of unpriced: priced at the fallback (the vendor’s highest shipped price, or your "*" entry) under a budget in dollars' },
+  estimated: { ...COUNT, description: 'Of unknown: counted at an estimate from their bytes (4 bytes a token) under a budget' },
 };
 const NULLABLE = { type: ['string', 'null'] };
 const REPORT_SCHEMA = {
@@ -58,6 +60,8 @@ const REPORT_SCHEMA = {
           resets_at: { type: 'string' },
           over: { type: 'string', enum: ['refuse', 'approve'] },
           warn_at: { type: 'number' },
+          fallback: { ...COUNT, description: 'Answers this period in what the row counts priced at the fallback' },
+          estimated: { ...COUNT, description: 'Answers this period in what the row counts estimated from their bytes' },
         },
       },
     },

@@ -41,8 +41,11 @@ function byAgentAndModel(rows) {
       cost_usd: 0,
       unpriced: 0,
       unknown: 0,
+      fallback: 0,
+      estimated: 0,
     };
-    for (const k of ['requests', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cost_usd', 'unpriced', 'unknown']) seen[k] += r[k] ?? 0;
+    for (const k of ['requests', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cost_usd', 'unpriced', 'unknown', 'fallback', 'estimated'])
+      seen[k] += r[k] ?? 0;
     merged.set(key, seen);
   }
   return merged;
@@ -59,6 +62,8 @@ function view(day, month) {
       tile(`model answers ${when}`, tokens(t.requests), 'ok', `${id}-requests`),
       t.unpriced > 0 ? tile('answers with no price', tokens(t.unpriced), 'bad', `${id}-unpriced`) : null,
       t.unknown > 0 ? tile('answers with no usage', tokens(t.unknown), 'bad', `${id}-unknown`) : null,
+      t.fallback > 0 ? tile('answers at the fallback price', tokens(t.fallback), 'warn', `${id}-fallback`) : null,
+      t.estimated > 0 ? tile('answers estimated from bytes', tokens(t.estimated), 'warn', `${id}-estimated`) : null,
     );
   return [
     h('section', { 'aria-labelledby': 'spend-today' }, h('h2', { id: 'spend-today' }, 'Today (UTC)'), totals(day.totals, 'today', 'today')),
@@ -109,7 +114,10 @@ function modelTable(day, month) {
           const notes = [];
           if (m.unpriced > 0)
             notes.push(h('span', { class: 'badge bad' }, 'no price'), ` ${plural(m.unpriced, 'answer')}: add it under `, h('code', {}, 'pricing:'));
+          if (m.fallback > 0)
+            notes.push(h('span', { class: 'badge warn' }, 'fallback price'), ` ${plural(m.fallback, 'answer')} priced at the vendor's highest`);
           if (m.unknown > 0) notes.push(h('span', { class: 'badge warn' }, 'no usage'), ` ${plural(m.unknown, 'answer')} said nothing of their usage`);
+          if (m.estimated > 0) notes.push(h('span', { class: 'badge warn' }, 'estimated'), ` ${plural(m.estimated, 'answer')} counted from their bytes`);
           return h(
             'tr',
             { 'data-agent': m.agent ?? '', 'data-model': m.model ?? '' },
@@ -161,6 +169,14 @@ function budgetTable(budgets) {
           'aria-labelledby': id,
         }),
         h('p', { class: 'budget-used' }, `${amount(b.used)} of ${amount(b.limit)} per ${b.per} (${share}%)`),
+        b.fallback > 0 || b.estimated > 0
+          ? h(
+              'p',
+              { class: 'budget-flags' },
+              b.fallback > 0 ? [h('span', { class: 'badge warn' }, 'fallback price'), ` ${plural(b.fallback, 'answer')} priced at the fallback `] : null,
+              b.estimated > 0 ? [h('span', { class: 'badge warn' }, 'estimated'), ` ${plural(b.estimated, 'answer')} with no usage, counted from bytes`] : null,
+            )
+          : null,
         h('p', { class: 'muted' }, 'Resets ', when(b.resets_at), `; over it: ${b.over === 'approve' ? 'held for a person' : 'refused (429 budget_exceeded)'}.`),
       );
     }),

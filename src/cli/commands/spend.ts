@@ -3,7 +3,7 @@
 // works whether or not a keyway runs; nothing it prints is secret.
 
 import { budgetsOf } from '../../operations/spend-budgets.ts';
-import { type BudgetRow, type SpendReport, type SpendRow, spendReport } from '../../operations/spend.ts';
+import { type BudgetRow, SPEND_COUNT_FIELDS, type SpendReport, type SpendRow, spendReport } from '../../operations/spend.ts';
 import { spendSince } from '../../operations/spend-window.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -63,8 +63,7 @@ function byAgentAndModel(rows: readonly SpendRow[]): SpendRow[] {
       merged.set(key, { ...row });
       continue;
     }
-    for (const field of ['requests', 'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'unpriced', 'unknown', 'partial'] as const)
-      seen[field] += row[field];
+    for (const field of SPEND_COUNT_FIELDS) seen[field] += row[field];
     // Already rounded to the nano-dollar; a few additions stay far inside the 1e-6 printed.
     seen.cost_usd += row.cost_usd;
   }
@@ -96,19 +95,29 @@ function print(io: CommandIO, report: SpendReport): void {
       note: noteOf(t),
     });
   printTable(io, rows, ['agent', 'model', 'requests', 'input', 'cached', 'output', 'cost_usd', 'note']);
-  if (t.unpriced > 0)
-    io.out(`${t.unpriced} answer(s) had no price: their tokens are counted, their cost is not in cost_usd. Add the model under pricing: in the config.`);
-  if (t.unknown > 0) io.out(`${t.unknown} answer(s) said nothing of their usage: counted as requests, with no tokens.`);
+  const unpricedFree = t.unpriced - t.fallback;
+  if (unpricedFree > 0)
+    io.out(`${unpricedFree} answer(s) had no price: their tokens are counted, their cost is not in cost_usd. Add the model under pricing: in the config.`);
+  if (t.fallback > 0)
+    io.out(
+      `${t.fallback} answer(s) had no price and a budget in dollars applied: priced at the fallback price (the vendor's highest shipped price, or your "*" entry), in cost_usd and the budget. Add the model under pricing: in the config.`,
+    );
+  const unknownFree = t.unknown - t.estimated;
+  if (unknownFree > 0) io.out(`${unknownFree} answer(s) said nothing of their usage: counted as requests, with no tokens.`);
+  if (t.estimated > 0)
+    io.out(
+      `${t.estimated} answer(s) said nothing of their usage and a budget applied: estimated from their bytes (4 bytes a token), in the counts and the budget.`,
+    );
   io.out('');
   io.out('Budgets');
   if (report.budgets.length === 0) io.out('(none: budgets: in the config sets them, docs/spend.md)');
-  else printTable(io, report.budgets.map(budgetLine), ['budget', 'for', 'used', 'limit', 'unit', 'per', 'resets_at', 'over']);
+  else printTable(io, report.budgets.map(budgetLine), ['budget', 'for', 'used', 'limit', 'unit', 'per', 'resets_at', 'over', 'note']);
 }
 
-function noteOf(c: { unpriced: number; unknown: number; partial: number }): string {
+function noteOf(c: { unpriced: number; unknown: number; partial: number; fallback: number; estimated: number }): string {
   const notes: string[] = [];
-  if (c.unpriced > 0) notes.push(`no price: add it under pricing: (${c.unpriced} answer(s))`);
-  if (c.unknown > 0) notes.push(`${c.unknown} with no usage reported`);
+  if (c.unpriced > 0) notes.push(`no price: add it under pricing: (${c.unpriced} answer(s)${c.fallback > 0 ? `, ${c.fallback} at the fallback price` : ''})`);
+  if (c.unknown > 0) notes.push(`${c.unknown} with no usage reported${c.estimated > 0 ? ` (${c.estimated} estimated from bytes)` : ''}`);
   if (c.partial > 0) notes.push(`${c.partial} cut short`);
   return notes.join('; ');
 }
@@ -125,5 +134,14 @@ function budgetLine(b: BudgetRow): Record<string, unknown> {
     per: b.per,
     resets_at: b.resets_at,
     over: b.over,
+    note: budgetNote(b),
   };
+}
+
+/** What `used` holds that no vendor reported as priced: answers at the fallback price, answers estimated from their bytes. */
+function budgetNote(b: BudgetRow): string {
+  const notes: string[] = [];
+  if (b.fallback > 0) notes.push(`${b.fallback} at the fallback price`);
+  if (b.estimated > 0) notes.push(`${b.estimated} estimated from bytes`);
+  return notes.join('; ');
 }

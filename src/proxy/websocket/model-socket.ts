@@ -30,7 +30,7 @@ export function modelTap(
   const { runtime } = request.conn;
   const spend = runtime.spend;
   const meter = wsMeter(model.plan);
-  const counted = new CountedUsage(model.plan.requestModel);
+  const counted = new CountedUsage(model.plan.requestModel, model.plan.api);
   const refuse = (error: ProxyError) => {
     request.draft.failed(error);
     closeWith(POLICY_VIOLATION, 'keyway: model budget exceeded');

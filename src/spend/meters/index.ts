@@ -109,7 +109,10 @@ abstract class Meter implements AnswerMeter {
   }
 
   push(chunk: Buffer): void {
-    if (this.#done === undefined) this.take(chunk);
+    if (this.#done !== undefined) return;
+    // Its size (one add a piece): what an answer that says nothing of its usage is counted as under a budget.
+    this.tally.bytes += chunk.length;
+    this.take(chunk);
   }
 
   end(): UsageReading {

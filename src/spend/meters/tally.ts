@@ -1,4 +1,4 @@
-import type { ModelUsage, UsageReading } from '../usage.ts';
+import { BYTES_PER_TOKEN, type ModelUsage, type UsageReading } from '../usage.ts';
 
 // What one answer's meter has seen so far, whatever the format: the usage the answer reported (the
 // latest value of each count), whether that was its final word, and what output reached the client
@@ -24,6 +24,8 @@ export class Tally {
   chars = 0;
   /** An event or body was too large to read, or could not be parsed: its usage, if any, is lost. */
   unreadable = false;
+  /** Bytes of the answer delivered (the meter adds each piece's size): an unknown usage's output estimate. */
+  bytes = 0;
   readonly #requestBytes: number | undefined;
   /** The output an answer left before its final usage counts at least (request-facts.ts outputFloor); 0 when the body was not read. */
   readonly #outputFloor: number;
@@ -79,8 +81,20 @@ export class Tally {
    */
   ended(): UsageReading {
     if (this.final && this.input !== undefined && this.output !== undefined) return { usage: this.#usage(this.input, this.output), basis: 'reported' };
-    if (this.unreadable || (this.input === undefined && this.output === undefined)) return { usage: undefined, basis: 'reported' };
+    if (this.unreadable || (this.input === undefined && this.output === undefined)) return { usage: undefined, basis: 'reported', estimate: this.#estimate() };
     return this.abandoned();
+  }
+
+  /**
+   * What an answer with no readable usage is counted as under a budget: its bytes as tokens, a
+   * token per BYTES_PER_TOKEN bytes, the request's body as input and the delivered answer (its JSON
+   * or event framing included: the estimate errs high) as output; never less than what the answer
+   * did report or deliver as content.
+   */
+  #estimate(): ModelUsage {
+    const input = Math.max(this.input ?? 0, Math.ceil((this.#requestBytes ?? 0) / BYTES_PER_TOKEN));
+    const output = Math.max(this.output ?? 0, this.deltas, Math.ceil(this.chars / CHARS_PER_TOKEN), Math.ceil(this.bytes / BYTES_PER_TOKEN));
+    return this.#usage(input, output);
   }
 
   /**

@@ -73,7 +73,9 @@ export function wsMeter(plan: MeterPlan): WsMeter {
         current = undefined;
       }
       current ??= start();
-      // Its content is not read: its size counts as delivered text (used only if the response stops short).
+      // Its size: what a response that ends saying nothing of its usage is counted from (under a
+      // budget), and, when its content is not read (large), delivered text if the response stops short.
+      current.tally.bytes += text.length;
       if (large) current.tally.chars += text.length;
       if (current.reader.wants(type)) current.reader.event(type, event);
       if (RESPONSE_ENDS.has(type)) {

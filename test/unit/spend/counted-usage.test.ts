@@ -19,11 +19,17 @@ function draftEvent(): AuditEvent {
   return event as unknown as AuditEvent;
 }
 
-function recorder(price: number | null): SpendRecorder & { added: SpendEntry[] } {
+/** `fallback`: as spend-part prices a model with no price under a USD budget (the reading marked, a cost). */
+function recorder(price: number | null | 'fallback'): SpendRecorder & { added: SpendEntry[] } {
   const added: SpendEntry[] = [];
   return {
     added,
-    costOf: (r: UsageReading) => (r.usage === undefined ? null : price),
+    costOf: (r: UsageReading) => {
+      if (r.usage === undefined) return null;
+      if (price !== 'fallback') return price;
+      r.price = 'fallback';
+      return 0.75;
+    },
     modelName: (_agent: string | null, model: string | null) => model,
     add: (e: SpendEntry) => void added.push(e),
     settled: () => undefined,
@@ -38,7 +44,7 @@ const extras = (event: AuditEvent) => Object.keys(event).slice(EVENT_FIELDS.leng
 describe('CountedUsage.writeTo', () => {
   it('writes cost_usd before usage: the keys are sorted and the line is the event as it is', () => {
     const event = draftEvent();
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.000135), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['cost_usd', 'usage']);
@@ -51,7 +57,7 @@ describe('CountedUsage.writeTo', () => {
     const event = draftEvent();
     event.cost_usd = undefined;
     event.secret_source = 'store';
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.000135), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['cost_usd', 'secret_source', 'usage']);
@@ -65,7 +71,7 @@ describe('CountedUsage.writeTo', () => {
 
   it('flags an unpriced answer between them, still in order', () => {
     const event = draftEvent();
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('nobody-priced-me'), scope, recorder(null), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['unpriced', 'usage']);
@@ -75,7 +81,7 @@ describe('CountedUsage.writeTo', () => {
 
   it('with priced and unpriced answers (a socket), all three in order', () => {
     const event = draftEvent();
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('claude-sonnet-4-5'), scope, recorder(0.5), new Date(0));
     counted.add(reading('nobody-priced-me'), scope, recorder(null), new Date(0));
     counted.writeTo(event);
@@ -85,7 +91,7 @@ describe('CountedUsage.writeTo', () => {
 
   it('an unknown usage: usage alone, flagged unknown, no cost', () => {
     const event = draftEvent();
-    const counted = new CountedUsage('m');
+    const counted = new CountedUsage('m', 'openai');
     counted.add({ usage: undefined, basis: 'reported' }, scope, recorder(1), new Date(0));
     counted.writeTo(event);
     expect(extras(event)).toEqual(['usage']);
@@ -102,11 +108,12 @@ describe('countModelAnswer (one answer)', () => {
     { usage: { model: null, input_tokens: 7, output_tokens: 1 }, basis: 'reported' },
     { usage: { model: 'x', input_tokens: 7, output_tokens: 3, cached_input_tokens: 2 }, basis: 'partial' },
     { usage: undefined, basis: 'reported' },
+    { usage: { model: 'gpt-4o', input_tokens: 40, output_tokens: 1000 }, basis: 'estimated' },
   ];
 
   it('writes the line CountedUsage writes for a sum of one, whatever the reading, priced or not, in the same order', () => {
     for (const r of readings)
-      for (const price of [0.25, null])
+      for (const price of [0.25, null, 'fallback'] as const)
         for (const requestModel of [null, 'req-model']) {
           const mine = draftEvent();
           const plan = { api: 'anthropic', route: 'anthropic-messages', requestModel } as const;
@@ -116,7 +123,7 @@ describe('countModelAnswer (one answer)', () => {
           model.meter = meter;
           countModelAnswer(model, true, mine, spendMine, new Date(0));
           const theirs = draftEvent();
-          const counted = new CountedUsage(requestModel);
+          const counted = new CountedUsage(requestModel, 'openai');
           const spendTheirs = recorder(price);
           counted.add(r, scope, spendTheirs, new Date(0));
           counted.writeTo(theirs);
@@ -124,6 +131,9 @@ describe('countModelAnswer (one answer)', () => {
           expect(extras(mine)).toEqual(extras(theirs));
           expect(serializeEvent(mine)).toBe(JSON.stringify(mine));
           expect(spendMine.added).toEqual(spendTheirs.added);
+          if (r.usage !== undefined && price === 'fallback') expect(mine).toMatchObject({ cost_usd: 0.75, price: 'fallback', unpriced: true });
+          if (r.basis === 'estimated') expect(mine.usage).toMatchObject({ estimated: true, input_tokens: 40, output_tokens: 1000 });
+          delete r.price;
         }
   });
 });
@@ -151,7 +161,7 @@ describe('the model name an answer is counted under', () => {
     countModelAnswer(unknown, true, line, spend, new Date(0));
     expect(line.usage).toEqual({ model: OTHER_MODEL, unknown: true });
     // Past the distinct cap: `_other`, still priced by its own name.
-    const counted = new CountedUsage(null);
+    const counted = new CountedUsage(null, 'openai');
     counted.add(reading('gpt-4o'), scope, spend, new Date(0));
     counted.add(reading('gpt-4o-mini'), scope, spend, new Date(0));
     const ws = draftEvent();

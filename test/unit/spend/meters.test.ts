@@ -135,17 +135,31 @@ describe('answerMeter', () => {
       [undefined, { model: 'gpt-x', choices: [{ delta: { content: 'hi' } }] }],
       [undefined, '[DONE]'],
     ]);
-    expect(read(CHAT, chat)).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, chat)).toMatchObject({ usage: undefined, basis: 'reported' });
     const responses = sse([['response.created', { type: 'response.created', response: { model: 'gpt-x', usage: null } }]]);
-    expect(read(RESPONSES, responses)).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, '', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, '{"choices":[]}', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(RESPONSES, responses)).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '', 'application/json')).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '{"choices":[]}', 'application/json')).toMatchObject({ usage: undefined, basis: 'reported' });
+  });
+
+  it('no usage in the answer: its estimate is its bytes as tokens (request as input, the delivered answer as output, 4 bytes a token), never below what it delivered', () => {
+    const chat = sse([
+      [undefined, { model: 'gpt-x', choices: [{ delta: { content: 'hi' } }] }],
+      [undefined, '[DONE]'],
+    ]);
+    expect(read(CHAT, chat, SSE, 'end', 401)).toEqual({
+      usage: undefined,
+      basis: 'reported',
+      estimate: { model: 'gpt-x', input_tokens: 101, output_tokens: Math.ceil(Buffer.byteLength(chat) / 4) },
+    });
+    // No request size given: no input estimate; a body that is not JSON still counts its bytes.
+    expect(read(CHAT, '<html>busy</html>', 'text/html').estimate).toEqual({ model: null, input_tokens: 0, output_tokens: 5 });
   });
 
   it('not JSON, or JSON with counts that are not counts: unknown', () => {
-    expect(read(CHAT, '<html>busy</html>', 'text/html')).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, '{"usage":{"prompt_tokens":-1,"completion_tokens":"5"}}', 'application/json')).toEqual({ usage: undefined, basis: 'reported' });
-    expect(read(CHAT, sse([[undefined, 'not json']]))).toEqual({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '<html>busy</html>', 'text/html')).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, '{"usage":{"prompt_tokens":-1,"completion_tokens":"5"}}', 'application/json')).toMatchObject({ usage: undefined, basis: 'reported' });
+    expect(read(CHAT, sse([[undefined, 'not json']]))).toMatchObject({ usage: undefined, basis: 'reported' });
   });
 
   it('Responses: response.incomplete and response.failed carry usage too; audio deltas are not text', () => {
@@ -242,6 +256,15 @@ describe('wsMeter', () => {
       { usage: { model: 'm', input_tokens: 20, output_tokens: 2 }, basis: 'partial' },
     ]);
     expect(meter.close()).toBeUndefined();
+  });
+
+  it("a response that completes without its usage is unknown, with its messages' size as its estimate (4 bytes a token)", () => {
+    const meter = wsMeter(RESPONSES);
+    meter.onClientMessage('x'.repeat(400));
+    const messages = [created('m'), delta('y'.repeat(1000)), JSON.stringify({ type: 'response.completed', response: { model: 'm', usage: null } })];
+    const readings = messages.flatMap((m) => meter.onServerMessage(m));
+    const bytes = messages.reduce((n, m) => n + m.length, 0);
+    expect(readings).toEqual([{ usage: undefined, basis: 'reported', estimate: { model: 'm', input_tokens: 100, output_tokens: Math.ceil(bytes / 4) } }]);
   });
 
   it('a new response while one is open ends the open one as partial; messages that are not JSON or not events are passed over', () => {

@@ -1,14 +1,20 @@
 // doctor's look at model spend: a model answered through keyway in the last 30 days that has no
-// price (spend records with unpriced > 0) is counted in tokens only and missing from every dollar
-// total and USD budget. Named here with the fix; no line at all on a home without model traffic.
+// price (spend records with unpriced > 0) is counted in tokens only, missing from every dollar total,
+// or, under a budget in dollars, counted at the fallback price (the vendor's highest). Named here
+// with the fix; no line at all on a home without model traffic. And the shipped price table's age:
+// past PRICES_STALE_DAYS after it was checked, a warning, on a home with model traffic or budgets
+// (where prices count).
 
 import { openServices } from '../../../open-home.ts';
+import { budgetsOf } from '../../../operations/spend-budgets.ts';
+import { PRICES_AS_OF, PRICES_STALE_DAYS } from '../../../spend/default-prices.ts';
 import { hourStart } from '../../../operations/spend-window.ts';
 import type { RecordSource } from '../../../credentials/store/credential-store.ts';
 import { hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendInWindow } from '../../../spend/records.ts';
 import type { CheckResult, Context } from './context.ts';
 
 const CHECK = 'model prices';
+export const PRICES_AGE_CHECK = 'shipped prices';
 const LOOK_BACK_MS = 30 * 86_400_000;
 /** Models named in the line; the rest are counted. */
 const NAMED = 10;
@@ -17,6 +23,7 @@ const NAMED = 10;
 export function unpricedModels(store: RecordSource, now: Date): CheckResult | undefined {
   const first = hourOf(hourStart(new Date(now.getTime() - LOOK_BACK_MS)));
   const unpriced = new Map<string, number>();
+  let fallback = 0;
   let answers = 0;
   for (const [id, record] of store.entries<SpendRecord>(SPEND_PREFIX)) {
     const key = parseSpendRecordId(id);
@@ -27,6 +34,7 @@ export function unpricedModels(store: RecordSource, now: Date): CheckResult | un
     if (typeof record.unpriced === 'number' && record.unpriced > 0) {
       const model = key.model ?? '(unnamed)';
       unpriced.set(model, (unpriced.get(model) ?? 0) + record.unpriced);
+      if (typeof record.fallback === 'number' && record.fallback > 0) fallback += record.fallback;
     }
   }
   if (answers === 0) return undefined;
@@ -37,21 +45,41 @@ export function unpricedModels(store: RecordSource, now: Date): CheckResult | un
   return {
     check: CHECK,
     status: 'warn',
-    detail: `no price for ${named.join(', ')}${more} in the last 30 days: their tokens are counted, their cost is in no dollar total or USD budget`,
+    detail:
+      `no price for ${named.join(', ')}${more} in the last 30 days: their tokens are counted, their cost is in no dollar total or USD budget` +
+      (fallback > 0 ? ` (but ${fallback} answer(s) under a USD budget, priced at the fallback: the vendor's highest shipped price)` : ''),
     fix: 'add each under pricing: in the config ({MODEL_GLOB: {input_per_mtok, output_per_mtok}}; docs/spend.md), then keyway reload',
   };
 }
 
-/** The store opened as a command opens it (nothing made); a store that does not open is checkStore's line, not this one's. */
-export async function checkModelPrices(ctx: Context): Promise<CheckResult | undefined> {
+/** How old the shipped price table is at `now`: ok within PRICES_STALE_DAYS of `asOf`, a warning past it. */
+export function shippedPricesAge(asOf: string, now: Date): CheckResult {
+  const days = Math.floor((now.getTime() - Date.parse(`${asOf}T00:00:00Z`)) / 86_400_000);
+  if (days <= PRICES_STALE_DAYS) return { check: PRICES_AGE_CHECK, status: 'ok', detail: `the shipped price table was checked ${asOf} (${days} day(s) ago)` };
+  return {
+    check: PRICES_AGE_CHECK,
+    status: 'warn',
+    detail: `the shipped price table was checked ${asOf}, ${days} days ago (more than ${PRICES_STALE_DAYS}): list prices change and new models come`,
+    fix: 'check the models you use against the vendors\' pricing pages and set any price that changed under pricing: (docs/spend.md, "Prices"), or upgrade keyway',
+  };
+}
+
+/**
+ * The store opened as a command opens it (nothing made); a store that does not open is checkStore's
+ * line, not this one's. The unpriced models' line when a model answered in the last 30 days; the
+ * price table's age where prices count (model traffic, or a budget in the config).
+ */
+export async function checkModelPrices(ctx: Context, now = new Date()): Promise<CheckResult[]> {
   let services: Awaited<ReturnType<typeof openServices>>;
   try {
     services = await openServices({ home: ctx.config.home, configFile: ctx.args.string('config'), env: ctx.io.env, createOnFirstWrite: true });
   } catch {
-    return undefined;
+    return [];
   }
   try {
-    return unpricedModels(services.store, new Date());
+    const unpriced = unpricedModels(services.store, now);
+    if (unpriced === undefined && budgetsOf(services.config).length === 0) return [];
+    return [...(unpriced === undefined ? [] : [unpriced]), shippedPricesAge(PRICES_AS_OF, now)];
   } finally {
     services.store.close();
     await services.store.end?.();

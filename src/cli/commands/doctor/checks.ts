@@ -40,8 +40,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   const proxyOk = add(await checkProxy(ctx)).status === 'ok';
   add(await checkAdmin(ctx));
   add(await checkStore(ctx));
-  const prices = await checkModelPrices(ctx);
-  if (prices) add(prices);
+  for (const r of await checkModelPrices(ctx)) add(r);
   const budgets = await checkBudgetNames(ctx);
   if (budgets) add(budgets);
   add(await checkShellProxy(ctx));
