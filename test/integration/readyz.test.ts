@@ -3,9 +3,10 @@
 // otherwise, and 200 again on its own once the fault clears. /healthz stays 200 through a store
 // fault: the process is alive and serving from its last good copy. A store that reads but cannot be
 // written (model spend flushes failing) is not `store: ok` either.
-import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withStoreLock } from '../../src/credentials/store/lock.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -137,10 +138,24 @@ describe('/readyz while model spend cannot be written to the store', () => {
   it("goes 503 naming the store while spend flushes fail (its lock can't be taken), and back to 200 once they work", async () => {
     const agent = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
     const lock = `${proxy.running.services.paths.store}.lock`;
+    // The store's lock, held for real by this (live) process as another writer would hold it: every
+    // store write of keyway's waits for it and fails (store_locked); reads go on. (A file put where
+    // the lock goes was taken over as a stale lock on a busy machine, and the writes went through.)
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const holder = withStoreLock(proxy.running.services.paths.store, async () => {
+      holding();
+      await released;
+    });
     try {
       expect((await readyz()).body.checks).toMatchObject({ store: 'ok' });
-      // A file where the store's lock directory goes: every store write fails (store_locked), reads go on.
-      writeFileSync(lock, 'not a lock');
+      await held;
       const res = await request(`https://api.anthropic.com:${standin.port}/v1/messages`, {
         method: 'POST',
         dispatcher: agent,
@@ -161,7 +176,8 @@ describe('/readyz while model spend cannot be written to the store', () => {
       expect(down.body.checks).toMatchObject({ ca: 'ok', audit: 'ok' });
       expect(down.text).not.toContain(lock);
     } finally {
-      rmSync(lock, { force: true });
+      release();
+      await holder;
       await agent.close();
     }
     let up = await readyz();

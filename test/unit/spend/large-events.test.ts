@@ -195,9 +195,9 @@ describe('answer meters on events and elements past 8 MiB', () => {
 
   it('Responses: a response.completed past 8 MiB whose usage cannot be read is unknown, never a zero', () => {
     const tooLarge = responsesStream({ input_tokens: 120, output_tokens: 19_220, pad: 'p'.repeat(MAX_MEMBER_BYTES) });
-    expect(meter(RESPONSES, SSE, tooLarge)).toEqual({ usage: undefined, basis: 'reported' });
+    expect(meter(RESPONSES, SSE, tooLarge)).toMatchObject({ usage: undefined, basis: 'reported' });
     const noUsage = responsesStream(null);
-    expect(meter(RESPONSES, SSE, noUsage)).toEqual({ usage: undefined, basis: 'reported' });
+    expect(meter(RESPONSES, SSE, noUsage)).toMatchObject({ usage: undefined, basis: 'reported' });
     // Cut short (the client left mid-event): what was delivered, as partial, at least a token per 4 bytes.
     const cut = responsesStream({ input_tokens: 120, output_tokens: 19_220 });
     const partial = meter(RESPONSES, SSE, cut.subarray(0, cut.length - 100), 64 * 1024, 'abandon');
@@ -230,9 +230,9 @@ describe('answer meters on events and elements past 8 MiB', () => {
   it('Gemini: a large element that cannot be read after a smaller usage makes the answer unknown, not the earlier usage', () => {
     // Its usageMetadata is past the bound a member may hold.
     const unreadable = JSON.stringify([geminiChunk(running), geminiChunk({ ...final, pad: 'p'.repeat(MAX_MEMBER_BYTES) } as never, IMAGE)]);
-    expect(meter(GEMINI, JSON_TYPE, Buffer.from(unreadable))).toEqual({ usage: undefined, basis: 'reported' });
+    expect(meter(GEMINI, JSON_TYPE, Buffer.from(unreadable))).toMatchObject({ usage: undefined, basis: 'reported' });
     const sse = event(undefined, geminiChunk(running)) + event(undefined, `{"usageMetadata":${JSON.stringify(final)},"pad":"${IMAGE}"`);
-    expect(meter(GEMINI, SSE, Buffer.from(sse))).toEqual({ usage: undefined, basis: 'reported' });
+    expect(meter(GEMINI, SSE, Buffer.from(sse))).toMatchObject({ usage: undefined, basis: 'reported' });
     // Abandoned, it is partial: what was reported so far is the floor.
     const partial = meter(GEMINI, SSE, Buffer.from(sse), 64 * 1024, 'abandon');
     expect(partial.basis).toBe('partial');
