@@ -247,6 +247,16 @@ describe('env and run with agents configured and no --agent', () => {
     expect(named.stderr).toBe('');
     expect(named.stdout).toBe('200');
     expect(r.stdout + r.stderr + named.stdout + named.stderr).not.toContain(CANARY);
+    // A wrong key: said before the command runs, naming the agent and where its key came from (issue
+    // 86: curl's bare "response 407" was all there was); the command is not run, the key not repeated.
+    const wrong = await cli(['run', '--agent', 'bot', 'curl', '-q', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', url], {
+      KEYWAY_AGENT_KEY: 'not-bots-key-0000000000',
+    });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stdout).toBe('');
+    expect(wrong.stderr).toContain("keyway: proxy_auth_required: the running keyway refused agent bot's key (from KEYWAY_AGENT_KEY)");
+    expect(wrong.stderr).toContain('curl was not run');
+    expect(wrong.stderr).not.toContain('not-bots-key');
   });
 
   it('counts agents added with `keyway agents add` (in the store), and run warns when no proxy runs for the home', async () => {

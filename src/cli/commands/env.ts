@@ -39,6 +39,7 @@ import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 import { nodeBypassWarning, nodeCommandRuns, runsOnNode } from '../user-node.ts';
 import { noAgentLine } from '../agent-hint.ts';
+import { agentKeyRefused } from '../agent-key-check.ts';
 import { identityTokenCredentials } from '../identity-token.ts';
 import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
@@ -246,6 +247,12 @@ docs/agents/README.md describes a profile.`,
       io.err(
         `keyway: warning: no keyway proxy is running for ${resolveHome(args.string('home'), io.env)}, so ${command[0]}'s requests through it will fail to connect: start one with \`keyway start\` (same home) first`,
       );
+    } else if (args.string('agent') !== undefined && proxy['HTTPS_PROXY'] !== undefined && (await agentKeyRefused(proxy['HTTPS_PROXY']))) {
+      // Said here, naming the agent, rather than as the client's bare "407" once the command runs.
+      io.err(
+        `keyway: proxy_auth_required: the running keyway refused agent ${args.string('agent')}'s key (from ${io.env['KEYWAY_AGENT_KEY'] ? 'KEYWAY_AGENT_KEY' : "the config's agents key reference"}): give its key in KEYWAY_AGENT_KEY (keyway agents rotate-key ${args.string('agent')} makes a new one); ${command[0]} was not run`,
+      );
+      return 2;
     }
     if (await runsOnNode(command[0]!, io.env['PATH'])) {
       const node = await nodeCommandRuns(command[0]!, io.env);
