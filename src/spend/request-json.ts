@@ -28,6 +28,13 @@ import type { RequestFacts } from './request-facts.ts';
 export const MAX_DEPTH = 128;
 /** The longest member name admitted, in bytes. */
 export const MAX_NAME_BYTES = 1024;
+/**
+ * The most bytes of member names held at once, over every object still open (each keeps its
+ * names, to tell two alike apart). A body with more is refused: it is no agent's, and the names
+ * would otherwise be memory an agent grows at will (48k names of 1 KiB in one object held ~60 MiB).
+ * Agents' largest bodies (a hundred tools' schemas) hold a few tens of KiB of names at once.
+ */
+export const MAX_HELD_NAME_BYTES = 1024 * 1024;
 
 /** Where a member's value says something: its path of folded names (`[]`: any array element). */
 type Role = 'model' | 'cap' | 'continues';
@@ -78,6 +85,9 @@ export class RequestJsonReader {
   readonly #kinds: number[] = [0];
   /** Per open object: the folded names seen (a Set once it has many). */
   readonly #names: (string[] | Set<string> | undefined)[] = [undefined];
+  /** Bytes of names each open object holds, and their sum (MAX_HELD_NAME_BYTES). */
+  readonly #heldNames: number[] = [0];
+  #heldNameBytes = 0;
   /** Per open object: its path of folded names when members in it may have a role, else undefined. */
   readonly #paths: (string | undefined)[] = [undefined];
   /** The current member's path (when its object has one) and role. */
@@ -264,6 +274,7 @@ export class RequestJsonReader {
       const depth = ++this.#depth;
       this.#kinds[depth] = c === 0x7b ? OBJECT : ARRAY;
       this.#names[depth] = undefined;
+      this.#heldNames[depth] = 0;
       // An object under a member whose path may lead to a role; the root's path is ''.
       const path = depth === 1 ? '' : this.#kinds[depth - 1] === OBJECT ? this.#memberPath : undefined;
       this.#paths[depth] = c === 0x7b && path !== undefined && PREFIXES.has(path) ? path : undefined;
@@ -312,6 +323,8 @@ export class RequestJsonReader {
   #close(kind: number, at: number): string | undefined {
     if (this.#kinds[this.#depth] !== kind) return `not JSON at byte ${at}`;
     this.#names[this.#depth] = undefined;
+    this.#heldNameBytes -= this.#heldNames[this.#depth] ?? 0;
+    this.#heldNames[this.#depth] = 0;
     this.#depth--;
     this.#role = undefined;
     this.#state = this.#depth === 0 ? S_DONE : S_AFTER_VALUE;
@@ -423,6 +436,9 @@ export class RequestJsonReader {
     const depth = this.#depth;
     if (depth === 1 && this.#lowerNames && !LOWER_NAME.test(name)) return `a top-level member name outside [a-z][a-z0-9_]* (byte ${at})`;
     const folded = fold(name);
+    this.#heldNameBytes += folded.length;
+    this.#heldNames[depth] = (this.#heldNames[depth] ?? 0) + folded.length;
+    if (this.#heldNameBytes > MAX_HELD_NAME_BYTES) return `more than ${MAX_HELD_NAME_BYTES} bytes of member names in open objects (byte ${at})`;
     const names = this.#names[depth];
     if (names === undefined) this.#names[depth] = [folded];
     else if (Array.isArray(names)) {
@@ -490,7 +506,9 @@ export class RequestJsonReader {
     const s = this.#number;
     if (s !== 2 && s !== 3 && s !== 5 && s !== 8) return `not JSON at byte ${this.#offset + i}: a number cut short`;
     if (this.#capture && this.#depth > 0) {
-      const value = Number(this.#text);
+      // A number longer than what is kept (`0.000…5e304`, which a parser reads as 5000) is not read
+      // from its first characters: its cap is taken as the highest, so the floor errs high, never low.
+      const value = this.#textBytes > this.#text.length ? Number.MAX_SAFE_INTEGER : Number(this.#text);
       if (Number.isFinite(value) && value >= 0) this.#cap = Math.max(this.#cap ?? 0, Math.ceil(value));
     }
     this.#endValue(null);

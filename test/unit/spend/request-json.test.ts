@@ -73,3 +73,27 @@ describe('the strict reader of a request body', () => {
     expect(read('{"model":"x","SecretName":"sk-123"}').reason).not.toMatch(/SecretName|sk-123/);
   });
 });
+
+describe('what an agent cannot make the reader hold or misread (a hostile review)', () => {
+  it('a cap written longer than what is kept is read as the highest, never as its first characters', () => {
+    // `0.000…5e304` is 5000 to any parser; its first 257 characters read 0.
+    const long = `0.${'0'.repeat(300)}5e304`;
+    for (const step of [0, 7]) {
+      const { reason, facts } = read(`{"generationConfig":{"maxOutputTokens":${long}}}`, false, step);
+      expect(reason).toBeUndefined();
+      expect(facts.maxOutputTokens).toBe(Number.MAX_SAFE_INTEGER);
+    }
+    expect(read('{"generationConfig":{"maxOutputTokens":5000}}', false).facts.maxOutputTokens).toBe(5000);
+  });
+
+  it('refuses a body holding over 1 MiB of member names in open objects; the same names in objects that close pass', () => {
+    const name = (i: number) => `n${i}${'x'.repeat(1000)}`;
+    const members = (from: number, count: number) => Array.from({ length: count }, (_, i) => `"${name(from + i)}":0`).join(',');
+    const one = `{"a":{${members(0, 1100)}}}`;
+    const { reason } = read(one, false, 65_536);
+    expect(reason).toMatch(/more than 1048576 bytes of member names in open objects/);
+    // A hundred objects of 500 names each, one after another: never more than one open at once.
+    const many = `{"a":[${Array.from({ length: 100 }, (_, k) => `{${members(k * 500, 500)}}`).join(',')}]}`;
+    expect(read(many, false, 65_536).reason).toBeUndefined();
+  });
+});
