@@ -68,8 +68,7 @@ export function modelTap(
     return durable;
   };
   request.beforeCommit = () => {
-    const last = meter.close();
-    if (last !== undefined) counted.add(last, model.scope, spend, runtime.now());
+    for (const left of meter.close()) counted.add(left, model.scope, spend, runtime.now());
     counted.writeTo(request.draft.event);
   };
   // Each message the agent starts is sized, and under a budget checked before it goes up (model-gate.ts).

@@ -106,13 +106,14 @@ export class Tally {
    *   only at the end: an abandoned stream whose request size nobody gave counts no input);
    * - output: the largest of the output reported so far, the number of content deltas delivered,
    *   ceil(delivered characters / 4), and the request's output floor (its cap, else the vendor's
-   *   default: the vendor may go on writing, and bill, after the client left).
+   *   default: the vendor may go on writing, and bill, after the client left). `floored` false:
+   *   the vendor itself stopped it (an error event on a socket), so what was delivered is what it wrote.
    */
-  abandoned(): UsageReading {
+  abandoned(floored = true): UsageReading {
     if (this.final && this.input !== undefined && this.output !== undefined) return { usage: this.#usage(this.input, this.output), basis: 'reported' };
     const estimatedInput = this.#requestBytes === undefined ? 0 : Math.ceil(this.#requestBytes / CHARS_PER_TOKEN);
     const input = this.input ?? estimatedInput;
-    const output = Math.max(this.output ?? 0, this.deltas, Math.ceil(this.chars / CHARS_PER_TOKEN), this.#outputFloor);
+    const output = Math.max(this.output ?? 0, this.deltas, Math.ceil(this.chars / CHARS_PER_TOKEN), floored ? this.#outputFloor : 0);
     return { usage: this.#usage(input, output), basis: 'partial' };
   }
 

@@ -3,6 +3,7 @@ import { LARGE_EVENT_MEMBERS, openaiResponsesReader, RESPONSE_ENDS } from './ope
 import type { MeterPlan } from './routes.ts';
 import { membersOfText } from './json-members.ts';
 import { MAX_EVENT_BYTES } from './sse.ts';
+import { DEFAULT_OUTPUT_FLOOR } from '../request-facts.ts';
 import { Tally } from './tally.ts';
 
 // The Responses API over a WebSocket, as Codex speaks it (`…/responses`): the client sends
@@ -20,25 +21,41 @@ export interface WsMeter {
   onClientBytes(size: number): void;
   /** A message the server sent: the readings of the responses it ended (none, mostly; one at most, but for a response it cut off). */
   onServerMessage(text: string): UsageReading[];
-  /** The socket closed: the response in progress, if any, counted for what was delivered. */
-  close(): UsageReading | undefined;
+  /**
+   * The socket closed: the response in progress, if any, counted for what was delivered and at
+   * least its floor, and each one the client asked for that never began, at its floor.
+   */
+  close(): UsageReading[];
 }
 
 export function wsMeter(plan: MeterPlan): WsMeter {
   let current: { tally: Tally; reader: ReturnType<typeof openaiResponsesReader> } | undefined;
   let requestBytes: number | undefined;
+  /**
+   * The sizes of the messages the client sent since the last response began: each may be a
+   * response.create the server has (and bills), whose response has not begun. The messages are not
+   * read, so a response left before its usage counts its vendor's default output (its cap unknown:
+   * docs/spend.md, "What a request costs at least").
+   */
+  const asked: number[] = [];
+  const floor = DEFAULT_OUTPUT_FLOOR[plan.api];
 
   const start = (): NonNullable<typeof current> => {
-    const tally = new Tally(plan.requestModel, requestBytes);
+    // The response that begins answers the oldest message not yet answered.
+    const bytes = asked.shift() ?? requestBytes;
+    const tally = new Tally(plan.requestModel, bytes, floor);
     return { tally, reader: openaiResponsesReader(tally) };
   };
 
   return {
     onClientMessage(text) {
-      requestBytes = Buffer.byteLength(text);
+      this.onClientBytes(Buffer.byteLength(text));
     },
     onClientBytes(size) {
       requestBytes = size;
+      // Bounded: a client that sends without answers closes its socket at the budget's check, and
+      // a count of sizes is all that is kept (a thousand is far past any session's backlog).
+      if (asked.length < 1024) asked.push(size);
     },
     onServerMessage(text) {
       const readings: UsageReading[] = [];
@@ -62,14 +79,16 @@ export function wsMeter(plan: MeterPlan): WsMeter {
       if (typeof type !== 'string') return readings;
       if (type === 'error') {
         // An error before any output is a refused request (not billed); after some, what was delivered counts.
-        if (current !== undefined && (current.tally.deltas > 0 || current.tally.output !== undefined)) readings.push(current.tally.abandoned());
+        if (current !== undefined && (current.tally.deltas > 0 || current.tally.output !== undefined)) readings.push(current.tally.abandoned(false));
+        // An error with no response begun answers the oldest message asked (a refused request: not billed).
+        else if (current === undefined) asked.shift();
         current = undefined;
         return readings;
       }
       if (!type.startsWith('response.')) return readings;
       if (type === 'response.created' && current !== undefined) {
-        // A new response while one had not ended: the old one stopped where it was.
-        readings.push(current.tally.abandoned());
+        // A new response while one had not ended: the server stopped the old one where it was.
+        readings.push(current.tally.abandoned(false));
         current = undefined;
       }
       current ??= start();
@@ -85,9 +104,12 @@ export function wsMeter(plan: MeterPlan): WsMeter {
       return readings;
     },
     close() {
-      const open = current;
+      const readings: UsageReading[] = [];
+      if (current !== undefined) readings.push(current.tally.abandoned());
       current = undefined;
-      return open?.tally.abandoned();
+      // Asked for and never begun: the server may have taken it (and bills its input, and what it wrote).
+      for (const bytes of asked.splice(0)) readings.push(new Tally(plan.requestModel, bytes, floor).abandoned());
+      return readings;
     },
   };
 }

@@ -255,7 +255,7 @@ describe('wsMeter', () => {
     expect(meter.onServerMessage(JSON.stringify({ type: 'error', status: 500 }))).toEqual([
       { usage: { model: 'm', input_tokens: 20, output_tokens: 2 }, basis: 'partial' },
     ]);
-    expect(meter.close()).toBeUndefined();
+    expect(meter.close()).toEqual([]);
   });
 
   it("a response that completes without its usage is unknown, with its messages' size as its estimate (4 bytes a token)", () => {
@@ -273,15 +273,28 @@ describe('wsMeter', () => {
     meter.onServerMessage(delta('hi'));
     expect(meter.onServerMessage('not json')).toEqual([]);
     expect(meter.onServerMessage('[1,2]')).toEqual([]);
+    // The server stopped it where it was: what it wrote (no floor: the client did not leave).
     expect(meter.onServerMessage(created('b'))).toEqual([{ usage: { model: 'a', input_tokens: 0, output_tokens: 1 }, basis: 'partial' }]);
     expect(meter.onServerMessage(completed('b', 5, 6))).toEqual([{ usage: { model: 'b', input_tokens: 5, output_tokens: 6 }, basis: 'reported' }]);
+  });
+
+  it('a socket closed with responses asked for and never begun counts each at its floor; one the server refused (an error first) counts nothing', () => {
+    const meter = wsMeter(RESPONSES);
+    meter.onClientBytes(400);
+    meter.onServerMessage(JSON.stringify({ type: 'error', error: { code: 'invalid_request' } }));
+    meter.onClientBytes(800);
+    meter.onClientBytes(1200);
+    meter.onServerMessage(created('a'));
+    expect(meter.onServerMessage(completed('a', 5, 6))).toEqual([{ usage: { model: 'a', input_tokens: 5, output_tokens: 6 }, basis: 'reported' }]);
+    // The 800-byte ask was answered by `a`; the 1200-byte one never began.
+    expect(meter.close()).toEqual([{ usage: { model: null, input_tokens: 300, output_tokens: 16_384 }, basis: 'partial' }]);
   });
 
   it('a message past 8 MiB is not parsed: its bytes count as delivered output, the response unknown unless it completes', () => {
     const meter = wsMeter(RESPONSES);
     meter.onServerMessage(created('a'));
     expect(meter.onServerMessage(delta('q'.repeat(MAX_EVENT_BYTES + 1)))).toEqual([]);
-    const partial = meter.close();
+    const [partial] = meter.close();
     expect(partial?.basis).toBe('partial');
     expect(partial?.usage?.output_tokens).toBeGreaterThan(MAX_EVENT_BYTES / 4);
   });
