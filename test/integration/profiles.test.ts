@@ -308,6 +308,15 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     expect(codex.stdout).toContain('-> keyway connect codex');
     expect(codex.stdout).toMatch(/WARN {2}api\.openai\.com \(model\): refused: no grant covers it and proxy\.unmatched is deny/);
     expect(codex.stdout).toMatch(/ok {4}ab\.chatgpt\.com \(off\): refused, as it should be/);
+    // Where keyway lets such a host through (unmatched: tunnel, the default), it says it cannot tell
+    // whether the agent still calls it (issue 86: codex's config.toml switch was made, the warning stayed).
+    const tunnelHome = mkdtempSync(join(work, 'tunnel-home-'));
+    const tunnelled = await runCli(['doctor', '--profile', 'codex', '--json'], { HOME: home, KEYWAY_HOME: tunnelHome, PATH: '/usr/bin:/bin' });
+    const off = (JSON.parse(tunnelled.stdout) as { checks: Array<{ check: string; status: string; detail: string; fix?: string }> }).checks.find(
+      (c) => c.check === 'ab.chatgpt.com (off)',
+    );
+    expect(off).toMatchObject({ status: 'warn', detail: expect.stringContaining('keyway cannot tell'), fix: expect.stringContaining('proxy.unmatched: deny') });
+    expect(off!.detail).toContain('[analytics] enabled = false');
   });
 
   it('a command its contained uid cannot reach (installed under a 0700 folder of root): doctor --profile fails, run --contain refuses before anything', async () => {

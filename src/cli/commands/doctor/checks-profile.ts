@@ -166,8 +166,19 @@ function checkHost(
     off
       ? { check, status: 'ok', detail: `refused, as it should be (${entry.why}): ${why}` }
       : { check, status: entry.role === 'other' ? 'fail' : 'warn', detail: `refused: ${why} (${entry.why})`, fix };
+  // An `off` host keyway lets through: whether the agent still calls it depends on the agent's own
+  // settings (codex's config.toml, an environment variable), which doctor does not read. It says it
+  // cannot tell (issue 86: the warning read as if the switch had not been made) and how keyway
+  // itself can refuse the host, the one state it can check.
   const reached = (detail: string): CheckResult =>
-    off ? { check, status: 'warn', detail: `${detail}: ${entry.why}`, fix: 'turn it off as the why says' } : { check, status: 'ok', detail };
+    off
+      ? {
+          check,
+          status: 'warn',
+          detail: `${detail}; whether the agent still calls it, keyway cannot tell (it does not read the agent's own settings): ${entry.why}`,
+          fix: `turn it off as that says; to have keyway refuse it whatever the agent's settings, set proxy.unmatched: deny (this check is then ok)`,
+        }
+      : { check, status: 'ok', detail };
   const usable = grantsCovering(grants.usable, host, port);
   if (usable.length > 0) return reached(`intercepted with grant ${usable.map((g) => g.id).join(', ')}`);
   // A grant the agent may not use covers it: refused, never tunnelled.
