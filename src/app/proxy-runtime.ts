@@ -70,6 +70,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     resolve: live.resolve,
     logger: parts.logger,
     grantUsed: (id) => usage.touch(id),
+    grantAnswered: (id, status) => usage.answered(id, status),
     // Captured tokens (login_capture): in the store, sealed; a refresh token's lock across processes.
     captures: new CaptureBook(store, services.paths.locksDir),
     held: new HeldValues(store),

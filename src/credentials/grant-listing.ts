@@ -49,6 +49,8 @@ export interface GrantListing {
   client_certificate: { subject: string; expires_at: string } | null;
   client_certificate_expires_at: string | null;
   last_used_at: string | null;
+  /** The upstream's last answer to the grant's credential was 401, at this time (app/usage-recorder.ts); null otherwise. */
+  refused_upstream_at: string | null;
   allow_http: boolean;
   /** Range requests are passed on (weakens the leak guard); dropped by default. */
   allow_range: boolean;
@@ -80,6 +82,7 @@ type GrantFacts = Omit<GrantListing, 'display_status' | 'status_detail'> & {
 export function listGrants(services: { config: Config; store: RecordSource }): GrantListing[] {
   const { config, store } = services;
   const lastUsed = (id: string) => store.get<GrantUsage>(usageRecordId(id))?.last_used_at ?? null;
+  const refusedAt = (id: string) => store.get<GrantUsage>(usageRecordId(id))?.refused_at ?? null;
   const now = Date.now();
   const leasesOf = (id: string) =>
     store
@@ -171,6 +174,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       // A capture grant needs no secret: its agents' logins give it theirs.
       usable: g.secret !== undefined || (KINDS[g.type].wire.by === 'connection' && g.client_certificate !== undefined) || liveToken || captured !== null,
       last_used_at: lastUsed(id),
+      refused_upstream_at: refusedAt(id),
       allow_http: g.allow_http,
       allow_range: g.allow_range,
       require_purpose: g.require_purpose,
@@ -200,6 +204,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       ...roleFacts(g.id, g.type === 'aws_sigv4' ? (g['assume_role'] as { role_arn?: string } | undefined)?.role_arn : undefined, token),
       usable: usableMaterial(g.type, g.secret) || liveToken,
       last_used_at: lastUsed(g.id),
+      refused_upstream_at: refusedAt(g.id),
       allow_http: g.allow_http ?? false,
       allow_range: g.allow_range ?? false,
       require_purpose: g.require_purpose ?? false,

@@ -34,6 +34,12 @@ export interface StoredGrant {
 /** Last use, kept apart from the grant so the proxy's periodic flush never rewrites secrets. */
 export interface GrantUsage {
   last_used_at: string;
+  /**
+   * The upstream's last answer to the grant's credential was 401 (it refused it), when: cleared by
+   * a later answer under 400. A wrong secret stored, or one revoked upstream (issue 86: the grant
+   * looked "active" while every request got the vendor's 401).
+   */
+  refused_at?: string | undefined;
 }
 
 export const grantRecordId = (id: string): string => `grant:${id}`;

@@ -292,8 +292,10 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     if (this.held?.captured) dropRange(outgoing.headers);
   }
 
-  onHead(): void {
+  onHead(status: number): void {
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
+    // What the upstream said of the credential keyway put on: a 401 shows in `grants list` and doctor.
+    if (this.issued !== undefined && this.grant !== undefined) this.conn.issuing.grantAnswered(this.grant.id, status);
   }
 
   /** The metered answer is whole: counted before its end goes to the agent (model-exchange.ts countAnswerEnd). */

@@ -72,6 +72,8 @@ export interface Issuing {
     afterRejection(grant: Grant, used: Credential, forWhom?: OnBehalf): Promise<IssuedCredential>;
   };
   grantUsed(grantId: string): void;
+  /** The upstream answered a request carrying the grant's credential (401: it refused it; app/usage-recorder.ts). */
+  grantAnswered(grantId: string, status: number): void;
   /** Captured tokens (capture grants): looked up by placeholder, saved at capture, locked per refresh token. */
   readonly captures: Pick<CaptureBook, 'find' | 'read' | 'save' | 'lock'>;
   /** The real values keyway holds for each agent, redacted from every answer of its connections (held-values.ts). */

@@ -14,6 +14,7 @@ import { checkThroughProxy } from './checks-through.ts';
 import { checkCheckpointKey, checkEgressProxy, checkIdentityIssuers } from './checks-evidence.ts';
 import { checkSecretsReach } from './checks-reach.ts';
 import { checkStore } from './checks-home.ts';
+import { checkRefusedCredentials } from './checks-refused.ts';
 import { checkModelPrices } from './checks-spend.ts';
 import { checkBudgetNames } from './checks-budgets.ts';
 import { checkSecretSources } from './checks-sources.ts';
@@ -41,6 +42,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   add(await checkAdmin(ctx));
   add(await checkStore(ctx));
   for (const r of await checkModelPrices(ctx)) add(r);
+  for (const r of await checkRefusedCredentials(ctx)) add(r);
   const budgets = await checkBudgetNames(ctx);
   if (budgets) add(budgets);
   add(await checkShellProxy(ctx));
