@@ -187,17 +187,20 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
   // a keyway killed in between writes it at its next start.
   const rider =
     audits && options.store !== undefined
-      ? riderFor({
-          action: route.doc.operationId,
-          client,
-          ...(options.actor ? { actor: options.actor } : {}),
-          agent: params['agent'] ?? null,
-          grant: params['grant'] ?? null,
-          method: route.method,
-          path,
-          host: options.host,
-          port: options.port,
-        })
+      ? riderFor(
+          {
+            action: route.doc.operationId,
+            client,
+            ...(options.actor ? { actor: options.actor } : {}),
+            agent: params['agent'] ?? null,
+            grant: params['grant'] ?? null,
+            method: route.method,
+            path,
+            host: options.host,
+            port: options.port,
+          },
+          options.store,
+        )
       : undefined;
   try {
     const reply = await (rider === undefined ? route.handle(ctx) : carryOwedLine(rider, async () => route.handle(ctx)));

@@ -66,7 +66,7 @@ export async function audited<T>(services: Services, io: CommandIO, change: CliC
   // Every store write the change makes carries its line, owed (credentials/store/change-rider.ts):
   // killed before the line below, the next open writes it. A change whose line depends on its
   // result (a function) owes none.
-  const rider = typeof change === 'function' ? undefined : riderFor(owedLineOf(change, io));
+  const rider = typeof change === 'function' ? undefined : riderFor(owedLineOf(change, io), services.store);
   let result: T;
   try {
     result = rider === undefined ? await work() : await carryOwedLine(rider, work);

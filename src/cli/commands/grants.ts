@@ -198,7 +198,9 @@ function list(services: Services, args: Args, io: CommandIO): number {
   // A credential the upstream refused the last time it answered (a wrong secret, one revoked there):
   // said here, since the grant's own status cannot know it (issue 86).
   for (const row of rows.filter((r) => r.refused_upstream_at !== null)) {
-    io.out(`grant ${row.id}: its credential was refused upstream (401 at ${row.refused_upstream_at}): check it, and set it again (${setSecretCommand(row.id, row.type)})`);
+    io.out(
+      `grant ${row.id}: its credential was refused upstream (401 at ${row.refused_upstream_at}): check it, and set it again (${setSecretCommand(row.id, row.type)})`,
+    );
   }
   for (const row of table.filter((r) => r.status === 'no secret')) {
     io.out(

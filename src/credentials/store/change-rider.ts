@@ -50,18 +50,20 @@ export interface OwedLineRecord {
   claim?: OwedLineOwner | undefined;
 }
 
-/** One change's rider: its record id, and whether the change is still running (past it, writes carry nothing). */
+/** One change's rider: its record id, the store it rides in, and whether the change is still running (past it, writes carry nothing). */
 export interface ChangeRider {
   readonly id: string;
   readonly record: OwedLineRecord;
+  /** The home's store: a write the change makes to another store (`store copy`'s target) carries nothing. */
+  readonly on: object;
   open: boolean;
 }
 
 const riding = new AsyncLocalStorage<ChangeRider>();
 
-/** A rider for one change's line (not yet carried: `carryOwedLine`). */
-export function riderFor(line: OwedChangeLine): ChangeRider {
-  return { id: `${OWED_LINE_PREFIX}${randomUUID()}`, record: { line, owner: ownerNow() }, open: true };
+/** A rider for one change's line in `store`, the home's (not yet carried: `carryOwedLine`). */
+export function riderFor(line: OwedChangeLine, store: object): ChangeRider {
+  return { id: `${OWED_LINE_PREFIX}${randomUUID()}`, record: { line, owner: ownerNow() }, on: store, open: true };
 }
 
 /**
@@ -77,10 +79,10 @@ export async function carryOwedLine<T>(rider: ChangeRider, change: () => Promise
   }
 }
 
-/** The rider of the change this store write belongs to, if any (read when update() is called). */
-export function currentRider(): ChangeRider | undefined {
+/** The rider of the change this write to `store` belongs to, if any (read when update() is called). */
+export function currentRider(store: object): ChangeRider | undefined {
   const rider = riding.getStore();
-  return rider?.open === true ? rider : undefined;
+  return rider?.open === true && rider.on === store ? rider : undefined;
 }
 
 /** Adds the rider's record to a draft that changed something (store.ts, postgres-store.ts via runDraft). */

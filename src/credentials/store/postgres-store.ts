@@ -170,7 +170,7 @@ export class PostgresStore extends StoreReads {
   /** Read-modify-write in one transaction under the store's advisory lock. Throws store_unavailable when the database is. */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
     // Read here, in the caller's context: the change (if any) this write belongs to.
-    const rider = currentRider();
+    const rider = currentRider(this);
     return this.#writeTransaction(async (client) => {
       const base = await this.#readAll(client);
       const { result, changed } = await runDraft(base.state, fn, rider);

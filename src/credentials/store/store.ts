@@ -154,7 +154,7 @@ export class Store extends StoreReads implements CredentialStore {
    */
   update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R> {
     // Read here, in the caller's context: the change (if any) this write belongs to.
-    const rider = currentRider();
+    const rider = currentRider(this);
     return this.#queue.run(async () => {
       if (this.#deferred) await this.#createDeferred(this.#deferred);
       return withStoreLock(this.path, async (lock) => {
