@@ -1,4 +1,7 @@
 import type { Duplex } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import type { RequestFacts } from '../../spend/request-facts.ts';
+import { RequestJsonReader } from '../../spend/request-json.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { wsMeter } from '../../spend/meters/index.ts';
 import type { BudgetVerdict } from '../../spend/ledger.ts';
@@ -9,7 +12,7 @@ import { socketRoute } from '../../spend/meters/routes.ts';
 import { unmeterable } from '../unmeterable.ts';
 import type { Handshake } from './handshake.ts';
 import { INTERNAL_ERROR, POLICY_VIOLATION } from './handshake.ts';
-import { ModelMessageGate } from './model-gate.ts';
+import { type MessageRead, ModelMessageGate } from './model-gate.ts';
 import { ModelMessageTap } from './model-messages.ts';
 
 /**
@@ -29,7 +32,11 @@ export function modelTap(
   if (model === undefined) return undefined;
   const { runtime } = request.conn;
   const spend = runtime.spend;
-  const meter = wsMeter(model.plan);
+  const agent = model.scope.agent ?? '';
+  const meter = wsMeter(model.plan, {
+    get: (id) => RESPONSE_CONTEXTS.get(`${agent}\n${id}`),
+    set: (id, tokens) => RESPONSE_CONTEXTS.set(`${agent}\n${id}`, tokens),
+  });
   const counted = new CountedUsage(model.plan.requestModel, model.plan.api);
   const refuse = (error: ProxyError) => {
     request.draft.failed(error);
@@ -100,7 +107,85 @@ export function modelTap(
       },
     );
   };
-  return { tap: new ModelMessageTap(meter, onReading), gate: new ModelMessageGate(over, (bytes) => meter.onClientBytes(bytes)) };
+  const read = messageRead(
+    request,
+    grantId(request),
+    () => spend.budgeted(model.scope),
+    (id) => RESPONSE_CONTEXTS.has(`${agent}\n${id}`),
+    closeWith,
+  );
+  return { tap: new ModelMessageTap(meter, onReading), gate: new ModelMessageGate(over, (bytes) => meter.onClientBytes(bytes, read.facts()), read) };
+}
+
+/**
+ * What the responses each agent's sockets completed held (input and output tokens), by agent and
+ * response id, for one that continues it (`previous_response_id`) on any socket of this process:
+ * Codex continues its conversation on the socket it reconnects with. Bounded: the oldest go first.
+ */
+const RESPONSE_CONTEXTS = new LRUCache<string, number>({ max: 4096 });
+
+const OPCODE_TEXT = 0x1;
+
+function grantId(request: Handshake): string | undefined {
+  return request.grant?.id;
+}
+
+/**
+ * Each message the agent sends on a metered socket, read as the server reads it (the strict reader
+ * of request bodies: spend/request-json.ts): its facts give the response's floor (its cap, the
+ * conversation it continues). Under a budget, a message keyway cannot read so (not one strict JSON
+ * object, binary, compressed), or one that continues a response keyway never saw complete (its
+ * input is a conversation keyway cannot count), is refused: the socket closed (1008,
+ * budget_unmeterable), the message's last byte never sent. Without a budget it goes as it came.
+ */
+function messageRead(
+  request: Handshake,
+  grant: string | undefined,
+  budgeted: () => boolean,
+  known: (id: string) => boolean,
+  closeWith: (code: number, reason: string) => void,
+): MessageRead & { facts(): RequestFacts | undefined } {
+  let reader: RequestJsonReader | undefined;
+  let reason: string | undefined;
+  let facts: RequestFacts | undefined;
+  const refuse = (why: string): true => {
+    request.draft.failed(
+      unmeterable(
+        `a message on the WebSocket ${request.path} (${why})`,
+        grant,
+        'send response.create as one uncompressed JSON text message, continuing only a response this keyway saw complete',
+      ),
+    );
+    closeWith(POLICY_VIOLATION, 'keyway: cannot meter this message under a model budget');
+    return true;
+  };
+  return {
+    start(header) {
+      reader = undefined;
+      reason = undefined;
+      facts = undefined;
+      if (header.opcode !== OPCODE_TEXT || header.rsv !== 0) {
+        if (budgeted()) return refuse(header.opcode !== OPCODE_TEXT ? 'a binary message' : 'a compressed message');
+        return false;
+      }
+      reader = new RequestJsonReader(true);
+      return false;
+    },
+    push(bytes) {
+      if (reader !== undefined && reason === undefined) reason = reader.push(bytes);
+    },
+    end() {
+      if (reader === undefined) return false;
+      reason ??= reader.end();
+      facts = reason === undefined ? reader.facts() : undefined;
+      if (!budgeted()) return false;
+      if (reason !== undefined) return refuse(reason);
+      const continues = facts?.continues;
+      if (continues !== undefined && continues !== null && !known(continues)) return refuse('it continues a response this keyway did not see complete');
+      return false;
+    },
+    facts: () => facts,
+  };
 }
 
 /**

@@ -3,7 +3,7 @@ import { LARGE_EVENT_MEMBERS, openaiResponsesReader, RESPONSE_ENDS } from './ope
 import type { MeterPlan } from './routes.ts';
 import { membersOfText } from './json-members.ts';
 import { MAX_EVENT_BYTES } from './sse.ts';
-import { DEFAULT_OUTPUT_FLOOR } from '../request-facts.ts';
+import { DEFAULT_OUTPUT_FLOOR, outputFloor, type RequestFacts } from '../request-facts.ts';
 import { Tally } from './tally.ts';
 
 // The Responses API over a WebSocket, as Codex speaks it (`…/responses`): the client sends
@@ -17,8 +17,8 @@ import { Tally } from './tally.ts';
 export interface WsMeter {
   /** A message the client sent: its size is the input estimate should the response stop before saying. */
   onClientMessage(text: string): void;
-  /** The same, given the message's size in bytes (what the proxy sees of a message it passes on). */
-  onClientBytes(size: number): void;
+  /** The same, given the message's size in bytes (what the proxy sees of a message it passes on), and what it says when it was read. */
+  onClientBytes(size: number, facts?: RequestFacts): void;
   /** A message the server sent: the readings of the responses it ended (none, mostly; one at most, but for a response it cut off). */
   onServerMessage(text: string): UsageReading[];
   /**
@@ -28,7 +28,17 @@ export interface WsMeter {
   close(): UsageReading[];
 }
 
-export function wsMeter(plan: MeterPlan): WsMeter {
+/**
+ * What the responses an agent's sockets completed held, by response id: the input and output
+ * tokens a response that continues one (`previous_response_id`) starts from. Bounded by its owner
+ * (model-socket.ts: an LRU per process).
+ */
+export interface ResponseContexts {
+  get(id: string): number | undefined;
+  set(id: string, tokens: number): void;
+}
+
+export function wsMeter(plan: MeterPlan, contexts?: ResponseContexts): WsMeter {
   let current: { tally: Tally; reader: ReturnType<typeof openaiResponsesReader> } | undefined;
   let requestBytes: number | undefined;
   /**
@@ -37,13 +47,22 @@ export function wsMeter(plan: MeterPlan): WsMeter {
    * read, so a response left before its usage counts its vendor's default output (its cap unknown:
    * docs/spend.md, "What a request costs at least").
    */
-  const asked: number[] = [];
-  const floor = DEFAULT_OUTPUT_FLOOR[plan.api];
+  const asked: Array<{ bytes: number; facts: RequestFacts | undefined }> = [];
+  /** The response in progress's id (response.created), to keep what it held for one that continues it. */
+  let currentId: string | undefined;
+
+  /** A tally for the response that answers `ask`: its input from the message (and the conversation it continues, as keyway saw it), its output floor from its cap. */
+  const tallyFor = (ask: { bytes: number; facts: RequestFacts | undefined } | undefined): Tally => {
+    const facts = ask?.facts;
+    const context = facts?.continues ? (contexts?.get(facts.continues) ?? 0) : 0;
+    const bytes = ask === undefined ? requestBytes : ask.bytes + context * 4;
+    const floor = facts === undefined ? DEFAULT_OUTPUT_FLOOR[plan.api] : outputFloor(plan, facts);
+    return new Tally(plan.requestModel ?? facts?.model ?? null, bytes, floor);
+  };
 
   const start = (): NonNullable<typeof current> => {
     // The response that begins answers the oldest message not yet answered.
-    const bytes = asked.shift() ?? requestBytes;
-    const tally = new Tally(plan.requestModel, bytes, floor);
+    const tally = tallyFor(asked.shift());
     return { tally, reader: openaiResponsesReader(tally) };
   };
 
@@ -51,11 +70,11 @@ export function wsMeter(plan: MeterPlan): WsMeter {
     onClientMessage(text) {
       this.onClientBytes(Buffer.byteLength(text));
     },
-    onClientBytes(size) {
+    onClientBytes(size, facts) {
       requestBytes = size;
       // Bounded: a client that sends without answers closes its socket at the budget's check, and
-      // a count of sizes is all that is kept (a thousand is far past any session's backlog).
-      if (asked.length < 1024) asked.push(size);
+      // a size and a few facts are all that is kept (a thousand is far past any session's backlog).
+      if (asked.length < 1024) asked.push({ bytes: size, facts });
     },
     onServerMessage(text) {
       const readings: UsageReading[] = [];
@@ -91,6 +110,7 @@ export function wsMeter(plan: MeterPlan): WsMeter {
         readings.push(current.tally.abandoned(false));
         current = undefined;
       }
+      if (type === 'response.created') currentId = responseIdOf(event);
       current ??= start();
       // Its size: what a response that ends saying nothing of its usage is counted from (under a
       // budget), and, when its content is not read (large), delivered text if the response stops short.
@@ -98,8 +118,13 @@ export function wsMeter(plan: MeterPlan): WsMeter {
       if (large) current.tally.chars += text.length;
       if (current.reader.wants(type)) current.reader.event(type, event);
       if (RESPONSE_ENDS.has(type)) {
-        readings.push(current.tally.ended());
+        const reading = current.tally.ended();
+        readings.push(reading);
+        // What the next response continuing this one starts from: all it read and all it wrote.
+        const id = currentId ?? responseIdOf(event);
+        if (id !== undefined && reading.usage !== undefined) contexts?.set(id, reading.usage.input_tokens + reading.usage.output_tokens);
         current = undefined;
+        currentId = undefined;
       }
       return readings;
     },
@@ -108,8 +133,15 @@ export function wsMeter(plan: MeterPlan): WsMeter {
       if (current !== undefined) readings.push(current.tally.abandoned());
       current = undefined;
       // Asked for and never begun: the server may have taken it (and bills its input, and what it wrote).
-      for (const bytes of asked.splice(0)) readings.push(new Tally(plan.requestModel, bytes, floor).abandoned());
+      for (const ask of asked.splice(0)) readings.push(tallyFor(ask).abandoned());
       return readings;
     },
   };
+}
+
+/** A Responses event's `response.id` (a short string), or undefined. */
+function responseIdOf(event: unknown): string | undefined {
+  const response = (event as { response?: { id?: unknown } } | undefined)?.response;
+  const id = response?.id;
+  return typeof id === 'string' && id.length > 0 && id.length <= 256 ? id : undefined;
 }
