@@ -30,7 +30,7 @@ export type MessageCheck = () => boolean | Promise<boolean>;
 
 /** Reads each data message the agent sends; `end` says whether to refuse it (the caller has closed the socket). */
 export interface MessageRead {
-  /** A data message starts; true refuses it at once (a binary or compressed message under a budget). */
+  /** A data message starts; true refuses it at once (a compressed message under a budget). */
   start(header: FrameHeader): boolean;
   /** The next piece of its payload, unmasked. */
   push(bytes: Buffer): void;

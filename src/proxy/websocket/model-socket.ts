@@ -124,8 +124,6 @@ export function modelTap(
  */
 const RESPONSE_CONTEXTS = new LRUCache<string, number>({ max: 4096 });
 
-const OPCODE_TEXT = 0x1;
-
 function grantId(request: Handshake): string | undefined {
   return request.grant?.id;
 }
@@ -134,7 +132,7 @@ function grantId(request: Handshake): string | undefined {
  * Each message the agent sends on a metered socket, read as the server reads it (the strict reader
  * of request bodies: spend/request-json.ts): its facts give the response's floor (its cap, the
  * conversation it continues). Under a budget, a message keyway cannot read so (not one strict JSON
- * object, binary, compressed), or one that continues a response keyway never saw complete (its
+ * object, text or binary; compressed), or one that continues a response keyway never saw complete (its
  * input is a conversation keyway cannot count), is refused: the socket closed (1008,
  * budget_unmeterable), the message's last byte never sent. Without a budget it goes as it came.
  */
@@ -164,10 +162,8 @@ function messageRead(
       reader = undefined;
       reason = undefined;
       facts = undefined;
-      if (header.opcode !== OPCODE_TEXT || header.rsv !== 0) {
-        if (budgeted()) return refuse(header.opcode !== OPCODE_TEXT ? 'a binary message' : 'a compressed message');
-        return false;
-      }
+      // A binary message is read too: a server that takes one reads its bytes as the same JSON.
+      if (header.rsv !== 0) return budgeted() ? refuse('a compressed message') : false;
       reader = new RequestJsonReader(true);
       return false;
     },
