@@ -59,7 +59,7 @@ describe('audit faults', () => {
     child = await startChildProxy({ home, env });
     adminPort = (JSON.parse(readFileSync(join(home, 'data', 'proxy.json'), 'utf8')) as { admin: { port: number } }).admin.port;
     dispatcher = new ProxyAgent({ uri: `http://127.0.0.1:${child.port}`, requestTls: { ca: [readFileSync(prepared.caPath, 'utf8')] } });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await dispatcher?.close();

@@ -284,7 +284,7 @@ beforeAll(async () => {
     },
     env: { ALICE_KEY: AGENTS.alice, BOB_KEY: AGENTS.bob },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   for (const d of Object.values(dispatchers)) await d?.close().catch(() => undefined);

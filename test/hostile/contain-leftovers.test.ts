@@ -52,7 +52,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     execFileSync('chown', ['-R', `${USER}:${USER}`, base]);
     execFileSync('chmod', ['0755', base]);
     chmodSync(markers, 0o777);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     for (const text of [readFileSync(proxy.auditPath, 'utf8'), ...outputs, ...proxy.logs]) expect(findLeak(text, TOKEN)).toBeUndefined();

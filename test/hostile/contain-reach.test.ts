@@ -84,7 +84,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
     // The laptop: keyway's home, the user's home and the project are all the agent's own uid's.
     execFileSync('chown', ['-R', `${USER}:${USER}`, base]);
     execFileSync('chmod', ['0755', base]);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     for (const text of [readFileSync(proxy.auditPath, 'utf8'), ...outputs, ...proxy.logs]) expect(findLeak(text, TOKEN)).toBeUndefined();

@@ -78,7 +78,7 @@ describe('fuzzing upstream responses', () => {
   let stand: Stand;
   beforeAll(async () => {
     stand = await startStand();
-  }, 60_000);
+  });
   afterAll(async () => {
     await stand?.stop();
   });

@@ -76,7 +76,7 @@ describe('fuzzing the request line, CONNECT authority, headers, chunked framing 
   beforeAll(async () => {
     stand = await startStand();
     ports = { plain: stand.plain.port, tls: stand.tls.port, keyway: stand.keyway.port };
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await stand?.stop();
@@ -100,7 +100,7 @@ describe('fuzzing the request line, CONNECT authority, headers, chunked framing 
     expectNoFindings(tally, stand);
     expect(recorded.length).toBeGreaterThanOrEqual(90);
     expect(answered).toBe(recorded.length);
-  }, 60_000);
+  });
 
   it(
     `${FRESH} fresh cases: 0 crashes, 0 hangs over 2 s, 0 framing mismatches`,

@@ -177,7 +177,7 @@ describe('held bodies: a flood of replayable uploads against a stalled upstream'
     expect(headsAtUpstream() + (statuses['429'] ?? 0), JSON.stringify(statuses)).toBe(FLOOD);
     expect(statuses['429']).toBe(FLOOD - 256);
     expect(after.statusCode, afterBody).toBe(200);
-  }, 90_000); // the flood's handshakes alone take 10-20 s on these two shared cores
+  }); // the flood's handshakes alone take 10-20 s on these two shared cores
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

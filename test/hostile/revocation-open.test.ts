@@ -59,7 +59,7 @@ beforeAll(async () => {
       ),
     },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   const texts = [readFileSync(proxy.auditPath, 'utf8'), ...outputs, ...proxy.logs];

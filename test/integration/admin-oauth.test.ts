@@ -239,7 +239,7 @@ describe('admin API: OAuth connect through the admin callback, and the device fl
       return found.length >= 2 ? found.map((l) => l['action']) : undefined;
     }, 'the device flow audit lines');
     expect(actions).toEqual(['oauth.device.start', 'oauth.device.connected']);
-  }, 40_000);
+  });
 
   it('reports a device flow the person refused as failed, and stores nothing', async () => {
     const res = await call('POST', '/api/oauth/device', { provider: 'testauth', grant: 'refused' });
@@ -265,7 +265,7 @@ describe('admin API: OAuth connect through the admin callback, and the device fl
       ['oauth.device.start', null],
       ['oauth.device.failed', 'the authorization was denied'],
     ]);
-  }, 40_000);
+  });
 
   it('holds against a hostile caller on the same machine: wrong token, foreign Host, huge body, odd flow ids', async () => {
     const wrong = await fetch(`${admin.base}/api/oauth/device`, {

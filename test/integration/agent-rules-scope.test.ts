@@ -95,5 +95,5 @@ describe('an agent with rules and no grants', () => {
     } finally {
       await browser.close();
     }
-  }, 120_000);
+  });
 });

@@ -128,7 +128,7 @@ describe('approvals across replicas on PostgreSQL', () => {
     homes.push(newHome(), newHome());
     await start(0);
     await start(1);
-  }, 90_000);
+  });
 
   afterAll(async () => {
     const codes = await Promise.all([...running.keys()].map((i) => stop(i)));

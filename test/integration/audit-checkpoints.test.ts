@@ -90,7 +90,7 @@ describe('audit checkpoints: verified with the public key alone', () => {
     expect(key.code, key.stderr).toBe(0);
     pem = key.stdout;
     writeFileSync(join(home, 'public.pem'), pem);
-  }, 60_000);
+  });
 
   const verifyDir = (dir: string, extra: string[] = []) =>
     runCli(['audit', 'verify', '--public-key', join(home, 'public.pem'), '--dir', dir, '--json', ...extra], withoutKey());

@@ -292,7 +292,7 @@ describe('keyway started on a log whose last line a crash tore', () => {
     );
     const json = await second.cli(['audit', 'verify', '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, crash_artifacts: [{ kind: 'recovered', offset, bytes: TORN.length, kept_file: 'matches' }] });
-  }, 60_000);
+  });
 
   it('a torn line in the middle of the log still fails verify', async () => {
     const auditPath = join(home, 'logs', 'audit.jsonl');
@@ -307,7 +307,7 @@ describe('keyway started on a log whose last line a crash tore', () => {
     outputs.push(verify.stdout, verify.stderr);
     expect(verify.code).toBe(1);
     expect(verify.stdout).toMatch(/line 2: unparseable line/);
-  }, 60_000);
+  });
 });
 
 describe('keyway started on a log its head file says was longer', () => {
@@ -343,5 +343,5 @@ describe('keyway started on a log its head file says was longer', () => {
     } finally {
       await upstream.close();
     }
-  }, 60_000);
+  });
 });

@@ -54,7 +54,7 @@ beforeAll(async () => {
       },
     ],
   });
-}, 30_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

@@ -77,7 +77,7 @@ beforeAll(async () => {
       { id: 'ha-admin', type: 'bearer', domains: ['other.example.test'], secret: OTHER_SECRET, inject: { body: true } },
     ],
   });
-}, 30_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

@@ -74,7 +74,7 @@ beforeAll(async () => {
       { id: 'slack-fields', type: 'api_key', domains: ['slow.example.test'], secret: SECRET, inject: { body: { fields: ['token'] } } },
     ],
   });
-}, 30_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

@@ -100,7 +100,7 @@ describe('keyway spend and GET /api/spend', () => {
     proxy = await startProxy({ grants: [{ id: 'anthropic', type: 'bearer', domains: ['api.example.test'], secret: SECRET }] });
     admin = adminClient(proxy);
     await plantSpend(proxy.running.services.store, [...planted, ancient]);
-  }, 60_000);
+  });
   afterAll(async () => {
     await proxy?.stop();
     for (const text of outputs) expect(text).not.toContain(SECRET);
@@ -227,7 +227,7 @@ describe('keyway spend with budgets: in the config', () => {
       },
     });
     admin = adminClient(proxy);
-  }, 60_000);
+  });
   afterAll(async () => {
     await proxy?.stop();
   });
@@ -281,7 +281,7 @@ describe('keyway spend with no keyway running', () => {
     expect(empty.code, empty.stderr).toBe(0);
     expect((JSON.parse(empty.stdout) as SpendReport).totals.requests).toBe(0);
     expect(existsSync(join(fresh, 'data', 'store.json'))).toBe(false);
-  }, 60_000);
+  });
 });
 
 describe('keyway spend over hour and day records (folded hours)', () => {
@@ -318,5 +318,5 @@ describe('keyway spend over hour and day records (folded hours)', () => {
     expect(store.get(`spend:${d5}:ci-bot:anthropic:_:claude-sonnet-4-5`)).toMatchObject({ requests: 3, input_tokens: 210 });
     expect(await windows()).toEqual(before);
     await proxy.stop();
-  }, 60_000);
+  });
 });

@@ -61,7 +61,7 @@ beforeAll(async () => {
   proxy = await startProxy({
     config: { proxy: { unmatched: 'deny', hosts: Object.fromEntries(HOSTS.map((h) => [h, '127.0.0.1'])) } },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

@@ -39,7 +39,7 @@ beforeAll(async () => {
   ({ canaries, issued, tokenRequests, apiCalls, port } = standIn);
   proxy = await startProxy({ config: { proxy: { unmatched: 'deny', hosts: Object.fromEntries(LOGIN_HOSTS.map((h) => [h, '127.0.0.1'])) } } });
   bin = scriptedAgentBin();
-}, 60_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

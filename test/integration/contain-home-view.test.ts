@@ -62,7 +62,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     for (const [rel, text] of Object.entries(planted)) writeFileSync(join(home, rel), text, { mode: 0o644 });
     writeFileSync(join(project, 'README.md'), 'project\n', { mode: 0o644 });
     proxy = await startProxy({ config: { proxy: { unmatched: 'deny' } } });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     other?.kill('SIGTERM');
@@ -84,7 +84,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     const named = await contained(['--allow-read', home], script);
     expect(named.stdout).toContain('READ notes/secret.txt');
     expect(named.stdout).not.toContain('READ .keyway/data/master.key');
-  }, 120_000);
+  });
 
   it('a ~/.gitconfig that names a credential helper is not shown, and the run says why', async () => {
     writeFileSync(join(home, '.gitconfig'), '[user]\n\tname = Person\n[credential]\n\thelper = store\n', { mode: 0o644 });
@@ -95,14 +95,14 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     } finally {
       writeFileSync(join(home, '.gitconfig'), '[user]\n\tname = Person\n\temail = person@example.test\n', { mode: 0o644 });
     }
-  }, 60_000);
+  });
 
   it('what the command writes in its home is dropped when it exits, and said', async () => {
     const r = await contained([], 'echo planted > "$HOME/.bashrc" && mkdir -p "$HOME/.npm/x" && echo ok');
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(home, '.bashrc'))).toBe(false);
     expect(r.stderr).toMatch(/keyway: dropped what the command wrote in its home .*~\/\.bashrc, ~\/\.npm/);
-  }, 60_000);
+  });
 
   it('a system folder, or any folder outside a home and /tmp, is refused as the working folder; --outside-home admits one', async () => {
     const refused = await contained([], 'echo ran', '/etc');
@@ -119,7 +119,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     const ownHome = await contained([], 'echo ran', home);
     expect(ownHome.code).toBe(2);
     expect(ownHome.stderr).toContain('is your home folder itself');
-  }, 60_000);
+  });
 
   it('another keyway home with a keyway running on it is absent, and --allow-socket opens the socket it names, never another', async () => {
     // A second home, outside every home folder, served by a real keyway with its door open.
@@ -156,7 +156,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     expect(r.stdout).toContain(`REFUSED ${doorPath}`);
     // The other home is an empty folder inside.
     expect(r.stdout.trim().split('\n').at(-1)).toBe('0');
-  }, 120_000);
+  });
 
   it("a profile's state is keyway's own copy: a hook the agent plants never reaches the person's ~/.claude, and the next contained run finds it", async () => {
     mkdirSync(join(home, '.claude'), { recursive: true, mode: 0o755 });
@@ -172,7 +172,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     const second = await contained(['--profile', 'claude-code'], 'cat "$HOME/.claude/settings.json"');
     expect(second.stdout).toContain('SessionStart');
     expect(readFileSync(join(home, '.claude', 'settings.json'), 'utf8')).toBe('{"theme":"light"}\n');
-  }, 120_000);
+  });
 
   it('a keyway home reached through a linked folder is absent where it really is (outside test, issue 84)', async () => {
     // ~/lnk leads out of the home, to a folder nobody's uid could read were it shown.
@@ -197,7 +197,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     outputs.push(r.stdout, r.stderr);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('0\n');
-  }, 120_000);
+  });
 
   it("what a link of the home's start-up names leads to in the working folder is kept aside (a dotfiles checkout)", async () => {
     const dotfiles = join(home, 'dotfiles');
@@ -213,7 +213,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     } finally {
       rmSync(join(home, '.bashrc'), { force: true });
     }
-  }, 60_000);
+  });
 
   it('a PATH entry that is a link to the home shows nothing of it (second outside test, issue 84)', async () => {
     symlinkSync(home, join(home, 'pathlink'));
@@ -226,7 +226,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     } finally {
       rmSync(join(home, 'pathlink'), { force: true });
     }
-  }, 60_000);
+  });
 
   it('a home bound from elsewhere is absent at its other name too (second outside test, issue 84)', async () => {
     // In a mount namespace of its own, as a machine with homes on another disk has them: /var/lib/…/store/bound -> …/bound-home.
@@ -266,7 +266,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     outputs.push(r.stdout, r.stderr);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('0\n');
-  }, 60_000);
+  });
 
   it('as an ordinary user: its own files in its home and a folder it owns outside it are absent; its project is there', async () => {
     const { node, cli } = runnableKeyway();

@@ -20,7 +20,7 @@ describe('keyway run --contain: project settings', () => {
     // The person's own .envrc, which the command deletes: the deletion is kept aside too.
     writeFileSync(join(project, '.envrc'), 'export MINE=1\n');
     proxy = await startProxy({ env: { BOT_KEY: 'bot-key-settings' }, config: { agents: { bot: { key: 'env:BOT_KEY', grants: [] } } } });
-  }, 60_000);
+  });
   afterAll(async () => {
     await proxy?.stop();
     rmSync(base, { recursive: true, force: true });

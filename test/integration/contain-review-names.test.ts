@@ -28,7 +28,7 @@ describe('keyway contain review: the names a contained command chose', () => {
       env: { BOT_KEY: `${CANARY}-review-names` },
       config: { agents: { bot: { key: 'env:BOT_KEY', grants: [] } } },
     });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await proxy?.stop();

@@ -199,7 +199,7 @@ describe('the command blocks of the docs', () => {
     const status = await bash(world, 'keyway status --json');
     expect(status.code, status.stderr).toBe(0);
     world.adminUrl = (JSON.parse(status.stdout) as { admin: string }).admin;
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await keyway?.stop();

@@ -32,7 +32,7 @@ describe('keyway doctor: issuers, egress proxy, checkpoint key', () => {
 
   beforeAll(async () => {
     corp = await startCorporateProxy({ hosts: TEST_HOSTS });
-  }, 30_000);
+  });
   afterAll(async () => {
     await corp?.stop();
   });

@@ -68,7 +68,7 @@ describe('egress.proxy: keyway behind a company proxy (squid)', () => {
         providers: { testauth: { token_url: auth.tokenUrl, authorize_url: auth.authUrl } },
       },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     for (const text of [...outputs, ...proxy.logs, readFileSync(proxy.auditPath, 'utf8')]) {
@@ -189,7 +189,7 @@ describe('egress.proxy: a company proxy that refuses, or is down', () => {
       config: { egress: { proxy: 'env:CORP_PROXY' } },
     });
     noPassword = await startProxy({ config: { egress: { proxy: corp.url } } });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     for (const p of [wrongPassword, noPassword]) {
@@ -267,7 +267,7 @@ describe('egress.proxy: connect_to address (the default) and name', () => {
       await upstream.close();
       await corp.stop();
     }
-  }, 30_000);
+  });
 
   it('with connect_to: name, a name keyway cannot resolve goes to the proxy by name, and its refusal is passed on', async () => {
     const corp = await startCorporateProxy({ hosts: TEST_HOSTS });
@@ -283,5 +283,5 @@ describe('egress.proxy: connect_to address (the default) and name', () => {
       await proxy.stop();
       await corp.stop();
     }
-  }, 30_000);
+  });
 });

@@ -128,7 +128,7 @@ describe('identities: agents sign in with a token their platform issued', () => 
         ],
       },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     const texts = [...outputs, ...proxy.logs, JSON.stringify(proxy.auditLines())];
@@ -400,7 +400,7 @@ describe('identities: an issuer whose keys cannot be had', () => {
         identities: [{ issuer: oidc.issuer, audience: 'https://keyway.test', map: [{ claims: { sub: '*' }, agent: 'workload' }] }],
       },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await proxy?.stop();
@@ -439,7 +439,7 @@ describe('identities: an issuer whose keys cannot be had', () => {
     const tunnel = await openTunnel(proxy.port, `api.example.test:${upstream.port}`, authorization);
     tunnel.destroy();
     for (const text of [...proxy.logs, JSON.stringify(proxy.auditLines())]) expect(text.includes(token.slice(-40))).toBe(false);
-  }, 30_000);
+  });
 });
 
 describe("identities: an issuer whose keys would be fetched from keyway's own admin port", () => {
@@ -464,7 +464,7 @@ describe("identities: an issuer whose keys would be fetched from keyway's own ad
         ],
       },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await proxy?.stop();

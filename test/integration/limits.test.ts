@@ -312,7 +312,7 @@ describe('request quotas across keyway processes', () => {
     let db: TestPostgres;
     beforeAll(async () => {
       db = await startPostgres();
-    }, 90_000);
+    });
     afterAll(async () => {
       await stopChildren();
       await db?.destroy();

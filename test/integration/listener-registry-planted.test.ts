@@ -64,7 +64,7 @@ describe('listener registry: an entry planted by another local user', () => {
     writeFileSync(planted, `${JSON.stringify({ pid: 1, listeners: [{ kind: 'proxy', host: '127.0.0.1', port: 443 }] })}\n`);
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await connectStatus(proxy.port, 'api.github.example:443', auth)).toMatch(/port 443 is a keyway listener/);
-  }, 30_000);
+  });
 });
 
 describe('listener registry: the entry of a process that is gone', () => {

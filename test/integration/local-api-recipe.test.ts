@@ -51,7 +51,7 @@ describe("the README's local API recipe", () => {
     writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(parse(text)));
     env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), LOCAL_API_TOKEN: TOKEN });
     proxy = await startChildProxy({ home, env });
-  }, 60_000);
+  });
   afterAll(async () => {
     await proxy?.stop();
     api?.close();

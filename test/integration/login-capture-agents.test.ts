@@ -75,7 +75,7 @@ beforeAll(async () => {
     },
     env: { ALICE_KEY, BOB_KEY },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

@@ -33,7 +33,7 @@ beforeAll(async () => {
     },
     env: { DEV_KEY: 'dev-agent-key-1c2d', OTHER_KEY: 'other-agent-key-3e4f' },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

@@ -34,7 +34,7 @@ let api: TestUpstream;
 beforeAll(async () => {
   auth = await startAuthServer({ tls: { hostname: LOGIN_HOST } });
   api = await startUpstream({ authorize: async (a) => a?.startsWith('Bearer ') === true && auth.introspect(a.slice(7)) });
-}, 60_000);
+});
 
 afterAll(async () => {
   await api?.close();
@@ -104,7 +104,7 @@ describe('captured tokens shared through the store', () => {
         children.push(await startChildProxy({ cli: SRC_CLI, home, env }));
         homes.push(home);
       }
-    }, 120_000);
+    });
 
     afterAll(async () => {
       for (const c of children) await c.stop();

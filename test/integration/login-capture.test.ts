@@ -116,7 +116,7 @@ beforeAll(async () => {
     },
     env: { OTHER_TOKEN: 'other-grant-token-0123456789' },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();

@@ -121,7 +121,7 @@ describe('github_app tokens across keyway processes', () => {
     let db: TestPostgres;
     beforeAll(async () => {
       db = await startPostgres();
-    }, 90_000);
+    });
     afterAll(async () => {
       await stopChildren();
       await db?.destroy();

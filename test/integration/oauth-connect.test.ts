@@ -109,7 +109,7 @@ describe('keyway connect', () => {
     expect(JSON.parse(running.stdout())).toMatchObject({ grant: 'dev', refresh_token: 'stored' });
     const call = await eventuallyStatus('dev', 200);
     expect(call.status, call.body).toBe(200);
-  }, 30_000);
+  });
 
   it('refreshes on demand and revokes at the provider, after which the grant stops injecting', async () => {
     const refreshed = await proxy.cli(['refresh', 'conn', '--json']);

@@ -306,7 +306,7 @@ describe('OAuth2 refresh', () => {
     const again = await send('burst', { path: '/echo?after-burst' });
     expect(again.status, again.text).toBe(200);
     // 200 requests through keyway and two CLI runs: past 30 s on a busy 2-core machine.
-  }, 90_000);
+  });
 
   it('a reused (rotated) refresh token: 401 grant_needs_reconnect with a keyway connect hint, nothing sent upstream, status needs_reconnect', async () => {
     const tokens = await obtain();

@@ -30,7 +30,7 @@ describe('two keyways on one home', () => {
     env = cleanEnv({ KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), GITHUB_TOKEN: CANARY });
     first = await startChildProxy({ home, env });
     second = await startChildProxy({ home, env });
-  }, 60_000);
+  });
   afterAll(async () => {
     await first?.stop();
     await second?.stop();

@@ -31,7 +31,7 @@ describe('audit checkpoints in PostgreSQL, per replica chain', () => {
     for (const p of [a, b]) for (let i = 0; i < 4; i++) expect((await rawConnect(p.port, `bad target ${i}`)).status).toBe(400);
     // Stop writes what is queued, then signs each chain's head.
     await Promise.all([a.stop(), b.stop()]);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await db?.destroy();

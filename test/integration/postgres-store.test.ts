@@ -33,7 +33,7 @@ describe('store on PostgreSQL, shared by replicas', () => {
       startProxy({ config: { ...STORE_CONFIG, audit: { replica: 'replica-a' } }, env: env() }),
       startProxy({ config: STORE_CONFIG, env: env() }),
     ]);
-  }, 60_000);
+  });
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
     await upstream?.close();
@@ -187,7 +187,7 @@ describe('store on PostgreSQL, shared by replicas', () => {
     expect(seen()).toBe(`Bearer ${CANARY}-fetched`);
     for (const r of [running, own]) expect(r.stdout + r.stderr).not.toContain(CANARY);
     // Four CLI runs (a fetch starts its own keyway): past 30 s on a busy 2-core machine.
-  }, 90_000);
+  });
 
   it('a replica with another master key is refused with store_wrong_key, and the database is untouched', async () => {
     // The other replicas keep writing (last-use times), so what must not move is the key check.

@@ -19,7 +19,7 @@ describe('the PostgreSQL store over TLS', () => {
 
   beforeAll(async () => {
     db = await startPostgres({ tls: true });
-  }, 60_000);
+  });
   afterAll(async () => {
     for (const p of started) await p.stop();
     await db?.destroy();

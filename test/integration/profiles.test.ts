@@ -82,7 +82,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
     );
     chmodSync(agent, 0o755);
     chmodSync(work, 0o755);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     const audit = proxy === undefined ? '' : readFileSync(proxy.auditPath, 'utf8');

@@ -186,5 +186,5 @@ describe('/readyz while model spend cannot be written to the store', () => {
       up = await readyz();
     }
     expect(up.body).toEqual({ ready: true, checks: { ca: 'ok', store: 'ok', audit: 'ok' } });
-  }, 170_000);
+  });
 });

@@ -126,7 +126,7 @@ describe('renew_floor: a 401 renews a grant at most once per floor; within it th
 
     proxy = await startProxy(proxyOptions());
     worker = new ProxyAgent({ uri: `http://worker:${WORKER_KEY}@127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
-  }, 60_000);
+  });
 
   /** The test's keyway: a second process on one home is started with the same. */
   const proxyOptions = (home?: string) => ({

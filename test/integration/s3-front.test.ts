@@ -197,7 +197,7 @@ describe('the aws CLI (Debian awscli) straight at the front', () => {
       aws.cleanup();
       awsBad.cleanup();
     }
-  }, 60_000);
+  });
 });
 
 describe('boto3 (Debian python3-boto3) straight at the front', () => {
@@ -226,7 +226,7 @@ describe('boto3 (Debian python3-boto3) straight at the front', () => {
       aws.cleanup();
       awsBad.cleanup();
     }
-  }, 60_000);
+  });
 });
 
 describe('what the front refuses that a signature alone would not catch', () => {

@@ -143,7 +143,7 @@ describe('a grant secret in Google Secret Manager', () => {
     });
     proxy = await startChildProxy({ cli: DIST_CLI, home, env });
     client = new ProxyAgent({ uri: `http://127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'bundle.pem'), 'utf8') } });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();

@@ -70,7 +70,7 @@ describe('a grant secret in the desktop keyring (Secret Service)', () => {
     ].join('; ');
     proxy = await startChildProxy({ cli: DIST_CLI, home, env: { ...env, FIRST_VALUE: FIRST }, wrap: ['dbus-run-session', '--', 'sh', '-c', session, 'sh'] });
     client = new ProxyAgent({ uri: `http://127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'bundle.pem'), 'utf8') } });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();

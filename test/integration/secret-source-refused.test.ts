@@ -281,7 +281,7 @@ describe('a secret source value an upstream refused is sent again by no other pr
     let db: TestPostgres;
     beforeAll(async () => {
       db = await startPostgres();
-    }, 120_000);
+    });
     afterAll(async () => {
       await stopChildren();
       await db?.destroy();

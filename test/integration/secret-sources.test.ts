@@ -138,7 +138,7 @@ describe('a grant secret from a secret source', () => {
       },
     });
     client = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.bundlePath, 'utf8') } });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();
@@ -355,5 +355,5 @@ describe('a secret source under proxy.workers: one fetch per ttl for every proce
       await child.stop();
       await Promise.all([sm.close(), upstream.close()]);
     }
-  }, 90_000);
+  });
 });

@@ -109,7 +109,7 @@ describe('keyway service install', () => {
         '',
       ].join('\n'),
     );
-  }, 60_000);
+  });
 
   afterAll(async () => {
     service?.kill('SIGTERM');

@@ -123,7 +123,7 @@ describe('spend after SIGKILL', () => {
       received += load.received();
     }
     await countedOnceAfterRestarts(where, received, billed() - billedBefore);
-  }, 60_000);
+  });
 
   it('proxy.workers 2: a worker killed mid-traffic, then the primary: every answer a client received is counted, once', async () => {
     const where = home(2);
@@ -147,5 +147,5 @@ describe('spend after SIGKILL', () => {
       if (child.child.exitCode === null && child.child.signalCode === null) await child.stop();
     }
     await countedOnceAfterRestarts(where, received, billed() - billedBefore);
-  }, 60_000);
+  });
 });

@@ -75,7 +75,7 @@ describe('spend across two replicas on PostgreSQL, with SIGKILL', () => {
       const env = cleanEnv({ KEYWAY_MASTER_KEY: masterKey, KEYWAY_DATABASE_URL: db.url, MODEL_KEY: KEY, AGENT_KEY });
       replicas.push({ home, env, child: await startChildProxy({ cli: SRC_CLI, home, env }) });
     }
-  }, 120_000);
+  });
 
   afterAll(async () => {
     for (const r of replicas) {
@@ -121,7 +121,7 @@ describe('spend across two replicas on PostgreSQL, with SIGKILL', () => {
     for (const r of replicas) r.child = await startChildProxy({ cli: SRC_CLI, home: r.home, env: r.env });
     for (const r of replicas) expect(r.child.stdout()).not.toContain('counted from the spend journal');
     expect((await readSpend(b.home, b.env)).totals).toEqual(after.totals);
-  }, 60_000);
+  });
 
   it('one request at a time, alternating replicas: the overshoot stays within the documented bound', async () => {
     const dispatchers = new Map<string, ProxyAgent>();
@@ -179,5 +179,5 @@ describe('spend across two replicas on PostgreSQL, with SIGKILL', () => {
     } finally {
       for (const d of dispatchers.values()) await d.close();
     }
-  }, 60_000);
+  });
 });

@@ -17,7 +17,7 @@ describe('keyway store copy / migrate', () => {
 
   beforeAll(async () => {
     db = await startPostgres();
-  }, 60_000);
+  });
   afterAll(async () => {
     await db?.destroy();
   });

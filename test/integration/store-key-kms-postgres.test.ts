@@ -71,7 +71,7 @@ describe('a PostgreSQL store whose key a KMS wraps, rotated while two replicas s
       const agent = new ProxyAgent({ uri: `http://127.0.0.1:${child.port}`, requestTls: { ca: readFileSync(join(home, 'certs', 'ca.pem'), 'utf8') } });
       replicas.push({ home, child, agent });
     }
-  }, 120_000);
+  });
 
   afterAll(async () => {
     for (const r of replicas) {
@@ -127,5 +127,5 @@ describe('a PostgreSQL store whose key a KMS wraps, rotated while two replicas s
     const printed = await cli(replicas[1]!.home, ['env']);
     expect(printed.code, printed.stderr).toBe(0);
     expect(printed.stderr).not.toMatch(/placeholders for grants in the store skipped/);
-  }, 90_000);
+  });
 });

@@ -106,7 +106,7 @@ describe('telemetry.otlp: decisions as OpenTelemetry spans and log records', () 
         telemetry: { otlp: { endpoint: receiver.url, headers: { authorization: 'env:OTLP_AUTH' }, batch_delay: '200ms' } },
       },
     });
-  }, 30_000);
+  });
 
   afterAll(async () => {
     await proxy?.stop();

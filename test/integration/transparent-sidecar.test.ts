@@ -120,7 +120,7 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
     outputs.push(log);
     copyFileSync(join(home, 'certs', 'ca.pem'), join(work, 'ca.pem'));
     chmodSync(join(work, 'ca.pem'), 0o644);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     keyway?.kill('SIGTERM');

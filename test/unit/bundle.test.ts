@@ -77,7 +77,7 @@ describe("the bundle of keyway's own modules (dist/)", () => {
 
   beforeAll(async () => {
     graph = await bundleInMemory(ROOT);
-  }, 60_000);
+  });
 
   it('puts each process and worker entry at its own path, the rest in chunks/', () => {
     const names = graph.chunks.map((c) => c.fileName);

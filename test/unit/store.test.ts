@@ -233,5 +233,5 @@ describe('Store', () => {
     expect((await readFile(path)).equals(bytes)).toBe(true);
     await store.update((d) => d.set('a', 1)); // and works once the holder is gone
     expect(store.get('a')).toBe(1);
-  }, 20_000);
+  });
 });

@@ -45,7 +45,7 @@ describe('Claude Code (claude -p) under keyway run --contain, with an API key', 
       },
       secrets: { ANTHROPIC_REAL_KEY: KEY },
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) expect(world.leak(KEY)).toBeUndefined();
     await world?.close();
@@ -103,7 +103,7 @@ describe("Claude Code's tools under keyway's containment", () => {
       },
       secrets: { ANTHROPIC_REAL_KEY: KEY },
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) expect(world.leak(KEY)).toBeUndefined();
     await world?.close();
@@ -150,7 +150,7 @@ describe('Claude Code with a subscription login owned by keyway (login_capture)'
       },
       secrets: {},
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) for (const secret of [REFRESH, ...tokens.accessTokens, tokens.refreshToken]) expect(world.leak(secret)).toBeUndefined();
     await world?.close();

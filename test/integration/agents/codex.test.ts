@@ -46,7 +46,7 @@ describe('Codex (codex exec) under keyway run --contain, with an API key', () =>
       },
       secrets: { OPENAI_REAL_KEY: KEY },
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) expect(world.leak(KEY)).toBeUndefined();
     await world?.close();
@@ -103,7 +103,7 @@ describe("Codex's own sandbox under keyway's containment", () => {
       },
       secrets: { OPENAI_REAL_KEY: KEY },
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) expect(world.leak(KEY)).toBeUndefined();
     await world?.close();
@@ -167,7 +167,7 @@ describe('Codex with a ChatGPT login owned by keyway (login_capture)', () => {
       },
       secrets: {},
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) for (const secret of [REFRESH, tokens.refreshToken]) expect(world.leak(secret)).toBeUndefined();
     await world?.close();

@@ -57,7 +57,7 @@ describe('Gemini CLI (gemini -p) under keyway run --contain, with an API key', (
       },
       secrets: { GEMINI_REAL_KEY: KEY },
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) expect(world.leak(KEY)).toBeUndefined();
     await world?.close();
@@ -144,7 +144,7 @@ describe('Gemini CLI with a Google login owned by keyway (login_capture)', () =>
       },
       secrets: {},
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) for (const secret of [REFRESH, ...tokens.accessTokens]) expect(world.leak(secret)).toBeUndefined();
     await world?.close();

@@ -36,7 +36,7 @@ describe('Claude Code under a model budget', () => {
       secrets: { ANTHROPIC_REAL_KEY: KEY },
       budgets: BUDGETS,
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) expect(world.leak(KEY)).toBeUndefined();
     await world?.close();
@@ -70,7 +70,7 @@ describe('Codex under a model budget', () => {
       secrets: { OPENAI_REAL_KEY: KEY },
       budgets: BUDGETS,
     });
-  }, 120_000);
+  });
   afterAll(async () => {
     if (world) expect(world.leak(KEY)).toBeUndefined();
     await world?.close();

@@ -136,7 +136,7 @@ describe('assume_role across keyway processes on one home', () => {
     let db: TestPostgres;
     beforeAll(async () => {
       db = await startPostgres();
-    }, 90_000);
+    });
     afterAll(async () => {
       await stopChildren();
       await db?.destroy();

@@ -156,7 +156,7 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       aws.cleanup();
     }
     // Three runs of the aws CLI (a Python start each) and a 9 MiB round trip: past 30 s on a busy machine.
-  }, 90_000);
+  });
 
   it('curl --aws-sigv4 over HTTP/2 inside the tunnel (no Host header, :authority instead) is signed for the right host', async () => {
     const seen = await watch(async () => {
@@ -261,7 +261,7 @@ describe('aws_sigv4: keyway signs the agent AWS requests again with the real key
       rmSync(home, { recursive: true, force: true });
     }
     // Eight CLI runs, each a node start: ~10 s idle, past 30 s on a busy 2-core machine.
-  }, 90_000);
+  });
 
   describe('what keyway will not sign wrong', () => {
     let raw: ProxyAgent;

@@ -124,7 +124,7 @@ describe('dpop grants: DPoP-bound tokens, a proof per request, the nonce retry',
       },
     });
     client = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();

@@ -74,7 +74,7 @@ describe('github_app: installation tokens minted from the app key, for the API a
       },
     });
     agent = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') }, connections: 64 });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await agent?.close();

@@ -31,7 +31,7 @@ describe('jwt grants: the token is sent while valid, never after its exp', () =>
         { id: 'forever', type: 'jwt', domains: ['slow.example.test'], secret: forever },
       ],
     });
-  }, 30_000);
+  });
 
   afterAll(async () => {
     const audit = readFileSync(proxy.auditPath, 'utf8');

@@ -167,7 +167,7 @@ describe('mtls: keyway presents a grant’s client certificate to the upstream',
         { id: 'soon', type: 'mtls', domains: ['plain.example.test'], secret: { certificate: soon.certPem, privateKey: soon.keyPem } },
       ],
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     const audit = readFileSync(proxy.auditPath, 'utf8');

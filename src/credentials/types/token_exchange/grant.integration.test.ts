@@ -136,7 +136,7 @@ describe('token_exchange grants: one agent fleet acting for many end users', () 
         identities: [{ issuer: IDENTITY_ISSUER, jwks: identity.jwksPath, audience: 'keyway', map: [{ claims: { team: 'agents' }, agent: 'fleet' }] }],
       },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     const texts = [...outputs, ...proxy.logs, readFileSync(proxy.auditPath, 'utf8')];
