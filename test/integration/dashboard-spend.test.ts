@@ -198,7 +198,7 @@ describe('dashboard: Spend page', () => {
   );
 
   it(
-    'reads at 380 px wide: the page does not scroll sideways (the table scrolls in its frame)',
+    'reads at 380 px wide: the page does not scroll sideways (the table stacks its rows; dashboard-narrow.test.ts)',
     async () => {
       const narrow = await openPage(browser, { width: 380, height: 800 }, watched);
       try {

@@ -120,7 +120,8 @@ function recentTable(list) {
     { class: 'table-wrap' },
     h(
       'table',
-      {},
+      // stacks: on a narrow screen each answer is a block, each value beside its data-label (style.css).
+      { class: 'stacks' },
       h('caption', { class: 'visually-hidden' }, 'Approvals answered or ended in the last day'),
       h('thead', {}, h('tr', {}, ...['Request', 'Agent', 'State', 'By', 'When'].map((c) => h('th', { scope: 'col' }, c)))),
       h(
@@ -130,11 +131,15 @@ function recentTable(list) {
           h(
             'tr',
             { 'data-approval': a.id, 'data-state': a.state },
-            h('td', {}, `${a.method} ${where(a)}`),
-            h('td', {}, a.agent),
-            h('td', {}, a.decision?.outcome === 'window' ? `${a.state} (window until ${new Date(a.decision.until).toLocaleString()})` : a.state),
-            h('td', {}, a.decision?.by ?? '—'),
-            h('td', {}, when(a.decision?.at ?? a.ended_at ?? a.asked_at)),
+            h('td', { 'data-label': 'Request', class: 'request' }, `${a.method} ${where(a)}`),
+            h('td', { 'data-label': 'Agent' }, a.agent),
+            h(
+              'td',
+              { 'data-label': 'State' },
+              a.decision?.outcome === 'window' ? `${a.state} (window until ${new Date(a.decision.until).toLocaleString()})` : a.state,
+            ),
+            h('td', { 'data-label': 'By' }, a.decision?.by ?? '—'),
+            h('td', { 'data-label': 'When' }, when(a.decision?.at ?? a.ended_at ?? a.asked_at)),
           ),
         ),
       ),

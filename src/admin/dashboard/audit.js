@@ -35,7 +35,8 @@ export async function renderAudit(main) {
     { class: 'table-wrap' },
     h(
       'table',
-      { class: 'audit' },
+      // stacks: on a narrow screen each line is a block, each value beside its column's name (style.css).
+      { class: 'audit stacks' },
       h('caption', { class: 'visually-hidden' }, 'Audit lines, newest first'),
       h(
         'thead',

@@ -95,7 +95,8 @@ function modelTable(day, month) {
     { class: 'table-wrap' },
     h(
       'table',
-      { id: 'spend-rows' },
+      // stacks: on a narrow screen each row is a block, so its Notes (a "no price" flag) stay on screen.
+      { id: 'spend-rows', class: 'stacks' },
       h('caption', { class: 'visually-hidden' }, 'Tokens and cost per agent and model, today and this month'),
       h(
         'thead',
@@ -118,19 +119,21 @@ function modelTable(day, month) {
             notes.push(h('span', { class: 'badge warn' }, 'fallback price'), ` ${plural(m.fallback, 'answer')} priced at the vendor's highest`);
           if (m.unknown > 0) notes.push(h('span', { class: 'badge warn' }, 'no usage'), ` ${plural(m.unknown, 'answer')} said nothing of their usage`);
           if (m.estimated > 0) notes.push(h('span', { class: 'badge warn' }, 'estimated'), ` ${plural(m.estimated, 'answer')} counted from their bytes`);
+          // data-label: the column's name, beside each value when a narrow screen stacks the row.
+          const cell = (label, kind, ...content) => h('td', { 'data-label': label, class: kind }, ...content);
           return h(
             'tr',
             { 'data-agent': m.agent ?? '', 'data-model': m.model ?? '' },
-            h('td', {}, m.agent ?? h('span', { class: 'muted' }, 'anonymous')),
-            h('td', {}, m.model ?? h('span', { class: 'muted' }, 'not named')),
-            h('td', { class: 'num' }, tokens((d?.input_tokens ?? 0) + (d?.output_tokens ?? 0))),
-            h('td', { class: 'num' }, usd(d?.cost_usd ?? 0)),
-            h('td', { class: 'num' }, tokens(m.requests)),
-            h('td', { class: 'num' }, tokens(m.input_tokens)),
-            h('td', { class: 'num' }, tokens(m.cached_input_tokens)),
-            h('td', { class: 'num' }, tokens(m.output_tokens)),
-            h('td', { class: 'num' }, usd(m.cost_usd)),
-            h('td', { class: 'notes' }, notes),
+            cell('Agent', null, m.agent ?? h('span', { class: 'muted' }, 'anonymous')),
+            cell('Model', null, m.model ?? h('span', { class: 'muted' }, 'not named')),
+            cell('Tokens today', 'num', tokens((d?.input_tokens ?? 0) + (d?.output_tokens ?? 0))),
+            cell('Cost today', 'num', usd(d?.cost_usd ?? 0)),
+            cell('Answers', 'num', tokens(m.requests)),
+            cell('Input', 'num', tokens(m.input_tokens)),
+            cell('Cached', 'num', tokens(m.cached_input_tokens)),
+            cell('Output', 'num', tokens(m.output_tokens)),
+            cell('Cost this month', 'num', usd(m.cost_usd)),
+            cell('Notes', 'notes', notes),
           );
         }),
       ),
