@@ -16,7 +16,8 @@ export interface BenchHome {
   env: Record<string, string>;
 }
 
-const START_TIMEOUT_MS = 20_000;
+// Catches a start that hangs; a busy machine may take well past 20 s to start one.
+const START_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 export function makeBenchHome(cli: string): BenchHome {

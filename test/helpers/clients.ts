@@ -28,9 +28,20 @@ export interface Echo {
 // Re-exported for the tests that take it from here (configs that `keyway env` reads: port 0 cannot be printed).
 export { freePort } from './ports.ts';
 
+/**
+ * A client's own bound on one request, in seconds: 10 on an idle machine, stretched by the measured
+ * load (a busy machine answers late for want of CPU); the process gets 5 s more to exit (runProcess
+ * stretches that bound by the load again).
+ */
+function clientSeconds(): number {
+  return Math.round(slack(10_000, 60_000) / 1000);
+}
+const processMs = (seconds: number) => (seconds + 5) * 1000;
+
 /** curl with ~/.curlrc ignored (-q must come first). */
 export function curl(args: string[], env: Record<string, string>): Promise<ProcessResult> {
-  return runProcess('curl', ['-q', '-sS', '--max-time', '10', ...args], env, undefined, 15_000);
+  const seconds = clientSeconds();
+  return runProcess('curl', ['-q', '-sS', '--max-time', String(seconds), ...args], env, undefined, processMs(seconds));
 }
 
 /**
@@ -38,19 +49,20 @@ export function curl(args: string[], env: Record<string, string>): Promise<Proce
  * prints {status, body} as JSON on stdout.
  */
 export function nodeFetch(url: string, env: Record<string, string>, clientAuthorization?: string): Promise<ProcessResult> {
+  const seconds = clientSeconds();
   const script = `
     const headers = ${JSON.stringify(clientAuthorization === undefined ? {} : { authorization: clientAuthorization })};
-    fetch(${JSON.stringify(url)}, { headers, signal: AbortSignal.timeout(10000) })
+    fetch(${JSON.stringify(url)}, { headers, signal: AbortSignal.timeout(${seconds * 1000}) })
       .then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })))
       .catch((e) => { console.error('fetch failed:', e?.cause?.code ?? e?.cause?.message ?? e?.message); process.exit(1); });
   `;
-  return runProcess(process.execPath, ['-e', script], env, undefined, 15_000);
+  return runProcess(process.execPath, ['-e', script], env, undefined, processMs(seconds));
 }
 
 const PYTHON_SCRIPT = `
 import json, sys, requests
-headers = {'Authorization': sys.argv[2]} if len(sys.argv) > 2 else {}
-r = requests.get(sys.argv[1], headers=headers, timeout=10)
+headers = {'Authorization': sys.argv[2]} if sys.argv[2] else {}
+r = requests.get(sys.argv[1], headers=headers, timeout=float(sys.argv[3]))
 print(json.dumps({'status': r.status_code, 'body': r.text}))
 `;
 
@@ -79,7 +91,8 @@ export function findPythonWithRequests(): Promise<string | undefined> {
 export async function pythonRequests(url: string, env: Record<string, string>, clientAuthorization?: string): Promise<ProcessResult> {
   const python = await findPythonWithRequests();
   if (!python) throw new Error('no python3 with the requests module (tried python3 on PATH and /usr/bin/python3): install python3-requests');
-  return runProcess(python, ['-c', PYTHON_SCRIPT, url, ...(clientAuthorization === undefined ? [] : [clientAuthorization])], env, undefined, 15_000);
+  const seconds = clientSeconds();
+  return runProcess(python, ['-c', PYTHON_SCRIPT, url, clientAuthorization ?? '', String(seconds)], env, undefined, processMs(seconds));
 }
 
 /** git with no user or system config (no credential helpers, no http.proxy from ~/.gitconfig) and no prompts. */

@@ -10,6 +10,7 @@ import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { REPO, type ImageSpec } from './deploy-files.ts';
 import { runnableKeyway } from './runnable-copy.ts';
+import { slack } from './load.ts';
 
 export interface ContainerFs {
   /** The host folder standing in for the image's WORKDIR. */
@@ -101,7 +102,8 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the container did not start in 20 s: ${output}`)), 20_000);
+    const startMs = slack(20_000, 90_000); // a wait on the start: patient on a busy machine
+    const timer = setTimeout(() => reject(new Error(`the container did not start in ${startMs} ms: ${output}`)), startMs);
     const onData = () => {
       if (!output.includes('keyway proxy on')) return;
       clearTimeout(timer);

@@ -8,6 +8,7 @@ import { afterEach } from 'vitest';
 import { CANARY } from './fixtures.ts';
 import { startProxy, type TestProxy } from './keyway.ts';
 import { startUpstream, type TestUpstream } from './upstream.ts';
+import { slack } from './load.ts';
 
 export const AGENT = 'flood';
 export const KEY = 'flood-agent-key';
@@ -65,7 +66,8 @@ export async function http1Requests(tls: TLSSocket, targets: string[], host: str
       }
       if (closed) throw new Error('connection closed');
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5_000);
+        const answerMs = slack(5_000, 30_000);
+        const timer = setTimeout(() => reject(new Error(`no answer within ${answerMs} ms`)), answerMs);
         wake = () => {
           clearTimeout(timer);
           resolve();
@@ -109,7 +111,8 @@ export function rawConnect(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = netConnect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => socket.destroy(new Error('no close within 5 s')), 5_000);
+    const closeMs = slack(5_000, 30_000);
+    const timer = setTimeout(() => socket.destroy(new Error(`no close within ${closeMs} ms`)), closeMs);
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', reject);
     socket.on('close', () => {

@@ -11,6 +11,7 @@ import { createAppLogger } from '../../src/log/logger.ts';
 import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-record.ts';
 import { loadMasterKey, Store } from '../../src/credentials/store/index.ts';
 import { TLS_FIXTURES } from './fixtures.ts';
+import { slack } from './load.ts';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -154,23 +155,31 @@ export function runProcess(
   args: string[],
   env: Record<string, string>,
   stdin?: string,
-  timeoutMs = 30_000,
+  idleTimeoutMs = 30_000,
   cwd?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  // The bound is for an idle machine, stretched by the measured load: a run that starts late for
+  // want of CPU is not a hang. A run killed for taking longer says so on its stderr.
+  const timeoutMs = slack(idleTimeoutMs, Math.max(idleTimeoutMs, 180_000));
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'], cwd });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      const stderr = Buffer.concat(err).toString('utf8') + (killed ? `\n[test: ${command} killed after ${timeoutMs} ms]\n` : '');
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr });
     });
     // A program that exits without reading its stdin makes this write fail with EPIPE: that is the
     // program's business (its exit code says the rest), not an unhandled error in the test run.

@@ -177,7 +177,8 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
       let requestMs = 50;
       const started = Date.now();
 
-      for (let i = 0; i < KILLS && Date.now() - started < TIME_LIMIT_MS; i++) {
+      // Past its floor of kills (3), the short form stops at its time limit (each kill is slower on a busy machine).
+      for (let i = 0; i < KILLS && (i < Math.min(KILLS, 3) || Date.now() - started < TIME_LIMIT_MS); i++) {
         const t0 = Date.now();
         let killedAt = 0;
         const childStarted = now();
@@ -304,6 +305,6 @@ describe('crashes: kill -9 during OAuth refresh with rotation', () => {
       // The long form must reach its count; the short one may be cut by its time limit on a busy machine.
       expect(f.refresh_kills).toBeGreaterThanOrEqual(LONG ? KILLS : Math.min(KILLS, 3));
     },
-    TIME_LIMIT_MS + 30_000,
+    TIME_LIMIT_MS + 130_000,
   );
 });

@@ -169,7 +169,7 @@ describe('fuzzing upstream responses', () => {
       );
       expect(after.answers[0]?.status).toBe(200);
     },
-    scale(60_000, 0),
+    scale(180_000, 0),
   );
 
   it(
@@ -224,6 +224,6 @@ describe('fuzzing upstream responses', () => {
       expect(failures.slice(0, 5)).toEqual([]);
       expect(stand.keyway.crashes).toEqual([]);
     },
-    scale(60_000, 0),
+    scale(180_000, 0),
   );
 });

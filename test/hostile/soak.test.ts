@@ -57,7 +57,7 @@ describe('soak (open-loop load with injection, new hosts and token refreshes)', 
       expect(result.fds.afterDrain).toBeLessThanOrEqual(result.fds.baseline);
     },
     // Setup (three CLI runs and a start on a busy machine), warm-up, the run, its drain.
-    (warmupMs + durationMs) * (LONG ? 2 : 1) + 90_000,
+    (warmupMs + durationMs) * (LONG ? 2 : 1) + 170_000,
   );
 });
 

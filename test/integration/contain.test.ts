@@ -65,7 +65,7 @@ describe('keyway run --contain', () => {
         grants: { api: { type: 'bearer', domains: ['api.example.test'], secret: 'env:API_TOKEN' } },
         agents: {
           bot: { key: 'env:BOT_KEY', grants: ['api'] },
-          limited: { key: 'env:LIMITED_KEY', grants: ['api'], limits: { rate: '3/min', burst: 3 } },
+          limited: { key: 'env:LIMITED_KEY', grants: ['api'], limits: { rate: '3/h', burst: 3 } },
         },
       },
     });
@@ -339,8 +339,9 @@ s.on('error', (e) => console.log(e.code));`;
     // In the home's one audit log, with the agent and via: contain.
     const line = await waitFor(() => proxy.auditLines().find((l) => l['path'] === '/v1/door'), 'the audit line');
     expect(line).toMatchObject({ decision: 'inject', agent: 'bot', via: 'contain' });
-    // limited: 3 requests a minute. Two runs of two requests each: the fourth is refused, as it
-    // would be through keyway start (each run used to start a keyway of its own, a fresh bucket).
+    // limited: 3 requests an hour (a minute refilled one between two slow runs on a busy machine).
+    // Two runs of two requests each: the fourth is refused, as it would be through keyway start
+    // (each run used to start a keyway of its own, a fresh bucket).
     const statuses: string[] = [];
     for (let run = 0; run < 2; run++) {
       const r = await contained(['sh', '-c', 'for i in 1 2; do curl -s -o /dev/null -w "%{http_code} " https://api.example.test/v1/limited; done'], undefined, [

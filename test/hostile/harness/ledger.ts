@@ -3,6 +3,7 @@
 // went up and was answered must match one the upstream framed. For cases whose bytes a strict reader
 // frames cleanly, the body the upstream got must also have a length that case actually sent.
 
+import { slack } from '../../helpers/load.ts';
 import type { AuditRecord } from './audit-tail.ts';
 import type { FramingFailure, ReceivedRequest } from './raw-upstream.ts';
 
@@ -19,8 +20,8 @@ const pathOf = (target: string) => target.split(/[?#]/, 1)[0] ?? '';
 
 export class FramingLedger {
   /** Audit lines that may match an upstream request, by method + path; `required` must be matched. */
-  readonly #audited = new Map<string, Array<{ required: boolean; round: number }>>();
-  readonly #waiting: Array<{ request: ReceivedRequest; round: number }> = [];
+  readonly #audited = new Map<string, Array<{ required: boolean; round: number; at: number }>>();
+  readonly #waiting: Array<{ request: ReceivedRequest; round: number; at: number }> = [];
   /** Body lengths a clean case sent, by case id. */
   readonly #bodies = new Map<string, { lengths: number[]; round: number }>();
   readonly mismatches: Mismatch[] = [];
@@ -36,7 +37,7 @@ export class FramingLedger {
       if (r.method === 'CONNECT' || !FORWARDING.has(r.decision)) continue;
       const required = r.decision !== 'error' && r.code === null && r.status !== null;
       const list = this.#audited.get(keyOf(r.method, r.path)) ?? [];
-      list.push({ required, round: this.#round });
+      list.push({ required, round: this.#round, at: Date.now() });
       this.#audited.set(keyOf(r.method, r.path), list);
     }
   }
@@ -44,7 +45,7 @@ export class FramingLedger {
   addUpstream(received: ReceivedRequest[], failures: FramingFailure[]): void {
     for (const f of failures) this.mismatches.push({ kind: 'upstream could not frame', detail: `${f.reason}: ${JSON.stringify(f.bytes.slice(0, 300))}` });
     for (const request of received) {
-      this.#waiting.push({ request, round: this.#round });
+      this.#waiting.push({ request, round: this.#round, at: Date.now() });
       const id = CASE_ID.exec(request.target)?.[1];
       const lengths = id === undefined ? undefined : this.#bodies.get(id)?.lengths;
       if (lengths && !lengths.includes(request.bodyBytes)) {
@@ -60,6 +61,13 @@ export class FramingLedger {
    * Matches what can be matched. Lines and requests left over from `graceRounds` rounds ago or
    * more (audit lines trail their response by a few ms) are mismatches; `final` settles everything.
    */
+  /** Requests and required audit lines still waiting for their match. */
+  get unmatched(): number {
+    let lines = 0;
+    for (const list of this.#audited.values()) for (const a of list) if (a.required) lines++;
+    return this.#waiting.length + lines;
+  }
+
   settle(final = false, graceRounds = 2): void {
     this.#round++;
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
@@ -74,22 +82,26 @@ export class FramingLedger {
       this.#waiting.splice(i, 1);
       this.matched++;
     }
-    const old = (round: number) => final || this.#round - round > graceRounds;
+    const now = Date.now();
+    // How long a line or request may wait for its match, besides its rounds: on a busy machine a
+    // request audited ahead reaches the upstream late for want of CPU, not because it was lost.
+    const graceMs = slack(1_000, 20_000);
+    const old = (round: number, at: number) => final || (this.#round - round > graceRounds && now - at > graceMs);
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
-      const { request, round } = this.#waiting[i]!;
-      if (!old(round)) continue;
+      const { request, round, at } = this.#waiting[i]!;
+      if (!old(round, at)) continue;
       this.#waiting.splice(i, 1);
       this.mismatches.push({ kind: 'not audited', detail: `${request.method} ${request.target} (${request.bodyBytes} body bytes)` });
     }
     for (const [key, list] of this.#audited) {
       const kept = list.filter((a) => {
-        if (!old(a.round)) return true;
+        if (!old(a.round, a.at)) return true;
         if (a.required) this.mismatches.push({ kind: 'audited, never received', detail: key });
         return false;
       });
       if (kept.length) this.#audited.set(key, kept);
       else this.#audited.delete(key);
     }
-    for (const [id, { round }] of this.#bodies) if (old(round - 1)) this.#bodies.delete(id);
+    for (const [id, { round }] of this.#bodies) if (final || this.#round - round > graceRounds + 1) this.#bodies.delete(id);
   }
 }

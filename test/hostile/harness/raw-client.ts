@@ -52,8 +52,11 @@ export interface CaseOutcome {
  * of keyway's own timeouts (10 s and up), which a real hang would run into.
  */
 export const HANG_MS = slack(2_000, 8_000);
-/** A case that is not clean and gets no answer this long is taken as keyway waiting for more bytes. */
-const SILENT_MS = 600;
+/**
+ * A case that is not clean and gets no answer this long is taken as keyway waiting for more bytes:
+ * 600 ms idle, stretched by the measured load (a refusal late for want of CPU is still a refusal).
+ */
+const SILENT_MS = Math.min(slack(600, 4_000), HANG_MS - 1_000);
 /** After the last answer, this much quiet ends a case whose answer count is not known. */
 const IDLE_MS = 40;
 
