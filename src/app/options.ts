@@ -54,7 +54,10 @@ export interface StartOptions {
   rates?: RateCounter | undefined;
   /** Refusals' audit lines handed to another keyway's refusal budget (keyway run --contain's keyway: the running one's); false when it could not. */
   refusals?: ((event: AuditEvent) => boolean) | undefined;
-  /** Told of every request this keyway counts, for another that counts them too (keyway run --contain's keyway: the running one's overview). */
+  /**
+   * Told of every request this keyway counts: keyway run --contain's keyway hands them to the running
+   * one's overview, and says a host it could not reach on the run's stderr.
+   */
   tallies?: ((event: AuditEvent) => void) | undefined;
 }
 

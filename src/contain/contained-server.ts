@@ -1,10 +1,12 @@
 import type { Server } from 'node:net';
+import type { AuditEvent } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { missingSecretVariables } from '../config/secret-variables.ts';
 import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { findRunningProxy } from '../running-proxy.ts';
 import { type Door, openDoor } from './door-client.ts';
+import { UnreachableNotice } from './unreachable-notice.ts';
 
 /** What serves the contained command: a keyway of this run's own, joined to the running one where there is one. */
 export interface ContainedServer {
@@ -19,6 +21,8 @@ export interface ContainedServerOptions {
   configFile: string | undefined;
   /** keyway's own environment (the master key and the config's references). */
   keywayEnv: NodeJS.ProcessEnv;
+  /** A line on the run's stderr: a host the command could not be given (contain/unreachable-notice.ts). */
+  err(line: string): void;
 }
 
 /**
@@ -41,6 +45,11 @@ export async function containedServer(options: ContainedServerOptions): Promise<
     env = { ...env, ...(await door.secrets(missing)) };
     joined = await door.join();
   }
+  const unreachable = new UnreachableNotice(options.err);
+  const told = (event: AuditEvent) => {
+    joined?.tally(event);
+    unreachable.add(event);
+  };
   try {
     const [{ startKeyway }, { pino }] = await Promise.all([import('../app/index.ts'), import('pino')]);
     const own = await startKeyway({
@@ -54,7 +63,7 @@ export async function containedServer(options: ContainedServerOptions): Promise<
       announce: 'contain',
       rates: joined?.counter,
       refusals: joined?.refusals,
-      tallies: joined?.tally,
+      tallies: told,
     });
     return {
       acceptRedirected: (handle, agent, ports) => own.acceptRedirected(handle, agent, ports),

@@ -3,7 +3,16 @@ import type { ConnectClient, ProxyWiring } from './connect.ts';
 import type { Connection } from './connection.ts';
 import { refuse } from './refuse.ts';
 import { formatAuthority } from './target.ts';
+import { refuseWithAlert } from './tls-alert.ts';
 import { upstreamError } from '../egress/upstream-errors.ts';
+
+/**
+ * What the client waits for, and so how a failure to reach the host is said: the answer to its
+ * CONNECT (502 on the CONNECT); a TLS server's hello, having sent its ClientHello to a redirected
+ * listener (a TLS alert: a plain answer there reads as "wrong version number"); or the answer to a
+ * plain request sent to a redirected listener (502).
+ */
+export type TunnelClient = 'connect' | 'tls' | 'http';
 
 /**
  * A blind tunnel for a host no grant covers: bytes both ways, nothing read, nothing injected.
@@ -18,7 +27,7 @@ export async function openTunnel(
   { connections }: ProxyWiring,
   conn: Connection,
   { socket: client, head, draft }: ConnectClient,
-  preface = true,
+  waits: TunnelClient = 'connect',
 ): Promise<void> {
   const { runtime, target } = conn;
   draft.event.decision = 'tunnel';
@@ -29,7 +38,9 @@ export async function openTunnel(
     if (egress?.covers(target.host)) upstream = await egress.tunnel(target.host, target.port);
     else upstream = await dial((await runtime.resolve(target.host)).address, target.port);
   } catch (err) {
-    refuse(runtime, draft, upstreamError(err, formatAuthority(target)), client);
+    const error = upstreamError(err, formatAuthority(target));
+    if (waits === 'tls') refuseWithAlert(runtime, draft, error, client);
+    else refuse(runtime, draft, error, client);
     return;
   }
   // The dial is bounded (10 s); a client reset meanwhile is noticed here.
@@ -41,7 +52,7 @@ export async function openTunnel(
   }
   draft.event.status = 200;
   upstream.setNoDelay(true);
-  if (preface) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (waits === 'connect') client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length > 0) upstream.write(head);
   client.pipe(upstream);
   upstream.pipe(client);

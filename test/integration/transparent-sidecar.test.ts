@@ -182,7 +182,7 @@ createServer({ cert: readFileSync(${JSON.stringify(join(REPO, 'test/fixtures/tls
     const ca = join(work, 'ca.pem');
     // The upstream's own address: redirected to keyway, which finds no server name and closes.
     expect(asAgent(['curl', '-sS', '--max-time', '5', '--cacert', ca, `https://${UPSTREAM}/direct`]).code).not.toBe(0);
-    // A host no grant covers, with unmatched: deny (a DNS-over-HTTPS resolver would be one): closed.
+    // A host no grant covers, with unmatched: deny (a DNS-over-HTTPS resolver would be one): refused (a TLS alert).
     expect(asAgent(['curl', '-sS', '--max-time', '5', '--cacert', ca, 'https://other.example.test/']).code).not.toBe(0);
     // Another TCP port, and IPv6: reset. UDP (QUIC): dropped.
     const probe = asAgent([

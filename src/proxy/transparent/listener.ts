@@ -9,6 +9,7 @@ import { clientAddress, refuse } from '../refuse.ts';
 import { auditIfUnanswered } from '../refuse-inside.ts';
 import { asProxyError } from '../respond.ts';
 import type { Target } from '../target.ts';
+import { refuseWithAlert } from '../tls-alert.ts';
 import { openTunnel } from '../tunnel.ts';
 import { MAX_HELLO_RECORD, readClientHello } from './client-hello.ts';
 import { completeHead, hostOfHead, MAX_HEAD } from './http-host.ts';
@@ -21,6 +22,8 @@ import { readPrefix } from './prefix.ts';
 // name itself, under its egress checks). Then the connection goes exactly as a CONNECT to that name
 // would: intercepted, refused inside TLS, tunnelled blind, or refused, with the same stages and audit
 // lines, marked `via`. A connection with neither name is refused (no_destination) and audited.
+// Where a CONNECT would get an answer on the CONNECT (a refused destination, a tunnel's host that
+// cannot be reached), a TLS client gets a TLS alert (tls-alert.ts) and a plain one the HTTP answer.
 
 export interface TransparentOptions {
   /** The agent such connections are (proxy.transparent.agent); undefined: the local agent, where no agents are configured. */
@@ -172,13 +175,13 @@ async function route(
     draft.event.agent = agent.id;
     conn = await routeConnection(runtime, new Connection(runtime, target, agent, draft.event.client, options.via));
   } catch (err) {
-    // Plain HTTP can read a refusal; a TLS client, before its handshake, cannot: closed.
+    // Plain HTTP can read a refusal; a TLS client, before its handshake, reads only a TLS record: an alert.
     if (http) return refuse(runtime, draft, asProxyError(err), socket);
-    return closeRefused(wiring, draft, asProxyError(err), socket);
+    return refuseWithAlert(runtime, draft, asProxyError(err), socket);
   }
   const { route: decided } = conn;
   wiring.connections.identified(socket, conn);
-  if (decided.kind === 'tunnel') return void openTunnel(wiring, conn, { socket, head, draft }, false);
+  if (decided.kind === 'tunnel') return void openTunnel(wiring, conn, { socket, head, draft }, http ? 'http' : 'tls');
   if (decided.kind === 'intercept') runtime.upstream.prewarm(target.host, target.port);
   if (decided.kind === 'refuse-inside') auditIfUnanswered(runtime, socket, draft, decided.refusal);
   intercept(wiring, conn, socket, head, false);
