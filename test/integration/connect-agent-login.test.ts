@@ -227,7 +227,8 @@ describe('keyway connect AGENT --login, refused', () => {
     expect(existsSync(credentialFile('claude-code', home))).toBe(false);
     // No login yet: the listing says how a login grant is filled (issue 86: it said `secrets set`).
     const listed = await keyway(['grants', 'list'], home);
-    expect(listed.stdout, listed.stdout).toContain('keyway connect AGENT --grant claude-watch --login --replace');
+    expect(listed.stdout, listed.stdout).toContain('grant claude-watch: waiting for login: run keyway connect claude-code --grant claude-watch --login');
+    expect(listed.stdout).toMatch(/^claude-watch\s+login_capture\s+waiting_for_login\s/m);
     expect(listed.stdout).not.toContain('secrets set claude-watch');
   });
 
