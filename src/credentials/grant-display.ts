@@ -4,7 +4,7 @@ import { type GrantKind, KINDS } from './types/index.ts';
 // The one word a person reads first about a grant (the wallet's "status at a glance"), with a line
 // saying why. Derived from facts the listing already has; never from a secret's value.
 
-export type DisplayStatus = 'active' | 'expiring' | 'needs_reconnect' | 'revoked' | 'no secret';
+export type DisplayStatus = 'active' | 'expiring' | 'needs_reconnect' | 'revoked' | 'no secret' | 'waiting_for_login';
 
 /** A token that cannot renew itself (no refresh token) is "expiring" this long before it ends. */
 export const TOKEN_EXPIRING_WITHIN_MS = 24 * 3_600_000;
@@ -21,6 +21,8 @@ export interface DisplayFacts {
   /** The grant gets a new token by itself (a refresh token, or client credentials). */
   renewable: boolean;
   leases: ReadonlyArray<{ agent: string; state: string; expires_at: string }>;
+  /** A login_capture grant: what fills it (loginCommand). Its secret is the logins captured for it. */
+  login?: string | undefined;
 }
 
 export function displayStatus(facts: DisplayFacts, now: number): { display_status: DisplayStatus; status_detail: string } {
@@ -28,6 +30,7 @@ export function displayStatus(facts: DisplayFacts, now: number): { display_statu
   if (facts.status === 'needs_reconnect') {
     return { display_status: 'needs_reconnect', status_detail: 'the provider refused the refresh token: connect again' };
   }
+  if (!facts.usable && facts.login !== undefined) return { display_status: 'waiting_for_login', status_detail: `waiting for login: ${facts.login}` };
   if (!facts.usable) return { display_status: 'no secret', status_detail: 'no secret yet: set one to use this grant' };
   const expiry = facts.tokenExpiresAt;
   if (expiry !== undefined && !facts.renewable) {
@@ -49,6 +52,21 @@ export function leasesEndingSoon<L extends { state: string; expires_at: string }
   return leases
     .filter((l) => l.state === 'active' && Date.parse(l.expires_at) - now <= LEASE_EXPIRING_WITHIN_MS)
     .sort((a, b) => a.expires_at.localeCompare(b.expires_at));
+}
+
+/** A coding agent's name or an agent id as a command line may carry it bare. */
+const PLAIN_WORD = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * What fills a login_capture grant that holds no login (one cut short, or never run): for a grant
+ * `keyway connect AGENT --login` made (its `coding-agent` label), that command again, which takes
+ * such a grant without --replace; for any other, the agent's own login through keyway.
+ */
+export function loginCommand(grant: { id: string; labels?: Readonly<Record<string, string>> | undefined; agent?: unknown }): string {
+  const target = grant.labels?.['coding-agent'];
+  if (target === undefined || !PLAIN_WORD.test(target)) return 'log the agent in through keyway (its own login command under keyway run)';
+  const agent = typeof grant.agent === 'string' && PLAIN_WORD.test(grant.agent) ? ` --agent ${grant.agent}` : '';
+  return `run keyway connect ${target}${grant.id === target ? '' : ` --grant ${grant.id}`}${agent} --login`;
 }
 
 /** The command that sets a stored grant's secret: an mtls grant's is its client certificate. */

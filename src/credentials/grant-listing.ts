@@ -3,7 +3,7 @@ import { type SharedValue, SharedValues } from './sources/shared-values.ts';
 import { type MintedState, mintedStateId } from './issuing/minted-tokens.ts';
 import type { Config } from '../config/index.ts';
 import type { ModelApiHint } from '../config/spend.ts';
-import { displayStatus, type DisplayStatus } from './grant-display.ts';
+import { displayStatus, type DisplayStatus, loginCommand } from './grant-display.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
@@ -76,6 +76,8 @@ type GrantFacts = Omit<GrantListing, 'display_status' | 'status_detail'> & {
   renewable: boolean;
   /** The client certificate is expired, unusable or expires within 14 days (said in the status). */
   certificateWarning: { expired: boolean; line: string } | undefined;
+  /** A login_capture grant: what fills it while no login is captured (grant-display.ts). */
+  login: string | undefined;
 };
 
 /** `services` is what openServices returns (open-home.ts), or anything with a config and the store's reads. */
@@ -171,8 +173,9 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       ...roleFacts(id, g.type === 'aws_sigv4' ? g.assume_role?.role_arn : undefined, token),
       // A secret source's item: when the value the proxy uses was last fetched (the store keeps it).
       ...(g.secret?.kind === 'source' ? { last_refreshed_at: sourceFetchedAt(store, g.secret) } : {}),
-      // A capture grant needs no secret: its agents' logins give it theirs.
-      usable: g.secret !== undefined || (KINDS[g.type].wire.by === 'connection' && g.client_certificate !== undefined) || liveToken || captured !== null,
+      // A capture grant needs no secret: its agents' logins give it theirs, once one is captured.
+      usable: g.secret !== undefined || (KINDS[g.type].wire.by === 'connection' && g.client_certificate !== undefined) || liveToken || hasLogin(captured),
+      login: loginOf(id, g.type, {}, g),
       last_used_at: lastUsed(id),
       refused_upstream_at: refusedAt(id),
       allow_http: g.allow_http,
@@ -188,6 +191,7 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
   for (const [, g] of store.entries<StoredGrant>(GRANT_PREFIX)) {
     if (config.grants[g.id]) continue;
     const { liveToken, ...token } = tokenFacts(g.id, g.type, g.status, g.secret);
+    const captured = capturedOf(g.id, g.type);
     facts.push({
       id: g.id,
       type: g.type,
@@ -202,7 +206,8 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       secret_from: 'store',
       ...token,
       ...roleFacts(g.id, g.type === 'aws_sigv4' ? (g['assume_role'] as { role_arn?: string } | undefined)?.role_arn : undefined, token),
-      usable: usableMaterial(g.type, g.secret) || liveToken,
+      usable: usableMaterial(g.type, g.secret) || liveToken || hasLogin(captured),
+      login: loginOf(g.id, g.type, g.labels, g),
       last_used_at: lastUsed(g.id),
       refused_upstream_at: refusedAt(g.id),
       allow_http: g.allow_http ?? false,
@@ -212,12 +217,12 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       mcp_paths: [...(g.mcp?.paths ?? [])],
       labels: { ...g.labels },
       leases: leasesOf(g.id),
-      captured: capturedOf(g.id, g.type),
+      captured,
     });
   }
   return facts
-    .map(({ usable, expiresAt, renewable, certificateWarning, ...row }) => {
-      const shown = displayStatus({ status: row.status, usable, tokenExpiresAt: expiresAt, renewable, leases: row.leases }, now);
+    .map(({ usable, expiresAt, renewable, certificateWarning, login, ...row }) => {
+      const shown = displayStatus({ status: row.status, usable, tokenExpiresAt: expiresAt, renewable, leases: row.leases, login }, now);
       // The certificate's clock, when it says more than the token's: expired (or unusable) stops every request.
       if (certificateWarning && usable && (shown.display_status === 'active' || certificateWarning.expired)) {
         return {
@@ -229,6 +234,16 @@ export function listGrants(services: { config: Config; store: RecordSource }): G
       return { ...row, ...shown };
     })
     .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** At least one login is captured for the grant (a login_capture grant's only secret). */
+function hasLogin(captured: readonly unknown[] | null): boolean {
+  return captured !== null && captured.length > 0;
+}
+
+/** What fills a login_capture grant with no login, for its status; undefined for any other type. */
+function loginOf(id: string, type: string, labels: Readonly<Record<string, string>> | undefined, grant: object): string | undefined {
+  return type === 'login_capture' ? loginCommand({ id, labels, agent: (grant as { agent?: unknown }).agent }) : undefined;
 }
 
 /** The public half of a signing key: an AWS access key id, an HMAC key id. */

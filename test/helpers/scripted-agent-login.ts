@@ -44,7 +44,12 @@ async function claude() {
   } else { console.error('claude: unexpected ' + words); process.exit(2); }
   mkdirSync(dir, { recursive: true });
   const oauth = { accessToken: answer.access_token, refreshToken: answer.refresh_token, expiresAt: Date.now() + answer.expires_in * 1000, scopes: String(answer.scope).split(' '), subscriptionType: 'max' };
-  writeFileSync(file, JSON.stringify({ claudeAiOauth: oauth }), { mode: 0o600 });
+  // Its other members kept, as claude keeps them (an MCP server's login).
+  let before = {};
+  try { before = JSON.parse(readFileSync(file, 'utf8')); } catch {}
+  writeFileSync(file, JSON.stringify({ ...before, claudeAiOauth: oauth }), { mode: 0o600 });
+  // Its settings file, where the real one keeps it: beside its folder, or in it under CLAUDE_CONFIG_DIR.
+  if (words === 'auth login --claudeai') writeFileSync(process.env.CLAUDE_CONFIG_DIR ? join(dir, '.claude.json') : join(home, '.claude.json'), JSON.stringify({ oauthAccount: { emailAddress: 'ada@example.test' } }));
   console.log('claude: logged in');
 }
 

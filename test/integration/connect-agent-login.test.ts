@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,8 +48,8 @@ afterAll(async () => {
 });
 
 /** The real CLI on the test's home, with the scripted agents first on PATH and HOME a fresh folder. */
-async function keyway(args: string[], home: string, stdin?: string) {
-  const r = await runCli(args, { KEYWAY_HOME: proxy.home, ...proxy.env, HOME: home, PATH: `${bin}:${process.env['PATH']}`, STANDIN_PORT: String(port) }, stdin);
+async function keyway(args: string[], home: string, stdin?: string, via: TestProxy = proxy) {
+  const r = await runCli(args, { KEYWAY_HOME: via.home, ...via.env, HOME: home, PATH: `${bin}:${process.env['PATH']}`, STANDIN_PORT: String(port) }, stdin);
   outputs.push(r.stdout, r.stderr);
   return r;
 }
@@ -158,6 +158,10 @@ describe.each(Object.keys(LOGIN) as Agent[])('keyway connect %s --login', (agent
       expect(held.apiKey?.startsWith('sk-proj-kwcap_')).toBe(true);
     }
     expect(canaries.leaks(readFileSync(credentialFile(agent, home)))).toEqual([]);
+    // Claude's login ran with its state in a folder of its own: only its login file reached the home.
+    if (agent === 'claude-code') expect(readdirSync(home, { recursive: true }).sort()).toEqual(['.claude', join('.claude', '.credentials.json')]);
+    const listed = await keyway(['grants', 'list'], home);
+    expect(listed.stdout).toMatch(new RegExp(`^${agent}\\s+login_capture\\s+active\\s`, 'm'));
     const grant = proxy.auditLines().find((l) => l['action'] === 'grants.create' && l['grant'] === agent);
     expect(grant?.['changed']).toBe('type,domains,capture');
     expect(proxy.auditLines().some((l) => l['grant'] === agent && Array.isArray(l['captured']))).toBe(true);
@@ -227,8 +231,41 @@ describe('keyway connect AGENT --login, refused', () => {
     expect(existsSync(credentialFile('claude-code', home))).toBe(false);
     // No login yet: the listing says how a login grant is filled (issue 86: it said `secrets set`).
     const listed = await keyway(['grants', 'list'], home);
-    expect(listed.stdout, listed.stdout).toContain('keyway connect AGENT --grant claude-watch --login --replace');
+    expect(listed.stdout, listed.stdout).toContain('grant claude-watch: waiting for login: run keyway connect claude-code --grant claude-watch --login');
+    expect(listed.stdout).toMatch(/^claude-watch\s+login_capture\s+waiting_for_login\s/m);
     expect(listed.stdout).not.toContain('secrets set claude-watch');
+  });
+
+  it('--login on a grant waiting for its login fills it without --replace; the file keeps what it held beside the login', async () => {
+    // A keyway of its own: another claude login grant on the same token endpoint would make it ambiguous.
+    const own = await startProxy({ config: { proxy: { unmatched: 'deny', hosts: Object.fromEntries(LOGIN_HOSTS.map((h) => [h, '127.0.0.1'])) } } });
+    try {
+      const home = mkdtempSync(join(tmpdir(), 'keyway-refill-home-'));
+      expect((await keyway(['connect', 'claude-code', '--login', '--watch'], home, undefined, own)).code).toBe(0);
+      mkdirSync(join(home, '.claude'), { mode: 0o700 });
+      writeFileSync(credentialFile('claude-code', home), JSON.stringify({ mcpOAuth: { docs: { clientId: 'docs-client' } } }), { mode: 0o600 });
+      const r = await keyway(['connect', 'claude-code', '--login'], home, undefined, own);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain("connected Claude Code's login");
+      expect(
+        own
+          .auditLines()
+          .filter((l) => l['grant'] === 'claude-code')
+          .map((l) => l['action']),
+      ).toEqual(expect.arrayContaining(['grants.create', 'grants.replace']));
+      const file = JSON.parse(readFileSync(credentialFile('claude-code', home), 'utf8')) as Record<string, Record<string, unknown>>;
+      expect(file['mcpOAuth']).toEqual({ docs: { clientId: 'docs-client' } });
+      expect(heldPlaceholder(String(file['claudeAiOauth']!['refreshToken']))).toBe(true);
+      expect(existsSync(join(home, '.claude.json'))).toBe(false);
+      const listed = await keyway(['grants', 'list'], home, undefined, own);
+      expect(listed.stdout).toMatch(/^claude-code\s+login_capture\s+active\s/m);
+      // Now it holds a login: connecting again needs --replace.
+      const again = await keyway(['connect', 'claude-code', '--login'], home, undefined, own);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('grant "claude-code" exists');
+    } finally {
+      await own.stop();
+    }
   });
 
   it('without a running keyway, --login says so and changes nothing', async () => {

@@ -6,6 +6,8 @@ import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-rec
 import { listGrants } from '../../src/credentials/grant-listing.ts';
 import { leaseRecordId, type LeaseRecord } from '../../src/credentials/lease-record.ts';
 import { oauthStateId, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
+import { capturedRecordId } from '../../src/credentials/capture/placeholder.ts';
+import type { CapturedToken } from '../../src/credentials/capture/records.ts';
 
 const HOUR = 3_600_000;
 const SECRET = 'kw-canary-7f3a9c1e5b2d';
@@ -86,5 +88,32 @@ describe('grant status at a glance', () => {
       ['a', { team: 'pay' }, 'ada@example.test'],
       ['b', {}, null],
     ]);
+  });
+
+  it('a login grant: waiting for its login until one is captured, with what fills it (issue 86), then active', () => {
+    const login = (id: string, extra: Partial<StoredGrant> = {}) =>
+      grant(id, { type: 'login_capture', domains: ['api.anthropic.com'], labels: { 'coding-agent': 'claude-code' }, ...extra });
+    expect(statusOf([login('claude-code')], 'claude-code')).toEqual(['waiting_for_login', 'waiting for login: run keyway connect claude-code --login']);
+    // Another grant id and a named agent go on the command; a label that is no plain word does not.
+    expect(statusOf([login('mine', { agent: 'bot' } as Partial<StoredGrant>)], 'mine')[1]).toBe(
+      'waiting for login: run keyway connect claude-code --grant mine --agent bot --login',
+    );
+    expect(statusOf([login('odd', { labels: { 'coding-agent': 'x; rm -rf ~' } })], 'odd')[1]).toBe(
+      'waiting for login: log the agent in through keyway (its own login command under keyway run)',
+    );
+    const captured: [string, CapturedToken] = [
+      capturedRecordId('k1'),
+      {
+        grant: 'claude-code',
+        agent: 'local',
+        field: 'access_token',
+        value: SECRET,
+        prefix: '',
+        login: 'l1',
+        endpoint: 'platform.claude.com/v1/oauth/token',
+        captured_at: new Date().toISOString(),
+      },
+    ];
+    expect(statusOf([login('claude-code'), captured], 'claude-code')).toEqual(['active', 'active']);
   });
 });

@@ -13,7 +13,7 @@ const grantListing = z.object({
   type: grantFields.shape.type,
   domains: z.array(z.string()),
   status: z.enum(['active', 'needs_reconnect', 'revoked']),
-  display_status: z.enum(['active', 'expiring', 'needs_reconnect', 'revoked', 'no secret']),
+  display_status: z.enum(['active', 'expiring', 'needs_reconnect', 'revoked', 'no secret', 'waiting_for_login']),
   status_detail: z.string(),
   source: z.enum(['config', 'store']),
   inject: z.string().meta({ description: 'How the secret goes on the wire, in words' }),

@@ -3,7 +3,7 @@
 // count on the overview and the badge on each card cannot disagree.
 
 /** The statuses in the order the overview lists them. */
-export const STATUS_ORDER = ['active', 'expiring', 'needs reconnect', 'no secret', 'revoked'];
+export const STATUS_ORDER = ['active', 'expiring', 'needs reconnect', 'waiting for login', 'no secret', 'revoked'];
 
 /** `needs_reconnect` → `needs reconnect`; the words the API uses otherwise. */
 export function statusLabel(displayStatus) {

@@ -3,7 +3,9 @@
 // stored secret or a captured login is never overwritten by a second connect that did not say so.
 
 import { GRANT_ID } from '../../config/index.ts';
-import { grantRecordId } from '../../credentials/grant-record.ts';
+import { CAPTURED_PREFIX } from '../../credentials/capture/placeholder.ts';
+import { capturedLogins, type CapturedToken } from '../../credentials/capture/records.ts';
+import { grantRecordId, type StoredGrant } from '../../credentials/grant-record.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { addGrant, type GrantResult, type GrantServices } from '../../operations/grants.ts';
 
@@ -23,6 +25,18 @@ export function checkGrantId(services: GrantServices, grantId: string): void {
 export async function grantExists(services: GrantServices, grantId: string): Promise<boolean> {
   await services.store.catchUp();
   return services.store.get(grantRecordId(grantId)) !== undefined;
+}
+
+/**
+ * Whether the store's grant `grantId` is the login grant `keyway connect AGENT` made for this agent
+ * and holds no login (a login cut short, or --watch's never run): connecting again fills it without
+ * --replace, since there is nothing of it to lose.
+ */
+export async function waitingForLogin(services: GrantServices, grantId: string, agentName: string): Promise<boolean> {
+  await services.store.catchUp();
+  const grant = services.store.get<StoredGrant>(grantRecordId(grantId));
+  if (grant?.type !== 'login_capture' || grant.status === 'revoked' || grant.labels?.['coding-agent'] !== agentName) return false;
+  return capturedLogins(services.store.entries<CapturedToken>(CAPTURED_PREFIX), grantId).length === 0;
 }
 
 /** Adds `input` (a grant as `keyway grants add` takes it) or, with `replace`, puts it in place of the one stored. */

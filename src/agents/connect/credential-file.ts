@@ -11,7 +11,7 @@ import { replaceFile } from '../../files/atomic-write.ts';
 import type { CredentialFileShape, FileToken } from './targets.ts';
 
 /** The largest credential file read: a few KiB in every agent; more is not one. */
-const MAX_BYTES = 256 * 1024;
+export const MAX_BYTES = 256 * 1024;
 
 /** Where the file is for this user: the variable that moves it, else its place under HOME. */
 export function credentialFilePath(shape: CredentialFileShape, env: NodeJS.ProcessEnv): string {
@@ -103,7 +103,8 @@ function jsonString(value: string): string {
   return JSON.stringify(value).slice(1, -1);
 }
 
-function at(json: unknown, path: readonly string[]): unknown {
+/** The value at `path` in parsed JSON, or undefined where a member on the way is missing. */
+export function at(json: unknown, path: readonly string[]): unknown {
   let here = json;
   for (const name of path) {
     if (typeof here !== 'object' || here === null || Array.isArray(here) || !Object.hasOwn(here, name)) return undefined;

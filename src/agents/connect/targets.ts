@@ -68,6 +68,14 @@ export interface CapturedLogin {
   readonly file: CredentialFileShape;
   /** What the person does once the command runs, when it is more than following the browser. */
   readonly hint?: string;
+  /**
+   * The agent keeps more than its login in the folder its login file is in, and moves all of it
+   * with `file.moved`'s variable: the login then runs with that variable on a private folder keyway
+   * makes and removes after, and only the login file is taken from there into its place in the
+   * home (connect/login-run.ts). Set where what the login run writes beside it would change the
+   * agent's next start (Claude Code: its settings file and backups of it, issue 86).
+   */
+  readonly ownFolder?: true;
   /** Answer members at the token endpoint that are no credential though they look like one (capture.pass.fields). */
   readonly pass?: readonly string[];
   /** Where else the agent puts a token, beside `bearer` (each with its host and path). */
@@ -118,6 +126,11 @@ export const AGENT_TARGETS: { readonly [N in AgentTargetName]: AgentTarget } = {
       // host that keyway could only hold by reading every model answer whole (event streams refused).
       command: ['claude', 'auth', 'login', '--claudeai'],
       credentialFile: '~/.claude/.credentials.json',
+      // Run in ~/.claude, its login writes ~/.claude.json and ~/.claude/backups/.claude.json.backup.N
+      // even when it is cut short at its prompt; a later run with CLAUDE_CONFIG_DIR=~/.claude (the
+      // profile's) finds that backup, no .claude.json beside it, and prints "Claude configuration
+      // file not found" (seen with 2.1.332).
+      ownFolder: true,
       file: {
         home: '.claude/.credentials.json',
         moved: { variable: 'CLAUDE_CONFIG_DIR', inside: '.credentials.json' },

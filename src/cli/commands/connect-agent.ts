@@ -1,8 +1,6 @@
-import { agentTerms, ANONYMOUS_AGENT } from '../../credentials/agents.ts';
 import { apiKeyGrantInput, readApiKey } from '../../agents/connect/api-key.ts';
 import { saveConnectGrant, checkGrantId } from '../../agents/connect/connect-grant.ts';
 import { capturedLogin, loginGrantInput } from '../../agents/connect/login-grant.ts';
-import { capturedSince } from '../../agents/connect/captured.ts';
 import { credentialFilePath, readCredentialFile } from '../../agents/connect/credential-file.ts';
 import { importLogin } from '../../agents/connect/import-login.ts';
 import { AGENT_TARGET_NAMES, AGENT_TARGETS, type AgentTarget } from '../../agents/connect/targets.ts';
@@ -11,9 +9,8 @@ import { findRunningProxy } from '../../running-proxy.ts';
 import type { Args } from '../args.ts';
 import { audited } from '../audit-change.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
-import { shellQuote } from '../client-env.ts';
-import { run } from './env.ts';
 import { waitUntilServed } from '../grant-served.ts';
+import { connectLogin, loginAgent, replacing, runLine } from './connect-login.ts';
 
 // `keyway connect claude-code | codex | gemini-cli`: the grant a coding agent needs, made from the
 // agent's table (agents/connect/targets.ts) in one of two ways. An API key read from stdin becomes an
@@ -37,13 +34,18 @@ Then \`keyway run -- AGENT\`: the agent holds only a placeholder.
 token endpoint, then keyway runs the agent's own login command under \`keyway run\` (or, with
 --watch, prints it for you to run): its token answer passes the running keyway (needed: keyway
 start), the agent's credential file holds placeholders and keyway the real tokens, refreshed once
-per expiry for every run. --agent ID: the keyway agent that logs in and later runs the agent (the
-captured tokens are its alone; needed when agents are configured).
+per expiry for every run. The login runs with the switches of the agent's profile (no telemetry,
+update checks or error reports through keyway); Claude Code's runs with its state in a private
+folder, and only its login file is kept. A login cut short (Ctrl-C, the agent failing) leaves the
+grant holding no login, said by \`keyway grants list\` and \`keyway doctor\`: connect again to
+finish it, or \`keyway grants rm ID\`. --agent ID: the keyway agent that logs in and later runs the
+agent (the captured tokens are its alone; needed when agents are configured).
 --import: a login made before keyway, taken over: the tokens in the agent's credential file (or
 --file PATH) go into the same login_capture grant, and the file is rewritten with placeholders
 (atomically, its mode kept). No keyway needs to run for it; the agent's next refresh goes through one.
 ${AGENT_TARGET_NAMES.map((n) => loginLine(AGENT_TARGETS[n])).join('\n')}
-A grant that exists is replaced only with --replace (its key or captured login is dropped).`;
+A grant that exists is replaced only with --replace (its key or captured login is dropped), but for
+a login grant of the agent's that holds no login yet: --login or --import fills it.`;
 
 function keyLine(target: AgentTarget): string {
   const { header, format, hosts } = target.apiKey;
@@ -67,11 +69,6 @@ function wrap(line: string, width = 100): string {
     } else current = `${current} ${word}`;
   }
   return [...lines, current].join('\n');
-}
-
-/** The command the docs give for running the agent: contained, with its profile (docs/agents/). */
-function runLine(target: AgentTarget, agent: string | undefined): string {
-  return `keyway run --contain --profile ${target.name}${agent === undefined ? '' : ` --agent ${agent}`} -- ${target.program}`;
 }
 
 /** Runs `keyway connect AGENT …` once connect.ts has seen the name is an agent's. */
@@ -121,82 +118,18 @@ export async function connectAgent(services: Services, args: Args, io: CommandIO
   return 0;
 }
 
-async function connectLogin(services: Services, args: Args, io: CommandIO, target: AgentTarget, grantId: string, replace: boolean): Promise<number> {
-  // Refused before anything changes: a login keyway cannot capture is said, not pretended.
-  const login = capturedLogin(target);
-  const agent = loginAgent(services, args.string('agent'));
-  const running = findRunningProxy(services.paths.runningProxy) !== undefined;
-  const watch = args.flag('watch');
-  if (!running && !watch) {
-    throw usageError(
-      `no keyway is running for ${services.paths.home}: the login's token answer must pass a running keyway to be captured. Start one (keyway start), then connect again (or add --watch to set up the grant and run the login yourself later)`,
-    );
-  }
-  const input = loginGrantInput(target, grantId, agent.named);
-  const { grant, warnings } = await audited(
-    services,
-    io,
-    { action: replace ? 'grants.replace' : 'grants.create', grant: grantId, agent: agent.named, changed: ['type', 'domains', 'capture'] },
-    () => saveConnectGrant(services, input, { replace }),
-  );
-  for (const line of warnings) io.err(line);
-  const runArgs = [...homeArgs(args), ...(agent.named === undefined ? [] : ['--agent', agent.named]), '--', ...login.command];
-  const endpoints = login.endpoints.map((e) => `${e.host}${e.path}`).join(', ');
-  if (watch) {
-    if (args.json) printJson(io, { grant, command: ['keyway', 'run', ...runArgs] });
-    else {
-      io.out(`grant ${grant.id} watches ${endpoints} for ${target.title}'s login; log in through keyway:`);
-      io.out(`  keyway run ${runArgs.map(shellWord).join(' ')}${login.hint ? `   (${login.hint})` : ''}`);
-      io.out(`${login.credentialFile} then holds placeholders, and keyway the tokens.`);
-      if (!running)
-        io.err(
-          `keyway: warning: no keyway is running for ${services.paths.home}: start one (keyway start) before you log in, or the login cannot reach its server`,
-        );
-    }
-    return 0;
-  }
-  // The login starts only once the running keyway watches its endpoint: before, its answer would pass unseen.
-  const late = await waitUntilServed(services.paths.home, grant.id, io.env);
-  if (late.length > 0) {
-    throw usageError(
-      `keyway pid ${late.join(', ')} did not take up grant ${grant.id} within 5 s, so the login was not started (its tokens would pass unwatched): check \`keyway status\`, then run \`keyway run ${runArgs.map(shellWord).join(' ')}\``,
-    );
-  }
-  io.err(`keyway: grant ${grant.id} watches ${endpoints}; running ${login.command.join(' ')} under keyway run${login.hint ? `: ${login.hint}` : ''}`);
-  const started = new Date();
-  const status = await run.run(runArgs, io);
-  const captured = await capturedSince(services.store, grant.id, agent.id, started);
-  if (status !== 0) {
-    io.err(
-      `keyway: ${login.command.join(' ')} exited with ${status}${captured.length > 0 ? '' : '; nothing was captured'} (grant ${grant.id} stays: log in again with \`keyway connect ${target.name} --login --replace\`)`,
-    );
-    return status;
-  }
-  if (captured.length === 0) {
-    io.err(
-      `keyway: ${login.command.join(' ')} finished, but no token answer passed keyway at ${endpoints}: the agent may already be logged in (log it out first, or take that login over with --import --replace), or it reached its server some other way`,
-    );
-    return 1;
-  }
-  if (args.json) printJson(io, { grant, captured });
-  else {
-    io.out(`connected ${target.title}'s login: keyway holds ${captured.join(', ')}; ${login.credentialFile} holds placeholders`);
-    io.out(`run it with \`${runLine(target, agent.named)}\`: its refreshes go through keyway`);
-  }
-  return 0;
-}
-
 async function connectImport(services: Services, args: Args, io: CommandIO, target: AgentTarget, grantId: string, replace: boolean): Promise<number> {
   const login = capturedLogin(target);
   const agent = loginAgent(services, args.string('agent'));
   // The file is read and judged before anything changes: a file that is no sign-in leaves no grant behind.
   const file = await readCredentialFile(args.string('file') ?? credentialFilePath(login.file, io.env), login.file);
   const input = loginGrantInput(target, grantId, agent.named);
+  const again = await replacing(services, grantId, target, replace);
   const { grant, warnings } = await audited(
     services,
     io,
-    { action: replace ? 'grants.replace' : 'grants.create', grant: grantId, agent: agent.named, changed: ['type', 'domains', 'capture'] },
-    () => saveConnectGrant(services, input, { replace }),
+    { action: again ? 'grants.replace' : 'grants.create', grant: grantId, agent: agent.named, changed: ['type', 'domains', 'capture'] },
+    () => saveConnectGrant(services, input, { replace: again }),
   );
   for (const line of warnings) io.err(line);
   const result = await audited(services, io, { action: 'grants.import_login', grant: grantId, agent: agent.id, changed: ['captured'] }, () =>
@@ -210,28 +143,4 @@ async function connectImport(services: Services, args: Args, io: CommandIO, targ
   if (args.json) printJson(io, { grant, imported: result });
   else io.out(`imported ${target.title}'s login into grant ${grant.id}: keyway holds ${result.fields.join(', ')}; ${result.file} holds placeholders`);
   return 0;
-}
-
-/** The keyway agent that logs in: the one --agent names, else the local agent where no agents are configured. */
-function loginAgent(services: Services, named: string | undefined): { named: string | undefined; id: string } {
-  const known = agentTerms(services.config, services.store).map((a) => a.id);
-  if (named !== undefined) {
-    if (!known.includes(named))
-      throw usageError(`no agent "${named}"${known.length === 0 ? ' (there are none: `keyway agents add ID`)' : ` (agents: ${known.join(', ')})`}`);
-    return { named, id: named };
-  }
-  if (known.length > 0) {
-    throw usageError(`agents are configured: name the one that logs in and will run the agent with --agent ID (agents: ${known.join(', ')})`);
-  }
-  return { named: undefined, id: ANONYMOUS_AGENT.id };
-}
-
-/** A word as a shell reads it back: bare when it is plain, else quoted. */
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : shellQuote(word);
-}
-
-/** --home and --config as given, so that `keyway run` serves the same home. */
-function homeArgs(args: Args): string[] {
-  return [...['home', 'config'].flatMap((name) => (args.string(name) === undefined ? [] : [`--${name}`, args.string(name)!]))];
 }

@@ -202,6 +202,9 @@ function list(services: Services, args: Args, io: CommandIO): number {
       `grant ${row.id}: its credential was refused upstream (401 at ${row.refused_upstream_at}): check it, and set it again (${setSecretCommand(row.id, row.type)})`,
     );
   }
+  // A login grant holds no secret of its own: it waits for the agent's login through keyway (a login
+  // cut short leaves it so, issue 86), and says what fills it, not `secrets set`.
+  for (const row of table.filter((r) => r.status === 'waiting_for_login')) io.out(`grant ${row.id}: ${row.status_detail}`);
   for (const row of table.filter((r) => r.status === 'no secret')) {
     io.out(
       row.source === 'config'

@@ -19,6 +19,7 @@ import { containedReacher, programReach, unreachableFix, unreachableReason } fro
 import { patternMatches } from '../../../policy/domains.ts';
 import { clientEnvironment, grantsForAgent, type PlaceholderGrant } from '../../client-env.ts';
 import { findOnPath } from '../../user-node.ts';
+import { waitingLoginIds } from './checks-logins.ts';
 import type { CheckResult, Context } from './context.ts';
 
 export async function runProfileChecks(ctx: Context, name: string): Promise<CheckResult[]> {
@@ -44,7 +45,7 @@ export async function runProfileChecks(ctx: Context, name: string): Promise<Chec
   const view = await grantsForAgent(ctx.config, agent, ctx.io.env, () => undefined);
   const all = agent === undefined ? view.grants : (await grantsForAgent(ctx.config, undefined, ctx.io.env, () => undefined)).grants;
   const as = agent === undefined ? 'any agent' : `agent "${agent}"`;
-  results.push(checkModelHost(loaded, view.grants, as, agent));
+  results.push(checkModelHost(loaded, view.grants, as, agent, await waitingLoginIds(ctx)));
   results.push(checkCaVariables(ctx, loaded));
   for (const host of loaded.profile.hosts) results.push(checkHost(ctx, host, { usable: view.grants, all }, as));
   return results;
@@ -108,11 +109,29 @@ function checkState(plan: ProfileRunPlan): CheckResult {
   return { check, status: 'ok', detail: said.join(', ') };
 }
 
-/** Ok when a grant the agent may use covers one of its model hosts (an agent with an API key or a login uses one of them). */
-function checkModelHost(loaded: LoadedProfile, grants: readonly PlaceholderGrant[], as: string, agent: string | undefined): CheckResult {
+/**
+ * Ok when a grant the agent may use covers one of its model hosts (an agent with an API key or a
+ * login uses one of them); failed when each that does is a login grant holding no login (`waiting`:
+ * id to its status line), whose placeholders nothing would resolve.
+ */
+function checkModelHost(
+  loaded: LoadedProfile,
+  grants: readonly PlaceholderGrant[],
+  as: string,
+  agent: string | undefined,
+  waiting: ReadonlyMap<string, string>,
+): CheckResult {
   const check = 'a grant for its model';
   const cover = modelGrantCover(loaded, grants, agent);
   if (cover.kind === 'no-model-host') return { check, status: 'skip', detail: 'the profile names no model host (role: model)' };
+  const covering = cover.kind === 'covered' ? [...new Set(cover.by.flatMap((c) => c.grants.map((g) => g.id)))] : [];
+  if (covering.length > 0 && covering.every((id) => waiting.has(id)))
+    return {
+      check,
+      status: 'fail',
+      detail: `${covering.map((id) => `grant ${id}`).join(', ')} covers it but holds no login yet: the agent's calls would go without one`,
+      fix: waiting.get(covering[0]!)!.replace(/^waiting for login: (run )?/, ''),
+    };
   if (cover.kind === 'covered')
     return { check, status: 'ok', detail: cover.by.map((c) => `${c.host}: ${c.grants.map((g) => `${g.id} (${g.type})`).join(', ')}`).join('; ') };
   return {

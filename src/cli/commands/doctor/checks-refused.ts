@@ -6,6 +6,7 @@
 import { type GrantUsage, USAGE_PREFIX } from '../../../credentials/grant-record.ts';
 import type { RecordSource } from '../../../credentials/store/credential-store.ts';
 import { openServices } from '../../../open-home.ts';
+import { waitingLogins, waitingLoginsCheck } from './checks-logins.ts';
 import type { CheckResult, Context } from './context.ts';
 
 /** From the store's usage records: undefined when no grant's credential was refused at its last answer. */
@@ -23,7 +24,11 @@ export function refusedCredentials(store: RecordSource): CheckResult | undefined
   };
 }
 
-/** The store opened as a command opens it (nothing made); a store that does not open is checkStore's line. */
+/**
+ * The store opened as a command opens it (nothing made); a store that does not open is checkStore's
+ * line. With the refused credentials, the login grants that hold no login (checks-logins.ts): both
+ * are a grant that looks set up and cannot serve.
+ */
 export async function checkRefusedCredentials(ctx: Context): Promise<CheckResult[]> {
   let services: Awaited<ReturnType<typeof openServices>>;
   try {
@@ -32,8 +37,7 @@ export async function checkRefusedCredentials(ctx: Context): Promise<CheckResult
     return [];
   }
   try {
-    const refused = refusedCredentials(services.store);
-    return refused === undefined ? [] : [refused];
+    return [refusedCredentials(services.store), waitingLoginsCheck(waitingLogins(services))].filter((r) => r !== undefined);
   } finally {
     services.store.close();
     await services.store.end?.();

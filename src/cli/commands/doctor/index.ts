@@ -54,6 +54,8 @@ earlier check failed), and exits 0 only if nothing failed:
     line says whether it printed a value and how long it took, or why not, never the value
   - every model that answered through keyway in the last 30 days has a price (WARN naming those
     without one, counted in tokens only, with the fix: an entry under pricing:)
+  - no grant's credential was refused upstream (401) at its last answer, and no login grant waits
+    for its login (WARN naming each, with what fills it: keyway connect AGENT --login)
   - keyway answers through the proxy with a certificate from its CA: a CONNECT to ${SELF_CHECK_HOST}:443,
     which keyway answers itself (GET ${SELF_CHECK_PATH}), so nothing leaves the machine
   - curl, node (this one), python3 with requests, and git, each run in a clean environment (PATH, HOME
@@ -71,8 +73,9 @@ earlier check failed), and exits 0 only if nothing failed:
 --timeout D    per client (default 15s)
 --profile NAME check a coding agent's profile instead (keyway profiles list): it parses; its
                command is on PATH; its state can be made or is writable; a grant the agent (--agent,
-               else any) may use covers its model host (else: keyway connect NAME); the CA variables
-               it reads are set by keyway run to files holding keyway's CA; each host it calls gets
+               else any) may use covers its model host (else: keyway connect NAME; FAIL too when
+               the only one is a login grant waiting for its login); the CA variables it reads
+               are set by keyway run to files holding keyway's CA; each host it calls gets
                through keyway's policy (refused where no grant covers it and proxy.unmatched is deny)`,
   async run(argv, io) {
     const args = parse(argv, {
