@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProxy } from './keyway.ts';
+import { slack } from './load.ts';
 
 export interface AdminCall {
   status: number;
@@ -30,7 +31,7 @@ export function adminClient(proxy: TestProxy): AdminClient {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(slack(10_000)),
       });
       const text = await res.text();
       let parsed: unknown = text;

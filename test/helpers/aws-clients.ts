@@ -13,6 +13,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Agent as UndiciAgent } from 'undici';
 import { TLS_FIXTURES } from './fixtures.ts';
 import { AWS_TEST_HOSTS } from './test-leaf.ts';
+import { slack } from './load.ts';
 
 export interface AwsTestKey {
   accessKeyId: string;
@@ -52,7 +53,7 @@ export function jsS3Client(endpoint: string, key: AwsTestKey, options: { forcePa
     forcePathStyle: options.forcePathStyle ?? true,
     credentials: key,
     maxAttempts: 1,
-    requestHandler: { httpsAgent: options.agent ?? testHttpsAgent(), connectionTimeout: 5000, requestTimeout: 20000 },
+    requestHandler: { httpsAgent: options.agent ?? testHttpsAgent(), connectionTimeout: slack(5_000, 30_000), requestTimeout: slack(20_000, 90_000) },
   });
 }
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { slack } from './load.ts';
 
 export const CHROMIUM = process.env['KEYWAY_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
 
@@ -40,7 +41,8 @@ export async function launchChromium(): Promise<Browser> {
 export async function openPage(browser: Browser, viewport = { width: 1200, height: 860 }, signedInAs?: WatchedPage): Promise<WatchedPage> {
   const storageState = signedInAs ? await signedInAs.context.storageState() : undefined;
   const context = await browser.newContext({ viewport, reducedMotion: 'reduce', ...(storageState ? { storageState } : {}) });
-  context.setDefaultTimeout(20_000);
+  // 20 s on an idle machine, stretched by the measured load (a page waits for CPU, not for keyway).
+  context.setDefaultTimeout(slack(20_000, 90_000));
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('console', (message) => {

@@ -27,6 +27,7 @@ import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, onePerRequest, runCli, startProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { report, scale } from './scale.ts';
+import { slack } from '../helpers/load.ts';
 
 const HOST = 'api.example.test';
 const ROUNDS = scale(1, 20);
@@ -70,7 +71,7 @@ describe('audit faults', () => {
   const credentialsSeen = (): number => upstream.seen.filter((r) => r.headers.authorization === `Bearer ${CANARY}`).length;
 
   async function get(): Promise<{ status: number; code: string | undefined }> {
-    const res = await request(`https://${HOST}:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(5_000) });
+    const res = await request(`https://${HOST}:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(slack(5_000)) });
     const text = await res.body.text();
     return {
       status: res.statusCode,
@@ -80,9 +81,9 @@ describe('audit faults', () => {
 
   /** /readyz's status and its audit check; /healthz must say 200 (alive) through every fault. */
   async function healthz(): Promise<{ status: number; audit: string }> {
-    const live = await request(`http://127.0.0.1:${adminPort}/healthz`, { signal: AbortSignal.timeout(5_000) });
+    const live = await request(`http://127.0.0.1:${adminPort}/healthz`, { signal: AbortSignal.timeout(slack(5_000)) });
     const liveness = (await live.body.json()) as { audit: string };
-    const res = await request(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    const res = await request(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(slack(5_000)) });
     const body = (await res.body.json()) as { checks: { audit: string } };
     expect(live.statusCode, '/healthz is liveness: 200 while keyway answers').toBe(200);
     return { status: res.statusCode, audit: `${body.checks.audit === 'ok' ? 'ok' : 'unavailable'}/${liveness.audit}` };

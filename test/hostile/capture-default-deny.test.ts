@@ -13,6 +13,7 @@ import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { base32, Canaries, closeWithSockets, isPlaceholder } from '../helpers/capture-canaries.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
+import { slack } from '../helpers/load.ts';
 
 // Login capture, default deny (issue 59): no real token keyway's login server issued reaches the
 // agent in any form. A placeholder or a refusal are both fine; these tests never ask which. One
@@ -300,7 +301,7 @@ async function agent(who: Agent, url: string, init: { method?: string; headers?:
     uri: proxy.url.replace('http://', `http://${who}:${encodeURIComponent(AGENTS[who])}@`),
     requestTls: { ca: readFileSync(proxy.caPath, 'utf8') },
   });
-  const response = await undiciFetch(url, { ...init, redirect: 'manual', dispatcher: dispatchers[who], signal: AbortSignal.timeout(10_000) });
+  const response = await undiciFetch(url, { ...init, redirect: 'manual', dispatcher: dispatchers[who], signal: AbortSignal.timeout(slack(10_000)) });
   const headers: Array<[string, string]> = [...response.headers.entries()];
   for (const cookie of response.headers.getSetCookie()) headers.push(['set-cookie', cookie]);
   return { status: response.status, headers, trailers: [], body: Buffer.from(await response.arrayBuffer()) };

@@ -14,6 +14,7 @@ import { openTunnel, startTls } from '../helpers/raw-http.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 import { HeldNeedles } from '../../src/proxy/leak-guard/held.ts';
 import { redactAll, secretNeedles } from '../../src/proxy/leak-guard/index.ts';
+import { slack } from '../helpers/load.ts';
 
 // A hostile review of login capture's default deny (issue 59), kept as standing tests: the ways a
 // second look found for a captured token to reach the agent (a WebSocket handshake answered as a
@@ -304,7 +305,7 @@ async function agent(who: Agent, url: string, init: { method?: string; headers?:
     uri: proxy.url.replace('http://', `http://${who}:${encodeURIComponent(AGENTS[who])}@`),
     requestTls: { ca: readFileSync(proxy.caPath, 'utf8') },
   });
-  const response = await undiciFetch(url, { ...init, redirect: 'manual', dispatcher: dispatchers[who], signal: AbortSignal.timeout(10_000) });
+  const response = await undiciFetch(url, { ...init, redirect: 'manual', dispatcher: dispatchers[who], signal: AbortSignal.timeout(slack(10_000)) });
   const head = [...response.headers.entries(), ...response.headers.getSetCookie().map((c) => ['set-cookie', c])].map(([k, v]) => `${k}: ${v}`).join('\n');
   return { status: response.status, head, body: Buffer.from(await response.arrayBuffer()) };
 }

@@ -14,6 +14,7 @@ import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 interface Page {
   status: number;
@@ -36,7 +37,7 @@ describe('admin API: OAuth connect through the admin callback, and the device fl
     return res;
   };
   const open = async (url: string): Promise<Page> => {
-    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(slack(10_000)) });
     const page = { status: res.status, headers: res.headers, text: await res.text() };
     answers.push(page.text);
     return page;

@@ -12,6 +12,7 @@ import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
+import { slack } from '../helpers/load.ts';
 
 // Long enough to be accepted, and the leak canary, so any output that carried it is caught.
 const TOKEN = `${CANARY}-admin-token-0123456789`;
@@ -33,7 +34,7 @@ function adminUrl(home: string, path: string): string {
 
 async function scrape(home: string, token: string | undefined): Promise<{ status: number; text: string }> {
   const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const res = await fetch(adminUrl(home, '/metrics'), { headers, signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(adminUrl(home, '/metrics'), { headers, signal: AbortSignal.timeout(slack(5_000)) });
   return { status: res.status, text: await res.text() };
 }
 

@@ -15,6 +15,7 @@ import { exchangePaths, fileBackInPlace, folderInPlaceOf } from '../helpers/exch
 import { CANARY } from '../helpers/fixtures.ts';
 import { runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 const event = injectEvent;
 
@@ -147,7 +148,7 @@ describe('a request after the audit file is replaced', () => {
   });
 
   const get = async () => {
-    const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(5_000) });
+    const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(slack(5_000)) });
     await res.body.text();
     return res.statusCode;
   };

@@ -17,6 +17,7 @@ import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { cleanEnv, makeHome, TEST_HOSTS } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 // audit.min_retention trades evidence for disk: files it keeps past audit.keep use space, and when
 // the space truly runs out the disk guard (src/audit/file/room.ts) must still fail closed: injected
@@ -98,7 +99,7 @@ describe('audit.min_retention on a disk that fills', () => {
 
     // Not ready while injected requests are refused: once short of room, the writer stays so until
     // RESUME_SPARE is back (the lines appended after the refusal give back a little, never that much).
-    const ready = await request(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    const ready = await request(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(slack(5_000)) });
     const body = (await ready.body.json()) as { reason?: string; warnings?: Record<string, string> };
     expect(ready.statusCode).toBe(503);
     expect(body.reason).toMatch(/^audit: /);

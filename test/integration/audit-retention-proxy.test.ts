@@ -8,6 +8,7 @@ import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { parseMetrics } from '../helpers/metrics-text.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 // The outside tester's report (keyway issue 21), against the real proxy: with a small audit.max_bytes
 // and keep, one allowed request and then a flood of HTTP/2 requests with long paths rotated the
@@ -106,7 +107,7 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     expect(rotated.length).toBeGreaterThan(4); // past keep (2), whatever size the lines are recorded at
 
     const admin = `http://127.0.0.1:${p.running.adminAddress!.port}`;
-    const ready = await request(`${admin}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    const ready = await request(`${admin}/readyz`, { signal: AbortSignal.timeout(slack(5_000)) });
     const body = (await ready.body.json()) as { ready: boolean; checks: Record<string, string>; warnings?: Record<string, string> };
     expect(ready.statusCode).toBe(200);
     expect(body.ready).toBe(true);
@@ -115,7 +116,7 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     );
 
     const token = readFileSync(p.running.services.paths.adminToken, 'utf8').trim();
-    const scrape = await request(`${admin}/metrics`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+    const scrape = await request(`${admin}/metrics`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(slack(5_000)) });
     const series = parseMetrics(await scrape.body.text());
     expect(series.get('keyway_audit_retention_held_files')).toBe(rotated.length - 2);
     expect(series.get('keyway_audit_retention_held_bytes')).toBeGreaterThan(3000 * (rotated.length - 2));
@@ -142,7 +143,7 @@ describe('a flood of lines after one allowed request (the tester report)', () =>
     }
     const admin = `http://127.0.0.1:${p.running.adminAddress!.port}`;
     const readyz = async () => {
-      const ready = await request(`${admin}/readyz`, { signal: AbortSignal.timeout(5_000) });
+      const ready = await request(`${admin}/readyz`, { signal: AbortSignal.timeout(slack(5_000)) });
       return { status: ready.statusCode, body: (await ready.body.json()) as { ready: boolean; warnings?: Record<string, string> } };
     };
     const until = async (check: (warning: string | undefined) => boolean) => {

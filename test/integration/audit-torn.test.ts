@@ -19,6 +19,7 @@ import { CANARY } from '../helpers/fixtures.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 let opts: { path: string; headPath: string; headKey: Buffer };
 
@@ -248,7 +249,7 @@ describe('keyway started on a log whose last line a crash tore', () => {
     const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
     try {
       for (let i = 0; i < n; i++) {
-        const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(10_000) });
+        const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(slack(10_000)) });
         await res.body.dump();
         expect(res.statusCode).toBe(200);
       }

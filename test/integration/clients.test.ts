@@ -20,6 +20,7 @@ import {
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, type TestGrant, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 // Real clients through the real proxy, each in a clean environment (PATH + HOME + exactly the
 // variables under test). The grant's secret is the CANARY: the upstream must see it as the
@@ -135,7 +136,7 @@ describe('undici ProxyAgent (in-process)', () => {
     try {
       for (const tag of ['undici-1', 'undici-2']) {
         // Fresh headers per request: ProxyAgent writes `host` into the object it is given.
-        const res = await request(urlFor(tag), { dispatcher, headers: { authorization: CLIENT_AUTH }, signal: AbortSignal.timeout(10_000) });
+        const res = await request(urlFor(tag), { dispatcher, headers: { authorization: CLIENT_AUTH }, signal: AbortSignal.timeout(slack(10_000)) });
         expect(res.statusCode).toBe(200);
         expectInjected(tag, (await res.body.json()) as Echo);
       }

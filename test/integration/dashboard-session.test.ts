@@ -11,6 +11,7 @@ import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 interface SignedIn {
   cookie: string;
@@ -39,7 +40,7 @@ describe('dashboard session, CSRF and headers', () => {
       method,
       headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(slack(10_000)),
     });
     const text = await res.text();
     answers.push(text, JSON.stringify([...res.headers]));

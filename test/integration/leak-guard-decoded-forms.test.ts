@@ -13,6 +13,7 @@ import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 // The leak guard against an echo its client decodes (issue 85, item 8): a gzip file sent without
 // Content-Encoding, text in UTF-16 (either byte order, with a byte-order mark or without) and
@@ -131,7 +132,7 @@ describe('the leak guard on what a client decodes: gzip without Content-Encoding
   /** A GET through keyway: the status and every byte that came (a cut body: what came before the cut), and the audit line. */
   async function get(path: string) {
     const before = proxy.auditLines().length;
-    const res = await request(url(path), { dispatcher, signal: AbortSignal.timeout(20_000) });
+    const res = await request(url(path), { dispatcher, signal: AbortSignal.timeout(slack(20_000)) });
     const chunks: Buffer[] = [];
     let cut = false;
     try {

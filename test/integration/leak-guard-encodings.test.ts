@@ -9,6 +9,7 @@ import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 // The leak guard against bodies that used to slip past it: compressed ones (the agent asks for
 // gzip, the upstream compresses), types and encodings written in another case, no type or a binary
@@ -126,7 +127,7 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
   /** A GET through keyway with undici (which never decompresses): the bytes on the wire, raw. */
   async function get(path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
     const before = proxy.auditLines().length;
-    const res = await request(url(path), { dispatcher, method, headers, signal: AbortSignal.timeout(20_000) });
+    const res = await request(url(path), { dispatcher, method, headers, signal: AbortSignal.timeout(slack(20_000)) });
     const body = Buffer.from(await res.body.arrayBuffer());
     // This request's line: its path (the audit keeps no query), not just the next line on the
     // grant, which may be an earlier request's written late on a busy machine.
@@ -250,7 +251,7 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
 
   it('cuts a body that is not the gzip it claims, without relaying its bytes', async () => {
     const before = proxy.auditLines().length;
-    const res = await request(url('/corrupt'), { dispatcher, headers: { 'accept-encoding': 'gzip' }, signal: AbortSignal.timeout(10_000) });
+    const res = await request(url('/corrupt'), { dispatcher, headers: { 'accept-encoding': 'gzip' }, signal: AbortSignal.timeout(slack(10_000)) });
     const received: Buffer[] = [];
     await (async () => {
       for await (const chunk of res.body) received.push(chunk as Buffer);
@@ -269,7 +270,7 @@ describe('the leak guard on encoded, untyped and re-encoded bodies', () => {
 
   it('cuts a gzip bomb once it decodes past 256 MiB, having scanned all it sent, and keeps serving', async () => {
     const before = proxy.auditLines().length;
-    const res = await request(url('/bomb'), { dispatcher, headers: { 'accept-encoding': 'gzip' }, signal: AbortSignal.timeout(60_000) });
+    const res = await request(url('/bomb'), { dispatcher, headers: { 'accept-encoding': 'gzip' }, signal: AbortSignal.timeout(slack(60_000)) });
     let bytes = 0;
     let leaked: string | undefined;
     let failed = false;

@@ -14,6 +14,7 @@ import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { canaryForms, findLeak } from '../helpers/leak-canary.ts';
 import { openTunnel } from '../helpers/raw-http.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 // The secret handed out in pieces or in forms that once passed the leak guard: an upstream that
 // honours Range over an echo (each window holds part of the secret, none a whole needle), base64
@@ -149,7 +150,7 @@ describe('the leak guard on a secret handed out in pieces or in other encodings'
   });
 
   async function get(path: string, headers: Record<string, string> = {}, host?: string) {
-    const res = await request(`https://${authority(host)}${path}`, { dispatcher, headers, signal: AbortSignal.timeout(10_000) });
+    const res = await request(`https://${authority(host)}${path}`, { dispatcher, headers, signal: AbortSignal.timeout(slack(10_000)) });
     const body = Buffer.from(await res.body.arrayBuffer());
     return { status: res.statusCode, headers: res.headers, body };
   }

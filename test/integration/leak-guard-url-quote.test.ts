@@ -5,6 +5,7 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 // The leak guard against the secret percent-encoded by the commonest URL encoder that escapes
 // everything but RFC 3986's unreserved characters: Python's urllib.parse.quote, which by default
@@ -51,7 +52,7 @@ describe('the leak guard on the secret URL-quoted as RFC 3986 encoders write it'
     // The two forms differ from each other and from encodeURIComponent's.
     expect(new Set(ENCODED).size).toBe(2);
     expect(ENCODED).not.toContain(encodeURIComponent(SECRET));
-    const res = await request(`https://api.example.test:${upstream.port}/quoted`, { dispatcher, signal: AbortSignal.timeout(20_000) });
+    const res = await request(`https://api.example.test:${upstream.port}/quoted`, { dispatcher, signal: AbortSignal.timeout(slack(20_000)) });
     const text = await res.body.text();
     expect(res.statusCode).toBe(200);
     const { next } = JSON.parse(text) as { next: string[] };

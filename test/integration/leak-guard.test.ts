@@ -7,6 +7,7 @@ import { waitFor } from '../helpers/wait.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 // The leak guard: an upstream that echoes the injected secret back (a debug endpoint echoing the
 // Authorization header, an error quoting it) must not hand the agent the secret it never had.
@@ -166,7 +167,7 @@ describe('the leak guard', () => {
   /** One request through keyway; returns what the agent sees and what the upstream received. */
   async function fetchThrough(path: string, host?: string) {
     const before = upstream.seen.length;
-    const res = await request(url(path, host), { dispatcher, signal: AbortSignal.timeout(15_000) });
+    const res = await request(url(path, host), { dispatcher, signal: AbortSignal.timeout(slack(15_000)) });
     const body = Buffer.from(await res.body.arrayBuffer());
     const seen = upstream.seen.slice(before);
     expect(seen, `the upstream should see exactly one request for ${path}`).toHaveLength(1);

@@ -13,6 +13,7 @@ import { findLeak } from '../helpers/leak-canary.ts';
 import { delta, parseMetrics, seriesKey, type Series } from '../helpers/metrics-text.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 const GITHUB_SECRET = `${CANARY}-github`;
 const AGENT_KEY = `${CANARY}-agent-key`;
@@ -101,7 +102,7 @@ describe('/metrics after real traffic', () => {
   }
 
   async function get(url: string, dispatcher: ProxyAgent = claude): Promise<number> {
-    const res = await request(url, { dispatcher, signal: AbortSignal.timeout(10_000) });
+    const res = await request(url, { dispatcher, signal: AbortSignal.timeout(slack(10_000)) });
     await res.body.text();
     return res.statusCode;
   }
@@ -109,7 +110,7 @@ describe('/metrics after real traffic', () => {
   async function scrapeText(
     headers: Record<string, string> = { authorization: `Bearer ${adminToken}` },
   ): Promise<{ status: number; type: string; text: string }> {
-    const res = await request(`${adminBase}/metrics`, { headers, signal: AbortSignal.timeout(10_000) });
+    const res = await request(`${adminBase}/metrics`, { headers, signal: AbortSignal.timeout(slack(10_000)) });
     return { status: res.statusCode, type: String(res.headers['content-type']), text: await res.body.text() };
   }
 

@@ -76,7 +76,7 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
   async function get(proxy: Pick<TestProxy, 'url' | 'caPath'>, path = '/echo'): Promise<{ status: number; code?: string }> {
     const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
     try {
-      const res = await request(`https://api.example.test:${upstream.port}${path}`, { dispatcher, signal: AbortSignal.timeout(10_000) });
+      const res = await request(`https://api.example.test:${upstream.port}${path}`, { dispatcher, signal: AbortSignal.timeout(slack(10_000)) });
       const body = await res.body.text();
       outputs.push(body);
       return res.statusCode === 200 ? { status: 200 } : { status: res.statusCode, code: String(res.headers['x-keyway-error']) };

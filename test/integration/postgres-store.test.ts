@@ -45,7 +45,7 @@ describe('store on PostgreSQL, shared by replicas', () => {
     const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
     try {
       const seenBefore = upstream.seen.length;
-      const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(10_000) });
+      const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(slack(10_000)) });
       const body = await res.body.text();
       // What the upstream received (the echo it sends back is redacted by keyway's leak guard).
       const seen = upstream.seen.length > seenBefore ? upstream.seen[upstream.seen.length - 1] : undefined;
@@ -116,7 +116,7 @@ describe('store on PostgreSQL, shared by replicas', () => {
       const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: [readFileSync(proxy.caPath, 'utf8')] } });
       try {
         const seenBefore = upstream.seen.length;
-        const res = await request(`https://other.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(10_000) });
+        const res = await request(`https://other.example.test:${upstream.port}/echo`, { dispatcher, signal: AbortSignal.timeout(slack(10_000)) });
         await res.body.text();
         return { status: res.statusCode, authorization: upstream.seen.slice(seenBefore).at(-1)?.headers.authorization };
       } catch {

@@ -12,6 +12,7 @@ import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { anthropicHandler } from '../helpers/model-standins/anthropic.ts';
 import { type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
+import { slack } from '../helpers/load.ts';
 
 interface Answer {
   status: number;
@@ -35,7 +36,7 @@ describe('/readyz', () => {
   });
 
   async function probe(path = '/readyz', headers: Record<string, string> = {}): Promise<Answer> {
-    const res = await request(`http://127.0.0.1:${adminPort}${path}`, { headers, signal: AbortSignal.timeout(5_000) });
+    const res = await request(`http://127.0.0.1:${adminPort}${path}`, { headers, signal: AbortSignal.timeout(slack(5_000)) });
     const text = await res.body.text();
     return { status: res.statusCode, body: JSON.parse(text) as Answer['body'], text };
   }
@@ -130,7 +131,7 @@ describe('/readyz while model spend cannot be written to the store', () => {
   });
 
   async function readyz(): Promise<Answer> {
-    const res = await request(`http://127.0.0.1:${proxy.running.adminAddress!.port}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    const res = await request(`http://127.0.0.1:${proxy.running.adminAddress!.port}/readyz`, { signal: AbortSignal.timeout(slack(5_000)) });
     const text = await res.body.text();
     return { status: res.statusCode, body: JSON.parse(text) as Answer['body'], text };
   }

@@ -89,7 +89,7 @@ describe('refusals legible to an agent', () => {
   it('undici fetch through ProxyAgent sees the same refusal', async () => {
     const dispatcher = new ProxyAgent({ uri: proxyUrl, requestTls: { ca: keywayCa } });
     try {
-      const res = await fetch(forbiddenUrl('undici'), { dispatcher, signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(forbiddenUrl('undici'), { dispatcher, signal: AbortSignal.timeout(slack(10_000)) });
       expect(res.status).toBe(403);
       expect(res.headers.get('x-keyway-error')).toBe('host_not_allowed');
       expectRefusalBody(await res.text());

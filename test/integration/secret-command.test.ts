@@ -49,7 +49,7 @@ describe('a grant secret from a command', () => {
       method: (init.method ?? 'GET') as 'GET',
       body: init.body,
       headers: { authorization: 'Bearer agent-own-token' },
-      signal: AbortSignal.timeout(15_000),
+      signal: AbortSignal.timeout(slack(15_000)),
     });
     const text = await res.body.text();
     return { status: res.statusCode, code: res.headers['x-keyway-error'], text };

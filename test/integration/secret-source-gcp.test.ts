@@ -19,6 +19,7 @@ import { cleanEnv, makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { mintTestLeaf } from '../helpers/test-leaf.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 const VALUE = `${CANARY}-gcp-secret-value`;
 const EMAIL = 'keyway-reader@keyway-test.iam.gserviceaccount.com';
@@ -51,7 +52,7 @@ describe('a grant secret in Google Secret Manager', () => {
   const keyFile = (privateKey: string) =>
     JSON.stringify({ type: 'service_account', project_id: PROJECT, client_email: EMAIL, private_key: privateKey, private_key_id: 'k1', token_uri: tokenUri });
   const get = async (host: string) => {
-    const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(15_000) });
+    const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(slack(15_000)) });
     const text = await res.body.text();
     bodies.push(text);
     return { status: res.statusCode, code: res.headers['x-keyway-error'], text };

@@ -13,6 +13,7 @@ import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runProcess, TEST_HOSTS } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 const FIRST = `${CANARY}-keyring-first`;
 const SECOND = `${CANARY}-keyring-second`;
@@ -32,7 +33,7 @@ describe('a grant secret in the desktop keyring (Secret Service)', () => {
     return runProcess('secret-tool', args, { ...env, DBUS_SESSION_BUS_ADDRESS: bus }, stdin);
   };
   const get = async (host: string) => {
-    const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(15_000) });
+    const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(slack(15_000)) });
     const text = await res.body.text();
     bodies.push(text);
     return { status: res.statusCode, code: res.headers['x-keyway-error'], text };

@@ -18,6 +18,7 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { type AwsSecretsDouble, startSecretsManagerDouble } from '../helpers/secret-source-doubles.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 const AWS_KEY = { accessKeyId: 'AKIASOURCEREFUSED01', secretAccessKey: `${CANARY}-aws-secret-key` };
 const value = (name: string) => `${CANARY}-refused-${name}-${randomBytes(6).toString('hex')}`;
@@ -87,7 +88,7 @@ describe('a secret source value an upstream refused is sent again by no other pr
   async function get(agent: ProxyAgent, item: string): Promise<{ status: number; code: string | undefined }> {
     const res = await request(`https://api.example.test:${upstream.port}/echo?item=${encodeURIComponent(item)}`, {
       dispatcher: agent,
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(slack(30_000)),
     });
     await res.body.text();
     return { status: res.statusCode, code: res.headers['x-keyway-error'] as string | undefined };
@@ -210,7 +211,7 @@ describe('a secret source value an upstream refused is sent again by no other pr
       dispatcher: first,
       method: 'POST',
       body: Buffer.alloc(2 * 1024 * 1024, 0x61),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(slack(30_000)),
     });
     await big.body.text();
     expect(big.statusCode).toBe(401); // not replayed: the upstream's own answer

@@ -27,6 +27,7 @@ import {
 } from '../helpers/secret-source-doubles.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { slack } from '../helpers/load.ts';
 
 const AWS_KEY = { accessKeyId: 'AKIASOURCEREADER01', secretAccessKey: `${CANARY}-aws-secret-key` };
 const VAULT_TOKEN = `hvs.${CANARY}-vault-token`;
@@ -69,7 +70,7 @@ describe('a grant secret from a secret source', () => {
   const errors: string[] = [];
 
   const get = async (host: string) => {
-    const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(20_000) });
+    const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(slack(20_000)) });
     const text = await res.body.text();
     if (res.statusCode >= 400) errors.push(text);
     return { status: res.statusCode, code: res.headers['x-keyway-error'], text };
@@ -339,7 +340,7 @@ describe('a secret source under proxy.workers: one fetch per ttl for every proce
       const fresh = async (i: number) => {
         const dispatcher = new ProxyAgent({ uri: `http://127.0.0.1:${child.port}`, requestTls: { ca } });
         try {
-          const res = await request(`https://api.example.test:${upstream.port}/echo?n=${i}`, { dispatcher, signal: AbortSignal.timeout(20_000) });
+          const res = await request(`https://api.example.test:${upstream.port}/echo?n=${i}`, { dispatcher, signal: AbortSignal.timeout(slack(20_000)) });
           await res.body.text();
           return res.statusCode;
         } finally {

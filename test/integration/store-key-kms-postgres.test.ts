@@ -13,6 +13,7 @@ import { findLeak } from '../helpers/leak-canary.ts';
 import { type KmsDouble, startKmsDouble } from '../helpers/kms-double.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 const AWS_KEY = { accessKeyId: 'AKIAKEYWRAPPERPG01', secretAccessKey: `${CANARY}-kms-pg-caller-secret` };
 const TOKEN = `${CANARY}-pg-kms-token`;
@@ -33,7 +34,7 @@ describe('a PostgreSQL store whose key a KMS wraps, rotated while two replicas s
     return r;
   };
   const get = async (i: number) => {
-    const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: replicas[i]!.agent, signal: AbortSignal.timeout(15_000) });
+    const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: replicas[i]!.agent, signal: AbortSignal.timeout(slack(15_000)) });
     await res.body.text();
     return res.statusCode;
   };

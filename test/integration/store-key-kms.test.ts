@@ -14,6 +14,7 @@ import { cleanEnv, makeHome, runCli, TEST_HOSTS } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { type KmsDouble, startKmsDouble } from '../helpers/kms-double.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { slack } from '../helpers/load.ts';
 
 const AWS_KEY = { accessKeyId: 'AKIAKEYWRAPPER0001', secretAccessKey: `${CANARY}-kms-caller-secret` };
 const TOKEN = `${CANARY}-kms-grant-token`;
@@ -58,7 +59,7 @@ describe('the master key wrapped by AWS KMS, and rotated while keyway serves', (
     return result;
   };
   const get = async () => {
-    const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(15_000) });
+    const res = await request(`https://api.example.test:${upstream.port}/echo`, { dispatcher: client, signal: AbortSignal.timeout(slack(15_000)) });
     await res.body.text();
     return res.statusCode;
   };
