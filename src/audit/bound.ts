@@ -12,8 +12,8 @@
 // and rule are names from the config (an agent id is recorded only once its key authenticated);
 // message and hint are cut to 500 characters where they are made (proxy/audit-event.ts).
 
-import type { AuditEvent } from './record.ts';
-import { sha256hex, stripQuery } from './record.ts';
+import type { AuditEvent } from './event.ts';
+import { sha256hex, stripQuery } from './record-text.ts';
 
 /** Bytes of path kept in a line; past it, the path is cut and its SHA-256 recorded. */
 export const MAX_PATH_BYTES = 1024;

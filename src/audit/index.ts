@@ -1,7 +1,8 @@
 // The audit module's public surface: the line format, the writer, verify and queries.
 
-export { GENESIS_HASH, stripQuery } from './record.ts';
-export type { AuditDecision, AuditEvent, AuditLine } from './record.ts';
+export { GENESIS_HASH } from './record.ts';
+export { stripQuery } from './record-text.ts';
+export type { AuditDecision, AuditEvent, AuditLine } from './event.ts';
 export type { AuditLog, AuditSink } from './sink.ts';
 export { AuditWriter, DEFAULT_AUDIT_KEEP } from './file/writer.ts';
 export { RefusalBudget } from './refusal-budget.ts';

@@ -9,7 +9,7 @@ import { nodeTooOldMessage, pinnedNodeFor } from './node-too-old.ts';
 const argv = process.argv.slice(2);
 
 // An installed `keyway` runs on whatever `node` the PATH finds first. Before 22 it fails deep in an
-// import (undici needs zlib's zstd); one line saying what to do is kinder. Checked before the rest
+// import (undici needs zlib's zstd), and undici 8 asks for 22.19; one line saying what to do is kinder. Checked before the rest
 // is imported (below, dynamically), so no import can fail first.
 const check = { version: process.version, execPath: process.execPath, root: dirname(dirname(dirname(fileURLToPath(import.meta.url)))), argv };
 // A checkout run by an old node (a PATH entry to it, `npm install -g .`): run again on its pinned Node.

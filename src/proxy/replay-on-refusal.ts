@@ -80,7 +80,9 @@ type State = 'first' | 'withheld' | 'deciding' | 'passing';
  * upstream exchange, in the manner of undici's own RetryHandler. For a grant that replays (an OAuth
  * token refreshed, a minted token minted anew, a secret command run again: replaysAfter401) whose
  * body was kept, a refusal is withheld from the client (`handler` never hears of it): a 401 that
- * does not ask for a scope, or what the grant's type says to retry (grant.retry). Once the
+ * does not ask for a scope, or what the grant's type says to retry (grant.retry). A grant whose type
+ * reads answers but whose secret gets nothing newer (one keyway holds) is replayed only where its
+ * type says `same` (#withholds); every other answer goes to `handler` as it comes. Once the
  * refusal's body is read, a new credential is asked for (the type's verdict `same`: the same one,
  * signed anew) and the request sent once more through the same dispatcher; whatever the second
  * answer is goes to `handler`. No new credential (the same value again, a renewal within
@@ -190,10 +192,10 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
     const { grant, path, body, bodySwapped } = this.#request;
     // The grant's type reads every answer, the replay's and a streamed request's too (a nonce it learns).
     const verdict = grant.retry?.(statusCode, headers, `${this.#options!.origin}${path}`);
-    if (this.#state !== 'first' || !this.#replays) return handler.onResponseStart?.(this, statusCode, headers, statusMessage);
+    if (this.#state !== 'first') return handler.onResponseStart?.(this, statusCode, headers, statusMessage);
     this.#state = 'passing';
     const unkept = bodySwapped ? 'swapped' : body.kind === 'streamed' ? 'streamed' : undefined;
-    const refused = verdict !== undefined ? verdict !== 'relay' : statusCode === 401 && !lacksScope(headers['www-authenticate']);
+    const refused = this.#withholds(statusCode, headers, verdict);
     if (refused && unkept === undefined) {
       this.#state = 'withheld';
       this.#status = statusCode;
@@ -205,7 +207,24 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
     }
     handler.onResponseStart?.(this, statusCode, headers, statusMessage);
     // A response stage that refused the answer (the client gets keyway's 502) aborted it: no 401 relayed.
-    if (unkept !== undefined && statusCode === 401 && !this.#aborted) this.#refusedUnkept(unkept === 'swapped');
+    // A grant that replays says so of every 401 it could not send again; one that only reads answers, of what its type asked to replay.
+    const unreplayed = this.#replays ? statusCode === 401 : refused;
+    if (unkept !== undefined && unreplayed && !this.#aborted) this.#refusedUnkept(unkept === 'swapped');
+  }
+
+  /**
+   * Whether an answer is withheld for a replay. A type's verdict binds whoever issues the grant's
+   * credential: `same` needs no new one (the same credential, signed anew over what the server
+   * asked: a DPoP nonce, an HTTP Digest challenge), so it replays a secret keyway holds too;
+   * `fresh` replays where a refusal gets a new credential (replaysAfter401), and where there is none
+   * newer (a secret keyway holds; a signing type's, fetched) the answer goes to the client as it
+   * came, as for `relay`. No verdict: keyway's default, a 401 that does not ask for a scope, for a
+   * grant that replays.
+   */
+  #withholds(statusCode: number, headers: IncomingHttpHeaders, verdict: RetryVerdict): boolean {
+    if (verdict === 'same') return true;
+    if (!this.#replays) return false;
+    return verdict !== undefined ? verdict === 'fresh' : statusCode === 401 && !lacksScope(headers['www-authenticate']);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -247,16 +266,17 @@ export class ReplayOnRefusal implements Pick<Dispatcher, 'dispatch'>, Dispatcher
   }
 
   /**
-   * A 401 to a request that cannot go again (its body streamed, or carrying the token) goes to the
+   * A refusal to a request that cannot go again (its body streamed, or carrying the token) goes to the
    * client; the audit line says why it was not replayed. The token was refused all the same: for a
    * body that carried it, or a secret source's value (dropped from the store for every process,
    * then fetched again), a new one is got now (single flight, as for a replay), so the agent's next
    * request carries it. Started as the 401 goes back, not before it; a failure is the next request's.
    */
   #refusedUnkept(swapped: boolean): void {
-    const { conn, grant, issued, event } = this.#request;
-    event.replay ??= swapped ? SKIPPED_SWAPPED : SKIPPED_SIZE;
-    if (swapped || grant.secretFrom !== undefined)
+    const { conn, grant, issued, event, body } = this.#request;
+    event.replay ??= swapped ? SKIPPED_SWAPPED : body.kind === 'streamed' && body.why === 'budget' ? SKIPPED_BUDGET : SKIPPED_SIZE;
+    // Only a grant that replays gets a new credential after a refusal (a held secret has none newer).
+    if (this.#replays && (swapped || grant.secretFrom !== undefined))
       conn.issuing.credentials.afterRejection(grant, issued.credential, onBehalfOfAgent(conn.agent)).catch(() => undefined);
   }
 

@@ -8,7 +8,7 @@ import { replaceFile } from '../files/atomic-write.ts';
 /** The machine's trusted roots: the OS store when Node can read it, else Node's bundled Mozilla list. */
 export function systemCertificates(): readonly string[] {
   try {
-    // getCACertificates arrived in Node 22.15 / 23.5; engines allows older 22.x.
+    // getCACertificates arrived in Node 22.15 / 23.5: always there from engines' 22.19, kept for a Node run against engines.
     if (typeof tls.getCACertificates === 'function') {
       const system = tls.getCACertificates('system');
       if (system.length > 0) return system;

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { supportedNode } from '../../src/cli/node-too-old.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { runProcess } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -159,16 +160,16 @@ describe('the packed package, installed on a clean prefix', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 
-  it('run by a node before 22 (first on PATH), says in one line what to do', async () => {
+  it('run by a node before 22.19 (first on PATH), says in one line what to do', async () => {
     // The system node of these machines is 20 (NOTES.md); on a machine whose /usr/bin/node is newer
     // the installed command simply works, which is checked instead.
     const system = await runProcess('/usr/bin/node', ['-p', 'process.versions.node'], env).catch(() => undefined);
-    const major = Number(system?.stdout.split('.')[0] ?? 'NaN');
+    const version = system?.stdout.trim();
     const result = await runProcess(join(prefix, 'bin', 'keyway'), ['--version'], { ...env, PATH: '/usr/bin:/bin' });
-    if (Number.isFinite(major) && major < 22) {
+    if (version !== undefined && !supportedNode(version)) {
       expect(result.code).toBe(1);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain(`keyway needs Node.js 22 or later, but the node on PATH is v${system?.stdout.trim()}`);
+      expect(result.stderr).toContain(`keyway needs Node.js 22.19 or later, but the node on PATH is v${version}`);
     } else if (system === undefined) {
       expect(result.code).not.toBe(0); // no node there at all: env(1) says so
     } else {

@@ -360,3 +360,102 @@ describe('ReplayOnRefusal', () => {
     expect(upstream.controllers[0]?.aborted).toBe(false);
   });
 });
+
+// issuer × retry × status. A type's verdict binds whoever issues the credential: `same` (the same
+// credential signed anew: a DPoP nonce, an HTTP Digest challenge) replays any grant; `fresh` and
+// keyway's default replay only a grant that gets a new credential after a refusal; every other
+// answer goes to the client as it came, its body with it, the upstream asked once.
+type Issuer = 'renews' | 'holds' | 'signs-fetched';
+type Retry = 'absent' | 'none' | 'same' | 'fresh' | 'relay';
+const ISSUERS: Record<Issuer, { grant: (retry: RetryAsk | undefined) => Grant; again: IssuedCredential }> = {
+  // An OAuth grant: a refusal gets a refreshed token.
+  renews: { grant: oauthGrant, again: FRESH },
+  // A bearer token keyway holds: nothing newer (the credential source gives the refused one back, floored).
+  holds: {
+    grant: (retry) => ({ id: 'g', type: 'bearer', retry, secretCommand: undefined, secretFrom: undefined }) as unknown as Grant,
+    again: { ...FIRST, floored: true },
+  },
+  // An hmac key a command prints: a signing type's secret is not fetched again after a refusal (refetchReplays false).
+  'signs-fetched': {
+    grant: (retry) => ({ id: 'g', type: 'hmac', retry, secretCommand: { argv: ['print-key'] }, secretFrom: undefined }) as unknown as Grant,
+    again: FRESH,
+  },
+};
+const VERDICTS: Record<Retry, RetryAsk | undefined> = {
+  absent: undefined,
+  none: () => undefined,
+  same: () => 'same',
+  fresh: () => 'fresh',
+  relay: () => 'relay',
+};
+const TABLE: Array<[Issuer, Retry, number, 'replayed' | 'as it came']> = [
+  ['renews', 'absent', 200, 'as it came'],
+  ['renews', 'absent', 401, 'replayed'],
+  ['renews', 'none', 200, 'as it came'],
+  ['renews', 'none', 401, 'replayed'],
+  ['renews', 'same', 200, 'replayed'],
+  ['renews', 'same', 401, 'replayed'],
+  ['renews', 'fresh', 200, 'replayed'],
+  ['renews', 'fresh', 401, 'replayed'],
+  ['renews', 'relay', 200, 'as it came'],
+  ['renews', 'relay', 401, 'as it came'],
+  ['holds', 'absent', 200, 'as it came'],
+  ['holds', 'absent', 401, 'as it came'],
+  ['holds', 'none', 200, 'as it came'],
+  ['holds', 'none', 401, 'as it came'],
+  ['holds', 'same', 200, 'replayed'],
+  ['holds', 'same', 401, 'replayed'],
+  ['holds', 'fresh', 200, 'as it came'],
+  ['holds', 'fresh', 401, 'as it came'],
+  ['holds', 'relay', 200, 'as it came'],
+  ['holds', 'relay', 401, 'as it came'],
+  ['signs-fetched', 'absent', 200, 'as it came'],
+  ['signs-fetched', 'absent', 401, 'as it came'],
+  ['signs-fetched', 'none', 200, 'as it came'],
+  ['signs-fetched', 'none', 401, 'as it came'],
+  ['signs-fetched', 'same', 200, 'replayed'],
+  ['signs-fetched', 'same', 401, 'replayed'],
+  ['signs-fetched', 'fresh', 200, 'as it came'],
+  ['signs-fetched', 'fresh', 401, 'as it came'],
+  ['signs-fetched', 'relay', 200, 'as it came'],
+  ['signs-fetched', 'relay', 401, 'as it came'],
+];
+
+describe('ReplayOnRefusal: issuer × retry × status', () => {
+  it.each(TABLE)('a grant that %s, its type saying %s, a %i: %s', async (issuer, retry, status, outcome) => {
+    const { grant, again } = ISSUERS[issuer];
+    const upstream = fakeUpstream({ status, body: 'the first answer' }, { status: 200, body: 'the second answer' });
+    const { client, event, rejected, resent } = setup(upstream, { grant: grant(VERDICTS[retry]), again });
+    await client.done;
+    if (outcome === 'replayed') {
+      expect(upstream.sent).toHaveLength(2);
+      expect(client.statuses).toEqual([200]);
+      expect(client.body).toBe('the second answer');
+      // `same` sends the credential it has; anything else a new one.
+      expect(rejected).toEqual(retry === 'same' ? [] : [FIRST.credential]);
+      expect(resent).toEqual([retry === 'same' ? FIRST : again]);
+      expect(event.replayed).toBe(true);
+    } else {
+      expect(upstream.sent).toHaveLength(1);
+      expect(client.statuses).toEqual([status]);
+      expect(client.body).toBe('the first answer');
+      expect(rejected).toEqual([]);
+      expect(event.replayed).toBeUndefined();
+      expect(event.replay).toBeUndefined();
+    }
+  });
+
+  it('says why a `same` could not be answered for a held secret when the body was streamed on', async () => {
+    const upstream = fakeUpstream({ status: 401, body: 'answer the challenge' });
+    const { client, event, rejected } = setup(upstream, {
+      grant: ISSUERS.holds.grant(() => 'same'),
+      body: { kind: 'streamed', stream: Readable.from([]), why: 'budget' },
+    });
+    await client.done;
+    expect(upstream.sent).toHaveLength(1);
+    expect(client.statuses).toEqual([401]);
+    expect(client.body).toBe('answer the challenge');
+    expect(event.replay).toBe('skipped: replay memory full');
+    expect(rejected).toEqual([]);
+  });
+});

@@ -14,7 +14,7 @@ import type { Credential } from '../material.ts';
  */
 export type SigningBody = { kind: 'none' } | { kind: 'kept'; body: Buffer } | { kind: 'streamed'; stream: Readable; why: 'size' | 'budget' };
 
-/** The audit line's fields a signer fills (audit/record.ts's AuditEvent has them). */
+/** The audit line's fields a signer fills (audit/event.ts's AuditEvent has them). */
 export interface SigningAudit {
   signed?: string | undefined;
   region?: string | undefined;

@@ -24,13 +24,16 @@ export const heldBody: RequestBodyStage = {
 
 /**
  * An OAuth grant's request may be sent twice (refresh and replay after a 401), and so may one whose
- * secret a command prints (the command runs again; replaysAfter401): its body is kept,
- * up to 1 MiB and within the agent's replay memory (replay-body.ts); past either it streams, once.
+ * secret a command prints (the command runs again; replaysAfter401), or one whose type reads the
+ * answers (grant.retry: a challenge answered with the same secret): its body is kept, up to 1 MiB
+ * and within the agent's replay memory (replay-body.ts); past either it streams, once.
  */
 export const keepForReplay: RequestBodyStage = {
   name: 'keep-for-replay',
   run(request, body) {
-    if (body.kind !== 'streamed' || !request.grant || !request.issued || !replaysAfter401(request.grant) || !request.holder) return undefined;
+    const grant = request.grant;
+    const mayReplay = grant !== undefined && (grant.retry !== undefined || replaysAfter401(grant));
+    if (body.kind !== 'streamed' || !mayReplay || !request.issued || !request.holder) return undefined;
     return readForReplay(request.req, request.holder, body.stream);
   },
 };
