@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Periods, recordIdOf, SpendIds } from '../../src/app/spend-keys.ts';
 import { SpendLedger } from '../../src/app/spend-ledger.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
@@ -16,6 +16,7 @@ import { budgetKey, periodOf, scopeValueOf } from '../../src/spend/budgets.ts';
 import type { SpendEntry, SpendScope } from '../../src/spend/ledger.ts';
 import { MAX_MODEL_NAMES, OTHER_MODEL } from '../../src/spend/model-name.ts';
 import { budgetRecordId, type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
+import { slack } from '../helpers/load.ts';
 
 const T0 = new Date('2026-11-26T22:10:00Z');
 
@@ -246,8 +247,11 @@ describe('spend ledger', () => {
     const more = l.flush();
     const again = l.flush();
     // The first update has written (the store's memory holds it) but not returned: still exact.
-    await new Promise((r) => setTimeout(r, 50));
-    expect(store.get(budgetRecordId(budgetKey(b, ''), '2026-11-26'))).toEqual({ tokens: 1000, usd: 0 });
+    // Waited for, not slept on: on a busy machine the write lands later than any fixed pause.
+    await vi.waitFor(() => expect(store.get(budgetRecordId(budgetKey(b, ''), '2026-11-26'))).toEqual({ tokens: 1000, usd: 0 }), {
+      timeout: slack(5_000),
+      interval: 5,
+    });
     // Another process reads what the store holds; this one adds what it has pending, each once.
     const theirs = [b];
     expect(await usedFor(ledger(theirs, w), theirs, b)).toBe(1000);
