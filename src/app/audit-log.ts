@@ -10,7 +10,8 @@ import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { Services } from '../open-home.ts';
 import type { Config } from '../config/index.ts';
 import { writeOwedChangeLines } from './owed-change-lines.ts';
-import { writeOwedKeyLines } from './owed-key-lines.ts';
+import { type LineFinder, writeOwedKeyLines } from './owed-key-lines.ts';
+import { fileHasLine, tableHasLine } from '../audit/read/find-ids.ts';
 
 /**
  * The audit writer audit.sink names, behind the refusal budget: refusals past their budgets are
@@ -61,7 +62,7 @@ export interface OpenAuditLogOptions {
 export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, options: OpenAuditLogOptions = {}): Promise<AuditLog> {
   const log = await openLog(services, env, options);
   try {
-    await writeOwedKeyLines(log, services.paths.dataDir);
+    await writeOwedKeyLines(log, services.paths.dataDir, lineFinder(services, env));
     await writeOwedChangeLines(log, services.store);
   } catch (err) {
     if (options.logger === undefined) {
@@ -74,6 +75,12 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
     );
   }
   return log;
+}
+
+/** Where an owed key line an earlier writer tried is looked for: the table audit.sink names, else the file. */
+function lineFinder(services: Services, env: NodeJS.ProcessEnv): LineFinder {
+  const db = auditDatabaseOf(services.config, env);
+  return db !== null ? (ids) => tableHasLine(db, ids) : (ids, since) => fileHasLine(services.paths.audit, ids, since);
 }
 
 /** The `replica` each line names: audit.replica, else the host's name where replicas share a PostgreSQL store. */

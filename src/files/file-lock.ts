@@ -20,14 +20,19 @@
 // - token refresh (credentials/issuing/refresh-lock.ts): stale 10 s, waits the token timeout
 //   plus 5 s, since the holder keeps it across one call to the token endpoint.
 // - master key (credentials/store/lock.ts withKeyLock, held across a whole rotation): stale 30 s,
-//   waits 2 s, and records its holder (lock-holder.ts), so a lock whose holder on this host was
-//   killed is taken over at once; a holder on another host sharing the folder still goes stale.
+//   waits 3 s, and records its holder, so a lock whose holder on this host was killed is taken over
+//   at once; a holder on another host sharing the folder still goes stale.
+// A lock that records its holder (`recordHolder`) is a file made whole with the holder's record
+// (holder-lock.ts) instead of proper-lockfile's directory; lock-judge.ts writes down which such
+// locks are live, and every other one is cleared by the next process that wants it, at once.
 // Before, the three had their own policies (store: backoff 20-250 ms; refresh: 25-75 ms polls;
 // audit: 1-8 ms polls); only the audit's was needed for fairness, and it serves the others too.
 
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
-import { holderGone, holderPath, parseHolder, readHolderText, writeHolder } from './lock-holder.ts';
+import { holderLockFs, sweepLockTemps } from './holder-lock.ts';
+import { judgeLock } from './lock-judge.ts';
+import { thisHolder } from './lock-holder.ts';
 
 export interface FileLockOptions {
   /** A holder that has not refreshed its lock for this long is presumed dead (proper-lockfile's minimum is 2 s). */
@@ -37,10 +42,12 @@ export interface FileLockOptions {
   /** The lock was lost while held (this process stalled past staleMs and another took it over). */
   onCompromised?: ((err: Error) => void) | undefined;
   /**
-   * Record who holds it (lock-holder.ts), and take over at once a lock whose holder on this host is
-   * gone (killed), instead of after staleMs. For locks held long (the key lock, across a rotation).
+   * Record who holds it (lock-holder.ts), and clear at once a lock lock-judge.ts finds stale (its
+   * holder on this host gone, killed), instead of after staleMs; one whose holder is alive never.
    */
   recordHolder?: boolean | undefined;
+  /** Hears each stale lock this process cleared, why in a few words (`from PID 4242, which is no longer running`). */
+  onStaleCleared?: ((why: string) => void) | undefined;
 }
 
 /** Gives the lock back; never throws (a lock already lost has nothing left to give back). */
@@ -52,7 +59,9 @@ const GROWTH = 1.1;
 
 export async function acquireFileLock(path: string, options: FileLockOptions): Promise<ReleaseFileLock> {
   const started = Date.now();
-  const lockDir = `${path}.lock`;
+  const lockPath = `${path}.lock`;
+  // One record for the whole wait: the lock file is this text, and only this text is removed as ours.
+  const fs = options.recordHolder ? holderLockFs(JSON.stringify(thisHolder())) : undefined;
   for (let attempt = 0; ; attempt++) {
     try {
       const release = await lockfile.lock(path, {
@@ -62,24 +71,16 @@ export async function acquireFileLock(path: string, options: FileLockOptions): P
         realpath: false,
         // The default throws from a timer and kills the process.
         onCompromised: options.onCompromised ?? (() => undefined),
+        ...(fs === undefined ? {} : { fs }),
       });
-      if (!options.recordHolder) return () => release().catch(() => undefined);
-      try {
-        await writeHolder(lockDir);
-      } catch (err) {
-        await release().catch(() => undefined);
-        throw err;
-      }
-      // The holder file goes first: proper-lockfile removes only an empty directory.
-      return async () => {
-        await rm(holderPath(lockDir), { force: true }).catch(() => undefined);
-        await release().catch(() => undefined);
-      };
+      // What holders killed while making their lock left (holder-lock.ts): it locks nothing.
+      if (fs !== undefined) await sweepLockTemps(lockPath, options.staleMs).catch(() => undefined);
+      return () => release().catch(() => undefined);
     } catch (err) {
       let code = (err as NodeJS.ErrnoException).code;
       if (options.recordHolder && (code === 'ELOCKED' || code === 'ENOTEMPTY')) {
-        // ENOTEMPTY: proper-lockfile found it stale and could not remove it (its holder file is in it).
-        if (await takeOverDeadLock(path, lockDir, options.staleMs)) continue;
+        // ENOTEMPTY: proper-lockfile found it stale by its age and left it to us (holder-lock.ts).
+        if (await clearStaleLock(path, lockPath, options)) continue;
         code = 'ELOCKED';
         if (Date.now() - started >= options.waitMs) throw Object.assign(new Error('Lock file is already being held'), { code, file: path });
       }
@@ -91,23 +92,14 @@ export async function acquireFileLock(path: string, options: FileLockOptions): P
 }
 
 /**
- * Removes a lock whose recorded holder is gone, or that went stale: true when it was removed (try
- * again at once). Done under a mutex of its own (`<path>.takeover`), and only if the holder file
- * is still the one judged: two waiters never both remove a lock, nor one remove a lock another just
- * made.
+ * Removes a lock lock-judge.ts finds stale: true when it was removed (try again at once). Done under
+ * a mutex of its own (`<path>.takeover`), and only if the lock is still exactly the one judged: two
+ * waiters never both remove a lock, nor one remove a lock another just made.
  */
-async function takeOverDeadLock(path: string, lockDir: string, staleMs: number): Promise<boolean> {
-  const judged = await readHolderText(lockDir);
-  const dead = async () => {
-    const holder = parseHolder(judged);
-    if (holder !== undefined && holderGone(holder)) return true;
-    const since = await stat(lockDir).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => -1,
-    );
-    return since > staleMs;
-  };
-  if (!(await dead())) return false;
+async function clearStaleLock(path: string, lockPath: string, options: FileLockOptions): Promise<boolean> {
+  const judged = await judgeLock(lockPath, options.staleMs);
+  if (judged === undefined) return true; // released meanwhile
+  if (!judged.stale) return false;
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(`${path}.takeover`, { stale: 2_000, retries: 0, realpath: false, onCompromised: () => undefined });
@@ -115,8 +107,11 @@ async function takeOverDeadLock(path: string, lockDir: string, staleMs: number):
     return false; // another waiter is taking it over: wait as usual
   }
   try {
-    if ((await readHolderText(lockDir)) !== judged || !(await dead())) return false;
-    await rm(lockDir, { recursive: true, force: true });
+    const now = await judgeLock(lockPath, options.staleMs);
+    if (now === undefined) return true;
+    if (now.seen !== judged.seen || !now.stale) return false;
+    await rm(lockPath, { recursive: true, force: true });
+    options.onStaleCleared?.(now.why);
     return true;
   } finally {
     await release().catch(() => undefined);

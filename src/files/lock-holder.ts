@@ -1,13 +1,15 @@
 // Who holds a file lock (file-lock.ts, `recordHolder`), so that a waiter can tell a dead holder from
 // a slow one without waiting out the stale timer (issue 60: a killed `key rotate` held the key lock
-// for 30 s). The holder writes holder.json inside its lock directory: host, boot id, pid and the
-// process's start time (Linux /proc). A waiter judges the holder gone only when it can be sure: same
-// host and boot, and no process of that pid, or one started at another time (the pid reused); or the
-// same host booted since. Anything else (another host sharing the folder, no /proc, a lock without
-// a holder file yet) is presumed alive, and the stale timer decides as before.
+// for 30 s). The record: host, boot id, pid and the process's start time (Linux /proc). It is the
+// lock file's content (holder-lock.ts), or, as an older keyway made its locks, holder.json inside a
+// lock directory. A holder is certainly gone when on the same host and boot there is no process of
+// that pid, or one started at another time (the pid reused), or the host booted since; certainly
+// alive when on the same host and boot its pid runs with the start time recorded. Anything else
+// (another host sharing the folder, no /proc) cannot be judged: lock-judge.ts lets the stale timer
+// decide then.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -65,44 +67,51 @@ export function holderGone(holder: LockHolder): boolean {
   const boot = bootId();
   if (boot === '' || holder.boot === '') return false;
   if (holder.boot !== boot) return true;
-  if (holder.pid === process.pid) return false;
   if (!alive(holder.pid)) return true;
   const start = startTimeOf(holder.pid);
   return holder.start !== '' && start !== undefined && start !== holder.start;
 }
 
-/**
- * Written by the holder right after it made the lock directory (a temporary name, then a rename:
- * read whole or not at all). proper-lockfile keeps the directory's mtime as its own and reads any
- * other as its lock taken over (compromised, no longer refreshed): the mtime is put back.
- */
-export async function writeHolder(lockDir: string): Promise<void> {
-  const { mtime } = await stat(lockDir);
-  const temp = join(lockDir, `.${HOLDER_FILE}.${randomBytes(4).toString('hex')}`);
-  await writeFile(temp, JSON.stringify(thisHolder()), { mode: 0o600 });
-  await rename(temp, join(lockDir, HOLDER_FILE));
-  await utimes(lockDir, mtime, mtime);
+/** Whether the holder is certainly running: on this host and boot, its pid started when the record says (this process included). */
+export function holderAlive(holder: LockHolder): boolean {
+  if (holder.host !== hostname()) return false;
+  const boot = bootId();
+  if (boot === '' || holder.boot !== boot) return false;
+  if (!alive(holder.pid)) return false;
+  const start = startTimeOf(holder.pid);
+  return holder.start !== '' && start === holder.start;
 }
 
-/** The holder file's text as it is (compared whole under the takeover mutex), or undefined. */
-export async function readHolderText(lockDir: string): Promise<string | undefined> {
-  return readFile(join(lockDir, HOLDER_FILE), 'utf8').catch(() => undefined);
+/**
+ * The holder record of the lock at `lockPath` as it is (compared whole before a stale lock is
+ * cleared), or undefined: the lock file's text, or an older keyway's lock directory's holder.json.
+ */
+export async function readHolderText(lockPath: string): Promise<string | undefined> {
+  const st = await lstat(lockPath).catch(() => undefined);
+  if (st === undefined) return undefined;
+  return readFile(st.isDirectory() ? holderPath(lockPath) : lockPath, 'utf8').catch(() => undefined);
 }
 
 export function parseHolder(text: string | undefined): LockHolder | undefined {
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as Partial<LockHolder>;
-    const ok =
-      typeof parsed.host === 'string' &&
-      typeof parsed.boot === 'string' &&
-      Number.isSafeInteger(parsed.pid) &&
-      (parsed.pid as number) > 0 &&
-      typeof parsed.start === 'string';
-    return ok ? (parsed as LockHolder) : undefined;
+    return asHolder(JSON.parse(text));
   } catch {
     return undefined;
   }
+}
+
+/** A parsed value as a holder record, or undefined when it is not one. */
+export function asHolder(value: unknown): LockHolder | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const parsed = value as Partial<LockHolder>;
+  const ok =
+    typeof parsed.host === 'string' &&
+    typeof parsed.boot === 'string' &&
+    Number.isSafeInteger(parsed.pid) &&
+    (parsed.pid as number) > 0 &&
+    typeof parsed.start === 'string';
+  return ok ? (parsed as LockHolder) : undefined;
 }
 
 export function holderPath(lockDir: string): string {

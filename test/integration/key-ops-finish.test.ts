@@ -181,7 +181,7 @@ describe('key operations finish what they promise', () => {
     /** A process holding the key lock as `key rotate` holds it (withKeyLock), until killed. */
     const holdKeyLock = async (dataDir: string): Promise<ChildProcess> => {
       const script = `const { withKeyLock } = await import(${JSON.stringify(LOCK_MODULE)});
-await withKeyLock(${JSON.stringify(dataDir)}, async () => { process.stdout.write('held\\n'); await new Promise(() => setInterval(() => {}, 1000)); });`;
+await withKeyLock(${JSON.stringify(dataDir)}, () => undefined, async () => { process.stdout.write('held\\n'); await new Promise(() => setInterval(() => {}, 1000)); });`;
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
       await new Promise<void>((resolve, reject) => {
         let err = '';

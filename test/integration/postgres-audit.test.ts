@@ -23,6 +23,7 @@ import { startPgCutter } from '../helpers/pg-cutter.ts';
 import { headMac } from '../../src/audit/head.ts';
 import { sealLine } from '../../src/audit/record.ts';
 import { TableAuditWriter } from '../../src/audit/index.ts';
+import { tableHasLine } from '../../src/audit/read/find-ids.ts';
 import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -145,6 +146,12 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     expect(cliRows.map((r) => JSON.parse(r.line))).toContainEqual(
       expect.objectContaining({ decision: 'admin', action: 'grants.create', grant: 'api', client: 'cli', actor: expect.stringContaining('@') }),
     );
+  });
+
+  it("a line's event id is found in the table, whichever chain holds it (how an owed key line killed before its note went is found)", async () => {
+    const [row] = (await rowsOf(CLI_CHAIN)).map((r) => JSON.parse(r.line) as { id: string });
+    expect(await tableHasLine({ url: db.url }, [randomUUID(), row!.id])).toBe(true);
+    expect(await tableHasLine({ url: db.url }, [randomUUID()])).toBe(false);
   });
 
   it('audit query filters and orders by time; tail shows the last lines and follows new ones', async () => {

@@ -162,7 +162,7 @@ async function rewrapCommand(args: Args, io: CommandIO): Promise<number> {
     return 0;
   }
   const wrapper = await kmsWrapper(kms, io.env);
-  const { key, made, noted } = await withKeyLock(dataDir, async () => {
+  const { key, made, noted } = await withKeyLock(dataDir, sayTo(io), async () => {
     // Read again under the lock: a rotation that ended meanwhile changed the key.
     const current = await readWrappedKey(dataDir);
     const key = current ? await wrapper.unwrap(Buffer.from(current.ciphertext, 'base64'), current.key_id) : await readPlainKey(dataDir, plainPath);
@@ -238,7 +238,7 @@ async function rotateCommand(args: Args, io: CommandIO): Promise<number> {
     return 0;
   }
   // The store is opened under the lock: a rotation that ended while this one waited changed the key.
-  const { services, oldKey, newKey } = await withKeyLock(dataDir, async () => {
+  const { services, oldKey, newKey } = await withKeyLock(dataDir, sayTo(io), async () => {
     const services = await servicesFor(args, io);
     const { store } = services;
     if (!(store instanceof Store)) throw usageError('key rotate: the file store only, for now');
@@ -321,6 +321,11 @@ async function rotateDatabase(args: Args, io: CommandIO, kms: KmsKeyConfig | und
       `a new master key (fingerprint ${keyFingerprint(made.key)}) seals the database's ${count} records; every replica follows; the audit keys are unchanged`,
     );
   return 0;
+}
+
+/** Where the key lock says it cleared a stale lock (a key command killed holding it): stderr. */
+function sayTo(io: CommandIO): (line: string) => void {
+  return (line) => io.err(line);
 }
 
 /** Whether the store file still opens with `key`. */

@@ -34,8 +34,7 @@ export async function withStoreLock<R>(path: string, fn: (lock: HeldLock) => Pro
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ELOCKED' ? `another keyway process holds ${path}.lock; if none is running, remove that directory` : `could not lock it (${code ?? 'error'})`;
+    const why = code === 'ELOCKED' ? `another keyway process holds ${path}.lock; if none is running, remove it` : `could not lock it (${code ?? 'error'})`;
     throw new KeywayError('store_locked', `the store ${path} is locked: ${why}`, { cause: err });
   }
   const lock: HeldLock = {
@@ -56,23 +55,33 @@ export async function withStoreLock<R>(path: string, fn: (lock: HeldLock) => Pro
   }
 }
 
-// The key lock is held across a whole rotation (every record sealed again): a live holder is never
-// presumed dead before 30 s without a refresh. One whose process on this host is gone (killed) is
-// taken over at once (recordHolder); on another host sharing the folder, only the 30 s tell.
+// The key lock is held across a whole rotation (every record sealed again). It records its holder
+// (files/lock-judge.ts says which locks are live): a holder alive on this host is never taken over; one
+// gone (killed at any point, while making its lock included) is cleared at once; one on another host
+// sharing the folder once it has gone 30 s without a refresh.
 const KEY_STALE_MS = 30_000;
 // A second key command does not queue behind a rotation: it waits a little, then says why it stops.
-const KEY_WAIT_MS = 2_000;
+// A little more than the 2 s a command killed while clearing a stale lock leaves its takeover mutex
+// for (file-lock.ts), so that kill does not refuse the next command.
+const KEY_WAIT_MS = 3_000;
 
 /**
  * One key change at a time on a home (rotate, rewrap): two at once could promote one's key over the
  * store the other sealed, and no key would open it. Held across every step, released on any end.
+ * `say` hears a line for each stale lock cleared (a key command killed holding it).
  */
-export async function withKeyLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+export async function withKeyLock<T>(dataDir: string, say: (line: string) => void, fn: () => Promise<T>): Promise<T> {
   const dir = join(dataDir, 'locks');
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, 'master-key');
   let release: ReleaseFileLock;
   try {
-    release = await acquireFileLock(join(dir, 'master-key'), { staleMs: KEY_STALE_MS, waitMs: KEY_WAIT_MS, recordHolder: true });
+    release = await acquireFileLock(path, {
+      staleMs: KEY_STALE_MS,
+      waitMs: KEY_WAIT_MS,
+      recordHolder: true,
+      onStaleCleared: (why) => say(`keyway: cleared a stale key lock (${path}.lock) ${why}`),
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ELOCKED') throw new KeywayError('store_locked', `key: could not lock ${dir}/master-key (${code ?? 'error'})`, { cause: err });
