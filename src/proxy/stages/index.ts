@@ -166,7 +166,10 @@ export function openAnswerTaps(request: StagedRequest, answer: UpstreamAnswer, t
   return more === undefined ? one : new AnswerReaders(more);
 }
 
-/** Runs the close stages in order, once, as the exchange's response closes. */
+/**
+ * Runs the close stages in order, once, as the exchange's response closes. A close stage does not
+ * throw: one that did would stop the rest, the audit line's commit among them.
+ */
 export function runCloseStages(request: StagedRequest, closed: ClosedAnswer): void {
   for (let i = 0; i < CLOSE_STAGES.length; i++) CLOSE_STAGES[i]!.run(request, closed);
 }
