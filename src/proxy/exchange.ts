@@ -239,8 +239,6 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         redact: issued || this.held ? this : undefined,
         grant: issued ? grant : undefined,
         hints: this,
-        mcpList: this.mcp?.list,
-        login: this.login,
         // A refresh through a captured token: the server rotates it whether the client stays or not,
         // so its answer is read and captured all the same (the next refresh with the old one gets it).
         keepGoing: this.login?.finishesWithoutClient === true,

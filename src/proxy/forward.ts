@@ -12,9 +12,7 @@ import { openAnswerTaps, runBodySent, runRequestSent, runResponseStages } from '
 import type { AnswerReader } from './stages/hooks.ts';
 import type { StagedRequest } from './stages/request.ts';
 import { tapStage } from './tap-stage.ts';
-import type { ToolsListFilter } from '../mcp/tools-list.ts';
 import type { UpstreamAnswer } from './stages/response.ts';
-import type { CaptureExchange } from './stages/capture.ts';
 import type { ReadWhole } from './leak-guard/response-guard.ts';
 
 export interface ForwardRequest {
@@ -33,13 +31,9 @@ export interface ForwardRequest {
   grant?: Grant | undefined;
   /** Hears a hint a response stage adds (the audit line records it). */
   hints?: { onHint(message: string, hint: string): void } | undefined;
-  /** tools/list requests on an MCP endpoint, and what the agent may call: their answers are filtered. */
-  mcpList?: ToolsListFilter | undefined;
-  /** A capture grant's request: on a capture host, its answer is read for tokens (stages/capture-answer.ts). */
-  login?: CaptureExchange | undefined;
   /** The client leaving does not stop the upstream request: an answer read whole ('read') is still rewritten (a login capture saves its tokens), then dropped. */
   keepGoing?: boolean | undefined;
-  /** The request as the stages left it: the request-sent hooks and the answer taps read it (stages/index.ts). */
+  /** The request as the stages left it: the request-sent hooks, the response stages and the answer taps read it (stages/index.ts). */
   staged: StagedRequest;
 }
 
@@ -198,12 +192,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     return this.#out.hints;
   }
 
-  get mcpList(): ToolsListFilter | undefined {
-    return this.#out.mcpList;
-  }
-
-  get login(): CaptureExchange | undefined {
-    return this.#out.login;
+  get request(): StagedRequest {
+    return this.#out.staged;
   }
 
   /**
