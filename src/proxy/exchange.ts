@@ -17,19 +17,19 @@ import type { Redact } from './leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from './replay-body.ts';
 import { readsAnswers, ReplayFailed, ReplayOnRefusal, type ResentRequest } from './replay-on-refusal.ts';
 import { asProxyError } from './respond.ts';
-import { runBodyStages, runHeadStages } from './stages/index.ts';
+import type { ClosedAnswer } from './stages/hooks.ts';
+import { runBodyStages, runCloseStages, runHeadStages } from './stages/index.ts';
 import { injectInto } from './stages/inject.ts';
 import { outgoingHeaders } from './stages/outgoing.ts';
 import { StagedRequest } from './stages/request.ts';
 import { draftOn, refuseOnClose } from './refuse.ts';
 import { formatAuthority } from './target.ts';
-import { countAnswerEnd, countModelAnswer } from './model-exchange.ts';
 
 /**
  * One request inside an intercepted connection (or an absolute-form http:// request): admit ->
  * head stages -> body stages -> send (through the replay handler, which may send once more after a
- * refusal: replay-on-refusal.ts) -> audit when the response closes. `rawTarget` is the request
- * target as the client sent it.
+ * refusal: replay-on-refusal.ts) -> the close stages (the audit line last) when the response
+ * closes. `rawTarget` is the request target as the client sent it.
  */
 export function handleExchange(conn: Connection, req: ClientRequest, res: ClientResponse, rawTarget: string): Promise<void> {
   return new Exchange(conn, req, res, rawTarget).run();
@@ -49,7 +49,7 @@ function bodyOf(body: RequestBody): Buffer | Readable | null {
  * upstream's head, a redaction), as one object: as closures they were an allocation each, per
  * request, and showed in allocation profiles.
  */
-class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayHolder {
+class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayHolder, ClosedAnswer {
   readonly #res: ClientResponse;
   readonly #departure = new ClientDeparture();
   /** Listened to only by a pipelined response queued behind another's (see the constructor). */
@@ -94,13 +94,19 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       event.code ??= 'client_closed';
     }
     if (event.status === null) event.status = res.headersSent ? res.statusCode : null;
-    // Under a bytes quota: what went up and came back, counted whether the client stayed or not.
-    const quota = this.byteQuota;
-    if (quota !== undefined) this.conn.runtime.quotas.addBytes(quota.scopes, quota.sent + this.#departure.relayed, this.conn.runtime.now());
-    // Model traffic: what the model said it used (or, cut short, what was delivered), before the line is written.
-    if (this.model !== undefined) countModelAnswer(this.model, responseCompleted(res), event, this.conn.runtime.spend, this.conn.runtime.now());
-    this.draft.commit(this.conn.runtime);
+    // What the request counts against, then its audit line (stages/index.ts CLOSE_STAGES).
+    runCloseStages(this, this);
   };
+
+  /** The agent got the whole answer (ClosedAnswer, read by the close stages). */
+  get answerCompleted(): boolean {
+    return responseCompleted(this.#res);
+  }
+
+  /** Response body bytes relayed to the agent so far. */
+  get relayed(): number {
+    return this.#departure.relayed;
+  }
 
   /** The books this request is on while open (stage open-exchange): left in #onClose. */
   #openIn: Pick<OpenExchanges, 'add' | 'delete'> | undefined;
@@ -233,12 +239,10 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         redact: issued || this.held ? this : undefined,
         grant: issued ? grant : undefined,
         hints: this,
-        mcpList: this.mcp?.list,
-        login: this.login,
         // A refresh through a captured token: the server rotates it whether the client stays or not,
         // so its answer is read and captured all the same (the next refresh with the old one gets it).
         keepGoing: this.login?.finishesWithoutClient === true,
-        model: this.model,
+        staged: this,
       });
     } catch (err) {
       if (err instanceof ReplayFailed) throw err.reason; // keyway's failure, not the upstream's
@@ -296,12 +300,6 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
     this.draft.upstreamSeconds = (performance.now() - this.#sentAt) / 1000;
     // What the upstream said of the credential keyway put on: a 401 shows in `grants list` and doctor.
     if (this.issued !== undefined && this.grant !== undefined) this.conn.issuing.grantAnswered(this.grant.id, status);
-  }
-
-  /** The metered answer is whole: counted before its end goes to the agent (model-exchange.ts countAnswerEnd). */
-  onWhole(): Promise<void> | undefined {
-    const model = this.model;
-    return model === undefined ? undefined : countAnswerEnd(model, this.conn.runtime.spend, this.conn.runtime.now());
   }
 
   onHint(message: string, hint: string): void {

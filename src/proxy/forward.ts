@@ -8,13 +8,11 @@ import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
 import { type BodyScan, chainInto, guards, streamStages, type Redact } from './leak-guard/response-guard.ts';
 import { mayBeGzip } from './leak-guard/sniffed-gzip.ts';
 import { clientResponseHeaders } from './headers.ts';
-import { runResponseStages } from './stages/index.ts';
-import type { ModelExchange } from './model-exchange.ts';
-import { answerMeter, type AnswerMeter } from '../spend/meters/index.ts';
-import { meterTap } from './meter-tap.ts';
-import type { ToolsListFilter } from '../mcp/tools-list.ts';
+import { openAnswerTaps, runBodySent, runRequestSent, runResponseStages } from './stages/index.ts';
+import type { AnswerReader } from './stages/hooks.ts';
+import type { StagedRequest } from './stages/request.ts';
+import { tapStage } from './tap-stage.ts';
 import type { UpstreamAnswer } from './stages/response.ts';
-import type { CaptureExchange } from './stages/capture.ts';
 import type { ReadWhole } from './leak-guard/response-guard.ts';
 
 export interface ForwardRequest {
@@ -33,28 +31,16 @@ export interface ForwardRequest {
   grant?: Grant | undefined;
   /** Hears a hint a response stage adds (the audit line records it). */
   hints?: { onHint(message: string, hint: string): void } | undefined;
-  /** tools/list requests on an MCP endpoint, and what the agent may call: their answers are filtered. */
-  mcpList?: ToolsListFilter | undefined;
-  /** A capture grant's request: on a capture host, its answer is read for tokens (stages/capture-answer.ts). */
-  login?: CaptureExchange | undefined;
   /** The client leaving does not stop the upstream request: an answer read whole ('read') is still rewritten (a login capture saves its tokens), then dropped. */
   keepGoing?: boolean | undefined;
-  /** Model traffic (stage budget): the bytes the agent gets go through its answer's meter. */
-  model?: ModelExchange | undefined;
+  /** The request as the stages left it: the request-sent hooks, the response stages and the answer taps read it (stages/index.ts). */
+  staged: StagedRequest;
 }
 
 /** What the caller hears of a forward's response head (an object, so that it costs no closure per request). */
 export interface ForwardObserver {
   /** Sees the status before the head goes to the client (the audit line is written at its end). */
   onHead(statusCode: number): void;
-  /**
-   * Model traffic: the metered answer is whole (its last byte read from the upstream, and seen by
-   * the meter), and its end not yet given to the agent: it is counted now. The end goes to the
-   * agent once the promise resolves (at once when undefined); a rejection (the count could not be
-   * made durable) cuts the answer instead, so the agent never has a whole answer a crash could
-   * leave uncounted (app/spend-journal.ts).
-   */
-  onWhole?(): Promise<void> | undefined;
 }
 
 /**
@@ -158,12 +144,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   #scan: BodyScan | null = null;
   /** A 'scan' body not yet begun: it goes through the stages instead if it begins as a gzip file. */
   #scanBody: Parameters<typeof streamStages>[0] | undefined;
-  /** Model traffic: what the agent is given, read for the model's usage (model-exchange.ts). */
-  #meter: AnswerMeter | undefined;
+  /** What the answer taps read of this answer (stages/hooks.ts): every byte the agent is given goes through it (#relay, #endCounted, tapStage). */
+  #taps: AnswerReader | undefined;
   /**
-   * A metered answer with a length ('client' and 'scan'): the agent has it whole with its last
-   * byte, before any end of stream, so its last chunk is held here until it is counted (onWhole).
-   * `#sized` is the upstream's length (these sinks relay its bytes as they come).
+   * A tapped answer with a length ('client' and 'scan'): the agent has it whole with its last
+   * byte, before any end of stream, so its last chunk is held here until the taps counted it
+   * (AnswerReader.whole). `#sized` is the upstream's length (these sinks relay its bytes as they come).
    */
   #sized = -1;
   #tail: Buffer[] | null = null;
@@ -206,12 +192,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     return this.#out.hints;
   }
 
-  get mcpList(): ToolsListFilter | undefined {
-    return this.#out.mcpList;
-  }
-
-  get login(): CaptureExchange | undefined {
-    return this.#out.login;
+  get request(): StagedRequest {
+    return this.#out.staged;
   }
 
   /**
@@ -235,17 +217,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     if (this.#stopped) controller.abort(this.#stopped);
   }
 
-  /** A piece of the request body went up: a metered request with no budget is read here for its facts (stage model-body). */
+  /** A piece of the request body went up: the request-sent hooks hear it (stages/index.ts). */
   onBodySent(chunk: Buffer): void {
-    this.#out.model?.bodyRead?.push(chunk);
+    runBodySent(this.#out.staged, chunk);
   }
 
-  /** The request went up whole: for model traffic, an answer the agent then leaves before its head still counts (model-exchange.ts). */
+  /** The request went up whole. */
   onRequestSent(): void {
-    const model = this.#out.model;
-    if (model === undefined) return;
-    model.sent = true;
-    model.bodyRead?.finish(model);
+    runRequestSent(this.#out.staged);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -263,9 +242,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     try {
       switch (this.#sink) {
         case 'client':
-          this.#meter?.push(chunk);
-          if (this.#sized >= 0 && this.relayed >= this.#sized) return this.#hold(chunk);
-          if (!(this.#res as Writable).write(chunk)) this.#pauseUntilDrain(controller, this.#res);
+          if (!this.#relay(chunk, this.#sized >= 0 && this.relayed >= this.#sized)) this.#pauseUntilDrain(controller, this.#res);
           return;
         case 'whole':
           this.#chunks.push(chunk);
@@ -285,15 +262,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
             if (!this.#entry!.write(chunk)) this.#pauseUntilDrain(controller, this.#entry!);
             return;
           }
-          const res = this.#res as Writable;
           const last = this.#sized >= 0 && this.relayed >= this.#sized;
           let flowing = true;
-          for (const piece of this.#scan!.scan(chunk)) {
-            this.#meter?.push(piece);
-            if (last) this.#hold(piece);
-            else flowing = res.write(piece);
-          }
-          if (!flowing) this.#pauseUntilDrain(controller, res);
+          for (const piece of this.#scan!.scan(chunk)) flowing = this.#relay(piece, last);
+          if (!flowing) this.#pauseUntilDrain(controller, this.#res);
           return;
         }
         case 'stages':
@@ -312,7 +284,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     try {
       switch (this.#sink) {
         case 'client':
-          return this.#endCounted(() => {
+          return this.#endCounted(undefined, () => {
             this.#writeTail();
             if (isHttp2Response(res)) endWithTrailers(res, trailers, this.#out.redact);
             else res.end();
@@ -356,11 +328,26 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
   }
 
   /**
-   * The answer is whole here: counted first (model traffic), then `end` gives the agent its end and
-   * the forward settles. Not metered, or counted durably already: at once, in this tick.
+   * A piece of a streamed answer ('client', 'scan') for the agent: read by the taps, then written,
+   * or held back when it is the last of a sized answer (until the taps counted it: #endCounted).
+   * Returns write()'s verdict (true for a piece held).
    */
-  #endCounted(end: () => void): void {
-    const counted = this.#meter === undefined ? undefined : this.#out.observer?.onWhole?.();
+  #relay(piece: Buffer, last: boolean): boolean {
+    this.#taps?.push(piece);
+    if (!last) return (this.#res as Writable).write(piece);
+    this.#hold(piece);
+    return true;
+  }
+
+  /**
+   * The answer is whole here, `rest` its last bytes not yet read by the taps: counted first (a tap
+   * whose count must be durable), then `end` gives the agent its end and the forward settles.
+   * Untapped, or counted durably already: at once, in this tick.
+   */
+  #endCounted(rest: Buffer | undefined, end: () => void): void {
+    const taps = this.#taps;
+    if (rest !== undefined) taps?.push(rest);
+    const counted = taps?.whole();
     if (counted === undefined) {
       end();
       return this.#settle();
@@ -401,17 +388,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     const head = clientResponseHeaders(headers);
     const body = runResponseStages(head, this);
     out.observer?.onHead(statusCode);
-    if (out.model !== undefined) {
-      // The bytes the agent gets, decoded and redacted: an answer keyway could not decode (no
-      // leak guard, an encoded body) is read as it is, and its usage is then unknown (flagged).
-      this.#meter = answerMeter(out.model.plan, statusCode, headers['content-type'] as string | undefined, {
-        requestBytes: out.model.requestBytes,
-        facts: out.model.facts,
-      });
-      out.model.meter = this.#meter;
-      out.model.answered = true;
-      if (this.#meter !== undefined && head['content-length'] !== undefined) this.#sized = Number(headers['content-length']);
-    }
+    // The bytes the agent gets, decoded and redacted, for the answer taps (stages/index.ts).
+    this.#taps = openAnswerTaps(out.staged, this);
+    if (this.#taps !== undefined && head['content-length'] !== undefined) this.#sized = Number(headers['content-length']);
     if (body?.kind === 'whole') {
       this.#sink = 'whole';
       this.#head = head;
@@ -453,19 +432,18 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
     // the stages end into a writable that leaves the response open.
     if (isHttp2Response(res)) this.#opened = leaveOpen(res);
     const stages = streamStages(body);
-    if (this.#meter !== undefined) stages.push(meterTap(this.#meter, this.#sized >= 0, () => this.#out.observer?.onWhole?.()));
+    if (this.#taps !== undefined) stages.push(tapStage(this.#taps, this.#sized >= 0));
     const entry = chainInto(stages, this.#opened ?? (res as Writable));
     entry.once('error', (err) => this.fail(err));
     this.#entry = entry;
     this.#sink = 'stages';
   }
 
-  /** A body read whole: metered, counted, then sent (head and all) and settled. */
+  /** A body read whole: tapped, counted, then sent (head and all) and settled. */
   #sendWhole(trailers: IncomingHttpHeaders): void {
     const chunks = this.#chunks;
     const output = this.#redactWhole!(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    this.#meter?.push(output);
-    this.#endCounted(() => {
+    this.#endCounted(output, () => {
       const res = this.#res;
       const head = this.#head!;
       head['content-length'] = String(output.length);
@@ -498,8 +476,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamAns
 
   #endScan(trailers: IncomingHttpHeaders): void {
     const rest = this.#scan!.end();
-    if (rest.length) this.#meter?.push(rest);
-    this.#endCounted(() => {
+    this.#endCounted(rest.length ? rest : undefined, () => {
       const res = this.#res;
       this.#writeTail();
       if (isHttp2Response(res)) {

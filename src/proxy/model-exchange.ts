@@ -6,12 +6,13 @@ import type { RequestJsonReader } from '../spend/request-json.ts';
 import type { ModelApi, UsageReading } from '../spend/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
-// delivered (forward.ts taps the bytes the agent gets into the meter), and counted when the
-// exchange closes: in the audit line, the metrics (from the line) and the spend ledger.
+// delivered (the answer tap model-meter reads the bytes the agent gets into the meter), and counted
+// when the exchange closes (the close stage model-count): in the audit line, the metrics (from the
+// line) and the spend ledger.
 
 /**
- * A class with every field set at the start: the fields forward.ts sets later (meter, sent,
- * answered) then change no object's shape on the request path (a property added later made a new
+ * A class with every field set at the start: the fields set later on the request path (meter,
+ * sent, answered) then change no object's shape on the request path (a property added later made a new
  * map and grew the object's property store, per answer).
  */
 export class ModelExchange {
@@ -19,15 +20,15 @@ export class ModelExchange {
   readonly scope: SpendScope;
   /** The request body's size, when known: an answer cut short before it names its input has it estimated from this. */
   requestBytes: number | undefined;
-  /** Made at the answer's head (forward.ts); none for an answer not billed (not 2xx). */
+  /** Made at the answer's head (the answer tap model-meter); none for an answer not billed (not 2xx). */
   meter: AnswerMeter | undefined = undefined;
-  /** The request went up whole (undici's onRequestSent, forward.ts): the upstream had it, and may bill it. */
+  /** The request went up whole (undici's onRequestSent: the request-sent hook model-sent): the upstream had it, and may bill it. */
   sent = false;
-  /** The answer's head came (forward.ts), whatever its status. */
+  /** The answer's head came (the answer tap model-meter), whatever its status. */
   answered = false;
   /** What the request body says (model, output cap), once read (spend/request-facts.ts); undefined: not read. */
   facts: RequestFacts | undefined = undefined;
-  /** Without a budget: the body is read as undici sends it (forward.ts onBodySent), and facts set once it went up whole (stage model-body). */
+  /** Without a budget: the body is read as undici sends it (stage model-body makes it; the request-sent hook model-sent feeds it), and facts set once it went up whole. */
   bodyRead: SentBodyReader | undefined = undefined;
   /** Counted when the answer was whole, before its end went to the agent (countAnswerEnd): the close writes it on the line. */
   counted: Counted | undefined = undefined;

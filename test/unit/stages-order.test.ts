@@ -2,7 +2,15 @@ import { readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { HEAD_STAGES, REQUEST_BODY_STAGES, RESPONSE_BODY_STAGES, RESPONSE_HEAD_STAGES } from '../../src/proxy/stages/index.ts';
+import {
+  ANSWER_TAPS,
+  CLOSE_STAGES,
+  HEAD_STAGES,
+  REQUEST_BODY_STAGES,
+  REQUEST_SENT_HOOKS,
+  RESPONSE_BODY_STAGES,
+  RESPONSE_HEAD_STAGES,
+} from '../../src/proxy/stages/index.ts';
 
 // The request path is the list in src/proxy/stages/index.ts. Moving a stage changes what keyway
 // does (a refresh before the rules would spend a token on a refused request; the audit reservation
@@ -56,11 +64,22 @@ describe('the request path', () => {
     expect(RESPONSE_BODY_STAGES.map((s) => s.name)).toEqual(['capture-answer', 'mcp-tools-list', 'leak-guard-body']);
   });
 
+  it('hears the request sent, taps the answer, and closes in this order: the audit line last', () => {
+    expect(REQUEST_SENT_HOOKS.map((s) => s.name)).toEqual(['model-sent']);
+    expect(ANSWER_TAPS.map((s) => s.name)).toEqual(['model-meter']);
+    // What the request counts against goes on its audit line before the line is written.
+    expect(CLOSE_STAGES.map((s) => s.name)).toEqual(['byte-quota', 'model-count', 'audit-commit']);
+  });
+
   it('lists every stage file once, and each file is a listed stage', () => {
     const dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/proxy/stages');
-    const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts'].includes(f));
-    const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name);
+    // index.ts lists them; request.ts and hooks.ts hold the types the stages and hooks share.
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts', 'hooks.ts'].includes(f));
+    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES].map((s) => s.name);
+    const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name).concat(hooks);
     expect(new Set(names).size).toBe(names.length);
+    // A request-sent hook, an answer tap or a close stage is one file of its name each.
+    for (const name of hooks) expect(files).toContain(`${name}.ts`);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
     // capture-body.ts, model-body.ts one body stage each (a placeholder swapped, a metered body read strictly), usage-option.ts two (include_usage
     // asked for, before a replay copy or a signature is made; a metered body's size counted); mcp-tools-list.ts and capture-answer.ts one response body stage each; the rest one head stage.
@@ -73,7 +92,8 @@ describe('the request path', () => {
             f,
           ),
       )
-      .map((f) => f.replace(/\.ts$/, ''));
+      .map((f) => f.replace(/\.ts$/, ''))
+      .filter((name) => !hooks.includes(name));
     expect(headFiles.sort()).toEqual(HEAD_STAGES.map((s) => s.name).sort());
   });
 });

@@ -50,7 +50,7 @@ function tokenNamesIn(text: string, names: readonly string[]): string[] {
 export const captureAnswer: ResponseBodyStage = {
   name: 'capture-answer',
   run(head, answer) {
-    const capture = answer.login;
+    const capture = answer.request?.login;
     if (capture === undefined || !capture.captureHost) return undefined;
     const where = `${capture.where} answered ${answer.status}`;
     const settings = capture.grant.logins;
@@ -112,7 +112,7 @@ export const captureAnswer: ResponseBodyStage = {
  * parameters are, by name, a JWT among them read for its claims (a JARM `response`).
  */
 function searched(body: Buffer, type: string, watched: boolean, where: string, answer: UpstreamAnswer, names: ReadonlySet<string>): Buffer {
-  const capture = answer.login!;
+  const capture = answer.request!.login!;
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(body);
@@ -150,7 +150,7 @@ async function read(
   head: Record<string, unknown>,
   names: ReadonlySet<string>,
 ): Promise<Buffer> {
-  const capture = answer.login!;
+  const capture = answer.request!.login!;
   const settings = capture.grant.logins;
   const readBody = body.length === 0 ? undefined : readAnswer(body, contentType);
   if (readBody?.format === 'unreadable') {
@@ -235,7 +235,8 @@ async function markExchanged(capture: CaptureExchange): Promise<void> {
 
 /** A tools/list answer of an MCP endpoint on a capture host: cut to the tools the agent may call, as stage mcp-tools-list does elsewhere. */
 function mcpFiltered(body: Buffer, answer: UpstreamAnswer): Buffer {
-  return answer.mcpList !== undefined && answer.status === 200 ? filterJsonBody(body, answer.mcpList) : body;
+  const list = answer.request?.mcp?.list;
+  return list !== undefined && answer.status === 200 ? filterJsonBody(body, list) : body;
 }
 
 /** The leak guard's whole-body redaction, when a real value went on the request (a refresh token). */

@@ -2,18 +2,21 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { BodyGuard, ReadWhole } from '../leak-guard/response-guard.ts';
 import { access } from './access.ts';
 import { approval } from './approval.ts';
+import { auditCommit } from './audit-commit.ts';
 import { auditReady } from './audit-ready.ts';
 import { auditReservation } from './audit-reservation.ts';
 import { auditWriteAhead } from './audit-write-ahead.ts';
 import type { RequestBody } from '../replay-body.ts';
 import { countBody, heldBody, keepForReplay, type RequestBodyStage, sign } from './body.ts';
 import { bodySwap } from './body-swap.ts';
+import { byteQuota } from './byte-quota.ts';
 import { capture } from './capture.ts';
 import { placeholders } from './placeholders.ts';
 import { captureAnswer } from './capture-answer.ts';
 import { captureBody } from './capture-body.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
+import { type AnswerReader, AnswerReaders, type AnswerTap, type ClosedAnswer, type CloseStage, type RequestSentHook } from './hooks.ts';
 import { host } from './host.ts';
 import { inject } from './inject.ts';
 import { openExchange } from './open-exchange.ts';
@@ -30,13 +33,18 @@ import { budget } from './budget.ts';
 import { modelBodySize, usageOption } from './usage-option.ts';
 import { mcp } from './mcp.ts';
 import { modelBody } from './model-body.ts';
+import { modelCount } from './model-count.ts';
+import { modelMeter } from './model-meter.ts';
+import { modelSent } from './model-sent.ts';
 import { mcpToolsList } from './mcp-tools-list.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
 
 // The request path, in order. A request inside an intercepted connection (or a plain http:// one)
-// runs the head stages, then its body through the body stages, goes upstream (forward.ts), and the
-// answer comes back through the response stages. Adding a stage is one file and one line here.
+// runs the head stages, then its body through the body stages, goes upstream (forward.ts: the
+// request-sent hooks hear it go), and the answer comes back through the response stages, its bytes
+// read by the answer taps on their way to the agent; when the response closes, the close stages
+// run (exchange.ts). Adding a stage or a hook is one file and one line here: the driver names none.
 
 /** Before anything goes upstream: read, decide, refuse (throw), or wait (a refresh, a hold). */
 export const HEAD_STAGES: readonly HeadStage[] = [
@@ -85,6 +93,15 @@ export const RESPONSE_HEAD_STAGES: readonly ResponseHeadStage[] = [leakGuardHead
 /** Where the response body goes: the first stage with a plan for it decides (none: relayed as is). */
 export const RESPONSE_BODY_STAGES: readonly ResponseBodyStage[] = [captureAnswer, mcpToolsList, leakGuardBody];
 
+/** Hears the request go upstream: its body's pieces as undici sends them, then that it went whole. */
+export const REQUEST_SENT_HOOKS: readonly RequestSentHook[] = [modelSent];
+
+/** Read the bytes the agent gets of the answer (stages/hooks.ts): opened at the answer's head. */
+export const ANSWER_TAPS: readonly AnswerTap[] = [modelMeter];
+
+/** When the exchange's response closes, in order: what the request counts against, then its audit line. */
+export const CLOSE_STAGES: readonly CloseStage[] = [byteQuota, modelCount, auditCommit];
+
 /** Runs the head stages in order; awaits only a stage that returned a promise. */
 export async function runHeadStages(request: StagedRequest): Promise<void> {
   for (let i = 0; i < HEAD_STAGES.length; i++) {
@@ -119,4 +136,40 @@ export function runResponseStages(head: OutgoingHttpHeaders, answer: UpstreamAns
     if (body) return body;
   }
   return undefined;
+}
+
+/** A piece of the request body went upstream: every request-sent hook hears it. */
+export function runBodySent(request: StagedRequest, chunk: Buffer): void {
+  for (let i = 0; i < REQUEST_SENT_HOOKS.length; i++) REQUEST_SENT_HOOKS[i]!.bodySent(request, chunk);
+}
+
+/** The request went upstream whole. */
+export function runRequestSent(request: StagedRequest): void {
+  for (let i = 0; i < REQUEST_SENT_HOOKS.length; i++) REQUEST_SENT_HOOKS[i]!.sent(request);
+}
+
+/**
+ * Opens the answer taps at the answer's head: what reads its bytes, or undefined when no tap reads
+ * this answer (nothing is allocated then). Two or more readers are read as one (AnswerReaders).
+ * `taps`: the list, for a test of more than one.
+ */
+export function openAnswerTaps(request: StagedRequest, answer: UpstreamAnswer, taps: readonly AnswerTap[] = ANSWER_TAPS): AnswerReader | undefined {
+  let one: AnswerReader | undefined;
+  let more: AnswerReader[] | undefined;
+  for (let i = 0; i < taps.length; i++) {
+    const reader = taps[i]!.open(request, answer);
+    if (reader === undefined) continue;
+    if (one === undefined) one = reader;
+    else if (more === undefined) more = [one, reader];
+    else more.push(reader);
+  }
+  return more === undefined ? one : new AnswerReaders(more);
+}
+
+/**
+ * Runs the close stages in order, once, as the exchange's response closes. A close stage does not
+ * throw: one that did would stop the rest, the audit line's commit among them.
+ */
+export function runCloseStages(request: StagedRequest, closed: ClosedAnswer): void {
+  for (let i = 0; i < CLOSE_STAGES.length; i++) CLOSE_STAGES[i]!.run(request, closed);
 }

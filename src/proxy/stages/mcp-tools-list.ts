@@ -18,7 +18,7 @@ const MAX_JSON_ANSWER = 8 * 1024 * 1024;
 export const mcpToolsList: ResponseBodyStage = {
   name: 'mcp-tools-list',
   run(head, answer) {
-    const filter = answer.mcpList;
+    const filter = answer.request?.mcp?.list;
     if (filter === undefined || answer.status !== 200 || !hasBody(answer.status, answer.method, answer.headers)) return undefined;
     const type = mediaType(answer.headers['content-type']);
     if (type !== 'application/json' && type !== 'text/event-stream') return undefined;

@@ -12,8 +12,8 @@ import type { StagedRequest } from './request.ts';
  * what it says (its model, its output cap, a conversation it continues: ModelExchange.facts), which
  * the close uses when the answer names no model or never comes (docs/spend.md, "What a request
  * costs at least"). Runs on every metered request, budget or not: the facts price a request left
- * before its answer. Without a budget the pieces are read as undici sends them (forward.ts
- * onBodySent), with no stream of the stage's own: a few µs a small body (docs/perf/spend.md).
+ * before its answer. Without a budget the pieces are read as undici sends them (the request-sent
+ * hook model-sent), with no stream of the stage's own: a few µs a small body (docs/perf/spend.md).
  *
  * Under a budget it is also a guard, default deny. Admitted: an uncompressed body (no
  * Content-Encoding, or identity) of type application/json in UTF-8 that the reader admits, and

@@ -43,7 +43,7 @@ export interface RequestSigning {
   sign(body: RequestBody): RequestBody | Promise<RequestBody>;
 }
 
-/** A request under a bytes quota: stage limits writes it, the body stage count-body adds what went up, the exchange counts it at close. */
+/** A request under a bytes quota: stage limits writes it, the body stage count-body adds what went up, the close stage byte-quota counts it. */
 export interface ByteQuota {
   readonly scopes: readonly LimitScope[];
   /** Body bytes sent upstream so far. */
@@ -86,7 +86,7 @@ export class StagedRequest {
    * signature): the body stage held-body sends these bytes, and a later hold returns them.
    */
   heldBody: Buffer | undefined = undefined;
-  /** The bytes quotas this request counts against (stage limits writes; count-body and the exchange read). */
+  /** The bytes quotas this request counts against (stage limits writes; count-body and the close stage byte-quota read). */
   byteQuota: ByteQuota | undefined = undefined;
   /** A capture grant's request (stage capture writes; capture-body, the exchange and the answer's stage capture-answer read). */
   login: CaptureExchange | undefined = undefined;
@@ -99,7 +99,7 @@ export class StagedRequest {
   resolvedLogins: readonly string[] | undefined = undefined;
   /** Its place on the open-exchange books while it is on them (open-exchanges.ts writes). */
   openLink: OpenLink | undefined = undefined;
-  /** Model traffic (stage budget writes): its answer is metered (forward.ts) and counted at close (the exchange). */
+  /** Model traffic (stage budget writes): its answer is metered (the answer tap model-meter) and counted at close (the close stage model-count). */
   model: ModelExchange | undefined = undefined;
   /** The budget held bodies come out of; none for a handshake, which has no body. */
   holder: ReplayHolder | undefined;

@@ -3,8 +3,7 @@ import type { Grant } from '../../credentials/grant.ts';
 import { oauthIssuerOf, oauthMaterialOf } from '../../credentials/types/index.ts';
 import { insufficientScope, reconsentCommand } from '../../oauth/insufficient-scope.ts';
 import { type BodyGuard, guards, planBody, type ReadWhole, type Redact, redactHeaders } from '../leak-guard/response-guard.ts';
-import type { ToolsListFilter } from '../../mcp/tools-list.ts';
-import type { CaptureExchange } from './capture.ts';
+import type { StagedRequest } from './request.ts';
 
 /** The upstream's answer as the response stages see it. */
 export interface UpstreamAnswer {
@@ -18,10 +17,12 @@ export interface UpstreamAnswer {
   readonly grant?: Grant | undefined;
   /** Hears a hint keyway adds to the answer, for the audit line. */
   readonly hints?: { onHint(message: string, hint: string): void } | undefined;
-  /** tools/list requests on an MCP endpoint (stage mcp): their answers are cut to what the agent may call. */
-  readonly mcpList?: ToolsListFilter | undefined;
-  /** A capture grant's request (stage capture): on a capture host its answer is read for tokens (stage capture-answer). */
-  readonly login?: CaptureExchange | undefined;
+  /**
+   * The request this answers, as the head stages left it (an exchange's; none for a WebSocket's
+   * handshake): a stage reads its own member there (tools/list requests on an MCP endpoint,
+   * `mcp.list`; a capture grant's request, `login`).
+   */
+  readonly request?: StagedRequest | undefined;
 }
 
 /** Rewrites the head the client gets (already a copy without hop-by-hop fields). */

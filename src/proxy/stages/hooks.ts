@@ -1,0 +1,92 @@
+import type { UpstreamAnswer } from './response.ts';
+import type { StagedRequest } from './request.ts';
+
+// The phases of the request path after the head and body stages (stages/index.ts lists each):
+// the request sent, the answer's bytes on their way to the agent, and the exchange's close. The
+// driver (forward.ts, exchange.ts) runs them at their moment and knows none of the features that
+// fill them.
+
+/**
+ * Hears the request go upstream (undici's dispatch handler, forward.ts). `bodySent` runs for every
+ * piece of every request body sent: it returns at once on a request that is not its own.
+ */
+export interface RequestSentHook {
+  readonly name: string;
+  /** A piece of the request body went up. */
+  bodySent(request: StagedRequest, chunk: Buffer): void;
+  /** The request went up whole: the upstream has it (a replay sends it again). */
+  sent(request: StagedRequest): void;
+}
+
+/**
+ * What reads one answer's bytes as the agent gets them: decoded and redacted, whichever way
+ * forward.ts writes them (as they come, through the leak guard's scanner or stream stages, or
+ * whole after a rewrite).
+ */
+export interface AnswerReader {
+  push(chunk: Buffer): void;
+  /**
+   * The answer is whole (its last byte read from the upstream and pushed here) and its end not yet
+   * given to the agent. The end goes to the agent once the promise resolves (at once when
+   * undefined); a rejection cuts the answer instead: a count that must be durable before the agent
+   * holds a whole answer (app/spend-journal.ts) returns its write here.
+   */
+  whole(): Promise<void> | undefined;
+}
+
+/**
+ * An answer tap: at the answer's head (after the response stages planned its body), opens a reader
+ * of this answer's bytes, or returns undefined when the answer is not its own. An answer no tap
+ * reads costs nothing per chunk.
+ */
+export interface AnswerTap {
+  readonly name: string;
+  open(request: StagedRequest, answer: UpstreamAnswer): AnswerReader | undefined;
+}
+
+/** How the exchange's answer ended, read when its response closes. */
+export interface ClosedAnswer {
+  /** The agent got the whole answer (else it left, or the answer was cut). */
+  readonly answerCompleted: boolean;
+  /** Response body bytes relayed to the agent (read from the upstream for it). */
+  readonly relayed: number;
+}
+
+/**
+ * A close stage: runs once, when the exchange's response closes (or its socket dies), in the
+ * order of CLOSE_STAGES: what the request counts against, then its audit line.
+ */
+export interface CloseStage {
+  readonly name: string;
+  run(request: StagedRequest, closed: ClosedAnswer): void;
+}
+
+/**
+ * More than one tap reads the answer: each is given every chunk, in the list's order, and the end
+ * waits for every count. Made only when two taps open on one answer.
+ */
+export class AnswerReaders implements AnswerReader {
+  readonly #readers: readonly AnswerReader[];
+
+  constructor(readers: readonly AnswerReader[]) {
+    this.#readers = readers;
+  }
+
+  push(chunk: Buffer): void {
+    const readers = this.#readers;
+    for (let i = 0; i < readers.length; i++) readers[i]!.push(chunk);
+  }
+
+  whole(): Promise<void> | undefined {
+    const readers = this.#readers;
+    let waits: Promise<void>[] | undefined;
+    for (let i = 0; i < readers.length; i++) {
+      const wait = readers[i]!.whole();
+      if (wait === undefined) continue;
+      if (waits === undefined) waits = [wait];
+      else waits.push(wait);
+    }
+    if (waits === undefined) return undefined;
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
+  }
+}
