@@ -10,15 +10,18 @@ import { capturedLogin } from '../../src/agents/connect/login-grant.ts';
 import { dropLoginFolder, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../src/agents/connect/login-run.ts';
 import { AGENT_TARGETS } from '../../src/agents/connect/targets.ts';
 import { makePlaceholder } from '../../src/credentials/capture/placeholder.ts';
+import { BUILTIN_PROFILES } from '../../src/agents/profiles/builtin/index.ts';
 
 const claude = AGENT_TARGETS['claude-code'];
 const claudeLogin = capturedLogin(claude);
+/** The built-in profile's `env`, as `keyway connect` hands it to the login run. */
+const profileEnv = (agent: string) => (BUILTIN_PROFILES[agent] as { env?: Record<string, string> } | undefined)?.env ?? {};
 const REAL = 'sk-ant-oat01-kw-canary-real-token-7f3a9c1e5b2d';
 
 describe('the login run’s variables', () => {
   it("Claude Code's: the profile's four switches, CLAUDE_CONFIG_DIR on the login's own folder, not on ~/.claude", () => {
     expect(runsInOwnFolder(claudeLogin)).toBe(true);
-    expect(loginEnvironment(claude, claudeLogin, '/tmp/keyway-login-x')).toEqual({
+    expect(loginEnvironment(profileEnv('claude-code'), claudeLogin, '/tmp/keyway-login-x')).toEqual({
       CLAUDE_CONFIG_DIR: '/tmp/keyway-login-x',
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
       DISABLE_AUTOUPDATER: '1',
@@ -30,8 +33,8 @@ describe('the login run’s variables', () => {
   it("the others': their profile's switches, their state where they keep it", () => {
     const gemini = AGENT_TARGETS['gemini-cli'];
     expect(runsInOwnFolder(capturedLogin(gemini))).toBe(false);
-    expect(loginEnvironment(gemini, capturedLogin(gemini), undefined)).toEqual({ GEMINI_TELEMETRY_ENABLED: 'false' });
-    expect(loginEnvironment(AGENT_TARGETS.codex, capturedLogin(AGENT_TARGETS.codex), undefined)).toEqual({});
+    expect(loginEnvironment(profileEnv('gemini-cli'), capturedLogin(gemini), undefined)).toEqual({ GEMINI_TELEMETRY_ENABLED: 'false' });
+    expect(loginEnvironment(profileEnv('codex'), capturedLogin(AGENT_TARGETS.codex), undefined)).toEqual({});
   });
 });
 

@@ -11,17 +11,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
 import { replaceFile } from '../../files/atomic-write.ts';
-import { BUILTIN_PROFILES } from '../profiles/builtin/index.ts';
 import { at, credentialFilePath, MAX_BYTES } from './credential-file.ts';
-import type { AgentTarget, CapturedLogin, CredentialFileShape } from './targets.ts';
+import type { CapturedLogin, CredentialFileShape } from './targets.ts';
 
 /**
- * The variables the login runs with: the built-in profile's `env` but for its paths in the home
- * (`~/…`: where the agent keeps its state, which the login leaves alone), and, given `folder`, the
- * variable that moves the agent's state set to it.
+ * The variables the login runs with: the built-in profile's `env` (`profileEnv`, given by the
+ * command: profiles sit above this module) but for its paths in the home (`~/…`: where the agent
+ * keeps its state, which the login leaves alone), and, given `folder`, the variable that moves the
+ * agent's state set to it.
  */
-export function loginEnvironment(target: AgentTarget, login: CapturedLogin, folder: string | undefined): Record<string, string> {
-  const profileEnv = (BUILTIN_PROFILES[target.name] as { env?: Record<string, string> } | undefined)?.env ?? {};
+export function loginEnvironment(profileEnv: Readonly<Record<string, string>>, login: CapturedLogin, folder: string | undefined): Record<string, string> {
   const env = Object.fromEntries(Object.entries(profileEnv).filter(([, value]) => !value.startsWith('~/')));
   const variable = login.file.moved?.variable;
   if (folder !== undefined && variable !== undefined) env[variable] = folder;

@@ -4,6 +4,7 @@ import { saveConnectGrant, waitingForLogin } from '../../agents/connect/connect-
 import { capturedLogin, loginGrantInput } from '../../agents/connect/login-grant.ts';
 import { dropLoginFolder, type KeptLogin, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../agents/connect/login-run.ts';
 import type { AgentTarget } from '../../agents/connect/targets.ts';
+import { BUILTIN_PROFILES } from '../../agents/profiles/builtin/index.ts';
 import { loginCommand } from '../../credentials/grant-display.ts';
 import type { Services } from '../../open-home.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
@@ -116,7 +117,7 @@ export async function connectLogin(services: Services, args: Args, io: CommandIO
     let captured: string[];
     let kept: KeptLogin | undefined;
     try {
-      status = await run.run(runArgs, { ...io, env: { ...io.env, ...loginEnvironment(target, login, ownFolder) } });
+      status = await run.run(runArgs, { ...io, env: { ...io.env, ...loginEnvironment(builtinProfileEnv(target.name), login, ownFolder) } });
       captured = await capturedSince(services.store, grant.id, agent.id, started);
       if (ownFolder !== undefined && captured.length > 0) kept = await keepLoginFile(ownFolder, login.file, io.env);
     } finally {
@@ -191,4 +192,9 @@ function shellWord(word: string): string {
 /** --home and --config as given, so that `keyway run` serves the same home. */
 function homeArgs(args: Args): string[] {
   return [...['home', 'config'].flatMap((name) => (args.string(name) === undefined ? [] : [`--${name}`, args.string(name)!]))];
+}
+
+/** The `env` of the agent's built-in profile: the switches (telemetry and the rest) its login runs with too. */
+function builtinProfileEnv(agent: string): Readonly<Record<string, string>> {
+  return (BUILTIN_PROFILES[agent] as { env?: Record<string, string> } | undefined)?.env ?? {};
 }
