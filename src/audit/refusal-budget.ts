@@ -46,9 +46,14 @@ interface Summary {
   repeated: number;
   first: string;
   last: string;
-  /** The fields that made them identical, for the summary line. */
+  /**
+   * The fields that made them identical, for the summary line; `client`, which is not one of them
+   * for an agent's refusals, is the address the counted ones came from (foldedFrom).
+   */
   readonly fields: Pick<AuditEvent, 'agent' | 'decision' | 'code' | 'method' | 'host' | 'port' | 'status' | 'client'>;
   readonly overflow: boolean;
+  /** The summary past every bound names no client, whoever sent them. */
+  readonly anonymous: boolean;
 }
 
 export interface RefusalBudgetOptions {
@@ -223,6 +228,7 @@ export class RefusalBudget implements AuditLog {
         first: event.ts,
         last: event.ts,
         overflow,
+        anonymous: global,
         fields: {
           agent: global ? null : event.agent,
           decision: event.decision,
@@ -255,6 +261,7 @@ export class RefusalBudget implements AuditLog {
       return this.#inner.write(event);
     }
     if (summary.repeated === 0) summary.first = event.ts;
+    foldedFrom(summary, event.client);
     summary.repeated++;
     summary.last = event.ts;
     return Promise.resolve();
@@ -269,4 +276,15 @@ export class RefusalBudget implements AuditLog {
     timer.unref();
     return timer;
   }
+}
+
+/**
+ * The summary's `client`: the address its counted refusals came from, "" once they came from more
+ * than one. Not the first refusal's of its kind: that one was written in full, and an agent's
+ * refusals (one kind whatever the address) then read as its client's when they came from others.
+ */
+function foldedFrom(summary: Summary, client: string): void {
+  if (summary.anonymous) return;
+  if (summary.repeated === 0) summary.fields.client = client;
+  else if (summary.fields.client !== client) summary.fields.client = '';
 }

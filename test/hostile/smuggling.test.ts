@@ -14,6 +14,7 @@ import type { ReceivedRequest } from './harness/raw-upstream.ts';
 import { SMUGGLING_CASES, type SmugglingCase } from './harness/smuggling-cases.ts';
 import { startStand, type Stand } from './harness/stand.ts';
 import { report } from './scale.ts';
+import { slack } from '../helpers/load.ts';
 
 const LEGS: Leg[] = ['absolute', 'tunnel-tls'];
 
@@ -63,10 +64,36 @@ function judge(c: SmugglingCase, outcome: CaseOutcome, upstream: ReceivedRequest
   return { verdict: 're-framed', why };
 }
 
+type AuditLine = { code: string | null; method: string | null; client: string; repeated?: number };
+
+/**
+ * The audit lines, and the parser's refusals (bad_request, no method) per client address, once at
+ * least `expected` of them are written: audit lines trail their answers (batched writes), the more
+ * so on a busy machine. Bounded: what is still missing then is judged missing.
+ */
+async function parserRefusals(path: string, expected: number): Promise<{ lines: AuditLine[]; refusals: Map<string, number> }> {
+  const deadline = Date.now() + slack(2_000, 15_000);
+  for (;;) {
+    const lines = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as AuditLine);
+    const refusals = new Map<string, number>();
+    let count = 0;
+    for (const l of lines) {
+      if (l.code !== 'bad_request' || l.method !== null) continue;
+      refusals.set(l.client, (refusals.get(l.client) ?? 0) + 1);
+      count++;
+    }
+    if (count >= expected || Date.now() > deadline) return { lines, refusals };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 describe('request smuggling and malformed upstream responses', () => {
   let stand: Stand;
   beforeAll(async () => {
-    stand = await startStand();
+    stand = await startStand({ refusalBudget: 100_000 });
   });
   afterAll(async () => {
     await stand?.stop();
@@ -105,13 +132,21 @@ describe('request smuggling and malformed upstream responses', () => {
     console.log(JSON.stringify(perCase, null, 1));
     // A refusal by the parser is audited once per connection, however many bytes follow it
     // (each run comes from its own loopback address, which the audit line names as `client`).
-    const refusals = new Map<string, number>();
-    for (const line of readFileSync(stand.audit.path, 'utf8').split('\n').filter(Boolean)) {
-      const l = JSON.parse(line) as { code: string | null; method: string | null; client: string };
-      if (l.code === 'bad_request' && l.method === null) refusals.set(l.client, (refusals.get(l.client) ?? 0) + 1);
-    }
-    const twice = judged.filter((j) => (refusals.get(j.outcome.source) ?? 0) > 1).map((j) => `${j.c.name} (${j.leg})`);
-    expect(twice).toEqual([]);
+    // Every refusal has a line of its own here (the stand's raised refusal budget): with keyway's
+    // default, the tunnel leg's refusals (one agent, one host) fold past the 20th into a summary line
+    // written when the 10 s interval ends, naming the client of the first, which a run slower than
+    // 10 s (a loaded machine) read as that client's second refusal.
+    const refusedByParser = judged.filter((j) => j.outcome.answers.some((a) => a.body.includes('malformed HTTP request')));
+    expect(refusedByParser.length).toBeGreaterThan(20);
+    const { lines, refusals } = await parserRefusals(stand.audit.path, refusedByParser.length);
+    expect(lines.filter((l) => l.repeated !== undefined)).toEqual([]);
+    // One line for each refusal the client read; at most one where it stopped reading first (a
+    // request after `Connection: close`, an endless body it gave up on).
+    const wrong = judged.filter((j) => {
+      const count = refusals.get(j.outcome.source) ?? 0;
+      return count > 1 || (count === 0 && refusedByParser.includes(j));
+    });
+    expect(wrong.map((j) => `${j.c.name} (${j.leg}): ${refusals.get(j.outcome.source) ?? 0} lines`)).toEqual([]);
     const failures = judged.filter((j) => j.verdict === 'FAIL').map((j) => `${j.c.name} (${j.leg}): ${j.why}`);
     expect(SMUGGLING_CASES.length).toBeGreaterThanOrEqual(40);
     expect(failures).toEqual([]);

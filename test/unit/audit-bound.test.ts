@@ -105,6 +105,20 @@ describe('RefusalBudget', () => {
     await budget.close();
   });
 
+  it("an agent's summary names the address its counted refusals came from, none when several: never the first refusal's, written in full", async () => {
+    const inner = new MemoryLog();
+    const budget = new RefusalBudget(inner, { intervalMs: 60_000 });
+    await budget.write(event({ client: '127.0.0.3' }));
+    for (let i = 0; i < 24; i++) await budget.write(event({ client: '127.0.0.4' }));
+    await budget.flush();
+    expect(inner.lines.filter((l) => l.repeated === undefined && l.client === '127.0.0.3')).toHaveLength(1);
+    expect(inner.lines.filter((l) => l.repeated !== undefined)).toMatchObject([{ agent: 'a', client: '127.0.0.4', repeated: 5 }]);
+    inner.lines.length = 0;
+    for (let i = 0; i < 25; i++) await budget.write(event({ client: `127.0.0.${3 + (i % 2)}` }));
+    await budget.close();
+    expect(inner.lines.filter((l) => l.repeated !== undefined)).toMatchObject([{ agent: 'a', client: '', repeated: 5 }]);
+  });
+
   it('varying the host does not escape it: past 20 kinds per agent, one summary per code; allowed lines always pass', async () => {
     const inner = new MemoryLog();
     const budget = new RefusalBudget(inner, { intervalMs: 60_000 });

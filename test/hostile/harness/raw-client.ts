@@ -87,7 +87,7 @@ export async function runCase(proxyPort: number, keywayCa: string, input: CaseIn
 }
 
 /** Writes a CONNECT and reads its answer head; 0 when keyway closed without one. */
-function connectThrough(socket: Socket, authority: string): Promise<number> {
+export function connectThrough(socket: Socket, authority: string): Promise<number> {
   return new Promise((resolve) => {
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => finish(-1), HANG_MS);
@@ -111,7 +111,7 @@ function connectThrough(socket: Socket, authority: string): Promise<number> {
   });
 }
 
-function startTls(socket: Socket, servername: string, ca: string): Promise<Duplex> {
+export function startTls(socket: Socket, servername: string, ca: string): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const tls = tlsConnect({ socket, servername, ca }, () => resolve(tls));
     tls.once('error', reject);

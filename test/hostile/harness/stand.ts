@@ -24,14 +24,23 @@ export interface Stand {
   stop(): Promise<void>;
 }
 
-export async function startStand(): Promise<Stand> {
+export interface StandOptions {
+  /**
+   * audit.refusal_budget (default keyway's own, 20). Past it, identical refusals in an interval are
+   * folded into one summary line written when the interval ends; a suite that counts audit lines
+   * per connection raises it so every refusal has a line of its own.
+   */
+  refusalBudget?: number;
+}
+
+export async function startStand(options: StandOptions = {}): Promise<Stand> {
   const [plain, tls] = await Promise.all([startRawUpstream({ tls: false }), startRawUpstream({ tls: true })]);
   // startProxy writes the config and seeds the grants; the proxy that runs is the child below.
   const seeded = await startProxy({
     config: {
       proxy: { unmatched: 'deny', upstream_timeout: '5s' },
       // One file for the whole run, so the audit tail never has to follow a rotation.
-      audit: { max_bytes: '16GiB' },
+      audit: { max_bytes: '16GiB', ...(options.refusalBudget === undefined ? {} : { refusal_budget: options.refusalBudget }) },
     },
     grants: [
       { id: 'plain', type: 'bearer', domains: ['plain.example.test'], secret: CANARY, allow_http: true },
