@@ -218,7 +218,8 @@ export async function dispatch(matched: Matched, req: IncomingMessage, res: Serv
   if (!audits) return;
   const event: AuditEvent = {
     ts: new Date().toISOString(),
-    id: randomUUID(),
+    // The id the owed record names: a keyway killed after this line and before settling is found by it, not written twice.
+    id: rider?.lineId ?? randomUUID(),
     agent: touch.agent !== undefined ? touch.agent : (params['agent'] ?? null),
     grant: touch.grant !== undefined ? touch.grant : (params['grant'] ?? null),
     decision: 'admin',

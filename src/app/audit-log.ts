@@ -10,8 +10,8 @@ import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { Services } from '../open-home.ts';
 import type { Config } from '../config/index.ts';
 import { writeOwedChangeLines } from './owed-change-lines.ts';
-import { type LineFinder, writeOwedKeyLines } from './owed-key-lines.ts';
-import { fileHasLine, tableHasLine } from '../audit/read/find-ids.ts';
+import { writeOwedKeyLines } from './owed-key-lines.ts';
+import { fileHasLine, type LineFinder, tableHasLine } from '../audit/read/find-ids.ts';
 
 /**
  * The audit writer audit.sink names, behind the refusal budget: refusals past their budgets are
@@ -56,14 +56,16 @@ export interface OpenAuditLogOptions {
 
 /**
  * The audit log, with the lines key changes left owed written first (owed-key-lines.ts: a rotation
- * finished at the last open, a key command killed before its line). A keyway that cannot write them
+ * finished at the last open, a key command killed before its line), then those of changes cut
+ * short before their line (owed-change-lines.ts). A keyway that cannot write them
  * says so and starts (they stay owed); a command fails as for any line it cannot write.
  */
 export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, options: OpenAuditLogOptions = {}): Promise<AuditLog> {
   const log = await openLog(services, env, options);
   try {
-    await writeOwedKeyLines(log, services.paths.dataDir, lineFinder(services, env));
-    await writeOwedChangeLines(log, services.store);
+    const inLog = lineFinder(services, env);
+    await writeOwedKeyLines(log, services.paths.dataDir, inLog);
+    await writeOwedChangeLines(log, services.store, inLog);
   } catch (err) {
     if (options.logger === undefined) {
       await log.close().catch(() => undefined);
@@ -77,7 +79,7 @@ export async function openAuditLog(services: Services, env: NodeJS.ProcessEnv, o
   return log;
 }
 
-/** Where an owed key line an earlier writer tried is looked for: the table audit.sink names, else the file. */
+/** Where an owed line an earlier writer tried is looked for (a key change's, a change's): the table audit.sink names, else the file. */
 function lineFinder(services: Services, env: NodeJS.ProcessEnv): LineFinder {
   const db = auditDatabaseOf(services.config, env);
   return db !== null ? (ids) => tableHasLine(db, ids) : (ids, since) => fileHasLine(services.paths.audit, ids, since);

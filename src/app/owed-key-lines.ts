@@ -6,10 +6,8 @@
 import { hostname } from 'node:os';
 import type { AuditEvent, AuditSink } from '../audit/index.ts';
 import { adminEvent } from '../audit/admin-event.ts';
+import type { LineFinder } from '../audit/read/find-ids.ts';
 import { claimOwedKeyLines, keyLinesOwed, type OwedKeyLine } from '../credentials/store/owed-key-lines.ts';
-
-/** Whether a line with one of these ids is in the audit log; `since`: the line is no older (a bound for reading back). */
-export type LineFinder = (ids: readonly string[], since: Date) => Promise<boolean>;
 
 /**
  * Writes every owed line this process could claim (or finds it written); returns how many notes it

@@ -65,14 +65,15 @@ export async function audited<T>(services: Services, io: CommandIO, change: CliC
   if (homeWasWritten(services)) await checkAuditable(services, io);
   // Every store write the change makes carries its line, owed (credentials/store/change-rider.ts):
   // killed before the line below, the next open writes it. A change whose line depends on its
-  // result (a function) owes none.
+  // result (a function) owes none. Its line (or the refusal's) carries the id the record names, so
+  // a line written before a kill that left the record is found by the next open, not written again.
   const rider = typeof change === 'function' ? undefined : riderFor(owedLineOf(change, io), services.store);
   let result: T;
   try {
     result = rider === undefined ? await work() : await carryOwedLine(rider, work);
   } catch (err) {
     if (err instanceof KeywayError && typeof change !== 'function' && homeWasWritten(services)) {
-      const written = await writeLine(services, io, change, startedAt, { code: err.code, message: err.message }).then(
+      const written = await writeLine(services, io, change, startedAt, { code: err.code, message: err.message }, rider?.lineId).then(
         () => true,
         (lost: Error) => {
           io.err(`keyway: warning: ${lost.message}`);
@@ -84,7 +85,7 @@ export async function audited<T>(services: Services, io: CommandIO, change: CliC
     }
     throw err;
   }
-  await writeLine(services, io, typeof change === 'function' ? change(result) : change, startedAt, null);
+  await writeLine(services, io, typeof change === 'function' ? change(result) : change, startedAt, null, rider?.lineId);
   if (rider !== undefined) await settleOwedLine(services.store, rider);
   return result;
 }
@@ -127,11 +128,12 @@ async function writeLine(
   change: CliChange,
   startedAt: number,
   refused: { code: string; message: string } | null,
+  id: string = randomUUID(),
 ): Promise<void> {
   const host = hostname();
   const event: AuditEvent = {
     ts: new Date().toISOString(),
-    id: randomUUID(),
+    id,
     agent: change.agent ?? null,
     grant: change.grant ?? null,
     decision: 'admin',

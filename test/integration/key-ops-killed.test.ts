@@ -8,19 +8,18 @@
 //   after, or while giving the lock back: the next rotate runs, saying which stale lock it cleared;
 //   the state an older keyway left (a lock directory, its holder file not yet renamed in) likewise;
 // and each time `keyway audit verify` passes, the store opens with its grant, and the next rotate runs.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { CANARY } from '../helpers/fixtures.ts';
-import { CLI, cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
+import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
+import { runKilled } from '../helpers/run-killed.ts';
 import { type KmsDouble, startKmsDouble } from '../helpers/kms-double.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 
-const KILL_AT = fileURLToPath(new URL('../helpers/kill-at.mjs', import.meta.url));
 const AWS_KEY = { accessKeyId: 'AKIAKEYKILLED00001', secretAccessKey: `${CANARY}-killed-kms-caller-secret` };
 const GRANT_SECRET = `${CANARY}-killed-grant-secret`;
 
@@ -34,20 +33,6 @@ const countOf = (home: string, action: string): number => {
 const plainKey = (home: string) => readFileSync(join(home, 'data', 'master.key'), 'utf8').trim();
 const owedDir = (home: string) => join(home, 'data', 'key-lines-owed');
 const locksDir = (home: string) => join(home, 'data', 'locks');
-
-/** Runs the CLI with the kill preload; resolves the signal it ended by and its pid. */
-function runKilled(home: string, args: string[], env: Record<string, string>, killAt: string): Promise<{ signal: string | null; pid: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', KILL_AT, CLI, ...args, '--home', home], {
-      env: { ...env, KEYWAY_TEST_KILL_AT: killAt },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (_code, signal) => resolve({ signal, pid: child.pid!, stderr }));
-  });
-}
 
 describe('key commands killed at exact points', () => {
   let kms: KmsDouble;

@@ -24,6 +24,9 @@ import { headMac } from '../../src/audit/head.ts';
 import { sealLine } from '../../src/audit/record.ts';
 import { TableAuditWriter } from '../../src/audit/index.ts';
 import { tableHasLine } from '../../src/audit/read/find-ids.ts';
+import { OWED_LINE_PREFIX, type OwedLineRecord } from '../../src/credentials/store/change-rider.ts';
+import { PostgresStore } from '../../src/credentials/store/index.ts';
+import { thisHolder } from '../../src/files/lock-holder.ts';
 import { deriveAuditHeadKey } from '../../src/open-home.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
@@ -555,6 +558,56 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
     expect(rows.map((r) => JSON.parse(r.line).path)).toEqual(Array.from({ length: 2000 }, (_, i) => `/n/${i}`));
     expect(batches.length).toBeLessThan(20);
     console.log(`audit table: 2000 parallel lines in ${batches.length} statement(s), ${ms.toFixed(0)} ms in all`);
+    const whole = await verifyLines();
+    expect(whole.code, whole.lines.join('\n')).toBe(0);
+  });
+
+  it('an owed change line already in the table (its writer killed before removing the record) is found by its event id, not written again; one not there is written once', async () => {
+    const setSecretLines = async () =>
+      (await rowsOf(CLI_CHAIN))
+        .map((r) => JSON.parse(r.line) as { id: string; ts: string; action: string; message?: string })
+        .filter((l) => l.action === 'grants.set_secret');
+    const set = await cli(a, ['secrets', 'set', 'api', '--stdin'], SECRET);
+    expect(set.code, set.stderr).toBe(0);
+    const [written] = await setSecretLines();
+    expect(written).toBeDefined();
+    // The record as a `secrets set` killed between its line and the record's removal leaves it (inside
+    // the database's transactions, where the file kill hook cannot reach): naming the line's id, its process gone.
+    const owe = async (ids: string[]) => {
+      const store = await PostgresStore.open(db.url, Buffer.from(masterKey, 'base64'));
+      try {
+        const record: OwedLineRecord = {
+          line: { action: 'grants.set_secret', client: 'cli', actor: 'alice', agent: null, grant: 'api', changed: 'secret', host: hostname(), port: 0 },
+          owner: { holder: { ...thisHolder(), boot: 'another-boot' }, at: written!.ts },
+          ids,
+        };
+        await store.update((d) => d.set(`${OWED_LINE_PREFIX}${randomUUID()}`, record));
+      } finally {
+        await store.end();
+      }
+    };
+    const owedLeft = async () => {
+      const store = await PostgresStore.open(db.url, Buffer.from(masterKey, 'base64'));
+      try {
+        return store.entries(OWED_LINE_PREFIX);
+      } finally {
+        await store.end();
+      }
+    };
+    await owe([written!.id]);
+    const probe = await cli(a, ['grants', 'add', 'owed-probe', '--type', 'bearer', '--domains', 'other.example.test']);
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(await setSecretLines()).toHaveLength(1);
+    expect(await owedLeft()).toEqual([]);
+
+    // Named by an id no line carries (killed before its line): written by the next command, once.
+    await owe([randomUUID()]);
+    const removed = await cli(a, ['grants', 'rm', 'owed-probe']);
+    expect(removed.code, removed.stderr).toBe(0);
+    const lines = await setSecretLines();
+    expect(lines).toHaveLength(2);
+    expect(lines[1]!.message).toMatch(/written at the next open/);
+    expect(await owedLeft()).toEqual([]);
     const whole = await verifyLines();
     expect(whole.code, whole.lines.join('\n')).toBe(0);
   });

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type LineFinder, writeOwedKeyLines } from '../../src/app/owed-key-lines.ts';
+import { writeOwedKeyLines } from '../../src/app/owed-key-lines.ts';
+import type { LineFinder } from '../../src/audit/read/find-ids.ts';
 import type { AuditEvent } from '../../src/audit/index.ts';
 import { keyLinesOwed, oweKeyLine } from '../../src/credentials/store/owed-key-lines.ts';
 

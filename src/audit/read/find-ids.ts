@@ -1,5 +1,6 @@
 // Whether a line with one of some ids is in the audit log: how the next open tells that an owed
-// key line was written by a writer killed before it could remove its note (app/owed-key-lines.ts).
+// line was written by a writer killed before it could remove its note (app/owed-key-lines.ts) or
+// its owed-line: record (app/owed-change-lines.ts).
 // The table looks the ids up in its event_id index. The file is read back from its end, through the
 // rotated files, until its lines are older than the line can be (with a margin for lines appended
 // out of time order, kept through a fault and written late).
@@ -7,6 +8,9 @@ import { connectAudit, isMissingTable, tableUnavailable, type AuditDatabase } fr
 import { readAuditBackwards } from './reverse.ts';
 
 const OUT_OF_ORDER_MS = 60 * 60_000;
+
+/** Whether a line with one of these ids is in the audit log; `since`: the line is no older (a bound for reading back). */
+export type LineFinder = (ids: readonly string[], since: Date) => Promise<boolean>;
 
 /** In the file log at `path` (and its rotated files): a line with one of `ids`, written at `since` or later. */
 export async function fileHasLine(path: string, ids: readonly string[], since: Date): Promise<boolean> {

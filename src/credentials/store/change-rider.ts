@@ -10,6 +10,11 @@
 // (app/owed-change-lines.ts). A change that was never written leaves no record, so no line is
 // written for a change that did not happen.
 //
+// The record names, from the start, the id its line is written under (`ids`), and each next open
+// that takes it on adds the id it will write under before writing: a process killed after its line
+// and before deleting the record leaves a record whose line the next open finds by id in the audit
+// log, and then deletes without writing it again.
+//
 // This sits below the audit log (credentials may not import audit): the record holds the line's
 // admin fields as data, never a value.
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -46,6 +51,12 @@ export interface OwedChangeLine {
 export interface OwedLineRecord {
   line: OwedChangeLine;
   owner: OwedLineOwner;
+  /**
+   * The ids a line of this change may carry in the audit log: its own writer's, then one for each
+   * next open that took it on, each recorded before its line is written. Absent in a record an
+   * older keyway wrote (its line is written without a look).
+   */
+  ids?: string[] | undefined;
   /** Set by the next open that took it on (app/owed-change-lines.ts). */
   claim?: OwedLineOwner | undefined;
 }
@@ -53,6 +64,8 @@ export interface OwedLineRecord {
 /** One change's rider: its record id, the store it rides in, and whether the change is still running (past it, writes carry nothing). */
 export interface ChangeRider {
   readonly id: string;
+  /** The id the change's own audit line is written under (cli/audit-change.ts, admin/router.ts): the record names it. */
+  readonly lineId: string;
   readonly record: OwedLineRecord;
   /** The home's store: a write the change makes to another store (`store copy`'s target) carries nothing. */
   readonly on: object;
@@ -63,7 +76,8 @@ const riding = new AsyncLocalStorage<ChangeRider>();
 
 /** A rider for one change's line in `store`, the home's (not yet carried: `carryOwedLine`). */
 export function riderFor(line: OwedChangeLine, store: object): ChangeRider {
-  return { id: `${OWED_LINE_PREFIX}${randomUUID()}`, record: { line, owner: ownerNow() }, on: store, open: true };
+  const lineId = randomUUID();
+  return { id: `${OWED_LINE_PREFIX}${randomUUID()}`, lineId, record: { line, owner: ownerNow(), ids: [lineId] }, on: store, open: true };
 }
 
 /**
