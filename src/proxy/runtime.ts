@@ -19,7 +19,7 @@ import type { OpenExchanges } from './open-exchanges.ts';
 import type { HeldValues } from './held-values.ts';
 import type { CaptureBook } from '../credentials/capture/records.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
-import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/ledger.ts';
+import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/core/ledger.ts';
 import type { SpendRecorder } from './model-exchange.ts';
 
 // What the proxy reads from the composition root, split by what it is for. A file names the

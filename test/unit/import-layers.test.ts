@@ -31,14 +31,19 @@ const LAYERS: Record<string, number> = {
   config: 1,
   // MCP's JSON-RPC reading and rule conditions: pure, below the policy that uses them.
   mcp: 1.5,
-  // Model spend: usage read from vendors' answers, prices, budgets' arithmetic (pure; app/spend-ledger.ts counts).
-  spend: 1.6,
+  // Model spend is one room of three modules (see ROOMS). Its core: usage read from vendors' answers,
+  // prices, budgets' arithmetic, the ledger's records and contract (pure).
+  'spend/core': 1.6,
+  // A metered request's body read strictly as it goes up, and the include_usage option written into it (pure).
+  'spend/request': 1.7,
   'paths.ts': 2,
   'running-proxy.ts': 2,
   policy: 2,
   credentials: 3,
   tls: 3,
   audit: 3,
+  // Spend's ledger: the counts kept in the store (and the journal beside it), above the store it writes.
+  'spend/ledger': 3.1,
   // The outbound client: lookups under the egress policy, the undici agents, keyway listeners refused as destinations.
   egress: 3.5,
   // Identity tokens (config identities:): issuers' keys fetched, tokens checked and mapped to agents.
@@ -84,7 +89,7 @@ const LAYERS: Record<string, number> = {
 const TYPES = join(SRC, 'credentials/types');
 
 /** Folders of src/ that group modules for their reader: each entry in one is a module of its own, with its own layer. */
-const ROOMS = ['observability', 'agents'];
+const ROOMS = ['observability', 'spend', 'agents'];
 const CONFIG_PART = /^(?:fields\.ts|type-fields\.ts|values\.ts|[a-z-]+-fields\.ts|[a-z0-9_]+\/fields\.ts|[a-z0-9_]+\/fields\/.*)$/;
 
 function moduleOf(file: string): string {

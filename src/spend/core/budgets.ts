@@ -1,6 +1,6 @@
-import type { BudgetConfig } from '../config/spend.ts';
+import type { BudgetConfig } from '../../config/spend.ts';
 
-// A budget's arithmetic, shared by the ledger that counts (app/spend-ledger.ts) and the listings
+// A budget's arithmetic, shared by the ledger that counts (spend/ledger/ledger.ts) and the listings
 // that show where each stands (keyway spend, GET /api/spend, the dashboard).
 //
 // A budget counts under a key made of what it selects and how it counts (its selectors, its

@@ -1,8 +1,8 @@
-import type { ModelPrice } from '../config/spend.ts';
+import type { ModelPrice } from '../../config/spend.ts';
 
 // The shipped list prices, USD per million tokens, as the vendors published them on PRICES_AS_OF
 // (where each row's price was read: PRICE_SOURCES). List prices change, and new models come: the
-// config's `pricing:` is asked before this table (spend/pricing.ts), so a user fixes a stale or
+// config's `pricing:` is asked before this table (spend/core/pricing.ts), so a user fixes a stale or
 // missing price there, without waiting for a release. `keyway doctor` warns once PRICES_AS_OF is
 // more than PRICES_STALE_DAYS old. docs/spend.md ("Prices") names this file, its date and sources.
 //
@@ -139,7 +139,7 @@ export const PRICE_ROWS: readonly Row[] = [
   { vendor: 'gemini', models: ['gemini-embedding-001'], price: p(0.15, 0) },
 ];
 
-/** The rows as one table, shaped as the config's `pricing:` (spend/pricing.ts reads both alike). */
+/** The rows as one table, shaped as the config's `pricing:` (spend/core/pricing.ts reads both alike). */
 export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = Object.freeze(
   Object.fromEntries(PRICE_ROWS.flatMap((row) => row.models.map((model) => [model, Object.freeze(row.price)] as const))),
 );

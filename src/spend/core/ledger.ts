@@ -1,7 +1,7 @@
-import type { BudgetConfig } from '../config/spend.ts';
+import type { BudgetConfig } from '../../config/spend.ts';
 import type { ModelUsage, UsageReading } from './usage.ts';
 
-// The spend ledger's surface, as the proxy uses it (app/spend-ledger.ts implements it; under
+// The spend ledger's surface, as the proxy uses it (spend/ledger/ledger.ts implements it; under
 // proxy.workers a worker's ledger asks the primary's over IPC, so that counts and budget checks are
 // exact across the workers; replicas share the store's records).
 
@@ -44,7 +44,7 @@ export interface SpendLedgerApi {
   /** Counts one answer (in memory at once; in the store within a second). */
   add(entry: SpendEntry): void;
   /**
-   * Undefined once every add so far is durable (it survives this process's crash: app/spend-journal.ts);
+   * Undefined once every add so far is durable (it survives this process's crash: spend/ledger/journal.ts);
    * else a promise that resolves when they are, or rejects when they cannot be. An answer's end
    * waits on it before it reaches the agent.
    */

@@ -1,9 +1,9 @@
-// The spend ledger's in-memory arithmetic (spend-ledger.ts owns the flushing): what an entry adds to
+// The spend ledger's in-memory arithmetic (ledger.ts owns the flushing): what an entry adds to
 // its `spend:` record, a budget count's pending, in-flight and known parts, and the one guard at the
-// ledger's door. Records are additive (spend/records.ts): each process adds the deltas it counted.
-import type { BudgetStanding, BudgetVerdict, SpendEntry } from '../spend/ledger.ts';
-import type { BudgetRecord, SpendRecord } from '../spend/records.ts';
-import { totalTokens, type ModelUsage, type UsageReading } from '../spend/usage.ts';
+// ledger's door. Records are additive (spend/core/records.ts): each process adds the deltas it counted.
+import type { BudgetStanding, BudgetVerdict, SpendEntry } from '../core/ledger.ts';
+import type { BudgetRecord, SpendRecord } from '../core/records.ts';
+import { totalTokens, type ModelUsage, type UsageReading } from '../core/usage.ts';
 
 /** No budget applies, or none is near: the answer that costs nothing to give. */
 export const NO_BUDGET: BudgetVerdict = Object.freeze({ over: undefined, warn: Object.freeze([]) as readonly BudgetStanding[] });

@@ -1,6 +1,6 @@
 // What the spend ledger deletes from the store, inside one of its normal updates (at most once an
 // hour): `spend:` records of hours older than SPEND_KEPT_DAYS, and day records (folded hours,
-// app/spend-fold.ts) of days wholly older than that (older history is the audit log's),
+// spend/ledger/fold.ts) of days wholly older than that (older history is the audit log's),
 // and `budget:` records of periods over for more than BUDGET_KEPT_AFTER_MS.
 // Only ids it reads as its own are deleted; any other record under those prefixes stays.
 //
@@ -11,9 +11,9 @@
 // a 30,000-token hour budget). A count is kept until its period ended two days ago, so a clock that
 // jumps by up to two days and comes back finds every count it left. What a jump still does is said
 // in docs/spend.md (How budgets are counted).
-import type { StoreDraft } from '../credentials/store/index.ts';
-import { periodOf, type BudgetPer } from '../spend/budgets.ts';
-import { BUDGET_PREFIX, hourOf, parseSpendRecordId, SPEND_KEPT_DAYS, SPEND_PREFIX } from '../spend/records.ts';
+import type { StoreDraft } from '../../credentials/store/index.ts';
+import { periodOf, type BudgetPer } from '../core/budgets.ts';
+import { BUDGET_PREFIX, hourOf, parseSpendRecordId, SPEND_KEPT_DAYS, SPEND_PREFIX } from '../core/records.ts';
 
 const HOUR = /^\d{4}-\d{2}-\d{2}T\d{2}$/;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -42,7 +42,7 @@ export function pruneSpend(draft: StoreDraft, now: Date): number {
     if (old && draft.delete(id)) deleted++;
   }
   for (const [id] of draft.entries(BUDGET_PREFIX)) {
-    // budget:<key>:<period>: a key never holds ':' (spend/budgets.ts), so the period follows the last one.
+    // budget:<key>:<period>: a key never holds ':' (spend/core/budgets.ts), so the period follows the last one.
     const period = id.slice(id.lastIndexOf(':') + 1);
     const per = perOf(period);
     if (per === undefined) continue;

@@ -1,4 +1,4 @@
-import type { ModelPrice } from '../config/spend.ts';
+import type { ModelPrice } from '../../config/spend.ts';
 import { DEFAULT_PRICES, PRICE_ROWS } from './default-prices.ts';
 import type { ModelApi, ModelUsage } from './usage.ts';
 

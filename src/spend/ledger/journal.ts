@@ -1,7 +1,7 @@
 // The spend ledger's journal (issue 85): every metered answer's count, appended to a file in the
 // data directory before the answer's end is given to the agent, so that a crash (SIGKILL, out of
 // memory; a power cut is another matter: see below) loses no count a client received. The ledger
-// adds counts to the store only every FLUSH_MS (spend-ledger.ts): without this, a kill lost the last
+// adds counts to the store only every FLUSH_MS (ledger.ts): without this, a kill lost the last
 // window's counts, a third of them under steady traffic.
 //
 // Why a journal of its own rather than the audit log: an answer's audit line is written when the
@@ -32,10 +32,10 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireFileLock } from '../files/file-lock.ts';
-import { holderGone, holderPath, parseHolder, thisHolder } from '../files/lock-holder.ts';
-import type { SpendEntry } from '../spend/ledger.ts';
-import type { UsageReading } from '../spend/usage.ts';
+import { acquireFileLock } from '../../files/file-lock.ts';
+import { holderGone, holderPath, parseHolder, thisHolder } from '../../files/lock-holder.ts';
+import type { SpendEntry } from '../core/ledger.ts';
+import type { UsageReading } from '../core/usage.ts';
 
 /** The store record that says up to which line a journal's counts are in the store. */
 export const JOURNAL_MARK_PREFIX = 'spend-journal:';
@@ -250,7 +250,7 @@ function readLines(dir: string): { lines: Found[]; skipped: number } {
 const isText = (v: unknown): v is string => typeof v === 'string';
 const isTextOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
 
-/** A line of the journal's shape, or undefined. The entry's numbers are admitted again by the ledger (spend-counts.ts admitted). */
+/** A line of the journal's shape, or undefined. The entry's numbers are admitted again by the ledger (counts.ts admitted). */
 function lineOf(text: string): Line | undefined {
   let v: unknown;
   try {

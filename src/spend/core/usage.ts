@@ -1,6 +1,6 @@
 // What a model said it used, in one shape for every vendor (issue 63). The meters
-// (spend/meters/) read it from the answers keyway forwards; pricing turns it into dollars; the
-// spend ledger (app/spend-ledger.ts) counts it against budgets; the audit line carries it.
+// (spend/core/meters/) read it from the answers keyway forwards; pricing turns it into dollars; the
+// spend ledger (spend/ledger/ledger.ts) counts it against budgets; the audit line carries it.
 //
 // The counts follow OpenAI's meaning, whatever the vendor:
 // - input_tokens: every input token of the request, cached or not. Anthropic reports its cache
@@ -13,7 +13,7 @@
 // - output_tokens: every output token, reasoning and thinking included (Gemini's
 //   `thoughtsTokenCount` is added to `candidatesTokenCount`).
 
-import type { ModelApiHint } from '../config/spend.ts';
+import type { ModelApiHint } from '../../config/spend.ts';
 
 /** The wire formats keyway can meter. A grant's `model_api` names one; the vendors' own hosts have defaults. */
 export const MODEL_APIS = ['anthropic', 'openai', 'gemini'] as const satisfies readonly ModelApiHint[];
@@ -47,7 +47,7 @@ export interface UsageReading {
   estimate?: ModelUsage | undefined;
   /**
    * Set where the answer is priced (app/spend-part.ts): its model had no price of its own and a
-   * budget in dollars applied, so it was priced at the fallback (spend/pricing.ts fallbackPrice).
+   * budget in dollars applied, so it was priced at the fallback (spend/core/pricing.ts fallbackPrice).
    */
   price?: 'fallback' | undefined;
 }

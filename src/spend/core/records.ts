@@ -6,13 +6,13 @@
 //   and the dashboard. `_` where a part is absent (an anonymous agent, no end user, a model nobody
 //   named); each part is encodeURIComponent'd so a `:` in a model name cannot shift the others. The
 //   ledger writes hours; hours of days before the last SPEND_HOURLY_DAYS full UTC days are folded
-//   into their day's record (app/spend-fold.ts), because every store update rewrites the whole
+//   into their day's record (spend/ledger/fold.ts), because every store update rewrites the whole
 //   store and hour records would be ~10x as many. A day record has the same additive shape; a
 //   reader counts it whole in a window its day overlaps. Kept for SPEND_KEPT_DAYS; older history is
 //   the audit log's (each line carries its usage and cost).
 // - `budget:<key>:<period>`: one budget's count in one period (`2026-11-26T22`, `2026-11-26`,
 //   `2026-11`), where key is the budget's own key (its index and selector, see budgetKey in
-//   spend/budgets.ts) and the scope value it counts for (the agent, grant or end user).
+//   spend/core/budgets.ts) and the scope value it counts for (the agent, grant or end user).
 
 export const SPEND_PREFIX = 'spend:';
 export const BUDGET_PREFIX = 'budget:';

@@ -1,5 +1,5 @@
-import { MODEL_NAME_MAX, OTHER_MODEL } from './model-name.ts';
-import type { RequestFacts } from './request-facts.ts';
+import { MODEL_NAME_MAX, OTHER_MODEL } from '../core/model-name.ts';
+import type { RequestFacts } from '../core/request-facts.ts';
 
 // A metered request's body read as it goes up (issue 85), strictly, so that what keyway reads is
 // what the vendor reads, whatever server (a lenient gateway, Google's proto-JSON) sits in front:

@@ -1,9 +1,9 @@
-// The budget record a count goes to, named exactly as spend/budgets.ts names it (keyway spend, the
+// The budget record a count goes to, named exactly as spend/core/budgets.ts names it (keyway spend, the
 // admin API and the dashboard read the same ids), made cheaply: add() and check() run once per
 // metered answer and ask it of every budget.
-import type { BudgetConfig } from '../config/spend.ts';
-import { type BudgetPer, budgetKey, periodOf } from '../spend/budgets.ts';
-import { budgetRecordId, hourOf, spendRecordId } from '../spend/records.ts';
+import type { BudgetConfig } from '../../config/spend.ts';
+import { type BudgetPer, budgetKey, periodOf } from '../core/budgets.ts';
+import { budgetRecordId, hourOf, spendRecordId } from '../core/records.ts';
 
 /** The periods of one instant, each formatted once however many budgets ask (add and check run per model request). */
 export class Periods {

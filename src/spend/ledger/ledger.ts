@@ -10,16 +10,16 @@
 // and change feed: FLUSH_MS plus the feed's delay (file: its 250 ms poll; PostgreSQL: a NOTIFY, at
 // worst its 1 s poll).
 //
-// A crash loses nothing a client received (issue 85): given a journal (spend-journal.ts), each add
+// A crash loses nothing a client received (issue 85): given a journal (journal.ts), each add
 // is appended to it before it counts, and each flush records in the same store update the journal
 // line up to which its counts go; recover() at start counts again the lines of killed processes'
 // journals past their marks, and flushes them with their marks before their folders go.
-import type { BudgetConfig } from '../config/spend.ts';
-import type { CredentialStore } from '../credentials/store/index.ts';
-import { limitOf, periodEnd, scopeValueOf, unitOf } from '../spend/budgets.ts';
-import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
-import { ModelNames } from '../spend/model-name.ts';
-import type { SpendRecord } from '../spend/records.ts';
+import type { BudgetConfig } from '../../config/spend.ts';
+import type { CredentialStore } from '../../credentials/store/index.ts';
+import { limitOf, periodEnd, scopeValueOf, unitOf } from '../core/budgets.ts';
+import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../core/ledger.ts';
+import { ModelNames } from '../core/model-name.ts';
+import type { SpendRecord } from '../core/records.ts';
 import {
   addEntryTo,
   addSpend,
@@ -35,11 +35,11 @@ import {
   ZERO_SPEND,
   usedOf,
   warnMark,
-} from './spend-counts.ts';
-import { foldSpend } from './spend-fold.ts';
-import { Periods, recordIdOf, SpendIds } from './spend-keys.ts';
-import { pruneSpend } from './spend-prune.ts';
-import { type AdoptedJournal, type JournalMark, journalMarkId, type SpendJournal } from './spend-journal.ts';
+} from './counts.ts';
+import { foldSpend } from './fold.ts';
+import { Periods, recordIdOf, SpendIds } from './keys.ts';
+import { pruneSpend } from './prune.ts';
+import { type AdoptedJournal, type JournalMark, journalMarkId, type SpendJournal } from './journal.ts';
 
 export type SpendStore = Pick<CredentialStore, 'get' | 'update'>;
 
@@ -62,7 +62,7 @@ export interface SpendLedgerOptions {
   readonly now?: (() => Date) | undefined;
   /** A flush that failed (its counts stay pending and go with the next). */
   readonly onError?: ((err: Error) => void) | undefined;
-  /** Where each add is made durable before it counts (spend-journal.ts); none: counts wait in memory only (tests of the arithmetic). */
+  /** Where each add is made durable before it counts (journal.ts); none: counts wait in memory only (tests of the arithmetic). */
   readonly journal?: SpendJournal | undefined;
 }
 
@@ -89,7 +89,7 @@ export class SpendLedger implements SpendLedgerApi {
   readonly #now: () => Date;
   /** Spend record id -> what this process counted and has not yet added. */
   #spend = new Map<string, SpendRecord>();
-  /** The spend record ids of this hour's scopes, made once each (spend-keys.ts). */
+  /** The spend record ids of this hour's scopes, made once each (keys.ts). */
   readonly #ids = new SpendIds();
   /**
    * The distinct-name cap again, where records are made: under proxy.workers each worker bounds the

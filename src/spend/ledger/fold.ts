@@ -13,10 +13,10 @@
 // SpendRecord counts as whole numbers from 0, the cost a finite number from 0; a field absent is 0,
 // as readers count it), into a day record that is absent or of the same shape. Anything else stays
 // as it is: a damaged number would otherwise be turned into a different one that readers count.
-import type { StoreDraft } from '../credentials/store/index.ts';
-import { ExactSum } from '../spend/exact-sum.ts';
-import { firstHourlyDay, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendRecordId } from '../spend/records.ts';
-import { ZERO_SPEND } from './spend-counts.ts';
+import type { StoreDraft } from '../../credentials/store/index.ts';
+import { ExactSum } from '../core/exact-sum.ts';
+import { firstHourlyDay, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendRecordId } from '../core/records.ts';
+import { ZERO_SPEND } from './counts.ts';
 
 const FIELDS = Object.keys(ZERO_SPEND) as ReadonlyArray<keyof SpendRecord>;
 const isCount = (n: unknown): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
