@@ -24,7 +24,7 @@ import { LiveConfig } from './live-config.ts';
 import type { StartOptions } from './options.ts';
 import { watchStore } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
-import { QuotaLedger } from './quota-ledger.ts';
+import { QuotaLedger } from '../quotas/ledger.ts';
 import { SpendLedger, type SpendStore } from '../spend/ledger/ledger.ts';
 import { SpendJournal } from '../spend/ledger/journal.ts';
 import type { BudgetConfig } from '../config/spend.ts';

@@ -39,7 +39,7 @@ export interface Decisions {
   };
   /** Request rates (config `limits:`), one token bucket per agent, grant, or agent on a grant: per replica, shared by its workers. */
   readonly rates: RateCounter;
-  /** Quotas per UTC day, counted in the store (app/quota-ledger.ts). */
+  /** Quotas per UTC day, counted in the store (quotas/ledger.ts). */
   readonly quotas: {
     /** One request of the scope's quota: true, false, or a promise of either. */
     take(scope: LimitScope, perDay: number, now: Date): boolean | Promise<boolean>;

@@ -39,6 +39,9 @@ const LAYERS: Record<string, number> = {
   'paths.ts': 2,
   'running-proxy.ts': 2,
   policy: 2,
+  // Request and byte quotas per UTC day: the store records and the ledger that reserves them in blocks
+  // (it writes through the store's update, which it takes as a parameter, not by importing credentials).
+  quotas: 2.2,
   credentials: 3,
   tls: 3,
   audit: 3,

@@ -1,5 +1,5 @@
 import type { LimitScope } from '../policy/rate-limits.ts';
-import { type QuotaRecord, quotaRecordId } from '../credentials/quota-record.ts';
+import { type QuotaRecord, quotaRecordId } from './record.ts';
 
 // Request quotas per UTC day, shared by every process on the store (and by replicas on
 // PostgreSQL), kept without a store write per request: a process reserves a block of requests in

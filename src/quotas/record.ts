@@ -1,6 +1,6 @@
 // A request quota's count for one UTC day, shared by every keyway process on the store, as
 // `quota:<kind>:<agent>:<grant>` (`_` where the scope has none). `reserved` is what the processes
-// have taken in blocks (app/quota-ledger.ts): never more than the quota.
+// have taken in blocks (quotas/ledger.ts): never more than the quota.
 
 export const QUOTA_PREFIX = 'quota:';
 
