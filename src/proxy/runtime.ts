@@ -17,7 +17,7 @@ import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
 import type { OpenExchanges } from './open-exchanges.ts';
 import type { HeldValues } from './held-values.ts';
-import type { CaptureBook } from '../credentials/capture/records.ts';
+import type { CaptureBook } from '../capture/store/records.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/core/ledger.ts';
 import type { SpendRecorder } from './model-exchange.ts';

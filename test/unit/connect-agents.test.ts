@@ -7,7 +7,7 @@ import { credentialFilePath, readCredentialFile, withPlaceholders } from '../../
 import { loginGrantInput } from '../../src/agents/connect/login-grant.ts';
 import { AGENT_TARGET_NAMES, AGENT_TARGETS } from '../../src/agents/connect/targets.ts';
 import { BUILTIN_PROFILES } from '../../src/agents/profiles/index.ts';
-import { makePlaceholder } from '../../src/credentials/capture/placeholder.ts';
+import { makePlaceholder } from '../../src/capture/core/placeholder.ts';
 import { grantCreateInput, parseInput } from '../../src/operations/grant-schema.ts';
 
 // The pure parts of `keyway connect AGENT`: the key as read from stdin, the grants the table makes

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capturedLogin } from '../../src/agents/connect/login-grant.ts';
 import { dropLoginFolder, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../src/agents/connect/login-run.ts';
 import { AGENT_TARGETS } from '../../src/agents/connect/targets.ts';
-import { makePlaceholder } from '../../src/credentials/capture/placeholder.ts';
+import { makePlaceholder } from '../../src/capture/core/placeholder.ts';
 import { BUILTIN_PROFILES } from '../../src/agents/profiles/builtin/index.ts';
 
 const claude = AGENT_TARGETS['claude-code'];

@@ -42,11 +42,18 @@ const LAYERS: Record<string, number> = {
   // Request and byte quotas per UTC day: the store records and the ledger that reserves them in blocks
   // (it writes through the store's update, which it takes as a parameter, not by importing credentials).
   quotas: 2.2,
+  // Login capture is one room of two modules (see ROOMS); its type stays a type's folder
+  // (credentials/types/login_capture/). Its core, below credentials, whose grants compile its settings
+  // and whose listing shows its logins: placeholders, settings, the judge of a login host's answers,
+  // the swap, captured tokens as records (pure).
+  'capture/core': 2.5,
   credentials: 3,
   tls: 3,
   audit: 3,
   // Spend's ledger: the counts kept in the store (and the journal beside it), above the store it writes.
   'spend/ledger': 3.1,
+  // Login capture's records kept in the store (the book the proxy saves and resolves them with, pruning, orphans).
+  'capture/store': 3.1,
   // The outbound client: lookups under the egress policy, the undici agents, keyway listeners refused as destinations.
   egress: 3.5,
   // Identity tokens (config identities:): issuers' keys fetched, tokens checked and mapped to agents.
@@ -92,7 +99,7 @@ const LAYERS: Record<string, number> = {
 const TYPES = join(SRC, 'credentials/types');
 
 /** Folders of src/ that group modules for their reader: each entry in one is a module of its own, with its own layer. */
-const ROOMS = ['observability', 'spend', 'agents'];
+const ROOMS = ['observability', 'spend', 'capture', 'agents'];
 const CONFIG_PART = /^(?:fields\.ts|type-fields\.ts|values\.ts|[a-z-]+-fields\.ts|[a-z0-9_]+\/fields\.ts|[a-z0-9_]+\/fields\/.*)$/;
 
 function moduleOf(file: string): string {

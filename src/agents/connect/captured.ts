@@ -1,8 +1,8 @@
 // What a login run under keyway left in the store: the fields captured for the grant and agent since
 // the run began. How `keyway connect AGENT --login` knows the login passed keyway, and says so.
 
-import { CAPTURED_PREFIX } from '../../credentials/capture/placeholder.ts';
-import type { CapturedToken } from '../../credentials/capture/records.ts';
+import { CAPTURED_PREFIX } from '../../capture/core/placeholder.ts';
+import type { CapturedToken } from '../../capture/core/captured.ts';
 import type { CredentialStore } from '../../credentials/store/index.ts';
 
 /** The fields (access_token, refresh_token, …) captured for `grant` and `agent` at or after `since`, each once. */

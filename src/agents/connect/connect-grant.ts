@@ -3,8 +3,8 @@
 // stored secret or a captured login is never overwritten by a second connect that did not say so.
 
 import { GRANT_ID } from '../../config/index.ts';
-import { CAPTURED_PREFIX } from '../../credentials/capture/placeholder.ts';
-import { capturedLogins, type CapturedToken } from '../../credentials/capture/records.ts';
+import { CAPTURED_PREFIX } from '../../capture/core/placeholder.ts';
+import { capturedLogins, type CapturedToken } from '../../capture/core/captured.ts';
 import { grantRecordId, type StoredGrant } from '../../credentials/grant-record.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { addGrant, type GrantResult, type GrantServices } from '../../operations/grants.ts';

@@ -5,7 +5,7 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { mayHoldPlaceholder } from '../../capture/core/placeholder.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { replaceFile } from '../../files/atomic-write.ts';
 import type { CredentialFileShape, FileToken } from './targets.ts';

@@ -1,12 +1,12 @@
 // `keyway connect AGENT --import`: a subscription login made before keyway, taken over. The real
 // tokens in the agent's credential file become captured tokens of the agent's login_capture grant,
 // exactly as a login through keyway leaves them (one record per placeholder, sealed in the store,
-// credentials/capture/records.ts), and the file gets the placeholders. From then on the agent's
+// capture/store/records.ts), and the file gets the placeholders. From then on the agent's
 // refreshes go through keyway with the placeholder, as after `--login`.
 
 import { randomBytes } from 'node:crypto';
-import { capturedRecordId, jwtExpiry, makePlaceholder } from '../../credentials/capture/placeholder.ts';
-import type { CapturedToken } from '../../credentials/capture/records.ts';
+import { capturedRecordId, jwtExpiry, makePlaceholder } from '../../capture/core/placeholder.ts';
+import type { CapturedToken } from '../../capture/core/captured.ts';
 import type { CredentialStore } from '../../credentials/store/index.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { type CredentialFile, rewriteCredentialFile, withPlaceholders } from './credential-file.ts';

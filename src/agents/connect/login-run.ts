@@ -9,7 +9,7 @@
 import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { mayHoldPlaceholder } from '../../capture/core/placeholder.ts';
 import { replaceFile } from '../../files/atomic-write.ts';
 import { at, credentialFilePath, MAX_BYTES } from './credential-file.ts';
 import type { CapturedLogin, CredentialFileShape } from './targets.ts';

@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { mayHoldPlaceholder } from '../../capture/core/placeholder.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { AGENT_TARGETS, isAgentTarget } from '../connect/targets.ts';
 import type { StatePath } from './state.ts';

@@ -1,7 +1,7 @@
 import { findPlaceholders, mayHoldPlaceholder, wholePlaceholder } from './placeholder.ts';
 
 // Where a placeholder may be resolved: only at a position its grant declares (capture.resolve, or
-// the standard OAuth ones: credentials/capture/settings.ts). A placeholder the agent writes anywhere
+// the standard OAuth ones: capture/core/settings.ts). A placeholder the agent writes anywhere
 // else (a gist's content, a chat message, a file path, a custom header, a JSON member the upstream
 // keeps) would have the real token stored upstream, where the agent could read it back: refused,
 // never resolved.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AnswerBody } from './answer-body.ts';
 import { jwtExpiry, makePlaceholder, wholePlaceholder } from './placeholder.ts';
-import type { CapturedToken } from './records.ts';
+import type { CapturedToken } from './captured.ts';
 
 // The swap itself: an answer of a watched token endpoint, read (answer-body.ts), has each captured
 // field's value replaced by a placeholder of its shape, and the real values become records.

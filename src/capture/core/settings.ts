@@ -1,7 +1,7 @@
 import type { DomainPattern } from '../../config/index.ts';
 import { parseDomainPattern } from '../../config/index.ts';
 import { parseByteSize } from '../../config/byte-size.ts';
-import { TOKEN_FIELDS } from '../types/login_capture/fields/token-fields.ts';
+import { TOKEN_FIELDS } from '../../credentials/types/login_capture/fields/token-fields.ts';
 import { patternMatches } from '../../policy/domains.ts';
 
 // A login_capture grant's settings, compiled once per table build: the token endpoints it watches,
