@@ -75,16 +75,17 @@ const LAYERS: Record<string, number> = {
   proxy: 5,
   // The operations the CLI and the admin API share (grants, secrets, agents, leases, refresh, revoke).
   operations: 5.2,
-  // `keyway connect AGENT`: each coding agent's table, and its grant made through operations.
-  'agents/connect': 5.3,
+  // Coding agents' profiles are one room of two modules (see ROOMS; "agent" elsewhere is the caller
+  // with a key). `keyway connect AGENT`: each coding agent's table, and its grant made through operations.
+  'profiles/connect': 5.3,
   admin: 5.4,
   // The composition root: builds every part once, owns start, stop and reload (live-config.ts is its
   // reload half; nothing below imports it, admin's reload route takes a callback).
   app: 6,
   // keyway run --contain: a keyway of its own (app) for a command in its namespaces.
   contain: 6.5,
-  // A coding agent's profile: what it needs to run (its state checked as --contain checks a writable path).
-  'agents/profiles': 6.8,
+  // A coding agent's profile as `keyway run` opens it: what it needs to run (its state checked as --contain checks a writable path).
+  'profiles/run': 6.8,
   // keyway service: keyway as a system user of its own (the accounts, the home, the unit).
   service: 6.6,
   cli: 7,
@@ -99,7 +100,7 @@ const LAYERS: Record<string, number> = {
 const TYPES = join(SRC, 'credentials/types');
 
 /** Folders of src/ that group modules for their reader: each entry in one is a module of its own, with its own layer. */
-const ROOMS = ['observability', 'spend', 'capture', 'agents'];
+const ROOMS = ['observability', 'spend', 'capture', 'profiles'];
 const CONFIG_PART = /^(?:fields\.ts|type-fields\.ts|values\.ts|[a-z-]+-fields\.ts|[a-z0-9_]+\/fields\.ts|[a-z0-9_]+\/fields\/.*)$/;
 
 function moduleOf(file: string): string {

@@ -1,7 +1,7 @@
-// The variables a profile may not set are the ones `keyway run` sets itself: agents/profiles/reserved.ts
+// The variables a profile may not set are the ones `keyway run` sets itself: profiles/run/reserved.ts
 // keeps its own lists (agents sits below cli), and this keeps them in step with cli/client-env.ts.
 import { describe, expect, it } from 'vitest';
-import { KEYWAY_CA_VARIABLES, PROXY_VARIABLES, reservedReason } from '../../src/agents/profiles/reserved.ts';
+import { KEYWAY_CA_VARIABLES, PROXY_VARIABLES, reservedReason } from '../../src/profiles/run/reserved.ts';
 import { awsCaVariables, CA_VARIABLES, clientEnvironment } from '../../src/cli/client-env.ts';
 import { parseConfig } from '../../src/config/load.ts';
 

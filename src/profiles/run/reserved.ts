@@ -2,7 +2,7 @@
 // sets for a run (the proxy and CA variables), keyway's own (KEYWAY_*), and those that would change
 // what the agent trusts or which code it loads. A profile says how an agent runs behind keyway; it
 // never turns keyway's hold on the agent's traffic off. The lists mirror what `keyway run` sets
-// (cli/client-env.ts, cli/commands/env.ts): test/unit/agents-profiles-reserved.test.ts keeps them in step.
+// (cli/client-env.ts, cli/commands/env.ts): test/unit/profiles-run-reserved.test.ts keeps them in step.
 
 /** A variable name as shells take it. */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findProfile, modelGrantCover, noModelGrantWarning } from '../../src/agents/profiles/index.ts';
+import { findProfile, modelGrantCover, noModelGrantWarning } from '../../src/profiles/run/index.ts';
 
 // Whether a grant covers a profile's model host: doctor --profile's check and run --profile's warning.
 

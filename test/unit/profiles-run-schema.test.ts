@@ -1,8 +1,8 @@
-// A profile (agents/profiles/schema.ts) admits what it understands and refuses the rest, each with
+// A profile (profiles/run/schema.ts) admits what it understands and refuses the rest, each with
 // one line naming the file and the key. Every refusal is tried here, with the cases nobody listed.
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_PROFILES, checkProfileName, parseProfile, profileSchema } from '../../src/agents/profiles/index.ts';
-import { statePathProblem } from '../../src/agents/profiles/state-path.ts';
+import { BUILTIN_PROFILES, checkProfileName, parseProfile, profileSchema } from '../../src/profiles/run/index.ts';
+import { statePathProblem } from '../../src/profiles/run/state-path.ts';
 import { KeywayError } from '../../src/errors/index.ts';
 
 const FILE = '/home/u/.keyway/profiles/mine.yaml';

@@ -1,4 +1,4 @@
-// A profile's state on this machine (agents/profiles/state.ts) and where profiles come from
+// A profile's state on this machine (profiles/run/state.ts) and where profiles come from
 // (load.ts): through every link, never keyway's files, a hidden path or a folder on PATH; made
 // where missing, private, never over something there; a user's file found, overriding, or refused
 // with its name. Real files in a temporary home.
@@ -7,14 +7,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findProfile, keyCovered, listProfiles, makeProfileState, profileRunPlan, resolveState } from '../../src/agents/profiles/index.ts';
-import type { LoadedProfile } from '../../src/agents/profiles/load.ts';
-import { parseProfile } from '../../src/agents/profiles/load.ts';
+import { findProfile, keyCovered, listProfiles, makeProfileState, profileRunPlan, resolveState } from '../../src/profiles/run/index.ts';
+import type { LoadedProfile } from '../../src/profiles/run/load.ts';
+import { parseProfile } from '../../src/profiles/run/load.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { keywayFiles } from '../../src/contain/keyway-files.ts';
 import { isWithin } from '../../src/contain/sandbox.ts';
 import { stringify } from 'yaml';
-import { profilesDir } from '../../src/agents/profiles/load.ts';
+import { profilesDir } from '../../src/profiles/run/load.ts';
 
 let root: string;
 let home: string;
