@@ -5,6 +5,7 @@
 // Not a test: figures depend on the machine. Run as keyway runs (no Maglev):
 //
 //   node --no-maglev bench/meters-ab.ts --a=/path/to/other/checkout [--rounds=15] [--answers=20000]
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -13,11 +14,13 @@ const A = resolve(arg('a') ?? '.');
 const ROUNDS = Number(arg('rounds') ?? 15);
 const ANSWERS = Number(arg('answers') ?? 20_000);
 
-type Meters = typeof import('../src/spend/meters/index.ts');
-type Ledger = typeof import('../src/app/spend-ledger.ts');
+type Meters = typeof import('../src/spend/core/meters/index.ts');
+type Ledger = typeof import('../src/spend/ledger/ledger.ts');
+// A checkout from before spend became a room (issue 87) keeps its meters and ledger at the old paths.
+const at = (root: string, path: string, before: string) => pathToFileURL(`${root}/src/${existsSync(`${root}/src/${path}`) ? path : before}`).href;
 const load = async (root: string) => ({
-  meters: (await import(pathToFileURL(`${root}/src/spend/meters/index.ts`).href)) as Meters,
-  ledger: (await import(pathToFileURL(`${root}/src/app/spend-ledger.ts`).href)) as Ledger,
+  meters: (await import(at(root, 'spend/core/meters/index.ts', 'spend/meters/index.ts'))) as Meters,
+  ledger: (await import(at(root, 'spend/ledger/ledger.ts', 'app/spend-ledger.ts'))) as Ledger,
 });
 const sides = { a: await load(A), b: await load(resolve('.')) };
 

@@ -6,8 +6,8 @@
 // Prints µs per answer (median of rounds). Not a test: figures depend on the machine.
 //
 //   node bench/meters.ts [--rounds=7] [--answers=20000]
-import { answerMeter, type MeterPlan, modelRoute } from '../src/spend/meters/index.ts';
-import { withIncludeUsage } from '../src/spend/include-usage.ts';
+import { answerMeter, type MeterPlan, modelRoute } from '../src/spend/core/meters/index.ts';
+import { withIncludeUsage } from '../src/spend/request/include-usage.ts';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const ROUNDS = Number(arg('rounds') ?? 7);

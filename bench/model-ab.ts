@@ -58,7 +58,7 @@ interface Turn {
 /** An untimed turn per side before the rounds. */
 const WARMUP_MS = 3000;
 
-/** The ledger's flush interval is 500 ms (app/spend-ledger.ts): wait past two. */
+/** The ledger's flush interval is 500 ms (spend/ledger/ledger.ts): wait past two. */
 const LEDGER_SETTLE_MS = 1200;
 
 export async function modelAb(o: ModelAbOptions): Promise<boolean> {

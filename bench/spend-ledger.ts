@@ -10,13 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { foldSpend } from '../src/app/spend-fold.ts';
-import { SpendLedger } from '../src/app/spend-ledger.ts';
-import { pruneSpend } from '../src/app/spend-prune.ts';
+import { foldSpend } from '../src/spend/ledger/fold.ts';
+import { SpendLedger } from '../src/spend/ledger/ledger.ts';
+import { pruneSpend } from '../src/spend/ledger/prune.ts';
 import type { BudgetConfig } from '../src/config/spend.ts';
 import { Store } from '../src/credentials/store/index.ts';
-import type { SpendEntry, SpendScope } from '../src/spend/ledger.ts';
-import { hourOf, SPEND_KEPT_DAYS, spendRecordId } from '../src/spend/records.ts';
+import type { SpendEntry, SpendScope } from '../src/spend/core/ledger.ts';
+import { hourOf, SPEND_KEPT_DAYS, spendRecordId } from '../src/spend/core/records.ts';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -25,7 +25,7 @@ import { announceKeyway, answerDns, listenOn, openContainDoor } from './listen.t
 import type { StartOptions } from './options.ts';
 import { buildParts, type Parts } from './parts.ts';
 import { proxyRuntime } from './proxy-runtime.ts';
-import { captureOwners, dropOrphanedCaptures } from '../credentials/capture/records.ts';
+import { captureOwners, dropOrphanedCaptures } from '../capture/store/records.ts';
 import { runningKeyway, type Listening, type RunningKeyway } from './running.ts';
 import { startPrimary } from './workers/primary.ts';
 import { workerCount } from './workers/count.ts';

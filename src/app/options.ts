@@ -4,7 +4,7 @@ import type { Resolver } from '../egress/resolve.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { AuditLog } from '../audit/sink.ts';
 import type { RateCounter } from '../policy/rate-limits.ts';
-import type { SpendLedgerApi } from '../spend/ledger.ts';
+import type { SpendLedgerApi } from '../spend/core/ledger.ts';
 
 export interface StartOptions {
   home: string;

@@ -24,11 +24,11 @@ import { LiveConfig } from './live-config.ts';
 import type { StartOptions } from './options.ts';
 import { watchStore } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
-import { QuotaLedger } from './quota-ledger.ts';
-import { SpendLedger, type SpendStore } from './spend-ledger.ts';
-import { SpendJournal } from './spend-journal.ts';
+import { QuotaLedger } from '../quotas/ledger.ts';
+import { SpendLedger, type SpendStore } from '../spend/ledger/ledger.ts';
+import { SpendJournal } from '../spend/ledger/journal.ts';
 import type { BudgetConfig } from '../config/spend.ts';
-import type { SpendLedgerApi } from '../spend/ledger.ts';
+import type { SpendLedgerApi } from '../spend/core/ledger.ts';
 import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
@@ -182,7 +182,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
 
 /**
  * The process's own spend ledger (no workers, or a primary of workers), journaled in the data
- * directory (spend-journal.ts): what a crash left out of the store is counted again before traffic.
+ * directory (spend/ledger/journal.ts): what a crash left out of the store is counted again before traffic.
  */
 async function ownSpendLedger(store: SpendStore, dataDir: string, budgets: () => readonly BudgetConfig[], logger: Pick<Logger, 'warn'>): Promise<SpendLedger> {
   // Its own journal first (a live holder), then those of killed keyways on this home.

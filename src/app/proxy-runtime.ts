@@ -3,7 +3,7 @@ import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { SourceSecrets } from '../credentials/sources/source-secrets.ts';
 import { SharedValues } from '../credentials/sources/shared-values.ts';
 import { HeldValues } from '../proxy/held-values.ts';
-import { CaptureBook } from '../credentials/capture/records.ts';
+import { CaptureBook } from '../capture/store/records.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { OpenExchanges } from '../proxy/open-exchanges.ts';

@@ -2,11 +2,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { BudgetConfig } from '../config/spend.ts';
 import type { Spending } from '../proxy/runtime.ts';
-import { limitOf, scopeValueOf, unitOf } from '../spend/budgets.ts';
-import type { BudgetStanding, SpendLedgerApi, SpendScope } from '../spend/ledger.ts';
-import { ModelNames, modelNameShape } from '../spend/model-name.ts';
-import { costOf, fallbackPrice, priceFor } from '../spend/pricing.ts';
-import type { ModelApi, UsageReading } from '../spend/usage.ts';
+import { limitOf, scopeValueOf, unitOf } from '../spend/core/budgets.ts';
+import type { BudgetStanding, SpendLedgerApi, SpendScope } from '../spend/core/ledger.ts';
+import { ModelNames, modelNameShape } from '../spend/core/model-name.ts';
+import { costOf, fallbackPrice, priceFor } from '../spend/core/pricing.ts';
+import type { ModelApi, UsageReading } from '../spend/core/usage.ts';
 
 // The proxy's view of spend (proxy/runtime.ts Spending), from the live config (pricing:, budgets:)
 // and the ledger: prices looked up per answer, budgets asked only for a scope one applies to, and a

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { APPROVAL_PREFIX } from '../approvals/record.ts';
 import { USAGE_PREFIX } from '../credentials/grant-record.ts';
-import { QUOTA_PREFIX } from '../credentials/quota-record.ts';
+import { QUOTA_PREFIX } from '../quotas/record.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
-import { BUDGET_PREFIX, SPEND_PREFIX } from '../spend/records.ts';
+import { BUDGET_PREFIX, SPEND_PREFIX } from '../spend/core/records.ts';
 import type { LiveConfig } from './live-config.ts';
 
 /**

@@ -111,7 +111,7 @@ export interface AuditEvent {
   /** For rate_limited and quota_exhausted from `limits:`: whose limit refused it (agent, grant, agent_grant). */
   limit?: 'agent' | 'grant' | 'agent_grant' | undefined;
   /**
-   * A metered model answer (issue 63): what the model said it used (spend/usage.ts for the counts'
+   * A metered model answer (issue 63): what the model said it used (spend/core/usage.ts for the counts'
    * meaning). `partial`: the answer stopped early and this is what was delivered. `estimated`: the
    * answer said nothing of its usage and a budget applied: its bytes counted as tokens. `unknown`:
    * the answer said nothing of its usage (or could not be read) and no budget applied: counted,
@@ -132,7 +132,7 @@ export interface AuditEvent {
   /**
    * The usage priced at the configured prices (USD); absent when the model has no price (then
    * `unpriced: true`) and no budget in dollars applied. Under one, a model with no price is priced
-   * at the fallback (spend/pricing.ts fallbackPrice): `price: "fallback"` and `unpriced: true`.
+   * at the fallback (spend/core/pricing.ts fallbackPrice): `price: "fallback"` and `unpriced: true`.
    */
   cost_usd?: number | undefined;
   price?: 'fallback' | undefined;

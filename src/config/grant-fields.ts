@@ -85,7 +85,7 @@ export const commonGrantShape = {
   allow_range: z.boolean().default(false),
   // Every request through this grant must say why (X-Keyway-Purpose): 400 purpose_required without.
   require_purpose: z.boolean().default(false),
-  // How this grant's model answers are metered for spend (issue 63; spend/meters/): as Anthropic's,
+  // How this grant's model answers are metered for spend (issue 63; spend/core/meters/): as Anthropic's,
   // OpenAI's or Gemini's wire format (a gateway, Azure OpenAI, a self-hosted OpenAI-compatible
   // server), or none (never, even on a vendor's own host). Absent: the vendors' own hosts only.
   model_api: z.enum(MODEL_API_HINTS).optional(),

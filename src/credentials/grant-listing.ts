@@ -8,8 +8,8 @@ import type { RecordSource } from './store/credential-store.ts';
 
 import { clientCertificateRecordId, GRANT_PREFIX, usageRecordId, type GrantStatus, type GrantUsage, type StoredGrant } from './grant-record.ts';
 import { KINDS, kindOf, type KindFields, oauthIssuerOf, oauthMaterialOf, usableMaterial } from './types/index.ts';
-import { CAPTURED_PREFIX } from './capture/placeholder.ts';
-import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from './capture/records.ts';
+import { CAPTURED_PREFIX } from '../capture/core/placeholder.ts';
+import { type CapturedLogin, capturedLogins, type CapturedToken, loginUsageKey } from '../capture/core/captured.ts';
 import type { SecretMaterial } from './material.ts';
 import { LEASE_PREFIX, type LeaseRecord } from './lease-record.ts';
 import { oauthStateId, type OAuthState } from './issuing/oauth-state.ts';

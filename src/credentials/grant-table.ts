@@ -16,7 +16,7 @@ import { oauthStateId, type OAuthState } from './issuing/oauth-state.ts';
 import { clientCertificateRecordId } from './grant-record.ts';
 import { loadClientCertificate, type ClientCertificate, type ClientCertificateMaterial } from './client-certificate.ts';
 import { compileGlob, type PathGlob } from '../policy/glob.ts';
-import { captureHosts } from './capture/settings.ts';
+import { captureHosts } from '../capture/core/settings.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
 // The grant table: every grant of the config and the store, compiled once (grant.ts says what a

@@ -4,7 +4,7 @@ import type { SourcedSecret } from '../config/secret-sources.ts';
 import type { ModelApiHint } from '../config/spend.ts';
 import type { ProxyError } from '../errors/index.ts';
 import type { PathGlob } from '../policy/glob.ts';
-import type { CaptureSettings } from './capture/settings.ts';
+import type { CaptureSettings } from '../capture/core/settings.ts';
 import type { ClientCertificate } from './client-certificate.ts';
 import type { GrantStatus } from './grant-record.ts';
 import type { Injector } from './injectors/index.ts';
@@ -44,7 +44,7 @@ export interface Grant {
   readonly retry: RetryAsk | undefined;
   /** A refusal its type makes before the agent's rules are judged (a GitHub App's own /app endpoints: only keyway mints). */
   readonly guard: RequestGuard | undefined;
-  /** login_capture: the token endpoints watched and the fields swapped (credentials/capture/, proxy/stages/capture*.ts). */
+  /** login_capture: the token endpoints watched and the fields swapped (capture/, proxy/stages/capture*.ts). */
   readonly logins?: CaptureSettings | undefined;
   /**
    * How its requests are signed (aws_sigv4, an hmac grant with a scheme), compiled once by its kind:

@@ -71,5 +71,5 @@ export type Credential =
   | { kind: 'key'; key: KeyObject; token: string | undefined }
   /** mtls: nothing goes on the request; the grant's client certificate goes on the connection. */
   | { kind: 'none' }
-  /** login_capture: the real values of the placeholders this request carried, put in their place (credentials/capture/). */
+  /** login_capture: the real values of the placeholders this request carried, put in their place (capture/). */
   | { kind: 'captured'; values: readonly string[] };

@@ -8,7 +8,7 @@ import { storedLimits } from '../credentials/agents.ts';
 import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { fieldName, usage, type Caller } from './fields.ts';
 import type { Config } from '../config/index.ts';
-import { type QuotaRecord, quotaRecordId } from '../credentials/quota-record.ts';
+import { type QuotaRecord, quotaRecordId } from '../quotas/record.ts';
 
 export interface AgentLimitUse {
   /** `agent`: all the agent's requests; `agent_grant`: its requests through `grant`. */

@@ -1,4 +1,4 @@
-import { dropCaptured } from '../credentials/capture/records.ts';
+import { dropCaptured } from '../capture/store/records.ts';
 // Agents: add, list, remove, rotate a key. One implementation for `keyway agents …` and the admin
 // API (src/admin/api/agents.ts). A key is returned once, by add and rotate-key; keyway keeps only
 // its hash. Leases are in leases.ts.

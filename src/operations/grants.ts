@@ -1,4 +1,4 @@
-import { dropCaptured } from '../credentials/capture/records.ts';
+import { dropCaptured } from '../capture/store/records.ts';
 // Grants: add, show, change, remove. One implementation for `keyway grants …` and the admin API
 // (src/admin/api/grants.ts): plain inputs in, listing rows out, KeywayError on refusal. A secret
 // goes in and never comes back out.

@@ -5,9 +5,9 @@
 import type { Config } from '../config/index.ts';
 import type { BudgetConfig } from '../config/spend.ts';
 import type { RecordSource } from '../credentials/store/credential-store.ts';
-import { budgetKey, limitOf, periodEnd, periodOf, unitOf } from '../spend/budgets.ts';
-import { roundUsd } from '../spend/exact-sum.ts';
-import { BUDGET_PREFIX, type BudgetRecord, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../spend/records.ts';
+import { budgetKey, limitOf, periodEnd, periodOf, unitOf } from '../spend/core/budgets.ts';
+import { roundUsd } from '../spend/core/exact-sum.ts';
+import { BUDGET_PREFIX, type BudgetRecord, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../spend/core/records.ts';
 
 /**
  * The config's budgets. The one place that knows where they are in the config: until the config's

@@ -1,5 +1,5 @@
 // The window `keyway spend --since` and GET /api/spend?since= read. Spend records are hourly
-// (spend/records.ts), so a window starts at the top of the UTC hour its `since` falls in: the
+// (spend/core/records.ts), so a window starts at the top of the UTC hour its `since` falls in: the
 // listing then covers exactly the hours it names, never part of one. (Days older than the last two
 // full UTC days are kept per day: the reader, operations/spend.ts windowStart, moves such a start
 // back to its midnight.)

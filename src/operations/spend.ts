@@ -1,5 +1,5 @@
 // What model traffic used and cost, read from the spend ledger's `spend:` records in the store
-// (hourly, and daily for days older than the last SPEND_HOURLY_DAYS full UTC days, spend/records.ts): one reader for `keyway spend`, GET /api/spend and the dashboard's Spend page, so the three
+// (hourly, and daily for days older than the last SPEND_HOURLY_DAYS full UTC days, spend/core/records.ts): one reader for `keyway spend`, GET /api/spend and the dashboard's Spend page, so the three
 // cannot disagree. Reads only (no keyway need run); nothing in it is secret: ids, model names,
 // counts and dollars.
 //
@@ -8,8 +8,8 @@
 
 import type { BudgetConfig } from '../config/spend.ts';
 import type { RecordSource } from '../credentials/store/credential-store.ts';
-import { ExactSum, roundUsd } from '../spend/exact-sum.ts';
-import { firstHourlyDay, hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendInWindow } from '../spend/records.ts';
+import { ExactSum, roundUsd } from '../spend/core/exact-sum.ts';
+import { firstHourlyDay, hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendInWindow } from '../spend/core/records.ts';
 import { type BudgetRow, budgetStandings } from './spend-budgets.ts';
 
 export type { BudgetRow } from './spend-budgets.ts';

@@ -1,7 +1,7 @@
 import type { Grant } from '../credentials/grant.ts';
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { Connection } from './connection.ts';
-import { ownedBy } from '../credentials/capture/settings.ts';
+import { ownedBy } from '../capture/core/settings.ts';
 import type { Decisions } from './runtime.ts';
 
 // An agent that a capture grant serves holds placeholders; with the grant's

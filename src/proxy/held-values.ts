@@ -1,5 +1,5 @@
-import type { CapturedToken } from '../credentials/capture/records.ts';
-import { CAPTURED_PREFIX } from '../credentials/capture/placeholder.ts';
+import type { CapturedToken } from '../capture/core/captured.ts';
+import { CAPTURED_PREFIX } from '../capture/core/placeholder.ts';
 import type { Credential } from '../credentials/material.ts';
 import type { CredentialStore } from '../credentials/store/credential-store.ts';
 import { HeldNeedles } from './leak-guard/held.ts';

@@ -1,9 +1,9 @@
 import type { AuditEvent } from '../audit/index.ts';
-import type { SpendEntry, SpendScope } from '../spend/ledger.ts';
-import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/meters/index.ts';
-import type { RequestFacts } from '../spend/request-facts.ts';
-import type { RequestJsonReader } from '../spend/request-json.ts';
-import type { ModelApi, UsageReading } from '../spend/usage.ts';
+import type { SpendEntry, SpendScope } from '../spend/core/ledger.ts';
+import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/core/meters/index.ts';
+import type { RequestFacts } from '../spend/core/request-facts.ts';
+import type { RequestJsonReader } from '../spend/request/request-json.ts';
+import type { ModelApi, UsageReading } from '../spend/core/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
 // delivered (the answer tap model-meter reads the bytes the agent gets into the meter), and counted
@@ -26,7 +26,7 @@ export class ModelExchange {
   sent = false;
   /** The answer's head came (the answer tap model-meter), whatever its status. */
   answered = false;
-  /** What the request body says (model, output cap), once read (spend/request-facts.ts); undefined: not read. */
+  /** What the request body says (model, output cap), once read (spend/core/request-facts.ts); undefined: not read. */
   facts: RequestFacts | undefined = undefined;
   /** Without a budget: the body is read as undici sends it (stage model-body makes it; the request-sent hook model-sent feeds it), and facts set once it went up whole. */
   bodyRead: SentBodyReader | undefined = undefined;
@@ -63,7 +63,7 @@ export class SentBodyReader {
   }
 }
 
-/** What keyway's spend part offers the proxy (app/spend-ledger.ts builds it; pricing from the live config). */
+/** What keyway's spend part offers the proxy (spend/ledger/ledger.ts builds it; pricing from the live config). */
 export interface SpendRecorder {
   /**
    * USD for `reading`'s usage at the configured prices; null when the model has no price or the
@@ -72,10 +72,10 @@ export interface SpendRecorder {
    * with no price is priced at `api`'s fallback (the reading's `price` says so).
    */
   costOf(reading: UsageReading, api: ModelApi, scope: SpendScope): number | null;
-  /** The name `model` is counted under for `agent` (spend/model-name.ts): its own when admitted, else `_other`; null stays null. */
+  /** The name `model` is counted under for `agent` (spend/core/model-name.ts): its own when admitted, else `_other`; null stays null. */
   modelName(agent: string | null, model: string | null, at: Date): string | null;
   add(entry: SpendEntry): void;
-  /** Undefined once every add so far survives a crash; else when they do (spend/ledger.ts SpendLedgerApi.settled). */
+  /** Undefined once every add so far survives a crash; else when they do (spend/core/ledger.ts SpendLedgerApi.settled). */
   settled(): Promise<void> | undefined;
 }
 

@@ -17,9 +17,9 @@ import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
 import type { OpenExchanges } from './open-exchanges.ts';
 import type { HeldValues } from './held-values.ts';
-import type { CaptureBook } from '../credentials/capture/records.ts';
+import type { CaptureBook } from '../capture/store/records.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
-import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/ledger.ts';
+import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/core/ledger.ts';
 import type { SpendRecorder } from './model-exchange.ts';
 
 // What the proxy reads from the composition root, split by what it is for. A file names the
@@ -39,7 +39,7 @@ export interface Decisions {
   };
   /** Request rates (config `limits:`), one token bucket per agent, grant, or agent on a grant: per replica, shared by its workers. */
   readonly rates: RateCounter;
-  /** Quotas per UTC day, counted in the store (app/quota-ledger.ts). */
+  /** Quotas per UTC day, counted in the store (quotas/ledger.ts). */
   readonly quotas: {
     /** One request of the scope's quota: true, false, or a promise of either. */
     take(scope: LimitScope, perDay: number, now: Date): boolean | Promise<boolean>;

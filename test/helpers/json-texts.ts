@@ -1,7 +1,7 @@
 // Valid JSON texts for the meters' readers to be held to JSON.parse's reading (test/unit/spend's
 // json-tail and json-members tests), written out by hand so that they hold what JSON.stringify never writes.
 import fc from 'fast-check';
-import { JsonMembers, type WantedMembers } from '../../src/spend/meters/json-members.ts';
+import { JsonMembers, type WantedMembers } from '../../src/spend/core/meters/json-members.ts';
 
 // Repeated keys, keys spelled with escapes, keys that end in a quote, strings that spell keys.
 const KEYS = ['"usage"', '"model"', '"\\"usage"', '"\\"model"', '"us\\u0061ge"', '"mod\\u0065l"', '"content"', '"x"'];

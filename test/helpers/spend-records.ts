@@ -3,7 +3,7 @@
 // each process adds what it counted). For the tests of what reads them (keyway spend, GET
 // /api/spend, the dashboard, doctor) while the ledger itself is built apart.
 import type { CredentialStore } from '../../src/credentials/store/index.ts';
-import { budgetRecordId, type BudgetRecord, type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
+import { budgetRecordId, type BudgetRecord, type SpendRecord, spendRecordId } from '../../src/spend/core/records.ts';
 
 export interface PlantedSpend extends Partial<SpendRecord> {
   hour: string;

@@ -11,7 +11,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { RemoteSpend } from '../../src/app/workers/shared-spend.ts';
 import type { FromPrimary, FromWorker } from '../../src/app/workers/messages.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
-import type { SpendEntry, SpendScope } from '../../src/spend/ledger.ts';
+import type { SpendEntry, SpendScope } from '../../src/spend/core/ledger.ts';
 
 type TestOrder =
   | { t: 'test-load'; budgets: BudgetConfig[]; scope: SpendScope; concurrency: number; tokens: [number, number]; cost: number }

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpendReport } from '../../src/operations/spend.ts';
-import { foldSpend } from '../../src/app/spend-fold.ts';
-import { dayOf, hourOf } from '../../src/spend/records.ts';
+import { foldSpend } from '../../src/spend/ledger/fold.ts';
+import { dayOf, hourOf } from '../../src/spend/core/records.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { makeHome, runCli, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -233,7 +233,7 @@ describe('keyway spend with budgets: in the config', () => {
   });
 
   it('shows each budget and where it stands, in the table, --json and the API', async () => {
-    const { budgetKey, periodOf, scopeValueOf } = await import('../../src/spend/budgets.ts');
+    const { budgetKey, periodOf, scopeValueOf } = await import('../../src/spend/core/budgets.ts');
     const { budgetsOf } = await import('../../src/operations/spend-budgets.ts');
     const [ci, users] = budgetsOf(proxy.running.services.config) as [never, never];
     const now = new Date();

@@ -10,8 +10,8 @@ import { cleanEnv, makeHome, runCli, runProcess, TEST_HOSTS } from '../helpers/k
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { slack } from '../helpers/load.ts';
 import { USAGE_PREFIX } from '../../src/credentials/grant-record.ts';
-import { QUOTA_PREFIX } from '../../src/credentials/quota-record.ts';
-import { BUDGET_PREFIX, SPEND_PREFIX } from '../../src/spend/records.ts';
+import { QUOTA_PREFIX } from '../../src/quotas/record.ts';
+import { BUDGET_PREFIX, SPEND_PREFIX } from '../../src/spend/core/records.ts';
 
 const STORE_WRITER = fileURLToPath(new URL('../fixtures/store-writer.ts', import.meta.url));
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hourOf } from '../../src/spend/records.ts';
+import { hourOf } from '../../src/spend/core/records.ts';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
 import { launchChromium, openPage, signInAt, type WatchedPage } from '../helpers/browser.ts';
 import { CANARY } from '../helpers/fixtures.ts';

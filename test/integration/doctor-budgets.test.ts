@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { BUDGET_NAMES_CHECK, unknownBudgetNames } from '../../src/cli/commands/doctor/checks-budgets.ts';
 import { PRICES_AGE_CHECK } from '../../src/cli/commands/doctor/checks-spend.ts';
-import { PRICES_AS_OF, PRICES_STALE_DAYS } from '../../src/spend/default-prices.ts';
+import { PRICES_AS_OF, PRICES_STALE_DAYS } from '../../src/spend/core/default-prices.ts';
 import { makeHome, runCli } from '../helpers/keyway.ts';
 
 interface Check {

@@ -9,7 +9,7 @@
 // client never got the answer's end; keyway counts such an answer whole when its count was journaled
 // before the kill, and not at all otherwise). Every count is a whole answer (100 in, 50 out), so the
 // tokens and dollars follow the count exactly. A clean restart counts nothing twice. Without the
-// spend journal (app/spend-journal.ts) the last flush window was lost: a third of the answers.
+// spend journal (spend/ledger/journal.ts) the last flush window was lost: a third of the answers.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -38,7 +38,7 @@ const PRICES = {
 } as const;
 type Priced = keyof typeof PRICES;
 
-/** One answer as the stand-in reported it, in keyway's meaning (spend/usage.ts). */
+/** One answer as the stand-in reported it, in keyway's meaning (spend/core/usage.ts). */
 interface Reported {
   model: string;
   input: number;

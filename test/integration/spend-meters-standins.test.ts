@@ -1,4 +1,4 @@
-// The answer meters (src/spend/meters) on the bytes the model stand-ins really send: each answer,
+// The answer meters (src/spend/core/meters) on the bytes the model stand-ins really send: each answer,
 // whole and streamed, captured off a TLS socket, then fed to a meter whole, split at every byte
 // position (mid-line, mid-character, mid-JSON) and in 1-byte pieces; every way must read the usage
 // the stand-in was told to report. Cut halfway and abandoned, a stream counts what was delivered.
@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { answerMeter, type MeterPlan, modelRoute, socketRoute, wsMeter } from '../../src/spend/meters/index.ts';
-import type { UsageReading } from '../../src/spend/usage.ts';
+import { answerMeter, type MeterPlan, modelRoute, socketRoute, wsMeter } from '../../src/spend/core/meters/index.ts';
+import type { UsageReading } from '../../src/spend/core/usage.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { anthropicHandler } from '../helpers/model-standins/anthropic.ts';
 import { codeAssistHandler } from '../helpers/model-standins/code-assist.ts';

@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_MODEL_NAMES, OTHER_MODEL } from '../../src/spend/model-name.ts';
+import { MAX_MODEL_NAMES, OTHER_MODEL } from '../../src/spend/core/model-name.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { geminiHandler, openaiHandler, type StandinServer, startStandinServer } from '../helpers/model-standins/index.ts';

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FLUSH_MS } from '../../src/app/spend-ledger.ts';
+import { FLUSH_MS } from '../../src/spend/ledger/ledger.ts';
 import { SRC_CLI, startChildProxy, type ChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv } from '../helpers/keyway.ts';

@@ -5,13 +5,13 @@
 // is given by one replica only; both folding old hours into days at once count every answer once.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SpendLedger } from '../../src/app/spend-ledger.ts';
+import { SpendLedger } from '../../src/spend/ledger/ledger.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
 import { PostgresStore } from '../../src/credentials/store/index.ts';
-import { budgetKey, periodOf } from '../../src/spend/budgets.ts';
-import type { SpendEntry, SpendScope } from '../../src/spend/ledger.ts';
+import { budgetKey, periodOf } from '../../src/spend/core/budgets.ts';
+import type { SpendEntry, SpendScope } from '../../src/spend/core/ledger.ts';
 import { spendReport } from '../../src/operations/spend.ts';
-import { budgetRecordId, hourOf, type SpendRecord } from '../../src/spend/records.ts';
+import { budgetRecordId, hourOf, type SpendRecord } from '../../src/spend/core/records.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { plantSpend } from '../helpers/spend-records.ts';
 

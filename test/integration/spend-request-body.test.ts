@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_OUTPUT_FLOOR } from '../../src/spend/request-facts.ts';
+import { DEFAULT_OUTPUT_FLOOR } from '../../src/spend/core/request-facts.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';

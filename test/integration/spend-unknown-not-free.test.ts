@@ -14,7 +14,7 @@ import { findLeak } from '../helpers/leak-canary.ts';
 import { openaiHandler } from '../helpers/model-standins/openai.ts';
 import { sendJson, type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
 import { waitFor, waitForAsync } from '../helpers/wait.ts';
-import { VENDOR_CEILINGS } from '../../src/spend/pricing.ts';
+import { VENDOR_CEILINGS } from '../../src/spend/core/pricing.ts';
 
 const KEY = `${CANARY}-unknown-key`;
 const AGENT_KEY = 'unknown-agent-key-0123456789';

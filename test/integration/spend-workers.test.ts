@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SpendLedger } from '../../src/app/spend-ledger.ts';
+import { SpendLedger } from '../../src/spend/ledger/ledger.ts';
 import type { FromWorker } from '../../src/app/workers/messages.ts';
 import { answerSpendCheck, takeSpendAdd } from '../../src/app/workers/shared-spend.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
 import { Store } from '../../src/credentials/store/index.ts';
-import { budgetKey, periodOf } from '../../src/spend/budgets.ts';
-import type { SpendScope } from '../../src/spend/ledger.ts';
-import { budgetRecordId, hourOf, type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
+import { budgetKey, periodOf } from '../../src/spend/core/budgets.ts';
+import type { SpendScope } from '../../src/spend/core/ledger.ts';
+import { budgetRecordId, hourOf, type SpendRecord, spendRecordId } from '../../src/spend/core/records.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/spend-worker-child.ts', import.meta.url));
 type TestMessage = { t: `test-${string}` } & Record<string, unknown>;

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { readAnswer } from '../../src/credentials/capture/answer-body.ts';
-import { judgeOtherBody, judgeWatchedBody } from '../../src/credentials/capture/answer-judge.ts';
-import { challengeItems, isRefusal, judgeOtherHead, judgeWatchedHead } from '../../src/credentials/capture/answer-head.ts';
-import { decodeReferences, htmlFields } from '../../src/credentials/capture/html-fields.ts';
-import { compileCapture, resolvesAt } from '../../src/credentials/capture/settings.ts';
-import { looksLikeCredential } from '../../src/credentials/capture/token-shape.ts';
+import { readAnswer } from '../../src/capture/core/answer-body.ts';
+import { judgeOtherBody, judgeWatchedBody } from '../../src/capture/core/answer-judge.ts';
+import { challengeItems, isRefusal, judgeOtherHead, judgeWatchedHead } from '../../src/capture/core/answer-head.ts';
+import { decodeReferences, htmlFields } from '../../src/capture/core/html-fields.ts';
+import { compileCapture, resolvesAt } from '../../src/capture/core/settings.ts';
+import { looksLikeCredential } from '../../src/capture/core/token-shape.ts';
 
-// The judge of a login host's answers (credentials/capture/answer-judge.ts): what it admits at a
+// The judge of a login host's answers (capture/core/answer-judge.ts): what it admits at a
 // watched endpoint, by default deny, and what it refuses elsewhere, by name. Real token answers of
 // the providers keyway is used with are admitted; every shape the outside test found a token in is not.
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { readAnswer } from '../../src/credentials/capture/answer-body.ts';
-import { capturedRecordId, findPlaceholders, jwtExpiry, makePlaceholder, wholePlaceholder } from '../../src/credentials/capture/placeholder.ts';
-import { capturedLogins, type CapturedToken } from '../../src/credentials/capture/records.ts';
-import { swapAnswer, tokenFieldsIn } from '../../src/credentials/capture/swap.ts';
+import { readAnswer } from '../../src/capture/core/answer-body.ts';
+import { capturedRecordId, findPlaceholders, jwtExpiry, makePlaceholder, wholePlaceholder } from '../../src/capture/core/placeholder.ts';
+import { capturedLogins, type CapturedToken } from '../../src/capture/core/captured.ts';
+import { swapAnswer, tokenFieldsIn } from '../../src/capture/core/swap.ts';
 
-// Placeholders for captured tokens (credentials/capture/): shaped like what they stand for, found
+// Placeholders for captured tokens (capture/): shaped like what they stand for, found
 // wherever they are written, and the token answer read as a client reads it (or said unreadable).
 
 function jwt(header: object, claims: object, signatureBytes = 256): string {

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { apiKeyGrantInput, readApiKey } from '../../src/agents/connect/api-key.ts';
-import { credentialFilePath, readCredentialFile, withPlaceholders } from '../../src/agents/connect/credential-file.ts';
-import { loginGrantInput } from '../../src/agents/connect/login-grant.ts';
-import { AGENT_TARGET_NAMES, AGENT_TARGETS } from '../../src/agents/connect/targets.ts';
-import { BUILTIN_PROFILES } from '../../src/agents/profiles/index.ts';
-import { makePlaceholder } from '../../src/credentials/capture/placeholder.ts';
+import { apiKeyGrantInput, readApiKey } from '../../src/profiles/connect/api-key.ts';
+import { credentialFilePath, readCredentialFile, withPlaceholders } from '../../src/profiles/connect/credential-file.ts';
+import { loginGrantInput } from '../../src/profiles/connect/login-grant.ts';
+import { AGENT_TARGET_NAMES, AGENT_TARGETS } from '../../src/profiles/connect/targets.ts';
+import { BUILTIN_PROFILES } from '../../src/profiles/run/index.ts';
+import { makePlaceholder } from '../../src/capture/core/placeholder.ts';
 import { grantCreateInput, parseInput } from '../../src/operations/grant-schema.ts';
 
 // The pure parts of `keyway connect AGENT`: the key as read from stdin, the grants the table makes

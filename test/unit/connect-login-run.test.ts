@@ -1,4 +1,4 @@
-// The login run of `keyway connect AGENT --login` (agents/connect/login-run.ts, issue 86): the
+// The login run of `keyway connect AGENT --login` (profiles/connect/login-run.ts, issue 86): the
 // variables it runs with (the profile's switches, its state moved into a folder of its own), and the
 // one file taken from that folder into the home: only with keyway's placeholders in it, merged with
 // what the file there held, a file there that is no JSON kept aside, nothing written otherwise.
@@ -6,11 +6,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { capturedLogin } from '../../src/agents/connect/login-grant.ts';
-import { dropLoginFolder, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../src/agents/connect/login-run.ts';
-import { AGENT_TARGETS } from '../../src/agents/connect/targets.ts';
-import { makePlaceholder } from '../../src/credentials/capture/placeholder.ts';
-import { BUILTIN_PROFILES } from '../../src/agents/profiles/builtin/index.ts';
+import { capturedLogin } from '../../src/profiles/connect/login-grant.ts';
+import { dropLoginFolder, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../src/profiles/connect/login-run.ts';
+import { AGENT_TARGETS } from '../../src/profiles/connect/targets.ts';
+import { makePlaceholder } from '../../src/capture/core/placeholder.ts';
+import { BUILTIN_PROFILES } from '../../src/profiles/run/builtin/index.ts';
 
 const claude = AGENT_TARGETS['claude-code'];
 const claudeLogin = capturedLogin(claude);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mounts } from '../helpers/bwrap-mounts.ts';
-import { loginRefusal, seedLogin } from '../../src/agents/profiles/contained-state.ts';
+import { loginRefusal, seedLogin } from '../../src/profiles/run/contained-state.ts';
 import { outermost, programRoots, socketPaths } from '../../src/contain/home-view.ts';
 import { bwrapArguments, folderPlaceProblem, type PathKind, type SandboxPlan } from '../../src/contain/sandbox.ts';
 

@@ -6,8 +6,8 @@ import { grantRecordId, type StoredGrant } from '../../src/credentials/grant-rec
 import { listGrants } from '../../src/credentials/grant-listing.ts';
 import { leaseRecordId, type LeaseRecord } from '../../src/credentials/lease-record.ts';
 import { oauthStateId, type OAuthState } from '../../src/credentials/issuing/oauth-state.ts';
-import { capturedRecordId } from '../../src/credentials/capture/placeholder.ts';
-import type { CapturedToken } from '../../src/credentials/capture/records.ts';
+import { capturedRecordId } from '../../src/capture/core/placeholder.ts';
+import type { CapturedToken } from '../../src/capture/core/captured.ts';
 
 const HOUR = 3_600_000;
 const SECRET = 'kw-canary-7f3a9c1e5b2d';

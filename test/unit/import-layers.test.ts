@@ -31,14 +31,29 @@ const LAYERS: Record<string, number> = {
   config: 1,
   // MCP's JSON-RPC reading and rule conditions: pure, below the policy that uses them.
   mcp: 1.5,
-  // Model spend: usage read from vendors' answers, prices, budgets' arithmetic (pure; app/spend-ledger.ts counts).
-  spend: 1.6,
+  // Model spend is one room of three modules (see ROOMS). Its core: usage read from vendors' answers,
+  // prices, budgets' arithmetic, the ledger's records and contract (pure).
+  'spend/core': 1.6,
+  // A metered request's body read strictly as it goes up, and the include_usage option written into it (pure).
+  'spend/request': 1.7,
   'paths.ts': 2,
   'running-proxy.ts': 2,
   policy: 2,
+  // Request and byte quotas per UTC day: the store records and the ledger that reserves them in blocks
+  // (it writes through the store's update, which it takes as a parameter, not by importing credentials).
+  quotas: 2.2,
+  // Login capture is one room of two modules (see ROOMS); its type stays a type's folder
+  // (credentials/types/login_capture/). Its core, below credentials, whose grants compile its settings
+  // and whose listing shows its logins: placeholders, settings, the judge of a login host's answers,
+  // the swap, captured tokens as records (pure).
+  'capture/core': 2.5,
   credentials: 3,
   tls: 3,
   audit: 3,
+  // Spend's ledger: the counts kept in the store (and the journal beside it), above the store it writes.
+  'spend/ledger': 3.1,
+  // Login capture's records kept in the store (the book the proxy saves and resolves them with, pruning, orphans).
+  'capture/store': 3.1,
   // The outbound client: lookups under the egress policy, the undici agents, keyway listeners refused as destinations.
   egress: 3.5,
   // Identity tokens (config identities:): issuers' keys fetched, tokens checked and mapped to agents.
@@ -60,16 +75,17 @@ const LAYERS: Record<string, number> = {
   proxy: 5,
   // The operations the CLI and the admin API share (grants, secrets, agents, leases, refresh, revoke).
   operations: 5.2,
-  // `keyway connect AGENT`: each coding agent's table, and its grant made through operations.
-  'agents/connect': 5.3,
+  // Coding agents' profiles are one room of two modules (see ROOMS; "agent" elsewhere is the caller
+  // with a key). `keyway connect AGENT`: each coding agent's table, and its grant made through operations.
+  'profiles/connect': 5.3,
   admin: 5.4,
   // The composition root: builds every part once, owns start, stop and reload (live-config.ts is its
   // reload half; nothing below imports it, admin's reload route takes a callback).
   app: 6,
   // keyway run --contain: a keyway of its own (app) for a command in its namespaces.
   contain: 6.5,
-  // A coding agent's profile: what it needs to run (its state checked as --contain checks a writable path).
-  'agents/profiles': 6.8,
+  // A coding agent's profile as `keyway run` opens it: what it needs to run (its state checked as --contain checks a writable path).
+  'profiles/run': 6.8,
   // keyway service: keyway as a system user of its own (the accounts, the home, the unit).
   service: 6.6,
   cli: 7,
@@ -84,7 +100,7 @@ const LAYERS: Record<string, number> = {
 const TYPES = join(SRC, 'credentials/types');
 
 /** Folders of src/ that group modules for their reader: each entry in one is a module of its own, with its own layer. */
-const ROOMS = ['observability', 'agents'];
+const ROOMS = ['observability', 'spend', 'capture', 'profiles'];
 const CONFIG_PART = /^(?:fields\.ts|type-fields\.ts|values\.ts|[a-z-]+-fields\.ts|[a-z0-9_]+\/fields\.ts|[a-z0-9_]+\/fields\/.*)$/;
 
 function moduleOf(file: string): string {

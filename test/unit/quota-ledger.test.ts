@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QuotaLedger } from '../../src/app/quota-ledger.ts';
+import { QuotaLedger } from '../../src/quotas/ledger.ts';
 import { limitsSchema } from '../../src/config/limits.ts';
 import type { LimitScope } from '../../src/policy/rate-limits.ts';
 

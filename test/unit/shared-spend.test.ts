@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { FromPrimary, FromWorker } from '../../src/app/workers/messages.ts';
 import { answerSpendCheck, RemoteSpend, takeSpendAdd } from '../../src/app/workers/shared-spend.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
-import type { BudgetVerdict, SpendEntry, SpendLedgerApi } from '../../src/spend/ledger.ts';
+import type { BudgetVerdict, SpendEntry, SpendLedgerApi } from '../../src/spend/core/ledger.ts';
 
 const budget: BudgetConfig = { name: 'budgets[0]', agent: 'ci', limit: { usd: 5 }, per: 'day', warn_at: 0.8, over: 'refuse' };
 const NOW = new Date('2026-11-26T22:10:00Z');

@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
-import { PRICE_ROWS, PRICE_SOURCES, PRICES_AS_OF } from '../../src/spend/default-prices.ts';
-import { VENDOR_CEILINGS } from '../../src/spend/pricing.ts';
+import { PRICE_ROWS, PRICE_SOURCES, PRICES_AS_OF } from '../../src/spend/core/default-prices.ts';
+import { VENDOR_CEILINGS } from '../../src/spend/core/pricing.ts';
 import { DOC_PAGES } from '../helpers/docs.ts';
 
 const page = DOC_PAGES.get('spend.md') ?? '';

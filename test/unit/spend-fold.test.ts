@@ -8,15 +8,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { foldSpend } from '../../src/app/spend-fold.ts';
-import { SpendLedger } from '../../src/app/spend-ledger.ts';
-import { pruneSpend } from '../../src/app/spend-prune.ts';
+import { foldSpend } from '../../src/spend/ledger/fold.ts';
+import { SpendLedger } from '../../src/spend/ledger/ledger.ts';
+import { pruneSpend } from '../../src/spend/ledger/prune.ts';
 import { Store } from '../../src/credentials/store/index.ts';
 import { spendReport } from '../../src/operations/spend.ts';
 import { spendSince } from '../../src/operations/spend-window.ts';
-import { ExactSum } from '../../src/spend/exact-sum.ts';
-import type { SpendEntry } from '../../src/spend/ledger.ts';
-import { type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
+import { ExactSum } from '../../src/spend/core/exact-sum.ts';
+import type { SpendEntry } from '../../src/spend/core/ledger.ts';
+import { type SpendRecord, spendRecordId } from '../../src/spend/core/records.ts';
 import { type PlantedSpend, plantSpend } from '../helpers/spend-records.ts';
 
 // Today is 2026-11-26: the 24th and 25th are the two full days kept hourly; the 23rd and before fold.

@@ -11,12 +11,12 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SpendJournal } from '../../src/app/spend-journal.ts';
-import { SpendLedger } from '../../src/app/spend-ledger.ts';
+import { SpendJournal } from '../../src/spend/ledger/journal.ts';
+import { SpendLedger } from '../../src/spend/ledger/ledger.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
 import { Store } from '../../src/credentials/store/index.ts';
-import type { SpendEntry } from '../../src/spend/ledger.ts';
-import type { SpendRecord } from '../../src/spend/records.ts';
+import type { SpendEntry } from '../../src/spend/core/ledger.ts';
+import type { SpendRecord } from '../../src/spend/core/records.ts';
 
 const budgets: BudgetConfig[] = [{ name: 'budgets[0]', agent: 'bot', limit: { tokens: 1_000_000_000 }, per: 'month', over: 'refuse' }];
 

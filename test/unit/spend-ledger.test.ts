@@ -8,14 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Periods, recordIdOf, SpendIds } from '../../src/app/spend-keys.ts';
-import { SpendLedger } from '../../src/app/spend-ledger.ts';
+import { Periods, recordIdOf, SpendIds } from '../../src/spend/ledger/keys.ts';
+import { SpendLedger } from '../../src/spend/ledger/ledger.ts';
 import type { BudgetConfig } from '../../src/config/spend.ts';
 import { Store } from '../../src/credentials/store/index.ts';
-import { budgetKey, periodOf, scopeValueOf } from '../../src/spend/budgets.ts';
-import type { SpendEntry, SpendScope } from '../../src/spend/ledger.ts';
-import { MAX_MODEL_NAMES, OTHER_MODEL } from '../../src/spend/model-name.ts';
-import { budgetRecordId, type SpendRecord, spendRecordId } from '../../src/spend/records.ts';
+import { budgetKey, periodOf, scopeValueOf } from '../../src/spend/core/budgets.ts';
+import type { SpendEntry, SpendScope } from '../../src/spend/core/ledger.ts';
+import { MAX_MODEL_NAMES, OTHER_MODEL } from '../../src/spend/core/model-name.ts';
+import { budgetRecordId, type SpendRecord, spendRecordId } from '../../src/spend/core/records.ts';
 import { slack } from '../helpers/load.ts';
 
 const T0 = new Date('2026-11-26T22:10:00Z');
@@ -401,7 +401,7 @@ describe('spend ledger', () => {
     expect(verdict instanceof Promise ? await verdict : verdict).toMatchObject({ over: { used: 40 } });
   });
 
-  it('names each budget record as spend/budgets.ts does (what keyway spend and the dashboard read)', () => {
+  it('names each budget record as spend/core/budgets.ts does (what keyway spend and the dashboard read)', () => {
     const budgets = [
       budget({ limit: { tokens: 1 } }),
       budget({ agent: '*', end_user: '*', per: 'hour', limit: { usd: 1 } }),

@@ -3,9 +3,9 @@
 // shape, the shipped table's globs against real model names, and sums that stay exact to 1e-6 USD.
 import { describe, expect, it } from 'vitest';
 import type { ModelPrice } from '../../src/config/spend.ts';
-import { DEFAULT_PRICES, PRICE_ROWS, PRICES_AS_OF } from '../../src/spend/default-prices.ts';
-import { costOf, fallbackPrice, priceFor, priceMatch, VENDOR_CEILINGS } from '../../src/spend/pricing.ts';
-import type { ModelUsage } from '../../src/spend/usage.ts';
+import { DEFAULT_PRICES, PRICE_ROWS, PRICES_AS_OF } from '../../src/spend/core/default-prices.ts';
+import { costOf, fallbackPrice, priceFor, priceMatch, VENDOR_CEILINGS } from '../../src/spend/core/pricing.ts';
+import type { ModelUsage } from '../../src/spend/core/usage.ts';
 
 const price = (input: number, output: number, extra: Partial<ModelPrice> = {}): ModelPrice => ({ input_per_mtok: input, output_per_mtok: output, ...extra });
 

@@ -11,8 +11,8 @@ import { Store } from '../../src/credentials/store/index.ts';
 import { budgetStandings } from '../../src/operations/spend-budgets.ts';
 import { spendReport } from '../../src/operations/spend.ts';
 import { spendSince } from '../../src/operations/spend-window.ts';
-import { budgetKey, periodOf, scopeValueOf } from '../../src/spend/budgets.ts';
-import { ExactSum } from '../../src/spend/exact-sum.ts';
+import { budgetKey, periodOf, scopeValueOf } from '../../src/spend/core/budgets.ts';
+import { ExactSum } from '../../src/spend/core/exact-sum.ts';
 import { plantBudget, plantSpend } from '../helpers/spend-records.ts';
 
 const NOW = new Date('2026-11-26T22:40:00Z');

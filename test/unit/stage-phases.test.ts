@@ -5,10 +5,10 @@ import type { AnswerReader, AnswerTap } from '../../src/proxy/stages/hooks.ts';
 import { ANSWER_TAPS, openAnswerTaps, runBodySent, runCloseStages, runRequestSent } from '../../src/proxy/stages/index.ts';
 import type { StagedRequest } from '../../src/proxy/stages/request.ts';
 import type { UpstreamAnswer } from '../../src/proxy/stages/response.ts';
-import type { SpendEntry } from '../../src/spend/ledger.ts';
-import type { MeterPlan } from '../../src/spend/meters/index.ts';
-import { RequestJsonReader } from '../../src/spend/request-json.ts';
-import type { UsageReading } from '../../src/spend/usage.ts';
+import type { SpendEntry } from '../../src/spend/core/ledger.ts';
+import type { MeterPlan } from '../../src/spend/core/meters/index.ts';
+import { RequestJsonReader } from '../../src/spend/request/request-json.ts';
+import type { UsageReading } from '../../src/spend/core/usage.ts';
 
 // The phases after the head and body stages (stages/hooks.ts), run by the driver from the lists of
 // stages/index.ts: the request sent, the answer's taps, the exchange's close. These run the real

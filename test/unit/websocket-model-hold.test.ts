@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ModelMessageTap, type MessageMeter } from '../../src/proxy/websocket/model-messages.ts';
-import type { UsageReading } from '../../src/spend/usage.ts';
+import type { UsageReading } from '../../src/spend/core/usage.ts';
 
 /** An unmasked frame (server to client), written here apart from the code under test. */
 function frame(opcode: number, text: string, fin = true): Buffer {

@@ -9,8 +9,8 @@ import type { AuditEvent } from '../../audit/record.ts';
 import type { RateLimit } from '../../config/limits.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
 import type { BudgetConfig } from '../../config/spend.ts';
-import type { SpendScope } from '../../spend/ledger.ts';
-import type { UsageReading } from '../../spend/usage.ts';
+import type { SpendScope } from '../../spend/core/ledger.ts';
+import type { UsageReading } from '../../spend/core/usage.ts';
 
 /** What a worker is started with: where the home is, and the addresses its listeners take. */
 export interface WorkerStart {
@@ -50,7 +50,7 @@ export interface WireSpendEntry extends SpendScope {
   readonly cost_usd: number | null;
 }
 
-/** A budget's standing as it crosses back (spend/ledger.ts BudgetStanding). */
+/** A budget's standing as it crosses back (spend/core/ledger.ts BudgetStanding). */
 export interface WireStanding {
   readonly budget: BudgetConfig;
   readonly scope: string;

@@ -1,4 +1,4 @@
-// Model spend under proxy.workers: the primary owns the one spend ledger (app/spend-ledger.ts), so
+// Model spend under proxy.workers: the primary owns the one spend ledger (spend/ledger/ledger.ts), so
 // its memory holds every worker's counts at once and a budget is exact for the whole keyway, not
 // per worker. A worker's ledger (RemoteSpend) sends each metered answer to it (fire and forget, in
 // order on the worker's one channel) and asks it for a check only when a budget applies to the
@@ -18,9 +18,9 @@
 // that it triggers, 300 times: answered at once instead, 41 to 56 checks of the 300 missed the add
 // (three runs); answered from setImmediate, none did (five runs).
 import type { BudgetConfig } from '../../config/spend.ts';
-import { scopeValueOf } from '../../spend/budgets.ts';
-import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../../spend/ledger.ts';
-import { NO_BUDGET } from '../spend-counts.ts';
+import { scopeValueOf } from '../../spend/core/budgets.ts';
+import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../../spend/core/ledger.ts';
+import { NO_BUDGET } from '../../spend/ledger/counts.ts';
 import type { FromPrimary, FromWorker, WireSpendEntry, WireStanding, WireVerdict } from './messages.ts';
 import { PendingQuestions } from './pending-questions.ts';
 

@@ -1,9 +1,9 @@
-import { apiKeyGrantInput, readApiKey } from '../../agents/connect/api-key.ts';
-import { saveConnectGrant, checkGrantId } from '../../agents/connect/connect-grant.ts';
-import { capturedLogin, loginGrantInput } from '../../agents/connect/login-grant.ts';
-import { credentialFilePath, readCredentialFile } from '../../agents/connect/credential-file.ts';
-import { importLogin } from '../../agents/connect/import-login.ts';
-import { AGENT_TARGET_NAMES, AGENT_TARGETS, type AgentTarget } from '../../agents/connect/targets.ts';
+import { apiKeyGrantInput, readApiKey } from '../../profiles/connect/api-key.ts';
+import { saveConnectGrant, checkGrantId } from '../../profiles/connect/connect-grant.ts';
+import { capturedLogin, loginGrantInput } from '../../profiles/connect/login-grant.ts';
+import { credentialFilePath, readCredentialFile } from '../../profiles/connect/credential-file.ts';
+import { importLogin } from '../../profiles/connect/import-login.ts';
+import { AGENT_TARGET_NAMES, AGENT_TARGETS, type AgentTarget } from '../../profiles/connect/targets.ts';
 import type { Services } from '../../open-home.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import type { Args } from '../args.ts';
@@ -13,7 +13,7 @@ import { waitUntilServed } from '../grant-served.ts';
 import { connectLogin, loginAgent, replacing, runLine } from './connect-login.ts';
 
 // `keyway connect claude-code | codex | gemini-cli`: the grant a coding agent needs, made from the
-// agent's table (agents/connect/targets.ts) in one of two ways. An API key read from stdin becomes an
+// agent's table (profiles/connect/targets.ts) in one of two ways. An API key read from stdin becomes an
 // api_key grant on the vendor's API. A subscription login becomes a login_capture grant on the
 // agent's token endpoint, and the agent's own login command then runs under `keyway run`, so that
 // its token answer passes keyway: the agent's credential file gets placeholders, keyway the tokens.

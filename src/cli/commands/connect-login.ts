@@ -1,10 +1,10 @@
 import { agentTerms, ANONYMOUS_AGENT } from '../../credentials/agents.ts';
-import { capturedSince } from '../../agents/connect/captured.ts';
-import { saveConnectGrant, waitingForLogin } from '../../agents/connect/connect-grant.ts';
-import { capturedLogin, loginGrantInput } from '../../agents/connect/login-grant.ts';
-import { dropLoginFolder, type KeptLogin, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../agents/connect/login-run.ts';
-import type { AgentTarget } from '../../agents/connect/targets.ts';
-import { BUILTIN_PROFILES } from '../../agents/profiles/builtin/index.ts';
+import { capturedSince } from '../../profiles/connect/captured.ts';
+import { saveConnectGrant, waitingForLogin } from '../../profiles/connect/connect-grant.ts';
+import { capturedLogin, loginGrantInput } from '../../profiles/connect/login-grant.ts';
+import { dropLoginFolder, type KeptLogin, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../profiles/connect/login-run.ts';
+import type { AgentTarget } from '../../profiles/connect/targets.ts';
+import { BUILTIN_PROFILES } from '../../profiles/run/builtin/index.ts';
 import { loginCommand } from '../../credentials/grant-display.ts';
 import type { Services } from '../../open-home.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
@@ -23,7 +23,7 @@ import { run } from './env.ts';
 // `keyway grants rm` removes it. Rolling the grant back instead would work only where this process
 // lives to do it, and a grant made with --replace had dropped its old login already. The agent's
 // files are another matter: an agent whose login writes more than its login file (Claude Code)
-// logs in with its state in a private folder (agents/connect/login-run.ts), so a login cut short
+// logs in with its state in a private folder (profiles/connect/login-run.ts), so a login cut short
 // changes nothing in the home, and a finished one only the login file.
 
 /** The command the docs give for running the agent: contained, with its profile (docs/agents/). */

@@ -20,7 +20,7 @@ import { existingOAuthGrant } from '../../oauth/existing-grant.ts';
 import { audited } from '../audit-change.ts';
 import { connectMcp } from './connect-mcp.ts';
 import { AGENT_HELP, AGENT_ONLY, AGENT_USAGE, connectAgent } from './connect-agent.ts';
-import { AGENT_TARGET_NAMES, AGENT_TARGETS, isAgentTarget } from '../../agents/connect/targets.ts';
+import { AGENT_TARGET_NAMES, AGENT_TARGETS, isAgentTarget } from '../../profiles/connect/targets.ts';
 import { closestName } from '../did-you-mean.ts';
 
 export const connect: Command = {

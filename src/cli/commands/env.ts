@@ -45,11 +45,11 @@ import { keywayPaths, resolveHome } from '../../paths.ts';
 import { findRunningProxy } from '../../running-proxy.ts';
 import { parseDomainPattern } from '../../config/domain-pattern.ts';
 import { excludedByNoProxy, noProxyWarning, urlsIn } from '../no-proxy.ts';
-import type { KeptState, ProfileRunPlan } from '../../agents/profiles/index.ts';
+import type { KeptState, ProfileRunPlan } from '../../profiles/run/index.ts';
 
 // Loaded only where --profile names one: a profile's loader brings yaml and zod (170 modules), a
 // third of a plain `keyway run`'s start with a keyway running (docs/perf/startup.md).
-const profiles = () => import('../../agents/profiles/index.ts');
+const profiles = () => import('../../profiles/run/index.ts');
 
 export interface EnvVariables {
   /** Proxy and CA variables: always set, over whatever the caller has. */
@@ -209,7 +209,7 @@ docs/agents/README.md describes a profile.`,
       'outside-home': { type: 'boolean' },
       profile: { type: 'string' },
     });
-    // A profile (agents/profiles/) adds its part to the run, and gives CMD when none is given.
+    // A profile (profiles/run/) adds its part to the run, and gives CMD when none is given.
     const profileName = args.string('profile');
     const client = profileName === undefined ? undefined : await clientConfig(args, io);
     const profile =
@@ -339,7 +339,7 @@ async function runContainedCommand(
   let sandbox: SandboxPlan;
   let missing: MissingWritable[];
   let notes: string[];
-  // A profile's state, contained, is a folder keyway keeps for the agent (agents/profiles/contained-state.ts), never the person's own.
+  // A profile's state, contained, is a folder keyway keeps for the agent (profiles/run/contained-state.ts), never the person's own.
   const kept =
     profile === undefined || profileParts === undefined
       ? []

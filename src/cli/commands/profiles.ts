@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { findProfile, listProfiles, type LoadedProfile } from '../../agents/profiles/index.ts';
+import { findProfile, listProfiles, type LoadedProfile } from '../../profiles/run/index.ts';
 import { resolveHome } from '../../paths.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';

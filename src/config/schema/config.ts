@@ -238,7 +238,7 @@ const configObject = z.strictObject({
   // Signed tokens (JWT) an agent may sign in with instead of a key (src/identity-tokens/).
   identities: identitiesSchema,
   // Model spend (issue 63, docs/spend.md): USD per million tokens by model glob, over the shipped
-  // defaults (spend/default-prices.ts); budgets per agent, grant or end user.
+  // defaults (spend/core/default-prices.ts); budgets per agent, grant or end user.
   pricing: pricingSchema,
   budgets: budgetsSchema,
 });

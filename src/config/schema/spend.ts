@@ -3,7 +3,7 @@ import { GRANT_ID } from '../ids.ts';
 import { type BudgetConfig, MODEL_GLOB, type ModelPrice } from '../spend.ts';
 
 // The config's spend keys (issue 63): `pricing:` (USD per million tokens by model glob, over the
-// shipped defaults in spend/default-prices.ts) and `budgets:`. What each admits is written down
+// shipped defaults in spend/core/default-prices.ts) and `budgets:`. What each admits is written down
 // here; everything else is refused with its key path. Names a budget gives that the config does not
 // define are checked in config.ts, where the whole config is seen (they may be the store's).
 
@@ -24,7 +24,7 @@ const modelGlob = z
   .max(200, 'expected a model name or glob of at most 200 characters')
   .regex(MODEL_GLOB, 'expected a model name or glob: letters, digits and . _ - : / @ +, with * (any run) and ? (one character)');
 
-/** Model glob -> price. The order is kept: among equally specific globs the first listed wins (spend/pricing.ts). */
+/** Model glob -> price. The order is kept: among equally specific globs the first listed wins (spend/core/pricing.ts). */
 export const pricingSchema = z.record(modelGlob, modelPriceSchema).default({});
 
 const USD = 'expected an amount in USD above 0, such as 5 or 0.5';

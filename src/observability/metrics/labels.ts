@@ -1,4 +1,4 @@
-import { isModelName } from '../../spend/model-name.ts';
+import { isModelName } from '../../spend/core/model-name.ts';
 
 // Label values for grant and agent ids. Prometheus keeps one series per distinct label set for as
 // long as the process lives, so a label must never take a value an agent chooses (a host name, a
@@ -47,7 +47,7 @@ export class ModelLabels {
 
   label(model: string | null): string {
     if (model === null) return NONE_LABEL;
-    // What a model name may be (spend/model-name.ts): the names vendors give, up to 128 characters.
+    // What a model name may be (spend/core/model-name.ts): the names vendors give, up to 128 characters.
     return isModelName(model) ? this.#bounded.label(model) : OVERFLOW_LABEL;
   }
 }

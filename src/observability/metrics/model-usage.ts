@@ -6,7 +6,7 @@
 // prom-client's Counter is handed in at the registry's build (prom-metrics.ts): it is loaded off a keyway's start.
 import type { Counter, Registry } from 'prom-client';
 import type { AuditEvent } from '../../audit/index.ts';
-import { ExactSum } from '../../spend/exact-sum.ts';
+import { ExactSum } from '../../spend/core/exact-sum.ts';
 
 /** The token kinds, as the metric's `kind` label names them, and where each is in the audit's usage. */
 const KINDS = [

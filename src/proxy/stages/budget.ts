@@ -1,10 +1,10 @@
 import { ProxyError } from '../../errors/index.ts';
-import { limitOf, unitOf } from '../../spend/budgets.ts';
-import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/ledger.ts';
+import { limitOf, unitOf } from '../../spend/core/budgets.ts';
+import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/core/ledger.ts';
 import { ModelExchange } from '../model-exchange.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
-import { type ModelApiHint, type ModelRoute, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../spend/meters/routes.ts';
+import { type ModelApiHint, type ModelRoute, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../spend/core/meters/routes.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 import { unmeterable } from '../unmeterable.ts';
 import { isWebSocketHandshake } from '../websocket-handshake.ts';
@@ -19,7 +19,7 @@ const BUDGET_APPROVAL_WAIT_MS = 120_000;
  * marked for metering (its answer's usage is read on its way to the agent: the exchange's close
  * counts it); under a budget it goes on only while every budget on it is under its limit.
  *
- * What is admitted under a budget: a route keyway meters (spend/meters/routes.ts) or one that costs
+ * What is admitted under a budget: a route keyway meters (spend/core/meters/routes.ts) or one that costs
  * nothing (reads, token counting, a vendor CLI's listed telemetry), judged as every method and path
  * the request names (override headers), with an answer in the JSON or SSE the meters read (no gRPC
  * or protobuf: protobufAnswer), and on a Google front only with the query the meters read
@@ -34,7 +34,7 @@ export const budget: HeadStage = {
     const grant = request.grant!;
     // A WebSocket's handshake is a GET, but what it opens is judged as the requests it carries: a
     // Responses socket (codex) is metered message by message; any other socket on a model API is
-    // one keyway cannot meter (spend/meters/routes.ts).
+    // one keyway cannot meter (spend/core/meters/routes.ts).
     const conn = request.conn;
     const host = conn.target.host;
     const route = isWebSocketHandshake(request.req) ? socketRoute(grant.modelApi, host, request.path) : httpRoute(request, grant.modelApi, host);

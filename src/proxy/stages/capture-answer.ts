@@ -1,20 +1,20 @@
-import { mayBeTokenAnswer, readAnswer } from '../../credentials/capture/answer-body.ts';
-import { judgeNamed, judgeOtherBody, judgeWatchedBody, type Refusal } from '../../credentials/capture/answer-judge.ts';
-import { isRefusal, judgeOtherHead, judgeWatchedHead } from '../../credentials/capture/answer-head.ts';
-import { CSRF_FIELDS, decodeReferences, htmlFields } from '../../credentials/capture/html-fields.ts';
-import { swapAnswer, unswappedTokenFields } from '../../credentials/capture/swap.ts';
+import { mayBeTokenAnswer, readAnswer } from '../../capture/core/answer-body.ts';
+import { judgeNamed, judgeOtherBody, judgeWatchedBody, type Refusal } from '../../capture/core/answer-judge.ts';
+import { isRefusal, judgeOtherHead, judgeWatchedHead } from '../../capture/core/answer-head.ts';
+import { CSRF_FIELDS, decodeReferences, htmlFields } from '../../capture/core/html-fields.ts';
+import { swapAnswer, unswappedTokenFields } from '../../capture/core/swap.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { filterJsonBody } from '../../mcp/tools-list.ts';
 import { guards, hasBody, type ReadWhole, redactBody } from '../leak-guard/response-guard.ts';
 import type { CaptureExchange } from './capture.ts';
 import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
 
-// Login capture on the answer (credentials/capture/): on a login host (a host of the grant's token
+// Login capture on the answer (capture/): on a login host (a host of the grant's token
 // endpoints) every answer is read whole, head, body and trailers, before any of it reaches the
-// agent, and judged (credentials/capture/answer-judge.ts). At a watched endpoint a 2xx answer's
+// agent, and judged (capture/core/answer-judge.ts). At a watched endpoint a 2xx answer's
 // tokens are swapped for placeholders and sealed in the store first; anything else there that
 // looks like a credential refuses the answer (capture_unlisted). Anywhere else on the host, the
-// head is judged the same way (credentials/capture/answer-head.ts: every header, cookie and
+// head is judged the same way (capture/core/answer-head.ts: every header, cookie and
 // challenge parameter), and in the body a token by its name is refused, an HTML page's fields
 // included (a form_post page). What keyway cannot read (a type, a charset, an encoding, a body
 // over max_body, JSON too deep or naming a member twice) is refused (capture_unreadable): never

@@ -1,5 +1,5 @@
-import { SAME_ANSWER_MS, type StoredAnswer } from '../../credentials/capture/records.ts';
-import { formPlacement, jsonPlacement, type Placement } from '../../credentials/capture/positions.ts';
+import { SAME_ANSWER_MS, type StoredAnswer } from '../../capture/core/captured.ts';
+import { formPlacement, jsonPlacement, type Placement } from '../../capture/core/positions.ts';
 import { utf8Reading } from '../../net/media-type.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';

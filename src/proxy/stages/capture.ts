@@ -1,13 +1,14 @@
 import type { Grant } from '../../credentials/grant.ts';
-import { type CaptureBook, type CapturedToken, loginUsageKey } from '../../credentials/capture/records.ts';
-import { findPlaceholders } from '../../credentials/capture/placeholder.ts';
-import { authorizationPlacement, formPlacement, headerPlacement, pathPlacement, type Placed, type Placement } from '../../credentials/capture/positions.ts';
-import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, ownedBy, resolvesAt, watchedEndpoint } from '../../credentials/capture/settings.ts';
+import type { CaptureBook } from '../../capture/store/records.ts';
+import { type CapturedToken, loginUsageKey } from '../../capture/core/captured.ts';
+import { findPlaceholders } from '../../capture/core/placeholder.ts';
+import { authorizationPlacement, formPlacement, headerPlacement, pathPlacement, type Placed, type Placement } from '../../capture/core/positions.ts';
+import { type CaptureEndpoint, type CaptureSettings, isCaptureHost, ownedBy, resolvesAt, watchedEndpoint } from '../../capture/core/settings.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
-// Login capture on the request (credentials/capture/): a capture grant's request gets the real
+// Login capture on the request (capture/): a capture grant's request gets the real
 // value of each placeholder it carries, in any header (Authorization's Basic pair decoded first) and
 // in its query; its body's are resolved by the body stage capture-body. A placeholder that is not
 // this grant's and this agent's is refused, never resolved.

@@ -29,7 +29,7 @@ export interface AnswerReader {
    * The answer is whole (its last byte read from the upstream and pushed here) and its end not yet
    * given to the agent. The end goes to the agent once the promise resolves (at once when
    * undefined); a rejection cuts the answer instead: a count that must be durable before the agent
-   * holds a whole answer (app/spend-journal.ts) returns its write here.
+   * holds a whole answer (spend/ledger/journal.ts) returns its write here.
    */
   whole(): Promise<void> | undefined;
 }

@@ -2,13 +2,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { ProxyError } from '../../errors/index.ts';
 import { utf8Reading } from '../../net/media-type.ts';
-import { RequestJsonReader } from '../../spend/request-json.ts';
+import { RequestJsonReader } from '../../spend/request/request-json.ts';
 import { type ModelExchange, SentBodyReader } from '../model-exchange.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { StagedRequest } from './request.ts';
 
 /**
- * A metered request's body, read as it goes up by a strict JSON reader (spend/request-json.ts), for
+ * A metered request's body, read as it goes up by a strict JSON reader (spend/request/request-json.ts), for
  * what it says (its model, its output cap, a conversation it continues: ModelExchange.facts), which
  * the close uses when the answer names no model or never comes (docs/spend.md, "What a request
  * costs at least"). Runs on every metered request, budget or not: the facts price a request left

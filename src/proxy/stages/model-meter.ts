@@ -1,11 +1,11 @@
-import { type AnswerMeter, answerMeter } from '../../spend/meters/index.ts';
+import { type AnswerMeter, answerMeter } from '../../spend/core/meters/index.ts';
 import type { Connection } from '../connection.ts';
 import { countAnswerEnd, type ModelExchange } from '../model-exchange.ts';
 import type { AnswerReader, AnswerTap } from './hooks.ts';
 
 /**
  * Model traffic (stage budget marks it): the bytes the agent gets, decoded and redacted, go
- * through the answer's meter for the model's usage (spend/meters/). An answer keyway could not
+ * through the answer's meter for the model's usage (spend/core/meters/). An answer keyway could not
  * decode (no leak guard, an encoded body) is read as it is, and its usage is then unknown
  * (flagged). Only a billed answer (2xx) has a meter; any answer's head marks the exchange answered.
  */

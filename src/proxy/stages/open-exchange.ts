@@ -1,4 +1,4 @@
-import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { findPlaceholders, mayHoldPlaceholder } from '../../capture/core/placeholder.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**

@@ -1,7 +1,7 @@
-import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { findPlaceholders, mayHoldPlaceholder } from '../../capture/core/placeholder.ts';
 import type { ProxyTables } from '../../credentials/tables.ts';
 import type { Grant } from '../../credentials/grant.ts';
-import { type CaptureSettings, isCaptureHost, ownedBy } from '../../credentials/capture/settings.ts';
+import { type CaptureSettings, isCaptureHost, ownedBy } from '../../capture/core/settings.ts';
 import { CaptureExchange, checkRecord } from './capture.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { usageReported, withIncludeUsage } from '../../spend/include-usage.ts';
+import { usageReported, withIncludeUsage } from '../../spend/request/include-usage.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { ModelExchange } from '../model-exchange.ts';
@@ -107,7 +107,7 @@ function notForeground(request: StagedRequest, what: string): Error {
 /**
  * A metered request's body size when the agent declared none (chunked, or HTTP/2 without
  * content-length): counted as it goes up. An answer cut short before it names its input has its
- * input estimated from the request's bytes (spend/meters/tally.ts); without a size, an agent could
+ * input estimated from the request's bytes (spend/core/meters/tally.ts); without a size, an agent could
  * send a long prompt chunked, read an OpenAI or Gemini answer to its last delta and hang up before
  * the usage came, and its input would count as nothing. Last of the body stages: the bytes sent.
  */

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { findPlaceholders, mayHoldPlaceholder } from '../../credentials/capture/placeholder.ts';
+import { findPlaceholders, mayHoldPlaceholder } from '../../capture/core/placeholder.ts';
 import type { ProxyTables } from '../../credentials/tables.ts';
 import type { ProxyError } from '../../errors/index.ts';
 import type { AgentShare } from '../agent-load.ts';

@@ -1,4 +1,4 @@
-import type { UsageReading } from '../../spend/usage.ts';
+import type { UsageReading } from '../../spend/core/usage.ts';
 import { type FrameHeader, FrameReader, isControl } from './frame-reader.ts';
 
 // Model traffic over a WebSocket (codex speaks OpenAI Responses this way): the upstream's text

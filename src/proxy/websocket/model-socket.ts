@@ -1,14 +1,14 @@
 import type { Duplex } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { RequestFacts } from '../../spend/request-facts.ts';
-import { RequestJsonReader } from '../../spend/request-json.ts';
+import type { RequestFacts } from '../../spend/core/request-facts.ts';
+import { RequestJsonReader } from '../../spend/request/request-json.ts';
 import { ProxyError } from '../../errors/index.ts';
-import { wsMeter } from '../../spend/meters/index.ts';
-import type { BudgetVerdict } from '../../spend/ledger.ts';
-import type { UsageReading } from '../../spend/usage.ts';
+import { wsMeter } from '../../spend/core/meters/index.ts';
+import type { BudgetVerdict } from '../../spend/core/ledger.ts';
+import type { UsageReading } from '../../spend/core/usage.ts';
 import { CountedUsage } from '../model-exchange.ts';
 import { exceeded, spendScope } from '../stages/budget.ts';
-import { socketRoute } from '../../spend/meters/routes.ts';
+import { socketRoute } from '../../spend/core/meters/routes.ts';
 import { unmeterable } from '../unmeterable.ts';
 import type { Handshake } from './handshake.ts';
 import { INTERNAL_ERROR, POLICY_VIOLATION } from './handshake.ts';
@@ -130,7 +130,7 @@ function grantId(request: Handshake): string | undefined {
 
 /**
  * Each message the agent sends on a metered socket, read as the server reads it (the strict reader
- * of request bodies: spend/request-json.ts): its facts give the response's floor (its cap, the
+ * of request bodies: spend/request/request-json.ts): its facts give the response's floor (its cap, the
  * conversation it continues). Under a budget, a message keyway cannot read so (not one strict JSON
  * object, text or binary; compressed), or one that continues a response keyway never saw complete (its
  * input is a conversation keyway cannot count), is refused: the socket closed (1008,

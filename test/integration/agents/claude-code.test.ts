@@ -18,7 +18,7 @@ import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 import { connectLoginGrant } from '../../helpers/connect-grant.ts';
 
-// The built-in profile `claude-code` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
+// The built-in profile `claude-code` (src/profiles/run/builtin/) is what the run opens: found from the CLI itself.
 const HOSTS = ['api.anthropic.com', 'platform.claude.com'];
 const CLIENT_ID = '9d1c250a-e61b-44d9-88ed-5944d1962f5e';
 // The CLI takes 2–4 s a run here; a busy machine triples that.

@@ -17,7 +17,7 @@ import type { StandinRequest } from '../../helpers/model-standins/server.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 import { connectLoginGrant } from '../../helpers/connect-grant.ts';
 
-// The built-in profile `codex` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
+// The built-in profile `codex` (src/profiles/run/builtin/) is what the run opens: found from the CLI itself.
 // Codex's own switches for a headless run: CODEX_EXEC (helpers/agent-world.ts).
 const EXEC = CODEX_EXEC;
 const HOSTS = ['api.openai.com', 'chatgpt.com', 'auth.openai.com'];

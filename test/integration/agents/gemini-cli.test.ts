@@ -17,7 +17,7 @@ import { GOOGLE_SCOPES, googleTokenInfoHandler, googleUserInfoHandler } from '..
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 import { connectLoginGrant } from '../../helpers/connect-grant.ts';
 
-// The built-in profile `gemini-cli` (src/agents/profiles/builtin/) is what the run opens: found from the CLI itself.
+// The built-in profile `gemini-cli` (src/profiles/run/builtin/) is what the run opens: found from the CLI itself.
 const HOSTS = ['generativelanguage.googleapis.com', 'play.googleapis.com', 'cloudcode-pa.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com'];
 // Gemini CLI's installed-app OAuth client (Google's own, public by design), read from the installed
 // CLI rather than copied here: the stand-in token endpoint then checks what this version sends.

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { EVENT_FIELDS, serializeEvent } from '../../../src/audit/record.ts';
 import type { AuditEvent } from '../../../src/audit/index.ts';
 import { CountedUsage, countModelAnswer, ModelExchange, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
-import type { SpendEntry } from '../../../src/spend/ledger.ts';
-import { ModelNames, OTHER_MODEL } from '../../../src/spend/model-name.ts';
-import type { UsageReading } from '../../../src/spend/usage.ts';
+import type { SpendEntry } from '../../../src/spend/core/ledger.ts';
+import { ModelNames, OTHER_MODEL } from '../../../src/spend/core/model-name.ts';
+import type { UsageReading } from '../../../src/spend/core/usage.ts';
 
 // A metered answer's audit fields are written in the line's sorted order (cost_usd, unpriced,
 // usage), so that the audit writer serialises the event as it is (its fast path) rather than

@@ -1,8 +1,8 @@
-// withIncludeUsage (src/spend/include-usage.ts): an OpenAI streamed Chat Completions request gets
+// withIncludeUsage (src/spend/request/include-usage.ts): an OpenAI streamed Chat Completions request gets
 // stream_options.include_usage, with every other member's bytes kept; a body keyway does not fully
 // understand is left alone (undefined).
 import { describe, expect, it } from 'vitest';
-import { usageReported, withIncludeUsage } from '../../../src/spend/include-usage.ts';
+import { usageReported, withIncludeUsage } from '../../../src/spend/request/include-usage.ts';
 
 const edit = (text: string): string | undefined => withIncludeUsage(Buffer.from(text))?.toString('utf8');
 const parsed = (text: string): Record<string, unknown> => JSON.parse(edit(text) ?? 'null') as Record<string, unknown>;

@@ -2,8 +2,8 @@
 // wherever the pieces are cut, what it refuses, and that a large answer's chunks are not held.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { answerMeter, SMALL_JSON_BYTES } from '../../../src/spend/meters/index.ts';
-import { MAX_MEMBER_BYTES } from '../../../src/spend/meters/json-members.ts';
+import { answerMeter, SMALL_JSON_BYTES } from '../../../src/spend/core/meters/index.ts';
+import { MAX_MEMBER_BYTES } from '../../../src/spend/core/meters/json-members.ts';
 import { answerText, scanMembers, SPACE } from '../../helpers/json-texts.ts';
 
 const WANTED = ['model', 'usage'];

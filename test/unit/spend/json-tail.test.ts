@@ -1,10 +1,10 @@
-// usageAtEnd (src/spend/meters/json-tail.ts): the usage of a whole JSON answer past the meters' bound,
+// usageAtEnd (src/spend/core/meters/json-tail.ts): the usage of a whole JSON answer past the meters' bound,
 // read from its last bytes; only a usage object that is the top-level object's last member.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { usageAtEnd } from '../../../src/spend/meters/json-tail.ts';
+import { usageAtEnd } from '../../../src/spend/core/meters/json-tail.ts';
 import { answerText, SPACE } from '../../helpers/json-texts.ts';
-import { JsonBody } from '../../../src/spend/meters/json.ts';
+import { JsonBody } from '../../../src/spend/core/meters/json.ts';
 
 describe('usageAtEnd', () => {
   it("reads OpenAI's embeddings tail, with the model just before the usage", () => {

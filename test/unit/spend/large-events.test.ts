@@ -5,10 +5,10 @@
 // each vendor's shape; then what is refused (and so stays unknown, never a usage guessed).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { answerMeter, type MeterPlan, wsMeter } from '../../../src/spend/meters/index.ts';
-import { JsonMembers, MAX_MEMBER_BYTES, membersOfText, type WantedMembers } from '../../../src/spend/meters/json-members.ts';
-import { MAX_EVENT_BYTES, SseReader } from '../../../src/spend/meters/sse.ts';
-import type { UsageReading } from '../../../src/spend/usage.ts';
+import { answerMeter, type MeterPlan, wsMeter } from '../../../src/spend/core/meters/index.ts';
+import { JsonMembers, MAX_MEMBER_BYTES, membersOfText, type WantedMembers } from '../../../src/spend/core/meters/json-members.ts';
+import { MAX_EVENT_BYTES, SseReader } from '../../../src/spend/core/meters/sse.ts';
+import type { UsageReading } from '../../../src/spend/core/usage.ts';
 import { answerText, scanMembers, SPACE } from '../../helpers/json-texts.ts';
 
 const RESPONSES: MeterPlan = { api: 'openai', route: 'openai-responses', requestModel: null };

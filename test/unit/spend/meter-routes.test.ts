@@ -1,8 +1,8 @@
-// The route table (src/spend/meters/routes.ts): which requests are model traffic, metered in which
+// The route table (src/spend/core/meters/routes.ts): which requests are model traffic, metered in which
 // wire format, free, or `unknown` (refused under a budget). Every default route, the hints for Azure,
 // a gateway and a self-hosted server, and the paths nobody listed.
 import { describe, expect, it } from 'vitest';
-import { type ModelApiHint, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../../src/spend/meters/routes.ts';
+import { type ModelApiHint, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../../src/spend/core/meters/routes.ts';
 
 const route = (api: ModelApiHint, host: string, method: string, path: string) => modelRoute(api, host, method, path);
 const metered = (api: string, r: string, requestModel: string | null = null) => ({ kind: 'metered', plan: { api, route: r, requestModel } });

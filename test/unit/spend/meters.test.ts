@@ -1,12 +1,12 @@
-// The answer meters (src/spend/meters) on hand-made bodies, for what the stand-ins do not send:
+// The answer meters (src/spend/core/meters) on hand-made bodies, for what the stand-ins do not send:
 // line ends other than LF, events past the bound, usage in every chunk, answers with no usage or not
 // JSON, answers cut short at every point. The stand-ins' own bytes are read in
 // test/integration/spend-meters-standins.test.ts.
 import { describe, expect, it } from 'vitest';
-import { answerMeter, type MeterPlan, wsMeter } from '../../../src/spend/meters/index.ts';
-import { rawStringLength } from '../../../src/spend/meters/raw-string.ts';
-import { MAX_EVENT_BYTES, SseReader } from '../../../src/spend/meters/sse.ts';
-import type { UsageReading } from '../../../src/spend/usage.ts';
+import { answerMeter, type MeterPlan, wsMeter } from '../../../src/spend/core/meters/index.ts';
+import { rawStringLength } from '../../../src/spend/core/meters/raw-string.ts';
+import { MAX_EVENT_BYTES, SseReader } from '../../../src/spend/core/meters/sse.ts';
+import type { UsageReading } from '../../../src/spend/core/usage.ts';
 
 const plan = (api: MeterPlan['api'], route: MeterPlan['route'], requestModel: string | null = null): MeterPlan => ({ api, route, requestModel });
 const ANTHROPIC = plan('anthropic', 'anthropic-messages');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isModelName, MAX_MODEL_NAMES, MODEL_NAME_MAX, ModelNames, modelNameShape, OTHER_MODEL } from '../../../src/spend/model-name.ts';
+import { isModelName, MAX_MODEL_NAMES, MODEL_NAME_MAX, ModelNames, modelNameShape, OTHER_MODEL } from '../../../src/spend/core/model-name.ts';
 
 const at = new Date('2026-11-26T10:00:00Z');
 

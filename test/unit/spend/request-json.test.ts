@@ -1,7 +1,7 @@
-// The strict reader of a metered request's body (spend/request-json.ts): what it admits, what it
+// The strict reader of a metered request's body (spend/request/request-json.ts): what it admits, what it
 // refuses, the facts it collects, whole or in pieces of any size.
 import { describe, expect, it } from 'vitest';
-import { RequestJsonReader } from '../../../src/spend/request-json.ts';
+import { RequestJsonReader } from '../../../src/spend/request/request-json.ts';
 
 function read(text: string, lowerNames = true, step = 0) {
   const bytes = Buffer.from(text);

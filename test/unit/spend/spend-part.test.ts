@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { spendPart } from '../../../src/app/spend-part.ts';
 import type { Config } from '../../../src/config/index.ts';
 import type { BudgetConfig, ModelPrice } from '../../../src/config/spend.ts';
-import { NO_BUDGET } from '../../../src/app/spend-counts.ts';
-import { VENDOR_CEILINGS } from '../../../src/spend/pricing.ts';
-import type { UsageReading } from '../../../src/spend/usage.ts';
+import { NO_BUDGET } from '../../../src/spend/ledger/counts.ts';
+import { VENDOR_CEILINGS } from '../../../src/spend/core/pricing.ts';
+import type { UsageReading } from '../../../src/spend/core/usage.ts';
 
 const bot = { agent: 'bot', grant: 'openai', end_user: null };
 const other = { agent: 'other', grant: 'openai', end_user: null };

@@ -13,7 +13,7 @@ import {
   modelGrantCover,
   profileRunPlan,
   type ProfileRunPlan,
-} from '../../../agents/profiles/index.ts';
+} from '../../../profiles/run/index.ts';
 import { commandUser } from '../../../contain/command-user.ts';
 import { containedReacher, programReach, unreachableFix, unreachableReason } from '../../../contain/program-reach.ts';
 import { patternMatches } from '../../../policy/domains.ts';

@@ -7,10 +7,10 @@
 
 import { openServices } from '../../../open-home.ts';
 import { budgetsOf } from '../../../operations/spend-budgets.ts';
-import { PRICES_AS_OF, PRICES_STALE_DAYS } from '../../../spend/default-prices.ts';
+import { PRICES_AS_OF, PRICES_STALE_DAYS } from '../../../spend/core/default-prices.ts';
 import { hourStart } from '../../../operations/spend-window.ts';
 import type { RecordSource } from '../../../credentials/store/credential-store.ts';
-import { hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendInWindow } from '../../../spend/records.ts';
+import { hourOf, parseSpendRecordId, SPEND_PREFIX, type SpendRecord, spendInWindow } from '../../../spend/core/records.ts';
 import type { CheckResult, Context } from './context.ts';
 
 const CHECK = 'model prices';

@@ -4,7 +4,7 @@ import { byteSizeText } from '../values.ts';
 import type { GrantTypeFields } from '../type-fields.ts';
 import { TOKEN_FIELDS } from './fields/token-fields.ts';
 
-// login_capture (credentials/capture/): the agent logs in itself, and the tokens its token endpoint
+// login_capture (capture/): the agent logs in itself, and the tokens its token endpoint
 // answers with are swapped for placeholders on their way back; the real ones stay sealed in the
 // store, and go on the agent's requests to the grant's domains in place of the placeholders.
 

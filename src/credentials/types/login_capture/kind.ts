@@ -1,9 +1,9 @@
-import { compileCapture } from '../../capture/settings.ts';
+import { compileCapture } from '../../../capture/core/settings.ts';
 import { noInjector, refuseInjectSettings } from '../../injectors/index.ts';
 import type { GrantKind } from '../kind.ts';
 
 // login_capture: no secret of its own. The agent logs in itself; the tokens its token endpoint
-// answers with are captured (credentials/capture/) and the placeholders it gets resolved on its
+// answers with are captured (capture/) and the placeholders it gets resolved on its
 // requests to the grant's domains (proxy/stages/capture.ts).
 
 export const loginCapture: GrantKind<'login_capture'> = {
