@@ -11,7 +11,7 @@ import { intercept } from './intercept.ts';
 import { clientAddress, refuse } from './refuse.ts';
 import { auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
 import { asProxyError } from './respond.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import type { ProxyRuntime } from './contract.ts';
 import { SELF_CHECK_HOST } from './self-check.ts';
 import { parseAuthority } from './target.ts';
 import { openTunnel } from './tunnel.ts';

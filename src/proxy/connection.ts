@@ -5,7 +5,7 @@ import { ProxyError } from '../errors/index.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
 import type { RefusedInside } from './refuse-inside.ts';
-import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './runtime.ts';
+import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './contract.ts';
 import { formatAuthority, type Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
 import { ModelMemo } from './model-memo.ts';
@@ -31,7 +31,7 @@ const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
 export class Connection {
   /** Everything, for the drivers (connect, intercept, exchange); a stage reads one of the views below. */
   readonly runtime: ProxyRuntime;
-  /** The same runtime by what it is for (runtime.ts), so a stage's reach shows in what it names. */
+  /** The same runtime by what it is for (contract.ts), so a stage's reach shows in what it names. */
   readonly decisions: Decisions;
   readonly issuing: Issuing;
   readonly records: Records;

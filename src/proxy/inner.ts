@@ -9,7 +9,7 @@ import type { Connection } from './connection.ts';
 import { dispatch, dispatchUpgrade } from './dispatch.ts';
 import { createHttp2Inner } from './http2/server.ts';
 import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from './http1/parser-quirks.ts';
-import type { Records } from './runtime.ts';
+import type { Records } from './contract.ts';
 import { httpServerOptions, retimeServer } from './timeouts.ts';
 import { isWebSocketHandshake } from './websocket-handshake.ts';
 

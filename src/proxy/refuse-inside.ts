@@ -6,7 +6,7 @@ import type { AuditDraft } from './audit-event.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request } from './client-message.ts';
 import type { Connection } from './connection.ts';
 import { draftOn, refuse } from './refuse.ts';
-import type { Records } from './runtime.ts';
+import type { Records } from './contract.ts';
 
 // A CONNECT refused for a host keyway intercepts anyway (a grant covers it, but this agent may not
 // use that grant) is refused inside TLS instead of on the CONNECT: most clients drop the body of a
