@@ -4,7 +4,6 @@ import type { ProxyTables } from '../credentials/tables.ts';
 import { ProxyError } from '../errors/index.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
-import type { RefusedInside } from './refuse-inside.ts';
 import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './contract.ts';
 import { formatAuthority, type Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
@@ -23,6 +22,20 @@ export type Route =
   | { readonly kind: 'tunnel' };
 
 const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
+
+/**
+ * The decision taken at CONNECT time, carried on the connection's context: answered inside TLS
+ * (refuse-inside.ts).
+ */
+export class RefusedInside {
+  readonly error: ProxyError;
+  /** Requests answered on this connection; none means the CONNECT's own line is written. */
+  answered = 0;
+
+  constructor(error: ProxyError) {
+    this.error = error;
+  }
+}
 
 /**
  * One per CONNECT (and per plain http:// request): who is calling, where to, and the route. Every
