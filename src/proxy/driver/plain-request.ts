@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
-import type { ProxyWiring } from './connect.ts';
+import type { ProxyWiring } from './wiring.ts';
 import { Connection } from '../connection.ts';
 import { checkDestination } from '../destination.ts';
 import { handleExchange } from './exchange.ts';

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { ConnectClient, ProxyWiring } from './connect.ts';
+import type { ConnectClient, ProxyWiring } from './wiring.ts';
 import type { Connection } from '../connection.ts';
 import { refuse } from '../refuse.ts';
 import { formatAuthority } from '../target.ts';
