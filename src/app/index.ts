@@ -14,7 +14,7 @@ import { deepFreeze } from '../deep-freeze.ts';
 import type { Config } from '../config/index.ts';
 import { secretVariables } from '../config/index.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
-import { createProxyServer } from '../proxy/server.ts';
+import { createProxyServer } from '../proxy/driver/server.ts';
 import { containDoorServer } from './contain-door.ts';
 import { takeRefusal } from './workers/shared-refusals.ts';
 import { openServices, type Services } from '../open-home.ts';

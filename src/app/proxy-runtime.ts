@@ -10,7 +10,7 @@ import { OpenExchanges } from '../proxy/open-exchanges.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
 import { currentIdentities } from '../identity-tokens/current.ts';
 import { checkDestination } from '../proxy/destination.ts';
-import type { ProxyRuntime } from '../proxy/runtime.ts';
+import type { ProxyRuntime } from '../proxy/contract.ts';
 import { parseAuthority } from '../proxy/target.ts';
 import type { Parts } from './parts.ts';
 import type { DecisionTelemetry } from '../observability/otlp.ts';

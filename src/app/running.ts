@@ -5,7 +5,7 @@ import { containStartEvent } from './contain-door.ts';
 import type { AdminServer } from '../admin/server.ts';
 import type { DomainPattern } from '../config/domain-pattern.ts';
 import type { Registration } from '../egress/listener-registry.ts';
-import type { ProxyServer } from '../proxy/server.ts';
+import type { ProxyServer } from '../proxy/driver/server.ts';
 import type { RedirectedPort } from '../proxy/transparent/listener.ts';
 import { withdrawRunningProxy } from '../running-proxy.ts';
 import type { Services } from '../open-home.ts';

@@ -59,7 +59,7 @@ export interface Upstream {
   /** For WebSocket upgrades (websocket/forwarder.ts), which go through Node's own http(s).request on these agents. */
   readonly httpsAgent: HttpsAgent;
   readonly httpAgent: HttpAgent;
-  /** egress.proxy, when set: blind tunnels go through it too (proxy/tunnel.ts). */
+  /** egress.proxy, when set: blind tunnels go through it too (proxy/driver/tunnel.ts). */
   readonly egress: EgressProxy | undefined;
   /** Starts the TLS connection to a newly intercepted host early (see prewarm.ts). */
   prewarm(host: string, port: number): void;

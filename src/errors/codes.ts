@@ -12,7 +12,7 @@
 // refusal answered on a connection left open even when the request's body was not read (Node reads
 // the rest and drops it): a 429 whose client is told to come back, and which must read the answer
 // whole (closing with the body still coming would reset it away); every other refusal taken before
-// its body was read closes the HTTP/1.1 connection (proxy/exchange.ts).
+// its body was read closes the HTTP/1.1 connection (proxy/driver/exchange.ts).
 
 type Entry = {
   readonly kind: 'refusal' | 'command' | 'note' | 'admin';

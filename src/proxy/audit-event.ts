@@ -3,7 +3,7 @@ import { newEventId } from '../audit/event-id.ts';
 import { recordLine } from '../audit/sink.ts';
 import { isoTime } from '../iso-time.ts';
 import { auditDecisionOf, type ProxyError } from '../errors/index.ts';
-import type { Records } from './runtime.ts';
+import type { Records } from './contract.ts';
 
 /** Keeps one refusal from growing an audit line without bound (a host name is at most 253). */
 const MAX_TEXT = 500;

@@ -4,8 +4,7 @@ import type { ProxyTables } from '../credentials/tables.ts';
 import { ProxyError } from '../errors/index.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
-import type { RefusedInside } from './refuse-inside.ts';
-import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './runtime.ts';
+import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './contract.ts';
 import { formatAuthority, type Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
 import { ModelMemo } from './model-memo.ts';
@@ -25,13 +24,27 @@ export type Route =
 const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
 
 /**
+ * The decision taken at CONNECT time, carried on the connection's context: answered inside TLS
+ * (refuse-inside.ts).
+ */
+export class RefusedInside {
+  readonly error: ProxyError;
+  /** Requests answered on this connection; none means the CONNECT's own line is written. */
+  answered = 0;
+
+  constructor(error: ProxyError) {
+    this.error = error;
+  }
+}
+
+/**
  * One per CONNECT (and per plain http:// request): who is calling, where to, and the route. Every
  * request on the connection reads it; nothing per request is kept here.
  */
 export class Connection {
   /** Everything, for the drivers (connect, intercept, exchange); a stage reads one of the views below. */
   readonly runtime: ProxyRuntime;
-  /** The same runtime by what it is for (runtime.ts), so a stage's reach shows in what it names. */
+  /** The same runtime by what it is for (contract.ts), so a stage's reach shows in what it names. */
   readonly decisions: Decisions;
   readonly issuing: Issuing;
   readonly records: Records;

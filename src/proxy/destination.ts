@@ -4,7 +4,7 @@ import { egressProxyRefused } from '../egress/egress-self.ts';
 import { isLocalAddress } from '../egress/local-addresses.ts';
 import { ProxyError } from '../errors/index.ts';
 import { patternMatches } from '../policy/domains.ts';
-import type { Decisions, Transport } from './runtime.ts';
+import type { Decisions, Transport } from './contract.ts';
 import { formatAuthority, type Target } from './target.ts';
 
 /**

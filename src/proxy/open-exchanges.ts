@@ -1,6 +1,15 @@
 import { ProxyError } from '../errors/index.ts';
 import type { StagedRequest } from './stages/request.ts';
 
+declare module './contract.ts' {
+  // Added here, not in the contract: the books name the staged request, which names the
+  // connection, which names the contract; declared there, the contract would close that circle.
+  interface Transport {
+    /** WebSockets and answers still open under a grant: ended by the sweep when the grant or login no longer stands. */
+    readonly openExchanges: OpenExchanges;
+  }
+}
+
 // What is still open under a grant: a WebSocket, an answer still coming (a server-sent event stream,
 // a slow download). Each request is judged against the agent and the store as they are when it
 // starts; these outlive that judgement, so the sweep (connection-sweep.ts) asks again, every half

@@ -4,9 +4,9 @@ import type { ProxyError } from '../errors/index.ts';
 import { normaliseRequestTarget } from '../policy/request-path.ts';
 import type { AuditDraft } from './audit-event.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request } from './client-message.ts';
-import type { Connection } from './connection.ts';
+import type { Connection, RefusedInside } from './connection.ts';
 import { draftOn, refuse } from './refuse.ts';
-import type { Records } from './runtime.ts';
+import type { Records } from './contract.ts';
 
 // A CONNECT refused for a host keyway intercepts anyway (a grant covers it, but this agent may not
 // use that grant) is refused inside TLS instead of on the CONNECT: most clients drop the body of a
@@ -19,17 +19,6 @@ import type { Records } from './runtime.ts';
 // byte is interpreted beyond the head: the body is drained and dropped and the connection closed
 // after the answer, so a later decision (a grant added, a lease renewed) is taken on a new CONNECT.
 // The inner server's timeouts (head, body stall, keep-alive) bound how long it can hold the socket.
-
-/** The decision taken at CONNECT time, carried on the connection's context. */
-export class RefusedInside {
-  readonly error: ProxyError;
-  /** Requests answered on this connection; none means the CONNECT's own line is written. */
-  answered = 0;
-
-  constructor(error: ProxyError) {
-    this.error = error;
-  }
-}
 
 /** A request inside a refused connection: the refusal, one audit line, then close. */
 export function answerRefused(conn: Connection, req: ClientRequest, res: ClientResponse, refusal: RefusedInside): void {

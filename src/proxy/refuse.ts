@@ -4,7 +4,7 @@ import { AuditDraft } from './audit-event.ts';
 import type { ClientResponse } from './client-message.ts';
 import type { Connection } from './connection.ts';
 import { sendError, sendErrorOnSocket } from './respond.ts';
-import type { Records } from './runtime.ts';
+import type { Records } from './contract.ts';
 
 /** Where a refusal goes: a response (HTTP/1.1, or an HTTP/2 stream's) or a raw socket (a CONNECT, an upgrade). */
 export type RefusalTarget = ClientResponse | Duplex;

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../errors/index.ts';
 import type { AuditDraft } from './audit-event.ts';
-import type { Records } from './runtime.ts';
+import type { Records } from './contract.ts';
 
 // The refusal for a client that has sent its TLS ClientHello and waits for the server's answer,
 // where keyway will not be that server (a redirected connection tunnelled blind, whose host could

@@ -7,7 +7,7 @@ import type { IssuedCredential } from '../../src/credentials/issuing/issued-cred
 import type { Grant, RetryAsk } from '../../src/credentials/grant.ts';
 import type { Credential } from '../../src/credentials/material.ts';
 import type { RequestBody } from '../../src/proxy/replay-body.ts';
-import { type RefusableRequest, ReplayFailed, ReplayOnRefusal, WITHHELD_BODY } from '../../src/proxy/replay-on-refusal.ts';
+import { type RefusableRequest, ReplayFailed, ReplayOnRefusal, WITHHELD_BODY } from '../../src/proxy/driver/replay-on-refusal.ts';
 
 // The replay handler on its own: a fake upstream (a dispatcher answering from a script) under it,
 // a recording handler over it (forward()'s place), and a fake credential source beside it.

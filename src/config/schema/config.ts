@@ -30,7 +30,7 @@ import {
 export { GRANT_ID, GRANT_TYPES, type GrantType } from '../ids.ts';
 export { MAX_APPROVAL_WAIT_MS } from './agents.ts';
 
-// How long keyway waits on a client in each phase of a connection (see src/proxy/timeouts.ts for
+// How long keyway waits on a client in each phase of a connection (see src/proxy/driver/timeouts.ts for
 // what each one covers). Every wait is bounded: a client that sends nothing, or too little, is
 // dropped instead of holding a socket and a file descriptor until the process runs out of them.
 const timeoutsSchema = z.strictObject({

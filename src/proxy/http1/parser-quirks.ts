@@ -8,7 +8,7 @@ import { ProxyError } from '../../errors/index.ts';
 import type { AnswersOwed } from './answers-owed.ts';
 import type { Connection } from '../connection.ts';
 import { clientAddress, draftOn, refuse } from '../refuse.ts';
-import type { Records } from '../runtime.ts';
+import type { Records } from '../contract.ts';
 
 /**
  * Hands every request on `server` to `handle`, with its answer owed in turn: plain ones ('request')

@@ -6,7 +6,7 @@ import { swapAnswer, unswappedTokenFields } from '../../capture/core/swap.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { filterJsonBody } from '../../mcp/tools-list.ts';
 import { guards, hasBody, type ReadWhole, redactBody } from '../leak-guard/response-guard.ts';
-import type { CaptureExchange } from './capture.ts';
+import type { CaptureExchange } from './capture-exchange.ts';
 import type { ResponseBodyStage, UpstreamAnswer } from './response.ts';
 
 // Login capture on the answer (capture/): on a login host (a host of the grant's token

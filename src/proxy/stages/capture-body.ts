@@ -4,7 +4,8 @@ import { utf8Reading } from '../../net/media-type.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
-import { type CaptureExchange, checkRecord, realValues, refuseMisplaced, useRecords } from './capture.ts';
+import type { CaptureExchange } from './capture-exchange.ts';
+import { checkRecord, realValues, refuseMisplaced, useRecords } from './capture.ts';
 import type { StagedRequest } from './request.ts';
 
 // Login capture on the request body: in a JSON or form body, a credential field's placeholder (a

@@ -2,7 +2,8 @@ import { findPlaceholders, mayHoldPlaceholder } from '../../capture/core/placeho
 import type { ProxyTables } from '../../credentials/tables.ts';
 import type { Grant } from '../../credentials/grant.ts';
 import { type CaptureSettings, isCaptureHost, ownedBy } from '../../capture/core/settings.ts';
-import { CaptureExchange, checkRecord } from './capture.ts';
+import { CaptureExchange } from './capture-exchange.ts';
+import { checkRecord } from './capture.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**

@@ -1,10 +1,10 @@
-import { clientAddress, draftOn } from './refuse.ts';
+import { clientAddress, draftOn } from '../refuse.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import type { ProxyWiring } from './connect.ts';
-import type { Connection } from './connection.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import type { ProxyWiring } from './wiring.ts';
+import type { Connection } from '../connection.ts';
+import type { ProxyRuntime } from '../contract.ts';
 import { awaitFirstBytes, limitHandshake } from './timeouts.ts';
 
 const TLS_HANDSHAKE = 0x16;

@@ -15,15 +15,17 @@ import type { Resolver } from '../egress/resolve.ts';
 import type { Upstream } from '../egress/upstream.ts';
 import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
-import type { OpenExchanges } from './open-exchanges.ts';
 import type { HeldValues } from './held-values.ts';
 import type { CaptureBook } from '../capture/store/records.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/core/ledger.ts';
 import type { SpendRecorder } from './model-exchange.ts';
 
-// What the proxy reads from the composition root, split by what it is for. A file names the
-// parts it reads (Records for an audit line, Decisions for a route), so its reach shows at its head.
+// The driver's contract, at the bottom of proxy/: what the proxy reads from the composition root,
+// split by what it is for (the connection's views). A file names the parts it reads (Records for an
+// audit line, Decisions for a route), so its reach shows at its head. Nothing here names a file of
+// the driver (only leaves: the agent load, the held values, the spend recorder), so every file may
+// import it without closing a circle (test/unit/import-circles.test.ts).
 
 /** What a decision reads: the tables, the config, the clock, leases, and where keyway itself listens. */
 export interface Decisions {
@@ -95,8 +97,7 @@ export interface Transport {
   readonly resolve: Resolver;
   /** Each agent's requests in flight and body bytes kept for a replay, against their limits. */
   readonly load: AgentLoad;
-  /** WebSockets and answers still open under a grant: ended by the sweep when the grant or login no longer stands. */
-  readonly openExchanges: OpenExchanges;
+  // And `openExchanges`, the books of what is open under a grant: declared by open-exchanges.ts.
 }
 
 /** Model spend (config pricing: and budgets:, issue 63): prices, the ledger's counts and budgets. */

@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Agent } from '../credentials/agents.ts';
-import { ProxyError } from '../errors/index.ts';
-import type { ProxyWiring } from './connect.ts';
-import { Connection } from './connection.ts';
-import { checkDestination } from './destination.ts';
+import type { Agent } from '../../credentials/agents.ts';
+import { ProxyError } from '../../errors/index.ts';
+import type { ProxyWiring } from './wiring.ts';
+import { Connection } from '../connection.ts';
+import { checkDestination } from '../destination.ts';
 import { handleExchange } from './exchange.ts';
-import { clientAddress, draftOn, refuse } from './refuse.ts';
-import { asProxyError } from './respond.ts';
-import { parseAbsoluteUrl, type Target } from './target.ts';
+import { clientAddress, draftOn, refuse } from '../refuse.ts';
+import { asProxyError } from '../respond.ts';
+import { parseAbsoluteUrl, type Target } from '../target.ts';
 
 /**
  * An absolute-form http:// request to the listener: parse -> identify -> check the destination,

@@ -1,21 +1,22 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TimeoutsConfig } from '../config/index.ts';
-import { ProxyError } from '../errors/index.ts';
-import { http } from '../net/node-http.ts';
-import { AnswersOwed } from './http1/answers-owed.ts';
-import { AuthThrottle } from './identify/throttle.ts';
-import { handleConnect, type ProxyWiring } from './connect.ts';
-import { ClientConnections } from './client-connections.ts';
+import type { TimeoutsConfig } from '../../config/index.ts';
+import { ProxyError } from '../../errors/index.ts';
+import { http } from '../../net/node-http.ts';
+import { AnswersOwed } from '../http1/answers-owed.ts';
+import { AuthThrottle } from '../identify/throttle.ts';
+import { handleConnect } from './connect.ts';
+import type { ProxyWiring } from './wiring.ts';
+import { ClientConnections } from '../client-connections.ts';
 import { sweepConnections } from './connection-sweep.ts';
 import { createInnerServers } from './inner.ts';
-import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from './http1/parser-quirks.ts';
+import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from '../http1/parser-quirks.ts';
 import { handlePlainRequest } from './plain-request.ts';
-import { clientAddress, draftOn, refuse } from './refuse.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import { clientAddress, draftOn, refuse } from '../refuse.ts';
+import type { ProxyRuntime } from '../contract.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
-import { type RedirectedPort, redirectedServer, transparentHttpServer, transparentTlsServer } from './transparent/listener.ts';
+import { type RedirectedPort, redirectedServer, transparentHttpServer, transparentTlsServer } from '../transparent/listener.ts';
 
 export interface ProxyServer {
   /** The listener agents connect to (HTTP/1.1: CONNECT and absolute-form). */

@@ -1,8 +1,8 @@
 import type { Server, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TimeoutsConfig } from '../config/index.ts';
-import type { ClientConnections } from './client-connections.ts';
+import type { TimeoutsConfig } from '../../config/index.ts';
+import type { ClientConnections } from '../client-connections.ts';
 
 // Every wait on a client is bounded (proxy.timeouts), and a client that closes while keyway waits
 // is let go at once: a socket left in CLOSE-WAIT holds a file descriptor, and a few hundred idle

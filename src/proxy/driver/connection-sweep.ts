@@ -1,8 +1,8 @@
-import { AuditDraft } from './audit-event.ts';
-import { Connection } from './connection.ts';
-import type { ClientConnections } from './client-connections.ts';
-import { connectionEnded } from './open-exchanges.ts';
-import type { ProxyRuntime } from './runtime.ts';
+import { AuditDraft } from '../audit-event.ts';
+import { Connection } from '../connection.ts';
+import type { ClientConnections } from '../client-connections.ts';
+import { connectionEnded } from '../open-exchanges.ts';
+import type { ProxyRuntime } from '../contract.ts';
 
 /**
  * How often open connections are asked whether they still speak for their agent. A revocation

@@ -1,37 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { auditUnavailable } from '../audit/unavailable.ts';
-import { AuditDraft } from './audit-event.ts';
-import type { AuthThrottle } from './identify/throttle.ts';
-import { Connection, type Route } from './connection.ts';
-import type { ClientConnections } from './client-connections.ts';
-import { checkDestination, refuseUnmatched } from './destination.ts';
-import type { InnerServers } from './inner.ts';
+import { auditUnavailable } from '../../audit/unavailable.ts';
+import { AuditDraft } from '../audit-event.ts';
+import { Connection, RefusedInside, type Route } from '../connection.ts';
+import { checkDestination, refuseUnmatched } from '../destination.ts';
 import { intercept } from './intercept.ts';
-import { clientAddress, refuse } from './refuse.ts';
-import { auditIfUnanswered, RefusedInside } from './refuse-inside.ts';
-import { asProxyError } from './respond.ts';
-import type { ProxyRuntime } from './runtime.ts';
-import { SELF_CHECK_HOST } from './self-check.ts';
-import { parseAuthority } from './target.ts';
+import { clientAddress, refuse } from '../refuse.ts';
+import { auditIfUnanswered } from '../refuse-inside.ts';
+import { asProxyError } from '../respond.ts';
+import type { ProxyRuntime } from '../contract.ts';
+import { SELF_CHECK_HOST } from '../self-check.ts';
+import { parseAuthority } from '../target.ts';
 import { openTunnel } from './tunnel.ts';
 import { guardsOtherHosts } from './capture-guard.ts';
-
-/** What the listener's handlers share, made once per proxy server (server.ts). */
-export interface ProxyWiring {
-  readonly runtime: ProxyRuntime;
-  readonly inner: InnerServers;
-  readonly connections: ClientConnections;
-  /** Proxy authentication failures per client address: 429 after a few in a row. */
-  readonly auth: AuthThrottle;
-}
-
-/** The CONNECT's own side: the client's socket, what it sent past the head, and the CONNECT's audit line. */
-export interface ConnectClient {
-  readonly socket: Duplex;
-  readonly head: Buffer;
-  readonly draft: AuditDraft;
-}
+import type { ProxyWiring } from './wiring.ts';
 
 const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
 const SELF_CHECK: Route = Object.freeze({ kind: 'self-check' });

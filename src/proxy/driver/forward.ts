@@ -1,19 +1,19 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Grant } from '../credentials/grant.ts';
-import { type ClientResponse, isHttp2Response, writeHead } from './client-message.ts';
-import { endWithTrailers, leaveOpen } from './http2/response.ts';
-import { decodableAcceptEncoding } from './leak-guard/encoding.ts';
-import { type BodyScan, chainInto, guards, streamStages, type Redact } from './leak-guard/response-guard.ts';
-import { mayBeGzip } from './leak-guard/sniffed-gzip.ts';
-import { clientResponseHeaders } from './headers.ts';
-import { openAnswerTaps, runBodySent, runRequestSent, runResponseStages } from './stages/index.ts';
-import type { AnswerReader } from './stages/hooks.ts';
-import type { StagedRequest } from './stages/request.ts';
+import type { Grant } from '../../credentials/grant.ts';
+import { type ClientResponse, isHttp2Response, writeHead } from '../client-message.ts';
+import { endWithTrailers, leaveOpen } from '../http2/response.ts';
+import { decodableAcceptEncoding } from '../leak-guard/encoding.ts';
+import { type BodyScan, chainInto, guards, streamStages, type Redact } from '../leak-guard/response-guard.ts';
+import { mayBeGzip } from '../leak-guard/sniffed-gzip.ts';
+import { clientResponseHeaders } from '../headers.ts';
+import { openAnswerTaps, runBodySent, runRequestSent, runResponseStages } from '../stages/index.ts';
+import type { AnswerReader } from '../stages/hooks.ts';
+import type { StagedRequest } from '../stages/request.ts';
 import { tapStage } from './tap-stage.ts';
-import type { UpstreamAnswer } from './stages/response.ts';
-import type { ReadWhole } from './leak-guard/response-guard.ts';
+import type { UpstreamAnswer } from '../stages/response.ts';
+import type { ReadWhole } from '../leak-guard/response-guard.ts';
 
 export interface ForwardRequest {
   origin: string;

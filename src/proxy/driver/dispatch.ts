@@ -1,14 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ProxyError } from '../errors/index.ts';
-import { type ClientRequest, type ClientResponse, isHttp2Request } from './client-message.ts';
-import type { Connection } from './connection.ts';
+import { ProxyError } from '../../errors/index.ts';
+import { type ClientRequest, type ClientResponse, isHttp2Request } from '../client-message.ts';
+import type { Connection } from '../connection.ts';
 import { handleExchange } from './exchange.ts';
-import { refusedHttp2Request } from './http2/request.ts';
-import { answerError, answerRefused, answerRefusedUpgrade } from './refuse-inside.ts';
-import { sendError } from './respond.ts';
-import { answerSelfCheck } from './self-check.ts';
-import { handleUpgrade } from './websocket/forwarder.ts';
+import { refusedHttp2Request } from '../http2/request.ts';
+import { answerError, answerRefused, answerRefusedUpgrade } from '../refuse-inside.ts';
+import { sendError } from '../respond.ts';
+import { answerSelfCheck } from '../self-check.ts';
+import { handleUpgrade } from '../websocket/forwarder.ts';
 
 /**
  * Every request inside an intercepted connection, from the HTTP/1.1 and the HTTP/2 inner server

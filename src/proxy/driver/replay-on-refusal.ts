@@ -1,13 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { AuditEvent } from '../audit/index.ts';
-import { fetchesSecret, onBehalfOfAgent, replaysAfter401 } from '../credentials/credential-source.ts';
-import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
-import type { Grant, RetryVerdict } from '../credentials/grant.ts';
-import type { Credential } from '../credentials/material.ts';
-import { lacksScope } from '../oauth/insufficient-scope.ts';
-import type { Connection } from './connection.ts';
-import type { RequestBody } from './replay-body.ts';
+import type { AuditEvent } from '../../audit/index.ts';
+import { fetchesSecret, onBehalfOfAgent, replaysAfter401 } from '../../credentials/credential-source.ts';
+import type { IssuedCredential } from '../../credentials/issuing/issued-credential.ts';
+import type { Grant, RetryVerdict } from '../../credentials/grant.ts';
+import type { Credential } from '../../credentials/material.ts';
+import { lacksScope } from '../../oauth/insufficient-scope.ts';
+import type { Connection } from '../connection.ts';
+import type { RequestBody } from '../replay-body.ts';
 
 /**
  * A withheld answer's body is kept up to this many bytes (a 401's is a line of JSON or HTML).

@@ -2,16 +2,16 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { TimeoutsConfig } from '../config/index.ts';
-import { http } from '../net/node-http.ts';
-import type { AnswersOwed } from './http1/answers-owed.ts';
-import type { Connection } from './connection.ts';
+import type { TimeoutsConfig } from '../../config/index.ts';
+import { http } from '../../net/node-http.ts';
+import type { AnswersOwed } from '../http1/answers-owed.ts';
+import type { Connection } from '../connection.ts';
 import { dispatch, dispatchUpgrade } from './dispatch.ts';
-import { createHttp2Inner } from './http2/server.ts';
-import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from './http1/parser-quirks.ts';
-import type { Records } from './runtime.ts';
+import { createHttp2Inner } from '../http2/server.ts';
+import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from '../http1/parser-quirks.ts';
+import type { Records } from '../contract.ts';
 import { httpServerOptions, retimeServer } from './timeouts.ts';
-import { isWebSocketHandshake } from './websocket-handshake.ts';
+import { isWebSocketHandshake } from '../websocket-handshake.ts';
 
 /**
  * The servers that read intercepted connections. They never listen on a port: intercept.ts hands

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import type { AnswerReader } from './stages/hooks.ts';
+import type { AnswerReader } from '../stages/hooks.ts';
 
 /**
  * The last stream stage of a tapped answer (the answer taps' reader: stages/hooks.ts): passes

@@ -1,8 +1,8 @@
-import type { Grant } from '../credentials/grant.ts';
-import type { ProxyTables } from '../credentials/tables.ts';
-import type { Connection } from './connection.ts';
-import { ownedBy } from '../capture/core/settings.ts';
-import type { Decisions } from './runtime.ts';
+import type { Grant } from '../../credentials/grant.ts';
+import type { ProxyTables } from '../../credentials/tables.ts';
+import type { Connection } from '../connection.ts';
+import { ownedBy } from '../../capture/core/settings.ts';
+import type { Decisions } from '../contract.ts';
 
 // An agent that a capture grant serves holds placeholders; with the grant's
 // capture.guard_other_hosts (the default), its connections to hosts no grant covers are read too

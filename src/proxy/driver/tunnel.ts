@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
-import type { ConnectClient, ProxyWiring } from './connect.ts';
-import type { Connection } from './connection.ts';
-import { refuse } from './refuse.ts';
-import { formatAuthority } from './target.ts';
-import { refuseWithAlert } from './tls-alert.ts';
-import { upstreamError } from '../egress/upstream-errors.ts';
+import type { ConnectClient, ProxyWiring } from './wiring.ts';
+import type { Connection } from '../connection.ts';
+import { refuse } from '../refuse.ts';
+import { formatAuthority } from '../target.ts';
+import { refuseWithAlert } from '../tls-alert.ts';
+import { upstreamError } from '../../egress/upstream-errors.ts';
 
 /**
  * What the client waits for, and so how a failure to reach the host is said: the answer to its
