@@ -152,8 +152,9 @@ function violations(): string[] {
 }
 
 /**
- * Inside src/proxy/: the request path's rooms point one way too. The leak guard and agent
- * identification are self-contained; the stages are run by the drivers (driver/: the listener, the
+ * Inside src/proxy/: the request path's rooms point one way too. The leak guard, agent
+ * identification and the WebSocket frame readers (websocket-frames/: what the relay and the socket
+ * taps both read frames with) are self-contained; the stages are run by the drivers (driver/: the listener, the
  * connection, the inner servers, the exchange, the forward; and WebSocket) and never reach back to
  * them. The driver's contract (contract.ts) is the bottom: it names only leaves, never the driver.
  */
@@ -162,6 +163,7 @@ const PROXY_ROOMS: Record<string, { mayImport: (target: string) => boolean }> = 
   'contract.ts': { mayImport: (target) => ['agent-load.ts', 'held-values.ts', 'model-exchange.ts'].includes(target) },
   'leak-guard': { mayImport: (target) => target.startsWith('leak-guard/') },
   identify: { mayImport: (target) => target.startsWith('identify/') },
+  'websocket-frames': { mayImport: (target) => target.startsWith('websocket-frames/') },
   stages: {
     mayImport: (target) => !target.startsWith('driver/') && !target.startsWith('websocket/') && !target.startsWith('http1/') && target !== 'http2/server.ts',
   },
@@ -220,6 +222,7 @@ describe('import layering', () => {
     expect(PROXY_ROOMS['stages']?.mayImport('driver/exchange.ts')).toBe(false);
     expect(PROXY_ROOMS['contract.ts']?.mayImport('stages/request.ts')).toBe(false);
     expect(PROXY_ROOMS['leak-guard']?.mayImport('stages/index.ts')).toBe(false);
+    expect(PROXY_ROOMS['websocket-frames']?.mayImport('websocket/forwarder.ts')).toBe(false);
   });
 
   it('a stage reads the runtime through the view it needs (decisions, issuing, records, transport), never whole', () => {

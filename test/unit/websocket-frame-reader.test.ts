@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type FrameHeader, FrameReader } from '../../src/proxy/websocket/frame-reader.ts';
+import { type FrameHeader, FrameReader } from '../../src/proxy/websocket-frames/frame-reader.ts';
 
 // The one frame loop under the leak guard, the body swap and the placeholder check: however the
 // TCP chunks cut the stream (inside a header, a 16- or 64-bit length, a mask key, a payload), a

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { parseHeader } from './frame-reader.ts';
+import { parseHeader } from '../websocket-frames/frame-reader.ts';
 
 // keyway closing a WebSocket itself (a grant revoked, a placeholder refused: forwarder.ts), with a
 // close frame the agent's client reads as a code and a reason rather than a dropped connection. The

@@ -1,8 +1,16 @@
 import { zlib } from '../../builtins.ts';
 import { type BodySwapOutcome, swapMessage } from '../../credentials/body-swap/index.ts';
-import { AgentFrameReader, type HeldBodyMemory, type HeldFrame, heldFrame, MAX_HELD_FRAMES, maskedFrame, unmaskedPayload } from './agent-frames.ts';
+import {
+  AgentFrameReader,
+  type HeldBodyMemory,
+  type HeldFrame,
+  heldFrame,
+  MAX_HELD_FRAMES,
+  maskedFrame,
+  unmaskedPayload,
+} from '../websocket-frames/agent-frames.ts';
 import type { AgentDeflate } from './deflate-offer.ts';
-import { type FrameHeader, isControl, WebSocketProtocolError } from './frame-reader.ts';
+import { type FrameHeader, isControl, WebSocketProtocolError } from '../websocket-frames/frame-reader.ts';
 
 // The body swap on a WebSocket, agent to upstream (RFC 6455 5.2: client frames are masked). A text
 // message, or any message the agent compressed (permessage-deflate, deflate-offer.ts), is held

@@ -18,14 +18,15 @@ import { clientResponseHeaders } from '../headers.ts';
 import { runResponseStages } from '../stages/index.ts';
 import { formatAuthority } from '../target.ts';
 import { upstreamError } from '../../egress/upstream-errors.ts';
-import { WebSocketProtocolError } from './frame-reader.ts';
+import { WebSocketProtocolError } from '../websocket-frames/frame-reader.ts';
 import { WebSocketFrameGuard } from './upstream-guard.ts';
 import { bodySecret } from '../../credentials/injectors/index.ts';
 import { ClientMessageSwap, type MessageSwapOptions } from './client-swap.ts';
 import { acceptAgentDeflate } from './deflate-offer.ts';
 import { AgentBoundFrames } from './agent-close.ts';
 import { ClientPlaceholderCheck, type PlaceholderCheckOptions } from './client-placeholders.ts';
-import { Handshake, placeholderCheck, POLICY_VIOLATION } from './handshake.ts';
+import { Handshake, placeholderCheck } from './handshake.ts';
+import { POLICY_VIOLATION } from '../websocket-frames/close-codes.ts';
 import { formatHead, relayAnswer } from './relay-answer.ts';
 import { modelTap, unmeteredSocketGate } from './model-socket.ts';
 

@@ -7,12 +7,8 @@ import type { AgentShare } from '../agent-load.ts';
 import type { Connection } from '../connection.ts';
 import { draftOn } from '../refuse.ts';
 import { StagedRequest } from '../stages/request.ts';
+import { POLICY_VIOLATION } from '../websocket-frames/close-codes.ts';
 import type { PlaceholderCheckOptions } from './client-placeholders.ts';
-
-/** RFC 6455 7.4.1: the endpoint is closing because a message (or the socket itself) violates its policy. */
-export const POLICY_VIOLATION = 1008;
-/** RFC 6455 7.4.1: the endpoint met a condition that keeps it from serving the message. */
-export const INTERNAL_ERROR = 1011;
 
 /** The close frame's reason for each way keyway ends a WebSocket: short, and never a value. */
 const CLOSE_REASONS: Partial<Record<ProxyError['code'], string>> = {

@@ -11,7 +11,7 @@ import { exceeded, spendScope } from '../stages/budget.ts';
 import { socketRoute } from '../../spend/core/meters/routes.ts';
 import { unmeterable } from '../unmeterable.ts';
 import type { Handshake } from './handshake.ts';
-import { INTERNAL_ERROR, POLICY_VIOLATION } from './handshake.ts';
+import { INTERNAL_ERROR, POLICY_VIOLATION } from '../websocket-frames/close-codes.ts';
 import { type MessageRead, ModelMessageGate } from './model-gate.ts';
 import { ModelMessageTap } from './model-messages.ts';
 

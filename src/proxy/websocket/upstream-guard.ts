@@ -1,7 +1,7 @@
 import type { TransformCallback } from 'node:stream';
 import type { HeldNeedles } from '../leak-guard/held.ts';
 import { MessageScan } from '../leak-guard/message-scan.ts';
-import { type FrameHeader, FrameReader, isControl, WebSocketProtocolError } from './frame-reader.ts';
+import { type FrameHeader, FrameReader, isControl, WebSocketProtocolError } from '../websocket-frames/frame-reader.ts';
 
 // The leak guard on a WebSocket, upstream to agent (RFC 6455 5.2: server frames are unmasked).
 // Each needle in a message's payload becomes as many '*': lengths hold, so every frame header goes

@@ -1,8 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 
-// RFC 6455 5.2 framing, read once for every WebSocket stream keyway looks into: the leak guard
-// (upstream-guard.ts), the body swap (client-swap.ts) and the placeholder check
-// (client-placeholders.ts). Each is a FrameReader: it is handed every frame's header, its payload in
+// RFC 6455 5.2 framing, read once for every WebSocket stream keyway looks into: the relay's leak
+// guard (websocket/upstream-guard.ts) and body swap (websocket/client-swap.ts), and the socket taps'
+// readers (stages/hooks.ts). Each is a FrameReader: it is handed every frame's header, its payload in
 // the pieces the TCP chunks cut it into, and its end, in wire order, and decides what goes out.
 
 export class WebSocketProtocolError extends Error {
