@@ -1,8 +1,8 @@
 // The agent's side of a metered model socket under a budget whose check answers later (proxy.workers:
 // the primary is asked): each message the agent starts, and everything after it, waits for the
-// answer. Over, or no answer, and none of it goes upstream (proxy/websocket/model-gate.ts).
+// answer. Over, or no answer, and none of it goes upstream (proxy/stages/socket-readers/model-gate.ts).
 import { describe, expect, it } from 'vitest';
-import { ModelMessageGate } from '../../src/proxy/websocket/model-gate.ts';
+import { ModelMessageGate } from '../../src/proxy/stages/socket-readers/model-gate.ts';
 
 /** A masked client frame, written here independently of the code under test. */
 function frame(opcode: number, text: string, fin = true): Buffer {

@@ -10,6 +10,7 @@ import {
   REQUEST_SENT_HOOKS,
   RESPONSE_BODY_STAGES,
   RESPONSE_HEAD_STAGES,
+  SOCKET_TAPS,
 } from '../../src/proxy/stages/index.ts';
 
 // The request path is the list in src/proxy/stages/index.ts. Moving a stage changes what keyway
@@ -69,16 +70,19 @@ describe('the request path', () => {
     expect(ANSWER_TAPS.map((s) => s.name)).toEqual(['model-meter']);
     // What the request counts against goes on its audit line before the line is written.
     expect(CLOSE_STAGES.map((s) => s.name)).toEqual(['byte-quota', 'model-count', 'audit-commit']);
+    // A WebSocket's messages: the budget's gate sees what the agent sends before the placeholder search.
+    expect(SOCKET_TAPS.map((s) => s.name)).toEqual(['model-socket', 'capture-socket']);
   });
 
   it('lists every stage file once, and each file is a listed stage', () => {
     const dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/proxy/stages');
     // index.ts lists them; request.ts, hooks.ts and capture-exchange.ts hold the types the stages and hooks share.
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts', 'hooks.ts', 'capture-exchange.ts'].includes(f));
-    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES].map((s) => s.name);
+    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES, ...SOCKET_TAPS].map((s) => s.name);
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name).concat(hooks);
     expect(new Set(names).size).toBe(names.length);
-    // A request-sent hook, an answer tap or a close stage is one file of its name each.
+    // A request-sent hook, an answer tap, a close stage or a socket tap is one file of its name each
+    // (a socket tap's frame readers are in socket-readers/).
     for (const name of hooks) expect(files).toContain(`${name}.ts`);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
     // capture-body.ts, model-body.ts one body stage each (a placeholder swapped, a metered body read strictly), usage-option.ts two (include_usage

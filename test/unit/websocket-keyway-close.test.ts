@@ -3,7 +3,7 @@ import type { Transform } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AgentBoundFrames, closeFrame } from '../../src/proxy/websocket/agent-close.ts';
-import { ClientPlaceholderCheck } from '../../src/proxy/websocket/client-placeholders.ts';
+import { ClientPlaceholderCheck } from '../../src/proxy/stages/socket-readers/client-placeholders.ts';
 
 // keyway closing a WebSocket itself: a close frame goes to the agent only between two of the
 // upstream's frames (agent-close.ts), and an agent's message carrying a placeholder keyway holds

@@ -5,7 +5,7 @@
 // nothing, binary frames and pings pass as they come.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ModelMessageTap, type MessageMeter } from '../../src/proxy/websocket/model-messages.ts';
+import { ModelMessageTap, type MessageMeter } from '../../src/proxy/stages/socket-readers/model-messages.ts';
 import type { UsageReading } from '../../src/spend/core/usage.ts';
 
 /** An unmasked frame (server to client), written here apart from the code under test. */

@@ -1,10 +1,12 @@
+import type { Duplex } from 'node:stream';
+import type { HeldBodyMemory } from '../websocket-frames/agent-frames.ts';
 import type { UpstreamAnswer } from './response.ts';
 import type { StagedRequest } from './request.ts';
 
 // The phases of the request path after the head and body stages (stages/index.ts lists each):
-// the request sent, the answer's bytes on their way to the agent, and the exchange's close. The
-// driver (forward.ts, exchange.ts) runs them at their moment and knows none of the features that
-// fill them.
+// the request sent, the answer's bytes on their way to the agent, and the exchange's close; and
+// for a WebSocket, its messages both ways and its close. The driver (forward.ts, exchange.ts,
+// websocket/forwarder.ts) runs them at their moment and knows none of the features that fill them.
 
 /**
  * Hears the request go upstream (undici's dispatch handler, forward.ts). `bodySent` runs for every
@@ -59,6 +61,55 @@ export interface ClosedAnswer {
 export interface CloseStage {
   readonly name: string;
   run(request: StagedRequest, closed: ClosedAnswer): void;
+}
+
+/**
+ * A socket tap: reads the messages of a WebSocket that is its own (websocket/forwarder.ts opens it).
+ * `open` runs at the handshake, once the head stages passed and before it goes upstream: undefined
+ * when the socket is not its own (nothing is allocated then); it may refuse the handshake by
+ * throwing a ProxyError, as a head stage does.
+ */
+export interface SocketTap {
+  readonly name: string;
+  open(request: StagedRequest): SocketTapping | undefined;
+}
+
+/** A socket tap on one WebSocket, between its handshake and its 101. */
+export interface SocketTapping {
+  /**
+   * It reads the frames' payloads: none may be compressed, so the upstream is offered no
+   * extension, and one it accepts anyway ends the handshake.
+   */
+  readonly reads: boolean;
+  /** The 101 went out: the frame readers it puts on the socket (websocket-frames/), or none. */
+  start(socket: OpenSocket): SocketReaders | undefined;
+}
+
+/** What a socket tap is given of the WebSocket once its 101 went out. */
+export interface OpenSocket {
+  /** The agent's side is gone. */
+  readonly gone: boolean;
+  /** Sends the agent a close frame (websocket-frames/close-codes.ts; a short reason, never a value) and ends both sides. */
+  closeWith(code: number, reason: string): void;
+  /** Ends both sides at once, no close frame: frames that cannot be read. */
+  destroy(): void;
+  /** The agent's memory for held bodies (agent-load.ts): what a reader that holds a message whole reserves. */
+  readonly memory: HeldBodyMemory;
+}
+
+/**
+ * A socket tap's frame readers, each a stream of frames in and frames out. In each direction the
+ * frames pass the taps' readers in the order of SOCKET_TAPS.
+ */
+export interface SocketReaders {
+  /** The agent's frames as it sent them, before keyway's body swap (compressed if the agent and keyway agreed so). */
+  readonly fromAgent?: Duplex | undefined;
+  /** The agent's frames as they go upstream, after the swap: never compressed. */
+  readonly toUpstream?: Duplex | undefined;
+  /** The upstream's frames as the agent gets them, after the leak guard. */
+  readonly toAgent?: Duplex | undefined;
+  /** The socket closed: runs before its audit line is written (a last count, fields on the line). */
+  closed?(): void;
 }
 
 /**

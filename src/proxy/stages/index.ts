@@ -14,9 +14,19 @@ import { capture } from './capture.ts';
 import { placeholders } from './placeholders.ts';
 import { captureAnswer } from './capture-answer.ts';
 import { captureBody } from './capture-body.ts';
+import { captureSocket } from './capture-socket.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
-import { type AnswerReader, AnswerReaders, type AnswerTap, type ClosedAnswer, type CloseStage, type RequestSentHook } from './hooks.ts';
+import {
+  type AnswerReader,
+  AnswerReaders,
+  type AnswerTap,
+  type ClosedAnswer,
+  type CloseStage,
+  type RequestSentHook,
+  type SocketTap,
+  type SocketTapping,
+} from './hooks.ts';
 import { host } from './host.ts';
 import { inject } from './inject.ts';
 import { openExchange } from './open-exchange.ts';
@@ -37,6 +47,7 @@ import { modelCount } from './model-count.ts';
 import { modelMeter } from './model-meter.ts';
 import { modelSent } from './model-sent.ts';
 import { mcpToolsList } from './mcp-tools-list.ts';
+import { modelSocket } from './model-socket.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
 
@@ -44,7 +55,9 @@ import { version } from './version.ts';
 // runs the head stages, then its body through the body stages, goes upstream (forward.ts: the
 // request-sent hooks hear it go), and the answer comes back through the response stages, its bytes
 // read by the answer taps on their way to the agent; when the response closes, the close stages
-// run (exchange.ts). Adding a stage or a hook is one file and one line here: the driver names none.
+// run (exchange.ts). A WebSocket handshake runs the head stages too, and the socket it opens is
+// read by the socket taps (websocket/forwarder.ts). Adding a stage or a hook is one file and one
+// line here: the driver names none.
 
 /** Before anything goes upstream: read, decide, refuse (throw), or wait (a refresh, a hold). */
 export const HEAD_STAGES: readonly HeadStage[] = [
@@ -101,6 +114,13 @@ export const ANSWER_TAPS: readonly AnswerTap[] = [modelMeter];
 
 /** When the exchange's response closes, in order: what the request counts against, then its audit line. */
 export const CLOSE_STAGES: readonly CloseStage[] = [byteQuota, modelCount, auditCommit];
+
+/**
+ * Read a WebSocket's messages both ways and hear it close (stages/hooks.ts): opened at the
+ * handshake (where one may refuse it), started at its 101. In each direction the frames pass them
+ * in this order: the budget check sees the agent's message before the placeholder search.
+ */
+export const SOCKET_TAPS: readonly SocketTap[] = [modelSocket, captureSocket];
 
 /** Runs the head stages in order; awaits only a stage that returned a promise. */
 export async function runHeadStages(request: StagedRequest): Promise<void> {
@@ -172,4 +192,17 @@ export function openAnswerTaps(request: StagedRequest, answer: UpstreamAnswer, t
  */
 export function runCloseStages(request: StagedRequest, closed: ClosedAnswer): void {
   for (let i = 0; i < CLOSE_STAGES.length; i++) CLOSE_STAGES[i]!.run(request, closed);
+}
+
+/**
+ * Opens the socket taps at a WebSocket's handshake, before it goes up: those that read this socket,
+ * in the list's order (none: an empty list, and frames pass as they come).
+ */
+export function openSocketTaps(request: StagedRequest): SocketTapping[] {
+  const open: SocketTapping[] = [];
+  for (let i = 0; i < SOCKET_TAPS.length; i++) {
+    const tapping = SOCKET_TAPS[i]!.open(request);
+    if (tapping !== undefined) open.push(tapping);
+  }
+  return open;
 }

@@ -3,8 +3,9 @@ import { FrameReader } from './frame-reader.ts';
 
 // The agent's frames (RFC 6455 5.2: a client's are masked), for the readers that hold an agent's
 // message whole before it goes upstream: the body swap (websocket/client-swap.ts) and the
-// placeholder check (websocket/client-placeholders.ts). Both hold within the agent's memory for held bodies (agent-load.ts),
-// send a message they leave alone frame for frame as it came, and read its payload unmasked.
+// placeholder check (stages/socket-readers/client-placeholders.ts). Both hold within the agent's
+// memory for held bodies (agent-load.ts), send a message they leave alone frame for frame as it
+// came, and read its payload unmasked.
 
 /** Empty fragments cost no bytes; their number is bounded on its own. */
 export const MAX_HELD_FRAMES = 1024;

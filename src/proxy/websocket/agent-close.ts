@@ -1,11 +1,11 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { parseHeader } from '../websocket-frames/frame-reader.ts';
 
-// keyway closing a WebSocket itself (a grant revoked, a placeholder refused: forwarder.ts), with a
-// close frame the agent's client reads as a code and a reason rather than a dropped connection. The
-// frames to the agent are the upstream's, passed as they come; a close frame may go only between two
-// of them, never inside one. This passes the bytes on untouched and follows where each frame ends
-// (headers only: payloads are counted, never copied).
+// keyway closing a WebSocket itself (a grant revoked, a message a socket tap refused: forwarder.ts),
+// with a close frame the agent's client reads as a code and a reason rather than a dropped
+// connection. The frames to the agent are the upstream's, passed as they come; a close frame may go
+// only between two of them, never inside one. This passes the bytes on untouched and follows where
+// each frame ends (headers only: payloads are counted, never copied).
 
 const OPCODE_CLOSE = 0x8;
 /** RFC 6455 5.5: a control frame's payload is at most 125 bytes, two of them the code. */

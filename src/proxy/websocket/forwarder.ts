@@ -11,7 +11,7 @@ import type { Connection } from '../connection.ts';
 import { secretNeedles } from '../leak-guard/index.ts';
 import { refuse, refuseOnClose } from '../refuse.ts';
 import { asProxyError } from '../respond.ts';
-import { runHeadStages } from '../stages/index.ts';
+import { openSocketTaps, runHeadStages } from '../stages/index.ts';
 import { decodableAcceptEncoding } from '../leak-guard/encoding.ts';
 import { guards, type Redact } from '../leak-guard/response-guard.ts';
 import { clientResponseHeaders } from '../headers.ts';
@@ -24,11 +24,10 @@ import { bodySecret } from '../../credentials/injectors/index.ts';
 import { ClientMessageSwap, type MessageSwapOptions } from './client-swap.ts';
 import { acceptAgentDeflate } from './deflate-offer.ts';
 import { AgentBoundFrames } from './agent-close.ts';
-import { ClientPlaceholderCheck, type PlaceholderCheckOptions } from './client-placeholders.ts';
-import { Handshake, placeholderCheck } from './handshake.ts';
-import { POLICY_VIOLATION } from '../websocket-frames/close-codes.ts';
+import { Handshake } from './handshake.ts';
+import type { OpenSocket, SocketReaders, SocketTapping } from '../stages/hooks.ts';
+import type { HeldBodyMemory } from '../websocket-frames/agent-frames.ts';
 import { formatHead, relayAnswer } from './relay-answer.ts';
-import { modelTap, unmeteredSocketGate } from './model-socket.ts';
 
 /** A grant's body swap on the agent's messages, less what is agreed at the upgrade (deflate). */
 type SwapSettings = Omit<MessageSwapOptions, 'deflate'>;
@@ -54,18 +53,8 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
     socket.once('close', () => runtime.load.leave(share));
     await runHeadStages(request);
     const { draft } = request;
-    // A login host's answers are read whole and judged (stage capture-answer): a WebSocket there
-    // cannot be, and a server that ignores the upgrade answers a plain GET the judge never sees.
-    if (request.login?.captureHost) {
-      throw new ProxyError(
-        'capture_unreadable',
-        `${request.login.where} is a login host of grant "${request.login.grant.id}": keyway reads its answers whole, and a WebSocket cannot be`,
-        {
-          grant: request.login.grant.id,
-          hint: 'a login host is reached with plain requests only',
-        },
-      );
-    }
+    // The socket taps, which may refuse the handshake (a throw): nothing has gone upstream.
+    const taps = openSocketTaps(request);
     // The credential on the handshake, and the real values keyway holds for the agent (looked for in
     // every answer and message of its connections, whatever the handshake carried).
     if (request.issued && request.grant) conn.issuing.held?.noteServed(request.grant.id, request.issued.credential);
@@ -78,6 +67,8 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
             onRedacted: (count: number) => (draft.event.leak_redacted = (draft.event.leak_redacted ?? 0) + count),
           }
         : undefined;
+    // What a reader that holds an agent's message whole reserves: the agent's memory for held bodies.
+    const memory: HeldBodyMemory = { hold: (bytes) => runtime.load.hold(share, bytes), release: (bytes) => runtime.load.release(share, bytes) };
     // inject: {body: true}: the grant's placeholder in the agent's text messages becomes its secret.
     const placeholder = request.grant?.bodyPlaceholder;
     const secret = request.issued && bodySecret(request.issued.credential);
@@ -89,10 +80,9 @@ export async function handleUpgrade(conn: Connection, req: IncomingMessage, sock
             secret,
             fields: request.grant?.bodyFields,
             limit: runtime.config.proxy.max_body_swap,
-            hold: (bytes) => runtime.load.hold(share, bytes),
-            release: (bytes) => runtime.load.release(share, bytes),
+            ...memory,
           };
-    forwardWebSocket(request, socket, head, redact, swap, placeholderCheck(conn, share));
+    forwardWebSocket(request, socket, head, redact, swap, taps, memory);
   } catch (err) {
     refuse(runtime, request.draft, asProxyError(err), socket);
   }
@@ -110,7 +100,8 @@ function forwardWebSocket(
   clientHead: Buffer,
   redact: Redact | undefined,
   swap: SwapSettings | undefined,
-  check: PlaceholderCheckOptions | undefined,
+  taps: readonly SocketTapping[],
+  memory: HeldBodyMemory,
 ): void {
   const { conn, draft } = request;
   const { runtime } = conn;
@@ -119,6 +110,8 @@ function forwardWebSocket(
   const guarded = guards(redact) ? redact : undefined;
   let frameGuard: WebSocketFrameGuard | undefined;
   let swapper: ClientMessageSwap | undefined;
+  /** The socket taps' readers, once the 101 went out. */
+  const readers: SocketReaders[] = [];
   let answered = false;
   socket.once('close', () => {
     if (frameGuard && frameGuard.redactions > 0) guarded?.onRedacted(frameGuard.redactions);
@@ -127,7 +120,7 @@ function forwardWebSocket(
     // Gives back the memory a message cut off mid-way still held (a pipe does not end its target on close).
     swapper?.destroy();
     if (!answered) draft.event.code ??= 'client_closed';
-    request.beforeCommit?.();
+    for (const reader of readers) reader.closed?.();
     draft.commit(runtime);
   });
   const authority = formatAuthority(conn.target);
@@ -146,8 +139,8 @@ function forwardWebSocket(
   };
   // A grant's client certificate goes on its own upgrade connection (egress/client-tls.ts).
   // Compressed frames could be neither scanned nor searched: the upstream is offered no compression then.
-  // A metered socket's tap reads the upstream's frames too (model-socket.ts).
-  const read = guarded !== undefined || check !== undefined || request.model !== undefined;
+  // So do the socket taps that read the frames (stages/hooks.ts).
+  const read = guarded !== undefined || taps.some((tap) => tap.reads);
   const upstream = openUpstream(conn, out, read, request.issued ? request.grant : undefined);
   socket.once('close', () => upstream.destroy());
   upstream.setTimeout(runtime.upstream.headersTimeoutMs, () => upstream.destroy(Object.assign(new Error('no answer to the upgrade'), { code: 'ETIMEDOUT' })));
@@ -201,27 +194,24 @@ function forwardWebSocket(
     socket.write(formatHead(101, { connection: 'Upgrade', upgrade: 'websocket', ...head }));
     request.closeWith = closeWith;
     if (upHead.length > 0) upSocket.unshift(upHead);
-    let toUpstream: NodeJS.WritableStream = upSocket;
-    if (check) {
-      // A captured token's placeholder in a message: refused, nothing of the message sent on.
-      const searched = new ClientPlaceholderCheck(check);
-      searched.once('refuse', () => {
-        draft.failed(
-          new ProxyError('placeholder_refused', "a captured token's placeholder in a WebSocket message: placeholders resolve only where a credential goes", {
-            hint: "send it in the handshake's Authorization header, never in a message",
-          }),
-        );
-        closeWith(POLICY_VIOLATION, 'keyway: placeholder refused');
-      });
-      searched.once('error', (err: Error) => {
-        const message = err instanceof WebSocketProtocolError ? err.message : 'the frames could not be read';
-        draft.failed(new ProxyError('bad_request', `WebSocket closed by keyway: ${message}`));
+    const open: OpenSocket = {
+      get gone() {
+        return socket.destroyed;
+      },
+      closeWith,
+      destroy: () => {
         upSocket.destroy();
         socket.destroy();
-      });
-      searched.pipe(upSocket);
-      toUpstream = searched;
+      },
+      memory,
+    };
+    for (const tap of taps) {
+      const started = tap.start(open);
+      if (started !== undefined) readers.push(started);
     }
+    // The agent's frames pass the taps' readers in the list's order, so the pipe is laid from the
+    // upstream back: the readers of what goes up (after the swap), the swap, the readers of what the agent sent.
+    let toUpstream = throughReaders(readers, 'toUpstream', upSocket);
     if (swap) {
       const messages = new ClientMessageSwap({ ...swap, deflate });
       swapper = messages;
@@ -250,24 +240,12 @@ function forwardWebSocket(
         socket.destroy();
       });
     }
-    // A socket on a model host: each message the agent starts is sized, and checked before it goes
-    // up against the budgets that apply at that moment (model-gate.ts); a metered one's answers are
-    // counted as they pass (its tap reads them after the leak guard).
-    const metered = modelTap(request, socket, closeWith);
-    const gate = metered?.gate ?? unmeteredSocketGate(request, closeWith);
-    if (gate) {
-      gate.once('error', () => {
-        upSocket.destroy();
-        socket.destroy();
-      });
-      gate.pipe(toUpstream);
-      toUpstream = gate;
-    }
+    toUpstream = throughReaders(readers, 'fromAgent', toUpstream);
     // What the agent sent behind its handshake goes through the same checks as what follows it.
     if (clientHead.length > 0) toUpstream.write(clientHead);
     let fromUpstream: NodeJS.ReadableStream = upSocket;
     if (frameGuard) fromUpstream = fromUpstream.pipe(frameGuard);
-    if (metered) fromUpstream = fromUpstream.pipe(metered.tap);
+    for (const reader of readers) if (reader.toAgent) fromUpstream = fromUpstream.pipe(reader.toAgent);
     fromUpstream.pipe(toAgent).pipe(socket);
     socket.pipe(toUpstream);
   });
@@ -282,6 +260,20 @@ function forwardWebSocket(
     answered = true;
   });
   upstream.end();
+}
+
+/**
+ * Lays the taps' readers at one place of the agent's frames in front of `next`, from the last back,
+ * so that the frames pass them in the list's order; returns where the agent's frames now go in.
+ */
+function throughReaders(readers: readonly SocketReaders[], at: 'fromAgent' | 'toUpstream', next: NodeJS.WritableStream): NodeJS.WritableStream {
+  for (let i = readers.length - 1; i >= 0; i--) {
+    const reader = readers[i]![at];
+    if (reader === undefined) continue;
+    reader.pipe(next);
+    next = reader;
+  }
+  return next;
 }
 
 /** How long the agent has to answer keyway's close frame before its socket is cut. */

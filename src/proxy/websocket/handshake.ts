@@ -1,14 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { findPlaceholders, mayHoldPlaceholder } from '../../capture/core/placeholder.ts';
-import type { ProxyTables } from '../../credentials/tables.ts';
 import type { ProxyError } from '../../errors/index.ts';
-import type { AgentShare } from '../agent-load.ts';
 import type { Connection } from '../connection.ts';
 import { draftOn } from '../refuse.ts';
 import { StagedRequest } from '../stages/request.ts';
 import { POLICY_VIOLATION } from '../websocket-frames/close-codes.ts';
-import type { PlaceholderCheckOptions } from './client-placeholders.ts';
 
 /** The close frame's reason for each way keyway ends a WebSocket: short, and never a value. */
 const CLOSE_REASONS: Partial<Record<ProxyError['code'], string>> = {
@@ -27,8 +23,6 @@ export class Handshake extends StagedRequest {
   readonly #socket: Duplex;
   /** Set once the 101 went out: sends the agent a close frame and ends both sides (forwarder.ts). */
   closeWith: ((code: number, reason: string) => void) | undefined = undefined;
-  /** Runs when the socket closes, before the audit line is written (a metered socket's last usage: model-socket.ts). */
-  beforeCommit: (() => void) | undefined = undefined;
 
   constructor(conn: Connection, req: IncomingMessage, socket: Duplex) {
     // The path is set once normalised: the audit names the path sent, never the raw one.
@@ -51,30 +45,4 @@ export class Handshake extends StagedRequest {
     if (this.closeWith !== undefined) this.closeWith(POLICY_VIOLATION, CLOSE_REASONS[error.code] ?? 'keyway: closed');
     else this.#socket.destroy();
   }
-}
-
-const capturing = new WeakMap<ProxyTables, boolean>();
-
-/**
- * The search for captured tokens' placeholders in the agent's messages (client-placeholders.ts),
- * while some grant captures logins (found once per table build); undefined otherwise, when no
- * placeholder can be held and messages pass as they come.
- */
-export function placeholderCheck(conn: Connection, share: AgentShare): PlaceholderCheckOptions | undefined {
-  const tables = conn.decisions.tables();
-  let some = capturing.get(tables);
-  if (some === undefined) {
-    some = tables.router.list().some((g) => g.logins !== undefined);
-    capturing.set(tables, some);
-  }
-  if (!some) return undefined;
-  const { runtime } = conn;
-  const book = conn.issuing.captures;
-  return {
-    // A key keyway never issued is text like any other; one it holds, for any grant or agent, is refused.
-    holds: (text) => mayHoldPlaceholder(text) && findPlaceholders(text).some((key) => book.find(key) !== undefined),
-    limit: runtime.config.proxy.max_body_swap,
-    hold: (bytes) => runtime.load.hold(share, bytes),
-    release: (bytes) => runtime.load.release(share, bytes),
-  };
 }

@@ -31,7 +31,7 @@ export interface WsMeter {
 /**
  * What the responses an agent's sockets completed held, by response id: the input and output
  * tokens a response that continues one (`previous_response_id`) starts from. Bounded by its owner
- * (model-socket.ts: an LRU per process).
+ * (proxy/stages/model-socket.ts: an LRU per process).
  */
 export interface ResponseContexts {
   get(id: string): number | undefined;

@@ -1,5 +1,5 @@
-import type { UsageReading } from '../../spend/core/usage.ts';
-import { type FrameHeader, FrameReader, isControl } from '../websocket-frames/frame-reader.ts';
+import type { UsageReading } from '../../../spend/core/usage.ts';
+import { type FrameHeader, FrameReader, isControl } from '../../websocket-frames/frame-reader.ts';
 
 // Model traffic over a WebSocket (codex speaks OpenAI Responses this way): the upstream's text
 // messages, as the agent gets them (after the leak guard), are shown to the connection's meter,

@@ -1,4 +1,4 @@
-import { type FrameHeader, FrameReader, isControl } from '../websocket-frames/frame-reader.ts';
+import { type FrameHeader, FrameReader, isControl } from '../../websocket-frames/frame-reader.ts';
 
 // The agent's side of a socket on a model host (issue 63, 85). Codex asks for each response with a
 // message (`response.create`) on a socket that may sit open for the whole session, so the

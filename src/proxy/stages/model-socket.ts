@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { RequestFacts } from '../../spend/core/request-facts.ts';
 import { RequestJsonReader } from '../../spend/request/request-json.ts';
@@ -7,13 +6,30 @@ import { wsMeter } from '../../spend/core/meters/index.ts';
 import type { BudgetVerdict } from '../../spend/core/ledger.ts';
 import type { UsageReading } from '../../spend/core/usage.ts';
 import { CountedUsage } from '../model-exchange.ts';
-import { exceeded, spendScope } from '../stages/budget.ts';
+import { exceeded, spendScope } from './budget.ts';
 import { socketRoute } from '../../spend/core/meters/routes.ts';
 import { unmeterable } from '../unmeterable.ts';
-import type { Handshake } from './handshake.ts';
 import { INTERNAL_ERROR, POLICY_VIOLATION } from '../websocket-frames/close-codes.ts';
-import { type MessageRead, ModelMessageGate } from './model-gate.ts';
-import { ModelMessageTap } from './model-messages.ts';
+import type { OpenSocket, SocketReaders, SocketTap } from './hooks.ts';
+import type { StagedRequest } from './request.ts';
+import { type MessageRead, ModelMessageGate } from './socket-readers/model-gate.ts';
+import { ModelMessageTap } from './socket-readers/model-messages.ts';
+
+/**
+ * A WebSocket on a model host (stage budget judged its handshake): a metered one (codex's Responses)
+ * has each message the agent starts checked against the budgets that apply then and each response's
+ * usage counted as it completes (modelTap); one keyway does not meter is closed at the agent's next
+ * message once a budget applies to it (unmeteredSocketGate). Any other socket is not its own.
+ */
+export const modelSocket: SocketTap = {
+  name: 'model-socket',
+  open(request) {
+    // A metered socket's answers are read by the meter: its frames may not be compressed.
+    if (request.model !== undefined) return { reads: true, start: (socket) => modelTap(request, socket) };
+    if (!unmeteredSocket(request)) return undefined;
+    return { reads: false, start: (socket) => ({ fromAgent: unmeteredSocketGate(request, socket) }) };
+  },
+};
 
 /**
  * A metered model socket (stage budget planned it: codex's Responses over a WebSocket): each
@@ -21,17 +37,12 @@ import { ModelMessageTap } from './model-messages.ts';
  * the socket is closed once a budget on it is used up: the response in flight finished, the next
  * would be refused. Whether a budget applies is asked at each message, not once at the handshake:
  * a budget added by `keyway reload` applies to a socket opened before it from the agent's next
- * message on (issue 85). Undefined when the handshake is not metered model traffic.
+ * message on (issue 85). Its audit line gets the socket's usage when it closes.
  */
-export function modelTap(
-  request: Handshake,
-  socket: Duplex,
-  closeWith: (code: number, reason: string) => void,
-): { tap: ModelMessageTap; gate: ModelMessageGate } | undefined {
-  const model = request.model;
-  if (model === undefined) return undefined;
-  const { runtime } = request.conn;
-  const spend = runtime.spend;
+function modelTap(request: StagedRequest, socket: OpenSocket): SocketReaders {
+  const model = request.model!;
+  const { spending, decisions } = request.conn;
+  const spend = spending.spend;
   const agent = model.scope.agent ?? '';
   const meter = wsMeter(model.plan, {
     get: (id) => RESPONSE_CONTEXTS.get(`${agent}\n${id}`),
@@ -40,7 +51,7 @@ export function modelTap(
   const counted = new CountedUsage(model.plan.requestModel, model.plan.api);
   const refuse = (error: ProxyError) => {
     request.draft.failed(error);
-    closeWith(POLICY_VIOLATION, 'keyway: model budget exceeded');
+    socket.closeWith(POLICY_VIOLATION, 'keyway: model budget exceeded');
   };
   const judge = (verdict: BudgetVerdict, now: Date) => {
     for (const standing of verdict.warn) spend.warn(standing, model.scope);
@@ -52,7 +63,7 @@ export function modelTap(
   };
   /** Counts one response; returns what its completing message waits for before it reaches the agent (spend.settled()). */
   const onReading = (reading: UsageReading): Promise<void> | undefined => {
-    const now = runtime.now();
+    const now = decisions.now();
     counted.add(reading, model.scope, spend, now);
     const durable = spend.settled();
     // Judged once the message that completed the response has gone on to the agent (the tap passes
@@ -61,7 +72,7 @@ export function modelTap(
     // checked by the gate meanwhile.
     const judgeAfter = () =>
       setImmediate(() => {
-        if (socket.destroyed || !spend.budgeted(model.scope)) return;
+        if (socket.gone || !spend.budgeted(model.scope)) return;
         const verdict = spend.check(model.scope, now);
         if (verdict instanceof Promise)
           verdict.then(
@@ -74,16 +85,17 @@ export function modelTap(
     else durable.then(judgeAfter, () => undefined);
     return durable;
   };
-  request.beforeCommit = () => {
-    for (const left of meter.close()) counted.add(left, model.scope, spend, runtime.now());
+  // When the socket closes, before its audit line is written: what the meter read of a response it never saw complete.
+  const closed = () => {
+    for (const left of meter.close()) counted.add(left, model.scope, spend, decisions.now());
     counted.writeTo(request.draft.event);
   };
   // Each message the agent starts is sized, and under a budget checked before it goes up (model-gate.ts).
   const over = (): boolean | Promise<boolean> => {
-    if (socket.destroyed) return true;
+    if (socket.gone) return true;
     // The live config's budgets (a loop over them): none on this socket, nothing to check.
     if (!spend.budgeted(model.scope)) return false;
-    const now = runtime.now();
+    const now = decisions.now();
     const verdict = spend.check(model.scope, now);
     if (!(verdict instanceof Promise)) {
       judge(verdict, now);
@@ -102,7 +114,7 @@ export function modelTap(
             hint: 'retry; keyway is restarting or stopping',
           }),
         );
-        closeWith(INTERNAL_ERROR, 'keyway: budgets cannot be checked');
+        socket.closeWith(INTERNAL_ERROR, 'keyway: budgets cannot be checked');
         return true;
       },
     );
@@ -112,9 +124,16 @@ export function modelTap(
     grantId(request),
     () => spend.budgeted(model.scope),
     (id) => RESPONSE_CONTEXTS.has(`${agent}\n${id}`),
-    closeWith,
+    socket,
   );
-  return { tap: new ModelMessageTap(meter, onReading), gate: new ModelMessageGate(over, (bytes) => meter.onClientBytes(bytes, read.facts()), read) };
+  const gate = endsOnError(new ModelMessageGate(over, (bytes) => meter.onClientBytes(bytes, read.facts()), read), socket);
+  return { fromAgent: gate, toAgent: new ModelMessageTap(meter, onReading), closed };
+}
+
+/** A gate whose frames cannot be read ends both sides. */
+function endsOnError(gate: ModelMessageGate, socket: OpenSocket): ModelMessageGate {
+  gate.once('error', () => socket.destroy());
+  return gate;
 }
 
 /**
@@ -124,7 +143,7 @@ export function modelTap(
  */
 const RESPONSE_CONTEXTS = new LRUCache<string, number>({ max: 4096 });
 
-function grantId(request: Handshake): string | undefined {
+function grantId(request: StagedRequest): string | undefined {
   return request.grant?.id;
 }
 
@@ -137,11 +156,11 @@ function grantId(request: Handshake): string | undefined {
  * budget_unmeterable), the message's last byte never sent. Without a budget it goes as it came.
  */
 function messageRead(
-  request: Handshake,
+  request: StagedRequest,
   grant: string | undefined,
   budgeted: () => boolean,
   known: (id: string) => boolean,
-  closeWith: (code: number, reason: string) => void,
+  socket: OpenSocket,
 ): MessageRead & { facts(): RequestFacts | undefined } {
   let reader: RequestJsonReader | undefined;
   let reason: string | undefined;
@@ -154,7 +173,7 @@ function messageRead(
         'send response.create as one uncompressed JSON text message, continuing only a response this keyway saw complete',
       ),
     );
-    closeWith(POLICY_VIOLATION, 'keyway: cannot meter this message under a model budget');
+    socket.closeWith(POLICY_VIOLATION, 'keyway: cannot meter this message under a model budget');
     return true;
   };
   return {
@@ -189,13 +208,11 @@ function messageRead(
  * budget found its route `unknown`), opened while no budget applied to it: a budget added since
  * (`keyway reload`) closes it at the agent's next message (1008, budget_unmeterable on its audit
  * line), nothing of that message sent up, as its handshake would now be refused. Default deny: what
- * cannot be counted does not go on under a budget. Undefined for any other handshake.
+ * cannot be counted does not go on under a budget.
  */
-export function unmeteredSocketGate(request: Handshake, closeWith: (code: number, reason: string) => void): ModelMessageGate | undefined {
-  const grant = request.grant;
-  if (grant === undefined || request.model !== undefined) return undefined;
-  if (socketRoute(grant.modelApi, request.conn.target.host, request.path)?.kind !== 'unknown') return undefined;
-  const spend = request.conn.runtime.spend;
+function unmeteredSocketGate(request: StagedRequest, socket: OpenSocket): ModelMessageGate {
+  const grant = request.grant!;
+  const spend = request.conn.spending.spend;
   const scope = spendScope(request);
   const over = (): boolean => {
     if (!spend.budgeted(scope)) return false;
@@ -206,8 +223,15 @@ export function unmeteredSocketGate(request: Handshake, closeWith: (code: number
         'only the model routes keyway meters (docs/spend.md) pass under a budget',
       ),
     );
-    closeWith(POLICY_VIOLATION, 'keyway: model budget applies');
+    socket.closeWith(POLICY_VIOLATION, 'keyway: model budget applies');
     return true;
   };
-  return new ModelMessageGate(over, () => undefined);
+  return endsOnError(new ModelMessageGate(over, () => undefined), socket);
+}
+
+/** A socket on a model host that no meter of keyway reads (stage budget found its route `unknown`). */
+function unmeteredSocket(request: StagedRequest): boolean {
+  const grant = request.grant;
+  if (grant === undefined || request.model !== undefined) return false;
+  return socketRoute(grant.modelApi, request.conn.target.host, request.path)?.kind === 'unknown';
 }

@@ -1,5 +1,5 @@
-import { AgentFrameReader, type HeldBodyMemory, type HeldFrame, heldFrame, MAX_HELD_FRAMES, unmaskedPayload } from '../websocket-frames/agent-frames.ts';
-import { type FrameHeader, isControl, WebSocketProtocolError } from '../websocket-frames/frame-reader.ts';
+import { AgentFrameReader, type HeldBodyMemory, type HeldFrame, heldFrame, MAX_HELD_FRAMES, unmaskedPayload } from '../../websocket-frames/agent-frames.ts';
+import { type FrameHeader, isControl, WebSocketProtocolError } from '../../websocket-frames/frame-reader.ts';
 
 // Captured tokens' placeholders in the agent's WebSocket messages, agent to upstream. A placeholder
 // resolves only where a credential goes (the handshake's Authorization, or a token field of a
