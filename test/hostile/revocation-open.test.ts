@@ -53,9 +53,11 @@ beforeAll(async () => {
         github: { type: 'bearer', domains: ['api.example.test'], secret: 'env:GH' },
         spare: { type: 'bearer', domains: ['tunnel.example.test'], secret: 'env:GH' },
         'corp-login': { type: 'login_capture', domains: ['other.example.test'], capture: { endpoints: [{ host: LOGIN_HOST, path: '/token' }] } },
+        // Swaps its placeholder into the agent's messages: keyway takes the agent's compression offer then.
+        swap: { type: 'bearer', domains: ['plain.example.test'], secret: 'env:GH', inject: { body: true } },
       },
       agents: Object.fromEntries(
-        AGENTS.map((id) => [id, { key: `env:KEY_${id.toUpperCase()}`, grants: id === 'cap' ? ['github', 'corp-login'] : ['github', 'spare'] }]),
+        AGENTS.map((id) => [id, { key: `env:KEY_${id.toUpperCase()}`, grants: id === 'cap' ? ['github', 'corp-login', 'swap'] : ['github', 'spare'] }]),
       ),
     },
   });
@@ -254,6 +256,28 @@ describe('a captured login', () => {
       );
       expect(String(line['message'])).toContain('WebSocket message');
     }
+  });
+});
+
+describe("the order of what reads the agent's messages", () => {
+  it('a compressed message is searched for placeholders once keyway has inflated it (after its body swap): one holding a captured placeholder is refused', async () => {
+    const placeholder = await login('cap');
+    // `ws` offers permessage-deflate and compresses a message past 1 KiB; keyway takes the offer on a swapping grant.
+    const ws = await openWebSocket('cap', `plain.example.test:${recorder.port}`);
+    expect(ws.socket.extensions).toContain('permessage-deflate');
+    const plain = `a plain message ${'x'.repeat(2048)}`;
+    ws.socket.send(plain);
+    await waitFor(() => (ws.received.includes(`echo:${plain}`) ? true : undefined), 'the compressed plain message, inflated and echoed');
+    const before = recorder.messages.length;
+    ws.socket.send(JSON.stringify({ note: 'y'.repeat(2048), token: placeholder }));
+    const closed = await closedWithin(ws, WITHIN_MS);
+    // Searched before the swap inflated it, the message would end the socket as unreadable frames (no close frame, 1006).
+    expect(closed, 'the WebSocket still open after a compressed placeholder').toBeDefined();
+    expect(closed!.code).toBe(1008);
+    expect(closed!.reason).toBe('keyway: placeholder refused');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(recorder.messages.slice(before), 'something of the refused message went upstream').toEqual([]);
+    await auditLine((l) => l['agent'] === 'cap' && l['host'] === 'plain.example.test' && l['code'] === 'placeholder_refused', 'the refusal, audited');
   });
 });
 

@@ -81,7 +81,10 @@ export interface SocketTapping {
    * extension, and one it accepts anyway ends the handshake.
    */
   readonly reads: boolean;
-  /** The 101 went out: the frame readers it puts on the socket (websocket-frames/), or none. */
+  /**
+   * The 101 went out: the frame readers it puts on the socket (websocket-frames/), or none. It does
+   * not throw (the agent has its answer): a reader refuses a message by closing the socket.
+   */
   start(socket: OpenSocket): SocketReaders | undefined;
 }
 
@@ -108,7 +111,10 @@ export interface SocketReaders {
   readonly toUpstream?: Duplex | undefined;
   /** The upstream's frames as the agent gets them, after the leak guard. */
   readonly toAgent?: Duplex | undefined;
-  /** The socket closed: runs before its audit line is written (a last count, fields on the line). */
+  /**
+   * The socket closed: runs before its audit line is written (a last count, fields on the line). It
+   * does not throw: one that did would leave the line unwritten, as a close stage would.
+   */
   closed?(): void;
 }
 
