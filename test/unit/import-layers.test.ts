@@ -159,7 +159,7 @@ function violations(): string[] {
  */
 const PROXY = join(SRC, 'proxy');
 const PROXY_ROOMS: Record<string, { mayImport: (target: string) => boolean }> = {
-  'contract.ts': { mayImport: (target) => ['agent-load.ts', 'held-values.ts', 'model-exchange.ts'].includes(target) },
+  'contract.ts': { mayImport: (target) => ['agent-load.ts', 'leak-guard/held.ts'].includes(target) },
   'leak-guard': { mayImport: (target) => target.startsWith('leak-guard/') },
   identify: { mayImport: (target) => target.startsWith('identify/') },
   stages: {

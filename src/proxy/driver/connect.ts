@@ -8,11 +8,11 @@ import { intercept } from './intercept.ts';
 import { clientAddress, refuse } from '../refuse.ts';
 import { auditIfUnanswered } from '../refuse-inside.ts';
 import { asProxyError } from '../respond.ts';
-import type { ProxyRuntime } from '../contract.ts';
+import type { ProxyRuntime } from '../runtime.ts';
 import { SELF_CHECK_HOST } from '../self-check.ts';
 import { parseAuthority } from '../target.ts';
 import { openTunnel } from './tunnel.ts';
-import { guardsOtherHosts } from './capture-guard.ts';
+import { guardsOtherHosts } from '../stages/capture-guard.ts';
 import type { ProxyWiring } from './wiring.ts';
 
 const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });

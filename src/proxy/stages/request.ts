@@ -12,7 +12,7 @@ import type { RuleApproval } from '../../policy/rules.ts';
 import type { JsonRpcId } from '../../mcp/json-rpc.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import type { CaptureExchange } from './capture-exchange.ts';
-import type { ModelExchange } from '../model-exchange.ts';
+import type { ModelExchange } from './model-exchange.ts';
 
 const NOTHING = (): void => undefined;
 
