@@ -4,6 +4,7 @@ import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
+import type { ProxyError } from '../errors/index.ts';
 import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
 import type { OnBehalf } from '../credentials/types/index.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
@@ -111,5 +112,33 @@ export interface Transport {
   readonly resolve: Resolver;
   /** Each agent's requests in flight and body bytes kept for a replay, against their limits. */
   readonly load: AgentLoad;
-  // And `openExchanges`, the books of what is open under a grant: declared by open-exchanges.ts.
+  /** WebSockets and answers still open under a grant: ended by the sweep when the grant or login no longer stands. */
+  readonly openExchanges: OpenBooks;
+}
+
+/**
+ * The books of what is still open under a grant (open-exchanges.ts keeps them): the stage
+ * open-exchange puts a request on them, its close takes it off, and the sweep ends each that no
+ * longer stands.
+ */
+export interface OpenBooks {
+  add(entry: OpenEntry): void;
+  delete(entry: OpenEntry): void;
+  readonly size: number;
+  /** Ends each open exchange that no longer stands; returns how many were ended. */
+  sweep(): number;
+}
+
+/** What the books hold: a request (stages/request.ts), with its place on them, ended when it no longer stands. */
+export interface OpenEntry {
+  openLink: OpenLink | undefined;
+  /** Ends what the request holds open: its audit line says why. */
+  revoke(error: ProxyError): void;
+}
+
+/** An entry's place on the books: a link in their list (OpenEntry.openLink). */
+export interface OpenLink {
+  prev: OpenLink | undefined;
+  next: OpenLink | undefined;
+  readonly request: OpenEntry;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OpenExchanges } from '../../src/proxy/open-exchanges.ts';
+import { revocation } from '../../src/proxy/stages/open-exchange.ts';
 import type { StagedRequest } from '../../src/proxy/stages/request.ts';
 
 // The open-exchange books as a list linked through the requests (open-exchanges.ts): what is on
@@ -42,7 +43,7 @@ function fakeRequest(onRevoke?: () => void): Fake {
 
 describe('OpenExchanges', () => {
   it('holds each request once, from add to delete, whatever the order', () => {
-    const books = new OpenExchanges();
+    const books = new OpenExchanges(revocation);
     const [a, b, c] = [fakeRequest(), fakeRequest(), fakeRequest()];
     books.add(a.request);
     books.add(b.request);
@@ -62,7 +63,7 @@ describe('OpenExchanges', () => {
   });
 
   it('a sweep ends only what no longer stands, and takes it off the books', () => {
-    const books = new OpenExchanges();
+    const books = new OpenExchanges(revocation);
     const fakes = Array.from({ length: 5 }, () => fakeRequest());
     for (const f of fakes) books.add(f.request);
     fakes[0]!.end();
@@ -79,7 +80,7 @@ describe('OpenExchanges', () => {
   });
 
   it('a request that ending another closed (its connection went) is not ended twice', () => {
-    const books = new OpenExchanges();
+    const books = new OpenExchanges(revocation);
     const second = fakeRequest();
     // Ending the first closes the second, whose close handler takes it off the books.
     const first = fakeRequest(() => books.delete(second.request));

@@ -8,6 +8,7 @@ import {
   HEAD_STAGES,
   REQUEST_BODY_STAGES,
   REQUEST_SENT_HOOKS,
+  RUN_ENDED_HOOKS,
   RESPONSE_BODY_STAGES,
   RESPONSE_HEAD_STAGES,
 } from '../../src/proxy/stages/index.ts';
@@ -69,6 +70,8 @@ describe('the request path', () => {
     expect(ANSWER_TAPS.map((s) => s.name)).toEqual(['model-meter']);
     // What the request counts against goes on its audit line before the line is written.
     expect(CLOSE_STAGES.map((s) => s.name)).toEqual(['byte-quota', 'model-count', 'audit-commit']);
+    // The run over (answered, refused or failed): what a stage held for it goes back.
+    expect(RUN_ENDED_HOOKS.map((s) => s.name)).toEqual(['capture-release']);
   });
 
   it('lists every stage file once, and each file is a listed stage', () => {
@@ -89,10 +92,10 @@ describe('the request path', () => {
     // views.ts the features' views; the rest of SHARED, a feature's parts its stages (and the runtime) use, which
     // name its room and so live here, the one place of src/proxy/ that imports rooms.
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', ...SHARED].includes(f));
-    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES].map((s) => s.name);
+    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES, ...RUN_ENDED_HOOKS].map((s) => s.name);
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name).concat(hooks);
     expect(new Set(names).size).toBe(names.length);
-    // A request-sent hook, an answer tap or a close stage is one file of its name each.
+    // A request-sent hook, an answer tap, a close stage or a run-ended hook is one file of its name each.
     for (const name of hooks) expect(files).toContain(`${name}.ts`);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
     // capture-body.ts, model-body.ts one body stage each (a placeholder swapped, a metered body read strictly), usage-option.ts two (include_usage

@@ -16,7 +16,7 @@ import { captureAnswer } from './capture-answer.ts';
 import { captureBody } from './capture-body.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
-import { type AnswerReader, AnswerReaders, type AnswerTap, type ClosedAnswer, type CloseStage, type RequestSentHook } from './hooks.ts';
+import { type AnswerReader, AnswerReaders, type AnswerTap, type ClosedAnswer, type CloseStage, type RequestSentHook, type RunEndedHook } from './hooks.ts';
 import { host } from './host.ts';
 import { inject } from './inject.ts';
 import { openExchange } from './open-exchange.ts';
@@ -39,6 +39,7 @@ import { modelSent } from './model-sent.ts';
 import { mcpToolsList } from './mcp-tools-list.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
+import { captureRelease } from './capture-release.ts';
 
 // The request path, in order. A request inside an intercepted connection (or a plain http:// one)
 // runs the head stages, then its body through the body stages, goes upstream (forward.ts: the
@@ -172,4 +173,12 @@ export function openAnswerTaps(request: StagedRequest, answer: UpstreamAnswer, t
  */
 export function runCloseStages(request: StagedRequest, closed: ClosedAnswer): void {
   for (let i = 0; i < CLOSE_STAGES.length; i++) CLOSE_STAGES[i]!.run(request, closed);
+}
+
+/** When the exchange's run is over, whatever happened: what a stage held for the run goes back (stages/hooks.ts). */
+export const RUN_ENDED_HOOKS: readonly RunEndedHook[] = [captureRelease];
+
+/** Runs the run-ended hooks in order, once, as the exchange's run ends (answered, refused or failed). */
+export function runEndedHooks(request: StagedRequest): void {
+  for (let i = 0; i < RUN_ENDED_HOOKS.length; i++) RUN_ENDED_HOOKS[i]!.run(request);
 }
