@@ -9,6 +9,7 @@ import {
   REQUEST_BODY_STAGES,
   REQUEST_SENT_HOOKS,
   RUN_ENDED_HOOKS,
+  TUNNEL_GUARDS,
   RESPONSE_BODY_STAGES,
   RESPONSE_HEAD_STAGES,
 } from '../../src/proxy/stages/index.ts';
@@ -72,6 +73,8 @@ describe('the request path', () => {
     expect(CLOSE_STAGES.map((s) => s.name)).toEqual(['byte-quota', 'model-count', 'audit-commit']);
     // The run over (answered, refused or failed): what a stage held for it goes back.
     expect(RUN_ENDED_HOOKS.map((s) => s.name)).toEqual(['capture-release']);
+    // At CONNECT, to a host no grant covers: read rather than tunnelled when a guard says so.
+    expect(TUNNEL_GUARDS.map((s) => s.name)).toEqual(['capture-guard']);
   });
 
   it('lists every stage file once, and each file is a listed stage', () => {
@@ -83,19 +86,18 @@ describe('the request path', () => {
       // spend: a model exchange's state and count; a connection's last model route and scope.
       'model-exchange.ts',
       'model-memo.ts',
-      // login capture: the values held for each agent's leak guard; the hosts its connections are read on.
+      // login capture: the values held for each agent's leak guard.
       'held-values.ts',
-      'capture-guard.ts',
     ];
     const dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/proxy/stages');
     // index.ts lists them; request.ts, hooks.ts and capture-exchange.ts hold the types the stages and hooks share;
     // views.ts the features' views; the rest of SHARED, a feature's parts its stages (and the runtime) use, which
     // name its room and so live here, the one place of src/proxy/ that imports rooms.
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', ...SHARED].includes(f));
-    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES, ...RUN_ENDED_HOOKS].map((s) => s.name);
+    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES, ...RUN_ENDED_HOOKS, ...TUNNEL_GUARDS].map((s) => s.name);
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name).concat(hooks);
     expect(new Set(names).size).toBe(names.length);
-    // A request-sent hook, an answer tap, a close stage or a run-ended hook is one file of its name each.
+    // A request-sent hook, an answer tap, a close stage, a run-ended hook or a tunnel guard is one file of its name each.
     for (const name of hooks) expect(files).toContain(`${name}.ts`);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
     // capture-body.ts, model-body.ts one body stage each (a placeholder swapped, a metered body read strictly), usage-option.ts two (include_usage

@@ -1,4 +1,6 @@
 import type { AuditEvent } from '../../audit/index.ts';
+import type { Connection } from '../connection.ts';
+import type { Decisions } from '../contract.ts';
 import type { UpstreamAnswer } from './response.ts';
 import type { StagedRequest } from './request.ts';
 
@@ -121,4 +123,14 @@ export class LocalAnswer {
     this.body = body;
     this.audit = audit;
   }
+}
+
+/**
+ * A tunnel guard: asked at CONNECT, for a connection to a host no grant covers, whether keyway
+ * reads it (TLS terminated, nothing injected, every request forwarded as it came) rather than
+ * tunnel it unread. `capture-guard` reads those of an agent a login capture gave placeholders to.
+ */
+export interface TunnelGuard {
+  readonly name: string;
+  reads(runtime: Pick<Decisions, 'tables'>, conn: Connection): boolean;
 }

@@ -16,7 +16,7 @@ import { captureAnswer } from './capture-answer.ts';
 import { captureBody } from './capture-body.ts';
 import { credential } from './credential.ts';
 import { grant } from './grant.ts';
-import { type AnswerReader, AnswerReaders, type AnswerTap, type ClosedAnswer, type CloseStage, type RequestSentHook, type RunEndedHook } from './hooks.ts';
+import { type AnswerReader, AnswerReaders, type AnswerTap, type ClosedAnswer, type CloseStage, type RequestSentHook } from './hooks.ts';
 import { host } from './host.ts';
 import { inject } from './inject.ts';
 import { openExchange } from './open-exchange.ts';
@@ -39,7 +39,11 @@ import { modelSent } from './model-sent.ts';
 import { mcpToolsList } from './mcp-tools-list.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
+import type { RunEndedHook, TunnelGuard } from './hooks.ts';
 import { captureRelease } from './capture-release.ts';
+import { captureGuard } from './capture-guard.ts';
+import type { Connection } from '../connection.ts';
+import type { Decisions } from '../contract.ts';
 
 // The request path, in order. A request inside an intercepted connection (or a plain http:// one)
 // runs the head stages, then its body through the body stages, goes upstream (forward.ts: the
@@ -181,4 +185,13 @@ export const RUN_ENDED_HOOKS: readonly RunEndedHook[] = [captureRelease];
 /** Runs the run-ended hooks in order, once, as the exchange's run ends (answered, refused or failed). */
 export function runEndedHooks(request: StagedRequest): void {
   for (let i = 0; i < RUN_ENDED_HOOKS.length; i++) RUN_ENDED_HOOKS[i]!.run(request);
+}
+
+/** At CONNECT, to a host no grant covers: whether the connection is read rather than tunnelled unread (stages/hooks.ts). */
+export const TUNNEL_GUARDS: readonly TunnelGuard[] = [captureGuard];
+
+/** Whether any tunnel guard reads this connection to a host no grant covers. */
+export function guardsTunnel(runtime: Pick<Decisions, 'tables'>, conn: Connection): boolean {
+  for (let i = 0; i < TUNNEL_GUARDS.length; i++) if (TUNNEL_GUARDS[i]!.reads(runtime, conn)) return true;
+  return false;
 }
