@@ -33,7 +33,7 @@ import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
 import { spendPart } from './spend-part.ts';
-import type { Spending } from '../proxy/contract.ts';
+import type { Spending } from '../proxy/stages/views.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */
 export interface StartContext {
@@ -71,7 +71,7 @@ export interface Parts extends StartContext {
   readonly quotas: QuotaLedger;
   /** Model spend against the config's budgets: this process's ledger on the store, or under proxy.workers the primary's (over IPC). */
   readonly spend: SpendLedgerApi;
-  /** What the proxy asks of spend (proxy/contract.ts Spending): the ledger, priced and budgeted by the live config. */
+  /** What the proxy asks of spend (proxy/stages/views.ts Spending): the ledger, priced and budgeted by the live config. */
   readonly spending: Spending['spend'];
   /** Requests rules send to a person (approve: human), shared with the admin API through the store. */
   readonly approvals: ApprovalDesk;

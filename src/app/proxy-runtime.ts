@@ -2,15 +2,16 @@ import { CredentialSource } from '../credentials/credential-source.ts';
 import { CommandSecrets } from '../credentials/providers/cmd-secrets.ts';
 import { SourceSecrets } from '../credentials/sources/source-secrets.ts';
 import { SharedValues } from '../credentials/sources/shared-values.ts';
-import { HeldValues } from '../proxy/held-values.ts';
+import { HeldValues } from '../proxy/stages/held-values.ts';
 import { CaptureBook } from '../capture/store/records.ts';
 import { leaseRecordId, type LeaseRecord } from '../credentials/lease-record.ts';
 import { AgentLoad } from '../proxy/agent-load.ts';
 import { OpenExchanges } from '../proxy/open-exchanges.ts';
+import { revocation } from '../proxy/stages/open-exchange.ts';
 import { RateLimiter } from '../policy/rate-limits.ts';
 import { currentIdentities } from '../identity-tokens/current.ts';
 import { checkDestination } from '../proxy/destination.ts';
-import type { ProxyRuntime } from '../proxy/contract.ts';
+import type { ProxyRuntime } from '../proxy/runtime.ts';
 import { parseAuthority } from '../proxy/target.ts';
 import type { Parts } from './parts.ts';
 import type { DecisionTelemetry } from '../observability/otlp.ts';
@@ -61,7 +62,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     tlsContext: (host) => contexts.get(host),
     upstream: parts.upstream,
     load: new AgentLoad(() => live.config.proxy),
-    openExchanges: new OpenExchanges(),
+    openExchanges: new OpenExchanges(revocation),
     // Under proxy.workers, the primary's buckets: a rate is counted once, not once per worker.
     rates: options.worker?.rates ?? options.rates ?? new RateLimiter(),
     quotas: parts.quotas,

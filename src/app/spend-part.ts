@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { BudgetConfig } from '../config/spend.ts';
-import type { Spending } from '../proxy/contract.ts';
+import type { Spending } from '../proxy/stages/views.ts';
 import { limitOf, scopeValueOf, unitOf } from '../spend/core/budgets.ts';
 import type { BudgetStanding, SpendLedgerApi, SpendScope } from '../spend/core/ledger.ts';
 import { ModelNames, modelNameShape } from '../spend/core/model-name.ts';
 import { costOf, fallbackPrice, priceFor } from '../spend/core/pricing.ts';
 import type { ModelApi, UsageReading } from '../spend/core/usage.ts';
 
-// The proxy's view of spend (proxy/contract.ts Spending), from the live config (pricing:, budgets:)
+// The proxy's view of spend (proxy/stages/views.ts Spending), from the live config (pricing:, budgets:)
 // and the ledger: prices looked up per answer, budgets asked only for a scope one applies to, and a
 // budget past its warn_at announced through approvals.notify.
 //

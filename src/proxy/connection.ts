@@ -4,10 +4,12 @@ import type { ProxyTables } from '../credentials/tables.ts';
 import { ProxyError } from '../errors/index.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
-import type { Decisions, Issuing, ProxyRuntime, Records, Spending, Transport } from './contract.ts';
+import type { Decisions, Issuing, Records, Transport } from './contract.ts';
+import type { ProxyRuntime } from './runtime.ts';
+import type { Captures, Spending } from './stages/views.ts';
 import { formatAuthority, type Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
-import { ModelMemo } from './model-memo.ts';
+import { ModelMemo } from './stages/model-memo.ts';
 
 /**
  * What keyway does with a connection, decided once when it is identified:
@@ -44,9 +46,9 @@ export class RefusedInside {
 export class Connection {
   /** Everything, for the drivers (connect, intercept, exchange); a stage reads one of the views below. */
   readonly runtime: ProxyRuntime;
-  /** The same runtime by what it is for (contract.ts), so a stage's reach shows in what it names. */
+  /** The same runtime by what it is for (contract.ts; a feature's, stages/views.ts), so a stage's reach shows in what it names. */
   readonly decisions: Decisions;
-  readonly issuing: Issuing;
+  readonly issuing: Issuing & Captures;
   readonly records: Records;
   readonly transport: Transport;
   readonly spending: Spending;

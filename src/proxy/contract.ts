@@ -4,6 +4,7 @@ import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
+import type { ProxyError } from '../errors/index.ts';
 import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
 import type { OnBehalf } from '../credentials/types/index.ts';
 import type { LeaseRecord } from '../credentials/lease-record.ts';
@@ -15,17 +16,15 @@ import type { Resolver } from '../egress/resolve.ts';
 import type { Upstream } from '../egress/upstream.ts';
 import type { KeywayMetrics } from '../observability/metrics/index.ts';
 import type { AgentLoad } from './agent-load.ts';
-import type { HeldValues } from './held-values.ts';
-import type { CaptureBook } from '../capture/store/records.ts';
+import type { HeldNeedles } from './leak-guard/held.ts';
 import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
-import type { BudgetStanding, BudgetVerdict, SpendScope } from '../spend/core/ledger.ts';
-import type { SpendRecorder } from './model-exchange.ts';
 
 // The driver's contract, at the bottom of proxy/: what the proxy reads from the composition root,
 // split by what it is for (the connection's views). A file names the parts it reads (Records for an
 // audit line, Decisions for a route), so its reach shows at its head. Nothing here names a file of
-// the driver (only leaves: the agent load, the held values, the spend recorder), so every file may
-// import it without closing a circle (test/unit/import-circles.test.ts).
+// the driver (only leaves: the agent load, the leak guard's needles), so every file may import it
+// without closing a circle (test/unit/import-circles.test.ts); nor a feature's room: a feature's
+// view is declared beside its stages (stages/views.ts), and runtime.ts puts the two together.
 
 /** What a decision reads: the tables, the config, the clock, leases, and where keyway itself listens. */
 export interface Decisions {
@@ -76,10 +75,26 @@ export interface Issuing {
   grantUsed(grantId: string): void;
   /** The upstream answered a request carrying the grant's credential (401: it refused it; app/usage-recorder.ts). */
   grantAnswered(grantId: string, status: number): void;
-  /** Captured tokens (capture grants): looked up by placeholder, saved at capture, locked per refresh token. */
-  readonly captures: Pick<CaptureBook, 'find' | 'read' | 'save' | 'lock'>;
-  /** The real values keyway holds for each agent, redacted from every answer of its connections (held-values.ts). */
-  readonly held?: Pick<HeldValues, 'forAgent' | 'noteServed'> | undefined;
+  /** The real values keyway holds for each agent, redacted from every answer of its connections (stages/held-values.ts). */
+  readonly held?: Held | undefined;
+}
+
+/** An agent as its held values are asked for: its id, and the grants it may use (undefined: every grant). */
+export interface HeldAgent {
+  readonly id: string;
+  readonly grants: ReadonlySet<string> | undefined;
+}
+
+/**
+ * The real values keyway holds that could reach an agent (a captured login's tokens, the
+ * credentials it put on requests), looked for in every answer of the agent's connections: the
+ * exchange notes what it serves and asks for the agent's needles (stages/held-values.ts keeps them).
+ */
+export interface Held {
+  /** A credential keyway put on a request under `grant`. */
+  noteServed(grant: string, credential: Credential): void;
+  /** The agent's held needles, or undefined when keyway holds nothing for it. */
+  forAgent(agent: HeldAgent): HeldNeedles | undefined;
 }
 
 /** Where a request leaves its trace: the audit line, the metrics it is counted in, the app log. */
@@ -97,20 +112,33 @@ export interface Transport {
   readonly resolve: Resolver;
   /** Each agent's requests in flight and body bytes kept for a replay, against their limits. */
   readonly load: AgentLoad;
-  // And `openExchanges`, the books of what is open under a grant: declared by open-exchanges.ts.
+  /** WebSockets and answers still open under a grant: ended by the sweep when the grant or login no longer stands. */
+  readonly openExchanges: OpenBooks;
 }
 
-/** Model spend (config pricing: and budgets:, issue 63): prices, the ledger's counts and budgets. */
-export interface Spending {
-  readonly spend: SpendRecorder & {
-    /** Whether any budget applies to `scope` (none: no check, no IPC). */
-    budgeted(scope: SpendScope): boolean;
-    /** Where each budget on `scope` stands, with every process's counts (a worker asks its primary). */
-    check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict>;
-    /** A budget passed its warn_at: a person is told (approvals.notify), once per period. */
-    warn(standing: BudgetStanding, scope: SpendScope | undefined): void;
-  };
+/**
+ * The books of what is still open under a grant (open-exchanges.ts keeps them): the stage
+ * open-exchange puts a request on them, its close takes it off, and the sweep ends each that no
+ * longer stands.
+ */
+export interface OpenBooks {
+  add(entry: OpenEntry): void;
+  delete(entry: OpenEntry): void;
+  readonly size: number;
+  /** Ends each open exchange that no longer stands; returns how many were ended. */
+  sweep(): number;
 }
 
-/** Everything the proxy reads, built once by the composition root. */
-export type ProxyRuntime = Decisions & Issuing & Records & Transport & Spending;
+/** What the books hold: a request (stages/request.ts), with its place on them, ended when it no longer stands. */
+export interface OpenEntry {
+  openLink: OpenLink | undefined;
+  /** Ends what the request holds open: its audit line says why. */
+  revoke(error: ProxyError): void;
+}
+
+/** An entry's place on the books: a link in their list (OpenEntry.openLink). */
+export interface OpenLink {
+  prev: OpenLink | undefined;
+  next: OpenLink | undefined;
+  readonly request: OpenEntry;
+}

@@ -1,5 +1,5 @@
 import { upstreamCaPendingRestart } from '../egress/upstream-errors.ts';
-import type { ProxyRuntime } from './contract.ts';
+import type { ProxyRuntime } from './runtime.ts';
 
 /** Whether proxy.upstream_ca changed since start (a reload took it, the upstream did not): the 502's hint says restart. */
 export function caPendingRestart(runtime: ProxyRuntime): boolean {

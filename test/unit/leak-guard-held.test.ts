@@ -5,7 +5,7 @@ import { redactAll, redactText, SecretScanner, secretNeedles } from '../../src/p
 import { bloomBitsFor, GramGate } from '../../src/proxy/leak-guard/gate.ts';
 import { HeldNeedles } from '../../src/proxy/leak-guard/held.ts';
 import { encodedForms } from '../../src/proxy/leak-guard/needles.ts';
-import { HeldValues } from '../../src/proxy/held-values.ts';
+import { HeldValues } from '../../src/proxy/stages/held-values.ts';
 
 // The held needles (every real value keyway holds for an agent, searched on every answer) go
 // through a gate that looks at a third of the positions: it must miss nothing the full search of

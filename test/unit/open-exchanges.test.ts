@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OpenExchanges } from '../../src/proxy/open-exchanges.ts';
+import { revocation } from '../../src/proxy/stages/open-exchange.ts';
+import { ProxyError } from '../../src/errors/index.ts';
 import type { StagedRequest } from '../../src/proxy/stages/request.ts';
 
 // The open-exchange books as a list linked through the requests (open-exchanges.ts): what is on
@@ -42,7 +44,7 @@ function fakeRequest(onRevoke?: () => void): Fake {
 
 describe('OpenExchanges', () => {
   it('holds each request once, from add to delete, whatever the order', () => {
-    const books = new OpenExchanges();
+    const books = new OpenExchanges(revocation);
     const [a, b, c] = [fakeRequest(), fakeRequest(), fakeRequest()];
     books.add(a.request);
     books.add(b.request);
@@ -62,7 +64,7 @@ describe('OpenExchanges', () => {
   });
 
   it('a sweep ends only what no longer stands, and takes it off the books', () => {
-    const books = new OpenExchanges();
+    const books = new OpenExchanges(revocation);
     const fakes = Array.from({ length: 5 }, () => fakeRequest());
     for (const f of fakes) books.add(f.request);
     fakes[0]!.end();
@@ -79,7 +81,7 @@ describe('OpenExchanges', () => {
   });
 
   it('a request that ending another closed (its connection went) is not ended twice', () => {
-    const books = new OpenExchanges();
+    const books = new OpenExchanges(revocation);
     const second = fakeRequest();
     // Ending the first closes the second, whose close handler takes it off the books.
     const first = fakeRequest(() => books.delete(second.request));
@@ -91,5 +93,21 @@ describe('OpenExchanges', () => {
     expect(first.revoked).toHaveLength(1);
     expect(second.revoked).toHaveLength(0);
     expect(books.size).toBe(0);
+  });
+
+  it('the books name no request: whether one still stands is the judge they were given', () => {
+    // A judge that refuses what it was told to: the books end exactly that, with its reason.
+    const refused = new Set<StagedRequest>();
+    const books = new OpenExchanges<StagedRequest>((request) => (refused.has(request) ? new ProxyError('host_not_allowed', 'judged gone') : undefined));
+    const [a, b] = [fakeRequest(), fakeRequest()];
+    books.add(a.request);
+    books.add(b.request);
+    // The connection's end is revocation's reason, not this judge's: nothing is ended for it.
+    a.end();
+    expect(books.sweep()).toBe(0);
+    refused.add(b.request);
+    expect(books.sweep()).toBe(1);
+    expect([a.revoked, b.revoked]).toEqual([[], ['judged gone']]);
+    expect(books.size).toBe(1);
   });
 });

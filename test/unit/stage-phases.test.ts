@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/index.ts';
-import { ModelExchange, SentBodyReader, type SpendRecorder } from '../../src/proxy/model-exchange.ts';
+import { ModelExchange, SentBodyReader, type SpendRecorder } from '../../src/proxy/stages/model-exchange.ts';
 import type { AnswerReader, AnswerTap } from '../../src/proxy/stages/hooks.ts';
 import { ANSWER_TAPS, openAnswerTaps, runBodySent, runCloseStages, runRequestSent } from '../../src/proxy/stages/index.ts';
 import type { StagedRequest } from '../../src/proxy/stages/request.ts';

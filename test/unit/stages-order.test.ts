@@ -8,6 +8,8 @@ import {
   HEAD_STAGES,
   REQUEST_BODY_STAGES,
   REQUEST_SENT_HOOKS,
+  RUN_ENDED_HOOKS,
+  TUNNEL_GUARDS,
   RESPONSE_BODY_STAGES,
   RESPONSE_HEAD_STAGES,
   SOCKET_TAPS,
@@ -72,17 +74,34 @@ describe('the request path', () => {
     expect(CLOSE_STAGES.map((s) => s.name)).toEqual(['byte-quota', 'model-count', 'audit-commit']);
     // A WebSocket's messages: the budget's gate sees what the agent sends before the placeholder search.
     expect(SOCKET_TAPS.map((s) => s.name)).toEqual(['model-socket', 'capture-socket']);
+    // The run over (answered, refused or failed): what a stage held for it goes back.
+    expect(RUN_ENDED_HOOKS.map((s) => s.name)).toEqual(['capture-release']);
+    // At CONNECT, to a host no grant covers: read rather than tunnelled when a guard says so.
+    expect(TUNNEL_GUARDS.map((s) => s.name)).toEqual(['capture-guard']);
   });
 
   it('lists every stage file once, and each file is a listed stage', () => {
+    const SHARED = [
+      'request.ts',
+      'hooks.ts',
+      'capture-exchange.ts',
+      'views.ts',
+      // spend: a model exchange's state and count; a connection's last model route and scope.
+      'model-exchange.ts',
+      'model-memo.ts',
+      // login capture: the values held for each agent's leak guard.
+      'held-values.ts',
+    ];
     const dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/proxy/stages');
-    // index.ts lists them; request.ts, hooks.ts and capture-exchange.ts hold the types the stages and hooks share.
-    const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', 'request.ts', 'hooks.ts', 'capture-exchange.ts'].includes(f));
-    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES, ...SOCKET_TAPS].map((s) => s.name);
+    // index.ts lists them; request.ts, hooks.ts and capture-exchange.ts hold the types the stages and hooks share;
+    // views.ts the features' views; the rest of SHARED, a feature's parts its stages (and the runtime) use, which
+    // name its room and so live here, the one place of src/proxy/ that imports rooms.
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !['index.ts', ...SHARED].includes(f));
+    const hooks = [...REQUEST_SENT_HOOKS, ...ANSWER_TAPS, ...CLOSE_STAGES, ...SOCKET_TAPS, ...RUN_ENDED_HOOKS, ...TUNNEL_GUARDS].map((s) => s.name);
     const names = [...HEAD_STAGES, ...REQUEST_BODY_STAGES, ...RESPONSE_HEAD_STAGES, ...RESPONSE_BODY_STAGES].map((s) => s.name).concat(hooks);
     expect(new Set(names).size).toBe(names.length);
-    // A request-sent hook, an answer tap, a close stage or a socket tap is one file of its name each
-    // (a socket tap's frame readers are in socket-readers/).
+    // A request-sent hook, an answer tap, a close stage, a socket tap, a run-ended hook or a tunnel
+    // guard is one file of its name each (a socket tap's frame readers are in socket-readers/).
     for (const name of hooks) expect(files).toContain(`${name}.ts`);
     // body.ts and response.ts hold a kind of stage each (their type and its uses); body-swap.ts,
     // capture-body.ts, model-body.ts one body stage each (a placeholder swapped, a metered body read strictly), usage-option.ts two (include_usage

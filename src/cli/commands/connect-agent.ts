@@ -1,6 +1,6 @@
 import { apiKeyGrantInput, readApiKey } from '../../profiles/connect/api-key.ts';
 import { saveConnectGrant, checkGrantId } from '../../profiles/connect/connect-grant.ts';
-import { capturedLogin, loginGrantInput } from '../../profiles/connect/login-grant.ts';
+import { capturedLogin } from '../../profiles/connect/login-grant.ts';
 import { credentialFilePath, readCredentialFile } from '../../profiles/connect/credential-file.ts';
 import { importLogin } from '../../profiles/connect/import-login.ts';
 import { AGENT_TARGET_NAMES, AGENT_TARGETS, type AgentTarget } from '../../profiles/connect/targets.ts';
@@ -10,7 +10,7 @@ import type { Args } from '../args.ts';
 import { audited } from '../audit-change.ts';
 import { printJson, usageError, type CommandIO } from '../io.ts';
 import { waitUntilServed } from '../grant-served.ts';
-import { connectLogin, loginAgent, replacing, runLine } from './connect-login.ts';
+import { connectLogin, loginAgent, runLine, saveLoginGrant } from './connect-login.ts';
 
 // `keyway connect claude-code | codex | gemini-cli`: the grant a coding agent needs, made from the
 // agent's table (profiles/connect/targets.ts) in one of two ways. An API key read from stdin becomes an
@@ -123,15 +123,7 @@ async function connectImport(services: Services, args: Args, io: CommandIO, targ
   const agent = loginAgent(services, args.string('agent'));
   // The file is read and judged before anything changes: a file that is no sign-in leaves no grant behind.
   const file = await readCredentialFile(args.string('file') ?? credentialFilePath(login.file, io.env), login.file);
-  const input = loginGrantInput(target, grantId, agent.named);
-  const again = await replacing(services, grantId, target, replace);
-  const { grant, warnings } = await audited(
-    services,
-    io,
-    { action: again ? 'grants.replace' : 'grants.create', grant: grantId, agent: agent.named, changed: ['type', 'domains', 'capture'] },
-    () => saveConnectGrant(services, input, { replace: again }),
-  );
-  for (const line of warnings) io.err(line);
+  const grant = await saveLoginGrant(services, io, target, grantId, agent, replace);
   const result = await audited(services, io, { action: 'grants.import_login', grant: grantId, agent: agent.id, changed: ['captured'] }, () =>
     importLogin(services.store, file, { grant: grant.id, agent: agent.id, login }),
   );

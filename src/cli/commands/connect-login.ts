@@ -1,6 +1,7 @@
 import { agentTerms, ANONYMOUS_AGENT } from '../../credentials/agents.ts';
 import { capturedSince } from '../../profiles/connect/captured.ts';
 import { saveConnectGrant, waitingForLogin } from '../../profiles/connect/connect-grant.ts';
+import type { GrantResult } from '../../operations/grants.ts';
 import { capturedLogin, loginGrantInput } from '../../profiles/connect/login-grant.ts';
 import { dropLoginFolder, type KeptLogin, keepLoginFile, loginEnvironment, makeLoginFolder, runsInOwnFolder } from '../../profiles/connect/login-run.ts';
 import type { AgentTarget } from '../../profiles/connect/targets.ts';
@@ -46,8 +47,32 @@ export function loginAgent(services: Services, named: string | undefined): { nam
 }
 
 /** --replace as given, or a grant of this agent's that waits for its login: filled again, nothing lost. */
-export async function replacing(services: Services, grantId: string, target: AgentTarget, replace: boolean): Promise<boolean> {
+async function replacing(services: Services, grantId: string, target: AgentTarget, replace: boolean): Promise<boolean> {
   return replace || (await waitingForLogin(services, grantId, target.name));
+}
+
+/**
+ * The agent's login_capture grant saved, audited as made, or as replaced (with --replace, or when it
+ * waits for its login), and its warnings said: `keyway connect AGENT --login` and `--import` alike.
+ */
+export async function saveLoginGrant(
+  services: Services,
+  io: CommandIO,
+  target: AgentTarget,
+  grantId: string,
+  agent: { named: string | undefined },
+  replace: boolean,
+): Promise<GrantResult['grant']> {
+  const input = loginGrantInput(target, grantId, agent.named);
+  const again = await replacing(services, grantId, target, replace);
+  const { grant, warnings } = await audited(
+    services,
+    io,
+    { action: again ? 'grants.replace' : 'grants.create', grant: grantId, agent: agent.named, changed: ['type', 'domains', 'capture'] },
+    () => saveConnectGrant(services, input, { replace: again }),
+  );
+  for (const line of warnings) io.err(line);
+  return grant;
 }
 
 export async function connectLogin(services: Services, args: Args, io: CommandIO, target: AgentTarget, grantId: string, replace: boolean): Promise<number> {
@@ -61,15 +86,7 @@ export async function connectLogin(services: Services, args: Args, io: CommandIO
       `no keyway is running for ${services.paths.home}: the login's token answer must pass a running keyway to be captured. Start one (keyway start), then connect again (or add --watch to set up the grant and run the login yourself later)`,
     );
   }
-  const input = loginGrantInput(target, grantId, agent.named);
-  const again = await replacing(services, grantId, target, replace);
-  const { grant, warnings } = await audited(
-    services,
-    io,
-    { action: again ? 'grants.replace' : 'grants.create', grant: grantId, agent: agent.named, changed: ['type', 'domains', 'capture'] },
-    () => saveConnectGrant(services, input, { replace: again }),
-  );
-  for (const line of warnings) io.err(line);
+  const grant = await saveLoginGrant(services, io, target, grantId, agent, replace);
   const runArgs = [...homeArgs(args), ...(agent.named === undefined ? [] : ['--agent', agent.named]), '--', ...login.command];
   const endpoints = login.endpoints.map((e) => `${e.host}${e.path}`).join(', ');
   if (watch) {

@@ -8,11 +8,11 @@ import { intercept } from './intercept.ts';
 import { clientAddress, refuse } from '../refuse.ts';
 import { auditIfUnanswered } from '../refuse-inside.ts';
 import { asProxyError } from '../respond.ts';
-import type { ProxyRuntime } from '../contract.ts';
+import type { ProxyRuntime } from '../runtime.ts';
 import { SELF_CHECK_HOST } from '../self-check.ts';
 import { parseAuthority } from '../target.ts';
 import { openTunnel } from './tunnel.ts';
-import { guardsOtherHosts } from './capture-guard.ts';
+import { guardsTunnel } from '../stages/index.ts';
 import type { ProxyWiring } from './wiring.ts';
 
 const INTERCEPT: Route = Object.freeze({ kind: 'intercept' });
@@ -75,7 +75,7 @@ export async function routeConnection(runtime: ProxyRuntime, conn: Connection): 
     if (!runtime.audit.healthy) throw auditUnavailable(runtime.audit, 'down');
   }
   await checkDestination(runtime, target);
-  return conn.decide(grants.kind === 'intercept' || guardsOtherHosts(runtime, conn) ? INTERCEPT : TUNNEL);
+  return conn.decide(grants.kind === 'intercept' || guardsTunnel(runtime, conn) ? INTERCEPT : TUNNEL);
 }
 
 /** setTimeout's longest delay (about 24.8 days); a token that lives longer is checked again then. */

@@ -2,7 +2,7 @@ import { AuditDraft } from '../audit-event.ts';
 import { Connection } from '../connection.ts';
 import type { ClientConnections } from '../client-connections.ts';
 import { connectionEnded } from '../open-exchanges.ts';
-import type { ProxyRuntime } from '../contract.ts';
+import type { ProxyRuntime } from '../runtime.ts';
 
 /**
  * How often open connections are asked whether they still speak for their agent. A revocation

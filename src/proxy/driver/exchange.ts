@@ -6,19 +6,18 @@ import { upstreamError } from '../../egress/upstream-errors.ts';
 import { keepsConnection } from '../../errors/index.ts';
 import type { AgentShare } from '../agent-load.ts';
 import { type ClientRequest, type ClientResponse, isHttp2Request, responseCompleted, writeHead } from '../client-message.ts';
-import { LocalAnswer } from '../stages/capture-body.ts';
 import type { Connection } from '../connection.ts';
 import { ClientDeparture, forward, type ForwardObserver, guardedRequestHeaders } from './forward.ts';
 import { dropRange } from '../headers.ts';
 import { secretNeedles, withSignatures } from '../leak-guard/index.ts';
 import type { HeldNeedles } from '../leak-guard/held.ts';
-import type { OpenExchanges } from '../open-exchanges.ts';
+import type { OpenBooks } from '../contract.ts';
 import type { Redact } from '../leak-guard/response-guard.ts';
 import { hasBody, type ReplayHolder, type RequestBody } from '../replay-body.ts';
 import { readsAnswers, ReplayFailed, ReplayOnRefusal, type ResentRequest } from './replay-on-refusal.ts';
 import { asProxyError } from '../respond.ts';
-import type { ClosedAnswer } from '../stages/hooks.ts';
-import { runBodyStages, runCloseStages, runHeadStages } from '../stages/index.ts';
+import { type ClosedAnswer, LocalAnswer } from '../stages/hooks.ts';
+import { runBodyStages, runCloseStages, runEndedHooks, runHeadStages } from '../stages/index.ts';
 import { injectInto } from '../stages/inject.ts';
 import { outgoingHeaders } from '../stages/outgoing.ts';
 import { StagedRequest } from '../stages/request.ts';
@@ -109,9 +108,9 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
   }
 
   /** The books this request is on while open (stage open-exchange): left in #onClose. */
-  #openIn: Pick<OpenExchanges, 'add' | 'delete'> | undefined;
+  #openIn: Pick<OpenBooks, 'add' | 'delete'> | undefined;
 
-  override holdOpenIn(open: Pick<OpenExchanges, 'add' | 'delete'>): void {
+  override holdOpenIn(open: Pick<OpenBooks, 'add' | 'delete'>): void {
     if (this.#ended) return;
     this.#openIn = open;
     open.add(this);
@@ -149,24 +148,21 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
       refuseOnClose(draft, error, res);
     } finally {
       this.#releaseHeld(); // the body is needed no more, whatever happened
-      // A refresh's lock, if its answer never came to be captured (refused, failed, cut short).
-      this.login?.close();
+      // What a stage held for the run (stages/index.ts RUN_ENDED_HOOKS).
+      runEndedHooks(this);
     }
   }
 
-  /**
-   * A refresh with a captured refresh token another request already exchanged (stage capture-body):
-   * that exchange's answer again (placeholders only), from keyway, with nothing sent upstream.
-   */
-  #answerLocally({ answer }: LocalAnswer): void {
+  /** An answer keyway gives itself (a stage threw it: stages/hooks.ts), with nothing sent upstream. */
+  #answerLocally({ status, contentType, body: text, audit }: LocalAnswer): void {
     const res = this.#res;
-    const body = Buffer.from(answer.body, 'utf8');
+    const body = Buffer.from(text, 'utf8');
     const head: Record<string, string> = { 'content-length': String(body.length), 'cache-control': 'no-store' };
-    if (answer.content_type !== undefined) head['content-type'] = answer.content_type;
-    writeHead(res, answer.status, head);
+    if (contentType !== undefined) head['content-type'] = contentType;
+    writeHead(res, status, head);
     res.end(body);
-    this.draft.event.status = answer.status;
-    this.draft.event.captured_again = true;
+    this.draft.event.status = status;
+    Object.assign(this.draft.event, audit);
   }
 
   /** Stage "admit": one more request of this agent in flight, unless it has its limit already. */
@@ -239,9 +235,8 @@ class Exchange extends StagedRequest implements ForwardObserver, Redact, ReplayH
         redact: issued || this.held ? this : undefined,
         grant: issued ? grant : undefined,
         hints: this,
-        // A refresh through a captured token: the server rotates it whether the client stays or not,
-        // so its answer is read and captured all the same (the next refresh with the old one gets it).
-        keepGoing: this.login?.finishesWithoutClient === true,
+        // An answer a stage must read to its end whatever the client does (StagedRequest.finishesWithoutClient).
+        keepGoing: this.finishesWithoutClient,
         staged: this,
       });
     } catch (err) {

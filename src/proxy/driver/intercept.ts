@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { ProxyWiring } from './wiring.ts';
 import type { Connection } from '../connection.ts';
-import type { ProxyRuntime } from '../contract.ts';
+import type { ProxyRuntime } from '../runtime.ts';
 import { awaitFirstBytes, limitHandshake } from './timeouts.ts';
 
 const TLS_HANDSHAKE = 0x16;

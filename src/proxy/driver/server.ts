@@ -14,7 +14,7 @@ import { createInnerServers } from './inner.ts';
 import { refuseChunkedUpgrade, refuseExpectation, refuseMalformed, serveRequests } from '../http1/parser-quirks.ts';
 import { handlePlainRequest } from './plain-request.ts';
 import { clientAddress, draftOn, refuse } from '../refuse.ts';
-import type { ProxyRuntime } from '../contract.ts';
+import type { ProxyRuntime } from '../runtime.ts';
 import { enforceBodyStall, httpServerOptions, retimeServer } from './timeouts.ts';
 import { type RedirectedPort, redirectedServer, transparentHttpServer, transparentTlsServer } from '../transparent/listener.ts';
 

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { AuditDraft } from '../audit-event.ts';
 import type { ClientConnections } from '../client-connections.ts';
-import type { ProxyRuntime } from '../contract.ts';
+import type { ProxyRuntime } from '../runtime.ts';
 import type { AuthThrottle } from '../identify/throttle.ts';
 import type { InnerServers } from './inner.ts';
 

@@ -3,7 +3,7 @@ import { GRAM, GramGate } from './gate.ts';
 import { redactAll, redactText, nameHoldsNeedle, type RedactionStyle, SecretScanner } from './index.ts';
 
 // The real values keyway holds for one agent (captured tokens, the credentials its grants were
-// served: proxy/held-values.ts), as needles searched on every answer of the agent's connections,
+// served: proxy/stages/held-values.ts), as needles searched on every answer of the agent's connections,
 // not only the answers to requests that carried one: an upstream that kept a token (a settings
 // store, an uploaded file) hands it back on a later request that carried nothing.
 //

@@ -1,7 +1,7 @@
 import { ProxyError } from '../../errors/index.ts';
 import { limitOf, unitOf } from '../../spend/core/budgets.ts';
 import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/core/ledger.ts';
-import { ModelExchange } from '../model-exchange.ts';
+import { ModelExchange } from './model-exchange.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { type ModelApiHint, type ModelRoute, modelRoute, protobufAnswer, reshapedAnswer, socketRoute } from '../../spend/core/meters/routes.ts';

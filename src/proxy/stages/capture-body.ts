@@ -1,10 +1,11 @@
-import { SAME_ANSWER_MS, type StoredAnswer } from '../../capture/core/captured.ts';
+import { SAME_ANSWER_MS } from '../../capture/core/captured.ts';
 import { formPlacement, jsonPlacement, type Placement } from '../../capture/core/positions.ts';
 import { utf8Reading } from '../../net/media-type.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { CaptureExchange } from './capture-exchange.ts';
+import { LocalAnswer } from './hooks.ts';
 import { checkRecord, realValues, refuseMisplaced, useRecords } from './capture.ts';
 import type { StagedRequest } from './request.ts';
 
@@ -15,14 +16,6 @@ import type { StagedRequest } from './request.ts';
 
 /** How long a refresh waits for another refresh with the same token (its token call is bounded by the upstream timeout). */
 const LOCK_WAIT_MS = 30_000;
-
-/** An answer keyway gives itself, in place of the upstream's (a refresh already made with the same token). */
-export class LocalAnswer {
-  readonly answer: StoredAnswer;
-  constructor(answer: StoredAnswer) {
-    this.answer = answer;
-  }
-}
 
 export const captureBody: RequestBodyStage = {
   name: 'capture-body',
@@ -95,8 +88,12 @@ async function refreshOnce(request: StagedRequest, capture: CaptureExchange, key
     }
     if (answer.rotated || Date.now() - Date.parse(record.exchanged_at) < SAME_ANSWER_MS) {
       capture.release();
-      throw new LocalAnswer(answer);
+      // That exchange's answer again (placeholders only), from keyway, with nothing sent upstream.
+      throw new LocalAnswer(answer.status, answer.content_type, answer.body, { captured_again: true });
     }
   }
   capture.refreshing = { key, record };
+  // The server rotates the token whether the client stays or not: its answer is read and captured
+  // all the same (the next refresh with the old one gets it).
+  request.finishesWithoutClient = true;
 }

@@ -78,9 +78,4 @@ export class CaptureExchange {
     this.#closed = true;
     this.release();
   }
-
-  /** A refresh through a placeholder is on its way: its answer is read and captured even if the client leaves. */
-  get finishesWithoutClient(): boolean {
-    return this.refreshing !== undefined;
-  }
 }

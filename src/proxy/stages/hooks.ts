@@ -1,5 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type { HeldBodyMemory } from '../websocket-frames/agent-frames.ts';
+import type { AuditEvent } from '../../audit/index.ts';
+import type { Connection } from '../connection.ts';
+import type { Decisions } from '../contract.ts';
 import type { UpstreamAnswer } from './response.ts';
 import type { StagedRequest } from './request.ts';
 
@@ -146,4 +149,45 @@ export class AnswerReaders implements AnswerReader {
     if (waits === undefined) return undefined;
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
   }
+}
+
+/**
+ * Runs once the exchange's run is over, whatever happened (answered, refused, failed, cut short),
+ * possibly before its response closes: gives back what a stage held for the run (a login capture's
+ * refresh lock, if its answer never came to be captured). It does not throw.
+ */
+export interface RunEndedHook {
+  readonly name: string;
+  run(request: StagedRequest): void;
+}
+
+/**
+ * An answer keyway gives itself in place of the upstream's: a head or body stage throws it, and the
+ * exchange writes it (not to be stored: `cache-control: no-store`) with nothing sent upstream. A
+ * login capture's refresh with a token another request exchanged already gets that exchange's
+ * answer again this way (stage capture-body).
+ */
+export class LocalAnswer {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  readonly body: string;
+  /** What the audit line says of the answer, beside its status (`captured_again`). */
+  readonly audit: Partial<AuditEvent>;
+
+  constructor(status: number, contentType: string | undefined, body: string, audit: Partial<AuditEvent>) {
+    this.status = status;
+    this.contentType = contentType;
+    this.body = body;
+    this.audit = audit;
+  }
+}
+
+/**
+ * A tunnel guard: asked at CONNECT, for a connection to a host no grant covers, whether keyway
+ * reads it (TLS terminated, nothing injected, every request forwarded as it came) rather than
+ * tunnel it unread. `capture-guard` reads those of an agent a login capture gave placeholders to.
+ */
+export interface TunnelGuard {
+  readonly name: string;
+  reads(runtime: Pick<Decisions, 'tables'>, conn: Connection): boolean;
 }

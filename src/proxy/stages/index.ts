@@ -50,6 +50,11 @@ import { mcpToolsList } from './mcp-tools-list.ts';
 import { modelSocket } from './model-socket.ts';
 import { leakGuardBody, leakGuardHeaders, type ResponseBodyStage, type ResponseHeadStage, scopeHint, type UpstreamAnswer } from './response.ts';
 import { version } from './version.ts';
+import type { RunEndedHook, TunnelGuard } from './hooks.ts';
+import { captureRelease } from './capture-release.ts';
+import { captureGuard } from './capture-guard.ts';
+import type { Connection } from '../connection.ts';
+import type { Decisions } from '../contract.ts';
 
 // The request path, in order. A request inside an intercepted connection (or a plain http:// one)
 // runs the head stages, then its body through the body stages, goes upstream (forward.ts: the
@@ -205,4 +210,21 @@ export function openSocketTaps(request: StagedRequest): SocketTapping[] {
     if (tapping !== undefined) open.push(tapping);
   }
   return open;
+}
+
+/** When the exchange's run is over, whatever happened: what a stage held for the run goes back (stages/hooks.ts). */
+export const RUN_ENDED_HOOKS: readonly RunEndedHook[] = [captureRelease];
+
+/** Runs the run-ended hooks in order, once, as the exchange's run ends (answered, refused or failed). */
+export function runEndedHooks(request: StagedRequest): void {
+  for (let i = 0; i < RUN_ENDED_HOOKS.length; i++) RUN_ENDED_HOOKS[i]!.run(request);
+}
+
+/** At CONNECT, to a host no grant covers: whether the connection is read rather than tunnelled unread (stages/hooks.ts). */
+export const TUNNEL_GUARDS: readonly TunnelGuard[] = [captureGuard];
+
+/** Whether any tunnel guard reads this connection to a host no grant covers. */
+export function guardsTunnel(runtime: Pick<Decisions, 'tables'>, conn: Connection): boolean {
+  for (let i = 0; i < TUNNEL_GUARDS.length; i++) if (TUNNEL_GUARDS[i]!.reads(runtime, conn)) return true;
+  return false;
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { ProxyError } from '../../errors/index.ts';
 import { utf8Reading } from '../../net/media-type.ts';
 import { RequestJsonReader } from '../../spend/request/request-json.ts';
-import { type ModelExchange, SentBodyReader } from '../model-exchange.ts';
+import { type ModelExchange, SentBodyReader } from './model-exchange.ts';
 import type { RequestBodyStage } from './body.ts';
 import type { StagedRequest } from './request.ts';
 

@@ -1,4 +1,4 @@
-import { countModelAnswer } from '../model-exchange.ts';
+import { countModelAnswer } from './model-exchange.ts';
 import type { CloseStage } from './hooks.ts';
 
 /**

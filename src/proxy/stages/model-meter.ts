@@ -1,6 +1,6 @@
 import { type AnswerMeter, answerMeter } from '../../spend/core/meters/index.ts';
 import type { Connection } from '../connection.ts';
-import { countAnswerEnd, type ModelExchange } from '../model-exchange.ts';
+import { countAnswerEnd, type ModelExchange } from './model-exchange.ts';
 import type { AnswerReader, AnswerTap } from './hooks.ts';
 
 /**

@@ -5,7 +5,7 @@ import { ProxyError } from '../../errors/index.ts';
 import { wsMeter } from '../../spend/core/meters/index.ts';
 import type { BudgetVerdict } from '../../spend/core/ledger.ts';
 import type { UsageReading } from '../../spend/core/usage.ts';
-import { CountedUsage } from '../model-exchange.ts';
+import { CountedUsage } from './model-exchange.ts';
 import { exceeded, spendScope } from './budget.ts';
 import { socketRoute } from '../../spend/core/meters/routes.ts';
 import { unmeterable } from '../unmeterable.ts';

@@ -2,7 +2,7 @@ import type { IssuedCredential } from '../../credentials/issuing/issued-credenti
 import type { Grant } from '../../credentials/grant.ts';
 import type { OutgoingRequest } from '../../credentials/injectors/index.ts';
 import type { AuditDraft } from '../audit-event.ts';
-import type { OpenExchanges, OpenLink } from '../open-exchanges.ts';
+import type { OpenBooks, OpenLink } from '../contract.ts';
 import type { ProxyError } from '../../errors/index.ts';
 import { type ClientRequest, cutRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
@@ -12,7 +12,7 @@ import type { RuleApproval } from '../../policy/rules.ts';
 import type { JsonRpcId } from '../../mcp/json-rpc.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import type { CaptureExchange } from './capture-exchange.ts';
-import type { ModelExchange } from '../model-exchange.ts';
+import type { ModelExchange } from './model-exchange.ts';
 
 const NOTHING = (): void => undefined;
 
@@ -93,11 +93,17 @@ export class StagedRequest {
   /** The grant's secret was put in the body (stage body-swap writes): a replay after a refresh would carry the old one (the exchange reads). */
   bodySwapped = false;
   /**
+   * The answer is read to its end even if the client leaves, and rewritten by its response stage all
+   * the same (a login capture's refresh through a captured token: stage capture-body writes; the
+   * exchange reads).
+   */
+  finishesWithoutClient = false;
+  /**
    * The placeholder keys of the captured tokens this request's head resolved (stage open-exchange
    * writes; the sweep ends what the request holds open once one of them is dropped from the store).
    */
   resolvedLogins: readonly string[] | undefined = undefined;
-  /** Its place on the open-exchange books while it is on them (open-exchanges.ts writes). */
+  /** Its place on the open-exchange books while it is on them (open-exchanges.ts writes; contract.ts OpenEntry). */
   openLink: OpenLink | undefined = undefined;
   /** Model traffic (stage budget writes): its answer is metered (the answer tap model-meter) and counted at close (the close stage model-count). */
   model: ModelExchange | undefined = undefined;
@@ -122,7 +128,7 @@ export class StagedRequest {
    * open-exchange). An exchange overrides it to leave from the close handler it already has: a
    * listener added per request shows in profiles.
    */
-  holdOpenIn(open: Pick<OpenExchanges, 'add' | 'delete'>): void {
+  holdOpenIn(open: Pick<OpenBooks, 'add' | 'delete'>): void {
     open.add(this);
     this.onClientGone(() => open.delete(this));
   }

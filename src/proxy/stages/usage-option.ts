@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { usageReported, withIncludeUsage } from '../../spend/request/include-usage.ts';
 import { readForReplay, type RequestBody } from '../replay-body.ts';
 import type { RequestBodyStage } from './body.ts';
-import type { ModelExchange } from '../model-exchange.ts';
+import type { ModelExchange } from './model-exchange.ts';
 import type { StagedRequest } from './request.ts';
 import { unmeterable } from '../unmeterable.ts';
 

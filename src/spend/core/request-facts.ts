@@ -4,7 +4,7 @@ import type { ModelApi } from './usage.ts';
 // What a metered request's body says about what it will cost, read as it goes up (issue 85): the
 // model it asks for, the most output it allows, and whether it continues a conversation the vendor
 // keeps (so its input is more than its body). Read by stage model-body (src/proxy/stages) under a
-// budget; used by the close (proxy/model-exchange.ts) when the answer names no model or never came,
+// budget; used by the close (proxy/stages/model-exchange.ts) when the answer names no model or never came,
 // so a request that went up is counted at a floor (docs/spend.md, "What a request costs at least").
 
 export interface RequestFacts {

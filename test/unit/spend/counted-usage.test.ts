@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_FIELDS, serializeEvent } from '../../../src/audit/record.ts';
 import type { AuditEvent } from '../../../src/audit/index.ts';
-import { CountedUsage, countModelAnswer, ModelExchange, type SpendRecorder } from '../../../src/proxy/model-exchange.ts';
+import { CountedUsage, countModelAnswer, ModelExchange, type SpendRecorder } from '../../../src/proxy/stages/model-exchange.ts';
 import type { SpendEntry } from '../../../src/spend/core/ledger.ts';
 import { ModelNames, OTHER_MODEL } from '../../../src/spend/core/model-name.ts';
 import type { UsageReading } from '../../../src/spend/core/usage.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ModelMemo } from '../../../src/proxy/model-memo.ts';
+import { ModelMemo } from '../../../src/proxy/stages/model-memo.ts';
 import { type ModelApiHint, modelRoute } from '../../../src/spend/core/meters/routes.ts';
 
-// Stage budget reuses a connection's last model route and scope (src/proxy/model-memo.ts). A reused
+// Stage budget reuses a connection's last model route and scope (src/proxy/stages/model-memo.ts). A reused
 // reading must be exactly what a fresh one would be, whatever a connection sends in between.
 
 const APIS: ModelApiHint[] = [undefined, 'anthropic', 'openai', 'gemini', 'none'];

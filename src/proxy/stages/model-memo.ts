@@ -1,5 +1,5 @@
-import type { SpendScope } from '../spend/core/ledger.ts';
-import { type ModelApiHint, type ModelRoute, modelRoute } from '../spend/core/meters/routes.ts';
+import type { SpendScope } from '../../spend/core/ledger.ts';
+import { type ModelApiHint, type ModelRoute, modelRoute } from '../../spend/core/meters/routes.ts';
 
 /**
  * Stage budget's reading of the last request on one connection (issue 63): its model route and its

@@ -3,6 +3,7 @@ import type { ProxyTables } from '../../credentials/tables.ts';
 import type { Connection } from '../connection.ts';
 import { ownedBy } from '../../capture/core/settings.ts';
 import type { Decisions } from '../contract.ts';
+import type { TunnelGuard } from './hooks.ts';
 
 // An agent that a capture grant serves holds placeholders; with the grant's
 // capture.guard_other_hosts (the default), its connections to hosts no grant covers are read too
@@ -29,3 +30,6 @@ export function guardsOtherHosts(runtime: Pick<Decisions, 'tables'>, conn: Conne
   const agent = conn.agent.id;
   return grants.some((g) => (allowed === undefined || allowed.has(g.id)) && (g.logins === undefined || ownedBy(g.logins, agent)));
 }
+
+/** Tunnel guard "capture-guard" (stages/index.ts TUNNEL_GUARDS). */
+export const captureGuard: TunnelGuard = { name: 'capture-guard', reads: guardsOtherHosts };

@@ -1,9 +1,10 @@
-import type { CapturedToken } from '../capture/core/captured.ts';
-import { CAPTURED_PREFIX } from '../capture/core/placeholder.ts';
-import type { Credential } from '../credentials/material.ts';
-import type { CredentialStore } from '../credentials/store/credential-store.ts';
-import { HeldNeedles } from './leak-guard/held.ts';
-import { secretNeedles } from './leak-guard/needles.ts';
+import type { CapturedToken } from '../../capture/core/captured.ts';
+import { CAPTURED_PREFIX } from '../../capture/core/placeholder.ts';
+import type { Credential } from '../../credentials/material.ts';
+import type { CredentialStore } from '../../credentials/store/credential-store.ts';
+import type { Held, HeldAgent } from '../contract.ts';
+import { HeldNeedles } from '../leak-guard/held.ts';
+import { secretNeedles } from '../leak-guard/needles.ts';
 
 // The real values keyway holds that could reach an agent, for the leak guard to look for on every
 // answer of its connections (leak-guard/held.ts), under every grant the agent may use: each token
@@ -28,13 +29,7 @@ interface AgentHeld {
   held: HeldNeedles | undefined;
 }
 
-export interface HeldAgent {
-  readonly id: string;
-  /** undefined: every grant. */
-  readonly grants: ReadonlySet<string> | undefined;
-}
-
-export class HeldValues {
+export class HeldValues implements Held {
   readonly #store: Pick<CredentialStore, 'generation' | 'entries'>;
   /** Per grant, the needle arrays of the credentials last served (newest last). */
   readonly #served = new Map<string, Buffer[][]>();

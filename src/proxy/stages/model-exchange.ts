@@ -1,9 +1,9 @@
-import type { AuditEvent } from '../audit/index.ts';
-import type { SpendEntry, SpendScope } from '../spend/core/ledger.ts';
-import { type AnswerMeter, type MeterPlan, unansweredReading } from '../spend/core/meters/index.ts';
-import type { RequestFacts } from '../spend/core/request-facts.ts';
-import type { RequestJsonReader } from '../spend/request/request-json.ts';
-import type { ModelApi, UsageReading } from '../spend/core/usage.ts';
+import type { AuditEvent } from '../../audit/index.ts';
+import type { SpendEntry, SpendScope } from '../../spend/core/ledger.ts';
+import { type AnswerMeter, type MeterPlan, unansweredReading } from '../../spend/core/meters/index.ts';
+import type { RequestFacts } from '../../spend/core/request-facts.ts';
+import type { RequestJsonReader } from '../../spend/request/request-json.ts';
+import type { ModelApi, UsageReading } from '../../spend/core/usage.ts';
 
 // A request on model traffic (stage budget marks it): its answer's usage is read as it is
 // delivered (the answer tap model-meter reads the bytes the agent gets into the meter), and counted
