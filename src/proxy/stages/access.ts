@@ -5,7 +5,7 @@ import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import { decide, ruleDenied } from '../../policy/cedar/decide.ts';
-import { policyQuery } from './policy-query.ts';
+import { policyQuery } from '../policy-query.ts';
 import type { ClientRequest } from '../client-message.ts';
 import { HOLD_LIMIT, holdWhole } from '../body-hold.ts';
 import { hasBody } from '../replay-body.ts';

@@ -9,7 +9,7 @@ import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import { pathReadings } from '../../policy/request-path.ts';
 import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import { decide, ruleDenied, type Decision } from '../../policy/cedar/decide.ts';
-import { policyQuery } from './policy-query.ts';
+import { policyQuery } from '../policy-query.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { countHeader } from '../headers.ts';
