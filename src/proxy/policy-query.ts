@@ -1,0 +1,26 @@
+import type { PolicyAction, PolicyQuery } from '../policy/cedar/contract.ts';
+import { policyQueryOf } from '../policy/cedar/query.ts';
+import type { PolicyRequest } from '../policy/rules.ts';
+import type { StagedRequest } from './stages/request.ts';
+
+// The question put to Cedar for one request, from what the stages already hold: built only where
+// Cedar files exist (decide() calls it), so a keyway without them does no work here.
+
+/** The query for one reading of the request (its method and path, or one an override header names). */
+export function policyQuery(request: StagedRequest, judged: PolicyRequest, action: PolicyAction, mcpTool?: string): PolicyQuery {
+  const { conn } = request;
+  return policyQueryOf({
+    agent: conn.agent.id,
+    action,
+    grant: judged.grant,
+    method: judged.method,
+    host: conn.target.host,
+    port: conn.target.port,
+    path: judged.path,
+    query: request.query,
+    bodyBytes: judged.bodyBytes,
+    now: judged.now,
+    source: judged.source,
+    mcpTool,
+  });
+}
