@@ -22,7 +22,9 @@ export function cedarContext(context: PolicyContext): Record<string, CedarValue>
     path_lower: context.path.normalize('NFKC').toLowerCase(),
     query_keys: [...new Set(context.queryKeys)].sort(),
     time: {
-      utc: extension('datetime', time.toISOString()),
+      // To the minute: what a policy reads of the clock, and what lets judge.ts remember an answer
+      // for the rest of the minute (an hours rule is written in minutes anyway).
+      utc: extension('datetime', toTheMinute(time)),
       hour: time.getUTCHours(),
       minute: time.getUTCMinutes(),
       weekday: WEEKDAYS[time.getUTCDay()]!,
@@ -46,6 +48,11 @@ export function cedarEntities(query: Pick<PolicyQuery, 'agent' | 'parents' | 'gr
   const chain = [...query.parents, query.agent];
   const agents = chain.map((id, i) => ({ uid: { type: 'Agent', id }, attrs: {}, parents: i === 0 ? [] : [{ type: 'Agent', id: chain[i - 1]! }] }));
   return [...agents, { uid: { type: 'Grant', id: query.grant }, attrs: {}, parents: [] }];
+}
+
+/** `2026-11-29T09:41:00Z`: the time with its seconds dropped. */
+function toTheMinute(time: Date): string {
+  return `${time.toISOString().slice(0, 16)}:00Z`;
 }
 
 function extension(fn: string, arg: string): { __extn: { fn: string; arg: string } } {

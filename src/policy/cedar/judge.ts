@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { cedarContext, cedarEntities } from './context.ts';
 import type { PolicyAnswer, PolicyQuery } from './contract.ts';
 import type { CedarEngine } from './engine.ts';
@@ -8,6 +9,15 @@ import { SCHEMA_NAME } from './schema.ts';
 // can match an agent (or one of its parents) and a grant, handed to the engine once (it keeps them
 // parsed, per thread) and asked per request. A policy whose scope names some other agent or grant
 // is never evaluated for this one.
+//
+// An answer is remembered: Cedar's decision is a function of the policies (fixed for this judge),
+// the principal chain, the action, the grant and the context, and the context holds the clock only
+// to the minute (context.ts), so the same request within a minute gets the same answer without
+// crossing into the engine again. Asking the engine costs ~100 µs and more with each policy in the
+// slice (docs/perf/policy.md); an agent asks the same few things over and over.
+
+/** Answers remembered per judge (per policy load): a few MiB at most, and gone at the next reload. */
+const REMEMBERED_ANSWERS = 4096;
 
 const NOTHING: PolicyAnswer = Object.freeze({ allowed: false, deciding: Object.freeze([]), errors: Object.freeze([]) });
 
@@ -40,24 +50,43 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
     return id;
   };
 
+  const remembered = new LRUCache<string, PolicyAnswer>({ max: REMEMBERED_ANSWERS });
+
   return (query) => {
     let slice: string | undefined;
-    let answer: ReturnType<CedarEngine['statefulIsAuthorized']>;
+    let context: ReturnType<typeof cedarContext>;
+    let key: string;
     try {
       slice = sliceFor(query);
       if (slice === undefined) return NOTHING;
+      context = cedarContext(query.context);
+      key = JSON.stringify([query.action, query.agent, query.parents, query.grant, context]);
+    } catch (err) {
+      return unjudged(err);
+    }
+    const known = remembered.get(key);
+    if (known !== undefined) return known;
+    const answer = ask(query, slice, context);
+    // An answer that says the engine could not judge is not kept: the next request asks again.
+    if (!answer.deciding.includes(UNJUDGED)) remembered.set(key, answer);
+    return answer;
+  };
+
+  function ask(query: PolicyQuery, slice: string, context: ReturnType<typeof cedarContext>): PolicyAnswer {
+    let answer: ReturnType<CedarEngine['statefulIsAuthorized']>;
+    try {
       answer = engine.statefulIsAuthorized({
         principal: { type: 'Agent', id: query.agent },
         action: { type: 'Action', id: query.action },
         resource: { type: 'Grant', id: query.grant },
-        context: cedarContext(query.context),
+        context,
         entities: cedarEntities(query),
         preparsedPolicySetId: slice,
         preparsedSchemaName: SCHEMA_NAME,
         validateRequest: true,
       });
     } catch (err) {
-      return { allowed: false, deciding: [UNJUDGED], errors: [`the request could not be put to the policy: ${(err as Error).message}`] };
+      return unjudged(err);
     }
     // A request the schema refuses (a context that cannot be built as typed) refuses.
     if (answer.type === 'failure') return { allowed: false, deciding: [UNJUDGED], errors: answer.errors.map((e) => e.message) };
@@ -67,7 +96,11 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
     const failedForbids = errors.filter((id) => effects.get(id) === 'forbid');
     if (failedForbids.length > 0) return { allowed: false, deciding: failedForbids, errors };
     return { allowed: decision === 'allow', deciding: diagnostics.reason, errors };
-  };
+  }
+}
+
+function unjudged(err: unknown): PolicyAnswer {
+  return { allowed: false, deciding: [UNJUDGED], errors: [`the request could not be put to the policy: ${(err as Error).message}`] };
 }
 
 /** Whether a policy's scope (principal or resource) can match one of `ids` of `type`. */

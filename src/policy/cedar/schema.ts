@@ -19,7 +19,8 @@ entity Agent in [Agent];
 // hands an agent a grant it does not hold.
 entity Grant;
 
-// The clock, read once per request. utc is a Cedar datetime; hour, minute and weekday are UTC too.
+// The clock, read once per request, to the minute. utc is a Cedar datetime (its seconds 0); hour,
+// minute and weekday are UTC too.
 // An hours rule in UTC:        context.time.hour >= 9 && context.time.hour < 18
 // An hours rule in a zone:     context.time.utc.offset(duration("2h")).toTime() >= duration("9h")
 //                              (a fixed offset: Cedar knows no daylight saving; YAML rules' tz does)
