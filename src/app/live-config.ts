@@ -158,7 +158,9 @@ export class LiveConfig {
       const built = this.#build(config);
       const changed = changedKeys(this.#built.config, config);
       policyChanged = policy.hash !== this.#policy.hash;
-      if (policyChanged) changed.push('policy');
+      // A change of the YAML rules shows as its config keys (agents.…); `policy` names a change of
+      // the Cedar files themselves (one edited, added or removed), which no config key shows.
+      if (JSON.stringify(loaded.texts) !== JSON.stringify(this.#policy.texts)) changed.push('policy');
       this.#built = built;
       this.#policy = policy;
       this.#o.services.config = config;
