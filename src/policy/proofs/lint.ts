@@ -1,0 +1,105 @@
+// `keyway policy lint`: each Cedar file validated against keyway's schema by Cedar's own validator
+// (a misspelled context attribute, a wrong type, an unknown entity type: FILE:LINE:COLUMN), then
+// what validation cannot see because it needs the config: a policy whose principal or resource no
+// agent or grant of the config is, and a permit that an unconditional forbid as wide or wider
+// always overrides (Cedar: a forbid wins).
+
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../../config/index.ts';
+import type { LoadedPolicy } from '../cedar/contract.ts';
+import { cedarWasm } from './cedar-wasm.ts';
+import { headContains, type PolicyScope, scopesOf } from './scope.ts';
+
+export interface LintFinding {
+  readonly severity: 'error' | 'warning';
+  /** `FILE:LINE:COLUMN`, or the policy's origin. */
+  readonly at: string;
+  /** The policy's id, where known. */
+  readonly policy: string | undefined;
+  readonly message: string;
+}
+
+/** A 1-based line and column for an offset into a text. */
+export function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, column: before.at(-1)!.length + 1 };
+}
+
+/** Cedar's validator over one file's text. */
+export async function validateFile(file: string, text: string, schema: string | object): Promise<LintFinding[]> {
+  const cedar = await cedarWasm();
+  const answer = cedar.validate({ schema: schema as never, policies: { staticPolicies: text } });
+  const where = (start: number | undefined) => {
+    if (start === undefined) return file;
+    const at = lineColumn(text, start);
+    return `${file}:${at.line}:${at.column}`;
+  };
+  const said = (message: string, help: string | null) => `${message.replace(/^for policy `[^`]*`, /, '')}${help ? ` (${help})` : ''}`;
+  if (answer.type === 'failure')
+    return answer.errors.map((e) => ({ severity: 'error', at: where(e.sourceLocations?.[0]?.start), policy: undefined, message: said(e.message, e.help) }));
+  return [
+    ...answer.validationErrors.map((e) => ({
+      severity: 'error' as const,
+      at: where(e.error.sourceLocations?.[0]?.start),
+      policy: undefined,
+      message: said(e.error.message, e.error.help),
+    })),
+    ...answer.validationWarnings.map((e) => ({
+      severity: 'warning' as const,
+      at: where(e.error.sourceLocations?.[0]?.start),
+      policy: undefined,
+      message: said(e.error.message, e.error.help),
+    })),
+  ];
+}
+
+/** Whether a policy came from a Cedar file (not compiled from the YAML). */
+const fromFile = (s: PolicyScope) => !s.origin.startsWith('yaml:');
+
+/** Policies whose head names an agent or grant the config does not have: they can never apply. */
+export function neverApplies(scopes: readonly PolicyScope[], config: Config): LintFinding[] {
+  const findings: LintFinding[] = [];
+  for (const s of scopes.filter(fromFile)) {
+    if (s.agent !== undefined && !Object.hasOwn(config.agents, s.agent))
+      findings.push({
+        severity: 'warning',
+        at: s.origin,
+        policy: s.id,
+        message: `can never apply: no agent of the config is Agent::${JSON.stringify(s.agent)} (an agent only the store knows is not checked)`,
+      });
+    if (s.grant !== undefined && !Object.hasOwn(config.grants, s.grant))
+      findings.push({
+        severity: 'warning',
+        at: s.origin,
+        policy: s.id,
+        message: `can never apply: no grant of the config is Grant::${JSON.stringify(s.grant)}`,
+      });
+  }
+  return findings;
+}
+
+/** Permits that an unconditional forbid whose head contains theirs always overrides. */
+export function shadowed(scopes: readonly PolicyScope[]): LintFinding[] {
+  const blanket = scopes.filter((s) => s.effect === 'forbid' && !s.conditional);
+  const findings: LintFinding[] = [];
+  for (const permit of scopes.filter((s) => s.effect === 'permit' && fromFile(s))) {
+    const over = blanket.find((f) => headContains(f, permit));
+    if (over !== undefined)
+      findings.push({
+        severity: 'warning',
+        at: permit.origin,
+        policy: permit.id,
+        message: `shadowed: ${over.id} (${over.origin}) forbids everything it permits, with no condition`,
+      });
+  }
+  return findings;
+}
+
+/** Every finding for a loaded policy: validation per file, then what needs the config. */
+export async function lintPolicy(policy: LoadedPolicy, config: Config, schema: string | object): Promise<LintFinding[]> {
+  const findings: LintFinding[] = [];
+  for (const file of policy.files) findings.push(...(await validateFile(file, await readFile(file, 'utf8'), schema)));
+  const scopes = await scopesOf(policy.policies);
+  findings.push(...neverApplies(scopes, config), ...shadowed(scopes));
+  return findings;
+}

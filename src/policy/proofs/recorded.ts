@@ -1,0 +1,78 @@
+// A request as the audit log recorded it, and the verdict the policy in effect then gave it. Audit
+// lines keep method, host, port, path (without its query), agent, grant, time, client address and
+// an MCP call's tool; never the query or the body. Only lines whose policy verdict the log states
+// are compared: a line refused before the policy was asked (no key, a rate limit) or one that
+// failed upstream after an unknown stage says nothing of what the policy decided.
+
+import type { AuditLine } from '../../audit/record.ts';
+
+export interface RecordedRequest {
+  readonly seq: number;
+  readonly ts: string;
+  readonly agent: string;
+  readonly grant: string | undefined;
+  readonly method: string;
+  readonly host: string;
+  readonly port: number;
+  /** Without its query (the log never has it). */
+  readonly path: string;
+  readonly sourceIp: string;
+  readonly mcpTool: string | undefined;
+  /** What the policy in effect said when the line was written. */
+  readonly allowed: boolean;
+  /** The code of a refusal (policy_denied, rule_denied, host_not_allowed). */
+  readonly code: string | undefined;
+  /** The rule or policy the line names. */
+  readonly rule: string | undefined;
+  /** The hash of the policy that decided, where the line carries one. */
+  readonly policyHash: string | undefined;
+  /** The path was recorded cut (over 1 KiB): the policy cannot be asked about the path that was sent. */
+  readonly pathCut: boolean;
+}
+
+/** Refusals that are the policy's own: the grant stage and the rules. */
+const POLICY_REFUSALS = new Set(['policy_denied', 'rule_denied', 'host_not_allowed']);
+/**
+ * Refusals that come after the policy admitted the request (a person said no, a budget, a quota):
+ * the policy's verdict was "allowed". Anything else is not compared.
+ */
+const LATER_REFUSALS = new Set([
+  'approval_required',
+  'approval_denied',
+  'approval_expired',
+  'purpose_required',
+  'budget_exceeded',
+  'budget_unmeterable',
+  'rate_limited',
+  'quota_exhausted',
+]);
+
+/** The line as a recorded request with its verdict, or undefined when the line states no policy verdict. */
+export function recordedRequest(line: AuditLine): RecordedRequest | undefined {
+  if (line.agent === null || line.method === null || line.path === null) return undefined;
+  if (line.phase === 'sent') return undefined;
+  let allowed: boolean;
+  if (line.decision === 'inject') allowed = true;
+  else if (line.decision === 'deny' && line.code !== null && POLICY_REFUSALS.has(line.code)) allowed = false;
+  else if (line.decision === 'deny' && line.code !== null && LATER_REFUSALS.has(line.code) && line.grant !== null) allowed = true;
+  else return undefined;
+  const extra = line as unknown as Record<string, unknown>;
+  const hash = typeof extra['policy'] === 'string' && extra['policy'].startsWith('sha256:') ? extra['policy'] : undefined;
+  return {
+    seq: line.seq,
+    ts: line.ts,
+    agent: line.agent,
+    grant: line.grant ?? undefined,
+    method: line.method,
+    host: line.host.toLowerCase(),
+    port: line.port,
+    path: line.path,
+    sourceIp: line.client,
+    mcpTool: line.mcp?.tool,
+    allowed,
+    code: allowed ? undefined : (line.code ?? undefined),
+    rule: line.rule,
+    policyHash: hash,
+    pathCut: line.path_truncated === true,
+  };
+}
