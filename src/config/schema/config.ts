@@ -230,6 +230,13 @@ const configObject = z.strictObject({
       hide: z.array(z.string().regex(/^(\/|~\/)/, 'expected an absolute path or ~/PATH')).default([]),
     })
     .prefault({}),
+  // Policy as code (docs/policy-as-code.md): Cedar files read after <home>/policies/*.cedar, each an
+  // absolute path or one under the home; each must be writable by keyway's user alone (policy/cedar/file-trust.ts).
+  policy: z
+    .strictObject({
+      files: z.array(z.string().regex(/\.cedar$/, 'expected a path to a .cedar file')).default([]),
+    })
+    .prefault({}),
   // Where grants' secrets may live besides keyway's store (config/secret-sources.ts).
   secret_sources: secretSourcesSchema,
   providers: slugRecord(providerSchema),

@@ -1,0 +1,85 @@
+import { cedarContext, cedarEntities } from './context.ts';
+import type { PolicyAnswer, PolicyQuery } from './contract.ts';
+import type { CedarEngine } from './engine.ts';
+import type { ParsedPolicy, ScopeConstraint } from './parse.ts';
+import { SCHEMA_NAME } from './schema.ts';
+
+// Judging with Cedar's engine, a slice at a time: the policies whose principal and resource scope
+// can match an agent (or one of its parents) and a grant, handed to the engine once (it keeps them
+// parsed, per thread) and asked per request. A policy whose scope names some other agent or grant
+// is never evaluated for this one.
+
+const NOTHING: PolicyAnswer = Object.freeze({ allowed: false, deciding: Object.freeze([]), errors: Object.freeze([]) });
+
+let generation = 0;
+
+/** A judge over a set of parsed policies; the engine and the schema are already loaded. */
+export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]): (query: PolicyQuery) => PolicyAnswer {
+  const load = ++generation;
+  const effects = new Map(policies.map((p) => [p.id, p.effect]));
+  const slices = new Map<string, string | undefined>();
+
+  const sliceFor = (query: PolicyQuery): string | undefined => {
+    const key = JSON.stringify([query.agent, query.parents, query.grant]);
+    if (slices.has(key)) return slices.get(key);
+    const principals = new Set([query.agent, ...query.parents]);
+    const members = policies.filter(
+      (p) => scopeMatches(p.json.principal, 'Agent', principals) && scopeMatches(p.json.resource, 'Grant', new Set([query.grant])),
+    );
+    let id: string | undefined;
+    if (members.length > 0) {
+      id = `keyway:${load}:${slices.size}`;
+      const parsed = engine.preparsePolicySet(id, { staticPolicies: Object.fromEntries(members.map((p) => [p.id, p.text])) });
+      // Each policy parsed when the file was loaded: a failure here is the engine's, and refuses.
+      if (parsed.type === 'failure') throw new Error(parsed.errors[0]?.message ?? 'the engine refused a slice');
+    }
+    slices.set(key, id);
+    return id;
+  };
+
+  return (query) => {
+    let slice: string | undefined;
+    let answer: ReturnType<CedarEngine['statefulIsAuthorized']>;
+    try {
+      slice = sliceFor(query);
+      if (slice === undefined) return NOTHING;
+      answer = engine.statefulIsAuthorized({
+        principal: { type: 'Agent', id: query.agent },
+        action: { type: 'Action', id: query.action },
+        resource: { type: 'Grant', id: query.grant },
+        context: cedarContext(query.context),
+        entities: cedarEntities(query),
+        preparsedPolicySetId: slice,
+        preparsedSchemaName: SCHEMA_NAME,
+        validateRequest: true,
+      });
+    } catch (err) {
+      return { allowed: false, deciding: [], errors: [`the request could not be put to the policy: ${(err as Error).message}`] };
+    }
+    // A request the schema refuses (a context that cannot be built as typed) refuses.
+    if (answer.type === 'failure') return { allowed: false, deciding: [], errors: answer.errors.map((e) => e.message) };
+    const { decision, diagnostics } = answer.response;
+    const errors = diagnostics.errors.map((e) => e.policyId);
+    // A forbid that failed on this request refuses (contract.ts): its author meant to refuse something here.
+    const failedForbids = errors.filter((id) => effects.get(id) === 'forbid');
+    if (failedForbids.length > 0) return { allowed: false, deciding: failedForbids, errors };
+    return { allowed: decision === 'allow', deciding: diagnostics.reason, errors };
+  };
+}
+
+/** Whether a policy's scope (principal or resource) can match one of `ids` of `type`. */
+function scopeMatches(scope: ScopeConstraint, type: string, ids: ReadonlySet<string>): boolean {
+  switch (scope.op) {
+    case 'All':
+      return true;
+    case '==':
+      return scope.entity === undefined || (scope.entity.type === type && ids.has(scope.entity.id));
+    case 'in':
+      // `in` an entity: one of the chain (the agent is in itself and in its parents).
+      return scope.entity === undefined || (scope.entity.type === type && ids.has(scope.entity.id));
+    case 'is':
+      return scope.entity_type === type && (scope.in?.entity === undefined || (scope.in.entity.type === type && ids.has(scope.in.entity.id)));
+    default:
+      return true; // a shape keyway does not know: evaluated, never skipped
+  }
+}

@@ -1,0 +1,99 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeywayError } from '../../errors/index.ts';
+import type { LoadedPolicy, PolicyAnswer, PolicySource } from './contract.ts';
+import { loadCedarEngine } from './engine.ts';
+import { untrustedPolicyFile } from './file-trust.ts';
+import { policyHash } from './hash.ts';
+import { makeJudge } from './judge.ts';
+import { type ParsedPolicy, PolicyParseError, parsePolicyFile } from './parse.ts';
+import { CEDAR_SCHEMA, SCHEMA_NAME } from './schema.ts';
+import { compileYamlPolicies, type YamlAgent } from './yaml-compile.ts';
+
+// Loading the policy: the YAML rules compiled, and every Cedar file (`<home>/policies/*.cedar` in
+// name order, then `policy.files` in the config's order) read, checked for who may write it, parsed
+// once and sliced (judge.ts). Any failure refuses the whole load with one line naming the file (and
+// FILE:LINE:COLUMN for a parse error): at start keyway does not start, at reload the old policy stays.
+// Without Cedar files the engine is never imported.
+
+/** What loading reads from a config. */
+export interface PolicyInputs {
+  readonly home: string;
+  readonly agents: Readonly<Record<string, YamlAgent>>;
+  readonly policy?: { readonly files: readonly string[] } | undefined;
+}
+
+/** A loaded policy, and the compiled YAML text it hashed (`keyway policy show --cedar`). */
+export interface LoadedPolicySet extends LoadedPolicy {
+  readonly yamlText: string;
+}
+
+const NO_CEDAR: PolicyAnswer = Object.freeze({ allowed: false, deciding: Object.freeze([]), errors: Object.freeze([]) });
+
+/** The Cedar files a config names, absolute, in the order they are read: `<home>/policies/*.cedar`, then `policy.files`. */
+export function policyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): string[] {
+  const dir = join(inputs.home, 'policies');
+  const own = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => name.endsWith('.cedar'))
+        .sort()
+        .map((name) => join(dir, name))
+    : [];
+  const named = (inputs.policy?.files ?? []).map((file) => (file.startsWith('/') ? file : join(inputs.home, file)));
+  return [...new Set([...own, ...named])];
+}
+
+/** Loads the policy; throws config_invalid with one line saying what is wrong. */
+export async function loadPolicy(inputs: PolicyInputs): Promise<LoadedPolicySet> {
+  const yaml = compileYamlPolicies(inputs.agents);
+  const yamlText = yaml.map((p) => `${p.text}\n`).join('\n');
+  const yamlSources: PolicySource[] = yaml.map((p) => ({ id: p.id, origin: p.id, text: p.text }));
+  const files = policyFiles(inputs);
+  if (files.length === 0) {
+    return Object.freeze({
+      hash: policyHash(yamlText, []),
+      files: [],
+      policies: yamlSources,
+      hasCedarFiles: false,
+      yamlText,
+      judge: () => NO_CEDAR,
+    });
+  }
+  const texts = files.map((file) => {
+    const untrusted = untrustedPolicyFile(file);
+    if (untrusted !== undefined) throw new KeywayError('config_invalid', `policy file ${file} is refused: ${untrusted}`);
+    return readFileSync(file, 'utf8');
+  });
+  const engine = await loadCedarEngine();
+  const schema = engine.preparseSchema(SCHEMA_NAME, CEDAR_SCHEMA);
+  if (schema.type === 'failure') throw new KeywayError('config_invalid', `keyway's Cedar schema did not load: ${schema.errors[0]?.message}`);
+  const parsed: ParsedPolicy[] = [];
+  const seen = new Map<string, string>();
+  files.forEach((file, i) => {
+    let policies: ParsedPolicy[];
+    try {
+      policies = parsePolicyFile(engine, file, texts[i]!);
+    } catch (err) {
+      if (err instanceof PolicyParseError) throw new KeywayError('config_invalid', `policy file ${err.message}`);
+      throw err;
+    }
+    for (const policy of policies) {
+      const before = seen.get(policy.id) ?? (policy.id.startsWith('yaml:') ? 'the compiled YAML rules' : undefined);
+      if (before !== undefined) throw new KeywayError('config_invalid', `policy file ${policy.origin}: the id "${policy.id}" is used already (${before})`);
+      seen.set(policy.id, policy.origin);
+      parsed.push(policy);
+    }
+  });
+  const hash = policyHash(
+    yamlText,
+    parsed.map((p) => ({ id: p.named ? p.id : undefined, json: JSON.stringify(p.json) })),
+  );
+  return Object.freeze({
+    hash,
+    files,
+    policies: [...yamlSources, ...parsed.map((p) => ({ id: p.id, origin: p.origin, text: p.text }))],
+    hasCedarFiles: true,
+    yamlText,
+    judge: makeJudge(engine, parsed),
+  });
+}
