@@ -93,7 +93,7 @@ async function show(args: Args, io: CommandIO, config: Config): Promise<number> 
     return 0;
   }
   if (args.flag('cedar')) {
-    io.out('// compiled from the YAML rules');
+    io.out('// compiled from the YAML rules (rules.ts judges them; annotations keep what Cedar cannot say)');
     io.out(compiledYaml(config));
     for (const p of loaded.policies.filter((p) => !p.origin.startsWith('yaml:'))) {
       io.out(`// ${p.origin}`);

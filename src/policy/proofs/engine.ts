@@ -1,12 +1,75 @@
-// The policy stage for a proof: the agent's YAML rules and the Cedar files, combined as the proxy's
-// access stage combines them.
-// TODO(wt-cedar merge): call decide.ts here, the one function the access stage calls.
+// The proofs' way to the engine (src/policy/cedar/): the policy a config puts in effect, a candidate
+// in place of its Cedar files, and the policy stage itself, combined as the proxy's access stage
+// combines it. Nothing here evaluates a policy: rules.ts judges the YAML, Cedar's engine the files.
 
-import { compileRules, evaluate, type AgentPolicy } from '../rules.ts';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from '../../config/index.ts';
+import { KeywayError } from '../../errors/index.ts';
 import type { LoadedPolicy, PolicyQuery } from '../cedar/contract.ts';
+import { loadPolicy, type LoadedPolicySet } from '../cedar/load.ts';
+import { CEDAR_SCHEMA } from '../cedar/schema.ts';
+import { compileYamlText } from '../cedar/yaml-compile.ts';
+import { type AgentPolicy, compileRules, evaluate, type Verdict } from '../rules.ts';
 import type { Candidate, ProofRequest, ProofVerdict } from './judge.ts';
 import { refused } from './judge.ts';
+
+/** The policy a config puts in effect (its YAML rules and Cedar files), as the proxy loads it. */
+export function loadCurrentPolicy(config: Config): Promise<LoadedPolicySet> {
+  return loadPolicy({ home: config.home, agents: config.agents, policy: config.policy });
+}
+
+/** Where no policies/ folder is: a candidate's files are named, never found beside a home. */
+const NO_HOME = '/nonexistent/keyway-candidate';
+
+/** The config's YAML rules with the Cedar files at `path` (a .cedar file, or a folder of them, in name order) instead of its own. */
+export function loadPolicyAt(config: Config, path: string): Promise<LoadedPolicySet> {
+  const files = statSync(path).isDirectory()
+    ? readdirSync(path)
+        .filter((name) => name.endsWith('.cedar'))
+        .sort()
+        .map((name) => join(path, name))
+    : [path];
+  return loadPolicy({ home: NO_HOME, agents: config.agents, policy: { files } });
+}
+
+/** The name a candidate sent as text is given in origins and errors. */
+const CANDIDATE = 'candidate.cedar';
+
+/** The config's YAML rules with a candidate's Cedar text in place of its Cedar files (POST /api/policy/test). */
+export async function loadPolicyText(config: Config, text: string): Promise<LoadedPolicy> {
+  // The loader reads files (and checks who may write them): the text goes in a folder of this user's alone.
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-candidate-'));
+  const file = join(dir, CANDIDATE);
+  try {
+    writeFileSync(file, text, { mode: 0o600 });
+    const loaded = await loadPolicyAt(config, file);
+    const named = (s: string) => s.split(file).join(CANDIDATE);
+    return {
+      hash: loaded.hash,
+      files: [CANDIDATE],
+      hasCedarFiles: loaded.hasCedarFiles,
+      policies: loaded.policies.map((p) => ({ id: named(p.id), origin: named(p.origin), text: p.text })),
+      judge: loaded.judge,
+    };
+  } catch (err) {
+    if (err instanceof KeywayError) throw new KeywayError(err.code, err.message.split(file).join(CANDIDATE));
+    throw err;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** keyway's Cedar schema, in Cedar's schema syntax (`keyway policy schema`). */
+export function policySchemaText(): string {
+  return CEDAR_SCHEMA;
+}
+
+/** What the config's YAML rules compile to, in Cedar. */
+export function compiledYaml(config: Config): string {
+  return compileYamlText(config.agents);
+}
 
 const compiled = new WeakMap<Candidate, Map<string, AgentPolicy>>();
 
@@ -29,7 +92,7 @@ export function queryOf(request: ProofRequest, grant: string): PolicyQuery {
   return {
     agent: request.agent,
     parents: [],
-    action: request.mcpTool === undefined ? 'request' : 'mcp_call',
+    action: 'request',
     grant,
     context: {
       method: request.method,
@@ -45,8 +108,10 @@ export function queryOf(request: ProofRequest, grant: string): PolicyQuery {
   };
 }
 
+/** The policy stage for one request on a grant the agent holds. */
 export function decidePolicy(candidate: Candidate, request: ProofRequest, grant: string): ProofVerdict {
-  const rules = evaluate(rulesOf(candidate, request.agent), {
+  const rules = rulesOf(candidate, request.agent);
+  const yaml = evaluate(rules, {
     grant,
     method: request.method,
     path: request.path,
@@ -54,49 +119,53 @@ export function decidePolicy(candidate: Candidate, request: ProofRequest, grant:
     bodyBytes: request.bodySize,
     now: request.time,
   });
-  if (!rules.allowed) return refused('rules', grant, 'policy_denied', rules.rule === undefined ? [] : [rules.rule], rules.reason);
-  const needs = [
-    rules.approvalBy === undefined ? [] : [`a person's yes (${rules.approvalBy.rule})`],
-    rules.purposeRequiredBy === undefined ? [] : [`X-Keyway-Purpose (${rules.purposeRequiredBy})`],
-  ].flat();
-  if (!candidate.policy.hasCedarFiles)
-    return { outcome: 'allow', stage: undefined, grant, code: undefined, deciding: rules.rule === undefined ? [] : [rules.rule], reason: rules.reason, needs };
-  const answer = candidate.policy.judge(queryOf(request, grant));
-  if (!answer.allowed && (answer.deciding.length > 0 || answer.errors.length > 0)) {
-    const ids = answer.deciding.length > 0 ? answer.deciding : answer.errors;
-    return refused('cedar', grant, 'rule_denied', ids, `refused by ${ids.join(', ')}`);
+  const decision = combine(yaml, rules, candidate.policy, () => queryOf(request, grant));
+  if (!decision.allowed) {
+    const stage = decision.code === 'rule_denied' ? 'cedar' : 'rules';
+    return refused(stage, grant, decision.code, decision.deciding, decision.reason);
   }
-  const deciding = [...(rules.rule === undefined ? [] : [rules.rule]), ...answer.deciding];
-  return { outcome: 'allow', stage: undefined, grant, code: undefined, deciding, reason: rules.reason, needs };
+  const needs = [
+    decision.verdict.approvalBy === undefined ? [] : [`a person's yes (${decision.verdict.approvalBy.rule})`],
+    decision.verdict.purposeRequiredBy === undefined ? [] : [`X-Keyway-Purpose (${decision.verdict.purposeRequiredBy})`],
+  ].flat();
+  return { outcome: 'allow', stage: undefined, grant, code: undefined, deciding: decision.deciding, reason: decision.verdict.reason, needs };
 }
 
-// TODO(wt-cedar merge): load.ts, schema.ts and yaml-compile.ts. Until then: the YAML alone.
-
-/** The policy a config puts in effect (its YAML rules and Cedar files). */
-export async function loadCurrentPolicy(_config: Config): Promise<LoadedPolicy> {
-  return yamlOnly();
+interface Combined {
+  readonly allowed: boolean;
+  readonly verdict: Verdict;
+  readonly code: 'rule_denied' | 'policy_denied';
+  readonly deciding: readonly string[];
+  readonly reason: string;
 }
 
-/** The config's YAML rules with the Cedar files at `path` (a .cedar file or a folder of them) instead of its own. */
-export async function loadPolicyAt(_config: Config, _path: string): Promise<LoadedPolicy> {
-  return yamlOnly();
+/**
+ * The YAML verdict and Cedar's answer under Cedar's rule (contract.ts): a forbid from either refuses,
+ * a permit from either is needed.
+ * TODO(wt-cedar): decide.ts, the access stage's own function, once it is on the branch.
+ */
+function combine(yaml: Verdict, policy: AgentPolicy, loaded: LoadedPolicy, query: () => PolicyQuery): Combined {
+  const yamlIds = yaml.rule === undefined ? [] : [ruleId(yaml.rule)];
+  const base = { verdict: yaml, code: 'policy_denied' as const, deciding: yamlIds, reason: yaml.reason };
+  if (!loaded.hasCedarFiles) return { ...base, allowed: yaml.allowed };
+  const cedar = loaded.judge(query());
+  if (!cedar.allowed && cedar.deciding.length > 0)
+    return { ...base, allowed: false, code: 'rule_denied', deciding: cedar.deciding, reason: `forbidden by ${cedar.deciding.join(', ')} (Cedar)` };
+  if (yaml.allowed) return { ...base, allowed: true };
+  const yamlForbade = policy.rules.some((r) => r.deny && r.name === yaml.rule);
+  if (yamlForbade || !cedar.allowed) return { ...base, allowed: false };
+  const reason = `permitted by ${cedar.deciding.join(', ')} (Cedar), where ${yaml.rule ?? 'no YAML rule'} did not allow it`;
+  return {
+    allowed: true,
+    code: 'policy_denied',
+    deciding: cedar.deciding,
+    reason,
+    verdict: { ...yaml, allowed: true, enforced: true, outcome: 'allow', reason },
+  };
 }
 
-/** keyway's Cedar schema, in Cedar's schema syntax (`keyway policy schema`). */
-export function policySchemaText(): string {
-  return '';
-}
-
-/** What the config's YAML rules compile to, in Cedar. */
-export function compiledYaml(_config: Config): string {
-  return '';
-}
-
-function yamlOnly(): LoadedPolicy {
-  return { hash: 'sha256:', files: [], policies: [], hasCedarFiles: false, judge: () => ({ allowed: false, deciding: [], errors: [] }) };
-}
-
-/** The config's YAML rules with a candidate's Cedar text in place of its Cedar files (POST /api/policy/test). */
-export async function loadPolicyText(_config: Config, _text: string): Promise<LoadedPolicy> {
-  return yamlOnly();
+/** `agents.a.rules[2] (deny /admin/**)` -> `yaml:agents.a.rules[2]`. */
+function ruleId(rule: string): string {
+  const match = /^(agents\..+?\.rules\[\d+\]) \(/.exec(rule);
+  return match ? `yaml:${match[1]}` : rule;
 }

@@ -37,7 +37,7 @@ export async function validateFile(file: string, text: string, schema: string | 
   const said = (message: string, help: string | null) => `${message.replace(/^for policy `[^`]*`, /, '')}${help ? ` (${help})` : ''}`;
   if (answer.type === 'failure')
     return answer.errors.map((e) => ({ severity: 'error', at: where(e.sourceLocations?.[0]?.start), policy: undefined, message: said(e.message, e.help) }));
-  return [
+  return once([
     ...answer.validationErrors.map((e) => ({
       severity: 'error' as const,
       at: where(e.error.sourceLocations?.[0]?.start),
@@ -50,7 +50,20 @@ export async function validateFile(file: string, text: string, schema: string | 
       policy: undefined,
       message: said(e.error.message, e.error.help),
     })),
-  ];
+  ]);
+}
+
+/** The validator says a mistake once per action (request, mcp_call): said once here. */
+function once(findings: LintFinding[]): LintFinding[] {
+  const seen = new Set<string>();
+  return findings
+    .map((f) => ({ ...f, message: f.message.replace(/ for Action::"[^"]*"/, '') }))
+    .filter((f) => {
+      const key = `${f.severity} ${f.at} ${f.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
 }
 
 /** Whether a policy came from a Cedar file (not compiled from the YAML). */

@@ -103,7 +103,7 @@ describe('keyway policy check, test and diff over real traffic', () => {
     }
     // The deciding rule is named as the proxy names it.
     const refused = JSON.parse((await cli(['policy', 'check', '--agent', 'bot', '--json', 'GET', url('api.example.test', '/v1/admin/x')])).stdout) as Check;
-    expect(refused.deciding).toEqual(['agents.bot.rules[1] (deny /v1/admin/**)']);
+    expect(refused.deciding).toEqual(['yaml:agents.bot.rules[1]']);
   });
 
   it('test under the policy in effect finds every recorded verdict the same', async () => {
