@@ -6,12 +6,12 @@
 import { parseAuditTime } from '../../audit/read/filter.ts';
 import { AdminError, KeywayError } from '../../errors/index.ts';
 import { storedRouting } from '../../operations/policy-routing.ts';
-import { loadCurrentPolicy, loadPolicyText, policySchemaText } from '../../policy/proofs/engine.ts';
-import { candidateOf } from '../../policy/proofs/judge.ts';
-import { lintPolicy } from '../../policy/proofs/lint.ts';
-import { loggedRequests, replayAgainstLog } from '../../policy/proofs/replay.ts';
-import { testReportJson } from '../../policy/proofs/report.ts';
-import { scopesOf } from '../../policy/proofs/scope.ts';
+import { loadCurrentPolicy, loadPolicyText, policySchemaText } from '../../proofs/engine.ts';
+import { candidateOf } from '../../proofs/judge.ts';
+import { lintPolicy } from '../../proofs/lint.ts';
+import { loggedRequests, replayAgainstLog } from '../../proofs/replay.ts';
+import { testReportJson } from '../../proofs/report.ts';
+import { scopesOf } from '../../proofs/scope.ts';
 import type { AdminDeps } from '../deps.ts';
 import { errorResponse, jsonBody, jsonResponse } from '../openapi.ts';
 import type { Route } from '../router.ts';

@@ -2,12 +2,12 @@
 // recorded it (the audit log's path has no query), never a header, token or body.
 
 import type { LoadedPolicy } from '../../policy/cedar/contract.ts';
-import type { AuthorityItem } from '../../policy/proofs/authority.ts';
-import type { ProofRequest, ProofVerdict } from '../../policy/proofs/judge.ts';
-import type { LintFinding } from '../../policy/proofs/lint.ts';
-import type { RecordedRequest } from '../../policy/proofs/recorded.ts';
-import type { ReplayLine, ReplayReport } from '../../policy/proofs/replay.ts';
-import { authoritySummary, diffReportJson, testReportJson, verdictJson } from '../../policy/proofs/report.ts';
+import type { AuthorityItem } from '../../proofs/authority.ts';
+import type { ProofRequest, ProofVerdict } from '../../proofs/judge.ts';
+import type { LintFinding } from '../../proofs/lint.ts';
+import type { RecordedRequest } from '../../proofs/recorded.ts';
+import type { ReplayLine, ReplayReport } from '../../proofs/replay.ts';
+import { authoritySummary, diffReportJson, testReportJson, verdictJson } from '../../proofs/report.ts';
 import { type CommandIO, printJson } from '../io.ts';
 
 export function printLint(io: CommandIO, loaded: LoadedPolicy, findings: readonly LintFinding[], json: boolean): void {

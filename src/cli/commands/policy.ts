@@ -1,6 +1,6 @@
 // `keyway policy`: the policy in effect (show, schema) and the proofs over it (check, lint, test,
 // diff). None of them contacts an upstream or reads a secret: they read the config, the Cedar files
-// and the audit log. The proofs live in src/policy/proofs/; this file reads arguments and prints.
+// and the audit log. The proofs live in src/proofs/; this file reads arguments and prints.
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -8,13 +8,13 @@ import { parseAuditTime } from '../../audit/read/filter.ts';
 import type { Config } from '../../config/index.ts';
 import { loadConfig } from '../../config/load.ts';
 import { resolveHome } from '../../paths.ts';
-import { authorityAdded } from '../../policy/proofs/authority.ts';
-import { dryRunRequest } from '../../policy/proofs/dry-run.ts';
-import { compiledYaml, loadCurrentPolicy, loadPolicyAt, policySchemaText } from '../../policy/proofs/engine.ts';
-import { candidateOf, judgeRequest, type StoredRouting } from '../../policy/proofs/judge.ts';
-import { lintPolicy } from '../../policy/proofs/lint.ts';
-import { type Judged, loggedRequests, replayAgainstLog, replayBetween } from '../../policy/proofs/replay.ts';
-import { scopesOf } from '../../policy/proofs/scope.ts';
+import { authorityAdded } from '../../proofs/authority.ts';
+import { dryRunRequest } from '../../proofs/dry-run.ts';
+import { compiledYaml, loadCurrentPolicy, loadPolicyAt, policySchemaText } from '../../proofs/engine.ts';
+import { candidateOf, judgeRequest, type StoredRouting } from '../../proofs/judge.ts';
+import { lintPolicy } from '../../proofs/lint.ts';
+import { type Judged, loggedRequests, replayAgainstLog, replayBetween } from '../../proofs/replay.ts';
+import { scopesOf } from '../../proofs/scope.ts';
 import { type Args, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { configFor, servicesFor } from '../context.ts';

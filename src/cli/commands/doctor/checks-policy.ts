@@ -3,8 +3,8 @@
 // forbid always overrides warns. A home with no Cedar file has nothing to lint: Cedar's engine is
 // not loaded for it.
 
-import { loadCurrentPolicy, policySchemaText } from '../../../policy/proofs/engine.ts';
-import { lintPolicy } from '../../../policy/proofs/lint.ts';
+import { loadCurrentPolicy, policySchemaText } from '../../../proofs/engine.ts';
+import { lintPolicy } from '../../../proofs/lint.ts';
 import type { CheckResult, Context } from './context.ts';
 
 const CHECK = 'policy lint';

@@ -6,11 +6,11 @@
 // The grants and agents are the config's and the store's (ids, domains and grant lists; never a
 // secret), as the proxy's tables have them.
 
-import type { Config } from '../../config/index.ts';
-import type { ProxyError } from '../../errors/index.ts';
-import { chooseGrant, GrantRouter, type RoutedGrant } from '../access.ts';
-import type { LoadedPolicy } from '../cedar/contract.ts';
-import { patternMatches } from '../domains.ts';
+import type { Config } from '../config/index.ts';
+import type { ProxyError } from '../errors/index.ts';
+import { chooseGrant, GrantRouter, type RoutedGrant } from '../policy/access.ts';
+import type { LoadedPolicy } from '../policy/cedar/contract.ts';
+import { patternMatches } from '../policy/domains.ts';
 import { decidePolicy } from './engine.ts';
 
 export type Stage = 'grant' | 'rules' | 'cedar';

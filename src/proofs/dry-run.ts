@@ -2,8 +2,8 @@
 // would read it (the path normalised as the path stage does, the query's names only) and judged by
 // judge.ts, the grant stage and the policy the proxy runs.
 
-import { KeywayError } from '../../errors/index.ts';
-import { normaliseRequestTarget } from '../request-path.ts';
+import { KeywayError } from '../errors/index.ts';
+import { normaliseRequestTarget } from '../policy/request-path.ts';
 import type { ProofRequest } from './judge.ts';
 
 const METHOD = /^[A-Za-z]{1,20}$/;

@@ -4,7 +4,7 @@
 // are compared: a line refused before the policy was asked (no key, a rate limit) or one that
 // failed upstream after an unknown stage says nothing of what the policy decided.
 
-import type { AuditLine } from '../../audit/record.ts';
+import type { AuditLine } from '../audit/record.ts';
 
 export interface RecordedRequest {
   readonly seq: number;

@@ -1,7 +1,7 @@
 // The proofs' answers as JSON: what `keyway policy … --json` prints and the admin API returns (one
 // shape for both doors). Ids, hosts, paths without their query, verdicts: nothing secret.
 
-import type { LoadedPolicy } from '../cedar/contract.ts';
+import type { LoadedPolicy } from '../policy/cedar/contract.ts';
 import type { AuthorityItem } from './authority.ts';
 import type { ProofVerdict } from './judge.ts';
 import type { RecordedRequest } from './recorded.ts';

@@ -5,9 +5,9 @@
 // always overrides (Cedar: a forbid wins).
 
 import { readFile } from 'node:fs/promises';
-import type { Config } from '../../config/index.ts';
-import type { LoadedPolicy } from '../cedar/contract.ts';
-import { cedarWasm } from './cedar-wasm.ts';
+import type { Config } from '../config/index.ts';
+import type { LoadedPolicy } from '../policy/cedar/contract.ts';
+import { loadCedarEngine } from '../policy/cedar/engine.ts';
 import { headContains, type PolicyScope, scopesOf } from './scope.ts';
 
 export interface LintFinding {
@@ -27,7 +27,7 @@ export function lineColumn(text: string, offset: number): { line: number; column
 
 /** Cedar's validator over one file's text. */
 export async function validateFile(file: string, text: string, schema: string | object): Promise<LintFinding[]> {
-  const cedar = await cedarWasm();
+  const cedar = await loadCedarEngine();
   const answer = cedar.validate({ schema: schema as never, policies: { staticPolicies: text } });
   const where = (start: number | undefined) => {
     if (start === undefined) return file;

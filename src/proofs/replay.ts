@@ -3,9 +3,9 @@
 // log holds every fact the policies that can apply to it read: the audit keeps no query and no body,
 // so a policy (or a YAML rule) reading them makes its lines "not replayable", never guessed.
 
-import { type AuditFilter, auditDatabaseOf, linesPerRequest, readAudit, readAuditTable } from '../../audit/index.ts';
-import type { Config } from '../../config/index.ts';
-import { keywayPaths } from '../../paths.ts';
+import { type AuditFilter, auditDatabaseOf, linesPerRequest, readAudit, readAuditTable } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
+import { keywayPaths } from '../paths.ts';
 import { type Candidate, judgeRequest, type ProofVerdict } from './judge.ts';
 import { type RecordedRequest, recordedRequest } from './recorded.ts';
 import { NOT_RECORDED, type PolicyScope, scopeCovers } from './scope.ts';

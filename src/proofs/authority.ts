@@ -5,8 +5,8 @@
 // settle (a permit whose conditions changed) is listed as "cannot tell", never dropped: "no
 // authority added" is said only when there is neither.
 
-import type { Config } from '../../config/index.ts';
-import type { RuleConfig } from '../../config/schema/config.ts';
+import type { Config } from '../config/index.ts';
+import type { RuleConfig } from '../config/schema/config.ts';
 import { headContains, type PolicyScope } from './scope.ts';
 
 export interface AuthorityItem {

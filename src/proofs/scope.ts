@@ -4,8 +4,8 @@
 // slot) is taken as "any": wider, never narrower, so a conclusion drawn from it errs towards
 // reporting, not towards silence.
 
-import type { PolicySource } from '../cedar/contract.ts';
-import { cedarWasm } from './cedar-wasm.ts';
+import type { PolicySource } from '../policy/cedar/contract.ts';
+import { loadCedarEngine } from '../policy/cedar/engine.ts';
 
 export interface PolicyScope {
   readonly id: string;
@@ -28,7 +28,7 @@ export interface PolicyScope {
 export const NOT_RECORDED = ['body_size', 'query_keys'] as const;
 
 export async function scopesOf(policies: readonly PolicySource[]): Promise<PolicyScope[]> {
-  const cedar = await cedarWasm();
+  const cedar = await loadCedarEngine();
   return policies.map((p) => {
     const answer = cedar.policyToJson(p.text);
     if (answer.type !== 'success') throw new Error(`${p.origin}: ${answer.errors[0]?.message ?? 'does not parse'}`);

@@ -5,13 +5,13 @@
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../../config/index.ts';
-import { KeywayError } from '../../errors/index.ts';
-import type { LoadedPolicy, PolicyQuery } from '../cedar/contract.ts';
-import { loadPolicy, type LoadedPolicySet } from '../cedar/load.ts';
-import { CEDAR_SCHEMA } from '../cedar/schema.ts';
-import { compileYamlText } from '../cedar/yaml-compile.ts';
-import { type AgentPolicy, compileRules, evaluate, type Verdict } from '../rules.ts';
+import type { Config } from '../config/index.ts';
+import { KeywayError } from '../errors/index.ts';
+import type { LoadedPolicy, PolicyQuery } from '../policy/cedar/contract.ts';
+import { loadPolicy, type LoadedPolicySet } from '../policy/cedar/load.ts';
+import { CEDAR_SCHEMA } from '../policy/cedar/schema.ts';
+import { compileYamlText } from '../policy/cedar/yaml-compile.ts';
+import { type AgentPolicy, compileRules, evaluate, type Verdict } from '../policy/rules.ts';
 import type { Candidate, ProofRequest, ProofVerdict } from './judge.ts';
 import { refused } from './judge.ts';
 
