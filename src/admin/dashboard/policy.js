@@ -59,7 +59,7 @@ export async function renderPolicy(main) {
 function testView(report) {
   const line = (r) => `seq ${r.seq} ${r.agent} ${r.grant ?? '-'} ${r.method} ${r.host}${r.path}`;
   return [
-    h('p', { id: 'policy-test-summary' }, `${plural(report.compared, 'recorded request')} judged again: ${plural(report.differing.length, 'verdict')} differ.`),
+    h('p', { id: 'policy-test-summary' }, `${plural(report.compared, 'recorded request')} judged again; verdicts that differ: ${report.differing.length}.`),
     report.differing.length === 0
       ? ''
       : h(

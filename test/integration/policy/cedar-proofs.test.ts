@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { adminClient } from '../../helpers/admin-api.ts';
+import { launchChromium, openPage, signInAt } from '../../helpers/browser.ts';
 import { curl } from '../../helpers/clients.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { makeHome, runCli, startProxy, type TestProxy } from '../../helpers/keyway.ts';
@@ -172,6 +173,24 @@ describe('policy test and diff with Cedar candidates, over real traffic', () => 
     const shown = JSON.parse((await cli(['policy', 'show', '--json'])).stdout) as { hash: string };
     expect((current.body as { hash: string }).hash).toBe(shown.hash);
     outputs.push(JSON.stringify(body), JSON.stringify(broken.body), JSON.stringify(current.body));
+  });
+
+  it("the dashboard's Policy page shows the hash, the lint, and replays the last 24 h on a click", async () => {
+    const browser = await launchChromium();
+    try {
+      const { page, errors } = await openPage(browser);
+      await signInAt(page, adminClient(proxy), 'policy', 'Policy');
+      const shown = JSON.parse((await cli(['policy', 'show', '--json'])).stdout) as { hash: string };
+      expect(await page.locator('#policy-hash-value').textContent()).toBe(shown.hash);
+      await page.locator('#policy-lint-clean').waitFor();
+      await page.getByRole('button', { name: 'Test against the last 24 h' }).click();
+      await page.locator('#policy-test-summary').waitFor();
+      expect(await page.locator('#policy-test-summary').textContent()).toBe('6 recorded requests judged again; verdicts that differ: 0.');
+      outputs.push(await page.content());
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('never prints a secret or a query string', () => {
