@@ -17,6 +17,8 @@ import { createResolver, guardResolver, type Resolver } from '../egress/resolve.
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { Services } from '../open-home.ts';
 import { changedKeys, needsRestart } from './config-changes.ts';
+import type { LoadedPolicySet } from '../policy/cedar/load.ts';
+import { adminEvent } from '../audit/admin-event.ts';
 
 /** Who asked for a reload, as its audit line records it. */
 export interface ReloadOrigin {
@@ -43,6 +45,9 @@ export interface LiveConfigOptions {
   env: NodeJS.ProcessEnv;
   /** Reads and validates the config file again (the isolated loader, with start's home and file). */
   load: () => Promise<Config>;
+  /** The policy loaded at start (policy/cedar/load.ts), and how a reload loads the next from its config. */
+  policy: LoadedPolicySet;
+  loadPolicy: (config: Config) => Promise<LoadedPolicySet>;
   /** Replaces the system resolver after proxy.hosts (tests script DNS with it). */
   dns?: Resolver | undefined;
   /** The audit writer itself: admin lines are not proxied requests, so `keyway status` does not count them. */
@@ -71,12 +76,30 @@ export class LiveConfig {
   // One reload at a time: two at once would both diff against the same old config.
   #queue: Promise<unknown> = Promise.resolve();
   readonly #appliers: Array<(config: Config) => void> = [];
+  #policy: LoadedPolicySet;
 
   constructor(options: LiveConfigOptions) {
     this.#o = options;
     this.#built = this.#build(options.services.config);
+    this.#policy = options.policy;
   }
 
+  /** The policy in force: YAML rules compiled and Cedar files, with its hash (swapped with the config at a reload). */
+  get policy(): LoadedPolicySet {
+    return this.#policy;
+  }
+
+  /**
+   * The `policy.load` admin line: the hash loaded and its Cedar files. Written at start and by each
+   * reload that changes the hash, so that every line's `policy` names a load (audit verify).
+   */
+  async auditPolicyLoad(): Promise<void> {
+    const policy = this.#policy;
+    const event = adminEvent({ action: 'policy.load', client: 'keyway', policy: policy.hash, files: policy.files.join(',') });
+    await this.#o.audit.write(event).catch((err: unknown) => {
+      this.#o.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'the audit line of a policy load could not be written');
+    });
+  }
   get config(): Config {
     return this.#built.config;
   }
@@ -115,12 +138,18 @@ export class LiveConfig {
   async #reloadNow(origin: ReloadOrigin): Promise<ReloadOutcome> {
     const startedAt = performance.now();
     let outcome: ReloadOutcome;
+    let policyChanged = false;
     try {
       const config = await this.#o.load();
-      // Built in full before the swap: a grant secret or agent key that cannot be read refuses it.
+      // Built in full before the swap: a grant secret or agent key that cannot be read refuses it,
+      // and so does a Cedar file that does not parse or that others may write (the old policy stays).
+      const policy = await this.#o.loadPolicy(config);
       const built = this.#build(config);
       const changed = changedKeys(this.#built.config, config);
+      policyChanged = policy.hash !== this.#policy.hash;
+      if (policyChanged) changed.push('policy');
       this.#built = built;
+      this.#policy = policy;
       this.#o.services.config = config;
       for (const apply of this.#appliers) apply(config);
       outcome = { reloaded: true, changed, needs_restart: changed.filter(needsRestart) };
@@ -131,7 +160,10 @@ export class LiveConfig {
       outcome = { reloaded: false, error: { code: 'config_invalid', message } };
       this.#o.logger.warn({ via: origin.client, reason: message }, 'config reload refused; the running config stays');
     }
-    if (origin.quiet !== true) await this.#audit(origin, outcome, performance.now() - startedAt);
+    if (origin.quiet !== true) {
+      await this.#audit(origin, outcome, performance.now() - startedAt);
+      if (policyChanged) await this.auditPolicyLoad();
+    }
     return outcome;
   }
 

@@ -1,3 +1,4 @@
+import type { PolicyFileText } from '../policy/cedar/load.ts';
 import type { Logger } from 'pino';
 import type { Config, ListenAddress } from '../config/index.ts';
 import type { Resolver } from '../egress/resolve.ts';
@@ -83,4 +84,6 @@ export interface WorkerRole {
    * reads would otherwise give them different rules and rate buckets).
    */
   readonly config: () => Config;
+  /** Likewise the Cedar files' texts the primary read and checked (policy/cedar/load.ts), with that config. */
+  readonly policyTexts?: (() => readonly PolicyFileText[]) | undefined;
 }

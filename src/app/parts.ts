@@ -1,6 +1,7 @@
 // What start builds once, before anything listens. The proxy's runtime (proxy-runtime.ts) and the
 // admin's dependencies (admin-deps.ts) are both read from these parts, so the two share one audit
 // writer, one set of tables and one token manager, and neither builds its own.
+import { loadPolicy } from '../policy/cedar/load.ts';
 import type { Logger } from 'pino';
 import type { RefusalBudget } from '../audit/index.ts';
 import { resolveFromHome } from '../config/index.ts';
@@ -21,6 +22,7 @@ import { LeafMinter, SecureContextCache, type CertificateAuthority } from '../tl
 import { openAudit } from './audit-log.ts';
 import type { Closers } from './closers.ts';
 import { LiveConfig } from './live-config.ts';
+import type { Config } from '../config/index.ts';
 import type { StartOptions } from './options.ts';
 import { watchStore } from './store-watch.ts';
 import { UsageRecorder } from './usage-recorder.ts';
@@ -94,9 +96,13 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   // A worker's refusals are budgeted by the primary, once for all workers (workers/shared-refusals.ts).
   const auditWriter = await openAudit(services, env, metrics, logger, options.worker?.refusals ?? options.refusals, options.worker?.audit);
   closers.add('audit log', () => auditWriter.close());
+  // The policy (YAML rules compiled, Cedar files): a worker parses the texts its primary read.
+  const loadPolicyOf = (next: Config) => loadPolicy(next, options.worker?.policyTexts?.());
   const live = new LiveConfig({
     services,
     env,
+    policy: await loadPolicyOf(config),
+    loadPolicy: loadPolicyOf,
     load: options.worker === undefined ? () => loadConfigIsolated({ home: options.home, file: options.configFile }) : async () => options.worker!.config(),
     dns: options.dns,
     audit: auditWriter,
@@ -161,7 +167,10 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     metrics,
     telemetry,
     auditWriter,
-    audit: new CountingAudit(auditWriter, undefined, options.tallies),
+    // Every line the proxy writes carries the policy's hash (one string read: the stages set the one that judged).
+    audit: new CountingAudit(auditWriter, undefined, options.tallies, (event) => {
+      event.policy ??= live.policy.hash;
+    }),
     contexts: new SecureContextCache(new LeafMinter(context.ca)),
     live,
     upstream,

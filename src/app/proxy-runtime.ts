@@ -75,6 +75,7 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     captures: new CaptureBook(store, services.paths.locksDir),
     held: new HeldValues(store),
     now: options.now ?? (() => new Date()),
+    policy: () => live.policy,
     leases: {
       get: (agentId, grantId) => store.get<LeaseRecord>(leaseRecordId(agentId, grantId)),
       start: async (record) => {

@@ -33,8 +33,16 @@ export interface AuditEvent {
   rule?: string | undefined;
   /** A connection redirected to keyway rather than sent to its proxy listener: `transparent` (proxy.transparent), `contain` (keyway run --contain). */
   via?: 'transparent' | 'contain' | undefined;
+  /**
+   * The hash of the policy in force (`sha256:…`, policy/cedar/hash.ts): the compiled YAML rules and
+   * Cedar files that judged this request, or were loaded when the line was written (a `policy.load`
+   * line: the one it loaded). `keyway audit verify` checks that a `policy.load` line loaded it.
+   */
+  policy?: string | undefined;
   /** `warn`: a refusal was only reported (policy mode warn). */
-  policy?: 'warn' | undefined;
+  policy_mode?: 'warn' | undefined;
+  /** For `policy.load`: the Cedar files loaded, comma-separated absolute paths (none: YAML rules only). */
+  files?: string | undefined;
   /** X-HTTP-Method-Override and its kin that the request carried (names only). */
   method_override?: string | undefined;
   /** X-Original-URL and its kin that the request carried (names only). */

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   // be fetched or read. Says nothing of the token; not counted as a failed sign-in.
   identity_unavailable: { kind: 'refusal', status: 503, audit: 'error' },
   policy_denied: { kind: 'refusal', status: 403, audit: 'deny' },
+  // A Cedar policy (policy as code: <home>/policies/*.cedar, policy.files) forbids it; the message names the policy's id.
+  rule_denied: { kind: 'refusal', status: 403, audit: 'deny' },
   lease_expired: { kind: 'refusal', status: 403, audit: 'deny' },
   insecure_upstream: { kind: 'refusal', status: 403, audit: 'deny' },
   host_mismatch: { kind: 'refusal', status: 400, audit: 'deny' },

@@ -105,11 +105,18 @@ export class CountingAudit implements AuditSink {
   /** Of those, the ones another keyway served for this one (countElsewhere). */
   readonly elsewhere = { requests: 0, refused: 0 };
 
-  /** `elsewhere`: told of each request counted, for a keyway that counts them too (a contained run's tells the running keyway). */
-  constructor(writer: AuditSink, recent = new RecentMinutes(), elsewhere?: (event: AuditEvent) => void) {
+  readonly #stamp: ((event: AuditEvent) => void) | undefined;
+
+  /**
+   * `elsewhere`: told of each request counted, for a keyway that counts them too (a contained run's
+   * tells the running keyway). `stamp`: fills in what every line carries before it is written (the
+   * policy's hash, where a stage has not set the one that judged the request).
+   */
+  constructor(writer: AuditSink, recent = new RecentMinutes(), elsewhere?: (event: AuditEvent) => void, stamp?: (event: AuditEvent) => void) {
     this.#writer = writer;
     this.recent = recent;
     this.#elsewhere = elsewhere;
+    this.#stamp = stamp;
   }
 
   /** Requests another keyway served for this one (app/contain-door.ts): in the status counts and the overview. */
@@ -136,16 +143,19 @@ export class CountingAudit implements AuditSink {
   }
 
   write(event: AuditEvent, reserved?: boolean): Promise<void> {
+    this.#stamp?.(event);
     this.#count(event);
     return this.#writer.write(event, reserved);
   }
 
   /** A write-ahead line counts nothing (the request is counted at its outcome). */
   writeAhead(event: AuditEvent): Promise<void> | null {
+    this.#stamp?.(event);
     return writeAheadLine(this.#writer, event);
   }
 
   record(event: AuditEvent, reserved?: boolean): void {
+    this.#stamp?.(event);
     this.#count(event);
     recordLine(this.#writer, event, reserved);
   }

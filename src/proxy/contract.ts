@@ -3,6 +3,7 @@ import type { LimitScope, RateCounter } from '../policy/rate-limits.ts';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/index.ts';
+import type { LoadedPolicy } from '../policy/cedar/contract.ts';
 import type { Config } from '../config/index.ts';
 import type { IssuedCredential } from '../credentials/issuing/issued-credential.ts';
 import type { OnBehalf } from '../credentials/types/index.ts';
@@ -33,6 +34,8 @@ export interface Decisions {
   tables(): ProxyTables;
   /** The clock policy decisions use (time windows, leases); tests may pin it. */
   now(): Date;
+  /** The policy in force (the YAML rules compiled, Cedar files, its hash): policy/cedar/load.ts, swapped at a reload. */
+  policy(): LoadedPolicy;
   /** Agents' leases on grants (the second clock): read from memory, started on first use. */
   readonly leases: {
     get(agentId: string, grantId: string): LeaseRecord | undefined;

@@ -136,7 +136,7 @@ describe('agent rules and leases through the proxy', () => {
     // The watcher's rule allows only sources in 10.9.0.0/16; the test client is 127.0.0.1.
     expect((await call('watcher', 'GET', '/repos/x')).status).toBe(200);
     const line = await auditLine((l) => l['agent'] === 'watcher');
-    expect(line).toMatchObject({ decision: 'inject', policy: 'warn' });
+    expect(line).toMatchObject({ decision: 'inject', policy_mode: 'warn' });
     expect(proxy.logs.join('')).toContain('warn mode');
   });
 

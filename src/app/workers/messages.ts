@@ -4,6 +4,7 @@
 // only (env:NAME, file:PATH: each process reads them), rate scopes are names and figures from the
 // config, stats are counts, spend is names (agent, grant, end user, model) and counts, and audit lines
 // (a refusal's, a worker's) are what the audit file gets (redacted).
+import type { PolicyFileText } from '../../policy/cedar/load.ts';
 import type { Config, ListenAddress } from '../../config/index.ts';
 import type { AuditEvent } from '../../audit/record.ts';
 import type { RateLimit } from '../../config/limits.ts';
@@ -27,6 +28,8 @@ export interface WorkerStart {
   readonly ownPorts: readonly number[];
   /** The config the primary runs (loaded and validated there): the worker never reads the file. */
   readonly config: Config;
+  /** The Cedar files' texts the primary read with that config (policy/cedar/load.ts): the worker reads no policy file either. */
+  readonly policyTexts: readonly PolicyFileText[];
 }
 
 /** Where a worker's listeners are bound, once they are. */
@@ -98,7 +101,7 @@ export type FromPrimary =
   | { t: 'spend-added'; id: number; error?: string }
   /** Questions the worker answers with `reply`: its stats, its metrics (prom-client JSON), a reload to `config` (its outcome). */
   | { t: 'ask'; id: number; what: 'stats' | 'metrics' }
-  | { t: 'ask'; id: number; what: 'reload'; config: Config }
+  | { t: 'ask'; id: number; what: 'reload'; config: Config; policyTexts: readonly PolicyFileText[] }
   /** A port the proxy must never connect to (the admin listener, bound after the workers). */
   | { t: 'own-port'; port: number }
   /** Stop accepting, let requests in flight finish for up to drainMs, close and exit 0. */

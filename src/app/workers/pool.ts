@@ -11,6 +11,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
+import type { PolicyFileText } from '../../policy/cedar/load.ts';
 import type { WorkerStatus } from '../../admin/deps.ts';
 import { type FromPrimary, type FromWorker, isFromWorker, type WorkerBound, type WorkerStart } from './messages.ts';
 
@@ -39,11 +40,13 @@ const NOT_INHERITED = /^--(inspect|inspect-brk|inspect-wait|inspect-port|debug-p
 export interface PoolOptions {
   readonly count: number;
   /** The start message for the worker in place `index`, with where the listeners are by then. */
-  readonly startFor: (index: number, bound: WorkerBound | undefined) => Omit<WorkerStart, 'config' | 'ownPorts'>;
+  readonly startFor: (index: number, bound: WorkerBound | undefined) => Omit<WorkerStart, 'config' | 'ownPorts' | 'policyTexts'>;
   readonly env: NodeJS.ProcessEnv;
   readonly logger: Logger;
   /** The config in force (the primary's): a worker that runs another is sent this one. */
   readonly config: () => Config;
+  /** The Cedar files' texts the primary loaded with that config: sent with it. */
+  readonly policyTexts: () => readonly PolicyFileText[];
   /** A worker's message the pool does not answer itself (request rates). */
   readonly onMessage: (message: FromWorker, reply: (message: FromPrimary) => void, pid: number) => void;
   /** A worker process ended (whatever the reason): what it held in the primary goes. */
@@ -152,7 +155,7 @@ export class WorkerPool {
   async #reloadOne(place: Place, isReloaded: (answer: unknown) => boolean): Promise<boolean> {
     const config = this.#o.config();
     if (place.config === config) return true;
-    const ok = isReloaded(await this.#askOne(place, { what: 'reload', config }));
+    const ok = isReloaded(await this.#askOne(place, { what: 'reload', config, policyTexts: this.#o.policyTexts() }));
     if (ok) place.config = config;
     return ok;
   }
@@ -216,7 +219,10 @@ export class WorkerPool {
     for (const place of this.#places.values()) if (place.ready && place.child.connected) place.child.send(message);
   }
 
-  #askOne(place: Place, question: { what: 'stats' | 'metrics' } | { what: 'reload'; config: Config }): Promise<unknown> {
+  #askOne(
+    place: Place,
+    question: { what: 'stats' | 'metrics' } | { what: 'reload'; config: Config; policyTexts: readonly PolicyFileText[] },
+  ): Promise<unknown> {
     const id = this.#nextAsk++;
     return new Promise<unknown>((resolve) => {
       const timer = setTimeout(() => {
@@ -243,7 +249,12 @@ export class WorkerPool {
 
   /** Forks the worker for place `index`; resolves when it listens, rejects when its start fails. */
   #spawn(index: number): Promise<WorkerBound> {
-    const start: WorkerStart = { ...this.#o.startFor(index, this.#bound), ownPorts: [...this.#ownPorts], config: this.#o.config() };
+    const start: WorkerStart = {
+      ...this.#o.startFor(index, this.#bound),
+      ownPorts: [...this.#ownPorts],
+      config: this.#o.config(),
+      policyTexts: this.#o.policyTexts(),
+    };
     const child = fork(WORKER_MODULE, [], {
       env: this.#o.env,
       execArgv: process.execArgv.filter((option) => !NOT_INHERITED.test(option)),

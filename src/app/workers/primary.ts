@@ -65,6 +65,7 @@ export async function startPrimary(parts: Parts, closers: Closers, count: number
       logFormat,
     }),
     config: () => live.config,
+    policyTexts: () => live.policy.texts,
     onMessage: (message, reply, pid) => {
       if (message.t === 'rates') reply(answerRates(rates, message));
       else if (message.t === 'spend-add') takeSpendAdd(parts.spend, message, reply);

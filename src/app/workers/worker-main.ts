@@ -13,6 +13,7 @@
 import { createAppLogger } from '../../log/logger.ts';
 import { prettyDestination } from '../../log/pretty.ts';
 import type { Config } from '../../config/index.ts';
+import type { PolicyFileText } from '../../policy/cedar/load.ts';
 import { deepFreeze } from '../../deep-freeze.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { startKeyway } from '../index.ts';
@@ -36,6 +37,8 @@ let starting: Promise<void> | undefined;
 let stopping = false;
 /** The primary's config: at start, then each reload's. */
 let config: Config | undefined;
+/** The Cedar files' texts the primary read with that config. */
+let policyTexts: readonly PolicyFileText[] = [];
 // Budgets as this worker's config has them: a scope no budget applies to is never asked about.
 const spend = new RemoteSpend(send, () => config?.budgets ?? []);
 // On the file sink, this worker's audit lines are written by the primary (shared-audit.ts).
@@ -77,7 +80,10 @@ function handle(message: FromPrimary): void {
       audit?.answer(message);
       return;
     case 'ask':
-      if (message.what === 'reload') config = deepFreeze(message.config);
+      if (message.what === 'reload') {
+        config = deepFreeze(message.config);
+        policyTexts = message.policyTexts;
+      }
       void answer(message.id, message.what);
       return;
     case 'own-port':
@@ -91,6 +97,7 @@ function handle(message: FromPrimary): void {
 
 async function begin(start: WorkerStart): Promise<void> {
   config = deepFreeze(start.config);
+  policyTexts = start.policyTexts;
   const base =
     start.logFormat === 'pretty' ? createAppLogger({ destination: prettyDestination((line) => process.stdout.write(`${line}\n`)) }) : createAppLogger();
   try {
@@ -112,6 +119,7 @@ async function begin(start: WorkerStart): Promise<void> {
           return audit;
         },
         config: () => config!,
+        policyTexts: () => policyTexts,
       },
     });
   } catch (err) {

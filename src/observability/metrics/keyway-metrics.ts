@@ -81,7 +81,7 @@ export class KeywayMetrics implements TokenObserver {
     if (event.approval !== undefined) t.approvals.add(grant, agent, event.approval.outcome);
     if (event.code === 'policy_denied') t.policy.add(grant, agent, 'denied');
     else if (event.code === 'lease_expired') t.policy.add(grant, agent, 'lease_expired');
-    else if (event.policy === 'warn') t.policy.add(grant, agent, 'warned');
+    else if (event.policy_mode === 'warn') t.policy.add(grant, agent, 'warned');
     if (event.usage !== undefined || event.cost_usd !== undefined) t.modelUsage.add(event, grant, agent, this.#models);
     if (upstreamSeconds !== undefined) t.observed.upstream.observe(upstreamSeconds);
   }

@@ -19,6 +19,7 @@ export function cedarContext(context: PolicyContext): Record<string, CedarValue>
     host: context.host.toLowerCase(),
     port: context.port,
     path: context.path,
+    path_lower: context.path.normalize('NFKC').toLowerCase(),
     query_keys: [...new Set(context.queryKeys)].sort(),
     time: {
       utc: extension('datetime', time.toISOString()),

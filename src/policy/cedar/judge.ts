@@ -11,6 +11,9 @@ import { SCHEMA_NAME } from './schema.ts';
 
 const NOTHING: PolicyAnswer = Object.freeze({ allowed: false, deciding: Object.freeze([]), errors: Object.freeze([]) });
 
+/** What decided when the engine could not judge the request at all (contract.ts: that refuses). */
+export const UNJUDGED = 'keyway:unjudged';
+
 let generation = 0;
 
 /** A judge over a set of parsed policies; the engine and the schema are already loaded. */
@@ -54,10 +57,10 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
         validateRequest: true,
       });
     } catch (err) {
-      return { allowed: false, deciding: [], errors: [`the request could not be put to the policy: ${(err as Error).message}`] };
+      return { allowed: false, deciding: [UNJUDGED], errors: [`the request could not be put to the policy: ${(err as Error).message}`] };
     }
     // A request the schema refuses (a context that cannot be built as typed) refuses.
-    if (answer.type === 'failure') return { allowed: false, deciding: [], errors: answer.errors.map((e) => e.message) };
+    if (answer.type === 'failure') return { allowed: false, deciding: [UNJUDGED], errors: answer.errors.map((e) => e.message) };
     const { decision, diagnostics } = answer.response;
     const errors = diagnostics.errors.map((e) => e.policyId);
     // A forbid that failed on this request refuses (contract.ts): its author meant to refuse something here.

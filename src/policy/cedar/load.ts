@@ -23,9 +23,16 @@ export interface PolicyInputs {
   readonly policy?: { readonly files: readonly string[] } | undefined;
 }
 
-/** A loaded policy, and the compiled YAML text it hashed (`keyway policy show --cedar`). */
+/** A Cedar file as read (and trusted) once: what workers are handed, so that every process parses the same text. */
+export interface PolicyFileText {
+  readonly file: string;
+  readonly text: string;
+}
+
+/** A loaded policy, the compiled YAML text it hashed (`keyway policy show --cedar`), and the files' texts. */
 export interface LoadedPolicySet extends LoadedPolicy {
   readonly yamlText: string;
+  readonly texts: readonly PolicyFileText[];
 }
 
 const NO_CEDAR: PolicyAnswer = Object.freeze({ allowed: false, deciding: Object.freeze([]), errors: Object.freeze([]) });
@@ -43,27 +50,37 @@ export function policyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): stri
   return [...new Set([...own, ...named])];
 }
 
-/** Loads the policy; throws config_invalid with one line saying what is wrong. */
-export async function loadPolicy(inputs: PolicyInputs): Promise<LoadedPolicySet> {
+/** Reads the config's Cedar files, each checked first (file-trust.ts); throws config_invalid naming the file refused. */
+export function readPolicyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): PolicyFileText[] {
+  return policyFiles(inputs).map((file) => {
+    const untrusted = untrustedPolicyFile(file);
+    if (untrusted !== undefined) throw new KeywayError('config_invalid', `policy file ${file} is refused: ${untrusted}`);
+    return { file, text: readFileSync(file, 'utf8') };
+  });
+}
+
+/**
+ * Loads the policy: the config's YAML rules and its Cedar files (read now, or as given: a worker
+ * takes the texts its primary read). Throws config_invalid with one line saying what is wrong.
+ */
+export async function loadPolicy(inputs: PolicyInputs, given?: readonly PolicyFileText[]): Promise<LoadedPolicySet> {
   const yaml = compileYamlPolicies(inputs.agents);
   const yamlText = yaml.map((p) => `${p.text}\n`).join('\n');
   const yamlSources: PolicySource[] = yaml.map((p) => ({ id: p.id, origin: p.id, text: p.text }));
-  const files = policyFiles(inputs);
-  if (files.length === 0) {
+  const read = given ?? readPolicyFiles(inputs);
+  if (read.length === 0) {
     return Object.freeze({
       hash: policyHash(yamlText, []),
       files: [],
       policies: yamlSources,
       hasCedarFiles: false,
       yamlText,
+      texts: [],
       judge: () => NO_CEDAR,
     });
   }
-  const texts = files.map((file) => {
-    const untrusted = untrustedPolicyFile(file);
-    if (untrusted !== undefined) throw new KeywayError('config_invalid', `policy file ${file} is refused: ${untrusted}`);
-    return readFileSync(file, 'utf8');
-  });
+  const files = read.map((r) => r.file);
+  const texts = read.map((r) => r.text);
   const engine = await loadCedarEngine();
   const schema = engine.preparseSchema(SCHEMA_NAME, CEDAR_SCHEMA);
   if (schema.type === 'failure') throw new KeywayError('config_invalid', `keyway's Cedar schema did not load: ${schema.errors[0]?.message}`);
@@ -94,6 +111,7 @@ export async function loadPolicy(inputs: PolicyInputs): Promise<LoadedPolicySet>
     policies: [...yamlSources, ...parsed.map((p) => ({ id: p.id, origin: p.origin, text: p.text }))],
     hasCedarFiles: true,
     yamlText,
+    texts: read,
     judge: makeJudge(engine, parsed),
   });
 }

@@ -35,7 +35,8 @@ type RequestContext = {
   method: String,            // upper case: "GET", "POST", ...
   host: String,              // lower case, as keyway routed it
   port: Long,
-  path: String,              // as the upstream reads it (dot segments resolved, %2e decoded), no query
+  path: String,              // as the upstream reads it (dot segments resolved, %2e decoded, // collapsed), no query; case kept
+  path_lower: String,        // the same, NFKC and lower case: for a forbid a case-blind server must not sidestep (/ADMIN)
   query_keys: Set<String>,   // the query's parameter names; never their values
   body_size?: Long,          // Content-Length when declared; absent for a body of unknown size
   time: Time,

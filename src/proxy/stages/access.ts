@@ -4,6 +4,8 @@ import { checkLease } from '../../policy/leases.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
+import { decide, ruleDenied } from '../../policy/cedar/decide.ts';
+import { policyQuery } from './policy-query.ts';
 import type { ClientRequest } from '../client-message.ts';
 import { HOLD_LIMIT, holdWhole } from '../body-hold.ts';
 import { hasBody } from '../replay-body.ts';
@@ -36,7 +38,17 @@ export const access: HeadStage = {
   },
 };
 
-/** The agent's rules; a body held to check max_body lands in request.heldBody (body-hold.ts). */
+/** An agent without rules: every grant it holds is open (rules.ts says so of a grant with none). */
+const OPEN: Verdict = Object.freeze({
+  allowed: true,
+  enforced: true,
+  outcome: 'allow',
+  rule: undefined,
+  reason: 'the agent has no rules',
+  maxBodyBytes: undefined,
+});
+
+/** The agent's rules and the Cedar files (decide.ts); a body held to check max_body lands in request.heldBody (body-hold.ts). */
 function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const { conn, req, draft } = request;
   const { agent, records } = conn;
@@ -46,22 +58,33 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   if (isMcpEndpoint(grant.mcp, request.path) || overridesMcpEndpoint(request)) request.mcp = { call: undefined, list: undefined };
   // Its type's own refusal, before the rules (a GitHub App's /app endpoints).
   if (grant.guard !== undefined) refuseByGuard(request, grant.guard);
-  if (!policy) return;
+  // The policy that judges this request: its hash goes on the line, whatever a reload does meanwhile.
+  const loaded = conn.decisions.policy();
+  draft.event.policy = loaded.hash;
+  if (!policy && !loaded.hasCedarFiles) return;
 
   const asked = requestsToJudge(req, request, now);
   const base = asked[0]!.request;
-  const verdicts = asked.map(({ request, by }) => ({ request, by, verdict: evaluate(policy, request) }));
-  const refused = verdicts.find((v) => !v.verdict.allowed);
+  const verdicts = asked.map(({ request: judged, by }) => {
+    const decision = decide(policy ? evaluate(policy, judged) : OPEN, policy, loaded, () => policyQuery(request, judged, 'request'));
+    return { request: judged, by, verdict: decision.verdict, decision };
+  });
+  const refused = verdicts.find((v) => !v.decision.allowed);
   const first = verdicts[0]!.verdict;
-  draft.event.rule = (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
+  draft.event.rule =
+    refused?.decision.code === 'rule_denied'
+      ? refused.decision.deciding.join(',')
+      : (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
   if (draft.event.rule === undefined) delete draft.event.rule;
+  if (refused?.decision.code === 'rule_denied') throw ruleDenied(refused.decision, { ...refused.request, namedBy: refused.by });
   if (refused) throw policyDenied(refused.verdict, { ...refused.request, namedBy: refused.by });
+  if (!policy) return;
   request.purposeRule = verdicts.find((v) => v.verdict.purposeRequiredBy !== undefined)?.verdict.purposeRequiredBy;
   // A method or path an override header names that needs a person's yes needs it for the request.
   request.approvalRule = verdicts.find((v) => v.verdict.approvalBy !== undefined)?.verdict.approvalBy;
   const warned = verdicts.find((v) => v.verdict.outcome === 'warn');
   if (warned) {
-    draft.event.policy = 'warn';
+    draft.event.policy_mode = 'warn';
     records.logger.warn({ agent: agent.id, grant: grant.id, rule: warned.verdict.rule }, 'a rule in warn mode would refuse this request');
   }
   const caps = verdicts

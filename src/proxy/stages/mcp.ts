@@ -8,6 +8,8 @@ import { type RevisionHeaders, revisionHeaderProblem } from '../../mcp/revision-
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import { pathReadings } from '../../policy/request-path.ts';
 import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
+import { decide, ruleDenied, type Decision } from '../../policy/cedar/decide.ts';
+import { policyQuery } from './policy-query.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { countHeader } from '../headers.ts';
@@ -117,12 +119,17 @@ async function judgePost(request: StagedRequest, exchange: McpExchange, endpoint
     throw unreadableMessage(request, mismatch, { code: HEADER_MISMATCH, ids: ids.length > 0 ? ids : [null], batch });
   }
   request.draft.event.mcp = summary(messages);
-  const judged = messages.filter((m) => m.kind !== 'response').map((m) => ({ message: m, verdict: verdictOf(request, m, body.length) }));
-  const refused = judged.filter((j) => !j.verdict.allowed);
+  const judged = messages
+    .filter((m) => m.kind !== 'response')
+    .map((m) => {
+      const decision = decisionOf(request, m, body.length);
+      return { message: m, verdict: decision.verdict, decision };
+    });
+  const refused = judged.filter((j) => !j.decision.allowed);
   if (refused.length > 0) throw refusal(request, judged, refused, batch);
   const warned = judged.find((j) => j.verdict.outcome === 'warn');
   if (warned) {
-    request.draft.event.policy = 'warn';
+    request.draft.event.policy_mode = 'warn';
     request.draft.event.rule = warned.verdict.rule;
   }
   const ids = judged.flatMap((j) => (j.message.kind === 'request' ? [j.message.id ?? null] : []));
@@ -192,8 +199,13 @@ function revisionHeaders(request: StagedRequest): RevisionHeaders {
 /** A GET (the event stream) or DELETE (the session's end) on the endpoint, judged as that method. */
 function judgeOne(request: StagedRequest, message: McpMessage, bytes: number | undefined): void {
   request.draft.event.mcp = { method: message.method! };
-  const verdict = verdictOf(request, message, bytes ?? 0);
-  if (!verdict.allowed) throw policyDenied(verdict, { grant: request.grant!.id, method: request.req.method ?? 'GET', path: request.path });
+  const decision = decisionOf(request, message, bytes ?? 0);
+  if (!decision.allowed) throw refusalOf(decision, { grant: request.grant!.id, method: request.req.method ?? 'GET', path: request.path });
+}
+
+/** The 403 for one refused message: a Cedar forbid's rule_denied, or a YAML rule's policy_denied. */
+function refusalOf(decision: Decision, at: { grant: string; method: string; path: string }): ProxyError {
+  return decision.code === 'rule_denied' ? ruleDenied(decision, at) : policyDenied(decision.verdict, at);
 }
 
 function policyBase(request: StagedRequest, bytes: number): PolicyRequest {
@@ -208,10 +220,18 @@ function policyBase(request: StagedRequest, bytes: number): PolicyRequest {
   };
 }
 
-function verdictOf(request: StagedRequest, message: McpMessage, bytes: number): Verdict {
+/**
+ * One message judged: the agent's MCP rules, and for a tools/call the Cedar files too (action
+ * mcp_call, context.mcp_tool), combined by decide.ts. Other methods were judged as the request.
+ */
+function decisionOf(request: StagedRequest, message: McpMessage, bytes: number): Decision {
   const policy = request.conn.agent.policy;
-  if (!policy) return { allowed: true, enforced: true, outcome: 'allow', rule: undefined, reason: 'the agent has no rules', maxBodyBytes: undefined };
-  return evaluateMcp(policy, { ...policyBase(request, bytes), mcp: { method: message.method!, tool: message.tool, args: message.args } });
+  const base = policyBase(request, bytes);
+  const yaml: Verdict = policy
+    ? evaluateMcp(policy, { ...base, mcp: { method: message.method!, tool: message.tool, args: message.args } })
+    : { allowed: true, enforced: true, outcome: 'allow', rule: undefined, reason: 'the agent has no rules', maxBodyBytes: undefined };
+  if (message.method !== 'tools/call') return decide(yaml, policy, undefined, () => policyQuery(request, base, 'mcp_call'));
+  return decide(yaml, policy, request.conn.decisions.policy(), () => policyQuery(request, base, 'mcp_call', message.tool));
 }
 
 /**
@@ -221,26 +241,26 @@ function verdictOf(request: StagedRequest, message: McpMessage, bytes: number): 
  */
 function refusal(
   request: StagedRequest,
-  judged: ReadonlyArray<{ message: McpMessage; verdict: Verdict }>,
-  refused: ReadonlyArray<{ message: McpMessage; verdict: Verdict }>,
+  judged: ReadonlyArray<{ message: McpMessage; verdict: Verdict; decision: Decision }>,
+  refused: ReadonlyArray<{ message: McpMessage; verdict: Verdict; decision: Decision }>,
   batch: boolean,
 ): ProxyError {
   const grant = request.grant!.id;
   const first = refused[0]!;
   const what = (m: McpMessage) => (m.method === 'tools/call' ? `tools/call ${m.tool}` : (m.method ?? 'a message'));
-  const denied = (j: { message: McpMessage; verdict: Verdict }) =>
-    policyDenied(j.verdict, { grant, method: 'POST', path: `${request.path} ${what(j.message)}` });
+  const denied = (j: { message: McpMessage; decision: Decision }) =>
+    refusalOf(j.decision, { grant, method: 'POST', path: `${request.path} ${what(j.message)}` });
   const main = denied(first);
-  request.draft.event.rule = first.verdict.rule;
+  request.draft.event.rule = first.decision.code === 'rule_denied' ? first.decision.deciding.join(',') : first.verdict.rule;
   const answers: RpcRefusal[] = judged
     .filter((j) => j.message.kind === 'request')
     .map((j) => {
       const own = refused.includes(j) ? denied(j) : undefined;
       const message = own?.message ?? `not sent: ${what(first.message)} in the same batch was refused`;
-      return { id: j.message.id ?? null, code: REFUSED, keyway: { code: 'policy_denied', message } };
+      return { id: j.message.id ?? null, code: REFUSED, keyway: { code: own?.code ?? main.code, message } };
     });
   if (answers.length === 0) return main;
-  return new ProxyError('policy_denied', main.message, { grant, hint: main.hint, answer: { status: 200, body: rpcErrorBody(answers, batch) } });
+  return new ProxyError(main.code, main.message, { grant, hint: main.hint, answer: { status: 200, body: rpcErrorBody(answers, batch) } });
 }
 
 /** The audit line's `mcp`: the method (or the batch's, comma-separated), and the first tools/call's tool and argument hash. */
