@@ -1,17 +1,17 @@
 // The proofs' way to the engine (src/policy/cedar/): the policy a config puts in effect, a candidate
 // in place of its Cedar files, and the policy stage itself, combined as the proxy's access stage
-// combines it. Nothing here evaluates a policy: rules.ts judges the YAML, Cedar's engine the files.
+// combines it (decide.ts, the access stage's own function). Nothing here evaluates a policy: rules.ts
+// judges the YAML, Cedar's engine the files.
 
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
-import { KeywayError } from '../errors/index.ts';
-import type { LoadedPolicy, PolicyQuery } from '../policy/cedar/contract.ts';
+import type { PolicyQuery } from '../policy/cedar/contract.ts';
 import { loadPolicy, type LoadedPolicySet } from '../policy/cedar/load.ts';
 import { CEDAR_SCHEMA } from '../policy/cedar/schema.ts';
-import { compileYamlText } from '../policy/cedar/yaml-compile.ts';
-import { type AgentPolicy, compileRules, evaluate, type Verdict } from '../policy/rules.ts';
+import { compileYamlText, yamlOpenId } from '../policy/cedar/yaml-compile.ts';
+import { type AgentPolicy, compileRules, evaluate } from '../policy/rules.ts';
+import { decide } from '../policy/cedar/decide.ts';
 import type { Candidate, ProofRequest, ProofVerdict } from './judge.ts';
 import { refused } from './judge.ts';
 
@@ -37,28 +37,9 @@ export function loadPolicyAt(config: Config, path: string): Promise<LoadedPolicy
 /** The name a candidate sent as text is given in origins and errors. */
 const CANDIDATE = 'candidate.cedar';
 
-/** The config's YAML rules with a candidate's Cedar text in place of its Cedar files (POST /api/policy/test). */
-export async function loadPolicyText(config: Config, text: string): Promise<LoadedPolicy> {
-  // The loader reads files (and checks who may write them): the text goes in a folder of this user's alone.
-  const dir = mkdtempSync(join(tmpdir(), 'keyway-candidate-'));
-  const file = join(dir, CANDIDATE);
-  try {
-    writeFileSync(file, text, { mode: 0o600 });
-    const loaded = await loadPolicyAt(config, file);
-    const named = (s: string) => s.split(file).join(CANDIDATE);
-    return {
-      hash: loaded.hash,
-      files: [CANDIDATE],
-      hasCedarFiles: loaded.hasCedarFiles,
-      policies: loaded.policies.map((p) => ({ id: named(p.id), origin: named(p.origin), text: p.text })),
-      judge: loaded.judge,
-    };
-  } catch (err) {
-    if (err instanceof KeywayError) throw new KeywayError(err.code, err.message.split(file).join(CANDIDATE));
-    throw err;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** The config's YAML rules with a candidate's Cedar text in place of its Cedar files (POST /api/policy/test); never put in effect. */
+export function loadPolicyText(config: Config, text: string): Promise<LoadedPolicySet> {
+  return loadPolicy({ home: NO_HOME, agents: config.agents, policy: { files: [] } }, [{ file: CANDIDATE, text }]);
 }
 
 /** keyway's Cedar schema, in Cedar's schema syntax (`keyway policy schema`). */
@@ -119,53 +100,23 @@ export function decidePolicy(candidate: Candidate, request: ProofRequest, grant:
     bodyBytes: request.bodySize,
     now: request.time,
   });
-  const decision = combine(yaml, rules, candidate.policy, () => queryOf(request, grant));
+  const decision = decide(yaml, rules, candidate.policy, () => queryOf(request, grant));
   if (!decision.allowed) {
     const stage = decision.code === 'rule_denied' ? 'cedar' : 'rules';
-    return refused(stage, grant, decision.code, decision.deciding, decision.reason);
+    const reason = decision.code === 'rule_denied' ? `forbidden by ${decision.deciding.join(', ')} (Cedar)` : yaml.reason;
+    return refused(stage, grant, decision.code ?? 'policy_denied', decision.deciding, reason);
   }
   const needs = [
     decision.verdict.approvalBy === undefined ? [] : [`a person's yes (${decision.verdict.approvalBy.rule})`],
     decision.verdict.purposeRequiredBy === undefined ? [] : [`X-Keyway-Purpose (${decision.verdict.purposeRequiredBy})`],
   ].flat();
-  return { outcome: 'allow', stage: undefined, grant, code: undefined, deciding: decision.deciding, reason: decision.verdict.reason, needs };
+  const deciding = decision.deciding.length > 0 ? decision.deciding : openPermit(candidate, request.agent, grant);
+  return { outcome: 'allow', stage: undefined, grant, code: undefined, deciding, reason: decision.verdict.reason, needs };
 }
 
-interface Combined {
-  readonly allowed: boolean;
-  readonly verdict: Verdict;
-  readonly code: 'rule_denied' | 'policy_denied';
-  readonly deciding: readonly string[];
-  readonly reason: string;
-}
-
-/**
- * The YAML verdict and Cedar's answer under Cedar's rule (contract.ts): a forbid from either refuses,
- * a permit from either is needed.
- * TODO(wt-cedar): decide.ts, the access stage's own function, once it is on the branch.
- */
-function combine(yaml: Verdict, policy: AgentPolicy, loaded: LoadedPolicy, query: () => PolicyQuery): Combined {
-  const yamlIds = yaml.rule === undefined ? [] : [ruleId(yaml.rule)];
-  const base = { verdict: yaml, code: 'policy_denied' as const, deciding: yamlIds, reason: yaml.reason };
-  if (!loaded.hasCedarFiles) return { ...base, allowed: yaml.allowed };
-  const cedar = loaded.judge(query());
-  if (!cedar.allowed && cedar.deciding.length > 0)
-    return { ...base, allowed: false, code: 'rule_denied', deciding: cedar.deciding, reason: `forbidden by ${cedar.deciding.join(', ')} (Cedar)` };
-  if (yaml.allowed) return { ...base, allowed: true };
-  const yamlForbade = policy.rules.some((r) => r.deny && r.name === yaml.rule);
-  if (yamlForbade || !cedar.allowed) return { ...base, allowed: false };
-  const reason = `permitted by ${cedar.deciding.join(', ')} (Cedar), where ${yaml.rule ?? 'no YAML rule'} did not allow it`;
-  return {
-    allowed: true,
-    code: 'policy_denied',
-    deciding: cedar.deciding,
-    reason,
-    verdict: { ...yaml, allowed: true, enforced: true, outcome: 'allow', reason },
-  };
-}
-
-/** `agents.a.rules[2] (deny /admin/**)` -> `yaml:agents.a.rules[2]`. */
-function ruleId(rule: string): string {
-  const match = /^(agents\..+?\.rules\[\d+\]) \(/.exec(rule);
-  return match ? `yaml:${match[1]}` : rule;
+/** A grant open to a config agent (no allow rule guards it) is admitted by its compiled open permit (yaml-compile.ts). */
+function openPermit(candidate: Candidate, agent: string, grant: string): string[] {
+  const config = candidate.config.agents[agent];
+  if (config === undefined) return [];
+  return [config.grants === undefined && config.rules.length === 0 ? yamlOpenId(agent, undefined) : yamlOpenId(agent, grant)];
 }

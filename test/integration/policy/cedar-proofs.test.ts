@@ -230,3 +230,60 @@ describe('keyway policy lint', () => {
     expect(json.findings.filter((f) => f.severity === 'error').map((f) => f.at)).toEqual([`${file}:4:10`]);
   });
 });
+
+describe('policy check against a keyway whose home has Cedar files', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        return true;
+      },
+    });
+    const home = makeHome();
+    mkdirSync(join(home, 'policies'), { mode: 0o700 });
+    writeFileSync(join(home, 'policies', 'rules.cedar'), `${NO_DELETES}\n${OPS_NO_ADMIN}`, { mode: 0o600 });
+    proxy = await startProxy({
+      home,
+      grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
+      env: { OPS_KEY: 'ops-key' },
+      config: { agents: { ops: { key: 'env:OPS_KEY' } } },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  it('says what the proxy then does, a Cedar forbid included, and test finds the recorded verdicts unchanged', async () => {
+    const cases: Array<[string, string, string, string | null, string[]]> = [
+      ['GET', '/v1/items', 'allow', null, ['yaml:agents.ops']],
+      ['DELETE', '/v1/items/1', 'deny', 'cedar', ['no-deletes']],
+      ['GET', '/v1/admin/keys', 'deny', 'cedar', ['ops-no-admin']],
+    ];
+    for (const [method, path, verdict, stage, deciding] of cases) {
+      const target = `https://api.example.test:${upstream.port}${path}`;
+      const asked = await proxy.cli(['policy', 'check', '--agent', 'ops', '--json', method, target]);
+      const said = JSON.parse(asked.stdout) as { verdict: string; stage: string | null; code: string | null; deciding: string[] };
+      expect([said.verdict, said.stage, said.deciding]).toEqual([verdict, stage, deciding]);
+      const sent = await curl(
+        ['-X', method, '-o', '/dev/null', '-D', '-', '--proxy', `http://ops:ops-key@127.0.0.1:${proxy.port}`, '--cacert', proxy.caPath, target],
+        {},
+      );
+      const status = Number([...sent.stdout.matchAll(/^HTTP\/[\d.]+ (\d{3})/gm)].at(-1)?.[1]);
+      expect(status, `${method} ${path}`).toBe(verdict === 'allow' ? 200 : 403);
+      if (said.code !== null) expect(sent.stdout.toLowerCase()).toContain(`x-keyway-error: ${said.code}`);
+      expect(sent.stdout).not.toContain(CANARY);
+    }
+    const shown = JSON.parse((await proxy.cli(['policy', 'show', '--json'])).stdout) as { hash: string; files: string[] };
+    expect(shown.files).toEqual([join(proxy.home, 'policies', 'rules.cedar')]);
+    const requests = proxy.auditLines().filter((l) => l['method'] !== null && l['agent'] === 'ops');
+    expect(requests.map((l) => l['policy'])).toEqual(requests.map(() => shown.hash));
+    const report = JSON.parse((await proxy.cli(['policy', 'test', '--json'])).stdout) as Report;
+    expect(report.compared).toBe(3);
+    expect(report.differing).toEqual([]);
+  });
+});
