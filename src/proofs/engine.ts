@@ -10,7 +10,7 @@ import type { PolicyQuery } from '../policy/cedar/contract.ts';
 import { loadPolicy, type LoadedPolicySet } from '../policy/cedar/load.ts';
 import { CEDAR_SCHEMA } from '../policy/cedar/schema.ts';
 import { compileYamlText, yamlOpenId } from '../policy/cedar/yaml-compile.ts';
-import { type AgentPolicy, compileRules, evaluate } from '../policy/rules.ts';
+import { type AgentPolicy, compileRules, evaluate, evaluateMcp } from '../policy/rules.ts';
 import { decide } from '../policy/cedar/decide.ts';
 import type { Candidate, ProofRequest, ProofVerdict } from './judge.ts';
 import { refused } from './judge.ts';
@@ -69,11 +69,11 @@ function rulesOf(candidate: Candidate, agent: string): AgentPolicy {
   return policy;
 }
 
-export function queryOf(request: ProofRequest, grant: string): PolicyQuery {
+export function queryOf(request: ProofRequest, grant: string, tool?: string): PolicyQuery {
   return {
     agent: request.agent,
     parents: [],
-    action: 'request',
+    action: tool === undefined ? 'request' : 'mcp_call',
     grant,
     context: {
       method: request.method,
@@ -84,7 +84,7 @@ export function queryOf(request: ProofRequest, grant: string): PolicyQuery {
       bodySize: request.bodySize,
       time: request.time,
       sourceIp: request.sourceIp,
-      mcpTool: request.mcpTool,
+      mcpTool: tool,
     },
   };
 }
@@ -99,6 +99,7 @@ export function decidePolicy(candidate: Candidate, request: ProofRequest, grant:
     source: request.sourceIp,
     bodyBytes: request.bodySize,
     now: request.time,
+    mcpEndpoint: request.mcp !== undefined,
   });
   const decision = decide(yaml, rules, candidate.policy, () => queryOf(request, grant));
   if (!decision.allowed) {
@@ -112,6 +113,32 @@ export function decidePolicy(candidate: Candidate, request: ProofRequest, grant:
   ].flat();
   const deciding = decision.deciding.length > 0 ? decision.deciding : openPermit(candidate, request.agent, grant);
   return { outcome: 'allow', stage: undefined, grant, code: undefined, deciding, reason: decision.verdict.reason, needs };
+}
+
+/**
+ * One JSON-RPC message on an MCP endpoint, as the proxy's mcp stage judges it: the agent's MCP
+ * rules, and for a tools/call the Cedar files too (action mcp_call, context.mcp_tool). The arguments
+ * are not in the log: a rule reading them makes the line not replayable (replay.ts) before this.
+ */
+export function decideMcp(candidate: Candidate, request: ProofRequest, grant: string, method: string, tool: string | undefined): ProofVerdict {
+  const rules = rulesOf(candidate, request.agent);
+  const base = {
+    grant,
+    method: request.method,
+    path: request.path,
+    source: request.sourceIp,
+    bodyBytes: request.bodySize,
+    now: request.time,
+    mcpEndpoint: true,
+  };
+  const yaml = evaluateMcp(rules, { ...base, mcp: { method, tool } });
+  const cedar = method === 'tools/call' && tool !== undefined ? candidate.policy : undefined;
+  const decision = decide(yaml, rules, cedar, () => queryOf(request, grant, tool));
+  if (decision.allowed)
+    return { outcome: 'allow', stage: undefined, grant, code: undefined, deciding: decision.deciding, reason: decision.verdict.reason, needs: [] };
+  const stage = decision.code === 'rule_denied' ? 'cedar' : 'rules';
+  const reason = decision.code === 'rule_denied' ? `${method} ${tool ?? ''} forbidden by ${decision.deciding.join(', ')} (Cedar)` : yaml.reason;
+  return refused(stage, grant, decision.code ?? 'policy_denied', decision.deciding, reason);
 }
 
 /** A grant open to a config agent (no allow rule guards it) is admitted by its compiled open permit (yaml-compile.ts). */

@@ -11,7 +11,7 @@ import type { ProxyError } from '../errors/index.ts';
 import { chooseGrant, GrantRouter, type RoutedGrant } from '../policy/access.ts';
 import type { LoadedPolicy } from '../policy/cedar/contract.ts';
 import { patternMatches } from '../policy/domains.ts';
-import { decidePolicy } from './engine.ts';
+import { decideMcp, decidePolicy } from './engine.ts';
 
 export type Stage = 'grant' | 'rules' | 'cedar';
 
@@ -29,7 +29,8 @@ export interface ProofRequest {
   readonly bodySize: number | undefined;
   readonly time: Date;
   readonly sourceIp: string;
-  readonly mcpTool?: string | undefined;
+  /** On an MCP endpoint: the JSON-RPC methods it carried, and a tools/call's tool (judged as the proxy's mcp stage judges them). */
+  readonly mcp?: { readonly methods: readonly string[]; readonly tool: string | undefined } | undefined;
 }
 
 export interface ProofVerdict {
@@ -76,7 +77,14 @@ export function candidateOf(config: Config, policy: LoadedPolicy, stored: Stored
 export function judgeRequest(candidate: Candidate, request: ProofRequest): ProofVerdict {
   const routed = routeGrant(candidate, request);
   if ('outcome' in routed) return routed;
-  return decidePolicy(candidate, request, routed.grant);
+  const asRequest = decidePolicy(candidate, request, routed.grant);
+  if (asRequest.outcome !== 'allow' || request.mcp === undefined) return asRequest;
+  // Then each JSON-RPC message, as the mcp stage judges it after the access stage.
+  for (const method of request.mcp.methods) {
+    const message = decideMcp(candidate, request, routed.grant, method, method === 'tools/call' ? request.mcp.tool : undefined);
+    if (message.outcome !== 'allow') return message;
+  }
+  return asRequest;
 }
 
 /** The grant stage: which grant the request gets, or the verdict that ends it there. */

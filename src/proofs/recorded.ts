@@ -17,7 +17,8 @@ export interface RecordedRequest {
   /** Without its query (the log never has it). */
   readonly path: string;
   readonly sourceIp: string;
-  readonly mcpTool: string | undefined;
+  /** On an MCP endpoint: the JSON-RPC methods posted (a batch's, in order), the first tools/call's tool, and how many tools/call. */
+  readonly mcp: RecordedMcp | undefined;
   /** What the policy in effect said when the line was written. */
   readonly allowed: boolean;
   /** The code of a refusal (policy_denied, rule_denied, host_not_allowed). */
@@ -28,6 +29,12 @@ export interface RecordedRequest {
   readonly policyHash: string | undefined;
   /** The path was recorded cut (over 1 KiB): the policy cannot be asked about the path that was sent. */
   readonly pathCut: boolean;
+}
+
+export interface RecordedMcp {
+  readonly methods: readonly string[];
+  readonly tool: string | undefined;
+  readonly calls: number;
 }
 
 /** Refusals that are the policy's own: the grant stage and the rules. */
@@ -68,7 +75,10 @@ export function recordedRequest(line: AuditLine): RecordedRequest | undefined {
     port: line.port,
     path: line.path,
     sourceIp: line.client,
-    mcpTool: line.mcp?.tool,
+    mcp:
+      line.mcp === undefined
+        ? undefined
+        : { methods: line.mcp.method.split(','), tool: line.mcp.tool, calls: line.mcp.calls ?? (line.mcp.method.split(',').includes('tools/call') ? 1 : 0) },
     allowed,
     code: allowed ? undefined : (line.code ?? undefined),
     rule: line.rule,

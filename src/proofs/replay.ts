@@ -51,6 +51,7 @@ export async function* loggedRequests(config: Config, env: NodeJS.ProcessEnv, fi
 /** Why the candidate cannot judge this line from the log alone; undefined when it can. */
 export function notReplayable(judged: Judged, request: RecordedRequest): string | undefined {
   if (request.pathCut) return 'the path was recorded cut (over 1 KiB)';
+  if (request.mcp !== undefined && request.mcp.calls > 1) return `a batch of ${request.mcp.calls} tools/call: the log keeps the first one's tool only`;
   const grant = request.grant;
   const reading = judged.scopes.filter((s) => (grant === undefined || scopeCovers(s, request.agent, grant)) && NOT_RECORDED.some((a) => s.reads.has(a)));
   if (reading.length > 0) {
@@ -61,8 +62,7 @@ export function notReplayable(judged: Judged, request: RecordedRequest): string 
   const bodyRules = rules
     .map((rule, i) => ({ rule, i }))
     .filter(
-      ({ rule }) =>
-        (grant === undefined || rule.grant === grant) && (rule.max_body !== undefined || (request.mcpTool !== undefined && rule.args !== undefined)),
+      ({ rule }) => (grant === undefined || rule.grant === grant) && (rule.max_body !== undefined || (request.mcp !== undefined && rule.args !== undefined)),
     );
   if (bodyRules.length > 0)
     return `${bodyRules.map(({ i }) => `yaml:agents.${request.agent}.rules[${i}]`).join(', ')} read the body (max_body or MCP args), which the audit log does not keep`;
@@ -81,7 +81,7 @@ export function judgeRecorded(candidate: Candidate, request: RecordedRequest): P
     bodySize: undefined,
     time: new Date(request.ts),
     sourceIp: request.sourceIp,
-    mcpTool: request.mcpTool,
+    mcp: request.mcp,
   });
 }
 
