@@ -6,6 +6,7 @@
 // edited, removed or renamed shows as a problem naming that file and line, and so does an old file
 // deleted by hand (no record covers it). A log rotation pruned is intact but not whole: the result
 // names every range pruned (pruned.ts), and which were pruned sooner than audit.min_retention.
+// Each line's policy hash must have been loaded by an earlier policy.load line (policy-loads.ts).
 
 import { KeywayError } from '../errors/index.ts';
 import { ChainChecker } from './chain.ts';
@@ -15,6 +16,7 @@ import { listRotated } from './chain-files.ts';
 import { prunedPathFor, readPruned, type PrunedRange, type PrunedState } from './pruned.ts';
 import type { RotatedFile } from './chain-files.ts';
 import { readHead } from './head.ts';
+import { PolicyLoads } from './policy-loads.ts';
 import type { ChainHead, HeadState } from './head.ts';
 import { readLinesAt } from './lines.ts';
 import { GENESIS_HASH, parseLine } from './record.ts';
@@ -130,9 +132,10 @@ async function verifyChain(input: ChainInput): Promise<VerifyResult> {
   let lines = 0;
   let lastFileLines = 0;
   const firstLines = new Map<string, number>();
+  const policies = new PolicyLoads();
   for (const file of files) {
     const tag = tagFiles ? file.path : undefined;
-    const fed = await feedFile(checker, artifacts, file.path, tag, file.path === input.live);
+    const fed = await feedFile(checker, artifacts, policies, file.path, tag, file.path === input.live);
     lastFileLines = fed.lines;
     lines += fed.lines;
     if (fed.firstSeq !== undefined) firstLines.set(file.path, fed.firstLine);
@@ -239,6 +242,7 @@ async function loadState<T extends HeadState>(read: () => Promise<T>, what: stri
 async function feedFile(
   checker: ChainChecker,
   artifacts: CrashArtifacts,
+  policies: PolicyLoads,
   path: string,
   tag: string | undefined,
   live: boolean,
@@ -259,6 +263,8 @@ async function feedFile(
         firstLine = n;
       }
       checker.feed(text, n, tag);
+      const unloaded = rec === null ? undefined : policies.check(rec);
+      if (unloaded !== undefined) checker.report(n, unloaded, tag);
       if (!terminated) checker.report(n, 'the file ends in a line cut short (no newline) before the end of the log', tag);
       if (rec?.recovered !== undefined) {
         const wrong = artifacts.recovered(rec, n, offset, tag);
