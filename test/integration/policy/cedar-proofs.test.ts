@@ -187,6 +187,12 @@ describe('policy test and diff with Cedar candidates, over real traffic', () => 
       await page.locator('#policy-test-summary').waitFor();
       expect(await page.locator('#policy-test-summary').textContent()).toBe('6 recorded requests judged again; verdicts that differ: 0.');
       outputs.push(await page.content());
+      // Each audit row shows the hash of the policy that judged it (its first 12 hex digits; the whole in its title).
+      await page.goto(`${adminClient(proxy).base}/#/audit`);
+      const hash = page.locator('table.audit tbody tr .policy-hash').first();
+      await hash.waitFor();
+      expect(await hash.getAttribute('title')).toBe(shown.hash);
+      expect(await hash.textContent()).toBe(` policy ${shown.hash.slice(7, 19)}`);
       expect(errors).toEqual([]);
     } finally {
       await browser.close();
