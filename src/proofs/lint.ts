@@ -110,6 +110,8 @@ export function shadowed(scopes: readonly PolicyScope[]): LintFinding[] {
 
 /** Every finding for a loaded policy: validation per file, then what needs the config. */
 export async function lintPolicy(policy: LoadedPolicy, config: Config, schema: string | object): Promise<LintFinding[]> {
+  // The compiled YAML is keyway's own text: with no Cedar file there is nothing to lint, and the engine stays unloaded.
+  if (!policy.hasCedarFiles) return [];
   const findings: LintFinding[] = [];
   for (const file of policy.files) findings.push(...(await validateFile(file, await readFile(file, 'utf8'), schema)));
   const scopes = await scopesOf(policy.policies);

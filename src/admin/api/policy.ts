@@ -134,7 +134,9 @@ export function policyRoutes(deps: AdminDeps): Route[] {
         const since = asBadRequest(() => parseAuditTime(optionalString(body, 'since') ?? '24h', 'since'));
         const config = deps.oauth.config();
         const loaded = text === undefined ? await loadCurrentPolicy(config) : await asBadRequestAsync(() => loadPolicyText(config, text));
-        const judged = { candidate: candidateOf(config, loaded, storedRouting(deps.services.store)), scopes: await scopesOf(loaded.policies) };
+        // Without Cedar files the engine stays unloaded in the proxy's process: nothing but the YAML to read.
+        const scopes = loaded.hasCedarFiles ? await scopesOf(loaded.policies) : [];
+        const judged = { candidate: candidateOf(config, loaded, storedRouting(deps.services.store)), scopes };
         const report = await replayAgainstLog(
           judged,
           loggedRequests(config, deps.env, { ...(since === undefined ? {} : { since }), ...(agent === undefined ? {} : { agent }) }),

@@ -2,10 +2,12 @@
 // diff). None of them contacts an upstream or reads a secret: they read the config, the Cedar files
 // and the audit log. The proofs live in src/proofs/; this file reads arguments and prints.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseAuditTime } from '../../audit/read/filter.ts';
 import type { Config } from '../../config/index.ts';
+import { KeywayError } from '../../errors/index.ts';
+import type { LoadedPolicy } from '../../policy/cedar/contract.ts';
 import { loadConfig } from '../../config/load.ts';
 import { resolveHome } from '../../paths.ts';
 import { authorityAdded } from '../../proofs/authority.ts';
@@ -146,8 +148,25 @@ function filterOf(args: Args) {
   return { ...(since === undefined ? {} : { since }), ...(agent === undefined ? {} : { agent }) };
 }
 
-async function judged(config: Config, loaded: Awaited<ReturnType<typeof loadCurrentPolicy>>, stored: StoredRouting): Promise<Judged> {
-  return { candidate: candidateOf(config, loaded, stored), scopes: await scopesOf(loaded.policies) };
+/** `withScopes`: read each policy's head with Cedar's parser (it loads the engine): needed only where a Cedar file is in play. */
+async function judged(config: Config, loaded: LoadedPolicy, stored: StoredRouting, withScopes = loaded.hasCedarFiles): Promise<Judged> {
+  return { candidate: candidateOf(config, loaded, stored), scopes: withScopes ? await scopesOf(loaded.policies) : [] };
+}
+
+/**
+ * A candidate's Cedar files: a .cedar file, or a folder holding at least one. One that does not
+ * load (a parse error, a file others may write) is bad input: one line, exit 2.
+ */
+async function candidateAt(config: Config, path: string, label: string): Promise<LoadedPolicy> {
+  const at = existing(path, label);
+  if (statSync(at).isDirectory() ? !readdirSync(at).some((name) => name.endsWith('.cedar')) : !at.endsWith('.cedar'))
+    throw usageError(`${label}: expected a .cedar file or a folder holding .cedar files: ${path}`);
+  try {
+    return await loadPolicyAt(config, at);
+  } catch (err) {
+    if (err instanceof KeywayError && err.code === 'config_invalid') throw usageError(`${label}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** The store's grants and agents (ids, domains, grant lists), read once and closed. */
@@ -164,7 +183,7 @@ async function storeOf(args: Args, io: CommandIO): Promise<StoredRouting> {
 async function test(args: Args, io: CommandIO, config: Config): Promise<number> {
   const path = args.string('policy');
   const filter = filterOf(args);
-  const loaded = path === undefined ? await loadCurrentPolicy(config) : await loadPolicyAt(config, existing(path, '--policy'));
+  const loaded = path === undefined ? await loadCurrentPolicy(config) : await candidateAt(config, path, '--policy');
   const report = await replayAgainstLog(await judged(config, loaded, await storeOf(args, io)), loggedRequests(config, io.env, filter));
   printTest(io, loaded, report, args.json);
   return report.differing.length > 0 ? 1 : 0;
@@ -174,17 +193,18 @@ async function diff(args: Args, io: CommandIO, config: Config): Promise<number> 
   const [, oldPath, newPath] = args.positionals;
   if (oldPath === undefined || newPath === undefined) throw usageError('expected OLD NEW (two .cedar files, folders of them, or config files)');
   const side = async (path: string, label: string) => {
-    const at = existing(path, label);
-    if (/\.(ya?ml|json)$/i.test(at)) {
-      const other = loadConfig({ home: resolveHome(args.string('home'), io.env), file: at });
+    if (/\.(ya?ml|json)$/i.test(path)) {
+      const other = loadConfig({ home: resolveHome(args.string('home'), io.env), file: existing(path, label) });
       return { config: other, loaded: await loadCurrentPolicy(other) };
     }
-    return { config, loaded: await loadPolicyAt(config, at) };
+    return { config, loaded: await candidateAt(config, path, label) };
   };
   const before = await side(oldPath, 'OLD');
   const after = await side(newPath, 'NEW');
   const stored = await storeOf(args, io);
-  const [previous, next] = [await judged(before.config, before.loaded, stored), await judged(after.config, after.loaded, stored)];
+  // The heads are read on both sides when either has Cedar files: a YAML open permit on one side is what a Cedar permit on the other is measured against.
+  const cedar = before.loaded.hasCedarFiles || after.loaded.hasCedarFiles;
+  const [previous, next] = [await judged(before.config, before.loaded, stored, cedar), await judged(after.config, after.loaded, stored, cedar)];
   const report = await replayBetween(previous, next, loggedRequests(config, io.env, filterOf(args)));
   const authority = authorityAdded({ config: before.config, scopes: previous.scopes }, { config: after.config, scopes: next.scopes });
   printDiff(io, { before: before.loaded, after: after.loaded, report, authority }, args.json);

@@ -3,10 +3,13 @@
 // is asked first and the proxy must then do what it said; test under the policy in effect finds no
 // difference; diff between two configs names exactly the requests whose verdict flips, and says
 // whether authority was added. No output carries the grant's secret.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { cedarEngineLoaded } from '../../../src/policy/cedar/engine.ts';
+import { adminClient } from '../../helpers/admin-api.ts';
 import { curl } from '../../helpers/clients.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../../helpers/keyway.ts';
@@ -163,7 +166,13 @@ describe('keyway policy check, test and diff over real traffic', () => {
   });
 
   it('refuses bad input with one line and exit 2', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'keyway-no-cedar-'));
+    const broken = mkdtempSync(join(tmpdir(), 'keyway-broken-cedar-'));
+    writeFileSync(join(broken, 'x.cedar'), 'permit (principal, action, resource) when { nope };\n', { mode: 0o600 });
     for (const args of [
+      ['policy', 'test', '--policy', empty],
+      ['policy', 'test', '--policy', broken],
+      ['policy', 'diff', broken, empty],
       ['policy', 'check', '--agent', 'bot', 'GET', 'not a url'],
       ['policy', 'check', '--agent', 'nobody', 'GET', 'https://api.example.test/'],
       ['policy', 'check', 'GET', 'https://api.example.test/'],
@@ -176,6 +185,18 @@ describe('keyway policy check, test and diff over real traffic', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
+  });
+
+  it("the admin API answers without loading Cedar's engine into keyway, which has no Cedar file", async () => {
+    const admin = adminClient(proxy);
+    const policy = await admin.call('GET', '/api/policy');
+    expect(policy.status).toBe(200);
+    expect(policy.body).toMatchObject({ files: [], lint: [] });
+    const replay = await admin.call('POST', '/api/policy/test', {});
+    expect(replay.status).toBe(200);
+    expect((replay.body as { differing: unknown[] }).differing).toEqual([]);
+    outputs.push(JSON.stringify(policy.body), JSON.stringify(replay.body));
+    expect(cedarEngineLoaded()).toBe(false);
   });
 
   it('never prints a secret or a query string', () => {
