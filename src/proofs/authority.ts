@@ -98,7 +98,8 @@ function cedarAdded(before: readonly PolicyScope[], after: readonly PolicyScope[
   for (const p of cedar(after).filter((s) => s.effect === 'permit' && !oldMeanings.has(meaning(s)))) {
     // An unconditional permit as wide before: this one adds nothing.
     if (before.some((q) => q.effect === 'permit' && !q.conditional && headContains(q, p))) continue;
-    const changed = cedar(before).some((q) => q.effect === 'permit' && headContains(q, p));
+    // A permit gone from before with a head as wide: this may be it, rewritten.
+    const changed = cedar(before).some((q) => q.effect === 'permit' && headContains(q, p) && !newMeanings.has(meaning(q)));
     items.push(
       changed
         ? {
@@ -111,7 +112,8 @@ function cedarAdded(before: readonly PolicyScope[], after: readonly PolicyScope[
   for (const f of cedar(before).filter((s) => s.effect === 'forbid' && !newMeanings.has(meaning(s)))) {
     // An unconditional forbid as wide now: nothing it refused is admitted.
     if (after.some((g) => g.effect === 'forbid' && !g.conditional && headContains(g, f))) continue;
-    const changed = cedar(after).some((g) => g.effect === 'forbid' && headContains(g, f));
+    // A forbid new in after with a head as wide: this may be it, rewritten.
+    const changed = cedar(after).some((g) => g.effect === 'forbid' && headContains(g, f) && !oldMeanings.has(meaning(g)));
     items.push(
       changed
         ? { kind: 'unknown', what: `forbid ${f.id} (${head(f)}) changed: cannot tell whether it still refuses all it did` }

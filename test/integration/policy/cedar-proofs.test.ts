@@ -286,6 +286,12 @@ describe('policy check against a keyway whose home has Cedar files', () => {
     }
     const shown = JSON.parse((await proxy.cli(['policy', 'show', '--json'])).stdout) as { hash: string; files: string[] };
     expect(shown.files).toEqual([join(proxy.home, 'policies', 'rules.cedar')]);
+    // --cedar: what the YAML compiles to, then each file's policies; schema: what they are checked against.
+    const cedar = (await proxy.cli(['policy', 'show', '--cedar'])).stdout;
+    expect(cedar).toContain('@id("yaml:agents.ops")');
+    expect(cedar.indexOf('@id("no-deletes")')).toBeGreaterThan(cedar.indexOf('@id("yaml:agents.ops")'));
+    const schema = (await proxy.cli(['policy', 'schema'])).stdout;
+    expect(schema).toContain('action request, mcp_call appliesTo');
     const requests = proxy.auditLines().filter((l) => l['method'] !== null && l['agent'] === 'ops');
     expect(requests.map((l) => l['policy'])).toEqual(requests.map(() => shown.hash));
     const report = JSON.parse((await proxy.cli(['policy', 'test', '--json'])).stdout) as Report;
