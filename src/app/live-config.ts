@@ -143,7 +143,10 @@ export class LiveConfig {
       const config = await this.#o.load();
       // Built in full before the swap: a grant secret or agent key that cannot be read refuses it,
       // and so does a Cedar file that does not parse or that others may write (the old policy stays).
-      const policy = await this.#o.loadPolicy(config);
+      const loaded = await this.#o.loadPolicy(config);
+      // The same policy from the same files: the one in force is kept, with the slices its engine already holds.
+      const same = loaded.hash === this.#policy.hash && loaded.files.join('\n') === this.#policy.files.join('\n');
+      const policy = same ? this.#policy : loaded;
       const built = this.#build(config);
       const changed = changedKeys(this.#built.config, config);
       policyChanged = policy.hash !== this.#policy.hash;

@@ -40,12 +40,17 @@ const NO_CEDAR: PolicyAnswer = Object.freeze({ allowed: false, deciding: Object.
 /** The Cedar files a config names, absolute, in the order they are read: `<home>/policies/*.cedar`, then `policy.files`. */
 export function policyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): string[] {
   const dir = join(inputs.home, 'policies');
-  const own = existsSync(dir)
-    ? readdirSync(dir)
+  let own: string[] = [];
+  try {
+    if (existsSync(dir)) {
+      own = readdirSync(dir)
         .filter((name) => name.endsWith('.cedar'))
         .sort()
-        .map((name) => join(dir, name))
-    : [];
+        .map((name) => join(dir, name));
+    }
+  } catch (err) {
+    throw new KeywayError('config_invalid', `policy folder ${dir} cannot be listed (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
   const named = (inputs.policy?.files ?? []).map((file) => (file.startsWith('/') ? file : join(inputs.home, file)));
   return [...new Set([...own, ...named])];
 }

@@ -1,4 +1,5 @@
 import type { PolicyAction, PolicyQuery } from '../../policy/cedar/contract.ts';
+import { policyQueryOf } from '../../policy/cedar/query.ts';
 import type { PolicyRequest } from '../../policy/rules.ts';
 import type { StagedRequest } from './request.ts';
 
@@ -8,27 +9,18 @@ import type { StagedRequest } from './request.ts';
 /** The query for one reading of the request (its method and path, or one an override header names). */
 export function policyQuery(request: StagedRequest, judged: PolicyRequest, action: PolicyAction, mcpTool?: string): PolicyQuery {
   const { conn } = request;
-  return {
+  return policyQueryOf({
     agent: conn.agent.id,
-    parents: [],
     action,
     grant: judged.grant,
-    context: {
-      method: judged.method,
-      host: conn.target.host.toLowerCase(),
-      port: conn.target.port,
-      path: judged.path,
-      queryKeys: queryKeys(request.query),
-      bodySize: judged.bodyBytes,
-      time: judged.now,
-      sourceIp: judged.source,
-      mcpTool,
-    },
-  };
-}
-
-/** The query's parameter names (decoded), never their values. */
-function queryKeys(query: string): string[] {
-  if (query.length <= 1) return [];
-  return [...new Set(new URLSearchParams(query.slice(1)).keys())];
+    method: judged.method,
+    host: conn.target.host,
+    port: conn.target.port,
+    path: judged.path,
+    query: request.query,
+    bodyBytes: judged.bodyBytes,
+    now: judged.now,
+    source: judged.source,
+    mcpTool,
+  });
 }
