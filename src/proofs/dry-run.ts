@@ -38,7 +38,7 @@ export function dryRunRequest(input: DryRunInput): ProofRequest {
     host,
     port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
     path: normalised.path,
-    queryKeys: [...new Set([...new URLSearchParams(normalised.query.slice(1)).keys()])].sort(),
+    query: normalised.query,
     bodySize: input.bodySize,
     time: input.time,
     sourceIp: input.sourceIp,

@@ -12,6 +12,7 @@ import { CEDAR_SCHEMA } from '../policy/cedar/schema.ts';
 import { compileYamlText, yamlOpenId } from '../policy/cedar/yaml-compile.ts';
 import { type AgentPolicy, compileRules, evaluate, evaluateMcp } from '../policy/rules.ts';
 import { decide } from '../policy/cedar/decide.ts';
+import { policyQueryOf } from '../policy/cedar/query.ts';
 import type { Candidate, ProofRequest, ProofVerdict } from './judge.ts';
 import { refused } from './judge.ts';
 
@@ -69,24 +70,22 @@ function rulesOf(candidate: Candidate, agent: string): AgentPolicy {
   return policy;
 }
 
+/** The question to Cedar, built as the proxy's stages build it (policy/cedar/query.ts). */
 export function queryOf(request: ProofRequest, grant: string, tool?: string): PolicyQuery {
-  return {
+  return policyQueryOf({
     agent: request.agent,
-    parents: [],
     action: tool === undefined ? 'request' : 'mcp_call',
     grant,
-    context: {
-      method: request.method,
-      host: request.host,
-      port: request.port,
-      path: request.path,
-      queryKeys: request.queryKeys,
-      bodySize: request.bodySize,
-      time: request.time,
-      sourceIp: request.sourceIp,
-      mcpTool: tool,
-    },
-  };
+    method: request.method,
+    host: request.host,
+    port: request.port,
+    path: request.path,
+    query: request.query,
+    bodyBytes: request.bodySize,
+    now: request.time,
+    source: request.sourceIp,
+    mcpTool: tool,
+  });
 }
 
 /** The policy stage for one request on a grant the agent holds. */

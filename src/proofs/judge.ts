@@ -24,7 +24,8 @@ export interface ProofRequest {
   readonly port: number;
   /** Normalised, without the query. */
   readonly path: string;
-  readonly queryKeys: readonly string[];
+  /** `''` or `?…` (a recorded request: `''`, the log keeps none): only its parameter names are read. */
+  readonly query: string;
   /** undefined: not known (a recorded request, or a dry run with no body said). */
   readonly bodySize: number | undefined;
   readonly time: Date;

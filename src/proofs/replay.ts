@@ -77,7 +77,7 @@ export function judgeRecorded(candidate: Candidate, request: RecordedRequest): P
     host: request.host,
     port: request.port,
     path: request.path,
-    queryKeys: [],
+    query: '',
     bodySize: undefined,
     time: new Date(request.ts),
     sourceIp: request.sourceIp,
