@@ -99,6 +99,13 @@ describe('policy test and diff with Cedar candidates, over real traffic', () => 
   const seqOf = (agent: string, method: string, path: string) =>
     proxy.auditLines().find((l) => l['agent'] === agent && l['method'] === method && l['path'] === path && l['phase'] === undefined)?.['seq'] as number;
 
+  it('--since leaves out what came before it', async () => {
+    const later = JSON.parse((await cli(['policy', 'test', '--since', '2999-01-01', '--json'])).stdout) as Report;
+    expect(later.compared).toBe(0);
+    const recent = JSON.parse((await cli(['policy', 'test', '--since', '1h', '--json'])).stdout) as Report;
+    expect(recent.compared).toBe(6);
+  });
+
   it('test --policy names exactly the recorded requests a candidate would refuse, with the forbids that decide', async () => {
     const candidate = cedarDir({ 'a.cedar': NO_DELETES, 'b.cedar': OPS_NO_ADMIN });
     const r = await cli(['policy', 'test', '--policy', candidate, '--json']);
@@ -234,6 +241,12 @@ describe('keyway policy lint', () => {
       findings: Array<{ severity: string; at: string }>;
     };
     expect(json.findings.filter((f) => f.severity === 'error').map((f) => f.at)).toEqual([`${file}:4:10`]);
+    // keyway doctor runs lint: its check fails, naming the place.
+    const doctor = await runCli(['doctor', '--json', '--timeout', '5s'], env);
+    const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks;
+    const lint = checks.find((c) => c.check === 'policy lint');
+    expect(lint?.status).toBe('fail');
+    expect(lint?.detail).toContain(`${file}:4:10: attribute \`mthod\``);
   });
 });
 
