@@ -6,7 +6,11 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.ts';
+import { KeywayError } from '../errors/index.ts';
 import type { LoadedPolicy } from '../policy/cedar/contract.ts';
+import { untrustedPolicyFile } from '../policy/cedar/file-trust.ts';
+import { policyFiles } from '../policy/cedar/load.ts';
+import { loadCurrentPolicy, policySchemaText } from './engine.ts';
 import { loadCedarEngine } from '../policy/cedar/engine.ts';
 import { headContains, type PolicyScope, scopesOf } from './scope.ts';
 
@@ -117,4 +121,28 @@ export async function lintPolicy(policy: LoadedPolicy, config: Config, schema: s
   const scopes = await scopesOf(policy.policies);
   findings.push(...neverApplies(scopes, config), ...shadowed(scopes));
   return findings;
+}
+
+/**
+ * Lint of the home's policy as it is on disk now. A file that keeps it from loading (a parse error,
+ * a file others may write) is a finding too, with every file still validated on its own, so one
+ * broken file does not hide the others' mistakes.
+ */
+export async function lintHome(config: Config): Promise<{ loaded: LoadedPolicy | undefined; findings: LintFinding[] }> {
+  const schema = policySchemaText();
+  let loaded: LoadedPolicy;
+  try {
+    loaded = await loadCurrentPolicy(config);
+  } catch (err) {
+    if (!(err instanceof KeywayError) || err.code !== 'config_invalid') throw err;
+    const findings: LintFinding[] = [];
+    for (const file of policyFiles(config)) {
+      const untrusted = untrustedPolicyFile(file);
+      if (untrusted !== undefined) findings.push({ severity: 'error', at: file, policy: undefined, message: `refused: ${untrusted}` });
+      else findings.push(...(await validateFile(file, await readFile(file, 'utf8'), schema)));
+    }
+    if (!findings.some((f) => f.severity === 'error')) findings.push({ severity: 'error', at: 'policy', policy: undefined, message: err.message });
+    return { loaded: undefined, findings };
+  }
+  return { loaded, findings: await lintPolicy(loaded, config, schema) };
 }

@@ -57,7 +57,8 @@ const LATER_REFUSALS = new Set([
 /** The line as a recorded request with its verdict, or undefined when the line states no policy verdict. */
 export function recordedRequest(line: AuditLine): RecordedRequest | undefined {
   if (line.agent === null || line.method === null || line.path === null) return undefined;
-  if (line.phase === 'sent') return undefined;
+  // A write-ahead line with no outcome after it (a crash mid-request) is written after the access
+  // stage: the policy had admitted it, like any `inject` line.
   let allowed: boolean;
   if (line.decision === 'inject') allowed = true;
   else if (line.decision === 'deny' && line.code !== null && POLICY_REFUSALS.has(line.code)) allowed = false;

@@ -6,9 +6,9 @@
 import { parseAuditTime } from '../../audit/read/filter.ts';
 import { AdminError, KeywayError } from '../../errors/index.ts';
 import { storedRouting } from '../../operations/policy-routing.ts';
-import { loadCurrentPolicy, loadPolicyText, policySchemaText } from '../../proofs/engine.ts';
+import { loadCurrentPolicy, loadPolicyText } from '../../proofs/engine.ts';
 import { candidateOf } from '../../proofs/judge.ts';
-import { lintPolicy } from '../../proofs/lint.ts';
+import { lintHome } from '../../proofs/lint.ts';
 import { loggedRequests, replayAgainstLog } from '../../proofs/replay.ts';
 import { testReportJson } from '../../proofs/report.ts';
 import { scopesOf } from '../../proofs/scope.ts';
@@ -47,7 +47,11 @@ const POLICY_SCHEMA = {
   type: 'object',
   required: ['hash', 'files', 'policies', 'lint'],
   properties: {
-    hash: { type: 'string', description: '`sha256:` and the hex of the compiled policy set, as audit lines carry it' },
+    hash: {
+      type: ['string', 'null'],
+      description:
+        '`sha256:` and the hex of the compiled policy set on disk, as audit lines carry it; null when it does not load (lint says why; a running keyway keeps the policy it loaded last)',
+    },
     files: { type: 'array', items: { type: 'string' }, description: 'The Cedar files read, in order' },
     policies: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, origin: { type: 'string' } } } },
     lint: { type: 'array', items: FINDING, description: 'What `keyway policy lint` finds' },
@@ -88,17 +92,20 @@ export function policyRoutes(deps: AdminDeps): Route[] {
       path: '/api/policy',
       doc: {
         operationId: 'policy',
-        summary: 'The policy in effect: its hash, Cedar files and policy ids, and what `keyway policy lint` finds',
+        summary: 'The policy on disk (what a reload puts in effect): its hash, Cedar files and policy ids, and what `keyway policy lint` finds',
         tags: ['policy'],
         responses: { '200': jsonResponse('The policy in effect', POLICY_SCHEMA) },
       },
       handle: async () => {
-        const config = deps.oauth.config();
-        const loaded = await loadCurrentPolicy(config);
-        const lint = await lintPolicy(loaded, config, policySchemaText());
+        const { loaded, findings } = await lintHome(deps.oauth.config());
         return {
           status: 200,
-          body: { hash: loaded.hash, files: loaded.files, policies: loaded.policies.map((p) => ({ id: p.id, origin: p.origin })), lint },
+          body: {
+            hash: loaded?.hash ?? null,
+            files: loaded?.files ?? [],
+            policies: loaded?.policies.map((p) => ({ id: p.id, origin: p.origin })) ?? [],
+            lint: findings,
+          },
         };
       },
     },

@@ -22,7 +22,13 @@ export async function renderPolicy(main) {
       'section',
       { 'aria-labelledby': 'policy-hash' },
       h('h2', { id: 'policy-hash' }, 'Policy in effect'),
-      h('p', {}, h('code', { id: 'policy-hash-value' }, policy.hash)),
+      h(
+        'p',
+        {},
+        policy.hash === null
+          ? h('span', { id: 'policy-hash-value', class: 'bad' }, 'The files on disk do not load (see Lint); keyway keeps the policy it loaded last.')
+          : h('code', { id: 'policy-hash-value' }, policy.hash),
+      ),
     ),
     h(
       'section',

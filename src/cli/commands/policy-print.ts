@@ -10,14 +10,15 @@ import type { ReplayLine, ReplayReport } from '../../proofs/replay.ts';
 import { authoritySummary, diffReportJson, testReportJson, verdictJson } from '../../proofs/report.ts';
 import { type CommandIO, printJson } from '../io.ts';
 
-export function printLint(io: CommandIO, loaded: LoadedPolicy, findings: readonly LintFinding[], json: boolean): void {
-  if (json) return printJson(io, { hash: loaded.hash, files: loaded.files, findings });
+export function printLint(io: CommandIO, loaded: LoadedPolicy | undefined, findings: readonly LintFinding[], json: boolean): void {
+  if (json) return printJson(io, { hash: loaded?.hash ?? null, files: loaded?.files ?? null, findings });
   for (const f of findings) io.out(`${f.at}: ${f.severity}: ${f.policy === undefined ? '' : `${f.policy}: `}${f.message}`);
   const errors = findings.filter((f) => f.severity === 'error').length;
+  const which = loaded === undefined ? 'the policy does not load' : `policy ${loaded.hash}`;
   io.out(
     findings.length === 0
-      ? `policy ${loaded.hash}: ${loaded.files.length} Cedar file(s), no problem found`
-      : `policy ${loaded.hash}: ${errors} error(s), ${findings.length - errors} warning(s)`,
+      ? `${which}: ${loaded?.files.length ?? 0} Cedar file(s), no problem found`
+      : `${which}: ${errors} error(s), ${findings.length - errors} warning(s)`,
   );
 }
 

@@ -14,7 +14,7 @@ import { authorityAdded } from '../../proofs/authority.ts';
 import { dryRunRequest } from '../../proofs/dry-run.ts';
 import { compiledYaml, loadCurrentPolicy, loadPolicyAt, policySchemaText } from '../../proofs/engine.ts';
 import { candidateOf, judgeRequest, type StoredRouting } from '../../proofs/judge.ts';
-import { lintPolicy } from '../../proofs/lint.ts';
+import { lintHome } from '../../proofs/lint.ts';
 import { type Judged, loggedRequests, replayAgainstLog, replayBetween } from '../../proofs/replay.ts';
 import { scopesOf } from '../../proofs/scope.ts';
 import { type Args, parse } from '../args.ts';
@@ -110,8 +110,7 @@ async function show(args: Args, io: CommandIO, config: Config): Promise<number> 
 }
 
 async function lint(args: Args, io: CommandIO, config: Config): Promise<number> {
-  const loaded = await loadCurrentPolicy(config);
-  const findings = await lintPolicy(loaded, config, policySchemaText());
+  const { loaded, findings } = await lintHome(config);
   printLint(io, loaded, findings, args.json);
   return findings.some((f) => f.severity === 'error') ? 1 : 0;
 }

@@ -250,6 +250,22 @@ describe('keyway policy lint', () => {
   });
 });
 
+describe('keyway policy lint on files that do not load', () => {
+  it('names the parse error with its place, and still validates the other files', async () => {
+    const home = makeHome();
+    mkdirSync(join(home, 'config'), { recursive: true });
+    writeFileSync(join(home, 'config', 'keyway.yaml'), stringify({ agents: { bot: { key: 'env:BOT_KEY' } } }));
+    mkdirSync(join(home, 'policies'), { mode: 0o700 });
+    writeFileSync(join(home, 'policies', 'a-broken.cedar'), '@id("x")\npermit (principal, action, resource) when { nope };\n', { mode: 0o600 });
+    writeFileSync(join(home, 'policies', 'b-typo.cedar'), 'forbid (principal, action, resource)\n  when { context.mthod == "POST" };\n', { mode: 0o600 });
+    const r = await runCli(['policy', 'lint'], { KEYWAY_HOME: home, BOT_KEY: 'bot-key' });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${join(home, 'policies', 'a-broken.cedar')}:2:`);
+    expect(r.stdout).toContain(`${join(home, 'policies', 'b-typo.cedar')}:2:10: error: attribute \`mthod\``);
+    expect(r.stdout).toContain('the policy does not load: 2 error(s)');
+  });
+});
+
 describe('policy check against a keyway whose home has Cedar files', () => {
   let upstream: TestUpstream;
   let proxy: TestProxy;

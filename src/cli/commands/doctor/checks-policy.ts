@@ -3,8 +3,7 @@
 // forbid always overrides warns. A home with no Cedar file has nothing to lint: Cedar's engine is
 // not loaded for it.
 
-import { loadCurrentPolicy, policySchemaText } from '../../../proofs/engine.ts';
-import { lintPolicy } from '../../../proofs/lint.ts';
+import { lintHome } from '../../../proofs/lint.ts';
 import type { CheckResult, Context } from './context.ts';
 
 const CHECK = 'policy lint';
@@ -12,19 +11,8 @@ const CHECK = 'policy lint';
 const NAMED = 3;
 
 export async function checkPolicyLint(ctx: Context): Promise<CheckResult> {
-  let loaded: Awaited<ReturnType<typeof loadCurrentPolicy>>;
-  try {
-    loaded = await loadCurrentPolicy(ctx.config);
-  } catch (err) {
-    return {
-      check: CHECK,
-      status: 'fail',
-      detail: `the policy does not load: ${(err as Error).message.split('\n')[0]}`,
-      fix: 'keyway policy lint shows where',
-    };
-  }
-  if (!loaded.hasCedarFiles) return { check: CHECK, status: 'ok', detail: 'no Cedar files: the YAML rules alone decide' };
-  const findings = await lintPolicy(loaded, ctx.config, policySchemaText());
+  const { loaded, findings } = await lintHome(ctx.config);
+  if (loaded !== undefined && !loaded.hasCedarFiles) return { check: CHECK, status: 'ok', detail: 'no Cedar files: the YAML rules alone decide' };
   const errors = findings.filter((f) => f.severity === 'error');
   const shown = (errors.length > 0 ? errors : findings).slice(0, NAMED).map((f) => `${f.at}: ${f.message}`);
   const more = findings.length > NAMED ? ` (and ${findings.length - NAMED} more)` : '';
@@ -37,5 +25,5 @@ export async function checkPolicyLint(ctx: Context): Promise<CheckResult> {
     };
   if (findings.length > 0)
     return { check: CHECK, status: 'warn', detail: `${findings.length} warning(s): ${shown.join('; ')}${more}`, fix: 'keyway policy lint lists every finding' };
-  return { check: CHECK, status: 'ok', detail: `${loaded.files.length} Cedar file(s) validate against the schema (${loaded.hash})` };
+  return { check: CHECK, status: 'ok', detail: `${loaded?.files.length ?? 0} Cedar file(s) validate against the schema (${loaded?.hash ?? ''})` };
 }
