@@ -76,7 +76,7 @@ export async function startKeyway(options: StartOptions): Promise<RunningKeyway>
   try {
     const parts = await buildParts({ options, env, logger, services, ca, startedAt }, closers);
     if (services.freshOverHistory) await auditFreshStore(parts, services.freshOverHistory);
-    // The policy loaded, before any request is judged under it (a worker's primary writes it once for all).
+    // The policy loaded (with Cedar files), before any request is judged under it; a worker's primary writes it once for all.
     if (options.worker === undefined) await parts.live.auditPolicyLoad();
     const workers = options.workers === true && options.worker === undefined ? workerCount(services.config.proxy.workers) : 1;
     if (workers > 1) return await startPrimary(parts, closers, workers);

@@ -89,12 +89,20 @@ export class LiveConfig {
     return this.#policy;
   }
 
+  /** Whether this process wrote a policy.load line: from then on every change of policy writes one. */
+  #loadsAudited = false;
+
   /**
-   * The `policy.load` admin line: the hash loaded and its Cedar files. Written at start and by each
-   * reload that changes the hash, so that every line's `policy` names a load (audit verify).
+   * The `policy.load` admin line: the hash loaded and its Cedar files, so that every line's `policy`
+   * names a load (audit verify). Written at start and by each reload that changes the hash, once
+   * there are Cedar files: a keyway with YAML rules only writes its log as before (its lines carry
+   * the hash, and verify passes lines before any policy.load line), and one whose last Cedar file
+   * went still records that change.
    */
   async auditPolicyLoad(): Promise<void> {
     const policy = this.#policy;
+    if (!policy.hasCedarFiles && !this.#loadsAudited) return;
+    this.#loadsAudited = true;
     const event = adminEvent({ action: 'policy.load', client: 'keyway', policy: policy.hash, files: policy.files.join(',') });
     await this.#o.audit.write(event).catch((err: unknown) => {
       this.#o.logger.error({ err: { code: (err as NodeJS.ErrnoException).code } }, 'the audit line of a policy load could not be written');

@@ -3,7 +3,7 @@
 // permit admits what no YAML allow rule did but never a grant the agent does not hold, the path is
 // the one the upstream reads, the hash is on every line and changes on reload, a broken file is
 // refused at reload with the old policy kept, and a canary secret never shows anywhere.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +198,14 @@ describe('Cedar policies through the proxy', () => {
     expect(writable.reloaded === false && writable.error.message).toMatch(/zz-broken\.cedar is refused: the file is writable by every user/);
     expect((await viaCurl(proxy, 'GET', '/gists/2')).error?.['code']).toBe('rule_denied');
     chmodSync(join(proxy.home, 'policies', 'zz-broken.cedar'), 0o600);
+
+    // The last Cedar files gone: that change is a policy.load line too, and the forbids with them.
+    rmSync(join(proxy.home, 'policies'), { recursive: true });
+    expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
+    expect(loads()).toHaveLength(3);
+    expect(loads()[2]).toMatchObject({ files: '' });
+    expect((await viaCurl(proxy, 'GET', '/gists/3')).status).toBe(200);
+    expect((await lineOf(proxy, '/gists/3'))?.['policy']).toBe(loads()[2]!['policy']);
 
     // The real CLI's verify: every hash on the log was loaded.
     const verified = await proxy.cli(['audit', 'verify']);

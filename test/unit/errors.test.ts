@@ -86,6 +86,7 @@ describe('the one error table', () => {
       'capture_unlisted',
       'capture_unreadable',
       'placeholder_refused',
+      'rule_denied',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');

@@ -41,11 +41,16 @@ export function decide(yaml: Verdict, policy: AgentPolicy | undefined, loaded: L
     allowed: true,
     enforced: true,
     outcome: 'allow',
-    rule: cedar.deciding.join(','),
-    reason: `permitted by ${cedar.deciding.join(', ')} (Cedar), where ${yaml.rule ?? 'no YAML rule'} did not allow it`,
+    rule: namedPolicies(cedar.deciding),
+    reason: `permitted by ${namedPolicies(cedar.deciding)} (Cedar), where ${yaml.rule ?? 'no YAML rule'} did not allow it`,
     maxBodyBytes: undefined,
   };
   return { allowed: true, verdict, code: undefined, deciding: cedar.deciding, cedar };
+}
+
+/** The ids that decided, as a refusal and an audit line name them: the first five, then how many more. */
+export function namedPolicies(ids: readonly string[]): string {
+  return ids.length <= 5 ? ids.join(',') : `${ids.slice(0, 5).join(',')} and ${ids.length - 5} more`;
 }
 
 /** `agents.a.rules[2] (deny /admin/**)` -> `yaml:agents.a.rules[2]`; several rules' names are kept whole. */
@@ -63,7 +68,7 @@ export function ruleDenied(decision: Decision, request: { grant: string; method:
     : failed.length > 0
       ? 'the policy failed on this request (an attribute it reads is absent), and a forbid that fails refuses'
       : 'a Cedar policy forbids it';
-  return new ProxyError('rule_denied', `${decision.deciding.join(', ')} refuses ${request.method.toUpperCase()} ${request.path}${named}: ${why}`, {
+  return new ProxyError('rule_denied', `${namedPolicies(decision.deciding)} refuses ${request.method.toUpperCase()} ${request.path}${named}: ${why}`, {
     grant: request.grant,
     hint: 'the Cedar policies in the keyway home decide this; ask whoever runs keyway',
   });

@@ -33,6 +33,9 @@ export type ScopeConstraint =
 
 export class PolicyParseError extends Error {}
 
+/** The longest `@id` keyway takes. */
+const MAX_ID = 128;
+
 export function parsePolicyFile(engine: CedarEngine, file: string, text: string): ParsedPolicy[] {
   const parts = engine.policySetTextToParts(text);
   if (parts.type === 'failure') throw new PolicyParseError(describe(file, text, parts.errors));
@@ -52,6 +55,10 @@ export function parsePolicyFile(engine: CedarEngine, file: string, text: string)
     const annotated = shape.annotations?.['id'];
     const line = at.split(':')[0];
     const named = typeof annotated === 'string' && annotated !== '';
+    // An id is written on audit lines and in refusals: printable, and short enough to read there.
+    if (named && (annotated.length > MAX_ID || /[\u0000-\u001f\u007f-\u009f]/.test(annotated))) {
+      throw new PolicyParseError(`${file}:${at}: @id must be 1 to ${MAX_ID} printable characters`);
+    }
     return {
       id: named ? annotated : `${file}:${line}`,
       named,

@@ -4,8 +4,8 @@ import { checkLease } from '../../policy/leases.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { evaluate, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
-import { decide, ruleDenied } from '../../policy/cedar/decide.ts';
-import { policyQuery } from './policy-query.ts';
+import { decide, namedPolicies, ruleDenied } from '../../policy/cedar/decide.ts';
+import { policyQuery } from '../policy-query.ts';
 import type { ClientRequest } from '../client-message.ts';
 import { HOLD_LIMIT, holdWhole } from '../body-hold.ts';
 import { hasBody } from '../replay-body.ts';
@@ -73,7 +73,7 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   const first = verdicts[0]!.verdict;
   draft.event.rule =
     refused?.decision.code === 'rule_denied'
-      ? refused.decision.deciding.join(',')
+      ? namedPolicies(refused.decision.deciding)
       : (refused?.verdict ?? verdicts.find((v) => v.verdict.outcome === 'warn')?.verdict ?? first).rule;
   if (draft.event.rule === undefined) delete draft.event.rule;
   if (refused?.decision.code === 'rule_denied') throw ruleDenied(refused.decision, { ...refused.request, namedBy: refused.by });

@@ -8,8 +8,8 @@ import { type RevisionHeaders, revisionHeaderProblem } from '../../mcp/revision-
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import { pathReadings } from '../../policy/request-path.ts';
 import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
-import { decide, ruleDenied, type Decision } from '../../policy/cedar/decide.ts';
-import { policyQuery } from './policy-query.ts';
+import { decide, namedPolicies, ruleDenied, type Decision } from '../../policy/cedar/decide.ts';
+import { policyQuery } from '../policy-query.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
 import { overridePaths } from '../../policy/path-override.ts';
 import { countHeader } from '../headers.ts';
@@ -251,7 +251,7 @@ function refusal(
   const denied = (j: { message: McpMessage; decision: Decision }) =>
     refusalOf(j.decision, { grant, method: 'POST', path: `${request.path} ${what(j.message)}` });
   const main = denied(first);
-  request.draft.event.rule = first.decision.code === 'rule_denied' ? first.decision.deciding.join(',') : first.verdict.rule;
+  request.draft.event.rule = first.decision.code === 'rule_denied' ? namedPolicies(first.decision.deciding) : first.verdict.rule;
   const answers: RpcRefusal[] = judged
     .filter((j) => j.message.kind === 'request')
     .map((j) => {

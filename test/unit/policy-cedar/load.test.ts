@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PolicyQuery } from '../../../src/policy/cedar/contract.ts';
+import { namedPolicies } from '../../../src/policy/cedar/decide.ts';
 import { loadPolicy, type PolicyInputs } from '../../../src/policy/cedar/load.ts';
 
 function home(files: Record<string, string>): string {
@@ -99,6 +100,14 @@ describe('loading Cedar files', () => {
     await expect(loadPolicy({ home: home({ 'a.cedar': ADMIN, 'b.cedar': ADMIN }), agents })).rejects.toThrow(/"no-admin" is used already/);
     const spoof = home({ 'a.cedar': '@id("yaml:agents.claude.rules[0]") permit (principal, action, resource);' });
     await expect(loadPolicy({ home: spoof, agents })).rejects.toThrow(/used already \(the compiled YAML rules\)/);
+  });
+
+  it('takes an @id of 1 to 128 printable characters only: it is written on audit lines and refusals', async () => {
+    const long = home({ 'a.cedar': `permit (principal, action, resource);\n@id("${'x'.repeat(129)}") forbid (principal, action, resource);` });
+    await expect(loadPolicy({ home: long, agents })).rejects.toThrow(/a\.cedar:2:1: @id must be 1 to 128 printable characters/);
+    const control = home({ 'a.cedar': '@id("a\\nb") forbid (principal, action, resource);' });
+    await expect(loadPolicy({ home: control, agents })).rejects.toThrow(/@id must be 1 to 128 printable characters/);
+    expect(namedPolicies(['a', 'b', 'c', 'd', 'e', 'f', 'g'])).toBe('a,b,c,d,e and 2 more');
   });
 
   it('refuses a policy file others may write, or a folder above it they may', async () => {

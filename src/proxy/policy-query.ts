@@ -1,7 +1,7 @@
-import type { PolicyAction, PolicyQuery } from '../../policy/cedar/contract.ts';
-import { policyQueryOf } from '../../policy/cedar/query.ts';
-import type { PolicyRequest } from '../../policy/rules.ts';
-import type { StagedRequest } from './request.ts';
+import type { PolicyAction, PolicyQuery } from '../policy/cedar/contract.ts';
+import { policyQueryOf } from '../policy/cedar/query.ts';
+import type { PolicyRequest } from '../policy/rules.ts';
+import type { StagedRequest } from './stages/request.ts';
 
 // The question put to Cedar for one request, from what the stages already hold: built only where
 // Cedar files exist (decide() calls it), so a keyway without them does no work here.
