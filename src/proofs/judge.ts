@@ -30,6 +30,9 @@ export interface ProofRequest {
   readonly bodySize: number | undefined;
   readonly time: Date;
   readonly sourceIp: string;
+  /** Methods and paths override headers named: each reading (path × method) is judged, and any refusal refuses, as in the access stage. */
+  readonly overrideMethods?: readonly string[] | undefined;
+  readonly overridePaths?: readonly string[] | undefined;
   /** On an MCP endpoint: the JSON-RPC methods it carried, and a tools/call's tool (judged as the proxy's mcp stage judges them). */
   readonly mcp?: { readonly methods: readonly string[]; readonly tool: string | undefined } | undefined;
 }
@@ -79,13 +82,26 @@ export function judgeRequest(candidate: Candidate, request: ProofRequest): Proof
   const routed = routeGrant(candidate, request);
   if ('outcome' in routed) return routed;
   const asRequest = decidePolicy(candidate, request, routed.grant);
-  if (asRequest.outcome !== 'allow' || request.mcp === undefined) return asRequest;
+  if (asRequest.outcome !== 'allow') return asRequest;
+  for (const reading of overrideReadings(request)) {
+    const named = decidePolicy(candidate, reading, routed.grant);
+    if (named.outcome !== 'allow') return named;
+  }
+  if (request.mcp === undefined) return asRequest;
   // Then each JSON-RPC message, as the mcp stage judges it after the access stage.
   for (const method of request.mcp.methods) {
     const message = decideMcp(candidate, request, routed.grant, method, method === 'tools/call' ? request.mcp.tool : undefined);
     if (message.outcome !== 'allow') return message;
   }
   return asRequest;
+}
+
+/** Each method and path an override header named, paired with the request's own and each other (the request itself left out). */
+function overrideReadings(request: ProofRequest): ProofRequest[] {
+  const methods = [request.method, ...(request.overrideMethods ?? [])];
+  const paths = [request.path, ...(request.overridePaths ?? [])];
+  if (methods.length === 1 && paths.length === 1) return [];
+  return paths.flatMap((path) => methods.map((method) => ({ ...request, method, path }))).slice(1);
 }
 
 /** The grant stage: which grant the request gets, or the verdict that ends it there. */

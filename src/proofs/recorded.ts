@@ -27,6 +27,9 @@ export interface RecordedRequest {
   readonly rule: string | undefined;
   /** The hash of the policy that decided, where the line carries one. */
   readonly policyHash: string | undefined;
+  /** Methods and paths an override header named (X-HTTP-Method-Override, X-Original-URL and their kin): judged too, as the access stage judges them. */
+  readonly overrideMethods: readonly string[];
+  readonly overridePaths: readonly string[];
   /** The path was recorded cut (over 1 KiB): the policy cannot be asked about the path that was sent. */
   readonly pathCut: boolean;
 }
@@ -84,6 +87,9 @@ export function recordedRequest(line: AuditLine): RecordedRequest | undefined {
     code: allowed ? undefined : (line.code ?? undefined),
     rule: line.rule,
     policyHash: hash,
+    overrideMethods: line.method_override === undefined ? [] : line.method_override.split(','),
+    // Joined with commas as written; a comma inside a path is a literal one, so split only before a `/`.
+    overridePaths: line.path_override === undefined ? [] : line.path_override.split(/,(?=\/)/),
     pathCut: line.path_truncated === true,
   };
 }

@@ -82,6 +82,8 @@ export function judgeRecorded(candidate: Candidate, request: RecordedRequest): P
     time: new Date(request.ts),
     sourceIp: request.sourceIp,
     mcp: request.mcp,
+    overrideMethods: request.overrideMethods,
+    overridePaths: request.overridePaths,
   });
 }
 

@@ -65,9 +65,9 @@ describe('keyway policy check, test and diff over real traffic', () => {
   }
 
   /** One request through the proxy with curl, as AGENT: the status and keyway's error code. */
-  async function send(agent: string, method: string, url: string) {
+  async function send(agent: string, method: string, url: string, extra: string[] = []) {
     const r = await curl(
-      ['-X', method, '-o', '/dev/null', '-D', '-', '--proxy', `http://${agent}:${agent}-key@127.0.0.1:${proxy.port}`, '--cacert', proxy.caPath, url],
+      ['-X', method, ...extra, '-o', '/dev/null', '-D', '-', '--proxy', `http://${agent}:${agent}-key@127.0.0.1:${proxy.port}`, '--cacert', proxy.caPath, url],
       {},
     );
     outputs.push(r.stdout, r.stderr);
@@ -110,10 +110,13 @@ describe('keyway policy check, test and diff over real traffic', () => {
   });
 
   it('test under the policy in effect finds every recorded verdict the same', async () => {
+    // A GET that names DELETE in an override header: the access stage judges both, and refuses.
+    const overridden = await send('bot', 'GET', url('api.example.test', '/v1/items'), ['-H', 'X-HTTP-Method-Override: DELETE']);
+    expect(overridden).toEqual({ status: 403, code: 'policy_denied' });
     const r = await cli(['policy', 'test', '--json']);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as { compared: number; differing: unknown[]; not_replayable: unknown[] };
-    expect(report.compared).toBe(TRAFFIC.length);
+    expect(report.compared).toBe(TRAFFIC.length + 1);
     expect(report.differing).toEqual([]);
     expect(report.not_replayable).toEqual([]);
   });
@@ -140,7 +143,12 @@ describe('keyway policy check, test and diff over real traffic', () => {
     const r = await cli(['policy', 'diff', current, wider, '--json']);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as { differing: Differing[]; authority: { summary: string; items: Array<{ kind: string; what: string }> } };
-    expect(report.differing.map((d) => d.seq).sort()).toEqual([seqOf('bot', 'GET', '/v1/admin/keys'), seqOf('bot', 'DELETE', '/v1/items')].sort());
+    // The GET that named DELETE in an override header flips with the DELETE itself.
+    const overridden = proxy.auditLines().find((l) => l['method_override'] === 'DELETE')?.['seq'];
+    const bySeq = (a: unknown, b: unknown) => Number(a) - Number(b);
+    expect(report.differing.map((d) => d.seq).sort(bySeq)).toEqual(
+      [seqOf('bot', 'GET', '/v1/admin/keys'), seqOf('bot', 'DELETE', '/v1/items'), overridden].sort(bySeq),
+    );
     expect(report.differing.every((d) => d.verdict === 'allow')).toBe(true);
     expect(report.authority.summary).toBe('authority added');
     expect(report.authority.items.map((i) => i.what).join('\n')).toContain('deny rule yaml:agents.bot.rules[1] (grant api) removed or changed');
