@@ -42,7 +42,8 @@ and policy.files). None of these commands contacts an upstream or reads a secret
                 forbid with no condition always overrides. Exit 1 when validation fails.
   check         a dry run of one request: allow or deny, the deciding policies, and the stage that
                 refused (grant: no grant for the host or not one the agent holds; rules: a YAML rule;
-                cedar: a Cedar forbid, or no permit). Exit 0 when allowed, 1 when refused.
+                cedar: a Cedar forbid, or no permit). --body-size N: its declared body (default:
+                none, 0 bytes). Exit 0 when allowed, 1 when refused.
   test          the audit log's requests judged again under a candidate (--policy: a .cedar file or
                 a folder of them in place of the home's; default: the policy in effect), printing
                 those whose verdict differs from the one recorded. Exit 1 when any differs.
@@ -129,7 +130,8 @@ async function check(args: Args, io: CommandIO, config: Config): Promise<number>
     grant,
     method,
     url,
-    bodySize: bodyText === undefined ? undefined : Number(bodyText),
+    // No --body-size: a request with no body, as the proxy counts one (0), not one of unknown size.
+    bodySize: bodyText === undefined ? 0 : Number(bodyText),
     sourceIp: '127.0.0.1',
     time: new Date(),
   });
