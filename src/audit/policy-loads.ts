@@ -1,8 +1,9 @@
 import type { AuditLine } from './event.ts';
 
-// `keyway audit verify`'s check of the policy hash (issue 88): every line's `policy` must be a hash
+// `keyway audit verify`'s check of the policy hash (issue 88): every line's `policy` hash must be one
 // that a `policy.load` line earlier in the log loaded. Lines before the first `policy.load` line
-// pass: an older keyway wrote no hash there, or rotation pruned the load that preceded them.
+// pass: an older keyway wrote no hash there, a keyway with YAML rules only writes no load, or
+// rotation pruned the load that preceded them.
 
 export class PolicyLoads {
   readonly #loaded = new Set<string>();
@@ -10,7 +11,8 @@ export class PolicyLoads {
   /** Reads one line; returns why its hash is wrong, or undefined. */
   check(line: AuditLine): string | undefined {
     const hash = line.policy;
-    if (typeof hash !== 'string') return undefined;
+    // Not a hash: an older keyway's `policy: "warn"` (now policy_mode), whatever comes after it.
+    if (typeof hash !== 'string' || !hash.startsWith('sha256:')) return undefined;
     if (line.decision === 'admin' && line.action === 'policy.load') {
       this.#loaded.add(hash);
       return undefined;

@@ -24,6 +24,7 @@ describe('audit verify checks each line policy hash', () => {
     await writer.write({ ...requestLine('forged'), policy: hash('f') });
     await writer.write(adminEvent({ action: 'policy.load', client: 'keyway', policy: hash('b'), files: '/x.cedar' }));
     await writer.write({ ...requestLine('under-b'), policy: hash('b') });
+    await writer.write({ ...requestLine('an-older-keyway-in-warn-mode'), policy: 'warn' });
     await writer.write({ ...requestLine('in-flight-under-a'), policy: hash('a') });
     await writer.close();
 

@@ -56,7 +56,7 @@ export function parsePolicyFile(engine: CedarEngine, file: string, text: string)
     const line = at.split(':')[0];
     const named = typeof annotated === 'string' && annotated !== '';
     // An id is written on audit lines and in refusals: printable, and short enough to read there.
-    if (named && (annotated.length > MAX_ID || /[\u0000-\u001f\u007f-\u009f]/.test(annotated))) {
+    if (named && (annotated.length > MAX_ID || /\p{Cc}/u.test(annotated))) {
       throw new PolicyParseError(`${file}:${at}: @id must be 1 to ${MAX_ID} printable characters`);
     }
     return {
