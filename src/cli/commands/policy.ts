@@ -170,9 +170,18 @@ async function candidateAt(config: Config, path: string, label: string): Promise
   }
 }
 
-/** The store's grants and agents (ids, domains, grant lists), read once and closed. */
+/**
+ * The store's grants and agents (ids, domains, grant lists), read once and closed. A store that
+ * cannot be opened here (no master key at hand) leaves the config's alone, said on stderr.
+ */
 async function storeOf(args: Args, io: CommandIO): Promise<StoredRouting> {
-  const services = await servicesFor(args, io);
+  let services: Awaited<ReturnType<typeof servicesFor>>;
+  try {
+    services = await servicesFor(args, io);
+  } catch (err) {
+    io.err(`keyway policy: warning: the store cannot be read (${(err as Error).message.split('\n')[0]}): only the config's grants and agents are judged`);
+    return { grants: [], agents: new Map() };
+  }
   try {
     return storedRouting(services.store);
   } finally {
