@@ -108,8 +108,6 @@ function overrideReadings(request: ProofRequest): ProofRequest[] {
 function routeGrant(candidate: Candidate, request: ProofRequest): { grant: string } | ProofVerdict {
   const { config, router } = candidate;
   const held = candidate.agents.get(request.agent);
-  // A recorded grant that is gone (removed since): judged by the policy alone, and said so by the caller.
-  if (request.grant !== undefined && !candidate.grantIds.has(request.grant)) return { grant: request.grant };
   const decision = router.decide({ id: request.agent, grants: held }, request.host, request.port);
   if (decision.kind === 'unmatched') {
     if (config.proxy.unmatched === 'deny' && !config.proxy.allow_tunnel.some((p) => patternMatches(p, request.host, request.port)))

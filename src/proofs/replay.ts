@@ -72,7 +72,8 @@ export function notReplayable(judged: Judged, request: RecordedRequest): string 
 export function judgeRecorded(candidate: Candidate, request: RecordedRequest): ProofVerdict {
   return judgeRequest(candidate, {
     agent: request.agent,
-    grant: request.grant,
+    // The grant the line names, as X-Keyway-Grant would: one that is gone since is not named, and the host is routed afresh.
+    grant: request.grant !== undefined && candidate.grantIds.has(request.grant) ? request.grant : undefined,
     method: request.method,
     host: request.host,
     port: request.port,
