@@ -157,8 +157,8 @@ export class LiveConfig {
       const policy = same ? this.#policy : loaded;
       const built = this.#build(config);
       const changed = changedKeys(this.#built.config, config);
+      // Said by its own policy.load line: `changed` stays the config's keys, as a reload's answer always listed.
       policyChanged = policy.hash !== this.#policy.hash;
-      if (policyChanged) changed.push('policy');
       this.#built = built;
       this.#policy = policy;
       this.#o.services.config = config;
