@@ -15,7 +15,7 @@ export const UNJUDGED = 'keyway:unjudged';
 
 let generation = 0;
 
-/** A judge over a set of parsed policies; the engine and the schema are already loaded. */
+/** A judge over a set of parsed policies; the engine is already loaded. */
 export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]): (query: PolicyQuery) => PolicyAnswer {
   const load = ++generation;
   const effects = new Map(policies.map((p) => [p.id, p.effect]));
