@@ -65,7 +65,8 @@ export function readPolicyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): 
 
 /**
  * Loads the policy: the config's YAML rules and its Cedar files (read now, or as given: a worker
- * takes the texts its primary read). Throws config_invalid with one line saying what is wrong.
+ * takes the texts its primary read; a policy command may give a candidate's files, read and
+ * checked by readPolicyFiles or its own way). Throws config_invalid with one line saying what is wrong.
  */
 export async function loadPolicy(inputs: PolicyInputs, given?: readonly PolicyFileText[]): Promise<LoadedPolicySet> {
   const yaml = compileYamlPolicies(inputs.agents);
