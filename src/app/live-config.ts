@@ -157,6 +157,7 @@ export class LiveConfig {
       const policy = same ? this.#policy : loaded;
       const built = this.#build(config);
       const changed = changedKeys(this.#built.config, config);
+      // Said by its own policy.load line: `changed` stays the config's keys, as a reload's answer always listed.
       policyChanged = policy.hash !== this.#policy.hash;
       // A change of the YAML rules shows as its config keys (agents.…); `policy` names a change of
       // the Cedar files themselves (one edited, added or removed), which no config key shows.

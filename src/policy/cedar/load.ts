@@ -7,7 +7,6 @@ import { untrustedPolicyFile } from './file-trust.ts';
 import { policyHash } from './hash.ts';
 import { makeJudge } from './judge.ts';
 import { type ParsedPolicy, PolicyParseError, parsePolicyFile } from './parse.ts';
-import { CEDAR_SCHEMA, SCHEMA_NAME } from './schema.ts';
 import { compileYamlPolicies, type YamlAgent } from './yaml-compile.ts';
 
 // Loading the policy: the YAML rules compiled, and every Cedar file (`<home>/policies/*.cedar` in
@@ -66,7 +65,8 @@ export function readPolicyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): 
 
 /**
  * Loads the policy: the config's YAML rules and its Cedar files (read now, or as given: a worker
- * takes the texts its primary read). Throws config_invalid with one line saying what is wrong.
+ * takes the texts its primary read; a policy command may give a candidate's files, read and
+ * checked by readPolicyFiles or its own way). Throws config_invalid with one line saying what is wrong.
  */
 export async function loadPolicy(inputs: PolicyInputs, given?: readonly PolicyFileText[]): Promise<LoadedPolicySet> {
   const yaml = compileYamlPolicies(inputs.agents);
@@ -87,8 +87,6 @@ export async function loadPolicy(inputs: PolicyInputs, given?: readonly PolicyFi
   const files = read.map((r) => r.file);
   const texts = read.map((r) => r.text);
   const engine = await loadCedarEngine();
-  const schema = engine.preparseSchema(SCHEMA_NAME, CEDAR_SCHEMA);
-  if (schema.type === 'failure') throw new KeywayError('config_invalid', `keyway's Cedar schema did not load: ${schema.errors[0]?.message}`);
   const parsed: ParsedPolicy[] = [];
   const seen = new Map<string, string>();
   files.forEach((file, i) => {

@@ -1,9 +1,6 @@
 // The Cedar schema keyway ships (`keyway policy schema` prints it): what a policy may name and read.
-// The context is built per request by context.ts; a policy file is validated against this text
-// (`keyway policy lint`) and every request is checked against it before Cedar's engine judges it.
-
-/** The schema's name once the engine has parsed it (one per process: the WASM's thread-local cache). */
-export const SCHEMA_NAME = 'keyway';
+// The context is built per request by context.ts, to these types (its test checks it against this
+// text); a policy file is validated against it by `keyway policy lint`.
 
 /**
  * The schema, in Cedar's schema syntax. Comments inside it are what `keyway policy schema` shows

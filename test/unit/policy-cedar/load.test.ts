@@ -145,3 +145,24 @@ describe('loading Cedar files', () => {
     expect(d.hash).not.toBe(a.hash);
   });
 });
+
+describe('the context keyway builds', () => {
+  it('is what the shipped schema says, full or with every optional attribute absent', async () => {
+    const { loadCedarEngine } = await import('../../../src/policy/cedar/engine.ts');
+    const { CEDAR_SCHEMA } = await import('../../../src/policy/cedar/schema.ts');
+    const { cedarContext } = await import('../../../src/policy/cedar/context.ts');
+    const engine = await loadCedarEngine();
+    const full = query({ action: 'mcp_call' }, { queryKeys: ['b', 'a'], mcpTool: 't', model: 'm', spendTodayUsd: 3.5, sourceIp: '::1' }).context;
+    const bare = query({}, { bodySize: undefined, sourceIp: 'unknown' }).context;
+    for (const [action, context] of [
+      ['mcp_call', full],
+      ['request', bare],
+    ] as const) {
+      const answer = engine.checkParseContext({ context: cedarContext(context), schema: CEDAR_SCHEMA, action: { type: 'Action', id: action } });
+      expect(answer).toEqual({ type: 'success' });
+    }
+    // The check can fail: a context missing a required attribute is refused.
+    const { path: _path, ...missing } = cedarContext(bare);
+    expect(engine.checkParseContext({ context: missing, schema: CEDAR_SCHEMA, action: { type: 'Action', id: 'request' } }).type).toBe('failure');
+  });
+});
