@@ -52,7 +52,19 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
 
   const remembered = new LRUCache<string, PolicyAnswer>({ max: REMEMBERED_ANSWERS });
 
+  // A path with an encoded slash is judged twice: as sent, and as a server that decodes %2F (WSGI's
+  // PATH_INFO, nginx's location matching) reads it, as the YAML rules read it (pathReadings). A
+  // forbid on either reading refuses; a permit must admit both.
   return (query) => {
+    const decoded = slashReading(query.context.path);
+    const asSent = judgeOne(query);
+    if (decoded === undefined || (!asSent.allowed && asSent.deciding.length > 0)) return asSent;
+    const asDecoded = judgeOne({ ...query, context: { ...query.context, path: decoded } });
+    if (!asDecoded.allowed && asDecoded.deciding.length > 0) return asDecoded;
+    return asSent.allowed ? asDecoded : asSent;
+  };
+
+  function judgeOne(query: PolicyQuery): PolicyAnswer {
     let slice: string | undefined;
     let context: ReturnType<typeof cedarContext>;
     let key: string;
@@ -70,7 +82,7 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
     // An answer that says the engine could not judge is not kept: the next request asks again.
     if (!answer.deciding.includes(UNJUDGED)) remembered.set(key, answer);
     return answer;
-  };
+  }
 
   function ask(query: PolicyQuery, slice: string, context: ReturnType<typeof cedarContext>): PolicyAnswer {
     let answer: ReturnType<CedarEngine['statefulIsAuthorized']>;
@@ -97,6 +109,12 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
     if (failedForbids.length > 0) return { allowed: false, deciding: failedForbids, errors };
     return { allowed: decision === 'allow', deciding: diagnostics.reason, errors };
   }
+}
+
+/** The path as a server that decodes `%2F` reads it (doubled slashes collapsed), or undefined when it has none. */
+function slashReading(path: string): string | undefined {
+  if (!/%2F/i.test(path)) return undefined;
+  return path.replace(/%2F/gi, '/').replace(/\/{2,}/g, '/');
 }
 
 function unjudged(err: unknown): PolicyAnswer {
