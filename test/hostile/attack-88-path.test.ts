@@ -2,7 +2,7 @@
 // forbid, through the real proxy with curl. The forbid must hold for every spelling a server may
 // read as the forbidden path, as the YAML deny rules do (pathReadings: `%2F` read as a slash too),
 // and the upstream must never see the request. A canary secret never shows in any output.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canaryLeaks, curl } from '../helpers/clients.ts';
