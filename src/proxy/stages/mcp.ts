@@ -231,7 +231,9 @@ function decisionOf(request: StagedRequest, message: McpMessage, bytes: number):
     ? evaluateMcp(policy, { ...base, mcp: { method: message.method!, tool: message.tool, args: message.args } })
     : { allowed: true, enforced: true, outcome: 'allow', rule: undefined, reason: 'the agent has no rules', maxBodyBytes: undefined };
   if (message.method !== 'tools/call') return decide(yaml, policy, undefined, () => policyQuery(request, base, 'mcp_call'));
-  return decide(yaml, policy, request.conn.decisions.policy(), () => policyQuery(request, base, 'mcp_call', message.tool));
+  // The policy stage access took, whose hash is on the line: not the one in force now (a reload may
+  // have come while the body was read).
+  return decide(yaml, policy, request.policy ?? request.conn.decisions.policy(), () => policyQuery(request, base, 'mcp_call', message.tool));
 }
 
 /**
