@@ -98,4 +98,46 @@ describe('attack 88: a reload racing requests', () => {
     if (line['policy'] === first) expect(server.calls.map((c) => c.tool)).toContain('delete_issue');
     else expect(server.calls.map((c) => c.tool)).not.toContain('delete_issue');
   });
+
+  it('writes a policy.load line before any request is judged under the policy it loads', async () => {
+    const before = loads().length;
+    writeFileSync(policyFile, `${CLOSED}@id("no-closing") forbid (principal, action, resource) when { context.path like "/closed*" };\n`, { mode: 0o600 });
+    let reloading = true;
+    let sent = 0;
+    // Requests keep coming while the reload swaps the policy and writes its lines.
+    const agent = async () => {
+      while (reloading || sent < 40) {
+        sent++;
+        const res = await undiciFetch(server.url('api.example.test', `/page/${sent}`), { dispatcher: busy });
+        await res.text();
+      }
+    };
+    const busy = new ProxyAgent({
+      uri: `http://bot:bot-key-1@127.0.0.1:${proxy.port}`,
+      connections: 8,
+      requestTls: { ca: readFileSync(proxy.caPath, 'utf8') },
+    });
+    try {
+      const agents = Array.from({ length: 8 }, agent);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      reloading = false;
+      await Promise.all(agents);
+    } finally {
+      await busy.close();
+    }
+    const lines = proxy.auditLines();
+    const loadAt = lines.flatMap((l, i) => (l['action'] === 'policy.load' ? [i] : []));
+    const load = loadAt[before] ?? -1;
+    expect(load).toBeGreaterThan(0);
+    const hash = lines[load]!['policy'];
+    const early = lines.slice(0, load).filter((l) => l['policy'] === hash);
+    expect(
+      early.map((l) => `${l['action'] ?? l['path']}`),
+      'lines judged under a policy before its policy.load line',
+    ).toEqual([]);
+    const verified = await proxy.cli(['audit', 'verify']);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  });
 });
