@@ -163,7 +163,9 @@ export class LiveConfig {
         if (this.#built !== before) built = this.#build(config);
       }
       const changed = changedKeys(this.#built.config, config);
-      if (policyChanged) changed.push('policy');
+      // A change of the YAML rules shows as its config keys (agents.…); `policy` names a change of
+      // the Cedar files themselves (one edited, added or removed), which no config key shows.
+      if (JSON.stringify(loaded.texts) !== JSON.stringify(this.#policy.texts)) changed.push('policy');
       this.#built = built;
       this.#policy = policy;
       this.#o.services.config = config;

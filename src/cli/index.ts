@@ -89,6 +89,11 @@ export const COMMANDS: CommandEntry[] = [
     summary: 'what model traffic used and cost, per agent and model, and where each budget stands',
     load: async () => (await import('./commands/spend.ts')).spend,
   },
+  {
+    name: 'policy',
+    summary: 'the policy in effect (YAML rules and Cedar files), and proofs: check, lint, test, diff',
+    load: async () => (await import('./commands/policy.ts')).policy,
+  },
   { name: 'audit', summary: 'read and verify the audit log', load: async () => (await import('./commands/audit.ts')).audit },
   {
     name: 'fetch',

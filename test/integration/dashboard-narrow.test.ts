@@ -24,7 +24,7 @@ const BOT_KEY = 'bot-key-0b7e';
 // One path segment with no place a browser may break a line (no hyphen, no slash, no space).
 const UNBROKEN = 'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4';
 const LONG_PATH = `/repos/${UNBROKEN}/pulls/4242/merge`;
-const SECTIONS = ['overview', 'grants', 'agents', 'approvals', 'audit', 'spend'] as const;
+const SECTIONS = ['overview', 'grants', 'agents', 'approvals', 'audit', 'spend', 'policy'] as const;
 
 /**
  * Run in the page: each element (in main, the header or the notice) that reaches past the viewport,

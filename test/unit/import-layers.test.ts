@@ -50,6 +50,9 @@ const LAYERS: Record<string, number> = {
   credentials: 3,
   tls: 3,
   audit: 3,
+  // The policy proofs (keyway policy check | lint | test | diff, /api/policy): the policy's own parts
+  // (policy/) asked about requests not sent or read back from the audit log, which sits above policy.
+  proofs: 3.2,
   // Spend's ledger: the counts kept in the store (and the journal beside it), above the store it writes.
   'spend/ledger': 3.1,
   // Login capture's records kept in the store (the book the proxy saves and resolves them with, pruning, orphans).

@@ -10,6 +10,7 @@ import { grantTypeRoutes } from './grant-types.ts';
 import { oauthRoutes } from './oauth.ts';
 import { operateRoutes } from './operate.ts';
 import { overviewRoutes } from './overview.ts';
+import { policyRoutes } from './policy.ts';
 import { sessionRoutes, type SessionDeps } from './session.ts';
 import { spendRoutes } from './spend.ts';
 
@@ -26,5 +27,6 @@ export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], sess
     ...sessionRoutes(session),
     ...overviewRoutes(deps),
     ...spendRoutes(deps),
+    ...policyRoutes(deps),
   ];
 }

@@ -8,6 +8,7 @@ import { renderAudit } from './audit.js';
 import { clearNotice, h, notify } from './dom.js';
 import { renderGrants } from './grants.js';
 import { renderOverview } from './overview.js';
+import { renderPolicy } from './policy.js';
 import { renderSignIn } from './signin.js';
 import { renderSpend } from './spend.js';
 
@@ -18,6 +19,7 @@ const SECTIONS = {
   approvals: { title: 'Approvals', render: renderApprovals },
   audit: { title: 'Audit', render: renderAudit },
   spend: { title: 'Spend', render: renderSpend },
+  policy: { title: 'Policy', render: renderPolicy },
 };
 
 const main = document.getElementById('main');

@@ -188,6 +188,10 @@ function row(line) {
           textOf(line.approval.by) ? ` by ${line.approval.by}` : '',
         )
       : '',
+    // The hash of the policy that decided (policy: "sha256:…"), short; the whole in its title.
+    typeof line.policy === 'string' && line.policy.startsWith('sha256:')
+      ? h('span', { class: 'policy-hash', title: line.policy }, h('span', { class: 'muted' }, ' policy '), line.policy.slice(7, 19))
+      : '',
   ];
   // As `keyway audit tail` prints them: a refusal's reason and what to do, as the agent was told.
   const message = textOf(line.message);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { PolicyContext, PolicyQuery } from './contract.ts';
 
 // A query written as Cedar's request: entities and a context as the schema (schema.ts) types them.
@@ -29,8 +30,11 @@ export function cedarContext(context: PolicyContext): Record<string, CedarValue>
       minute: time.getUTCMinutes(),
       weekday: WEEKDAYS[time.getUTCDay()]!,
     },
-    source_ip: extension('ip', socketAddress(context.sourceIp)),
   };
+  // A client with no IP address (a Unix socket, keyway run --contain's door): no source_ip, so a
+  // policy that reads it without `has` fails (a permit does not match, a forbid refuses).
+  const source = socketAddress(context.sourceIp);
+  if (isIP(source) !== 0) out['source_ip'] = extension('ip', source);
   if (context.bodySize !== undefined) out['body_size'] = context.bodySize;
   if (context.mcpTool !== undefined) out['mcp_tool'] = context.mcpTool;
   if (context.model !== undefined) out['model'] = context.model;

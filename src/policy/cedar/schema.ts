@@ -41,7 +41,7 @@ type RequestContext = {
   query_keys: Set<String>,   // the query's parameter names; never their values
   body_size?: Long,          // Content-Length when declared; absent for a body of unknown size
   time: Time,
-  source_ip: __cedar::ipaddr, // the client's address as the socket reports it
+  source_ip?: __cedar::ipaddr, // the client's address as the socket reports it; absent without one (a Unix socket)
   mcp_tool?: String,         // mcp_call: the tool a tools/call names
   model?: String,            // a model host's request: the model it names
   spend_today_usd?: __cedar::decimal, // what the agent spent today (UTC) on metered hosts

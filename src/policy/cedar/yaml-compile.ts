@@ -71,7 +71,9 @@ function compileRule(principal: string, id: string, rule: RuleConfig, agentWarns
   const window = timeCondition(rule);
   if (window.condition !== undefined) when.push(window.condition);
   if (window.annotation !== undefined) annotations.push(['keyway_time', window.annotation]);
-  if (rule.sources !== undefined) when.push(anyOf(rule.sources.map((s) => `context.source_ip.isInRange(ip(${cedarString(s)}))`)));
+  if (rule.sources !== undefined) {
+    when.push(`context has source_ip && ${anyOf(rule.sources.map((s) => `context.source_ip.isInRange(ip(${cedarString(s)}))`))}`);
+  }
   if (rule.max_body !== undefined) {
     // Of undeclared size, the body is held and measured (rules.ts): the rule's cap is kept beside.
     annotations.push(['keyway_max_body', rule.max_body]);

@@ -80,7 +80,7 @@ describe('loading Cedar files', () => {
     const h = home({
       'a.cedar': `@id("p") permit (principal, action == Action::"mcp_call", resource) when {
   context.time.hour == 10 && context.time.weekday == "sun" && context.time.utc > datetime("2026-01-01") &&
-  context.source_ip.isLoopback() && context.query_keys.contains("page") &&
+  context has source_ip && context.source_ip.isLoopback() && context.query_keys.contains("page") &&
   context has mcp_tool && context.mcp_tool == "search" && context.spend_today_usd.lessThan(decimal("2.5"))
 };`,
     });
@@ -89,6 +89,8 @@ describe('loading Cedar files', () => {
     expect(loaded.judge(query({ action: 'mcp_call' }, ctx))).toEqual({ allowed: true, deciding: ['p'], errors: [] });
     expect(loaded.judge(query({ action: 'mcp_call' }, { ...ctx, mcpTool: 'delete' })).allowed).toBe(false);
     expect(loaded.judge(query({ action: 'request' }, ctx)).allowed).toBe(false);
+    // No IP address (a Unix socket): no source_ip, so the permit that reads it does not match.
+    expect(loaded.judge(query({ action: 'mcp_call' }, { ...ctx, sourceIp: 'unknown' }))).toEqual({ allowed: false, deciding: [], errors: [] });
   });
 
   it('refuses a file that does not parse, naming FILE:LINE:COLUMN', async () => {

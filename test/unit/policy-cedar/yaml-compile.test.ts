@@ -52,7 +52,7 @@ describe('YAML rules compiled to Cedar', () => {
     // An overnight window in UTC: either side of midnight.
     expect(text).toContain('((context.time.hour * 60 + context.time.minute) >= 1320 || (context.time.hour * 60 + context.time.minute) < 360)');
     expect(text).toContain('@keyway_time("09:00-18:00 mon,fri Europe/Paris")');
-    expect(text).toContain('context.source_ip.isInRange(ip("10.0.0.0/8"))');
+    expect(text).toContain('context has source_ip && context.source_ip.isInRange(ip("10.0.0.0/8"))');
     expect(text).toContain('@approve("human")');
     expect(text).toContain('@mode("warn")\nforbid');
     expect(text).toContain('@id("yaml:agents.zed")\npermit (principal == Agent::"zed", action, resource);');

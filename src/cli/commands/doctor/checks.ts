@@ -16,6 +16,7 @@ import { checkSecretsReach } from './checks-reach.ts';
 import { checkStore } from './checks-home.ts';
 import { checkRefusedCredentials } from './checks-refused.ts';
 import { checkModelPrices } from './checks-spend.ts';
+import { checkPolicyLint } from './checks-policy.ts';
 import { checkBudgetNames } from './checks-budgets.ts';
 import { checkSecretSources } from './checks-sources.ts';
 import { checkSecretCommands } from './checks-commands.ts';
@@ -42,6 +43,7 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   add(await checkAdmin(ctx));
   add(await checkStore(ctx));
   for (const r of await checkModelPrices(ctx)) add(r);
+  add(await checkPolicyLint(ctx));
   for (const r of await checkRefusedCredentials(ctx)) add(r);
   const budgets = await checkBudgetNames(ctx);
   if (budgets) add(budgets);

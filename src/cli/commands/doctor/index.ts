@@ -54,6 +54,8 @@ earlier check failed), and exits 0 only if nothing failed:
     line says whether it printed a value and how long it took, or why not, never the value
   - every model that answered through keyway in the last 30 days has a price (WARN naming those
     without one, counted in tokens only, with the fix: an entry under pricing:)
+  - the Cedar policy files validate against keyway's schema (keyway policy lint: FAIL on an
+    error, WARN on a policy that can never apply or that a forbid always overrides)
   - no grant's credential was refused upstream (401) at its last answer, and no login grant waits
     for its login (WARN naming each, with what fills it: keyway connect AGENT --login)
   - keyway answers through the proxy with a certificate from its CA: a CONNECT to ${SELF_CHECK_HOST}:443,
