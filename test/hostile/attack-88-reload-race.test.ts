@@ -140,4 +140,51 @@ describe('attack 88: a reload racing requests', () => {
     const verified = await proxy.cli(['audit', 'verify']);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
   });
+
+  it('judges a tools/call by the YAML rules of the policy its line names, when the body comes after a reload', async () => {
+    // The agent's YAML rules: every tool, then (reloaded) all but close_issue. The hash covers them.
+    const configFile = join(proxy.home, 'config', 'keyway.yaml');
+    const original = readFileSync(configFile, 'utf8');
+    const withTools = (tools: string[]) =>
+      original.replace(/( {2}bot:\n(?: {4}.*\n)*)/, (block) => `${block}    rules:\n      - grant: tracker\n        tools: [${tools.join(', ')}]\n`);
+    writeFileSync(configFile, withTools(['search_issues', 'close_issue']));
+    expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
+    const first = await waitFor(() => proxy.auditLines().findLast((l) => l['action'] === 'policy.load')?.['policy'], 'a load line');
+
+    const warm = await undiciFetch(server.url(), { method: 'POST', dispatcher, headers, body: call(3, 'search_issues') });
+    expect(warm.status).toBe(200);
+    await warm.text();
+
+    const body = call(4, 'close_issue');
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode(body.slice(0, 10)));
+        await released;
+        controller.enqueue(new TextEncoder().encode(body.slice(10)));
+        controller.close();
+      },
+    });
+    const answer = undiciFetch(server.url(), { method: 'POST', dispatcher, headers, body: stream as never, duplex: 'half' });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    writeFileSync(configFile, withTools(['search_issues']));
+    expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
+    release();
+    await (await answer).text();
+    const second = proxy.auditLines().findLast((l) => l['action'] === 'policy.load')?.['policy'];
+    expect(second).not.toBe(first);
+
+    const line = await lastLine('close_issue');
+    if (line['decision'] === 'deny') expect(line['policy'], 'refused by the second policy').toBe(second);
+    else expect(line['policy'], 'admitted by the first policy').toBe(first);
+  });
+
+  const lastLine = (tool: string) =>
+    waitFor(
+      () => proxy.auditLines().findLast((l) => (l['mcp'] as { tool?: string } | undefined)?.tool === tool && l['phase'] === undefined),
+      `the ${tool} line`,
+    );
 });
