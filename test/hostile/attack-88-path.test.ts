@@ -14,6 +14,12 @@ const POLICY = `@id("no-secrets")
 forbid (principal, action == Action::"request", resource)
 when { context.path_lower like "/api/secrets*" };
 
+@id("no-corp-admin")
+forbid (principal, action, resource) when { context.path like "/users/admin@corp*" };
+
+@id("no-cafe")
+forbid (principal, action, resource) when { context.path_lower like "/caf\u{e9}*" };
+
 @id("no-admin-key")
 forbid (principal, action, resource) when { context.query_keys.contains("admin") };
 `;
@@ -85,6 +91,16 @@ describe('attack 88: path spellings against a Cedar forbid', () => {
     expect(r.code, path).toBe('rule_denied');
   });
 
+  // Escapes request-path.ts leaves as sent (not unreserved): the upstream decodes them.
+  it.each(['/users/admin%40corp', '/caf%C3%A9/menu', '/CAF%C3%89', '/users/admin%40corp%2Fx'])(
+    'refuses %s: an escape is its character to the upstream',
+    async (path) => {
+      const r = await get(path);
+      expect(r.status, path).toBe(403);
+      expect(r.code, path).toBe('rule_denied');
+    },
+  );
+
   it('reads query keys as the upstream decodes them (%61dmin is admin)', async () => {
     for (const q of ['?admin=1', '?%61dmin=1', '?x=1&admin', '?%61%64%6d%69%6e=']) {
       const r = await get(`/api/public${q}`);
@@ -94,7 +110,7 @@ describe('attack 88: path spellings against a Cedar forbid', () => {
 
   it('never sent a forbidden spelling upstream', () => {
     const seen = upstream.seen.map((s) => decodeURIComponent(s.url.split('?')[0]!).toLowerCase().replace(/\/+/g, '/'));
-    expect(seen.filter((p) => p.includes('secrets'))).toEqual([]);
+    expect(seen.filter((p) => p.includes('secrets') || p.includes('admin@corp') || p.startsWith('/caf'))).toEqual([]);
     expect(upstream.seen.filter((s) => s.url.includes('?'))).toEqual([]);
   });
 });

@@ -52,11 +52,12 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
 
   const remembered = new LRUCache<string, PolicyAnswer>({ max: REMEMBERED_ANSWERS });
 
-  // A path with an encoded slash is judged twice: as sent, and as a server that decodes %2F (WSGI's
-  // PATH_INFO, nginx's location matching) reads it, as the YAML rules read it (pathReadings). A
-  // forbid on either reading refuses; a permit must admit both.
+  // A path with escapes left in it (%2F, %40, %C3%A9: request-path.ts decodes only unreserved ones)
+  // is judged twice: as sent, and decoded, as the upstream reads it (WSGI's PATH_INFO, nginx's
+  // location matching; the YAML rules read the decoded segments too). A forbid on either reading
+  // refuses; a permit must admit both.
   return (query) => {
-    const decoded = slashReading(query.context.path);
+    const decoded = decodedReading(query.context.path);
     const asSent = judgeOne(query);
     if (decoded === undefined || (!asSent.allowed && asSent.deciding.length > 0)) return asSent;
     const asDecoded = judgeOne({ ...query, context: { ...query.context, path: decoded } });
@@ -111,10 +112,14 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
   }
 }
 
-/** The path as a server that decodes `%2F` reads it (doubled slashes collapsed), or undefined when it has none. */
-function slashReading(path: string): string | undefined {
-  if (!/%2F/i.test(path)) return undefined;
-  return path.replace(/%2F/gi, '/').replace(/\/{2,}/g, '/');
+/** The path decoded, as a server that decodes it reads it (`%2F` a slash, doubled slashes collapsed), or undefined when it has no escape. */
+function decodedReading(path: string): string | undefined {
+  if (!path.includes('%')) return undefined;
+  try {
+    return decodeURIComponent(path).replace(/\/{2,}/g, '/');
+  } catch {
+    return undefined; // a bad escape: request-path.ts refuses it before any policy is asked
+  }
 }
 
 function unjudged(err: unknown): PolicyAnswer {
