@@ -3,17 +3,18 @@
 // a host spelled with a trailing dot, a method named by X-HTTP-Method-Override and a path named by
 // X-Original-URL. Each must be refused as rule_denied, and the upstream must never see it. A host
 // no grant covers is outside Cedar by design (its resource is a Grant): keyway sends nothing there.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canaryLeaks, curl } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
 import { cleanEnv, makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { exchange, openTunnel, parseResponse, startTls } from '../helpers/raw-http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const POLICY = `@id("no-blocked")
-forbid (principal, action == Action::"request", resource) when { context.path_lower like "/blocked*" };
+forbid (principal, action == Action::"request", resource) when { context.path_lower like "/blocked*" || context.path like "/ws*" };
 
 @id("no-delete-on-host")
 forbid (principal, action, resource) when { context.host == "api.example.test" && context.method == "DELETE" };
@@ -89,6 +90,22 @@ describe('attack 88: the Cedar forbid on every way in', () => {
   it('plain http:// through the proxy to a granted host: refused', async () => {
     const r = await viaCurl(`http://api.example.test:${upstream.port}/blocked/plain`);
     expect(r.status).toBeGreaterThanOrEqual(400);
+  });
+
+  it('a WebSocket handshake: refused before it is upgraded', async () => {
+    const authority = `api.example.test:${upstream.port}`;
+    const auth = `Proxy-Authorization: Basic ${Buffer.from('claude:claude-key').toString('base64')}\r\n`;
+    const tls = await startTls(await openTunnel(proxy.port, authority, auth), 'api.example.test', readFileSync(proxy.caPath, 'utf8'));
+    tls.on('error', () => undefined);
+    const raw = await exchange(
+      tls,
+      `GET /ws HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    tls.destroy();
+    outputs.push(raw);
+    expect(parseResponse(raw).status).toBe(403);
+    expect(parseResponse(raw).headers['x-keyway-error']).toBe('rule_denied');
+    expect(upstream.seen.filter((s) => s.url.startsWith('/ws'))).toEqual([]);
   });
 
   it('the upstream saw no forbidden request', () => {
