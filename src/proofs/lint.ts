@@ -137,7 +137,7 @@ export async function lintHome(config: Config): Promise<{ loaded: LoadedPolicy |
     if (!(err instanceof KeywayError) || err.code !== 'config_invalid') throw err;
     const findings: LintFinding[] = [];
     for (const file of policyFiles(config)) {
-      const read = readTrustedPolicyFile(file);
+      const read = readTrustedPolicyFile(file, config.home);
       if ('refused' in read) findings.push({ severity: 'error', at: file, policy: undefined, message: `refused: ${read.refused}` });
       else findings.push(...(await validateFile(file, read.text, schema)));
     }

@@ -29,9 +29,8 @@ describe('attack 88: a policy file reached through a folder others may write', (
   });
 
   /** A well-kept folder with the policy, and a folder every user may write holding a link to it. */
-  function linkedPolicy(): { kept: string; viaLink: string } {
-    const root = mkdtempSync(join(tmpdir(), 'keyway-attack88-'));
-    made.push(root);
+  function linkedPolicy(home: string): { kept: string; viaLink: string } {
+    const root = mkdtempSync(join(home, 'attack88-'));
     const kept = join(root, 'kept');
     mkdirSync(kept, { mode: 0o700 });
     writeFileSync(join(kept, 'main.cedar'), FORBID, { mode: 0o600 });
@@ -43,16 +42,29 @@ describe('attack 88: a policy file reached through a folder others may write', (
   }
 
   it('refuses to start on policy.files naming a path through a link in a folder every user may write', async () => {
-    const { viaLink } = linkedPolicy();
-    await expect(startProxy({ home: makeHome(), config: { policy: { files: [viaLink] } } })).rejects.toThrow(
-      /main\.cedar is refused: .*writable by every user/,
+    const home = makeHome();
+    const { viaLink } = linkedPolicy(home);
+    await expect(startProxy({ home, config: { policy: { files: [viaLink] } } })).rejects.toThrow(/main\.cedar is refused: .*writable by every user/);
+  });
+
+  it('refuses to start on a policy file outside the home: a contained agent may write its working folder', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'keyway-attack88-project-'));
+    made.push(project);
+    writeFileSync(join(project, 'team.cedar'), FORBID, { mode: 0o600 });
+    await expect(startProxy({ home: makeHome(), config: { policy: { files: [join(project, 'team.cedar')] } } })).rejects.toThrow(
+      /team\.cedar is refused: it is outside keyway's home/,
     );
+    // Nor through a link in the home's own policies folder.
+    const home = makeHome();
+    mkdirSync(join(home, 'policies'), { mode: 0o700 });
+    symlinkSync(join(project, 'team.cedar'), join(home, 'policies', 'team.cedar'));
+    await expect(startProxy({ home })).rejects.toThrow(/team\.cedar is refused: it is outside keyway's home/);
   });
 
   it('refuses such a path at reload and keeps the forbid in force (curl)', async () => {
     upstream = await startUpstream();
-    const { kept, viaLink } = linkedPolicy();
     const home = makeHome();
+    const { kept, viaLink } = linkedPolicy(home);
     const configFor = (files: string[]) => ({
       policy: { files },
       agents: { claude: { key: 'env:CLAUDE_KEY', grants: ['github'] } },

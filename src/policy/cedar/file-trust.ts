@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, type Stats, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 
 // A policy file decides what agents may do, so no one but keyway's user may be able to change it.
 // keyway can tell from the file system: the file and every folder above it must be this user's or
@@ -11,8 +11,11 @@ import { dirname, resolve } from 'node:path';
 // running as keyway's own user can write whatever keyway can, and that is said in
 // docs/policy-as-code.md.
 
-/** The text of a policy file, or why it cannot be trusted. */
-export function readTrustedPolicyFile(path: string, uid = process.getuid?.()): { text: string } | { refused: string } {
+/**
+ * The text of a policy file, or why it cannot be trusted. `home`: the file must really be in it
+ * (links followed), where a contained agent never sees it: a project folder it may write is not.
+ */
+export function readTrustedPolicyFile(path: string, home?: string, uid = process.getuid?.()): { text: string } | { refused: string } {
   let fd: number;
   try {
     // Non-blocking: a FIFO in the policy's place is refused below, not waited on forever.
@@ -23,6 +26,15 @@ export function readTrustedPolicyFile(path: string, uid = process.getuid?.()): {
   try {
     const file = fstatSync(fd);
     if (!file.isFile()) return { refused: 'it is not a regular file' };
+    if (home !== undefined) {
+      const real = openedPath(fd, path);
+      const within = realpathSync(home);
+      if (!real.startsWith(within.endsWith(sep) ? within : `${within}${sep}`)) {
+        return {
+          refused: `it is outside keyway's home ${within}, where an agent may write it (a contained one its working folder): keep policies under the home`,
+        };
+      }
+    }
     if (uid !== undefined) {
       // The folders of the path as given (links in it followed to see each folder), then the real one.
       const given = untrustedFolders(dirname(resolve(path)), uid, statSync);
