@@ -97,10 +97,10 @@ export class LiveConfig {
    * names a load (audit verify). Written at start and by each reload that changes the hash, once
    * there are Cedar files: a keyway with YAML rules only writes its log as before (its lines carry
    * the hash, and verify passes lines before any policy.load line), and one whose last Cedar file
-   * went still records that change.
+   * went still records that change. A reload writes it before it puts the policy in force, so that
+   * no request is judged (and written ahead) under a hash that no earlier line loaded.
    */
-  async auditPolicyLoad(): Promise<void> {
-    const policy = this.#policy;
+  async auditPolicyLoad(policy: LoadedPolicySet = this.#policy): Promise<void> {
     if (!policy.hasCedarFiles && !this.#loadsAudited) return;
     this.#loadsAudited = true;
     const event = adminEvent({ action: 'policy.load', client: 'keyway', policy: policy.hash, files: policy.files.join(',') });
@@ -146,7 +146,6 @@ export class LiveConfig {
   async #reloadNow(origin: ReloadOrigin): Promise<ReloadOutcome> {
     const startedAt = performance.now();
     let outcome: ReloadOutcome;
-    let policyChanged = false;
     try {
       const config = await this.#o.load();
       // Built in full before the swap: a grant secret or agent key that cannot be read refuses it,
@@ -155,10 +154,15 @@ export class LiveConfig {
       // The same policy from the same files: the one in force is kept, with the slices its engine already holds.
       const same = loaded.hash === this.#policy.hash && loaded.files.join('\n') === this.#policy.files.join('\n');
       const policy = same ? this.#policy : loaded;
-      const built = this.#build(config);
+      const before = this.#built;
+      let built = this.#build(config);
+      const policyChanged = policy.hash !== this.#policy.hash;
+      if (policyChanged && origin.quiet !== true) {
+        await this.auditPolicyLoad(policy);
+        // A store change (rebuildTables) while the line was written: built again, to keep it.
+        if (this.#built !== before) built = this.#build(config);
+      }
       const changed = changedKeys(this.#built.config, config);
-      // Said by its own policy.load line: `changed` stays the config's keys, as a reload's answer always listed.
-      policyChanged = policy.hash !== this.#policy.hash;
       // A change of the YAML rules shows as its config keys (agents.…); `policy` names a change of
       // the Cedar files themselves (one edited, added or removed), which no config key shows.
       if (JSON.stringify(loaded.texts) !== JSON.stringify(this.#policy.texts)) changed.push('policy');
@@ -176,7 +180,6 @@ export class LiveConfig {
     }
     if (origin.quiet !== true) {
       await this.#audit(origin, outcome, performance.now() - startedAt);
-      if (policyChanged) await this.auditPolicyLoad();
     }
     return outcome;
   }

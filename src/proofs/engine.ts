@@ -32,7 +32,7 @@ export function loadPolicyAt(config: Config, path: string): Promise<LoadedPolicy
         .sort()
         .map((name) => join(path, name))
     : [path];
-  return loadPolicy({ home: NO_HOME, agents: config.agents, policy: { files } });
+  return loadPolicy({ home: NO_HOME, agents: config.agents, policy: { files }, candidate: true });
 }
 
 /** The name a candidate sent as text is given in origins and errors. */

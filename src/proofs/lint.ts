@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.ts';
 import { KeywayError } from '../errors/index.ts';
 import type { LoadedPolicy } from '../policy/cedar/contract.ts';
-import { untrustedPolicyFile } from '../policy/cedar/file-trust.ts';
+import { readTrustedPolicyFile } from '../policy/cedar/file-trust.ts';
 import { policyFiles } from '../policy/cedar/load.ts';
 import { loadCurrentPolicy, policySchemaText } from './engine.ts';
 import { loadCedarEngine } from '../policy/cedar/engine.ts';
@@ -137,9 +137,9 @@ export async function lintHome(config: Config): Promise<{ loaded: LoadedPolicy |
     if (!(err instanceof KeywayError) || err.code !== 'config_invalid') throw err;
     const findings: LintFinding[] = [];
     for (const file of policyFiles(config)) {
-      const untrusted = untrustedPolicyFile(file);
-      if (untrusted !== undefined) findings.push({ severity: 'error', at: file, policy: undefined, message: `refused: ${untrusted}` });
-      else findings.push(...(await validateFile(file, await readFile(file, 'utf8'), schema)));
+      const read = readTrustedPolicyFile(file, config.home);
+      if ('refused' in read) findings.push({ severity: 'error', at: file, policy: undefined, message: `refused: ${read.refused}` });
+      else findings.push(...(await validateFile(file, read.text, schema)));
     }
     if (!findings.some((f) => f.severity === 'error')) findings.push({ severity: 'error', at: 'policy', policy: undefined, message: err.message });
     return { loaded: undefined, findings };

@@ -51,7 +51,20 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
 
   const remembered = new LRUCache<string, PolicyAnswer>({ max: REMEMBERED_ANSWERS });
 
+  // A path with escapes left in it (%2F, %40, %C3%A9: request-path.ts decodes only unreserved ones)
+  // is judged twice: as sent, and decoded, as the upstream reads it (WSGI's PATH_INFO, nginx's
+  // location matching; the YAML rules read the decoded segments too). A forbid on either reading
+  // refuses; a permit must admit both.
   return (query) => {
+    const decoded = decodedReading(query.context.path);
+    const asSent = judgeOne(query);
+    if (decoded === undefined || (!asSent.allowed && asSent.deciding.length > 0)) return asSent;
+    const asDecoded = judgeOne({ ...query, context: { ...query.context, path: decoded } });
+    if (!asDecoded.allowed && asDecoded.deciding.length > 0) return asDecoded;
+    return asSent.allowed ? asDecoded : asSent;
+  };
+
+  function judgeOne(query: PolicyQuery): PolicyAnswer {
     let slice: string | undefined;
     let context: ReturnType<typeof cedarContext>;
     let key: string;
@@ -69,7 +82,7 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
     // An answer that says the engine could not judge is not kept: the next request asks again.
     if (!answer.deciding.includes(UNJUDGED)) remembered.set(key, answer);
     return answer;
-  };
+  }
 
   function ask(query: PolicyQuery, slice: string, context: ReturnType<typeof cedarContext>): PolicyAnswer {
     let answer: ReturnType<CedarEngine['statefulIsAuthorized']>;
@@ -96,6 +109,16 @@ export function makeJudge(engine: CedarEngine, policies: readonly ParsedPolicy[]
     const failedForbids = errors.filter((id) => effects.get(id) === 'forbid');
     if (failedForbids.length > 0) return { allowed: false, deciding: failedForbids, errors };
     return { allowed: decision === 'allow', deciding: diagnostics.reason, errors };
+  }
+}
+
+/** The path decoded, as a server that decodes it reads it (`%2F` a slash, doubled slashes collapsed), or undefined when it has no escape. */
+function decodedReading(path: string): string | undefined {
+  if (!path.includes('%')) return undefined;
+  try {
+    return decodeURIComponent(path).replace(/\/{2,}/g, '/');
+  } catch {
+    return undefined; // a bad escape: request-path.ts refuses it before any policy is asked
   }
 }
 

@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeywayError } from '../../errors/index.ts';
 import type { LoadedPolicy, PolicyAnswer, PolicySource } from './contract.ts';
 import { loadCedarEngine } from './engine.ts';
-import { untrustedPolicyFile } from './file-trust.ts';
+import { readTrustedPolicyFile } from './file-trust.ts';
 import { policyHash } from './hash.ts';
 import { makeJudge } from './judge.ts';
 import { type ParsedPolicy, PolicyParseError, parsePolicyFile } from './parse.ts';
@@ -20,6 +20,8 @@ export interface PolicyInputs {
   readonly home: string;
   readonly agents: Readonly<Record<string, YamlAgent>>;
   readonly policy?: { readonly files: readonly string[] } | undefined;
+  /** A candidate named on the command line (`keyway policy test --policy`): read, never put in force, so it may live outside the home. */
+  readonly candidate?: boolean | undefined;
 }
 
 /** A Cedar file as read (and trusted) once: what workers are handed, so that every process parses the same text. */
@@ -55,11 +57,11 @@ export function policyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): stri
 }
 
 /** Reads the config's Cedar files, each checked first (file-trust.ts); throws config_invalid naming the file refused. */
-export function readPolicyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy'>): PolicyFileText[] {
+export function readPolicyFiles(inputs: Pick<PolicyInputs, 'home' | 'policy' | 'candidate'>): PolicyFileText[] {
   return policyFiles(inputs).map((file) => {
-    const untrusted = untrustedPolicyFile(file);
-    if (untrusted !== undefined) throw new KeywayError('config_invalid', `policy file ${file} is refused: ${untrusted}`);
-    return { file, text: readFileSync(file, 'utf8') };
+    const read = readTrustedPolicyFile(file, inputs.candidate === true ? undefined : inputs.home);
+    if ('refused' in read) throw new KeywayError('config_invalid', `policy file ${file} is refused: ${read.refused}`);
+    return { file, text: read.text };
   });
 }
 

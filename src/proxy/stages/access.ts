@@ -60,6 +60,8 @@ function judge(request: StagedRequest, now: Date): void | Promise<void> {
   if (grant.guard !== undefined) refuseByGuard(request, grant.guard);
   // The policy that judges this request: its hash goes on the line, whatever a reload does meanwhile.
   const loaded = conn.decisions.policy();
+  request.policy = loaded;
+  request.rules = policy;
   draft.event.policy = loaded.hash;
   if (!policy && !loaded.hasCedarFiles) return;
 

@@ -7,7 +7,7 @@ import { HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR, REFUSED, rpcErrorBody, t
 import { type RevisionHeaders, revisionHeaderProblem } from '../../mcp/revision-headers.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import { pathReadings } from '../../policy/request-path.ts';
-import { evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
+import { type AgentPolicy, evaluateMcp, policyDenied, type PolicyRequest, type Verdict } from '../../policy/rules.ts';
 import { decide, namedPolicies, ruleDenied, type Decision } from '../../policy/cedar/decide.ts';
 import { policyQuery } from '../policy-query.ts';
 import { overrideMethods } from '../../policy/method-override.ts';
@@ -139,7 +139,7 @@ async function judgePost(request: StagedRequest, exchange: McpExchange, endpoint
   exchange.call = { tools: asking.map((j) => j.message.tool ?? j.message.method ?? '').join(','), ids, batch, key };
   if (asking.length > 0) request.approvalRule = asking[0]!.verdict.approvalBy;
   const lists = messages.filter((m) => m.kind === 'request' && m.method === 'tools/list');
-  const policy = request.conn.agent.policy;
+  const policy = rulesOf(request);
   if (lists.length > 0 && policy?.rules.some((r) => r.grant === grant && r.mcp)) {
     const base = policyBase(request, body.length);
     const event = request.draft.event;
@@ -221,17 +221,27 @@ function policyBase(request: StagedRequest, bytes: number): PolicyRequest {
 }
 
 /**
+ * The agent's YAML rules that stage access judged the request by, whose compiled text is in the
+ * line's hash: not the agent as it stands now (a reload may have come while the body was read).
+ */
+function rulesOf(request: StagedRequest): AgentPolicy | undefined {
+  return request.policy !== undefined ? request.rules : request.conn.agent.policy;
+}
+
+/**
  * One message judged: the agent's MCP rules, and for a tools/call the Cedar files too (action
  * mcp_call, context.mcp_tool), combined by decide.ts. Other methods were judged as the request.
  */
 function decisionOf(request: StagedRequest, message: McpMessage, bytes: number): Decision {
-  const policy = request.conn.agent.policy;
+  const policy = rulesOf(request);
   const base = policyBase(request, bytes);
   const yaml: Verdict = policy
     ? evaluateMcp(policy, { ...base, mcp: { method: message.method!, tool: message.tool, args: message.args } })
     : { allowed: true, enforced: true, outcome: 'allow', rule: undefined, reason: 'the agent has no rules', maxBodyBytes: undefined };
   if (message.method !== 'tools/call') return decide(yaml, policy, undefined, () => policyQuery(request, base, 'mcp_call'));
-  return decide(yaml, policy, request.conn.decisions.policy(), () => policyQuery(request, base, 'mcp_call', message.tool));
+  // The policy stage access took, whose hash is on the line: not the one in force now (a reload may
+  // have come while the body was read).
+  return decide(yaml, policy, request.policy ?? request.conn.decisions.policy(), () => policyQuery(request, base, 'mcp_call', message.tool));
 }
 
 /**

@@ -8,7 +8,8 @@ import { type ClientRequest, cutRequest } from '../client-message.ts';
 import type { Connection } from '../connection.ts';
 import type { ReplayHolder, RequestBody } from '../replay-body.ts';
 import type { LimitScope } from '../../policy/rate-limits.ts';
-import type { RuleApproval } from '../../policy/rules.ts';
+import type { AgentPolicy, RuleApproval } from '../../policy/rules.ts';
+import type { LoadedPolicy } from '../../policy/cedar/contract.ts';
 import type { JsonRpcId } from '../../mcp/json-rpc.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import type { CaptureExchange } from './capture-exchange.ts';
@@ -77,6 +78,13 @@ export class StagedRequest {
   purposeRule: string | undefined = undefined;
   /** The rule that wants a person's yes for this request (stage access, or mcp for a tool call, writes; stage approval reads). */
   approvalRule: RuleApproval | undefined = undefined;
+  /**
+   * The policy that judges this request, its hash on the line (stage access takes it; stage mcp
+   * judges the body's tools/call with it, even when a reload came while the body was on its way).
+   */
+  policy: LoadedPolicy | undefined = undefined;
+  /** The agent's YAML rules as stage access judged by them (their compiled text is in that policy's hash): stage mcp judges by them too. */
+  rules: AgentPolicy | undefined = undefined;
   /** The path is one of the grant's MCP endpoints (stage access writes it, empty); its messages are judged (stage mcp). */
   mcp: McpExchange | undefined = undefined;
   /** A signing grant's plan, and the signatures made (stage signing-plan writes; body stage sign and the exchange read). */

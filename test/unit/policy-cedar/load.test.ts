@@ -121,9 +121,14 @@ describe('loading Cedar files', () => {
     await expect(loadPolicy({ home: h, agents })).rejects.toThrow(/its folder .*policies is writable by its group/);
   });
 
-  it('reads policy.files after the home folder, absolute or under the home', async () => {
+  it('reads policy.files after the home folder, absolute or relative, but only in the home', async () => {
     const h = home({ 'a.cedar': ADMIN });
-    const elsewhere = mkdtempSync(join(tmpdir(), 'keyway-cedar-named-'));
+    const outside = mkdtempSync(join(tmpdir(), 'keyway-cedar-outside-'));
+    writeFileSync(join(outside, 'x.cedar'), '@id("x") forbid (principal, action, resource);', { mode: 0o600 });
+    await expect(loadPolicy({ home: h, agents, policy: { files: [join(outside, 'x.cedar')] } })).rejects.toThrow(
+      /x\.cedar is refused: it is outside keyway's home/,
+    );
+    const elsewhere = mkdtempSync(join(h, 'named-'));
     writeFileSync(join(elsewhere, 'x.cedar'), '@id("x") forbid (principal, action, resource) when { context.method == "DELETE" };', { mode: 0o600 });
     writeFileSync(join(h, 'extra.cedar'), '@id("y") forbid (principal, action, resource) when { context.method == "PUT" };', { mode: 0o600 });
     const loaded = await loadPolicy({ home: h, agents, policy: { files: [join(elsewhere, 'x.cedar'), 'extra.cedar'] } });
