@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { PROXY_ENV, PROXY_NODE_FLAGS, RUNTIME_VARIABLE } from '../src/cli/proxy-runtime.ts';
 import { CLI, cleanEnv, runProcess } from '../test/helpers/keyway.ts';
@@ -44,6 +44,8 @@ export interface KeywayChildOptions {
   inspect?: boolean | undefined;
   /** proxy.workers: processes serving the proxy (default 1). */
   workers?: number | undefined;
+  /** Files written into the home before start, by path inside it (e.g. `policies/bench.cedar`), each 0600. */
+  homeFiles?: Readonly<Record<string, string>> | undefined;
   /** More CLI commands to run on the home before start, after the bench grant is added (--home is appended). */
   setup?: ReadonlyArray<{ args: readonly string[]; stdin?: string | undefined }> | undefined;
 }
@@ -92,6 +94,10 @@ export async function startKeywayChild(options: KeywayChildOptions): Promise<Key
     };
     mkdirSync(join(home, 'config'), { recursive: true });
     writeFileSync(join(home, 'config', 'keyway.yaml'), stringify(config));
+    for (const [path, text] of Object.entries(options.homeFiles ?? {})) {
+      mkdirSync(dirname(join(home, path)), { recursive: true, mode: 0o700 });
+      writeFileSync(join(home, path), text, { mode: 0o600 });
+    }
 
     // The grant goes into the encrypted store through the real CLI, as a user would add it.
     const added = await runProcess(

@@ -15,13 +15,12 @@
 //   npm run build && node bench/policy.ts [--pairs=6] [--seconds=4] [--dir=CHECKOUT] [--pin]
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { TLS_FIXTURES } from '../test/helpers/fixtures.ts';
 import { keywayRoute, type Route, type Tally } from './clients.ts';
-import { benchHosts, keywayBenchOptions, newOAuthClient, withConfig } from './keyway-bench.ts';
+import { benchHosts, keywayBenchOptions, newOAuthClient } from './keyway-bench.ts';
 import { type KeywayChild, startKeywayChild } from './keyway-child.ts';
 import { processCpuMs } from './proc.ts';
 import { type Context, FULL_PLAN as PLAN, MAIN_HOST, rotate, s2Parallel } from './scenarios.ts';
@@ -69,7 +68,6 @@ async function probe(route: Route, port: number): Promise<string> {
   }
 }
 
-const files = mkdtempSync(join(tmpdir(), 'keyway-bench-policy-'));
 const secret = `kwb-${randomBytes(24).toString('hex')}`;
 const upstream = await startBenchUpstream(secret);
 const children = new Map<Side, { child: KeywayChild; route: Route }>();
@@ -86,13 +84,8 @@ try {
     cli: join(DIR, 'dist/cli/main.js'),
   });
   for (const side of SIDES) {
-    let options = base;
-    if (side !== 'none') {
-      const file = join(files, `${side.replace('/', '-')}.cedar`);
-      writeFileSync(file, texts[side], { mode: 0o600 });
-      options = withConfig(base, { policy: { files: [file] } });
-    }
-    const child = await startKeywayChild(options);
+    // A Cedar file must be in keyway's home: the side's own, in its policies/ folder.
+    const child = await startKeywayChild(side === 'none' ? base : { ...base, homeFiles: { 'policies/bench.cedar': texts[side] } });
     const pid = child.pid;
     if (PIN) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(cpus().length - 1), String(pid)], { stdio: 'ignore' });
     children.set(side, { child, route: keywayRoute(child.url, child.caPem, TLS_FIXTURES.ca, () => processCpuMs(pid)) });
@@ -157,7 +150,6 @@ try {
 } finally {
   for (const { child } of children.values()) await child.stop().catch(() => undefined);
   await upstream.close();
-  rmSync(files, { recursive: true, force: true });
 }
 process.exitCode = ok ? 0 : 1;
 
