@@ -4,6 +4,8 @@ import { isBlankSecret, readSecretRef } from '../config/index.ts';
 import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
+import { type ChildLink, linkChildren } from '../delegation/chain.ts';
+import { DEFAULT_DEPTH } from '../delegation/terms.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
@@ -29,6 +31,12 @@ export interface Agent {
   readonly identityClaims?: Readonly<Record<string, unknown>> | undefined;
   /** That token itself, verified: a grant that acts on the agent's behalf exchanges it (types/token_exchange/). Never logged. */
   readonly identityToken?: string | undefined;
+  /** A child agent (src/delegation/): its ancestors as they stand, root first, nearest last. */
+  readonly parents?: readonly string[] | undefined;
+  /** A child's expiry (epoch ms), or an ancestor's if sooner: past it, its key is refused. */
+  readonly expiresAt?: number | undefined;
+  /** Generations it may mint below it (delegation/terms.ts). */
+  readonly delegationDepth?: number | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */
@@ -40,6 +48,9 @@ export interface AgentTerms {
   readonly leaseTtlMs: number | undefined;
   readonly maxLeaseTtlMs: number | undefined;
   readonly createdAt: string | undefined;
+  /** A child agent's parent, as its record names it. */
+  readonly parent?: string | undefined;
+  readonly expiresAt?: string | undefined;
 }
 
 /** Every configured agent (config first; a store agent with a config agent's id is ignored), sorted by id. */
@@ -58,6 +69,8 @@ export function agentTerms(config: Config, store: RecordSource): AgentTerms[] {
       leaseTtlMs: stored.lease_ttl_ms,
       maxLeaseTtlMs: stored.max_lease_ttl_ms,
       createdAt: stored.created_at,
+      parent: stored.parent,
+      expiresAt: stored.expires_at,
     });
   }
   return [...out.values()].sort((a, b) => a.id.localeCompare(b.id));
@@ -161,8 +174,14 @@ export function buildAgents(
   configAgents: ReadonlyMap<string, Agent> = compileConfigAgents(config, env),
 ): AgentTable {
   const agents = new Map<string, Agent>(configAgents);
+  const links = new Map<string, ChildLink>();
   for (const [, stored] of store.entries<StoredAgent>(AGENT_PREFIX)) {
     if (agents.has(stored.id)) continue;
+    // A child's record names its parent; one whose link is half written is a child of nobody, and no agent.
+    if (stored.parent !== undefined || stored.parent_key_sha256 !== undefined) {
+      links.set(stored.id, { parent: stored.parent ?? '', parentKeySha256: stored.parent_key_sha256 ?? '' });
+    }
+    const expiresAt = stored.expires_at === undefined ? undefined : Date.parse(stored.expires_at);
     agents.set(stored.id, {
       id: stored.id,
       grants: stored.grants ? new Set(stored.grants) : undefined,
@@ -173,7 +192,11 @@ export function buildAgents(
       leaseTtlMs: stored.lease_ttl_ms,
       maxLeaseTtlMs: stored.max_lease_ttl_ms,
       storedLimits: storedLimits(stored),
+      // An unreadable expiry is no expiry to trust: expired now.
+      ...(expiresAt !== undefined ? { expiresAt: Number.isNaN(expiresAt) ? 0 : expiresAt } : {}),
+      delegationDepth: stored.delegation_depth ?? (stored.parent === undefined ? DEFAULT_DEPTH : 0),
     });
   }
-  return new AgentTable(agents);
+  // Children are cut to their parents as they stand now; a child without its parent is no agent.
+  return new AgentTable(links.size === 0 ? agents : linkChildren(agents, links));
 }

@@ -6,7 +6,8 @@ import { dropCaptured } from '../capture/store/records.ts';
 import { randomBytes } from 'node:crypto';
 import { formatDuration, GRANT_ID } from '../config/index.ts';
 import type { LimitsInput } from '../config/limits.ts';
-import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { descendantsOf } from '../delegation/chain.ts';
 import { agentTerms, hashAgentKey } from '../credentials/agents.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
@@ -31,6 +32,10 @@ export interface AgentListing {
   limits: AgentLimitUse[];
   /** How many of its rules (config `rules:`) name each grant: a grant named here is not always allowed. */
   rules: Record<string, number>;
+  /** A child agent's parent (keyway agents delegate), else null. */
+  parent: string | null;
+  /** A child agent's expiry, else null. */
+  expires_at: string | null;
 }
 
 export function listAgents(services: GrantServices, now = new Date()): AgentListing[] {
@@ -46,6 +51,8 @@ export function listAgents(services: GrantServices, now = new Date()): AgentList
     access: agentAccess(services, agent, grants, now),
     limits: agentLimits(services.config, services.store, agent.id, now),
     rules: rulesPerGrant(agent.source === 'config' ? (services.config.agents[agent.id]?.rules ?? []) : []),
+    parent: agent.parent ?? null,
+    expires_at: agent.expiresAt ?? null,
   }));
 }
 
@@ -143,10 +150,19 @@ export async function rotateAgentKey(services: GrantServices, id: string): Promi
 export async function removeAgent(services: GrantServices, id: string): Promise<{ removed: string }> {
   if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config; remove it there`);
   const removed = await services.store.update((draft) => {
+    // Its children go with it (src/delegation/): a child left behind would come back to an agent added later under this id.
+    const children = descendantsOf(
+      draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r),
+      id,
+    );
     const existed = draft.delete(agentRecordId(id));
     if (existed) {
-      for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
-      dropCaptured(draft, (record) => record.agent === id);
+      for (const gone of [id, ...children]) {
+        if (gone !== id) draft.delete(agentRecordId(gone));
+        for (const [leaseId] of draft.entries(agentLeasePrefix(gone))) draft.delete(leaseId);
+      }
+      const goneSet = new Set([id, ...children]);
+      dropCaptured(draft, (record) => goneSet.has(record.agent));
     }
     return existed;
   });
