@@ -23,6 +23,7 @@ describe('the request path', () => {
   it('runs the head stages in this order, the credential ones only once a grant is chosen', () => {
     expect(HEAD_STAGES.map((s) => `${s.name}${s.injected ? ' (injected)' : ''}`)).toEqual([
       'version',
+      'delegation-chain',
       'origin-form',
       'path',
       'host',
@@ -32,6 +33,7 @@ describe('the request path', () => {
       'purpose',
       'audit-ready',
       'access (injected)',
+      'delegation (injected)',
       'purpose-required (injected)',
       'mcp (injected)',
       'limits (injected)',

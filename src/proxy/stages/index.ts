@@ -16,6 +16,8 @@ import { captureAnswer } from './capture-answer.ts';
 import { captureBody } from './capture-body.ts';
 import { captureSocket } from './capture-socket.ts';
 import { credential } from './credential.ts';
+import { delegation } from './delegation.ts';
+import { delegationChain } from './delegation-chain.ts';
 import { grant } from './grant.ts';
 import {
   type AnswerReader,
@@ -67,6 +69,7 @@ import type { Decisions } from '../contract.ts';
 /** Before anything goes upstream: read, decide, refuse (throw), or wait (a refresh, a hold). */
 export const HEAD_STAGES: readonly HeadStage[] = [
   version,
+  delegationChain,
   originForm,
   path,
   host,
@@ -77,6 +80,8 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   auditReady,
   // Only when a grant was chosen: the request gets its credential.
   access,
+  // A delegated agent's request, asked of every ancestor too.
+  delegation,
   purposeRequired,
   mcp,
   limits,
