@@ -4,7 +4,7 @@ import { isBlankSecret, readSecretRef } from '../config/index.ts';
 import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
-import { type ChildLink, linkChildren } from '../delegation/chain.ts';
+import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
 import { DEFAULT_DEPTH } from '../delegation/terms.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
@@ -75,6 +75,9 @@ export function agentTerms(config: Config, store: RecordSource): AgentTerms[] {
   }
   return [...out.values()].sort((a, b) => a.id.localeCompare(b.id));
 }
+
+/** The audit line's `chain` for an agent: root first, the agent last; undefined for a root agent (delegation/chain.ts). */
+export const agentChain = (agent: Pick<Agent, 'id' | 'parents'>): string[] | undefined => chainOf(agent);
 
 /** With no agents configured, one anonymous agent serves loopback clients and may use every grant. */
 export const ANONYMOUS_AGENT: Agent = Object.freeze({

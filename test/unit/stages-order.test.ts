@@ -23,7 +23,6 @@ describe('the request path', () => {
   it('runs the head stages in this order, the credential ones only once a grant is chosen', () => {
     expect(HEAD_STAGES.map((s) => `${s.name}${s.injected ? ' (injected)' : ''}`)).toEqual([
       'version',
-      'delegation-chain',
       'origin-form',
       'path',
       'host',

@@ -17,7 +17,6 @@ import { captureBody } from './capture-body.ts';
 import { captureSocket } from './capture-socket.ts';
 import { credential } from './credential.ts';
 import { delegation } from './delegation.ts';
-import { delegationChain } from './delegation-chain.ts';
 import { grant } from './grant.ts';
 import {
   type AnswerReader,
@@ -69,7 +68,6 @@ import type { Decisions } from '../contract.ts';
 /** Before anything goes upstream: read, decide, refuse (throw), or wait (a refresh, a hold). */
 export const HEAD_STAGES: readonly HeadStage[] = [
   version,
-  delegationChain,
   originForm,
   path,
   host,
