@@ -211,7 +211,9 @@ function list(services: Services, args: Args, io: CommandIO): number {
     if (a.access.length === 0) return [{ ...base, grant: a.grants.join(','), lease: '-' }];
     return a.access.map((g) => ({ ...base, grant: g.grant, lease: g.lease, lease_expires_at: g.lease_expires_at, token_expires_at: g.token_expires_at }));
   });
-  printTable(io, rows, ['id', 'source', 'parent', 'grant', 'lease_ttl', 'lease', 'lease_expires_at', 'token_expires_at']);
+  // A parent column only once some agent is a child (keyway agents delegate): the table stays as it was without.
+  const parent = agentsOut.some((a) => a.parent !== null) ? ['parent'] : [];
+  printTable(io, rows, ['id', 'source', ...parent, 'grant', 'lease_ttl', 'lease', 'lease_expires_at', 'token_expires_at']);
   return 0;
 }
 
@@ -230,7 +232,8 @@ function show(services: Services, args: Args, io: CommandIO, id: string): number
     printJson(io, agent);
     return 0;
   }
-  io.out(`agent ${agent.id} (${agent.source}; grants ${agent.grants.join(', ')}; mode ${agent.mode}; lease_ttl ${agent.lease_ttl ?? '-'})`);
+  const child = agent.parent === null ? '' : `; child of ${agent.parent} until ${agent.expires_at ?? '-'}`;
+  io.out(`agent ${agent.id} (${agent.source}; grants ${agent.grants.join(', ')}; mode ${agent.mode}; lease_ttl ${agent.lease_ttl ?? '-'}${child})`);
   if (agent.access.length > 0) {
     printTable(
       io,
