@@ -17,6 +17,8 @@ export interface StoredAgent {
   parent_key_sha256?: string | undefined;
   /** A child's expiry, ISO. */
   expires_at?: string | undefined;
+  /** A child's own rules (`agents delegate --rules FILE`), as written: the config's rule form. */
+  rules?: unknown[] | undefined;
   /** Generations it may mint below it (src/delegation/terms.ts); absent: DEFAULT_DEPTH for a root, 0 for a child. */
   delegation_depth?: number | undefined;
 }

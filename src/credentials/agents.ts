@@ -5,6 +5,7 @@ import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
+import { storedChildRules } from '../delegation/child-rules.ts';
 import { DEFAULT_DEPTH } from '../delegation/terms.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
@@ -185,12 +186,15 @@ export function buildAgents(
       links.set(stored.id, { parent: stored.parent ?? '', parentKeySha256: stored.parent_key_sha256 ?? '' });
     }
     const expiresAt = stored.expires_at === undefined ? undefined : Date.parse(stored.expires_at);
+    const rules = stored.rules === undefined ? [] : storedChildRules(stored.rules);
+    // Rules that no longer read (a record edited by hand): no agent, rather than one without them.
+    if (rules === undefined) continue;
     agents.set(stored.id, {
       id: stored.id,
       grants: stored.grants ? new Set(stored.grants) : undefined,
       source: 'store',
       keySha256: Buffer.from(stored.key_sha256, 'hex'),
-      policy: compileRules(stored.id, [], 'enforce'),
+      policy: compileRules(stored.id, rules, 'enforce'),
       mode: 'enforce',
       leaseTtlMs: stored.lease_ttl_ms,
       maxLeaseTtlMs: stored.max_lease_ttl_ms,

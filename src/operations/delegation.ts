@@ -7,6 +7,7 @@ import { GRANT_ID, parseDuration } from '../config/index.ts';
 import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { buildAgents, hashAgentKey } from '../credentials/agents.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
+import { checkChildRules } from '../delegation/child-rules.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { KeywayError } from '../errors/index.ts';
 import { checkGrantsExist } from './agents.ts';
@@ -21,6 +22,8 @@ export interface NewChild {
   ttl?: string | undefined;
   /** Generations the child may mint below it (0 unless given). */
   depth?: number | undefined;
+  /** Its own rules, in the config's rule form (a list, or `{rules: [...]}`): they can only narrow it. */
+  rules?: unknown;
 }
 
 export interface ChildKey {
@@ -76,6 +79,7 @@ export async function delegateAgent(
       { grants: input.grants, ttlMs, depth: input.depth },
       now,
     );
+    const rules = input.rules === undefined ? undefined : checkChildRules(input.rules, terms.grants);
     const record: StoredAgent = {
       id,
       key_sha256: hashAgentKey(key).toString('hex'),
@@ -85,6 +89,7 @@ export async function delegateAgent(
       parent_key_sha256: parent.keySha256!.toString('hex'),
       expires_at: new Date(terms.expiresAt).toISOString(),
       delegation_depth: terms.depth,
+      ...(rules !== undefined ? { rules } : {}),
     };
     // Leases left by an earlier agent of the same id must not carry over.
     for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);

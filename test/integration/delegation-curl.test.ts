@@ -157,6 +157,32 @@ describe('delegation: a child agent never wider than its parent', () => {
     expect(upstream.seen.length).toBe(seen);
   });
 
+  it('gives a child rules of its own (--rules FILE), which only narrow it', async () => {
+    const file = join(proxy.home, 'child-rules.yaml');
+    writeFileSync(file, stringify([{ grant: 'github', methods: ['GET'], paths: ['/repos/**'] }]));
+    const child = await delegate('lead', '--name', 'ruled', '--grants', 'github', '--rules', file);
+    await waitForAsync(async () => ((await curl(child.proxy_url, GITHUB, '/repos/a')).status === 200 ? true : undefined), 'the ruled child to be served');
+    const seen = upstream.seen.length;
+    const refused = await curl(child.proxy_url, GITHUB, '/echo');
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body).error).toMatchObject({ code: 'policy_denied' });
+    expect(JSON.parse(refused.body).error.message).toContain('agents.ruled.rules');
+    // A rule that allows what the parent forbids allows nothing more: the parent is asked too.
+    writeFileSync(file, stringify([{ grant: 'github', methods: ['GET'] }]));
+    const wide = await delegate('lead', '--name', 'ruled-wide', '--grants', 'github', '--rules', file);
+    await served(wide.proxy_url);
+    expect((await curl(wide.proxy_url, GITHUB, '/admin/x')).status).toBe(403);
+    expect(upstream.seen.length).toBe(seen + 1);
+    // Rules that do not read, or name a grant the child does not hold: refused, nothing written.
+    writeFileSync(file, stringify([{ grant: 'openai', methods: ['GET'] }]));
+    const other = await cli('agents', 'delegate', 'lead', '--name', 'ruled-bad', '--grants', 'github', '--rules', file);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain('rules[0].grant: "openai" is not one of the child\'s grants');
+    writeFileSync(file, stringify([{ grant: 'github', methods: ['FETCH'] }]));
+    expect((await cli('agents', 'delegate', 'lead', '--name', 'ruled-bad', '--grants', 'github', '--rules', file)).code).toBe(2);
+    expect(await names()).not.toContain('ruled-bad');
+  });
+
   it("narrows the child when the parent is narrowed by a reload, and its lease ends the child's use", async () => {
     const child = await delegate('lead', '--name', 'narrowed', '--grants', 'github');
     await served(child.proxy_url);

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { closestName } from '../did-you-mean.ts';
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
 import { delegateAgent } from '../../operations/delegation.ts';
@@ -16,7 +18,7 @@ import { KeywayError } from '../../errors/index.ts';
 
 const USAGE = `keyway agents add ID [--grants G,…] [--lease-ttl D] [--max-lease-ttl D] [LIMITS] [--json]
 keyway agents list [--json]
-keyway agents delegate PARENT --name CHILD [--grants G,…] [--ttl D] [--depth N] [--json]
+keyway agents delegate PARENT --name CHILD [--grants G,…] [--rules FILE] [--ttl D] [--depth N] [--json]
 keyway agents show ID [--json]
 keyway agents rm ID
 keyway agents rotate-key ID [--json]
@@ -45,7 +47,8 @@ max_lease_ttl cuts a live lease down to it.
 \`delegate\` mints a child agent for PARENT, never wider (docs/delegation.md): its grants a subset of
 the parent's (default: the parent's), its TTL (default 1h) never past the parent's expiry or
 max_lease_ttl, its depth (the generations it may mint below it, default 0) less than the parent's (a
-root agent's is 1). Each request of the child must be allowed for it and every ancestor as they
+root agent's is 1). --rules FILE gives it rules of its own (YAML, the config's rule form): they
+only narrow it. Each request of the child must be allowed for it and every ancestor as they
 stand; removing or rotating the parent ends the child. Prints the child's proxy URL, once.
 \`show\` adds the agent's limits (config limits: and grant_limits:) with today's quota use, as
 counted in the store by every keyway process (a process takes a few requests at a time, so it can
@@ -94,6 +97,7 @@ export const agents: Command = {
         ttl: { type: 'string' },
         name: { type: 'string' },
         depth: { type: 'string' },
+        rules: { type: 'string' },
         ...LIMIT_FLAGS,
       },
       WORDS,
@@ -148,13 +152,42 @@ async function delegate(services: Services, args: Args, io: CommandIO, parent: s
   const depthText = args.string('depth');
   const depth = depthText === undefined ? undefined : Number(depthText);
   if (depthText !== undefined && !Number.isInteger(depth)) throw usageError(`--depth: expected a whole number, got "${depthText}"`);
-  const input = { name, grants: args.list('grants'), ttl: args.string('ttl') ?? undefined, depth };
-  const changed = ['key', 'parent', 'expires_at', ...(input.grants !== undefined ? ['grants'] : []), ...(depth !== undefined ? ['delegation_depth'] : [])];
+  const rulesFile = args.string('rules');
+  const input = {
+    name,
+    grants: args.list('grants'),
+    ttl: args.string('ttl') ?? undefined,
+    depth,
+    rules: rulesFile === undefined ? undefined : readRulesFile(rulesFile),
+  };
+  const changed = [
+    'key',
+    'parent',
+    'expires_at',
+    ...(input.grants !== undefined ? ['grants'] : []),
+    ...(depth !== undefined ? ['delegation_depth'] : []),
+    ...(input.rules !== undefined ? ['rules'] : []),
+  ];
   const child = await audited(services, io, { action: 'agent.delegate', agent: name, changed }, () => delegateAgent(services, parent, input, 'cli'));
   const url = proxyUrl(services.config, { id: name, key: child.key });
   if (args.json) printJson(io, { ...child, proxy_url: url });
   else io.out(`${url}\n(shown once; child of ${child.chain.slice(0, -1).join(' > ')}, until ${child.expires_at})`);
   return 0;
+}
+
+/** A child's rules file: YAML (or JSON), a list of rules in the config's form or `{rules: [...]}`. */
+function readRulesFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw usageError(`--rules: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw usageError(`--rules: ${path} is not YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
 }
 
 async function setLimits(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
