@@ -245,6 +245,17 @@ describe('delegation: a child agent never wider than its parent', () => {
     }
   });
 
+  it("ends the child when its parent's key is rotated: the child was minted under the old key", async () => {
+    expect((await cli('agents', 'add', 'rot-lead', '--grants', 'github')).code).toBe(0);
+    const child = await delegate('rot-lead', '--name', 'rot-worker');
+    expect(child.grants).toEqual(['github']);
+    await served(child.proxy_url);
+    const rotated = JSON.parse((await cli('agents', 'rotate-key', 'rot-lead', '--json')).stdout) as { proxy_url: string };
+    await waitForAsync(async () => ((await curl(child.proxy_url, GITHUB)).status === 407 ? true : undefined), 'the rotation to end the child');
+    // The parent goes on with its new key.
+    await served(rotated.proxy_url);
+  });
+
   it('holds the depth limit: a root mints one generation by default, a child none', async () => {
     await delegate('lead', '--name', 'shallow', '--grants', 'github');
     expect(await refusedMint('shallow', '--name', 'deeper')).toContain('no delegation depth left');
