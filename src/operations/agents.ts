@@ -8,6 +8,7 @@ import { formatDuration, GRANT_ID } from '../config/index.ts';
 import type { LimitsInput } from '../config/limits.ts';
 import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { descendantsOf } from '../delegation/chain.ts';
+import type { StoreDraft } from '../credentials/store/draft.ts';
 import { agentTerms, hashAgentKey } from '../credentials/agents.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
@@ -141,6 +142,14 @@ export async function rotateAgentKey(services: GrantServices, id: string): Promi
     const existing = draft.get<StoredAgent>(agentRecordId(id));
     if (!existing) throw new KeywayError('not_found', `no agent "${id}" (see keyway agents list)`);
     draft.set(agentRecordId(id), { ...existing, key_sha256: hashAgentKey(key).toString('hex') } satisfies StoredAgent);
+    // Its children were minted under the old key (src/delegation/): they end with it, from the store too.
+    dropAgents(
+      draft,
+      descendantsOf(
+        draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r),
+        id,
+      ),
+    );
     return existing.grants ?? null;
   });
   return { id, key, grants, firstAgent: false };
@@ -155,17 +164,21 @@ export async function removeAgent(services: GrantServices, id: string): Promise<
       draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r),
       id,
     );
-    const existed = draft.delete(agentRecordId(id));
-    if (existed) {
-      for (const gone of [id, ...children]) {
-        if (gone !== id) draft.delete(agentRecordId(gone));
-        for (const [leaseId] of draft.entries(agentLeasePrefix(gone))) draft.delete(leaseId);
-      }
-      const goneSet = new Set([id, ...children]);
-      dropCaptured(draft, (record) => goneSet.has(record.agent));
-    }
-    return existed;
+    if (!draft.get(agentRecordId(id))) return false;
+    dropAgents(draft, [id, ...children]);
+    return true;
   });
   if (!removed) throw new KeywayError('not_found', `no agent "${id}"`);
   return { removed: id };
+}
+
+/** Removes store agents, with their leases and the tokens captured at their logins, in one update. */
+function dropAgents(draft: StoreDraft, ids: readonly string[]): void {
+  if (ids.length === 0) return;
+  for (const gone of ids) {
+    draft.delete(agentRecordId(gone));
+    for (const [leaseId] of draft.entries(agentLeasePrefix(gone))) draft.delete(leaseId);
+  }
+  const goneSet = new Set(ids);
+  dropCaptured(draft, (record) => goneSet.has(record.agent));
 }

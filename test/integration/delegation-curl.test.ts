@@ -252,8 +252,9 @@ describe('delegation: a child agent never wider than its parent', () => {
     await served(child.proxy_url);
     const rotated = JSON.parse((await cli('agents', 'rotate-key', 'rot-lead', '--json')).stdout) as { proxy_url: string };
     await waitForAsync(async () => ((await curl(child.proxy_url, GITHUB)).status === 407 ? true : undefined), 'the rotation to end the child');
-    // The parent goes on with its new key.
+    // The parent goes on with its new key; the child is gone from the store as well.
     await served(rotated.proxy_url);
+    expect(await names()).not.toContain('rot-worker');
   });
 
   it('holds the depth limit: a root mints one generation by default, a child none', async () => {

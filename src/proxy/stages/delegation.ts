@@ -55,6 +55,18 @@ function judgeAs(request: StagedRequest, ancestor: Agent, grant: string, now: Da
   // A lease the ancestor never started (pending) is one it could start: not wider. An expired or revoked one refuses.
   const lease = checkLease(ancestor, grant, request.conn.decisions.leases.get(ancestor.id, grant), now);
   if (!lease.ok) throw lease.error;
+  // An ancestor's MCP rules judge each JSON-RPC message (stage mcp), which reads the child's rules
+  // only: until it asks the ancestors too, a child is refused such an endpoint rather than let past them.
+  if (request.mcp !== undefined && ancestor.policy?.rules.some((r) => r.grant === grant && r.mcp)) {
+    throw new ProxyError(
+      'policy_denied',
+      `agent "${ancestor.id}", a parent of this agent, limits the MCP tools of grant "${grant}": a delegated agent may not use them yet`,
+      {
+        grant,
+        hint: 'use the parent agent for this MCP server, or ask whoever runs keyway',
+      },
+    );
+  }
   const loaded = request.policy ?? request.conn.decisions.policy();
   if (!ancestor.policy && !loaded.hasCedarFiles) return;
   for (const { request: judged, by } of requestsToJudge(request.req, request, now)) {
