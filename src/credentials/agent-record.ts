@@ -17,7 +17,7 @@ export interface StoredAgent {
   parent_key_sha256?: string | undefined;
   /** A child's expiry, ISO. */
   expires_at?: string | undefined;
-  /** A child's own rules (`agents delegate --rules FILE`), as written: the config's rule form. */
+  /** A child's own rules (`agents delegate --rules FILE`), as the config's schema read them at minting. */
   rules?: unknown[] | undefined;
   /** Generations it may mint below it (src/delegation/terms.ts); absent: DEFAULT_DEPTH for a root, 0 for a child. */
   delegation_depth?: number | undefined;

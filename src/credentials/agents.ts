@@ -1,11 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../config/index.ts';
+import type { Config, RuleConfig } from '../config/index.ts';
 import { isBlankSecret, readSecretRef } from '../config/index.ts';
 import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
-import { storedChildRules } from '../delegation/child-rules.ts';
 import { DEFAULT_DEPTH } from '../delegation/terms.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
@@ -168,6 +167,19 @@ export function storedLimits(stored: StoredAgent): Limits | undefined {
 }
 
 /**
+ * A store agent's rules compiled: none but a child's (`agents delegate --rules`), stored as the
+ * config's schema read them at minting (delegation/child-rules.ts), so no schema is loaded here.
+ * undefined: they do not compile.
+ */
+function storedPolicy(stored: StoredAgent): AgentPolicy | undefined {
+  try {
+    return compileRules(stored.id, (stored.rules ?? []) as RuleConfig[], 'enforce');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The agent table: the config's agents, then the store's (a store agent with a config agent's id
  * is ignored). Rebuilt on every store change; pass the config agents compiled once.
  */
@@ -186,15 +198,15 @@ export function buildAgents(
       links.set(stored.id, { parent: stored.parent ?? '', parentKeySha256: stored.parent_key_sha256 ?? '' });
     }
     const expiresAt = stored.expires_at === undefined ? undefined : Date.parse(stored.expires_at);
-    const rules = stored.rules === undefined ? [] : storedChildRules(stored.rules);
-    // Rules that no longer read (a record edited by hand): no agent, rather than one without them.
-    if (rules === undefined) continue;
+    const policy = storedPolicy(stored);
+    // Rules that no longer compile (a record edited by hand): no agent, rather than one without them.
+    if (policy === undefined) continue;
     agents.set(stored.id, {
       id: stored.id,
       grants: stored.grants ? new Set(stored.grants) : undefined,
       source: 'store',
       keySha256: Buffer.from(stored.key_sha256, 'hex'),
-      policy: compileRules(stored.id, rules, 'enforce'),
+      policy,
       mode: 'enforce',
       leaseTtlMs: stored.lease_ttl_ms,
       maxLeaseTtlMs: stored.max_lease_ttl_ms,

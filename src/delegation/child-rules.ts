@@ -11,9 +11,10 @@ const rulesSchema = z.array(ruleSchema);
 
 /**
  * The rules as written (a YAML or JSON list, or `{rules: [...]}`), checked: each on a grant the
- * child holds. Returns them as given, to be stored; throws usage naming the first fault.
+ * child holds. Returns them as the schema reads them (defaults filled in), to be stored and compiled
+ * at each table build without the schema (a start loads none); throws usage naming the first fault.
  */
-export function checkChildRules(input: unknown, grants: readonly string[] | undefined): unknown[] {
+export function checkChildRules(input: unknown, grants: readonly string[] | undefined): RuleConfig[] {
   const list = input !== null && typeof input === 'object' && !Array.isArray(input) && 'rules' in input ? (input as { rules: unknown }).rules : input;
   const parsed = rulesSchema.safeParse(list);
   if (!parsed.success) {
@@ -25,11 +26,5 @@ export function checkChildRules(input: unknown, grants: readonly string[] | unde
       throw new KeywayError('usage', `rules[${i}].grant: "${rule.grant}" is not one of the child's grants (${grants.join(', ')})`);
     }
   });
-  return list as unknown[];
-}
-
-/** A stored child's rules, read again at each table build; undefined when they no longer read (the agent then serves nothing). */
-export function storedChildRules(stored: unknown): RuleConfig[] | undefined {
-  const parsed = rulesSchema.safeParse(stored);
-  return parsed.success ? parsed.data : undefined;
+  return parsed.data;
 }
