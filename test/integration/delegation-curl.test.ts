@@ -186,10 +186,28 @@ describe('delegation: a child agent never wider than its parent', () => {
   it("narrows the child when the parent is narrowed by a reload, and its lease ends the child's use", async () => {
     const child = await delegate('lead', '--name', 'narrowed', '--grants', 'github');
     await served(child.proxy_url);
-    await reload({ agents: { lead: { ...baseConfig.agents.lead, grants: ['openai'], rules: [] } } });
-    const seen = upstream.seen.length;
-    expect((await curl(child.proxy_url, GITHUB)).status).toBe(403);
-    expect(upstream.seen.length).toBe(seen);
+    // A connection the child holds open across the reload is narrowed too, not only new ones.
+    const url = new URL(child.proxy_url);
+    const open = new ProxyAgent({
+      uri: `http://127.0.0.1:${proxy.port}`,
+      token: `Basic ${Buffer.from(`${url.username}:${url.password}`).toString('base64')}`,
+      requestTls: { ca: readFileSync(proxy.bundlePath, 'utf8') },
+    });
+    try {
+      const before = await request(`https://${GITHUB}:${upstream.port}/echo`, { dispatcher: open });
+      await before.body.text();
+      expect(before.statusCode).toBe(200);
+      await reload({ agents: { lead: { ...baseConfig.agents.lead, grants: ['openai'], rules: [] } } });
+      const seen = upstream.seen.length;
+      expect((await curl(child.proxy_url, GITHUB)).status).toBe(403);
+      const after = await request(`https://${GITHUB}:${upstream.port}/echo`, { dispatcher: open });
+      const body = await after.body.text();
+      expect(after.statusCode).toBe(403);
+      expect(body).not.toContain(CANARY);
+      expect(upstream.seen.length).toBe(seen);
+    } finally {
+      await open.close();
+    }
     // Back as it was; then the parent's lease on github revoked: the child is refused with the parent's lease named.
     await reload({ agents: baseConfig.agents });
     expect((await curl(child.proxy_url, GITHUB)).status).toBe(200);
