@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { GRANT_ID, parseDuration } from '../config/index.ts';
 import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
-import { buildAgents, hashAgentKey } from '../credentials/agents.ts';
+import { type Agent, buildAgents, compileConfigAgents, hashAgentKey } from '../credentials/agents.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
 import { checkChildRules } from '../delegation/child-rules.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
@@ -63,7 +63,7 @@ export async function delegateAgent(
   return services.store.update((draft) => {
     if (draft.get(agentRecordId(id))) throw new KeywayError('conflict', `agent "${id}" exists; remove it first`);
     // The parent as the proxy would see it now: a child parent already cut to its own parent.
-    const parent = buildAgents(services.config, draft, env).get(parentId);
+    const parent = buildAgents(services.config, draft, env, configAgents(services.config, env, parentId)).get(parentId);
     if (parent === undefined || parent.source === 'anonymous') throw new KeywayError('not_found', `no agent "${parentId}" (see keyway agents list)`);
     const now = Date.now();
     const terms = checkMint(
@@ -104,4 +104,21 @@ export async function delegateAgent(
       depth: terms.depth,
     };
   });
+}
+
+/**
+ * The config's agents with their keys read, each on its own: one whose key this process cannot read
+ * (a shell without its env: variable) cannot be an ancestor here, but does not stop minting under
+ * another. The parent's own unreadable key is the error, naming it.
+ */
+function configAgents(config: GrantServices['config'], env: NodeJS.ProcessEnv, parentId: string): Map<string, Agent> {
+  const out = new Map<string, Agent>();
+  for (const [id, agent] of Object.entries(config.agents)) {
+    try {
+      for (const [key, compiled] of compileConfigAgents({ ...config, agents: { [id]: agent } }, env)) out.set(key, compiled);
+    } catch (err) {
+      if (id === parentId) throw err;
+    }
+  }
+  return out;
 }

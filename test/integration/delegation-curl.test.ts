@@ -4,7 +4,7 @@ import { ProxyAgent, request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cleanEnv, runCli, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitForAsync } from '../helpers/wait.ts';
 
@@ -268,11 +268,18 @@ describe('delegation: a child agent never wider than its parent', () => {
     const child = await delegate('rot-lead', '--name', 'rot-worker');
     expect(child.grants).toEqual(['github']);
     await served(child.proxy_url);
+    // Minted from a shell without the config agents' keys (LEAD_KEY unset): a store parent needs none of them.
+    const bare = await runCli(['agents', 'delegate', 'rot-lead', '--name', 'rot-worker-2'], {
+      KEYWAY_HOME: proxy.home,
+      KEYWAY_MASTER_KEY: proxy.env['KEYWAY_MASTER_KEY']!,
+    });
+    expect(bare.code, bare.stderr).toBe(0);
     const rotated = JSON.parse((await cli('agents', 'rotate-key', 'rot-lead', '--json')).stdout) as { proxy_url: string };
     await waitForAsync(async () => ((await curl(child.proxy_url, GITHUB)).status === 407 ? true : undefined), 'the rotation to end the child');
     // The parent goes on with its new key; the child is gone from the store as well.
     await served(rotated.proxy_url);
     expect(await names()).not.toContain('rot-worker');
+    expect(await names()).not.toContain('rot-worker-2');
   });
 
   it('holds the depth limit: a root mints one generation by default, a child none', async () => {
